@@ -1,0 +1,106 @@
+"""The cohort data model shared by every reader, check, simulator and trainer.
+
+A site's data arrives as two things that must be joined: a genotype matrix (from VCF, PLINK or a
+table) and a phenotype table (labels and covariates). Keeping them separate until `join` lets
+each reader stay simple and puts every cross-file check (ids in one but not the other) in one
+place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: Dosage value of a missing call. Dosages are int8 alt-allele counts 0, 1, 2.
+MISSING: int = -1
+DOSAGE_DTYPE = np.int8
+
+
+@dataclass
+class GenotypeMatrix:
+    """Alt-allele dosages of one file: samples x variants, int8, `MISSING` for no call."""
+
+    dosages: np.ndarray
+    sample_ids: list[str]
+    variant_ids: list[str]
+    source: str = "genotypes"
+    #: Problems the reader saw but could repair or report as warnings (e.g. split multi-allelics).
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.dosages.dtype != DOSAGE_DTYPE:
+            raise TypeError(f"dosages must be {np.dtype(DOSAGE_DTYPE)}, got {self.dosages.dtype}")
+        n, m = self.dosages.shape
+        if n != len(self.sample_ids) or m != len(self.variant_ids):
+            raise ValueError(
+                f"dosages are {n} x {m} but there are {len(self.sample_ids)} sample ids "
+                f"and {len(self.variant_ids)} variant ids"
+            )
+
+    @property
+    def n_samples(self) -> int:
+        return self.dosages.shape[0]
+
+    @property
+    def n_variants(self) -> int:
+        return self.dosages.shape[1]
+
+
+@dataclass
+class Phenotypes:
+    """Binary disease labels and covariates, one row per sample, in file order."""
+
+    sample_ids: list[str]
+    labels: np.ndarray  # int8, 0 = control, 1 = case
+    covariates: pd.DataFrame  # index = sample_ids; columns such as sex, age, pc1 ...
+    source: str = "phenotypes"
+
+
+@dataclass
+class Cohort:
+    """One site's joined data: what a local trainer sees and what never leaves the site."""
+
+    dosages: np.ndarray  # (n_samples, n_variants) int8, MISSING for no call
+    sample_ids: list[str]
+    variant_ids: list[str]
+    labels: np.ndarray  # (n_samples,) int8 0/1
+    covariates: pd.DataFrame  # index = sample_ids
+    genotype_source: str = "genotypes"
+    phenotype_source: str = "phenotypes"
+
+    @property
+    def n_samples(self) -> int:
+        return self.dosages.shape[0]
+
+    @property
+    def n_variants(self) -> int:
+        return self.dosages.shape[1]
+
+    @property
+    def n_cases(self) -> int:
+        return int((self.labels == 1).sum())
+
+    @property
+    def n_controls(self) -> int:
+        return int((self.labels == 0).sum())
+
+    def missing_rate(self) -> float:
+        if self.dosages.size == 0:
+            return 0.0
+        return float((self.dosages == MISSING).mean())
+
+    def subset(self, rows: np.ndarray | list[int]) -> Cohort:
+        """The cohort restricted to some samples (e.g. a train/validation split)."""
+        rows = np.asarray(rows)
+        ids = [self.sample_ids[i] for i in rows]
+        return Cohort(
+            dosages=self.dosages[rows],
+            sample_ids=ids,
+            variant_ids=self.variant_ids,
+            labels=self.labels[rows],
+            covariates=self.covariates.loc[ids],
+            genotype_source=self.genotype_source,
+            phenotype_source=self.phenotype_source,
+        )

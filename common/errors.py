@@ -1,0 +1,67 @@
+"""User-facing data errors and warnings.
+
+A hospital bioinformatician who hands genofed a broken file must learn, in one line, which file,
+which line or sample, what is wrong and what to do about it. Every reader and check raises
+`DataError` for that; the CLI prints it without a traceback and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class GenofedError(Exception):
+    """Base class for errors a user can fix; the CLI prints them without a traceback."""
+
+
+class DataError(GenofedError):
+    """A problem in a user's data file.
+
+    Args:
+        file: the file at fault (a path, or a description such as "genotypes").
+        problem: what is wrong, in the user's terms.
+        location: where: "line 17", "sample HG00096", "variant 1:12345:A:G", ...
+        hint: what to do about it.
+    """
+
+    def __init__(
+        self,
+        file: str | Path,
+        problem: str,
+        *,
+        location: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file = str(file)
+        self.problem = problem
+        self.location = location
+        self.hint = hint
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        where = f"{self.file}, {self.location}" if self.location else self.file
+        text = f"{where}: {self.problem}"
+        if self.hint:
+            text += f"\n  what to do: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "file": self.file,
+            "location": self.location,
+            "problem": self.problem,
+            "hint": self.hint,
+        }
+
+
+@dataclass(frozen=True)
+class DataWarning:
+    """Something worth a look that does not stop training (high missingness, imbalance ...)."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set up genofed in ./.venv from nothing. Idempotent: a second run only checks.
+#
+#   bash deploy/install.sh          the product (what a hospital or coordinator installs)
+#   bash deploy/install.sh --test   also pytest, and bcftools/plink2/tabix as independent
+#                                   oracles for the reader tests (Debian packages, needs root)
+#
+# PyTorch goes in FIRST and pinned to the CPU build: installed afterwards as a dependency of
+# flwr/opacus, pip would pull the newest torch with gigabytes of CUDA packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION="${GENOFED_TORCH_VERSION:-2.13.0}"
+PYTHON="${PYTHON:-python3}"
+with_tests=0
+[ "${1:-}" = "--test" ] && with_tests=1
+
+if [ ! -x .venv/bin/python ]; then
+    echo "genofed: creating .venv with $($PYTHON --version)" >&2
+    "$PYTHON" -m venv .venv
+    .venv/bin/pip install --quiet --upgrade pip
+fi
+pip=(.venv/bin/pip install --quiet --disable-pip-version-check)
+
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+    echo "genofed: installing torch==$TORCH_VERSION (CPU)" >&2
+    "${pip[@]}" "torch==$TORCH_VERSION"
+fi
+if [ $with_tests = 1 ]; then extras=".[test]"; else extras="."; fi
+echo "genofed: installing genofed and its dependencies" >&2
+"${pip[@]}" -e "$extras" 2>&1 | grep -vE "^WARNING: Location|^\s*$" >&2 || true
+.venv/bin/python -c "import genofed.common.cli" # fails loudly if the install did not work
+
+if [ $with_tests = 1 ]; then
+    missing=()
+    for tool in bcftools plink2 tabix; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "genofed: installing test oracles: ${missing[*]}" >&2
+            apt-get update -qq >/dev/null && \
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools plink2 tabix >/dev/null
+        else
+            echo "genofed: ${missing[*]} not found; the oracle tests will be skipped" \
+                 "(install Debian packages bcftools plink2 tabix to run them)" >&2
+        fi
+    fi
+fi
+echo "genofed: ready (.venv/bin/genofed)" >&2

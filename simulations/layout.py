@@ -1,0 +1,54 @@
+"""The on-disk layout of a simulated federation, and reading it back like a clinic would.
+
+`simulate-cohorts` writes the same files a clinic hands over; reading every one back through
+`genofed.common.loading.load_site` (the hospital agent's own loader) proves they pass the same
+checks real data must pass, and later lets the simulation mode load hospitals by folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from genofed.common.errors import DataError
+from genofed.common.loading import SiteData, load_site
+from genofed.common.panel import VariantPanel
+
+GENOTYPES = "genotypes.vcf.gz"
+PHENOTYPES = "phenotypes.csv"
+PANEL = "panel.tsv"
+TRUTH = "truth.json"
+TEST = "test"
+#: Folders of a federation directory that are not hospitals.
+NOT_HOSPITALS = frozenset({TEST, "sources"})
+
+
+@dataclass(frozen=True)
+class SiteFolder:
+    name: str
+    genotypes: Path
+    phenotypes: Path
+
+
+def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
+    """Every hospital of a federation folder: sub-folders holding genotypes + phenotypes."""
+    root = Path(federation_dir)
+    if not root.is_dir():
+        raise DataError(root, "federation folder not found", hint="create one with `genofed simulate-cohorts --out DIR`")
+    sites = [
+        SiteFolder(d.name, d / GENOTYPES, d / PHENOTYPES)
+        for d in sorted(root.iterdir())
+        if d.is_dir() and d.name not in NOT_HOSPITALS and not d.name.startswith(".") and (d / GENOTYPES).exists()
+    ]
+    if not sites:
+        raise DataError(root, f"no hospital folders (sub-folders with {GENOTYPES} and {PHENOTYPES})",
+                        hint="point at the folder `genofed simulate-cohorts` wrote")
+    return sites
+
+
+def load_federation(federation_dir: str | Path, *, min_samples: int = 20) -> dict[str, SiteData]:
+    """Load and check every hospital and the test cohort, aligned to the federation's panel."""
+    root = Path(federation_dir)
+    panel = VariantPanel.load(root / PANEL)
+    folders = [*hospital_folders(root), SiteFolder(TEST, root / TEST / GENOTYPES, root / TEST / PHENOTYPES)]
+    return {f.name: load_site(f.genotypes, f.phenotypes, panel=panel, min_samples=min_samples) for f in folders}

@@ -1,0 +1,107 @@
+"""Cross-file checks: join errors name the files and samples; cohort checks raise or warn as documented."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genofed.common.cohort import MISSING, GenotypeMatrix, Phenotypes
+from genofed.common.errors import DataError
+from genofed.common.validation import check_cohort, join_cohort, summarize_cohort
+
+
+def genotypes(n: int = 40, m: int = 5, ids: list[str] | None = None, seed: int = 0) -> GenotypeMatrix:
+    rng = np.random.default_rng(seed)
+    dosages = rng.integers(0, 3, size=(n, m)).astype(np.int8)
+    dosages[0, :] = 0  # every variant polymorphic: both 0 and 2 present
+    dosages[1, :] = 2
+    return GenotypeMatrix(dosages, ids or [f"P{i:03d}" for i in range(n)], [f"1:{100 + j}:A:G" for j in range(m)],
+                          source="genotypes.vcf.gz")
+
+
+def phenotypes(ids: list[str], labels: list[int] | None = None, age: list[float] | None = None) -> Phenotypes:
+    labels = labels if labels is not None else [i % 2 for i in range(len(ids))]
+    covariates = pd.DataFrame({"age": age if age is not None else [40.0] * len(ids)}, index=ids)
+    return Phenotypes(list(ids), np.array(labels, dtype=np.int8), covariates, source="phenotypes.csv")
+
+
+def error(call, *args, **kwargs) -> DataError:
+    with pytest.raises(DataError) as info:
+        call(*args, **kwargs)
+    assert info.value.hint
+    return info.value
+
+
+def test_join_orders_by_genotype_file_and_aligns_covariates():
+    g = genotypes(n=4)
+    ids = list(reversed(g.sample_ids))
+    ph = phenotypes(ids, labels=[1, 0, 0, 1], age=[1.0, 2.0, 3.0, 4.0])
+    cohort = join_cohort(g, ph)
+    assert cohort.sample_ids == g.sample_ids
+    np.testing.assert_array_equal(cohort.labels, [1, 0, 0, 1][::-1])
+    assert list(cohort.covariates["age"]) == [4.0, 3.0, 2.0, 1.0]
+    assert list(cohort.covariates.index) == g.sample_ids
+
+
+def test_join_missing_phenotypes_lists_examples_and_count():
+    g = genotypes(n=10)
+    e = error(join_cohort, g, phenotypes(g.sample_ids[:2]))
+    assert e.file == "phenotypes.csv"
+    assert "8 sample(s)" in e.problem and "P002, P003, P004, P005, P006 and 3 more" in e.problem
+    assert "bcftools view -S" in e.hint
+
+
+def test_join_missing_genotypes_and_duplicates():
+    g = genotypes(n=3)
+    e = error(join_cohort, g, phenotypes(g.sample_ids + ["X1"]))
+    assert e.file == "genotypes.vcf.gz" and "X1" in e.problem
+    dup = genotypes(n=3, ids=["A", "B", "A"])
+    assert "A" in error(join_cohort, dup, phenotypes(["A", "B"])).problem
+
+
+def test_check_cohort_clean_has_no_warnings():
+    g = genotypes()
+    cohort = join_cohort(g, phenotypes(g.sample_ids))
+    assert check_cohort(cohort) == []
+
+
+def test_check_cohort_errors():
+    g = genotypes(n=10)
+    assert "only 10 samples" in error(check_cohort, join_cohort(g, phenotypes(g.sample_ids))).problem
+    g = genotypes()
+    assert "no cases" in error(check_cohort, join_cohort(g, phenotypes(g.sample_ids, [0] * 40))).problem
+    assert "no controls" in error(check_cohort, join_cohort(g, phenotypes(g.sample_ids, [1] * 40))).problem
+    g.dosages[:, 2] = MISSING
+    e = error(check_cohort, join_cohort(g, phenotypes(g.sample_ids)))
+    assert "1 variant(s)" in e.problem and "1:102:A:G" in e.problem and "F_MISSING" in e.hint
+
+
+def test_check_cohort_warnings():
+    g = genotypes(m=20)
+    g.dosages[:10, 0] = MISSING  # 25% missing variant
+    g.dosages[5, :] = MISSING  # a sample with all calls missing
+    g.dosages[:, 1] = 1  # monomorphic
+    labels = [1] * 3 + [0] * 37
+    ages = [np.nan] + [40.0] * 39
+    warnings = check_cohort(join_cohort(g, phenotypes(g.sample_ids, labels, ages)))
+    codes = {w.code: w.message for w in warnings}
+    assert set(codes) == {"high_missing_variant", "high_missing_sample", "monomorphic", "class_imbalance",
+                          "missing_covariate"}
+    assert "1:100:A:G (25%)" in codes["high_missing_variant"]
+    assert "P005" in codes["high_missing_sample"]
+    assert codes["monomorphic"].startswith("1 variant(s)")
+    assert "3 cases and 37 controls" in codes["class_imbalance"]
+    assert "P000" in codes["missing_covariate"]
+
+
+def test_summary_is_json_ready():
+    g = genotypes()
+    g.dosages[0, 0] = MISSING
+    summary = summarize_cohort(join_cohort(g, phenotypes(g.sample_ids)))
+    assert json.loads(json.dumps(summary)) == summary
+    assert summary["samples"] == 40 and summary["cases"] == 20 and summary["variants"] == 5
+    assert summary["missing_rate"] == pytest.approx(1 / 200)
+    assert summary["covariates"] == ["age"]
