@@ -9,33 +9,18 @@ is the reader's, not the generator's; a process that only imports genofed is the
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from measure import run_child
 
 CHILD = r"""
-import json, sys, time
 from genofed.common.readers import read_genotypes
-
-def peak_rss_mb():
-    # VmHWM, not getrusage: ru_maxrss survives fork+exec and would report the parent's peak.
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-
 t0 = time.perf_counter()
 matrix = read_genotypes(sys.argv[1]) if len(sys.argv) > 1 else None
-seconds = time.perf_counter() - t0
-print(json.dumps({
-    "seconds": seconds,
-    "peak_rss_mb": peak_rss_mb(),
-    "shape": list(matrix.dosages.shape) if matrix is not None else None,
-}))
+report(seconds=time.perf_counter() - t0, shape=list(matrix.dosages.shape) if matrix is not None else None)
 """
 
 
@@ -51,11 +36,6 @@ def make_vcf(path: Path, n_samples: int, n_variants: int, seed: int) -> None:
     write_vcf(path, dosages, [f"S{i:05d}" for i in range(n_samples)], ids)
 
 
-def measure(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, *args], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=1000)
@@ -69,8 +49,8 @@ def main() -> None:
         t0 = time.perf_counter()
         make_vcf(path, args.samples, args.variants, args.seed)
         write_s = time.perf_counter() - t0
-        baseline = measure()
-        loaded = measure(str(path))
+        baseline = run_child(CHILD)
+        loaded = run_child(CHILD, str(path))
         size_mb = path.stat().st_size / 2**20
 
     matrix_mb = args.samples * args.variants / 2**20

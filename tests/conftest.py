@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from genofed.simulations.real import SharedDataMissing, shared_data_dir
+
 VCF_HEADER = (
     "##fileformat=VCFv4.2\n"
     "##contig=<ID=1>\n"
@@ -17,20 +19,20 @@ VCF_HEADER = (
 )
 
 
-def shared_data_dir() -> Path:
-    """../shared/data next to the repository, or $GENOFED_SHARED/data."""
-    default = Path(__file__).resolve().parents[2] / "shared"
-    return Path(os.environ.get("GENOFED_SHARED", default)) / "data"
+@pytest.fixture
+def thousand_genomes() -> Path:
+    """The shared 1000 Genomes folder; skipped without it, except in CI, where it must exist."""
+    try:
+        return shared_data_dir()
+    except SharedDataMissing as missing:
+        if os.environ.get("GENOFED_REQUIRE_ORACLES") == "1":
+            pytest.fail(f"{missing} (required: GENOFED_REQUIRE_ORACLES=1)")
+        pytest.skip(str(missing))
 
 
 @pytest.fixture
-def chr1_vcf() -> Path:
-    path = shared_data_dir() / "1000g" / "chr1_region_162snp.vcf.gz"
-    if not path.exists():
-        if os.environ.get("GENOFED_REQUIRE_ORACLES") == "1":
-            pytest.fail(f"shared 1000 Genomes data is required (GENOFED_REQUIRE_ORACLES=1) but not at {path}")
-        pytest.skip(f"shared 1000 Genomes data not found at {path}")
-    return path
+def chr1_vcf(thousand_genomes: Path) -> Path:
+    return thousand_genomes / "chr1_region_162snp.vcf.gz"
 
 
 def require_tool(name: str) -> str:

@@ -168,7 +168,7 @@ def test_sources_share_the_panel(tmp_path):
     assert near["shared_causal_variants_with_disease"] and not far["shared_causal_variants_with_disease"]
 
 
-def test_1000g_preset_splits_hospitals_by_population(tmp_path):
+def test_1000g_preset_splits_hospitals_by_population(tmp_path, thousand_genomes):
     out = tmp_path / "kg"
     simulate_cohorts(out, preset="1000g", seed=1)
     truth = json.loads((out / "truth.json").read_text())
@@ -195,3 +195,25 @@ def test_clinic_genotyping_quality_goes_through_the_clinic_loaders(small, truth)
     observed = astrakhan.cohort.missing_rate() - written["untyped"] / n_panel  # absent = missing too
     assert observed == pytest.approx(spec.missing_rate, abs=0.004)
     assert sites["test"].alignment.coverage == 1.0 and sites["test"].cohort.missing_rate() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        # LCT lactase persistence (rs4988235, G>A): A common in North Europeans, absent in East Asia and Africa
+        ("2:136608646:G:A", {"CEU": (0.6, 0.85), "CHB": (0.0, 0.02), "YRI": (0.0, 0.02)}),
+        # SLC24A5 (rs1426654, A>G): the reference A is nearly fixed in Europeans; G dominates elsewhere
+        ("15:48426484:A:G", {"CEU": (0.0, 0.03), "CHB": (0.9, 1.0), "YRI": (0.9, 1.0)}),
+    ],
+)
+def test_1000g_alt_dosage_orientation_matches_known_biology(variant, expected, thousand_genomes):
+    """The data README says 0 = minor allele; the file really codes 1 = a1 = ALT. Known
+    population frequencies of well-studied SNPs pin the orientation we read."""
+    from genofed.simulations.real import load_1000g
+
+    pool = load_1000g(thousand_genomes)
+    column = pool.variant_ids.index(variant)
+    alt_dosage = pool.haplotypes(np.arange(len(pool.populations)), np.array([column])).sum(axis=2)[:, 0]
+    for population, (low, high) in expected.items():
+        freq = alt_dosage[pool.populations == population].mean() / 2
+        assert low <= freq <= high, (population, freq)
