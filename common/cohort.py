@@ -18,8 +18,22 @@ MISSING: int = -1
 DOSAGE_DTYPE = np.int8
 
 
+class _DosageShape:
+    """`n_samples` / `n_variants` of anything holding a samples x variants `dosages` matrix."""
+
+    dosages: np.ndarray
+
+    @property
+    def n_samples(self) -> int:
+        return self.dosages.shape[0]
+
+    @property
+    def n_variants(self) -> int:
+        return self.dosages.shape[1]
+
+
 @dataclass
-class GenotypeMatrix:
+class GenotypeMatrix(_DosageShape):
     """Alt-allele dosages of one file: samples x variants, int8, `MISSING` for no call."""
 
     dosages: np.ndarray
@@ -39,14 +53,6 @@ class GenotypeMatrix:
                 f"and {len(self.variant_ids)} variant ids"
             )
 
-    @property
-    def n_samples(self) -> int:
-        return self.dosages.shape[0]
-
-    @property
-    def n_variants(self) -> int:
-        return self.dosages.shape[1]
-
 
 @dataclass
 class Phenotypes:
@@ -59,7 +65,7 @@ class Phenotypes:
 
 
 @dataclass
-class Cohort:
+class Cohort(_DosageShape):
     """One site's joined data: what a local trainer sees and what never leaves the site."""
 
     dosages: np.ndarray  # (n_samples, n_variants) int8, MISSING for no call
@@ -69,14 +75,6 @@ class Cohort:
     covariates: pd.DataFrame  # index = sample_ids
     genotype_source: str = "genotypes"
     phenotype_source: str = "phenotypes"
-
-    @property
-    def n_samples(self) -> int:
-        return self.dosages.shape[0]
-
-    @property
-    def n_variants(self) -> int:
-        return self.dosages.shape[1]
 
     @property
     def n_cases(self) -> int:

@@ -18,15 +18,21 @@ from .validation import check_cohort, join_cohort, summarize_cohort
 
 @dataclass
 class SiteData:
-    """A site's cohort after every check, with what the checks had to say."""
+    """A site's cohort after every check, with what the checks had to say.
+
+    `cohort` is panel-aligned when a panel was given; `site_summary` describes the data as the
+    site handed it over (its own variants and missing calls), before alignment added the
+    panel variants it lacks as missing.
+    """
 
     cohort: Cohort
+    site_summary: dict
     warnings: list[DataWarning] = field(default_factory=list)
     alignment: Alignment | None = None
 
     def summary(self) -> dict:
         """JSON-ready summary: counts, missingness, coverage and warnings; no per-sample data."""
-        out = summarize_cohort(self.cohort)
+        out = dict(self.site_summary)
         if self.alignment is not None:
             out["alignment"] = self.alignment.to_dict()
         out["warnings"] = [{"code": w.code, "message": w.message} for w in self.warnings]
@@ -62,8 +68,9 @@ def load_site(
     cohort = join_cohort(matrix, pheno)
     warnings = [DataWarning("reader", note) for note in matrix.notes]
     warnings += check_cohort(cohort, min_samples=min_samples)
+    site_summary = summarize_cohort(cohort)
     if panel is None:
-        return SiteData(cohort, warnings)
+        return SiteData(cohort, site_summary, warnings)
     if not isinstance(panel, VariantPanel):
         panel = VariantPanel.load(panel)
     aligned, alignment = align_to_panel(
@@ -82,4 +89,4 @@ def load_site(
                 "from this site and will be imputed from the panel allele frequency",
             )
         )
-    return SiteData(cohort, warnings, alignment)
+    return SiteData(cohort, site_summary, warnings, alignment)

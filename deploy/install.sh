@@ -24,7 +24,8 @@ pip=(.venv/bin/pip install --quiet --disable-pip-version-check)
 
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     echo "genofed: installing torch==$TORCH_VERSION (CPU)" >&2
-    "${pip[@]}" "torch==$TORCH_VERSION"
+    "${pip[@]}" "torch==$TORCH_VERSION" 2>&1 | grep -vE "^WARNING: Location|^\s*$" >&2 || true
+    .venv/bin/python -c "import torch" # fails loudly if torch did not install
 fi
 if [ $with_tests = 1 ]; then extras=".[test]"; else extras="."; fi
 echo "genofed: installing genofed and its dependencies" >&2

@@ -72,10 +72,10 @@ def print_check(federation_dir) -> None:
     print("data check (same loaders and checks as `genofed data check`):")
     print(f"  {'cohort':<14} {'samples':>7} {'cases':>5} {'variants':>8} {'coverage':>8} {'missing':>7}  warnings")
     for name, site in sites.items():
-        cohort, alignment = site.cohort, site.alignment
+        summary = site.summary()
         warnings = ", ".join(w.code for w in site.warnings) or "none"
-        print(f"  {name:<14} {cohort.n_samples:>7} {cohort.n_cases:>5} {cohort.n_variants:>8} "
-              f"{alignment.coverage:>8.1%} {cohort.missing_rate():>7.2%}  {warnings}")
+        print(f"  {name:<14} {summary['samples']:>7} {summary['cases']:>5} {summary['variants']:>8} "
+              f"{summary['alignment']['coverage']:>8.1%} {summary['missing_rate']:>7.2%}  {warnings}")
     print(f"OK: all {len(sites)} cohorts pass. Check one yourself:")
     print(f"  genofed data check --genotypes {federation_dir}/rostov/genotypes.vcf.gz "
           f"--phenotypes {federation_dir}/rostov/phenotypes.csv --panel {federation_dir}/panel.tsv")

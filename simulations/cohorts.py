@@ -24,9 +24,11 @@ from genofed.common.atomic import current_umask, write_text_atomic
 from genofed.common.cohort import MISSING
 from genofed.common.errors import GenofedError
 from genofed.common.panel import VariantPanel
-from genofed.common.writers import write_phenotypes, write_vcf
+from genofed.common.variants import parse_variant_id
+from genofed.common.writers import write_phenotypes, write_plink, write_vcf
 
 from .disease import LiabilityModel, draw_labels, fit_trait
+from .layout import GENOTYPES, GENOTYPES_PLINK, PANEL, PHENOTYPES, TEST, TRUTH
 from .pool import Covariates, GenotypePool, dosages
 from .presets import CohortSpec, Preset, get_preset
 from .sampling import draw_cohort, sample_ids
@@ -135,9 +137,9 @@ def _generate(staging: Path, spec: Preset, seed: int, with_sources: bool, say: P
         hospitals.append(_write_cohort(staging / cohort.name, cohort, members, pool, labels, covariates, quality))
     test_members = draw_cohort(spec.test, pool.populations, labels, available, sampler)
     say(f"writing test: {len(test_members)} people")
-    test = _write_cohort(staging / "test", spec.test, test_members, pool, labels, covariates, quality)
-    bayes_auc = _write_true_risk(staging / "test" / "true_risk.csv", spec.test, test_members, pool, labels, covariates, model)
-    VariantPanel(list(pool.variant_ids), pool.alt_freq).save(staging / "panel.tsv")
+    test = _write_cohort(staging / TEST, spec.test, test_members, pool, labels, covariates, quality)
+    bayes_auc = _write_true_risk(staging / TEST / "true_risk.csv", spec.test, test_members, pool, labels, covariates, model)
+    VariantPanel(list(pool.variant_ids), pool.alt_freq).save(staging / PANEL)
     sources: list[str] = []
     if with_sources:
         from .sources import write_sources
@@ -145,7 +147,7 @@ def _generate(staging: Path, spec: Preset, seed: int, with_sources: bool, say: P
         assert spec.sources is not None
         sources = write_sources(staging / "sources", spec.sources, model, pool, covariates, available, source_seed, say)
     truth = _truth(spec, seed, pool, model, labels, hospitals, test, bayes_auc, sources)
-    write_text_atomic(staging / "truth.json", json.dumps(truth, indent=2) + "\n")
+    write_text_atomic(staging / TRUTH, json.dumps(truth, indent=2) + "\n")
     return SimulationResult(staging, spec.name, seed, len(pool.variant_ids), hospitals, test, bayes_auc, sources)
 
 
@@ -161,12 +163,28 @@ def _write_cohort(folder: Path, spec: CohortSpec, members: np.ndarray, pool: Gen
         haplotypes = haplotypes.astype(np.int8)
         haplotypes[missing] = MISSING
     variant_ids = [v for v, keep in zip(pool.variant_ids, typed) if keep]
-    write_vcf(folder / "genotypes.vcf.gz", haplotypes[:, typed], ids, variant_ids, phased=True)
+    if spec.genotype_format == "plink":
+        _write_plink_minor_a1(folder / Path(GENOTYPES_PLINK).stem, haplotypes[:, typed], ids, variant_ids)
+    else:
+        write_vcf(folder / GENOTYPES, haplotypes[:, typed], ids, variant_ids, phased=True)
     frame = pd.DataFrame({"sex": covariates.male[members], "age": covariates.age[members]})
-    write_phenotypes(folder / "phenotypes.csv", ids, labels[members], frame)
+    write_phenotypes(folder / PHENOTYPES, ids, labels[members], frame)
     names, counts = np.unique(pool.populations[members], return_counts=True)
     return CohortSummary(spec.name, len(members), int(labels[members].sum()), {str(k): int(v) for k, v in zip(names, counts)},
                          missing_rate=float(missing[:, typed].mean()), untyped=int((~typed).sum()))
+
+
+def _write_plink_minor_a1(prefix: Path, haplotypes: np.ndarray, ids: list[str], variant_ids: list[str]) -> None:
+    """PLINK 1 files with A1 = the clinic's minor allele, as plink 1.9 writes them: wherever the
+    ALT allele is the commoner one at this clinic, REF/ALT are swapped relative to the panel."""
+    missing = (haplotypes == MISSING).any(axis=2)
+    alt = np.where(missing, 0, haplotypes.sum(axis=2)).astype(np.int8)
+    called = (~missing).sum(axis=0)
+    alt_freq = np.divide(alt.sum(axis=0), 2 * called, out=np.zeros(alt.shape[1]), where=called > 0)
+    swap = alt_freq > 0.5
+    counted = np.where(swap, 2 - alt, alt)
+    written_ids = [parse_variant_id(v).swapped_id if s else v for v, s in zip(variant_ids, swap)]
+    write_plink(prefix, np.where(missing, MISSING, counted).astype(np.int8), ids, written_ids)
 
 
 def _write_true_risk(path: Path, spec: CohortSpec, members: np.ndarray, pool: GenotypePool, labels: np.ndarray, covariates: Covariates, model: LiabilityModel) -> float:

@@ -15,6 +15,7 @@ from genofed.common.loading import SiteData, load_site
 from genofed.common.panel import VariantPanel
 
 GENOTYPES = "genotypes.vcf.gz"
+GENOTYPES_PLINK = "genotypes.bed"  # a clinic that exports PLINK 1 (.bed/.bim/.fam)
 PHENOTYPES = "phenotypes.csv"
 PANEL = "panel.tsv"
 TRUTH = "truth.json"
@@ -36,14 +37,22 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
     if not root.is_dir():
         raise DataError(root, "federation folder not found", hint="create one with `genofed simulate-cohorts --out DIR`")
     sites = [
-        SiteFolder(d.name, d / GENOTYPES, d / PHENOTYPES)
+        SiteFolder(d.name, genotypes, d / PHENOTYPES)
         for d in sorted(root.iterdir())
-        if d.is_dir() and d.name not in NOT_HOSPITALS and not d.name.startswith(".") and (d / GENOTYPES).exists()
+        if d.is_dir() and d.name not in NOT_HOSPITALS and not d.name.startswith(".")
+        and (genotypes := _genotype_file(d)) is not None
     ]
     if not sites:
-        raise DataError(root, f"no hospital folders (sub-folders with {GENOTYPES} and {PHENOTYPES})",
+        raise DataError(root, f"no hospital folders (sub-folders with {GENOTYPES} or {GENOTYPES_PLINK}, and {PHENOTYPES})",
                         hint="point at the folder `genofed simulate-cohorts` wrote")
     return sites
+
+
+def _genotype_file(folder: Path) -> Path | None:
+    for name in (GENOTYPES, GENOTYPES_PLINK):
+        if (folder / name).exists():
+            return folder / name
+    return None
 
 
 def load_federation(federation_dir: str | Path, *, min_samples: int = 20) -> dict[str, SiteData]:

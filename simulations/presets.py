@@ -91,6 +91,9 @@ class CohortSpec:
     #: Share of panel variants the clinic's genotyping platform does not have: absent from its
     #: VCF, so the panel alignment must impute them, as for a clinic on another array.
     untyped_fraction: float = 0.0
+    #: "vcf" (phased, bgzipped) or "plink": PLINK 1 files as plink 1.9 exports them, with A1 the
+    #: clinic's minor allele, so that REF/ALT come out swapped wherever the ALT is common there.
+    genotype_format: str = "vcf"
 
     def __post_init__(self) -> None:
         _require(self.name.replace("-", "").replace("_", "").isalnum() and self.name.islower(), f"cohort name {self.name!r} must be lower-case letters, digits, '-' or '_'")
@@ -101,6 +104,7 @@ class CohortSpec:
         _require(self.id_prefix.isalpha() and self.id_prefix.isupper(), f"cohort {self.name}: id_prefix must be upper-case letters")
         _require(0 <= self.missing_rate < 0.5, f"cohort {self.name}: missing_rate must be in [0, 0.5)")
         _require(0 <= self.untyped_fraction < 0.5, f"cohort {self.name}: untyped_fraction must be in [0, 0.5)")
+        _require(self.genotype_format in ("vcf", "plink"), f"cohort {self.name}: genotype_format must be 'vcf' or 'plink'")
 
 
 @dataclass(frozen=True)
@@ -185,13 +189,16 @@ _DISTRICT_CLINICS = (
     ("sochi", "SOC", 90, 0.35, _mix(0.75, 0.15, 0.08, 0.02), 0.005, 0.0),
 )
 
+#: Clinics whose laboratory exports PLINK 1 binary files rather than VCF.
+_PLINK_CLINICS = {"simferopol": "plink"}
+
 _DISTRICT_OFFSETS = (("russian", 0.0), ("adyghe", 0.15), ("turkic", 0.05), ("kalmyk", 0.25))
 
 
 def _clinics(n: int, size_scale: float = 1.0) -> tuple[CohortSpec, ...]:
     return tuple(
         CohortSpec(name=name, n=max(40, round(size * size_scale)), case_fraction=frac, ancestry=mix, id_prefix=prefix,
-                   missing_rate=missing, untyped_fraction=untyped)
+                   missing_rate=missing, untyped_fraction=untyped, genotype_format=_PLINK_CLINICS.get(name, "vcf"))
         for name, prefix, size, frac, mix, missing, untyped in _DISTRICT_CLINICS[:n]
     )
 
@@ -223,7 +230,7 @@ SMALL = Preset(
     hospitals=(
         CohortSpec("rostov", 60, 0.4, _mix(0.9, 0.05, 0.05, 0.0), "ROS"),
         CohortSpec("astrakhan", 50, 0.4, _mix(0.5, 0.0, 0.45, 0.05), "AST", missing_rate=0.01, untyped_fraction=0.03),
-        CohortSpec("elista", 40, 0.4, _mix(0.25, 0.0, 0.1, 0.65), "ELI"),
+        CohortSpec("elista", 40, 0.4, _mix(0.25, 0.0, 0.1, 0.65), "ELI", missing_rate=0.005, genotype_format="plink"),
     ),
     test=CohortSpec("test", 80, 0.4, _TEST_MIX, "TST"),
     sources=SourceSpec(

@@ -66,7 +66,8 @@ def test_data_check_json_summary_with_panel(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert code == 0 and summary["ok"] is True
     assert (summary["samples"], summary["cases"], summary["controls"]) == (4, 2, 2)
-    assert summary["variants"] == 3
+    assert summary["variants"] == 2  # the site's own; the panel has 3
+    assert summary["missing_rate"] == pytest.approx(1 / 8)  # one ./. among 4 x 2 calls
     assert summary["alignment"]["matched"] == 1 and summary["alignment"]["swapped"] == 1
     assert summary["alignment"]["absent"] == 1
     assert summary["alignment"]["coverage"] == pytest.approx(2 / 3, abs=1e-6)

@@ -34,9 +34,14 @@ def truth(small) -> dict:
 
 
 def test_layout(small):
+    from genofed.simulations.layout import hospital_folders
+
+    assert [f.name for f in hospital_folders(small)] == sorted(HOSPITALS)
+    formats = {f.name: "".join(f.genotypes.suffixes) for f in hospital_folders(small)}
+    assert formats == {"rostov": ".vcf.gz", "astrakhan": ".vcf.gz", "elista": ".bed"}
     for folder in [*HOSPITALS, "test"]:
-        assert (small / folder / "genotypes.vcf.gz").is_file()
         assert (small / folder / "phenotypes.csv").is_file()
+    assert (small / "test" / "genotypes.vcf.gz").is_file()
     assert (small / "test" / "true_risk.csv").is_file()
     assert (small / "panel.tsv").is_file() and (small / "truth.json").is_file()
     columns = pd.read_csv(small / "rostov" / "phenotypes.csv").columns.tolist()
@@ -100,18 +105,28 @@ def test_true_risk_recomputable_from_genotypes_and_model(small, truth):
     assert np.allclose(recomputed, risk["true_risk"], rtol=1e-6, atol=1e-9)
 
 
-def _freqs(folder: Path) -> np.ndarray:
-    return read_genotypes(folder / "genotypes.vcf.gz").dosages.mean(axis=0) / 2
+@pytest.fixture(scope="module")
+def sites(small) -> dict:
+    """Every cohort read back through the clinic loaders, aligned to the panel."""
+    from genofed.simulations.layout import load_federation
+
+    return load_federation(small)
 
 
-def test_hospitals_are_not_iid(small, truth):
+def _freqs(dosages: np.ndarray) -> np.ndarray:
+    """Alt allele frequency per variant, missing calls ignored."""
+    called = np.where(dosages >= 0, dosages, np.nan)
+    return np.nanmean(called, axis=0) / 2
+
+
+def test_hospitals_are_not_iid(sites, truth):
     """Allele frequencies differ more between clinics of different ancestry than between two
     random halves of one clinic."""
     mixes = {h["name"]: h["ancestry"] for h in truth["hospitals"]}
     assert mixes["rostov"].get("russian", 0) > mixes["elista"].get("russian", 0)
-    between = np.abs(_freqs(small / "rostov") - _freqs(small / "elista")).mean()
-    rostov = read_genotypes(small / "rostov" / "genotypes.vcf.gz").dosages
-    halves = np.abs(rostov[::2].mean(axis=0) - rostov[1::2].mean(axis=0)).mean() / 2
+    between = np.abs(_freqs(sites["rostov"].cohort.dosages) - _freqs(sites["elista"].cohort.dosages)).mean()
+    rostov = sites["rostov"].cohort.dosages
+    halves = np.abs(_freqs(rostov[::2]) - _freqs(rostov[1::2])).mean()
     assert between > 1.3 * halves
 
 
@@ -178,12 +193,9 @@ def test_1000g_preset_splits_hospitals_by_population(tmp_path, thousand_genomes)
     assert 0.5 < truth["bayes_auc"] <= 1.0
 
 
-def test_clinic_genotyping_quality_goes_through_the_clinic_loaders(small, truth):
+def test_clinic_genotyping_quality_goes_through_the_clinic_loaders(small, truth, sites):
     """Missing calls and untyped panel variants are written as a real clinic's would be, and
     the hospital loader reads them back: missing calls kept as missing, absent variants imputed."""
-    from genofed.simulations.layout import load_federation
-
-    sites = load_federation(small)
     assert set(sites) == {*HOSPITALS, "test"}
     spec = {h.name: h for h in SMALL.hospitals}["astrakhan"]
     written = {h["name"]: h for h in truth["hospitals"]}["astrakhan"]
@@ -192,8 +204,10 @@ def test_clinic_genotyping_quality_goes_through_the_clinic_loaders(small, truth)
     assert written["untyped"] == astrakhan.alignment.absent > 0
     assert astrakhan.alignment.coverage == pytest.approx(1 - written["untyped"] / n_panel)
     assert astrakhan.alignment.coverage == pytest.approx(1 - spec.untyped_fraction, abs=0.02)
-    observed = astrakhan.cohort.missing_rate() - written["untyped"] / n_panel  # absent = missing too
-    assert observed == pytest.approx(spec.missing_rate, abs=0.004)
+    # the site's own calls: missing at the clinic's rate; after alignment absent variants add to it
+    assert astrakhan.summary()["missing_rate"] == pytest.approx(spec.missing_rate, abs=0.004)
+    assert astrakhan.summary()["variants"] == n_panel - written["untyped"]
+    assert astrakhan.cohort.missing_rate() > astrakhan.summary()["missing_rate"]
     assert sites["test"].alignment.coverage == 1.0 and sites["test"].cohort.missing_rate() == 0.0
 
 
@@ -217,3 +231,15 @@ def test_1000g_alt_dosage_orientation_matches_known_biology(variant, expected, t
     for population, (low, high) in expected.items():
         freq = alt_dosage[pool.populations == population].mean() / 2
         assert low <= freq <= high, (population, freq)
+
+
+def test_plink_clinic_has_minor_allele_a1_and_aligns_back(small, sites):
+    """elista exports PLINK 1 with A1 = its minor allele (as plink 1.9 does): REF/ALT come out
+    swapped wherever the ALT is common there, and alignment must flip them back."""
+    assert (small / "elista" / "genotypes.bed").is_file()
+    assert not (small / "elista" / "genotypes.vcf.gz").exists()
+    elista = sites["elista"]
+    assert elista.alignment.swapped > 0 and elista.alignment.coverage == 1.0
+    # after the flip, the clinic's allele frequencies track the panel's, not 1 - panel's
+    panel = VariantPanel.load(small / "panel.tsv")
+    assert np.corrcoef(_freqs(elista.cohort.dosages), panel.alt_freq)[0, 1] > 0.9
