@@ -15,22 +15,32 @@ PYTHON="${PYTHON:-python3}"
 with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
 
+# pip, quiet unless it fails; then its output (less this machine's find-links noise) and exit 1
+pip_install() {
+    local log
+    log=$(mktemp)
+    if ! .venv/bin/pip install --quiet --disable-pip-version-check "$@" >"$log" 2>&1; then
+        grep -v "^WARNING: Location" "$log" >&2
+        rm -f "$log"
+        echo "genofed: pip install $* failed" >&2
+        exit 1
+    fi
+    rm -f "$log"
+}
+
 if [ ! -x .venv/bin/python ]; then
     echo "genofed: creating .venv with $($PYTHON --version)" >&2
     "$PYTHON" -m venv .venv
-    .venv/bin/pip install --quiet --upgrade pip
+    pip_install --upgrade pip
 fi
-pip=(.venv/bin/pip install --quiet --disable-pip-version-check)
 
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     echo "genofed: installing torch==$TORCH_VERSION (CPU)" >&2
-    "${pip[@]}" "torch==$TORCH_VERSION" 2>&1 | grep -vE "^WARNING: Location|^\s*$" >&2 || true
-    .venv/bin/python -c "import torch" # fails loudly if torch did not install
+    pip_install "torch==$TORCH_VERSION"
 fi
 if [ $with_tests = 1 ]; then extras=".[test]"; else extras="."; fi
 echo "genofed: installing genofed and its dependencies" >&2
-"${pip[@]}" -e "$extras" 2>&1 | grep -vE "^WARNING: Location|^\s*$" >&2 || true
-.venv/bin/python -c "import genofed.common.cli" # fails loudly if the install did not work
+pip_install -e "$extras"
 
 if [ $with_tests = 1 ]; then
     missing=()
