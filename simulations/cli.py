@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_check(federation_dir) -> None:
     """Read every written cohort back as a hospital would and print what the checks found."""
-    from .layout import load_federation
+    from genofed.common.layout import load_federation
 
     sites = load_federation(federation_dir)
     print("data check (same loaders and checks as `genofed data check`):")

@@ -23,12 +23,12 @@ from sklearn.metrics import roc_auc_score
 from genofed.common.atomic import current_umask, write_text_atomic
 from genofed.common.cohort import MISSING
 from genofed.common.errors import GenofedError
+from genofed.common.layout import GENOTYPES, GENOTYPES_PLINK, PANEL, PHENOTYPES, TEST, TRUTH
 from genofed.common.panel import VariantPanel
 from genofed.common.variants import parse_variant_id
 from genofed.common.writers import write_phenotypes, write_plink, write_vcf
 
 from .disease import LiabilityModel, draw_labels, fit_trait
-from .layout import GENOTYPES, GENOTYPES_PLINK, PANEL, PHENOTYPES, TEST, TRUTH
 from .pool import Covariates, GenotypePool, dosages
 from .presets import CohortSpec, Preset, get_preset
 from .sampling import draw_cohort, sample_ids

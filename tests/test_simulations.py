@@ -34,7 +34,7 @@ def truth(small) -> dict:
 
 
 def test_layout(small):
-    from genofed.simulations.layout import hospital_folders
+    from genofed.common.layout import hospital_folders
 
     assert [f.name for f in hospital_folders(small)] == sorted(HOSPITALS)
     formats = {f.name: "".join(f.genotypes.suffixes) for f in hospital_folders(small)}
@@ -108,7 +108,7 @@ def test_true_risk_recomputable_from_genotypes_and_model(small, truth):
 @pytest.fixture(scope="module")
 def sites(small) -> dict:
     """Every cohort read back through the clinic loaders, aligned to the panel."""
-    from genofed.simulations.layout import load_federation
+    from genofed.common.layout import load_federation
 
     return load_federation(small)
 

@@ -1,8 +1,8 @@
-"""The on-disk layout of a simulated federation, and reading it back like a clinic would.
+"""The on-disk layout of a federation folder: one sub-folder per hospital, a test cohort, the panel.
 
-`simulate-cohorts` writes the same files a clinic hands over; reading every one back through
-`genofed.common.loading.load_site` (the hospital agent's own loader) proves they pass the same
-checks real data must pass, and later lets the simulation mode load hospitals by folder.
+`simulate-cohorts` writes it the way clinics hand data over; the simulation mode's virtual
+hospitals find their own folder in it; and reading every cohort back through `load_site` (the
+hospital agent's own loader) proves simulated files pass the checks real data must pass.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from genofed.common.errors import DataError
-from genofed.common.loading import SiteData, load_site
-from genofed.common.panel import VariantPanel
+from .errors import DataError
+from .loading import SiteData, load_site
+from .panel import VariantPanel
 
 GENOTYPES = "genotypes.vcf.gz"
 GENOTYPES_PLINK = "genotypes.bed"  # a clinic that exports PLINK 1 (.bed/.bim/.fam)
