@@ -16,6 +16,11 @@ class SimulationArgumentError(GenofedError):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    register_simulate_cohorts(subparsers)
+    register_simulate(subparsers)
+
+
+def register_simulate_cohorts(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate-cohorts",
         help="write simulated hospitals (VCF + phenotypes.csv), a test cohort and truth.json",
@@ -34,6 +39,76 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--no-check", action="store_true", help="skip reading every hospital back through the clinic data checks")
     parser.set_defaults(handler=run)
+
+
+def register_simulate(subparsers: argparse._SubParsersAction) -> None:
+    from genofed.server.settings import STRATEGIES, RunSettings
+
+    defaults = RunSettings()
+    parser = subparsers.add_parser(
+        "simulate",
+        help="run a whole federation on this machine (Flower simulation engine) and write a report",
+        description=(
+            "The local simulation mode: one virtual hospital (Flower SuperNode) per hospital folder of "
+            "--data trains the shared model with DP-SGD on its own files; the coordinator aggregates. "
+            "The same run trains reference models (each hospital alone, all pooled) and writes "
+            "RUN/results.json, RUN/report.md with plots, the final model and per-round checkpoints. "
+            "Without --data it first simulates the default hospitals into RUN/cohorts."
+        ),
+    )
+    parser.add_argument("--data", metavar="DIR", help="federation folder from `genofed simulate-cohorts` (default: simulate one)")
+    parser.add_argument("--out", required=True, metavar="RUN", help="run folder for results, report, model, checkpoints")
+    parser.add_argument("--preset", default="default", choices=PRESET_NAMES, help="cohorts to simulate when --data is not given")
+    parser.add_argument("--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})")
+    parser.add_argument("--epsilon", type=float, default=defaults.epsilon,
+                        help=f"each hospital's privacy budget for the run, at --delta; inf = no privacy (default: {defaults.epsilon:g})")
+    parser.add_argument("--delta", type=float, default=defaults.delta, help=f"DP delta (default: {defaults.delta:g})")
+    parser.add_argument("--strategy", default=defaults.strategy, choices=STRATEGIES, help="aggregation (default: fedavg)")
+    parser.add_argument("--local-epochs", type=int, default=defaults.local_epochs, help="local epochs per round")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="expected DP-SGD batch size")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="local learning rate")
+    parser.add_argument("--clip", type=float, default=defaults.clip, help="per-patient gradient clipping norm")
+    parser.add_argument("--proximal-mu", type=float, default=defaults.proximal_mu, help="FedProx proximal term")
+    parser.add_argument("--fraction-train", type=float, default=defaults.fraction_train, help="share of hospitals sampled per round")
+    parser.add_argument("--min-nodes", type=int, default=defaults.min_nodes, help="minimum hospitals to start and per round")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (cohorts, model, splits, simulated sites' noise)")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints (same settings)")
+    parser.add_argument("--no-references", action="store_true", help="skip the local-only and pooled reference models")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(handler=run_simulate)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from genofed.server.report import format_summary, write_report
+    from genofed.server.settings import RunSettings
+
+    from .simulate import simulate
+
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    out = Path(args.out)
+    data = Path(args.data) if args.data else out / "cohorts"
+    if not args.data and not (data / "panel.tsv").exists():
+        from .cohorts import simulate_cohorts
+
+        progress(f"simulating the {args.preset} hospitals into {data}")
+        simulate_cohorts(data, preset=args.preset, seed=args.seed, overwrite=True, progress=progress)
+    settings = RunSettings(
+        data_dir=str(data), out_dir=str(out), rounds=args.rounds, strategy=args.strategy, epsilon=args.epsilon,
+        delta=args.delta, local_epochs=args.local_epochs, batch_size=args.batch_size, lr=args.lr, clip=args.clip,
+        proximal_mu=args.proximal_mu, fraction_train=args.fraction_train, min_nodes=args.min_nodes, seed=args.seed,
+        resume=args.resume, quiet=args.quiet,
+    )
+    results = simulate(settings, progress=progress, references=not args.no_references, verbose=args.verbose)
+    report = write_report(out, results)
+    print(format_summary(results, report))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,206 @@
+"""The hospital's Flower ClientApp: local DP fine-tuning, local evaluation, a size report.
+
+What a reply may hold is the whole privacy story of this module: model arrays and a handful of
+aggregate numbers (example counts, mean loss, epsilon spent). No sample id, genotype, label or
+per-patient value is ever put in a record; `tests/test_outbound.py` checks that on the real
+message path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from genofed.common.errors import DataError, GenofedError
+from genofed.common.metrics import binary_metrics
+from genofed.common.model import ModelConfig, build_model, predict_proba
+from genofed.common.privacy import Charge, PrivacyLedger
+from genofed.client.budget import plan_round
+from genofed.client.outbound import outbound_guard
+from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, resolve_site, site_secret
+from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
+
+logger = logging.getLogger(__name__)
+
+#: Error code of a reply that refuses to train (budget, bad data): the strategy skips it.
+REFUSED = 4001
+LEDGER_FILE = "privacy-ledger.json"
+
+
+def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
+    """A ClientApp whose settings are `defaults` overridden by the run config.
+
+    `flwr run` fills the run config from pyproject.toml; Flower's Python simulation entry point
+    leaves it empty, so `genofed simulate` passes its settings here instead.
+    """
+    app = ClientApp(mods=[outbound_guard])
+    base = dict(defaults or {})
+
+    @app.query()
+    def describe(msg: Message, context: Context) -> Message:
+        return _guarded(msg, lambda: _describe(_site(context, base), _settings(context, base)))
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        return _guarded(msg, lambda: _train(msg, context, _site(context, base), _settings(context, base)))
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        return _guarded(msg, lambda: _evaluate(msg, _site(context, base), _settings(context, base)))
+
+    return app
+
+
+def _settings(context: Context, base: dict) -> dict:
+    return {**base, **dict(context.run_config)}
+
+
+def _site(context: Context, base: dict) -> SiteConfig:
+    return resolve_site(dict(context.node_config), _settings(context, base))
+
+
+def _guarded(msg: Message, handler) -> Message:
+    """Run a handler; a user-fixable problem becomes a refusal reply that carries no data.
+
+    A data error's message names files, lines and sample ids: it stays in the site's log, and
+    the coordinator only learns that the site's data failed its checks.
+    """
+    try:
+        return Message(handler(), reply_to=msg)
+    except DataError as exc:
+        logger.error("refusing: %s", exc)
+        reason = "the site's data failed validation; details are in the site's own log (genofed data check)"
+        return Message(error=Error(code=REFUSED, reason=reason), reply_to=msg)
+    except GenofedError as exc:
+        logger.warning("refusing: %s", exc)
+        return Message(error=Error(code=REFUSED, reason=str(exc)), reply_to=msg)
+
+
+def _describe(site: SiteConfig, settings: dict) -> RecordDict:
+    data = load_site_tensors(site, int(settings.get("seed", 0)))
+    return RecordDict(
+        {
+            "site": ConfigRecord({"name": site.name}),
+            "sizes": MetricRecord(
+                {"train": len(data.train_y), "validation": len(data.val_y), "cases": data.cases, "variants": data.n_variants}
+            ),
+        }
+    )
+
+
+def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> RecordDict:
+    config = msg.content["config"]
+    data = load_site_tensors(site, int(settings.get("seed", 0)))
+    model = _global_model(msg, data.n_variants)
+    server_round = int(config["server-round"])
+    epochs = int(config.get("local-epochs", settings.get("local-epochs", 1)))
+    batch_size = int(config.get("batch-size", settings.get("batch-size", 32)))
+    train_settings = TrainSettings(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=float(config.get("lr", settings.get("lr", TrainSettings.lr))),
+        max_grad_norm=float(config.get("clip", settings.get("clip", TrainSettings.max_grad_norm))),
+        proximal_mu=float(config.get("proximal-mu", 0.0)),
+    )
+    epsilon = float(config.get("epsilon", settings.get("epsilon", math.inf)))
+    plan_id = str(config.get("plan-id", "unplanned"))
+    seed = derived_seed(site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, "train")
+    anchor = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    started = time.perf_counter()
+
+    if math.isinf(epsilon):
+        result = train_model(model, data.train_x, data.train_y, train_settings, noise_multiplier=None, seed=seed, anchor=anchor)
+        epsilon_after, sigma = math.inf, 0.0
+    else:
+        ledger = PrivacyLedger(site.state_dir / LEDGER_FILE)
+        budget = site.epsilon_budget if site.epsilon_budget is not None else epsilon
+        delta = float(config.get("delta", settings.get("delta", 1e-5)))
+        per_epoch = steps_per_epoch(len(data.train_y), batch_size)
+        privacy = plan_round(
+            ledger,
+            plan_id=plan_id,
+            server_round=server_round,
+            num_rounds=int(config["num-rounds"]),
+            sample_rate=sample_rate(len(data.train_y), batch_size),
+            steps_per_round=epochs * per_epoch,
+            budget=budget,
+            delta=delta,
+        )
+        result = train_model(
+            model, data.train_x, data.train_y, train_settings, noise_multiplier=privacy.noise_multiplier, seed=seed, anchor=anchor
+        )
+        ledger.charge(
+            Charge(
+                plan_id=plan_id,
+                round=server_round,
+                noise_multiplier=privacy.noise_multiplier,
+                sample_rate=privacy.sample_rate,
+                steps=result.steps,
+                epsilon_after=privacy.epsilon_after,
+                time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                note=f"DP-SGD fine-tuning, {epochs} local epoch(s)",
+            )
+        )
+        epsilon_after, sigma = ledger.epsilon(delta), privacy.noise_multiplier
+        context.state["privacy"] = ConfigRecord(
+            {"plan-id": plan_id, "noise-multiplier": sigma, "epsilon": epsilon_after, "delta": delta}
+        )
+
+    metrics = MetricRecord(
+        {
+            "num-examples": len(data.train_y),
+            "train-loss": float(result.mean_loss),
+            "epsilon": float(epsilon_after),
+            "noise-multiplier": float(sigma),
+            "train-seconds": time.perf_counter() - started,
+        }
+    )
+    return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+
+
+def _evaluate(msg: Message, site: SiteConfig, settings: dict) -> RecordDict:
+    data = load_site_tensors(site, int(settings.get("seed", 0)))
+    model = _global_model(msg, data.n_variants)
+    probs = predict_proba(model, data.val_x)
+    scores = binary_metrics(data.val_y, probs)
+    eps = 1e-7
+    loss = float(-np.mean(data.val_y * np.log(probs + eps) + (1 - data.val_y) * np.log(1 - probs + eps)))
+    auc = scores["auc"]
+    return RecordDict(
+        {
+            "metrics": MetricRecord(
+                {
+                    "num-examples": len(data.val_y),
+                    "val-auc": float("nan") if auc is None else float(auc),
+                    "val-accuracy": float(scores["accuracy"]),
+                    "val-loss": loss,
+                }
+            )
+        }
+    )
+
+
+def _global_model(msg: Message, n_variants: int) -> torch.nn.Module:
+    """The coordinator's model, built from the config it sent and checked against our panel."""
+    config = ModelConfig.from_dict(json.loads(str(msg.content["config"]["model"])))
+    if config.n_variants != n_variants:
+        raise GenofedError(
+            f"the coordinator's model expects {config.n_variants} variants but this site's panel has {n_variants}: "
+            "the site and the federation use different panels"
+        )
+    model = build_model(config, seed=0)
+    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    return model
+
+
+#: The ClientApp `flwr run` loads (pyproject.toml [tool.flwr.app.components]).
+app = make_client_app()

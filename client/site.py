@@ -1,0 +1,144 @@
+"""Which hospital a ClientApp serves, and that hospital's data, prepared once per process.
+
+A deployed hospital agent names its files in the SuperNode's node config
+(`genotypes=... phenotypes=... panel=... state-dir=...`). In the simulation mode every virtual
+SuperNode gets only a `partition-id`, which picks the n-th hospital folder of the run's
+`data-dir`: the same files a clinic would hand over, read by the same loader.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genofed.common.errors import GenofedError
+from genofed.common.features import FeatureSpec, encode
+from genofed.common.layout import PANEL, hospital_folders
+from genofed.common.loading import load_site
+from genofed.common.panel import VariantPanel
+
+#: Share of a site's patients kept out of training to evaluate the global model locally.
+VALIDATION_FRACTION = 0.2
+
+
+class SiteConfigError(GenofedError):
+    """The node config does not say which hospital data to use."""
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    name: str
+    genotypes: Path
+    phenotypes: Path
+    panel: Path
+    state_dir: Path  # privacy ledger and the site's secret live here; never sent anywhere
+    epsilon_budget: float | None  # the site's own lifetime cap; None: the federation's epsilon
+    #: A virtual hospital of the simulation mode (found by partition id), not a deployed one.
+    simulated: bool = False
+
+
+def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
+    """The hospital this node serves, from its node config (deployment) or partition id (simulation)."""
+    budget = node_config.get("epsilon-budget")
+    budget = float(budget) if budget not in (None, "") else None
+    if "genotypes" in node_config:
+        missing = [k for k in ("phenotypes", "panel", "state-dir") if k not in node_config]
+        if missing:
+            raise SiteConfigError(f"node config lacks {', '.join(missing)} (needed with 'genotypes')")
+        return SiteConfig(
+            name=str(node_config.get("site-name", Path(str(node_config["genotypes"])).parent.name)),
+            genotypes=Path(str(node_config["genotypes"])),
+            phenotypes=Path(str(node_config["phenotypes"])),
+            panel=Path(str(node_config["panel"])),
+            state_dir=Path(str(node_config["state-dir"])),
+            epsilon_budget=budget,
+        )
+    if "partition-id" not in node_config or not run_config.get("data-dir"):
+        raise SiteConfigError(
+            "this SuperNode has no data: give it --node-config \"genotypes=... phenotypes=... "
+            "panel=... state-dir=...\" (deployment) or run with data-dir set (simulation)"
+        )
+    data_dir = Path(str(run_config["data-dir"]))
+    folders = hospital_folders(data_dir)
+    index = int(node_config["partition-id"])
+    if index >= len(folders):
+        raise SiteConfigError(f"partition {index} but {data_dir} has only {len(folders)} hospital folders")
+    folder = folders[index]
+    ledger_root = Path(str(run_config.get("ledger-dir") or data_dir / ".ledgers"))
+    return SiteConfig(folder.name, folder.genotypes, folder.phenotypes, data_dir / PANEL, ledger_root / folder.name, budget,
+                      simulated=True)
+
+
+@dataclass(frozen=True)
+class SiteTensors:
+    """A site's model input, split into training and local validation patients."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    n_variants: int
+
+    @property
+    def cases(self) -> int:
+        return int(self.train_y.sum() + self.val_y.sum())
+
+
+def load_site_tensors(site: SiteConfig, seed: int) -> SiteTensors:
+    """Load, check, align and encode a site's data, split by `seed`; cached per process (Ray
+    actors and a SuperNode's app process serve many rounds: the VCF is parsed once)."""
+    stamp = tuple(p.stat().st_mtime_ns for p in (site.genotypes, site.phenotypes, site.panel))
+    split_seed = derived_seed(site.name.encode(), "split", seed)
+    return _load_cached(site.genotypes, site.phenotypes, site.panel, split_seed, stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(genotypes: Path, phenotypes: Path, panel_path: Path, split_seed: int, _stamp: tuple) -> SiteTensors:
+    panel = VariantPanel.load(panel_path)
+    cohort = load_site(genotypes, phenotypes, panel=panel).cohort
+    features = encode(FeatureSpec(alt_freq=panel.alt_freq), cohort)
+    train, val = stratified_split(cohort.labels, VALIDATION_FRACTION, split_seed)
+    labels = cohort.labels.astype(np.float32)
+    return SiteTensors(features[train], labels[train], features[val], labels[val], len(panel))
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation): `fraction` of cases and of controls go to validation."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for value in (0, 1):
+        members = np.flatnonzero(labels == value)
+        rng.shuffle(members)
+        val.extend(members[: int(round(fraction * len(members)))])
+    val_idx = np.sort(np.asarray(val, dtype=np.int64))
+    train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
+    return train_idx, val_idx
+
+
+def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:
+    """The site's private randomness seed, never sent anywhere.
+
+    DP noise must be unpredictable to the coordinator: anyone who knows the noise can subtract
+    it. A deployed site keeps a random secret in its state dir, whatever seed the coordinator
+    sends; only a simulated site derives it from the run's seed, so that experiments (and
+    `--resume`) are reproducible.
+    """
+    if site.simulated:
+        return hashlib.sha256(f"genofed-simulation:{simulation_seed}:{site.name}".encode()).digest()
+    path = site.state_dir / "secret.key"
+    if not path.exists():
+        site.state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def derived_seed(secret: bytes, *parts: object) -> int:
+    """A 63-bit seed from the site secret and a context (plan, round, purpose)."""
+    digest = hashlib.sha256(secret + "|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1

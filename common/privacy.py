@@ -1,0 +1,176 @@
+"""Differential-privacy accounting that a hospital can trust across rounds, restarts and re-runs.
+
+Each site's privacy loss is the composition of every DP-SGD run it ever did on its patients.
+The history of those runs is a list of `Step`s, exactly Opacus' RDP accountant history, so it
+can be stored, summed across rounds, and re-evaluated for any delta.
+
+`PrivacyLedger` keeps that history on the hospital's disk (not in the federation's memory: a
+process restart or a node moving between Ray workers must never forget spent privacy).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from genofed.common.atomic import write_text_atomic
+from genofed.common.errors import DataError, GenofedError
+
+#: (noise_multiplier, sample_rate, steps), as in Opacus' RDPAccountant.history.
+Step = tuple[float, float, int]
+
+SIGMA_MIN = 0.3
+SIGMA_MAX = 200.0
+#: Relative tolerance of the noise calibration: sigma is found within 1 %.
+SIGMA_RTOL = 0.01
+
+LEDGER_VERSION = 1
+
+
+class BudgetExhausted(GenofedError):
+    """The site's privacy budget cannot pay for the planned training."""
+
+
+def epsilon_of(history: list[Step], delta: float) -> float:
+    """Epsilon (RDP accounting, Opacus' orders) of a whole history at `delta`; 0 if empty."""
+    steps = [(float(s), float(q), int(n)) for s, q, n in history if int(n) > 0]
+    if not steps:
+        return 0.0
+    from genofed.common.model import RDPAccountant  # opacus, imported without its logging side effect
+
+    accountant = RDPAccountant()
+    accountant.history = steps
+    with warnings.catch_warnings():
+        # "Optimal order is the largest/smallest alpha": the bound is then looser than it could
+        # be, i.e. conservative; it happens routinely at the extremes of calibration.
+        warnings.filterwarnings("ignore", message="Optimal order is the")
+        return float(accountant.get_epsilon(delta))
+
+
+def calibrate_noise(history: list[Step], *, sample_rate: float, steps: int, target_epsilon: float, delta: float) -> float:
+    """Smallest noise multiplier that keeps the total epsilon (history + new run) <= target.
+
+    Bisection in log(sigma) over [SIGMA_MIN, SIGMA_MAX]: epsilon is monotone decreasing in sigma,
+    and log-space makes the 1 % tolerance uniform across 0.3 .. 200. The upper end of the bracket
+    is returned, so the result is always on the safe side of the target.
+
+    Raises BudgetExhausted when the history alone already reaches the target, or when even
+    SIGMA_MAX cannot keep the new run within it.
+    """
+    spent = epsilon_of(history, delta)
+    if spent >= target_epsilon:
+        raise BudgetExhausted(_exhausted(f"this site has already spent epsilon {spent:.3g}", target_epsilon, delta))
+
+    def total(sigma: float) -> float:
+        return epsilon_of([*history, (sigma, sample_rate, steps)], delta)
+
+    if total(SIGMA_MAX) > target_epsilon:
+        raise BudgetExhausted(_exhausted(
+            f"this site has spent epsilon {spent:.3g}, and {steps} more steps at sample rate {sample_rate:.3g} "
+            f"would exceed the budget even with noise multiplier {SIGMA_MAX:g}", target_epsilon, delta))
+    if total(SIGMA_MIN) <= target_epsilon:
+        return SIGMA_MIN
+    lo, hi = math.log(SIGMA_MIN), math.log(SIGMA_MAX)
+    while hi - lo > math.log1p(SIGMA_RTOL):
+        mid = 0.5 * (lo + hi)
+        if total(math.exp(mid)) <= target_epsilon:
+            hi = mid
+        else:
+            lo = mid
+    return math.exp(hi)
+
+
+def _exhausted(what: str, budget: float, delta: float) -> str:
+    return (f"privacy budget exhausted: {what}; the budget is epsilon {budget:g} at delta {delta:g}. "
+            "Either the site raises its privacy budget (a governance decision) or it stops contributing to this federation.")
+
+
+@dataclass
+class Charge:
+    """One DP-SGD run paid for by the site: what was run and the epsilon total after it."""
+
+    plan_id: str
+    round: int
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    epsilon_after: float
+    time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    note: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.plan_id, self.round)
+
+    @property
+    def step(self) -> Step:
+        return (self.noise_multiplier, self.sample_rate, self.steps)
+
+
+class PrivacyLedger:
+    """The site's on-disk record of privacy spent: {"version": 1, "plans": {...}, "charges": [...]}.
+
+    Idempotent per (plan_id, round): charging the same key again replaces the earlier charge
+    instead of adding to it. Why that is sound: a round's training is deterministic given the
+    global weights, the data and the site's secret seed (which fixes batch sampling and noise),
+    so re-running the round after a crash releases exactly the same output as before. Releasing
+    the same output twice reveals nothing new, so it costs no extra privacy. (This relies on the
+    seed staying secret and fixed per plan and round; a fresh seed would be a new release and
+    must be charged under a new key.)
+
+    Every change is written atomically, so a crash leaves either the old or the new ledger. A
+    ledger that cannot be read is an error, never silently reset: resetting would forget spent
+    privacy.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.plans: dict[str, dict[str, Any]] = {}
+        self.charges: list[Charge] = []
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("version") != LEDGER_VERSION:
+                raise ValueError(f"unsupported ledger version {data.get('version')!r}")
+            self.plans = {str(k): dict(v) for k, v in data["plans"].items()}
+            self.charges = [Charge(**c) for c in data["charges"]]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DataError(self.path, f"the privacy ledger is unreadable or corrupt ({exc})",
+                            hint="restore it from a backup; genofed will not start a fresh ledger, because that would forget privacy already spent") from exc
+
+    def _save(self) -> None:
+        data = {"version": LEDGER_VERSION, "plans": self.plans, "charges": [asdict(c) for c in self.charges]}
+        write_text_atomic(self.path, json.dumps(data, indent=2) + "\n")
+
+    def history(self) -> list[Step]:
+        return [c.step for c in self.charges]
+
+    def epsilon(self, delta: float) -> float:
+        return epsilon_of(self.history(), delta)
+
+    def charge(self, charge: Charge) -> None:
+        """Record a run; replaces an earlier charge with the same (plan_id, round)."""
+        self.charges = [c for c in self.charges if c.key != charge.key] + [charge]
+        self._save()
+
+    def plan(self, plan_id: str) -> dict[str, Any] | None:
+        return self.plans.get(plan_id)
+
+    def set_plan(self, plan_id: str, noise_multiplier: float, sample_rate: float, planned_steps: int, target_epsilon: float, delta: float) -> None:
+        """Remember how a plan was calibrated, so every round of it uses the same noise."""
+        self.plans[plan_id] = {
+            "noise_multiplier": float(noise_multiplier),
+            "sample_rate": float(sample_rate),
+            "planned_steps": int(planned_steps),
+            "target_epsilon": float(target_epsilon),
+            "delta": float(delta),
+        }
+        self._save()

@@ -1,0 +1,52 @@
+"""Checkpoints after every round, so a crashed or stopped coordinator resumes where it was.
+
+Flower has no built-in resume: the checkpoint holds the global model, the round it closes, the
+run's plan id (hospitals reuse their privacy plan and seeds for it), the per-round history and
+the server optimizer's state (FedAdam's moments), which is everything an uninterrupted run
+would still have in memory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genofed.common.atomic import atomic_path
+from genofed.common.errors import GenofedError
+
+_NAME = re.compile(r"round-(\d{4})\.pt$")
+
+
+@dataclass
+class Checkpoint:
+    round: int
+    state_dict: dict[str, torch.Tensor]
+    model_config: dict[str, Any]
+    plan_id: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    log: dict[str, Any] = field(default_factory=dict)
+    strategy_state: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> Path:
+    path = folder / f"round-{checkpoint.round:04d}.pt"
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint.__dict__, tmp)
+    return path
+
+
+def latest_checkpoint(folder: Path) -> Checkpoint | None:
+    """The checkpoint of the highest round in `folder`, or None when there is none."""
+    found = sorted((int(m.group(1)), p) for p in folder.glob("round-*.pt") if (m := _NAME.search(p.name)))
+    if not found:
+        return None
+    path = found[-1][1]
+    try:
+        return Checkpoint(**torch.load(path, weights_only=False))
+    except Exception as exc:  # a damaged file must not silently restart a run from scratch
+        raise GenofedError(f"{path}: cannot read checkpoint ({exc}); delete it to resume from the one before") from exc

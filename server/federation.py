@@ -1,0 +1,212 @@
+"""One federated run on the coordinator: ask who is there, train for N rounds with a Flower
+strategy, evaluate centrally, checkpoint every round, and return what happened."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.serverapp import Grid
+
+from genofed.common.errors import GenofedError
+from genofed.common.layout import PANEL, TEST
+from genofed.common.model import ModelConfig, build_model
+from genofed.common.panel import VariantPanel
+
+from .checkpoint import Checkpoint, latest_checkpoint, save_checkpoint
+from .evaluation import TestCohort
+from .settings import RunSettings
+from .strategies import RoundLog, make_strategy
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SiteInfo:
+    name: str
+    sizes: dict[str, int]
+
+
+@dataclass
+class FederationResult:
+    rounds: list[dict[str, Any]]
+    state_dict: dict[str, torch.Tensor]
+    model_config: ModelConfig
+    sites: dict[str, dict[str, int]]
+    log: RoundLog
+    plan_id: str
+    wall_seconds: float
+    bytes_per_client_round: int
+    test_metrics: dict[str, Any] | None = None
+    epsilon: dict[str, float] = field(default_factory=dict)
+
+
+def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None = None) -> FederationResult:
+    say = progress or (lambda _m: None)
+    started = time.perf_counter()
+    out_dir = Path(settings.out_dir)
+    checkpoints = out_dir / "checkpoints"
+    panel = VariantPanel.load(_panel_path(settings))
+    model_config = ModelConfig(n_variants=len(panel))
+    test = load_test_cohort(settings, panel)
+
+    resumed = latest_checkpoint(checkpoints) if settings.resume else None
+    if settings.resume and resumed is None:
+        say(f"no checkpoint in {checkpoints}: starting from round 0")
+    if resumed is not None and resumed.model_config != model_config.to_dict():
+        raise GenofedError(f"the checkpoint in {checkpoints} is for another model/panel; start a new run folder")
+    start_round = resumed.round if resumed else 0
+    plan_id = resumed.plan_id if resumed else uuid.uuid4().hex
+    state = resumed.state_dict if resumed else build_model(model_config, seed=settings.seed).state_dict()
+    history: list[dict[str, Any]] = list(resumed.history) if resumed else []
+
+    sites = describe_sites(grid, settings.min_nodes)
+    log = RoundLog(site_of_node={node: s.name for node, s in sites.items()})
+    if resumed:
+        log.train, log.evaluate, log.refused = (resumed.log.get(k, {}) for k in ("train", "evaluate", "refused"))
+    say(f"{len(sites)} hospitals: " + ", ".join(f"{s.name} ({s.sizes['train']}+{s.sizes['validation']})" for s in sites.values()))
+    strategy = make_strategy(settings, log, round_offset=start_round)
+    if resumed:
+        for key, value in resumed.strategy_state.items():
+            setattr(strategy, key, value)
+
+    model_json = json.dumps(model_config.to_dict())
+    train_config = ConfigRecord(
+        {
+            "num-rounds": settings.rounds,
+            "plan-id": plan_id,
+            "local-epochs": settings.local_epochs,
+            "batch-size": settings.batch_size,
+            "lr": settings.lr,
+            "clip": settings.clip,
+            "epsilon": settings.epsilon if settings.private else math.inf,
+            "delta": settings.delta,
+            "model": model_json,
+        }
+    )
+    round_started = [time.perf_counter()]
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        real = server_round + start_round
+        if server_round == 0 and resumed:
+            return None  # round `start_round` was evaluated and checkpointed before the restart
+        weights = arrays.to_torch_state_dict()
+        record = _round_record(real, weights, model_config, test, log, time.perf_counter() - round_started[0])
+        history.append(record)
+        strategy_state = {k: getattr(strategy, k) for k in ("current_arrays", "m_t", "v_t") if hasattr(strategy, k)}
+        save_checkpoint(
+            checkpoints,
+            Checkpoint(real, weights, model_config.to_dict(), plan_id, list(history),
+                       {"train": log.train, "evaluate": log.evaluate, "refused": log.refused}, strategy_state,
+                       settings.to_config()),
+        )
+        say(_progress_line(record, settings.rounds))
+        round_started[0] = time.perf_counter()
+        return MetricRecord({k: v for k, v in record.items() if isinstance(v, (int, float)) and v is not None})
+
+    if start_round >= settings.rounds:
+        say(f"the checkpoint already closes round {start_round} of {settings.rounds}: nothing left to train")
+        final = state
+    else:
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord(state),
+            num_rounds=settings.rounds - start_round,
+            train_config=train_config,
+            evaluate_config=ConfigRecord({"model": model_json}),
+            evaluate_fn=evaluate,
+        )
+        final = result.arrays.to_torch_state_dict()
+
+    return FederationResult(
+        rounds=history,
+        state_dict=final,
+        model_config=model_config,
+        sites={s.name: dict(s.sizes) for s in sites.values()},
+        log=log,
+        plan_id=plan_id,
+        wall_seconds=time.perf_counter() - started,
+        bytes_per_client_round=ArrayRecord(final).count_bytes(),
+        test_metrics=test.evaluate(model_config, final) if test else None,
+        epsilon=_epsilon_by_site(log),
+    )
+
+
+def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0) -> dict[int, SiteInfo]:
+    """Wait for `min_nodes` hospitals, then ask each its name and (aggregate) cohort sizes."""
+    deadline = time.monotonic() + timeout
+    while len(nodes := list(grid.get_node_ids())) < min_nodes:
+        if time.monotonic() > deadline:
+            raise GenofedError(f"only {len(nodes)} hospital(s) connected after {timeout:.0f} s; {min_nodes} needed")
+        time.sleep(1.0)
+    queries = [Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=node) for node in nodes]
+    sites = {}
+    for reply in grid.send_and_receive(queries, timeout=timeout):
+        if reply.has_error():
+            raise GenofedError(f"hospital node {reply.metadata.src_node_id} cannot take part: {reply.error.reason}")
+        name = str(reply.content["site"]["name"])
+        sites[reply.metadata.src_node_id] = SiteInfo(name, {k: int(v) for k, v in reply.content["sizes"].items()})
+    return dict(sorted(sites.items(), key=lambda item: item[1].name))
+
+
+def _round_record(real: int, weights: dict, config: ModelConfig, test: TestCohort | None, log: RoundLog, seconds: float) -> dict[str, Any]:
+    train = log.train.get(real, {})
+    examples = sum(m["num-examples"] for m in train.values())
+    loss = sum(m["train-loss"] * m["num-examples"] for m in train.values()) / examples if examples else None
+    metrics = test.evaluate(config, weights) if test else {}
+    epsilons = [m["epsilon"] for m in train.values() if not math.isinf(m["epsilon"])]
+    return {
+        "round": real,
+        "test_auc": metrics.get("auc"),
+        "test_accuracy": metrics.get("accuracy"),
+        "train_loss": loss,
+        "seconds": seconds if real else 0.0,
+        "participants": sorted(train),
+        "refused": sorted(log.refused.get(real, {})),
+        "epsilon_max": max(epsilons) if epsilons else None,
+    }
+
+
+def _progress_line(record: dict[str, Any], rounds: int) -> str:
+    auc = "n/a" if record["test_auc"] is None else f"{record['test_auc']:.3f}"
+    parts = [f"round {record['round']}/{rounds}", f"test AUC {auc}"]
+    if record["train_loss"] is not None:
+        parts.append(f"train loss {record['train_loss']:.3f}")
+    if record["epsilon_max"] is not None:
+        parts.append(f"epsilon <= {record['epsilon_max']:.2f}")
+    if record["refused"]:
+        parts.append(f"refused: {', '.join(record['refused'])}")
+    return ", ".join(parts)
+
+
+def _epsilon_by_site(log: RoundLog) -> dict[str, float]:
+    """Each site's cumulative epsilon as it last reported it."""
+    latest: dict[str, float] = {}
+    for _round, sites in sorted(log.train.items()):
+        for site, metrics in sites.items():
+            latest[site] = metrics["epsilon"]
+    return latest
+
+
+def _panel_path(settings: RunSettings) -> Path:
+    if settings.panel:
+        return Path(settings.panel)
+    if settings.data_dir:
+        return Path(settings.data_dir) / PANEL
+    raise GenofedError("no variant panel: set panel (deployment) or data-dir (simulation)")
+
+
+def load_test_cohort(settings: RunSettings, panel: VariantPanel) -> TestCohort | None:
+    """The held-out test cohort: test-dir, else data-dir/test when it exists; None without one."""
+    folder = Path(settings.test_dir) if settings.test_dir else (Path(settings.data_dir) / TEST if settings.data_dir else None)
+    if folder is None or not folder.is_dir():
+        return None
+    return TestCohort.load(folder, panel)

@@ -1,0 +1,94 @@
+"""The settings of one federated run, read from Flower's run config (kebab-case keys).
+
+One dataclass validates them early, with messages a user can act on, whether they come from
+pyproject.toml (`flwr run .`), `--run-config`, or `genofed simulate`'s options.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from genofed.common.errors import GenofedError
+
+STRATEGIES = ("fedavg", "fedprox", "fedadam")
+
+
+class SettingsError(GenofedError):
+    """A run setting is missing or out of range."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that shapes a federated run; defaults are the tuned simulation defaults."""
+
+    data_dir: str = ""  # simulation: the federation folder (hospitals, test/, panel.tsv)
+    out_dir: str = "runs/latest"  # results, checkpoints, final model, report
+    panel: str = ""  # deployment: the federation's panel.tsv (simulation: data_dir/panel.tsv)
+    test_dir: str = ""  # a held-out test cohort folder for central evaluation ("" = data_dir/test if present)
+    rounds: int = 10
+    strategy: str = "fedavg"
+    epsilon: float = 8.0  # per-site budget for the whole run; inf = no differential privacy
+    delta: float = 1e-5
+    local_epochs: int = 2
+    batch_size: int = 32
+    lr: float = 0.05
+    clip: float = 1.0
+    proximal_mu: float = 0.01  # FedProx only
+    server_lr: float = 0.05  # FedAdam only (eta)
+    fraction_train: float = 1.0
+    min_nodes: int = 2
+    seed: int = 42
+    resume: bool = False
+    quiet: bool = False
+    ledger_dir: str = ""  # simulation: where virtual sites keep their privacy ledgers
+
+    def __post_init__(self) -> None:
+        _require(self.rounds >= 1, "rounds must be >= 1")
+        _require(self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
+        _require(self.epsilon > 0, "epsilon must be > 0 (use inf for no differential privacy)")
+        _require(0 < self.delta < 1, "delta must be in (0, 1); 1e-5 is usual, below 1 / (patients per site)")
+        _require(self.local_epochs >= 1 and self.batch_size >= 1, "local-epochs and batch-size must be >= 1")
+        _require(self.lr > 0 and self.clip > 0, "lr and clip must be > 0")
+        _require(0 < self.fraction_train <= 1, "fraction-train must be in (0, 1]")
+        _require(self.min_nodes >= 1, "min-nodes must be >= 1")
+
+    @property
+    def private(self) -> bool:
+        return not math.isinf(self.epsilon)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RunSettings:
+        """From a Flower run config; unknown keys are an error (a typo must not pass silently)."""
+        known = {f.name.replace("_", "-"): f for f in fields(cls)}
+        unknown = sorted(set(config) - set(known))
+        if unknown:
+            raise SettingsError(f"unknown run setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values = {}
+        for key, value in config.items():
+            field = known[key]
+            values[field.name] = _convert(key, value, field.type)
+        return cls(**values)
+
+    def to_config(self) -> dict[str, Any]:
+        """Back to run-config form, e.g. for results.json's `config`."""
+        return {k.replace("_", "-"): (str(v) if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self).items()}
+
+
+def _convert(key: str, value: Any, kind: str) -> Any:
+    try:
+        if kind == "bool":
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"run setting {key}={value!r} is not a valid {kind}") from None
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise SettingsError(message)

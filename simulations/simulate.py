@@ -1,0 +1,95 @@
+"""The local simulation mode: a whole federation on one machine, on Flower's simulation engine.
+
+One virtual SuperNode per hospital folder runs the real ClientApp on that hospital's files; the
+real ServerApp coordinates them. Then the same run trains its reference models (each hospital
+alone, all pooled) and writes results.json and a report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from genofed.common.layout import PANEL, TRUTH, hospital_folders
+from genofed.common.model import ModelConfig
+from genofed.common.panel import VariantPanel
+from genofed.client.site import resolve_site
+from genofed.server.federation import load_test_cohort
+from genofed.server.results import RESULTS, write_results
+from genofed.server.settings import RunSettings
+
+from .baselines import site_tensors, train_references
+
+Progress = Callable[[str], None]
+
+
+def simulate(settings: RunSettings, *, progress: Progress | None = None, references: bool = True,
+             verbose: bool = False) -> dict[str, Any]:
+    """Run the federation in `settings.data_dir`, then its references; return results.json's content."""
+    say = progress or (lambda _m: None)
+    started = time.perf_counter()
+    out_dir = Path(settings.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.ledger_dir:
+        settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
+    folders = hospital_folders(settings.data_dir)
+    _run_flower(settings, len(folders), say, verbose)
+    results = json.loads((out_dir / RESULTS).read_text())
+
+    if references:
+        say("training the reference models: each hospital alone, and all hospitals pooled")
+        panel = VariantPanel.load(Path(settings.data_dir) / PANEL)
+        test = load_test_cohort(settings, panel)
+        if test is not None:
+            config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
+            sites = {f.name: site_tensors(resolve_site({"partition-id": i}, settings.to_config()), settings)
+                     for i, f in enumerate(folders)}
+            refs = train_references(sites, test, settings, config)
+            results.update(local_only_auc=refs.local_only_auc, local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
+                           pooled_auc=refs.pooled_auc)
+    results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))
+    results["wall_seconds"] = time.perf_counter() - started
+    write_results(out_dir, results)
+    return results
+
+
+def _run_flower(settings: RunSettings, n_hospitals: int, say: Progress, verbose: bool) -> None:
+    """Flower's simulation engine (Ray backend), one virtual SuperNode per hospital."""
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    from flwr.simulation import run_simulation
+
+    from genofed.client.app import make_client_app
+    from genofed.server.app import make_server_app
+
+    config = settings.to_config()
+    if not verbose:  # Flower logs every round at INFO and run_simulation's deprecation at WARNING
+        logging.getLogger("flwr").setLevel(logging.ERROR)
+    say(f"starting Flower's simulation engine: {n_hospitals} hospitals, {settings.rounds} rounds")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # run_simulation's deprecation notice: `flwr run` needs a SuperLink
+        run_simulation(
+            server_app=make_server_app(config, progress=say),
+            client_app=make_client_app(config),
+            num_supernodes=n_hospitals,
+            backend_config={
+                "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                "init_args": {"num_cpus": max(1, os.cpu_count() or 1), "include_dashboard": False,
+                              "logging_level": "WARNING" if not verbose else "INFO"},
+            },
+            verbose_logging=verbose,
+        )
+    if not (Path(settings.out_dir) / RESULTS).exists():
+        raise RuntimeError("the federation ended without results; rerun with --verbose to see Flower's log")
+
+
+def _bayes_auc(data_dir: Path) -> float | None:
+    truth = data_dir / TRUTH
+    return json.loads(truth.read_text()).get("bayes_auc") if truth.exists() else None

@@ -1,0 +1,105 @@
+"""The federation end to end on Flower's real simulation engine (Ray), small preset:
+results.json complete, epsilon cumulative and within budget, budget refusal, resume."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from genofed.server.checkpoint import latest_checkpoint
+from genofed.server.settings import RunSettings
+from genofed.simulations.cohorts import simulate_cohorts
+from genofed.simulations.simulate import simulate
+
+DESIGN_FIELDS = ("test_auc", "rounds", "epsilon", "delta", "local_only_auc", "pooled_auc", "bayes_auc", "wall_seconds", "config")
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("federation") / "cohorts"
+    simulate_cohorts(out, preset="small", seed=5)
+    return out
+
+
+def _settings(federation: Path, out: Path, **overrides) -> RunSettings:
+    base = RunSettings(data_dir=str(federation), out_dir=str(out), rounds=3, local_epochs=3, epsilon=8.0,
+                       batch_size=16, seed=5, quiet=True, ledger_dir=str(out / "ledgers"))
+    return replace(base, **overrides)
+
+
+@pytest.fixture(scope="module")
+def dp_run(federation, tmp_path_factory) -> tuple[RunSettings, dict]:
+    settings = _settings(federation, tmp_path_factory.mktemp("run") / "dp")
+    return settings, simulate(settings)
+
+
+def test_results_are_complete(dp_run):
+    settings, results = dp_run
+    for name in DESIGN_FIELDS:
+        assert name in results, name
+    assert [r["round"] for r in results["rounds"]] == [0, 1, 2, 3]
+    for record in results["rounds"]:
+        assert {"round", "test_auc", "train_loss"} <= set(record)
+    assert set(results["epsilon"]) == set(results["local_only_auc"]) == {"rostov", "astrakhan", "elista"}
+    assert 0.5 < results["bayes_auc"] <= 1 and 0 <= results["pooled_auc"] <= 1
+    assert (Path(settings.out_dir) / "model.pt").is_file()
+    assert len(list((Path(settings.out_dir) / "checkpoints").glob("round-*.pt"))) == 4
+
+
+def test_epsilon_is_cumulative_and_within_budget(dp_run):
+    settings, results = dp_run
+    per_round = [r["epsilon_max"] for r in results["rounds"][1:]]
+    assert per_round == sorted(per_round) and per_round[0] < per_round[-1]
+    for site, epsilon in results["epsilon"].items():
+        assert 0.7 * settings.epsilon < epsilon <= settings.epsilon * (1 + 1e-6), site  # spent, never over
+
+
+def test_federated_model_beats_chance(dp_run):
+    _settings_, results = dp_run
+    assert results["test_auc"] > 0.6
+
+
+def test_exhausted_budget_is_refused_and_nothing_is_trained(dp_run, tmp_path):
+    """A second run on the same ledgers: every site has spent its budget, so each refuses
+    before training and the global model does not move."""
+    settings, _results = dp_run
+    again = replace(settings, out_dir=str(tmp_path / "again"), rounds=1)
+    results = simulate(again, references=False)
+    assert results["rounds"][1]["participants"] == []
+    assert set(results["rounds"][1]["refused"]) == {"rostov", "astrakhan", "elista"}
+    assert all("over its budget" in reason for reason in results["refusals"]["1"].values())
+    first, last = (latest_checkpoint(Path(again.out_dir) / "checkpoints"), None)
+    assert first.round == 1
+    initial = torch.load(Path(again.out_dir) / "checkpoints" / "round-0000.pt", weights_only=False)["state_dict"]
+    assert all(torch.equal(initial[k], first.state_dict[k]) for k in initial)
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_resume_after_a_crash_reaches_the_uninterrupted_result(federation, tmp_path):
+    whole = simulate(_settings(federation, tmp_path / "whole"), references=False)
+
+    crashed = _settings(federation, tmp_path / "crashed")
+
+    def crash_after_round_2(message: str) -> None:
+        if message.startswith("round 2/"):
+            raise _Crash(message)
+
+    with pytest.raises(Exception):
+        simulate(crashed, progress=crash_after_round_2, references=False)
+    assert latest_checkpoint(Path(crashed.out_dir) / "checkpoints").round == 2
+
+    resumed = simulate(replace(crashed, resume=True), references=False)
+    assert [r["round"] for r in resumed["rounds"]] == [0, 1, 2, 3]
+    assert math.isclose(resumed["test_auc"], whole["test_auc"], abs_tol=1e-9)
+    final_whole = torch.load(Path(tmp_path / "whole" / "model.pt"), weights_only=False)["state_dict"]
+    final_resumed = torch.load(Path(crashed.out_dir) / "model.pt", weights_only=False)["state_dict"]
+    for key in final_whole:
+        torch.testing.assert_close(final_resumed[key], final_whole[key], rtol=0, atol=1e-6)
+    assert resumed["epsilon"] == pytest.approx(whole["epsilon"])

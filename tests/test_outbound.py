@@ -1,0 +1,121 @@
+"""What leaves a hospital: the real ClientApp's replies hold model arrays and aggregate numbers
+only, and the outbound guard blocks anything else."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
+from flwr.supercore.task_identity import TaskIdentity
+
+from genofed.client.app import make_client_app
+from genofed.client.outbound import OutboundViolation, check_outbound, outbound_guard
+from genofed.common.layout import hospital_folders
+from genofed.common.model import ModelConfig, build_model
+from genofed.common.panel import VariantPanel
+from genofed.common.readers import read_phenotypes
+from genofed.simulations.cohorts import simulate_cohorts
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("outbound") / "fed"
+    simulate_cohorts(out, preset="small", seed=11)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _task_identity():
+    """Flower stamps run/task/node ids on every Message; the simulation engine sets them."""
+    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+
+
+def _server_message(kind: str, content: RecordDict, node_id: int = 7) -> Message:
+    return Message(content, message_type=kind, dst_node_id=node_id)
+
+
+def _model_records(federation: Path) -> tuple[ModelConfig, RecordDict]:
+    config = ModelConfig(n_variants=len(VariantPanel.load(federation / "panel.tsv")))
+    model = build_model(config, seed=0)
+    settings = ConfigRecord({"server-round": 1, "num-rounds": 2, "plan-id": "p1", "local-epochs": 1, "batch-size": 16,
+                             "lr": 0.03, "clip": 1.0, "epsilon": 8.0, "delta": 1e-5, "model": json.dumps(config.to_dict())})
+    return config, RecordDict({"arrays": ArrayRecord(model.state_dict()), "config": settings})
+
+
+def _all_strings_and_lists(reply: Message) -> tuple[list[str], list]:
+    strings, lists = [], []
+    for record in reply.content.values():
+        if isinstance(record, ArrayRecord):
+            continue
+        for value in record.values():
+            (strings if isinstance(value, str) else lists if isinstance(value, list) else []).append(value)
+    return strings, lists
+
+
+def test_real_replies_hold_only_arrays_and_aggregate_metrics(federation, tmp_path):
+    app = make_client_app({"data-dir": str(federation), "ledger-dir": str(tmp_path / "ledgers"), "seed": 3})
+    site = hospital_folders(federation)[0]
+    sample_ids = set(read_phenotypes(site.phenotypes).sample_ids)
+    config, train_content = _model_records(federation)
+    expected_shapes = {k: tuple(v.shape) for k, v in build_model(config, seed=0).state_dict().items()}
+    context = Context(run_id=1, node_id=7, node_config={"partition-id": 0}, state=RecordDict(), run_config={})
+
+    replies = {
+        "query": app(_server_message(MessageType.QUERY, RecordDict()), context),
+        "train": app(_server_message(MessageType.TRAIN, train_content), context),
+        "evaluate": app(_server_message(MessageType.EVALUATE, train_content), context),
+    }
+    for kind, reply in replies.items():
+        assert not reply.has_error(), (kind, reply.error)
+        strings, lists = _all_strings_and_lists(reply)
+        assert lists == [], f"{kind}: per-sample lists in a reply"
+        assert not sample_ids & set(strings), f"{kind}: a sample id left the site"
+        for record in reply.content.values():
+            if isinstance(record, ArrayRecord):
+                assert {k: tuple(a.shape) for k, a in record.items()} == expected_shapes
+    train = replies["train"].content
+    assert len(train.array_records) == 1 and len(train.metric_records) == 1
+    metrics = next(iter(train.metric_records.values()))
+    assert metrics["num-examples"] > 0 and 0 < metrics["epsilon"] <= 8.0
+    assert set(replies["query"].content["site"].keys()) == {"name"}
+
+
+def _reply(sent: Message, content: RecordDict) -> Message:
+    return Message(content, reply_to=sent)
+
+
+def test_guard_blocks_sample_ids_per_sample_values_and_foreign_arrays(federation):
+    _config, content = _model_records(federation)
+    sent = _server_message(MessageType.TRAIN, content)
+    good = content["arrays"]
+    bad_replies = [
+        RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, "risk": [0.1, 0.9]})}),
+        RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, "per-patient-loss": 0.3})}),
+        RecordDict({"arrays": good, "ids": ConfigRecord({"sample": "ROS0001"})}),
+        RecordDict({"arrays": ArrayRecord([np.zeros((60, 523), dtype=np.float32)]), "metrics": MetricRecord({"num-examples": 60})}),
+    ]
+    for content_ in bad_replies:
+        with pytest.raises(OutboundViolation):
+            check_outbound(_reply(sent, content_), sent)
+        blocked = outbound_guard(sent, Context(1, 7, {}, RecordDict(), {}), lambda m, c, r=content_: _reply(m, r))
+        assert blocked.has_error() and "outbound guard" in blocked.error.reason
+    check_outbound(_reply(sent, RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, "train-loss": 0.5})})), sent)
+
+
+def test_data_errors_reach_the_coordinator_without_sample_ids(federation, tmp_path):
+    broken = tmp_path / "fed"
+    shutil.copytree(federation, broken)
+    site = hospital_folders(broken)[0]
+    lines = site.phenotypes.read_text().splitlines()
+    first_id = lines[1].split(",")[0]
+    lines[1] = f"{first_id},maybe,F,40"
+    site.phenotypes.write_text("\n".join(lines) + "\n")
+    app = make_client_app({"data-dir": str(broken), "ledger-dir": str(tmp_path / "ledgers"), "seed": 3})
+    context = Context(run_id=1, node_id=7, node_config={"partition-id": 0}, state=RecordDict(), run_config={})
+    reply = app(_server_message(MessageType.QUERY, RecordDict()), context)
+    assert reply.has_error()
+    assert "failed validation" in reply.error.reason and first_id not in reply.error.reason
