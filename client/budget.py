@@ -12,6 +12,12 @@ from dataclasses import dataclass
 
 from genofed.common.privacy import BudgetExhausted, PrivacyLedger, Step, calibrate_noise, epsilon_of
 
+#: Above this noise multiplier an update is almost pure noise (for a batch of 32 the noise per
+#: coordinate of the averaged gradient would be ~0.6 x the clipping norm): a site whose remaining
+#: budget only allows that refuses, and keeps the rest of its budget, instead of spending it on
+#: noise.
+MAX_USEFUL_NOISE = 20.0
+
 
 @dataclass(frozen=True)
 class RoundPrivacy:
@@ -39,6 +45,14 @@ def plan_round(
         sigma = calibrate_noise(
             earlier, sample_rate=sample_rate, steps=num_rounds * steps_per_round, target_epsilon=budget, delta=delta
         )
+        if sigma > MAX_USEFUL_NOISE:
+            spent = epsilon_of(earlier, delta)
+            raise BudgetExhausted(
+                f"this site has already spent epsilon {spent:.2f} of its budget of {budget:g} (delta {delta:g}); "
+                f"what is left would need noise multiplier {sigma:.0f} for this run, which makes the updates "
+                "noise. Nothing was trained or sent. Raise the site's budget (--epsilon / epsilon-budget) only "
+                "if your data-protection officer agrees."
+            )
         ledger.set_plan(plan_id, sigma, sample_rate, num_rounds * steps_per_round, budget, delta)
     else:
         sigma = float(plan["noise_multiplier"])

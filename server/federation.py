@@ -64,7 +64,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     if resumed is not None and resumed.model_config != model_config.to_dict():
         raise GenofedError(f"the checkpoint in {checkpoints} is for another model/panel; start a new run folder")
     start_round = resumed.round if resumed else 0
-    plan_id = resumed.plan_id if resumed else uuid.uuid4().hex
+    plan_id = resumed.plan_id if resumed else (settings.plan_id or uuid.uuid4().hex)
     state = resumed.state_dict if resumed else build_model(model_config, seed=settings.seed).state_dict()
     history: list[dict[str, Any]] = list(resumed.history) if resumed else []
 
@@ -93,12 +93,14 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         }
     )
     round_started = [time.perf_counter()]
+    latest = [state]  # the global model after the last round (Flower's Result has none if all refused)
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
         real = server_round + start_round
         if server_round == 0 and resumed:
             return None  # round `start_round` was evaluated and checkpointed before the restart
         weights = arrays.to_torch_state_dict()
+        latest[0] = weights
         record = _round_record(real, weights, model_config, test, log, time.perf_counter() - round_started[0])
         history.append(record)
         strategy_state = {k: getattr(strategy, k) for k in ("current_arrays", "m_t", "v_t") if hasattr(strategy, k)}
@@ -114,9 +116,8 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
 
     if start_round >= settings.rounds:
         say(f"the checkpoint already closes round {start_round} of {settings.rounds}: nothing left to train")
-        final = state
     else:
-        result = strategy.start(
+        strategy.start(
             grid=grid,
             initial_arrays=ArrayRecord(state),
             num_rounds=settings.rounds - start_round,
@@ -124,7 +125,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
             evaluate_config=ConfigRecord({"model": model_json}),
             evaluate_fn=evaluate,
         )
-        final = result.arrays.to_torch_state_dict()
+    final = latest[0]
 
     return FederationResult(
         rounds=history,

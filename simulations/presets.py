@@ -223,16 +223,16 @@ _TEST_MIX = _mix(0.6, 0.13, 0.17, 0.10)
 SMALL = Preset(
     name="small",
     genotypes="msprime",
-    description="3 clinics, ~300 variants: for tests, generates in seconds",
+    description="3 clinics (240 patients), ~500 variants: for tests, generates in seconds",
     genome=GenomeSpec(n_regions=3, region_length=40_000),
-    pool_sizes=(("russian", 5_000), ("adyghe", 1_500), ("turkic", 2_000), ("kalmyk", 1_500)),
+    pool_sizes=(("russian", 10_000), ("adyghe", 3_000), ("turkic", 4_000), ("kalmyk", 3_000)),
     disease=TraitSpec(prevalence=0.02, n_rare=3, n_common=30, population_offsets=_DISTRICT_OFFSETS),
     hospitals=(
-        CohortSpec("rostov", 60, 0.4, _mix(0.9, 0.05, 0.05, 0.0), "ROS"),
-        CohortSpec("astrakhan", 50, 0.4, _mix(0.5, 0.0, 0.45, 0.05), "AST", missing_rate=0.01, untyped_fraction=0.03),
-        CohortSpec("elista", 40, 0.4, _mix(0.25, 0.0, 0.1, 0.65), "ELI", missing_rate=0.005, genotype_format="plink"),
+        CohortSpec("rostov", 100, 0.4, _mix(0.9, 0.05, 0.05, 0.0), "ROS"),
+        CohortSpec("astrakhan", 80, 0.4, _mix(0.5, 0.0, 0.45, 0.05), "AST", missing_rate=0.01, untyped_fraction=0.03),
+        CohortSpec("elista", 60, 0.4, _mix(0.25, 0.0, 0.1, 0.65), "ELI", missing_rate=0.005, genotype_format="plink"),
     ),
-    test=CohortSpec("test", 80, 0.4, _TEST_MIX, "TST"),
+    test=CohortSpec("test", 200, 0.4, _TEST_MIX, "TST"),
     sources=SourceSpec(
         n=1_000,
         near=TraitSpec(prevalence=0.05, n_rare=3, n_common=30, population_offsets=_DISTRICT_OFFSETS),

@@ -39,6 +39,8 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
     out_dir.mkdir(parents=True, exist_ok=True)
     if not settings.ledger_dir:
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
+    if not settings.plan_id:
+        settings = replace(settings, plan_id=settings.experiment_id())
     folders = hospital_folders(settings.data_dir)
     _run_flower(settings, len(folders), say, verbose)
     results = json.loads((out_dir / RESULTS).read_text())
