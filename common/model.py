@@ -144,7 +144,9 @@ class BlockLinear(nn.Module):
         return x.reshape(x.shape[0], self.n_blocks, self.block_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        out = torch.einsum("bnk,nkh->bnh", self.blocks(x), self.weight) + self.bias
+        # Broadcast multiply and sum over each block: ~5x faster on CPU than einsum/bmm, which
+        # run a thousand tiny (batch x 20) @ (20 x 1) products (measured at 20,000 variants).
+        out = (self.blocks(x).unsqueeze(-1) * self.weight).sum(2) + self.bias
         return out.reshape(x.shape[0], self.out_features)
 
     def extra_repr(self) -> str:

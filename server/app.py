@@ -11,6 +11,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from .federation import Progress, run_federation
+from .report import write_report
 from .results import federation_results, write_model, write_results
 from .settings import RunSettings
 
@@ -31,7 +32,9 @@ def make_server_app(defaults: Mapping[str, Any] | None = None, progress: Progres
         fed = run_federation(grid, settings, say)
         out_dir = Path(settings.out_dir)
         write_model(out_dir, fed)
-        write_results(out_dir, federation_results(fed, settings))
+        results = federation_results(fed, settings)
+        write_results(out_dir, results)
+        write_report(out_dir, results)  # `genofed simulate` rewrites it with its reference models
 
     return app
 

@@ -1,0 +1,37 @@
+"""Run settings: validated early with messages a user can act on; a typo never passes silently."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from genofed.server.settings import RunSettings, SettingsError
+
+
+def test_from_flower_run_config_converts_kebab_case_and_types():
+    settings = RunSettings.from_config({"rounds": "4", "epsilon": "inf", "local-epochs": 3, "strategy": "fedprox", "resume": "true"})
+    assert settings.rounds == 4 and settings.local_epochs == 3 and settings.resume is True
+    assert math.isinf(settings.epsilon) and not settings.private
+    assert RunSettings.from_config(settings.to_config()) == settings  # round trip, inf included
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"round": 3}, "unknown run setting.*round"),
+        ({"strategy": "fedsgd"}, "strategy must be one of fedavg, fedprox, fedadam"),
+        ({"epsilon": 0}, "epsilon must be > 0"),
+        ({"delta": 2}, "delta must be in"),
+        ({"rounds": "ten"}, "rounds='ten' is not a valid int"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_clear_message(config, match):
+    with pytest.raises(SettingsError, match=match):
+        RunSettings.from_config(config)
+
+
+def test_experiment_id_ignores_where_outputs_go_but_not_what_is_computed():
+    a = RunSettings(out_dir="runs/a", quiet=True)
+    assert a.experiment_id() == RunSettings(out_dir="runs/b", resume=True).experiment_id()
+    assert a.experiment_id() != RunSettings(out_dir="runs/a", epsilon=3.0).experiment_id()
