@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             code = "genotype" if kind == "genotype" else "dense"
             plain, dp = (measure(code, mode, v, args.batch, args.steps) for mode in ("plain", "dp"))
             ratio = dp["ms"] / plain["ms"]
-            name = f"GenotypeRiskNet (defaults)" if code == "genotype" else kind
+            name = "GenotypeRiskNet (defaults)" if code == "genotype" else kind
             print(f"{name:<28}{v:>8}{plain['ms']:>10.2f}{dp['ms']:>10.2f}{ratio:>10.2f}{plain['peak_rss_mb']:>10.0f}{dp['peak_rss_mb']:>10.0f}")
             if code == "genotype" and v == 20_000:
                 ok = ratio <= 2.0

@@ -20,14 +20,14 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from genofed.common.errors import DataError, GenofedError
-from genofed.common.metrics import binary_metrics
-from genofed.common.model import ModelConfig, build_model, predict_proba
-from genofed.common.privacy import Charge, PrivacyLedger
 from genofed.client.budget import plan_round
 from genofed.client.outbound import outbound_guard
 from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, resolve_site, site_secret
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
+from genofed.common.errors import DataError, GenofedError
+from genofed.common.metrics import binary_metrics
+from genofed.common.model import ModelConfig, build_model, predict_proba
+from genofed.common.privacy import Charge, PrivacyLedger
 
 logger = logging.getLogger(__name__)
 

@@ -17,11 +17,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from genofed.common.privacy import Step
-
+# isort: off
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py).
-import genofed.common.model  # noqa: E402,F401  (also registers BlockLinear's grad sampler)
-from opacus import PrivacyEngine  # noqa: E402
+import genofed.common.model  # noqa: F401  (also registers BlockLinear's grad sampler)
+from genofed.common.privacy import Step
+from opacus import PrivacyEngine
+# isort: on
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import argparse
 import json
 
 
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="work with a hospital's genotype and phenotype files")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")

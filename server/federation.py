@@ -4,6 +4,7 @@ strategy, evaluate centrally, checkpoint every round, and return what happened."
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import uuid
@@ -27,6 +28,7 @@ from .settings import RunSettings
 from .strategies import RoundLog, make_strategy
 
 Progress = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -149,12 +151,18 @@ def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0) -> dict[i
             raise GenofedError(f"only {len(nodes)} hospital(s) connected after {timeout:.0f} s; {min_nodes} needed")
         time.sleep(1.0)
     queries = [Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=node) for node in nodes]
-    sites = {}
+    sites, unavailable = {}, {}
     for reply in grid.send_and_receive(queries, timeout=timeout):
-        if reply.has_error():
-            raise GenofedError(f"hospital node {reply.metadata.src_node_id} cannot take part: {reply.error.reason}")
+        if reply.has_error():  # e.g. its data failed its checks: the others go on without it
+            unavailable[reply.metadata.src_node_id] = reply.error.reason
+            continue
         name = str(reply.content["site"]["name"])
         sites[reply.metadata.src_node_id] = SiteInfo(name, {k: int(v) for k, v in reply.content["sizes"].items()})
+    for node, reason in unavailable.items():
+        logger.warning("hospital node %s cannot take part: %s", node, reason)
+    if len(sites) < min_nodes:
+        raise GenofedError(f"only {len(sites)} hospital(s) can take part, {min_nodes} needed; "
+                           + "; ".join(f"node {n}: {r}" for n, r in unavailable.items()))
     return dict(sorted(sites.items(), key=lambda item: item[1].name))
 
 

@@ -17,10 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from genofed.client.site import resolve_site
 from genofed.common.layout import PANEL, TRUTH, hospital_folders
 from genofed.common.model import ModelConfig
 from genofed.common.panel import VariantPanel
-from genofed.client.site import resolve_site
 from genofed.server.federation import load_test_cohort
 from genofed.server.results import RESULTS, write_results
 from genofed.server.settings import RunSettings

@@ -4,6 +4,7 @@ results.json complete, epsilon cumulative and within budget, budget refusal, res
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,10 +86,12 @@ class _Crash(Exception):
     pass
 
 
-def test_resume_after_a_crash_reaches_the_uninterrupted_result(federation, tmp_path):
-    whole = simulate(_settings(federation, tmp_path / "whole"), references=False)
+@pytest.mark.parametrize("strategy", ["fedavg", "fedadam"])
+def test_resume_after_a_crash_reaches_the_uninterrupted_result(federation, tmp_path, strategy):
+    """FedAdam also checks that the server optimizer's moments come back from the checkpoint."""
+    whole = simulate(_settings(federation, tmp_path / "whole", strategy=strategy), references=False)
 
-    crashed = _settings(federation, tmp_path / "crashed")
+    crashed = _settings(federation, tmp_path / "crashed", strategy=strategy)
 
     def crash_after_round_2(message: str) -> None:
         if message.startswith("round 2/"):
@@ -125,3 +128,22 @@ def test_a_nearly_spent_budget_that_only_buys_noise_is_refused(tmp_path):
     ok = plan_round(ledger, plan_id="new", server_round=1, num_rounds=1, sample_rate=0.2, steps_per_round=5,
                     budget=spent + 3.0, delta=1e-5)
     assert ok.noise_multiplier <= MAX_USEFUL_NOISE and ok.epsilon_after <= spent + 3.0
+
+
+def test_a_hospital_with_broken_data_drops_out_and_the_others_go_on(federation, tmp_path):
+    broken = tmp_path / "cohorts"
+    shutil.copytree(federation, broken)
+    phenotypes = broken / "elista" / "phenotypes.csv"
+    lines = phenotypes.read_text().splitlines()
+    sample_id = lines[1].split(",")[0]
+    lines[1] = f"{sample_id},maybe,F,40"
+    phenotypes.write_text("\n".join(lines) + "\n")
+
+    results = simulate(_settings(broken, tmp_path / "run", rounds=2, strategy="fedprox"), references=False)
+    assert results["strategy"] == "fedprox" and results["test_auc"] is not None
+    for record in results["rounds"][1:]:
+        assert record["participants"] == ["astrakhan", "rostov"]
+        assert len(record["refused"]) == 1
+    reasons = [reason for by_site in results["refusals"].values() for reason in by_site.values()]
+    assert reasons and all("failed validation" in r and sample_id not in r for r in reasons)
+    assert set(results["epsilon"]) == {"astrakhan", "rostov"}

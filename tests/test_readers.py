@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from bed_reader import to_bed
+from conftest import require_tool
 from cyvcf2 import VCF, Writer
 
-from conftest import require_tool
 from genofed.common.cohort import MISSING
 from genofed.common.errors import DataError
 from genofed.common.readers import (

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.panel import VariantPanel
@@ -16,7 +17,6 @@ from genofed.simulations import cohorts
 from genofed.simulations.cohorts import OutputExists, simulate_cohorts
 from genofed.simulations.disease import AGE_CENTER, AGE_SCALE
 from genofed.simulations.presets import SMALL
-from scipy.stats import norm
 
 HOSPITALS = [h.name for h in SMALL.hospitals]
 

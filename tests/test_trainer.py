@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
-from genofed.common.model import predict_proba
 from genofed.common.metrics import binary_metrics
-from genofed.common.model import ModelConfig, build_model
+from genofed.common.model import ModelConfig, build_model, predict_proba
 from genofed.common.privacy import calibrate_noise, epsilon_of
 
 V = 40
