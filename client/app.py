@@ -8,6 +8,7 @@ message path.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -22,7 +23,7 @@ from flwr.clientapp import ClientApp
 
 from genofed.client.budget import plan_round
 from genofed.client.outbound import outbound_guard
-from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, resolve_site, site_secret
+from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.metrics import binary_metrics
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 #: Error code of a reply that refuses to train (budget, bad data): the strategy skips it.
 REFUSED = 4001
+#: Error code of a reply after an unexpected failure at the site (details stay in its log).
+FAILED = 4002
 LEDGER_FILE = "privacy-ledger.json"
 
 
@@ -80,13 +83,21 @@ def _guarded(msg: Message, handler) -> Message:
         logger.error("refusing: %s", exc)
         reason = "the site's data failed validation; details are in the site's own log (genofed data check)"
         return Message(error=Error(code=REFUSED, reason=reason), reply_to=msg)
-    except GenofedError as exc:
+    except GenofedError as exc:  # budget and configuration refusals: our own words, no patient data
         logger.warning("refusing: %s", exc)
         return Message(error=Error(code=REFUSED, reason=str(exc)), reply_to=msg)
+    except Exception:  # noqa: BLE001 - an unexpected failure's text may hold paths or data
+        logger.exception("this site failed to handle a %s message", msg.metadata.message_type)
+        return Message(error=Error(code=FAILED, reason="the site hit an internal error; details are in its own log"),
+                       reply_to=msg)
+
+
+def _split_seed(site: SiteConfig, settings: dict) -> int:
+    return split_seed(site, int(settings.get("seed", 0)))
 
 
 def _describe(site: SiteConfig, settings: dict) -> RecordDict:
-    data = load_site_tensors(site, int(settings.get("seed", 0)))
+    data = load_site_tensors(site, _split_seed(site, settings))
     return RecordDict(
         {
             "site": ConfigRecord({"name": site.name}),
@@ -99,7 +110,7 @@ def _describe(site: SiteConfig, settings: dict) -> RecordDict:
 
 def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> RecordDict:
     config = msg.content["config"]
-    data = load_site_tensors(site, int(settings.get("seed", 0)))
+    data = load_site_tensors(site, _split_seed(site, settings))
     model = _global_model(msg, data.n_variants)
     server_round = int(config["server-round"])
     epochs = int(config.get("local-epochs", settings.get("local-epochs", 1)))
@@ -111,9 +122,13 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
         max_grad_norm=float(config.get("clip", settings.get("clip", TrainSettings.max_grad_norm))),
         proximal_mu=float(config.get("proximal-mu", 0.0)),
     )
-    epsilon = float(config.get("epsilon", settings.get("epsilon", math.inf)))
+    epsilon, delta = site_budget(
+        site, float(config.get("epsilon", settings.get("epsilon", math.inf))),
+        float(config.get("delta", settings.get("delta", 1e-5))),
+    )
     plan_id = str(config.get("plan-id", "unplanned"))
-    seed = derived_seed(site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, "train")
+    digest = input_digest(msg, data.fingerprint)
+    seed = derived_seed(site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, digest, "train")
     anchor = {k: v.detach().clone() for k, v in model.state_dict().items()}
     started = time.perf_counter()
 
@@ -121,39 +136,39 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
         result = train_model(model, data.train_x, data.train_y, train_settings, noise_multiplier=None, seed=seed, anchor=anchor)
         epsilon_after, sigma = math.inf, 0.0
     else:
-        ledger = PrivacyLedger(site.state_dir / LEDGER_FILE)
-        budget = site.epsilon_budget if site.epsilon_budget is not None else epsilon
-        delta = float(config.get("delta", settings.get("delta", 1e-5)))
-        per_epoch = steps_per_epoch(len(data.train_y), batch_size)
-        privacy = plan_round(
-            ledger,
-            plan_id=plan_id,
-            server_round=server_round,
-            num_rounds=int(config["num-rounds"]),
-            sample_rate=sample_rate(len(data.train_y), batch_size),
-            steps_per_round=epochs * per_epoch,
-            budget=budget,
-            delta=delta,
-        )
-        result = train_model(
-            model, data.train_x, data.train_y, train_settings, noise_multiplier=privacy.noise_multiplier, seed=seed, anchor=anchor
-        )
-        ledger.charge(
-            Charge(
+        with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
+            ledger.check_rerun(plan_id, server_round, digest)
+            per_epoch = steps_per_epoch(len(data.train_y), batch_size)
+            privacy = plan_round(
+                ledger,
                 plan_id=plan_id,
-                round=server_round,
-                noise_multiplier=privacy.noise_multiplier,
-                sample_rate=privacy.sample_rate,
-                steps=result.steps,
-                epsilon_after=privacy.epsilon_after,
-                time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                note=f"DP-SGD fine-tuning, {epochs} local epoch(s)",
+                server_round=server_round,
+                num_rounds=int(config["num-rounds"]),
+                sample_rate=sample_rate(len(data.train_y), batch_size),
+                steps_per_round=epochs * per_epoch,
+                budget=epsilon,
+                delta=delta,
             )
-        )
-        epsilon_after, sigma = ledger.epsilon(delta), privacy.noise_multiplier
-        context.state["privacy"] = ConfigRecord(
-            {"plan-id": plan_id, "noise-multiplier": sigma, "epsilon": epsilon_after, "delta": delta}
-        )
+            result = train_model(
+                model, data.train_x, data.train_y, train_settings, noise_multiplier=privacy.noise_multiplier, seed=seed, anchor=anchor
+            )
+            ledger.charge(
+                Charge(
+                    plan_id=plan_id,
+                    round=server_round,
+                    noise_multiplier=privacy.noise_multiplier,
+                    sample_rate=privacy.sample_rate,
+                    steps=result.steps,
+                    epsilon_after=privacy.epsilon_after,
+                    time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    note=f"DP-SGD fine-tuning, {epochs} local epoch(s)",
+                    input_digest=digest,
+                )
+            )
+            epsilon_after, sigma = ledger.epsilon(delta), privacy.noise_multiplier
+            context.state["privacy"] = ConfigRecord(
+                {"plan-id": plan_id, "noise-multiplier": sigma, "epsilon": epsilon_after, "delta": delta}
+            )
 
     metrics = MetricRecord(
         {
@@ -167,8 +182,42 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
     return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
 
 
+def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: float) -> tuple[float, float]:
+    """The (epsilon, delta) this site will spend at most; epsilon inf means no DP at all.
+
+    The coordinator may ask for less than the site allows, never more. A simulated site takes
+    the run's settings; a deployed site must state its own budget in its node config, because a
+    budget the coordinator picks is no protection against the coordinator, and it trains
+    without privacy only if its own config says `epsilon-budget=inf`.
+    """
+    if site.simulated:
+        budget = site.epsilon_budget if site.epsilon_budget is not None else requested_epsilon
+        return min(budget, requested_epsilon), requested_delta
+    if site.epsilon_budget is None:
+        raise GenofedError("this hospital has no privacy budget: set epsilon-budget (and optionally delta) in its node config")
+    if math.isinf(requested_epsilon) and not math.isinf(site.epsilon_budget):
+        raise GenofedError("the coordinator asked for training without differential privacy; this hospital's "
+                           f"budget is epsilon {site.epsilon_budget:g}")
+    if requested_delta > site.delta:
+        raise GenofedError(f"the coordinator asked for delta {requested_delta:g}, above this hospital's {site.delta:g}")
+    return min(site.epsilon_budget, requested_epsilon), requested_delta
+
+
+def input_digest(msg: Message, data_fingerprint: str) -> str:
+    """SHA-256 of everything a round is computed from: the site's training data (and split),
+    the global weights and the train settings."""
+    digest = hashlib.sha256(data_fingerprint.encode())
+    arrays = msg.content["arrays"]
+    for key in sorted(arrays.keys()):
+        digest.update(key.encode())
+        digest.update(arrays[key].numpy().tobytes())
+    config = msg.content["config"]
+    digest.update(json.dumps({k: config[k] for k in sorted(config.keys())}, default=str).encode())
+    return digest.hexdigest()
+
+
 def _evaluate(msg: Message, site: SiteConfig, settings: dict) -> RecordDict:
-    data = load_site_tensors(site, int(settings.get("seed", 0)))
+    data = load_site_tensors(site, _split_seed(site, settings))
     model = _global_model(msg, data.n_variants)
     probs = predict_proba(model, data.val_x)
     scores = binary_metrics(data.val_y, probs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ class SiteConfig:
     epsilon_budget: float | None  # the site's own lifetime cap; None: the federation's epsilon
     #: A virtual hospital of the simulation mode (found by partition id), not a deployed one.
     simulated: bool = False
+    #: The largest delta this site accepts (deployment; node config `delta`).
+    delta: float = 1e-5
 
 
 def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
@@ -57,6 +60,7 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
             panel=Path(str(node_config["panel"])),
             state_dir=Path(str(node_config["state-dir"])),
             epsilon_budget=budget,
+            delta=float(node_config.get("delta", 1e-5)),
         )
     if "partition-id" not in node_config or not run_config.get("data-dir"):
         raise SiteConfigError(
@@ -83,17 +87,18 @@ class SiteTensors:
     val_x: np.ndarray
     val_y: np.ndarray
     n_variants: int
+    #: SHA-256 of the training split: part of every round's input digest (see the ledger).
+    fingerprint: str = ""
 
     @property
     def cases(self) -> int:
         return int(self.train_y.sum() + self.val_y.sum())
 
 
-def load_site_tensors(site: SiteConfig, seed: int) -> SiteTensors:
-    """Load, check, align and encode a site's data, split by `seed`; cached per process (Ray
-    actors and a SuperNode's app process serve many rounds: the VCF is parsed once)."""
+def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
+    """Load, check, align and encode a site's data, split by `split_seed`; cached per process
+    (Ray actors and a SuperNode's app process serve many rounds: the VCF is parsed once)."""
     stamp = tuple(p.stat().st_mtime_ns for p in (site.genotypes, site.phenotypes, site.panel))
-    split_seed = derived_seed(site.name.encode(), "split", seed)
     return _load_cached(site.genotypes, site.phenotypes, site.panel, split_seed, stamp)
 
 
@@ -104,7 +109,8 @@ def _load_cached(genotypes: Path, phenotypes: Path, panel_path: Path, split_seed
     features = encode(FeatureSpec(alt_freq=panel.alt_freq), cohort)
     train, val = stratified_split(cohort.labels, VALIDATION_FRACTION, split_seed)
     labels = cohort.labels.astype(np.float32)
-    return SiteTensors(features[train], labels[train], features[val], labels[val], len(panel))
+    fingerprint = hashlib.sha256(features[train].tobytes() + labels[train].tobytes()).hexdigest()
+    return SiteTensors(features[train], labels[train], features[val], labels[val], len(panel), fingerprint)
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,11 +137,20 @@ def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:
     if site.simulated:
         return hashlib.sha256(f"genofed-simulation:{simulation_seed}:{site.name}".encode()).digest()
     path = site.state_dir / "secret.key"
-    if not path.exists():
-        site.state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
+    site.state_dir.mkdir(parents=True, exist_ok=True)
+    try:  # created readable by the owner only, and by exactly one process
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
     return path.read_bytes()
+
+
+def split_seed(site: SiteConfig, simulation_seed: int) -> int:
+    """Which patients validate: fixed by the site's secret, so a coordinator cannot move
+    patients between training and validation by changing the run's seed."""
+    return derived_seed(site_secret(site, simulation_seed), "split")
 
 
 def derived_seed(secret: bytes, *parts: object) -> int:

@@ -27,17 +27,14 @@ from opacus import PrivacyEngine
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Local-training hyper-parameters; defaults picked by measurement (pooled simulated
-    federation, 1,210 patients, 20,647 variants, test AUC; see ModelConfig):
+    """Local-training hyper-parameters. The federation's own defaults live in
+    `genofed.server.settings.RunSettings`, which sends them to every site each round.
 
-    - optimizer="sgd" (momentum 0.9), lr=0.03: under DP at epsilon 8 it reached 0.77, as good
-      as training without privacy; Adam reached at best 0.74 (lr 0.001-0.003) and got worse
-      with larger lr (0.60 at 0.03): Adam rescales every coordinate to a unit-size step, so the
-      thousands of coordinates whose DP gradient is pure noise all random-walk at full speed.
-      SGD lr 0.1 gave 0.68 and 0.3 gave 0.60. Without privacy SGD 0.03 and Adam 0.001 are equal.
-    - batch_size=32 keeps several steps per epoch for a 40-60-patient clinic.
-    - max_grad_norm=1.0: per-example clip under DP (with inputs of norm ~sqrt(V) nearly every
-      example is clipped, so the clip mostly sets the gradient scale, to which lr is tuned).
+    - optimizer="sgd" (momentum 0.9): under DP Adam was clearly worse (pooled, epsilon 8: 0.74 at
+      best, 0.60 at lr 0.03, against 0.77 for SGD): Adam rescales every coordinate to a unit
+      step, so the thousands of coordinates whose DP gradient is pure noise random-walk at full
+      speed. Without privacy the two were equal.
+    - max_grad_norm=1.0: the per-example clip under DP; lr is tuned relative to it.
     """
 
     epochs: int = 1

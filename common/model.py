@@ -5,10 +5,11 @@ Design (in the spirit of GenNet, interpretable genetics networks):
 - `BlockLinear`: a locally-connected first layer. Contiguous blocks of `block_size` panel
   variants (panel order is genomic order, so a block approximates an LD block or a gene) each
   map to `hidden_per_block` units through their own small weight matrix. Weights are
-  (n_blocks, block_size, hidden_per_block) and applied with one batched einsum, never as a dense
-  V x H matrix: a dense first layer has V x H parameters, and DP-SGD materialises a copy of
-  every parameter per example (FIELD-NOTES: a dense 10,000 -> 256 layer is ~60x slower under
-  Opacus). Here the per-example gradient is only V x hidden_per_block floats.
+  (n_blocks, block_size, hidden_per_block), applied by a broadcast multiply and a sum per block,
+  never as a dense V x H matrix: a dense first layer has V x H parameters, and DP-SGD
+  materialises a copy of every parameter per example (FIELD-NOTES: a dense 10,000 -> 256 layer
+  is ~60x slower under Opacus). Here the per-example gradient is only V x hidden_per_block
+  floats (bench/dp_step.py: a DP step 12 ms vs 1.5 s for a dense first layer).
 - a tanh on the block units (GenNet's choice; bounded, so clipped DP updates cannot blow up a
   unit the way an unbounded ReLU can die or explode), then a small dense head over
   [block units, covariates] -> `hidden` -> 1 logit.
@@ -61,17 +62,20 @@ class ModelConfig:
     """Shape of `GenotypeRiskNet`; sent to every site so all build the same network.
 
     Defaults were chosen by measurement on the simulated default federation (seed 1, 20,647
-    variants, 1,210 pooled training patients, 600 test patients; pooled test AUC):
+    variants, 1,210 pooled training patients, 600 test patients; pooled test AUC; these sweeps
+    used z-scored dosages, before features.py switched to mean-centred ones):
 
     - block_size=20, hidden_per_block=1: each block is a learned 20-variant "burden score", so
       the network is a sparse, low-dimensional summary of the genome; per-example gradients are
-      only ~V floats, so a DP step costs about as much as a plain one (bench/dp_step.py).
-      At epsilon 8, blocks of 50 x 2 units gave 0.78 against 0.77 and 0.81 for 20 x 1 with two
-      seeds: a difference within seed noise, at 1.4x the step time, so the smaller one stays.
+      only ~V floats (a DP step is still ~4x a plain one: Opacus' fixed per-step work dominates
+      for a model this small, see bench/dp_step.py). At epsilon 8, blocks of 50 x 2 units gave
+      0.78 against 0.77 and 0.81 for 20 x 1 with two seeds: within seed noise, so the smaller
+      one stays.
     - linear_path=False: a direct V-dimensional linear term gives DP noise 20,000 more
       coordinates to spread over; at epsilon 8 it cost 0.12-0.15 AUC (Adam 0.74 -> 0.62, SGD
       0.68 -> 0.61) and did not help without privacy (0.78 without it, 0.76 with it).
-    - hidden=16: a small head; the head is not where the signal or the cost is.
+    - hidden=16: a small head. A head of 2 or 4 units did not change federated AUC at epsilon 8
+      (0.66-0.67, the per-variant weights dominate the noise).
     """
 
     n_variants: int

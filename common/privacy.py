@@ -10,9 +10,12 @@ process restart or a node moving between Ray workers must never forget spent pri
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -102,6 +105,9 @@ class Charge:
     epsilon_after: float
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     note: str = ""
+    #: Digest of what the round was computed from (global weights and settings). A re-run of the
+    #: same (plan_id, round) is free only if this matches: see `PrivacyLedger`.
+    input_digest: str = ""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -119,9 +125,10 @@ class PrivacyLedger:
     instead of adding to it. Why that is sound: a round's training is deterministic given the
     global weights, the data and the site's secret seed (which fixes batch sampling and noise),
     so re-running the round after a crash releases exactly the same output as before. Releasing
-    the same output twice reveals nothing new, so it costs no extra privacy. (This relies on the
-    seed staying secret and fixed per plan and round; a fresh seed would be a new release and
-    must be charged under a new key.)
+    the same output twice reveals nothing new, so it costs no extra privacy. This holds only for
+    identical inputs: the same noise on a different input would let whoever holds both replies
+    subtract the noise. So each charge records its input digest, and `check_rerun` refuses a
+    re-run of a charged round with different inputs.
 
     Every change is written atomically, so a crash leaves either the old or the new ledger. A
     ledger that cannot be read is an error, never silently reset: resetting would forget spent
@@ -146,6 +153,22 @@ class PrivacyLedger:
             raise DataError(self.path, f"the privacy ledger is unreadable or corrupt ({exc})",
                             hint="restore it from a backup; genofed will not start a fresh ledger, because that would forget privacy already spent") from exc
 
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[PrivacyLedger]:
+        """Hold the site's ledger lock, with the ledger re-read, for a whole check-train-charge
+        cycle: two runs at one site must not both pass the budget check and then overwrite each
+        other's charge (the file is rewritten whole on every change)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self.plans, self.charges = {}, []
+                if self.path.exists():
+                    self._load()
+                yield self
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def _save(self) -> None:
         data = {"version": LEDGER_VERSION, "plans": self.plans, "charges": [asdict(c) for c in self.charges]}
         write_text_atomic(self.path, json.dumps(data, indent=2) + "\n")
@@ -160,6 +183,16 @@ class PrivacyLedger:
         """Record a run; replaces an earlier charge with the same (plan_id, round)."""
         self.charges = [c for c in self.charges if c.key != charge.key] + [charge]
         self._save()
+
+    def check_rerun(self, plan_id: str, round: int, input_digest: str) -> None:
+        """Refuse to re-run a charged round on different inputs (it would reuse its noise)."""
+        for charge in self.charges:
+            if charge.key == (plan_id, round) and charge.input_digest and charge.input_digest != input_digest:
+                raise BudgetExhausted(
+                    f"round {round} of this run was already trained on a different global model or settings; "
+                    "training it again would reuse its noise on new inputs, which would let the noise be "
+                    "subtracted. Refused: the coordinator must start a new run (a new plan) instead."
+                )
 
     def plan(self, plan_id: str) -> dict[str, Any] | None:
         return self.plans.get(plan_id)

@@ -63,8 +63,8 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     resumed = latest_checkpoint(checkpoints) if settings.resume else None
     if settings.resume and resumed is None:
         say(f"no checkpoint in {checkpoints}: starting from round 0")
-    if resumed is not None and resumed.model_config != model_config.to_dict():
-        raise GenofedError(f"the checkpoint in {checkpoints} is for another model/panel; start a new run folder")
+    if resumed is not None:
+        _check_resumable(resumed, model_config, settings, checkpoints)
     start_round = resumed.round if resumed else 0
     plan_id = resumed.plan_id if resumed else (settings.plan_id or uuid.uuid4().hex)
     state = resumed.state_dict if resumed else build_model(model_config, seed=settings.seed).state_dict()
@@ -105,7 +105,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         latest[0] = weights
         record = _round_record(real, weights, model_config, test, log, time.perf_counter() - round_started[0])
         history.append(record)
-        strategy_state = {k: getattr(strategy, k) for k in ("current_arrays", "m_t", "v_t") if hasattr(strategy, k)}
+        strategy_state = {k: getattr(strategy, k) for k in ("m_t", "v_t") if hasattr(strategy, k)}  # FedAdam's moments
         save_checkpoint(
             checkpoints,
             Checkpoint(real, weights, model_config.to_dict(), plan_id, list(history),
@@ -143,6 +143,21 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     )
 
 
+#: Settings a resumed run may change: where outputs go and how progress is shown.
+_RESUMABLE_CHANGES = frozenset({"out-dir", "resume", "quiet", "ledger-dir"})
+
+
+def _check_resumable(checkpoint: Checkpoint, model_config: ModelConfig, settings: RunSettings, folder: Path) -> None:
+    """A resumed run must compute what the interrupted one would have, so nothing else may change."""
+    if checkpoint.model_config != model_config.to_dict():
+        raise GenofedError(f"the checkpoint in {folder} is for another model/panel; start a new run folder")
+    before, now = checkpoint.settings, settings.to_config()
+    changed = sorted(k for k in set(before) | set(now) if k not in _RESUMABLE_CHANGES and before.get(k) != now.get(k))
+    if changed:
+        details = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        raise GenofedError(f"--resume needs the interrupted run's settings; changed: {details}")
+
+
 def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0) -> dict[int, SiteInfo]:
     """Wait for `min_nodes` hospitals, then ask each its name and (aggregate) cohort sizes."""
     deadline = time.monotonic() + timeout
@@ -160,6 +175,10 @@ def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0) -> dict[i
         sites[reply.metadata.src_node_id] = SiteInfo(name, {k: int(v) for k, v in reply.content["sizes"].items()})
     for node, reason in unavailable.items():
         logger.warning("hospital node %s cannot take part: %s", node, reason)
+    names = [site.name for site in sites.values()]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:  # per-site epsilon and participation are reported by name
+        raise GenofedError(f"several hospitals call themselves {', '.join(duplicated)}: give each a distinct site-name")
     if len(sites) < min_nodes:
         raise GenofedError(f"only {len(sites)} hospital(s) can take part, {min_nodes} needed; "
                            + "; ".join(f"node {n}: {r}" for n, r in unavailable.items()))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genofed.client.site import SiteConfig, SiteTensors, derived_seed, load_site_tensors
+from genofed.client.site import SiteTensors, derived_seed
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
 from genofed.common.model import ModelConfig, build_model
 from genofed.common.privacy import calibrate_noise
@@ -53,8 +53,3 @@ def _fit(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: ModelConfi
 def _auc(test: TestCohort, config: ModelConfig, state_dict) -> float | None:
     auc = test.evaluate(config, state_dict)["auc"]
     return None if auc is None or math.isnan(auc) else float(auc)
-
-
-def site_tensors(site: SiteConfig, settings: RunSettings) -> SiteTensors:
-    """A site's data with exactly the split its ClientApp trains on."""
-    return load_site_tensors(site, settings.seed)

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from genofed.client.site import resolve_site
+from genofed.client.site import load_site_tensors, resolve_site, split_seed
 from genofed.common.layout import PANEL, TRUTH, hospital_folders
 from genofed.common.model import ModelConfig
 from genofed.common.panel import VariantPanel
@@ -25,7 +25,7 @@ from genofed.server.federation import load_test_cohort
 from genofed.server.results import RESULTS, write_results
 from genofed.server.settings import RunSettings
 
-from .baselines import site_tensors, train_references
+from .baselines import train_references
 
 Progress = Callable[[str], None]
 
@@ -44,6 +44,7 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
     folders = hospital_folders(settings.data_dir)
     _run_flower(settings, len(folders), say, verbose)
     results = json.loads((out_dir / RESULTS).read_text())
+    results.update(local_only_auc=None, local_only_nonprivate_auc=None, pooled_auc=None)
 
     if references:
         say("training the reference models: each hospital alone, and all hospitals pooled")
@@ -51,8 +52,10 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
         test = load_test_cohort(settings, panel)
         if test is not None:
             config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
-            sites = {f.name: site_tensors(resolve_site({"partition-id": i}, settings.to_config()), settings)
-                     for i, f in enumerate(folders)}
+            sites = {}
+            for i, folder in enumerate(folders):  # the very split each ClientApp trains on
+                site = resolve_site({"partition-id": i}, settings.to_config())
+                sites[folder.name] = load_site_tensors(site, split_seed(site, settings.seed))
             refs = train_references(sites, test, settings, config)
             results.update(local_only_auc=refs.local_only_auc, local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
                            pooled_auc=refs.pooled_auc)

@@ -119,3 +119,69 @@ def test_data_errors_reach_the_coordinator_without_sample_ids(federation, tmp_pa
     reply = app(_server_message(MessageType.QUERY, RecordDict()), context)
     assert reply.has_error()
     assert "failed validation" in reply.error.reason and first_id not in reply.error.reason
+
+
+def test_a_round_rerun_on_different_inputs_is_refused(federation, tmp_path):
+    """Same plan and round, different global weights: reusing the round's noise on new inputs
+    would let the two replies be subtracted, so the site refuses; the identical re-run is free."""
+    app = make_client_app({"data-dir": str(federation), "ledger-dir": str(tmp_path / "ledgers"), "seed": 3})
+    context = Context(run_id=1, node_id=7, node_config={"partition-id": 0}, state=RecordDict(), run_config={})
+    config, content = _model_records(federation)
+    first = app(_server_message(MessageType.TRAIN, content), context)
+    again = app(_server_message(MessageType.TRAIN, content), context)
+    assert not first.has_error() and not again.has_error()
+    for key in first.content["arrays"].keys():  # identical inputs, identical release
+        np.testing.assert_array_equal(first.content["arrays"][key].numpy(), again.content["arrays"][key].numpy())
+
+    other = build_model(config, seed=1)
+    changed = RecordDict({"arrays": ArrayRecord(other.state_dict()), "config": content["config"]})
+    refused = app(_server_message(MessageType.TRAIN, changed), context)
+    assert refused.has_error() and "reuse its noise" in refused.error.reason
+
+
+def test_a_deployed_site_keeps_its_own_budget(tmp_path):
+    from genofed.client.app import site_budget
+    from genofed.client.site import SiteConfig
+    from genofed.common.errors import GenofedError
+
+    deployed = SiteConfig("rostov", tmp_path / "g.vcf.gz", tmp_path / "p.csv", tmp_path / "panel.tsv", tmp_path,
+                          epsilon_budget=3.0)
+    assert site_budget(deployed, 8.0, 1e-5) == (3.0, 1e-5)  # the coordinator cannot raise it
+    assert site_budget(deployed, 1.0, 1e-6) == (1.0, 1e-6)  # but may ask for less
+    with pytest.raises(GenofedError, match="delta"):
+        site_budget(deployed, 3.0, 1e-2)
+    with pytest.raises(GenofedError, match="no privacy budget"):
+        site_budget(SiteConfig("x", tmp_path, tmp_path, tmp_path, tmp_path, epsilon_budget=None), 8.0, 1e-5)
+
+
+def _deployed_context(federation: Path, tmp_path: Path, **extra) -> Context:
+    site = hospital_folders(federation)[0]
+    node_config = {"genotypes": str(site.genotypes), "phenotypes": str(site.phenotypes),
+                   "panel": str(federation / "panel.tsv"), "state-dir": str(tmp_path / "state"), **extra}
+    return Context(run_id=1, node_id=7, node_config=node_config, state=RecordDict(), run_config={})
+
+
+def test_a_coordinator_cannot_switch_off_a_deployed_sites_privacy(federation, tmp_path):
+    app = make_client_app()
+    context = _deployed_context(federation, tmp_path, **{"epsilon-budget": 3.0})
+    _config, content = _model_records(federation)
+    content["config"]["epsilon"] = float("inf")
+    reply = app(_server_message(MessageType.TRAIN, content), context)
+    assert reply.has_error() and "without differential privacy" in reply.error.reason
+    assert not (tmp_path / "state" / "privacy-ledger.json").exists()
+    content["config"]["epsilon"] = 8.0  # asks for more than the site allows: it spends its own 3 at most
+    reply = app(_server_message(MessageType.TRAIN, content), context)
+    assert not reply.has_error()
+    assert 0 < next(iter(reply.content.metric_records.values()))["epsilon"] <= 3.0
+    assert (tmp_path / "state" / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_unexpected_failure_sends_no_details(federation, tmp_path):
+    copy = tmp_path / "fed"
+    shutil.copytree(federation, copy)
+    app = make_client_app()
+    context = _deployed_context(copy, tmp_path, **{"epsilon-budget": 3.0})
+    hospital_folders(copy)[0].genotypes.unlink()  # an OSError, not a GenofedError
+    reply = app(_server_message(MessageType.QUERY, RecordDict()), context)
+    assert reply.has_error() and "internal error" in reply.error.reason
+    assert str(copy) not in reply.error.reason

@@ -95,3 +95,40 @@ def test_corrupt_ledger_is_an_error_and_left_untouched(tmp_path: Path, content: 
         PrivacyLedger(path)
     assert "backup" in str(caught.value)
     assert path.read_text() == content
+
+
+def test_locked_ledger_rereads_so_overlapping_runs_keep_both_charges(tmp_path):
+    """Two runs at one site, each with its own ledger object: under the lock each re-reads the
+    file, so the second charge is added to the first instead of overwriting it."""
+    from genofed.common.privacy import Charge, PrivacyLedger
+
+    first, second = PrivacyLedger(tmp_path / "l.json"), PrivacyLedger(tmp_path / "l.json")
+    with first.locked() as ledger:
+        ledger.charge(Charge("run-a", 1, 1.0, 0.1, 10, 1.0))
+    with second.locked() as ledger:
+        ledger.charge(Charge("run-b", 1, 1.0, 0.1, 10, 1.5))
+    assert [c.plan_id for c in PrivacyLedger(tmp_path / "l.json").charges] == ["run-a", "run-b"]
+
+
+def test_ledger_lock_is_exclusive_across_threads(tmp_path):
+    import threading
+    import time
+
+    from genofed.common.privacy import PrivacyLedger
+
+    order: list[str] = []
+
+    def hold(name: str, seconds: float) -> None:
+        with PrivacyLedger(tmp_path / "l.json").locked():
+            order.append(f"{name}+")
+            time.sleep(seconds)
+            order.append(f"{name}-")
+
+    a = threading.Thread(target=hold, args=("a", 0.3))
+    a.start()
+    time.sleep(0.05)
+    b = threading.Thread(target=hold, args=("b", 0.0))
+    b.start()
+    a.join()
+    b.join()
+    assert order == ["a+", "a-", "b+", "b-"]

@@ -35,3 +35,19 @@ def test_experiment_id_ignores_where_outputs_go_but_not_what_is_computed():
     a = RunSettings(out_dir="runs/a", quiet=True)
     assert a.experiment_id() == RunSettings(out_dir="runs/b", resume=True).experiment_id()
     assert a.experiment_id() != RunSettings(out_dir="runs/a", epsilon=3.0).experiment_id()
+
+
+def test_resume_refuses_changed_settings_but_not_a_new_output_folder(tmp_path):
+    from genofed.common.errors import GenofedError
+    from genofed.common.model import ModelConfig
+    from genofed.server.checkpoint import Checkpoint
+    from genofed.server.federation import _check_resumable
+
+    config = ModelConfig(n_variants=100)
+    before = RunSettings(out_dir="runs/a", lr=0.05)
+    checkpoint = Checkpoint(2, {}, config.to_dict(), "plan", settings=before.to_config())
+    _check_resumable(checkpoint, config, RunSettings(out_dir="runs/b", lr=0.05, resume=True, quiet=True), tmp_path)
+    with pytest.raises(GenofedError, match=r"lr: 0.05 -> 0.1"):
+        _check_resumable(checkpoint, config, RunSettings(out_dir="runs/a", lr=0.1, resume=True), tmp_path)
+    with pytest.raises(GenofedError, match="another model/panel"):
+        _check_resumable(checkpoint, ModelConfig(n_variants=99), before, tmp_path)
