@@ -45,7 +45,8 @@ def main() -> None:
         spent = "-" if r["epsilon"] is None else f"{r['epsilon']:.2f}"
         print(f"{eps:>7} {r['test_auc']:>9.3f} {r['pooled']:>6.3f} {local:>9.3f} {r['bayes']:>5.3f} {spent:>5} "
               f"{r['wall']:>6.0f} {r['per_round']:>7.1f} {r['bytes'] / 1024:>9.0f} {r['peak_rss_mb']:>8.0f}")
-    print("peak MiB: the driver process (ServerApp, references); each Ray actor adds ~0.4 GiB")
+    print("peak MiB: the driver process only (ServerApp, references); the Ray actors that run the")
+    print("hospitals' ClientApps are separate processes and are not included")
 
 
 if __name__ == "__main__":

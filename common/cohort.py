@@ -88,17 +88,3 @@ class Cohort(_DosageShape):
         if self.dosages.size == 0:
             return 0.0
         return float((self.dosages == MISSING).mean())
-
-    def subset(self, rows: np.ndarray | list[int]) -> Cohort:
-        """The cohort restricted to some samples (e.g. a train/validation split)."""
-        rows = np.asarray(rows)
-        ids = [self.sample_ids[i] for i in rows]
-        return Cohort(
-            dosages=self.dosages[rows],
-            sample_ids=ids,
-            variant_ids=self.variant_ids,
-            labels=self.labels[rows],
-            covariates=self.covariates.loc[ids],
-            genotype_source=self.genotype_source,
-            phenotype_source=self.phenotype_source,
-        )

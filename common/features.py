@@ -9,7 +9,6 @@ leak (a little) about its patients.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,8 +106,3 @@ def _encode_covariate(spec: FeatureSpec, name: str, values: np.ndarray) -> np.nd
     if key == "age":
         return np.where(np.isnan(values), 0.0, (values - spec.age_center) / spec.age_scale)
     return np.nan_to_num(values, nan=0.0)
-
-
-def encode_many(spec: FeatureSpec, cohorts: Sequence[Cohort]) -> np.ndarray:
-    """Encode several cohorts (e.g. a pooled baseline) into one matrix."""
-    return np.concatenate([encode(spec, c) for c in cohorts], axis=0)

@@ -215,10 +215,6 @@ def build_model(config: ModelConfig, seed: int) -> GenotypeRiskNet:
         return GenotypeRiskNet(config)
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @torch.no_grad()
 def predict_proba(model: nn.Module, features: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Predicted disease probabilities (float64) in evaluation mode, in batches."""

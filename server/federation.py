@@ -95,15 +95,18 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         }
     )
     round_started = [time.perf_counter()]
-    latest = [state]  # the global model after the last round (Flower's Result has none if all refused)
+    # The global model after the last round (Flower's Result has none if all refused) and its
+    # test metrics, so the final model is not evaluated twice.
+    latest: list[Any] = [state, None]
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
         real = server_round + start_round
         if server_round == 0 and resumed:
             return None  # round `start_round` was evaluated and checkpointed before the restart
         weights = arrays.to_torch_state_dict()
-        latest[0] = weights
-        record = _round_record(real, weights, model_config, test, log, time.perf_counter() - round_started[0])
+        metrics = test.evaluate(model_config, weights) if test else None
+        latest[:] = [weights, metrics]
+        record = _round_record(real, metrics or {}, log, time.perf_counter() - round_started[0])
         history.append(record)
         strategy_state = {k: getattr(strategy, k) for k in ("m_t", "v_t") if hasattr(strategy, k)}  # FedAdam's moments
         save_checkpoint(
@@ -127,7 +130,9 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
             evaluate_config=ConfigRecord({"model": model_json}),
             evaluate_fn=evaluate,
         )
-    final = latest[0]
+    final, final_metrics = latest
+    if final_metrics is None and test:  # no round ran in this process (a resume with nothing left)
+        final_metrics = test.evaluate(model_config, final)
 
     return FederationResult(
         rounds=history,
@@ -138,13 +143,14 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         plan_id=plan_id,
         wall_seconds=time.perf_counter() - started,
         bytes_per_client_round=ArrayRecord(final).count_bytes(),
-        test_metrics=test.evaluate(model_config, final) if test else None,
+        test_metrics=final_metrics,
         epsilon=_epsilon_by_site(log),
     )
 
 
-#: Settings a resumed run may change: where outputs go and how progress is shown.
-_RESUMABLE_CHANGES = frozenset({"out-dir", "resume", "quiet", "ledger-dir"})
+#: Settings a resumed run may change: where outputs go and how progress is shown; and the plan
+#: id, which a resumed run takes from its checkpoint whatever the settings say.
+_RESUMABLE_CHANGES = frozenset({"out-dir", "resume", "quiet", "ledger-dir", "plan-id"})
 
 
 def _check_resumable(checkpoint: Checkpoint, model_config: ModelConfig, settings: RunSettings, folder: Path) -> None:
@@ -185,11 +191,10 @@ def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0) -> dict[i
     return dict(sorted(sites.items(), key=lambda item: item[1].name))
 
 
-def _round_record(real: int, weights: dict, config: ModelConfig, test: TestCohort | None, log: RoundLog, seconds: float) -> dict[str, Any]:
+def _round_record(real: int, metrics: dict[str, Any], log: RoundLog, seconds: float) -> dict[str, Any]:
     train = log.train.get(real, {})
     examples = sum(m["num-examples"] for m in train.values())
     loss = sum(m["train-loss"] * m["num-examples"] for m in train.values()) / examples if examples else None
-    metrics = test.evaluate(config, weights) if test else {}
     epsilons = [m["epsilon"] for m in train.values() if not math.isinf(m["epsilon"])]
     return {
         "round": real,

@@ -21,8 +21,7 @@ MODEL = "model.pt"
 
 def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str, Any]:
     """The federated part of results.json; the simulation adds its reference models."""
-    rounds = [r for r in fed.rounds]
-    trained = [r for r in rounds if r["round"] > 0]
+    trained = [r for r in fed.rounds if r["round"] > 0]
     last_eval = fed.log.evaluate.get(max(fed.log.evaluate, default=0), {})
     sites = {}
     for name, sizes in fed.sites.items():
@@ -39,7 +38,7 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
     return {
         "test_auc": (fed.test_metrics or {}).get("auc"),
         "test_metrics": fed.test_metrics,
-        "rounds": rounds,
+        "rounds": fed.rounds,
         "epsilon": {name: _finite(value) for name, value in fed.epsilon.items()},
         "delta": settings.delta if settings.private else None,
         "epsilon_budget": settings.epsilon if settings.private else None,

@@ -47,6 +47,8 @@ def test_resume_refuses_changed_settings_but_not_a_new_output_folder(tmp_path):
     before = RunSettings(out_dir="runs/a", lr=0.05)
     checkpoint = Checkpoint(2, {}, config.to_dict(), "plan", settings=before.to_config())
     _check_resumable(checkpoint, config, RunSettings(out_dir="runs/b", lr=0.05, resume=True, quiet=True), tmp_path)
+    # the plan id follows from the settings, and a resumed run takes it from its checkpoint
+    _check_resumable(checkpoint, config, RunSettings(out_dir="runs/a", lr=0.05, plan_id="other"), tmp_path)
     with pytest.raises(GenofedError, match=r"lr: 0.05 -> 0.1"):
         _check_resumable(checkpoint, config, RunSettings(out_dir="runs/a", lr=0.1, resume=True), tmp_path)
     with pytest.raises(GenofedError, match="another model/panel"):
