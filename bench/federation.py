@@ -6,7 +6,12 @@ hospital sends per round, and the driver's peak memory. Targets (issue 3): whole
 < 5 min; no-DP federated within 0.02 of pooled; epsilon 8 within 0.05 of pooled; above the
 median local-only site. DP step vs plain step: bench/dp_step.py.
 
+With --pretrained MODEL (a `genofed pretrain` model on the same panel) the federation starts from
+it and fine-tunes in --finetune mode (issue 4 target: near source at epsilon 3 within 0.05 of
+pooled); the local-only references then start from it too, pooled stays from scratch.
+
     .venv/bin/python bench/federation.py [--data DIR] [--epsilons 1 3 8 inf] [--rounds 10]
+                                         [--pretrained MODEL --finetune frozen]
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from measure import run_child
 CHILD = r"""
 from genofed.server.settings import RunSettings
 from genofed.simulations.simulate import simulate
-r = simulate(RunSettings(data_dir=sys.argv[1], out_dir=sys.argv[2], epsilon=float(sys.argv[3]), rounds=int(sys.argv[4]), quiet=True))
+r = simulate(RunSettings(data_dir=sys.argv[1], out_dir=sys.argv[2], epsilon=float(sys.argv[3]), rounds=int(sys.argv[4]), quiet=True,
+                         pretrained=sys.argv[5], finetune=sys.argv[6]))
 report(test_auc=r["test_auc"], pooled=r["pooled_auc"], local=r["local_only_auc"], bayes=r["bayes_auc"],
        wall=r["wall_seconds"], per_round=r["seconds_per_round"], bytes=r["bytes_sent_per_client_per_round"],
        epsilon=max((v for v in r["epsilon"].values() if v is not None), default=None))
@@ -33,6 +39,8 @@ def main() -> None:
     parser.add_argument("--data", default="demo/cohorts", help="federation folder (default: demo/cohorts)")
     parser.add_argument("--epsilons", nargs="+", default=["1", "3", "8", "inf"])
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--pretrained", default="", metavar="MODEL", help="start from this pretrained model")
+    parser.add_argument("--finetune", default="full", choices=("full", "partial", "frozen"))
     args = parser.parse_args()
     if not (Path(args.data) / "panel.tsv").exists():
         raise SystemExit(f"{args.data} has no federation: run `genofed simulate-cohorts --out {args.data}` first")
@@ -40,7 +48,7 @@ def main() -> None:
           f"{'wall s':>6} {'s/round':>7} {'KiB/round':>9} {'peak MiB':>8}")
     for eps in args.epsilons:
         with tempfile.TemporaryDirectory() as tmp:
-            r = run_child(CHILD, args.data, f"{tmp}/run", eps, str(args.rounds))
+            r = run_child(CHILD, args.data, f"{tmp}/run", eps, str(args.rounds), args.pretrained, args.finetune)
         local = statistics.median(v for v in r["local"].values() if v is not None)
         spent = "-" if r["epsilon"] is None else f"{r['epsilon']:.2f}"
         print(f"{eps:>7} {r['test_auc']:>9.3f} {r['pooled']:>6.3f} {local:>9.3f} {r['bayes']:>5.3f} {spent:>5} "

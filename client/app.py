@@ -27,7 +27,7 @@ from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, res
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.metrics import binary_metrics
-from genofed.common.model import ModelConfig, build_model, predict_proba
+from genofed.common.model import FINETUNE_MODES, ModelConfig, build_model, predict_proba, set_trainable
 from genofed.common.privacy import Charge, PrivacyLedger
 
 logger = logging.getLogger(__name__)
@@ -112,6 +112,10 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
     config = msg.content["config"]
     data = load_site_tensors(site, _split_seed(site, settings))
     model = _global_model(msg, data.n_variants)
+    finetune = str(config.get("finetune", "full"))
+    if finetune not in FINETUNE_MODES:
+        raise GenofedError(f"unknown fine-tuning mode {finetune!r} from the coordinator; this site knows {', '.join(FINETUNE_MODES)}")
+    set_trainable(model, finetune)
     server_round = int(config["server-round"])
     epochs = int(config.get("local-epochs", settings.get("local-epochs", 1)))
     batch_size = int(config.get("batch-size", settings.get("batch-size", 32)))

@@ -22,6 +22,7 @@ from genofed.common.features import FeatureSpec, encode
 from genofed.common.layout import PANEL, hospital_folders
 from genofed.common.loading import load_site
 from genofed.common.panel import VariantPanel
+from genofed.common.splits import stratified_split
 
 #: Share of a site's patients kept out of training to evaluate the global model locally.
 VALIDATION_FRACTION = 0.2
@@ -111,19 +112,6 @@ def _load_cached(genotypes: Path, phenotypes: Path, panel_path: Path, split_seed
     labels = cohort.labels.astype(np.float32)
     fingerprint = hashlib.sha256(features[train].tobytes() + labels[train].tobytes()).hexdigest()
     return SiteTensors(features[train], labels[train], features[val], labels[val], len(panel), fingerprint)
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation): `fraction` of cases and of controls go to validation."""
-    rng = np.random.default_rng(seed)
-    val = []
-    for value in (0, 1):
-        members = np.flatnonzero(labels == value)
-        rng.shuffle(members)
-        val.extend(members[: int(round(fraction * len(members)))])
-    val_idx = np.sort(np.asarray(val, dtype=np.int64))
-    train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
-    return train_idx, val_idx
 
 
 def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:

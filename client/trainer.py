@@ -180,21 +180,29 @@ def _run(
 
 
 def _optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+    """Over the trainable parameters only: a frozen one (fine-tuning, `set_trainable`) must not
+    even be in the optimizer, where weight decay or momentum could still move it, and where
+    Opacus would add DP noise to it."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
     if settings.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     if settings.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
+        return torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
     raise ValueError(f"unknown optimizer {settings.optimizer!r}: use 'adam' or 'sgd'")
 
 
 def _anchor(model: nn.Module, anchor: dict[str, Tensor] | None, mu: float) -> list[tuple[nn.Parameter, Tensor]]:
-    """(parameter, anchor value) pairs for FedProx; empty when mu == 0 or no anchor."""
+    """(parameter, anchor value) pairs for FedProx over the trainable parameters; empty when
+    mu == 0 or there is no anchor."""
     if not mu or anchor is None:
         return []
-    missing = [name for name, _ in model.named_parameters() if name not in anchor]
+    trained = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    missing = [name for name, _ in trained if name not in anchor]
     if missing:
         raise ValueError(f"FedProx anchor lacks parameter(s): {', '.join(missing[:5])}")
-    return [(p, anchor[name].detach().to(p.dtype).clone()) for name, p in model.named_parameters()]
+    return [(p, anchor[name].detach().to(p.dtype).clone()) for name, p in trained]
 
 
 @torch.no_grad()

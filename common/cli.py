@@ -21,6 +21,7 @@ from .errors import GenofedError
 COMMAND_MODULES: tuple[str, ...] = (
     "genofed.common.data_cli",
     "genofed.simulations.cli",
+    "genofed.server.cli",
 )
 
 

@@ -40,7 +40,7 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
         SiteFolder(d.name, genotypes, d / PHENOTYPES)
         for d in sorted(root.iterdir())
         if d.is_dir() and d.name not in NOT_HOSPITALS and not d.name.startswith(".")
-        and (genotypes := _genotype_file(d)) is not None
+        and (genotypes := genotype_file(d)) is not None
     ]
     if not sites:
         raise DataError(root, f"no hospital folders (sub-folders with {GENOTYPES} or {GENOTYPES_PLINK}, and {PHENOTYPES})",
@@ -48,7 +48,8 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
     return sites
 
 
-def _genotype_file(folder: Path) -> Path | None:
+def genotype_file(folder: Path) -> Path | None:
+    """The cohort's genotype file in `folder` (VCF first, then PLINK), or None."""
     for name in (GENOTYPES, GENOTYPES_PLINK):
         if (folder / name).exists():
             return folder / name

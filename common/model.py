@@ -84,9 +84,12 @@ class ModelConfig:
     hidden_per_block: int = 1
     hidden: int = 16
     linear_path: bool = False
+    #: 1 for the disease (one logit); more for a multi-class pretraining task such as ancestry,
+    #: whose output layer is replaced before fine-tuning on the disease.
+    n_outputs: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("n_variants", "block_size", "hidden_per_block", "hidden"):
+        for name in ("n_variants", "block_size", "hidden_per_block", "hidden", "n_outputs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.n_covariates < 0:
@@ -178,7 +181,12 @@ def block_linear_grad_sample(layer: BlockLinear, activations: list[Tensor], back
 
 
 class GenotypeRiskNet(nn.Module):
-    """(B, V + C) standardised dosages then covariates -> (B,) disease logits."""
+    """(B, V + C) encoded dosages then covariates -> (B,) disease logits ((B, K) when n_outputs = K > 1).
+
+    Layers, by the names fine-tuning refers to: `blocks` (the genotype encoder), `head.0` (the
+    hidden layer: together with `blocks` it maps a genome to a `hidden`-dimensional
+    representation) and `head.2` (the output layer).
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -187,9 +195,10 @@ class GenotypeRiskNet(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(self.blocks.out_features + config.n_covariates, config.hidden),
             nn.Tanh(),
-            nn.Linear(config.hidden, 1),
+            nn.Linear(config.hidden, config.n_outputs),
         )
-        self.linear = nn.Linear(config.n_variants + config.n_covariates, 1, bias=False) if config.linear_path else None
+        self.linear = (nn.Linear(config.n_variants + config.n_covariates, config.n_outputs, bias=False)
+                       if config.linear_path else None)
         if self.linear is not None:
             nn.init.zeros_(self.linear.weight)
 
@@ -199,10 +208,45 @@ class GenotypeRiskNet(nn.Module):
             raise ValueError(f"expected input (batch, {n_variants + self.config.n_covariates}), got {tuple(x.shape)}")
         variants, covariates = x[:, :n_variants], x[:, n_variants:]
         hidden = torch.tanh(self.blocks(variants))
-        logit = self.head(torch.cat([hidden, covariates], dim=1)).squeeze(1)
+        logit = self.head(torch.cat([hidden, covariates], dim=1))
         if self.linear is not None:
-            logit = logit + self.linear(x).squeeze(1)
-        return logit
+            logit = logit + self.linear(x)
+        return logit.squeeze(1) if self.config.n_outputs == 1 else logit
+
+
+#: What a site trains when it fine-tunes a (pretrained) global model; see `set_trainable`.
+FINETUNE_MODES = ("full", "partial", "frozen")
+
+#: Parameter-name prefixes each mode trains; everything else keeps the global weights.
+_TRAINED_PREFIXES: dict[str, tuple[str, ...]] = {
+    "full": ("",),
+    "partial": ("head.",),  # the last layers: hidden + output; the genotype encoder is frozen
+    "frozen": ("head.2.",),  # frozen encoder and representation, a private output layer
+}
+
+
+def trainable_names(model: nn.Module, mode: str) -> list[str]:
+    """Names of the parameters `mode` trains (in `named_parameters` order)."""
+    if mode not in _TRAINED_PREFIXES:
+        raise ValueError(f"unknown fine-tuning mode {mode!r}: use one of {', '.join(FINETUNE_MODES)}")
+    prefixes = _TRAINED_PREFIXES[mode]
+    return [name for name, _ in model.named_parameters() if name.startswith(prefixes)]
+
+
+def set_trainable(model: nn.Module, mode: str) -> int:
+    """Freeze every parameter `mode` does not train; return how many scalars stay trainable.
+
+    Why it matters under DP: DP-SGD adds noise of the same scale to every trained coordinate, so
+    the fewer coordinates a site trains privately, the more of its signal survives the noise.
+    Frozen parameters get no gradient, so Opacus neither clips nor noises them and the optimizer
+    never sees them: they leave the site exactly as they came.
+    """
+    trained = set(trainable_names(model, mode))
+    count = 0
+    for name, param in model.named_parameters():
+        param.requires_grad_(name in trained)
+        count += param.numel() if name in trained else 0
+    return count
 
 
 def build_model(config: ModelConfig, seed: int) -> GenotypeRiskNet:

@@ -26,7 +26,9 @@ _VCF_BATCH = 4096
 #: 4-byte GT fields (tab included) for unphased dosages MISSING, 0, 1, 2.
 _UNPHASED_GT = np.frombuffer(b"./.\t0/0\t0/1\t1/1\t", dtype=np.uint8).reshape(4, 4)
 
-_SEX_CODES = {0: "F", 1: "M", "F": "F", "M": "M", "f": "F", "m": "M", "female": "F", "male": "M"}
+#: Text only: numbers are refused, because a 0/1 sex code has no agreed direction (the reader
+#: takes 0 = male, PLINK 1 = male), and a silently flipped covariate is worse than an error.
+_SEX_CODES = {"F": "F", "M": "M", "f": "F", "m": "M", "female": "F", "male": "M"}
 
 
 def write_vcf(
@@ -149,8 +151,7 @@ def write_phenotypes(
 ) -> None:
     """Write `sample_id,label,<covariates...>` as CSV, sex as the text `F`/`M`.
 
-    Sex may be given as `F`/`M` (or female/male) or as 0 = female, 1 = male; clinics write text,
-    so the file does too. `covariates` rows are in `sample_ids` order.
+    Sex must be given as `F`/`M` (or female/male): a numeric code is refused (see `_SEX_CODES`). `covariates` rows are in `sample_ids` order.
     """
     labels = np.asarray(labels)
     if len(labels) != len(sample_ids) or len(covariates) != len(sample_ids):
@@ -164,7 +165,7 @@ def write_phenotypes(
             try:
                 values = [_SEX_CODES[v] for v in values]
             except KeyError as exc:
-                raise ValueError(f"sex value {exc.args[0]!r} is not F/M or 0/1") from None
+                raise ValueError(f"sex value {exc.args[0]!r} is not F/M (or female/male)") from None
         frame[column] = values
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, lineterminator="\n")

@@ -19,11 +19,12 @@ from flwr.serverapp import Grid
 
 from genofed.common.errors import GenofedError
 from genofed.common.layout import PANEL, TEST
-from genofed.common.model import ModelConfig, build_model
+from genofed.common.model import ModelConfig, build_model, set_trainable, trainable_names
 from genofed.common.panel import VariantPanel
 
 from .checkpoint import Checkpoint, latest_checkpoint, save_checkpoint
 from .evaluation import TestCohort
+from .pretrained import check_compatible, describe, disease_start, load_pretrained
 from .settings import RunSettings
 from .strategies import RoundLog, make_strategy
 
@@ -49,6 +50,8 @@ class FederationResult:
     bytes_per_client_round: int
     test_metrics: dict[str, Any] | None = None
     epsilon: dict[str, float] = field(default_factory=dict)
+    pretrained: dict[str, Any] | None = None  # `pretrained.describe` of the starting model
+    trainable_parameters: int = 0  # what each hospital trains (privately) per round
 
 
 def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None = None) -> FederationResult:
@@ -57,7 +60,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     out_dir = Path(settings.out_dir)
     checkpoints = out_dir / "checkpoints"
     panel = VariantPanel.load(_panel_path(settings))
-    model_config = ModelConfig(n_variants=len(panel))
+    model_config, initial, pretrained = starting_model(settings, panel)
     test = load_test_cohort(settings, panel)
 
     resumed = latest_checkpoint(checkpoints) if settings.resume else None
@@ -67,15 +70,20 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         _check_resumable(resumed, model_config, settings, checkpoints)
     start_round = resumed.round if resumed else 0
     plan_id = resumed.plan_id if resumed else (settings.plan_id or uuid.uuid4().hex)
-    state = resumed.state_dict if resumed else build_model(model_config, seed=settings.seed).state_dict()
+    state = resumed.state_dict if resumed else initial
     history: list[dict[str, Any]] = list(resumed.history) if resumed else []
 
     sites = describe_sites(grid, settings.min_nodes)
     log = RoundLog(site_of_node={node: s.name for node, s in sites.items()})
     if resumed:
         log.train, log.evaluate, log.refused = (resumed.log.get(k, {}) for k in ("train", "evaluate", "refused"))
+    if pretrained:
+        say(f"starting from pretrained model {settings.pretrained} ({pretrained['content_hash'][:12]}), finetune={settings.finetune}")
     say(f"{len(sites)} hospitals: " + ", ".join(f"{s.name} ({s.sizes['train']}+{s.sizes['validation']})" for s in sites.values()))
-    strategy = make_strategy(settings, log, round_offset=start_round)
+    model = build_model(model_config, seed=0)
+    trained = set(trainable_names(model, settings.finetune))
+    strategy = make_strategy(settings, log, round_offset=start_round,
+                             frozen=frozenset(k for k in model.state_dict() if k not in trained))
     if resumed:
         for key, value in resumed.strategy_state.items():
             setattr(strategy, key, value)
@@ -92,6 +100,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
             "epsilon": settings.epsilon if settings.private else math.inf,
             "delta": settings.delta,
             "model": model_json,
+            "finetune": settings.finetune,
         }
     )
     round_started = [time.perf_counter()]
@@ -145,7 +154,25 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         bytes_per_client_round=ArrayRecord(final).count_bytes(),
         test_metrics=final_metrics,
         epsilon=_epsilon_by_site(log),
+        pretrained=pretrained,
+        trainable_parameters=set_trainable(model, settings.finetune),
     )
+
+
+def starting_model(settings: RunSettings, panel: VariantPanel) -> tuple[ModelConfig, dict[str, torch.Tensor], dict[str, Any] | None]:
+    """(config, weights, description) of the round-0 model: a fresh one, or the pretrained one.
+
+    A pretrained model must be intact (content hash), be the approved one when
+    `pretrained-hash` is set, and fit this federation's panel; anything else is refused before
+    a single hospital is contacted.
+    """
+    if not settings.pretrained:
+        config = ModelConfig(n_variants=len(panel))
+        return config, build_model(config, seed=settings.seed).state_dict(), None
+    model = load_pretrained(settings.pretrained, expected_hash=settings.pretrained_hash)
+    check_compatible(model, panel, source=settings.pretrained)
+    config, weights = disease_start(model, seed=settings.seed)
+    return config, weights, describe(model)
 
 
 #: Settings a resumed run may change: where outputs go and how progress is shown; and the plan

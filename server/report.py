@@ -173,7 +173,7 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(_cell(h) for h in header) + " |",
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
@@ -304,7 +304,7 @@ def headline(results: Mapping[str, Any]) -> str:
 # Plots
 # --------------------------------------------------------------------------------------------
 
-def _new_figure() -> Any:
+def new_figure() -> Any:
     """A figure on the Agg canvas, without pyplot: no global state, no display, safe in threads.
 
     Imported here so that `import genofed.server` (the coordinator service) stays light.
@@ -317,7 +317,7 @@ def _new_figure() -> Any:
     return figure
 
 
-def _save_figure(figure: Any, path: Path) -> None:
+def save_figure(figure: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", bbox_inches="tight")
 
@@ -339,7 +339,7 @@ def _plot_auc_per_round(path: Path, results: Mapping[str, Any]) -> bool:
     xs, ys = _round_series(results, "test_auc")
     if not xs:
         return False
-    figure = _new_figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     axes.plot(xs, ys, marker="o" if len(xs) <= 30 else None, color="tab:blue", linewidth=2, label="Federated model (test cohort)")
     _reference_lines(axes, results)
@@ -350,7 +350,7 @@ def _plot_auc_per_round(path: Path, results: Mapping[str, Any]) -> bool:
     axes.set_xlim(min(xs) - 0.3, max(xs) + 0.3)
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize=8, framealpha=0.9)
-    _save_figure(figure, path)
+    save_figure(figure, path)
     return True
 
 
@@ -380,7 +380,7 @@ def _plot_privacy_per_round(path: Path, results: Mapping[str, Any]) -> bool:
     budget = _number(results.get("epsilon_budget"))
     if not xs or (budget is None and not any(ys)):
         return False
-    figure = _new_figure()
+    figure = new_figure()
     axes = figure.add_subplot()
     axes.plot(xs, ys, marker="o" if len(xs) <= 30 else None, color="tab:purple", linewidth=2,
               label="Epsilon spent so far (highest of all hospitals)")
@@ -394,7 +394,7 @@ def _plot_privacy_per_round(path: Path, results: Mapping[str, Any]) -> bool:
     axes.set_xticks(xs if len(xs) <= 20 else axes.get_xticks())
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize=8, framealpha=0.9)
-    _save_figure(figure, path)
+    save_figure(figure, path)
     return True
 
 
@@ -477,7 +477,7 @@ def _section_sites(results: Mapping[str, Any]) -> str:
         + "), and shows how the shared model does on each hospital's own validation split, which can "
         "reveal a hospital whose patients the shared model serves less well. Sorted by size."
     )
-    return intro + "\n\n" + _table(header, rows)
+    return intro + "\n\n" + markdown_table(header, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -624,7 +624,7 @@ def _section_test_metrics(results: Mapping[str, Any]) -> str:
     return (
         "## Final model on the test cohort\n\n"
         f"Held-out test cohort: {cohort}. Nobody in it was used for training.\n\n"
-        + _table(["Metric", "Value", "What it means"], _metric_rows(metrics))
+        + markdown_table(["Metric", "Value", "What it means"], _metric_rows(metrics))
     )
 
 
@@ -658,9 +658,25 @@ def _section_run_facts(results: Mapping[str, Any]) -> str:
         ["Time per round", fmt_duration(results.get("seconds_per_round"))],
         ["Sent per hospital per round", fmt_bytes(results.get("bytes_sent_per_client_per_round"))],
         ["Model", _model_text(results)],
+        ["Starting model", _start_text(results)],
         ["Privacy", _privacy_summary_line(results).removeprefix("Privacy: ")],
     ]
-    return "## Run facts\n\n" + _table(["", ""], rows)
+    return "## Run facts\n\n" + markdown_table(["", ""], rows)
+
+
+def _start_text(results: Mapping[str, Any]) -> str:
+    """Where round 0 came from, and how much of it the hospitals trained (privately)."""
+    trained = results.get("trainable_parameters")
+    trained_text = f"; hospitals trained {fmt_int(trained)} parameters" if trained else ""
+    pretrained = _mapping(results.get("pretrained"))
+    if not pretrained:
+        return "randomly initialised" + trained_text
+    source = pretrained.get("source") or "an unnamed source"
+    task = _mapping(pretrained.get("task"))
+    samples = pretrained.get("source_samples")
+    people = f", {fmt_int(samples)} people" if samples else ""
+    return (f"pretrained on {source} ({task.get('kind', '?')} task '{task.get('label', '?')}'{people}; content hash "
+            f"{str(pretrained.get('content_hash', ''))[:16]}), fine-tuned '{results.get('finetune', 'full')}'" + trained_text)
 
 
 def _config_cell(value: Any) -> str:
@@ -677,4 +693,4 @@ def _section_config(results: Mapping[str, Any]) -> str:
     if not config:
         return "## Appendix: full configuration\n\nThe configuration was not recorded."
     rows = [[key, _config_cell(value)] for key, value in sorted(config.items())]
-    return "## Appendix: full configuration\n\n" + _table(["Setting", "Value"], rows)
+    return "## Appendix: full configuration\n\n" + markdown_table(["Setting", "Value"], rows)

@@ -15,6 +15,8 @@ from typing import Any
 from genofed.common.errors import GenofedError
 
 STRATEGIES = ("fedavg", "fedprox", "fedadam")
+#: Mirrors genofed.common.model.FINETUNE_MODES (not imported: settings load without torch).
+FINETUNE_MODES = ("full", "partial", "frozen")
 
 
 class SettingsError(GenofedError):
@@ -49,6 +51,12 @@ class RunSettings:
     #: from the settings: rerunning identical settings reproduces identical outputs, which
     #: costs no extra privacy, and a crashed run and its uninterrupted twin train alike.
     plan_id: str = ""
+    #: A `genofed pretrain` model file to start from ("" = a randomly initialised model), and
+    #: optionally the content hash it must have (full, or a prefix of >= 12 hex digits).
+    pretrained: str = ""
+    pretrained_hash: str = ""
+    #: What hospitals train: full, partial (head only) or frozen (output layer only).
+    finetune: str = "full"
 
     def __post_init__(self) -> None:
         _require(self.rounds >= 1, "rounds must be >= 1")
@@ -59,6 +67,9 @@ class RunSettings:
         _require(self.lr > 0 and self.clip > 0, "lr and clip must be > 0")
         _require(0 < self.fraction_train <= 1, "fraction-train must be in (0, 1]")
         _require(self.min_nodes >= 1, "min-nodes must be >= 1")
+        _require(self.finetune in FINETUNE_MODES, f"finetune must be one of {', '.join(FINETUNE_MODES)}, not {self.finetune!r}")
+        _require(self.finetune == "full" or bool(self.pretrained),
+                 f"finetune={self.finetune} freezes layers of a pretrained model: set pretrained too (or use finetune=full)")
 
     @property
     def private(self) -> bool:

@@ -40,16 +40,29 @@ class Tracking:
     round_offset: int = 0
     seed: int = 0
     log: RoundLog
+    #: Parameters no hospital trains (fine-tuning with a frozen encoder): kept bit-identical
+    #: rather than re-averaged, since a weighted mean of equal arrays can move them by a rounding.
+    frozen: frozenset[str] = frozenset()
+    _sent: ArrayRecord | None = None
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         real = server_round + self.round_offset
         random.seed(f"{self.seed}:{real}")  # Flower samples nodes with `random`: same seed, same sample
+        self._sent = arrays
         return super().configure_train(real, arrays, config, grid)
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         real = server_round + self.round_offset
         replies = self._record(real, replies, self.log.train, note_refusals=True)
-        return super().aggregate_train(real, replies)
+        arrays, metrics = super().aggregate_train(real, replies)
+        return self._keep_frozen(arrays), metrics
+
+    def _keep_frozen(self, arrays: ArrayRecord | None) -> ArrayRecord | None:
+        if arrays is None or not self.frozen or self._sent is None:
+            return arrays
+        sent = self._sent.to_torch_state_dict()
+        merged = {k: (sent[k] if k in self.frozen else v) for k, v in arrays.to_torch_state_dict().items()}
+        return ArrayRecord(merged)
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         return super().configure_evaluate(server_round + self.round_offset, arrays, config, grid)
@@ -91,7 +104,7 @@ def max_epsilon_metrics(records: list[RecordDict], weight_key: str) -> MetricRec
     return MetricRecord(merged)
 
 
-def make_strategy(settings: RunSettings, log: RoundLog, *, round_offset: int = 0) -> FedAvg:
+def make_strategy(settings: RunSettings, log: RoundLog, *, round_offset: int = 0, frozen: frozenset[str] = frozenset()) -> FedAvg:
     """The strategy the settings ask for, with tracking mixed in."""
     common = dict(
         fraction_train=settings.fraction_train,
@@ -109,5 +122,5 @@ def make_strategy(settings: RunSettings, log: RoundLog, *, round_offset: int = 0
         base, extra = FedAvg, {}
     cls = type(f"Tracked{base.__name__}", (Tracking, base), {})
     strategy = cls(**common, **extra)
-    strategy.round_offset, strategy.seed, strategy.log = round_offset, settings.seed, log
+    strategy.round_offset, strategy.seed, strategy.log, strategy.frozen = round_offset, settings.seed, log, frozen
     return strategy

@@ -5,13 +5,14 @@ privacy budget, and without privacy), and all hospitals pooled in one place with
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from torch import Tensor
 
 from genofed.client.site import SiteTensors, derived_seed
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
-from genofed.common.model import ModelConfig, build_model
+from genofed.common.model import ModelConfig, build_model, set_trainable
 from genofed.common.privacy import calibrate_noise
 from genofed.server.evaluation import TestCohort
 from genofed.server.settings import RunSettings
@@ -24,27 +25,47 @@ class References:
     pooled_auc: float | None
 
 
-def train_references(sites: dict[str, SiteTensors], test: TestCohort, settings: RunSettings, model_config: ModelConfig) -> References:
-    """Epochs match the federation's (rounds x local epochs), so only the data differs."""
-    epochs = settings.rounds * settings.local_epochs
+def train_references(sites: dict[str, SiteTensors], test: TestCohort, settings: RunSettings, model_config: ModelConfig,
+                     start: dict[str, Tensor] | None = None) -> References:
+    """Epochs match the federation's (rounds x local epochs), so only the data differs.
+
+    Each hospital alone starts where the federation started (`start`: the pretrained weights,
+    fine-tuned in the run's mode), so federated and local-only differ only in the sharing. The
+    pooled model is the classical reference: all patients in one place, no privacy, trained from
+    scratch.
+    """
     private, nonprivate = {}, {}
     for name, data in sites.items():
-        nonprivate[name] = _auc(test, model_config, _fit(data.train_x, data.train_y, settings, model_config, epochs, None, name))
+        nonprivate[name] = _auc(test, model_config, fit_alone(data.train_x, data.train_y, settings, model_config, name, start, private=False))
         if settings.private:
-            per_epoch = steps_per_epoch(len(data.train_y), settings.batch_size)
-            sigma = calibrate_noise([], sample_rate=sample_rate(len(data.train_y), settings.batch_size), steps=epochs * per_epoch,
-                                    target_epsilon=settings.epsilon, delta=settings.delta)
-            private[name] = _auc(test, model_config, _fit(data.train_x, data.train_y, settings, model_config, epochs, sigma, name))
+            private[name] = _auc(test, model_config, fit_alone(data.train_x, data.train_y, settings, model_config, name, start))
         else:
             private[name] = nonprivate[name]
     pooled_x = np.concatenate([d.train_x for d in sites.values()])
     pooled_y = np.concatenate([d.train_y for d in sites.values()])
-    pooled = _auc(test, model_config, _fit(pooled_x, pooled_y, settings, model_config, epochs, None, "pooled"))
+    pooled = _auc(test, model_config, fit_alone(pooled_x, pooled_y, replace(settings, finetune="full"), model_config, "pooled",
+                                                private=False))
     return References(private, nonprivate, pooled)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: ModelConfig, epochs: int, sigma: float | None, name: str):
+def fit_alone(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: ModelConfig, name: str,
+              start: dict[str, Tensor] | None = None, *, private: bool = True) -> dict[str, Tensor]:
+    """A model trained on one data set alone, as a hospital without a federation would.
+
+    Same optimiser settings and as many epochs as the federation (rounds x local epochs); with
+    `private` and a finite epsilon, DP-SGD calibrated to spend the run's whole budget. `start`
+    (pretrained weights) is fine-tuned in `settings.finetune` mode; None trains from scratch.
+    """
+    epochs = settings.rounds * settings.local_epochs
+    sigma = None
+    if private and settings.private:
+        sigma = calibrate_noise([], sample_rate=sample_rate(len(y), settings.batch_size),
+                                steps=epochs * steps_per_epoch(len(y), settings.batch_size),
+                                target_epsilon=settings.epsilon, delta=settings.delta)
     model = build_model(config, seed=settings.seed)
+    if start is not None:
+        model.load_state_dict(start)
+        set_trainable(model, settings.finetune)
     train = TrainSettings(epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, max_grad_norm=settings.clip)
     seed = derived_seed(name.encode(), "reference", settings.seed, sigma is None)
     return train_model(model, x, y, train, noise_multiplier=sigma, seed=seed).state_dict

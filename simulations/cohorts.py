@@ -80,7 +80,7 @@ def simulate_cohorts(
     spec = get_preset(preset) if isinstance(preset, str) else preset
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if with_sources and spec.sources is None:
+    if with_sources and spec.sources is None and spec.genotypes != "1000g":
         raise GenofedError(f"preset {spec.name} has no source cohorts (they need a simulated pool)")
     out_dir = Path(out_dir)
     _check_target(out_dir, overwrite)
@@ -141,7 +141,13 @@ def _generate(staging: Path, spec: Preset, seed: int, with_sources: bool, say: P
     bayes_auc = _write_true_risk(staging / TEST / "true_risk.csv", spec.test, test_members, pool, labels, covariates, model)
     VariantPanel(list(pool.variant_ids), pool.alt_freq).save(staging / PANEL)
     sources: list[str] = []
-    if with_sources:
+    if with_sources and spec.genotypes == "1000g":
+        from .real import RealPool
+        from .sources import write_ancestry_source
+
+        assert isinstance(pool, RealPool)
+        sources = write_ancestry_source(staging / "sources", pool, available, say)
+    elif with_sources:
         from .sources import write_sources
 
         assert spec.sources is not None
@@ -167,7 +173,7 @@ def _write_cohort(folder: Path, spec: CohortSpec, members: np.ndarray, pool: Gen
         _write_plink_minor_a1(folder / Path(GENOTYPES_PLINK).stem, haplotypes[:, typed], ids, variant_ids)
     else:
         write_vcf(folder / GENOTYPES, haplotypes[:, typed], ids, variant_ids, phased=True)
-    frame = pd.DataFrame({"sex": covariates.male[members], "age": covariates.age[members]})
+    frame = pd.DataFrame({"sex": np.where(covariates.male[members] == 1, "M", "F"), "age": covariates.age[members]})
     write_phenotypes(folder / PHENOTYPES, ids, labels[members], frame)
     names, counts = np.unique(pool.populations[members], return_counts=True)
     return CohortSummary(spec.name, len(members), int(labels[members].sum()), {str(k): int(v) for k, v in zip(names, counts)},

@@ -6,7 +6,7 @@ mixture or an impossible prevalence fails at once with a message, not after minu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .demography import POPULATIONS
@@ -161,7 +161,7 @@ class Preset:
                 unknown = {p for p, _ in cohort.ancestry} - known
                 _require(not unknown, f"cohort {cohort.name}: ancestry names population(s) {sorted(unknown)} that the pool lacks")
         else:
-            _require(self.sources is None, "source cohorts need a simulated pool; the 1000g preset has none")
+            _require(self.sources is None, "near/far source traits need a simulated pool; the 1000g preset's source is its unused people (ancestry)")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -264,6 +264,20 @@ LARGE = Preset(
     sources=SourceSpec(n=20_000, near=_NEAR, far=_FAR),
 )
 
+#: The transfer-learning experiment (simulations/transfer.py): four clinics of 400 patients, from
+#: which sites of 50-400 are drawn, the default disease and genome, and large near/far sources.
+TRANSFER = Preset(
+    name="transfer",
+    genotypes="msprime",
+    description="4 clinics of 400 patients (sites of 50-400 are drawn from them) for the transfer-learning experiment",
+    genome=DEFAULT.genome,
+    pool_sizes=DEFAULT.pool_sizes,
+    disease=_DISEASE,
+    hospitals=tuple(replace(c, n=400, case_fraction=0.4) for c in _clinics(4)),
+    test=CohortSpec("test", 600, 0.4, _TEST_MIX, "TST"),
+    sources=SourceSpec(n=20_000, near=_NEAR, far=_FAR),
+)
+
 #: 1000 Genomes: clinics each draw from one or two of the 26 populations. The pool is only
 #: 2,504 people, so the disease is commoner (20 %) and clinics are barely enriched (20 % cases) to give
 #: every clinic enough cases; its
@@ -291,7 +305,7 @@ THOUSAND_GENOMES = Preset(
     ),
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (SMALL, DEFAULT, LARGE, THOUSAND_GENOMES)}
+PRESETS: dict[str, Preset] = {p.name: p for p in (SMALL, DEFAULT, LARGE, THOUSAND_GENOMES, TRANSFER)}
 
 
 def get_preset(name: str) -> Preset:

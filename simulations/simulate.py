@@ -21,7 +21,7 @@ from genofed.client.site import load_site_tensors, resolve_site, split_seed
 from genofed.common.layout import PANEL, TRUTH, hospital_folders
 from genofed.common.model import ModelConfig
 from genofed.common.panel import VariantPanel
-from genofed.server.federation import load_test_cohort
+from genofed.server.federation import load_test_cohort, starting_model
 from genofed.server.results import RESULTS, write_results
 from genofed.server.settings import RunSettings
 
@@ -39,6 +39,9 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
     out_dir.mkdir(parents=True, exist_ok=True)
     if not settings.ledger_dir:
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
+    if settings.pretrained:  # checked before Flower starts; its hash is pinned, so the plan id covers the weights
+        described = starting_model(settings, VariantPanel.load(Path(settings.data_dir) / PANEL))[2] or {}
+        settings = replace(settings, pretrained_hash=settings.pretrained_hash or described["content_hash"])
     if not settings.plan_id:
         settings = replace(settings, plan_id=settings.experiment_id())
     folders = hospital_folders(settings.data_dir)
@@ -56,7 +59,8 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
             for i, folder in enumerate(folders):  # the very split each ClientApp trains on
                 site = resolve_site({"partition-id": i}, settings.to_config())
                 sites[folder.name] = load_site_tensors(site, split_seed(site, settings.seed))
-            refs = train_references(sites, test, settings, config)
+            start = starting_model(settings, panel)[1] if settings.pretrained else None
+            refs = train_references(sites, test, settings, config, start)
             results.update(local_only_auc=refs.local_only_auc, local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
                            pooled_auc=refs.pooled_auc)
     results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))

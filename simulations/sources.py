@@ -5,6 +5,11 @@ the paper's "source of similar disease nature". `far` is an unrelated common tra
 variants: the paper's distant source, which should transfer worse. Both come from the same
 simulated pool as the clinics, so they share the panel and the population structure; they are
 PLINK files because 20,000 x 20,000 genotypes as VCF text would be needlessly large.
+
+`ancestry` (1000g preset only) is real: the 1000 Genomes people that no clinic and not the test
+cohort drew, labelled with their population and superpopulation, as reference genomes with known
+ancestry for representation learning (`genofed pretrain --task multiclass --label
+superpopulation`). It is a VCF like the clinics' (the pool is only 2,504 people).
 """
 
 from __future__ import annotations
@@ -17,12 +22,18 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.atomic import write_text_atomic
-from genofed.common.writers import write_phenotypes, write_plink
+from genofed.common.writers import write_phenotypes, write_plink, write_vcf
 
 from .disease import LiabilityModel, draw_labels, fit_trait
 from .pool import Covariates, GenotypePool, dosages
 from .presets import SourceSpec
+from .real import RealPool
 from .sampling import draw_population_sample, sample_ids
+
+#: The 1000 Genomes superpopulations; a sample listed under anything else (the shared table
+#: gives HG01783 as population `IBS,MSL`, superpopulation `EUR,AFR`) has no single class.
+SUPERPOPULATIONS = ("AFR", "AMR", "EAS", "EUR", "SAS")
+ANCESTRY = "ancestry"
 
 
 def source_models(spec: SourceSpec, disease: LiabilityModel, pool: GenotypePool, covariates: Covariates, rng: np.random.Generator) -> dict[str, LiabilityModel]:
@@ -64,7 +75,7 @@ def write_sources(
         ids = sample_ids("SRC" + name[0].upper(), len(members))
         say(f"writing source {name}: {len(members)} people, {int(labels[members].sum())} cases")
         write_plink(folder / name / "genotypes", dosages(pool, members), ids, pool.variant_ids)
-        frame = pd.DataFrame({"sex": covariates.male[members], "age": covariates.age[members]})
+        frame = pd.DataFrame({"sex": np.where(covariates.male[members] == 1, "M", "F"), "age": covariates.age[members]})
         write_phenotypes(folder / name / "phenotypes.csv", ids, labels[members], frame)
         shared = sorted(set(model.variant_ids) & set(disease.variant_ids))
         truth = {
@@ -78,3 +89,42 @@ def write_sources(
         write_text_atomic(folder / name / "truth.json", json.dumps(truth, indent=2) + "\n")
         written.append(name)
     return written
+
+
+def write_ancestry_source(folder: Path, pool: RealPool, available: np.ndarray, say: Callable[[str], None]) -> list[str]:
+    """Write `ancestry/` (genotypes.vcf.gz, phenotypes.csv, truth.json) from the real pool's unused people.
+
+    `available` marks the pool people no clinic and not the test cohort drew (`draw_cohort`
+    clears it); they are written in pool order under their 1000 Genomes ids, on the whole panel
+    and without missing calls (reference genomes, not a clinic's hand-over), and then marked
+    used. People whose superpopulation is not a single one of SUPERPOPULATIONS are left out and
+    listed in truth.json.
+    """
+    superpopulations = np.array([pool.offset_groups.get(p, "") for p in pool.populations])
+    labelled = np.isin(superpopulations, SUPERPOPULATIONS)
+    members = np.flatnonzero(available & labelled)
+    left_out = np.flatnonzero(available & ~labelled)
+    if len(members) == 0:
+        raise ValueError("no unused 1000 Genomes people are left for the ancestry source")
+    ids = [str(name) for name in pool.sample_names[members]]
+    out = folder / ANCESTRY
+    say(f"writing source {ANCESTRY}: {len(members)} unused 1000 Genomes people")
+    write_vcf(out / "genotypes.vcf.gz", pool.haplotypes(members), ids, pool.variant_ids, phased=True)
+    frame = pd.DataFrame({"sample_id": ids, "superpopulation": superpopulations[members], "population": pool.populations[members]})
+    if pool.male is not None:
+        frame["sex"] = np.where(pool.male[members] == 1, "M", "F")
+    write_text_atomic(out / "phenotypes.csv", frame.to_csv(index=False, lineterminator="\n"))
+    names, counts = np.unique(superpopulations[members], return_counts=True)
+    populations, population_counts = np.unique(pool.populations[members], return_counts=True)
+    truth = {
+        "trait": ANCESTRY,
+        "n": len(members),
+        "classes": {str(k): int(v) for k, v in zip(names, counts)},
+        "populations": {str(k): int(v) for k, v in zip(populations, population_counts)},
+        "left_out": [{"sample_id": str(pool.sample_names[i]), "population": str(pool.populations[i]),
+                      "superpopulation": str(superpopulations[i]), "why": "no single superpopulation"} for i in left_out],
+        "note": "real 1000 Genomes genotypes; people disjoint from the federation's hospitals and test cohort",
+    }
+    write_text_atomic(out / "truth.json", json.dumps(truth, indent=2) + "\n")
+    available[members] = False
+    return [ANCESTRY]

@@ -201,3 +201,16 @@ def test_bytes():
     assert fmt_bytes(512) == "512 B"
     assert fmt_bytes(2_621_440) == "2.50 MiB (2,621,440 bytes)"
     assert fmt_bytes(None) == "not measured"
+
+
+def test_report_names_the_pretrained_start_and_what_hospitals_trained():
+    from genofed.server.report import render_markdown
+
+    results = _results()
+    results.update(pretrained={"content_hash": "ab" * 32, "task": {"kind": "binary", "label": "label"},
+                               "source": "/data/sources/near", "source_samples": 20000},
+                   finetune="frozen", trainable_parameters=17)
+    text = render_markdown(results, {})
+    assert "pretrained on /data/sources/near (binary task 'label', 20,000 people; content hash abababababababab)" in text
+    assert "fine-tuned 'frozen'; hospitals trained 17 parameters" in text
+    assert "randomly initialised" in render_markdown(_results(), {})

@@ -53,3 +53,15 @@ def test_resume_refuses_changed_settings_but_not_a_new_output_folder(tmp_path):
         _check_resumable(checkpoint, config, RunSettings(out_dir="runs/a", lr=0.1, resume=True), tmp_path)
     with pytest.raises(GenofedError, match="another model/panel"):
         _check_resumable(checkpoint, ModelConfig(n_variants=99), before, tmp_path)
+
+
+def test_pyproject_run_config_is_valid_and_lets_flwr_run_start_from_a_pretrained_model():
+    """`flwr run --run-config` may only override keys pyproject.toml declares (Flower checks)."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    config = pyproject["tool"]["flwr"]["app"]["config"]
+    settings = RunSettings.from_config(config)
+    assert {"pretrained", "pretrained-hash", "finetune"} <= set(config)
+    assert settings.finetune == "full" and settings.pretrained == ""

@@ -75,10 +75,17 @@ def test_plink_counts_alt_allele(tmp_path, haplotypes):
         assert list(bed.sid) == IDS
 
 
+def test_numeric_sex_is_refused(tmp_path):
+    """0/1 has no agreed direction (the reader takes 0 = male): the writer must not guess."""
+    with pytest.raises(ValueError, match="F/M"):
+        write_phenotypes(tmp_path / "p.csv", ["a"], np.array([0]), pd.DataFrame({"sex": [0]}))
+    assert not (tmp_path / "p.csv").exists()
+
+
 def test_phenotypes_csv_round_trip(tmp_path):
     from genofed.common.readers import read_phenotypes
 
-    covariates = pd.DataFrame({"sex": [0, 1, 1], "age": [5, 40, 77]})
+    covariates = pd.DataFrame({"sex": ["female", "M", "m"], "age": [5, 40, 77]})
     write_phenotypes(tmp_path / "p.csv", ["a", "b", "c"], np.array([0, 1, 0]), covariates)
     assert (tmp_path / "p.csv").read_text().splitlines() == ["sample_id,label,sex,age", "a,0,F,5", "b,1,M,40", "c,0,M,77"]
     phenotypes = read_phenotypes(tmp_path / "p.csv")

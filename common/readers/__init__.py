@@ -6,7 +6,7 @@ from pathlib import Path
 
 from genofed.common.cohort import GenotypeMatrix
 from genofed.common.errors import DataError
-from genofed.common.readers.phenotypes import read_phenotypes
+from genofed.common.readers.phenotypes import read_classes, read_phenotypes
 from genofed.common.readers.plink import SUFFIXES as PLINK_SUFFIXES
 from genofed.common.readers.plink import read_plink
 from genofed.common.readers.table import TABLE_SUFFIXES, read_genotype_table
@@ -34,4 +34,4 @@ def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
     raise DataError(path, "unknown genotype file format", hint=f"genofed reads {ACCEPTED}")
 
 
-__all__ = ["read_genotypes", "read_vcf", "read_plink", "read_genotype_table", "read_phenotypes"]
+__all__ = ["read_genotypes", "read_vcf", "read_plink", "read_genotype_table", "read_phenotypes", "read_classes"]

@@ -46,6 +46,21 @@ def read_phenotypes(path: str | Path, label_column: str = "label") -> Phenotypes
     return Phenotypes(samples, labels, covariates, source=str(path))
 
 
+def read_classes(path: str | Path, column: str) -> tuple[list[str], list[str]]:
+    """(sample ids, class names) from a categorical column, e.g. ancestry for pretraining."""
+    path = require_file(path, "phenotype")
+    frame = _read(path)
+    _require_columns(path, frame, column)
+    lines = frame.index.to_numpy() + FIRST_DATA_LINE
+    samples = _sample_ids(path, frame[ID_COLUMN], lines)
+    classes = frame[column].str.strip()
+    for value, line, sample in zip(classes, lines, samples):
+        if value.lower() in MISSING_VALUES:
+            raise DataError(path, f"no class in column {column}", location=f"line {line}, sample {sample}",
+                            hint="every sample needs a class; remove samples without one")
+    return samples, classes.tolist()
+
+
 def _read(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, sep=separator(path), dtype=str, keep_default_na=False, encoding="utf-8-sig",
