@@ -6,6 +6,7 @@ starts from. No Flower federation runs here, except one refused `genofed simulat
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -633,3 +634,17 @@ def test_cli_pretrain_reports_a_bad_source_without_a_traceback(fed, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and "error:" in err and "source cohort folder not found" in err and "Traceback" not in err
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- inspect-model
+
+
+def test_inspect_model_verifies_and_describes(near, fed, other_panel_model, capsys) -> None:
+    path, model, digest = near
+    assert main(["inspect-model", str(path), "--panel", str(fed / "panel.tsv"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["content_hash"] == digest and info["task"]["kind"] == "binary"
+    assert info["provenance"]["samples"] == model.provenance["samples"]
+    assert main(["inspect-model", str(other_panel_model), "--panel", str(fed / "panel.tsv")]) == 2
+    assert "panel of 100 variants" in capsys.readouterr().err
+    assert main(["inspect-model", str(path), "--expect-hash", "0" * 16]) == 2
