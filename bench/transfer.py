@@ -50,7 +50,7 @@ def main() -> None:
         print(f"target far < near: far {far['far_accuracy_points']:+.1f} vs near {far['near_accuracy_points']:+.1f} points "
               f"-> {'met' if far['met'] else 'MISSED'}")
     for entry in targets.get("federated_near_eps3_within_0.05_of_pooled", []):
-        print(f"target federated near eps3 within 0.05 of pooled, sites of {entry['size']}: "
+        print(f"target federated near eps3 ({entry.get('mode')}) within 0.05 of pooled, sites of {entry['size']}: "
               f"{entry['federated_near_eps3_auc']:.3f} vs {entry['pooled_auc']:.3f} -> {'met' if entry['met'] else 'MISSED'}")
 
 

@@ -67,6 +67,8 @@ class TransferConfig:
     #: the site size at which every fine-tuning mode is compared (0 = none)
     modes_at: int = 200
     federated: bool = True
+    #: fine-tuning modes of arm (e) under DP: the rule's (frozen) and, for comparison, partial
+    federated_dp_modes: tuple[str, ...] = ("frozen", "partial")
     #: run settings of every arm (rounds, local epochs, lr, batch size, clip, delta): the defaults of `genofed simulate`
     run: RunSettings = field(default_factory=RunSettings)
     pretrain: PretrainSettings = field(default_factory=PretrainSettings)
@@ -81,13 +83,14 @@ class TransferConfig:
     def small(cls, out_dir: str) -> TransferConfig:
         """Minutes-scale: the small preset (3 clinics, ~500 variants), one site size, one seed, 2 rounds."""
         return cls(out_dir=out_dir, preset="small", sizes=(40,), seeds=(1,), epsilons=(math.inf, 3.0), modes_at=40,
-                   run=RunSettings(rounds=2, local_epochs=1), pretrain=PretrainSettings(epochs=3))
+                   federated_dp_modes=("frozen",), run=RunSettings(rounds=2, local_epochs=1), pretrain=PretrainSettings(epochs=3))
 
 
 def finetune_mode(epsilon: float) -> str:
     """The fine-tuning mode the (b), (c) and (e) arms use, fixed in advance rather than picked on
     the test cohort: without DP everything is trained; under DP only the output layer, because
-    DP-SGD's noise grows with every coordinate trained (the mode comparison measures this)."""
+    DP-SGD's noise grows with every coordinate trained (the mode comparison measures this; arm
+    (e) also runs `federated_dp_modes`, since a federation pools more signal than one site)."""
     return "full" if math.isinf(epsilon) else "frozen"
 
 
@@ -117,6 +120,8 @@ def run_transfer_experiment(config: TransferConfig, progress: Progress | None = 
     results = summarise(rows, config)
     results["wall_seconds"] = time.perf_counter() - started
     results["sources"] = {name: _source_info(model) for name, model in models.items()}
+    share = float(np.mean(test.labels))
+    results["test"] = {"people": int(len(test.labels)), "cases": int(test.labels.sum()), "majority_accuracy": max(share, 1 - share)}
     write_text_atomic(out / "transfer.json", json.dumps(results, indent=2, default=_json) + "\n")
     from .transfer_report import write_transfer_report
 
@@ -230,8 +235,8 @@ def _federated_arms(out: Path, folder: Path, cohorts: Path, models: dict[str, Pr
 
     rows = []
     for epsilon in config.epsilons:
-        for source in ("scratch", "near"):
-            mode = "full" if source == "scratch" else finetune_mode(epsilon)
+        near_modes = ("full",) if math.isinf(epsilon) else config.federated_dp_modes
+        for source, mode in [("scratch", "full"), *(("near", m) for m in near_modes)]:
             tag = f"n{size}-seed{seed}-{source}-{mode}-eps{epsilon:g}"
             run_dir = out / "federations" / tag
             settings = replace(_site_settings(folder, cohorts, seed, epsilon, config), out_dir=str(run_dir),
@@ -309,12 +314,12 @@ def _targets(frame: pd.DataFrame) -> dict[str, Any]:
     fed = frame[(frame.arm == "near-federated") & (frame.epsilon == 3.0)]
     pooled = frame[frame.arm == "pooled"]
     per_size = []
-    for size, group in fed.groupby("size"):
+    for (size, mode), group in fed.groupby(["size", "mode"]):
         ref = pooled[pooled["size"] == size]
         if len(ref):
             gap = _mean(ref["auc"]) - _mean(group["auc"])
-            per_size.append({"size": int(size), "federated_near_eps3_auc": _mean(group["auc"]), "pooled_auc": _mean(ref["auc"]),
-                             "gap": gap, "met": bool(gap <= 0.05)})
+            per_size.append({"size": int(size), "mode": mode, "federated_near_eps3_auc": _mean(group["auc"]),
+                             "pooled_auc": _mean(ref["auc"]), "gap": gap, "met": bool(gap <= 0.05)})
     if per_size:
         out["federated_near_eps3_within_0.05_of_pooled"] = per_size
     return out

@@ -44,8 +44,12 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         "as many epochs. Test: the held-out test cohort of the simulation. Means over seeds (and clinics, for the "
         "site-alone arms), +- one standard deviation.",
         "",
+        _accuracy_note(results),
+        "",
         "Fine-tuning mode, fixed in advance: no DP trains everything (`full`); under DP only the output layer "
-        "(`frozen`), because DP noise grows with every privately trained coordinate (see the mode table).",
+        "(`frozen`), because DP noise grows with every privately trained coordinate (see the mode table)."
+        + (f" Under DP the federated arm (e) runs {', '.join(f'`{m}`' for m in config['federated_dp_modes'])}: a "
+           "federation pools more signal than one site." if len(config.get("federated_dp_modes", ())) > 1 else ""),
         "",
         "## Source models",
         "",
@@ -92,16 +96,35 @@ def render(results: dict[str, Any], plotted: bool) -> str:
     return "\n".join(lines)
 
 
+def _accuracy_note(results: dict[str, Any]) -> str:
+    test = results.get("test") or {}
+    if not test:
+        return ""
+    return (f"Accuracy is at threshold 0.5 on a test cohort of {test['people']} people ({test['cases']} cases): a model "
+            f"that calls everyone a control scores {test['majority_accuracy']:.1%}, so accuracy also measures calibration "
+            "to the test cohort's case share, and a gain in accuracy can come from recalibration alone. AUC does not "
+            "depend on the threshold.")
+
+
 def _arm_table(rows: list[dict[str, Any]], sizes: list[int]) -> str:
-    arms = [a for a in ARM_TITLES if any(r["arm"] == a for r in rows)]
     body = []
-    for arm in arms:
+    for arm, mode in _arm_modes(rows):
         cells = []
         for size in sizes:
-            match = [r for r in rows if r["arm"] == arm and r["size"] == size]
+            match = [r for r in rows if r["arm"] == arm and r["mode"] == mode and r["size"] == size]
             cells.append(f"{_pm(match[0]['auc_mean'], match[0]['auc_sd'])} / {_pct(match[0]['accuracy_mean'])}" if match else "")
-        body.append([ARM_TITLES[arm], *cells])
+        body.append([_title(arm, mode), *cells])
     return markdown_table(["arm (AUC / accuracy)", *[f"{s} patients" for s in sizes]], body)
+
+
+def _arm_modes(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(arm, mode) pairs present, in the arms' order."""
+    present = {(r["arm"], r["mode"]) for r in rows}
+    return [(arm, mode) for arm in ARM_TITLES for mode in ("full", "partial", "frozen") if (arm, mode) in present]
+
+
+def _title(arm: str, mode: str) -> str:
+    return ARM_TITLES[arm] + (f" [{mode}]" if arm in ("near-local", "far-local", "near-federated") else "")
 
 
 def _target_lines(targets: dict[str, Any]) -> list[str]:
@@ -116,7 +139,8 @@ def _target_lines(targets: dict[str, Any]) -> list[str]:
         lines.append(f"- Far source helps less than near (paper's finding): far {far['far_accuracy_points']:+.1f} vs near "
                      f"{far['near_accuracy_points']:+.1f} points: **{'yes' if far['met'] else 'no'}**.")
     for entry in targets.get("federated_near_eps3_within_0.05_of_pooled", []):
-        lines.append(f"- Federated + near source at epsilon 3, sites of {entry['size']}: AUC {entry['federated_near_eps3_auc']:.3f} "
+        lines.append(f"- Federated + near source at epsilon 3 ({entry.get('mode', 'frozen')}), sites of {entry['size']}: "
+                     f"AUC {entry['federated_near_eps3_auc']:.3f} "
                      f"vs pooled non-private {entry['pooled_auc']:.3f} (gap {entry['gap']:+.3f}; target <= 0.05): "
                      f"**{'met' if entry['met'] else 'missed'}**.")
     return lines or ["- not measured in this configuration"]
@@ -131,13 +155,13 @@ def _plot(path: Path, results: dict[str, Any]) -> bool:
     figure.set_size_inches(4.0 * len(epsilons), 4.0)
     for i, epsilon in enumerate(epsilons):
         axes = figure.add_subplot(1, len(epsilons), i + 1)
-        for arm, title in ARM_TITLES.items():
-            rows = sorted((r for r in table if r["arm"] == arm and (r["epsilon"] == epsilon or arm == "pooled")
-                           and (arm != "near-local" or r["mode"] == _mode(epsilon))), key=lambda r: r["size"])
-            if rows:
-                axes.errorbar([r["size"] for r in rows], [r["auc_mean"] for r in rows],
-                              yerr=[r["auc_sd"] or 0 for r in rows], marker="o", capsize=3, label=title,
-                              linestyle="--" if arm == "pooled" else "-")
+        shown = [r for r in table if (r["epsilon"] == epsilon or r["arm"] == "pooled")
+                 and (r["arm"] != "near-local" or r["mode"] == _mode(epsilon))]
+        for arm, mode in _arm_modes(shown):
+            rows = sorted((r for r in shown if r["arm"] == arm and r["mode"] == mode), key=lambda r: r["size"])
+            axes.errorbar([r["size"] for r in rows], [r["auc_mean"] for r in rows],
+                          yerr=[r["auc_sd"] or 0 for r in rows], marker="o", capsize=3, label=_title(arm, mode),
+                          linestyle="--" if arm == "pooled" else "-")
         axes.set_xscale("log")
         axes.set_xlabel("patients per site")
         axes.set_title("no DP" if epsilon == "inf" else f"epsilon {_eps(epsilon)}")
