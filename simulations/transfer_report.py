@@ -12,6 +12,8 @@ from genofed.server.report import markdown_table, new_figure, save_figure
 from .transfer import EQUIVALENT_AUC_GAIN, finetune_mode
 
 REPORT = "report.md"
+#: one colour per arm in every panel (matplotlib's default cycle, fixed by arm)
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:gray")
 PLOT = "transfer_auc.png"
 
 ARM_TITLES = {
@@ -94,7 +96,8 @@ def render(results: dict[str, Any], plotted: bool) -> str:
     lines += ["## Targets", "", *_target_lines(results.get("targets", {})), ""]
     if plotted:
         lines += [f"![AUC by site size]({PLOT})", ""]
-    lines += [f"Wall time: {results.get('wall_seconds', 0) / 60:.1f} min. Raw rows: `transfer.json`.", ""]
+    lines += [f"Wall time of this invocation: {results.get('wall_seconds', 0) / 60:.1f} min (pieces an earlier run of the same "
+              "OUT finished are reused, not recomputed). Raw rows: `transfer.json`.", ""]
     return "\n".join(lines)
 
 
@@ -132,11 +135,11 @@ def _title(arm: str, mode: str) -> str:
 def _target_lines(targets: dict[str, Any]) -> list[str]:
     lines = []
     for entry in targets.get("near_gain_at_200", []):
-        lines.append(f"- Near-source transfer at 200 patients, {_eps(entry['epsilon'])} ({entry['mode']}): "
+        lines.append(f"- Near-source transfer at 200 patients, {_privacy(entry['epsilon'])} ({entry['mode']}): "
                      f"{entry['accuracy_points']:+.1f} points of accuracy, {entry['auc']:+.3f} AUC (target: >= 13 points or "
                      f">= {EQUIVALENT_AUC_GAIN:.2f} AUC): **{'met' if entry['met'] else 'missed'}**.")
     for entry in targets.get("far_helps_less_than_near_at_200", []):
-        lines.append(f"- Far source helps less than near at 200 patients, {_eps(entry['epsilon'])}: AUC gain far "
+        lines.append(f"- Far source helps less than near at 200 patients, {_privacy(entry['epsilon'])}: AUC gain far "
                      f"{entry['far_auc']:+.3f} vs near {entry['near_auc']:+.3f} (accuracy {entry['far_accuracy_points']:+.1f} "
                      f"vs {entry['near_accuracy_points']:+.1f} points): **{'yes' if entry['met'] else 'no'}**.")
     for entry in targets.get("federated_near_eps3_within_0.05_of_pooled", []):
@@ -160,21 +163,30 @@ def _plot(path: Path, results: dict[str, Any]) -> bool:
                  and (r["arm"] != "near-local" or r["mode"] == _mode(epsilon))]
         for arm, mode in _arm_modes(shown):
             rows = sorted((r for r in shown if r["arm"] == arm and r["mode"] == mode), key=lambda r: r["size"])
+            style = "--" if arm == "pooled" else (":" if mode == "partial" and arm == "near-federated" else "-")
             axes.errorbar([r["size"] for r in rows], [r["auc_mean"] for r in rows],
                           yerr=[r["auc_sd"] or 0 for r in rows], marker="o", capsize=3, label=_title(arm, mode),
-                          linestyle="--" if arm == "pooled" else "-")
+                          color=COLORS[list(ARM_TITLES).index(arm)], linestyle=style)
+        sizes = results["config"]["sizes"]
         axes.set_xscale("log")
+        axes.set_xticks(sizes, [str(s) for s in sizes])
+        axes.minorticks_off()
         axes.set_xlabel("patients per site")
         axes.set_title("no DP" if epsilon == "inf" else f"epsilon {_eps(epsilon)}")
         if i == 0:
             axes.set_ylabel("test AUC")
-    figure.axes[-1].legend(fontsize=7, loc="lower right")
+    for axes in figure.axes:
+        axes.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     save_figure(figure, path)
     return True
 
 
 def _mode(epsilon: Any) -> str:
     return finetune_mode(math.inf if epsilon == "inf" else float(epsilon))
+
+
+def _privacy(value: Any) -> str:
+    return "no DP" if value == "inf" else f"epsilon {float(value):g}"
 
 
 def _eps(value: Any) -> str:
