@@ -46,6 +46,7 @@ from genofed.server.settings import RunSettings
 
 from .baselines import fit_alone
 from .cohorts import simulate_cohorts
+from .presets import get_preset
 
 Progress = Callable[[str], None]
 SOURCES = ("near", "far")
@@ -103,15 +104,15 @@ def run_transfer_experiment(config: TransferConfig, progress: Progress | None = 
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     out = Path(config.out_dir)
+    smallest = min(c.n for c in get_preset(config.preset).hospitals)
+    if max(config.sizes) > smallest:  # before minutes of simulation, not after
+        raise GenofedError(f"site size {max(config.sizes)} is larger than the smallest clinic of preset {config.preset} ({smallest})")
     out.mkdir(parents=True, exist_ok=True)
     cohorts = _ensure_cohorts(out / "cohorts", config, say)
     panel = VariantPanel.load(cohorts / PANEL)
     test = TestCohort.load(cohorts / TEST, panel)
     models = {name: _ensure_source_model(out / "models" / f"{name}.pt", cohorts, name, config, say) for name in SOURCES}
     hospitals = _load_hospitals(cohorts)
-    max_size = min(len(cohort.labels) for cohort in hospitals.values())
-    if max(config.sizes) > max_size:
-        raise GenofedError(f"site size {max(config.sizes)} is larger than the smallest clinic of preset {config.preset} ({max_size})")
 
     rows: list[dict[str, Any]] = []
     for size in config.sizes:

@@ -106,3 +106,11 @@ def test_nested_sites_keep_the_clinics_case_share(seed):
 def test_finetune_rule_trains_less_under_dp():
     assert transfer_module.finetune_mode(math.inf) == "full"
     assert transfer_module.finetune_mode(3.0) == "frozen"
+
+
+def test_sites_larger_than_a_clinic_are_refused_before_simulating(tmp_path, capsys):
+    from genofed.common.cli import main
+
+    assert main(["experiment", "transfer", "--small", "--sizes", "500", "--out", str(tmp_path / "x")]) == 2
+    assert "larger than the smallest clinic" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
