@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "genofed.common.data_cli",
     "genofed.simulations.cli",
     "genofed.server.cli",
+    "genofed.client.cli",
 )
 
 
