@@ -28,7 +28,7 @@ from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, 
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.metrics import binary_metrics
 from genofed.common.model import FINETUNE_MODES, ModelConfig, build_model, predict_proba, set_trainable
-from genofed.common.privacy import Charge, PrivacyLedger
+from genofed.common.privacy import LEDGER_FILE, Charge, PrivacyLedger
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 REFUSED = 4001
 #: Error code of a reply after an unexpected failure at the site (details stay in its log).
 FAILED = 4002
-LEDGER_FILE = "privacy-ledger.json"
 
 
 def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:

@@ -35,11 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from genofed.common.errors import GenofedError
     from genofed.common.synthetic.vae import VAESettings
 
     from .synth import SynthOptions, synthesize
 
-    vae = VAESettings() if args.epochs is None else replace(VAESettings(), epochs=args.epochs)
+    try:
+        vae = VAESettings() if args.epochs is None else replace(VAESettings(), epochs=args.epochs)
+    except ValueError as exc:  # the generator's own range checks, worded for the option
+        raise GenofedError(f"--epochs: {exc}") from None
     options = SynthOptions(n=args.n, epsilon=args.epsilon, delta=args.delta, budget=args.budget, state_dir=args.state_dir,
                            seed=args.seed, vae=vae)
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,12 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genofed.client.app import LEDGER_FILE  # the very ledger the ClientApp charges
-from genofed.common.atomic import current_umask, write_text_atomic
+from genofed.common.atomic import atomic_dir, write_text_atomic
 from genofed.common.cohort import MISSING
 from genofed.common.errors import GenofedError
 from genofed.common.loading import load_site
-from genofed.common.privacy import BudgetExhausted, Charge, PrivacyLedger, epsilon_of
+from genofed.common.privacy import LEDGER_FILE, BudgetExhausted, Charge, PrivacyLedger, epsilon_of
 from genofed.common.splits import stratified_split
 from genofed.common.synthetic.vae import TrainedVAE, VAESettings, dp_noise_for_budget, train_vae
 from genofed.common.synthetic.validation import record_failures, validate_synthetic
@@ -50,6 +47,14 @@ class SynthOptions:
     state_dir: str = ""  # where the site's ledger lives (required with a finite epsilon)
     seed: int = 42
     vae: VAESettings = VAESettings()
+
+    def __post_init__(self) -> None:
+        if self.n is not None and self.n < 1:
+            raise GenofedError(f"--n must be >= 1 synthetic records, got {self.n}")
+        if not self.epsilon > 0:
+            raise GenofedError(f"--epsilon must be > 0 (inf for no DP), got {self.epsilon:g}")
+        if not 0 < self.delta < 1:
+            raise GenofedError(f"--delta must be in (0, 1), got {self.delta:g}")
 
 
 def synthesize(genotypes: str | Path, phenotypes: str | Path, out: str | Path, options: SynthOptions) -> dict[str, Any]:
@@ -148,10 +153,7 @@ def _train_charged(x: np.ndarray, y: np.ndarray, covariates: np.ndarray | None, 
 def _write(out: Path, summary: dict, markdown: str, variant_ids: list[str], records, keep: np.ndarray, with_covariates: bool,
            passed: bool) -> None:
     """Everything into a staging folder, renamed into place at the end: no half-written output."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    staging.chmod(0o777 & ~current_umask())
-    try:
+    with atomic_dir(out) as staging:
         if passed:
             ids = [f"SYN{i + 1:06d}" for i in range(int(keep.sum()))]
             write_vcf(staging / "genotypes.vcf.gz", records.genotypes[keep], ids, variant_ids)
@@ -163,9 +165,3 @@ def _write(out: Path, summary: dict, markdown: str, variant_ids: list[str], reco
         write_text_atomic(staging / "validation.json", json.dumps(summary, indent=2, default=str) + "\n")
         verdict = "written" if passed else "NOT written: the batch failed validation (" + ", ".join(summary["failed_checks"]) + ")"
         write_text_atomic(staging / "report.md", f"# Synthetic cohort\n\nRecords {verdict}.\n\n{markdown}\n")
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

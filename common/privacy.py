@@ -36,6 +36,9 @@ SIGMA_MAX = 200.0
 SIGMA_RTOL = 0.01
 
 LEDGER_VERSION = 1
+#: The ledger's file name in a site's state folder: one ledger for everything a site spends
+#: (federated training, synthetic-data generators).
+LEDGER_FILE = "privacy-ledger.json"
 
 
 class BudgetExhausted(GenofedError):

@@ -59,7 +59,7 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
 
 def write_results(out_dir: Path, results: dict[str, Any]) -> Path:
     path = out_dir / RESULTS
-    write_text_atomic(path, json.dumps(results, indent=2, default=_json_default) + "\n")
+    write_text_atomic(path, json.dumps(results, indent=2, default=json_default) + "\n")
     return path
 
 
@@ -81,7 +81,8 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))) else value
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """`json.dumps(default=...)` for numpy scalars (they have .item())."""
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

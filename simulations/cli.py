@@ -179,7 +179,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     data = Path(args.data) if args.data else out / "cohorts"
     if not args.data:
-        _ensure_cohorts(data, args.preset, args.seed, progress)
+        from .cohorts import ensure_cohorts
+
+        ensure_cohorts(data, preset=args.preset, seed=args.seed, progress=progress)
     settings = RunSettings(
         data_dir=str(data), out_dir=str(out), rounds=args.rounds, strategy=args.strategy, epsilon=args.epsilon,
         delta=args.delta, local_epochs=args.local_epochs, batch_size=args.batch_size, lr=args.lr, clip=args.clip,
@@ -191,25 +193,6 @@ def run_simulate(args: argparse.Namespace) -> int:
     report = write_report(out, results)
     print(format_summary(results, report))
     return 0
-
-
-def _ensure_cohorts(folder, preset: str, seed: int, progress) -> None:
-    """RUN/cohorts for this preset and seed: simulated once, reused by later runs in RUN."""
-    import json
-
-    from .cohorts import simulate_cohorts
-
-    truth = folder / "truth.json"
-    if truth.exists():
-        made = json.loads(truth.read_text())
-        if (made.get("preset"), made.get("seed")) == (preset, seed):
-            return
-        raise SimulationArgumentError(
-            f"{folder} holds cohorts of preset {made.get('preset')} seed {made.get('seed')}, not {preset} seed {seed}: "
-            "use another --out, or pass those cohorts with --data"
-        )
-    progress(f"simulating the {preset} hospitals into {folder}")
-    simulate_cohorts(folder, preset=preset, seed=seed, overwrite=True, progress=progress)
 
 
 def run(args: argparse.Namespace) -> int:

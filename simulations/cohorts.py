@@ -9,8 +9,6 @@ byte-identical files.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from genofed.common.atomic import current_umask, write_text_atomic
+from genofed.common.atomic import atomic_dir, write_text_atomic
 from genofed.common.cohort import MISSING
 from genofed.common.errors import GenofedError
 from genofed.common.layout import GENOTYPES, GENOTYPES_PLINK, PANEL, PHENOTYPES, TEST, TRUTH
@@ -85,18 +83,33 @@ def simulate_cohorts(
     out_dir = Path(out_dir)
     _check_target(out_dir, overwrite)
     say = progress or (lambda _message: None)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
-    staging.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; the result gets the usual mode
-    try:
+    with atomic_dir(out_dir) as staging:
         result = _generate(staging, spec, seed, with_sources, say)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return SimulationResult(**{**result.__dict__, "out_dir": out_dir})
+
+
+def ensure_cohorts(folder: str | Path, *, preset: str, seed: int, with_sources: bool = False,
+                   progress: Progress | None = None) -> Path:
+    """`folder` holding the cohorts of (preset, seed): simulated once, reused by later runs.
+
+    Cohorts of another preset or seed (or without the sources asked for) are refused, never
+    silently reused or overwritten.
+    """
+    folder = Path(folder)
+    truth = folder / TRUTH
+    if truth.exists():
+        made = json.loads(truth.read_text())
+        if (made.get("preset"), made.get("seed")) == (preset, seed) and (made.get("sources") or not with_sources):
+            return folder
+        raise GenofedError(
+            f"{folder} holds cohorts of preset {made.get('preset')} seed {made.get('seed')}"
+            f"{'' if made.get('sources') else ' without sources'}, not {preset} seed {seed}"
+            f"{' with sources' if with_sources else ''}: use another output folder, or pass those cohorts with --data"
+        )
+    say = progress or (lambda _message: None)
+    say(f"simulating the {preset} cohorts{' with their sources' if with_sources else ''} into {folder}")
+    simulate_cohorts(folder, preset=preset, seed=seed, with_sources=with_sources, overwrite=True, progress=progress)
+    return folder
 
 
 def _check_target(out_dir: Path, overwrite: bool) -> None:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from genofed.client.site import load_site_tensors, resolve_site, split_seed
+from genofed.client.site import SiteTensors, load_site_tensors, resolve_site, split_seed
 from genofed.common.layout import PANEL, TRUTH, hospital_folders
 from genofed.common.model import ModelConfig
 from genofed.common.panel import VariantPanel
@@ -39,8 +39,10 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
     out_dir.mkdir(parents=True, exist_ok=True)
     if not settings.ledger_dir:
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
+    panel = VariantPanel.load(Path(settings.data_dir) / PANEL)
+    start = None
     if settings.pretrained:  # checked before Flower starts; its hash is pinned, so the plan id covers the weights
-        described = starting_model(settings, VariantPanel.load(Path(settings.data_dir) / PANEL))[2] or {}
+        _, start, described = starting_model(settings, panel)
         settings = replace(settings, pretrained_hash=settings.pretrained_hash or described["content_hash"])
     if not settings.plan_id:
         settings = replace(settings, plan_id=settings.experiment_id())
@@ -51,22 +53,26 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
 
     if references:
         say("training the reference models: each hospital alone, and all hospitals pooled")
-        panel = VariantPanel.load(Path(settings.data_dir) / PANEL)
         test = load_test_cohort(settings, panel)
         if test is not None:
             config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
-            sites = {}
-            for i, folder in enumerate(folders):  # the very split each ClientApp trains on
-                site = resolve_site({"partition-id": i}, settings.to_config())
-                sites[folder.name] = load_site_tensors(site, split_seed(site, settings.seed))
-            start = starting_model(settings, panel)[1] if settings.pretrained else None
-            refs = train_references(sites, test, settings, config, start)
+            refs = train_references(simulated_sites(settings), test, settings, config, start)
             results.update(local_only_auc=refs.local_only_auc, local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
                            pooled_auc=refs.pooled_auc)
     results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))
     results["wall_seconds"] = time.perf_counter() - started
     write_results(out_dir, results)
     return results
+
+
+def simulated_sites(settings: RunSettings) -> dict[str, SiteTensors]:
+    """Each hospital folder's data as its virtual SuperNode sees it: the very split its
+    ClientApp trains on, so reference models differ from the federation only in the sharing."""
+    sites = {}
+    for i, folder in enumerate(hospital_folders(settings.data_dir)):
+        site = resolve_site({"partition-id": i}, settings.to_config())
+        sites[folder.name] = load_site_tensors(site, split_seed(site, settings.seed))
+    return sites
 
 
 def _run_flower(settings: RunSettings, n_hospitals: int, say: Progress, verbose: bool) -> None:

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genofed.client.site import load_site_tensors, resolve_site, split_seed
 from genofed.common.atomic import write_text_atomic
 from genofed.common.cohort import Cohort
 from genofed.common.errors import GenofedError
@@ -42,11 +41,13 @@ from genofed.common.writers import write_plink
 from genofed.server.evaluation import TestCohort
 from genofed.server.pretrain import PretrainSettings, pretrain
 from genofed.server.pretrained import PretrainedModel, check_compatible, load_pretrained
+from genofed.server.results import json_default
 from genofed.server.settings import RunSettings
 
 from .baselines import fit_alone
-from .cohorts import simulate_cohorts
+from .cohorts import ensure_cohorts
 from .presets import get_preset
+from .simulate import simulated_sites
 
 Progress = Callable[[str], None]
 SOURCES = ("near", "far")
@@ -108,7 +109,7 @@ def run_transfer_experiment(config: TransferConfig, progress: Progress | None = 
     if max(config.sizes) > smallest:  # before minutes of simulation, not after
         raise GenofedError(f"site size {max(config.sizes)} is larger than the smallest clinic of preset {config.preset} ({smallest})")
     out.mkdir(parents=True, exist_ok=True)
-    cohorts = _ensure_cohorts(out / "cohorts", config, say)
+    cohorts = ensure_cohorts(out / "cohorts", preset=config.preset, seed=config.cohort_seed, with_sources=True, progress=say)
     panel = VariantPanel.load(cohorts / PANEL)
     test = TestCohort.load(cohorts / TEST, panel)
     models = {name: _ensure_source_model(out / "models" / f"{name}.pt", cohorts, name, config, say) for name in SOURCES}
@@ -127,23 +128,11 @@ def run_transfer_experiment(config: TransferConfig, progress: Progress | None = 
     results["sources"] = {name: _source_info(model) for name, model in models.items()}
     share = float(np.mean(test.labels))
     results["test"] = {"people": int(len(test.labels)), "cases": int(test.labels.sum()), "majority_accuracy": max(share, 1 - share)}
-    write_text_atomic(out / "transfer.json", json.dumps(results, indent=2, default=_json) + "\n")
+    write_text_atomic(out / "transfer.json", json.dumps(results, indent=2, default=json_default) + "\n")
     from .transfer_report import write_transfer_report
 
     results["report"] = str(write_transfer_report(out, results))
     return results
-
-
-def _ensure_cohorts(folder: Path, config: TransferConfig, say: Progress) -> Path:
-    truth = folder / "truth.json"
-    if truth.exists():
-        made = json.loads(truth.read_text())
-        if (made.get("preset"), made.get("seed")) == (config.preset, config.cohort_seed) and made.get("sources"):
-            return folder
-        raise GenofedError(f"{folder} holds other cohorts (preset {made.get('preset')}, seed {made.get('seed')}); use another --out")
-    say(f"simulating the {config.preset} cohorts with near and far sources into {folder}")
-    simulate_cohorts(folder, preset=config.preset, seed=config.cohort_seed, with_sources=True, overwrite=True, progress=say)
-    return folder
 
 
 def _ensure_source_model(path: Path, cohorts: Path, source: str, config: TransferConfig, say: Progress) -> PretrainedModel:
@@ -206,10 +195,7 @@ def _local_arms(folder: Path, cohorts: Path, test: TestCohort, models: dict[str,
     say(f"sites of {size}, seed {seed}: local arms")
     models_dir = folder.parent.parent / "models"
     base = _site_settings(folder, cohorts, seed, math.inf, config)
-    sites = {}
-    for i, site_folder in enumerate(hospital_folders(folder)):  # the very split the ClientApp would train on
-        site = resolve_site({"partition-id": i}, base.to_config())
-        sites[site_folder.name] = load_site_tensors(site, split_seed(site, seed))
+    sites = simulated_sites(base)
     scratch_config = ModelConfig(n_variants=next(iter(sites.values())).n_variants)
     rows = []
     for epsilon in config.epsilons:
@@ -345,7 +331,7 @@ def _cached(path: Path, compute: Callable[[], list[dict[str, Any]]]) -> list[dic
     if path.exists():
         return json.loads(path.read_text())
     rows = compute()
-    write_text_atomic(path, json.dumps(rows, indent=1, default=_json) + "\n")
+    write_text_atomic(path, json.dumps(rows, indent=1, default=json_default) + "\n")
     return rows
 
 
@@ -368,9 +354,3 @@ def _mean(values: pd.Series) -> float | None:
 def _sd(values: pd.Series) -> float | None:
     values = pd.to_numeric(values, errors="coerce").dropna()
     return float(values.std(ddof=1)) if len(values) > 1 else None
-
-
-def _json(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

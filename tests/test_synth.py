@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 import genofed.client.synth as synth_module
-from genofed.client.app import LEDGER_FILE
 from genofed.common.cli import main
-from genofed.common.privacy import PrivacyLedger
+from genofed.common.privacy import LEDGER_FILE, PrivacyLedger
 from genofed.common.readers import read_genotypes, read_phenotypes
 from genofed.common.synthetic.validation import Thresholds, validate_synthetic
 from genofed.simulations.cohorts import simulate_cohorts
@@ -29,7 +28,8 @@ def site(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _args(site, out, *extra) -> list[str]:
-    return ["synth", "--genotypes", str(site[0]), "--phenotypes", str(site[1]), "--out", str(out), "--epochs", "5", *extra]
+    defaults = [] if "--epochs" in extra else ["--epochs", "5"]
+    return ["synth", "--genotypes", str(site[0]), "--phenotypes", str(site[1]), "--out", str(out), *defaults, *extra]
 
 
 def test_a_failed_batch_writes_the_report_but_no_records(site, tmp_path, capsys):
@@ -79,3 +79,12 @@ def test_dp_without_a_ledger_and_a_used_folder_are_refused(site, tmp_path, capsy
     (used / "keep.txt").write_text("mine")
     assert main(_args(site, used)) == 2
     assert (used / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(("option", "message"), [(["--n", "-1"], "--n must be"), (["--epochs", "0"], "--epochs"),
+                                                 (["--epsilon", "0", "--state-dir", "s"], "--epsilon must be > 0")])
+def test_bad_options_are_one_line_errors(site, tmp_path, capsys, option, message):
+    assert main(_args(site, tmp_path / "o", *option)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
