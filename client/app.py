@@ -24,6 +24,7 @@ from flwr.clientapp import ClientApp
 from genofed.client.budget import plan_round
 from genofed.client.outbound import outbound_guard
 from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
+from genofed.client.synthetic_use import check_end_to_end
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.metrics import binary_metrics
@@ -101,7 +102,8 @@ def _describe(site: SiteConfig, settings: dict) -> RecordDict:
         {
             "site": ConfigRecord({"name": site.name}),
             "sizes": MetricRecord(
-                {"train": len(data.train_y), "validation": len(data.val_y), "cases": data.cases, "variants": data.n_variants}
+                {"train": len(data.train_y), "validation": len(data.val_y), "cases": data.cases, "variants": data.n_variants,
+                 "synthetic": data.n_synthetic}
             ),
         }
     )
@@ -129,6 +131,9 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
         site, float(config.get("epsilon", settings.get("epsilon", math.inf))),
         float(config.get("delta", settings.get("delta", 1e-5))),
     )
+    if data.synthetic is not None:
+        check_end_to_end(data.synthetic, private=not math.isinf(epsilon), ledger_path=site.state_dir / LEDGER_FILE)
+    rows_x, rows_y = data.training_rows()
     plan_id = str(config.get("plan-id", "unplanned"))
     digest = input_digest(msg, data.fingerprint)
     seed = derived_seed(site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, digest, "train")
@@ -136,24 +141,24 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
     started = time.perf_counter()
 
     if math.isinf(epsilon):
-        result = train_model(model, data.train_x, data.train_y, train_settings, noise_multiplier=None, seed=seed, anchor=anchor)
+        result = train_model(model, rows_x, rows_y, train_settings, noise_multiplier=None, seed=seed, anchor=anchor)
         epsilon_after, sigma = math.inf, 0.0
     else:
         with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
             ledger.check_rerun(plan_id, server_round, digest)
-            per_epoch = steps_per_epoch(len(data.train_y), batch_size)
+            per_epoch = steps_per_epoch(len(rows_y), batch_size)
             privacy = plan_round(
                 ledger,
                 plan_id=plan_id,
                 server_round=server_round,
                 num_rounds=int(config["num-rounds"]),
-                sample_rate=sample_rate(len(data.train_y), batch_size),
+                sample_rate=sample_rate(len(rows_y), batch_size),
                 steps_per_round=epochs * per_epoch,
                 budget=epsilon,
                 delta=delta,
             )
             result = train_model(
-                model, data.train_x, data.train_y, train_settings, noise_multiplier=privacy.noise_multiplier, seed=seed, anchor=anchor
+                model, rows_x, rows_y, train_settings, noise_multiplier=privacy.noise_multiplier, seed=seed, anchor=anchor
             )
             ledger.charge(
                 Charge(
@@ -175,7 +180,8 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
 
     metrics = MetricRecord(
         {
-            "num-examples": len(data.train_y),
+            "num-examples": len(data.train_y),  # real patients: FedAvg weighs sites by real evidence
+            "synthetic-examples": data.n_synthetic,
             "train-loss": float(result.mean_loss),
             "epsilon": float(epsilon_after),
             "noise-multiplier": float(sigma),

@@ -26,9 +26,9 @@ BLOCKED = 4003
 
 ALLOWED_METRICS = frozenset(
     {
-        "num-examples", "train-loss", "epsilon", "noise-multiplier", "train-seconds",  # train
+        "num-examples", "synthetic-examples", "train-loss", "epsilon", "noise-multiplier", "train-seconds",  # train
         "val-auc", "val-accuracy", "val-loss",  # evaluate
-        "train", "validation", "cases", "variants",  # describe: cohort sizes
+        "train", "validation", "cases", "variants", "synthetic",  # describe: cohort sizes
     }
 )
 ALLOWED_CONFIG = frozenset({"name"})

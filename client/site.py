@@ -12,7 +12,7 @@ import functools
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,9 @@ from genofed.common.layout import PANEL, hospital_folders
 from genofed.common.loading import load_site
 from genofed.common.panel import VariantPanel
 from genofed.common.splits import stratified_split
+
+from .synth import SUMMARY_FILE
+from .synthetic_use import SyntheticCohort, load_synthetic, synthetic_count
 
 #: Share of a site's patients kept out of training to evaluate the global model locally.
 VALIDATION_FRACTION = 0.2
@@ -44,6 +47,11 @@ class SiteConfig:
     simulated: bool = False
     #: The largest delta this site accepts (deployment; node config `delta`).
     delta: float = 1e-5
+    #: A `genofed synth` output folder whose validated records this site adds to its training,
+    #: `synthetic_ratio` of them per real training patient (node config `synthetic=DIR
+    #: synthetic-ratio=R`; simulation: run config `synthetic-ratio`, folder in the site's state dir).
+    synthetic: Path | None = None
+    synthetic_ratio: float = 0.0
 
 
 def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
@@ -54,6 +62,7 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
         missing = [k for k in ("phenotypes", "panel", "state-dir") if k not in node_config]
         if missing:
             raise SiteConfigError(f"node config lacks {', '.join(missing)} (needed with 'genotypes')")
+        synthetic = str(node_config.get("synthetic", "") or "")
         return SiteConfig(
             name=str(node_config.get("site-name", Path(str(node_config["genotypes"])).parent.name)),
             genotypes=Path(str(node_config["genotypes"])),
@@ -62,6 +71,8 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
             state_dir=Path(str(node_config["state-dir"])),
             epsilon_budget=budget,
             delta=float(node_config.get("delta", 1e-5)),
+            synthetic=Path(synthetic) if synthetic else None,
+            synthetic_ratio=_ratio(node_config.get("synthetic-ratio", 1.0 if synthetic else 0.0)),
         )
     if "partition-id" not in node_config or not run_config.get("data-dir"):
         raise SiteConfigError(
@@ -75,8 +86,24 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
         raise SiteConfigError(f"partition {index} but {data_dir} has only {len(folders)} hospital folders")
     folder = folders[index]
     ledger_root = Path(str(run_config.get("ledger-dir") or data_dir / ".ledgers"))
-    return SiteConfig(folder.name, folder.genotypes, folder.phenotypes, data_dir / PANEL, ledger_root / folder.name, budget,
-                      simulated=True)
+    ratio = _ratio(run_config.get("synthetic-ratio", 0.0))
+    state_dir = ledger_root / folder.name
+    return SiteConfig(folder.name, folder.genotypes, folder.phenotypes, data_dir / PANEL, state_dir, budget, simulated=True,
+                      synthetic=state_dir / SIMULATED_SYNTHETIC if ratio > 0 else None, synthetic_ratio=ratio)
+
+
+#: Where a virtual site of the simulation keeps its synthetic cohort, inside its state dir.
+SIMULATED_SYNTHETIC = "synthetic"
+
+
+def _ratio(value: object) -> float:
+    try:
+        ratio = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SiteConfigError(f"synthetic-ratio must be a number (synthetic records per real patient), got {value!r}") from None
+    if not 0 <= ratio <= 100:
+        raise SiteConfigError(f"synthetic-ratio must be between 0 and 100 synthetic records per real patient, got {ratio:g}")
+    return ratio
 
 
 @dataclass(frozen=True)
@@ -88,30 +115,58 @@ class SiteTensors:
     val_x: np.ndarray
     val_y: np.ndarray
     n_variants: int
-    #: SHA-256 of the training split: part of every round's input digest (see the ledger).
+    #: SHA-256 of the training rows (real split + synthetic): part of every round's input digest.
     fingerprint: str = ""
+    #: The validated synthetic records this site trains with (already cut to its ratio), if any.
+    synthetic: SyntheticCohort | None = None
 
     @property
     def cases(self) -> int:
         return int(self.train_y.sum() + self.val_y.sum())
 
+    @property
+    def n_synthetic(self) -> int:
+        return 0 if self.synthetic is None else len(self.synthetic)
+
+    def training_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows local training iterates over: the real training patients, then the synthetic
+        records. Validation stays real only: the site judges the model on its own patients."""
+        if self.synthetic is None:
+            return self.train_x, self.train_y
+        return (np.concatenate([self.train_x, self.synthetic.features]),
+                np.concatenate([self.train_y, self.synthetic.labels]))
+
 
 def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
     """Load, check, align and encode a site's data, split by `split_seed`; cached per process
     (Ray actors and a SuperNode's app process serve many rounds: the VCF is parsed once)."""
-    stamp = tuple(p.stat().st_mtime_ns for p in (site.genotypes, site.phenotypes, site.panel))
-    return _load_cached(site.genotypes, site.phenotypes, site.panel, split_seed, stamp)
+    files = [site.genotypes, site.phenotypes, site.panel]
+    if site.synthetic is not None and site.synthetic_ratio > 0:
+        files.append(site.synthetic / SUMMARY_FILE)
+        if not files[-1].is_file():
+            raise SiteConfigError(f"synthetic data is configured but {site.synthetic} holds no genofed synth output; "
+                                  "create it with genofed synth (or genofed simulate --synthetic-ratio), or set synthetic-ratio=0")
+    stamp = tuple(p.stat().st_mtime_ns for p in files)
+    synthetic = site.synthetic if site.synthetic_ratio > 0 else None
+    return _load_cached(site.genotypes, site.phenotypes, site.panel, split_seed, synthetic, site.synthetic_ratio, stamp)
 
 
 @functools.lru_cache(maxsize=16)
-def _load_cached(genotypes: Path, phenotypes: Path, panel_path: Path, split_seed: int, _stamp: tuple) -> SiteTensors:
+def _load_cached(genotypes: Path, phenotypes: Path, panel_path: Path, split_seed: int, synthetic_dir: Path | None,
+                 ratio: float, _stamp: tuple) -> SiteTensors:
     panel = VariantPanel.load(panel_path)
     cohort = load_site(genotypes, phenotypes, panel=panel).cohort
     features = encode(FeatureSpec(alt_freq=panel.alt_freq), cohort)
     train, val = stratified_split(cohort.labels, VALIDATION_FRACTION, split_seed)
     labels = cohort.labels.astype(np.float32)
-    fingerprint = hashlib.sha256(features[train].tobytes() + labels[train].tobytes()).hexdigest()
-    return SiteTensors(features[train], labels[train], features[val], labels[val], len(panel), fingerprint)
+    synthetic = None
+    if synthetic_dir is not None:
+        full = load_synthetic(synthetic_dir, panel)
+        k = synthetic_count(ratio, len(train), len(full))
+        synthetic = replace(full, features=full.features[:k], labels=full.labels[:k])
+    data = SiteTensors(features[train], labels[train], features[val], labels[val], len(panel), "", synthetic)
+    rows_x, rows_y = data.training_rows()
+    return replace(data, fingerprint=hashlib.sha256(rows_x.tobytes() + rows_y.tobytes()).hexdigest())
 
 
 def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,19 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.atomic import atomic_dir, write_text_atomic
-from genofed.common.cohort import MISSING
+from genofed.common.cohort import MISSING, Cohort
 from genofed.common.errors import GenofedError
 from genofed.common.loading import load_site
 from genofed.common.privacy import LEDGER_FILE, BudgetExhausted, Charge, PrivacyLedger, epsilon_of
-from genofed.common.splits import stratified_split
-from genofed.common.synthetic.vae import TrainedVAE, VAESettings, dp_noise_for_budget, train_vae
-from genofed.common.synthetic.validation import record_failures, validate_synthetic
+from genofed.common.readers.vcf import read_vcf
+from genofed.common.synthetic.generators import GENERATORS, generator_settings, noise_for_budget
+from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
+from genofed.common.synthetic.vae import SyntheticRecords
+from genofed.common.synthetic.validation import Thresholds
 from genofed.common.writers import write_vcf
 
-HOLDOUT_FRACTION = 0.2
+#: What `genofed synth` writes next to the records; the training path reads it back.
+SUMMARY_FILE = "validation.json"
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,13 @@ class SynthOptions:
     budget: float | None = None  # the site's lifetime cap; refused if the ledger would exceed it
     state_dir: str = ""  # where the site's ledger lives (required with a finite epsilon)
     seed: int = 42
-    vae: VAESettings = VAESettings()
+    generator: str = "vae"  # "vae" or "gan" (genofed.common.synthetic.generators)
+    #: "auto": haplotype-aware when the input is a fully phased VCF with no missing calls (then the
+    #: output VCF is phased too); "ignore": always model dosages.
+    phase: str = "auto"
+    epochs: int | None = None  # generator training epochs; None: the generator's default
+    temperature: float = 1.0  # sampling temperature; < 1 sharpens each variant's categorical
+    thresholds: Thresholds = Thresholds()
 
     def __post_init__(self) -> None:
         if self.n is not None and self.n < 1:
@@ -55,6 +64,18 @@ class SynthOptions:
             raise GenofedError(f"--epsilon must be > 0 (inf for no DP), got {self.epsilon:g}")
         if not 0 < self.delta < 1:
             raise GenofedError(f"--delta must be in (0, 1), got {self.delta:g}")
+        if not self.temperature > 0:
+            raise GenofedError(f"--temperature must be > 0 (1 = the generator's own distribution), got {self.temperature:g}")
+        if self.phase not in ("auto", "ignore"):
+            raise GenofedError(f"--phase must be auto or ignore, not {self.phase!r}")
+        if self.generator not in GENERATORS:
+            raise GenofedError(f"--generator must be one of {', '.join(GENERATORS)}, not {self.generator!r}")
+
+    def settings(self) -> Any:
+        try:
+            return generator_settings(self.generator, seed=self.seed, epochs=self.epochs)
+        except ValueError as exc:  # the generator's own range checks, worded for the option
+            raise GenofedError(f"--epochs: {exc}") from None
 
 
 def synthesize(genotypes: str | Path, phenotypes: str | Path, out: str | Path, options: SynthOptions) -> dict[str, Any]:
@@ -66,39 +87,63 @@ def synthesize(genotypes: str | Path, phenotypes: str | Path, out: str | Path, o
     private = not math.isinf(options.epsilon)
     if private and not options.state_dir:
         raise GenofedError("--epsilon needs --state-dir: the generator's privacy cost is charged to the site's ledger there")
+    settings = options.settings()
     cohort = load_site(genotypes, phenotypes).cohort
     dosages = impute_mode(cohort.dosages)
     labels = cohort.labels.astype(np.int8)
     covariates = _covariates(cohort.covariates)
-    train, holdout = stratified_split(labels, HOLDOUT_FRACTION, options.seed)
-
-    if private:
-        vae = _train_charged(dosages[train], labels[train], covariates, train, options, genotypes)
-    else:
-        vae = train_vae(dosages[train], labels[train], covariates=None if covariates is None else covariates[train],
-                        settings=replace(options.vae, seed=options.seed), noise_multiplier=None)
+    haplotypes, phase_note = (None, "dosages (--phase ignore)") if options.phase == "ignore" else phased_haplotypes(genotypes, cohort)
     n = options.n or len(labels)
-    records = vae.sample(n, case_fraction=float(labels[train].mean()), seed=options.seed + 1)
-    drop = record_failures(real_train=dosages[train], real_holdout=dosages[holdout], synthetic=records.genotypes)
-    keep = ~drop
-    report = validate_synthetic(dosages[train], dosages[holdout], records.genotypes[keep], labels_real=labels[train],
-                                labels_synth=records.labels[keep], labels_holdout=labels[holdout])
+
+    def generate(noise_multiplier: float | None) -> ValidatedBatch:
+        return generate_validated(dosages, labels, kind=options.generator, settings=settings, n=n, seed=options.seed,
+                                  covariates=covariates, noise_multiplier=noise_multiplier, thresholds=options.thresholds,
+                                  haplotypes=haplotypes, temperature=options.temperature)
+
+    plan = None
+    if private:
+        batch, plan = _generate_charged(generate, settings, options, genotypes, dosages, labels)
+    else:
+        batch = generate(None)
+    report = batch.report
     summary = {
         "passed": report.passed,
         "failed_checks": report.failed_checks(),
         "records_generated": int(n),
-        "records_dropped_as_too_close": int(drop.sum()),
-        "records_written": int(keep.sum()) if report.passed else 0,
-        "real_train": int(len(train)),
-        "real_holdout": int(len(holdout)),
+        "records_dropped_as_too_close": int(batch.dropped.sum()),
+        "records_written": len(batch.accepted().labels),
+        "real_train": int(len(batch.train_index)),
+        "real_holdout": int(len(batch.holdout_index)),
         "epsilon": options.epsilon if private else None,
         "delta": options.delta if private else None,
-        "generator": {"kind": "conditional VAE", "settings": vae.settings.__dict__, "epochs_loss": vae.losses[-1:]},
+        "ledger_plan": plan,
+        "variant_ids_sha256": hashlib.sha256("\n".join(cohort.variant_ids).encode()).hexdigest(),
+        "generator": {"kind": options.generator, "settings": asdict(settings), "final_loss": batch.generator.losses[-1:],
+                      "modelled": phase_note, "phased": haplotypes is not None, "temperature": options.temperature},
         "validation": report.to_dict(),
         "seconds": time.perf_counter() - started,
     }
-    _write(out, summary, report.to_markdown(), cohort.variant_ids, records, keep, covariates is not None, report.passed)
+    _write(out, summary, report.to_markdown(), cohort.variant_ids, batch.accepted(), covariates is not None, report.passed)
     return summary
+
+
+def phased_haplotypes(genotypes: str | Path, cohort: Cohort) -> tuple[np.ndarray | None, str]:
+    """The cohort's haplotypes (samples and variants in the cohort's order) when its file is a
+    VCF in which every heterozygous call is phased and no call is missing; else None and why."""
+    name = Path(genotypes).name.lower()
+    if not name.endswith((".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")):
+        return None, "dosages (the input is not a VCF, so it carries no phase)"
+    matrix = read_vcf(genotypes, haplotypes=True)
+    if matrix.unphased_heterozygous:
+        return None, f"dosages ({matrix.unphased_heterozygous} heterozygous calls are unphased)"
+    rows = pd.Index(matrix.sample_ids).get_indexer(cohort.sample_ids)
+    cols = pd.Index(matrix.variant_ids).get_indexer(cohort.variant_ids)
+    if (rows < 0).any() or (cols < 0).any():
+        return None, "dosages (the phased calls could not be matched to the cohort)"
+    haps = matrix.haplotypes[rows][:, cols]
+    if (haps == MISSING).any():
+        return None, "dosages (phased, but with missing calls; haplotypes are not imputed)"
+    return haps, "phased haplotypes (4 allele-pair states per variant)"
 
 
 def impute_mode(dosages: np.ndarray) -> np.ndarray:
@@ -122,46 +167,50 @@ def _covariates(frame: pd.DataFrame) -> np.ndarray | None:
     return None if np.isnan(values).any() else values
 
 
-def _train_charged(x: np.ndarray, y: np.ndarray, covariates: np.ndarray | None, train: np.ndarray, options: SynthOptions,
-                   genotypes: str | Path) -> TrainedVAE:
-    """Calibrate, train and charge under the ledger lock, refusing before training when the budget would be exceeded."""
+def _generate_charged(generate, settings: Any, options: SynthOptions, genotypes: str | Path,
+                      dosages: np.ndarray, labels: np.ndarray) -> tuple[ValidatedBatch, str]:
+    """Calibrate, train and charge under the ledger lock, refusing before training when the
+    budget would be exceeded. The charge is made whatever the verdict: a generator that failed
+    validation has still looked at the patients."""
     state = Path(options.state_dir)
     state.mkdir(parents=True, exist_ok=True)
-    settings = replace(options.vae, seed=options.seed)
     with PrivacyLedger(state / LEDGER_FILE).locked() as ledger:
         spent = ledger.epsilon(options.delta)
         target = spent + options.epsilon
         if options.budget is not None and target > options.budget:
             raise BudgetExhausted(f"this site has spent epsilon {spent:.2f}; {options.epsilon:g} more for the generator would "
                                   f"exceed its budget of {options.budget:g}. Nothing was trained or written.")
-        sigma = dp_noise_for_budget(len(y), settings, epsilon=target, delta=options.delta, history=ledger.history())
-        vae = train_vae(x, y, covariates=None if covariates is None else covariates[train], settings=settings,
-                        noise_multiplier=sigma)
-        digest = hashlib.sha256(x.tobytes() + y.tobytes() + json.dumps(settings.__dict__, default=str).encode()).hexdigest()
-        plan = f"synth-{digest[:16]}-{options.seed}"
-        after = epsilon_of([*ledger.history(), *vae.history], options.delta)
-        for i, (noise, rate, steps) in enumerate(vae.history):
+        n_train = len(split_for_generator(labels, options.seed)[0])  # the patients the generator trains on
+        sigma = noise_for_budget(options.generator, n_train, settings, epsilon=target, delta=options.delta,
+                                 history=ledger.history())
+        batch = generate(sigma)
+        digest = hashlib.sha256(dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()).hexdigest()
+        plan = f"synth-{options.generator}-{digest[:16]}-{options.seed}"
+        after = epsilon_of([*ledger.history(), *batch.history], options.delta)
+        for i, (noise, rate, steps) in enumerate(batch.history):
             ledger.charge(Charge(plan_id=plan, round=i, noise_multiplier=noise, sample_rate=rate, steps=steps,
                                  epsilon_after=after, time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                 note=f"synthetic-data generator (VAE) on {Path(genotypes).name}", input_digest=digest))
+                                 note=f"synthetic-data generator ({options.generator}) on {Path(genotypes).name}",
+                                 input_digest=digest))
         spent_after = ledger.epsilon(options.delta)
         if spent_after > target * (1 + 1e-6):
             raise GenofedError(f"internal: generator spent epsilon {spent_after:.3f}, more than planned {target:.3f}")
-    return vae
+    return batch, plan
 
 
-def _write(out: Path, summary: dict, markdown: str, variant_ids: list[str], records, keep: np.ndarray, with_covariates: bool,
+def _write(out: Path, summary: dict, markdown: str, variant_ids: list[str], records: SyntheticRecords, with_covariates: bool,
            passed: bool) -> None:
     """Everything into a staging folder, renamed into place at the end: no half-written output."""
     with atomic_dir(out) as staging:
         if passed:
-            ids = [f"SYN{i + 1:06d}" for i in range(int(keep.sum()))]
-            write_vcf(staging / "genotypes.vcf.gz", records.genotypes[keep], ids, variant_ids)
-            frame = pd.DataFrame({"sample_id": ids, "label": records.labels[keep].astype(int)})
+            ids = [f"SYN{i + 1:06d}" for i in range(len(records.labels))]
+            calls = records.genotypes if records.haplotypes is None else records.haplotypes  # haplotypes: a phased VCF
+            write_vcf(staging / "genotypes.vcf.gz", calls, ids, variant_ids)
+            frame = pd.DataFrame({"sample_id": ids, "label": records.labels.astype(int)})
             if with_covariates and records.sex is not None:
-                frame["sex"] = np.where(records.sex[keep] == 0, "M", "F")  # the reader's 0 = male
-                frame["age"] = np.round(records.age[keep], 1)
+                frame["sex"] = np.where(records.sex == 0, "M", "F")  # the reader's 0 = male
+                frame["age"] = np.round(records.age, 1)
             write_text_atomic(staging / "phenotypes.csv", frame.to_csv(index=False))
-        write_text_atomic(staging / "validation.json", json.dumps(summary, indent=2, default=str) + "\n")
+        write_text_atomic(staging / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
         verdict = "written" if passed else "NOT written: the batch failed validation (" + ", ".join(summary["failed_checks"]) + ")"
         write_text_atomic(staging / "report.md", f"# Synthetic cohort\n\nRecords {verdict}.\n\n{markdown}\n")

@@ -42,6 +42,11 @@ class GenotypeMatrix(_DosageShape):
     source: str = "genotypes"
     #: Problems the reader saw but could repair or report as warnings (e.g. split multi-allelics).
     notes: list[str] = field(default_factory=list)
+    #: Only when asked for (read_vcf(haplotypes=True)): the ordered alleles of every call,
+    #: (samples, variants, 2) int8, 1 = alt, `MISSING` for no call; and how many heterozygous
+    #: calls carry no phase (0 = fully phased, so the haplotypes are meaningful).
+    haplotypes: np.ndarray | None = None
+    unphased_heterozygous: int = 0
 
     def __post_init__(self) -> None:
         if self.dosages.dtype != DOSAGE_DTYPE:

@@ -87,6 +87,7 @@ def render_markdown(results: Mapping[str, Any], plots: Mapping[str, bool]) -> st
         headline(results),
         _section_auc_plot(results, plots.get(AUC_PLOT, False)),
         _section_sites(results),
+        _section_synthetic(results),
         _section_privacy(results, plots.get(PRIVACY_PLOT, False)),
         _section_test_metrics(results),
         _section_run_facts(results),
@@ -677,6 +678,31 @@ def _start_text(results: Mapping[str, Any]) -> str:
     people = f", {fmt_int(samples)} people" if samples else ""
     return (f"pretrained on {source} ({task.get('kind', '?')} task '{task.get('label', '?')}'{people}; content hash "
             f"{str(pretrained.get('content_hash', ''))[:16]}), fine-tuned '{results.get('finetune', 'full')}'" + trained_text)
+
+
+def _section_synthetic(results: Mapping[str, Any]) -> str:
+    """Which hospitals trained with synthetic records, and why the others did not: a clinician
+    must be able to see that failed batches were not used."""
+    synthetic = _mapping(results.get("synthetic"))
+    if not synthetic:
+        return ""
+    eps = synthetic.get("generator_epsilon")
+    cost = (f"Under DP each generator spent epsilon {eps:g} of its hospital's budget, charged to the same privacy ledger, "
+            "so the epsilon below covers the generator and the training together." if eps is not None
+            else "Without DP the generators were trained without a privacy guarantee, like the rest of this run.")
+    rows = []
+    for site, record in sorted(_mapping(synthetic.get("sites")).items()):
+        record = _mapping(record)
+        verdict = "passed" if record.get("passed") else "failed: " + ", ".join(record.get("failed_checks") or []) + "; not used"
+        spurious = record.get("spurious_association_rate")
+        used = _mapping(_mapping(results.get("sites")).get(site)).get("synthetic")
+        rows.append([site, verdict, fmt_int(record.get("records_generated")), fmt_int(record.get("records_accepted")),
+                     fmt_int(used), "n/a" if spurious is None else f"{100 * spurious:.0f} %"])
+    table = markdown_table(["Hospital", "Validation", "Generated", "Accepted", "Trained with", "Spurious associations"], rows)
+    return (f"## Synthetic data\n\nEach hospital trained a {str(synthetic.get('generator', 'vae')).upper()} on its own "
+            f"patients and added up to {synthetic.get('ratio', 0):g} validated synthetic records per real training patient. "
+            f"Batches that failed validation were not used; records too close to a real patient were dropped. {cost}\n\n"
+            + table)
 
 
 def _config_cell(value: Any) -> str:

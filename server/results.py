@@ -31,6 +31,7 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
             "cases": sizes["cases"],
             "train": sizes["train"],
             "validation": sizes["validation"],
+            "synthetic": sizes.get("synthetic", 0),
             "federated_local_auc": _finite(last_eval.get(name, {}).get("val-auc")),
             "noise_multiplier": last_train.get("noise-multiplier") if settings.private else None,
             "epsilon": _finite(fed.epsilon.get(name)),

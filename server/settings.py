@@ -17,6 +17,8 @@ from genofed.common.errors import GenofedError
 STRATEGIES = ("fedavg", "fedprox", "fedadam")
 #: Mirrors genofed.common.model.FINETUNE_MODES (not imported: settings load without torch).
 FINETUNE_MODES = ("full", "partial", "frozen")
+#: Mirrors genofed.common.synthetic.generators.GENERATORS (not imported, for the same reason).
+SYNTHETIC_GENERATORS = ("vae", "gan")
 
 
 class SettingsError(GenofedError):
@@ -57,6 +59,14 @@ class RunSettings:
     pretrained_hash: str = ""
     #: What hospitals train: full, partial (head only) or frozen (output layer only).
     finetune: str = "full"
+    #: Simulation: every virtual site first generates a validated synthetic cohort from its own
+    #: patients and trains on real + `synthetic_ratio` synthetic records per real one (0 = none),
+    #: with `synthetic_generator` ("vae" or "gan"); under DP the generator spends
+    #: `synthetic_epsilon` of the site's `epsilon`, charged to the same ledger, so the site's
+    #: total stays `epsilon`. Deployed sites choose their own in their node config.
+    synthetic_ratio: float = 0.0
+    synthetic_generator: str = "vae"
+    synthetic_epsilon: float = 2.0
 
     def __post_init__(self) -> None:
         _require(self.rounds >= 1, "rounds must be >= 1")
@@ -68,6 +78,12 @@ class RunSettings:
         _require(0 < self.fraction_train <= 1, "fraction-train must be in (0, 1]")
         _require(self.min_nodes >= 1, "min-nodes must be >= 1")
         _require(self.finetune in FINETUNE_MODES, f"finetune must be one of {', '.join(FINETUNE_MODES)}, not {self.finetune!r}")
+        _require(0 <= self.synthetic_ratio <= 100, "synthetic-ratio must be between 0 and 100 synthetic records per real patient")
+        _require(self.synthetic_generator in SYNTHETIC_GENERATORS,
+                 f"synthetic-generator must be one of {', '.join(SYNTHETIC_GENERATORS)}, not {self.synthetic_generator!r}")
+        _require(not (self.synthetic_ratio > 0 and self.private) or 0 < self.synthetic_epsilon < self.epsilon,
+                 f"synthetic-epsilon ({self.synthetic_epsilon:g}) is the generator's share of each site's epsilon "
+                 f"({self.epsilon:g}): it must be > 0 and below it, leaving the rest for training")
         _require(self.finetune == "full" or bool(self.pretrained),
                  f"finetune={self.finetune} freezes layers of a pretrained model: set pretrained too (or use finetune=full)")
 
@@ -90,7 +106,10 @@ class RunSettings:
 
     def experiment_id(self) -> str:
         """A stable id of what is computed: the settings minus where outputs go and how it is shown."""
-        config = {k: v for k, v in self.to_config().items() if k not in ("out-dir", "resume", "quiet", "ledger-dir", "plan-id")}
+        skip = {"out-dir", "resume", "quiet", "ledger-dir", "plan-id"}
+        if self.synthetic_ratio == 0:  # unused: leaves the ids (and so the noise draws) of plain runs as they were
+            skip |= {"synthetic-ratio", "synthetic-generator", "synthetic-epsilon"}
+        config = {k: v for k, v in self.to_config().items() if k not in skip}
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 
     def to_config(self) -> dict[str, Any]:

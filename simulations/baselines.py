@@ -13,7 +13,7 @@ from torch import Tensor
 from genofed.client.site import SiteTensors, derived_seed
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
 from genofed.common.model import ModelConfig, build_model, set_trainable
-from genofed.common.privacy import calibrate_noise
+from genofed.common.privacy import Step, calibrate_noise
 from genofed.server.evaluation import TestCohort
 from genofed.server.settings import RunSettings
 
@@ -49,19 +49,21 @@ def train_references(sites: dict[str, SiteTensors], test: TestCohort, settings: 
 
 
 def fit_alone(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: ModelConfig, name: str,
-              start: dict[str, Tensor] | None = None, *, private: bool = True) -> dict[str, Tensor]:
+              start: dict[str, Tensor] | None = None, *, private: bool = True,
+              history: list[Step] | tuple = ()) -> dict[str, Tensor]:
     """A model trained on one data set alone, as a hospital without a federation would.
 
     Same optimiser settings and as many epochs as the federation (rounds x local epochs); with
     `private` and a finite epsilon, DP-SGD calibrated to spend the run's whole budget. `start`
     (pretrained weights) is fine-tuned in `settings.finetune` mode; None trains from scratch.
+    `history`: DP steps the site already spent on the same patients (e.g. a synthetic-data
+    generator); the classifier's noise is then calibrated so history + training stay within
+    `settings.epsilon` (empty: the whole budget is the classifier's, as before).
     """
     epochs = settings.rounds * settings.local_epochs
     sigma = None
     if private and settings.private:
-        sigma = calibrate_noise([], sample_rate=sample_rate(len(y), settings.batch_size),
-                                steps=epochs * steps_per_epoch(len(y), settings.batch_size),
-                                target_epsilon=settings.epsilon, delta=settings.delta)
+        sigma = classifier_step(len(y), settings, history)[0]
     model = build_model(config, seed=settings.seed)
     if start is not None:
         model.load_state_dict(start)
@@ -69,6 +71,15 @@ def fit_alone(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: Model
     train = TrainSettings(epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, max_grad_norm=settings.clip)
     seed = derived_seed(name.encode(), "reference", settings.seed, sigma is None)
     return train_model(model, x, y, train, noise_multiplier=sigma, seed=seed).state_dict
+
+
+def classifier_step(n: int, settings: RunSettings, history: list[Step] | tuple = ()) -> Step:
+    """The DP-SGD run `fit_alone` does on `n` rows under `settings` after `history`, as a Step
+    (noise multiplier, sample rate, steps): what a caller adds to `history` to audit the total."""
+    epochs = settings.rounds * settings.local_epochs
+    rate, steps = sample_rate(n, settings.batch_size), epochs * steps_per_epoch(n, settings.batch_size)
+    sigma = calibrate_noise(list(history), sample_rate=rate, steps=steps, target_epsilon=settings.epsilon, delta=settings.delta)
+    return (sigma, rate, steps)
 
 
 def _auc(test: TestCohort, config: ModelConfig, state_dict) -> float | None:

@@ -8,7 +8,7 @@ import time
 
 from genofed.common.errors import GenofedError
 
-PRESET_NAMES = ("small", "default", "large", "1000g", "transfer")
+PRESET_NAMES = ("small", "default", "large", "1000g", "transfer", "synthetic")
 
 
 class SimulationArgumentError(GenofedError):
@@ -47,6 +47,8 @@ def register_experiment(subparsers: argparse._SubParsersAction) -> None:
     transfer.add_argument("--no-federated", action="store_true", help="skip the federated arms (d) and (e)")
     transfer.add_argument("--quiet", action="store_true", help="no progress lines")
     transfer.set_defaults(handler=run_transfer)
+    register_synthetic_fidelity(experiments)
+    register_synthetic_utility(experiments)
 
 
 def run_transfer(args: argparse.Namespace) -> int:
@@ -77,6 +79,81 @@ def run_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_synthetic_fidelity(experiments: argparse._SubParsersAction) -> None:
+    parser = experiments.add_parser(
+        "synthetic-fidelity",
+        help="fidelity and privacy of our synthetic genotypes on real 1000 Genomes data, next to the README's references",
+        description=(
+            "Split the 1000 Genomes people in two halves; train each generator (VAE, GAN; without DP and at each epsilon) "
+            "on one half and compare its samples with the other: allele-frequency and LD correlation, AATS, privacy "
+            "loss, exact copies, membership inference; on the 805 SNPs and on chr1_region_162snp.vcf.gz, next to "
+            "reference rows (held-out real, independent sites, per-population, memorised) recomputed with our code. "
+            "Writes OUT/synth_fidelity.json and OUT/report.md; finished generator runs are reused on rerun."
+        ),
+    )
+    parser.add_argument("--out", required=True, metavar="OUT", help="experiment folder (pieces, json, report)")
+    parser.add_argument("--small", action="store_true", help="a seconds-scale version (2 epochs, one seed, VAE only; what the tests run)")
+    parser.add_argument("--generators", metavar="G,G", help="generators to train, among vae,gan (default: vae,gan)")
+    parser.add_argument("--seeds", metavar="S,S,...", help="seeds (default: 1,2,3)")
+    parser.add_argument("--epsilons", metavar="E,E,...", help="per-person privacy budgets, inf = no DP (default: inf,8)")
+    parser.add_argument("--dp-seeds", type=int, metavar="K", help="how many of the seeds the DP rows run (default: 1)")
+    parser.add_argument("--epochs", type=int, metavar="N", help="generator epochs (default: each generator's own)")
+    parser.add_argument("--datasets", metavar="D,D", help="among 805 (the phased 805 SNPs) and region (chr1_region_162snp.vcf.gz); "
+                                                          "default: both")
+    parser.add_argument("--temperatures", metavar="T,T", help="sampling temperatures, one row each from the same trained "
+                                                              "generator (default: 1,0.7)")
+    parser.add_argument("--no-train", action="store_true", help="train nothing: build the report from the finished runs in "
+                                                                 "OUT/pieces (e.g. written by parallel invocations)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(handler=run_synthetic_fidelity)
+
+
+def run_synthetic_fidelity(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .synth_fidelity import GENERATORS, FidelityConfig, run_fidelity_experiment
+
+    config = FidelityConfig.small(args.out) if args.small else FidelityConfig(out_dir=args.out)
+    changes: dict = {}
+    if args.generators:
+        names = tuple(g.strip() for g in args.generators.split(",") if g.strip())
+        bad = [g for g in names if g not in GENERATORS]
+        if not names or bad:
+            raise SimulationArgumentError(f"--generators takes a comma-separated list of {', '.join(GENERATORS)}, got {args.generators!r}")
+        changes["generators"] = names
+    if args.seeds:
+        changes["seeds"] = _numbers(args.seeds, int, "--seeds")
+    if args.epsilons:
+        changes["epsilons"] = _numbers(args.epsilons, float, "--epsilons")
+    if args.dp_seeds is not None:
+        changes["dp_seeds"] = args.dp_seeds
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    if args.datasets:
+        changes["datasets"] = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
+    if args.temperatures:
+        changes["temperatures"] = _numbers(args.temperatures, float, "--temperatures")
+    if args.no_train:
+        changes["train"] = False
+    config = replace(config, **changes)  # re-runs FidelityConfig's checks: bad values are one-line errors
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    results = run_fidelity_experiment(config, progress)
+    for line in _fidelity_summary(results):
+        print(line)
+    return 0
+
+
+def _fidelity_summary(results: dict) -> list[str]:
+    from .synth_fidelity_report import summary_lines
+
+    return [f"wrote {results['report']} ({results['wall_seconds'] / 60:.1f} min)", *summary_lines(results)]
+
+
 def _numbers(text: str, kind: type, option: str) -> tuple:
     try:
         values = tuple(kind(v) for v in text.split(",") if v.strip())
@@ -94,6 +171,66 @@ def _transfer_summary(results: dict) -> list[str]:
         lines.append(f"  {gain['source']:<4} source, {gain['size']:>3} patients, {eps:<11} ({gain['mode']}): "
                      f"{gain['accuracy_points_mean']:+5.1f} accuracy points, {gain['auc_mean']:+.3f} AUC over scratch")
     return lines
+
+
+def register_synthetic_utility(experiments: argparse._SubParsersAction) -> None:
+    parser = experiments.add_parser(
+        "synthetic-utility",
+        help="synthetic data: a small site's classifier on real only vs real + validated synthetic, with and without DP",
+        description=(
+            "For small sites drawn from the simulated clinics, several seeds, with and without DP: the site's classifier "
+            "on its real patients only, on real + the validated records of a VAE/GAN it trained itself (several synthetic "
+            ": real ratios), and on real + the same records unvalidated. Under DP every arm spends the same total "
+            "epsilon (the generator a quarter of it). Writes OUT/synth_utility.json and OUT/report.md; finished pieces "
+            "are reused when it is rerun with the same OUT."
+        ),
+    )
+    parser.add_argument("--out", required=True, metavar="OUT", help="experiment folder (cohorts, sites, report)")
+    parser.add_argument("--small", action="store_true", help="a seconds-scale version on the small preset (what the tests run)")
+    parser.add_argument("--cohorts", metavar="DIR", help="reuse simulated cohorts of the same preset and seed (default: OUT/cohorts)")
+    parser.add_argument("--sizes", metavar="N,N,...", help="patients per site (default: 50,100)")
+    parser.add_argument("--seeds", metavar="S,S,...", help="seeds (default: 1,2,3)")
+    parser.add_argument("--epsilons", metavar="E,E,...", help="total privacy budget per real patient, inf = no DP (default: inf,8)")
+    parser.add_argument("--generators", metavar="KIND,...", help="generators: vae, gan (default: vae,gan)")
+    parser.add_argument("--ratios", metavar="R,R,...", help="synthetic records per real training patient (default: 0.4,1,2)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(handler=run_synthetic_utility)
+
+
+def run_synthetic_utility(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .synth_utility import SynthUtilityConfig, run_synth_utility_experiment
+
+    config = SynthUtilityConfig.small(args.out) if args.small else SynthUtilityConfig(out_dir=args.out)
+    changes: dict = {}
+    for option, kind in (("sizes", int), ("seeds", int), ("epsilons", float), ("ratios", float)):
+        if getattr(args, option):
+            changes[option] = _numbers(getattr(args, option), kind, f"--{option}")
+    if args.generators:
+        changes["generators"] = tuple(g.strip() for g in args.generators.split(",") if g.strip())
+        unknown = set(changes["generators"]) - {"vae", "gan"}
+        if unknown or not changes["generators"]:
+            raise SimulationArgumentError(f"--generators takes vae and/or gan, got {args.generators!r}")
+    if args.cohorts:
+        changes["cohorts"] = args.cohorts
+    config = replace(config, **changes)
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    results = run_synth_utility_experiment(config, progress)
+    print(f"wrote {results['report']} ({results['wall_seconds'] / 60:.1f} min)")
+    for kind, state in results["generators"].items():
+        if state != "available":
+            print(f"  {kind}: {state}")
+    for t in results["targets"]["error_reduction_at_paper_ratio"]:
+        eps = "no DP" if t["epsilon"] == "inf" else f"epsilon {t['epsilon']:g}"
+        print(f"  {t['generator']}, {t['size']} patients, {eps}, ratio {t['ratio']:g}: error {t['error_real']:.3f} -> "
+              f"{t['error_synthetic']:.3f} (relative change {-t['relative_reduction'] + 0.0:+.0%}; target -33%: {'met' if t['met'] else 'MISSED'})")
+    return 0
 
 
 def register_simulate_cohorts(subparsers: argparse._SubParsersAction) -> None:
@@ -156,6 +293,14 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--finetune", default=defaults.finetune, choices=FINETUNE_MODES,
                         help="what hospitals train: full, partial (the head; encoder frozen) or frozen (output layer only); "
                              "partial and frozen need --pretrained (default: full)")
+    parser.add_argument("--synthetic-ratio", type=float, default=defaults.synthetic_ratio, metavar="R",
+                        help="each hospital first generates a validated synthetic cohort from its own patients and trains on "
+                             "real + R synthetic records per real one; failed batches are not used (default: 0 = none)")
+    parser.add_argument("--synthetic-generator", default=defaults.synthetic_generator, choices=("vae", "gan"),
+                        help="the hospitals' generator (default: vae)")
+    parser.add_argument("--synthetic-epsilon", type=float, default=defaults.synthetic_epsilon, metavar="E",
+                        help="under DP, the generator's share of each hospital's --epsilon, charged to the same ledger "
+                             f"(default: {defaults.synthetic_epsilon:g})")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints (same settings)")
     parser.add_argument("--no-references", action="store_true", help="skip the local-only and pooled reference models")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -187,7 +332,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         delta=args.delta, local_epochs=args.local_epochs, batch_size=args.batch_size, lr=args.lr, clip=args.clip,
         proximal_mu=args.proximal_mu, fraction_train=args.fraction_train, min_nodes=args.min_nodes, seed=args.seed,
         resume=args.resume, quiet=args.quiet, pretrained=args.pretrained, pretrained_hash=args.pretrained_hash,
-        finetune=args.finetune,
+        finetune=args.finetune, synthetic_ratio=args.synthetic_ratio, synthetic_generator=args.synthetic_generator,
+        synthetic_epsilon=args.synthetic_epsilon,
     )
     results = simulate(settings, progress=progress, references=not args.no_references, verbose=args.verbose)
     report = write_report(out, results)

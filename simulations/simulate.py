@@ -26,6 +26,7 @@ from genofed.server.results import RESULTS, write_results
 from genofed.server.settings import RunSettings
 
 from .baselines import train_references
+from .synthetic_sites import prepare_synthetic
 
 Progress = Callable[[str], None]
 
@@ -47,8 +48,12 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
     if not settings.plan_id:
         settings = replace(settings, plan_id=settings.experiment_id())
     folders = hospital_folders(settings.data_dir)
+    synthetic = prepare_synthetic(settings, say) if settings.synthetic_ratio > 0 else None
     _run_flower(settings, len(folders), say, verbose)
     results = json.loads((out_dir / RESULTS).read_text())
+    results["synthetic"] = None if synthetic is None else {
+        "ratio": settings.synthetic_ratio, "generator": settings.synthetic_generator,
+        "generator_epsilon": settings.synthetic_epsilon if settings.private else None, "sites": synthetic}
     results.update(local_only_auc=None, local_only_nonprivate_auc=None, pooled_auc=None)
 
     if references:

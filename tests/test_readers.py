@@ -284,3 +284,18 @@ def test_phenotype_errors(tmp_path, text, location, problem):
 
 def test_phenotypes_missing_file(tmp_path):
     assert "not found" in error(read_phenotypes, tmp_path / "ph.csv").problem
+
+
+def test_read_vcf_keeps_ordered_alleles_and_counts_unphased_heterozygotes(write_vcf):
+    """Haplotype-aware synthetic data needs the two alleles in order; a '/' heterozygote has none."""
+    from genofed.common.readers.vcf import read_vcf
+
+    path = write_vcf(["1\t100\t.\tA\tG\t.\t.\t.\tGT\t0|1\t1|0\t1/1", "1\t200\t.\tC\tT\t.\t.\t.\tGT\t1|1\t0/1\t./."])
+    matrix = read_vcf(path, haplotypes=True)
+    assert matrix.haplotypes.shape == (3, 2, 2)
+    assert matrix.haplotypes[0].tolist() == [[0, 1], [1, 1]] and matrix.haplotypes[1, 0].tolist() == [1, 0]
+    assert matrix.haplotypes[2, 1].tolist() == [-1, -1]
+    assert matrix.unphased_heterozygous == 1  # s2's 0/1; 1/1 has no phase to lose
+    called = matrix.dosages >= 0
+    assert (matrix.haplotypes.sum(2)[called] == matrix.dosages[called]).all()
+    assert read_vcf(path).haplotypes is None

@@ -12,7 +12,8 @@ import genofed.client.synth as synth_module
 from genofed.common.cli import main
 from genofed.common.privacy import LEDGER_FILE, PrivacyLedger
 from genofed.common.readers import read_genotypes, read_phenotypes
-from genofed.common.synthetic.validation import Thresholds, validate_synthetic
+from genofed.common.readers.vcf import read_vcf
+from genofed.common.synthetic.validation import Thresholds
 from genofed.simulations.cohorts import simulate_cohorts
 
 PERMISSIVE = Thresholds(af_correlation_min=-1.0, ld_correlation_min=-1.0, aats_low=0.0, aats_high=1.0, privacy_loss_max=1.0,
@@ -44,7 +45,7 @@ def test_a_failed_batch_writes_the_report_but_no_records(site, tmp_path, capsys)
 
 
 def test_a_passing_batch_is_written_as_files_the_loaders_read(site, tmp_path, monkeypatch):
-    monkeypatch.setattr(synth_module, "validate_synthetic", functools.partial(validate_synthetic, thresholds=PERMISSIVE))
+    monkeypatch.setattr(synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE))
     out = tmp_path / "out"
     assert main(_args(site, out, "--n", "50")) == 0
     summary = json.loads((out / "validation.json").read_text())
@@ -54,6 +55,20 @@ def test_a_passing_batch_is_written_as_files_the_loaders_read(site, tmp_path, mo
     assert phenotypes.sample_ids == genotypes.sample_ids and set(phenotypes.labels) <= {0, 1}
     assert genotypes.variant_ids == read_genotypes(site[0]).variant_ids
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    # the simulated hospital's VCF is fully phased: the generator modelled haplotypes and wrote them phased
+    assert summary["generator"]["phased"] is True
+    assert read_vcf(out / "genotypes.vcf.gz", haplotypes=True).unphased_heterozygous == 0
+
+
+def test_phase_ignore_models_dosages_and_writes_unphased_calls(site, tmp_path, monkeypatch):
+    monkeypatch.setattr(synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE))
+    out = tmp_path / "out"
+    assert main(_args(site, out, "--n", "30", "--phase", "ignore", "--temperature", "0.7")) == 0
+    summary = json.loads((out / "validation.json").read_text())
+    assert summary["generator"]["phased"] is False and "ignore" in summary["generator"]["modelled"]
+    assert summary["generator"]["temperature"] == 0.7
+    written = read_vcf(out / "genotypes.vcf.gz", haplotypes=True)
+    assert written.unphased_heterozygous == int((written.dosages == 1).sum()) > 0
 
 
 def test_dp_generator_is_charged_to_the_site_ledger_and_the_budget_is_enforced(site, tmp_path, capsys):
@@ -82,7 +97,9 @@ def test_dp_without_a_ledger_and_a_used_folder_are_refused(site, tmp_path, capsy
 
 
 @pytest.mark.parametrize(("option", "message"), [(["--n", "-1"], "--n must be"), (["--epochs", "0"], "--epochs"),
-                                                 (["--epsilon", "0", "--state-dir", "s"], "--epsilon must be > 0")])
+                                                 (["--epsilon", "0", "--state-dir", "s"], "--epsilon must be > 0"),
+                                                 (["--temperature", "0"], "--temperature must be > 0"),
+                                                 (["--generator", "gan", "--epochs", "0"], "--epochs")])
 def test_bad_options_are_one_line_errors(site, tmp_path, capsys, option, message):
     assert main(_args(site, tmp_path / "o", *option)) == 2
     err = capsys.readouterr().err

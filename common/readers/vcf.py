@@ -53,7 +53,7 @@ class _Header:
     samples: list[str]
 
 
-def read_vcf(path: str | Path, *, multiallelic: Multiallelic = "split") -> GenotypeMatrix:
+def read_vcf(path: str | Path, *, multiallelic: Multiallelic = "split", haplotypes: bool = False) -> GenotypeMatrix:
     """Alt-allele dosages of every sample at every ALT allele of a VCF, bgzipped VCF or BCF.
 
     Args:
@@ -61,6 +61,10 @@ def read_vcf(path: str | Path, *, multiallelic: Multiallelic = "split") -> Genot
         multiallelic: "split" makes one biallelic variant per ALT (dosage = copies of that ALT;
             a call carrying another ALT counts 0 for this one) and says so in `notes`;
             "refuse" raises instead, for pipelines that normalise upstream.
+        haplotypes: also keep the two alleles of every call in order (`GenotypeMatrix.haplotypes`,
+            1 = this ALT) and count the heterozygous calls that are not phased
+            (`unphased_heterozygous`), for haplotype-aware synthetic data. Off by default: it
+            doubles the memory of a read.
     """
     if multiallelic not in ("split", "refuse"):
         raise ValueError(f"multiallelic must be 'split' or 'refuse', not {multiallelic!r}")
@@ -71,7 +75,7 @@ def read_vcf(path: str | Path, *, multiallelic: Multiallelic = "split") -> Genot
     if not samples:
         raise DataError(path, "the VCF has no samples (no columns after FORMAT)",
                         hint="export the VCF with its genotype columns (bcftools view without -G)")
-    builder = _DosageBuilder(path, header, samples)
+    builder = _DosageBuilder(path, header, samples, keep_haplotypes=haplotypes)
     split = no_alt = 0
     for number, record in _records(vcf, path, header, samples):
         alts = record.ALT
@@ -85,8 +89,9 @@ def read_vcf(path: str | Path, *, multiallelic: Multiallelic = "split") -> Genot
                                 hint="split it into biallelic records: bcftools norm -m -any in.vcf.gz -Oz -o out.vcf.gz")
             split += 1
         alleles = _diploid_alleles(record, path, header, number, samples)
+        phased = record.gt_phases if haplotypes else None
         for index, alt in enumerate(alts, start=1):
-            builder.add(alleles, index, len(alts), number, make_variant_id(record.CHROM, record.POS, record.REF, alt))
+            builder.add(alleles, index, len(alts), number, make_variant_id(record.CHROM, record.POS, record.REF, alt), phased)
     vcf.close()
     matrix = builder.finish()
     if split:
@@ -99,8 +104,12 @@ def read_vcf(path: str | Path, *, multiallelic: Multiallelic = "split") -> Genot
 class _DosageBuilder:
     """Collects allele indices a chunk at a time and converts each full chunk to int8 dosages."""
 
-    def __init__(self, path: Path, header: _Header, samples: list[str]) -> None:
+    def __init__(self, path: Path, header: _Header, samples: list[str], *, keep_haplotypes: bool = False) -> None:
         self.path, self.header, self.samples = path, header, samples
+        self.keep_haplotypes = keep_haplotypes
+        self.hap_chunks: list[np.ndarray] = []  # (variants, samples, 2) int8, when keep_haplotypes
+        self.phased = np.empty((CHUNK, len(samples)), dtype=bool)
+        self.unphased_heterozygous = 0
         self.alleles = np.empty((CHUNK, len(samples), 2), dtype=np.int16)
         self.alt_index = np.empty(CHUNK, dtype=np.int16)
         self.n_alts = np.empty(CHUNK, dtype=np.int16)
@@ -108,9 +117,12 @@ class _DosageBuilder:
         self.variant_ids: list[str] = []
         self.chunks: list[np.ndarray] = []  # (variants, samples) int8, one per CHUNK variants
 
-    def add(self, alleles: np.ndarray, alt_index: int, n_alts: int, record: int, variant_id: str) -> None:
+    def add(self, alleles: np.ndarray, alt_index: int, n_alts: int, record: int, variant_id: str,
+            phased: np.ndarray | None = None) -> None:
         row = len(self.records)
         self.alleles[row] = alleles
+        if self.keep_haplotypes and phased is not None:
+            self.phased[row] = phased
         self.alt_index[row] = alt_index
         self.n_alts[row] = n_alts
         self.records.append(record)
@@ -125,7 +137,12 @@ class _DosageBuilder:
         for chunk in self.chunks:
             dosages[:, start:start + len(chunk)] = chunk.T
             start += len(chunk)
-        return GenotypeMatrix(dosages, list(self.samples), self.variant_ids, source=str(self.path))
+        matrix = GenotypeMatrix(dosages, list(self.samples), self.variant_ids, source=str(self.path))
+        if self.keep_haplotypes:
+            haps = np.concatenate(self.hap_chunks) if self.hap_chunks else np.zeros((0, len(self.samples), 2), dtype=DOSAGE_DTYPE)
+            matrix.haplotypes = np.ascontiguousarray(haps.transpose(1, 0, 2))
+            matrix.unphased_heterozygous = self.unphased_heterozygous
+        return matrix
 
     def _flush(self) -> None:
         k = len(self.records)
@@ -137,8 +154,14 @@ class _DosageBuilder:
         # two explicit comparisons: a numpy reduction over an axis of length 2 is several times slower
         alt = self.alt_index[:k, None]
         dosage = (first == alt).astype(DOSAGE_DTYPE) + (second == alt)
-        dosage[(first == -1) | (second == -1)] = MISSING
+        missing = (first == -1) | (second == -1)
+        dosage[missing] = MISSING
         self.chunks.append(dosage)
+        if self.keep_haplotypes:
+            haps = np.stack([first == alt, second == alt], axis=2).astype(DOSAGE_DTYPE)
+            haps[missing] = MISSING
+            self.hap_chunks.append(haps)
+            self.unphased_heterozygous += int(((dosage == 1) & ~self.phased[:k]).sum())
         self.records.clear()
 
     def _check(self, alleles: np.ndarray, first: np.ndarray, second: np.ndarray, k: int) -> None:

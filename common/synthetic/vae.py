@@ -5,7 +5,9 @@ records from it. Under DP-SGD the generator's training is a DP release about the
 so its `history` must be charged to the site's privacy ledger like any other training run:
 the synthetic records are then post-processing and cost nothing more.
 
-Input contract: dosages are int (n, V) in {0, 1, 2} with missing calls ALREADY IMPUTED by the
+Input contract: genotypes are int (n, V) "states" (`genofed.common.synthetic.encoding`):
+dosages in {0, 1, 2}, or, for phased input (haplotype-aware generation, `n_states=4`), the
+ordered allele pair of the two haplotypes in 0..3. Missing calls must be ALREADY IMPUTED by the
 caller (this module has no "missing" category: imputing here would need data statistics, which
 under DP would leak outside the accounted training). Labels are 0/1. Covariates, if given, are
 (n, 2): sex in {0, 1} and age in years.
@@ -13,12 +15,14 @@ under DP would leak outside the accounted training). Labels are 0/1. Covariates,
 Model (every layer an `nn.Linear` or the project's `BlockLinear`, so Opacus computes exact
 per-example gradients; no BatchNorm):
 
-- encoder: centred dosages (x - 1) -> `BlockLinear` (each block of `block_size` consecutive
+- encoder: centred dosages (x - 1), or for phased input the two centred alleles of every variant
+  side by side -> `BlockLinear` (each block of `block_size` consecutive
   variants, i.e. roughly an LD block, to `block_units` units) -> tanh -> concat [one-hot label,
   sex, scaled age] -> Linear(hidden) -> tanh -> Linear(2 * latent) = (mu, log-variance).
 - decoder: concat [z, one-hot label] -> Linear(hidden) -> tanh -> Linear(n_blocks * block_units)
-  -> tanh -> `BlockLinear` back out (each block's `block_units` units to 3 logits for each of
-  its `block_size` variants) = per-variant categorical logits over dosage 0/1/2; plus a small
+  -> tanh -> `BlockLinear` back out (each block's `block_units` units to K logits for each of
+  its `block_size` variants) = per-variant categorical logits over the K states (dosage 0/1/2,
+  or the 4 phased allele pairs, so alleles that travel together on a haplotype are learnt); plus a small
   head from the hidden layer: sex logit (Bernoulli) and age mean / log-variance (Gaussian).
 - prior: label-conditional, p(z | y) = N(m_y, I) with a learned m_y (see `prior_mean`);
   sampling draws z from it, then each variant's dosage from its categorical.
@@ -40,9 +44,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -55,6 +58,8 @@ from torch.utils.data import DataLoader, TensorDataset
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model import BlockLinear
 from genofed.common.privacy import Step, calibrate_noise
+from genofed.common.synthetic.config_base import GeneratorConfigBase
+from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states, states_to_dosages, states_to_haplotypes
 from opacus import PrivacyEngine
 # isort: on
 
@@ -107,7 +112,7 @@ class VAESettings:
 
 
 @dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(GeneratorConfigBase):
     """The network's shape, plus what sampling needs to know about the training data.
 
     `case_fraction` (the training share of cases, the default label mix when sampling) is a count
@@ -122,32 +127,20 @@ class VAEConfig:
     block_units: int
     covariates: bool
     case_fraction: float
-
-    @property
-    def n_blocks(self) -> int:
-        return math.ceil(self.n_variants / self.block_size)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VAEConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown VAEConfig field(s): {', '.join(unknown)}")
-        return cls(**data)
+    n_states: int = DOSAGE_STATES  # 3: dosages; 4: phased allele pairs (see encoding.py)
 
 
 @dataclass
 class SyntheticRecords:
-    """Sampled records: genotypes int8 (n, V) in {0, 1, 2}, labels int8 (n,), and, when the model
-    was trained with covariates, sex int8 (n,) in {0, 1} and age float64 (n,) in years."""
+    """Sampled records: genotypes int8 (n, V) dosages in {0, 1, 2}, labels int8 (n,); when the
+    model was trained on phased input, haplotypes int8 (n, V, 2) alleles (dosage = their sum);
+    when trained with covariates, sex int8 (n,) in {0, 1} and age float64 (n,) in years."""
 
     genotypes: np.ndarray
     labels: np.ndarray
     sex: np.ndarray | None = None
     age: np.ndarray | None = None
+    haplotypes: np.ndarray | None = None
 
 
 class GenotypeVAE(nn.Module):
@@ -159,22 +152,31 @@ class GenotypeVAE(nn.Module):
         self.beta = float(beta)  # KL weight of the training loss; not used by sampling
         c = config
         n_cov = 2 if c.covariates else 0
-        self.enc_blocks = BlockLinear(c.n_variants, c.block_size, c.block_units)
+        channels = 2 if c.phased else 1  # phased: both alleles of a variant, side by side
+        self.enc_blocks = BlockLinear(channels * c.n_variants, channels * c.block_size, c.block_units)
         self.encoder = nn.Sequential(
             nn.Linear(self.enc_blocks.out_features + 2 + n_cov, c.hidden), nn.Tanh(),
             nn.Linear(c.hidden, 2 * c.latent),
         )
         self.dec_hidden = nn.Sequential(nn.Linear(c.latent + 2, c.hidden), nn.Tanh())
         self.dec_mid = nn.Linear(c.hidden, c.n_blocks * c.block_units)
-        # k units per block -> 3 logits per variant of the block: BlockLinear with k inputs a block
-        self.dec_blocks = BlockLinear(c.n_blocks * c.block_units, c.block_units, 3 * c.block_size)
+        # k units per block -> K logits per variant of the block: BlockLinear with k inputs a block
+        self.dec_blocks = BlockLinear(c.n_blocks * c.block_units, c.block_units, c.n_states * c.block_size)
         self.dec_cov = nn.Linear(c.hidden, 3) if c.covariates else None  # sex logit, age mean, age log-var
         # label-conditional prior p(z | y) = N(prior_y, I): see `prior_mean`
         self.prior = nn.Linear(2, c.latent, bias=False)
         nn.init.zeros_(self.prior.weight)
 
+    def encoder_input(self, x: Tensor) -> Tensor:
+        """States -> centred inputs: x - 1 for dosages; (a - 0.5, b - 0.5) x 2 per variant, phased."""
+        if not self.config.phased:
+            return x - 1.0
+        a = torch.remainder(x, 2.0)
+        b = torch.div(x, 2.0, rounding_mode="floor")
+        return (torch.stack([a, b], dim=2).reshape(x.shape[0], -1) - 0.5) * 2.0
+
     def encode(self, x: Tensor, y: Tensor, cov: Tensor | None) -> tuple[Tensor, Tensor]:
-        parts = [torch.tanh(self.enc_blocks(x - 1.0)), F.one_hot(y, 2).to(x.dtype)]
+        parts = [torch.tanh(self.enc_blocks(self.encoder_input(x))), F.one_hot(y, 2).to(x.dtype)]
         if cov is not None:
             parts.append(cov)
         mu, logvar = self.encoder(torch.cat(parts, dim=1)).chunk(2, dim=1)
@@ -194,11 +196,11 @@ class GenotypeVAE(nn.Module):
         return self.prior(F.one_hot(y, 2).to(self.prior.weight.dtype))
 
     def decode(self, z: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
-        """-> per-variant logits (B, V, 3), and (B, 3) covariate outputs or None."""
+        """-> per-variant logits (B, V, K), and (B, 3) covariate outputs or None."""
         h = self.dec_hidden(torch.cat([z, F.one_hot(y, 2).to(z.dtype)], dim=1))
         out = self.dec_blocks(torch.tanh(self.dec_mid(h)))
         c = self.config  # explicit sizes: an empty Poisson batch (B = 0) must reshape too
-        logits = out.reshape(z.shape[0], c.n_blocks * c.block_size, 3)[:, : c.n_variants]
+        logits = out.reshape(z.shape[0], c.n_blocks * c.block_size, c.n_states)[:, : c.n_variants]
         return logits, (self.dec_cov(h) if self.dec_cov is not None else None)
 
     def forward(self, x: Tensor, y: Tensor, cov: Tensor | None = None) -> Tensor:
@@ -206,7 +208,7 @@ class GenotypeVAE(nn.Module):
         mu, logvar = self.encode(x, y, cov)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         logits, cov_out = self.decode(z, y)
-        recon = F.cross_entropy(logits.reshape(-1, 3), x.reshape(-1).long(), reduction="none").reshape(x.shape).sum(1)
+        recon = F.cross_entropy(logits.reshape(-1, self.config.n_states), x.reshape(-1).long(), reduction="none").reshape(x.shape).sum(1)
         kl = 0.5 * ((mu - self.prior_mean(y)).pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
         loss = recon + self.beta * kl
         if cov_out is not None and cov is not None:
@@ -264,16 +266,16 @@ class TrainedVAE:
             logits, cov_out = self.model.decode(z, yb)
             cdf = torch.softmax(logits.double() / temperature, dim=2).cumsum(2)
             u = torch.rand(logits.shape[:2], generator=gen, dtype=torch.float64).unsqueeze(2)
-            genotypes.append((u > cdf[:, :, :2]).sum(2).to(torch.int8))  # inverse-CDF draw of 0/1/2
+            genotypes.append((u > cdf[:, :, :-1]).sum(2).to(torch.int8))  # inverse-CDF draw of a state
             if cov_out is not None:
                 sex.append((torch.rand(len(yb), generator=gen, dtype=torch.float64) < torch.sigmoid(cov_out[:, 0].double())).to(torch.int8))
                 sd = torch.exp(0.5 * cov_out[:, 2].double().clamp(-8.0, 8.0))
                 age.append((cov_out[:, 1].double() + sd * torch.randn(len(yb), generator=gen, dtype=torch.float64)) * AGE_SCALE + AGE_CENTER)
         v = self.config.n_variants
-        out = SyntheticRecords(
-            genotypes=torch.cat(genotypes).numpy() if genotypes else np.zeros((0, v), dtype=np.int8),
-            labels=y.numpy().astype(np.int8),
-        )
+        states = torch.cat(genotypes).numpy() if genotypes else np.zeros((0, v), dtype=np.int8)
+        out = SyntheticRecords(genotypes=states_to_dosages(states, self.config.n_states), labels=y.numpy().astype(np.int8))
+        if self.config.phased:
+            out.haplotypes = states_to_haplotypes(states)
         if self.config.covariates:
             out.sex = torch.cat(sex).numpy() if sex else np.zeros(0, dtype=np.int8)
             out.age = torch.cat(age).numpy() if age else np.zeros(0)
@@ -330,7 +332,7 @@ def dp_noise_for_budget(n: int, settings: VAESettings, *, epsilon: float, delta:
 
 
 def train_vae(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarray | None = None,
-              settings: VAESettings, noise_multiplier: float | None) -> TrainedVAE:
+              settings: VAESettings, noise_multiplier: float | None, n_states: int = DOSAGE_STATES) -> TrainedVAE:
     """Train the conditional VAE on one site's cohort.
 
     noise_multiplier None: plain training with shuffled mini-batches. Otherwise DP-SGD with Opacus
@@ -338,15 +340,14 @@ def train_vae(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarr
     1 / ceil(n / batch_size), per-example clipping at settings.max_grad_norm, seeded Gaussian
     noise, RDP accounting. The returned `history` is what the site must charge to its ledger.
     Everything random comes from generators seeded by settings.seed, so a re-run is identical.
+    `n_states`: 3 for dosages, 4 for phased states (`encoding.phased_states`), which makes the
+    generator haplotype-aware and its samples carry `haplotypes`.
     """
+    check_states(genotypes, n_states)
     x = torch.as_tensor(np.ascontiguousarray(genotypes), dtype=torch.float32)
-    if x.dim() != 2:
-        raise ValueError(f"genotypes must be (n, V), got shape {tuple(x.shape)}")
     n, v = int(x.shape[0]), int(x.shape[1])
     if n < 1 or v < 1:
         raise ValueError("cannot train on an empty genotype matrix")
-    if not bool(((x == 0) | (x == 1) | (x == 2)).all()):
-        raise ValueError("genotypes must be dosages in {0, 1, 2} with missing calls imputed by the caller")
     y = torch.as_tensor(np.asarray(labels)).reshape(-1).long()
     if y.shape[0] != n:
         raise ValueError(f"{n} genotype rows but {y.shape[0]} labels")
@@ -362,7 +363,7 @@ def train_vae(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarr
     s = settings
     config = VAEConfig(n_variants=v, latent=s.latent, hidden=s.hidden, block_size=s.block_size,
                        block_units=s.block_units, covariates=covariates is not None,
-                       case_fraction=float(y.double().mean()))
+                       case_fraction=float(y.double().mean()), n_states=int(n_states))
     sample_seed, noise_seed, torch_seed, init_seed = (int(t) for t in np.random.SeedSequence(s.seed).generate_state(4))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
