@@ -21,6 +21,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from genofed.client.augmentation import site_augmentation
 from genofed.client.budget import plan_round
 from genofed.client.outbound import outbound_guard
 from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
@@ -134,14 +135,18 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
     if data.synthetic is not None:
         check_end_to_end(data.synthetic, private=not math.isinf(epsilon), ledger_path=site.state_dir / LEDGER_FILE)
     rows_x, rows_y = data.training_rows()
+    spec, augment = site_augmentation(str(config.get("augment", "")), site, data, private=not math.isinf(epsilon))
     plan_id = str(config.get("plan-id", "unplanned"))
-    digest = input_digest(msg, data.fingerprint)
+    # the site's own augmentation is an input too: a rerun with another one must not reuse the noise
+    fingerprint = data.fingerprint if augment is None else data.fingerprint + json.dumps(spec.to_dict(), sort_keys=True)
+    digest = input_digest(msg, fingerprint)
     seed = derived_seed(site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, digest, "train")
     anchor = {k: v.detach().clone() for k, v in model.state_dict().items()}
     started = time.perf_counter()
 
     if math.isinf(epsilon):
-        result = train_model(model, rows_x, rows_y, train_settings, noise_multiplier=None, seed=seed, anchor=anchor)
+        result = train_model(model, rows_x, rows_y, train_settings, noise_multiplier=None, seed=seed, anchor=anchor,
+                             augment=augment)
         epsilon_after, sigma = math.inf, 0.0
     else:
         with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
@@ -158,7 +163,8 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
                 delta=delta,
             )
             result = train_model(
-                model, rows_x, rows_y, train_settings, noise_multiplier=privacy.noise_multiplier, seed=seed, anchor=anchor
+                model, rows_x, rows_y, train_settings, noise_multiplier=privacy.noise_multiplier, seed=seed, anchor=anchor,
+                augment=augment,
             )
             ledger.charge(
                 Charge(

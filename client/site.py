@@ -52,6 +52,10 @@ class SiteConfig:
     #: synthetic-ratio=R`; simulation: run config `synthetic-ratio`, folder in the site's state dir).
     synthetic: Path | None = None
     synthetic_ratio: float = 0.0
+    #: Deployment: the hospital's own augmentation (node config `augment`, wins over the run's)
+    #: and its clinicians' known-causal variants (node config `known-causal=FILE`), never altered.
+    augment: str = ""
+    known_causal: Path | None = None
 
 
 def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
@@ -73,6 +77,8 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
             delta=float(node_config.get("delta", 1e-5)),
             synthetic=Path(synthetic) if synthetic else None,
             synthetic_ratio=_ratio(node_config.get("synthetic-ratio", 1.0 if synthetic else 0.0)),
+            augment=str(node_config.get("augment", "") or ""),
+            known_causal=Path(str(node_config["known-causal"])) if node_config.get("known-causal") else None,
         )
     if "partition-id" not in node_config or not run_config.get("data-dir"):
         raise SiteConfigError(
@@ -119,6 +125,10 @@ class SiteTensors:
     fingerprint: str = ""
     #: The validated synthetic records this site trains with (already cut to its ratio), if any.
     synthetic: SyntheticCohort | None = None
+    #: The training patients' dosages (int8, MISSING for no call), aligned to the panel, and the
+    #: panel's encoding: what on-the-fly augmentation (issue 6) transforms and re-encodes.
+    train_dosages: np.ndarray | None = None
+    feature_spec: FeatureSpec | None = None
 
     @property
     def cases(self) -> int:
@@ -156,7 +166,8 @@ def _load_cached(genotypes: Path, phenotypes: Path, panel_path: Path, split_seed
                  ratio: float, _stamp: tuple) -> SiteTensors:
     panel = VariantPanel.load(panel_path)
     cohort = load_site(genotypes, phenotypes, panel=panel).cohort
-    features = encode(FeatureSpec(alt_freq=panel.alt_freq), cohort)
+    spec = FeatureSpec(alt_freq=panel.alt_freq)
+    features = encode(spec, cohort)
     train, val = stratified_split(cohort.labels, VALIDATION_FRACTION, split_seed)
     labels = cohort.labels.astype(np.float32)
     synthetic = None
@@ -164,7 +175,8 @@ def _load_cached(genotypes: Path, phenotypes: Path, panel_path: Path, split_seed
         full = load_synthetic(synthetic_dir, panel)
         k = synthetic_count(ratio, len(train), len(full))
         synthetic = replace(full, features=full.features[:k], labels=full.labels[:k])
-    data = SiteTensors(features[train], labels[train], features[val], labels[val], len(panel), "", synthetic)
+    data = SiteTensors(features[train], labels[train], features[val], labels[val], len(panel), "", synthetic,
+                       cohort.dosages[train], spec)
     rows_x, rows_y = data.training_rows()
     return replace(data, fingerprint=hashlib.sha256(rows_x.tobytes() + rows_y.tobytes()).hexdigest())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,6 +83,7 @@ def train_model(
     noise_multiplier: float | None,
     seed: int,
     anchor: dict[str, Tensor] | None = None,
+    augment: Augment | None = None,
 ) -> TrainResult:
     """Train `model` in place on one site's data and return its weights and privacy history.
 
@@ -95,6 +97,15 @@ def train_model(
     gradients captured at layer hooks, so a loss term that does not depend on the data would
     simply be lost (or, if it were, clipped and noised for nothing). The decoupled step uses no
     data, so it has no privacy cost.
+
+    `augment` (issue 6) replaces every drawn batch's feature rows by augmented versions of the
+    same records, on the fly: `augment(indices, rng)` -> float32 rows for those record indices.
+    Each record drawn still yields exactly one example, so the dataset size, Poisson sampling
+    rate, step count and per-example clipping, and therefore the accountant's epsilon, are
+    exactly those of the same run without augmentation. (Appending augmented copies as extra
+    records instead would let one patient contribute several clipped gradients per step and
+    break the per-patient guarantee.) The augmentation draws come from their own generator
+    seeded by `seed`, so a rerun is identical.
     """
     x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.float32).reshape(-1)
@@ -103,10 +114,12 @@ def train_model(
     n = int(x.shape[0])
     batch_size = min(settings.batch_size, n)
     sample_seed, noise_seed, torch_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
+    tensors = (x, y) if augment is None else (x, y, torch.arange(n))  # with augmentation: which records were drawn
     loader = DataLoader(
-        TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+        TensorDataset(*tensors), batch_size=batch_size, shuffle=True,
         generator=torch.Generator().manual_seed(sample_seed),
     )
+    batches = _Batches(augment, np.random.default_rng([seed % 2**63, 6]))
     optimizer = _optimizer(model, settings)
     anchor_params = _anchor(model, anchor, settings.proximal_mu)
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
@@ -115,9 +128,9 @@ def train_model(
         warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook.*")
         warnings.filterwarnings("ignore", message=".*Optimal order is the (largest|smallest) alpha.*")
         if noise_multiplier is None:
-            loss, steps = _run(model, optimizer, loader, settings, anchor_params)
+            loss, steps = _run(model, optimizer, loader, settings, anchor_params, batches)
             return TrainResult(_state_dict(model), loss, steps, batch_size / n, [], n)
-        return _train_private(model, optimizer, loader, settings, anchor_params, float(noise_multiplier), noise_seed, n)
+        return _train_private(model, optimizer, loader, settings, anchor_params, float(noise_multiplier), noise_seed, n, batches)
 
 
 def _train_private(
@@ -129,6 +142,7 @@ def _train_private(
     noise_multiplier: float,
     noise_seed: int,
     n: int,
+    batches: _Batches,
 ) -> TrainResult:
     """Fresh PrivacyEngine per call: the cumulative history lives in the site's ledger, not here."""
     engine = PrivacyEngine(accountant="rdp")
@@ -138,7 +152,7 @@ def _train_private(
         poisson_sampling=True, noise_generator=torch.Generator().manual_seed(noise_seed),
     )
     try:
-        loss, steps = _run(private_model, private_optimizer, private_loader, settings, anchor_params)
+        loss, steps = _run(private_model, private_optimizer, private_loader, settings, anchor_params, batches)
     finally:
         private_model.remove_hooks()  # give the caller back a plain module
     history = [(float(s), float(q), int(k)) for s, q, k in engine.accountant.history]
@@ -152,6 +166,7 @@ def _run(
     loader: DataLoader,
     settings: TrainSettings,
     anchor_params: list[tuple[nn.Parameter, Tensor]],
+    batches: _Batches,
 ) -> tuple[float, int]:
     """The epoch loop shared by both paths; returns (mean loss per example, optimizer steps).
 
@@ -163,7 +178,8 @@ def _run(
     model.train()
     total, seen, steps = 0.0, 0, 0
     for _ in range(settings.epochs):
-        for xb, yb in loader:
+        for batch in loader:
+            xb, yb = batches.features(batch)
             optimizer.zero_grad(set_to_none=True)
             logits = model(xb)
             if len(yb):
@@ -177,6 +193,27 @@ def _run(
             _proximal_step(anchor_params, settings.lr * settings.proximal_mu)
             steps += 1
     return (total / seen if seen else float("nan")), steps
+
+
+#: `augment(record indices, rng)` -> float32 feature rows of augmented versions of those records.
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+@dataclass
+class _Batches:
+    """Turns a drawn batch into model input: as drawn, or augmented per record (see train_model)."""
+
+    augment: Augment | None
+    rng: np.random.Generator
+
+    def features(self, batch: list[Tensor]) -> tuple[Tensor, Tensor]:
+        if self.augment is None:
+            return batch[0], batch[1]
+        xb, yb, index = batch
+        if not len(index):
+            return xb, yb  # an empty Poisson batch: nothing to augment
+        rows = self.augment(index.numpy(), self.rng)
+        return torch.as_tensor(np.ascontiguousarray(rows), dtype=xb.dtype).reshape(xb.shape), yb
 
 
 def _optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:

@@ -68,6 +68,21 @@ def encode(spec: FeatureSpec, cohort: Cohort) -> np.ndarray:
     return out
 
 
+def encode_dosage_rows(spec: FeatureSpec, dosages: np.ndarray) -> np.ndarray:
+    """(n, V) float32 dosage features of rows that are not a whole cohort, e.g. augmented records
+    (issue 6): int rows with MISSING, or float rows (mixup's interpolated dosages) with NaN for
+    missing. The same encoding as `encode`: d - 2p, missing -> 0."""
+    d = np.asarray(dosages)
+    if d.ndim != 2 or d.shape[1] != spec.n_variants:
+        raise ValueError(f"dosage rows must be (n, {spec.n_variants}), got shape {d.shape}")
+    if np.issubdtype(d.dtype, np.integer):
+        out = np.empty(d.shape, dtype=np.float32)
+        _encode_dosages(d, spec._freq, out)
+        return out
+    centred = (d - 2.0 * spec._freq).astype(np.float32)
+    return np.where(np.isnan(d), np.float32(0.0), centred)
+
+
 def _encode_dosages(dosages: np.ndarray, freq: np.ndarray, out: np.ndarray, chunk_rows: int = 256) -> None:
     """Fill `out` in place by lookup into a (4, V) float32 table of encoded values.
 

@@ -101,6 +101,8 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
             "delta": settings.delta,
             "model": model_json,
             "finetune": settings.finetune,
+            # only when set: the round's input digest covers this config, and plain runs keep their draws
+            **({"augment": settings.augment} if settings.augment else {}),
         }
     )
     round_started = [time.perf_counter()]

@@ -51,6 +51,7 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "strategy": settings.strategy,
         "pretrained": fed.pretrained,
         "finetune": settings.finetune,
+        "augment": settings.augment or None,
         "trainable_parameters": fed.trainable_parameters,
         "plan_id": fed.plan_id,
         "refusals": {str(r): reasons for r, reasons in sorted(fed.log.refused.items())},

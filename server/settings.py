@@ -67,6 +67,10 @@ class RunSettings:
     synthetic_ratio: float = 0.0
     synthetic_generator: str = "vae"
     synthetic_epsilon: float = 2.0
+    #: Genotype augmentation every hospital applies on the fly in its local training (issue 6),
+    #: e.g. "noise=0.01,mutate=0.005" ("" = none); a hospital's own node config `augment` wins.
+    #: Checked by the hospitals (genofed.common.augment), which hold the panel it refers to.
+    augment: str = ""
 
     def __post_init__(self) -> None:
         _require(self.rounds >= 1, "rounds must be >= 1")
@@ -84,6 +88,8 @@ class RunSettings:
         _require(not (self.synthetic_ratio > 0 and self.private) or 0 < self.synthetic_epsilon < self.epsilon,
                  f"synthetic-epsilon ({self.synthetic_epsilon:g}) is the generator's share of each site's epsilon "
                  f"({self.epsilon:g}): it must be > 0 and below it, leaving the rest for training")
+        if self.augment:
+            _check_augment(self.augment, private=self.private)
         _require(self.finetune == "full" or bool(self.pretrained),
                  f"finetune={self.finetune} freezes layers of a pretrained model: set pretrained too (or use finetune=full)")
 
@@ -109,6 +115,8 @@ class RunSettings:
         skip = {"out-dir", "resume", "quiet", "ledger-dir", "plan-id"}
         if self.synthetic_ratio == 0:  # unused: leaves the ids (and so the noise draws) of plain runs as they were
             skip |= {"synthetic-ratio", "synthetic-generator", "synthetic-epsilon"}
+        if not self.augment:
+            skip.add("augment")
         config = {k: v for k, v in self.to_config().items() if k not in skip}
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -128,6 +136,17 @@ def _convert(key: str, value: Any, kind: str) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise SettingsError(f"run setting {key}={value!r} is not a valid {kind}") from None
+
+
+def _check_augment(text: str, *, private: bool) -> None:
+    """Parse the run's augmentation before any hospital is contacted: a typo or a mixing transform
+    under DP is refused here, with the hospitals' own message, rather than in round 1."""
+    from genofed.common.augment import parse_augment  # numpy only; keeps the settings import light
+
+    spec = parse_augment(text)
+    _require(not (private and spec.mixes_patients),
+             f"augment '{spec.describe()}' mixes two patients into one example (mix / mixup), which DP-SGD's per-patient "
+             "bound does not cover; under DP use noise, mutate and missing only, or set epsilon=inf")
 
 
 def _require(condition: bool, message: str) -> None:

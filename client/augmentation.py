@@ -1,0 +1,73 @@
+"""On-the-fly genotype augmentation in a hospital's local training (issue 6).
+
+Which augmentation: the hospital's own node config `augment` if it sets one (the site decides
+what its data may be turned into), else the coordinator's run config `augment`. Both take the
+`genofed.common.augment.parse_augment` syntax ("noise=0.01,mutate=0.005" or a TOML/JSON file,
+whose `[sites.NAME]` tables override per hospital). Variants a clinician marks as known-causal
+(node config `known-causal=FILE`, one variant id per line) are never altered unless the spec says
+`mutate-causal=yes`.
+
+Why the DP guarantee is unchanged: the trainer replaces each drawn record by one augmented
+example of itself (client/trainer.py), so every patient is still at most one clipped gradient
+per step and the accountant's figures are those of the run without augmentation. Mixing
+transforms (segment mix, mixup) put a second patient into an example, so under DP they are
+refused rather than silently breaking the bound.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genofed.common.augment import Augmenter, AugmentSpec, parse_augment, protected_mask
+from genofed.common.errors import GenofedError
+from genofed.common.panel import VariantPanel
+
+from .site import SiteConfig, SiteTensors
+from .trainer import Augment
+
+
+def site_augmentation(requested: str, site: SiteConfig, data: SiteTensors, *, private: bool) -> tuple[AugmentSpec, Augment | None]:
+    """The spec this site trains with, and the trainer's augment callable (None: no augmentation)."""
+    text = site.augment if site.augment else requested
+    spec = parse_augment(text or None, site=site.name)
+    if spec.is_identity:
+        return spec, None
+    if private and spec.mixes_patients:
+        raise GenofedError(
+            f"augmentation '{spec.describe()}' mixes two patients into one training example (mix / mixup), so one patient "
+            "could move two clipped gradients per step and the reported epsilon would understate it; these transforms "
+            "are disabled under differential privacy. Use noise, mutate and missing, or train without DP.")
+    if data.train_dosages is None or data.feature_spec is None:
+        raise GenofedError("internal: this site's data was loaded without its dosages; augmentation needs them")
+    panel = VariantPanel.load(site.panel)
+    protected = protected_mask(panel.variant_ids, _known_causal(site.known_causal)) if site.known_causal else None
+    augmenter = Augmenter(spec, dosages=data.train_dosages, labels=data.train_y.astype(np.int8),
+                          alt_freq=np.asarray(panel.alt_freq), protected=protected)
+    return spec, _augment_rows(augmenter, data)
+
+
+def _augment_rows(augmenter: Augmenter, data: SiteTensors) -> Augment:
+    """Drawn row indices -> features: real patients augmented (their covariates kept), the
+    synthetic rows that follow them (issue 5) as they are."""
+    rows_x, _ = data.training_rows()
+    n_real, n_variants = len(data.train_y), data.n_variants
+
+    def augment(indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = rows_x[indices].copy()
+        real = indices < n_real
+        if real.any():
+            out[real, :n_variants] = augmenter.augment_features(indices[real], rng)
+        return out
+
+    return augment
+
+
+def _known_causal(path: Path) -> list[str]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise GenofedError(f"{path}: cannot read the known-causal variant list ({exc.strerror}); give one variant id "
+                           "per line, as in the panel") from None
+    return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
