@@ -1,11 +1,15 @@
-"""What every generator's config shares (VAEConfig, GANConfig): the states it models, its
-variant blocks, and a strict dict round trip for the saved file."""
+"""What every generator shares (VAE, GAN): the config's states, variant blocks and strict dict
+round trip, and the saved file (plain data only, read with weights_only=True)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, fields
+from pathlib import Path
 from typing import Any
+
+import torch
+from torch import nn
 
 from genofed.common.synthetic.encoding import PHASED_STATES
 
@@ -36,3 +40,28 @@ class GeneratorConfigBase:
         if unknown:
             raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
         return cls(**data)
+
+
+def save_generator(path: str | Path, *, version: int, config: GeneratorConfigBase, settings: Any, module: nn.Module,
+                   history: list, losses: list[float]) -> None:
+    """torch.save of plain data only (tensors, dicts, lists, numbers), so loading a generator can
+    use weights_only=True and never execute code from the file."""
+    payload = {
+        "version": version,
+        "config": config.to_dict(),
+        "settings": asdict(settings),
+        "state_dict": {k: v.detach().clone() for k, v in module.state_dict().items()},
+        "history": [[float(s), float(q), int(k)] for s, q, k in history],
+        "losses": [float(x) for x in losses],
+    }
+    torch.save(payload, Path(path))
+
+
+def read_generator(path: str | Path, *, version: int, kind: str) -> dict[str, Any]:
+    """The payload `save_generator` wrote, version-checked, with `history` as (sigma, q, steps) tuples."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if payload.get("version") != version:
+        raise ValueError(f"unsupported {kind} file version {payload.get('version')!r}")
+    payload["history"] = [(float(s), float(q), int(k)) for s, q, k in payload["history"]]
+    payload["losses"] = list(payload["losses"])
+    return payload

@@ -88,7 +88,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +102,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model import BlockLinear, block_linear_grad_sample
 from genofed.common.privacy import Step, calibrate_noise
-from genofed.common.synthetic.config_base import GeneratorConfigBase
+from genofed.common.synthetic.config_base import GeneratorConfigBase, read_generator, save_generator
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states, states_to_dosages, states_to_haplotypes
 from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords, _sample_rate, _steps_per_epoch
 from opacus import PrivacyEngine
@@ -326,29 +326,19 @@ class TrainedGAN:
         return out
 
     def save(self, path: str | Path) -> None:
-        """torch.save of plain data only, so `load_gan` can use weights_only=True."""
-        payload = {
-            "version": SAVE_VERSION,
-            "config": self.config.to_dict(),
-            "settings": asdict(self.settings),
-            "state_dict": {k: v.detach().clone() for k, v in self.generator.state_dict().items()},
-            "history": [[float(s), float(q), int(k)] for s, q, k in self.history],
-            "losses": [float(x) for x in self.losses],
-        }
-        torch.save(payload, Path(path))
+        """Plain data only: `load_gan` reads it with weights_only=True, so no code runs."""
+        save_generator(path, version=SAVE_VERSION, config=self.config, settings=self.settings, module=self.generator,
+                       history=self.history, losses=self.losses)
 
 
 def load_gan(path: str | Path) -> TrainedGAN:
     """Load a generator written by `TrainedGAN.save` (weights_only=True: no code runs)."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if payload.get("version") != SAVE_VERSION:
-        raise ValueError(f"unsupported GAN file version {payload.get('version')!r}")
+    payload = read_generator(path, version=SAVE_VERSION, kind="GAN")
     config = GANConfig.from_dict(payload["config"])
     settings = GANSettings(**payload["settings"])
     generator = GenotypeGenerator(config)
     generator.load_state_dict(payload["state_dict"])
-    history = [(float(s), float(q), int(k)) for s, q, k in payload["history"]]
-    return TrainedGAN(generator, config, settings, history, list(payload["losses"]))
+    return TrainedGAN(generator, config, settings, payload["history"], payload["losses"])
 
 
 def _sampling_labels(n: int, labels: np.ndarray | None, case_fraction: float, gen: torch.Generator) -> Tensor:

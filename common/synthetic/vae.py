@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model import BlockLinear
 from genofed.common.privacy import Step, calibrate_noise
-from genofed.common.synthetic.config_base import GeneratorConfigBase
+from genofed.common.synthetic.config_base import GeneratorConfigBase, read_generator, save_generator
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states, states_to_dosages, states_to_haplotypes
 from opacus import PrivacyEngine
 # isort: on
@@ -282,30 +282,19 @@ class TrainedVAE:
         return out
 
     def save(self, path: str | Path) -> None:
-        """torch.save of plain data only (tensors, dicts, lists, numbers), so `load_vae` can use
-        weights_only=True: loading a generator must never execute code from the file."""
-        payload = {
-            "version": SAVE_VERSION,
-            "config": self.config.to_dict(),
-            "settings": asdict(self.settings),
-            "state_dict": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            "history": [[float(s), float(q), int(k)] for s, q, k in self.history],
-            "losses": [float(x) for x in self.losses],
-        }
-        torch.save(payload, Path(path))
+        """Plain data only: `load_vae` reads it with weights_only=True, so no code runs."""
+        save_generator(path, version=SAVE_VERSION, config=self.config, settings=self.settings, module=self.model,
+                       history=self.history, losses=self.losses)
 
 
 def load_vae(path: str | Path) -> TrainedVAE:
     """Load a generator written by `TrainedVAE.save` (weights_only=True: no code runs)."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if payload.get("version") != SAVE_VERSION:
-        raise ValueError(f"unsupported VAE file version {payload.get('version')!r}")
+    payload = read_generator(path, version=SAVE_VERSION, kind="VAE")
     config = VAEConfig.from_dict(payload["config"])
     settings = VAESettings(**payload["settings"])
     model = GenotypeVAE(config, settings.beta)
     model.load_state_dict(payload["state_dict"])
-    history = [(float(s), float(q), int(k)) for s, q, k in payload["history"]]
-    return TrainedVAE(model, config, settings, history, list(payload["losses"]))
+    return TrainedVAE(model, config, settings, payload["history"], payload["losses"])
 
 
 # The two one-liners below mirror genofed.client.trainer.steps_per_epoch / sample_rate, which
