@@ -660,7 +660,7 @@ def _section_run_facts(results: Mapping[str, Any]) -> str:
         ["Sent per hospital per round", fmt_bytes(results.get("bytes_sent_per_client_per_round"))],
         ["Model", _model_text(results)],
         ["Starting model", _start_text(results)],
-        ["Augmentation", results.get("augment") or "none"],
+        ["Augmentation", results.get("augment") or "not used"],
         ["Privacy", _privacy_summary_line(results).removeprefix("Privacy: ")],
     ]
     return "## Run facts\n\n" + markdown_table(["", ""], rows)
