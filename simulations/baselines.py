@@ -11,7 +11,7 @@ import numpy as np
 from torch import Tensor
 
 from genofed.client.site import SiteTensors, derived_seed
-from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
+from genofed.client.trainer import Augment, TrainSettings, sample_rate, steps_per_epoch, train_model
 from genofed.common.model import ModelConfig, build_model, set_trainable
 from genofed.common.privacy import Step, calibrate_noise
 from genofed.server.evaluation import TestCohort
@@ -50,7 +50,7 @@ def train_references(sites: dict[str, SiteTensors], test: TestCohort, settings: 
 
 def fit_alone(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: ModelConfig, name: str,
               start: dict[str, Tensor] | None = None, *, private: bool = True,
-              history: list[Step] | tuple = ()) -> dict[str, Tensor]:
+              history: list[Step] | tuple = (), augment: Augment | None = None) -> dict[str, Tensor]:
     """A model trained on one data set alone, as a hospital without a federation would.
 
     Same optimiser settings and as many epochs as the federation (rounds x local epochs); with
@@ -59,6 +59,8 @@ def fit_alone(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: Model
     `history`: DP steps the site already spent on the same patients (e.g. a synthetic-data
     generator); the classifier's noise is then calibrated so history + training stay within
     `settings.epsilon` (empty: the whole budget is the classifier's, as before).
+    `augment` (issue 6): the trainer's on-the-fly augmentation callable (see `train_model`); one
+    augmented example per drawn record, so the DP accounting is unchanged. None: no augmentation.
     """
     epochs = settings.rounds * settings.local_epochs
     sigma = None
@@ -70,7 +72,8 @@ def fit_alone(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: Model
         set_trainable(model, settings.finetune)
     train = TrainSettings(epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, max_grad_norm=settings.clip)
     seed = derived_seed(name.encode(), "reference", settings.seed, sigma is None)
-    return train_model(model, x, y, train, noise_multiplier=sigma, seed=seed).state_dict
+    extra = {} if augment is None else {"augment": augment}  # the call without augmentation stays exactly as before
+    return train_model(model, x, y, train, noise_multiplier=sigma, seed=seed, **extra).state_dict
 
 
 def classifier_step(n: int, settings: RunSettings, history: list[Step] | tuple = ()) -> Step:
