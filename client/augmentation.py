@@ -45,10 +45,10 @@ def site_augmentation(requested: str, site: SiteConfig, data: SiteTensors, *, pr
     protected = protected_mask(panel.variant_ids, _known_causal(site.known_causal)) if site.known_causal else None
     augmenter = Augmenter(spec, dosages=data.train_dosages, labels=data.train_y.astype(np.int8),
                           alt_freq=np.asarray(panel.alt_freq), protected=protected)
-    return spec, _augment_rows(augmenter, data)
+    return spec, augment_callable(augmenter, data)
 
 
-def _augment_rows(augmenter: Augmenter, data: SiteTensors) -> Augment:
+def augment_callable(augmenter: Augmenter, data: SiteTensors) -> Augment:
     """Drawn row indices -> features: real patients augmented (their covariates kept), the
     synthetic rows that follow them (issue 5) as they are."""
     rows_x, _ = data.training_rows()

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genofed.client.augmentation import _augment_rows
+from genofed.client.augmentation import augment_callable
 from genofed.client.site import SiteTensors
 from genofed.common.atomic import write_text_atomic
 from genofed.common.augment import Augmenter, inject_genotyping_error, parse_augment
@@ -267,7 +267,7 @@ def _piece(site: SiteTensors, settings: RunSettings, panel: VariantPanel, tests:
         augment = None
         if not spec.is_identity:
             augmenter = Augmenter(spec, dosages=site.train_dosages, labels=y.astype(np.int8), alt_freq=np.asarray(panel.alt_freq))
-            augment = _augment_rows(augmenter, site)
+            augment = augment_callable(augmenter, site)
         weights = fit_alone(x, y, settings, model_config, name, augment=augment)
         model = build_model(model_config, seed=0)
         model.load_state_dict(weights)
