@@ -1,4 +1,4 @@
-"""Hospital-side commands: `genofed synth` (and later the hospital agent)."""
+"""Hospital-side commands: `genofed synth` and the hospital agent (`genofed hospital init`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,46 @@ import math
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    register_synth(subparsers)
+    register_hospital(subparsers)
+
+
+def register_hospital(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "hospital",
+        help="the hospital agent: the site's key pair (later: check, start, audit)",
+        description="Run a hospital's side of a deployed federation.",
+    )
+    commands = parser.add_subparsers(dest="hospital_command", metavar="COMMAND", required=True)
+    init = commands.add_parser(
+        "init",
+        help="make this site's key pair and print the public key to send to the coordinator",
+        description=(
+            "Make the site's EC key pair in DIR: supernode.key (OpenSSH private key, readable by the owner only, "
+            "for flower-supernode's --auth-supernode-private-key) and supernode.pub (the public key to send to the "
+            "coordinator, who enrols it with `genofed coordinator enroll`). Refuses to overwrite an existing key."
+        ),
+    )
+    init.add_argument("dir", metavar="DIR", help="the site folder (created 0700 if missing)")
+    init.add_argument("--name", required=True, help="the hospital's name in the federation, e.g. rostov")
+    init.set_defaults(handler=run_hospital_init)
+
+
+def run_hospital_init(args: argparse.Namespace) -> int:
+    import sys
+
+    from .keys import init_site
+
+    info = init_site(args.dir, args.name)
+    print(f"made the key pair of hospital {info['name']!r} in {args.dir}", file=sys.stderr)
+    print(f"  private key: {args.dir}/{info['private_key']} (0600: it never leaves this machine)", file=sys.stderr)
+    print(f"  send {args.dir}/{info['public_key']} to the coordinator; confirm its fingerprint by phone:", file=sys.stderr)
+    print(f"  {info['fingerprint']}", file=sys.stderr)
+    print(info["public_key_line"])
+    return 0
+
+
+def register_synth(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "synth",
         help="generate a validated synthetic copy of this hospital's cohort (VCF + phenotypes.csv + report)",

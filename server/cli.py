@@ -1,4 +1,4 @@
-"""Coordinator-side commands: `genofed pretrain` (and later the coordinator service)."""
+"""Coordinator-side commands: `genofed pretrain`, `inspect-model` and `genofed coordinator init/enroll/revoke/hospitals`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,116 @@ import time
 def register(subparsers: argparse._SubParsersAction) -> None:
     register_pretrain(subparsers)
     register_inspect_model(subparsers)
+    register_coordinator(subparsers)
+
+
+def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
+    from .settings import STRATEGIES, RunSettings
+
+    defaults = RunSettings()
+    parser = subparsers.add_parser(
+        "coordinator",
+        help="the coordinator of a deployed federation: its folder, CA and enrolled hospitals (later: start, status)",
+        description="Set up and administer a deployed federation's coordinator folder.",
+    )
+    commands = parser.add_subparsers(dest="coordinator_command", metavar="COMMAND", required=True)
+    init = commands.add_parser(
+        "init",
+        help="create the federation folder: CA, TLS server certificate, federation config, empty hospital list",
+        description=(
+            "Create DIR (refused if it exists and is not empty): ca.key/ca.pem (the federation's CA; send ca.pem to "
+            "every hospital), server.key/server.pem (the coordinator's TLS certificate for the --host names), "
+            "federation.json (panel hash, training settings) and hospitals.json (empty). Keys are 0600."
+        ),
+    )
+    init.add_argument("dir", metavar="DIR", help="new federation folder")
+    init.add_argument("--host", action="append", required=True, metavar="NAME_OR_IP",
+                      help="a host name or IP address hospitals connect to (repeat for several)")
+    init.add_argument("--panel", metavar="FILE", help="the federation's variant panel.tsv (copied, with its SHA-256)")
+    init.add_argument("--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})")
+    init.add_argument("--strategy", default=defaults.strategy, choices=STRATEGIES, help=f"aggregation (default: {defaults.strategy})")
+    init.add_argument("--epsilon", type=float, default=defaults.epsilon,
+                      help=f"per-site privacy budget for the whole run; inf = no DP (default: {defaults.epsilon:g})")
+    init.add_argument("--delta", type=float, default=defaults.delta, help=f"DP delta (default: {defaults.delta:g})")
+    init.add_argument("--min-hospitals", type=int, default=defaults.min_nodes,
+                      help=f"hospitals needed before a round starts (default: {defaults.min_nodes})")
+    init.add_argument("--local-epochs", type=int, default=defaults.local_epochs, help=f"(default: {defaults.local_epochs})")
+    init.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"(default: {defaults.batch_size})")
+    init.add_argument("--lr", type=float, default=defaults.lr, help=f"(default: {defaults.lr:g})")
+    init.add_argument("--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm (default: {defaults.clip:g})")
+    init.set_defaults(handler=run_coordinator_init)
+
+    enroll = commands.add_parser("enroll", help="register a hospital's public key",
+                                 description="Check a hospital's public key (OpenSSH, EC) and add it to DIR/hospitals.json.")
+    enroll.add_argument("dir", metavar="DIR", help="the federation folder")
+    enroll.add_argument("--name", required=True, help="the hospital's name, e.g. rostov")
+    enroll.add_argument("--public-key", required=True, metavar="FILE", help="the hospital's supernode.pub")
+    enroll.set_defaults(handler=run_coordinator_enroll)
+
+    revoke = commands.add_parser("revoke", help="withdraw a hospital's access (kept in the audit trail)",
+                                 description="Remove a hospital from DIR/hospitals.json; the revocation is recorded with its time.")
+    revoke.add_argument("dir", metavar="DIR", help="the federation folder")
+    revoke.add_argument("--name", required=True, help="the hospital to revoke")
+    revoke.set_defaults(handler=run_coordinator_revoke)
+
+    listing = commands.add_parser("hospitals", help="list enrolled (and revoked) hospitals",
+                                  description="List the hospitals enrolled in DIR, with key fingerprints and times.")
+    listing.add_argument("dir", metavar="DIR", help="the federation folder")
+    listing.add_argument("--json", action="store_true", help="print the whole list as JSON")
+    listing.set_defaults(handler=run_coordinator_hospitals)
+
+
+def run_coordinator_init(args: argparse.Namespace) -> int:
+    from .coordinator import init_federation
+
+    settings = {"rounds": args.rounds, "strategy": args.strategy, "epsilon": args.epsilon, "delta": args.delta,
+                "min_nodes": args.min_hospitals, "local_epochs": args.local_epochs, "batch_size": args.batch_size,
+                "lr": args.lr, "clip": args.clip}
+    config = init_federation(args.dir, args.host, panel=args.panel, settings=settings)
+    tls = config["tls"]
+    print(f"created federation folder {args.dir}")
+    print(f"  CA: {args.dir}/{tls['ca_certificate']} (send to every hospital; SHA-256 {tls['ca_sha256']})")
+    print(f"  server certificate for {', '.join(tls['hosts'])}, valid until {tls['server_valid_until']}")
+    if config["panel"]:
+        print(f"  panel: {config['panel']['variants']} variants, sha256 {config['panel']['sha256']}")
+    print(f"  settings: {config['settings']}")
+    print(f"  next: genofed coordinator enroll {args.dir} --name HOSPITAL --public-key supernode.pub")
+    return 0
+
+
+def run_coordinator_enroll(args: argparse.Namespace) -> int:
+    from .enrollment import enroll
+
+    entry = enroll(args.dir, args.name, args.public_key)
+    print(f"enrolled hospital {entry['name']!r}: key {entry['fingerprint']} ({entry['curve']}) at {entry['enrolled_at']}")
+    print("  confirm this fingerprint with the hospital over a second channel")
+    return 0
+
+
+def run_coordinator_revoke(args: argparse.Namespace) -> int:
+    from .enrollment import revoke
+
+    entry = revoke(args.dir, args.name)
+    print(f"revoked hospital {entry['name']!r} (key {entry['fingerprint']}) at {entry['revoked_at']}")
+    return 0
+
+
+def run_coordinator_hospitals(args: argparse.Namespace) -> int:
+    import json
+
+    from .enrollment import load_registry
+
+    registry = load_registry(args.dir)
+    if args.json:
+        print(json.dumps(registry, indent=2))
+        return 0
+    if not registry["hospitals"]:
+        print("no hospitals enrolled")
+    for e in registry["hospitals"]:
+        print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}")
+    for e in registry["revoked"]:
+        print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}, REVOKED {e['revoked_at']}")
+    return 0
 
 
 def register_inspect_model(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,78 @@
+"""`genofed coordinator init`: the federation's folder, made once, complete or not at all.
+
+Why (what the data-protection officer asks): "what exactly was agreed for this federation, and
+can it be changed quietly afterwards?" The folder holds the federation's CA and TLS server
+certificate (server/pki.py), the enrolled-hospitals list (server/enrollment.py) and
+`federation.json`: the variant panel (a copy, with its SHA-256 so every hospital can check it has
+the same one), the training settings (strategy, rounds, the per-site epsilon budget each hospital's
+ledger enforces, minimum hospitals per round; validated by `RunSettings`, the same checks a run
+applies) and when and for which hosts it was made. It is built in a hidden staging folder and
+renamed into place, so a failure leaves nothing behind; an existing non-empty folder is refused,
+never overwritten (it would replace the CA every hospital trusts). The folder is made 0700: it
+holds the CA's private key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from genofed.common.atomic import atomic_dir, write_text_atomic
+from genofed.common.errors import GenofedError
+
+from .enrollment import empty_registry, write_registry
+from .pki import subject_alt_names, write_pki
+from .settings import RunSettings
+
+FEDERATION_FILE = "federation.json"
+FORMAT = "genofed-federation/1"
+PANEL_FILE = "panel.tsv"
+#: The run settings a federation fixes at init (RunSettings names, kebab-case in the file).
+FEDERATION_SETTINGS = ("rounds", "strategy", "epsilon", "delta", "min_nodes", "local_epochs", "batch_size", "lr", "clip")
+
+
+def init_federation(folder: str | Path, hosts: list[str], *, panel: str | Path | None = None,
+                    settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Create the federation folder; returns the federation config written."""
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise GenofedError(f"{folder} exists and is not empty: refusing to overwrite a federation (its CA is what hospitals trust)")
+    subject_alt_names(hosts)  # bad host names fail before anything is made
+    run = RunSettings(**(settings or {}))  # the same validation every run applies
+    panel_info = _check_panel(panel) if panel else None
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    with atomic_dir(folder) as staging:
+        staging.chmod(0o700)
+        tls = write_pki(staging, hosts)
+        if panel_info:
+            shutil.copyfile(panel, staging / PANEL_FILE)
+        config = {
+            "format": FORMAT,
+            "created": created,
+            "tls": tls,
+            "panel": panel_info,
+            "settings": {name.replace("_", "-"): run.to_config()[name.replace("_", "-")] for name in FEDERATION_SETTINGS},
+            "hospitals_file": "hospitals.json",
+        }
+        write_text_atomic(staging / FEDERATION_FILE, json.dumps(config, indent=2) + "\n")
+        write_registry(staging, empty_registry())
+    return config
+
+
+def _check_panel(panel: str | Path) -> dict[str, Any]:
+    from genofed.common.panel import VariantPanel  # pandas; only when a panel is given
+
+    loaded = VariantPanel.load(panel)  # raises DataError naming the file
+    digest = hashlib.sha256(Path(panel).read_bytes()).hexdigest()
+    return {"file": PANEL_FILE, "source": str(Path(panel).resolve()), "sha256": digest, "variants": len(loaded)}
+
+
+def load_federation(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / FEDERATION_FILE
+    if not path.is_file():
+        raise GenofedError(f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)")
+    return json.loads(path.read_text(encoding="utf-8"))
