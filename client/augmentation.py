@@ -41,10 +41,12 @@ def site_augmentation(requested: str, site: SiteConfig, data: SiteTensors, *, pr
             "are disabled under differential privacy. Use noise, mutate and missing, or train without DP.")
     if data.train_dosages is None or data.feature_spec is None:
         raise GenofedError("internal: this site's data was loaded without its dosages; augmentation needs them")
-    panel = VariantPanel.load(site.panel)
-    protected = protected_mask(panel.variant_ids, _known_causal(site.known_causal)) if site.known_causal else None
+    # the panel file is read only for a known-causal list (its variant ids); its frequencies are the site's encoding's
+    protected = None
+    if site.known_causal:
+        protected = protected_mask(VariantPanel.load(site.panel).variant_ids, _known_causal(site.known_causal))
     augmenter = Augmenter(spec, dosages=data.train_dosages, labels=data.train_y.astype(np.int8),
-                          alt_freq=np.asarray(panel.alt_freq), protected=protected)
+                          alt_freq=np.asarray(data.feature_spec.alt_freq), protected=protected)
     return spec, augment_callable(augmenter, data)
 
 

@@ -73,6 +73,7 @@ from .baselines import classifier_step, fit_alone
 from .cohorts import ensure_cohorts
 from .presets import get_preset
 from .simulate import simulated_sites
+from .torch_threads import single_torch_thread
 from .transfer import _cached, _eps, _load_hospitals, _mean, _sd, _write_sites
 
 Progress = Callable[[str], None]
@@ -157,14 +158,8 @@ def run_augment_experiment(config: AugmentConfig, progress: Progress | None = No
     Torch runs single-threaded meanwhile (site-sized networks gain nothing from intra-op threads,
     and on a busy 2-core machine two threads were ~10x slower); the thread count is restored.
     """
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_torch_thread():
         return _run(config, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)

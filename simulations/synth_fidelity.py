@@ -50,6 +50,7 @@ from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phas
 from genofed.server.results import json_default
 
 from .real import load_1000g, load_chr1_region, shared_data_dir
+from .torch_threads import single_torch_thread
 
 Progress = Callable[[str], None]
 GENERATORS = ("vae", "gan")
@@ -373,8 +374,6 @@ def generator_rows(kind: str, epsilon: float, seed: int, ds: Dataset, ref: Refer
     """Train `kind` on the whole training half (DP-SGD at `epsilon` per person if finite), sample as
     many people as T holds at each of `config.temperatures`, and measure each sample. Labels are
     all 0: no phenotype is involved here."""
-    import torch
-
     from genofed.common.privacy import epsilon_of
     from genofed.common.synthetic.generators import generator_settings, noise_for_budget, train_generator
 
@@ -382,16 +381,10 @@ def generator_rows(kind: str, epsilon: float, seed: int, ds: Dataset, ref: Refer
     x = ds.states(ds.train)
     labels = np.zeros(len(x), dtype=np.int8)
     sigma = None if math.isinf(epsilon) else noise_for_budget(kind, len(x), settings, epsilon=epsilon, delta=config.delta)
-    threads = torch.get_num_threads()
-    # One thread: these networks are small, and on a shared 2-core machine two torch threads made
-    # training 10x slower (3 epochs on the 805 SNPs: 2.5 s with one thread, 32 s with two under load).
-    torch.set_num_threads(1)
-    try:
+    with single_torch_thread():
         started = time.perf_counter()
         model = train_generator(kind, x, labels, settings=settings, noise_multiplier=sigma, n_states=ds.n_states)
         seconds = time.perf_counter() - started
-    finally:
-        torch.set_num_threads(threads)
     k = len(sets.train_people)
     history = list(getattr(model, "history", []) or [])
     facts = {"train_seconds": seconds, "noise_multiplier": sigma, "epsilon_spent": epsilon_of(history, config.delta) if history else None,

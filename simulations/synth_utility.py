@@ -83,6 +83,7 @@ from .baselines import classifier_step, fit_alone
 from .cohorts import ensure_cohorts
 from .presets import get_preset
 from .simulate import simulated_sites
+from .torch_threads import single_torch_thread
 from .transfer import _cached, _eps, _load_hospitals, _mean, _sd, _write_sites
 
 Progress = Callable[[str], None]
@@ -143,14 +144,8 @@ def run_synth_utility_experiment(config: SynthUtilityConfig, progress: Progress 
     threads, and on a busy 2-core machine OpenMP's spinning threads made one generator epoch
     ~14x slower (measured: 10 VAE epochs on 128 x 1,271 took 60 s with 2 threads, 4.4 s with 1).
     """
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_torch_thread():
         return _run(config, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(config: SynthUtilityConfig, progress: Progress | None) -> dict[str, Any]:

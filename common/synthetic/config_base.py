@@ -1,17 +1,32 @@
 """What every generator shares (VAE, GAN): the config's states, variant blocks and strict dict
-round trip, and the saved file (plain data only, read with weights_only=True)."""
+round trip; sampling (labels, categorical draws, the records it returns); and the saved file
+(plain data only, read with weights_only=True)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from genofed.common.synthetic.encoding import PHASED_STATES
+from genofed.common.synthetic.encoding import PHASED_STATES, states_to_dosages, states_to_haplotypes
+
+
+@dataclass
+class SyntheticRecords:
+    """Sampled records: genotypes int8 (n, V) dosages in {0, 1, 2}, labels int8 (n,); when the
+    model was trained on phased input, haplotypes int8 (n, V, 2) alleles (dosage = their sum);
+    when trained with covariates, sex int8 (n,) in {0, 1} and age float64 (n,) in years."""
+
+    genotypes: np.ndarray
+    labels: np.ndarray
+    sex: np.ndarray | None = None
+    age: np.ndarray | None = None
+    haplotypes: np.ndarray | None = None
 
 
 class GeneratorConfigBase:
@@ -65,3 +80,45 @@ def read_generator(path: str | Path, *, version: int, kind: str) -> dict[str, An
     payload["history"] = [(float(s), float(q), int(k)) for s, q, k in payload["history"]]
     payload["losses"] = list(payload["losses"])
     return payload
+
+
+def check_sampling(n: int, temperature: float) -> None:
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+
+
+def sampling_labels(n: int, labels: np.ndarray | None, case_fraction: float, gen: torch.Generator) -> Tensor:
+    """The labels of a sample: given (validated), or Bernoulli(case_fraction) draws."""
+    if labels is not None:
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+        if y.shape[0] != n:
+            raise ValueError(f"{y.shape[0]} labels for {n} records")
+        if n and not bool(((y == 0) | (y == 1)).all()):
+            raise ValueError("labels must be 0 or 1")
+        return y
+    if not 0.0 <= case_fraction <= 1.0:
+        raise ValueError(f"case_fraction must be in [0, 1], got {case_fraction}")
+    return (torch.rand(n, generator=gen, dtype=torch.float64) < case_fraction).long()
+
+
+def categorical_draw(logits: Tensor, gen: torch.Generator) -> Tensor:
+    """(B, V, K) logits -> (B, V) int8 states, by an inverse-CDF draw from each softmax. Sampled,
+    not the argmax: the argmax would collapse every rare variant to 0 and erase its variance."""
+    cdf = torch.softmax(logits, dim=2).cumsum(2)
+    u = torch.rand(logits.shape[:2], generator=gen, dtype=torch.float64).unsqueeze(2)
+    return (u > cdf[:, :, :-1]).sum(2).to(torch.int8)
+
+
+def records_from_states(config: GeneratorConfigBase, states: list[Tensor], labels: Tensor, sex: list[Tensor],
+                        age: list[Tensor], *, covariates: bool) -> SyntheticRecords:
+    """The chunks a generator sampled -> SyntheticRecords (dosages; haplotypes when phased)."""
+    drawn = torch.cat(states).numpy() if states else np.zeros((0, config.n_variants), dtype=np.int8)
+    out = SyntheticRecords(genotypes=states_to_dosages(drawn, config.n_states), labels=labels.numpy().astype(np.int8))
+    if config.phased:
+        out.haplotypes = states_to_haplotypes(drawn)
+    if covariates:
+        out.sex = torch.cat(sex).numpy() if sex else np.zeros(0, dtype=np.int8)
+        out.age = torch.cat(age).numpy() if age else np.zeros(0)
+    return out

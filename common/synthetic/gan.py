@@ -102,8 +102,16 @@ from torch.utils.data import DataLoader, TensorDataset
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model import BlockLinear, block_linear_grad_sample
 from genofed.common.privacy import Step, calibrate_noise
-from genofed.common.synthetic.config_base import GeneratorConfigBase, read_generator, save_generator
-from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states, states_to_dosages, states_to_haplotypes
+from genofed.common.synthetic.config_base import (
+    GeneratorConfigBase,
+    categorical_draw,
+    check_sampling,
+    read_generator,
+    records_from_states,
+    sampling_labels,
+    save_generator,
+)
+from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
 from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords, _sample_rate, _steps_per_epoch
 from opacus import PrivacyEngine
 from opacus.grad_sample import register_grad_sampler
@@ -299,31 +307,20 @@ class TrainedGAN:
         (logits / temperature), never the argmax; sex drawn from its categorical; age is the
         generator's output for the drawn z.
         """
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        check_sampling(n, temperature)
         gen = torch.Generator().manual_seed(int(seed))
-        y = _sampling_labels(n, labels, self.config.case_fraction if case_fraction is None else float(case_fraction), gen)
+        y = sampling_labels(n, labels, self.config.case_fraction if case_fraction is None else float(case_fraction), gen)
         self.generator.eval()
         states, sex, age = [], [], []
         for start in range(0, n, _SAMPLE_CHUNK):
             yb = y[start : start + _SAMPLE_CHUNK]
             z = torch.randn(len(yb), self.config.noise_dim, generator=gen)
             logits, cov_out = self.generator(z, yb)
-            states.append(_categorical_draw(logits.double() / temperature, gen))
+            states.append(categorical_draw(logits.double() / temperature, gen))
             if cov_out is not None:
-                sex.append(_categorical_draw(cov_out[:, None, :2].double(), gen)[:, 0])
+                sex.append(categorical_draw(cov_out[:, None, :2].double(), gen)[:, 0])
                 age.append(cov_out[:, 2].double() * AGE_SCALE + AGE_CENTER)
-        v = self.config.n_variants
-        drawn = torch.cat(states).numpy() if states else np.zeros((0, v), dtype=np.int8)
-        out = SyntheticRecords(genotypes=states_to_dosages(drawn, self.config.n_states), labels=y.numpy().astype(np.int8))
-        if self.config.phased:
-            out.haplotypes = states_to_haplotypes(drawn)
-        if self.config.covariates:
-            out.sex = torch.cat(sex).numpy() if sex else np.zeros(0, dtype=np.int8)
-            out.age = torch.cat(age).numpy() if age else np.zeros(0)
-        return out
+        return records_from_states(self.config, states, y, sex, age, covariates=self.config.covariates)
 
     def save(self, path: str | Path) -> None:
         """Plain data only: `load_gan` reads it with weights_only=True, so no code runs."""
@@ -339,27 +336,6 @@ def load_gan(path: str | Path) -> TrainedGAN:
     generator = GenotypeGenerator(config)
     generator.load_state_dict(payload["state_dict"])
     return TrainedGAN(generator, config, settings, payload["history"], payload["losses"])
-
-
-def _sampling_labels(n: int, labels: np.ndarray | None, case_fraction: float, gen: torch.Generator) -> Tensor:
-    """The labels of a sample: given (validated), or Bernoulli(case_fraction) draws."""
-    if labels is not None:
-        y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
-        if y.shape[0] != n:
-            raise ValueError(f"{y.shape[0]} labels for {n} records")
-        if n and not bool(((y == 0) | (y == 1)).all()):
-            raise ValueError("labels must be 0 or 1")
-        return y
-    if not 0.0 <= case_fraction <= 1.0:
-        raise ValueError(f"case_fraction must be in [0, 1], got {case_fraction}")
-    return (torch.rand(n, generator=gen, dtype=torch.float64) < case_fraction).long()
-
-
-def _categorical_draw(logits: Tensor, gen: torch.Generator) -> Tensor:
-    """(B, V, K) logits -> (B, V) int8 states, by an inverse-CDF draw from each softmax."""
-    cdf = torch.softmax(logits, dim=2).cumsum(2)
-    u = torch.rand(logits.shape[:2], generator=gen, dtype=torch.float64).unsqueeze(2)
-    return (u > cdf[:, :, :-1]).sum(2).to(torch.int8)
 
 
 def gan_noise_for_budget(n: int, settings: GANSettings, *, epsilon: float, delta: float, history: list[Step] | tuple = ()) -> float:

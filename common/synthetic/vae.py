@@ -58,8 +58,17 @@ from torch.utils.data import DataLoader, TensorDataset
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model import BlockLinear
 from genofed.common.privacy import Step, calibrate_noise
-from genofed.common.synthetic.config_base import GeneratorConfigBase, read_generator, save_generator
-from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states, states_to_dosages, states_to_haplotypes
+from genofed.common.synthetic.config_base import (
+    GeneratorConfigBase,
+    SyntheticRecords,
+    categorical_draw,
+    check_sampling,
+    read_generator,
+    records_from_states,
+    sampling_labels,
+    save_generator,
+)
+from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
 from opacus import PrivacyEngine
 # isort: on
 
@@ -128,19 +137,6 @@ class VAEConfig(GeneratorConfigBase):
     covariates: bool
     case_fraction: float
     n_states: int = DOSAGE_STATES  # 3: dosages; 4: phased allele pairs (see encoding.py)
-
-
-@dataclass
-class SyntheticRecords:
-    """Sampled records: genotypes int8 (n, V) dosages in {0, 1, 2}, labels int8 (n,); when the
-    model was trained on phased input, haplotypes int8 (n, V, 2) alleles (dosage = their sum);
-    when trained with covariates, sex int8 (n,) in {0, 1} and age float64 (n,) in years."""
-
-    genotypes: np.ndarray
-    labels: np.ndarray
-    sex: np.ndarray | None = None
-    age: np.ndarray | None = None
-    haplotypes: np.ndarray | None = None
 
 
 class GenotypeVAE(nn.Module):
@@ -242,44 +238,21 @@ class TrainedVAE:
         argmax: the argmax would collapse every rare variant to 0 and erase genotype variance.
         temperature < 1 sharpens towards the mode, > 1 flattens towards uniform.
         """
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        check_sampling(n, temperature)
         gen = torch.Generator().manual_seed(int(seed))
-        if labels is not None:
-            y = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
-            if y.shape[0] != n:
-                raise ValueError(f"{y.shape[0]} labels for {n} records")
-            if n and not bool(((y == 0) | (y == 1)).all()):
-                raise ValueError("labels must be 0 or 1")
-        else:
-            frac = self.config.case_fraction if case_fraction is None else float(case_fraction)
-            if not 0.0 <= frac <= 1.0:
-                raise ValueError(f"case_fraction must be in [0, 1], got {frac}")
-            y = (torch.rand(n, generator=gen, dtype=torch.float64) < frac).long()
+        y = sampling_labels(n, labels, self.config.case_fraction if case_fraction is None else float(case_fraction), gen)
         self.model.eval()
         genotypes, sex, age = [], [], []
         for start in range(0, n, _SAMPLE_CHUNK):
             yb = y[start : start + _SAMPLE_CHUNK]
             z = self.model.prior_mean(yb) + torch.randn(len(yb), self.config.latent, generator=gen)
             logits, cov_out = self.model.decode(z, yb)
-            cdf = torch.softmax(logits.double() / temperature, dim=2).cumsum(2)
-            u = torch.rand(logits.shape[:2], generator=gen, dtype=torch.float64).unsqueeze(2)
-            genotypes.append((u > cdf[:, :, :-1]).sum(2).to(torch.int8))  # inverse-CDF draw of a state
+            genotypes.append(categorical_draw(logits.double() / temperature, gen))
             if cov_out is not None:
                 sex.append((torch.rand(len(yb), generator=gen, dtype=torch.float64) < torch.sigmoid(cov_out[:, 0].double())).to(torch.int8))
                 sd = torch.exp(0.5 * cov_out[:, 2].double().clamp(-8.0, 8.0))
                 age.append((cov_out[:, 1].double() + sd * torch.randn(len(yb), generator=gen, dtype=torch.float64)) * AGE_SCALE + AGE_CENTER)
-        v = self.config.n_variants
-        states = torch.cat(genotypes).numpy() if genotypes else np.zeros((0, v), dtype=np.int8)
-        out = SyntheticRecords(genotypes=states_to_dosages(states, self.config.n_states), labels=y.numpy().astype(np.int8))
-        if self.config.phased:
-            out.haplotypes = states_to_haplotypes(states)
-        if self.config.covariates:
-            out.sex = torch.cat(sex).numpy() if sex else np.zeros(0, dtype=np.int8)
-            out.age = torch.cat(age).numpy() if age else np.zeros(0)
-        return out
+        return records_from_states(self.config, genotypes, y, sex, age, covariates=self.config.covariates)
 
     def save(self, path: str | Path) -> None:
         """Plain data only: `load_vae` reads it with weights_only=True, so no code runs."""
