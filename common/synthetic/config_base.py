@@ -122,3 +122,33 @@ def records_from_states(config: GeneratorConfigBase, states: list[Tensor], label
         out.sex = torch.cat(sex).numpy() if sex else np.zeros(0, dtype=np.int8)
         out.age = torch.cat(age).numpy() if age else np.zeros(0)
     return out
+
+
+#: Age enters every generator scaled with these fixed public constants, never with the cohort's
+#: own mean / std: those would be statistics of real patients released outside the DP accounting.
+AGE_CENTER = 50.0
+AGE_SCALE = 20.0
+
+
+def training_tensors(genotypes: np.ndarray, labels: np.ndarray, covariates: np.ndarray | None, *,
+                     dtype: torch.dtype) -> list[Tensor]:
+    """Validated [states, labels, (sex, scaled age)] tensors of a generator's training cohort;
+    `genotypes` must already have passed `encoding.check_states`."""
+    x = torch.as_tensor(np.ascontiguousarray(genotypes), dtype=dtype)
+    n, v = int(x.shape[0]), int(x.shape[1])
+    if n < 1 or v < 1:
+        raise ValueError("cannot train on an empty genotype matrix")
+    y = torch.as_tensor(np.asarray(labels)).reshape(-1).long()
+    if y.shape[0] != n:
+        raise ValueError(f"{n} genotype rows but {y.shape[0]} labels")
+    if not bool(((y == 0) | (y == 1)).all()):
+        raise ValueError("labels must be 0 or 1")
+    tensors = [x, y]
+    if covariates is not None:
+        cov = torch.as_tensor(np.asarray(covariates, dtype=np.float64), dtype=torch.float32)
+        if cov.shape != (n, 2):
+            raise ValueError(f"covariates must be (n, 2) = (sex, age), got shape {tuple(cov.shape)}")
+        if not bool(torch.isfinite(cov).all()) or not bool(((cov[:, 0] == 0) | (cov[:, 0] == 1)).all()):
+            raise ValueError("covariates must be finite, with sex 0 or 1")
+        tensors.append(torch.stack([cov[:, 0], (cov[:, 1] - AGE_CENTER) / AGE_SCALE], dim=1))
+    return tensors

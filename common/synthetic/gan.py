@@ -110,6 +110,7 @@ from genofed.common.synthetic.config_base import (
     records_from_states,
     sampling_labels,
     save_generator,
+    training_tensors,
 )
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
 from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords, _sample_rate, _steps_per_epoch
@@ -402,23 +403,8 @@ def train_gan(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarr
 def _training_data(genotypes: np.ndarray, labels: np.ndarray, covariates: np.ndarray | None,
                    s: GANSettings, n_states: int) -> tuple[list[Tensor], GANConfig]:
     """Validated tensors [states, labels, (scaled covariates)] and the generator's config."""
-    x = torch.as_tensor(np.ascontiguousarray(genotypes), dtype=torch.long)
-    n, v = int(x.shape[0]), int(x.shape[1])
-    if n < 1 or v < 1:
-        raise ValueError("cannot train on an empty genotype matrix")
-    y = torch.as_tensor(np.asarray(labels)).reshape(-1).long()
-    if y.shape[0] != n:
-        raise ValueError(f"{n} genotype rows but {y.shape[0]} labels")
-    if not bool(((y == 0) | (y == 1)).all()):
-        raise ValueError("labels must be 0 or 1")
-    tensors = [x, y]
-    if covariates is not None:
-        cov = torch.as_tensor(np.asarray(covariates, dtype=np.float64), dtype=torch.float32)
-        if cov.shape != (n, 2):
-            raise ValueError(f"covariates must be (n, 2) = (sex, age), got shape {tuple(cov.shape)}")
-        if not bool(torch.isfinite(cov).all()) or not bool(((cov[:, 0] == 0) | (cov[:, 0] == 1)).all()):
-            raise ValueError("covariates must be finite, with sex 0 or 1")
-        tensors.append(torch.stack([cov[:, 0], (cov[:, 1] - AGE_CENTER) / AGE_SCALE], dim=1))
+    tensors = training_tensors(genotypes, labels, covariates, dtype=torch.long)
+    y, v = tensors[1], int(tensors[0].shape[1])
     config = GANConfig(n_variants=v, noise_dim=s.noise_dim, hidden=s.hidden, block_size=s.block_size,
                        block_units=s.block_units, covariates=covariates is not None,
                        case_fraction=float(y.double().mean()), n_states=n_states)

@@ -59,6 +59,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from genofed.common.model import BlockLinear
 from genofed.common.privacy import Step, calibrate_noise
 from genofed.common.synthetic.config_base import (
+    AGE_CENTER,
+    AGE_SCALE,
     GeneratorConfigBase,
     SyntheticRecords,
     categorical_draw,
@@ -67,15 +69,11 @@ from genofed.common.synthetic.config_base import (
     records_from_states,
     sampling_labels,
     save_generator,
+    training_tensors,
 )
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
 from opacus import PrivacyEngine
 # isort: on
-
-#: Age is scaled with fixed public constants, never with the cohort's own mean / std: those would
-#: be statistics of real patients released outside the DP accounting.
-AGE_CENTER = 50.0
-AGE_SCALE = 20.0
 
 #: Rows per forward pass when sampling: n x V x 3 logits would not fit at once for large panels.
 _SAMPLE_CHUNK = 1024
@@ -306,22 +304,8 @@ def train_vae(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarr
     generator haplotype-aware and its samples carry `haplotypes`.
     """
     check_states(genotypes, n_states)
-    x = torch.as_tensor(np.ascontiguousarray(genotypes), dtype=torch.float32)
-    n, v = int(x.shape[0]), int(x.shape[1])
-    if n < 1 or v < 1:
-        raise ValueError("cannot train on an empty genotype matrix")
-    y = torch.as_tensor(np.asarray(labels)).reshape(-1).long()
-    if y.shape[0] != n:
-        raise ValueError(f"{n} genotype rows but {y.shape[0]} labels")
-    if not bool(((y == 0) | (y == 1)).all()):
-        raise ValueError("labels must be 0 or 1")
-    tensors = [x, y]
-    if covariates is not None:
-        cov = torch.as_tensor(np.asarray(covariates, dtype=np.float64), dtype=torch.float32)
-        if cov.shape != (n, 2):
-            raise ValueError(f"covariates must be (n, 2) = (sex, age), got shape {tuple(cov.shape)}")
-        cov = torch.stack([cov[:, 0], (cov[:, 1] - AGE_CENTER) / AGE_SCALE], dim=1)
-        tensors.append(cov)
+    tensors = training_tensors(genotypes, labels, covariates, dtype=torch.float32)
+    y, (n, v) = tensors[1], tensors[0].shape
     s = settings
     config = VAEConfig(n_variants=v, latent=s.latent, hidden=s.hidden, block_size=s.block_size,
                        block_units=s.block_units, covariates=covariates is not None,
