@@ -21,6 +21,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from genofed.client.audit import audit_mod
 from genofed.client.augmentation import site_augmentation
 from genofed.client.budget import plan_round
 from genofed.client.outbound import outbound_guard
@@ -46,7 +47,8 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
     `flwr run` fills the run config from pyproject.toml; Flower's Python simulation entry point
     leaves it empty, so `genofed simulate` passes its settings here instead.
     """
-    app = ClientApp(mods=[outbound_guard])
+    # outermost first: the audit log records what leaves after the outbound guard has passed it
+    app = ClientApp(mods=[audit_mod, outbound_guard])
     base = dict(defaults or {})
 
     @app.query()
