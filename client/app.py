@@ -8,6 +8,7 @@ message path.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -18,8 +19,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MessageType, MetricRecord, RecordDict
+from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, RECORD_KEY_STATE
+from flwr.compat.common import recorddict_compat as compat
 
 from genofed.client.audit import audit_mod
 from genofed.client.augmentation import site_augmentation
@@ -32,6 +38,7 @@ from genofed.common.errors import DataError, GenofedError
 from genofed.common.metrics import binary_metrics
 from genofed.common.model import FINETUNE_MODES, ModelConfig, build_model, predict_proba, set_trainable
 from genofed.common.privacy import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.torch_threads import single_torch_thread
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +54,9 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
     `flwr run` fills the run config from pyproject.toml; Flower's Python simulation entry point
     leaves it empty, so `genofed simulate` passes its settings here instead.
     """
-    # outermost first: the audit log records what leaves after the outbound guard has passed it
-    app = ClientApp(mods=[audit_mod, outbound_guard])
+    # outermost first: the audit log records what leaves (under SecAgg+: masked vectors and key
+    # material); the outbound guard checks the plaintext reply before SecAgg+ masks it
+    app = ClientApp(mods=[audit_mod, secagg_mod, outbound_guard])
     base = dict(defaults or {})
 
     @app.query()
@@ -57,7 +65,13 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
-        return _guarded(msg, lambda: _train(msg, context, _site(context, base), _settings(context, base)))
+        with single_torch_thread():  # the same round gives the same update, bit for bit (common/torch_threads.py)
+            return _train_reply(msg, context)
+
+    def _train_reply(msg: Message, context: Context) -> Message:
+        if _is_secagg_fit(msg):  # SecAgg+'s masked stage: legacy FitIns in, FitRes out, same training
+            return _guarded(msg, lambda: _train_secagg(msg, context, _site(context, base), _settings(context, base)))
+        return _guarded(msg, lambda: _train(msg, context, _plain_round_allowed(_site(context, base)), _settings(context, base)))
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
@@ -93,6 +107,13 @@ def _guarded(msg: Message, handler) -> Message:
         logger.exception("this site failed to handle a %s message", msg.metadata.message_type)
         return Message(error=Error(code=FAILED, reason="the site hit an internal error; details are in its own log"),
                        reply_to=msg)
+
+
+def _plain_round_allowed(site: SiteConfig) -> SiteConfig:
+    if site.require_secagg:
+        raise GenofedError("this hospital sends its update only under secure aggregation (node config require-secagg); "
+                           "the coordinator asked for a plain round: run the federation with secagg")
+    return site
 
 
 def _split_seed(site: SiteConfig, settings: dict) -> int:
@@ -197,6 +218,69 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
         }
     )
     return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+
+
+def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Flower's `secaggplus_mod` for SecAgg+ rounds; every other message passes untouched.
+
+    Why not `secaggplus_mod` itself: it expects SecAgg+ configs in every TRAIN message (a plain
+    round has none), and it reads the inner reply's content, so a refusal (an error reply: budget
+    exhausted, bad data) would become an exception and lose its reason. Here the refusal is
+    returned as it is: the coordinator counts the site as dropped out, unmasks the others' sum
+    without it (SecAgg+'s threshold), and logs the reason as in a plain round.
+    """
+    if msg.metadata.message_type != MessageType.TRAIN or not msg.has_content() \
+            or RECORD_KEY_CONFIGS not in msg.content.config_records:
+        return call_next(msg, context)
+    refusal: list[Message] = []
+
+    def inner(inner_msg: Message, inner_context: Context) -> Message:
+        reply = call_next(inner_msg, inner_context)
+        if reply.has_error():
+            refusal.append(reply)
+            raise _Refused
+        return reply
+
+    try:
+        return secaggplus_mod(msg, context, inner)
+    except _Refused:
+        return refusal[0]
+
+
+class _Refused(Exception):
+    """The training handler refused inside SecAgg+'s masked stage."""
+
+
+def _is_secagg_fit(msg: Message) -> bool:
+    records = msg.content.config_records
+    return "fitins.config" in records and RECORD_KEY_CONFIGS in records
+
+
+def _train_secagg(msg: Message, context: Context, site: SiteConfig, settings: dict) -> RecordDict:
+    """`_train` on SecAgg+'s legacy FitIns: the same ArrayRecord (the model's state-dict names, in
+    the model's order) and the same train config as a plain round, so the ledger is charged and
+    the noise drawn exactly as there; the result goes back as a FitRes for SecAgg+ to mask."""
+    fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
+    names = list(build_model(ModelConfig.from_dict(json.loads(str(fitins.config["model"]))), seed=0).state_dict())
+    arrays = [torch.from_numpy(np.array(a)) for a in parameters_to_ndarrays(fitins.parameters)]
+    if len(arrays) != len(names):
+        raise GenofedError(f"the coordinator sent {len(arrays)} arrays for a model with {len(names)}")
+    plain = Message(RecordDict({"arrays": ArrayRecord(dict(zip(names, arrays, strict=True))),
+                                "config": ConfigRecord(dict(fitins.config))}),
+                    metadata=copy.deepcopy(msg.metadata))  # the received message's identity, new content
+    result = _train(plain, context, site, settings)
+    updated = [a.numpy() for a in result["arrays"].values()]
+    limit = float(context.state.config_records[RECORD_KEY_STATE]["clipping_range"])
+    largest = max(float(np.abs(a).max(initial=0.0)) for a in updated)
+    if not largest <= limit:  # SecAgg+ would clip it silently and corrupt the sum
+        raise GenofedError(f"an updated weight ({largest:.3g}) is outside SecAgg+'s clipping range (+-{limit:g}); "
+                           "the coordinator must raise it")
+    metrics = dict(result["metrics"])
+    return compat.fitres_to_recorddict(
+        FitRes(status=Status(Code.OK, "Success"), parameters=ndarrays_to_parameters(updated),
+               num_examples=int(metrics["num-examples"]), metrics=metrics),
+        keep_input=False,
+    )
 
 
 def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: float) -> tuple[float, float]:

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "hospital",
-        help="the hospital agent: the site's key pair (later: check, start, audit)",
+        help="the hospital agent: the site's key pair, data check, the SuperNode service, the audit log",
         description="Run a hospital's side of a deployed federation.",
     )
     commands = parser.add_subparsers(dest="hospital_command", metavar="COMMAND", required=True)
@@ -30,6 +30,95 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("dir", metavar="DIR", help="the site folder (created 0700 if missing)")
     init.add_argument("--name", required=True, help="the hospital's name in the federation, e.g. rostov")
     init.set_defaults(handler=run_hospital_init)
+
+    check = commands.add_parser(
+        "check",
+        help="validate the site's data against the federation panel and bind it to this site folder",
+        description=(
+            "Run the data layer's checks (as `genofed data check`) on the site's genotypes and phenotypes against the "
+            "federation's panel, before anything connects. When they pass, DIR/hospital.json records the files, their "
+            "SHA-256 and the site's own privacy budget; `genofed hospital start` trains on exactly these files."
+        ),
+    )
+    check.add_argument("dir", metavar="DIR", help="the site folder (genofed hospital init)")
+    check.add_argument("--genotypes", required=True, metavar="FILE", help="VCF, PLINK or table")
+    check.add_argument("--phenotypes", required=True, metavar="FILE", help="phenotypes.csv (sample_id, label, ...)")
+    check.add_argument("--panel", metavar="FILE", help="the federation's panel.tsv, sent by the coordinator (default: DIR/panel.tsv)")
+    check.add_argument("--epsilon-budget", type=float, default=8.0,
+                       help="this hospital's lifetime privacy budget: it never spends more, whatever the coordinator asks; "
+                            "inf = no differential privacy (default: 8)")
+    check.add_argument("--delta", type=float, default=1e-5, help="the largest DP delta this hospital accepts (default: 1e-5)")
+    check.add_argument("--require-secagg", action="store_true",
+                       help="send updates only under secure aggregation: refuse plain rounds (default: accept both)")
+    check.set_defaults(handler=run_hospital_check)
+
+    start = commands.add_parser(
+        "start",
+        help="run the hospital agent (flower-supernode with TLS, the site key, the audit log, the pinned app)",
+        description=(
+            "Run Flower's SuperNode for this site in the foreground: TLS to the coordinator verified with --ca, "
+            "authenticated with DIR/supernode.key, bound to the files `genofed hospital check` recorded (refused if they "
+            "changed), privacy ledger in DIR/state, every outbound message in DIR/audit.jsonl, and only the approved "
+            "genofed app bundle is executed. Outbound connections only."
+        ),
+    )
+    start.add_argument("dir", metavar="DIR", help="the site folder")
+    start.add_argument("--coordinator", required=True, metavar="HOST:PORT", help="the coordinator's address, e.g. fed.example.org:9092")
+    start.add_argument("--ca", required=True, metavar="FILE", help="the federation's CA certificate (ca.pem from the coordinator)")
+    start.add_argument("--local-port", type=int, default=9094,
+                       help="port of the SuperNode's own API on 127.0.0.1 (default: 9094; one per agent on a host)")
+    start.add_argument("--approved-app", default="", metavar="SHA256",
+                       help="app bundle hash to accept (default: the genofed app of this installation)")
+    start.add_argument("--max-retries", type=int, help="give up after this many refused or failed activations, 10 s apart (default: never, as a service should)")
+    start.set_defaults(handler=run_hospital_start)
+
+    audit = commands.add_parser("audit", help="print the audit log: every message this site sent",
+                                description="Print DIR/audit.jsonl: time, run, round, records, sizes, hashes and epsilon of "
+                                            "every message the agent handed to Flower to send.")
+    audit.add_argument("dir", metavar="DIR", help="the site folder")
+    audit.add_argument("--json", action="store_true", help="print the entries as a JSON list")
+    audit.set_defaults(handler=run_hospital_audit)
+
+
+def run_hospital_check(args: argparse.Namespace) -> int:
+    from .agent import check_site
+
+    bound = check_site(args.dir, args.genotypes, args.phenotypes, args.panel, epsilon_budget=args.epsilon_budget, delta=args.delta,
+                         require_secagg=args.require_secagg)
+    summary, alignment = bound["summary"], bound.get("alignment") or {}
+    print(f"hospital {bound['name']}: data OK: {summary.get('samples')} patients ({summary.get('cases')} cases), "
+          f"{alignment.get('coverage', 0):.1%} of {alignment.get('panel_variants', '?')} panel variants")
+    for warning in bound["warnings"]:
+        print(f"  warning [{warning['code']}] {warning['message']}")
+    print(f"  privacy budget: epsilon {bound['epsilon_budget']:g}, delta {bound['delta']:g} (this hospital's, for its lifetime)"
+          + ("; updates only under secure aggregation" if bound["require_secagg"] else ""))
+    print(f"  bound in {args.dir}/hospital.json; next: genofed hospital start {args.dir} --coordinator HOST:9092 --ca ca.pem")
+    return 0
+
+
+def run_hospital_start(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .agent import AgentOptions, start_site
+
+    options = AgentOptions(coordinator=args.coordinator, ca=Path(args.ca), local_port=args.local_port,
+                           approved_app=args.approved_app, max_retries=args.max_retries)
+    return start_site(args.dir, options)
+
+
+def run_hospital_audit(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .agent import audit_lines
+    from .audit import AUDIT_FILE, read_audit
+
+    if args.json:
+        print(json.dumps(read_audit(Path(args.dir) / AUDIT_FILE), indent=2))
+        return 0
+    for line in audit_lines(args.dir):
+        print(line)
+    return 0
 
 
 def run_hospital_init(args: argparse.Namespace) -> int:

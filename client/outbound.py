@@ -5,7 +5,10 @@ simulation and in deployment alike. A reply may hold:
 - ArrayRecords with exactly the keys and shapes of the model the coordinator sent (updated
   weights; nothing shaped like a cohort);
 - MetricRecords with whitelisted keys and scalar values (counts, mean loss, AUC, epsilon);
-- a ConfigRecord with the site's name (the describe reply).
+- a ConfigRecord with the site's name (the describe reply);
+- under secure aggregation, a legacy FitRes (the shape Flower's SecAgg+ masks): exactly the
+  records fitres.parameters (the arrays the coordinator sent, by count, shape and dtype),
+  fitres.metrics (whitelisted scalars), fitres.num_examples and fitres.status ("Success").
 Anything else (a string that could be a sample id, a per-patient list, an unknown record) is
 blocked: the reply is replaced by an error, and the site's log says what was stopped.
 """
@@ -42,6 +45,9 @@ def check_outbound(reply: Message, sent: Message) -> None:
     """Raise OutboundViolation unless `reply` holds only what may leave a site."""
     if reply.has_error():
         return
+    if any(name.startswith("fitres.") for name in reply.content):
+        _check_fitres(reply, sent)
+        return
     expected = _array_shapes(sent)
     for name, record in reply.content.items():
         if isinstance(record, ArrayRecord):
@@ -60,6 +66,48 @@ def check_outbound(reply: Message, sent: Message) -> None:
                 raise OutboundViolation(f"config entries {sorted(unknown)} may not leave the site")
         else:
             raise OutboundViolation(f"record {name!r} of type {type(record).__name__} may not leave the site")
+
+
+FITRES_RECORDS = frozenset({"fitres.parameters", "fitres.metrics", "fitres.num_examples", "fitres.status"})
+
+
+def _check_fitres(reply: Message, sent: Message) -> None:
+    """A SecAgg+ reply before masking: the model-shaped arrays and whitelisted metrics, nothing else.
+
+    Legacy Parameters carry no shapes in their ArrayRecord, so both sides are decoded to compare
+    real shapes and dtypes with the FitIns the coordinator sent.
+    """
+    content = reply.content
+    if set(content) != FITRES_RECORDS:
+        raise OutboundViolation(f"a FitRes reply must hold exactly {sorted(FITRES_RECORDS)}, not {sorted(content)}")
+    parameters, metrics = content["fitres.parameters"], content["fitres.metrics"]
+    examples, status = content["fitres.num_examples"], content["fitres.status"]
+    if not (isinstance(parameters, ArrayRecord) and isinstance(metrics, ConfigRecord)
+            and isinstance(examples, MetricRecord) and isinstance(status, ConfigRecord)):
+        raise OutboundViolation("a FitRes reply's records are not of the kinds Flower's FitRes uses")
+    sent_records = [r for name, r in sent.content.items() if isinstance(r, ArrayRecord) and name == "fitins.parameters"]
+    if len(sent_records) != 1 or _legacy_layout(parameters) != _legacy_layout(sent_records[0]):
+        raise OutboundViolation("the FitRes arrays do not have the shapes of the model the coordinator sent")
+    for key, value in metrics.items():
+        if key not in ALLOWED_METRICS:
+            raise OutboundViolation(f"metric {key!r} is not on the list of aggregate metrics a site may send")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise OutboundViolation(f"metric {key!r} is not a number: only aggregate numbers may leave the site")
+    if dict(examples) != {"num_examples": examples.get("num_examples")} or not isinstance(examples["num_examples"], int):
+        raise OutboundViolation("fitres.num_examples must hold one integer count")
+    if dict(status) != {"code": 0, "message": "Success"}:
+        raise OutboundViolation("fitres.status may only say Success")
+
+
+def _legacy_layout(record: ArrayRecord) -> list[tuple[tuple[int, ...], str]]:
+    """(shape, dtype) of each array of a legacy Parameters record, in order."""
+    from flwr.common import bytes_to_ndarray
+
+    try:
+        arrays = [bytes_to_ndarray(array.data) for array in record.values()]
+    except Exception:  # noqa: BLE001 - not a serialized ndarray: cannot be the model
+        raise OutboundViolation("the FitRes arrays are not serialized NumPy arrays") from None
+    return [(tuple(a.shape), str(a.dtype)) for a in arrays]
 
 
 def outbound_guard(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:

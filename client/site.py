@@ -56,6 +56,9 @@ class SiteConfig:
     #: and its clinicians' known-causal variants (node config `known-causal=FILE`), never altered.
     augment: str = ""
     known_causal: Path | None = None
+    #: Deployment: this hospital sends updates only under secure aggregation (node config
+    #: `require-secagg=true`): a coordinator cannot quietly switch SecAgg+ off to see its update.
+    require_secagg: bool = False
 
 
 def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
@@ -79,6 +82,7 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
             synthetic_ratio=_ratio(node_config.get("synthetic-ratio", 1.0 if synthetic else 0.0)),
             augment=str(node_config.get("augment", "") or ""),
             known_causal=Path(str(node_config["known-causal"])) if node_config.get("known-causal") else None,
+            require_secagg=str(node_config.get("require-secagg", "false")).lower() in ("1", "true", "yes"),
         )
     if "partition-id" not in node_config or not run_config.get("data-dir"):
         raise SiteConfigError(

@@ -19,7 +19,7 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     defaults = RunSettings()
     parser = subparsers.add_parser(
         "coordinator",
-        help="the coordinator of a deployed federation: its folder, CA and enrolled hospitals (later: start, status)",
+        help="the coordinator of a deployed federation: its folder, CA, enrolled hospitals, the service and its status",
         description="Set up and administer a deployed federation's coordinator folder.",
     )
     commands = parser.add_subparsers(dest="coordinator_command", metavar="COMMAND", required=True)
@@ -35,7 +35,9 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("dir", metavar="DIR", help="new federation folder")
     init.add_argument("--host", action="append", required=True, metavar="NAME_OR_IP",
                       help="a host name or IP address hospitals connect to (repeat for several)")
-    init.add_argument("--panel", metavar="FILE", help="the federation's variant panel.tsv (copied, with its SHA-256)")
+    init.add_argument("--panel", required=True, metavar="FILE", help="the federation's variant panel.tsv (copied, with its SHA-256)")
+    init.add_argument("--test-dir", metavar="DIR",
+                      help="a held-out cohort folder (genotypes + phenotypes.csv) the coordinator evaluates every round on")
     init.add_argument("--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})")
     init.add_argument("--strategy", default=defaults.strategy, choices=STRATEGIES, help=f"aggregation (default: {defaults.strategy})")
     init.add_argument("--epsilon", type=float, default=defaults.epsilon,
@@ -47,6 +49,8 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"(default: {defaults.batch_size})")
     init.add_argument("--lr", type=float, default=defaults.lr, help=f"(default: {defaults.lr:g})")
     init.add_argument("--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm (default: {defaults.clip:g})")
+    init.add_argument("--secagg", action="store_true",
+                      help="secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' updates")
     init.set_defaults(handler=run_coordinator_init)
 
     enroll = commands.add_parser("enroll", help="register a hospital's public key",
@@ -62,6 +66,28 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     revoke.add_argument("--name", required=True, help="the hospital to revoke")
     revoke.set_defaults(handler=run_coordinator_revoke)
 
+    start = commands.add_parser(
+        "start",
+        help="run the federation: flower-superlink with TLS and hospital authentication, then the federated run",
+        description=(
+            "Start flower-superlink (TLS with DIR's certificate, SuperNode authentication, state database DIR/state.db, "
+            "no runtime dependency installation, no telemetry or update check), register the enrolled hospitals, submit "
+            "the federated run and wait for it. Results, checkpoints, the model and the report land in DIR/run. "
+            "Starting again after a crash resumes from the last checkpoint. Exit 0 when the run completed."
+        ),
+    )
+    start.add_argument("dir", metavar="DIR", help="the federation folder")
+    start.add_argument("--fleet-address", default="0.0.0.0:9092", metavar="HOST:PORT",
+                       help="where hospitals connect (default: 0.0.0.0:9092; allow only the hospitals' addresses to reach it)")
+    start.set_defaults(handler=run_coordinator_start)
+
+    status = commands.add_parser("status", help="the service state, hospitals connected, round and metrics",
+                                 description="Show DIR's coordinator: running or not, hospitals and their connection "
+                                             "state, rounds done, the last round's metrics.")
+    status.add_argument("dir", metavar="DIR", help="the federation folder")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(handler=run_coordinator_status)
+
     listing = commands.add_parser("hospitals", help="list enrolled (and revoked) hospitals",
                                   description="List the hospitals enrolled in DIR, with key fingerprints and times.")
     listing.add_argument("dir", metavar="DIR", help="the federation folder")
@@ -74,8 +100,8 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
 
     settings = {"rounds": args.rounds, "strategy": args.strategy, "epsilon": args.epsilon, "delta": args.delta,
                 "min_nodes": args.min_hospitals, "local_epochs": args.local_epochs, "batch_size": args.batch_size,
-                "lr": args.lr, "clip": args.clip}
-    config = init_federation(args.dir, args.host, panel=args.panel, settings=settings)
+                "lr": args.lr, "clip": args.clip, "secagg": args.secagg}
+    config = init_federation(args.dir, args.host, panel=args.panel, settings=settings, test_dir=args.test_dir)
     tls = config["tls"]
     print(f"created federation folder {args.dir}")
     print(f"  CA: {args.dir}/{tls['ca_certificate']} (send to every hospital; SHA-256 {tls['ca_sha256']})")
@@ -84,6 +110,38 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         print(f"  panel: {config['panel']['variants']} variants, sha256 {config['panel']['sha256']}")
     print(f"  settings: {config['settings']}")
     print(f"  next: genofed coordinator enroll {args.dir} --name HOSPITAL --public-key supernode.pub")
+    return 0
+
+
+def run_coordinator_start(args: argparse.Namespace) -> int:
+    from .service import ServiceOptions, start_coordinator
+
+    def say(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    return start_coordinator(args.dir, ServiceOptions(address=args.fleet_address), say)
+
+
+def run_coordinator_status(args: argparse.Namespace) -> int:
+    import json
+
+    from .service import coordinator_status
+
+    status = coordinator_status(args.dir)
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+        return 0
+    print(f"coordinator: {status['state']}" + (f", run {status['run_id']} ({status.get('run_status')})" if status.get("run_id") else ""))
+    for name, hospital in sorted(status.get("hospitals", {}).items()):
+        print(f"  {name:<20} node {hospital['node_id']}: {hospital['status']}")
+    print(f"rounds: {status['rounds_done']} of {status['rounds_planned']}")
+    last = status.get("last_round")
+    if last:
+        auc = "n/a" if last.get("test_auc") is None else f"{last['test_auc']:.3f}"
+        eps = "n/a" if last.get("epsilon_max") is None else f"{last['epsilon_max']:.2f}"
+        print(f"  round {last['round']}: test AUC {auc}, epsilon <= {eps}, participants {', '.join(last.get('participants', []))}")
+    if status.get("results"):
+        print(f"results: {status['results']}")
     return 0
 
 

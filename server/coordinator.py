@@ -18,13 +18,14 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
 from genofed.common.atomic import atomic_dir, write_text_atomic
 from genofed.common.errors import GenofedError
 
-from .enrollment import empty_registry, write_registry
+from .enrollment import empty_registry, hospitals, write_registry
 from .pki import subject_alt_names, write_pki
 from .settings import RunSettings
 
@@ -32,24 +33,31 @@ FEDERATION_FILE = "federation.json"
 FORMAT = "genofed-federation/1"
 PANEL_FILE = "panel.tsv"
 #: The run settings a federation fixes at init (RunSettings names, kebab-case in the file).
-FEDERATION_SETTINGS = ("rounds", "strategy", "epsilon", "delta", "min_nodes", "local_epochs", "batch_size", "lr", "clip")
+FEDERATION_SETTINGS = (
+    "rounds", "strategy", "epsilon", "delta", "min_nodes", "local_epochs", "batch_size", "lr", "clip", "secagg",
+)
 
 
 def init_federation(folder: str | Path, hosts: list[str], *, panel: str | Path | None = None,
-                    settings: dict[str, Any] | None = None) -> dict[str, Any]:
+                    settings: dict[str, Any] | None = None, test_dir: str | Path | None = None) -> dict[str, Any]:
     """Create the federation folder; returns the federation config written."""
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise GenofedError(f"{folder} exists and is not empty: refusing to overwrite a federation (its CA is what hospitals trust)")
     subject_alt_names(hosts)  # bad host names fail before anything is made
+    # the coordinator's own `flwr` commands (register hospitals, submit the run) connect over loopback
+    hosts = list(dict.fromkeys([h.strip().lower() for h in hosts] + ["localhost", "127.0.0.1"]))
     run = RunSettings(**(settings or {}))  # the same validation every run applies
-    panel_info = _check_panel(panel) if panel else None
+    if not panel:
+        raise GenofedError("give the federation's variant panel (--panel panel.tsv): hospitals check their data against it")
+    panel_info = _check_panel(panel)
+    if test_dir and not Path(test_dir).is_dir():
+        raise GenofedError(f"--test-dir {test_dir}: not a folder (a held-out cohort: genotypes and phenotypes.csv)")
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with atomic_dir(folder) as staging:
         staging.chmod(0o700)
         tls = write_pki(staging, hosts)
-        if panel_info:
-            shutil.copyfile(panel, staging / PANEL_FILE)
+        shutil.copyfile(panel, staging / PANEL_FILE)
         config = {
             "format": FORMAT,
             "created": created,
@@ -57,6 +65,10 @@ def init_federation(folder: str | Path, hosts: list[str], *, panel: str | Path |
             "panel": panel_info,
             "settings": {name.replace("_", "-"): run.to_config()[name.replace("_", "-")] for name in FEDERATION_SETTINGS},
             "hospitals_file": "hospitals.json",
+            # the coordinator's own held-out cohort for central evaluation after every round (optional)
+            "test_dir": str(Path(test_dir).resolve()) if test_dir else None,
+            # names the run's privacy plan at every hospital; a restarted coordinator keeps it
+            "plan_id": uuid.uuid4().hex,
         }
         write_text_atomic(staging / FEDERATION_FILE, json.dumps(config, indent=2) + "\n")
         write_registry(staging, empty_registry())
@@ -76,3 +88,23 @@ def load_federation(folder: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise GenofedError(f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+#: Where a deployed federation's run writes results, checkpoints, the final model and the report.
+RUN_DIR = "run"
+
+
+def deployed_run_config(folder: str | Path) -> dict[str, Any]:
+    """The run config of a deployed federation's run: its agreed settings, its panel, its outputs
+    in DIR/run, its plan id, and resume on (a restarted coordinator continues from the last
+    checkpoint; a finished run is not trained again)."""
+    folder = Path(folder).resolve()
+    federation = load_federation(folder)
+    config = dict(federation["settings"])
+    config.update({"out-dir": str(folder / RUN_DIR), "resume": True, "plan-id": federation.get("plan_id", ""),
+                   "expected-nodes": len(hospitals(folder))})
+    if federation.get("panel"):
+        config["panel"] = str(folder / federation["panel"]["file"])
+    if federation.get("test_dir"):
+        config["test-dir"] = federation["test_dir"]
+    return config

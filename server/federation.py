@@ -73,7 +73,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     state = resumed.state_dict if resumed else initial
     history: list[dict[str, Any]] = list(resumed.history) if resumed else []
 
-    sites = describe_sites(grid, settings.min_nodes)
+    sites = describe_sites(grid, settings.min_nodes, expected=settings.expected_nodes, grace=settings.wait_seconds)
     log = RoundLog(site_of_node={node: s.name for node, s in sites.items()})
     if resumed:
         log.train, log.evaluate, log.refused = (resumed.log.get(k, {}) for k in ("train", "evaluate", "refused"))
@@ -105,6 +105,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
             **({"augment": settings.augment} if settings.augment else {}),
         }
     )
+    secagg_bytes = 0  # measured upload per hospital and round under SecAgg+ (masked vectors, keys, shares)
     round_started = [time.perf_counter()]
     # The global model after the last round (Flower's Result has none if all refused) and its
     # test metrics, so the final model is not evaluated twice.
@@ -132,6 +133,15 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
 
     if start_round >= settings.rounds:
         say(f"the checkpoint already closes round {start_round} of {settings.rounds}: nothing left to train")
+    elif settings.secagg:  # the same rounds on Flower's SecAgg+: the coordinator sees sums only
+        from .secagg import run_secagg_rounds
+
+        secagg_bytes = run_secagg_rounds(
+            grid, state=state, num_rounds=settings.rounds - start_round, round_offset=start_round, seed=settings.seed,
+            train_config=train_config, evaluate_config=ConfigRecord({"model": model_json}), evaluate_fn=evaluate,
+            tracked=strategy, max_weight=max(s.sizes["train"] for s in sites.values()), min_nodes=settings.min_nodes,
+            fraction_train=settings.fraction_train,
+        ).bytes_per_client_round()
     else:
         strategy.start(
             grid=grid,
@@ -153,7 +163,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         log=log,
         plan_id=plan_id,
         wall_seconds=time.perf_counter() - started,
-        bytes_per_client_round=ArrayRecord(final).count_bytes(),
+        bytes_per_client_round=secagg_bytes or ArrayRecord(final).count_bytes(),
         test_metrics=final_metrics,
         epsilon=_epsilon_by_site(log),
         pretrained=pretrained,
@@ -179,25 +189,31 @@ def starting_model(settings: RunSettings, panel: VariantPanel) -> tuple[ModelCon
 
 #: Settings a resumed run may change: where outputs go and how progress is shown; and the plan
 #: id, which a resumed run takes from its checkpoint whatever the settings say.
-_RESUMABLE_CHANGES = frozenset({"out-dir", "resume", "quiet", "ledger-dir", "plan-id"})
+_RESUMABLE_CHANGES = frozenset({"out-dir", "resume", "quiet", "ledger-dir", "plan-id", "expected-nodes", "wait-seconds"})
 
 
 def _check_resumable(checkpoint: Checkpoint, model_config: ModelConfig, settings: RunSettings, folder: Path) -> None:
     """A resumed run must compute what the interrupted one would have, so nothing else may change."""
     if checkpoint.model_config != model_config.to_dict():
         raise GenofedError(f"the checkpoint in {folder} is for another model/panel; start a new run folder")
-    before, now = checkpoint.settings, settings.to_config()
+    before, now = {"secagg": False, **checkpoint.settings}, settings.to_config()  # checkpoints from before secagg existed
     changed = sorted(k for k in set(before) | set(now) if k not in _RESUMABLE_CHANGES and before.get(k) != now.get(k))
     if changed:
         details = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
         raise GenofedError(f"--resume needs the interrupted run's settings; changed: {details}")
 
 
-def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0) -> dict[int, SiteInfo]:
-    """Wait for `min_nodes` hospitals, then ask each its name and (aggregate) cohort sizes."""
-    deadline = time.monotonic() + timeout
-    while len(nodes := list(grid.get_node_ids())) < min_nodes:
-        if time.monotonic() > deadline:
+def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0, *, expected: int = 0,
+                   grace: float = 120.0) -> dict[int, SiteInfo]:
+    """Wait for `min_nodes` hospitals (and up to `grace` seconds for all `expected` ones), then
+    ask each its name and (aggregate) cohort sizes. Only these hospitals take part in the run."""
+    started = time.monotonic()
+    while len(nodes := list(grid.get_node_ids())) < max(min_nodes, expected):
+        waited = time.monotonic() - started
+        if len(nodes) >= min_nodes and waited > grace:
+            logger.warning("%d of %d enrolled hospitals connected after %.0f s: starting without the others", len(nodes), expected, waited)
+            break
+        if waited > timeout:
             raise GenofedError(f"only {len(nodes)} hospital(s) connected after {timeout:.0f} s; {min_nodes} needed")
         time.sleep(1.0)
     queries = [Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=node) for node in nodes]

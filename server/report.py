@@ -654,6 +654,7 @@ def _completed_rounds(results: Mapping[str, Any]) -> str:
 def _section_run_facts(results: Mapping[str, Any]) -> str:
     rows = [
         ["Strategy", results.get("strategy") or NOT_MEASURED],
+        ["Secure aggregation", _secagg_text(results)],
         ["Rounds", _completed_rounds(results)],
         ["Wall time", fmt_duration(results.get("wall_seconds"))],
         ["Time per round", fmt_duration(results.get("seconds_per_round"))],
@@ -664,6 +665,13 @@ def _section_run_facts(results: Mapping[str, Any]) -> str:
         ["Privacy", _privacy_summary_line(results).removeprefix("Privacy: ")],
     ]
     return "## Run facts\n\n" + markdown_table(["", ""], rows)
+
+
+def _secagg_text(results: Mapping[str, Any]) -> str:
+    """Whether the coordinator could see one hospital's update (SecAgg+ off) or only their sum."""
+    if results.get("secagg"):
+        return "on (SecAgg+): the coordinator saw only the sum of the hospitals' updates"
+    return "off: the coordinator saw each hospital's update"
 
 
 def _start_text(results: Mapping[str, Any]) -> str:

@@ -49,6 +49,7 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "bytes_sent_per_client_per_round": fed.bytes_per_client_round,
         "model": {**fed.model_config.to_dict(), "parameters": sum(t.numel() for t in fed.state_dict.values())},
         "strategy": settings.strategy,
+        "secagg": settings.secagg,
         "pretrained": fed.pretrained,
         "finetune": settings.finetune,
         "augment": settings.augment or None,

@@ -45,6 +45,10 @@ class RunSettings:
     server_lr: float = 0.05  # FedAdam only (eta)
     fraction_train: float = 1.0
     min_nodes: int = 2
+    #: Deployment: the number of enrolled hospitals; the run waits up to `wait_seconds` for all of
+    #: them to connect (it starts once `min_nodes` are there and the wait is over). 0: no wait.
+    expected_nodes: int = 0
+    wait_seconds: float = 120.0
     seed: int = 42
     resume: bool = False
     quiet: bool = False
@@ -71,6 +75,9 @@ class RunSettings:
     #: e.g. "noise=0.01,mutate=0.005" ("" = none); a hospital's own node config `augment` wins.
     #: Checked by the hospitals (genofed.common.augment), which hold the panel it refers to.
     augment: str = ""
+    #: Secure aggregation (Flower's SecAgg+, genofed.server.secagg): the coordinator receives
+    #: only the masked sum of the hospitals' updates, never one hospital's weights.
+    secagg: bool = False
 
     def __post_init__(self) -> None:
         _require(self.rounds >= 1, "rounds must be >= 1")
@@ -90,6 +97,11 @@ class RunSettings:
                  f"({self.epsilon:g}): it must be > 0 and below it, leaving the rest for training")
         if self.augment:
             _check_augment(self.augment, private=self.private)
+        if self.secagg:
+            _require(self.strategy != "fedadam",
+                     "secagg cannot run strategy fedadam: SecAgg+ runs on Flower's legacy FedAvg, which knows no server "
+                     "optimizer state; use strategy fedavg or fedprox with secagg, or turn secagg off")
+            _require(self.min_nodes >= 2, "secagg needs min-nodes >= 2: a sum of one hospital's update is that update")
         _require(self.finetune == "full" or bool(self.pretrained),
                  f"finetune={self.finetune} freezes layers of a pretrained model: set pretrained too (or use finetune=full)")
 
@@ -112,11 +124,13 @@ class RunSettings:
 
     def experiment_id(self) -> str:
         """A stable id of what is computed: the settings minus where outputs go and how it is shown."""
-        skip = {"out-dir", "resume", "quiet", "ledger-dir", "plan-id"}
+        skip = {"out-dir", "resume", "quiet", "ledger-dir", "plan-id", "expected-nodes", "wait-seconds"}
         if self.synthetic_ratio == 0:  # unused: leaves the ids (and so the noise draws) of plain runs as they were
             skip |= {"synthetic-ratio", "synthetic-generator", "synthetic-epsilon"}
         if not self.augment:
             skip.add("augment")
+        if not self.secagg:
+            skip.add("secagg")
         config = {k: v for k, v in self.to_config().items() if k not in skip}
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 

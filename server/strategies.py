@@ -29,9 +29,24 @@ class RoundLog:
     train: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)  # round -> site -> metrics
     evaluate: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
     refused: dict[int, dict[str, str]] = field(default_factory=dict)  # round -> site -> reason
+    #: The messages of the current exchange: a reply the SuperLink writes itself (the node
+    #: stopped sending heartbeats) comes from the SuperLink, so it is matched to the message it
+    #: answers, whose id Flower assigns when sending it.
+    sent: list[Message] = field(default_factory=list)
+
+    def note_sent(self, messages: Iterable[Message]) -> list[Message]:
+        self.sent = list(messages)
+        return self.sent
+
+    def node(self, msg: Message) -> int:
+        for sent in self.sent:
+            if sent.metadata.message_id and sent.metadata.message_id == msg.metadata.reply_to_message_id:
+                return sent.metadata.dst_node_id
+        return msg.metadata.src_node_id
 
     def site(self, msg: Message) -> str:
-        return self.site_of_node.get(msg.metadata.src_node_id, f"node-{msg.metadata.src_node_id}")
+        node = self.node(msg)
+        return self.site_of_node.get(node, f"node-{node}")
 
 
 class Tracking:
@@ -49,7 +64,7 @@ class Tracking:
         real = server_round + self.round_offset
         random.seed(f"{self.seed}:{real}")  # Flower samples nodes with `random`: same seed, same sample
         self._sent = arrays
-        return super().configure_train(real, arrays, config, grid)
+        return self.log.note_sent(self._described_only(super().configure_train(real, arrays, config, grid)))
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         real = server_round + self.round_offset
@@ -65,7 +80,12 @@ class Tracking:
         return ArrayRecord(merged)
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
-        return super().configure_evaluate(server_round + self.round_offset, arrays, config, grid)
+        return self.log.note_sent(self._described_only(super().configure_evaluate(server_round + self.round_offset, arrays, config, grid)))
+
+    def _described_only(self, messages: Iterable[Message]) -> list[Message]:
+        """Only hospitals that introduced themselves at the start (name, cohort size) take part;
+        one that connects later joins the next run."""
+        return [m for m in messages if m.metadata.dst_node_id in self.log.site_of_node]
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         real = server_round + self.round_offset

@@ -66,6 +66,7 @@ from genofed.common.metrics import binary_metrics
 from genofed.common.model import ModelConfig, build_model, predict_proba
 from genofed.common.panel import VariantPanel
 from genofed.common.privacy import epsilon_of
+from genofed.common.torch_threads import single_torch_thread
 from genofed.server.results import json_default
 from genofed.server.settings import RunSettings
 
@@ -73,7 +74,6 @@ from .baselines import classifier_step, fit_alone
 from .cohorts import ensure_cohorts
 from .presets import get_preset
 from .simulate import simulated_sites
-from .torch_threads import single_torch_thread
 from .transfer import _cached, _eps, _load_hospitals, _mean, _sd, _write_sites
 
 Progress = Callable[[str], None]

@@ -373,6 +373,9 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
                         help="genotype augmentation in every hospital's training, applied on the fly, e.g. "
                              "\"noise=0.01,mutate=0.005,missing=0.02\" or a TOML/JSON file; mix and mixup only without DP "
                              "(default: none)")
+    parser.add_argument("--secagg", action="store_true",
+                        help="secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' "
+                             "updates, never one hospital's; works with fedavg and fedprox, not fedadam")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints (same settings)")
     parser.add_argument("--no-references", action="store_true", help="skip the local-only and pooled reference models")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -405,7 +408,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         proximal_mu=args.proximal_mu, fraction_train=args.fraction_train, min_nodes=args.min_nodes, seed=args.seed,
         resume=args.resume, quiet=args.quiet, pretrained=args.pretrained, pretrained_hash=args.pretrained_hash,
         finetune=args.finetune, synthetic_ratio=args.synthetic_ratio, synthetic_generator=args.synthetic_generator,
-        synthetic_epsilon=args.synthetic_epsilon, augment=args.augment,
+        synthetic_epsilon=args.synthetic_epsilon, augment=args.augment, secagg=args.secagg,
     )
     results = simulate(settings, progress=progress, references=not args.no_references, verbose=args.verbose)
     report = write_report(out, results)

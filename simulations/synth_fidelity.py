@@ -47,10 +47,10 @@ from genofed.common.atomic import write_text_atomic
 from genofed.common.errors import GenofedError
 from genofed.common.synthetic import validation as V
 from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phased_states
+from genofed.common.torch_threads import single_torch_thread
 from genofed.server.results import json_default
 
 from .real import load_1000g, load_chr1_region, shared_data_dir
-from .torch_threads import single_torch_thread
 
 Progress = Callable[[str], None]
 GENERATORS = ("vae", "gan")

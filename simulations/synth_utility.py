@@ -75,6 +75,7 @@ from genofed.common.synthetic.validation import (
     record_failures,
     validate_synthetic,
 )
+from genofed.common.torch_threads import single_torch_thread
 from genofed.server.evaluation import TestCohort
 from genofed.server.results import json_default
 from genofed.server.settings import RunSettings
@@ -83,7 +84,6 @@ from .baselines import classifier_step, fit_alone
 from .cohorts import ensure_cohorts
 from .presets import get_preset
 from .simulate import simulated_sites
-from .torch_threads import single_torch_thread
 from .transfer import _cached, _eps, _load_hospitals, _mean, _sd, _write_sites
 
 Progress = Callable[[str], None]

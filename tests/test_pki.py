@@ -26,12 +26,22 @@ from genofed.server.enrollment import EnrollmentError, enroll, hospitals, load_r
 from genofed.server.pki import PkiError, check_server_cert, load_cert
 
 HOSTS = ["localhost", "127.0.0.1", "coordinator.example.org", "::1"]
+PANEL_TEXT = "id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\tA\tG\t0.1\n1:200:C:T\t1\t200\tC\tT\t0.3\n"
+
+
+def _panel(folder: Path) -> Path:
+    path = folder / "panel.tsv"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(PANEL_TEXT)
+    return path
 
 
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("feds") / "fed"
-    init_federation(folder, HOSTS, settings={"rounds": 3, "epsilon": 4.0, "min_nodes": 3})
+    root = tmp_path_factory.mktemp("feds")
+    folder = root / "fed"
+    init_federation(folder, HOSTS, panel=_panel(root), settings={"rounds": 3, "epsilon": 4.0, "min_nodes": 3})
     return folder
 
 
@@ -99,7 +109,7 @@ def test_tls_handshake_trusts_only_the_federation_ca(fed: Path, tmp_path: Path) 
     _handshake(fed, fed / "ca.pem", "localhost")
     _handshake(fed, fed / "ca.pem", "127.0.0.1")
     other = tmp_path / "other"
-    init_federation(other, ["localhost"])
+    init_federation(other, ["localhost"], panel=_panel(tmp_path))
     with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
         _handshake(fed, other / "ca.pem", "localhost")
     with pytest.raises(ssl.SSLCertVerificationError, match="mismatch|doesn't match"):
@@ -119,7 +129,7 @@ def test_grpc_tls_with_the_certificates_as_flower_superlink_loads_them(fed: Path
     port = server.add_secure_port("127.0.0.1:0", creds)
     server.start()
     other = tmp_path / "other"
-    init_federation(other, ["localhost"])
+    init_federation(other, ["localhost"], panel=_panel(tmp_path))
     try:
         for ca, ready in ((fed / "ca.pem", True), (other / "ca.pem", False)):
             channel = grpc.secure_channel(f"localhost:{port}", grpc.ssl_channel_credentials((ca).read_bytes()))
@@ -136,20 +146,23 @@ def test_grpc_tls_with_the_certificates_as_flower_superlink_loads_them(fed: Path
 
 
 def test_init_refuses_existing_folder_and_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    panel = str(_panel(tmp_path / "shared"))
     full = tmp_path / "full"
     full.mkdir()
     (full / "keep.txt").write_text("x")
-    assert main(["coordinator", "init", str(full), "--host", "localhost"]) == 2
+    assert main(["coordinator", "init", str(full), "--host", "localhost", "--panel", panel]) == 2
     assert "not empty" in capsys.readouterr().err
     assert sorted(p.name for p in full.iterdir()) == ["keep.txt"]
-    for argv, message in ((["--host", "bad host"], "neither an IP address"), (["--host", "a", "--rounds", "0"], "rounds must be"),
-                          (["--host", "a", "--panel", str(tmp_path / "none.tsv")], "panel file not found")):
+    for argv, message in ((["--host", "bad host", "--panel", panel], "neither an IP address"),
+                          (["--host", "a", "--rounds", "0", "--panel", panel], "rounds must be"),
+                          (["--host", "a", "--panel", str(tmp_path / "none.tsv")], "panel file not found"),
+                          (["--host", "a", "--panel", panel, "--test-dir", str(tmp_path / "none")], "not a folder")):
         assert main(["coordinator", "init", str(tmp_path / "new"), *argv]) == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "new").exists()
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["coordinator", "init", str(empty), "--host", "localhost", "--strategy", "fedprox"]) == 0
+    assert main(["coordinator", "init", str(empty), "--host", "localhost", "--strategy", "fedprox", "--panel", panel]) == 0
     assert load_federation(empty)["settings"]["strategy"] == "fedprox"
 
 
@@ -182,7 +195,7 @@ def test_hospital_key_loads_like_flower_supernode_and_enrolls(fed: Path, tmp_pat
     assert not (tmp_path / "other-site").exists()
 
     folder = tmp_path / "fed"
-    init_federation(folder, ["localhost"])
+    init_federation(folder, ["localhost"], panel=_panel(tmp_path))
     entry = enroll(folder, "rostov", site / "supernode.pub")
     assert entry["fingerprint"] == json.loads((site / "hospital.json").read_text())["fingerprint"]
 
@@ -195,7 +208,7 @@ def _pub(tmp_path: Path, name: str, key) -> Path:  # noqa: ANN001
 
 def test_enroll_revoke_round_trip_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "fed"
-    init_federation(folder, ["localhost"])
+    init_federation(folder, ["localhost"], panel=_panel(tmp_path))
     a = _pub(tmp_path, "a", ec.generate_private_key(ec.SECP384R1()))
     b = _pub(tmp_path, "b", ec.generate_private_key(ec.SECP256R1()))
     assert main(["coordinator", "enroll", str(folder), "--name", "rostov", "--public-key", str(a)]) == 0

@@ -1,0 +1,313 @@
+"""Secure aggregation (SecAgg+) rounds: the coordinator learns the hospitals' weighted sum only.
+
+Why this module exists: in a plain round the coordinator receives every hospital's updated
+weights, and one hospital's update says more about its patients than the average of several.
+Under `secagg=true` the rounds run on Flower's own SecAgg+ (`SecAggPlusWorkflow` on the
+coordinator, `secaggplus_mod` at the hospitals); nothing here does cryptography. SecAgg+ exists
+only on Flower's legacy stack, so this module drives the rounds through a `LegacyContext`, a
+legacy `FedAvg` and `DefaultWorkflow(fit_workflow=<SecAgg+ round>)` instead of `Strategy.start`,
+while reusing what `run_federation` does around the rounds: the same train config, the same
+per-site bookkeeping (`RoundLog`), the same Message-API evaluation round, and its `evaluate`
+callback (central evaluation and a checkpoint after every round).
+
+Protocol parameters (chosen for federations of 3-8 hospitals, all sampled every round):
+- num_shares = every sampled hospital (a full graph: SecAgg+ degenerates to SecAgg, which costs
+  nothing extra at this size and gives the strongest guarantee);
+- reconstruction_threshold t = floor(n / 2) + 1, a strict majority: an honest hospital reveals,
+  for each peer, either the share of its private mask or of its key, never both, so a
+  coordinator that lies about who dropped out still cannot collect t shares of both kinds for
+  one hospital. The round survives n - t dropouts (n=3: 1, 4: 1, 5: 2, 6: 2, 7: 3, 8: 3); with
+  fewer than t hospitals left it halts, the global model stays as it was, and the round is
+  logged with every sampled hospital refused ("secure aggregation halted").
+- max_weight = the largest training cohort: each update is scaled by num_examples / max_weight
+  <= 1 before quantization, so it never leaves the clipping range because of its weight.
+- clipping_range = 8.0 (Flower's default) and quantization_range = 2**22: a step of
+  16 / 2**22 = 3.8e-6 per hospital (stochastic rounding), far below DP-SGD's noise; trained
+  weights of our model stay well inside +-8 (see bench/secagg.py for the measured error), and a
+  hospital whose update leaves the range refuses rather than have it clipped silently.
+- modulus_range = 2**32: n * 2**22 < 2**32 for n up to 1,023, so the masked sums cannot wrap.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.common import FitRes, Parameters, Scalar, bytes_to_ndarray, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
+from flwr.server import ServerConfig
+from flwr.server.client_manager import ClientManager
+from flwr.server.client_proxy import ClientProxy
+from flwr.server.compat.legacy_context import LegacyContext
+from flwr.server.strategy import FedAvg as LegacyFedAvg
+from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
+from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
+from flwr.server.workflow.constant import Key as WorkflowKey
+from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
+from flwr.serverapp import Grid
+
+from .strategies import RoundLog, Tracking
+
+logger = logging.getLogger(__name__)
+
+CLIPPING_RANGE = 8.0
+QUANTIZATION_RANGE = 2**22
+MODULUS_RANGE = 2**32
+#: How long a protocol stage waits for replies (as `Strategy.start` does for a plain round); a
+#: hospital that has not answered by then counts as dropped out.
+STAGE_TIMEOUT = 3600.0
+
+#: Called with (real round, node id, stage, reply) for every reply the coordinator receives in a
+#: SecAgg+ round: what the coordinator can see, for tests and audits (e.g. that a masked vector
+#: is not the hospital's update).
+ReplyTap = Callable[[int, int, str, Message], None]
+REPLY_TAPS: list[ReplyTap] = []
+
+
+def threshold_for(n_sampled: int) -> int:
+    """A strict majority of the sampled hospitals, at least 2 (Flower's minimum)."""
+    return max(2, n_sampled // 2 + 1)
+
+
+class DropoutSafeSecAggPlus(SecAggPlusWorkflow):
+    """Flower's SecAgg+ workflow with one fix for a hospital lost during the share-keys stage.
+
+    Such a hospital never handed out shares of its key, and the survivors never masked with it.
+    Flower 1.41 still counts it among the dropped hospitals whose masks must be removed (it
+    keeps the set sampled after the setup stage), asks the survivors for its key shares, and
+    they fail with a KeyError: the whole round halts. Per the SecAgg+ protocol, the hospitals
+    whose masks are removed are those that sent their shares and then dropped; so after the
+    share-keys stage the sampled set becomes the hospitals that answered it.
+    """
+
+    def share_keys_stage(self, grid: Grid, context: LegacyContext, state: WorkflowState) -> bool:
+        enough = super().share_keys_stage(grid, context, state)
+        state.sampled_node_ids = set(state.active_node_ids)
+        return enough
+
+
+def make_secagg_workflow(n_sampled: int, max_weight: float, timeout: float | None = STAGE_TIMEOUT) -> SecAggPlusWorkflow:
+    """Flower's SecAgg+ workflow for one round with `n_sampled` hospitals (see the module doc)."""
+    return DropoutSafeSecAggPlus(
+        num_shares=1.0,  # a float is a share of the sampled nodes: 1.0 = all of them
+        reconstruction_threshold=threshold_for(n_sampled),
+        max_weight=float(max_weight),
+        clipping_range=CLIPPING_RANGE,
+        quantization_range=QUANTIZATION_RANGE,
+        modulus_range=MODULUS_RANGE,
+        timeout=timeout,
+    )
+
+
+def to_parameters(state: dict[str, torch.Tensor]) -> Parameters:
+    """Legacy Parameters: the state dict's arrays in the model's own order (names are implicit)."""
+    return ndarrays_to_parameters([t.detach().cpu().numpy() for t in state.values()])
+
+
+def from_parameters(parameters: Parameters, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Names, order and dtypes back from `like`: SecAgg+ dequantizes to float64, the model is float32."""
+    arrays = parameters_to_ndarrays(parameters)
+    if len(arrays) != len(like):
+        raise ValueError(f"the aggregate has {len(arrays)} arrays, the model {len(like)}")
+    return {k: torch.from_numpy(np.asarray(a)).to(v.dtype).reshape(v.shape) for (k, v), a in zip(like.items(), arrays, strict=True)}
+
+
+def reply_bytes(msg: Message) -> int:
+    """Bytes of a reply's records (arrays, configs, metrics): what a hospital uploads."""
+    if not msg.has_content():
+        return 0
+    return sum(record.count_bytes() for record in msg.content.values())
+
+
+@dataclass
+class SecAggStats:
+    """What the SecAgg+ rounds cost: upload per hospital and round, over all four stages."""
+
+    bytes_up: dict[int, dict[int, int]] = field(default_factory=dict)  # round -> node -> bytes
+    halted: list[int] = field(default_factory=list)  # rounds where too few hospitals remained
+
+    def bytes_per_client_round(self) -> int:
+        totals = [b for nodes in self.bytes_up.values() for b in nodes.values()]
+        return int(sum(totals) / len(totals)) if totals else 0
+
+
+class ObservedGrid:
+    """The coordinator's grid with a note of every reply: which hospital failed or refused in
+    which stage (Flower's workflow keeps failures without their node ids), and upload sizes."""
+
+    def __init__(self, grid: Grid, stats: SecAggStats) -> None:
+        self._grid, self.stats = grid, stats
+        self.round = 0
+        self.errors: dict[int, str] = {}  # node -> first error of the current round
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grid, name)
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        messages = list(messages)
+        stages = {m.metadata.dst_node_id: _stage(m) for m in messages}
+        for m in messages:  # Flower numbers the workflow's rounds from 1 after a resume: use the run's real round
+            if stages[m.metadata.dst_node_id] and self.round:
+                m.metadata.group_id = str(self.round)
+        replies = list(self._grid.send_and_receive(messages, timeout=timeout))
+        sent_to = {m.metadata.message_id: m.metadata.dst_node_id for m in messages}  # ids assigned when sent
+        for reply in replies:  # a "node unavailable" reply comes from the SuperLink: name the node it was for
+            node = sent_to.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
+            stage = stages.get(node, "")
+            if reply.has_error():
+                self.errors.setdefault(node, reply.error.reason or f"error {reply.error.code}")
+            elif stage:
+                sizes = self.stats.bytes_up.setdefault(self.round, {})
+                sizes[node] = sizes.get(node, 0) + reply_bytes(reply)
+            if stage:
+                for tap in REPLY_TAPS:
+                    tap(self.round, node, stage, reply)
+        return replies
+
+
+def _stage(msg: Message) -> str:
+    """The SecAgg+ stage a TRAIN message opens ("" for any other message)."""
+    if msg.metadata.message_type != MessageType.TRAIN or not msg.has_content():
+        return ""
+    configs = msg.content.config_records.get(RECORD_KEY_CONFIGS)
+    return str(configs.get(Key.STAGE, "")) if configs is not None else ""
+
+
+class SecAggFedAvg(LegacyFedAvg):
+    """Flower's legacy FedAvg, as SecAgg+ needs it, with genofed's round bookkeeping.
+
+    SecAgg+ hands `aggregate_fit` every surviving hospital's FitRes with the *same* unmasked
+    weighted average as parameters, so FedAvg's average of them is that average; the per-site
+    metrics (epsilon, examples, loss) travel in the clear, as in a plain round.
+    """
+
+    def __init__(self, *, initial: dict[str, torch.Tensor], train_config: ConfigRecord, log: RoundLog, round_offset: int,
+                 seed: int, frozen: frozenset[str], evaluate_fn: Callable[[int, ArrayRecord], Any], extra: dict[str, Scalar],
+                 **kwargs: Any) -> None:
+        super().__init__(accept_failures=True, fit_metrics_aggregation_fn=lambda _: {}, **kwargs)
+        self.like = initial
+        self.sent = initial
+        self.train_config, self.extra = train_config, extra
+        self.log, self.round_offset, self.seed, self.frozen = log, round_offset, seed, frozen
+        self.evaluate_fn = evaluate_fn
+        self.aggregated = False
+
+    def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
+        return to_parameters(self.like)
+
+    def configure_fit(self, server_round: int, parameters: Parameters, client_manager: ClientManager):
+        real = server_round + self.round_offset
+        random.seed(f"{self.seed}:{real}")  # the legacy client manager samples with `random`, as Flower's new one does
+        self.sent = from_parameters(parameters, self.like)
+        self.aggregated = False
+        # the very config a plain round sends, so a hospital's `_train` sees the same keys and values
+        self.on_fit_config_fn = lambda _round: {**dict(self.train_config), **self.extra, "server-round": real}
+        # only hospitals that introduced themselves at the start (a late one joins the next run)
+        return [(proxy, ins) for proxy, ins in super().configure_fit(server_round, parameters, client_manager)
+                if proxy.node_id in self.log.site_of_node]
+
+    def aggregate_fit(self, server_round: int, results: list[tuple[ClientProxy, FitRes]],
+                      failures: list[tuple[ClientProxy, FitRes] | BaseException]) -> tuple[Parameters | None, dict[str, Scalar]]:
+        real = server_round + self.round_offset
+        results = sorted(results, key=lambda r: self.log.site_of_node.get(r[0].node_id, str(r[0].node_id)))
+        for proxy, fitres in results:
+            site = self.log.site_of_node.get(proxy.node_id, f"node-{proxy.node_id}")
+            self.log.train.setdefault(real, {})[site] = {k: float(cast(float, v)) for k, v in fitres.metrics.items()}
+        parameters, _metrics = super().aggregate_fit(server_round, results, failures)
+        if parameters is None:
+            return None, {}
+        merged = from_parameters(parameters, self.like)
+        merged = {k: (self.sent[k] if k in self.frozen else v) for k, v in merged.items()}
+        self.aggregated = True
+        return to_parameters(merged), {}
+
+    def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]] | None:
+        self.evaluate_fn(server_round, ArrayRecord(from_parameters(parameters, self.like)))
+        return None  # central metrics live in run_federation's history, not Flower's
+
+
+def run_secagg_rounds(grid: Grid, *, state: dict[str, torch.Tensor], num_rounds: int, round_offset: int, seed: int,
+                      train_config: ConfigRecord, evaluate_config: ConfigRecord, evaluate_fn: Callable[[int, ArrayRecord], Any],
+                      tracked: Tracking, max_weight: int, min_nodes: int, fraction_train: float,
+                      timeout: float | None = STAGE_TIMEOUT) -> SecAggStats:
+    """Run `num_rounds` SecAgg+ rounds (numbered from `round_offset + 1`) on Flower's legacy
+    DefaultWorkflow; `tracked` is the plain strategy, reused for the (unmasked, per-site)
+    evaluation round so that the two paths log evaluation identically."""
+    stats = SecAggStats()
+    observed = ObservedGrid(grid, stats)
+    extra: dict[str, Scalar] = {}
+    if hasattr(tracked, "proximal_mu"):  # FedProx: FedAvg's aggregation plus the hospitals' proximal term
+        extra["proximal-mu"] = float(tracked.proximal_mu)
+    strategy = SecAggFedAvg(
+        initial=state, train_config=train_config, log=tracked.log, round_offset=round_offset, seed=seed,
+        frozen=tracked.frozen, evaluate_fn=evaluate_fn, extra=extra, fraction_fit=fraction_train, fraction_evaluate=0.0,
+        min_fit_clients=min(min_nodes, len(tracked.log.site_of_node)), min_available_clients=min_nodes,
+        min_evaluate_clients=1,
+    )
+
+    def fit_round(grid_: Grid, context: Context) -> None:
+        legacy = cast(LegacyContext, context)
+        real = _current_round(legacy) + round_offset
+        observed.round, observed.errors = real, {}
+        n_sampled = strategy.num_fit_clients(min(legacy.client_manager.num_available(), len(tracked.log.site_of_node)))[0]
+        make_secagg_workflow(n_sampled, max_weight, timeout)(grid_, legacy)
+        _note_refusals(tracked.log, real, observed.errors, strategy, n_sampled, stats)
+
+    def evaluate_round(grid_: Grid, context: Context) -> None:
+        server_round = _current_round(cast(LegacyContext, context))
+        arrays = ArrayRecord(from_parameters(_current_parameters(context), state))
+        messages = tracked.configure_evaluate(server_round, arrays, ConfigRecord(dict(evaluate_config)), grid)
+        replies = grid.send_and_receive(messages, timeout=timeout or STAGE_TIMEOUT)
+        tracked.aggregate_evaluate(server_round, replies)
+
+    context = LegacyContext(
+        Context(run_id=0, node_id=0, node_config={}, state=RecordDict(), run_config={}),
+        config=ServerConfig(num_rounds=num_rounds),
+        strategy=strategy,
+    )
+    DefaultWorkflow(fit_workflow=fit_round, evaluate_workflow=evaluate_round)(observed, context)  # type: ignore[arg-type]
+    return stats
+
+
+def _note_refusals(log: RoundLog, real: int, errors: dict[int, str], strategy: SecAggFedAvg, n_sampled: int,
+                   stats: SecAggStats) -> None:
+    """Hospitals whose update is not in the round's sum, with their reason; all of them when the
+    protocol halted (too few left to unmask), since then no update entered the model."""
+    trained = log.train.get(real, {}) if strategy.aggregated else {}
+    for node, reason in errors.items():
+        site = log.site_of_node.get(node, f"node-{node}")
+        if site not in trained:
+            log.refused.setdefault(real, {})[site] = reason
+    if not strategy.aggregated:
+        stats.halted.append(real)
+        log.train.pop(real, None)
+        halted = (f"secure aggregation halted: fewer than {threshold_for(n_sampled)} of {n_sampled} hospitals "
+                  "completed the round, so no update was used")
+        for site in log.site_of_node.values():
+            log.refused.setdefault(real, {}).setdefault(site, halted)
+        logger.error("round %s: %s", real, halted)
+
+
+def _current_round(context: LegacyContext) -> int:
+    return int(cast(int, context.state.config_records[MAIN_CONFIGS_RECORD][WorkflowKey.CURRENT_ROUND]))
+
+
+def _current_parameters(context: Context) -> Parameters:
+    import flwr.compat.common.recorddict_compat as compat
+
+    return compat.arrayrecord_to_parameters(context.state.array_records[MAIN_PARAMS_RECORD], keep_input=True)
+
+
+def masked_vector(reply: Message) -> list[np.ndarray]:
+    """The integer vectors a hospital uploads in the masked stage (its weight factor first)."""
+    values = reply.content.config_records[RECORD_KEY_CONFIGS][Key.MASKED_PARAMETERS]
+    return [bytes_to_ndarray(b) for b in cast(Sequence[bytes], values)]
+
+
+MASKED_STAGE = Stage.COLLECT_MASKED_VECTORS

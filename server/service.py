@@ -1,0 +1,281 @@
+"""`genofed coordinator start` and `status`: the federation's run on Flower's own SuperLink.
+
+What `start` does, in order, and why:
+1. Checks the folder (federation.json, enrolled hospitals >= minimum) before anything listens.
+2. Runs `flower-superlink` with the federation's TLS certificate, SuperNode authentication, its
+   state database in DIR, runtime dependency installation off, and telemetry and Flower's update
+   check off (a coordinator of hospital data must not call out). Its log is DIR/superlink.log.
+3. Registers every enrolled hospital's public key with `flwr supernode register` and removes any
+   node it did not register itself. The open-source SuperLink's Control API shares the port the
+   hospitals use and has no authentication (FIELD-NOTES.md): anyone who reaches it could register
+   a key of their own. The coordinator therefore keeps the node ids it registered
+   (DIR/nodes.json) and, every few seconds while it runs, unregisters any other node, and any
+   hospital revoked meanwhile (`genofed coordinator revoke`).
+4. Submits the genofed app (genofed.common.deployed_app; the bundle hospitals pin) with the run
+   config `federation=DIR`: the ServerApp reads the agreed settings from DIR/federation.json and
+   writes results, checkpoints, the final model and the report to DIR/run.
+5. Waits for the run, writing DIR/coordinator.json (what `status` shows), then stops the
+   SuperLink. Exit 0 when the run completed. Restarting after a crash resumes from the last
+   checkpoint, with the same privacy plan id (hospitals' ledgers continue the same plan).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genofed.common.atomic import write_text_atomic
+from genofed.common.deployed_app import approved_app_hash, write_app_dir
+from genofed.common.errors import GenofedError
+from genofed.common.flower_env import flower_command, service_env
+
+from .coordinator import RUN_DIR, load_federation
+from .enrollment import load_registry
+
+STATUS_FILE = "coordinator.json"
+NODES_FILE = "nodes.json"
+CONNECTION = "genofed"
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    #: host:port of the SuperLink. Hospitals connect here (Flower's Fleet API); Flower serves its
+    #: Control and ServerAppIo APIs on the same port, so firewall it to the hospitals' addresses.
+    address: str = "0.0.0.0:9092"
+    poll_seconds: float = 10.0  # run status and node sync: each check runs the `flwr` CLI (~1 s of CPU)
+    startup_timeout: float = 60.0
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise GenofedError(f"address {address!r}: give HOST:PORT, e.g. 0.0.0.0:9092")
+    return host.strip("[]"), int(port)
+
+
+class FlowerControl:
+    """The `flwr` CLI against this coordinator's SuperLink, over loopback TLS (JSON output)."""
+
+    def __init__(self, folder: Path, address: str) -> None:
+        host, port = split_address(address)
+        loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        self.home = folder / "flwr"
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_text_atomic(self.home / "config.toml", (
+            f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+            f'address = "{loopback}:{port}"\nroot-certificates = "{(folder / "ca.pem").resolve()}"\n'))
+        self.env = service_env(self.home)
+
+    def __call__(self, *args: str, timeout: float = 60.0) -> dict[str, Any]:
+        command = [flower_command("flwr"), *args, "--format", "json"]
+        done = subprocess.run(command, capture_output=True, text=True, env=self.env, timeout=timeout)
+        try:
+            reply = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            reply = {"success": False, "error-message": (done.stderr or done.stdout).strip()[-500:]}
+        if not reply.get("success"):
+            raise GenofedError(f"flwr {' '.join(args[:2])} failed: {reply.get('error-message', reply)}")
+        return reply
+
+    def online(self) -> bool:
+        try:
+            self("supernode", "list", CONNECTION, timeout=15)
+            return True
+        except (GenofedError, subprocess.TimeoutExpired):
+            return False
+
+
+def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptions(), say: Say = print) -> int:
+    folder = Path(folder).resolve()
+    federation = load_federation(folder)
+    enrolled = load_registry(folder)["hospitals"]
+    needed = int(federation["settings"]["min-nodes"])
+    if len(enrolled) < needed:
+        raise GenofedError(f"{len(enrolled)} hospital(s) enrolled in {folder}, the federation needs {needed} "
+                           "(genofed coordinator enroll, or a smaller --min-hospitals at init)")
+    _refuse_second_instance(folder)
+    control = FlowerControl(folder, options.address)
+    app = write_app_dir(folder / "app")
+    host, port = split_address(options.address)
+    log = (folder / "superlink.log").open("ab")
+    command = [flower_command("flower-superlink"), "--ssl-ca-certfile", str(folder / "ca.pem"),
+               "--ssl-certfile", str(folder / "server.pem"), "--ssl-keyfile", str(folder / "server.key"),
+               "--enable-supernode-auth", "--database", str(folder / "state.db"),
+               "--disable-runtime-dependency-installation", "--host", host, "--port", str(port)]
+    superlink = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=control.env, start_new_session=True)
+    status = {"pid": os.getpid(), "superlink_pid": superlink.pid, "address": options.address, "state": "starting",
+              "started": _now(), "app_sha256": approved_app_hash(), "run_id": None, "hospitals": {}}
+    stop = _stop_on_signals()
+    try:
+        _wait_online(control, superlink, options.startup_timeout, folder)
+        status["hospitals"] = sync_nodes(folder, control, say)
+        reply = control("run", str(app), CONNECTION, "--run-config", f"federation={json.dumps(str(folder))}")
+        status.update(state="running", run_id=int(reply["run-id"]))
+        say(f"SuperLink on {options.address} (TLS, hospital authentication); run {reply['run-id']} submitted, "
+            f"app {status['app_sha256'][:16]}")
+        while True:
+            _write_status(folder, status)
+            run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
+            status["run_status"] = run["status"]
+            if run["status"].startswith("finished") or superlink.poll() is not None or stop["signal"]:
+                break
+            status["hospitals"] = sync_nodes(folder, control, say)
+            time.sleep(options.poll_seconds)
+        if superlink.poll() is not None:
+            raise GenofedError(f"flower-superlink exited with code {superlink.returncode}; see {folder / 'superlink.log'}")
+        completed = status.get("run_status") == "finished:completed"
+        status["state"] = "stopped" if stop["signal"] else ("finished" if completed else "failed")
+        say(f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}")
+        return 0 if completed else 1
+    except BaseException as exc:
+        status.update(state="failed", error=str(exc))
+        raise
+    finally:
+        _terminate(superlink)
+        status["stopped"] = _now()
+        _write_status(folder, status)
+        log.close()
+
+
+def sync_nodes(folder: Path, control: FlowerControl, say: Say) -> dict[str, dict[str, Any]]:
+    """Make the SuperLink's registered nodes exactly the enrolled hospitals; return their states."""
+    enrolled = {e["name"]: e for e in load_registry(folder)["hospitals"]}
+    known = _read_json(folder / NODES_FILE, {})  # name -> {"node_id", "fingerprint"}
+    listed = {str(n["node-id"]): n for n in control("supernode", "list", CONNECTION, "-v")["nodes"]}
+    live = {nid for nid, n in listed.items() if n.get("status") not in ("unregistered", "deleted")}
+    ours = {str(v["node_id"]): name for name, v in known.items()}
+    for node_id in sorted(live):
+        name = ours.get(node_id)
+        if name is None or name not in enrolled or enrolled[name]["fingerprint"] != known[name]["fingerprint"]:
+            control("supernode", "unregister", node_id, CONNECTION)
+            say(f"unregistered node {node_id} ({'revoked hospital ' + name if name else 'not registered by this coordinator'})")
+    for name, entry in enrolled.items():
+        current = known.get(name)
+        if current and current["fingerprint"] == entry["fingerprint"] and str(current["node_id"]) in live:
+            continue
+        key_file = folder / "flwr" / f"{name}.pub"
+        write_text_atomic(key_file, entry["public_key"] + "\n")
+        node_id = control("supernode", "register", str(key_file), CONNECTION)["node-id"]
+        known[name] = {"node_id": str(node_id), "fingerprint": entry["fingerprint"]}
+        say(f"registered hospital {name} (key {entry['fingerprint']}) as node {node_id}")
+    known = {name: v for name, v in known.items() if name in enrolled}
+    write_text_atomic(folder / NODES_FILE, json.dumps(known, indent=2) + "\n")
+    return {name: {"node_id": v["node_id"], "status": listed.get(v["node_id"], {}).get("status", "registered")}
+            for name, v in known.items()}
+
+
+def coordinator_status(folder: str | Path) -> dict[str, Any]:
+    """What `genofed coordinator status` shows: the service state, hospitals, rounds and metrics."""
+    folder = Path(folder)
+    federation = load_federation(folder)
+    status = _read_json(folder / STATUS_FILE, {"state": "never started"})
+    if status.get("state") in ("starting", "running") and not _alive(status.get("pid")):
+        status["state"] = "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
+    status["rounds_planned"] = federation["settings"]["rounds"]
+    results = _read_json(folder / RUN_DIR / "results.json", None)
+    history = results["rounds"] if results else _checkpoint_history(folder / RUN_DIR / "checkpoints")
+    status["rounds_done"] = max((r["round"] for r in history), default=0)
+    status["last_round"] = history[-1] if history else None
+    status["results"] = str(folder / RUN_DIR / "results.json") if results else None
+    return status
+
+
+def _checkpoint_history(checkpoints: Path) -> list[dict[str, Any]]:
+    from .checkpoint import latest_checkpoint  # torch: only when a run is under way
+
+    checkpoint = latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
+    return list(checkpoint.history) if checkpoint else []
+
+
+def _wait_online(control: FlowerControl, superlink: subprocess.Popen, timeout: float, folder: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not control.online():
+        if superlink.poll() is not None:
+            raise GenofedError(f"flower-superlink exited with code {superlink.returncode} at start; see {folder / 'superlink.log'} "
+                               "(is the port in use?)")
+        if time.monotonic() > deadline:
+            raise GenofedError(f"flower-superlink did not answer within {timeout:.0f} s; see {folder / 'superlink.log'}")
+        time.sleep(1.0)
+
+
+def _refuse_second_instance(folder: Path) -> None:
+    """One coordinator per folder; after a crash (SIGKILL, power loss) its SuperLink may still
+    hold the port and the database: stop that orphan before starting again."""
+    status = _read_json(folder / STATUS_FILE, {})
+    if status.get("state") not in ("starting", "running"):
+        return
+    if _alive(status.get("pid")) and status.get("pid") != os.getpid():
+        raise GenofedError(f"a coordinator for {folder} is already running (pid {status['pid']}); see genofed coordinator status")
+    orphan = status.get("superlink_pid")
+    if _alive(orphan):
+        try:
+            os.killpg(int(orphan), signal.SIGTERM)
+            for _ in range(50):
+                if not _alive(orphan):
+                    break
+                time.sleep(0.2)
+            else:
+                os.killpg(int(orphan), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _stop_on_signals() -> dict[str, int | None]:
+    """SIGTERM (systemd, docker stop) and SIGINT end the wait loop; the SuperLink is then stopped."""
+    flag: dict[str, int | None] = {"signal": None}
+
+    def handler(signum, _frame) -> None:
+        flag["signal"] = signum
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    return flag
+
+
+def _terminate(process: subprocess.Popen, grace: float = 15.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)  # the SuperLink and the Flower processes it started
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _write_status(folder: Path, status: dict[str, Any]) -> None:
+    write_text_atomic(folder / STATUS_FILE, json.dumps(dict(status, updated=_now()), indent=2) + "\n")
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GenofedError(f"{path}: cannot read ({exc})") from None
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

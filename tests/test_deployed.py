@@ -1,0 +1,335 @@
+"""The deployed services as real processes on loopback: `genofed coordinator start` (Flower's
+SuperLink with TLS and SuperNode authentication) and three `genofed hospital start` agents
+(Flower's SuperNodes), no mocks.
+
+One federation runs for the module (2 rounds, about 2 minutes on 2 cores). While it runs, a
+hospital that was never enrolled, one that was revoked, a plaintext client and a key registered
+behind the coordinator's back are all tried and refused. Afterwards the run is compared with a
+simulation of the same configuration, and each hospital's audit log with what the coordinator
+received. A second, short federation checks that an agent refuses an app bundle it has not
+approved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from genofed.client.agent import check_site
+from genofed.client.audit import read_audit
+from genofed.client.keys import init_site
+from genofed.common.flower_env import flower_command, service_env
+from genofed.common.layout import hospital_folders
+from genofed.common.privacy import LEDGER_FILE, PrivacyLedger
+from genofed.server.coordinator import init_federation, load_federation
+from genofed.server.enrollment import enroll, revoke
+from genofed.server.service import CONNECTION, FlowerControl
+from genofed.server.settings import RunSettings
+from genofed.simulations.cohorts import simulate_cohorts
+from genofed.simulations.simulate import simulate
+
+GENOFED = str(Path(sys.executable).parent / "genofed")
+ROUNDS = 2
+RUN_TIMEOUT = 600
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Processes:
+    """Background processes of one test module, each in its own session, all killed at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.started: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *args: str, command: list[str] | None = None, env: dict | None = None) -> subprocess.Popen:
+        log = (self.root / f"{name}.log").open("wb")
+        process = subprocess.Popen(command or [GENOFED, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env=env)
+        self.started[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.root / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for process in self.started.values():
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=20)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    os.killpg(process.pid, signal.SIGKILL)
+
+
+def _make_site(root: Path, name: str, genotypes: Path, phenotypes: Path, panel: Path, fed: Path | None,
+               simulation_secret: bool = True) -> Path:
+    folder = root / f"site-{name}"
+    init_site(folder, name)
+    check_site(folder, genotypes, phenotypes, panel)
+    if simulation_secret:  # the secret a simulated site derives: same split and noise as the simulation
+        (folder / "state").mkdir(mode=0o700)
+        (folder / "state" / "secret.key").write_bytes(hashlib.sha256(f"genofed-simulation:42:{name}".encode()).digest())
+    if fed is not None:
+        enroll(fed, name, folder / "supernode.pub")
+    return folder
+
+
+def _wait_for(condition, timeout: float, what: str, processes: Processes | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            logs = "" if processes is None else processes.log("coordinator")[-3000:]
+            raise AssertionError(f"timed out waiting for {what}\n{logs}")
+        time.sleep(1.0)
+
+
+def _status(fed: Path) -> dict:
+    path = fed / "coordinator.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _plaintext_answer(port: int) -> bytes:
+    """What a client speaking plain HTTP (no TLS) gets from the coordinator's port."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/fleet/create-node HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+        try:
+            return sock.recv(4096)
+        except (ConnectionResetError, socket.timeout):
+            return b""
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("deployed")
+    cohorts = root / "cohorts"
+    simulate_cohorts(cohorts, preset="small", seed=5)
+    fed = root / "fed"
+    init_federation(fed, ["localhost"], panel=cohorts / "panel.tsv", test_dir=cohorts / "test",
+                    settings={"rounds": ROUNDS, "min_nodes": 3, "local_epochs": 2, "batch_size": 16})
+    panel = fed / "panel.tsv"
+    folders = hospital_folders(cohorts)
+    sites = {f.name: _make_site(root, f.name, f.genotypes, f.phenotypes, panel, fed) for f in folders}
+    any_data = folders[0]
+    stranger = _make_site(root, "stranger", any_data.genotypes, any_data.phenotypes, panel, None, simulation_secret=False)
+    revoked = _make_site(root, "revoked", any_data.genotypes, any_data.phenotypes, panel, fed, simulation_secret=False)
+    revoke(fed, "revoked")
+
+    port = _free_port()
+    processes = Processes(root)
+    try:
+        coordinator = processes.start("coordinator", "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}")
+        _wait_for(lambda: _status(fed).get("state") == "running", 120, "the coordinator to submit its run", processes)
+        probes = {"plaintext": _plaintext_answer(port)}
+        # anyone who reaches the port reaches Flower's unauthenticated Control API too: register a key there
+        (root / "attacker").mkdir()
+        (root / "attacker" / "ca.pem").write_bytes((fed / "ca.pem").read_bytes())
+        control = FlowerControl(root / "attacker", f"127.0.0.1:{port}")
+        init_site(root / "rogue", "rogue")
+        rogue = control("supernode", "register", str(root / "rogue" / "supernode.pub"), CONNECTION)["node-id"]
+        for name, folder in sorted(sites.items()):
+            processes.start(name, "hospital", "start", str(folder), "--coordinator", f"localhost:{port}",
+                            "--ca", str(fed / "ca.pem"), "--local-port", str(_free_port()))
+        outsiders = {
+            name: processes.start(name, "hospital", "start", str(folder), "--coordinator", f"localhost:{port}",
+                                  "--ca", str(fed / "ca.pem"), "--local-port", str(_free_port()), "--max-retries", "0")
+            for name, folder in (("stranger", stranger), ("revoked", revoked))
+        }
+        plain = processes.start("plain", command=[
+            flower_command("flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}", "--port", str(_free_port()),
+            "--max-retries", "2"], env=service_env(root / "plain-home"))
+        outsider_codes = {name: p.wait(timeout=180) for name, p in outsiders.items()}
+        plain_code = plain.wait(timeout=180)
+        _wait_for(lambda: str(rogue) not in _registered(control), 60, "the rogue node to be unregistered", processes)
+        coordinator_code = coordinator.wait(timeout=RUN_TIMEOUT)
+        yield {
+            "root": root, "cohorts": cohorts, "fed": fed, "sites": sites, "processes": processes,
+            "coordinator_code": coordinator_code, "outsider_codes": outsider_codes, "plain_code": plain_code,
+            "plain_output": processes.log("plain"), "probes": probes, "rogue": rogue,
+            "results": json.loads((fed / "run" / "results.json").read_text()) if (fed / "run" / "results.json").exists() else None,
+        }
+    finally:
+        processes.stop_all()
+
+
+def _registered(control: FlowerControl) -> set[str]:
+    nodes = control("supernode", "list", CONNECTION)["nodes"]
+    return {str(n["node-id"]) for n in nodes if n["status"] not in ("unregistered", "deleted")}
+
+
+def test_the_deployed_run_completes_over_tls_with_authenticated_hospitals(deployment):
+    assert deployment["coordinator_code"] == 0, deployment["processes"].log("coordinator")[-3000:]
+    results = deployment["results"]
+    assert sorted(results["sites"]) == sorted(deployment["sites"])
+    assert [r["round"] for r in results["rounds"]] == list(range(ROUNDS + 1))
+    status = json.loads((deployment["fed"] / "coordinator.json").read_text())
+    assert status["state"] == "finished" and status["run_status"] == "finished:completed"
+    listed = subprocess.run([GENOFED, "coordinator", "status", str(deployment["fed"]), "--json"], capture_output=True, text=True)
+    assert json.loads(listed.stdout)["rounds_done"] == ROUNDS
+
+
+def test_the_deployed_run_matches_a_simulation_of_the_same_configuration(deployment, tmp_path):
+    fed = load_federation(deployment["fed"])
+    settings = RunSettings(data_dir=str(deployment["cohorts"]), out_dir=str(tmp_path / "sim"), rounds=ROUNDS, min_nodes=3,
+                           local_epochs=2, batch_size=16, plan_id=fed["plan_id"], quiet=True,
+                           ledger_dir=str(tmp_path / "ledgers"))
+    simulated = simulate(settings, references=False)
+    deployed = deployment["results"]
+    assert deployed["epsilon"] == pytest.approx(simulated["epsilon"], rel=1e-9)
+    sim_auc, dep_auc = [r["test_auc"] for r in simulated["rounds"]], [r["test_auc"] for r in deployed["rounds"]]
+    assert dep_auc == pytest.approx(sim_auc, abs=1e-6), (simulated["rounds"], deployed["rounds"])
+    sim_model = torch.load(tmp_path / "sim" / "model.pt", weights_only=False)["state_dict"]
+    dep_model = torch.load(deployment["fed"] / "run" / "model.pt", weights_only=False)["state_dict"]
+    for key, value in sim_model.items():
+        torch.testing.assert_close(dep_model[key], value, atol=1e-5, rtol=1e-5)  # FedAvg sums in arrival order
+
+
+def test_unenrolled_revoked_and_plaintext_clients_are_refused(deployment):
+    processes = deployment["processes"]
+    for name in ("stranger", "revoked"):
+        assert deployment["outsider_codes"][name] != 0
+        assert "did not accept this site" in processes.log(name)
+        assert "Exit Code: 305" in processes.log(name)
+        assert name not in deployment["results"]["sites"]
+    answer = deployment["probes"]["plaintext"]
+    assert not answer.startswith(b"HTTP/"), answer  # no HTTP spoken without TLS
+    assert deployment["plain_code"] != 0, deployment["plain_output"][-2000:]
+    assert "Exit Code: 30" in deployment["plain_output"]
+
+
+def test_a_node_registered_behind_the_coordinators_back_is_removed(deployment):
+    coordinator_log = deployment["processes"].log("coordinator")
+    assert f"unregistered node {deployment['rogue']} (not registered by this coordinator)" in coordinator_log
+
+
+def test_the_audit_log_holds_exactly_the_messages_sent(deployment):
+    results = deployment["results"]
+    for name, folder in deployment["sites"].items():
+        entries = read_audit(folder / "audit.jsonl")
+        assert all(e["status"] == "ok" for e in entries)
+        by_type = [(e["type"], e["round"]) for e in entries]
+        expected = [("query", None)] + [(kind, r) for r in range(1, ROUNDS + 1) for kind in ("train", "evaluate")]
+        assert by_type == expected  # one entry per message the coordinator asked for, in order
+        train = [e for e in entries if e["type"] == "train"]
+        assert train[-1]["epsilon"] == pytest.approx(results["epsilon"][name], rel=1e-12)
+        charges = PrivacyLedger(folder / "state" / LEDGER_FILE).charges
+        assert [c.epsilon_after for c in charges] == pytest.approx([e["epsilon"] for e in train])
+        model_bytes = sum(r["bytes"] for e in train for r in e["records"] if r["kind"] == "arrays") // ROUNDS
+        assert model_bytes == results["bytes_sent_per_client_per_round"]
+        # nothing else left: no record other than the model arrays, metrics and the site name
+        kinds = {(r["name"], r["kind"]) for e in entries for r in e["records"]}
+        assert kinds == {("site", "config"), ("sizes", "metrics"), ("arrays", "arrays"), ("metrics", "metrics")}
+        printed = subprocess.run([GENOFED, "hospital", "audit", str(folder)], capture_output=True, text=True, check=True)
+        assert len(printed.stdout.splitlines()) == len(entries)
+
+
+def test_an_agent_refuses_an_app_bundle_it_has_not_approved(tmp_path):
+    cohorts = tmp_path / "cohorts"
+    simulate_cohorts(cohorts, preset="small", seed=6)
+    fed = tmp_path / "fed"
+    init_federation(fed, ["localhost"], panel=cohorts / "panel.tsv", settings={"rounds": 1, "min_nodes": 1})
+    folder = hospital_folders(cohorts)[0]
+    site = _make_site(tmp_path, folder.name, folder.genotypes, folder.phenotypes, fed / "panel.tsv", fed, simulation_secret=False)
+    port = _free_port()
+    processes = Processes(tmp_path)
+    try:
+        coordinator = processes.start("coordinator", "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}")
+        processes.start("agent", "hospital", "start", str(site), "--coordinator", f"localhost:{port}", "--ca", str(fed / "ca.pem"),
+                        "--local-port", str(_free_port()), "--approved-app", "0" * 64)
+        assert coordinator.wait(timeout=300) != 0  # its only hospital refused to run the app
+    finally:
+        processes.stop_all()
+    entries = read_audit(site / "audit.jsonl")
+    assert len(entries) == 1 and entries[0]["status"] == "error" and entries[0]["type"] == "query"
+    assert "refused the app bundle" in entries[0]["error"] and "0" * 64 in entries[0]["error"]
+    assert not (site / "state" / LEDGER_FILE).exists()  # nothing trained, nothing spent
+    assert "only 0 hospital(s) can take part" in processes.log("coordinator") + (fed / "superlink.log").read_text()
+
+
+def test_start_refuses_data_changed_since_check(tmp_path):
+    cohorts = tmp_path / "cohorts"
+    simulate_cohorts(cohorts, preset="small", seed=7)
+    folder = hospital_folders(cohorts)[0]
+    site = tmp_path / "site"
+    init_site(site, "rostov")
+    check_site(site, folder.genotypes, folder.phenotypes, cohorts / "panel.tsv")
+    with folder.phenotypes.open("a") as handle:
+        handle.write("\n")
+    done = subprocess.run([GENOFED, "hospital", "start", str(site), "--coordinator", "localhost:9", "--ca", str(cohorts / "panel.tsv")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "changed since `genofed hospital check`" in done.stderr
+
+
+def _kill_hospital(processes: Processes, name: str, folder: Path) -> None:
+    """SIGKILL a hospital agent and its SuperNode with everything it started (no goodbye)."""
+    found = subprocess.run(["pgrep", "-f", str(folder / "supernode.key")], capture_output=True, text=True).stdout.split()
+    for pid in found:
+        try:
+            os.killpg(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os.killpg(processes.started[name].pid, signal.SIGKILL)
+
+
+def test_secagg_deployment_survives_a_killed_hospital_and_a_coordinator_crash(tmp_path):
+    """SecAgg+ over TLS: a hospital killed mid-round 1 does not stop the run (its share is
+    reconstructed around); the coordinator killed after round 1 resumes from its checkpoint; no
+    plaintext update ever leaves a hospital (its audit log holds masked vectors only)."""
+    cohorts = tmp_path / "cohorts"
+    simulate_cohorts(cohorts, preset="small", seed=8)
+    fed = tmp_path / "fed"
+    init_federation(fed, ["localhost"], panel=cohorts / "panel.tsv", test_dir=cohorts / "test",
+                    settings={"rounds": ROUNDS, "min_nodes": 2, "local_epochs": 1, "batch_size": 16, "secagg": True})
+    sites = {}
+    for f in hospital_folders(cohorts):
+        sites[f.name] = folder = tmp_path / f"site-{f.name}"
+        init_site(folder, f.name)
+        check_site(folder, f.genotypes, f.phenotypes, fed / "panel.tsv", require_secagg=True)
+        enroll(fed, f.name, folder / "supernode.pub")
+    victim = sorted(sites)[-1]
+    port = _free_port()
+    processes = Processes(tmp_path)
+    try:
+        first = processes.start("coordinator", "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}")
+        for name, folder in sorted(sites.items()):
+            processes.start(name, "hospital", "start", str(folder), "--coordinator", f"localhost:{port}", "--ca", str(fed / "ca.pem"),
+                            "--local-port", str(_free_port()))
+        victim_log = sites[victim] / "audit.jsonl"
+        _wait_for(lambda: victim_log.exists() and any(e["type"] == "train" for e in read_audit(victim_log)), 240,
+                  f"{victim} to enter round 1", processes)
+        _kill_hospital(processes, victim, sites[victim])
+        _wait_for(lambda: (fed / "run" / "checkpoints" / "round-0001.pt").exists(), RUN_TIMEOUT, "round 1 to close", processes)
+        os.killpg(first.pid, signal.SIGKILL)  # the coordinator crashes; its SuperLink is orphaned
+        first.wait()  # reaped, as systemd or docker would
+        second = processes.start("coordinator-again", "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}")
+        assert second.wait(timeout=RUN_TIMEOUT) == 0, processes.log("coordinator-again")[-3000:]
+    finally:
+        processes.stop_all()
+    results = json.loads((fed / "run" / "results.json").read_text())
+    assert results["secagg"] is True
+    assert [r["round"] for r in results["rounds"]] == list(range(ROUNDS + 1))
+    survivors = sorted(set(sites) - {victim})
+    assert [r["participants"] for r in results["rounds"][1:]] == [survivors] * ROUNDS
+    assert results["test_auc"] is not None
+    for name in survivors:
+        entries = read_audit(sites[name] / "audit.jsonl")
+        train = [e for e in entries if e["type"] == "train"]
+        assert {e["round"] for e in train} >= {1, 2}
+        # under SecAgg+ no model array ever left: keys, shares and masked vectors only (SecAgg+
+        # leaves FitRes' parameters record in place, emptied)
+        assert not [r for e in entries for r in e["records"] if r["kind"] == "arrays" and r["bytes"] > 0]
+        assert {e["round"] for e in train} == {1, 2}  # stages numbered with the run's real round, also after the resume
