@@ -126,6 +126,7 @@ def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptio
             _write_status(folder, status)
             run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
             status["run_status"] = run["status"]
+            status["network_traffic"] = run.get("network-traffic")  # the SuperLink's byte counts for this run
             if run["status"].startswith("finished") or superlink.poll() is not None or stop["signal"]:
                 break
             status["hospitals"] = sync_nodes(folder, control, say)

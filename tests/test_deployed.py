@@ -12,14 +12,11 @@ approved.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -32,75 +29,15 @@ from genofed.common.flower_env import flower_command, service_env
 from genofed.common.layout import hospital_folders
 from genofed.common.privacy import LEDGER_FILE, PrivacyLedger
 from genofed.server.coordinator import init_federation, load_federation
-from genofed.server.enrollment import enroll, revoke
+from genofed.server.enrollment import revoke
 from genofed.server.service import CONNECTION, FlowerControl
 from genofed.server.settings import RunSettings
 from genofed.simulations.cohorts import simulate_cohorts
+from genofed.simulations.loopback import GENOFED, Loopback, coordinator_status, free_port, make_site, simulation_secret, wait_for
 from genofed.simulations.simulate import simulate
 
-GENOFED = str(Path(sys.executable).parent / "genofed")
 ROUNDS = 2
 RUN_TIMEOUT = 600
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Processes:
-    """Background processes of one test module, each in its own session, all killed at the end."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.started: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, *args: str, command: list[str] | None = None, env: dict | None = None) -> subprocess.Popen:
-        log = (self.root / f"{name}.log").open("wb")
-        process = subprocess.Popen(command or [GENOFED, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env=env)
-        self.started[name] = process
-        return process
-
-    def log(self, name: str) -> str:
-        return (self.root / f"{name}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for process in self.started.values():
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                    process.wait(timeout=20)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    os.killpg(process.pid, signal.SIGKILL)
-
-
-def _make_site(root: Path, name: str, genotypes: Path, phenotypes: Path, panel: Path, fed: Path | None,
-               simulation_secret: bool = True) -> Path:
-    folder = root / f"site-{name}"
-    init_site(folder, name)
-    check_site(folder, genotypes, phenotypes, panel)
-    if simulation_secret:  # the secret a simulated site derives: same split and noise as the simulation
-        (folder / "state").mkdir(mode=0o700)
-        (folder / "state" / "secret.key").write_bytes(hashlib.sha256(f"genofed-simulation:42:{name}".encode()).digest())
-    if fed is not None:
-        enroll(fed, name, folder / "supernode.pub")
-    return folder
-
-
-def _wait_for(condition, timeout: float, what: str, processes: Processes | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            logs = "" if processes is None else processes.log("coordinator")[-3000:]
-            raise AssertionError(f"timed out waiting for {what}\n{logs}")
-        time.sleep(1.0)
-
-
-def _status(fed: Path) -> dict:
-    path = fed / "coordinator.json"
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _plaintext_answer(port: int) -> bytes:
@@ -123,17 +60,17 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):
                     settings={"rounds": ROUNDS, "min_nodes": 3, "local_epochs": 2, "batch_size": 16})
     panel = fed / "panel.tsv"
     folders = hospital_folders(cohorts)
-    sites = {f.name: _make_site(root, f.name, f.genotypes, f.phenotypes, panel, fed) for f in folders}
-    any_data = folders[0]
-    stranger = _make_site(root, "stranger", any_data.genotypes, any_data.phenotypes, panel, None, simulation_secret=False)
-    revoked = _make_site(root, "revoked", any_data.genotypes, any_data.phenotypes, panel, fed, simulation_secret=False)
+    sites = {f.name: make_site(root, f, panel, fed, secret=simulation_secret(f.name)) for f in folders}
+    stranger = make_site(root, folders[0], panel, None, name="stranger")
+    revoked = make_site(root, folders[0], panel, fed, name="revoked")
     revoke(fed, "revoked")
 
-    port = _free_port()
-    processes = Processes(root)
+    port = free_port()
+    processes = Loopback(root)
     try:
-        coordinator = processes.start("coordinator", "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}")
-        _wait_for(lambda: _status(fed).get("state") == "running", 120, "the coordinator to submit its run", processes)
+        coordinator = processes.coordinator(fed, port)
+        wait_for(lambda: coordinator_status(fed).get("state") == "running", 120, "the coordinator to submit its run",
+                 lambda: processes.log("coordinator"))
         probes = {"plaintext": _plaintext_answer(port)}
         # anyone who reaches the port reaches Flower's unauthenticated Control API too: register a key there
         (root / "attacker").mkdir()
@@ -142,19 +79,16 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):
         init_site(root / "rogue", "rogue")
         rogue = control("supernode", "register", str(root / "rogue" / "supernode.pub"), CONNECTION)["node-id"]
         for name, folder in sorted(sites.items()):
-            processes.start(name, "hospital", "start", str(folder), "--coordinator", f"localhost:{port}",
-                            "--ca", str(fed / "ca.pem"), "--local-port", str(_free_port()))
-        outsiders = {
-            name: processes.start(name, "hospital", "start", str(folder), "--coordinator", f"localhost:{port}",
-                                  "--ca", str(fed / "ca.pem"), "--local-port", str(_free_port()), "--max-retries", "0")
-            for name, folder in (("stranger", stranger), ("revoked", revoked))
-        }
+            processes.hospital(name, folder, fed, port)
+        outsiders = {name: processes.hospital(name, folder, fed, port, "--max-retries", "0")
+                     for name, folder in (("stranger", stranger), ("revoked", revoked))}
         plain = processes.start("plain", command=[
-            flower_command("flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}", "--port", str(_free_port()),
+            flower_command("flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}", "--port", str(free_port()),
             "--max-retries", "2"], env=service_env(root / "plain-home"))
         outsider_codes = {name: p.wait(timeout=180) for name, p in outsiders.items()}
         plain_code = plain.wait(timeout=180)
-        _wait_for(lambda: str(rogue) not in _registered(control), 60, "the rogue node to be unregistered", processes)
+        wait_for(lambda: str(rogue) not in _registered(control), 60, "the rogue node to be unregistered",
+                 lambda: processes.log("coordinator"))
         coordinator_code = coordinator.wait(timeout=RUN_TIMEOUT)
         yield {
             "root": root, "cohorts": cohorts, "fed": fed, "sites": sites, "processes": processes,
@@ -242,14 +176,12 @@ def test_an_agent_refuses_an_app_bundle_it_has_not_approved(tmp_path):
     simulate_cohorts(cohorts, preset="small", seed=6)
     fed = tmp_path / "fed"
     init_federation(fed, ["localhost"], panel=cohorts / "panel.tsv", settings={"rounds": 1, "min_nodes": 1})
-    folder = hospital_folders(cohorts)[0]
-    site = _make_site(tmp_path, folder.name, folder.genotypes, folder.phenotypes, fed / "panel.tsv", fed, simulation_secret=False)
-    port = _free_port()
-    processes = Processes(tmp_path)
+    site = make_site(tmp_path, hospital_folders(cohorts)[0], fed / "panel.tsv", fed)
+    port = free_port()
+    processes = Loopback(tmp_path)
     try:
-        coordinator = processes.start("coordinator", "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}")
-        processes.start("agent", "hospital", "start", str(site), "--coordinator", f"localhost:{port}", "--ca", str(fed / "ca.pem"),
-                        "--local-port", str(_free_port()), "--approved-app", "0" * 64)
+        coordinator = processes.coordinator(fed, port)
+        processes.hospital("agent", site, fed, port, "--approved-app", "0" * 64)
         assert coordinator.wait(timeout=300) != 0  # its only hospital refused to run the app
     finally:
         processes.stop_all()
@@ -274,7 +206,7 @@ def test_start_refuses_data_changed_since_check(tmp_path):
     assert done.returncode == 2 and "changed since `genofed hospital check`" in done.stderr
 
 
-def _kill_hospital(processes: Processes, name: str, folder: Path) -> None:
+def _kill_hospital(processes: Loopback, name: str, folder: Path) -> None:
     """SIGKILL a hospital agent and its SuperNode with everything it started (no goodbye)."""
     found = subprocess.run(["pgrep", "-f", str(folder / "supernode.key")], capture_output=True, text=True).stdout.split()
     for pid in found:
@@ -294,28 +226,26 @@ def test_secagg_deployment_survives_a_killed_hospital_and_a_coordinator_crash(tm
     fed = tmp_path / "fed"
     init_federation(fed, ["localhost"], panel=cohorts / "panel.tsv", test_dir=cohorts / "test",
                     settings={"rounds": ROUNDS, "min_nodes": 2, "local_epochs": 1, "batch_size": 16, "secagg": True})
-    sites = {}
-    for f in hospital_folders(cohorts):
-        sites[f.name] = folder = tmp_path / f"site-{f.name}"
-        init_site(folder, f.name)
-        check_site(folder, f.genotypes, f.phenotypes, fed / "panel.tsv", require_secagg=True)
-        enroll(fed, f.name, folder / "supernode.pub")
+    sites = {f.name: make_site(tmp_path, f, fed / "panel.tsv", fed, require_secagg=True) for f in hospital_folders(cohorts)}
     victim = sorted(sites)[-1]
-    port = _free_port()
-    processes = Processes(tmp_path)
+    port = free_port()
+    processes = Loopback(tmp_path)
+
+    def log() -> str:
+        return processes.log("coordinator")
+
     try:
-        first = processes.start("coordinator", "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}")
+        first = processes.coordinator(fed, port)
         for name, folder in sorted(sites.items()):
-            processes.start(name, "hospital", "start", str(folder), "--coordinator", f"localhost:{port}", "--ca", str(fed / "ca.pem"),
-                            "--local-port", str(_free_port()))
+            processes.hospital(name, folder, fed, port)
         victim_log = sites[victim] / "audit.jsonl"
-        _wait_for(lambda: victim_log.exists() and any(e["type"] == "train" for e in read_audit(victim_log)), 240,
-                  f"{victim} to enter round 1", processes)
+        wait_for(lambda: victim_log.exists() and any(e["type"] == "train" for e in read_audit(victim_log)), 240,
+                 f"{victim} to enter round 1", log)
         _kill_hospital(processes, victim, sites[victim])
-        _wait_for(lambda: (fed / "run" / "checkpoints" / "round-0001.pt").exists(), RUN_TIMEOUT, "round 1 to close", processes)
+        wait_for(lambda: (fed / "run" / "checkpoints" / "round-0001.pt").exists(), RUN_TIMEOUT, "round 1 to close", log)
         os.killpg(first.pid, signal.SIGKILL)  # the coordinator crashes; its SuperLink is orphaned
         first.wait()  # reaped, as systemd or docker would
-        second = processes.start("coordinator-again", "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}")
+        second = processes.coordinator(fed, port, name="coordinator-again")
         assert second.wait(timeout=RUN_TIMEOUT) == 0, processes.log("coordinator-again")[-3000:]
     finally:
         processes.stop_all()

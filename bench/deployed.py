@@ -1,0 +1,57 @@
+"""The deployed services on loopback: seconds per round and bytes per round, plain aggregation
+against SecAgg+, measured in one run of this script (same cohorts, same settings).
+
+    .venv/bin/python bench/deployed.py [--rounds 3] [--out runs/bench-deployed]
+
+Each federation is real processes: `genofed coordinator start` (SuperLink, TLS, hospital
+authentication) and one `genofed hospital start` per hospital of the `small` preset. Round 1
+also pays the hospitals' first connection; the per-round figure is the mean of rounds 2..N.
+Traffic is the SuperLink's own count of bytes in and out for the run (`flwr ls`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+from genofed.simulations.cohorts import simulate_cohorts
+from genofed.simulations.loopback import run_loopback_federation
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default="runs/bench-deployed")
+    args = parser.parse_args()
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    cohorts = out / "cohorts"
+    simulate_cohorts(cohorts, preset="small", seed=5)
+    rows = []
+    for mode in ("plain", "secagg"):
+        settings = {"rounds": args.rounds, "min_nodes": 3, "local_epochs": 2, "batch_size": 16, "secagg": mode == "secagg"}
+        print(f"running the {mode} federation ...", file=sys.stderr, flush=True)
+        results = run_loopback_federation(out / mode, cohorts, settings)
+        if results["coordinator_exit"] != 0:
+            print(f"{mode}: the coordinator exited with {results['coordinator_exit']}; see {out / mode}", file=sys.stderr)
+            return 1
+        status = json.loads((out / mode / "fed" / "coordinator.json").read_text())
+        traffic = status.get("network_traffic") or {}
+        seconds = [r["seconds"] for r in results["rounds"][2:]] or [results["rounds"][-1]["seconds"]]
+        rows.append((mode, len(results["sites"]), statistics.mean(seconds), traffic.get("inbound-bytes", 0) / args.rounds / 1024,
+                     traffic.get("outbound-bytes", 0) / args.rounds / 1024, results["loopback_wall_seconds"],
+                     results["test_auc"], max(results["epsilon"].values())))
+    print(f"{'mode':<7} {'hospitals':>9} {'s/round':>8} {'KiB in/round':>13} {'KiB out/round':>14} {'wall s':>7} {'test AUC':>9} {'eps max':>8}")
+    for mode, n, sec, kin, kout, wall, auc, eps in rows:
+        print(f"{mode:<7} {n:>9} {sec:>8.1f} {kin:>13.1f} {kout:>14.1f} {wall:>7.0f} {auc:>9.3f} {eps:>8.2f}")
+    plain, secagg = rows
+    print(f"SecAgg+ / plain: {secagg[2] / plain[2]:.2f}x seconds per round, {secagg[3] / max(plain[3], 1e-9):.2f}x bytes into the coordinator")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
