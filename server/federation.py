@@ -73,8 +73,8 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     state = resumed.state_dict if resumed else initial
     history: list[dict[str, Any]] = list(resumed.history) if resumed else []
 
-    sites = describe_sites(grid, settings.min_nodes, expected=settings.expected_nodes, grace=settings.wait_seconds)
-    log = RoundLog(site_of_node={node: s.name for node, s in sites.items()})
+    sites, asked = describe_sites(grid, settings.min_nodes, expected=settings.expected_nodes, grace=settings.wait_seconds)
+    log = RoundLog(site_of_node={node: s.name for node, s in sites.items()}, taking_part=asked)
     if resumed:
         log.train, log.evaluate, log.refused = (resumed.log.get(k, {}) for k in ("train", "evaluate", "refused"))
     if pretrained:
@@ -204,9 +204,13 @@ def _check_resumable(checkpoint: Checkpoint, model_config: ModelConfig, settings
 
 
 def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0, *, expected: int = 0,
-                   grace: float = 120.0) -> dict[int, SiteInfo]:
+                   grace: float = 120.0) -> tuple[dict[int, SiteInfo], set[int]]:
     """Wait for `min_nodes` hospitals (and up to `grace` seconds for all `expected` ones), then
-    ask each its name and (aggregate) cohort sizes. Only these hospitals take part in the run."""
+    ask each its name and (aggregate) cohort sizes.
+
+    Returns the hospitals that can take part, and every node asked: only those are sent rounds
+    (one connecting later joins the next run); one whose data failed its checks is still asked
+    every round, so that its refusal and reason are on record."""
     started = time.monotonic()
     while len(nodes := list(grid.get_node_ids())) < max(min_nodes, expected):
         waited = time.monotonic() - started
@@ -233,7 +237,7 @@ def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0, *, expect
     if len(sites) < min_nodes:
         raise GenofedError(f"only {len(sites)} hospital(s) can take part, {min_nodes} needed; "
                            + "; ".join(f"node {n}: {r}" for n, r in unavailable.items()))
-    return dict(sorted(sites.items(), key=lambda item: item[1].name))
+    return dict(sorted(sites.items(), key=lambda item: item[1].name)), set(nodes)
 
 
 def _round_record(real: int, metrics: dict[str, Any], log: RoundLog, seconds: float) -> dict[str, Any]:

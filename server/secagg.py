@@ -210,7 +210,7 @@ class SecAggFedAvg(LegacyFedAvg):
         self.on_fit_config_fn = lambda _round: {**dict(self.train_config), **self.extra, "server-round": real}
         # only hospitals that introduced themselves at the start (a late one joins the next run)
         return [(proxy, ins) for proxy, ins in super().configure_fit(server_round, parameters, client_manager)
-                if proxy.node_id in self.log.site_of_node]
+                if proxy.node_id in (self.log.taking_part or self.log.site_of_node)]
 
     def aggregate_fit(self, server_round: int, results: list[tuple[ClientProxy, FitRes]],
                       failures: list[tuple[ClientProxy, FitRes] | BaseException]) -> tuple[Parameters | None, dict[str, Scalar]]:
@@ -255,7 +255,8 @@ def run_secagg_rounds(grid: Grid, *, state: dict[str, torch.Tensor], num_rounds:
         legacy = cast(LegacyContext, context)
         real = _current_round(legacy) + round_offset
         observed.round, observed.errors = real, {}
-        n_sampled = strategy.num_fit_clients(min(legacy.client_manager.num_available(), len(tracked.log.site_of_node)))[0]
+        taking_part = len(tracked.log.taking_part or tracked.log.site_of_node)
+        n_sampled = strategy.num_fit_clients(min(legacy.client_manager.num_available(), taking_part))[0]
         make_secagg_workflow(n_sampled, max_weight, timeout)(grid_, legacy)
         _note_refusals(tracked.log, real, observed.errors, strategy, n_sampled, stats)
 

@@ -26,6 +26,8 @@ class RoundLog:
     """What happened in each round, by hospital name."""
 
     site_of_node: dict[int, str]
+    #: The nodes asked at the start of the run; rounds go to these only (see describe_sites).
+    taking_part: set[int] = field(default_factory=set)
     train: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)  # round -> site -> metrics
     evaluate: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
     refused: dict[int, dict[str, str]] = field(default_factory=dict)  # round -> site -> reason
@@ -85,7 +87,7 @@ class Tracking:
     def _described_only(self, messages: Iterable[Message]) -> list[Message]:
         """Only hospitals that introduced themselves at the start (name, cohort size) take part;
         one that connects later joins the next run."""
-        return [m for m in messages if m.metadata.dst_node_id in self.log.site_of_node]
+        return [m for m in messages if m.metadata.dst_node_id in (self.log.taking_part or self.log.site_of_node)]
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         real = server_round + self.round_offset
