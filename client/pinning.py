@@ -8,8 +8,9 @@ the open-source one does not. So the agent pins the bundle itself:
 - `flower-supernode` starts one `flwr-clientapp` process per message, found on PATH.
   `genofed hospital start` puts a launcher of that name first on the SuperNode's PATH
   (`write_launcher`); it runs `python -m genofed.client.pinning`, which is Flower's own
-  `flwr-clientapp` (`run_clientapp`) with one check inserted where the task input (message,
-  run, FAB) has been pulled and before anything from the bundle is installed or imported.
+  `flwr-clientapp` (`run_clientapp`) with one check inserted after the task input (message,
+  run, FAB) has been pulled and before anything from the bundle is installed or imported, so
+  that the refusal goes back to the coordinator as the error reply to that message.
 - The check recomputes the bundle's SHA-256 from its bytes (never trusting the label) and
   compares it with the approved hash: the genofed bundle built from this site's own installation
   (genofed.common.deployed_app), or a hash the site's operator set. Anything else is refused: the
@@ -68,17 +69,27 @@ def check_fab(content: bytes, label: str, approved: str) -> None:
         )
 
 
-def _pinned_pull_task_input(original):
+def _pin(runtime) -> None:
+    """Insert the check into Flower's run_clientapp module: after the task input is pulled (so
+    the refusal goes back as an error reply to that message) and before the bundle is installed."""
+    pulled: dict = {}
+    original_pull, original_install = runtime.pull_task_input, runtime.install_from_fab
+
     def pull_task_input(client):
-        message, context, run, fab = original(client)
-        try:
-            check_fab(fab.content, fab.hash_str, os.environ.get(APPROVED_ENV, ""))
-        except UnapprovedApp as exc:
-            _audit_refusal(message, exc)
-            raise
+        message, context, run, fab = original_pull(client)
+        pulled.update(message=message, label=fab.hash_str)
         return message, context, run, fab
 
-    return pull_task_input
+    def install_from_fab(content, *args, **kwargs):
+        try:
+            check_fab(content, pulled.get("label", "?"), os.environ.get(APPROVED_ENV, ""))
+        except UnapprovedApp as exc:
+            if pulled.get("message") is not None:
+                _audit_refusal(pulled["message"], exc)
+            raise
+        return original_install(content, *args, **kwargs)
+
+    runtime.pull_task_input, runtime.install_from_fab = pull_task_input, install_from_fab
 
 
 def _audit_refusal(message, exc: UnapprovedApp) -> None:
@@ -102,9 +113,10 @@ def main() -> None:
     from flwr.supernode.cli.flwr_clientapp import flwr_clientapp
     from flwr.supernode.runtime import run_clientapp as runtime
 
-    if not callable(getattr(runtime, "pull_task_input", None)):
-        raise SystemExit("genofed: this Flower version has no run_clientapp.pull_task_input; refusing to run unpinned apps")
-    runtime.pull_task_input = _pinned_pull_task_input(runtime.pull_task_input)
+    if not all(callable(getattr(runtime, name, None)) for name in ("pull_task_input", "install_from_fab")):
+        raise SystemExit("genofed: this Flower version's run_clientapp has no pull_task_input/install_from_fab; "
+                         "refusing to run unpinned apps")
+    _pin(runtime)
     sys.argv[0] = LAUNCHER
     flwr_clientapp()
 

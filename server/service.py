@@ -86,6 +86,11 @@ class FlowerControl:
             raise GenofedError(f"flwr {' '.join(args[:2])} failed: {reply.get('error-message', reply)}")
         return reply
 
+    def text(self, *args: str, timeout: float = 60.0) -> str:
+        """A `flwr` command's plain output (for commands without JSON output, e.g. `flwr log`)."""
+        done = subprocess.run([flower_command("flwr"), *args], capture_output=True, text=True, env=self.env, timeout=timeout)
+        return done.stdout
+
     def online(self) -> bool:
         try:
             self("supernode", "list", CONNECTION, timeout=15)
@@ -135,7 +140,10 @@ def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptio
             raise GenofedError(f"flower-superlink exited with code {superlink.returncode}; see {folder / 'superlink.log'}")
         completed = status.get("run_status") == "finished:completed"
         status["state"] = "stopped" if stop["signal"] else ("finished" if completed else "failed")
-        say(f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}")
+        log_file = _save_run_log(control, folder, status["run_id"])
+        say(f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}, the ServerApp's log in {log_file}")
+        if not completed:
+            say("last lines of the ServerApp's log:\n" + "\n".join(log_file.read_text(errors="replace").splitlines()[-15:]))
         return 0 if completed else 1
     except BaseException as exc:
         status.update(state="failed", error=str(exc))
@@ -145,6 +153,17 @@ def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptio
         status["stopped"] = _now()
         _write_status(folder, status)
         log.close()
+
+
+def _save_run_log(control: FlowerControl, folder: Path, run_id: int) -> Path:
+    """The ServerApp's own log of the run (its progress lines, or why it failed), kept with the results."""
+    path = folder / RUN_DIR / f"serverapp-{run_id}.log"
+    try:
+        text = control.text("log", str(run_id), CONNECTION, "--show", timeout=60)
+    except subprocess.TimeoutExpired:
+        text = "(flwr log timed out)\n"
+    write_text_atomic(path, text)
+    return path
 
 
 def sync_nodes(folder: Path, control: FlowerControl, say: Say) -> dict[str, dict[str, Any]]:
