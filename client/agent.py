@@ -17,7 +17,6 @@ refuses to run on files that changed since (re-check them), then runs Flower's `
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -34,6 +33,7 @@ from genofed.common.atomic import write_text_atomic
 from genofed.common.deployed_app import approved_app_hash
 from genofed.common.errors import GenofedError
 from genofed.common.flower_env import flower_command, service_env
+from genofed.common.hashing import file_sha256
 
 from .audit import AUDIT_FILE, AUDIT_KEY, read_audit
 from .keys import PRIVATE_KEY, SITE_FILE
@@ -79,7 +79,7 @@ def check_site(folder: str | Path, genotypes: str | Path, phenotypes: str | Path
         raise GenofedError("--delta must be in (0, 1); 1e-5 is usual")
     data = load_site(genotypes, phenotypes, panel=panel)  # DataError names file, line, sample
     summary = data.summary()
-    files = {role: {"path": str(Path(p).resolve()), "sha256": _sha256(Path(p))}
+    files = {role: {"path": str(Path(p).resolve()), "sha256": file_sha256(Path(p))}
              for role, p in (("genotypes", genotypes), ("phenotypes", phenotypes), ("panel", panel))}
     binding = {"files": files, "epsilon_budget": epsilon_budget, "delta": delta, "require_secagg": require_secagg,
                "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -115,7 +115,7 @@ def supernode_command(folder: Path, options: AgentOptions) -> tuple[list[str], d
         path = Path(entry["path"])
         if not path.is_file():
             raise GenofedError(f"{path} ({role}) is gone since `genofed hospital check`; restore it or check the new files")
-        if _sha256(path) != entry["sha256"]:
+        if file_sha256(path) != entry["sha256"]:
             raise GenofedError(f"{path} ({role}) changed since `genofed hospital check` on {site['data']['checked_at']}; "
                                f"run genofed hospital check {folder} again before starting")
     if not (folder / PRIVATE_KEY).is_file():
@@ -224,14 +224,6 @@ def _check_ca(path: Path) -> None:
         raise GenofedError(f"--ca {path}: not found (the federation's ca.pem, sent by the coordinator)") from None
     except ValueError:
         raise GenofedError(f"--ca {path}: not a PEM certificate (expected the federation's ca.pem)") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _toml_float(value: float) -> str:

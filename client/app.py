@@ -8,7 +8,6 @@ message path.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -19,18 +18,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MessageType, MetricRecord, RecordDict
-from flwr.client.mod import secaggplus_mod
+from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
-from flwr.clientapp.typing import ClientAppCallable
-from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
-from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, RECORD_KEY_STATE
-from flwr.compat.common import recorddict_compat as compat
 
 from genofed.client.audit import audit_mod
 from genofed.client.augmentation import site_augmentation
 from genofed.client.budget import plan_round
 from genofed.client.outbound import outbound_guard
+from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
 from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
 from genofed.client.synthetic_use import check_end_to_end
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
@@ -69,8 +64,8 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
             return _train_reply(msg, context)
 
     def _train_reply(msg: Message, context: Context) -> Message:
-        if _is_secagg_fit(msg):  # SecAgg+'s masked stage: legacy FitIns in, FitRes out, same training
-            return _guarded(msg, lambda: _train_secagg(msg, context, _site(context, base), _settings(context, base)))
+        if is_secagg_fit(msg):  # SecAgg+'s masked stage: legacy FitIns in, FitRes out, same training
+            return _guarded(msg, lambda: train_secagg(msg, context, _site(context, base), _settings(context, base), _train))
         return _guarded(msg, lambda: _train(msg, context, _plain_round_allowed(_site(context, base)), _settings(context, base)))
 
     @app.evaluate()
@@ -218,69 +213,6 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
         }
     )
     return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
-
-
-def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
-    """Flower's `secaggplus_mod` for SecAgg+ rounds; every other message passes untouched.
-
-    Why not `secaggplus_mod` itself: it expects SecAgg+ configs in every TRAIN message (a plain
-    round has none), and it reads the inner reply's content, so a refusal (an error reply: budget
-    exhausted, bad data) would become an exception and lose its reason. Here the refusal is
-    returned as it is: the coordinator counts the site as dropped out, unmasks the others' sum
-    without it (SecAgg+'s threshold), and logs the reason as in a plain round.
-    """
-    if msg.metadata.message_type != MessageType.TRAIN or not msg.has_content() \
-            or RECORD_KEY_CONFIGS not in msg.content.config_records:
-        return call_next(msg, context)
-    refusal: list[Message] = []
-
-    def inner(inner_msg: Message, inner_context: Context) -> Message:
-        reply = call_next(inner_msg, inner_context)
-        if reply.has_error():
-            refusal.append(reply)
-            raise _Refused
-        return reply
-
-    try:
-        return secaggplus_mod(msg, context, inner)
-    except _Refused:
-        return refusal[0]
-
-
-class _Refused(Exception):
-    """The training handler refused inside SecAgg+'s masked stage."""
-
-
-def _is_secagg_fit(msg: Message) -> bool:
-    records = msg.content.config_records
-    return "fitins.config" in records and RECORD_KEY_CONFIGS in records
-
-
-def _train_secagg(msg: Message, context: Context, site: SiteConfig, settings: dict) -> RecordDict:
-    """`_train` on SecAgg+'s legacy FitIns: the same ArrayRecord (the model's state-dict names, in
-    the model's order) and the same train config as a plain round, so the ledger is charged and
-    the noise drawn exactly as there; the result goes back as a FitRes for SecAgg+ to mask."""
-    fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
-    names = list(build_model(ModelConfig.from_dict(json.loads(str(fitins.config["model"]))), seed=0).state_dict())
-    arrays = [torch.from_numpy(np.array(a)) for a in parameters_to_ndarrays(fitins.parameters)]
-    if len(arrays) != len(names):
-        raise GenofedError(f"the coordinator sent {len(arrays)} arrays for a model with {len(names)}")
-    plain = Message(RecordDict({"arrays": ArrayRecord(dict(zip(names, arrays, strict=True))),
-                                "config": ConfigRecord(dict(fitins.config))}),
-                    metadata=copy.deepcopy(msg.metadata))  # the received message's identity, new content
-    result = _train(plain, context, site, settings)
-    updated = [a.numpy() for a in result["arrays"].values()]
-    limit = float(context.state.config_records[RECORD_KEY_STATE]["clipping_range"])
-    largest = max(float(np.abs(a).max(initial=0.0)) for a in updated)
-    if not largest <= limit:  # SecAgg+ would clip it silently and corrupt the sum
-        raise GenofedError(f"an updated weight ({largest:.3g}) is outside SecAgg+'s clipping range (+-{limit:g}); "
-                           "the coordinator must raise it")
-    metrics = dict(result["metrics"])
-    return compat.fitres_to_recorddict(
-        FitRes(status=Status(Code.OK, "Success"), parameters=ndarrays_to_parameters(updated),
-               num_examples=int(metrics["num-examples"]), metrics=metrics),
-        keep_input=False,
-    )
 
 
 def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: float) -> tuple[float, float]:

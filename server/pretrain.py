@@ -12,7 +12,6 @@ of population structure, whose output layer the federation replaces).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import platform
 import time
@@ -29,6 +28,7 @@ from torch import nn
 from genofed.common.cohort import Phenotypes
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.features import FeatureSpec, encode
+from genofed.common.hashing import file_sha256
 from genofed.common.layout import PHENOTYPES, genotype_file
 from genofed.common.loading import load_site
 from genofed.common.metrics import binary_metrics
@@ -135,8 +135,8 @@ def pretrain(
     history, best = _fit(model, data, train_idx, val_idx, settings, say)
     provenance = {
         "source": str(Path(source).resolve()),
-        "files": {role: {"path": path, "sha256": _sha256(Path(path))} for role, path in data.files.items()},
-        "panel": {"path": str(Path(panel_path).resolve()), "sha256": _sha256(Path(panel_path)), "variants": len(panel)},
+        "files": {role: {"path": path, "sha256": file_sha256(Path(path))} for role, path in data.files.items()},
+        "panel": {"path": str(Path(panel_path).resolve()), "sha256": file_sha256(Path(panel_path)), "variants": len(panel)},
         "samples": int(len(data.targets)),
         "train_samples": int(len(train_idx)),
         "validation_samples": int(len(val_idx)),
@@ -205,11 +205,3 @@ def _describe_targets(data: SourceData) -> str:
         return f"{int(data.targets.sum())} cases ({data.task.label})"
     counts = np.bincount(data.targets, minlength=len(data.task.classes))
     return ", ".join(f"{c} {n}" for c, n in zip(data.task.classes, counts))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -1,0 +1,93 @@
+"""The hospital's side of secure aggregation (Flower's SecAgg+, legacy message shapes).
+
+Flower's `secaggplus_mod` runs the protocol (key agreement, secret shares, masking); this module
+adapts genofed's ClientApp to it: `secagg_mod` calls Flower's mod only for SecAgg+ rounds and
+lets refusals through, and `train_secagg` runs the very same training as a plain round on the
+legacy FitIns and returns the FitRes that SecAgg+ masks. The coordinator side is
+genofed.server.secagg.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.client.mod import secaggplus_mod
+from flwr.clientapp.typing import ClientAppCallable
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, RECORD_KEY_STATE
+from flwr.compat.common import recorddict_compat as compat
+
+from genofed.client.site import SiteConfig
+from genofed.common.errors import GenofedError
+from genofed.common.model import ModelConfig, build_model
+
+#: The ClientApp's training of one plain round: (message, context, site, settings) -> reply content.
+TrainFn = Callable[[Message, Context, SiteConfig, dict], RecordDict]
+
+
+def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Flower's `secaggplus_mod` for SecAgg+ rounds; every other message passes untouched.
+
+    Why not `secaggplus_mod` itself: it expects SecAgg+ configs in every TRAIN message (a plain
+    round has none), and it reads the inner reply's content, so a refusal (an error reply: budget
+    exhausted, bad data) would become an exception and lose its reason. Here the refusal is
+    returned as it is: the coordinator counts the site as dropped out, unmasks the others' sum
+    without it (SecAgg+'s threshold), and logs the reason as in a plain round.
+    """
+    if msg.metadata.message_type != MessageType.TRAIN or not msg.has_content() \
+            or RECORD_KEY_CONFIGS not in msg.content.config_records:
+        return call_next(msg, context)
+    refusal: list[Message] = []
+
+    def inner(inner_msg: Message, inner_context: Context) -> Message:
+        reply = call_next(inner_msg, inner_context)
+        if reply.has_error():
+            refusal.append(reply)
+            raise _Refused
+        return reply
+
+    try:
+        return secaggplus_mod(msg, context, inner)
+    except _Refused:
+        return refusal[0]
+
+
+class _Refused(Exception):
+    """The training handler refused inside SecAgg+'s masked stage."""
+
+
+def is_secagg_fit(msg: Message) -> bool:
+    records = msg.content.config_records
+    return "fitins.config" in records and RECORD_KEY_CONFIGS in records
+
+
+def train_secagg(msg: Message, context: Context, site: SiteConfig, settings: dict, train: TrainFn) -> RecordDict:
+    """`train` (the ClientApp's `_train`) on SecAgg+'s legacy FitIns: the same ArrayRecord (the model's state-dict names, in
+    the model's order) and the same train config as a plain round, so the ledger is charged and
+    the noise drawn exactly as there; the result goes back as a FitRes for SecAgg+ to mask."""
+    fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
+    names = list(build_model(ModelConfig.from_dict(json.loads(str(fitins.config["model"]))), seed=0).state_dict())
+    arrays = [torch.from_numpy(np.array(a)) for a in parameters_to_ndarrays(fitins.parameters)]
+    if len(arrays) != len(names):
+        raise GenofedError(f"the coordinator sent {len(arrays)} arrays for a model with {len(names)}")
+    plain = Message(RecordDict({"arrays": ArrayRecord(dict(zip(names, arrays, strict=True))),
+                                "config": ConfigRecord(dict(fitins.config))}),
+                    metadata=copy.deepcopy(msg.metadata))  # the received message's identity, new content
+    result = train(plain, context, site, settings)
+    updated = [a.numpy() for a in result["arrays"].values()]
+    limit = float(context.state.config_records[RECORD_KEY_STATE]["clipping_range"])
+    largest = max(float(np.abs(a).max(initial=0.0)) for a in updated)
+    if not largest <= limit:  # SecAgg+ would clip it silently and corrupt the sum
+        raise GenofedError(f"an updated weight ({largest:.3g}) is outside SecAgg+'s clipping range (+-{limit:g}); "
+                           "the coordinator must raise it")
+    metrics = dict(result["metrics"])
+    return compat.fitres_to_recorddict(
+        FitRes(status=Status(Code.OK, "Success"), parameters=ndarrays_to_parameters(updated),
+               num_examples=int(metrics["num-examples"]), metrics=metrics),
+        keep_input=False,
+    )
