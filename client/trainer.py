@@ -8,7 +8,6 @@ exactly the same weights: that is what makes the privacy ledger's per-round idem
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # isort: off
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py).
 import genofed.common.model  # noqa: F401  (also registers BlockLinear's grad sampler)
-from genofed.common.privacy import Step
+from genofed.common.privacy import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
 from opacus import PrivacyEngine
 # isort: on
 
@@ -55,23 +54,6 @@ class TrainResult:
     sample_rate: float
     history: list[Step] = field(default_factory=list)  # empty if non-private
     examples: int = 0
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Optimizer steps per epoch: ceil(n / batch_size), as a DataLoader without drop_last."""
-    if n < 1:
-        raise ValueError("cannot train on zero examples")
-    return math.ceil(n / max(1, batch_size))
-
-
-def sample_rate(n: int, batch_size: int) -> float:
-    """Poisson sampling rate of a DP run: 1 / steps_per_epoch, exactly what Opacus uses.
-
-    This equals batch_size / n when batch_size divides n, and is slightly below it otherwise
-    (a calibration done at batch_size / n is then conservative). Calibrate noise with this value
-    so the plan matches the run.
-    """
-    return 1.0 / steps_per_epoch(n, batch_size)
 
 
 def train_model(

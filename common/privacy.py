@@ -83,6 +83,23 @@ def _orders() -> list[float]:
     return RDPAccountant.DEFAULT_ALPHAS
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimizer steps per epoch: ceil(n / batch_size), as a DataLoader without drop_last."""
+    if n < 1:
+        raise ValueError("cannot train on zero examples")
+    return math.ceil(n / max(1, batch_size))
+
+
+def sample_rate(n: int, batch_size: int) -> float:
+    """Poisson sampling rate of a DP run: 1 / steps_per_epoch, exactly what Opacus uses.
+
+    This equals batch_size / n when batch_size divides n, and is slightly below it otherwise
+    (a calibration done at batch_size / n is then conservative). Calibrate noise with this value
+    so the plan matches the run.
+    """
+    return 1.0 / steps_per_epoch(n, batch_size)
+
+
 def calibrate_noise(history: list[Step], *, sample_rate: float, steps: int, target_epsilon: float, delta: float) -> float:
     """Smallest noise multiplier that keeps the total epsilon (history + new run) <= target.
 

@@ -141,8 +141,8 @@ class ObservedGrid:
     """The coordinator's grid with a note of every reply: which hospital failed or refused in
     which stage (Flower's workflow keeps failures without their node ids), and upload sizes."""
 
-    def __init__(self, grid: Grid, stats: SecAggStats) -> None:
-        self._grid, self.stats = grid, stats
+    def __init__(self, grid: Grid, stats: SecAggStats, log: RoundLog) -> None:
+        self._grid, self.stats, self.log = grid, stats, log
         self.round = 0
         self.errors: dict[int, str] = {}  # node -> first error of the current round
 
@@ -155,10 +155,10 @@ class ObservedGrid:
         for m in messages:  # Flower numbers the workflow's rounds from 1 after a resume: use the run's real round
             if stages[m.metadata.dst_node_id] and self.round:
                 m.metadata.group_id = str(self.round)
+        self.log.note_sent(messages)
         replies = list(self._grid.send_and_receive(messages, timeout=timeout))
-        sent_to = {m.metadata.message_id: m.metadata.dst_node_id for m in messages}  # ids assigned when sent
         for reply in replies:  # a "node unavailable" reply comes from the SuperLink: name the node it was for
-            node = sent_to.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
+            node = self.log.node(reply)
             stage = stages.get(node, "")
             if reply.has_error():
                 self.errors.setdefault(node, reply.error.reason or f"error {reply.error.code}")
@@ -240,7 +240,7 @@ def run_secagg_rounds(grid: Grid, *, state: dict[str, torch.Tensor], num_rounds:
     DefaultWorkflow; `tracked` is the plain strategy, reused for the (unmasked, per-site)
     evaluation round so that the two paths log evaluation identically."""
     stats = SecAggStats()
-    observed = ObservedGrid(grid, stats)
+    observed = ObservedGrid(grid, stats, tracked.log)
     extra: dict[str, Scalar] = {}
     if hasattr(tracked, "proximal_mu"):  # FedProx: FedAvg's aggregation plus the hospitals' proximal term
         extra["proximal-mu"] = float(tracked.proximal_mu)

@@ -77,7 +77,10 @@ class FlowerControl:
 
     def __call__(self, *args: str, timeout: float = 60.0) -> dict[str, Any]:
         command = [flower_command("flwr"), *args, "--format", "json"]
-        done = subprocess.run(command, capture_output=True, text=True, env=self.env, timeout=timeout)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, env=self.env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise GenofedError(f"flwr {' '.join(args[:2])} got no answer from the SuperLink within {timeout:.0f} s") from None
         try:
             reply = json.loads(done.stdout)
         except json.JSONDecodeError:
@@ -95,7 +98,7 @@ class FlowerControl:
         try:
             self("supernode", "list", CONNECTION, timeout=15)
             return True
-        except (GenofedError, subprocess.TimeoutExpired):
+        except GenofedError:
             return False
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from genofed.common.privacy import Step, calibrate_noise, sample_rate, steps_per_epoch
 from genofed.common.synthetic.encoding import PHASED_STATES, states_to_dosages, states_to_haplotypes
 
 
@@ -152,3 +153,12 @@ def training_tensors(genotypes: np.ndarray, labels: np.ndarray, covariates: np.n
             raise ValueError("covariates must be finite, with sex 0 or 1")
         tensors.append(torch.stack([cov[:, 0], (cov[:, 1] - AGE_CENTER) / AGE_SCALE], dim=1))
     return tensors
+
+
+def noise_for_epochs(n: int, batch_size: int, epochs: int, *, epsilon: float, delta: float,
+                     history: list[Step] | tuple = ()) -> float:
+    """Noise multiplier that keeps a site's total epsilon (its `history` + `epochs` of DP-SGD on
+    `n` patients, Poisson rate 1 / ceil(n / batch_size)) within `epsilon` at `delta`; raises
+    BudgetExhausted if none can. Both generators train with exactly this rate and step count."""
+    return calibrate_noise(list(history), sample_rate=sample_rate(n, batch_size), steps=epochs * steps_per_epoch(n, batch_size),
+                           target_epsilon=epsilon, delta=delta)

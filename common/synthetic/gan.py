@@ -101,11 +101,12 @@ from torch.utils.data import DataLoader, TensorDataset
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py), and
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model import BlockLinear, block_linear_grad_sample
-from genofed.common.privacy import Step, calibrate_noise
+from genofed.common.privacy import Step
 from genofed.common.synthetic.config_base import (
     GeneratorConfigBase,
     categorical_draw,
     check_sampling,
+    noise_for_epochs,
     read_generator,
     records_from_states,
     sampling_labels,
@@ -113,7 +114,7 @@ from genofed.common.synthetic.config_base import (
     training_tensors,
 )
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
-from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords, _sample_rate, _steps_per_epoch
+from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords
 from opacus import PrivacyEngine
 from opacus.grad_sample import register_grad_sampler
 # isort: on
@@ -344,9 +345,7 @@ def gan_noise_for_budget(n: int, settings: GANSettings, *, epsilon: float, delta
     training on `n` patients with `settings`) within `epsilon` at `delta`; raises BudgetExhausted
     if none can. Same sample rate (1 / ceil(n / batch_size)) and step count (epochs x
     ceil(n / batch_size) critic steps) as `train_gan` runs; generator steps cost nothing."""
-    per_epoch = _steps_per_epoch(n, settings.batch_size)
-    return calibrate_noise(list(history), sample_rate=_sample_rate(n, settings.batch_size),
-                           steps=settings.epochs * per_epoch, target_epsilon=epsilon, delta=delta)
+    return noise_for_epochs(n, settings.batch_size, settings.epochs, epsilon=epsilon, delta=delta, history=history)
 
 
 def train_gan(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarray | None = None,

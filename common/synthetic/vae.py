@@ -57,7 +57,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py), and
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model import BlockLinear
-from genofed.common.privacy import Step, calibrate_noise
+from genofed.common.privacy import Step
 from genofed.common.synthetic.config_base import (
     AGE_CENTER,
     AGE_SCALE,
@@ -65,6 +65,7 @@ from genofed.common.synthetic.config_base import (
     SyntheticRecords,
     categorical_draw,
     check_sampling,
+    noise_for_epochs,
     read_generator,
     records_from_states,
     sampling_labels,
@@ -270,25 +271,13 @@ def load_vae(path: str | Path) -> TrainedVAE:
 
 # The two one-liners below mirror genofed.client.trainer.steps_per_epoch / sample_rate, which
 # genofed.common must not import (common never depends on client): keep them identical.
-def _steps_per_epoch(n: int, batch_size: int) -> int:
-    if n < 1:
-        raise ValueError("cannot train on zero examples")
-    return math.ceil(n / max(1, batch_size))
-
-
-def _sample_rate(n: int, batch_size: int) -> float:
-    return 1.0 / _steps_per_epoch(n, batch_size)
-
-
 def dp_noise_for_budget(n: int, settings: VAESettings, *, epsilon: float, delta: float, history: list[Step] | tuple = ()) -> float:
     """Noise multiplier that keeps the site's total epsilon (its `history` + this VAE's training on
     `n` patients with `settings`) within `epsilon` at `delta`; raises BudgetExhausted if none can.
 
     Uses the same sample rate and step count as `train_vae` will run, so the plan matches the run.
     """
-    per_epoch = _steps_per_epoch(n, settings.batch_size)
-    return calibrate_noise(list(history), sample_rate=_sample_rate(n, settings.batch_size),
-                           steps=settings.epochs * per_epoch, target_epsilon=epsilon, delta=delta)
+    return noise_for_epochs(n, settings.batch_size, settings.epochs, epsilon=epsilon, delta=delta, history=history)
 
 
 def train_vae(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarray | None = None,
