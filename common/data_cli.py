@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from .errors import DataError
+    """Load and check the site's files; a DataError propagates to the CLI's one-line error printer.
+
+    Anything else is a bug in genofed, not in the data; it still reaches the user as one line (the
+    traceback goes to the debug log, shown with `genofed -v`), because the person at a hospital
+    who runs this needs to know the check failed, not where in genofed.
+    """
+    from .errors import DataError, GenofedError
     from .loading import load_site
 
     try:
@@ -47,6 +56,11 @@ def run_check(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"ok": False, "error": exc.to_dict()}, indent=2))
         raise
+    except Exception as exc:
+        log.debug("data check failed unexpectedly", exc_info=True)
+        raise GenofedError(f"genofed failed while reading {args.genotypes} / {args.phenotypes} "
+                           f"({type(exc).__name__}: {exc}); this is a bug in genofed, not necessarily in the data: "
+                           "please report it with the output of `genofed -v data check ...`") from exc
     summary = {"ok": True, "genotypes": str(args.genotypes), "phenotypes": str(args.phenotypes), **site.summary()}
     if args.json:
         print(json.dumps(summary, indent=2))

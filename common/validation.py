@@ -15,6 +15,7 @@ import pandas as pd
 from genofed.common.cohort import MISSING, Cohort, GenotypeMatrix, Phenotypes
 from genofed.common.errors import DataError, DataWarning
 from genofed.common.readers._files import examples
+from genofed.common.readers.phenotypes import SEXES, covariate_range
 
 
 def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
@@ -27,6 +28,10 @@ def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
     if duplicated:
         raise DataError(genotypes.source, f"{len(duplicated)} sample id(s) appear more than once: "
                         f"{examples(duplicated)}", hint="keep one genotype column/row per sample")
+    repeated = [variant for variant, count in Counter(genotypes.variant_ids).items() if count > 1]
+    if repeated:
+        raise DataError(genotypes.source, f"{len(repeated)} variant id(s) appear more than once: "
+                        f"{examples(repeated)}", hint="remove duplicate records, e.g. `bcftools norm -d exact`")
     in_phenotypes = set(phenotypes.sample_ids)
     in_genotypes = set(genotypes.sample_ids)
     no_label = [s for s in genotypes.sample_ids if s not in in_phenotypes]
@@ -70,8 +75,10 @@ def check_cohort(
         imbalance_ratio: a minority class under 10% makes accuracy meaningless and per-site
             gradients dominated by one class; worth a look, not a stop (rare diseases are rare).
     """
+    _check_variants(cohort)
     _check_size(cohort, min_samples)
     _check_classes(cohort)
+    _check_covariates(cohort)
     missing = cohort.dosages == MISSING
     _check_empty_variants(cohort, missing)
     return [
@@ -99,6 +106,33 @@ def _check_size(cohort: Cohort, min_samples: int) -> None:
     if cohort.n_samples < min_samples:
         raise DataError(cohort.genotype_source, f"only {cohort.n_samples} samples; at least {min_samples} are needed",
                         hint="join a federation with more samples, or lower min_samples if you know why")
+
+
+def _check_variants(cohort: Cohort) -> None:
+    if cohort.n_variants == 0:
+        raise DataError(cohort.genotype_source, "no variants: the genotype file holds samples but no genotypes",
+                        hint="check the export; a region, filter or subset step may have removed every variant")
+
+
+def _check_covariates(cohort: Cohort) -> None:
+    """Covariates within the documented ranges (see `genofed.common.readers.phenotypes`), whoever built them.
+
+    The phenotype reader already refuses values outside them with the file's line; this repeats the
+    check for cohorts assembled in code, because one infinite age makes DP-SGD send NaN weights.
+    """
+    for column in cohort.covariates.columns:
+        values = pd.to_numeric(cohort.covariates[column], errors="coerce").to_numpy(dtype=float)
+        if str(column).lower() == "sex":
+            rule, allowed = "0 or 1", np.isin(values, sorted(set(SEXES.values())))
+        else:
+            low, high = covariate_range(str(column))
+            rule, allowed = f"{low:g} to {high:g}", (values >= low) & (values <= high)
+        bad = np.flatnonzero(~np.isnan(values) & ~allowed)
+        if len(bad):
+            sample = cohort.sample_ids[bad[0]]
+            raise DataError(cohort.phenotype_source, f"covariate {column} is {values[bad[0]]:g}, outside its "
+                            f"documented range ({rule}; finite), in {len(bad)} sample(s)",
+                            location=f"sample {sample}", hint="fix or empty these values in the phenotype file")
 
 
 def _check_classes(cohort: Cohort) -> None:

@@ -105,3 +105,25 @@ def test_summary_is_json_ready():
     assert summary["samples"] == 40 and summary["cases"] == 20 and summary["variants"] == 5
     assert summary["missing_rate"] == pytest.approx(1 / 200)
     assert summary["covariates"] == ["age"]
+
+
+def test_join_refuses_repeated_variant_ids_and_check_refuses_no_variants():
+    g = genotypes(m=3)
+    g.variant_ids[2] = g.variant_ids[0]
+    e = error(join_cohort, g, phenotypes(g.sample_ids))
+    assert "1 variant id(s) appear more than once: 1:100:A:G" in e.problem and "norm -d" in e.hint
+    empty = GenotypeMatrix(np.zeros((40, 0), dtype=np.int8), [f"P{i:03d}" for i in range(40)], [],
+                           source="genotypes.csv")
+    e = error(check_cohort, join_cohort(empty, phenotypes(empty.sample_ids)))
+    assert e.file == "genotypes.csv" and "no variants" in e.problem
+
+
+@pytest.mark.parametrize(("column", "value"), [("age", np.inf), ("age", -1.0), ("age", 130.0), ("sex", 0.5),
+                                               ("pc1", 1e300), ("pc1", -np.inf)])
+def test_check_cohort_refuses_covariates_outside_the_documented_ranges(column, value):
+    g = genotypes()
+    ph = phenotypes(g.sample_ids)
+    ph.covariates[column] = 0.0 if column != "age" else 40.0
+    ph.covariates.loc["P003", column] = value
+    e = error(check_cohort, join_cohort(g, ph))
+    assert e.file == "phenotypes.csv" and e.location == "sample P003" and f"covariate {column}" in e.problem
