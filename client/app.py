@@ -1,9 +1,12 @@
-"""The hospital's Flower ClientApp: local DP fine-tuning, local evaluation, a size report.
+"""The hospital's Flower ClientApp: local DP fine-tuning, DP evaluation, a size report.
 
-What a reply may hold is the whole privacy story of this module: model arrays and a handful of
-aggregate numbers (example counts, mean loss, epsilon spent). No sample id, genotype, label or
-per-patient value is ever put in a record; `tests/test_outbound.py` checks that on the real
-message path.
+What a reply may hold is the whole privacy story of this module. Every number computed on
+patients is a DP release charged to the site's ledger: the DP-SGD update, and an evaluation's
+noisy score histogram (`genofed.common.dp_release`). Everything else is public by the site's
+own declaration or by the federation's settings: its name, its declared cohort size (rounded;
+DP-SGD's sampling rate is computed from it, never from the exact count), its panel size, the epsilon it has spent and the noise it
+used (both functions of public facts). No loss, AUC, accuracy or time measured on patients
+leaves; `tests/test_outbound.py` and `tests/test_attacks.py` check that on the real message path.
 """
 
 from __future__ import annotations
@@ -16,21 +19,20 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from genofed.client.audit import audit_mod
 from genofed.client.augmentation import site_augmentation
-from genofed.client.budget import plan_round
+from genofed.client.budget import plan_evaluation, plan_round
 from genofed.client.outbound import outbound_guard
 from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
 from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
 from genofed.client.synthetic_use import check_end_to_end
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
+from genofed.common.dp_release import noisy_histogram, release_step, score_histogram
 from genofed.common.errors import DataError, GenofedError
-from genofed.common.metrics import binary_metrics
 from genofed.common.model import FINETUNE_MODES, ModelConfig, build_model, predict_proba, set_trainable
 from genofed.common.privacy import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.torch_threads import single_torch_thread
@@ -70,7 +72,8 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
-        return _guarded(msg, lambda: _evaluate(msg, _site(context, base), _settings(context, base)))
+        with single_torch_thread():
+            return _guarded(msg, lambda: _evaluate(msg, context, _site(context, base), _settings(context, base)))
 
     return app
 
@@ -116,12 +119,16 @@ def _split_seed(site: SiteConfig, settings: dict) -> int:
 
 
 def _describe(site: SiteConfig, settings: dict) -> RecordDict:
+    """The site's name and its public sizes: the training and validation sizes that follow from the
+    cohort size it declared (node config `declared-size`, else its size rounded to 10; DP-SGD's
+    sampling rate is set from it, never from the exact count), its panel's variants and its
+    synthetic records. Not its exact size, nor its number of cases: those are counts of patients."""
     data = load_site_tensors(site, _split_seed(site, settings))
     return RecordDict(
         {
             "site": ConfigRecord({"name": site.name}),
             "sizes": MetricRecord(
-                {"train": len(data.train_y), "validation": len(data.val_y), "cases": data.cases, "variants": data.n_variants,
+                {"train": data.public_train, "validation": data.public_validation, "variants": data.n_variants,
                  "synthetic": data.n_synthetic}
             ),
         }
@@ -131,27 +138,24 @@ def _describe(site: SiteConfig, settings: dict) -> RecordDict:
 def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> RecordDict:
     config = msg.content["config"]
     data = load_site_tensors(site, _split_seed(site, settings))
-    model = _global_model(msg, data.n_variants)
+    model = _global_model(msg, data.n_variants, site)
     finetune = str(config.get("finetune", "full"))
     if finetune not in FINETUNE_MODES:
         raise GenofedError(f"unknown fine-tuning mode {finetune!r} from the coordinator; this site knows {', '.join(FINETUNE_MODES)}")
     set_trainable(model, finetune)
     server_round = int(config["server-round"])
-    epochs = int(config.get("local-epochs", settings.get("local-epochs", 1)))
-    batch_size = int(config.get("batch-size", settings.get("batch-size", 32)))
-    train_settings = TrainSettings(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=float(config.get("lr", settings.get("lr", TrainSettings.lr))),
-        max_grad_norm=float(config.get("clip", settings.get("clip", TrainSettings.max_grad_norm))),
-        proximal_mu=float(config.get("proximal-mu", 0.0)),
-    )
+    train_settings = requested_training(config, settings)
+    epochs, batch_size = train_settings.epochs, train_settings.batch_size
     epsilon, delta = site_budget(
         site, float(config.get("epsilon", settings.get("epsilon", math.inf))),
         float(config.get("delta", settings.get("delta", 1e-5))),
     )
     if data.synthetic is not None:
         check_end_to_end(data.synthetic, private=not math.isinf(epsilon), ledger_path=site.state_dir / LEDGER_FILE)
+    evaluations = int(config.get("site-evaluations", 0))
+    if evaluations > site.max_evaluations:
+        raise GenofedError(f"the coordinator asked this site to plan {evaluations} evaluations in this run; it answers at "
+                           f"most {site.max_evaluations} (node config max-evaluations): each is a privacy release")
     rows_x, rows_y = data.training_rows()
     spec, augment = site_augmentation(str(config.get("augment", "")), site, data, private=not math.isinf(epsilon))
     plan_id = str(config.get("plan-id", "unplanned"))
@@ -169,20 +173,22 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
     else:
         with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
             ledger.check_rerun(plan_id, server_round, digest)
-            per_epoch = steps_per_epoch(len(rows_y), batch_size)
+            per_epoch = steps_per_epoch(data.public_rows, batch_size)
             privacy = plan_round(
                 ledger,
                 plan_id=plan_id,
                 server_round=server_round,
                 num_rounds=int(config["num-rounds"]),
-                sample_rate=sample_rate(len(rows_y), batch_size),
+                sample_rate=sample_rate(data.public_rows, batch_size),
                 steps_per_round=epochs * per_epoch,
                 budget=epsilon,
                 delta=delta,
+                evaluations=evaluations,
+                model=model_digest(msg),
             )
             result = train_model(
                 model, rows_x, rows_y, train_settings, noise_multiplier=privacy.noise_multiplier, seed=seed, anchor=anchor,
-                augment=augment,
+                augment=augment, public_rows=data.public_rows,
             )
             ledger.charge(
                 Charge(
@@ -202,17 +208,49 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
                 {"plan-id": plan_id, "noise-multiplier": sigma, "epsilon": epsilon_after, "delta": delta}
             )
 
+    # the loss and the time of local training stay in the site's log: exact numbers computed on
+    # patients (a crafted model with lr 0 turns the mean loss into a patient's label)
+    logger.info("round %d trained: mean loss %.4f, %.1f s", server_round, result.mean_loss, time.perf_counter() - started)
     metrics = MetricRecord(
         {
-            "num-examples": len(data.train_y),  # real patients: FedAvg weighs sites by real evidence
+            "num-examples": data.public_train,  # declared real patients: FedAvg weighs sites by real evidence
             "synthetic-examples": data.n_synthetic,
-            "train-loss": float(result.mean_loss),
             "epsilon": float(epsilon_after),
             "noise-multiplier": float(sigma),
-            "train-seconds": time.perf_counter() - started,
         }
     )
     return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+
+
+#: Bounds on what the coordinator may ask a site to train with. A learning rate of 0 (or a
+#: proximal pull that undoes every step) would make the "update" the coordinator's own model,
+#: turning a training round into a pure query; absurd values only waste the site's budget.
+TRAINING_LIMITS = {"lr": (0.0, 10.0), "clip": (0.0, 1e3), "local-epochs": (1, 1000), "batch-size": (1, 1_000_000),
+                   "proximal-mu": (0.0, 1e3)}
+
+
+def requested_training(config: Mapping[str, Any], settings: Mapping[str, Any]) -> TrainSettings:
+    """The coordinator's training settings, checked: refused (not clamped) when outside `TRAINING_LIMITS`."""
+    values = {
+        "local-epochs": config.get("local-epochs", settings.get("local-epochs", 1)),
+        "batch-size": config.get("batch-size", settings.get("batch-size", 32)),
+        "lr": config.get("lr", settings.get("lr", TrainSettings.lr)),
+        "clip": config.get("clip", settings.get("clip", TrainSettings.max_grad_norm)),
+        "proximal-mu": config.get("proximal-mu", 0.0),
+    }
+    for key, value in values.items():
+        low, high = TRAINING_LIMITS[key]
+        number = float(value)
+        open_low = key in ("lr", "clip")  # 0 is no training / no clipping: refused
+        if not math.isfinite(number) or number > high or number < low or (open_low and number <= low):
+            raise GenofedError(f"the coordinator asked this site to train with {key}={value!r}; refused: "
+                               f"{key} must be {'above' if open_low else 'at least'} {low:g} and at most {high:g}")
+    settings_ = TrainSettings(epochs=int(values["local-epochs"]), batch_size=int(values["batch-size"]), lr=float(values["lr"]),
+                              max_grad_norm=float(values["clip"]), proximal_mu=float(values["proximal-mu"]))
+    if settings_.lr * settings_.proximal_mu >= 1.0:
+        raise GenofedError(f"the coordinator asked for lr x proximal-mu = {settings_.lr * settings_.proximal_mu:g}: every step "
+                           "would be undone by the proximal pull, so the update would be the coordinator's own model; refused")
+    return settings_
 
 
 def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: float) -> tuple[float, float]:
@@ -249,30 +287,72 @@ def input_digest(msg: Message, data_fingerprint: str) -> str:
     return digest.hexdigest()
 
 
-def _evaluate(msg: Message, site: SiteConfig, settings: dict) -> RecordDict:
+def _evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) -> RecordDict:
+    """A DP release of how the coordinator's model scores this site's validation patients.
+
+    The reply is a noisy score histogram (`genofed.common.dp_release`), charged to the ledger
+    as one Gaussian step; the coordinator derives AUC, accuracy and the rest from it. Only a
+    run's planned number of evaluations is answered, with the run's model architecture; a site
+    without privacy (budget inf, its own choice) sends the exact histogram.
+    """
+    config = msg.content["config"]
     data = load_site_tensors(site, _split_seed(site, settings))
-    model = _global_model(msg, data.n_variants)
-    probs = predict_proba(model, data.val_x)
-    scores = binary_metrics(data.val_y, probs)
-    eps = 1e-7
-    loss = float(-np.mean(data.val_y * np.log(probs + eps) + (1 - data.val_y) * np.log(1 - probs + eps)))
-    auc = scores["auc"]
+    model = _global_model(msg, data.n_variants, site)
+    histogram = score_histogram(data.val_y, predict_proba(model, data.val_x))
+    epsilon, delta = site_budget(
+        site, float(config.get("epsilon", settings.get("epsilon", math.inf))),
+        float(config.get("delta", settings.get("delta", 1e-5))),
+    )
+    server_round = int(config["server-round"])
+    epsilon_after, sigma = math.inf, 0.0
+    if not math.isinf(epsilon):
+        plan_id = str(config.get("plan-id", "unplanned"))
+        validation = hashlib.sha256(data.val_x.tobytes() + data.val_y.tobytes()).hexdigest()
+        digest = input_digest(msg, data.fingerprint + validation)
+        with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
+            ledger.check_rerun(plan_id, server_round, digest, kind="evaluate")
+            privacy = plan_evaluation(ledger, plan_id=plan_id, server_round=server_round, budget=epsilon, delta=delta,
+                                      model=model_digest(msg))
+            sigma = privacy.noise_multiplier
+            seed = derived_seed(site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, digest, "evaluate")
+            histogram = noisy_histogram(histogram, sigma, seed)
+            noise, rate, steps = release_step(sigma)
+            ledger.charge(Charge(plan_id=plan_id, round=server_round, noise_multiplier=noise, sample_rate=rate, steps=steps,
+                                 epsilon_after=privacy.epsilon_after, time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                 note="evaluation: noisy score histogram of the validation patients",
+                                 input_digest=digest, kind="evaluate"))
+            epsilon_after = ledger.epsilon(delta)
     return RecordDict(
         {
             "metrics": MetricRecord(
                 {
-                    "num-examples": len(data.val_y),
-                    "val-auc": float("nan") if auc is None else float(auc),
-                    "val-accuracy": float(scores["accuracy"]),
-                    "val-loss": loss,
+                    "num-examples": data.public_validation,  # public: the declared validation size
+                    "val-histogram": [float(v) for v in histogram.reshape(-1)],
+                    "val-noise": float(sigma),
+                    "epsilon": float(epsilon_after),
                 }
             )
         }
     )
 
 
-def _global_model(msg: Message, n_variants: int) -> torch.nn.Module:
-    """The coordinator's model, built from the config it sent and checked against our panel."""
+def model_digest(msg: Message) -> str:
+    """SHA-256 of the model architecture the coordinator sent (its config, not its weights)."""
+    return architecture_digest(json.loads(str(msg.content["config"]["model"])))
+
+
+def architecture_digest(config: Mapping[str, Any]) -> str:
+    """SHA-256 of a model config's JSON with sorted keys: what node config `model-digest` pins."""
+    return hashlib.sha256(json.dumps(dict(config), sort_keys=True).encode()).hexdigest()
+
+
+def _global_model(msg: Message, n_variants: int, site: SiteConfig) -> torch.nn.Module:
+    """The coordinator's model, built from the config it sent and checked against our panel, against
+    the architecture the hospital agreed to (node config `model-digest`, set at `hospital check`),
+    and for finite weights."""
+    if site.model_digest and model_digest(msg) != site.model_digest:
+        raise GenofedError("the coordinator sent a model architecture this hospital did not agree to (node config "
+                           "model-digest); refused")
     config = ModelConfig.from_dict(json.loads(str(msg.content["config"]["model"])))
     if config.n_variants != n_variants:
         raise GenofedError(
@@ -280,7 +360,10 @@ def _global_model(msg: Message, n_variants: int) -> torch.nn.Module:
             "the site and the federation use different panels"
         )
     model = build_model(config, seed=0)
-    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    weights = msg.content["arrays"].to_torch_state_dict()
+    if not all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point()):
+        raise GenofedError("the coordinator's model has non-finite weights (NaN or inf); refused")
+    model.load_state_dict(weights)
     return model
 
 

@@ -8,7 +8,9 @@ round, message type, and for every record its kind, keys, size in bytes and SHA-
 epsilon the site reported; never the array values, so the log itself holds nothing to leak.
 Entries are appended under a file lock and fsynced, one JSON object per line
 (`genofed hospital audit DIR` prints them). The log is on only when the node config names it
-(`audit-log=FILE`, set by `genofed hospital start`): a simulation writes none.
+(`audit-log=FILE`, set by `genofed hospital start`): a simulation writes none. The same log
+holds the operator's ledger overrides (`"type": "ledger"`: `--new-ledger`, `--data-update`, with
+their reason; genofed.client.ledger_binding), so a reset budget is on record next to what was sent.
 """
 
 from __future__ import annotations

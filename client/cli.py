@@ -5,6 +5,15 @@ from __future__ import annotations
 import argparse
 import math
 
+#: What `hospital check` says about the site's ledger (genofed.client.ledger_binding actions).
+LEDGER_ACTIONS = {
+    "ok": "bound to these files",
+    "bind": "new, bound to these files",
+    "adopt": "existing ledger, now bound to these files",
+    "new-ledger": "NEW ledger on request, recorded in the audit log",
+    "data-update": "carried over to the updated files, recorded in the audit log",
+}
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     register_synth(subparsers)
@@ -50,6 +59,16 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--delta", type=float, default=1e-5, help="the largest DP delta this hospital accepts (default: 1e-5)")
     check.add_argument("--require-secagg", action="store_true",
                        help="send updates only under secure aggregation: refuse plain rounds (default: accept both)")
+    check.add_argument("--data-update", default="", metavar="REASON",
+                       help="these files update the cohort this site's ledger was spent on: the ledger carries over to them "
+                            "(the reason goes to the audit log)")
+    check.add_argument("--declared-size", type=int, default=None, metavar="N",
+                       help="the number of patients this hospital declares public: the sizes it reports and its DP-SGD "
+                            "sampling rate follow from it, never from the exact count (default: its size rounded to 10)")
+    check.add_argument("--max-evaluations", type=int, default=20, metavar="N",
+                       help="the most evaluations of a coordinator's model this hospital answers per run; each is a "
+                            "privacy release from its budget (default: 20)")
+    add_new_ledger_argument(check)
     check.set_defaults(handler=run_hospital_check)
 
     start = commands.add_parser(
@@ -70,6 +89,7 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument("--approved-app", default="", metavar="SHA256",
                        help="app bundle hash to accept (default: the genofed app of this installation)")
     start.add_argument("--max-retries", type=int, help="give up after this many refused or failed activations, 10 s apart (default: never, as a service should)")
+    add_new_ledger_argument(start)
     start.set_defaults(handler=run_hospital_start)
 
     audit = commands.add_parser("audit", help="print the audit log: every message this site sent",
@@ -80,11 +100,18 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     audit.set_defaults(handler=run_hospital_audit)
 
 
+def add_new_ledger_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--new-ledger", default="", metavar="REASON",
+                        help="start a NEW privacy ledger for data that already had one (elsewhere, or lost): forgets the "
+                             "privacy already spent; only with a reason, which goes to the audit log")
+
+
 def run_hospital_check(args: argparse.Namespace) -> int:
     from .agent import check_site
 
     bound = check_site(args.dir, args.genotypes, args.phenotypes, args.panel, epsilon_budget=args.epsilon_budget, delta=args.delta,
-                         require_secagg=args.require_secagg)
+                       require_secagg=args.require_secagg, new_ledger=args.new_ledger, data_update=args.data_update,
+                       declared_size=args.declared_size, max_evaluations=args.max_evaluations)
     summary, alignment = bound["summary"], bound.get("alignment") or {}
     print(f"hospital {bound['name']}: data OK: {summary.get('samples')} patients ({summary.get('cases')} cases), "
           f"{alignment.get('coverage', 0):.1%} of {alignment.get('panel_variants', '?')} panel variants")
@@ -92,6 +119,9 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         print(f"  warning [{warning['code']}] {warning['message']}")
     print(f"  privacy budget: epsilon {bound['epsilon_budget']:g}, delta {bound['delta']:g} (this hospital's, for its lifetime)"
           + ("; updates only under secure aggregation" if bound["require_secagg"] else ""))
+    print(f"  privacy ledger: {args.dir}/state ({LEDGER_ACTIONS[bound['ledger']]})")
+    print(f"  declared public: {bound['declared_size']} patients; model architecture {bound['model_digest'][:12]}; "
+          f"at most {bound['max_evaluations']} evaluations per run")
     print(f"  bound in {args.dir}/hospital.json; next: genofed hospital start {args.dir} --coordinator HOST:9092 --ca ca.pem")
     return 0
 
@@ -102,7 +132,7 @@ def run_hospital_start(args: argparse.Namespace) -> int:
     from .agent import AgentOptions, start_site
 
     options = AgentOptions(coordinator=args.coordinator, ca=Path(args.ca), local_port=args.local_port,
-                           approved_app=args.approved_app, max_retries=args.max_retries)
+                           approved_app=args.approved_app, max_retries=args.max_retries, new_ledger=args.new_ledger)
     return start_site(args.dir, options)
 
 

@@ -3,8 +3,9 @@
 `outbound_guard` is a Flower client mod, so it sees every reply on the real message path, in
 simulation and in deployment alike. A reply may hold:
 - ArrayRecords with exactly the keys and shapes of the model the coordinator sent (updated
-  weights; nothing shaped like a cohort);
-- MetricRecords with whitelisted keys and scalar values (counts, mean loss, AUC, epsilon);
+  weights; nothing shaped like a cohort), every value finite;
+- MetricRecords with whitelisted keys and scalar values (public counts, epsilon, noise), and one
+  list: an evaluation's noisy score histogram of exactly its fixed length;
 - a ConfigRecord with the site's name (the describe reply);
 - under secure aggregation, a legacy FitRes (the shape Flower's SecAgg+ masks): exactly the
   records fitres.parameters (the arrays the coordinator sent, by count, shape and dtype),
@@ -16,10 +17,13 @@ blocked: the reply is replaced by an error, and the site's log says what was sto
 from __future__ import annotations
 
 import logging
+import math
 
+import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord
 from flwr.clientapp.typing import ClientAppCallable
 
+from genofed.common.dp_release import SCORE_BINS
 from genofed.common.errors import GenofedError
 
 logger = logging.getLogger(__name__)
@@ -29,11 +33,13 @@ BLOCKED = 4003
 
 ALLOWED_METRICS = frozenset(
     {
-        "num-examples", "synthetic-examples", "train-loss", "epsilon", "noise-multiplier", "train-seconds",  # train
-        "val-auc", "val-accuracy", "val-loss",  # evaluate
-        "train", "validation", "cases", "variants", "synthetic",  # describe: cohort sizes
+        "num-examples", "synthetic-examples", "epsilon", "noise-multiplier",  # train
+        "val-histogram", "val-noise",  # evaluate: a DP release (genofed.common.dp_release)
+        "train", "validation", "variants", "synthetic",  # describe: public cohort sizes
     }
 )
+#: The one list a site may send, with its fixed length: nothing per patient fits in it.
+ALLOWED_LISTS = {"val-histogram": 2 * SCORE_BINS}
 ALLOWED_CONFIG = frozenset({"name"})
 
 
@@ -54,12 +60,11 @@ def check_outbound(reply: Message, sent: Message) -> None:
             shapes = {key: tuple(array.shape) for key, array in record.items()}
             if shapes != expected:
                 raise OutboundViolation(f"array record {name!r} does not have the shapes of the model the coordinator sent")
+            if not all(_finite_array(array.numpy()) for array in record.values()):
+                raise OutboundViolation(f"array record {name!r} holds NaN or infinite values: it would poison the shared model")
         elif isinstance(record, MetricRecord):
             for key, value in record.items():
-                if key not in ALLOWED_METRICS:
-                    raise OutboundViolation(f"metric {key!r} is not on the list of aggregate metrics a site may send")
-                if not isinstance(value, (int, float)):
-                    raise OutboundViolation(f"metric {key!r} is a list: per-sample values may not leave the site")
+                _check_metric(key, value)
         elif isinstance(record, ConfigRecord):
             unknown = set(record) - ALLOWED_CONFIG
             if unknown:
@@ -88,26 +93,53 @@ def _check_fitres(reply: Message, sent: Message) -> None:
     sent_records = [r for name, r in sent.content.items() if isinstance(r, ArrayRecord) and name == "fitins.parameters"]
     if len(sent_records) != 1 or _legacy_layout(parameters) != _legacy_layout(sent_records[0]):
         raise OutboundViolation("the FitRes arrays do not have the shapes of the model the coordinator sent")
+    if not all(_finite_array(array) for array in _legacy_arrays(parameters)):
+        raise OutboundViolation("the FitRes arrays hold NaN or infinite values: they would poison the shared model")
     for key, value in metrics.items():
-        if key not in ALLOWED_METRICS:
-            raise OutboundViolation(f"metric {key!r} is not on the list of aggregate metrics a site may send")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise OutboundViolation(f"metric {key!r} is not a number: only aggregate numbers may leave the site")
+        if isinstance(value, list):
+            raise OutboundViolation(f"metric {key!r} is a list: only aggregate numbers may leave the site")
+        _check_metric(key, value)
     if dict(examples) != {"num_examples": examples.get("num_examples")} or not isinstance(examples["num_examples"], int):
         raise OutboundViolation("fitres.num_examples must hold one integer count")
     if dict(status) != {"code": 0, "message": "Success"}:
         raise OutboundViolation("fitres.status may only say Success")
 
 
+def _check_metric(key: str, value: object) -> None:
+    """A whitelisted key; a number (NaN never; inf only as the epsilon of a site without DP), or the
+    one allowed list at its fixed length."""
+    if key not in ALLOWED_METRICS:
+        raise OutboundViolation(f"metric {key!r} is not on the list of aggregate metrics a site may send")
+    if isinstance(value, list):
+        if len(value) != ALLOWED_LISTS.get(key, -1):
+            raise OutboundViolation(f"metric {key!r} is a list: per-sample values may not leave the site")
+        numbers = value
+    else:
+        numbers = [value]
+    for number in numbers:
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise OutboundViolation(f"metric {key!r} is not a number: only aggregate numbers may leave the site")
+        if math.isnan(number) or (math.isinf(number) and key != "epsilon"):
+            raise OutboundViolation(f"metric {key!r} is not finite")
+
+
+def _finite_array(array: np.ndarray) -> bool:
+    return not np.issubdtype(array.dtype, np.floating) or bool(np.isfinite(array).all())
+
+
 def _legacy_layout(record: ArrayRecord) -> list[tuple[tuple[int, ...], str]]:
     """(shape, dtype) of each array of a legacy Parameters record, in order."""
+    return [(tuple(a.shape), str(a.dtype)) for a in _legacy_arrays(record)]
+
+
+def _legacy_arrays(record: ArrayRecord) -> list[np.ndarray]:
+    """The arrays of a legacy Parameters record, decoded."""
     from flwr.common import bytes_to_ndarray
 
     try:
-        arrays = [bytes_to_ndarray(array.data) for array in record.values()]
+        return [bytes_to_ndarray(array.data) for array in record.values()]
     except Exception:  # noqa: BLE001 - not a serialized ndarray: cannot be the model
         raise OutboundViolation("the FitRes arrays are not serialized NumPy arrays") from None
-    return [(tuple(a.shape), str(a.dtype)) for a in arrays]
 
 
 def outbound_guard(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:

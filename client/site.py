@@ -22,7 +22,7 @@ from genofed.common.features import FeatureSpec, encode
 from genofed.common.layout import PANEL, hospital_folders
 from genofed.common.loading import load_site
 from genofed.common.panel import VariantPanel
-from genofed.common.splits import stratified_split
+from genofed.common.splits import keyed_split
 
 from .synth import SUMMARY_FILE
 from .synthetic_use import SyntheticCohort, load_synthetic, synthetic_count
@@ -59,6 +59,16 @@ class SiteConfig:
     #: Deployment: this hospital sends updates only under secure aggregation (node config
     #: `require-secagg=true`): a coordinator cannot quietly switch SecAgg+ off to see its update.
     require_secagg: bool = False
+    #: Deployment: SHA-256 of the model architecture the hospital agreed to (node config
+    #: `model-digest`, from the federation's settings at `hospital check`); any other is refused.
+    model_digest: str = ""
+    #: The most evaluations of the global model this site answers in one run (node config
+    #: `max-evaluations`): each is a DP release, and fewer releases leave more budget to training.
+    max_evaluations: int = 20
+    #: The cohort size (all patients) the hospital declares public (node config `declared-size`);
+    #: None: its size rounded to 10 (`declared_cohort_size`). DP-SGD's sampling rate, step count
+    #: and divisor, and the sizes the site reports, come from it, never from the exact count.
+    declared_size: int | None = None
 
 
 def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
@@ -83,6 +93,9 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
             augment=str(node_config.get("augment", "") or ""),
             known_causal=Path(str(node_config["known-causal"])) if node_config.get("known-causal") else None,
             require_secagg=str(node_config.get("require-secagg", "false")).lower() in ("1", "true", "yes"),
+            model_digest=str(node_config.get("model-digest", "") or ""),
+            max_evaluations=_count(node_config.get("max-evaluations", 20), "max-evaluations"),
+            declared_size=_declared(node_config.get("declared-size")),
         )
     if "partition-id" not in node_config or not run_config.get("data-dir"):
         raise SiteConfigError(
@@ -99,11 +112,46 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
     ratio = _ratio(run_config.get("synthetic-ratio", 0.0))
     state_dir = ledger_root / folder.name
     return SiteConfig(folder.name, folder.genotypes, folder.phenotypes, data_dir / PANEL, state_dir, budget, simulated=True,
-                      synthetic=state_dir / SIMULATED_SYNTHETIC if ratio > 0 else None, synthetic_ratio=ratio)
+                      synthetic=state_dir / SIMULATED_SYNTHETIC if ratio > 0 else None, synthetic_ratio=ratio,
+                      model_digest=str(node_config.get("model-digest", "") or ""),
+                      max_evaluations=_count(node_config.get("max-evaluations", 20), "max-evaluations"),
+                      declared_size=_declared(node_config.get("declared-size")))
 
 
 #: Where a virtual site of the simulation keeps its synthetic cohort, inside its state dir.
 SIMULATED_SYNTHETIC = "synthetic"
+
+
+def _declared(value: object) -> int | None:
+    if value in (None, ""):
+        return None
+    size = _count(value, "declared-size")
+    if size < 2:
+        raise SiteConfigError(f"declared-size is the number of patients the hospital declares public; {size} is too few")
+    return size
+
+
+def declared_cohort_size(patients: int) -> int:
+    """The cohort size a hospital declares public when its config states none: its number of
+    patients rounded to the nearest 10 (at least 10). Declared once, it is public: the exact
+    count never leaves the site and never sets the sampling rate."""
+    return max(10, 10 * round(patients / 10))
+
+
+def declared_split(declared: int) -> tuple[int, int]:
+    """(training, validation) sizes that follow from a declared cohort size."""
+    validation = round(declared * VALIDATION_FRACTION)
+    return declared - validation, validation
+
+
+def _count(value: object, key: str) -> int:
+    try:
+        count = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SiteConfigError(f"{key} must be a whole number, got {value!r}") from None
+    if count < 0:
+        raise SiteConfigError(f"{key} must be 0 or more, got {count}")
+    return count
 
 
 def _ratio(value: object) -> float:
@@ -130,9 +178,18 @@ class SiteTensors:
     #: The validated synthetic records this site trains with (already cut to its ratio), if any.
     synthetic: SyntheticCohort | None = None
     #: The training patients' dosages (int8, MISSING for no call), aligned to the panel, and the
-    #: panel's encoding: what on-the-fly augmentation (issue 6) transforms and re-encodes.
+    #: panel's encoding: what on-the-fly augmentation transforms and re-encodes.
     train_dosages: np.ndarray | None = None
     feature_spec: FeatureSpec | None = None
+    #: The training and validation sizes that follow from the declared (public) cohort size:
+    #: what the site reports and what its DP-SGD rate and steps are computed from.
+    public_train: int = 0
+    public_validation: int = 0
+
+    @property
+    def public_rows(self) -> int:
+        """Training rows as far as anyone outside may know: declared patients plus synthetic rows."""
+        return self.public_train + self.n_synthetic
 
     @property
     def cases(self) -> int:
@@ -162,27 +219,35 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
                                   "create it with genofed synth (or genofed simulate --synthetic-ratio), or set synthetic-ratio=0")
     stamp = tuple(p.stat().st_mtime_ns for p in files)
     synthetic = site.synthetic if site.synthetic_ratio > 0 else None
-    return _load_cached(site.genotypes, site.phenotypes, site.panel, split_seed, synthetic, site.synthetic_ratio, stamp)
+    return _load_cached(site.genotypes, site.phenotypes, site.panel, split_seed, synthetic, site.synthetic_ratio,
+                        site.declared_size, stamp)
 
 
 @functools.lru_cache(maxsize=16)
 def _load_cached(genotypes: Path, phenotypes: Path, panel_path: Path, split_seed: int, synthetic_dir: Path | None,
-                 ratio: float, _stamp: tuple) -> SiteTensors:
+                 ratio: float, declared_size: int | None, _stamp: tuple) -> SiteTensors:
     panel = VariantPanel.load(panel_path)
     cohort = load_site(genotypes, phenotypes, panel=panel).cohort
     spec = FeatureSpec(alt_freq=panel.alt_freq)
     features = encode(spec, cohort)
-    train, val = stratified_split(cohort.labels, VALIDATION_FRACTION, split_seed)
+    train, val = validation_split(cohort.sample_ids, split_seed)
+    public_train, public_validation = declared_split(declared_size or declared_cohort_size(len(cohort.labels)))
     labels = cohort.labels.astype(np.float32)
     synthetic = None
     if synthetic_dir is not None:
         full = load_synthetic(synthetic_dir, panel)
-        k = synthetic_count(ratio, len(train), len(full))
+        k = synthetic_count(ratio, public_train, len(full))
         synthetic = replace(full, features=full.features[:k], labels=full.labels[:k])
     data = SiteTensors(features[train], labels[train], features[val], labels[val], len(panel), "", synthetic,
-                       cohort.dosages[train], spec)
+                       cohort.dosages[train], spec, public_train, public_validation)
     rows_x, rows_y = data.training_rows()
     return replace(data, fingerprint=hashlib.sha256(rows_x.tobytes() + rows_y.tobytes()).hexdigest())
+
+
+def validation_split(sample_ids: list[str], split_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) indices of a site's patients: each patient's side is decided by a
+    keyed hash of its own id (`keyed_split`), so no patient moves when another joins."""
+    return keyed_split(sample_ids, VALIDATION_FRACTION, split_seed)
 
 
 def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import genofed.common.model  # noqa: F401  (also registers BlockLinear's grad sampler)
 from genofed.common.privacy import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
 from opacus import PrivacyEngine
+from opacus.data_loader import DPDataLoader
 # isort: on
 
 
@@ -66,8 +67,15 @@ def train_model(
     seed: int,
     anchor: dict[str, Tensor] | None = None,
     augment: Augment | None = None,
+    public_rows: int | None = None,
 ) -> TrainResult:
     """Train `model` in place on one site's data and return its weights and privacy history.
+
+    `public_rows` (DP only): the number of training rows the site has declared public. The
+    Poisson sampling rate, the number of steps and Opacus' divisor of the noisy gradient sum are
+    then computed from it rather than from the actual number of rows, so that none of them
+    changes when one patient is added or removed: the add/remove-one DP guarantee that the RDP
+    accountant computes assumes exactly that. None: the actual count (as Opacus does by itself).
 
     noise_multiplier None: plain training with shuffled mini-batches. Otherwise DP-SGD via
     Opacus (Poisson sampling, per-example clipping at settings.max_grad_norm, Gaussian noise),
@@ -112,7 +120,9 @@ def train_model(
         if noise_multiplier is None:
             loss, steps = _run(model, optimizer, loader, settings, anchor_params, batches)
             return TrainResult(_state_dict(model), loss, steps, batch_size / n, [], n)
-        return _train_private(model, optimizer, loader, settings, anchor_params, float(noise_multiplier), noise_seed, n, batches)
+        rows = n if public_rows is None else int(public_rows)
+        return _train_private(model, optimizer, loader, settings, anchor_params, float(noise_multiplier), noise_seed, rows,
+                              batches, sample_seed)
 
 
 def _train_private(
@@ -123,23 +133,32 @@ def _train_private(
     anchor_params: list[tuple[nn.Parameter, Tensor]],
     noise_multiplier: float,
     noise_seed: int,
-    n: int,
+    rows: int,
     batches: _Batches,
+    sample_seed: int,
 ) -> TrainResult:
-    """Fresh PrivacyEngine per call: the cumulative history lives in the site's ledger, not here."""
+    """Fresh PrivacyEngine per call: the cumulative history lives in the site's ledger, not here.
+
+    The Poisson loader is built here with the rate of `rows` (the public row count), not left
+    to Opacus, which would take 1 / len(loader) from the actual dataset; Opacus then reads the
+    same rate back from it (1 / len), and its gradient divisor is set from `rows` as well.
+    """
     engine = PrivacyEngine(accountant="rdp")
+    rate = sample_rate(rows, settings.batch_size)
+    poisson = DPDataLoader(loader.dataset, sample_rate=rate, generator=torch.Generator().manual_seed(sample_seed))
     private_model, private_optimizer, private_loader = engine.make_private(
-        module=model, optimizer=optimizer, data_loader=loader,
+        module=model, optimizer=optimizer, data_loader=poisson,
         noise_multiplier=noise_multiplier, max_grad_norm=settings.max_grad_norm,
-        poisson_sampling=True, noise_generator=torch.Generator().manual_seed(noise_seed),
+        poisson_sampling=False, noise_generator=torch.Generator().manual_seed(noise_seed),
     )
+    private_optimizer.expected_batch_size = max(1, int(rows * rate))
     try:
         loss, steps = _run(private_model, private_optimizer, private_loader, settings, anchor_params, batches)
     finally:
         private_model.remove_hooks()  # give the caller back a plain module
     history = [(float(s), float(q), int(k)) for s, q, k in engine.accountant.history]
-    rate = history[0][1] if history else sample_rate(n, loader.batch_size or 1)
-    return TrainResult(_state_dict(private_model._module), loss, steps, rate, history, n)
+    return TrainResult(_state_dict(private_model._module), loss, steps, history[0][1] if history else rate, history,
+                       len(loader.dataset))
 
 
 def _run(

@@ -1,4 +1,10 @@
-"""Write files so that a crash never leaves a half-written output that looks complete."""
+"""Write files so that a crash never leaves a half-written output that looks complete.
+
+Atomic (a temporary file renamed into place) and durable: the file is fsynced before the
+rename and its folder after it. Without both, a power loss right after the rename can leave an
+empty or partial file under the final name on common file systems; for a privacy ledger that
+would be read as "nothing spent", so every write here pays the two fsyncs.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +32,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp.chmod(0o666 & ~current_umask())  # mkstemp makes 0600; the final file gets the usual mode
     try:
         yield tmp
+        fsync_file(tmp)
         os.replace(tmp, final)
+        fsync_dir(final.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -48,6 +56,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
+        fsync_dir(final.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -63,3 +72,26 @@ def current_umask() -> int:
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush a file's data to the disk (a rename alone may reach the disk before the data)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Flush a folder's entries, so a rename or a new file in it survives a power loss."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # a platform without directory handles: nothing more can be done
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on folders; the data fsync still happened
+        pass
+    finally:
+        os.close(fd)

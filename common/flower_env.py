@@ -23,3 +23,38 @@ def flower_command(name: str) -> str:
     """A Flower executable of this installation (next to the running Python)."""
     path = Path(sys.executable).parent / name
     return str(path) if path.exists() else name
+
+
+#: The shared secret between a Flower service (SuperLink, SuperNode) and the `flower-superexec`
+#: genofed starts beside it: only a holder of it can take a task (run a ServerApp or ClientApp)
+#: from the service's Runtime API.
+SUPEREXEC_SECRET = "superexec.secret"
+
+
+def write_superexec_secret(folder: Path) -> Path:
+    """A fresh random SuperExec secret in `folder` (0600 from creation, replaced atomically).
+
+    Why fresh at every start: the service and its SuperExec are started together by genofed, so
+    nothing needs the old one, and a secret that leaked (a backup, a wrong chmod) dies with the
+    next restart. Why at all: the Runtime API listens on 127.0.0.1, where any local user could
+    otherwise take the next task, i.e. read the coordinator's message or answer as the hospital.
+    """
+    import secrets
+
+    from .keys import write_private_atomic
+
+    path = folder / SUPEREXEC_SECRET
+    write_private_atomic(path, secrets.token_hex(32).encode())
+    return path
+
+
+def superexec_command(runtime_address: str, secret: Path, parent_pid: int, root_certificates: Path | None) -> list[str]:
+    """`flower-superexec` for a service started with `--isolation process`: it takes the tasks
+    (authenticated with `secret`) and starts one `flwr-serverapp` / `flwr-clientapp` per task.
+
+    Flower 1.42 honours `--superexec-auth-secret-file` only in process isolation: in its default
+    (subprocess) mode the service starts its own SuperExec without the secret and logs that the
+    secret "is ignored". `parent_pid` makes it exit with the service."""
+    tls = ["--root-certificates", str(root_certificates)] if root_certificates else ["--insecure"]
+    return [flower_command("flower-superexec"), "--runtime-api-address", runtime_address, *tls,
+            "--superexec-auth-secret-file", str(secret), "--parent-pid", str(parent_pid)]

@@ -151,12 +151,15 @@ class Charge:
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     note: str = ""
     #: Digest of what the round was computed from (global weights and settings). A re-run of the
-    #: same (plan_id, round) is free only if this matches: see `PrivacyLedger`.
+    #: same (plan_id, kind, round) is free only if this matches: see `PrivacyLedger`.
     input_digest: str = ""
+    #: What was released: "train" (a DP-SGD update) or "evaluate" (a noisy score histogram of
+    #: the validation patients, `genofed.common.dp_release`). Both compose in one RDP history.
+    kind: str = "train"
 
     @property
-    def key(self) -> tuple[str, int]:
-        return (self.plan_id, self.round)
+    def key(self) -> tuple[str, str, int]:
+        return (self.plan_id, self.kind, self.round)
 
     @property
     def step(self) -> Step:
@@ -225,30 +228,43 @@ class PrivacyLedger:
         return epsilon_of(self.history(), delta)
 
     def charge(self, charge: Charge) -> None:
-        """Record a run; replaces an earlier charge with the same (plan_id, round)."""
+        """Record a release; replaces an earlier charge with the same (plan_id, kind, round)."""
         self.charges = [c for c in self.charges if c.key != charge.key] + [charge]
         self._save()
 
-    def check_rerun(self, plan_id: str, round: int, input_digest: str) -> None:
+    def charges_of(self, plan_id: str, kind: str) -> list[Charge]:
+        """This plan's charges of one kind ("train" or "evaluate")."""
+        return [c for c in self.charges if c.plan_id == plan_id and c.kind == kind]
+
+    def check_rerun(self, plan_id: str, round: int, input_digest: str, kind: str = "train") -> None:
         """Refuse to re-run a charged round on different inputs (it would reuse its noise)."""
         for charge in self.charges:
-            if charge.key == (plan_id, round) and charge.input_digest and charge.input_digest != input_digest:
+            if charge.key == (plan_id, kind, round) and charge.input_digest and charge.input_digest != input_digest:
+                what = "trained" if kind == "train" else "evaluated"
                 raise BudgetExhausted(
-                    f"round {round} of this run was already trained on a different global model or settings; "
-                    "training it again would reuse its noise on new inputs, which would let the noise be "
+                    f"round {round} of this run was already {what} on a different global model or settings; "
+                    "doing it again would reuse its noise on new inputs, which would let the noise be "
                     "subtracted. Refused: the coordinator must start a new run (a new plan) instead."
                 )
 
     def plan(self, plan_id: str) -> dict[str, Any] | None:
         return self.plans.get(plan_id)
 
-    def set_plan(self, plan_id: str, noise_multiplier: float, sample_rate: float, planned_steps: int, target_epsilon: float, delta: float) -> None:
-        """Remember how a plan was calibrated, so every round of it uses the same noise."""
+    def set_plan(self, plan_id: str, noise_multiplier: float, sample_rate: float, planned_steps: int, target_epsilon: float,
+                 delta: float, *, evaluations: int = 0, evaluation_noise: float = 0.0, model: str = "") -> None:
+        """Remember how a plan was calibrated, so every round of it uses the same noise.
+
+        `evaluations` noisy evaluations at `evaluation_noise` were paid for in the calibration;
+        `model` is the digest of the model architecture the plan trains: any other is refused.
+        """
         self.plans[plan_id] = {
             "noise_multiplier": float(noise_multiplier),
             "sample_rate": float(sample_rate),
             "planned_steps": int(planned_steps),
             "target_epsilon": float(target_epsilon),
             "delta": float(delta),
+            "evaluations": int(evaluations),
+            "evaluation_noise": float(evaluation_noise),
+            "model": str(model),
         }
         self._save()

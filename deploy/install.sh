@@ -2,8 +2,12 @@
 # Set up genofed in ./.venv from nothing. Idempotent: a second run only checks.
 #
 #   bash deploy/install.sh          the product (what a hospital or coordinator installs)
-#   bash deploy/install.sh --test   also pytest, and bcftools/plink2/tabix as independent
-#                                   oracles for the reader tests (Debian packages, needs root)
+#   bash deploy/install.sh --test   also pytest, bcftools/plink2/tabix as independent oracles
+#                                   for the reader tests, and nginx for the deployed-coordinator
+#                                   tests (Debian packages, needs root)
+#
+# A coordinator machine also needs nginx (Debian package `nginx`): `genofed coordinator start`
+# runs it as the hospitals' address, passing Flower's Fleet API only (deploy/README.md).
 #
 # PyTorch goes in FIRST and pinned to the CPU build: installed afterwards as a dependency of
 # flwr/opacus, pip would pull the newest torch with gigabytes of CUDA packages.
@@ -45,15 +49,21 @@ pip_install -e "$extras"
 if [ $with_tests = 1 ]; then
     missing=()
     for tool in bcftools plink2 tabix; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+    # nginx lives in /usr/sbin, which is not on every PATH
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-            echo "genofed: installing test oracles: ${missing[*]}" >&2
+            echo "genofed: installing test tools: ${missing[*]}" >&2
+            # the tests run their own nginx; RUNLEVEL=1 keeps invoke-rc.d from starting the package's service
             apt-get update -qq >/dev/null && \
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bcftools plink2 tabix >/dev/null
+                DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq "${missing[@]}" >/dev/null
         else
-            echo "genofed: ${missing[*]} not found; the oracle tests will be skipped" \
-                 "(install Debian packages bcftools plink2 tabix to run them)" >&2
+            echo "genofed: ${missing[*]} not found; the tests needing them will be skipped" \
+                 "(install the Debian packages to run them)" >&2
         fi
     fi
+fi
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    echo "genofed: note: a coordinator needs nginx (apt-get install nginx); a hospital does not" >&2
 fi
 echo "genofed: ready (.venv/bin/genofed)" >&2

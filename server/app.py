@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flwr.app import Context
+from flwr.app import Context, Message
 from flwr.serverapp import Grid, ServerApp
 
-from .coordinator import deployed_run_config
+from .coordinator import admitted_nodes, deployed_run_config
 from .federation import Progress, run_federation
 from .report import write_report
 from .results import federation_results, write_model, write_results
 from .settings import RunSettings
+
+logger = logging.getLogger(__name__)
 
 
 def make_server_app(defaults: Mapping[str, Any] | None = None, progress: Progress | None = None) -> ServerApp:
@@ -32,7 +35,9 @@ def make_server_app(defaults: Mapping[str, Any] | None = None, progress: Progres
     def main(grid: Grid, context: Context) -> None:
         run_config = dict(context.run_config)
         if run_config.get("federation"):  # a deployed coordinator: the settings agreed in its folder
-            run_config = deployed_run_config(str(run_config.pop("federation")))
+            folder = str(run_config.pop("federation"))
+            run_config = deployed_run_config(folder)
+            grid = AdmittedGrid(grid, lambda: admitted_nodes(folder))
         settings = RunSettings.from_config({**base, **run_config})
         say = progress or (None if settings.quiet else _stderr)
         fed = run_federation(grid, settings, say)
@@ -43,6 +48,67 @@ def make_server_app(defaults: Mapping[str, Any] | None = None, progress: Progres
         write_report(out_dir, results)  # `genofed simulate` rewrites it with its reference models
 
     return app
+
+
+class AdmittedGrid(Grid):
+    """The ServerApp's grid, restricted to the nodes the coordinator admitted.
+
+    Why here: every task a hospital gets (the first query, each round's train and evaluate, the
+    SecAgg+ stages) goes through the grid, so one filter covers them all. `admitted` is asked on
+    every call (the coordinator's admission map, server/coordinator.py `admitted_nodes`), so a
+    node whose key was registered behind the coordinator's back is never listed nor sent a task,
+    and a hospital revoked during the run drops out from the next exchange on. A message to a
+    node that is not admitted is dropped, never sent.
+    """
+
+    def __init__(self, grid: Grid, admitted: Callable[[], Mapping[int, str]]) -> None:
+        self._grid, self._admitted = grid, admitted
+        self._reported: set[int] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grid, name)
+
+    def set_run(self, run) -> None:
+        self._grid.set_run(run)
+
+    @property
+    def run(self):
+        return self._grid.run
+
+    def create_message(self, *args: Any, **kwargs: Any) -> Message:
+        return self._grid.create_message(*args, **kwargs)
+
+    def get_node_ids(self) -> list[int]:
+        online = list(self._grid.get_node_ids())
+        return self._only(online, lambda node: node)
+
+    def get_nodes(self) -> list[Any]:
+        return self._only(list(self._grid.get_nodes()), lambda info: info.node_id)
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        messages = self._only(list(messages), _destination)
+        return self._grid.push_messages(messages) if messages else []
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return self._grid.pull_messages(message_ids)
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        messages = self._only(list(messages), _destination)
+        return self._grid.send_and_receive(messages, timeout=timeout) if messages else []
+
+    def _only(self, items: list, node_of: Callable[[Any], int]) -> list:
+        """The items for admitted nodes; each refused node is logged once."""
+        admitted = self._admitted()
+        for item in items:
+            node = int(node_of(item))
+            if node not in admitted and node not in self._reported:
+                self._reported.add(node)
+                logger.warning("node %s is not an enrolled hospital registered by this coordinator: it is sent no task", node)
+        return [item for item in items if int(node_of(item)) in admitted]
+
+
+def _destination(message: Message) -> int:
+    return message.metadata.dst_node_id
 
 
 def _stderr(message: str) -> None:

@@ -51,6 +51,13 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm (default: {defaults.clip:g})")
     init.add_argument("--secagg", action="store_true",
                       help="secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' updates")
+    init.add_argument("--trim-beta", type=float, default=defaults.trim_beta,
+                      help=f"fedtrimmedavg: the share of updates cut at each end (default: {defaults.trim_beta:g})")
+    init.add_argument("--malicious-nodes", type=int, default=defaults.malicious_nodes,
+                      help=f"krum, multikrum: how many hospitals may be malicious (default: {defaults.malicious_nodes})")
+    init.add_argument("--site-evaluations", type=int, default=defaults.site_evaluations,
+                      help="evaluations of the global model each hospital makes on its own patients per run, each a DP "
+                           f"release from its budget; 0 = none (default: {defaults.site_evaluations})")
     init.set_defaults(handler=run_coordinator_init)
 
     enroll = commands.add_parser("enroll", help="register a hospital's public key",
@@ -70,15 +77,23 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
         "start",
         help="run the federation: flower-superlink with TLS and hospital authentication, then the federated run",
         description=(
-            "Start flower-superlink (TLS with DIR's certificate, SuperNode authentication, state database DIR/state.db, "
-            "no runtime dependency installation, no telemetry or update check), register the enrolled hospitals, submit "
-            "the federated run and wait for it. Results, checkpoints, the model and the report land in DIR/run. "
-            "Starting again after a crash resumes from the last checkpoint. Exit 0 when the run completed."
+            "Start flower-superlink on 127.0.0.1 (TLS with DIR's certificate, SuperNode authentication, state database "
+            "DIR/state.db, a fresh SuperExec secret, no runtime dependency installation, no telemetry or update check) and "
+            "nginx on the hospitals' address passing Flower's Fleet API only; register the enrolled hospitals (only they "
+            "are sent tasks), submit the federated run and wait for it. Results, checkpoints, the model and the report "
+            "land in DIR/run. Starting again after a crash resumes from the last checkpoint. Exit 0 when the run completed."
         ),
     )
     start.add_argument("dir", metavar="DIR", help="the federation folder")
     start.add_argument("--fleet-address", default="0.0.0.0:9092", metavar="HOST:PORT",
-                       help="where hospitals connect (default: 0.0.0.0:9092; allow only the hospitals' addresses to reach it)")
+                       help="where hospitals connect: nginx, Flower's Fleet API only (default: 0.0.0.0:9092; allow only the "
+                            "hospitals' addresses to reach it)")
+    start.add_argument("--internal-address", default="127.0.0.1:9091", metavar="127.0.0.1:PORT",
+                       help="the SuperLink itself, with its unauthenticated Control API: loopback only (default: 127.0.0.1:9091)")
+    start.add_argument("--sync-seconds", type=float, default=10.0, metavar="S",
+                       help="how often nodes not registered by this coordinator, or revoked, are unregistered (default: 10); "
+                            "such nodes are never sent a task in any case")
+    start.add_argument("--nginx", default="", metavar="PATH", help="the nginx executable (default: PATH, then /usr/sbin/nginx)")
     start.set_defaults(handler=run_coordinator_start)
 
     status = commands.add_parser("status", help="the service state, hospitals connected, round and metrics",
@@ -100,7 +115,8 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
 
     settings = {"rounds": args.rounds, "strategy": args.strategy, "epsilon": args.epsilon, "delta": args.delta,
                 "min_nodes": args.min_hospitals, "local_epochs": args.local_epochs, "batch_size": args.batch_size,
-                "lr": args.lr, "clip": args.clip, "secagg": args.secagg}
+                "lr": args.lr, "clip": args.clip, "secagg": args.secagg, "trim_beta": args.trim_beta,
+                "malicious_nodes": args.malicious_nodes, "site_evaluations": args.site_evaluations}
     config = init_federation(args.dir, args.host, panel=args.panel, settings=settings, test_dir=args.test_dir)
     tls = config["tls"]
     print(f"created federation folder {args.dir}")
@@ -114,12 +130,18 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
 
 
 def run_coordinator_start(args: argparse.Namespace) -> int:
+    from genofed.common.errors import GenofedError
+
     from .service import ServiceOptions, start_coordinator
 
     def say(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
-    return start_coordinator(args.dir, ServiceOptions(address=args.fleet_address), say)
+    if not args.sync_seconds > 0:
+        raise GenofedError("--sync-seconds must be > 0")
+    options = ServiceOptions(address=args.fleet_address, internal_address=args.internal_address,
+                             sync_seconds=args.sync_seconds, nginx=args.nginx)
+    return start_coordinator(args.dir, options, say)
 
 
 def run_coordinator_status(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 from genofed.common.atomic import atomic_dir, write_text_atomic
 from genofed.common.errors import GenofedError
 
-from .enrollment import empty_registry, hospitals, write_registry
+from .enrollment import empty_registry, hospitals, load_registry, write_registry
 from .pki import subject_alt_names, write_pki
 from .settings import RunSettings
 
@@ -35,6 +35,7 @@ PANEL_FILE = "panel.tsv"
 #: The run settings a federation fixes at init (RunSettings names, kebab-case in the file).
 FEDERATION_SETTINGS = (
     "rounds", "strategy", "epsilon", "delta", "min_nodes", "local_epochs", "batch_size", "lr", "clip", "secagg",
+    "trim_beta", "malicious_nodes", "site_evaluations",
 )
 
 
@@ -108,3 +109,32 @@ def deployed_run_config(folder: str | Path) -> dict[str, Any]:
     if federation.get("test_dir"):
         config["test-dir"] = federation["test_dir"]
     return config
+
+
+#: The coordinator's admission map: which SuperLink node id it registered for which enrolled
+#: hospital key ({name: {"node_id": "...", "fingerprint": "SHA256:..."}}), written atomically by
+#: `genofed coordinator start` (server/service.py) after every registration.
+NODES_FILE = "nodes.json"
+
+
+def admitted_nodes(folder: str | Path) -> dict[int, str]:
+    """The node ids that may take part, with their hospital names: registered by this
+    coordinator for a key that is enrolled now (not revoked, not replaced).
+
+    Why both files: nodes.json says which node id the SuperLink gave which key; hospitals.json
+    says which keys are enrolled now. A key registered behind the coordinator's back (through
+    the Control API) has no entry in nodes.json; a hospital revoked during the run has none in
+    hospitals.json. Read on every call, so the ServerApp applies a revocation from its next
+    round on. A missing map admits nobody (fail closed).
+    """
+    folder = Path(folder)
+    enrolled = {e["name"]: e["fingerprint"] for e in load_registry(folder)["hospitals"]}
+    path = folder / NODES_FILE
+    try:
+        registered = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GenofedError(f"{path}: cannot read the coordinator's node map ({exc})") from None
+    return {int(entry["node_id"]): name for name, entry in registered.items()
+            if name in enrolled and enrolled[name] == entry.get("fingerprint")}

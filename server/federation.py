@@ -26,7 +26,7 @@ from .checkpoint import Checkpoint, latest_checkpoint, save_checkpoint
 from .evaluation import TestCohort
 from .pretrained import check_compatible, describe, disease_start, load_pretrained
 from .settings import RunSettings
-from .strategies import RoundLog, make_strategy
+from .strategies import RoundLog, evaluation_rounds, make_strategy
 
 Progress = Callable[[str], None]
 logger = logging.getLogger(__name__)
@@ -74,9 +74,11 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     history: list[dict[str, Any]] = list(resumed.history) if resumed else []
 
     sites, asked = describe_sites(grid, settings.min_nodes, expected=settings.expected_nodes, grace=settings.wait_seconds)
-    log = RoundLog(site_of_node={node: s.name for node, s in sites.items()}, taking_part=asked)
+    log = RoundLog(site_of_node={node: s.name for node, s in sites.items()}, taking_part=asked,
+                   declared_sizes={node: dict(s.sizes) for node, s in sites.items()})
     if resumed:
-        log.train, log.evaluate, log.refused = (resumed.log.get(k, {}) for k in ("train", "evaluate", "refused"))
+        for name in _LOGGED:
+            setattr(log, name, resumed.log.get(name, {}))
     if pretrained:
         say(f"starting from pretrained model {settings.pretrained} ({pretrained['content_hash'][:12]}), finetune={settings.finetune}")
     say(f"{len(sites)} hospitals: " + ", ".join(f"{s.name} ({s.sizes['train']}+{s.sizes['validation']})" for s in sites.values()))
@@ -103,8 +105,13 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
             "finetune": settings.finetune,
             # only when set: the round's input digest covers this config, and plain runs keep their draws
             **({"augment": settings.augment} if settings.augment else {}),
+            # the sites pay for these evaluations when they plan the run's privacy
+            "site-evaluations": settings.site_evaluations,
         }
     )
+    evaluate_config = ConfigRecord({"model": model_json, "plan-id": plan_id, "delta": settings.delta,
+                                    "epsilon": settings.epsilon if settings.private else math.inf})
+    strategy.evaluation_rounds = evaluation_rounds(settings.rounds, settings.site_evaluations)
     secagg_bytes = 0  # measured upload per hospital and round under SecAgg+ (masked vectors, keys, shares)
     round_started = [time.perf_counter()]
     # The global model after the last round (Flower's Result has none if all refused) and its
@@ -124,7 +131,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         save_checkpoint(
             checkpoints,
             Checkpoint(real, weights, model_config.to_dict(), plan_id, list(history),
-                       {"train": log.train, "evaluate": log.evaluate, "refused": log.refused}, strategy_state,
+                       {name: getattr(log, name) for name in _LOGGED}, strategy_state,
                        settings.to_config()),
         )
         say(_progress_line(record, settings.rounds))
@@ -138,7 +145,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
 
         secagg_bytes = run_secagg_rounds(
             grid, state=state, num_rounds=settings.rounds - start_round, round_offset=start_round, seed=settings.seed,
-            train_config=train_config, evaluate_config=ConfigRecord({"model": model_json}), evaluate_fn=evaluate,
+            train_config=train_config, evaluate_config=evaluate_config, evaluate_fn=evaluate,
             tracked=strategy, max_weight=max(s.sizes["train"] for s in sites.values()), min_nodes=settings.min_nodes,
             fraction_train=settings.fraction_train,
         ).bytes_per_client_round()
@@ -148,7 +155,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
             initial_arrays=ArrayRecord(state),
             num_rounds=settings.rounds - start_round,
             train_config=train_config,
-            evaluate_config=ConfigRecord({"model": model_json}),
+            evaluate_config=evaluate_config,
             evaluate_fn=evaluate,
         )
     final, final_metrics = latest
@@ -192,11 +199,19 @@ def starting_model(settings: RunSettings, panel: VariantPanel) -> tuple[ModelCon
 _RESUMABLE_CHANGES = frozenset({"out-dir", "resume", "quiet", "ledger-dir", "plan-id", "expected-nodes", "wait-seconds"})
 
 
+#: What a checkpoint keeps of the round log (by RoundLog field), so a resumed run reports every round.
+_LOGGED = ("train", "evaluate", "refused", "capped", "update_norms", "refused_epsilon")
+
+#: Settings added after checkpoints were first written, with the value older runs had in effect.
+_SETTINGS_ADDED_SINCE = {"secagg": False, "trim-beta": 0.2, "malicious-nodes": 1, "site-evaluations": 0}
+
+
 def _check_resumable(checkpoint: Checkpoint, model_config: ModelConfig, settings: RunSettings, folder: Path) -> None:
     """A resumed run must compute what the interrupted one would have, so nothing else may change."""
     if checkpoint.model_config != model_config.to_dict():
         raise GenofedError(f"the checkpoint in {folder} is for another model/panel; start a new run folder")
-    before, now = {"secagg": False, **checkpoint.settings}, settings.to_config()  # checkpoints from before secagg existed
+    # checkpoints written before a setting existed ran with its default
+    before, now = {**_SETTINGS_ADDED_SINCE, **checkpoint.settings}, settings.to_config()
     changed = sorted(k for k in set(before) | set(now) if k not in _RESUMABLE_CHANGES and before.get(k) != now.get(k))
     if changed:
         details = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
@@ -242,14 +257,12 @@ def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0, *, expect
 
 def _round_record(real: int, metrics: dict[str, Any], log: RoundLog, seconds: float) -> dict[str, Any]:
     train = log.train.get(real, {})
-    examples = sum(m["num-examples"] for m in train.values())
-    loss = sum(m["train-loss"] * m["num-examples"] for m in train.values()) / examples if examples else None
     epsilons = [m["epsilon"] for m in train.values() if not math.isinf(m["epsilon"])]
     return {
         "round": real,
         "test_auc": metrics.get("auc"),
         "test_accuracy": metrics.get("accuracy"),
-        "train_loss": loss,
+        "train_loss": None,  # hospitals do not release a loss on their patients (it is an exact query)
         "seconds": seconds if real else 0.0,
         "participants": sorted(train),
         "refused": sorted(log.refused.get(real, {})),
@@ -260,8 +273,6 @@ def _round_record(real: int, metrics: dict[str, Any], log: RoundLog, seconds: fl
 def _progress_line(record: dict[str, Any], rounds: int) -> str:
     auc = "n/a" if record["test_auc"] is None else f"{record['test_auc']:.3f}"
     parts = [f"round {record['round']}/{rounds}", f"test AUC {auc}"]
-    if record["train_loss"] is not None:
-        parts.append(f"train loss {record['train_loss']:.3f}")
     if record["epsilon_max"] is not None:
         parts.append(f"epsilon <= {record['epsilon_max']:.2f}")
     if record["refused"]:
@@ -270,11 +281,14 @@ def _progress_line(record: dict[str, Any], rounds: int) -> str:
 
 
 def _epsilon_by_site(log: RoundLog) -> dict[str, float]:
-    """Each site's cumulative epsilon as it last reported it."""
+    """Each site's cumulative epsilon as it last reported it (a round's evaluation follows its training)."""
     latest: dict[str, float] = {}
-    for _round, sites in sorted(log.train.items()):
+    replies = [((r, 0), sites) for r, sites in log.train.items()] + [((r, 1), sites) for r, sites in log.evaluate.items()]
+    replies += [((r, 0), {site: {"epsilon": eps} for site, eps in sites.items()}) for r, sites in log.refused_epsilon.items()]
+    for _order, sites in sorted(replies, key=lambda item: item[0]):
         for site, metrics in sites.items():
-            latest[site] = metrics["epsilon"]
+            if "epsilon" in metrics:
+                latest[site] = metrics["epsilon"]
     return latest
 
 

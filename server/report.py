@@ -446,7 +446,8 @@ def _site_row(results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str)
     nonprivate = _mapping(results.get("local_only_nonprivate_auc")).get(site)
     row += [fmt_auc(local), fmt_auc(nonprivate)] if dp else [fmt_auc(nonprivate if _number(nonprivate)
                                                                       is not None else local)]
-    row.append(fmt_auc(record.get("federated_local_auc")))
+    auc, spread = record.get("federated_local_auc"), _number(record.get("federated_local_auc_noise_sd"))
+    row.append(fmt_auc(auc) + (f" ± {spread:.2f}" if spread and _number(auc) is not None else ""))
     if dp:
         row += [fmt_epsilon(_site_epsilon(results, site)), fmt_float(record.get("noise_multiplier"), 3)]
     row.append(rounds_cell)
@@ -476,7 +477,10 @@ def _section_sites(results: Mapping[str, Any]) -> str:
         "each hospital would get by training on its own data alone (evaluated on the same test cohort"
         + (", once with the same privacy budget and once without privacy" if dp else "")
         + "), and shows how the shared model does on each hospital's own validation split, which can "
-        "reveal a hospital whose patients the shared model serves less well. Sorted by size."
+        "reveal a hospital whose patients the shared model serves less well. Sorted by size. Under "
+        "differential privacy that validation AUC is read from the hospital's noisy histogram of its "
+        "validation patients (a release charged to its budget); ± is the spread the noise alone causes, "
+        "and with a few dozen validation patients the sampling error comes on top."
     )
     return intro + "\n\n" + markdown_table(header, rows)
 
@@ -530,9 +534,12 @@ def _delta_warning(results: Mapping[str, Any], delta: float | None) -> str:
 def _section_privacy(results: Mapping[str, Any], plot_written: bool) -> str:
     """Plain-words privacy section for the data-protection officer; loud when the run was not private."""
     leaves = (
-        "**What leaves a hospital:** model weights (the update after local training) and aggregate "
-        "numbers (loss, AUC on its validation split, patient and case counts). No genotypes, no "
-        "phenotypes and no sample ids ever leave the hospital."
+        "**What leaves a hospital:** model weights (the update after local training); when the run asks "
+        "for it, a noisy histogram of how the shared model scores its validation patients (by class and "
+        "risk bin), from which the hospital's validation AUC in the table is read; and public facts: its "
+        "name, its cohort sizes, the epsilon it has spent and the noise it used. No genotypes, no "
+        "phenotypes and no sample ids ever leave the hospital, nor any loss, AUC or count of cases "
+        "computed exactly on its patients."
     )
     if not _dp_on(results):
         return (
@@ -555,11 +562,12 @@ def _section_privacy(results: Mapping[str, Any], plot_written: bool) -> str:
         "epsilon means stronger protection; values around 1 are considered strong and values up to "
         "about 10 are common in practice, while the noise needed for small epsilon costs accuracy "
         "(compare the two 'Alone' columns above).\n\n"
-        + _privacy_promise(budget, delta) + "\n\n" + leaves + " The epsilon above covers the model "
-        "weights; the aggregate numbers in this report (counts and validation metrics) are released "
-        "without noise.\n\n"
+        + _privacy_promise(budget, delta) + "\n\n" + leaves + " The epsilon above covers both the model "
+        "weights and the validation histograms: every number computed on a hospital's patients is charged "
+        "to its ledger.\n\n"
         "**Accounting:** each hospital keeps its own privacy ledger and adds up the privacy cost of every "
-        "round it trains with Opacus' Renyi-DP (RDP) accountant, converted to (epsilon, delta). Its noise "
+        "round it trains, and of every evaluation it answers, with Opacus' Renyi-DP (RDP) accountant, "
+        "converted to (epsilon, delta). Its noise "
         "multiplier is calibrated so that the planned rounds fit the budget, and a hospital refuses to "
         "train in a round that would exceed it. The guarantee is per hospital: hospitals hold different "
         "patients, so each patient is covered by their hospital's epsilon (a patient treated at two "

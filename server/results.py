@@ -8,12 +8,16 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from genofed.common.atomic import atomic_path, write_text_atomic
+from genofed.common.dp_release import as_histogram, auc_noise_sd, histogram_metrics, release_step
+from genofed.common.privacy import epsilon_of, sample_rate, steps_per_epoch
 
 from .federation import FederationResult
 from .settings import RunSettings
+from .strategies import RoundLog
 
 RESULTS = "results.json"
 MODEL = "model.pt"
@@ -22,17 +26,19 @@ MODEL = "model.pt"
 def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str, Any]:
     """The federated part of results.json; the simulation adds its reference models."""
     trained = [r for r in fed.rounds if r["round"] > 0]
-    last_eval = fed.log.evaluate.get(max(fed.log.evaluate, default=0), {})
+    evaluation = site_evaluation(fed.log)
     sites = {}
     for name, sizes in fed.sites.items():
         last_train = _last_train_metrics(fed, name)
+        local = evaluation["sites"].get(name, {}) if evaluation else {}
         sites[name] = {
             "samples": sizes["train"] + sizes["validation"],
-            "cases": sizes["cases"],
+            "cases": sizes.get("cases"),  # not released by a hospital (a count of labels); the simulation fills it in
             "train": sizes["train"],
             "validation": sizes["validation"],
             "synthetic": sizes.get("synthetic", 0),
-            "federated_local_auc": _finite(last_eval.get(name, {}).get("val-auc")),
+            "federated_local_auc": local.get("auc"),
+            "federated_local_auc_noise_sd": local.get("auc_noise_sd"),
             "noise_multiplier": last_train.get("noise-multiplier") if settings.private else None,
             "epsilon": _finite(fed.epsilon.get(name)),
         }
@@ -56,8 +62,65 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "trainable_parameters": fed.trainable_parameters,
         "plan_id": fed.plan_id,
         "refusals": {str(r): reasons for r, reasons in sorted(fed.log.refused.items())},
+        "site_evaluation": evaluation,
+        # the coordinator's screening of each update (docs/robust-aggregation.md)
+        "update_norms": {str(r): norms for r, norms in sorted(fed.log.update_norms.items())},
+        "capped_examples": {str(r): notes for r, notes in sorted(fed.log.capped.items())},
+        "release_costs": release_costs(fed.log, fed.sites, settings),
         "config": settings.to_config(),
     }
+
+
+def site_evaluation(log: RoundLog) -> dict[str, Any] | None:
+    """The hospitals' last evaluation of the global model, read from their DP score histograms.
+
+    Per hospital and pooled: the AUC, accuracy, sensitivity and specificity at risk 0.5, each
+    derived from noisy counts, with the spread of the AUC that the DP noise alone causes
+    (`auc_noise_sd`), and the noise per count each hospital used. None if no hospital evaluated.
+    """
+    rounds = [r for r, sites in log.evaluate.items() if any("val-histogram" in m for m in sites.values())]
+    if not rounds:
+        return None
+    last = max(rounds)
+    released = {name: m for name, m in log.evaluate[last].items() if "val-histogram" in m}
+    per_site = {name: _histogram_summary(as_histogram(m["val-histogram"]), float(m.get("val-noise", 0.0)))
+                for name, m in sorted(released.items())}
+    pooled = np.sum([as_histogram(m["val-histogram"]) for m in released.values()], axis=0)
+    pooled_sigma = math.sqrt(sum(float(m.get("val-noise", 0.0)) ** 2 for m in released.values()))
+    return {"round": last, "sites": per_site, "pooled": _histogram_summary(pooled, pooled_sigma),
+            "note": "derived from each hospital's noisy score histogram (a DP release charged to its ledger); "
+                    "auc_noise_sd is the spread the DP noise alone causes, the small-sample error comes on top"}
+
+
+def release_costs(log: RoundLog, sites: dict[str, dict[str, int]], settings: RunSettings) -> dict[str, dict[str, float]]:
+    """What each kind of release cost each hospital in this run, in epsilon at the run's delta.
+
+    Recomputed from public facts only (the noise each hospital reported, its declared training
+    size, the agreed batch size and epochs), with the same accountant as the hospitals' ledgers:
+    `training` is the epsilon of its DP-SGD rounds alone, `evaluation` of its evaluation
+    releases alone, `run` of both composed (below the sum: RDP composes sub-additively). A
+    hospital's reported epsilon can be higher: it includes what it spent before this run.
+    """
+    if not settings.private:
+        return {}
+    costs = {}
+    for name, sizes in sites.items():
+        rounds = [m for sites_ in log.train.values() for site, m in sites_.items() if site == name]
+        evaluations = [m for sites_ in log.evaluate.values() for site, m in sites_.items() if site == name and m.get("val-noise")]
+        rows = int(sizes["train"]) + int(sizes.get("synthetic", 0))  # DP-SGD samples real and synthetic rows alike
+        rate = sample_rate(rows, settings.batch_size)
+        steps = settings.local_epochs * steps_per_epoch(rows, settings.batch_size)
+        training = [(float(m["noise-multiplier"]), rate, steps) for m in rounds if m.get("noise-multiplier")]
+        evaluation = [release_step(float(m["val-noise"])) for m in evaluations]
+        costs[name] = {"training": epsilon_of(training, settings.delta), "evaluation": epsilon_of(evaluation, settings.delta),
+                       "run": epsilon_of(training + evaluation, settings.delta), "rounds": len(training),
+                       "evaluations": len(evaluation)}
+    return costs
+
+
+def _histogram_summary(histogram: np.ndarray, sigma: float) -> dict[str, Any]:
+    metrics = histogram_metrics(histogram)
+    return {**metrics, "auc_noise_sd": auc_noise_sd(histogram, sigma), "noise_per_count": sigma}
 
 
 def write_results(out_dir: Path, results: dict[str, Any]) -> Path:

@@ -1,30 +1,40 @@
 """`genofed coordinator start` and `status`: the federation's run on Flower's own SuperLink.
 
 What `start` does, in order, and why:
-1. Checks the folder (federation.json, enrolled hospitals >= minimum) before anything listens.
-2. Runs `flower-superlink` with the federation's TLS certificate, SuperNode authentication, its
-   state database in DIR, runtime dependency installation off, and telemetry and Flower's update
-   check off (a coordinator of hospital data must not call out). Its log is DIR/superlink.log.
-3. Registers every enrolled hospital's public key with `flwr supernode register` and removes any
-   node it did not register itself. The open-source SuperLink's Control API shares the port the
-   hospitals use and has no authentication (FIELD-NOTES.md): anyone who reaches it could register
-   a key of their own. The coordinator therefore keeps the node ids it registered
-   (DIR/nodes.json) and, every few seconds while it runs, unregisters any other node, and any
-   hospital revoked meanwhile (`genofed coordinator revoke`).
-4. Submits the genofed app (genofed.common.deployed_app; the bundle hospitals pin) with the run
+1. Checks the folder (federation.json, enrolled hospitals >= minimum) and that nginx is there,
+   before anything listens.
+2. Runs `flower-superlink` on 127.0.0.1 only (`--internal-address`) with the federation's TLS
+   certificate, SuperNode authentication, its state database in DIR, runtime dependency
+   installation off, telemetry and Flower's update check off, and `--isolation process` with a
+   SuperExec secret fresh at every start (DIR/superexec.secret, 0600), plus the
+   `flower-superexec` holding that secret: only it can take the run's ServerApp task from the
+   Runtime API.
+3. Flower 1.42 serves its Fleet, Control and Runtime APIs from one port, so the hospitals'
+   address (`--fleet-address`) is nginx, passing Flower's Fleet API only
+   (server/fleet_proxy.py): the unauthenticated Control API and the Runtime API stay on loopback.
+4. Registers every enrolled hospital's public key with `flwr supernode register` and writes the
+   admission map (DIR/nodes.json: which node id it got for which enrolled key). The ServerApp
+   sends tasks only to nodes in that map whose key is still enrolled, re-read before every
+   exchange (server/app.py), so a key registered some other way never gets a task. Every
+   `--sync-seconds` it also unregisters any node it did not register itself, and any hospital
+   revoked meanwhile (`genofed coordinator revoke`).
+5. Submits the genofed app (genofed.common.deployed_app; the bundle hospitals pin) with the run
    config `federation=DIR`: the ServerApp reads the agreed settings from DIR/federation.json and
    writes results, checkpoints, the final model and the report to DIR/run.
-5. Waits for the run, writing DIR/coordinator.json (what `status` shows), then stops the
-   SuperLink. Exit 0 when the run completed. Restarting after a crash resumes from the last
-   checkpoint, with the same privacy plan id (hospitals' ledgers continue the same plan).
+6. Waits for the run, writing DIR/coordinator.json (what `status` shows), then stops the
+   SuperLink, its SuperExec and nginx (one process group). Exit 0 when the run completed.
+   Restarting after a crash stops the orphaned group and resumes from the last checkpoint, with
+   the same privacy plan id (hospitals' ledgers continue the same plan).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -35,24 +45,40 @@ from typing import Any
 from genofed.common.atomic import write_text_atomic
 from genofed.common.deployed_app import approved_app_hash, write_app_dir
 from genofed.common.errors import GenofedError
-from genofed.common.flower_env import flower_command, service_env
+from genofed.common.flower_env import flower_command, service_env, superexec_command, write_superexec_secret
 
-from .coordinator import RUN_DIR, load_federation
+from .coordinator import NODES_FILE, RUN_DIR, load_federation
 from .enrollment import load_registry
+from .fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
 
 STATUS_FILE = "coordinator.json"
-NODES_FILE = "nodes.json"
 CONNECTION = "genofed"
 Say = Callable[[str], None]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
 class ServiceOptions:
-    #: host:port of the SuperLink. Hospitals connect here (Flower's Fleet API); Flower serves its
-    #: Control and ServerAppIo APIs on the same port, so firewall it to the hospitals' addresses.
+    #: host:port where hospitals connect: nginx, passing Flower's Fleet API only (TLS, node
+    #: authentication). Firewall it to the hospitals' addresses all the same.
     address: str = "0.0.0.0:9092"
-    poll_seconds: float = 10.0  # run status and node sync: each check runs the `flwr` CLI (~1 s of CPU)
+    #: host:port of the SuperLink itself (Fleet, Control and Runtime APIs on one port in Flower
+    #: 1.42): loopback only, for nginx, the coordinator's `flwr` commands and its SuperExec.
+    internal_address: str = "127.0.0.1:9091"
+    poll_seconds: float = 10.0  # run status: each check runs the `flwr` CLI (~1 s of CPU)
+    sync_seconds: float = 10.0  # unregister unknown or revoked nodes at most this long after they appear
     startup_timeout: float = 60.0
+    nginx: str = ""  # the nginx executable ("" = PATH, then /usr/sbin)
+
+    def check(self) -> None:
+        """Refuse addresses that would expose the SuperLink's Control or Runtime API."""
+        host, port = split_address(self.internal_address)
+        if host not in LOOPBACK_HOSTS:
+            raise GenofedError(f"--internal-address {self.internal_address}: must be on 127.0.0.1 (the SuperLink's Control and "
+                               "Runtime APIs have no authentication; only nginx faces the hospitals)")
+        public_host, public_port = split_address(self.address)
+        if public_port == port and public_host in (*LOOPBACK_HOSTS, "0.0.0.0", "::"):
+            raise GenofedError(f"--fleet-address {self.address} and --internal-address {self.internal_address} use the same port")
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -110,26 +136,29 @@ def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptio
     if len(enrolled) < needed:
         raise GenofedError(f"{len(enrolled)} hospital(s) enrolled in {folder}, the federation needs {needed} "
                            "(genofed coordinator enroll, or a smaller --min-hospitals at init)")
+    options.check()
+    nginx = find_nginx(options.nginx)
     _refuse_second_instance(folder)
-    control = FlowerControl(folder, options.address)
+    control = FlowerControl(folder, options.internal_address)
     app = write_app_dir(folder / "app")
-    host, port = split_address(options.address)
+    secret = write_superexec_secret(folder)
     log = (folder / "superlink.log").open("ab")
-    command = [flower_command("flower-superlink"), "--ssl-ca-certfile", str(folder / "ca.pem"),
-               "--ssl-certfile", str(folder / "server.pem"), "--ssl-keyfile", str(folder / "server.key"),
-               "--enable-supernode-auth", "--database", str(folder / "state.db"),
-               "--disable-runtime-dependency-installation", "--host", host, "--port", str(port)]
-    superlink = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=control.env, start_new_session=True)
-    status = {"pid": os.getpid(), "superlink_pid": superlink.pid, "address": options.address, "state": "starting",
-              "started": _now(), "app_sha256": approved_app_hash(), "run_id": None, "hospitals": {}}
+    superlink = subprocess.Popen(superlink_command(folder, options.internal_address, secret), stdout=log, stderr=subprocess.STDOUT,
+                                 env=control.env, process_group=0)
+    status = {"pid": os.getpid(), "superlink_pid": superlink.pid, "address": options.address,
+              "internal_address": options.internal_address, "state": "starting", "started": _now(),
+              "app_sha256": approved_app_hash(), "run_id": None, "hospitals": {}}
     stop = _stop_on_signals()
     try:
         _wait_online(control, superlink, options.startup_timeout, folder)
+        helpers = _start_helpers(folder, options, secret, superlink, log, control.env, nginx)
+        status.update({f"{name}_pid": process.pid for name, process in helpers.items()})
         status["hospitals"] = sync_nodes(folder, control, say)
+        last_sync = time.monotonic()
         reply = control("run", str(app), CONNECTION, "--run-config", f"federation={json.dumps(str(folder))}")
         status.update(state="running", run_id=int(reply["run-id"]))
-        say(f"SuperLink on {options.address} (TLS, hospital authentication); run {reply['run-id']} submitted, "
-            f"app {status['app_sha256'][:16]}")
+        say(f"hospitals connect to {options.address} (nginx: Flower's Fleet API only, TLS, hospital authentication); "
+            f"SuperLink on {options.internal_address} (loopback); run {reply['run-id']} submitted, app {status['app_sha256'][:16]}")
         while True:
             _write_status(folder, status)
             run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
@@ -137,8 +166,11 @@ def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptio
             status["network_traffic"] = run.get("network-traffic")  # the SuperLink's byte counts for this run
             if run["status"].startswith("finished") or superlink.poll() is not None or stop["signal"]:
                 break
-            status["hospitals"] = sync_nodes(folder, control, say)
-            time.sleep(options.poll_seconds)
+            _check_helpers(helpers, folder)
+            if time.monotonic() - last_sync >= options.sync_seconds:
+                status["hospitals"] = sync_nodes(folder, control, say)
+                last_sync = time.monotonic()
+            time.sleep(min(options.poll_seconds, options.sync_seconds))
         if superlink.poll() is not None:
             raise GenofedError(f"flower-superlink exited with code {superlink.returncode}; see {folder / 'superlink.log'}")
         completed = status.get("run_status") == "finished:completed"
@@ -158,6 +190,68 @@ def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptio
         log.close()
 
 
+def superlink_command(folder: Path, internal_address: str, secret: Path) -> list[str]:
+    """flower-superlink on loopback, TLS, node authentication, process isolation with a SuperExec secret."""
+    host, port = split_address(internal_address)
+    return [flower_command("flower-superlink"), "--ssl-ca-certfile", str(folder / "ca.pem"),
+            "--ssl-certfile", str(folder / "server.pem"), "--ssl-keyfile", str(folder / "server.key"),
+            "--enable-supernode-auth", "--database", str(folder / "state.db"),
+            "--disable-runtime-dependency-installation", "--isolation", "process",
+            "--superexec-auth-secret-file", str(secret), "--host", host, "--port", str(port)]
+
+
+def _start_helpers(folder: Path, options: ServiceOptions, secret: Path, superlink: subprocess.Popen, log,
+                   env: dict[str, str], nginx: str) -> dict[str, subprocess.Popen]:
+    """The SuperLink's SuperExec and the nginx proxy, in the SuperLink's process group (one
+    signal stops all three, also as orphans after a crash); waits until nginx listens."""
+    host, port = split_address(options.address)
+    _internal_host, internal_port = split_address(options.internal_address)
+    superexec = subprocess.Popen(superexec_command(options.internal_address, secret, superlink.pid, folder / "ca.pem"),
+                                 stdout=log, stderr=subprocess.STDOUT, env=env, process_group=superlink.pid)
+    proxy = ProxyConfig(host, port, internal_port, folder / "server.pem", folder / "server.key", folder / "ca.pem",
+                        folder / PROXY_DIR)
+    proxy_log = (folder / "proxy.log").open("ab")
+    nginx_process = subprocess.Popen(nginx_command(nginx, write_config(proxy)), stdout=proxy_log, stderr=subprocess.STDOUT,
+                                     env=env, process_group=superlink.pid)
+    proxy_log.close()  # the child keeps its own handle
+    helpers = {"superexec": superexec, "proxy": nginx_process}
+    _wait_listening(host, port, nginx_process, folder, options.startup_timeout)
+    return helpers
+
+
+def _wait_listening(host: str, port: int, process: subprocess.Popen, folder: Path, timeout: float) -> None:
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise GenofedError(f"nginx exited with code {process.returncode} at start: {_last_line(folder / 'proxy.log')} "
+                               f"(is {host}:{port} in use?)")
+        try:
+            with socket.create_connection((target, port), timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise GenofedError(f"nginx did not listen on {host}:{port} within {timeout:.0f} s; see {folder / 'proxy.log'}") from None
+            time.sleep(0.5)
+
+
+def _check_helpers(helpers: dict[str, subprocess.Popen], folder: Path) -> None:
+    """Without its SuperExec no round runs, without nginx no hospital reaches the SuperLink."""
+    for name, process in helpers.items():
+        if process.poll() is not None:
+            where = folder / ("proxy.log" if name == "proxy" else "superlink.log")
+            raise GenofedError(f"the coordinator's {'nginx proxy' if name == 'proxy' else 'flower-superexec'} exited with code "
+                               f"{process.returncode}; see {where}")
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return "(no output)"
+    return lines[-1] if lines else "(no output)"
+
+
 def _save_run_log(control: FlowerControl, folder: Path, run_id: int) -> Path:
     """The ServerApp's own log of the run (its progress lines, or why it failed), kept with the results."""
     path = folder / RUN_DIR / f"serverapp-{run_id}.log"
@@ -170,7 +264,10 @@ def _save_run_log(control: FlowerControl, folder: Path, run_id: int) -> Path:
 
 
 def sync_nodes(folder: Path, control: FlowerControl, say: Say) -> dict[str, dict[str, Any]]:
-    """Make the SuperLink's registered nodes exactly the enrolled hospitals; return their states."""
+    """Make the SuperLink's registered nodes exactly the enrolled hospitals; return their states.
+
+    Writes the admission map (DIR/nodes.json) after every registration, before the node can be
+    asked anything: the ServerApp admits a node only once its id is in the map."""
     enrolled = {e["name"]: e for e in load_registry(folder)["hospitals"]}
     known = _read_json(folder / NODES_FILE, {})  # name -> {"node_id", "fingerprint"}
     listed = {str(n["node-id"]): n for n in control("supernode", "list", CONNECTION, "-v")["nodes"]}
@@ -189,6 +286,7 @@ def sync_nodes(folder: Path, control: FlowerControl, say: Say) -> dict[str, dict
         write_text_atomic(key_file, entry["public_key"] + "\n")
         node_id = control("supernode", "register", str(key_file), CONNECTION)["node-id"]
         known[name] = {"node_id": str(node_id), "fingerprint": entry["fingerprint"]}
+        write_text_atomic(folder / NODES_FILE, json.dumps(known, indent=2) + "\n")
         say(f"registered hospital {name} (key {entry['fingerprint']}) as node {node_id}")
     known = {name: v for name, v in known.items() if name in enrolled}
     write_text_atomic(folder / NODES_FILE, json.dumps(known, indent=2) + "\n")
@@ -239,11 +337,12 @@ def _refuse_second_instance(folder: Path) -> None:
     if _alive(status.get("pid")) and status.get("pid") != os.getpid():
         raise GenofedError(f"a coordinator for {folder} is already running (pid {status['pid']}); see genofed coordinator status")
     orphan = status.get("superlink_pid")
-    if _alive(orphan):
-        try:
+    group = [pid for pid in (orphan, status.get("superexec_pid"), status.get("proxy_pid")) if pid]
+    if any(_alive(pid) for pid in group):
+        try:  # the SuperLink's process group: its SuperExec, the ServerApp and nginx too
             os.killpg(int(orphan), signal.SIGTERM)
             for _ in range(50):
-                if not _alive(orphan):
+                if not any(_alive(pid) for pid in group):
                     break
                 time.sleep(0.2)
             else:
@@ -265,16 +364,19 @@ def _stop_on_signals() -> dict[str, int | None]:
 
 
 def _terminate(process: subprocess.Popen, grace: float = 15.0) -> None:
-    if process.poll() is not None:
+    """Stop the SuperLink and everything in its process group (its SuperExec, the ServerApp,
+    nginx), also when the SuperLink itself has already exited: an orphaned nginx would keep the
+    hospitals' port."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:  # the whole group is gone
         return
     try:
-        os.killpg(process.pid, signal.SIGTERM)  # the SuperLink and the Flower processes it started
         process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    except ProcessLookupError:
-        pass
 
 
 def _write_status(folder: Path, status: dict[str, Any]) -> None:

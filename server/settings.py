@@ -14,7 +14,10 @@ from typing import Any
 
 from genofed.common.errors import GenofedError
 
-STRATEGIES = ("fedavg", "fedprox", "fedadam")
+STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum", "multikrum")
+#: Aggregators that need each hospital's update (a coordinate-wise median or trimmed mean, pairwise
+#: distances), so they cannot run on the masked sum SecAgg+ reveals.
+ROBUST_STRATEGIES = ("fedmedian", "fedtrimmedavg", "krum", "multikrum")
 #: Mirrors genofed.common.model.FINETUNE_MODES (not imported: settings load without torch).
 FINETUNE_MODES = ("full", "partial", "frozen")
 #: Mirrors genofed.common.synthetic.generators.GENERATORS (not imported, for the same reason).
@@ -35,6 +38,13 @@ class RunSettings:
     test_dir: str = ""  # a held-out test cohort folder for central evaluation ("" = data_dir/test if present)
     rounds: int = 10
     strategy: str = "fedavg"
+    #: fedtrimmedavg only: the share of hospitals cut at each end, per coordinate, before averaging
+    #: (Flower's beta; it trims int(beta x hospitals per round) at each end, so with 3 hospitals
+    #: anything below 1/3 trims nothing).
+    trim_beta: float = 0.2
+    #: krum / multikrum only: how many hospitals the selection assumes may be malicious (f; Krum
+    #: scores each update by its n - f - 2 nearest others, Multi-Krum averages the n - f best).
+    malicious_nodes: int = 1
     epsilon: float = 8.0  # per-site budget for the whole run; inf = no differential privacy
     delta: float = 1e-5
     local_epochs: int = 2
@@ -78,16 +88,24 @@ class RunSettings:
     #: Secure aggregation (Flower's SecAgg+, genofed.server.secagg): the coordinator receives
     #: only the masked sum of the hospitals' updates, never one hospital's weights.
     secagg: bool = False
+    #: How many times in a run each hospital evaluates the global model on its own validation
+    #: patients (the last rounds of the run, evenly spaced; 0 = never). Each evaluation is a DP
+    #: release (a noisy score histogram) paid from the hospital's budget, planned with training.
+    site_evaluations: int = 1
 
     def __post_init__(self) -> None:
         _require(self.rounds >= 1, "rounds must be >= 1")
         _require(self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
+        _require(0 <= self.trim_beta < 0.5, f"trim-beta must be in [0, 0.5) (the share cut at each end), not {self.trim_beta:g}")
+        _require(self.malicious_nodes >= 0, f"malicious-nodes must be >= 0, not {self.malicious_nodes}")
         _require(self.epsilon > 0, "epsilon must be > 0 (use inf for no differential privacy)")
         _require(0 < self.delta < 1, "delta must be in (0, 1); 1e-5 is usual, below 1 / (patients per site)")
         _require(self.local_epochs >= 1 and self.batch_size >= 1, "local-epochs and batch-size must be >= 1")
         _require(self.lr > 0 and self.clip > 0, "lr and clip must be > 0")
         _require(0 < self.fraction_train <= 1, "fraction-train must be in (0, 1]")
         _require(self.min_nodes >= 1, "min-nodes must be >= 1")
+        _require(0 <= self.site_evaluations <= self.rounds,
+                 f"site-evaluations must be between 0 and rounds ({self.rounds}): each is a privacy release at every hospital")
         _require(self.finetune in FINETUNE_MODES, f"finetune must be one of {', '.join(FINETUNE_MODES)}, not {self.finetune!r}")
         _require(0 <= self.synthetic_ratio <= 100, "synthetic-ratio must be between 0 and 100 synthetic records per real patient")
         _require(self.synthetic_generator in SYNTHETIC_GENERATORS,
@@ -101,6 +119,10 @@ class RunSettings:
             _require(self.strategy != "fedadam",
                      "secagg cannot run strategy fedadam: SecAgg+ runs on Flower's legacy FedAvg, which knows no server "
                      "optimizer state; use strategy fedavg or fedprox with secagg, or turn secagg off")
+            _require(self.strategy not in ROBUST_STRATEGIES,
+                     f"secagg cannot run strategy {self.strategy}: under SecAgg+ the coordinator sees only the masked sum "
+                     "of the hospitals' updates, and a robust aggregator needs each hospital's update (medians, trimmed "
+                     "means, distances); use strategy fedavg or fedprox with secagg, or turn secagg off")
             _require(self.min_nodes >= 2, "secagg needs min-nodes >= 2: a sum of one hospital's update is that update")
         _require(self.finetune == "full" or bool(self.pretrained),
                  f"finetune={self.finetune} freezes layers of a pretrained model: set pretrained too (or use finetune=full)")
@@ -131,6 +153,10 @@ class RunSettings:
             skip.add("augment")
         if not self.secagg:
             skip.add("secagg")
+        if self.strategy != "fedtrimmedavg":  # unused settings leave the ids of other runs as they were
+            skip.add("trim-beta")
+        if self.strategy not in ("krum", "multikrum"):
+            skip.add("malicious-nodes")
         config = {k: v for k, v in self.to_config().items() if k not in skip}
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 

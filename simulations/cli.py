@@ -345,7 +345,14 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epsilon", type=float, default=defaults.epsilon,
                         help=f"each hospital's privacy budget for the run, at --delta; inf = no privacy (default: {defaults.epsilon:g})")
     parser.add_argument("--delta", type=float, default=defaults.delta, help=f"DP delta (default: {defaults.delta:g})")
-    parser.add_argument("--strategy", default=defaults.strategy, choices=STRATEGIES, help="aggregation (default: fedavg)")
+    parser.add_argument("--strategy", default=defaults.strategy, choices=STRATEGIES,
+                        help="aggregation: fedavg, fedprox, fedadam, or a robust one that limits what a single bad update can "
+                             "do: fedmedian, fedtrimmedavg, krum, multikrum (default: fedavg; see docs/robust-aggregation.md)")
+    parser.add_argument("--trim-beta", type=float, default=defaults.trim_beta, metavar="BETA",
+                        help="fedtrimmedavg: share of hospitals cut at each end per coordinate; int(BETA x hospitals) are cut, "
+                             f"so with 3 hospitals use >= 0.34 (default: {defaults.trim_beta:g})")
+    parser.add_argument("--malicious-nodes", type=int, default=defaults.malicious_nodes, metavar="F",
+                        help=f"krum, multikrum: hospitals that may be malicious (default: {defaults.malicious_nodes})")
     parser.add_argument("--local-epochs", type=int, default=defaults.local_epochs, help="local epochs per round")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="expected DP-SGD batch size")
     parser.add_argument("--lr", type=float, default=defaults.lr, help="local learning rate")
@@ -376,6 +383,10 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--secagg", action="store_true",
                         help="secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' "
                              "updates, never one hospital's; works with fedavg and fedprox, not fedadam")
+    parser.add_argument("--site-evaluations", type=int, default=defaults.site_evaluations, metavar="N",
+                        help="evaluations of the global model by each hospital on its own validation patients per run "
+                             "(the last rounds, evenly spaced); each is a DP release paid from its budget, 0 = none "
+                             f"(default: {defaults.site_evaluations})")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints (same settings)")
     parser.add_argument("--no-references", action="store_true", help="skip the local-only and pooled reference models")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -403,12 +414,14 @@ def run_simulate(args: argparse.Namespace) -> int:
 
         ensure_cohorts(data, preset=args.preset, seed=args.seed, progress=progress)
     settings = RunSettings(
-        data_dir=str(data), out_dir=str(out), rounds=args.rounds, strategy=args.strategy, epsilon=args.epsilon,
+        data_dir=str(data), out_dir=str(out), rounds=args.rounds, strategy=args.strategy, trim_beta=args.trim_beta,
+        malicious_nodes=args.malicious_nodes, epsilon=args.epsilon,
         delta=args.delta, local_epochs=args.local_epochs, batch_size=args.batch_size, lr=args.lr, clip=args.clip,
         proximal_mu=args.proximal_mu, fraction_train=args.fraction_train, min_nodes=args.min_nodes, seed=args.seed,
         resume=args.resume, quiet=args.quiet, pretrained=args.pretrained, pretrained_hash=args.pretrained_hash,
         finetune=args.finetune, synthetic_ratio=args.synthetic_ratio, synthetic_generator=args.synthetic_generator,
         synthetic_epsilon=args.synthetic_epsilon, augment=args.augment, secagg=args.secagg,
+        site_evaluations=args.site_evaluations,
     )
     results = simulate(settings, progress=progress, references=not args.no_references, verbose=args.verbose)
     report = write_report(out, results)

@@ -1,9 +1,11 @@
 """A deployed federation on one machine: the real services as separate processes on loopback.
 
-`genofed coordinator start` (Flower's SuperLink with TLS and hospital authentication) and one
-`genofed hospital start` per hospital (Flower's SuperNode), exactly as at real sites, only with
-every folder under one root and free local ports. The deployment tests and `bench/deployed.py`
-use it; nothing here replaces a Flower component.
+`genofed coordinator start` (Flower's SuperLink with TLS and hospital authentication, behind its
+nginx Fleet proxy) and one `genofed hospital start` per hospital (Flower's SuperNode), exactly as
+at real sites, only with every folder under one root, free local ports, and one ledger index for
+all the hospitals of the root (`GENOFED_HOME=ROOT/genofed-home`, as if each were its own
+machine's). The deployment tests and `bench/deployed.py` use it; nothing here replaces a Flower
+component.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from typing import Any
 
 from genofed.client.agent import check_site
 from genofed.client.keys import init_site
+from genofed.client.ledger_binding import INDEX_ENV, INDEX_FILE
 from genofed.common.layout import SiteFolder, hospital_folders
 from genofed.server.coordinator import RUN_DIR, init_federation
 from genofed.server.enrollment import enroll
 from genofed.server.service import STATUS_FILE
 
 GENOFED = str(Path(sys.executable).parent / "genofed")
+HOME = "genofed-home"  # under the root: the hospitals' ledger index
 
 
 def free_port() -> int:
@@ -49,20 +53,25 @@ class Loopback:
 
     root: Path
     started: dict[str, subprocess.Popen] = field(default_factory=dict)
+    local_ports: dict[str, int] = field(default_factory=dict)  # hospital -> its SuperNode's Runtime API port
 
     def start(self, name: str, *args: str, command: list[str] | None = None, env: dict | None = None) -> subprocess.Popen:
         log = (self.root / f"{name}.log").open("wb")
+        env = dict(env if env is not None else os.environ, **{INDEX_ENV: str(self.root / HOME)})
         process = subprocess.Popen(command or [GENOFED, *args], stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True, env=env)
         self.started[name] = process
         return process
 
-    def coordinator(self, fed: Path, port: int, name: str = "coordinator") -> subprocess.Popen:
-        return self.start(name, "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}")
+    def coordinator(self, fed: Path, port: int, *extra: str, name: str = "coordinator") -> subprocess.Popen:
+        """`coordinator start` with hospitals on 127.0.0.1:`port` (nginx) and the SuperLink on a free port."""
+        return self.start(name, "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}",
+                          "--internal-address", f"127.0.0.1:{free_port()}", *extra)
 
     def hospital(self, name: str, site: Path, fed: Path, port: int, *extra: str) -> subprocess.Popen:
+        self.local_ports[name] = free_port()
         return self.start(name, "hospital", "start", str(site), "--coordinator", f"localhost:{port}",
-                          "--ca", str(fed / "ca.pem"), "--local-port", str(free_port()), *extra)
+                          "--ca", str(fed / "ca.pem"), "--local-port", str(self.local_ports[name]), *extra)
 
     def log(self, name: str) -> str:
         return (self.root / f"{name}.log").read_text(errors="replace")
@@ -79,14 +88,16 @@ class Loopback:
 
 
 def make_site(root: Path, folder: SiteFolder, panel: Path, fed: Path | None, *, secret: bytes | None = None,
-              require_secagg: bool = False, name: str | None = None) -> Path:
-    """`hospital init` + `hospital check` (+ `coordinator enroll` when `fed` is given)."""
+              require_secagg: bool = False, name: str | None = None, new_ledger: str = "") -> Path:
+    """`hospital init` + `hospital check` (+ `coordinator enroll` when `fed` is given). A second
+    site on the same cohort folder needs `new_ledger` (a reason): the first one's ledger has it."""
     name = name or folder.name
     site = root / f"site-{name}"
     init_site(site, name)
-    check_site(site, folder.genotypes, folder.phenotypes, panel, require_secagg=require_secagg)
+    check_site(site, folder.genotypes, folder.phenotypes, panel, require_secagg=require_secagg, new_ledger=new_ledger,
+               ledger_index=root / HOME / INDEX_FILE)
     if secret is not None:
-        (site / "state").mkdir(mode=0o700)
+        (site / "state").mkdir(mode=0o700, exist_ok=True)
         (site / "state" / "secret.key").write_bytes(secret)
     if fed is not None:
         enroll(fed, name, site / "supernode.pub")

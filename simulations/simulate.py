@@ -55,6 +55,9 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
         "ratio": settings.synthetic_ratio, "generator": settings.synthetic_generator,
         "generator_epsilon": settings.synthetic_epsilon if settings.private else None, "sites": synthetic}
     results.update(local_only_auc=None, local_only_nonprivate_auc=None, pooled_auc=None)
+    # the simulator knows its hospitals' case counts; a hospital never releases them
+    for name, data in simulated_sites(settings, only=set(results["sites"])).items():
+        results["sites"][name]["cases"] = data.cases
 
     if references:
         say("training the reference models: each hospital alone, and all hospitals pooled")
@@ -70,11 +73,14 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
     return results
 
 
-def simulated_sites(settings: RunSettings) -> dict[str, SiteTensors]:
+def simulated_sites(settings: RunSettings, only: set[str] | None = None) -> dict[str, SiteTensors]:
     """Each hospital folder's data as its virtual SuperNode sees it: the very split its
-    ClientApp trains on, so reference models differ from the federation only in the sharing."""
+    ClientApp trains on, so reference models differ from the federation only in the sharing.
+    `only`: just these hospitals (e.g. those that took part; cached per process either way)."""
     sites = {}
     for i, folder in enumerate(hospital_folders(settings.data_dir)):
+        if only is not None and folder.name not in only:
+            continue
         site = resolve_site({"partition-id": i}, settings.to_config())
         sites[folder.name] = load_site_tensors(site, split_seed(site, settings.seed))
     return sites

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genofed.client.site import VALIDATION_FRACTION, SiteTensors, resolve_site, split_seed
+from genofed.client.site import SiteTensors, resolve_site, split_seed, validation_split
 from genofed.client.synth import impute_mode
 from genofed.common.atomic import write_text_atomic
 from genofed.common.cohort import MISSING, Cohort
@@ -63,7 +63,6 @@ from genofed.common.loading import load_site
 from genofed.common.model import ModelConfig
 from genofed.common.panel import VariantPanel
 from genofed.common.privacy import BudgetExhausted, Step, epsilon_of
-from genofed.common.splits import stratified_split
 from genofed.common.synthetic.generators import generator_settings, noise_for_budget
 from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
 from genofed.common.synthetic.vae import SyntheticRecords
@@ -210,7 +209,7 @@ def load_site_data(settings: RunSettings, index: int, tensors: SiteTensors, pane
     trains on exactly the classifier's training patients (checked on the encoded features)."""
     site = resolve_site({"partition-id": index}, settings.to_config())
     cohort = load_site(site.genotypes, site.phenotypes, panel=panel).cohort
-    train, _ = stratified_split(cohort.labels, VALIDATION_FRACTION, split_seed(site, settings.seed))
+    train, _ = validation_split(cohort.sample_ids, split_seed(site, settings.seed))
     if not np.array_equal(encode(FeatureSpec(alt_freq=panel.alt_freq), cohort)[train], tensors.train_x):
         raise GenofedError(f"internal: {site.name}'s training split differs from the one its classifier trains on")
     dosages = cohort.dosages[train]

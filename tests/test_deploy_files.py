@@ -58,14 +58,18 @@ def test_each_hospital_sees_only_its_cohort_its_site_and_public_files(compose: d
     # its own cohort, read-only; no other hospital's cohort and not the whole cohorts folder
     cohorts = [(s, ro) for s, _, ro in mounts if "cohorts" in s]
     assert cohorts == [("../demo/cohorts/" + name, True)]
-    # no volume of the coordinator's (ca.key, server.key) and no other hospital's site volume
+    # no volume of the coordinator's (ca.key, server.key) and no other hospital's site or ledger index
     assert not sources & coordinator_volumes
-    assert not any(f"site-{other}" in sources for other in HOSPITALS if other != name)
+    assert not any(f"{kind}-{other}" in sources for other in HOSPITALS if other != name for kind in ("site", "ledgers"))
     assert f"site-{name}" in sources
     # the public volume only read-only, and it must not be where setup puts the coordinator folder
     for source, target, read_only in mounts:
-        if source not in (f"site-{name}",) and "cohorts" not in source:
+        if source not in (f"site-{name}", f"ledgers-{name}") and "cohorts" not in source:
             assert read_only, (source, target)
+    # its ledger index (GENOFED_HOME) on a volume of its own, outside the site folder
+    targets = {source: target for source, target, _ in mounts}
+    assert hospital["environment"]["GENOFED_HOME"] == targets[f"ledgers-{name}"]
+    assert not targets[f"ledgers-{name}"].startswith(targets[f"site-{name}"])
     command = argv(hospital["command"])
     assert command[:2] == ["hospital", "start"]
     assert "--coordinator" in command and command[command.index("--coordinator") + 1].endswith(":9092")
@@ -80,6 +84,9 @@ def test_setup_binds_cohorts_at_the_paths_the_hospitals_see(compose: dict) -> No
         mounts = {source: target for source, target, _ in volume_mounts(services[f"hospital-{name}"])}
         assert mounts[f"../demo/cohorts/{name}"] == f"/cohorts/{name}"
         assert mounts[f"site-{name}"] == setup_targets[f"site-{name}"]
+        # `hospital check` in setup binds the ledger in the index the hospital's `start` reads
+        assert mounts[f"ledgers-{name}"] == setup_targets[f"ledgers-{name}"] == f"/ledgers/{name}"
+    assert 'GENOFED_HOME="/ledgers/$$h" genofed hospital check' in "\n".join(argv(services["setup"]["command"]))
 
 
 def test_only_the_coordinator_publishes_a_port_and_it_is_9092(compose: dict) -> None:
@@ -127,6 +134,8 @@ def test_dockerfiles_reference_files_that_exist(name: str) -> None:
     assert any(keyword == "VOLUME" for keyword, _ in instructions)
     exposed = [args for keyword, args in instructions if keyword == "EXPOSE"]
     assert exposed == (["9092"] if name == "Dockerfile.coordinator" else [])
+    # the coordinator's hospital-facing address is nginx (server/fleet_proxy.py); a hospital needs none
+    assert ("apt-get install -y --no-install-recommends nginx" in runs) == (name == "Dockerfile.coordinator")
 
 
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:

@@ -1,32 +1,39 @@
 """The deployed services as real processes on loopback: `genofed coordinator start` (Flower's
-SuperLink with TLS and SuperNode authentication) and three `genofed hospital start` agents
-(Flower's SuperNodes), no mocks.
+SuperLink with TLS and SuperNode authentication, on 127.0.0.1 behind its nginx Fleet proxy) and
+three `genofed hospital start` agents (Flower's SuperNodes), no mocks.
 
 One federation runs for the module (2 rounds, about 2 minutes on 2 cores). While it runs, a
-hospital that was never enrolled, one that was revoked, a plaintext client and a key registered
-behind the coordinator's back are all tried and refused. Afterwards the run is compared with a
-simulation of the same configuration, and each hospital's audit log with what the coordinator
-received. A second, short federation checks that an agent refuses an app bundle it has not
-approved.
+hospital that was never enrolled, one that was revoked and a plaintext client are refused; the
+Control and Runtime APIs are probed through the hospitals' address (404) and the Runtime APIs
+without the SuperExec secret (401); and a rogue SuperNode whose key an attacker registered
+through the Control API is online for most of the run, never gets a task, and is unregistered
+at the coordinator's next sync. Afterwards the run is compared with a simulation of the same
+configuration, and each hospital's audit log with what the coordinator received. A second,
+short federation checks that an agent refuses an app bundle it has not approved.
 """
 
 from __future__ import annotations
 
+import gzip
+import http.client
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import require_tool
 
 from genofed.client.agent import check_site
 from genofed.client.audit import read_audit
 from genofed.client.keys import init_site
+from genofed.common.errors import GenofedError
 from genofed.common.flower_env import flower_command, service_env
-from genofed.common.layout import hospital_folders
+from genofed.common.layout import SiteFolder, hospital_folders
 from genofed.common.privacy import LEDGER_FILE, PrivacyLedger
 from genofed.server.coordinator import init_federation, load_federation
 from genofed.server.enrollment import revoke
@@ -38,6 +45,14 @@ from genofed.simulations.simulate import simulate
 
 ROUNDS = 2
 RUN_TIMEOUT = 600
+#: The module federation's node sync: long enough that the rogue node is online through the
+#: first exchanges (only the admission map keeps it out), short enough to see it removed.
+SYNC_SECONDS = 60
+#: Paths that must not reach the SuperLink through the hospitals' address (Control, Runtime,
+#: and dotted or encoded ways to them).
+FORBIDDEN_PATHS = ("/v1/control/list-nodes", "/v1/control/register-node", "/v1/runtime/acquire-task", "/v1/runtime/get-nodes",
+                   "/v1/fleet/../control/list-nodes", "/v1/fleet/%2e%2e/control/list-nodes", "/v1/fleet/..%2fcontrol%2flist-nodes",
+                   "/v1//control/list-nodes", "/docs", "/health")
 
 
 def _plaintext_answer(port: int) -> bytes:
@@ -50,8 +65,48 @@ def _plaintext_answer(port: int) -> bytes:
             return b""
 
 
+def _post(host: str, port: int, path: str, ca: Path | None) -> int:
+    """The HTTP status of an empty POST (the path sent exactly as given), over TLS when `ca`."""
+    if ca is None:
+        connection = http.client.HTTPConnection(host, port, timeout=10)
+    else:
+        connection = http.client.HTTPSConnection(host, port, timeout=10, context=ssl.create_default_context(cafile=str(ca)))
+    try:
+        connection.request("POST", path, body=b"", headers={"Content-Type": "application/protobuf"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def _outsider_cohort(folder: SiteFolder, dest: Path, shift: int) -> SiteFolder:
+    """A copy of a hospital's cohort in other bytes, so its own data as far as ledgers go: one
+    VCF header line more (naming `dest`), the phenotype rows rotated by `shift`."""
+    dest.mkdir(parents=True)
+    first, rest = gzip.decompress(folder.genotypes.read_bytes()).split(b"\n", 1)
+    (dest / "genotypes.vcf.gz").write_bytes(gzip.compress(first + f"\n##genofed-test={dest.name}\n".encode() + rest))
+    header, *rows = folder.phenotypes.read_text().splitlines()
+    (dest / "phenotypes.csv").write_text("\n".join([header, *rows[shift:], *rows[:shift]]) + "\n")
+    return SiteFolder(dest.name, dest / "genotypes.vcf.gz", dest / "phenotypes.csv")
+
+
+def _attacker(root: Path, fed: Path, name: str, address: str) -> FlowerControl:
+    """The `flwr` CLI of someone who has the (public) CA certificate and reaches `address`."""
+    (root / name).mkdir()
+    (root / name / "ca.pem").write_bytes((fed / "ca.pem").read_bytes())
+    return FlowerControl(root / name, address)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory):
+    require_tool("nginx")
     root = tmp_path_factory.mktemp("deployed")
     cohorts = root / "cohorts"
     simulate_cohorts(cohorts, preset="small", seed=5)
@@ -61,25 +116,41 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):
     panel = fed / "panel.tsv"
     folders = hospital_folders(cohorts)
     sites = {f.name: make_site(root, f, panel, fed, secret=simulation_secret(f.name)) for f in folders}
-    stranger = make_site(root, folders[0], panel, None, name="stranger")
-    revoked = make_site(root, folders[0], panel, fed, name="revoked")
+    # the outsiders have cohorts of their own (data already bound to a hospital's ledger would be refused)
+    outsiders = {name: _outsider_cohort(folders[0], root / "outsiders" / name, shift)
+                 for shift, name in enumerate(("stranger", "revoked", "rogue"), start=1)}
+    stranger = make_site(root, outsiders["stranger"], panel, None, name="stranger")
+    revoked = make_site(root, outsiders["revoked"], panel, fed, name="revoked")
     revoke(fed, "revoked")
+    rogue_site = make_site(root, outsiders["rogue"], panel, None, name="rogue")
 
     port = free_port()
     processes = Loopback(root)
     try:
-        coordinator = processes.coordinator(fed, port)
+        coordinator = processes.coordinator(fed, port, "--sync-seconds", str(SYNC_SECONDS))
         wait_for(lambda: coordinator_status(fed).get("state") == "running", 120, "the coordinator to submit its run",
                  lambda: processes.log("coordinator"))
-        probes = {"plaintext": _plaintext_answer(port)}
-        # anyone who reaches the port reaches Flower's unauthenticated Control API too: register a key there
-        (root / "attacker").mkdir()
-        (root / "attacker" / "ca.pem").write_bytes((fed / "ca.pem").read_bytes())
-        control = FlowerControl(root / "attacker", f"127.0.0.1:{port}")
-        init_site(root / "rogue", "rogue")
-        rogue = control("supernode", "register", str(root / "rogue" / "supernode.pub"), CONNECTION)["node-id"]
+        internal = coordinator_status(fed)["internal_address"]
+        internal_port = int(internal.rpartition(":")[2])
+        probes = {"plaintext": _plaintext_answer(port),
+                  "public": {path: _post("localhost", port, path, fed / "ca.pem") for path in FORBIDDEN_PATHS},
+                  "internal acquire-task": _post("localhost", internal_port, "/v1/runtime/acquire-task", fed / "ca.pem")}
+        try:
+            _attacker(root, fed, "outside", f"127.0.0.1:{port}")("supernode", "list", CONNECTION, timeout=30)
+            probes["public control"] = "answered"
+        except GenofedError as refused:
+            probes["public control"] = str(refused)
+        # someone who reached the Control API itself (on the coordinator's loopback) registers a key of
+        # their own; its SuperNode connects through the hospitals' address like any hospital
+        control = _attacker(root, fed, "inside", internal)
+        rogue = control("supernode", "register", str(rogue_site / "supernode.pub"), CONNECTION)["node-id"]
+        processes.hospital("rogue", rogue_site, fed, port)
+        wait_for(lambda: _status(control, rogue) == "online", 60, "the rogue node to come online", lambda: processes.log("rogue"))
         for name, folder in sorted(sites.items()):
             processes.hospital(name, folder, fed, port)
+        wait_for(lambda: all(_listening(processes.local_ports[n]) for n in sites), 60, "the hospitals' SuperNode APIs")
+        probes["hospital acquire-task"] = {name: _post("127.0.0.1", processes.local_ports[name], "/v1/runtime/acquire-task", None)
+                                           for name in sites}
         outsiders = {name: processes.hospital(name, folder, fed, port, "--max-retries", "0")
                      for name, folder in (("stranger", stranger), ("revoked", revoked))}
         plain = processes.start("plain", command=[
@@ -87,13 +158,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):
             "--max-retries", "2"], env=service_env(root / "plain-home"))
         outsider_codes = {name: p.wait(timeout=180) for name, p in outsiders.items()}
         plain_code = plain.wait(timeout=180)
-        wait_for(lambda: str(rogue) not in _registered(control), 60, "the rogue node to be unregistered",
+        wait_for(lambda: str(rogue) not in _registered(control), SYNC_SECONDS + 60, "the rogue node to be unregistered",
                  lambda: processes.log("coordinator"))
         coordinator_code = coordinator.wait(timeout=RUN_TIMEOUT)
         yield {
             "root": root, "cohorts": cohorts, "fed": fed, "sites": sites, "processes": processes,
             "coordinator_code": coordinator_code, "outsider_codes": outsider_codes, "plain_code": plain_code,
-            "plain_output": processes.log("plain"), "probes": probes, "rogue": rogue,
+            "plain_output": processes.log("plain"), "probes": probes, "rogue": rogue, "rogue_site": rogue_site,
             "results": json.loads((fed / "run" / "results.json").read_text()) if (fed / "run" / "results.json").exists() else None,
         }
     finally:
@@ -103,6 +174,11 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):
 def _registered(control: FlowerControl) -> set[str]:
     nodes = control("supernode", "list", CONNECTION)["nodes"]
     return {str(n["node-id"]) for n in nodes if n["status"] not in ("unregistered", "deleted")}
+
+
+def _status(control: FlowerControl, node_id: int) -> str:
+    nodes = control("supernode", "list", CONNECTION)["nodes"]
+    return next((str(n["status"]) for n in nodes if str(n["node-id"]) == str(node_id)), "absent")
 
 
 def test_the_deployed_run_completes_over_tls_with_authenticated_hospitals(deployment):
@@ -145,23 +221,51 @@ def test_unenrolled_revoked_and_plaintext_clients_are_refused(deployment):
     assert "Exit Code: 30" in deployment["plain_output"]
 
 
-def test_a_node_registered_behind_the_coordinators_back_is_removed(deployment):
+def test_a_node_registered_behind_the_coordinators_back_never_gets_a_task_and_is_removed(deployment):
+    rogue, site = deployment["rogue"], deployment["rogue_site"]
+    # it was online (the fixture waited for that) before any hospital, through the first exchanges
+    assert not (site / "audit.jsonl").exists()  # its ClientApp never ran: every reply would be audited
+    assert "Receiving:" not in deployment["processes"].log("rogue")  # Flower's SuperNode logs every message it pulls
+    results = deployment["results"]
+    assert sorted(results["sites"]) == sorted(deployment["sites"])
+    assert all(set(r["participants"]) <= set(deployment["sites"]) for r in results["rounds"])
+    serverapp_log = next((deployment["fed"] / "run").glob("serverapp-*.log")).read_text()
+    assert f"node {rogue} is not an enrolled hospital registered by this coordinator: it is sent no task" in serverapp_log
     coordinator_log = deployment["processes"].log("coordinator")
-    assert f"unregistered node {deployment['rogue']} (not registered by this coordinator)" in coordinator_log
+    assert f"unregistered node {rogue} (not registered by this coordinator)" in coordinator_log
+
+
+def test_control_and_runtime_routes_are_unreachable_from_the_hospitals_address(deployment):
+    probes = deployment["probes"]
+    assert probes["public"] == {path: 404 for path in FORBIDDEN_PATHS}  # nginx: Fleet API only
+    assert "404" in probes["public control"] or "Not Found" in probes["public control"], probes["public control"]
+    # the Runtime APIs (coordinator on loopback, each hospital's on 127.0.0.1) refuse anyone without the SuperExec secret
+    assert probes["internal acquire-task"] == 401
+    assert probes["hospital acquire-task"] == {name: 401 for name in deployment["sites"]}
+    for folder in [deployment["fed"], *deployment["sites"].values()]:
+        assert (folder / "superexec.secret").stat().st_mode & 0o777 == 0o600
 
 
 def test_the_audit_log_holds_exactly_the_messages_sent(deployment):
     results = deployment["results"]
+    evaluated_by_site = {}
     for name, folder in deployment["sites"].items():
         entries = read_audit(folder / "audit.jsonl")
         assert all(e["status"] == "ok" for e in entries)
         by_type = [(e["type"], e["round"]) for e in entries]
-        expected = [("query", None)] + [(kind, r) for r in range(1, ROUNDS + 1) for kind in ("train", "evaluate")]
-        assert by_type == expected  # one entry per message the coordinator asked for, in order
+        # one entry per message the coordinator asked for, in order: the query, every round's train, and an
+        # evaluate after the rounds the run plans site evaluations for
+        evaluated = evaluated_by_site[name] = {r for kind, r in by_type if kind == "evaluate"}
+        expected = [("query", None)] + [(kind, r) for r in range(1, ROUNDS + 1)
+                                         for kind in ("train", "evaluate") if kind == "train" or r in evaluated]
+        assert by_type == expected and evaluated
         train = [e for e in entries if e["type"] == "train"]
-        assert train[-1]["epsilon"] == pytest.approx(results["epsilon"][name], rel=1e-12)
+        # every epsilon the site reported (after each training, and each evaluation its plan pays for) is a
+        # charge in its ledger, and the last one is what the coordinator reports
+        audited = [e["epsilon"] for e in entries if e["epsilon"] is not None]
+        assert audited[-1] == pytest.approx(results["epsilon"][name], rel=1e-12)
         charges = PrivacyLedger(folder / "state" / LEDGER_FILE).charges
-        assert [c.epsilon_after for c in charges] == pytest.approx([e["epsilon"] for e in train])
+        assert [c.epsilon_after for c in charges] == pytest.approx(audited)
         sent_bytes = [r["bytes"] for e in train for r in e["records"] if r["kind"] == "arrays"]
         model = torch.load(deployment["fed"] / "run" / "model.pt", weights_only=False)["state_dict"]
         assert sent_bytes == [sum(t.numel() * t.element_size() for t in model.values())] * ROUNDS  # the model, nothing more
@@ -170,6 +274,7 @@ def test_the_audit_log_holds_exactly_the_messages_sent(deployment):
         assert kinds == {("site", "config"), ("sizes", "metrics"), ("arrays", "arrays"), ("metrics", "metrics")}
         printed = subprocess.run([GENOFED, "hospital", "audit", str(folder)], capture_output=True, text=True, check=True)
         assert len(printed.stdout.splitlines()) == len(entries)
+    assert len({frozenset(e) for e in evaluated_by_site.values()}) == 1  # the same rounds at every site
 
 
 def test_an_agent_refuses_an_app_bundle_it_has_not_approved(tmp_path):
@@ -200,11 +305,11 @@ def test_start_refuses_data_changed_since_check(tmp_path):
     folder = hospital_folders(cohorts)[0]
     site = tmp_path / "site"
     init_site(site, "rostov")
-    check_site(site, folder.genotypes, folder.phenotypes, cohorts / "panel.tsv")
+    check_site(site, folder.genotypes, folder.phenotypes, cohorts / "panel.tsv", ledger_index=tmp_path / "home" / "ledgers.json")
     with folder.phenotypes.open("a") as handle:
         handle.write("\n")
     done = subprocess.run([GENOFED, "hospital", "start", str(site), "--coordinator", "localhost:9", "--ca", str(cohorts / "panel.tsv")],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=dict(os.environ, GENOFED_HOME=str(tmp_path / "home")))
     assert done.returncode == 2 and "changed since `genofed hospital check`" in done.stderr
 
 

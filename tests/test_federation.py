@@ -51,6 +51,22 @@ def test_results_are_complete(dp_run):
     assert len(list((Path(settings.out_dir) / "checkpoints").glob("round-*.pt"))) == 4
 
 
+def test_hospitals_release_a_noisy_evaluation_of_the_final_model_and_its_cost(dp_run):
+    settings, results = dp_run
+    evaluation = results["site_evaluation"]
+    assert evaluation["round"] == settings.rounds  # one evaluation per run by default: the final model
+    assert set(evaluation["sites"]) == set(results["epsilon"])
+    for site in evaluation["sites"].values():
+        assert site["noise_per_count"] == pytest.approx(max(2.0, 12.0 / settings.epsilon))
+        assert site["auc_noise_sd"] is None or site["auc_noise_sd"] > 0
+    assert all(record["train_loss"] is None for record in results["rounds"])  # no loss is released
+    for name, cost in results["release_costs"].items():
+        assert (cost["rounds"], cost["evaluations"]) == (settings.rounds, 1)
+        assert 0 < cost["evaluation"] and cost["training"] < cost["run"] < cost["training"] + cost["evaluation"]
+        assert cost["run"] == pytest.approx(results["epsilon"][name], rel=1e-6)  # the ledger's own figure
+        assert results["sites"][name]["cases"] > 0  # filled in by the simulator, not released
+
+
 def test_epsilon_is_cumulative_and_within_budget(dp_run):
     settings, results = dp_run
     per_round = [r["epsilon_max"] for r in results["rounds"][1:]]

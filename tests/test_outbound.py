@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
@@ -42,7 +43,8 @@ def _model_records(federation: Path) -> tuple[ModelConfig, RecordDict]:
     config = ModelConfig(n_variants=len(VariantPanel.load(federation / "panel.tsv")))
     model = build_model(config, seed=0)
     settings = ConfigRecord({"server-round": 1, "num-rounds": 2, "plan-id": "p1", "local-epochs": 1, "batch-size": 16,
-                             "lr": 0.03, "clip": 1.0, "epsilon": 8.0, "delta": 1e-5, "model": json.dumps(config.to_dict())})
+                             "lr": 0.03, "clip": 1.0, "epsilon": 8.0, "delta": 1e-5, "model": json.dumps(config.to_dict()),
+                             "site-evaluations": 1})
     return config, RecordDict({"arrays": ArrayRecord(model.state_dict()), "config": settings})
 
 
@@ -72,7 +74,9 @@ def test_real_replies_hold_only_arrays_and_aggregate_metrics(federation, tmp_pat
     for kind, reply in replies.items():
         assert not reply.has_error(), (kind, reply.error)
         strings, lists = _all_strings_and_lists(reply)
-        assert lists == [], f"{kind}: per-sample lists in a reply"
+        # the only list: an evaluation's noisy score histogram, 2 classes x 10 risk bins, whatever the cohort size
+        assert lists == ([] if kind != "evaluate" else [lists[0]]) and all(len(v) == 20 for v in lists), \
+            f"{kind}: per-sample lists in a reply"
         assert not sample_ids & set(strings), f"{kind}: a sample id left the site"
         for record in reply.content.values():
             if isinstance(record, ArrayRecord):
@@ -103,7 +107,13 @@ def test_guard_blocks_sample_ids_per_sample_values_and_foreign_arrays(federation
             check_outbound(_reply(sent, content_), sent)
         blocked = outbound_guard(sent, Context(1, 7, {}, RecordDict(), {}), lambda m, c, r=content_: _reply(m, r))
         assert blocked.has_error() and "outbound guard" in blocked.error.reason
-    check_outbound(_reply(sent, RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, "train-loss": 0.5})})), sent)
+    check_outbound(_reply(sent, RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, "epsilon": 0.5})})), sent)
+    for exact in ("train-loss", "val-auc", "val-loss", "val-accuracy", "cases", "train-seconds"):  # exact numbers on patients
+        with pytest.raises(OutboundViolation):
+            check_outbound(_reply(sent, RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, exact: 0.5})})), sent)
+    nan_arrays = ArrayRecord({k: torch.full_like(t, float("nan")) for k, t in good.to_torch_state_dict().items()})
+    with pytest.raises(OutboundViolation, match="NaN"):
+        check_outbound(_reply(sent, RecordDict({"arrays": nan_arrays, "metrics": MetricRecord({"num-examples": 10})})), sent)
 
 
 def test_data_errors_reach_the_coordinator_without_sample_ids(federation, tmp_path):

@@ -70,7 +70,8 @@ def test_ledger_round_trip(tmp_path: Path) -> None:
     ledger.charge(_charge("p", 2))
     again = PrivacyLedger(path)
     assert again.charges == ledger.charges
-    assert again.plan("p") == {"noise_multiplier": 1.0, "sample_rate": 0.1, "planned_steps": 100, "target_epsilon": 3.0, "delta": DELTA}
+    assert again.plan("p") == {"noise_multiplier": 1.0, "sample_rate": 0.1, "planned_steps": 100, "target_epsilon": 3.0, "delta": DELTA,
+                               "evaluations": 0, "evaluation_noise": 0.0, "model": ""}
     assert again.history() == [(1.0, 0.1, 50), (1.0, 0.1, 50)]
     assert again.epsilon(DELTA) == pytest.approx(epsilon_of([(1.0, 0.1, 100)], DELTA))
     assert json.loads(path.read_text())["version"] == 1

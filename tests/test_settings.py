@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -65,3 +66,50 @@ def test_pyproject_run_config_is_valid_and_lets_flwr_run_start_from_a_pretrained
     settings = RunSettings.from_config(config)
     assert {"pretrained", "pretrained-hash", "finetune"} <= set(config)
     assert settings.finetune == "full" and settings.pretrained == ""
+
+
+@pytest.mark.parametrize("strategy", ["fedmedian", "fedtrimmedavg", "krum", "multikrum"])
+def test_robust_aggregators_are_refused_with_secure_aggregation(strategy):
+    """SecAgg+ shows the coordinator a masked sum; a median, trimmed mean or Krum needs each update."""
+    with pytest.raises(SettingsError, match=f"secagg cannot run strategy {strategy}: .* needs each hospital's update"):
+        RunSettings(strategy=strategy, secagg=True)
+    assert RunSettings(strategy=strategy).strategy == strategy
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"trim-beta": 0.5}, r"trim-beta must be in \[0, 0.5\)"),
+        ({"trim-beta": -0.1}, r"trim-beta must be in \[0, 0.5\)"),
+        ({"malicious-nodes": -1}, "malicious-nodes must be >= 0"),
+    ],
+)
+def test_robust_aggregation_settings_are_checked(config, match):
+    with pytest.raises(SettingsError, match=match):
+        RunSettings.from_config(config)
+
+
+def test_robust_aggregation_settings_change_the_experiment_id_only_where_used():
+    """A plain run's id (and so its plan id and noise draws) does not depend on settings it does not use."""
+    assert RunSettings(trim_beta=0.4, malicious_nodes=3).experiment_id() == RunSettings().experiment_id()
+    trimmed = RunSettings(strategy="fedtrimmedavg")
+    assert replace(trimmed, trim_beta=0.4).experiment_id() != trimmed.experiment_id()
+    assert replace(trimmed, malicious_nodes=3).experiment_id() == trimmed.experiment_id()
+    krum = RunSettings(strategy="krum")
+    assert replace(krum, malicious_nodes=2).experiment_id() != krum.experiment_id()
+    settings = RunSettings.from_config({"strategy": "multikrum", "malicious-nodes": "2", "trim-beta": "0.3"})
+    assert settings.malicious_nodes == 2 and RunSettings.from_config(settings.to_config()) == settings
+
+
+def test_genofed_simulate_takes_the_robust_strategies_and_their_settings():
+    import argparse
+
+    from genofed.simulations.cli import register_simulate
+
+    parser = argparse.ArgumentParser()
+    register_simulate(parser.add_subparsers())
+    args = parser.parse_args(["simulate", "--out", "runs/x", "--strategy", "fedtrimmedavg", "--trim-beta", "0.34",
+                              "--malicious-nodes", "2"])
+    assert (args.strategy, args.trim_beta, args.malicious_nodes) == ("fedtrimmedavg", 0.34, 2)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["simulate", "--out", "runs/x", "--strategy", "bulyan"])

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from genofed.common.privacy import Step, calibrate_noise, sample_rate, steps_per_epoch
+from genofed.common.readers.phenotypes import AGE_RANGE
 from genofed.common.synthetic.encoding import PHASED_STATES, states_to_dosages, states_to_haplotypes
 
 
@@ -121,7 +122,10 @@ def records_from_states(config: GeneratorConfigBase, states: list[Tensor], label
         out.haplotypes = states_to_haplotypes(drawn)
     if covariates:
         out.sex = torch.cat(sex).numpy() if sex else np.zeros(0, dtype=np.int8)
-        out.age = torch.cat(age).numpy() if age else np.zeros(0)
+        # a generated age outside the readers' documented range would make the records unreadable;
+        # clipping is post-processing of the generator's output, so it costs no privacy
+        low, high = AGE_RANGE
+        out.age = np.clip(torch.cat(age).numpy(), low, high) if age else np.zeros(0)
     return out
 
 

@@ -1,0 +1,103 @@
+"""What a hospital may release about a model's predictions on its own patients: a noisy histogram.
+
+Any exact number computed on patients over a model the coordinator chose (a loss, an AUC, an
+accuracy) is a query on the data: a model with all its weight on one rare variant turns a
+validation loss into one patient's label. So a site evaluates the coordinator's model by
+releasing one Gaussian mechanism: the counts of its validation patients by class (control,
+case) and by predicted-risk bin, each count plus N(0, sigma^2) noise.
+
+Why a histogram: under add/remove-one-patient neighbouring (the one Opacus' RDP accountant
+uses), one patient moves exactly one cell by one, so the whole 2 x `SCORE_BINS` vector has L2
+sensitivity 1, whatever the model. One release is then exactly one step of the subsampled
+Gaussian with sample rate 1 in RDP terms, `(sigma, 1.0, 1)`, which the site's ledger composes
+with its DP-SGD training in the same history. Everything the coordinator wants (an AUC, the
+accuracy or sensitivity and specificity at any bin edge, calibration, an operating threshold)
+is then post-processing of the noisy counts, free of further privacy cost.
+
+The bins are fixed and public (equal widths on [0, 1]); the histogram is released with
+deterministic noise from a seed the site derives from its secret and the query's inputs, so
+the same query asked twice gets the same answer (and is charged once), and a different query
+is a new, charged release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: Predicted-risk bins of the released histogram: equal widths on [0, 1]. 0.5 is an edge, so the
+#: accuracy at the usual threshold is read exactly from the bins.
+SCORE_BINS = 10
+
+
+def score_histogram(labels: np.ndarray, probabilities: np.ndarray, bins: int = SCORE_BINS) -> np.ndarray:
+    """Exact counts, shape (2, bins): row 0 controls, row 1 cases, columns by predicted risk."""
+    labels = np.asarray(labels).astype(int).reshape(-1)
+    probs = np.clip(np.asarray(probabilities, dtype=np.float64).reshape(-1), 0.0, 1.0)
+    if labels.shape != probs.shape:
+        raise ValueError(f"{labels.size} labels but {probs.size} predictions")
+    column = np.minimum((probs * bins).astype(int), bins - 1)  # a risk of exactly 1.0 goes in the top bin
+    histogram = np.zeros((2, bins), dtype=np.float64)
+    np.add.at(histogram, (labels, column), 1.0)
+    return histogram
+
+
+def noisy_histogram(histogram: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """`histogram` + N(0, sigma^2) per cell, drawn from `seed` (the same seed, the same release)."""
+    if not sigma > 0:
+        raise ValueError(f"the release's noise must be positive, got sigma {sigma}")
+    rng = np.random.default_rng(seed)
+    return histogram + rng.normal(0.0, sigma, size=histogram.shape)
+
+
+def release_step(sigma: float) -> tuple[float, float, int]:
+    """The release as one step of the site's RDP history: (noise multiplier, sample rate, steps)."""
+    return (float(sigma), 1.0, 1)
+
+
+def as_histogram(values: Sequence[float], bins: int = SCORE_BINS) -> np.ndarray:
+    """A released flat list (controls' bins, then cases' bins) back as a (2, bins) array."""
+    array = np.asarray(list(values), dtype=np.float64)
+    if array.size != 2 * bins:
+        raise ValueError(f"a score histogram has {2 * bins} counts, got {array.size}")
+    return array.reshape(2, bins)
+
+
+def histogram_metrics(histogram: np.ndarray, threshold_bin: int | None = None) -> dict[str, float | None]:
+    """Post-processing of a (noisy) histogram: patients, cases, AUC, accuracy at 0.5 and more.
+
+    Negative noisy counts are set to zero first (post-processing keeps the guarantee). The AUC
+    is the binned Mann-Whitney statistic (pairs in one bin count half), so even exact counts
+    give the AUC of the model's risk rounded to its bin. None where a class is (noisily) empty.
+    """
+    counts = np.clip(np.asarray(histogram, dtype=np.float64), 0.0, None)
+    bins = counts.shape[1]
+    cut = bins // 2 if threshold_bin is None else threshold_bin
+    controls, cases = counts[0], counts[1]
+    n_controls, n_cases = float(controls.sum()), float(cases.sum())
+    total = n_controls + n_cases
+    below = np.concatenate([[0.0], np.cumsum(controls)[:-1]])  # controls in lower bins, per case bin
+    auc = float(np.sum(cases * (below + 0.5 * controls)) / (n_cases * n_controls)) if n_cases > 0 and n_controls > 0 else None
+    true_pos, true_neg = float(cases[cut:].sum()), float(controls[:cut].sum())
+    return {
+        "patients": total,
+        "cases": n_cases,
+        "auc": auc,
+        "accuracy": (true_pos + true_neg) / total if total > 0 else None,
+        "sensitivity": true_pos / n_cases if n_cases > 0 else None,
+        "specificity": true_neg / n_controls if n_controls > 0 else None,
+    }
+
+
+def auc_noise_sd(histogram: np.ndarray, sigma: float, draws: int = 200, seed: int = 0) -> float | None:
+    """How much the DP noise alone moves the AUC read from a released histogram: the standard
+    deviation of the AUC over `draws` further noise draws of the same size (a parametric
+    bootstrap; post-processing, so free). The sampling error of a small validation set comes on
+    top. None when no draw has both classes."""
+    if sigma <= 0:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    aucs = [histogram_metrics(histogram + rng.normal(0.0, sigma, size=histogram.shape))["auc"] for _ in range(draws)]
+    finite = [a for a in aucs if a is not None]
+    return float(np.std(finite)) if len(finite) > 1 else None
