@@ -240,7 +240,10 @@ def requested_training(config: Mapping[str, Any], settings: Mapping[str, Any]) -
     }
     for key, value in values.items():
         low, high = TRAINING_LIMITS[key]
-        number = float(value)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise GenofedError(f"the coordinator asked this site to train with {key}={value!r}; refused: not a number") from None
         open_low = key in ("lr", "clip")  # 0 is no training / no clipping: refused
         if not math.isfinite(number) or number > high or number < low or (open_low and number <= low):
             raise GenofedError(f"the coordinator asked this site to train with {key}={value!r}; refused: "

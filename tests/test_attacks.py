@@ -168,7 +168,7 @@ def test_no_exact_number_leaves_with_an_update_and_pure_queries_are_refused(fede
     patient, variant = _targets(data.val_x, data.n_variants)[0]
     column = data.val_x[:, variant]
     state = _crafted_model(config, variant, float(column.min()), float(column[patient]))
-    for settings in ({"lr": 0.0}, {"lr": float("nan")}, {"lr": 1.0, "proximal-mu": 1.0}, {"clip": 0.0},
+    for settings in ({"lr": 0.0}, {"lr": float("nan")}, {"lr": "fast"}, {"lr": 1.0, "proximal-mu": 1.0}, {"clip": 0.0},
                      {"local-epochs": 0}):
         reply = app(_message(MessageType.TRAIN, state, config, **settings), context)
         assert reply.has_error() and "refused" in reply.error.reason, settings
