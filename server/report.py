@@ -501,6 +501,22 @@ def _privacy_summary_line(results: Mapping[str, Any]) -> str:
     return head
 
 
+def _release_costs_text(results: Mapping[str, Any]) -> str:
+    """What the run's two kinds of release cost, by themselves, at the most-spending hospital."""
+    costs = [_mapping(c) for c in _mapping(results.get("release_costs")).values()]
+    costs = [c for c in costs if _number(c.get("run")) is not None]
+    if not costs:
+        return ""
+    worst = max(costs, key=lambda c: _number(c.get("run")) or 0.0)
+    evaluations = int(_number(worst.get("evaluations")) or 0)
+    evaluation = (f" and its {evaluations} evaluation(s) of the shared model (noisy histograms) "
+                  f"{fmt_epsilon(worst.get('evaluation'))} alone" if evaluations else "")
+    return (f"\n\n**What each release cost** (the most-spending hospital, this run): its "
+            f"{int(_number(worst.get('rounds')) or 0)} training round(s) alone epsilon "
+            f"{fmt_epsilon(worst.get('training'))}{evaluation}; composed, {fmt_epsilon(worst.get('run'))} "
+            "(privacy losses compose sub-additively).")
+
+
 def _privacy_promise(epsilon: float, delta: float | None) -> str:
     """What (epsilon, delta) means, stated as the hypothesis-testing bound it actually implies."""
     factor = math.exp(epsilon)
@@ -578,6 +594,7 @@ def _section_privacy(results: Mapping[str, Any], plot_written: bool) -> str:
     if spent:
         text += (f"\n\nEpsilon actually spent: {fmt_epsilon(min(spent))} to {fmt_epsilon(max(spent))} "
                  f"across hospitals (budget {budget:g}).")
+    text += _release_costs_text(results)
     if plot_written:
         text += f"\n\n![Cumulative epsilon per round]({PRIVACY_PLOT})"
     return text

@@ -65,6 +65,10 @@ def test_hospitals_release_a_noisy_evaluation_of_the_final_model_and_its_cost(dp
         assert 0 < cost["evaluation"] and cost["training"] < cost["run"] < cost["training"] + cost["evaluation"]
         assert cost["run"] == pytest.approx(results["epsilon"][name], rel=1e-6)  # the ledger's own figure
         assert results["sites"][name]["cases"] > 0  # filled in by the simulator, not released
+    from genofed.server.report import write_report
+
+    text = write_report(Path(settings.out_dir), results).read_text()
+    assert "**What each release cost**" in text and "1 evaluation(s)" in text
 
 
 def test_epsilon_is_cumulative_and_within_budget(dp_run):
