@@ -257,7 +257,7 @@ def run_inspect_model(args: argparse.Namespace) -> int:
 
 
 def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
-    from .pretrain import TASKS, PretrainSettings
+    from .pretrain_settings import TASKS, PretrainSettings
 
     defaults = PretrainSettings()
     parser = subparsers.add_parser(
