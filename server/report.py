@@ -460,7 +460,7 @@ def _section_sites(results: Mapping[str, Any]) -> str:
     if not names:
         return "## Hospitals\n\nNo per-hospital results were recorded."
     dp = _dp_on(results)
-    header = ["Hospital", "Patients", "Cases", "Train / validation"]
+    header = ["Hospital", "Patients (declared)", "Cases", "Train / validation (declared)"]
     header += (["Alone, same privacy (test AUC)", "Alone, no privacy (test AUC)"] if dp
                else ["Alone (test AUC)"])
     header.append("Federated model on own validation split (AUC)")
