@@ -113,6 +113,9 @@ def plan_evaluation(ledger: PrivacyLedger, *, plan_id: str, server_round: int, b
     check_same_model(plan, model)
     done = {c.round for c in ledger.charges_of(plan_id, "evaluate")} - {server_round}
     allowed = int(plan.get("evaluations", 0))
+    if not allowed:
+        raise BudgetExhausted("this run planned no evaluations at this site (site-evaluations 0): each one is a privacy "
+                              "release, paid for only when planned; the coordinator evaluates on its own test cohort")
     if len(done) >= allowed:
         raise BudgetExhausted(f"this run's evaluations at this site are used up ({allowed} planned and answered): "
                               "each one is a privacy release; the coordinator evaluates on its own test cohort instead")

@@ -93,9 +93,7 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
             augment=str(node_config.get("augment", "") or ""),
             known_causal=Path(str(node_config["known-causal"])) if node_config.get("known-causal") else None,
             require_secagg=str(node_config.get("require-secagg", "false")).lower() in ("1", "true", "yes"),
-            model_digest=str(node_config.get("model-digest", "") or ""),
-            max_evaluations=_count(node_config.get("max-evaluations", 20), "max-evaluations"),
-            declared_size=_declared(node_config.get("declared-size")),
+            **_pinned(node_config),
         )
     if "partition-id" not in node_config or not run_config.get("data-dir"):
         raise SiteConfigError(
@@ -113,13 +111,19 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
     state_dir = ledger_root / folder.name
     return SiteConfig(folder.name, folder.genotypes, folder.phenotypes, data_dir / PANEL, state_dir, budget, simulated=True,
                       synthetic=state_dir / SIMULATED_SYNTHETIC if ratio > 0 else None, synthetic_ratio=ratio,
-                      model_digest=str(node_config.get("model-digest", "") or ""),
-                      max_evaluations=_count(node_config.get("max-evaluations", 20), "max-evaluations"),
-                      declared_size=_declared(node_config.get("declared-size")))
+                      **_pinned(node_config))
 
 
 #: Where a virtual site of the simulation keeps its synthetic cohort, inside its state dir.
 SIMULATED_SYNTHETIC = "synthetic"
+
+
+def _pinned(node_config: dict) -> dict:
+    """What a hospital fixes in its own node config (`genofed hospital check` writes them; a
+    simulated site may be given them too): its agreed architecture, evaluation cap, declared size."""
+    return {"model_digest": str(node_config.get("model-digest", "") or ""),
+            "max_evaluations": _count(node_config.get("max-evaluations", 20), "max-evaluations"),
+            "declared_size": _declared(node_config.get("declared-size"))}
 
 
 def _declared(value: object) -> int | None:
