@@ -99,7 +99,8 @@ def release_costs(log: RoundLog, sites: dict[str, dict[str, int]], settings: Run
     size, the agreed batch size and epochs), with the same accountant as the hospitals' ledgers:
     `training` is the epsilon of its DP-SGD rounds alone, `evaluation` of its evaluation
     releases alone, `run` of both composed (below the sum: RDP composes sub-additively). A
-    hospital's reported epsilon can be higher: it includes what it spent before this run.
+    hospital's reported epsilon can be higher: it includes what it spent before this run, and
+    rounds whose update the coordinator refused (their noise is not on record here).
     """
     if not settings.private:
         return {}
