@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from bgzf import bgzip
 from conftest import require_tool
 
 #: CI runs the defaults; a deeper hunt: GENOFED_FUZZ_SEED=7 GENOFED_FUZZ_CASES=50 pytest -s tests/test_fuzz_inputs.py
@@ -148,21 +149,6 @@ def phenotype_bytes(site: Site) -> bytes:
         rows.append(f"{sample},{('control', 'case')[label] if i % 5 == 0 else label},{sexes[i % 6]},"
                     f"{18 + 2 * i},{(i - 12) / 100:.3f}")
     return ("\n".join(rows) + "\n").encode()
-
-
-def bgzip(data: bytes, block: int = 300) -> bytes:
-    """bgzip with small blocks, so that a cut or a flip can land on any part of the format."""
-    out = bytearray()
-    for start in range(0, len(data), block):
-        out += _bgzf_block(data[start:start + block])
-    return bytes(out + _bgzf_block(b""))
-
-
-def _bgzf_block(chunk: bytes) -> bytes:
-    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-    body = compressor.compress(chunk) + compressor.flush()
-    header = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00" + (25 + len(body)).to_bytes(2, "little")
-    return header + body + zlib.crc32(chunk).to_bytes(4, "little") + len(chunk).to_bytes(4, "little")
 
 
 def gzip_plain(data: bytes) -> bytes:
