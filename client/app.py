@@ -146,10 +146,7 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
     server_round = int(config["server-round"])
     train_settings = requested_training(config, settings)
     epochs, batch_size = train_settings.epochs, train_settings.batch_size
-    epsilon, delta = site_budget(
-        site, float(config.get("epsilon", settings.get("epsilon", math.inf))),
-        float(config.get("delta", settings.get("delta", 1e-5))),
-    )
+    epsilon, delta = _requested_budget(site, config, settings)
     if data.synthetic is not None:
         check_end_to_end(data.synthetic, private=not math.isinf(epsilon), ledger_path=site.state_dir / LEDGER_FILE)
     evaluations = int(config.get("site-evaluations", 0))
@@ -256,6 +253,12 @@ def requested_training(config: Mapping[str, Any], settings: Mapping[str, Any]) -
     return settings_
 
 
+def _requested_budget(site: SiteConfig, config: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[float, float]:
+    """`site_budget` for the (epsilon, delta) a train or evaluate message asks for."""
+    return site_budget(site, float(config.get("epsilon", settings.get("epsilon", math.inf))),
+                       float(config.get("delta", settings.get("delta", 1e-5))))
+
+
 def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: float) -> tuple[float, float]:
     """The (epsilon, delta) this site will spend at most; epsilon inf means no DP at all.
 
@@ -302,10 +305,7 @@ def _evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) 
     data = load_site_tensors(site, _split_seed(site, settings))
     model = _global_model(msg, data.n_variants, site)
     histogram = score_histogram(data.val_y, predict_proba(model, data.val_x))
-    epsilon, delta = site_budget(
-        site, float(config.get("epsilon", settings.get("epsilon", math.inf))),
-        float(config.get("delta", settings.get("delta", 1e-5))),
-    )
+    epsilon, delta = _requested_budget(site, config, settings)
     server_round = int(config["server-round"])
     epsilon_after, sigma = math.inf, 0.0
     if not math.isinf(epsilon):

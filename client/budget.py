@@ -12,13 +12,10 @@ import math
 from dataclasses import dataclass
 
 from genofed.common.dp_release import release_step
-from genofed.common.privacy import BudgetExhausted, PrivacyLedger, Step, calibrate_noise, epsilon_of
 
-#: Above this noise multiplier an update is almost pure noise (for a batch of 32 the noise per
-#: coordinate of the averaged gradient would be ~0.6 x the clipping norm): a site whose remaining
-#: budget only allows that refuses, and keeps the rest of its budget, instead of spending it on
-#: noise.
-MAX_USEFUL_NOISE = 20.0
+# MAX_USEFUL_NOISE: a site whose remaining budget only buys more noise than this refuses, and keeps
+# the rest of its budget, instead of spending it on noise
+from genofed.common.privacy import MAX_USEFUL_NOISE, BudgetExhausted, PrivacyLedger, Step, calibrate_noise, epsilon_of
 
 #: Noise of an evaluation release per noisy count (`genofed.common.dp_release`), a rule from public
 #: facts only (the site's budget and how many evaluations the plan pays for), so no tuning on

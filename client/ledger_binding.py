@@ -28,18 +28,15 @@ changes every byte of both files; it makes a reset a deliberate, logged act, not
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import pwd
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genofed.common.atomic import write_text_atomic
+from genofed.common.atomic import exclusive_lock, write_text_atomic
 from genofed.common.errors import GenofedError
 from genofed.common.privacy import LEDGER_FILE
 
@@ -104,7 +101,8 @@ def bind_ledger(state_dir: str | Path, data: DataHashes, *, site: str, command: 
     for flag, value in (("--new-ledger", new_ledger), ("--data-update", data_update)):
         if value is not None and value != "" and not value.strip():
             raise LedgerRefused(f"{flag} needs a reason (it goes to the audit log), e.g. {flag} \"restored site after disk loss\"")
-    with _locked(index_file):
+    index_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with exclusive_lock(index_file):  # agents of several sites may share a machine
         index = _read_index(index_file)
         decision = decide(state_dir, data, index, new_ledger=new_ledger.strip(), data_update=data_update.strip(), command=command)
         _record(state_dir, data, site, index, index_file, decision)
@@ -199,18 +197,6 @@ def _read_index(path: Path) -> dict[str, Any]:
     if index.get("format") != INDEX_FORMAT:
         raise LedgerRefused(f"{path}: not a genofed ledger index (format {INDEX_FORMAT!r} expected)")
     return index
-
-
-@contextlib.contextmanager
-def _locked(index_file: Path) -> Iterator[None]:
-    """One reader-writer of the index at a time (agents of several sites may share a machine)."""
-    index_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(index_file.with_name(index_file.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _audit(audit_log: Path, state_dir: Path, data: DataHashes, decision: Decision, command: str) -> None:

@@ -9,6 +9,7 @@ would be read as "nothing spent", so every write here pays the two fsyncs.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
@@ -95,3 +96,18 @@ def fsync_dir(path: str | Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` + ".lock" (created if needed) for the block: one process
+    at a time reads, decides and rewrites `path` (a ledger, an index), so none overwrites another's
+    change. The lock file is separate because `path` itself is replaced by every atomic write."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

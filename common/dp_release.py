@@ -64,6 +64,11 @@ def as_histogram(values: Sequence[float], bins: int = SCORE_BINS) -> np.ndarray:
     return array.reshape(2, bins)
 
 
+def pooled_histogram(released: Sequence[Sequence[float]], bins: int = SCORE_BINS) -> np.ndarray:
+    """The sum of several sites' released flat histograms: the histogram of all their patients."""
+    return np.sum([as_histogram(values, bins) for values in released], axis=0)
+
+
 def histogram_metrics(histogram: np.ndarray, threshold_bin: int | None = None) -> dict[str, float | None]:
     """Post-processing of a (noisy) histogram: patients, cases, AUC, accuracy at 0.5 and more.
 

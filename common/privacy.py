@@ -11,7 +11,6 @@ process restart or a node moving between Ray workers must never forget spent pri
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import math
@@ -24,11 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from genofed.common.atomic import write_text_atomic
+from genofed.common.atomic import exclusive_lock, write_text_atomic
 from genofed.common.errors import DataError, GenofedError
 
 #: (noise_multiplier, sample_rate, steps), as in Opacus' RDPAccountant.history.
 Step = tuple[float, float, int]
+
+#: Above this noise multiplier an update is almost pure noise (for a batch of 32 the noise per
+#: coordinate of the averaged gradient would be ~0.6 x the clipping norm): a site whose remaining
+#: budget only allows that refuses (client/budget.py), and the coordinator caps a reported noise at
+#: it when it bounds an update's norm (server/integrity.py).
+MAX_USEFUL_NOISE = 20.0
 
 SIGMA_MIN = 0.3
 SIGMA_MAX = 200.0
@@ -206,16 +211,11 @@ class PrivacyLedger:
         """Hold the site's ledger lock, with the ledger re-read, for a whole check-train-charge
         cycle: two runs at one site must not both pass the budget check and then overwrite each
         other's charge (the file is rewritten whole on every change)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                self.plans, self.charges = {}, []
-                if self.path.exists():
-                    self._load()
-                yield self
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with exclusive_lock(self.path):
+            self.plans, self.charges = {}, []
+            if self.path.exists():
+                self._load()
+            yield self
 
     def _save(self) -> None:
         data = {"version": LEDGER_VERSION, "plans": self.plans, "charges": [asdict(c) for c in self.charges]}

@@ -28,8 +28,9 @@ plainly), so no norm follows from the settings and none is enforced: checks 1-3 
 and a robust aggregator (fedmedian, fedtrimmedavg, krum, multikrum) is the defence against a
 large update.
 
-The server never imports `genofed.client`; the two client-side facts the bound relies on are
-mirrored below, and tests/test_integrity.py checks they still match the client.
+The server never imports `genofed.client`: the noise cap comes from `genofed.common.privacy`,
+and the optimizer's momentum, the one client-side fact the bound relies on, is mirrored below;
+tests/test_integrity.py checks it still matches the client's optimizer.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from flwr.app import ArrayRecord, Error, Message, MetricRecord
 
-from genofed.common.privacy import steps_per_epoch
+# MAX_USEFUL_NOISE: sites refuse to train above it, so a larger reported noise is capped at it (a
+# site cannot widen its own bound by claiming more noise)
+from genofed.common.privacy import MAX_USEFUL_NOISE, steps_per_epoch
 
 if TYPE_CHECKING:
     from .settings import RunSettings
@@ -52,9 +55,6 @@ if TYPE_CHECKING:
 SCREENED_OUT = 4010
 #: Momentum of the local SGD optimizer (client/trainer.py `_optimizer`, no weight decay).
 TRAINER_MOMENTUM = 0.9
-#: A site refuses to train above this noise multiplier (client/budget.py MAX_USEFUL_NOISE), so a
-#: larger reported value is capped at it: a site cannot widen its own bound by claiming more noise.
-MAX_USEFUL_NOISE = 20.0
 #: Probability that an honest DP site's update exceeds its bound in one round, split equally
 #: between the two random quantities the bound covers (Poisson batch sizes and Gaussian noise).
 #: With 100 hospitals and 100 rounds the expected number of honest updates refused is 0.01.

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from genofed.common.atomic import atomic_path, write_text_atomic
-from genofed.common.dp_release import as_histogram, auc_noise_sd, histogram_metrics, release_step
+from genofed.common.dp_release import as_histogram, auc_noise_sd, histogram_metrics, pooled_histogram, release_step
 from genofed.common.privacy import epsilon_of, sample_rate, steps_per_epoch
 
 from .federation import FederationResult
@@ -85,7 +85,7 @@ def site_evaluation(log: RoundLog) -> dict[str, Any] | None:
     released = {name: m for name, m in log.evaluate[last].items() if "val-histogram" in m}
     per_site = {name: _histogram_summary(as_histogram(m["val-histogram"]), float(m.get("val-noise", 0.0)))
                 for name, m in sorted(released.items())}
-    pooled = np.sum([as_histogram(m["val-histogram"]) for m in released.values()], axis=0)
+    pooled = pooled_histogram([m["val-histogram"] for m in released.values()])
     pooled_sigma = math.sqrt(sum(float(m.get("val-noise", 0.0)) ** 2 for m in released.values()))
     return {"round": last, "sites": per_site, "pooled": _histogram_summary(pooled, pooled_sigma),
             "note": "derived from each hospital's noisy score histogram (a DP release charged to its ledger); "

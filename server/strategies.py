@@ -19,12 +19,11 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, Krum, MultiKrum
 
-from genofed.common.dp_release import as_histogram, histogram_metrics
+from genofed.common.dp_release import histogram_metrics, pooled_histogram
 
 from .integrity import LocalTraining, SentModel, UpdateScreen, refusal
 from .settings import RunSettings
@@ -158,7 +157,7 @@ class Tracking:
         released = [m["val-histogram"] for m in self.log.evaluate.get(real, {}).values() if "val-histogram" in m]
         if not released:
             return None
-        pooled = histogram_metrics(np.sum([as_histogram(h) for h in released], axis=0))
+        pooled = histogram_metrics(pooled_histogram(released))
         return MetricRecord({f"val-{k}": float(v) for k, v in pooled.items() if v is not None})
 
     def _record(self, real_round: int, replies: Iterable[Message], sink: dict, *, note_refusals: bool) -> list[Message]:
