@@ -20,7 +20,7 @@ import json
 import math
 from pathlib import Path
 
-from genofed.simulations.augment_experiment import TARGET_GAIN, AugmentConfig, run_augment_experiment
+from genofed.simulations.experiments.augmentation.run import TARGET_GAIN, AugmentConfig, run_augment_experiment
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from genofed.simulations.cohorts import simulate_cohorts
-from genofed.simulations.loopback import run_loopback_federation
+from genofed.simulations.cohorts.build import simulate_cohorts
+from genofed.simulations.local.loopback import run_loopback_federation
 
 
 def main() -> int:

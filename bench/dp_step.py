@@ -21,7 +21,7 @@ _CASE = r"""
 import time, warnings, torch
 from torch import nn
 warnings.simplefilter("ignore")
-from genofed.common.model import ModelConfig, build_model
+from genofed.common.model.network import ModelConfig, build_model
 from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
 

@@ -25,7 +25,7 @@ from measure import run_child
 
 CHILD = r"""
 from genofed.server.settings import RunSettings
-from genofed.simulations.simulate import simulate
+from genofed.simulations.local.simulate import simulate
 r = simulate(RunSettings(data_dir=sys.argv[1], out_dir=sys.argv[2], epsilon=float(sys.argv[3]), rounds=int(sys.argv[4]), quiet=True,
                          pretrained=sys.argv[5], finetune=sys.argv[6]))
 report(test_auc=r["test_auc"], pooled=r["pooled_auc"], local=r["local_only_auc"], bayes=r["bayes_auc"],

@@ -17,7 +17,7 @@ import numpy as np
 from measure import run_child
 
 CHILD = r"""
-from genofed.common.readers import read_genotypes
+from genofed.common.data.readers import read_genotypes
 t0 = time.perf_counter()
 matrix = read_genotypes(sys.argv[1]) if len(sys.argv) > 1 else None
 report(seconds=time.perf_counter() - t0, shape=list(matrix.dosages.shape) if matrix is not None else None)
@@ -25,7 +25,7 @@ report(seconds=time.perf_counter() - t0, shape=list(matrix.dosages.shape) if mat
 
 
 def make_vcf(path: Path, n_samples: int, n_variants: int, seed: int) -> None:
-    from genofed.common.writers import write_vcf
+    from genofed.common.data.writers import write_vcf
 
     rng = np.random.default_rng(seed)
     freq = rng.beta(0.5, 2.0, n_variants).clip(0.005, 0.995)

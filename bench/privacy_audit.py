@@ -49,16 +49,16 @@ import torch
 from scipy import stats
 
 from genofed.client.app import make_client_app
-from genofed.common.dp_release import SCORE_BINS, as_histogram
-from genofed.common.features import FREQ_CLIP
-from genofed.common.layout import GENOTYPES, PANEL, PHENOTYPES, TEST, hospital_folders
-from genofed.common.loading import load_site
-from genofed.common.model import ModelConfig, build_model, predict_proba
-from genofed.common.panel import VariantPanel
-from genofed.common.privacy import LEDGER_FILE, PrivacyLedger
-from genofed.common.variants import parse_variant_id
-from genofed.common.writers import write_phenotypes, write_vcf
-from genofed.simulations.cohorts import simulate_cohorts
+from genofed.common.privacy.release import SCORE_BINS, as_histogram
+from genofed.common.data.features import FREQ_CLIP
+from genofed.common.data.layout import GENOTYPES, PANEL, PHENOTYPES, TEST, hospital_folders
+from genofed.common.data.loading import load_site
+from genofed.common.model.network import ModelConfig, build_model, predict_proba
+from genofed.common.data.panel import VariantPanel
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.data.variants import parse_variant_id
+from genofed.common.data.writers import write_phenotypes, write_vcf
+from genofed.simulations.cohorts.build import simulate_cohorts
 
 # ---------------------------------------------------------------------------------------------
 # Statistics: Steinke, Nasr & Jagielski 2023 (their main theorem and its p-value algorithm)

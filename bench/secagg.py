@@ -26,8 +26,8 @@ CHILD = r"""
 import torch
 from pathlib import Path
 from genofed.server.settings import RunSettings
-from genofed.simulations.simulate import simulate
-from genofed.common.torch_threads import single_torch_thread
+from genofed.simulations.local.simulate import simulate
+from genofed.common.util.torch_threads import single_torch_thread
 out = sys.argv[2]
 with single_torch_thread():
     r = simulate(RunSettings(data_dir=sys.argv[1], out_dir=out, rounds=int(sys.argv[3]), secagg=sys.argv[4] == "1",
@@ -41,7 +41,7 @@ report(per_round=sum(steady) / len(steady) if steady else r["seconds_per_round"]
 
 
 def federation(root: Path, hospitals: int) -> Path:
-    from genofed.simulations.cohorts import simulate_cohorts
+    from genofed.simulations.cohorts.build import simulate_cohorts
 
     base = root / "small"
     if not base.exists():

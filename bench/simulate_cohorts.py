@@ -14,7 +14,7 @@ import tempfile
 from measure import run_child
 
 CHILD = r"""
-from genofed.simulations.cohorts import simulate_cohorts
+from genofed.simulations.cohorts.build import simulate_cohorts
 t0 = time.perf_counter()
 result = simulate_cohorts(sys.argv[1], preset=sys.argv[2], seed=int(sys.argv[3]), with_sources=sys.argv[4] == "1")
 report(seconds=time.perf_counter() - t0, hospitals=len(result.hospitals),

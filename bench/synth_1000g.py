@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from genofed.simulations.synth_fidelity import FidelityConfig, run_fidelity_experiment
-from genofed.simulations.synth_fidelity_report import summary_lines
+from genofed.simulations.experiments.synthetic_fidelity.run import FidelityConfig, run_fidelity_experiment
+from genofed.simulations.experiments.synthetic_fidelity.report import summary_lines
 
 
 def main() -> None:

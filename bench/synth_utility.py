@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from genofed.simulations.synth_utility import SynthUtilityConfig, run_synth_utility_experiment
+from genofed.simulations.experiments.synthetic_utility.run import SynthUtilityConfig, run_synth_utility_experiment
 
 
 def main() -> None:

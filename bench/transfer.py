@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from genofed.simulations.transfer import TransferConfig, run_transfer_experiment
+from genofed.simulations.experiments.transfer.run import TransferConfig, run_transfer_experiment
 
 
 def main() -> None:

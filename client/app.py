@@ -2,7 +2,7 @@
 
 What a reply may hold is the whole privacy story of this module. Every number computed on
 patients is a DP release charged to the site's ledger: the DP-SGD update, and an evaluation's
-noisy score histogram (`genofed.common.dp_release`). Everything else is public by the site's
+noisy score histogram (`genofed.common.privacy.release`). Everything else is public by the site's
 own declaration or by the federation's settings: its name, its declared cohort size (rounded;
 DP-SGD's sampling rate is computed from it, never from the exact count), its panel size, the epsilon it has spent and the noise it
 used (both functions of public facts). No loss, AUC, accuracy or time measured on patients
@@ -23,7 +23,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from genofed.client.audit import audit_mod
+from genofed.client.agent.audit import audit_mod
 from genofed.client.augmentation import site_augmentation
 from genofed.client.budget import plan_evaluation, plan_round
 from genofed.client.outbound import outbound_guard
@@ -31,11 +31,11 @@ from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
 from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
 from genofed.client.synthetic_use import check_end_to_end
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
-from genofed.common.dp_release import noisy_histogram, release_step, score_histogram
+from genofed.common.privacy.release import noisy_histogram, release_step, score_histogram
 from genofed.common.errors import DataError, GenofedError
-from genofed.common.model import FINETUNE_MODES, ModelConfig, build_model, predict_proba, set_trainable
-from genofed.common.privacy import LEDGER_FILE, Charge, PrivacyLedger
-from genofed.common.torch_threads import single_torch_thread
+from genofed.common.model.network import FINETUNE_MODES, ModelConfig, build_model, predict_proba, set_trainable
+from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.util.torch_threads import single_torch_thread
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
-        with single_torch_thread():  # the same round gives the same update, bit for bit (common/torch_threads.py)
+        with single_torch_thread():  # the same round gives the same update, bit for bit (common/util/torch_threads.py)
             return _train_reply(msg, context)
 
     def _train_reply(msg: Message, context: Context) -> Message:
@@ -296,7 +296,7 @@ def input_digest(msg: Message, data_fingerprint: str) -> str:
 def _evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) -> RecordDict:
     """A DP release of how the coordinator's model scores this site's validation patients.
 
-    The reply is a noisy score histogram (`genofed.common.dp_release`), charged to the ledger
+    The reply is a noisy score histogram (`genofed.common.privacy.release`), charged to the ledger
     as one Gaussian step; the coordinator derives AUC, accuracy and the rest from it. Only a
     run's planned number of evaluations is answered, with the run's model architecture; a site
     without privacy (budget inf, its own choice) sends the exact histogram.

@@ -22,10 +22,10 @@ import numpy as np
 
 from genofed.common.augment import Augmenter, AugmentSpec, parse_augment, protected_mask
 from genofed.common.errors import GenofedError
-from genofed.common.panel import VariantPanel
+from genofed.common.data.panel import VariantPanel
 
-from .site import SiteConfig, SiteTensors
-from .trainer import Augment
+from genofed.client.site import SiteConfig, SiteTensors
+from genofed.client.trainer import Augment
 
 
 def site_augmentation(requested: str, site: SiteConfig, data: SiteTensors, *, private: bool) -> tuple[AugmentSpec, Augment | None]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from genofed.common.dp_release import release_step
+from genofed.common.privacy.release import release_step
 
 # MAX_USEFUL_NOISE: a site whose remaining budget only buys more noise than this refuses, and keeps
 # the rest of its budget, instead of spending it on noise
-from genofed.common.privacy import MAX_USEFUL_NOISE, BudgetExhausted, PrivacyLedger, Step, calibrate_noise, epsilon_of
+from genofed.common.privacy.ledger import MAX_USEFUL_NOISE, BudgetExhausted, PrivacyLedger, Step, calibrate_noise, epsilon_of
 
-#: Noise of an evaluation release per noisy count (`genofed.common.dp_release`), a rule from public
+#: Noise of an evaluation release per noisy count (`genofed.common.privacy.release`), a rule from public
 #: facts only (the site's budget and how many evaluations the plan pays for), so no tuning on
 #: patients is needed: sigma = EVALUATION_NOISE_SCALE * sqrt(evaluations) / epsilon, at least
 #: EVALUATION_NOISE_FLOOR. k releases at sigma * sqrt(k) cost in RDP what one release at sigma

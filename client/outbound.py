@@ -23,7 +23,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord
 from flwr.clientapp.typing import ClientAppCallable
 
-from genofed.common.dp_release import SCORE_BINS
+from genofed.common.privacy.release import SCORE_BINS
 from genofed.common.errors import GenofedError
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ BLOCKED = 4003
 ALLOWED_METRICS = frozenset(
     {
         "num-examples", "synthetic-examples", "epsilon", "noise-multiplier",  # train
-        "val-histogram", "val-noise",  # evaluate: a DP release (genofed.common.dp_release)
+        "val-histogram", "val-noise",  # evaluate: a DP release (genofed.common.privacy.release)
         "train", "validation", "variants", "synthetic",  # describe: public cohort sizes
     }
 )

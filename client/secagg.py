@@ -24,7 +24,7 @@ from flwr.compat.common import recorddict_compat as compat
 
 from genofed.client.site import SiteConfig
 from genofed.common.errors import GenofedError
-from genofed.common.model import ModelConfig, build_model
+from genofed.common.model.network import ModelConfig, build_model
 
 #: The ClientApp's training of one plain round: (message, context, site, settings) -> reply content.
 TrainFn = Callable[[Message, Context, SiteConfig, dict], RecordDict]

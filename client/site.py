@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from genofed.common.errors import GenofedError
-from genofed.common.features import FeatureSpec, encode
-from genofed.common.layout import PANEL, hospital_folders
-from genofed.common.loading import load_site
-from genofed.common.panel import VariantPanel
-from genofed.common.splits import keyed_split
+from genofed.common.data.features import FeatureSpec, encode
+from genofed.common.data.layout import PANEL, hospital_folders
+from genofed.common.data.loading import load_site
+from genofed.common.data.panel import VariantPanel
+from genofed.common.data.splits import keyed_split
 
-from .synth import SUMMARY_FILE
-from .synthetic_use import SyntheticCohort, load_synthetic, synthetic_count
+from genofed.client.synth import SUMMARY_FILE
+from genofed.client.synthetic_use import SyntheticCohort, load_synthetic, synthetic_count
 
 #: Share of a site's patients kept out of training to evaluate the global model locally.
 VALIDATION_FRACTION = 0.2

@@ -25,17 +25,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genofed.common.atomic import atomic_dir, write_text_atomic
-from genofed.common.cohort import MISSING, Cohort
+from genofed.common.util.atomic import atomic_dir, write_text_atomic
+from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.errors import GenofedError
-from genofed.common.loading import load_site
-from genofed.common.privacy import LEDGER_FILE, BudgetExhausted, Charge, PrivacyLedger, epsilon_of
-from genofed.common.readers.vcf import read_vcf
+from genofed.common.data.loading import load_site
+from genofed.common.privacy.ledger import LEDGER_FILE, BudgetExhausted, Charge, PrivacyLedger, epsilon_of
+from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.synthetic.generators import GENERATORS, generator_settings, noise_for_budget
 from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
 from genofed.common.synthetic.vae import SyntheticRecords
 from genofed.common.synthetic.validation import Thresholds
-from genofed.common.writers import write_vcf
+from genofed.common.data.writers import write_vcf
 
 #: What `genofed synth` writes next to the records; the training path reads it back.
 SUMMARY_FILE = "validation.json"

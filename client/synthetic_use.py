@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 
 from genofed.common.errors import GenofedError
-from genofed.common.features import FeatureSpec, encode
-from genofed.common.loading import load_site
-from genofed.common.panel import VariantPanel
-from genofed.common.privacy import PrivacyLedger
+from genofed.common.data.features import FeatureSpec, encode
+from genofed.common.data.loading import load_site
+from genofed.common.data.panel import VariantPanel
+from genofed.common.privacy.ledger import PrivacyLedger
 
-from .synth import SUMMARY_FILE
+from genofed.client.synth import SUMMARY_FILE
 
 logger = logging.getLogger(__name__)
 

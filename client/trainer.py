@@ -3,7 +3,7 @@
 One call = one round's local training. Everything random (batch order or Poisson sampling,
 DP noise) comes from generators seeded by `seed`, so a round re-run with the same seed releases
 exactly the same weights: that is what makes the privacy ledger's per-round idempotence sound
-(see `genofed.common.privacy.PrivacyLedger`).
+(see `genofed.common.privacy.ledger.PrivacyLedger`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 # isort: off
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py).
-import genofed.common.model  # noqa: F401  (also registers BlockLinear's grad sampler)
-from genofed.common.privacy import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
+import genofed.common.model.network  # noqa: F401  (also registers BlockLinear's grad sampler)
+from genofed.common.privacy.ledger import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
 from opacus import PrivacyEngine
 from opacus.data_loader import DPDataLoader
 # isort: on

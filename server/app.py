@@ -11,11 +11,11 @@ from typing import Any
 from flwr.app import Context, Message
 from flwr.serverapp import Grid, ServerApp
 
-from .coordinator import admitted_nodes, deployed_run_config
-from .federation import Progress, run_federation
-from .report import write_report
-from .results import federation_results, write_model, write_results
-from .settings import RunSettings
+from genofed.server.service.federation_folder import admitted_nodes, deployed_run_config
+from genofed.server.federation import Progress, run_federation
+from genofed.server.report import write_report
+from genofed.server.results import federation_results, write_model, write_results
+from genofed.server.settings import RunSettings
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class AdmittedGrid(Grid):
 
     Why here: every task a hospital gets (the first query, each round's train and evaluate, the
     SecAgg+ stages) goes through the grid, so one filter covers them all. `admitted` is asked on
-    every call (the coordinator's admission map, server/coordinator.py `admitted_nodes`), so a
+    every call (the coordinator's admission map, server/service/federation_folder.py `admitted_nodes`), so a
     node whose key was registered behind the coordinator's back is never listed nor sent a task,
     and a hospital revoked during the run drops out from the next exchange on. A message to a
     node that is not admitted is dropped, never sent.

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from genofed.common.atomic import atomic_path
+from genofed.common.util.atomic import atomic_path
 from genofed.common.errors import GenofedError
 
 _NAME = re.compile(r"round-(\d{4})\.pt$")

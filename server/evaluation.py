@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genofed.common.features import FeatureSpec, encode
-from genofed.common.layout import GENOTYPES, PHENOTYPES
-from genofed.common.loading import load_site
-from genofed.common.metrics import binary_metrics
-from genofed.common.model import ModelConfig, build_model, predict_proba
-from genofed.common.panel import VariantPanel
+from genofed.common.data.features import FeatureSpec, encode
+from genofed.common.data.layout import GENOTYPES, PHENOTYPES
+from genofed.common.data.loading import load_site
+from genofed.common.model.metrics import binary_metrics
+from genofed.common.model.network import ModelConfig, build_model, predict_proba
+from genofed.common.data.panel import VariantPanel
 
 
 @dataclass(frozen=True)

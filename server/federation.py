@@ -18,15 +18,15 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricReco
 from flwr.serverapp import Grid
 
 from genofed.common.errors import GenofedError
-from genofed.common.layout import PANEL, TEST
-from genofed.common.model import ModelConfig, build_model, set_trainable, trainable_names
-from genofed.common.panel import VariantPanel
+from genofed.common.data.layout import PANEL, TEST
+from genofed.common.model.network import ModelConfig, build_model, set_trainable, trainable_names
+from genofed.common.data.panel import VariantPanel
 
-from .checkpoint import Checkpoint, latest_checkpoint, save_checkpoint
-from .evaluation import TestCohort
-from .pretrained import check_compatible, describe, disease_start, load_pretrained
-from .settings import RunSettings
-from .strategies import RoundLog, evaluation_rounds, make_strategy
+from genofed.server.checkpoint import Checkpoint, latest_checkpoint, save_checkpoint
+from genofed.server.evaluation import TestCohort
+from genofed.server.pretraining.model_file import check_compatible, describe, disease_start, load_pretrained
+from genofed.server.settings import RunSettings
+from genofed.server.strategies import RoundLog, evaluation_rounds, make_strategy
 
 Progress = Callable[[str], None]
 logger = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     if start_round >= settings.rounds:
         say(f"the checkpoint already closes round {start_round} of {settings.rounds}: nothing left to train")
     elif settings.secagg:  # the same rounds on Flower's SecAgg+: the coordinator sees sums only
-        from .secagg import run_secagg_rounds
+        from genofed.server.secagg import run_secagg_rounds
 
         secagg_bytes = run_secagg_rounds(
             grid, state=state, num_rounds=settings.rounds - start_round, round_offset=start_round, seed=settings.seed,

@@ -28,7 +28,7 @@ plainly), so no norm follows from the settings and none is enforced: checks 1-3 
 and a robust aggregator (fedmedian, fedtrimmedavg, krum, multikrum) is the defence against a
 large update.
 
-The server never imports `genofed.client`: the noise cap comes from `genofed.common.privacy`,
+The server never imports `genofed.client`: the noise cap comes from `genofed.common.privacy.ledger`,
 and the optimizer's momentum, the one client-side fact the bound relies on, is mirrored below;
 tests/test_integrity.py checks it still matches the client's optimizer.
 """
@@ -45,10 +45,10 @@ from flwr.app import ArrayRecord, Error, Message, MetricRecord
 
 # MAX_USEFUL_NOISE: sites refuse to train above it, so a larger reported noise is capped at it (a
 # site cannot widen its own bound by claiming more noise)
-from genofed.common.privacy import MAX_USEFUL_NOISE, steps_per_epoch
+from genofed.common.privacy.ledger import MAX_USEFUL_NOISE, steps_per_epoch
 
 if TYPE_CHECKING:
-    from .settings import RunSettings
+    from genofed.server.settings import RunSettings
 
 #: Error code of a reply the coordinator refused after screening it (a site's own refusals
 #: carry 4001 and 4002, client/app.py).

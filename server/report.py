@@ -9,7 +9,7 @@ wants the curves, the per-site numbers and every setting, to reproduce or questi
 Every value may be missing (a baseline that was skipped, a metric undefined on a one-class split):
 the report then says "not measured" instead of failing, because a run that took hours must never
 lose its report to one absent number. Every file is written to a temporary name and renamed
-(`genofed.common.atomic`), plots first and report.md last, so a report.md that exists is complete
+(`genofed.common.util.atomic`), plots first and report.md last, so a report.md that exists is complete
 and the images it links to exist.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from genofed.common.atomic import atomic_path, write_text_atomic
+from genofed.common.util.atomic import atomic_path, write_text_atomic
 
 REPORT_NAME = "report.md"
 AUC_PLOT = "auc_per_round.png"

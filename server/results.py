@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from genofed.common.atomic import atomic_path, write_text_atomic
-from genofed.common.dp_release import as_histogram, auc_noise_sd, histogram_metrics, pooled_histogram, release_step
-from genofed.common.privacy import epsilon_of, sample_rate, steps_per_epoch
+from genofed.common.util.atomic import atomic_path, write_text_atomic
+from genofed.common.privacy.release import as_histogram, auc_noise_sd, histogram_metrics, pooled_histogram, release_step
+from genofed.common.privacy.ledger import epsilon_of, sample_rate, steps_per_epoch
 
-from .federation import FederationResult
-from .settings import RunSettings
-from .strategies import RoundLog
+from genofed.server.federation import FederationResult
+from genofed.server.settings import RunSettings
+from genofed.server.strategies import RoundLog
 
 RESULTS = "results.json"
 MODEL = "model.pt"

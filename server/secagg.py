@@ -52,7 +52,7 @@ from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
 from flwr.serverapp import Grid
 
-from .strategies import RoundLog, Tracking
+from genofed.server.strategies import RoundLog, Tracking
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "kru
 #: Aggregators that need each hospital's update (a coordinate-wise median or trimmed mean, pairwise
 #: distances), so they cannot run on the masked sum SecAgg+ reveals.
 ROBUST_STRATEGIES = ("fedmedian", "fedtrimmedavg", "krum", "multikrum")
-#: Mirrors genofed.common.model.FINETUNE_MODES (not imported: settings load without torch).
+#: Mirrors genofed.common.model.network.FINETUNE_MODES (not imported: settings load without torch).
 FINETUNE_MODES = ("full", "partial", "frozen")
 #: Mirrors genofed.common.synthetic.generators.GENERATORS (not imported, for the same reason).
 SYNTHETIC_GENERATORS = ("vae", "gan")

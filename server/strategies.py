@@ -23,10 +23,10 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDic
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, Krum, MultiKrum
 
-from genofed.common.dp_release import histogram_metrics, pooled_histogram
+from genofed.common.privacy.release import histogram_metrics, pooled_histogram
 
-from .integrity import LocalTraining, SentModel, UpdateScreen, refusal
-from .settings import RunSettings
+from genofed.server.integrity import LocalTraining, SentModel, UpdateScreen, refusal
+from genofed.server.settings import RunSettings
 
 logger = logging.getLogger(__name__)
 

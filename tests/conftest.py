@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from genofed.simulations.real import SharedDataMissing, shared_data_dir
+from genofed.simulations.cohorts.real import SharedDataMissing, shared_data_dir
 
 VCF_HEADER = (
     "##fileformat=VCFv4.2\n"

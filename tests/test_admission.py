@@ -13,14 +13,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from genofed.client.keys import init_site
+from genofed.client.agent.keys import init_site
 from genofed.common.errors import GenofedError
-from genofed.common.flower_env import superexec_command, write_superexec_secret
+from genofed.common.deployment.flower_env import superexec_command, write_superexec_secret
 from genofed.server.app import AdmittedGrid
-from genofed.server.coordinator import NODES_FILE, admitted_nodes
-from genofed.server.enrollment import empty_registry, enroll, revoke, write_registry
-from genofed.server.fleet_proxy import FLEET_PATH, ProxyConfig, find_nginx, nginx_command, render, write_config
-from genofed.server.service import ServiceOptions, superlink_command
+from genofed.server.service.federation_folder import NODES_FILE, admitted_nodes
+from genofed.server.service.enrollment import empty_registry, enroll, revoke, write_registry
+from genofed.server.service.fleet_proxy import FLEET_PATH, ProxyConfig, find_nginx, nginx_command, render, write_config
+from genofed.server.service.launch import ServiceOptions, superlink_command
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.app import make_client_app
 from genofed.client.site import load_site_tensors, resolve_site, split_seed
-from genofed.common.dp_release import as_histogram
-from genofed.common.model import ModelConfig, build_model
-from genofed.common.privacy import LEDGER_FILE, PrivacyLedger
-from genofed.simulations.cohorts import simulate_cohorts
+from genofed.common.privacy.release import as_histogram
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.simulations.cohorts.build import simulate_cohorts
 
 EVALUATIONS = 20  # one run's evaluations, each aimed at another patient (the site's default cap)
 

@@ -23,9 +23,9 @@ from genofed.common.augment import (
     parse_augment,
     protected_mask,
 )
-from genofed.common.cohort import MISSING, Cohort
+from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.errors import GenofedError
-from genofed.common.features import FeatureSpec, encode, encode_dosage_rows
+from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
 
 N, V = 1500, 400
 PROTECTED = np.zeros(V, dtype=bool)

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from genofed.common.cli import main
-from genofed.common.model import ModelConfig
+from genofed.cli.main import main
+from genofed.common.model.network import ModelConfig
 from genofed.server.settings import RunSettings
-from genofed.simulations import baselines
-from genofed.simulations.augment_experiment import ARMS, DP_REFUSED, AugmentConfig, run_augment_experiment
-from genofed.simulations.baselines import fit_alone
+from genofed.simulations.local import baselines
+from genofed.simulations.experiments.augmentation.run import ARMS, DP_REFUSED, AugmentConfig, run_augment_experiment
+from genofed.simulations.local.baselines import fit_alone
 
 MIXING = {"mix", "mixup", "all+mix"}
 

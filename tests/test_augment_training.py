@@ -14,12 +14,12 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.app import make_client_app
 from genofed.client.trainer import TrainSettings, train_model
-from genofed.common.layout import hospital_folders
-from genofed.common.model import ModelConfig, build_model
-from genofed.common.panel import VariantPanel
-from genofed.common.privacy import LEDGER_FILE, epsilon_of
+from genofed.common.data.layout import hospital_folders
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.data.panel import VariantPanel
+from genofed.common.privacy.ledger import LEDGER_FILE, epsilon_of
 from genofed.server.settings import RunSettings, SettingsError
-from genofed.simulations.cohorts import simulate_cohorts
+from genofed.simulations.cohorts.build import simulate_cohorts
 
 
 def _data(n: int = 120, v: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

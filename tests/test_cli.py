@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from genofed.common.cli import build_parser, main
+from genofed.cli.main import build_parser, main
 
 
 def _subcommand_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -84,7 +84,7 @@ def test_data_check_refuses_too_few_samples_by_default(tmp_path, capsys):
 def test_data_check_bad_label_is_a_clear_error_not_a_traceback(tmp_path):
     vcf, pheno = _write_site(tmp_path, label_of_s3="maybe")
     result = subprocess.run(
-        [sys.executable, "-m", "genofed.common.cli", "data", "check",
+        [sys.executable, "-m", "genofed.cli.main", "data", "check",
          "--genotypes", str(vcf), "--phenotypes", str(pheno), "--min-samples", "4"],
         capture_output=True, text=True,
     )
@@ -101,7 +101,7 @@ def test_help_and_data_check_do_not_import_torch_opacus_or_flower(tmp_path, writ
     phenotypes.write_text("sample_id,label\nS1,1\nS2,0\nS3,1\nS4,0\n")
     script = (
         "import sys\n"
-        "from genofed.common.cli import main\n"
+        "from genofed.cli.main import main\n"
         f"main(['data', 'check', '--genotypes', {str(vcf)!r}, '--phenotypes', {str(phenotypes)!r}, '--min-samples', '4'])\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('torch', 'opacus', 'flwr', 'sklearn') if m in sys.modules))\n"

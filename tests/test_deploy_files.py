@@ -134,7 +134,7 @@ def test_dockerfiles_reference_files_that_exist(name: str) -> None:
     assert any(keyword == "VOLUME" for keyword, _ in instructions)
     exposed = [args for keyword, args in instructions if keyword == "EXPOSE"]
     assert exposed == (["9092"] if name == "Dockerfile.coordinator" else [])
-    # the coordinator's hospital-facing address is nginx (server/fleet_proxy.py); a hospital needs none
+    # the coordinator's hospital-facing address is nginx (server/service/fleet_proxy.py); a hospital needs none
     assert ("apt-get install -y --no-install-recommends nginx" in runs) == (name == "Dockerfile.coordinator")
 
 

@@ -28,20 +28,20 @@ import pytest
 import torch
 from conftest import require_tool
 
-from genofed.client.agent import check_site
-from genofed.client.audit import read_audit
-from genofed.client.keys import init_site
+from genofed.client.agent.launch import check_site
+from genofed.client.agent.audit import read_audit
+from genofed.client.agent.keys import init_site
 from genofed.common.errors import GenofedError
-from genofed.common.flower_env import flower_command, service_env
-from genofed.common.layout import SiteFolder, hospital_folders
-from genofed.common.privacy import LEDGER_FILE, PrivacyLedger
-from genofed.server.coordinator import init_federation, load_federation
-from genofed.server.enrollment import revoke
-from genofed.server.service import CONNECTION, FlowerControl
+from genofed.common.deployment.flower_env import flower_command, service_env
+from genofed.common.data.layout import SiteFolder, hospital_folders
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.server.service.federation_folder import init_federation, load_federation
+from genofed.server.service.enrollment import revoke
+from genofed.server.service.launch import CONNECTION, FlowerControl
 from genofed.server.settings import RunSettings
-from genofed.simulations.cohorts import simulate_cohorts
-from genofed.simulations.loopback import GENOFED, Loopback, coordinator_status, free_port, make_site, simulation_secret, wait_for
-from genofed.simulations.simulate import simulate
+from genofed.simulations.cohorts.build import simulate_cohorts
+from genofed.simulations.local.loopback import GENOFED, Loopback, coordinator_status, free_port, make_site, simulation_secret, wait_for
+from genofed.simulations.local.simulate import simulate
 
 ROUNDS = 2
 RUN_TIMEOUT = 600

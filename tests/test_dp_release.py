@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from genofed.client.budget import EVALUATION_NOISE_FLOOR, evaluation_noise
-from genofed.common.dp_release import (
+from genofed.common.privacy.release import (
     SCORE_BINS,
     as_histogram,
     auc_noise_sd,
@@ -17,7 +17,7 @@ from genofed.common.dp_release import (
     release_step,
     score_histogram,
 )
-from genofed.common.privacy import epsilon_of
+from genofed.common.privacy.ledger import epsilon_of
 
 
 def test_one_patient_moves_one_cell_by_one():
@@ -59,7 +59,7 @@ def test_a_release_costs_what_the_gaussian_mechanism_costs():
     ledger's (sigma, 1.0, 1) step must convert to the same epsilon as that curve."""
     from opacus.accountants.analysis.rdp import get_privacy_spent
 
-    from genofed.common.privacy import _orders
+    from genofed.common.privacy.ledger import _orders
 
     sigma, delta = 4.0, 1e-5
     orders = np.asarray(_orders())

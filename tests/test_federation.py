@@ -13,8 +13,8 @@ import torch
 
 from genofed.server.checkpoint import latest_checkpoint
 from genofed.server.settings import RunSettings
-from genofed.simulations.cohorts import simulate_cohorts
-from genofed.simulations.simulate import simulate
+from genofed.simulations.cohorts.build import simulate_cohorts
+from genofed.simulations.local.simulate import simulate
 
 DESIGN_FIELDS = ("test_auc", "rounds", "epsilon", "delta", "local_only_auc", "pooled_auc", "bayes_auc", "wall_seconds", "config")
 
@@ -135,7 +135,7 @@ def test_a_nearly_spent_budget_that_only_buys_noise_is_refused(tmp_path):
     """RDP composition leaves room for a little more work on a nearly spent budget; when that
     room only allows updates that are noise, the site refuses and keeps the rest."""
     from genofed.client.budget import MAX_USEFUL_NOISE, plan_round
-    from genofed.common.privacy import BudgetExhausted, Charge, PrivacyLedger
+    from genofed.common.privacy.ledger import BudgetExhausted, Charge, PrivacyLedger
 
     ledger = PrivacyLedger(tmp_path / "ledger.json")
     ledger.set_plan("old", 1.0, 0.2, 500, 8.0, 1e-5)

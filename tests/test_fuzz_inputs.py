@@ -380,7 +380,7 @@ def _mutated(number: int, fmt: Format, mutation: Mutation, target: str, site: Si
 def _worker(connection) -> None:
     """Loads sites until told to stop; one process for all cases, replaced after a hang or a crash."""
     from genofed.common.errors import GenofedError
-    from genofed.common.loading import load_site
+    from genofed.common.data.loading import load_site
 
     while (job := connection.recv()) is not None:
         try:
@@ -668,7 +668,7 @@ class PhenotypeRow:
 
 
 def reference_phenotypes(data: bytes) -> dict[str, PhenotypeRow]:
-    """A strict phenotype reading under the codings and ranges of genofed.common.readers.phenotypes."""
+    """A strict phenotype reading under the codings and ranges of genofed.common.data.readers.phenotypes."""
     (_, header), *rows = _csv_rows(strict_text(data), ",")
     header = [name.strip() for name in header]
     if any(not n for n in header) or len(set(header)) != len(header) or not {"sample_id", "label"} <= set(header):

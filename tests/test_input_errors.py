@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 from bgzf import bgzip
 
-from genofed.common.cohort import Phenotypes
+from genofed.common.data.cohort import Phenotypes
 from genofed.common.errors import DataError
-from genofed.common.loading import load_site
-from genofed.common.readers import read_genotype_table, read_phenotypes, read_plink, read_vcf
-from genofed.common.validation import check_cohort, join_cohort
+from genofed.common.data.loading import load_site
+from genofed.common.data.readers import read_genotype_table, read_phenotypes, read_plink, read_vcf
+from genofed.common.data.checks import check_cohort, join_cohort
 
 N = 24  # above the default minimum of 20 samples, so load_site reaches every check
 SAMPLES = [f"P{i:02d}" for i in range(N)]
@@ -307,7 +307,7 @@ def test_phenotype_header_with_a_nameless_or_repeated_column(tmp_path):
 
 def test_check_cohort_refuses_infinite_covariates_built_in_code():
     """Cohorts assembled without the reader (simulations, tests) get the same covariate ranges."""
-    from genofed.common.cohort import GenotypeMatrix
+    from genofed.common.data.cohort import GenotypeMatrix
 
     dosages = np.tile(np.array([[0], [2]], dtype=np.int8), (N // 2, 3))
     genotypes = GenotypeMatrix(dosages, SAMPLES, ["1:1:A:G", "1:2:A:G", "1:3:A:G"], source="g.vcf")
@@ -330,7 +330,7 @@ def test_load_site_reads_bom_crlf_files(tmp_path):
 
 
 def _data_check(genotypes: Path, phenotypes: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "genofed.common.cli", "data", "check", "--genotypes", str(genotypes),
+    command = [sys.executable, "-m", "genofed.cli.main", "data", "check", "--genotypes", str(genotypes),
                "--phenotypes", str(phenotypes)]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
@@ -350,7 +350,8 @@ def test_cli_prints_one_error_for_corrupt_gzip_and_non_utf8(tmp_path):
 
 def test_cli_turns_an_unexpected_failure_into_one_line(tmp_path, monkeypatch, capsys):
     """A bug in genofed (not a DataError) still reaches the person at the hospital as one line."""
-    from genofed.common import cli, loading
+    from genofed.cli import main as cli
+    from genofed.common.data import loading
 
     def broken(*args, **kwargs):
         raise RuntimeError("reader bug")

@@ -23,7 +23,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricReco
 from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.trainer import TrainSettings, train_model
-from genofed.common.model import ModelConfig, build_model, set_trainable
+from genofed.common.model.network import ModelConfig, build_model, set_trainable
 from genofed.server.integrity import (
     MAX_USEFUL_NOISE,
     TRAINER_MOMENTUM,
@@ -415,7 +415,7 @@ def _federate(settings: RunSettings, corrupt: Corrupt | None = None) -> tuple[di
 
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory) -> Path:
-    from genofed.simulations.cohorts import simulate_cohorts
+    from genofed.simulations.cohorts.build import simulate_cohorts
 
     out = tmp_path_factory.mktemp("integrity") / "cohorts"
     simulate_cohorts(out, preset="small", seed=5)
@@ -436,7 +436,7 @@ def honest_dp(federation, tmp_path_factory) -> tuple[dict, dict[str, torch.Tenso
 
 
 def _first_hospital(federation: Path) -> str:
-    from genofed.common.layout import hospital_folders
+    from genofed.common.data.layout import hospital_folders
 
     return hospital_folders(federation)[0].name
 

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from genofed.client.agent import AgentOptions, audit_lines, check_site, prepare_start
-from genofed.client.audit import read_audit
-from genofed.client.keys import init_site
-from genofed.client.ledger_binding import BINDING_FILE, INDEX_ENV, LedgerRefused, index_path
-from genofed.common import atomic
-from genofed.common.layout import hospital_folders
-from genofed.common.privacy import LEDGER_FILE, Charge, PrivacyLedger
-from genofed.server.pki import write_pki
-from genofed.simulations.cohorts import simulate_cohorts
-from genofed.simulations.loopback import GENOFED
+from genofed.client.agent.launch import AgentOptions, audit_lines, check_site, prepare_start
+from genofed.client.agent.audit import read_audit
+from genofed.client.agent.keys import init_site
+from genofed.client.agent.ledger_binding import BINDING_FILE, INDEX_ENV, LedgerRefused, index_path
+from genofed.common.util import atomic
+from genofed.common.data.layout import hospital_folders
+from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.server.service.pki import write_pki
+from genofed.simulations.cohorts.build import simulate_cohorts
+from genofed.simulations.local.loopback import GENOFED
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from genofed.common.metrics import binary_metrics, expected_calibration_error
+from genofed.common.model.metrics import binary_metrics, expected_calibration_error
 
 
 def test_hand_computed_case() -> None:

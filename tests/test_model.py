@@ -9,7 +9,7 @@ import torch
 from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
 
-from genofed.common.model import BlockLinear, GenotypeRiskNet, ModelConfig, block_linear_grad_sample, build_model
+from genofed.common.model.network import BlockLinear, GenotypeRiskNet, ModelConfig, block_linear_grad_sample, build_model
 
 
 def test_output_shape_and_padding() -> None:

@@ -15,11 +15,11 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.app import make_client_app
 from genofed.client.outbound import OutboundViolation, check_outbound, outbound_guard
-from genofed.common.layout import hospital_folders
-from genofed.common.model import ModelConfig, build_model
-from genofed.common.panel import VariantPanel
-from genofed.common.readers import read_phenotypes
-from genofed.simulations.cohorts import simulate_cohorts
+from genofed.common.data.layout import hospital_folders
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.data.panel import VariantPanel
+from genofed.common.data.readers import read_phenotypes
+from genofed.simulations.cohorts.build import simulate_cohorts
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from genofed.client.keys import init_site
-from genofed.common.cli import main
+from genofed.client.agent.keys import init_site
+from genofed.cli.main import main
 from genofed.common.errors import GenofedError
-from genofed.common.keys import KeyFileError, fingerprint, load_public_key, load_supernode_private_key
-from genofed.server.coordinator import init_federation, load_federation
-from genofed.server.enrollment import EnrollmentError, enroll, hospitals, load_registry, revoke
-from genofed.server.pki import PkiError, check_server_cert, load_cert
+from genofed.common.deployment.keys import KeyFileError, fingerprint, load_public_key, load_supernode_private_key
+from genofed.server.service.federation_folder import init_federation, load_federation
+from genofed.server.service.enrollment import EnrollmentError, enroll, hospitals, load_registry, revoke
+from genofed.server.service.pki import PkiError, check_server_cert, load_cert
 
 HOSTS = ["localhost", "127.0.0.1", "coordinator.example.org", "::1"]
 PANEL_TEXT = "id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\tA\tG\t0.1\n1:200:C:T\t1\t200\tC\tT\t0.3\n"

@@ -16,17 +16,17 @@ import pytest
 import torch
 
 import genofed.client.trainer as trainer_module
-import genofed.simulations.simulate as simulate_module
+import genofed.simulations.local.simulate as simulate_module
 from genofed.client.trainer import TrainSettings, train_model
-from genofed.common import model as model_module
-from genofed.common.cli import main
+from genofed.common.model import network as model_module
+from genofed.cli.main import main
 from genofed.common.errors import DataError, GenofedError
-from genofed.common.model import FINETUNE_MODES, ModelConfig, build_model, set_trainable, trainable_names
-from genofed.common.panel import VariantPanel
+from genofed.common.model.network import FINETUNE_MODES, ModelConfig, build_model, set_trainable, trainable_names
+from genofed.common.data.panel import VariantPanel
 from genofed.server import settings as settings_module
 from genofed.server.federation import starting_model
-from genofed.server.pretrain import PretrainSettings, pretrain
-from genofed.server.pretrained import (
+from genofed.server.pretraining.train import PretrainSettings, pretrain
+from genofed.server.pretraining.model_file import (
     FORMAT,
     PretrainedModel,
     PretrainedModelError,
@@ -38,7 +38,7 @@ from genofed.server.pretrained import (
     save_pretrained,
 )
 from genofed.server.settings import RunSettings, SettingsError
-from genofed.simulations.cohorts import simulate_cohorts
+from genofed.simulations.cohorts.build import simulate_cohorts
 
 NEAR_SETTINGS = PretrainSettings(epochs=3)
 
@@ -412,7 +412,7 @@ def _random_data(n: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("mode", FINETUNE_MODES)
 def test_dp_fine_tuning_trains_only_its_parameters(mode, monkeypatch) -> None:
-    from opacus.optimizers import DPOptimizer  # after genofed's quiet Opacus import (see common/model.py)
+    from opacus.optimizers import DPOptimizer  # after genofed's quiet Opacus import (see common/model/network.py)
 
     captured = {}
 

@@ -9,7 +9,7 @@ import pytest
 from opacus.accountants import RDPAccountant
 
 from genofed.common.errors import DataError, GenofedError
-from genofed.common.privacy import BudgetExhausted, Charge, PrivacyLedger, calibrate_noise, epsilon_of
+from genofed.common.privacy.ledger import BudgetExhausted, Charge, PrivacyLedger, calibrate_noise, epsilon_of
 
 DELTA = 1e-5
 
@@ -101,7 +101,7 @@ def test_corrupt_ledger_is_an_error_and_left_untouched(tmp_path: Path, content: 
 def test_locked_ledger_rereads_so_overlapping_runs_keep_both_charges(tmp_path):
     """Two runs at one site, each with its own ledger object: under the lock each re-reads the
     file, so the second charge is added to the first instead of overwriting it."""
-    from genofed.common.privacy import Charge, PrivacyLedger
+    from genofed.common.privacy.ledger import Charge, PrivacyLedger
 
     first, second = PrivacyLedger(tmp_path / "l.json"), PrivacyLedger(tmp_path / "l.json")
     with first.locked() as ledger:
@@ -115,7 +115,7 @@ def test_ledger_lock_is_exclusive_across_threads(tmp_path):
     import threading
     import time
 
-    from genofed.common.privacy import PrivacyLedger
+    from genofed.common.privacy.ledger import PrivacyLedger
 
     order: list[str] = []
 

@@ -89,9 +89,9 @@ def test_gdp_epsilon_matches_known_values():
 @pytest.fixture(scope="module")
 def audited_site(tmp_path_factory):
     """The small preset's first hospital with 100 canaries added, written as a clinic's files."""
-    from genofed.common.layout import GENOTYPES, TEST
-    from genofed.common.readers import read_genotypes
-    from genofed.simulations.cohorts import simulate_cohorts
+    from genofed.common.data.layout import GENOTYPES, TEST
+    from genofed.common.data.readers import read_genotypes
+    from genofed.simulations.cohorts.build import simulate_cohorts
 
     root = tmp_path_factory.mktemp("audit")
     simulate_cohorts(root / "federation", preset="small", seed=5)

@@ -13,9 +13,9 @@ from bed_reader import to_bed
 from conftest import require_tool
 from cyvcf2 import VCF, Writer
 
-from genofed.common.cohort import MISSING
+from genofed.common.data.cohort import MISSING
 from genofed.common.errors import DataError
-from genofed.common.readers import (
+from genofed.common.data.readers import (
     read_genotype_table,
     read_genotypes,
     read_phenotypes,
@@ -288,7 +288,7 @@ def test_phenotypes_missing_file(tmp_path):
 
 def test_read_vcf_keeps_ordered_alleles_and_counts_unphased_heterozygotes(write_vcf):
     """Haplotype-aware synthetic data needs the two alleles in order; a '/' heterozygote has none."""
-    from genofed.common.readers.vcf import read_vcf
+    from genofed.common.data.readers.vcf import read_vcf
 
     path = write_vcf(["1\t100\t.\tA\tG\t.\t.\t.\tGT\t0|1\t1|0\t1/1", "1\t200\t.\tC\tT\t.\t.\t.\tGT\t1|1\t0/1\t./."])
     matrix = read_vcf(path, haplotypes=True)

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from genofed.common.privacy import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.server import secagg
 from genofed.server.settings import RunSettings, SettingsError
-from genofed.simulations.cohorts import simulate_cohorts
-from genofed.simulations.simulate import simulate
+from genofed.simulations.cohorts.build import simulate_cohorts
+from genofed.simulations.local.simulate import simulate
 
 #: Bound on |SecAgg+ average - plain average| per weight: 3 hospitals, each off by less than one
 #: quantization step (16 / 2**22 = 3.8e-6, stochastic rounding) after scaling by n_i / max n,
@@ -172,7 +172,7 @@ def test_protocol_parameters_tolerate_a_minority_of_dropouts():
 
 
 def test_simulate_cli_has_secagg(tmp_path):
-    from genofed.common.cli import build_parser
+    from genofed.cli.main import build_parser
 
     args = build_parser().parse_args(["simulate", "--out", str(tmp_path), "--secagg"])
     assert args.secagg is True
@@ -189,7 +189,7 @@ def test_the_outbound_guard_passes_a_fitres_of_model_arrays_and_metrics_only():
     from flwr.supercore.task_identity import TaskIdentity
 
     from genofed.client.outbound import OutboundViolation, check_outbound, outbound_guard
-    from genofed.common.model import ModelConfig, build_model
+    from genofed.common.model.network import ModelConfig, build_model
 
     TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
     state = build_model(ModelConfig(n_variants=100), seed=0).state_dict()

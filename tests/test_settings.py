@@ -40,7 +40,7 @@ def test_experiment_id_ignores_where_outputs_go_but_not_what_is_computed():
 
 def test_resume_refuses_changed_settings_but_not_a_new_output_folder(tmp_path):
     from genofed.common.errors import GenofedError
-    from genofed.common.model import ModelConfig
+    from genofed.common.model.network import ModelConfig
     from genofed.server.checkpoint import Checkpoint
     from genofed.server.federation import _check_resumable
 
@@ -104,7 +104,7 @@ def test_robust_aggregation_settings_change_the_experiment_id_only_where_used():
 def test_genofed_simulate_takes_the_robust_strategies_and_their_settings():
     import argparse
 
-    from genofed.simulations.cli import register_simulate
+    from genofed.cli.simulation import register_simulate
 
     parser = argparse.ArgumentParser()
     register_simulate(parser.add_subparsers())

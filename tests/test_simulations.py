@@ -11,12 +11,12 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from genofed.common.panel import VariantPanel
-from genofed.common.readers import read_genotypes, read_phenotypes
-from genofed.simulations import cohorts
-from genofed.simulations.cohorts import OutputExists, simulate_cohorts
-from genofed.simulations.disease import AGE_CENTER, AGE_SCALE
-from genofed.simulations.presets import SMALL
+from genofed.common.data.panel import VariantPanel
+from genofed.common.data.readers import read_genotypes, read_phenotypes
+from genofed.simulations.cohorts import build as cohorts
+from genofed.simulations.cohorts.build import OutputExists, simulate_cohorts
+from genofed.simulations.cohorts.disease import AGE_CENTER, AGE_SCALE
+from genofed.simulations.cohorts.presets import SMALL
 
 HOSPITALS = [h.name for h in SMALL.hospitals]
 
@@ -34,7 +34,7 @@ def truth(small) -> dict:
 
 
 def test_layout(small):
-    from genofed.common.layout import hospital_folders
+    from genofed.common.data.layout import hospital_folders
 
     assert [f.name for f in hospital_folders(small)] == sorted(HOSPITALS)
     formats = {f.name: "".join(f.genotypes.suffixes) for f in hospital_folders(small)}
@@ -108,7 +108,7 @@ def test_true_risk_recomputable_from_genotypes_and_model(small, truth):
 @pytest.fixture(scope="module")
 def sites(small) -> dict:
     """Every cohort read back through the clinic loaders, aligned to the panel."""
-    from genofed.common.layout import load_federation
+    from genofed.common.data.layout import load_federation
 
     return load_federation(small)
 
@@ -223,7 +223,7 @@ def test_clinic_genotyping_quality_goes_through_the_clinic_loaders(small, truth,
 def test_1000g_alt_dosage_orientation_matches_known_biology(variant, expected, thousand_genomes):
     """The data README says 0 = minor allele; the file really codes 1 = a1 = ALT. Known
     population frequencies of well-studied SNPs pin the orientation we read."""
-    from genofed.simulations.real import load_1000g
+    from genofed.simulations.cohorts.real import load_1000g
 
     pool = load_1000g(thousand_genomes)
     column = pool.variant_ids.index(variant)

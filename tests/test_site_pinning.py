@@ -10,14 +10,14 @@ import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
-from genofed.client.agent import check_site, node_config
+from genofed.client.agent.launch import check_site, node_config
 from genofed.client.app import make_client_app
-from genofed.client.keys import init_site
+from genofed.client.agent.keys import init_site
 from genofed.common.errors import GenofedError
-from genofed.common.layout import hospital_folders
-from genofed.common.model import ModelConfig, build_model
-from genofed.common.panel import VariantPanel
-from genofed.simulations.cohorts import simulate_cohorts
+from genofed.common.data.layout import hospital_folders
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.data.panel import VariantPanel
+from genofed.simulations.cohorts.build import simulate_cohorts
 
 
 @pytest.fixture(scope="module")

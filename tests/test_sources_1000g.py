@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from genofed.common.cli import main
-from genofed.common.model import build_model
-from genofed.common.readers import read_classes, read_genotypes
-from genofed.server.pretrained import disease_start, load_pretrained
-from genofed.simulations.cohorts import simulate_cohorts
-from genofed.simulations.presets import THOUSAND_GENOMES
-from genofed.simulations.real import load_1000g
+from genofed.cli.main import main
+from genofed.common.model.network import build_model
+from genofed.common.data.readers import read_classes, read_genotypes
+from genofed.server.pretraining.model_file import disease_start, load_pretrained
+from genofed.simulations.cohorts.build import simulate_cohorts
+from genofed.simulations.cohorts.presets import THOUSAND_GENOMES
+from genofed.simulations.cohorts.real import load_1000g
 
 COHORTS = [h.name for h in THOUSAND_GENOMES.hospitals] + ["test"]
 SUPERPOPULATIONS = ["AFR", "AMR", "EAS", "EUR", "SAS"]

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 import genofed.client.synth as synth_module
-from genofed.common.cli import main
-from genofed.common.privacy import LEDGER_FILE, PrivacyLedger
-from genofed.common.readers import read_genotypes, read_phenotypes
-from genofed.common.readers.vcf import read_vcf
+from genofed.cli.main import main
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.data.readers import read_genotypes, read_phenotypes
+from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.synthetic.validation import Thresholds
-from genofed.simulations.cohorts import simulate_cohorts
+from genofed.simulations.cohorts.build import simulate_cohorts
 
 PERMISSIVE = Thresholds(af_correlation_min=-1.0, ld_correlation_min=-1.0, aats_low=0.0, aats_high=1.0, privacy_loss_max=1.0,
                         exact_copies_max=10**6, mia_auc_max=1.0, spurious_rate_max=1.0, association_recall_min=None,

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genofed.common.cli import main
+from genofed.cli.main import main
 from genofed.common.errors import GenofedError
-from genofed.simulations.real import load_chr1_region
-from genofed.simulations.synth_fidelity import REFERENCES, FidelityConfig, run_fidelity_experiment
+from genofed.simulations.cohorts.real import load_chr1_region
+from genofed.simulations.experiments.synthetic_fidelity.run import REFERENCES, FidelityConfig, run_fidelity_experiment
 
 VCF_HEADER = (
     "##fileformat=VCFv4.2\n"
@@ -24,7 +24,7 @@ VCF_HEADER = (
 
 @pytest.fixture(scope="module")
 def small_results(tmp_path_factory) -> dict:
-    from genofed.simulations.real import SharedDataMissing, shared_data_dir
+    from genofed.simulations.cohorts.real import SharedDataMissing, shared_data_dir
 
     try:
         shared_data_dir()

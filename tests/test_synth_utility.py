@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genofed.common.model import ModelConfig
-from genofed.common.privacy import epsilon_of
+from genofed.common.model.network import ModelConfig
+from genofed.common.privacy.ledger import epsilon_of
 from genofed.server.settings import RunSettings
-from genofed.simulations import baselines
-from genofed.simulations.baselines import classifier_step, fit_alone
-from genofed.simulations.synth_utility import SynthUtilityConfig, generator_available, run_synth_utility_experiment
+from genofed.simulations.local import baselines
+from genofed.simulations.local.baselines import classifier_step, fit_alone
+from genofed.simulations.experiments.synthetic_utility.run import SynthUtilityConfig, generator_available, run_synth_utility_experiment
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +87,8 @@ def test_report_and_json_are_written_and_a_rerun_reuses_the_pieces(experiment, m
     def no_training(*args, **kwargs):
         raise AssertionError("a finished piece was recomputed")
 
-    monkeypatch.setattr("genofed.simulations.synth_utility.generate_validated", no_training)
-    monkeypatch.setattr("genofed.simulations.synth_utility.fit_alone", no_training)
+    monkeypatch.setattr("genofed.simulations.experiments.synthetic_utility.run.generate_validated", no_training)
+    monkeypatch.setattr("genofed.simulations.experiments.synthetic_utility.run.fit_alone", no_training)
     again = run_synth_utility_experiment(config)
     assert again["rows"] == saved["rows"]
 
@@ -120,7 +120,7 @@ def test_fit_alone_history_raises_the_classifier_noise(monkeypatch):
 
 def test_a_missing_generator_is_reported_not_fatal(experiment, monkeypatch):
     config, _ = experiment
-    from genofed.simulations import synth_utility
+    from genofed.simulations.experiments.synthetic_utility import run as synth_utility
 
     assert generator_available("no-such-generator") is not None
     monkeypatch.setattr(synth_utility, "generator_available",

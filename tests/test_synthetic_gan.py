@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from genofed.common.privacy import epsilon_of
+from genofed.common.privacy.ledger import epsilon_of
 from genofed.common.synthetic.encoding import phased_states
 from genofed.common.synthetic.gan import GANSettings, TrainedGAN, gan_noise_for_budget, load_gan, train_gan
 from genofed.common.synthetic.vae import SyntheticRecords

@@ -17,13 +17,13 @@ from genofed.client.app import make_client_app
 from genofed.client.site import SiteConfigError, SiteTensors, resolve_site
 from genofed.client.synth import SynthOptions, synthesize
 from genofed.client.synthetic_use import SyntheticCohort, synthetic_count
-from genofed.common.layout import hospital_folders
-from genofed.common.model import ModelConfig, build_model
-from genofed.common.panel import VariantPanel
-from genofed.common.privacy import LEDGER_FILE, PrivacyLedger, calibrate_noise
+from genofed.common.data.layout import hospital_folders
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.data.panel import VariantPanel
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger, calibrate_noise
 from genofed.common.synthetic.validation import Thresholds
 from genofed.server.settings import RunSettings, SettingsError
-from genofed.simulations.cohorts import simulate_cohorts
+from genofed.simulations.cohorts.build import simulate_cohorts
 
 #: Every check reported but none failing: the tests need a batch that passes on 80 patients.
 PERMISSIVE = Thresholds(af_correlation_min=-1.0, ld_correlation_min=-1.0, aats_low=0.0, aats_high=1.0, privacy_loss_max=1.0,
@@ -143,9 +143,9 @@ def test_simulate_with_synthetic_data_generates_charges_and_reports_per_site(fed
     ledger charged), trains on real + synthetic, and the report says who used what."""
     import functools
 
-    import genofed.simulations.synthetic_sites as synthetic_sites
+    import genofed.simulations.local.synthetic_sites as synthetic_sites
     from genofed.server.report import render_markdown
-    from genofed.simulations.simulate import simulate
+    from genofed.simulations.local.simulate import simulate
 
     monkeypatch.setattr(synthetic_sites, "SynthOptions", functools.partial(SynthOptions, epochs=3, thresholds=PERMISSIVE))
     settings = RunSettings(data_dir=str(federation), out_dir=str(tmp_path / "run"), rounds=2, epsilon=8.0, quiet=True,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from genofed.common.privacy import epsilon_of
+from genofed.common.privacy.ledger import epsilon_of
 from genofed.common.synthetic.vae import (
     SyntheticRecords,
     TrainedVAE,

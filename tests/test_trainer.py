@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
-from genofed.common.metrics import binary_metrics
-from genofed.common.model import ModelConfig, build_model, predict_proba
-from genofed.common.privacy import calibrate_noise, epsilon_of
+from genofed.common.model.metrics import binary_metrics
+from genofed.common.model.network import ModelConfig, build_model, predict_proba
+from genofed.common.privacy.ledger import calibrate_noise, epsilon_of
 
 V = 40
 CONFIG = ModelConfig(n_variants=V, block_size=8, hidden_per_block=1, hidden=4)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from genofed.server.pretrained import load_pretrained
-from genofed.simulations import transfer as transfer_module
-from genofed.simulations.transfer import TransferConfig, nested_order, run_transfer_experiment
+from genofed.server.pretraining.model_file import load_pretrained
+from genofed.simulations.experiments.transfer import run as transfer_module
+from genofed.simulations.experiments.transfer.run import TransferConfig, nested_order, run_transfer_experiment
 
 ARMS = {"scratch-local", "near-local", "far-local", "scratch-federated", "near-federated", "pooled"}
 
@@ -87,7 +87,7 @@ def test_a_rerun_reuses_finished_pieces(experiment, monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("a finished federation was run again")
 
-    monkeypatch.setattr("genofed.simulations.simulate.simulate", refuse)
+    monkeypatch.setattr("genofed.simulations.local.simulate.simulate", refuse)
     monkeypatch.setattr(transfer_module, "fit_alone", refuse)
     again = run_transfer_experiment(config)
     assert again["rows"] == results["rows"]
@@ -109,7 +109,7 @@ def test_finetune_rule_trains_less_under_dp():
 
 
 def test_sites_larger_than_a_clinic_are_refused_before_simulating(tmp_path, capsys):
-    from genofed.common.cli import main
+    from genofed.cli.main import main
 
     assert main(["experiment", "transfer", "--small", "--sizes", "500", "--out", str(tmp_path / "x")]) == 2
     assert "larger than the smallest clinic" in capsys.readouterr().err

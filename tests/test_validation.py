@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genofed.common.cohort import MISSING, GenotypeMatrix, Phenotypes
+from genofed.common.data.cohort import MISSING, GenotypeMatrix, Phenotypes
 from genofed.common.errors import DataError
-from genofed.common.validation import check_cohort, join_cohort, summarize_cohort
+from genofed.common.data.checks import check_cohort, join_cohort, summarize_cohort
 
 
 def genotypes(n: int = 40, m: int = 5, ids: list[str] | None = None, seed: int = 0) -> GenotypeMatrix:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genofed.common.writers import write_phenotypes, write_plink, write_vcf
+from genofed.common.data.writers import write_phenotypes, write_plink, write_vcf
 
 IDS = ["1:100:A:G", "1:200:C:T", "2:50:G:A", "2:70:T:C"]
 SAMPLES = ["S1", "S2", "S3", "S4", "S5"]
@@ -38,7 +38,7 @@ def test_phased_vcf_round_trip_through_cyvcf2(tmp_path, haplotypes):
 
 
 def test_dosage_vcf_with_missing_reads_back(tmp_path, haplotypes):
-    from genofed.common.readers import read_genotypes
+    from genofed.common.data.readers import read_genotypes
 
     dosages = haplotypes.sum(axis=2).astype(np.int8)
     dosages[0, 0] = -1
@@ -83,7 +83,7 @@ def test_numeric_sex_is_refused(tmp_path):
 
 
 def test_phenotypes_csv_round_trip(tmp_path):
-    from genofed.common.readers import read_phenotypes
+    from genofed.common.data.readers import read_phenotypes
 
     covariates = pd.DataFrame({"sex": ["female", "M", "m"], "age": [5, 40, 77]})
     write_phenotypes(tmp_path / "p.csv", ["a", "b", "c"], np.array([0, 1, 0]), covariates)

@@ -14,9 +14,9 @@ import numpy as np
 
 from genofed.common.augment.spec import AugmentSpec
 from genofed.common.augment.transforms import CallNoise, Missingness, Mixup, Mutation, SegmentMix, float_dosages
-from genofed.common.cohort import DOSAGE_DTYPE, MISSING
+from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
 from genofed.common.errors import GenofedError
-from genofed.common.features import FREQ_CLIP, FeatureSpec, encode_dosage_rows
+from genofed.common.data.features import FREQ_CLIP, FeatureSpec, encode_dosage_rows
 
 
 class Augmenter:
@@ -32,7 +32,7 @@ class Augmenter:
 
     `augment_row` / `augment_rows` return dosages of `spec.output_dtype` (int8 with MISSING, or
     float32 with NaN when mixup is on); `augment_features` returns what the model eats: the
-    dosage part of `genofed.common.features.encode` (d - 2p, a missing call 0) for either kind.
+    dosage part of `genofed.common.data.features.encode` (d - 2p, a missing call 0) for either kind.
     """
 
     def __init__(

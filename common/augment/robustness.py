@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from genofed.common.augment.transforms import CallNoise
-from genofed.common.cohort import DOSAGE_DTYPE, MISSING
+from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
 
 
 def inject_genotyping_error(dosages: np.ndarray, rate: float, seed: int, *, model: str = "adjacent") -> np.ndarray:

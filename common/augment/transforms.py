@@ -27,7 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from genofed.common.cohort import DOSAGE_DTYPE, MISSING
+from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
 
 #: `CallNoise.model` values: see `CallNoise`.
 NOISE_MODELS = ("adjacent", "uniform")
@@ -149,7 +149,7 @@ class Missingness:
     """Missingness masking: each called genotype becomes MISSING with probability `rate`.
 
     Nothing is imputed here: a masked call is a real `MISSING`, and the normal feature encoding
-    (`genofed.common.features`: a missing call encodes to 0, the expected dosage 2p) treats it
+    (`genofed.common.data.features`: a missing call encodes to 0, the expected dosage 2p) treats it
     exactly like a call the laboratory did not make.
     """
 

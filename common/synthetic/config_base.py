@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from genofed.common.privacy import Step, calibrate_noise, sample_rate, steps_per_epoch
-from genofed.common.readers.phenotypes import AGE_RANGE
+from genofed.common.privacy.ledger import Step, calibrate_noise, sample_rate, steps_per_epoch
+from genofed.common.data.readers.phenotypes import AGE_RANGE
 from genofed.common.synthetic.encoding import PHASED_STATES, states_to_dosages, states_to_haplotypes
 
 

@@ -100,8 +100,8 @@ from torch.utils.data import DataLoader, TensorDataset
 # isort: off
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py), and
 # registers BlockLinear's per-example gradient for Opacus.
-from genofed.common.model import BlockLinear, block_linear_grad_sample
-from genofed.common.privacy import Step
+from genofed.common.model.network import BlockLinear, block_linear_grad_sample
+from genofed.common.privacy.ledger import Step
 from genofed.common.synthetic.config_base import (
     GeneratorConfigBase,
     categorical_draw,

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from genofed.common.privacy import Step
-from genofed.common.splits import stratified_split
+from genofed.common.privacy.ledger import Step
+from genofed.common.data.splits import stratified_split
 from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phased_states
 from genofed.common.synthetic.generators import train_generator
 from genofed.common.synthetic.vae import SyntheticRecords

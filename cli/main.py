@@ -1,0 +1,61 @@
+"""The `genofed` command line: one entry point, a subcommand per job.
+
+One module per group of commands: `data` (checks of a site's files), `simulation` (simulated
+cohorts, the local simulation mode, the experiments), `coordinator` (the deployed coordinator,
+pretraining, model inspection) and `hospital` (the hospital agent). Each exposes
+`register(subparsers)` and keeps heavy imports (torch, flwr, msprime) inside its handlers, so
+`genofed --help` and `genofed data check` never import torch (tests/unit checks it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from genofed.cli import coordinator, data, hospital, simulation
+from genofed.common.errors import GenofedError
+
+#: Modules that add subcommands, in the order `genofed --help` lists them.
+COMMAND_MODULES = (data, simulation, coordinator, hospital)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genofed",
+        description=(
+            "Federated, differentially private disease-risk models for small rare-disease "
+            "genetic cohorts: raw genomes never leave a hospital."
+        ),
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except GenofedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""`genofed hospital check / start / audit`: the hospital's side of a deployed federation.
+
+`check` validates the site's files against the federation's panel (the data layer's checks:
+`genofed data check`) before anything connects, and records the binding in DIR/hospital.json:
+which files, their SHA-256, the panel's SHA-256, and the site's own privacy budget. `start`
+refuses to run on files that changed since (re-check them), then runs Flower's `flower-supernode`:
+- TLS to the coordinator, verified with the federation's CA (ca.pem, received out of band);
+- the site's key for SuperNode authentication (`genofed hospital init`; the coordinator enrols
+  its public key);
+- the node config binding the ClientApp to the checked files, the privacy ledger in DIR/state,
+  and the audit log DIR/audit.jsonl (genofed.client.agent.audit);
+- the ledger bound to the data (genofed.client.agent.ledger_binding): `check` and `start` refuse a
+  fresh or foreign ledger for data that has one elsewhere, unless told `--new-ledger REASON`;
+- only the approved app bundle runs (genofed.client.agent.pinning);
+- outbound only: the SuperNode's own (Runtime) API listens on 127.0.0.1, in process isolation
+  with a SuperExec secret fresh at every start (DIR/superexec.secret, 0600): only the agent's
+  own `flower-superexec` can take a task from it (read the coordinator's message, answer as
+  this hospital), not any other local user; no telemetry, no update check, no dependency
+  installation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genofed.common.util.atomic import write_text_atomic
+from genofed.common.deployment.app_bundle import approved_app_hash
+from genofed.common.errors import GenofedError
+from genofed.common.deployment.flower_env import flower_command, service_env, superexec_command, write_superexec_secret
+from genofed.common.util.hashing import file_sha256
+
+from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
+from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE
+from genofed.client.agent.ledger_binding import DataHashes, bind_ledger
+from genofed.client.agent.pinning import write_launcher
+
+STATE_DIR = "state"
+#: Flower's exit code when a SuperNode could not activate: the SuperLink is unreachable or
+#: refused the node's key (Flower does not tell the two apart).
+NOT_ACTIVATED_EXIT = 305
+RETRY_SECONDS = 10.0
+_EXIT_CODE = re.compile(rb"Exit Code: (\d+)")
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    coordinator: str  # HOST:PORT of the coordinator's SuperLink
+    ca: Path  # the federation's CA certificate
+    local_port: int = 9094  # the SuperNode's own API, on 127.0.0.1 only
+    approved_app: str = ""  # "" = the genofed app of this installation
+    max_retries: int | None = None  # restarts after a refused or failed activation (None: for ever, as a service should)
+    new_ledger: str = ""  # the operator's reason to start a new ledger for data that had one (audited)
+    ledger_index: Path | None = None  # the machine-wide ledger index (None: $GENOFED_HOME or ~/.local/state/genofed)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What `start` runs: the SuperNode, then the SuperExec that takes its tasks."""
+
+    command: list[str]  # flower-supernode
+    env: dict[str, str]
+    runtime_address: str  # the SuperNode's Runtime API, on 127.0.0.1
+    secret: Path  # shared by the two
+
+    def superexec(self, supernode_pid: int) -> list[str]:
+        return superexec_command(self.runtime_address, self.secret, supernode_pid, None)
+
+
+def load_site_file(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / SITE_FILE
+    if not path.is_file():
+        raise GenofedError(f"{path} not found: make the site folder first with `genofed hospital init {folder} --name NAME`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_site(folder: str | Path, genotypes: str | Path, phenotypes: str | Path, panel: str | Path | None = None,
+               epsilon_budget: float = 8.0, delta: float = 1e-5, require_secagg: bool = False, *, new_ledger: str = "",
+               data_update: str = "", ledger_index: Path | None = None, declared_size: int | None = None,
+               max_evaluations: int = 20) -> dict[str, Any]:
+    """Validate the site's data against the federation panel and record the binding; returns it.
+
+    Also fixed here, in the hospital's own configuration: the cohort size it declares public
+    (`declared_size`, default its size rounded to 10), the model architecture it agrees to train
+    and evaluate (the federation's network for this panel, by digest) and the most evaluations it
+    answers per run (`max_evaluations`): the ClientApp refuses anything else.
+
+    The site's ledger (DIR/state) is bound to these files first: refused if they already have a
+    ledger elsewhere, or if this folder's ledger was spent on other files (genofed.client.agent.ledger_binding)."""
+    from genofed.common.data.loading import load_site  # pandas, readers: only for this command
+
+    from genofed.client.site import declared_cohort_size
+
+    folder = Path(folder)
+    site = load_site_file(folder)
+    panel = Path(panel) if panel else folder / "panel.tsv"
+    if not panel.is_file():
+        raise GenofedError(f"{panel}: no federation panel; give --panel (the panel.tsv the coordinator sent with ca.pem)")
+    if not epsilon_budget > 0:
+        raise GenofedError("--epsilon-budget must be > 0 (inf: this hospital trains without differential privacy)")
+    if not 0 < delta < 1:
+        raise GenofedError("--delta must be in (0, 1); 1e-5 is usual")
+    data = load_site(genotypes, phenotypes, panel=panel)  # DataError names file, line, sample
+    summary = data.summary()
+    files = {role: {"path": str(Path(p).resolve()), "sha256": file_sha256(Path(p))}
+             for role, p in (("genotypes", genotypes), ("phenotypes", phenotypes), ("panel", panel))}
+    ledger = bind_ledger(folder / STATE_DIR, DataHashes.from_files(files), site=site["name"], command="check",
+                         new_ledger=new_ledger, data_update=data_update, index_file=ledger_index, audit_log=folder / AUDIT_FILE)
+    if declared_size is not None and declared_size < 2:
+        raise GenofedError("--declared-size is the number of patients this hospital declares public; give 2 or more")
+    if max_evaluations < 0:
+        raise GenofedError("--max-evaluations must be 0 or more")
+    binding = {"files": files, "epsilon_budget": epsilon_budget, "delta": delta, "require_secagg": require_secagg,
+               "declared_size": declared_size or declared_cohort_size(int(summary["samples"])),
+               "model_digest": default_architecture_digest(panel), "max_evaluations": max_evaluations,
+               "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+               "summary": {k: summary[k] for k in ("samples", "cases", "controls", "variants", "missing_rate") if k in summary},
+               "alignment": summary.get("alignment")}
+    site["data"] = binding
+    write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n")
+    return dict(binding, warnings=summary.get("warnings", []), name=site["name"], ledger=ledger.action)
+
+
+def node_config(folder: Path, site: dict[str, Any]) -> dict[str, str | float]:
+    """What the SuperNode tells the ClientApp: the checked files, its state and audit log, its budget."""
+    files = site["data"]["files"]
+    return {"genotypes": files["genotypes"]["path"], "phenotypes": files["phenotypes"]["path"],
+            "panel": files["panel"]["path"], "state-dir": str(folder / STATE_DIR), "site-name": site["name"],
+            "epsilon-budget": float(site["data"]["epsilon_budget"]), "delta": float(site["data"]["delta"]),
+            AUDIT_KEY: str(folder / AUDIT_FILE), "require-secagg": "true" if site["data"].get("require_secagg") else "false",
+            **_pinned(site["data"])}
+
+
+def _pinned(data: dict[str, Any]) -> dict[str, str | float]:
+    """What `check` fixed for the ClientApp (absent from site folders checked by older versions)."""
+    keys = {"declared_size": "declared-size", "model_digest": "model-digest", "max_evaluations": "max-evaluations"}
+    return {key: (value if isinstance(value, str) else float(value)) for name, key in keys.items()
+            if (value := data.get(name)) is not None}
+
+
+def default_architecture_digest(panel: Path) -> str:
+    """Digest of the network a deployed federation trains on this panel (the coordinator starts every
+    deployed run from `ModelConfig(n_variants=len(panel))`), as the ClientApp computes it."""
+    from genofed.client.app import architecture_digest
+    from genofed.common.model.network import ModelConfig
+    from genofed.common.data.panel import VariantPanel
+
+    return architecture_digest(ModelConfig(n_variants=len(VariantPanel.load(panel))).to_dict())
+
+
+def format_node_config(config: dict[str, str | float]) -> str:
+    """Flower's --node-config syntax: space-separated key=value, strings quoted (TOML)."""
+    return " ".join(f"{k}={json.dumps(v) if isinstance(v, str) else _toml_float(v)}" for k, v in config.items())
+
+
+def prepare_start(folder: Path, options: AgentOptions) -> Launch:
+    """Check everything `start` relies on (files unchanged, ledger bound to them, key, CA), then
+    write the pinned launcher and a fresh SuperExec secret; returns what to run."""
+    folder = folder.resolve()
+    site = load_site_file(folder)
+    if "data" not in site:
+        raise GenofedError(f"{folder}: the site's data was never checked; run `genofed hospital check {folder} "
+                           "--genotypes F --phenotypes F --panel panel.tsv` first")
+    for role, entry in site["data"]["files"].items():
+        path = Path(entry["path"])
+        if not path.is_file():
+            raise GenofedError(f"{path} ({role}) is gone since `genofed hospital check`; restore it or check the new files")
+        if file_sha256(path) != entry["sha256"]:
+            raise GenofedError(f"{path} ({role}) changed since `genofed hospital check` on {site['data']['checked_at']}; "
+                               f"run genofed hospital check {folder} again before starting")
+    bind_ledger(folder / STATE_DIR, DataHashes.from_files(site["data"]["files"]), site=site["name"], command="start",
+                new_ledger=options.new_ledger, index_file=options.ledger_index, audit_log=folder / AUDIT_FILE)
+    if not (folder / PRIVATE_KEY).is_file():
+        raise GenofedError(f"{folder / PRIVATE_KEY} not found: this folder has no site key (genofed hospital init)")
+    _check_ca(options.ca)
+    approved = options.approved_app or approved_app_hash()
+    launcher = write_launcher(folder / "bin", approved, folder / AUDIT_FILE)
+    env = service_env(folder / "flwr")
+    env["PATH"] = os.pathsep.join([str(launcher.parent), env["PATH"]])
+    secret = write_superexec_secret(folder)
+    command = [flower_command("flower-supernode"), "--root-certificates", str(Path(options.ca).resolve()),
+               "--superlink", options.coordinator, "--auth-supernode-private-key", str(folder / PRIVATE_KEY),
+               "--node-config", format_node_config(node_config(folder, site)),
+               "--isolation", "process", "--superexec-auth-secret-file", str(secret),
+               "--host", "127.0.0.1", "--port", str(options.local_port)]
+    return Launch(command, env, f"127.0.0.1:{options.local_port}", secret)
+
+
+def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
+    """Run the SuperNode in the foreground until it ends or is stopped; returns its exit code.
+
+    Flower's SuperNode gives up after a few failed attempts to activate (exit code 305), whether
+    the coordinator is not up yet or does not know this site's key. A service must outlast a
+    coordinator restart, so the agent starts it again after `RETRY_SECONDS`, `options.max_retries`
+    times (None: for ever), saying each time what the two causes are. Its output goes to this
+    process's stderr (journald, docker logs) and to DIR/supernode.log.
+    """
+    folder = Path(folder)
+    say = say or (lambda message: print(f"genofed: {message}", file=sys.stderr, flush=True))
+    launch = prepare_start(folder, options)
+    if options.max_retries is not None:  # Flower's own attempts per activation; otherwise it retries for ever
+        launch.command.extend(["--max-retries", "3"])
+    (folder / STATE_DIR).mkdir(mode=0o700, exist_ok=True)
+    stop: dict[str, int | None] = {"signal": None}
+    attempt = 0
+    while True:
+        code, flower_code = _run_supernode(launch, folder, stop)
+        if stop["signal"] or flower_code != NOT_ACTIVATED_EXIT:
+            return code
+        attempt += 1
+        say(f"the coordinator at {options.coordinator} did not accept this site: it is unreachable, or it does not know "
+            f"this site's key (not enrolled, or revoked: send {folder / 'supernode.pub'} and confirm its fingerprint)")
+        if options.max_retries is not None and attempt > options.max_retries:
+            return code
+        say(f"retrying in {RETRY_SECONDS:.0f} s")
+        time.sleep(RETRY_SECONDS)
+
+
+def _run_supernode(launch: Launch, folder: Path, stop: dict) -> tuple[int, int | None]:
+    """One flower-supernode process and its flower-superexec; returns the SuperNode's exit code
+    and the Flower exit code it reported.
+
+    The SuperExec (and the ClientApp processes it starts) run in the SuperNode's process group:
+    when the SuperNode ends the whole group is stopped, so nothing keeps running under the
+    agent's name. Its output goes to DIR/superexec.log."""
+    # its own process group (not session: the SuperExec must be able to join it), out of reach of a terminal's Ctrl-C
+    process = subprocess.Popen(launch.command, env=launch.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               process_group=0)
+    with (folder / "superexec.log").open("ab") as superexec_log:
+        subprocess.Popen(launch.superexec(process.pid), env=launch.env, stdout=superexec_log, stderr=subprocess.STDOUT,
+                         process_group=process.pid)
+    log_path = folder / "supernode.log"
+
+    def forward(signum, _frame) -> None:
+        stop["signal"] = signum
+        _signal_group(process.pid, signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    flower_codes: list[int] = []
+    reader = threading.Thread(target=_copy_output, args=(process.stdout, log_path, flower_codes), daemon=True)
+    reader.start()
+    code = process.wait()
+    _signal_group(process.pid, signal.SIGTERM)
+    reader.join(timeout=10)
+    return code, (flower_codes[-1] if flower_codes else None)
+
+
+def _copy_output(stream, log_path: Path, flower_codes: list[int]) -> None:
+    """SuperNode output to this process's stderr (journald, docker logs) and DIR/supernode.log."""
+    with log_path.open("ab") as log:
+        for line in stream:
+            sys.stderr.buffer.write(line)
+            sys.stderr.flush()
+            log.write(line)
+            log.flush()
+            if match := _EXIT_CODE.search(line):
+                flower_codes.append(int(match.group(1)))
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):  # already gone
+        pass
+
+
+def audit_lines(folder: str | Path) -> list[str]:
+    """The audit log as one line per outbound message, for people."""
+    lines = []
+    for e in read_audit(Path(folder) / AUDIT_FILE):
+        if e["type"] == "ledger":  # an operator's override, not a message
+            lines.append(f"{e['time']} ledger {e['event']} ({e['command']}): {e['reason']}")
+            continue
+        what = ", ".join(f"{r['name']} ({r['kind']}, {r['bytes']} B, sha256 {r['sha256'][:12]})" for r in e["records"])
+        if e["status"] != "ok":
+            what = f"ERROR {e.get('error_code')}: {e.get('error')}"
+        eps = "" if e.get("epsilon") is None else f" epsilon={e['epsilon']:.3f}"
+        lines.append(f"{e['time']} run {e['run']} round {e['round']} {e['type']}: {what}{eps}")
+    return lines
+
+
+def _check_ca(path: Path) -> None:
+    from cryptography import x509
+
+    try:
+        x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise GenofedError(f"--ca {path}: not found (the federation's ca.pem, sent by the coordinator)") from None
+    except ValueError:
+        raise GenofedError(f"--ca {path}: not a PEM certificate (expected the federation's ca.pem)") from None
+
+
+def _toml_float(value: float) -> str:
+    return "inf" if value == float("inf") else repr(float(value))

@@ -1,0 +1,201 @@
+"""Cross-file checks: does a site's genotype file match its phenotype file, and is the cohort usable?
+
+Errors stop a run whose results would be meaningless (no cases, a sample without a label);
+warnings flag what a statistician should look at but that does not by itself invalidate training
+(some missingness, a monomorphic variant, imbalance). Both name examples, so a user can find them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from genofed.common.data.cohort import MISSING, Cohort, GenotypeMatrix, Phenotypes
+from genofed.common.errors import DataError, DataWarning
+from genofed.common.data.readers._files import examples
+from genofed.common.data.readers.phenotypes import SEXES, covariate_range
+
+
+def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
+    """The samples of both files, in genotype-file order, with labels and covariates aligned.
+
+    Every sample must be in both files: silently dropping a case with no genotypes (or training on
+    genotypes with no label) would change a small rare-disease cohort without anyone noticing.
+    """
+    duplicated = [sample for sample, count in Counter(genotypes.sample_ids).items() if count > 1]
+    if duplicated:
+        raise DataError(genotypes.source, f"{len(duplicated)} sample id(s) appear more than once: "
+                        f"{examples(duplicated)}", hint="keep one genotype column/row per sample")
+    repeated = [variant for variant, count in Counter(genotypes.variant_ids).items() if count > 1]
+    if repeated:
+        raise DataError(genotypes.source, f"{len(repeated)} variant id(s) appear more than once: "
+                        f"{examples(repeated)}", hint="remove duplicate records, e.g. `bcftools norm -d exact`")
+    in_phenotypes = set(phenotypes.sample_ids)
+    in_genotypes = set(genotypes.sample_ids)
+    no_label = [s for s in genotypes.sample_ids if s not in in_phenotypes]
+    if no_label:
+        raise DataError(phenotypes.source, f"{len(no_label)} sample(s) of {genotypes.source} have no row here: "
+                        f"{examples(no_label)}",
+                        hint=f"add them to {phenotypes.source} or remove them from the genotypes "
+                             "(e.g. bcftools view -S keep.txt)")
+    no_genotypes = [s for s in phenotypes.sample_ids if s not in in_genotypes]
+    if no_genotypes:
+        raise DataError(genotypes.source, f"{len(no_genotypes)} sample(s) of {phenotypes.source} have no "
+                        f"genotypes here: {examples(no_genotypes)}",
+                        hint=f"add their genotypes or remove their rows from {phenotypes.source}")
+    order = pd.Index(phenotypes.sample_ids).get_indexer(genotypes.sample_ids)
+    return Cohort(
+        dosages=genotypes.dosages,
+        sample_ids=list(genotypes.sample_ids),
+        variant_ids=list(genotypes.variant_ids),
+        labels=np.asarray(phenotypes.labels)[order],
+        covariates=phenotypes.covariates.loc[genotypes.sample_ids],
+        genotype_source=genotypes.source,
+        phenotype_source=phenotypes.source,
+    )
+
+
+def check_cohort(
+    cohort: Cohort,
+    *,
+    min_samples: int = 20,
+    max_missing_rate: float = 0.10,
+    imbalance_ratio: float = 0.10,
+) -> list[DataWarning]:
+    """Raise DataError if the cohort cannot be trained on; return warnings about what looks off.
+
+    Args:
+        min_samples: below this a local model (and its validation split) is noise and its update
+            mostly differential-privacy noise; 20 still admits the small rare-disease sites
+            federated learning is for.
+        max_missing_rate: 10% per variant or per sample is the usual QC threshold (plink
+            --geno/--mind 0.1); above it a call rate problem is more likely than biology.
+        imbalance_ratio: a minority class under 10% makes accuracy meaningless and per-site
+            gradients dominated by one class; worth a look, not a stop (rare diseases are rare).
+    """
+    _check_variants(cohort)
+    _check_size(cohort, min_samples)
+    _check_classes(cohort)
+    _check_covariates(cohort)
+    missing = cohort.dosages == MISSING
+    _check_empty_variants(cohort, missing)
+    return [
+        *_missingness_warnings(cohort, missing, max_missing_rate),
+        *_monomorphic_warning(cohort, missing),
+        *_imbalance_warning(cohort, imbalance_ratio),
+        *_covariate_warnings(cohort),
+    ]
+
+
+def summarize_cohort(cohort: Cohort) -> dict:
+    """Counts a site can share or print: plain ints/floats only, no sample ids, JSON-ready."""
+    return {
+        "samples": int(cohort.n_samples),
+        "cases": cohort.n_cases,
+        "controls": cohort.n_controls,
+        "variants": int(cohort.n_variants),
+        "missing_rate": float(cohort.missing_rate()),
+        "monomorphic": int(_monomorphic(cohort.dosages, cohort.dosages == MISSING).sum()),
+        "covariates": [str(c) for c in cohort.covariates.columns],
+    }
+
+
+def _check_size(cohort: Cohort, min_samples: int) -> None:
+    if cohort.n_samples < min_samples:
+        raise DataError(cohort.genotype_source, f"only {cohort.n_samples} samples; at least {min_samples} are needed",
+                        hint="join a federation with more samples, or lower min_samples if you know why")
+
+
+def _check_variants(cohort: Cohort) -> None:
+    if cohort.n_variants == 0:
+        raise DataError(cohort.genotype_source, "no variants: the genotype file holds samples but no genotypes",
+                        hint="check the export; a region, filter or subset step may have removed every variant")
+
+
+def _check_covariates(cohort: Cohort) -> None:
+    """Covariates within the documented ranges (see `genofed.common.data.readers.phenotypes`), whoever built them.
+
+    The phenotype reader already refuses values outside them with the file's line; this repeats the
+    check for cohorts assembled in code, because one infinite age makes DP-SGD send NaN weights.
+    """
+    for column in cohort.covariates.columns:
+        values = pd.to_numeric(cohort.covariates[column], errors="coerce").to_numpy(dtype=float)
+        if str(column).lower() == "sex":
+            rule, allowed = "0 or 1", np.isin(values, sorted(set(SEXES.values())))
+        else:
+            low, high = covariate_range(str(column))
+            rule, allowed = f"{low:g} to {high:g}", (values >= low) & (values <= high)
+        bad = np.flatnonzero(~np.isnan(values) & ~allowed)
+        if len(bad):
+            sample = cohort.sample_ids[bad[0]]
+            raise DataError(cohort.phenotype_source, f"covariate {column} is {values[bad[0]]:g}, outside its "
+                            f"documented range ({rule}; finite), in {len(bad)} sample(s)",
+                            location=f"sample {sample}", hint="fix or empty these values in the phenotype file")
+
+
+def _check_classes(cohort: Cohort) -> None:
+    for count, name, other in ((cohort.n_cases, "cases", "1/case"), (cohort.n_controls, "controls", "0/control")):
+        if count == 0:
+            raise DataError(cohort.phenotype_source, f"no {name} among the {cohort.n_samples} samples",
+                            hint=f"a disease model needs both classes; check the label column ({other})")
+
+
+def _check_empty_variants(cohort: Cohort, missing: np.ndarray) -> None:
+    empty = np.flatnonzero(missing.all(axis=0)) if cohort.n_samples else np.array([], dtype=int)
+    if len(empty):
+        names = [cohort.variant_ids[i] for i in empty]
+        raise DataError(cohort.genotype_source, f"{len(empty)} variant(s) have no called genotype in any sample: "
+                        f"{examples(names)}",
+                        hint="remove them, e.g. bcftools view -e 'F_MISSING=1' in.vcf.gz -Oz -o out.vcf.gz")
+
+
+def _missingness_warnings(cohort: Cohort, missing: np.ndarray, threshold: float) -> list[DataWarning]:
+    warnings = []
+    for axis, kind, names, fix in ((0, "variant", cohort.variant_ids, "--geno"),
+                                   (1, "sample", cohort.sample_ids, "--mind")):
+        rates = missing.mean(axis=axis)
+        high = np.flatnonzero(rates > threshold)
+        if len(high):
+            shown = [f"{names[i]} ({rates[i]:.0%})" for i in high]
+            warnings.append(DataWarning(f"high_missing_{kind}",
+                                        f"{len(high)} {kind}(s) have more than {threshold:.0%} missing calls: "
+                                        f"{examples(shown)}; consider plink {fix} {threshold}"))
+    return warnings
+
+
+def _monomorphic(dosages: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Variants whose called genotypes are all the same: they carry no information to learn from."""
+    called_max = np.where(missing, -1, dosages).max(axis=0, initial=-1)
+    called_min = np.where(missing, 3, dosages).min(axis=0, initial=3)
+    return called_max == called_min
+
+
+def _monomorphic_warning(cohort: Cohort, missing: np.ndarray) -> list[DataWarning]:
+    mono = np.flatnonzero(_monomorphic(cohort.dosages, missing))
+    if not len(mono):
+        return []
+    names = [cohort.variant_ids[i] for i in mono]
+    return [DataWarning("monomorphic", f"{len(mono)} variant(s) have the same genotype in every sample: "
+                                       f"{examples(names)}; they add nothing locally (harmless in a federation)")]
+
+
+def _imbalance_warning(cohort: Cohort, ratio: float) -> list[DataWarning]:
+    share = min(cohort.n_cases, cohort.n_controls) / cohort.n_samples
+    if share >= ratio:
+        return []
+    return [DataWarning("class_imbalance", f"{cohort.n_cases} cases and {cohort.n_controls} controls: the "
+                                           f"minority class is {share:.1%} of samples (below {ratio:.0%}); "
+                                           "look at balanced metrics, not accuracy")]
+
+
+def _covariate_warnings(cohort: Cohort) -> list[DataWarning]:
+    warnings = []
+    for column in cohort.covariates.columns:
+        values = cohort.covariates[column]
+        missing = values.index[values.isna()].tolist()
+        if missing:
+            warnings.append(DataWarning("missing_covariate", f"covariate {column} is missing for {len(missing)} "
+                                                             f"sample(s): {examples([str(s) for s in missing])}"))
+    return warnings

@@ -1,0 +1,211 @@
+"""The federation's variant panel: the fixed, ordered variant list that defines the model input.
+
+Every site aligns its own variants to the panel before training: same order, same allele
+orientation. Variants a site lacks are imputed with the panel's allele frequency (2 * p, the
+expected dosage), not zero, so a missing variant does not look like a homozygous reference call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genofed.common.util.atomic import atomic_path
+from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
+from genofed.common.errors import DataError
+from genofed.common.data.variants import parse_variant_id
+
+PANEL_COLUMNS = ["id", "chrom", "pos", "ref", "alt", "alt_freq"]
+
+
+@dataclass
+class VariantPanel:
+    """Ordered variant ids with the alt-allele frequency used to impute what a site lacks."""
+
+    variant_ids: list[str]
+    alt_freq: np.ndarray  # float64, one per variant, in [0, 1]
+
+    def __post_init__(self) -> None:
+        self.alt_freq = np.asarray(self.alt_freq, dtype=np.float64)
+        if len(self.variant_ids) != len(self.alt_freq):
+            raise ValueError("one alt frequency per panel variant is required")
+
+    def __len__(self) -> int:
+        return len(self.variant_ids)
+
+    @classmethod
+    def from_dosages(cls, variant_ids: list[str], dosages: np.ndarray) -> VariantPanel:
+        """A panel whose frequencies are estimated from a dosage matrix (missing calls ignored)."""
+        called = dosages >= 0
+        totals = np.where(called, dosages, 0).sum(axis=0, dtype=np.int64)
+        counts = called.sum(axis=0)
+        freq = np.divide(totals, 2 * counts, out=np.zeros(len(variant_ids)), where=counts > 0)
+        return cls(list(variant_ids), freq)
+
+    def save(self, path: str | Path) -> None:
+        """Write the panel as a tab-separated file (`id chrom pos ref alt alt_freq`)."""
+        parsed = [parse_variant_id(v) for v in self.variant_ids]
+        frame = pd.DataFrame(
+            {
+                "id": self.variant_ids,
+                "chrom": [v.chrom for v in parsed],
+                "pos": [v.pos for v in parsed],
+                "ref": [v.ref for v in parsed],
+                "alt": [v.alt for v in parsed],
+                "alt_freq": np.round(self.alt_freq, 6),
+            }
+        )
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, sep="\t", index=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> VariantPanel:
+        """Read a panel file; a bad panel is a federation-level error, reported like data errors."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(path, "panel file not found", hint="pass the federation's panel.tsv")
+        try:
+            frame = pd.read_csv(path, sep="\t", dtype={"id": str, "chrom": str})
+        except Exception as exc:  # pandas raises many types for unreadable text
+            raise DataError(path, f"cannot read the panel: {exc}", hint="the panel is a tab-separated file with columns " + " ".join(PANEL_COLUMNS)) from exc
+        missing = [c for c in ("id", "alt_freq") if c not in frame.columns]
+        if missing:
+            raise DataError(path, f"panel lacks column(s) {', '.join(missing)}", location="header line", hint="the panel needs columns " + " ".join(PANEL_COLUMNS))
+        for row, (vid, freq) in enumerate(zip(frame["id"], frame["alt_freq"]), start=2):
+            try:
+                parse_variant_id(str(vid))
+            except ValueError as exc:
+                raise DataError(path, str(exc), location=f"line {row}") from None
+            if not (0.0 <= float(freq) <= 1.0):
+                raise DataError(path, f"alt_freq {freq!r} is not in [0, 1]", location=f"line {row}")
+        duplicated = frame["id"][frame["id"].duplicated()]
+        if len(duplicated):
+            first = int(duplicated.index[0]) + 2
+            raise DataError(path, f"variant {duplicated.iloc[0]} appears twice", location=f"line {first}", hint="a panel lists each variant once")
+        return cls(frame["id"].astype(str).tolist(), frame["alt_freq"].to_numpy(dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How a site's variants map onto the panel; `coverage` decides whether the site may train."""
+
+    panel_variants: int
+    site_variants: int
+    matched: int  # same id, same orientation
+    swapped: int  # same site with REF and ALT the other way round: dosage flipped (2 - d)
+    absent: int  # panel variants the site lacks: imputed from the panel frequency
+    site_only: int  # site variants outside the panel: dropped, they are not model input
+
+    @property
+    def coverage(self) -> float:
+        return (self.matched + self.swapped) / self.panel_variants if self.panel_variants else 0.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "panel_variants": self.panel_variants,
+            "site_variants": self.site_variants,
+            "matched": self.matched,
+            "swapped": self.swapped,
+            "absent": self.absent,
+            "site_only": self.site_only,
+            "coverage": round(self.coverage, 6),
+        }
+
+
+def align_to_panel(
+    dosages: np.ndarray,
+    variant_ids: list[str],
+    panel: VariantPanel,
+    *,
+    source: str = "genotypes",
+    min_coverage: float = 0.9,
+) -> tuple[np.ndarray, Alignment]:
+    """Reorder a site's dosages into panel order, flipping swapped alleles.
+
+    Panel variants the site lacks come back as `MISSING`, exactly like a missing call, so one
+    imputation (`impute_dosages`) treats both: the model never sees a fake homozygous-reference
+    genotype. Refuses (DataError) a site whose coverage is below `min_coverage`, because a
+    model trained on mostly imputed input would learn the panel frequencies, not the site.
+
+    Returns:
+        The (n_samples, len(panel)) int8 matrix and the alignment summary.
+    """
+    if not 0.0 <= min_coverage <= 1.0:
+        raise ValueError(f"min_coverage must be in [0, 1], got {min_coverage}")
+    site_index = _index_site_variants(variant_ids, source)
+    panel_cols: list[int] = []
+    site_cols: list[int] = []
+    flip: list[bool] = []
+    for panel_col, vid in enumerate(panel.variant_ids):
+        col = site_index.get(vid)
+        swapped = False
+        if col is None:
+            parsed = parse_variant_id(vid)
+            col = site_index.get(parsed.swapped_id)
+            swapped = col is not None
+        if col is not None:
+            panel_cols.append(panel_col)
+            site_cols.append(col)
+            flip.append(swapped)
+
+    n_swapped = int(sum(flip))
+    alignment = Alignment(
+        panel_variants=len(panel),
+        site_variants=len(variant_ids),
+        matched=len(site_cols) - n_swapped,
+        swapped=n_swapped,
+        absent=len(panel) - len(site_cols),
+        site_only=len(variant_ids) - len(site_cols),
+    )
+    if alignment.coverage < min_coverage:
+        raise DataError(
+            source,
+            f"covers only {alignment.coverage:.1%} of the federation's {len(panel)} panel variants "
+            f"({alignment.matched} matched, {alignment.swapped} with REF/ALT swapped); "
+            f"the minimum is {min_coverage:.0%}",
+            hint="check that the genome build and chromosome names match the panel (ids are "
+            "chrom:pos:ref:alt, e.g. 1:12345:A:G), or lower the minimum coverage if the "
+            "federation agrees",
+        )
+
+    aligned = np.full((dosages.shape[0], len(panel)), MISSING, dtype=DOSAGE_DTYPE)
+    if site_cols:
+        block = dosages[:, site_cols]
+        flip_mask = np.asarray(flip)
+        if flip_mask.any():
+            flipped = block[:, flip_mask]
+            block[:, flip_mask] = np.where(flipped == MISSING, MISSING, 2 - flipped)
+        aligned[:, panel_cols] = block
+    return aligned, alignment
+
+
+def impute_dosages(dosages: np.ndarray, alt_freq: np.ndarray) -> np.ndarray:
+    """Float32 model input: missing calls (and panel variants a site lacks) become 2 * alt_freq.
+
+    The expected dosage under Hardy-Weinberg is the least informative fill-in: zero would claim
+    a homozygous-reference genotype that nobody observed.
+    """
+    out = dosages.astype(np.float32)
+    missing = dosages == MISSING
+    if missing.any():
+        fill = (2.0 * np.asarray(alt_freq, dtype=np.float32))[np.newaxis, :]
+        out = np.where(missing, fill, out).astype(np.float32)
+    return out
+
+
+def _index_site_variants(variant_ids: list[str], source: str) -> dict[str, int]:
+    """Map id -> column; a duplicated id is ambiguous for alignment, so it is an error."""
+    index: dict[str, int] = {}
+    for col, vid in enumerate(variant_ids):
+        if vid in index:
+            raise DataError(
+                source,
+                f"variant {vid} appears twice (records {index[vid] + 1} and {col + 1})",
+                location=f"variant {vid}",
+                hint="remove duplicate records, e.g. `bcftools norm -d exact`",
+            )
+        index[vid] = col
+    return index

@@ -1,0 +1,215 @@
+"""Phenotype tables: one row per sample with `sample_id`, a binary label and optional covariates.
+
+Codings (chosen so that no value is guessed):
+- label: 1 / `case` = case, 0 / `control` = control (case-insensitive). PLINK's 1/2 coding is
+  refused, not translated: in a 0/1 file "1" means case, in a PLINK file it means control, and
+  guessing wrong flips every label without any error.
+- sex: M / male / 0 -> 0 (male); F / female / 1 -> 1 (female). PLINK's 2 is refused for the same
+  reason.
+- every other covariate (age, pc1..pc10, ...) must be numeric.
+- an empty / NA covariate is kept as NaN (validation warns about it); an empty label is an error,
+  since a sample without a label cannot be trained on.
+
+Covariate ranges (a value outside is refused, never clipped: it is a typing or unit error, or a
+missing-value code such as -9 or 999, and a single age of 1e400 once reached training as
+infinity and made a site send NaN model weights):
+- age: years, finite, from 0 to 120 (`AGE_RANGE`); fractions (0.5 for six months) are fine.
+- sex: 0 or 1 after the coding above.
+- any other numeric covariate: finite, with |value| <= 1e6 (`COVARIATE_LIMIT`); larger values
+  overflow or swamp float32 training and mean the column needs rescaling.
+
+The file itself is held to the same text rules as every input (`iter_lines`: UTF-8 with an
+optional BOM, intact gzip if compressed, no control characters), and every row must have exactly
+the header's number of fields: pandas would pad a short row with empty values, silently turning a
+lost field into a "missing covariate" warning.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genofed.common.data.cohort import Phenotypes
+from genofed.common.errors import DataError
+from genofed.common.data.readers._files import damage_first, iter_lines, require_file
+from genofed.common.data.readers.table import separator
+
+ID_COLUMN = "sample_id"
+MISSING_VALUES = {"", "na", "nan", "n/a", "null", "none", "."}
+LABELS = {"0": 0, "control": 0, "1": 1, "case": 1}
+SEXES = {"m": 0, "male": 0, "0": 0, "f": 1, "female": 1, "1": 1}
+LABEL_HINT = "use 1 (or 'case') for cases and 0 (or 'control') for controls"
+#: Age in years: from birth to beyond the oldest documented human.
+AGE_RANGE = (0.0, 120.0)
+#: Bound on the magnitude of any other numeric covariate (ancestry PCs are below 1, BMI below 100).
+COVARIATE_LIMIT = 1e6
+
+
+def read_phenotypes(path: str | Path, label_column: str = "label") -> Phenotypes:
+    """Labels and covariates from a CSV (TSV for .tsv/.txt), in file order; see the module codings."""
+    path = require_file(path, "phenotype")
+    frame = _read(path)
+    _require_columns(path, frame, label_column)
+    lines = frame.index.to_numpy()
+    samples = _sample_ids(path, frame[ID_COLUMN], lines)
+    labels = _labels(path, frame[label_column], lines, samples, label_column)
+    covariates = pd.DataFrame(index=pd.Index(samples, name=ID_COLUMN))
+    for column in frame.columns.drop([ID_COLUMN, label_column]):
+        parse = _sex if column.lower() == "sex" else _numeric
+        covariates[column] = parse(path, frame[column], lines, samples, column)
+    return Phenotypes(samples, labels, covariates, source=str(path))
+
+
+def read_classes(path: str | Path, column: str) -> tuple[list[str], list[str]]:
+    """(sample ids, class names) from a categorical column, e.g. ancestry for pretraining."""
+    path = require_file(path, "phenotype")
+    frame = _read(path)
+    _require_columns(path, frame, column)
+    lines = frame.index.to_numpy()
+    samples = _sample_ids(path, frame[ID_COLUMN], lines)
+    classes = frame[column].str.strip()
+    for value, line, sample in zip(classes, lines, samples):
+        if value.lower() in MISSING_VALUES:
+            raise DataError(path, f"no class in column {column}", location=f"line {line}, sample {sample}",
+                            hint="every sample needs a class; remove samples without one")
+    return samples, classes.tolist()
+
+
+def _read(path: Path) -> pd.DataFrame:
+    """Every field as a string, indexed by file line; blank rows (and Excel's `,,,` rows) dropped."""
+    sep = separator(path)
+    rows, numbers = [], []
+    with damage_first(path):
+        lines = iter_lines(path)
+        number, line = next(lines)
+        header = [name.strip() for name in _split(path, number, line, sep)]
+        _check_header(path, header)
+        for number, line in lines:
+            fields = _split(path, number, line, sep)
+            if not any(field.strip() for field in fields):
+                continue
+            if len(fields) != len(header):
+                sample = f", sample {fields[0].strip()}" if fields[0].strip() else ""
+                raise DataError(path, f"this row has {len(fields)} fields but the header has {len(header)}",
+                                location=f"line {number}{sample}",
+                                hint=f"every row needs one value per column, separated by {sep!r}; leave a value "
+                                     f"empty if it is unknown (e.g. P1{sep}1{sep}{sep}40)")
+            rows.append(fields)
+            numbers.append(number)
+    return pd.DataFrame(rows, columns=header, index=pd.Index(numbers, dtype=int), dtype=str)
+
+
+def _split(path: Path, number: int, line: str, sep: str) -> list[str]:
+    """The fields of one line, quotes honoured; a quote must close on its line."""
+    try:
+        return next(csv.reader([line], delimiter=sep, strict=True), [])
+    except csv.Error as exc:
+        raise DataError(path, f"cannot read this line as {'CSV' if sep == ',' else 'TSV'} ({exc})",
+                        location=f"line {number}",
+                        hint='a value that opens a quote (") must close it on the same line') from None
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """Every column named, once: a nameless or repeated column cannot be told apart."""
+    seen: dict[str, int] = {}
+    for column, name in enumerate(header, start=1):
+        if not name:
+            raise DataError(path, f"column {column} of the header has no name", location="line 1",
+                            hint="name every column; a separator at the end of the lines leaves a nameless one")
+        if name in seen:
+            raise DataError(path, f"column {name!r} appears twice (columns {seen[name]} and {column})",
+                            location="line 1", hint="keep one column per covariate")
+        seen[name] = column
+
+
+def _require_columns(path: Path, frame: pd.DataFrame, label_column: str) -> None:
+    for column in (ID_COLUMN, label_column):
+        if column not in frame.columns:
+            raise DataError(path, f"no '{column}' column; found columns {list(frame.columns)}", location="line 1",
+                            hint=f"the header needs '{ID_COLUMN}' and '{label_column}' (or pass the label "
+                                 "column's name)")
+
+
+def _sample_ids(path: Path, ids: pd.Series, lines: np.ndarray) -> list[str]:
+    ids = ids.str.strip()
+    first_seen: dict[str, int] = {}
+    for sample, line in zip(ids, lines):
+        if sample == "":
+            raise DataError(path, "empty sample_id", location=f"line {line}", hint="every row needs a sample id")
+        if sample in first_seen:
+            raise DataError(path, f"sample {sample} appears twice (lines {first_seen[sample]} and {line})",
+                            location=f"line {line}", hint="keep one row per sample")
+        first_seen[sample] = int(line)
+    return ids.tolist()
+
+
+def _labels(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str], column: str) -> np.ndarray:
+    text = values.str.strip().str.lower()
+    if (text == "2").any():
+        line = lines[np.flatnonzero((text == "2").to_numpy())[0]]
+        raise DataError(path, f"label '2' in column {column}: this looks like PLINK coding (1 = control, "
+                        "2 = case), which genofed does not guess", location=f"line {line}",
+                        hint=f"recode to 0/1 (PLINK 1 -> 0, 2 -> 1); {LABEL_HINT}")
+    for value, raw, line, sample in zip(text, values, lines, samples):
+        if value in MISSING_VALUES or value == "-9":
+            raise DataError(path, f"label is missing in column {column}", location=f"line {line}, sample {sample}",
+                            hint=f"{LABEL_HINT}; remove samples without a diagnosis")
+        if value not in LABELS:
+            raise DataError(path, f"label {raw.strip()!r} in column {column} is not binary",
+                            location=f"line {line}, sample {sample}", hint=LABEL_HINT)
+    return text.map(LABELS).to_numpy(dtype=np.int8)
+
+
+def _sex(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str], column: str) -> np.ndarray:
+    text = values.str.strip().str.lower()
+    for value, raw, line, sample in zip(text, values, lines, samples):
+        if value not in SEXES and value not in MISSING_VALUES:
+            plink = " (PLINK's 1 = male, 2 = female coding is not guessed)" if value == "2" else ""
+            raise DataError(path, f"sex {raw.strip()!r} is not recognised{plink}",
+                            location=f"line {line}, sample {sample}, column {column}",
+                            hint="use M/F, male/female, or 0 = male / 1 = female; leave empty if unknown")
+    return text.map(SEXES).to_numpy(dtype=float)
+
+
+def _numeric(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str], column: str) -> np.ndarray:
+    text = values.str.strip()
+    missing = text.str.lower().isin(MISSING_VALUES)
+    numbers = pd.to_numeric(text.where(~missing), errors="coerce")
+    bad = np.flatnonzero((numbers.isna() & ~missing).to_numpy())
+    if len(bad):
+        row = bad[0]
+        raise DataError(path, f"value {text.iloc[row]!r} in covariate column {column} is not a number",
+                        location=f"line {lines[row]}, sample {samples[row]}, column {column}",
+                        hint="covariates must be numeric (leave empty if unknown); encode categories as 0/1 columns")
+    out = numbers.to_numpy(dtype=float)
+    low, high = covariate_range(column)
+    outside = np.flatnonzero(~np.isnan(out) & ~((out >= low) & (out <= high)))  # also catches +/-inf
+    if len(outside):
+        row = outside[0]
+        raise _range_error(path, column, out[row], text.iloc[row],
+                           f"line {lines[row]}, sample {samples[row]}, column {column}")
+    return out
+
+
+def covariate_range(column: str) -> tuple[float, float]:
+    """The documented (low, high) of a numeric covariate: see the module docstring."""
+    return AGE_RANGE if column.lower() == "age" else (-COVARIATE_LIMIT, COVARIATE_LIMIT)
+
+
+def _range_error(path: Path, column: str, value: float, raw: str, location: str) -> DataError:
+    if not math.isfinite(value):
+        return DataError(path, f"value {raw!r} in covariate column {column} is not a finite number", location=location,
+                         hint="covariates must be finite numbers; leave the cell empty if the value is unknown")
+    if column.lower() == "age":
+        low, high = AGE_RANGE
+        return DataError(path, f"age {raw!r} is outside {low:g}-{high:g} years", location=location,
+                         hint="give age in years (not months or days); leave the cell empty if unknown "
+                              "rather than writing a code such as -9 or 999")
+    return DataError(path, f"value {raw!r} in covariate column {column} is beyond +/-{COVARIATE_LIMIT:g}",
+                     location=location,
+                     hint="covariates enter the model as numbers: rescale the column (e.g. to standard units) "
+                          "or fix the value; leave the cell empty if unknown")

@@ -1,0 +1,170 @@
+"""PLINK 1 binary genotypes (.bed/.bim/.fam) via bed-reader.
+
+Orientation: `.bim` column 5 is A1 and column 6 is A2. `plink2 --make-bed` from a VCF writes ALT
+as A1 and REF as A2, so genofed reads A2 as REF, A1 as ALT and counts A1 (`count_A1=True`): the
+same ids and dosages as reading the VCF it came from. (PLINK 1.9 may instead put the minor allele
+in A1; the ids then say so, and panel alignment deals with swapped REF/ALT.)
+
+The companion files and the .bed size are checked here, before bed-reader, because bed-reader
+reports all of "truncated", "wrong counts" and "bad header" as one "ill-formed BED file". The
+.bim and .fam are held to the text rules of every input (`iter_lines`: UTF-8, no control
+characters), one row per variant / sample, unique ids and positions in the VCF range.
+
+What the files alone cannot show: the .bed is padded to whole bytes of four samples, so a .fam that lost a
+line can still fit it, and every later sample would then carry its neighbour's genotypes. The
+join with the phenotype file catches that (the lost sample has a label but no genotypes), which
+is why `join_cohort` refuses any sample that is not in both files.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from bed_reader import open_bed
+
+from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
+from genofed.common.errors import DataError
+from genofed.common.data.readers._files import iter_lines, require_file
+from genofed.common.data.variants import make_variant_id, normalize_chrom
+
+SUFFIXES = (".bed", ".bim", ".fam")
+BED_MAGIC = b"\x6c\x1b"
+SNP_MAJOR = 1
+#: bed-reader's int8 code for a missing call.
+BED_MISSING = -127
+#: The largest position a VCF (and so the panel) can hold.
+MAX_POS = 2**31 - 1
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+#: Spellings of a missing .fam phenotype that PLINK reads as NA besides -9 (a number).
+FAM_MISSING = {"na", "nan"}
+
+
+def plink_prefix(path: str | Path) -> Path:
+    """The common prefix of a fileset, given the prefix itself or any of its three files."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix.lower() in SUFFIXES else path
+
+
+def read_plink(path: str | Path) -> GenotypeMatrix:
+    """Dosages of A1 (ALT) for a PLINK 1 fileset, named by its prefix or any of its three files."""
+    prefix = plink_prefix(path)
+    bed, bim, fam = (_companion(prefix, suffix) for suffix in SUFFIXES)
+    variants = _read_table(bim, "bim", ["chrom", "id", "cm", "pos", "a1", "a2"])
+    samples = _read_table(fam, "fam", ["fid", "iid", "father", "mother", "sex", "phenotype"])
+    _check_plink_numbers(bim, fam, variants, samples)
+    _check_chromosomes_together(bim, variants)
+    _check_bed(bed, len(samples), len(variants))
+    variant_ids = _unique(bim, "variant", [_variant_id(bim, line, fields) for line, fields in variants])
+    sample_ids = _unique(fam, "sample", [fields[1] for _, fields in samples])
+    try:
+        with open_bed(bed, count_A1=True, iid_count=len(samples), sid_count=len(variants)) as reader:
+            dosages = reader.read(dtype="int8", order="C")
+    except (ValueError, OSError) as exc:  # checked above, so this is damage bed-reader saw and we did not
+        raise DataError(bed, f"bed-reader cannot read this .bed ({exc})",
+                        hint="copy all three files again from the same export") from None
+    dosages[dosages == BED_MISSING] = MISSING
+    return GenotypeMatrix(dosages.astype(DOSAGE_DTYPE, copy=False), sample_ids, variant_ids, source=str(bed))
+
+
+def _companion(prefix: Path, suffix: str) -> Path:
+    path = prefix.with_name(prefix.name + suffix)
+    if not path.exists():
+        raise DataError(path, f"PLINK {suffix} file not found next to {prefix.name}.*",
+                        hint="a PLINK fileset needs all of .bed, .bim and .fam with the same prefix")
+    return require_file(path, f"PLINK {suffix}")
+
+
+def _read_table(path: Path, kind: str, columns: list[str]) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of a whitespace-separated .bim/.fam, with a line-numbered error for a bad line."""
+    rows = []
+    for line_number, line in iter_lines(path):
+        fields = line.split()
+        if len(fields) != len(columns):
+            raise DataError(path, f"expected {len(columns)} columns in a .{kind} line, found {len(fields)}",
+                            location=f"line {line_number}",
+                            hint=f".{kind} columns are: {' '.join(columns)} (whitespace-separated)")
+        rows.append((line_number, fields))
+    return rows
+
+
+def _check_plink_numbers(bim: Path, fam: Path, variants: list[tuple[int, list[str]]],
+                         samples: list[tuple[int, list[str]]]) -> None:
+    """What PLINK itself requires of columns genofed does not use: a finite cM position, and a
+    .fam phenotype column that is numeric (or NA) in every row or in none (a categorical one).
+
+    genofed reads only IID from the .fam and CHROM/POS/A1/A2 from the .bim, but a fileset that
+    plink2 refuses (or, for a phenotype of 1e400, aborts on) is damaged, and is refused here too.
+    """
+    for line, fields in variants:
+        if not _finite(fields[2]):
+            raise DataError(bim, f"centimorgan position {fields[2]!r} is not a number", location=f"line {line}",
+                            hint=".bim column 3 is the genetic position; 0 when unknown")
+    numeric = [_finite(fields[5]) or fields[5].lower() in FAM_MISSING for _, fields in samples]
+    if any(numeric) and not all(numeric):
+        line, fields = samples[numeric.index(False)]
+        raise DataError(fam, f"phenotype {fields[5]!r} is not a number, while other rows hold numbers",
+                        location=f"line {line}",
+                        hint="genofed takes labels from the phenotype file and ignores this column; set it to -9")
+
+
+def _check_chromosomes_together(bim: Path, variants: list[tuple[int, list[str]]]) -> None:
+    """Each chromosome's variants in one run, as PLINK requires ("split chromosome" otherwise).
+
+    A chromosome that comes back after another one is what two .bim files pasted together, or a
+    damaged chromosome column, look like; PLINK itself refuses such a fileset.
+    """
+    first_line: dict[str, int] = {}
+    previous = None
+    for line, fields in variants:
+        chrom = normalize_chrom(fields[0]).upper()
+        if chrom != previous and chrom in first_line:
+            raise DataError(bim, f"chromosome {fields[0]} is split: its variants start on line {first_line[chrom]} "
+                            f"but come back on line {line} after chromosome {previous}", location=f"line {line}",
+                            hint="sort the fileset: plink2 --bfile PREFIX --make-pgen --sort-vars --out SORTED, "
+                                 "then plink2 --pfile SORTED --make-bed --out NEWPREFIX")
+        first_line.setdefault(chrom, line)
+        previous = chrom
+
+
+def _finite(text: str) -> bool:
+    return NUMBER.fullmatch(text) is not None and math.isfinite(float(text))
+
+
+def _unique(path: Path, what: str, ids: list[str]) -> list[str]:
+    """The ids, if none repeats: a repeated one cannot be joined (samples) or aligned (variants)."""
+    first: dict[str, int] = {}
+    for line, identifier in enumerate(ids, start=1):
+        if identifier in first:
+            raise DataError(path, f"{what} {identifier} appears twice (lines {first[identifier]} and {line})",
+                            location=f"line {line}",
+                            hint=f"keep one line per {what}; regenerate the fileset from its source if it was edited")
+        first[identifier] = line
+    return ids
+
+
+def _check_bed(bed: Path, n_samples: int, n_variants: int) -> None:
+    with bed.open("rb") as handle:
+        magic = handle.read(3)
+    if magic[:2] != BED_MAGIC:
+        raise DataError(bed, "not a PLINK 1 .bed file (wrong magic bytes)",
+                        hint="regenerate it with plink --make-bed; PLINK 2 .pgen files are not .bed files")
+    if len(magic) < 3 or magic[2] != SNP_MAJOR:
+        raise DataError(bed, "this .bed is in the old individual-major layout",
+                        hint="convert it with plink --bfile PREFIX --make-bed --out NEWPREFIX")
+    expected = 3 + n_variants * math.ceil(n_samples / 4)
+    actual = bed.stat().st_size
+    if actual != expected:
+        raise DataError(bed, f".bed is {actual} bytes but {n_variants} variants (.bim) x {n_samples} "
+                        f"samples (.fam) need {expected}",
+                        hint="the .bed is truncated or the .bim/.fam belong to another fileset; "
+                             "copy all three files again from the same export")
+
+
+def _variant_id(bim: Path, line: int, fields: list[str]) -> str:
+    chrom, name, _, pos, a1, a2 = fields
+    if not pos.isascii() or not pos.isdigit() or int(pos) > MAX_POS:
+        raise DataError(bim, f"position {pos!r} of variant {name} is not a whole number from 0 to {MAX_POS}",
+                        location=f"line {line}", hint=".bim column 4 is the base-pair position")
+    return make_variant_id(chrom, int(pos), a2, a1)

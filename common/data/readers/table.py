@@ -1,0 +1,200 @@
+"""Dense genotype tables (CSV / TSV / Parquet): one row per sample, one column per variant.
+
+Clinics that export from spreadsheets or R land here. The format is too free for pandas alone to
+catch mistakes: it silently pads short rows with NaN (a truncated file would read as missing
+calls), lets a stray quote join lines into one row, decides compression by the file's suffix and
+reports a non-numeric cell without saying where. So CSV/TSV text is read once first through
+`iter_lines` (intact compression, UTF-8 with an optional BOM, no control characters) and every
+row's fields are counted (cheap: one `str.count` per line; the csv module only for a line that
+holds a quote); pandas then must produce exactly those rows, and a bad value is located cell by
+cell only when parsing fails.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from contextlib import suppress
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
+from genofed.common.errors import DataError
+from genofed.common.data.readers._files import damage_first, is_gzip, iter_lines, require_file
+from genofed.common.data.variants import parse_variant_id
+
+ID_COLUMN = "sample_id"
+#: Spellings of a missing call, besides pandas' defaults ("", "NA", "NaN", ...).
+EXTRA_MISSING = ["."]
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".parquet")
+VALUE_HINT = "genotype values must be 0, 1 or 2 (copies of the ALT allele), or empty / NA for missing"
+
+
+def separator(path: Path) -> str:
+    """Comma for .csv(.gz), tab for .tsv/.txt(.gz): chosen by suffix, not sniffed, to be predictable."""
+    name = path.name.lower().removesuffix(".gz")
+    return "," if name.endswith(".csv") else "\t"
+
+
+def read_genotype_table(path: str | Path) -> GenotypeMatrix:
+    """Dosages from a CSV/TSV (optionally gzipped) or Parquet table with a `sample_id` column."""
+    path = require_file(path, "genotype table")
+    if path.name.lower().endswith(".parquet"):
+        frame, locate = _read_parquet(path), (lambda row: f"row {row + 1}")
+    else:
+        with damage_first(path):
+            lines = _data_lines(path)
+        frame, locate = _read_delimited(path, lines), (lambda row: f"line {lines[row]}")
+    samples = frame.pop(ID_COLUMN)
+    _check_sample_ids(path, samples, locate)
+    return GenotypeMatrix(_dosages(path, frame, samples, locate), samples.tolist(), list(frame.columns),
+                          source=str(path))
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid and friends for a non-Parquet file
+        raise DataError(path, f"cannot read as Parquet ({exc})",
+                        hint="check the file is Parquet, or name a CSV .csv and a TSV .tsv") from None
+    _check_columns(path, [str(c) for c in frame.columns])
+    frame.columns = [str(c) for c in frame.columns]
+    frame[ID_COLUMN] = frame[ID_COLUMN].astype(str)
+    for column in frame.columns.drop(ID_COLUMN):
+        values = frame[column]
+        bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            _value_error(path, column, row, frame[ID_COLUMN].iloc[row], values.iloc[row], lambda r: f"row {r + 1}")
+    frame.columns = _normalized(frame.columns)
+    return frame
+
+
+def _data_lines(path: Path) -> list[int]:
+    """File line numbers of the data rows, after checking every row has the header's field count."""
+    sep = separator(path)
+    lines = iter_lines(path)
+    _, header = next(lines)
+    columns = _fields(path, 1, header, sep)
+    _check_columns(path, columns)
+    numbers = []
+    for number, line in lines:
+        if not line:
+            continue
+        fields = len(_fields(path, number, line, sep))
+        if fields != len(columns):
+            raise DataError(path, f"this row has {fields} fields but the header has {len(columns)}",
+                            location=f"line {number}",
+                            hint=f"rows must have one value per column, separated by {sep!r}; "
+                                 "a short last row usually means a truncated file")
+        numbers.append(number)
+    return numbers
+
+
+def _fields(path: Path, number: int, line: str, sep: str) -> list[str]:
+    """The fields of one line; quotes are honoured as pandas honours them, and must close on the line."""
+    if '"' not in line:
+        return line.split(sep)
+    try:
+        return next(csv.reader([line], delimiter=sep, strict=True))
+    except csv.Error as exc:
+        raise DataError(path, f"a quoted value is not closed on this line ({exc})", location=f"line {number}",
+                        hint='a value that opens a quote (") must close it on the same line; values need no '
+                             "quotes at all") from None
+
+
+def _read_delimited(path: Path, lines: list[int]) -> pd.DataFrame:
+    dtypes = defaultdict(lambda: "float32", {ID_COLUMN: str})
+    try:
+        frame = pd.read_csv(path, dtype=dtypes, **_csv_options(path))
+    except ValueError as exc:  # a non-numeric cell: find it, slowly, only now
+        with suppress(ValueError):  # pandas' own complaint is the fallback below
+            _locate_bad_cell(path, lines)
+        raise DataError(path, f"pandas cannot read the table ({str(exc)[:120]})", hint=VALUE_HINT) from None
+    if len(frame) != len(lines):
+        raise DataError(path, f"pandas read {len(frame)} rows but the file has {len(lines)} data lines",
+                        hint="look for quotes (\") or line breaks inside values; values need no quotes")
+    frame.columns = _normalized(frame.columns)
+    return frame
+
+
+def _csv_options(path: Path) -> dict:
+    """pandas options that read the file as `iter_lines` checked it: compression by content, BOM dropped."""
+    return {"sep": separator(path), "na_values": EXTRA_MISSING, "index_col": False, "encoding": "utf-8-sig",
+            "compression": "gzip" if is_gzip(path) else None}
+
+
+def _locate_bad_cell(path: Path, lines: list[int]) -> None:
+    start = 0
+    reader = pd.read_csv(path, dtype=str, chunksize=256, **_csv_options(path))
+    for chunk in reader:
+        for column in chunk.columns.drop(ID_COLUMN):
+            values = chunk[column]
+            bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                _value_error(path, column, start + row, chunk[ID_COLUMN].iloc[row], values.iloc[row],
+                             lambda r: f"line {lines[r]}")
+        start += len(chunk)
+
+
+def _dosages(path: Path, frame: pd.DataFrame, samples: pd.Series, locate) -> np.ndarray:
+    values = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+    missing = np.isnan(values)
+    bad = ~missing & ~np.isin(values, (0.0, 1.0, 2.0))
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        _value_error(path, frame.columns[column], row, samples.iloc[row], f"{values[row, column]:g}", locate)
+    dosages = np.where(missing, MISSING, values).astype(DOSAGE_DTYPE)
+    return dosages
+
+
+def _check_sample_ids(path: Path, samples: pd.Series, locate) -> None:
+    """Every row names its sample, once: the ids are what joins genotypes to labels."""
+    first: dict[str, int] = {}
+    for row, sample in enumerate(samples):
+        if pd.isna(sample) or not str(sample).strip():
+            raise DataError(path, f"empty {ID_COLUMN}", location=locate(row), hint="every row needs a sample id")
+        if sample in first:
+            raise DataError(path, f"sample {sample} appears twice ({locate(first[sample])} and {locate(row)})",
+                            location=locate(row), hint="keep one row per sample")
+        first[sample] = row
+
+
+def _value_error(path: Path, column: str, row: int, sample: str, value: object, locate) -> None:
+    raise DataError(path, f"value {str(value)!r} in column {column} is not a genotype",
+                    location=f"{locate(row)}, sample {sample}", hint=VALUE_HINT)
+
+
+def _check_columns(path: Path, columns: list[str]) -> None:
+    """`sample_id` present once, every other column a distinct `chrom:pos:ref:alt` id."""
+    if ID_COLUMN not in columns:
+        raise DataError(path, f"no '{ID_COLUMN}' column; found columns {columns[:5]}",
+                        location="line 1",
+                        hint=f"the first column must be named {ID_COLUMN}, the others chrom:pos:ref:alt")
+    if columns.count(ID_COLUMN) > 1:
+        raise DataError(path, f"'{ID_COLUMN}' appears more than once", location="line 1",
+                        hint=f"keep one {ID_COLUMN} column")
+    seen: dict[str, str] = {}
+    for column in columns:
+        if column == ID_COLUMN:
+            continue
+        try:
+            variant_id = parse_variant_id(column).id
+        except ValueError:
+            raise DataError(path, f"column {column!r} is not a variant id", location="line 1",
+                            hint="name variant columns chrom:pos:ref:alt, e.g. 1:12345:A:G") from None
+        if variant_id in seen:
+            raise DataError(path, f"columns {seen[variant_id]!r} and {column!r} are the same variant",
+                            location="line 1", hint="keep one column per variant")
+        seen[variant_id] = column
+    if not seen:
+        raise DataError(path, "the table has no variant columns", location="line 1",
+                        hint=f"after {ID_COLUMN}, add one column per variant named chrom:pos:ref:alt")
+
+
+def _normalized(columns: pd.Index) -> list[str]:
+    return [c if c == ID_COLUMN else parse_variant_id(c).id for c in columns]
+

@@ -1,0 +1,1 @@
+"""The shared disease-risk network and the metrics it is judged by."""

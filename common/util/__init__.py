@@ -1,0 +1,1 @@
+"""Small helpers every room uses: atomic writes, hashing, torch threads."""

@@ -1,0 +1,1 @@
+"""`genofed pretrain`: source-model training, its settings and its model files."""

@@ -1,0 +1,223 @@
+"""The pretrained-model file: what `genofed pretrain` writes and a coordinator starts from.
+
+One file holds everything needed to trust and reuse a model: the weights, the model config,
+the variant panel it was trained on (panel order and allele frequencies define its input), the
+task it was trained for, where it came from (source files and their hashes, seed, settings,
+metrics), and a SHA-256 content hash over all of that. Loading recomputes the hash, so a file
+damaged in transit or edited by hand is refused rather than silently fine-tuned; a coordinator
+can also pin the exact hash it expects (`pretrained-hash`).
+
+The file is a `torch.save` of plain dicts, lists, strings, numbers and tensors, read back with
+`weights_only=True`: opening a model someone sent you never runs code from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genofed.common.util.atomic import atomic_path
+from genofed.common.errors import GenofedError
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.data.panel import VariantPanel
+
+FORMAT = "genofed-pretrained/1"
+
+
+class PretrainedModelError(GenofedError):
+    """A pretrained-model file that cannot be used: unreadable, modified, or for another panel/model."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the model was trained to predict: a binary trait (one logit) or classes (K logits)."""
+
+    kind: str  # "binary" or "multiclass"
+    label: str  # the phenotype column it was trained on
+    classes: tuple[str, ...] = ()  # multiclass only, in output order
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label, "classes": list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        return cls(str(data["kind"]), str(data["label"]), tuple(str(c) for c in data.get("classes", ())))
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    state_dict: dict[str, torch.Tensor]
+    model_config: ModelConfig
+    panel: VariantPanel
+    task: Task
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self)
+
+    def build(self) -> torch.nn.Module:
+        model = build_model(self.model_config, seed=0)
+        model.load_state_dict(self.state_dict)
+        return model
+
+
+def content_hash(model: PretrainedModel) -> str:
+    """SHA-256 over the weights (names, dtypes, shapes, bytes), config, panel, task and provenance."""
+    digest = hashlib.sha256(FORMAT.encode())
+    meta = {
+        "model_config": model.model_config.to_dict(),
+        "panel": _panel_to_dict(model.panel),
+        "task": model.task.to_dict(),
+        "provenance": model.provenance,
+    }
+    digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    for name in sorted(model.state_dict):
+        tensor = model.state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_pretrained(path: str | Path, model: PretrainedModel) -> str:
+    """Write `model` to `path` atomically; returns its content hash."""
+    digest = content_hash(model)
+    payload = {
+        "format": FORMAT,
+        "content_hash": digest,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict.items()},
+        "model_config": model.model_config.to_dict(),
+        "panel": _panel_to_dict(model.panel),
+        "task": model.task.to_dict(),
+        "provenance": model.provenance,
+    }
+    with atomic_path(Path(path)) as tmp:
+        torch.save(payload, tmp)
+    return digest
+
+
+def load_pretrained(path: str | Path, *, expected_hash: str = "") -> PretrainedModel:
+    """Read and verify a pretrained-model file; refuse it if its content hash does not match
+    the one recorded inside, or `expected_hash` (a full hash or a prefix of at least 12 hex digits)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedModelError(f"{path}: pretrained model not found; create one with `genofed pretrain`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+            raise PretrainedModelError(f"{path}: not a genofed pretrained model (format {found!r}, expected {FORMAT!r})")
+        model = PretrainedModel(
+            state_dict=dict(payload["state_dict"]),
+            model_config=ModelConfig.from_dict(payload["model_config"]),
+            panel=_panel_from_dict(payload["panel"]),
+            task=Task.from_dict(payload["task"]),
+            provenance=dict(payload.get("provenance", {})),
+        )
+    except PretrainedModelError:
+        raise
+    except Exception as exc:  # a truncated or foreign file: pickle, zip and key errors alike
+        raise PretrainedModelError(f"{path}: cannot read the pretrained model; the file is incomplete or not a genofed model "
+                                   f"({type(exc).__name__}: {exc})") from None
+    _check_weights_fit(path, model)
+    recorded, actual = str(payload.get("content_hash", "")), content_hash(model)
+    if recorded != actual:
+        raise PretrainedModelError(
+            f"{path}: content hash mismatch (recorded {recorded[:16]}..., computed {actual[:16]}...): the file was "
+            "damaged or modified after it was written; get a fresh copy from whoever trained it"
+        )
+    if expected_hash:
+        expected = expected_hash.strip().lower()
+        if len(expected) < 12 or not actual.startswith(expected):
+            raise PretrainedModelError(
+                f"{path}: content hash {actual[:16]}... is not the approved {expected[:16]}...: refusing to start from it"
+            )
+    return model
+
+
+def _check_weights_fit(path: Path, model: PretrainedModel) -> None:
+    """The weights must be exactly those of the network the config describes (names and shapes):
+    a file written by another version can be internally consistent and still not load."""
+    expected = {k: tuple(v.shape) for k, v in build_model(model.model_config, seed=0).state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in model.state_dict.items()}
+    if expected != found:
+        wrong = sorted(k for k in set(expected) | set(found) if expected.get(k) != found.get(k))
+        details = ", ".join(f"{k}: {found.get(k)} (expected {expected.get(k)})" for k in wrong[:4])
+        raise PretrainedModelError(f"{path}: its weights do not fit its model config ({details}); "
+                                   "it was written by another genofed version or edited: pretrain again")
+
+
+def check_compatible(model: PretrainedModel, panel: VariantPanel, *, source: str = "the pretrained model") -> None:
+    """Refuse a model whose panel or input width differs from the federation's.
+
+    The panel must match exactly (variant ids, order, and the allele frequencies the features are
+    centred on): the same weights on a differently ordered or centred input compute something
+    else entirely, with no error to show for it.
+    """
+    ours, theirs = panel.variant_ids, model.panel.variant_ids
+    if len(ours) != len(theirs):
+        raise PretrainedModelError(
+            f"{source} was trained on a panel of {len(theirs)} variants, this federation's panel has {len(ours)}: "
+            "pretrain again with --panel set to the federation's panel.tsv"
+        )
+    if ours != theirs:
+        first = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
+        raise PretrainedModelError(
+            f"{source} was trained on another panel: variant {first + 1} is {theirs[first]} there but {ours[first]} here; "
+            "pretrain again with --panel set to the federation's panel.tsv"
+        )
+    if not np.allclose(model.panel.alt_freq, panel.alt_freq, atol=1e-6):
+        worst = int(np.argmax(np.abs(model.panel.alt_freq - panel.alt_freq)))
+        raise PretrainedModelError(
+            f"{source} centres its inputs on other allele frequencies (variant {ours[worst]}: "
+            f"{model.panel.alt_freq[worst]:.6f} there, {panel.alt_freq[worst]:.6f} in this panel); pretrain on this panel.tsv"
+        )
+    expected = ModelConfig(n_variants=len(panel)).n_covariates
+    if model.model_config.n_variants != len(panel) or model.model_config.n_covariates != expected:
+        raise PretrainedModelError(
+            f"{source} expects {model.model_config.n_variants} variants and {model.model_config.n_covariates} covariates; "
+            f"this federation feeds {len(panel)} and {expected}"
+        )
+
+
+def disease_start(model: PretrainedModel, *, seed: int) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """The (config, weights) a disease federation starts from.
+
+    A binary source model (a related or unrelated trait) is used as it is: its output layer
+    already scores risk. A multi-class one (e.g. ancestry) keeps its encoder and hidden layer,
+    and gets a fresh one-logit output layer, initialised from `seed` like a new model's.
+    """
+    if model.model_config.n_outputs == 1:
+        return model.model_config, {k: v.clone() for k, v in model.state_dict.items()}
+    config = ModelConfig(**{**model.model_config.to_dict(), "n_outputs": 1})
+    fresh = build_model(config, seed=seed).state_dict()
+    weights = {k: (fresh[k] if k.startswith("head.2.") or k.startswith("linear.") else v.clone())
+               for k, v in model.state_dict.items()}
+    return config, weights
+
+
+def describe(model: PretrainedModel) -> dict[str, Any]:
+    """What results.json and reports record about the starting model."""
+    prov = model.provenance
+    return {
+        "content_hash": model.content_hash,
+        "task": model.task.to_dict(),
+        "source": prov.get("source"),
+        "source_samples": prov.get("samples"),
+        "source_metrics": prov.get("metrics"),
+        "created": prov.get("created"),
+    }
+
+
+def _panel_to_dict(panel: VariantPanel) -> dict[str, Any]:
+    return {"variant_ids": list(panel.variant_ids), "alt_freq": [round(float(f), 6) for f in panel.alt_freq]}
+
+
+def _panel_from_dict(data: dict[str, Any]) -> VariantPanel:
+    return VariantPanel(list(map(str, data["variant_ids"])), np.asarray(data["alt_freq"], dtype=np.float64))

@@ -1,0 +1,106 @@
+"""The federation's list of enrolled hospitals: who may connect, since when, and who was revoked.
+
+Why (what the data-protection officer asks): "which machines can take part in training on our
+patients' model, who added them, and when was access withdrawn?" The coordinator keeps one file,
+`hospitals.json`, in its folder: for each enrolled hospital its name, its public key (OpenSSH, EC,
+as Flower's SuperNode authentication needs), the key's SHA-256 fingerprint (to compare with the
+hospital over a second channel) and the enrolment time; revocations are not deleted but moved to a
+`revoked` list with the time, so the history is auditable. A key is refused if it is malformed, not
+EC, already enrolled, or was revoked before (a revoked key stays revoked: a hospital whose key
+leaked makes a new one). Every change is written atomically, so a crash never leaves a
+half-written list that could admit or drop a hospital by accident.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from genofed.common.util.atomic import write_text_atomic
+from genofed.common.errors import GenofedError
+from genofed.common.deployment.keys import fingerprint, load_public_key, public_key_openssh
+
+HOSPITALS_FILE = "hospitals.json"
+FORMAT = "genofed-hospitals/1"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class EnrollmentError(GenofedError):
+    """An enrolment or revocation the coordinator must refuse."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def empty_registry() -> dict[str, Any]:
+    return {"format": FORMAT, "hospitals": [], "revoked": []}
+
+
+def write_registry(folder: str | Path, registry: dict[str, Any]) -> None:
+    write_text_atomic(Path(folder) / HOSPITALS_FILE, json.dumps(registry, indent=2) + "\n")
+
+
+def load_registry(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / HOSPITALS_FILE
+    if not path.is_file():
+        raise EnrollmentError(f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)")
+    try:
+        registry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EnrollmentError(f"{path}: cannot read the list of hospitals ({exc})") from None
+    if not isinstance(registry, dict) or registry.get("format") != FORMAT:
+        raise EnrollmentError(f"{path}: not a genofed hospitals list (format {FORMAT!r} expected)")
+    return registry
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise EnrollmentError(f"hospital name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+    return name
+
+
+def enroll(folder: str | Path, name: str, public_key_file: str | Path) -> dict[str, Any]:
+    """Register a hospital's public key; returns its entry."""
+    check_name(name)
+    registry = load_registry(folder)  # first: a wrong folder is the first thing to report
+    key = load_public_key(public_key_file)
+    line = public_key_openssh(key)
+    fp = fingerprint(key)
+    for entry in registry["hospitals"]:
+        if entry["name"] == name:
+            raise EnrollmentError(f"hospital {name!r} is already enrolled (key {entry['fingerprint']}, since {entry['enrolled_at']}); "
+                                  f"revoke it first to replace its key")
+        if entry["fingerprint"] == fp:
+            raise EnrollmentError(f"{public_key_file}: this key ({fp}) is already enrolled as hospital {entry['name']!r}; "
+                                  f"every hospital needs its own key")
+    for entry in registry["revoked"]:
+        if entry["fingerprint"] == fp:
+            raise EnrollmentError(f"{public_key_file}: this key ({fp}) was revoked for {entry['name']!r} on {entry['revoked_at']}; "
+                                  f"a revoked key is never re-enrolled: the hospital must make a new key")
+    entry = {"name": name, "public_key": line, "fingerprint": fp, "curve": key.curve.name, "enrolled_at": _now(),
+             "source_file": str(Path(public_key_file).resolve())}
+    registry["hospitals"].append(entry)
+    write_registry(folder, registry)
+    return entry
+
+
+def revoke(folder: str | Path, name: str) -> dict[str, Any]:
+    """Remove a hospital from the enrolled list; keeps the revocation (with time) in the audit trail."""
+    registry = load_registry(folder)
+    matches = [e for e in registry["hospitals"] if e["name"] == name]
+    if not matches:
+        enrolled = ", ".join(e["name"] for e in registry["hospitals"]) or "none"
+        raise EnrollmentError(f"no enrolled hospital named {name!r} (enrolled: {enrolled})")
+    entry = dict(matches[0], revoked_at=_now())
+    registry["hospitals"] = [e for e in registry["hospitals"] if e["name"] != name]
+    registry["revoked"].append(entry)
+    write_registry(folder, registry)
+    return entry
+
+
+def hospitals(folder: str | Path) -> list[dict[str, Any]]:
+    return list(load_registry(folder)["hospitals"])

@@ -1,0 +1,140 @@
+"""`genofed coordinator init`: the federation's folder, made once, complete or not at all.
+
+Why (what the data-protection officer asks): "what exactly was agreed for this federation, and
+can it be changed quietly afterwards?" The folder holds the federation's CA and TLS server
+certificate (server/service/pki.py), the enrolled-hospitals list (server/service/enrollment.py) and
+`federation.json`: the variant panel (a copy, with its SHA-256 so every hospital can check it has
+the same one), the training settings (strategy, rounds, the per-site epsilon budget each hospital's
+ledger enforces, minimum hospitals per round; validated by `RunSettings`, the same checks a run
+applies) and when and for which hosts it was made. It is built in a hidden staging folder and
+renamed into place, so a failure leaves nothing behind; an existing non-empty folder is refused,
+never overwritten (it would replace the CA every hospital trusts). The folder is made 0700: it
+holds the CA's private key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from genofed.common.util.atomic import atomic_dir, write_text_atomic
+from genofed.common.errors import GenofedError
+
+from genofed.server.service.enrollment import empty_registry, hospitals, load_registry, write_registry
+from genofed.server.service.pki import subject_alt_names, write_pki
+from genofed.server.settings import RunSettings
+
+FEDERATION_FILE = "federation.json"
+FORMAT = "genofed-federation/1"
+PANEL_FILE = "panel.tsv"
+#: The run settings a federation fixes at init (RunSettings names, kebab-case in the file).
+FEDERATION_SETTINGS = (
+    "rounds", "strategy", "epsilon", "delta", "min_nodes", "local_epochs", "batch_size", "lr", "clip", "secagg",
+    "trim_beta", "malicious_nodes", "site_evaluations",
+)
+
+
+def init_federation(folder: str | Path, hosts: list[str], *, panel: str | Path | None = None,
+                    settings: dict[str, Any] | None = None, test_dir: str | Path | None = None) -> dict[str, Any]:
+    """Create the federation folder; returns the federation config written."""
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise GenofedError(f"{folder} exists and is not empty: refusing to overwrite a federation (its CA is what hospitals trust)")
+    subject_alt_names(hosts)  # bad host names fail before anything is made
+    # the coordinator's own `flwr` commands (register hospitals, submit the run) connect over loopback
+    hosts = list(dict.fromkeys([h.strip().lower() for h in hosts] + ["localhost", "127.0.0.1"]))
+    run = RunSettings(**(settings or {}))  # the same validation every run applies
+    if not panel:
+        raise GenofedError("give the federation's variant panel (--panel panel.tsv): hospitals check their data against it")
+    panel_info = _check_panel(panel)
+    if test_dir and not Path(test_dir).is_dir():
+        raise GenofedError(f"--test-dir {test_dir}: not a folder (a held-out cohort: genotypes and phenotypes.csv)")
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    with atomic_dir(folder) as staging:
+        staging.chmod(0o700)
+        tls = write_pki(staging, hosts)
+        shutil.copyfile(panel, staging / PANEL_FILE)
+        config = {
+            "format": FORMAT,
+            "created": created,
+            "tls": tls,
+            "panel": panel_info,
+            "settings": {name.replace("_", "-"): run.to_config()[name.replace("_", "-")] for name in FEDERATION_SETTINGS},
+            "hospitals_file": "hospitals.json",
+            # the coordinator's own held-out cohort for central evaluation after every round (optional)
+            "test_dir": str(Path(test_dir).resolve()) if test_dir else None,
+            # names the run's privacy plan at every hospital; a restarted coordinator keeps it
+            "plan_id": uuid.uuid4().hex,
+        }
+        write_text_atomic(staging / FEDERATION_FILE, json.dumps(config, indent=2) + "\n")
+        write_registry(staging, empty_registry())
+    return config
+
+
+def _check_panel(panel: str | Path) -> dict[str, Any]:
+    from genofed.common.data.panel import VariantPanel  # pandas; only when a panel is given
+
+    loaded = VariantPanel.load(panel)  # raises DataError naming the file
+    digest = hashlib.sha256(Path(panel).read_bytes()).hexdigest()
+    return {"file": PANEL_FILE, "source": str(Path(panel).resolve()), "sha256": digest, "variants": len(loaded)}
+
+
+def load_federation(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / FEDERATION_FILE
+    if not path.is_file():
+        raise GenofedError(f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+#: Where a deployed federation's run writes results, checkpoints, the final model and the report.
+RUN_DIR = "run"
+
+
+def deployed_run_config(folder: str | Path) -> dict[str, Any]:
+    """The run config of a deployed federation's run: its agreed settings, its panel, its outputs
+    in DIR/run, its plan id, and resume on (a restarted coordinator continues from the last
+    checkpoint; a finished run is not trained again)."""
+    folder = Path(folder).resolve()
+    federation = load_federation(folder)
+    config = dict(federation["settings"])
+    config.update({"out-dir": str(folder / RUN_DIR), "resume": True, "plan-id": federation.get("plan_id", ""),
+                   "expected-nodes": len(hospitals(folder))})
+    if federation.get("panel"):
+        config["panel"] = str(folder / federation["panel"]["file"])
+    if federation.get("test_dir"):
+        config["test-dir"] = federation["test_dir"]
+    return config
+
+
+#: The coordinator's admission map: which SuperLink node id it registered for which enrolled
+#: hospital key ({name: {"node_id": "...", "fingerprint": "SHA256:..."}}), written atomically by
+#: `genofed coordinator start` (server/service/launch.py) after every registration.
+NODES_FILE = "nodes.json"
+
+
+def admitted_nodes(folder: str | Path) -> dict[int, str]:
+    """The node ids that may take part, with their hospital names: registered by this
+    coordinator for a key that is enrolled now (not revoked, not replaced).
+
+    Why both files: nodes.json says which node id the SuperLink gave which key; hospitals.json
+    says which keys are enrolled now. A key registered behind the coordinator's back (through
+    the Control API) has no entry in nodes.json; a hospital revoked during the run has none in
+    hospitals.json. Read on every call, so the ServerApp applies a revocation from its next
+    round on. A missing map admits nobody (fail closed).
+    """
+    folder = Path(folder)
+    enrolled = {e["name"]: e["fingerprint"] for e in load_registry(folder)["hospitals"]}
+    path = folder / NODES_FILE
+    try:
+        registered = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GenofedError(f"{path}: cannot read the coordinator's node map ({exc})") from None
+    return {int(entry["node_id"]): name for name, entry in registered.items()
+            if name in enrolled and enrolled[name] == entry.get("fingerprint")}

@@ -1,0 +1,406 @@
+"""`genofed coordinator start` and `status`: the federation's run on Flower's own SuperLink.
+
+What `start` does, in order, and why:
+1. Checks the folder (federation.json, enrolled hospitals >= minimum) and that nginx is there,
+   before anything listens.
+2. Runs `flower-superlink` on 127.0.0.1 only (`--internal-address`) with the federation's TLS
+   certificate, SuperNode authentication, its state database in DIR, runtime dependency
+   installation off, telemetry and Flower's update check off, and `--isolation process` with a
+   SuperExec secret fresh at every start (DIR/superexec.secret, 0600), plus the
+   `flower-superexec` holding that secret: only it can take the run's ServerApp task from the
+   Runtime API.
+3. Flower 1.42 serves its Fleet, Control and Runtime APIs from one port, so the hospitals'
+   address (`--fleet-address`) is nginx, passing Flower's Fleet API only
+   (server/service/fleet_proxy.py): the unauthenticated Control API and the Runtime API stay on loopback.
+4. Registers every enrolled hospital's public key with `flwr supernode register` and writes the
+   admission map (DIR/nodes.json: which node id it got for which enrolled key). The ServerApp
+   sends tasks only to nodes in that map whose key is still enrolled, re-read before every
+   exchange (server/app.py), so a key registered some other way never gets a task. Every
+   `--sync-seconds` it also unregisters any node it did not register itself, and any hospital
+   revoked meanwhile (`genofed coordinator revoke`).
+5. Submits the genofed app (genofed.common.deployment.app_bundle; the bundle hospitals pin) with the run
+   config `federation=DIR`: the ServerApp reads the agreed settings from DIR/federation.json and
+   writes results, checkpoints, the final model and the report to DIR/run.
+6. Waits for the run, writing DIR/coordinator.json (what `status` shows), then stops the
+   SuperLink, its SuperExec and nginx (one process group). Exit 0 when the run completed.
+   Restarting after a crash stops the orphaned group and resumes from the last checkpoint, with
+   the same privacy plan id (hospitals' ledgers continue the same plan).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genofed.common.util.atomic import write_text_atomic
+from genofed.common.deployment.app_bundle import approved_app_hash, write_app_dir
+from genofed.common.errors import GenofedError
+from genofed.common.deployment.flower_env import flower_command, service_env, superexec_command, write_superexec_secret
+
+from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
+from genofed.server.service.enrollment import load_registry
+from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
+
+STATUS_FILE = "coordinator.json"
+CONNECTION = "genofed"
+Say = Callable[[str], None]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    #: host:port where hospitals connect: nginx, passing Flower's Fleet API only (TLS, node
+    #: authentication). Firewall it to the hospitals' addresses all the same.
+    address: str = "0.0.0.0:9092"
+    #: host:port of the SuperLink itself (Fleet, Control and Runtime APIs on one port in Flower
+    #: 1.42): loopback only, for nginx, the coordinator's `flwr` commands and its SuperExec.
+    internal_address: str = "127.0.0.1:9091"
+    poll_seconds: float = 10.0  # run status: each check runs the `flwr` CLI (~1 s of CPU)
+    sync_seconds: float = 10.0  # unregister unknown or revoked nodes at most this long after they appear
+    startup_timeout: float = 60.0
+    nginx: str = ""  # the nginx executable ("" = PATH, then /usr/sbin)
+
+    def check(self) -> None:
+        """Refuse addresses that would expose the SuperLink's Control or Runtime API."""
+        host, port = split_address(self.internal_address)
+        if host not in LOOPBACK_HOSTS:
+            raise GenofedError(f"--internal-address {self.internal_address}: must be on 127.0.0.1 (the SuperLink's Control and "
+                               "Runtime APIs have no authentication; only nginx faces the hospitals)")
+        public_host, public_port = split_address(self.address)
+        if public_port == port and public_host in (*LOOPBACK_HOSTS, "0.0.0.0", "::"):
+            raise GenofedError(f"--fleet-address {self.address} and --internal-address {self.internal_address} use the same port")
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise GenofedError(f"address {address!r}: give HOST:PORT, e.g. 0.0.0.0:9092")
+    return host.strip("[]"), int(port)
+
+
+class FlowerControl:
+    """The `flwr` CLI against this coordinator's SuperLink, over loopback TLS (JSON output)."""
+
+    def __init__(self, folder: Path, address: str) -> None:
+        host, port = split_address(address)
+        loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        self.home = folder / "flwr"
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_text_atomic(self.home / "config.toml", (
+            f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+            f'address = "{loopback}:{port}"\nroot-certificates = "{(folder / "ca.pem").resolve()}"\n'))
+        self.env = service_env(self.home)
+
+    def __call__(self, *args: str, timeout: float = 60.0) -> dict[str, Any]:
+        command = [flower_command("flwr"), *args, "--format", "json"]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, env=self.env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise GenofedError(f"flwr {' '.join(args[:2])} got no answer from the SuperLink within {timeout:.0f} s") from None
+        try:
+            reply = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            reply = {"success": False, "error-message": (done.stderr or done.stdout).strip()[-500:]}
+        if not reply.get("success"):
+            raise GenofedError(f"flwr {' '.join(args[:2])} failed: {reply.get('error-message', reply)}")
+        return reply
+
+    def text(self, *args: str, timeout: float = 60.0) -> str:
+        """A `flwr` command's plain output (for commands without JSON output, e.g. `flwr log`)."""
+        done = subprocess.run([flower_command("flwr"), *args], capture_output=True, text=True, env=self.env, timeout=timeout)
+        return done.stdout
+
+    def online(self) -> bool:
+        try:
+            self("supernode", "list", CONNECTION, timeout=15)
+            return True
+        except GenofedError:
+            return False
+
+
+def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptions(), say: Say = print) -> int:
+    folder = Path(folder).resolve()
+    federation = load_federation(folder)
+    enrolled = load_registry(folder)["hospitals"]
+    needed = int(federation["settings"]["min-nodes"])
+    if len(enrolled) < needed:
+        raise GenofedError(f"{len(enrolled)} hospital(s) enrolled in {folder}, the federation needs {needed} "
+                           "(genofed coordinator enroll, or a smaller --min-hospitals at init)")
+    options.check()
+    nginx = find_nginx(options.nginx)
+    _refuse_second_instance(folder)
+    control = FlowerControl(folder, options.internal_address)
+    app = write_app_dir(folder / "app")
+    secret = write_superexec_secret(folder)
+    log = (folder / "superlink.log").open("ab")
+    superlink = subprocess.Popen(superlink_command(folder, options.internal_address, secret), stdout=log, stderr=subprocess.STDOUT,
+                                 env=control.env, process_group=0)
+    status = {"pid": os.getpid(), "superlink_pid": superlink.pid, "address": options.address,
+              "internal_address": options.internal_address, "state": "starting", "started": _now(),
+              "app_sha256": approved_app_hash(), "run_id": None, "hospitals": {}}
+    stop = _stop_on_signals()
+    try:
+        _wait_online(control, superlink, options.startup_timeout, folder)
+        helpers = _start_helpers(folder, options, secret, superlink, log, control.env, nginx)
+        status.update({f"{name}_pid": process.pid for name, process in helpers.items()})
+        status["hospitals"] = sync_nodes(folder, control, say)
+        last_sync = time.monotonic()
+        reply = control("run", str(app), CONNECTION, "--run-config", f"federation={json.dumps(str(folder))}")
+        status.update(state="running", run_id=int(reply["run-id"]))
+        say(f"hospitals connect to {options.address} (nginx: Flower's Fleet API only, TLS, hospital authentication); "
+            f"SuperLink on {options.internal_address} (loopback); run {reply['run-id']} submitted, app {status['app_sha256'][:16]}")
+        while True:
+            _write_status(folder, status)
+            run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
+            status["run_status"] = run["status"]
+            status["network_traffic"] = run.get("network-traffic")  # the SuperLink's byte counts for this run
+            if run["status"].startswith("finished") or superlink.poll() is not None or stop["signal"]:
+                break
+            _check_helpers(helpers, folder)
+            if time.monotonic() - last_sync >= options.sync_seconds:
+                status["hospitals"] = sync_nodes(folder, control, say)
+                last_sync = time.monotonic()
+            time.sleep(min(options.poll_seconds, options.sync_seconds))
+        if superlink.poll() is not None:
+            raise GenofedError(f"flower-superlink exited with code {superlink.returncode}; see {folder / 'superlink.log'}")
+        completed = status.get("run_status") == "finished:completed"
+        status["state"] = "stopped" if stop["signal"] else ("finished" if completed else "failed")
+        log_file = _save_run_log(control, folder, status["run_id"])
+        say(f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}, the ServerApp's log in {log_file}")
+        if not completed:
+            say("last lines of the ServerApp's log:\n" + "\n".join(log_file.read_text(errors="replace").splitlines()[-15:]))
+        return 0 if completed else 1
+    except BaseException as exc:
+        status.update(state="failed", error=str(exc))
+        raise
+    finally:
+        _terminate(superlink)
+        status["stopped"] = _now()
+        _write_status(folder, status)
+        log.close()
+
+
+def superlink_command(folder: Path, internal_address: str, secret: Path) -> list[str]:
+    """flower-superlink on loopback, TLS, node authentication, process isolation with a SuperExec secret."""
+    host, port = split_address(internal_address)
+    return [flower_command("flower-superlink"), "--ssl-ca-certfile", str(folder / "ca.pem"),
+            "--ssl-certfile", str(folder / "server.pem"), "--ssl-keyfile", str(folder / "server.key"),
+            "--enable-supernode-auth", "--database", str(folder / "state.db"),
+            "--disable-runtime-dependency-installation", "--isolation", "process",
+            "--superexec-auth-secret-file", str(secret), "--host", host, "--port", str(port)]
+
+
+def _start_helpers(folder: Path, options: ServiceOptions, secret: Path, superlink: subprocess.Popen, log,
+                   env: dict[str, str], nginx: str) -> dict[str, subprocess.Popen]:
+    """The SuperLink's SuperExec and the nginx proxy, in the SuperLink's process group (one
+    signal stops all three, also as orphans after a crash); waits until nginx listens."""
+    host, port = split_address(options.address)
+    _internal_host, internal_port = split_address(options.internal_address)
+    superexec = subprocess.Popen(superexec_command(options.internal_address, secret, superlink.pid, folder / "ca.pem"),
+                                 stdout=log, stderr=subprocess.STDOUT, env=env, process_group=superlink.pid)
+    proxy = ProxyConfig(host, port, internal_port, folder / "server.pem", folder / "server.key", folder / "ca.pem",
+                        folder / PROXY_DIR)
+    proxy_log = (folder / "proxy.log").open("ab")
+    nginx_process = subprocess.Popen(nginx_command(nginx, write_config(proxy)), stdout=proxy_log, stderr=subprocess.STDOUT,
+                                     env=env, process_group=superlink.pid)
+    proxy_log.close()  # the child keeps its own handle
+    helpers = {"superexec": superexec, "proxy": nginx_process}
+    _wait_listening(host, port, nginx_process, folder, options.startup_timeout)
+    return helpers
+
+
+def _wait_listening(host: str, port: int, process: subprocess.Popen, folder: Path, timeout: float) -> None:
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise GenofedError(f"nginx exited with code {process.returncode} at start: {_last_line(folder / 'proxy.log')} "
+                               f"(is {host}:{port} in use?)")
+        try:
+            with socket.create_connection((target, port), timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise GenofedError(f"nginx did not listen on {host}:{port} within {timeout:.0f} s; see {folder / 'proxy.log'}") from None
+            time.sleep(0.5)
+
+
+def _check_helpers(helpers: dict[str, subprocess.Popen], folder: Path) -> None:
+    """Without its SuperExec no round runs, without nginx no hospital reaches the SuperLink."""
+    for name, process in helpers.items():
+        if process.poll() is not None:
+            where = folder / ("proxy.log" if name == "proxy" else "superlink.log")
+            raise GenofedError(f"the coordinator's {'nginx proxy' if name == 'proxy' else 'flower-superexec'} exited with code "
+                               f"{process.returncode}; see {where}")
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return "(no output)"
+    return lines[-1] if lines else "(no output)"
+
+
+def _save_run_log(control: FlowerControl, folder: Path, run_id: int) -> Path:
+    """The ServerApp's own log of the run (its progress lines, or why it failed), kept with the results."""
+    path = folder / RUN_DIR / f"serverapp-{run_id}.log"
+    try:
+        text = control.text("log", str(run_id), CONNECTION, "--show", timeout=60)
+    except subprocess.TimeoutExpired:
+        text = "(flwr log timed out)\n"
+    write_text_atomic(path, text)
+    return path
+
+
+def sync_nodes(folder: Path, control: FlowerControl, say: Say) -> dict[str, dict[str, Any]]:
+    """Make the SuperLink's registered nodes exactly the enrolled hospitals; return their states.
+
+    Writes the admission map (DIR/nodes.json) after every registration, before the node can be
+    asked anything: the ServerApp admits a node only once its id is in the map."""
+    enrolled = {e["name"]: e for e in load_registry(folder)["hospitals"]}
+    known = _read_json(folder / NODES_FILE, {})  # name -> {"node_id", "fingerprint"}
+    listed = {str(n["node-id"]): n for n in control("supernode", "list", CONNECTION, "-v")["nodes"]}
+    live = {nid for nid, n in listed.items() if n.get("status") not in ("unregistered", "deleted")}
+    ours = {str(v["node_id"]): name for name, v in known.items()}
+    for node_id in sorted(live):
+        name = ours.get(node_id)
+        if name is None or name not in enrolled or enrolled[name]["fingerprint"] != known[name]["fingerprint"]:
+            control("supernode", "unregister", node_id, CONNECTION)
+            say(f"unregistered node {node_id} ({'revoked hospital ' + name if name else 'not registered by this coordinator'})")
+    for name, entry in enrolled.items():
+        current = known.get(name)
+        if current and current["fingerprint"] == entry["fingerprint"] and str(current["node_id"]) in live:
+            continue
+        key_file = folder / "flwr" / f"{name}.pub"
+        write_text_atomic(key_file, entry["public_key"] + "\n")
+        node_id = control("supernode", "register", str(key_file), CONNECTION)["node-id"]
+        known[name] = {"node_id": str(node_id), "fingerprint": entry["fingerprint"]}
+        write_text_atomic(folder / NODES_FILE, json.dumps(known, indent=2) + "\n")
+        say(f"registered hospital {name} (key {entry['fingerprint']}) as node {node_id}")
+    known = {name: v for name, v in known.items() if name in enrolled}
+    write_text_atomic(folder / NODES_FILE, json.dumps(known, indent=2) + "\n")
+    return {name: {"node_id": v["node_id"], "status": listed.get(v["node_id"], {}).get("status", "registered")}
+            for name, v in known.items()}
+
+
+def coordinator_status(folder: str | Path) -> dict[str, Any]:
+    """What `genofed coordinator status` shows: the service state, hospitals, rounds and metrics."""
+    folder = Path(folder)
+    federation = load_federation(folder)
+    status = _read_json(folder / STATUS_FILE, {"state": "never started"})
+    if status.get("state") in ("starting", "running") and not _alive(status.get("pid")):
+        status["state"] = "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
+    status["rounds_planned"] = federation["settings"]["rounds"]
+    results = _read_json(folder / RUN_DIR / "results.json", None)
+    history = results["rounds"] if results else _checkpoint_history(folder / RUN_DIR / "checkpoints")
+    status["rounds_done"] = max((r["round"] for r in history), default=0)
+    status["last_round"] = history[-1] if history else None
+    status["results"] = str(folder / RUN_DIR / "results.json") if results else None
+    return status
+
+
+def _checkpoint_history(checkpoints: Path) -> list[dict[str, Any]]:
+    from genofed.server.checkpoint import latest_checkpoint  # torch: only when a run is under way
+
+    checkpoint = latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
+    return list(checkpoint.history) if checkpoint else []
+
+
+def _wait_online(control: FlowerControl, superlink: subprocess.Popen, timeout: float, folder: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not control.online():
+        if superlink.poll() is not None:
+            raise GenofedError(f"flower-superlink exited with code {superlink.returncode} at start; see {folder / 'superlink.log'} "
+                               "(is the port in use?)")
+        if time.monotonic() > deadline:
+            raise GenofedError(f"flower-superlink did not answer within {timeout:.0f} s; see {folder / 'superlink.log'}")
+        time.sleep(1.0)
+
+
+def _refuse_second_instance(folder: Path) -> None:
+    """One coordinator per folder; after a crash (SIGKILL, power loss) its SuperLink may still
+    hold the port and the database: stop that orphan before starting again."""
+    status = _read_json(folder / STATUS_FILE, {})
+    if status.get("state") not in ("starting", "running"):
+        return
+    if _alive(status.get("pid")) and status.get("pid") != os.getpid():
+        raise GenofedError(f"a coordinator for {folder} is already running (pid {status['pid']}); see genofed coordinator status")
+    orphan = status.get("superlink_pid")
+    group = [pid for pid in (orphan, status.get("superexec_pid"), status.get("proxy_pid")) if pid]
+    if any(_alive(pid) for pid in group):
+        try:  # the SuperLink's process group: its SuperExec, the ServerApp and nginx too
+            os.killpg(int(orphan), signal.SIGTERM)
+            for _ in range(50):
+                if not any(_alive(pid) for pid in group):
+                    break
+                time.sleep(0.2)
+            else:
+                os.killpg(int(orphan), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _stop_on_signals() -> dict[str, int | None]:
+    """SIGTERM (systemd, docker stop) and SIGINT end the wait loop; the SuperLink is then stopped."""
+    flag: dict[str, int | None] = {"signal": None}
+
+    def handler(signum, _frame) -> None:
+        flag["signal"] = signum
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    return flag
+
+
+def _terminate(process: subprocess.Popen, grace: float = 15.0) -> None:
+    """Stop the SuperLink and everything in its process group (its SuperExec, the ServerApp,
+    nginx), also when the SuperLink itself has already exited: an orphaned nginx would keep the
+    hospitals' port."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:  # the whole group is gone
+        return
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _write_status(folder: Path, status: dict[str, Any]) -> None:
+    write_text_atomic(folder / STATUS_FILE, json.dumps(dict(status, updated=_now()), indent=2) + "\n")
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GenofedError(f"{path}: cannot read ({exc})") from None
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,152 @@
+"""The federation's certificate authority and the coordinator's TLS server certificate.
+
+Why (what the data-protection officer asks): "is the traffic between our hospital and the
+coordinator encrypted, and how do we know we are talking to the real coordinator and not to
+someone in the middle?" Every connection to the SuperLink is TLS. The federation runs its own
+small CA, created here once, in the coordinator's folder: hospitals receive only the CA
+certificate (`ca.pem`, public) and trust no other issuer, so a certificate bought or forged
+elsewhere does not work. The server certificate names exactly the host names / IP addresses the
+coordinator is reached at (SubjectAlternativeName), so a hospital's TLS check fails for any other
+address. Private keys (`ca.key`, `server.key`) are written 0600 and atomically; `ca.key` is needed
+only to issue a new server certificate and can be moved offline after `coordinator init`.
+Validity is bounded (CA 5 years, server 1 year, by default) so a lost key does not stay usable
+forever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from genofed.common.util.atomic import write_text_atomic
+from genofed.common.errors import GenofedError
+from genofed.common.deployment.keys import write_private_atomic
+
+CA_DAYS = 5 * 365
+SERVER_DAYS = 365
+CA_KEY, CA_CERT, SERVER_KEY, SERVER_CERT = "ca.key", "ca.pem", "server.key", "server.pem"
+
+
+class PkiError(GenofedError):
+    """A bad host name or certificate request."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def subject_alt_names(hosts: list[str]) -> list[x509.GeneralName]:
+    """DNS entries for names, IP entries for addresses (a TLS client checks an IP against IP entries only)."""
+    if not hosts:
+        raise PkiError("give at least one --host: the name or IP address hospitals connect to")
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        host = host.strip()
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            continue
+        except ValueError:
+            pass
+        label_ok = all(part and len(part) <= 63 and part.replace("-", "").isalnum() and not part.startswith("-")
+                       for part in host.removeprefix("*.").split("."))
+        if not host or len(host) > 253 or not host.isascii() or not label_ok:
+            raise PkiError(f"--host {host!r} is neither an IP address nor a valid DNS name")
+        names.append(x509.DNSName(host.lower()))
+    if len(set(names)) != len(names):
+        raise PkiError(f"--host lists a name twice: {', '.join(hosts)}")
+    return names
+
+
+def create_ca(name: str = "genofed federation CA", *, days: int = CA_DAYS) -> Issued:
+    key = ec.generate_private_key(ec.SECP384R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "genofed"), x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA384())
+    )
+    return Issued(key, cert)
+
+
+def create_server_cert(ca: Issued, hosts: list[str], *, days: int = SERVER_DAYS) -> Issued:
+    """A TLS server certificate for `hosts`, signed by the federation CA."""
+    sans = subject_alt_names(hosts)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    not_after = min(now + dt.timedelta(days=days), ca.cert.not_valid_after_utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "genofed"),
+                                 x509.NameAttribute(NameOID.COMMON_NAME, hosts[0].strip()[:64])]))
+        .issuer_name(ca.cert.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(not_after)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=True, key_cert_sign=False, crl_sign=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+        .sign(ca.key, hashes.SHA384())
+    )
+    return Issued(key, cert)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def write_pki(folder: str | Path, hosts: list[str]) -> dict[str, str]:
+    """Create CA + server certificate in `folder`; returns what federation config records about them."""
+    folder = Path(folder)
+    ca = create_ca()
+    server = create_server_cert(ca, hosts)
+    write_private_atomic(folder / CA_KEY, _key_pem(ca.key))
+    write_private_atomic(folder / SERVER_KEY, _key_pem(server.key))
+    write_text_atomic(folder / CA_CERT, ca.cert.public_bytes(serialization.Encoding.PEM).decode())
+    write_text_atomic(folder / SERVER_CERT, server.cert.public_bytes(serialization.Encoding.PEM).decode())
+    return {
+        "ca_certificate": CA_CERT,
+        "ca_sha256": ca.cert.fingerprint(hashes.SHA256()).hex(),
+        "server_certificate": SERVER_CERT,
+        "server_key": SERVER_KEY,
+        "server_valid_until": server.cert.not_valid_after_utc.isoformat(),
+        "hosts": [h.strip() for h in hosts],
+    }
+
+
+def load_cert(path: str | Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(Path(path).read_bytes())
+
+
+def check_server_cert(cert: x509.Certificate, ca_cert: x509.Certificate, *, at: dt.datetime | None = None) -> None:
+    """Raise PkiError unless `cert` is signed by `ca_cert` and valid at `at` (default: now)."""
+    at = at or _now()
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except Exception as exc:  # ValueError (issuer mismatch) or InvalidSignature
+        raise PkiError(f"the server certificate is not signed by this CA ({type(exc).__name__}: {exc})") from None
+    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+        raise PkiError(f"the server certificate is valid {cert.not_valid_before_utc} to {cert.not_valid_after_utc}, not at {at}")

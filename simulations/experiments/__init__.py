@@ -1,0 +1,1 @@
+"""The paper's experiments: transfer learning, augmentation, synthetic-data fidelity and utility."""

@@ -1,0 +1,1 @@
+"""Genotype augmentation experiment."""

@@ -1,0 +1,1 @@
+"""Synthetic-data fidelity experiment: generators against references."""

@@ -1,0 +1,1 @@
+"""Synthetic-data utility experiment: does synthetic data help a small site?"""

@@ -1,0 +1,1 @@
+"""Transfer learning experiment: sources near and far, fine-tuning modes."""

@@ -1,0 +1,356 @@
+"""The transfer-learning experiment: does a pretrained model help small sites, with and without DP?
+
+The paper (BRIEF.md) reports +13.2 points of accuracy at 200 patients from a model pretrained on
+a related task, and less from a distant one. Here, on the simulated rare disease, for sites of
+50-400 patients, several seeds, and each privacy level (no DP, epsilon 8, epsilon 3 per site):
+
+  (a) scratch, site alone       (b) near-source model fine-tuned, site alone
+  (c) far-source model, alone   (d) federated from scratch   (e) federated from the near model
+
+plus the pooled non-private reference on the same sites, and, at one site size, every
+fine-tuning mode (how many parameters are trained privately) for the near source.
+
+Everything goes through the product's own paths: cohorts from `simulate_cohorts`, source models
+from `pretrain`, site files read back by the hospitals' loader, local models trained by the
+reference trainer of `genofed simulate`, and federations run by `simulate` on Flower's
+simulation engine. Finished pieces are kept in OUT, so an interrupted experiment picks up where
+it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genofed.common.util.atomic import write_text_atomic
+from genofed.common.data.cohort import Cohort
+from genofed.common.errors import GenofedError
+from genofed.common.data.layout import PANEL, PHENOTYPES, TEST, hospital_folders
+from genofed.common.data.loading import load_site
+from genofed.common.model.network import FINETUNE_MODES, ModelConfig, build_model, set_trainable
+from genofed.common.data.panel import VariantPanel
+from genofed.common.data.writers import write_plink
+from genofed.server.evaluation import TestCohort
+from genofed.server.pretraining.train import PretrainSettings, pretrain
+from genofed.server.pretraining.model_file import PretrainedModel, check_compatible, load_pretrained
+from genofed.server.results import json_default
+from genofed.server.settings import RunSettings
+
+from genofed.simulations.local.baselines import fit_alone
+from genofed.simulations.cohorts.build import ensure_cohorts
+from genofed.simulations.cohorts.presets import get_preset
+from genofed.simulations.local.simulate import simulated_sites
+
+Progress = Callable[[str], None]
+SOURCES = ("near", "far")
+#: The paper's figures this experiment is set against (BRIEF.md).
+PAPER = {"accuracy_with_transfer": 0.794, "gain_points": 13.2, "patients": 200}
+#: What we count as "an AUC gain equivalent to 13 points of accuracy" (our reading, stated in the
+#: report): at our test cohort's 40 % case share a 0.10 AUC gain moved accuracy by 5-8 points, so
+#: this is the more lenient of the two; both are reported.
+EQUIVALENT_AUC_GAIN = 0.10
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """What the experiment runs. The defaults are the full experiment (about an hour on 2 cores);
+    `small()` is the configuration the tests run end to end."""
+
+    out_dir: str
+    preset: str = "transfer"
+    cohort_seed: int = 42
+    sizes: tuple[int, ...] = (50, 100, 200, 400)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    epsilons: tuple[float, ...] = (math.inf, 8.0, 3.0)
+    #: the site size at which every fine-tuning mode is compared (0 = none)
+    modes_at: int = 200
+    federated: bool = True
+    #: fine-tuning modes of arm (e) under DP: the rule's (frozen) and, for comparison, partial
+    federated_dp_modes: tuple[str, ...] = ("frozen", "partial")
+    #: run settings of every arm (rounds, local epochs, lr, batch size, clip, delta): the defaults of `genofed simulate`
+    run: RunSettings = field(default_factory=RunSettings)
+    pretrain: PretrainSettings = field(default_factory=PretrainSettings)
+
+    def __post_init__(self) -> None:
+        if not self.sizes or min(self.sizes) < 20:
+            raise GenofedError("site sizes must be >= 20 patients")
+        if not self.seeds or not self.epsilons:
+            raise GenofedError("give at least one seed and one epsilon")
+
+    @classmethod
+    def small(cls, out_dir: str) -> TransferConfig:
+        """Minutes-scale: the small preset (3 clinics, ~500 variants), one site size, one seed, 2 rounds."""
+        return cls(out_dir=out_dir, preset="small", sizes=(40,), seeds=(1,), epsilons=(math.inf, 3.0), modes_at=40,
+                   federated_dp_modes=("frozen",), run=RunSettings(rounds=2, local_epochs=1), pretrain=PretrainSettings(epochs=3))
+
+
+def finetune_mode(epsilon: float) -> str:
+    """The fine-tuning mode the (b), (c) and (e) arms use, fixed in advance rather than picked on
+    the test cohort: without DP everything is trained; under DP only the output layer, because
+    DP-SGD's noise grows with every coordinate trained (the mode comparison measures this; arm
+    (e) also runs `federated_dp_modes`, since a federation pools more signal than one site)."""
+    return "full" if math.isinf(epsilon) else "frozen"
+
+
+def run_transfer_experiment(config: TransferConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Run (or finish) the experiment in `config.out_dir`; write transfer.json and report.md there."""
+    say = progress or (lambda _m: None)
+    started = time.perf_counter()
+    out = Path(config.out_dir)
+    smallest = min(c.n for c in get_preset(config.preset).hospitals)
+    if max(config.sizes) > smallest:  # before minutes of simulation, not after
+        raise GenofedError(f"site size {max(config.sizes)} is larger than the smallest clinic of preset {config.preset} ({smallest})")
+    out.mkdir(parents=True, exist_ok=True)
+    cohorts = ensure_cohorts(out / "cohorts", preset=config.preset, seed=config.cohort_seed, with_sources=True, progress=say)
+    panel = VariantPanel.load(cohorts / PANEL)
+    test = TestCohort.load(cohorts / TEST, panel)
+    models = {name: _ensure_source_model(out / "models" / f"{name}.pt", cohorts, name, config, say) for name in SOURCES}
+    hospitals = _load_hospitals(cohorts)
+
+    rows: list[dict[str, Any]] = []
+    for size in config.sizes:
+        for seed in config.seeds:
+            folder = out / "sites" / f"n{size}-seed{seed}"
+            _write_sites(folder, hospitals, size, seed, cohorts)
+            rows += _cached(folder / "local.json", lambda: _local_arms(folder, cohorts, test, models, size, seed, config, say))
+            if config.federated:
+                rows += _federated_arms(out, folder, cohorts, models, size, seed, config, say)
+    results = summarise(rows, config)
+    results["wall_seconds"] = time.perf_counter() - started
+    results["sources"] = {name: _source_info(model) for name, model in models.items()}
+    share = float(np.mean(test.labels))
+    results["test"] = {"people": int(len(test.labels)), "cases": int(test.labels.sum()), "majority_accuracy": max(share, 1 - share)}
+    write_text_atomic(out / "transfer.json", json.dumps(results, indent=2, default=json_default) + "\n")
+    from genofed.simulations.experiments.transfer.report import write_transfer_report
+
+    results["report"] = str(write_transfer_report(out, results))
+    return results
+
+
+def _ensure_source_model(path: Path, cohorts: Path, source: str, config: TransferConfig, say: Progress) -> PretrainedModel:
+    if path.exists():
+        model = load_pretrained(path)
+        check_compatible(model, VariantPanel.load(cohorts / PANEL), source=str(path))
+        return model
+    say(f"pretraining on the {source} source")
+    model, _ = pretrain(cohorts / "sources" / source, cohorts / PANEL, path, config.pretrain, progress=say)
+    return model
+
+
+def _load_hospitals(cohorts: Path) -> dict[str, Cohort]:
+    """Each clinic's data as the clinic exported it (its own variants and allele orientation):
+    a site drawn from it is written the same way, and aligned to the panel by the site loader."""
+    return {folder.name: load_site(folder.genotypes, folder.phenotypes).cohort for folder in hospital_folders(cohorts)}
+
+
+def nested_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A patient order whose every prefix keeps the clinic's case share: sites of 50, 100, 200
+    and 400 with one seed are nested, so a bigger site only adds patients."""
+    rng = np.random.default_rng(seed)
+    cases, controls = (rng.permutation(np.flatnonzero(labels == v)) for v in (1, 0))
+    share = len(cases) / len(labels)
+    order, taken_cases = [], 0
+    for k in range(1, len(labels) + 1):
+        if taken_cases < len(cases) and (taken_cases < round(share * k) or len(order) - taken_cases >= len(controls)):
+            order.append(cases[taken_cases])
+            taken_cases += 1
+        else:
+            order.append(controls[len(order) - taken_cases])
+    return np.asarray(order)
+
+
+def _write_sites(folder: Path, hospitals: dict[str, Cohort], size: int, seed: int, cohorts: Path) -> None:
+    """One federation folder of `size`-patient sites (PLINK + phenotypes.csv), one per clinic."""
+    if (folder / PANEL).exists():
+        return
+    for name, cohort in hospitals.items():
+        members = np.sort(nested_order(cohort.labels, seed)[:size])
+        ids = [cohort.sample_ids[i] for i in members]
+        write_plink(folder / name / "genotypes", cohort.dosages[members], ids, cohort.variant_ids)
+        frame = cohort.covariates.iloc[members].copy()
+        if "sex" in frame:  # the reader's 0 = male / 1 = female, written as text to stay unambiguous
+            frame["sex"] = frame["sex"].map({0.0: "M", 1.0: "F"}).fillna("")
+        frame.insert(0, "label", cohort.labels[members].astype(int))
+        frame.insert(0, "sample_id", ids)
+        write_text_atomic(folder / name / PHENOTYPES, frame.to_csv(index=False))
+    write_text_atomic(folder / PANEL, (cohorts / PANEL).read_text())
+
+
+def _site_settings(folder: Path, cohorts: Path, seed: int, epsilon: float, config: TransferConfig) -> RunSettings:
+    return replace(config.run, data_dir=str(folder), test_dir=str(cohorts / TEST), epsilon=epsilon, seed=seed, quiet=True,
+                   min_nodes=len(hospital_folders(folder)))
+
+
+def _local_arms(folder: Path, cohorts: Path, test: TestCohort, models: dict[str, PretrainedModel], size: int, seed: int,
+                config: TransferConfig, say: Progress) -> list[dict[str, Any]]:
+    """Arms (a)-(c) at every clinic, the pooled reference, and the mode comparison."""
+    say(f"sites of {size}, seed {seed}: local arms")
+    models_dir = folder.parent.parent / "models"
+    base = _site_settings(folder, cohorts, seed, math.inf, config)
+    sites = simulated_sites(base)
+    scratch_config = ModelConfig(n_variants=next(iter(sites.values())).n_variants)
+    rows = []
+    for epsilon in config.epsilons:
+        settings = replace(base, epsilon=epsilon)
+        arms = [("scratch", None, "full")] + [(s, models[s], finetune_mode(epsilon)) for s in SOURCES]
+        if size == config.modes_at:
+            arms += [("near", models["near"], m) for m in FINETUNE_MODES if m != finetune_mode(epsilon)]
+        for source, model, mode in arms:
+            model_config = scratch_config if model is None else model.model_config
+            start = None if model is None else model.state_dict
+            arm_settings = replace(settings, finetune=mode, pretrained="" if model is None else str(models_dir / f"{source}.pt"))
+            for name, data in sites.items():
+                weights = fit_alone(data.train_x, data.train_y, arm_settings, model_config, name, start)
+                rows.append(_row(f"{source}-local", source, mode, size, seed, epsilon, name, test.evaluate(model_config, weights),
+                                 _trainable(model_config, mode)))
+    pooled_x = np.concatenate([d.train_x for d in sites.values()])
+    pooled_y = np.concatenate([d.train_y for d in sites.values()])
+    weights = fit_alone(pooled_x, pooled_y, base, scratch_config, "pooled", private=False)
+    rows.append(_row("pooled", "scratch", "full", size, seed, math.inf, "pooled", test.evaluate(scratch_config, weights),
+                     _trainable(scratch_config, "full")))
+    return rows
+
+
+def _federated_arms(out: Path, folder: Path, cohorts: Path, models: dict[str, PretrainedModel], size: int, seed: int,
+                    config: TransferConfig, say: Progress) -> list[dict[str, Any]]:
+    """Arms (d) and (e): real federations of the `size`-patient sites on Flower's simulation engine."""
+    from genofed.simulations.local.simulate import simulate
+
+    rows = []
+    for epsilon in config.epsilons:
+        near_modes = ("full",) if math.isinf(epsilon) else config.federated_dp_modes
+        for source, mode in [("scratch", "full"), *(("near", m) for m in near_modes)]:
+            tag = f"n{size}-seed{seed}-{source}-{mode}-eps{epsilon:g}"
+            run_dir = out / "federations" / tag
+            settings = replace(_site_settings(folder, cohorts, seed, epsilon, config), out_dir=str(run_dir),
+                               pretrained=str(out / "models" / "near.pt") if source == "near" else "", finetune=mode)
+            results_file = run_dir / "results.json"
+            if results_file.exists():
+                results = json.loads(results_file.read_text())
+            else:
+                say(f"sites of {size}, seed {seed}: federation {source} ({mode}), epsilon {epsilon:g}")
+                results = simulate(settings, references=False)
+            metrics = results["test_metrics"] or {}
+            rows.append(_row(f"{source}-federated", source, mode, size, seed, epsilon, "federation", metrics,
+                             int(results.get("trainable_parameters") or 0), seconds=results.get("wall_seconds")))
+    return rows
+
+
+def _row(arm: str, source: str, mode: str, size: int, seed: int, epsilon: float, site: str, metrics: dict[str, Any],
+         trainable: int, seconds: float | None = None) -> dict[str, Any]:
+    return {"arm": arm, "source": source, "mode": mode, "size": size, "seed": seed, "epsilon": _eps(epsilon), "site": site,
+            "auc": metrics.get("auc"), "accuracy": metrics.get("accuracy"), "trainable_parameters": trainable, "seconds": seconds}
+
+
+def _trainable(config: ModelConfig, mode: str) -> int:
+    return set_trainable(build_model(config, seed=0), mode)
+
+
+def summarise(rows: list[dict[str, Any]], config: TransferConfig) -> dict[str, Any]:
+    """Means and spreads per (arm, mode, size, epsilon), the gains of transfer, and the targets."""
+    frame = pd.DataFrame(rows)
+    groups = frame.groupby(["arm", "mode", "size", "epsilon"], sort=False)
+    table = [
+        {"arm": arm, "mode": mode, "size": int(size), "epsilon": eps, "n": int(len(g)),
+         "auc_mean": _mean(g["auc"]), "auc_sd": _sd(g["auc"]), "accuracy_mean": _mean(g["accuracy"]),
+         "accuracy_sd": _sd(g["accuracy"]), "trainable_parameters": int(g["trainable_parameters"].iloc[0])}
+        for (arm, mode, size, eps), g in groups
+    ]
+    return {"config": _config_dict(config), "rows": rows, "table": table, "gains": _gains(frame), "targets": _targets(frame),
+            "paper": PAPER}
+
+
+def _gains(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Transfer minus scratch, paired by (size, seed, epsilon, site), for the arms' own modes."""
+    gains = []
+    for (size, eps), group in frame.groupby(["size", "epsilon"], sort=False):
+        mode = finetune_mode(math.inf if eps == "inf" else float(eps))
+        scratch = group[(group.arm == "scratch-local")].set_index(["seed", "site"])
+        for source in SOURCES:
+            tuned = group[(group.arm == f"{source}-local") & (group["mode"] == mode)].set_index(["seed", "site"])
+            paired = scratch.merge(tuned, left_index=True, right_index=True, suffixes=("_scratch", "_tuned"))
+            if paired.empty:
+                continue
+            diff_acc = 100 * (paired["accuracy_tuned"] - paired["accuracy_scratch"])
+            diff_auc = paired["auc_tuned"] - paired["auc_scratch"]
+            gains.append({"source": source, "size": int(size), "epsilon": eps, "mode": mode, "pairs": int(len(paired)),
+                          "accuracy_points_mean": _mean(diff_acc), "accuracy_points_sd": _sd(diff_acc),
+                          "auc_mean": _mean(diff_auc), "auc_sd": _sd(diff_auc)})
+    return gains
+
+
+def _targets(frame: pd.DataFrame) -> dict[str, Any]:
+    """The issue's three targets, measured."""
+    gains = pd.DataFrame(_gains(frame))
+    out: dict[str, Any] = {}
+    at200 = gains[gains["size"] == 200] if not gains.empty else gains
+    near_rows, far_rows = [], []
+    for epsilon, group in (at200.groupby("epsilon", sort=False) if not at200.empty else []):
+        near, far = group[group.source == "near"], group[group.source == "far"]
+        if near.empty:
+            continue
+        points, auc = float(near.accuracy_points_mean.iloc[0]), float(near.auc_mean.iloc[0])
+        near_rows.append({"epsilon": epsilon, "mode": near["mode"].iloc[0], "accuracy_points": points, "auc": auc,
+                          "met": bool(points >= 13.0 or auc >= EQUIVALENT_AUC_GAIN)})
+        if not far.empty:
+            far_rows.append({"epsilon": epsilon, "near_accuracy_points": points, "far_accuracy_points": float(far.accuracy_points_mean.iloc[0]),
+                             "near_auc": auc, "far_auc": float(far.auc_mean.iloc[0]), "met": bool(far.auc_mean.iloc[0] < auc)})
+    if near_rows:
+        out["near_gain_at_200"] = near_rows
+    if far_rows:
+        out["far_helps_less_than_near_at_200"] = far_rows
+    fed = frame[(frame.arm == "near-federated") & (frame.epsilon == 3.0)]
+    pooled = frame[frame.arm == "pooled"]
+    per_size = []
+    for (size, mode), group in fed.groupby(["size", "mode"]):
+        ref = pooled[pooled["size"] == size]
+        if len(ref):
+            gap = _mean(ref["auc"]) - _mean(group["auc"])
+            per_size.append({"size": int(size), "mode": mode, "federated_near_eps3_auc": _mean(group["auc"]),
+                             "pooled_auc": _mean(ref["auc"]), "gap": gap, "met": bool(gap <= 0.05)})
+    if per_size:
+        out["federated_near_eps3_within_0.05_of_pooled"] = per_size
+    return out
+
+
+def _source_info(model: PretrainedModel) -> dict[str, Any]:
+    prov = model.provenance
+    return {"content_hash": model.content_hash, "samples": prov.get("samples"), "targets": prov.get("targets"),
+            "validation": prov.get("metrics", {}).get("validation"), "seconds": prov.get("seconds")}
+
+
+def _cached(path: Path, compute: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    if path.exists():
+        return json.loads(path.read_text())
+    rows = compute()
+    write_text_atomic(path, json.dumps(rows, indent=1, default=json_default) + "\n")
+    return rows
+
+
+def _config_dict(config: TransferConfig) -> dict[str, Any]:
+    data = asdict(config)
+    data["epsilons"] = [_eps(e) for e in config.epsilons]
+    data["run"] = config.run.to_config()
+    return data
+
+
+def _eps(epsilon: float) -> float | str:
+    return "inf" if math.isinf(epsilon) else float(epsilon)
+
+
+def _mean(values: pd.Series) -> float | None:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.mean()) if len(values) else None
+
+
+def _sd(values: pd.Series) -> float | None:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return float(values.std(ddof=1)) if len(values) > 1 else None

@@ -1,0 +1,1 @@
+"""The local simulation mode, its reference models and a deployed federation on loopback."""

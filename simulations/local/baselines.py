@@ -1,0 +1,90 @@
+"""The reference models every simulation reports next to the federated one, trained on the
+same train splits and evaluated on the same test cohort: each hospital alone (with the same
+privacy budget, and without privacy), and all hospitals pooled in one place without privacy."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from torch import Tensor
+
+from genofed.client.site import SiteTensors, derived_seed
+from genofed.client.trainer import Augment, TrainSettings, sample_rate, steps_per_epoch, train_model
+from genofed.common.model.network import ModelConfig, build_model, set_trainable
+from genofed.common.privacy.ledger import Step, calibrate_noise
+from genofed.server.evaluation import TestCohort
+from genofed.server.settings import RunSettings
+
+
+@dataclass(frozen=True)
+class References:
+    local_only_auc: dict[str, float | None]  # same DP budget as the federation
+    local_only_nonprivate_auc: dict[str, float | None]
+    pooled_auc: float | None
+
+
+def train_references(sites: dict[str, SiteTensors], test: TestCohort, settings: RunSettings, model_config: ModelConfig,
+                     start: dict[str, Tensor] | None = None) -> References:
+    """Epochs match the federation's (rounds x local epochs), so only the data differs.
+
+    Each hospital alone starts where the federation started (`start`: the pretrained weights,
+    fine-tuned in the run's mode), so federated and local-only differ only in the sharing. The
+    pooled model is the classical reference: all patients in one place, no privacy, trained from
+    scratch.
+    """
+    private, nonprivate = {}, {}
+    for name, data in sites.items():
+        nonprivate[name] = _auc(test, model_config, fit_alone(data.train_x, data.train_y, settings, model_config, name, start, private=False))
+        if settings.private:
+            private[name] = _auc(test, model_config, fit_alone(data.train_x, data.train_y, settings, model_config, name, start))
+        else:
+            private[name] = nonprivate[name]
+    pooled_x = np.concatenate([d.train_x for d in sites.values()])
+    pooled_y = np.concatenate([d.train_y for d in sites.values()])
+    pooled = _auc(test, model_config, fit_alone(pooled_x, pooled_y, replace(settings, finetune="full"), model_config, "pooled",
+                                                private=False))
+    return References(private, nonprivate, pooled)
+
+
+def fit_alone(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: ModelConfig, name: str,
+              start: dict[str, Tensor] | None = None, *, private: bool = True,
+              history: list[Step] | tuple = (), augment: Augment | None = None) -> dict[str, Tensor]:
+    """A model trained on one data set alone, as a hospital without a federation would.
+
+    Same optimiser settings and as many epochs as the federation (rounds x local epochs); with
+    `private` and a finite epsilon, DP-SGD calibrated to spend the run's whole budget. `start`
+    (pretrained weights) is fine-tuned in `settings.finetune` mode; None trains from scratch.
+    `history`: DP steps the site already spent on the same patients (e.g. a synthetic-data
+    generator); the classifier's noise is then calibrated so history + training stay within
+    `settings.epsilon` (empty: the whole budget is the classifier's, as before).
+    `augment` (issue 6): the trainer's on-the-fly augmentation callable (see `train_model`); one
+    augmented example per drawn record, so the DP accounting is unchanged. None: no augmentation.
+    """
+    epochs = settings.rounds * settings.local_epochs
+    sigma = None
+    if private and settings.private:
+        sigma = classifier_step(len(y), settings, history)[0]
+    model = build_model(config, seed=settings.seed)
+    if start is not None:
+        model.load_state_dict(start)
+        set_trainable(model, settings.finetune)
+    train = TrainSettings(epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, max_grad_norm=settings.clip)
+    seed = derived_seed(name.encode(), "reference", settings.seed, sigma is None)
+    extra = {} if augment is None else {"augment": augment}  # the call without augmentation stays exactly as before
+    return train_model(model, x, y, train, noise_multiplier=sigma, seed=seed, **extra).state_dict
+
+
+def classifier_step(n: int, settings: RunSettings, history: list[Step] | tuple = ()) -> Step:
+    """The DP-SGD run `fit_alone` does on `n` rows under `settings` after `history`, as a Step
+    (noise multiplier, sample rate, steps): what a caller adds to `history` to audit the total."""
+    epochs = settings.rounds * settings.local_epochs
+    rate, steps = sample_rate(n, settings.batch_size), epochs * steps_per_epoch(n, settings.batch_size)
+    sigma = calibrate_noise(list(history), sample_rate=rate, steps=steps, target_epsilon=settings.epsilon, delta=settings.delta)
+    return (sigma, rate, steps)
+
+
+def _auc(test: TestCohort, config: ModelConfig, state_dict) -> float | None:
+    auc = test.evaluate(config, state_dict)["auc"]
+    return None if auc is None or math.isnan(auc) else float(auc)

@@ -1,0 +1,121 @@
+"""The local simulation mode: a whole federation on one machine, on Flower's simulation engine.
+
+One virtual SuperNode per hospital folder runs the real ClientApp on that hospital's files; the
+real ServerApp coordinates them. Then the same run trains its reference models (each hospital
+alone, all pooled) and writes results.json and a report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from genofed.client.site import SiteTensors, load_site_tensors, resolve_site, split_seed
+from genofed.common.data.layout import PANEL, TRUTH, hospital_folders
+from genofed.common.model.network import ModelConfig
+from genofed.common.data.panel import VariantPanel
+from genofed.server.federation import load_test_cohort, starting_model
+from genofed.server.results import RESULTS, write_results
+from genofed.server.settings import RunSettings
+
+from genofed.simulations.local.baselines import train_references
+from genofed.simulations.local.synthetic_sites import prepare_synthetic
+
+Progress = Callable[[str], None]
+
+
+def simulate(settings: RunSettings, *, progress: Progress | None = None, references: bool = True,
+             verbose: bool = False) -> dict[str, Any]:
+    """Run the federation in `settings.data_dir`, then its references; return results.json's content."""
+    say = progress or (lambda _m: None)
+    started = time.perf_counter()
+    out_dir = Path(settings.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.ledger_dir:
+        settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
+    panel = VariantPanel.load(Path(settings.data_dir) / PANEL)
+    start = None
+    if settings.pretrained:  # checked before Flower starts; its hash is pinned, so the plan id covers the weights
+        _, start, described = starting_model(settings, panel)
+        settings = replace(settings, pretrained_hash=settings.pretrained_hash or described["content_hash"])
+    if not settings.plan_id:
+        settings = replace(settings, plan_id=settings.experiment_id())
+    folders = hospital_folders(settings.data_dir)
+    synthetic = prepare_synthetic(settings, say) if settings.synthetic_ratio > 0 else None
+    _run_flower(settings, len(folders), say, verbose)
+    results = json.loads((out_dir / RESULTS).read_text())
+    results["synthetic"] = None if synthetic is None else {
+        "ratio": settings.synthetic_ratio, "generator": settings.synthetic_generator,
+        "generator_epsilon": settings.synthetic_epsilon if settings.private else None, "sites": synthetic}
+    results.update(local_only_auc=None, local_only_nonprivate_auc=None, pooled_auc=None)
+    # the simulator knows its hospitals' case counts; a hospital never releases them
+    for name, data in simulated_sites(settings, only=set(results["sites"])).items():
+        results["sites"][name]["cases"] = data.cases
+
+    if references:
+        say("training the reference models: each hospital alone, and all hospitals pooled")
+        test = load_test_cohort(settings, panel)
+        if test is not None:
+            config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
+            refs = train_references(simulated_sites(settings), test, settings, config, start)
+            results.update(local_only_auc=refs.local_only_auc, local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
+                           pooled_auc=refs.pooled_auc)
+    results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))
+    results["wall_seconds"] = time.perf_counter() - started
+    write_results(out_dir, results)
+    return results
+
+
+def simulated_sites(settings: RunSettings, only: set[str] | None = None) -> dict[str, SiteTensors]:
+    """Each hospital folder's data as its virtual SuperNode sees it: the very split its
+    ClientApp trains on, so reference models differ from the federation only in the sharing.
+    `only`: just these hospitals (e.g. those that took part; cached per process either way)."""
+    sites = {}
+    for i, folder in enumerate(hospital_folders(settings.data_dir)):
+        if only is not None and folder.name not in only:
+            continue
+        site = resolve_site({"partition-id": i}, settings.to_config())
+        sites[folder.name] = load_site_tensors(site, split_seed(site, settings.seed))
+    return sites
+
+
+def _run_flower(settings: RunSettings, n_hospitals: int, say: Progress, verbose: bool) -> None:
+    """Flower's simulation engine (Ray backend), one virtual SuperNode per hospital."""
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    from flwr.simulation import run_simulation
+
+    from genofed.client.app import make_client_app
+    from genofed.server.app import make_server_app
+
+    config = settings.to_config()
+    if not verbose:  # Flower logs every round at INFO and run_simulation's deprecation at WARNING
+        logging.getLogger("flwr").setLevel(logging.ERROR)
+    say(f"starting Flower's simulation engine: {n_hospitals} hospitals, {settings.rounds} rounds")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # run_simulation's deprecation notice: `flwr run` needs a SuperLink
+        run_simulation(
+            server_app=make_server_app(config, progress=say),
+            client_app=make_client_app(config),
+            num_supernodes=n_hospitals,
+            backend_config={
+                "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                "init_args": {"num_cpus": max(1, os.cpu_count() or 1), "include_dashboard": False,
+                              "logging_level": "WARNING" if not verbose else "INFO"},
+            },
+            verbose_logging=verbose,
+        )
+    if not (Path(settings.out_dir) / RESULTS).exists():
+        raise RuntimeError("the federation ended without results; rerun with --verbose to see Flower's log")
+
+
+def _bayes_auc(data_dir: Path) -> float | None:
+    truth = data_dir / TRUTH
+    return json.loads(truth.read_text()).get("bayes_auc") if truth.exists() else None

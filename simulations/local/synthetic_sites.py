@@ -1,0 +1,77 @@
+"""Synthetic cohorts for the simulation's virtual hospitals (`genofed simulate --synthetic-ratio`).
+
+Before Flower starts, every virtual site does what a deployed hospital does with `genofed synth`:
+it trains a generator on its own patients (under DP charged to its own ledger, in its state
+dir), validates the batch and keeps it only if it passes. Its ClientApp then trains on real +
+synthetic rows (genofed.client.synthetic_use). A rerun of the same settings reuses the cohorts
+(and so charges nothing twice); different generator settings in the same run folder are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from genofed.client.site import derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
+from genofed.client.synth import SUMMARY_FILE, SynthOptions, synthesize
+from genofed.common.errors import GenofedError
+from genofed.common.data.layout import hospital_folders
+from genofed.server.settings import RunSettings
+
+#: Extra records generated beyond ratio x patients: validation drops the ones too close to a
+#: real patient (about 5 % by construction, see validation.record_failures).
+DROP_MARGIN = 1.1
+
+
+def prepare_synthetic(settings: RunSettings, say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """Generate (or reuse) each virtual site's synthetic cohort; returns results.json's per-site summary."""
+    sites = {}
+    for i, folder in enumerate(hospital_folders(settings.data_dir)):
+        site = resolve_site({"partition-id": i}, settings.to_config())
+        assert site.synthetic is not None  # settings.synthetic_ratio > 0
+        real = load_site_tensors(replace(site, synthetic=None, synthetic_ratio=0.0), split_seed(site, settings.seed))
+        options = SynthOptions(
+            n=math.ceil(settings.synthetic_ratio * len(real.train_y) * DROP_MARGIN) + 1,
+            epsilon=settings.synthetic_epsilon if settings.private else math.inf,
+            delta=settings.delta,
+            state_dir=str(site.state_dir),
+            seed=derived_seed(site_secret(site, settings.seed), "synthetic") % 2**31,
+            generator=settings.synthetic_generator,
+        )
+        summary_path = site.synthetic / SUMMARY_FILE
+        if summary_path.is_file():
+            summary = json.loads(summary_path.read_text())
+            _check_reusable(summary, options, site.synthetic)
+            say(f"{folder.name}: reusing its synthetic cohort in {site.synthetic}")
+        else:
+            private = f", DP epsilon {options.epsilon:g}" if not math.isinf(options.epsilon) else ", no DP"
+            say(f"{folder.name}: training its {options.generator.upper()} generator on its own patients{private}")
+            summary = synthesize(folder.genotypes, folder.phenotypes, site.synthetic, options)
+        sites[folder.name] = _site_summary(summary)
+        verdict = "passed" if summary["passed"] else "FAILED (" + ", ".join(summary["failed_checks"]) + "): not used"
+        say(f"{folder.name}: synthetic batch {verdict}")
+    return sites
+
+
+def _check_reusable(summary: dict[str, Any], options: SynthOptions, folder) -> None:
+    same = (summary.get("generator", {}).get("kind") == options.generator and summary.get("records_generated") == options.n
+            and summary.get("epsilon") == (None if math.isinf(options.epsilon) else options.epsilon))
+    if not same:
+        raise GenofedError(f"{folder} holds a synthetic cohort made with other settings; use a new --out folder "
+                           "(its ledger has already been charged for the old one)")
+
+
+def _site_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    assoc = summary.get("validation", {}).get("associations", {})
+    return {
+        "passed": summary["passed"],
+        "failed_checks": summary["failed_checks"],
+        "records_generated": summary["records_generated"],
+        "records_dropped_as_too_close": summary["records_dropped_as_too_close"],
+        "records_accepted": summary["records_written"],
+        "spurious_association_rate": assoc.get("spurious_rate"),
+        "epsilon": summary["epsilon"],
+    }
