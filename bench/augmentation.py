@@ -20,11 +20,17 @@ import json
 import math
 from pathlib import Path
 
-from genofed.simulations.experiments.augmentation.run import TARGET_GAIN, AugmentConfig, run_augment_experiment
+from genofed.simulations.experiments.augmentation.run import (
+    TARGET_GAIN,
+    AugmentConfig,
+    run_augment_experiment,
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="runs/augment", help="experiment folder (default: runs/augment)")
     parser.add_argument("--reuse", action="store_true", help="only read OUT/augment.json")
     parser.add_argument("--small", action="store_true", help="the small configuration (seconds)")
@@ -35,11 +41,16 @@ def main() -> None:
         config = AugmentConfig.small(args.out) if args.small else AugmentConfig(out_dir=args.out)
         results = run_augment_experiment(config, progress=print)
     config = results["config"]
-    print(f"preset {config['preset']}, {results['variants']} variants, sizes {config['sizes']}, seeds {config['seeds']}; "
-          f"wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not timed)")
+    print(
+        f"preset {config['preset']}, {results['variants']} variants, sizes {config['sizes']}, seeds {config['seeds']}; "
+        f"wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not timed)"
+    )
     rates = config["error_rates"]
-    print(f"{'arm':<21} {'size':>4} {'eps':>4} {'AUC':>15} " + " ".join(f"{f'AUC {100 * r:g}% err':>15}" for r in rates)
-          + f" {'sigma':>6} {'epsilon':>7}")
+    print(
+        f"{'arm':<21} {'size':>4} {'eps':>4} {'AUC':>15} "
+        + " ".join(f"{f'AUC {100 * r:g}% err':>15}" for r in rates)
+        + f" {'sigma':>6} {'epsilon':>7}"
+    )
     for r in results["table"]:
         if r["status"] != "ok":
             print(f"{r['arm']:<21} {r['size']:>4} {str(r['epsilon']):>4} {r['status']:>15}")
@@ -47,24 +58,36 @@ def main() -> None:
         cells = " ".join(f"{_pm(r.get(f'auc_err{x:g}_mean'), r.get(f'auc_err{x:g}_sd')):>15}" for x in rates)
         sigma = "-" if r.get("noise_multiplier") is None else f"{r['noise_multiplier']:.3f}"
         spent = "-" if r.get("epsilon_spent") is None else f"{r['epsilon_spent']:.3f}"
-        print(f"{r['arm']:<21} {r['size']:>4} {str(r['epsilon']):>4} {_pm(r['auc_mean'], r['auc_sd']):>15} {cells} {sigma:>6} {spent:>7}")
+        print(
+            f"{r['arm']:<21} {r['size']:>4} {str(r['epsilon']):>4} {_pm(r['auc_mean'], r['auc_sd']):>15} {cells} {sigma:>6} {spent:>7}"
+        )
     targets = results["targets"]
     gain, robust, privacy = targets["gain"], targets["robustness"], targets["privacy"]
     if gain["best_arm"] is not None:
-        print(f"target +{TARGET_GAIN:.2f} AUC at {gain['size']} patients, no DP: best augmentation {gain['best_arm']} "
-              f"{gain['gain']:+.3f} AUC -> {'met' if gain['met'] else 'MISSED'}")
+        print(
+            f"target +{TARGET_GAIN:.2f} AUC at {gain['size']} patients, no DP: best augmentation {gain['best_arm']} "
+            f"{gain['gain']:+.3f} AUC -> {'met' if gain['met'] else 'MISSED'}"
+        )
     if robust["gain"] is not None:
-        print(f"target robustness ({gain['best_arm']}, {100 * robust['error_rate']:g} % miscalls): {robust['gain']:+.3f} AUC over none "
-              f"-> {'met' if robust['met'] else 'MISSED'}")
+        print(
+            f"target robustness ({gain['best_arm']}, {100 * robust['error_rate']:g} % miscalls): {robust['gain']:+.3f} AUC over none "
+            f"-> {'met' if robust['met'] else 'MISSED'}"
+        )
     _assert_privacy(results)
     if privacy["met"] is not None:
-        print(f"target privacy unchanged: {privacy['dp_arms_checked']} DP arm runs, noise multiplier and epsilon equal to none's "
-              f"-> {'met' if privacy['met'] else 'MISSED'}")
+        print(
+            f"target privacy unchanged: {privacy['dp_arms_checked']} DP arm runs, noise multiplier and epsilon equal to none's "
+            f"-> {'met' if privacy['met'] else 'MISSED'}"
+        )
 
 
 def _assert_privacy(results: dict) -> None:
     """Every DP arm's noise multiplier and spent epsilon equal the "none" arm's at the same cell."""
-    rows = [r for r in results["rows"] if r["status"] == "ok" and r["epsilon"] != "inf" and r.get("noise_multiplier") is not None]
+    rows = [
+        r
+        for r in results["rows"]
+        if r["status"] == "ok" and r["epsilon"] != "inf" and r.get("noise_multiplier") is not None
+    ]
     none = {(r["size"], r["seed"], r["epsilon"], r["site"]): r for r in rows if r["arm"] == "none"}
     for r in rows:
         ref = none[(r["size"], r["seed"], r["epsilon"], r["site"])]

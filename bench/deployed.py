@@ -33,23 +33,45 @@ def main() -> int:
     simulate_cohorts(cohorts, preset="small", seed=5)
     rows = []
     for mode in ("plain", "secagg"):
-        settings = {"rounds": args.rounds, "min_nodes": 3, "local_epochs": 2, "batch_size": 16, "secagg": mode == "secagg"}
+        settings = {
+            "rounds": args.rounds,
+            "min_nodes": 3,
+            "local_epochs": 2,
+            "batch_size": 16,
+            "secagg": mode == "secagg",
+        }
         print(f"running the {mode} federation ...", file=sys.stderr, flush=True)
         results = run_loopback_federation(out / mode, cohorts, settings)
         if results["coordinator_exit"] != 0:
-            print(f"{mode}: the coordinator exited with {results['coordinator_exit']}; see {out / mode}", file=sys.stderr)
+            print(
+                f"{mode}: the coordinator exited with {results['coordinator_exit']}; see {out / mode}",
+                file=sys.stderr,
+            )
             return 1
         status = json.loads((out / mode / "fed" / "coordinator.json").read_text())
         traffic = status.get("network_traffic") or {}
         seconds = [r["seconds"] for r in results["rounds"][2:]] or [results["rounds"][-1]["seconds"]]
-        rows.append((mode, len(results["sites"]), statistics.mean(seconds), traffic.get("inbound-bytes", 0) / args.rounds / 1024,
-                     traffic.get("outbound-bytes", 0) / args.rounds / 1024, results["loopback_wall_seconds"],
-                     results["test_auc"], max(results["epsilon"].values())))
-    print(f"{'mode':<7} {'hospitals':>9} {'s/round':>8} {'KiB in/round':>13} {'KiB out/round':>14} {'wall s':>7} {'test AUC':>9} {'eps max':>8}")
+        rows.append(
+            (
+                mode,
+                len(results["sites"]),
+                statistics.mean(seconds),
+                traffic.get("inbound-bytes", 0) / args.rounds / 1024,
+                traffic.get("outbound-bytes", 0) / args.rounds / 1024,
+                results["loopback_wall_seconds"],
+                results["test_auc"],
+                max(results["epsilon"].values()),
+            )
+        )
+    print(
+        f"{'mode':<7} {'hospitals':>9} {'s/round':>8} {'KiB in/round':>13} {'KiB out/round':>14} {'wall s':>7} {'test AUC':>9} {'eps max':>8}"
+    )
     for mode, n, sec, kin, kout, wall, auc, eps in rows:
         print(f"{mode:<7} {n:>9} {sec:>8.1f} {kin:>13.1f} {kout:>14.1f} {wall:>7.0f} {auc:>9.3f} {eps:>8.2f}")
     plain, secagg = rows
-    print(f"SecAgg+ / plain: {secagg[2] / plain[2]:.2f}x seconds per round, {secagg[3] / max(plain[3], 1e-9):.2f}x bytes into the coordinator")
+    print(
+        f"SecAgg+ / plain: {secagg[2] / plain[2]:.2f}x seconds per round, {secagg[3] / max(plain[3], 1e-9):.2f}x bytes into the coordinator"
+    )
     return 0
 
 

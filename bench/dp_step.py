@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--dense-max", type=int, default=20_000, help="skip the dense MLP above this many variants")
+    parser.add_argument(
+        "--dense-max", type=int, default=20_000, help="skip the dense MLP above this many variants"
+    )
     args = parser.parse_args(argv)
     ok = True
     print(f"{'model':<28}{'V':>8}{'plain ms':>10}{'DP ms':>10}{'DP/plain':>10}{'plain MB':>10}{'DP MB':>10}")
@@ -72,10 +74,14 @@ def main(argv: list[str] | None = None) -> int:
             plain, dp = (measure(code, mode, v, args.batch, args.steps) for mode in ("plain", "dp"))
             ratio = dp["ms"] / plain["ms"]
             name = "GenotypeRiskNet (defaults)" if code == "genotype" else kind
-            print(f"{name:<28}{v:>8}{plain['ms']:>10.2f}{dp['ms']:>10.2f}{ratio:>10.2f}{plain['peak_rss_mb']:>10.0f}{dp['peak_rss_mb']:>10.0f}")
+            print(
+                f"{name:<28}{v:>8}{plain['ms']:>10.2f}{dp['ms']:>10.2f}{ratio:>10.2f}{plain['peak_rss_mb']:>10.0f}{dp['peak_rss_mb']:>10.0f}"
+            )
             if code == "genotype" and v == 20_000:
                 ok = ratio <= 2.0
-                print(f"target: DP/plain <= 2.0 at V=20,000, batch {args.batch} -> {'OK' if ok else 'MISSED'} ({ratio:.2f}); parameters {plain['params']}")
+                print(
+                    f"target: DP/plain <= 2.0 at V=20,000, batch {args.batch} -> {'OK' if ok else 'MISSED'} ({ratio:.2f}); parameters {plain['params']}"
+                )
     return 0
 
 

@@ -35,7 +35,9 @@ report(test_auc=r["test_auc"], pooled=r["pooled_auc"], local=r["local_only_auc"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", default="demo/cohorts", help="federation folder (default: demo/cohorts)")
     parser.add_argument("--epsilons", nargs="+", default=["1", "3", "8", "inf"])
     parser.add_argument("--rounds", type=int, default=10)
@@ -43,16 +45,24 @@ def main() -> None:
     parser.add_argument("--finetune", default="full", choices=("full", "partial", "frozen"))
     args = parser.parse_args()
     if not (Path(args.data) / "panel.tsv").exists():
-        raise SystemExit(f"{args.data} has no federation: run `genofed simulate-cohorts --out {args.data}` first")
-    print(f"{'epsilon':>7} {'federated':>9} {'pooled':>6} {'local med':>9} {'Bayes':>5} {'spent':>5} "
-          f"{'wall s':>6} {'s/round':>7} {'KiB/round':>9} {'peak MiB':>8}")
+        raise SystemExit(
+            f"{args.data} has no federation: run `genofed simulate-cohorts --out {args.data}` first"
+        )
+    print(
+        f"{'epsilon':>7} {'federated':>9} {'pooled':>6} {'local med':>9} {'Bayes':>5} {'spent':>5} "
+        f"{'wall s':>6} {'s/round':>7} {'KiB/round':>9} {'peak MiB':>8}"
+    )
     for eps in args.epsilons:
         with tempfile.TemporaryDirectory() as tmp:
-            r = run_child(CHILD, args.data, f"{tmp}/run", eps, str(args.rounds), args.pretrained, args.finetune)
+            r = run_child(
+                CHILD, args.data, f"{tmp}/run", eps, str(args.rounds), args.pretrained, args.finetune
+            )
         local = statistics.median(v for v in r["local"].values() if v is not None)
         spent = "-" if r["epsilon"] is None else f"{r['epsilon']:.2f}"
-        print(f"{eps:>7} {r['test_auc']:>9.3f} {r['pooled']:>6.3f} {local:>9.3f} {r['bayes']:>5.3f} {spent:>5} "
-              f"{r['wall']:>6.0f} {r['per_round']:>7.1f} {r['bytes'] / 1024:>9.0f} {r['peak_rss_mb']:>8.0f}")
+        print(
+            f"{eps:>7} {r['test_auc']:>9.3f} {r['pooled']:>6.3f} {local:>9.3f} {r['bayes']:>5.3f} {spent:>5} "
+            f"{r['wall']:>6.0f} {r['per_round']:>7.1f} {r['bytes'] / 1024:>9.0f} {r['peak_rss_mb']:>8.0f}"
+        )
     print("peak MiB: the driver process only (ServerApp, references); the Ray actors that run the")
     print("hospitals' ClientApps are separate processes and are not included")
 

@@ -37,7 +37,9 @@ def make_vcf(path: Path, n_samples: int, n_variants: int, seed: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--variants", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
@@ -54,11 +56,21 @@ def main() -> None:
         size_mb = path.stat().st_size / 2**20
 
     matrix_mb = args.samples * args.variants / 2**20
-    print(f"VCF.gz: {args.samples} samples x {args.variants} variants, {size_mb:.1f} MiB on disk (written in {write_s:.1f} s)")
-    print(f"load time:        {loaded['seconds']:.1f} s  ({args.variants / loaded['seconds']:,.0f} variants/s)")
-    print(f"peak RSS:         {loaded['peak_rss_mb']:.0f} MiB  (import-only baseline {baseline['peak_rss_mb']:.0f} MiB)")
-    print(f"reader overhead:  {loaded['peak_rss_mb'] - baseline['peak_rss_mb']:.0f} MiB for a {matrix_mb:.0f} MiB int8 matrix")
-    print(f"target:           peak well under 2048 MiB -> {'OK' if loaded['peak_rss_mb'] < 2048 else 'MISSED'}")
+    print(
+        f"VCF.gz: {args.samples} samples x {args.variants} variants, {size_mb:.1f} MiB on disk (written in {write_s:.1f} s)"
+    )
+    print(
+        f"load time:        {loaded['seconds']:.1f} s  ({args.variants / loaded['seconds']:,.0f} variants/s)"
+    )
+    print(
+        f"peak RSS:         {loaded['peak_rss_mb']:.0f} MiB  (import-only baseline {baseline['peak_rss_mb']:.0f} MiB)"
+    )
+    print(
+        f"reader overhead:  {loaded['peak_rss_mb'] - baseline['peak_rss_mb']:.0f} MiB for a {matrix_mb:.0f} MiB int8 matrix"
+    )
+    print(
+        f"target:           peak well under 2048 MiB -> {'OK' if loaded['peak_rss_mb'] < 2048 else 'MISSED'}"
+    )
     assert loaded["shape"] == [args.samples, args.variants], loaded["shape"]
 
 

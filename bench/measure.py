@@ -25,5 +25,7 @@ def report(**fields):
 
 def run_child(code: str, *args: str) -> dict:
     """Run `code` (which must call `report(...)` once) with `args` in sys.argv[1:]."""
-    out = subprocess.run([sys.executable, "-c", _PRELUDE + code, *args], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _PRELUDE + code, *args], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])

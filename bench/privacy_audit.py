@@ -49,15 +49,15 @@ import torch
 from scipy import stats
 
 from genofed.client.app import make_client_app
-from genofed.common.privacy.release import SCORE_BINS, as_histogram
 from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.layout import GENOTYPES, PANEL, PHENOTYPES, TEST, hospital_folders
 from genofed.common.data.loading import load_site
-from genofed.common.model.network import ModelConfig, build_model, predict_proba
 from genofed.common.data.panel import VariantPanel
-from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.data.variants import parse_variant_id
 from genofed.common.data.writers import write_phenotypes, write_vcf
+from genofed.common.model.network import ModelConfig, build_model, predict_proba
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.privacy.release import SCORE_BINS, as_histogram
 from genofed.simulations.cohorts.build import simulate_cohorts
 
 # ---------------------------------------------------------------------------------------------
@@ -113,8 +113,9 @@ class Guesses:
     ceiling: float  # the bound if all k guesses had been right: what m and k allow at most
 
 
-def audit_guesses(scores: np.ndarray, included: np.ndarray, ks: list[int], delta: float,
-                  confidence: float) -> list[Guesses]:
+def audit_guesses(
+    scores: np.ndarray, included: np.ndarray, ks: list[int], delta: float, confidence: float
+) -> list[Guesses]:
     """Guess the top-k scores "in" for each pre-declared k; Bonferroni over the ks.
 
     The ks are fixed before the run (fractions of m), so picking the best of them afterwards is
@@ -129,8 +130,14 @@ def audit_guesses(scores: np.ndarray, included: np.ndarray, ks: list[int], delta
     for k in ks:
         r = min(k, scored)
         correct = int(included[order[:r]].sum())
-        out.append(Guesses(r, correct, epsilon_lower_bound(m, r, correct, delta, alpha),
-                           epsilon_lower_bound(m, r, r, delta, alpha)))
+        out.append(
+            Guesses(
+                r,
+                correct,
+                epsilon_lower_bound(m, r, correct, delta, alpha),
+                epsilon_lower_bound(m, r, r, delta, alpha),
+            )
+        )
     return out
 
 
@@ -190,8 +197,9 @@ def canary_variant_ids(panel: VariantPanel, filler: int, m: int) -> list[str]:
     return [f"{contig}:{1_000_000 + 100 * i}:A:G" for i in range(filler + m)]
 
 
-def write_audit_site(federation: Path, site: str, canaries: Canaries, folder: Path,
-                     block_size: int) -> AuditSite:
+def write_audit_site(
+    federation: Path, site: str, canaries: Canaries, folder: Path, block_size: int
+) -> AuditSite:
     """The site's files with the included canaries added: VCF, phenotype CSV and the extended panel.
 
     The real patients are the simulated site's own (read by the project's loader, aligned to the
@@ -208,25 +216,46 @@ def write_audit_site(federation: Path, site: str, canaries: Canaries, folder: Pa
     own = np.zeros((m, filler + m), dtype=np.int8)
     own[np.arange(m), filler + np.arange(m)] = CANARY_DOSAGE
     chosen = np.flatnonzero(canaries.included)
-    dosages = np.vstack([
-        np.hstack([real.dosages, np.zeros((real.n_samples, filler + m), dtype=np.int8)]),
-        np.hstack([donors.dosages[canaries.donors[chosen]], own[chosen]]),
-    ])
+    dosages = np.vstack(
+        [
+            np.hstack([real.dosages, np.zeros((real.n_samples, filler + m), dtype=np.int8)]),
+            np.hstack([donors.dosages[canaries.donors[chosen]], own[chosen]]),
+        ]
+    )
     variant_ids = list(panel.variant_ids) + extra
     typed = ~(dosages == -1).all(axis=0)  # a variant no one was called for is not in a clinic's file
     sample_ids = list(real.sample_ids) + [canaries.ids[j] for j in chosen]
     labels = np.concatenate([real.labels, canaries.labels[chosen]])
-    covariates = pd.concat([real.covariates[["sex", "age"]],
-                            donors.covariates[["sex", "age"]].iloc[canaries.donors[chosen]]], ignore_index=True)
-    covariates["sex"] = covariates["sex"].map({1.0: "F", 0.0: "M"})  # the reader's coding; unknown fails in the writer
+    covariates = pd.concat(
+        [real.covariates[["sex", "age"]], donors.covariates[["sex", "age"]].iloc[canaries.donors[chosen]]],
+        ignore_index=True,
+    )
+    covariates["sex"] = covariates["sex"].map(
+        {1.0: "F", 0.0: "M"}
+    )  # the reader's coding; unknown fails in the writer
     folder.mkdir(parents=True, exist_ok=True)
-    write_vcf(folder / GENOTYPES, dosages[:, typed], sample_ids, [v for v, t in zip(variant_ids, typed) if t])
+    write_vcf(
+        folder / GENOTYPES,
+        dosages[:, typed],
+        sample_ids,
+        [v for v, t in zip(variant_ids, typed, strict=False) if t],
+    )
     write_phenotypes(folder / PHENOTYPES, sample_ids, labels, covariates)
-    VariantPanel(variant_ids, np.concatenate([panel.alt_freq, np.full(filler + m, CANARY_FREQ)])).save(folder / PANEL)
+    VariantPanel(variant_ids, np.concatenate([panel.alt_freq, np.full(filler + m, CANARY_FREQ)])).save(
+        folder / PANEL
+    )
     freq = float(np.clip(CANARY_FREQ, FREQ_CLIP, 1 - FREQ_CLIP))
-    return AuditSite(folder / GENOTYPES, folder / PHENOTYPES, folder / PANEL, folder / "state",
-                     ModelConfig(n_variants=len(variant_ids), block_size=block_size), v_real + filler,
-                     CANARY_DOSAGE - 2 * freq, -2 * freq, real.n_samples)
+    return AuditSite(
+        folder / GENOTYPES,
+        folder / PHENOTYPES,
+        folder / PANEL,
+        folder / "state",
+        ModelConfig(n_variants=len(variant_ids), block_size=block_size),
+        v_real + filler,
+        CANARY_DOSAGE - 2 * freq,
+        -2 * freq,
+        real.n_samples,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,7 +299,9 @@ def training_state(site: AuditSite, m: int) -> dict[str, torch.Tensor]:
     carrier = math.tanh(SATURATION + weight * site.carrier_x + (per_block - 1) * weight * site.other_x)
     other = math.tanh(SATURATION + per_block * weight * site.other_x)
     state["head.0.weight"][0, blocks] = FAN_IN
-    state["head.0.bias"][0] = -FAN_IN * (carrier + (len(blocks) - 1) * other)  # a carrier's hidden unit sits at 0
+    state["head.0.bias"][0] = -FAN_IN * (
+        carrier + (len(blocks) - 1) * other
+    )  # a carrier's hidden unit sits at 0
     state["head.2.weight"][0, 0] = OUTPUT  # and its logit at 0: risk 1/2, gradient sign = its label's
     return state
 
@@ -291,7 +322,9 @@ class Cell:
     bin: int
 
 
-def assign_cells(canaries: Canaries, site: AuditSite, evaluations: int, rng: np.random.Generator) -> list[Cell]:
+def assign_cells(
+    canaries: Canaries, site: AuditSite, evaluations: int, rng: np.random.Generator
+) -> list[Cell]:
     """Up to 2 x (SCORE_BINS - 1) canaries per evaluation, each alone in a cell, at most one per
     model block (so each carrier's risk is set by its own weight alone). Bin 0 is left to
     everyone else."""
@@ -320,13 +353,15 @@ def evaluation_state(site: AuditSite, m: int, cells: list[Cell]) -> dict[str, to
     state["head.0.weight"][0, _canary_blocks(site, m)] = 1.0
     state["head.2.weight"][0, 0] = EVAL_SCALE
     state["head.2.bias"][0] = EVAL_OFFSET
-    target = np.array([math.atanh((_logit((c.bin + 0.5) / SCORE_BINS) - EVAL_OFFSET) / EVAL_SCALE) for c in cells])
+    target = np.array(
+        [math.atanh((_logit((c.bin + 0.5) / SCORE_BINS) - EVAL_OFFSET) / EVAL_SCALE) for c in cells]
+    )
     weights = np.zeros(len(cells))
     for _ in range(20):  # Gauss-Seidel: each carrier also sees the others' weights times other_x
         for i in range(len(cells)):
             others = sum(math.tanh(w * site.other_x) for k, w in enumerate(weights) if k != i)
             weights[i] = math.atanh(target[i] - others) / site.carrier_x
-    for cell, weight in zip(cells, weights):
+    for cell, weight in zip(cells, weights, strict=False):
         block, within = _canary_position(site, cell.canary)
         state["blocks.weight"][block, within, 0] = float(weight)
     _check_bins(site, m, cells, state)
@@ -343,7 +378,7 @@ def _check_bins(site: AuditSite, m: int, cells: list[Cell], state: dict[str, tor
     model = build_model(site.model, seed=0)
     model.load_state_dict(state)
     rows = np.zeros((len(cells) + 1, site.model.n_variants + site.model.n_covariates), dtype=np.float32)
-    rows[:, site.first_canary:site.first_canary + m] = site.other_x
+    rows[:, site.first_canary : site.first_canary + m] = site.other_x
     for i, cell in enumerate(cells):
         rows[i, site.first_canary + cell.canary] = site.carrier_x
     bins = np.minimum((predict_proba(model, rows) * SCORE_BINS).astype(int), SCORE_BINS - 1)
@@ -380,8 +415,9 @@ SETUPS = {
     # each round's final model is seen
     "federation": Setup("federation", batch_size=32, local_epochs=2, lr=0.05, rounds=10, evaluations=2),
     # every evaluation a site answers in one run (its cap, 20), scored by the histograms alone
-    "evaluation": Setup("evaluation", batch_size=0, local_epochs=1, lr=1.0, rounds=20, evaluations=20,
-                        score="evaluation"),
+    "evaluation": Setup(
+        "evaluation", batch_size=0, local_epochs=1, lr=1.0, rounds=20, evaluations=20, score="evaluation"
+    ),
 }
 #: sent as batch-size for a full batch: above any site's size, within the site's limit
 FULL_BATCH = 1_000_000
@@ -404,16 +440,36 @@ class AuditError(RuntimeError):
     """The site refused or failed a message the audit needs."""
 
 
-def _message(kind: str, state: dict[str, torch.Tensor], site: AuditSite, setup: Setup, epsilon: float, delta: float,
-             server_round: int):
+def _message(
+    kind: str,
+    state: dict[str, torch.Tensor],
+    site: AuditSite,
+    setup: Setup,
+    epsilon: float,
+    delta: float,
+    server_round: int,
+):
     from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 
-    config = {"server-round": server_round, "num-rounds": setup.rounds, "plan-id": PLAN,
-              "local-epochs": setup.local_epochs, "batch-size": setup.batch_size or FULL_BATCH, "lr": setup.lr,
-              "clip": setup.clip, "epsilon": epsilon, "delta": delta, "model": json.dumps(site.model.to_dict()),
-              "site-evaluations": setup.evaluations, "finetune": "full"}
-    return Message(RecordDict({"arrays": ArrayRecord(state), "config": ConfigRecord(config)}), message_type=kind,
-                   dst_node_id=7)
+    config = {
+        "server-round": server_round,
+        "num-rounds": setup.rounds,
+        "plan-id": PLAN,
+        "local-epochs": setup.local_epochs,
+        "batch-size": setup.batch_size or FULL_BATCH,
+        "lr": setup.lr,
+        "clip": setup.clip,
+        "epsilon": epsilon,
+        "delta": delta,
+        "model": json.dumps(site.model.to_dict()),
+        "site-evaluations": setup.evaluations,
+        "finetune": "full",
+    }
+    return Message(
+        RecordDict({"arrays": ArrayRecord(state), "config": ConfigRecord(config)}),
+        message_type=kind,
+        dst_node_id=7,
+    )
 
 
 def _context(site: AuditSite, epsilon: float, delta: float, evaluations: int):
@@ -422,20 +478,31 @@ def _context(site: AuditSite, epsilon: float, delta: float, evaluations: int):
     which would let a coordinator recompute the noise)."""
     from flwr.app import Context, RecordDict
 
-    node_config = {"genotypes": str(site.genotypes), "phenotypes": str(site.phenotypes), "panel": str(site.panel),
-                   "state-dir": str(site.state_dir), "epsilon-budget": float(epsilon), "delta": float(delta),
-                   "site-name": SITE_NAME, "max-evaluations": int(evaluations)}
+    node_config = {
+        "genotypes": str(site.genotypes),
+        "phenotypes": str(site.phenotypes),
+        "panel": str(site.panel),
+        "state-dir": str(site.state_dir),
+        "epsilon-budget": float(epsilon),
+        "delta": float(delta),
+        "site-name": SITE_NAME,
+        "max-evaluations": int(evaluations),
+    }
     return Context(run_id=1, node_id=7, node_config=node_config, state=RecordDict(), run_config={})
 
 
 def _ask(app, message, context):
     reply = app(message, context)
     if reply.has_error():
-        raise AuditError(f"the site answered a {message.metadata.message_type} message with an error: {reply.error.reason}")
+        raise AuditError(
+            f"the site answered a {message.metadata.message_type} message with an error: {reply.error.reason}"
+        )
     return reply
 
 
-def run_site(site: AuditSite, m: int, cells: list[Cell], setup: Setup, epsilon: float, delta: float) -> Release:
+def run_site(
+    site: AuditSite, m: int, cells: list[Cell], setup: Setup, epsilon: float, delta: float
+) -> Release:
     """One federated run with the audited site: `setup.rounds` training rounds, the last
     `setup.evaluations` of them each followed by an evaluation, as the federation schedules them."""
     from flwr.app import MessageType
@@ -452,14 +519,18 @@ def run_site(site: AuditSite, m: int, cells: list[Cell], setup: Setup, epsilon: 
     sigma = eval_sigma = 0.0
     reported = math.nan
     for server_round in range(1, setup.rounds + 1):
-        reply = _ask(app, _message(MessageType.TRAIN, sent, site, setup, epsilon, delta, server_round), context)
+        reply = _ask(
+            app, _message(MessageType.TRAIN, sent, site, setup, epsilon, delta, server_round), context
+        )
         metrics = reply.content["metrics"]
         deltas.append(canary_weights(reply.content["arrays"].to_torch_state_dict(), site, m) - before)
         examples.append(int(metrics["num-examples"]))
         sigma, reported = float(metrics["noise-multiplier"]), float(metrics["epsilon"])
         evaluation = server_round - (setup.rounds - setup.evaluations) - 1
         if evaluation >= 0:
-            message = _message(MessageType.EVALUATE, evaluation_models[evaluation], site, setup, epsilon, delta, server_round)
+            message = _message(
+                MessageType.EVALUATE, evaluation_models[evaluation], site, setup, epsilon, delta, server_round
+            )
             metrics = _ask(app, message, context).content["metrics"]
             histograms.append(as_histogram(metrics["val-histogram"]))
             eval_sigma, reported = float(metrics["val-noise"]), float(metrics["epsilon"])
@@ -488,7 +559,13 @@ def update_noise_sd(release: Release, setup: Setup, n_train: int) -> float:
     expected_batch = int(n_train * (1.0 / steps_per_epoch))
     steps = setup.local_epochs * steps_per_epoch
     carry = [(1 - MOMENTUM ** (steps - s)) / (1 - MOMENTUM) for s in range(steps)]
-    return setup.lr * release.noise_multiplier * setup.clip / expected_batch * math.sqrt(sum(c * c for c in carry))
+    return (
+        setup.lr
+        * release.noise_multiplier
+        * setup.clip
+        / expected_batch
+        * math.sqrt(sum(c * c for c in carry))
+    )
 
 
 @dataclass(frozen=True)
@@ -524,11 +601,15 @@ def score_canaries(release: Release, canaries: Canaries, cells: list[Cell], setu
     mu_train = max(0.0, float(np.mean(z_train)) / (0.5 * 0.8))
     mu_eval = 1.0 / eval_sd
     trained = np.log(0.8) + mu_train * z_train - mu_train**2 / 2
-    validated = np.where(np.isnan(z_eval), np.log(0.2), np.log(0.2) + mu_eval * np.nan_to_num(z_eval) - mu_eval**2 / 2)
+    validated = np.where(
+        np.isnan(z_eval), np.log(0.2), np.log(0.2) + mu_eval * np.nan_to_num(z_eval) - mu_eval**2 / 2
+    )
     return Scores(z_train, z_eval, np.logaddexp(trained, validated))
 
 
-def trained_canaries(site: AuditSite, canaries: Canaries, evaluations: int, epsilon: float, delta: float) -> np.ndarray:
+def trained_canaries(
+    site: AuditSite, canaries: Canaries, evaluations: int, epsilon: float, delta: float
+) -> np.ndarray:
     """After the audit only, with the site's secret: which canaries the site trained on (the rest
     of the included ones it kept for validation). A diagnostic of the audit's power; the
     guesses never see it."""
@@ -564,7 +645,9 @@ def gdp_epsilon(mu: float, delta: float) -> float:
         return 0.0
 
     def delta_of(eps: float) -> float:
-        return float(stats.norm.cdf(-eps / mu + mu / 2) - math.exp(eps + stats.norm.logcdf(-eps / mu - mu / 2)))
+        return float(
+            stats.norm.cdf(-eps / mu + mu / 2) - math.exp(eps + stats.norm.logcdf(-eps / mu - mu / 2))
+        )
 
     low, high = 0.0, 1.0
     while delta_of(high) > delta and high < 200:
@@ -592,9 +675,16 @@ def noise_check(release: Release, canaries: Canaries, cells: list[Cell], setup: 
     if sd > 0 and out.sum() > 2:
         deltas = release.train_deltas[:, out]
         train_ratio = float(np.std(deltas - deltas.mean(axis=1, keepdims=True)) / sd)
-    counts = [release.histograms[c.evaluation][int(canaries.labels[c.canary]), c.bin] for c in cells
-              if not canaries.included[c.canary] and c.evaluation < len(release.histograms)]
-    eval_ratio = float(np.sqrt(np.mean(np.square(counts))) / release.eval_noise) if release.eval_noise > 0 and counts else None
+    counts = [
+        release.histograms[c.evaluation][int(canaries.labels[c.canary]), c.bin]
+        for c in cells
+        if not canaries.included[c.canary] and c.evaluation < len(release.histograms)
+    ]
+    eval_ratio = (
+        float(np.sqrt(np.mean(np.square(counts))) / release.eval_noise)
+        if release.eval_noise > 0 and counts
+        else None
+    )
     return NoiseCheck(train_ratio, eval_ratio)
 
 
@@ -658,8 +748,14 @@ class AuditRow:
     violation: bool = False
 
 
-def audit_run(federation: Path, folder: Path, settings: AuditSettings, setup: Setup, epsilon: float,
-              rng: np.random.Generator) -> AuditRow:
+def audit_run(
+    federation: Path,
+    folder: Path,
+    settings: AuditSettings,
+    setup: Setup,
+    epsilon: float,
+    rng: np.random.Generator,
+) -> AuditRow:
     """Draw the canaries, write the site, run it as the coordinator would, score and bound."""
     started = time.perf_counter()
     if (folder / "state").exists():  # an old ledger would carry its plan and spent epsilon into this run
@@ -670,7 +766,11 @@ def audit_run(federation: Path, folder: Path, settings: AuditSettings, setup: Se
     cells = assign_cells(canaries, site, setup.evaluations, rng)
     release = run_site(site, len(canaries), cells, setup, epsilon, settings.delta)
     scores = score_canaries(release, canaries, cells, setup)
-    ranked = scores.combined if setup.score == "combined" else np.where(np.isnan(scores.evaluation), -np.inf, scores.evaluation)
+    ranked = (
+        scores.combined
+        if setup.score == "combined"
+        else np.where(np.isnan(scores.evaluation), -np.inf, scores.evaluation)
+    )
     ks = settings.ks(int(np.isfinite(ranked).sum()))
     guesses = audit_guesses(ranked, canaries.included, ks, settings.delta, settings.confidence)
     best = max(guesses, key=lambda g: (g.epsilon, -g.k))
@@ -681,13 +781,30 @@ def audit_run(federation: Path, folder: Path, settings: AuditSettings, setup: Se
     # without noise there is no noise unit to measure an effect in
     effect = None if math.isinf(epsilon) else canary_effect(scores, trained, canaries.included, setup.score)
     effect_eps = None if effect is None else gdp_epsilon(effect, settings.delta)
-    return AuditRow(setup.name, epsilon, spent, best.epsilon, max(g.ceiling for g in guesses), best.k, best.correct,
-                    len(canaries), int(canaries.included.sum()), int(np.isfinite(ranked).sum()),
-                    release.noise_multiplier, release.eval_noise,
-                    check.train_ratio, check.eval_ratio, effect, effect_eps, int(trained.sum()),
-                    release.train_examples[-1], len(ledger.charges),
-                    time.perf_counter() - started, [asdict(g) for g in guesses],
-                    violation=best.epsilon > spent * (1 + 1e-9))
+    return AuditRow(
+        setup.name,
+        epsilon,
+        spent,
+        best.epsilon,
+        max(g.ceiling for g in guesses),
+        best.k,
+        best.correct,
+        len(canaries),
+        int(canaries.included.sum()),
+        int(np.isfinite(ranked).sum()),
+        release.noise_multiplier,
+        release.eval_noise,
+        check.train_ratio,
+        check.eval_ratio,
+        effect,
+        effect_eps,
+        int(trained.sum()),
+        release.train_examples[-1],
+        len(ledger.charges),
+        time.perf_counter() - started,
+        [asdict(g) for g in guesses],
+        violation=best.epsilon > spent * (1 + 1e-9),
+    )
 
 
 def run_audit(settings: AuditSettings, workdir: Path, progress=print) -> list[AuditRow]:
@@ -701,56 +818,86 @@ def run_audit(settings: AuditSettings, workdir: Path, progress=print) -> list[Au
     rows = []
     for name in settings.setups:
         setup = SETUPS[name]
-        setup = replace(setup, rounds=settings.rounds or setup.rounds,
-                        evaluations=min(settings.evaluations if settings.evaluations is not None else setup.evaluations,
-                                        settings.rounds or setup.rounds))
+        setup = replace(
+            setup,
+            rounds=settings.rounds or setup.rounds,
+            evaluations=min(
+                settings.evaluations if settings.evaluations is not None else setup.evaluations,
+                settings.rounds or setup.rounds,
+            ),
+        )
         for epsilon in settings.epsilons:
             folder = workdir / f"{name}-eps{epsilon:g}"
             row = audit_run(federation, folder, settings, setup, epsilon, rng)
             rows.append(row)
-            progress(f"  {name:10s} eps {epsilon:>4g}: ledger {row.epsilon_ledger:.3f}, bound {row.epsilon_lower_bound:.3f} "
-                     f"({row.correct}/{row.k} correct), {row.seconds:.1f} s")
+            progress(
+                f"  {name:10s} eps {epsilon:>4g}: ledger {row.epsilon_ledger:.3f}, bound {row.epsilon_lower_bound:.3f} "
+                f"({row.correct}/{row.k} correct), {row.seconds:.1f} s"
+            )
     return rows
 
 
 def format_table(rows: list[AuditRow]) -> str:
     """The audit's table: one line per run."""
-    head = ("| setup | claimed epsilon | ledger epsilon (train+eval) | empirical lower bound (95 %) | bound / ledger "
-            "| correct / guesses | ceiling (m, ks) | sigma train | sigma eval | canary effect mu (its GDP epsilon) "
-            "| noise measured/claimed (train, eval) |")
+    head = (
+        "| setup | claimed epsilon | ledger epsilon (train+eval) | empirical lower bound (95 %) | bound / ledger "
+        "| correct / guesses | ceiling (m, ks) | sigma train | sigma eval | canary effect mu (its GDP epsilon) "
+        "| noise measured/claimed (train, eval) |"
+    )
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for row in rows:
-        ratio = "-" if math.isinf(row.epsilon_ledger) else f"{row.epsilon_lower_bound / row.epsilon_ledger:.2f}"
-        noise = ", ".join("-" if v is None else f"{v:.2f}" for v in (row.train_noise_ratio, row.eval_noise_ratio))
+        ratio = (
+            "-" if math.isinf(row.epsilon_ledger) else f"{row.epsilon_lower_bound / row.epsilon_ledger:.2f}"
+        )
+        noise = ", ".join(
+            "-" if v is None else f"{v:.2f}" for v in (row.train_noise_ratio, row.eval_noise_ratio)
+        )
         flag = " **EXCEEDS THE CLAIM**" if row.violation else ""
         effect = "-" if row.canary_effect is None else f"{row.canary_effect:.2f}"
         if row.effect_epsilon is not None:
             effect += f" ({row.effect_epsilon:.2f})"
-        lines.append(f"| {row.setup} | {row.epsilon_budget:g} | {row.epsilon_ledger:.3f} | {row.epsilon_lower_bound:.3f}{flag} "
-                     f"| {ratio} | {row.correct} / {row.k} | {row.ceiling:.2f} | {row.noise_multiplier:.3f} "
-                     f"| {row.eval_noise:.2f} | {effect} | {noise} |")
+        lines.append(
+            f"| {row.setup} | {row.epsilon_budget:g} | {row.epsilon_ledger:.3f} | {row.epsilon_lower_bound:.3f}{flag} "
+            f"| {ratio} | {row.correct} / {row.k} | {row.ceiling:.2f} | {row.noise_multiplier:.3f} "
+            f"| {row.eval_noise:.2f} | {effect} | {noise} |"
+        )
     return "\n".join(lines)
 
 
 def _parse(argv: list[str] | None) -> tuple[AuditSettings, argparse.Namespace]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a < 1 minute smoke run (200 canaries, epsilon 8 and inf)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a < 1 minute smoke run (200 canaries, epsilon 8 and inf)"
+    )
     parser.add_argument("--canaries", type=int, help="m, a multiple of the block size 20 (default 5000)")
     parser.add_argument("--epsilons", nargs="+", help="claimed budgets to audit (default 1 3 8 inf)")
     parser.add_argument("--setups", nargs="+", choices=sorted(SETUPS), help="training setups (default all)")
     parser.add_argument("--rounds", type=int, help="training rounds per run (default: the setup's, 10 or 20)")
-    parser.add_argument("--evaluations", type=int, help="evaluation releases per run (default: the setup's, 2 or 20)")
+    parser.add_argument(
+        "--evaluations", type=int, help="evaluation releases per run (default: the setup's, 2 or 20)"
+    )
     parser.add_argument("--seed", type=int, help="canary draws and the simulated cohorts")
-    parser.add_argument("--workdir", type=Path, help="keep the site files and ledgers here (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the site files and ledgers here (default: a temp dir)"
+    )
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else AuditSettings()
-    changes = {"canaries": args.canaries, "rounds": args.rounds, "evaluations": args.evaluations, "seed": args.seed,
-               "epsilons": tuple(float(e) for e in args.epsilons) if args.epsilons else None,
-               "setups": tuple(args.setups) if args.setups else None}
+    changes = {
+        "canaries": args.canaries,
+        "rounds": args.rounds,
+        "evaluations": args.evaluations,
+        "seed": args.seed,
+        "epsilons": tuple(float(e) for e in args.epsilons) if args.epsilons else None,
+        "setups": tuple(args.setups) if args.setups else None,
+    }
     settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
     if settings.canaries % settings.block_size:
-        parser.error(f"--canaries must be a multiple of {settings.block_size} (canaries fill whole model blocks)")
+        parser.error(
+            f"--canaries must be a multiple of {settings.block_size} (canaries fill whole model blocks)"
+        )
     return settings, args
 
 
@@ -759,9 +906,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="privacy-audit-") as tmp:
         workdir = args.workdir or Path(tmp)
-        print(f"auditing one site ({settings.site}, {settings.preset} preset) with {settings.canaries} canaries, "
-              f"delta {settings.delta:g}; guesses: the top {', '.join(f'{f:.0%}' for f in settings.guess_fractions)} of "
-              f"the scored canaries (Bonferroni over these rules), confidence {settings.confidence:.0%}")
+        print(
+            f"auditing one site ({settings.site}, {settings.preset} preset) with {settings.canaries} canaries, "
+            f"delta {settings.delta:g}; guesses: the top {', '.join(f'{f:.0%}' for f in settings.guess_fractions)} of "
+            f"the scored canaries (Bonferroni over these rules), confidence {settings.confidence:.0%}"
+        )
         rows = run_audit(settings, workdir)
     seconds = time.perf_counter() - started
     print()
@@ -769,14 +918,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(rows)} audited runs in {seconds:.0f} s")
     violations = [r for r in rows if r.violation]
     for row in violations:
-        print(f"PRIVACY BUG: {row.setup} at budget {row.epsilon_budget:g}: the audit shows epsilon >= "
-              f"{row.epsilon_lower_bound:.3f} with 95 % confidence, above the ledger's {row.epsilon_ledger:.3f} "
-              f"({row.correct} of {row.k} guesses right)", file=sys.stderr)
+        print(
+            f"PRIVACY BUG: {row.setup} at budget {row.epsilon_budget:g}: the audit shows epsilon >= "
+            f"{row.epsilon_lower_bound:.3f} with 95 % confidence, above the ledger's {row.epsilon_ledger:.3f} "
+            f"({row.correct} of {row.k} guesses right)",
+            file=sys.stderr,
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"settings": asdict(settings), "setups": {n: asdict(SETUPS[n]) for n in settings.setups},
-                   "rows": [asdict(r) for r in rows],
-                   "seconds": seconds}
+        payload = {
+            "settings": asdict(settings),
+            "setups": {n: asdict(SETUPS[n]) for n in settings.setups},
+            "rows": [asdict(r) for r in rows],
+            "seconds": seconds,
+        }
         args.out.write_text(json.dumps(_plain(payload), indent=2) + "\n")
     return 1 if violations else 0
 

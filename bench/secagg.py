@@ -57,28 +57,40 @@ def federation(root: Path, hospitals: int) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[3, 5], help="numbers of hospitals (3-6)")
     args = parser.parse_args()
-    print(f"{'hospitals':>9} {'mode':>7} {'s/round':>7} {'KiB up/round':>12} {'wall s':>6} {'eps max':>7} "
-          f"{'params':>6} {'max|w|':>7} {'max|secagg-plain|':>17}")
+    print(
+        f"{'hospitals':>9} {'mode':>7} {'s/round':>7} {'KiB up/round':>12} {'wall s':>6} {'eps max':>7} "
+        f"{'params':>6} {'max|w|':>7} {'max|secagg-plain|':>17}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for n in args.sizes:
             data = federation(root, n)
             results = {}
             for mode, flag in (("plain", "0"), ("secagg", "1")):
-                results[mode] = run_child(CHILD, str(data), str(root / f"run-{n}-{mode}"), str(args.rounds), flag)
+                results[mode] = run_child(
+                    CHILD, str(data), str(root / f"run-{n}-{mode}"), str(args.rounds), flag
+                )
             plain_model = _round1(root / f"run-{n}-plain")
             secure_model = _round1(root / f"run-{n}-secagg")
             error = max(float((secure_model[k] - plain_model[k]).abs().max()) for k in plain_model)
             for mode, r in results.items():
                 err = f"{error:.2e}" if mode == "secagg" else "-"
-                print(f"{n:>9} {mode:>7} {r['per_round']:>7.2f} {r['bytes'] / 1024:>12.1f} {r['wall']:>6.1f} "
-                      f"{r['epsilon']:>7.2f} {r['params']:>6} {r['max_weight']:>7.3f} {err:>17}")
-    print("s/round: mean over rounds 2..N of the time from one round's checkpoint to the next (train, SecAgg+ stages,")
-    print("central and federated evaluation); round 1 is left out: it also pays each Ray actor's first torch/opacus")
+                print(
+                    f"{n:>9} {mode:>7} {r['per_round']:>7.2f} {r['bytes'] / 1024:>12.1f} {r['wall']:>6.1f} "
+                    f"{r['epsilon']:>7.2f} {r['params']:>6} {r['max_weight']:>7.3f} {err:>17}"
+                )
+    print(
+        "s/round: mean over rounds 2..N of the time from one round's checkpoint to the next (train, SecAgg+ stages,"
+    )
+    print(
+        "central and federated evaluation); round 1 is left out: it also pays each Ray actor's first torch/opacus"
+    )
     print("import. wall s includes Ray start-up. KiB up/round: plain = model arrays only (metrics excluded)")
 
 

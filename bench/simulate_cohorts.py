@@ -25,19 +25,27 @@ TARGET_SECONDS = {"default": 120.0}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--presets", nargs="+", default=["small", "default", "1000g"])
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--with-sources", action="store_true", help="also write the transfer-learning source cohorts")
+    parser.add_argument(
+        "--with-sources", action="store_true", help="also write the transfer-learning source cohorts"
+    )
     args = parser.parse_args()
-    print(f"{'preset':<8} {'hospitals':>9} {'patients':>8} {'variants':>8} {'seconds':>8} {'peak MiB':>8} {'Bayes AUC':>9}  target")
+    print(
+        f"{'preset':<8} {'hospitals':>9} {'patients':>8} {'variants':>8} {'seconds':>8} {'peak MiB':>8} {'Bayes AUC':>9}  target"
+    )
     for preset in args.presets:
         with tempfile.TemporaryDirectory() as tmp:
             r = run_child(CHILD, f"{tmp}/fed", preset, str(args.seed), "1" if args.with_sources else "0")
         target = TARGET_SECONDS.get(preset)
         verdict = "" if target is None else f"< {target:.0f} s: {'OK' if r['seconds'] < target else 'MISSED'}"
-        print(f"{preset:<8} {r['hospitals']:>9} {r['patients']:>8} {r['variants']:>8} {r['seconds']:>8.1f} "
-              f"{r['peak_rss_mb']:>8.0f} {r['bayes_auc']:>9.3f}  {verdict}")
+        print(
+            f"{preset:<8} {r['hospitals']:>9} {r['patients']:>8} {r['variants']:>8} {r['seconds']:>8.1f} "
+            f"{r['peak_rss_mb']:>8.0f} {r['bayes_auc']:>9.3f}  {verdict}"
+        )
 
 
 if __name__ == "__main__":

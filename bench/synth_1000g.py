@@ -18,15 +18,21 @@ import sys
 import time
 from pathlib import Path
 
-from genofed.simulations.experiments.synthetic_fidelity.run import FidelityConfig, run_fidelity_experiment
 from genofed.simulations.experiments.synthetic_fidelity.report import summary_lines
+from genofed.simulations.experiments.synthetic_fidelity.run import FidelityConfig, run_fidelity_experiment
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/synth_fidelity", help="experiment folder (default: runs/synth_fidelity)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", default="runs/synth_fidelity", help="experiment folder (default: runs/synth_fidelity)"
+    )
     parser.add_argument("--small", action="store_true", help="the seconds-scale configuration")
-    parser.add_argument("--reuse", action="store_true", help="print OUT/synth_fidelity.json without running anything")
+    parser.add_argument(
+        "--reuse", action="store_true", help="print OUT/synth_fidelity.json without running anything"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     if args.reuse:
@@ -36,12 +42,18 @@ def main() -> None:
         results = json.loads(path.read_text())
     else:
         config = FidelityConfig.small(args.out) if args.small else FidelityConfig(out_dir=args.out)
-        results = run_fidelity_experiment(config, lambda m: print(f"[{time.perf_counter() - started:6.1f}s] {m}", file=sys.stderr))
-    print(f"{args.out}/report.md: experiment wall time {results['wall_seconds'] / 60:.1f} min "
-          f"(this call {time.perf_counter() - started:.0f} s)")
+        results = run_fidelity_experiment(
+            config, lambda m: print(f"[{time.perf_counter() - started:6.1f}s] {m}", file=sys.stderr)
+        )
+    print(
+        f"{args.out}/report.md: experiment wall time {results['wall_seconds'] / 60:.1f} min "
+        f"(this call {time.perf_counter() - started:.0f} s)"
+    )
     t = results["targets"]
-    print(f"targets: AF >= {t['af_correlation_min']}, LD >= {t['ld_correlation_min']}, AATS(train) in "
-          f"[{t['aats_low']}, {t['aats_high']}], privacy loss < {t['privacy_loss_max']}, exact copies = 0, MIA AUC <= {t['mia_auc_max']}")
+    print(
+        f"targets: AF >= {t['af_correlation_min']}, LD >= {t['ld_correlation_min']}, AATS(train) in "
+        f"[{t['aats_low']}, {t['aats_high']}], privacy loss < {t['privacy_loss_max']}, exact copies = 0, MIA AUC <= {t['mia_auc_max']}"
+    )
     for line in summary_lines(results):
         print(line)
 

@@ -17,12 +17,19 @@ import argparse
 import json
 from pathlib import Path
 
-from genofed.simulations.experiments.synthetic_utility.run import SynthUtilityConfig, run_synth_utility_experiment
+from genofed.simulations.experiments.synthetic_utility.run import (
+    SynthUtilityConfig,
+    run_synth_utility_experiment,
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/synth_utility", help="experiment folder (default: runs/synth_utility)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", default="runs/synth_utility", help="experiment folder (default: runs/synth_utility)"
+    )
     parser.add_argument("--reuse", action="store_true", help="only read OUT/synth_utility.json")
     parser.add_argument("--small", action="store_true", help="the small configuration (seconds)")
     args = parser.parse_args()
@@ -34,25 +41,39 @@ def main() -> None:
     print(f"wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not timed)")
     print("generators: " + ", ".join(f"{k} {v}" for k, v in results["generators"].items()))
     print(f"majority-class test error {results['test']['majority_error']:.3f}")
-    print(f"{'arm':<11} {'gen':<4} {'ratio':>5} {'n':>4} {'eps':>4} {'error':>15} {'AUC':>15} {'passed':>7} {'rejected':>9} "
-          f"{'spur.acc':>9} {'spur.all':>9}")
+    print(
+        f"{'arm':<11} {'gen':<4} {'ratio':>5} {'n':>4} {'eps':>4} {'error':>15} {'AUC':>15} {'passed':>7} {'rejected':>9} "
+        f"{'spur.acc':>9} {'spur.all':>9}"
+    )
     for r in results["table"]:
+
         def pct(key: str) -> str:
             return "-" if r.get(key) is None else f"{100 * r[key]:.1f}%"
-        print(f"{r['arm']:<11} {r['generator']:<4} {r['ratio']:>5g} {r['size']:>4} {str(r['epsilon']):>4} "
-              f"{r['error_mean']:.3f} +- {r['error_sd'] or 0:.3f} {r['auc_mean']:.3f} +- {r['auc_sd'] or 0:.3f} "
-              f"{pct('pass_rate'):>7} {pct('rejected_share'):>9} {pct('spurious_accepted'):>9} {pct('spurious_unfiltered'):>9}")
+
+        print(
+            f"{r['arm']:<11} {r['generator']:<4} {r['ratio']:>5g} {r['size']:>4} {str(r['epsilon']):>4} "
+            f"{r['error_mean']:.3f} +- {r['error_sd'] or 0:.3f} {r['auc_mean']:.3f} +- {r['auc_sd'] or 0:.3f} "
+            f"{pct('pass_rate'):>7} {pct('rejected_share'):>9} {pct('spurious_accepted'):>9} {pct('spurious_unfiltered'):>9}"
+        )
     targets = results["targets"]
     for t in targets["error_reduction_at_paper_ratio"]:
-        print(f"target error -1/3 ({t['generator']}, {t['size']} patients, epsilon {t['epsilon']}, ratio {t['ratio']:g}): "
-              f"{t['error_real']:.3f} -> {t['error_synthetic']:.3f} (relative change {-t['relative_reduction'] + 0.0:+.1%}) -> "
-              f"{'met' if t['met'] else 'MISSED'}")
-    print(f"cells (any ratio, size, privacy, generator) with >= 1/3 lower error: {targets['cells_meeting_error_target']} of {targets['cells']}")
+        print(
+            f"target error -1/3 ({t['generator']}, {t['size']} patients, epsilon {t['epsilon']}, ratio {t['ratio']:g}): "
+            f"{t['error_real']:.3f} -> {t['error_synthetic']:.3f} (relative change {-t['relative_reduction'] + 0.0:+.1%}) -> "
+            f"{'met' if t['met'] else 'MISSED'}"
+        )
+    print(
+        f"cells (any ratio, size, privacy, generator) with >= 1/3 lower error: {targets['cells_meeting_error_target']} of {targets['cells']}"
+    )
     for t in targets["spurious_rate_of_accepted"]:
-        rate = "none accepted" if t["spurious_rate_accepted"] is None else f"{t['spurious_rate_accepted']:.1%}"
-        print(f"target spurious < 5% ({t['generator']}, epsilon {t['epsilon']}): accepted {rate} ({t['accepted_batches']}/"
-              f"{t['batches']} batches), all generated {t['spurious_rate_unfiltered']:.1%} -> "
-              f"{'met' if t['met'] else 'MISSED' if t['spurious_rate_accepted'] is not None else 'not measurable'}")
+        rate = (
+            "none accepted" if t["spurious_rate_accepted"] is None else f"{t['spurious_rate_accepted']:.1%}"
+        )
+        print(
+            f"target spurious < 5% ({t['generator']}, epsilon {t['epsilon']}): accepted {rate} ({t['accepted_batches']}/"
+            f"{t['batches']} batches), all generated {t['spurious_rate_unfiltered']:.1%} -> "
+            f"{'met' if t['met'] else 'MISSED' if t['spurious_rate_accepted'] is not None else 'not measurable'}"
+        )
 
 
 if __name__ == "__main__":

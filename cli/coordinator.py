@@ -33,42 +33,99 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     init.add_argument("dir", metavar="DIR", help="new federation folder")
-    init.add_argument("--host", action="append", required=True, metavar="NAME_OR_IP",
-                      help="a host name or IP address hospitals connect to (repeat for several)")
-    init.add_argument("--panel", required=True, metavar="FILE", help="the federation's variant panel.tsv (copied, with its SHA-256)")
-    init.add_argument("--test-dir", metavar="DIR",
-                      help="a held-out cohort folder (genotypes + phenotypes.csv) the coordinator evaluates every round on")
-    init.add_argument("--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})")
-    init.add_argument("--strategy", default=defaults.strategy, choices=STRATEGIES, help=f"aggregation (default: {defaults.strategy})")
-    init.add_argument("--epsilon", type=float, default=defaults.epsilon,
-                      help=f"per-site privacy budget for the whole run; inf = no DP (default: {defaults.epsilon:g})")
-    init.add_argument("--delta", type=float, default=defaults.delta, help=f"DP delta (default: {defaults.delta:g})")
-    init.add_argument("--min-hospitals", type=int, default=defaults.min_nodes,
-                      help=f"hospitals needed before a round starts (default: {defaults.min_nodes})")
-    init.add_argument("--local-epochs", type=int, default=defaults.local_epochs, help=f"(default: {defaults.local_epochs})")
-    init.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"(default: {defaults.batch_size})")
+    init.add_argument(
+        "--host",
+        action="append",
+        required=True,
+        metavar="NAME_OR_IP",
+        help="a host name or IP address hospitals connect to (repeat for several)",
+    )
+    init.add_argument(
+        "--panel",
+        required=True,
+        metavar="FILE",
+        help="the federation's variant panel.tsv (copied, with its SHA-256)",
+    )
+    init.add_argument(
+        "--test-dir",
+        metavar="DIR",
+        help="a held-out cohort folder (genotypes + phenotypes.csv) the coordinator evaluates every round on",
+    )
+    init.add_argument(
+        "--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})"
+    )
+    init.add_argument(
+        "--strategy",
+        default=defaults.strategy,
+        choices=STRATEGIES,
+        help=f"aggregation (default: {defaults.strategy})",
+    )
+    init.add_argument(
+        "--epsilon",
+        type=float,
+        default=defaults.epsilon,
+        help=f"per-site privacy budget for the whole run; inf = no DP (default: {defaults.epsilon:g})",
+    )
+    init.add_argument(
+        "--delta", type=float, default=defaults.delta, help=f"DP delta (default: {defaults.delta:g})"
+    )
+    init.add_argument(
+        "--min-hospitals",
+        type=int,
+        default=defaults.min_nodes,
+        help=f"hospitals needed before a round starts (default: {defaults.min_nodes})",
+    )
+    init.add_argument(
+        "--local-epochs", type=int, default=defaults.local_epochs, help=f"(default: {defaults.local_epochs})"
+    )
+    init.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help=f"(default: {defaults.batch_size})"
+    )
     init.add_argument("--lr", type=float, default=defaults.lr, help=f"(default: {defaults.lr:g})")
-    init.add_argument("--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm (default: {defaults.clip:g})")
-    init.add_argument("--secagg", action="store_true",
-                      help="secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' updates")
-    init.add_argument("--trim-beta", type=float, default=defaults.trim_beta,
-                      help=f"fedtrimmedavg: the share of updates cut at each end (default: {defaults.trim_beta:g})")
-    init.add_argument("--malicious-nodes", type=int, default=defaults.malicious_nodes,
-                      help=f"krum, multikrum: how many hospitals may be malicious (default: {defaults.malicious_nodes})")
-    init.add_argument("--site-evaluations", type=int, default=defaults.site_evaluations,
-                      help="evaluations of the global model each hospital makes on its own patients per run, each a DP "
-                           f"release from its budget; 0 = none (default: {defaults.site_evaluations})")
+    init.add_argument(
+        "--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm (default: {defaults.clip:g})"
+    )
+    init.add_argument(
+        "--secagg",
+        action="store_true",
+        help="secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' updates",
+    )
+    init.add_argument(
+        "--trim-beta",
+        type=float,
+        default=defaults.trim_beta,
+        help=f"fedtrimmedavg: the share of updates cut at each end (default: {defaults.trim_beta:g})",
+    )
+    init.add_argument(
+        "--malicious-nodes",
+        type=int,
+        default=defaults.malicious_nodes,
+        help=f"krum, multikrum: how many hospitals may be malicious (default: {defaults.malicious_nodes})",
+    )
+    init.add_argument(
+        "--site-evaluations",
+        type=int,
+        default=defaults.site_evaluations,
+        help="evaluations of the global model each hospital makes on its own patients per run, each a DP "
+        f"release from its budget; 0 = none (default: {defaults.site_evaluations})",
+    )
     init.set_defaults(handler=run_coordinator_init)
 
-    enroll = commands.add_parser("enroll", help="register a hospital's public key",
-                                 description="Check a hospital's public key (OpenSSH, EC) and add it to DIR/hospitals.json.")
+    enroll = commands.add_parser(
+        "enroll",
+        help="register a hospital's public key",
+        description="Check a hospital's public key (OpenSSH, EC) and add it to DIR/hospitals.json.",
+    )
     enroll.add_argument("dir", metavar="DIR", help="the federation folder")
     enroll.add_argument("--name", required=True, help="the hospital's name, e.g. rostov")
     enroll.add_argument("--public-key", required=True, metavar="FILE", help="the hospital's supernode.pub")
     enroll.set_defaults(handler=run_coordinator_enroll)
 
-    revoke = commands.add_parser("revoke", help="withdraw a hospital's access (kept in the audit trail)",
-                                 description="Remove a hospital from DIR/hospitals.json; the revocation is recorded with its time.")
+    revoke = commands.add_parser(
+        "revoke",
+        help="withdraw a hospital's access (kept in the audit trail)",
+        description="Remove a hospital from DIR/hospitals.json; the revocation is recorded with its time.",
+    )
     revoke.add_argument("dir", metavar="DIR", help="the federation folder")
     revoke.add_argument("--name", required=True, help="the hospital to revoke")
     revoke.set_defaults(handler=run_coordinator_revoke)
@@ -85,26 +142,50 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     start.add_argument("dir", metavar="DIR", help="the federation folder")
-    start.add_argument("--fleet-address", default="0.0.0.0:9092", metavar="HOST:PORT",
-                       help="where hospitals connect: nginx, Flower's Fleet API only (default: 0.0.0.0:9092; allow only the "
-                            "hospitals' addresses to reach it)")
-    start.add_argument("--internal-address", default="127.0.0.1:9091", metavar="127.0.0.1:PORT",
-                       help="the SuperLink itself, with its unauthenticated Control API: loopback only (default: 127.0.0.1:9091)")
-    start.add_argument("--sync-seconds", type=float, default=10.0, metavar="S",
-                       help="how often nodes not registered by this coordinator, or revoked, are unregistered (default: 10); "
-                            "such nodes are never sent a task in any case")
-    start.add_argument("--nginx", default="", metavar="PATH", help="the nginx executable (default: PATH, then /usr/sbin/nginx)")
+    start.add_argument(
+        "--fleet-address",
+        default="0.0.0.0:9092",
+        metavar="HOST:PORT",
+        help="where hospitals connect: nginx, Flower's Fleet API only (default: 0.0.0.0:9092; allow only the "
+        "hospitals' addresses to reach it)",
+    )
+    start.add_argument(
+        "--internal-address",
+        default="127.0.0.1:9091",
+        metavar="127.0.0.1:PORT",
+        help="the SuperLink itself, with its unauthenticated Control API: loopback only (default: 127.0.0.1:9091)",
+    )
+    start.add_argument(
+        "--sync-seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="how often nodes not registered by this coordinator, or revoked, are unregistered (default: 10); "
+        "such nodes are never sent a task in any case",
+    )
+    start.add_argument(
+        "--nginx",
+        default="",
+        metavar="PATH",
+        help="the nginx executable (default: PATH, then /usr/sbin/nginx)",
+    )
     start.set_defaults(handler=run_coordinator_start)
 
-    status = commands.add_parser("status", help="the service state, hospitals connected, round and metrics",
-                                 description="Show DIR's coordinator: running or not, hospitals and their connection "
-                                             "state, rounds done, the last round's metrics.")
+    status = commands.add_parser(
+        "status",
+        help="the service state, hospitals connected, round and metrics",
+        description="Show DIR's coordinator: running or not, hospitals and their connection "
+        "state, rounds done, the last round's metrics.",
+    )
     status.add_argument("dir", metavar="DIR", help="the federation folder")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(handler=run_coordinator_status)
 
-    listing = commands.add_parser("hospitals", help="list enrolled (and revoked) hospitals",
-                                  description="List the hospitals enrolled in DIR, with key fingerprints and times.")
+    listing = commands.add_parser(
+        "hospitals",
+        help="list enrolled (and revoked) hospitals",
+        description="List the hospitals enrolled in DIR, with key fingerprints and times.",
+    )
     listing.add_argument("dir", metavar="DIR", help="the federation folder")
     listing.add_argument("--json", action="store_true", help="print the whole list as JSON")
     listing.set_defaults(handler=run_coordinator_hospitals)
@@ -113,10 +194,21 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
 def run_coordinator_init(args: argparse.Namespace) -> int:
     from genofed.server.service.federation_folder import init_federation
 
-    settings = {"rounds": args.rounds, "strategy": args.strategy, "epsilon": args.epsilon, "delta": args.delta,
-                "min_nodes": args.min_hospitals, "local_epochs": args.local_epochs, "batch_size": args.batch_size,
-                "lr": args.lr, "clip": args.clip, "secagg": args.secagg, "trim_beta": args.trim_beta,
-                "malicious_nodes": args.malicious_nodes, "site_evaluations": args.site_evaluations}
+    settings = {
+        "rounds": args.rounds,
+        "strategy": args.strategy,
+        "epsilon": args.epsilon,
+        "delta": args.delta,
+        "min_nodes": args.min_hospitals,
+        "local_epochs": args.local_epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "clip": args.clip,
+        "secagg": args.secagg,
+        "trim_beta": args.trim_beta,
+        "malicious_nodes": args.malicious_nodes,
+        "site_evaluations": args.site_evaluations,
+    }
     config = init_federation(args.dir, args.host, panel=args.panel, settings=settings, test_dir=args.test_dir)
     tls = config["tls"]
     print(f"created federation folder {args.dir}")
@@ -131,7 +223,6 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
 
 def run_coordinator_start(args: argparse.Namespace) -> int:
     from genofed.common.errors import GenofedError
-
     from genofed.server.service.launch import ServiceOptions, start_coordinator
 
     def say(message: str) -> None:
@@ -139,8 +230,12 @@ def run_coordinator_start(args: argparse.Namespace) -> int:
 
     if not args.sync_seconds > 0:
         raise GenofedError("--sync-seconds must be > 0")
-    options = ServiceOptions(address=args.fleet_address, internal_address=args.internal_address,
-                             sync_seconds=args.sync_seconds, nginx=args.nginx)
+    options = ServiceOptions(
+        address=args.fleet_address,
+        internal_address=args.internal_address,
+        sync_seconds=args.sync_seconds,
+        nginx=args.nginx,
+    )
     return start_coordinator(args.dir, options, say)
 
 
@@ -153,7 +248,10 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
-    print(f"coordinator: {status['state']}" + (f", run {status['run_id']} ({status.get('run_status')})" if status.get("run_id") else ""))
+    print(
+        f"coordinator: {status['state']}"
+        + (f", run {status['run_id']} ({status.get('run_status')})" if status.get("run_id") else "")
+    )
     for name, hospital in sorted(status.get("hospitals", {}).items()):
         print(f"  {name:<20} node {hospital['node_id']}: {hospital['status']}")
     print(f"rounds: {status['rounds_done']} of {status['rounds_planned']}")
@@ -161,7 +259,9 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
     if last:
         auc = "n/a" if last.get("test_auc") is None else f"{last['test_auc']:.3f}"
         eps = "n/a" if last.get("epsilon_max") is None else f"{last['epsilon_max']:.2f}"
-        print(f"  round {last['round']}: test AUC {auc}, epsilon <= {eps}, participants {', '.join(last.get('participants', []))}")
+        print(
+            f"  round {last['round']}: test AUC {auc}, epsilon <= {eps}, participants {', '.join(last.get('participants', []))}"
+        )
     if status.get("results"):
         print(f"results: {status['results']}")
     return 0
@@ -171,7 +271,9 @@ def run_coordinator_enroll(args: argparse.Namespace) -> int:
     from genofed.server.service.enrollment import enroll
 
     entry = enroll(args.dir, args.name, args.public_key)
-    print(f"enrolled hospital {entry['name']!r}: key {entry['fingerprint']} ({entry['curve']}) at {entry['enrolled_at']}")
+    print(
+        f"enrolled hospital {entry['name']!r}: key {entry['fingerprint']} ({entry['curve']}) at {entry['enrolled_at']}"
+    )
     print("  confirm this fingerprint with the hospital over a second channel")
     return 0
 
@@ -214,7 +316,9 @@ def register_inspect_model(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="pretrained-model file")
     parser.add_argument("--panel", metavar="FILE", help="also check it against this federation panel.tsv")
-    parser.add_argument("--expect-hash", metavar="SHA256", default="", help="refuse unless its content hash starts with this")
+    parser.add_argument(
+        "--expect-hash", metavar="SHA256", default="", help="refuse unless its content hash starts with this"
+    )
     parser.add_argument("--json", action="store_true", help="print the description as JSON")
     parser.set_defaults(handler=run_inspect_model)
 
@@ -223,7 +327,6 @@ def run_inspect_model(args: argparse.Namespace) -> int:
     import json
 
     from genofed.common.data.panel import VariantPanel
-
     from genofed.server.pretraining.model_file import check_compatible, load_pretrained
 
     model = load_pretrained(args.model, expected_hash=args.expect_hash)
@@ -245,14 +348,19 @@ def run_inspect_model(args: argparse.Namespace) -> int:
         return 0
     metrics = prov.get("metrics", {})
     print(f"{args.model}: intact (content hash {model.content_hash})")
-    print(f"  task: {model.task.kind} '{model.task.label}'" + (f", classes {', '.join(model.task.classes)}" if model.task.classes else ""))
+    print(
+        f"  task: {model.task.kind} '{model.task.label}'"
+        + (f", classes {', '.join(model.task.classes)}" if model.task.classes else "")
+    )
     print(f"  model: {info['parameters']} parameters, {model.model_config.to_dict()}")
     print(f"  panel: {len(model.panel)} variants" + (f"; matches {args.panel}" if args.panel else ""))
     print(f"  source: {prov.get('source')} ({prov.get('samples')} people: {prov.get('targets')})")
     for role, entry in prov.get("files", {}).items():
         print(f"    {role}: {entry.get('path')} sha256 {str(entry.get('sha256'))[:16]}...")
-    print(f"  trained: {prov.get('created')}, seed {prov.get('settings', {}).get('seed')}, best epoch {metrics.get('best_epoch')}, "
-          f"validation {metrics.get('validation')}")
+    print(
+        f"  trained: {prov.get('created')}, seed {prov.get('settings', {}).get('seed')}, best epoch {metrics.get('best_epoch')}, "
+        f"validation {metrics.get('validation')}"
+    )
     return 0
 
 
@@ -270,21 +378,60 @@ def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
             "weights, the panel, the model config, the training provenance and a SHA-256 content hash."
         ),
     )
-    parser.add_argument("--source", required=True, metavar="DIR",
-                        help="source cohort folder: genotypes.vcf.gz or genotypes.bed, and phenotypes.csv")
-    parser.add_argument("--panel", required=True, metavar="FILE", help="the federation's panel.tsv (the model's input)")
-    parser.add_argument("--out", required=True, metavar="MODEL", help="pretrained-model file to write (e.g. near.pt)")
-    parser.add_argument("--task", default=defaults.task, choices=TASKS,
-                        help="binary: a 0/1 trait column; multiclass: a categorical column such as ancestry (default: binary)")
-    parser.add_argument("--label", default=defaults.label, metavar="COLUMN",
-                        help=f"phenotypes.csv column to predict (default: {defaults.label})")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, help=f"training epochs; the best on validation is kept (default: {defaults.epochs})")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"mini-batch size (default: {defaults.batch_size})")
-    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"SGD learning rate (default: {defaults.lr})")
-    parser.add_argument("--hidden", type=int, default=defaults.hidden, help=f"width of the representation (default: {defaults.hidden})")
-    parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction,
-                        help=f"share of the source held out to pick the best epoch (default: {defaults.validation_fraction})")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default: {defaults.seed})")
+    parser.add_argument(
+        "--source",
+        required=True,
+        metavar="DIR",
+        help="source cohort folder: genotypes.vcf.gz or genotypes.bed, and phenotypes.csv",
+    )
+    parser.add_argument(
+        "--panel", required=True, metavar="FILE", help="the federation's panel.tsv (the model's input)"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="MODEL", help="pretrained-model file to write (e.g. near.pt)"
+    )
+    parser.add_argument(
+        "--task",
+        default=defaults.task,
+        choices=TASKS,
+        help="binary: a 0/1 trait column; multiclass: a categorical column such as ancestry (default: binary)",
+    )
+    parser.add_argument(
+        "--label",
+        default=defaults.label,
+        metavar="COLUMN",
+        help=f"phenotypes.csv column to predict (default: {defaults.label})",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=defaults.epochs,
+        help=f"training epochs; the best on validation is kept (default: {defaults.epochs})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults.batch_size,
+        help=f"mini-batch size (default: {defaults.batch_size})",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=defaults.lr, help=f"SGD learning rate (default: {defaults.lr})"
+    )
+    parser.add_argument(
+        "--hidden",
+        type=int,
+        default=defaults.hidden,
+        help=f"width of the representation (default: {defaults.hidden})",
+    )
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=defaults.validation_fraction,
+        help=f"share of the source held out to pick the best epoch (default: {defaults.validation_fraction})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=defaults.seed, help=f"random seed (default: {defaults.seed})"
+    )
     parser.add_argument("--force", action="store_true", help="replace MODEL if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=run_pretrain)
@@ -294,15 +441,20 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from genofed.common.errors import GenofedError
-
     from genofed.server.pretraining.train import PretrainSettings, pretrain
 
     out = Path(args.out)
     if out.exists() and not args.force:
         raise GenofedError(f"{out} exists; pass --force to replace it")
     settings = PretrainSettings(
-        task=args.task, label=args.label, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
-        validation_fraction=args.validation_fraction, seed=args.seed,
+        task=args.task,
+        label=args.label,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        hidden=args.hidden,
+        validation_fraction=args.validation_fraction,
+        seed=args.seed,
     )
     started = time.monotonic()
 
@@ -315,7 +467,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
     score = ", ".join(f"{k} {v:.3f}" for k, v in metrics["validation"].items() if v is not None)
     print(f"wrote {out} ({model.task.kind} task '{model.task.label}', {model.provenance['samples']} people)")
     print(f"  best epoch {metrics['best_epoch']}: validation {score}")
-    print(f"  parameters: {sum(t.numel() for t in model.state_dict.values())}, panel: {len(model.panel)} variants")
+    print(
+        f"  parameters: {sum(t.numel() for t in model.state_dict.values())}, panel: {len(model.panel)} variants"
+    )
     print(f"  content hash: {digest}")
     print(f"  use it: genofed simulate --data FED --pretrained {out} --finetune partial")
     return 0

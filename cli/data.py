@@ -22,12 +22,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "names the file, the line or sample, and what to do."
         ),
     )
-    check.add_argument("--genotypes", required=True, metavar="FILE", help="VCF(.gz), PLINK .bed/.bim/.fam (or prefix), or CSV/Parquet table")
-    check.add_argument("--phenotypes", required=True, metavar="FILE", help="CSV with sample_id, label and optional covariates (sex, age, pc1...)")
-    check.add_argument("--panel", metavar="FILE", help="the federation's panel.tsv: align to it and report coverage")
-    check.add_argument("--label-column", default="label", help="name of the 0/1 disease column (default: label)")
-    check.add_argument("--min-samples", type=int, default=20, help="refuse cohorts smaller than this (default: 20)")
-    check.add_argument("--min-coverage", type=float, default=0.9, help="refuse below this share of panel variants (default: 0.9)")
+    check.add_argument(
+        "--genotypes",
+        required=True,
+        metavar="FILE",
+        help="VCF(.gz), PLINK .bed/.bim/.fam (or prefix), or CSV/Parquet table",
+    )
+    check.add_argument(
+        "--phenotypes",
+        required=True,
+        metavar="FILE",
+        help="CSV with sample_id, label and optional covariates (sex, age, pc1...)",
+    )
+    check.add_argument(
+        "--panel", metavar="FILE", help="the federation's panel.tsv: align to it and report coverage"
+    )
+    check.add_argument(
+        "--label-column", default="label", help="name of the 0/1 disease column (default: label)"
+    )
+    check.add_argument(
+        "--min-samples", type=int, default=20, help="refuse cohorts smaller than this (default: 20)"
+    )
+    check.add_argument(
+        "--min-coverage",
+        type=float,
+        default=0.9,
+        help="refuse below this share of panel variants (default: 0.9)",
+    )
     check.add_argument("--json", action="store_true", help="print the summary as JSON")
     check.set_defaults(handler=run_check)
     data.set_defaults(handler=lambda args: data.print_help() or 2)
@@ -40,8 +61,8 @@ def run_check(args: argparse.Namespace) -> int:
     traceback goes to the debug log, shown with `genofed -v`), because the person at a hospital
     who runs this needs to know the check failed, not where in genofed.
     """
-    from genofed.common.errors import DataError, GenofedError
     from genofed.common.data.loading import load_site
+    from genofed.common.errors import DataError, GenofedError
 
     try:
         site = load_site(
@@ -58,10 +79,17 @@ def run_check(args: argparse.Namespace) -> int:
         raise
     except Exception as exc:
         log.debug("data check failed unexpectedly", exc_info=True)
-        raise GenofedError(f"genofed failed while reading {args.genotypes} / {args.phenotypes} "
-                           f"({type(exc).__name__}: {exc}); this is a bug in genofed, not necessarily in the data: "
-                           "please report it with the output of `genofed -v data check ...`") from exc
-    summary = {"ok": True, "genotypes": str(args.genotypes), "phenotypes": str(args.phenotypes), **site.summary()}
+        raise GenofedError(
+            f"genofed failed while reading {args.genotypes} / {args.phenotypes} "
+            f"({type(exc).__name__}: {exc}); this is a bug in genofed, not necessarily in the data: "
+            "please report it with the output of `genofed -v data check ...`"
+        ) from exc
+    summary = {
+        "ok": True,
+        "genotypes": str(args.genotypes),
+        "phenotypes": str(args.phenotypes),
+        **site.summary(),
+    }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -89,4 +117,3 @@ def format_summary(summary: dict) -> str:
     lines += [f"  - [{w['code']}] {w['message']}" for w in warnings]
     lines.append("OK: the data can be used for training.")
     return "\n".join(lines)
-

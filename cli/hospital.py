@@ -51,23 +51,52 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("dir", metavar="DIR", help="the site folder (genofed hospital init)")
     check.add_argument("--genotypes", required=True, metavar="FILE", help="VCF, PLINK or table")
-    check.add_argument("--phenotypes", required=True, metavar="FILE", help="phenotypes.csv (sample_id, label, ...)")
-    check.add_argument("--panel", metavar="FILE", help="the federation's panel.tsv, sent by the coordinator (default: DIR/panel.tsv)")
-    check.add_argument("--epsilon-budget", type=float, default=8.0,
-                       help="this hospital's lifetime privacy budget: it never spends more, whatever the coordinator asks; "
-                            "inf = no differential privacy (default: 8)")
-    check.add_argument("--delta", type=float, default=1e-5, help="the largest DP delta this hospital accepts (default: 1e-5)")
-    check.add_argument("--require-secagg", action="store_true",
-                       help="send updates only under secure aggregation: refuse plain rounds (default: accept both)")
-    check.add_argument("--data-update", default="", metavar="REASON",
-                       help="these files update the cohort this site's ledger was spent on: the ledger carries over to them "
-                            "(the reason goes to the audit log)")
-    check.add_argument("--declared-size", type=int, default=None, metavar="N",
-                       help="the number of patients this hospital declares public: the sizes it reports and its DP-SGD "
-                            "sampling rate follow from it, never from the exact count (default: its size rounded to 10)")
-    check.add_argument("--max-evaluations", type=int, default=20, metavar="N",
-                       help="the most evaluations of a coordinator's model this hospital answers per run; each is a "
-                            "privacy release from its budget (default: 20)")
+    check.add_argument(
+        "--phenotypes", required=True, metavar="FILE", help="phenotypes.csv (sample_id, label, ...)"
+    )
+    check.add_argument(
+        "--panel",
+        metavar="FILE",
+        help="the federation's panel.tsv, sent by the coordinator (default: DIR/panel.tsv)",
+    )
+    check.add_argument(
+        "--epsilon-budget",
+        type=float,
+        default=8.0,
+        help="this hospital's lifetime privacy budget: it never spends more, whatever the coordinator asks; "
+        "inf = no differential privacy (default: 8)",
+    )
+    check.add_argument(
+        "--delta", type=float, default=1e-5, help="the largest DP delta this hospital accepts (default: 1e-5)"
+    )
+    check.add_argument(
+        "--require-secagg",
+        action="store_true",
+        help="send updates only under secure aggregation: refuse plain rounds (default: accept both)",
+    )
+    check.add_argument(
+        "--data-update",
+        default="",
+        metavar="REASON",
+        help="these files update the cohort this site's ledger was spent on: the ledger carries over to them "
+        "(the reason goes to the audit log)",
+    )
+    check.add_argument(
+        "--declared-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the number of patients this hospital declares public: the sizes it reports and its DP-SGD "
+        "sampling rate follow from it, never from the exact count (default: its size rounded to 10)",
+    )
+    check.add_argument(
+        "--max-evaluations",
+        type=int,
+        default=20,
+        metavar="N",
+        help="the most evaluations of a coordinator's model this hospital answers per run; each is a "
+        "privacy release from its budget (default: 20)",
+    )
     add_new_ledger_argument(check)
     check.set_defaults(handler=run_hospital_check)
 
@@ -82,47 +111,94 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     start.add_argument("dir", metavar="DIR", help="the site folder")
-    start.add_argument("--coordinator", required=True, metavar="HOST:PORT", help="the coordinator's address, e.g. fed.example.org:9092")
-    start.add_argument("--ca", required=True, metavar="FILE", help="the federation's CA certificate (ca.pem from the coordinator)")
-    start.add_argument("--local-port", type=int, default=9094,
-                       help="port of the SuperNode's own API on 127.0.0.1 (default: 9094; one per agent on a host)")
-    start.add_argument("--approved-app", default="", metavar="SHA256",
-                       help="app bundle hash to accept (default: the genofed app of this installation)")
-    start.add_argument("--max-retries", type=int, help="give up after this many refused or failed activations, 10 s apart (default: never, as a service should)")
+    start.add_argument(
+        "--coordinator",
+        required=True,
+        metavar="HOST:PORT",
+        help="the coordinator's address, e.g. fed.example.org:9092",
+    )
+    start.add_argument(
+        "--ca",
+        required=True,
+        metavar="FILE",
+        help="the federation's CA certificate (ca.pem from the coordinator)",
+    )
+    start.add_argument(
+        "--local-port",
+        type=int,
+        default=9094,
+        help="port of the SuperNode's own API on 127.0.0.1 (default: 9094; one per agent on a host)",
+    )
+    start.add_argument(
+        "--approved-app",
+        default="",
+        metavar="SHA256",
+        help="app bundle hash to accept (default: the genofed app of this installation)",
+    )
+    start.add_argument(
+        "--max-retries",
+        type=int,
+        help="give up after this many refused or failed activations, 10 s apart (default: never, as a service should)",
+    )
     add_new_ledger_argument(start)
     start.set_defaults(handler=run_hospital_start)
 
-    audit = commands.add_parser("audit", help="print the audit log: every message this site sent",
-                                description="Print DIR/audit.jsonl: time, run, round, records, sizes, hashes and epsilon of "
-                                            "every message the agent handed to Flower to send.")
+    audit = commands.add_parser(
+        "audit",
+        help="print the audit log: every message this site sent",
+        description="Print DIR/audit.jsonl: time, run, round, records, sizes, hashes and epsilon of "
+        "every message the agent handed to Flower to send.",
+    )
     audit.add_argument("dir", metavar="DIR", help="the site folder")
     audit.add_argument("--json", action="store_true", help="print the entries as a JSON list")
     audit.set_defaults(handler=run_hospital_audit)
 
 
 def add_new_ledger_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--new-ledger", default="", metavar="REASON",
-                        help="start a NEW privacy ledger for data that already had one (elsewhere, or lost): forgets the "
-                             "privacy already spent; only with a reason, which goes to the audit log")
+    parser.add_argument(
+        "--new-ledger",
+        default="",
+        metavar="REASON",
+        help="start a NEW privacy ledger for data that already had one (elsewhere, or lost): forgets the "
+        "privacy already spent; only with a reason, which goes to the audit log",
+    )
 
 
 def run_hospital_check(args: argparse.Namespace) -> int:
     from genofed.client.agent.launch import check_site
 
-    bound = check_site(args.dir, args.genotypes, args.phenotypes, args.panel, epsilon_budget=args.epsilon_budget, delta=args.delta,
-                       require_secagg=args.require_secagg, new_ledger=args.new_ledger, data_update=args.data_update,
-                       declared_size=args.declared_size, max_evaluations=args.max_evaluations)
+    bound = check_site(
+        args.dir,
+        args.genotypes,
+        args.phenotypes,
+        args.panel,
+        epsilon_budget=args.epsilon_budget,
+        delta=args.delta,
+        require_secagg=args.require_secagg,
+        new_ledger=args.new_ledger,
+        data_update=args.data_update,
+        declared_size=args.declared_size,
+        max_evaluations=args.max_evaluations,
+    )
     summary, alignment = bound["summary"], bound.get("alignment") or {}
-    print(f"hospital {bound['name']}: data OK: {summary.get('samples')} patients ({summary.get('cases')} cases), "
-          f"{alignment.get('coverage', 0):.1%} of {alignment.get('panel_variants', '?')} panel variants")
+    print(
+        f"hospital {bound['name']}: data OK: {summary.get('samples')} patients ({summary.get('cases')} cases), "
+        f"{alignment.get('coverage', 0):.1%} of {alignment.get('panel_variants', '?')} panel variants"
+    )
     for warning in bound["warnings"]:
         print(f"  warning [{warning['code']}] {warning['message']}")
-    print(f"  privacy budget: epsilon {bound['epsilon_budget']:g}, delta {bound['delta']:g} (this hospital's, for its lifetime)"
-          + ("; updates only under secure aggregation" if bound["require_secagg"] else ""))
+    print(
+        f"  privacy budget: epsilon {bound['epsilon_budget']:g}, delta {bound['delta']:g} (this hospital's, for its lifetime)"
+        + ("; updates only under secure aggregation" if bound["require_secagg"] else "")
+    )
     print(f"  privacy ledger: {args.dir}/state ({LEDGER_ACTIONS[bound['ledger']]})")
-    print(f"  declared public: {bound['declared_size']} patients; model architecture {bound['model_digest'][:12]}; "
-          f"at most {bound['max_evaluations']} evaluations per run")
-    print(f"  bound in {args.dir}/hospital.json; next: genofed hospital start {args.dir} --coordinator HOST:9092 --ca ca.pem")
+    print(
+        f"  declared public: {bound['declared_size']} patients; model architecture {bound['model_digest'][:12]}; "
+        f"at most {bound['max_evaluations']} evaluations per run"
+    )
+    print(
+        f"  bound in {args.dir}/hospital.json; next: genofed hospital start {args.dir} --coordinator HOST:9092 --ca ca.pem"
+    )
     return 0
 
 
@@ -131,8 +207,14 @@ def run_hospital_start(args: argparse.Namespace) -> int:
 
     from genofed.client.agent.launch import AgentOptions, start_site
 
-    options = AgentOptions(coordinator=args.coordinator, ca=Path(args.ca), local_port=args.local_port,
-                           approved_app=args.approved_app, max_retries=args.max_retries, new_ledger=args.new_ledger)
+    options = AgentOptions(
+        coordinator=args.coordinator,
+        ca=Path(args.ca),
+        local_port=args.local_port,
+        approved_app=args.approved_app,
+        max_retries=args.max_retries,
+        new_ledger=args.new_ledger,
+    )
     return start_site(args.dir, options)
 
 
@@ -140,8 +222,8 @@ def run_hospital_audit(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from genofed.client.agent.launch import audit_lines
     from genofed.client.agent.audit import AUDIT_FILE, read_audit
+    from genofed.client.agent.launch import audit_lines
 
     if args.json:
         print(json.dumps(read_audit(Path(args.dir) / AUDIT_FILE), indent=2))
@@ -158,8 +240,14 @@ def run_hospital_init(args: argparse.Namespace) -> int:
 
     info = init_site(args.dir, args.name)
     print(f"made the key pair of hospital {info['name']!r} in {args.dir}", file=sys.stderr)
-    print(f"  private key: {args.dir}/{info['private_key']} (0600: it never leaves this machine)", file=sys.stderr)
-    print(f"  send {args.dir}/{info['public_key']} to the coordinator; confirm its fingerprint by phone:", file=sys.stderr)
+    print(
+        f"  private key: {args.dir}/{info['private_key']} (0600: it never leaves this machine)",
+        file=sys.stderr,
+    )
+    print(
+        f"  send {args.dir}/{info['public_key']} to the coordinator; confirm its fingerprint by phone:",
+        file=sys.stderr,
+    )
     print(f"  {info['fingerprint']}", file=sys.stderr)
     print(info["public_key_line"])
     return 0
@@ -179,22 +267,47 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--genotypes", required=True, metavar="FILE", help="VCF, PLINK or table")
-    parser.add_argument("--phenotypes", required=True, metavar="FILE", help="phenotypes.csv (sample_id, label, sex, age)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="new folder for the synthetic cohort and its report")
-    parser.add_argument("--epsilon", type=float, default=math.inf, help="privacy spent on the generator (default: inf = no DP)")
+    parser.add_argument(
+        "--phenotypes", required=True, metavar="FILE", help="phenotypes.csv (sample_id, label, sex, age)"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="new folder for the synthetic cohort and its report"
+    )
+    parser.add_argument(
+        "--epsilon",
+        type=float,
+        default=math.inf,
+        help="privacy spent on the generator (default: inf = no DP)",
+    )
     parser.add_argument("--delta", type=float, default=1e-5, help="DP delta (default: 1e-5)")
-    parser.add_argument("--budget", type=float, help="the site's lifetime epsilon cap: refuse if the ledger would exceed it")
-    parser.add_argument("--state-dir", default="", metavar="DIR", help="the site's state folder holding its privacy ledger")
+    parser.add_argument(
+        "--budget", type=float, help="the site's lifetime epsilon cap: refuse if the ledger would exceed it"
+    )
+    parser.add_argument(
+        "--state-dir", default="", metavar="DIR", help="the site's state folder holding its privacy ledger"
+    )
     parser.add_argument("--n", type=int, help="records to generate (default: as many as the real cohort)")
-    parser.add_argument("--generator", default="vae", choices=("vae", "gan"),
-                        help="vae: conditional VAE (default); gan: conditional WGAN-GP (DP-WGAN under --epsilon)")
+    parser.add_argument(
+        "--generator",
+        default="vae",
+        choices=("vae", "gan"),
+        help="vae: conditional VAE (default); gan: conditional WGAN-GP (DP-WGAN under --epsilon)",
+    )
     parser.add_argument("--epochs", type=int, help="generator training epochs (default: the generator's own)")
-    parser.add_argument("--temperature", type=float, default=1.0,
-                        help="sampling temperature: below 1 sharpens every variant's distribution towards its mode "
-                             "(0.7 brought 1000 Genomes samples closer to real people; default: 1)")
-    parser.add_argument("--phase", default="auto", choices=("auto", "ignore"),
-                        help="auto: haplotype-aware generation and a phased output VCF when the input VCF is fully phased "
-                             "with no missing calls; ignore: always model dosages (default: auto)")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="sampling temperature: below 1 sharpens every variant's distribution towards its mode "
+        "(0.7 brought 1000 Genomes samples closer to real people; default: 1)",
+    )
+    parser.add_argument(
+        "--phase",
+        default="auto",
+        choices=("auto", "ignore"),
+        help="auto: haplotype-aware generation and a phased output VCF when the input VCF is fully phased "
+        "with no missing calls; ignore: always model dosages (default: auto)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     parser.set_defaults(handler=run_synth)
 
@@ -202,14 +315,27 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     from genofed.client.synth import SynthOptions, synthesize
 
-    options = SynthOptions(n=args.n, epsilon=args.epsilon, delta=args.delta, budget=args.budget, state_dir=args.state_dir,
-                           seed=args.seed, generator=args.generator, epochs=args.epochs, phase=args.phase,
-                           temperature=args.temperature)
+    options = SynthOptions(
+        n=args.n,
+        epsilon=args.epsilon,
+        delta=args.delta,
+        budget=args.budget,
+        state_dir=args.state_dir,
+        seed=args.seed,
+        generator=args.generator,
+        epochs=args.epochs,
+        phase=args.phase,
+        temperature=args.temperature,
+    )
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)
     if summary["passed"]:
-        print(f"wrote {summary['records_written']} synthetic records to {args.out} (validation passed; "
-              f"{summary['records_dropped_as_too_close']} dropped as too close to a real patient)")
+        print(
+            f"wrote {summary['records_written']} synthetic records to {args.out} (validation passed; "
+            f"{summary['records_dropped_as_too_close']} dropped as too close to a real patient)"
+        )
         return 0
-    print(f"the synthetic batch FAILED validation ({', '.join(summary['failed_checks'])}): no records written; "
-          f"see {args.out}/report.md")
+    print(
+        f"the synthetic batch FAILED validation ({', '.join(summary['failed_checks'])}): no records written; "
+        f"see {args.out}/report.md"
+    )
     return 1

@@ -39,11 +39,19 @@ def register_experiment(subparsers: argparse._SubParsersAction) -> None:
             "reused when it is rerun with the same OUT."
         ),
     )
-    transfer.add_argument("--out", required=True, metavar="OUT", help="experiment folder (cohorts, models, runs, report)")
-    transfer.add_argument("--small", action="store_true", help="a minutes-scale version on the small preset (what the tests run)")
+    transfer.add_argument(
+        "--out", required=True, metavar="OUT", help="experiment folder (cohorts, models, runs, report)"
+    )
+    transfer.add_argument(
+        "--small",
+        action="store_true",
+        help="a minutes-scale version on the small preset (what the tests run)",
+    )
     transfer.add_argument("--sizes", metavar="N,N,...", help="patients per site (default: 50,100,200,400)")
     transfer.add_argument("--seeds", metavar="S,S,...", help="seeds (default: 1,2,3)")
-    transfer.add_argument("--epsilons", metavar="E,E,...", help="per-site privacy budgets, inf = no DP (default: inf,8,3)")
+    transfer.add_argument(
+        "--epsilons", metavar="E,E,...", help="per-site privacy budgets, inf = no DP (default: inf,8,3)"
+    )
     transfer.add_argument("--no-federated", action="store_true", help="skip the federated arms (d) and (e)")
     transfer.add_argument("--quiet", action="store_true", help="no progress lines")
     transfer.set_defaults(handler=run_transfer)
@@ -92,19 +100,43 @@ def register_synthetic_fidelity(experiments: argparse._SubParsersAction) -> None
             "Writes OUT/synth_fidelity.json and OUT/report.md; finished generator runs are reused on rerun."
         ),
     )
-    parser.add_argument("--out", required=True, metavar="OUT", help="experiment folder (pieces, json, report)")
-    parser.add_argument("--small", action="store_true", help="a seconds-scale version (2 epochs, one seed, VAE only; what the tests run)")
-    parser.add_argument("--generators", metavar="G,G", help="generators to train, among vae,gan (default: vae,gan)")
+    parser.add_argument(
+        "--out", required=True, metavar="OUT", help="experiment folder (pieces, json, report)"
+    )
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="a seconds-scale version (2 epochs, one seed, VAE only; what the tests run)",
+    )
+    parser.add_argument(
+        "--generators", metavar="G,G", help="generators to train, among vae,gan (default: vae,gan)"
+    )
     parser.add_argument("--seeds", metavar="S,S,...", help="seeds (default: 1,2,3)")
-    parser.add_argument("--epsilons", metavar="E,E,...", help="per-person privacy budgets, inf = no DP (default: inf,8)")
-    parser.add_argument("--dp-seeds", type=int, metavar="K", help="how many of the seeds the DP rows run (default: 1)")
-    parser.add_argument("--epochs", type=int, metavar="N", help="generator epochs (default: each generator's own)")
-    parser.add_argument("--datasets", metavar="D,D", help="among 805 (the phased 805 SNPs) and region (chr1_region_162snp.vcf.gz); "
-                                                          "default: both")
-    parser.add_argument("--temperatures", metavar="T,T", help="sampling temperatures, one row each from the same trained "
-                                                              "generator (default: 1,0.7)")
-    parser.add_argument("--no-train", action="store_true", help="train nothing: build the report from the finished runs in "
-                                                                 "OUT/pieces (e.g. written by parallel invocations)")
+    parser.add_argument(
+        "--epsilons", metavar="E,E,...", help="per-person privacy budgets, inf = no DP (default: inf,8)"
+    )
+    parser.add_argument(
+        "--dp-seeds", type=int, metavar="K", help="how many of the seeds the DP rows run (default: 1)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, metavar="N", help="generator epochs (default: each generator's own)"
+    )
+    parser.add_argument(
+        "--datasets",
+        metavar="D,D",
+        help="among 805 (the phased 805 SNPs) and region (chr1_region_162snp.vcf.gz); default: both",
+    )
+    parser.add_argument(
+        "--temperatures",
+        metavar="T,T",
+        help="sampling temperatures, one row each from the same trained generator (default: 1,0.7)",
+    )
+    parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="train nothing: build the report from the finished runs in "
+        "OUT/pieces (e.g. written by parallel invocations)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=run_synthetic_fidelity)
 
@@ -112,7 +144,11 @@ def register_synthetic_fidelity(experiments: argparse._SubParsersAction) -> None
 def run_synthetic_fidelity(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from genofed.simulations.experiments.synthetic_fidelity.run import GENERATORS, FidelityConfig, run_fidelity_experiment
+    from genofed.simulations.experiments.synthetic_fidelity.run import (
+        GENERATORS,
+        FidelityConfig,
+        run_fidelity_experiment,
+    )
 
     config = FidelityConfig.small(args.out) if args.small else FidelityConfig(out_dir=args.out)
     changes: dict = {}
@@ -120,7 +156,9 @@ def run_synthetic_fidelity(args: argparse.Namespace) -> int:
         names = tuple(g.strip() for g in args.generators.split(",") if g.strip())
         bad = [g for g in names if g not in GENERATORS]
         if not names or bad:
-            raise SimulationArgumentError(f"--generators takes a comma-separated list of {', '.join(GENERATORS)}, got {args.generators!r}")
+            raise SimulationArgumentError(
+                f"--generators takes a comma-separated list of {', '.join(GENERATORS)}, got {args.generators!r}"
+            )
         changes["generators"] = names
     if args.seeds:
         changes["seeds"] = _numbers(args.seeds, int, "--seeds")
@@ -169,8 +207,10 @@ def _transfer_summary(results: dict) -> list[str]:
     lines = [f"wrote {results['report']} ({results['wall_seconds'] / 60:.1f} min)"]
     for gain in results["gains"]:
         eps = "no DP" if gain["epsilon"] == "inf" else f"epsilon {gain['epsilon']:g}"
-        lines.append(f"  {gain['source']:<4} source, {gain['size']:>3} patients, {eps:<11} ({gain['mode']}): "
-                     f"{gain['accuracy_points_mean']:+5.1f} accuracy points, {gain['auc_mean']:+.3f} AUC over scratch")
+        lines.append(
+            f"  {gain['source']:<4} source, {gain['size']:>3} patients, {eps:<11} ({gain['mode']}): "
+            f"{gain['accuracy_points_mean']:+5.1f} accuracy points, {gain['auc_mean']:+.3f} AUC over scratch"
+        )
     return lines
 
 
@@ -186,14 +226,30 @@ def register_synthetic_utility(experiments: argparse._SubParsersAction) -> None:
             "are reused when it is rerun with the same OUT."
         ),
     )
-    parser.add_argument("--out", required=True, metavar="OUT", help="experiment folder (cohorts, sites, report)")
-    parser.add_argument("--small", action="store_true", help="a seconds-scale version on the small preset (what the tests run)")
-    parser.add_argument("--cohorts", metavar="DIR", help="reuse simulated cohorts of the same preset and seed (default: OUT/cohorts)")
+    parser.add_argument(
+        "--out", required=True, metavar="OUT", help="experiment folder (cohorts, sites, report)"
+    )
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="a seconds-scale version on the small preset (what the tests run)",
+    )
+    parser.add_argument(
+        "--cohorts",
+        metavar="DIR",
+        help="reuse simulated cohorts of the same preset and seed (default: OUT/cohorts)",
+    )
     parser.add_argument("--sizes", metavar="N,N,...", help="patients per site (default: 50,100)")
     parser.add_argument("--seeds", metavar="S,S,...", help="seeds (default: 1,2,3)")
-    parser.add_argument("--epsilons", metavar="E,E,...", help="total privacy budget per real patient, inf = no DP (default: inf,8)")
+    parser.add_argument(
+        "--epsilons",
+        metavar="E,E,...",
+        help="total privacy budget per real patient, inf = no DP (default: inf,8)",
+    )
     parser.add_argument("--generators", metavar="KIND,...", help="generators: vae, gan (default: vae,gan)")
-    parser.add_argument("--ratios", metavar="R,R,...", help="synthetic records per real training patient (default: 0.4,1,2)")
+    parser.add_argument(
+        "--ratios", metavar="R,R,...", help="synthetic records per real training patient (default: 0.4,1,2)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=run_synthetic_utility)
 
@@ -201,7 +257,10 @@ def register_synthetic_utility(experiments: argparse._SubParsersAction) -> None:
 def run_synthetic_utility(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from genofed.simulations.experiments.synthetic_utility.run import SynthUtilityConfig, run_synth_utility_experiment
+    from genofed.simulations.experiments.synthetic_utility.run import (
+        SynthUtilityConfig,
+        run_synth_utility_experiment,
+    )
 
     config = SynthUtilityConfig.small(args.out) if args.small else SynthUtilityConfig(out_dir=args.out)
     changes: dict = {}
@@ -229,8 +288,10 @@ def run_synthetic_utility(args: argparse.Namespace) -> int:
             print(f"  {kind}: {state}")
     for t in results["targets"]["error_reduction_at_paper_ratio"]:
         eps = "no DP" if t["epsilon"] == "inf" else f"epsilon {t['epsilon']:g}"
-        print(f"  {t['generator']}, {t['size']} patients, {eps}, ratio {t['ratio']:g}: error {t['error_real']:.3f} -> "
-              f"{t['error_synthetic']:.3f} (relative change {-t['relative_reduction'] + 0.0:+.0%}; target -33%: {'met' if t['met'] else 'MISSED'})")
+        print(
+            f"  {t['generator']}, {t['size']} patients, {eps}, ratio {t['ratio']:g}: error {t['error_real']:.3f} -> "
+            f"{t['error_synthetic']:.3f} (relative change {-t['relative_reduction'] + 0.0:+.0%}; target -33%: {'met' if t['met'] else 'MISSED'})"
+        )
     return 0
 
 
@@ -247,17 +308,36 @@ def register_augmentation(experiments: argparse._SubParsersAction) -> None:
             "finished pieces are reused when it is rerun with the same OUT."
         ),
     )
-    parser.add_argument("--out", required=True, metavar="OUT", help="experiment folder (cohorts, sites, report)")
-    parser.add_argument("--small", action="store_true", help="a seconds-scale version on the small preset (what the tests run)")
-    parser.add_argument("--preset", choices=("synthetic", "transfer", "1000g", "small"),
-                        help="cohorts: synthetic (default; the default disease on ~1,300 variants), transfer (~20,000 "
-                             "variants), 1000g (semi-synthetic 1000 Genomes, clinics of 40-60: sizes <= 60)")
-    parser.add_argument("--cohorts", metavar="DIR", help="reuse simulated cohorts of the same preset and seed (default: OUT/cohorts)")
+    parser.add_argument(
+        "--out", required=True, metavar="OUT", help="experiment folder (cohorts, sites, report)"
+    )
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="a seconds-scale version on the small preset (what the tests run)",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=("synthetic", "transfer", "1000g", "small"),
+        help="cohorts: synthetic (default; the default disease on ~1,300 variants), transfer (~20,000 "
+        "variants), 1000g (semi-synthetic 1000 Genomes, clinics of 40-60: sizes <= 60)",
+    )
+    parser.add_argument(
+        "--cohorts",
+        metavar="DIR",
+        help="reuse simulated cohorts of the same preset and seed (default: OUT/cohorts)",
+    )
     parser.add_argument("--sizes", metavar="N,N,...", help="patients per site (default: 25,50,100,200)")
     parser.add_argument("--seeds", metavar="S,S,...", help="seeds (default: 1,2,3)")
-    parser.add_argument("--epsilons", metavar="E,E,...", help="per-site privacy budget, inf = no DP (default: inf,8)")
-    parser.add_argument("--no-1000g", dest="thousand_genomes", action="store_false",
-                        help="skip the second part on the semi-synthetic 1000 Genomes cohorts (OUT/1000g)")
+    parser.add_argument(
+        "--epsilons", metavar="E,E,...", help="per-site privacy budget, inf = no DP (default: inf,8)"
+    )
+    parser.add_argument(
+        "--no-1000g",
+        dest="thousand_genomes",
+        action="store_false",
+        help="skip the second part on the semi-synthetic 1000 Genomes cohorts (OUT/1000g)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=run_augmentation)
 
@@ -290,14 +370,20 @@ def run_augmentation(args: argparse.Namespace) -> int:
     targets = results["targets"]
     gain, robust, privacy = targets["gain"], targets["robustness"], targets["privacy"]
     if gain["best_arm"] is not None:
-        print(f"  best augmentation at {gain['size']} patients, no DP: {gain['best_arm']} {gain['gain']:+.3f} AUC "
-              f"(target +0.05: {'met' if gain['met'] else 'MISSED'})")
+        print(
+            f"  best augmentation at {gain['size']} patients, no DP: {gain['best_arm']} {gain['gain']:+.3f} AUC "
+            f"(target +0.05: {'met' if gain['met'] else 'MISSED'})"
+        )
     if robust["gain"] is not None:
-        print(f"  its gain on the test cohort with {100 * robust['error_rate']:g} % miscalls: {robust['gain']:+.3f} AUC "
-              f"({'met' if robust['met'] else 'MISSED'})")
+        print(
+            f"  its gain on the test cohort with {100 * robust['error_rate']:g} % miscalls: {robust['gain']:+.3f} AUC "
+            f"({'met' if robust['met'] else 'MISSED'})"
+        )
     if privacy["met"] is not None:
-        print(f"  privacy: {privacy['dp_arms_checked']} DP arm runs with the noise and epsilon of 'none': "
-              f"{'met' if privacy['met'] else 'MISSED'}")
+        print(
+            f"  privacy: {privacy['dp_arms_checked']} DP arm runs with the noise and epsilon of 'none': "
+            f"{'met' if privacy['met'] else 'MISSED'}"
+        )
     return 0
 
 
@@ -312,14 +398,28 @@ def register_simulate_cohorts(subparsers: argparse._SubParsersAction) -> None:
             "panel.tsv and truth.json (causal variants, Bayes-optimal AUC)."
         ),
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (must not hold files unless --force)")
-    parser.add_argument("--preset", default="default", choices=PRESET_NAMES, help="size of the federation (default: default)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed; same seed, same bytes (default: 42)")
-    parser.add_argument("--with-sources", action="store_true", help="also write source cohorts for pretraining (transfer learning): near and far traits on 20,000 "
-                             "people (PLINK), or for --preset 1000g the remaining 1000 Genomes people with their ancestry (VCF)")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (must not hold files unless --force)"
+    )
+    parser.add_argument(
+        "--preset", default="default", choices=PRESET_NAMES, help="size of the federation (default: default)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=42, help="random seed; same seed, same bytes (default: 42)"
+    )
+    parser.add_argument(
+        "--with-sources",
+        action="store_true",
+        help="also write source cohorts for pretraining (transfer learning): near and far traits on 20,000 "
+        "people (PLINK), or for --preset 1000g the remaining 1000 Genomes people with their ancestry (VCF)",
+    )
     parser.add_argument("--force", action="store_true", help="replace DIR if it already holds files")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument("--no-check", action="store_true", help="skip reading every hospital back through the clinic data checks")
+    parser.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip reading every hospital back through the clinic data checks",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -338,57 +438,150 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
             "Without --data it first simulates the default hospitals into RUN/cohorts."
         ),
     )
-    parser.add_argument("--data", metavar="DIR", help="federation folder from `genofed simulate-cohorts` (default: simulate one)")
-    parser.add_argument("--out", required=True, metavar="RUN", help="run folder for results, report, model, checkpoints")
-    parser.add_argument("--preset", default="default", choices=PRESET_NAMES, help="cohorts to simulate when --data is not given")
-    parser.add_argument("--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})")
-    parser.add_argument("--epsilon", type=float, default=defaults.epsilon,
-                        help=f"each hospital's privacy budget for the run, at --delta; inf = no privacy (default: {defaults.epsilon:g})")
-    parser.add_argument("--delta", type=float, default=defaults.delta, help=f"DP delta (default: {defaults.delta:g})")
-    parser.add_argument("--strategy", default=defaults.strategy, choices=STRATEGIES,
-                        help="aggregation: fedavg, fedprox, fedadam, or a robust one that limits what a single bad update can "
-                             "do: fedmedian, fedtrimmedavg, krum, multikrum (default: fedavg; see docs/robust-aggregation.md)")
-    parser.add_argument("--trim-beta", type=float, default=defaults.trim_beta, metavar="BETA",
-                        help="fedtrimmedavg: share of hospitals cut at each end per coordinate; int(BETA x hospitals) are cut, "
-                             f"so with 3 hospitals use >= 0.34 (default: {defaults.trim_beta:g})")
-    parser.add_argument("--malicious-nodes", type=int, default=defaults.malicious_nodes, metavar="F",
-                        help=f"krum, multikrum: hospitals that may be malicious (default: {defaults.malicious_nodes})")
-    parser.add_argument("--local-epochs", type=int, default=defaults.local_epochs, help="local epochs per round")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="expected DP-SGD batch size")
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        help="federation folder from `genofed simulate-cohorts` (default: simulate one)",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="RUN", help="run folder for results, report, model, checkpoints"
+    )
+    parser.add_argument(
+        "--preset",
+        default="default",
+        choices=PRESET_NAMES,
+        help="cohorts to simulate when --data is not given",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})"
+    )
+    parser.add_argument(
+        "--epsilon",
+        type=float,
+        default=defaults.epsilon,
+        help=f"each hospital's privacy budget for the run, at --delta; inf = no privacy (default: {defaults.epsilon:g})",
+    )
+    parser.add_argument(
+        "--delta", type=float, default=defaults.delta, help=f"DP delta (default: {defaults.delta:g})"
+    )
+    parser.add_argument(
+        "--strategy",
+        default=defaults.strategy,
+        choices=STRATEGIES,
+        help="aggregation: fedavg, fedprox, fedadam, or a robust one that limits what a single bad update can "
+        "do: fedmedian, fedtrimmedavg, krum, multikrum (default: fedavg; see docs/robust-aggregation.md)",
+    )
+    parser.add_argument(
+        "--trim-beta",
+        type=float,
+        default=defaults.trim_beta,
+        metavar="BETA",
+        help="fedtrimmedavg: share of hospitals cut at each end per coordinate; int(BETA x hospitals) are cut, "
+        f"so with 3 hospitals use >= 0.34 (default: {defaults.trim_beta:g})",
+    )
+    parser.add_argument(
+        "--malicious-nodes",
+        type=int,
+        default=defaults.malicious_nodes,
+        metavar="F",
+        help=f"krum, multikrum: hospitals that may be malicious (default: {defaults.malicious_nodes})",
+    )
+    parser.add_argument(
+        "--local-epochs", type=int, default=defaults.local_epochs, help="local epochs per round"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="expected DP-SGD batch size"
+    )
     parser.add_argument("--lr", type=float, default=defaults.lr, help="local learning rate")
-    parser.add_argument("--clip", type=float, default=defaults.clip, help="per-patient gradient clipping norm")
-    parser.add_argument("--proximal-mu", type=float, default=defaults.proximal_mu, help="FedProx proximal term")
-    parser.add_argument("--fraction-train", type=float, default=defaults.fraction_train, help="share of hospitals sampled per round")
-    parser.add_argument("--min-nodes", type=int, default=defaults.min_nodes, help="minimum hospitals to start and per round")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed (cohorts, model, splits, simulated sites' noise)")
-    parser.add_argument("--pretrained", metavar="MODEL", default="",
-                        help="start from this `genofed pretrain` model (refused if its panel or hash does not match)")
-    parser.add_argument("--pretrained-hash", metavar="SHA256", default="",
-                        help="the content hash MODEL must have (the full hash or its first >= 12 hex digits)")
-    parser.add_argument("--finetune", default=defaults.finetune, choices=FINETUNE_MODES,
-                        help="what hospitals train: full, partial (the head; encoder frozen) or frozen (output layer only); "
-                             "partial and frozen need --pretrained (default: full)")
-    parser.add_argument("--synthetic-ratio", type=float, default=defaults.synthetic_ratio, metavar="R",
-                        help="each hospital first generates a validated synthetic cohort from its own patients and trains on "
-                             "real + R synthetic records per real one; failed batches are not used (default: 0 = none)")
-    parser.add_argument("--synthetic-generator", default=defaults.synthetic_generator, choices=("vae", "gan"),
-                        help="the hospitals' generator (default: vae)")
-    parser.add_argument("--synthetic-epsilon", type=float, default=defaults.synthetic_epsilon, metavar="E",
-                        help="under DP, the generator's share of each hospital's --epsilon, charged to the same ledger "
-                             f"(default: {defaults.synthetic_epsilon:g})")
-    parser.add_argument("--augment", default="", metavar="SPEC",
-                        help="genotype augmentation in every hospital's training, applied on the fly, e.g. "
-                             "\"noise=0.01,mutate=0.005,missing=0.02\" or a TOML/JSON file; mix and mixup only without DP "
-                             "(default: none)")
-    parser.add_argument("--secagg", action="store_true",
-                        help="secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' "
-                             "updates, never one hospital's; works with fedavg and fedprox, not fedadam")
-    parser.add_argument("--site-evaluations", type=int, default=defaults.site_evaluations, metavar="N",
-                        help="evaluations of the global model by each hospital on its own validation patients per run "
-                             "(the last rounds, evenly spaced); each is a DP release paid from its budget, 0 = none "
-                             f"(default: {defaults.site_evaluations})")
+    parser.add_argument(
+        "--clip", type=float, default=defaults.clip, help="per-patient gradient clipping norm"
+    )
+    parser.add_argument(
+        "--proximal-mu", type=float, default=defaults.proximal_mu, help="FedProx proximal term"
+    )
+    parser.add_argument(
+        "--fraction-train",
+        type=float,
+        default=defaults.fraction_train,
+        help="share of hospitals sampled per round",
+    )
+    parser.add_argument(
+        "--min-nodes", type=int, default=defaults.min_nodes, help="minimum hospitals to start and per round"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="random seed (cohorts, model, splits, simulated sites' noise)",
+    )
+    parser.add_argument(
+        "--pretrained",
+        metavar="MODEL",
+        default="",
+        help="start from this `genofed pretrain` model (refused if its panel or hash does not match)",
+    )
+    parser.add_argument(
+        "--pretrained-hash",
+        metavar="SHA256",
+        default="",
+        help="the content hash MODEL must have (the full hash or its first >= 12 hex digits)",
+    )
+    parser.add_argument(
+        "--finetune",
+        default=defaults.finetune,
+        choices=FINETUNE_MODES,
+        help="what hospitals train: full, partial (the head; encoder frozen) or frozen (output layer only); "
+        "partial and frozen need --pretrained (default: full)",
+    )
+    parser.add_argument(
+        "--synthetic-ratio",
+        type=float,
+        default=defaults.synthetic_ratio,
+        metavar="R",
+        help="each hospital first generates a validated synthetic cohort from its own patients and trains on "
+        "real + R synthetic records per real one; failed batches are not used (default: 0 = none)",
+    )
+    parser.add_argument(
+        "--synthetic-generator",
+        default=defaults.synthetic_generator,
+        choices=("vae", "gan"),
+        help="the hospitals' generator (default: vae)",
+    )
+    parser.add_argument(
+        "--synthetic-epsilon",
+        type=float,
+        default=defaults.synthetic_epsilon,
+        metavar="E",
+        help="under DP, the generator's share of each hospital's --epsilon, charged to the same ledger "
+        f"(default: {defaults.synthetic_epsilon:g})",
+    )
+    parser.add_argument(
+        "--augment",
+        default="",
+        metavar="SPEC",
+        help="genotype augmentation in every hospital's training, applied on the fly, e.g. "
+        '"noise=0.01,mutate=0.005,missing=0.02" or a TOML/JSON file; mix and mixup only without DP '
+        "(default: none)",
+    )
+    parser.add_argument(
+        "--secagg",
+        action="store_true",
+        help="secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' "
+        "updates, never one hospital's; works with fedavg and fedprox, not fedadam",
+    )
+    parser.add_argument(
+        "--site-evaluations",
+        type=int,
+        default=defaults.site_evaluations,
+        metavar="N",
+        help="evaluations of the global model by each hospital on its own validation patients per run "
+        "(the last rounds, evenly spaced); each is a DP release paid from its budget, 0 = none "
+        f"(default: {defaults.site_evaluations})",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints (same settings)")
-    parser.add_argument("--no-references", action="store_true", help="skip the local-only and pooled reference models")
+    parser.add_argument(
+        "--no-references", action="store_true", help="skip the local-only and pooled reference models"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=run_simulate)
 
@@ -398,7 +591,6 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     from genofed.server.report import format_summary, write_report
     from genofed.server.settings import RunSettings
-
     from genofed.simulations.local.simulate import simulate
 
     started = time.monotonic()
@@ -414,13 +606,32 @@ def run_simulate(args: argparse.Namespace) -> int:
 
         ensure_cohorts(data, preset=args.preset, seed=args.seed, progress=progress)
     settings = RunSettings(
-        data_dir=str(data), out_dir=str(out), rounds=args.rounds, strategy=args.strategy, trim_beta=args.trim_beta,
-        malicious_nodes=args.malicious_nodes, epsilon=args.epsilon,
-        delta=args.delta, local_epochs=args.local_epochs, batch_size=args.batch_size, lr=args.lr, clip=args.clip,
-        proximal_mu=args.proximal_mu, fraction_train=args.fraction_train, min_nodes=args.min_nodes, seed=args.seed,
-        resume=args.resume, quiet=args.quiet, pretrained=args.pretrained, pretrained_hash=args.pretrained_hash,
-        finetune=args.finetune, synthetic_ratio=args.synthetic_ratio, synthetic_generator=args.synthetic_generator,
-        synthetic_epsilon=args.synthetic_epsilon, augment=args.augment, secagg=args.secagg,
+        data_dir=str(data),
+        out_dir=str(out),
+        rounds=args.rounds,
+        strategy=args.strategy,
+        trim_beta=args.trim_beta,
+        malicious_nodes=args.malicious_nodes,
+        epsilon=args.epsilon,
+        delta=args.delta,
+        local_epochs=args.local_epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        clip=args.clip,
+        proximal_mu=args.proximal_mu,
+        fraction_train=args.fraction_train,
+        min_nodes=args.min_nodes,
+        seed=args.seed,
+        resume=args.resume,
+        quiet=args.quiet,
+        pretrained=args.pretrained,
+        pretrained_hash=args.pretrained_hash,
+        finetune=args.finetune,
+        synthetic_ratio=args.synthetic_ratio,
+        synthetic_generator=args.synthetic_generator,
+        synthetic_epsilon=args.synthetic_epsilon,
+        augment=args.augment,
+        secagg=args.secagg,
         site_evaluations=args.site_evaluations,
     )
     results = simulate(settings, progress=progress, references=not args.no_references, verbose=args.verbose)
@@ -430,7 +641,9 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genofed.simulations.cohorts.build import simulate_cohorts  # msprime and friends load only when simulating
+    from genofed.simulations.cohorts.build import (
+        simulate_cohorts,  # msprime and friends load only when simulating
+    )
 
     if args.seed < 0:
         raise SimulationArgumentError(f"--seed must be a non-negative integer, got {args.seed}")
@@ -441,17 +654,28 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr)
 
     try:
-        result = simulate_cohorts(args.out, preset=args.preset, seed=args.seed, with_sources=args.with_sources, overwrite=args.force, progress=progress)
+        result = simulate_cohorts(
+            args.out,
+            preset=args.preset,
+            seed=args.seed,
+            with_sources=args.with_sources,
+            overwrite=args.force,
+            progress=progress,
+        )
     except ValueError as exc:
         raise SimulationArgumentError(str(exc)) from exc
-    print(f"wrote {result.out_dir} (preset {result.preset}, seed {result.seed}) in {time.monotonic() - started:.1f}s")
+    print(
+        f"wrote {result.out_dir} (preset {result.preset}, seed {result.seed}) in {time.monotonic() - started:.1f}s"
+    )
     print(f"  variants: {result.n_variants} (panel.tsv)")
     for cohort in (*result.hospitals, result.test):
         print(f"  {cohort.name:<14} {cohort.n:>5} people {cohort.cases:>5} cases")
     print(f"  Bayes-optimal test AUC: {result.bayes_auc:.3f} (truth.json, test/true_risk.csv)")
     if result.sources:
-        print(f"  sources: {', '.join(result.sources)} (sources/<name>/: genotypes, phenotypes.csv, truth.json; "
-              "pretrain on one with `genofed pretrain`)")
+        print(
+            f"  sources: {', '.join(result.sources)} (sources/<name>/: genotypes, phenotypes.csv, truth.json; "
+            "pretrain on one with `genofed pretrain`)"
+        )
     if not args.no_check:
         progress("checking every cohort with the clinic data loaders (genofed data check)")
         print_check(result.out_dir)
@@ -464,12 +688,18 @@ def print_check(federation_dir) -> None:
 
     sites = load_federation(federation_dir)
     print("data check (same loaders and checks as `genofed data check`):")
-    print(f"  {'cohort':<14} {'samples':>7} {'cases':>5} {'variants':>8} {'coverage':>8} {'missing':>7}  warnings")
+    print(
+        f"  {'cohort':<14} {'samples':>7} {'cases':>5} {'variants':>8} {'coverage':>8} {'missing':>7}  warnings"
+    )
     for name, site in sites.items():
         summary = site.summary()
         warnings = ", ".join(w.code for w in site.warnings) or "none"
-        print(f"  {name:<14} {summary['samples']:>7} {summary['cases']:>5} {summary['variants']:>8} "
-              f"{summary['alignment']['coverage']:>8.1%} {summary['missing_rate']:>7.2%}  {warnings}")
+        print(
+            f"  {name:<14} {summary['samples']:>7} {summary['cases']:>5} {summary['variants']:>8} "
+            f"{summary['alignment']['coverage']:>8.1%} {summary['missing_rate']:>7.2%}  {warnings}"
+        )
     print(f"OK: all {len(sites)} cohorts pass. Check one yourself:")
-    print(f"  genofed data check --genotypes {federation_dir}/rostov/genotypes.vcf.gz "
-          f"--phenotypes {federation_dir}/rostov/phenotypes.csv --panel {federation_dir}/panel.tsv")
+    print(
+        f"  genofed data check --genotypes {federation_dir}/rostov/genotypes.vcf.gz "
+        f"--phenotypes {federation_dir}/rostov/phenotypes.csv --panel {federation_dir}/panel.tsv"
+    )

@@ -28,13 +28,26 @@ from genofed.client.augmentation import site_augmentation
 from genofed.client.budget import plan_evaluation, plan_round
 from genofed.client.outbound import outbound_guard
 from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
-from genofed.client.site import SiteConfig, derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
+from genofed.client.site import (
+    SiteConfig,
+    derived_seed,
+    load_site_tensors,
+    resolve_site,
+    site_secret,
+    split_seed,
+)
 from genofed.client.synthetic_use import check_end_to_end
 from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
-from genofed.common.privacy.release import noisy_histogram, release_step, score_histogram
 from genofed.common.errors import DataError, GenofedError
-from genofed.common.model.network import FINETUNE_MODES, ModelConfig, build_model, predict_proba, set_trainable
+from genofed.common.model.network import (
+    FINETUNE_MODES,
+    ModelConfig,
+    build_model,
+    predict_proba,
+    set_trainable,
+)
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.privacy.release import noisy_histogram, release_step, score_histogram
 from genofed.common.util.torch_threads import single_torch_thread
 
 logger = logging.getLogger(__name__)
@@ -62,18 +75,30 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
-        with single_torch_thread():  # the same round gives the same update, bit for bit (common/util/torch_threads.py)
+        with (
+            single_torch_thread()
+        ):  # the same round gives the same update, bit for bit (common/util/torch_threads.py)
             return _train_reply(msg, context)
 
     def _train_reply(msg: Message, context: Context) -> Message:
         if is_secagg_fit(msg):  # SecAgg+'s masked stage: legacy FitIns in, FitRes out, same training
-            return _guarded(msg, lambda: train_secagg(msg, context, _site(context, base), _settings(context, base), _train))
-        return _guarded(msg, lambda: _train(msg, context, _plain_round_allowed(_site(context, base)), _settings(context, base)))
+            return _guarded(
+                msg,
+                lambda: train_secagg(msg, context, _site(context, base), _settings(context, base), _train),
+            )
+        return _guarded(
+            msg,
+            lambda: _train(
+                msg, context, _plain_round_allowed(_site(context, base)), _settings(context, base)
+            ),
+        )
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         with single_torch_thread():
-            return _guarded(msg, lambda: _evaluate(msg, context, _site(context, base), _settings(context, base)))
+            return _guarded(
+                msg, lambda: _evaluate(msg, context, _site(context, base), _settings(context, base))
+            )
 
     return app
 
@@ -103,14 +128,18 @@ def _guarded(msg: Message, handler) -> Message:
         return Message(error=Error(code=REFUSED, reason=str(exc)), reply_to=msg)
     except Exception:  # noqa: BLE001 - an unexpected failure's text may hold paths or data
         logger.exception("this site failed to handle a %s message", msg.metadata.message_type)
-        return Message(error=Error(code=FAILED, reason="the site hit an internal error; details are in its own log"),
-                       reply_to=msg)
+        return Message(
+            error=Error(code=FAILED, reason="the site hit an internal error; details are in its own log"),
+            reply_to=msg,
+        )
 
 
 def _plain_round_allowed(site: SiteConfig) -> SiteConfig:
     if site.require_secagg:
-        raise GenofedError("this hospital sends its update only under secure aggregation (node config require-secagg); "
-                           "the coordinator asked for a plain round: run the federation with secagg")
+        raise GenofedError(
+            "this hospital sends its update only under secure aggregation (node config require-secagg); "
+            "the coordinator asked for a plain round: run the federation with secagg"
+        )
     return site
 
 
@@ -128,8 +157,12 @@ def _describe(site: SiteConfig, settings: dict) -> RecordDict:
         {
             "site": ConfigRecord({"name": site.name}),
             "sizes": MetricRecord(
-                {"train": data.public_train, "validation": data.public_validation, "variants": data.n_variants,
-                 "synthetic": data.n_synthetic}
+                {
+                    "train": data.public_train,
+                    "validation": data.public_validation,
+                    "variants": data.n_variants,
+                    "synthetic": data.n_synthetic,
+                }
             ),
         }
     )
@@ -141,31 +174,51 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
     model = _global_model(msg, data.n_variants, site)
     finetune = str(config.get("finetune", "full"))
     if finetune not in FINETUNE_MODES:
-        raise GenofedError(f"unknown fine-tuning mode {finetune!r} from the coordinator; this site knows {', '.join(FINETUNE_MODES)}")
+        raise GenofedError(
+            f"unknown fine-tuning mode {finetune!r} from the coordinator; this site knows {', '.join(FINETUNE_MODES)}"
+        )
     set_trainable(model, finetune)
     server_round = int(config["server-round"])
     train_settings = requested_training(config, settings)
     epochs, batch_size = train_settings.epochs, train_settings.batch_size
     epsilon, delta = _requested_budget(site, config, settings)
     if data.synthetic is not None:
-        check_end_to_end(data.synthetic, private=not math.isinf(epsilon), ledger_path=site.state_dir / LEDGER_FILE)
+        check_end_to_end(
+            data.synthetic, private=not math.isinf(epsilon), ledger_path=site.state_dir / LEDGER_FILE
+        )
     evaluations = int(config.get("site-evaluations", 0))
     if evaluations > site.max_evaluations:
-        raise GenofedError(f"the coordinator asked this site to plan {evaluations} evaluations in this run; it answers at "
-                           f"most {site.max_evaluations} (node config max-evaluations): each is a privacy release")
+        raise GenofedError(
+            f"the coordinator asked this site to plan {evaluations} evaluations in this run; it answers at "
+            f"most {site.max_evaluations} (node config max-evaluations): each is a privacy release"
+        )
     rows_x, rows_y = data.training_rows()
-    spec, augment = site_augmentation(str(config.get("augment", "")), site, data, private=not math.isinf(epsilon))
+    spec, augment = site_augmentation(
+        str(config.get("augment", "")), site, data, private=not math.isinf(epsilon)
+    )
     plan_id = str(config.get("plan-id", "unplanned"))
     # the site's own augmentation is an input too: a rerun with another one must not reuse the noise
-    fingerprint = data.fingerprint if augment is None else data.fingerprint + json.dumps(spec.to_dict(), sort_keys=True)
+    fingerprint = (
+        data.fingerprint if augment is None else data.fingerprint + json.dumps(spec.to_dict(), sort_keys=True)
+    )
     digest = input_digest(msg, fingerprint)
-    seed = derived_seed(site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, digest, "train")
+    seed = derived_seed(
+        site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, digest, "train"
+    )
     anchor = {k: v.detach().clone() for k, v in model.state_dict().items()}
     started = time.perf_counter()
 
     if math.isinf(epsilon):
-        result = train_model(model, rows_x, rows_y, train_settings, noise_multiplier=None, seed=seed, anchor=anchor,
-                             augment=augment)
+        result = train_model(
+            model,
+            rows_x,
+            rows_y,
+            train_settings,
+            noise_multiplier=None,
+            seed=seed,
+            anchor=anchor,
+            augment=augment,
+        )
         epsilon_after, sigma = math.inf, 0.0
     else:
         with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
@@ -184,8 +237,15 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
                 model=model_digest(msg),
             )
             result = train_model(
-                model, rows_x, rows_y, train_settings, noise_multiplier=privacy.noise_multiplier, seed=seed, anchor=anchor,
-                augment=augment, public_rows=data.public_rows,
+                model,
+                rows_x,
+                rows_y,
+                train_settings,
+                noise_multiplier=privacy.noise_multiplier,
+                seed=seed,
+                anchor=anchor,
+                augment=augment,
+                public_rows=data.public_rows,
             )
             ledger.charge(
                 Charge(
@@ -207,7 +267,12 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
 
     # the loss and the time of local training stay in the site's log: exact numbers computed on
     # patients (a crafted model with lr 0 turns the mean loss into a patient's label)
-    logger.info("round %d trained: mean loss %.4f, %.1f s", server_round, result.mean_loss, time.perf_counter() - started)
+    logger.info(
+        "round %d trained: mean loss %.4f, %.1f s",
+        server_round,
+        result.mean_loss,
+        time.perf_counter() - started,
+    )
     metrics = MetricRecord(
         {
             "num-examples": data.public_train,  # declared real patients: FedAvg weighs sites by real evidence
@@ -222,8 +287,13 @@ def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> 
 #: Bounds on what the coordinator may ask a site to train with. A learning rate of 0 (or a
 #: proximal pull that undoes every step) would make the "update" the coordinator's own model,
 #: turning a training round into a pure query; absurd values only waste the site's budget.
-TRAINING_LIMITS = {"lr": (0.0, 10.0), "clip": (0.0, 1e3), "local-epochs": (1, 1000), "batch-size": (1, 1_000_000),
-                   "proximal-mu": (0.0, 1e3)}
+TRAINING_LIMITS = {
+    "lr": (0.0, 10.0),
+    "clip": (0.0, 1e3),
+    "local-epochs": (1, 1000),
+    "batch-size": (1, 1_000_000),
+    "proximal-mu": (0.0, 1e3),
+}
 
 
 def requested_training(config: Mapping[str, Any], settings: Mapping[str, Any]) -> TrainSettings:
@@ -240,23 +310,39 @@ def requested_training(config: Mapping[str, Any], settings: Mapping[str, Any]) -
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise GenofedError(f"the coordinator asked this site to train with {key}={value!r}; refused: not a number") from None
+            raise GenofedError(
+                f"the coordinator asked this site to train with {key}={value!r}; refused: not a number"
+            ) from None
         open_low = key in ("lr", "clip")  # 0 is no training / no clipping: refused
         if not math.isfinite(number) or number > high or number < low or (open_low and number <= low):
-            raise GenofedError(f"the coordinator asked this site to train with {key}={value!r}; refused: "
-                               f"{key} must be {'above' if open_low else 'at least'} {low:g} and at most {high:g}")
-    settings_ = TrainSettings(epochs=int(values["local-epochs"]), batch_size=int(values["batch-size"]), lr=float(values["lr"]),
-                              max_grad_norm=float(values["clip"]), proximal_mu=float(values["proximal-mu"]))
+            raise GenofedError(
+                f"the coordinator asked this site to train with {key}={value!r}; refused: "
+                f"{key} must be {'above' if open_low else 'at least'} {low:g} and at most {high:g}"
+            )
+    settings_ = TrainSettings(
+        epochs=int(values["local-epochs"]),
+        batch_size=int(values["batch-size"]),
+        lr=float(values["lr"]),
+        max_grad_norm=float(values["clip"]),
+        proximal_mu=float(values["proximal-mu"]),
+    )
     if settings_.lr * settings_.proximal_mu >= 1.0:
-        raise GenofedError(f"the coordinator asked for lr x proximal-mu = {settings_.lr * settings_.proximal_mu:g}: every step "
-                           "would be undone by the proximal pull, so the update would be the coordinator's own model; refused")
+        raise GenofedError(
+            f"the coordinator asked for lr x proximal-mu = {settings_.lr * settings_.proximal_mu:g}: every step "
+            "would be undone by the proximal pull, so the update would be the coordinator's own model; refused"
+        )
     return settings_
 
 
-def _requested_budget(site: SiteConfig, config: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[float, float]:
+def _requested_budget(
+    site: SiteConfig, config: Mapping[str, Any], settings: Mapping[str, Any]
+) -> tuple[float, float]:
     """`site_budget` for the (epsilon, delta) a train or evaluate message asks for."""
-    return site_budget(site, float(config.get("epsilon", settings.get("epsilon", math.inf))),
-                       float(config.get("delta", settings.get("delta", 1e-5))))
+    return site_budget(
+        site,
+        float(config.get("epsilon", settings.get("epsilon", math.inf))),
+        float(config.get("delta", settings.get("delta", 1e-5))),
+    )
 
 
 def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: float) -> tuple[float, float]:
@@ -271,12 +357,18 @@ def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: flo
         budget = site.epsilon_budget if site.epsilon_budget is not None else requested_epsilon
         return min(budget, requested_epsilon), requested_delta
     if site.epsilon_budget is None:
-        raise GenofedError("this hospital has no privacy budget: set epsilon-budget (and optionally delta) in its node config")
+        raise GenofedError(
+            "this hospital has no privacy budget: set epsilon-budget (and optionally delta) in its node config"
+        )
     if math.isinf(requested_epsilon) and not math.isinf(site.epsilon_budget):
-        raise GenofedError("the coordinator asked for training without differential privacy; this hospital's "
-                           f"budget is epsilon {site.epsilon_budget:g}")
+        raise GenofedError(
+            "the coordinator asked for training without differential privacy; this hospital's "
+            f"budget is epsilon {site.epsilon_budget:g}"
+        )
     if requested_delta > site.delta:
-        raise GenofedError(f"the coordinator asked for delta {requested_delta:g}, above this hospital's {site.delta:g}")
+        raise GenofedError(
+            f"the coordinator asked for delta {requested_delta:g}, above this hospital's {site.delta:g}"
+        )
     return min(site.epsilon_budget, requested_epsilon), requested_delta
 
 
@@ -314,16 +406,34 @@ def _evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) 
         digest = input_digest(msg, data.fingerprint + validation)
         with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
             ledger.check_rerun(plan_id, server_round, digest, kind="evaluate")
-            privacy = plan_evaluation(ledger, plan_id=plan_id, server_round=server_round, budget=epsilon, delta=delta,
-                                      model=model_digest(msg))
+            privacy = plan_evaluation(
+                ledger,
+                plan_id=plan_id,
+                server_round=server_round,
+                budget=epsilon,
+                delta=delta,
+                model=model_digest(msg),
+            )
             sigma = privacy.noise_multiplier
-            seed = derived_seed(site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, digest, "evaluate")
+            seed = derived_seed(
+                site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, digest, "evaluate"
+            )
             histogram = noisy_histogram(histogram, sigma, seed)
             noise, rate, steps = release_step(sigma)
-            ledger.charge(Charge(plan_id=plan_id, round=server_round, noise_multiplier=noise, sample_rate=rate, steps=steps,
-                                 epsilon_after=privacy.epsilon_after, time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                 note="evaluation: noisy score histogram of the validation patients",
-                                 input_digest=digest, kind="evaluate"))
+            ledger.charge(
+                Charge(
+                    plan_id=plan_id,
+                    round=server_round,
+                    noise_multiplier=noise,
+                    sample_rate=rate,
+                    steps=steps,
+                    epsilon_after=privacy.epsilon_after,
+                    time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    note="evaluation: noisy score histogram of the validation patients",
+                    input_digest=digest,
+                    kind="evaluate",
+                )
+            )
             epsilon_after = ledger.epsilon(delta)
     return RecordDict(
         {
@@ -354,8 +464,10 @@ def _global_model(msg: Message, n_variants: int, site: SiteConfig) -> torch.nn.M
     the architecture the hospital agreed to (node config `model-digest`, set at `hospital check`),
     and for finite weights."""
     if site.model_digest and model_digest(msg) != site.model_digest:
-        raise GenofedError("the coordinator sent a model architecture this hospital did not agree to (node config "
-                           "model-digest); refused")
+        raise GenofedError(
+            "the coordinator sent a model architecture this hospital did not agree to (node config "
+            "model-digest); refused"
+        )
     config = ModelConfig.from_dict(json.loads(str(msg.content["config"]["model"])))
     if config.n_variants != n_variants:
         raise GenofedError(

@@ -20,15 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from genofed.common.augment import Augmenter, AugmentSpec, parse_augment, protected_mask
-from genofed.common.errors import GenofedError
-from genofed.common.data.panel import VariantPanel
-
 from genofed.client.site import SiteConfig, SiteTensors
 from genofed.client.trainer import Augment
+from genofed.common.augment import Augmenter, AugmentSpec, parse_augment, protected_mask
+from genofed.common.data.panel import VariantPanel
+from genofed.common.errors import GenofedError
 
 
-def site_augmentation(requested: str, site: SiteConfig, data: SiteTensors, *, private: bool) -> tuple[AugmentSpec, Augment | None]:
+def site_augmentation(
+    requested: str, site: SiteConfig, data: SiteTensors, *, private: bool
+) -> tuple[AugmentSpec, Augment | None]:
     """The spec this site trains with, and the trainer's augment callable (None: no augmentation)."""
     text = site.augment if site.augment else requested
     spec = parse_augment(text or None, site=site.name)
@@ -38,15 +39,25 @@ def site_augmentation(requested: str, site: SiteConfig, data: SiteTensors, *, pr
         raise GenofedError(
             f"augmentation '{spec.describe()}' mixes two patients into one training example (mix / mixup), so one patient "
             "could move two clipped gradients per step and the reported epsilon would understate it; these transforms "
-            "are disabled under differential privacy. Use noise, mutate and missing, or train without DP.")
+            "are disabled under differential privacy. Use noise, mutate and missing, or train without DP."
+        )
     if data.train_dosages is None or data.feature_spec is None:
-        raise GenofedError("internal: this site's data was loaded without its dosages; augmentation needs them")
+        raise GenofedError(
+            "internal: this site's data was loaded without its dosages; augmentation needs them"
+        )
     # the panel file is read only for a known-causal list (its variant ids); its frequencies are the site's encoding's
     protected = None
     if site.known_causal:
-        protected = protected_mask(VariantPanel.load(site.panel).variant_ids, _known_causal(site.known_causal))
-    augmenter = Augmenter(spec, dosages=data.train_dosages, labels=data.train_y.astype(np.int8),
-                          alt_freq=np.asarray(data.feature_spec.alt_freq), protected=protected)
+        protected = protected_mask(
+            VariantPanel.load(site.panel).variant_ids, _known_causal(site.known_causal)
+        )
+    augmenter = Augmenter(
+        spec,
+        dosages=data.train_dosages,
+        labels=data.train_y.astype(np.int8),
+        alt_freq=np.asarray(data.feature_spec.alt_freq),
+        protected=protected,
+    )
     return spec, augment_callable(augmenter, data)
 
 
@@ -70,6 +81,8 @@ def _known_causal(path: Path) -> list[str]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise GenofedError(f"{path}: cannot read the known-causal variant list ({exc.strerror}); give one variant id "
-                           "per line, as in the panel") from None
+        raise GenofedError(
+            f"{path}: cannot read the known-causal variant list ({exc.strerror}); give one variant id "
+            "per line, as in the panel"
+        ) from None
     return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]

@@ -11,11 +11,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from genofed.common.privacy.release import release_step
-
 # MAX_USEFUL_NOISE: a site whose remaining budget only buys more noise than this refuses, and keeps
 # the rest of its budget, instead of spending it on noise
-from genofed.common.privacy.ledger import MAX_USEFUL_NOISE, BudgetExhausted, PrivacyLedger, Step, calibrate_noise, epsilon_of
+from genofed.common.privacy.ledger import (
+    MAX_USEFUL_NOISE,
+    BudgetExhausted,
+    PrivacyLedger,
+    Step,
+    calibrate_noise,
+    epsilon_of,
+)
+from genofed.common.privacy.release import release_step
 
 #: Noise of an evaluation release per noisy count (`genofed.common.privacy.release`), a rule from public
 #: facts only (the site's budget and how many evaluations the plan pays for), so no tuning on
@@ -61,7 +67,10 @@ def plan_round(
         eval_sigma = evaluation_noise(budget, evaluations)
         reserved = [(eval_sigma, 1.0, evaluations)] if evaluations else []
         sigma = calibrate_noise(
-            [*earlier, *reserved], sample_rate=sample_rate, steps=num_rounds * steps_per_round, target_epsilon=budget,
+            [*earlier, *reserved],
+            sample_rate=sample_rate,
+            steps=num_rounds * steps_per_round,
+            target_epsilon=budget,
             delta=delta,
         )
         if sigma > MAX_USEFUL_NOISE:
@@ -72,8 +81,17 @@ def plan_round(
                 "noise. Nothing was trained or sent. Raise the site's budget (--epsilon / epsilon-budget) only "
                 "if your data-protection officer agrees."
             )
-        ledger.set_plan(plan_id, sigma, sample_rate, num_rounds * steps_per_round, budget, delta,
-                        evaluations=evaluations, evaluation_noise=eval_sigma, model=model)
+        ledger.set_plan(
+            plan_id,
+            sigma,
+            sample_rate,
+            num_rounds * steps_per_round,
+            budget,
+            delta,
+            evaluations=evaluations,
+            evaluation_noise=eval_sigma,
+            model=model,
+        )
     else:
         check_same_model(plan, model)
         sigma = float(plan["noise_multiplier"])
@@ -95,8 +113,9 @@ def evaluation_noise(budget: float, evaluations: int) -> float:
     return max(EVALUATION_NOISE_FLOOR, EVALUATION_NOISE_SCALE * math.sqrt(max(1, evaluations)) / budget)
 
 
-def plan_evaluation(ledger: PrivacyLedger, *, plan_id: str, server_round: int, budget: float, delta: float,
-                    model: str) -> RoundPrivacy:
+def plan_evaluation(
+    ledger: PrivacyLedger, *, plan_id: str, server_round: int, budget: float, delta: float, model: str
+) -> RoundPrivacy:
     """Noise for an evaluation release in plan `plan_id`; raises BudgetExhausted when refused.
 
     A site answers evaluations only for a plan it has calibrated (it trained in the run), only
@@ -105,23 +124,31 @@ def plan_evaluation(ledger: PrivacyLedger, *, plan_id: str, server_round: int, b
     """
     plan = ledger.plan(plan_id)
     if plan is None:
-        raise BudgetExhausted("this site evaluates only the models of a run it trains in (after its first round): "
-                              "every evaluation is a privacy release, paid for when the run's privacy is planned")
+        raise BudgetExhausted(
+            "this site evaluates only the models of a run it trains in (after its first round): "
+            "every evaluation is a privacy release, paid for when the run's privacy is planned"
+        )
     check_same_model(plan, model)
     done = {c.round for c in ledger.charges_of(plan_id, "evaluate")} - {server_round}
     allowed = int(plan.get("evaluations", 0))
     if not allowed:
-        raise BudgetExhausted("this run planned no evaluations at this site (site-evaluations 0): each one is a privacy "
-                              "release, paid for only when planned; the coordinator evaluates on its own test cohort")
+        raise BudgetExhausted(
+            "this run planned no evaluations at this site (site-evaluations 0): each one is a privacy "
+            "release, paid for only when planned; the coordinator evaluates on its own test cohort"
+        )
     if len(done) >= allowed:
-        raise BudgetExhausted(f"this run's evaluations at this site are used up ({allowed} planned and answered): "
-                              "each one is a privacy release; the coordinator evaluates on its own test cohort instead")
+        raise BudgetExhausted(
+            f"this run's evaluations at this site are used up ({allowed} planned and answered): "
+            "each one is a privacy release; the coordinator evaluates on its own test cohort instead"
+        )
     sigma = float(plan.get("evaluation_noise", 0.0))
     others = _history(ledger, exclude=(plan_id, "evaluate", server_round))
     projected = epsilon_of([*others, release_step(sigma)], delta)
     if projected > budget * (1 + 1e-6):
-        raise BudgetExhausted(f"an evaluation would bring this site's epsilon to {projected:.2f}, over its budget of "
-                              f"{budget:g} (delta {delta:g}); nothing was evaluated or sent")
+        raise BudgetExhausted(
+            f"an evaluation would bring this site's epsilon to {projected:.2f}, over its budget of "
+            f"{budget:g} (delta {delta:g}); nothing was evaluated or sent"
+        )
     return RoundPrivacy(sigma, 1.0, 1, projected)
 
 
@@ -129,9 +156,13 @@ def check_same_model(plan: dict, model: str) -> None:
     """A plan trains and evaluates one architecture, the one it was calibrated for."""
     pinned = str(plan.get("model", ""))
     if pinned and model != pinned:
-        raise BudgetExhausted("the coordinator sent a model of another architecture than the one this run started "
-                              "with; refused: a run's architecture is fixed when its privacy is planned")
+        raise BudgetExhausted(
+            "the coordinator sent a model of another architecture than the one this run started "
+            "with; refused: a run's architecture is fixed when its privacy is planned"
+        )
 
 
-def _history(ledger: PrivacyLedger, *, exclude_plan: str | None = None, exclude: tuple[str, str, int] | None = None) -> list[Step]:
+def _history(
+    ledger: PrivacyLedger, *, exclude_plan: str | None = None, exclude: tuple[str, str, int] | None = None
+) -> list[Step]:
     return [c.step for c in ledger.charges if c.plan_id != exclude_plan and c.key != exclude]

@@ -23,8 +23,8 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord
 from flwr.clientapp.typing import ClientAppCallable
 
-from genofed.common.privacy.release import SCORE_BINS
 from genofed.common.errors import GenofedError
+from genofed.common.privacy.release import SCORE_BINS
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +33,16 @@ BLOCKED = 4003
 
 ALLOWED_METRICS = frozenset(
     {
-        "num-examples", "synthetic-examples", "epsilon", "noise-multiplier",  # train
-        "val-histogram", "val-noise",  # evaluate: a DP release (genofed.common.privacy.release)
-        "train", "validation", "variants", "synthetic",  # describe: public cohort sizes
+        "num-examples",
+        "synthetic-examples",
+        "epsilon",
+        "noise-multiplier",  # train
+        "val-histogram",
+        "val-noise",  # evaluate: a DP release (genofed.common.privacy.release)
+        "train",
+        "validation",
+        "variants",
+        "synthetic",  # describe: public cohort sizes
     }
 )
 #: The one list a site may send, with its fixed length: nothing per patient fits in it.
@@ -59,9 +66,13 @@ def check_outbound(reply: Message, sent: Message) -> None:
         if isinstance(record, ArrayRecord):
             shapes = {key: tuple(array.shape) for key, array in record.items()}
             if shapes != expected:
-                raise OutboundViolation(f"array record {name!r} does not have the shapes of the model the coordinator sent")
+                raise OutboundViolation(
+                    f"array record {name!r} does not have the shapes of the model the coordinator sent"
+                )
             if not all(_finite_array(array.numpy()) for array in record.values()):
-                raise OutboundViolation(f"array record {name!r} holds NaN or infinite values: it would poison the shared model")
+                raise OutboundViolation(
+                    f"array record {name!r} holds NaN or infinite values: it would poison the shared model"
+                )
         elif isinstance(record, MetricRecord):
             for key, value in record.items():
                 _check_metric(key, value)
@@ -84,22 +95,34 @@ def _check_fitres(reply: Message, sent: Message) -> None:
     """
     content = reply.content
     if set(content) != FITRES_RECORDS:
-        raise OutboundViolation(f"a FitRes reply must hold exactly {sorted(FITRES_RECORDS)}, not {sorted(content)}")
+        raise OutboundViolation(
+            f"a FitRes reply must hold exactly {sorted(FITRES_RECORDS)}, not {sorted(content)}"
+        )
     parameters, metrics = content["fitres.parameters"], content["fitres.metrics"]
     examples, status = content["fitres.num_examples"], content["fitres.status"]
-    if not (isinstance(parameters, ArrayRecord) and isinstance(metrics, ConfigRecord)
-            and isinstance(examples, MetricRecord) and isinstance(status, ConfigRecord)):
+    if not (
+        isinstance(parameters, ArrayRecord)
+        and isinstance(metrics, ConfigRecord)
+        and isinstance(examples, MetricRecord)
+        and isinstance(status, ConfigRecord)
+    ):
         raise OutboundViolation("a FitRes reply's records are not of the kinds Flower's FitRes uses")
-    sent_records = [r for name, r in sent.content.items() if isinstance(r, ArrayRecord) and name == "fitins.parameters"]
+    sent_records = [
+        r for name, r in sent.content.items() if isinstance(r, ArrayRecord) and name == "fitins.parameters"
+    ]
     if len(sent_records) != 1 or _legacy_layout(parameters) != _legacy_layout(sent_records[0]):
         raise OutboundViolation("the FitRes arrays do not have the shapes of the model the coordinator sent")
     if not all(_finite_array(array) for array in _legacy_arrays(parameters)):
-        raise OutboundViolation("the FitRes arrays hold NaN or infinite values: they would poison the shared model")
+        raise OutboundViolation(
+            "the FitRes arrays hold NaN or infinite values: they would poison the shared model"
+        )
     for key, value in metrics.items():
         if isinstance(value, list):
             raise OutboundViolation(f"metric {key!r} is a list: only aggregate numbers may leave the site")
         _check_metric(key, value)
-    if dict(examples) != {"num_examples": examples.get("num_examples")} or not isinstance(examples["num_examples"], int):
+    if dict(examples) != {"num_examples": examples.get("num_examples")} or not isinstance(
+        examples["num_examples"], int
+    ):
         raise OutboundViolation("fitres.num_examples must hold one integer count")
     if dict(status) != {"code": 0, "message": "Success"}:
         raise OutboundViolation("fitres.status may only say Success")
@@ -118,7 +141,9 @@ def _check_metric(key: str, value: object) -> None:
         numbers = [value]
     for number in numbers:
         if isinstance(number, bool) or not isinstance(number, (int, float)):
-            raise OutboundViolation(f"metric {key!r} is not a number: only aggregate numbers may leave the site")
+            raise OutboundViolation(
+                f"metric {key!r} is not a number: only aggregate numbers may leave the site"
+            )
         if math.isnan(number) or (math.isinf(number) and key != "epsilon"):
             raise OutboundViolation(f"metric {key!r} is not finite")
 
@@ -149,7 +174,9 @@ def outbound_guard(msg: Message, context: Context, call_next: ClientAppCallable)
         check_outbound(reply, msg)
     except OutboundViolation as exc:
         logger.error("blocked an outbound %s reply: %s", msg.metadata.message_type, exc)
-        return Message(error=Error(code=BLOCKED, reason=f"blocked by the site's outbound guard: {exc}"), reply_to=msg)
+        return Message(
+            error=Error(code=BLOCKED, reason=f"blocked by the site's outbound guard: {exc}"), reply_to=msg
+        )
     return reply
 
 

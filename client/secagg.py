@@ -39,8 +39,11 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
     returned as it is: the coordinator counts the site as dropped out, unmasks the others' sum
     without it (SecAgg+'s threshold), and logs the reason as in a plain round.
     """
-    if msg.metadata.message_type != MessageType.TRAIN or not msg.has_content() \
-            or RECORD_KEY_CONFIGS not in msg.content.config_records:
+    if (
+        msg.metadata.message_type != MessageType.TRAIN
+        or not msg.has_content()
+        or RECORD_KEY_CONFIGS not in msg.content.config_records
+    ):
         return call_next(msg, context)
     refusal: list[Message] = []
 
@@ -66,28 +69,44 @@ def is_secagg_fit(msg: Message) -> bool:
     return "fitins.config" in records and RECORD_KEY_CONFIGS in records
 
 
-def train_secagg(msg: Message, context: Context, site: SiteConfig, settings: dict, train: TrainFn) -> RecordDict:
+def train_secagg(
+    msg: Message, context: Context, site: SiteConfig, settings: dict, train: TrainFn
+) -> RecordDict:
     """`train` (the ClientApp's `_train`) on SecAgg+'s legacy FitIns: the same ArrayRecord (the model's state-dict names, in
     the model's order) and the same train config as a plain round, so the ledger is charged and
     the noise drawn exactly as there; the result goes back as a FitRes for SecAgg+ to mask."""
     fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
-    names = list(build_model(ModelConfig.from_dict(json.loads(str(fitins.config["model"]))), seed=0).state_dict())
+    names = list(
+        build_model(ModelConfig.from_dict(json.loads(str(fitins.config["model"]))), seed=0).state_dict()
+    )
     arrays = [torch.from_numpy(np.array(a)) for a in parameters_to_ndarrays(fitins.parameters)]
     if len(arrays) != len(names):
         raise GenofedError(f"the coordinator sent {len(arrays)} arrays for a model with {len(names)}")
-    plain = Message(RecordDict({"arrays": ArrayRecord(dict(zip(names, arrays, strict=True))),
-                                "config": ConfigRecord(dict(fitins.config))}),
-                    metadata=copy.deepcopy(msg.metadata))  # the received message's identity, new content
+    plain = Message(
+        RecordDict(
+            {
+                "arrays": ArrayRecord(dict(zip(names, arrays, strict=True))),
+                "config": ConfigRecord(dict(fitins.config)),
+            }
+        ),
+        metadata=copy.deepcopy(msg.metadata),
+    )  # the received message's identity, new content
     result = train(plain, context, site, settings)
     updated = [a.numpy() for a in result["arrays"].values()]
     limit = float(context.state.config_records[RECORD_KEY_STATE]["clipping_range"])
     largest = max(float(np.abs(a).max(initial=0.0)) for a in updated)
     if not largest <= limit:  # SecAgg+ would clip it silently and corrupt the sum
-        raise GenofedError(f"an updated weight ({largest:.3g}) is outside SecAgg+'s clipping range (+-{limit:g}); "
-                           "the coordinator must raise it")
+        raise GenofedError(
+            f"an updated weight ({largest:.3g}) is outside SecAgg+'s clipping range (+-{limit:g}); "
+            "the coordinator must raise it"
+        )
     metrics = dict(result["metrics"])
     return compat.fitres_to_recorddict(
-        FitRes(status=Status(Code.OK, "Success"), parameters=ndarrays_to_parameters(updated),
-               num_examples=int(metrics["num-examples"]), metrics=metrics),
+        FitRes(
+            status=Status(Code.OK, "Success"),
+            parameters=ndarrays_to_parameters(updated),
+            num_examples=int(metrics["num-examples"]),
+            metrics=metrics,
+        ),
         keep_input=False,
     )

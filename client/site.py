@@ -17,15 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from genofed.common.errors import GenofedError
+from genofed.client.synth import SUMMARY_FILE
+from genofed.client.synthetic_use import SyntheticCohort, load_synthetic, synthetic_count
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.layout import PANEL, hospital_folders
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.splits import keyed_split
-
-from genofed.client.synth import SUMMARY_FILE
-from genofed.client.synthetic_use import SyntheticCohort, load_synthetic, synthetic_count
+from genofed.common.errors import GenofedError
 
 #: Share of a site's patients kept out of training to evaluate the global model locally.
 VALIDATION_FRACTION = 0.2
@@ -97,8 +96,8 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
         )
     if "partition-id" not in node_config or not run_config.get("data-dir"):
         raise SiteConfigError(
-            "this SuperNode has no data: give it --node-config \"genotypes=... phenotypes=... "
-            "panel=... state-dir=...\" (deployment) or run with data-dir set (simulation)"
+            'this SuperNode has no data: give it --node-config "genotypes=... phenotypes=... '
+            'panel=... state-dir=..." (deployment) or run with data-dir set (simulation)'
         )
     data_dir = Path(str(run_config["data-dir"]))
     folders = hospital_folders(data_dir)
@@ -109,9 +108,18 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
     ledger_root = Path(str(run_config.get("ledger-dir") or data_dir / ".ledgers"))
     ratio = _ratio(run_config.get("synthetic-ratio", 0.0))
     state_dir = ledger_root / folder.name
-    return SiteConfig(folder.name, folder.genotypes, folder.phenotypes, data_dir / PANEL, state_dir, budget, simulated=True,
-                      synthetic=state_dir / SIMULATED_SYNTHETIC if ratio > 0 else None, synthetic_ratio=ratio,
-                      **_pinned(node_config))
+    return SiteConfig(
+        folder.name,
+        folder.genotypes,
+        folder.phenotypes,
+        data_dir / PANEL,
+        state_dir,
+        budget,
+        simulated=True,
+        synthetic=state_dir / SIMULATED_SYNTHETIC if ratio > 0 else None,
+        synthetic_ratio=ratio,
+        **_pinned(node_config),
+    )
 
 
 #: Where a virtual site of the simulation keeps its synthetic cohort, inside its state dir.
@@ -121,9 +129,11 @@ SIMULATED_SYNTHETIC = "synthetic"
 def _pinned(node_config: dict) -> dict:
     """What a hospital fixes in its own node config (`genofed hospital check` writes them; a
     simulated site may be given them too): its agreed architecture, evaluation cap, declared size."""
-    return {"model_digest": str(node_config.get("model-digest", "") or ""),
-            "max_evaluations": _count(node_config.get("max-evaluations", 20), "max-evaluations"),
-            "declared_size": _declared(node_config.get("declared-size"))}
+    return {
+        "model_digest": str(node_config.get("model-digest", "") or ""),
+        "max_evaluations": _count(node_config.get("max-evaluations", 20), "max-evaluations"),
+        "declared_size": _declared(node_config.get("declared-size")),
+    }
 
 
 def _declared(value: object) -> int | None:
@@ -131,7 +141,9 @@ def _declared(value: object) -> int | None:
         return None
     size = _count(value, "declared-size")
     if size < 2:
-        raise SiteConfigError(f"declared-size is the number of patients the hospital declares public; {size} is too few")
+        raise SiteConfigError(
+            f"declared-size is the number of patients the hospital declares public; {size} is too few"
+        )
     return size
 
 
@@ -162,9 +174,13 @@ def _ratio(value: object) -> float:
     try:
         ratio = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise SiteConfigError(f"synthetic-ratio must be a number (synthetic records per real patient), got {value!r}") from None
+        raise SiteConfigError(
+            f"synthetic-ratio must be a number (synthetic records per real patient), got {value!r}"
+        ) from None
     if not 0 <= ratio <= 100:
-        raise SiteConfigError(f"synthetic-ratio must be between 0 and 100 synthetic records per real patient, got {ratio:g}")
+        raise SiteConfigError(
+            f"synthetic-ratio must be between 0 and 100 synthetic records per real patient, got {ratio:g}"
+        )
     return ratio
 
 
@@ -208,8 +224,10 @@ class SiteTensors:
         records. Validation stays real only: the site judges the model on its own patients."""
         if self.synthetic is None:
             return self.train_x, self.train_y
-        return (np.concatenate([self.train_x, self.synthetic.features]),
-                np.concatenate([self.train_y, self.synthetic.labels]))
+        return (
+            np.concatenate([self.train_x, self.synthetic.features]),
+            np.concatenate([self.train_y, self.synthetic.labels]),
+        )
 
 
 def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
@@ -219,31 +237,62 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
     if site.synthetic is not None and site.synthetic_ratio > 0:
         files.append(site.synthetic / SUMMARY_FILE)
         if not files[-1].is_file():
-            raise SiteConfigError(f"synthetic data is configured but {site.synthetic} holds no genofed synth output; "
-                                  "create it with genofed synth (or genofed simulate --synthetic-ratio), or set synthetic-ratio=0")
+            raise SiteConfigError(
+                f"synthetic data is configured but {site.synthetic} holds no genofed synth output; "
+                "create it with genofed synth (or genofed simulate --synthetic-ratio), or set synthetic-ratio=0"
+            )
     stamp = tuple(p.stat().st_mtime_ns for p in files)
     synthetic = site.synthetic if site.synthetic_ratio > 0 else None
-    return _load_cached(site.genotypes, site.phenotypes, site.panel, split_seed, synthetic, site.synthetic_ratio,
-                        site.declared_size, stamp)
+    return _load_cached(
+        site.genotypes,
+        site.phenotypes,
+        site.panel,
+        split_seed,
+        synthetic,
+        site.synthetic_ratio,
+        site.declared_size,
+        stamp,
+    )
 
 
 @functools.lru_cache(maxsize=16)
-def _load_cached(genotypes: Path, phenotypes: Path, panel_path: Path, split_seed: int, synthetic_dir: Path | None,
-                 ratio: float, declared_size: int | None, _stamp: tuple) -> SiteTensors:
+def _load_cached(
+    genotypes: Path,
+    phenotypes: Path,
+    panel_path: Path,
+    split_seed: int,
+    synthetic_dir: Path | None,
+    ratio: float,
+    declared_size: int | None,
+    _stamp: tuple,
+) -> SiteTensors:
     panel = VariantPanel.load(panel_path)
     cohort = load_site(genotypes, phenotypes, panel=panel).cohort
     spec = FeatureSpec(alt_freq=panel.alt_freq)
     features = encode(spec, cohort)
     train, val = validation_split(cohort.sample_ids, split_seed)
-    public_train, public_validation = declared_split(declared_size or declared_cohort_size(len(cohort.labels)))
+    public_train, public_validation = declared_split(
+        declared_size or declared_cohort_size(len(cohort.labels))
+    )
     labels = cohort.labels.astype(np.float32)
     synthetic = None
     if synthetic_dir is not None:
         full = load_synthetic(synthetic_dir, panel)
         k = synthetic_count(ratio, public_train, len(full))
         synthetic = replace(full, features=full.features[:k], labels=full.labels[:k])
-    data = SiteTensors(features[train], labels[train], features[val], labels[val], len(panel), "", synthetic,
-                       cohort.dosages[train], spec, public_train, public_validation)
+    data = SiteTensors(
+        features[train],
+        labels[train],
+        features[val],
+        labels[val],
+        len(panel),
+        "",
+        synthetic,
+        cohort.dosages[train],
+        spec,
+        public_train,
+        public_validation,
+    )
     rows_x, rows_y = data.training_rows()
     return replace(data, fingerprint=hashlib.sha256(rows_x.tobytes() + rows_y.tobytes()).hexdigest())
 

@@ -25,17 +25,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.common.data.cohort import MISSING, Cohort
-from genofed.common.errors import GenofedError
 from genofed.common.data.loading import load_site
-from genofed.common.privacy.ledger import LEDGER_FILE, BudgetExhausted, Charge, PrivacyLedger, epsilon_of
 from genofed.common.data.readers.vcf import read_vcf
+from genofed.common.data.writers import write_vcf
+from genofed.common.errors import GenofedError
+from genofed.common.privacy.ledger import LEDGER_FILE, BudgetExhausted, Charge, PrivacyLedger, epsilon_of
 from genofed.common.synthetic.generators import GENERATORS, generator_settings, noise_for_budget
 from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
 from genofed.common.synthetic.vae import SyntheticRecords
 from genofed.common.synthetic.validation import Thresholds
-from genofed.common.data.writers import write_vcf
+from genofed.common.util.atomic import atomic_dir, write_text_atomic
 
 #: What `genofed synth` writes next to the records; the training path reads it back.
 SUMMARY_FILE = "validation.json"
@@ -65,7 +65,9 @@ class SynthOptions:
         if not 0 < self.delta < 1:
             raise GenofedError(f"--delta must be in (0, 1), got {self.delta:g}")
         if not self.temperature > 0:
-            raise GenofedError(f"--temperature must be > 0 (1 = the generator's own distribution), got {self.temperature:g}")
+            raise GenofedError(
+                f"--temperature must be > 0 (1 = the generator's own distribution), got {self.temperature:g}"
+            )
         if self.phase not in ("auto", "ignore"):
             raise GenofedError(f"--phase must be auto or ignore, not {self.phase!r}")
         if self.generator not in GENERATORS:
@@ -78,7 +80,9 @@ class SynthOptions:
             raise GenofedError(f"--epochs: {exc}") from None
 
 
-def synthesize(genotypes: str | Path, phenotypes: str | Path, out: str | Path, options: SynthOptions) -> dict[str, Any]:
+def synthesize(
+    genotypes: str | Path, phenotypes: str | Path, out: str | Path, options: SynthOptions
+) -> dict[str, Any]:
     """Train, sample, filter, validate and write; returns the summary written to validation.json."""
     started = time.perf_counter()
     out = Path(out)
@@ -86,19 +90,35 @@ def synthesize(genotypes: str | Path, phenotypes: str | Path, out: str | Path, o
         raise GenofedError(f"{out} exists and is not empty; choose a new folder")
     private = not math.isinf(options.epsilon)
     if private and not options.state_dir:
-        raise GenofedError("--epsilon needs --state-dir: the generator's privacy cost is charged to the site's ledger there")
+        raise GenofedError(
+            "--epsilon needs --state-dir: the generator's privacy cost is charged to the site's ledger there"
+        )
     settings = options.settings()
     cohort = load_site(genotypes, phenotypes).cohort
     dosages = impute_mode(cohort.dosages)
     labels = cohort.labels.astype(np.int8)
     covariates = _covariates(cohort.covariates)
-    haplotypes, phase_note = (None, "dosages (--phase ignore)") if options.phase == "ignore" else phased_haplotypes(genotypes, cohort)
+    haplotypes, phase_note = (
+        (None, "dosages (--phase ignore)")
+        if options.phase == "ignore"
+        else phased_haplotypes(genotypes, cohort)
+    )
     n = options.n or len(labels)
 
     def generate(noise_multiplier: float | None) -> ValidatedBatch:
-        return generate_validated(dosages, labels, kind=options.generator, settings=settings, n=n, seed=options.seed,
-                                  covariates=covariates, noise_multiplier=noise_multiplier, thresholds=options.thresholds,
-                                  haplotypes=haplotypes, temperature=options.temperature)
+        return generate_validated(
+            dosages,
+            labels,
+            kind=options.generator,
+            settings=settings,
+            n=n,
+            seed=options.seed,
+            covariates=covariates,
+            noise_multiplier=noise_multiplier,
+            thresholds=options.thresholds,
+            haplotypes=haplotypes,
+            temperature=options.temperature,
+        )
 
     plan = None
     if private:
@@ -118,12 +138,26 @@ def synthesize(genotypes: str | Path, phenotypes: str | Path, out: str | Path, o
         "delta": options.delta if private else None,
         "ledger_plan": plan,
         "variant_ids_sha256": hashlib.sha256("\n".join(cohort.variant_ids).encode()).hexdigest(),
-        "generator": {"kind": options.generator, "settings": asdict(settings), "final_loss": batch.generator.losses[-1:],
-                      "modelled": phase_note, "phased": haplotypes is not None, "temperature": options.temperature},
+        "generator": {
+            "kind": options.generator,
+            "settings": asdict(settings),
+            "final_loss": batch.generator.losses[-1:],
+            "modelled": phase_note,
+            "phased": haplotypes is not None,
+            "temperature": options.temperature,
+        },
         "validation": report.to_dict(),
         "seconds": time.perf_counter() - started,
     }
-    _write(out, summary, report.to_markdown(), cohort.variant_ids, batch.accepted(), covariates is not None, report.passed)
+    _write(
+        out,
+        summary,
+        report.to_markdown(),
+        cohort.variant_ids,
+        batch.accepted(),
+        covariates is not None,
+        report.passed,
+    )
     return summary
 
 
@@ -167,8 +201,14 @@ def _covariates(frame: pd.DataFrame) -> np.ndarray | None:
     return None if np.isnan(values).any() else values
 
 
-def _generate_charged(generate, settings: Any, options: SynthOptions, genotypes: str | Path,
-                      dosages: np.ndarray, labels: np.ndarray) -> tuple[ValidatedBatch, str]:
+def _generate_charged(
+    generate,
+    settings: Any,
+    options: SynthOptions,
+    genotypes: str | Path,
+    dosages: np.ndarray,
+    labels: np.ndarray,
+) -> tuple[ValidatedBatch, str]:
     """Calibrate, train and charge under the ledger lock, refusing before training when the
     budget would be exceeded. The charge is made whatever the verdict: a generator that failed
     validation has still looked at the patients."""
@@ -178,33 +218,63 @@ def _generate_charged(generate, settings: Any, options: SynthOptions, genotypes:
         spent = ledger.epsilon(options.delta)
         target = spent + options.epsilon
         if options.budget is not None and target > options.budget:
-            raise BudgetExhausted(f"this site has spent epsilon {spent:.2f}; {options.epsilon:g} more for the generator would "
-                                  f"exceed its budget of {options.budget:g}. Nothing was trained or written.")
+            raise BudgetExhausted(
+                f"this site has spent epsilon {spent:.2f}; {options.epsilon:g} more for the generator would "
+                f"exceed its budget of {options.budget:g}. Nothing was trained or written."
+            )
         n_train = len(split_for_generator(labels, options.seed)[0])  # the patients the generator trains on
-        sigma = noise_for_budget(options.generator, n_train, settings, epsilon=target, delta=options.delta,
-                                 history=ledger.history())
+        sigma = noise_for_budget(
+            options.generator,
+            n_train,
+            settings,
+            epsilon=target,
+            delta=options.delta,
+            history=ledger.history(),
+        )
         batch = generate(sigma)
-        digest = hashlib.sha256(dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()).hexdigest()
+        digest = hashlib.sha256(
+            dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()
+        ).hexdigest()
         plan = f"synth-{options.generator}-{digest[:16]}-{options.seed}"
         after = epsilon_of([*ledger.history(), *batch.history], options.delta)
         for i, (noise, rate, steps) in enumerate(batch.history):
-            ledger.charge(Charge(plan_id=plan, round=i, noise_multiplier=noise, sample_rate=rate, steps=steps,
-                                 epsilon_after=after, time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                 note=f"synthetic-data generator ({options.generator}) on {Path(genotypes).name}",
-                                 input_digest=digest))
+            ledger.charge(
+                Charge(
+                    plan_id=plan,
+                    round=i,
+                    noise_multiplier=noise,
+                    sample_rate=rate,
+                    steps=steps,
+                    epsilon_after=after,
+                    time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    note=f"synthetic-data generator ({options.generator}) on {Path(genotypes).name}",
+                    input_digest=digest,
+                )
+            )
         spent_after = ledger.epsilon(options.delta)
         if spent_after > target * (1 + 1e-6):
-            raise GenofedError(f"internal: generator spent epsilon {spent_after:.3f}, more than planned {target:.3f}")
+            raise GenofedError(
+                f"internal: generator spent epsilon {spent_after:.3f}, more than planned {target:.3f}"
+            )
     return batch, plan
 
 
-def _write(out: Path, summary: dict, markdown: str, variant_ids: list[str], records: SyntheticRecords, with_covariates: bool,
-           passed: bool) -> None:
+def _write(
+    out: Path,
+    summary: dict,
+    markdown: str,
+    variant_ids: list[str],
+    records: SyntheticRecords,
+    with_covariates: bool,
+    passed: bool,
+) -> None:
     """Everything into a staging folder, renamed into place at the end: no half-written output."""
     with atomic_dir(out) as staging:
         if passed:
             ids = [f"SYN{i + 1:06d}" for i in range(len(records.labels))]
-            calls = records.genotypes if records.haplotypes is None else records.haplotypes  # haplotypes: a phased VCF
+            calls = (
+                records.genotypes if records.haplotypes is None else records.haplotypes
+            )  # haplotypes: a phased VCF
             write_vcf(staging / "genotypes.vcf.gz", calls, ids, variant_ids)
             frame = pd.DataFrame({"sample_id": ids, "label": records.labels.astype(int)})
             if with_covariates and records.sex is not None:
@@ -212,5 +282,9 @@ def _write(out: Path, summary: dict, markdown: str, variant_ids: list[str], reco
                 frame["age"] = np.round(records.age, 1)
             write_text_atomic(staging / "phenotypes.csv", frame.to_csv(index=False))
         write_text_atomic(staging / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
-        verdict = "written" if passed else "NOT written: the batch failed validation (" + ", ".join(summary["failed_checks"]) + ")"
+        verdict = (
+            "written"
+            if passed
+            else "NOT written: the batch failed validation (" + ", ".join(summary["failed_checks"]) + ")"
+        )
         write_text_atomic(staging / "report.md", f"# Synthetic cohort\n\nRecords {verdict}.\n\n{markdown}\n")

@@ -29,13 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from genofed.common.errors import GenofedError
+from genofed.client.synth import SUMMARY_FILE
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
+from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import PrivacyLedger
-
-from genofed.client.synth import SUMMARY_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +69,18 @@ def load_synthetic(folder: Path, panel: VariantPanel) -> SyntheticCohort:
     kind = str(summary.get("generator", {}).get("kind", "vae"))
     if not summary.get("passed"):
         failed = ", ".join(summary.get("failed_checks", [])) or "unknown checks"
-        logger.warning("%s: the synthetic batch failed validation (%s); training on real patients only", folder, failed)
+        logger.warning(
+            "%s: the synthetic batch failed validation (%s); training on real patients only", folder, failed
+        )
         empty = np.zeros((0, spec.n_features), dtype=np.float32)
-        return SyntheticCohort(folder, empty, np.zeros(0, dtype=np.float32), epsilon, summary.get("ledger_plan"), kind)
+        return SyntheticCohort(
+            folder, empty, np.zeros(0, dtype=np.float32), epsilon, summary.get("ledger_plan"), kind
+        )
     cohort = load_site(folder / "genotypes.vcf.gz", folder / "phenotypes.csv", panel=panel).cohort
     features = encode(spec, cohort)
-    return SyntheticCohort(folder, features, cohort.labels.astype(np.float32), epsilon, summary.get("ledger_plan"), kind)
+    return SyntheticCohort(
+        folder, features, cohort.labels.astype(np.float32), epsilon, summary.get("ledger_plan"), kind
+    )
 
 
 def synthetic_count(ratio: float, n_real: int, available: int) -> int:
@@ -93,20 +98,26 @@ def check_end_to_end(cohort: SyntheticCohort, *, private: bool, ledger_path: Pat
         raise SyntheticCohortError(
             f"{cohort.folder}: these synthetic records come from a generator trained WITHOUT differential privacy, so "
             "training with them under DP would report an epsilon that does not cover the real patients. Generate them "
-            "with genofed synth --epsilon E --state-dir <this site's state dir>, or train without synthetic data.")
+            "with genofed synth --epsilon E --state-dir <this site's state dir>, or train without synthetic data."
+        )
     charged = {c.plan_id for c in PrivacyLedger(ledger_path).charges}
     if cohort.ledger_plan not in charged:
         raise SyntheticCohortError(
             f"{cohort.folder}: the generator's privacy cost (plan {cohort.ledger_plan}) is not in this site's ledger "
             f"{ledger_path}, so the site's epsilon would not include it. Generate the synthetic cohort with "
-            "--state-dir pointing at this site's state dir.")
+            "--state-dir pointing at this site's state dir."
+        )
 
 
 def _summary(folder: Path) -> dict[str, Any]:
     path = folder / SUMMARY_FILE
     if not path.is_file():
-        raise SyntheticCohortError(f"{folder} is not a genofed synth output (no {SUMMARY_FILE}); create it with genofed synth")
+        raise SyntheticCohortError(
+            f"{folder} is not a genofed synth output (no {SUMMARY_FILE}); create it with genofed synth"
+        )
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise SyntheticCohortError(f"{path}: not valid JSON ({exc}); regenerate the synthetic cohort") from None
+        raise SyntheticCohortError(
+            f"{path}: not valid JSON ({exc}); regenerate the synthetic cohort"
+        ) from None

@@ -104,9 +104,13 @@ def train_model(
     n = int(x.shape[0])
     batch_size = min(settings.batch_size, n)
     sample_seed, noise_seed, torch_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
-    tensors = (x, y) if augment is None else (x, y, torch.arange(n))  # with augmentation: which records were drawn
+    tensors = (
+        (x, y) if augment is None else (x, y, torch.arange(n))
+    )  # with augmentation: which records were drawn
     loader = DataLoader(
-        TensorDataset(*tensors), batch_size=batch_size, shuffle=True,
+        TensorDataset(*tensors),
+        batch_size=batch_size,
+        shuffle=True,
         generator=torch.Generator().manual_seed(sample_seed),
     )
     batches = _Batches(augment, np.random.default_rng([seed % 2**63, 6]))
@@ -121,8 +125,18 @@ def train_model(
             loss, steps = _run(model, optimizer, loader, settings, anchor_params, batches)
             return TrainResult(_state_dict(model), loss, steps, batch_size / n, [], n)
         rows = n if public_rows is None else int(public_rows)
-        return _train_private(model, optimizer, loader, settings, anchor_params, float(noise_multiplier), noise_seed, rows,
-                              batches, sample_seed)
+        return _train_private(
+            model,
+            optimizer,
+            loader,
+            settings,
+            anchor_params,
+            float(noise_multiplier),
+            noise_seed,
+            rows,
+            batches,
+            sample_seed,
+        )
 
 
 def _train_private(
@@ -145,11 +159,17 @@ def _train_private(
     """
     engine = PrivacyEngine(accountant="rdp")
     rate = sample_rate(rows, settings.batch_size)
-    poisson = DPDataLoader(loader.dataset, sample_rate=rate, generator=torch.Generator().manual_seed(sample_seed))
+    poisson = DPDataLoader(
+        loader.dataset, sample_rate=rate, generator=torch.Generator().manual_seed(sample_seed)
+    )
     private_model, private_optimizer, private_loader = engine.make_private(
-        module=model, optimizer=optimizer, data_loader=poisson,
-        noise_multiplier=noise_multiplier, max_grad_norm=settings.max_grad_norm,
-        poisson_sampling=False, noise_generator=torch.Generator().manual_seed(noise_seed),
+        module=model,
+        optimizer=optimizer,
+        data_loader=poisson,
+        noise_multiplier=noise_multiplier,
+        max_grad_norm=settings.max_grad_norm,
+        poisson_sampling=False,
+        noise_generator=torch.Generator().manual_seed(noise_seed),
     )
     private_optimizer.expected_batch_size = max(1, int(rows * rate))
     try:
@@ -157,8 +177,14 @@ def _train_private(
     finally:
         private_model.remove_hooks()  # give the caller back a plain module
     history = [(float(s), float(q), int(k)) for s, q, k in engine.accountant.history]
-    return TrainResult(_state_dict(private_model._module), loss, steps, history[0][1] if history else rate, history,
-                       len(loader.dataset))
+    return TrainResult(
+        _state_dict(private_model._module),
+        loss,
+        steps,
+        history[0][1] if history else rate,
+        history,
+        len(loader.dataset),
+    )
 
 
 def _run(
@@ -231,7 +257,9 @@ def _optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimiz
     raise ValueError(f"unknown optimizer {settings.optimizer!r}: use 'adam' or 'sgd'")
 
 
-def _anchor(model: nn.Module, anchor: dict[str, Tensor] | None, mu: float) -> list[tuple[nn.Parameter, Tensor]]:
+def _anchor(
+    model: nn.Module, anchor: dict[str, Tensor] | None, mu: float
+) -> list[tuple[nn.Parameter, Tensor]]:
     """(parameter, anchor value) pairs for FedProx over the trainable parameters; empty when
     mu == 0 or there is no anchor."""
     if not mu or anchor is None:

@@ -11,10 +11,10 @@ from typing import Any
 from flwr.app import Context, Message
 from flwr.serverapp import Grid, ServerApp
 
-from genofed.server.service.federation_folder import admitted_nodes, deployed_run_config
 from genofed.server.federation import Progress, run_federation
 from genofed.server.report import write_report
 from genofed.server.results import federation_results, write_model, write_results
+from genofed.server.service.federation_folder import admitted_nodes, deployed_run_config
 from genofed.server.settings import RunSettings
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,9 @@ class AdmittedGrid(Grid):
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         return self._grid.pull_messages(message_ids)
 
-    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
         messages = self._only(list(messages), _destination)
         return self._grid.send_and_receive(messages, timeout=timeout) if messages else []
 
@@ -103,7 +105,10 @@ class AdmittedGrid(Grid):
             node = int(node_of(item))
             if node not in admitted and node not in self._reported:
                 self._reported.add(node)
-                logger.warning("node %s is not an enrolled hospital registered by this coordinator: it is sent no task", node)
+                logger.warning(
+                    "node %s is not an enrolled hospital registered by this coordinator: it is sent no task",
+                    node,
+                )
         return [item for item in items if int(node_of(item)) in admitted]
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from genofed.common.util.atomic import atomic_path
 from genofed.common.errors import GenofedError
+from genofed.common.util.atomic import atomic_path
 
 _NAME = re.compile(r"round-(\d{4})\.pt$")
 
@@ -49,4 +49,6 @@ def latest_checkpoint(folder: Path) -> Checkpoint | None:
     try:
         return Checkpoint(**torch.load(path, weights_only=False))
     except Exception as exc:  # a damaged file must not silently restart a run from scratch
-        raise GenofedError(f"{path}: cannot read checkpoint ({exc}); delete it to resume from the one before") from exc
+        raise GenofedError(
+            f"{path}: cannot read checkpoint ({exc}); delete it to resume from the one before"
+        ) from exc

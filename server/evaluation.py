@@ -12,9 +12,9 @@ import torch
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.layout import GENOTYPES, PHENOTYPES
 from genofed.common.data.loading import load_site
+from genofed.common.data.panel import VariantPanel
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
-from genofed.common.data.panel import VariantPanel
 
 
 @dataclass(frozen=True)

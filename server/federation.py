@@ -17,11 +17,10 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 
-from genofed.common.errors import GenofedError
 from genofed.common.data.layout import PANEL, TEST
-from genofed.common.model.network import ModelConfig, build_model, set_trainable, trainable_names
 from genofed.common.data.panel import VariantPanel
-
+from genofed.common.errors import GenofedError
+from genofed.common.model.network import ModelConfig, build_model, set_trainable, trainable_names
 from genofed.server.checkpoint import Checkpoint, latest_checkpoint, save_checkpoint
 from genofed.server.evaluation import TestCohort
 from genofed.server.pretraining.model_file import check_compatible, describe, disease_start, load_pretrained
@@ -73,19 +72,33 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     state = resumed.state_dict if resumed else initial
     history: list[dict[str, Any]] = list(resumed.history) if resumed else []
 
-    sites, asked = describe_sites(grid, settings.min_nodes, expected=settings.expected_nodes, grace=settings.wait_seconds)
-    log = RoundLog(site_of_node={node: s.name for node, s in sites.items()}, taking_part=asked,
-                   declared_sizes={node: dict(s.sizes) for node, s in sites.items()})
+    sites, asked = describe_sites(
+        grid, settings.min_nodes, expected=settings.expected_nodes, grace=settings.wait_seconds
+    )
+    log = RoundLog(
+        site_of_node={node: s.name for node, s in sites.items()},
+        taking_part=asked,
+        declared_sizes={node: dict(s.sizes) for node, s in sites.items()},
+    )
     if resumed:
         for name in _LOGGED:
             setattr(log, name, resumed.log.get(name, {}))
     if pretrained:
-        say(f"starting from pretrained model {settings.pretrained} ({pretrained['content_hash'][:12]}), finetune={settings.finetune}")
-    say(f"{len(sites)} hospitals: " + ", ".join(f"{s.name} ({s.sizes['train']}+{s.sizes['validation']})" for s in sites.values()))
+        say(
+            f"starting from pretrained model {settings.pretrained} ({pretrained['content_hash'][:12]}), finetune={settings.finetune}"
+        )
+    say(
+        f"{len(sites)} hospitals: "
+        + ", ".join(f"{s.name} ({s.sizes['train']}+{s.sizes['validation']})" for s in sites.values())
+    )
     model = build_model(model_config, seed=0)
     trained = set(trainable_names(model, settings.finetune))
-    strategy = make_strategy(settings, log, round_offset=start_round,
-                             frozen=frozenset(k for k in model.state_dict() if k not in trained))
+    strategy = make_strategy(
+        settings,
+        log,
+        round_offset=start_round,
+        frozen=frozenset(k for k in model.state_dict() if k not in trained),
+    )
     if resumed:
         for key, value in resumed.strategy_state.items():
             setattr(strategy, key, value)
@@ -109,8 +122,14 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
             "site-evaluations": settings.site_evaluations,
         }
     )
-    evaluate_config = ConfigRecord({"model": model_json, "plan-id": plan_id, "delta": settings.delta,
-                                    "epsilon": settings.epsilon if settings.private else math.inf})
+    evaluate_config = ConfigRecord(
+        {
+            "model": model_json,
+            "plan-id": plan_id,
+            "delta": settings.delta,
+            "epsilon": settings.epsilon if settings.private else math.inf,
+        }
+    )
     strategy.evaluation_rounds = evaluation_rounds(settings.rounds, settings.site_evaluations)
     secagg_bytes = 0  # measured upload per hospital and round under SecAgg+ (masked vectors, keys, shares)
     round_started = [time.perf_counter()]
@@ -127,16 +146,27 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         latest[:] = [weights, metrics]
         record = _round_record(real, metrics or {}, log, time.perf_counter() - round_started[0])
         history.append(record)
-        strategy_state = {k: getattr(strategy, k) for k in ("m_t", "v_t") if hasattr(strategy, k)}  # FedAdam's moments
+        strategy_state = {
+            k: getattr(strategy, k) for k in ("m_t", "v_t") if hasattr(strategy, k)
+        }  # FedAdam's moments
         save_checkpoint(
             checkpoints,
-            Checkpoint(real, weights, model_config.to_dict(), plan_id, list(history),
-                       {name: getattr(log, name) for name in _LOGGED}, strategy_state,
-                       settings.to_config()),
+            Checkpoint(
+                real,
+                weights,
+                model_config.to_dict(),
+                plan_id,
+                list(history),
+                {name: getattr(log, name) for name in _LOGGED},
+                strategy_state,
+                settings.to_config(),
+            ),
         )
         say(_progress_line(record, settings.rounds))
         round_started[0] = time.perf_counter()
-        return MetricRecord({k: v for k, v in record.items() if isinstance(v, (int, float)) and v is not None})
+        return MetricRecord(
+            {k: v for k, v in record.items() if isinstance(v, (int, float)) and v is not None}
+        )
 
     if start_round >= settings.rounds:
         say(f"the checkpoint already closes round {start_round} of {settings.rounds}: nothing left to train")
@@ -144,9 +174,17 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         from genofed.server.secagg import run_secagg_rounds
 
         secagg_bytes = run_secagg_rounds(
-            grid, state=state, num_rounds=settings.rounds - start_round, round_offset=start_round, seed=settings.seed,
-            train_config=train_config, evaluate_config=evaluate_config, evaluate_fn=evaluate,
-            tracked=strategy, max_weight=max(s.sizes["train"] for s in sites.values()), min_nodes=settings.min_nodes,
+            grid,
+            state=state,
+            num_rounds=settings.rounds - start_round,
+            round_offset=start_round,
+            seed=settings.seed,
+            train_config=train_config,
+            evaluate_config=evaluate_config,
+            evaluate_fn=evaluate,
+            tracked=strategy,
+            max_weight=max(s.sizes["train"] for s in sites.values()),
+            min_nodes=settings.min_nodes,
             fraction_train=settings.fraction_train,
         ).bytes_per_client_round()
     else:
@@ -178,7 +216,9 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     )
 
 
-def starting_model(settings: RunSettings, panel: VariantPanel) -> tuple[ModelConfig, dict[str, torch.Tensor], dict[str, Any] | None]:
+def starting_model(
+    settings: RunSettings, panel: VariantPanel
+) -> tuple[ModelConfig, dict[str, torch.Tensor], dict[str, Any] | None]:
     """(config, weights, description) of the round-0 model: a fresh one, or the pretrained one.
 
     A pretrained model must be intact (content hash), be the approved one when
@@ -196,7 +236,9 @@ def starting_model(settings: RunSettings, panel: VariantPanel) -> tuple[ModelCon
 
 #: Settings a resumed run may change: where outputs go and how progress is shown; and the plan
 #: id, which a resumed run takes from its checkpoint whatever the settings say.
-_RESUMABLE_CHANGES = frozenset({"out-dir", "resume", "quiet", "ledger-dir", "plan-id", "expected-nodes", "wait-seconds"})
+_RESUMABLE_CHANGES = frozenset(
+    {"out-dir", "resume", "quiet", "ledger-dir", "plan-id", "expected-nodes", "wait-seconds"}
+)
 
 
 #: What a checkpoint keeps of the round log (by RoundLog field), so a resumed run reports every round.
@@ -206,20 +248,25 @@ _LOGGED = ("train", "evaluate", "refused", "capped", "update_norms", "refused_ep
 _SETTINGS_ADDED_SINCE = {"secagg": False, "trim-beta": 0.2, "malicious-nodes": 1, "site-evaluations": 0}
 
 
-def _check_resumable(checkpoint: Checkpoint, model_config: ModelConfig, settings: RunSettings, folder: Path) -> None:
+def _check_resumable(
+    checkpoint: Checkpoint, model_config: ModelConfig, settings: RunSettings, folder: Path
+) -> None:
     """A resumed run must compute what the interrupted one would have, so nothing else may change."""
     if checkpoint.model_config != model_config.to_dict():
         raise GenofedError(f"the checkpoint in {folder} is for another model/panel; start a new run folder")
     # checkpoints written before a setting existed ran with its default
     before, now = {**_SETTINGS_ADDED_SINCE, **checkpoint.settings}, settings.to_config()
-    changed = sorted(k for k in set(before) | set(now) if k not in _RESUMABLE_CHANGES and before.get(k) != now.get(k))
+    changed = sorted(
+        k for k in set(before) | set(now) if k not in _RESUMABLE_CHANGES and before.get(k) != now.get(k)
+    )
     if changed:
         details = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
         raise GenofedError(f"--resume needs the interrupted run's settings; changed: {details}")
 
 
-def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0, *, expected: int = 0,
-                   grace: float = 120.0) -> tuple[dict[int, SiteInfo], set[int]]:
+def describe_sites(
+    grid: Grid, min_nodes: int, timeout: float = 600.0, *, expected: int = 0, grace: float = 120.0
+) -> tuple[dict[int, SiteInfo], set[int]]:
     """Wait for `min_nodes` hospitals (and up to `grace` seconds for all `expected` ones), then
     ask each its name and (aggregate) cohort sizes.
 
@@ -230,10 +277,17 @@ def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0, *, expect
     while len(nodes := list(grid.get_node_ids())) < max(min_nodes, expected):
         waited = time.monotonic() - started
         if len(nodes) >= min_nodes and waited > grace:
-            logger.warning("%d of %d enrolled hospitals connected after %.0f s: starting without the others", len(nodes), expected, waited)
+            logger.warning(
+                "%d of %d enrolled hospitals connected after %.0f s: starting without the others",
+                len(nodes),
+                expected,
+                waited,
+            )
             break
         if waited > timeout:
-            raise GenofedError(f"only {len(nodes)} hospital(s) connected after {timeout:.0f} s; {min_nodes} needed")
+            raise GenofedError(
+                f"only {len(nodes)} hospital(s) connected after {timeout:.0f} s; {min_nodes} needed"
+            )
         time.sleep(1.0)
     queries = [Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=node) for node in nodes]
     sites, unavailable = {}, {}
@@ -242,16 +296,22 @@ def describe_sites(grid: Grid, min_nodes: int, timeout: float = 600.0, *, expect
             unavailable[reply.metadata.src_node_id] = reply.error.reason
             continue
         name = str(reply.content["site"]["name"])
-        sites[reply.metadata.src_node_id] = SiteInfo(name, {k: int(v) for k, v in reply.content["sizes"].items()})
+        sites[reply.metadata.src_node_id] = SiteInfo(
+            name, {k: int(v) for k, v in reply.content["sizes"].items()}
+        )
     for node, reason in unavailable.items():
         logger.warning("hospital node %s cannot take part: %s", node, reason)
     names = [site.name for site in sites.values()]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:  # per-site epsilon and participation are reported by name
-        raise GenofedError(f"several hospitals call themselves {', '.join(duplicated)}: give each a distinct site-name")
+        raise GenofedError(
+            f"several hospitals call themselves {', '.join(duplicated)}: give each a distinct site-name"
+        )
     if len(sites) < min_nodes:
-        raise GenofedError(f"only {len(sites)} hospital(s) can take part, {min_nodes} needed; "
-                           + "; ".join(f"node {n}: {r}" for n, r in unavailable.items()))
+        raise GenofedError(
+            f"only {len(sites)} hospital(s) can take part, {min_nodes} needed; "
+            + "; ".join(f"node {n}: {r}" for n, r in unavailable.items())
+        )
     return dict(sorted(sites.items(), key=lambda item: item[1].name)), set(nodes)
 
 
@@ -283,8 +343,13 @@ def _progress_line(record: dict[str, Any], rounds: int) -> str:
 def _epsilon_by_site(log: RoundLog) -> dict[str, float]:
     """Each site's cumulative epsilon as it last reported it (a round's evaluation follows its training)."""
     latest: dict[str, float] = {}
-    replies = [((r, 0), sites) for r, sites in log.train.items()] + [((r, 1), sites) for r, sites in log.evaluate.items()]
-    replies += [((r, 0), {site: {"epsilon": eps} for site, eps in sites.items()}) for r, sites in log.refused_epsilon.items()]
+    replies = [((r, 0), sites) for r, sites in log.train.items()] + [
+        ((r, 1), sites) for r, sites in log.evaluate.items()
+    ]
+    replies += [
+        ((r, 0), {site: {"epsilon": eps} for site, eps in sites.items()})
+        for r, sites in log.refused_epsilon.items()
+    ]
     for _order, sites in sorted(replies, key=lambda item: item[0]):
         for site, metrics in sites.items():
             if "epsilon" in metrics:
@@ -302,7 +367,11 @@ def _panel_path(settings: RunSettings) -> Path:
 
 def load_test_cohort(settings: RunSettings, panel: VariantPanel) -> TestCohort | None:
     """The held-out test cohort: test-dir, else data-dir/test when it exists; None without one."""
-    folder = Path(settings.test_dir) if settings.test_dir else (Path(settings.data_dir) / TEST if settings.data_dir else None)
+    folder = (
+        Path(settings.test_dir)
+        if settings.test_dir
+        else (Path(settings.data_dir) / TEST if settings.data_dir else None)
+    )
     if folder is None or not folder.is_dir():
         return None
     return TestCohort.load(folder, panel)

@@ -76,8 +76,13 @@ class LocalTraining:
 
     @classmethod
     def from_settings(cls, settings: RunSettings) -> LocalTraining:
-        return cls(lr=settings.lr, clip=settings.clip, epochs=settings.local_epochs, batch_size=settings.batch_size,
-                   private=settings.private)
+        return cls(
+            lr=settings.lr,
+            clip=settings.clip,
+            epochs=settings.local_epochs,
+            batch_size=settings.batch_size,
+            private=settings.private,
+        )
 
 
 @dataclass(frozen=True)
@@ -146,8 +151,13 @@ def expected_batch_size(rows: int, batch_size: int) -> int:
     return max(1, min(int(rows * (1.0 / per_epoch)), rows // per_epoch))
 
 
-def norm_bound(training: LocalTraining, rows: int, parameters: int, noise_multiplier: float,
-               false_refusal: float = FALSE_REFUSAL) -> NormBound | None:
+def norm_bound(
+    training: LocalTraining,
+    rows: int,
+    parameters: int,
+    noise_multiplier: float,
+    false_refusal: float = FALSE_REFUSAL,
+) -> NormBound | None:
     """The largest ||w_T - w_0||_2 that DP-SGD as client/trainer.py runs it reaches, except with
     probability `false_refusal`; None without DP (no clipping, so no bound).
 
@@ -178,7 +188,9 @@ def norm_bound(training: LocalTraining, rows: int, parameters: int, noise_multip
     log_inv_p = math.log(2 / false_refusal)
     scale = training.lr * training.clip / batch
     signal = scale * weighted_batch_tail(weights, rows, 1.0 / per_epoch, log_inv_p)
-    noise = scale * sigma * math.sqrt(float(np.square(weights).sum())) * gaussian_norm_tail(parameters, log_inv_p)
+    noise = (
+        scale * sigma * math.sqrt(float(np.square(weights).sum())) * gaussian_norm_tail(parameters, log_inv_p)
+    )
     return NormBound(signal=signal, noise=noise, steps=steps, expected_batch=batch)
 
 
@@ -214,29 +226,45 @@ class UpdateScreen:
         metrics = next(iter(reply.content.metric_records.values()))
         sizes = self.declared.get(node)
         if sizes is None or sizes.get("train", 0) < 1:
-            return Verdict(refusal="update refused by the coordinator: this site declared no training-set size "
-                                   "when the run started, so its weight and update cannot be checked")
+            return Verdict(
+                refusal="update refused by the coordinator: this site declared no training-set size "
+                "when the run started, so its weight and update cannot be checked"
+            )
         claimed = _number(metrics.get("num-examples"))
         if claimed is None or claimed <= 0:
-            return Verdict(refusal=f"update refused by the coordinator: num-examples {metrics.get('num-examples')!r} "
-                                   "is not a positive number")
+            return Verdict(
+                refusal=f"update refused by the coordinator: num-examples {metrics.get('num-examples')!r} "
+                "is not a positive number"
+            )
         capped_from = None
         if claimed > sizes["train"]:
             metrics["num-examples"], capped_from = int(sizes["train"]), claimed
         return self._norm_verdict(reply, metrics, sizes, sent, capped_from)
 
-    def _norm_verdict(self, reply: Message, metrics: MetricRecord, sizes: dict[str, int], sent: SentModel,
-                      capped_from: float | None) -> Verdict:
+    def _norm_verdict(
+        self,
+        reply: Message,
+        metrics: MetricRecord,
+        sizes: dict[str, int],
+        sent: SentModel,
+        capped_from: float | None,
+    ) -> Verdict:
         sigma = _number(metrics.get("noise-multiplier", 0.0))
         if self.training.private and (sigma is None or sigma < 0):
-            return Verdict(refusal=f"update refused by the coordinator: noise-multiplier "
-                                   f"{metrics.get('noise-multiplier')!r} is not a number >= 0")
+            return Verdict(
+                refusal=f"update refused by the coordinator: noise-multiplier "
+                f"{metrics.get('noise-multiplier')!r} is not a number >= 0"
+            )
         norm = update_norm(_arrays(reply), sent)
         rows = int(sizes["train"]) + int(sizes.get("synthetic", 0))
         bound = norm_bound(self.training, rows, self._trained_parameters(sent), sigma or 0.0)
         if bound is not None and norm > bound.total:
-            return Verdict(refusal=_too_large(norm, bound, self.training, min(sigma or 0.0, MAX_USEFUL_NOISE)),
-                           capped_from=capped_from, norm=norm, bound=bound.total)
+            return Verdict(
+                refusal=_too_large(norm, bound, self.training, min(sigma or 0.0, MAX_USEFUL_NOISE)),
+                capped_from=capped_from,
+                norm=norm,
+                bound=bound.total,
+            )
         return Verdict(capped_from=capped_from, norm=norm, bound=None if bound is None else bound.total)
 
     def _trained_parameters(self, sent: SentModel) -> int:
@@ -280,8 +308,10 @@ def _shape_problem(reply: Message, sent: SentModel) -> str | None:
     for key, before in sent.values.items():
         array = arrays[key]
         if tuple(array.shape) != before.shape or not _floating(array.dtype):
-            return (f"update refused by the coordinator: {key} is {array.dtype} {tuple(array.shape)}, "
-                    f"the model has floating-point {before.shape}")
+            return (
+                f"update refused by the coordinator: {key} is {array.dtype} {tuple(array.shape)}, "
+                f"the model has floating-point {before.shape}"
+            )
     return None
 
 
@@ -315,6 +345,8 @@ def _number(value: object) -> float | None:
 
 
 def _too_large(norm: float, bound: NormBound, training: LocalTraining, sigma: float) -> str:
-    return (f"update refused by the coordinator: its norm {norm:.4g} exceeds {bound.total:.4g}, the most DP-SGD with "
-            f"the agreed settings produces (lr {training.lr:g}, clip {training.clip:g}, {bound.steps} steps, expected "
-            f"batch {bound.expected_batch}, noise multiplier {sigma:.3g})")
+    return (
+        f"update refused by the coordinator: its norm {norm:.4g} exceeds {bound.total:.4g}, the most DP-SGD with "
+        f"the agreed settings produces (lr {training.lr:g}, clip {training.clip:g}, {bound.steps} steps, expected "
+        f"batch {bound.expected_batch}, noise multiplier {sigma:.3g})"
+    )

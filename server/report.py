@@ -36,6 +36,7 @@ CLIP_KEYS = ("clip", "max_grad_norm", "max-grad-norm", "clip_norm", "clip-norm")
 # Public API
 # --------------------------------------------------------------------------------------------
 
+
 def write_report(run_dir: Path, results: dict) -> Path:
     """Write RUN/report.md and its plots from a run's results dict; return the report's path.
 
@@ -60,9 +61,11 @@ def format_summary(results: Mapping[str, Any], report_path: str | Path | None = 
     Kept to one screen line each so that it survives being pasted into a chat or a ticket.
     """
     local_median = _median(_site_values(results.get("local_only_auc")))
-    parts = [f"federated {fmt_auc(results.get('test_auc'))}",
-             f"pooled, no privacy {fmt_auc(results.get('pooled_auc'))}",
-             f"median local-only {fmt_auc(local_median)}"]
+    parts = [
+        f"federated {fmt_auc(results.get('test_auc'))}",
+        f"pooled, no privacy {fmt_auc(results.get('pooled_auc'))}",
+        f"median local-only {fmt_auc(local_median)}",
+    ]
     if _number(results.get("bayes_auc")) is not None:
         parts.append(f"Bayes ceiling {fmt_auc(results.get('bayes_auc'))}")
     lines = ["Test AUC: " + " | ".join(parts), _privacy_summary_line(results)]
@@ -99,6 +102,7 @@ def render_markdown(results: Mapping[str, Any], plots: Mapping[str, bool]) -> st
 # --------------------------------------------------------------------------------------------
 # Formatting: one place decides how a number looks, and what a missing one looks like
 # --------------------------------------------------------------------------------------------
+
 
 def _number(value: Any) -> float | None:
     """A finite float, or None for None/NaN/inf/non-numbers: all of which mean 'not measured'."""
@@ -175,8 +179,7 @@ def _cell(text: Any) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -184,6 +187,7 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 # --------------------------------------------------------------------------------------------
 # Reading the results dict defensively
 # --------------------------------------------------------------------------------------------
+
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
@@ -200,8 +204,9 @@ def _median(values: Sequence[float]) -> float | None:
 
 def _rounds(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     rounds = results.get("rounds")
-    return sorted((r for r in rounds or [] if isinstance(r, Mapping)),
-                  key=lambda r: _number(r.get("round")) or 0.0)
+    return sorted(
+        (r for r in rounds or [] if isinstance(r, Mapping)), key=lambda r: _number(r.get("round")) or 0.0
+    )
 
 
 def _dp_on(results: Mapping[str, Any]) -> bool:
@@ -249,6 +254,7 @@ def _test_size(results: Mapping[str, Any]) -> tuple[float | None, float | None]:
 # Headline
 # --------------------------------------------------------------------------------------------
 
+
 def _gap(value: float, reference: float) -> str:
     """'0.030 below' / '0.012 above' / 'the same as' (within rounding of the shown 3 decimals)."""
     diff = value - reference
@@ -269,33 +275,46 @@ def headline(results: Mapping[str, Any]) -> str:
     """One paragraph a clinician can read without any other section: was federating worth it?"""
     fed = _number(results.get("test_auc"))
     if fed is None:
-        return "**The federated model's test AUC was not measured**, so it cannot be compared with " \
-               "the alternatives below."
+        return (
+            "**The federated model's test AUC was not measured**, so it cannot be compared with "
+            "the alternatives below."
+        )
     sentences = [f"**The federated model reached AUC {fed:.3f} on {_cohort_words(results)}.**"]
     comparisons = []
     pooled = _number(results.get("pooled_auc"))
     if pooled is not None:
-        comparisons.append(f"{_gap(fed, pooled)} training on all hospitals' data pooled in one place "
-                           f"without privacy ({pooled:.3f})")
+        comparisons.append(
+            f"{_gap(fed, pooled)} training on all hospitals' data pooled in one place "
+            f"without privacy ({pooled:.3f})"
+        )
     local_median = _median(_site_values(results.get("local_only_auc")))
     if local_median is not None:
         budget = " with the same privacy budget" if _dp_on(results) else ""
-        comparisons.append(f"{_gap(fed, local_median)} the median hospital training alone{budget} "
-                           f"({local_median:.3f})")
+        comparisons.append(
+            f"{_gap(fed, local_median)} the median hospital training alone{budget} ({local_median:.3f})"
+        )
     if comparisons:
         sentences.append("That is " + ", and ".join(comparisons) + ".")
-    missing = [name for name, value in (("pooled (all data in one place)", pooled),
-                                        ("hospitals-alone", local_median)) if value is None]
+    missing = [
+        name
+        for name, value in (("pooled (all data in one place)", pooled), ("hospitals-alone", local_median))
+        if value is None
+    ]
     if missing:
-        sentences.append(f"The {' and '.join(missing)} baseline{'s were' if len(missing) > 1 else ' was'} "
-                         f"{NOT_MEASURED}.")
+        sentences.append(
+            f"The {' and '.join(missing)} baseline{'s were' if len(missing) > 1 else ' was'} {NOT_MEASURED}."
+        )
     bayes = _number(results.get("bayes_auc"))
     if bayes is not None:
-        sentences.append(f"No model can exceed the Bayes-optimal ceiling of {bayes:.3f} for this "
-                         f"simulated disease (the AUC of its true risk model); the federated model is "
-                         f"{_gap(fed, bayes)} it.")
-    sentences.append("AUC is the chance that the model ranks a randomly chosen patient with the "
-                     "disease above one without it: 0.5 is a coin toss, 1.0 a perfect ranking.")
+        sentences.append(
+            f"No model can exceed the Bayes-optimal ceiling of {bayes:.3f} for this "
+            f"simulated disease (the AUC of its true risk model); the federated model is "
+            f"{_gap(fed, bayes)} it."
+        )
+    sentences.append(
+        "AUC is the chance that the model ranks a randomly chosen patient with the "
+        "disease above one without it: 0.5 is a coin toss, 1.0 a perfect ranking."
+    )
     if not _dp_on(results):
         sentences.append("**This run was NOT private** (see Privacy below).")
     return " ".join(sentences)
@@ -304,6 +323,7 @@ def headline(results: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 # Plots
 # --------------------------------------------------------------------------------------------
+
 
 def new_figure() -> Any:
     """A figure on the Agg canvas, without pyplot: no global state, no display, safe in threads.
@@ -342,7 +362,14 @@ def _plot_auc_per_round(path: Path, results: Mapping[str, Any]) -> bool:
         return False
     figure = new_figure()
     axes = figure.add_subplot()
-    axes.plot(xs, ys, marker="o" if len(xs) <= 30 else None, color="tab:blue", linewidth=2, label="Federated model (test cohort)")
+    axes.plot(
+        xs,
+        ys,
+        marker="o" if len(xs) <= 30 else None,
+        color="tab:blue",
+        linewidth=2,
+        label="Federated model (test cohort)",
+    )
     _reference_lines(axes, results)
     axes.set_xlabel("Round (0 = initial model, before any hospital trained)")
     axes.set_ylabel("AUC on the held-out test cohort")
@@ -359,19 +386,24 @@ def _reference_lines(axes: Any, results: Mapping[str, Any]) -> None:
     """Pooled, Bayes and local-only (median, with the min-max range as a band) as horizontal lines."""
     pooled = _number(results.get("pooled_auc"))
     if pooled is not None:
-        axes.axhline(pooled, color="tab:green", linestyle="--",
-                     label=f"Pooled, no privacy ({pooled:.3f})")
+        axes.axhline(pooled, color="tab:green", linestyle="--", label=f"Pooled, no privacy ({pooled:.3f})")
     bayes = _number(results.get("bayes_auc"))
     if bayes is not None:
         axes.axhline(bayes, color="black", linestyle=":", label=f"Bayes-optimal ceiling ({bayes:.3f})")
     local = _site_values(results.get("local_only_auc"))
     if local:
         median = statistics.median(local)
-        axes.axhline(median, color="tab:orange", linestyle="-.",
-                     label=f"Median hospital alone ({median:.3f})")
+        axes.axhline(
+            median, color="tab:orange", linestyle="-.", label=f"Median hospital alone ({median:.3f})"
+        )
         if len(local) > 1:
-            axes.axhspan(min(local), max(local), color="tab:orange", alpha=0.12,
-                         label=f"Hospitals alone, min-max ({min(local):.3f}-{max(local):.3f})")
+            axes.axhspan(
+                min(local),
+                max(local),
+                color="tab:orange",
+                alpha=0.12,
+                label=f"Hospitals alone, min-max ({min(local):.3f}-{max(local):.3f})",
+            )
     axes.axhline(0.5, color="grey", linewidth=0.8, alpha=0.6, label="Chance (0.5)")
 
 
@@ -383,10 +415,18 @@ def _plot_privacy_per_round(path: Path, results: Mapping[str, Any]) -> bool:
         return False
     figure = new_figure()
     axes = figure.add_subplot()
-    axes.plot(xs, ys, marker="o" if len(xs) <= 30 else None, color="tab:purple", linewidth=2,
-              label="Epsilon spent so far (highest of all hospitals)")
+    axes.plot(
+        xs,
+        ys,
+        marker="o" if len(xs) <= 30 else None,
+        color="tab:purple",
+        linewidth=2,
+        label="Epsilon spent so far (highest of all hospitals)",
+    )
     if budget is not None:
-        axes.axhline(budget, color="tab:red", linestyle="--", label=f"Budget per hospital (epsilon = {budget:g})")
+        axes.axhline(
+            budget, color="tab:red", linestyle="--", label=f"Budget per hospital (epsilon = {budget:g})"
+        )
     axes.set_ylim(bottom=0)
     axes.set_xlabel("Round")
     axes.set_ylabel("Cumulative epsilon (lower = more private)")
@@ -417,6 +457,7 @@ def _section_auc_plot(results: Mapping[str, Any], written: bool) -> str:
 # Per-hospital table
 # --------------------------------------------------------------------------------------------
 
+
 def _participation(results: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
     """How many rounds each site trained in and how many it refused (budget exhausted, offline...)."""
     trained: dict[str, int] = {}
@@ -439,13 +480,19 @@ def _rounds_cell(site: str, trained: Mapping[str, int], refused: Mapping[str, in
 def _site_row(results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str) -> list[str]:
     record = _mapping(_mapping(results.get("sites")).get(site))
     train, validation = record.get("train"), record.get("validation")
-    split = (f"{fmt_int(train)} / {fmt_int(validation)}"
-             if _number(train) is not None or _number(validation) is not None else NOT_MEASURED)
+    split = (
+        f"{fmt_int(train)} / {fmt_int(validation)}"
+        if _number(train) is not None or _number(validation) is not None
+        else NOT_MEASURED
+    )
     row = [site, fmt_int(record.get("samples")), fmt_int(record.get("cases")), split]
     local = _mapping(results.get("local_only_auc")).get(site)
     nonprivate = _mapping(results.get("local_only_nonprivate_auc")).get(site)
-    row += [fmt_auc(local), fmt_auc(nonprivate)] if dp else [fmt_auc(nonprivate if _number(nonprivate)
-                                                                      is not None else local)]
+    row += (
+        [fmt_auc(local), fmt_auc(nonprivate)]
+        if dp
+        else [fmt_auc(nonprivate if _number(nonprivate) is not None else local)]
+    )
     auc, spread = record.get("federated_local_auc"), _number(record.get("federated_local_auc_noise_sd"))
     row.append(fmt_auc(auc) + (f" ± {spread:.2f}" if spread and _number(auc) is not None else ""))
     if dp:
@@ -461,8 +508,9 @@ def _section_sites(results: Mapping[str, Any]) -> str:
         return "## Hospitals\n\nNo per-hospital results were recorded."
     dp = _dp_on(results)
     header = ["Hospital", "Patients (declared)", "Cases", "Train / validation (declared)"]
-    header += (["Alone, same privacy (test AUC)", "Alone, no privacy (test AUC)"] if dp
-               else ["Alone (test AUC)"])
+    header += (
+        ["Alone, same privacy (test AUC)", "Alone, no privacy (test AUC)"] if dp else ["Alone (test AUC)"]
+    )
     header.append("Federated model on own validation split (AUC)")
     if dp:
         header += ["Epsilon spent", "Noise multiplier"]
@@ -489,13 +537,16 @@ def _section_sites(results: Mapping[str, Any]) -> str:
 # Privacy
 # --------------------------------------------------------------------------------------------
 
+
 def _privacy_summary_line(results: Mapping[str, Any]) -> str:
     if not _dp_on(results):
         return "Privacy: NONE - this run was NOT differentially private (no epsilon budget)"
     spent = {s: _number(_site_epsilon(results, s)) for s in _site_names(results)}
     measured = [v for v in spent.values() if v is not None]
-    head = (f"Privacy: epsilon budget {fmt_epsilon(results.get('epsilon_budget'))} per hospital, "
-            f"delta {fmt_delta(results.get('delta'))}; max spent {fmt_epsilon(max(measured, default=None))}")
+    head = (
+        f"Privacy: epsilon budget {fmt_epsilon(results.get('epsilon_budget'))} per hospital, "
+        f"delta {fmt_delta(results.get('delta'))}; max spent {fmt_epsilon(max(measured, default=None))}"
+    )
     if 0 < len(spent) <= 8:
         head += " (" + ", ".join(f"{s} {fmt_epsilon(v)}" for s, v in spent.items()) + ")"
     return head
@@ -509,12 +560,18 @@ def _release_costs_text(results: Mapping[str, Any]) -> str:
         return ""
     worst = max(costs, key=lambda c: _number(c.get("run")) or 0.0)
     evaluations = int(_number(worst.get("evaluations")) or 0)
-    evaluation = (f" and its {evaluations} evaluation(s) of the shared model (noisy histograms) "
-                  f"{fmt_epsilon(worst.get('evaluation'))} alone" if evaluations else "")
-    return (f"\n\n**What each release cost** (the most-spending hospital, this run): its "
-            f"{int(_number(worst.get('rounds')) or 0)} training round(s) alone epsilon "
-            f"{fmt_epsilon(worst.get('training'))}{evaluation}; composed, {fmt_epsilon(worst.get('run'))} "
-            "(privacy losses compose sub-additively).")
+    evaluation = (
+        f" and its {evaluations} evaluation(s) of the shared model (noisy histograms) "
+        f"{fmt_epsilon(worst.get('evaluation'))} alone"
+        if evaluations
+        else ""
+    )
+    return (
+        f"\n\n**What each release cost** (the most-spending hospital, this run): its "
+        f"{int(_number(worst.get('rounds')) or 0)} training round(s) alone epsilon "
+        f"{fmt_epsilon(worst.get('training'))}{evaluation}; composed, {fmt_epsilon(worst.get('run'))} "
+        "(privacy losses compose sub-additively)."
+    )
 
 
 def _privacy_promise(epsilon: float, delta: float | None) -> str:
@@ -539,12 +596,15 @@ def _privacy_promise(epsilon: float, delta: float | None) -> str:
 
 def _delta_warning(results: Mapping[str, Any], delta: float | None) -> str:
     """Flag a delta that is not small relative to the smallest hospital: the guarantee would be weak."""
-    sizes = [v for v in (_number(_mapping(r).get("samples"))
-                         for r in _mapping(results.get("sites")).values()) if v]
+    sizes = [
+        v for v in (_number(_mapping(r).get("samples")) for r in _mapping(results.get("sites")).values()) if v
+    ]
     if delta is None or not sizes or delta < 1 / max(min(sizes), 1):
         return ""
-    return (f"\n\n**Warning:** delta = {fmt_delta(delta)} is not below 1 / {fmt_int(min(sizes))} (the "
-            "smallest hospital); the guarantee is weak at this setting.")
+    return (
+        f"\n\n**Warning:** delta = {fmt_delta(delta)} is not below 1 / {fmt_int(min(sizes))} (the "
+        "smallest hospital); the guarantee is weak at this setting."
+    )
 
 
 def _section_privacy(results: Mapping[str, Any], plot_written: bool) -> str:
@@ -578,7 +638,10 @@ def _section_privacy(results: Mapping[str, Any], plot_written: bool) -> str:
         "epsilon means stronger protection; values around 1 are considered strong and values up to "
         "about 10 are common in practice, while the noise needed for small epsilon costs accuracy "
         "(compare the two 'Alone' columns above).\n\n"
-        + _privacy_promise(budget, delta) + "\n\n" + leaves + " The epsilon above covers both the model "
+        + _privacy_promise(budget, delta)
+        + "\n\n"
+        + leaves
+        + " The epsilon above covers both the model "
         "weights and the validation histograms: every number computed on a hospital's patients is charged "
         "to its ledger.\n\n"
         "**Accounting:** each hospital keeps its own privacy ledger and adds up the privacy cost of every "
@@ -587,13 +650,14 @@ def _section_privacy(results: Mapping[str, Any], plot_written: bool) -> str:
         "multiplier is calibrated so that the planned rounds fit the budget, and a hospital refuses to "
         "train in a round that would exceed it. The guarantee is per hospital: hospitals hold different "
         "patients, so each patient is covered by their hospital's epsilon (a patient treated at two "
-        "hospitals is covered by each, up to twice the epsilon in total)."
-        + _delta_warning(results, delta)
+        "hospitals is covered by each, up to twice the epsilon in total)." + _delta_warning(results, delta)
     )
     spent = [v for v in (_number(_site_epsilon(results, s)) for s in _site_names(results)) if v is not None]
     if spent:
-        text += (f"\n\nEpsilon actually spent: {fmt_epsilon(min(spent))} to {fmt_epsilon(max(spent))} "
-                 f"across hospitals (budget {budget:g}).")
+        text += (
+            f"\n\nEpsilon actually spent: {fmt_epsilon(min(spent))} to {fmt_epsilon(max(spent))} "
+            f"across hospitals (budget {budget:g})."
+        )
     text += _release_costs_text(results)
     if plot_written:
         text += f"\n\n![Cumulative epsilon per round]({PRIVACY_PLOT})"
@@ -604,30 +668,53 @@ def _section_privacy(results: Mapping[str, Any], plot_written: bool) -> str:
 # Test-cohort metrics
 # --------------------------------------------------------------------------------------------
 
+
 def _metric_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     """Each metric with one sentence a clinician can act on; the threshold is named where it matters."""
     threshold = _number(metrics.get("threshold"))
     at = f"predicted risk above {threshold:g}" if threshold is not None else "the decision threshold"
     n, cases = _number(metrics.get("n")), _number(metrics.get("cases"))
     prevalence = cases / n if n and cases is not None else None
-    brier_ref = (f" A model that gave everyone the test cohort's prevalence would score "
-                 f"{prevalence * (1 - prevalence):.3f}." if prevalence is not None else "")
+    brier_ref = (
+        f" A model that gave everyone the test cohort's prevalence would score "
+        f"{prevalence * (1 - prevalence):.3f}."
+        if prevalence is not None
+        else ""
+    )
     return [
-        ["AUC", fmt_auc(metrics.get("auc")),
-         "Chance that a random patient with the disease is ranked above a random one without it "
-         "(0.5 = coin toss, 1 = perfect). Independent of any threshold."],
-        ["Accuracy", fmt_percent(metrics.get("accuracy")),
-         f"Share of people classified correctly when {at} counts as high risk. Misleading for rare "
-         "diseases: calling everyone healthy is accurate too."],
-        ["Sensitivity", fmt_percent(metrics.get("sensitivity")),
-         f"Share of patients with the disease flagged as high risk ({at}); the rest are missed."],
-        ["Specificity", fmt_percent(metrics.get("specificity")),
-         "Share of people without the disease correctly not flagged; the rest are false alarms."],
-        ["Brier score", fmt_float(metrics.get("brier")),
-         "Mean squared error of the predicted risks (0 = perfect; lower is better)." + brier_ref],
-        ["Calibration error (ECE)", fmt_float(metrics.get("ece")),
-         "Average gap between predicted risk and the observed rate of disease, over 10 risk bins: "
-         + _ece_words(metrics.get("ece"))],
+        [
+            "AUC",
+            fmt_auc(metrics.get("auc")),
+            "Chance that a random patient with the disease is ranked above a random one without it "
+            "(0.5 = coin toss, 1 = perfect). Independent of any threshold.",
+        ],
+        [
+            "Accuracy",
+            fmt_percent(metrics.get("accuracy")),
+            f"Share of people classified correctly when {at} counts as high risk. Misleading for rare "
+            "diseases: calling everyone healthy is accurate too.",
+        ],
+        [
+            "Sensitivity",
+            fmt_percent(metrics.get("sensitivity")),
+            f"Share of patients with the disease flagged as high risk ({at}); the rest are missed.",
+        ],
+        [
+            "Specificity",
+            fmt_percent(metrics.get("specificity")),
+            "Share of people without the disease correctly not flagged; the rest are false alarms.",
+        ],
+        [
+            "Brier score",
+            fmt_float(metrics.get("brier")),
+            "Mean squared error of the predicted risks (0 = perfect; lower is better)." + brier_ref,
+        ],
+        [
+            "Calibration error (ECE)",
+            fmt_float(metrics.get("ece")),
+            "Average gap between predicted risk and the observed rate of disease, over 10 risk bins: "
+            + _ece_words(metrics.get("ece")),
+        ],
     ]
 
 
@@ -636,8 +723,10 @@ def _ece_words(ece: Any) -> str:
     number = _number(ece)
     if number is None:
         return "0 means a predicted 30% risk comes true for 30% of such patients."
-    return (f"predicted risks are off from what actually happened by about {100 * number:.1f} "
-            "percentage points on average (0 = a predicted 30% risk comes true for 30% of such patients).")
+    return (
+        f"predicted risks are off from what actually happened by about {100 * number:.1f} "
+        "percentage points on average (0 = a predicted 30% risk comes true for 30% of such patients)."
+    )
 
 
 def _section_test_metrics(results: Mapping[str, Any]) -> str:
@@ -645,8 +734,10 @@ def _section_test_metrics(results: Mapping[str, Any]) -> str:
     if not metrics:
         return "## Final model on the test cohort\n\nTest-cohort metrics were not measured."
     n, cases = _number(metrics.get("n")), _number(metrics.get("cases"))
-    cohort = (f"{fmt_int(n)} people, {fmt_int(cases)} with the disease "
-              f"({fmt_percent(cases / n) if n and cases is not None else NOT_MEASURED} prevalence)")
+    cohort = (
+        f"{fmt_int(n)} people, {fmt_int(cases)} with the disease "
+        f"({fmt_percent(cases / n) if n and cases is not None else NOT_MEASURED} prevalence)"
+    )
     return (
         "## Final model on the test cohort\n\n"
         f"Held-out test cohort: {cohort}. Nobody in it was used for training.\n\n"
@@ -657,6 +748,7 @@ def _section_test_metrics(results: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 # Run facts and configuration
 # --------------------------------------------------------------------------------------------
+
 
 def _model_text(results: Mapping[str, Any]) -> str:
     model = _mapping(results.get("model"))
@@ -710,8 +802,11 @@ def _start_text(results: Mapping[str, Any]) -> str:
     task = _mapping(pretrained.get("task"))
     samples = pretrained.get("source_samples")
     people = f", {fmt_int(samples)} people" if samples else ""
-    return (f"pretrained on {source} ({task.get('kind', '?')} task '{task.get('label', '?')}'{people}; content hash "
-            f"{str(pretrained.get('content_hash', ''))[:16]}), fine-tuned '{results.get('finetune', 'full')}'" + trained_text)
+    return (
+        f"pretrained on {source} ({task.get('kind', '?')} task '{task.get('label', '?')}'{people}; content hash "
+        f"{str(pretrained.get('content_hash', ''))[:16]}), fine-tuned '{results.get('finetune', 'full')}'"
+        + trained_text
+    )
 
 
 def _section_synthetic(results: Mapping[str, Any]) -> str:
@@ -721,22 +816,41 @@ def _section_synthetic(results: Mapping[str, Any]) -> str:
     if not synthetic:
         return ""
     eps = synthetic.get("generator_epsilon")
-    cost = (f"Under DP each generator spent epsilon {eps:g} of its hospital's budget, charged to the same privacy ledger, "
-            "so the epsilon below covers the generator and the training together." if eps is not None
-            else "Without DP the generators were trained without a privacy guarantee, like the rest of this run.")
+    cost = (
+        f"Under DP each generator spent epsilon {eps:g} of its hospital's budget, charged to the same privacy ledger, "
+        "so the epsilon below covers the generator and the training together."
+        if eps is not None
+        else "Without DP the generators were trained without a privacy guarantee, like the rest of this run."
+    )
     rows = []
     for site, record in sorted(_mapping(synthetic.get("sites")).items()):
         record = _mapping(record)
-        verdict = "passed" if record.get("passed") else "failed: " + ", ".join(record.get("failed_checks") or []) + "; not used"
+        verdict = (
+            "passed"
+            if record.get("passed")
+            else "failed: " + ", ".join(record.get("failed_checks") or []) + "; not used"
+        )
         spurious = record.get("spurious_association_rate")
         used = _mapping(_mapping(results.get("sites")).get(site)).get("synthetic")
-        rows.append([site, verdict, fmt_int(record.get("records_generated")), fmt_int(record.get("records_accepted")),
-                     fmt_int(used), "n/a" if spurious is None else f"{100 * spurious:.0f} %"])
-    table = markdown_table(["Hospital", "Validation", "Generated", "Accepted", "Trained with", "Spurious associations"], rows)
-    return (f"## Synthetic data\n\nEach hospital trained a {str(synthetic.get('generator', 'vae')).upper()} on its own "
-            f"patients and added up to {synthetic.get('ratio', 0):g} validated synthetic records per real training patient. "
-            f"Batches that failed validation were not used; records too close to a real patient were dropped. {cost}\n\n"
-            + table)
+        rows.append(
+            [
+                site,
+                verdict,
+                fmt_int(record.get("records_generated")),
+                fmt_int(record.get("records_accepted")),
+                fmt_int(used),
+                "n/a" if spurious is None else f"{100 * spurious:.0f} %",
+            ]
+        )
+    table = markdown_table(
+        ["Hospital", "Validation", "Generated", "Accepted", "Trained with", "Spurious associations"], rows
+    )
+    return (
+        f"## Synthetic data\n\nEach hospital trained a {str(synthetic.get('generator', 'vae')).upper()} on its own "
+        f"patients and added up to {synthetic.get('ratio', 0):g} validated synthetic records per real training patient. "
+        f"Batches that failed validation were not used; records too close to a real patient were dropped. {cost}\n\n"
+        + table
+    )
 
 
 def _config_cell(value: Any) -> str:

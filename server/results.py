@@ -11,10 +11,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from genofed.common.util.atomic import atomic_path, write_text_atomic
-from genofed.common.privacy.release import as_histogram, auc_noise_sd, histogram_metrics, pooled_histogram, release_step
 from genofed.common.privacy.ledger import epsilon_of, sample_rate, steps_per_epoch
-
+from genofed.common.privacy.release import (
+    as_histogram,
+    auc_noise_sd,
+    histogram_metrics,
+    pooled_histogram,
+    release_step,
+)
+from genofed.common.util.atomic import atomic_path, write_text_atomic
 from genofed.server.federation import FederationResult
 from genofed.server.settings import RunSettings
 from genofed.server.strategies import RoundLog
@@ -33,7 +38,9 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         local = evaluation["sites"].get(name, {}) if evaluation else {}
         sites[name] = {
             "samples": sizes["train"] + sizes["validation"],
-            "cases": sizes.get("cases"),  # not released by a hospital (a count of labels); the simulation fills it in
+            "cases": sizes.get(
+                "cases"
+            ),  # not released by a hospital (a count of labels); the simulation fills it in
             "train": sizes["train"],
             "validation": sizes["validation"],
             "synthetic": sizes.get("synthetic", 0),
@@ -53,7 +60,10 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "wall_seconds": fed.wall_seconds,
         "seconds_per_round": sum(r["seconds"] for r in trained) / len(trained) if trained else None,
         "bytes_sent_per_client_per_round": fed.bytes_per_client_round,
-        "model": {**fed.model_config.to_dict(), "parameters": sum(t.numel() for t in fed.state_dict.values())},
+        "model": {
+            **fed.model_config.to_dict(),
+            "parameters": sum(t.numel() for t in fed.state_dict.values()),
+        },
         "strategy": settings.strategy,
         "secagg": settings.secagg,
         "pretrained": fed.pretrained,
@@ -83,16 +93,24 @@ def site_evaluation(log: RoundLog) -> dict[str, Any] | None:
         return None
     last = max(rounds)
     released = {name: m for name, m in log.evaluate[last].items() if "val-histogram" in m}
-    per_site = {name: _histogram_summary(as_histogram(m["val-histogram"]), float(m.get("val-noise", 0.0)))
-                for name, m in sorted(released.items())}
+    per_site = {
+        name: _histogram_summary(as_histogram(m["val-histogram"]), float(m.get("val-noise", 0.0)))
+        for name, m in sorted(released.items())
+    }
     pooled = pooled_histogram([m["val-histogram"] for m in released.values()])
     pooled_sigma = math.sqrt(sum(float(m.get("val-noise", 0.0)) ** 2 for m in released.values()))
-    return {"round": last, "sites": per_site, "pooled": _histogram_summary(pooled, pooled_sigma),
-            "note": "derived from each hospital's noisy score histogram (a DP release charged to its ledger); "
-                    "auc_noise_sd is the spread the DP noise alone causes, the small-sample error comes on top"}
+    return {
+        "round": last,
+        "sites": per_site,
+        "pooled": _histogram_summary(pooled, pooled_sigma),
+        "note": "derived from each hospital's noisy score histogram (a DP release charged to its ledger); "
+        "auc_noise_sd is the spread the DP noise alone causes, the small-sample error comes on top",
+    }
 
 
-def release_costs(log: RoundLog, sites: dict[str, dict[str, int]], settings: RunSettings) -> dict[str, dict[str, float]]:
+def release_costs(
+    log: RoundLog, sites: dict[str, dict[str, int]], settings: RunSettings
+) -> dict[str, dict[str, float]]:
     """What each kind of release cost each hospital in this run, in epsilon at the run's delta.
 
     Recomputed from public facts only (the noise each hospital reported, its declared training
@@ -107,15 +125,26 @@ def release_costs(log: RoundLog, sites: dict[str, dict[str, int]], settings: Run
     costs = {}
     for name, sizes in sites.items():
         rounds = [m for sites_ in log.train.values() for site, m in sites_.items() if site == name]
-        evaluations = [m for sites_ in log.evaluate.values() for site, m in sites_.items() if site == name and m.get("val-noise")]
-        rows = int(sizes["train"]) + int(sizes.get("synthetic", 0))  # DP-SGD samples real and synthetic rows alike
+        evaluations = [
+            m
+            for sites_ in log.evaluate.values()
+            for site, m in sites_.items()
+            if site == name and m.get("val-noise")
+        ]
+        rows = int(sizes["train"]) + int(
+            sizes.get("synthetic", 0)
+        )  # DP-SGD samples real and synthetic rows alike
         rate = sample_rate(rows, settings.batch_size)
         steps = settings.local_epochs * steps_per_epoch(rows, settings.batch_size)
         training = [(float(m["noise-multiplier"]), rate, steps) for m in rounds if m.get("noise-multiplier")]
         evaluation = [release_step(float(m["val-noise"])) for m in evaluations]
-        costs[name] = {"training": epsilon_of(training, settings.delta), "evaluation": epsilon_of(evaluation, settings.delta),
-                       "run": epsilon_of(training + evaluation, settings.delta), "rounds": len(training),
-                       "evaluations": len(evaluation)}
+        costs[name] = {
+            "training": epsilon_of(training, settings.delta),
+            "evaluation": epsilon_of(evaluation, settings.delta),
+            "run": epsilon_of(training + evaluation, settings.delta),
+            "rounds": len(training),
+            "evaluations": len(evaluation),
+        }
     return costs
 
 
@@ -133,7 +162,14 @@ def write_results(out_dir: Path, results: dict[str, Any]) -> Path:
 def write_model(out_dir: Path, fed: FederationResult) -> Path:
     path = out_dir / MODEL
     with atomic_path(path) as tmp:
-        torch.save({"state_dict": fed.state_dict, "model_config": fed.model_config.to_dict(), "plan_id": fed.plan_id}, tmp)
+        torch.save(
+            {
+                "state_dict": fed.state_dict,
+                "model_config": fed.model_config.to_dict(),
+                "plan_id": fed.plan_id,
+            },
+            tmp,
+        )
     return path
 
 
@@ -145,7 +181,11 @@ def _last_train_metrics(fed: FederationResult, site: str) -> dict[str, float]:
 
 
 def _finite(value: float | None) -> float | None:
-    return None if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))) else value
+    return (
+        None
+        if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value)))
+        else value
+    )
 
 
 def json_default(value: Any) -> Any:

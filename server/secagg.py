@@ -39,7 +39,14 @@ from typing import Any, cast
 import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.common import FitRes, Parameters, Scalar, bytes_to_ndarray, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common import (
+    FitRes,
+    Parameters,
+    Scalar,
+    bytes_to_ndarray,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
 from flwr.server import ServerConfig
 from flwr.server.client_manager import ClientManager
@@ -92,7 +99,9 @@ class DropoutSafeSecAggPlus(SecAggPlusWorkflow):
         return enough
 
 
-def make_secagg_workflow(n_sampled: int, max_weight: float, timeout: float | None = STAGE_TIMEOUT) -> SecAggPlusWorkflow:
+def make_secagg_workflow(
+    n_sampled: int, max_weight: float, timeout: float | None = STAGE_TIMEOUT
+) -> SecAggPlusWorkflow:
     """Flower's SecAgg+ workflow for one round with `n_sampled` hospitals (see the module doc)."""
     return DropoutSafeSecAggPlus(
         num_shares=1.0,  # a float is a share of the sampled nodes: 1.0 = all of them
@@ -115,7 +124,10 @@ def from_parameters(parameters: Parameters, like: dict[str, torch.Tensor]) -> di
     arrays = parameters_to_ndarrays(parameters)
     if len(arrays) != len(like):
         raise ValueError(f"the aggregate has {len(arrays)} arrays, the model {len(like)}")
-    return {k: torch.from_numpy(np.asarray(a)).to(v.dtype).reshape(v.shape) for (k, v), a in zip(like.items(), arrays, strict=True)}
+    return {
+        k: torch.from_numpy(np.asarray(a)).to(v.dtype).reshape(v.shape)
+        for (k, v), a in zip(like.items(), arrays, strict=True)
+    }
 
 
 def reply_bytes(msg: Message) -> int:
@@ -149,10 +161,14 @@ class ObservedGrid:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._grid, name)
 
-    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
         messages = list(messages)
         stages = {m.metadata.dst_node_id: _stage(m) for m in messages}
-        for m in messages:  # Flower numbers the workflow's rounds from 1 after a resume: use the run's real round
+        for (
+            m
+        ) in messages:  # Flower numbers the workflow's rounds from 1 after a resume: use the run's real round
             if stages[m.metadata.dst_node_id] and self.round:
                 m.metadata.group_id = str(self.round)
         self.log.note_sent(messages)
@@ -187,9 +203,19 @@ class SecAggFedAvg(LegacyFedAvg):
     metrics (epsilon, examples, loss) travel in the clear, as in a plain round.
     """
 
-    def __init__(self, *, initial: dict[str, torch.Tensor], train_config: ConfigRecord, log: RoundLog, round_offset: int,
-                 seed: int, frozen: frozenset[str], evaluate_fn: Callable[[int, ArrayRecord], Any], extra: dict[str, Scalar],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        initial: dict[str, torch.Tensor],
+        train_config: ConfigRecord,
+        log: RoundLog,
+        round_offset: int,
+        seed: int,
+        frozen: frozenset[str],
+        evaluate_fn: Callable[[int, ArrayRecord], Any],
+        extra: dict[str, Scalar],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(accept_failures=True, fit_metrics_aggregation_fn=lambda _: {}, **kwargs)
         self.like = initial
         self.sent = initial
@@ -203,22 +229,33 @@ class SecAggFedAvg(LegacyFedAvg):
 
     def configure_fit(self, server_round: int, parameters: Parameters, client_manager: ClientManager):
         real = server_round + self.round_offset
-        random.seed(f"{self.seed}:{real}")  # the legacy client manager samples with `random`, as Flower's new one does
+        random.seed(
+            f"{self.seed}:{real}"
+        )  # the legacy client manager samples with `random`, as Flower's new one does
         self.sent = from_parameters(parameters, self.like)
         self.aggregated = False
         # the very config a plain round sends, so a hospital's `_train` sees the same keys and values
         self.on_fit_config_fn = lambda _round: {**dict(self.train_config), **self.extra, "server-round": real}
         # only hospitals that introduced themselves at the start (a late one joins the next run)
-        return [(proxy, ins) for proxy, ins in super().configure_fit(server_round, parameters, client_manager)
-                if proxy.node_id in (self.log.taking_part or self.log.site_of_node)]
+        return [
+            (proxy, ins)
+            for proxy, ins in super().configure_fit(server_round, parameters, client_manager)
+            if proxy.node_id in (self.log.taking_part or self.log.site_of_node)
+        ]
 
-    def aggregate_fit(self, server_round: int, results: list[tuple[ClientProxy, FitRes]],
-                      failures: list[tuple[ClientProxy, FitRes] | BaseException]) -> tuple[Parameters | None, dict[str, Scalar]]:
+    def aggregate_fit(
+        self,
+        server_round: int,
+        results: list[tuple[ClientProxy, FitRes]],
+        failures: list[tuple[ClientProxy, FitRes] | BaseException],
+    ) -> tuple[Parameters | None, dict[str, Scalar]]:
         real = server_round + self.round_offset
         results = sorted(results, key=lambda r: self.log.site_of_node.get(r[0].node_id, str(r[0].node_id)))
         for proxy, fitres in results:
             site = self.log.site_of_node.get(proxy.node_id, f"node-{proxy.node_id}")
-            self.log.train.setdefault(real, {})[site] = {k: float(cast(float, v)) for k, v in fitres.metrics.items()}
+            self.log.train.setdefault(real, {})[site] = {
+                k: float(cast(float, v)) for k, v in fitres.metrics.items()
+            }
         parameters, _metrics = super().aggregate_fit(server_round, results, failures)
         if parameters is None:
             return None, {}
@@ -232,10 +269,22 @@ class SecAggFedAvg(LegacyFedAvg):
         return None  # central metrics live in run_federation's history, not Flower's
 
 
-def run_secagg_rounds(grid: Grid, *, state: dict[str, torch.Tensor], num_rounds: int, round_offset: int, seed: int,
-                      train_config: ConfigRecord, evaluate_config: ConfigRecord, evaluate_fn: Callable[[int, ArrayRecord], Any],
-                      tracked: Tracking, max_weight: int, min_nodes: int, fraction_train: float,
-                      timeout: float | None = STAGE_TIMEOUT) -> SecAggStats:
+def run_secagg_rounds(
+    grid: Grid,
+    *,
+    state: dict[str, torch.Tensor],
+    num_rounds: int,
+    round_offset: int,
+    seed: int,
+    train_config: ConfigRecord,
+    evaluate_config: ConfigRecord,
+    evaluate_fn: Callable[[int, ArrayRecord], Any],
+    tracked: Tracking,
+    max_weight: int,
+    min_nodes: int,
+    fraction_train: float,
+    timeout: float | None = STAGE_TIMEOUT,
+) -> SecAggStats:
     """Run `num_rounds` SecAgg+ rounds (numbered from `round_offset + 1`) on Flower's legacy
     DefaultWorkflow; `tracked` is the plain strategy, reused for the (unmasked, per-site)
     evaluation round so that the two paths log evaluation identically."""
@@ -245,9 +294,18 @@ def run_secagg_rounds(grid: Grid, *, state: dict[str, torch.Tensor], num_rounds:
     if hasattr(tracked, "proximal_mu"):  # FedProx: FedAvg's aggregation plus the hospitals' proximal term
         extra["proximal-mu"] = float(tracked.proximal_mu)
     strategy = SecAggFedAvg(
-        initial=state, train_config=train_config, log=tracked.log, round_offset=round_offset, seed=seed,
-        frozen=tracked.frozen, evaluate_fn=evaluate_fn, extra=extra, fraction_fit=fraction_train, fraction_evaluate=0.0,
-        min_fit_clients=min(min_nodes, len(tracked.log.site_of_node)), min_available_clients=min_nodes,
+        initial=state,
+        train_config=train_config,
+        log=tracked.log,
+        round_offset=round_offset,
+        seed=seed,
+        frozen=tracked.frozen,
+        evaluate_fn=evaluate_fn,
+        extra=extra,
+        fraction_fit=fraction_train,
+        fraction_evaluate=0.0,
+        min_fit_clients=min(min_nodes, len(tracked.log.site_of_node)),
+        min_available_clients=min_nodes,
         min_evaluate_clients=1,
     )
 
@@ -276,8 +334,14 @@ def run_secagg_rounds(grid: Grid, *, state: dict[str, torch.Tensor], num_rounds:
     return stats
 
 
-def _note_refusals(log: RoundLog, real: int, errors: dict[int, str], strategy: SecAggFedAvg, n_sampled: int,
-                   stats: SecAggStats) -> None:
+def _note_refusals(
+    log: RoundLog,
+    real: int,
+    errors: dict[int, str],
+    strategy: SecAggFedAvg,
+    n_sampled: int,
+    stats: SecAggStats,
+) -> None:
     """Hospitals whose update is not in the round's sum, with their reason; all of them when the
     protocol halted (too few left to unmask), since then no update entered the model."""
     trained = log.train.get(real, {}) if strategy.aggregated else {}
@@ -288,8 +352,10 @@ def _note_refusals(log: RoundLog, real: int, errors: dict[int, str], strategy: S
     if not strategy.aggregated:
         stats.halted.append(real)
         log.train.pop(real, None)
-        halted = (f"secure aggregation halted: fewer than {threshold_for(n_sampled)} of {n_sampled} hospitals "
-                  "completed the round, so no update was used")
+        halted = (
+            f"secure aggregation halted: fewer than {threshold_for(n_sampled)} of {n_sampled} hospitals "
+            "completed the round, so no update was used"
+        )
         for site in log.site_of_node.values():
             log.refused.setdefault(real, {}).setdefault(site, halted)
         logger.error("round %s: %s", real, halted)

@@ -95,8 +95,14 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         _require(self.rounds >= 1, "rounds must be >= 1")
-        _require(self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
-        _require(0 <= self.trim_beta < 0.5, f"trim-beta must be in [0, 0.5) (the share cut at each end), not {self.trim_beta:g}")
+        _require(
+            self.strategy in STRATEGIES,
+            f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}",
+        )
+        _require(
+            0 <= self.trim_beta < 0.5,
+            f"trim-beta must be in [0, 0.5) (the share cut at each end), not {self.trim_beta:g}",
+        )
         _require(self.malicious_nodes >= 0, f"malicious-nodes must be >= 0, not {self.malicious_nodes}")
         _require(self.epsilon > 0, "epsilon must be > 0 (use inf for no differential privacy)")
         _require(0 < self.delta < 1, "delta must be in (0, 1); 1e-5 is usual, below 1 / (patients per site)")
@@ -104,28 +110,49 @@ class RunSettings:
         _require(self.lr > 0 and self.clip > 0, "lr and clip must be > 0")
         _require(0 < self.fraction_train <= 1, "fraction-train must be in (0, 1]")
         _require(self.min_nodes >= 1, "min-nodes must be >= 1")
-        _require(0 <= self.site_evaluations <= self.rounds,
-                 f"site-evaluations must be between 0 and rounds ({self.rounds}): each is a privacy release at every hospital")
-        _require(self.finetune in FINETUNE_MODES, f"finetune must be one of {', '.join(FINETUNE_MODES)}, not {self.finetune!r}")
-        _require(0 <= self.synthetic_ratio <= 100, "synthetic-ratio must be between 0 and 100 synthetic records per real patient")
-        _require(self.synthetic_generator in SYNTHETIC_GENERATORS,
-                 f"synthetic-generator must be one of {', '.join(SYNTHETIC_GENERATORS)}, not {self.synthetic_generator!r}")
-        _require(not (self.synthetic_ratio > 0 and self.private) or 0 < self.synthetic_epsilon < self.epsilon,
-                 f"synthetic-epsilon ({self.synthetic_epsilon:g}) is the generator's share of each site's epsilon "
-                 f"({self.epsilon:g}): it must be > 0 and below it, leaving the rest for training")
+        _require(
+            0 <= self.site_evaluations <= self.rounds,
+            f"site-evaluations must be between 0 and rounds ({self.rounds}): each is a privacy release at every hospital",
+        )
+        _require(
+            self.finetune in FINETUNE_MODES,
+            f"finetune must be one of {', '.join(FINETUNE_MODES)}, not {self.finetune!r}",
+        )
+        _require(
+            0 <= self.synthetic_ratio <= 100,
+            "synthetic-ratio must be between 0 and 100 synthetic records per real patient",
+        )
+        _require(
+            self.synthetic_generator in SYNTHETIC_GENERATORS,
+            f"synthetic-generator must be one of {', '.join(SYNTHETIC_GENERATORS)}, not {self.synthetic_generator!r}",
+        )
+        _require(
+            not (self.synthetic_ratio > 0 and self.private) or 0 < self.synthetic_epsilon < self.epsilon,
+            f"synthetic-epsilon ({self.synthetic_epsilon:g}) is the generator's share of each site's epsilon "
+            f"({self.epsilon:g}): it must be > 0 and below it, leaving the rest for training",
+        )
         if self.augment:
             _check_augment(self.augment, private=self.private)
         if self.secagg:
-            _require(self.strategy != "fedadam",
-                     "secagg cannot run strategy fedadam: SecAgg+ runs on Flower's legacy FedAvg, which knows no server "
-                     "optimizer state; use strategy fedavg or fedprox with secagg, or turn secagg off")
-            _require(self.strategy not in ROBUST_STRATEGIES,
-                     f"secagg cannot run strategy {self.strategy}: under SecAgg+ the coordinator sees only the masked sum "
-                     "of the hospitals' updates, and a robust aggregator needs each hospital's update (medians, trimmed "
-                     "means, distances); use strategy fedavg or fedprox with secagg, or turn secagg off")
-            _require(self.min_nodes >= 2, "secagg needs min-nodes >= 2: a sum of one hospital's update is that update")
-        _require(self.finetune == "full" or bool(self.pretrained),
-                 f"finetune={self.finetune} freezes layers of a pretrained model: set pretrained too (or use finetune=full)")
+            _require(
+                self.strategy != "fedadam",
+                "secagg cannot run strategy fedadam: SecAgg+ runs on Flower's legacy FedAvg, which knows no server "
+                "optimizer state; use strategy fedavg or fedprox with secagg, or turn secagg off",
+            )
+            _require(
+                self.strategy not in ROBUST_STRATEGIES,
+                f"secagg cannot run strategy {self.strategy}: under SecAgg+ the coordinator sees only the masked sum "
+                "of the hospitals' updates, and a robust aggregator needs each hospital's update (medians, trimmed "
+                "means, distances); use strategy fedavg or fedprox with secagg, or turn secagg off",
+            )
+            _require(
+                self.min_nodes >= 2,
+                "secagg needs min-nodes >= 2: a sum of one hospital's update is that update",
+            )
+        _require(
+            self.finetune == "full" or bool(self.pretrained),
+            f"finetune={self.finetune} freezes layers of a pretrained model: set pretrained too (or use finetune=full)",
+        )
 
     @property
     def private(self) -> bool:
@@ -137,7 +164,9 @@ class RunSettings:
         known = {f.name.replace("_", "-"): f for f in fields(cls)}
         unknown = sorted(set(config) - set(known))
         if unknown:
-            raise SettingsError(f"unknown run setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise SettingsError(
+                f"unknown run setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         values = {}
         for key, value in config.items():
             field = known[key]
@@ -147,7 +176,9 @@ class RunSettings:
     def experiment_id(self) -> str:
         """A stable id of what is computed: the settings minus where outputs go and how it is shown."""
         skip = {"out-dir", "resume", "quiet", "ledger-dir", "plan-id", "expected-nodes", "wait-seconds"}
-        if self.synthetic_ratio == 0:  # unused: leaves the ids (and so the noise draws) of plain runs as they were
+        if (
+            self.synthetic_ratio == 0
+        ):  # unused: leaves the ids (and so the noise draws) of plain runs as they were
             skip |= {"synthetic-ratio", "synthetic-generator", "synthetic-epsilon"}
         if not self.augment:
             skip.add("augment")
@@ -162,7 +193,10 @@ class RunSettings:
 
     def to_config(self) -> dict[str, Any]:
         """Back to run-config form, e.g. for results.json's `config`."""
-        return {k.replace("_", "-"): (str(v) if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self).items()}
+        return {
+            k.replace("_", "-"): (str(v) if isinstance(v, float) and math.isinf(v) else v)
+            for k, v in asdict(self).items()
+        }
 
 
 def _convert(key: str, value: Any, kind: str) -> Any:
@@ -184,9 +218,11 @@ def _check_augment(text: str, *, private: bool) -> None:
     from genofed.common.augment import parse_augment  # numpy only; keeps the settings import light
 
     spec = parse_augment(text)
-    _require(not (private and spec.mixes_patients),
-             f"augment '{spec.describe()}' mixes two patients into one example (mix / mixup), which DP-SGD's per-patient "
-             "bound does not cover; under DP use noise, mutate and missing only, or set epsilon=inf")
+    _require(
+        not (private and spec.mixes_patients),
+        f"augment '{spec.describe()}' mixes two patients into one example (mix / mixup), which DP-SGD's per-patient "
+        "bound does not cover; under DP use noise, mutate and missing only, or set epsilon=inf",
+    )
 
 
 def _require(condition: bool, message: str) -> None:

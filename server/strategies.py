@@ -24,7 +24,6 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, Krum, MultiKrum
 
 from genofed.common.privacy.release import histogram_metrics, pooled_histogram
-
 from genofed.server.integrity import LocalTraining, SentModel, UpdateScreen, refusal
 from genofed.server.settings import RunSettings
 
@@ -88,13 +87,17 @@ class Tracking:
     evaluation_rounds: frozenset[int] = frozenset()
     _sent: ArrayRecord | None = None
 
-    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
         real = server_round + self.round_offset
         random.seed(f"{self.seed}:{real}")  # Flower samples nodes with `random`: same seed, same sample
         self._sent = arrays
         return self.log.note_sent(self._described_only(super().configure_train(real, arrays, config, grid)))
 
-    def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         real = server_round + self.round_offset
         replies = self._record(real, self._screened(real, replies), self.log.train, note_refusals=True)
         arrays, metrics = super().aggregate_train(real, replies)
@@ -135,16 +138,22 @@ class Tracking:
         merged = {k: (sent[k] if k in self.frozen else v) for k, v in arrays.to_torch_state_dict().items()}
         return ArrayRecord(merged)
 
-    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
         real = server_round + self.round_offset
         if real not in self.evaluation_rounds:
             return self.log.note_sent([])
-        return self.log.note_sent(self._described_only(super().configure_evaluate(real, arrays, config, grid)))
+        return self.log.note_sent(
+            self._described_only(super().configure_evaluate(real, arrays, config, grid))
+        )
 
     def _described_only(self, messages: Iterable[Message]) -> list[Message]:
         """Only hospitals that introduced themselves at the start (name, cohort size) take part;
         one that connects later joins the next run."""
-        return [m for m in messages if m.metadata.dst_node_id in (self.log.taking_part or self.log.site_of_node)]
+        return [
+            m for m in messages if m.metadata.dst_node_id in (self.log.taking_part or self.log.site_of_node)
+        ]
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         """The hospitals' noisy score histograms, summed: the pooled validation metrics of the model.
@@ -154,20 +163,26 @@ class Tracking:
         """
         real = server_round + self.round_offset
         self._record(real, replies, self.log.evaluate, note_refusals=False)
-        released = [m["val-histogram"] for m in self.log.evaluate.get(real, {}).values() if "val-histogram" in m]
+        released = [
+            m["val-histogram"] for m in self.log.evaluate.get(real, {}).values() if "val-histogram" in m
+        ]
         if not released:
             return None
         pooled = histogram_metrics(pooled_histogram(released))
         return MetricRecord({f"val-{k}": float(v) for k, v in pooled.items() if v is not None})
 
-    def _record(self, real_round: int, replies: Iterable[Message], sink: dict, *, note_refusals: bool) -> list[Message]:
+    def _record(
+        self, real_round: int, replies: Iterable[Message], sink: dict, *, note_refusals: bool
+    ) -> list[Message]:
         """Note each reply by site; return them sorted by site, so sums run in a fixed order."""
         replies = sorted(replies, key=self.log.site)
         for msg in replies:
             site = self.log.site(msg)
             if msg.has_error():
                 if note_refusals:
-                    self.log.refused.setdefault(real_round, {})[site] = msg.error.reason or f"error {msg.error.code}"
+                    self.log.refused.setdefault(real_round, {})[site] = (
+                        msg.error.reason or f"error {msg.error.code}"
+                    )
             else:
                 metrics = next(iter(msg.content.metric_records.values()))
                 sink.setdefault(real_round, {})[site] = {
@@ -203,7 +218,9 @@ def max_epsilon_metrics(records: list[RecordDict], weight_key: str) -> MetricRec
     return MetricRecord(merged)
 
 
-def make_strategy(settings: RunSettings, log: RoundLog, *, round_offset: int = 0, frozen: frozenset[str] = frozenset()) -> FedAvg:
+def make_strategy(
+    settings: RunSettings, log: RoundLog, *, round_offset: int = 0, frozen: frozenset[str] = frozenset()
+) -> FedAvg:
     """The strategy the settings ask for, with tracking mixed in."""
     common = dict(
         fraction_train=settings.fraction_train,
@@ -216,7 +233,12 @@ def make_strategy(settings: RunSettings, log: RoundLog, *, round_offset: int = 0
     base, extra = _flower_strategy(settings, _per_round(settings, len(log.site_of_node)))
     cls = type(f"Tracked{base.__name__}", (Tracking, base), {})
     strategy = cls(**common, **extra)
-    strategy.round_offset, strategy.seed, strategy.log, strategy.frozen = round_offset, settings.seed, log, frozen
+    strategy.round_offset, strategy.seed, strategy.log, strategy.frozen = (
+        round_offset,
+        settings.seed,
+        log,
+        frozen,
+    )
     strategy.screen = UpdateScreen(LocalTraining.from_settings(settings), log.declared_sizes, frozen)
     return strategy
 
@@ -231,19 +253,30 @@ def _flower_strategy(settings: RunSettings, per_round: int) -> tuple[type[FedAvg
         return FedMedian, {}
     if settings.strategy == "fedtrimmedavg":
         if int(settings.trim_beta * per_round) == 0:
-            logger.warning("fedtrimmedavg with trim-beta %g and %d hospitals per round trims nothing: it is an unweighted "
-                           "mean; raise trim-beta to %.2f or more to cut one hospital at each end",
-                           settings.trim_beta, per_round, math.ceil(100 / max(per_round, 1)) / 100)
+            logger.warning(
+                "fedtrimmedavg with trim-beta %g and %d hospitals per round trims nothing: it is an unweighted "
+                "mean; raise trim-beta to %.2f or more to cut one hospital at each end",
+                settings.trim_beta,
+                per_round,
+                math.ceil(100 / max(per_round, 1)) / 100,
+            )
         return FedTrimmedAvg, {"beta": settings.trim_beta}
     if settings.strategy in ("krum", "multikrum"):
         if per_round < 2 * settings.malicious_nodes + 3:
-            logger.warning("%s tolerates %d malicious hospitals only with at least %d per round, not %d", settings.strategy,
-                           settings.malicious_nodes, 2 * settings.malicious_nodes + 3, per_round)
+            logger.warning(
+                "%s tolerates %d malicious hospitals only with at least %d per round, not %d",
+                settings.strategy,
+                settings.malicious_nodes,
+                2 * settings.malicious_nodes + 3,
+                per_round,
+            )
         if settings.strategy == "krum":
             return Krum, {"num_malicious_nodes": settings.malicious_nodes}
         # Multi-Krum's usual choice (El Mhamdi et al. 2018): average the n - f best-scored updates
-        return MultiKrum, {"num_malicious_nodes": settings.malicious_nodes,
-                           "num_nodes_to_select": max(1, per_round - settings.malicious_nodes)}
+        return MultiKrum, {
+            "num_malicious_nodes": settings.malicious_nodes,
+            "num_nodes_to_select": max(1, per_round - settings.malicious_nodes),
+        }
     return FedAvg, {}
 
 

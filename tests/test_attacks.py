@@ -22,9 +22,9 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.app import make_client_app
 from genofed.client.site import load_site_tensors, resolve_site, split_seed
-from genofed.common.privacy.release import as_histogram
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.privacy.release import as_histogram
 from genofed.simulations.cohorts.build import simulate_cohorts
 
 EVALUATIONS = 20  # one run's evaluations, each aimed at another patient (the site's default cap)
@@ -60,7 +60,9 @@ def _targets(val_x: np.ndarray, n_variants: int) -> list[tuple[int, int]]:
     return found
 
 
-def _crafted_model(config: ModelConfig, variant: int, reference: float, carrier: float) -> dict[str, torch.Tensor]:
+def _crafted_model(
+    config: ModelConfig, variant: int, reference: float, carrier: float
+) -> dict[str, torch.Tensor]:
     """All weight on one variant: its carriers get risk ~1, everyone else risk ~0."""
     model = build_model(config, seed=0)
     state = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
@@ -74,9 +76,19 @@ def _crafted_model(config: ModelConfig, variant: int, reference: float, carrier:
 
 
 def _message(kind: str, state: dict, config: ModelConfig, **settings) -> Message:
-    base = {"server-round": 1, "num-rounds": 1, "plan-id": "attack", "local-epochs": 1, "batch-size": 16, "lr": 0.03,
-            "clip": 1.0, "epsilon": 8.0, "delta": 1e-5, "model": json.dumps(config.to_dict()),
-            "site-evaluations": EVALUATIONS}
+    base = {
+        "server-round": 1,
+        "num-rounds": 1,
+        "plan-id": "attack",
+        "local-epochs": 1,
+        "batch-size": 16,
+        "lr": 0.03,
+        "clip": 1.0,
+        "epsilon": 8.0,
+        "delta": 1e-5,
+        "model": json.dumps(config.to_dict()),
+        "site-evaluations": EVALUATIONS,
+    }
     content = RecordDict({"arrays": ArrayRecord(state), "config": ConfigRecord({**base, **settings})})
     return Message(content, message_type=kind, dst_node_id=7)
 
@@ -93,7 +105,10 @@ def _label_attack(federation: Path, ledgers: Path, epsilon: float, seed: int) ->
     config = ModelConfig(n_variants=n_variants)
     app = make_client_app({"data-dir": str(federation), "ledger-dir": str(ledgers), "seed": seed})
     context = _context()
-    trained = app(_message(MessageType.TRAIN, build_model(config, seed=0).state_dict(), config, epsilon=epsilon), context)
+    trained = app(
+        _message(MessageType.TRAIN, build_model(config, seed=0).state_dict(), config, epsilon=epsilon),
+        context,
+    )
     assert not trained.has_error(), trained.error
     targets = _targets(data.val_x, n_variants)[:EVALUATIONS]
     assert len(targets) >= 10, "the small preset should give enough single-carrier validation patients"
@@ -101,7 +116,10 @@ def _label_attack(federation: Path, ledgers: Path, epsilon: float, seed: int) ->
     for server_round, (patient, variant) in enumerate(targets, start=1):
         column = data.val_x[:, variant]
         state = _crafted_model(config, variant, float(column.min()), float(column[patient]))
-        reply = app(_message(MessageType.EVALUATE, state, config, epsilon=epsilon, **{"server-round": server_round}), context)
+        reply = app(
+            _message(MessageType.EVALUATE, state, config, epsilon=epsilon, **{"server-round": server_round}),
+            context,
+        )
         assert not reply.has_error(), reply.error
         histogram = as_histogram(next(iter(reply.content.metric_records.values()))["val-histogram"])
         guess = int(histogram[1, -1] > histogram[0, -1])  # which class's top-risk bin holds the patient
@@ -153,8 +171,12 @@ def test_evaluations_are_capped_pinned_to_the_architecture_and_answered_once(fed
     assert capped.has_error() and "used up" in capped.error.reason
 
     linear = ModelConfig(n_variants=data.n_variants, linear_path=True)
-    crafted = app(_message(MessageType.EVALUATE, build_model(linear, seed=0).state_dict(), linear, **{"server-round": 4}),
-                  context)
+    crafted = app(
+        _message(
+            MessageType.EVALUATE, build_model(linear, seed=0).state_dict(), linear, **{"server-round": 4}
+        ),
+        context,
+    )
     assert crafted.has_error() and "architecture" in crafted.error.reason
     ledger = PrivacyLedger(tmp_path / "ledgers" / data_site_name(federation) / LEDGER_FILE)
     assert [c.kind for c in ledger.charges] == ["train", "evaluate", "evaluate"]
@@ -168,8 +190,14 @@ def test_no_exact_number_leaves_with_an_update_and_pure_queries_are_refused(fede
     patient, variant = _targets(data.val_x, data.n_variants)[0]
     column = data.val_x[:, variant]
     state = _crafted_model(config, variant, float(column.min()), float(column[patient]))
-    for settings in ({"lr": 0.0}, {"lr": float("nan")}, {"lr": "fast"}, {"lr": 1.0, "proximal-mu": 1.0}, {"clip": 0.0},
-                     {"local-epochs": 0}):
+    for settings in (
+        {"lr": 0.0},
+        {"lr": float("nan")},
+        {"lr": "fast"},
+        {"lr": 1.0, "proximal-mu": 1.0},
+        {"clip": 0.0},
+        {"local-epochs": 0},
+    ):
         reply = app(_message(MessageType.TRAIN, state, config, **settings), context)
         assert reply.has_error() and "refused" in reply.error.reason, settings
     reply = app(_message(MessageType.TRAIN, state, config), context)
@@ -187,8 +215,16 @@ def test_a_hospital_refuses_an_architecture_it_did_not_agree_to(federation, tmp_
     agreed = ModelConfig(n_variants=data.n_variants)
     digest = hashlib.sha256(json.dumps(agreed.to_dict(), sort_keys=True).encode()).hexdigest()
     app = make_client_app({"data-dir": str(federation), "ledger-dir": str(tmp_path / "ledgers"), "seed": 3})
-    context = Context(run_id=1, node_id=7, node_config={"partition-id": 0, "model-digest": digest}, state=RecordDict(),
-                      run_config={})
+    context = Context(
+        run_id=1,
+        node_id=7,
+        node_config={"partition-id": 0, "model-digest": digest},
+        state=RecordDict(),
+        run_config={},
+    )
     other = ModelConfig(n_variants=data.n_variants, linear_path=True)
-    reply = app(_message(MessageType.TRAIN, build_model(other, seed=0).state_dict(), other, **{"plan-id": "new"}), context)
+    reply = app(
+        _message(MessageType.TRAIN, build_model(other, seed=0).state_dict(), other, **{"plan-id": "new"}),
+        context,
+    )
     assert reply.has_error() and "did not agree" in reply.error.reason

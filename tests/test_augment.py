@@ -24,15 +24,17 @@ from genofed.common.augment import (
     protected_mask,
 )
 from genofed.common.data.cohort import MISSING, Cohort
-from genofed.common.errors import GenofedError
 from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
+from genofed.common.errors import GenofedError
 
 N, V = 1500, 400
 PROTECTED = np.zeros(V, dtype=bool)
 PROTECTED[[3, 50, 51, 222, 399]] = True
 
 
-def _cohort(seed: int = 0, n: int = N, v: int = V, missing: float = 0.03) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cohort(
+    seed: int = 0, n: int = N, v: int = V, missing: float = 0.03
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     freq = rng.uniform(0.02, 0.5, size=v)
     dosages = rng.binomial(2, freq, size=(n, v)).astype(np.int8)
@@ -59,6 +61,7 @@ def _valid_int(rows: np.ndarray) -> bool:
 
 
 # --- element-wise transforms ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("model", ["adjacent", "uniform"])
 def test_call_noise_changes_rate_of_called_genotypes(model: str) -> None:
@@ -90,11 +93,15 @@ def test_mutation_rate_direction_and_protection() -> None:
     assert (np.abs(out[changed].astype(int) - DOSAGES[changed]) == 1).all(), "one allele flips"
     assert (out[changed] != MISSING).all()
     het = changed & (DOSAGES == 1)
-    assert _within(int((out[het] == 2).sum()), int(het.sum()), 0.2), "a heterozygote gains an alt allele with probability p"
+    assert _within(int((out[het] == 2).sum()), int(het.sum()), 0.2), (
+        "a heterozygote gains an alt allele with probability p"
+    )
 
     allowed = Mutation(0.05, allow_causal=True).apply(DOSAGES, np.random.default_rng(2), freq, PROTECTED)
     causal_called = DOSAGES[:, PROTECTED] != MISSING
-    assert _within(int((allowed[:, PROTECTED] != DOSAGES[:, PROTECTED]).sum()), int(causal_called.sum()), 0.05)
+    assert _within(
+        int((allowed[:, PROTECTED] != DOSAGES[:, PROTECTED]).sum()), int(causal_called.sum()), 0.05
+    )
 
 
 def test_missingness_masks_called_genotypes() -> None:
@@ -117,6 +124,7 @@ def test_rate_zero_and_one() -> None:
 
 # --- pair transforms -----------------------------------------------------------------------
 
+
 def test_segment_mix_takes_whole_segments_from_two_parents() -> None:
     mix = SegmentMix(1.0, segment=10)
     row, partner = np.zeros(103, dtype=np.int8), np.full(103, 2, dtype=np.int8)
@@ -137,7 +145,9 @@ def test_segment_mix_takes_whole_segments_from_two_parents() -> None:
 def test_segment_mix_in_augmenter_uses_one_same_label_partner() -> None:
     # high-entropy rows (every genotype equally likely), so a 20-variant segment identifies its record
     dosages = np.random.default_rng(10).integers(0, 3, size=(N, V)).astype(np.int8)
-    augmenter = Augmenter(AugmentSpec(mix=SegmentMix(0.3, segment=20)), dosages=dosages, labels=LABELS, alt_freq=FREQ)
+    augmenter = Augmenter(
+        AugmentSpec(mix=SegmentMix(0.3, segment=20)), dosages=dosages, labels=LABELS, alt_freq=FREQ
+    )
     rng = np.random.default_rng(4)
     mixed = 0
     for i in range(400):
@@ -171,7 +181,9 @@ def test_mixup_is_a_convex_combination_closer_to_the_record() -> None:
     assert np.array_equal(np.isnan(out), both_missing)
     assert ((out[~both_missing] >= 0) & (out[~both_missing] <= 2)).all()
     fx, fy = _features(x), _features(y)
-    assert np.allclose(_features(out), lam * fx + (1 - lam) * fy, atol=1e-5), "mixing dosages = mixing features"
+    assert np.allclose(_features(out), lam * fx + (1 - lam) * fy, atol=1e-5), (
+        "mixing dosages = mixing features"
+    )
     protected = np.zeros(V, dtype=bool)
     protected[:10] = True
     kept = mixup.apply(x, y, np.random.default_rng(5), expected, protected)
@@ -185,7 +197,7 @@ def test_mixup_in_augmenter_rate_and_dtype() -> None:
     called = ~np.isnan(rows)
     assert ((rows[called] >= 0) & (rows[called] <= 2)).all()
     original = np.where(DOSAGES[:600] == MISSING, np.nan, DOSAGES[:600]).astype(np.float32)
-    unchanged = np.array([np.array_equal(r, o, equal_nan=True) for r, o in zip(rows, original)])
+    unchanged = np.array([np.array_equal(r, o, equal_nan=True) for r, o in zip(rows, original, strict=False)])
     assert _within(int((~unchanged).sum()), 600, 0.25)
     features = augmenter.augment_features(range(5), np.random.default_rng(6))
     assert features.dtype == np.float32 and np.isfinite(features).all()
@@ -207,13 +219,20 @@ def test_partners_share_the_label_and_exclude_the_record() -> None:
 
 # --- the augmenter ---------------------------------------------------------------------------
 
+
 def test_identity_spec_returns_rows_and_features_unchanged() -> None:
     for spec in (AugmentSpec(), parse_augment("noise=0,mix=0,mixup=0")):
         assert spec.is_identity and not spec.mixes_patients
         augmenter = Augmenter(spec, dosages=DOSAGES, labels=LABELS, alt_freq=FREQ)
         rows = augmenter.augment_rows(range(50), np.random.default_rng(0))
         assert rows.dtype == np.int8 and np.array_equal(rows, DOSAGES[:50])
-    cohort = Cohort(DOSAGES, [f"s{i}" for i in range(N)], [f"1:{i + 1}:A:G" for i in range(V)], LABELS, pd.DataFrame(index=range(N)))
+    cohort = Cohort(
+        DOSAGES,
+        [f"s{i}" for i in range(N)],
+        [f"1:{i + 1}:A:G" for i in range(V)],
+        LABELS,
+        pd.DataFrame(index=range(N)),
+    )
     reference = encode(FeatureSpec(FREQ, covariates=()), cohort)
     assert np.array_equal(augmenter.augment_features(range(N), np.random.default_rng(0)), reference)
 
@@ -268,9 +287,12 @@ def test_protected_mask() -> None:
 
 # --- the spec and its parser -----------------------------------------------------------------
 
+
 def test_parse_full_string() -> None:
-    spec = parse_augment(" noise=0.01, mutate=0.005 ,mix=0.3,missing=0.02,mixup=0.2,mix_segment=15,"
-                         "mixup-alpha=0.3,mutate-causal=yes,noise-model=uniform,")
+    spec = parse_augment(
+        " noise=0.01, mutate=0.005 ,mix=0.3,missing=0.02,mixup=0.2,mix_segment=15,"
+        "mixup-alpha=0.3,mutate-causal=yes,noise-model=uniform,"
+    )
     assert spec.noise == CallNoise(0.01, model="uniform")
     assert spec.mutate == Mutation(0.005, allow_causal=True)
     assert spec.mix == SegmentMix(0.3, segment=15)
@@ -295,7 +317,9 @@ def test_mixes_patients_exactly_for_mix_and_mixup() -> None:
 
 def test_parse_files(tmp_path) -> None:
     toml = tmp_path / "augment.toml"
-    toml.write_text('noise = 0.01\nmutate_causal = false\nmutate = 0.005\n\n[sites.small_clinic]\nmix = 0.3\n"mix-segment" = 10\n')
+    toml.write_text(
+        'noise = 0.01\nmutate_causal = false\nmutate = 0.005\n\n[sites.small_clinic]\nmix = 0.3\n"mix-segment" = 10\n'
+    )
     assert parse_augment(str(toml)) == AugmentSpec(noise=CallNoise(0.01), mutate=Mutation(0.005))
     assert parse_augment(toml, site="small_clinic").mix == SegmentMix(0.3, segment=10)
     assert parse_augment(toml, site="small_clinic").noise == CallNoise(0.01)
@@ -355,7 +379,13 @@ def test_parse_file_errors(tmp_path) -> None:
 
 
 def test_transforms_validate_their_parameters() -> None:
-    for bad in (lambda: CallNoise(-0.1), lambda: Mutation(2.0), lambda: Missingness(float("nan")), lambda: Mixup(0.1, alpha=-1),
-                lambda: SegmentMix(0.1, segment=0), lambda: CallNoise(True)):
+    for bad in (
+        lambda: CallNoise(-0.1),
+        lambda: Mutation(2.0),
+        lambda: Missingness(float("nan")),
+        lambda: Mixup(0.1, alpha=-1),
+        lambda: SegmentMix(0.1, segment=0),
+        lambda: CallNoise(True),
+    ):
         with pytest.raises(ValueError):
             bad()

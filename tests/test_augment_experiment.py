@@ -14,8 +14,13 @@ import torch
 from genofed.cli.main import main
 from genofed.common.model.network import ModelConfig
 from genofed.server.settings import RunSettings
+from genofed.simulations.experiments.augmentation.run import (
+    ARMS,
+    DP_REFUSED,
+    AugmentConfig,
+    run_augment_experiment,
+)
 from genofed.simulations.local import baselines
-from genofed.simulations.experiments.augmentation.run import ARMS, DP_REFUSED, AugmentConfig, run_augment_experiment
 from genofed.simulations.local.baselines import fit_alone
 
 MIXING = {"mix", "mixup", "all+mix"}

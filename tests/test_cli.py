@@ -61,8 +61,23 @@ def test_data_check_json_summary_with_panel(tmp_path, capsys):
     panel = tmp_path / "panel.tsv"
     # 1:200 is in the panel with REF/ALT swapped; 2:5 is a panel variant the site lacks.
     panel.write_text("id\talt_freq\n1:100:A:G\t0.4\n1:200:T:C\t0.5\n2:5:G:A\t0.1\n")
-    code = main(["data", "check", "--genotypes", str(vcf), "--phenotypes", str(pheno),
-                 "--panel", str(panel), "--min-samples", "4", "--min-coverage", "0.5", "--json"])
+    code = main(
+        [
+            "data",
+            "check",
+            "--genotypes",
+            str(vcf),
+            "--phenotypes",
+            str(pheno),
+            "--panel",
+            str(panel),
+            "--min-samples",
+            "4",
+            "--min-coverage",
+            "0.5",
+            "--json",
+        ]
+    )
     summary = json.loads(capsys.readouterr().out)
     assert code == 0 and summary["ok"] is True
     assert (summary["samples"], summary["cases"], summary["controls"]) == (4, 2, 2)
@@ -84,9 +99,21 @@ def test_data_check_refuses_too_few_samples_by_default(tmp_path, capsys):
 def test_data_check_bad_label_is_a_clear_error_not_a_traceback(tmp_path):
     vcf, pheno = _write_site(tmp_path, label_of_s3="maybe")
     result = subprocess.run(
-        [sys.executable, "-m", "genofed.cli.main", "data", "check",
-         "--genotypes", str(vcf), "--phenotypes", str(pheno), "--min-samples", "4"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "genofed.cli.main",
+            "data",
+            "check",
+            "--genotypes",
+            str(vcf),
+            "--phenotypes",
+            str(pheno),
+            "--min-samples",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -43,7 +43,11 @@ def test_compose_has_setup_coordinator_and_three_hospitals(compose: dict) -> Non
     for name in ["coordinator", *(f"hospital-{h}" for h in HOSPITALS)]:
         assert services[name]["depends_on"]["setup"]["condition"] == "service_completed_successfully", name
     assert argv(services["coordinator"]["command"])[:2] == ["coordinator", "start"]
-    setup_script = "\n".join(argv(services["setup"]["command"])) if isinstance(services["setup"]["command"], list) else ""
+    setup_script = (
+        "\n".join(argv(services["setup"]["command"]))
+        if isinstance(services["setup"]["command"], list)
+        else ""
+    )
     for step in ("coordinator init", "hospital init", "coordinator enroll", "hospital check"):
         assert f"genofed {step}" in setup_script, step
 
@@ -60,7 +64,9 @@ def test_each_hospital_sees_only_its_cohort_its_site_and_public_files(compose: d
     assert cohorts == [("../demo/cohorts/" + name, True)]
     # no volume of the coordinator's (ca.key, server.key) and no other hospital's site or ledger index
     assert not sources & coordinator_volumes
-    assert not any(f"{kind}-{other}" in sources for other in HOSPITALS if other != name for kind in ("site", "ledgers"))
+    assert not any(
+        f"{kind}-{other}" in sources for other in HOSPITALS if other != name for kind in ("site", "ledgers")
+    )
     assert f"site-{name}" in sources
     # the public volume only read-only, and it must not be where setup puts the coordinator folder
     for source, target, read_only in mounts:
@@ -86,11 +92,15 @@ def test_setup_binds_cohorts_at_the_paths_the_hospitals_see(compose: dict) -> No
         assert mounts[f"site-{name}"] == setup_targets[f"site-{name}"]
         # `hospital check` in setup binds the ledger in the index the hospital's `start` reads
         assert mounts[f"ledgers-{name}"] == setup_targets[f"ledgers-{name}"] == f"/ledgers/{name}"
-    assert 'GENOFED_HOME="/ledgers/$$h" genofed hospital check' in "\n".join(argv(services["setup"]["command"]))
+    assert 'GENOFED_HOME="/ledgers/$$h" genofed hospital check' in "\n".join(
+        argv(services["setup"]["command"])
+    )
 
 
 def test_only_the_coordinator_publishes_a_port_and_it_is_9092(compose: dict) -> None:
-    published = {name: service["ports"] for name, service in compose["services"].items() if service.get("ports")}
+    published = {
+        name: service["ports"] for name, service in compose["services"].items() if service.get("ports")
+    }
     assert list(published) == ["coordinator"]
     for port in published["coordinator"]:
         spec = str(port["target"] if isinstance(port, dict) else port)
@@ -143,7 +153,10 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     assert {".git", ".venv", "runs", "demo"} <= ignored
 
 
-UNITS = {"genofed-hospital.service": ["hospital", "start"], "genofed-coordinator.service": ["coordinator", "start"]}
+UNITS = {
+    "genofed-hospital.service": ["hospital", "start"],
+    "genofed-coordinator.service": ["coordinator", "start"],
+}
 
 
 @pytest.mark.parametrize("unit", sorted(UNITS))

@@ -28,19 +28,27 @@ import pytest
 import torch
 from conftest import require_tool
 
-from genofed.client.agent.launch import check_site
 from genofed.client.agent.audit import read_audit
 from genofed.client.agent.keys import init_site
-from genofed.common.errors import GenofedError
-from genofed.common.deployment.flower_env import flower_command, service_env
+from genofed.client.agent.launch import check_site
 from genofed.common.data.layout import SiteFolder, hospital_folders
+from genofed.common.deployment.flower_env import flower_command, service_env
+from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
-from genofed.server.service.federation_folder import init_federation, load_federation
 from genofed.server.service.enrollment import revoke
+from genofed.server.service.federation_folder import init_federation, load_federation
 from genofed.server.service.launch import CONNECTION, FlowerControl
 from genofed.server.settings import RunSettings
 from genofed.simulations.cohorts.build import simulate_cohorts
-from genofed.simulations.local.loopback import GENOFED, Loopback, coordinator_status, free_port, make_site, simulation_secret, wait_for
+from genofed.simulations.local.loopback import (
+    GENOFED,
+    Loopback,
+    coordinator_status,
+    free_port,
+    make_site,
+    simulation_secret,
+    wait_for,
+)
 from genofed.simulations.local.simulate import simulate
 
 ROUNDS = 2
@@ -50,9 +58,18 @@ RUN_TIMEOUT = 600
 SYNC_SECONDS = 60
 #: Paths that must not reach the SuperLink through the hospitals' address (Control, Runtime,
 #: and dotted or encoded ways to them).
-FORBIDDEN_PATHS = ("/v1/control/list-nodes", "/v1/control/register-node", "/v1/runtime/acquire-task", "/v1/runtime/get-nodes",
-                   "/v1/fleet/../control/list-nodes", "/v1/fleet/%2e%2e/control/list-nodes", "/v1/fleet/..%2fcontrol%2flist-nodes",
-                   "/v1//control/list-nodes", "/docs", "/health")
+FORBIDDEN_PATHS = (
+    "/v1/control/list-nodes",
+    "/v1/control/register-node",
+    "/v1/runtime/acquire-task",
+    "/v1/runtime/get-nodes",
+    "/v1/fleet/../control/list-nodes",
+    "/v1/fleet/%2e%2e/control/list-nodes",
+    "/v1/fleet/..%2fcontrol%2flist-nodes",
+    "/v1//control/list-nodes",
+    "/docs",
+    "/health",
+)
 
 
 def _plaintext_answer(port: int) -> bytes:
@@ -70,7 +87,9 @@ def _post(host: str, port: int, path: str, ca: Path | None) -> int:
     if ca is None:
         connection = http.client.HTTPConnection(host, port, timeout=10)
     else:
-        connection = http.client.HTTPSConnection(host, port, timeout=10, context=ssl.create_default_context(cafile=str(ca)))
+        connection = http.client.HTTPSConnection(
+            host, port, timeout=10, context=ssl.create_default_context(cafile=str(ca))
+        )
     try:
         connection.request("POST", path, body=b"", headers={"Content-Type": "application/protobuf"})
         return connection.getresponse().status
@@ -83,7 +102,9 @@ def _outsider_cohort(folder: SiteFolder, dest: Path, shift: int) -> SiteFolder:
     VCF header line more (naming `dest`), the phenotype rows rotated by `shift`."""
     dest.mkdir(parents=True)
     first, rest = gzip.decompress(folder.genotypes.read_bytes()).split(b"\n", 1)
-    (dest / "genotypes.vcf.gz").write_bytes(gzip.compress(first + f"\n##genofed-test={dest.name}\n".encode() + rest))
+    (dest / "genotypes.vcf.gz").write_bytes(
+        gzip.compress(first + f"\n##genofed-test={dest.name}\n".encode() + rest)
+    )
     header, *rows = folder.phenotypes.read_text().splitlines()
     (dest / "phenotypes.csv").write_text("\n".join([header, *rows[shift:], *rows[:shift]]) + "\n")
     return SiteFolder(dest.name, dest / "genotypes.vcf.gz", dest / "phenotypes.csv")
@@ -111,14 +132,21 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):
     cohorts = root / "cohorts"
     simulate_cohorts(cohorts, preset="small", seed=5)
     fed = root / "fed"
-    init_federation(fed, ["localhost"], panel=cohorts / "panel.tsv", test_dir=cohorts / "test",
-                    settings={"rounds": ROUNDS, "min_nodes": 3, "local_epochs": 2, "batch_size": 16})
+    init_federation(
+        fed,
+        ["localhost"],
+        panel=cohorts / "panel.tsv",
+        test_dir=cohorts / "test",
+        settings={"rounds": ROUNDS, "min_nodes": 3, "local_epochs": 2, "batch_size": 16},
+    )
     panel = fed / "panel.tsv"
     folders = hospital_folders(cohorts)
     sites = {f.name: make_site(root, f, panel, fed, secret=simulation_secret(f.name)) for f in folders}
     # the outsiders have cohorts of their own (data already bound to a hospital's ledger would be refused)
-    outsiders = {name: _outsider_cohort(folders[0], root / "outsiders" / name, shift)
-                 for shift, name in enumerate(("stranger", "revoked", "rogue"), start=1)}
+    outsiders = {
+        name: _outsider_cohort(folders[0], root / "outsiders" / name, shift)
+        for shift, name in enumerate(("stranger", "revoked", "rogue"), start=1)
+    }
     stranger = make_site(root, outsiders["stranger"], panel, None, name="stranger")
     revoked = make_site(root, outsiders["revoked"], panel, fed, name="revoked")
     revoke(fed, "revoked")
@@ -128,13 +156,21 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):
     processes = Loopback(root)
     try:
         coordinator = processes.coordinator(fed, port, "--sync-seconds", str(SYNC_SECONDS))
-        wait_for(lambda: coordinator_status(fed).get("state") == "running", 120, "the coordinator to submit its run",
-                 lambda: processes.log("coordinator"))
+        wait_for(
+            lambda: coordinator_status(fed).get("state") == "running",
+            120,
+            "the coordinator to submit its run",
+            lambda: processes.log("coordinator"),
+        )
         internal = coordinator_status(fed)["internal_address"]
         internal_port = int(internal.rpartition(":")[2])
-        probes = {"plaintext": _plaintext_answer(port),
-                  "public": {path: _post("localhost", port, path, fed / "ca.pem") for path in FORBIDDEN_PATHS},
-                  "internal acquire-task": _post("localhost", internal_port, "/v1/runtime/acquire-task", fed / "ca.pem")}
+        probes = {
+            "plaintext": _plaintext_answer(port),
+            "public": {path: _post("localhost", port, path, fed / "ca.pem") for path in FORBIDDEN_PATHS},
+            "internal acquire-task": _post(
+                "localhost", internal_port, "/v1/runtime/acquire-task", fed / "ca.pem"
+            ),
+        }
         try:
             _attacker(root, fed, "outside", f"127.0.0.1:{port}")("supernode", "list", CONNECTION, timeout=30)
             probes["public control"] = "answered"
@@ -145,27 +181,66 @@ def deployment(tmp_path_factory: pytest.TempPathFactory):
         control = _attacker(root, fed, "inside", internal)
         rogue = control("supernode", "register", str(rogue_site / "supernode.pub"), CONNECTION)["node-id"]
         processes.hospital("rogue", rogue_site, fed, port)
-        wait_for(lambda: _status(control, rogue) == "online", 60, "the rogue node to come online", lambda: processes.log("rogue"))
+        wait_for(
+            lambda: _status(control, rogue) == "online",
+            60,
+            "the rogue node to come online",
+            lambda: processes.log("rogue"),
+        )
         for name, folder in sorted(sites.items()):
             processes.hospital(name, folder, fed, port)
-        wait_for(lambda: all(_listening(processes.local_ports[n]) for n in sites), 60, "the hospitals' SuperNode APIs")
-        probes["hospital acquire-task"] = {name: _post("127.0.0.1", processes.local_ports[name], "/v1/runtime/acquire-task", None)
-                                           for name in sites}
-        outsiders = {name: processes.hospital(name, folder, fed, port, "--max-retries", "0")
-                     for name, folder in (("stranger", stranger), ("revoked", revoked))}
-        plain = processes.start("plain", command=[
-            flower_command("flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}", "--port", str(free_port()),
-            "--max-retries", "2"], env=service_env(root / "plain-home"))
+        wait_for(
+            lambda: all(_listening(processes.local_ports[n]) for n in sites),
+            60,
+            "the hospitals' SuperNode APIs",
+        )
+        probes["hospital acquire-task"] = {
+            name: _post("127.0.0.1", processes.local_ports[name], "/v1/runtime/acquire-task", None)
+            for name in sites
+        }
+        outsiders = {
+            name: processes.hospital(name, folder, fed, port, "--max-retries", "0")
+            for name, folder in (("stranger", stranger), ("revoked", revoked))
+        }
+        plain = processes.start(
+            "plain",
+            command=[
+                flower_command("flower-supernode"),
+                "--insecure",
+                "--superlink",
+                f"127.0.0.1:{port}",
+                "--port",
+                str(free_port()),
+                "--max-retries",
+                "2",
+            ],
+            env=service_env(root / "plain-home"),
+        )
         outsider_codes = {name: p.wait(timeout=180) for name, p in outsiders.items()}
         plain_code = plain.wait(timeout=180)
-        wait_for(lambda: str(rogue) not in _registered(control), SYNC_SECONDS + 60, "the rogue node to be unregistered",
-                 lambda: processes.log("coordinator"))
+        wait_for(
+            lambda: str(rogue) not in _registered(control),
+            SYNC_SECONDS + 60,
+            "the rogue node to be unregistered",
+            lambda: processes.log("coordinator"),
+        )
         coordinator_code = coordinator.wait(timeout=RUN_TIMEOUT)
         yield {
-            "root": root, "cohorts": cohorts, "fed": fed, "sites": sites, "processes": processes,
-            "coordinator_code": coordinator_code, "outsider_codes": outsider_codes, "plain_code": plain_code,
-            "plain_output": processes.log("plain"), "probes": probes, "rogue": rogue, "rogue_site": rogue_site,
-            "results": json.loads((fed / "run" / "results.json").read_text()) if (fed / "run" / "results.json").exists() else None,
+            "root": root,
+            "cohorts": cohorts,
+            "fed": fed,
+            "sites": sites,
+            "processes": processes,
+            "coordinator_code": coordinator_code,
+            "outsider_codes": outsider_codes,
+            "plain_code": plain_code,
+            "plain_output": processes.log("plain"),
+            "probes": probes,
+            "rogue": rogue,
+            "rogue_site": rogue_site,
+            "results": json.loads((fed / "run" / "results.json").read_text())
+            if (fed / "run" / "results.json").exists()
+            else None,
         }
     finally:
         processes.stop_all()
@@ -188,24 +263,39 @@ def test_the_deployed_run_completes_over_tls_with_authenticated_hospitals(deploy
     assert [r["round"] for r in results["rounds"]] == list(range(ROUNDS + 1))
     status = json.loads((deployment["fed"] / "coordinator.json").read_text())
     assert status["state"] == "finished" and status["run_status"] == "finished:completed"
-    listed = subprocess.run([GENOFED, "coordinator", "status", str(deployment["fed"]), "--json"], capture_output=True, text=True)
+    listed = subprocess.run(
+        [GENOFED, "coordinator", "status", str(deployment["fed"]), "--json"], capture_output=True, text=True
+    )
     assert json.loads(listed.stdout)["rounds_done"] == ROUNDS
 
 
 def test_the_deployed_run_matches_a_simulation_of_the_same_configuration(deployment, tmp_path):
     fed = load_federation(deployment["fed"])
-    settings = RunSettings(data_dir=str(deployment["cohorts"]), out_dir=str(tmp_path / "sim"), rounds=ROUNDS, min_nodes=3,
-                           local_epochs=2, batch_size=16, plan_id=fed["plan_id"], quiet=True,
-                           ledger_dir=str(tmp_path / "ledgers"))
+    settings = RunSettings(
+        data_dir=str(deployment["cohorts"]),
+        out_dir=str(tmp_path / "sim"),
+        rounds=ROUNDS,
+        min_nodes=3,
+        local_epochs=2,
+        batch_size=16,
+        plan_id=fed["plan_id"],
+        quiet=True,
+        ledger_dir=str(tmp_path / "ledgers"),
+    )
     simulated = simulate(settings, references=False)
     deployed = deployment["results"]
     assert deployed["epsilon"] == pytest.approx(simulated["epsilon"], rel=1e-9)
-    sim_auc, dep_auc = [r["test_auc"] for r in simulated["rounds"]], [r["test_auc"] for r in deployed["rounds"]]
+    sim_auc, dep_auc = (
+        [r["test_auc"] for r in simulated["rounds"]],
+        [r["test_auc"] for r in deployed["rounds"]],
+    )
     assert dep_auc == pytest.approx(sim_auc, abs=1e-6), (simulated["rounds"], deployed["rounds"])
     sim_model = torch.load(tmp_path / "sim" / "model.pt", weights_only=False)["state_dict"]
     dep_model = torch.load(deployment["fed"] / "run" / "model.pt", weights_only=False)["state_dict"]
     for key, value in sim_model.items():
-        torch.testing.assert_close(dep_model[key], value, atol=1e-5, rtol=1e-5)  # FedAvg sums in arrival order
+        torch.testing.assert_close(
+            dep_model[key], value, atol=1e-5, rtol=1e-5
+        )  # FedAvg sums in arrival order
 
 
 def test_unenrolled_revoked_and_plaintext_clients_are_refused(deployment):
@@ -225,12 +315,17 @@ def test_a_node_registered_behind_the_coordinators_back_never_gets_a_task_and_is
     rogue, site = deployment["rogue"], deployment["rogue_site"]
     # it was online (the fixture waited for that) before any hospital, through the first exchanges
     assert not (site / "audit.jsonl").exists()  # its ClientApp never ran: every reply would be audited
-    assert "Receiving:" not in deployment["processes"].log("rogue")  # Flower's SuperNode logs every message it pulls
+    assert "Receiving:" not in deployment["processes"].log(
+        "rogue"
+    )  # Flower's SuperNode logs every message it pulls
     results = deployment["results"]
     assert sorted(results["sites"]) == sorted(deployment["sites"])
     assert all(set(r["participants"]) <= set(deployment["sites"]) for r in results["rounds"])
     serverapp_log = next((deployment["fed"] / "run").glob("serverapp-*.log")).read_text()
-    assert f"node {rogue} is not an enrolled hospital registered by this coordinator: it is sent no task" in serverapp_log
+    assert (
+        f"node {rogue} is not an enrolled hospital registered by this coordinator: it is sent no task"
+        in serverapp_log
+    )
     coordinator_log = deployment["processes"].log("coordinator")
     assert f"unregistered node {rogue} (not registered by this coordinator)" in coordinator_log
 
@@ -238,7 +333,9 @@ def test_a_node_registered_behind_the_coordinators_back_never_gets_a_task_and_is
 def test_control_and_runtime_routes_are_unreachable_from_the_hospitals_address(deployment):
     probes = deployment["probes"]
     assert probes["public"] == {path: 404 for path in FORBIDDEN_PATHS}  # nginx: Fleet API only
-    assert "404" in probes["public control"] or "Not Found" in probes["public control"], probes["public control"]
+    assert "404" in probes["public control"] or "Not Found" in probes["public control"], probes[
+        "public control"
+    ]
     # the Runtime APIs (coordinator on loopback, each hospital's on 127.0.0.1) refuse anyone without the SuperExec secret
     assert probes["internal acquire-task"] == 401
     assert probes["hospital acquire-task"] == {name: 401 for name in deployment["sites"]}
@@ -256,8 +353,12 @@ def test_the_audit_log_holds_exactly_the_messages_sent(deployment):
         # one entry per message the coordinator asked for, in order: the query, every round's train, and an
         # evaluate after the rounds the run plans site evaluations for
         evaluated = evaluated_by_site[name] = {r for kind, r in by_type if kind == "evaluate"}
-        expected = [("query", None)] + [(kind, r) for r in range(1, ROUNDS + 1)
-                                         for kind in ("train", "evaluate") if kind == "train" or r in evaluated]
+        expected = [("query", None)] + [
+            (kind, r)
+            for r in range(1, ROUNDS + 1)
+            for kind in ("train", "evaluate")
+            if kind == "train" or r in evaluated
+        ]
         assert by_type == expected and evaluated
         train = [e for e in entries if e["type"] == "train"]
         # every epsilon the site reported (after each training, and each evaluation its plan pays for) is a
@@ -268,11 +369,20 @@ def test_the_audit_log_holds_exactly_the_messages_sent(deployment):
         assert [c.epsilon_after for c in charges] == pytest.approx(audited)
         sent_bytes = [r["bytes"] for e in train for r in e["records"] if r["kind"] == "arrays"]
         model = torch.load(deployment["fed"] / "run" / "model.pt", weights_only=False)["state_dict"]
-        assert sent_bytes == [sum(t.numel() * t.element_size() for t in model.values())] * ROUNDS  # the model, nothing more
+        assert (
+            sent_bytes == [sum(t.numel() * t.element_size() for t in model.values())] * ROUNDS
+        )  # the model, nothing more
         # nothing else left: no record other than the model arrays, metrics and the site name
         kinds = {(r["name"], r["kind"]) for e in entries for r in e["records"]}
-        assert kinds == {("site", "config"), ("sizes", "metrics"), ("arrays", "arrays"), ("metrics", "metrics")}
-        printed = subprocess.run([GENOFED, "hospital", "audit", str(folder)], capture_output=True, text=True, check=True)
+        assert kinds == {
+            ("site", "config"),
+            ("sizes", "metrics"),
+            ("arrays", "arrays"),
+            ("metrics", "metrics"),
+        }
+        printed = subprocess.run(
+            [GENOFED, "hospital", "audit", str(folder)], capture_output=True, text=True, check=True
+        )
         assert len(printed.stdout.splitlines()) == len(entries)
     assert len({frozenset(e) for e in evaluated_by_site.values()}) == 1  # the same rounds at every site
 
@@ -296,7 +406,9 @@ def test_an_agent_refuses_an_app_bundle_it_has_not_approved(tmp_path):
     assert "refused the app bundle" in entries[0]["error"] and "0" * 64 in entries[0]["error"]
     assert not (site / "state" / LEDGER_FILE).exists()  # nothing trained, nothing spent
     assert "finished:failed" in processes.log("coordinator")
-    assert "only 0 hospital(s) can take part" in processes.log("coordinator")  # the ServerApp's reason, from its log
+    assert "only 0 hospital(s) can take part" in processes.log(
+        "coordinator"
+    )  # the ServerApp's reason, from its log
 
 
 def test_start_refuses_data_changed_since_check(tmp_path):
@@ -305,17 +417,38 @@ def test_start_refuses_data_changed_since_check(tmp_path):
     folder = hospital_folders(cohorts)[0]
     site = tmp_path / "site"
     init_site(site, "rostov")
-    check_site(site, folder.genotypes, folder.phenotypes, cohorts / "panel.tsv", ledger_index=tmp_path / "home" / "ledgers.json")
+    check_site(
+        site,
+        folder.genotypes,
+        folder.phenotypes,
+        cohorts / "panel.tsv",
+        ledger_index=tmp_path / "home" / "ledgers.json",
+    )
     with folder.phenotypes.open("a") as handle:
         handle.write("\n")
-    done = subprocess.run([GENOFED, "hospital", "start", str(site), "--coordinator", "localhost:9", "--ca", str(cohorts / "panel.tsv")],
-                          capture_output=True, text=True, env=dict(os.environ, GENOFED_HOME=str(tmp_path / "home")))
+    done = subprocess.run(
+        [
+            GENOFED,
+            "hospital",
+            "start",
+            str(site),
+            "--coordinator",
+            "localhost:9",
+            "--ca",
+            str(cohorts / "panel.tsv"),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GENOFED_HOME=str(tmp_path / "home")),
+    )
     assert done.returncode == 2 and "changed since `genofed hospital check`" in done.stderr
 
 
 def _kill_hospital(processes: Loopback, name: str, folder: Path) -> None:
     """SIGKILL a hospital agent and its SuperNode with everything it started (no goodbye)."""
-    found = subprocess.run(["pgrep", "-f", str(folder / "supernode.key")], capture_output=True, text=True).stdout.split()
+    found = subprocess.run(
+        ["pgrep", "-f", str(folder / "supernode.key")], capture_output=True, text=True
+    ).stdout.split()
     for pid in found:
         try:
             os.killpg(int(pid), signal.SIGKILL)
@@ -331,9 +464,17 @@ def test_secagg_deployment_survives_a_killed_hospital_and_a_coordinator_crash(tm
     cohorts = tmp_path / "cohorts"
     simulate_cohorts(cohorts, preset="small", seed=8)
     fed = tmp_path / "fed"
-    init_federation(fed, ["localhost"], panel=cohorts / "panel.tsv", test_dir=cohorts / "test",
-                    settings={"rounds": ROUNDS, "min_nodes": 2, "local_epochs": 1, "batch_size": 16, "secagg": True})
-    sites = {f.name: make_site(tmp_path, f, fed / "panel.tsv", fed, require_secagg=True) for f in hospital_folders(cohorts)}
+    init_federation(
+        fed,
+        ["localhost"],
+        panel=cohorts / "panel.tsv",
+        test_dir=cohorts / "test",
+        settings={"rounds": ROUNDS, "min_nodes": 2, "local_epochs": 1, "batch_size": 16, "secagg": True},
+    )
+    sites = {
+        f.name: make_site(tmp_path, f, fed / "panel.tsv", fed, require_secagg=True)
+        for f in hospital_folders(cohorts)
+    }
     victim = sorted(sites)[-1]
     port = free_port()
     processes = Loopback(tmp_path)
@@ -346,10 +487,19 @@ def test_secagg_deployment_survives_a_killed_hospital_and_a_coordinator_crash(tm
         for name, folder in sorted(sites.items()):
             processes.hospital(name, folder, fed, port)
         victim_log = sites[victim] / "audit.jsonl"
-        wait_for(lambda: victim_log.exists() and any(e["type"] == "train" for e in read_audit(victim_log)), 240,
-                 f"{victim} to enter round 1", log)
+        wait_for(
+            lambda: victim_log.exists() and any(e["type"] == "train" for e in read_audit(victim_log)),
+            240,
+            f"{victim} to enter round 1",
+            log,
+        )
         _kill_hospital(processes, victim, sites[victim])
-        wait_for(lambda: (fed / "run" / "checkpoints" / "round-0001.pt").exists(), RUN_TIMEOUT, "round 1 to close", log)
+        wait_for(
+            lambda: (fed / "run" / "checkpoints" / "round-0001.pt").exists(),
+            RUN_TIMEOUT,
+            "round 1 to close",
+            log,
+        )
         os.killpg(first.pid, signal.SIGKILL)  # the coordinator crashes; its SuperLink is orphaned
         first.wait()  # reaped, as systemd or docker would
         second = processes.coordinator(fed, port, name="coordinator-again")
@@ -369,4 +519,7 @@ def test_secagg_deployment_survives_a_killed_hospital_and_a_coordinator_crash(tm
         # under SecAgg+ no model array ever left: keys, shares and masked vectors only (SecAgg+
         # leaves FitRes' parameters record in place, emptied)
         assert not [r for e in entries for r in e["records"] if r["kind"] == "arrays" and r["bytes"] > 0]
-        assert {e["round"] for e in train} == {1, 2}  # stages numbered with the run's real round, also after the resume
+        assert {e["round"] for e in train} == {
+            1,
+            2,
+        }  # stages numbered with the run's real round, also after the resume

@@ -8,6 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from genofed.client.budget import EVALUATION_NOISE_FLOOR, evaluation_noise
+from genofed.common.privacy.ledger import epsilon_of
 from genofed.common.privacy.release import (
     SCORE_BINS,
     as_histogram,
@@ -17,7 +18,6 @@ from genofed.common.privacy.release import (
     release_step,
     score_histogram,
 )
-from genofed.common.privacy.ledger import epsilon_of
 
 
 def test_one_patient_moves_one_cell_by_one():
@@ -29,7 +29,9 @@ def test_one_patient_moves_one_cell_by_one():
         difference = full - score_histogram(labels[keep], probs[keep])
         assert np.abs(difference).sum() == 1 and np.linalg.norm(difference) == 1  # L2 sensitivity 1
     assert full.shape == (2, SCORE_BINS) and full.sum() == 40
-    assert score_histogram(np.array([1]), np.array([1.0]))[1, -1] == 1  # a risk of exactly 1 is in the top bin
+    assert (
+        score_histogram(np.array([1]), np.array([1.0]))[1, -1] == 1
+    )  # a risk of exactly 1 is in the top bin
 
 
 def test_metrics_from_exact_counts_match_the_binned_model():

@@ -16,7 +16,17 @@ from genofed.server.settings import RunSettings
 from genofed.simulations.cohorts.build import simulate_cohorts
 from genofed.simulations.local.simulate import simulate
 
-DESIGN_FIELDS = ("test_auc", "rounds", "epsilon", "delta", "local_only_auc", "pooled_auc", "bayes_auc", "wall_seconds", "config")
+DESIGN_FIELDS = (
+    "test_auc",
+    "rounds",
+    "epsilon",
+    "delta",
+    "local_only_auc",
+    "pooled_auc",
+    "bayes_auc",
+    "wall_seconds",
+    "config",
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +37,17 @@ def federation(tmp_path_factory) -> Path:
 
 
 def _settings(federation: Path, out: Path, **overrides) -> RunSettings:
-    base = RunSettings(data_dir=str(federation), out_dir=str(out), rounds=3, local_epochs=3, epsilon=8.0,
-                       batch_size=16, seed=5, quiet=True, ledger_dir=str(out / "ledgers"))
+    base = RunSettings(
+        data_dir=str(federation),
+        out_dir=str(out),
+        rounds=3,
+        local_epochs=3,
+        epsilon=8.0,
+        batch_size=16,
+        seed=5,
+        quiet=True,
+        ledger_dir=str(out / "ledgers"),
+    )
     return replace(base, **overrides)
 
 
@@ -62,7 +81,9 @@ def test_hospitals_release_a_noisy_evaluation_of_the_final_model_and_its_cost(dp
     assert all(record["train_loss"] is None for record in results["rounds"])  # no loss is released
     for name, cost in results["release_costs"].items():
         assert (cost["rounds"], cost["evaluations"]) == (settings.rounds, 1)
-        assert 0 < cost["evaluation"] and cost["training"] < cost["run"] < cost["training"] + cost["evaluation"]
+        assert (
+            0 < cost["evaluation"] and cost["training"] < cost["run"] < cost["training"] + cost["evaluation"]
+        )
         assert cost["run"] == pytest.approx(results["epsilon"][name], rel=1e-6)  # the ledger's own figure
         assert results["sites"][name]["cases"] > 0  # filled in by the simulator, not released
     from genofed.server.report import write_report
@@ -98,7 +119,9 @@ def test_exhausted_budget_is_refused_and_nothing_is_trained(dp_run, tmp_path):
     assert all("privacy budget exhausted" in reason for reason in results["refusals"]["1"].values())
     first = latest_checkpoint(Path(again.out_dir) / "checkpoints")
     assert first.round == 1
-    initial = torch.load(Path(again.out_dir) / "checkpoints" / "round-0000.pt", weights_only=False)["state_dict"]
+    initial = torch.load(Path(again.out_dir) / "checkpoints" / "round-0000.pt", weights_only=False)[
+        "state_dict"
+    ]
     assert all(torch.equal(initial[k], first.state_dict[k]) for k in initial)
 
 
@@ -142,11 +165,27 @@ def test_a_nearly_spent_budget_that_only_buys_noise_is_refused(tmp_path):
     ledger.charge(Charge("old", 1, 1.0, 0.2, 500, 7.99, "2026-01-01T00:00:00", "earlier run"))
     spent = ledger.epsilon(1e-5)
     with pytest.raises(BudgetExhausted, match="already spent"):
-        plan_round(ledger, plan_id="new", server_round=1, num_rounds=10, sample_rate=0.2, steps_per_round=50,
-                   budget=spent + 0.01, delta=1e-5)
+        plan_round(
+            ledger,
+            plan_id="new",
+            server_round=1,
+            num_rounds=10,
+            sample_rate=0.2,
+            steps_per_round=50,
+            budget=spent + 0.01,
+            delta=1e-5,
+        )
     assert ledger.plan("new") is None and len(ledger.charges) == 1  # nothing planned, nothing charged
-    ok = plan_round(ledger, plan_id="new", server_round=1, num_rounds=1, sample_rate=0.2, steps_per_round=5,
-                    budget=spent + 3.0, delta=1e-5)
+    ok = plan_round(
+        ledger,
+        plan_id="new",
+        server_round=1,
+        num_rounds=1,
+        sample_rate=0.2,
+        steps_per_round=5,
+        budget=spent + 3.0,
+        delta=1e-5,
+    )
     assert ok.noise_multiplier <= MAX_USEFUL_NOISE and ok.epsilon_after <= spent + 3.0
 
 

@@ -48,8 +48,28 @@ TIME_LIMIT_S = 30.0
 BOM = b"\xef\xbb\xbf"
 MAX_POS = 2**31 - 1
 #: Missing-call spellings of a genotype table: pandas' defaults (which genofed keeps) and '.'.
-TABLE_MISSING = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
-                 "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "."}
+TABLE_MISSING = {
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+    ".",
+}
 PHENOTYPE_MISSING = {"", "na", "nan", "n/a", "null", "none", "."}
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -68,8 +88,11 @@ class Content:
     dosages: np.ndarray  # samples x variants
 
     def same(self, other: Content) -> bool:
-        return (self.samples == other.samples and self.variants == other.variants
-                and np.array_equal(self.dosages, other.dosages))
+        return (
+            self.samples == other.samples
+            and self.variants == other.variants
+            and np.array_equal(self.dosages, other.dosages)
+        )
 
 
 # --- the valid site ---------------------------------------------------------------------------
@@ -97,16 +120,22 @@ def make_site() -> Site:
             a, b = rng.integers(0, len(alts) + 1, 2)
             if i < 2:  # every variant polymorphic and called: sample 0 homozygous REF, sample 1 ALT
                 a = b = 0 if i == 0 else 1
-            row.append("./." if i > 2 and rng.random() < 0.08 else f"{a}{'|' if rng.random() < 0.5 else '/'}{b}")
+            row.append(
+                "./." if i > 2 and rng.random() < 0.08 else f"{a}{'|' if rng.random() < 0.5 else '/'}{b}"
+            )
         calls.append(row)
     return Site([f"S{i:02d}" for i in range(N_SAMPLES)], sites, calls, [i % 2 for i in range(N_SAMPLES)])
 
 
 def vcf_bytes(site: Site) -> bytes:
-    lines = ["##fileformat=VCFv4.2", "##contig=<ID=1>", "##contig=<ID=2>",
-             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *site.samples])]
-    for (chrom, pos, ref, alts), calls in zip(site.sites, site.calls):
+    lines = [
+        "##fileformat=VCFv4.2",
+        "##contig=<ID=1>",
+        "##contig=<ID=2>",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *site.samples]),
+    ]
+    for (chrom, pos, ref, alts), calls in zip(site.sites, site.calls, strict=False):
         lines.append("\t".join([chrom, str(pos), ".", ref, ",".join(alts), ".", "PASS", ".", "GT", *calls]))
     return ("\n".join(lines) + "\n").encode()
 
@@ -114,7 +143,7 @@ def vcf_bytes(site: Site) -> bytes:
 def biallelic_dosages(site: Site) -> tuple[list[str], np.ndarray]:
     """Ids and dosages of the biallelic sites (PLINK and tables hold one ALT per variant)."""
     ids, columns = [], []
-    for (chrom, pos, ref, alts), calls in zip(site.sites, site.calls):
+    for (chrom, pos, ref, alts), calls in zip(site.sites, site.calls, strict=False):
         if len(alts) == 1:
             ids.append(f"{chrom}:{pos}:{ref}:{alts[0]}")
             columns.append([_gt_dosage(call, 1) for call in calls])
@@ -123,31 +152,37 @@ def biallelic_dosages(site: Site) -> tuple[list[str], np.ndarray]:
 
 def plink_files(site: Site) -> dict[str, bytes]:
     ids, dosages = biallelic_dosages(site)
-    bim = "".join(f"{v.split(':')[0]}\tv{k}\t0\t{v.split(':')[1]}\t{v.split(':')[3]}\t{v.split(':')[2]}\n"
-                  for k, v in enumerate(ids))
+    bim = "".join(
+        f"{v.split(':')[0]}\tv{k}\t0\t{v.split(':')[1]}\t{v.split(':')[3]}\t{v.split(':')[2]}\n"
+        for k, v in enumerate(ids)
+    )
     fam = "".join(f"F{i} {s} 0 0 0 -9\n" for i, s in enumerate(site.samples))
     code = {2: 0b00, -1: 0b01, 1: 0b10, 0: 0b11}  # genotype code of the count of A1 (= ALT)
     bed = bytearray(b"\x6c\x1b\x01")
     for column in dosages.T:
         for start in range(0, len(column), 4):
-            bed.append(sum(code[int(d)] << (2 * k) for k, d in enumerate(column[start:start + 4])))
+            bed.append(sum(code[int(d)] << (2 * k) for k, d in enumerate(column[start : start + 4])))
     return {"g.bed": bytes(bed), "g.bim": bim.encode(), "g.fam": fam.encode()}
 
 
 def table_bytes(site: Site) -> bytes:
     ids, dosages = biallelic_dosages(site)
     rows = ["sample_id," + ",".join(ids)]
-    for sample, row in zip(site.samples, dosages):
-        rows.append(sample + "," + ",".join(("", "NA")[i % 2] if d < 0 else str(d) for i, d in enumerate(row)))
+    for sample, row in zip(site.samples, dosages, strict=False):
+        rows.append(
+            sample + "," + ",".join(("", "NA")[i % 2] if d < 0 else str(d) for i, d in enumerate(row))
+        )
     return ("\n".join(rows) + "\n").encode()
 
 
 def phenotype_bytes(site: Site) -> bytes:
     sexes = ["M", "F", "0", "1", "male", "female"]
     rows = ["sample_id,label,sex,age,pc1"]
-    for i, (sample, label) in enumerate(zip(site.samples, site.labels)):
-        rows.append(f"{sample},{('control', 'case')[label] if i % 5 == 0 else label},{sexes[i % 6]},"
-                    f"{18 + 2 * i},{(i - 12) / 100:.3f}")
+    for i, (sample, label) in enumerate(zip(site.samples, site.labels, strict=False)):
+        rows.append(
+            f"{sample},{('control', 'case')[label] if i % 5 == 0 else label},{sexes[i % 6]},"
+            f"{18 + 2 * i},{(i - 12) / 100:.3f}"
+        )
     return ("\n".join(rows) + "\n").encode()
 
 
@@ -194,8 +229,24 @@ FORMATS = [
 # compressed again the file's own way, so the damage survives into a well-formed stream.
 
 TOKENS = ["0", "1", "2", "0/1", "", "x", "NA", "S99"]
-NUMBERS = ["1e400", "inf", "-inf", "nan", "NaN", "1e308", "99999999999999999999", "-1", "3", "1e-400", "2.0",
-           "-0", "0x1F", "1,5", "121", "-9"]
+NUMBERS = [
+    "1e400",
+    "inf",
+    "-inf",
+    "nan",
+    "NaN",
+    "1e308",
+    "99999999999999999999",
+    "-1",
+    "3",
+    "1e-400",
+    "2.0",
+    "-0",
+    "0x1F",
+    "1,5",
+    "121",
+    "-9",
+]
 NON_UTF8 = [b"\xff", b"\xfe", b"\xc3", b"\xe9", b"\x80", "Иванов".encode("cp1251"), b"\xed\xa0\x80"]
 CONTROLS = [b"\x00", b"\r", b"\x1b", b"\x0c", b"\x7f", b"\x0b"]
 
@@ -283,7 +334,7 @@ def add_spaces(rng, data: bytes) -> bytes:
     """Spaces around one field, as a hand edit in a spreadsheet leaves them."""
     separators = [m.start() for m in re.finditer(rb"[\t,\n]", data)]
     at = _pick(rng, separators)
-    return data[:at] + b" " + data[at:at + 1] + b" " + data[at + 1:]
+    return data[:at] + b" " + data[at : at + 1] + b" " + data[at + 1 :]
 
 
 def change_case(rng, data: bytes) -> bytes:
@@ -296,7 +347,7 @@ def change_case(rng, data: bytes) -> bytes:
 def huge_number(rng, data: bytes) -> bytes:
     matches = list(re.finditer(rb"(?<![\w.])\d+(?:\.\d+)?(?![\w.])", data))
     chosen = _pick(rng, matches)
-    return data[: chosen.start()] + _pick(rng, NUMBERS).encode() + data[chosen.end():]
+    return data[: chosen.start()] + _pick(rng, NUMBERS).encode() + data[chosen.end() :]
 
 
 @dataclass(frozen=True)
@@ -379,16 +430,26 @@ def _mutated(number: int, fmt: Format, mutation: Mutation, target: str, site: Si
 
 def _worker(connection) -> None:
     """Loads sites until told to stop; one process for all cases, replaced after a hang or a crash."""
-    from genofed.common.errors import GenofedError
     from genofed.common.data.loading import load_site
+    from genofed.common.errors import GenofedError
 
     while (job := connection.recv()) is not None:
         try:
             cohort = load_site(*job).cohort
-            connection.send(("accepted", {
-                "samples": list(cohort.sample_ids), "variants": list(cohort.variant_ids),
-                "dosages": np.asarray(cohort.dosages), "labels": np.asarray(cohort.labels),
-                "covariates": {str(c): cohort.covariates[c].to_numpy(dtype=float) for c in cohort.covariates}}))
+            connection.send(
+                (
+                    "accepted",
+                    {
+                        "samples": list(cohort.sample_ids),
+                        "variants": list(cohort.variant_ids),
+                        "dosages": np.asarray(cohort.dosages),
+                        "labels": np.asarray(cohort.labels),
+                        "covariates": {
+                            str(c): cohort.covariates[c].to_numpy(dtype=float) for c in cohort.covariates
+                        },
+                    },
+                )
+            )
         except GenofedError as exc:
             connection.send(("refused", str(exc)))
         except Exception:
@@ -478,11 +539,13 @@ def strict_text(data: bytes) -> list[str]:
 def _check_bgzf(data: bytes) -> None:
     offset = 0
     while offset < len(data):
-        header = data[offset:offset + 18]
+        header = data[offset : offset + 18]
         if len(header) < 18 or header[:4] != b"\x1f\x8b\x08\x04" or header[10:16] != b"\x06\x00BC\x02\x00":
             raise Invalid(f"bgzip block at {offset}")
         offset += int.from_bytes(header[16:18], "little") + 1
-    if offset != len(data) or not data.endswith(bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")):
+    if offset != len(data) or not data.endswith(
+        bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+    ):
         raise Invalid("bgzip end")
 
 
@@ -503,7 +566,7 @@ def reference_vcf(data: bytes) -> Content:
     if not samples or len(set(samples)) != len(samples) or any(not s.strip() for s in samples):
         raise Invalid("samples")
     variants, rows = [], []
-    for line in lines[at + 1:]:
+    for line in lines[at + 1 :]:
         for variant, row in _vcf_record(line, len(samples)):
             variants.append(variant)
             rows.append(row)
@@ -530,8 +593,10 @@ def _vcf_record(line: str, n_samples: int) -> list[tuple[str, list[int]]]:
     alts = alt.split(",")
     if any(a > len(alts) for call in calls for a in call):
         raise Invalid("allele index beyond ALT")
-    return [(_vid(chrom, pos, ref, a), [-1 if -1 in call else call.count(k) for call in calls])
-            for k, a in enumerate(alts, start=1)]
+    return [
+        (_vid(chrom, pos, ref, a), [-1 if -1 in call else call.count(k) for call in calls])
+        for k, a in enumerate(alts, start=1)
+    ]
 
 
 def _vcf_call(value: str, index: int) -> tuple[int, ...]:
@@ -549,7 +614,7 @@ def bcftools_vcf(path: Path, data: bytes) -> Content:
     bcftools = require_tool("bcftools")
     if _uncompressed(data).startswith(BOM):
         path = path.with_name("bcftools-input.vcf")
-        path.write_bytes(_uncompressed(data)[len(BOM):])
+        path.write_bytes(_uncompressed(data)[len(BOM) :])
     samples = _run([bcftools, "query", "-l", str(path)]).splitlines()
     out = _run([bcftools, "query", "-f", "%CHROM\t%POS\t%REF\t%ALT[\t%GT]\n", str(path)])
     variants, rows = [], []
@@ -584,11 +649,17 @@ def reference_plink(files: dict[str, bytes]) -> Content:
         raise Invalid(".bim position")
     if any(not NUMBER.fullmatch(cm) or not math.isfinite(float(cm)) for _, _, cm, _, _, _ in bim):
         raise Invalid(".bim cM")
-    numeric = [(NUMBER.fullmatch(f[5]) and math.isfinite(float(f[5]))) or f[5].lower() in ("na", "nan") for f in fam]
+    numeric = [
+        (NUMBER.fullmatch(f[5]) and math.isfinite(float(f[5]))) or f[5].lower() in ("na", "nan") for f in fam
+    ]
     if any(numeric) and not all(numeric):
         raise Invalid(".fam phenotype column")
     variants = [_vid(c, p, a2, a1) for c, _, _, p, a1, a2 in bim]
-    runs = [chrom for k, chrom in enumerate(_chrom(b[0]).upper() for b in bim) if k == 0 or chrom != _chrom(bim[k - 1][0]).upper()]
+    runs = [
+        chrom
+        for k, chrom in enumerate(_chrom(b[0]).upper() for b in bim)
+        if k == 0 or chrom != _chrom(bim[k - 1][0]).upper()
+    ]
     if len(runs) != len(set(runs)):
         raise Invalid("split chromosome")
     if len(set(samples)) != len(samples) or len(set(variants)) != len(variants):
@@ -598,19 +669,34 @@ def reference_plink(files: dict[str, bytes]) -> Content:
         raise Invalid(".bed size or magic")
     codes = np.frombuffer(bed[3:], dtype=np.uint8).reshape(len(variants), width)
     genotypes = (codes[:, :, None] >> np.array([0, 2, 4, 6], dtype=np.uint8)) & 3
-    dosages = np.array([2, -1, 1, 0], dtype=np.int8)[genotypes.reshape(len(variants), -1)[:, :len(samples)]]
+    dosages = np.array([2, -1, 1, 0], dtype=np.int8)[genotypes.reshape(len(variants), -1)[:, : len(samples)]]
     return Content(samples, variants, dosages.T)
 
 
 def plink2_plink(case_dir: Path, files: dict[str, bytes]) -> Content:
     """What plink2 reads: it counts A2 in --export A, so the A1 dosage is 2 minus that."""
     plink2 = require_tool("plink2")
-    _run([plink2, "--bfile", str(case_dir / "g"), "--allow-extra-chr", "--export", "A", "--out",
-          str(case_dir / "plink2"), "--threads", "1", "--memory", "640"])
+    _run(
+        [
+            plink2,
+            "--bfile",
+            str(case_dir / "g"),
+            "--allow-extra-chr",
+            "--export",
+            "A",
+            "--out",
+            str(case_dir / "plink2"),
+            "--threads",
+            "1",
+            "--memory",
+            "640",
+        ]
+    )
     rows = (case_dir / "plink2.raw").read_text().splitlines()
     samples = [row.split("\t")[1] for row in rows[1:]]
-    counts = np.array([[-1 if v == "NA" else 2 - int(v) for v in row.split("\t")[6:]] for row in rows[1:]],
-                      dtype=np.int8)
+    counts = np.array(
+        [[-1 if v == "NA" else 2 - int(v) for v in row.split("\t")[6:]] for row in rows[1:]], dtype=np.int8
+    )
     return Content(samples, reference_plink(files).variants, counts.reshape(len(samples), -1))
 
 
@@ -645,7 +731,7 @@ def reference_table(data: bytes) -> Content:
             continue
         if len(fields) != len(header):
             raise Invalid("row shape")
-        record = dict(zip(header, fields))
+        record = dict(zip(header, fields, strict=False))
         samples.append(record.pop("sample_id"))
         dosages.append([_table_value(value) for value in record.values()])
     if any(s in TABLE_MISSING or not s.strip() for s in samples) or len(set(samples)) != len(samples):
@@ -671,7 +757,11 @@ def reference_phenotypes(data: bytes) -> dict[str, PhenotypeRow]:
     """A strict phenotype reading under the codings and ranges of genofed.common.data.readers.phenotypes."""
     (_, header), *rows = _csv_rows(strict_text(data), ",")
     header = [name.strip() for name in header]
-    if any(not n for n in header) or len(set(header)) != len(header) or not {"sample_id", "label"} <= set(header):
+    if (
+        any(not n for n in header)
+        or len(set(header)) != len(header)
+        or not {"sample_id", "label"} <= set(header)
+    ):
         raise Invalid("phenotype header")
     out: dict[str, PhenotypeRow] = {}
     for _, fields in rows:
@@ -679,7 +769,7 @@ def reference_phenotypes(data: bytes) -> dict[str, PhenotypeRow]:
             continue
         if len(fields) != len(header):
             raise Invalid("phenotype row shape")
-        record = {name: value.strip() for name, value in zip(header, fields)}
+        record = {name: value.strip() for name, value in zip(header, fields, strict=False)}
         sample = record.pop("sample_id")
         label = {"0": 0, "control": 0, "1": 1, "case": 1}.get(record.pop("label").lower())
         if not sample or sample in out or label is None:
@@ -723,18 +813,27 @@ def expected_cohort(case: Case, case_dir: Path, with_tools: bool) -> dict:
     if set(genotypes.samples) != set(phenotypes):
         raise Invalid("the two files name different samples")
     rows = [phenotypes[s] for s in genotypes.samples]
-    return {"samples": genotypes.samples, "variants": genotypes.variants, "dosages": genotypes.dosages,
-            "labels": np.array([r.label for r in rows]),
-            "covariates": {name: np.array([r.covariates[name] for r in rows]) for name in rows[0].covariates}}
+    return {
+        "samples": genotypes.samples,
+        "variants": genotypes.variants,
+        "dosages": genotypes.dosages,
+        "labels": np.array([r.label for r in rows]),
+        "covariates": {name: np.array([r.covariates[name] for r in rows]) for name in rows[0].covariates},
+    }
 
 
 def same_cohort(got: dict, expected: dict) -> bool:
-    return (got["samples"] == expected["samples"] and got["variants"] == expected["variants"]
-            and np.array_equal(got["dosages"], expected["dosages"])
-            and np.array_equal(got["labels"], expected["labels"])
-            and got["covariates"].keys() == expected["covariates"].keys()
-            and all(np.array_equal(got["covariates"][c], expected["covariates"][c], equal_nan=True)
-                    for c in got["covariates"]))
+    return (
+        got["samples"] == expected["samples"]
+        and got["variants"] == expected["variants"]
+        and np.array_equal(got["dosages"], expected["dosages"])
+        and np.array_equal(got["labels"], expected["labels"])
+        and got["covariates"].keys() == expected["covariates"].keys()
+        and all(
+            np.array_equal(got["covariates"][c], expected["covariates"][c], equal_nan=True)
+            for c in got["covariates"]
+        )
+    )
 
 
 # --- the test ---------------------------------------------------------------------------------
@@ -769,12 +868,16 @@ def summary(results: list[tuple[Case, str, str]]) -> str:
     lines = [f"{len(results)} cases; outcome per format and mutation:"]
     for (fmt, mutation, verdict), count in sorted(counts.items()):
         lines.append(f"  {fmt:14s} {mutation:22s} {count:3d} x {verdict}")
-    totals = Counter(verdict.split(" (")[0] if verdict.startswith("FAIL") else verdict for _, verdict, _ in results)
+    totals = Counter(
+        verdict.split(" (")[0] if verdict.startswith("FAIL") else verdict for _, verdict, _ in results
+    )
     lines.append("totals: " + ", ".join(f"{count} {verdict}" for verdict, count in sorted(totals.items())))
     failures = [(c, v, d) for c, v, d in results if v.startswith("FAIL")]
     for case, verdict, detail in failures[:15]:
-        lines.append(f"case {case.number} ({case.format.name}, {case.mutation.name}, {case.target}): {verdict}\n"
-                     f"    {str(detail)[:600]}")
+        lines.append(
+            f"case {case.number} ({case.format.name}, {case.mutation.name}, {case.target}): {verdict}\n"
+            f"    {str(detail)[:600]}"
+        )
     return "\n".join(lines)
 
 

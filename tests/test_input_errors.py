@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 from bgzf import bgzip
 
+from genofed.common.data.checks import check_cohort, join_cohort
 from genofed.common.data.cohort import Phenotypes
-from genofed.common.errors import DataError
 from genofed.common.data.loading import load_site
 from genofed.common.data.readers import read_genotype_table, read_phenotypes, read_plink, read_vcf
-from genofed.common.data.checks import check_cohort, join_cohort
+from genofed.common.errors import DataError
 
 N = 24  # above the default minimum of 20 samples, so load_site reaches every check
 SAMPLES = [f"P{i:02d}" for i in range(N)]
@@ -32,22 +32,27 @@ def _calls(row: int) -> list[str]:
 
 
 def vcf_text(rows: int = 6, samples: list[str] = SAMPLES) -> str:
-    header = ("##fileformat=VCFv4.2\n##contig=<ID=1>\n"
-              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
-              "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples) + "\n")
-    return header + "".join(f"1\t{100 * (r + 1)}\t.\tA\tG\t.\t.\t.\tGT\t" + "\t".join(_calls(r)) + "\n"
-                             for r in range(rows))
+    header = (
+        "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples) + "\n"
+    )
+    return header + "".join(
+        f"1\t{100 * (r + 1)}\t.\tA\tG\t.\t.\t.\tGT\t" + "\t".join(_calls(r)) + "\n" for r in range(rows)
+    )
 
 
 def table_text(columns: int = 4) -> str:
     header = "sample_id," + ",".join(f"1:{100 * (c + 1)}:A:G" for c in range(columns)) + "\n"
-    return header + "".join(f"{s}," + ",".join(str((i + c) % 3) for c in range(columns)) + "\n"
-                            for i, s in enumerate(SAMPLES))
+    return header + "".join(
+        f"{s}," + ",".join(str((i + c) % 3) for c in range(columns)) + "\n" for i, s in enumerate(SAMPLES)
+    )
 
 
 def phenotype_text() -> str:
-    return "sample_id,label,sex,age,pc1\n" + "".join(f"{s},{i % 2},{'MF'[i % 2]},{20 + i},{i / 100:.2f}\n"
-                                                     for i, s in enumerate(SAMPLES))
+    return "sample_id,label,sex,age,pc1\n" + "".join(
+        f"{s},{i % 2},{'MF'[i % 2]},{20 + i},{i / 100:.2f}\n" for i, s in enumerate(SAMPLES)
+    )
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -92,7 +97,9 @@ def test_corrupt_gzip_table_is_a_data_error_not_a_zlib_traceback(tmp_path):
     data = gzip.compress(table_text(columns=40).encode(), mtime=0)
     problems = set()
     for at in range(30, len(data) - 10, 41):
-        problems.add(error(read_genotype_table, write(tmp_path / "g.csv.gz", flip(data, at))).problem.split(" (")[0])
+        problems.add(
+            error(read_genotype_table, write(tmp_path / "g.csv.gz", flip(data, at))).problem.split(" (")[0]
+        )
     assert problems <= {"the gzip-compressed file is corrupt", "the gzip-compressed file is truncated"}
 
 
@@ -177,7 +184,9 @@ def test_bom_at_the_start_of_a_vcf_is_read(tmp_path, compress):
 def test_bom_at_the_start_of_a_table_is_read(tmp_path, name):
     plain = read_genotype_table(write(tmp_path / "plain.csv", table_text()))
     data = BOM + table_text().encode()
-    with_bom = read_genotype_table(write(tmp_path / name, gzip.compress(data) if name.endswith(".gz") else data))
+    with_bom = read_genotype_table(
+        write(tmp_path / name, gzip.compress(data) if name.endswith(".gz") else data)
+    )
     assert with_bom.sample_ids == plain.sample_ids
     np.testing.assert_array_equal(with_bom.dosages, plain.dosages)
 
@@ -185,9 +194,18 @@ def test_bom_at_the_start_of_a_table_is_read(tmp_path, name):
 def test_bom_in_a_plink_fam_is_dropped(tmp_path):
     from bed_reader import to_bed
 
-    to_bed(tmp_path / "p.bed", np.array([[0, 1], [2, 0]], dtype=np.float32),
-           properties={"iid": ["a", "b"], "sid": ["v1", "v2"], "chromosome": ["1", "1"], "bp_position": [1, 2],
-                       "allele_1": ["G", "T"], "allele_2": ["A", "C"]})
+    to_bed(
+        tmp_path / "p.bed",
+        np.array([[0, 1], [2, 0]], dtype=np.float32),
+        properties={
+            "iid": ["a", "b"],
+            "sid": ["v1", "v2"],
+            "chromosome": ["1", "1"],
+            "bp_position": [1, 2],
+            "allele_1": ["G", "T"],
+            "allele_2": ["A", "C"],
+        },
+    )
     fam = tmp_path / "p.fam"
     fam.write_bytes(BOM + fam.read_bytes())
     assert read_plink(tmp_path / "p").sample_ids == ["a", "b"]
@@ -226,11 +244,14 @@ def test_duplicated_record_is_refused(tmp_path):
     assert "1:200:A:G appears twice (line 6 and line 7)" in e.problem and "bcftools norm -d" in e.hint
 
 
-@pytest.mark.parametrize(("old", "new", "problem"), [
-    ("\t200\t", "\t99999999999\t", "POS '99999999999' is not a position"),
-    ("\t200\t.\tA\t", "\t200\t.\t\t", "REF '' is not a sequence of bases"),
-    ("\t200\t.\tA\tG\t", "\t200\t.\tA\t\t", "ALT '' is empty"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("\t200\t", "\t99999999999\t", "POS '99999999999' is not a position"),
+        ("\t200\t.\tA\t", "\t200\t.\t\t", "REF '' is not a sequence of bases"),
+        ("\t200\t.\tA\tG\t", "\t200\t.\tA\t\t", "ALT '' is empty"),
+    ],
+)
 def test_vcf_fixed_columns_htslib_would_misread(tmp_path, old, new, problem):
     e = error(read_vcf, write(tmp_path / "g.vcf", vcf_text().replace(old, new)))
     assert e.location.startswith("line 6") and problem in e.problem
@@ -258,7 +279,10 @@ def test_table_quote_that_swallows_lines_is_refused(tmp_path):
 
 
 def test_table_without_variant_columns_or_with_empty_or_repeated_ids(tmp_path):
-    assert "no variant columns" in error(read_genotype_table, write(tmp_path / "g.csv", "sample_id\nP1\n")).problem
+    assert (
+        "no variant columns"
+        in error(read_genotype_table, write(tmp_path / "g.csv", "sample_id\nP1\n")).problem
+    )
     e = error(read_genotype_table, write(tmp_path / "g.csv", table_text().replace("P04,", ",")))
     assert e.location == "line 6" and "empty sample_id" in e.problem
     e = error(read_genotype_table, write(tmp_path / "g.csv", table_text().replace("P04,", "P03,")))
@@ -268,14 +292,17 @@ def test_table_without_variant_columns_or_with_empty_or_repeated_ids(tmp_path):
 # --- phenotypes -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("column", "value", "problem"), [
-    ("age", "inf", "value 'inf' in covariate column age is not a finite number"),
-    ("age", "1e400", "value '1e400' in covariate column age is not a finite number"),
-    ("age", "-3", "age '-3' is outside 0-120 years"),
-    ("age", "999", "age '999' is outside 0-120 years"),
-    ("pc1", "-inf", "value '-inf' in covariate column pc1 is not a finite number"),
-    ("pc1", "1e300", "value '1e300' in covariate column pc1 is beyond +/-1e+06"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("age", "inf", "value 'inf' in covariate column age is not a finite number"),
+        ("age", "1e400", "value '1e400' in covariate column age is not a finite number"),
+        ("age", "-3", "age '-3' is outside 0-120 years"),
+        ("age", "999", "age '999' is outside 0-120 years"),
+        ("pc1", "-inf", "value '-inf' in covariate column pc1 is not a finite number"),
+        ("pc1", "1e300", "value '1e300' in covariate column pc1 is beyond +/-1e+06"),
+    ],
+)
 def test_non_finite_or_absurd_covariates_are_refused(tmp_path, column, value, problem):
     frame = pd.read_csv(pd.io.common.StringIO(phenotype_text()), dtype=str)
     frame.loc[3, column] = value
@@ -292,9 +319,13 @@ def test_covariates_at_the_range_edges_are_kept(tmp_path):
 
 
 def test_phenotype_row_with_a_field_missing_or_extra(tmp_path):
-    e = error(read_phenotypes, write(tmp_path / "ph.csv", phenotype_text().replace("P04,0,M,24,0.04", "P04,0,M,24")))
+    e = error(
+        read_phenotypes, write(tmp_path / "ph.csv", phenotype_text().replace("P04,0,M,24,0.04", "P04,0,M,24"))
+    )
     assert e.location == "line 6, sample P04" and "4 fields but the header has 5" in e.problem
-    e = error(read_phenotypes, write(tmp_path / "ph.csv", phenotype_text().replace("P04,0,M,24,", "P04,0,M,24,,")))
+    e = error(
+        read_phenotypes, write(tmp_path / "ph.csv", phenotype_text().replace("P04,0,M,24,", "P04,0,M,24,,"))
+    )
     assert e.location == "line 6, sample P04" and "6 fields" in e.problem
 
 
@@ -302,7 +333,10 @@ def test_phenotype_header_with_a_nameless_or_repeated_column(tmp_path):
     text = phenotype_text().replace("age,pc1", "age,age")
     assert "'age' appears twice" in error(read_phenotypes, write(tmp_path / "ph.csv", text)).problem
     text = "".join(line + ",\n" for line in phenotype_text().splitlines())
-    assert "column 6 of the header has no name" in error(read_phenotypes, write(tmp_path / "ph.csv", text)).problem
+    assert (
+        "column 6 of the header has no name"
+        in error(read_phenotypes, write(tmp_path / "ph.csv", text)).problem
+    )
 
 
 def test_check_cohort_refuses_infinite_covariates_built_in_code():
@@ -330,8 +364,17 @@ def test_load_site_reads_bom_crlf_files(tmp_path):
 
 
 def _data_check(genotypes: Path, phenotypes: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "genofed.cli.main", "data", "check", "--genotypes", str(genotypes),
-               "--phenotypes", str(phenotypes)]
+    command = [
+        sys.executable,
+        "-m",
+        "genofed.cli.main",
+        "data",
+        "check",
+        "--genotypes",
+        str(genotypes),
+        "--phenotypes",
+        str(phenotypes),
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
@@ -357,7 +400,9 @@ def test_cli_turns_an_unexpected_failure_into_one_line(tmp_path, monkeypatch, ca
         raise RuntimeError("reader bug")
 
     monkeypatch.setattr(loading, "load_site", broken)
-    code = cli.main(["data", "check", "--genotypes", str(tmp_path / "g.vcf"), "--phenotypes", str(tmp_path / "p.csv")])
+    code = cli.main(
+        ["data", "check", "--genotypes", str(tmp_path / "g.vcf"), "--phenotypes", str(tmp_path / "p.csv")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert err.startswith("error: genofed failed while reading") and "RuntimeError: reader bug" in err

@@ -38,7 +38,11 @@ from genofed.server.settings import RunSettings
 from genofed.server.strategies import RoundLog, make_strategy
 
 NODES = {11: "astrakhan", 12: "elista", 13: "rostov"}
-DECLARED = {11: {"train": 60, "validation": 20}, 12: {"train": 80, "validation": 20}, 13: {"train": 70, "validation": 20}}
+DECLARED = {
+    11: {"train": 60, "validation": 20},
+    12: {"train": 80, "validation": 20},
+    13: {"train": 70, "validation": 20},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +73,10 @@ def test_the_client_facts_the_bound_relies_on_still_hold():
 
     optimizer = _optimizer(build_model(ModelConfig(n_variants=40), seed=0), TrainSettings())
     assert isinstance(optimizer, torch.optim.SGD)
-    assert optimizer.param_groups[0]["momentum"] == TRAINER_MOMENTUM and optimizer.param_groups[0]["weight_decay"] == 0
+    assert (
+        optimizer.param_groups[0]["momentum"] == TRAINER_MOMENTUM
+        and optimizer.param_groups[0]["weight_decay"] == 0
+    )
     assert not optimizer.param_groups[0]["nesterov"] and optimizer.param_groups[0]["dampening"] == 0
     assert client_max_noise == MAX_USEFUL_NOISE
 
@@ -84,9 +91,16 @@ def test_expected_batch_size_is_opacus_divisor(rows, batch_size):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, optimizer, _ = PrivacyEngine(accountant="rdp").make_private(
-            module=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), data_loader=loader,
-            noise_multiplier=1.0, max_grad_norm=1.0, poisson_sampling=True)
-    assert expected_batch_size(rows, batch_size) <= optimizer.expected_batch_size  # equal, or smaller: a looser bound
+            module=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            data_loader=loader,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            poisson_sampling=True,
+        )
+    assert (
+        expected_batch_size(rows, batch_size) <= optimizer.expected_batch_size
+    )  # equal, or smaller: a looser bound
     assert expected_batch_size(rows, batch_size) >= optimizer.expected_batch_size - 1
 
 
@@ -122,10 +136,14 @@ HONEST_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "data", "rows", "batch", "epochs", "lr", "clip", "sigma", "mu", "finetune", "noisy"),
-                         HONEST_CASES, ids=[c[0] for c in HONEST_CASES])
+@pytest.mark.parametrize(
+    ("name", "data", "rows", "batch", "epochs", "lr", "clip", "sigma", "mu", "finetune", "noisy"),
+    HONEST_CASES,
+    ids=[c[0] for c in HONEST_CASES],
+)
 def test_honest_dp_updates_stay_under_the_bound_and_scaled_ones_do_not(
-        name, data, rows, batch, epochs, lr, clip, sigma, mu, finetune, noisy):
+    name, data, rows, batch, epochs, lr, clip, sigma, mu, finetune, noisy
+):
     """25 seeds of the real trainer (Opacus DP-SGD, Poisson batches, momentum, FedProx step):
     every honest update is below the bound; the same update x100 is always above it, and x10 too
     where the noise dominates the bound (the realistic case: many coordinates, sigma >= 1)."""
@@ -139,7 +157,9 @@ def test_honest_dp_updates_stay_under_the_bound_and_scaled_ones_do_not(
         before = {k: v.clone() for k, v in model.state_dict().items()}
         settings = TrainSettings(epochs=epochs, batch_size=batch, lr=lr, max_grad_norm=clip, proximal_mu=mu)
         result = train_model(model, x, y, settings, noise_multiplier=sigma, seed=seed, anchor=before)
-        norm = math.sqrt(sum(float(((result.state_dict[k].double() - before[k].double()) ** 2).sum()) for k in before))
+        norm = math.sqrt(
+            sum(float(((result.state_dict[k].double() - before[k].double()) ** 2).sum()) for k in before)
+        )
         ratios.append(norm / norm_bound(training, rows, trained, sigma).total)
     print(f"{name}: honest ||update|| / bound over 25 seeds: max {max(ratios):.3f}, min {min(ratios):.3f}")
     assert max(ratios) < 1
@@ -150,7 +170,9 @@ def test_honest_dp_updates_stay_under_the_bound_and_scaled_ones_do_not(
 
 def test_no_norm_bound_without_dp_and_a_claimed_noise_is_capped():
     plain = LocalTraining(lr=0.05, clip=1.0, epochs=2, batch_size=16, private=False)
-    assert norm_bound(plain, 70, 1000, 0.0) is None  # no clipping without DP: nothing follows from the settings
+    assert (
+        norm_bound(plain, 70, 1000, 0.0) is None
+    )  # no clipping without DP: nothing follows from the settings
     private = replace(plain, private=True)
     assert norm_bound(private, 70, 1000, 1e6) == norm_bound(private, 70, 1000, MAX_USEFUL_NOISE)
 
@@ -169,25 +191,40 @@ def _global() -> dict[str, torch.Tensor]:
     return build_model(ModelConfig(n_variants=100), seed=0).state_dict()
 
 
-def _honest(state: dict[str, torch.Tensor], node: int, scale: float = 1e-3, frozen: frozenset[str] = frozenset()) -> dict:
+def _honest(
+    state: dict[str, torch.Tensor], node: int, scale: float = 1e-3, frozen: frozenset[str] = frozenset()
+) -> dict:
     """A small update, in float32 like every site's model whatever dtype it was sent."""
     generator = torch.Generator().manual_seed(node)
-    return {k: (v if k in frozen else v + scale * torch.randn(v.shape, generator=generator)).float() for k, v in state.items()}
+    return {
+        k: (v if k in frozen else v + scale * torch.randn(v.shape, generator=generator)).float()
+        for k, v in state.items()
+    }
 
 
 def _reply(sent: Message, state: dict, **metrics) -> Message:
-    values = {"num-examples": DECLARED[sent.metadata.dst_node_id]["train"], "epsilon": 1.0, "noise-multiplier": 1.0, **metrics}
+    values = {
+        "num-examples": DECLARED[sent.metadata.dst_node_id]["train"],
+        "epsilon": 1.0,
+        "noise-multiplier": 1.0,
+        **metrics,
+    }
     return Message(RecordDict({"arrays": ArrayRecord(state), "metrics": MetricRecord(values)}), reply_to=sent)
 
 
 def _strategy(strategy: str = "fedavg", *, offset: int = 0, frozen: frozenset[str] = frozenset(), **settings):
-    log = RoundLog(site_of_node=dict(NODES), taking_part=set(NODES), declared_sizes={k: dict(v) for k, v in DECLARED.items()})
+    log = RoundLog(
+        site_of_node=dict(NODES),
+        taking_part=set(NODES),
+        declared_sizes={k: dict(v) for k, v in DECLARED.items()},
+    )
     run = RunSettings(strategy=strategy, min_nodes=2, local_epochs=2, batch_size=16, **settings)
     return make_strategy(run, log, round_offset=offset, frozen=frozen), log
 
 
-def _run_round(strategy, state: dict, replies: Callable[[Message], Message], server_round: int = 1
-               ) -> tuple[ArrayRecord | None, MetricRecord | None, list[Message]]:
+def _run_round(
+    strategy, state: dict, replies: Callable[[Message], Message], server_round: int = 1
+) -> tuple[ArrayRecord | None, MetricRecord | None, list[Message]]:
     """One training round of `strategy` on the global model `state`, each node answering with `replies`."""
     sent = list(strategy.configure_train(server_round, ArrayRecord(state), ConfigRecord({}), _Grid()))
     return (*strategy.aggregate_train(server_round, [replies(m) for m in sent]), sent)
@@ -195,7 +232,10 @@ def _run_round(strategy, state: dict, replies: Callable[[Message], Message], ser
 
 def _mean(states: list[dict], weights: list[float]) -> dict[str, np.ndarray]:
     total = sum(weights)
-    return {k: sum(w / total * s[k].double().numpy() for s, w in zip(states, weights)) for k in states[0]}
+    return {
+        k: sum(w / total * s[k].double().numpy() for s, w in zip(states, weights, strict=False))
+        for k in states[0]
+    }
 
 
 def _assert_close(arrays: ArrayRecord, expected: dict[str, np.ndarray]) -> None:
@@ -222,7 +262,9 @@ def test_an_update_above_the_dp_bound_is_refused_with_its_norm():
     state = _global()
     strategy, log = _strategy(epsilon=8.0)
     updates = {node: _honest(state, node) for node in NODES}
-    updates[13] = {k: state[k] + 100 * (v - state[k]) + 0.5 for k, v in updates[13].items()}  # scaled and shifted
+    updates[13] = {
+        k: state[k] + 100 * (v - state[k]) + 0.5 for k, v in updates[13].items()
+    }  # scaled and shifted
     arrays, _metrics, _ = _run_round(strategy, state, lambda m: _reply(m, updates[m.metadata.dst_node_id]))
     assert "exceeds" in log.refused[1]["rostov"] and "noise multiplier 1" in log.refused[1]["rostov"]
     assert log.update_norms[1]["rostov"]["norm"] > log.update_norms[1]["rostov"]["bound"]
@@ -255,9 +297,16 @@ def test_an_inflated_example_count_is_capped_at_the_declared_training_set():
     strategy, log = _strategy()
     updates = {node: _honest(state, node, scale=1e-2) for node in NODES}
     claims = {11: 1_000_000, 12: 80, 13: 70}
-    arrays, metrics, _ = _run_round(strategy, state, lambda m: _reply(m, updates[m.metadata.dst_node_id],
-                                                                      **{"num-examples": claims[m.metadata.dst_node_id]}))
-    assert log.capped[1] == {"astrakhan": "claimed 1e+06 training examples, declared 60 at the start: weighted as 60"}
+    arrays, metrics, _ = _run_round(
+        strategy,
+        state,
+        lambda m: _reply(
+            m, updates[m.metadata.dst_node_id], **{"num-examples": claims[m.metadata.dst_node_id]}
+        ),
+    )
+    assert log.capped[1] == {
+        "astrakhan": "claimed 1e+06 training examples, declared 60 at the start: weighted as 60"
+    }
     assert log.train[1]["astrakhan"]["num-examples"] == 60 and not log.refused
     _assert_close(arrays, _mean([updates[11], updates[12], updates[13]], [60, 80, 70]))
     assert metrics["num-examples"] == 210
@@ -268,9 +317,19 @@ def test_a_non_positive_example_count_is_refused(claim):
     """A negative weight would turn the mean into an extrapolation away from the others."""
     state = _global()
     strategy, log = _strategy()
-    _run_round(strategy, state, lambda m: _reply(m, _honest(state, m.metadata.dst_node_id),
-                                                 **({"num-examples": claim} if m.metadata.dst_node_id == 12 else {})))
-    assert "is not a positive number" in log.refused[1]["elista"] and set(log.train[1]) == {"astrakhan", "rostov"}
+    _run_round(
+        strategy,
+        state,
+        lambda m: _reply(
+            m,
+            _honest(state, m.metadata.dst_node_id),
+            **({"num-examples": claim} if m.metadata.dst_node_id == 12 else {}),
+        ),
+    )
+    assert "is not a positive number" in log.refused[1]["elista"] and set(log.train[1]) == {
+        "astrakhan",
+        "rostov",
+    }
 
 
 @pytest.mark.parametrize("damage", ["missing", "shape", "dtype", "extra-record"])
@@ -307,7 +366,9 @@ def test_a_node_that_declared_no_cohort_is_refused():
     assert "declared no training-set size" in log.refused[1]["rostov"]
 
 
-@pytest.mark.parametrize("name", ["fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum", "multikrum"])
+@pytest.mark.parametrize(
+    "name", ["fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum", "multikrum"]
+)
 def test_every_strategy_runs_with_tracking(name):
     """Round offset (a resumed run), frozen parameters kept bit-identical, replies logged per site
     under the real round, and the worst epsilon reported (max_epsilon_metrics)."""
@@ -316,11 +377,17 @@ def test_every_strategy_runs_with_tracking(name):
     strategy, log = _strategy(name, offset=4, frozen=frozen, trim_beta=0.34, malicious_nodes=1)
     assert type(strategy).__name__.lower() == f"tracked{name}"
     start = state
-    for server_round in (1, 2):  # round 2 starts from what the strategy made of round 1 (FedAdam's is float64)
+    for server_round in (
+        1,
+        2,
+    ):  # round 2 starts from what the strategy made of round 1 (FedAdam's is float64)
         updates = {node: _honest(state, node, frozen=frozen) for node in NODES}
-        arrays, metrics, sent = _run_round(strategy, state, lambda m: _reply(m, updates[m.metadata.dst_node_id],
-                                                                             epsilon=float(m.metadata.dst_node_id)),
-                                           server_round)
+        arrays, metrics, sent = _run_round(
+            strategy,
+            state,
+            lambda m: _reply(m, updates[m.metadata.dst_node_id], epsilon=float(m.metadata.dst_node_id)),
+            server_round,
+        )
         state = arrays.to_torch_state_dict()
     assert {int(m.content["config"]["server-round"]) for m in sent} == {6}
     assert set(log.train) == {5, 6} and set(log.train[6]) == set(NODES.values()) and not log.refused
@@ -338,11 +405,17 @@ def test_fedtrimmedavg_cuts_the_extremes_per_coordinate():
     state = _global()
     updates = {node: _honest(state, node) for node in NODES}
     updates[11] = {k: v + 50.0 for k, v in updates[11].items()}
-    arrays, *_ = _run_round(_strategy("fedtrimmedavg", epsilon=math.inf, trim_beta=0.34)[0], state,
-                            lambda m: _reply(m, updates[m.metadata.dst_node_id]))
+    arrays, *_ = _run_round(
+        _strategy("fedtrimmedavg", epsilon=math.inf, trim_beta=0.34)[0],
+        state,
+        lambda m: _reply(m, updates[m.metadata.dst_node_id]),
+    )
     got = arrays.to_torch_state_dict()
     stacked = {k: np.stack([updates[n][k].numpy() for n in NODES]) for k in state}
-    for key, values in stacked.items():  # with 3 hospitals and beta 0.34: one cut at each end, i.e. the median
+    for (
+        key,
+        values,
+    ) in stacked.items():  # with 3 hospitals and beta 0.34: one cut at each end, i.e. the median
         np.testing.assert_allclose(got[key].numpy(), np.median(values, axis=0), rtol=1e-6)
 
 
@@ -367,7 +440,11 @@ def _corrupting(corrupt: Corrupt):
 
     def mod(msg: Message, context, call_next) -> Message:
         reply = call_next(msg, context)
-        if msg.metadata.message_type != MessageType.TRAIN or reply.has_error() or int(context.node_config["partition-id"]) != 0:
+        if (
+            msg.metadata.message_type != MessageType.TRAIN
+            or reply.has_error()
+            or int(context.node_config["partition-id"]) != 0
+        ):
             return reply
         key = next(iter(reply.content.array_records))
         sent = msg.content["arrays"].to_torch_state_dict()
@@ -404,10 +481,19 @@ def _federate(settings: RunSettings, corrupt: Corrupt | None = None) -> tuple[di
     config = settings.to_config()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_simulation(server_app=make_server_app(config), client_app=_client_app(config, corrupt), num_supernodes=3,
-                       backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                                       "init_args": {"num_cpus": max(1, os.cpu_count() or 1), "include_dashboard": False,
-                                                     "logging_level": "WARNING"}})
+        run_simulation(
+            server_app=make_server_app(config),
+            client_app=_client_app(config, corrupt),
+            num_supernodes=3,
+            backend_config={
+                "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                "init_args": {
+                    "num_cpus": max(1, os.cpu_count() or 1),
+                    "include_dashboard": False,
+                    "logging_level": "WARNING",
+                },
+            },
+        )
     out = Path(settings.out_dir)
     results = json.loads((out / "results.json").read_text())
     return results, torch.load(out / "model.pt", weights_only=True)["state_dict"]
@@ -424,7 +510,9 @@ def federation(tmp_path_factory) -> Path:
 
 def _e2e_settings(federation: Path, out: Path, **overrides) -> RunSettings:
     base = dict(rounds=3, local_epochs=3, epsilon=8.0, batch_size=16, seed=5, quiet=True)
-    settings = RunSettings(data_dir=str(federation), out_dir=str(out), ledger_dir=str(out / "ledgers"), **{**base, **overrides})
+    settings = RunSettings(
+        data_dir=str(federation), out_dir=str(out), ledger_dir=str(out / "ledgers"), **{**base, **overrides}
+    )
     return replace(settings, plan_id=settings.experiment_id())
 
 
@@ -461,8 +549,10 @@ def test_e2e_fedavg_refuses_a_scaled_update_and_ends_near_the_honest_run(federat
     for round_ in ("1", "2", "3"):
         assert "exceeds" in results["refusals"][round_][bad]
     assert all(bad not in r["participants"] and len(r["participants"]) == 2 for r in results["rounds"][1:])
-    print(f"test AUC honest {honest['test_auc']:.3f}, one scaled site refused {results['test_auc']:.3f}; ||w - w_honest|| "
-          f"{_distance(weights, honest_weights):.3f}, honest run moved {_travelled(honest, honest_weights):.3f}")
+    print(
+        f"test AUC honest {honest['test_auc']:.3f}, one scaled site refused {results['test_auc']:.3f}; ||w - w_honest|| "
+        f"{_distance(weights, honest_weights):.3f}, honest run moved {_travelled(honest, honest_weights):.3f}"
+    )
     assert abs(results["test_auc"] - honest["test_auc"]) < 0.1
     # Two DP runs differ by their noise (about sqrt(2) x how far either moved, where noise dominates);
     # the x100 update in FedAvg's mean would have moved the model some 30 x that distance in round 1 alone
@@ -477,8 +567,10 @@ def test_e2e_fedtrimmedavg_refuses_a_nan_update(federation, honest_dp, tmp_path)
     bad = _first_hospital(federation)
     for round_ in ("1", "2", "3"):
         assert "non-finite update" in results["refusals"][round_][bad]
-    print(f"test AUC honest {honest['test_auc']:.3f}, NaN site refused (fedtrimmedavg) {results['test_auc']:.3f}; "
-          f"||w - w_honest|| {_distance(weights, honest_weights):.3f}, honest run moved {_travelled(honest, honest_weights):.3f}")
+    print(
+        f"test AUC honest {honest['test_auc']:.3f}, NaN site refused (fedtrimmedavg) {results['test_auc']:.3f}; "
+        f"||w - w_honest|| {_distance(weights, honest_weights):.3f}, honest run moved {_travelled(honest, honest_weights):.3f}"
+    )
     assert all(torch.isfinite(v).all() for v in weights.values())
     assert abs(results["test_auc"] - honest["test_auc"]) < 0.1
     assert _distance(weights, honest_weights) < 2.5 * _travelled(honest, honest_weights)  # DP noise, as above
@@ -492,8 +584,10 @@ def test_e2e_fedmedian_without_dp_outvotes_a_scaled_update(federation, tmp_path)
     assert not honest["refusals"]
     results, weights = _federate(_e2e_settings(federation, tmp_path / "scaled", **plain), _scaled)
     assert not results["refusals"] and all(len(r["participants"]) == 3 for r in results["rounds"][1:])
-    print(f"no DP, fedmedian: test AUC honest {honest['test_auc']:.3f}, one site x100 {results['test_auc']:.3f}; "
-          f"||w - w_honest|| {_distance(weights, honest_weights):.3f}, honest run moved {_travelled(honest, honest_weights):.3f}")
+    print(
+        f"no DP, fedmedian: test AUC honest {honest['test_auc']:.3f}, one site x100 {results['test_auc']:.3f}; "
+        f"||w - w_honest|| {_distance(weights, honest_weights):.3f}, honest run moved {_travelled(honest, honest_weights):.3f}"
+    )
     assert abs(results["test_auc"] - honest["test_auc"]) < 0.1 and results["test_auc"] > 0.7
     # per coordinate the median becomes the honest value on the attacker's side (up to half the
     # honest spread off); FedAvg's mean would have taken a third of the x100 update itself

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from genofed.client.agent.launch import AgentOptions, audit_lines, check_site, prepare_start
 from genofed.client.agent.audit import read_audit
 from genofed.client.agent.keys import init_site
+from genofed.client.agent.launch import AgentOptions, audit_lines, check_site, prepare_start
 from genofed.client.agent.ledger_binding import BINDING_FILE, INDEX_ENV, LedgerRefused, index_path
-from genofed.common.util import atomic
 from genofed.common.data.layout import hospital_folders
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.util import atomic
 from genofed.server.service.pki import write_pki
 from genofed.simulations.cohorts.build import simulate_cohorts
 from genofed.simulations.local.loopback import GENOFED
@@ -45,11 +45,15 @@ def _site(tmp_path: Path, name: str) -> Path:
 
 def _check(site: Path, cohorts: Path, which: int, index: Path, **overrides: str) -> dict:
     data = hospital_folders(cohorts)[which]
-    return check_site(site, data.genotypes, data.phenotypes, cohorts / "panel.tsv", ledger_index=index, **overrides)
+    return check_site(
+        site, data.genotypes, data.phenotypes, cohorts / "panel.tsv", ledger_index=index, **overrides
+    )
 
 
 def _start(site: Path, index: Path, ca: Path, new_ledger: str = "") -> None:
-    prepare_start(site, AgentOptions(coordinator="localhost:9", ca=ca, ledger_index=index, new_ledger=new_ledger))
+    prepare_start(
+        site, AgentOptions(coordinator="localhost:9", ca=ca, ledger_index=index, new_ledger=new_ledger)
+    )
 
 
 def _spend(site: Path) -> None:
@@ -72,11 +76,15 @@ def test_the_first_check_binds_the_ledger_to_the_data(tmp_path: Path, cohorts: P
     files = json.loads((site / "hospital.json").read_text())["data"]["files"]
     assert binding["data"] == {role: files[role]["sha256"] for role in ("genotypes", "phenotypes")}
     entries = json.loads(index.read_text())["files"]
-    assert {entries[files[r]["sha256"]]["state_dir"] for r in ("genotypes", "phenotypes")} == {str((site / "state").resolve())}
+    assert {entries[files[r]["sha256"]]["state_dir"] for r in ("genotypes", "phenotypes")} == {
+        str((site / "state").resolve())
+    }
     assert _check(site, cohorts, 0, index)["ledger"] == "ok"  # checking again changes nothing
 
 
-def test_a_ledger_from_before_bindings_is_adopted_not_reset(tmp_path: Path, cohorts: Path, index: Path) -> None:
+def test_a_ledger_from_before_bindings_is_adopted_not_reset(
+    tmp_path: Path, cohorts: Path, index: Path
+) -> None:
     site = _site(tmp_path, "rostov")
     (site / "state").mkdir(mode=0o700)
     _spend(site)  # a site folder from an earlier genofed: a ledger, no binding
@@ -85,14 +93,18 @@ def test_a_ledger_from_before_bindings_is_adopted_not_reset(tmp_path: Path, coho
     assert json.loads((site / "state" / BINDING_FILE).read_text())["ledger_seen_at"]
 
 
-def test_a_new_state_folder_for_data_that_has_a_ledger_is_refused(tmp_path: Path, cohorts: Path, index: Path, ca: Path) -> None:
+def test_a_new_state_folder_for_data_that_has_a_ledger_is_refused(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
     first = _site(tmp_path, "rostov")
     _check(first, cohorts, 0, index)
     _spend(first)
     second = _site(tmp_path, "rostov-again")
     with pytest.raises(LedgerRefused, match=f"already has a privacy ledger in {first.resolve()}/state"):
         _check(second, cohorts, 0, index)
-    assert not (second / "state" / BINDING_FILE).exists() and "data" not in json.loads((second / "hospital.json").read_text())
+    assert not (second / "state" / BINDING_FILE).exists() and "data" not in json.loads(
+        (second / "hospital.json").read_text()
+    )
     # the same at start: a copied hospital.json points the agent at a new, empty state folder
     shutil.copyfile(first / "hospital.json", second / "hospital.json")
     with pytest.raises(LedgerRefused, match="already has a privacy ledger"):
@@ -118,8 +130,9 @@ def test_a_lost_ledger_is_refused(tmp_path: Path, cohorts: Path, index: Path, ca
         _check(site, cohorts, 0, index)
 
 
-def test_a_ledger_spent_on_other_data_is_refused_unless_declared_an_update(tmp_path: Path, cohorts: Path, index: Path,
-                                                                           ca: Path) -> None:
+def test_a_ledger_spent_on_other_data_is_refused_unless_declared_an_update(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
     site = _site(tmp_path, "rostov")
     _check(site, cohorts, 0, index)
     _spend(site)
@@ -131,7 +144,9 @@ def test_a_ledger_spent_on_other_data_is_refused_unless_declared_an_update(tmp_p
     assert binding["previous"][0]["reason"] == "cohort refreshed with 2026 recruits"
     assert len(json.loads(index.read_text())["files"]) == 4  # the old files stay bound to this ledger
     (entry,) = read_audit(site / "audit.jsonl")
-    assert entry["type"] == "ledger" and entry["event"] == "data-update" and entry["command"] == "hospital check"
+    assert (
+        entry["type"] == "ledger" and entry["event"] == "data-update" and entry["command"] == "hospital check"
+    )
     # a state folder swapped in from another site: start refuses the mismatch
     other = _site(tmp_path, "elista")
     _check(other, cohorts, 2, index)
@@ -141,14 +156,18 @@ def test_a_ledger_spent_on_other_data_is_refused_unless_declared_an_update(tmp_p
         _start(site, index, ca)
 
 
-def test_a_new_ledger_only_on_request_and_audited(tmp_path: Path, cohorts: Path, index: Path, ca: Path) -> None:
+def test_a_new_ledger_only_on_request_and_audited(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
     first = _site(tmp_path, "rostov")
     _check(first, cohorts, 0, index)
     _spend(first)
     second = _site(tmp_path, "rostov-restored")
     with pytest.raises(LedgerRefused, match="needs a reason"):
         _check(second, cohorts, 0, index, new_ledger="   ")
-    bound = _check(second, cohorts, 0, index, new_ledger="old server lost, ledger backed up on paper: 0.5 spent")
+    bound = _check(
+        second, cohorts, 0, index, new_ledger="old server lost, ledger backed up on paper: 0.5 spent"
+    )
     assert bound["ledger"] == "new-ledger"
     (entry,) = read_audit(second / "audit.jsonl")
     assert entry["event"] == "new-ledger" and entry["reason"].startswith("old server lost")
@@ -166,25 +185,63 @@ def test_the_cli_refuses_in_one_line_and_offers_new_ledger(tmp_path: Path, cohor
     data = hospital_folders(cohorts)[0]
     for name in ("rostov", "copy"):
         _site(tmp_path, name)
-    args = ["--genotypes", str(data.genotypes), "--phenotypes", str(data.phenotypes), "--panel", str(cohorts / "panel.tsv")]
-    first = subprocess.run([GENOFED, "hospital", "check", str(tmp_path / "site-rostov"), *args], capture_output=True, text=True, env=env)
-    assert first.returncode == 0 and "privacy ledger" in first.stdout and (tmp_path / "home" / "ledgers.json").exists()
-    refused = subprocess.run([GENOFED, "hospital", "check", str(tmp_path / "site-copy"), *args], capture_output=True, text=True, env=env)
+    args = [
+        "--genotypes",
+        str(data.genotypes),
+        "--phenotypes",
+        str(data.phenotypes),
+        "--panel",
+        str(cohorts / "panel.tsv"),
+    ]
+    first = subprocess.run(
+        [GENOFED, "hospital", "check", str(tmp_path / "site-rostov"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert (
+        first.returncode == 0
+        and "privacy ledger" in first.stdout
+        and (tmp_path / "home" / "ledgers.json").exists()
+    )
+    refused = subprocess.run(
+        [GENOFED, "hospital", "check", str(tmp_path / "site-copy"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "already has a privacy ledger" in refused.stderr and "--new-ledger REASON" in refused.stderr
     shutil.copyfile(tmp_path / "site-rostov" / "hospital.json", tmp_path / "site-copy" / "hospital.json")
-    start = [GENOFED, "hospital", "start", str(tmp_path / "site-copy"), "--coordinator", "localhost:9", "--ca", str(ca)]
+    start = [
+        GENOFED,
+        "hospital",
+        "start",
+        str(tmp_path / "site-copy"),
+        "--coordinator",
+        "localhost:9",
+        "--ca",
+        str(ca),
+    ]
     refused = subprocess.run(start, capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and "already has a privacy ledger" in refused.stderr
-    assert "--new-ledger" in subprocess.run([GENOFED, "hospital", "start", "--help"], capture_output=True, text=True).stdout
+    assert (
+        "--new-ledger"
+        in subprocess.run([GENOFED, "hospital", "start", "--help"], capture_output=True, text=True).stdout
+    )
 
 
-def test_the_index_lives_in_genofed_home_or_the_users_own_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_index_lives_in_genofed_home_or_the_users_own_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv(INDEX_ENV, str(tmp_path / "g"))
     assert index_path() == tmp_path / "g" / "ledgers.json"
     monkeypatch.delenv(INDEX_ENV)
     monkeypatch.setenv("HOME", str(tmp_path / "elsewhere"))  # an operator's sudo may keep their own $HOME
-    assert index_path() == Path(pwd.getpwuid(os.geteuid()).pw_dir) / ".local" / "state" / "genofed" / "ledgers.json"
+    assert (
+        index_path()
+        == Path(pwd.getpwuid(os.geteuid()).pw_dir) / ".local" / "state" / "genofed" / "ledgers.json"
+    )
 
 
 def test_ledger_writes_are_fsynced_file_and_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

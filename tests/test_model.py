@@ -9,7 +9,13 @@ import torch
 from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
 
-from genofed.common.model.network import BlockLinear, GenotypeRiskNet, ModelConfig, block_linear_grad_sample, build_model
+from genofed.common.model.network import (
+    BlockLinear,
+    GenotypeRiskNet,
+    ModelConfig,
+    block_linear_grad_sample,
+    build_model,
+)
 
 
 def test_output_shape_and_padding() -> None:
@@ -39,7 +45,7 @@ def test_build_model_is_deterministic_and_leaves_global_rng() -> None:
     state = torch.random.get_rng_state()
     a, b = build_model(cfg, 5), build_model(cfg, 5)
     assert torch.equal(state, torch.random.get_rng_state())
-    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=False):
         assert torch.equal(p, q), name
     assert not torch.equal(a.blocks.weight, build_model(cfg, 6).blocks.weight)
 
@@ -73,8 +79,14 @@ def test_opacus_grad_samples_of_whole_model_match_a_loop() -> None:
         x, y = torch.randn(6, 15), torch.randint(0, 2, (6,)).float()
         loader = DataLoader(TensorDataset(x, y), batch_size=6)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        private, _, _ = engine.make_private(module=model, optimizer=optimizer, data_loader=loader,
-                                            noise_multiplier=1.0, max_grad_norm=1.0, poisson_sampling=False)
+        private, _, _ = engine.make_private(
+            module=model,
+            optimizer=optimizer,
+            data_loader=loader,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            poisson_sampling=False,
+        )
         loss_fn = torch.nn.BCEWithLogitsLoss()  # mean: Opacus rescales backprops by the batch size
         loss_fn(private(x), y).backward()
     per_sample = {name: p.grad_sample.clone() for name, p in model.named_parameters()}

@@ -16,9 +16,9 @@ from flwr.supercore.task_identity import TaskIdentity
 from genofed.client.app import make_client_app
 from genofed.client.outbound import OutboundViolation, check_outbound, outbound_guard
 from genofed.common.data.layout import hospital_folders
-from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import read_phenotypes
+from genofed.common.model.network import ModelConfig, build_model
 from genofed.simulations.cohorts.build import simulate_cohorts
 
 
@@ -42,9 +42,21 @@ def _server_message(kind: str, content: RecordDict, node_id: int = 7) -> Message
 def _model_records(federation: Path) -> tuple[ModelConfig, RecordDict]:
     config = ModelConfig(n_variants=len(VariantPanel.load(federation / "panel.tsv")))
     model = build_model(config, seed=0)
-    settings = ConfigRecord({"server-round": 1, "num-rounds": 2, "plan-id": "p1", "local-epochs": 1, "batch-size": 16,
-                             "lr": 0.03, "clip": 1.0, "epsilon": 8.0, "delta": 1e-5, "model": json.dumps(config.to_dict()),
-                             "site-evaluations": 1})
+    settings = ConfigRecord(
+        {
+            "server-round": 1,
+            "num-rounds": 2,
+            "plan-id": "p1",
+            "local-epochs": 1,
+            "batch-size": 16,
+            "lr": 0.03,
+            "clip": 1.0,
+            "epsilon": 8.0,
+            "delta": 1e-5,
+            "model": json.dumps(config.to_dict()),
+            "site-evaluations": 1,
+        }
+    )
     return config, RecordDict({"arrays": ArrayRecord(model.state_dict()), "config": settings})
 
 
@@ -75,8 +87,9 @@ def test_real_replies_hold_only_arrays_and_aggregate_metrics(federation, tmp_pat
         assert not reply.has_error(), (kind, reply.error)
         strings, lists = _all_strings_and_lists(reply)
         # the only list: an evaluation's noisy score histogram, 2 classes x 10 risk bins, whatever the cohort size
-        assert lists == ([] if kind != "evaluate" else [lists[0]]) and all(len(v) == 20 for v in lists), \
+        assert lists == ([] if kind != "evaluate" else [lists[0]]) and all(len(v) == 20 for v in lists), (
             f"{kind}: per-sample lists in a reply"
+        )
         assert not sample_ids & set(strings), f"{kind}: a sample id left the site"
         for record in reply.content.values():
             if isinstance(record, ArrayRecord):
@@ -100,20 +113,50 @@ def test_guard_blocks_sample_ids_per_sample_values_and_foreign_arrays(federation
         RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, "risk": [0.1, 0.9]})}),
         RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, "per-patient-loss": 0.3})}),
         RecordDict({"arrays": good, "ids": ConfigRecord({"sample": "ROS0001"})}),
-        RecordDict({"arrays": ArrayRecord([np.zeros((60, 523), dtype=np.float32)]), "metrics": MetricRecord({"num-examples": 60})}),
+        RecordDict(
+            {
+                "arrays": ArrayRecord([np.zeros((60, 523), dtype=np.float32)]),
+                "metrics": MetricRecord({"num-examples": 60}),
+            }
+        ),
     ]
     for content_ in bad_replies:
         with pytest.raises(OutboundViolation):
             check_outbound(_reply(sent, content_), sent)
-        blocked = outbound_guard(sent, Context(1, 7, {}, RecordDict(), {}), lambda m, c, r=content_: _reply(m, r))
+        blocked = outbound_guard(
+            sent, Context(1, 7, {}, RecordDict(), {}), lambda m, c, r=content_: _reply(m, r)
+        )
         assert blocked.has_error() and "outbound guard" in blocked.error.reason
-    check_outbound(_reply(sent, RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, "epsilon": 0.5})})), sent)
-    for exact in ("train-loss", "val-auc", "val-loss", "val-accuracy", "cases", "train-seconds"):  # exact numbers on patients
+    check_outbound(
+        _reply(
+            sent, RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, "epsilon": 0.5})})
+        ),
+        sent,
+    )
+    for exact in (
+        "train-loss",
+        "val-auc",
+        "val-loss",
+        "val-accuracy",
+        "cases",
+        "train-seconds",
+    ):  # exact numbers on patients
         with pytest.raises(OutboundViolation):
-            check_outbound(_reply(sent, RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, exact: 0.5})})), sent)
-    nan_arrays = ArrayRecord({k: torch.full_like(t, float("nan")) for k, t in good.to_torch_state_dict().items()})
+            check_outbound(
+                _reply(
+                    sent,
+                    RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, exact: 0.5})}),
+                ),
+                sent,
+            )
+    nan_arrays = ArrayRecord(
+        {k: torch.full_like(t, float("nan")) for k, t in good.to_torch_state_dict().items()}
+    )
     with pytest.raises(OutboundViolation, match="NaN"):
-        check_outbound(_reply(sent, RecordDict({"arrays": nan_arrays, "metrics": MetricRecord({"num-examples": 10})})), sent)
+        check_outbound(
+            _reply(sent, RecordDict({"arrays": nan_arrays, "metrics": MetricRecord({"num-examples": 10})})),
+            sent,
+        )
 
 
 def test_data_errors_reach_the_coordinator_without_sample_ids(federation, tmp_path):
@@ -141,7 +184,9 @@ def test_a_round_rerun_on_different_inputs_is_refused(federation, tmp_path):
     again = app(_server_message(MessageType.TRAIN, content), context)
     assert not first.has_error() and not again.has_error()
     for key in first.content["arrays"].keys():  # identical inputs, identical release
-        np.testing.assert_array_equal(first.content["arrays"][key].numpy(), again.content["arrays"][key].numpy())
+        np.testing.assert_array_equal(
+            first.content["arrays"][key].numpy(), again.content["arrays"][key].numpy()
+        )
 
     other = build_model(config, seed=1)
     changed = RecordDict({"arrays": ArrayRecord(other.state_dict()), "config": content["config"]})
@@ -154,8 +199,14 @@ def test_a_deployed_site_keeps_its_own_budget(tmp_path):
     from genofed.client.site import SiteConfig
     from genofed.common.errors import GenofedError
 
-    deployed = SiteConfig("rostov", tmp_path / "g.vcf.gz", tmp_path / "p.csv", tmp_path / "panel.tsv", tmp_path,
-                          epsilon_budget=3.0)
+    deployed = SiteConfig(
+        "rostov",
+        tmp_path / "g.vcf.gz",
+        tmp_path / "p.csv",
+        tmp_path / "panel.tsv",
+        tmp_path,
+        epsilon_budget=3.0,
+    )
     assert site_budget(deployed, 8.0, 1e-5) == (3.0, 1e-5)  # the coordinator cannot raise it
     assert site_budget(deployed, 1.0, 1e-6) == (1.0, 1e-6)  # but may ask for less
     with pytest.raises(GenofedError, match="delta"):
@@ -166,8 +217,13 @@ def test_a_deployed_site_keeps_its_own_budget(tmp_path):
 
 def _deployed_context(federation: Path, tmp_path: Path, **extra) -> Context:
     site = hospital_folders(federation)[0]
-    node_config = {"genotypes": str(site.genotypes), "phenotypes": str(site.phenotypes),
-                   "panel": str(federation / "panel.tsv"), "state-dir": str(tmp_path / "state"), **extra}
+    node_config = {
+        "genotypes": str(site.genotypes),
+        "phenotypes": str(site.phenotypes),
+        "panel": str(federation / "panel.tsv"),
+        "state-dir": str(tmp_path / "state"),
+        **extra,
+    }
     return Context(run_id=1, node_id=7, node_config=node_config, state=RecordDict(), run_config={})
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from genofed.common.data.cohort import MISSING
-from genofed.common.errors import DataError
 from genofed.common.data.panel import VariantPanel, align_to_panel, impute_dosages
+from genofed.common.errors import DataError
 
 PANEL = VariantPanel(
     ["1:100:A:G", "1:200:C:T", "2:50:G:A", "2:70:T:C"],

@@ -17,15 +17,20 @@ import torch
 
 import genofed.client.trainer as trainer_module
 import genofed.simulations.local.simulate as simulate_module
-from genofed.client.trainer import TrainSettings, train_model
-from genofed.common.model import network as model_module
 from genofed.cli.main import main
-from genofed.common.errors import DataError, GenofedError
-from genofed.common.model.network import FINETUNE_MODES, ModelConfig, build_model, set_trainable, trainable_names
+from genofed.client.trainer import TrainSettings, train_model
 from genofed.common.data.panel import VariantPanel
+from genofed.common.errors import DataError, GenofedError
+from genofed.common.model import network as model_module
+from genofed.common.model.network import (
+    FINETUNE_MODES,
+    ModelConfig,
+    build_model,
+    set_trainable,
+    trainable_names,
+)
 from genofed.server import settings as settings_module
 from genofed.server.federation import starting_model
-from genofed.server.pretraining.train import PretrainSettings, pretrain
 from genofed.server.pretraining.model_file import (
     FORMAT,
     PretrainedModel,
@@ -37,6 +42,7 @@ from genofed.server.pretraining.model_file import (
     load_pretrained,
     save_pretrained,
 )
+from genofed.server.pretraining.train import PretrainSettings, pretrain
 from genofed.server.settings import RunSettings, SettingsError
 from genofed.simulations.cohorts.build import simulate_cohorts
 
@@ -72,7 +78,9 @@ def other_panel_model(panel, tmp_path_factory) -> Path:
     sub = VariantPanel(panel.variant_ids[:100], panel.alt_freq[:100])
     config = ModelConfig(n_variants=100)
     path = tmp_path_factory.mktemp("models") / "other-panel.pt"
-    save_pretrained(path, PretrainedModel(build_model(config, 0).state_dict(), config, sub, Task("binary", "label")))
+    save_pretrained(
+        path, PretrainedModel(build_model(config, 0).state_dict(), config, sub, Task("binary", "label"))
+    )
     return path
 
 
@@ -95,11 +103,19 @@ def test_round_trip_keeps_weights_config_panel_task_and_provenance(near, fed, pa
     path, model, digest = near
     loaded = load_pretrained(path)
 
-    assert set(loaded.state_dict) == set(model.state_dict) == set(build_model(model.model_config, 0).state_dict())
+    assert (
+        set(loaded.state_dict)
+        == set(model.state_dict)
+        == set(build_model(model.model_config, 0).state_dict())
+    )
     for name, tensor in model.state_dict.items():
         assert loaded.state_dict[name].dtype == tensor.dtype
         assert torch.equal(loaded.state_dict[name], tensor), name
-    assert loaded.model_config == model.model_config == ModelConfig(n_variants=len(panel), hidden=16, block_size=20)
+    assert (
+        loaded.model_config
+        == model.model_config
+        == ModelConfig(n_variants=len(panel), hidden=16, block_size=20)
+    )
     assert loaded.panel.variant_ids == panel.variant_ids
     np.testing.assert_array_equal(loaded.panel.alt_freq, panel.alt_freq)
     assert loaded.task == model.task == Task("binary", "label", ())
@@ -161,8 +177,11 @@ def _edit_task(payload: dict) -> None:
     payload["task"]["label"] = "other"
 
 
-@pytest.mark.parametrize("change", [_flip_weight, _edit_provenance, _edit_panel, _edit_task],
-                         ids=["weight", "provenance", "panel", "task"])
+@pytest.mark.parametrize(
+    "change",
+    [_flip_weight, _edit_provenance, _edit_panel, _edit_task],
+    ids=["weight", "provenance", "panel", "task"],
+)
 def test_a_modified_file_is_refused_by_its_content_hash(near, tmp_path, change) -> None:
     path, _, _ = near
     tampered = _tamper(path, tmp_path / "tampered.pt", change)
@@ -174,7 +193,11 @@ def test_a_modified_file_is_refused_by_its_content_hash(near, tmp_path, change) 
 def test_a_truncated_or_empty_file_is_refused_with_a_clear_error(near, tmp_path) -> None:
     path, _, _ = near
     data = path.read_bytes()
-    for name, content in (("half.pt", data[: len(data) // 2]), ("tail-cut.pt", data[:-100]), ("empty.pt", b"")):
+    for name, content in (
+        ("half.pt", data[: len(data) // 2]),
+        ("tail-cut.pt", data[:-100]),
+        ("empty.pt", b""),
+    ):
         broken = tmp_path / name
         broken.write_bytes(content)
         with pytest.raises(PretrainedModelError, match="cannot read the pretrained model") as refused:
@@ -187,8 +210,11 @@ def test_a_missing_file_is_refused(tmp_path) -> None:
         load_pretrained(tmp_path / "nope.pt")
 
 
-@pytest.mark.parametrize("payload", [{"a": 1}, [1, 2, 3], {"format": "genofed-pretrained/0", "content_hash": ""}],
-                         ids=["dict", "list", "old-format"])
+@pytest.mark.parametrize(
+    "payload",
+    [{"a": 1}, [1, 2, 3], {"format": "genofed-pretrained/0", "content_hash": ""}],
+    ids=["dict", "list", "old-format"],
+)
 def test_a_file_that_is_not_a_genofed_model_is_refused(tmp_path, payload) -> None:
     path = tmp_path / "foreign.pt"
     torch.save(payload, path)
@@ -218,7 +244,9 @@ class _Payload:
 
 def test_loading_never_runs_code_from_the_file(tmp_path) -> None:
     path = tmp_path / "evil.pt"
-    torch.save({"format": FORMAT, "content_hash": "", "state_dict": {}, "provenance": {"x": _Payload()}}, path)
+    torch.save(
+        {"format": FORMAT, "content_hash": "", "state_dict": {}, "provenance": {"x": _Payload()}}, path
+    )
     with pytest.raises(PretrainedModelError, match="cannot read"):
         load_pretrained(path)
     assert _UNPICKLED == []
@@ -313,8 +341,21 @@ def _flower_must_not_start(*args, **kwargs):
 def test_simulate_cli_refuses_a_damaged_model_before_flower(fed, near, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(simulate_module, "_run_flower", _flower_must_not_start)
     tampered = _tamper(near[0], tmp_path / "tampered.pt", _flip_weight)
-    code = main(["simulate", "--data", str(fed), "--out", str(tmp_path / "run"), "--pretrained", str(tampered),
-                 "--rounds", "1", "--no-references", "--quiet"])
+    code = main(
+        [
+            "simulate",
+            "--data",
+            str(fed),
+            "--out",
+            str(tmp_path / "run"),
+            "--pretrained",
+            str(tampered),
+            "--rounds",
+            "1",
+            "--no-references",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "error:" in err and "content hash mismatch" in err
@@ -323,17 +364,44 @@ def test_simulate_cli_refuses_a_damaged_model_before_flower(fed, near, tmp_path,
 
 def test_simulate_cli_refuses_finetune_without_pretrained(fed, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(simulate_module, "_run_flower", _flower_must_not_start)
-    code = main(["simulate", "--data", str(fed), "--out", str(tmp_path / "run"), "--finetune", "partial",
-                 "--rounds", "1", "--no-references", "--quiet"])
+    code = main(
+        [
+            "simulate",
+            "--data",
+            str(fed),
+            "--out",
+            str(tmp_path / "run"),
+            "--finetune",
+            "partial",
+            "--rounds",
+            "1",
+            "--no-references",
+            "--quiet",
+        ]
+    )
     assert code == 2
     assert "finetune=partial" in capsys.readouterr().err
 
 
-def test_simulate_cli_refuses_another_panels_model_before_flower(fed, other_panel_model, tmp_path, monkeypatch,
-                                                                 capsys) -> None:
+def test_simulate_cli_refuses_another_panels_model_before_flower(
+    fed, other_panel_model, tmp_path, monkeypatch, capsys
+) -> None:
     monkeypatch.setattr(simulate_module, "_run_flower", _flower_must_not_start)
-    code = main(["simulate", "--data", str(fed), "--out", str(tmp_path / "run"), "--pretrained", str(other_panel_model),
-                 "--rounds", "1", "--no-references", "--quiet"])
+    code = main(
+        [
+            "simulate",
+            "--data",
+            str(fed),
+            "--out",
+            str(tmp_path / "run"),
+            "--pretrained",
+            str(other_panel_model),
+            "--rounds",
+            "1",
+            "--no-references",
+            "--quiet",
+        ]
+    )
     assert code == 2
     assert "panel of 100 variants" in capsys.readouterr().err
 
@@ -342,8 +410,21 @@ def test_simulate_cli_refuses_another_panels_model(fed, other_panel_model, tmp_p
     """The real path, Flower included (the check now runs before Ray starts): exit 2, a
     one-line error naming the problem, and no results or final model written."""
     out = tmp_path / "run"
-    code = main(["simulate", "--data", str(fed), "--out", str(out), "--pretrained", str(other_panel_model),
-                 "--rounds", "1", "--no-references", "--quiet"])
+    code = main(
+        [
+            "simulate",
+            "--data",
+            str(fed),
+            "--out",
+            str(out),
+            "--pretrained",
+            str(other_panel_model),
+            "--rounds",
+            "1",
+            "--no-references",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "error:" in err and "panel of 100 variants" in err and "480" in err
@@ -368,8 +449,14 @@ def test_run_settings_validate_finetune() -> None:
         with pytest.raises(SettingsError, match="pretrained"):
             RunSettings.from_config({"finetune": mode})
         assert RunSettings(finetune=mode, pretrained="m.pt").finetune == mode
-        from_config = RunSettings.from_config({"finetune": mode, "pretrained": "m.pt", "pretrained-hash": "ab" * 6})
-        assert (from_config.finetune, from_config.pretrained, from_config.pretrained_hash) == (mode, "m.pt", "ab" * 6)
+        from_config = RunSettings.from_config(
+            {"finetune": mode, "pretrained": "m.pt", "pretrained-hash": "ab" * 6}
+        )
+        assert (from_config.finetune, from_config.pretrained, from_config.pretrained_hash) == (
+            mode,
+            "m.pt",
+            "ab" * 6,
+        )
     assert RunSettings(pretrained="m.pt").finetune == "full"
     # the experiment id covers the starting model and the mode
     base = RunSettings(pretrained="m.pt", pretrained_hash="a" * 64)
@@ -395,7 +482,12 @@ def test_set_trainable_counts_and_flags() -> None:
     assert counts["frozen"] == SMALL.hidden + 1
     assert counts["partial"] == (SMALL.n_blocks + SMALL.n_covariates + 1) * SMALL.hidden + SMALL.hidden + 1
     assert trainable_names(build_model(SMALL, 0), "frozen") == ["head.2.weight", "head.2.bias"]
-    assert trainable_names(build_model(SMALL, 0), "partial") == ["head.0.weight", "head.0.bias", "head.2.weight", "head.2.bias"]
+    assert trainable_names(build_model(SMALL, 0), "partial") == [
+        "head.0.weight",
+        "head.0.bias",
+        "head.2.weight",
+        "head.2.bias",
+    ]
     # a later, wider mode unfreezes again
     model = build_model(SMALL, 0)
     set_trainable(model, "frozen")
@@ -412,7 +504,9 @@ def _random_data(n: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("mode", FINETUNE_MODES)
 def test_dp_fine_tuning_trains_only_its_parameters(mode, monkeypatch) -> None:
-    from opacus.optimizers import DPOptimizer  # after genofed's quiet Opacus import (see common/model/network.py)
+    from opacus.optimizers import (
+        DPOptimizer,  # after genofed's quiet Opacus import (see common/model/network.py)
+    )
 
     captured = {}
 
@@ -433,7 +527,9 @@ def test_dp_fine_tuning_trains_only_its_parameters(mode, monkeypatch) -> None:
 
     changed = {k for k in before if not torch.equal(before[k], result.state_dict[k])}
     assert changed == trained
-    assert all(torch.equal(before[k], model.state_dict()[k]) for k in before if k not in trained)  # in place too
+    assert all(
+        torch.equal(before[k], model.state_dict()[k]) for k in before if k not in trained
+    )  # in place too
 
     optimizer = captured["optimizer"]
     assert isinstance(optimizer, DPOptimizer)
@@ -449,17 +545,23 @@ def test_dp_fine_tuning_trains_only_its_parameters(mode, monkeypatch) -> None:
 def test_nonprivate_fine_tuning_trains_only_its_parameters(mode, monkeypatch) -> None:
     captured = []
     make_optimizer = trainer_module._optimizer
-    monkeypatch.setattr(trainer_module, "_optimizer", lambda *a, **k: captured.append(make_optimizer(*a, **k)) or captured[-1])
+    monkeypatch.setattr(
+        trainer_module, "_optimizer", lambda *a, **k: captured.append(make_optimizer(*a, **k)) or captured[-1]
+    )
     model = build_model(SMALL, 0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     set_trainable(model, mode)
     trained = set(trainable_names(model, mode))
     x, y = _random_data()
-    result = train_model(model, x, y, TrainSettings(epochs=2, batch_size=16, weight_decay=0.1), noise_multiplier=None, seed=3)
+    result = train_model(
+        model, x, y, TrainSettings(epochs=2, batch_size=16, weight_decay=0.1), noise_multiplier=None, seed=3
+    )
     changed = {k for k in before if not torch.equal(before[k], result.state_dict[k])}
     assert changed == trained
     params = dict(model.named_parameters())
-    assert {id(p) for group in captured[0].param_groups for p in group["params"]} == {id(params[n]) for n in trained}
+    assert {id(p) for group in captured[0].param_groups for p in group["params"]} == {
+        id(params[n]) for n in trained
+    }
 
 
 def test_training_a_model_with_nothing_trainable_is_an_error() -> None:
@@ -477,8 +579,15 @@ def test_fedprox_with_a_frozen_encoder_leaves_it_unchanged() -> None:
     anchor = {k: v + 1.0 for k, v in before.items()}  # a pull towards another point, for every parameter
     set_trainable(model, "partial")
     x, y = _random_data()
-    result = train_model(model, x, y, TrainSettings(epochs=1, batch_size=16, proximal_mu=1.0), noise_multiplier=1.0,
-                         seed=1, anchor=anchor)
+    result = train_model(
+        model,
+        x,
+        y,
+        TrainSettings(epochs=1, batch_size=16, proximal_mu=1.0),
+        noise_multiplier=1.0,
+        seed=1,
+        anchor=anchor,
+    )
     assert torch.equal(result.state_dict["blocks.weight"], before["blocks.weight"])
     assert torch.equal(result.state_dict["blocks.bias"], before["blocks.bias"])
     assert not torch.equal(result.state_dict["head.0.weight"], before["head.0.weight"])
@@ -492,8 +601,13 @@ def _fake_panel(n: int) -> VariantPanel:
 
 
 def _multiclass(config: ModelConfig) -> PretrainedModel:
-    return PretrainedModel(build_model(config, 7).state_dict(), config, _fake_panel(config.n_variants),
-                           Task("multiclass", "superpopulation", ("AFR", "EAS", "EUR")), {"source": "hand-made"})
+    return PretrainedModel(
+        build_model(config, 7).state_dict(),
+        config,
+        _fake_panel(config.n_variants),
+        Task("multiclass", "superpopulation", ("AFR", "EAS", "EUR")),
+        {"source": "hand-made"},
+    )
 
 
 def test_disease_start_uses_a_binary_model_as_it_is(near) -> None:
@@ -554,14 +668,18 @@ def _class_source(fed: Path, folder: Path, missing_row: int | None = None) -> tu
     if missing_row is not None:
         groups[missing_row] = ""
     (folder / "phenotypes.csv").write_text(
-        "sample_id,group,label\n" + "".join(f"{s},{g},{i % 2}\n" for i, (s, g) in enumerate(zip(samples, groups))))
+        "sample_id,group,label\n"
+        + "".join(f"{s},{g},{i % 2}\n" for i, (s, g) in enumerate(zip(samples, groups, strict=False)))
+    )
     return folder, samples
 
 
 def test_pretrain_multiclass(fed, panel, tmp_path) -> None:
     source, samples = _class_source(fed, tmp_path / "anc")
     out = tmp_path / "anc.pt"
-    model, digest = pretrain(source, fed / "panel.tsv", out, PretrainSettings(task="multiclass", label="group", epochs=2))
+    model, digest = pretrain(
+        source, fed / "panel.tsv", out, PretrainSettings(task="multiclass", label="group", epochs=2)
+    )
     assert model.task == Task("multiclass", "group", ("AFR", "EAS", "EUR"))
     assert model.model_config.n_outputs == 3 and model.model_config.n_variants == len(panel)
     assert model.state_dict["head.2.weight"].shape == (3, 16)
@@ -591,7 +709,12 @@ def test_pretrain_refuses_a_single_class_and_bad_settings(fed, tmp_path) -> None
     source, samples = _class_source(fed, tmp_path / "one")
     (source / "phenotypes.csv").write_text("sample_id,group\n" + "".join(f"{s},EUR\n" for s in samples))
     with pytest.raises(DataError, match="single class"):
-        pretrain(source, fed / "panel.tsv", tmp_path / "one.pt", PretrainSettings(task="multiclass", label="group", epochs=1))
+        pretrain(
+            source,
+            fed / "panel.tsv",
+            tmp_path / "one.pt",
+            PretrainSettings(task="multiclass", label="group", epochs=1),
+        )
     with pytest.raises(DataError, match="source cohort folder not found"):
         pretrain(tmp_path / "nowhere", fed / "panel.tsv", tmp_path / "x.pt", PretrainSettings(epochs=1))
     with pytest.raises(GenofedError, match="task must be one of binary, multiclass"):
@@ -605,8 +728,18 @@ def test_pretrain_refuses_a_single_class_and_bad_settings(fed, tmp_path) -> None
 
 def test_cli_pretrain_writes_prints_the_hash_and_will_not_overwrite(fed, tmp_path, capsys) -> None:
     out = tmp_path / "near.pt"
-    args = ["pretrain", "--source", str(fed / "sources" / "near"), "--panel", str(fed / "panel.tsv"), "--out", str(out),
-            "--epochs", "2", "--quiet"]
+    args = [
+        "pretrain",
+        "--source",
+        str(fed / "sources" / "near"),
+        "--panel",
+        str(fed / "panel.tsv"),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--quiet",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr()
     first = load_pretrained(out)
@@ -629,10 +762,22 @@ def test_cli_pretrain_writes_prints_the_hash_and_will_not_overwrite(fed, tmp_pat
 
 def test_cli_pretrain_reports_a_bad_source_without_a_traceback(fed, tmp_path, capsys) -> None:
     out = tmp_path / "m.pt"
-    code = main(["pretrain", "--source", str(tmp_path / "nowhere"), "--panel", str(fed / "panel.tsv"), "--out", str(out),
-                 "--quiet"])
+    code = main(
+        [
+            "pretrain",
+            "--source",
+            str(tmp_path / "nowhere"),
+            "--panel",
+            str(fed / "panel.tsv"),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
-    assert code == 2 and "error:" in err and "source cohort folder not found" in err and "Traceback" not in err
+    assert (
+        code == 2 and "error:" in err and "source cohort folder not found" in err and "Traceback" not in err
+    )
     assert not out.exists()
 
 

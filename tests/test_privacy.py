@@ -38,7 +38,9 @@ def test_calibrate_noise_is_monotone_and_pays_for_history() -> None:
     tight = calibrate_noise([], target_epsilon=3.0, **kwargs)
     assert tight > loose
     history = [(loose, 0.1, 200)]
-    assert calibrate_noise(history, target_epsilon=12.0, **kwargs) > calibrate_noise([], target_epsilon=12.0, **kwargs)
+    assert calibrate_noise(history, target_epsilon=12.0, **kwargs) > calibrate_noise(
+        [], target_epsilon=12.0, **kwargs
+    )
     sigma = calibrate_noise(history, target_epsilon=12.0, **kwargs)
     assert epsilon_of([*history, (sigma, 0.1, 200)], DELTA) <= 12.0
 
@@ -58,7 +60,15 @@ def test_budget_exhausted_when_no_noise_is_enough() -> None:
 
 
 def _charge(plan: str, rnd: int, sigma: float = 1.0) -> Charge:
-    return Charge(plan_id=plan, round=rnd, noise_multiplier=sigma, sample_rate=0.1, steps=50, epsilon_after=0.0, note="test")
+    return Charge(
+        plan_id=plan,
+        round=rnd,
+        noise_multiplier=sigma,
+        sample_rate=0.1,
+        steps=50,
+        epsilon_after=0.0,
+        note="test",
+    )
 
 
 def test_ledger_round_trip(tmp_path: Path) -> None:
@@ -70,8 +80,16 @@ def test_ledger_round_trip(tmp_path: Path) -> None:
     ledger.charge(_charge("p", 2))
     again = PrivacyLedger(path)
     assert again.charges == ledger.charges
-    assert again.plan("p") == {"noise_multiplier": 1.0, "sample_rate": 0.1, "planned_steps": 100, "target_epsilon": 3.0, "delta": DELTA,
-                               "evaluations": 0, "evaluation_noise": 0.0, "model": ""}
+    assert again.plan("p") == {
+        "noise_multiplier": 1.0,
+        "sample_rate": 0.1,
+        "planned_steps": 100,
+        "target_epsilon": 3.0,
+        "delta": DELTA,
+        "evaluations": 0,
+        "evaluation_noise": 0.0,
+        "model": "",
+    }
     assert again.history() == [(1.0, 0.1, 50), (1.0, 0.1, 50)]
     assert again.epsilon(DELTA) == pytest.approx(epsilon_of([(1.0, 0.1, 100)], DELTA))
     assert json.loads(path.read_text())["version"] == 1
@@ -87,8 +105,16 @@ def test_ledger_charge_is_idempotent_per_plan_and_round(tmp_path: Path) -> None:
     assert len(PrivacyLedger(tmp_path / "ledger.json").charges) == 2
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"version": 1}', '{"version": 2, "plans": {}, "charges": []}', "[]",
-                                     '{"version": 1, "plans": {}, "charges": [{"plan_id": "p"}]}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        '{"version": 1}',
+        '{"version": 2, "plans": {}, "charges": []}',
+        "[]",
+        '{"version": 1, "plans": {}, "charges": [{"plan_id": "p"}]}',
+    ],
+)
 def test_corrupt_ledger_is_an_error_and_left_untouched(tmp_path: Path, content: str) -> None:
     path = tmp_path / "ledger.json"
     path.write_text(content)

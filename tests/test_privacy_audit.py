@@ -49,7 +49,9 @@ def test_delta_only_makes_the_p_value_larger():
 def test_all_guesses_right_gives_the_closed_form_ceiling():
     """With delta 0 and r of r right, the bound solves q^r = alpha for q = e^eps / (1 + e^eps)."""
     q = 0.05 ** (1 / 50)
-    assert audit.epsilon_lower_bound(1000, 50, 50, 0.0, 0.05) == pytest.approx(math.log(q / (1 - q)), abs=1e-6)
+    assert audit.epsilon_lower_bound(1000, 50, 50, 0.0, 0.05) == pytest.approx(
+        math.log(q / (1 - q)), abs=1e-6
+    )
 
 
 def test_chance_guessing_shows_nothing():
@@ -105,8 +107,13 @@ def _site_rows(site):
     """The site's own encoded rows, as its loader produces them."""
     from genofed.client.site import load_site_tensors, resolve_site
 
-    config = {"genotypes": str(site.genotypes), "phenotypes": str(site.phenotypes), "panel": str(site.panel),
-              "state-dir": str(site.state_dir), "epsilon-budget": 8.0}
+    config = {
+        "genotypes": str(site.genotypes),
+        "phenotypes": str(site.phenotypes),
+        "panel": str(site.panel),
+        "state-dir": str(site.state_dir),
+        "epsilon-budget": 8.0,
+    }
     data = load_site_tensors(resolve_site(config, {}), 0)
     return np.concatenate([data.train_x, data.val_x])
 
@@ -114,9 +121,11 @@ def _site_rows(site):
 def test_the_written_site_holds_exactly_the_included_canaries(audited_site):
     site, canaries = audited_site
     rows = _site_rows(site)
-    own = rows[:, site.first_canary:site.first_canary + len(canaries)]
+    own = rows[:, site.first_canary : site.first_canary + len(canaries)]
     carriers = own > 1.0
-    assert carriers.sum(axis=0).tolist() == canaries.included.astype(int).tolist()  # one carrier each, if included
+    assert (
+        carriers.sum(axis=0).tolist() == canaries.included.astype(int).tolist()
+    )  # one carrier each, if included
     assert len(rows) == site.real_patients + canaries.included.sum()
     assert np.allclose(own[~carriers], site.other_x, atol=1e-6)
 
@@ -128,10 +137,10 @@ def test_training_model_puts_a_canarys_gradient_on_its_own_weight(audited_site):
     rows = torch.as_tensor(_site_rows(site))
     model = audit.build_model(site.model, seed=0)
     model.load_state_dict(audit.training_state(site, len(canaries)))
-    own = rows[:, site.first_canary:site.first_canary + len(canaries)].numpy()
+    own = rows[:, site.first_canary : site.first_canary + len(canaries)].numpy()
     for i in range(len(rows)):
         model.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(rows[i:i + 1]), torch.ones(1))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(rows[i : i + 1]), torch.ones(1))
         loss.backward()
         weights = model.blocks.weight.grad[:, :, 0]
         norm = torch.cat([p.grad.reshape(-1) for p in model.parameters()]).norm()
@@ -148,7 +157,9 @@ def test_evaluation_model_bins_each_assigned_canary_alone(audited_site):
     cells = audit.assign_cells(canaries, site, 2, np.random.default_rng(0))
     assert len({(c.evaluation, int(canaries.labels[c.canary]), c.bin) for c in cells}) == len(cells)
     for evaluation in range(2):
-        audit.evaluation_state(site, len(canaries), [c for c in cells if c.evaluation == evaluation])  # checks its bins
+        audit.evaluation_state(
+            site, len(canaries), [c for c in cells if c.evaluation == evaluation]
+        )  # checks its bins
 
 
 def test_quick_audit_end_to_end(tmp_path):

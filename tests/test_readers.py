@@ -14,7 +14,6 @@ from conftest import require_tool
 from cyvcf2 import VCF, Writer
 
 from genofed.common.data.cohort import MISSING
-from genofed.common.errors import DataError
 from genofed.common.data.readers import (
     read_genotype_table,
     read_genotypes,
@@ -22,6 +21,7 @@ from genofed.common.data.readers import (
     read_plink,
     read_vcf,
 )
+from genofed.common.errors import DataError
 
 GOOD_ROWS = [
     "1\t100\trs1\tA\tG\t.\tPASS\t.\tGT\t0/0\t0|1\t1/1",
@@ -78,8 +78,13 @@ def test_vcf_multiallelic_refuse_names_line_and_bcftools(write_vcf):
 
 @pytest.mark.parametrize(
     ("call", "problem"),
-    [("0/x", "'0/x' is not a valid call"), ("A/B", "'A/B' is not a valid call"),
-     ("0/3", "'0/3' refers to allele 3"), ("1", "haploid genotype '1'"), ("0/1/1", "more than two alleles")],
+    [
+        ("0/x", "'0/x' is not a valid call"),
+        ("A/B", "'A/B' is not a valid call"),
+        ("0/3", "'0/3' refers to allele 3"),
+        ("1", "haploid genotype '1'"),
+        ("0/1/1", "more than two alleles"),
+    ],
 )
 def test_vcf_bad_genotype_names_line_variant_and_sample(write_vcf, call, problem):
     rows = ["1\t100\t.\tA\tG\t.\t.\t.\tGT\t0/0\t0/1\t1/1", f"1\t57\t.\tA\tG\t.\t.\t.\tGT\t0/0\t{call}\t1/1"]
@@ -113,8 +118,14 @@ def test_vcf_cut_mid_line(write_vcf):
 
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [("", "empty"), ("hello,world\n1,2\n", "not a VCF"),
-     ("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t1\t.\tA\tG\t.\t.\t.\n", "no samples")],
+    [
+        ("", "empty"),
+        ("hello,world\n1,2\n", "not a VCF"),
+        (
+            "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t1\t.\tA\tG\t.\t.\t.\n",
+            "no samples",
+        ),
+    ],
 )
 def test_vcf_not_a_vcf(tmp_path, content, problem):
     path = tmp_path / "x.vcf"
@@ -143,8 +154,9 @@ def test_vcf_real_1000g_counts_and_order(chr1_vcf):
 
 def test_vcf_matches_bcftools(chr1_vcf):
     bcftools = require_tool("bcftools")
-    out = subprocess.run([bcftools, "query", "-f", "[%GT\t]\n", str(chr1_vcf)], check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [bcftools, "query", "-f", "[%GT\t]\n", str(chr1_vcf)], check=True, capture_output=True, text=True
+    ).stdout
     rows = [line.rstrip("\t").split("\t") for line in out.splitlines()]
     oracle = np.array([[_dosage(gt) for gt in row] for row in rows], dtype=np.int8).T
     np.testing.assert_array_equal(read_vcf(chr1_vcf).dosages, oracle)
@@ -160,8 +172,14 @@ def _dosage(gt: str) -> int:
 
 def _plink(tmp_path: Path) -> Path:
     values = np.array([[0, 1, 2, np.nan], [2, 1, 0, 0], [1, 1, 1, 2]], dtype=np.float32)
-    properties = {"iid": ["a", "b", "c"], "sid": ["v1", "v2", "v3", "v4"], "chromosome": ["1", "1", "2", "2"],
-                  "bp_position": [10, 20, 30, 40], "allele_1": ["G", "T", "C", "A"], "allele_2": ["A", "C", "G", "T"]}
+    properties = {
+        "iid": ["a", "b", "c"],
+        "sid": ["v1", "v2", "v3", "v4"],
+        "chromosome": ["1", "1", "2", "2"],
+        "bp_position": [10, 20, 30, 40],
+        "allele_1": ["G", "T", "C", "A"],
+        "allele_2": ["A", "C", "G", "T"],
+    }
     to_bed(tmp_path / "p.bed", values, properties=properties, count_A1=True)
     return tmp_path / "p"
 
@@ -195,8 +213,22 @@ def test_plink_errors(tmp_path):
 def test_plink2_conversion_matches_vcf(chr1_vcf, tmp_path):
     plink2 = require_tool("plink2")
     out = tmp_path / "chr1"
-    subprocess.run([plink2, "--vcf", str(chr1_vcf), "--make-bed", "--out", str(out), "--set-all-var-ids",
-                    "@:#:$r:$a", "--new-id-max-allele-len", "1000"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            plink2,
+            "--vcf",
+            str(chr1_vcf),
+            "--make-bed",
+            "--out",
+            str(out),
+            "--set-all-var-ids",
+            "@:#:$r:$a",
+            "--new-id-max-allele-len",
+            "1000",
+        ],
+        check=True,
+        capture_output=True,
+    )
     from_vcf, from_plink = read_vcf(chr1_vcf), read_plink(out)
     assert from_plink.sample_ids == from_vcf.sample_ids
     assert from_plink.variant_ids == from_vcf.variant_ids
@@ -213,8 +245,13 @@ def test_csv_tsv_gz_and_parquet(tmp_path):
     tsv = tmp_path / "g.tsv.gz"
     tsv.write_bytes(gzip.compress(text.replace(",", "\t").encode()))
     parquet = tmp_path / "g.parquet"
-    pd.DataFrame({"sample_id": ["P1", "P2", "P3"], "1:100:A:G": pd.array([0, None, None], dtype="Int8"),
-                  "chr2:5:c:t": [2.0, 1.0, np.nan]}).to_parquet(parquet)
+    pd.DataFrame(
+        {
+            "sample_id": ["P1", "P2", "P3"],
+            "1:100:A:G": pd.array([0, None, None], dtype="Int8"),
+            "chr2:5:c:t": [2.0, 1.0, np.nan],
+        }
+    ).to_parquet(parquet)
     for path in (csv, tsv, parquet):
         m = read_genotypes(path)
         assert m.sample_ids == ["P1", "P2", "P3"]
@@ -224,11 +261,13 @@ def test_csv_tsv_gz_and_parquet(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "location", "problem"),
-    [("sample_id,1:100:A:G\nP1,0\n\nP2,3\n", "line 4, sample P2", "value '3' in column 1:100:A:G"),
-     ("sample_id,1:100:A:G\nP1,0\nP2,x\n", "line 3, sample P2", "value 'x' in column 1:100:A:G"),
-     ("sample_id,rs123\nP1,0\n", "line 1", "column 'rs123' is not a variant id"),
-     ("id,1:100:A:G\nP1,0\n", "line 1", "no 'sample_id' column"),
-     ("sample_id,1:100:A:G,1:200:A:G\nP1,0,1\nP2,1\n", "line 3", "2 fields but the header has 3")],
+    [
+        ("sample_id,1:100:A:G\nP1,0\n\nP2,3\n", "line 4, sample P2", "value '3' in column 1:100:A:G"),
+        ("sample_id,1:100:A:G\nP1,0\nP2,x\n", "line 3, sample P2", "value 'x' in column 1:100:A:G"),
+        ("sample_id,rs123\nP1,0\n", "line 1", "column 'rs123' is not a variant id"),
+        ("id,1:100:A:G\nP1,0\n", "line 1", "no 'sample_id' column"),
+        ("sample_id,1:100:A:G,1:200:A:G\nP1,0,1\nP2,1\n", "line 3", "2 fields but the header has 3"),
+    ],
 )
 def test_table_errors(tmp_path, text, location, problem):
     path = tmp_path / "g.csv"
@@ -255,7 +294,9 @@ def test_dispatch_unknown_suffix(tmp_path):
 
 def test_phenotypes_codings(tmp_path):
     path = tmp_path / "ph.csv"
-    path.write_text("sample_id,label,sex,age,pc1\nA,case,F,30,0.1\nB,0,male,,-0.2\nC,Control,1,41,NA\nD,1,,50,1e-3\n")
+    path.write_text(
+        "sample_id,label,sex,age,pc1\nA,case,F,30,0.1\nB,0,male,,-0.2\nC,Control,1,41,NA\nD,1,,50,1e-3\n"
+    )
     ph = read_phenotypes(path)
     assert ph.sample_ids == ["A", "B", "C", "D"]
     np.testing.assert_array_equal(ph.labels, [1, 0, 0, 1])
@@ -267,13 +308,15 @@ def test_phenotypes_codings(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "location", "problem"),
-    [("sample_id,label\nA,1\nB,2\n", "line 3", "PLINK coding"),
-     ("sample_id,label\nA,1\nB,yes\n", "line 3, sample B", "'yes' in column label is not binary"),
-     ("sample_id,label\nA,1\nB,\n", "line 3, sample B", "label is missing"),
-     ("sample_id,label\nA,1\n\nA,0\n", "line 4", "appears twice (lines 2 and 4)"),
-     ("sample_id,status\nA,1\n", "line 1", "no 'label' column; found columns ['sample_id', 'status']"),
-     ("sample_id,label,sex\nA,1,X\n", "line 2, sample A, column sex", "sex 'X' is not recognised"),
-     ("sample_id,label,age\nA,1,old\n", "line 2, sample A, column age", "'old' in covariate column age")],
+    [
+        ("sample_id,label\nA,1\nB,2\n", "line 3", "PLINK coding"),
+        ("sample_id,label\nA,1\nB,yes\n", "line 3, sample B", "'yes' in column label is not binary"),
+        ("sample_id,label\nA,1\nB,\n", "line 3, sample B", "label is missing"),
+        ("sample_id,label\nA,1\n\nA,0\n", "line 4", "appears twice (lines 2 and 4)"),
+        ("sample_id,status\nA,1\n", "line 1", "no 'label' column; found columns ['sample_id', 'status']"),
+        ("sample_id,label,sex\nA,1,X\n", "line 2, sample A, column sex", "sex 'X' is not recognised"),
+        ("sample_id,label,age\nA,1,old\n", "line 2, sample A, column age", "'old' in covariate column age"),
+    ],
 )
 def test_phenotype_errors(tmp_path, text, location, problem):
     path = tmp_path / "ph.csv"
@@ -290,7 +333,9 @@ def test_read_vcf_keeps_ordered_alleles_and_counts_unphased_heterozygotes(write_
     """Haplotype-aware synthetic data needs the two alleles in order; a '/' heterozygote has none."""
     from genofed.common.data.readers.vcf import read_vcf
 
-    path = write_vcf(["1\t100\t.\tA\tG\t.\t.\t.\tGT\t0|1\t1|0\t1/1", "1\t200\t.\tC\tT\t.\t.\t.\tGT\t1|1\t0/1\t./."])
+    path = write_vcf(
+        ["1\t100\t.\tA\tG\t.\t.\t.\tGT\t0|1\t1|0\t1/1", "1\t200\t.\tC\tT\t.\t.\t.\tGT\t1|1\t0/1\t./."]
+    )
     matrix = read_vcf(path, haplotypes=True)
     assert matrix.haplotypes.shape == (3, 2, 2)
     assert matrix.haplotypes[0].tolist() == [[0, 1], [1, 1]] and matrix.haplotypes[1, 0].tolist() == [1, 0]

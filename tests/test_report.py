@@ -25,21 +25,40 @@ SITES = ("Rostov_RCH", "Krasnodar_KKB", "Volgograd_VOKB")
 
 def _results(dp: bool = True) -> dict:
     """A results.json as the lead's simulation writes it: 3 sites, 3 rounds (plus round 0)."""
-    eps = {"Rostov_RCH": 2.91, "Krasnodar_KKB": 2.87, "Volgograd_VOKB": 2.99} if dp else \
-        {site: 0.0 for site in SITES}
+    eps = (
+        {"Rostov_RCH": 2.91, "Krasnodar_KKB": 2.87, "Volgograd_VOKB": 2.99}
+        if dp
+        else {site: 0.0 for site in SITES}
+    )
     sizes = {"Rostov_RCH": (400, 40), "Krasnodar_KKB": (900, 95), "Volgograd_VOKB": (150, 12)}
     rounds = [
-        {"round": r, "test_auc": auc, "train_loss": loss, "test_accuracy": 0.9,
-         "seconds": 4.2, "participants": list(SITES) if r else [], "refused": [],
-         "epsilon_max": (0.0 if r == 0 else 1.2 * r - 0.6) if dp else 0.0}
+        {
+            "round": r,
+            "test_auc": auc,
+            "train_loss": loss,
+            "test_accuracy": 0.9,
+            "seconds": 4.2,
+            "participants": list(SITES) if r else [],
+            "refused": [],
+            "epsilon_max": (0.0 if r == 0 else 1.2 * r - 0.6) if dp else 0.0,
+        }
         for r, auc, loss in [(0, 0.512, None), (1, 0.701, 0.66), (2, 0.802, 0.51), (3, 0.871, 0.44)]
     ]
     rounds[3]["participants"] = ["Rostov_RCH", "Krasnodar_KKB"]
     rounds[3]["refused"] = ["Volgograd_VOKB"]
     return {
         "test_auc": 0.871,
-        "test_metrics": {"auc": 0.871, "accuracy": 0.912, "sensitivity": 0.683, "specificity": 0.934,
-                         "threshold": 0.5, "brier": 0.071, "ece": 0.024, "n": 600, "cases": 60},
+        "test_metrics": {
+            "auc": 0.871,
+            "accuracy": 0.912,
+            "sensitivity": 0.683,
+            "specificity": 0.934,
+            "threshold": 0.5,
+            "brier": 0.071,
+            "ece": 0.024,
+            "n": 600,
+            "cases": 60,
+        },
         "rounds": rounds,
         "epsilon": eps,
         "delta": 1e-5,
@@ -49,9 +68,15 @@ def _results(dp: bool = True) -> dict:
         "pooled_auc": 0.902,
         "bayes_auc": 0.951,
         "sites": {
-            site: {"samples": n, "cases": c, "train": int(n * 0.8), "validation": n - int(n * 0.8),
-                   "federated_local_auc": 0.85 + i / 100, "noise_multiplier": 1.13 + i / 10 if dp else None,
-                   "epsilon": eps[site]}
+            site: {
+                "samples": n,
+                "cases": c,
+                "train": int(n * 0.8),
+                "validation": n - int(n * 0.8),
+                "federated_local_auc": 0.85 + i / 100,
+                "noise_multiplier": 1.13 + i / 10 if dp else None,
+                "epsilon": eps[site],
+            }
             for i, (site, (n, c)) in enumerate(sizes.items())
         },
         "wall_seconds": 83.4,
@@ -59,22 +84,39 @@ def _results(dp: bool = True) -> dict:
         "bytes_sent_per_client_per_round": 2_621_440,
         "model": {"n_variants": 20000, "n_covariates": 2, "block_size": 500, "parameters": 1_284_097},
         "strategy": "fedavg",
-        "config": {"rounds": 3, "epsilon": 3.0 if dp else None, "delta": 1e-5, "local-epochs": 1,
-                   "batch-size": 32, "lr": 0.05, "clip": 1.0, "strategy": "fedavg", "seed": 7,
-                   "data": "sim:southern-fd"},
+        "config": {
+            "rounds": 3,
+            "epsilon": 3.0 if dp else None,
+            "delta": 1e-5,
+            "local-epochs": 1,
+            "batch-size": 32,
+            "lr": 0.05,
+            "clip": 1.0,
+            "strategy": "fedavg",
+            "seed": 7,
+            "data": "sim:southern-fd",
+        },
     }
 
 
 def _with_nones() -> dict:
     """Every optional number missing, as a run with skipped baselines and a one-class split gives."""
     results = _results(dp=True)
-    results.update(bayes_auc=None, pooled_auc=None, wall_seconds=None, seconds_per_round=None,
-                   bytes_sent_per_client_per_round=None, model={}, strategy=None)
+    results.update(
+        bayes_auc=None,
+        pooled_auc=None,
+        wall_seconds=None,
+        seconds_per_round=None,
+        bytes_sent_per_client_per_round=None,
+        model={},
+        strategy=None,
+    )
     results["local_only_auc"]["Volgograd_VOKB"] = None
     results["local_only_nonprivate_auc"] = {}
     results["test_metrics"].update(auc=None, sensitivity=float("nan"), ece=None)
-    results["sites"]["Volgograd_VOKB"].update(federated_local_auc=None, noise_multiplier=None,
-                                              train=None, validation=None)
+    results["sites"]["Volgograd_VOKB"].update(
+        federated_local_auc=None, noise_multiplier=None, train=None, validation=None
+    )
     results["rounds"][2]["test_auc"] = None
     results["rounds"][1]["epsilon_max"] = None
     return results
@@ -111,15 +153,28 @@ def test_dp_report_has_plots_numbers_sites_and_privacy_statement(tmp_path):
     assert text.index("Krasnodar_KKB |") < text.index("Rostov_RCH |") < text.index("Volgograd_VOKB |")
     assert "2 (1 refused)" in text
     # privacy in plain words
-    assert ("Each hospital's training used differential privacy (DP-SGD, Opacus): every patient's "
-            "influence on each update was clipped") in text
+    assert (
+        "Each hospital's training used differential privacy (DP-SGD, Opacus): every patient's "
+        "influence on each update was clipped"
+    ) in text
     assert "within epsilon = 3 at delta = 1e-05 for each hospital" in text
     assert "Smaller epsilon means stronger protection" in text
     assert "e^epsilon" in text and "No genotypes" in text and "no sample ids" in text
     assert "NOT private" not in text
     # test metrics with meaning, run facts, config at the end
-    for fragment in ("68.3%", "93.4%", "0.071", "0.024", "Brier", "fedavg", "1 min 23 s", "27.8 s",
-                     "2.50 MiB", "1,284,097 parameters", "sim:southern-fd"):
+    for fragment in (
+        "68.3%",
+        "93.4%",
+        "0.071",
+        "0.024",
+        "Brier",
+        "fedavg",
+        "1 min 23 s",
+        "27.8 s",
+        "2.50 MiB",
+        "1,284,097 parameters",
+        "sim:southern-fd",
+    ):
         assert fragment in text
     assert text.rindex("## Appendix: full configuration") > text.index("## Run facts")
     assert "not measured" not in text
@@ -182,8 +237,9 @@ def test_input_is_not_modified(tmp_path):
 def test_summary_lines():
     summary = format_summary(_results(dp=True), "runs/r1/report.md")
     lines = summary.splitlines()
-    assert lines[0] == ("Test AUC: federated 0.871 | pooled, no privacy 0.902 | median local-only 0.744 "
-                        "| Bayes ceiling 0.951")
+    assert lines[0] == (
+        "Test AUC: federated 0.871 | pooled, no privacy 0.902 | median local-only 0.744 | Bayes ceiling 0.951"
+    )
     assert "max spent 2.99" in lines[1] and "Volgograd_VOKB 2.99" in lines[1] and "delta 1e-05" in lines[1]
     assert lines[2] == "Wall time 1 min 23 s (27.8 s per round)"
     assert lines[3] == "Report: runs/r1/report.md"
@@ -191,8 +247,16 @@ def test_summary_lines():
     assert "not measured" in format_summary({})
 
 
-@pytest.mark.parametrize(("seconds", "expected"), [(None, "not measured"), (math.nan, "not measured"),
-                                                   (5, "5.0 s"), (125, "2 min 05 s"), (7500, "2 h 05 min")])
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (None, "not measured"),
+        (math.nan, "not measured"),
+        (5, "5.0 s"),
+        (125, "2 min 05 s"),
+        (7500, "2 h 05 min"),
+    ],
+)
 def test_durations(seconds, expected):
     assert fmt_duration(seconds) == expected
 
@@ -207,10 +271,20 @@ def test_report_names_the_pretrained_start_and_what_hospitals_trained():
     from genofed.server.report import render_markdown
 
     results = _results()
-    results.update(pretrained={"content_hash": "ab" * 32, "task": {"kind": "binary", "label": "label"},
-                               "source": "/data/sources/near", "source_samples": 20000},
-                   finetune="frozen", trainable_parameters=17)
+    results.update(
+        pretrained={
+            "content_hash": "ab" * 32,
+            "task": {"kind": "binary", "label": "label"},
+            "source": "/data/sources/near",
+            "source_samples": 20000,
+        },
+        finetune="frozen",
+        trainable_parameters=17,
+    )
     text = render_markdown(results, {})
-    assert "pretrained on /data/sources/near (binary task 'label', 20,000 people; content hash abababababababab)" in text
+    assert (
+        "pretrained on /data/sources/near (binary task 'label', 20,000 people; content hash abababababababab)"
+        in text
+    )
     assert "fine-tuned 'frozen'; hospitals trained 17 parameters" in text
     assert "randomly initialised" in render_markdown(_results(), {})

@@ -35,8 +35,18 @@ def federation(tmp_path_factory) -> Path:
 
 
 def _settings(federation: Path, out: Path, **overrides) -> RunSettings:
-    base = RunSettings(data_dir=str(federation), out_dir=str(out), rounds=2, local_epochs=1, epsilon=8.0, batch_size=16,
-                       seed=5, quiet=True, ledger_dir=str(out / "ledgers"), plan_id="secagg-test-plan")
+    base = RunSettings(
+        data_dir=str(federation),
+        out_dir=str(out),
+        rounds=2,
+        local_epochs=1,
+        epsilon=8.0,
+        batch_size=16,
+        seed=5,
+        quiet=True,
+        ledger_dir=str(out / "ledgers"),
+        plan_id="secagg-test-plan",
+    )
     return replace(base, **overrides)
 
 
@@ -77,8 +87,9 @@ def test_a_secagg_run_completes_with_dp_and_charges_every_ledger_as_a_plain_run(
         assert 0.7 * 8.0 < epsilon <= 8.0 * (1 + 1e-6), site
         plain_ledger = PrivacyLedger(Path(plain_settings.ledger_dir) / site / LEDGER_FILE)
         secagg_ledger = PrivacyLedger(Path(secagg_settings.ledger_dir) / site / LEDGER_FILE)
-        assert [(c.round, c.noise_multiplier, c.sample_rate, c.steps) for c in secagg_ledger.charges] == \
-               [(c.round, c.noise_multiplier, c.sample_rate, c.steps) for c in plain_ledger.charges]
+        assert [(c.round, c.noise_multiplier, c.sample_rate, c.steps) for c in secagg_ledger.charges] == [
+            (c.round, c.noise_multiplier, c.sample_rate, c.steps) for c in plain_ledger.charges
+        ]
     report = (Path(secagg_settings.out_dir) / "report.md").read_text()
     assert "| Secure aggregation | on (SecAgg+)" in report
 
@@ -104,7 +115,9 @@ def test_the_coordinator_never_sees_one_hospitals_update(runs):
     model = _round(secagg_settings.out_dir, 1)
     reference = np.concatenate([t.numpy().ravel() for t in model.values()]).astype(np.float64)
     for _round_number, _node, _stage, vectors in seen:
-        values = np.concatenate([v.ravel() for v in vectors[1:]]).astype(np.float64)  # [0] is the masked weight
+        values = np.concatenate([v.ravel() for v in vectors[1:]]).astype(
+            np.float64
+        )  # [0] is the masked weight
         assert values.size == reference.size
         assert np.mean(values > secagg.QUANTIZATION_RANGE) > 0.99
         decoded = values * (2 * secagg.CLIPPING_RANGE / secagg.QUANTIZATION_RANGE) - secagg.CLIPPING_RANGE
@@ -178,9 +191,6 @@ def test_simulate_cli_has_secagg(tmp_path):
     assert args.secagg is True
 
 
-
-
-
 def test_the_outbound_guard_passes_a_fitres_of_model_arrays_and_metrics_only():
     """The guard sits inside SecAgg+: it sees the plaintext FitRes before masking."""
     from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
@@ -194,13 +204,18 @@ def test_the_outbound_guard_passes_a_fitres_of_model_arrays_and_metrics_only():
     TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
     state = build_model(ModelConfig(n_variants=100), seed=0).state_dict()
     parameters = secagg.to_parameters(state)
-    sent = Message(compat.fitins_to_recorddict(FitIns(parameters, {"server-round": 1}), keep_input=True),
-                   message_type=MessageType.TRAIN, dst_node_id=7)
+    sent = Message(
+        compat.fitins_to_recorddict(FitIns(parameters, {"server-round": 1}), keep_input=True),
+        message_type=MessageType.TRAIN,
+        dst_node_id=7,
+    )
     sent.content.config_records["secaggplus.configs"] = ConfigRecord({"stage": "collect_masked_vectors"})
 
     def fitres(params=parameters, metrics=None, message="Success", **extra) -> Message:
         content = compat.fitres_to_recorddict(
-            FitRes(Status(Code.OK, message), params, 80, metrics or {"num-examples": 80, "epsilon": 3.0}), keep_input=True)
+            FitRes(Status(Code.OK, message), params, 80, metrics or {"num-examples": 80, "epsilon": 3.0}),
+            keep_input=True,
+        )
         for name, record in extra.items():
             content[name] = record
         return Message(content, reply_to=sent)
@@ -208,9 +223,14 @@ def test_the_outbound_guard_passes_a_fitres_of_model_arrays_and_metrics_only():
     check_outbound(fitres(), sent)
     wrong_shape = secagg.to_parameters({k: (v[:1] if v.ndim else v) for k, v in state.items()})
     wrong_dtype = secagg.to_parameters({k: v.double() for k, v in state.items()})
-    for bad in (fitres(metrics={"num-examples": 80, "sample-id": 3.0}), fitres(metrics={"num-examples": 80, "who": "ROS0001"}),
-                fitres(message="patient ROS0001 failed"), fitres(params=wrong_shape), fitres(params=wrong_dtype),
-                fitres(ids=ConfigRecord({"sample": "ROS0001"}))):
+    for bad in (
+        fitres(metrics={"num-examples": 80, "sample-id": 3.0}),
+        fitres(metrics={"num-examples": 80, "who": "ROS0001"}),
+        fitres(message="patient ROS0001 failed"),
+        fitres(params=wrong_shape),
+        fitres(params=wrong_dtype),
+        fitres(ids=ConfigRecord({"sample": "ROS0001"})),
+    ):
         with pytest.raises(OutboundViolation):
             check_outbound(bad, sent)
         blocked = outbound_guard(sent, Context(1, 7, {}, RecordDict(), {}), lambda m, c, r=bad: r)

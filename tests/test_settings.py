@@ -11,7 +11,9 @@ from genofed.server.settings import RunSettings, SettingsError
 
 
 def test_from_flower_run_config_converts_kebab_case_and_types():
-    settings = RunSettings.from_config({"rounds": "4", "epsilon": "inf", "local-epochs": 3, "strategy": "fedprox", "resume": "true"})
+    settings = RunSettings.from_config(
+        {"rounds": "4", "epsilon": "inf", "local-epochs": 3, "strategy": "fedprox", "resume": "true"}
+    )
     assert settings.rounds == 4 and settings.local_epochs == 3 and settings.resume is True
     assert math.isinf(settings.epsilon) and not settings.private
     assert RunSettings.from_config(settings.to_config()) == settings  # round trip, inf included
@@ -47,7 +49,9 @@ def test_resume_refuses_changed_settings_but_not_a_new_output_folder(tmp_path):
     config = ModelConfig(n_variants=100)
     before = RunSettings(out_dir="runs/a", lr=0.05)
     checkpoint = Checkpoint(2, {}, config.to_dict(), "plan", settings=before.to_config())
-    _check_resumable(checkpoint, config, RunSettings(out_dir="runs/b", lr=0.05, resume=True, quiet=True), tmp_path)
+    _check_resumable(
+        checkpoint, config, RunSettings(out_dir="runs/b", lr=0.05, resume=True, quiet=True), tmp_path
+    )
     # the plan id follows from the settings, and a resumed run takes it from its checkpoint
     _check_resumable(checkpoint, config, RunSettings(out_dir="runs/a", lr=0.05, plan_id="other"), tmp_path)
     with pytest.raises(GenofedError, match=r"lr: 0.05 -> 0.1"):
@@ -71,7 +75,9 @@ def test_pyproject_run_config_is_valid_and_lets_flwr_run_start_from_a_pretrained
 @pytest.mark.parametrize("strategy", ["fedmedian", "fedtrimmedavg", "krum", "multikrum"])
 def test_robust_aggregators_are_refused_with_secure_aggregation(strategy):
     """SecAgg+ shows the coordinator a masked sum; a median, trimmed mean or Krum needs each update."""
-    with pytest.raises(SettingsError, match=f"secagg cannot run strategy {strategy}: .* needs each hospital's update"):
+    with pytest.raises(
+        SettingsError, match=f"secagg cannot run strategy {strategy}: .* needs each hospital's update"
+    ):
         RunSettings(strategy=strategy, secagg=True)
     assert RunSettings(strategy=strategy).strategy == strategy
 
@@ -108,8 +114,19 @@ def test_genofed_simulate_takes_the_robust_strategies_and_their_settings():
 
     parser = argparse.ArgumentParser()
     register_simulate(parser.add_subparsers())
-    args = parser.parse_args(["simulate", "--out", "runs/x", "--strategy", "fedtrimmedavg", "--trim-beta", "0.34",
-                              "--malicious-nodes", "2"])
+    args = parser.parse_args(
+        [
+            "simulate",
+            "--out",
+            "runs/x",
+            "--strategy",
+            "fedtrimmedavg",
+            "--trim-beta",
+            "0.34",
+            "--malicious-nodes",
+            "2",
+        ]
+    )
     assert (args.strategy, args.trim_beta, args.malicious_nodes) == ("fedtrimmedavg", 0.34, 2)
     with pytest.raises(SystemExit):
         parser.parse_args(["simulate", "--out", "runs/x", "--strategy", "bulyan"])

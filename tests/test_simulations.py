@@ -60,7 +60,9 @@ def test_same_seed_same_bytes_other_seed_other_data(small, tmp_path):
         assert (small / path).read_bytes() == (again / path).read_bytes(), path
     other = tmp_path / "other"
     simulate_cohorts(other, preset="small", seed=8)
-    assert (small / "rostov" / "genotypes.vcf.gz").read_bytes() != (other / "rostov" / "genotypes.vcf.gz").read_bytes()
+    assert (small / "rostov" / "genotypes.vcf.gz").read_bytes() != (
+        other / "rostov" / "genotypes.vcf.gz"
+    ).read_bytes()
 
 
 def test_causal_variants_are_in_panel_and_vcfs(small, truth):

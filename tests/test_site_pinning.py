@@ -10,13 +10,13 @@ import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
+from genofed.client.agent.keys import init_site
 from genofed.client.agent.launch import check_site, node_config
 from genofed.client.app import make_client_app
-from genofed.client.agent.keys import init_site
-from genofed.common.errors import GenofedError
 from genofed.common.data.layout import hospital_folders
-from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.data.panel import VariantPanel
+from genofed.common.errors import GenofedError
+from genofed.common.model.network import ModelConfig, build_model
 from genofed.simulations.cohorts.build import simulate_cohorts
 
 
@@ -36,16 +36,37 @@ def _checked(tmp_path: Path, cohorts: Path, **options) -> tuple[Path, dict]:
     site = tmp_path / "site"
     init_site(site, "rostov")
     data = hospital_folders(cohorts)[0]
-    bound = check_site(site, data.genotypes, data.phenotypes, cohorts / "panel.tsv",
-                       ledger_index=tmp_path / "home" / "ledgers.json", **options)
+    bound = check_site(
+        site,
+        data.genotypes,
+        data.phenotypes,
+        cohorts / "panel.tsv",
+        ledger_index=tmp_path / "home" / "ledgers.json",
+        **options,
+    )
     return site, bound
 
 
 def _train(config: ModelConfig, **settings) -> Message:
-    base = {"server-round": 1, "num-rounds": 1, "plan-id": "p", "local-epochs": 1, "batch-size": 16, "lr": 0.03,
-            "clip": 1.0, "epsilon": 8.0, "delta": 1e-5, "model": json.dumps(config.to_dict()), "site-evaluations": 1}
-    content = RecordDict({"arrays": ArrayRecord(build_model(config, seed=0).state_dict()),
-                          "config": ConfigRecord({**base, **settings})})
+    base = {
+        "server-round": 1,
+        "num-rounds": 1,
+        "plan-id": "p",
+        "local-epochs": 1,
+        "batch-size": 16,
+        "lr": 0.03,
+        "clip": 1.0,
+        "epsilon": 8.0,
+        "delta": 1e-5,
+        "model": json.dumps(config.to_dict()),
+        "site-evaluations": 1,
+    }
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord(build_model(config, seed=0).state_dict()),
+            "config": ConfigRecord({**base, **settings}),
+        }
+    )
     return Message(content, message_type=MessageType.TRAIN, dst_node_id=7)
 
 
@@ -53,7 +74,11 @@ def test_check_pins_size_architecture_and_evaluations_and_the_client_app_holds_t
     site, bound = _checked(tmp_path, cohorts, declared_size=60, max_evaluations=2)
     assert (bound["declared_size"], bound["max_evaluations"]) == (60, 2) and len(bound["model_digest"]) == 64
     config = node_config(site, json.loads((site / "hospital.json").read_text()))
-    assert (config["declared-size"], config["max-evaluations"], config["model-digest"]) == (60, 2, bound["model_digest"])
+    assert (config["declared-size"], config["max-evaluations"], config["model-digest"]) == (
+        60,
+        2,
+        bound["model_digest"],
+    )
 
     app = make_client_app()
     context = Context(run_id=1, node_id=7, node_config=config, state=RecordDict(), run_config={})

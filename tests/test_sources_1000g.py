@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from genofed.cli.main import main
-from genofed.common.model.network import build_model
 from genofed.common.data.readers import read_classes, read_genotypes
+from genofed.common.model.network import build_model
 from genofed.server.pretraining.model_file import disease_start, load_pretrained
 from genofed.simulations.cohorts.build import simulate_cohorts
 from genofed.simulations.cohorts.presets import THOUSAND_GENOMES
@@ -49,8 +49,24 @@ def federation(thousand_genomes, tmp_path_factory) -> Path:
 def ancestry_model(federation, tmp_path_factory) -> Path:
     if "model" not in _BUILT:
         out = tmp_path_factory.mktemp("pretrained") / "ancestry.pt"
-        code = main(["pretrain", "--source", str(federation / "sources" / "ancestry"), "--panel", str(federation / "panel.tsv"),
-                     "--out", str(out), "--task", "multiclass", "--label", "superpopulation", "--epochs", "3", "--quiet"])
+        code = main(
+            [
+                "pretrain",
+                "--source",
+                str(federation / "sources" / "ancestry"),
+                "--panel",
+                str(federation / "panel.tsv"),
+                "--out",
+                str(out),
+                "--task",
+                "multiclass",
+                "--label",
+                "superpopulation",
+                "--epochs",
+                "3",
+                "--quiet",
+            ]
+        )
         assert code == 0
         _BUILT["model"] = out
     return _BUILT["model"]
@@ -97,7 +113,9 @@ def test_ancestry_source_holds_exactly_the_unused_1000g_people(federation, thous
     table = pd.read_csv(source / "phenotypes.csv").set_index("sample_id")
     assert list(table.columns) == ["superpopulation", "population", "sex"]
     assert table["population"].nunique() == 26 and set(table["sex"]) == {"M", "F"}
-    reference = pd.read_csv(thousand_genomes / "samples.tsv", sep="\t").set_index("sample_id").loc[table.index]
+    reference = (
+        pd.read_csv(thousand_genomes / "samples.tsv", sep="\t").set_index("sample_id").loc[table.index]
+    )
     assert (reference["superpopulation"] == table["superpopulation"]).all()
     assert (reference["population"] == table["population"]).all()
     assert (reference["sex"].str[0].str.upper() == table["sex"]).all()

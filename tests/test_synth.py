@@ -10,15 +10,24 @@ import pytest
 
 import genofed.client.synth as synth_module
 from genofed.cli.main import main
-from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.data.readers import read_genotypes, read_phenotypes
 from genofed.common.data.readers.vcf import read_vcf
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.synthetic.validation import Thresholds
 from genofed.simulations.cohorts.build import simulate_cohorts
 
-PERMISSIVE = Thresholds(af_correlation_min=-1.0, ld_correlation_min=-1.0, aats_low=0.0, aats_high=1.0, privacy_loss_max=1.0,
-                        exact_copies_max=10**6, mia_auc_max=1.0, spurious_rate_max=1.0, association_recall_min=None,
-                        pca_mixing_min=None)
+PERMISSIVE = Thresholds(
+    af_correlation_min=-1.0,
+    ld_correlation_min=-1.0,
+    aats_low=0.0,
+    aats_high=1.0,
+    privacy_loss_max=1.0,
+    exact_copies_max=10**6,
+    mia_auc_max=1.0,
+    spurious_rate_max=1.0,
+    association_recall_min=None,
+    pca_mixing_min=None,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +39,17 @@ def site(tmp_path_factory) -> tuple[Path, Path]:
 
 def _args(site, out, *extra) -> list[str]:
     defaults = [] if "--epochs" in extra else ["--epochs", "5"]
-    return ["synth", "--genotypes", str(site[0]), "--phenotypes", str(site[1]), "--out", str(out), *defaults, *extra]
+    return [
+        "synth",
+        "--genotypes",
+        str(site[0]),
+        "--phenotypes",
+        str(site[1]),
+        "--out",
+        str(out),
+        *defaults,
+        *extra,
+    ]
 
 
 def test_a_failed_batch_writes_the_report_but_no_records(site, tmp_path, capsys):
@@ -45,7 +64,9 @@ def test_a_failed_batch_writes_the_report_but_no_records(site, tmp_path, capsys)
 
 
 def test_a_passing_batch_is_written_as_files_the_loaders_read(site, tmp_path, monkeypatch):
-    monkeypatch.setattr(synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE))
+    monkeypatch.setattr(
+        synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE)
+    )
     out = tmp_path / "out"
     assert main(_args(site, out, "--n", "50")) == 0
     summary = json.loads((out / "validation.json").read_text())
@@ -61,7 +82,9 @@ def test_a_passing_batch_is_written_as_files_the_loaders_read(site, tmp_path, mo
 
 
 def test_phase_ignore_models_dosages_and_writes_unphased_calls(site, tmp_path, monkeypatch):
-    monkeypatch.setattr(synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE))
+    monkeypatch.setattr(
+        synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE)
+    )
     out = tmp_path / "out"
     assert main(_args(site, out, "--n", "30", "--phase", "ignore", "--temperature", "0.7")) == 0
     summary = json.loads((out / "validation.json").read_text())
@@ -80,7 +103,9 @@ def test_dp_generator_is_charged_to_the_site_ledger_and_the_budget_is_enforced(s
     assert 1.5 < spent <= 2.0 + 1e-6
     capsys.readouterr()
     # 2 more would pass a lifetime cap of 3: refused before training, nothing written, nothing charged
-    assert main(_args(site, tmp_path / "b", "--epsilon", "2", "--state-dir", str(state), "--budget", "3")) == 2
+    assert (
+        main(_args(site, tmp_path / "b", "--epsilon", "2", "--state-dir", str(state), "--budget", "3")) == 2
+    )
     assert "exceed its budget" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
     assert PrivacyLedger(state / LEDGER_FILE).epsilon(1e-5) == pytest.approx(spent)
@@ -96,10 +121,16 @@ def test_dp_without_a_ledger_and_a_used_folder_are_refused(site, tmp_path, capsy
     assert (used / "keep.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize(("option", "message"), [(["--n", "-1"], "--n must be"), (["--epochs", "0"], "--epochs"),
-                                                 (["--epsilon", "0", "--state-dir", "s"], "--epsilon must be > 0"),
-                                                 (["--temperature", "0"], "--temperature must be > 0"),
-                                                 (["--generator", "gan", "--epochs", "0"], "--epochs")])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--n", "-1"], "--n must be"),
+        (["--epochs", "0"], "--epochs"),
+        (["--epsilon", "0", "--state-dir", "s"], "--epsilon must be > 0"),
+        (["--temperature", "0"], "--temperature must be > 0"),
+        (["--generator", "gan", "--epochs", "0"], "--epochs"),
+    ],
+)
 def test_bad_options_are_one_line_errors(site, tmp_path, capsys, option, message):
     assert main(_args(site, tmp_path / "o", *option)) == 2
     err = capsys.readouterr().err

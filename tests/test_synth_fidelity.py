@@ -13,7 +13,11 @@ import pytest
 from genofed.cli.main import main
 from genofed.common.errors import GenofedError
 from genofed.simulations.cohorts.real import load_chr1_region
-from genofed.simulations.experiments.synthetic_fidelity.run import REFERENCES, FidelityConfig, run_fidelity_experiment
+from genofed.simulations.experiments.synthetic_fidelity.run import (
+    REFERENCES,
+    FidelityConfig,
+    run_fidelity_experiment,
+)
 
 VCF_HEADER = (
     "##fileformat=VCFv4.2\n"
@@ -42,10 +46,18 @@ def test_small_experiment_writes_the_table_with_every_row(small_results):
     out = Path(small_results["report"]).parent
     report = (out / "report.md").read_text()
     saved = json.loads((out / "synth_fidelity.json").read_text())
-    assert {(e["dataset"], e["row"]) for e in saved["table"]} == {(d, r) for d in ("805", "region") for r in (*REFERENCES, "vae")}
+    assert {(e["dataset"], e["row"]) for e in saved["table"]} == {
+        (d, r) for d in ("805", "region") for r in (*REFERENCES, "vae")
+    }
     assert (out / "pieces" / "805-vae-epsinf-s1.json").is_file()  # reused on rerun
-    for title in ("held-out real haplotypes (ideal)", "independent sites (naive)", "per-population independent sites",
-                  "copy of the training data (memorised)", "our VAE (phased), no DP", "our VAE (dosages), no DP"):
+    for title in (
+        "held-out real haplotypes (ideal)",
+        "independent sites (naive)",
+        "per-population independent sites",
+        "copy of the training data (memorised)",
+        "our VAE (phased), no DP",
+        "our VAE (dosages), no DP",
+    ):
         assert title in report
     assert "README's published figures" in report
 
@@ -87,7 +99,9 @@ def _write_region(folder: Path, calls: list[list[str]]) -> Path:
 
 
 def test_chr1_region_loader_phased_haplotypes_and_refusals(tmp_path):
-    region = load_chr1_region(_write_region(tmp_path, [["0|1", "1|1", "0|0"], ["1|0", "0|1", "0|0"]]), require_phased=True)
+    region = load_chr1_region(
+        _write_region(tmp_path, [["0|1", "1|1", "0|0"], ["1|0", "0|1", "0|0"]]), require_phased=True
+    )
     assert region.phased and region.contiguous
     assert region.haplotypes.shape == (3, 2, 2)
     assert region.haplotypes[0].tolist() == [[0, 1], [1, 0]]  # person S0: 0|1 then 1|0
@@ -100,11 +114,14 @@ def test_chr1_region_loader_phased_haplotypes_and_refusals(tmp_path):
         load_chr1_region(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--seeds", "1,x", "--seeds takes comma-separated numbers"),
-    ("--generators", "vae,rbm", "--generators takes a comma-separated list"),
-    ("--epsilons", "inf,0", "epsilons must be > 0"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--seeds", "1,x", "--seeds takes comma-separated numbers"),
+        ("--generators", "vae,rbm", "--generators takes a comma-separated list"),
+        ("--epsilons", "inf,0", "epsilons must be > 0"),
+    ],
+)
 def test_cli_bad_argument_is_a_one_line_error(tmp_path, capsys, option, value, message):
     assert main(["experiment", "synthetic-fidelity", "--out", str(tmp_path / "out"), option, value]) == 2
     err = capsys.readouterr().err

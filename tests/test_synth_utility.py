@@ -13,9 +13,13 @@ import pytest
 from genofed.common.model.network import ModelConfig
 from genofed.common.privacy.ledger import epsilon_of
 from genofed.server.settings import RunSettings
+from genofed.simulations.experiments.synthetic_utility.run import (
+    SynthUtilityConfig,
+    generator_available,
+    run_synth_utility_experiment,
+)
 from genofed.simulations.local import baselines
 from genofed.simulations.local.baselines import classifier_step, fit_alone
-from genofed.simulations.experiments.synthetic_utility.run import SynthUtilityConfig, generator_available, run_synth_utility_experiment
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,10 @@ def test_every_arm_is_measured_at_every_privacy_level(experiment):
         at = [r for r in rows if r["epsilon"] == epsilon]
         assert [r["arm"] for r in at if r["generator"] is None] == ["real"]
         for kind in _kinds():
-            assert {(r["arm"], r["ratio"]) for r in at if r["generator"] == kind} == {("validated", 1.0), ("unvalidated", 1.0)}
+            assert {(r["arm"], r["ratio"]) for r in at if r["generator"] == kind} == {
+                ("validated", 1.0),
+                ("unvalidated", 1.0),
+            }
     for row in rows:
         assert 0.0 < row["auc"] < 1.0 and row["error"] == pytest.approx(1.0 - row["accuracy"]), row
     for state in results["generators"].values():
@@ -58,7 +65,9 @@ def test_validation_decides_what_is_used_and_both_spurious_rates_are_recorded(ex
     synthetic = [r for r in results["table"] if r["arm"] != "real"]
     assert all(0.0 <= r["rejected_share"] <= 1.0 and 0.0 <= r["pass_rate"] <= 1.0 for r in synthetic)
     assert {r["arm"] for r in results["reductions"]} == {"validated", "unvalidated"}
-    assert [r["size"] for r in results["holdout_reference"]] == [40]  # real held-out people as the noise floor
+    assert [r["size"] for r in results["holdout_reference"]] == [
+        40
+    ]  # real held-out people as the noise floor
 
 
 def test_dp_arms_spend_the_same_total_epsilon_within_budget(experiment):
@@ -78,7 +87,16 @@ def test_report_and_json_are_written_and_a_rerun_reuses_the_pieces(experiment, m
     config, results = experiment
     out = Path(config.out_dir)
     report = (out / "report.md").read_text()
-    for text in ("## Targets", "18.0 %", "11.0 %", "12.0 %", "## no DP", "## epsilon 8", "## Error reduction", "## Commentary"):
+    for text in (
+        "## Targets",
+        "18.0 %",
+        "11.0 %",
+        "12.0 %",
+        "## no DP",
+        "## epsilon 8",
+        "## Error reduction",
+        "## Commentary",
+    ):
         assert text in report, text
     assert (out / "synth_utility_error.png").stat().st_size > 1000
     saved = json.loads((out / "synth_utility.json").read_text())
@@ -87,7 +105,9 @@ def test_report_and_json_are_written_and_a_rerun_reuses_the_pieces(experiment, m
     def no_training(*args, **kwargs):
         raise AssertionError("a finished piece was recomputed")
 
-    monkeypatch.setattr("genofed.simulations.experiments.synthetic_utility.run.generate_validated", no_training)
+    monkeypatch.setattr(
+        "genofed.simulations.experiments.synthetic_utility.run.generate_validated", no_training
+    )
     monkeypatch.setattr("genofed.simulations.experiments.synthetic_utility.run.fit_alone", no_training)
     again = run_synth_utility_experiment(config)
     assert again["rows"] == saved["rows"]
@@ -123,8 +143,11 @@ def test_a_missing_generator_is_reported_not_fatal(experiment, monkeypatch):
     from genofed.simulations.experiments.synthetic_utility import run as synth_utility
 
     assert generator_available("no-such-generator") is not None
-    monkeypatch.setattr(synth_utility, "generator_available",
-                        lambda kind: "ModuleNotFoundError: gan.py" if kind == "gan" else None)
+    monkeypatch.setattr(
+        synth_utility,
+        "generator_available",
+        lambda kind: "ModuleNotFoundError: gan.py" if kind == "gan" else None,
+    )
     results = run_synth_utility_experiment(config)
     assert results["generators"]["gan"].startswith("not available")
     assert not [r for r in results["rows"] if r["generator"] == "gan"]

@@ -29,7 +29,9 @@ def make_cohort(n: int = N, v: int = V, seed: int = 0, block: int = 10, founders
     alleles flipped), labels driven by the CAUSAL variant's dosage, and (sex, age)."""
     rng = np.random.default_rng(seed)
     n_blocks = v // block
-    founder_haps = (rng.random((n_blocks, founders, block)) < rng.uniform(0.1, 0.6, size=(n_blocks, 1, block))).astype(np.int8)
+    founder_haps = (
+        rng.random((n_blocks, founders, block)) < rng.uniform(0.1, 0.6, size=(n_blocks, 1, block))
+    ).astype(np.int8)
 
     def haplotypes() -> np.ndarray:
         pick = rng.integers(0, founders, size=(n, n_blocks))
@@ -90,7 +92,10 @@ def test_allele_frequencies_and_conditional_generation(cohort, trained: TrainedG
     r = np.corrcoef(genotypes.mean(0), records.genotypes.mean(0))[0, 1]
     assert r > 0.9, r
     real = genotypes[labels == 1, CAUSAL].mean() - genotypes[labels == 0, CAUSAL].mean()
-    synthetic = records.genotypes[records.labels == 1, CAUSAL].mean() - records.genotypes[records.labels == 0, CAUSAL].mean()
+    synthetic = (
+        records.genotypes[records.labels == 1, CAUSAL].mean()
+        - records.genotypes[records.labels == 0, CAUSAL].mean()
+    )
     assert real > 0.6  # the toy disease: cases carry the causal allele far more often
     assert synthetic > 0.3, (real, synthetic)
 
@@ -105,7 +110,9 @@ def test_fixed_seeds_give_identical_models_and_samples(cohort, trained: TrainedG
     one, two = (train_gan(genotypes, labels, settings=short, noise_multiplier=None) for _ in range(2))
     for key, value in one.generator.state_dict().items():
         assert torch.equal(value, two.generator.state_dict()[key]), key
-    other = train_gan(genotypes, labels, settings=GANSettings(**{**short.__dict__, "seed": 6}), noise_multiplier=None)
+    other = train_gan(
+        genotypes, labels, settings=GANSettings(**{**short.__dict__, "seed": 6}), noise_multiplier=None
+    )
     assert not torch.equal(one.generator.blocks.weight, other.generator.blocks.weight)
     np.testing.assert_array_equal(one.sample(30, seed=0).genotypes, two.sample(30, seed=0).genotypes)
     assert one.sample(10, seed=0).sex is None  # trained without covariates
@@ -125,7 +132,14 @@ def test_dp_training_history_matches_the_calibrated_budget(cohort) -> None:
     genotypes, labels, covariates, haps = cohort
     settings = GANSettings(epochs=3, batch_size=32, hidden=32, critic_hidden=32, seed=2)
     sigma = gan_noise_for_budget(N, settings, epsilon=4.0, delta=1e-5)
-    result = train_gan(phased_states(haps), labels, covariates=covariates, settings=settings, noise_multiplier=sigma, n_states=4)
+    result = train_gan(
+        phased_states(haps),
+        labels,
+        covariates=covariates,
+        settings=settings,
+        noise_multiplier=sigma,
+        n_states=4,
+    )
     steps_per_epoch = math.ceil(N / settings.batch_size)
     assert len(result.history) == 1
     noise, rate, steps = result.history[0]
@@ -135,14 +149,33 @@ def test_dp_training_history_matches_the_calibrated_budget(cohort) -> None:
     assert math.isfinite(eps) and 0.9 * 4.0 < eps <= 4.0 * 1.0001
     assert len(result.losses) == settings.epochs and all(math.isfinite(x) for x in result.losses)
     records = result.sample(20, seed=0)
-    assert set(np.unique(records.genotypes)) <= {0, 1, 2} and records.haplotypes is not None and records.sex is not None
+    assert (
+        set(np.unique(records.genotypes)) <= {0, 1, 2}
+        and records.haplotypes is not None
+        and records.sex is not None
+    )
     # the generator learnt (through the critic) and is a plain module, with no Opacus state left on it
-    fresh = train_gan(phased_states(haps), labels, covariates=covariates, settings=GANSettings(**{**settings.__dict__, "epochs": 1}),
-                      noise_multiplier=sigma, n_states=4)
+    fresh = train_gan(
+        phased_states(haps),
+        labels,
+        covariates=covariates,
+        settings=GANSettings(**{**settings.__dict__, "epochs": 1}),
+        noise_multiplier=sigma,
+        n_states=4,
+    )
     assert not torch.equal(fresh.generator.blocks.weight, result.generator.blocks.weight)
     assert all(getattr(p, "grad_sample", None) is None for p in result.generator.parameters())
-    again = train_gan(phased_states(haps), labels, covariates=covariates, settings=settings, noise_multiplier=sigma, n_states=4)
-    np.testing.assert_array_equal(again.sample(20, seed=0).genotypes, records.genotypes)  # seeded noise and sampling
+    again = train_gan(
+        phased_states(haps),
+        labels,
+        covariates=covariates,
+        settings=settings,
+        noise_multiplier=sigma,
+        n_states=4,
+    )
+    np.testing.assert_array_equal(
+        again.sample(20, seed=0).genotypes, records.genotypes
+    )  # seeded noise and sampling
     # a site that already spent part of its budget gets more noise for the same target
     assert gan_noise_for_budget(N, settings, epsilon=4.0, delta=1e-5, history=[(2.0, 0.1, 20)]) > sigma
 
@@ -172,15 +205,24 @@ def test_bad_inputs_are_refused(cohort) -> None:
         train_gan(genotypes, labels + 1, settings=settings, noise_multiplier=None)
     with pytest.raises(ValueError, match="covariates"):
         train_gan(genotypes, labels, covariates=np.zeros((N, 3)), settings=settings, noise_multiplier=None)
-    for bad in ({"epochs": 0}, {"n_critic": 0}, {"lr_critic": 0.0}, {"weight_clip": -1.0}, {"gp_weight": -1.0}, {"gumbel_tau": 0.0}):
+    for bad in (
+        {"epochs": 0},
+        {"n_critic": 0},
+        {"lr_critic": 0.0},
+        {"weight_clip": -1.0},
+        {"gp_weight": -1.0},
+        {"gumbel_tau": 0.0},
+    ):
         with pytest.raises(ValueError):
             GANSettings(**bad)
 
 
 def test_common_does_not_import_client_server_or_simulations() -> None:
-    code = ("import sys, genofed.common.synthetic.gan; "
-            "bad = [m for m in sys.modules if m.startswith(('genofed.client', 'genofed.server', 'genofed.simulations'))]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, genofed.common.synthetic.gan; "
+        "bad = [m for m in sys.modules if m.startswith(('genofed.client', 'genofed.server', 'genofed.simulations'))]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -197,6 +239,7 @@ def test_the_generator_switch_reaches_both_generators_with_one_interface() -> No
     trained = train_generator("gan", x, y, settings=settings)
     assert isinstance(trained, TrainedGAN) and trained.sample(5, seed=1).genotypes.shape == (5, 12)
     assert noise_for_budget("gan", 40, settings, epsilon=5.0, delta=1e-5) == pytest.approx(
-        gan_noise_for_budget(40, settings, epsilon=5.0, delta=1e-5))
+        gan_noise_for_budget(40, settings, epsilon=5.0, delta=1e-5)
+    )
     with pytest.raises(ValueError, match="unknown generator"):
         generator_settings("diffusion", seed=0)

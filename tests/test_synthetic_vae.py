@@ -35,7 +35,9 @@ def make_cohort(n: int = N, v: int = V, seed: int = 0, block: int = 10, founders
     with 2 % of alleles flipped), a 0/1 label from a liability over CAUSAL, and (sex, age)."""
     rng = np.random.default_rng(seed)
     n_blocks = v // block
-    founder_haps = (rng.random((n_blocks, founders, block)) < rng.uniform(0.05, 0.6, size=(n_blocks, 1, block))).astype(np.int8)
+    founder_haps = (
+        rng.random((n_blocks, founders, block)) < rng.uniform(0.05, 0.6, size=(n_blocks, 1, block))
+    ).astype(np.int8)
 
     def haplotypes() -> np.ndarray:
         pick = rng.integers(0, founders, size=(n, n_blocks))
@@ -109,12 +111,15 @@ def test_allele_frequencies_and_covariates_match_training(cohort, trained: Train
     assert abs(records.age.mean() - covariates[:, 1].mean()) < 5.0
 
 
-def test_conditional_generation_keeps_the_direction_of_the_causal_variants(cohort, trained: TrainedVAE) -> None:
+def test_conditional_generation_keeps_the_direction_of_the_causal_variants(
+    cohort, trained: TrainedVAE
+) -> None:
     genotypes, labels, _ = cohort
     real = genotypes[labels == 1][:, CAUSAL].mean(0) - genotypes[labels == 0][:, CAUSAL].mean(0)
     records = trained.sample(4000, labels=np.repeat([0, 1], 2000), seed=5)
-    synthetic = (records.genotypes[records.labels == 1][:, CAUSAL].mean(0)
-                 - records.genotypes[records.labels == 0][:, CAUSAL].mean(0))
+    synthetic = records.genotypes[records.labels == 1][:, CAUSAL].mean(0) - records.genotypes[
+        records.labels == 0
+    ][:, CAUSAL].mean(0)
     clear = np.abs(real) > 0.2  # the rare causal variant's difference is too small to test
     assert clear.sum() >= 2
     assert (np.sign(synthetic[clear]) == np.sign(real[clear])).all(), (real, synthetic)
@@ -164,9 +169,11 @@ def test_bad_inputs_are_refused(cohort) -> None:
 
 
 def test_common_does_not_import_client_server_or_simulations() -> None:
-    code = ("import sys, genofed.common.synthetic.vae; "
-            "bad = [m for m in sys.modules if m.startswith(('genofed.client', 'genofed.server', 'genofed.simulations'))]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, genofed.common.synthetic.vae; "
+        "bad = [m for m in sys.modules if m.startswith(('genofed.client', 'genofed.server', 'genofed.simulations'))]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -182,8 +189,13 @@ def test_phased_input_makes_the_generator_haplotype_aware() -> None:
     n = 300
     haps = np.repeat((rng.random((n, 2, 2)) < 0.4).astype(np.int8), 10, axis=1)
     haps = np.where(rng.random(haps.shape) < 0.02, 1 - haps, haps).astype(np.int8)
-    trained = train_vae(phased_states(haps), np.zeros(n, np.int8), settings=VAESettings(epochs=60, block_size=10, seed=1),
-                        noise_multiplier=None, n_states=4)
+    trained = train_vae(
+        phased_states(haps),
+        np.zeros(n, np.int8),
+        settings=VAESettings(epochs=60, block_size=10, seed=1),
+        noise_multiplier=None,
+        n_states=4,
+    )
     sample = trained.sample(400, labels=np.zeros(400, np.int8), seed=2)
     assert sample.haplotypes is not None and sample.haplotypes.shape == (400, 20, 2)
     assert (sample.haplotypes.sum(2) == sample.genotypes).all()

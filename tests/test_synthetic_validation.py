@@ -71,7 +71,9 @@ class Population:
 
 def make_population(seed: int = 7) -> Population:
     rng = np.random.default_rng(seed)
-    founders = (rng.random((N_BLOCKS, N_FOUNDERS, BLOCK)) < rng.uniform(0.2, 0.8, (N_BLOCKS, 1, BLOCK))).astype(np.int8)
+    founders = (
+        rng.random((N_BLOCKS, N_FOUNDERS, BLOCK)) < rng.uniform(0.2, 0.8, (N_BLOCKS, 1, BLOCK))
+    ).astype(np.int8)
     weights = rng.dirichlet(np.full(N_FOUNDERS, 1.0), size=(2, N_BLOCKS))
     # Disease blocks: two complementary founder haplotypes, equally common in both
     # subpopulations, so every variant of the block tags the causal one almost perfectly and
@@ -91,12 +93,26 @@ def cohort():
     train, y_train = pop.draw(1000, rng)
     holdout, y_holdout = pop.draw(1000, rng)
     synth, y_synth = pop.draw(1000, rng)
-    return dict(pop=pop, train=train, y_train=y_train, holdout=holdout, y_holdout=y_holdout, synth=synth, y_synth=y_synth)
+    return dict(
+        pop=pop,
+        train=train,
+        y_train=y_train,
+        holdout=holdout,
+        y_holdout=y_holdout,
+        synth=synth,
+        y_synth=y_synth,
+    )
 
 
 def _validate(c, synth, y_synth, **kw):
     return validate_synthetic(
-        c["train"], c["holdout"], synth, labels_real=c["y_train"], labels_synth=y_synth, positions=POSITIONS, **kw
+        c["train"],
+        c["holdout"],
+        synth,
+        labels_real=c["y_train"],
+        labels_synth=y_synth,
+        positions=POSITIONS,
+        **kw,
     )
 
 
@@ -258,8 +274,8 @@ def test_r2_matrix_and_linkage_known_values():
 def test_r2_decay_is_higher_within_blocks(cohort):
     ld = linkage(real=cohort["train"], synthetic=cohort["synth"], positions=POSITIONS)
     bins, real = np.array(ld.decay_bins), ld.decay_real
-    within = [r for lo, r in zip(bins[:-1], real) if r is not None and lo < BLOCK * 2_000]
-    far = [r for lo, r in zip(bins[:-1], real) if r is not None and lo >= 1e6]
+    within = [r for lo, r in zip(bins[:-1], real, strict=False) if r is not None and lo < BLOCK * 2_000]
+    far = [r for lo, r in zip(bins[:-1], real, strict=False) if r is not None and lo >= 1e6]
     assert min(within) > 5 * max(far)
     assert sum(ld.decay_pairs) == ld.n_pairs
 
@@ -294,7 +310,10 @@ def test_holdout_reference_rate_is_the_rate_of_holdout_as_synthetic(cohort):
         labels_holdout=cohort["y_holdout"],
     )
     assert ref.spurious_rate_holdout == as_synth.spurious_rate
-    assert associations(**kw, synthetic=cohort["synth"], labels_synth=cohort["y_synth"]).spurious_rate_holdout is None
+    assert (
+        associations(**kw, synthetic=cohort["synth"], labels_synth=cohort["y_synth"]).spurious_rate_holdout
+        is None
+    )
 
 
 def test_spurious_rate_counts_opposite_signs():
@@ -306,7 +325,11 @@ def test_spurious_rate_counts_opposite_signs():
     a = associations(real=g, labels_real=y, synthetic=flipped, labels_synth=y)
     assert a.n_significant_synthetic >= 1 and a.spurious_rate == 1.0 and a.association_recall == 0.0
     ok = associations(real=g, labels_real=y, synthetic=g, labels_synth=y)
-    assert ok.spurious_rate == 0.0 and ok.association_recall == 1.0 and ok.effect_correlation == pytest.approx(1.0)
+    assert (
+        ok.spurious_rate == 0.0
+        and ok.association_recall == 1.0
+        and ok.effect_correlation == pytest.approx(1.0)
+    )
 
 
 def test_knn_mixing_and_structure_extremes():

@@ -66,14 +66,18 @@ def test_training_is_deterministic_by_seed(noise: float | None) -> None:
 def test_every_parameter_is_trained(noise: float | None) -> None:
     x, y = _separable(120)
     before = build_model(CONFIG, 0).state_dict()
-    after = train_model(build_model(CONFIG, 0), x, y, TrainSettings(epochs=1), noise_multiplier=noise, seed=0).state_dict
+    after = train_model(
+        build_model(CONFIG, 0), x, y, TrainSettings(epochs=1), noise_multiplier=noise, seed=0
+    ).state_dict
     unchanged = [k for k in before if torch.equal(before[k], after[k])]
     assert unchanged == []
 
 
 def test_empty_poisson_batches_still_step() -> None:
     x, y = _separable(6)
-    result = train_model(build_model(CONFIG, 0), x, y, TrainSettings(epochs=10, batch_size=1), noise_multiplier=1.0, seed=0)
+    result = train_model(
+        build_model(CONFIG, 0), x, y, TrainSettings(epochs=10, batch_size=1), noise_multiplier=1.0, seed=0
+    )
     assert result.steps == 60 and result.history == [(1.0, 1 / 6, 60)]
     assert all(torch.isfinite(v).all() for v in result.state_dict.values())
 
@@ -84,7 +88,11 @@ def test_fedprox_with_huge_mu_stays_at_the_anchor(noise: float | None) -> None:
     anchor_model = build_model(CONFIG, 3)
     anchor = {k: v.clone() for k, v in anchor_model.state_dict().items()}
     settings = TrainSettings(epochs=2, proximal_mu=1e6)
-    free = train_model(build_model(CONFIG, 3), x, y, TrainSettings(epochs=2), noise_multiplier=noise, seed=0).state_dict
-    held = train_model(build_model(CONFIG, 3), x, y, settings, noise_multiplier=noise, seed=0, anchor=anchor).state_dict
+    free = train_model(
+        build_model(CONFIG, 3), x, y, TrainSettings(epochs=2), noise_multiplier=noise, seed=0
+    ).state_dict
+    held = train_model(
+        build_model(CONFIG, 3), x, y, settings, noise_multiplier=noise, seed=0, anchor=anchor
+    ).state_dict
     drift = lambda sd: max(float((sd[k] - anchor[k]).abs().max()) for k in anchor)  # noqa: E731
     assert drift(held) < 1e-6 < drift(free)

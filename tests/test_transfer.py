@@ -41,8 +41,11 @@ def test_every_arm_is_measured_at_every_privacy_level(experiment):
 
 def test_modes_are_compared_by_privately_trained_parameters(experiment):
     _, results = experiment
-    modes = {(r["mode"], r["trainable_parameters"]) for r in results["table"]
-             if r["arm"] == "near-local" and r["epsilon"] == 3.0}
+    modes = {
+        (r["mode"], r["trainable_parameters"])
+        for r in results["table"]
+        if r["arm"] == "near-local" and r["epsilon"] == 3.0
+    }
     counts = dict(modes)
     assert set(counts) == {"full", "partial", "frozen"}
     assert counts["full"] > counts["partial"] > counts["frozen"] == 17  # hidden 16 + bias
@@ -52,8 +55,14 @@ def test_report_holds_the_tables_the_gains_and_the_plot(experiment):
     config, results = experiment
     out = Path(config.out_dir)
     report = (out / "report.md").read_text()
-    for heading in ("## Gain of transfer over scratch", "## No DP", "## epsilon 3 per site", "## How many parameters",
-                    "## Targets", "+13.2 points"):
+    for heading in (
+        "## Gain of transfer over scratch",
+        "## No DP",
+        "## epsilon 3 per site",
+        "## How many parameters",
+        "## Targets",
+        "+13.2 points",
+    ):
         assert heading in report
     assert (out / "transfer_auc.png").stat().st_size > 1000
     saved = json.loads((out / "transfer.json").read_text())

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genofed.common.data.checks import check_cohort, join_cohort, summarize_cohort
 from genofed.common.data.cohort import MISSING, GenotypeMatrix, Phenotypes
 from genofed.common.errors import DataError
-from genofed.common.data.checks import check_cohort, join_cohort, summarize_cohort
 
 
 def genotypes(n: int = 40, m: int = 5, ids: list[str] | None = None, seed: int = 0) -> GenotypeMatrix:
@@ -18,8 +18,12 @@ def genotypes(n: int = 40, m: int = 5, ids: list[str] | None = None, seed: int =
     dosages = rng.integers(0, 3, size=(n, m)).astype(np.int8)
     dosages[0, :] = 0  # every variant polymorphic: both 0 and 2 present
     dosages[1, :] = 2
-    return GenotypeMatrix(dosages, ids or [f"P{i:03d}" for i in range(n)], [f"1:{100 + j}:A:G" for j in range(m)],
-                          source="genotypes.vcf.gz")
+    return GenotypeMatrix(
+        dosages,
+        ids or [f"P{i:03d}" for i in range(n)],
+        [f"1:{100 + j}:A:G" for j in range(m)],
+        source="genotypes.vcf.gz",
+    )
 
 
 def phenotypes(ids: list[str], labels: list[int] | None = None, age: list[float] | None = None) -> Phenotypes:
@@ -88,8 +92,13 @@ def test_check_cohort_warnings():
     ages = [np.nan] + [40.0] * 39
     warnings = check_cohort(join_cohort(g, phenotypes(g.sample_ids, labels, ages)))
     codes = {w.code: w.message for w in warnings}
-    assert set(codes) == {"high_missing_variant", "high_missing_sample", "monomorphic", "class_imbalance",
-                          "missing_covariate"}
+    assert set(codes) == {
+        "high_missing_variant",
+        "high_missing_sample",
+        "monomorphic",
+        "class_imbalance",
+        "missing_covariate",
+    }
     assert "1:100:A:G (25%)" in codes["high_missing_variant"]
     assert "P005" in codes["high_missing_sample"]
     assert codes["monomorphic"].startswith("1 variant(s)")
@@ -112,14 +121,17 @@ def test_join_refuses_repeated_variant_ids_and_check_refuses_no_variants():
     g.variant_ids[2] = g.variant_ids[0]
     e = error(join_cohort, g, phenotypes(g.sample_ids))
     assert "1 variant id(s) appear more than once: 1:100:A:G" in e.problem and "norm -d" in e.hint
-    empty = GenotypeMatrix(np.zeros((40, 0), dtype=np.int8), [f"P{i:03d}" for i in range(40)], [],
-                           source="genotypes.csv")
+    empty = GenotypeMatrix(
+        np.zeros((40, 0), dtype=np.int8), [f"P{i:03d}" for i in range(40)], [], source="genotypes.csv"
+    )
     e = error(check_cohort, join_cohort(empty, phenotypes(empty.sample_ids)))
     assert e.file == "genotypes.csv" and "no variants" in e.problem
 
 
-@pytest.mark.parametrize(("column", "value"), [("age", np.inf), ("age", -1.0), ("age", 130.0), ("sex", 0.5),
-                                               ("pc1", 1e300), ("pc1", -np.inf)])
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("age", np.inf), ("age", -1.0), ("age", 130.0), ("sex", 0.5), ("pc1", 1e300), ("pc1", -np.inf)],
+)
 def test_check_cohort_refuses_covariates_outside_the_documented_ranges(column, value):
     g = genotypes()
     ph = phenotypes(g.sample_ids)

@@ -87,7 +87,12 @@ def test_phenotypes_csv_round_trip(tmp_path):
 
     covariates = pd.DataFrame({"sex": ["female", "M", "m"], "age": [5, 40, 77]})
     write_phenotypes(tmp_path / "p.csv", ["a", "b", "c"], np.array([0, 1, 0]), covariates)
-    assert (tmp_path / "p.csv").read_text().splitlines() == ["sample_id,label,sex,age", "a,0,F,5", "b,1,M,40", "c,0,M,77"]
+    assert (tmp_path / "p.csv").read_text().splitlines() == [
+        "sample_id,label,sex,age",
+        "a,0,F,5",
+        "b,1,M,40",
+        "c,0,M,77",
+    ]
     phenotypes = read_phenotypes(tmp_path / "p.csv")
     assert phenotypes.sample_ids == ["a", "b", "c"]
     assert list(phenotypes.labels) == [0, 1, 0]

@@ -54,12 +54,20 @@ def audit_entry(received: Message, reply: Message) -> dict[str, Any]:
         "destination": "coordinator",
     }
     if reply.has_error():
-        entry.update(status="error", error_code=int(reply.error.code), error=str(reply.error.reason), records=[], bytes=0)
+        entry.update(
+            status="error",
+            error_code=int(reply.error.code),
+            error=str(reply.error.reason),
+            records=[],
+            bytes=0,
+        )
         return entry
     records = [_describe_record(name, record) for name, record in reply.content.items()]
     entry.update(status="ok", records=records, bytes=sum(r["bytes"] for r in records))
     entry["sha256"] = hashlib.sha256("".join(r["sha256"] for r in records).encode()).hexdigest()
-    epsilon = [r["values"]["epsilon"] for r in records if r["kind"] == "metrics" and "epsilon" in r.get("values", {})]
+    epsilon = [
+        r["values"]["epsilon"] for r in records if r["kind"] == "metrics" and "epsilon" in r.get("values", {})
+    ]
     entry["epsilon"] = epsilon[0] if epsilon else None
     return entry
 
@@ -129,7 +137,9 @@ def read_audit(path: str | Path) -> list[dict[str, Any]]:
     """All entries of an audit log; a damaged line is an error naming it (never skipped)."""
     path = Path(path)
     if not path.is_file():
-        raise GenofedError(f"{path}: no audit log yet (it is written once the agent has sent its first message)")
+        raise GenofedError(
+            f"{path}: no audit log yet (it is written once the agent has sent its first message)"
+        )
     entries = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -137,5 +147,7 @@ def read_audit(path: str | Path) -> list[dict[str, Any]]:
         try:
             entries.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise GenofedError(f"{path}, line {number}: not a JSON audit entry ({exc}); the log may have been edited") from None
+            raise GenofedError(
+                f"{path}, line {number}: not a JSON audit entry ({exc}); the log may have been edited"
+            ) from None
     return entries

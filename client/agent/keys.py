@@ -20,9 +20,15 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from genofed.common.util.atomic import write_text_atomic
+from genofed.common.deployment.keys import (
+    CURVE,
+    fingerprint,
+    load_supernode_private_key,
+    public_key_openssh,
+    write_private_atomic,
+)
 from genofed.common.errors import GenofedError
-from genofed.common.deployment.keys import CURVE, fingerprint, load_supernode_private_key, public_key_openssh, write_private_atomic
+from genofed.common.util.atomic import write_text_atomic
 
 PRIVATE_KEY, PUBLIC_KEY, SITE_FILE = "supernode.key", "supernode.pub", "hospital.json"
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -32,20 +38,31 @@ def init_site(folder: str | Path, name: str) -> dict[str, Any]:
     """Make the site's key pair in `folder`; returns name, paths, public key line and fingerprint."""
     folder = Path(folder)
     if not name or len(name) > 63 or not set(name) <= NAME_CHARS or name[0] in "-_":
-        raise GenofedError(f"hospital name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+        raise GenofedError(
+            f"hospital name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+        )
     existing = [p for p in (folder / PRIVATE_KEY, folder / PUBLIC_KEY, folder / SITE_FILE) if p.exists()]
     if existing:
-        raise GenofedError(f"{existing[0]} exists: refusing to overwrite this site's key (to rotate it, have the coordinator "
-                           f"revoke the old one and run `genofed hospital init` in a new folder)")
+        raise GenofedError(
+            f"{existing[0]} exists: refusing to overwrite this site's key (to rotate it, have the coordinator "
+            f"revoke the old one and run `genofed hospital init` in a new folder)"
+        )
     if not folder.exists():
         folder.mkdir(parents=True, mode=0o700)
     key = ec.generate_private_key(CURVE())
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
     write_private_atomic(folder / PRIVATE_KEY, private)
     load_supernode_private_key(folder / PRIVATE_KEY)  # what flower-supernode will do: fail now, not at start
     line = public_key_openssh(key.public_key(), comment=f"genofed-hospital-{name}")
     write_text_atomic(folder / PUBLIC_KEY, line + "\n")
-    info = {"name": name, "private_key": PRIVATE_KEY, "public_key": PUBLIC_KEY, "fingerprint": fingerprint(key.public_key()),
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    info = {
+        "name": name,
+        "private_key": PRIVATE_KEY,
+        "public_key": PUBLIC_KEY,
+        "fingerprint": fingerprint(key.public_key()),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
     write_text_atomic(folder / SITE_FILE, json.dumps(info, indent=2) + "\n")
     return dict(info, public_key_line=line, folder=str(folder))

@@ -34,16 +34,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genofed.common.util.atomic import write_text_atomic
-from genofed.common.deployment.app_bundle import approved_app_hash
-from genofed.common.errors import GenofedError
-from genofed.common.deployment.flower_env import flower_command, service_env, superexec_command, write_superexec_secret
-from genofed.common.util.hashing import file_sha256
-
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
 from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE
 from genofed.client.agent.ledger_binding import DataHashes, bind_ledger
 from genofed.client.agent.pinning import write_launcher
+from genofed.common.deployment.app_bundle import approved_app_hash
+from genofed.common.deployment.flower_env import (
+    flower_command,
+    service_env,
+    superexec_command,
+    write_superexec_secret,
+)
+from genofed.common.errors import GenofedError
+from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.hashing import file_sha256
 
 STATE_DIR = "state"
 #: Flower's exit code when a SuperNode could not activate: the SuperLink is unreachable or
@@ -59,9 +63,13 @@ class AgentOptions:
     ca: Path  # the federation's CA certificate
     local_port: int = 9094  # the SuperNode's own API, on 127.0.0.1 only
     approved_app: str = ""  # "" = the genofed app of this installation
-    max_retries: int | None = None  # restarts after a refused or failed activation (None: for ever, as a service should)
+    max_retries: int | None = (
+        None  # restarts after a refused or failed activation (None: for ever, as a service should)
+    )
     new_ledger: str = ""  # the operator's reason to start a new ledger for data that had one (audited)
-    ledger_index: Path | None = None  # the machine-wide ledger index (None: $GENOFED_HOME or ~/.local/state/genofed)
+    ledger_index: Path | None = (
+        None  # the machine-wide ledger index (None: $GENOFED_HOME or ~/.local/state/genofed)
+    )
 
 
 @dataclass(frozen=True)
@@ -80,14 +88,27 @@ class Launch:
 def load_site_file(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / SITE_FILE
     if not path.is_file():
-        raise GenofedError(f"{path} not found: make the site folder first with `genofed hospital init {folder} --name NAME`")
+        raise GenofedError(
+            f"{path} not found: make the site folder first with `genofed hospital init {folder} --name NAME`"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def check_site(folder: str | Path, genotypes: str | Path, phenotypes: str | Path, panel: str | Path | None = None,
-               epsilon_budget: float = 8.0, delta: float = 1e-5, require_secagg: bool = False, *, new_ledger: str = "",
-               data_update: str = "", ledger_index: Path | None = None, declared_size: int | None = None,
-               max_evaluations: int = 20) -> dict[str, Any]:
+def check_site(
+    folder: str | Path,
+    genotypes: str | Path,
+    phenotypes: str | Path,
+    panel: str | Path | None = None,
+    epsilon_budget: float = 8.0,
+    delta: float = 1e-5,
+    require_secagg: bool = False,
+    *,
+    new_ledger: str = "",
+    data_update: str = "",
+    ledger_index: Path | None = None,
+    declared_size: int | None = None,
+    max_evaluations: int = 20,
+) -> dict[str, Any]:
     """Validate the site's data against the federation panel and record the binding; returns it.
 
     Also fixed here, in the hospital's own configuration: the cohort size it declares public
@@ -97,35 +118,60 @@ def check_site(folder: str | Path, genotypes: str | Path, phenotypes: str | Path
 
     The site's ledger (DIR/state) is bound to these files first: refused if they already have a
     ledger elsewhere, or if this folder's ledger was spent on other files (genofed.client.agent.ledger_binding)."""
-    from genofed.common.data.loading import load_site  # pandas, readers: only for this command
-
     from genofed.client.site import declared_cohort_size
+    from genofed.common.data.loading import load_site  # pandas, readers: only for this command
 
     folder = Path(folder)
     site = load_site_file(folder)
     panel = Path(panel) if panel else folder / "panel.tsv"
     if not panel.is_file():
-        raise GenofedError(f"{panel}: no federation panel; give --panel (the panel.tsv the coordinator sent with ca.pem)")
+        raise GenofedError(
+            f"{panel}: no federation panel; give --panel (the panel.tsv the coordinator sent with ca.pem)"
+        )
     if not epsilon_budget > 0:
-        raise GenofedError("--epsilon-budget must be > 0 (inf: this hospital trains without differential privacy)")
+        raise GenofedError(
+            "--epsilon-budget must be > 0 (inf: this hospital trains without differential privacy)"
+        )
     if not 0 < delta < 1:
         raise GenofedError("--delta must be in (0, 1); 1e-5 is usual")
     data = load_site(genotypes, phenotypes, panel=panel)  # DataError names file, line, sample
     summary = data.summary()
-    files = {role: {"path": str(Path(p).resolve()), "sha256": file_sha256(Path(p))}
-             for role, p in (("genotypes", genotypes), ("phenotypes", phenotypes), ("panel", panel))}
-    ledger = bind_ledger(folder / STATE_DIR, DataHashes.from_files(files), site=site["name"], command="check",
-                         new_ledger=new_ledger, data_update=data_update, index_file=ledger_index, audit_log=folder / AUDIT_FILE)
+    files = {
+        role: {"path": str(Path(p).resolve()), "sha256": file_sha256(Path(p))}
+        for role, p in (("genotypes", genotypes), ("phenotypes", phenotypes), ("panel", panel))
+    }
+    ledger = bind_ledger(
+        folder / STATE_DIR,
+        DataHashes.from_files(files),
+        site=site["name"],
+        command="check",
+        new_ledger=new_ledger,
+        data_update=data_update,
+        index_file=ledger_index,
+        audit_log=folder / AUDIT_FILE,
+    )
     if declared_size is not None and declared_size < 2:
-        raise GenofedError("--declared-size is the number of patients this hospital declares public; give 2 or more")
+        raise GenofedError(
+            "--declared-size is the number of patients this hospital declares public; give 2 or more"
+        )
     if max_evaluations < 0:
         raise GenofedError("--max-evaluations must be 0 or more")
-    binding = {"files": files, "epsilon_budget": epsilon_budget, "delta": delta, "require_secagg": require_secagg,
-               "declared_size": declared_size or declared_cohort_size(int(summary["samples"])),
-               "model_digest": default_architecture_digest(panel), "max_evaluations": max_evaluations,
-               "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-               "summary": {k: summary[k] for k in ("samples", "cases", "controls", "variants", "missing_rate") if k in summary},
-               "alignment": summary.get("alignment")}
+    binding = {
+        "files": files,
+        "epsilon_budget": epsilon_budget,
+        "delta": delta,
+        "require_secagg": require_secagg,
+        "declared_size": declared_size or declared_cohort_size(int(summary["samples"])),
+        "model_digest": default_architecture_digest(panel),
+        "max_evaluations": max_evaluations,
+        "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "summary": {
+            k: summary[k]
+            for k in ("samples", "cases", "controls", "variants", "missing_rate")
+            if k in summary
+        },
+        "alignment": summary.get("alignment"),
+    }
     site["data"] = binding
     write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n")
     return dict(binding, warnings=summary.get("warnings", []), name=site["name"], ledger=ledger.action)
@@ -134,33 +180,49 @@ def check_site(folder: str | Path, genotypes: str | Path, phenotypes: str | Path
 def node_config(folder: Path, site: dict[str, Any]) -> dict[str, str | float]:
     """What the SuperNode tells the ClientApp: the checked files, its state and audit log, its budget."""
     files = site["data"]["files"]
-    return {"genotypes": files["genotypes"]["path"], "phenotypes": files["phenotypes"]["path"],
-            "panel": files["panel"]["path"], "state-dir": str(folder / STATE_DIR), "site-name": site["name"],
-            "epsilon-budget": float(site["data"]["epsilon_budget"]), "delta": float(site["data"]["delta"]),
-            AUDIT_KEY: str(folder / AUDIT_FILE), "require-secagg": "true" if site["data"].get("require_secagg") else "false",
-            **_pinned(site["data"])}
+    return {
+        "genotypes": files["genotypes"]["path"],
+        "phenotypes": files["phenotypes"]["path"],
+        "panel": files["panel"]["path"],
+        "state-dir": str(folder / STATE_DIR),
+        "site-name": site["name"],
+        "epsilon-budget": float(site["data"]["epsilon_budget"]),
+        "delta": float(site["data"]["delta"]),
+        AUDIT_KEY: str(folder / AUDIT_FILE),
+        "require-secagg": "true" if site["data"].get("require_secagg") else "false",
+        **_pinned(site["data"]),
+    }
 
 
 def _pinned(data: dict[str, Any]) -> dict[str, str | float]:
     """What `check` fixed for the ClientApp (absent from site folders checked by older versions)."""
-    keys = {"declared_size": "declared-size", "model_digest": "model-digest", "max_evaluations": "max-evaluations"}
-    return {key: (value if isinstance(value, str) else float(value)) for name, key in keys.items()
-            if (value := data.get(name)) is not None}
+    keys = {
+        "declared_size": "declared-size",
+        "model_digest": "model-digest",
+        "max_evaluations": "max-evaluations",
+    }
+    return {
+        key: (value if isinstance(value, str) else float(value))
+        for name, key in keys.items()
+        if (value := data.get(name)) is not None
+    }
 
 
 def default_architecture_digest(panel: Path) -> str:
     """Digest of the network a deployed federation trains on this panel (the coordinator starts every
     deployed run from `ModelConfig(n_variants=len(panel))`), as the ClientApp computes it."""
     from genofed.client.app import architecture_digest
-    from genofed.common.model.network import ModelConfig
     from genofed.common.data.panel import VariantPanel
+    from genofed.common.model.network import ModelConfig
 
     return architecture_digest(ModelConfig(n_variants=len(VariantPanel.load(panel))).to_dict())
 
 
 def format_node_config(config: dict[str, str | float]) -> str:
     """Flower's --node-config syntax: space-separated key=value, strings quoted (TOML)."""
-    return " ".join(f"{k}={json.dumps(v) if isinstance(v, str) else _toml_float(v)}" for k, v in config.items())
+    return " ".join(
+        f"{k}={json.dumps(v) if isinstance(v, str) else _toml_float(v)}" for k, v in config.items()
+    )
 
 
 def prepare_start(folder: Path, options: AgentOptions) -> Launch:
@@ -169,30 +231,59 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     folder = folder.resolve()
     site = load_site_file(folder)
     if "data" not in site:
-        raise GenofedError(f"{folder}: the site's data was never checked; run `genofed hospital check {folder} "
-                           "--genotypes F --phenotypes F --panel panel.tsv` first")
+        raise GenofedError(
+            f"{folder}: the site's data was never checked; run `genofed hospital check {folder} "
+            "--genotypes F --phenotypes F --panel panel.tsv` first"
+        )
     for role, entry in site["data"]["files"].items():
         path = Path(entry["path"])
         if not path.is_file():
-            raise GenofedError(f"{path} ({role}) is gone since `genofed hospital check`; restore it or check the new files")
+            raise GenofedError(
+                f"{path} ({role}) is gone since `genofed hospital check`; restore it or check the new files"
+            )
         if file_sha256(path) != entry["sha256"]:
-            raise GenofedError(f"{path} ({role}) changed since `genofed hospital check` on {site['data']['checked_at']}; "
-                               f"run genofed hospital check {folder} again before starting")
-    bind_ledger(folder / STATE_DIR, DataHashes.from_files(site["data"]["files"]), site=site["name"], command="start",
-                new_ledger=options.new_ledger, index_file=options.ledger_index, audit_log=folder / AUDIT_FILE)
+            raise GenofedError(
+                f"{path} ({role}) changed since `genofed hospital check` on {site['data']['checked_at']}; "
+                f"run genofed hospital check {folder} again before starting"
+            )
+    bind_ledger(
+        folder / STATE_DIR,
+        DataHashes.from_files(site["data"]["files"]),
+        site=site["name"],
+        command="start",
+        new_ledger=options.new_ledger,
+        index_file=options.ledger_index,
+        audit_log=folder / AUDIT_FILE,
+    )
     if not (folder / PRIVATE_KEY).is_file():
-        raise GenofedError(f"{folder / PRIVATE_KEY} not found: this folder has no site key (genofed hospital init)")
+        raise GenofedError(
+            f"{folder / PRIVATE_KEY} not found: this folder has no site key (genofed hospital init)"
+        )
     _check_ca(options.ca)
     approved = options.approved_app or approved_app_hash()
     launcher = write_launcher(folder / "bin", approved, folder / AUDIT_FILE)
     env = service_env(folder / "flwr")
     env["PATH"] = os.pathsep.join([str(launcher.parent), env["PATH"]])
     secret = write_superexec_secret(folder)
-    command = [flower_command("flower-supernode"), "--root-certificates", str(Path(options.ca).resolve()),
-               "--superlink", options.coordinator, "--auth-supernode-private-key", str(folder / PRIVATE_KEY),
-               "--node-config", format_node_config(node_config(folder, site)),
-               "--isolation", "process", "--superexec-auth-secret-file", str(secret),
-               "--host", "127.0.0.1", "--port", str(options.local_port)]
+    command = [
+        flower_command("flower-supernode"),
+        "--root-certificates",
+        str(Path(options.ca).resolve()),
+        "--superlink",
+        options.coordinator,
+        "--auth-supernode-private-key",
+        str(folder / PRIVATE_KEY),
+        "--node-config",
+        format_node_config(node_config(folder, site)),
+        "--isolation",
+        "process",
+        "--superexec-auth-secret-file",
+        str(secret),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(options.local_port),
+    ]
     return Launch(command, env, f"127.0.0.1:{options.local_port}", secret)
 
 
@@ -218,8 +309,10 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
         if stop["signal"] or flower_code != NOT_ACTIVATED_EXIT:
             return code
         attempt += 1
-        say(f"the coordinator at {options.coordinator} did not accept this site: it is unreachable, or it does not know "
-            f"this site's key (not enrolled, or revoked: send {folder / 'supernode.pub'} and confirm its fingerprint)")
+        say(
+            f"the coordinator at {options.coordinator} did not accept this site: it is unreachable, or it does not know "
+            f"this site's key (not enrolled, or revoked: send {folder / 'supernode.pub'} and confirm its fingerprint)"
+        )
         if options.max_retries is not None and attempt > options.max_retries:
             return code
         say(f"retrying in {RETRY_SECONDS:.0f} s")
@@ -234,11 +327,17 @@ def _run_supernode(launch: Launch, folder: Path, stop: dict) -> tuple[int, int |
     when the SuperNode ends the whole group is stopped, so nothing keeps running under the
     agent's name. Its output goes to DIR/superexec.log."""
     # its own process group (not session: the SuperExec must be able to join it), out of reach of a terminal's Ctrl-C
-    process = subprocess.Popen(launch.command, env=launch.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               process_group=0)
+    process = subprocess.Popen(
+        launch.command, env=launch.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0
+    )
     with (folder / "superexec.log").open("ab") as superexec_log:
-        subprocess.Popen(launch.superexec(process.pid), env=launch.env, stdout=superexec_log, stderr=subprocess.STDOUT,
-                         process_group=process.pid)
+        subprocess.Popen(
+            launch.superexec(process.pid),
+            env=launch.env,
+            stdout=superexec_log,
+            stderr=subprocess.STDOUT,
+            process_group=process.pid,
+        )
     log_path = folder / "supernode.log"
 
     def forward(signum, _frame) -> None:
@@ -282,7 +381,9 @@ def audit_lines(folder: str | Path) -> list[str]:
         if e["type"] == "ledger":  # an operator's override, not a message
             lines.append(f"{e['time']} ledger {e['event']} ({e['command']}): {e['reason']}")
             continue
-        what = ", ".join(f"{r['name']} ({r['kind']}, {r['bytes']} B, sha256 {r['sha256'][:12]})" for r in e["records"])
+        what = ", ".join(
+            f"{r['name']} ({r['kind']}, {r['bytes']} B, sha256 {r['sha256'][:12]})" for r in e["records"]
+        )
         if e["status"] != "ok":
             what = f"ERROR {e.get('error_code')}: {e.get('error')}"
         eps = "" if e.get("epsilon") is None else f" epsilon={e['epsilon']:.3f}"
@@ -296,7 +397,9 @@ def _check_ca(path: Path) -> None:
     try:
         x509.load_pem_x509_certificate(Path(path).read_bytes())
     except FileNotFoundError:
-        raise GenofedError(f"--ca {path}: not found (the federation's ca.pem, sent by the coordinator)") from None
+        raise GenofedError(
+            f"--ca {path}: not found (the federation's ca.pem, sent by the coordinator)"
+        ) from None
     except ValueError:
         raise GenofedError(f"--ca {path}: not a PEM certificate (expected the federation's ca.pem)") from None
 

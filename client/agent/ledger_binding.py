@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genofed.common.util.atomic import exclusive_lock, write_text_atomic
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE
+from genofed.common.util.atomic import exclusive_lock, write_text_atomic
 
 INDEX_ENV = "GENOFED_HOME"
 INDEX_FILE = "ledgers.json"
@@ -92,27 +92,52 @@ def index_path() -> Path:
     return Path(pwd.getpwuid(os.geteuid()).pw_dir) / ".local" / "state" / "genofed" / INDEX_FILE
 
 
-def bind_ledger(state_dir: str | Path, data: DataHashes, *, site: str, command: str, new_ledger: str = "",
-                data_update: str = "", index_file: Path | None = None, audit_log: Path | None = None) -> Decision:
+def bind_ledger(
+    state_dir: str | Path,
+    data: DataHashes,
+    *,
+    site: str,
+    command: str,
+    new_ledger: str = "",
+    data_update: str = "",
+    index_file: Path | None = None,
+    audit_log: Path | None = None,
+) -> Decision:
     """Check that `state_dir`'s ledger belongs to `data` (refusing otherwise), then record the
     binding in the state folder and the index; returns what was done."""
     state_dir = Path(state_dir).resolve()
     index_file = index_file or index_path()
     for flag, value in (("--new-ledger", new_ledger), ("--data-update", data_update)):
         if value is not None and value != "" and not value.strip():
-            raise LedgerRefused(f"{flag} needs a reason (it goes to the audit log), e.g. {flag} \"restored site after disk loss\"")
+            raise LedgerRefused(
+                f'{flag} needs a reason (it goes to the audit log), e.g. {flag} "restored site after disk loss"'
+            )
     index_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with exclusive_lock(index_file):  # agents of several sites may share a machine
         index = _read_index(index_file)
-        decision = decide(state_dir, data, index, new_ledger=new_ledger.strip(), data_update=data_update.strip(), command=command)
+        decision = decide(
+            state_dir,
+            data,
+            index,
+            new_ledger=new_ledger.strip(),
+            data_update=data_update.strip(),
+            command=command,
+        )
         _record(state_dir, data, site, index, index_file, decision)
     if decision.action in ("new-ledger", "data-update") and audit_log is not None:
         _audit(audit_log, state_dir, data, decision, command)
     return decision
 
 
-def decide(state_dir: Path, data: DataHashes, index: dict[str, Any], *, new_ledger: str = "", data_update: str = "",
-           command: str = "check") -> Decision:
+def decide(
+    state_dir: Path,
+    data: DataHashes,
+    index: dict[str, Any],
+    *,
+    new_ledger: str = "",
+    data_update: str = "",
+    command: str = "check",
+) -> Decision:
     """The rules, without writing anything (see the module docstring); raises LedgerRefused."""
     binding = read_binding(state_dir)
     history = any((state_dir / name).exists() for name in HISTORY_FILES)
@@ -129,13 +154,17 @@ def decide(state_dir: Path, data: DataHashes, index: dict[str, Any], *, new_ledg
         if not new_ledger:
             raise LedgerRefused(_elsewhere(elsewhere))
         return Decision("new-ledger", new_ledger, [dict(e, role=role) for role, e in elsewhere.items()])
-    lost = (binding and binding.get("ledger_seen_at") and not history) or (not binding and known_here and not history)
+    lost = (binding and binding.get("ledger_seen_at") and not history) or (
+        not binding and known_here and not history
+    )
     if lost:
         if not new_ledger:
             seen = (binding or {}).get("ledger_seen_at") or next(e["bound_at"] for e in entries.values() if e)
-            raise LedgerRefused(f"the privacy ledger of this data in {state_dir} is gone (it was there on {seen}): restore "
-                                f"{state_dir} from a backup; a new ledger would forget the privacy already spent. To start one "
-                                "on purpose: --new-ledger REASON (written to the audit log)")
+            raise LedgerRefused(
+                f"the privacy ledger of this data in {state_dir} is gone (it was there on {seen}): restore "
+                f"{state_dir} from a backup; a new ledger would forget the privacy already spent. To start one "
+                "on purpose: --new-ledger REASON (written to the audit log)"
+            )
         return Decision("new-ledger", new_ledger, [{"state_dir": str(state_dir), "lost": True}])
     if binding:
         return Decision("ok")
@@ -155,16 +184,26 @@ def read_binding(state_dir: Path) -> dict[str, Any] | None:
     return binding
 
 
-def _record(state_dir: Path, data: DataHashes, site: str, index: dict[str, Any], index_file: Path, decision: Decision) -> None:
+def _record(
+    state_dir: Path, data: DataHashes, site: str, index: dict[str, Any], index_file: Path, decision: Decision
+) -> None:
     """Write the binding (state folder) and the index entries; unchanged files are not rewritten."""
     now = _now()
     binding = read_binding(state_dir)
     if binding is None or decision.action in ("new-ledger", "data-update"):
         previous = list((binding or {}).get("previous", []))
         if decision.action == "data-update" and binding:
-            previous.append(dict(binding["data"], bound_at=binding["bound_at"], until=now, reason=decision.reason))
-        binding = {"format": BINDING_FORMAT, "site": site, "data": data.roles(), "bound_at": now, "previous": previous,
-                   "ledger_seen_at": None}
+            previous.append(
+                dict(binding["data"], bound_at=binding["bound_at"], until=now, reason=decision.reason)
+            )
+        binding = {
+            "format": BINDING_FORMAT,
+            "site": site,
+            "data": data.roles(),
+            "bound_at": now,
+            "previous": previous,
+            "ledger_seen_at": None,
+        }
     changed = decision.action != "ok"
     if binding.get("ledger_seen_at") is None and (state_dir / LEDGER_FILE).exists():
         binding["ledger_seen_at"] = now
@@ -179,9 +218,21 @@ def _record(state_dir: Path, data: DataHashes, site: str, index: dict[str, Any],
             continue
         replaced = []
         if entry:  # a new ledger for data that had one: the old entry stays on record
-            replaced = [*entry.get("replaced", []), dict({k: v for k, v in entry.items() if k != "replaced"},
-                                                         replaced_at=now, reason=decision.reason)]
-        index["files"][sha] = {"role": role, "state_dir": str(state_dir), "site": site, "bound_at": now, "replaced": replaced}
+            replaced = [
+                *entry.get("replaced", []),
+                dict(
+                    {k: v for k, v in entry.items() if k != "replaced"},
+                    replaced_at=now,
+                    reason=decision.reason,
+                ),
+            ]
+        index["files"][sha] = {
+            "role": role,
+            "state_dir": str(state_dir),
+            "site": site,
+            "bound_at": now,
+            "replaced": replaced,
+        }
         index_changed = True
     if index_changed:
         write_text_atomic(index_file, json.dumps(index, indent=2) + "\n")
@@ -193,7 +244,9 @@ def _read_index(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {"format": INDEX_FORMAT, "files": {}}
     except (OSError, json.JSONDecodeError) as exc:
-        raise LedgerRefused(f"{path}: the ledger index is unreadable ({exc}); restore it from a backup") from None
+        raise LedgerRefused(
+            f"{path}: the ledger index is unreadable ({exc}); restore it from a backup"
+        ) from None
     if index.get("format") != INDEX_FORMAT:
         raise LedgerRefused(f"{path}: not a genofed ledger index (format {INDEX_FORMAT!r} expected)")
     return index
@@ -203,29 +256,48 @@ def _audit(audit_log: Path, state_dir: Path, data: DataHashes, decision: Decisio
     """The operator's override, in the site's audit log next to the messages sent."""
     from genofed.client.agent.audit import append_entry
 
-    append_entry(audit_log, {
-        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), "type": "ledger", "status": "ok",
-        "event": decision.action, "reason": decision.reason, "command": f"hospital {command}", "state_dir": str(state_dir),
-        "data": data.roles(), "replaced": decision.replaced, "run": None, "round": None, "records": [], "bytes": 0,
-        "epsilon": None,
-    })
+    append_entry(
+        audit_log,
+        {
+            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "type": "ledger",
+            "status": "ok",
+            "event": decision.action,
+            "reason": decision.reason,
+            "command": f"hospital {command}",
+            "state_dir": str(state_dir),
+            "data": data.roles(),
+            "replaced": decision.replaced,
+            "run": None,
+            "round": None,
+            "records": [],
+            "bytes": 0,
+            "epsilon": None,
+        },
+    )
 
 
 def _elsewhere(elsewhere: dict[str, dict[str, Any]]) -> str:
     role, entry = next(iter(elsewhere.items()))
-    return (f"this {role} file already has a privacy ledger in {entry['state_dir']} (site {entry['site']}, bound "
-            f"{entry['bound_at']}): run the agent with that site folder (or restore it); a new ledger would forget the privacy "
-            "already spent. To start a new ledger on purpose: --new-ledger REASON (written to the audit log)")
+    return (
+        f"this {role} file already has a privacy ledger in {entry['state_dir']} (site {entry['site']}, bound "
+        f"{entry['bound_at']}): run the agent with that site folder (or restore it); a new ledger would forget the privacy "
+        "already spent. To start a new ledger on purpose: --new-ledger REASON (written to the audit log)"
+    )
 
 
 def _mismatch(state_dir: Path, binding: dict[str, Any], command: str) -> str:
     spent_on = DataHashes(**binding["data"]).short()
     if command == "start":
-        return (f"the privacy ledger in {state_dir} was spent on other data ({spent_on}) than the files this site is bound "
-                "to: run `genofed hospital check` again (with --data-update REASON if the files are an update of that cohort)")
-    return (f"the privacy ledger in {state_dir} was spent on other data ({spent_on}, bound {binding['bound_at']}): if these "
-            "files are an update of that cohort, add --data-update REASON (the ledger carries over); if they are another "
-            "cohort, give them their own site folder")
+        return (
+            f"the privacy ledger in {state_dir} was spent on other data ({spent_on}) than the files this site is bound "
+            "to: run `genofed hospital check` again (with --data-update REASON if the files are an update of that cohort)"
+        )
+    return (
+        f"the privacy ledger in {state_dir} was spent on other data ({spent_on}, bound {binding['bound_at']}): if these "
+        "files are an update of that cohort, add --data-update REASON (the ledger carries over); if they are another "
+        "cohort, give them their own site folder"
+    )
 
 
 def _now() -> str:

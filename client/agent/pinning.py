@@ -114,8 +114,10 @@ def main() -> None:
     from flwr.supernode.runtime import run_clientapp as runtime
 
     if not all(callable(getattr(runtime, name, None)) for name in ("pull_task_input", "install_from_fab")):
-        raise SystemExit("genofed: this Flower version's run_clientapp has no pull_task_input/install_from_fab; "
-                         "refusing to run unpinned apps")
+        raise SystemExit(
+            "genofed: this Flower version's run_clientapp has no pull_task_input/install_from_fab; "
+            "refusing to run unpinned apps"
+        )
     _pin(runtime)
     sys.argv[0] = LAUNCHER
     flwr_clientapp()

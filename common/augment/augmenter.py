@@ -13,10 +13,17 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from genofed.common.augment.spec import AugmentSpec
-from genofed.common.augment.transforms import CallNoise, Missingness, Mixup, Mutation, SegmentMix, float_dosages
+from genofed.common.augment.transforms import (
+    CallNoise,
+    Missingness,
+    Mixup,
+    Mutation,
+    SegmentMix,
+    float_dosages,
+)
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
-from genofed.common.errors import GenofedError
 from genofed.common.data.features import FREQ_CLIP, FeatureSpec, encode_dosage_rows
+from genofed.common.errors import GenofedError
 
 
 class Augmenter:
@@ -59,7 +66,9 @@ class Augmenter:
         if protected is not None:
             protected = np.asarray(protected)
             if protected.dtype != bool or protected.shape != (v,):
-                raise ValueError(f"protected must be a ({v},) boolean mask, got {protected.dtype} {protected.shape}")
+                raise ValueError(
+                    f"protected must be a ({v},) boolean mask, got {protected.dtype} {protected.shape}"
+                )
             if not protected.any():
                 protected = None
         self.spec = spec
@@ -114,7 +123,9 @@ class Augmenter:
         if self.spec.output_dtype != np.float32:
             return row
         if mixup is not None and mixup.fires(rng):
-            return mixup.apply(row, self.dosages[self.draw_partner(index, rng)], rng, self.expected, self.protected)
+            return mixup.apply(
+                row, self.dosages[self.draw_partner(index, rng)], rng, self.expected, self.protected
+            )
         return float_dosages(row)
 
     def augment_rows(self, indices: Iterable[int], rng: np.random.Generator) -> np.ndarray:

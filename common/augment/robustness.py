@@ -9,7 +9,9 @@ from genofed.common.augment.transforms import CallNoise
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
 
 
-def inject_genotyping_error(dosages: np.ndarray, rate: float, seed: int, *, model: str = "adjacent") -> np.ndarray:
+def inject_genotyping_error(
+    dosages: np.ndarray, rate: float, seed: int, *, model: str = "adjacent"
+) -> np.ndarray:
     """A copy of the (n, V) int8 dosages where each called genotype is miscalled with probability
     `rate` (`CallNoise`, same error model); MISSING calls stay missing; the input is untouched.
 

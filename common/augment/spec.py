@@ -76,7 +76,9 @@ class AugmentSpec:
         for name, (field, cls) in _RATE_KEYS.items():
             value = getattr(self, field)
             if value is not None and not isinstance(value, cls):
-                raise TypeError(f"AugmentSpec.{field} must be a {cls.__name__} or None, got {type(value).__name__}")
+                raise TypeError(
+                    f"AugmentSpec.{field} must be a {cls.__name__} or None, got {type(value).__name__}"
+                )
 
     @property
     def transforms(self) -> tuple[Any, ...]:
@@ -110,7 +112,11 @@ class AugmentSpec:
             for sub, (rate_key, attr, _kind) in _SUB_KEYS.items():
                 if rate_key == key:
                     value = getattr(t, attr)
-                    out[sub] = int(value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+                    out[sub] = (
+                        int(value)
+                        if isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                        else value
+                    )
         return out
 
     def describe(self) -> str:
@@ -121,7 +127,9 @@ class AugmentSpec:
             if isinstance(t, SegmentMix):
                 parts.append(f"segment mix {pct} of records (segments of {t.segment} variants)")
             elif isinstance(t, Mutation):
-                parts.append(f"mutation {pct} of calls ({'known-causal included' if t.allow_causal else 'known-causal protected'})")
+                parts.append(
+                    f"mutation {pct} of calls ({'known-causal included' if t.allow_causal else 'known-causal protected'})"
+                )
             elif isinstance(t, CallNoise):
                 parts.append(f"call noise {pct} of calls ({t.model})")
             elif isinstance(t, Missingness):

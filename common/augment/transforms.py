@@ -79,7 +79,9 @@ class CallNoise:
         if self.model not in NOISE_MODELS:
             raise ValueError(f"noise model must be one of {', '.join(NOISE_MODELS)}, got {self.model!r}")
 
-    def apply(self, row: np.ndarray, rng: np.random.Generator, protected: np.ndarray | None = None) -> np.ndarray:
+    def apply(
+        self, row: np.ndarray, rng: np.random.Generator, protected: np.ndarray | None = None
+    ) -> np.ndarray:
         """A copy of `row` (int8, MISSING allowed; a row or an (n, V) matrix) with miscalls."""
         out = np.array(row, dtype=DOSAGE_DTYPE, copy=True)
         if self.rate <= 0.0:
@@ -161,7 +163,9 @@ class Missingness:
     def __post_init__(self) -> None:
         check_rate("missing", self.rate)
 
-    def apply(self, row: np.ndarray, rng: np.random.Generator, protected: np.ndarray | None = None) -> np.ndarray:
+    def apply(
+        self, row: np.ndarray, rng: np.random.Generator, protected: np.ndarray | None = None
+    ) -> np.ndarray:
         out = np.array(row, dtype=DOSAGE_DTYPE, copy=True)
         if self.rate <= 0.0:
             return out
@@ -195,7 +199,11 @@ class SegmentMix:
 
     def __post_init__(self) -> None:
         check_rate("mix", self.rate)
-        if isinstance(self.segment, bool) or not isinstance(self.segment, (int, np.integer)) or self.segment < 1:
+        if (
+            isinstance(self.segment, bool)
+            or not isinstance(self.segment, (int, np.integer))
+            or self.segment < 1
+        ):
             raise ValueError(f"mix segment must be a whole number of variants >= 1, got {self.segment!r}")
 
     def fires(self, rng: np.random.Generator) -> bool:
@@ -224,7 +232,9 @@ class SegmentMix:
         row = np.asarray(row)
         partner = np.asarray(partner)
         if row.shape != partner.shape or row.ndim != 1:
-            raise ValueError(f"SegmentMix needs two rows of the same length, got {row.shape} and {partner.shape}")
+            raise ValueError(
+                f"SegmentMix needs two rows of the same length, got {row.shape} and {partner.shape}"
+            )
         from_partner = np.repeat(self.parent_of_blocks(row.shape[0], rng), self.segment)[: row.shape[0]]
         if protected is not None:
             from_partner &= ~np.asarray(protected, dtype=bool)
@@ -262,7 +272,11 @@ class Mixup:
 
     def __post_init__(self) -> None:
         check_rate("mixup", self.rate)
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not (0.0 < self.alpha < math.inf):
+        if (
+            isinstance(self.alpha, bool)
+            or not isinstance(self.alpha, (int, float))
+            or not (0.0 < self.alpha < math.inf)
+        ):
             raise ValueError(f"mixup alpha must be a finite number > 0, got {self.alpha!r}")
 
     def fires(self, rng: np.random.Generator) -> bool:

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.data.cohort import MISSING, Cohort, GenotypeMatrix, Phenotypes
-from genofed.common.errors import DataError, DataWarning
 from genofed.common.data.readers._files import examples
 from genofed.common.data.readers.phenotypes import SEXES, covariate_range
+from genofed.common.errors import DataError, DataWarning
 
 
 def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
@@ -26,25 +26,36 @@ def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
     """
     duplicated = [sample for sample, count in Counter(genotypes.sample_ids).items() if count > 1]
     if duplicated:
-        raise DataError(genotypes.source, f"{len(duplicated)} sample id(s) appear more than once: "
-                        f"{examples(duplicated)}", hint="keep one genotype column/row per sample")
+        raise DataError(
+            genotypes.source,
+            f"{len(duplicated)} sample id(s) appear more than once: {examples(duplicated)}",
+            hint="keep one genotype column/row per sample",
+        )
     repeated = [variant for variant, count in Counter(genotypes.variant_ids).items() if count > 1]
     if repeated:
-        raise DataError(genotypes.source, f"{len(repeated)} variant id(s) appear more than once: "
-                        f"{examples(repeated)}", hint="remove duplicate records, e.g. `bcftools norm -d exact`")
+        raise DataError(
+            genotypes.source,
+            f"{len(repeated)} variant id(s) appear more than once: {examples(repeated)}",
+            hint="remove duplicate records, e.g. `bcftools norm -d exact`",
+        )
     in_phenotypes = set(phenotypes.sample_ids)
     in_genotypes = set(genotypes.sample_ids)
     no_label = [s for s in genotypes.sample_ids if s not in in_phenotypes]
     if no_label:
-        raise DataError(phenotypes.source, f"{len(no_label)} sample(s) of {genotypes.source} have no row here: "
-                        f"{examples(no_label)}",
-                        hint=f"add them to {phenotypes.source} or remove them from the genotypes "
-                             "(e.g. bcftools view -S keep.txt)")
+        raise DataError(
+            phenotypes.source,
+            f"{len(no_label)} sample(s) of {genotypes.source} have no row here: {examples(no_label)}",
+            hint=f"add them to {phenotypes.source} or remove them from the genotypes "
+            "(e.g. bcftools view -S keep.txt)",
+        )
     no_genotypes = [s for s in phenotypes.sample_ids if s not in in_genotypes]
     if no_genotypes:
-        raise DataError(genotypes.source, f"{len(no_genotypes)} sample(s) of {phenotypes.source} have no "
-                        f"genotypes here: {examples(no_genotypes)}",
-                        hint=f"add their genotypes or remove their rows from {phenotypes.source}")
+        raise DataError(
+            genotypes.source,
+            f"{len(no_genotypes)} sample(s) of {phenotypes.source} have no "
+            f"genotypes here: {examples(no_genotypes)}",
+            hint=f"add their genotypes or remove their rows from {phenotypes.source}",
+        )
     order = pd.Index(phenotypes.sample_ids).get_indexer(genotypes.sample_ids)
     return Cohort(
         dosages=genotypes.dosages,
@@ -104,14 +115,20 @@ def summarize_cohort(cohort: Cohort) -> dict:
 
 def _check_size(cohort: Cohort, min_samples: int) -> None:
     if cohort.n_samples < min_samples:
-        raise DataError(cohort.genotype_source, f"only {cohort.n_samples} samples; at least {min_samples} are needed",
-                        hint="join a federation with more samples, or lower min_samples if you know why")
+        raise DataError(
+            cohort.genotype_source,
+            f"only {cohort.n_samples} samples; at least {min_samples} are needed",
+            hint="join a federation with more samples, or lower min_samples if you know why",
+        )
 
 
 def _check_variants(cohort: Cohort) -> None:
     if cohort.n_variants == 0:
-        raise DataError(cohort.genotype_source, "no variants: the genotype file holds samples but no genotypes",
-                        hint="check the export; a region, filter or subset step may have removed every variant")
+        raise DataError(
+            cohort.genotype_source,
+            "no variants: the genotype file holds samples but no genotypes",
+            hint="check the export; a region, filter or subset step may have removed every variant",
+        )
 
 
 def _check_covariates(cohort: Cohort) -> None:
@@ -130,38 +147,56 @@ def _check_covariates(cohort: Cohort) -> None:
         bad = np.flatnonzero(~np.isnan(values) & ~allowed)
         if len(bad):
             sample = cohort.sample_ids[bad[0]]
-            raise DataError(cohort.phenotype_source, f"covariate {column} is {values[bad[0]]:g}, outside its "
-                            f"documented range ({rule}; finite), in {len(bad)} sample(s)",
-                            location=f"sample {sample}", hint="fix or empty these values in the phenotype file")
+            raise DataError(
+                cohort.phenotype_source,
+                f"covariate {column} is {values[bad[0]]:g}, outside its "
+                f"documented range ({rule}; finite), in {len(bad)} sample(s)",
+                location=f"sample {sample}",
+                hint="fix or empty these values in the phenotype file",
+            )
 
 
 def _check_classes(cohort: Cohort) -> None:
-    for count, name, other in ((cohort.n_cases, "cases", "1/case"), (cohort.n_controls, "controls", "0/control")):
+    for count, name, other in (
+        (cohort.n_cases, "cases", "1/case"),
+        (cohort.n_controls, "controls", "0/control"),
+    ):
         if count == 0:
-            raise DataError(cohort.phenotype_source, f"no {name} among the {cohort.n_samples} samples",
-                            hint=f"a disease model needs both classes; check the label column ({other})")
+            raise DataError(
+                cohort.phenotype_source,
+                f"no {name} among the {cohort.n_samples} samples",
+                hint=f"a disease model needs both classes; check the label column ({other})",
+            )
 
 
 def _check_empty_variants(cohort: Cohort, missing: np.ndarray) -> None:
     empty = np.flatnonzero(missing.all(axis=0)) if cohort.n_samples else np.array([], dtype=int)
     if len(empty):
         names = [cohort.variant_ids[i] for i in empty]
-        raise DataError(cohort.genotype_source, f"{len(empty)} variant(s) have no called genotype in any sample: "
-                        f"{examples(names)}",
-                        hint="remove them, e.g. bcftools view -e 'F_MISSING=1' in.vcf.gz -Oz -o out.vcf.gz")
+        raise DataError(
+            cohort.genotype_source,
+            f"{len(empty)} variant(s) have no called genotype in any sample: {examples(names)}",
+            hint="remove them, e.g. bcftools view -e 'F_MISSING=1' in.vcf.gz -Oz -o out.vcf.gz",
+        )
 
 
 def _missingness_warnings(cohort: Cohort, missing: np.ndarray, threshold: float) -> list[DataWarning]:
     warnings = []
-    for axis, kind, names, fix in ((0, "variant", cohort.variant_ids, "--geno"),
-                                   (1, "sample", cohort.sample_ids, "--mind")):
+    for axis, kind, names, fix in (
+        (0, "variant", cohort.variant_ids, "--geno"),
+        (1, "sample", cohort.sample_ids, "--mind"),
+    ):
         rates = missing.mean(axis=axis)
         high = np.flatnonzero(rates > threshold)
         if len(high):
             shown = [f"{names[i]} ({rates[i]:.0%})" for i in high]
-            warnings.append(DataWarning(f"high_missing_{kind}",
-                                        f"{len(high)} {kind}(s) have more than {threshold:.0%} missing calls: "
-                                        f"{examples(shown)}; consider plink {fix} {threshold}"))
+            warnings.append(
+                DataWarning(
+                    f"high_missing_{kind}",
+                    f"{len(high)} {kind}(s) have more than {threshold:.0%} missing calls: "
+                    f"{examples(shown)}; consider plink {fix} {threshold}",
+                )
+            )
     return warnings
 
 
@@ -177,17 +212,27 @@ def _monomorphic_warning(cohort: Cohort, missing: np.ndarray) -> list[DataWarnin
     if not len(mono):
         return []
     names = [cohort.variant_ids[i] for i in mono]
-    return [DataWarning("monomorphic", f"{len(mono)} variant(s) have the same genotype in every sample: "
-                                       f"{examples(names)}; they add nothing locally (harmless in a federation)")]
+    return [
+        DataWarning(
+            "monomorphic",
+            f"{len(mono)} variant(s) have the same genotype in every sample: "
+            f"{examples(names)}; they add nothing locally (harmless in a federation)",
+        )
+    ]
 
 
 def _imbalance_warning(cohort: Cohort, ratio: float) -> list[DataWarning]:
     share = min(cohort.n_cases, cohort.n_controls) / cohort.n_samples
     if share >= ratio:
         return []
-    return [DataWarning("class_imbalance", f"{cohort.n_cases} cases and {cohort.n_controls} controls: the "
-                                           f"minority class is {share:.1%} of samples (below {ratio:.0%}); "
-                                           "look at balanced metrics, not accuracy")]
+    return [
+        DataWarning(
+            "class_imbalance",
+            f"{cohort.n_cases} cases and {cohort.n_controls} controls: the "
+            f"minority class is {share:.1%} of samples (below {ratio:.0%}); "
+            "look at balanced metrics, not accuracy",
+        )
+    ]
 
 
 def _covariate_warnings(cohort: Cohort) -> list[DataWarning]:
@@ -196,6 +241,11 @@ def _covariate_warnings(cohort: Cohort) -> list[DataWarning]:
         values = cohort.covariates[column]
         missing = values.index[values.isna()].tolist()
         if missing:
-            warnings.append(DataWarning("missing_covariate", f"covariate {column} is missing for {len(missing)} "
-                                                             f"sample(s): {examples([str(s) for s in missing])}"))
+            warnings.append(
+                DataWarning(
+                    "missing_covariate",
+                    f"covariate {column} is missing for {len(missing)} "
+                    f"sample(s): {examples([str(s) for s in missing])}",
+                )
+            )
     return warnings

@@ -59,7 +59,9 @@ def encode(spec: FeatureSpec, cohort: Cohort) -> np.ndarray:
     model must learn from (measured: mean-centred beat standardised with and without DP).
     """
     if cohort.n_variants != spec.n_variants:
-        raise ValueError(f"cohort has {cohort.n_variants} variants but the panel has {spec.n_variants}: align the cohort to the panel first")
+        raise ValueError(
+            f"cohort has {cohort.n_variants} variants but the panel has {spec.n_variants}: align the cohort to the panel first"
+        )
     n, v = cohort.dosages.shape
     out = np.empty((n, spec.n_features), dtype=np.float32)
     _encode_dosages(cohort.dosages, spec._freq, out[:, :v])

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from genofed.common.errors import DataError
 from genofed.common.data.loading import SiteData, load_site
 from genofed.common.data.panel import VariantPanel
+from genofed.common.errors import DataError
 
 GENOTYPES = "genotypes.vcf.gz"
 GENOTYPES_PLINK = "genotypes.bed"  # a clinic that exports PLINK 1 (.bed/.bim/.fam)
@@ -35,16 +35,23 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
     """Every hospital of a federation folder: sub-folders holding genotypes + phenotypes."""
     root = Path(federation_dir)
     if not root.is_dir():
-        raise DataError(root, "federation folder not found", hint="create one with `genofed simulate-cohorts --out DIR`")
+        raise DataError(
+            root, "federation folder not found", hint="create one with `genofed simulate-cohorts --out DIR`"
+        )
     sites = [
         SiteFolder(d.name, genotypes, d / PHENOTYPES)
         for d in sorted(root.iterdir())
-        if d.is_dir() and d.name not in NOT_HOSPITALS and not d.name.startswith(".")
+        if d.is_dir()
+        and d.name not in NOT_HOSPITALS
+        and not d.name.startswith(".")
         and (genotypes := genotype_file(d)) is not None
     ]
     if not sites:
-        raise DataError(root, f"no hospital folders (sub-folders with {GENOTYPES} or {GENOTYPES_PLINK}, and {PHENOTYPES})",
-                        hint="point at the folder `genofed simulate-cohorts` wrote")
+        raise DataError(
+            root,
+            f"no hospital folders (sub-folders with {GENOTYPES} or {GENOTYPES_PLINK}, and {PHENOTYPES})",
+            hint="point at the folder `genofed simulate-cohorts` wrote",
+        )
     return sites
 
 
@@ -61,4 +68,6 @@ def load_federation(federation_dir: str | Path, *, min_samples: int = 20) -> dic
     root = Path(federation_dir)
     panel = VariantPanel.load(root / PANEL)
     folders = [*hospital_folders(root), SiteFolder(TEST, root / TEST / GENOTYPES, root / TEST / PHENOTYPES)]
-    return {f.name: load_site(f.genotypes, f.phenotypes, panel=panel, min_samples=min_samples) for f in folders}
+    return {
+        f.name: load_site(f.genotypes, f.phenotypes, panel=panel, min_samples=min_samples) for f in folders
+    }

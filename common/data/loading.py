@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from genofed.common.data.checks import check_cohort, join_cohort, summarize_cohort
 from genofed.common.data.cohort import Cohort
-from genofed.common.errors import DataWarning
 from genofed.common.data.panel import Alignment, VariantPanel, align_to_panel
 from genofed.common.data.readers import read_genotypes, read_phenotypes
-from genofed.common.data.checks import check_cohort, join_cohort, summarize_cohort
+from genofed.common.errors import DataWarning
 
 
 @dataclass

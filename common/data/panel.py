@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genofed.common.util.atomic import atomic_path
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
-from genofed.common.errors import DataError
 from genofed.common.data.variants import parse_variant_id
+from genofed.common.errors import DataError
+from genofed.common.util.atomic import atomic_path
 
 PANEL_COLUMNS = ["id", "chrom", "pos", "ref", "alt", "alt_freq"]
 
@@ -70,11 +70,20 @@ class VariantPanel:
         try:
             frame = pd.read_csv(path, sep="\t", dtype={"id": str, "chrom": str})
         except Exception as exc:  # pandas raises many types for unreadable text
-            raise DataError(path, f"cannot read the panel: {exc}", hint="the panel is a tab-separated file with columns " + " ".join(PANEL_COLUMNS)) from exc
+            raise DataError(
+                path,
+                f"cannot read the panel: {exc}",
+                hint="the panel is a tab-separated file with columns " + " ".join(PANEL_COLUMNS),
+            ) from exc
         missing = [c for c in ("id", "alt_freq") if c not in frame.columns]
         if missing:
-            raise DataError(path, f"panel lacks column(s) {', '.join(missing)}", location="header line", hint="the panel needs columns " + " ".join(PANEL_COLUMNS))
-        for row, (vid, freq) in enumerate(zip(frame["id"], frame["alt_freq"]), start=2):
+            raise DataError(
+                path,
+                f"panel lacks column(s) {', '.join(missing)}",
+                location="header line",
+                hint="the panel needs columns " + " ".join(PANEL_COLUMNS),
+            )
+        for row, (vid, freq) in enumerate(zip(frame["id"], frame["alt_freq"], strict=False), start=2):
             try:
                 parse_variant_id(str(vid))
             except ValueError as exc:
@@ -84,7 +93,12 @@ class VariantPanel:
         duplicated = frame["id"][frame["id"].duplicated()]
         if len(duplicated):
             first = int(duplicated.index[0]) + 2
-            raise DataError(path, f"variant {duplicated.iloc[0]} appears twice", location=f"line {first}", hint="a panel lists each variant once")
+            raise DataError(
+                path,
+                f"variant {duplicated.iloc[0]} appears twice",
+                location=f"line {first}",
+                hint="a panel lists each variant once",
+            )
         return cls(frame["id"].astype(str).tolist(), frame["alt_freq"].to_numpy(dtype=np.float64))
 
 

@@ -22,8 +22,12 @@ def keyed_split(sample_ids: Sequence[str], fraction: float, seed: int) -> tuple[
     if not 0 <= fraction < 1:
         raise ValueError(f"the validation fraction must be in [0, 1), got {fraction}")
     key = str(int(seed)).encode()
-    draws = np.array([int.from_bytes(hashlib.sha256(key + b"\0" + str(s).encode()).digest()[:8], "big") / 2**64
-                      for s in sample_ids])
+    draws = np.array(
+        [
+            int.from_bytes(hashlib.sha256(key + b"\0" + str(s).encode()).digest()[:8], "big") / 2**64
+            for s in sample_ids
+        ]
+    )
     in_validation = draws < fraction
     return np.flatnonzero(~in_validation), np.flatnonzero(in_validation)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genofed.common.util.atomic import atomic_path
 from genofed.common.data.cohort import MISSING
 from genofed.common.data.variants import Variant, parse_variant_id
+from genofed.common.util.atomic import atomic_path
 
 #: Variants formatted per batch: bounds the temporary text buffer for big matrices.
 _VCF_BATCH = 4096
@@ -202,5 +202,9 @@ def write_plink(
     }
     prefix = Path(prefix)
     paths = {ext: prefix.with_name(prefix.name + ext) for ext in (".bed", ".bim", ".fam")}
-    with atomic_path(paths[".bed"]) as bed, atomic_path(paths[".bim"]) as bim, atomic_path(paths[".fam"]) as fam:
+    with (
+        atomic_path(paths[".bed"]) as bed,
+        atomic_path(paths[".bim"]) as bim,
+        atomic_path(paths[".fam"]) as fam,
+    ):
         to_bed(bed, val, properties=properties, count_A1=True, fam_filepath=fam, bim_filepath=bim)

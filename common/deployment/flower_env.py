@@ -13,8 +13,12 @@ def service_env(flwr_home: Path) -> dict[str, str]:
     Flower's state under the service's own folder, and this installation's executables first on
     PATH (Flower starts its helper processes by name)."""
     env = dict(os.environ)
-    env.update(FLWR_HOME=str(flwr_home), FLWR_TELEMETRY_ENABLED="0", FLWR_DISABLE_UPDATE_CHECK="1",
-               FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1")
+    env.update(
+        FLWR_HOME=str(flwr_home),
+        FLWR_TELEMETRY_ENABLED="0",
+        FLWR_DISABLE_UPDATE_CHECK="1",
+        FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1",
+    )
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
@@ -48,7 +52,9 @@ def write_superexec_secret(folder: Path) -> Path:
     return path
 
 
-def superexec_command(runtime_address: str, secret: Path, parent_pid: int, root_certificates: Path | None) -> list[str]:
+def superexec_command(
+    runtime_address: str, secret: Path, parent_pid: int, root_certificates: Path | None
+) -> list[str]:
     """`flower-superexec` for a service started with `--isolation process`: it takes the tasks
     (authenticated with `secret`) and starts one `flwr-serverapp` / `flwr-clientapp` per task.
 
@@ -56,5 +62,13 @@ def superexec_command(runtime_address: str, secret: Path, parent_pid: int, root_
     (subprocess) mode the service starts its own SuperExec without the secret and logs that the
     secret "is ignored". `parent_pid` makes it exit with the service."""
     tls = ["--root-certificates", str(root_certificates)] if root_certificates else ["--insecure"]
-    return [flower_command("flower-superexec"), "--runtime-api-address", runtime_address, *tls,
-            "--superexec-auth-secret-file", str(secret), "--parent-pid", str(parent_pid)]
+    return [
+        flower_command("flower-superexec"),
+        "--runtime-api-address",
+        runtime_address,
+        *tls,
+        "--superexec-auth-secret-file",
+        str(secret),
+        "--parent-pid",
+        str(parent_pid),
+    ]

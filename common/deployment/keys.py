@@ -48,7 +48,9 @@ def fingerprint(public_key: ec.EllipticCurvePublicKey) -> str:
 
 def public_key_openssh(public_key: ec.EllipticCurvePublicKey, comment: str = "") -> str:
     """One line `ecdsa-sha2-nistp384 AAAA... [comment]`, the format `flwr supernode register` takes."""
-    text = public_key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    text = public_key.public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
     return f"{text} {comment}".strip()
 
 
@@ -57,24 +59,40 @@ def parse_public_key(data: bytes | str, source: str | Path) -> ec.EllipticCurveP
     raw = data.encode() if isinstance(data, str) else data
     text = raw.strip()
     if not text:
-        raise KeyFileError(source, "the public-key file is empty", "send the .pub file `genofed hospital init` printed")
+        raise KeyFileError(
+            source, "the public-key file is empty", "send the .pub file `genofed hospital init` printed"
+        )
     if b"PRIVATE KEY" in text:
-        raise KeyFileError(source, "this is a PRIVATE key: it must never leave the hospital",
-                           "delete the copy you received, and ask the hospital for its .pub file instead")
+        raise KeyFileError(
+            source,
+            "this is a PRIVATE key: it must never leave the hospital",
+            "delete the copy you received, and ask the hospital for its .pub file instead",
+        )
     if len(text.splitlines()) != 1:
-        raise KeyFileError(source, "not an OpenSSH public key (expected one line 'ecdsa-sha2-nistp384 AAAA...')",
-                           "send the .pub file `genofed hospital init` wrote")
+        raise KeyFileError(
+            source,
+            "not an OpenSSH public key (expected one line 'ecdsa-sha2-nistp384 AAAA...')",
+            "send the .pub file `genofed hospital init` wrote",
+        )
     try:
         key = serialization.load_ssh_public_key(text)
     except UnsupportedAlgorithm as exc:
-        raise KeyFileError(source, f"unsupported key type ({exc})", "SuperNode keys are EC (ecdsa-sha2-nistp*) keys") from None
+        raise KeyFileError(
+            source, f"unsupported key type ({exc})", "SuperNode keys are EC (ecdsa-sha2-nistp*) keys"
+        ) from None
     except ValueError as exc:
-        raise KeyFileError(source, f"not a valid OpenSSH public key ({exc or 'malformed'})",
-                           "send the .pub file `genofed hospital init` wrote, unmodified") from None
+        raise KeyFileError(
+            source,
+            f"not a valid OpenSSH public key ({exc or 'malformed'})",
+            "send the .pub file `genofed hospital init` wrote, unmodified",
+        ) from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         kind = type(key).__name__.removeprefix("_").replace("PublicKey", "")
-        raise KeyFileError(source, f"a {kind} key, but Flower SuperNode authentication needs an EC (ecdsa) key",
-                           "make the site key with `genofed hospital init` (or `ssh-keygen -t ecdsa -b 384`)")
+        raise KeyFileError(
+            source,
+            f"a {kind} key, but Flower SuperNode authentication needs an EC (ecdsa) key",
+            "make the site key with `genofed hospital init` (or `ssh-keygen -t ecdsa -b 384`)",
+        )
     return key
 
 

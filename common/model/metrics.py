@@ -50,5 +50,7 @@ def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int 
     y = np.asarray(labels, dtype=np.float64).ravel()
     p = np.asarray(probs, dtype=np.float64).ravel()
     index = np.clip((p * bins).astype(np.int64), 0, bins - 1)
-    gap = np.abs(np.bincount(index, weights=p, minlength=bins) - np.bincount(index, weights=y, minlength=bins))
+    gap = np.abs(
+        np.bincount(index, weights=p, minlength=bins) - np.bincount(index, weights=y, minlength=bins)
+    )
     return float(gap.sum() / max(len(p), 1))

@@ -161,7 +161,9 @@ class BlockLinear(nn.Module):
 
 
 @register_grad_sampler(BlockLinear)
-def block_linear_grad_sample(layer: BlockLinear, activations: list[Tensor], backprops: Tensor) -> dict[nn.Parameter, Tensor]:
+def block_linear_grad_sample(
+    layer: BlockLinear, activations: list[Tensor], backprops: Tensor
+) -> dict[nn.Parameter, Tensor]:
     """Per-example gradients of BlockLinear for Opacus: an outer product per block.
 
     Without this Opacus falls back to functorch (vmap over the whole layer), which works but is
@@ -197,15 +199,20 @@ class GenotypeRiskNet(nn.Module):
             nn.Tanh(),
             nn.Linear(config.hidden, config.n_outputs),
         )
-        self.linear = (nn.Linear(config.n_variants + config.n_covariates, config.n_outputs, bias=False)
-                       if config.linear_path else None)
+        self.linear = (
+            nn.Linear(config.n_variants + config.n_covariates, config.n_outputs, bias=False)
+            if config.linear_path
+            else None
+        )
         if self.linear is not None:
             nn.init.zeros_(self.linear.weight)
 
     def forward(self, x: Tensor) -> Tensor:
         n_variants = self.config.n_variants
         if x.dim() != 2 or x.shape[1] != n_variants + self.config.n_covariates:
-            raise ValueError(f"expected input (batch, {n_variants + self.config.n_covariates}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected input (batch, {n_variants + self.config.n_covariates}), got {tuple(x.shape)}"
+            )
         variants, covariates = x[:, :n_variants], x[:, n_variants:]
         hidden = torch.tanh(self.blocks(variants))
         logit = self.head(torch.cat([hidden, covariates], dim=1))

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from genofed.common.util.atomic import exclusive_lock, write_text_atomic
 from genofed.common.errors import DataError, GenofedError
+from genofed.common.util.atomic import exclusive_lock, write_text_atomic
 
 #: (noise_multiplier, sample_rate, steps), as in Opacus' RDPAccountant.history.
 Step = tuple[float, float, int]
@@ -77,7 +77,10 @@ def _unit_rdp(sigma: float, sample_rate: float) -> np.ndarray:
     """RDP of one subsampled-Gaussian step at every order (read-only: the cache shares it)."""
     from opacus.accountants.analysis import rdp as analysis
 
-    curve = np.asarray(analysis.compute_rdp(q=sample_rate, noise_multiplier=sigma, steps=1, orders=_orders()), dtype=np.float64)
+    curve = np.asarray(
+        analysis.compute_rdp(q=sample_rate, noise_multiplier=sigma, steps=1, orders=_orders()),
+        dtype=np.float64,
+    )
     curve.setflags(write=False)
     return curve
 
@@ -105,7 +108,9 @@ def sample_rate(n: int, batch_size: int) -> float:
     return 1.0 / steps_per_epoch(n, batch_size)
 
 
-def calibrate_noise(history: list[Step], *, sample_rate: float, steps: int, target_epsilon: float, delta: float) -> float:
+def calibrate_noise(
+    history: list[Step], *, sample_rate: float, steps: int, target_epsilon: float, delta: float
+) -> float:
     """Smallest noise multiplier that keeps the total epsilon (history + new run) <= target.
 
     Bisection in log(sigma) over [SIGMA_MIN, SIGMA_MAX]: epsilon is monotone decreasing in sigma,
@@ -117,15 +122,22 @@ def calibrate_noise(history: list[Step], *, sample_rate: float, steps: int, targ
     """
     spent = epsilon_of(history, delta)
     if spent >= target_epsilon:
-        raise BudgetExhausted(_exhausted(f"this site has already spent epsilon {spent:.3g}", target_epsilon, delta))
+        raise BudgetExhausted(
+            _exhausted(f"this site has already spent epsilon {spent:.3g}", target_epsilon, delta)
+        )
 
     def total(sigma: float) -> float:
         return epsilon_of([*history, (sigma, sample_rate, steps)], delta)
 
     if total(SIGMA_MAX) > target_epsilon:
-        raise BudgetExhausted(_exhausted(
-            f"this site has spent epsilon {spent:.3g}, and {steps} more steps at sample rate {sample_rate:.3g} "
-            f"would exceed the budget even with noise multiplier {SIGMA_MAX:g}", target_epsilon, delta))
+        raise BudgetExhausted(
+            _exhausted(
+                f"this site has spent epsilon {spent:.3g}, and {steps} more steps at sample rate {sample_rate:.3g} "
+                f"would exceed the budget even with noise multiplier {SIGMA_MAX:g}",
+                target_epsilon,
+                delta,
+            )
+        )
     if total(SIGMA_MIN) <= target_epsilon:
         return SIGMA_MIN
     lo, hi = math.log(SIGMA_MIN), math.log(SIGMA_MAX)
@@ -139,8 +151,10 @@ def calibrate_noise(history: list[Step], *, sample_rate: float, steps: int, targ
 
 
 def _exhausted(what: str, budget: float, delta: float) -> str:
-    return (f"privacy budget exhausted: {what}; the budget is epsilon {budget:g} at delta {delta:g}. "
-            "Either the site raises its privacy budget (a governance decision) or it stops contributing to this federation.")
+    return (
+        f"privacy budget exhausted: {what}; the budget is epsilon {budget:g} at delta {delta:g}. "
+        "Either the site raises its privacy budget (a governance decision) or it stops contributing to this federation."
+    )
 
 
 @dataclass
@@ -203,8 +217,11 @@ class PrivacyLedger:
             self.plans = {str(k): dict(v) for k, v in data["plans"].items()}
             self.charges = [Charge(**c) for c in data["charges"]]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise DataError(self.path, f"the privacy ledger is unreadable or corrupt ({exc})",
-                            hint="restore it from a backup; genofed will not start a fresh ledger, because that would forget privacy already spent") from exc
+            raise DataError(
+                self.path,
+                f"the privacy ledger is unreadable or corrupt ({exc})",
+                hint="restore it from a backup; genofed will not start a fresh ledger, because that would forget privacy already spent",
+            ) from exc
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[PrivacyLedger]:
@@ -239,7 +256,11 @@ class PrivacyLedger:
     def check_rerun(self, plan_id: str, round: int, input_digest: str, kind: str = "train") -> None:
         """Refuse to re-run a charged round on different inputs (it would reuse its noise)."""
         for charge in self.charges:
-            if charge.key == (plan_id, kind, round) and charge.input_digest and charge.input_digest != input_digest:
+            if (
+                charge.key == (plan_id, kind, round)
+                and charge.input_digest
+                and charge.input_digest != input_digest
+            ):
                 what = "trained" if kind == "train" else "evaluated"
                 raise BudgetExhausted(
                     f"round {round} of this run was already {what} on a different global model or settings; "
@@ -250,8 +271,19 @@ class PrivacyLedger:
     def plan(self, plan_id: str) -> dict[str, Any] | None:
         return self.plans.get(plan_id)
 
-    def set_plan(self, plan_id: str, noise_multiplier: float, sample_rate: float, planned_steps: int, target_epsilon: float,
-                 delta: float, *, evaluations: int = 0, evaluation_noise: float = 0.0, model: str = "") -> None:
+    def set_plan(
+        self,
+        plan_id: str,
+        noise_multiplier: float,
+        sample_rate: float,
+        planned_steps: int,
+        target_epsilon: float,
+        delta: float,
+        *,
+        evaluations: int = 0,
+        evaluation_noise: float = 0.0,
+        model: str = "",
+    ) -> None:
         """Remember how a plan was calibrated, so every round of it uses the same noise.
 
         `evaluations` noisy evaluations at `evaluation_noise` were paid for in the calibration;

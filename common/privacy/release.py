@@ -83,7 +83,11 @@ def histogram_metrics(histogram: np.ndarray, threshold_bin: int | None = None) -
     n_controls, n_cases = float(controls.sum()), float(cases.sum())
     total = n_controls + n_cases
     below = np.concatenate([[0.0], np.cumsum(controls)[:-1]])  # controls in lower bins, per case bin
-    auc = float(np.sum(cases * (below + 0.5 * controls)) / (n_cases * n_controls)) if n_cases > 0 and n_controls > 0 else None
+    auc = (
+        float(np.sum(cases * (below + 0.5 * controls)) / (n_cases * n_controls))
+        if n_cases > 0 and n_controls > 0
+        else None
+    )
     true_pos, true_neg = float(cases[cut:].sum()), float(controls[:cut].sum())
     return {
         "patients": total,
@@ -103,6 +107,9 @@ def auc_noise_sd(histogram: np.ndarray, sigma: float, draws: int = 200, seed: in
     if sigma <= 0:
         return 0.0
     rng = np.random.default_rng(seed)
-    aucs = [histogram_metrics(histogram + rng.normal(0.0, sigma, size=histogram.shape))["auc"] for _ in range(draws)]
+    aucs = [
+        histogram_metrics(histogram + rng.normal(0.0, sigma, size=histogram.shape))["auc"]
+        for _ in range(draws)
+    ]
     finite = [a for a in aucs if a is not None]
     return float(np.std(finite)) if len(finite) > 1 else None

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from genofed.common.privacy.ledger import Step, calibrate_noise, sample_rate, steps_per_epoch
 from genofed.common.data.readers.phenotypes import AGE_RANGE
+from genofed.common.privacy.ledger import Step, calibrate_noise, sample_rate, steps_per_epoch
 from genofed.common.synthetic.encoding import PHASED_STATES, states_to_dosages, states_to_haplotypes
 
 
@@ -59,8 +59,16 @@ class GeneratorConfigBase:
         return cls(**data)
 
 
-def save_generator(path: str | Path, *, version: int, config: GeneratorConfigBase, settings: Any, module: nn.Module,
-                   history: list, losses: list[float]) -> None:
+def save_generator(
+    path: str | Path,
+    *,
+    version: int,
+    config: GeneratorConfigBase,
+    settings: Any,
+    module: nn.Module,
+    history: list,
+    losses: list[float],
+) -> None:
     """torch.save of plain data only (tensors, dicts, lists, numbers), so loading a generator can
     use weights_only=True and never execute code from the file."""
     payload = {
@@ -113,11 +121,20 @@ def categorical_draw(logits: Tensor, gen: torch.Generator) -> Tensor:
     return (u > cdf[:, :, :-1]).sum(2).to(torch.int8)
 
 
-def records_from_states(config: GeneratorConfigBase, states: list[Tensor], labels: Tensor, sex: list[Tensor],
-                        age: list[Tensor], *, covariates: bool) -> SyntheticRecords:
+def records_from_states(
+    config: GeneratorConfigBase,
+    states: list[Tensor],
+    labels: Tensor,
+    sex: list[Tensor],
+    age: list[Tensor],
+    *,
+    covariates: bool,
+) -> SyntheticRecords:
     """The chunks a generator sampled -> SyntheticRecords (dosages; haplotypes when phased)."""
     drawn = torch.cat(states).numpy() if states else np.zeros((0, config.n_variants), dtype=np.int8)
-    out = SyntheticRecords(genotypes=states_to_dosages(drawn, config.n_states), labels=labels.numpy().astype(np.int8))
+    out = SyntheticRecords(
+        genotypes=states_to_dosages(drawn, config.n_states), labels=labels.numpy().astype(np.int8)
+    )
     if config.phased:
         out.haplotypes = states_to_haplotypes(drawn)
     if covariates:
@@ -135,8 +152,9 @@ AGE_CENTER = 50.0
 AGE_SCALE = 20.0
 
 
-def training_tensors(genotypes: np.ndarray, labels: np.ndarray, covariates: np.ndarray | None, *,
-                     dtype: torch.dtype) -> list[Tensor]:
+def training_tensors(
+    genotypes: np.ndarray, labels: np.ndarray, covariates: np.ndarray | None, *, dtype: torch.dtype
+) -> list[Tensor]:
     """Validated [states, labels, (sex, scaled age)] tensors of a generator's training cohort;
     `genotypes` must already have passed `encoding.check_states`."""
     x = torch.as_tensor(np.ascontiguousarray(genotypes), dtype=dtype)
@@ -159,10 +177,16 @@ def training_tensors(genotypes: np.ndarray, labels: np.ndarray, covariates: np.n
     return tensors
 
 
-def noise_for_epochs(n: int, batch_size: int, epochs: int, *, epsilon: float, delta: float,
-                     history: list[Step] | tuple = ()) -> float:
+def noise_for_epochs(
+    n: int, batch_size: int, epochs: int, *, epsilon: float, delta: float, history: list[Step] | tuple = ()
+) -> float:
     """Noise multiplier that keeps a site's total epsilon (its `history` + `epochs` of DP-SGD on
     `n` patients, Poisson rate 1 / ceil(n / batch_size)) within `epsilon` at `delta`; raises
     BudgetExhausted if none can. Both generators train with exactly this rate and step count."""
-    return calibrate_noise(list(history), sample_rate=sample_rate(n, batch_size), steps=epochs * steps_per_epoch(n, batch_size),
-                           target_epsilon=epsilon, delta=delta)
+    return calibrate_noise(
+        list(history),
+        sample_rate=sample_rate(n, batch_size),
+        steps=epochs * steps_per_epoch(n, batch_size),
+        target_epsilon=epsilon,
+        delta=delta,
+    )

@@ -43,7 +43,9 @@ def states_to_dosages(states: np.ndarray, n_states: int) -> np.ndarray:
         return s.astype(np.int8)
     if n_states == PHASED_STATES:
         return ((s & 1) + (s >> 1)).astype(np.int8)
-    raise ValueError(f"n_states must be {DOSAGE_STATES} (dosages) or {PHASED_STATES} (phased), got {n_states}")
+    raise ValueError(
+        f"n_states must be {DOSAGE_STATES} (dosages) or {PHASED_STATES} (phased), got {n_states}"
+    )
 
 
 def check_states(genotypes: np.ndarray, n_states: int) -> None:
@@ -52,7 +54,9 @@ def check_states(genotypes: np.ndarray, n_states: int) -> None:
     if g.ndim != 2:
         raise ValueError(f"genotypes must be (n, V), got shape {g.shape}")
     if n_states not in (DOSAGE_STATES, PHASED_STATES):
-        raise ValueError(f"n_states must be {DOSAGE_STATES} (dosages) or {PHASED_STATES} (phased), got {n_states}")
+        raise ValueError(
+            f"n_states must be {DOSAGE_STATES} (dosages) or {PHASED_STATES} (phased), got {n_states}"
+        )
     if g.size and (g.min() < 0 or g.max() >= n_states):
         kind = "dosages in {0, 1, 2} with missing calls imputed" if n_states == 3 else "phased states in 0..3"
         raise ValueError(f"genotypes must be {kind}")

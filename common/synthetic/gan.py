@@ -204,8 +204,17 @@ class GANSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("noise_dim", "hidden", "block_size", "block_units", "critic_hidden", "critic_block_units",
-                     "epochs", "batch_size", "n_critic"):
+        for name in (
+            "noise_dim",
+            "hidden",
+            "block_size",
+            "block_units",
+            "critic_hidden",
+            "critic_block_units",
+            "epochs",
+            "batch_size",
+            "n_critic",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"GANSettings.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("lr_generator", "lr_critic", "weight_clip", "gumbel_tau", "max_grad_norm"):
@@ -243,8 +252,10 @@ class GenotypeGenerator(nn.Module):
         self.config = config
         c = config
         self.body = nn.Sequential(
-            nn.Linear(c.noise_dim + 2, c.hidden), nn.LeakyReLU(_LEAK),
-            nn.Linear(c.hidden, c.hidden), nn.LeakyReLU(_LEAK),
+            nn.Linear(c.noise_dim + 2, c.hidden),
+            nn.LeakyReLU(_LEAK),
+            nn.Linear(c.hidden, c.hidden),
+            nn.LeakyReLU(_LEAK),
         )
         self.mid = nn.Linear(c.hidden, c.n_blocks * c.block_units)
         self.blocks = WideBlockLinear(c.n_blocks * c.block_units, c.block_units, c.n_states * c.block_size)
@@ -269,11 +280,15 @@ class GenotypeCritic(nn.Module):
     def __init__(self, config: GANConfig, settings: GANSettings) -> None:
         super().__init__()
         k, n_cov = config.n_states, (2 if config.covariates else 0)
-        self.blocks = WideBlockLinear(k * config.n_variants, k * config.block_size, settings.critic_block_units)
+        self.blocks = WideBlockLinear(
+            k * config.n_variants, k * config.block_size, settings.critic_block_units
+        )
         h = settings.critic_hidden
         self.head = nn.Sequential(
-            nn.Linear(self.blocks.out_features + 2 + n_cov, h), nn.LeakyReLU(_LEAK),
-            nn.Linear(h, h), nn.LeakyReLU(_LEAK),
+            nn.Linear(self.blocks.out_features + 2 + n_cov, h),
+            nn.LeakyReLU(_LEAK),
+            nn.Linear(h, h),
+            nn.LeakyReLU(_LEAK),
             nn.Linear(h, 1),
         )
         # projection term (Miyato & Koyama 2018): a per-label linear read-out of the block features
@@ -300,8 +315,15 @@ class TrainedGAN:
     losses: list[float] = field(default_factory=list)
 
     @torch.no_grad()
-    def sample(self, n: int, *, labels: np.ndarray | None = None, case_fraction: float | None = None,
-               seed: int, temperature: float = 1.0) -> SyntheticRecords:
+    def sample(
+        self,
+        n: int,
+        *,
+        labels: np.ndarray | None = None,
+        case_fraction: float | None = None,
+        seed: int,
+        temperature: float = 1.0,
+    ) -> SyntheticRecords:
         """Draw `n` synthetic records; the same (model, arguments, seed) gives the same records.
 
         Same semantics as `TrainedVAE.sample`: labels from `labels`, else Bernoulli(case_fraction)
@@ -311,7 +333,9 @@ class TrainedGAN:
         """
         check_sampling(n, temperature)
         gen = torch.Generator().manual_seed(int(seed))
-        y = sampling_labels(n, labels, self.config.case_fraction if case_fraction is None else float(case_fraction), gen)
+        y = sampling_labels(
+            n, labels, self.config.case_fraction if case_fraction is None else float(case_fraction), gen
+        )
         self.generator.eval()
         states, sex, age = [], [], []
         for start in range(0, n, _SAMPLE_CHUNK):
@@ -326,8 +350,15 @@ class TrainedGAN:
 
     def save(self, path: str | Path) -> None:
         """Plain data only: `load_gan` reads it with weights_only=True, so no code runs."""
-        save_generator(path, version=SAVE_VERSION, config=self.config, settings=self.settings, module=self.generator,
-                       history=self.history, losses=self.losses)
+        save_generator(
+            path,
+            version=SAVE_VERSION,
+            config=self.config,
+            settings=self.settings,
+            module=self.generator,
+            history=self.history,
+            losses=self.losses,
+        )
 
 
 def load_gan(path: str | Path) -> TrainedGAN:
@@ -340,16 +371,27 @@ def load_gan(path: str | Path) -> TrainedGAN:
     return TrainedGAN(generator, config, settings, payload["history"], payload["losses"])
 
 
-def gan_noise_for_budget(n: int, settings: GANSettings, *, epsilon: float, delta: float, history: list[Step] | tuple = ()) -> float:
+def gan_noise_for_budget(
+    n: int, settings: GANSettings, *, epsilon: float, delta: float, history: list[Step] | tuple = ()
+) -> float:
     """Noise multiplier that keeps the site's total epsilon (its `history` + this GAN's critic
     training on `n` patients with `settings`) within `epsilon` at `delta`; raises BudgetExhausted
     if none can. Same sample rate (1 / ceil(n / batch_size)) and step count (epochs x
     ceil(n / batch_size) critic steps) as `train_gan` runs; generator steps cost nothing."""
-    return noise_for_epochs(n, settings.batch_size, settings.epochs, epsilon=epsilon, delta=delta, history=history)
+    return noise_for_epochs(
+        n, settings.batch_size, settings.epochs, epsilon=epsilon, delta=delta, history=history
+    )
 
 
-def train_gan(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarray | None = None,
-              settings: GANSettings, noise_multiplier: float | None, n_states: int = DOSAGE_STATES) -> TrainedGAN:
+def train_gan(
+    genotypes: np.ndarray,
+    labels: np.ndarray,
+    *,
+    covariates: np.ndarray | None = None,
+    settings: GANSettings,
+    noise_multiplier: float | None,
+    n_states: int = DOSAGE_STATES,
+) -> TrainedGAN:
     """Train the conditional GAN on one site's cohort.
 
     noise_multiplier None: WGAN-GP with shuffled mini-batches. Otherwise the critic is trained with
@@ -364,14 +406,19 @@ def train_gan(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarr
     s = settings
     n = int(tensors[0].shape[0])
     sample_seed, noise_seed, torch_seed, critic_seed, generator_seed = (
-        int(t) for t in np.random.SeedSequence(s.seed).generate_state(5))
+        int(t) for t in np.random.SeedSequence(s.seed).generate_state(5)
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(generator_seed)
         generator = GenotypeGenerator(config)
         torch.manual_seed(critic_seed)
         critic = GenotypeCritic(config, s)
-    loader = DataLoader(TensorDataset(*tensors), batch_size=min(s.batch_size, n), shuffle=True,
-                        generator=torch.Generator().manual_seed(sample_seed))
+    loader = DataLoader(
+        TensorDataset(*tensors),
+        batch_size=min(s.batch_size, n),
+        shuffle=True,
+        generator=torch.Generator().manual_seed(sample_seed),
+    )
     g_opt = torch.optim.Adam(generator.parameters(), lr=s.lr_generator, betas=(0.5, 0.9))
     c_opt = torch.optim.Adam(critic.parameters(), lr=s.lr_critic, betas=(0.5, 0.9))
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
@@ -385,12 +432,25 @@ def train_gan(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarr
             return TrainedGAN(generator, config, s, [], losses)
         engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
         private_critic, private_opt, private_loader = engine.make_private(
-            module=critic, optimizer=c_opt, data_loader=loader,
-            noise_multiplier=float(noise_multiplier), max_grad_norm=s.max_grad_norm,
-            poisson_sampling=True, noise_generator=torch.Generator().manual_seed(noise_seed),
+            module=critic,
+            optimizer=c_opt,
+            data_loader=loader,
+            noise_multiplier=float(noise_multiplier),
+            max_grad_norm=s.max_grad_norm,
+            poisson_sampling=True,
+            noise_generator=torch.Generator().manual_seed(noise_seed),
         )
         _clip_weights(critic, s.weight_clip)  # the critic starts inside its Lipschitz box
-        trainer = _Trainer(generator, private_critic, critic, g_opt, private_opt, s, private=True, n_fake=min(s.batch_size, n))
+        trainer = _Trainer(
+            generator,
+            private_critic,
+            critic,
+            g_opt,
+            private_opt,
+            s,
+            private=True,
+            n_fake=min(s.batch_size, n),
+        )
         try:
             losses = trainer.run(private_loader)
         finally:
@@ -399,14 +459,22 @@ def train_gan(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarr
         return TrainedGAN(generator, config, s, history, losses)
 
 
-def _training_data(genotypes: np.ndarray, labels: np.ndarray, covariates: np.ndarray | None,
-                   s: GANSettings, n_states: int) -> tuple[list[Tensor], GANConfig]:
+def _training_data(
+    genotypes: np.ndarray, labels: np.ndarray, covariates: np.ndarray | None, s: GANSettings, n_states: int
+) -> tuple[list[Tensor], GANConfig]:
     """Validated tensors [states, labels, (scaled covariates)] and the generator's config."""
     tensors = training_tensors(genotypes, labels, covariates, dtype=torch.long)
     y, v = tensors[1], int(tensors[0].shape[1])
-    config = GANConfig(n_variants=v, noise_dim=s.noise_dim, hidden=s.hidden, block_size=s.block_size,
-                       block_units=s.block_units, covariates=covariates is not None,
-                       case_fraction=float(y.double().mean()), n_states=n_states)
+    config = GANConfig(
+        n_variants=v,
+        noise_dim=s.noise_dim,
+        hidden=s.hidden,
+        block_size=s.block_size,
+        block_units=s.block_units,
+        covariates=covariates is not None,
+        case_fraction=float(y.double().mean()),
+        n_states=n_states,
+    )
     return tensors, config
 
 
@@ -438,9 +506,18 @@ def _frozen(critic: nn.Module, plain: nn.Module) -> Iterator[None]:
 class _Trainer:
     """The alternating critic / generator loop of both paths (see the module docstring)."""
 
-    def __init__(self, generator: GenotypeGenerator, critic: nn.Module, plain_critic: GenotypeCritic,
-                 g_opt: torch.optim.Optimizer, c_opt: torch.optim.Optimizer, settings: GANSettings,
-                 *, private: bool, n_fake: int) -> None:
+    def __init__(
+        self,
+        generator: GenotypeGenerator,
+        critic: nn.Module,
+        plain_critic: GenotypeCritic,
+        g_opt: torch.optim.Optimizer,
+        c_opt: torch.optim.Optimizer,
+        settings: GANSettings,
+        *,
+        private: bool,
+        n_fake: int,
+    ) -> None:
         self.generator, self.critic, self.plain_critic = generator, critic, plain_critic
         self.g_opt, self.c_opt, self.s = g_opt, c_opt, settings
         self.private, self.n_fake = private, n_fake
@@ -485,7 +562,9 @@ class _Trainer:
         x = F.gumbel_softmax(logits, tau=self.s.gumbel_tau, hard=self.s.straight_through, dim=2)
         if cov_out is None:
             return x, None
-        sex = F.gumbel_softmax(cov_out[:, :2], tau=self.s.gumbel_tau, hard=self.s.straight_through, dim=1)[:, 1]
+        sex = F.gumbel_softmax(cov_out[:, :2], tau=self.s.gumbel_tau, hard=self.s.straight_through, dim=1)[
+            :, 1
+        ]
         return x, torch.stack([sex, cov_out[:, 2]], dim=1)
 
     def critic_step(self, x: Tensor, y: Tensor, cov: Tensor | None = None) -> float:
@@ -504,7 +583,9 @@ class _Trainer:
             _clip_weights(self.plain_critic, self.s.weight_clip)
         return report
 
-    def _wgan_gp_loss(self, real: Tensor, y: Tensor, cov: Tensor | None, fake: Tensor, fake_cov: Tensor | None) -> tuple[Tensor, float]:
+    def _wgan_gp_loss(
+        self, real: Tensor, y: Tensor, cov: Tensor | None, fake: Tensor, fake_cov: Tensor | None
+    ) -> tuple[Tensor, float]:
         y1 = F.one_hot(y, 2).float()
         loss = self.critic(fake, y1, fake_cov).mean() - self.critic(real, y1, cov).mean()
         if self.s.gp_weight > 0:
@@ -520,8 +601,15 @@ class _Trainer:
             loss = loss + self.s.gp_weight * (norm - 1.0).pow(2).mean()
         return loss, float(loss.detach())
 
-    def _private_critic_loss(self, real: Tensor, y: Tensor, cov: Tensor | None, fake: Tensor, y_fake: Tensor,
-                             fake_cov: Tensor | None) -> tuple[Tensor, float]:
+    def _private_critic_loss(
+        self,
+        real: Tensor,
+        y: Tensor,
+        cov: Tensor | None,
+        fake: Tensor,
+        y_fake: Tensor,
+        fake_cov: Tensor | None,
+    ) -> tuple[Tensor, float]:
         """One forward pass over [real rows; generated rows]; row i's loss is -D(real_i) or
         +D(generated_i). The sum is divided by the row count because Opacus ("mean" reduction)
         multiplies it back per row: each row's per-sample gradient is exactly +-grad D."""

@@ -38,15 +38,32 @@ def generator_settings(kind: str, *, seed: int, epochs: int | None = None) -> An
     return replace(settings, epochs=int(epochs)) if epochs is not None else settings
 
 
-def train_generator(kind: str, genotypes: np.ndarray, labels: np.ndarray, *, settings: Any, covariates: np.ndarray | None = None,
-                    noise_multiplier: float | None = None, n_states: int = DOSAGE_STATES) -> Any:
+def train_generator(
+    kind: str,
+    genotypes: np.ndarray,
+    labels: np.ndarray,
+    *,
+    settings: Any,
+    covariates: np.ndarray | None = None,
+    noise_multiplier: float | None = None,
+    n_states: int = DOSAGE_STATES,
+) -> Any:
     """Train a generator of `kind` (see the module docstring); DP-SGD when noise_multiplier is given."""
     module = _module(kind)
     train = module.train_vae if kind == "vae" else module.train_gan
-    return train(genotypes, labels, covariates=covariates, settings=settings, noise_multiplier=noise_multiplier, n_states=n_states)
+    return train(
+        genotypes,
+        labels,
+        covariates=covariates,
+        settings=settings,
+        noise_multiplier=noise_multiplier,
+        n_states=n_states,
+    )
 
 
-def noise_for_budget(kind: str, n: int, settings: Any, *, epsilon: float, delta: float, history: list[Step] | tuple = ()) -> float:
+def noise_for_budget(
+    kind: str, n: int, settings: Any, *, epsilon: float, delta: float, history: list[Step] | tuple = ()
+) -> float:
     """Noise multiplier that keeps `history` + this generator's training on `n` patients within `epsilon`."""
     module = _module(kind)
     calibrate = module.dp_noise_for_budget if kind == "vae" else module.gan_noise_for_budget

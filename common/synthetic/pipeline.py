@@ -14,12 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from genofed.common.privacy.ledger import Step
 from genofed.common.data.splits import stratified_split
+from genofed.common.privacy.ledger import Step
 from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phased_states
 from genofed.common.synthetic.generators import train_generator
 from genofed.common.synthetic.vae import SyntheticRecords
-from genofed.common.synthetic.validation import Thresholds, ValidationReport, record_failures, validate_synthetic
+from genofed.common.synthetic.validation import (
+    Thresholds,
+    ValidationReport,
+    record_failures,
+    validate_synthetic,
+)
 
 HOLDOUT_FRACTION = 0.2
 
@@ -45,8 +50,10 @@ class ValidatedBatch:
         keep = ~self.dropped if self.passed else np.zeros(len(self.dropped), dtype=bool)
         r = self.records
         return SyntheticRecords(
-            genotypes=r.genotypes[keep], labels=r.labels[keep],
-            sex=None if r.sex is None else r.sex[keep], age=None if r.age is None else r.age[keep],
+            genotypes=r.genotypes[keep],
+            labels=r.labels[keep],
+            sex=None if r.sex is None else r.sex[keep],
+            age=None if r.age is None else r.age[keep],
             haplotypes=None if r.haplotypes is None else r.haplotypes[keep],
         )
 
@@ -56,10 +63,20 @@ def split_for_generator(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.n
     return stratified_split(np.asarray(labels), HOLDOUT_FRACTION, seed)
 
 
-def generate_validated(dosages: np.ndarray, labels: np.ndarray, *, kind: str, settings: Any, n: int, seed: int,
-                       covariates: np.ndarray | None = None, noise_multiplier: float | None = None,
-                       thresholds: Thresholds = Thresholds(), haplotypes: np.ndarray | None = None,
-                       temperature: float = 1.0) -> ValidatedBatch:
+def generate_validated(
+    dosages: np.ndarray,
+    labels: np.ndarray,
+    *,
+    kind: str,
+    settings: Any,
+    n: int,
+    seed: int,
+    covariates: np.ndarray | None = None,
+    noise_multiplier: float | None = None,
+    thresholds: Thresholds = Thresholds(),
+    haplotypes: np.ndarray | None = None,
+    temperature: float = 1.0,
+) -> ValidatedBatch:
     """Train a `kind` generator on 80 % of (dosages, labels), sample `n` records with the training
     share of cases, filter and validate them against the real training set and the holdout.
 
@@ -76,12 +93,32 @@ def generate_validated(dosages: np.ndarray, labels: np.ndarray, *, kind: str, se
     """
     labels = np.asarray(labels).astype(np.int8)
     train, holdout = split_for_generator(labels, seed)
-    states, n_states = (dosages, DOSAGE_STATES) if haplotypes is None else (phased_states(haplotypes), PHASED_STATES)
-    trained = train_generator(kind, states[train], labels[train], settings=settings, noise_multiplier=noise_multiplier,
-                              covariates=None if covariates is None else covariates[train], n_states=n_states)
-    records = trained.sample(n, case_fraction=float(labels[train].mean()), seed=seed + 1, temperature=temperature)
-    dropped = record_failures(real_train=dosages[train], real_holdout=dosages[holdout], synthetic=records.genotypes)
+    states, n_states = (
+        (dosages, DOSAGE_STATES) if haplotypes is None else (phased_states(haplotypes), PHASED_STATES)
+    )
+    trained = train_generator(
+        kind,
+        states[train],
+        labels[train],
+        settings=settings,
+        noise_multiplier=noise_multiplier,
+        covariates=None if covariates is None else covariates[train],
+        n_states=n_states,
+    )
+    records = trained.sample(
+        n, case_fraction=float(labels[train].mean()), seed=seed + 1, temperature=temperature
+    )
+    dropped = record_failures(
+        real_train=dosages[train], real_holdout=dosages[holdout], synthetic=records.genotypes
+    )
     keep = ~dropped
-    report = validate_synthetic(dosages[train], dosages[holdout], records.genotypes[keep], labels_real=labels[train],
-                                labels_synth=records.labels[keep], labels_holdout=labels[holdout], thresholds=thresholds)
+    report = validate_synthetic(
+        dosages[train],
+        dosages[holdout],
+        records.genotypes[keep],
+        labels_real=labels[train],
+        labels_synth=records.labels[keep],
+        labels_holdout=labels[holdout],
+        thresholds=thresholds,
+    )
     return ValidatedBatch(records, dropped, report, list(trained.history), trained, train, holdout)

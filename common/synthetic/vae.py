@@ -150,7 +150,8 @@ class GenotypeVAE(nn.Module):
         channels = 2 if c.phased else 1  # phased: both alleles of a variant, side by side
         self.enc_blocks = BlockLinear(channels * c.n_variants, channels * c.block_size, c.block_units)
         self.encoder = nn.Sequential(
-            nn.Linear(self.enc_blocks.out_features + 2 + n_cov, c.hidden), nn.Tanh(),
+            nn.Linear(self.enc_blocks.out_features + 2 + n_cov, c.hidden),
+            nn.Tanh(),
             nn.Linear(c.hidden, 2 * c.latent),
         )
         self.dec_hidden = nn.Sequential(nn.Linear(c.latent + 2, c.hidden), nn.Tanh())
@@ -203,13 +204,21 @@ class GenotypeVAE(nn.Module):
         mu, logvar = self.encode(x, y, cov)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         logits, cov_out = self.decode(z, y)
-        recon = F.cross_entropy(logits.reshape(-1, self.config.n_states), x.reshape(-1).long(), reduction="none").reshape(x.shape).sum(1)
+        recon = (
+            F.cross_entropy(logits.reshape(-1, self.config.n_states), x.reshape(-1).long(), reduction="none")
+            .reshape(x.shape)
+            .sum(1)
+        )
         kl = 0.5 * ((mu - self.prior_mean(y)).pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
         loss = recon + self.beta * kl
         if cov_out is not None and cov is not None:
             sex_nll = F.binary_cross_entropy_with_logits(cov_out[:, 0], cov[:, 0], reduction="none")
             age_logvar = cov_out[:, 2].clamp(-8.0, 8.0)
-            age_nll = 0.5 * (age_logvar + (cov[:, 1] - cov_out[:, 1]).pow(2) * torch.exp(-age_logvar) + math.log(2 * math.pi))
+            age_nll = 0.5 * (
+                age_logvar
+                + (cov[:, 1] - cov_out[:, 1]).pow(2) * torch.exp(-age_logvar)
+                + math.log(2 * math.pi)
+            )
             loss = loss + sex_nll + age_nll
         return loss / self.config.n_variants
 
@@ -227,8 +236,15 @@ class TrainedVAE:
     losses: list[float] = field(default_factory=list)
 
     @torch.no_grad()
-    def sample(self, n: int, *, labels: np.ndarray | None = None, case_fraction: float | None = None,
-               seed: int, temperature: float = 1.0) -> SyntheticRecords:
+    def sample(
+        self,
+        n: int,
+        *,
+        labels: np.ndarray | None = None,
+        case_fraction: float | None = None,
+        seed: int,
+        temperature: float = 1.0,
+    ) -> SyntheticRecords:
         """Draw `n` synthetic records; the same (model, arguments, seed) gives the same records.
 
         Labels: `labels` (0/1, length n) if given; otherwise Bernoulli(case_fraction), with
@@ -239,7 +255,9 @@ class TrainedVAE:
         """
         check_sampling(n, temperature)
         gen = torch.Generator().manual_seed(int(seed))
-        y = sampling_labels(n, labels, self.config.case_fraction if case_fraction is None else float(case_fraction), gen)
+        y = sampling_labels(
+            n, labels, self.config.case_fraction if case_fraction is None else float(case_fraction), gen
+        )
         self.model.eval()
         genotypes, sex, age = [], [], []
         for start in range(0, n, _SAMPLE_CHUNK):
@@ -248,15 +266,31 @@ class TrainedVAE:
             logits, cov_out = self.model.decode(z, yb)
             genotypes.append(categorical_draw(logits.double() / temperature, gen))
             if cov_out is not None:
-                sex.append((torch.rand(len(yb), generator=gen, dtype=torch.float64) < torch.sigmoid(cov_out[:, 0].double())).to(torch.int8))
+                sex.append(
+                    (
+                        torch.rand(len(yb), generator=gen, dtype=torch.float64)
+                        < torch.sigmoid(cov_out[:, 0].double())
+                    ).to(torch.int8)
+                )
                 sd = torch.exp(0.5 * cov_out[:, 2].double().clamp(-8.0, 8.0))
-                age.append((cov_out[:, 1].double() + sd * torch.randn(len(yb), generator=gen, dtype=torch.float64)) * AGE_SCALE + AGE_CENTER)
+                age.append(
+                    (cov_out[:, 1].double() + sd * torch.randn(len(yb), generator=gen, dtype=torch.float64))
+                    * AGE_SCALE
+                    + AGE_CENTER
+                )
         return records_from_states(self.config, genotypes, y, sex, age, covariates=self.config.covariates)
 
     def save(self, path: str | Path) -> None:
         """Plain data only: `load_vae` reads it with weights_only=True, so no code runs."""
-        save_generator(path, version=SAVE_VERSION, config=self.config, settings=self.settings, module=self.model,
-                       history=self.history, losses=self.losses)
+        save_generator(
+            path,
+            version=SAVE_VERSION,
+            config=self.config,
+            settings=self.settings,
+            module=self.model,
+            history=self.history,
+            losses=self.losses,
+        )
 
 
 def load_vae(path: str | Path) -> TrainedVAE:
@@ -271,17 +305,28 @@ def load_vae(path: str | Path) -> TrainedVAE:
 
 # The two one-liners below mirror genofed.client.trainer.steps_per_epoch / sample_rate, which
 # genofed.common must not import (common never depends on client): keep them identical.
-def dp_noise_for_budget(n: int, settings: VAESettings, *, epsilon: float, delta: float, history: list[Step] | tuple = ()) -> float:
+def dp_noise_for_budget(
+    n: int, settings: VAESettings, *, epsilon: float, delta: float, history: list[Step] | tuple = ()
+) -> float:
     """Noise multiplier that keeps the site's total epsilon (its `history` + this VAE's training on
     `n` patients with `settings`) within `epsilon` at `delta`; raises BudgetExhausted if none can.
 
     Uses the same sample rate and step count as `train_vae` will run, so the plan matches the run.
     """
-    return noise_for_epochs(n, settings.batch_size, settings.epochs, epsilon=epsilon, delta=delta, history=history)
+    return noise_for_epochs(
+        n, settings.batch_size, settings.epochs, epsilon=epsilon, delta=delta, history=history
+    )
 
 
-def train_vae(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarray | None = None,
-              settings: VAESettings, noise_multiplier: float | None, n_states: int = DOSAGE_STATES) -> TrainedVAE:
+def train_vae(
+    genotypes: np.ndarray,
+    labels: np.ndarray,
+    *,
+    covariates: np.ndarray | None = None,
+    settings: VAESettings,
+    noise_multiplier: float | None,
+    n_states: int = DOSAGE_STATES,
+) -> TrainedVAE:
     """Train the conditional VAE on one site's cohort.
 
     noise_multiplier None: plain training with shuffled mini-batches. Otherwise DP-SGD with Opacus
@@ -296,15 +341,28 @@ def train_vae(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarr
     tensors = training_tensors(genotypes, labels, covariates, dtype=torch.float32)
     y, (n, v) = tensors[1], tensors[0].shape
     s = settings
-    config = VAEConfig(n_variants=v, latent=s.latent, hidden=s.hidden, block_size=s.block_size,
-                       block_units=s.block_units, covariates=covariates is not None,
-                       case_fraction=float(y.double().mean()), n_states=int(n_states))
-    sample_seed, noise_seed, torch_seed, init_seed = (int(t) for t in np.random.SeedSequence(s.seed).generate_state(4))
+    config = VAEConfig(
+        n_variants=v,
+        latent=s.latent,
+        hidden=s.hidden,
+        block_size=s.block_size,
+        block_units=s.block_units,
+        covariates=covariates is not None,
+        case_fraction=float(y.double().mean()),
+        n_states=int(n_states),
+    )
+    sample_seed, noise_seed, torch_seed, init_seed = (
+        int(t) for t in np.random.SeedSequence(s.seed).generate_state(4)
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         model = GenotypeVAE(config, s.beta)
-    loader = DataLoader(TensorDataset(*tensors), batch_size=min(s.batch_size, n), shuffle=True,
-                        generator=torch.Generator().manual_seed(sample_seed))
+    loader = DataLoader(
+        TensorDataset(*tensors),
+        batch_size=min(s.batch_size, n),
+        shuffle=True,
+        generator=torch.Generator().manual_seed(sample_seed),
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=s.lr)
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         torch.manual_seed(torch_seed)  # the reparameterisation noise
@@ -316,9 +374,13 @@ def train_vae(genotypes: np.ndarray, labels: np.ndarray, *, covariates: np.ndarr
             return TrainedVAE(model, config, s, [], losses)
         engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
         private_model, private_optimizer, private_loader = engine.make_private(
-            module=model, optimizer=optimizer, data_loader=loader,
-            noise_multiplier=float(noise_multiplier), max_grad_norm=s.max_grad_norm,
-            poisson_sampling=True, noise_generator=torch.Generator().manual_seed(noise_seed),
+            module=model,
+            optimizer=optimizer,
+            data_loader=loader,
+            noise_multiplier=float(noise_multiplier),
+            max_grad_norm=s.max_grad_norm,
+            poisson_sampling=True,
+            noise_generator=torch.Generator().manual_seed(noise_seed),
         )
         try:
             losses = _run(private_model, private_optimizer, private_loader, s.epochs)

@@ -210,7 +210,11 @@ class ValidationReport:
             "| --- | --- | --- | --- |",
         ]
         for c in self.checks:
-            value = "n/a" if c.value is None or (isinstance(c.value, float) and math.isnan(c.value)) else f"{c.value:.4g}"
+            value = (
+                "n/a"
+                if c.value is None or (isinstance(c.value, float) and math.isnan(c.value))
+                else f"{c.value:.4g}"
+            )
             result = "n/a" if not c.applicable else ("pass" if c.passed else "FAIL")
             lines.append(f"| {c.name} | {value} | {c.threshold} | {result} |")
         return "\n".join(lines) + "\n"
@@ -227,7 +231,9 @@ def _as_dosages(x: np.ndarray, name: str, n_variants: int | None = None) -> np.n
     if a.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D (samples, variants) matrix, got shape {a.shape}")
     if n_variants is not None and a.shape[1] != n_variants:
-        raise ValueError(f"{name}: {a.shape[1]} variants, expected {n_variants} (same columns as the real data)")
+        raise ValueError(
+            f"{name}: {a.shape[1]} variants, expected {n_variants} (same columns as the real data)"
+        )
     if a.size and (a.min() < 0 or a.max() > 2 or (a.dtype.kind == "f" and not np.all(a == np.round(a)))):
         raise ValueError(f"{name}: dosages must be 0, 1 or 2 with no missing values")
     return a.astype(np.int8, copy=False)
@@ -315,7 +321,9 @@ def r2_matrix(genotypes: np.ndarray) -> np.ndarray:
     return np.clip(r**2, 0.0, 1.0)
 
 
-def ld_windows(n_variants: int, *, window: int = DEFAULT_LD_WINDOW, chromosomes: np.ndarray | None = None) -> list[slice]:
+def ld_windows(
+    n_variants: int, *, window: int = DEFAULT_LD_WINDOW, chromosomes: np.ndarray | None = None
+) -> list[slice]:
     """Consecutive non-overlapping column windows of at most `window` variants, never crossing a
     chromosome boundary (columns are assumed sorted by chromosome and position)."""
     if window < 2:
@@ -328,7 +336,7 @@ def ld_windows(n_variants: int, *, window: int = DEFAULT_LD_WINDOW, chromosomes:
             raise ValueError(f"{chrom.size} chromosomes for {n_variants} variants")
         breaks = np.flatnonzero(chrom[1:] != chrom[:-1]) + 1
         edges = [0, *breaks.tolist(), n_variants]
-        runs = list(zip(edges[:-1], edges[1:]))
+        runs = list(zip(edges[:-1], edges[1:], strict=False))
     out = []
     for start, stop in runs:
         for s in range(start, stop, window):
@@ -442,11 +450,18 @@ def population_structure(
     if holdout is not None:
         holdout = _as_dosages(holdout, "holdout", real.shape[1])
         mixing_holdout = _pooled_pca_overlap(real, holdout, n_comp, k, seed)[0]
-    return StructureResult(n_components=n_comp, explained_variance_ratio=ratios, mixing_synthetic=mixing,
-                           mixing_holdout=mixing_holdout, mean_shift=shift)
+    return StructureResult(
+        n_components=n_comp,
+        explained_variance_ratio=ratios,
+        mixing_synthetic=mixing,
+        mixing_holdout=mixing_holdout,
+        mean_shift=shift,
+    )
 
 
-def _pooled_pca_overlap(real: np.ndarray, other: np.ndarray, n_comp: int, k: int, seed: int) -> tuple[float, float, list[float]]:
+def _pooled_pca_overlap(
+    real: np.ndarray, other: np.ndarray, n_comp: int, k: int, seed: int
+) -> tuple[float, float, list[float]]:
     """(mixing, max standardised mean shift, explained variance ratios) in a PCA of both sets."""
     pooled = np.vstack([real, other]).astype(np.float64)
     # covariance_eigh builds the V x V covariance: exact and fast for a few hundred variants, but
@@ -455,7 +470,7 @@ def _pooled_pca_overlap(real: np.ndarray, other: np.ndarray, n_comp: int, k: int
     n_comp = min(n_comp, len(pooled) - 1)
     z = PCA(n_components=n_comp, svd_solver=solver, random_state=seed).fit(pooled)
     z_all = z.transform(pooled)
-    z_r, z_o = z_all[: len(real)], z_all[len(real):]
+    z_r, z_o = z_all[: len(real)], z_all[len(real) :]
     sd = z_r.std(axis=0)
     sd[sd == 0] = 1.0
     shift = float(np.max(np.abs(z_o.mean(axis=0) - z_r.mean(axis=0)) / sd))
@@ -591,7 +606,9 @@ def _l1_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def nearest_distances(queries: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
+def nearest_distances(
+    queries: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False
+) -> np.ndarray:
     """L1 distance from each query row to its nearest reference row, in blocks bounded in memory.
     exclude_self: queries and reference are the same set and row i may not match itself (another
     identical record still counts, at distance 0)."""
@@ -624,7 +641,10 @@ def adversarial_accuracy(real: np.ndarray, synthetic: np.ndarray) -> float:
 def _adversarial_indicators(real: np.ndarray, synthetic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per record: 1 if its nearest neighbour is of its own kind, 0 if of the other, 1/2 on a tie."""
     d_rs, d_rr = nearest_distances(real, synthetic), nearest_distances(real, real, exclude_self=True)
-    d_sr, d_ss = nearest_distances(synthetic, real), nearest_distances(synthetic, synthetic, exclude_self=True)
+    d_sr, d_ss = (
+        nearest_distances(synthetic, real),
+        nearest_distances(synthetic, synthetic, exclude_self=True),
+    )
     return (d_rs > d_rr) + 0.5 * (d_rs == d_rr), (d_sr > d_ss) + 0.5 * (d_sr == d_ss)
 
 
@@ -707,7 +727,9 @@ def record_failures(
 
 def _at_least(name: str, value: float | None, limit: float | None) -> CheckResult:
     if limit is None or value is None:
-        return CheckResult(name, value, f">= {limit}" if limit is not None else "reported", True, applicable=False)
+        return CheckResult(
+            name, value, f">= {limit}" if limit is not None else "reported", True, applicable=False
+        )
     return CheckResult(name, value, f">= {limit:g}", bool(np.isfinite(value) and value >= limit))
 
 
@@ -745,8 +767,12 @@ def validate_synthetic(
     synthetic = _as_dosages(synthetic, "synthetic", m)
     t = thresholds
     fid = fidelity(real=train, synthetic=synthetic)
-    ld = linkage(real=train, synthetic=synthetic, window=ld_window, positions=positions, chromosomes=chromosomes)
-    pop = population_structure(real=train, synthetic=synthetic, holdout=holdout, n_components=pca_components, seed=seed)
+    ld = linkage(
+        real=train, synthetic=synthetic, window=ld_window, positions=positions, chromosomes=chromosomes
+    )
+    pop = population_structure(
+        real=train, synthetic=synthetic, holdout=holdout, n_components=pca_components, seed=seed
+    )
     assoc = associations(
         real=train,
         labels_real=labels_real,

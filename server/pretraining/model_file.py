@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from genofed.common.util.atomic import atomic_path
+from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig, build_model
-from genofed.common.data.panel import VariantPanel
+from genofed.common.util.atomic import atomic_path
 
 FORMAT = "genofed-pretrained/1"
 
@@ -112,7 +112,9 @@ def load_pretrained(path: str | Path, *, expected_hash: str = "") -> PretrainedM
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-            raise PretrainedModelError(f"{path}: not a genofed pretrained model (format {found!r}, expected {FORMAT!r})")
+            raise PretrainedModelError(
+                f"{path}: not a genofed pretrained model (format {found!r}, expected {FORMAT!r})"
+            )
         model = PretrainedModel(
             state_dict=dict(payload["state_dict"]),
             model_config=ModelConfig.from_dict(payload["model_config"]),
@@ -123,8 +125,10 @@ def load_pretrained(path: str | Path, *, expected_hash: str = "") -> PretrainedM
     except PretrainedModelError:
         raise
     except Exception as exc:  # a truncated or foreign file: pickle, zip and key errors alike
-        raise PretrainedModelError(f"{path}: cannot read the pretrained model; the file is incomplete or not a genofed model "
-                                   f"({type(exc).__name__}: {exc})") from None
+        raise PretrainedModelError(
+            f"{path}: cannot read the pretrained model; the file is incomplete or not a genofed model "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     _check_weights_fit(path, model)
     recorded, actual = str(payload.get("content_hash", "")), content_hash(model)
     if recorded != actual:
@@ -149,11 +153,15 @@ def _check_weights_fit(path: Path, model: PretrainedModel) -> None:
     if expected != found:
         wrong = sorted(k for k in set(expected) | set(found) if expected.get(k) != found.get(k))
         details = ", ".join(f"{k}: {found.get(k)} (expected {expected.get(k)})" for k in wrong[:4])
-        raise PretrainedModelError(f"{path}: its weights do not fit its model config ({details}); "
-                                   "it was written by another genofed version or edited: pretrain again")
+        raise PretrainedModelError(
+            f"{path}: its weights do not fit its model config ({details}); "
+            "it was written by another genofed version or edited: pretrain again"
+        )
 
 
-def check_compatible(model: PretrainedModel, panel: VariantPanel, *, source: str = "the pretrained model") -> None:
+def check_compatible(
+    model: PretrainedModel, panel: VariantPanel, *, source: str = "the pretrained model"
+) -> None:
     """Refuse a model whose panel or input width differs from the federation's.
 
     The panel must match exactly (variant ids, order, and the allele frequencies the features are
@@ -167,7 +175,7 @@ def check_compatible(model: PretrainedModel, panel: VariantPanel, *, source: str
             "pretrain again with --panel set to the federation's panel.tsv"
         )
     if ours != theirs:
-        first = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
+        first = next(i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b)
         raise PretrainedModelError(
             f"{source} was trained on another panel: variant {first + 1} is {theirs[first]} there but {ours[first]} here; "
             "pretrain again with --panel set to the federation's panel.tsv"
@@ -197,8 +205,10 @@ def disease_start(model: PretrainedModel, *, seed: int) -> tuple[ModelConfig, di
         return model.model_config, {k: v.clone() for k, v in model.state_dict.items()}
     config = ModelConfig(**{**model.model_config.to_dict(), "n_outputs": 1})
     fresh = build_model(config, seed=seed).state_dict()
-    weights = {k: (fresh[k] if k.startswith("head.2.") or k.startswith("linear.") else v.clone())
-               for k, v in model.state_dict.items()}
+    weights = {
+        k: (fresh[k] if k.startswith("head.2.") or k.startswith("linear.") else v.clone())
+        for k, v in model.state_dict.items()
+    }
     return config, weights
 
 

@@ -25,23 +25,24 @@ import pandas as pd
 import torch
 from torch import nn
 
+from genofed.common.data.checks import join_cohort
 from genofed.common.data.cohort import Phenotypes
-from genofed.common.errors import DataError, GenofedError
 from genofed.common.data.features import FeatureSpec, encode
-from genofed.common.util.hashing import file_sha256
 from genofed.common.data.layout import PHENOTYPES, genotype_file
 from genofed.common.data.loading import load_site
-from genofed.common.model.metrics import binary_metrics
-from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.data.panel import VariantPanel, align_to_panel
 from genofed.common.data.readers import read_classes, read_genotypes
 from genofed.common.data.splits import stratified_split
-from genofed.common.data.checks import join_cohort
-
-from genofed.server.pretraining.settings import TASKS, PretrainSettings  # noqa: F401 - re-exported: callers import them from here
+from genofed.common.errors import DataError, GenofedError
+from genofed.common.model.metrics import binary_metrics
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.util.hashing import file_sha256
 from genofed.server.pretraining.model_file import PretrainedModel, Task, save_pretrained
+from genofed.server.pretraining.settings import TASKS, PretrainSettings  # noqa: F401 - re-exported: callers import them from here
 
 Progress = Callable[[str], None]
+
+
 @dataclass(frozen=True)
 class SourceData:
     features: np.ndarray  # (n, V + C) float32, encoded exactly as the hospitals encode
@@ -54,12 +55,19 @@ def load_source(source: str | Path, panel: VariantPanel, settings: PretrainSetti
     """Read a source cohort folder (genotypes + phenotypes.csv, as a hospital folder) on `panel`."""
     folder = Path(source)
     if not folder.is_dir():
-        raise DataError(folder, "source cohort folder not found",
-                        hint="a folder with genotypes.vcf.gz or genotypes.bed and phenotypes.csv, e.g. FED/sources/near "
-                             "from `genofed simulate-cohorts --with-sources`")
+        raise DataError(
+            folder,
+            "source cohort folder not found",
+            hint="a folder with genotypes.vcf.gz or genotypes.bed and phenotypes.csv, e.g. FED/sources/near "
+            "from `genofed simulate-cohorts --with-sources`",
+        )
     genotypes = genotype_file(folder)
     if genotypes is None:
-        raise DataError(folder, "no genotypes.vcf.gz or genotypes.bed in the source folder", hint="put the source cohort's genotypes there")
+        raise DataError(
+            folder,
+            "no genotypes.vcf.gz or genotypes.bed in the source folder",
+            hint="put the source cohort's genotypes there",
+        )
     phenotypes = folder / PHENOTYPES
     spec = FeatureSpec(alt_freq=panel.alt_freq)
     files = {"genotypes": str(genotypes.resolve()), "phenotypes": str(phenotypes.resolve())}
@@ -69,13 +77,19 @@ def load_source(source: str | Path, panel: VariantPanel, settings: PretrainSetti
         return SourceData(encode(spec, cohort), cohort.labels.astype(np.int64), task, files)
     # Multi-class: the class column is not a 0/1 label, and covariates do not define ancestry.
     samples, names = read_classes(phenotypes, settings.label)
-    empty = Phenotypes(samples, np.zeros(len(samples), dtype=np.int8), pd.DataFrame(index=pd.Index(samples)), str(phenotypes))
+    empty = Phenotypes(
+        samples, np.zeros(len(samples), dtype=np.int8), pd.DataFrame(index=pd.Index(samples)), str(phenotypes)
+    )
     cohort = join_cohort(read_genotypes(genotypes), empty)
     aligned, _ = align_to_panel(cohort.dosages, cohort.variant_ids, panel, source=cohort.genotype_source)
-    by_sample = dict(zip(samples, names))
+    by_sample = dict(zip(samples, names, strict=False))
     classes = tuple(sorted(set(names)))
     if len(classes) < 2:
-        raise DataError(phenotypes, f"column {settings.label} has a single class ({classes[0]})", hint="a multiclass task needs >= 2 classes")
+        raise DataError(
+            phenotypes,
+            f"column {settings.label} has a single class ({classes[0]})",
+            hint="a multiclass task needs >= 2 classes",
+        )
     index = {c: i for i, c in enumerate(classes)}
     targets = np.array([index[by_sample[s]] for s in cohort.sample_ids], dtype=np.int64)
     features = encode(spec, replace(cohort, dosages=aligned, variant_ids=list(panel.variant_ids)))
@@ -96,15 +110,25 @@ def pretrain(
     panel = VariantPanel.load(panel_path)
     data = load_source(source, panel, settings)
     n_outputs = 1 if data.task.kind == "binary" else len(data.task.classes)
-    config = ModelConfig(n_variants=len(panel), hidden=settings.hidden, block_size=settings.block_size, n_outputs=n_outputs)
-    say(f"source {source}: {len(data.targets)} people, {_describe_targets(data)}; panel {len(panel)} variants")
+    config = ModelConfig(
+        n_variants=len(panel), hidden=settings.hidden, block_size=settings.block_size, n_outputs=n_outputs
+    )
+    say(
+        f"source {source}: {len(data.targets)} people, {_describe_targets(data)}; panel {len(panel)} variants"
+    )
     train_idx, val_idx = stratified_split(data.targets, settings.validation_fraction, settings.seed)
     model = build_model(config, seed=settings.seed)
     history, best = _fit(model, data, train_idx, val_idx, settings, say)
     provenance = {
         "source": str(Path(source).resolve()),
-        "files": {role: {"path": path, "sha256": file_sha256(Path(path))} for role, path in data.files.items()},
-        "panel": {"path": str(Path(panel_path).resolve()), "sha256": file_sha256(Path(panel_path)), "variants": len(panel)},
+        "files": {
+            role: {"path": path, "sha256": file_sha256(Path(path))} for role, path in data.files.items()
+        },
+        "panel": {
+            "path": str(Path(panel_path).resolve()),
+            "sha256": file_sha256(Path(panel_path)),
+            "variants": len(panel),
+        },
         "samples": int(len(data.targets)),
         "train_samples": int(len(train_idx)),
         "validation_samples": int(len(val_idx)),
@@ -120,14 +144,22 @@ def pretrain(
     return pretrained, digest
 
 
-def _fit(model: nn.Module, data: SourceData, train_idx: np.ndarray, val_idx: np.ndarray, settings: PretrainSettings,
-         say: Progress) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _fit(
+    model: nn.Module,
+    data: SourceData,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    settings: PretrainSettings,
+    say: Progress,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Plain mini-batch SGD (momentum 0.9); keeps the epoch with the best validation score."""
     x = torch.as_tensor(data.features)
     y = torch.as_tensor(data.targets)
     binary = data.task.kind == "binary"
     loss_fn: nn.Module = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay
+    )
     generator = torch.Generator().manual_seed(settings.seed)
     train = torch.as_tensor(train_idx)
     history: list[dict[str, Any]] = []
@@ -148,13 +180,21 @@ def _fit(model: nn.Module, data: SourceData, train_idx: np.ndarray, val_idx: np.
         score = validation["auc"] if binary else validation["accuracy"]
         score = -math.inf if score is None else score
         history.append({"epoch": epoch, "train_loss": total / len(order), **validation})
-        say(f"epoch {epoch}/{settings.epochs}: train loss {total / len(order):.4f}, validation "
-            + (f"AUC {validation['auc']:.3f}" if binary else f"accuracy {validation['accuracy']:.3f}"))
+        say(
+            f"epoch {epoch}/{settings.epochs}: train loss {total / len(order):.4f}, validation "
+            + (f"AUC {validation['auc']:.3f}" if binary else f"accuracy {validation['accuracy']:.3f}")
+        )
         if score > best["score"]:
-            best = {"score": score, "epoch": epoch, "validation": validation,
-                    "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+            best = {
+                "score": score,
+                "epoch": epoch,
+                "validation": validation,
+                "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            }
     if "state_dict" not in best:
-        raise GenofedError("pretraining never produced a usable validation score (a single class in the validation split?)")
+        raise GenofedError(
+            "pretraining never produced a usable validation score (a single class in the validation split?)"
+        )
     return history, best
 
 
@@ -172,4 +212,4 @@ def _describe_targets(data: SourceData) -> str:
     if data.task.kind == "binary":
         return f"{int(data.targets.sum())} cases ({data.task.label})"
     counts = np.bincount(data.targets, minlength=len(data.task.classes))
-    return ", ".join(f"{c} {n}" for c, n in zip(data.task.classes, counts))
+    return ", ".join(f"{c} {n}" for c, n in zip(data.task.classes, counts, strict=False))

@@ -19,9 +19,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from genofed.common.util.atomic import write_text_atomic
-from genofed.common.errors import GenofedError
 from genofed.common.deployment.keys import fingerprint, load_public_key, public_key_openssh
+from genofed.common.errors import GenofedError
+from genofed.common.util.atomic import write_text_atomic
 
 HOSPITALS_FILE = "hospitals.json"
 FORMAT = "genofed-hospitals/1"
@@ -47,7 +47,9 @@ def write_registry(folder: str | Path, registry: dict[str, Any]) -> None:
 def load_registry(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / HOSPITALS_FILE
     if not path.is_file():
-        raise EnrollmentError(f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)")
+        raise EnrollmentError(
+            f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)"
+        )
     try:
         registry = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -59,7 +61,9 @@ def load_registry(folder: str | Path) -> dict[str, Any]:
 
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise EnrollmentError(f"hospital name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+        raise EnrollmentError(
+            f"hospital name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+        )
     return name
 
 
@@ -72,17 +76,29 @@ def enroll(folder: str | Path, name: str, public_key_file: str | Path) -> dict[s
     fp = fingerprint(key)
     for entry in registry["hospitals"]:
         if entry["name"] == name:
-            raise EnrollmentError(f"hospital {name!r} is already enrolled (key {entry['fingerprint']}, since {entry['enrolled_at']}); "
-                                  f"revoke it first to replace its key")
+            raise EnrollmentError(
+                f"hospital {name!r} is already enrolled (key {entry['fingerprint']}, since {entry['enrolled_at']}); "
+                f"revoke it first to replace its key"
+            )
         if entry["fingerprint"] == fp:
-            raise EnrollmentError(f"{public_key_file}: this key ({fp}) is already enrolled as hospital {entry['name']!r}; "
-                                  f"every hospital needs its own key")
+            raise EnrollmentError(
+                f"{public_key_file}: this key ({fp}) is already enrolled as hospital {entry['name']!r}; "
+                f"every hospital needs its own key"
+            )
     for entry in registry["revoked"]:
         if entry["fingerprint"] == fp:
-            raise EnrollmentError(f"{public_key_file}: this key ({fp}) was revoked for {entry['name']!r} on {entry['revoked_at']}; "
-                                  f"a revoked key is never re-enrolled: the hospital must make a new key")
-    entry = {"name": name, "public_key": line, "fingerprint": fp, "curve": key.curve.name, "enrolled_at": _now(),
-             "source_file": str(Path(public_key_file).resolve())}
+            raise EnrollmentError(
+                f"{public_key_file}: this key ({fp}) was revoked for {entry['name']!r} on {entry['revoked_at']}; "
+                f"a revoked key is never re-enrolled: the hospital must make a new key"
+            )
+    entry = {
+        "name": name,
+        "public_key": line,
+        "fingerprint": fp,
+        "curve": key.curve.name,
+        "enrolled_at": _now(),
+        "source_file": str(Path(public_key_file).resolve()),
+    }
     registry["hospitals"].append(entry)
     write_registry(folder, registry)
     return entry

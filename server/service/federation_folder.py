@@ -22,9 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.common.errors import GenofedError
-
+from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.server.service.enrollment import empty_registry, hospitals, load_registry, write_registry
 from genofed.server.service.pki import subject_alt_names, write_pki
 from genofed.server.settings import RunSettings
@@ -34,26 +33,49 @@ FORMAT = "genofed-federation/1"
 PANEL_FILE = "panel.tsv"
 #: The run settings a federation fixes at init (RunSettings names, kebab-case in the file).
 FEDERATION_SETTINGS = (
-    "rounds", "strategy", "epsilon", "delta", "min_nodes", "local_epochs", "batch_size", "lr", "clip", "secagg",
-    "trim_beta", "malicious_nodes", "site_evaluations",
+    "rounds",
+    "strategy",
+    "epsilon",
+    "delta",
+    "min_nodes",
+    "local_epochs",
+    "batch_size",
+    "lr",
+    "clip",
+    "secagg",
+    "trim_beta",
+    "malicious_nodes",
+    "site_evaluations",
 )
 
 
-def init_federation(folder: str | Path, hosts: list[str], *, panel: str | Path | None = None,
-                    settings: dict[str, Any] | None = None, test_dir: str | Path | None = None) -> dict[str, Any]:
+def init_federation(
+    folder: str | Path,
+    hosts: list[str],
+    *,
+    panel: str | Path | None = None,
+    settings: dict[str, Any] | None = None,
+    test_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Create the federation folder; returns the federation config written."""
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise GenofedError(f"{folder} exists and is not empty: refusing to overwrite a federation (its CA is what hospitals trust)")
+        raise GenofedError(
+            f"{folder} exists and is not empty: refusing to overwrite a federation (its CA is what hospitals trust)"
+        )
     subject_alt_names(hosts)  # bad host names fail before anything is made
     # the coordinator's own `flwr` commands (register hospitals, submit the run) connect over loopback
     hosts = list(dict.fromkeys([h.strip().lower() for h in hosts] + ["localhost", "127.0.0.1"]))
     run = RunSettings(**(settings or {}))  # the same validation every run applies
     if not panel:
-        raise GenofedError("give the federation's variant panel (--panel panel.tsv): hospitals check their data against it")
+        raise GenofedError(
+            "give the federation's variant panel (--panel panel.tsv): hospitals check their data against it"
+        )
     panel_info = _check_panel(panel)
     if test_dir and not Path(test_dir).is_dir():
-        raise GenofedError(f"--test-dir {test_dir}: not a folder (a held-out cohort: genotypes and phenotypes.csv)")
+        raise GenofedError(
+            f"--test-dir {test_dir}: not a folder (a held-out cohort: genotypes and phenotypes.csv)"
+        )
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with atomic_dir(folder) as staging:
         staging.chmod(0o700)
@@ -64,7 +86,10 @@ def init_federation(folder: str | Path, hosts: list[str], *, panel: str | Path |
             "created": created,
             "tls": tls,
             "panel": panel_info,
-            "settings": {name.replace("_", "-"): run.to_config()[name.replace("_", "-")] for name in FEDERATION_SETTINGS},
+            "settings": {
+                name.replace("_", "-"): run.to_config()[name.replace("_", "-")]
+                for name in FEDERATION_SETTINGS
+            },
             "hospitals_file": "hospitals.json",
             # the coordinator's own held-out cohort for central evaluation after every round (optional)
             "test_dir": str(Path(test_dir).resolve()) if test_dir else None,
@@ -81,13 +106,20 @@ def _check_panel(panel: str | Path) -> dict[str, Any]:
 
     loaded = VariantPanel.load(panel)  # raises DataError naming the file
     digest = hashlib.sha256(Path(panel).read_bytes()).hexdigest()
-    return {"file": PANEL_FILE, "source": str(Path(panel).resolve()), "sha256": digest, "variants": len(loaded)}
+    return {
+        "file": PANEL_FILE,
+        "source": str(Path(panel).resolve()),
+        "sha256": digest,
+        "variants": len(loaded),
+    }
 
 
 def load_federation(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / FEDERATION_FILE
     if not path.is_file():
-        raise GenofedError(f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)")
+        raise GenofedError(
+            f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -102,8 +134,14 @@ def deployed_run_config(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder).resolve()
     federation = load_federation(folder)
     config = dict(federation["settings"])
-    config.update({"out-dir": str(folder / RUN_DIR), "resume": True, "plan-id": federation.get("plan_id", ""),
-                   "expected-nodes": len(hospitals(folder))})
+    config.update(
+        {
+            "out-dir": str(folder / RUN_DIR),
+            "resume": True,
+            "plan-id": federation.get("plan_id", ""),
+            "expected-nodes": len(hospitals(folder)),
+        }
+    )
     if federation.get("panel"):
         config["panel"] = str(folder / federation["panel"]["file"])
     if federation.get("test_dir"):
@@ -136,5 +174,8 @@ def admitted_nodes(folder: str | Path) -> dict[int, str]:
         return {}
     except (OSError, json.JSONDecodeError) as exc:
         raise GenofedError(f"{path}: cannot read the coordinator's node map ({exc})") from None
-    return {int(entry["node_id"]): name for name, entry in registered.items()
-            if name in enrolled and enrolled[name] == entry.get("fingerprint")}
+    return {
+        int(entry["node_id"]): name
+        for name, entry in registered.items()
+        if name in enrolled and enrolled[name] == entry.get("fingerprint")
+    }

@@ -23,8 +23,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from genofed.common.util.atomic import write_text_atomic
 from genofed.common.errors import GenofedError
+from genofed.common.util.atomic import write_text_atomic
 
 PROXY_DIR = "proxy"
 #: Where nginx is looked for besides PATH (Debian installs it in /usr/sbin, which is not on an
@@ -54,18 +54,23 @@ def find_nginx(explicit: str = "") -> str:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     where = explicit or "PATH, " + ", ".join(NGINX_PLACES)
-    raise GenofedError(f"nginx not found ({where}): the coordinator needs it for its hospital-facing address; "
-                       "install the Debian package (apt-get install nginx) or give --nginx PATH")
+    raise GenofedError(
+        f"nginx not found ({where}): the coordinator needs it for its hospital-facing address; "
+        "install the Debian package (apt-get install nginx) or give --nginx PATH"
+    )
 
 
 def render(config: ProxyConfig) -> str:
     """The nginx configuration (one server, one upstream)."""
     folder = config.folder.resolve()
     listen = f"[{config.listen_host}]" if ":" in config.listen_host else config.listen_host
-    temp = "\n".join(f"    {name}_temp_path {folder / 'tmp' / name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "\n".join(
+        f"    {name}_temp_path {folder / 'tmp' / name};"
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     return f"""# Written by `genofed coordinator start` at every start (server/service/fleet_proxy.py); edits are lost.
 {_user_line()}worker_processes 1;
-pid {folder / 'nginx.pid'};
+pid {folder / "nginx.pid"};
 error_log stderr warn;
 daemon off;
 events {{ worker_connections 512; }}
@@ -82,7 +87,7 @@ http {{
         ssl_certificate {config.certificate.resolve()};
         ssl_certificate_key {config.key.resolve()};
         ssl_protocols TLSv1.2 TLSv1.3;
-        access_log {folder / 'refused.log'} combined if=$genofed_refused;
+        access_log {folder / "refused.log"} combined if=$genofed_refused;
         client_max_body_size {MAX_BODY};
         # plain HTTP on this TLS port: close the connection without an answer
         error_page 497 = @plain;

@@ -42,13 +42,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genofed.common.util.atomic import write_text_atomic
 from genofed.common.deployment.app_bundle import approved_app_hash, write_app_dir
+from genofed.common.deployment.flower_env import (
+    flower_command,
+    service_env,
+    superexec_command,
+    write_superexec_secret,
+)
 from genofed.common.errors import GenofedError
-from genofed.common.deployment.flower_env import flower_command, service_env, superexec_command, write_superexec_secret
-
-from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
+from genofed.common.util.atomic import write_text_atomic
 from genofed.server.service.enrollment import load_registry
+from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
 
 STATUS_FILE = "coordinator.json"
@@ -74,11 +78,15 @@ class ServiceOptions:
         """Refuse addresses that would expose the SuperLink's Control or Runtime API."""
         host, port = split_address(self.internal_address)
         if host not in LOOPBACK_HOSTS:
-            raise GenofedError(f"--internal-address {self.internal_address}: must be on 127.0.0.1 (the SuperLink's Control and "
-                               "Runtime APIs have no authentication; only nginx faces the hospitals)")
+            raise GenofedError(
+                f"--internal-address {self.internal_address}: must be on 127.0.0.1 (the SuperLink's Control and "
+                "Runtime APIs have no authentication; only nginx faces the hospitals)"
+            )
         public_host, public_port = split_address(self.address)
         if public_port == port and public_host in (*LOOPBACK_HOSTS, "0.0.0.0", "::"):
-            raise GenofedError(f"--fleet-address {self.address} and --internal-address {self.internal_address} use the same port")
+            raise GenofedError(
+                f"--fleet-address {self.address} and --internal-address {self.internal_address} use the same port"
+            )
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -96,9 +104,13 @@ class FlowerControl:
         loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.home = folder / "flwr"
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_text_atomic(self.home / "config.toml", (
-            f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
-            f'address = "{loopback}:{port}"\nroot-certificates = "{(folder / "ca.pem").resolve()}"\n'))
+        write_text_atomic(
+            self.home / "config.toml",
+            (
+                f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+                f'address = "{loopback}:{port}"\nroot-certificates = "{(folder / "ca.pem").resolve()}"\n'
+            ),
+        )
         self.env = service_env(self.home)
 
     def __call__(self, *args: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -106,7 +118,9 @@ class FlowerControl:
         try:
             done = subprocess.run(command, capture_output=True, text=True, env=self.env, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise GenofedError(f"flwr {' '.join(args[:2])} got no answer from the SuperLink within {timeout:.0f} s") from None
+            raise GenofedError(
+                f"flwr {' '.join(args[:2])} got no answer from the SuperLink within {timeout:.0f} s"
+            ) from None
         try:
             reply = json.loads(done.stdout)
         except json.JSONDecodeError:
@@ -117,7 +131,9 @@ class FlowerControl:
 
     def text(self, *args: str, timeout: float = 60.0) -> str:
         """A `flwr` command's plain output (for commands without JSON output, e.g. `flwr log`)."""
-        done = subprocess.run([flower_command("flwr"), *args], capture_output=True, text=True, env=self.env, timeout=timeout)
+        done = subprocess.run(
+            [flower_command("flwr"), *args], capture_output=True, text=True, env=self.env, timeout=timeout
+        )
         return done.stdout
 
     def online(self) -> bool:
@@ -128,14 +144,18 @@ class FlowerControl:
             return False
 
 
-def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptions(), say: Say = print) -> int:
+def start_coordinator(
+    folder: str | Path, options: ServiceOptions = ServiceOptions(), say: Say = print
+) -> int:
     folder = Path(folder).resolve()
     federation = load_federation(folder)
     enrolled = load_registry(folder)["hospitals"]
     needed = int(federation["settings"]["min-nodes"])
     if len(enrolled) < needed:
-        raise GenofedError(f"{len(enrolled)} hospital(s) enrolled in {folder}, the federation needs {needed} "
-                           "(genofed coordinator enroll, or a smaller --min-hospitals at init)")
+        raise GenofedError(
+            f"{len(enrolled)} hospital(s) enrolled in {folder}, the federation needs {needed} "
+            "(genofed coordinator enroll, or a smaller --min-hospitals at init)"
+        )
     options.check()
     nginx = find_nginx(options.nginx)
     _refuse_second_instance(folder)
@@ -143,11 +163,24 @@ def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptio
     app = write_app_dir(folder / "app")
     secret = write_superexec_secret(folder)
     log = (folder / "superlink.log").open("ab")
-    superlink = subprocess.Popen(superlink_command(folder, options.internal_address, secret), stdout=log, stderr=subprocess.STDOUT,
-                                 env=control.env, process_group=0)
-    status = {"pid": os.getpid(), "superlink_pid": superlink.pid, "address": options.address,
-              "internal_address": options.internal_address, "state": "starting", "started": _now(),
-              "app_sha256": approved_app_hash(), "run_id": None, "hospitals": {}}
+    superlink = subprocess.Popen(
+        superlink_command(folder, options.internal_address, secret),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=control.env,
+        process_group=0,
+    )
+    status = {
+        "pid": os.getpid(),
+        "superlink_pid": superlink.pid,
+        "address": options.address,
+        "internal_address": options.internal_address,
+        "state": "starting",
+        "started": _now(),
+        "app_sha256": approved_app_hash(),
+        "run_id": None,
+        "hospitals": {},
+    }
     stop = _stop_on_signals()
     try:
         _wait_online(control, superlink, options.startup_timeout, folder)
@@ -157,8 +190,10 @@ def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptio
         last_sync = time.monotonic()
         reply = control("run", str(app), CONNECTION, "--run-config", f"federation={json.dumps(str(folder))}")
         status.update(state="running", run_id=int(reply["run-id"]))
-        say(f"hospitals connect to {options.address} (nginx: Flower's Fleet API only, TLS, hospital authentication); "
-            f"SuperLink on {options.internal_address} (loopback); run {reply['run-id']} submitted, app {status['app_sha256'][:16]}")
+        say(
+            f"hospitals connect to {options.address} (nginx: Flower's Fleet API only, TLS, hospital authentication); "
+            f"SuperLink on {options.internal_address} (loopback); run {reply['run-id']} submitted, app {status['app_sha256'][:16]}"
+        )
         while True:
             _write_status(folder, status)
             run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
@@ -172,13 +207,20 @@ def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptio
                 last_sync = time.monotonic()
             time.sleep(min(options.poll_seconds, options.sync_seconds))
         if superlink.poll() is not None:
-            raise GenofedError(f"flower-superlink exited with code {superlink.returncode}; see {folder / 'superlink.log'}")
+            raise GenofedError(
+                f"flower-superlink exited with code {superlink.returncode}; see {folder / 'superlink.log'}"
+            )
         completed = status.get("run_status") == "finished:completed"
         status["state"] = "stopped" if stop["signal"] else ("finished" if completed else "failed")
         log_file = _save_run_log(control, folder, status["run_id"])
-        say(f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}, the ServerApp's log in {log_file}")
+        say(
+            f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}, the ServerApp's log in {log_file}"
+        )
         if not completed:
-            say("last lines of the ServerApp's log:\n" + "\n".join(log_file.read_text(errors="replace").splitlines()[-15:]))
+            say(
+                "last lines of the ServerApp's log:\n"
+                + "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])
+            )
         return 0 if completed else 1
     except BaseException as exc:
         status.update(state="failed", error=str(exc))
@@ -193,26 +235,66 @@ def start_coordinator(folder: str | Path, options: ServiceOptions = ServiceOptio
 def superlink_command(folder: Path, internal_address: str, secret: Path) -> list[str]:
     """flower-superlink on loopback, TLS, node authentication, process isolation with a SuperExec secret."""
     host, port = split_address(internal_address)
-    return [flower_command("flower-superlink"), "--ssl-ca-certfile", str(folder / "ca.pem"),
-            "--ssl-certfile", str(folder / "server.pem"), "--ssl-keyfile", str(folder / "server.key"),
-            "--enable-supernode-auth", "--database", str(folder / "state.db"),
-            "--disable-runtime-dependency-installation", "--isolation", "process",
-            "--superexec-auth-secret-file", str(secret), "--host", host, "--port", str(port)]
+    return [
+        flower_command("flower-superlink"),
+        "--ssl-ca-certfile",
+        str(folder / "ca.pem"),
+        "--ssl-certfile",
+        str(folder / "server.pem"),
+        "--ssl-keyfile",
+        str(folder / "server.key"),
+        "--enable-supernode-auth",
+        "--database",
+        str(folder / "state.db"),
+        "--disable-runtime-dependency-installation",
+        "--isolation",
+        "process",
+        "--superexec-auth-secret-file",
+        str(secret),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
 
 
-def _start_helpers(folder: Path, options: ServiceOptions, secret: Path, superlink: subprocess.Popen, log,
-                   env: dict[str, str], nginx: str) -> dict[str, subprocess.Popen]:
+def _start_helpers(
+    folder: Path,
+    options: ServiceOptions,
+    secret: Path,
+    superlink: subprocess.Popen,
+    log,
+    env: dict[str, str],
+    nginx: str,
+) -> dict[str, subprocess.Popen]:
     """The SuperLink's SuperExec and the nginx proxy, in the SuperLink's process group (one
     signal stops all three, also as orphans after a crash); waits until nginx listens."""
     host, port = split_address(options.address)
     _internal_host, internal_port = split_address(options.internal_address)
-    superexec = subprocess.Popen(superexec_command(options.internal_address, secret, superlink.pid, folder / "ca.pem"),
-                                 stdout=log, stderr=subprocess.STDOUT, env=env, process_group=superlink.pid)
-    proxy = ProxyConfig(host, port, internal_port, folder / "server.pem", folder / "server.key", folder / "ca.pem",
-                        folder / PROXY_DIR)
+    superexec = subprocess.Popen(
+        superexec_command(options.internal_address, secret, superlink.pid, folder / "ca.pem"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        process_group=superlink.pid,
+    )
+    proxy = ProxyConfig(
+        host,
+        port,
+        internal_port,
+        folder / "server.pem",
+        folder / "server.key",
+        folder / "ca.pem",
+        folder / PROXY_DIR,
+    )
     proxy_log = (folder / "proxy.log").open("ab")
-    nginx_process = subprocess.Popen(nginx_command(nginx, write_config(proxy)), stdout=proxy_log, stderr=subprocess.STDOUT,
-                                     env=env, process_group=superlink.pid)
+    nginx_process = subprocess.Popen(
+        nginx_command(nginx, write_config(proxy)),
+        stdout=proxy_log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        process_group=superlink.pid,
+    )
     proxy_log.close()  # the child keeps its own handle
     helpers = {"superexec": superexec, "proxy": nginx_process}
     _wait_listening(host, port, nginx_process, folder, options.startup_timeout)
@@ -224,14 +306,18 @@ def _wait_listening(host: str, port: int, process: subprocess.Popen, folder: Pat
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise GenofedError(f"nginx exited with code {process.returncode} at start: {_last_line(folder / 'proxy.log')} "
-                               f"(is {host}:{port} in use?)")
+            raise GenofedError(
+                f"nginx exited with code {process.returncode} at start: {_last_line(folder / 'proxy.log')} "
+                f"(is {host}:{port} in use?)"
+            )
         try:
             with socket.create_connection((target, port), timeout=2):
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise GenofedError(f"nginx did not listen on {host}:{port} within {timeout:.0f} s; see {folder / 'proxy.log'}") from None
+                raise GenofedError(
+                    f"nginx did not listen on {host}:{port} within {timeout:.0f} s; see {folder / 'proxy.log'}"
+                ) from None
             time.sleep(0.5)
 
 
@@ -240,8 +326,10 @@ def _check_helpers(helpers: dict[str, subprocess.Popen], folder: Path) -> None:
     for name, process in helpers.items():
         if process.poll() is not None:
             where = folder / ("proxy.log" if name == "proxy" else "superlink.log")
-            raise GenofedError(f"the coordinator's {'nginx proxy' if name == 'proxy' else 'flower-superexec'} exited with code "
-                               f"{process.returncode}; see {where}")
+            raise GenofedError(
+                f"the coordinator's {'nginx proxy' if name == 'proxy' else 'flower-superexec'} exited with code "
+                f"{process.returncode}; see {where}"
+            )
 
 
 def _last_line(path: Path) -> str:
@@ -275,9 +363,15 @@ def sync_nodes(folder: Path, control: FlowerControl, say: Say) -> dict[str, dict
     ours = {str(v["node_id"]): name for name, v in known.items()}
     for node_id in sorted(live):
         name = ours.get(node_id)
-        if name is None or name not in enrolled or enrolled[name]["fingerprint"] != known[name]["fingerprint"]:
+        if (
+            name is None
+            or name not in enrolled
+            or enrolled[name]["fingerprint"] != known[name]["fingerprint"]
+        ):
             control("supernode", "unregister", node_id, CONNECTION)
-            say(f"unregistered node {node_id} ({'revoked hospital ' + name if name else 'not registered by this coordinator'})")
+            say(
+                f"unregistered node {node_id} ({'revoked hospital ' + name if name else 'not registered by this coordinator'})"
+            )
     for name, entry in enrolled.items():
         current = known.get(name)
         if current and current["fingerprint"] == entry["fingerprint"] and str(current["node_id"]) in live:
@@ -290,8 +384,10 @@ def sync_nodes(folder: Path, control: FlowerControl, say: Say) -> dict[str, dict
         say(f"registered hospital {name} (key {entry['fingerprint']}) as node {node_id}")
     known = {name: v for name, v in known.items() if name in enrolled}
     write_text_atomic(folder / NODES_FILE, json.dumps(known, indent=2) + "\n")
-    return {name: {"node_id": v["node_id"], "status": listed.get(v["node_id"], {}).get("status", "registered")}
-            for name, v in known.items()}
+    return {
+        name: {"node_id": v["node_id"], "status": listed.get(v["node_id"], {}).get("status", "registered")}
+        for name, v in known.items()
+    }
 
 
 def coordinator_status(folder: str | Path) -> dict[str, Any]:
@@ -300,7 +396,9 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     federation = load_federation(folder)
     status = _read_json(folder / STATUS_FILE, {"state": "never started"})
     if status.get("state") in ("starting", "running") and not _alive(status.get("pid")):
-        status["state"] = "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
+        status["state"] = (
+            "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
+        )
     status["rounds_planned"] = federation["settings"]["rounds"]
     results = _read_json(folder / RUN_DIR / "results.json", None)
     history = results["rounds"] if results else _checkpoint_history(folder / RUN_DIR / "checkpoints")
@@ -321,10 +419,14 @@ def _wait_online(control: FlowerControl, superlink: subprocess.Popen, timeout: f
     deadline = time.monotonic() + timeout
     while not control.online():
         if superlink.poll() is not None:
-            raise GenofedError(f"flower-superlink exited with code {superlink.returncode} at start; see {folder / 'superlink.log'} "
-                               "(is the port in use?)")
+            raise GenofedError(
+                f"flower-superlink exited with code {superlink.returncode} at start; see {folder / 'superlink.log'} "
+                "(is the port in use?)"
+            )
         if time.monotonic() > deadline:
-            raise GenofedError(f"flower-superlink did not answer within {timeout:.0f} s; see {folder / 'superlink.log'}")
+            raise GenofedError(
+                f"flower-superlink did not answer within {timeout:.0f} s; see {folder / 'superlink.log'}"
+            )
         time.sleep(1.0)
 
 
@@ -335,7 +437,9 @@ def _refuse_second_instance(folder: Path) -> None:
     if status.get("state") not in ("starting", "running"):
         return
     if _alive(status.get("pid")) and status.get("pid") != os.getpid():
-        raise GenofedError(f"a coordinator for {folder} is already running (pid {status['pid']}); see genofed coordinator status")
+        raise GenofedError(
+            f"a coordinator for {folder} is already running (pid {status['pid']}); see genofed coordinator status"
+        )
     orphan = status.get("superlink_pid")
     group = [pid for pid in (orphan, status.get("superexec_pid"), status.get("proxy_pid")) if pid]
     if any(_alive(pid) for pid in group):

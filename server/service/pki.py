@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from genofed.common.util.atomic import write_text_atomic
-from genofed.common.errors import GenofedError
 from genofed.common.deployment.keys import write_private_atomic
+from genofed.common.errors import GenofedError
+from genofed.common.util.atomic import write_text_atomic
 
 CA_DAYS = 5 * 365
 SERVER_DAYS = 365
@@ -60,8 +60,10 @@ def subject_alt_names(hosts: list[str]) -> list[x509.GeneralName]:
             continue
         except ValueError:
             pass
-        label_ok = all(part and len(part) <= 63 and part.replace("-", "").isalnum() and not part.startswith("-")
-                       for part in host.removeprefix("*.").split("."))
+        label_ok = all(
+            part and len(part) <= 63 and part.replace("-", "").isalnum() and not part.startswith("-")
+            for part in host.removeprefix("*.").split(".")
+        )
         if not host or len(host) > 253 or not host.isascii() or not label_ok:
             raise PkiError(f"--host {host!r} is neither an IP address nor a valid DNS name")
         names.append(x509.DNSName(host.lower()))
@@ -72,17 +74,36 @@ def subject_alt_names(hosts: list[str]) -> list[x509.GeneralName]:
 
 def create_ca(name: str = "genofed federation CA", *, days: int = CA_DAYS) -> Issued:
     key = ec.generate_private_key(ec.SECP384R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "genofed"), x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "genofed"),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
     now = _now()
     cert = (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA384())
     )
@@ -97,25 +118,48 @@ def create_server_cert(ca: Issued, hosts: list[str], *, days: int = SERVER_DAYS)
     not_after = min(now + dt.timedelta(days=days), ca.cert.not_valid_after_utc)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "genofed"),
-                                 x509.NameAttribute(NameOID.COMMON_NAME, hosts[0].strip()[:64])]))
-        .issuer_name(ca.cert.subject).public_key(key.public_key())
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "genofed"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, hosts[0].strip()[:64]),
+                ]
+            )
+        )
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(not_after)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(not_after)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=True, key_cert_sign=False, crl_sign=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
+        )
         .sign(ca.key, hashes.SHA384())
     )
     return Issued(key, cert)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def write_pki(folder: str | Path, hosts: list[str]) -> dict[str, str]:
@@ -141,12 +185,18 @@ def load_cert(path: str | Path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(Path(path).read_bytes())
 
 
-def check_server_cert(cert: x509.Certificate, ca_cert: x509.Certificate, *, at: dt.datetime | None = None) -> None:
+def check_server_cert(
+    cert: x509.Certificate, ca_cert: x509.Certificate, *, at: dt.datetime | None = None
+) -> None:
     """Raise PkiError unless `cert` is signed by `ca_cert` and valid at `at` (default: now)."""
     at = at or _now()
     try:
         cert.verify_directly_issued_by(ca_cert)
     except Exception as exc:  # ValueError (issuer mismatch) or InvalidSignature
-        raise PkiError(f"the server certificate is not signed by this CA ({type(exc).__name__}: {exc})") from None
+        raise PkiError(
+            f"the server certificate is not signed by this CA ({type(exc).__name__}: {exc})"
+        ) from None
     if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-        raise PkiError(f"the server certificate is valid {cert.not_valid_before_utc} to {cert.not_valid_after_utc}, not at {at}")
+        raise PkiError(
+            f"the server certificate is valid {cert.not_valid_before_utc} to {cert.not_valid_after_utc}, not at {at}"
+        )

@@ -18,14 +18,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.common.data.cohort import MISSING
-from genofed.common.errors import GenofedError
 from genofed.common.data.layout import GENOTYPES, GENOTYPES_PLINK, PANEL, PHENOTYPES, TEST, TRUTH
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.variants import parse_variant_id
 from genofed.common.data.writers import write_phenotypes, write_plink, write_vcf
-
+from genofed.common.errors import GenofedError
+from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.simulations.cohorts.disease import LiabilityModel, draw_labels, fit_trait
 from genofed.simulations.cohorts.pool import Covariates, GenotypePool, dosages
 from genofed.simulations.cohorts.presets import CohortSpec, Preset, get_preset
@@ -88,8 +87,14 @@ def simulate_cohorts(
     return SimulationResult(**{**result.__dict__, "out_dir": out_dir})
 
 
-def ensure_cohorts(folder: str | Path, *, preset: str, seed: int, with_sources: bool = False,
-                   progress: Progress | None = None) -> Path:
+def ensure_cohorts(
+    folder: str | Path,
+    *,
+    preset: str,
+    seed: int,
+    with_sources: bool = False,
+    progress: Progress | None = None,
+) -> Path:
     """`folder` holding the cohorts of (preset, seed): simulated once, reused by later runs.
 
     Cohorts of another preset or seed (or without the sources asked for) are refused, never
@@ -99,7 +104,9 @@ def ensure_cohorts(folder: str | Path, *, preset: str, seed: int, with_sources: 
     truth = folder / TRUTH
     if truth.exists():
         made = json.loads(truth.read_text())
-        if (made.get("preset"), made.get("seed")) == (preset, seed) and (made.get("sources") or not with_sources):
+        if (made.get("preset"), made.get("seed")) == (preset, seed) and (
+            made.get("sources") or not with_sources
+        ):
             return folder
         raise GenofedError(
             f"{folder} holds cohorts of preset {made.get('preset')} seed {made.get('seed')}"
@@ -108,7 +115,9 @@ def ensure_cohorts(folder: str | Path, *, preset: str, seed: int, with_sources: 
         )
     say = progress or (lambda _message: None)
     say(f"simulating the {preset} cohorts{' with their sources' if with_sources else ''} into {folder}")
-    simulate_cohorts(folder, preset=preset, seed=seed, with_sources=with_sources, overwrite=True, progress=progress)
+    simulate_cohorts(
+        folder, preset=preset, seed=seed, with_sources=with_sources, overwrite=True, progress=progress
+    )
     return folder
 
 
@@ -147,11 +156,15 @@ def _generate(staging: Path, spec: Preset, seed: int, with_sources: bool, say: P
     for cohort in spec.hospitals:
         members = draw_cohort(cohort, pool.populations, labels, available, sampler)
         say(f"writing {cohort.name}: {len(members)} patients, {int(labels[members].sum())} cases")
-        hospitals.append(_write_cohort(staging / cohort.name, cohort, members, pool, labels, covariates, quality))
+        hospitals.append(
+            _write_cohort(staging / cohort.name, cohort, members, pool, labels, covariates, quality)
+        )
     test_members = draw_cohort(spec.test, pool.populations, labels, available, sampler)
     say(f"writing test: {len(test_members)} people")
     test = _write_cohort(staging / TEST, spec.test, test_members, pool, labels, covariates, quality)
-    bayes_auc = _write_true_risk(staging / TEST / "true_risk.csv", spec.test, test_members, pool, labels, covariates, model)
+    bayes_auc = _write_true_risk(
+        staging / TEST / "true_risk.csv", spec.test, test_members, pool, labels, covariates, model
+    )
     VariantPanel(list(pool.variant_ids), pool.alt_freq).save(staging / PANEL)
     sources: list[str] = []
     if with_sources and spec.genotypes == "1000g":
@@ -164,14 +177,25 @@ def _generate(staging: Path, spec: Preset, seed: int, with_sources: bool, say: P
         from genofed.simulations.cohorts.sources import write_sources
 
         assert spec.sources is not None
-        sources = write_sources(staging / "sources", spec.sources, model, pool, covariates, available, source_seed, say)
+        sources = write_sources(
+            staging / "sources", spec.sources, model, pool, covariates, available, source_seed, say
+        )
     truth = _truth(spec, seed, pool, model, labels, hospitals, test, bayes_auc, sources)
     write_text_atomic(staging / TRUTH, json.dumps(truth, indent=2) + "\n")
-    return SimulationResult(staging, spec.name, seed, len(pool.variant_ids), hospitals, test, bayes_auc, sources)
+    return SimulationResult(
+        staging, spec.name, seed, len(pool.variant_ids), hospitals, test, bayes_auc, sources
+    )
 
 
-def _write_cohort(folder: Path, spec: CohortSpec, members: np.ndarray, pool: GenotypePool, labels: np.ndarray,
-                  covariates: Covariates, quality: np.random.Generator) -> CohortSummary:
+def _write_cohort(
+    folder: Path,
+    spec: CohortSpec,
+    members: np.ndarray,
+    pool: GenotypePool,
+    labels: np.ndarray,
+    covariates: Covariates,
+    quality: np.random.Generator,
+) -> CohortSummary:
     """A clinic's hand-over: phased VCF and phenotypes.csv (no ancestry: clinics don't record it),
     with the clinic's genotyping quality: some calls missing, some panel variants not typed."""
     ids = sample_ids(spec.id_prefix, len(members))
@@ -181,19 +205,29 @@ def _write_cohort(folder: Path, spec: CohortSpec, members: np.ndarray, pool: Gen
     if missing.any():
         haplotypes = haplotypes.astype(np.int8)
         haplotypes[missing] = MISSING
-    variant_ids = [v for v, keep in zip(pool.variant_ids, typed) if keep]
+    variant_ids = [v for v, keep in zip(pool.variant_ids, typed, strict=False) if keep]
     if spec.genotype_format == "plink":
         _write_plink_minor_a1(folder / Path(GENOTYPES_PLINK).stem, haplotypes[:, typed], ids, variant_ids)
     else:
         write_vcf(folder / GENOTYPES, haplotypes[:, typed], ids, variant_ids, phased=True)
-    frame = pd.DataFrame({"sex": np.where(covariates.male[members] == 1, "M", "F"), "age": covariates.age[members]})
+    frame = pd.DataFrame(
+        {"sex": np.where(covariates.male[members] == 1, "M", "F"), "age": covariates.age[members]}
+    )
     write_phenotypes(folder / PHENOTYPES, ids, labels[members], frame)
     names, counts = np.unique(pool.populations[members], return_counts=True)
-    return CohortSummary(spec.name, len(members), int(labels[members].sum()), {str(k): int(v) for k, v in zip(names, counts)},
-                         missing_rate=float(missing[:, typed].mean()), untyped=int((~typed).sum()))
+    return CohortSummary(
+        spec.name,
+        len(members),
+        int(labels[members].sum()),
+        {str(k): int(v) for k, v in zip(names, counts, strict=False)},
+        missing_rate=float(missing[:, typed].mean()),
+        untyped=int((~typed).sum()),
+    )
 
 
-def _write_plink_minor_a1(prefix: Path, haplotypes: np.ndarray, ids: list[str], variant_ids: list[str]) -> None:
+def _write_plink_minor_a1(
+    prefix: Path, haplotypes: np.ndarray, ids: list[str], variant_ids: list[str]
+) -> None:
     """PLINK 1 files with A1 = the clinic's minor allele, as plink 1.9 writes them: wherever the
     ALT allele is the commoner one at this clinic, REF/ALT are swapped relative to the panel."""
     missing = (haplotypes == MISSING).any(axis=2)
@@ -202,20 +236,51 @@ def _write_plink_minor_a1(prefix: Path, haplotypes: np.ndarray, ids: list[str], 
     alt_freq = np.divide(alt.sum(axis=0), 2 * called, out=np.zeros(alt.shape[1]), where=called > 0)
     swap = alt_freq > 0.5
     counted = np.where(swap, 2 - alt, alt)
-    written_ids = [parse_variant_id(v).swapped_id if s else v for v, s in zip(variant_ids, swap)]
+    written_ids = [
+        parse_variant_id(v).swapped_id if s else v for v, s in zip(variant_ids, swap, strict=False)
+    ]
     write_plink(prefix, np.where(missing, MISSING, counted).astype(np.int8), ids, written_ids)
 
 
-def _write_true_risk(path: Path, spec: CohortSpec, members: np.ndarray, pool: GenotypePool, labels: np.ndarray, covariates: Covariates, model: LiabilityModel) -> float:
+def _write_true_risk(
+    path: Path,
+    spec: CohortSpec,
+    members: np.ndarray,
+    pool: GenotypePool,
+    labels: np.ndarray,
+    covariates: Covariates,
+    model: LiabilityModel,
+) -> float:
     """test/true_risk.csv (with each person's population, which the true risk conditions on);
     returns the Bayes-optimal AUC on the test cohort."""
-    risk = model.true_risk(dosages(pool, members, model.columns), covariates.male[members], covariates.age[members], pool.populations[members])
-    frame = pd.DataFrame({"sample_id": sample_ids(spec.id_prefix, len(members)), "true_risk": risk, "population": pool.populations[members]})
+    risk = model.true_risk(
+        dosages(pool, members, model.columns),
+        covariates.male[members],
+        covariates.age[members],
+        pool.populations[members],
+    )
+    frame = pd.DataFrame(
+        {
+            "sample_id": sample_ids(spec.id_prefix, len(members)),
+            "true_risk": risk,
+            "population": pool.populations[members],
+        }
+    )
     write_text_atomic(path, frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
     return float(roc_auc_score(labels[members], risk))
 
 
-def _truth(spec: Preset, seed: int, pool: GenotypePool, model: LiabilityModel, labels: np.ndarray, hospitals: list[CohortSummary], test: CohortSummary, bayes_auc: float, sources: list[str]) -> dict[str, Any]:
+def _truth(
+    spec: Preset,
+    seed: int,
+    pool: GenotypePool,
+    model: LiabilityModel,
+    labels: np.ndarray,
+    hospitals: list[CohortSummary],
+    test: CohortSummary,
+    bayes_auc: float,
+    sources: list[str],
+) -> dict[str, Any]:
     populations = sorted(set(pool.populations))
     return {
         "preset": spec.name,

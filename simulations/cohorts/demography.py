@@ -23,11 +23,23 @@ import msprime
 #: Present-day populations, in the order the pool samples them.
 POPULATIONS: tuple[str, ...] = ("russian", "adyghe", "turkic", "kalmyk")
 
-_SIZES = {"russian": 20_000, "adyghe": 6_000, "turkic": 12_000, "kalmyk": 4_000, "west_eurasian": 10_000, "ancestral": 10_000}
+_SIZES = {
+    "russian": 20_000,
+    "adyghe": 6_000,
+    "turkic": 12_000,
+    "kalmyk": 4_000,
+    "west_eurasian": 10_000,
+    "ancestral": 10_000,
+}
 _ADMIXTURE_TIME = 60
 _CAUCASUS_SPLIT = 500
 _EAST_WEST_SPLIT = 1_600
-_MIGRATION = (("russian", "adyghe", 1e-4), ("russian", "turkic", 1e-4), ("turkic", "kalmyk", 5e-5), ("russian", "kalmyk", 2e-5))
+_MIGRATION = (
+    ("russian", "adyghe", 1e-4),
+    ("russian", "turkic", 1e-4),
+    ("turkic", "kalmyk", 5e-5),
+    ("russian", "kalmyk", 2e-5),
+)
 
 
 def district_demography() -> msprime.Demography:
@@ -39,9 +51,17 @@ def district_demography() -> msprime.Demography:
         demography.set_symmetric_migration_rate([a, b], rate)
     # before it formed, the Turkic population exchanges no migrants
     for other in ("russian", "kalmyk"):
-        demography.add_symmetric_migration_rate_change(time=_ADMIXTURE_TIME, populations=["turkic", other], rate=0)
-    demography.add_admixture(time=_ADMIXTURE_TIME, derived="turkic", ancestral=["russian", "kalmyk"], proportions=[0.6, 0.4])
-    demography.add_population_split(time=_CAUCASUS_SPLIT, derived=["russian", "adyghe"], ancestral="west_eurasian")
-    demography.add_population_split(time=_EAST_WEST_SPLIT, derived=["west_eurasian", "kalmyk"], ancestral="ancestral")
+        demography.add_symmetric_migration_rate_change(
+            time=_ADMIXTURE_TIME, populations=["turkic", other], rate=0
+        )
+    demography.add_admixture(
+        time=_ADMIXTURE_TIME, derived="turkic", ancestral=["russian", "kalmyk"], proportions=[0.6, 0.4]
+    )
+    demography.add_population_split(
+        time=_CAUCASUS_SPLIT, derived=["russian", "adyghe"], ancestral="west_eurasian"
+    )
+    demography.add_population_split(
+        time=_EAST_WEST_SPLIT, derived=["west_eurasian", "kalmyk"], ancestral="ancestral"
+    )
     demography.sort_events()
     return demography

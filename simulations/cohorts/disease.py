@@ -35,7 +35,9 @@ class LiabilityModel:
     age_effect: float
     population_offsets: dict[str, float]
 
-    def mean_liability(self, causal_dosages: np.ndarray, male: np.ndarray, age: np.ndarray, populations: np.ndarray) -> np.ndarray:
+    def mean_liability(
+        self, causal_dosages: np.ndarray, male: np.ndarray, age: np.ndarray, populations: np.ndarray
+    ) -> np.ndarray:
         """Liability without the noise; `causal_dosages` columns follow `self.columns`."""
         offsets = np.array([self.population_offsets[p] for p in populations])
         return (
@@ -45,7 +47,9 @@ class LiabilityModel:
             + offsets
         )
 
-    def true_risk(self, causal_dosages: np.ndarray, male: np.ndarray, age: np.ndarray, populations: np.ndarray) -> np.ndarray:
+    def true_risk(
+        self, causal_dosages: np.ndarray, male: np.ndarray, age: np.ndarray, populations: np.ndarray
+    ) -> np.ndarray:
         """P(case | genotype, sex, age, population), exactly."""
         mean = self.mean_liability(causal_dosages, male, age, populations)
         return norm.cdf((mean - self.threshold) / self.sigma_e)
@@ -63,7 +67,9 @@ class LiabilityModel:
             "population_offsets": self.population_offsets,
             "causal_variants": [
                 {"id": vid, "effect": float(effect), "alt_freq": float(alt_freq[col]), "kind": kind}
-                for vid, effect, col, kind in zip(self.variant_ids, self.effects, self.columns, self.kinds)
+                for vid, effect, col, kind in zip(
+                    self.variant_ids, self.effects, self.columns, self.kinds, strict=False
+                )
             ],
         }
 
@@ -94,11 +100,15 @@ def fit_trait(
     keep = np.asarray(rare_columns if rare_columns is not None else [], dtype=np.int64)
     taken[keep] = True
     rare_band = (maf >= spec.rare_freq_range[0]) & (maf < spec.rare_freq_range[1])
-    rare = np.sort(np.concatenate([keep, _pick(None, spec.n_rare - len(keep), rare_band, taken, rng, "rare")]))
+    rare = np.sort(
+        np.concatenate([keep, _pick(None, spec.n_rare - len(keep), rare_band, taken, rng, "rare")])
+    )
     taken[rare] = True
     common = _pick(common_columns, spec.n_common, maf >= spec.common_min_maf, taken, rng, "common")
     # the minor allele is the risk allele of a rare variant, whichever of REF/ALT it is
-    rare_effects = spec.rare_effect * rng.uniform(0.8, 1.2, len(rare)) * np.where(pool.alt_freq[rare] < 0.5, 1.0, -1.0)
+    rare_effects = (
+        spec.rare_effect * rng.uniform(0.8, 1.2, len(rare)) * np.where(pool.alt_freq[rare] < 0.5, 1.0, -1.0)
+    )
     raw = rng.standard_normal(len(common))
     if common_template is not None:
         raw = correlation * common_template + np.sqrt(1 - correlation**2) * raw
@@ -106,8 +116,12 @@ def fit_trait(
     order = np.argsort(columns)
     everyone = np.arange(len(pool.populations))
     causal = dosages(pool, everyone, columns[order]).astype(np.float64)
-    common_dosages = causal[:, np.searchsorted(columns[order], common)] if len(common) else np.zeros((len(everyone), 0))
-    scale = _polygenic_scale(common_dosages @ raw if len(common) else np.zeros(len(everyone)), spec.polygenic_variance)
+    common_dosages = (
+        causal[:, np.searchsorted(columns[order], common)] if len(common) else np.zeros((len(everyone), 0))
+    )
+    scale = _polygenic_scale(
+        common_dosages @ raw if len(common) else np.zeros(len(everyone)), spec.polygenic_variance
+    )
     effects = np.concatenate([rare_effects, raw * scale])[order]
     kinds = np.array(["rare"] * len(rare) + ["common"] * len(common))[order]
     offsets = dict(spec.population_offsets)
@@ -120,19 +134,30 @@ def fit_trait(
         sigma_e=spec.sigma_e,
         sex_effect=spec.sex_effect,
         age_effect=spec.age_effect,
-        population_offsets={p: float(offsets.get(pool.offset_groups[p], 0.0)) for p in sorted(set(pool.populations))},
+        population_offsets={
+            p: float(offsets.get(pool.offset_groups[p], 0.0)) for p in sorted(set(pool.populations))
+        },
     )
     mean = model.mean_liability(causal, covariates.male, covariates.age, pool.populations)
     threshold = _solve_threshold(mean, spec.sigma_e, spec.prevalence)
     return LiabilityModel(**{**model.__dict__, "threshold": threshold})
 
 
-def _pick(fixed: np.ndarray | None, count: int, eligible: np.ndarray, taken: np.ndarray, rng: np.random.Generator, kind: str) -> np.ndarray:
+def _pick(
+    fixed: np.ndarray | None,
+    count: int,
+    eligible: np.ndarray,
+    taken: np.ndarray,
+    rng: np.random.Generator,
+    kind: str,
+) -> np.ndarray:
     if fixed is not None:
         return np.asarray(fixed, dtype=np.int64)
     candidates = np.flatnonzero(eligible & ~taken)
     if len(candidates) < count:
-        raise ValueError(f"the panel has only {len(candidates)} eligible {kind} variants, {count} needed; enlarge the genome or relax the frequency range")
+        raise ValueError(
+            f"the panel has only {len(candidates)} eligible {kind} variants, {count} needed; enlarge the genome or relax the frequency range"
+        )
     return np.sort(rng.choice(candidates, count, replace=False))
 
 
@@ -150,8 +175,12 @@ def _solve_threshold(mean: np.ndarray, sigma_e: float, prevalence: float) -> flo
     return float(brentq(excess, mean.min() - 10 * sigma_e, mean.max() + 10 * sigma_e, xtol=1e-10))
 
 
-def draw_labels(model: LiabilityModel, pool: GenotypePool, covariates: Covariates, rng: np.random.Generator) -> np.ndarray:
+def draw_labels(
+    model: LiabilityModel, pool: GenotypePool, covariates: Covariates, rng: np.random.Generator
+) -> np.ndarray:
     """Case (1) / control (0) for every pool individual: liability plus noise over the threshold."""
     everyone = np.arange(len(pool.populations))
-    mean = model.mean_liability(dosages(pool, everyone, model.columns), covariates.male, covariates.age, pool.populations)
+    mean = model.mean_liability(
+        dosages(pool, everyone, model.columns), covariates.male, covariates.age, pool.populations
+    )
     return (mean + model.sigma_e * rng.standard_normal(len(mean)) > model.threshold).astype(np.int8)

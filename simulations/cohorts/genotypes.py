@@ -10,7 +10,6 @@ import numpy as np
 import tskit
 
 from genofed.common.data.variants import make_variant_id
-
 from genofed.simulations.cohorts.demography import district_demography
 from genofed.simulations.cohorts.presets import GenomeSpec
 
@@ -42,12 +41,16 @@ class SimulatedPool:
         individuals = np.asarray(individuals)
         nodes = np.stack([2 * individuals, 2 * individuals + 1], axis=1).ravel()
         # simplify keeps the sample order given, so genotype columns follow `individuals`
-        ts = ts.simplify(samples=nodes, filter_sites=False, filter_populations=False, filter_individuals=False)
+        ts = ts.simplify(
+            samples=nodes, filter_sites=False, filter_populations=False, filter_individuals=False
+        )
         matrix = ts.genotype_matrix()  # sites x haplotypes
         return matrix.T.reshape(len(individuals), 2, -1).transpose(0, 2, 1).astype(np.int8, copy=False)
 
 
-def simulate_pool(genome: GenomeSpec, pool_sizes: dict[str, int], seeds: np.random.SeedSequence) -> SimulatedPool:
+def simulate_pool(
+    genome: GenomeSpec, pool_sizes: dict[str, int], seeds: np.random.SeedSequence
+) -> SimulatedPool:
     """Simulate the pool and keep single-mutation sites with pool MAF >= genome.min_maf.
 
     Sites hit by more than one mutation are dropped, so every kept variant is a clean
@@ -73,7 +76,13 @@ def simulate_pool(genome: GenomeSpec, pool_sizes: dict[str, int], seeds: np.rand
     node_population = ts.tables.nodes.population[ts.samples()[0::2]]
     names = np.array([ts.population(p).metadata["name"] for p in range(ts.num_populations)])
     populations = names[node_population]
-    return SimulatedPool(ts=ts, variant_ids=variant_ids, alt_freq=freq[keep], populations=populations, offset_groups={p: p for p in set(populations)})
+    return SimulatedPool(
+        ts=ts,
+        variant_ids=variant_ids,
+        alt_freq=freq[keep],
+        populations=populations,
+        offset_groups={p: p for p in set(populations)},
+    )
 
 
 def _rate_maps(genome: GenomeSpec) -> tuple[list[float], list[float], list[float]]:
@@ -116,4 +125,7 @@ def _variant_ids(positions: np.ndarray, genome: GenomeSpec, rng: np.random.Gener
     ref = rng.integers(0, 4, len(positions))
     transversion = (ref + rng.choice([1, 3], len(positions))) % 4
     alt = np.where(rng.random(len(positions)) < 2 / 3, _TRANSITION[ref], transversion)
-    return [make_variant_id(str(c), int(s + o), _BASES[r], _BASES[a]) for c, s, o, r, a in zip(chrom, start, offset, ref, alt)]
+    return [
+        make_variant_id(str(c), int(s + o), _BASES[r], _BASES[a])
+        for c, s, o, r, a in zip(chrom, start, offset, ref, alt, strict=False)
+    ]

@@ -23,7 +23,6 @@ class GenotypePool(Protocol):
     offset_groups: dict[str, str]
     male: np.ndarray | None  # recorded sex (1 = male) where the pool has it, else None
 
-
     def haplotypes(self, individuals: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """(len(individuals), len(columns), 2) int8 alleles, 1 = alt; all panel columns if None."""
         ...

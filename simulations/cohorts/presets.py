@@ -28,10 +28,19 @@ class GenomeSpec:
     min_maf: float = 0.002
 
     def __post_init__(self) -> None:
-        _require(1 <= self.n_regions <= 22, f"n_regions must be in 1..22 (one region per autosome), got {self.n_regions}")
+        _require(
+            1 <= self.n_regions <= 22,
+            f"n_regions must be in 1..22 (one region per autosome), got {self.n_regions}",
+        )
         _require(self.region_length >= 1_000, f"region_length must be >= 1000 bp, got {self.region_length}")
-        _require(0 < self.recombination_rate < 1e-6, f"recombination_rate {self.recombination_rate} is not a per-bp human-like rate")
-        _require(0 < self.mutation_rate < 1e-6, f"mutation_rate {self.mutation_rate} is not a per-bp human-like rate")
+        _require(
+            0 < self.recombination_rate < 1e-6,
+            f"recombination_rate {self.recombination_rate} is not a per-bp human-like rate",
+        )
+        _require(
+            0 < self.mutation_rate < 1e-6,
+            f"mutation_rate {self.mutation_rate} is not a per-bp human-like rate",
+        )
         _require(0 < self.min_maf < 0.5, f"min_maf must be in (0, 0.5), got {self.min_maf}")
 
 
@@ -60,10 +69,19 @@ class TraitSpec:
 
     def __post_init__(self) -> None:
         _require(0 < self.prevalence < 0.5, f"prevalence must be in (0, 0.5), got {self.prevalence}")
-        _require(self.n_rare >= 0 and self.n_common >= 0 and self.n_rare + self.n_common > 0, "a trait needs at least one causal variant")
+        _require(
+            self.n_rare >= 0 and self.n_common >= 0 and self.n_rare + self.n_common > 0,
+            "a trait needs at least one causal variant",
+        )
         low, high = self.rare_freq_range
-        _require(0 < low < high <= 0.05, f"rare_freq_range {self.rare_freq_range} must satisfy 0 < low < high <= 0.05")
-        _require(0 <= self.polygenic_variance < 0.9, f"polygenic_variance must be in [0, 0.9), got {self.polygenic_variance}")
+        _require(
+            0 < low < high <= 0.05,
+            f"rare_freq_range {self.rare_freq_range} must satisfy 0 < low < high <= 0.05",
+        )
+        _require(
+            0 <= self.polygenic_variance < 0.9,
+            f"polygenic_variance must be in [0, 0.9), got {self.polygenic_variance}",
+        )
         _require(self.rare_effect > 0, "rare_effect must be positive (risk alleles)")
 
     @property
@@ -96,15 +114,29 @@ class CohortSpec:
     genotype_format: str = "vcf"
 
     def __post_init__(self) -> None:
-        _require(self.name.replace("-", "").replace("_", "").isalnum() and self.name.islower(), f"cohort name {self.name!r} must be lower-case letters, digits, '-' or '_'")
+        _require(
+            self.name.replace("-", "").replace("_", "").isalnum() and self.name.islower(),
+            f"cohort name {self.name!r} must be lower-case letters, digits, '-' or '_'",
+        )
         _require(10 <= self.n <= 100_000, f"cohort {self.name}: n must be in 10..100000, got {self.n}")
         _require(0 < self.case_fraction < 1, f"cohort {self.name}: case_fraction must be in (0, 1)")
         weights = [w for _, w in self.ancestry]
-        _require(bool(weights) and min(weights) >= 0 and abs(sum(weights) - 1) < 1e-6, f"cohort {self.name}: ancestry weights must be >= 0 and sum to 1, got {weights}")
-        _require(self.id_prefix.isalpha() and self.id_prefix.isupper(), f"cohort {self.name}: id_prefix must be upper-case letters")
+        _require(
+            bool(weights) and min(weights) >= 0 and abs(sum(weights) - 1) < 1e-6,
+            f"cohort {self.name}: ancestry weights must be >= 0 and sum to 1, got {weights}",
+        )
+        _require(
+            self.id_prefix.isalpha() and self.id_prefix.isupper(),
+            f"cohort {self.name}: id_prefix must be upper-case letters",
+        )
         _require(0 <= self.missing_rate < 0.5, f"cohort {self.name}: missing_rate must be in [0, 0.5)")
-        _require(0 <= self.untyped_fraction < 0.5, f"cohort {self.name}: untyped_fraction must be in [0, 0.5)")
-        _require(self.genotype_format in ("vcf", "plink"), f"cohort {self.name}: genotype_format must be 'vcf' or 'plink'")
+        _require(
+            0 <= self.untyped_fraction < 0.5, f"cohort {self.name}: untyped_fraction must be in [0, 0.5)"
+        )
+        _require(
+            self.genotype_format in ("vcf", "plink"),
+            f"cohort {self.name}: genotype_format must be 'vcf' or 'plink'",
+        )
 
 
 @dataclass(frozen=True)
@@ -150,18 +182,33 @@ class Preset:
         cohorts = (*self.hospitals, self.test)
         names = [c.name for c in cohorts]
         _require(len(set(names)) == len(names), f"preset {self.name}: cohort names repeat")
-        _require("test" not in names[:-1] and "sources" not in names, "'test' and 'sources' are reserved folder names")
+        _require(
+            "test" not in names[:-1] and "sources" not in names,
+            "'test' and 'sources' are reserved folder names",
+        )
         prefixes = [c.id_prefix for c in cohorts]
-        _require(len(set(prefixes)) == len(prefixes), f"preset {self.name}: id prefixes repeat, sample ids would clash")
+        _require(
+            len(set(prefixes)) == len(prefixes),
+            f"preset {self.name}: id prefixes repeat, sample ids would clash",
+        )
         if self.genotypes == "msprime":
             _require(self.genome is not None, f"preset {self.name}: msprime genotypes need a genome")
             known = {p for p, _ in self.pool_sizes}
-            _require(known <= set(POPULATIONS), f"preset {self.name}: unknown pool population(s) {sorted(known - set(POPULATIONS))}")
+            _require(
+                known <= set(POPULATIONS),
+                f"preset {self.name}: unknown pool population(s) {sorted(known - set(POPULATIONS))}",
+            )
             for cohort in cohorts:
                 unknown = {p for p, _ in cohort.ancestry} - known
-                _require(not unknown, f"cohort {cohort.name}: ancestry names population(s) {sorted(unknown)} that the pool lacks")
+                _require(
+                    not unknown,
+                    f"cohort {cohort.name}: ancestry names population(s) {sorted(unknown)} that the pool lacks",
+                )
         else:
-            _require(self.sources is None, "near/far source traits need a simulated pool; the 1000g preset's source is its unused people (ancestry)")
+            _require(
+                self.sources is None,
+                "near/far source traits need a simulated pool; the 1000g preset's source is its unused people (ancestry)",
+            )
 
 
 def _require(condition: bool, message: str) -> None:
@@ -197,8 +244,16 @@ _DISTRICT_OFFSETS = (("russian", 0.0), ("adyghe", 0.15), ("turkic", 0.05), ("kal
 
 def _clinics(n: int, size_scale: float = 1.0) -> tuple[CohortSpec, ...]:
     return tuple(
-        CohortSpec(name=name, n=max(40, round(size * size_scale)), case_fraction=frac, ancestry=mix, id_prefix=prefix,
-                   missing_rate=missing, untyped_fraction=untyped, genotype_format=_PLINK_CLINICS.get(name, "vcf"))
+        CohortSpec(
+            name=name,
+            n=max(40, round(size * size_scale)),
+            case_fraction=frac,
+            ancestry=mix,
+            id_prefix=prefix,
+            missing_rate=missing,
+            untyped_fraction=untyped,
+            genotype_format=_PLINK_CLINICS.get(name, "vcf"),
+        )
         for name, prefix, size, frac, mix, missing, untyped in _DISTRICT_CLINICS[:n]
     )
 
@@ -210,8 +265,17 @@ def _many_clinics(count: int) -> tuple[CohortSpec, ...]:
         name, prefix, size, frac, mix, missing, untyped = _DISTRICT_CLINICS[k % len(_DISTRICT_CLINICS)]
         index = k // len(_DISTRICT_CLINICS) + 1
         letters = "".join(chr(ord("A") + int(d)) for d in f"{index:02d}")
-        specs.append(CohortSpec(name=f"{name}-{index:02d}", n=max(40, size // 2), case_fraction=frac, ancestry=mix, id_prefix=prefix + letters,
-                                missing_rate=missing, untyped_fraction=untyped))
+        specs.append(
+            CohortSpec(
+                name=f"{name}-{index:02d}",
+                n=max(40, size // 2),
+                case_fraction=frac,
+                ancestry=mix,
+                id_prefix=prefix + letters,
+                missing_rate=missing,
+                untyped_fraction=untyped,
+            )
+        )
     return tuple(specs)
 
 
@@ -229,8 +293,12 @@ SMALL = Preset(
     disease=TraitSpec(prevalence=0.02, n_rare=3, n_common=30, population_offsets=_DISTRICT_OFFSETS),
     hospitals=(
         CohortSpec("rostov", 100, 0.4, _mix(0.9, 0.05, 0.05, 0.0), "ROS"),
-        CohortSpec("astrakhan", 80, 0.4, _mix(0.5, 0.0, 0.45, 0.05), "AST", missing_rate=0.01, untyped_fraction=0.03),
-        CohortSpec("elista", 60, 0.4, _mix(0.25, 0.0, 0.1, 0.65), "ELI", missing_rate=0.005, genotype_format="plink"),
+        CohortSpec(
+            "astrakhan", 80, 0.4, _mix(0.5, 0.0, 0.45, 0.05), "AST", missing_rate=0.01, untyped_fraction=0.03
+        ),
+        CohortSpec(
+            "elista", 60, 0.4, _mix(0.25, 0.0, 0.1, 0.65), "ELI", missing_rate=0.005, genotype_format="plink"
+        ),
     ),
     test=CohortSpec("test", 200, 0.4, _TEST_MIX, "TST"),
     sources=SourceSpec(
@@ -302,7 +370,11 @@ THOUSAND_GENOMES = Preset(
     genotypes="1000g",
     description="6 clinics on real 1000 Genomes genotypes (805 SNPs), split by population",
     disease=TraitSpec(
-        prevalence=0.2, n_rare=3, n_common=40, rare_effect=1.0, rare_freq_range=(0.005, 0.05),
+        prevalence=0.2,
+        n_rare=3,
+        n_common=40,
+        rare_effect=1.0,
+        rare_freq_range=(0.005, 0.05),
         population_offsets=(("AFR", 0.0), ("AMR", 0.1), ("EAS", 0.2), ("EUR", 0.3), ("SAS", 0.1)),
     ),
     hospitals=(
@@ -314,13 +386,27 @@ THOUSAND_GENOMES = Preset(
         CohortSpec("sochi", 60, 0.2, (("YRI", 1.0),), "SOC"),
     ),
     test=CohortSpec(
-        "test", 200, 0.3,
-        (("JPT", 0.15), ("KHV", 0.1), ("BEB", 0.15), ("STU", 0.1), ("MXL", 0.1), ("PUR", 0.1), ("LWK", 0.1), ("ESN", 0.1), ("CLM", 0.1)),
+        "test",
+        200,
+        0.3,
+        (
+            ("JPT", 0.15),
+            ("KHV", 0.1),
+            ("BEB", 0.15),
+            ("STU", 0.1),
+            ("MXL", 0.1),
+            ("PUR", 0.1),
+            ("LWK", 0.1),
+            ("ESN", 0.1),
+            ("CLM", 0.1),
+        ),
         "TST",
     ),
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (SMALL, DEFAULT, LARGE, THOUSAND_GENOMES, TRANSFER, SYNTHETIC)}
+PRESETS: dict[str, Preset] = {
+    p.name: p for p in (SMALL, DEFAULT, LARGE, THOUSAND_GENOMES, TRANSFER, SYNTHETIC)
+}
 
 
 def get_preset(name: str) -> Preset:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genofed.common.errors import GenofedError
 from genofed.common.data.variants import make_variant_id
+from genofed.common.errors import GenofedError
 
 _HAPT_ZIP = "805_SNP_1000G_real.hapt.zip"
 _LEGEND = "805_SNP.legend"
@@ -76,10 +76,15 @@ def load_1000g(folder: Path | None = None) -> RealPool:
         raise GenofedError(f"{folder / _HAPT_ZIP}: haplotype rows are not in _A/_B pairs")
     values = np.array([row[2:] for row in rows], dtype=np.int8)
     if values.shape[1] != len(legend):
-        raise GenofedError(f"{folder / _HAPT_ZIP}: {values.shape[1]} SNP columns but {len(legend)} legend rows")
+        raise GenofedError(
+            f"{folder / _HAPT_ZIP}: {values.shape[1]} SNP columns but {len(legend)} legend rows"
+        )
     haps = values.reshape(-1, 2, values.shape[1]).transpose(0, 2, 1)
     chrom = legend["id"].str.split(":").str[0]
-    ids = [make_variant_id(c, p, a0, a1) for c, p, a0, a1 in zip(chrom, legend["position"], legend["a0"], legend["a1"])]
+    ids = [
+        make_variant_id(c, p, a0, a1)
+        for c, p, a0, a1 in zip(chrom, legend["position"], legend["a0"], legend["a1"], strict=False)
+    ]
     order = np.lexsort((legend["position"].to_numpy(), chrom.astype(int).to_numpy()))
     haps = np.ascontiguousarray(haps[:, order])
     samples = pd.read_csv(folder / _SAMPLES, sep="\t").set_index("sample_id")
@@ -92,7 +97,7 @@ def load_1000g(folder: Path | None = None) -> RealPool:
         alt_freq=haps.mean(axis=(0, 2)),
         populations=populations,
         sample_names=sample_names,
-        offset_groups=dict(zip(populations, info["superpopulation"].to_numpy(dtype=str))),
+        offset_groups=dict(zip(populations, info["superpopulation"].to_numpy(dtype=str), strict=False)),
         male=(info["sex"].to_numpy() == "male").astype(np.int8),
     )
 
@@ -140,7 +145,9 @@ def load_chr1_region(folder: Path | None = None, *, require_phased: bool = False
     folder = folder or shared_data_dir()
     path = Path(folder) / _REGION_VCF
     if not path.is_file():
-        raise SharedDataMissing(f"{path} does not exist; set GENOFED_SHARED to the shared folder that holds data/1000g")
+        raise SharedDataMissing(
+            f"{path} does not exist; set GENOFED_SHARED to the shared folder that holds data/1000g"
+        )
     alleles, phased, chroms, positions, ids = [], [], [], [], []
     samples: list[str] = []
     with gzip.open(path, "rt") as handle:
@@ -169,9 +176,13 @@ def load_chr1_region(folder: Path | None = None, *, require_phased: bool = False
     haps = np.stack(alleles, axis=1)  # samples x variants x 2
     phase = np.stack(phased, axis=1)
     if phase.any() and not phase.all():
-        raise GenofedError(f"{path}: {int((~phase).sum())} of {phase.size} calls are unphased, the rest phased")
+        raise GenofedError(
+            f"{path}: {int((~phase).sum())} of {phase.size} calls are unphased, the rest phased"
+        )
     if not phase.all() and require_phased:
-        raise GenofedError(f"{path}: the calls are unphased (0/1, not 0|1), so there are no haplotypes to read")
+        raise GenofedError(
+            f"{path}: the calls are unphased (0/1, not 0|1), so there are no haplotypes to read"
+        )
     return RegionGenotypes(
         dosages=haps.sum(axis=2).astype(np.int8),
         haplotypes=np.ascontiguousarray(haps) if phase.all() else None,
@@ -191,5 +202,9 @@ def _parse_calls(gts: list[str], where: str) -> np.ndarray:
         return np.array([_CALLS[gt] for gt in gts], dtype=np.int8)
     except KeyError:
         bad = [gt for gt in gts if gt not in _CALLS]
-        kind = "missing call(s); impute them first" if any("." in gt for gt in bad) else "call(s) that are not diploid 0/1"
+        kind = (
+            "missing call(s); impute them first"
+            if any("." in gt for gt in bad)
+            else "call(s) that are not diploid 0/1"
+        )
         raise GenofedError(f"{where}: {len(bad)} {kind} (e.g. {bad[0]!r})") from None

@@ -21,9 +21,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from genofed.common.util.atomic import write_text_atomic
 from genofed.common.data.writers import write_phenotypes, write_plink, write_vcf
-
+from genofed.common.util.atomic import write_text_atomic
 from genofed.simulations.cohorts.disease import LiabilityModel, draw_labels, fit_trait
 from genofed.simulations.cohorts.pool import Covariates, GenotypePool, dosages
 from genofed.simulations.cohorts.presets import SourceSpec
@@ -36,7 +35,13 @@ SUPERPOPULATIONS = ("AFR", "AMR", "EAS", "EUR", "SAS")
 ANCESTRY = "ancestry"
 
 
-def source_models(spec: SourceSpec, disease: LiabilityModel, pool: GenotypePool, covariates: Covariates, rng: np.random.Generator) -> dict[str, LiabilityModel]:
+def source_models(
+    spec: SourceSpec,
+    disease: LiabilityModel,
+    pool: GenotypePool,
+    covariates: Covariates,
+    rng: np.random.Generator,
+) -> dict[str, LiabilityModel]:
     """The near and far traits, built from the disease's architecture as SourceSpec says."""
     rare = disease.columns[np.array(disease.kinds) == "rare"]
     common_mask = np.array(disease.kinds) == "common"
@@ -44,7 +49,10 @@ def source_models(spec: SourceSpec, disease: LiabilityModel, pool: GenotypePool,
     template = template / template.std() if len(template) > 1 and template.std() > 0 else template
     shared = rare[: round(len(rare) * spec.shared_rare_fraction)]
     near = fit_trait(
-        spec.near, pool, covariates, rng,
+        spec.near,
+        pool,
+        covariates,
+        rng,
         rare_columns=shared[: spec.near.n_rare],
         common_columns=disease.columns[common_mask] if spec.near.n_common == common_mask.sum() else None,
         common_template=template if spec.near.n_common == common_mask.sum() else None,
@@ -75,7 +83,9 @@ def write_sources(
         ids = sample_ids("SRC" + name[0].upper(), len(members))
         say(f"writing source {name}: {len(members)} people, {int(labels[members].sum())} cases")
         write_plink(folder / name / "genotypes", dosages(pool, members), ids, pool.variant_ids)
-        frame = pd.DataFrame({"sex": np.where(covariates.male[members] == 1, "M", "F"), "age": covariates.age[members]})
+        frame = pd.DataFrame(
+            {"sex": np.where(covariates.male[members] == 1, "M", "F"), "age": covariates.age[members]}
+        )
         write_phenotypes(folder / name / "phenotypes.csv", ids, labels[members], frame)
         shared = sorted(set(model.variant_ids) & set(disease.variant_ids))
         truth = {
@@ -91,7 +101,9 @@ def write_sources(
     return written
 
 
-def write_ancestry_source(folder: Path, pool: RealPool, available: np.ndarray, say: Callable[[str], None]) -> list[str]:
+def write_ancestry_source(
+    folder: Path, pool: RealPool, available: np.ndarray, say: Callable[[str], None]
+) -> list[str]:
     """Write `ancestry/` (genotypes.vcf.gz, phenotypes.csv, truth.json) from the real pool's unused people.
 
     `available` marks the pool people no clinic and not the test cohort drew (`draw_cohort`
@@ -110,7 +122,13 @@ def write_ancestry_source(folder: Path, pool: RealPool, available: np.ndarray, s
     out = folder / ANCESTRY
     say(f"writing source {ANCESTRY}: {len(members)} unused 1000 Genomes people")
     write_vcf(out / "genotypes.vcf.gz", pool.haplotypes(members), ids, pool.variant_ids, phased=True)
-    frame = pd.DataFrame({"sample_id": ids, "superpopulation": superpopulations[members], "population": pool.populations[members]})
+    frame = pd.DataFrame(
+        {
+            "sample_id": ids,
+            "superpopulation": superpopulations[members],
+            "population": pool.populations[members],
+        }
+    )
     if pool.male is not None:
         frame["sex"] = np.where(pool.male[members] == 1, "M", "F")
     write_text_atomic(out / "phenotypes.csv", frame.to_csv(index=False, lineterminator="\n"))
@@ -119,10 +137,17 @@ def write_ancestry_source(folder: Path, pool: RealPool, available: np.ndarray, s
     truth = {
         "trait": ANCESTRY,
         "n": len(members),
-        "classes": {str(k): int(v) for k, v in zip(names, counts)},
-        "populations": {str(k): int(v) for k, v in zip(populations, population_counts)},
-        "left_out": [{"sample_id": str(pool.sample_names[i]), "population": str(pool.populations[i]),
-                      "superpopulation": str(superpopulations[i]), "why": "no single superpopulation"} for i in left_out],
+        "classes": {str(k): int(v) for k, v in zip(names, counts, strict=False)},
+        "populations": {str(k): int(v) for k, v in zip(populations, population_counts, strict=False)},
+        "left_out": [
+            {
+                "sample_id": str(pool.sample_names[i]),
+                "population": str(pool.populations[i]),
+                "superpopulation": str(superpopulations[i]),
+                "why": "no single superpopulation",
+            }
+            for i in left_out
+        ],
         "note": "real 1000 Genomes genotypes; people disjoint from the federation's hospitals and test cohort",
     }
     write_text_atomic(out / "truth.json", json.dumps(truth, indent=2) + "\n")

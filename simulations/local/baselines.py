@@ -25,8 +25,13 @@ class References:
     pooled_auc: float | None
 
 
-def train_references(sites: dict[str, SiteTensors], test: TestCohort, settings: RunSettings, model_config: ModelConfig,
-                     start: dict[str, Tensor] | None = None) -> References:
+def train_references(
+    sites: dict[str, SiteTensors],
+    test: TestCohort,
+    settings: RunSettings,
+    model_config: ModelConfig,
+    start: dict[str, Tensor] | None = None,
+) -> References:
     """Epochs match the federation's (rounds x local epochs), so only the data differs.
 
     Each hospital alone starts where the federation started (`start`: the pretrained weights,
@@ -36,21 +41,41 @@ def train_references(sites: dict[str, SiteTensors], test: TestCohort, settings: 
     """
     private, nonprivate = {}, {}
     for name, data in sites.items():
-        nonprivate[name] = _auc(test, model_config, fit_alone(data.train_x, data.train_y, settings, model_config, name, start, private=False))
+        nonprivate[name] = _auc(
+            test,
+            model_config,
+            fit_alone(data.train_x, data.train_y, settings, model_config, name, start, private=False),
+        )
         if settings.private:
-            private[name] = _auc(test, model_config, fit_alone(data.train_x, data.train_y, settings, model_config, name, start))
+            private[name] = _auc(
+                test, model_config, fit_alone(data.train_x, data.train_y, settings, model_config, name, start)
+            )
         else:
             private[name] = nonprivate[name]
     pooled_x = np.concatenate([d.train_x for d in sites.values()])
     pooled_y = np.concatenate([d.train_y for d in sites.values()])
-    pooled = _auc(test, model_config, fit_alone(pooled_x, pooled_y, replace(settings, finetune="full"), model_config, "pooled",
-                                                private=False))
+    pooled = _auc(
+        test,
+        model_config,
+        fit_alone(
+            pooled_x, pooled_y, replace(settings, finetune="full"), model_config, "pooled", private=False
+        ),
+    )
     return References(private, nonprivate, pooled)
 
 
-def fit_alone(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: ModelConfig, name: str,
-              start: dict[str, Tensor] | None = None, *, private: bool = True,
-              history: list[Step] | tuple = (), augment: Augment | None = None) -> dict[str, Tensor]:
+def fit_alone(
+    x: np.ndarray,
+    y: np.ndarray,
+    settings: RunSettings,
+    config: ModelConfig,
+    name: str,
+    start: dict[str, Tensor] | None = None,
+    *,
+    private: bool = True,
+    history: list[Step] | tuple = (),
+    augment: Augment | None = None,
+) -> dict[str, Tensor]:
     """A model trained on one data set alone, as a hospital without a federation would.
 
     Same optimiser settings and as many epochs as the federation (rounds x local epochs); with
@@ -70,9 +95,13 @@ def fit_alone(x: np.ndarray, y: np.ndarray, settings: RunSettings, config: Model
     if start is not None:
         model.load_state_dict(start)
         set_trainable(model, settings.finetune)
-    train = TrainSettings(epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, max_grad_norm=settings.clip)
+    train = TrainSettings(
+        epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, max_grad_norm=settings.clip
+    )
     seed = derived_seed(name.encode(), "reference", settings.seed, sigma is None)
-    extra = {} if augment is None else {"augment": augment}  # the call without augmentation stays exactly as before
+    extra = (
+        {} if augment is None else {"augment": augment}
+    )  # the call without augmentation stays exactly as before
     return train_model(model, x, y, train, noise_multiplier=sigma, seed=seed, **extra).state_dict
 
 
@@ -81,7 +110,9 @@ def classifier_step(n: int, settings: RunSettings, history: list[Step] | tuple =
     (noise multiplier, sample rate, steps): what a caller adds to `history` to audit the total."""
     epochs = settings.rounds * settings.local_epochs
     rate, steps = sample_rate(n, settings.batch_size), epochs * steps_per_epoch(n, settings.batch_size)
-    sigma = calibrate_noise(list(history), sample_rate=rate, steps=steps, target_epsilon=settings.epsilon, delta=settings.delta)
+    sigma = calibrate_noise(
+        list(history), sample_rate=rate, steps=steps, target_epsilon=settings.epsilon, delta=settings.delta
+    )
     return (sigma, rate, steps)
 
 

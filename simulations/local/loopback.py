@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genofed.client.agent.launch import check_site
 from genofed.client.agent.keys import init_site
+from genofed.client.agent.launch import check_site
 from genofed.client.agent.ledger_binding import INDEX_ENV, INDEX_FILE
 from genofed.common.data.layout import SiteFolder, hospital_folders
-from genofed.server.service.federation_folder import RUN_DIR, init_federation
 from genofed.server.service.enrollment import enroll
+from genofed.server.service.federation_folder import RUN_DIR, init_federation
 from genofed.server.service.launch import STATUS_FILE
 
 GENOFED = str(Path(sys.executable).parent / "genofed")
@@ -55,23 +55,46 @@ class Loopback:
     started: dict[str, subprocess.Popen] = field(default_factory=dict)
     local_ports: dict[str, int] = field(default_factory=dict)  # hospital -> its SuperNode's Runtime API port
 
-    def start(self, name: str, *args: str, command: list[str] | None = None, env: dict | None = None) -> subprocess.Popen:
+    def start(
+        self, name: str, *args: str, command: list[str] | None = None, env: dict | None = None
+    ) -> subprocess.Popen:
         log = (self.root / f"{name}.log").open("wb")
         env = dict(env if env is not None else os.environ, **{INDEX_ENV: str(self.root / HOME)})
-        process = subprocess.Popen(command or [GENOFED, *args], stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True, env=env)
+        process = subprocess.Popen(
+            command or [GENOFED, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
         self.started[name] = process
         return process
 
     def coordinator(self, fed: Path, port: int, *extra: str, name: str = "coordinator") -> subprocess.Popen:
         """`coordinator start` with hospitals on 127.0.0.1:`port` (nginx) and the SuperLink on a free port."""
-        return self.start(name, "coordinator", "start", str(fed), "--fleet-address", f"127.0.0.1:{port}",
-                          "--internal-address", f"127.0.0.1:{free_port()}", *extra)
+        return self.start(
+            name,
+            "coordinator",
+            "start",
+            str(fed),
+            "--fleet-address",
+            f"127.0.0.1:{port}",
+            "--internal-address",
+            f"127.0.0.1:{free_port()}",
+            *extra,
+        )
 
     def hospital(self, name: str, site: Path, fed: Path, port: int, *extra: str) -> subprocess.Popen:
         self.local_ports[name] = free_port()
-        return self.start(name, "hospital", "start", str(site), "--coordinator", f"localhost:{port}",
-                          "--ca", str(fed / "ca.pem"), "--local-port", str(self.local_ports[name]), *extra)
+        return self.start(
+            name,
+            "hospital",
+            "start",
+            str(site),
+            "--coordinator",
+            f"localhost:{port}",
+            "--ca",
+            str(fed / "ca.pem"),
+            "--local-port",
+            str(self.local_ports[name]),
+            *extra,
+        )
 
     def log(self, name: str) -> str:
         return (self.root / f"{name}.log").read_text(errors="replace")
@@ -87,15 +110,31 @@ class Loopback:
                     process.wait()
 
 
-def make_site(root: Path, folder: SiteFolder, panel: Path, fed: Path | None, *, secret: bytes | None = None,
-              require_secagg: bool = False, name: str | None = None, new_ledger: str = "") -> Path:
+def make_site(
+    root: Path,
+    folder: SiteFolder,
+    panel: Path,
+    fed: Path | None,
+    *,
+    secret: bytes | None = None,
+    require_secagg: bool = False,
+    name: str | None = None,
+    new_ledger: str = "",
+) -> Path:
     """`hospital init` + `hospital check` (+ `coordinator enroll` when `fed` is given). A second
     site on the same cohort folder needs `new_ledger` (a reason): the first one's ledger has it."""
     name = name or folder.name
     site = root / f"site-{name}"
     init_site(site, name)
-    check_site(site, folder.genotypes, folder.phenotypes, panel, require_secagg=require_secagg, new_ledger=new_ledger,
-               ledger_index=root / HOME / INDEX_FILE)
+    check_site(
+        site,
+        folder.genotypes,
+        folder.phenotypes,
+        panel,
+        require_secagg=require_secagg,
+        new_ledger=new_ledger,
+        ledger_index=root / HOME / INDEX_FILE,
+    )
     if secret is not None:
         (site / "state").mkdir(mode=0o700, exist_ok=True)
         (site / "state" / "secret.key").write_bytes(secret)
@@ -104,7 +143,9 @@ def make_site(root: Path, folder: SiteFolder, panel: Path, fed: Path | None, *, 
     return site
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, log: Callable[[], str] = lambda: "") -> None:
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, log: Callable[[], str] = lambda: ""
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -117,15 +158,27 @@ def coordinator_status(fed: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def run_loopback_federation(root: Path, cohorts: Path, settings: dict[str, Any], *, timeout: float = 1200,
-                            simulation_secrets: bool = False) -> dict[str, Any]:
+def run_loopback_federation(
+    root: Path,
+    cohorts: Path,
+    settings: dict[str, Any],
+    *,
+    timeout: float = 1200,
+    simulation_secrets: bool = False,
+) -> dict[str, Any]:
     """Init a federation for `cohorts` (every hospital enrolled and checked), run it to the end
     on loopback, and return its results.json plus the wall time and the coordinator's exit code."""
     root.mkdir(parents=True, exist_ok=True)
     fed = root / "fed"
-    init_federation(fed, ["localhost"], panel=cohorts / "panel.tsv", test_dir=cohorts / "test", settings=settings)
-    sites = {f.name: make_site(root, f, fed / "panel.tsv", fed, secret=simulation_secret(f.name) if simulation_secrets else None)
-             for f in hospital_folders(cohorts)}
+    init_federation(
+        fed, ["localhost"], panel=cohorts / "panel.tsv", test_dir=cohorts / "test", settings=settings
+    )
+    sites = {
+        f.name: make_site(
+            root, f, fed / "panel.tsv", fed, secret=simulation_secret(f.name) if simulation_secrets else None
+        )
+        for f in hospital_folders(cohorts)
+    }
     port = free_port()
     processes = Loopback(root)
     started = time.perf_counter()
@@ -138,5 +191,9 @@ def run_loopback_federation(root: Path, cohorts: Path, settings: dict[str, Any],
         processes.stop_all()
     results_file = fed / RUN_DIR / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
-    return dict(results, loopback_wall_seconds=time.perf_counter() - started, coordinator_exit=code,
-                sites_dirs={k: str(v) for k, v in sites.items()})
+    return dict(
+        results,
+        loopback_wall_seconds=time.perf_counter() - started,
+        coordinator_exit=code,
+        sites_dirs={k: str(v) for k, v in sites.items()},
+    )

@@ -19,20 +19,20 @@ from typing import Any
 
 from genofed.client.site import SiteTensors, load_site_tensors, resolve_site, split_seed
 from genofed.common.data.layout import PANEL, TRUTH, hospital_folders
-from genofed.common.model.network import ModelConfig
 from genofed.common.data.panel import VariantPanel
+from genofed.common.model.network import ModelConfig
 from genofed.server.federation import load_test_cohort, starting_model
 from genofed.server.results import RESULTS, write_results
 from genofed.server.settings import RunSettings
-
 from genofed.simulations.local.baselines import train_references
 from genofed.simulations.local.synthetic_sites import prepare_synthetic
 
 Progress = Callable[[str], None]
 
 
-def simulate(settings: RunSettings, *, progress: Progress | None = None, references: bool = True,
-             verbose: bool = False) -> dict[str, Any]:
+def simulate(
+    settings: RunSettings, *, progress: Progress | None = None, references: bool = True, verbose: bool = False
+) -> dict[str, Any]:
     """Run the federation in `settings.data_dir`, then its references; return results.json's content."""
     say = progress or (lambda _m: None)
     started = time.perf_counter()
@@ -42,7 +42,9 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
     panel = VariantPanel.load(Path(settings.data_dir) / PANEL)
     start = None
-    if settings.pretrained:  # checked before Flower starts; its hash is pinned, so the plan id covers the weights
+    if (
+        settings.pretrained
+    ):  # checked before Flower starts; its hash is pinned, so the plan id covers the weights
         _, start, described = starting_model(settings, panel)
         settings = replace(settings, pretrained_hash=settings.pretrained_hash or described["content_hash"])
     if not settings.plan_id:
@@ -51,9 +53,16 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
     synthetic = prepare_synthetic(settings, say) if settings.synthetic_ratio > 0 else None
     _run_flower(settings, len(folders), say, verbose)
     results = json.loads((out_dir / RESULTS).read_text())
-    results["synthetic"] = None if synthetic is None else {
-        "ratio": settings.synthetic_ratio, "generator": settings.synthetic_generator,
-        "generator_epsilon": settings.synthetic_epsilon if settings.private else None, "sites": synthetic}
+    results["synthetic"] = (
+        None
+        if synthetic is None
+        else {
+            "ratio": settings.synthetic_ratio,
+            "generator": settings.synthetic_generator,
+            "generator_epsilon": settings.synthetic_epsilon if settings.private else None,
+            "sites": synthetic,
+        }
+    )
     results.update(local_only_auc=None, local_only_nonprivate_auc=None, pooled_auc=None)
     # the simulator knows its hospitals' case counts; a hospital never releases them
     for name, data in simulated_sites(settings, only=set(results["sites"])).items():
@@ -65,8 +74,11 @@ def simulate(settings: RunSettings, *, progress: Progress | None = None, referen
         if test is not None:
             config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
             refs = train_references(simulated_sites(settings), test, settings, config, start)
-            results.update(local_only_auc=refs.local_only_auc, local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
-                           pooled_auc=refs.pooled_auc)
+            results.update(
+                local_only_auc=refs.local_only_auc,
+                local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
+                pooled_auc=refs.pooled_auc,
+            )
     results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))
     results["wall_seconds"] = time.perf_counter() - started
     write_results(out_dir, results)
@@ -107,8 +119,11 @@ def _run_flower(settings: RunSettings, n_hospitals: int, say: Progress, verbose:
             num_supernodes=n_hospitals,
             backend_config={
                 "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                "init_args": {"num_cpus": max(1, os.cpu_count() or 1), "include_dashboard": False,
-                              "logging_level": "WARNING" if not verbose else "INFO"},
+                "init_args": {
+                    "num_cpus": max(1, os.cpu_count() or 1),
+                    "include_dashboard": False,
+                    "logging_level": "WARNING" if not verbose else "INFO",
+                },
             },
             verbose_logging=verbose,
         )

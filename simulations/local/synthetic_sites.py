@@ -17,8 +17,8 @@ from typing import Any
 
 from genofed.client.site import derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
 from genofed.client.synth import SUMMARY_FILE, SynthOptions, synthesize
-from genofed.common.errors import GenofedError
 from genofed.common.data.layout import hospital_folders
+from genofed.common.errors import GenofedError
 from genofed.server.settings import RunSettings
 
 #: Extra records generated beyond ratio x patients: validation drops the ones too close to a
@@ -32,7 +32,9 @@ def prepare_synthetic(settings: RunSettings, say: Callable[[str], None]) -> dict
     for i, folder in enumerate(hospital_folders(settings.data_dir)):
         site = resolve_site({"partition-id": i}, settings.to_config())
         assert site.synthetic is not None  # settings.synthetic_ratio > 0
-        real = load_site_tensors(replace(site, synthetic=None, synthetic_ratio=0.0), split_seed(site, settings.seed))
+        real = load_site_tensors(
+            replace(site, synthetic=None, synthetic_ratio=0.0), split_seed(site, settings.seed)
+        )
         options = SynthOptions(
             n=math.ceil(settings.synthetic_ratio * len(real.train_y) * DROP_MARGIN) + 1,
             epsilon=settings.synthetic_epsilon if settings.private else math.inf,
@@ -48,20 +50,31 @@ def prepare_synthetic(settings: RunSettings, say: Callable[[str], None]) -> dict
             say(f"{folder.name}: reusing its synthetic cohort in {site.synthetic}")
         else:
             private = f", DP epsilon {options.epsilon:g}" if not math.isinf(options.epsilon) else ", no DP"
-            say(f"{folder.name}: training its {options.generator.upper()} generator on its own patients{private}")
+            say(
+                f"{folder.name}: training its {options.generator.upper()} generator on its own patients{private}"
+            )
             summary = synthesize(folder.genotypes, folder.phenotypes, site.synthetic, options)
         sites[folder.name] = _site_summary(summary)
-        verdict = "passed" if summary["passed"] else "FAILED (" + ", ".join(summary["failed_checks"]) + "): not used"
+        verdict = (
+            "passed"
+            if summary["passed"]
+            else "FAILED (" + ", ".join(summary["failed_checks"]) + "): not used"
+        )
         say(f"{folder.name}: synthetic batch {verdict}")
     return sites
 
 
 def _check_reusable(summary: dict[str, Any], options: SynthOptions, folder) -> None:
-    same = (summary.get("generator", {}).get("kind") == options.generator and summary.get("records_generated") == options.n
-            and summary.get("epsilon") == (None if math.isinf(options.epsilon) else options.epsilon))
+    same = (
+        summary.get("generator", {}).get("kind") == options.generator
+        and summary.get("records_generated") == options.n
+        and summary.get("epsilon") == (None if math.isinf(options.epsilon) else options.epsilon)
+    )
     if not same:
-        raise GenofedError(f"{folder} holds a synthetic cohort made with other settings; use a new --out folder "
-                           "(its ledger has already been charged for the old one)")
+        raise GenofedError(
+            f"{folder} holds a synthetic cohort made with other settings; use a new --out folder "
+            "(its ledger has already been charged for the old one)"
+        )
 
 
 def _site_summary(summary: dict[str, Any]) -> dict[str, Any]:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from genofed.common.data.cohort import GenotypeMatrix
-from genofed.common.errors import DataError
 from genofed.common.data.readers.phenotypes import read_classes, read_phenotypes
 from genofed.common.data.readers.plink import SUFFIXES as PLINK_SUFFIXES
 from genofed.common.data.readers.plink import read_plink
 from genofed.common.data.readers.table import TABLE_SUFFIXES, read_genotype_table
 from genofed.common.data.readers.vcf import read_vcf
+from genofed.common.errors import DataError
 
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
-ACCEPTED = "VCF (.vcf, .vcf.gz, .vcf.bgz, .bcf), PLINK 1 (.bed/.bim/.fam or their prefix), " \
-           "tables (.csv, .tsv, .txt, optionally .gz, or .parquet)"
+ACCEPTED = (
+    "VCF (.vcf, .vcf.gz, .vcf.bgz, .bcf), PLINK 1 (.bed/.bim/.fam or their prefix), "
+    "tables (.csv, .tsv, .txt, optionally .gz, or .parquet)"
+)
 
 
 def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
@@ -34,4 +36,11 @@ def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
     raise DataError(path, "unknown genotype file format", hint=f"genofed reads {ACCEPTED}")
 
 
-__all__ = ["read_genotypes", "read_vcf", "read_plink", "read_genotype_table", "read_phenotypes", "read_classes"]
+__all__ = [
+    "read_genotypes",
+    "read_vcf",
+    "read_plink",
+    "read_genotype_table",
+    "read_phenotypes",
+    "read_classes",
+]

@@ -33,8 +33,9 @@ BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b00030000000000000000
 CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 #: The same bytes for `bytes.translate`, which tells whether a line holds any six times faster than the regex.
 CONTROL_BYTES = bytes(range(0x00, 0x09)) + bytes(range(0x0B, 0x20)) + b"\x7f"
-ENCODING_HINT = ("save the file as UTF-8 (Excel: 'CSV UTF-8'; a Windows Cyrillic file: "
-                 "iconv -f CP1251 -t UTF-8 IN > OUT)")
+ENCODING_HINT = (
+    "save the file as UTF-8 (Excel: 'CSV UTF-8'; a Windows Cyrillic file: iconv -f CP1251 -t UTF-8 IN > OUT)"
+)
 COPY_HINT = "copy or download the file again; check it with `gzip -t` (or `bgzip -t` for bgzip)"
 
 
@@ -95,23 +96,30 @@ def check_bgzf_blocks(path: Path) -> None:
             header = handle.read(18)
             block_size = _bgzf_block_size(header)
             if len(header) < 18 or (block_size is not None and offset + block_size > size):
-                raise DataError(path, f"the bgzip file is truncated: it ends inside the block at byte {offset}",
-                                hint=COPY_HINT)
+                raise DataError(
+                    path,
+                    f"the bgzip file is truncated: it ends inside the block at byte {offset}",
+                    hint=COPY_HINT,
+                )
             if block_size is None:
-                raise DataError(path, f"the bgzip file is corrupt: the block at byte {offset} is damaged",
-                                hint=COPY_HINT)
+                raise DataError(
+                    path, f"the bgzip file is corrupt: the block at byte {offset} is damaged", hint=COPY_HINT
+                )
             offset += block_size
         handle.seek(size - len(BGZF_EOF))
         if size < len(BGZF_EOF) or handle.read() != BGZF_EOF:
-            raise DataError(path, "the bgzip file is truncated (its end-of-file marker is missing or damaged)",
-                            hint=COPY_HINT)
+            raise DataError(
+                path,
+                "the bgzip file is truncated (its end-of-file marker is missing or damaged)",
+                hint=COPY_HINT,
+            )
 
 
 def _bgzf_block_size(header: bytes) -> int | None:
     """Total size of the bgzip block that starts with `header` (18 bytes); None if it is not one."""
     if len(header) < 18 or header[:4] != b"\x1f\x8b\x08\x04":
         return None
-    extra_length, = struct.unpack("<H", header[10:12])
+    (extra_length,) = struct.unpack("<H", header[10:12])
     if extra_length != 6 or header[12:14] != b"BC" or header[14:16] != b"\x02\x00":
         return None  # htslib reads only the standard single BC subfield
     return struct.unpack("<H", header[16:18])[0] + 1
@@ -160,7 +168,9 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, decode_line(path, number, raw)
     except (EOFError, OSError, zlib.error) as exc:
         if not isinstance(handle, gzip.GzipFile):
-            raise DataError(path, f"cannot read the file ({exc})", hint="check the disk and copy the file again") from None
+            raise DataError(
+                path, f"cannot read the file ({exc})", hint="check the disk and copy the file again"
+            ) from None
         raise compressed_error(path, exc) from None
 
 
@@ -168,8 +178,11 @@ def _open_checked(path: Path) -> BinaryIO:
     try:
         return open_binary(path)
     except OSError as exc:
-        raise DataError(path, f"cannot open the file ({exc.strerror or exc})",
-                        hint="check that the file is readable by this user") from None
+        raise DataError(
+            path,
+            f"cannot open the file ({exc.strerror or exc})",
+            hint="check that the file is readable by this user",
+        ) from None
 
 
 def decode_line(path: Path, number: int, raw: bytes) -> str:
@@ -177,19 +190,27 @@ def decode_line(path: Path, number: int, raw: bytes) -> str:
     if raw.endswith(b"\n"):
         raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
     if number == 1 and raw.startswith(BOM):
-        raw = raw[len(BOM):]
+        raw = raw[len(BOM) :]
     control = CONTROL.search(raw) if len(raw.translate(None, CONTROL_BYTES)) != len(raw) else None
     if control:
         character = control.group()[0]
         name = "a carriage return (CR)" if character == 0x0D else f"the control character 0x{character:02X}"
-        raise DataError(path, f"{name} at byte {control.start() + 1} of the line", location=f"line {number}",
-                        hint="lines must end in LF or CRLF and hold no control characters other than tabs; "
-                             "the file may be damaged or binary: export it again as plain text")
+        raise DataError(
+            path,
+            f"{name} at byte {control.start() + 1} of the line",
+            location=f"line {number}",
+            hint="lines must end in LF or CRLF and hold no control characters other than tabs; "
+            "the file may be damaged or binary: export it again as plain text",
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(path, f"byte 0x{raw[exc.start]:02X} at byte {exc.start + 1} of the line is not UTF-8 text",
-                        location=f"line {number}", hint=ENCODING_HINT) from None
+        raise DataError(
+            path,
+            f"byte 0x{raw[exc.start]:02X} at byte {exc.start + 1} of the line is not UTF-8 text",
+            location=f"line {number}",
+            hint=ENCODING_HINT,
+        ) from None
 
 
 def examples(items: list[str], limit: int = 5) -> str:

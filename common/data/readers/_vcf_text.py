@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from genofed.common.errors import DataError
 from genofed.common.data.readers._files import (
     BOM,
     check_bgzf_blocks,
@@ -36,6 +35,7 @@ from genofed.common.data.readers._files import (
     open_binary,
     read_to_end,
 )
+from genofed.common.errors import DataError
 
 VCF_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
 #: The VCF specification's limit: POS is a signed 32-bit integer.
@@ -43,8 +43,10 @@ MAX_POS = 2**31 - 1
 POSITION = re.compile(r"[0-9]+")
 #: REF is bases (ACGTN, and IUPAC codes that some reference builds carry), never '.' or empty.
 BASES = re.compile(r"[A-Za-z]+")
-COLUMNS_HINT = ("the line may be cut short (truncated file), use spaces instead of tabs, or hold a genotype "
-                "column the #CHROM line does not name; every line needs exactly one column per sample")
+COLUMNS_HINT = (
+    "the line may be cut short (truncated file), use spaces instead of tabs, or hold a genotype "
+    "column the #CHROM line does not name; every line needs exactly one column per sample"
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,11 @@ def scan_vcf(path: Path) -> VcfText | None:
     text = head.removeprefix(BOM)
     if not (text.startswith(b"##fileformat=VCF") or text.startswith(b"#CHROM")):
         shown = text[:40].decode("utf-8", errors="replace").strip()
-        raise DataError(path, f"not a VCF file: it starts with {shown!r}",
-                        hint="a VCF starts with '##fileformat=VCFv4.x'; for tables use .csv/.tsv/.parquet")
+        raise DataError(
+            path,
+            f"not a VCF file: it starts with {shown!r}",
+            hint="a VCF starts with '##fileformat=VCFv4.x'; for tables use .csv/.tsv/.parquet",
+        )
     with damage_first(path):
         lines = iter_lines(path)
         header_lines, samples, meta = _read_header(path, lines)
@@ -103,8 +108,12 @@ def _read_header(path: Path, lines: Iterator[tuple[int, str]]) -> tuple[int, lis
         meta.append(line)
         number, line = next(lines, (number + 1, ""))
     if not line.startswith("#CHROM"):
-        raise DataError(path, "the VCF header has no '#CHROM POS ID REF ALT ...' line", location=f"line {number}",
-                        hint="the header must end with the #CHROM column line")
+        raise DataError(
+            path,
+            "the VCF header has no '#CHROM POS ID REF ALT ...' line",
+            location=f"line {number}",
+            hint="the header must end with the #CHROM column line",
+        )
     return number, _header_samples(path, number, line), tuple(meta)
 
 
@@ -112,21 +121,36 @@ def _header_samples(path: Path, number: int, line: str) -> list[str]:
     columns = line.split("\t")
     where = f"line {number}"
     if columns[:8] != VCF_COLUMNS:
-        raise DataError(path, f"the #CHROM line has columns {columns[:8]}, expected {VCF_COLUMNS} separated by tabs",
-                        location=where, hint="VCF columns must be tab-separated")
+        raise DataError(
+            path,
+            f"the #CHROM line has columns {columns[:8]}, expected {VCF_COLUMNS} separated by tabs",
+            location=where,
+            hint="VCF columns must be tab-separated",
+        )
     samples = columns[9:]
     if not samples:
-        raise DataError(path, "the VCF has no samples (no columns after FORMAT)", location=where,
-                        hint="export the VCF with its genotype columns (bcftools view without -G)")
+        raise DataError(
+            path,
+            "the VCF has no samples (no columns after FORMAT)",
+            location=where,
+            hint="export the VCF with its genotype columns (bcftools view without -G)",
+        )
     seen: dict[str, int] = {}
     for column, sample in enumerate(samples, start=10):
         if not sample.strip():
-            raise DataError(path, f"column {column} of the #CHROM line is an empty sample id", location=where,
-                            hint="every genotype column needs a sample id; a trailing tab leaves an empty one")
+            raise DataError(
+                path,
+                f"column {column} of the #CHROM line is an empty sample id",
+                location=where,
+                hint="every genotype column needs a sample id; a trailing tab leaves an empty one",
+            )
         if sample in seen:
-            raise DataError(path, f"sample id {sample!r} appears twice in the header (columns {seen[sample]} and "
-                            f"{column})", location=where,
-                            hint="sample ids must be unique; rename one with bcftools reheader -s")
+            raise DataError(
+                path,
+                f"sample id {sample!r} appears twice in the header (columns {seen[sample]} and {column})",
+                location=where,
+                hint="sample ids must be unique; rename one with bcftools reheader -s",
+            )
         seen[sample] = column
     return samples
 
@@ -134,26 +158,53 @@ def _header_samples(path: Path, number: int, line: str) -> list[str]:
 def _check_record(path: Path, number: int, line: str, expected: int, n_samples: int) -> None:
     """One data line: a record line, one column per sample, and a usable CHROM/POS/REF/ALT."""
     if not line.strip():
-        raise DataError(path, "an empty line among the variant records", location=f"line {number}",
-                        hint="remove empty lines (e.g. grep -v '^$' in.vcf > out.vcf); htslib misreads them")
+        raise DataError(
+            path,
+            "an empty line among the variant records",
+            location=f"line {number}",
+            hint="remove empty lines (e.g. grep -v '^$' in.vcf > out.vcf); htslib misreads them",
+        )
     if line.startswith("#"):
-        raise DataError(path, "a header line after the variant records started", location=f"line {number}",
-                        hint="were two VCFs joined with `cat`? join them with bcftools concat (same samples) "
-                             "or bcftools merge (different samples)")
+        raise DataError(
+            path,
+            "a header line after the variant records started",
+            location=f"line {number}",
+            hint="were two VCFs joined with `cat`? join them with bcftools concat (same samples) "
+            "or bcftools merge (different samples)",
+        )
     fixed = line.split("\t", 5)[:5]
     columns = line.count("\t") + 1
-    where = f"line {number}" + (f" (variant {':'.join(fixed[i] for i in (0, 1, 3, 4))})" if len(fixed) == 5 else "")
+    where = f"line {number}" + (
+        f" (variant {':'.join(fixed[i] for i in (0, 1, 3, 4))})" if len(fixed) == 5 else ""
+    )
     if columns != expected:
-        raise DataError(path, f"the line has {columns} tab-separated columns but the header has {expected} "
-                        f"(9 fixed + {n_samples} samples)", location=where, hint=COLUMNS_HINT)
+        raise DataError(
+            path,
+            f"the line has {columns} tab-separated columns but the header has {expected} "
+            f"(9 fixed + {n_samples} samples)",
+            location=where,
+            hint=COLUMNS_HINT,
+        )
     chrom, pos, _, ref, alt = fixed[:5]
     if not POSITION.fullmatch(pos) or int(pos) > MAX_POS:
-        raise DataError(path, f"POS {pos!r} is not a position", location=where,
-                        hint=f"POS (column 2) must be a whole number from 0 to {MAX_POS}")
+        raise DataError(
+            path,
+            f"POS {pos!r} is not a position",
+            location=where,
+            hint=f"POS (column 2) must be a whole number from 0 to {MAX_POS}",
+        )
     for name, value in (("CHROM", chrom), ("ALT", alt)):
         if not value or " " in value:
-            raise DataError(path, f"{name} {value!r} is empty or holds a space", location=where,
-                            hint=f"{name} must be filled in ('.' for no ALT allele) and hold no spaces")
+            raise DataError(
+                path,
+                f"{name} {value!r} is empty or holds a space",
+                location=where,
+                hint=f"{name} must be filled in ('.' for no ALT allele) and hold no spaces",
+            )
     if not BASES.fullmatch(ref):
-        raise DataError(path, f"REF {ref!r} is not a sequence of bases", location=where,
-                        hint="REF (column 4) must be the reference bases, e.g. A or ACT")
+        raise DataError(
+            path,
+            f"REF {ref!r} is not a sequence of bases",
+            location=where,
+            hint="REF (column 4) must be the reference bases, e.g. A or ACT",
+        )

@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.data.cohort import Phenotypes
-from genofed.common.errors import DataError
 from genofed.common.data.readers._files import damage_first, iter_lines, require_file
 from genofed.common.data.readers.table import separator
+from genofed.common.errors import DataError
 
 ID_COLUMN = "sample_id"
 MISSING_VALUES = {"", "na", "nan", "n/a", "null", "none", "."}
@@ -72,10 +72,14 @@ def read_classes(path: str | Path, column: str) -> tuple[list[str], list[str]]:
     lines = frame.index.to_numpy()
     samples = _sample_ids(path, frame[ID_COLUMN], lines)
     classes = frame[column].str.strip()
-    for value, line, sample in zip(classes, lines, samples):
+    for value, line, sample in zip(classes, lines, samples, strict=False):
         if value.lower() in MISSING_VALUES:
-            raise DataError(path, f"no class in column {column}", location=f"line {line}, sample {sample}",
-                            hint="every sample needs a class; remove samples without one")
+            raise DataError(
+                path,
+                f"no class in column {column}",
+                location=f"line {line}, sample {sample}",
+                hint="every sample needs a class; remove samples without one",
+            )
     return samples, classes.tolist()
 
 
@@ -94,10 +98,13 @@ def _read(path: Path) -> pd.DataFrame:
                 continue
             if len(fields) != len(header):
                 sample = f", sample {fields[0].strip()}" if fields[0].strip() else ""
-                raise DataError(path, f"this row has {len(fields)} fields but the header has {len(header)}",
-                                location=f"line {number}{sample}",
-                                hint=f"every row needs one value per column, separated by {sep!r}; leave a value "
-                                     f"empty if it is unknown (e.g. P1{sep}1{sep}{sep}40)")
+                raise DataError(
+                    path,
+                    f"this row has {len(fields)} fields but the header has {len(header)}",
+                    location=f"line {number}{sample}",
+                    hint=f"every row needs one value per column, separated by {sep!r}; leave a value "
+                    f"empty if it is unknown (e.g. P1{sep}1{sep}{sep}40)",
+                )
             rows.append(fields)
             numbers.append(number)
     return pd.DataFrame(rows, columns=header, index=pd.Index(numbers, dtype=int), dtype=str)
@@ -108,9 +115,12 @@ def _split(path: Path, number: int, line: str, sep: str) -> list[str]:
     try:
         return next(csv.reader([line], delimiter=sep, strict=True), [])
     except csv.Error as exc:
-        raise DataError(path, f"cannot read this line as {'CSV' if sep == ',' else 'TSV'} ({exc})",
-                        location=f"line {number}",
-                        hint='a value that opens a quote (") must close it on the same line') from None
+        raise DataError(
+            path,
+            f"cannot read this line as {'CSV' if sep == ',' else 'TSV'} ({exc})",
+            location=f"line {number}",
+            hint='a value that opens a quote (") must close it on the same line',
+        ) from None
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -118,31 +128,48 @@ def _check_header(path: Path, header: list[str]) -> None:
     seen: dict[str, int] = {}
     for column, name in enumerate(header, start=1):
         if not name:
-            raise DataError(path, f"column {column} of the header has no name", location="line 1",
-                            hint="name every column; a separator at the end of the lines leaves a nameless one")
+            raise DataError(
+                path,
+                f"column {column} of the header has no name",
+                location="line 1",
+                hint="name every column; a separator at the end of the lines leaves a nameless one",
+            )
         if name in seen:
-            raise DataError(path, f"column {name!r} appears twice (columns {seen[name]} and {column})",
-                            location="line 1", hint="keep one column per covariate")
+            raise DataError(
+                path,
+                f"column {name!r} appears twice (columns {seen[name]} and {column})",
+                location="line 1",
+                hint="keep one column per covariate",
+            )
         seen[name] = column
 
 
 def _require_columns(path: Path, frame: pd.DataFrame, label_column: str) -> None:
     for column in (ID_COLUMN, label_column):
         if column not in frame.columns:
-            raise DataError(path, f"no '{column}' column; found columns {list(frame.columns)}", location="line 1",
-                            hint=f"the header needs '{ID_COLUMN}' and '{label_column}' (or pass the label "
-                                 "column's name)")
+            raise DataError(
+                path,
+                f"no '{column}' column; found columns {list(frame.columns)}",
+                location="line 1",
+                hint=f"the header needs '{ID_COLUMN}' and '{label_column}' (or pass the label column's name)",
+            )
 
 
 def _sample_ids(path: Path, ids: pd.Series, lines: np.ndarray) -> list[str]:
     ids = ids.str.strip()
     first_seen: dict[str, int] = {}
-    for sample, line in zip(ids, lines):
+    for sample, line in zip(ids, lines, strict=False):
         if sample == "":
-            raise DataError(path, "empty sample_id", location=f"line {line}", hint="every row needs a sample id")
+            raise DataError(
+                path, "empty sample_id", location=f"line {line}", hint="every row needs a sample id"
+            )
         if sample in first_seen:
-            raise DataError(path, f"sample {sample} appears twice (lines {first_seen[sample]} and {line})",
-                            location=f"line {line}", hint="keep one row per sample")
+            raise DataError(
+                path,
+                f"sample {sample} appears twice (lines {first_seen[sample]} and {line})",
+                location=f"line {line}",
+                hint="keep one row per sample",
+            )
         first_seen[sample] = int(line)
     return ids.tolist()
 
@@ -151,27 +178,42 @@ def _labels(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str]
     text = values.str.strip().str.lower()
     if (text == "2").any():
         line = lines[np.flatnonzero((text == "2").to_numpy())[0]]
-        raise DataError(path, f"label '2' in column {column}: this looks like PLINK coding (1 = control, "
-                        "2 = case), which genofed does not guess", location=f"line {line}",
-                        hint=f"recode to 0/1 (PLINK 1 -> 0, 2 -> 1); {LABEL_HINT}")
-    for value, raw, line, sample in zip(text, values, lines, samples):
+        raise DataError(
+            path,
+            f"label '2' in column {column}: this looks like PLINK coding (1 = control, "
+            "2 = case), which genofed does not guess",
+            location=f"line {line}",
+            hint=f"recode to 0/1 (PLINK 1 -> 0, 2 -> 1); {LABEL_HINT}",
+        )
+    for value, raw, line, sample in zip(text, values, lines, samples, strict=False):
         if value in MISSING_VALUES or value == "-9":
-            raise DataError(path, f"label is missing in column {column}", location=f"line {line}, sample {sample}",
-                            hint=f"{LABEL_HINT}; remove samples without a diagnosis")
+            raise DataError(
+                path,
+                f"label is missing in column {column}",
+                location=f"line {line}, sample {sample}",
+                hint=f"{LABEL_HINT}; remove samples without a diagnosis",
+            )
         if value not in LABELS:
-            raise DataError(path, f"label {raw.strip()!r} in column {column} is not binary",
-                            location=f"line {line}, sample {sample}", hint=LABEL_HINT)
+            raise DataError(
+                path,
+                f"label {raw.strip()!r} in column {column} is not binary",
+                location=f"line {line}, sample {sample}",
+                hint=LABEL_HINT,
+            )
     return text.map(LABELS).to_numpy(dtype=np.int8)
 
 
 def _sex(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str], column: str) -> np.ndarray:
     text = values.str.strip().str.lower()
-    for value, raw, line, sample in zip(text, values, lines, samples):
+    for value, raw, line, sample in zip(text, values, lines, samples, strict=False):
         if value not in SEXES and value not in MISSING_VALUES:
             plink = " (PLINK's 1 = male, 2 = female coding is not guessed)" if value == "2" else ""
-            raise DataError(path, f"sex {raw.strip()!r} is not recognised{plink}",
-                            location=f"line {line}, sample {sample}, column {column}",
-                            hint="use M/F, male/female, or 0 = male / 1 = female; leave empty if unknown")
+            raise DataError(
+                path,
+                f"sex {raw.strip()!r} is not recognised{plink}",
+                location=f"line {line}, sample {sample}, column {column}",
+                hint="use M/F, male/female, or 0 = male / 1 = female; leave empty if unknown",
+            )
     return text.map(SEXES).to_numpy(dtype=float)
 
 
@@ -182,16 +224,24 @@ def _numeric(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str
     bad = np.flatnonzero((numbers.isna() & ~missing).to_numpy())
     if len(bad):
         row = bad[0]
-        raise DataError(path, f"value {text.iloc[row]!r} in covariate column {column} is not a number",
-                        location=f"line {lines[row]}, sample {samples[row]}, column {column}",
-                        hint="covariates must be numeric (leave empty if unknown); encode categories as 0/1 columns")
+        raise DataError(
+            path,
+            f"value {text.iloc[row]!r} in covariate column {column} is not a number",
+            location=f"line {lines[row]}, sample {samples[row]}, column {column}",
+            hint="covariates must be numeric (leave empty if unknown); encode categories as 0/1 columns",
+        )
     out = numbers.to_numpy(dtype=float)
     low, high = covariate_range(column)
     outside = np.flatnonzero(~np.isnan(out) & ~((out >= low) & (out <= high)))  # also catches +/-inf
     if len(outside):
         row = outside[0]
-        raise _range_error(path, column, out[row], text.iloc[row],
-                           f"line {lines[row]}, sample {samples[row]}, column {column}")
+        raise _range_error(
+            path,
+            column,
+            out[row],
+            text.iloc[row],
+            f"line {lines[row]}, sample {samples[row]}, column {column}",
+        )
     return out
 
 
@@ -202,14 +252,25 @@ def covariate_range(column: str) -> tuple[float, float]:
 
 def _range_error(path: Path, column: str, value: float, raw: str, location: str) -> DataError:
     if not math.isfinite(value):
-        return DataError(path, f"value {raw!r} in covariate column {column} is not a finite number", location=location,
-                         hint="covariates must be finite numbers; leave the cell empty if the value is unknown")
+        return DataError(
+            path,
+            f"value {raw!r} in covariate column {column} is not a finite number",
+            location=location,
+            hint="covariates must be finite numbers; leave the cell empty if the value is unknown",
+        )
     if column.lower() == "age":
         low, high = AGE_RANGE
-        return DataError(path, f"age {raw!r} is outside {low:g}-{high:g} years", location=location,
-                         hint="give age in years (not months or days); leave the cell empty if unknown "
-                              "rather than writing a code such as -9 or 999")
-    return DataError(path, f"value {raw!r} in covariate column {column} is beyond +/-{COVARIATE_LIMIT:g}",
-                     location=location,
-                     hint="covariates enter the model as numbers: rescale the column (e.g. to standard units) "
-                          "or fix the value; leave the cell empty if unknown")
+        return DataError(
+            path,
+            f"age {raw!r} is outside {low:g}-{high:g} years",
+            location=location,
+            hint="give age in years (not months or days); leave the cell empty if unknown "
+            "rather than writing a code such as -9 or 999",
+        )
+    return DataError(
+        path,
+        f"value {raw!r} in covariate column {column} is beyond +/-{COVARIATE_LIMIT:g}",
+        location=location,
+        hint="covariates enter the model as numbers: rescale the column (e.g. to standard units) "
+        "or fix the value; leave the cell empty if unknown",
+    )

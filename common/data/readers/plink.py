@@ -25,9 +25,9 @@ from pathlib import Path
 from bed_reader import open_bed
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
-from genofed.common.errors import DataError
 from genofed.common.data.readers._files import iter_lines, require_file
 from genofed.common.data.variants import make_variant_id, normalize_chrom
+from genofed.common.errors import DataError
 
 SUFFIXES = (".bed", ".bim", ".fam")
 BED_MAGIC = b"\x6c\x1b"
@@ -62,8 +62,11 @@ def read_plink(path: str | Path) -> GenotypeMatrix:
         with open_bed(bed, count_A1=True, iid_count=len(samples), sid_count=len(variants)) as reader:
             dosages = reader.read(dtype="int8", order="C")
     except (ValueError, OSError) as exc:  # checked above, so this is damage bed-reader saw and we did not
-        raise DataError(bed, f"bed-reader cannot read this .bed ({exc})",
-                        hint="copy all three files again from the same export") from None
+        raise DataError(
+            bed,
+            f"bed-reader cannot read this .bed ({exc})",
+            hint="copy all three files again from the same export",
+        ) from None
     dosages[dosages == BED_MISSING] = MISSING
     return GenotypeMatrix(dosages.astype(DOSAGE_DTYPE, copy=False), sample_ids, variant_ids, source=str(bed))
 
@@ -71,8 +74,11 @@ def read_plink(path: str | Path) -> GenotypeMatrix:
 def _companion(prefix: Path, suffix: str) -> Path:
     path = prefix.with_name(prefix.name + suffix)
     if not path.exists():
-        raise DataError(path, f"PLINK {suffix} file not found next to {prefix.name}.*",
-                        hint="a PLINK fileset needs all of .bed, .bim and .fam with the same prefix")
+        raise DataError(
+            path,
+            f"PLINK {suffix} file not found next to {prefix.name}.*",
+            hint="a PLINK fileset needs all of .bed, .bim and .fam with the same prefix",
+        )
     return require_file(path, f"PLINK {suffix}")
 
 
@@ -82,15 +88,19 @@ def _read_table(path: Path, kind: str, columns: list[str]) -> list[tuple[int, li
     for line_number, line in iter_lines(path):
         fields = line.split()
         if len(fields) != len(columns):
-            raise DataError(path, f"expected {len(columns)} columns in a .{kind} line, found {len(fields)}",
-                            location=f"line {line_number}",
-                            hint=f".{kind} columns are: {' '.join(columns)} (whitespace-separated)")
+            raise DataError(
+                path,
+                f"expected {len(columns)} columns in a .{kind} line, found {len(fields)}",
+                location=f"line {line_number}",
+                hint=f".{kind} columns are: {' '.join(columns)} (whitespace-separated)",
+            )
         rows.append((line_number, fields))
     return rows
 
 
-def _check_plink_numbers(bim: Path, fam: Path, variants: list[tuple[int, list[str]]],
-                         samples: list[tuple[int, list[str]]]) -> None:
+def _check_plink_numbers(
+    bim: Path, fam: Path, variants: list[tuple[int, list[str]]], samples: list[tuple[int, list[str]]]
+) -> None:
     """What PLINK itself requires of columns genofed does not use: a finite cM position, and a
     .fam phenotype column that is numeric (or NA) in every row or in none (a categorical one).
 
@@ -99,14 +109,21 @@ def _check_plink_numbers(bim: Path, fam: Path, variants: list[tuple[int, list[st
     """
     for line, fields in variants:
         if not _finite(fields[2]):
-            raise DataError(bim, f"centimorgan position {fields[2]!r} is not a number", location=f"line {line}",
-                            hint=".bim column 3 is the genetic position; 0 when unknown")
+            raise DataError(
+                bim,
+                f"centimorgan position {fields[2]!r} is not a number",
+                location=f"line {line}",
+                hint=".bim column 3 is the genetic position; 0 when unknown",
+            )
     numeric = [_finite(fields[5]) or fields[5].lower() in FAM_MISSING for _, fields in samples]
     if any(numeric) and not all(numeric):
         line, fields = samples[numeric.index(False)]
-        raise DataError(fam, f"phenotype {fields[5]!r} is not a number, while other rows hold numbers",
-                        location=f"line {line}",
-                        hint="genofed takes labels from the phenotype file and ignores this column; set it to -9")
+        raise DataError(
+            fam,
+            f"phenotype {fields[5]!r} is not a number, while other rows hold numbers",
+            location=f"line {line}",
+            hint="genofed takes labels from the phenotype file and ignores this column; set it to -9",
+        )
 
 
 def _check_chromosomes_together(bim: Path, variants: list[tuple[int, list[str]]]) -> None:
@@ -120,10 +137,14 @@ def _check_chromosomes_together(bim: Path, variants: list[tuple[int, list[str]]]
     for line, fields in variants:
         chrom = normalize_chrom(fields[0]).upper()
         if chrom != previous and chrom in first_line:
-            raise DataError(bim, f"chromosome {fields[0]} is split: its variants start on line {first_line[chrom]} "
-                            f"but come back on line {line} after chromosome {previous}", location=f"line {line}",
-                            hint="sort the fileset: plink2 --bfile PREFIX --make-pgen --sort-vars --out SORTED, "
-                                 "then plink2 --pfile SORTED --make-bed --out NEWPREFIX")
+            raise DataError(
+                bim,
+                f"chromosome {fields[0]} is split: its variants start on line {first_line[chrom]} "
+                f"but come back on line {line} after chromosome {previous}",
+                location=f"line {line}",
+                hint="sort the fileset: plink2 --bfile PREFIX --make-pgen --sort-vars --out SORTED, "
+                "then plink2 --pfile SORTED --make-bed --out NEWPREFIX",
+            )
         first_line.setdefault(chrom, line)
         previous = chrom
 
@@ -137,9 +158,12 @@ def _unique(path: Path, what: str, ids: list[str]) -> list[str]:
     first: dict[str, int] = {}
     for line, identifier in enumerate(ids, start=1):
         if identifier in first:
-            raise DataError(path, f"{what} {identifier} appears twice (lines {first[identifier]} and {line})",
-                            location=f"line {line}",
-                            hint=f"keep one line per {what}; regenerate the fileset from its source if it was edited")
+            raise DataError(
+                path,
+                f"{what} {identifier} appears twice (lines {first[identifier]} and {line})",
+                location=f"line {line}",
+                hint=f"keep one line per {what}; regenerate the fileset from its source if it was edited",
+            )
         first[identifier] = line
     return ids
 
@@ -148,23 +172,36 @@ def _check_bed(bed: Path, n_samples: int, n_variants: int) -> None:
     with bed.open("rb") as handle:
         magic = handle.read(3)
     if magic[:2] != BED_MAGIC:
-        raise DataError(bed, "not a PLINK 1 .bed file (wrong magic bytes)",
-                        hint="regenerate it with plink --make-bed; PLINK 2 .pgen files are not .bed files")
+        raise DataError(
+            bed,
+            "not a PLINK 1 .bed file (wrong magic bytes)",
+            hint="regenerate it with plink --make-bed; PLINK 2 .pgen files are not .bed files",
+        )
     if len(magic) < 3 or magic[2] != SNP_MAJOR:
-        raise DataError(bed, "this .bed is in the old individual-major layout",
-                        hint="convert it with plink --bfile PREFIX --make-bed --out NEWPREFIX")
+        raise DataError(
+            bed,
+            "this .bed is in the old individual-major layout",
+            hint="convert it with plink --bfile PREFIX --make-bed --out NEWPREFIX",
+        )
     expected = 3 + n_variants * math.ceil(n_samples / 4)
     actual = bed.stat().st_size
     if actual != expected:
-        raise DataError(bed, f".bed is {actual} bytes but {n_variants} variants (.bim) x {n_samples} "
-                        f"samples (.fam) need {expected}",
-                        hint="the .bed is truncated or the .bim/.fam belong to another fileset; "
-                             "copy all three files again from the same export")
+        raise DataError(
+            bed,
+            f".bed is {actual} bytes but {n_variants} variants (.bim) x {n_samples} "
+            f"samples (.fam) need {expected}",
+            hint="the .bed is truncated or the .bim/.fam belong to another fileset; "
+            "copy all three files again from the same export",
+        )
 
 
 def _variant_id(bim: Path, line: int, fields: list[str]) -> str:
     chrom, name, _, pos, a1, a2 = fields
     if not pos.isascii() or not pos.isdigit() or int(pos) > MAX_POS:
-        raise DataError(bim, f"position {pos!r} of variant {name} is not a whole number from 0 to {MAX_POS}",
-                        location=f"line {line}", hint=".bim column 4 is the base-pair position")
+        raise DataError(
+            bim,
+            f"position {pos!r} of variant {name} is not a whole number from 0 to {MAX_POS}",
+            location=f"line {line}",
+            hint=".bim column 4 is the base-pair position",
+        )
     return make_variant_id(chrom, int(pos), a2, a1)

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
-from genofed.common.errors import DataError
 from genofed.common.data.readers._files import damage_first, is_gzip, iter_lines, require_file
 from genofed.common.data.variants import parse_variant_id
+from genofed.common.errors import DataError
 
 ID_COLUMN = "sample_id"
 #: Spellings of a missing call, besides pandas' defaults ("", "NA", "NaN", ...).
@@ -49,16 +49,20 @@ def read_genotype_table(path: str | Path) -> GenotypeMatrix:
         frame, locate = _read_delimited(path, lines), (lambda row: f"line {lines[row]}")
     samples = frame.pop(ID_COLUMN)
     _check_sample_ids(path, samples, locate)
-    return GenotypeMatrix(_dosages(path, frame, samples, locate), samples.tolist(), list(frame.columns),
-                          source=str(path))
+    return GenotypeMatrix(
+        _dosages(path, frame, samples, locate), samples.tolist(), list(frame.columns), source=str(path)
+    )
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid and friends for a non-Parquet file
-        raise DataError(path, f"cannot read as Parquet ({exc})",
-                        hint="check the file is Parquet, or name a CSV .csv and a TSV .tsv") from None
+        raise DataError(
+            path,
+            f"cannot read as Parquet ({exc})",
+            hint="check the file is Parquet, or name a CSV .csv and a TSV .tsv",
+        ) from None
     _check_columns(path, [str(c) for c in frame.columns])
     frame.columns = [str(c) for c in frame.columns]
     frame[ID_COLUMN] = frame[ID_COLUMN].astype(str)
@@ -67,7 +71,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            _value_error(path, column, row, frame[ID_COLUMN].iloc[row], values.iloc[row], lambda r: f"row {r + 1}")
+            _value_error(
+                path, column, row, frame[ID_COLUMN].iloc[row], values.iloc[row], lambda r: f"row {r + 1}"
+            )
     frame.columns = _normalized(frame.columns)
     return frame
 
@@ -85,10 +91,13 @@ def _data_lines(path: Path) -> list[int]:
             continue
         fields = len(_fields(path, number, line, sep))
         if fields != len(columns):
-            raise DataError(path, f"this row has {fields} fields but the header has {len(columns)}",
-                            location=f"line {number}",
-                            hint=f"rows must have one value per column, separated by {sep!r}; "
-                                 "a short last row usually means a truncated file")
+            raise DataError(
+                path,
+                f"this row has {fields} fields but the header has {len(columns)}",
+                location=f"line {number}",
+                hint=f"rows must have one value per column, separated by {sep!r}; "
+                "a short last row usually means a truncated file",
+            )
         numbers.append(number)
     return numbers
 
@@ -100,9 +109,13 @@ def _fields(path: Path, number: int, line: str, sep: str) -> list[str]:
     try:
         return next(csv.reader([line], delimiter=sep, strict=True))
     except csv.Error as exc:
-        raise DataError(path, f"a quoted value is not closed on this line ({exc})", location=f"line {number}",
-                        hint='a value that opens a quote (") must close it on the same line; values need no '
-                             "quotes at all") from None
+        raise DataError(
+            path,
+            f"a quoted value is not closed on this line ({exc})",
+            location=f"line {number}",
+            hint='a value that opens a quote (") must close it on the same line; values need no '
+            "quotes at all",
+        ) from None
 
 
 def _read_delimited(path: Path, lines: list[int]) -> pd.DataFrame:
@@ -114,16 +127,24 @@ def _read_delimited(path: Path, lines: list[int]) -> pd.DataFrame:
             _locate_bad_cell(path, lines)
         raise DataError(path, f"pandas cannot read the table ({str(exc)[:120]})", hint=VALUE_HINT) from None
     if len(frame) != len(lines):
-        raise DataError(path, f"pandas read {len(frame)} rows but the file has {len(lines)} data lines",
-                        hint="look for quotes (\") or line breaks inside values; values need no quotes")
+        raise DataError(
+            path,
+            f"pandas read {len(frame)} rows but the file has {len(lines)} data lines",
+            hint='look for quotes (") or line breaks inside values; values need no quotes',
+        )
     frame.columns = _normalized(frame.columns)
     return frame
 
 
 def _csv_options(path: Path) -> dict:
     """pandas options that read the file as `iter_lines` checked it: compression by content, BOM dropped."""
-    return {"sep": separator(path), "na_values": EXTRA_MISSING, "index_col": False, "encoding": "utf-8-sig",
-            "compression": "gzip" if is_gzip(path) else None}
+    return {
+        "sep": separator(path),
+        "na_values": EXTRA_MISSING,
+        "index_col": False,
+        "encoding": "utf-8-sig",
+        "compression": "gzip" if is_gzip(path) else None,
+    }
 
 
 def _locate_bad_cell(path: Path, lines: list[int]) -> None:
@@ -135,8 +156,14 @@ def _locate_bad_cell(path: Path, lines: list[int]) -> None:
             bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
-                _value_error(path, column, start + row, chunk[ID_COLUMN].iloc[row], values.iloc[row],
-                             lambda r: f"line {lines[r]}")
+                _value_error(
+                    path,
+                    column,
+                    start + row,
+                    chunk[ID_COLUMN].iloc[row],
+                    values.iloc[row],
+                    lambda r: f"line {lines[r]}",
+                )
         start += len(chunk)
 
 
@@ -156,27 +183,44 @@ def _check_sample_ids(path: Path, samples: pd.Series, locate) -> None:
     first: dict[str, int] = {}
     for row, sample in enumerate(samples):
         if pd.isna(sample) or not str(sample).strip():
-            raise DataError(path, f"empty {ID_COLUMN}", location=locate(row), hint="every row needs a sample id")
+            raise DataError(
+                path, f"empty {ID_COLUMN}", location=locate(row), hint="every row needs a sample id"
+            )
         if sample in first:
-            raise DataError(path, f"sample {sample} appears twice ({locate(first[sample])} and {locate(row)})",
-                            location=locate(row), hint="keep one row per sample")
+            raise DataError(
+                path,
+                f"sample {sample} appears twice ({locate(first[sample])} and {locate(row)})",
+                location=locate(row),
+                hint="keep one row per sample",
+            )
         first[sample] = row
 
 
 def _value_error(path: Path, column: str, row: int, sample: str, value: object, locate) -> None:
-    raise DataError(path, f"value {str(value)!r} in column {column} is not a genotype",
-                    location=f"{locate(row)}, sample {sample}", hint=VALUE_HINT)
+    raise DataError(
+        path,
+        f"value {str(value)!r} in column {column} is not a genotype",
+        location=f"{locate(row)}, sample {sample}",
+        hint=VALUE_HINT,
+    )
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
     """`sample_id` present once, every other column a distinct `chrom:pos:ref:alt` id."""
     if ID_COLUMN not in columns:
-        raise DataError(path, f"no '{ID_COLUMN}' column; found columns {columns[:5]}",
-                        location="line 1",
-                        hint=f"the first column must be named {ID_COLUMN}, the others chrom:pos:ref:alt")
+        raise DataError(
+            path,
+            f"no '{ID_COLUMN}' column; found columns {columns[:5]}",
+            location="line 1",
+            hint=f"the first column must be named {ID_COLUMN}, the others chrom:pos:ref:alt",
+        )
     if columns.count(ID_COLUMN) > 1:
-        raise DataError(path, f"'{ID_COLUMN}' appears more than once", location="line 1",
-                        hint=f"keep one {ID_COLUMN} column")
+        raise DataError(
+            path,
+            f"'{ID_COLUMN}' appears more than once",
+            location="line 1",
+            hint=f"keep one {ID_COLUMN} column",
+        )
     seen: dict[str, str] = {}
     for column in columns:
         if column == ID_COLUMN:
@@ -184,17 +228,28 @@ def _check_columns(path: Path, columns: list[str]) -> None:
         try:
             variant_id = parse_variant_id(column).id
         except ValueError:
-            raise DataError(path, f"column {column!r} is not a variant id", location="line 1",
-                            hint="name variant columns chrom:pos:ref:alt, e.g. 1:12345:A:G") from None
+            raise DataError(
+                path,
+                f"column {column!r} is not a variant id",
+                location="line 1",
+                hint="name variant columns chrom:pos:ref:alt, e.g. 1:12345:A:G",
+            ) from None
         if variant_id in seen:
-            raise DataError(path, f"columns {seen[variant_id]!r} and {column!r} are the same variant",
-                            location="line 1", hint="keep one column per variant")
+            raise DataError(
+                path,
+                f"columns {seen[variant_id]!r} and {column!r} are the same variant",
+                location="line 1",
+                hint="keep one column per variant",
+            )
         seen[variant_id] = column
     if not seen:
-        raise DataError(path, "the table has no variant columns", location="line 1",
-                        hint=f"after {ID_COLUMN}, add one column per variant named chrom:pos:ref:alt")
+        raise DataError(
+            path,
+            "the table has no variant columns",
+            location="line 1",
+            hint=f"after {ID_COLUMN}, add one column per variant named chrom:pos:ref:alt",
+        )
 
 
 def _normalized(columns: pd.Index) -> list[str]:
     return [c if c == ID_COLUMN else parse_variant_id(c).id for c in columns]
-

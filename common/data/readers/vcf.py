@@ -37,10 +37,10 @@ import numpy as np
 from cyvcf2 import VCF, Variant
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
-from genofed.common.errors import DataError
 from genofed.common.data.readers._files import BOM, is_gzip, iter_lines, open_binary, require_file
 from genofed.common.data.readers._vcf_text import VcfText, scan_vcf
 from genofed.common.data.variants import make_variant_id
+from genofed.common.errors import DataError
 
 Multiallelic = Literal["split", "refuse"]
 
@@ -54,7 +54,9 @@ GT_HINT = "GT must be allele indices separated by / or |, e.g. 0/0, 0/1, 1|0, ./
 Layout = VcfText | None
 
 
-def read_vcf(path: str | Path, *, multiallelic: Multiallelic = "split", haplotypes: bool = False) -> GenotypeMatrix:
+def read_vcf(
+    path: str | Path, *, multiallelic: Multiallelic = "split", haplotypes: bool = False
+) -> GenotypeMatrix:
     """Alt-allele dosages of every sample at every ALT allele of a VCF, bgzipped VCF or BCF.
 
     Args:
@@ -76,21 +78,32 @@ def read_vcf(path: str | Path, *, multiallelic: Multiallelic = "split", haplotyp
             _check_header_parsed(path, vcf, layout)
         samples = layout.samples if layout else list(vcf.samples)
         if not samples:
-            raise DataError(path, "the VCF has no samples (no columns after FORMAT)",
-                            hint="export the VCF with its genotype columns (bcftools view without -G)")
+            raise DataError(
+                path,
+                "the VCF has no samples (no columns after FORMAT)",
+                hint="export the VCF with its genotype columns (bcftools view without -G)",
+            )
         builder = _DosageBuilder(path, layout, samples, keep_haplotypes=haplotypes)
         split, no_alt = _read_records(vcf, path, layout, builder, multiallelic, haplotypes)
     matrix = builder.finish()
     _check_variants(path, layout, matrix.variant_ids, builder.variant_records, no_alt)
     if split:
-        matrix.notes.append(f"{split} multi-allelic site(s) were split into one biallelic variant per ALT allele")
+        matrix.notes.append(
+            f"{split} multi-allelic site(s) were split into one biallelic variant per ALT allele"
+        )
     if no_alt:
         matrix.notes.append(f"{no_alt} site(s) with no ALT allele (ALT '.') were skipped")
     return matrix
 
 
-def _read_records(vcf: VCF, path: Path, layout: Layout, builder: _DosageBuilder, multiallelic: Multiallelic,
-                  haplotypes: bool) -> tuple[int, int]:
+def _read_records(
+    vcf: VCF,
+    path: Path,
+    layout: Layout,
+    builder: _DosageBuilder,
+    multiallelic: Multiallelic,
+    haplotypes: bool,
+) -> tuple[int, int]:
     """Feed every record's allele indices to `builder`; (multi-allelic sites split, sites without ALT)."""
     split = no_alt = 0
     for number, record in _records(vcf, path, layout, builder.samples):
@@ -100,9 +113,12 @@ def _read_records(vcf: VCF, path: Path, layout: Layout, builder: _DosageBuilder,
             continue
         if len(alts) > 1:
             if multiallelic == "refuse":
-                raise DataError(path, f"multi-allelic site with ALT {','.join(alts)}",
-                                location=_location(layout, number, _record_id(record, alts)),
-                                hint="split it into biallelic records: bcftools norm -m -any in.vcf.gz -Oz -o out.vcf.gz")
+                raise DataError(
+                    path,
+                    f"multi-allelic site with ALT {','.join(alts)}",
+                    location=_location(layout, number, _record_id(record, alts)),
+                    hint="split it into biallelic records: bcftools norm -m -any in.vcf.gz -Oz -o out.vcf.gz",
+                )
             split += 1
         alleles = _diploid_alleles(record, path, layout, number, builder.samples)
         phased = record.gt_phases if haplotypes else None
@@ -114,7 +130,9 @@ def _read_records(vcf: VCF, path: Path, layout: Layout, builder: _DosageBuilder,
 class _DosageBuilder:
     """Collects allele indices a chunk at a time and converts each full chunk to int8 dosages."""
 
-    def __init__(self, path: Path, layout: Layout, samples: list[str], *, keep_haplotypes: bool = False) -> None:
+    def __init__(
+        self, path: Path, layout: Layout, samples: list[str], *, keep_haplotypes: bool = False
+    ) -> None:
         self.path, self.layout, self.samples = path, layout, samples
         self.keep_haplotypes = keep_haplotypes
         self.hap_chunks: list[np.ndarray] = []  # (variants, samples, 2) int8, when keep_haplotypes
@@ -128,8 +146,15 @@ class _DosageBuilder:
         self.variant_records: list[int] = []  # the record of each variant, for messages
         self.chunks: list[np.ndarray] = []  # (variants, samples) int8, one per CHUNK variants
 
-    def add(self, alleles: np.ndarray, alt_index: int, n_alts: int, record: int, variant_id: str,
-            phased: np.ndarray | None = None) -> None:
+    def add(
+        self,
+        alleles: np.ndarray,
+        alt_index: int,
+        n_alts: int,
+        record: int,
+        variant_id: str,
+        phased: np.ndarray | None = None,
+    ) -> None:
         row = len(self.records)
         self.alleles[row] = alleles
         if self.keep_haplotypes and phased is not None:
@@ -147,11 +172,15 @@ class _DosageBuilder:
         dosages = np.empty((len(self.samples), len(self.variant_ids)), dtype=DOSAGE_DTYPE)
         start = 0
         for chunk in self.chunks:
-            dosages[:, start:start + len(chunk)] = chunk.T
+            dosages[:, start : start + len(chunk)] = chunk.T
             start += len(chunk)
         matrix = GenotypeMatrix(dosages, list(self.samples), self.variant_ids, source=str(self.path))
         if self.keep_haplotypes:
-            haps = np.concatenate(self.hap_chunks) if self.hap_chunks else np.zeros((0, len(self.samples), 2), dtype=DOSAGE_DTYPE)
+            haps = (
+                np.concatenate(self.hap_chunks)
+                if self.hap_chunks
+                else np.zeros((0, len(self.samples), 2), dtype=DOSAGE_DTYPE)
+            )
             matrix.haplotypes = np.ascontiguousarray(haps.transpose(1, 0, 2))
             matrix.unphased_heterozygous = self.unphased_heterozygous
         return matrix
@@ -189,15 +218,21 @@ class _DosageBuilder:
         call = _raw_call(self.path, self.layout, record, sample) or _format_call(alleles[row, sample])
         location = f"{_location(self.layout, record, variant_id)}, sample {self.samples[sample]}"
         if haploid[row, sample]:
-            raise DataError(self.path, f"haploid genotype '{call}'; genofed needs diploid calls",
-                            location=location,
-                            hint="keep autosomes only (e.g. bcftools view -t ^X,Y,MT), or recode haploid "
-                                 "calls as diploid (1 -> 1/1) if that is what they mean")
+            raise DataError(
+                self.path,
+                f"haploid genotype '{call}'; genofed needs diploid calls",
+                location=location,
+                hint="keep autosomes only (e.g. bcftools view -t ^X,Y,MT), or recode haploid "
+                "calls as diploid (1 -> 1/1) if that is what they mean",
+            )
         n_alts = int(self.n_alts[row])
-        raise DataError(self.path, f"genotype '{call}' refers to allele {int(alleles[row, sample].max())} "
-                        f"but the site has only {n_alts} ALT allele(s)",
-                        location=location, hint="fix the exporting pipeline; allele indices must be 0.."
-                        f"{n_alts} at this site")
+        raise DataError(
+            self.path,
+            f"genotype '{call}' refers to allele {int(alleles[row, sample].max())} "
+            f"but the site has only {n_alts} ALT allele(s)",
+            location=location,
+            hint=f"fix the exporting pipeline; allele indices must be 0..{n_alts} at this site",
+        )
 
 
 def _site(record: Variant, path: Path, layout: Layout, number: int) -> tuple[str, int, str, list[str]]:
@@ -205,34 +240,51 @@ def _site(record: Variant, path: Path, layout: Layout, number: int) -> tuple[str
     try:
         return record.CHROM, record.POS, record.REF, record.ALT
     except UnicodeDecodeError:
-        raise DataError(path, "CHROM, REF or ALT of this record is not UTF-8 text", location=_where(layout, number),
-                        hint="the file may be corrupt; check it with `bcftools view`") from None
+        raise DataError(
+            path,
+            "CHROM, REF or ALT of this record is not UTF-8 text",
+            location=_where(layout, number),
+            hint="the file may be corrupt; check it with `bcftools view`",
+        ) from None
 
 
-def _check_variants(path: Path, layout: Layout, variant_ids: list[str], records: list[int], no_alt: int) -> None:
+def _check_variants(
+    path: Path, layout: Layout, variant_ids: list[str], records: list[int], no_alt: int
+) -> None:
     """At least one variant, and each only once: a repeated id cannot be aligned to the panel."""
     if not variant_ids:
         skipped = f" ({no_alt} site(s) with no ALT allele were skipped)" if no_alt else ""
-        raise DataError(path, f"the VCF has no variant records{skipped}",
-                        hint="check the export; a region, filter or subset step may have removed every variant")
+        raise DataError(
+            path,
+            f"the VCF has no variant records{skipped}",
+            hint="check the export; a region, filter or subset step may have removed every variant",
+        )
     first: dict[str, int] = {}
-    for variant_id, record in zip(variant_ids, records):
+    for variant_id, record in zip(variant_ids, records, strict=False):
         if variant_id in first:
-            raise DataError(path, f"variant {variant_id} appears twice ({_where(layout, first[variant_id])} and "
-                            f"{_where(layout, record)})", location=_location(layout, record, variant_id),
-                            hint="remove the duplicate records, e.g. bcftools norm -d exact in.vcf.gz -Oz -o out.vcf.gz")
+            raise DataError(
+                path,
+                f"variant {variant_id} appears twice ({_where(layout, first[variant_id])} and "
+                f"{_where(layout, record)})",
+                location=_location(layout, record, variant_id),
+                hint="remove the duplicate records, e.g. bcftools norm -d exact in.vcf.gz -Oz -o out.vcf.gz",
+            )
         first[variant_id] = record
 
 
-def _diploid_alleles(record: Variant, path: Path, layout: Layout, number: int,
-                     samples: list[str]) -> np.ndarray:
+def _diploid_alleles(
+    record: Variant, path: Path, layout: Layout, number: int, samples: list[str]
+) -> np.ndarray:
     """The (samples, 2) allele indices of a record; haploid records get -2 as second allele."""
     try:
         gt = record.genotype.array()
     except Exception:  # cyvcf2 raises a bare Exception when a record has no GT
-        raise DataError(path, "this record has no GT (genotype) field",
-                        location=_location(layout, number, _record_id(record, record.ALT)),
-                        hint="genofed reads hard calls from FORMAT/GT; export the VCF with genotypes") from None
+        raise DataError(
+            path,
+            "this record has no GT (genotype) field",
+            location=_location(layout, number, _record_id(record, record.ALT)),
+            hint="genofed reads hard calls from FORMAT/GT; export the VCF with genotypes",
+        ) from None
     ploidy = gt.shape[1] - 1
     if ploidy == 2:
         return gt[:, :2]
@@ -241,10 +293,13 @@ def _diploid_alleles(record: Variant, path: Path, layout: Layout, number: int,
     extra = np.flatnonzero((gt[:, 2:ploidy] != -2).any(axis=1))
     if len(extra):
         call = _raw_call(path, layout, number, int(extra[0])) or _format_call(gt[extra[0], :ploidy])
-        raise DataError(path, f"genotype '{call}' has more than two alleles; genofed needs diploid calls",
-                        location=f"{_location(layout, number, _record_id(record, record.ALT))}, "
-                                 f"sample {samples[int(extra[0])]}",
-                        hint="genofed models diploid genomes; remove polyploid records")
+        raise DataError(
+            path,
+            f"genotype '{call}' has more than two alleles; genofed needs diploid calls",
+            location=f"{_location(layout, number, _record_id(record, record.ALT))}, "
+            f"sample {samples[int(extra[0])]}",
+            hint="genofed models diploid genomes; remove polyploid records",
+        )
     return gt[:, :2]
 
 
@@ -266,8 +321,11 @@ def _records(vcf: VCF, path: Path, layout: Layout, samples: list[str]) -> Iterat
         number += 1
         yield number, record
     if layout is not None and number != layout.records:
-        raise DataError(path, f"htslib read {number} variant records but the file has {layout.records} "
-                        "record lines", hint="the file may be corrupt; check it with `bcftools view`")
+        raise DataError(
+            path,
+            f"htslib read {number} variant records but the file has {layout.records} record lines",
+            hint="the file may be corrupt; check it with `bcftools view`",
+        )
 
 
 def _quiet_htslib() -> None:
@@ -292,8 +350,11 @@ def _htslib(path: Path, layout: Layout) -> Iterator[VCF]:
         try:
             vcf = VCF(str(path) if fd is None else fd, lazy=True)
         except Exception as exc:  # OSError for unreadable, bare Exception for a bad header
-            raise DataError(path, f"htslib cannot read this file as VCF/BCF ({exc})",
-                            hint="check it with `bcftools view -h`; it may be corrupt or not a VCF") from None
+            raise DataError(
+                path,
+                f"htslib cannot read this file as VCF/BCF ({exc})",
+                hint="check it with `bcftools view -h`; it may be corrupt or not a VCF",
+            ) from None
         try:
             yield vcf
         finally:
@@ -333,29 +394,44 @@ def _check_header_parsed(path: Path, vcf: VCF, layout: VcfText) -> None:
     """htslib drops a meta-information line it cannot parse, with only a message on stderr (which is
     silenced), and must see the samples the Python pass saw: compare both."""
     if list(vcf.samples) != layout.samples:
-        raise DataError(path, f"htslib reads {len(vcf.samples)} samples from the #CHROM line, genofed "
-                        f"{len(layout.samples)}", location=f"line {layout.header_lines}",
-                        hint="check the header with `bcftools view -h`; a broken line above #CHROM may swallow it")
+        raise DataError(
+            path,
+            f"htslib reads {len(vcf.samples)} samples from the #CHROM line, genofed {len(layout.samples)}",
+            location=f"line {layout.header_lines}",
+            hint="check the header with `bcftools view -h`; a broken line above #CHROM may swallow it",
+        )
     parsed = [line for line in vcf.raw_header.splitlines() if line.startswith("##")]
-    added = 0 if any(line.startswith("##FILTER=<ID=PASS,") for line in layout.meta) else 1  # htslib's own PASS
+    added = (
+        0 if any(line.startswith("##FILTER=<ID=PASS,") for line in layout.meta) else 1
+    )  # htslib's own PASS
     if len(set(parsed)) < len(set(layout.meta)) + added:  # htslib keeps one of two identical lines
         kept = set(parsed)
         lost = next((n for n, line in enumerate(layout.meta, start=1) if line not in kept), None)
-        raise DataError(path, "htslib could not parse a header line"
-                        + (f": {layout.meta[lost - 1][:80]!r}" if lost else ""),
-                        location=f"line {lost}" if lost else "header",
-                        hint="fix or remove the line; structured lines look like "
-                             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
+        raise DataError(
+            path,
+            "htslib could not parse a header line" + (f": {layout.meta[lost - 1][:80]!r}" if lost else ""),
+            location=f"line {lost}" if lost else "header",
+            hint="fix or remove the line; structured lines look like "
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        )
 
 
 def _explain_failure(path: Path, layout: Layout, number: int, samples: list[str]) -> DataError:
     """Why htslib could not parse record `number`: re-read that line in Python and look."""
     if layout is None:
-        return DataError(path, "htslib could not decode this BCF record", location=f"record {number}",
-                         hint="the file may be truncated or corrupt; check it with `bcftools view`")
+        return DataError(
+            path,
+            "htslib could not decode this BCF record",
+            location=f"record {number}",
+            hint="the file may be truncated or corrupt; check it with `bcftools view`",
+        )
     if number > layout.records:
-        return DataError(path, "htslib failed past the last line", location=f"line {layout.line(layout.records)}",
-                         hint="the file may be corrupt; check it with `bcftools view`")
+        return DataError(
+            path,
+            "htslib failed past the last line",
+            location=f"line {layout.line(layout.records)}",
+            hint="the file may be corrupt; check it with `bcftools view`",
+        )
     lineno = layout.line(number)
     return _explain_line(path, lineno, (_raw_line(path, lineno) or "").split("\t"), samples)
 
@@ -367,13 +443,21 @@ def _explain_line(path: Path, lineno: int, fields: list[str], samples: list[str]
     keys = fields[8].split(":") if len(fields) > 8 else []
     if "GT" in keys:
         gt = keys.index("GT")
-        for sample, value in zip(samples, fields[9:]):
+        for sample, value in zip(samples, fields[9:], strict=False):
             call = value.split(":")[gt] if len(value.split(":")) > gt else ""
             if not GT_CALL.match(call):
-                return DataError(path, f"genotype {call!r} is not a valid call", location=f"{where}, sample {sample}",
-                                 hint=GT_HINT)
-    return DataError(path, f"htslib could not parse this line: {chr(9).join(fields)[:120]!r}", location=where,
-                     hint="check the line against the VCF specification; `bcftools view` shows htslib's reason")
+                return DataError(
+                    path,
+                    f"genotype {call!r} is not a valid call",
+                    location=f"{where}, sample {sample}",
+                    hint=GT_HINT,
+                )
+    return DataError(
+        path,
+        f"htslib could not parse this line: {chr(9).join(fields)[:120]!r}",
+        location=where,
+        hint="check the line against the VCF specification; `bcftools view` shows htslib's reason",
+    )
 
 
 def _raw_line(path: Path, lineno: int) -> str | None:

@@ -7,8 +7,12 @@ from typing import Any
 
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.report import markdown_table, new_figure, save_figure
-
-from genofed.simulations.experiments.augmentation.run import COMBINED_WITH, MIN_RELEVANT_GAIN, PAPER, TARGET_GAIN
+from genofed.simulations.experiments.augmentation.run import (
+    COMBINED_WITH,
+    MIN_RELEVANT_GAIN,
+    PAPER,
+    TARGET_GAIN,
+)
 
 REPORT = "report.md"
 PLOT = "augment_gain.png"
@@ -37,7 +41,8 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         f"{test['people']} held-out people, {test['cases']} cases; AUC mean +- sd over seeds. Robustness: the same test "
         f"cohort with {', '.join(f'{100 * r:g} %' for r in rates)} injected miscalls (`inject_genotyping_error`).",
         "",
-        "Arms (rates fixed in advance, not tuned): " + "; ".join(f"`{a}` = {s or 'no augmentation'}" for a, s in results["arms"].items())
+        "Arms (rates fixed in advance, not tuned): "
+        + "; ".join(f"`{a}` = {s or 'no augmentation'}" for a, s in results["arms"].items())
         + ". Mixing arms (mix, mixup, all+mix) are refused under DP by design: one patient would enter two examples. "
         "`logistic`: L2-penalised logistic regression, penalty by internal stratified CV on the site's training patients "
         f"only, no DP. `combined`: the mean of the logistic and `{COMBINED_WITH}` predicted probabilities (no DP).",
@@ -60,23 +65,57 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         lines += _thousand_genomes(results["thousand_genomes"])
     for epsilon in config["epsilons"]:
         lines += [f"## Test AUC, {_privacy(epsilon)}", "", _table(results, epsilon), ""]
-    lines += ["## Paired AUC gain over `none` (mean +- sd over seeds)", "", _gain_table(results), "",
-              "## Where the gain vanishes", "", *_vanishing(results), "", "## Commentary", "", *_commentary(results), "",
-              f"Wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not timed).", ""]
+    lines += [
+        "## Paired AUC gain over `none` (mean +- sd over seeds)",
+        "",
+        _gain_table(results),
+        "",
+        "## Where the gain vanishes",
+        "",
+        *_vanishing(results),
+        "",
+        "## Commentary",
+        "",
+        *_commentary(results),
+        "",
+        f"Wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not timed).",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def _table(results: dict[str, Any], epsilon: Any) -> str:
     rates = results["config"]["error_rates"]
-    header = ["arm", "augmentation", "size", "AUC", *[f"AUC, {100 * r:g} % error" for r in rates], "noise mult.", "epsilon"]
+    header = [
+        "arm",
+        "augmentation",
+        "size",
+        "AUC",
+        *[f"AUC, {100 * r:g} % error" for r in rates],
+        "noise mult.",
+        "epsilon",
+    ]
     rows = []
-    for r in sorted((r for r in results["table"] if r["epsilon"] == epsilon), key=lambda r: (r["size"], _arm_order(results, r))):
+    for r in sorted(
+        (r for r in results["table"] if r["epsilon"] == epsilon),
+        key=lambda r: (r["size"], _arm_order(results, r)),
+    ):
         if r["status"] != "ok":
-            rows.append([r["arm"], r["augment"], r["size"], f"n/a ({r['status']})", *["-" for _ in rates], "-", "-"])
+            rows.append(
+                [r["arm"], r["augment"], r["size"], f"n/a ({r['status']})", *["-" for _ in rates], "-", "-"]
+            )
             continue
-        rows.append([r["arm"], r["augment"], r["size"], _pm(r["auc_mean"], r["auc_sd"]),
-                     *[_pm(r.get(f"auc_err{x:g}_mean"), r.get(f"auc_err{x:g}_sd")) for x in rates],
-                     _num(r.get("noise_multiplier")), _num(r.get("epsilon_spent"))])
+        rows.append(
+            [
+                r["arm"],
+                r["augment"],
+                r["size"],
+                _pm(r["auc_mean"], r["auc_sd"]),
+                *[_pm(r.get(f"auc_err{x:g}_mean"), r.get(f"auc_err{x:g}_sd")) for x in rates],
+                _num(r.get("noise_multiplier")),
+                _num(r.get("epsilon_spent")),
+            ]
+        )
     return markdown_table(header, rows)
 
 
@@ -87,7 +126,14 @@ def _pivot(results: dict[str, Any], epsilon: Any, key: str = "auc") -> str:
     for arm in [*results["arms"], "logistic", "combined"]:
         cells = []
         for size in sizes:
-            cell = next((r for r in results["table"] if r["arm"] == arm and r["size"] == size and r["epsilon"] == epsilon), None)
+            cell = next(
+                (
+                    r
+                    for r in results["table"]
+                    if r["arm"] == arm and r["size"] == size and r["epsilon"] == epsilon
+                ),
+                None,
+            )
             if cell is None:
                 cells.append("-")
             elif cell["status"] != "ok":
@@ -103,23 +149,34 @@ def _pivot(results: dict[str, Any], epsilon: Any, key: str = "auc") -> str:
 def _thousand_genomes(part: dict[str, Any]) -> list[str]:
     config = part["config"]
     t = part["targets"]
-    lines = ["## Second part: semi-synthetic 1000 Genomes cohorts", "",
-             f"Preset `1000g` (real 1000 Genomes genotypes, {part['variants']} panel variants, simulated disease), clinics "
-             f"{', '.join(config['clinics'])} each acting as the small site (their clinics hold 60 patients, so sizes "
-             f"{', '.join(map(str, config['sizes']))} only: 100 and 200 do not exist there), seeds "
-             f"{', '.join(map(str, config['seeds']))}; test: {part['test']['people']} people of other 1000 Genomes "
-             f"populations, {part['test']['cases']} cases. Full tables: [1000g/report.md](1000g/report.md).", ""]
+    lines = [
+        "## Second part: semi-synthetic 1000 Genomes cohorts",
+        "",
+        f"Preset `1000g` (real 1000 Genomes genotypes, {part['variants']} panel variants, simulated disease), clinics "
+        f"{', '.join(config['clinics'])} each acting as the small site (their clinics hold 60 patients, so sizes "
+        f"{', '.join(map(str, config['sizes']))} only: 100 and 200 do not exist there), seeds "
+        f"{', '.join(map(str, config['seeds']))}; test: {part['test']['people']} people of other 1000 Genomes "
+        f"populations, {part['test']['cases']} cases. Full tables: [1000g/report.md](1000g/report.md).",
+        "",
+    ]
     for epsilon in config["epsilons"]:
         lines += [f"{_privacy(epsilon)}, clean test:", "", _pivot(part, epsilon), ""]
     worst = max(config["error_rates"])
-    lines += [f"no DP, test with {100 * worst:g} % miscalls:", "", _pivot(part, "inf", f"auc_err{worst:g}"), ""]
+    lines += [
+        f"no DP, test with {100 * worst:g} % miscalls:",
+        "",
+        _pivot(part, "inf", f"auc_err{worst:g}"),
+        "",
+    ]
     gain = t["gain"]
     if gain["best_arm"] is not None:
-        lines.append(f"Best augmentation at {gain['size']} patients, no DP: `{gain['best_arm']}` "
-                     f"{_pm(gain['gain'], gain['gain_sd'], signed=True)} AUC (the +{TARGET_GAIN:.2f} target is defined at "
-                     "100 patients on the default disease; shown for comparison). Privacy: "
-                     f"{t['privacy']['dp_arms_checked']} DP arm runs with the noise and epsilon of `none` -> "
-                     f"{'met' if t['privacy']['met'] else 'MISSED'}.")
+        lines.append(
+            f"Best augmentation at {gain['size']} patients, no DP: `{gain['best_arm']}` "
+            f"{_pm(gain['gain'], gain['gain_sd'], signed=True)} AUC (the +{TARGET_GAIN:.2f} target is defined at "
+            "100 patients on the default disease; shown for comparison). Privacy: "
+            f"{t['privacy']['dp_arms_checked']} DP arm runs with the noise and epsilon of `none` -> "
+            f"{'met' if t['privacy']['met'] else 'MISSED'}."
+        )
         lines.append("")
     return lines
 
@@ -127,21 +184,35 @@ def _thousand_genomes(part: dict[str, Any]) -> list[str]:
 def _gain_table(results: dict[str, Any]) -> str:
     rates = results["config"]["error_rates"]
     header = ["privacy", "arm", "size", "gain", *[f"gain, {100 * r:g} % error" for r in rates]]
-    rows = [[_privacy(g["epsilon"]), g["arm"], g["size"], _pm(g["auc_gain"], g["auc_gain_sd"], signed=True),
-             *[_pm(g.get(f"auc_err{x:g}_gain"), g.get(f"auc_err{x:g}_gain_sd"), signed=True) for x in rates]]
-            for g in sorted(results["gains"], key=lambda g: (_eps_order(g["epsilon"]), _arm_order(results, g), g["size"]))]
+    rows = [
+        [
+            _privacy(g["epsilon"]),
+            g["arm"],
+            g["size"],
+            _pm(g["auc_gain"], g["auc_gain_sd"], signed=True),
+            *[_pm(g.get(f"auc_err{x:g}_gain"), g.get(f"auc_err{x:g}_gain_sd"), signed=True) for x in rates],
+        ]
+        for g in sorted(
+            results["gains"], key=lambda g: (_eps_order(g["epsilon"]), _arm_order(results, g), g["size"])
+        )
+    ]
     return markdown_table(header, rows)
 
 
 def _vanishing(results: dict[str, Any]) -> list[str]:
-    lines = [f"A gain counts as clear where its paired mean is at least {MIN_RELEVANT_GAIN:.2f} AUC (fixed in advance) and "
-             "more than one standard error (sd / sqrt(seeds)); with 3 seeds that is a weak bar, so a clear cell is "
-             "suggestive, not significant. `logistic` and `combined` are listed for comparison (they are not augmentations).",
-             ""]
+    lines = [
+        f"A gain counts as clear where its paired mean is at least {MIN_RELEVANT_GAIN:.2f} AUC (fixed in advance) and "
+        "more than one standard error (sd / sqrt(seeds)); with 3 seeds that is a weak bar, so a clear cell is "
+        "suggestive, not significant. `logistic` and `combined` are listed for comparison (they are not augmentations).",
+        "",
+    ]
     for v in results["vanishing"]:
         by = ", ".join(f"{s}: {g:+.3f}" for s, g in v["gain_by_size"].items() if g is not None)
-        where = ("no clear gain at any size" if v["smallest_clear"] is None else
-                 f"clear at {', '.join(map(str, v['sizes_with_clear_gain']))}")
+        where = (
+            "no clear gain at any size"
+            if v["smallest_clear"] is None
+            else f"clear at {', '.join(map(str, v['sizes_with_clear_gain']))}"
+        )
         lines.append(f"- `{v['arm']}`, {_privacy(v['epsilon'])}: {by} -> {where}")
     return lines
 
@@ -153,20 +224,26 @@ def _targets(results: dict[str, Any]) -> list[str]:
     if gain["best_arm"] is None:
         lines.append(f"- Gain >= +{TARGET_GAIN:.2f} AUC at {gain['size']} patients (no DP): not measured.")
     else:
-        lines.append(f"- Gain >= +{TARGET_GAIN:.2f} AUC at {gain['size']} patients, no DP, best of {gain['arms_compared']} "
-                     f"augmentation arms (`{gain['best_arm']}`): {_pm(gain['gain'], gain['gain_sd'], signed=True)} -> "
-                     f"**{'met' if gain['met'] else 'MISSED'}**. (Best of several arms over few seeds: optimistic.)")
+        lines.append(
+            f"- Gain >= +{TARGET_GAIN:.2f} AUC at {gain['size']} patients, no DP, best of {gain['arms_compared']} "
+            f"augmentation arms (`{gain['best_arm']}`): {_pm(gain['gain'], gain['gain_sd'], signed=True)} -> "
+            f"**{'met' if gain['met'] else 'MISSED'}**. (Best of several arms over few seeds: optimistic.)"
+        )
     if robust["gain"] is not None:
-        lines.append(f"- Robustness: `{robust['best_arm']}`'s AUC gain over `none` on the test cohort with "
-                     f"{100 * robust['error_rate']:g} % miscalls, {robust['size']} patients, no DP: "
-                     f"{_pm(robust['gain'], robust['gain_sd'], signed=True)} (met if positive by more than one standard error) -> "
-                     f"**{'met' if robust['met'] else 'MISSED'}** "
-                     f"(best arm on that copy: `{robust['best_robust_arm']}`, {_signed(robust['best_robust_gain'])}).")
+        lines.append(
+            f"- Robustness: `{robust['best_arm']}`'s AUC gain over `none` on the test cohort with "
+            f"{100 * robust['error_rate']:g} % miscalls, {robust['size']} patients, no DP: "
+            f"{_pm(robust['gain'], robust['gain_sd'], signed=True)} (met if positive by more than one standard error) -> "
+            f"**{'met' if robust['met'] else 'MISSED'}** "
+            f"(best arm on that copy: `{robust['best_robust_arm']}`, {_signed(robust['best_robust_gain'])})."
+        )
     if privacy["met"] is None:
         lines.append("- Privacy: no DP arm in this run.")
     else:
-        lines.append(f"- Privacy unchanged: {privacy['dp_arms_checked']} DP arm runs checked, noise multiplier and epsilon equal to "
-                     f"`none`'s at the same size and seed -> **{'met' if privacy['met'] else 'MISSED: ' + ', '.join(privacy['mismatches'])}**.")
+        lines.append(
+            f"- Privacy unchanged: {privacy['dp_arms_checked']} DP arm runs checked, noise multiplier and epsilon equal to "
+            f"`none`'s at the same size and seed -> **{'met' if privacy['met'] else 'MISSED: ' + ', '.join(privacy['mismatches'])}**."
+        )
     return lines
 
 
@@ -177,15 +254,27 @@ def _paper(results: dict[str, Any]) -> list[str]:
     with_best = _cell(results, best, size, "inf") if best else None
     logistic = _cell(results, "logistic", size, "inf")
     combined = _cell(results, "combined", size, "inf")
-    rows = [["without augmentation", f"{PAPER['auc_without']:.2f}", _num(none and none["auc_mean"])],
-            ["with augmentation", f"{PAPER['auc_with']:.2f}", _num(with_best and with_best["auc_mean"]) + (f" (`{best}`)" if best else "")],
-            ["gain", f"{PAPER['auc_with'] - PAPER['auc_without']:+.2f}",
-             _signed(results["targets"]["gain"]["gain"])],
-            ["penalised logistic regression", "-", _num(logistic and logistic["auc_mean"])],
-            [f"combined (logistic + {COMBINED_WITH})", "-", _num(combined and combined["auc_mean"])]]
-    return [markdown_table(["", "paper", f"ours ({size} patients, no DP)"], rows), "",
-            "The paper's cohort, disease and model differ from ours; the comparison is of the size of the effect, not of "
-            "the absolute AUC."]
+    rows = [
+        ["without augmentation", f"{PAPER['auc_without']:.2f}", _num(none and none["auc_mean"])],
+        [
+            "with augmentation",
+            f"{PAPER['auc_with']:.2f}",
+            _num(with_best and with_best["auc_mean"]) + (f" (`{best}`)" if best else ""),
+        ],
+        [
+            "gain",
+            f"{PAPER['auc_with'] - PAPER['auc_without']:+.2f}",
+            _signed(results["targets"]["gain"]["gain"]),
+        ],
+        ["penalised logistic regression", "-", _num(logistic and logistic["auc_mean"])],
+        [f"combined (logistic + {COMBINED_WITH})", "-", _num(combined and combined["auc_mean"])],
+    ]
+    return [
+        markdown_table(["", "paper", f"ours ({size} patients, no DP)"], rows),
+        "",
+        "The paper's cohort, disease and model differ from ours; the comparison is of the size of the effect, not of "
+        "the absolute AUC.",
+    ]
 
 
 def _commentary(results: dict[str, Any]) -> list[str]:
@@ -194,21 +283,32 @@ def _commentary(results: dict[str, Any]) -> list[str]:
     if gains:
         top = max(gains, key=lambda g: g["auc_gain"] if g["auc_gain"] is not None else -9)
         low = min(gains, key=lambda g: g["auc_gain"] if g["auc_gain"] is not None else 9)
-        lines.append(f"- Augmentation gains range from {_signed(low['auc_gain'])} (`{low['arm']}`, {low['size']} patients, "
-                     f"{_privacy(low['epsilon'])}) to {_signed(top['auc_gain'])} (`{top['arm']}`, {top['size']} patients, "
-                     f"{_privacy(top['epsilon'])}) AUC.")
+        lines.append(
+            f"- Augmentation gains range from {_signed(low['auc_gain'])} (`{low['arm']}`, {low['size']} patients, "
+            f"{_privacy(low['epsilon'])}) to {_signed(top['auc_gain'])} (`{top['arm']}`, {top['size']} patients, "
+            f"{_privacy(top['epsilon'])}) AUC."
+        )
     for size in results["config"]["sizes"]:
         log, none = _cell(results, "logistic", size, "inf"), _cell(results, "none", size, "inf")
         if not log or not none or log["auc_mean"] is None:
             continue
-        aug = [r for r in results["table"] if r["size"] == size and r["epsilon"] == "inf" and r["status"] == "ok"
-               and r["arm"] not in ("none", "logistic", "combined") and r["auc_mean"] is not None]
+        aug = [
+            r
+            for r in results["table"]
+            if r["size"] == size
+            and r["epsilon"] == "inf"
+            and r["status"] == "ok"
+            and r["arm"] not in ("none", "logistic", "combined")
+            and r["auc_mean"] is not None
+        ]
         beats = [r["arm"] for r in aug if r["auc_mean"] > log["auc_mean"]]
         comb = _cell(results, "combined", size, "inf")
-        lines.append(f"- {size} patients, no DP: logistic {log['auc_mean']:.3f} vs network without augmentation "
-                     f"{none['auc_mean']:.3f}; augmented networks above the logistic baseline: "
-                     f"{', '.join(f'`{a}`' for a in beats) or 'none'}"
-                     + (f"; combined {comb['auc_mean']:.3f}." if comb and comb["auc_mean"] is not None else "."))
+        lines.append(
+            f"- {size} patients, no DP: logistic {log['auc_mean']:.3f} vs network without augmentation "
+            f"{none['auc_mean']:.3f}; augmented networks above the logistic baseline: "
+            f"{', '.join(f'`{a}`' for a in beats) or 'none'}"
+            + (f"; combined {comb['auc_mean']:.3f}." if comb and comb["auc_mean"] is not None else ".")
+        )
     run = results["config"]["run"]
     epochs = run["rounds"] * run["local-epochs"]
     steps = {}
@@ -216,16 +316,22 @@ def _commentary(results: dict[str, Any]) -> list[str]:
         if r.get("n_train"):
             steps[r["size"]] = epochs * -(-r["n_train"] // run["batch-size"])
     if steps:
-        lines.append("- Training is short at these sizes: " + ", ".join(f"{s} patients: {k} optimiser steps" for s, k in
-                                                                   sorted(steps.items()))
-                     + f" ({epochs} epochs of batch {run['batch-size']}, the settings of `genofed simulate`, not changed here). "
-                     "A likely reason for the null result (a hypothesis, not measured here): over so few steps a 1-2 % "
-                     "perturbation of the calls barely changes the gradients, and there is little over-fitting to regularise.")
-    lines.append("- Augmentation adds no information about the disease: it can only regularise what the same few patients "
-                 "show. Where the target is missed, that is the first reason to consider, not the simulation (which was "
-                 "not tuned for this experiment).")
-    lines.append("- Under DP the augmentation arms spend exactly the budget of `none` (same noise multiplier, same epsilon): the "
-                 "guarantee is unchanged, checked for every DP run.")
+        lines.append(
+            "- Training is short at these sizes: "
+            + ", ".join(f"{s} patients: {k} optimiser steps" for s, k in sorted(steps.items()))
+            + f" ({epochs} epochs of batch {run['batch-size']}, the settings of `genofed simulate`, not changed here). "
+            "A likely reason for the null result (a hypothesis, not measured here): over so few steps a 1-2 % "
+            "perturbation of the calls barely changes the gradients, and there is little over-fitting to regularise."
+        )
+    lines.append(
+        "- Augmentation adds no information about the disease: it can only regularise what the same few patients "
+        "show. Where the target is missed, that is the first reason to consider, not the simulation (which was "
+        "not tuned for this experiment)."
+    )
+    lines.append(
+        "- Under DP the augmentation arms spend exactly the budget of `none` (same noise multiplier, same epsilon): the "
+        "guarantee is unchanged, checked for every DP run."
+    )
     return lines
 
 
@@ -239,19 +345,41 @@ def _plot(path: Path, results: dict[str, Any]) -> bool:
     for i, epsilon in enumerate(epsilons):
         axes = figure.add_subplot(1, len(epsilons), i + 1)
         for arm in [a for a in [*results["arms"], "logistic", "combined"] if a != "none"]:
-            cells = sorted((g for g in gains if g["arm"] == arm and g["epsilon"] == epsilon and g["auc_gain"] is not None),
-                           key=lambda g: g["size"])
+            cells = sorted(
+                (
+                    g
+                    for g in gains
+                    if g["arm"] == arm and g["epsilon"] == epsilon and g["auc_gain"] is not None
+                ),
+                key=lambda g: g["size"],
+            )
             if not cells:
                 continue
             style = "--" if arm in ("logistic", "combined") else "-"
             color = f"C{[*results['arms'], 'logistic', 'combined'].index(arm) % 10}"
-            axes.errorbar([g["size"] for g in cells], [g["auc_gain"] for g in cells],
-                          yerr=[g["auc_gain_sd"] or 0.0 for g in cells], fmt=style, marker="o", markersize=3, capsize=2,
-                          linewidth=1, label=arm, color=color)
+            axes.errorbar(
+                [g["size"] for g in cells],
+                [g["auc_gain"] for g in cells],
+                yerr=[g["auc_gain_sd"] or 0.0 for g in cells],
+                fmt=style,
+                marker="o",
+                markersize=3,
+                capsize=2,
+                linewidth=1,
+                label=arm,
+                color=color,
+            )
         axes.axhline(0.0, color="black", linewidth=0.8)
-        axes.axhline(PAPER["auc_with"] - PAPER["auc_without"], color="tab:red", linestyle=":", linewidth=0.8,
-                     label="paper +0.11")
-        axes.axhline(TARGET_GAIN, color="gray", linestyle=":", linewidth=0.8, label=f"target +{TARGET_GAIN:.2f}")
+        axes.axhline(
+            PAPER["auc_with"] - PAPER["auc_without"],
+            color="tab:red",
+            linestyle=":",
+            linewidth=0.8,
+            label="paper +0.11",
+        )
+        axes.axhline(
+            TARGET_GAIN, color="gray", linestyle=":", linewidth=0.8, label=f"target +{TARGET_GAIN:.2f}"
+        )
         axes.set_xscale("log")
         sizes = results["config"]["sizes"]
         axes.set_xticks(sizes)

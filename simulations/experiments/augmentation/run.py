@@ -56,25 +56,31 @@ import pandas as pd
 
 from genofed.client.augmentation import augment_callable
 from genofed.client.site import SiteTensors
-from genofed.common.util.atomic import write_text_atomic
 from genofed.common.augment import Augmenter, inject_genotyping_error, parse_augment
-from genofed.common.errors import GenofedError
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.layout import GENOTYPES, PANEL, PHENOTYPES, TEST, hospital_folders
 from genofed.common.data.loading import load_site
+from genofed.common.data.panel import VariantPanel
+from genofed.common.errors import GenofedError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
-from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.ledger import epsilon_of
+from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.torch_threads import single_torch_thread
 from genofed.server.results import json_default
 from genofed.server.settings import RunSettings
-
-from genofed.simulations.local.baselines import classifier_step, fit_alone
 from genofed.simulations.cohorts.build import ensure_cohorts
 from genofed.simulations.cohorts.presets import get_preset
+from genofed.simulations.experiments.transfer.run import (
+    _cached,
+    _eps,
+    _load_hospitals,
+    _mean,
+    _sd,
+    _write_sites,
+)
+from genofed.simulations.local.baselines import classifier_step, fit_alone
 from genofed.simulations.local.simulate import simulated_sites
-from genofed.simulations.experiments.transfer.run import _cached, _eps, _load_hospitals, _mean, _sd, _write_sites
 
 Progress = Callable[[str], None]
 #: The paper's figures (BRIEF.md): small-cohort AUC 0.71 without, 0.82 with augmentation.
@@ -97,8 +103,10 @@ ARMS: dict[str, str] = {
 }
 #: The network the combined model averages with the logistic baseline (fixed in advance).
 COMBINED_WITH = "noise+mutate+missing"
-DP_REFUSED = ("mixes two patients into one training example, so one patient could move two clipped gradients per step; "
-              "refused under DP by design")
+DP_REFUSED = (
+    "mixes two patients into one training example, so one patient could move two clipped gradients per step; "
+    "refused under DP by design"
+)
 THOUSAND_GENOMES_CLINICS = ("rostov", "krasnodar", "astrakhan", "elista", "sochi")
 NOT_PRIVATE = "the penalised logistic baseline is trained without DP, so it is not reported under a DP budget"
 
@@ -134,22 +142,37 @@ class AugmentConfig:
             raise GenofedError("give at least one seed and one epsilon")
         unknown = set(self.arms) - set(ARMS)
         if unknown or "none" not in self.arms:
-            raise GenofedError(f"arms must include 'none' and come from {', '.join(ARMS)}; got {', '.join(self.arms)}")
+            raise GenofedError(
+                f"arms must include 'none' and come from {', '.join(ARMS)}; got {', '.join(self.arms)}"
+            )
         if any(not 0 < r < 1 for r in self.error_rates):
             raise GenofedError("error rates must be in (0, 1)")
 
     @classmethod
     def small(cls, out_dir: str) -> AugmentConfig:
         """Seconds-scale: the small preset (~500 variants), one site of 40, one seed, 2 rounds x 1 epoch."""
-        return cls(out_dir=out_dir, preset="small", sizes=(40,), seeds=(1,), thousand_genomes=False,
-                   run=RunSettings(rounds=2, local_epochs=1))
+        return cls(
+            out_dir=out_dir,
+            preset="small",
+            sizes=(40,),
+            seeds=(1,),
+            thousand_genomes=False,
+            run=RunSettings(rounds=2, local_epochs=1),
+        )
 
     def thousand_genomes_part(self) -> AugmentConfig:
         """The second part: preset `1000g` (real 1000 Genomes genotypes, simulated disease). Its
         clinics hold 40-60 patients, so sites of 25 and 50 only (100 and 200 do not exist there);
         the five clinics of 60 each act as the small site, for more replicates per size."""
-        return replace(self, out_dir=str(Path(self.out_dir) / "1000g"), preset="1000g", cohorts="", sizes=(25, 50),
-                       clinics=THOUSAND_GENOMES_CLINICS, thousand_genomes=False)
+        return replace(
+            self,
+            out_dir=str(Path(self.out_dir) / "1000g"),
+            preset="1000g",
+            cohorts="",
+            sizes=(25, 50),
+            clinics=THOUSAND_GENOMES_CLINICS,
+            thousand_genomes=False,
+        )
 
 
 def run_augment_experiment(config: AugmentConfig, progress: Progress | None = None) -> dict[str, Any]:
@@ -188,11 +211,17 @@ def _run(config: AugmentConfig, progress: Progress | None) -> dict[str, Any]:
     out = Path(config.out_dir)
     smallest = min(c.n for c in get_preset(config.preset).hospitals if c.name in config.clinics)
     if max(config.sizes) > smallest:
-        raise GenofedError(f"site size {max(config.sizes)} is larger than clinic(s) {', '.join(config.clinics)} of preset "
-                           f"{config.preset} ({smallest} patients)")
+        raise GenofedError(
+            f"site size {max(config.sizes)} is larger than clinic(s) {', '.join(config.clinics)} of preset "
+            f"{config.preset} ({smallest} patients)"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    cohorts = ensure_cohorts(Path(config.cohorts) if config.cohorts else out / "cohorts", preset=config.preset,
-                             seed=config.cohort_seed, progress=say)
+    cohorts = ensure_cohorts(
+        Path(config.cohorts) if config.cohorts else out / "cohorts",
+        preset=config.preset,
+        seed=config.cohort_seed,
+        progress=say,
+    )
     panel = VariantPanel.load(cohorts / PANEL)
     tests = load_test_sets(cohorts, panel, config.error_rates, config.cohort_seed)
     hospitals = _load_hospitals(cohorts)
@@ -209,8 +238,21 @@ def _run(config: AugmentConfig, progress: Progress | None) -> dict[str, Any]:
     if config.thousand_genomes and config.preset != "1000g":
         say("second part: the semi-synthetic 1000 Genomes cohorts")
         part = _run(config.thousand_genomes_part(), progress)
-        results["thousand_genomes"] = {key: part[key] for key in ("config", "arms", "table", "gains", "vanishing", "targets", "test",
-                                                                  "variants", "wall_seconds", "report")}
+        results["thousand_genomes"] = {
+            key: part[key]
+            for key in (
+                "config",
+                "arms",
+                "table",
+                "gains",
+                "vanishing",
+                "targets",
+                "test",
+                "variants",
+                "wall_seconds",
+                "report",
+            )
+        }
         results["wall_seconds"] = time.perf_counter() - started
     write_text_atomic(out / "augment.json", json.dumps(results, indent=2, default=json_default) + "\n")
     from genofed.simulations.experiments.augmentation.report import write_report
@@ -219,10 +261,24 @@ def _run(config: AugmentConfig, progress: Progress | None) -> dict[str, Any]:
     return results
 
 
-def _site_rows(folder: Path, cohorts: Path, panel: VariantPanel, tests: TestSets, size: int, seed: int, config: AugmentConfig,
-               say: Progress) -> list[dict[str, Any]]:
-    base = replace(config.run, data_dir=str(folder), test_dir=str(cohorts / TEST), seed=seed, quiet=True,
-                   min_nodes=len(hospital_folders(folder)))
+def _site_rows(
+    folder: Path,
+    cohorts: Path,
+    panel: VariantPanel,
+    tests: TestSets,
+    size: int,
+    seed: int,
+    config: AugmentConfig,
+    say: Progress,
+) -> list[dict[str, Any]]:
+    base = replace(
+        config.run,
+        data_dir=str(folder),
+        test_dir=str(cohorts / TEST),
+        seed=seed,
+        quiet=True,
+        min_nodes=len(hospital_folders(folder)),
+    )
     sites = simulated_sites(base)
     rows: list[dict[str, Any]] = []
     arms = ",".join(f"{a}={ARMS[a]}" for a in sorted(config.arms)) + f";logistic={config.logistic}"
@@ -232,10 +288,16 @@ def _site_rows(folder: Path, cohorts: Path, panel: VariantPanel, tests: TestSets
             raise GenofedError(f"no clinic {name!r} in preset {config.preset}; clinics: {', '.join(sites)}")
         for epsilon in config.epsilons:
             settings = replace(base, epsilon=epsilon)
-            say(f"sites of {size}, seed {seed}, {name}, {'no DP' if math.isinf(epsilon) else f'epsilon {epsilon:g}'}")
+            say(
+                f"sites of {size}, seed {seed}, {name}, {'no DP' if math.isinf(epsilon) else f'epsilon {epsilon:g}'}"
+            )
             piece = folder / "augment" / f"{name}-eps{epsilon:g}-{_digest(arms)}-err{rates}.json"
-            rows += _cached(piece, lambda settings=settings, name=name: _piece(sites[name], settings, panel, tests, name, size,
-                                                                               seed, config))
+            rows += _cached(
+                piece,
+                lambda settings=settings, name=name: _piece(
+                    sites[name], settings, panel, tests, name, size, seed, config
+                ),
+            )
     return rows
 
 
@@ -244,45 +306,96 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _piece(site: SiteTensors, settings: RunSettings, panel: VariantPanel, tests: TestSets, name: str, size: int, seed: int,
-           config: AugmentConfig) -> list[dict[str, Any]]:
+def _piece(
+    site: SiteTensors,
+    settings: RunSettings,
+    panel: VariantPanel,
+    tests: TestSets,
+    name: str,
+    size: int,
+    seed: int,
+    config: AugmentConfig,
+) -> list[dict[str, Any]]:
     """Every arm of one (site, seed, epsilon); without DP also the logistic baseline and the combined model."""
     model_config = ModelConfig(n_variants=site.n_variants)
     x, y = site.train_x, site.train_y
-    common = {"size": size, "seed": seed, "epsilon": _eps(settings.epsilon), "site": name, "n_train": int(len(y)),
-              "cases_train": int(y.sum())}
+    common = {
+        "size": size,
+        "seed": seed,
+        "epsilon": _eps(settings.epsilon),
+        "site": name,
+        "n_train": int(len(y)),
+        "cases_train": int(y.sum()),
+    }
     privacy = _privacy(len(y), settings)
     rows, probs = [], {}
     for arm in config.arms:
         spec = parse_augment(ARMS[arm] or None)
         if settings.private and spec.mixes_patients:
-            rows.append({"arm": arm, "augment": ARMS[arm], **common, "status": "n/a under DP", "reason": DP_REFUSED})
+            rows.append(
+                {"arm": arm, "augment": ARMS[arm], **common, "status": "n/a under DP", "reason": DP_REFUSED}
+            )
             continue
         started = time.perf_counter()
         augment = None
         if not spec.is_identity:
-            augmenter = Augmenter(spec, dosages=site.train_dosages, labels=y.astype(np.int8), alt_freq=np.asarray(panel.alt_freq))
+            augmenter = Augmenter(
+                spec,
+                dosages=site.train_dosages,
+                labels=y.astype(np.int8),
+                alt_freq=np.asarray(panel.alt_freq),
+            )
             augment = augment_callable(augmenter, site)
         weights = fit_alone(x, y, settings, model_config, name, augment=augment)
         model = build_model(model_config, seed=0)
         model.load_state_dict(weights)
         probs[arm] = {rate: predict_proba(model, f) for rate, f in tests.features.items()}
-        rows.append({"arm": arm, "augment": ARMS[arm] or "none", **common, "status": "ok",
-                     **_scores(tests, probs[arm]), **privacy, "seconds": time.perf_counter() - started})
+        rows.append(
+            {
+                "arm": arm,
+                "augment": ARMS[arm] or "none",
+                **common,
+                "status": "ok",
+                **_scores(tests, probs[arm]),
+                **privacy,
+                "seconds": time.perf_counter() - started,
+            }
+        )
     if config.logistic:
         if settings.private:
             for arm in ("logistic", "combined"):
-                rows.append({"arm": arm, "augment": "-", **common, "status": "n/a under DP", "reason": NOT_PRIVATE})
+                rows.append(
+                    {"arm": arm, "augment": "-", **common, "status": "n/a under DP", "reason": NOT_PRIVATE}
+                )
         else:
             started = time.perf_counter()
             logistic, chosen = fit_logistic(x, y, seed)
             probs["logistic"] = {rate: logistic.predict_proba(f)[:, 1] for rate, f in tests.features.items()}
-            rows.append({"arm": "logistic", "augment": "-", **common, "status": "ok", **_scores(tests, probs["logistic"]),
-                         "C": chosen, "seconds": time.perf_counter() - started})
+            rows.append(
+                {
+                    "arm": "logistic",
+                    "augment": "-",
+                    **common,
+                    "status": "ok",
+                    **_scores(tests, probs["logistic"]),
+                    "C": chosen,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
             if COMBINED_WITH in probs:
-                mean = {rate: (probs["logistic"][rate] + probs[COMBINED_WITH][rate]) / 2 for rate in tests.features}
-                rows.append({"arm": "combined", "augment": f"mean of logistic and {COMBINED_WITH}", **common, "status": "ok",
-                             **_scores(tests, mean)})
+                mean = {
+                    rate: (probs["logistic"][rate] + probs[COMBINED_WITH][rate]) / 2
+                    for rate in tests.features
+                }
+                rows.append(
+                    {
+                        "arm": "combined",
+                        "augment": f"mean of logistic and {COMBINED_WITH}",
+                        **common,
+                        "status": "ok",
+                        **_scores(tests, mean),
+                    }
+                )
     return rows
 
 
@@ -295,8 +408,12 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[Any, float]:
 
     labels = np.asarray(y).astype(int)
     folds = max(2, min(5, int(np.bincount(labels, minlength=2).min())))
-    model = LogisticRegressionCV(Cs=np.logspace(-4, 2, 13), cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-                                 scoring="roc_auc", max_iter=2000)
+    model = LogisticRegressionCV(
+        Cs=np.logspace(-4, 2, 13),
+        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+        scoring="roc_auc",
+        max_iter=2000,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", FutureWarning)
@@ -337,8 +454,15 @@ def summarise(rows: list[dict[str, Any]], config: AugmentConfig) -> dict[str, An
     table = []
     for (arm, size, eps), g in frame.groupby(["arm", "size", "epsilon"], sort=False):
         ok = g[g["status"] == "ok"]
-        entry = {"arm": arm, "augment": g["augment"].iloc[0], "size": int(size), "epsilon": eps, "n": int(len(ok)),
-                 "status": "ok" if len(ok) else g["status"].iloc[0], "reason": None if len(ok) else g["reason"].iloc[0]}
+        entry = {
+            "arm": arm,
+            "augment": g["augment"].iloc[0],
+            "size": int(size),
+            "epsilon": eps,
+            "n": int(len(ok)),
+            "status": "ok" if len(ok) else g["status"].iloc[0],
+            "reason": None if len(ok) else g["reason"].iloc[0],
+        }
         for key in auc_keys:
             entry[f"{key}_mean"], entry[f"{key}_sd"] = _mean(ok[key]), _sd(ok[key])
         if "noise_multiplier" in ok and len(ok):
@@ -346,8 +470,16 @@ def summarise(rows: list[dict[str, Any]], config: AugmentConfig) -> dict[str, An
             entry["epsilon_spent"] = _mean(ok["epsilon_spent"])
         table.append(entry)
     gains = _gains(frame, auc_keys)
-    return {"config": _config_dict(config), "arms": {a: ARMS[a] for a in config.arms}, "rows": rows, "table": table,
-            "gains": gains, "vanishing": _vanishing(gains, config), "targets": _targets(frame, gains, config), "paper": PAPER}
+    return {
+        "config": _config_dict(config),
+        "arms": {a: ARMS[a] for a in config.arms},
+        "rows": rows,
+        "table": table,
+        "gains": gains,
+        "vanishing": _vanishing(gains, config),
+        "targets": _targets(frame, gains, config),
+        "paper": PAPER,
+    }
 
 
 def _gains(frame: pd.DataFrame, auc_keys: list[str]) -> list[dict[str, Any]]:
@@ -356,12 +488,16 @@ def _gains(frame: pd.DataFrame, auc_keys: list[str]) -> list[dict[str, Any]]:
     none = ok[ok.arm == "none"].set_index(["size", "seed", "epsilon", "site"])[auc_keys]
     out = []
     for (arm, size, eps), g in ok[ok.arm != "none"].groupby(["arm", "size", "epsilon"], sort=False):
-        paired = g.set_index(["size", "seed", "epsilon", "site"])[auc_keys].join(none, rsuffix="_none", how="inner")
+        paired = g.set_index(["size", "seed", "epsilon", "site"])[auc_keys].join(
+            none, rsuffix="_none", how="inner"
+        )
         if paired.empty:
             continue
         entry = {"arm": arm, "size": int(size), "epsilon": eps, "pairs": int(len(paired))}
         for key in auc_keys:
-            diff = pd.to_numeric(paired[key], errors="coerce") - pd.to_numeric(paired[f"{key}_none"], errors="coerce")
+            diff = pd.to_numeric(paired[key], errors="coerce") - pd.to_numeric(
+                paired[f"{key}_none"], errors="coerce"
+            )
             entry[f"{key}_gain"], entry[f"{key}_gain_sd"] = _mean(diff), _sd(diff)
         out.append(entry)
     return out
@@ -375,12 +511,21 @@ def _vanishing(gains: list[dict[str, Any]], config: AugmentConfig) -> list[dict[
     arms = [a for a in config.arms if a != "none"] + (["logistic", "combined"] if config.logistic else [])
     for eps in [_eps(e) for e in config.epsilons]:
         for arm in arms:
-            cells = sorted((g for g in gains if g["arm"] == arm and g["epsilon"] == eps), key=lambda g: g["size"])
+            cells = sorted(
+                (g for g in gains if g["arm"] == arm and g["epsilon"] == eps), key=lambda g: g["size"]
+            )
             if not cells:
                 continue
             clear = [g["size"] for g in cells if _clear(g)]
-            out.append({"arm": arm, "epsilon": eps, "gain_by_size": {g["size"]: g["auc_gain"] for g in cells},
-                        "sizes_with_clear_gain": clear, "smallest_clear": min(clear) if clear else None})
+            out.append(
+                {
+                    "arm": arm,
+                    "epsilon": eps,
+                    "gain_by_size": {g["size"]: g["auc_gain"] for g in cells},
+                    "sizes_with_clear_gain": clear,
+                    "smallest_clear": min(clear) if clear else None,
+                }
+            )
     return out
 
 
@@ -397,24 +542,44 @@ def _targets(frame: pd.DataFrame, gains: list[dict[str, Any]], config: AugmentCo
     that arm's AUC gain over "none" on the highest-error test copy; (3) privacy: every DP arm's
     noise multiplier and epsilon equal those of "none" at the same (size, seed)."""
     size = min(config.sizes, key=lambda s: (abs(s - TARGET_SIZE), s))
-    candidates = [g for g in gains if g["size"] == size and g["epsilon"] == "inf" and g["arm"] in ARMS and g["auc_gain"] is not None]
+    candidates = [
+        g
+        for g in gains
+        if g["size"] == size and g["epsilon"] == "inf" and g["arm"] in ARMS and g["auc_gain"] is not None
+    ]
     best = max(candidates, key=lambda g: g["auc_gain"], default=None)
     worst_rate = max(config.error_rates)
     key = f"auc_err{worst_rate:g}_gain"
-    gain_target = {"size": size, "best_arm": None if best is None else best["arm"],
-                   "gain": None if best is None else best["auc_gain"], "gain_sd": None if best is None else best["auc_gain_sd"],
-                   "arms_compared": len(candidates), "met": bool(best is not None and best["auc_gain"] >= TARGET_GAIN)}
+    gain_target = {
+        "size": size,
+        "best_arm": None if best is None else best["arm"],
+        "gain": None if best is None else best["auc_gain"],
+        "gain_sd": None if best is None else best["auc_gain_sd"],
+        "arms_compared": len(candidates),
+        "met": bool(best is not None and best["auc_gain"] >= TARGET_GAIN),
+    }
     robust_cells = [g for g in gains if g["size"] == size and g["arm"] in ARMS and g.get(key) is not None]
-    robustness = {"size": size, "error_rate": worst_rate, "best_arm": gain_target["best_arm"],
-                  "gain": None if best is None else best.get(key), "gain_sd": None if best is None else best.get(f"{key}_sd"),
-                  "best_robust_arm": None, "best_robust_gain": None}
+    robustness = {
+        "size": size,
+        "error_rate": worst_rate,
+        "best_arm": gain_target["best_arm"],
+        "gain": None if best is None else best.get(key),
+        "gain_sd": None if best is None else best.get(f"{key}_sd"),
+        "best_robust_arm": None,
+        "best_robust_gain": None,
+    }
     if robust_cells:
         top = max((g for g in robust_cells if g["epsilon"] == "inf"), key=lambda g: g[key], default=None)
         if top is not None:
             robustness.update(best_robust_arm=top["arm"], best_robust_gain=top[key])
     # robustness: a positive gain on the corrupted copy, by more than one standard error
-    robustness["met"] = bool(best is not None and _clear({"auc_gain": best.get(key), "auc_gain_sd": best.get(f"{key}_sd"),
-                                                          "pairs": best["pairs"]}, floor=1e-12))
+    robustness["met"] = bool(
+        best is not None
+        and _clear(
+            {"auc_gain": best.get(key), "auc_gain_sd": best.get(f"{key}_sd"), "pairs": best["pairs"]},
+            floor=1e-12,
+        )
+    )
     checks, mismatches = 0, []
     ok = frame[(frame["status"] == "ok") & (frame["epsilon"] != "inf")]
     if len(ok) and "noise_multiplier" in ok:
@@ -422,12 +587,17 @@ def _targets(frame: pd.DataFrame, gains: list[dict[str, Any]], config: AugmentCo
         for _, row in ok[ok.arm.isin([a for a in ARMS if a != "none"])].iterrows():
             ref = none.loc[(row["size"], row["seed"], row["epsilon"], row["site"])]
             checks += 1
-            if not (math.isclose(row["noise_multiplier"], ref["noise_multiplier"], rel_tol=1e-9)
-                    and math.isclose(row["epsilon_spent"], ref["epsilon_spent"], rel_tol=1e-9)
-                    and row["epsilon_spent"] <= float(row["epsilon"]) * (1 + 1e-6)):
+            if not (
+                math.isclose(row["noise_multiplier"], ref["noise_multiplier"], rel_tol=1e-9)
+                and math.isclose(row["epsilon_spent"], ref["epsilon_spent"], rel_tol=1e-9)
+                and row["epsilon_spent"] <= float(row["epsilon"]) * (1 + 1e-6)
+            ):
                 mismatches.append(f"{row['arm']} n{row['size']} seed {row['seed']} eps {row['epsilon']}")
-    privacy = {"dp_arms_checked": checks, "mismatches": mismatches, "met": bool(checks and not mismatches) if
-               any(not math.isinf(e) for e in config.epsilons) else None}
+    privacy = {
+        "dp_arms_checked": checks,
+        "mismatches": mismatches,
+        "met": bool(checks and not mismatches) if any(not math.isinf(e) for e in config.epsilons) else None,
+    }
     return {"gain": gain_target, "robustness": robustness, "privacy": privacy}
 
 

@@ -8,12 +8,18 @@ from typing import Any
 
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.report import markdown_table
-
 from genofed.simulations.experiments.synthetic_fidelity.run import README_FIGURES, REFERENCE_TITLES
 
 REPORT = "report.md"
 GENERATOR_TITLES = {"vae": "our VAE", "gan": "our GAN"}
-CHECKS = (("af", "AF"), ("ld", "LD"), ("aats", "AATS"), ("privacy_loss", "loss"), ("exact_copies", "copies"), ("mia_auc", "MIA"))
+CHECKS = (
+    ("af", "AF"),
+    ("ld", "LD"),
+    ("aats", "AATS"),
+    ("privacy_loss", "loss"),
+    ("exact_copies", "copies"),
+    ("mia_auc", "MIA"),
+)
 
 
 def summary_lines(results: dict[str, Any]) -> list[str]:
@@ -21,8 +27,10 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     lines = [f"  {why}" for why in results["unavailable"].values()]
     for entry in results["table"]:
         g = entry.get
-        lines.append(f"  {entry['dataset']:<6} {_title(entry):<48} AF {_num(g('af_correlation'))}  LD {_num(g('ld_correlation'))}  "
-                     f"AATS {_num(g('aats_train'))}/{_num(g('aats_test'))}  MIA {_num(g('mia_auc'))}  {_verdict(entry).replace('**', '')}")
+        lines.append(
+            f"  {entry['dataset']:<6} {_title(entry):<48} AF {_num(g('af_correlation'))}  LD {_num(g('ld_correlation'))}  "
+            f"AATS {_num(g('aats_train'))}/{_num(g('aats_test'))}  MIA {_num(g('mia_auc'))}  {_verdict(entry).replace('**', '')}"
+        )
     return lines
 
 
@@ -65,52 +73,101 @@ def _verdict(entry: dict[str, Any]) -> str:
 
 def main_table(results: dict[str, Any], dataset: str) -> str:
     """Laid out like the README's table (strict-tie AATS, as there), plus our checks and targets."""
-    header = ["generator", "seeds", "AF corr.", "LD (r²) corr.", "AATS(train)", "AATS(test)", "privacy loss",
-              "AATS(train) ties ½", "loss ties ½", "exact copies hap / geno", "MIA AUC", "targets"]
+    header = [
+        "generator",
+        "seeds",
+        "AF corr.",
+        "LD (r²) corr.",
+        "AATS(train)",
+        "AATS(test)",
+        "privacy loss",
+        "AATS(train) ties ½",
+        "loss ties ½",
+        "exact copies hap / geno",
+        "MIA AUC",
+        "targets",
+    ]
     rows = []
     for entry in results["table"]:
         if entry["dataset"] != dataset:
             continue
         g = entry.get
-        rows.append([
-            _title(entry), len(entry["seeds"]), _num(g("af_correlation"), g("af_correlation_sd")),
-            _num(g("ld_correlation"), g("ld_correlation_sd")), _num(g("aats_train_strict"), g("aats_train_strict_sd")),
-            _num(g("aats_test_strict"), g("aats_test_strict_sd")), _num(g("privacy_loss_strict"), g("privacy_loss_strict_sd")),
-            _num(g("aats_train"), g("aats_train_sd")), _num(g("privacy_loss"), g("privacy_loss_sd")),
-            f"{_count(g('exact_copies'))} / {_count(g('exact_copies_genotypes'))}", _num(g("mia_auc"), g("mia_auc_sd")),
-            _verdict(entry),
-        ])
+        rows.append(
+            [
+                _title(entry),
+                len(entry["seeds"]),
+                _num(g("af_correlation"), g("af_correlation_sd")),
+                _num(g("ld_correlation"), g("ld_correlation_sd")),
+                _num(g("aats_train_strict"), g("aats_train_strict_sd")),
+                _num(g("aats_test_strict"), g("aats_test_strict_sd")),
+                _num(g("privacy_loss_strict"), g("privacy_loss_strict_sd")),
+                _num(g("aats_train"), g("aats_train_sd")),
+                _num(g("privacy_loss"), g("privacy_loss_sd")),
+                f"{_count(g('exact_copies'))} / {_count(g('exact_copies_genotypes'))}",
+                _num(g("mia_auc"), g("mia_auc_sd")),
+                _verdict(entry),
+            ]
+        )
     return markdown_table(header, rows)
 
 
 def readme_comparison(results: dict[str, Any]) -> str:
     """Our recomputed reference rows next to the README's published figures (805 SNPs)."""
-    header = ["reference", "AF ours / README", "LD ours / README", "AATS(train) ours / README", "AATS(test) ours / README",
-              "loss ours / README"]
-    keys = ("af_correlation", "ld_correlation", "aats_train_strict", "aats_test_strict", "privacy_loss_strict")
+    header = [
+        "reference",
+        "AF ours / README",
+        "LD ours / README",
+        "AATS(train) ours / README",
+        "AATS(test) ours / README",
+        "loss ours / README",
+    ]
+    keys = (
+        "af_correlation",
+        "ld_correlation",
+        "aats_train_strict",
+        "aats_test_strict",
+        "privacy_loss_strict",
+    )
     rows = []
     for entry in results["table"]:
         if entry["dataset"] != "805" or entry["kind"] != "reference":
             continue
         published = README_FIGURES[entry["row"]]
-        rows.append([REFERENCE_TITLES[entry["row"]]] + [f"{_num(entry.get(k))} / {p:.3f}" for k, p in zip(keys, published)])
+        rows.append(
+            [REFERENCE_TITLES[entry["row"]]]
+            + [f"{_num(entry.get(k))} / {p:.3f}" for k, p in zip(keys, published, strict=False)]
+        )
     return markdown_table(header, rows)
 
 
 def extras_table(results: dict[str, Any], dataset: str) -> str:
-    header = ["generator", "LD corr. within chromosomes", "mean r² real / synthetic", "DCR median (held-out real)",
-              "epochs", "training s", "noise σ", "ε spent"]
+    header = [
+        "generator",
+        "LD corr. within chromosomes",
+        "mean r² real / synthetic",
+        "DCR median (held-out real)",
+        "epochs",
+        "training s",
+        "noise σ",
+        "ε spent",
+    ]
     rows = []
     for entry in results["table"]:
         if entry["dataset"] != dataset:
             continue
         g = entry.get
-        rows.append([
-            _title(entry), _num(g("ld_correlation_within_chrom")), f"{_num(g('mean_r2_real'), None, 4)} / {_num(g('mean_r2_synthetic'), None, 4)}",
-            f"{_num(g('dcr_median'), None, 1)} ({_num(g('dcr_median_heldout_real'), None, 1)})",
-            _num(g("epochs"), None, 0), _num(g("train_seconds"), None, 0), _num(g("noise_multiplier"), None, 2),
-            _num(g("epsilon_spent"), None, 2),
-        ])
+        rows.append(
+            [
+                _title(entry),
+                _num(g("ld_correlation_within_chrom")),
+                f"{_num(g('mean_r2_real'), None, 4)} / {_num(g('mean_r2_synthetic'), None, 4)}",
+                f"{_num(g('dcr_median'), None, 1)} ({_num(g('dcr_median_heldout_real'), None, 1)})",
+                _num(g("epochs"), None, 0),
+                _num(g("train_seconds"), None, 0),
+                _num(g("noise_multiplier"), None, 2),
+                _num(g("epsilon_spent"), None, 2),
+            ]
+        )
     return markdown_table(header, rows)
 
 
@@ -120,16 +177,22 @@ def _commentary(results: dict[str, Any]) -> list[str]:
     by = {(e["dataset"], e["row"], e["epsilon"]): e for e in results["table"]}
     held = by.get(("805", "heldout", "inf"))
     if held:
-        lines.append(f"- Held-out real haplotypes score AATS {_num(held['aats_train_strict'])} with strict ties (README 0.472) "
-                     f"and {_num(held['aats_train'])} with ties counted ½: the README's figures are reproduced only with "
-                     "Yale et al.'s strict `>`; our `validation.py` counts ties ½, which centres real-vs-real data on 0.5. "
-                     "The issue's AATS band 0.45-0.55 is judged on the ½ convention here; under the strict one real data "
-                     "itself sits near the band's lower edge.")
+        lines.append(
+            f"- Held-out real haplotypes score AATS {_num(held['aats_train_strict'])} with strict ties (README 0.472) "
+            f"and {_num(held['aats_train'])} with ties counted ½: the README's figures are reproduced only with "
+            "Yale et al.'s strict `>`; our `validation.py` counts ties ½, which centres real-vs-real data on 0.5. "
+            "The issue's AATS band 0.45-0.55 is judged on the ½ convention here; under the strict one real data "
+            "itself sits near the band's lower edge."
+        )
     gaps = _readme_gaps(results)
     if gaps:
-        lines.append("- Our reference rows vs the README (805 SNPs, strict ties), largest absolute difference over the four "
-                     "rows: " + ", ".join(f"{k} {v:.3f}" for k, v in gaps.items()) + ". Differences of ~0.01-0.02 in AATS "
-                     "are the sampling noise of 1,000 records per set (seeds differ by as much).")
+        lines.append(
+            "- Our reference rows vs the README (805 SNPs, strict ties), largest absolute difference over the four "
+            "rows: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in gaps.items())
+            + ". Differences of ~0.01-0.02 in AATS "
+            "are the sampling noise of 1,000 records per set (seeds differ by as much)."
+        )
     for name in ("heldout", "naive", "perpop", "memorised"):
         e = by.get(("805", name, "inf"))
         if e:
@@ -139,17 +202,24 @@ def _commentary(results: dict[str, Any]) -> list[str]:
             if entry["dataset"] == dataset and entry["kind"] == "generator":
                 detail = ""
                 if entry["targets"]:
-                    detail = (f" Mean r² {_num(entry['mean_r2_synthetic'], None, 4)} vs {_num(entry['mean_r2_real'], None, 4)} real; "
-                              f"median distance to the closest training record {_num(entry['dcr_median'], None, 1)} vs "
-                              f"{_num(entry['dcr_median_heldout_real'], None, 1)} for held-out real records (farther = noisier "
-                              "than real people, which is what an AATS above 0.5 measures).")
+                    detail = (
+                        f" Mean r² {_num(entry['mean_r2_synthetic'], None, 4)} vs {_num(entry['mean_r2_real'], None, 4)} real; "
+                        f"median distance to the closest training record {_num(entry['dcr_median'], None, 1)} vs "
+                        f"{_num(entry['dcr_median_heldout_real'], None, 1)} for held-out real records (farther = noisier "
+                        "than real people, which is what an AATS above 0.5 measures)."
+                    )
                 lines.append(f"- {_title(entry)} ({dataset}): {_verdict(entry)}.{detail}")
     return lines
 
 
 def _readme_gaps(results: dict[str, Any]) -> dict[str, float]:
-    keys = {"AF": "af_correlation", "LD": "ld_correlation", "AATS(train)": "aats_train_strict", "AATS(test)": "aats_test_strict",
-            "privacy loss": "privacy_loss_strict"}
+    keys = {
+        "AF": "af_correlation",
+        "LD": "ld_correlation",
+        "AATS(train)": "aats_train_strict",
+        "AATS(test)": "aats_test_strict",
+        "privacy loss": "privacy_loss_strict",
+    }
     gaps: dict[str, float] = {}
     for entry in results["table"]:
         if entry["dataset"] == "805" and entry["kind"] == "reference":
@@ -184,14 +254,27 @@ def render(results: dict[str, Any]) -> str:
         "",
     ]
     for ds in results["datasets"]:
-        out += [f"## {ds['title']}", "",
-                f"{ds['n_train_people']} training / {ds['n_test_people']} test people; records are "
-                f"{'haplotypes' if ds['phased'] else 'people (dosage vectors)'}; "
-                f"{config['n_haplotypes'] if ds['phased'] else config['n_people']} records per evaluation set.", "",
-                main_table(results, ds["name"]), "", "More measurements:", "", extras_table(results, ds["name"]), ""]
+        out += [
+            f"## {ds['title']}",
+            "",
+            f"{ds['n_train_people']} training / {ds['n_test_people']} test people; records are "
+            f"{'haplotypes' if ds['phased'] else 'people (dosage vectors)'}; "
+            f"{config['n_haplotypes'] if ds['phased'] else config['n_people']} records per evaluation set.",
+            "",
+            main_table(results, ds["name"]),
+            "",
+            "More measurements:",
+            "",
+            extras_table(results, ds["name"]),
+            "",
+        ]
     if any(d["name"] == "805" for d in results["datasets"]):
-        out += ["## Our reference rows vs the README's published figures (805 SNPs, strict ties)", "",
-                readme_comparison(results), ""]
+        out += [
+            "## Our reference rows vs the README's published figures (805 SNPs, strict ties)",
+            "",
+            readme_comparison(results),
+            "",
+        ]
     out += ["## Findings", "", *_commentary(results), "", PROTOCOL]
     return "\n".join(out) + "\n"
 

@@ -43,13 +43,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from genofed.common.util.atomic import write_text_atomic
 from genofed.common.errors import GenofedError
 from genofed.common.synthetic import validation as V
 from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phased_states
+from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.torch_threads import single_torch_thread
 from genofed.server.results import json_default
-
 from genofed.simulations.cohorts.real import load_1000g, load_chr1_region, shared_data_dir
 
 Progress = Callable[[str], None]
@@ -102,7 +101,9 @@ class FidelityConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.generators) - set(GENERATORS))
         if unknown:
-            raise GenofedError(f"unknown generator(s) {', '.join(unknown)}; choose from {', '.join(GENERATORS)}")
+            raise GenofedError(
+                f"unknown generator(s) {', '.join(unknown)}; choose from {', '.join(GENERATORS)}"
+            )
         if sorted(set(self.datasets) - set(DATASETS)):
             raise GenofedError(f"datasets must be among {', '.join(DATASETS)}")
         if not self.seeds or not self.epsilons:
@@ -124,7 +125,14 @@ class FidelityConfig:
     def small(cls, out_dir: str) -> FidelityConfig:
         """Seconds-scale: the full evaluation sets (the reference rows are cheap, and smaller sets
         would let sampling noise fail held-out real data), 2 epochs, one seed, no DP, VAE only."""
-        return cls(out_dir=out_dir, generators=("vae",), seeds=(1,), epsilons=(math.inf,), epochs=2, temperatures=(1.0,))
+        return cls(
+            out_dir=out_dir,
+            generators=("vae",),
+            seeds=(1,),
+            epsilons=(math.inf,),
+            epochs=2,
+            temperatures=(1.0,),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +169,11 @@ class Dataset:
     def records(self, people: np.ndarray) -> np.ndarray:
         """Rows of the people's records; phased: rows 2i and 2i+1 are the two haplotypes of person i."""
         x = self.alleles[np.asarray(people)]
-        return x.transpose(0, 2, 1).reshape(-1, self.n_variants).astype(np.int8) if self.phased else x.astype(np.int8)
+        return (
+            x.transpose(0, 2, 1).reshape(-1, self.n_variants).astype(np.int8)
+            if self.phased
+            else x.astype(np.int8)
+        )
 
     def states(self, people: np.ndarray) -> np.ndarray:
         """What a generator trains on: phased states (0..3) or dosages (0..2), one row per person."""
@@ -186,8 +198,18 @@ def load_datasets(config: FidelityConfig) -> list[Dataset]:
         pool = load_1000g()
         train, test = split_people(len(pool.haps), config.split_seed)
         chrom = np.array([v.split(":")[0] for v in pool.variant_ids])
-        out.append(Dataset("805", "805 ancestry SNPs, chromosomes 1-22 (phased haplotypes)", True, pool.haps,
-                           pool.populations, chrom, train, test))
+        out.append(
+            Dataset(
+                "805",
+                "805 ancestry SNPs, chromosomes 1-22 (phased haplotypes)",
+                True,
+                pool.haps,
+                pool.populations,
+                chrom,
+                train,
+                test,
+            )
+        )
     if "region" in config.datasets:
         region = load_chr1_region()
         samples = pd.read_csv(shared_data_dir() / "samples.tsv", sep="\t").set_index("sample_id")
@@ -195,7 +217,9 @@ def load_datasets(config: FidelityConfig) -> list[Dataset]:
         train, test = split_people(len(region.dosages), config.split_seed)
         n_chrom = len(set(region.chromosomes.tolist()))
         kind = "phased haplotypes" if region.phased else "unphased, so records are people (dosages)"
-        title = f"`chr1_region_162snp.vcf.gz`: {region.dosages.shape[1]} SNPs on {n_chrom} chromosome(s), {kind}"
+        title = (
+            f"`chr1_region_162snp.vcf.gz`: {region.dosages.shape[1]} SNPs on {n_chrom} chromosome(s), {kind}"
+        )
         alleles = region.haplotypes if region.phased else region.dosages
         out.append(Dataset("region", title, region.phased, alleles, pops, region.chromosomes, train, test))
     return out
@@ -213,7 +237,9 @@ class EvalSets:
 def eval_sets(ds: Dataset, config: FidelityConfig, seed: int) -> EvalSets:
     k = config.n_haplotypes // 2 if ds.phased else config.n_people
     if 2 * k > len(ds.test) or k > len(ds.train):
-        raise GenofedError(f"{ds.name}: {k} people per set need {2 * k} test people, the half has {len(ds.test)}")
+        raise GenofedError(
+            f"{ds.name}: {k} people per set need {2 * k} test people, the half has {len(ds.test)}"
+        )
     rng = np.random.default_rng([config.split_seed, seed])
     train = np.sort(rng.choice(ds.train, size=k, replace=False))
     test = rng.permutation(ds.test)
@@ -225,11 +251,15 @@ def eval_sets(ds: Dataset, config: FidelityConfig, seed: int) -> EvalSets:
 # ---------------------------------------------------------------------------------------------
 
 
-def aats_from_distances(d_rs: np.ndarray, d_rr: np.ndarray, d_sr: np.ndarray, d_ss: np.ndarray, *, tie: float) -> float:
+def aats_from_distances(
+    d_rs: np.ndarray, d_rr: np.ndarray, d_sr: np.ndarray, d_ss: np.ndarray, *, tie: float
+) -> float:
     """AATS from the four nearest-neighbour distance vectors, ties weighted `tie` (1/2:
     `validation.adversarial_accuracy`; 0: Yale et al.'s strict `>`, which the README used).
     Integer distances tie often, so the two conventions differ by about 0.03."""
-    return float(0.5 * (((d_rs > d_rr) + tie * (d_rs == d_rr)).mean() + ((d_sr > d_ss) + tie * (d_sr == d_ss)).mean()))
+    return float(
+        0.5 * (((d_rs > d_rr) + tie * (d_rs == d_rr)).mean() + ((d_sr > d_ss) + tie * (d_sr == d_ss)).mean())
+    )
 
 
 @dataclass
@@ -244,10 +274,14 @@ class Reference:
 
 def reference(ds: Dataset) -> Reference:
     train_all = ds.records(ds.train)
-    return Reference(train_all, V.allele_frequencies(train_all), V.r2_matrix(train_all), ds.people_dosages(train_all))
+    return Reference(
+        train_all, V.allele_frequencies(train_all), V.r2_matrix(train_all), ds.people_dosages(train_all)
+    )
 
 
-def _pearson_pairs(r2_real: np.ndarray, r2_syn: np.ndarray, keep: np.ndarray, pairs: np.ndarray | None = None) -> float:
+def _pearson_pairs(
+    r2_real: np.ndarray, r2_syn: np.ndarray, keep: np.ndarray, pairs: np.ndarray | None = None
+) -> float:
     """Pearson r of the r^2 of variant pairs i < j with both variants in `keep` (and `pairs[i, j]`)."""
     iu = np.triu_indices(len(r2_real), k=1)
     mask = keep[iu[0]] & keep[iu[1]]
@@ -327,7 +361,9 @@ def targets(metrics: dict[str, Any]) -> dict[str, bool]:
 # ---------------------------------------------------------------------------------------------
 
 
-def reference_set(name: str, ds: Dataset, ref: Reference, sets: EvalSets, rng: np.random.Generator) -> np.ndarray:
+def reference_set(
+    name: str, ds: Dataset, ref: Reference, sets: EvalSets, rng: np.random.Generator
+) -> np.ndarray:
     """The README's reference generators, rebuilt from the training half only (except held-out)."""
     n = len(ds.records(sets.train_people))
     if name == "heldout":
@@ -335,7 +371,9 @@ def reference_set(name: str, ds: Dataset, ref: Reference, sets: EvalSets, rng: n
     if name == "memorised":
         return ds.records(sets.train_people).copy()
     if name == "naive":  # each site independently, at the training frequency (Hardy-Weinberg for dosages)
-        return rng.binomial(ds.max_allele, ref.af * 2 / ds.max_allele, size=(n, ds.n_variants)).astype(np.int8)
+        return rng.binomial(ds.max_allele, ref.af * 2 / ds.max_allele, size=(n, ds.n_variants)).astype(
+            np.int8
+        )
     if name == "perpop":  # a population drawn as in training, then independent sites at its frequencies
         pops_train = ds.populations[ds.train]
         per = 2 if ds.phased else 1
@@ -364,13 +402,18 @@ def generator_available(kind: str) -> str | None:
         mod = importlib.import_module(module)
     except Exception as exc:  # a half-written file must not stop the reference rows
         return f"{kind}: not available ({type(exc).__name__}: {exc})"
-    needed = ("train_vae", "dp_noise_for_budget", "VAESettings") if kind == "vae" else ("train_gan", "gan_noise_for_budget", "GANSettings")
+    needed = (
+        ("train_vae", "dp_noise_for_budget", "VAESettings")
+        if kind == "vae"
+        else ("train_gan", "gan_noise_for_budget", "GANSettings")
+    )
     missing = [name for name in needed if not hasattr(mod, name)]
     return f"{kind}: not available ({module} lacks {', '.join(missing)})" if missing else None
 
 
-def generator_rows(kind: str, epsilon: float, seed: int, ds: Dataset, ref: Reference, sets: EvalSets,
-                   config: FidelityConfig) -> dict[float, dict[str, Any]]:
+def generator_rows(
+    kind: str, epsilon: float, seed: int, ds: Dataset, ref: Reference, sets: EvalSets, config: FidelityConfig
+) -> dict[float, dict[str, Any]]:
     """Train `kind` on the whole training half (DP-SGD at `epsilon` per person if finite), sample as
     many people as T holds at each of `config.temperatures`, and measure each sample. Labels are
     all 0: no phenotype is involved here."""
@@ -380,18 +423,31 @@ def generator_rows(kind: str, epsilon: float, seed: int, ds: Dataset, ref: Refer
     settings = generator_settings(kind, seed=seed, epochs=config.epochs)
     x = ds.states(ds.train)
     labels = np.zeros(len(x), dtype=np.int8)
-    sigma = None if math.isinf(epsilon) else noise_for_budget(kind, len(x), settings, epsilon=epsilon, delta=config.delta)
+    sigma = (
+        None
+        if math.isinf(epsilon)
+        else noise_for_budget(kind, len(x), settings, epsilon=epsilon, delta=config.delta)
+    )
     with single_torch_thread():
         started = time.perf_counter()
-        model = train_generator(kind, x, labels, settings=settings, noise_multiplier=sigma, n_states=ds.n_states)
+        model = train_generator(
+            kind, x, labels, settings=settings, noise_multiplier=sigma, n_states=ds.n_states
+        )
         seconds = time.perf_counter() - started
     k = len(sets.train_people)
     history = list(getattr(model, "history", []) or [])
-    facts = {"train_seconds": seconds, "noise_multiplier": sigma, "epsilon_spent": epsilon_of(history, config.delta) if history else None,
-             "epochs": int(settings.epochs), "final_loss": _final_loss(model)}
+    facts = {
+        "train_seconds": seconds,
+        "noise_multiplier": sigma,
+        "epsilon_spent": epsilon_of(history, config.delta) if history else None,
+        "epochs": int(settings.epochs),
+        "final_loss": _final_loss(model),
+    }
     rows = {}
     for temperature in config.temperatures:
-        sample = model.sample(k, labels=np.zeros(k, dtype=np.int8), seed=10_000 + seed, temperature=temperature)
+        sample = model.sample(
+            k, labels=np.zeros(k, dtype=np.int8), seed=10_000 + seed, temperature=temperature
+        )
         if ds.phased:
             if sample.haplotypes is None:
                 raise GenofedError(f"{kind} trained on phased states returned no haplotypes")
@@ -421,10 +477,19 @@ def _piece_key(ds: Dataset, config: FidelityConfig, kind: str, seed: int) -> dic
     from genofed.common.synthetic.generators import generator_settings
 
     settings = asdict(generator_settings(kind, seed=seed, epochs=config.epochs))
-    return {"version": PIECE_VERSION, "dataset": ds.name, "n_variants": ds.n_variants, "phased": ds.phased,
-            "split_seed": config.split_seed, "n_haplotypes": config.n_haplotypes, "n_people": config.n_people,
-            "epochs": config.epochs, "delta": config.delta, "settings": settings,
-            "temperatures": list(config.temperatures)}
+    return {
+        "version": PIECE_VERSION,
+        "dataset": ds.name,
+        "n_variants": ds.n_variants,
+        "phased": ds.phased,
+        "split_seed": config.split_seed,
+        "n_haplotypes": config.n_haplotypes,
+        "n_people": config.n_people,
+        "epochs": config.epochs,
+        "delta": config.delta,
+        "settings": settings,
+        "temperatures": list(config.temperatures),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -473,8 +538,16 @@ def run_fidelity_experiment(config: FidelityConfig, progress: Progress | None = 
     return results
 
 
-def _generator_piece(out: Path, kind: str, epsilon: float, seed: int, ds: Dataset, ref: Reference, config: FidelityConfig,
-                     say: Progress) -> list[dict[str, Any]]:
+def _generator_piece(
+    out: Path,
+    kind: str,
+    epsilon: float,
+    seed: int,
+    ds: Dataset,
+    ref: Reference,
+    config: FidelityConfig,
+    say: Progress,
+) -> list[dict[str, Any]]:
     label = "inf" if math.isinf(epsilon) else f"{epsilon:g}"
     path = out / "pieces" / f"{ds.name}-{kind}-eps{label}-s{seed}.json"
     key = _piece_key(ds, config, kind, seed)
@@ -485,45 +558,106 @@ def _generator_piece(out: Path, kind: str, epsilon: float, seed: int, ds: Datase
             return cached["rows"]
     if not config.train:
         say(f"{ds.name}: {kind} epsilon {label} seed {seed}: not run (no finished piece)")
-        return [_row(ds, row_name(kind, t), "generator", epsilon, seed, {}, error=f"not run (no {path.name} in OUT/pieces)")
-                for t in config.temperatures]
+        return [
+            _row(
+                ds,
+                row_name(kind, t),
+                "generator",
+                epsilon,
+                seed,
+                {},
+                error=f"not run (no {path.name} in OUT/pieces)",
+            )
+            for t in config.temperatures
+        ]
     say(f"{ds.name}: training {kind}, epsilon {label}, seed {seed}")
     try:
         by_temperature = generator_rows(kind, epsilon, seed, ds, ref, eval_sets(ds, config, seed), config)
     except Exception as exc:  # one failing generator run is reported, not allowed to lose the table
         say(f"{ds.name}: {kind} epsilon {label} seed {seed} FAILED: {type(exc).__name__}: {exc}")
-        return [_row(ds, row_name(kind, t), "generator", epsilon, seed, {}, error=f"{type(exc).__name__}: {exc}")
-                for t in config.temperatures]
+        return [
+            _row(ds, row_name(kind, t), "generator", epsilon, seed, {}, error=f"{type(exc).__name__}: {exc}")
+            for t in config.temperatures
+        ]
     rows = [_row(ds, row_name(kind, t), "generator", epsilon, seed, m) for t, m in by_temperature.items()]
     write_text_atomic(path, json.dumps({"key": key, "rows": rows}, indent=1, default=json_default) + "\n")
     for t, m in by_temperature.items():
-        say(f"{ds.name}: {kind} epsilon {label} seed {seed} T {t:g}: AF {m['af_correlation']:.3f}, LD {m['ld_correlation']:.3f}, "
-            f"AATS {m['aats_train']:.3f}/{m['aats_test']:.3f} ({m['train_seconds']:.0f} s)")
+        say(
+            f"{ds.name}: {kind} epsilon {label} seed {seed} T {t:g}: AF {m['af_correlation']:.3f}, LD {m['ld_correlation']:.3f}, "
+            f"AATS {m['aats_train']:.3f}/{m['aats_test']:.3f} ({m['train_seconds']:.0f} s)"
+        )
     return rows
 
 
-def _row(ds: Dataset, name: str, kind: str, epsilon: float, seed: int, metrics: dict[str, Any], error: str | None = None) -> dict[str, Any]:
-    return {"dataset": ds.name, "phased": ds.phased, "row": name, "kind": kind, "epsilon": _eps(epsilon), "seed": seed, "error": error, **metrics}
+def _row(
+    ds: Dataset,
+    name: str,
+    kind: str,
+    epsilon: float,
+    seed: int,
+    metrics: dict[str, Any],
+    error: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "dataset": ds.name,
+        "phased": ds.phased,
+        "row": name,
+        "kind": kind,
+        "epsilon": _eps(epsilon),
+        "seed": seed,
+        "error": error,
+        **metrics,
+    }
 
 
-METRICS = ("af_correlation", "ld_correlation", "ld_correlation_within_chrom", "aats_train", "aats_test", "privacy_loss",
-           "aats_train_strict", "aats_test_strict", "privacy_loss_strict", "exact_copies", "exact_copies_genotypes",
-           "exact_copies_heldout_real", "dcr_median", "dcr_median_heldout_real", "mia_auc", "mean_r2_real",
-           "mean_r2_synthetic", "train_seconds", "noise_multiplier", "epsilon_spent", "epochs")
+METRICS = (
+    "af_correlation",
+    "ld_correlation",
+    "ld_correlation_within_chrom",
+    "aats_train",
+    "aats_test",
+    "privacy_loss",
+    "aats_train_strict",
+    "aats_test_strict",
+    "privacy_loss_strict",
+    "exact_copies",
+    "exact_copies_genotypes",
+    "exact_copies_heldout_real",
+    "dcr_median",
+    "dcr_median_heldout_real",
+    "mia_auc",
+    "mean_r2_real",
+    "mean_r2_synthetic",
+    "train_seconds",
+    "noise_multiplier",
+    "epsilon_spent",
+    "epochs",
+)
 
 
-def summarise(rows: list[dict[str, Any]], config: FidelityConfig, datasets: list[Dataset],
-              unavailable: dict[str, str]) -> dict[str, Any]:
+def summarise(
+    rows: list[dict[str, Any]], config: FidelityConfig, datasets: list[Dataset], unavailable: dict[str, str]
+) -> dict[str, Any]:
     """Mean and sd over seeds per (dataset, row, epsilon), with the targets judged on the means."""
     table = []
     frame = pd.DataFrame(rows)
     for (dataset, name, eps), group in frame.groupby(["dataset", "row", "epsilon"], sort=False):
         ok = group[group["error"].isna()]
-        entry: dict[str, Any] = {"dataset": dataset, "row": name, "kind": group["kind"].iloc[0], "epsilon": eps,
-                                 "phased": bool(group["phased"].iloc[0]),
-                                 "seeds": [int(s) for s in ok["seed"]], "errors": [e for e in group["error"] if isinstance(e, str)]}
+        entry: dict[str, Any] = {
+            "dataset": dataset,
+            "row": name,
+            "kind": group["kind"].iloc[0],
+            "epsilon": eps,
+            "phased": bool(group["phased"].iloc[0]),
+            "seeds": [int(s) for s in ok["seed"]],
+            "errors": [e for e in group["error"] if isinstance(e, str)],
+        }
         for metric in METRICS:
-            values = pd.to_numeric(ok[metric], errors="coerce").dropna() if metric in ok else pd.Series(dtype=float)
+            values = (
+                pd.to_numeric(ok[metric], errors="coerce").dropna()
+                if metric in ok
+                else pd.Series(dtype=float)
+            )
             entry[metric] = float(values.mean()) if len(values) else None
             entry[f"{metric}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else None
         entry["targets"] = targets(entry) if len(ok) else {}
@@ -531,16 +665,39 @@ def summarise(rows: list[dict[str, Any]], config: FidelityConfig, datasets: list
         table.append(entry)
     return {
         "config": {**asdict(config), "epsilons": [_eps(e) for e in config.epsilons]},
-        "datasets": [{"name": d.name, "title": d.title, "phased": d.phased, "n_variants": d.n_variants,
-                      "n_chromosomes": len(set(d.chromosomes.tolist())), "n_train_people": len(d.train),
-                      "n_test_people": len(d.test), "record": "haplotype" if d.phased else "person"} for d in datasets],
+        "datasets": [
+            {
+                "name": d.name,
+                "title": d.title,
+                "phased": d.phased,
+                "n_variants": d.n_variants,
+                "n_chromosomes": len(set(d.chromosomes.tolist())),
+                "n_train_people": len(d.train),
+                "n_test_people": len(d.test),
+                "record": "haplotype" if d.phased else "person",
+            }
+            for d in datasets
+        ],
         "unavailable": unavailable,
-        "readme_figures": {k: dict(zip(("af_correlation", "ld_correlation", "aats_train_strict", "aats_test_strict",
-                                        "privacy_loss_strict"), v)) for k, v in README_FIGURES.items()},
+        "readme_figures": {
+            k: dict(
+                zip(
+                    (
+                        "af_correlation",
+                        "ld_correlation",
+                        "aats_train_strict",
+                        "aats_test_strict",
+                        "privacy_loss_strict",
+                    ),
+                    v,
+                    strict=False,
+                )
+            )
+            for k, v in README_FIGURES.items()
+        },
         "targets": asdict(TARGETS),
         # generator training time summed over runs, cached ones included: what a cold rerun costs
         "train_seconds_total": float(sum(r.get("train_seconds") or 0.0 for r in rows)),
         "table": table,
         "rows": rows,
     }
-

@@ -7,8 +7,11 @@ from typing import Any
 
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.report import markdown_table, new_figure, save_figure
-
-from genofed.simulations.experiments.synthetic_utility.run import PAPER, TARGET_ERROR_REDUCTION, TARGET_SPURIOUS
+from genofed.simulations.experiments.synthetic_utility.run import (
+    PAPER,
+    TARGET_ERROR_REDUCTION,
+    TARGET_SPURIOUS,
+)
 
 REPORT = "report.md"
 PLOT = "synth_utility_error.png"
@@ -38,7 +41,9 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         f"{test['people']} held-out people, {test['cases']} cases; error = 1 - accuracy at threshold 0.5; always "
         f"predicting the majority class scores error {test['majority_error']:.3f}.",
         "",
-        "Generators: " + "; ".join(f"{k}: {v}" for k, v in results["generators"].items()) + ". Ratios: synthetic records "
+        "Generators: "
+        + "; ".join(f"{k}: {v}" for k, v in results["generators"].items())
+        + ". Ratios: synthetic records "
         f"generated per real training patient ({', '.join(f'{r:g}' for r in config['ratios'])}; 0.4 is the paper's +38.6 %). "
         "`validated` adds the records `generate_validated` accepts (none if the batch failed validation, and never the "
         "records too close to a patient); `unvalidated` adds every generated record of the same batch.",
@@ -60,32 +65,70 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         lines += [f"![test error per ratio]({PLOT})", ""]
     for epsilon in config["epsilons"]:
         lines += [f"## {_privacy(epsilon)}", "", _table(results, epsilon), ""]
-    lines += ["## Why batches were rejected", "", _failures(results), "",
-              "Failed checks per batch (each validated row is one batch). The fidelity thresholds (allele-frequency r >= "
-              "0.99, LD r >= 0.95) compare a batch with the generator's own training patients, so at a few dozen patients "
-              "the sampling noise of the batch alone can keep them out of reach.", "", *_reference(results)]
-    lines += ["## Error reduction over real only (paired by seed)", "", _reductions(results), "", "## Commentary", "",
-              *_commentary(results), "",
-              f"Wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not re-timed).", ""]
+    lines += [
+        "## Why batches were rejected",
+        "",
+        _failures(results),
+        "",
+        "Failed checks per batch (each validated row is one batch). The fidelity thresholds (allele-frequency r >= "
+        "0.99, LD r >= 0.95) compare a batch with the generator's own training patients, so at a few dozen patients "
+        "the sampling noise of the batch alone can keep them out of reach.",
+        "",
+        *_reference(results),
+    ]
+    lines += [
+        "## Error reduction over real only (paired by seed)",
+        "",
+        _reductions(results),
+        "",
+        "## Commentary",
+        "",
+        *_commentary(results),
+        "",
+        f"Wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not re-timed).",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def _table(results: dict[str, Any], epsilon: Any) -> str:
-    header = ["arm", "generator", "ratio", "patients", "error", "AUC", "synthetic used", "batches passed",
-              "records rejected", "spurious (accepted)", "spurious (all generated)", "seconds", "max total epsilon"]
+    header = [
+        "arm",
+        "generator",
+        "ratio",
+        "patients",
+        "error",
+        "AUC",
+        "synthetic used",
+        "batches passed",
+        "records rejected",
+        "spurious (accepted)",
+        "spurious (all generated)",
+        "seconds",
+        "max total epsilon",
+    ]
     rows = []
     for r in sorted(results["table"], key=_order):
         if r["epsilon"] != epsilon:
             continue
         synthetic = r["arm"] != "real"
-        rows.append([
-            r["arm"], r["generator"], f"{r['ratio']:g}" if synthetic else "-", r["size"], _pm(r["error_mean"], r["error_sd"]),
-            _pm(r["auc_mean"], r["auc_sd"]), f"{r['synthetic_used_mean']:.0f}",
-            _pct(r.get("pass_rate")) if synthetic else "-", _pct(r.get("rejected_share")) if synthetic else "-",
-            _pct(r.get("spurious_accepted")) if r["arm"] == "validated" else "-", _pct(r.get("spurious_unfiltered")) if synthetic else "-",
-            f"{(r.get('generator_seconds_mean') or 0) + (r['seconds_mean'] or 0):.0f}",
-            "-" if r.get("epsilon_total_max") is None else f"{r['epsilon_total_max']:.3f}",
-        ])
+        rows.append(
+            [
+                r["arm"],
+                r["generator"],
+                f"{r['ratio']:g}" if synthetic else "-",
+                r["size"],
+                _pm(r["error_mean"], r["error_sd"]),
+                _pm(r["auc_mean"], r["auc_sd"]),
+                f"{r['synthetic_used_mean']:.0f}",
+                _pct(r.get("pass_rate")) if synthetic else "-",
+                _pct(r.get("rejected_share")) if synthetic else "-",
+                _pct(r.get("spurious_accepted")) if r["arm"] == "validated" else "-",
+                _pct(r.get("spurious_unfiltered")) if synthetic else "-",
+                f"{(r.get('generator_seconds_mean') or 0) + (r['seconds_mean'] or 0):.0f}",
+                "-" if r.get("epsilon_total_max") is None else f"{r['epsilon_total_max']:.3f}",
+            ]
+        )
     return markdown_table(header, rows)
 
 
@@ -96,7 +139,18 @@ def _failures(results: dict[str, Any]) -> str:
     for row in results["rows"]:
         if row["arm"] == "validated":
             groups.setdefault((row["generator"], row["size"], row["epsilon"]), []).append(row)
-    header = ["generator", "patients", "privacy", "batches", "passed", "failed checks (count)", "AF r", "LD r", "AA_TS", "MIA AUC"]
+    header = [
+        "generator",
+        "patients",
+        "privacy",
+        "batches",
+        "passed",
+        "failed checks (count)",
+        "AF r",
+        "LD r",
+        "AA_TS",
+        "MIA AUC",
+    ]
     rows = []
     for (kind, size, epsilon), batch in groups.items():
         counts: dict[str, int] = {}
@@ -104,8 +158,20 @@ def _failures(results: dict[str, Any]) -> str:
             for name in row.get("failed_checks") or []:
                 counts[name] = counts.get(name, 0) + 1
         failed = ", ".join(f"{k} ({v})" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "-"
-        rows.append([kind, size, _privacy(epsilon), len(batch), sum(bool(r["passed"]) for r in batch), failed,
-                     _avg(batch, "af_correlation"), _avg(batch, "ld_correlation"), _avg(batch, "aats_train"), _avg(batch, "mia_auc")])
+        rows.append(
+            [
+                kind,
+                size,
+                _privacy(epsilon),
+                len(batch),
+                sum(bool(r["passed"]) for r in batch),
+                failed,
+                _avg(batch, "af_correlation"),
+                _avg(batch, "ld_correlation"),
+                _avg(batch, "aats_train"),
+                _avg(batch, "mia_auc"),
+            ]
+        )
     return markdown_table(header, rows)
 
 
@@ -116,13 +182,27 @@ def _reference(results: dict[str, Any]) -> list[str]:
         groups.setdefault(row["size"], []).append(row)
     if not groups:
         return []
-    rows = [[size, rows[0]["holdout"], _avg(rows, "af_correlation"), _avg(rows, "ld_correlation"), _avg(rows, "pca_mixing")]
-            for size, rows in sorted(groups.items())]
-    return ["Reference: the site's own real held-out patients (the validation's holdout), scored against the generator's "
-            "training patients as if they were a synthetic batch (mean over seeds). Where real people fall short of a "
-            "threshold, that check is hard to pass at this site size whatever the generator (the held-out group is "
-            "smaller than the batches, so its own sampling noise overstates this somewhat):", "",
-            markdown_table(["patients", "held-out people", "AF r (>= 0.99)", "LD r (>= 0.95)", "PCA mixing (>= 0.8)"], rows), ""]
+    rows = [
+        [
+            size,
+            rows[0]["holdout"],
+            _avg(rows, "af_correlation"),
+            _avg(rows, "ld_correlation"),
+            _avg(rows, "pca_mixing"),
+        ]
+        for size, rows in sorted(groups.items())
+    ]
+    return [
+        "Reference: the site's own real held-out patients (the validation's holdout), scored against the generator's "
+        "training patients as if they were a synthetic batch (mean over seeds). Where real people fall short of a "
+        "threshold, that check is hard to pass at this site size whatever the generator (the held-out group is "
+        "smaller than the batches, so its own sampling noise overstates this somewhat):",
+        "",
+        markdown_table(
+            ["patients", "held-out people", "AF r (>= 0.99)", "LD r (>= 0.95)", "PCA mixing (>= 0.8)"], rows
+        ),
+        "",
+    ]
 
 
 def _avg(rows: list[dict[str, Any]], key: str) -> str:
@@ -131,60 +211,120 @@ def _avg(rows: list[dict[str, Any]], key: str) -> str:
 
 
 def _reductions(results: dict[str, Any]) -> str:
-    header = ["arm", "generator", "ratio", "patients", "privacy", "error real", "error with synthetic", "relative change",
-              "AUC gain", f"meets >= {TARGET_ERROR_REDUCTION:.0%}"]
-    rows = [[r["arm"], r["generator"], f"{r['ratio']:g}", r["size"], _privacy(r["epsilon"]), _num(r["error_real"]),
-             _num(r["error_synthetic"]), _change(r["relative_reduction"]), _pm(r["auc_gain"], r["auc_gain_sd"], signed=True),
-             "yes" if (r["relative_reduction"] or 0) >= TARGET_ERROR_REDUCTION else "no"] for r in sorted(results["reductions"], key=_order)]
+    header = [
+        "arm",
+        "generator",
+        "ratio",
+        "patients",
+        "privacy",
+        "error real",
+        "error with synthetic",
+        "relative change",
+        "AUC gain",
+        f"meets >= {TARGET_ERROR_REDUCTION:.0%}",
+    ]
+    rows = [
+        [
+            r["arm"],
+            r["generator"],
+            f"{r['ratio']:g}",
+            r["size"],
+            _privacy(r["epsilon"]),
+            _num(r["error_real"]),
+            _num(r["error_synthetic"]),
+            _change(r["relative_reduction"]),
+            _pm(r["auc_gain"], r["auc_gain_sd"], signed=True),
+            "yes" if (r["relative_reduction"] or 0) >= TARGET_ERROR_REDUCTION else "no",
+        ]
+        for r in sorted(results["reductions"], key=_order)
+    ]
     return markdown_table(header, rows)
 
 
 def _targets(results: dict[str, Any]) -> list[str]:
     targets = results["targets"]
-    lines = [f"1. **Real + synthetic lowers a small site's error by at least a third** (judged for the validated arm at the "
-             f"paper's ratio {targets['paper_ratio']:g} and the smallest site, {targets['smallest_size']} patients):"]
+    lines = [
+        f"1. **Real + synthetic lowers a small site's error by at least a third** (judged for the validated arm at the "
+        f"paper's ratio {targets['paper_ratio']:g} and the smallest site, {targets['smallest_size']} patients):"
+    ]
     for t in sorted(targets["error_reduction_at_paper_ratio"], key=_order):
-        lines.append(f"   - {t['generator']}, {_privacy(t['epsilon'])}: error {_num(t['error_real'])} -> {_num(t['error_synthetic'])} "
-                     f"(relative change {_change(t['relative_reduction'])}; the target is -33 %) -> **{'met' if t['met'] else 'MISSED'}**")
+        lines.append(
+            f"   - {t['generator']}, {_privacy(t['epsilon'])}: error {_num(t['error_real'])} -> {_num(t['error_synthetic'])} "
+            f"(relative change {_change(t['relative_reduction'])}; the target is -33 %) -> **{'met' if t['met'] else 'MISSED'}**"
+        )
     if not targets["error_reduction_at_paper_ratio"]:
         lines.append("   - no validated arm was measured -> **not measured**")
-    lines.append(f"   - over every validated cell (ratio x size x privacy x generator): {targets['cells_meeting_error_target']} "
-                 f"of {targets['cells']} reach a one-third reduction.")
-    lines.append(f"2. **Spurious-association rate of accepted synthetic data under {TARGET_SPURIOUS:.0%}** (mean over accepted batches):")
+    lines.append(
+        f"   - over every validated cell (ratio x size x privacy x generator): {targets['cells_meeting_error_target']} "
+        f"of {targets['cells']} reach a one-third reduction."
+    )
+    lines.append(
+        f"2. **Spurious-association rate of accepted synthetic data under {TARGET_SPURIOUS:.0%}** (mean over accepted batches):"
+    )
     for t in sorted(targets["spurious_rate_of_accepted"], key=_order):
-        rate = "no batch accepted" if t["spurious_rate_accepted"] is None else _pct(t["spurious_rate_accepted"])
-        verdict = "met" if t["met"] else ("not measurable" if t["spurious_rate_accepted"] is None else "MISSED")
-        lines.append(f"   - {t['generator']}, {_privacy(t['epsilon'])}: {rate} over {t['accepted_batches']} of {t['batches']} "
-                     f"batches (all generated records, unvalidated: {_pct(t['spurious_rate_unfiltered'])} of "
-                     f"{t.get('significant_unfiltered', 0)} significant synthetic associations in all batches together) -> **{verdict}**")
+        rate = (
+            "no batch accepted" if t["spurious_rate_accepted"] is None else _pct(t["spurious_rate_accepted"])
+        )
+        verdict = (
+            "met" if t["met"] else ("not measurable" if t["spurious_rate_accepted"] is None else "MISSED")
+        )
+        lines.append(
+            f"   - {t['generator']}, {_privacy(t['epsilon'])}: {rate} over {t['accepted_batches']} of {t['batches']} "
+            f"batches (all generated records, unvalidated: {_pct(t['spurious_rate_unfiltered'])} of "
+            f"{t.get('significant_unfiltered', 0)} significant synthetic associations in all batches together) -> **{verdict}**"
+        )
     if any(t.get("significant_unfiltered", 0) == 0 for t in targets["spurious_rate_of_accepted"]):
-        lines.append("   - where no synthetic association reached significance (Bonferroni, at these batch sizes), a "
-                     "spurious rate of 0 % is vacuous: there was nothing to be spurious, not evidence of clean data.")
+        lines.append(
+            "   - where no synthetic association reached significance (Bonferroni, at these batch sizes), a "
+            "spurious rate of 0 % is vacuous: there was nothing to be spurious, not evidence of clean data."
+        )
     return lines
 
 
 def _paper(results: dict[str, Any]) -> list[str]:
     smallest = results["targets"]["smallest_size"]
-    real = [r for r in results["table"] if r["arm"] == "real" and r["size"] == smallest and r["epsilon"] == "inf"]
-    best = [r for r in results["reductions"] if r["arm"] == "validated" and r["size"] == smallest and r["epsilon"] == "inf"]
+    real = [
+        r for r in results["table"] if r["arm"] == "real" and r["size"] == smallest and r["epsilon"] == "inf"
+    ]
+    best = [
+        r
+        for r in results["reductions"]
+        if r["arm"] == "validated" and r["size"] == smallest and r["epsilon"] == "inf"
+    ]
     best.sort(key=lambda r: r["error_synthetic"] if r["error_synthetic"] is not None else 1.0)
     header = ["", "paper (simulated cystic fibrosis)", f"ours ({smallest} patients, no DP)"]
-    rows = [["error, real only", _pct(PAPER["error_real"]), _pct(real[0]["error_mean"]) if real else "-"],
-            ["error, real + synthetic", _pct(PAPER["error_with_synthetic"]),
-             f"{_pct(best[0]['error_synthetic'])} (best: {best[0]['generator']}, ratio {best[0]['ratio']:g})" if best else "-"],
-            ["cohort increase", f"+{PAPER['cohort_increase']:.1%}", ", ".join(f"+{r:.0%}" for r in results["config"]["ratios"])],
-            ["synthetic data with false correlations", _pct(PAPER["spurious_share"]), _spurious_summary(results)]]
-    return [markdown_table(header, rows), "",
-            "The paper's 12 % is a share of synthetic sequences; ours is the share of significant synthetic associations "
-            "(Bonferroni) that the real training data does not back (the validation's `spurious_association_rate`), a "
-            "per-association rather than per-record measure."]
+    rows = [
+        ["error, real only", _pct(PAPER["error_real"]), _pct(real[0]["error_mean"]) if real else "-"],
+        [
+            "error, real + synthetic",
+            _pct(PAPER["error_with_synthetic"]),
+            f"{_pct(best[0]['error_synthetic'])} (best: {best[0]['generator']}, ratio {best[0]['ratio']:g})"
+            if best
+            else "-",
+        ],
+        [
+            "cohort increase",
+            f"+{PAPER['cohort_increase']:.1%}",
+            ", ".join(f"+{r:.0%}" for r in results["config"]["ratios"]),
+        ],
+        ["synthetic data with false correlations", _pct(PAPER["spurious_share"]), _spurious_summary(results)],
+    ]
+    return [
+        markdown_table(header, rows),
+        "",
+        "The paper's 12 % is a share of synthetic sequences; ours is the share of significant synthetic associations "
+        "(Bonferroni) that the real training data does not back (the validation's `spurious_association_rate`), a "
+        "per-association rather than per-record measure.",
+    ]
 
 
 def _spurious_summary(results: dict[str, Any]) -> str:
     parts = []
     for t in results["targets"]["spurious_rate_of_accepted"]:
-        parts.append(f"{t['generator']} {_privacy(t['epsilon'])}: all generated {_pct(t['spurious_rate_unfiltered'])}, "
-                     f"accepted {_pct(t['spurious_rate_accepted'])}")
+        parts.append(
+            f"{t['generator']} {_privacy(t['epsilon'])}: all generated {_pct(t['spurious_rate_unfiltered'])}, "
+            f"accepted {_pct(t['spurious_rate_accepted'])}"
+        )
     return "; ".join(parts) or "-"
 
 
@@ -203,29 +343,42 @@ def _commentary(results: dict[str, Any]) -> list[str]:
         if validated:
             mean = sum(r["relative_reduction"] for r in validated) / len(validated)
             best = max(validated, key=lambda r: r["relative_reduction"])
-            line += (f" Validated synthetic data changed the error by {_change(mean)} (relative) on average over {len(validated)} "
-                     f"cells (best {_change(best['relative_reduction'])}: {best['generator']}, ratio {best['ratio']:g}, "
-                     f"{best['size']} patients).")
+            line += (
+                f" Validated synthetic data changed the error by {_change(mean)} (relative) on average over {len(validated)} "
+                f"cells (best {_change(best['relative_reduction'])}: {best['generator']}, ratio {best['ratio']:g}, "
+                f"{best['size']} patients)."
+            )
         if unvalidated:
             mean = sum(r["relative_reduction"] for r in unvalidated) / len(unvalidated)
             best = max(unvalidated, key=lambda r: r["relative_reduction"])
-            line += (f" Unvalidated records changed it by {_change(mean)} on average (best {_change(best['relative_reduction'])}: "
-                     f"{best['generator']}, ratio {best['ratio']:g}, {best['size']} patients).")
+            line += (
+                f" Unvalidated records changed it by {_change(mean)} on average (best {_change(best['relative_reduction'])}: "
+                f"{best['generator']}, ratio {best['ratio']:g}, {best['size']} patients)."
+            )
         lines.append(line)
     fidelity = {}
     for row in results["rows"]:
         if row["arm"] == "validated" and row.get("af_correlation") is not None:
             fidelity.setdefault((row["generator"], row["epsilon"]), []).append(row)
     if fidelity:
-        parts = [f"{kind} {_privacy(eps)}: AF r {_avg(rows, 'af_correlation')}, LD r {_avg(rows, 'ld_correlation')}"
-                 for (kind, eps), rows in fidelity.items()]
-        lines.append("- What the generators learnt (mean over batches; the thresholds are AF r >= 0.99 and LD r >= 0.95): "
-                     + "; ".join(parts) + ".")
-    lines.append("- A failed batch adds nothing, so the validated arm then equals real only (up to the classifier's noise "
-                 "under DP, which the generator's share of the budget raises): its error can only move where batches pass.")
-    lines.append("- Synthetic records can carry only what the generator learnt from the same few patients; they add no new "
-                 "information about the disease, so a large gain would need the generator to act as a regulariser. Where "
-                 "the target is missed, that is the reason to look at first, not the simulation.")
+        parts = [
+            f"{kind} {_privacy(eps)}: AF r {_avg(rows, 'af_correlation')}, LD r {_avg(rows, 'ld_correlation')}"
+            for (kind, eps), rows in fidelity.items()
+        ]
+        lines.append(
+            "- What the generators learnt (mean over batches; the thresholds are AF r >= 0.99 and LD r >= 0.95): "
+            + "; ".join(parts)
+            + "."
+        )
+    lines.append(
+        "- A failed batch adds nothing, so the validated arm then equals real only (up to the classifier's noise "
+        "under DP, which the generator's share of the budget raises): its error can only move where batches pass."
+    )
+    lines.append(
+        "- Synthetic records can carry only what the generator learnt from the same few patients; they add no new "
+        "information about the disease, so a large gain would need the generator to act as a regulariser. Where "
+        "the target is missed, that is the reason to look at first, not the simulation."
+    )
     return lines
 
 
@@ -244,14 +397,29 @@ def _plot(path: Path, results: dict[str, Any]) -> bool:
             real = [r for r in cell if r["arm"] == "real"]
             for kind in [k for k in COLORS if any(r["generator"] == k for r in cell)]:
                 for arm, style in (("validated", "-"), ("unvalidated", "--")):
-                    rows = sorted((r for r in cell if r["generator"] == kind and r["arm"] == arm), key=lambda r: r["ratio"])
+                    rows = sorted(
+                        (r for r in cell if r["generator"] == kind and r["arm"] == arm),
+                        key=lambda r: r["ratio"],
+                    )
                     xs = [0.0] + [r["ratio"] for r in rows] if real else [r["ratio"] for r in rows]
-                    ys = [real[0]["error_mean"]] + [r["error_mean"] for r in rows] if real else [r["error_mean"] for r in rows]
+                    ys = (
+                        [real[0]["error_mean"]] + [r["error_mean"] for r in rows]
+                        if real
+                        else [r["error_mean"] for r in rows]
+                    )
                     axes.plot(xs, ys, style, marker="o", color=COLORS[kind], label=f"{kind}, {arm}")
             if real:
                 axes.axhline(real[0]["error_mean"], color="black", linewidth=0.8, label="real only")
-            axes.axhline(results["test"]["majority_error"], color="gray", linestyle=":", linewidth=0.8, label="majority class")
-            axes.axhline(PAPER["error_real"], color="tab:red", linestyle=":", linewidth=0.6, label="paper 18 % / 11 %")
+            axes.axhline(
+                results["test"]["majority_error"],
+                color="gray",
+                linestyle=":",
+                linewidth=0.8,
+                label="majority class",
+            )
+            axes.axhline(
+                PAPER["error_real"], color="tab:red", linestyle=":", linewidth=0.6, label="paper 18 % / 11 %"
+            )
             axes.axhline(PAPER["error_with_synthetic"], color="tab:red", linestyle=":", linewidth=0.6)
             axes.set_title(f"{size} patients, {_privacy(epsilon)}", fontsize=8)
             axes.set_xlabel("synthetic records per real patient", fontsize=7)

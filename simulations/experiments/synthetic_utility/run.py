@@ -54,14 +54,13 @@ import pandas as pd
 
 from genofed.client.site import SiteTensors, resolve_site, split_seed, validation_split
 from genofed.client.synth import impute_mode
-from genofed.common.util.atomic import write_text_atomic
 from genofed.common.data.cohort import MISSING, Cohort
-from genofed.common.errors import GenofedError
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.layout import PANEL, TEST, hospital_folders
 from genofed.common.data.loading import load_site
-from genofed.common.model.network import ModelConfig
 from genofed.common.data.panel import VariantPanel
+from genofed.common.errors import GenofedError
+from genofed.common.model.network import ModelConfig
 from genofed.common.privacy.ledger import BudgetExhausted, Step, epsilon_of
 from genofed.common.synthetic.generators import generator_settings, noise_for_budget
 from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
@@ -74,16 +73,23 @@ from genofed.common.synthetic.validation import (
     record_failures,
     validate_synthetic,
 )
+from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.torch_threads import single_torch_thread
 from genofed.server.evaluation import TestCohort
 from genofed.server.results import json_default
 from genofed.server.settings import RunSettings
-
-from genofed.simulations.local.baselines import classifier_step, fit_alone
 from genofed.simulations.cohorts.build import ensure_cohorts
 from genofed.simulations.cohorts.presets import get_preset
+from genofed.simulations.experiments.transfer.run import (
+    _cached,
+    _eps,
+    _load_hospitals,
+    _mean,
+    _sd,
+    _write_sites,
+)
+from genofed.simulations.local.baselines import classifier_step, fit_alone
 from genofed.simulations.local.simulate import simulated_sites
-from genofed.simulations.experiments.transfer.run import _cached, _eps, _load_hospitals, _mean, _sd, _write_sites
 
 Progress = Callable[[str], None]
 #: The paper's figures (BRIEF.md): cohort +38.6 %, error 18 % -> 11 %, 12 % false correlations.
@@ -132,11 +138,20 @@ class SynthUtilityConfig:
     @classmethod
     def small(cls, out_dir: str) -> SynthUtilityConfig:
         """Seconds-scale: the small preset (~500 variants), one site of 40, one seed, 2 rounds, few generator epochs."""
-        return cls(out_dir=out_dir, preset="small", sizes=(40,), seeds=(1,), ratios=(1.0,), generator_epochs=3,
-                   run=RunSettings(rounds=2, local_epochs=1))
+        return cls(
+            out_dir=out_dir,
+            preset="small",
+            sizes=(40,),
+            seeds=(1,),
+            ratios=(1.0,),
+            generator_epochs=3,
+            run=RunSettings(rounds=2, local_epochs=1),
+        )
 
 
-def run_synth_utility_experiment(config: SynthUtilityConfig, progress: Progress | None = None) -> dict[str, Any]:
+def run_synth_utility_experiment(
+    config: SynthUtilityConfig, progress: Progress | None = None
+) -> dict[str, Any]:
     """Run (or finish) the experiment in `config.out_dir`; write synth_utility.json and report.md there.
 
     Torch runs single-threaded meanwhile: the site-sized networks gain nothing from intra-op
@@ -153,10 +168,16 @@ def _run(config: SynthUtilityConfig, progress: Progress | None) -> dict[str, Any
     out = Path(config.out_dir)
     smallest = min(c.n for c in get_preset(config.preset).hospitals)
     if max(config.sizes) > smallest:
-        raise GenofedError(f"site size {max(config.sizes)} is larger than the smallest clinic of preset {config.preset} ({smallest})")
+        raise GenofedError(
+            f"site size {max(config.sizes)} is larger than the smallest clinic of preset {config.preset} ({smallest})"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    cohorts = ensure_cohorts(Path(config.cohorts) if config.cohorts else out / "cohorts", preset=config.preset,
-                             seed=config.cohort_seed, progress=say)
+    cohorts = ensure_cohorts(
+        Path(config.cohorts) if config.cohorts else out / "cohorts",
+        preset=config.preset,
+        seed=config.cohort_seed,
+        progress=say,
+    )
     panel = VariantPanel.load(cohorts / PANEL)
     test = TestCohort.load(cohorts / TEST, panel)
     hospitals = _load_hospitals(cohorts)
@@ -170,10 +191,17 @@ def _run(config: SynthUtilityConfig, progress: Progress | None) -> dict[str, Any
             rows += _site_rows(folder, cohorts, panel, test, size, seed, config, available, say, references)
     results = summarise(rows, config)
     results["holdout_reference"] = references
-    results["generators"] = {kind: ("available" if reason is None else f"not available: {reason}") for kind, reason in available.items()}
+    results["generators"] = {
+        kind: ("available" if reason is None else f"not available: {reason}")
+        for kind, reason in available.items()
+    }
     results["wall_seconds"] = time.perf_counter() - started
     share = float(np.mean(test.labels))
-    results["test"] = {"people": int(len(test.labels)), "cases": int(test.labels.sum()), "majority_error": min(share, 1 - share)}
+    results["test"] = {
+        "people": int(len(test.labels)),
+        "cases": int(test.labels.sum()),
+        "majority_error": min(share, 1 - share),
+    }
     results["variants"] = len(panel)
     write_text_atomic(out / "synth_utility.json", json.dumps(results, indent=2, default=json_default) + "\n")
     from genofed.simulations.experiments.synthetic_utility.report import write_report
@@ -211,15 +239,23 @@ def load_site_data(settings: RunSettings, index: int, tensors: SiteTensors, pane
     cohort = load_site(site.genotypes, site.phenotypes, panel=panel).cohort
     train, _ = validation_split(cohort.sample_ids, split_seed(site, settings.seed))
     if not np.array_equal(encode(FeatureSpec(alt_freq=panel.alt_freq), cohort)[train], tensors.train_x):
-        raise GenofedError(f"internal: {site.name}'s training split differs from the one its classifier trains on")
+        raise GenofedError(
+            f"internal: {site.name}'s training split differs from the one its classifier trains on"
+        )
     dosages = cohort.dosages[train]
     frame = cohort.covariates.iloc[train]
     covariates = None
     if {"sex", "age"} <= set(frame.columns):
         values = frame[["sex", "age"]].to_numpy(dtype=np.float64)
         covariates = None if np.isnan(values).any() else values
-    return SiteData(tensors, impute_mode(dosages), cohort.labels[train].astype(np.int8), covariates,
-                    (dosages == MISSING).all(axis=0), list(cohort.variant_ids))
+    return SiteData(
+        tensors,
+        impute_mode(dosages),
+        cohort.labels[train].astype(np.int8),
+        covariates,
+        (dosages == MISSING).all(axis=0),
+        list(cohort.variant_ids),
+    )
 
 
 def encode_records(records: SyntheticRecords, site: SiteData, panel: VariantPanel) -> np.ndarray:
@@ -233,18 +269,38 @@ def encode_records(records: SyntheticRecords, site: SiteData, panel: VariantPane
     frame = pd.DataFrame(index=ids)
     if records.sex is not None and records.age is not None:
         frame["sex"], frame["age"] = records.sex.astype(np.float64), records.age
-    cohort = Cohort(dosages=dosages, sample_ids=ids, variant_ids=site.variant_ids, labels=records.labels.astype(np.int8),
-                    covariates=frame)
+    cohort = Cohort(
+        dosages=dosages,
+        sample_ids=ids,
+        variant_ids=site.variant_ids,
+        labels=records.labels.astype(np.int8),
+        covariates=frame,
+    )
     return encode(FeatureSpec(alt_freq=panel.alt_freq), cohort)
 
 
-def _site_rows(folder: Path, cohorts: Path, panel: VariantPanel, test: TestCohort, size: int, seed: int,
-               config: SynthUtilityConfig, available: dict[str, str | None], say: Progress,
-               references: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _site_rows(
+    folder: Path,
+    cohorts: Path,
+    panel: VariantPanel,
+    test: TestCohort,
+    size: int,
+    seed: int,
+    config: SynthUtilityConfig,
+    available: dict[str, str | None],
+    say: Progress,
+    references: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
     """Every arm at every chosen clinic of one (size, seed) federation folder; each (epsilon, arm
     family) is a cached piece, so a generator that becomes available later is run on the rerun."""
-    base = replace(config.run, data_dir=str(folder), test_dir=str(cohorts / TEST), seed=seed, quiet=True,
-                   min_nodes=len(hospital_folders(folder)))
+    base = replace(
+        config.run,
+        data_dir=str(folder),
+        test_dir=str(cohorts / TEST),
+        seed=seed,
+        quiet=True,
+        min_nodes=len(hospital_folders(folder)),
+    )
     sites = simulated_sites(base)
     names = list(sites)
     rows: list[dict[str, Any]] = []
@@ -253,20 +309,28 @@ def _site_rows(folder: Path, cohorts: Path, panel: VariantPanel, test: TestCohor
             raise GenofedError(f"no clinic {name!r} in preset {config.preset}; clinics: {', '.join(names)}")
         site = load_site_data(base, names.index(name), sites[name], panel)
         model_config = ModelConfig(n_variants=sites[name].n_variants)
-        references += _cached(folder / "utility" / f"{name}-holdout-reference.json", lambda: [holdout_reference(site, seed, size, name)])
+        references += _cached(
+            folder / "utility" / f"{name}-holdout-reference.json",
+            lambda: [holdout_reference(site, seed, size, name)],
+        )
         for epsilon in config.epsilons:
             settings = replace(base, epsilon=epsilon)
             tag = f"{name}-eps{epsilon:g}"
-            rows += _cached(folder / "utility" / f"{tag}-real.json",
-                            lambda: [_real_row(site, settings, model_config, test, name, size, seed)])
+            rows += _cached(
+                folder / "utility" / f"{tag}-real.json",
+                lambda: [_real_row(site, settings, model_config, test, name, size, seed)],
+            )
             for kind in config.generators:
                 if available[kind] is not None:
                     continue
                 say(f"sites of {size}, seed {seed}, {name}, epsilon {epsilon:g}: {kind}")
                 piece = f"{tag}-{kind}-r{'_'.join(f'{r:g}' for r in config.ratios)}-e{config.generator_epochs or 'default'}"
-                rows += _cached(folder / "utility" / f"{piece}.json",
-                                lambda kind=kind: _synthetic_rows(site, settings, model_config, test, panel, kind, name, size,
-                                                                  seed, config))
+                rows += _cached(
+                    folder / "utility" / f"{piece}.json",
+                    lambda kind=kind: _synthetic_rows(
+                        site, settings, model_config, test, panel, kind, name, size, seed, config
+                    ),
+                )
     return rows
 
 
@@ -275,24 +339,58 @@ def holdout_reference(site: SiteData, seed: int, size: int, name: str) -> dict[s
     batch: what real data reaches at this size, i.e. whether the thresholds are reachable at all."""
     train, holdout = split_for_generator(site.labels, seed)
     real, other = site.dosages[train], site.dosages[holdout]
-    return {"size": size, "seed": seed, "site": name, "holdout": int(len(holdout)),
-            "af_correlation": fidelity(real=real, synthetic=other).af_correlation,
-            "ld_correlation": linkage(real=real, synthetic=other).ld_correlation,
-            "pca_mixing": population_structure(real=real, synthetic=other).mixing_synthetic}
+    return {
+        "size": size,
+        "seed": seed,
+        "site": name,
+        "holdout": int(len(holdout)),
+        "af_correlation": fidelity(real=real, synthetic=other).af_correlation,
+        "ld_correlation": linkage(real=real, synthetic=other).ld_correlation,
+        "pca_mixing": population_structure(real=real, synthetic=other).mixing_synthetic,
+    }
 
 
-def _real_row(site: SiteData, settings: RunSettings, model_config: ModelConfig, test: TestCohort, name: str, size: int,
-              seed: int) -> dict[str, Any]:
+def _real_row(
+    site: SiteData,
+    settings: RunSettings,
+    model_config: ModelConfig,
+    test: TestCohort,
+    name: str,
+    size: int,
+    seed: int,
+) -> dict[str, Any]:
     started = time.perf_counter()
     x, y = site.tensors.train_x, site.tensors.train_y
     weights = fit_alone(x, y, settings, model_config, name)
     budget = _budget(len(y), settings, [])
-    return _row("real", None, 0.0, size, seed, settings.epsilon, name, test.evaluate(model_config, weights), len(y), 0,
-                time.perf_counter() - started, **budget)
+    return _row(
+        "real",
+        None,
+        0.0,
+        size,
+        seed,
+        settings.epsilon,
+        name,
+        test.evaluate(model_config, weights),
+        len(y),
+        0,
+        time.perf_counter() - started,
+        **budget,
+    )
 
 
-def _synthetic_rows(site: SiteData, settings: RunSettings, model_config: ModelConfig, test: TestCohort, panel: VariantPanel,
-                    kind: str, name: str, size: int, seed: int, config: SynthUtilityConfig) -> list[dict[str, Any]]:
+def _synthetic_rows(
+    site: SiteData,
+    settings: RunSettings,
+    model_config: ModelConfig,
+    test: TestCohort,
+    panel: VariantPanel,
+    kind: str,
+    name: str,
+    size: int,
+    seed: int,
+    config: SynthUtilityConfig,
+) -> list[dict[str, Any]]:
     """Train the site's generator once (largest ratio), then for every ratio: the validated arm
     (accepted records only) and the unvalidated arm (every generated record)."""
     started = time.perf_counter()
@@ -303,19 +401,36 @@ def _synthetic_rows(site: SiteData, settings: RunSettings, model_config: ModelCo
     if settings.private:
         n_gen = len(split_for_generator(site.labels, seed)[0])
         try:
-            noise = noise_for_budget(kind, n_gen, gen_settings, epsilon=settings.epsilon * config.generator_share,
-                                     delta=settings.delta)
+            noise = noise_for_budget(
+                kind,
+                n_gen,
+                gen_settings,
+                epsilon=settings.epsilon * config.generator_share,
+                delta=settings.delta,
+            )
         except BudgetExhausted as exc:
-            raise GenofedError(f"{kind} generator cannot be trained within epsilon "
-                               f"{settings.epsilon * config.generator_share:g}: {exc}") from exc
+            raise GenofedError(
+                f"{kind} generator cannot be trained within epsilon "
+                f"{settings.epsilon * config.generator_share:g}: {exc}"
+            ) from exc
     largest = max(counts.values())
-    batch = generate_validated(site.dosages, site.labels, kind=kind, settings=gen_settings, n=largest, seed=seed,
-                               covariates=site.covariates, noise_multiplier=noise)
+    batch = generate_validated(
+        site.dosages,
+        site.labels,
+        kind=kind,
+        settings=gen_settings,
+        n=largest,
+        seed=seed,
+        covariates=site.covariates,
+        noise_multiplier=noise,
+    )
     generator_seconds = time.perf_counter() - started
     rows = []
     for ratio, n in counts.items():
         ratio_batch = batch if n == largest else resample(batch, site, n, seed)
-        rows += _ratio_rows(site, ratio_batch, settings, model_config, test, panel, kind, ratio, name, size, seed)
+        rows += _ratio_rows(
+            site, ratio_batch, settings, model_config, test, panel, kind, ratio, name, size, seed
+        )
     for row in rows:
         row["generator_seconds"] = generator_seconds
     return rows
@@ -327,28 +442,58 @@ def resample(batch: ValidatedBatch, site: SiteData, n: int, seed: int) -> Valida
     train, holdout = batch.train_index, batch.holdout_index
     labels = site.labels
     records = batch.generator.sample(n, case_fraction=float(labels[train].mean()), seed=seed + 1)
-    dropped = record_failures(real_train=site.dosages[train], real_holdout=site.dosages[holdout], synthetic=records.genotypes)
+    dropped = record_failures(
+        real_train=site.dosages[train], real_holdout=site.dosages[holdout], synthetic=records.genotypes
+    )
     keep = ~dropped
-    report = validate_synthetic(site.dosages[train], site.dosages[holdout], records.genotypes[keep], labels_real=labels[train],
-                                labels_synth=records.labels[keep], labels_holdout=labels[holdout])
+    report = validate_synthetic(
+        site.dosages[train],
+        site.dosages[holdout],
+        records.genotypes[keep],
+        labels_real=labels[train],
+        labels_synth=records.labels[keep],
+        labels_holdout=labels[holdout],
+    )
     return ValidatedBatch(records, dropped, report, batch.history, batch.generator, train, holdout)
 
 
-def _ratio_rows(site: SiteData, batch: ValidatedBatch, settings: RunSettings, model_config: ModelConfig, test: TestCohort,
-                panel: VariantPanel, kind: str, ratio: float, name: str, size: int, seed: int) -> list[dict[str, Any]]:
+def _ratio_rows(
+    site: SiteData,
+    batch: ValidatedBatch,
+    settings: RunSettings,
+    model_config: ModelConfig,
+    test: TestCohort,
+    panel: VariantPanel,
+    kind: str,
+    ratio: float,
+    name: str,
+    size: int,
+    seed: int,
+) -> list[dict[str, Any]]:
     report = batch.report
     train = batch.train_index
-    everything = associations(real=site.dosages[train], labels_real=site.labels[train], synthetic=batch.records.genotypes,
-                              labels_synth=batch.records.labels)
+    everything = associations(
+        real=site.dosages[train],
+        labels_real=site.labels[train],
+        synthetic=batch.records.genotypes,
+        labels_synth=batch.records.labels,
+    )
     verdict = {
-        "generated": int(len(batch.records.labels)), "dropped": int(batch.dropped.sum()), "passed": bool(report.passed),
-        "failed_checks": report.failed_checks(), "spurious_rate_validated": float(report.associations.spurious_rate),
+        "generated": int(len(batch.records.labels)),
+        "dropped": int(batch.dropped.sum()),
+        "passed": bool(report.passed),
+        "failed_checks": report.failed_checks(),
+        "spurious_rate_validated": float(report.associations.spurious_rate),
         "n_significant_validated": int(report.associations.n_significant_synthetic),
-        "spurious_rate_unfiltered": float(everything.spurious_rate), "n_significant_unfiltered": int(everything.n_significant_synthetic),
+        "spurious_rate_unfiltered": float(everything.spurious_rate),
+        "n_significant_unfiltered": int(everything.n_significant_synthetic),
         "spurious_rate_holdout": report.associations.spurious_rate_holdout,
         "association_recall": report.associations.association_recall,
-        "af_correlation": report.fidelity.af_correlation, "ld_correlation": report.ld.ld_correlation,
-        "pca_mixing": report.structure.mixing_synthetic, "aats_train": report.privacy.aats_train, "mia_auc": report.privacy.mia_auc,
+        "af_correlation": report.fidelity.af_correlation,
+        "ld_correlation": report.ld.ld_correlation,
+        "pca_mixing": report.structure.mixing_synthetic,
+        "aats_train": report.privacy.aats_train,
+        "mia_auc": report.privacy.mia_auc,
     }
     rows = []
     for arm, records in (("validated", batch.accepted()), ("unvalidated", batch.records)):
@@ -359,8 +504,23 @@ def _ratio_rows(site: SiteData, batch: ValidatedBatch, settings: RunSettings, mo
             y = np.concatenate([y, records.labels.astype(np.float32)])
         weights = fit_alone(x, y, settings, model_config, name, history=batch.history)
         budget = _budget(len(y), settings, batch.history)
-        rows.append(_row(arm, kind, ratio, size, seed, settings.epsilon, name, test.evaluate(model_config, weights),
-                         len(site.tensors.train_y), len(records.labels), time.perf_counter() - started, **budget, **verdict))
+        rows.append(
+            _row(
+                arm,
+                kind,
+                ratio,
+                size,
+                seed,
+                settings.epsilon,
+                name,
+                test.evaluate(model_config, weights),
+                len(site.tensors.train_y),
+                len(records.labels),
+                time.perf_counter() - started,
+                **budget,
+                **verdict,
+            )
+        )
     return rows
 
 
@@ -372,15 +532,44 @@ def _budget(n_rows: int, settings: RunSettings, history: list[Step]) -> dict[str
     total = epsilon_of([*history, step], settings.delta)
     if total > settings.epsilon * (1 + 1e-6):
         raise AssertionError(f"arm spends epsilon {total:.4f}, more than the budget {settings.epsilon:g}")
-    return {"epsilon_generator": epsilon_of(list(history), settings.delta), "epsilon_total": total, "classifier_noise": step[0]}
+    return {
+        "epsilon_generator": epsilon_of(list(history), settings.delta),
+        "epsilon_total": total,
+        "classifier_noise": step[0],
+    }
 
 
-def _row(arm: str, generator: str | None, ratio: float, size: int, seed: int, epsilon: float, site: str, metrics: dict[str, Any],
-         n_real: int, n_synthetic: int, seconds: float, **extra: Any) -> dict[str, Any]:
+def _row(
+    arm: str,
+    generator: str | None,
+    ratio: float,
+    size: int,
+    seed: int,
+    epsilon: float,
+    site: str,
+    metrics: dict[str, Any],
+    n_real: int,
+    n_synthetic: int,
+    seconds: float,
+    **extra: Any,
+) -> dict[str, Any]:
     accuracy = metrics.get("accuracy")
-    return {"arm": arm, "generator": generator, "ratio": ratio, "size": size, "seed": seed, "epsilon": _eps(epsilon), "site": site,
-            "auc": metrics.get("auc"), "accuracy": accuracy, "error": None if accuracy is None else 1.0 - accuracy,
-            "n_real": n_real, "n_synthetic": n_synthetic, "seconds": seconds, **extra}
+    return {
+        "arm": arm,
+        "generator": generator,
+        "ratio": ratio,
+        "size": size,
+        "seed": seed,
+        "epsilon": _eps(epsilon),
+        "site": site,
+        "auc": metrics.get("auc"),
+        "accuracy": accuracy,
+        "error": None if accuracy is None else 1.0 - accuracy,
+        "n_real": n_real,
+        "n_synthetic": n_synthetic,
+        "seconds": seconds,
+        **extra,
+    }
 
 
 def summarise(rows: list[dict[str, Any]], config: SynthUtilityConfig) -> dict[str, Any]:
@@ -390,68 +579,132 @@ def summarise(rows: list[dict[str, Any]], config: SynthUtilityConfig) -> dict[st
         frame["generator"] = None
     frame["generator"] = frame["generator"].fillna("-")
     table = []
-    for (arm, kind, ratio, size, eps), g in frame.groupby(["arm", "generator", "ratio", "size", "epsilon"], sort=False):
-        entry = {"arm": arm, "generator": kind, "ratio": float(ratio), "size": int(size), "epsilon": eps, "n": int(len(g)),
-                 "error_mean": _mean(g["error"]), "error_sd": _sd(g["error"]), "auc_mean": _mean(g["auc"]), "auc_sd": _sd(g["auc"]),
-                 "synthetic_used_mean": _mean(g["n_synthetic"]), "seconds_mean": _mean(g["seconds"])}
+    for (arm, kind, ratio, size, eps), g in frame.groupby(
+        ["arm", "generator", "ratio", "size", "epsilon"], sort=False
+    ):
+        entry = {
+            "arm": arm,
+            "generator": kind,
+            "ratio": float(ratio),
+            "size": int(size),
+            "epsilon": eps,
+            "n": int(len(g)),
+            "error_mean": _mean(g["error"]),
+            "error_sd": _sd(g["error"]),
+            "auc_mean": _mean(g["auc"]),
+            "auc_sd": _sd(g["auc"]),
+            "synthetic_used_mean": _mean(g["n_synthetic"]),
+            "seconds_mean": _mean(g["seconds"]),
+        }
         if arm != "real":
             generated = float(g["generated"].sum())
             used = float(g["n_synthetic"].sum())
             passed = g["passed"].astype(bool)
-            entry.update(pass_rate=float(passed.mean()), rejected_share=1.0 - used / generated if generated else None,
-                         dropped_share=float(g["dropped"].sum()) / generated if generated else None,
-                         spurious_accepted=_mean(g.loc[passed, "spurious_rate_validated"]),
-                         spurious_unfiltered=_mean(g["spurious_rate_unfiltered"]),
-                         significant_unfiltered=_mean(g["n_significant_unfiltered"]),
-                         spurious_holdout=_mean(g["spurious_rate_holdout"]),
-                         generator_seconds_mean=_mean(g["generator_seconds"]),
-                         epsilon_total_max=_max(g.get("epsilon_total")))
+            entry.update(
+                pass_rate=float(passed.mean()),
+                rejected_share=1.0 - used / generated if generated else None,
+                dropped_share=float(g["dropped"].sum()) / generated if generated else None,
+                spurious_accepted=_mean(g.loc[passed, "spurious_rate_validated"]),
+                spurious_unfiltered=_mean(g["spurious_rate_unfiltered"]),
+                significant_unfiltered=_mean(g["n_significant_unfiltered"]),
+                spurious_holdout=_mean(g["spurious_rate_holdout"]),
+                generator_seconds_mean=_mean(g["generator_seconds"]),
+                epsilon_total_max=_max(g.get("epsilon_total")),
+            )
         elif "epsilon_total" in g:
             entry["epsilon_total_max"] = _max(g["epsilon_total"])
         table.append(entry)
     reductions = _reductions(frame)
-    return {"config": _config_dict(config), "rows": rows, "table": table, "reductions": reductions,
-            "targets": _targets(frame, reductions, config), "paper": PAPER}
+    return {
+        "config": _config_dict(config),
+        "rows": rows,
+        "table": table,
+        "reductions": reductions,
+        "targets": _targets(frame, reductions, config),
+        "paper": PAPER,
+    }
 
 
 def _reductions(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Relative error reduction of each synthetic arm over real only, paired by (size, seed, epsilon, site)."""
     out = []
     real = frame[frame.arm == "real"].set_index(["size", "seed", "epsilon", "site"])
-    for (arm, kind, ratio, size, eps), g in frame[frame.arm != "real"].groupby(["arm", "generator", "ratio", "size", "epsilon"], sort=False):
-        paired = g.set_index(["size", "seed", "epsilon", "site"]).join(real[["error", "auc"]], rsuffix="_real", how="inner")
+    for (arm, kind, ratio, size, eps), g in frame[frame.arm != "real"].groupby(
+        ["arm", "generator", "ratio", "size", "epsilon"], sort=False
+    ):
+        paired = g.set_index(["size", "seed", "epsilon", "site"]).join(
+            real[["error", "auc"]], rsuffix="_real", how="inner"
+        )
         if paired.empty:
             continue
         err_real, err_synth = _mean(paired["error_real"]), _mean(paired["error"])
-        out.append({"arm": arm, "generator": kind, "ratio": float(ratio), "size": int(size), "epsilon": eps, "pairs": int(len(paired)),
-                    "error_real": err_real, "error_synthetic": err_synth,
-                    "relative_reduction": (err_real - err_synth) / err_real if err_real else None,
-                    "auc_gain": _mean(paired["auc"] - paired["auc_real"]), "auc_gain_sd": _sd(paired["auc"] - paired["auc_real"])})
+        out.append(
+            {
+                "arm": arm,
+                "generator": kind,
+                "ratio": float(ratio),
+                "size": int(size),
+                "epsilon": eps,
+                "pairs": int(len(paired)),
+                "error_real": err_real,
+                "error_synthetic": err_synth,
+                "relative_reduction": (err_real - err_synth) / err_real if err_real else None,
+                "auc_gain": _mean(paired["auc"] - paired["auc_real"]),
+                "auc_gain_sd": _sd(paired["auc"] - paired["auc_real"]),
+            }
+        )
     return out
 
 
-def _targets(frame: pd.DataFrame, reductions: list[dict[str, Any]], config: SynthUtilityConfig) -> dict[str, Any]:
+def _targets(
+    frame: pd.DataFrame, reductions: list[dict[str, Any]], config: SynthUtilityConfig
+) -> dict[str, Any]:
     """The benchmark's two targets. The error target is judged where the paper measured it: the
     validated arm at the paper's ratio (0.4, else the closest one) for the smallest site, per
     generator and privacy level; every other cell is in the reductions table."""
     paper_ratio = min(config.ratios, key=lambda r: abs(r - PAPER["cohort_increase"]))
     smallest = min(config.sizes)
-    error = [{**r, "met": bool(r["relative_reduction"] is not None and r["relative_reduction"] >= TARGET_ERROR_REDUCTION)}
-             for r in reductions if r["arm"] == "validated" and r["ratio"] == paper_ratio and r["size"] == smallest]
-    any_cell = [r for r in reductions if r["arm"] == "validated" and (r["relative_reduction"] or 0) >= TARGET_ERROR_REDUCTION]
+    error = [
+        {
+            **r,
+            "met": bool(
+                r["relative_reduction"] is not None and r["relative_reduction"] >= TARGET_ERROR_REDUCTION
+            ),
+        }
+        for r in reductions
+        if r["arm"] == "validated" and r["ratio"] == paper_ratio and r["size"] == smallest
+    ]
+    any_cell = [
+        r
+        for r in reductions
+        if r["arm"] == "validated" and (r["relative_reduction"] or 0) >= TARGET_ERROR_REDUCTION
+    ]
     spurious = []
     synth = frame[frame.arm == "validated"]
     for (kind, eps), g in synth.groupby(["generator", "epsilon"], sort=False):
         passed = g[g["passed"].astype(bool)]
         rate = _mean(passed["spurious_rate_validated"])
-        spurious.append({"generator": kind, "epsilon": eps, "accepted_batches": int(len(passed)), "batches": int(len(g)),
-                         "spurious_rate_accepted": rate, "spurious_rate_unfiltered": _mean(g["spurious_rate_unfiltered"]),
-                         "significant_unfiltered": int(g["n_significant_unfiltered"].sum()),
-                         "significant_accepted": int(passed["n_significant_validated"].sum()),
-                         "met": bool(rate is not None and rate < TARGET_SPURIOUS)})
-    return {"paper_ratio": paper_ratio, "smallest_size": smallest, "error_reduction_at_paper_ratio": error,
-            "cells_meeting_error_target": len(any_cell), "cells": len([r for r in reductions if r["arm"] == "validated"]),
-            "spurious_rate_of_accepted": spurious}
+        spurious.append(
+            {
+                "generator": kind,
+                "epsilon": eps,
+                "accepted_batches": int(len(passed)),
+                "batches": int(len(g)),
+                "spurious_rate_accepted": rate,
+                "spurious_rate_unfiltered": _mean(g["spurious_rate_unfiltered"]),
+                "significant_unfiltered": int(g["n_significant_unfiltered"].sum()),
+                "significant_accepted": int(passed["n_significant_validated"].sum()),
+                "met": bool(rate is not None and rate < TARGET_SPURIOUS),
+            }
+        )
+    return {
+        "paper_ratio": paper_ratio,
+        "smallest_size": smallest,
+        "error_reduction_at_paper_ratio": error,
+        "cells_meeting_error_target": len(any_cell),
+        "cells": len([r for r in reductions if r["arm"] == "validated"]),
+        "spurious_rate_of_accepted": spurious,
+    }
 
 
 def _max(values: pd.Series | None) -> float | None:

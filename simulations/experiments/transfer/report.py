@@ -8,7 +8,6 @@ from typing import Any
 
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.report import markdown_table, new_figure, save_figure
-
 from genofed.simulations.experiments.transfer.run import EQUIVALENT_AUC_GAIN, finetune_mode
 
 REPORT = "report.md"
@@ -52,15 +51,27 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         "",
         "Fine-tuning mode, fixed in advance: no DP trains everything (`full`); under DP only the output layer "
         "(`frozen`), because DP noise grows with every privately trained coordinate (see the mode table)."
-        + (f" Under DP the federated arm (e) runs {', '.join(f'`{m}`' for m in config['federated_dp_modes'])}: a "
-           "federation pools more signal than one site." if len(config.get("federated_dp_modes", ())) > 1 else ""),
+        + (
+            f" Under DP the federated arm (e) runs {', '.join(f'`{m}`' for m in config['federated_dp_modes'])}: a "
+            "federation pools more signal than one site."
+            if len(config.get("federated_dp_modes", ())) > 1
+            else ""
+        ),
         "",
         "## Source models",
         "",
         markdown_table(
             ["source", "people", "targets", "validation AUC", "content hash"],
-            [[name, info.get("samples"), info.get("targets"), _f((info.get("validation") or {}).get("auc")),
-              f"`{str(info.get('content_hash'))[:16]}`"] for name, info in results.get("sources", {}).items()],
+            [
+                [
+                    name,
+                    info.get("samples"),
+                    info.get("targets"),
+                    _f((info.get("validation") or {}).get("auc")),
+                    f"`{str(info.get('content_hash'))[:16]}`",
+                ]
+                for name, info in results.get("sources", {}).items()
+            ],
         ),
         "",
         "## Gain of transfer over scratch (site alone, paired by clinic and seed)",
@@ -71,16 +82,34 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         "",
         markdown_table(
             ["source", "patients", "epsilon", "mode", "accuracy gain (points)", "AUC gain", "pairs"],
-            [[g["source"], g["size"], _eps(g["epsilon"]), g["mode"], _pm(g["accuracy_points_mean"], g["accuracy_points_sd"], 1),
-              _pm(g["auc_mean"], g["auc_sd"]), g["pairs"]] for g in results["gains"]],
+            [
+                [
+                    g["source"],
+                    g["size"],
+                    _eps(g["epsilon"]),
+                    g["mode"],
+                    _pm(g["accuracy_points_mean"], g["accuracy_points_sd"], 1),
+                    _pm(g["auc_mean"], g["auc_sd"]),
+                    g["pairs"],
+                ]
+                for g in results["gains"]
+            ],
         ),
         "",
     ]
     for epsilon in config["epsilons"]:
-        rows = [r for r in table if r["epsilon"] == epsilon and not (r["arm"] == "near-local" and r["mode"] != _mode(epsilon))]
+        rows = [
+            r
+            for r in table
+            if r["epsilon"] == epsilon and not (r["arm"] == "near-local" and r["mode"] != _mode(epsilon))
+        ]
         rows += [r for r in table if r["arm"] == "pooled" and epsilon != "inf"]
-        lines += [f"## {'No DP' if epsilon == 'inf' else f'epsilon {_eps(epsilon)} per site'}: AUC and accuracy", "",
-                  _arm_table(rows, config["sizes"]), ""]
+        lines += [
+            f"## {'No DP' if epsilon == 'inf' else f'epsilon {_eps(epsilon)} per site'}: AUC and accuracy",
+            "",
+            _arm_table(rows, config["sizes"]),
+            "",
+        ]
     modes = [r for r in table if r["arm"] == "near-local" and r["size"] == config["modes_at"]]
     if modes:
         lines += [
@@ -88,16 +117,27 @@ def render(results: dict[str, Any], plotted: bool) -> str:
             "",
             markdown_table(
                 ["epsilon", "mode", "privately trained parameters", "AUC", "accuracy"],
-                [[_eps(r["epsilon"]), r["mode"], f"{r['trainable_parameters']:,}", _pm(r["auc_mean"], r["auc_sd"]),
-                  _pm(r["accuracy_mean"], r["accuracy_sd"])] for r in sorted(modes, key=lambda r: (str(r["epsilon"]), -r["trainable_parameters"]))],
+                [
+                    [
+                        _eps(r["epsilon"]),
+                        r["mode"],
+                        f"{r['trainable_parameters']:,}",
+                        _pm(r["auc_mean"], r["auc_sd"]),
+                        _pm(r["accuracy_mean"], r["accuracy_sd"]),
+                    ]
+                    for r in sorted(modes, key=lambda r: (str(r["epsilon"]), -r["trainable_parameters"]))
+                ],
             ),
             "",
         ]
     lines += ["## Targets", "", *_target_lines(results.get("targets", {})), ""]
     if plotted:
         lines += [f"![AUC by site size]({PLOT})", ""]
-    lines += [f"Wall time of this invocation: {results.get('wall_seconds', 0) / 60:.1f} min (pieces an earlier run of the same "
-              "OUT finished are reused, not recomputed). Raw rows: `transfer.json`.", ""]
+    lines += [
+        f"Wall time of this invocation: {results.get('wall_seconds', 0) / 60:.1f} min (pieces an earlier run of the same "
+        "OUT finished are reused, not recomputed). Raw rows: `transfer.json`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -105,10 +145,12 @@ def _accuracy_note(results: dict[str, Any]) -> str:
     test = results.get("test") or {}
     if not test:
         return ""
-    return (f"Accuracy is at threshold 0.5 on a test cohort of {test['people']} people ({test['cases']} cases): a model "
-            f"that calls everyone a control scores {test['majority_accuracy']:.1%}, so accuracy also measures calibration "
-            "to the test cohort's case share, and a gain in accuracy can come from recalibration alone. AUC does not "
-            "depend on the threshold.")
+    return (
+        f"Accuracy is at threshold 0.5 on a test cohort of {test['people']} people ({test['cases']} cases): a model "
+        f"that calls everyone a control scores {test['majority_accuracy']:.1%}, so accuracy also measures calibration "
+        "to the test cohort's case share, and a gain in accuracy can come from recalibration alone. AUC does not "
+        "depend on the threshold."
+    )
 
 
 def _arm_table(rows: list[dict[str, Any]], sizes: list[int]) -> str:
@@ -117,7 +159,11 @@ def _arm_table(rows: list[dict[str, Any]], sizes: list[int]) -> str:
         cells = []
         for size in sizes:
             match = [r for r in rows if r["arm"] == arm and r["mode"] == mode and r["size"] == size]
-            cells.append(f"{_pm(match[0]['auc_mean'], match[0]['auc_sd'])} / {_pct(match[0]['accuracy_mean'])}" if match else "")
+            cells.append(
+                f"{_pm(match[0]['auc_mean'], match[0]['auc_sd'])} / {_pct(match[0]['accuracy_mean'])}"
+                if match
+                else ""
+            )
         body.append([_title(arm, mode), *cells])
     return markdown_table(["arm (AUC / accuracy)", *[f"{s} patients" for s in sizes]], body)
 
@@ -125,7 +171,9 @@ def _arm_table(rows: list[dict[str, Any]], sizes: list[int]) -> str:
 def _arm_modes(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(arm, mode) pairs present, in the arms' order."""
     present = {(r["arm"], r["mode"]) for r in rows}
-    return [(arm, mode) for arm in ARM_TITLES for mode in ("full", "partial", "frozen") if (arm, mode) in present]
+    return [
+        (arm, mode) for arm in ARM_TITLES for mode in ("full", "partial", "frozen") if (arm, mode) in present
+    ]
 
 
 def _title(arm: str, mode: str) -> str:
@@ -135,18 +183,24 @@ def _title(arm: str, mode: str) -> str:
 def _target_lines(targets: dict[str, Any]) -> list[str]:
     lines = []
     for entry in targets.get("near_gain_at_200", []):
-        lines.append(f"- Near-source transfer at 200 patients, {_privacy(entry['epsilon'])} ({entry['mode']}): "
-                     f"{entry['accuracy_points']:+.1f} points of accuracy, {entry['auc']:+.3f} AUC (target: >= 13 points or "
-                     f">= {EQUIVALENT_AUC_GAIN:.2f} AUC): **{'met' if entry['met'] else 'missed'}**.")
+        lines.append(
+            f"- Near-source transfer at 200 patients, {_privacy(entry['epsilon'])} ({entry['mode']}): "
+            f"{entry['accuracy_points']:+.1f} points of accuracy, {entry['auc']:+.3f} AUC (target: >= 13 points or "
+            f">= {EQUIVALENT_AUC_GAIN:.2f} AUC): **{'met' if entry['met'] else 'missed'}**."
+        )
     for entry in targets.get("far_helps_less_than_near_at_200", []):
-        lines.append(f"- Far source helps less than near at 200 patients, {_privacy(entry['epsilon'])}: AUC gain far "
-                     f"{entry['far_auc']:+.3f} vs near {entry['near_auc']:+.3f} (accuracy {entry['far_accuracy_points']:+.1f} "
-                     f"vs {entry['near_accuracy_points']:+.1f} points): **{'yes' if entry['met'] else 'no'}**.")
+        lines.append(
+            f"- Far source helps less than near at 200 patients, {_privacy(entry['epsilon'])}: AUC gain far "
+            f"{entry['far_auc']:+.3f} vs near {entry['near_auc']:+.3f} (accuracy {entry['far_accuracy_points']:+.1f} "
+            f"vs {entry['near_accuracy_points']:+.1f} points): **{'yes' if entry['met'] else 'no'}**."
+        )
     for entry in targets.get("federated_near_eps3_within_0.05_of_pooled", []):
-        lines.append(f"- Federated + near source at epsilon 3 ({entry.get('mode', 'frozen')}), sites of {entry['size']}: "
-                     f"AUC {entry['federated_near_eps3_auc']:.3f} "
-                     f"vs pooled non-private {entry['pooled_auc']:.3f} (gap {entry['gap']:+.3f}; target <= 0.05): "
-                     f"**{'met' if entry['met'] else 'missed'}**.")
+        lines.append(
+            f"- Federated + near source at epsilon 3 ({entry.get('mode', 'frozen')}), sites of {entry['size']}: "
+            f"AUC {entry['federated_near_eps3_auc']:.3f} "
+            f"vs pooled non-private {entry['pooled_auc']:.3f} (gap {entry['gap']:+.3f}; target <= 0.05): "
+            f"**{'met' if entry['met'] else 'missed'}**."
+        )
     return lines or ["- not measured in this configuration"]
 
 
@@ -159,14 +213,29 @@ def _plot(path: Path, results: dict[str, Any]) -> bool:
     figure.set_size_inches(4.0 * len(epsilons), 4.0)
     for i, epsilon in enumerate(epsilons):
         axes = figure.add_subplot(1, len(epsilons), i + 1)
-        shown = [r for r in table if (r["epsilon"] == epsilon or r["arm"] == "pooled")
-                 and (r["arm"] != "near-local" or r["mode"] == _mode(epsilon))]
+        shown = [
+            r
+            for r in table
+            if (r["epsilon"] == epsilon or r["arm"] == "pooled")
+            and (r["arm"] != "near-local" or r["mode"] == _mode(epsilon))
+        ]
         for arm, mode in _arm_modes(shown):
-            rows = sorted((r for r in shown if r["arm"] == arm and r["mode"] == mode), key=lambda r: r["size"])
-            style = "--" if arm == "pooled" else (":" if mode == "partial" and arm == "near-federated" else "-")
-            axes.errorbar([r["size"] for r in rows], [r["auc_mean"] for r in rows],
-                          yerr=[r["auc_sd"] or 0 for r in rows], marker="o", capsize=3, label=_title(arm, mode),
-                          color=COLORS[list(ARM_TITLES).index(arm)], linestyle=style)
+            rows = sorted(
+                (r for r in shown if r["arm"] == arm and r["mode"] == mode), key=lambda r: r["size"]
+            )
+            style = (
+                "--" if arm == "pooled" else (":" if mode == "partial" and arm == "near-federated" else "-")
+            )
+            axes.errorbar(
+                [r["size"] for r in rows],
+                [r["auc_mean"] for r in rows],
+                yerr=[r["auc_sd"] or 0 for r in rows],
+                marker="o",
+                capsize=3,
+                label=_title(arm, mode),
+                color=COLORS[list(ARM_TITLES).index(arm)],
+                linestyle=style,
+            )
         sizes = results["config"]["sizes"]
         axes.set_xscale("log")
         axes.set_xticks(sizes, [str(s) for s in sizes])

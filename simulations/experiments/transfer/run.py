@@ -30,23 +30,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genofed.common.util.atomic import write_text_atomic
 from genofed.common.data.cohort import Cohort
-from genofed.common.errors import GenofedError
 from genofed.common.data.layout import PANEL, PHENOTYPES, TEST, hospital_folders
 from genofed.common.data.loading import load_site
-from genofed.common.model.network import FINETUNE_MODES, ModelConfig, build_model, set_trainable
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.writers import write_plink
+from genofed.common.errors import GenofedError
+from genofed.common.model.network import FINETUNE_MODES, ModelConfig, build_model, set_trainable
+from genofed.common.util.atomic import write_text_atomic
 from genofed.server.evaluation import TestCohort
-from genofed.server.pretraining.train import PretrainSettings, pretrain
 from genofed.server.pretraining.model_file import PretrainedModel, check_compatible, load_pretrained
+from genofed.server.pretraining.train import PretrainSettings, pretrain
 from genofed.server.results import json_default
 from genofed.server.settings import RunSettings
-
-from genofed.simulations.local.baselines import fit_alone
 from genofed.simulations.cohorts.build import ensure_cohorts
 from genofed.simulations.cohorts.presets import get_preset
+from genofed.simulations.local.baselines import fit_alone
 from genofed.simulations.local.simulate import simulated_sites
 
 Progress = Callable[[str], None]
@@ -88,8 +87,17 @@ class TransferConfig:
     @classmethod
     def small(cls, out_dir: str) -> TransferConfig:
         """Minutes-scale: the small preset (3 clinics, ~500 variants), one site size, one seed, 2 rounds."""
-        return cls(out_dir=out_dir, preset="small", sizes=(40,), seeds=(1,), epsilons=(math.inf, 3.0), modes_at=40,
-                   federated_dp_modes=("frozen",), run=RunSettings(rounds=2, local_epochs=1), pretrain=PretrainSettings(epochs=3))
+        return cls(
+            out_dir=out_dir,
+            preset="small",
+            sizes=(40,),
+            seeds=(1,),
+            epsilons=(math.inf, 3.0),
+            modes_at=40,
+            federated_dp_modes=("frozen",),
+            run=RunSettings(rounds=2, local_epochs=1),
+            pretrain=PretrainSettings(epochs=3),
+        )
 
 
 def finetune_mode(epsilon: float) -> str:
@@ -107,12 +115,19 @@ def run_transfer_experiment(config: TransferConfig, progress: Progress | None = 
     out = Path(config.out_dir)
     smallest = min(c.n for c in get_preset(config.preset).hospitals)
     if max(config.sizes) > smallest:  # before minutes of simulation, not after
-        raise GenofedError(f"site size {max(config.sizes)} is larger than the smallest clinic of preset {config.preset} ({smallest})")
+        raise GenofedError(
+            f"site size {max(config.sizes)} is larger than the smallest clinic of preset {config.preset} ({smallest})"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    cohorts = ensure_cohorts(out / "cohorts", preset=config.preset, seed=config.cohort_seed, with_sources=True, progress=say)
+    cohorts = ensure_cohorts(
+        out / "cohorts", preset=config.preset, seed=config.cohort_seed, with_sources=True, progress=say
+    )
     panel = VariantPanel.load(cohorts / PANEL)
     test = TestCohort.load(cohorts / TEST, panel)
-    models = {name: _ensure_source_model(out / "models" / f"{name}.pt", cohorts, name, config, say) for name in SOURCES}
+    models = {
+        name: _ensure_source_model(out / "models" / f"{name}.pt", cohorts, name, config, say)
+        for name in SOURCES
+    }
     hospitals = _load_hospitals(cohorts)
 
     rows: list[dict[str, Any]] = []
@@ -120,14 +135,21 @@ def run_transfer_experiment(config: TransferConfig, progress: Progress | None = 
         for seed in config.seeds:
             folder = out / "sites" / f"n{size}-seed{seed}"
             _write_sites(folder, hospitals, size, seed, cohorts)
-            rows += _cached(folder / "local.json", lambda: _local_arms(folder, cohorts, test, models, size, seed, config, say))
+            rows += _cached(
+                folder / "local.json",
+                lambda: _local_arms(folder, cohorts, test, models, size, seed, config, say),
+            )
             if config.federated:
                 rows += _federated_arms(out, folder, cohorts, models, size, seed, config, say)
     results = summarise(rows, config)
     results["wall_seconds"] = time.perf_counter() - started
     results["sources"] = {name: _source_info(model) for name, model in models.items()}
     share = float(np.mean(test.labels))
-    results["test"] = {"people": int(len(test.labels)), "cases": int(test.labels.sum()), "majority_accuracy": max(share, 1 - share)}
+    results["test"] = {
+        "people": int(len(test.labels)),
+        "cases": int(test.labels.sum()),
+        "majority_accuracy": max(share, 1 - share),
+    }
     write_text_atomic(out / "transfer.json", json.dumps(results, indent=2, default=json_default) + "\n")
     from genofed.simulations.experiments.transfer.report import write_transfer_report
 
@@ -135,7 +157,9 @@ def run_transfer_experiment(config: TransferConfig, progress: Progress | None = 
     return results
 
 
-def _ensure_source_model(path: Path, cohorts: Path, source: str, config: TransferConfig, say: Progress) -> PretrainedModel:
+def _ensure_source_model(
+    path: Path, cohorts: Path, source: str, config: TransferConfig, say: Progress
+) -> PretrainedModel:
     if path.exists():
         model = load_pretrained(path)
         check_compatible(model, VariantPanel.load(cohorts / PANEL), source=str(path))
@@ -148,7 +172,10 @@ def _ensure_source_model(path: Path, cohorts: Path, source: str, config: Transfe
 def _load_hospitals(cohorts: Path) -> dict[str, Cohort]:
     """Each clinic's data as the clinic exported it (its own variants and allele orientation):
     a site drawn from it is written the same way, and aligned to the panel by the site loader."""
-    return {folder.name: load_site(folder.genotypes, folder.phenotypes).cohort for folder in hospital_folders(cohorts)}
+    return {
+        folder.name: load_site(folder.genotypes, folder.phenotypes).cohort
+        for folder in hospital_folders(cohorts)
+    }
 
 
 def nested_order(labels: np.ndarray, seed: int) -> np.ndarray:
@@ -159,7 +186,9 @@ def nested_order(labels: np.ndarray, seed: int) -> np.ndarray:
     share = len(cases) / len(labels)
     order, taken_cases = [], 0
     for k in range(1, len(labels) + 1):
-        if taken_cases < len(cases) and (taken_cases < round(share * k) or len(order) - taken_cases >= len(controls)):
+        if taken_cases < len(cases) and (
+            taken_cases < round(share * k) or len(order) - taken_cases >= len(controls)
+        ):
             order.append(cases[taken_cases])
             taken_cases += 1
         else:
@@ -184,13 +213,30 @@ def _write_sites(folder: Path, hospitals: dict[str, Cohort], size: int, seed: in
     write_text_atomic(folder / PANEL, (cohorts / PANEL).read_text())
 
 
-def _site_settings(folder: Path, cohorts: Path, seed: int, epsilon: float, config: TransferConfig) -> RunSettings:
-    return replace(config.run, data_dir=str(folder), test_dir=str(cohorts / TEST), epsilon=epsilon, seed=seed, quiet=True,
-                   min_nodes=len(hospital_folders(folder)))
+def _site_settings(
+    folder: Path, cohorts: Path, seed: int, epsilon: float, config: TransferConfig
+) -> RunSettings:
+    return replace(
+        config.run,
+        data_dir=str(folder),
+        test_dir=str(cohorts / TEST),
+        epsilon=epsilon,
+        seed=seed,
+        quiet=True,
+        min_nodes=len(hospital_folders(folder)),
+    )
 
 
-def _local_arms(folder: Path, cohorts: Path, test: TestCohort, models: dict[str, PretrainedModel], size: int, seed: int,
-                config: TransferConfig, say: Progress) -> list[dict[str, Any]]:
+def _local_arms(
+    folder: Path,
+    cohorts: Path,
+    test: TestCohort,
+    models: dict[str, PretrainedModel],
+    size: int,
+    seed: int,
+    config: TransferConfig,
+    say: Progress,
+) -> list[dict[str, Any]]:
     """Arms (a)-(c) at every clinic, the pooled reference, and the mode comparison."""
     say(f"sites of {size}, seed {seed}: local arms")
     models_dir = folder.parent.parent / "models"
@@ -206,21 +252,53 @@ def _local_arms(folder: Path, cohorts: Path, test: TestCohort, models: dict[str,
         for source, model, mode in arms:
             model_config = scratch_config if model is None else model.model_config
             start = None if model is None else model.state_dict
-            arm_settings = replace(settings, finetune=mode, pretrained="" if model is None else str(models_dir / f"{source}.pt"))
+            arm_settings = replace(
+                settings, finetune=mode, pretrained="" if model is None else str(models_dir / f"{source}.pt")
+            )
             for name, data in sites.items():
                 weights = fit_alone(data.train_x, data.train_y, arm_settings, model_config, name, start)
-                rows.append(_row(f"{source}-local", source, mode, size, seed, epsilon, name, test.evaluate(model_config, weights),
-                                 _trainable(model_config, mode)))
+                rows.append(
+                    _row(
+                        f"{source}-local",
+                        source,
+                        mode,
+                        size,
+                        seed,
+                        epsilon,
+                        name,
+                        test.evaluate(model_config, weights),
+                        _trainable(model_config, mode),
+                    )
+                )
     pooled_x = np.concatenate([d.train_x for d in sites.values()])
     pooled_y = np.concatenate([d.train_y for d in sites.values()])
     weights = fit_alone(pooled_x, pooled_y, base, scratch_config, "pooled", private=False)
-    rows.append(_row("pooled", "scratch", "full", size, seed, math.inf, "pooled", test.evaluate(scratch_config, weights),
-                     _trainable(scratch_config, "full")))
+    rows.append(
+        _row(
+            "pooled",
+            "scratch",
+            "full",
+            size,
+            seed,
+            math.inf,
+            "pooled",
+            test.evaluate(scratch_config, weights),
+            _trainable(scratch_config, "full"),
+        )
+    )
     return rows
 
 
-def _federated_arms(out: Path, folder: Path, cohorts: Path, models: dict[str, PretrainedModel], size: int, seed: int,
-                    config: TransferConfig, say: Progress) -> list[dict[str, Any]]:
+def _federated_arms(
+    out: Path,
+    folder: Path,
+    cohorts: Path,
+    models: dict[str, PretrainedModel],
+    size: int,
+    seed: int,
+    config: TransferConfig,
+    say: Progress,
+) -> list[dict[str, Any]]:
     """Arms (d) and (e): real federations of the `size`-patient sites on Flower's simulation engine."""
     from genofed.simulations.local.simulate import simulate
 
@@ -230,8 +308,12 @@ def _federated_arms(out: Path, folder: Path, cohorts: Path, models: dict[str, Pr
         for source, mode in [("scratch", "full"), *(("near", m) for m in near_modes)]:
             tag = f"n{size}-seed{seed}-{source}-{mode}-eps{epsilon:g}"
             run_dir = out / "federations" / tag
-            settings = replace(_site_settings(folder, cohorts, seed, epsilon, config), out_dir=str(run_dir),
-                               pretrained=str(out / "models" / "near.pt") if source == "near" else "", finetune=mode)
+            settings = replace(
+                _site_settings(folder, cohorts, seed, epsilon, config),
+                out_dir=str(run_dir),
+                pretrained=str(out / "models" / "near.pt") if source == "near" else "",
+                finetune=mode,
+            )
             results_file = run_dir / "results.json"
             if results_file.exists():
                 results = json.loads(results_file.read_text())
@@ -239,15 +321,48 @@ def _federated_arms(out: Path, folder: Path, cohorts: Path, models: dict[str, Pr
                 say(f"sites of {size}, seed {seed}: federation {source} ({mode}), epsilon {epsilon:g}")
                 results = simulate(settings, references=False)
             metrics = results["test_metrics"] or {}
-            rows.append(_row(f"{source}-federated", source, mode, size, seed, epsilon, "federation", metrics,
-                             int(results.get("trainable_parameters") or 0), seconds=results.get("wall_seconds")))
+            rows.append(
+                _row(
+                    f"{source}-federated",
+                    source,
+                    mode,
+                    size,
+                    seed,
+                    epsilon,
+                    "federation",
+                    metrics,
+                    int(results.get("trainable_parameters") or 0),
+                    seconds=results.get("wall_seconds"),
+                )
+            )
     return rows
 
 
-def _row(arm: str, source: str, mode: str, size: int, seed: int, epsilon: float, site: str, metrics: dict[str, Any],
-         trainable: int, seconds: float | None = None) -> dict[str, Any]:
-    return {"arm": arm, "source": source, "mode": mode, "size": size, "seed": seed, "epsilon": _eps(epsilon), "site": site,
-            "auc": metrics.get("auc"), "accuracy": metrics.get("accuracy"), "trainable_parameters": trainable, "seconds": seconds}
+def _row(
+    arm: str,
+    source: str,
+    mode: str,
+    size: int,
+    seed: int,
+    epsilon: float,
+    site: str,
+    metrics: dict[str, Any],
+    trainable: int,
+    seconds: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "arm": arm,
+        "source": source,
+        "mode": mode,
+        "size": size,
+        "seed": seed,
+        "epsilon": _eps(epsilon),
+        "site": site,
+        "auc": metrics.get("auc"),
+        "accuracy": metrics.get("accuracy"),
+        "trainable_parameters": trainable,
+        "seconds": seconds,
+    }
 
 
 def _trainable(config: ModelConfig, mode: str) -> int:
@@ -259,13 +374,28 @@ def summarise(rows: list[dict[str, Any]], config: TransferConfig) -> dict[str, A
     frame = pd.DataFrame(rows)
     groups = frame.groupby(["arm", "mode", "size", "epsilon"], sort=False)
     table = [
-        {"arm": arm, "mode": mode, "size": int(size), "epsilon": eps, "n": int(len(g)),
-         "auc_mean": _mean(g["auc"]), "auc_sd": _sd(g["auc"]), "accuracy_mean": _mean(g["accuracy"]),
-         "accuracy_sd": _sd(g["accuracy"]), "trainable_parameters": int(g["trainable_parameters"].iloc[0])}
+        {
+            "arm": arm,
+            "mode": mode,
+            "size": int(size),
+            "epsilon": eps,
+            "n": int(len(g)),
+            "auc_mean": _mean(g["auc"]),
+            "auc_sd": _sd(g["auc"]),
+            "accuracy_mean": _mean(g["accuracy"]),
+            "accuracy_sd": _sd(g["accuracy"]),
+            "trainable_parameters": int(g["trainable_parameters"].iloc[0]),
+        }
         for (arm, mode, size, eps), g in groups
     ]
-    return {"config": _config_dict(config), "rows": rows, "table": table, "gains": _gains(frame), "targets": _targets(frame),
-            "paper": PAPER}
+    return {
+        "config": _config_dict(config),
+        "rows": rows,
+        "table": table,
+        "gains": _gains(frame),
+        "targets": _targets(frame),
+        "paper": PAPER,
+    }
 
 
 def _gains(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -275,15 +405,27 @@ def _gains(frame: pd.DataFrame) -> list[dict[str, Any]]:
         mode = finetune_mode(math.inf if eps == "inf" else float(eps))
         scratch = group[(group.arm == "scratch-local")].set_index(["seed", "site"])
         for source in SOURCES:
-            tuned = group[(group.arm == f"{source}-local") & (group["mode"] == mode)].set_index(["seed", "site"])
+            tuned = group[(group.arm == f"{source}-local") & (group["mode"] == mode)].set_index(
+                ["seed", "site"]
+            )
             paired = scratch.merge(tuned, left_index=True, right_index=True, suffixes=("_scratch", "_tuned"))
             if paired.empty:
                 continue
             diff_acc = 100 * (paired["accuracy_tuned"] - paired["accuracy_scratch"])
             diff_auc = paired["auc_tuned"] - paired["auc_scratch"]
-            gains.append({"source": source, "size": int(size), "epsilon": eps, "mode": mode, "pairs": int(len(paired)),
-                          "accuracy_points_mean": _mean(diff_acc), "accuracy_points_sd": _sd(diff_acc),
-                          "auc_mean": _mean(diff_auc), "auc_sd": _sd(diff_auc)})
+            gains.append(
+                {
+                    "source": source,
+                    "size": int(size),
+                    "epsilon": eps,
+                    "mode": mode,
+                    "pairs": int(len(paired)),
+                    "accuracy_points_mean": _mean(diff_acc),
+                    "accuracy_points_sd": _sd(diff_acc),
+                    "auc_mean": _mean(diff_auc),
+                    "auc_sd": _sd(diff_auc),
+                }
+            )
     return gains
 
 
@@ -293,16 +435,31 @@ def _targets(frame: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {}
     at200 = gains[gains["size"] == 200] if not gains.empty else gains
     near_rows, far_rows = [], []
-    for epsilon, group in (at200.groupby("epsilon", sort=False) if not at200.empty else []):
+    for epsilon, group in at200.groupby("epsilon", sort=False) if not at200.empty else []:
         near, far = group[group.source == "near"], group[group.source == "far"]
         if near.empty:
             continue
         points, auc = float(near.accuracy_points_mean.iloc[0]), float(near.auc_mean.iloc[0])
-        near_rows.append({"epsilon": epsilon, "mode": near["mode"].iloc[0], "accuracy_points": points, "auc": auc,
-                          "met": bool(points >= 13.0 or auc >= EQUIVALENT_AUC_GAIN)})
+        near_rows.append(
+            {
+                "epsilon": epsilon,
+                "mode": near["mode"].iloc[0],
+                "accuracy_points": points,
+                "auc": auc,
+                "met": bool(points >= 13.0 or auc >= EQUIVALENT_AUC_GAIN),
+            }
+        )
         if not far.empty:
-            far_rows.append({"epsilon": epsilon, "near_accuracy_points": points, "far_accuracy_points": float(far.accuracy_points_mean.iloc[0]),
-                             "near_auc": auc, "far_auc": float(far.auc_mean.iloc[0]), "met": bool(far.auc_mean.iloc[0] < auc)})
+            far_rows.append(
+                {
+                    "epsilon": epsilon,
+                    "near_accuracy_points": points,
+                    "far_accuracy_points": float(far.accuracy_points_mean.iloc[0]),
+                    "near_auc": auc,
+                    "far_auc": float(far.auc_mean.iloc[0]),
+                    "met": bool(far.auc_mean.iloc[0] < auc),
+                }
+            )
     if near_rows:
         out["near_gain_at_200"] = near_rows
     if far_rows:
@@ -314,8 +471,16 @@ def _targets(frame: pd.DataFrame) -> dict[str, Any]:
         ref = pooled[pooled["size"] == size]
         if len(ref):
             gap = _mean(ref["auc"]) - _mean(group["auc"])
-            per_size.append({"size": int(size), "mode": mode, "federated_near_eps3_auc": _mean(group["auc"]),
-                             "pooled_auc": _mean(ref["auc"]), "gap": gap, "met": bool(gap <= 0.05)})
+            per_size.append(
+                {
+                    "size": int(size),
+                    "mode": mode,
+                    "federated_near_eps3_auc": _mean(group["auc"]),
+                    "pooled_auc": _mean(ref["auc"]),
+                    "gap": gap,
+                    "met": bool(gap <= 0.05),
+                }
+            )
     if per_size:
         out["federated_near_eps3_within_0.05_of_pooled"] = per_size
     return out
@@ -323,8 +488,13 @@ def _targets(frame: pd.DataFrame) -> dict[str, Any]:
 
 def _source_info(model: PretrainedModel) -> dict[str, Any]:
     prov = model.provenance
-    return {"content_hash": model.content_hash, "samples": prov.get("samples"), "targets": prov.get("targets"),
-            "validation": prov.get("metrics", {}).get("validation"), "seconds": prov.get("seconds")}
+    return {
+        "content_hash": model.content_hash,
+        "samples": prov.get("samples"),
+        "targets": prov.get("targets"),
+        "validation": prov.get("metrics", {}).get("validation"),
+        "seconds": prov.get("seconds"),
+    }
 
 
 def _cached(path: Path, compute: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
