@@ -8,7 +8,6 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,13 @@ from genofed.common.data.layout import PANEL, TEST
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig, build_model, set_trainable, trainable_names
+from genofed.common.util.progress import Progress
 from genofed.server.checkpoint import Checkpoint, latest_checkpoint, save_checkpoint
 from genofed.server.evaluation import TestCohort
 from genofed.server.pretraining.model_file import check_compatible, describe, disease_start, load_pretrained
 from genofed.server.settings import RunSettings
 from genofed.server.strategies import RoundLog, evaluation_rounds, make_strategy
 
-Progress = Callable[[str], None]
 logger = logging.getLogger(__name__)
 
 

@@ -17,16 +17,29 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from genofed.common.util.atomic import atomic_path, write_text_atomic
+from genofed.common.reporting.figures import new_figure, save_figure
+from genofed.common.reporting.formatting import (
+    NOT_MEASURED,
+    _number,
+    fmt_auc,
+    fmt_bytes,
+    fmt_delta,
+    fmt_duration,
+    fmt_epsilon,
+    fmt_float,
+    fmt_int,
+    fmt_percent,
+)
+from genofed.common.reporting.tables import markdown_table
+from genofed.common.util.atomic import write_text_atomic
 
 REPORT_NAME = "report.md"
 AUC_PLOT = "auc_per_round.png"
 PRIVACY_PLOT = "privacy_per_round.png"
-NOT_MEASURED = "not measured"
 
 # Config keys that name the per-sample clipping norm, in the spellings a CLI or TOML might use.
 CLIP_KEYS = ("clip", "max_grad_norm", "max-grad-norm", "clip_norm", "clip-norm")
@@ -97,91 +110,6 @@ def render_markdown(results: Mapping[str, Any], plots: Mapping[str, bool]) -> st
         _section_config(results),
     ]
     return "\n\n".join(s.strip("\n") for s in sections if s) + "\n"
-
-
-# --------------------------------------------------------------------------------------------
-# Formatting: one place decides how a number looks, and what a missing one looks like
-# --------------------------------------------------------------------------------------------
-
-
-def _number(value: Any) -> float | None:
-    """A finite float, or None for None/NaN/inf/non-numbers: all of which mean 'not measured'."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def fmt_auc(value: Any) -> str:
-    """AUC with 3 decimals: differences between methods are often in the second decimal."""
-    number = _number(value)
-    return NOT_MEASURED if number is None else f"{number:.3f}"
-
-
-def fmt_epsilon(value: Any) -> str:
-    number = _number(value)
-    return NOT_MEASURED if number is None else f"{number:.2f}"
-
-
-def fmt_float(value: Any, digits: int = 3) -> str:
-    number = _number(value)
-    return NOT_MEASURED if number is None else f"{number:.{digits}f}"
-
-
-def fmt_percent(value: Any) -> str:
-    """A proportion as a percentage: what a clinician reads sensitivity and specificity in."""
-    number = _number(value)
-    return NOT_MEASURED if number is None else f"{100 * number:.1f}%"
-
-
-def fmt_int(value: Any) -> str:
-    number = _number(value)
-    return NOT_MEASURED if number is None else f"{int(round(number)):,}"
-
-
-def fmt_delta(value: Any) -> str:
-    """Delta in the same short form the CLI takes (1e-05), not 0.00."""
-    number = _number(value)
-    return NOT_MEASURED if number is None else f"{number:g}"
-
-
-def fmt_duration(seconds: Any) -> str:
-    """Seconds as a person would say them: 42.1 s, 3 min 05 s, 2 h 07 min."""
-    number = _number(seconds)
-    if number is None:
-        return NOT_MEASURED
-    if number < 60:
-        return f"{number:.1f} s"
-    if number < 3600:
-        minutes, secs = divmod(int(round(number)), 60)
-        return f"{minutes} min {secs:02d} s"
-    hours, rest = divmod(int(round(number)), 3600)
-    return f"{hours} h {rest // 60:02d} min"
-
-
-def fmt_bytes(value: Any) -> str:
-    """Bytes in binary units with the exact count, so that a network admin can budget links."""
-    number = _number(value)
-    if number is None:
-        return NOT_MEASURED
-    size, unit = number, "B"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            break
-        size /= 1024
-    shown = f"{int(number)} B" if unit == "B" else f"{size:.2f} {unit}"
-    return shown if unit == "B" else f"{shown} ({int(number):,} bytes)"
-
-
-def _cell(text: Any) -> str:
-    """A Markdown table cell: a pipe or newline in a site name or setting must not break the table."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,24 +251,6 @@ def headline(results: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 # Plots
 # --------------------------------------------------------------------------------------------
-
-
-def new_figure() -> Any:
-    """A figure on the Agg canvas, without pyplot: no global state, no display, safe in threads.
-
-    Imported here so that `import genofed.server` (the coordinator service) stays light.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7.5, 4.5), dpi=120)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def save_figure(figure: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", bbox_inches="tight")
 
 
 def _round_series(results: Mapping[str, Any], key: str) -> tuple[list[float], list[float]]:

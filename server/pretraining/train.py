@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,10 +36,9 @@ from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.util.hashing import file_sha256
+from genofed.common.util.progress import Progress
 from genofed.server.pretraining.model_file import PretrainedModel, Task, save_pretrained
 from genofed.server.pretraining.settings import TASKS, PretrainSettings  # noqa: F401 - re-exported: callers import them from here
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,6 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,13 +50,13 @@ from genofed.common.deployment.flower_env import (
 )
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.progress import Progress
 from genofed.server.service.enrollment import load_registry
 from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
 
 STATUS_FILE = "coordinator.json"
 CONNECTION = "genofed"
-Say = Callable[[str], None]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -145,7 +144,7 @@ class FlowerControl:
 
 
 def start_coordinator(
-    folder: str | Path, options: ServiceOptions = ServiceOptions(), say: Say = print
+    folder: str | Path, options: ServiceOptions = ServiceOptions(), say: Progress = print
 ) -> int:
     folder = Path(folder).resolve()
     federation = load_federation(folder)
@@ -351,7 +350,7 @@ def _save_run_log(control: FlowerControl, folder: Path, run_id: int) -> Path:
     return path
 
 
-def sync_nodes(folder: Path, control: FlowerControl, say: Say) -> dict[str, dict[str, Any]]:
+def sync_nodes(folder: Path, control: FlowerControl, say: Progress) -> dict[str, dict[str, Any]]:
     """Make the SuperLink's registered nodes exactly the enrolled hospitals; return their states.
 
     Writes the admission map (DIR/nodes.json) after every registration, before the node can be

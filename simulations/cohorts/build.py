@@ -9,7 +9,6 @@ byte-identical files.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,11 @@ from genofed.common.data.variants import parse_variant_id
 from genofed.common.data.writers import write_phenotypes, write_plink, write_vcf
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import atomic_dir, write_text_atomic
+from genofed.common.util.progress import Progress
 from genofed.simulations.cohorts.disease import LiabilityModel, draw_labels, fit_trait
 from genofed.simulations.cohorts.pool import Covariates, GenotypePool, dosages
 from genofed.simulations.cohorts.presets import CohortSpec, Preset, get_preset
 from genofed.simulations.cohorts.sampling import draw_cohort, sample_ids
-
-Progress = Callable[[str], None]
 
 
 class OutputExists(GenofedError):

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from genofed.common.data.writers import write_phenotypes, write_plink, write_vcf
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.progress import Progress
 from genofed.simulations.cohorts.disease import LiabilityModel, draw_labels, fit_trait
 from genofed.simulations.cohorts.pool import Covariates, GenotypePool, dosages
 from genofed.simulations.cohorts.presets import SourceSpec
@@ -71,7 +71,7 @@ def write_sources(
     covariates: Covariates,
     available: np.ndarray,
     seeds: np.random.SeedSequence,
-    say: Callable[[str], None],
+    say: Progress,
 ) -> list[str]:
     """Write `near/` and `far/` (genotypes.bed/.bim/.fam, phenotypes.csv, truth.json)."""
     rng = np.random.default_rng(seeds)
@@ -101,9 +101,7 @@ def write_sources(
     return written
 
 
-def write_ancestry_source(
-    folder: Path, pool: RealPool, available: np.ndarray, say: Callable[[str], None]
-) -> list[str]:
+def write_ancestry_source(folder: Path, pool: RealPool, available: np.ndarray, say: Progress) -> list[str]:
     """Write `ancestry/` (genotypes.vcf.gz, phenotypes.csv, truth.json) from the real pool's unused people.
 
     `available` marks the pool people no clinic and not the test cohort drew (`draw_cohort`

@@ -12,7 +12,6 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,12 @@ from genofed.client.site import SiteTensors, load_site_tensors, resolve_site, sp
 from genofed.common.data.layout import PANEL, TRUTH, hospital_folders
 from genofed.common.data.panel import VariantPanel
 from genofed.common.model.network import ModelConfig
+from genofed.common.util.progress import Progress
 from genofed.server.federation import load_test_cohort, starting_model
 from genofed.server.results import RESULTS, write_results
 from genofed.server.settings import RunSettings
 from genofed.simulations.local.baselines import train_references
 from genofed.simulations.local.synthetic_sites import prepare_synthetic
-
-Progress = Callable[[str], None]
 
 
 def simulate(

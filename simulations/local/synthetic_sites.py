@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +18,7 @@ from genofed.client.site import derived_seed, load_site_tensors, resolve_site, s
 from genofed.client.synth import SUMMARY_FILE, SynthOptions, synthesize
 from genofed.common.data.layout import hospital_folders
 from genofed.common.errors import GenofedError
+from genofed.common.util.progress import Progress
 from genofed.server.settings import RunSettings
 
 #: Extra records generated beyond ratio x patients: validation drops the ones too close to a
@@ -26,7 +26,7 @@ from genofed.server.settings import RunSettings
 DROP_MARGIN = 1.1
 
 
-def prepare_synthetic(settings: RunSettings, say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[str, Any]]:
     """Generate (or reuse) each virtual site's synthetic cohort; returns results.json's per-site summary."""
     sites = {}
     for i, folder in enumerate(hospital_folders(settings.data_dir)):

@@ -46,7 +46,6 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -66,6 +65,7 @@ from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
 from genofed.common.privacy.ledger import epsilon_of
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.progress import Progress
 from genofed.common.util.torch_threads import single_torch_thread
 from genofed.server.results import json_default
 from genofed.server.settings import RunSettings
@@ -82,7 +82,6 @@ from genofed.simulations.experiments.transfer.run import (
 from genofed.simulations.local.baselines import classifier_step, fit_alone
 from genofed.simulations.local.simulate import simulated_sites
 
-Progress = Callable[[str], None]
 #: The paper's figures (BRIEF.md): small-cohort AUC 0.71 without, 0.82 with augmentation.
 PAPER = {"auc_without": 0.71, "auc_with": 0.82}
 #: The benchmark's targets: +0.05 AUC at a 100-patient site from the best augmentation (no DP).

@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from genofed.common.reporting import markdown_table
 from genofed.common.util.atomic import write_text_atomic
-from genofed.server.report import markdown_table
 from genofed.simulations.experiments.synthetic_fidelity.run import README_FIGURES, REFERENCE_TITLES
 
 REPORT = "report.md"

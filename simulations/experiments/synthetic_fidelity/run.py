@@ -47,11 +47,11 @@ from genofed.common.errors import GenofedError
 from genofed.common.synthetic import validation as V
 from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phased_states
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.progress import Progress
 from genofed.common.util.torch_threads import single_torch_thread
 from genofed.server.results import json_default
 from genofed.simulations.cohorts.real import load_1000g, load_chr1_region, shared_data_dir
 
-Progress = Callable[[str], None]
 GENERATORS = ("vae", "gan")
 DATASETS = ("805", "region")
 REFERENCES = ("heldout", "naive", "perpop", "memorised")

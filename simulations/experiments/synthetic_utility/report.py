@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from genofed.common.reporting import markdown_table, new_figure, save_figure
 from genofed.common.util.atomic import write_text_atomic
-from genofed.server.report import markdown_table, new_figure, save_figure
 from genofed.simulations.experiments.synthetic_utility.run import (
     PAPER,
     TARGET_ERROR_REDUCTION,

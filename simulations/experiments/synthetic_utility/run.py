@@ -44,7 +44,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -74,6 +73,7 @@ from genofed.common.synthetic.validation import (
     validate_synthetic,
 )
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.progress import Progress
 from genofed.common.util.torch_threads import single_torch_thread
 from genofed.server.evaluation import TestCohort
 from genofed.server.results import json_default
@@ -91,7 +91,6 @@ from genofed.simulations.experiments.transfer.run import (
 from genofed.simulations.local.baselines import classifier_step, fit_alone
 from genofed.simulations.local.simulate import simulated_sites
 
-Progress = Callable[[str], None]
 #: The paper's figures (BRIEF.md): cohort +38.6 %, error 18 % -> 11 %, 12 % false correlations.
 PAPER = {"cohort_increase": 0.386, "error_real": 0.18, "error_with_synthetic": 0.11, "spurious_share": 0.12}
 #: The benchmark's targets: error lowered by at least a third; spurious rate of accepted data < 5 %.

@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from genofed.common.reporting import markdown_table, new_figure, save_figure
 from genofed.common.util.atomic import write_text_atomic
-from genofed.server.report import markdown_table, new_figure, save_figure
 from genofed.simulations.experiments.transfer.run import EQUIVALENT_AUC_GAIN, finetune_mode
 
 REPORT = "report.md"

@@ -38,6 +38,7 @@ from genofed.common.data.writers import write_plink
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import FINETUNE_MODES, ModelConfig, build_model, set_trainable
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.progress import Progress
 from genofed.server.evaluation import TestCohort
 from genofed.server.pretraining.model_file import PretrainedModel, check_compatible, load_pretrained
 from genofed.server.pretraining.train import PretrainSettings, pretrain
@@ -48,7 +49,6 @@ from genofed.simulations.cohorts.presets import get_preset
 from genofed.simulations.local.baselines import fit_alone
 from genofed.simulations.local.simulate import simulated_sites
 
-Progress = Callable[[str], None]
 SOURCES = ("near", "far")
 #: The paper's figures this experiment is set against (BRIEF.md).
 PAPER = {"accuracy_with_transfer": 0.794, "gain_points": 13.2, "patients": 200}

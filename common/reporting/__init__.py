@@ -1,0 +1,30 @@
+"""Tables, figures and number formatting shared by the run report and the experiments' reports."""
+
+from genofed.common.reporting.figures import new_figure, save_figure
+from genofed.common.reporting.formatting import (
+    NOT_MEASURED,
+    fmt_auc,
+    fmt_bytes,
+    fmt_delta,
+    fmt_duration,
+    fmt_epsilon,
+    fmt_float,
+    fmt_int,
+    fmt_percent,
+)
+from genofed.common.reporting.tables import markdown_table
+
+__all__ = [
+    "NOT_MEASURED",
+    "fmt_auc",
+    "fmt_bytes",
+    "fmt_delta",
+    "fmt_duration",
+    "fmt_epsilon",
+    "fmt_float",
+    "fmt_int",
+    "fmt_percent",
+    "markdown_table",
+    "new_figure",
+    "save_figure",
+]
