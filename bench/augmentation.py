@@ -1,4 +1,4 @@
-"""Benchmark: the genotype-augmentation experiment's targets (issue 6).
+"""Benchmark: the genotype-augmentation experiment's targets.
 
 Runs `genofed experiment augmentation` (or, with --reuse, reads an OUT it already finished) and
 prints the measured figures next to the targets:
@@ -20,11 +20,8 @@ import json
 import math
 from pathlib import Path
 
-from genofed.simulations.experiments.augmentation.run import (
-    TARGET_GAIN,
-    AugmentConfig,
-    run_augment_experiment,
-)
+from genofed.simulations.experiments.augmentation.config import TARGET_GAIN, AugmentConfig
+from genofed.simulations.experiments.augmentation.run import run_augment_experiment
 
 
 def main() -> None:
@@ -42,8 +39,9 @@ def main() -> None:
         results = run_augment_experiment(config, progress=print)
     config = results["config"]
     print(
-        f"preset {config['preset']}, {results['variants']} variants, sizes {config['sizes']}, seeds {config['seeds']}; "
-        f"wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not timed)"
+        f"preset {config['preset']}, {results['variants']} variants, sizes {config['sizes']}, seeds "
+        f"{config['seeds']}; wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier "
+        "runs are not timed)"
     )
     rates = config["error_rates"]
     print(
@@ -59,25 +57,26 @@ def main() -> None:
         sigma = "-" if r.get("noise_multiplier") is None else f"{r['noise_multiplier']:.3f}"
         spent = "-" if r.get("epsilon_spent") is None else f"{r['epsilon_spent']:.3f}"
         print(
-            f"{r['arm']:<21} {r['size']:>4} {str(r['epsilon']):>4} {_pm(r['auc_mean'], r['auc_sd']):>15} {cells} {sigma:>6} {spent:>7}"
+            f"{r['arm']:<21} {r['size']:>4} {str(r['epsilon']):>4} {_pm(r['auc_mean'], r['auc_sd']):>15} "
+            f"{cells} {sigma:>6} {spent:>7}"
         )
     targets = results["targets"]
     gain, robust, privacy = targets["gain"], targets["robustness"], targets["privacy"]
     if gain["best_arm"] is not None:
         print(
-            f"target +{TARGET_GAIN:.2f} AUC at {gain['size']} patients, no DP: best augmentation {gain['best_arm']} "
-            f"{gain['gain']:+.3f} AUC -> {'met' if gain['met'] else 'MISSED'}"
+            f"target +{TARGET_GAIN:.2f} AUC at {gain['size']} patients, no DP: best augmentation "
+            f"{gain['best_arm']} {gain['gain']:+.3f} AUC -> {'met' if gain['met'] else 'MISSED'}"
         )
     if robust["gain"] is not None:
         print(
-            f"target robustness ({gain['best_arm']}, {100 * robust['error_rate']:g} % miscalls): {robust['gain']:+.3f} AUC over none "
-            f"-> {'met' if robust['met'] else 'MISSED'}"
+            f"target robustness ({gain['best_arm']}, {100 * robust['error_rate']:g} % miscalls): "
+            f"{robust['gain']:+.3f} AUC over none -> {'met' if robust['met'] else 'MISSED'}"
         )
     _assert_privacy(results)
     if privacy["met"] is not None:
         print(
-            f"target privacy unchanged: {privacy['dp_arms_checked']} DP arm runs, noise multiplier and epsilon equal to none's "
-            f"-> {'met' if privacy['met'] else 'MISSED'}"
+            f"target privacy unchanged: {privacy['dp_arms_checked']} DP arm runs, noise multiplier and "
+            f"epsilon equal to none's -> {'met' if privacy['met'] else 'MISSED'}"
         )
 
 

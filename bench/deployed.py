@@ -64,13 +64,15 @@ def main() -> int:
             )
         )
     print(
-        f"{'mode':<7} {'hospitals':>9} {'s/round':>8} {'KiB in/round':>13} {'KiB out/round':>14} {'wall s':>7} {'test AUC':>9} {'eps max':>8}"
+        f"{'mode':<7} {'hospitals':>9} {'s/round':>8} {'KiB in/round':>13} {'KiB out/round':>14} "
+        f"{'wall s':>7} {'test AUC':>9} {'eps max':>8}"
     )
     for mode, n, sec, kin, kout, wall, auc, eps in rows:
         print(f"{mode:<7} {n:>9} {sec:>8.1f} {kin:>13.1f} {kout:>14.1f} {wall:>7.0f} {auc:>9.3f} {eps:>8.2f}")
     plain, secagg = rows
     print(
-        f"SecAgg+ / plain: {secagg[2] / plain[2]:.2f}x seconds per round, {secagg[3] / max(plain[3], 1e-9):.2f}x bytes into the coordinator"
+        f"SecAgg+ / plain: {secagg[2] / plain[2]:.2f}x seconds per round, "
+        f"{secagg[3] / max(plain[3], 1e-9):.2f}x bytes into the coordinator"
     )
     return 0
 

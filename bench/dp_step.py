@@ -25,18 +25,22 @@ from genofed.common.model.network import ModelConfig, build_model
 from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
 
-kind, private, v, batch, steps = sys.argv[1], sys.argv[2] == "dp", int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+kind, private = sys.argv[1], sys.argv[2] == "dp"
+v, batch, steps = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.manual_seed(0)
 if kind == "genotype":
     model = build_model(ModelConfig(n_variants=v), seed=0)
 else:
-    model = nn.Sequential(nn.Linear(v + 2, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 1), nn.Flatten(0))
+    model = nn.Sequential(
+        nn.Linear(v + 2, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 1), nn.Flatten(0)
+    )
 x, y = torch.randn(batch, v + 2), torch.randint(0, 2, (batch,)).float()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 if private:
     loader = DataLoader(TensorDataset(x, y), batch_size=batch)
     model, optimizer, _ = PrivacyEngine(accountant="rdp").make_private(
-        module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=1.0, max_grad_norm=1.0, poisson_sampling=False)
+        module=model, optimizer=optimizer, data_loader=loader,
+        noise_multiplier=1.0, max_grad_norm=1.0, poisson_sampling=False)
 loss_fn = nn.BCEWithLogitsLoss()
 def step():
     optimizer.zero_grad(set_to_none=True)
@@ -80,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             if code == "genotype" and v == 20_000:
                 ok = ratio <= 2.0
                 print(
-                    f"target: DP/plain <= 2.0 at V=20,000, batch {args.batch} -> {'OK' if ok else 'MISSED'} ({ratio:.2f}); parameters {plain['params']}"
+                    f"target: DP/plain <= 2.0 at V=20,000, batch {args.batch} -> {'OK' if ok else 'MISSED'} "
+                    f"({ratio:.2f}); parameters {plain['params']}"
                 )
     return 0
 

@@ -2,13 +2,13 @@
 
 Prints, per epsilon (per hospital, delta 1e-5): federated test AUC next to pooled (no privacy),
 the median local-only hospital and the Bayes ceiling; wall time, seconds per round, bytes a
-hospital sends per round, and the driver's peak memory. Targets (issue 3): whole default run
-< 5 min; no-DP federated within 0.02 of pooled; epsilon 8 within 0.05 of pooled; above the
-median local-only site. DP step vs plain step: bench/dp_step.py.
+hospital sends per round, and the driver's peak memory. Targets of the simulated federation:
+whole default run < 5 min; no-DP federated within 0.02 of pooled; epsilon 8 within 0.05 of
+pooled; above the median local-only site. DP step vs plain step: bench/dp_step.py.
 
 With --pretrained MODEL (a `genofed pretrain` model on the same panel) the federation starts from
-it and fine-tunes in --finetune mode (issue 4 target: near source at epsilon 3 within 0.05 of
-pooled); the local-only references then start from it too, pooled stays from scratch.
+it and fine-tunes in --finetune mode (transfer-learning target: near source at epsilon 3 within
+0.05 of pooled); the local-only references then start from it too, pooled stays from scratch.
 
     .venv/bin/python bench/federation.py [--data DIR] [--epsilons 1 3 8 inf] [--rounds 10]
                                          [--pretrained MODEL --finetune frozen]
@@ -26,8 +26,8 @@ from measure import run_child
 CHILD = r"""
 from genofed.server.settings import RunSettings
 from genofed.simulations.local.simulate import simulate
-r = simulate(RunSettings(data_dir=sys.argv[1], out_dir=sys.argv[2], epsilon=float(sys.argv[3]), rounds=int(sys.argv[4]), quiet=True,
-                         pretrained=sys.argv[5], finetune=sys.argv[6]))
+r = simulate(RunSettings(data_dir=sys.argv[1], out_dir=sys.argv[2], epsilon=float(sys.argv[3]),
+                         rounds=int(sys.argv[4]), quiet=True, pretrained=sys.argv[5], finetune=sys.argv[6]))
 report(test_auc=r["test_auc"], pooled=r["pooled_auc"], local=r["local_only_auc"], bayes=r["bayes_auc"],
        wall=r["wall_seconds"], per_round=r["seconds_per_round"], bytes=r["bytes_sent_per_client_per_round"],
        epsilon=max((v for v in r["epsilon"].values() if v is not None), default=None))

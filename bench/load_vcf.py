@@ -1,7 +1,7 @@
 """Benchmark: load a 1,000-sample x 100,000-variant bgzipped VCF; print time and peak memory.
 
-Target (issue 2): well under 2 GB. Each measurement runs in a fresh process so peak RSS (VmHWM)
-is the reader's, not the generator's; a process that only imports genofed is the baseline.
+Target of the VCF reader: well under 2 GB. Each measurement runs in a fresh process so peak RSS
+(VmHWM) is the reader's, not the generator's; a process that only imports genofed is the baseline.
 
     .venv/bin/python bench/load_vcf.py [--samples 1000] [--variants 100000] [--keep DIR]
 """
@@ -57,16 +57,19 @@ def main() -> None:
 
     matrix_mb = args.samples * args.variants / 2**20
     print(
-        f"VCF.gz: {args.samples} samples x {args.variants} variants, {size_mb:.1f} MiB on disk (written in {write_s:.1f} s)"
+        f"VCF.gz: {args.samples} samples x {args.variants} variants, {size_mb:.1f} MiB on disk (written in "
+        f"{write_s:.1f} s)"
     )
     print(
         f"load time:        {loaded['seconds']:.1f} s  ({args.variants / loaded['seconds']:,.0f} variants/s)"
     )
     print(
-        f"peak RSS:         {loaded['peak_rss_mb']:.0f} MiB  (import-only baseline {baseline['peak_rss_mb']:.0f} MiB)"
+        f"peak RSS:         {loaded['peak_rss_mb']:.0f} MiB  (import-only baseline "
+        f"{baseline['peak_rss_mb']:.0f} MiB)"
     )
     print(
-        f"reader overhead:  {loaded['peak_rss_mb'] - baseline['peak_rss_mb']:.0f} MiB for a {matrix_mb:.0f} MiB int8 matrix"
+        f"reader overhead:  {loaded['peak_rss_mb'] - baseline['peak_rss_mb']:.0f} MiB for a {matrix_mb:.0f} "
+        "MiB int8 matrix"
     )
     print(
         f"target:           peak well under 2048 MiB -> {'OK' if loaded['peak_rss_mb'] < 2048 else 'MISSED'}"

@@ -831,8 +831,8 @@ def run_audit(settings: AuditSettings, workdir: Path, progress=print) -> list[Au
             row = audit_run(federation, folder, settings, setup, epsilon, rng)
             rows.append(row)
             progress(
-                f"  {name:10s} eps {epsilon:>4g}: ledger {row.epsilon_ledger:.3f}, bound {row.epsilon_lower_bound:.3f} "
-                f"({row.correct}/{row.k} correct), {row.seconds:.1f} s"
+                f"  {name:10s} eps {epsilon:>4g}: ledger {row.epsilon_ledger:.3f}, bound "
+                f"{row.epsilon_lower_bound:.3f} ({row.correct}/{row.k} correct), {row.seconds:.1f} s"
             )
     return rows
 
@@ -840,9 +840,9 @@ def run_audit(settings: AuditSettings, workdir: Path, progress=print) -> list[Au
 def format_table(rows: list[AuditRow]) -> str:
     """The audit's table: one line per run."""
     head = (
-        "| setup | claimed epsilon | ledger epsilon (train+eval) | empirical lower bound (95 %) | bound / ledger "
-        "| correct / guesses | ceiling (m, ks) | sigma train | sigma eval | canary effect mu (its GDP epsilon) "
-        "| noise measured/claimed (train, eval) |"
+        "| setup | claimed epsilon | ledger epsilon (train+eval) | empirical lower bound (95 %) | bound / "
+        "ledger | correct / guesses | ceiling (m, ks) | sigma train | sigma eval | canary effect mu (its GDP "
+        "epsilon) | noise measured/claimed (train, eval) |"
     )
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for row in rows:
@@ -857,9 +857,9 @@ def format_table(rows: list[AuditRow]) -> str:
         if row.effect_epsilon is not None:
             effect += f" ({row.effect_epsilon:.2f})"
         lines.append(
-            f"| {row.setup} | {row.epsilon_budget:g} | {row.epsilon_ledger:.3f} | {row.epsilon_lower_bound:.3f}{flag} "
-            f"| {ratio} | {row.correct} / {row.k} | {row.ceiling:.2f} | {row.noise_multiplier:.3f} "
-            f"| {row.eval_noise:.2f} | {effect} | {noise} |"
+            f"| {row.setup} | {row.epsilon_budget:g} | {row.epsilon_ledger:.3f} | "
+            f"{row.epsilon_lower_bound:.3f}{flag} | {ratio} | {row.correct} / {row.k} | {row.ceiling:.2f} | "
+            f"{row.noise_multiplier:.3f} | {row.eval_noise:.2f} | {effect} | {noise} |"
         )
     return "\n".join(lines)
 
@@ -907,9 +907,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="privacy-audit-") as tmp:
         workdir = args.workdir or Path(tmp)
         print(
-            f"auditing one site ({settings.site}, {settings.preset} preset) with {settings.canaries} canaries, "
-            f"delta {settings.delta:g}; guesses: the top {', '.join(f'{f:.0%}' for f in settings.guess_fractions)} of "
-            f"the scored canaries (Bonferroni over these rules), confidence {settings.confidence:.0%}"
+            f"auditing one site ({settings.site}, {settings.preset} preset) with {settings.canaries} "
+            f"canaries, delta {settings.delta:g}; guesses: the top "
+            f"{', '.join(f'{f:.0%}' for f in settings.guess_fractions)} of the scored canaries (Bonferroni "
+            f"over these rules), confidence {settings.confidence:.0%}"
         )
         rows = run_audit(settings, workdir)
     seconds = time.perf_counter() - started
@@ -920,8 +921,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in violations:
         print(
             f"PRIVACY BUG: {row.setup} at budget {row.epsilon_budget:g}: the audit shows epsilon >= "
-            f"{row.epsilon_lower_bound:.3f} with 95 % confidence, above the ledger's {row.epsilon_ledger:.3f} "
-            f"({row.correct} of {row.k} guesses right)",
+            f"{row.epsilon_lower_bound:.3f} with 95 % confidence, above the ledger's "
+            f"{row.epsilon_ledger:.3f} ({row.correct} of {row.k} guesses right)",
             file=sys.stderr,
         )
     if args.out:

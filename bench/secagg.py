@@ -30,11 +30,13 @@ from genofed.simulations.local.simulate import simulate
 from genofed.common.util.torch_threads import single_torch_thread
 out = sys.argv[2]
 with single_torch_thread():
-    r = simulate(RunSettings(data_dir=sys.argv[1], out_dir=out, rounds=int(sys.argv[3]), secagg=sys.argv[4] == "1",
-                             local_epochs=1, batch_size=16, seed=5, quiet=True, plan_id="bench-secagg"), references=False)
+    r = simulate(RunSettings(data_dir=sys.argv[1], out_dir=out, rounds=int(sys.argv[3]),
+                             secagg=sys.argv[4] == "1", local_epochs=1, batch_size=16, seed=5, quiet=True,
+                             plan_id="bench-secagg"), references=False)
 model = torch.load(Path(out) / "checkpoints" / "round-0001.pt", weights_only=False)["state_dict"]
 steady = [x["seconds"] for x in r["rounds"][2:]]  # round 1 also pays each actor's first torch/opacus import
-report(per_round=sum(steady) / len(steady) if steady else r["seconds_per_round"], bytes=r["bytes_sent_per_client_per_round"], wall=r["wall_seconds"],
+report(per_round=sum(steady) / len(steady) if steady else r["seconds_per_round"],
+       bytes=r["bytes_sent_per_client_per_round"], wall=r["wall_seconds"],
        epsilon=max(r["epsilon"].values()), participants=[len(x["participants"]) for x in r["rounds"][1:]],
        params=r["model"]["parameters"], max_weight=max(float(t.abs().max()) for t in model.values()))
 """
@@ -86,10 +88,12 @@ def main() -> None:
                     f"{r['epsilon']:>7.2f} {r['params']:>6} {r['max_weight']:>7.3f} {err:>17}"
                 )
     print(
-        "s/round: mean over rounds 2..N of the time from one round's checkpoint to the next (train, SecAgg+ stages,"
+        "s/round: mean over rounds 2..N of the time from one round's checkpoint to the next (train, SecAgg+ "
+        "stages,"
     )
     print(
-        "central and federated evaluation); round 1 is left out: it also pays each Ray actor's first torch/opacus"
+        "central and federated evaluation); round 1 is left out: it also pays each Ray actor's first "
+        "torch/opacus"
     )
     print("import. wall s includes Ray start-up. KiB up/round: plain = model arrays only (metrics excluded)")
 

@@ -1,7 +1,7 @@
 """Benchmark: wall time and peak memory of `simulate-cohorts` for each preset.
 
-Target (issue 2): the default preset (about 8 hospitals, 10,000-30,000 variants) generates in
-under 2 minutes on a 2-core machine.
+Target of the cohort simulator: the default preset (about 8 hospitals, 10,000-30,000 variants)
+generates in under 2 minutes on a 2-core machine.
 
     .venv/bin/python bench/simulate_cohorts.py [--presets small default] [--seed 42] [--with-sources]
 """
@@ -16,7 +16,8 @@ from measure import run_child
 CHILD = r"""
 from genofed.simulations.cohorts.build import simulate_cohorts
 t0 = time.perf_counter()
-result = simulate_cohorts(sys.argv[1], preset=sys.argv[2], seed=int(sys.argv[3]), with_sources=sys.argv[4] == "1")
+result = simulate_cohorts(sys.argv[1], preset=sys.argv[2], seed=int(sys.argv[3]),
+                          with_sources=sys.argv[4] == "1")
 report(seconds=time.perf_counter() - t0, hospitals=len(result.hospitals),
        patients=sum(h.n for h in result.hospitals), variants=result.n_variants, bayes_auc=result.bayes_auc)
 """
@@ -35,7 +36,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(
-        f"{'preset':<8} {'hospitals':>9} {'patients':>8} {'variants':>8} {'seconds':>8} {'peak MiB':>8} {'Bayes AUC':>9}  target"
+        f"{'preset':<8} {'hospitals':>9} {'patients':>8} {'variants':>8} {'seconds':>8} {'peak MiB':>8} "
+        f"{'Bayes AUC':>9}  target"
     )
     for preset in args.presets:
         with tempfile.TemporaryDirectory() as tmp:

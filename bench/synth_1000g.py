@@ -1,4 +1,4 @@
-"""Benchmark: our synthetic-genotype generators on real genomes, against the issue's targets (issue 5).
+"""Benchmark: our synthetic-genotype generators on real genomes, against the synthetic-data targets.
 
 Runs `genofed experiment synthetic-fidelity` (or reuses a finished OUT: its generator runs are
 cached under OUT/pieces) and prints, per row of the table, the figures next to the targets:
@@ -52,7 +52,8 @@ def main() -> None:
     t = results["targets"]
     print(
         f"targets: AF >= {t['af_correlation_min']}, LD >= {t['ld_correlation_min']}, AATS(train) in "
-        f"[{t['aats_low']}, {t['aats_high']}], privacy loss < {t['privacy_loss_max']}, exact copies = 0, MIA AUC <= {t['mia_auc_max']}"
+        f"[{t['aats_low']}, {t['aats_high']}], privacy loss < {t['privacy_loss_max']}, exact copies = 0, MIA "
+        f"AUC <= {t['mia_auc_max']}"
     )
     for line in summary_lines(results):
         print(line)

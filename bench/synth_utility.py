@@ -1,4 +1,4 @@
-"""Benchmark: the synthetic-data utility experiment's targets (issue 5).
+"""Benchmark: the synthetic-data utility experiment's targets.
 
 Runs `genofed experiment synthetic-utility` (or, with --reuse, reads an OUT it already finished)
 and prints the measured figures next to the targets:
@@ -42,37 +42,42 @@ def main() -> None:
     print("generators: " + ", ".join(f"{k} {v}" for k, v in results["generators"].items()))
     print(f"majority-class test error {results['test']['majority_error']:.3f}")
     print(
-        f"{'arm':<11} {'gen':<4} {'ratio':>5} {'n':>4} {'eps':>4} {'error':>15} {'AUC':>15} {'passed':>7} {'rejected':>9} "
-        f"{'spur.acc':>9} {'spur.all':>9}"
+        f"{'arm':<11} {'gen':<4} {'ratio':>5} {'n':>4} {'eps':>4} {'error':>15} {'AUC':>15} {'passed':>7} "
+        f"{'rejected':>9} {'spur.acc':>9} {'spur.all':>9}"
     )
     for r in results["table"]:
 
-        def pct(key: str) -> str:
+        def pct(key: str, r: dict = r) -> str:
             return "-" if r.get(key) is None else f"{100 * r[key]:.1f}%"
 
         print(
             f"{r['arm']:<11} {r['generator']:<4} {r['ratio']:>5g} {r['size']:>4} {str(r['epsilon']):>4} "
-            f"{r['error_mean']:.3f} +- {r['error_sd'] or 0:.3f} {r['auc_mean']:.3f} +- {r['auc_sd'] or 0:.3f} "
-            f"{pct('pass_rate'):>7} {pct('rejected_share'):>9} {pct('spurious_accepted'):>9} {pct('spurious_unfiltered'):>9}"
+            f"{r['error_mean']:.3f} +- {r['error_sd'] or 0:.3f} {r['auc_mean']:.3f} +- "
+            f"{r['auc_sd'] or 0:.3f} {pct('pass_rate'):>7} {pct('rejected_share'):>9} "
+            f"{pct('spurious_accepted'):>9} {pct('spurious_unfiltered'):>9}"
         )
     targets = results["targets"]
     for t in targets["error_reduction_at_paper_ratio"]:
         print(
-            f"target error -1/3 ({t['generator']}, {t['size']} patients, epsilon {t['epsilon']}, ratio {t['ratio']:g}): "
-            f"{t['error_real']:.3f} -> {t['error_synthetic']:.3f} (relative change {-t['relative_reduction'] + 0.0:+.1%}) -> "
-            f"{'met' if t['met'] else 'MISSED'}"
+            f"target error -1/3 ({t['generator']}, {t['size']} patients, epsilon {t['epsilon']}, ratio "
+            f"{t['ratio']:g}): {t['error_real']:.3f} -> {t['error_synthetic']:.3f} (relative change "
+            f"{-t['relative_reduction'] + 0.0:+.1%}) -> {'met' if t['met'] else 'MISSED'}"
         )
     print(
-        f"cells (any ratio, size, privacy, generator) with >= 1/3 lower error: {targets['cells_meeting_error_target']} of {targets['cells']}"
+        "cells (any ratio, size, privacy, generator) with >= 1/3 lower error: "
+        f"{targets['cells_meeting_error_target']} of {targets['cells']}"
     )
     for t in targets["spurious_rate_of_accepted"]:
         rate = (
             "none accepted" if t["spurious_rate_accepted"] is None else f"{t['spurious_rate_accepted']:.1%}"
         )
+        verdict = (
+            "met" if t["met"] else "MISSED" if t["spurious_rate_accepted"] is not None else "not measurable"
+        )
         print(
-            f"target spurious < 5% ({t['generator']}, epsilon {t['epsilon']}): accepted {rate} ({t['accepted_batches']}/"
-            f"{t['batches']} batches), all generated {t['spurious_rate_unfiltered']:.1%} -> "
-            f"{'met' if t['met'] else 'MISSED' if t['spurious_rate_accepted'] is not None else 'not measurable'}"
+            f"target spurious < 5% ({t['generator']}, epsilon {t['epsilon']}): accepted {rate} "
+            f"({t['accepted_batches']}/{t['batches']} batches), all generated "
+            f"{t['spurious_rate_unfiltered']:.1%} -> {verdict}"
         )
 
 

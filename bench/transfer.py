@@ -1,4 +1,4 @@
-"""Benchmark: the transfer-learning experiment's targets (issue 4).
+"""Benchmark: the transfer-learning experiment's targets.
 
 Runs `genofed experiment transfer` (or, with --reuse, reads an OUT it already finished) and
 prints the measured figures next to the targets:
@@ -37,7 +37,8 @@ def main() -> None:
     for name, info in results["sources"].items():
         auc = (info.get("validation") or {}).get("auc")
         print(
-            f"source {name}: {info['samples']} people, validation AUC {auc:.3f}, pretrained in {info['seconds']} s"
+            f"source {name}: {info['samples']} people, validation AUC {auc:.3f}, pretrained in "
+            f"{info['seconds']} s"
         )
     print(f"{'source':<6} {'patients':>8} {'epsilon':>7} {'mode':<7} {'acc points':>14} {'AUC gain':>15}")
     for g in results["gains"]:
@@ -50,17 +51,19 @@ def main() -> None:
     for entry in targets.get("near_gain_at_200", []):
         print(
             f"target near gain at 200, epsilon {entry['epsilon']} (>= 13 points or >= 0.10 AUC): "
-            f"{entry['accuracy_points']:+.1f} points, {entry['auc']:+.3f} AUC -> {'met' if entry['met'] else 'MISSED'}"
+            f"{entry['accuracy_points']:+.1f} points, {entry['auc']:+.3f} AUC -> "
+            f"{'met' if entry['met'] else 'MISSED'}"
         )
     for entry in targets.get("far_helps_less_than_near_at_200", []):
         print(
-            f"target far < near at 200, epsilon {entry['epsilon']}: AUC gain far {entry['far_auc']:+.3f} vs near "
-            f"{entry['near_auc']:+.3f} -> {'met' if entry['met'] else 'MISSED'}"
+            f"target far < near at 200, epsilon {entry['epsilon']}: AUC gain far {entry['far_auc']:+.3f} vs "
+            f"near {entry['near_auc']:+.3f} -> {'met' if entry['met'] else 'MISSED'}"
         )
     for entry in targets.get("federated_near_eps3_within_0.05_of_pooled", []):
         print(
-            f"target federated near eps3 ({entry.get('mode')}) within 0.05 of pooled, sites of {entry['size']}: "
-            f"{entry['federated_near_eps3_auc']:.3f} vs {entry['pooled_auc']:.3f} -> {'met' if entry['met'] else 'MISSED'}"
+            f"target federated near eps3 ({entry.get('mode')}) within 0.05 of pooled, sites of "
+            f"{entry['size']}: {entry['federated_near_eps3_auc']:.3f} vs {entry['pooled_auc']:.3f} -> "
+            f"{'met' if entry['met'] else 'MISSED'}"
         )
 
 

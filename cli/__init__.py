@@ -1,1 +1,33 @@
-"""The `genofed` command line: one entry point, a module of subcommands per room."""
+"""The `genofed` command line: one entry point, `genofed.cli.main:main`.
+
+Modules:
+
+- `main`: the entry point: the parser with every group's subcommands, and error handling.
+- `data`: `genofed data check`: a hospital's data checked before anything connects or trains.
+- `simulation`: `genofed simulate-cohorts` and `genofed simulate`.
+- `experiments`: `genofed experiment ...`: the paper's experiments, each written to a report.
+- `coordinator`: `genofed coordinator ...` (the deployed coordinator), `pretrain` and
+  `inspect-model`.
+- `hospital`: `genofed hospital ...` (the hospital agent) and `synth`.
+
+Each group module exposes `register(subparsers)` and imports nothing heavy at module level
+(torch, Opacus, Flower only inside the handlers), so `genofed --help` and `genofed data check`
+stay fast. `build_parser` loads on first use, so that `python -m genofed.cli.main` does not find
+its own module already imported by this package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    """`build_parser`, imported on first use."""
+    if name == "build_parser":
+        import genofed.cli.main as main_module
+
+        return main_module.build_parser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["build_parser"]

@@ -1,4 +1,5 @@
-"""Coordinator-side commands: `genofed pretrain`, `inspect-model` and `genofed coordinator init/enroll/revoke/hospitals`."""
+"""Coordinator-side commands: `genofed pretrain`, `genofed inspect-model` and
+`genofed coordinator init/enroll/revoke/start/status/hospitals`."""
 
 from __future__ import annotations
 
@@ -19,17 +20,23 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     defaults = RunSettings()
     parser = subparsers.add_parser(
         "coordinator",
-        help="the coordinator of a deployed federation: its folder, CA, enrolled hospitals, the service and its status",
+        help=(
+            "the coordinator of a deployed federation: its folder, CA, enrolled hospitals, the service and "
+            "its status"
+        ),
         description="Set up and administer a deployed federation's coordinator folder.",
     )
     commands = parser.add_subparsers(dest="coordinator_command", metavar="COMMAND", required=True)
     init = commands.add_parser(
         "init",
-        help="create the federation folder: CA, TLS server certificate, federation config, empty hospital list",
+        help=(
+            "create the federation folder: CA, TLS server certificate, federation config, empty hospital list"
+        ),
         description=(
-            "Create DIR (refused if it exists and is not empty): ca.key/ca.pem (the federation's CA; send ca.pem to "
-            "every hospital), server.key/server.pem (the coordinator's TLS certificate for the --host names), "
-            "federation.json (panel hash, training settings) and hospitals.json (empty). Keys are 0600."
+            "Create DIR (refused if it exists and is not empty): ca.key/ca.pem (the federation's CA; send "
+            "ca.pem to every hospital), server.key/server.pem (the coordinator's TLS certificate for the "
+            "--host names), federation.json (panel hash, training settings) and hospitals.json (empty). Keys "
+            "are 0600."
         ),
     )
     init.add_argument("dir", metavar="DIR", help="new federation folder")
@@ -88,7 +95,10 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument(
         "--secagg",
         action="store_true",
-        help="secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' updates",
+        help=(
+            "secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' "
+            "updates"
+        ),
     )
     init.add_argument(
         "--trim-beta",
@@ -106,8 +116,10 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
         "--site-evaluations",
         type=int,
         default=defaults.site_evaluations,
-        help="evaluations of the global model each hospital makes on its own patients per run, each a DP "
-        f"release from its budget; 0 = none (default: {defaults.site_evaluations})",
+        help=(
+            "evaluations of the global model each hospital makes on its own patients per run, each a DP "
+            f"release from its budget; 0 = none (default: {defaults.site_evaluations})"
+        ),
     )
     init.set_defaults(handler=run_coordinator_init)
 
@@ -132,13 +144,17 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
 
     start = commands.add_parser(
         "start",
-        help="run the federation: flower-superlink with TLS and hospital authentication, then the federated run",
+        help=(
+            "run the federation: flower-superlink with TLS and hospital authentication, then the federated "
+            "run"
+        ),
         description=(
-            "Start flower-superlink on 127.0.0.1 (TLS with DIR's certificate, SuperNode authentication, state database "
-            "DIR/state.db, a fresh SuperExec secret, no runtime dependency installation, no telemetry or update check) and "
-            "nginx on the hospitals' address passing Flower's Fleet API only; register the enrolled hospitals (only they "
-            "are sent tasks), submit the federated run and wait for it. Results, checkpoints, the model and the report "
-            "land in DIR/run. Starting again after a crash resumes from the last checkpoint. Exit 0 when the run completed."
+            "Start flower-superlink on 127.0.0.1 (TLS with DIR's certificate, SuperNode authentication, "
+            "state database DIR/state.db, a fresh SuperExec secret, no runtime dependency installation, no "
+            "telemetry or update check) and nginx on the hospitals' address passing Flower's Fleet API only; "
+            "register the enrolled hospitals (only they are sent tasks), submit the federated run and wait "
+            "for it. Results, checkpoints, the model and the report land in DIR/run. Starting again after a "
+            "crash resumes from the last checkpoint. Exit 0 when the run completed."
         ),
     )
     start.add_argument("dir", metavar="DIR", help="the federation folder")
@@ -146,22 +162,29 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
         "--fleet-address",
         default="0.0.0.0:9092",
         metavar="HOST:PORT",
-        help="where hospitals connect: nginx, Flower's Fleet API only (default: 0.0.0.0:9092; allow only the "
-        "hospitals' addresses to reach it)",
+        help=(
+            "where hospitals connect: nginx, Flower's Fleet API only (default: 0.0.0.0:9092; allow only the "
+            "hospitals' addresses to reach it)"
+        ),
     )
     start.add_argument(
         "--internal-address",
         default="127.0.0.1:9091",
         metavar="127.0.0.1:PORT",
-        help="the SuperLink itself, with its unauthenticated Control API: loopback only (default: 127.0.0.1:9091)",
+        help=(
+            "the SuperLink itself, with its unauthenticated Control API: loopback only (default: "
+            "127.0.0.1:9091)"
+        ),
     )
     start.add_argument(
         "--sync-seconds",
         type=float,
         default=10.0,
         metavar="S",
-        help="how often nodes not registered by this coordinator, or revoked, are unregistered (default: 10); "
-        "such nodes are never sent a task in any case",
+        help=(
+            "how often nodes not registered by this coordinator, or revoked, are unregistered (default: 10); "
+            "such nodes are never sent a task in any case"
+        ),
     )
     start.add_argument(
         "--nginx",
@@ -174,8 +197,10 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     status = commands.add_parser(
         "status",
         help="the service state, hospitals connected, round and metrics",
-        description="Show DIR's coordinator: running or not, hospitals and their connection "
-        "state, rounds done, the last round's metrics.",
+        description=(
+            "Show DIR's coordinator: running or not, hospitals and their connection state, rounds done, the "
+            "last round's metrics."
+        ),
     )
     status.add_argument("dir", metavar="DIR", help="the federation folder")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -260,7 +285,8 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
         auc = "n/a" if last.get("test_auc") is None else f"{last['test_auc']:.3f}"
         eps = "n/a" if last.get("epsilon_max") is None else f"{last['epsilon_max']:.2f}"
         print(
-            f"  round {last['round']}: test AUC {auc}, epsilon <= {eps}, participants {', '.join(last.get('participants', []))}"
+            f"  round {last['round']}: test AUC {auc}, epsilon <= {eps}, participants "
+            f"{', '.join(last.get('participants', []))}"
         )
     if status.get("results"):
         print(f"results: {status['results']}")
@@ -272,7 +298,8 @@ def run_coordinator_enroll(args: argparse.Namespace) -> int:
 
     entry = enroll(args.dir, args.name, args.public_key)
     print(
-        f"enrolled hospital {entry['name']!r}: key {entry['fingerprint']} ({entry['curve']}) at {entry['enrolled_at']}"
+        f"enrolled hospital {entry['name']!r}: key {entry['fingerprint']} ({entry['curve']}) at "
+        f"{entry['enrolled_at']}"
     )
     print("  confirm this fingerprint with the hospital over a second channel")
     return 0
@@ -309,9 +336,9 @@ def register_inspect_model(subparsers: argparse._SubParsersAction) -> None:
         "inspect-model",
         help="verify a pretrained-model file and show where it came from",
         description=(
-            "Check a `genofed pretrain` file's content hash (and, with --panel, that it fits a federation's panel), "
-            "then print its task, model, panel and provenance: what a coordinator or a data-protection officer "
-            "should look at before a federation starts from it."
+            "Check a `genofed pretrain` file's content hash (and, with --panel, that it fits a federation's "
+            "panel), then print its task, model, panel and provenance: what a coordinator or a "
+            "data-protection officer should look at before a federation starts from it."
         ),
     )
     parser.add_argument("model", metavar="MODEL", help="pretrained-model file")
@@ -358,8 +385,8 @@ def run_inspect_model(args: argparse.Namespace) -> int:
     for role, entry in prov.get("files", {}).items():
         print(f"    {role}: {entry.get('path')} sha256 {str(entry.get('sha256'))[:16]}...")
     print(
-        f"  trained: {prov.get('created')}, seed {prov.get('settings', {}).get('seed')}, best epoch {metrics.get('best_epoch')}, "
-        f"validation {metrics.get('validation')}"
+        f"  trained: {prov.get('created')}, seed {prov.get('settings', {}).get('seed')}, best epoch "
+        f"{metrics.get('best_epoch')}, validation {metrics.get('validation')}"
     )
     return 0
 
@@ -373,9 +400,9 @@ def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
         help="train the shared model on a large source cohort, on the federation's panel",
         description=(
             "Pretrain the model a federation starts from (`genofed simulate --pretrained MODEL`, run config "
-            "`pretrained=MODEL`) on a large source cohort: a public or consortium dataset, trained centrally and "
-            "without DP (its people are not the federation's patients). Writes one versioned file with the "
-            "weights, the panel, the model config, the training provenance and a SHA-256 content hash."
+            "`pretrained=MODEL`) on a large source cohort: a public or consortium dataset, trained centrally "
+            "and without DP (its people are not the federation's patients). Writes one versioned file with "
+            "the weights, the panel, the model config, the training provenance and a SHA-256 content hash."
         ),
     )
     parser.add_argument(
@@ -394,7 +421,9 @@ def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
         "--task",
         default=defaults.task,
         choices=TASKS,
-        help="binary: a 0/1 trait column; multiclass: a categorical column such as ancestry (default: binary)",
+        help=(
+            "binary: a 0/1 trait column; multiclass: a categorical column such as ancestry (default: binary)"
+        ),
     )
     parser.add_argument(
         "--label",
@@ -468,7 +497,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({model.task.kind} task '{model.task.label}', {model.provenance['samples']} people)")
     print(f"  best epoch {metrics['best_epoch']}: validation {score}")
     print(
-        f"  parameters: {sum(t.numel() for t in model.state_dict.values())}, panel: {len(model.panel)} variants"
+        f"  parameters: {sum(t.numel() for t in model.state_dict.values())}, panel: {len(model.panel)} "
+        "variants"
     )
     print(f"  content hash: {digest}")
     print(f"  use it: genofed simulate --data FED --pretrained {out} --finetune partial")

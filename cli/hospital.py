@@ -1,4 +1,5 @@
-"""Hospital-side commands: `genofed synth` and the hospital agent (`genofed hospital init`)."""
+"""Hospital-side commands: the hospital agent (`genofed hospital init/check/start/audit`) and
+`genofed synth`."""
 
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
         "init",
         help="make this site's key pair and print the public key to send to the coordinator",
         description=(
-            "Make the site's EC key pair in DIR: supernode.key (OpenSSH private key, readable by the owner only, "
-            "for flower-supernode's --auth-supernode-private-key) and supernode.pub (the public key to send to the "
-            "coordinator, who enrols it with `genofed coordinator enroll`). Refuses to overwrite an existing key."
+            "Make the site's EC key pair in DIR: supernode.key (OpenSSH private key, readable by the owner "
+            "only, for flower-supernode's --auth-supernode-private-key) and supernode.pub (the public key to "
+            "send to the coordinator, who enrols it with `genofed coordinator enroll`). Refuses to overwrite "
+            "an existing key."
         ),
     )
     init.add_argument("dir", metavar="DIR", help="the site folder (created 0700 if missing)")
@@ -44,9 +46,10 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
         "check",
         help="validate the site's data against the federation panel and bind it to this site folder",
         description=(
-            "Run the data layer's checks (as `genofed data check`) on the site's genotypes and phenotypes against the "
-            "federation's panel, before anything connects. When they pass, DIR/hospital.json records the files, their "
-            "SHA-256 and the site's own privacy budget; `genofed hospital start` trains on exactly these files."
+            "Run the data layer's checks (as `genofed data check`) on the site's genotypes and phenotypes "
+            "against the federation's panel, before anything connects. When they pass, DIR/hospital.json "
+            "records the files, their SHA-256 and the site's own privacy budget; `genofed hospital start` "
+            "trains on exactly these files."
         ),
     )
     check.add_argument("dir", metavar="DIR", help="the site folder (genofed hospital init)")
@@ -63,8 +66,10 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
         "--epsilon-budget",
         type=float,
         default=8.0,
-        help="this hospital's lifetime privacy budget: it never spends more, whatever the coordinator asks; "
-        "inf = no differential privacy (default: 8)",
+        help=(
+            "this hospital's lifetime privacy budget: it never spends more, whatever the coordinator asks; "
+            "inf = no differential privacy (default: 8)"
+        ),
     )
     check.add_argument(
         "--delta", type=float, default=1e-5, help="the largest DP delta this hospital accepts (default: 1e-5)"
@@ -78,36 +83,45 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
         "--data-update",
         default="",
         metavar="REASON",
-        help="these files update the cohort this site's ledger was spent on: the ledger carries over to them "
-        "(the reason goes to the audit log)",
+        help=(
+            "these files update the cohort this site's ledger was spent on: the ledger carries over to them "
+            "(the reason goes to the audit log)"
+        ),
     )
     check.add_argument(
         "--declared-size",
         type=int,
         default=None,
         metavar="N",
-        help="the number of patients this hospital declares public: the sizes it reports and its DP-SGD "
-        "sampling rate follow from it, never from the exact count (default: its size rounded to 10)",
+        help=(
+            "the number of patients this hospital declares public: the sizes it reports and its DP-SGD "
+            "sampling rate follow from it, never from the exact count (default: its size rounded to 10)"
+        ),
     )
     check.add_argument(
         "--max-evaluations",
         type=int,
         default=20,
         metavar="N",
-        help="the most evaluations of a coordinator's model this hospital answers per run; each is a "
-        "privacy release from its budget (default: 20)",
+        help=(
+            "the most evaluations of a coordinator's model this hospital answers per run; each is a privacy "
+            "release from its budget (default: 20)"
+        ),
     )
     add_new_ledger_argument(check)
     check.set_defaults(handler=run_hospital_check)
 
     start = commands.add_parser(
         "start",
-        help="run the hospital agent (flower-supernode with TLS, the site key, the audit log, the pinned app)",
+        help=(
+            "run the hospital agent (flower-supernode with TLS, the site key, the audit log, the pinned app)"
+        ),
         description=(
-            "Run Flower's SuperNode for this site in the foreground: TLS to the coordinator verified with --ca, "
-            "authenticated with DIR/supernode.key, bound to the files `genofed hospital check` recorded (refused if they "
-            "changed), privacy ledger in DIR/state, every outbound message in DIR/audit.jsonl, and only the approved "
-            "genofed app bundle is executed. Outbound connections only."
+            "Run Flower's SuperNode for this site in the foreground: TLS to the coordinator verified with "
+            "--ca, authenticated with DIR/supernode.key, bound to the files `genofed hospital check` "
+            "recorded (refused if they changed), privacy ledger in DIR/state, every outbound message in "
+            "DIR/audit.jsonl, and only the approved genofed app bundle is executed. Outbound connections "
+            "only."
         ),
     )
     start.add_argument("dir", metavar="DIR", help="the site folder")
@@ -138,7 +152,10 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument(
         "--max-retries",
         type=int,
-        help="give up after this many refused or failed activations, 10 s apart (default: never, as a service should)",
+        help=(
+            "give up after this many refused or failed activations, 10 s apart (default: never, as a service "
+            "should)"
+        ),
     )
     add_new_ledger_argument(start)
     start.set_defaults(handler=run_hospital_start)
@@ -146,8 +163,10 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     audit = commands.add_parser(
         "audit",
         help="print the audit log: every message this site sent",
-        description="Print DIR/audit.jsonl: time, run, round, records, sizes, hashes and epsilon of "
-        "every message the agent handed to Flower to send.",
+        description=(
+            "Print DIR/audit.jsonl: time, run, round, records, sizes, hashes and epsilon of every message "
+            "the agent handed to Flower to send."
+        ),
     )
     audit.add_argument("dir", metavar="DIR", help="the site folder")
     audit.add_argument("--json", action="store_true", help="print the entries as a JSON list")
@@ -159,8 +178,10 @@ def add_new_ledger_argument(parser: argparse.ArgumentParser) -> None:
         "--new-ledger",
         default="",
         metavar="REASON",
-        help="start a NEW privacy ledger for data that already had one (elsewhere, or lost): forgets the "
-        "privacy already spent; only with a reason, which goes to the audit log",
+        help=(
+            "start a NEW privacy ledger for data that already had one (elsewhere, or lost): forgets the "
+            "privacy already spent; only with a reason, which goes to the audit log"
+        ),
     )
 
 
@@ -182,22 +203,23 @@ def run_hospital_check(args: argparse.Namespace) -> int:
     )
     summary, alignment = bound["summary"], bound.get("alignment") or {}
     print(
-        f"hospital {bound['name']}: data OK: {summary.get('samples')} patients ({summary.get('cases')} cases), "
-        f"{alignment.get('coverage', 0):.1%} of {alignment.get('panel_variants', '?')} panel variants"
+        f"hospital {bound['name']}: data OK: {summary.get('samples')} patients ({summary.get('cases')} "
+        f"cases), {alignment.get('coverage', 0):.1%} of {alignment.get('panel_variants', '?')} panel variants"
     )
     for warning in bound["warnings"]:
         print(f"  warning [{warning['code']}] {warning['message']}")
     print(
-        f"  privacy budget: epsilon {bound['epsilon_budget']:g}, delta {bound['delta']:g} (this hospital's, for its lifetime)"
-        + ("; updates only under secure aggregation" if bound["require_secagg"] else "")
+        f"  privacy budget: epsilon {bound['epsilon_budget']:g}, delta {bound['delta']:g} (this hospital's, "
+        "for its lifetime)" + ("; updates only under secure aggregation" if bound["require_secagg"] else "")
     )
     print(f"  privacy ledger: {args.dir}/state ({LEDGER_ACTIONS[bound['ledger']]})")
     print(
-        f"  declared public: {bound['declared_size']} patients; model architecture {bound['model_digest'][:12]}; "
-        f"at most {bound['max_evaluations']} evaluations per run"
+        f"  declared public: {bound['declared_size']} patients; model architecture "
+        f"{bound['model_digest'][:12]}; at most {bound['max_evaluations']} evaluations per run"
     )
     print(
-        f"  bound in {args.dir}/hospital.json; next: genofed hospital start {args.dir} --coordinator HOST:9092 --ca ca.pem"
+        f"  bound in {args.dir}/hospital.json; next: genofed hospital start {args.dir} --coordinator "
+        "HOST:9092 --ca ca.pem"
     )
     return 0
 
@@ -258,12 +280,13 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
         "synth",
         help="generate a validated synthetic copy of this hospital's cohort (VCF + phenotypes.csv + report)",
         description=(
-            "Train a label-conditional generator (VAE, or GAN with --generator gan) on 80 %% of the hospital's patients (DP-SGD with --epsilon, charged to the "
-            "site's privacy ledger in --state-dir), sample synthetic records, drop those too close to a real one, and "
-            "validate the batch (allele and genotype frequencies, LD, population structure, associations and the "
-            "spurious-association rate, distance to closest record, exact copies, adversarial accuracy, membership "
-            "inference) against the 20 %% it never saw. Only a batch that passes is written; OUT/report.md and "
-            "OUT/validation.json are written either way."
+            "Train a label-conditional generator (VAE, or GAN with --generator gan) on 80 %% of the "
+            "hospital's patients (DP-SGD with --epsilon, charged to the site's privacy ledger in "
+            "--state-dir), sample synthetic records, drop those too close to a real one, and validate the "
+            "batch (allele and genotype frequencies, LD, population structure, associations and the "
+            "spurious-association rate, distance to closest record, exact copies, adversarial accuracy, "
+            "membership inference) against the 20 %% it never saw. Only a batch that passes is written; "
+            "OUT/report.md and OUT/validation.json are written either way."
         ),
     )
     parser.add_argument("--genotypes", required=True, metavar="FILE", help="VCF, PLINK or table")
@@ -298,15 +321,19 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
         "--temperature",
         type=float,
         default=1.0,
-        help="sampling temperature: below 1 sharpens every variant's distribution towards its mode "
-        "(0.7 brought 1000 Genomes samples closer to real people; default: 1)",
+        help=(
+            "sampling temperature: below 1 sharpens every variant's distribution towards its mode (0.7 "
+            "brought 1000 Genomes samples closer to real people; default: 1)"
+        ),
     )
     parser.add_argument(
         "--phase",
         default="auto",
         choices=("auto", "ignore"),
-        help="auto: haplotype-aware generation and a phased output VCF when the input VCF is fully phased "
-        "with no missing calls; ignore: always model dosages (default: auto)",
+        help=(
+            "auto: haplotype-aware generation and a phased output VCF when the input VCF is fully phased "
+            "with no missing calls; ignore: always model dosages (default: auto)"
+        ),
     )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     parser.set_defaults(handler=run_synth)

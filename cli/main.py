@@ -1,8 +1,9 @@
 """The `genofed` command line: one entry point, a subcommand per job.
 
 One module per group of commands: `data` (checks of a site's files), `simulation` (simulated
-cohorts, the local simulation mode, the experiments), `coordinator` (the deployed coordinator,
-pretraining, model inspection) and `hospital` (the hospital agent). Each exposes
+cohorts, the local simulation mode), `experiments` (the paper's experiments), `coordinator` (the
+deployed coordinator, pretraining, model inspection) and `hospital` (the hospital agent and
+synthetic data). Each exposes
 `register(subparsers)` and keeps heavy imports (torch, flwr, msprime) inside its handlers, so
 `genofed --help` and `genofed data check` never import torch (tests/unit checks it).
 """
@@ -14,11 +15,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from genofed.cli import coordinator, data, hospital, simulation
+from genofed.cli import coordinator, data, experiments, hospital, simulation
 from genofed.common.errors import GenofedError
 
 #: Modules that add subcommands, in the order `genofed --help` lists them.
-COMMAND_MODULES = (data, simulation, coordinator, hospital)
+COMMAND_MODULES = (data, simulation, experiments, coordinator, hospital)
 
 
 def build_parser() -> argparse.ArgumentParser:

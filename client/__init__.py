@@ -1,2 +1,168 @@
-"""The hospital side: the Flower ClientApp, the local DP trainer, the hospital agent CLI, the
-audit log and the local privacy ledger. Never imports `genofed.server`."""
+"""The hospital side: the Flower ClientApp and everything a site computes on its own patients.
+
+Modules:
+
+- `app`: the ClientApp (`make_client_app`): describe, train and evaluate handlers, each request
+  checked against what the site allows before anything is computed.
+- `trainer`: one round's local training, plain or DP-SGD with Opacus, optionally with FedProx.
+- `budget`: the site's privacy plan per run, refused before training when over its budget.
+- `outbound`: the last gate before a reply leaves: model arrays and whitelisted aggregates only.
+- `site`: which hospital a node serves (node config or partition id) and its data, loaded once.
+- `secagg`: the site's side of Flower's SecAgg+ (the same training, a masked FitRes).
+- `augmentation`: the site's genotype augmentation in local training.
+- `synth`: `genofed synth`, a site's own validated synthetic cohort.
+- `synthetic_use`: a site's synthetic cohort in its training, refused where it would break DP.
+- `agent/`: the deployed hospital: its agent, audit log, pinning and keys.
+
+Never imports `genofed.server`. `budget` is light and imported here; the names of the modules
+that import torch, Opacus or Flower load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genofed.client.budget import (
+    EVALUATION_NOISE_FLOOR,
+    EVALUATION_NOISE_SCALE,
+    RoundPrivacy,
+    evaluation_noise,
+    plan_evaluation,
+    plan_round,
+)
+
+_APP = {
+    "FAILED",
+    "REFUSED",
+    "TRAINING_LIMITS",
+    "architecture_digest",
+    "input_digest",
+    "make_client_app",
+    "model_digest",
+    "requested_training",
+    "site_budget",
+}
+_TRAINER = {"OPTIMIZERS", "Augment", "TrainResult", "TrainSettings", "train_model"}
+_OUTBOUND = {"ALLOWED_METRICS", "BLOCKED", "OutboundViolation", "check_outbound", "outbound_guard"}
+_SITE = {
+    "SiteConfig",
+    "SiteConfigError",
+    "SiteTensors",
+    "declared_cohort_size",
+    "derived_seed",
+    "load_site_tensors",
+    "resolve_site",
+    "site_secret",
+    "split_seed",
+    "validation_split",
+}
+_SECAGG = {"is_secagg_fit", "secagg_mod", "train_secagg"}
+_AUGMENTATION = {"augment_callable", "site_augmentation"}
+_SYNTH = {"SUMMARY_FILE", "SynthOptions", "impute_mode", "phased_haplotypes", "synthesize"}
+_SYNTHETIC_USE = {
+    "SyntheticCohort",
+    "SyntheticCohortError",
+    "check_end_to_end",
+    "load_synthetic",
+    "synthetic_count",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names of the modules that import torch, Opacus or Flower, imported on first use."""
+    if name in _APP:
+        import genofed.client.app as app_module
+
+        return getattr(app_module, name)
+    if name in _TRAINER:
+        import genofed.client.trainer as trainer
+
+        return getattr(trainer, name)
+    if name in _OUTBOUND:
+        import genofed.client.outbound as outbound
+
+        return getattr(outbound, name)
+    if name in _SITE:
+        import genofed.client.site as site
+
+        return getattr(site, name)
+    if name in _SECAGG:
+        import genofed.client.secagg as secagg
+
+        return getattr(secagg, name)
+    if name in _AUGMENTATION:
+        import genofed.client.augmentation as augmentation
+
+        return getattr(augmentation, name)
+    if name in _SYNTH:
+        import genofed.client.synth as synth
+
+        return getattr(synth, name)
+    if name in _SYNTHETIC_USE:
+        import genofed.client.synthetic_use as synthetic_use
+
+        return getattr(synthetic_use, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    # budget
+    "EVALUATION_NOISE_FLOOR",
+    "EVALUATION_NOISE_SCALE",
+    "RoundPrivacy",
+    "evaluation_noise",
+    "plan_evaluation",
+    "plan_round",
+    # app
+    "FAILED",
+    "REFUSED",
+    "TRAINING_LIMITS",
+    "architecture_digest",
+    "input_digest",
+    "make_client_app",
+    "model_digest",
+    "requested_training",
+    "site_budget",
+    # trainer
+    "OPTIMIZERS",
+    "Augment",
+    "TrainResult",
+    "TrainSettings",
+    "train_model",
+    # outbound
+    "ALLOWED_METRICS",
+    "BLOCKED",
+    "OutboundViolation",
+    "check_outbound",
+    "outbound_guard",
+    # site
+    "SiteConfig",
+    "SiteConfigError",
+    "SiteTensors",
+    "declared_cohort_size",
+    "derived_seed",
+    "load_site_tensors",
+    "resolve_site",
+    "site_secret",
+    "split_seed",
+    "validation_split",
+    # secagg
+    "is_secagg_fit",
+    "secagg_mod",
+    "train_secagg",
+    # augmentation
+    "augment_callable",
+    "site_augmentation",
+    # synth
+    "SUMMARY_FILE",
+    "SynthOptions",
+    "impute_mode",
+    "phased_haplotypes",
+    "synthesize",
+    # synthetic_use
+    "SyntheticCohort",
+    "SyntheticCohortError",
+    "check_end_to_end",
+    "load_synthetic",
+    "synthetic_count",
+]

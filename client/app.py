@@ -4,9 +4,10 @@ What a reply may hold is the whole privacy story of this module. Every number co
 patients is a DP release charged to the site's ledger: the DP-SGD update, and an evaluation's
 noisy score histogram (`genofed.common.privacy.release`). Everything else is public by the site's
 own declaration or by the federation's settings: its name, its declared cohort size (rounded;
-DP-SGD's sampling rate is computed from it, never from the exact count), its panel size, the epsilon it has spent and the noise it
-used (both functions of public facts). No loss, AUC, accuracy or time measured on patients
-leaves; `tests/test_outbound.py` and `tests/test_attacks.py` check that on the real message path.
+DP-SGD's sampling rate is computed from it, never from the exact count), its panel size, the
+epsilon it has spent and the noise it used (both functions of public facts). No loss, AUC,
+accuracy or time measured on patients leaves; the outbound and attack tests check that on the
+real message path.
 """
 
 from __future__ import annotations
@@ -17,19 +18,22 @@ import logging
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from genofed.client.agent.audit import audit_mod
 from genofed.client.augmentation import site_augmentation
-from genofed.client.budget import plan_evaluation, plan_round
+from genofed.client.budget import RoundPrivacy, plan_evaluation, plan_round
 from genofed.client.outbound import outbound_guard
 from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
 from genofed.client.site import (
     SiteConfig,
+    SiteTensors,
     derived_seed,
     load_site_tensors,
     resolve_site,
@@ -37,7 +41,14 @@ from genofed.client.site import (
     split_seed,
 )
 from genofed.client.synthetic_use import check_end_to_end
-from genofed.client.trainer import TrainSettings, sample_rate, steps_per_epoch, train_model
+from genofed.client.trainer import (
+    Augment,
+    TrainResult,
+    TrainSettings,
+    sample_rate,
+    steps_per_epoch,
+    train_model,
+)
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.network import (
     FINETUNE_MODES,
@@ -48,6 +59,7 @@ from genofed.common.model.network import (
 )
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import noisy_histogram, release_step, score_histogram
+from genofed.common.util.checks import require, require_choice, require_in_range, to_float
 from genofed.common.util.torch_threads import single_torch_thread
 
 logger = logging.getLogger(__name__)
@@ -75,23 +87,9 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
-        with (
-            single_torch_thread()
-        ):  # the same round gives the same update, bit for bit (common/util/torch_threads.py)
-            return _train_reply(msg, context)
-
-    def _train_reply(msg: Message, context: Context) -> Message:
-        if is_secagg_fit(msg):  # SecAgg+'s masked stage: legacy FitIns in, FitRes out, same training
-            return _guarded(
-                msg,
-                lambda: train_secagg(msg, context, _site(context, base), _settings(context, base), _train),
-            )
-        return _guarded(
-            msg,
-            lambda: _train(
-                msg, context, _plain_round_allowed(_site(context, base)), _settings(context, base)
-            ),
-        )
+        # the same round gives the same update, bit for bit (common/util/torch_threads.py)
+        with single_torch_thread():
+            return _guarded(msg, lambda: _train_any(msg, context, base))
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
@@ -101,6 +99,16 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
             )
 
     return app
+
+
+def _train_any(msg: Message, context: Context, base: dict) -> RecordDict:
+    """A plain round, or SecAgg+'s masked stage: legacy FitIns in, FitRes out, the same training.
+
+    A hospital that requires secure aggregation refuses a plain round before loading anything.
+    """
+    if is_secagg_fit(msg):
+        return train_secagg(msg, context, _site(context, base), _settings(context, base), _train)
+    return _train(msg, context, _plain_round_allowed(_site(context, base)), _settings(context, base))
 
 
 def _settings(context: Context, base: dict) -> dict:
@@ -169,119 +177,202 @@ def _describe(site: SiteConfig, settings: dict) -> RecordDict:
 
 
 def _train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> RecordDict:
-    config = msg.content["config"]
-    data = load_site_tensors(site, _split_seed(site, settings))
-    model = _global_model(msg, data.n_variants, site)
-    finetune = str(config.get("finetune", "full"))
-    if finetune not in FINETUNE_MODES:
-        raise GenofedError(
-            f"unknown fine-tuning mode {finetune!r} from the coordinator; this site knows {', '.join(FINETUNE_MODES)}"
-        )
-    set_trainable(model, finetune)
-    server_round = int(config["server-round"])
-    train_settings = requested_training(config, settings)
-    epochs, batch_size = train_settings.epochs, train_settings.batch_size
-    epsilon, delta = _requested_budget(site, config, settings)
-    if data.synthetic is not None:
-        check_end_to_end(
-            data.synthetic, private=not math.isinf(epsilon), ledger_path=site.state_dir / LEDGER_FILE
-        )
-    evaluations = int(config.get("site-evaluations", 0))
-    if evaluations > site.max_evaluations:
-        raise GenofedError(
-            f"the coordinator asked this site to plan {evaluations} evaluations in this run; it answers at "
-            f"most {site.max_evaluations} (node config max-evaluations): each is a privacy release"
-        )
-    rows_x, rows_y = data.training_rows()
-    spec, augment = site_augmentation(
-        str(config.get("augment", "")), site, data, private=not math.isinf(epsilon)
-    )
-    plan_id = str(config.get("plan-id", "unplanned"))
-    # the site's own augmentation is an input too: a rerun with another one must not reuse the noise
-    fingerprint = (
-        data.fingerprint if augment is None else data.fingerprint + json.dumps(spec.to_dict(), sort_keys=True)
-    )
-    digest = input_digest(msg, fingerprint)
-    seed = derived_seed(
-        site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, digest, "train"
-    )
-    anchor = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    """One round of local training: the coordinator's request checked (`_round_request`), then
+    plain training or DP-SGD charged to the site's ledger; the reply holds the updated weights and
+    public numbers only."""
+    request = _round_request(msg, site, settings)
     started = time.perf_counter()
-
-    if math.isinf(epsilon):
-        result = train_model(
-            model,
-            rows_x,
-            rows_y,
-            train_settings,
-            noise_multiplier=None,
-            seed=seed,
-            anchor=anchor,
-            augment=augment,
-        )
-        epsilon_after, sigma = math.inf, 0.0
+    if math.isinf(request.epsilon):
+        result, epsilon_after, sigma = _train_plain(request), math.inf, 0.0
     else:
-        with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
-            ledger.check_rerun(plan_id, server_round, digest)
-            per_epoch = steps_per_epoch(data.public_rows, batch_size)
-            privacy = plan_round(
-                ledger,
-                plan_id=plan_id,
-                server_round=server_round,
-                num_rounds=int(config["num-rounds"]),
-                sample_rate=sample_rate(data.public_rows, batch_size),
-                steps_per_round=epochs * per_epoch,
-                budget=epsilon,
-                delta=delta,
-                evaluations=evaluations,
-                model=model_digest(msg),
-            )
-            result = train_model(
-                model,
-                rows_x,
-                rows_y,
-                train_settings,
-                noise_multiplier=privacy.noise_multiplier,
-                seed=seed,
-                anchor=anchor,
-                augment=augment,
-                public_rows=data.public_rows,
-            )
-            ledger.charge(
-                Charge(
-                    plan_id=plan_id,
-                    round=server_round,
-                    noise_multiplier=privacy.noise_multiplier,
-                    sample_rate=privacy.sample_rate,
-                    steps=result.steps,
-                    epsilon_after=privacy.epsilon_after,
-                    time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    note=f"DP-SGD fine-tuning, {epochs} local epoch(s)",
-                    input_digest=digest,
-                )
-            )
-            epsilon_after, sigma = ledger.epsilon(delta), privacy.noise_multiplier
-            context.state["privacy"] = ConfigRecord(
-                {"plan-id": plan_id, "noise-multiplier": sigma, "epsilon": epsilon_after, "delta": delta}
-            )
-
+        result, epsilon_after, sigma = _train_private(request, site, context)
     # the loss and the time of local training stay in the site's log: exact numbers computed on
     # patients (a crafted model with lr 0 turns the mean loss into a patient's label)
     logger.info(
         "round %d trained: mean loss %.4f, %.1f s",
-        server_round,
+        request.server_round,
         result.mean_loss,
         time.perf_counter() - started,
     )
     metrics = MetricRecord(
         {
-            "num-examples": data.public_train,  # declared real patients: FedAvg weighs sites by real evidence
-            "synthetic-examples": data.n_synthetic,
+            # declared real patients: FedAvg weighs sites by real evidence
+            "num-examples": request.data.public_train,
+            "synthetic-examples": request.data.n_synthetic,
             "epsilon": float(epsilon_after),
             "noise-multiplier": float(sigma),
         }
     )
     return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+
+
+@dataclass(frozen=True)
+class _RoundRequest:
+    """One training round as the site will run it, every part of the request already checked.
+
+    `digest` covers everything the update is computed from (data, augmentation, weights, config),
+    so the ledger recognises a rerun; `seed` derives from the site's secret and that digest.
+    """
+
+    msg: Message
+    data: SiteTensors
+    model: torch.nn.Module
+    anchor: dict[str, torch.Tensor]  # the global weights, FedProx's anchor
+    server_round: int
+    training: TrainSettings
+    epsilon: float  # inf: no DP (the site's own choice)
+    delta: float
+    evaluations: int  # how many evaluations the run's privacy plan must pay for
+    augment: Augment | None
+    plan_id: str
+    digest: str
+    seed: int
+
+
+def _round_request(msg: Message, site: SiteConfig, settings: dict) -> _RoundRequest:
+    """Check a train message against what this site allows, in the order a refusal is cheapest:
+    the model (panel, agreed architecture, finite weights, fine-tuning mode), the training
+    settings, the budget, the synthetic records, the evaluation cap and the augmentation."""
+    config = msg.content["config"]
+    data = load_site_tensors(site, _split_seed(site, settings))
+    model = _trainable_model(msg, data.n_variants, site, str(config.get("finetune", "full")))
+    server_round = int(config["server-round"])
+    training = requested_training(config, settings)
+    epsilon, delta = _requested_budget(site, config, settings)
+    private = not math.isinf(epsilon)
+    if data.synthetic is not None:
+        check_end_to_end(data.synthetic, private=private, ledger_path=site.state_dir / LEDGER_FILE)
+    evaluations = _requested_evaluations(site, config)
+    spec, augment = site_augmentation(str(config.get("augment", "")), site, data, private=private)
+    plan_id = str(config.get("plan-id", "unplanned"))
+    # the site's own augmentation is an input too: a rerun with another one must not reuse the noise
+    augmentation = "" if augment is None else json.dumps(spec.to_dict(), sort_keys=True)
+    digest = input_digest(msg, data.fingerprint + augmentation)
+    secret = site_secret(site, int(settings.get("seed", 0)))
+    return _RoundRequest(
+        msg=msg,
+        data=data,
+        model=model,
+        anchor={k: v.detach().clone() for k, v in model.state_dict().items()},
+        server_round=server_round,
+        training=training,
+        epsilon=epsilon,
+        delta=delta,
+        evaluations=evaluations,
+        augment=augment,
+        plan_id=plan_id,
+        digest=digest,
+        seed=derived_seed(secret, plan_id, server_round, digest, "train"),
+    )
+
+
+def _trainable_model(msg: Message, n_variants: int, site: SiteConfig, finetune: str) -> torch.nn.Module:
+    """The coordinator's model (`_global_model`) with the parameters its fine-tuning mode trains."""
+    model = _global_model(msg, n_variants, site)
+    require_choice(
+        "finetune",
+        finetune,
+        FINETUNE_MODES,
+        message=f"unknown fine-tuning mode {finetune!r} from the coordinator; this site knows "
+        f"{', '.join(FINETUNE_MODES)}",
+    )
+    set_trainable(model, finetune)
+    return model
+
+
+def _requested_evaluations(site: SiteConfig, config: Mapping[str, Any]) -> int:
+    """How many evaluations the run plans here; refused above the site's cap (node config)."""
+    evaluations = int(config.get("site-evaluations", 0))
+    require(
+        evaluations <= site.max_evaluations,
+        f"the coordinator asked this site to plan {evaluations} evaluations in this run; it answers at "
+        f"most {site.max_evaluations} (node config max-evaluations): each is a privacy release",
+    )
+    return evaluations
+
+
+def _train_plain(request: _RoundRequest) -> TrainResult:
+    """Training without DP: the site's own choice (its budget is inf); nothing is charged."""
+    rows_x, rows_y = request.data.training_rows()
+    return train_model(
+        request.model,
+        rows_x,
+        rows_y,
+        request.training,
+        noise_multiplier=None,
+        seed=request.seed,
+        anchor=request.anchor,
+        augment=request.augment,
+    )
+
+
+def _train_private(
+    request: _RoundRequest, site: SiteConfig, context: Context
+) -> tuple[TrainResult, float, float]:
+    """DP-SGD under the ledger's lock: the rerun check, the round's plan (refused past the budget,
+    before anything is trained), the training, its charge. Returns the result, the site's epsilon
+    after the charge and the noise multiplier used."""
+    data, training = request.data, request.training
+    rows_x, rows_y = data.training_rows()
+    with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
+        ledger.check_rerun(request.plan_id, request.server_round, request.digest)
+        privacy = _plan_training(ledger, request)
+        result = train_model(
+            request.model,
+            rows_x,
+            rows_y,
+            training,
+            noise_multiplier=privacy.noise_multiplier,
+            seed=request.seed,
+            anchor=request.anchor,
+            augment=request.augment,
+            public_rows=data.public_rows,
+        )
+        ledger.charge(_training_charge(request, privacy, result))
+        epsilon_after, sigma = ledger.epsilon(request.delta), privacy.noise_multiplier
+        context.state["privacy"] = ConfigRecord(
+            {
+                "plan-id": request.plan_id,
+                "noise-multiplier": sigma,
+                "epsilon": epsilon_after,
+                "delta": request.delta,
+            }
+        )
+    return result, epsilon_after, sigma
+
+
+def _plan_training(ledger: PrivacyLedger, request: _RoundRequest) -> RoundPrivacy:
+    """The round's noise from the run's privacy plan (`plan_round`): DP-SGD's sampling rate and
+    steps follow from the declared (public) row count, never from the exact one."""
+    public_rows, batch_size = request.data.public_rows, request.training.batch_size
+    per_epoch = steps_per_epoch(public_rows, batch_size)
+    return plan_round(
+        ledger,
+        plan_id=request.plan_id,
+        server_round=request.server_round,
+        num_rounds=int(request.msg.content["config"]["num-rounds"]),
+        sample_rate=sample_rate(public_rows, batch_size),
+        steps_per_round=request.training.epochs * per_epoch,
+        budget=request.epsilon,
+        delta=request.delta,
+        evaluations=request.evaluations,
+        model=model_digest(request.msg),
+    )
+
+
+def _training_charge(request: _RoundRequest, privacy: RoundPrivacy, result: TrainResult) -> Charge:
+    """The ledger entry of one round of DP-SGD, keyed by the round's input digest."""
+    return Charge(
+        plan_id=request.plan_id,
+        round=request.server_round,
+        noise_multiplier=privacy.noise_multiplier,
+        sample_rate=privacy.sample_rate,
+        steps=result.steps,
+        epsilon_after=privacy.epsilon_after,
+        time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        note=f"DP-SGD fine-tuning, {request.training.epochs} local epoch(s)",
+        input_digest=request.digest,
+    )
 
 
 #: Bounds on what the coordinator may ask a site to train with. A learning rate of 0 (or a
@@ -306,19 +397,7 @@ def requested_training(config: Mapping[str, Any], settings: Mapping[str, Any]) -
         "proximal-mu": config.get("proximal-mu", 0.0),
     }
     for key, value in values.items():
-        low, high = TRAINING_LIMITS[key]
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise GenofedError(
-                f"the coordinator asked this site to train with {key}={value!r}; refused: not a number"
-            ) from None
-        open_low = key in ("lr", "clip")  # 0 is no training / no clipping: refused
-        if not math.isfinite(number) or number > high or number < low or (open_low and number <= low):
-            raise GenofedError(
-                f"the coordinator asked this site to train with {key}={value!r}; refused: "
-                f"{key} must be {'above' if open_low else 'at least'} {low:g} and at most {high:g}"
-            )
+        _require_within_limits(key, value)
     settings_ = TrainSettings(
         epochs=int(values["local-epochs"]),
         batch_size=int(values["batch-size"]),
@@ -326,12 +405,29 @@ def requested_training(config: Mapping[str, Any], settings: Mapping[str, Any]) -
         max_grad_norm=float(values["clip"]),
         proximal_mu=float(values["proximal-mu"]),
     )
-    if settings_.lr * settings_.proximal_mu >= 1.0:
-        raise GenofedError(
-            f"the coordinator asked for lr x proximal-mu = {settings_.lr * settings_.proximal_mu:g}: every step "
-            "would be undone by the proximal pull, so the update would be the coordinator's own model; refused"
-        )
+    pull = settings_.lr * settings_.proximal_mu
+    require(
+        pull < 1.0,
+        f"the coordinator asked for lr x proximal-mu = {pull:g}: every step would be undone by the "
+        "proximal pull, so the update would be the coordinator's own model; refused",
+    )
     return settings_
+
+
+def _require_within_limits(key: str, value: object) -> None:
+    """Refuse a requested training setting that is not a number within `TRAINING_LIMITS`."""
+    low, high = TRAINING_LIMITS[key]
+    asked = f"the coordinator asked this site to train with {key}={value!r}; refused: "
+    number = to_float(key, value, message=asked + "not a number")
+    open_low = key in ("lr", "clip")  # 0 is no training / no clipping: refused
+    require_in_range(
+        key,
+        number,
+        low,
+        high,
+        low_open=open_low,
+        message=asked + f"{key} must be {'above' if open_low else 'at least'} {low:g} and at most {high:g}",
+    )
 
 
 def _requested_budget(
@@ -358,7 +454,8 @@ def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: flo
         return min(budget, requested_epsilon), requested_delta
     if site.epsilon_budget is None:
         raise GenofedError(
-            "this hospital has no privacy budget: set epsilon-budget (and optionally delta) in its node config"
+            "this hospital has no privacy budget: set epsilon-budget (and optionally delta) "
+            "in its node config"
         )
     if math.isinf(requested_epsilon) and not math.isinf(site.epsilon_budget):
         raise GenofedError(
@@ -401,40 +498,9 @@ def _evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) 
     server_round = int(config["server-round"])
     epsilon_after, sigma = math.inf, 0.0
     if not math.isinf(epsilon):
-        plan_id = str(config.get("plan-id", "unplanned"))
-        validation = hashlib.sha256(data.val_x.tobytes() + data.val_y.tobytes()).hexdigest()
-        digest = input_digest(msg, data.fingerprint + validation)
-        with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
-            ledger.check_rerun(plan_id, server_round, digest, kind="evaluate")
-            privacy = plan_evaluation(
-                ledger,
-                plan_id=plan_id,
-                server_round=server_round,
-                budget=epsilon,
-                delta=delta,
-                model=model_digest(msg),
-            )
-            sigma = privacy.noise_multiplier
-            seed = derived_seed(
-                site_secret(site, int(settings.get("seed", 0))), plan_id, server_round, digest, "evaluate"
-            )
-            histogram = noisy_histogram(histogram, sigma, seed)
-            noise, rate, steps = release_step(sigma)
-            ledger.charge(
-                Charge(
-                    plan_id=plan_id,
-                    round=server_round,
-                    noise_multiplier=noise,
-                    sample_rate=rate,
-                    steps=steps,
-                    epsilon_after=privacy.epsilon_after,
-                    time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    note="evaluation: noisy score histogram of the validation patients",
-                    input_digest=digest,
-                    kind="evaluate",
-                )
-            )
-            epsilon_after = ledger.epsilon(delta)
+        histogram, epsilon_after, sigma = _noisy_evaluation(
+            msg, site, settings, data, histogram, epsilon=epsilon, delta=delta, server_round=server_round
+        )
     return RecordDict(
         {
             "metrics": MetricRecord(
@@ -446,6 +512,59 @@ def _evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) 
                 }
             )
         }
+    )
+
+
+def _noisy_evaluation(
+    msg: Message,
+    site: SiteConfig,
+    settings: dict,
+    data: SiteTensors,
+    histogram: np.ndarray,
+    *,
+    epsilon: float,
+    delta: float,
+    server_round: int,
+) -> tuple[np.ndarray, float, float]:
+    """The histogram with Gaussian noise, planned (refused past the run's evaluations or the
+    budget) and charged under the ledger's lock. Returns the noisy histogram, the site's epsilon
+    after the charge and the noise multiplier per count."""
+    plan_id = str(msg.content["config"].get("plan-id", "unplanned"))
+    validation = hashlib.sha256(data.val_x.tobytes() + data.val_y.tobytes()).hexdigest()
+    digest = input_digest(msg, data.fingerprint + validation)
+    with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
+        ledger.check_rerun(plan_id, server_round, digest, kind="evaluate")
+        privacy = plan_evaluation(
+            ledger,
+            plan_id=plan_id,
+            server_round=server_round,
+            budget=epsilon,
+            delta=delta,
+            model=model_digest(msg),
+        )
+        sigma = privacy.noise_multiplier
+        secret = site_secret(site, int(settings.get("seed", 0)))
+        seed = derived_seed(secret, plan_id, server_round, digest, "evaluate")
+        histogram = noisy_histogram(histogram, sigma, seed)
+        ledger.charge(_evaluation_charge(plan_id, server_round, privacy, digest))
+        epsilon_after = ledger.epsilon(delta)
+    return histogram, epsilon_after, sigma
+
+
+def _evaluation_charge(plan_id: str, server_round: int, privacy: RoundPrivacy, digest: str) -> Charge:
+    """The ledger entry of one evaluation release: one Gaussian step (`release_step`)."""
+    noise, rate, steps = release_step(privacy.noise_multiplier)
+    return Charge(
+        plan_id=plan_id,
+        round=server_round,
+        noise_multiplier=noise,
+        sample_rate=rate,
+        steps=steps,
+        epsilon_after=privacy.epsilon_after,
+        time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        note="evaluation: noisy score histogram of the validation patients",
+        input_digest=digest,
+        kind="evaluate",
     )
 
 
@@ -471,8 +590,8 @@ def _global_model(msg: Message, n_variants: int, site: SiteConfig) -> torch.nn.M
     config = ModelConfig.from_dict(json.loads(str(msg.content["config"]["model"])))
     if config.n_variants != n_variants:
         raise GenofedError(
-            f"the coordinator's model expects {config.n_variants} variants but this site's panel has {n_variants}: "
-            "the site and the federation use different panels"
+            f"the coordinator's model expects {config.n_variants} variants but this site's panel has "
+            f"{n_variants}: the site and the federation use different panels"
         )
     model = build_model(config, seed=0)
     weights = msg.content["arrays"].to_torch_state_dict()

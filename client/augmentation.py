@@ -1,4 +1,4 @@
-"""On-the-fly genotype augmentation in a hospital's local training (issue 6).
+"""On-the-fly genotype augmentation in a hospital's local training.
 
 Which augmentation: the hospital's own node config `augment` if it sets one (the site decides
 what its data may be turned into), else the coordinator's run config `augment`. Both take the
@@ -25,6 +25,7 @@ from genofed.client.trainer import Augment
 from genofed.common.augment import Augmenter, AugmentSpec, parse_augment, protected_mask
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import GenofedError
+from genofed.common.util.checks import require
 
 
 def site_augmentation(
@@ -35,17 +36,19 @@ def site_augmentation(
     spec = parse_augment(text or None, site=site.name)
     if spec.is_identity:
         return spec, None
-    if private and spec.mixes_patients:
-        raise GenofedError(
-            f"augmentation '{spec.describe()}' mixes two patients into one training example (mix / mixup), so one patient "
-            "could move two clipped gradients per step and the reported epsilon would understate it; these transforms "
-            "are disabled under differential privacy. Use noise, mutate and missing, or train without DP."
-        )
+    require(
+        not (private and spec.mixes_patients),
+        f"augmentation '{spec.describe()}' mixes two patients into one training example (mix / mixup), so "
+        "one patient could move two clipped gradients per step and the reported epsilon would understate "
+        "it; these transforms are disabled under differential privacy. Use noise, mutate and missing, or "
+        "train without DP.",
+    )
     if data.train_dosages is None or data.feature_spec is None:
         raise GenofedError(
             "internal: this site's data was loaded without its dosages; augmentation needs them"
         )
-    # the panel file is read only for a known-causal list (its variant ids); its frequencies are the site's encoding's
+    # the panel file is read only for a known-causal list (its variant ids); its frequencies are
+    # the site's encoding's
     protected = None
     if site.known_causal:
         protected = protected_mask(
@@ -63,7 +66,7 @@ def site_augmentation(
 
 def augment_callable(augmenter: Augmenter, data: SiteTensors) -> Augment:
     """Drawn row indices -> features: real patients augmented (their covariates kept), the
-    synthetic rows that follow them (issue 5) as they are."""
+    synthetic rows that follow them (the site's synthetic records) as they are."""
     rows_x, _ = data.training_rows()
     n_real, n_variants = len(data.train_y), data.n_variants
 

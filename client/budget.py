@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 # MAX_USEFUL_NOISE: a site whose remaining budget only buys more noise than this refuses, and keeps
 # the rest of its budget, instead of spending it on noise
-from genofed.common.privacy.ledger import (
+from genofed.common.privacy.accountant import (
     MAX_USEFUL_NOISE,
     BudgetExhausted,
-    PrivacyLedger,
     Step,
     calibrate_noise,
     epsilon_of,
 )
+from genofed.common.privacy.ledger import PrivacyLedger
 from genofed.common.privacy.release import release_step
 
 #: Noise of an evaluation release per noisy count (`genofed.common.privacy.release`), a rule from public
@@ -63,33 +63,15 @@ def plan_round(
     """
     plan = ledger.plan(plan_id)
     if plan is None:
-        earlier = _history(ledger, exclude_plan=plan_id)
-        eval_sigma = evaluation_noise(budget, evaluations)
-        reserved = [(eval_sigma, 1.0, evaluations)] if evaluations else []
-        sigma = calibrate_noise(
-            [*earlier, *reserved],
+        sigma = _calibrate_plan(
+            ledger,
+            plan_id=plan_id,
+            num_rounds=num_rounds,
             sample_rate=sample_rate,
-            steps=num_rounds * steps_per_round,
-            target_epsilon=budget,
+            steps_per_round=steps_per_round,
+            budget=budget,
             delta=delta,
-        )
-        if sigma > MAX_USEFUL_NOISE:
-            spent = epsilon_of(earlier, delta)
-            raise BudgetExhausted(
-                f"this site has already spent epsilon {spent:.2f} of its budget of {budget:g} (delta {delta:g}); "
-                f"what is left would need noise multiplier {sigma:.0f} for this run, which makes the updates "
-                "noise. Nothing was trained or sent. Raise the site's budget (--epsilon / epsilon-budget) only "
-                "if your data-protection officer agrees."
-            )
-        ledger.set_plan(
-            plan_id,
-            sigma,
-            sample_rate,
-            num_rounds * steps_per_round,
-            budget,
-            delta,
             evaluations=evaluations,
-            evaluation_noise=eval_sigma,
             model=model,
         )
     else:
@@ -100,10 +82,54 @@ def plan_round(
     if projected > budget * (1 + 1e-6):
         raise BudgetExhausted(
             f"round {server_round} would bring this site's epsilon to {projected:.2f}, over its budget of "
-            f"{budget:g} (delta {delta:g}); already spent {epsilon_of(others, delta):.2f}. Nothing was trained or "
-            "sent. Raise the site's budget (--epsilon / epsilon-budget) only if your data-protection officer agrees."
+            f"{budget:g} (delta {delta:g}); already spent {epsilon_of(others, delta):.2f}. Nothing was "
+            "trained or sent. Raise the site's budget (--epsilon / epsilon-budget) only if your "
+            "data-protection officer agrees."
         )
     return RoundPrivacy(sigma, sample_rate, steps_per_round, projected)
+
+
+def _calibrate_plan(
+    ledger: PrivacyLedger,
+    *,
+    plan_id: str,
+    num_rounds: int,
+    sample_rate: float,
+    steps_per_round: int,
+    budget: float,
+    delta: float,
+    evaluations: int,
+    model: str,
+) -> float:
+    """Fix a new plan's training noise in the ledger: what the site spent in earlier plans, the
+    plan's evaluations and all its rounds of training must fit in `budget`. Refused (nothing
+    recorded) when that needs more noise than `MAX_USEFUL_NOISE`."""
+    earlier = _history(ledger, exclude_plan=plan_id)
+    eval_sigma = evaluation_noise(budget, evaluations)
+    reserved = [(eval_sigma, 1.0, evaluations)] if evaluations else []
+    steps = num_rounds * steps_per_round
+    sigma = calibrate_noise(
+        [*earlier, *reserved], sample_rate=sample_rate, steps=steps, target_epsilon=budget, delta=delta
+    )
+    if sigma > MAX_USEFUL_NOISE:
+        raise BudgetExhausted(
+            f"this site has already spent epsilon {epsilon_of(earlier, delta):.2f} of its budget of "
+            f"{budget:g} (delta {delta:g}); what is left would need noise multiplier {sigma:.0f} for "
+            "this run, which makes the updates noise. Nothing was trained or sent. Raise the site's "
+            "budget (--epsilon / epsilon-budget) only if your data-protection officer agrees."
+        )
+    ledger.set_plan(
+        plan_id,
+        sigma,
+        sample_rate,
+        steps,
+        budget,
+        delta,
+        evaluations=evaluations,
+        evaluation_noise=eval_sigma,
+        model=model,
+    )
+    return sigma
 
 
 def evaluation_noise(budget: float, evaluations: int) -> float:

@@ -72,26 +72,11 @@ def is_secagg_fit(msg: Message) -> bool:
 def train_secagg(
     msg: Message, context: Context, site: SiteConfig, settings: dict, train: TrainFn
 ) -> RecordDict:
-    """`train` (the ClientApp's `_train`) on SecAgg+'s legacy FitIns: the same ArrayRecord (the model's state-dict names, in
-    the model's order) and the same train config as a plain round, so the ledger is charged and
-    the noise drawn exactly as there; the result goes back as a FitRes for SecAgg+ to mask."""
-    fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
-    names = list(
-        build_model(ModelConfig.from_dict(json.loads(str(fitins.config["model"]))), seed=0).state_dict()
-    )
-    arrays = [torch.from_numpy(np.array(a)) for a in parameters_to_ndarrays(fitins.parameters)]
-    if len(arrays) != len(names):
-        raise GenofedError(f"the coordinator sent {len(arrays)} arrays for a model with {len(names)}")
-    plain = Message(
-        RecordDict(
-            {
-                "arrays": ArrayRecord(dict(zip(names, arrays, strict=True))),
-                "config": ConfigRecord(dict(fitins.config)),
-            }
-        ),
-        metadata=copy.deepcopy(msg.metadata),
-    )  # the received message's identity, new content
-    result = train(plain, context, site, settings)
+    """`train` (the ClientApp's `_train`) on SecAgg+'s legacy FitIns: the same ArrayRecord (the
+    model's state-dict names, in the model's order) and the same train config as a plain round, so
+    the ledger is charged and the noise drawn exactly as there; the result goes back as a FitRes
+    for SecAgg+ to mask."""
+    result = train(_plain_round(msg), context, site, settings)
     updated = [a.numpy() for a in result["arrays"].values()]
     limit = float(context.state.config_records[RECORD_KEY_STATE]["clipping_range"])
     largest = max(float(np.abs(a).max(initial=0.0)) for a in updated)
@@ -110,3 +95,22 @@ def train_secagg(
         ),
         keep_input=False,
     )
+
+
+def _plain_round(msg: Message) -> Message:
+    """The legacy FitIns as the message of a plain round: the arrays under the model's state-dict
+    names, the train config as it came, the received message's identity."""
+    fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
+    names = list(
+        build_model(ModelConfig.from_dict(json.loads(str(fitins.config["model"]))), seed=0).state_dict()
+    )
+    arrays = [torch.from_numpy(np.array(a)) for a in parameters_to_ndarrays(fitins.parameters)]
+    if len(arrays) != len(names):
+        raise GenofedError(f"the coordinator sent {len(arrays)} arrays for a model with {len(names)}")
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord(dict(zip(names, arrays, strict=True))),
+            "config": ConfigRecord(dict(fitins.config)),
+        }
+    )
+    return Message(content, metadata=copy.deepcopy(msg.metadata))

@@ -24,18 +24,24 @@ from genofed.common.data.layout import PANEL, hospital_folders
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.splits import keyed_split
-from genofed.common.errors import GenofedError
+from genofed.common.errors import ConfigError
+from genofed.common.util.checks import require, require_at_least, require_in_range, to_float, to_int
 
 #: Share of a site's patients kept out of training to evaluate the global model locally.
 VALIDATION_FRACTION = 0.2
 
 
-class SiteConfigError(GenofedError):
-    """The node config does not say which hospital data to use."""
+#: The node config does not say which hospital data to use, or says it wrongly; the name every
+#: caller knows for `ConfigError`.
+SiteConfigError = ConfigError
 
 
 @dataclass(frozen=True)
 class SiteConfig:
+    """The hospital a ClientApp serves: its files, its state dir and what it fixes for itself
+    (budget, accepted delta, synthetic data, augmentation, pins); built by `resolve_site`, which
+    checks each node config entry as it reads it."""
+
     name: str
     genotypes: Path
     phenotypes: Path
@@ -75,35 +81,45 @@ def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
     budget = node_config.get("epsilon-budget")
     budget = float(budget) if budget not in (None, "") else None
     if "genotypes" in node_config:
-        missing = [k for k in ("phenotypes", "panel", "state-dir") if k not in node_config]
-        if missing:
-            raise SiteConfigError(f"node config lacks {', '.join(missing)} (needed with 'genotypes')")
-        synthetic = str(node_config.get("synthetic", "") or "")
-        return SiteConfig(
-            name=str(node_config.get("site-name", Path(str(node_config["genotypes"])).parent.name)),
-            genotypes=Path(str(node_config["genotypes"])),
-            phenotypes=Path(str(node_config["phenotypes"])),
-            panel=Path(str(node_config["panel"])),
-            state_dir=Path(str(node_config["state-dir"])),
-            epsilon_budget=budget,
-            delta=float(node_config.get("delta", 1e-5)),
-            synthetic=Path(synthetic) if synthetic else None,
-            synthetic_ratio=_ratio(node_config.get("synthetic-ratio", 1.0 if synthetic else 0.0)),
-            augment=str(node_config.get("augment", "") or ""),
-            known_causal=Path(str(node_config["known-causal"])) if node_config.get("known-causal") else None,
-            require_secagg=str(node_config.get("require-secagg", "false")).lower() in ("1", "true", "yes"),
-            **_pinned(node_config),
-        )
-    if "partition-id" not in node_config or not run_config.get("data-dir"):
-        raise SiteConfigError(
-            'this SuperNode has no data: give it --node-config "genotypes=... phenotypes=... '
-            'panel=... state-dir=..." (deployment) or run with data-dir set (simulation)'
-        )
+        return _deployed_site(node_config, budget)
+    return _simulated_site(node_config, run_config, budget)
+
+
+def _deployed_site(node_config: dict, budget: float | None) -> SiteConfig:
+    """A deployed hospital: every file named in its own node config."""
+    missing = [k for k in ("phenotypes", "panel", "state-dir") if k not in node_config]
+    require(not missing, f"node config lacks {', '.join(missing)} (needed with 'genotypes')")
+    synthetic = str(node_config.get("synthetic", "") or "")
+    return SiteConfig(
+        name=str(node_config.get("site-name", Path(str(node_config["genotypes"])).parent.name)),
+        genotypes=Path(str(node_config["genotypes"])),
+        phenotypes=Path(str(node_config["phenotypes"])),
+        panel=Path(str(node_config["panel"])),
+        state_dir=Path(str(node_config["state-dir"])),
+        epsilon_budget=budget,
+        delta=float(node_config.get("delta", 1e-5)),
+        synthetic=Path(synthetic) if synthetic else None,
+        synthetic_ratio=_ratio(node_config.get("synthetic-ratio", 1.0 if synthetic else 0.0)),
+        augment=str(node_config.get("augment", "") or ""),
+        known_causal=Path(str(node_config["known-causal"])) if node_config.get("known-causal") else None,
+        require_secagg=str(node_config.get("require-secagg", "false")).lower() in ("1", "true", "yes"),
+        **_pinned(node_config),
+    )
+
+
+def _simulated_site(node_config: dict, run_config: dict, budget: float | None) -> SiteConfig:
+    """A virtual hospital of the simulation: the n-th hospital folder of the run's data dir."""
+    require(
+        "partition-id" in node_config and bool(run_config.get("data-dir")),
+        'this SuperNode has no data: give it --node-config "genotypes=... phenotypes=... '
+        'panel=... state-dir=..." (deployment) or run with data-dir set (simulation)',
+    )
     data_dir = Path(str(run_config["data-dir"]))
     folders = hospital_folders(data_dir)
     index = int(node_config["partition-id"])
-    if index >= len(folders):
-        raise SiteConfigError(f"partition {index} but {data_dir} has only {len(folders)} hospital folders")
+    require(
+        index < len(folders), f"partition {index} but {data_dir} has only {len(folders)} hospital folders"
+    )
     folder = folders[index]
     ledger_root = Path(str(run_config.get("ledger-dir") or data_dir / ".ledgers"))
     ratio = _ratio(run_config.get("synthetic-ratio", 0.0))
@@ -140,11 +156,12 @@ def _declared(value: object) -> int | None:
     if value in (None, ""):
         return None
     size = _count(value, "declared-size")
-    if size < 2:
-        raise SiteConfigError(
-            f"declared-size is the number of patients the hospital declares public; {size} is too few"
-        )
-    return size
+    return require_at_least(
+        "declared-size",
+        size,
+        2,
+        message=f"declared-size is the number of patients the hospital declares public; {size} is too few",
+    )
 
 
 def declared_cohort_size(patients: int) -> int:
@@ -161,27 +178,13 @@ def declared_split(declared: int) -> tuple[int, int]:
 
 
 def _count(value: object, key: str) -> int:
-    try:
-        count = int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise SiteConfigError(f"{key} must be a whole number, got {value!r}") from None
-    if count < 0:
-        raise SiteConfigError(f"{key} must be 0 or more, got {count}")
-    return count
+    return require_at_least(key, to_int(key, value), 0)
 
 
 def _ratio(value: object) -> float:
-    try:
-        ratio = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise SiteConfigError(
-            f"synthetic-ratio must be a number (synthetic records per real patient), got {value!r}"
-        ) from None
-    if not 0 <= ratio <= 100:
-        raise SiteConfigError(
-            f"synthetic-ratio must be between 0 and 100 synthetic records per real patient, got {ratio:g}"
-        )
-    return ratio
+    per_patient = "synthetic records per real patient"
+    ratio = to_float("synthetic-ratio", value, hint=per_patient)
+    return require_in_range("synthetic-ratio", ratio, 0, 100, hint=per_patient)
 
 
 @dataclass(frozen=True)
@@ -236,11 +239,11 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
     files = [site.genotypes, site.phenotypes, site.panel]
     if site.synthetic is not None and site.synthetic_ratio > 0:
         files.append(site.synthetic / SUMMARY_FILE)
-        if not files[-1].is_file():
-            raise SiteConfigError(
-                f"synthetic data is configured but {site.synthetic} holds no genofed synth output; "
-                "create it with genofed synth (or genofed simulate --synthetic-ratio), or set synthetic-ratio=0"
-            )
+        require(
+            files[-1].is_file(),
+            f"synthetic data is configured but {site.synthetic} holds no genofed synth output; create it "
+            "with genofed synth (or genofed simulate --synthetic-ratio), or set synthetic-ratio=0",
+        )
     stamp = tuple(p.stat().st_mtime_ns for p in files)
     synthetic = site.synthetic if site.synthetic_ratio > 0 else None
     return _load_cached(

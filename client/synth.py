@@ -14,10 +14,12 @@ end with respect to its real patients.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,21 @@ from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.loading import load_site
 from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.data.writers import write_vcf
-from genofed.common.errors import GenofedError
-from genofed.common.privacy.ledger import LEDGER_FILE, BudgetExhausted, Charge, PrivacyLedger, epsilon_of
+from genofed.common.errors import ConfigError, GenofedError
+from genofed.common.privacy.accountant import BudgetExhausted, epsilon_of
+from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.synthetic.checks import Thresholds
 from genofed.common.synthetic.generators import GENERATORS, generator_settings, noise_for_budget
 from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
 from genofed.common.synthetic.vae import SyntheticRecords
-from genofed.common.synthetic.validation import Thresholds
 from genofed.common.util.atomic import atomic_dir, write_text_atomic
+from genofed.common.util.checks import (
+    require,
+    require_at_least,
+    require_choice,
+    require_in_range,
+    require_positive,
+)
 
 #: What `genofed synth` writes next to the records; the training path reads it back.
 SUMMARY_FILE = "validation.json"
@@ -58,26 +68,19 @@ class SynthOptions:
     thresholds: Thresholds = Thresholds()
 
     def __post_init__(self) -> None:
-        if self.n is not None and self.n < 1:
-            raise GenofedError(f"--n must be >= 1 synthetic records, got {self.n}")
-        if not self.epsilon > 0:
-            raise GenofedError(f"--epsilon must be > 0 (inf for no DP), got {self.epsilon:g}")
-        if not 0 < self.delta < 1:
-            raise GenofedError(f"--delta must be in (0, 1), got {self.delta:g}")
-        if not self.temperature > 0:
-            raise GenofedError(
-                f"--temperature must be > 0 (1 = the generator's own distribution), got {self.temperature:g}"
-            )
-        if self.phase not in ("auto", "ignore"):
-            raise GenofedError(f"--phase must be auto or ignore, not {self.phase!r}")
-        if self.generator not in GENERATORS:
-            raise GenofedError(f"--generator must be one of {', '.join(GENERATORS)}, not {self.generator!r}")
+        if self.n is not None:
+            require_at_least("--n", self.n, 1, hint="the number of synthetic records")
+        require_positive("--epsilon", self.epsilon, hint="inf for no DP")
+        require_in_range("--delta", self.delta, 0, 1, low_open=True, high_open=True)
+        require_positive("--temperature", self.temperature, hint="1 = the generator's own distribution")
+        require_choice("--phase", self.phase, ("auto", "ignore"))
+        require_choice("--generator", self.generator, GENERATORS)
 
     def settings(self) -> Any:
         try:
             return generator_settings(self.generator, seed=self.seed, epochs=self.epochs)
         except ValueError as exc:  # the generator's own range checks, worded for the option
-            raise GenofedError(f"--epochs: {exc}") from None
+            raise ConfigError(f"--epochs: {exc}") from None
 
 
 def synthesize(
@@ -86,47 +89,70 @@ def synthesize(
     """Train, sample, filter, validate and write; returns the summary written to validation.json."""
     started = time.perf_counter()
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise GenofedError(f"{out} exists and is not empty; choose a new folder")
+    _check_destination(out, options)
     private = not math.isinf(options.epsilon)
-    if private and not options.state_dir:
-        raise GenofedError(
-            "--epsilon needs --state-dir: the generator's privacy cost is charged to the site's ledger there"
-        )
     settings = options.settings()
     cohort = load_site(genotypes, phenotypes).cohort
-    dosages = impute_mode(cohort.dosages)
-    labels = cohort.labels.astype(np.int8)
+    dosages, labels = impute_mode(cohort.dosages), cohort.labels.astype(np.int8)
     covariates = _covariates(cohort.covariates)
-    haplotypes, phase_note = (
-        (None, "dosages (--phase ignore)")
-        if options.phase == "ignore"
-        else phased_haplotypes(genotypes, cohort)
-    )
+    haplotypes, phase_note = _haplotypes(genotypes, cohort, options.phase)
     n = options.n or len(labels)
-
-    def generate(noise_multiplier: float | None) -> ValidatedBatch:
-        return generate_validated(
-            dosages,
-            labels,
-            kind=options.generator,
-            settings=settings,
-            n=n,
-            seed=options.seed,
-            covariates=covariates,
-            noise_multiplier=noise_multiplier,
-            thresholds=options.thresholds,
-            haplotypes=haplotypes,
-            temperature=options.temperature,
-        )
-
-    plan = None
+    generate = functools.partial(
+        generate_validated,
+        dosages,
+        labels,
+        kind=options.generator,
+        settings=settings,
+        n=n,
+        seed=options.seed,
+        covariates=covariates,
+        thresholds=options.thresholds,
+        haplotypes=haplotypes,
+        temperature=options.temperature,
+    )
     if private:
         batch, plan = _generate_charged(generate, settings, options, genotypes, dosages, labels)
     else:
-        batch = generate(None)
+        batch, plan = generate(noise_multiplier=None), None
+    generator = {"settings": asdict(settings), "modelled": phase_note, "phased": haplotypes is not None}
+    summary = _summary(batch, options, n=n, plan=plan, variant_ids=cohort.variant_ids, generator=generator)
+    summary["seconds"] = time.perf_counter() - started
+    report, with_covariates = batch.report, covariates is not None
+    markdown = report.to_markdown()
+    _write(out, summary, markdown, cohort.variant_ids, batch.accepted(), with_covariates, report.passed)
+    return summary
+
+
+def _check_destination(out: Path, options: SynthOptions) -> None:
+    """A new (or empty) output folder, and under DP a state dir whose ledger pays for the generator."""
+    require(not (out.exists() and any(out.iterdir())), f"{out} exists and is not empty; choose a new folder")
+    require(
+        math.isinf(options.epsilon) or bool(options.state_dir),
+        "--epsilon needs --state-dir: the generator's privacy cost is charged to the site's ledger there",
+    )
+
+
+def _haplotypes(genotypes: str | Path, cohort: Cohort, phase: str) -> tuple[np.ndarray | None, str]:
+    """`phased_haplotypes`, unless `--phase ignore` asks for dosages whatever the input."""
+    if phase == "ignore":
+        return None, "dosages (--phase ignore)"
+    return phased_haplotypes(genotypes, cohort)
+
+
+def _summary(
+    batch: ValidatedBatch,
+    options: SynthOptions,
+    *,
+    n: int,
+    plan: str | None,
+    variant_ids: list[str],
+    generator: dict[str, Any],
+) -> dict[str, Any]:
+    """What validation.json records (its `seconds` added by the caller): the verdict, the counts,
+    the privacy spent and its ledger plan, the panel's fingerprint and how the generator ran."""
     report = batch.report
-    summary = {
+    private = not math.isinf(options.epsilon)
+    return {
         "passed": report.passed,
         "failed_checks": report.failed_checks(),
         "records_generated": int(n),
@@ -137,28 +163,17 @@ def synthesize(
         "epsilon": options.epsilon if private else None,
         "delta": options.delta if private else None,
         "ledger_plan": plan,
-        "variant_ids_sha256": hashlib.sha256("\n".join(cohort.variant_ids).encode()).hexdigest(),
+        "variant_ids_sha256": hashlib.sha256("\n".join(variant_ids).encode()).hexdigest(),
         "generator": {
             "kind": options.generator,
-            "settings": asdict(settings),
+            "settings": generator["settings"],
             "final_loss": batch.generator.losses[-1:],
-            "modelled": phase_note,
-            "phased": haplotypes is not None,
+            "modelled": generator["modelled"],
+            "phased": generator["phased"],
             "temperature": options.temperature,
         },
         "validation": report.to_dict(),
-        "seconds": time.perf_counter() - started,
     }
-    _write(
-        out,
-        summary,
-        report.to_markdown(),
-        cohort.variant_ids,
-        batch.accepted(),
-        covariates is not None,
-        report.passed,
-    )
-    return summary
 
 
 def phased_haplotypes(genotypes: str | Path, cohort: Cohort) -> tuple[np.ndarray | None, str]:
@@ -202,7 +217,7 @@ def _covariates(frame: pd.DataFrame) -> np.ndarray | None:
 
 
 def _generate_charged(
-    generate,
+    generate: Callable[..., ValidatedBatch],
     settings: Any,
     options: SynthOptions,
     genotypes: str | Path,
@@ -231,32 +246,45 @@ def _generate_charged(
             delta=options.delta,
             history=ledger.history(),
         )
-        batch = generate(sigma)
+        batch = generate(noise_multiplier=sigma)
         digest = hashlib.sha256(
             dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()
         ).hexdigest()
         plan = f"synth-{options.generator}-{digest[:16]}-{options.seed}"
-        after = epsilon_of([*ledger.history(), *batch.history], options.delta)
-        for i, (noise, rate, steps) in enumerate(batch.history):
-            ledger.charge(
-                Charge(
-                    plan_id=plan,
-                    round=i,
-                    noise_multiplier=noise,
-                    sample_rate=rate,
-                    steps=steps,
-                    epsilon_after=after,
-                    time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    note=f"synthetic-data generator ({options.generator}) on {Path(genotypes).name}",
-                    input_digest=digest,
-                )
-            )
+        _charge_generator(ledger, batch, plan, digest, options, genotypes)
         spent_after = ledger.epsilon(options.delta)
         if spent_after > target * (1 + 1e-6):
             raise GenofedError(
                 f"internal: generator spent epsilon {spent_after:.3f}, more than planned {target:.3f}"
             )
     return batch, plan
+
+
+def _charge_generator(
+    ledger: PrivacyLedger,
+    batch: ValidatedBatch,
+    plan: str,
+    digest: str,
+    options: SynthOptions,
+    genotypes: str | Path,
+) -> None:
+    """One ledger entry per step kind of the generator's DP training (its accountant's history),
+    each recording the site's epsilon once all of them are charged."""
+    after = epsilon_of([*ledger.history(), *batch.history], options.delta)
+    for i, (noise, rate, steps) in enumerate(batch.history):
+        ledger.charge(
+            Charge(
+                plan_id=plan,
+                round=i,
+                noise_multiplier=noise,
+                sample_rate=rate,
+                steps=steps,
+                epsilon_after=after,
+                time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                note=f"synthetic-data generator ({options.generator}) on {Path(genotypes).name}",
+                input_digest=digest,
+            )
+        )
 
 
 def _write(

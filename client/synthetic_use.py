@@ -1,4 +1,4 @@
-"""A site's validated synthetic cohort in its own local training (issue 5).
+"""A site's validated synthetic cohort in its own local training.
 
 The site first runs `genofed synth` (or `genofed simulate --synthetic-ratio` does it for every
 virtual site), which writes a synthetic cohort only if it passed validation, plus
@@ -96,16 +96,17 @@ def check_end_to_end(cohort: SyntheticCohort, *, private: bool, ledger_path: Pat
         return
     if cohort.epsilon is None:
         raise SyntheticCohortError(
-            f"{cohort.folder}: these synthetic records come from a generator trained WITHOUT differential privacy, so "
-            "training with them under DP would report an epsilon that does not cover the real patients. Generate them "
-            "with genofed synth --epsilon E --state-dir <this site's state dir>, or train without synthetic data."
+            f"{cohort.folder}: these synthetic records come from a generator trained WITHOUT differential "
+            "privacy, so training with them under DP would report an epsilon that does not cover the real "
+            "patients. Generate them with genofed synth --epsilon E --state-dir <this site's state dir>, or "
+            "train without synthetic data."
         )
     charged = {c.plan_id for c in PrivacyLedger(ledger_path).charges}
     if cohort.ledger_plan not in charged:
         raise SyntheticCohortError(
-            f"{cohort.folder}: the generator's privacy cost (plan {cohort.ledger_plan}) is not in this site's ledger "
-            f"{ledger_path}, so the site's epsilon would not include it. Generate the synthetic cohort with "
-            "--state-dir pointing at this site's state dir."
+            f"{cohort.folder}: the generator's privacy cost (plan {cohort.ledger_plan}) is not in this "
+            f"site's ledger {ledger_path}, so the site's epsilon would not include it. Generate the "
+            "synthetic cohort with --state-dir pointing at this site's state dir."
         )
 
 

@@ -9,7 +9,8 @@ exactly the same weights: that is what makes the privacy ledger's per-round idem
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,10 +21,15 @@ from torch.utils.data import DataLoader, TensorDataset
 # isort: off
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py).
 import genofed.common.model.network  # noqa: F401  (also registers BlockLinear's grad sampler)
-from genofed.common.privacy.ledger import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
+from genofed.common.privacy.accountant import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
+from genofed.common.util.checks import require_at_least, require_choice, require_positive
 from opacus import PrivacyEngine
 from opacus.data_loader import DPDataLoader
 # isort: on
+
+
+#: `TrainSettings.optimizer` values.
+OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,15 @@ class TrainSettings:
     proximal_mu: float = 0.0
     weight_decay: float = 0.0
     optimizer: str = "sgd"  # "sgd" (momentum 0.9) or "adam"
+
+    def __post_init__(self) -> None:
+        require_at_least("epochs", self.epochs, 1)
+        require_at_least("batch-size", self.batch_size, 1)
+        require_at_least("lr", self.lr, 0)
+        require_positive("max-grad-norm", self.max_grad_norm)
+        require_at_least("proximal-mu", self.proximal_mu, 0)
+        require_at_least("weight-decay", self.weight_decay, 0)
+        require_choice("optimizer", self.optimizer, OPTIMIZERS)
 
 
 @dataclass
@@ -88,7 +103,7 @@ def train_model(
     simply be lost (or, if it were, clipped and noised for nothing). The decoupled step uses no
     data, so it has no privacy cost.
 
-    `augment` (issue 6) replaces every drawn batch's feature rows by augmented versions of the
+    `augment` (genotype augmentation) replaces every drawn batch's feature rows by augmented versions of the
     same records, on the fly: `augment(indices, rng)` -> float32 rows for those record indices.
     Each record drawn still yields exactly one example, so the dataset size, Poisson sampling
     rate, step count and per-example clipping, and therefore the accountant's epsilon, are
@@ -104,23 +119,11 @@ def train_model(
     n = int(x.shape[0])
     batch_size = min(settings.batch_size, n)
     sample_seed, noise_seed, torch_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
-    tensors = (
-        (x, y) if augment is None else (x, y, torch.arange(n))
-    )  # with augmentation: which records were drawn
-    loader = DataLoader(
-        TensorDataset(*tensors),
-        batch_size=batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(sample_seed),
-    )
+    loader = _shuffled_loader(x, y, batch_size, sample_seed, with_index=augment is not None)
     batches = _Batches(augment, np.random.default_rng([seed % 2**63, 6]))
     optimizer = _optimizer(model, settings)
     anchor_params = _anchor(model, anchor, settings.proximal_mu)
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-        torch.manual_seed(torch_seed)
-        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG turned off.*")
-        warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook.*")
-        warnings.filterwarnings("ignore", message=".*Optimal order is the (largest|smallest) alpha.*")
+    with _seeded_quietly(torch_seed):
         if noise_multiplier is None:
             loss, steps = _run(model, optimizer, loader, settings, anchor_params, batches)
             return TrainResult(_state_dict(model), loss, steps, batch_size / n, [], n)
@@ -137,6 +140,30 @@ def train_model(
             batches,
             sample_seed,
         )
+
+
+def _shuffled_loader(x: Tensor, y: Tensor, batch_size: int, seed: int, *, with_index: bool) -> DataLoader:
+    """Shuffled mini-batches of (features, labels), and of the records' indices `with_index`
+    (augmentation needs to know which records were drawn)."""
+    tensors = (x, y, torch.arange(int(x.shape[0]))) if with_index else (x, y)
+    return DataLoader(
+        TensorDataset(*tensors),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+@contextmanager
+def _seeded_quietly(torch_seed: int) -> Iterator[None]:
+    """Torch's global generator seeded for the block (and restored after it), and Opacus'
+    warnings about its secure RNG, full backward hooks and alpha orders silenced."""
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        torch.manual_seed(torch_seed)
+        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG turned off.*")
+        warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook.*")
+        warnings.filterwarnings("ignore", message=".*Optimal order is the (largest|smallest) alpha.*")
+        yield
 
 
 def _train_private(
@@ -250,11 +277,9 @@ def _optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimiz
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    if settings.optimizer == "adam":
+    if require_choice("optimizer", settings.optimizer, OPTIMIZERS) == "adam":
         return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    if settings.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
-    raise ValueError(f"unknown optimizer {settings.optimizer!r}: use 'adam' or 'sgd'")
+    return torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
 
 
 def _anchor(

@@ -1,8 +1,10 @@
-"""User-facing data errors and warnings.
+"""User-facing errors and data warnings.
 
 A hospital bioinformatician who hands genofed a broken file must learn, in one line, which file,
 which line or sample, what is wrong and what to do about it. Every reader and check raises
-`DataError` for that; the CLI prints it without a traceback and exits non-zero.
+`DataError` for that; a setting out of range (a run setting, a node config entry, a command's
+option) raises `ConfigError`, through the checks of `genofed.common.util.checks`. The CLI prints
+both without a traceback and exits non-zero.
 """
 
 from __future__ import annotations
@@ -13,6 +15,16 @@ from pathlib import Path
 
 class GenofedError(Exception):
     """Base class for errors a user can fix; the CLI prints them without a traceback."""
+
+
+class ConfigError(GenofedError, ValueError):
+    """A setting that is missing, of the wrong kind or out of range: a run setting, a hospital's
+    node config entry, a command's option, an augmentation spec.
+
+    Raised by the checks of `genofed.common.util.checks`, so every setting is refused the same
+    way. It is a ValueError too (as scikit-learn's `InvalidParameterError` is), so callers that
+    expect a ValueError from a bad parameter keep working.
+    """
 
 
 class DataError(GenofedError):

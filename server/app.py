@@ -1,17 +1,21 @@
-"""The coordinator's Flower ServerApp."""
+"""The coordinator's Flower ServerApp: settings from the run config, one federation, its outputs
+(RUN/model.pt, RUN/results.json, RUN/report.md); and the grid a deployed coordinator restricts
+to its admitted hospitals."""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from flwr.app import Context, Message
 from flwr.serverapp import Grid, ServerApp
 
-from genofed.server.federation import Progress, run_federation
+from genofed.common.util.progress import Progress
+from genofed.server.federation import run_federation
 from genofed.server.report import write_report
 from genofed.server.results import federation_results, write_model, write_results
 from genofed.server.service.federation_folder import admitted_nodes, deployed_run_config
@@ -33,21 +37,27 @@ def make_server_app(defaults: Mapping[str, Any] | None = None, progress: Progres
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        run_config = dict(context.run_config)
-        if run_config.get("federation"):  # a deployed coordinator: the settings agreed in its folder
-            folder = str(run_config.pop("federation"))
-            run_config = deployed_run_config(folder)
-            grid = AdmittedGrid(grid, lambda: admitted_nodes(folder))
-        settings = RunSettings.from_config({**base, **run_config})
-        say = progress or (None if settings.quiet else _stderr)
-        fed = run_federation(grid, settings, say)
-        out_dir = Path(settings.out_dir)
-        write_model(out_dir, fed)
-        results = federation_results(fed, settings)
-        write_results(out_dir, results)
-        write_report(out_dir, results)  # `genofed simulate` rewrites it with its reference models
+        run_server(grid, context, base, progress)
 
     return app
+
+
+def run_server(grid: Grid, context: Context, defaults: Mapping[str, Any], progress: Progress | None) -> None:
+    """The ServerApp's main: one federation with `defaults` overridden by the run config, and its
+    model, results and report written to the run's output folder."""
+    run_config = dict(context.run_config)
+    if run_config.get("federation"):  # a deployed coordinator: the settings agreed in its folder
+        folder = str(run_config.pop("federation"))
+        run_config = deployed_run_config(folder)
+        grid = AdmittedGrid(grid, partial(admitted_nodes, folder))
+    settings = RunSettings.from_config({**defaults, **run_config})
+    say = progress or (None if settings.quiet else _stderr)
+    fed = run_federation(grid, settings, say)
+    out_dir = Path(settings.out_dir)
+    write_model(out_dir, fed)
+    results = federation_results(fed, settings)
+    write_results(out_dir, results)
+    write_report(out_dir, results)  # `genofed simulate` rewrites it with its reference models
 
 
 class AdmittedGrid(Grid):
@@ -55,7 +65,8 @@ class AdmittedGrid(Grid):
 
     Why here: every task a hospital gets (the first query, each round's train and evaluate, the
     SecAgg+ stages) goes through the grid, so one filter covers them all. `admitted` is asked on
-    every call (the coordinator's admission map, server/service/federation_folder.py `admitted_nodes`), so a
+    every call (the coordinator's admission map,
+    `genofed.server.service.federation_folder.admitted_nodes`), so a
     node whose key was registered behind the coordinator's back is never listed nor sent a task,
     and a hospital revoked during the run drops out from the next exchange on. A message to a
     node that is not admitted is dropped, never sent.

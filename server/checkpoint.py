@@ -2,8 +2,9 @@
 
 Flower has no built-in resume: the checkpoint holds the global model, the round it closes, the
 run's plan id (hospitals reuse their privacy plan and seeds for it), the per-round history and
-the server optimizer's state (FedAdam's moments), which is everything an uninterrupted run
-would still have in memory.
+the server optimizer's state (FedAdam's moments, `Tracked.state()`), which is everything an
+uninterrupted run would still have in memory. `genofed.server.resume` decides whether a run may
+resume from one.
 """
 
 from __future__ import annotations
@@ -18,11 +19,22 @@ import torch
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import atomic_path
 
+#: The folder of a run's checkpoints, inside its output folder.
+CHECKPOINTS = "checkpoints"
+
 _NAME = re.compile(r"round-(\d{4})\.pt$")
 
 
 @dataclass
 class Checkpoint:
+    """Everything a run keeps after closing `round` (saved as a dict of these fields).
+
+    `state_dict`: the global model; `model_config`: its architecture; `plan_id`: the run's
+    privacy plan id; `history`: the per-round records so far; `log`: the round log's fields
+    (`genofed.server.resume.LOGGED`); `strategy_state`: the server optimiser's state;
+    `settings`: the run's settings, which a resumed run may not change.
+    """
+
     round: int
     state_dict: dict[str, torch.Tensor]
     model_config: dict[str, Any]
@@ -34,6 +46,7 @@ class Checkpoint:
 
 
 def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> Path:
+    """Write `folder/round-NNNN.pt` atomically (a crash mid-write leaves the previous one)."""
     path = folder / f"round-{checkpoint.round:04d}.pt"
     with atomic_path(path) as tmp:
         torch.save(checkpoint.__dict__, tmp)

@@ -28,9 +28,9 @@ plainly), so no norm follows from the settings and none is enforced: checks 1-3 
 and a robust aggregator (fedmedian, fedtrimmedavg, krum, multikrum) is the defence against a
 large update.
 
-The server never imports `genofed.client`: the noise cap comes from `genofed.common.privacy.ledger`,
+The server never imports `genofed.client`: the noise cap comes from `genofed.common.privacy.accountant`,
 and the optimizer's momentum, the one client-side fact the bound relies on, is mirrored below;
-tests/test_integrity.py checks it still matches the client's optimizer.
+tests/unit/server/test_integrity.py checks it still matches the client's optimizer.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from flwr.app import ArrayRecord, Error, Message, MetricRecord
 
 # MAX_USEFUL_NOISE: sites refuse to train above it, so a larger reported noise is capped at it (a
 # site cannot widen its own bound by claiming more noise)
-from genofed.common.privacy.ledger import MAX_USEFUL_NOISE, steps_per_epoch
+from genofed.common.privacy.accountant import MAX_USEFUL_NOISE, steps_per_epoch
 
 if TYPE_CHECKING:
     from genofed.server.settings import RunSettings
@@ -301,7 +301,10 @@ def refusal(reply: Message, reason: str) -> Message:
 def _shape_problem(reply: Message, sent: SentModel) -> str | None:
     content = reply.content
     if len(content.array_records) != 1 or len(content.metric_records) != 1:
-        return "update refused by the coordinator: a train reply must hold one set of model arrays and one set of metrics"
+        return (
+            "update refused by the coordinator: a train reply must hold one set of model arrays "
+            "and one set of metrics"
+        )
     arrays = _arrays(reply)
     if set(arrays.keys()) != set(sent.values):
         return "update refused by the coordinator: its arrays are not the parameters of the model sent"
@@ -346,7 +349,7 @@ def _number(value: object) -> float | None:
 
 def _too_large(norm: float, bound: NormBound, training: LocalTraining, sigma: float) -> str:
     return (
-        f"update refused by the coordinator: its norm {norm:.4g} exceeds {bound.total:.4g}, the most DP-SGD with "
-        f"the agreed settings produces (lr {training.lr:g}, clip {training.clip:g}, {bound.steps} steps, expected "
-        f"batch {bound.expected_batch}, noise multiplier {sigma:.3g})"
+        f"update refused by the coordinator: its norm {norm:.4g} exceeds {bound.total:.4g}, "
+        f"the most DP-SGD with the agreed settings produces (lr {training.lr:g}, clip {training.clip:g}, "
+        f"{bound.steps} steps, expected batch {bound.expected_batch}, noise multiplier {sigma:.3g})"
     )

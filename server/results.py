@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genofed.common.privacy.ledger import epsilon_of, sample_rate, steps_per_epoch
+from genofed.common.privacy.accountant import epsilon_of, sample_rate, steps_per_epoch
 from genofed.common.privacy.release import (
     as_histogram,
     auc_noise_sd,
@@ -21,8 +21,8 @@ from genofed.common.privacy.release import (
 )
 from genofed.common.util.atomic import atomic_path, write_text_atomic
 from genofed.server.federation import FederationResult
+from genofed.server.round_log import RoundLog
 from genofed.server.settings import RunSettings
-from genofed.server.strategies import RoundLog
 
 RESULTS = "results.json"
 MODEL = "model.pt"
@@ -32,23 +32,6 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
     """The federated part of results.json; the simulation adds its reference models."""
     trained = [r for r in fed.rounds if r["round"] > 0]
     evaluation = site_evaluation(fed.log)
-    sites = {}
-    for name, sizes in fed.sites.items():
-        last_train = _last_train_metrics(fed, name)
-        local = evaluation["sites"].get(name, {}) if evaluation else {}
-        sites[name] = {
-            "samples": sizes["train"] + sizes["validation"],
-            "cases": sizes.get(
-                "cases"
-            ),  # not released by a hospital (a count of labels); the simulation fills it in
-            "train": sizes["train"],
-            "validation": sizes["validation"],
-            "synthetic": sizes.get("synthetic", 0),
-            "federated_local_auc": local.get("auc"),
-            "federated_local_auc_noise_sd": local.get("auc_noise_sd"),
-            "noise_multiplier": last_train.get("noise-multiplier") if settings.private else None,
-            "epsilon": _finite(fed.epsilon.get(name)),
-        }
     return {
         "test_auc": (fed.test_metrics or {}).get("auc"),
         "test_metrics": fed.test_metrics,
@@ -56,7 +39,7 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "epsilon": {name: _finite(value) for name, value in fed.epsilon.items()},
         "delta": settings.delta if settings.private else None,
         "epsilon_budget": settings.epsilon if settings.private else None,
-        "sites": sites,
+        "sites": {name: _site_results(fed, settings, evaluation, name) for name in fed.sites},
         "wall_seconds": fed.wall_seconds,
         "seconds_per_round": sum(r["seconds"] for r in trained) / len(trained) if trained else None,
         "bytes_sent_per_client_per_round": fed.bytes_per_client_round,
@@ -78,6 +61,27 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "capped_examples": {str(r): notes for r, notes in sorted(fed.log.capped.items())},
         "release_costs": release_costs(fed.log, fed.sites, settings),
         "config": settings.to_config(),
+    }
+
+
+def _site_results(
+    fed: FederationResult, settings: RunSettings, evaluation: dict[str, Any] | None, name: str
+) -> dict[str, Any]:
+    """One hospital's row of results.json `sites`."""
+    sizes = fed.sites[name]
+    last_train = _last_train_metrics(fed, name)
+    local = evaluation["sites"].get(name, {}) if evaluation else {}
+    return {
+        "samples": sizes["train"] + sizes["validation"],
+        # not released by a hospital (a count of labels); the simulation fills it in
+        "cases": sizes.get("cases"),
+        "train": sizes["train"],
+        "validation": sizes["validation"],
+        "synthetic": sizes.get("synthetic", 0),
+        "federated_local_auc": local.get("auc"),
+        "federated_local_auc_noise_sd": local.get("auc_noise_sd"),
+        "noise_multiplier": last_train.get("noise-multiplier") if settings.private else None,
+        "epsilon": _finite(fed.epsilon.get(name)),
     }
 
 
@@ -131,9 +135,8 @@ def release_costs(
             for site, m in sites_.items()
             if site == name and m.get("val-noise")
         ]
-        rows = int(sizes["train"]) + int(
-            sizes.get("synthetic", 0)
-        )  # DP-SGD samples real and synthetic rows alike
+        # DP-SGD samples real and synthetic rows alike
+        rows = int(sizes["train"]) + int(sizes.get("synthetic", 0))
         rate = sample_rate(rows, settings.batch_size)
         steps = settings.local_epochs * steps_per_epoch(rows, settings.batch_size)
         training = [(float(m["noise-multiplier"]), rate, steps) for m in rounds if m.get("noise-multiplier")]
@@ -181,11 +184,10 @@ def _last_train_metrics(fed: FederationResult, site: str) -> dict[str, float]:
 
 
 def _finite(value: float | None) -> float | None:
-    return (
-        None
-        if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value)))
-        else value
-    )
+    """None for a missing, NaN or infinite epsilon (JSON has no inf: "no DP" is null)."""
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return None
+    return value
 
 
 def json_default(value: Any) -> Any:

@@ -34,6 +34,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 import numpy as np
@@ -58,8 +59,10 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
 from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedProx
 
-from genofed.server.strategies import RoundLog, Tracking
+from genofed.server.round_log import RoundLog
+from genofed.server.tracking import Tracked
 
 logger = logging.getLogger(__name__)
 
@@ -166,9 +169,8 @@ class ObservedGrid:
     ) -> Iterable[Message]:
         messages = list(messages)
         stages = {m.metadata.dst_node_id: _stage(m) for m in messages}
-        for (
-            m
-        ) in messages:  # Flower numbers the workflow's rounds from 1 after a resume: use the run's real round
+        # Flower numbers the workflow's rounds from 1 after a resume: use the run's real round
+        for m in messages:
             if stages[m.metadata.dst_node_id] and self.round:
                 m.metadata.group_id = str(self.round)
         self.log.note_sent(messages)
@@ -229,19 +231,23 @@ class SecAggFedAvg(LegacyFedAvg):
 
     def configure_fit(self, server_round: int, parameters: Parameters, client_manager: ClientManager):
         real = server_round + self.round_offset
-        random.seed(
-            f"{self.seed}:{real}"
-        )  # the legacy client manager samples with `random`, as Flower's new one does
+        # the legacy client manager samples with `random`, as Flower's new one does
+        random.seed(f"{self.seed}:{real}")
         self.sent = from_parameters(parameters, self.like)
         self.aggregated = False
         # the very config a plain round sends, so a hospital's `_train` sees the same keys and values
-        self.on_fit_config_fn = lambda _round: {**dict(self.train_config), **self.extra, "server-round": real}
+        self.on_fit_config_fn = partial(self.fit_config, real)
         # only hospitals that introduced themselves at the start (a late one joins the next run)
+        taking_part = self.log.participants()
         return [
             (proxy, ins)
             for proxy, ins in super().configure_fit(server_round, parameters, client_manager)
-            if proxy.node_id in (self.log.taking_part or self.log.site_of_node)
+            if proxy.node_id in taking_part
         ]
+
+    def fit_config(self, real: int, _server_round: int) -> dict[str, Scalar]:
+        """Round `real`'s train config: the plain round's, plus the strategy's extra keys."""
+        return {**dict(self.train_config), **self.extra, "server-round": real}
 
     def aggregate_fit(
         self,
@@ -279,7 +285,7 @@ def run_secagg_rounds(
     train_config: ConfigRecord,
     evaluate_config: ConfigRecord,
     evaluate_fn: Callable[[int, ArrayRecord], Any],
-    tracked: Tracking,
+    tracked: Tracked,
     max_weight: int,
     min_nodes: int,
     fraction_train: float,
@@ -289,10 +295,6 @@ def run_secagg_rounds(
     DefaultWorkflow; `tracked` is the plain strategy, reused for the (unmasked, per-site)
     evaluation round so that the two paths log evaluation identically."""
     stats = SecAggStats()
-    observed = ObservedGrid(grid, stats, tracked.log)
-    extra: dict[str, Scalar] = {}
-    if hasattr(tracked, "proximal_mu"):  # FedProx: FedAvg's aggregation plus the hospitals' proximal term
-        extra["proximal-mu"] = float(tracked.proximal_mu)
     strategy = SecAggFedAvg(
         initial=state,
         train_config=train_config,
@@ -301,37 +303,71 @@ def run_secagg_rounds(
         seed=seed,
         frozen=tracked.frozen,
         evaluate_fn=evaluate_fn,
-        extra=extra,
+        extra=_strategy_extra(tracked),
         fraction_fit=fraction_train,
         fraction_evaluate=0.0,
         min_fit_clients=min(min_nodes, len(tracked.log.site_of_node)),
         min_available_clients=min_nodes,
         min_evaluate_clients=1,
     )
-
-    def fit_round(grid_: Grid, context: Context) -> None:
-        legacy = cast(LegacyContext, context)
-        real = _current_round(legacy) + round_offset
-        observed.round, observed.errors = real, {}
-        taking_part = len(tracked.log.taking_part or tracked.log.site_of_node)
-        n_sampled = strategy.num_fit_clients(min(legacy.client_manager.num_available(), taking_part))[0]
-        make_secagg_workflow(n_sampled, max_weight, timeout)(grid_, legacy)
-        _note_refusals(tracked.log, real, observed.errors, strategy, n_sampled, stats)
-
-    def evaluate_round(grid_: Grid, context: Context) -> None:
-        server_round = _current_round(cast(LegacyContext, context))
-        arrays = ArrayRecord(from_parameters(_current_parameters(context), state))
-        messages = tracked.configure_evaluate(server_round, arrays, ConfigRecord(dict(evaluate_config)), grid)
-        replies = grid.send_and_receive(messages, timeout=timeout or STAGE_TIMEOUT)
-        tracked.aggregate_evaluate(server_round, replies)
-
+    fit_round = SecAggFitRound(ObservedGrid(grid, stats, tracked.log), strategy, max_weight, timeout)
+    evaluate_round = TrackedEvaluateRound(grid, tracked, state, evaluate_config, timeout)
     context = LegacyContext(
         Context(run_id=0, node_id=0, node_config={}, state=RecordDict(), run_config={}),
         config=ServerConfig(num_rounds=num_rounds),
         strategy=strategy,
     )
-    DefaultWorkflow(fit_workflow=fit_round, evaluate_workflow=evaluate_round)(observed, context)  # type: ignore[arg-type]
+    workflow = DefaultWorkflow(fit_workflow=fit_round, evaluate_workflow=evaluate_round)
+    workflow(fit_round.observed, context)  # type: ignore[arg-type]
     return stats
+
+
+def _strategy_extra(tracked: Tracked) -> dict[str, Scalar]:
+    """What the plain strategy adds to each round's train config: FedProx's proximal term (its
+    aggregation is FedAvg's, so SecAgg+ runs it with the hospitals' proximal term)."""
+    if isinstance(tracked.strategy, FedProx):
+        return {"proximal-mu": float(tracked.strategy.proximal_mu)}
+    return {}
+
+
+@dataclass
+class SecAggFitRound:
+    """The DefaultWorkflow's fit step: one SecAgg+ round, then a note of who is not in its sum."""
+
+    observed: ObservedGrid
+    strategy: SecAggFedAvg
+    max_weight: int
+    timeout: float | None
+
+    def __call__(self, grid: Grid, context: Context) -> None:
+        legacy = cast(LegacyContext, context)
+        log, stats = self.observed.log, self.observed.stats
+        real = _current_round(legacy) + self.strategy.round_offset
+        self.observed.round, self.observed.errors = real, {}
+        taking_part = len(log.participants())
+        n_sampled = self.strategy.num_fit_clients(min(legacy.client_manager.num_available(), taking_part))[0]
+        make_secagg_workflow(n_sampled, self.max_weight, self.timeout)(grid, legacy)
+        _note_refusals(log, real, self.observed.errors, self.strategy, n_sampled, stats)
+
+
+@dataclass
+class TrackedEvaluateRound:
+    """The DefaultWorkflow's evaluate step: the plain strategy's (unmasked, per-site) evaluation
+    round on the current global model, sent on the coordinator's own grid."""
+
+    grid: Grid
+    tracked: Tracked
+    like: dict[str, torch.Tensor]
+    evaluate_config: ConfigRecord
+    timeout: float | None
+
+    def __call__(self, _grid: Grid, context: Context) -> None:
+        server_round = _current_round(cast(LegacyContext, context))
+        arrays = ArrayRecord(from_parameters(_current_parameters(context), self.like))
+        config = ConfigRecord(dict(self.evaluate_config))
+        messages = self.tracked.configure_evaluate(server_round, arrays, config, self.grid)
+        replies = self.grid.send_and_receive(messages, timeout=self.timeout or STAGE_TIMEOUT)
+        self.tracked.aggregate_evaluate(server_round, replies)
 
 
 def _note_refusals(

@@ -12,7 +12,16 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from genofed.common.errors import GenofedError
+from genofed.common.errors import ConfigError
+from genofed.common.util.checks import (
+    require,
+    require_at_least,
+    require_choice,
+    require_in_range,
+    require_positive,
+    to_float,
+    to_int,
+)
 
 STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum", "multikrum")
 #: Aggregators that need each hospital's update (a coordinate-wise median or trimmed mean, pairwise
@@ -24,8 +33,8 @@ FINETUNE_MODES = ("full", "partial", "frozen")
 SYNTHETIC_GENERATORS = ("vae", "gan")
 
 
-class SettingsError(GenofedError):
-    """A run setting is missing or out of range."""
+#: A run setting is missing or out of range; the name every caller knows for `ConfigError`.
+SettingsError = ConfigError
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,7 @@ class RunSettings:
     synthetic_ratio: float = 0.0
     synthetic_generator: str = "vae"
     synthetic_epsilon: float = 2.0
-    #: Genotype augmentation every hospital applies on the fly in its local training (issue 6),
+    #: Genotype augmentation every hospital applies on the fly in its local training,
     #: e.g. "noise=0.01,mutate=0.005" ("" = none); a hospital's own node config `augment` wins.
     #: Checked by the hospitals (genofed.common.augment), which hold the panel it refers to.
     augment: str = ""
@@ -94,64 +103,87 @@ class RunSettings:
     site_evaluations: int = 1
 
     def __post_init__(self) -> None:
-        _require(self.rounds >= 1, "rounds must be >= 1")
-        _require(
-            self.strategy in STRATEGIES,
-            f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}",
-        )
-        _require(
-            0 <= self.trim_beta < 0.5,
-            f"trim-beta must be in [0, 0.5) (the share cut at each end), not {self.trim_beta:g}",
-        )
-        _require(self.malicious_nodes >= 0, f"malicious-nodes must be >= 0, not {self.malicious_nodes}")
-        _require(self.epsilon > 0, "epsilon must be > 0 (use inf for no differential privacy)")
-        _require(0 < self.delta < 1, "delta must be in (0, 1); 1e-5 is usual, below 1 / (patients per site)")
-        _require(self.local_epochs >= 1 and self.batch_size >= 1, "local-epochs and batch-size must be >= 1")
-        _require(self.lr > 0 and self.clip > 0, "lr and clip must be > 0")
-        _require(0 < self.fraction_train <= 1, "fraction-train must be in (0, 1]")
-        _require(self.min_nodes >= 1, "min-nodes must be >= 1")
-        _require(
-            0 <= self.site_evaluations <= self.rounds,
-            f"site-evaluations must be between 0 and rounds ({self.rounds}): each is a privacy release at every hospital",
-        )
-        _require(
-            self.finetune in FINETUNE_MODES,
-            f"finetune must be one of {', '.join(FINETUNE_MODES)}, not {self.finetune!r}",
-        )
-        _require(
-            0 <= self.synthetic_ratio <= 100,
-            "synthetic-ratio must be between 0 and 100 synthetic records per real patient",
-        )
-        _require(
-            self.synthetic_generator in SYNTHETIC_GENERATORS,
-            f"synthetic-generator must be one of {', '.join(SYNTHETIC_GENERATORS)}, not {self.synthetic_generator!r}",
-        )
-        _require(
-            not (self.synthetic_ratio > 0 and self.private) or 0 < self.synthetic_epsilon < self.epsilon,
-            f"synthetic-epsilon ({self.synthetic_epsilon:g}) is the generator's share of each site's epsilon "
-            f"({self.epsilon:g}): it must be > 0 and below it, leaving the rest for training",
-        )
+        self._check_aggregation()
+        self._check_privacy()
+        self._check_local_training()
+        self._check_participation()
+        require_choice("finetune", self.finetune, FINETUNE_MODES)
+        self._check_synthetic()
         if self.augment:
             _check_augment(self.augment, private=self.private)
         if self.secagg:
-            _require(
-                self.strategy != "fedadam",
-                "secagg cannot run strategy fedadam: SecAgg+ runs on Flower's legacy FedAvg, which knows no server "
-                "optimizer state; use strategy fedavg or fedprox with secagg, or turn secagg off",
-            )
-            _require(
-                self.strategy not in ROBUST_STRATEGIES,
-                f"secagg cannot run strategy {self.strategy}: under SecAgg+ the coordinator sees only the masked sum "
-                "of the hospitals' updates, and a robust aggregator needs each hospital's update (medians, trimmed "
-                "means, distances); use strategy fedavg or fedprox with secagg, or turn secagg off",
-            )
-            _require(
-                self.min_nodes >= 2,
-                "secagg needs min-nodes >= 2: a sum of one hospital's update is that update",
-            )
-        _require(
+            self._check_secagg()
+        require(
             self.finetune == "full" or bool(self.pretrained),
-            f"finetune={self.finetune} freezes layers of a pretrained model: set pretrained too (or use finetune=full)",
+            f"finetune={self.finetune} freezes layers of a pretrained model: set pretrained too "
+            "(or use finetune=full)",
+        )
+
+    def _check_aggregation(self) -> None:
+        require_at_least("rounds", self.rounds, 1)
+        require_choice("strategy", self.strategy, STRATEGIES)
+        require_in_range(
+            "trim-beta", self.trim_beta, 0, 0.5, high_open=True, hint="the share cut at each end"
+        )
+        require_at_least("malicious-nodes", self.malicious_nodes, 0)
+
+    def _check_privacy(self) -> None:
+        require_positive("epsilon", self.epsilon, hint="use inf for no differential privacy")
+        require_in_range(
+            "delta",
+            self.delta,
+            0,
+            1,
+            low_open=True,
+            high_open=True,
+            hint="1e-5 is usual, below 1 / (patients per site)",
+        )
+
+    def _check_local_training(self) -> None:
+        require_at_least("local-epochs", self.local_epochs, 1)
+        require_at_least("batch-size", self.batch_size, 1)
+        require_positive("lr", self.lr)
+        require_positive("clip", self.clip)
+
+    def _check_participation(self) -> None:
+        require_in_range("fraction-train", self.fraction_train, 0, 1, low_open=True)
+        require_at_least("min-nodes", self.min_nodes, 1)
+        require_in_range(
+            "site-evaluations",
+            self.site_evaluations,
+            0,
+            self.rounds,
+            hint=f"at most rounds ({self.rounds}): each is a privacy release at every hospital",
+        )
+
+    def _check_synthetic(self) -> None:
+        require_in_range(
+            "synthetic-ratio", self.synthetic_ratio, 0, 100, hint="synthetic records per real patient"
+        )
+        require_choice("synthetic-generator", self.synthetic_generator, SYNTHETIC_GENERATORS)
+        require(
+            not (self.synthetic_ratio > 0 and self.private) or 0 < self.synthetic_epsilon < self.epsilon,
+            f"synthetic-epsilon ({self.synthetic_epsilon:g}) is the generator's share of each site's "
+            f"epsilon ({self.epsilon:g}): it must be > 0 and below it, leaving the rest for training",
+        )
+
+    def _check_secagg(self) -> None:
+        """What secure aggregation rules out: SecAgg+ shows the coordinator only a masked sum."""
+        require(
+            self.strategy != "fedadam",
+            "secagg cannot run strategy fedadam: SecAgg+ runs on Flower's legacy FedAvg, which knows no "
+            "server optimizer state; use strategy fedavg or fedprox with secagg, or turn secagg off",
+        )
+        require(
+            self.strategy not in ROBUST_STRATEGIES,
+            f"secagg cannot run strategy {self.strategy}: under SecAgg+ the coordinator sees only the "
+            "masked sum of the hospitals' updates, and a robust aggregator needs each hospital's update "
+            "(medians, trimmed means, distances); use strategy fedavg or fedprox with secagg, or turn "
+            "secagg off",
+        )
+        require(
+            self.min_nodes >= 2,
+            "secagg needs min-nodes >= 2: a sum of one hospital's update is that update",
         )
 
     @property
@@ -163,10 +195,9 @@ class RunSettings:
         """From a Flower run config; unknown keys are an error (a typo must not pass silently)."""
         known = {f.name.replace("_", "-"): f for f in fields(cls)}
         unknown = sorted(set(config) - set(known))
-        if unknown:
-            raise SettingsError(
-                f"unknown run setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+        require(
+            not unknown, f"unknown run setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
         values = {}
         for key, value in config.items():
             field = known[key]
@@ -200,16 +231,14 @@ class RunSettings:
 
 
 def _convert(key: str, value: Any, kind: str) -> Any:
-    try:
-        if kind == "bool":
-            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-        if kind == "int":
-            return int(value)
-        if kind == "float":
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"run setting {key}={value!r} is not a valid {kind}") from None
+    invalid = f"run setting {key}={value!r} is not a valid {kind}"
+    if kind == "bool":
+        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+    if kind == "int":
+        return to_int(key, value, message=invalid)
+    if kind == "float":
+        return to_float(key, value, message=invalid)
+    return str(value)
 
 
 def _check_augment(text: str, *, private: bool) -> None:
@@ -218,13 +247,8 @@ def _check_augment(text: str, *, private: bool) -> None:
     from genofed.common.augment import parse_augment  # numpy only; keeps the settings import light
 
     spec = parse_augment(text)
-    _require(
+    require(
         not (private and spec.mixes_patients),
-        f"augment '{spec.describe()}' mixes two patients into one example (mix / mixup), which DP-SGD's per-patient "
-        "bound does not cover; under DP use noise, mutate and missing only, or set epsilon=inf",
+        f"augment '{spec.describe()}' mixes two patients into one example (mix / mixup), which DP-SGD's "
+        "per-patient bound does not cover; under DP use noise, mutate and missing only, or set epsilon=inf",
     )
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise SettingsError(message)

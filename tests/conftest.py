@@ -1,9 +1,15 @@
-"""Shared fixtures: tiny hand-written files and the real 1000 Genomes data in ../shared."""
+"""Fixtures for both trees: tiny hand-written files, the real 1000 Genomes data in ../shared, and
+simulated cohorts made once per test session.
+
+Simulating the small preset takes seconds, and many files need the same federation: the session
+fixture `simulated_cohorts` makes each (seed, sources) once and hands the same folder to every
+file that asks. The folder is read only by convention: a test that changes files in it (damages
+a phenotype, removes a genotype file, keeps a ledger under it) works on a copy (shutil.copytree).
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,16 +41,6 @@ def chr1_vcf(thousand_genomes: Path) -> Path:
     return thousand_genomes / "chr1_region_162snp.vcf.gz"
 
 
-def require_tool(name: str) -> str:
-    """The tool's path; skip without it, unless GENOFED_REQUIRE_ORACLES=1 (CI), where it must exist."""
-    found = shutil.which(name)
-    if found:
-        return found
-    if os.environ.get("GENOFED_REQUIRE_ORACLES") == "1":
-        pytest.fail(f"{name} is required (GENOFED_REQUIRE_ORACLES=1) but not on PATH")
-    pytest.skip(f"{name} not on PATH")
-
-
 @pytest.fixture
 def write_vcf(tmp_path: Path) -> Callable[..., Path]:
     """Write a tiny VCF from data lines (tab-separated, samples S1..Sn unless given)."""
@@ -56,3 +52,23 @@ def write_vcf(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def simulated_cohorts(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`simulated_cohorts(seed, with_sources=False)`: the small preset's cohorts for that seed,
+    simulated on the first call of the session and shared by every later one. Read only."""
+    from genofed.simulations.cohorts.build import simulate_cohorts
+
+    made: dict[tuple[int, bool], Path] = {}
+
+    def cohorts(seed: int, with_sources: bool = False) -> Path:
+        key = (seed, with_sources)
+        if key not in made:
+            name = f"small-seed{seed}{'-sources' if with_sources else ''}"
+            folder = tmp_path_factory.mktemp(name) / "cohorts"
+            simulate_cohorts(folder, preset="small", seed=seed, with_sources=with_sources)
+            made[key] = folder
+        return made[key]
+
+    return cohorts

@@ -1,1 +1,80 @@
-"""The deployed hospital: checking a site, pinning, keys, the ledger binding, the audit log, starting the SuperNode."""
+"""The deployed hospital: its keys, its checked data, the pinned app, the audit log, the SuperNode.
+
+Modules:
+
+- `keys`: `genofed hospital init`: the site's own key pair, made at the hospital.
+- `launch`: `genofed hospital check / start / audit`: check and bind the site's data, then run
+  Flower's SuperNode with TLS, the site key, the audit log and the pinned app.
+- `ledger_binding`: the site's privacy ledger bound to the data it was spent on.
+- `pinning`: the agent runs only the approved genofed app bundle, whatever the coordinator sends.
+- `audit`: the audit log: one line for every message this site hands to Flower to send.
+
+Every name loads on first use: `audit` (and `launch` through it) imports Flower, `keys` imports
+`cryptography`, and `pinning` runs as `python -m genofed.client.agent.pinning`, which must not
+find itself already imported by this package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_KEYS = {"init_site"}
+_LAUNCH = {"AgentOptions", "audit_lines", "check_site", "node_config", "prepare_start", "start_site"}
+_LEDGER_BINDING = {"DataHashes", "Decision", "LedgerRefused", "bind_ledger", "decide", "read_binding"}
+_PINNING = {"UnapprovedApp", "check_fab", "write_launcher"}
+_AUDIT = {"AUDIT_FILE", "append_entry", "audit_entry", "audit_mod", "read_audit"}
+
+
+def __getattr__(name: str) -> Any:
+    """The agent's names, imported on first use (Flower and `cryptography` are heavy imports)."""
+    if name in _KEYS:
+        import genofed.client.agent.keys as keys
+
+        return getattr(keys, name)
+    if name in _LAUNCH:
+        import genofed.client.agent.launch as launch
+
+        return getattr(launch, name)
+    if name in _LEDGER_BINDING:
+        import genofed.client.agent.ledger_binding as ledger_binding
+
+        return getattr(ledger_binding, name)
+    if name in _PINNING:
+        import genofed.client.agent.pinning as pinning
+
+        return getattr(pinning, name)
+    if name in _AUDIT:
+        import genofed.client.agent.audit as audit
+
+        return getattr(audit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    # keys
+    "init_site",
+    # launch
+    "AgentOptions",
+    "audit_lines",
+    "check_site",
+    "node_config",
+    "prepare_start",
+    "start_site",
+    # ledger_binding
+    "DataHashes",
+    "Decision",
+    "LedgerRefused",
+    "bind_ledger",
+    "decide",
+    "read_binding",
+    # pinning
+    "UnapprovedApp",
+    "check_fab",
+    "write_launcher",
+    # audit
+    "AUDIT_FILE",
+    "append_entry",
+    "audit_entry",
+    "audit_mod",
+    "read_audit",
+]

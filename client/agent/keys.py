@@ -39,13 +39,14 @@ def init_site(folder: str | Path, name: str) -> dict[str, Any]:
     folder = Path(folder)
     if not name or len(name) > 63 or not set(name) <= NAME_CHARS or name[0] in "-_":
         raise GenofedError(
-            f"hospital name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+            f"hospital name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', starting with a "
+            "letter or digit"
         )
     existing = [p for p in (folder / PRIVATE_KEY, folder / PUBLIC_KEY, folder / SITE_FILE) if p.exists()]
     if existing:
         raise GenofedError(
-            f"{existing[0]} exists: refusing to overwrite this site's key (to rotate it, have the coordinator "
-            f"revoke the old one and run `genofed hospital init` in a new folder)"
+            f"{existing[0]} exists: refusing to overwrite this site's key (to rotate it, have the "
+            "coordinator revoke the old one and run `genofed hospital init` in a new folder)"
         )
     if not folder.exists():
         folder.mkdir(parents=True, mode=0o700)

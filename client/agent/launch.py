@@ -117,7 +117,8 @@ def check_site(
     answers per run (`max_evaluations`): the ClientApp refuses anything else.
 
     The site's ledger (DIR/state) is bound to these files first: refused if they already have a
-    ledger elsewhere, or if this folder's ledger was spent on other files (genofed.client.agent.ledger_binding)."""
+    ledger elsewhere, or if this folder's ledger was spent on other files
+    (genofed.client.agent.ledger_binding)."""
     from genofed.client.site import declared_cohort_size
     from genofed.common.data.loading import load_site  # pandas, readers: only for this command
 
@@ -310,8 +311,9 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
             return code
         attempt += 1
         say(
-            f"the coordinator at {options.coordinator} did not accept this site: it is unreachable, or it does not know "
-            f"this site's key (not enrolled, or revoked: send {folder / 'supernode.pub'} and confirm its fingerprint)"
+            f"the coordinator at {options.coordinator} did not accept this site: it is unreachable, or it "
+            f"does not know this site's key (not enrolled, or revoked: send {folder / 'supernode.pub'} and "
+            "confirm its fingerprint)"
         )
         if options.max_retries is not None and attempt > options.max_retries:
             return code
@@ -326,7 +328,8 @@ def _run_supernode(launch: Launch, folder: Path, stop: dict) -> tuple[int, int |
     The SuperExec (and the ClientApp processes it starts) run in the SuperNode's process group:
     when the SuperNode ends the whole group is stopped, so nothing keeps running under the
     agent's name. Its output goes to DIR/superexec.log."""
-    # its own process group (not session: the SuperExec must be able to join it), out of reach of a terminal's Ctrl-C
+    # its own process group (not session: the SuperExec must be able to join it), out of reach of a
+    # terminal's Ctrl-C
     process = subprocess.Popen(
         launch.command, env=launch.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0
     )

@@ -110,7 +110,8 @@ def bind_ledger(
     for flag, value in (("--new-ledger", new_ledger), ("--data-update", data_update)):
         if value is not None and value != "" and not value.strip():
             raise LedgerRefused(
-                f'{flag} needs a reason (it goes to the audit log), e.g. {flag} "restored site after disk loss"'
+                f'{flag} needs a reason (it goes to the audit log), e.g. {flag} "restored site after disk '
+                'loss"'
             )
     index_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with exclusive_lock(index_file):  # agents of several sites may share a machine
@@ -162,8 +163,8 @@ def decide(
             seen = (binding or {}).get("ledger_seen_at") or next(e["bound_at"] for e in entries.values() if e)
             raise LedgerRefused(
                 f"the privacy ledger of this data in {state_dir} is gone (it was there on {seen}): restore "
-                f"{state_dir} from a backup; a new ledger would forget the privacy already spent. To start one "
-                "on purpose: --new-ledger REASON (written to the audit log)"
+                f"{state_dir} from a backup; a new ledger would forget the privacy already spent. To start "
+                "one on purpose: --new-ledger REASON (written to the audit log)"
             )
         return Decision("new-ledger", new_ledger, [{"state_dir": str(state_dir), "lost": True}])
     if binding:
@@ -281,8 +282,9 @@ def _elsewhere(elsewhere: dict[str, dict[str, Any]]) -> str:
     role, entry = next(iter(elsewhere.items()))
     return (
         f"this {role} file already has a privacy ledger in {entry['state_dir']} (site {entry['site']}, bound "
-        f"{entry['bound_at']}): run the agent with that site folder (or restore it); a new ledger would forget the privacy "
-        "already spent. To start a new ledger on purpose: --new-ledger REASON (written to the audit log)"
+        f"{entry['bound_at']}): run the agent with that site folder (or restore it); a new ledger would "
+        "forget the privacy already spent. To start a new ledger on purpose: --new-ledger REASON (written "
+        "to the audit log)"
     )
 
 
@@ -290,13 +292,14 @@ def _mismatch(state_dir: Path, binding: dict[str, Any], command: str) -> str:
     spent_on = DataHashes(**binding["data"]).short()
     if command == "start":
         return (
-            f"the privacy ledger in {state_dir} was spent on other data ({spent_on}) than the files this site is bound "
-            "to: run `genofed hospital check` again (with --data-update REASON if the files are an update of that cohort)"
+            f"the privacy ledger in {state_dir} was spent on other data ({spent_on}) than the files this "
+            "site is bound to: run `genofed hospital check` again (with --data-update REASON if the files "
+            "are an update of that cohort)"
         )
     return (
-        f"the privacy ledger in {state_dir} was spent on other data ({spent_on}, bound {binding['bound_at']}): if these "
-        "files are an update of that cohort, add --data-update REASON (the ledger carries over); if they are another "
-        "cohort, give them their own site folder"
+        f"the privacy ledger in {state_dir} was spent on other data ({spent_on}, bound "
+        f"{binding['bound_at']}): if these files are an update of that cohort, add --data-update REASON (the "
+        "ledger carries over); if they are another cohort, give them their own site folder"
     )
 
 

@@ -45,7 +45,8 @@ def write_launcher(bin_dir: str | Path, approved_hash: str, audit_log: str | Pat
     path = bin_dir / LAUNCHER
     script = (
         "#!/bin/sh\n"
-        "# genofed: Flower's flwr-clientapp, refusing any app bundle but the approved one (genofed.client.agent.pinning)\n"
+        "# genofed: Flower's flwr-clientapp, refusing any app bundle but the approved one "
+        "(genofed.client.agent.pinning)\n"
         f"export {APPROVED_ENV}={shlex.quote(approved_hash)}\n"
         f"export {AUDIT_ENV}={shlex.quote(str(audit_log))}\n"
         f'exec {shlex.quote(sys.executable)} -m genofed.client.agent.pinning "$@"\n'
@@ -64,8 +65,9 @@ def check_fab(content: bytes, label: str, approved: str) -> None:
         raise UnapprovedApp("no approved app hash is configured: this hospital runs no app bundle")
     if actual != approved:
         raise UnapprovedApp(
-            f"refused the app bundle sent by the coordinator (sha256 {actual}, labelled {label}): this hospital runs only "
-            f"the approved genofed app (sha256 {approved}); the coordinator must run the same genofed version"
+            f"refused the app bundle sent by the coordinator (sha256 {actual}, labelled {label}): this "
+            f"hospital runs only the approved genofed app (sha256 {approved}); the coordinator must run the "
+            "same genofed version"
         )
 
 

@@ -51,26 +51,7 @@ class Augmenter:
         alt_freq: np.ndarray,
         protected: np.ndarray | None = None,
     ) -> None:
-        dosages = np.asarray(dosages)
-        if dosages.ndim != 2 or dosages.dtype != DOSAGE_DTYPE:
-            raise ValueError(f"dosages must be an (n, V) int8 matrix, got {dosages.dtype} {dosages.shape}")
-        if dosages.size and (dosages.min() < MISSING or dosages.max() > 2):
-            raise ValueError("dosages must be MISSING, 0, 1 or 2")
-        n, v = dosages.shape
-        labels = np.asarray(labels).reshape(-1)
-        if labels.shape[0] != n:
-            raise ValueError(f"{n} dosage rows but {labels.shape[0]} labels")
-        freq = np.asarray(alt_freq, dtype=np.float64).reshape(-1)
-        if freq.shape[0] != v or not np.all((freq >= 0.0) & (freq <= 1.0)):
-            raise ValueError(f"alt_freq must be {v} frequencies in [0, 1], one per panel variant")
-        if protected is not None:
-            protected = np.asarray(protected)
-            if protected.dtype != bool or protected.shape != (v,):
-                raise ValueError(
-                    f"protected must be a ({v},) boolean mask, got {protected.dtype} {protected.shape}"
-                )
-            if not protected.any():
-                protected = None
+        dosages, labels, freq, protected = _checked_inputs(dosages, labels, alt_freq, protected)
         self.spec = spec
         self.dosages = dosages
         self.labels = labels
@@ -81,7 +62,7 @@ class Augmenter:
         self._encoding = FeatureSpec(freq, covariates=())
         # same-label pools, and each record's position in its pool (to exclude it when drawing)
         self._pool: dict[object, np.ndarray] = {}
-        self._rank = np.empty(n, dtype=np.intp)
+        self._rank = np.empty(dosages.shape[0], dtype=np.intp)
         for label in np.unique(labels):
             members = np.flatnonzero(labels == label)
             self._pool[label.item()] = members
@@ -140,6 +121,34 @@ class Augmenter:
         `features.encode`, via `features.encode_dosage_rows`: d - 2p, a missing call 0, i.e. the
         same imputation as real missing data; the caller appends the records' covariates)."""
         return encode_dosage_rows(self._encoding, self.augment_rows(indices, rng))
+
+
+def _checked_inputs(
+    dosages: np.ndarray, labels: np.ndarray, alt_freq: np.ndarray, protected: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The Augmenter's arrays, checked against each other (ValueError: a caller's bug, not a
+    user's setting); an all-False `protected` mask becomes None."""
+    dosages = np.asarray(dosages)
+    if dosages.ndim != 2 or dosages.dtype != DOSAGE_DTYPE:
+        raise ValueError(f"dosages must be an (n, V) int8 matrix, got {dosages.dtype} {dosages.shape}")
+    if dosages.size and (dosages.min() < MISSING or dosages.max() > 2):
+        raise ValueError("dosages must be MISSING, 0, 1 or 2")
+    n, v = dosages.shape
+    labels = np.asarray(labels).reshape(-1)
+    if labels.shape[0] != n:
+        raise ValueError(f"{n} dosage rows but {labels.shape[0]} labels")
+    freq = np.asarray(alt_freq, dtype=np.float64).reshape(-1)
+    if freq.shape[0] != v or not np.all((freq >= 0.0) & (freq <= 1.0)):
+        raise ValueError(f"alt_freq must be {v} frequencies in [0, 1], one per panel variant")
+    if protected is not None:
+        protected = np.asarray(protected)
+        if protected.dtype != bool or protected.shape != (v,):
+            raise ValueError(
+                f"protected must be a ({v},) boolean mask, got {protected.dtype} {protected.shape}"
+            )
+        if not protected.any():
+            protected = None
+    return dosages, labels, freq, protected
 
 
 def protected_mask(variant_ids: Sequence[str], known_causal: Iterable[str]) -> np.ndarray:

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from genofed.common.augment.transforms import CallNoise, Missingness, Mixup, Mutation, SegmentMix
-from genofed.common.errors import GenofedError
+from genofed.common.errors import ConfigError
+from genofed.common.util.checks import require, require_in_range
 
 #: rate key -> (spec field, transform class), in the fixed order of application.
 _RATE_KEYS: dict[str, tuple[str, type]] = {
@@ -73,7 +74,7 @@ class AugmentSpec:
     mixup: Mixup | None = None
 
     def __post_init__(self) -> None:
-        for name, (field, cls) in _RATE_KEYS.items():
+        for field, cls in _RATE_KEYS.values():
             value = getattr(self, field)
             if value is not None and not isinstance(value, cls):
                 raise TypeError(
@@ -127,9 +128,8 @@ class AugmentSpec:
             if isinstance(t, SegmentMix):
                 parts.append(f"segment mix {pct} of records (segments of {t.segment} variants)")
             elif isinstance(t, Mutation):
-                parts.append(
-                    f"mutation {pct} of calls ({'known-causal included' if t.allow_causal else 'known-causal protected'})"
-                )
+                causal = "known-causal included" if t.allow_causal else "known-causal protected"
+                parts.append(f"mutation {pct} of calls ({causal})")
             elif isinstance(t, CallNoise):
                 parts.append(f"call noise {pct} of calls ({t.model})")
             elif isinstance(t, Missingness):
@@ -140,16 +140,16 @@ class AugmentSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "augment") -> AugmentSpec:
-        """A spec from parser keys; GenofedError (one line, naming `source`) for anything wrong."""
+        """A spec from parser keys; ConfigError (one line, naming `source`) for anything wrong."""
         if not isinstance(data, dict):
-            raise GenofedError(f"{source}: expected key = value pairs, got {type(data).__name__}")
+            raise ConfigError(f"{source}: expected key = value pairs, got {type(data).__name__}")
         values: dict[str, Any] = {}
         for raw_key, value in data.items():
             key = _canonical(raw_key)
             if key not in KNOWN_KEYS:
-                raise GenofedError(f"{source}: unknown key {raw_key!r} (known: {', '.join(KNOWN_KEYS)})")
+                raise ConfigError(f"{source}: unknown key {raw_key!r} (known: {', '.join(KNOWN_KEYS)})")
             if key in values:
-                raise GenofedError(f"{source}: key {key!r} given twice")
+                raise ConfigError(f"{source}: key {key!r} given twice")
             values[key] = value
         params: dict[str, dict[str, Any]] = {}
         for key in _RATE_KEYS:
@@ -159,7 +159,7 @@ class AugmentSpec:
             if sub not in values:
                 continue
             if rate_key not in params:
-                raise GenofedError(f"{source}: {sub} is given but {rate_key} is not (add {rate_key}=RATE)")
+                raise ConfigError(f"{source}: {sub} is given but {rate_key} is not (add {rate_key}=RATE)")
             params[rate_key][attr] = _convert(source, sub, values[sub], kind)
         built: dict[str, Any] = {}
         for key, kwargs in params.items():
@@ -167,7 +167,7 @@ class AugmentSpec:
             try:
                 built[field] = transform(**kwargs)
             except ValueError as exc:
-                raise GenofedError(f"{source}: {exc}") from None
+                raise ConfigError(f"{source}: {exc}") from None
         return cls(**built)
 
 
@@ -176,7 +176,7 @@ def parse_augment(text: str | Path | None, *, site: str | None = None) -> Augmen
 
     Empty, None or "none" gives the identity spec. `site` picks a file's `[sites.NAME]`
     overrides (a site without its own table gets the file's defaults; ignored for a string).
-    Every problem is a one-line GenofedError naming the string or file.
+    Every problem is a one-line ConfigError naming the string or file.
     """
     if text is None:
         return AugmentSpec()
@@ -193,10 +193,10 @@ def parse_augment(text: str | Path | None, *, site: str | None = None) -> Augmen
             continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise GenofedError(f"{source}: {item!r} is not key=value (e.g. noise=0.01)")
+            raise ConfigError(f"{source}: {item!r} is not key=value (e.g. noise=0.01)")
         key = _canonical(key)
         if key in pairs:
-            raise GenofedError(f"{source}: key {key!r} given twice")
+            raise ConfigError(f"{source}: key {key!r} given twice")
         pairs[key] = value.strip()
     return AugmentSpec.from_dict(pairs, source)
 
@@ -211,7 +211,7 @@ def _looks_like_file(text: str) -> bool:
 def _parse_file(path: Path, site: str | None) -> AugmentSpec:
     source = str(path)
     if not path.is_file():
-        raise GenofedError(f"{source}: augmentation file not found")
+        raise ConfigError(f"{source}: augmentation file not found")
     suffix = path.suffix.lower()
     try:
         text = path.read_text(encoding="utf-8")
@@ -220,18 +220,18 @@ def _parse_file(path: Path, site: str | None) -> AugmentSpec:
         elif suffix == ".json":
             doc = json.loads(text)
         else:
-            raise GenofedError(f"{source}: an augmentation file must be .toml or .json")
+            raise ConfigError(f"{source}: an augmentation file must be .toml or .json")
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise GenofedError(f"{source}: cannot read the augmentation file: {first}") from None
+        raise ConfigError(f"{source}: cannot read the augmentation file: {first}") from None
     if not isinstance(doc, dict):
-        raise GenofedError(f"{source}: expected a table of key = value pairs")
+        raise ConfigError(f"{source}: expected a table of key = value pairs")
     if set(doc) == {"augment"} and isinstance(doc["augment"], dict):
         doc = doc["augment"]
     doc = dict(doc)
     sites = doc.pop("sites", {})
     if not isinstance(sites, dict) or not all(isinstance(v, dict) for v in sites.values()):
-        raise GenofedError(f"{source}: 'sites' must hold one table per site ([sites.NAME])")
+        raise ConfigError(f"{source}: 'sites' must hold one table per site ([sites.NAME])")
     defaults = {_canonical(k): v for k, v in doc.items()}
     spec = AugmentSpec.from_dict(defaults, source)
     chosen = spec
@@ -252,25 +252,22 @@ def _convert(source: str, key: str, value: Any, kind: str) -> Any:
     bad = f"{source}: {key} must be "
     if kind in ("rate", "float"):
         number = _number(value)
-        if number is None or not math.isfinite(number):
-            raise GenofedError(bad + f"a number, got {value!r}")
-        if kind == "rate" and not 0.0 <= number <= 1.0:
-            raise GenofedError(bad + f"a rate in [0, 1], got {value!r}")
+        require(number is not None and math.isfinite(number), bad + f"a number, got {value!r}")
+        if kind == "rate":
+            require_in_range(key, number, 0.0, 1.0, message=bad + f"a rate in [0, 1], got {value!r}")
         return number
     if kind == "int":
         number = _number(value)
-        if number is None or not math.isfinite(number) or number != int(number):
-            raise GenofedError(bad + f"a whole number, got {value!r}")
+        whole = number is not None and math.isfinite(number) and number == int(number)
+        require(whole, bad + f"a whole number, got {value!r}")
         return int(number)
     if kind == "bool":
         if isinstance(value, bool):
             return value
         word = str(value).strip().lower()
-        if word in _TRUE or word in _FALSE:
-            return word in _TRUE
-        raise GenofedError(bad + f"yes or no, got {value!r}")
-    if not isinstance(value, str):
-        raise GenofedError(bad + f"a word, got {value!r}")
+        require(word in _TRUE or word in _FALSE, bad + f"yes or no, got {value!r}")
+        return word in _TRUE
+    require(isinstance(value, str), bad + f"a word, got {value!r}")
     return value.strip().lower()
 
 

@@ -1,4 +1,4 @@
-"""Genotype-aware augmentations (issue 6): one small frozen dataclass per transform.
+"""Genotype-aware augmentations: one small frozen dataclass per transform.
 
 Every transform changes ONE record and returns a new array, never the input. A record is an int8
 dosage row (alt-allele counts 0, 1, 2; `MISSING` = -1 for no call), except after `Mixup`, whose
@@ -28,15 +28,16 @@ from typing import ClassVar
 import numpy as np
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
+from genofed.common.util.checks import require, require_choice, require_finite, require_int, require_positive
 
 #: `CallNoise.model` values: see `CallNoise`.
 NOISE_MODELS = ("adjacent", "uniform")
 
 
 def check_rate(owner: str, rate: float) -> None:
-    """ValueError unless `rate` is a finite probability."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0.0 <= float(rate) <= 1.0):
-        raise ValueError(f"{owner} rate must be a number in [0, 1], got {rate!r}")
+    """ConfigError (a ValueError) unless `rate` is a finite probability."""
+    number = not isinstance(rate, bool) and isinstance(rate, (int, float))
+    require(number and 0.0 <= float(rate) <= 1.0, f"{owner} rate must be a number in [0, 1], got {rate!r}")
 
 
 def _eligible(row: np.ndarray, protected: np.ndarray | None) -> np.ndarray:
@@ -76,8 +77,7 @@ class CallNoise:
 
     def __post_init__(self) -> None:
         check_rate("noise", self.rate)
-        if self.model not in NOISE_MODELS:
-            raise ValueError(f"noise model must be one of {', '.join(NOISE_MODELS)}, got {self.model!r}")
+        require_choice("noise model", self.model, NOISE_MODELS)
 
     def apply(
         self, row: np.ndarray, rng: np.random.Generator, protected: np.ndarray | None = None
@@ -124,8 +124,10 @@ class Mutation:
 
     def __post_init__(self) -> None:
         check_rate("mutate", self.rate)
-        if not isinstance(self.allow_causal, bool):
-            raise ValueError(f"mutate allow_causal must be true or false, got {self.allow_causal!r}")
+        require(
+            isinstance(self.allow_causal, bool),
+            f"mutate allow_causal must be true or false, got {self.allow_causal!r}",
+        )
 
     def apply(
         self,
@@ -199,12 +201,12 @@ class SegmentMix:
 
     def __post_init__(self) -> None:
         check_rate("mix", self.rate)
-        if (
-            isinstance(self.segment, bool)
-            or not isinstance(self.segment, (int, np.integer))
-            or self.segment < 1
-        ):
-            raise ValueError(f"mix segment must be a whole number of variants >= 1, got {self.segment!r}")
+        require_int(
+            "mix segment",
+            self.segment,
+            minimum=1,
+            message=f"mix segment must be a whole number of variants >= 1, got {self.segment!r}",
+        )
 
     def fires(self, rng: np.random.Generator) -> bool:
         return self.rate > 0.0 and bool(rng.random() < self.rate)
@@ -272,12 +274,9 @@ class Mixup:
 
     def __post_init__(self) -> None:
         check_rate("mixup", self.rate)
-        if (
-            isinstance(self.alpha, bool)
-            or not isinstance(self.alpha, (int, float))
-            or not (0.0 < self.alpha < math.inf)
-        ):
-            raise ValueError(f"mixup alpha must be a finite number > 0, got {self.alpha!r}")
+        bad_alpha = f"mixup alpha must be a finite number > 0, got {self.alpha!r}"
+        require_finite("mixup alpha", self.alpha, message=bad_alpha)
+        require_positive("mixup alpha", self.alpha, message=bad_alpha)
 
     def fires(self, rng: np.random.Generator) -> bool:
         return self.rate > 0.0 and bool(rng.random() < self.rate)

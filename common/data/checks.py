@@ -132,7 +132,8 @@ def _check_variants(cohort: Cohort) -> None:
 
 
 def _check_covariates(cohort: Cohort) -> None:
-    """Covariates within the documented ranges (see `genofed.common.data.readers.phenotypes`), whoever built them.
+    """Covariates within the documented ranges (see `genofed.common.data.readers.phenotypes`),
+    whoever built them.
 
     The phenotype reader already refuses values outside them with the file's line; this repeats the
     check for cohorts assembled in code, because one infinite age makes DP-SGD send NaN weights.

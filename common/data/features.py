@@ -60,7 +60,8 @@ def encode(spec: FeatureSpec, cohort: Cohort) -> np.ndarray:
     """
     if cohort.n_variants != spec.n_variants:
         raise ValueError(
-            f"cohort has {cohort.n_variants} variants but the panel has {spec.n_variants}: align the cohort to the panel first"
+            f"cohort has {cohort.n_variants} variants but the panel has {spec.n_variants}: align the cohort "
+            "to the panel first"
         )
     n, v = cohort.dosages.shape
     out = np.empty((n, spec.n_features), dtype=np.float32)
@@ -71,9 +72,9 @@ def encode(spec: FeatureSpec, cohort: Cohort) -> np.ndarray:
 
 
 def encode_dosage_rows(spec: FeatureSpec, dosages: np.ndarray) -> np.ndarray:
-    """(n, V) float32 dosage features of rows that are not a whole cohort, e.g. augmented records
-    (issue 6): int rows with MISSING, or float rows (mixup's interpolated dosages) with NaN for
-    missing. The same encoding as `encode`: d - 2p, missing -> 0."""
+    """(n, V) float32 dosage features of rows that are not a whole cohort, e.g. records made by
+    genotype augmentation: int rows with MISSING, or float rows (mixup's interpolated dosages) with
+    NaN for missing. The same encoding as `encode`: d - 2p, missing -> 0."""
     d = np.asarray(dosages)
     if d.ndim != 2 or d.shape[1] != spec.n_variants:
         raise ValueError(f"dosage rows must be (n, {spec.n_variants}), got shape {d.shape}")

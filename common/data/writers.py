@@ -151,7 +151,8 @@ def write_phenotypes(
 ) -> None:
     """Write `sample_id,label,<covariates...>` as CSV, sex as the text `F`/`M`.
 
-    Sex must be given as `F`/`M` (or female/male): a numeric code is refused (see `_SEX_CODES`). `covariates` rows are in `sample_ids` order.
+    Sex must be given as `F`/`M` (or female/male): a numeric code is refused (see `_SEX_CODES`).
+    `covariates` rows are in `sample_ids` order.
     """
     labels = np.asarray(labels)
     if len(labels) != len(sample_ids) or len(covariates) != len(sample_ids):

@@ -53,7 +53,7 @@ def _import_opacus_quietly() -> None:
 
 
 _import_opacus_quietly()
-from opacus.accountants import RDPAccountant  # noqa: E402,F401  (re-exported for privacy.py)
+from opacus.accountants import RDPAccountant  # noqa: E402,F401  (re-exported for privacy.accountant)
 from opacus.grad_sample import register_grad_sampler  # noqa: E402
 
 
@@ -157,7 +157,10 @@ class BlockLinear(nn.Module):
         return out.reshape(x.shape[0], self.out_features)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, block_size={self.block_size}, hidden_per_block={self.hidden_per_block}, n_blocks={self.n_blocks}"
+        return (
+            f"in_features={self.in_features}, block_size={self.block_size}, "
+            f"hidden_per_block={self.hidden_per_block}, n_blocks={self.n_blocks}"
+        )
 
 
 @register_grad_sampler(BlockLinear)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from genofed.common.data.readers.phenotypes import AGE_RANGE
-from genofed.common.privacy.ledger import Step, calibrate_noise, sample_rate, steps_per_epoch
+from genofed.common.privacy.accountant import Step, calibrate_noise, sample_rate, steps_per_epoch
 from genofed.common.synthetic.encoding import PHASED_STATES, states_to_dosages, states_to_haplotypes
 
 

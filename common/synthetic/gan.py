@@ -1,4 +1,4 @@
-"""A label-conditional Wasserstein GAN for genotype records, trainable with or without DP (issue 5).
+"""A label-conditional Wasserstein GAN for genotype records, trainable with or without DP.
 
 The GAN is a drop-in alternative to the VAE (`genofed.common.synthetic.vae`): the same input
 contract (int (n, V) genotype "states" from `encoding`, 0/1 labels, optional (sex, age)
@@ -71,7 +71,7 @@ network that ever touches a real record.
 Measured under DP (805 phased SNPs, 1,252 people, noise multiplier 1.0, 30 epochs = 600 steps at
 rate 0.05, epsilon 9.1 at delta 1e-5): allele-frequency correlation 0.60, LD correlation 0.01.
 The DP path is sound but NOT yet useful at this size; weight_clip and the learning rates were not
-tuned for it (see the report of issue 5).
+tuned for it (see the synthetic-data fidelity experiment).
 
 Why the released generator is DP with respect to the real patients: the generator's parameters
 are a function of its initialisation, its own noise and the sequence of critic parameters; every
@@ -101,7 +101,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py), and
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model.network import BlockLinear, block_linear_grad_sample
-from genofed.common.privacy.ledger import Step
+from genofed.common.privacy.accountant import Step
 from genofed.common.synthetic.config_base import (
     GeneratorConfigBase,
     categorical_draw,
@@ -181,7 +181,7 @@ class GANSettings:
       frequency correlation 0.989, LD correlation 0.911 (real holdout vs training: 0.987), AA_TS
       0.71 (AA_ES 0.76), no exact copies, membership-inference AUC 0.54; at epochs=200 (the
       default, as the VAE's; 199 s): 0.993 / 0.925, AA_TS 0.71 (AA_ES 0.78), no exact copies,
-      MIA AUC 0.53. LD stays short of the issue's 0.95 and AA_TS above its ~0.5.
+      MIA AUC 0.53. LD stays short of the 0.95 target and AA_TS above its ~0.5.
     """
 
     noise_dim: int = 32

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from genofed.common.privacy.ledger import Step
+from genofed.common.privacy.accountant import Step
 from genofed.common.synthetic.encoding import DOSAGE_STATES
 
 GENERATORS = ("vae", "gan")

@@ -15,16 +15,13 @@ from typing import Any
 import numpy as np
 
 from genofed.common.data.splits import stratified_split
-from genofed.common.privacy.ledger import Step
+from genofed.common.privacy.accountant import Step
+from genofed.common.synthetic.checks.leakage import record_failures
+from genofed.common.synthetic.checks.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from genofed.common.synthetic.checks.verdict import ValidationReport, validate_synthetic
 from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phased_states
 from genofed.common.synthetic.generators import train_generator
 from genofed.common.synthetic.vae import SyntheticRecords
-from genofed.common.synthetic.validation import (
-    Thresholds,
-    ValidationReport,
-    record_failures,
-    validate_synthetic,
-)
 
 HOLDOUT_FRACTION = 0.2
 
@@ -73,7 +70,7 @@ def generate_validated(
     seed: int,
     covariates: np.ndarray | None = None,
     noise_multiplier: float | None = None,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
     haplotypes: np.ndarray | None = None,
     temperature: float = 1.0,
 ) -> ValidatedBatch:

@@ -1,4 +1,4 @@
-"""A label-conditional VAE for genotype records, trainable with or without DP-SGD (issue 5).
+"""A label-conditional VAE for genotype records, trainable with or without DP-SGD.
 
 A hospital trains it on its own cohort and samples synthetic (genotype, disease label, sex, age)
 records from it. Under DP-SGD the generator's training is a DP release about the real patients,
@@ -57,7 +57,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py), and
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model.network import BlockLinear
-from genofed.common.privacy.ledger import Step
+from genofed.common.privacy.accountant import Step
 from genofed.common.synthetic.config_base import (
     AGE_CENTER,
     AGE_SCALE,

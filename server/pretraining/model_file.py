@@ -130,19 +130,27 @@ def load_pretrained(path: str | Path, *, expected_hash: str = "") -> PretrainedM
             f"({type(exc).__name__}: {exc})"
         ) from None
     _check_weights_fit(path, model)
-    recorded, actual = str(payload.get("content_hash", "")), content_hash(model)
+    _check_hash(path, model, str(payload.get("content_hash", "")), expected_hash)
+    return model
+
+
+def _check_hash(path: Path, model: PretrainedModel, recorded: str, expected_hash: str) -> None:
+    """The model's content hash must be the one recorded in its file, and start with
+    `expected_hash` when one is given (at least 12 hex digits)."""
+    actual = content_hash(model)
     if recorded != actual:
         raise PretrainedModelError(
-            f"{path}: content hash mismatch (recorded {recorded[:16]}..., computed {actual[:16]}...): the file was "
-            "damaged or modified after it was written; get a fresh copy from whoever trained it"
+            f"{path}: content hash mismatch (recorded {recorded[:16]}..., computed {actual[:16]}...): "
+            "the file was damaged or modified after it was written; get a fresh copy from whoever "
+            "trained it"
         )
     if expected_hash:
         expected = expected_hash.strip().lower()
         if len(expected) < 12 or not actual.startswith(expected):
             raise PretrainedModelError(
-                f"{path}: content hash {actual[:16]}... is not the approved {expected[:16]}...: refusing to start from it"
+                f"{path}: content hash {actual[:16]}... is not the approved {expected[:16]}...: "
+                "refusing to start from it"
             )
-    return model
 
 
 def _check_weights_fit(path: Path, model: PretrainedModel) -> None:
@@ -171,26 +179,27 @@ def check_compatible(
     ours, theirs = panel.variant_ids, model.panel.variant_ids
     if len(ours) != len(theirs):
         raise PretrainedModelError(
-            f"{source} was trained on a panel of {len(theirs)} variants, this federation's panel has {len(ours)}: "
-            "pretrain again with --panel set to the federation's panel.tsv"
+            f"{source} was trained on a panel of {len(theirs)} variants, this federation's panel has "
+            f"{len(ours)}: pretrain again with --panel set to the federation's panel.tsv"
         )
     if ours != theirs:
         first = next(i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b)
         raise PretrainedModelError(
-            f"{source} was trained on another panel: variant {first + 1} is {theirs[first]} there but {ours[first]} here; "
-            "pretrain again with --panel set to the federation's panel.tsv"
+            f"{source} was trained on another panel: variant {first + 1} is {theirs[first]} there but "
+            f"{ours[first]} here; pretrain again with --panel set to the federation's panel.tsv"
         )
     if not np.allclose(model.panel.alt_freq, panel.alt_freq, atol=1e-6):
         worst = int(np.argmax(np.abs(model.panel.alt_freq - panel.alt_freq)))
         raise PretrainedModelError(
             f"{source} centres its inputs on other allele frequencies (variant {ours[worst]}: "
-            f"{model.panel.alt_freq[worst]:.6f} there, {panel.alt_freq[worst]:.6f} in this panel); pretrain on this panel.tsv"
+            f"{model.panel.alt_freq[worst]:.6f} there, {panel.alt_freq[worst]:.6f} in this panel); "
+            "pretrain on this panel.tsv"
         )
     expected = ModelConfig(n_variants=len(panel)).n_covariates
     if model.model_config.n_variants != len(panel) or model.model_config.n_covariates != expected:
         raise PretrainedModelError(
-            f"{source} expects {model.model_config.n_variants} variants and {model.model_config.n_covariates} covariates; "
-            f"this federation feeds {len(panel)} and {expected}"
+            f"{source} expects {model.model_config.n_variants} variants and "
+            f"{model.model_config.n_covariates} covariates; this federation feeds {len(panel)} and {expected}"
         )
 
 

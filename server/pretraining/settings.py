@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genofed.common.errors import GenofedError
+from genofed.common.util.checks import require_at_least, require_choice, require_in_range, require_positive
 
 TASKS = ("binary", "multiclass")
 
@@ -30,11 +30,16 @@ class PretrainSettings:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise GenofedError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.hidden < 1 or self.block_size < 1:
-            raise GenofedError("epochs, batch-size, hidden and block-size must be >= 1")
-        if not 0 < self.validation_fraction < 0.5:
-            raise GenofedError("validation-fraction must be in (0, 0.5)")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise GenofedError("lr must be > 0 and weight-decay >= 0")
+        require_choice("task", self.task, TASKS)
+        for name, value in (
+            ("epochs", self.epochs),
+            ("batch-size", self.batch_size),
+            ("hidden", self.hidden),
+            ("block-size", self.block_size),
+        ):
+            require_at_least(name, value, 1)
+        require_in_range(
+            "validation-fraction", self.validation_fraction, 0, 0.5, low_open=True, high_open=True
+        )
+        require_positive("lr", self.lr)
+        require_at_least("weight-decay", self.weight_decay, 0)

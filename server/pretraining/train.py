@@ -51,7 +51,18 @@ class SourceData:
 
 def load_source(source: str | Path, panel: VariantPanel, settings: PretrainSettings) -> SourceData:
     """Read a source cohort folder (genotypes + phenotypes.csv, as a hospital folder) on `panel`."""
-    folder = Path(source)
+    genotypes, phenotypes = _source_files(Path(source))
+    spec = FeatureSpec(alt_freq=panel.alt_freq)
+    files = {"genotypes": str(genotypes.resolve()), "phenotypes": str(phenotypes.resolve())}
+    if settings.task == "binary":
+        cohort = load_site(genotypes, phenotypes, panel=panel, label_column=settings.label).cohort
+        task = Task("binary", settings.label)
+        return SourceData(encode(spec, cohort), cohort.labels.astype(np.int64), task, files)
+    return _multiclass_source(genotypes, phenotypes, panel, settings.label, files)
+
+
+def _source_files(folder: Path) -> tuple[Path, Path]:
+    """The source folder's genotype file and its phenotypes.csv; DataError when it has none."""
     if not folder.is_dir():
         raise DataError(
             folder,
@@ -66,15 +77,15 @@ def load_source(source: str | Path, panel: VariantPanel, settings: PretrainSetti
             "no genotypes.vcf.gz or genotypes.bed in the source folder",
             hint="put the source cohort's genotypes there",
         )
-    phenotypes = folder / PHENOTYPES
-    spec = FeatureSpec(alt_freq=panel.alt_freq)
-    files = {"genotypes": str(genotypes.resolve()), "phenotypes": str(phenotypes.resolve())}
-    if settings.task == "binary":
-        cohort = load_site(genotypes, phenotypes, panel=panel, label_column=settings.label).cohort
-        task = Task("binary", settings.label)
-        return SourceData(encode(spec, cohort), cohort.labels.astype(np.int64), task, files)
-    # Multi-class: the class column is not a 0/1 label, and covariates do not define ancestry.
-    samples, names = read_classes(phenotypes, settings.label)
+    return genotypes, folder / PHENOTYPES
+
+
+def _multiclass_source(
+    genotypes: Path, phenotypes: Path, panel: VariantPanel, label: str, files: dict[str, str]
+) -> SourceData:
+    """A source whose `label` column names classes (e.g. superpopulations), at least two. The class
+    column is not a 0/1 label, and covariates do not define ancestry, so none are read."""
+    samples, names = read_classes(phenotypes, label)
     empty = Phenotypes(
         samples, np.zeros(len(samples), dtype=np.int8), pd.DataFrame(index=pd.Index(samples)), str(phenotypes)
     )
@@ -85,13 +96,14 @@ def load_source(source: str | Path, panel: VariantPanel, settings: PretrainSetti
     if len(classes) < 2:
         raise DataError(
             phenotypes,
-            f"column {settings.label} has a single class ({classes[0]})",
+            f"column {label} has a single class ({classes[0]})",
             hint="a multiclass task needs >= 2 classes",
         )
     index = {c: i for i, c in enumerate(classes)}
     targets = np.array([index[by_sample[s]] for s in cohort.sample_ids], dtype=np.int64)
+    spec = FeatureSpec(alt_freq=panel.alt_freq)
     features = encode(spec, replace(cohort, dosages=aligned, variant_ids=list(panel.variant_ids)))
-    return SourceData(features, targets, Task("multiclass", settings.label, classes), files)
+    return SourceData(features, targets, Task("multiclass", label, classes), files)
 
 
 def pretrain(
@@ -117,14 +129,39 @@ def pretrain(
     train_idx, val_idx = stratified_split(data.targets, settings.validation_fraction, settings.seed)
     model = build_model(config, seed=settings.seed)
     history, best = _fit(model, data, train_idx, val_idx, settings, say)
-    provenance = {
-        "source": str(Path(source).resolve()),
+    provenance = _provenance(Path(source), Path(panel_path), panel, data, (train_idx, val_idx), settings)
+    provenance.update(
+        {
+            "metrics": {"best_epoch": best["epoch"], "validation": best["validation"], "history": history},
+            "seconds": round(time.perf_counter() - started, 1),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "software": {"torch": str(torch.__version__), "python": platform.python_version()},
+        }
+    )
+    pretrained = PretrainedModel(best["state_dict"], config, panel, data.task, provenance)
+    digest = save_pretrained(out, pretrained)
+    return pretrained, digest
+
+
+def _provenance(
+    source: Path,
+    panel_path: Path,
+    panel: VariantPanel,
+    data: SourceData,
+    split: tuple[np.ndarray, np.ndarray],
+    settings: PretrainSettings,
+) -> dict[str, Any]:
+    """Where the model comes from: the source files and the panel with their hashes, the sample
+    counts of the split, the targets and the settings (the caller adds metrics and timing)."""
+    train_idx, val_idx = split
+    return {
+        "source": str(source.resolve()),
         "files": {
             role: {"path": path, "sha256": file_sha256(Path(path))} for role, path in data.files.items()
         },
         "panel": {
-            "path": str(Path(panel_path).resolve()),
-            "sha256": file_sha256(Path(panel_path)),
+            "path": str(panel_path.resolve()),
+            "sha256": file_sha256(panel_path),
             "variants": len(panel),
         },
         "samples": int(len(data.targets)),
@@ -132,14 +169,7 @@ def pretrain(
         "validation_samples": int(len(val_idx)),
         "targets": _describe_targets(data),
         "settings": asdict(settings),
-        "metrics": {"best_epoch": best["epoch"], "validation": best["validation"], "history": history},
-        "seconds": round(time.perf_counter() - started, 1),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "software": {"torch": str(torch.__version__), "python": platform.python_version()},
     }
-    pretrained = PretrainedModel(best["state_dict"], config, panel, data.task, provenance)
-    digest = save_pretrained(out, pretrained)
-    return pretrained, digest
 
 
 def _fit(
@@ -152,8 +182,9 @@ def _fit(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Plain mini-batch SGD (momentum 0.9); keeps the epoch with the best validation score."""
     x = torch.as_tensor(data.features)
-    y = torch.as_tensor(data.targets)
     binary = data.task.kind == "binary"
+    y = torch.as_tensor(data.targets)
+    targets = y.float() if binary else y  # BCE takes 0/1 as floats, cross-entropy class indices
     loss_fn: nn.Module = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(
         model.parameters(), lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay
@@ -163,37 +194,46 @@ def _fit(
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"score": -math.inf}
     for epoch in range(1, settings.epochs + 1):
-        model.train()
-        total = 0.0
         order = train[torch.randperm(len(train), generator=generator)]
-        for start in range(0, len(order), settings.batch_size):
-            batch = order[start : start + settings.batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            target = y[batch].float() if binary else y[batch]
-            loss = loss_fn(model(x[batch]), target)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(batch)
+        loss = _epoch(model, optimizer, loss_fn, x, targets, order, settings.batch_size)
         validation = _validate(model, x[val_idx], data.targets[val_idx], binary)
         score = validation["auc"] if binary else validation["accuracy"]
         score = -math.inf if score is None else score
-        history.append({"epoch": epoch, "train_loss": total / len(order), **validation})
+        history.append({"epoch": epoch, "train_loss": loss, **validation})
         say(
-            f"epoch {epoch}/{settings.epochs}: train loss {total / len(order):.4f}, validation "
+            f"epoch {epoch}/{settings.epochs}: train loss {loss:.4f}, validation "
             + (f"AUC {validation['auc']:.3f}" if binary else f"accuracy {validation['accuracy']:.3f}")
         )
         if score > best["score"]:
-            best = {
-                "score": score,
-                "epoch": epoch,
-                "validation": validation,
-                "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            }
+            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best = {"score": score, "epoch": epoch, "validation": validation, "state_dict": weights}
     if "state_dict" not in best:
         raise GenofedError(
             "pretraining never produced a usable validation score (a single class in the validation split?)"
         )
     return history, best
+
+
+def _epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    order: torch.Tensor,
+    batch_size: int,
+) -> float:
+    """One pass over the training rows in `order`; returns the mean training loss per example."""
+    model.train()
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x[batch]), targets[batch])
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(batch)
+    return total / len(order)
 
 
 @torch.no_grad()

@@ -1,1 +1,86 @@
-"""The deployed coordinator: the federation folder, PKI, enrolment, the Fleet proxy, starting the SuperLink."""
+"""The deployed coordinator: the federation folder, its PKI, enrolment, the Fleet proxy, the run.
+
+Modules:
+
+- `federation_folder`: `genofed coordinator init`: the federation's folder (CA, TLS certificate,
+  federation config, hospital list), made once, complete or not at all.
+- `pki`: the federation's certificate authority and the coordinator's TLS server certificate.
+- `enrollment`: the list of enrolled hospitals: who may connect, since when, who was revoked.
+- `fleet_proxy`: the hospital-facing address: an nginx TLS proxy that passes Flower's Fleet API
+  only.
+- `launch`: `genofed coordinator start` and `status`: the federation's run on Flower's own
+  SuperLink, with only enrolled hospitals registered.
+
+`fleet_proxy` is standard library only and imported here; the other modules import
+`cryptography` (the keys and certificates), so their names load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genofed.server.service.fleet_proxy import ProxyConfig, find_nginx, nginx_command, write_config
+
+_FEDERATION_FOLDER = {
+    "RUN_DIR",
+    "admitted_nodes",
+    "deployed_run_config",
+    "init_federation",
+    "load_federation",
+}
+_PKI = {"PkiError", "check_server_cert", "create_ca", "create_server_cert", "load_cert", "write_pki"}
+_ENROLLMENT = {"EnrollmentError", "enroll", "hospitals", "load_registry", "revoke"}
+_LAUNCH = {"ServiceOptions", "coordinator_status", "start_coordinator"}
+
+
+def __getattr__(name: str) -> Any:
+    """The names of the modules that import `cryptography`, imported on first use."""
+    if name in _FEDERATION_FOLDER:
+        import genofed.server.service.federation_folder as federation_folder
+
+        return getattr(federation_folder, name)
+    if name in _PKI:
+        import genofed.server.service.pki as pki
+
+        return getattr(pki, name)
+    if name in _ENROLLMENT:
+        import genofed.server.service.enrollment as enrollment
+
+        return getattr(enrollment, name)
+    if name in _LAUNCH:
+        import genofed.server.service.launch as launch
+
+        return getattr(launch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    # federation_folder
+    "RUN_DIR",
+    "admitted_nodes",
+    "deployed_run_config",
+    "init_federation",
+    "load_federation",
+    # pki
+    "PkiError",
+    "check_server_cert",
+    "create_ca",
+    "create_server_cert",
+    "load_cert",
+    "write_pki",
+    # enrollment
+    "EnrollmentError",
+    "enroll",
+    "hospitals",
+    "load_registry",
+    "revoke",
+    # fleet_proxy
+    "ProxyConfig",
+    "find_nginx",
+    "nginx_command",
+    "write_config",
+    # launch
+    "ServiceOptions",
+    "coordinator_status",
+    "start_coordinator",
+]

@@ -48,7 +48,8 @@ def load_registry(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / HOSPITALS_FILE
     if not path.is_file():
         raise EnrollmentError(
-            f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)"
+            f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator "
+            "init`)"
         )
     try:
         registry = json.loads(path.read_text(encoding="utf-8"))
@@ -62,7 +63,8 @@ def load_registry(folder: str | Path) -> dict[str, Any]:
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
         raise EnrollmentError(
-            f"hospital name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+            f"hospital name {name!r}: use 1-63 lower-case letters, digits, '-' or '_', starting with a "
+            "letter or digit"
         )
     return name
 
@@ -77,8 +79,8 @@ def enroll(folder: str | Path, name: str, public_key_file: str | Path) -> dict[s
     for entry in registry["hospitals"]:
         if entry["name"] == name:
             raise EnrollmentError(
-                f"hospital {name!r} is already enrolled (key {entry['fingerprint']}, since {entry['enrolled_at']}); "
-                f"revoke it first to replace its key"
+                f"hospital {name!r} is already enrolled (key {entry['fingerprint']}, since "
+                f"{entry['enrolled_at']}); revoke it first to replace its key"
             )
         if entry["fingerprint"] == fp:
             raise EnrollmentError(
@@ -88,8 +90,8 @@ def enroll(folder: str | Path, name: str, public_key_file: str | Path) -> dict[s
     for entry in registry["revoked"]:
         if entry["fingerprint"] == fp:
             raise EnrollmentError(
-                f"{public_key_file}: this key ({fp}) was revoked for {entry['name']!r} on {entry['revoked_at']}; "
-                f"a revoked key is never re-enrolled: the hospital must make a new key"
+                f"{public_key_file}: this key ({fp}) was revoked for {entry['name']!r} on "
+                f"{entry['revoked_at']}; a revoked key is never re-enrolled: the hospital must make a new key"
             )
     entry = {
         "name": name,

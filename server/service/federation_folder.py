@@ -61,7 +61,8 @@ def init_federation(
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise GenofedError(
-            f"{folder} exists and is not empty: refusing to overwrite a federation (its CA is what hospitals trust)"
+            f"{folder} exists and is not empty: refusing to overwrite a federation (its CA is what hospitals "
+            "trust)"
         )
     subject_alt_names(hosts)  # bad host names fail before anything is made
     # the coordinator's own `flwr` commands (register hospitals, submit the run) connect over loopback
@@ -118,7 +119,8 @@ def load_federation(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / FEDERATION_FILE
     if not path.is_file():
         raise GenofedError(
-            f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)"
+            f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator "
+            "init`)"
         )
     return json.loads(path.read_text(encoding="utf-8"))
 

@@ -68,8 +68,13 @@ def render(config: ProxyConfig) -> str:
         f"    {name}_temp_path {folder / 'tmp' / name};"
         for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
-    return f"""# Written by `genofed coordinator start` at every start (server/service/fleet_proxy.py); edits are lost.
-{_user_line()}worker_processes 1;
+    header = (
+        "# Written by `genofed coordinator start` at every start (server/service/fleet_proxy.py); "
+        "edits are lost.\n"
+    )
+    return (
+        header
+        + f"""{_user_line()}worker_processes 1;
 pid {folder / "nginx.pid"};
 error_log stderr warn;
 daemon off;
@@ -115,6 +120,7 @@ http {{
     }}
 }}
 """
+    )
 
 
 def write_config(config: ProxyConfig) -> Path:

@@ -78,13 +78,14 @@ class ServiceOptions:
         host, port = split_address(self.internal_address)
         if host not in LOOPBACK_HOSTS:
             raise GenofedError(
-                f"--internal-address {self.internal_address}: must be on 127.0.0.1 (the SuperLink's Control and "
-                "Runtime APIs have no authentication; only nginx faces the hospitals)"
+                f"--internal-address {self.internal_address}: must be on 127.0.0.1 (the SuperLink's Control "
+                "and Runtime APIs have no authentication; only nginx faces the hospitals)"
             )
         public_host, public_port = split_address(self.address)
         if public_port == port and public_host in (*LOOPBACK_HOSTS, "0.0.0.0", "::"):
             raise GenofedError(
-                f"--fleet-address {self.address} and --internal-address {self.internal_address} use the same port"
+                f"--fleet-address {self.address} and --internal-address {self.internal_address} use the same "
+                "port"
             )
 
 
@@ -190,8 +191,9 @@ def start_coordinator(
         reply = control("run", str(app), CONNECTION, "--run-config", f"federation={json.dumps(str(folder))}")
         status.update(state="running", run_id=int(reply["run-id"]))
         say(
-            f"hospitals connect to {options.address} (nginx: Flower's Fleet API only, TLS, hospital authentication); "
-            f"SuperLink on {options.internal_address} (loopback); run {reply['run-id']} submitted, app {status['app_sha256'][:16]}"
+            f"hospitals connect to {options.address} (nginx: Flower's Fleet API only, TLS, hospital "
+            f"authentication); SuperLink on {options.internal_address} (loopback); run {reply['run-id']} "
+            f"submitted, app {status['app_sha256'][:16]}"
         )
         while True:
             _write_status(folder, status)
@@ -213,7 +215,8 @@ def start_coordinator(
         status["state"] = "stopped" if stop["signal"] else ("finished" if completed else "failed")
         log_file = _save_run_log(control, folder, status["run_id"])
         say(
-            f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}, the ServerApp's log in {log_file}"
+            f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}, the "
+            f"ServerApp's log in {log_file}"
         )
         if not completed:
             say(
@@ -315,7 +318,8 @@ def _wait_listening(host: str, port: int, process: subprocess.Popen, folder: Pat
         except OSError:
             if time.monotonic() > deadline:
                 raise GenofedError(
-                    f"nginx did not listen on {host}:{port} within {timeout:.0f} s; see {folder / 'proxy.log'}"
+                    f"nginx did not listen on {host}:{port} within {timeout:.0f} s; see "
+                    f"{folder / 'proxy.log'}"
                 ) from None
             time.sleep(0.5)
 
@@ -326,8 +330,8 @@ def _check_helpers(helpers: dict[str, subprocess.Popen], folder: Path) -> None:
         if process.poll() is not None:
             where = folder / ("proxy.log" if name == "proxy" else "superlink.log")
             raise GenofedError(
-                f"the coordinator's {'nginx proxy' if name == 'proxy' else 'flower-superexec'} exited with code "
-                f"{process.returncode}; see {where}"
+                f"the coordinator's {'nginx proxy' if name == 'proxy' else 'flower-superexec'} exited with "
+                f"code {process.returncode}; see {where}"
             )
 
 
@@ -369,7 +373,8 @@ def sync_nodes(folder: Path, control: FlowerControl, say: Progress) -> dict[str,
         ):
             control("supernode", "unregister", node_id, CONNECTION)
             say(
-                f"unregistered node {node_id} ({'revoked hospital ' + name if name else 'not registered by this coordinator'})"
+                f"unregistered node {node_id} "
+                f"({'revoked hospital ' + name if name else 'not registered by this coordinator'})"
             )
     for name, entry in enrolled.items():
         current = known.get(name)
@@ -419,8 +424,8 @@ def _wait_online(control: FlowerControl, superlink: subprocess.Popen, timeout: f
     while not control.online():
         if superlink.poll() is not None:
             raise GenofedError(
-                f"flower-superlink exited with code {superlink.returncode} at start; see {folder / 'superlink.log'} "
-                "(is the port in use?)"
+                f"flower-superlink exited with code {superlink.returncode} at start; see "
+                f"{folder / 'superlink.log'} (is the port in use?)"
             )
         if time.monotonic() > deadline:
             raise GenofedError(
@@ -437,7 +442,8 @@ def _refuse_second_instance(folder: Path) -> None:
         return
     if _alive(status.get("pid")) and status.get("pid") != os.getpid():
         raise GenofedError(
-            f"a coordinator for {folder} is already running (pid {status['pid']}); see genofed coordinator status"
+            f"a coordinator for {folder} is already running (pid {status['pid']}); see genofed coordinator "
+            "status"
         )
     orphan = status.get("superlink_pid")
     group = [pid for pid in (orphan, status.get("superexec_pid"), status.get("proxy_pid")) if pid]

@@ -198,5 +198,6 @@ def check_server_cert(
         ) from None
     if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
         raise PkiError(
-            f"the server certificate is valid {cert.not_valid_before_utc} to {cert.not_valid_after_utc}, not at {at}"
+            f"the server certificate is valid {cert.not_valid_before_utc} to {cert.not_valid_after_utc}, not "
+            f"at {at}"
         )

@@ -107,9 +107,10 @@ def ensure_cohorts(
         ):
             return folder
         raise GenofedError(
-            f"{folder} holds cohorts of preset {made.get('preset')} seed {made.get('seed')}"
-            f"{'' if made.get('sources') else ' without sources'}, not {preset} seed {seed}"
-            f"{' with sources' if with_sources else ''}: use another output folder, or pass those cohorts with --data"
+            f"{folder} holds cohorts of preset {made.get('preset')} seed "
+            f"{made.get('seed')}{'' if made.get('sources') else ' without sources'}, not {preset} seed "
+            f"{seed}{' with sources' if with_sources else ''}: use another output folder, or pass those "
+            "cohorts with --data"
         )
     say = progress or (lambda _message: None)
     say(f"simulating the {preset} cohorts{' with their sources' if with_sources else ''} into {folder}")
@@ -294,6 +295,7 @@ def _truth(
         "hospitals": [h.__dict__ for h in hospitals],
         "test": test.__dict__,
         "bayes_auc": bayes_auc,
-        "bayes_auc_note": "AUC on test/ of the true risk P(case | genotype, sex, age, population) in test/true_risk.csv",
+        "bayes_auc_note": "AUC on test/ of the true risk P(case | genotype, sex, age, population) in "
+        "test/true_risk.csv",
         "sources": sources,
     }

@@ -57,7 +57,8 @@ class LiabilityModel:
     def to_dict(self, alt_freq: np.ndarray) -> dict[str, Any]:
         """The model as truth.json records it: enough to recompute every true risk."""
         return {
-            "liability": "effects . alt_dosage + sex_effect * male + age_effect * (age - age_center) / age_scale + population_offset[pop] + Normal(0, sigma_e^2); case if > threshold",
+            "liability": "effects . alt_dosage + sex_effect * male + age_effect * (age - age_center) / "
+            "age_scale + population_offset[pop] + Normal(0, sigma_e^2); case if > threshold",
             "threshold": self.threshold,
             "sigma_e": self.sigma_e,
             "sex_effect": self.sex_effect,
@@ -156,7 +157,8 @@ def _pick(
     candidates = np.flatnonzero(eligible & ~taken)
     if len(candidates) < count:
         raise ValueError(
-            f"the panel has only {len(candidates)} eligible {kind} variants, {count} needed; enlarge the genome or relax the frequency range"
+            f"the panel has only {len(candidates)} eligible {kind} variants, {count} needed; enlarge the "
+            "genome or relax the frequency range"
         )
     return np.sort(rng.choice(candidates, count, replace=False))
 

@@ -37,7 +37,8 @@ def draw_cohort(
             if len(candidates) < count:
                 kind = "cases" if label else "controls"
                 raise ValueError(
-                    f"cohort {spec.name}: the pool has {len(candidates)} unused {kind} of population {name}, {count} needed; enlarge the pool"
+                    f"cohort {spec.name}: the pool has {len(candidates)} unused {kind} of population {name}, "
+                    f"{count} needed; enlarge the pool"
                 )
             picked = rng.choice(candidates, count, replace=False)
             available[picked] = False

@@ -146,7 +146,9 @@ def write_ancestry_source(folder: Path, pool: RealPool, available: np.ndarray, s
             }
             for i in left_out
         ],
-        "note": "real 1000 Genomes genotypes; people disjoint from the federation's hospitals and test cohort",
+        "note": (
+            "real 1000 Genomes genotypes; people disjoint from the federation's hospitals and test cohort"
+        ),
     }
     write_text_atomic(out / "truth.json", json.dumps(truth, indent=2) + "\n")
     available[members] = False

@@ -13,7 +13,7 @@ from torch import Tensor
 from genofed.client.site import SiteTensors, derived_seed
 from genofed.client.trainer import Augment, TrainSettings, sample_rate, steps_per_epoch, train_model
 from genofed.common.model.network import ModelConfig, build_model, set_trainable
-from genofed.common.privacy.ledger import Step, calibrate_noise
+from genofed.common.privacy.accountant import Step, calibrate_noise
 from genofed.server.evaluation import TestCohort
 from genofed.server.settings import RunSettings
 
@@ -84,7 +84,7 @@ def fit_alone(
     `history`: DP steps the site already spent on the same patients (e.g. a synthetic-data
     generator); the classifier's noise is then calibrated so history + training stay within
     `settings.epsilon` (empty: the whole budget is the classifier's, as before).
-    `augment` (issue 6): the trainer's on-the-fly augmentation callable (see `train_model`); one
+    `augment`: the trainer's on-the-fly genotype augmentation callable (see `train_model`); one
     augmented example per drawn record, so the DP accounting is unchanged. None: no augmentation.
     """
     epochs = settings.rounds * settings.local_epochs

@@ -51,7 +51,8 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
         else:
             private = f", DP epsilon {options.epsilon:g}" if not math.isinf(options.epsilon) else ", no DP"
             say(
-                f"{folder.name}: training its {options.generator.upper()} generator on its own patients{private}"
+                f"{folder.name}: training its {options.generator.upper()} generator on its own "
+                f"patients{private}"
             )
             summary = synthesize(folder.genotypes, folder.phenotypes, site.synthetic, options)
         sites[folder.name] = _site_summary(summary)

@@ -1,4 +1,17 @@
-"""Readers for the genotype and phenotype formats clinics really have."""
+"""Readers for the genotype and phenotype formats clinics really have.
+
+Modules:
+
+- `vcf`: VCF / BCF genotypes via cyvcf2 (htslib), GT field only.
+- `plink`: PLINK 1 binary genotypes (.bed/.bim/.fam) via bed-reader.
+- `table`: dense genotype tables (CSV / TSV / Parquet), one row per sample.
+- `phenotypes`: phenotype tables (`sample_id`, a binary label, optional covariates) and class
+  columns for multiclass tasks.
+- `_files`: the file checks every reader shares (missing, damaged, mis-encoded files).
+- `_vcf_text`: the Python pass over a VCF's text that htslib's reading is checked against.
+
+`read_genotypes` (here) chooses the genotype reader by the file's suffix.
+"""
 
 from __future__ import annotations
 
@@ -37,10 +50,14 @@ def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
 
 
 __all__ = [
-    "read_genotypes",
-    "read_vcf",
-    "read_plink",
-    "read_genotype_table",
-    "read_phenotypes",
+    "ACCEPTED",
+    "PLINK_SUFFIXES",
+    "TABLE_SUFFIXES",
+    "VCF_SUFFIXES",
     "read_classes",
+    "read_genotype_table",
+    "read_genotypes",
+    "read_phenotypes",
+    "read_plink",
+    "read_vcf",
 ]

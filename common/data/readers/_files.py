@@ -1,4 +1,5 @@
-"""File checks every reader shares, so a missing, damaged or mis-encoded file reads the same whatever its format.
+"""File checks every reader shares, so a missing, damaged or mis-encoded file reads the same
+whatever its format.
 
 Text inputs (VCF, CSV/TSV tables, phenotypes, .bim/.fam) are read through `iter_lines`, which holds
 them to one rule set before any parser sees them:

@@ -83,7 +83,7 @@ def _companion(prefix: Path, suffix: str) -> Path:
 
 
 def _read_table(path: Path, kind: str, columns: list[str]) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of a whitespace-separated .bim/.fam, with a line-numbered error for a bad line."""
+    """(line number, fields) of a whitespace-separated .bim/.fam; a bad line raises an error naming it."""
     rows = []
     for line_number, line in iter_lines(path):
         fields = line.split()

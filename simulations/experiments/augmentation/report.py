@@ -6,24 +6,20 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.reporting import markdown_table, new_figure, save_figure
-from genofed.common.util.atomic import write_text_atomic
-from genofed.simulations.experiments.augmentation.run import (
+from genofed.simulations.experiments.augmentation.config import (
     COMBINED_WITH,
     MIN_RELEVANT_GAIN,
     PAPER,
     TARGET_GAIN,
 )
+from genofed.simulations.experiments.base import number, plus_minus, privacy_label, signed, write_report
 
-REPORT = "report.md"
 PLOT = "augment_gain.png"
 
 
-def write_report(out_dir: Path, results: dict[str, Any]) -> Path:
-    """Plot first, then the Markdown that links it (a crash never leaves a dangling link)."""
-    plotted = _plot(out_dir / PLOT, results)
-    path = out_dir / REPORT
-    write_text_atomic(path, render(results, plotted))
-    return path
+def write_augment_report(out_dir: Path, results: dict[str, Any]) -> Path:
+    """OUT/report.md and its plot (`base.write_report`)."""
+    return write_report(out_dir, results, render, _plot, PLOT)
 
 
 def render(results: dict[str, Any], plotted: bool) -> str:
@@ -33,19 +29,23 @@ def render(results: dict[str, Any], plotted: bool) -> str:
     lines = [
         "# Genotype augmentation for a small site",
         "",
-        f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}, {results['variants']} panel variants). Small sites "
-        f"of {', '.join(map(str, config['sizes']))} patients drawn nested from clinic(s) {', '.join(config['clinics'])}, seeds "
-        f"{', '.join(map(str, config['seeds']))}; 80 % of a site trains (the split its ClientApp uses). Classifier: "
-        f"`fit_alone` with the settings of `genofed simulate` ({run['rounds']} x {run['local-epochs']} epochs, batch "
-        f"{run['batch-size']}, lr {run['lr']}, clip {run['clip']}), one augmented example per drawn record. Test: "
-        f"{test['people']} held-out people, {test['cases']} cases; AUC mean +- sd over seeds. Robustness: the same test "
-        f"cohort with {', '.join(f'{100 * r:g} %' for r in rates)} injected miscalls (`inject_genotyping_error`).",
+        f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}, {results['variants']} panel "
+        f"variants). Small sites of {', '.join(map(str, config['sizes']))} patients drawn nested from "
+        f"clinic(s) {', '.join(config['clinics'])}, seeds {', '.join(map(str, config['seeds']))}; 80 % of a "
+        "site trains (the split its ClientApp uses). Classifier: `fit_alone` with the settings of `genofed "
+        f"simulate` ({run['rounds']} x {run['local-epochs']} epochs, batch {run['batch-size']}, lr "
+        f"{run['lr']}, clip {run['clip']}), one augmented example per drawn record. Test: {test['people']} "
+        f"held-out people, {test['cases']} cases; AUC mean +- sd over seeds. Robustness: the same test "
+        f"cohort with {', '.join(f'{100 * r:g} %' for r in rates)} injected miscalls "
+        "(`inject_genotyping_error`).",
         "",
         "Arms (rates fixed in advance, not tuned): "
         + "; ".join(f"`{a}` = {s or 'no augmentation'}" for a, s in results["arms"].items())
-        + ". Mixing arms (mix, mixup, all+mix) are refused under DP by design: one patient would enter two examples. "
-        "`logistic`: L2-penalised logistic regression, penalty by internal stratified CV on the site's training patients "
-        f"only, no DP. `combined`: the mean of the logistic and `{COMBINED_WITH}` predicted probabilities (no DP).",
+        + ". Mixing arms (mix, mixup, all+mix) are refused under DP by design: one patient would enter "
+        "two examples. "
+        "`logistic`: L2-penalised logistic regression, penalty by internal stratified CV on the site's "
+        f"training patients only, no DP. `combined`: the mean of the logistic and `{COMBINED_WITH}` "
+        "predicted probabilities (no DP).",
         "",
         "## Targets",
         "",
@@ -60,11 +60,11 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         lines += [f"![AUC gain over no augmentation vs site size]({PLOT})", ""]
     lines += ["## Test AUC by arm and site size (mean over seeds; paired gain over `none` in brackets)", ""]
     for epsilon in config["epsilons"]:
-        lines += [f"{_privacy(epsilon)}:", "", _pivot(results, epsilon), ""]
+        lines += [f"{privacy_label(epsilon)}:", "", _pivot(results, epsilon), ""]
     if "thousand_genomes" in results:
         lines += _thousand_genomes(results["thousand_genomes"])
     for epsilon in config["epsilons"]:
-        lines += [f"## Test AUC, {_privacy(epsilon)}", "", _table(results, epsilon), ""]
+        lines += [f"## Test AUC, {privacy_label(epsilon)}", "", _table(results, epsilon), ""]
     lines += [
         "## Paired AUC gain over `none` (mean +- sd over seeds)",
         "",
@@ -110,10 +110,10 @@ def _table(results: dict[str, Any], epsilon: Any) -> str:
                 r["arm"],
                 r["augment"],
                 r["size"],
-                _pm(r["auc_mean"], r["auc_sd"]),
-                *[_pm(r.get(f"auc_err{x:g}_mean"), r.get(f"auc_err{x:g}_sd")) for x in rates],
-                _num(r.get("noise_multiplier")),
-                _num(r.get("epsilon_spent")),
+                plus_minus(r["auc_mean"], r["auc_sd"]),
+                *[plus_minus(r.get(f"auc_err{x:g}_mean"), r.get(f"auc_err{x:g}_sd")) for x in rates],
+                number(r.get("noise_multiplier")),
+                number(r.get("epsilon_spent")),
             ]
         )
     return markdown_table(header, rows)
@@ -140,7 +140,7 @@ def _pivot(results: dict[str, Any], epsilon: Any, key: str = "auc") -> str:
                 cells.append("n/a")
             else:
                 gain = gains.get((arm, size), {}).get(f"{key}_gain")
-                cells.append(_num(cell.get(f"{key}_mean")) + ("" if gain is None else f" ({gain:+.3f})"))
+                cells.append(number(cell.get(f"{key}_mean")) + ("" if gain is None else f" ({gain:+.3f})"))
         if any(c != "-" for c in cells):
             rows.append([arm, *cells])
     return markdown_table(["arm", *[f"{s} patients" for s in sizes]], rows)
@@ -152,15 +152,16 @@ def _thousand_genomes(part: dict[str, Any]) -> list[str]:
     lines = [
         "## Second part: semi-synthetic 1000 Genomes cohorts",
         "",
-        f"Preset `1000g` (real 1000 Genomes genotypes, {part['variants']} panel variants, simulated disease), clinics "
-        f"{', '.join(config['clinics'])} each acting as the small site (their clinics hold 60 patients, so sizes "
-        f"{', '.join(map(str, config['sizes']))} only: 100 and 200 do not exist there), seeds "
-        f"{', '.join(map(str, config['seeds']))}; test: {part['test']['people']} people of other 1000 Genomes "
-        f"populations, {part['test']['cases']} cases. Full tables: [1000g/report.md](1000g/report.md).",
+        f"Preset `1000g` (real 1000 Genomes genotypes, {part['variants']} panel variants, simulated "
+        f"disease), clinics {', '.join(config['clinics'])} each acting as the small site (their clinics hold "
+        f"60 patients, so sizes {', '.join(map(str, config['sizes']))} only: 100 and 200 do not exist "
+        f"there), seeds {', '.join(map(str, config['seeds']))}; test: {part['test']['people']} people of "
+        f"other 1000 Genomes populations, {part['test']['cases']} cases. Full tables: "
+        "[1000g/report.md](1000g/report.md).",
         "",
     ]
     for epsilon in config["epsilons"]:
-        lines += [f"{_privacy(epsilon)}, clean test:", "", _pivot(part, epsilon), ""]
+        lines += [f"{privacy_label(epsilon)}, clean test:", "", _pivot(part, epsilon), ""]
     worst = max(config["error_rates"])
     lines += [
         f"no DP, test with {100 * worst:g} % miscalls:",
@@ -172,8 +173,8 @@ def _thousand_genomes(part: dict[str, Any]) -> list[str]:
     if gain["best_arm"] is not None:
         lines.append(
             f"Best augmentation at {gain['size']} patients, no DP: `{gain['best_arm']}` "
-            f"{_pm(gain['gain'], gain['gain_sd'], signed=True)} AUC (the +{TARGET_GAIN:.2f} target is defined at "
-            "100 patients on the default disease; shown for comparison). Privacy: "
+            f"{plus_minus(gain['gain'], gain['gain_sd'], signed=True)} AUC (the +{TARGET_GAIN:.2f} target is "
+            "defined at 100 patients on the default disease; shown for comparison). Privacy: "
             f"{t['privacy']['dp_arms_checked']} DP arm runs with the noise and epsilon of `none` -> "
             f"{'met' if t['privacy']['met'] else 'MISSED'}."
         )
@@ -186,11 +187,14 @@ def _gain_table(results: dict[str, Any]) -> str:
     header = ["privacy", "arm", "size", "gain", *[f"gain, {100 * r:g} % error" for r in rates]]
     rows = [
         [
-            _privacy(g["epsilon"]),
+            privacy_label(g["epsilon"]),
             g["arm"],
             g["size"],
-            _pm(g["auc_gain"], g["auc_gain_sd"], signed=True),
-            *[_pm(g.get(f"auc_err{x:g}_gain"), g.get(f"auc_err{x:g}_gain_sd"), signed=True) for x in rates],
+            plus_minus(g["auc_gain"], g["auc_gain_sd"], signed=True),
+            *[
+                plus_minus(g.get(f"auc_err{x:g}_gain"), g.get(f"auc_err{x:g}_gain_sd"), signed=True)
+                for x in rates
+            ],
         ]
         for g in sorted(
             results["gains"], key=lambda g: (_eps_order(g["epsilon"]), _arm_order(results, g), g["size"])
@@ -201,9 +205,10 @@ def _gain_table(results: dict[str, Any]) -> str:
 
 def _vanishing(results: dict[str, Any]) -> list[str]:
     lines = [
-        f"A gain counts as clear where its paired mean is at least {MIN_RELEVANT_GAIN:.2f} AUC (fixed in advance) and "
-        "more than one standard error (sd / sqrt(seeds)); with 3 seeds that is a weak bar, so a clear cell is "
-        "suggestive, not significant. `logistic` and `combined` are listed for comparison (they are not augmentations).",
+        f"A gain counts as clear where its paired mean is at least {MIN_RELEVANT_GAIN:.2f} AUC (fixed in "
+        "advance) and more than one standard error (sd / sqrt(seeds)); with 3 seeds that is a weak bar, so a "
+        "clear cell is suggestive, not significant. `logistic` and `combined` are listed for comparison "
+        "(they are not augmentations).",
         "",
     ]
     for v in results["vanishing"]:
@@ -213,7 +218,7 @@ def _vanishing(results: dict[str, Any]) -> list[str]:
             if v["smallest_clear"] is None
             else f"clear at {', '.join(map(str, v['sizes_with_clear_gain']))}"
         )
-        lines.append(f"- `{v['arm']}`, {_privacy(v['epsilon'])}: {by} -> {where}")
+        lines.append(f"- `{v['arm']}`, {privacy_label(v['epsilon'])}: {by} -> {where}")
     return lines
 
 
@@ -225,24 +230,26 @@ def _targets(results: dict[str, Any]) -> list[str]:
         lines.append(f"- Gain >= +{TARGET_GAIN:.2f} AUC at {gain['size']} patients (no DP): not measured.")
     else:
         lines.append(
-            f"- Gain >= +{TARGET_GAIN:.2f} AUC at {gain['size']} patients, no DP, best of {gain['arms_compared']} "
-            f"augmentation arms (`{gain['best_arm']}`): {_pm(gain['gain'], gain['gain_sd'], signed=True)} -> "
+            f"- Gain >= +{TARGET_GAIN:.2f} AUC at {gain['size']} patients, no DP, best of "
+            f"{gain['arms_compared']} augmentation arms (`{gain['best_arm']}`): "
+            f"{plus_minus(gain['gain'], gain['gain_sd'], signed=True)} -> "
             f"**{'met' if gain['met'] else 'MISSED'}**. (Best of several arms over few seeds: optimistic.)"
         )
     if robust["gain"] is not None:
         lines.append(
             f"- Robustness: `{robust['best_arm']}`'s AUC gain over `none` on the test cohort with "
             f"{100 * robust['error_rate']:g} % miscalls, {robust['size']} patients, no DP: "
-            f"{_pm(robust['gain'], robust['gain_sd'], signed=True)} (met if positive by more than one standard error) -> "
-            f"**{'met' if robust['met'] else 'MISSED'}** "
-            f"(best arm on that copy: `{robust['best_robust_arm']}`, {_signed(robust['best_robust_gain'])})."
+            f"{plus_minus(robust['gain'], robust['gain_sd'], signed=True)} (met if positive by more than one "
+            f"standard error) -> **{'met' if robust['met'] else 'MISSED'}** (best arm on that copy: "
+            f"`{robust['best_robust_arm']}`, {signed(robust['best_robust_gain'])})."
         )
     if privacy["met"] is None:
         lines.append("- Privacy: no DP arm in this run.")
     else:
         lines.append(
-            f"- Privacy unchanged: {privacy['dp_arms_checked']} DP arm runs checked, noise multiplier and epsilon equal to "
-            f"`none`'s at the same size and seed -> **{'met' if privacy['met'] else 'MISSED: ' + ', '.join(privacy['mismatches'])}**."
+            f"- Privacy unchanged: {privacy['dp_arms_checked']} DP arm runs checked, noise multiplier and "
+            "epsilon equal to `none`'s at the same size and seed -> "
+            f"**{'met' if privacy['met'] else 'MISSED: ' + ', '.join(privacy['mismatches'])}**."
         )
     return lines
 
@@ -255,25 +262,25 @@ def _paper(results: dict[str, Any]) -> list[str]:
     logistic = _cell(results, "logistic", size, "inf")
     combined = _cell(results, "combined", size, "inf")
     rows = [
-        ["without augmentation", f"{PAPER['auc_without']:.2f}", _num(none and none["auc_mean"])],
+        ["without augmentation", f"{PAPER['auc_without']:.2f}", number(none and none["auc_mean"])],
         [
             "with augmentation",
             f"{PAPER['auc_with']:.2f}",
-            _num(with_best and with_best["auc_mean"]) + (f" (`{best}`)" if best else ""),
+            number(with_best and with_best["auc_mean"]) + (f" (`{best}`)" if best else ""),
         ],
         [
             "gain",
             f"{PAPER['auc_with'] - PAPER['auc_without']:+.2f}",
-            _signed(results["targets"]["gain"]["gain"]),
+            signed(results["targets"]["gain"]["gain"]),
         ],
-        ["penalised logistic regression", "-", _num(logistic and logistic["auc_mean"])],
-        [f"combined (logistic + {COMBINED_WITH})", "-", _num(combined and combined["auc_mean"])],
+        ["penalised logistic regression", "-", number(logistic and logistic["auc_mean"])],
+        [f"combined (logistic + {COMBINED_WITH})", "-", number(combined and combined["auc_mean"])],
     ]
     return [
         markdown_table(["", "paper", f"ours ({size} patients, no DP)"], rows),
         "",
-        "The paper's cohort, disease and model differ from ours; the comparison is of the size of the effect, not of "
-        "the absolute AUC.",
+        "The paper's cohort, disease and model differ from ours; the comparison is of the size of the "
+        "effect, not of the absolute AUC.",
     ]
 
 
@@ -284,9 +291,9 @@ def _commentary(results: dict[str, Any]) -> list[str]:
         top = max(gains, key=lambda g: g["auc_gain"] if g["auc_gain"] is not None else -9)
         low = min(gains, key=lambda g: g["auc_gain"] if g["auc_gain"] is not None else 9)
         lines.append(
-            f"- Augmentation gains range from {_signed(low['auc_gain'])} (`{low['arm']}`, {low['size']} patients, "
-            f"{_privacy(low['epsilon'])}) to {_signed(top['auc_gain'])} (`{top['arm']}`, {top['size']} patients, "
-            f"{_privacy(top['epsilon'])}) AUC."
+            f"- Augmentation gains range from {signed(low['auc_gain'])} (`{low['arm']}`, {low['size']} "
+            f"patients, {privacy_label(low['epsilon'])}) to {signed(top['auc_gain'])} (`{top['arm']}`, "
+            f"{top['size']} patients, {privacy_label(top['epsilon'])}) AUC."
         )
     for size in results["config"]["sizes"]:
         log, none = _cell(results, "logistic", size, "inf"), _cell(results, "none", size, "inf")
@@ -319,18 +326,20 @@ def _commentary(results: dict[str, Any]) -> list[str]:
         lines.append(
             "- Training is short at these sizes: "
             + ", ".join(f"{s} patients: {k} optimiser steps" for s, k in sorted(steps.items()))
-            + f" ({epochs} epochs of batch {run['batch-size']}, the settings of `genofed simulate`, not changed here). "
-            "A likely reason for the null result (a hypothesis, not measured here): over so few steps a 1-2 % "
-            "perturbation of the calls barely changes the gradients, and there is little over-fitting to regularise."
+            + f" ({epochs} epochs of batch {run['batch-size']}, the settings of `genofed simulate`, not "
+            "changed here). "
+            "A likely reason for the null result (a hypothesis, not measured here): over so few steps a 1-2 "
+            "% perturbation of the calls barely changes the gradients, and there is little over-fitting to "
+            "regularise."
         )
     lines.append(
-        "- Augmentation adds no information about the disease: it can only regularise what the same few patients "
-        "show. Where the target is missed, that is the first reason to consider, not the simulation (which was "
-        "not tuned for this experiment)."
+        "- Augmentation adds no information about the disease: it can only regularise what the same few "
+        "patients show. Where the target is missed, that is the first reason to consider, not the simulation "
+        "(which was not tuned for this experiment)."
     )
     lines.append(
-        "- Under DP the augmentation arms spend exactly the budget of `none` (same noise multiplier, same epsilon): the "
-        "guarantee is unchanged, checked for every DP run."
+        "- Under DP the augmentation arms spend exactly the budget of `none` (same noise multiplier, same "
+        "epsilon): the guarantee is unchanged, checked for every DP run."
     )
     return lines
 
@@ -385,7 +394,7 @@ def _plot(path: Path, results: dict[str, Any]) -> bool:
         axes.set_xticks(sizes)
         axes.set_xticklabels([str(s) for s in sizes])
         axes.minorticks_off()
-        axes.set_title(_privacy(epsilon), fontsize=8)
+        axes.set_title(privacy_label(epsilon), fontsize=8)
         axes.set_xlabel("site size (patients)", fontsize=7)
         axes.set_ylabel("test AUC gain over no augmentation", fontsize=7)
         axes.tick_params(labelsize=7)
@@ -410,22 +419,3 @@ def _arm_order(results: dict[str, Any], row: dict[str, Any]) -> int:
 
 def _eps_order(value: Any) -> float:
     return -1.0 if value == "inf" else float(value)
-
-
-def _pm(mean: float | None, sd: float | None, *, signed: bool = False) -> str:
-    if mean is None:
-        return "-"
-    text = f"{mean:+.3f}" if signed else f"{mean:.3f}"
-    return text + (f" +- {sd:.3f}" if sd is not None else "")
-
-
-def _signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.3f}"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _privacy(value: Any) -> str:
-    return "no DP" if value == "inf" else f"epsilon {float(value):g}"

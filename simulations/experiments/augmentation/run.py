@@ -1,4 +1,4 @@
-"""The genotype-augmentation experiment (issue 6): does augmentation help a small site?
+"""The genotype-augmentation experiment: does augmentation help a small site?
 
 The paper (BRIEF.md) reports a small-cohort classifier going from AUC 0.71 to 0.82 with
 genotype-aware augmentation, and recommends combining it with classical models. Here, on the
@@ -8,8 +8,8 @@ site trains its classifier alone (`fit_alone`, the settings of `genofed simulate
 
   none            no augmentation;
   noise, mutate, missing, mix, mixup
-                  one transform each, at rates fixed in advance (`ARMS`; the issue's example
-                  string "noise=0.01,mutate=0.005,missing=0.02,mix=0.3,mixup=0.2", not tuned);
+                  one transform each, at rates fixed in advance (`ARMS`; the example string
+                  "noise=0.01,mutate=0.005,missing=0.02,mix=0.3,mixup=0.2", not tuned);
   noise+mutate+missing
                   the DP-compatible combination;
   all+mix         that combination plus segment mixing (without DP only).
@@ -46,7 +46,7 @@ import json
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,121 +57,45 @@ from genofed.client.augmentation import augment_callable
 from genofed.client.site import SiteTensors
 from genofed.common.augment import Augmenter, inject_genotyping_error, parse_augment
 from genofed.common.data.features import FeatureSpec, encode
-from genofed.common.data.layout import GENOTYPES, PANEL, PHENOTYPES, TEST, hospital_folders
+from genofed.common.data.layout import GENOTYPES, PANEL, PHENOTYPES, TEST
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import GenofedError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
-from genofed.common.privacy.ledger import epsilon_of
+from genofed.common.privacy.accountant import epsilon_of
 from genofed.common.util.atomic import write_text_atomic
-from genofed.common.util.progress import Progress
+from genofed.common.util.progress import Progress, silent
 from genofed.common.util.torch_threads import single_torch_thread
 from genofed.server.results import json_default
 from genofed.server.settings import RunSettings
 from genofed.simulations.cohorts.build import ensure_cohorts
-from genofed.simulations.cohorts.presets import get_preset
-from genofed.simulations.experiments.transfer.run import (
-    _cached,
-    _eps,
-    _load_hospitals,
-    _mean,
-    _sd,
-    _write_sites,
+from genofed.simulations.experiments.augmentation.config import (
+    ARMS,
+    COMBINED_WITH,
+    DP_REFUSED,
+    MIN_RELEVANT_GAIN,
+    NOT_PRIVATE,
+    PAPER,
+    TARGET_GAIN,
+    TARGET_SIZE,
+    AugmentConfig,
+)
+from genofed.simulations.experiments.augmentation.report import write_augment_report
+from genofed.simulations.experiments.base import (
+    cached,
+    check_sites_fit,
+    config_dict,
+    epsilon_key,
+    load_hospitals,
+    mean,
+    paired,
+    sd,
+    site_folders,
+    site_settings,
 )
 from genofed.simulations.local.baselines import classifier_step, fit_alone
 from genofed.simulations.local.simulate import simulated_sites
-
-#: The paper's figures (BRIEF.md): small-cohort AUC 0.71 without, 0.82 with augmentation.
-PAPER = {"auc_without": 0.71, "auc_with": 0.82}
-#: The benchmark's targets: +0.05 AUC at a 100-patient site from the best augmentation (no DP).
-TARGET_GAIN = 0.05
-TARGET_SIZE = 100
-#: The smallest AUC gain that counts as a gain at all in "where the gain vanishes" (fixed in advance).
-MIN_RELEVANT_GAIN = 0.01
-#: The arms, at rates fixed before any run (the issue's example string), never tuned.
-ARMS: dict[str, str] = {
-    "none": "",
-    "noise": "noise=0.01",
-    "mutate": "mutate=0.005",
-    "missing": "missing=0.02",
-    "mix": "mix=0.3",
-    "mixup": "mixup=0.2",
-    "noise+mutate+missing": "noise=0.01,mutate=0.005,missing=0.02",
-    "all+mix": "noise=0.01,mutate=0.005,missing=0.02,mix=0.3",
-}
-#: The network the combined model averages with the logistic baseline (fixed in advance).
-COMBINED_WITH = "noise+mutate+missing"
-DP_REFUSED = (
-    "mixes two patients into one training example, so one patient could move two clipped gradients per step; "
-    "refused under DP by design"
-)
-THOUSAND_GENOMES_CLINICS = ("rostov", "krasnodar", "astrakhan", "elista", "sochi")
-NOT_PRIVATE = "the penalised logistic baseline is trained without DP, so it is not reported under a DP budget"
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """What the experiment runs; `small()` is what the tests run end to end.
-
-    clinics: which simulated clinics act as the small site (the synthetic-utility experiment's
-    choice, rostov: the largest Russian-majority clinic). error_rates: the injected miscall
-    rates of the robustness test cohorts.
-    """
-
-    out_dir: str
-    preset: str = "synthetic"
-    cohort_seed: int = 42
-    cohorts: str = ""  # an existing cohorts folder of (preset, cohort_seed) to use instead of OUT/cohorts
-    sizes: tuple[int, ...] = (25, 50, 100, 200)
-    seeds: tuple[int, ...] = (1, 2, 3)
-    epsilons: tuple[float, ...] = (math.inf, 8.0)
-    arms: tuple[str, ...] = tuple(ARMS)
-    clinics: tuple[str, ...] = ("rostov",)
-    error_rates: tuple[float, ...] = (0.01, 0.05)
-    logistic: bool = True
-    #: also run the second part, on the semi-synthetic 1000 Genomes cohorts, into OUT/1000g
-    thousand_genomes: bool = True
-    run: RunSettings = field(default_factory=RunSettings)
-
-    def __post_init__(self) -> None:
-        if not self.sizes or min(self.sizes) < 20:
-            raise GenofedError("site sizes must be >= 20 patients")
-        if not self.seeds or not self.epsilons:
-            raise GenofedError("give at least one seed and one epsilon")
-        unknown = set(self.arms) - set(ARMS)
-        if unknown or "none" not in self.arms:
-            raise GenofedError(
-                f"arms must include 'none' and come from {', '.join(ARMS)}; got {', '.join(self.arms)}"
-            )
-        if any(not 0 < r < 1 for r in self.error_rates):
-            raise GenofedError("error rates must be in (0, 1)")
-
-    @classmethod
-    def small(cls, out_dir: str) -> AugmentConfig:
-        """Seconds-scale: the small preset (~500 variants), one site of 40, one seed, 2 rounds x 1 epoch."""
-        return cls(
-            out_dir=out_dir,
-            preset="small",
-            sizes=(40,),
-            seeds=(1,),
-            thousand_genomes=False,
-            run=RunSettings(rounds=2, local_epochs=1),
-        )
-
-    def thousand_genomes_part(self) -> AugmentConfig:
-        """The second part: preset `1000g` (real 1000 Genomes genotypes, simulated disease). Its
-        clinics hold 40-60 patients, so sites of 25 and 50 only (100 and 200 do not exist there);
-        the five clinics of 60 each act as the small site, for more replicates per size."""
-        return replace(
-            self,
-            out_dir=str(Path(self.out_dir) / "1000g"),
-            preset="1000g",
-            cohorts="",
-            sizes=(25, 50),
-            clinics=THOUSAND_GENOMES_CLINICS,
-            thousand_genomes=False,
-        )
 
 
 def run_augment_experiment(config: AugmentConfig, progress: Progress | None = None) -> dict[str, Any]:
@@ -205,15 +129,10 @@ def load_test_sets(cohorts: Path, panel: VariantPanel, rates: tuple[float, ...],
 
 
 def _run(config: AugmentConfig, progress: Progress | None) -> dict[str, Any]:
-    say = progress or (lambda _m: None)
+    say = progress or silent
     started = time.perf_counter()
     out = Path(config.out_dir)
-    smallest = min(c.n for c in get_preset(config.preset).hospitals if c.name in config.clinics)
-    if max(config.sizes) > smallest:
-        raise GenofedError(
-            f"site size {max(config.sizes)} is larger than clinic(s) {', '.join(config.clinics)} of preset "
-            f"{config.preset} ({smallest} patients)"
-        )
+    check_sites_fit(config.sizes, config.preset, config.clinics)
     out.mkdir(parents=True, exist_ok=True)
     cohorts = ensure_cohorts(
         Path(config.cohorts) if config.cohorts else out / "cohorts",
@@ -223,13 +142,10 @@ def _run(config: AugmentConfig, progress: Progress | None) -> dict[str, Any]:
     )
     panel = VariantPanel.load(cohorts / PANEL)
     tests = load_test_sets(cohorts, panel, config.error_rates, config.cohort_seed)
-    hospitals = _load_hospitals(cohorts)
+    hospitals = load_hospitals(cohorts)
     rows: list[dict[str, Any]] = []
-    for size in config.sizes:
-        for seed in config.seeds:
-            folder = out / "sites" / f"n{size}-seed{seed}"
-            _write_sites(folder, hospitals, size, seed, cohorts)
-            rows += _site_rows(folder, cohorts, panel, tests, size, seed, config, say)
+    for size, seed, folder in site_folders(out, hospitals, cohorts, config.sizes, config.seeds):
+        rows += _site_rows(folder, cohorts, panel, tests, size, seed, config, say)
     results = summarise(rows, config)
     results["wall_seconds"] = time.perf_counter() - started
     results["test"] = {"people": int(len(tests.labels)), "cases": int(tests.labels.sum())}
@@ -254,9 +170,7 @@ def _run(config: AugmentConfig, progress: Progress | None) -> dict[str, Any]:
         }
         results["wall_seconds"] = time.perf_counter() - started
     write_text_atomic(out / "augment.json", json.dumps(results, indent=2, default=json_default) + "\n")
-    from genofed.simulations.experiments.augmentation.report import write_report
-
-    results["report"] = str(write_report(out, results))
+    results["report"] = str(write_augment_report(out, results))
     return results
 
 
@@ -270,14 +184,7 @@ def _site_rows(
     config: AugmentConfig,
     say: Progress,
 ) -> list[dict[str, Any]]:
-    base = replace(
-        config.run,
-        data_dir=str(folder),
-        test_dir=str(cohorts / TEST),
-        seed=seed,
-        quiet=True,
-        min_nodes=len(hospital_folders(folder)),
-    )
+    base = site_settings(config.run, folder, cohorts, seed)
     sites = simulated_sites(base)
     rows: list[dict[str, Any]] = []
     arms = ",".join(f"{a}={ARMS[a]}" for a in sorted(config.arms)) + f";logistic={config.logistic}"
@@ -287,11 +194,10 @@ def _site_rows(
             raise GenofedError(f"no clinic {name!r} in preset {config.preset}; clinics: {', '.join(sites)}")
         for epsilon in config.epsilons:
             settings = replace(base, epsilon=epsilon)
-            say(
-                f"sites of {size}, seed {seed}, {name}, {'no DP' if math.isinf(epsilon) else f'epsilon {epsilon:g}'}"
-            )
+            level = "no DP" if math.isinf(epsilon) else f"epsilon {epsilon:g}"
+            say(f"sites of {size}, seed {seed}, {name}, {level}")
             piece = folder / "augment" / f"{name}-eps{epsilon:g}-{_digest(arms)}-err{rates}.json"
-            rows += _cached(
+            rows += cached(
                 piece,
                 lambda settings=settings, name=name: _piece(
                     sites[name], settings, panel, tests, name, size, seed, config
@@ -315,13 +221,14 @@ def _piece(
     seed: int,
     config: AugmentConfig,
 ) -> list[dict[str, Any]]:
-    """Every arm of one (site, seed, epsilon); without DP also the logistic baseline and the combined model."""
+    """Every arm of one (site, seed, epsilon); without DP also the logistic baseline and the
+    combined model."""
     model_config = ModelConfig(n_variants=site.n_variants)
     x, y = site.train_x, site.train_y
     common = {
         "size": size,
         "seed": seed,
-        "epsilon": _eps(settings.epsilon),
+        "epsilon": epsilon_key(settings.epsilon),
         "site": name,
         "n_train": int(len(y)),
         "cases_train": int(y.sum()),
@@ -463,14 +370,14 @@ def summarise(rows: list[dict[str, Any]], config: AugmentConfig) -> dict[str, An
             "reason": None if len(ok) else g["reason"].iloc[0],
         }
         for key in auc_keys:
-            entry[f"{key}_mean"], entry[f"{key}_sd"] = _mean(ok[key]), _sd(ok[key])
+            entry[f"{key}_mean"], entry[f"{key}_sd"] = mean(ok[key]), sd(ok[key])
         if "noise_multiplier" in ok and len(ok):
-            entry["noise_multiplier"] = _mean(ok["noise_multiplier"])
-            entry["epsilon_spent"] = _mean(ok["epsilon_spent"])
+            entry["noise_multiplier"] = mean(ok["noise_multiplier"])
+            entry["epsilon_spent"] = mean(ok["epsilon_spent"])
         table.append(entry)
     gains = _gains(frame, auc_keys)
     return {
-        "config": _config_dict(config),
+        "config": config_dict(config),
         "arms": {a: ARMS[a] for a in config.arms},
         "rows": rows,
         "table": table,
@@ -484,20 +391,19 @@ def summarise(rows: list[dict[str, Any]], config: AugmentConfig) -> dict[str, An
 def _gains(frame: pd.DataFrame, auc_keys: list[str]) -> list[dict[str, Any]]:
     """AUC of each arm minus "none", paired by (size, seed, epsilon, site), clean and per error rate."""
     ok = frame[frame["status"] == "ok"]
-    none = ok[ok.arm == "none"].set_index(["size", "seed", "epsilon", "site"])[auc_keys]
+    cell = ["size", "seed", "epsilon", "site"]
+    none = ok[ok.arm == "none"].set_index(cell)[auc_keys]
     out = []
     for (arm, size, eps), g in ok[ok.arm != "none"].groupby(["arm", "size", "epsilon"], sort=False):
-        paired = g.set_index(["size", "seed", "epsilon", "site"])[auc_keys].join(
-            none, rsuffix="_none", how="inner"
-        )
-        if paired.empty:
+        pairs = paired(g[cell + auc_keys], none, cell, "_none")
+        if pairs.empty:
             continue
-        entry = {"arm": arm, "size": int(size), "epsilon": eps, "pairs": int(len(paired))}
+        entry = {"arm": arm, "size": int(size), "epsilon": eps, "pairs": int(len(pairs))}
         for key in auc_keys:
-            diff = pd.to_numeric(paired[key], errors="coerce") - pd.to_numeric(
-                paired[f"{key}_none"], errors="coerce"
+            diff = pd.to_numeric(pairs[key], errors="coerce") - pd.to_numeric(
+                pairs[f"{key}_none"], errors="coerce"
             )
-            entry[f"{key}_gain"], entry[f"{key}_gain_sd"] = _mean(diff), _sd(diff)
+            entry[f"{key}_gain"], entry[f"{key}_gain_sd"] = mean(diff), sd(diff)
         out.append(entry)
     return out
 
@@ -508,7 +414,7 @@ def _vanishing(gains: list[dict[str, Any]], config: AugmentConfig) -> list[dict[
     such size (wherever it is not clear, the gain has vanished)."""
     out = []
     arms = [a for a in config.arms if a != "none"] + (["logistic", "combined"] if config.logistic else [])
-    for eps in [_eps(e) for e in config.epsilons]:
+    for eps in [epsilon_key(e) for e in config.epsilons]:
         for arm in arms:
             cells = sorted(
                 (g for g in gains if g["arm"] == arm and g["epsilon"] == eps), key=lambda g: g["size"]
@@ -598,10 +504,3 @@ def _targets(frame: pd.DataFrame, gains: list[dict[str, Any]], config: AugmentCo
         "met": bool(checks and not mismatches) if any(not math.isinf(e) for e in config.epsilons) else None,
     }
     return {"gain": gain_target, "robustness": robustness, "privacy": privacy}
-
-
-def _config_dict(config: AugmentConfig) -> dict[str, Any]:
-    data = asdict(config)
-    data["epsilons"] = [_eps(e) for e in config.epsilons]
-    data["run"] = config.run.to_config()
-    return data

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.reporting import markdown_table
-from genofed.common.util.atomic import write_text_atomic
-from genofed.simulations.experiments.synthetic_fidelity.run import README_FIGURES, REFERENCE_TITLES
+from genofed.simulations.experiments.base import write_report
+from genofed.simulations.experiments.synthetic_fidelity.config import README_FIGURES, REFERENCE_TITLES
 
-REPORT = "report.md"
 GENERATOR_TITLES = {"vae": "our VAE", "gan": "our GAN"}
 CHECKS = (
     ("af", "AF"),
@@ -28,16 +27,20 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     for entry in results["table"]:
         g = entry.get
         lines.append(
-            f"  {entry['dataset']:<6} {_title(entry):<48} AF {_num(g('af_correlation'))}  LD {_num(g('ld_correlation'))}  "
-            f"AATS {_num(g('aats_train'))}/{_num(g('aats_test'))}  MIA {_num(g('mia_auc'))}  {_verdict(entry).replace('**', '')}"
+            f"  {entry['dataset']:<6} {_title(entry):<48} AF {_num(g('af_correlation'))}  LD "
+            f"{_num(g('ld_correlation'))}  AATS {_num(g('aats_train'))}/{_num(g('aats_test'))}  MIA "
+            f"{_num(g('mia_auc'))}  {_verdict(entry).replace('**', '')}"
         )
     return lines
 
 
 def write_fidelity_report(out_dir: Path, results: dict[str, Any]) -> Path:
-    path = Path(out_dir) / REPORT
-    write_text_atomic(path, render(results))
-    return path
+    """OUT/report.md (`base.write_report`; this report has no plot)."""
+    return write_report(out_dir, results, _render_without_plot)
+
+
+def _render_without_plot(results: dict[str, Any], _plotted: bool) -> str:
+    return render(results)
 
 
 def _num(value: Any, sd: Any = None, digits: int = 3) -> str:
@@ -59,7 +62,8 @@ def _title(entry: dict[str, Any]) -> str:
     states = "phased" if entry.get("phased") else "dosages"
     kind, _, temperature = str(entry["row"]).partition(" ")
     sampled = f", sampled at {temperature}" if temperature else ""
-    return f"{GENERATOR_TITLES.get(kind, kind)} ({states}), {'no DP' if eps == 'inf' else f'DP ε = {eps:g}'}{sampled}"
+    privacy = "no DP" if eps == "inf" else f"DP ε = {eps:g}"
+    return f"{GENERATOR_TITLES.get(kind, kind)} ({states}), {privacy}{sampled}"
 
 
 def _verdict(entry: dict[str, Any]) -> str:
@@ -178,17 +182,17 @@ def _commentary(results: dict[str, Any]) -> list[str]:
     held = by.get(("805", "heldout", "inf"))
     if held:
         lines.append(
-            f"- Held-out real haplotypes score AATS {_num(held['aats_train_strict'])} with strict ties (README 0.472) "
-            f"and {_num(held['aats_train'])} with ties counted ½: the README's figures are reproduced only with "
-            "Yale et al.'s strict `>`; our `validation.py` counts ties ½, which centres real-vs-real data on 0.5. "
-            "The issue's AATS band 0.45-0.55 is judged on the ½ convention here; under the strict one real data "
-            "itself sits near the band's lower edge."
+            f"- Held-out real haplotypes score AATS {_num(held['aats_train_strict'])} with strict ties "
+            f"(README 0.472) and {_num(held['aats_train'])} with ties counted ½: the README's figures are "
+            "reproduced only with Yale et al.'s strict `>`; our checks (`common/synthetic/checks`) count "
+            "ties ½, which centres real-vs-real data on 0.5. The target AATS band 0.45-0.55 is judged on the "
+            "½ convention here; under the strict one real data itself sits near the band's lower edge."
         )
     gaps = _readme_gaps(results)
     if gaps:
         lines.append(
-            "- Our reference rows vs the README (805 SNPs, strict ties), largest absolute difference over the four "
-            "rows: "
+            "- Our reference rows vs the README (805 SNPs, strict ties), largest absolute difference over "
+            "the four rows: "
             + ", ".join(f"{k} {v:.3f}" for k, v in gaps.items())
             + ". Differences of ~0.01-0.02 in AATS "
             "are the sampling noise of 1,000 records per set (seeds differ by as much)."
@@ -203,10 +207,11 @@ def _commentary(results: dict[str, Any]) -> list[str]:
                 detail = ""
                 if entry["targets"]:
                     detail = (
-                        f" Mean r² {_num(entry['mean_r2_synthetic'], None, 4)} vs {_num(entry['mean_r2_real'], None, 4)} real; "
-                        f"median distance to the closest training record {_num(entry['dcr_median'], None, 1)} vs "
-                        f"{_num(entry['dcr_median_heldout_real'], None, 1)} for held-out real records (farther = noisier "
-                        "than real people, which is what an AATS above 0.5 measures)."
+                        f" Mean r² {_num(entry['mean_r2_synthetic'], None, 4)} vs "
+                        f"{_num(entry['mean_r2_real'], None, 4)} real; median distance to the closest "
+                        f"training record {_num(entry['dcr_median'], None, 1)} vs "
+                        f"{_num(entry['dcr_median_heldout_real'], None, 1)} for held-out real records "
+                        "(farther = noisier than real people, which is what an AATS above 0.5 measures)."
                     )
                 lines.append(f"- {_title(entry)} ({dataset}): {_verdict(entry)}.{detail}")
     return lines
@@ -233,24 +238,26 @@ def render(results: dict[str, Any]) -> str:
     config = results["config"]
     t = results["targets"]
     out = [
-        "# Synthetic genotypes on real genomes: fidelity and privacy (issue 5)",
+        "# Synthetic genotypes on real genomes: fidelity and privacy",
         "",
-        f"Wall time of this run {results.get('wall_seconds', 0) / 60:.1f} min; generator training summed over all runs "
-        f"(reused ones included) {results.get('train_seconds_total', 0) / 60:.1f} min. Seeds {', '.join(map(str, config['seeds']))} "
-        f"(DP rows: the first {config['dp_seeds']}); generators {', '.join(config['generators'])}; epsilons "
-        f"{', '.join(str(e) for e in config['epsilons'])} at δ = {config['delta']:g} per person; "
-        f"generator epochs {config['epochs'] or 'default'}. Values are mean ± sd over seeds.",
+        f"Wall time of this run {results.get('wall_seconds', 0) / 60:.1f} min; generator training summed "
+        f"over all runs (reused ones included) {results.get('train_seconds_total', 0) / 60:.1f} min. Seeds "
+        f"{', '.join(map(str, config['seeds']))} (DP rows: the first {config['dp_seeds']}); generators "
+        f"{', '.join(config['generators'])}; epsilons {', '.join(str(e) for e in config['epsilons'])} at δ = "
+        f"{config['delta']:g} per person; generator epochs {config['epochs'] or 'default'}. Values are mean "
+        "± sd over seeds.",
         "",
     ]
     for why in results["unavailable"].values():
         out += [f"**{why}** — its rows are missing from the tables.", ""]
     out += [
-        "## Targets (issue 5)",
+        "## Targets",
         "",
-        f"AF correlation ≥ {t['af_correlation_min']}, LD correlation ≥ {t['ld_correlation_min']}, AATS(train) in "
-        f"[{t['aats_low']}, {t['aats_high']}] (ties ½), privacy loss < {t['privacy_loss_max']}, exact copies = "
-        f"{t['exact_copies_max']} (haplotypes and whole-person genotypes), membership-inference AUC ≤ {t['mia_auc_max']}. "
-        "The `targets` column names the failed ones.",
+        f"AF correlation ≥ {t['af_correlation_min']}, LD correlation ≥ {t['ld_correlation_min']}, "
+        f"AATS(train) in [{t['aats_low']}, {t['aats_high']}] (ties ½), privacy loss < "
+        f"{t['privacy_loss_max']}, exact copies = {t['exact_copies_max']} (haplotypes and whole-person "
+        f"genotypes), membership-inference AUC ≤ {t['mia_auc_max']}. The `targets` column names the failed "
+        "ones.",
         "",
     ]
     for ds in results["datasets"]:
@@ -299,11 +306,11 @@ PROTOCOL = """## Protocol
   there the per-population row falls short of held-out data, i.e. some real linkage remains.
 - AATS (Yale et al. 2020), cityblock distance = Hamming on haplotypes: AATS(train) on (T, S),
   AATS(test) on (E, S), privacy loss = AATS(test) − AATS(train). "Strict" counts a distance tie
-  as a miss, as Yale et al.'s code and the README do; "ties ½" is `validation.py`'s convention.
+  as a miss, as Yale et al.'s code and the README do; "ties ½" is the convention of our checks.
 - Exact copies: synthetic haplotypes identical to a training haplotype, and synthetic people
   (consecutive haplotype pairs) whose genotype equals a training person's. MIA AUC: members =
   all training records, non-members = E, score = −distance to the nearest synthetic record
-  (`validation.privacy`). DCR = distance to the closest training record.
+  (`checks.privacy`). DCR = distance to the closest training record.
 - Training seconds are wall time on a shared 2-core machine with other jobs running (one torch
   thread per run), not benchmarks. Generator rows are cached in OUT/pieces with the generator's
   full settings in their key: a generator whose defaults change is retrained, not mixed in.

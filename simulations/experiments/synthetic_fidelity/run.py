@@ -1,11 +1,11 @@
-"""Experiment: fidelity and privacy of our synthetic genotypes on real genomes (issue 5).
+"""Experiment: fidelity and privacy of our synthetic genotypes on real genomes.
 
 The shared 1000 Genomes README publishes reference figures for synthetic haplotypes (held-out
 real, independent sites, per-population independent sites, a copy of the training data) on its
 805 SNPs. This experiment recomputes those reference rows with OUR metric code, so that a
 mismatch in protocol shows up before anyone trusts a generator row, and then puts our
 generators (VAE, GAN; without DP and at a DP budget; several seeds) in the same table, each row
-judged against the issue's targets.
+judged against the synthetic-data targets (`checks.Thresholds`).
 
 Protocol (the README's, with the details it leaves open fixed here and stated in the report):
 
@@ -21,16 +21,14 @@ Protocol (the README's, with the details it leaves open fixed here and stated in
   figures are reproduced only with all pairs; within-chromosome pairs are reported as well).
 - AATS (Yale et al. 2020) with cityblock distances, AATS(train) on (T, S) and AATS(test) on
   (E, S), privacy loss = AATS(test) - AATS(train). Two tie conventions: ties count 1/2 (our
-  `validation.py`, what the targets are judged on) and ties count as a miss (strict `>`, Yale's
+  `checks`, what the targets are judged on) and ties count as a miss (strict `>`, Yale's
   code, which reproduces the README's figures).
-- Extra checks from `validation.privacy`: exact copies of training records (haplotypes, and
+- Extra checks from `checks.privacy`: exact copies of training records (haplotypes, and
   genotypes of whole synthetic people), distance to closest record, membership-inference AUC.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import math
 import time
@@ -44,95 +42,24 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.errors import GenofedError
-from genofed.common.synthetic import validation as V
+from genofed.common.synthetic.checks import Thresholds, allele_frequencies, nearest_distances, r2_matrix
 from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phased_states
 from genofed.common.util.atomic import write_text_atomic
-from genofed.common.util.progress import Progress
+from genofed.common.util.progress import Progress, silent
 from genofed.common.util.torch_threads import single_torch_thread
 from genofed.server.results import json_default
 from genofed.simulations.cohorts.real import load_1000g, load_chr1_region, shared_data_dir
+from genofed.simulations.experiments.base import epsilon_key
+from genofed.simulations.experiments.synthetic_fidelity.config import (
+    PIECE_VERSION,
+    README_FIGURES,
+    REFERENCES,
+    FidelityConfig,
+)
+from genofed.simulations.experiments.synthetic_fidelity.report import write_fidelity_report
 
-GENERATORS = ("vae", "gan")
-DATASETS = ("805", "region")
-REFERENCES = ("heldout", "naive", "perpop", "memorised")
-REFERENCE_TITLES = {
-    "heldout": "held-out real haplotypes (ideal)",
-    "naive": "independent sites (naive)",
-    "perpop": "per-population independent sites",
-    "memorised": "copy of the training data (memorised)",
-}
-#: The README's published figures (805 SNPs): AF corr., LD corr., AATS(train), AATS(test), privacy loss.
-README_FIGURES = {
-    "heldout": (0.996, 0.978, 0.472, 0.471, -0.001),
-    "naive": (0.997, 0.004, 0.566, 0.561, -0.005),
-    "perpop": (0.997, 0.974, 0.449, 0.523, 0.075),
-    "memorised": (0.999, 0.991, 0.000, 0.466, 0.466),
-}
-#: The issue's targets (the same limits as validation.Thresholds).
-TARGETS = V.Thresholds()
-PIECE_VERSION = 2  # 2: one piece holds the rows of every sampling temperature
-
-
-@dataclass(frozen=True)
-class FidelityConfig:
-    """What the experiment runs. Defaults = the full experiment; `small()` is what the tests run."""
-
-    out_dir: str
-    generators: tuple[str, ...] = GENERATORS
-    seeds: tuple[int, ...] = (1, 2, 3)
-    epsilons: tuple[float, ...] = (math.inf, 8.0)
-    #: seeds of the DP rows (the first k of `seeds`): DP-SGD is 2-3x slower, and these rows are secondary
-    dp_seeds: int = 1
-    delta: float = 1e-5
-    split_seed: int = 2504
-    n_haplotypes: int = 1000  # per evaluation set, phased data (the README's 1,000)
-    n_people: int = 600  # per evaluation set, unphased data (1,252 test people hold two disjoint sets of 600)
-    epochs: int | None = None  # generator epochs; None = the generator's default
-    #: Sampling temperatures, each a row from the same trained generator (no retraining): 1 = the
-    #: generator's own distribution; < 1 sharpens every variant's categorical towards its mode.
-    #: 0.7 was picked from {1, 0.9, 0.8, 0.7} on seed 1 by the metrics computed against the
-    #: training half only (AF, LD, AATS(train)); seeds 2-3 and the privacy columns (test half) check it.
-    temperatures: tuple[float, ...] = (1.0, 0.7)
-    datasets: tuple[str, ...] = DATASETS
-    #: False: only reuse finished generator runs from OUT/pieces (e.g. written by several processes
-    #: in parallel) and report the others as not run, instead of training them
-    train: bool = True
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.generators) - set(GENERATORS))
-        if unknown:
-            raise GenofedError(
-                f"unknown generator(s) {', '.join(unknown)}; choose from {', '.join(GENERATORS)}"
-            )
-        if sorted(set(self.datasets) - set(DATASETS)):
-            raise GenofedError(f"datasets must be among {', '.join(DATASETS)}")
-        if not self.seeds or not self.epsilons:
-            raise GenofedError("give at least one seed and one epsilon")
-        if any(s < 0 for s in self.seeds):
-            raise GenofedError("seeds must be non-negative integers")
-        if any(not (e > 0) for e in self.epsilons):
-            raise GenofedError("epsilons must be > 0 (inf = no DP)")
-        if self.n_haplotypes < 20 or self.n_haplotypes % 2 or self.n_people < 10:
-            raise GenofedError("n_haplotypes must be even and >= 20, n_people >= 10")
-        if self.dp_seeds < 1:
-            raise GenofedError("dp_seeds must be >= 1")
-        if self.epochs is not None and self.epochs < 1:
-            raise GenofedError("epochs must be >= 1")
-        if not self.temperatures or any(not (t > 0) for t in self.temperatures):
-            raise GenofedError("temperatures must be > 0 (1 = the generator's own distribution)")
-
-    @classmethod
-    def small(cls, out_dir: str) -> FidelityConfig:
-        """Seconds-scale: the full evaluation sets (the reference rows are cheap, and smaller sets
-        would let sampling noise fail held-out real data), 2 epochs, one seed, no DP, VAE only."""
-        return cls(
-            out_dir=out_dir,
-            generators=("vae",),
-            seeds=(1,),
-            epsilons=(math.inf,),
-            epochs=2,
-            temperatures=(1.0,),
-        )
+#: The synthetic-data targets (the limits of `checks.Thresholds`).
+TARGETS = Thresholds()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +182,7 @@ def aats_from_distances(
     d_rs: np.ndarray, d_rr: np.ndarray, d_sr: np.ndarray, d_ss: np.ndarray, *, tie: float
 ) -> float:
     """AATS from the four nearest-neighbour distance vectors, ties weighted `tie` (1/2:
-    `validation.adversarial_accuracy`; 0: Yale et al.'s strict `>`, which the README used).
+    `checks.adversarial_accuracy`; 0: Yale et al.'s strict `>`, which the README used).
     Integer distances tie often, so the two conventions differ by about 0.03."""
     return float(
         0.5 * (((d_rs > d_rr) + tie * (d_rs == d_rr)).mean() + ((d_sr > d_ss) + tie * (d_sr == d_ss)).mean())
@@ -275,7 +202,7 @@ class Reference:
 def reference(ds: Dataset) -> Reference:
     train_all = ds.records(ds.train)
     return Reference(
-        train_all, V.allele_frequencies(train_all), V.r2_matrix(train_all), ds.people_dosages(train_all)
+        train_all, allele_frequencies(train_all), r2_matrix(train_all), ds.people_dosages(train_all)
     )
 
 
@@ -293,17 +220,17 @@ def _pearson_pairs(
 
 def measure(ds: Dataset, ref: Reference, sets: EvalSets, synthetic: np.ndarray) -> dict[str, float]:
     """Every metric of one synthetic set (records as rows), against the dataset's training half.
-    DCR, exact copies and the membership-inference AUC follow `validation.privacy`: members = all
+    DCR, exact copies and the membership-inference AUC follow `checks.privacy`: members = all
     training records, non-members = E, attack score = -distance to the nearest synthetic record."""
     s = np.asarray(synthetic, dtype=np.int8)
     t, e = ds.records(sets.train_people), ds.records(sets.test_people)
     polymorphic = ref.train_all.min(axis=0) != ref.train_all.max(axis=0)
-    r2_syn = V.r2_matrix(s)
+    r2_syn = r2_matrix(s)
     same_chrom = ds.chromosomes[:, None] == ds.chromosomes[None, :]
-    af_s = V.allele_frequencies(s)
+    af_s = allele_frequencies(s)
     # Each distance vector once (the AATS of both tie conventions, DCR and MIA share them):
-    # `validation.privacy` would recompute its own AATS on top, doubling the cost.
-    nn = V.nearest_distances
+    # `checks.privacy` would recompute its own AATS on top, doubling the cost.
+    nn = nearest_distances
     d_ss = nn(s, s, exclude_self=True)
     aats = {}
     for name, real in (("train", t), ("test", e)):
@@ -339,7 +266,7 @@ def measure(ds: Dataset, ref: Reference, sets: EvalSets, synthetic: np.ndarray) 
 
 
 def targets(metrics: dict[str, Any]) -> dict[str, bool]:
-    """The issue's targets, on one row's (mean) metrics; AATS with ties = 1/2 (our validation)."""
+    """The synthetic-data targets, on one row's (mean) metrics; AATS with ties = 1/2 (our checks)."""
     t = TARGETS
 
     def ok(value: Any, test: Callable[[float], bool]) -> bool:
@@ -382,7 +309,7 @@ def reference_set(
         rows = np.repeat(drawn, per)
         for pop in np.unique(rows):
             mask = rows == pop
-            freq = V.allele_frequencies(ds.records(ds.train[pops_train == pop])) * 2 / ds.max_allele
+            freq = allele_frequencies(ds.records(ds.train[pops_train == pop])) * 2 / ds.max_allele
             out[mask] = rng.binomial(ds.max_allele, freq, size=(int(mask.sum()), ds.n_variants))
         return out
     raise ValueError(f"unknown reference {name!r}")
@@ -393,22 +320,38 @@ def reference_set(
 # ---------------------------------------------------------------------------------------------
 
 
+#: What each generator module must offer for its rows to be run.
+GENERATOR_API = {
+    "vae": ("train_vae", "dp_noise_for_budget", "VAESettings"),
+    "gan": ("train_gan", "gan_noise_for_budget", "GANSettings"),
+}
+
+
 def generator_available(kind: str) -> str | None:
-    """None if the generator can be imported, else why not (gan.py may not be written yet)."""
-    module = f"genofed.common.synthetic.{kind}"
+    """None if the generator can be imported and offers `GENERATOR_API[kind]`, else why not:
+    a generator that fails to import must not stop the reference rows."""
     try:
-        if importlib.util.find_spec(module) is None:
-            return f"{kind}: not available (common/synthetic/{kind}.py does not exist)"
-        mod = importlib.import_module(module)
-    except Exception as exc:  # a half-written file must not stop the reference rows
+        module = _generator_module(kind)
+    except Exception as exc:  # a half-written generator module must not stop the reference rows
         return f"{kind}: not available ({type(exc).__name__}: {exc})"
-    needed = (
-        ("train_vae", "dp_noise_for_budget", "VAESettings")
-        if kind == "vae"
-        else ("train_gan", "gan_noise_for_budget", "GANSettings")
-    )
-    missing = [name for name in needed if not hasattr(mod, name)]
-    return f"{kind}: not available ({module} lacks {', '.join(missing)})" if missing else None
+    if module is None:
+        return f"{kind}: not available (common/synthetic/{kind}.py does not exist)"
+    missing = [name for name in GENERATOR_API[kind] if not hasattr(module, name)]
+    name = f"genofed.common.synthetic.{kind}"
+    return f"{kind}: not available ({name} lacks {', '.join(missing)})" if missing else None
+
+
+def _generator_module(kind: str) -> Any:
+    """The generator's module (torch loads with it), None for an unknown kind."""
+    if kind == "vae":
+        import genofed.common.synthetic.vae as vae
+
+        return vae
+    if kind == "gan":
+        import genofed.common.synthetic.gan as gan
+
+        return gan
+    return None
 
 
 def generator_rows(
@@ -417,7 +360,7 @@ def generator_rows(
     """Train `kind` on the whole training half (DP-SGD at `epsilon` per person if finite), sample as
     many people as T holds at each of `config.temperatures`, and measure each sample. Labels are
     all 0: no phenotype is involved here."""
-    from genofed.common.privacy.ledger import epsilon_of
+    from genofed.common.privacy.accountant import epsilon_of
     from genofed.common.synthetic.generators import generator_settings, noise_for_budget, train_generator
 
     settings = generator_settings(kind, seed=seed, epochs=config.epochs)
@@ -497,16 +440,10 @@ def _piece_key(ds: Dataset, config: FidelityConfig, kind: str, seed: int) -> dic
 # ---------------------------------------------------------------------------------------------
 
 
-def _eps(epsilon: float) -> float | str:
-    return "inf" if math.isinf(epsilon) else float(epsilon)
-
-
 def run_fidelity_experiment(config: FidelityConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Run (or finish) the experiment in `config.out_dir`; writes synth_fidelity.json and report.md.
     Generator rows are cached one file per (dataset, generator, epsilon, seed) under OUT/pieces."""
-    from genofed.simulations.experiments.synthetic_fidelity.report import write_fidelity_report
-
-    say = progress or (lambda _m: None)
+    say = progress or silent
     started = time.perf_counter()
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -583,8 +520,9 @@ def _generator_piece(
     write_text_atomic(path, json.dumps({"key": key, "rows": rows}, indent=1, default=json_default) + "\n")
     for t, m in by_temperature.items():
         say(
-            f"{ds.name}: {kind} epsilon {label} seed {seed} T {t:g}: AF {m['af_correlation']:.3f}, LD {m['ld_correlation']:.3f}, "
-            f"AATS {m['aats_train']:.3f}/{m['aats_test']:.3f} ({m['train_seconds']:.0f} s)"
+            f"{ds.name}: {kind} epsilon {label} seed {seed} T {t:g}: AF {m['af_correlation']:.3f}, LD "
+            f"{m['ld_correlation']:.3f}, AATS {m['aats_train']:.3f}/{m['aats_test']:.3f} "
+            f"({m['train_seconds']:.0f} s)"
         )
     return rows
 
@@ -603,7 +541,7 @@ def _row(
         "phased": ds.phased,
         "row": name,
         "kind": kind,
-        "epsilon": _eps(epsilon),
+        "epsilon": epsilon_key(epsilon),
         "seed": seed,
         "error": error,
         **metrics,
@@ -664,7 +602,7 @@ def summarise(
         entry["passed"] = bool(entry["targets"]) and all(entry["targets"].values())
         table.append(entry)
     return {
-        "config": {**asdict(config), "epsilons": [_eps(e) for e in config.epsilons]},
+        "config": {**asdict(config), "epsilons": [epsilon_key(e) for e in config.epsilons]},
         "datasets": [
             {
                 "name": d.name,

@@ -6,24 +6,20 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.reporting import markdown_table, new_figure, save_figure
-from genofed.common.util.atomic import write_text_atomic
-from genofed.simulations.experiments.synthetic_utility.run import (
+from genofed.simulations.experiments.base import number, plus_minus, privacy_label, write_report
+from genofed.simulations.experiments.synthetic_utility.config import (
     PAPER,
     TARGET_ERROR_REDUCTION,
     TARGET_SPURIOUS,
 )
 
-REPORT = "report.md"
 PLOT = "synth_utility_error.png"
 COLORS = {"vae": "tab:blue", "gan": "tab:orange"}
 
 
-def write_report(out_dir: Path, results: dict[str, Any]) -> Path:
-    """Plot first, then the Markdown that links it (a crash never leaves a dangling link)."""
-    plotted = _plot(out_dir / PLOT, results)
-    path = out_dir / REPORT
-    write_text_atomic(path, render(results, plotted))
-    return path
+def write_utility_report(out_dir: Path, results: dict[str, Any]) -> Path:
+    """OUT/report.md and its plot (`base.write_report`)."""
+    return write_report(out_dir, results, render, _plot, PLOT)
 
 
 def render(results: dict[str, Any], plotted: bool) -> str:
@@ -32,25 +28,27 @@ def render(results: dict[str, Any], plotted: bool) -> str:
     lines = [
         "# Synthetic data for a small site: real only vs real + validated synthetic",
         "",
-        f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}, {results['variants']} panel variants). Small sites "
-        f"of {', '.join(map(str, config['sizes']))} patients drawn nested from clinic(s) "
-        f"{', '.join(config['clinics'] or ['all'])}, seeds {', '.join(map(str, config['seeds']))}; 80 % of a site trains (the "
-        f"split its ClientApp uses), and its generator trains on 80 % of those (the other 20 % are the validation's "
-        f"privacy holdout). Classifier: `fit_alone` with the settings of `genofed simulate` ({run['rounds']} x "
-        f"{run['local-epochs']} epochs, batch {run['batch-size']}, lr {run['lr']}, clip {run['clip']}). Test: "
-        f"{test['people']} held-out people, {test['cases']} cases; error = 1 - accuracy at threshold 0.5; always "
-        f"predicting the majority class scores error {test['majority_error']:.3f}.",
+        f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}, {results['variants']} panel "
+        f"variants). Small sites of {', '.join(map(str, config['sizes']))} patients drawn nested from "
+        f"clinic(s) {', '.join(config['clinics'] or ['all'])}, seeds {', '.join(map(str, config['seeds']))}; "
+        "80 % of a site trains (the split its ClientApp uses), and its generator trains on 80 % of those "
+        "(the other 20 % are the validation's privacy holdout). Classifier: `fit_alone` with the settings of "
+        f"`genofed simulate` ({run['rounds']} x {run['local-epochs']} epochs, batch {run['batch-size']}, lr "
+        f"{run['lr']}, clip {run['clip']}). Test: {test['people']} held-out people, {test['cases']} cases; "
+        "error = 1 - accuracy at threshold 0.5; always predicting the majority class scores error "
+        f"{test['majority_error']:.3f}.",
         "",
         "Generators: "
         + "; ".join(f"{k}: {v}" for k, v in results["generators"].items())
         + ". Ratios: synthetic records "
-        f"generated per real training patient ({', '.join(f'{r:g}' for r in config['ratios'])}; 0.4 is the paper's +38.6 %). "
-        "`validated` adds the records `generate_validated` accepts (none if the batch failed validation, and never the "
-        "records too close to a patient); `unvalidated` adds every generated record of the same batch.",
+        f"generated per real training patient ({', '.join(f'{r:g}' for r in config['ratios'])}; 0.4 is the "
+        "paper's +38.6 %). `validated` adds the records `generate_validated` accepts (none if the batch "
+        "failed validation, and never the records too close to a patient); `unvalidated` adds every "
+        "generated record of the same batch.",
         "",
-        f"Privacy: under DP every arm spends the same total epsilon per real patient; the generator gets "
-        f"{config['generator_share']:.0%} of it and the classifier's noise is calibrated after the generator's steps "
-        "(RDP composition, checked for every arm: see the last column of the tables).",
+        "Privacy: under DP every arm spends the same total epsilon per real patient; the generator gets "
+        f"{config['generator_share']:.0%} of it and the classifier's noise is calibrated after the "
+        "generator's steps (RDP composition, checked for every arm: see the last column of the tables).",
         "",
         "## Targets",
         "",
@@ -64,15 +62,16 @@ def render(results: dict[str, Any], plotted: bool) -> str:
     if plotted:
         lines += [f"![test error per ratio]({PLOT})", ""]
     for epsilon in config["epsilons"]:
-        lines += [f"## {_privacy(epsilon)}", "", _table(results, epsilon), ""]
+        lines += [f"## {privacy_label(epsilon)}", "", _table(results, epsilon), ""]
     lines += [
         "## Why batches were rejected",
         "",
         _failures(results),
         "",
-        "Failed checks per batch (each validated row is one batch). The fidelity thresholds (allele-frequency r >= "
-        "0.99, LD r >= 0.95) compare a batch with the generator's own training patients, so at a few dozen patients "
-        "the sampling noise of the batch alone can keep them out of reach.",
+        "Failed checks per batch (each validated row is one batch). The fidelity thresholds "
+        "(allele-frequency r >= 0.99, LD r >= 0.95) compare a batch with the generator's own training "
+        "patients, so at a few dozen patients the sampling noise of the batch alone can keep them out of "
+        "reach.",
         "",
         *_reference(results),
     ]
@@ -85,7 +84,8 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         "",
         *_commentary(results),
         "",
-        f"Wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not re-timed).",
+        f"Wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not "
+        "re-timed).",
         "",
     ]
     return "\n".join(lines)
@@ -118,8 +118,8 @@ def _table(results: dict[str, Any], epsilon: Any) -> str:
                 r["generator"],
                 f"{r['ratio']:g}" if synthetic else "-",
                 r["size"],
-                _pm(r["error_mean"], r["error_sd"]),
-                _pm(r["auc_mean"], r["auc_sd"]),
+                plus_minus(r["error_mean"], r["error_sd"]),
+                plus_minus(r["auc_mean"], r["auc_sd"]),
                 f"{r['synthetic_used_mean']:.0f}",
                 _pct(r.get("pass_rate")) if synthetic else "-",
                 _pct(r.get("rejected_share")) if synthetic else "-",
@@ -162,7 +162,7 @@ def _failures(results: dict[str, Any]) -> str:
             [
                 kind,
                 size,
-                _privacy(epsilon),
+                privacy_label(epsilon),
                 len(batch),
                 sum(bool(r["passed"]) for r in batch),
                 failed,
@@ -193,10 +193,11 @@ def _reference(results: dict[str, Any]) -> list[str]:
         for size, rows in sorted(groups.items())
     ]
     return [
-        "Reference: the site's own real held-out patients (the validation's holdout), scored against the generator's "
-        "training patients as if they were a synthetic batch (mean over seeds). Where real people fall short of a "
-        "threshold, that check is hard to pass at this site size whatever the generator (the held-out group is "
-        "smaller than the batches, so its own sampling noise overstates this somewhat):",
+        "Reference: the site's own real held-out patients (the validation's holdout), scored against the "
+        "generator's training patients as if they were a synthetic batch (mean over seeds). Where real "
+        "people fall short of a threshold, that check is hard to pass at this site size whatever the "
+        "generator (the held-out group is smaller than the batches, so its own sampling noise overstates "
+        "this somewhat):",
         "",
         markdown_table(
             ["patients", "held-out people", "AF r (>= 0.99)", "LD r (>= 0.95)", "PCA mixing (>= 0.8)"], rows
@@ -229,11 +230,11 @@ def _reductions(results: dict[str, Any]) -> str:
             r["generator"],
             f"{r['ratio']:g}",
             r["size"],
-            _privacy(r["epsilon"]),
-            _num(r["error_real"]),
-            _num(r["error_synthetic"]),
+            privacy_label(r["epsilon"]),
+            number(r["error_real"]),
+            number(r["error_synthetic"]),
             _change(r["relative_reduction"]),
-            _pm(r["auc_gain"], r["auc_gain_sd"], signed=True),
+            plus_minus(r["auc_gain"], r["auc_gain_sd"], signed=True),
             "yes" if (r["relative_reduction"] or 0) >= TARGET_ERROR_REDUCTION else "no",
         ]
         for r in sorted(results["reductions"], key=_order)
@@ -244,22 +245,25 @@ def _reductions(results: dict[str, Any]) -> str:
 def _targets(results: dict[str, Any]) -> list[str]:
     targets = results["targets"]
     lines = [
-        f"1. **Real + synthetic lowers a small site's error by at least a third** (judged for the validated arm at the "
-        f"paper's ratio {targets['paper_ratio']:g} and the smallest site, {targets['smallest_size']} patients):"
+        "1. **Real + synthetic lowers a small site's error by at least a third** (judged for the validated "
+        f"arm at the paper's ratio {targets['paper_ratio']:g} and the smallest site, "
+        f"{targets['smallest_size']} patients):"
     ]
     for t in sorted(targets["error_reduction_at_paper_ratio"], key=_order):
         lines.append(
-            f"   - {t['generator']}, {_privacy(t['epsilon'])}: error {_num(t['error_real'])} -> {_num(t['error_synthetic'])} "
-            f"(relative change {_change(t['relative_reduction'])}; the target is -33 %) -> **{'met' if t['met'] else 'MISSED'}**"
+            f"   - {t['generator']}, {privacy_label(t['epsilon'])}: error {number(t['error_real'])} -> "
+            f"{number(t['error_synthetic'])} (relative change {_change(t['relative_reduction'])}; the target "
+            f"is -33 %) -> **{'met' if t['met'] else 'MISSED'}**"
         )
     if not targets["error_reduction_at_paper_ratio"]:
         lines.append("   - no validated arm was measured -> **not measured**")
     lines.append(
-        f"   - over every validated cell (ratio x size x privacy x generator): {targets['cells_meeting_error_target']} "
-        f"of {targets['cells']} reach a one-third reduction."
+        "   - over every validated cell (ratio x size x privacy x generator): "
+        f"{targets['cells_meeting_error_target']} of {targets['cells']} reach a one-third reduction."
     )
     lines.append(
-        f"2. **Spurious-association rate of accepted synthetic data under {TARGET_SPURIOUS:.0%}** (mean over accepted batches):"
+        f"2. **Spurious-association rate of accepted synthetic data under {TARGET_SPURIOUS:.0%}** (mean over "
+        "accepted batches):"
     )
     for t in sorted(targets["spurious_rate_of_accepted"], key=_order):
         rate = (
@@ -269,9 +273,10 @@ def _targets(results: dict[str, Any]) -> list[str]:
             "met" if t["met"] else ("not measurable" if t["spurious_rate_accepted"] is None else "MISSED")
         )
         lines.append(
-            f"   - {t['generator']}, {_privacy(t['epsilon'])}: {rate} over {t['accepted_batches']} of {t['batches']} "
-            f"batches (all generated records, unvalidated: {_pct(t['spurious_rate_unfiltered'])} of "
-            f"{t.get('significant_unfiltered', 0)} significant synthetic associations in all batches together) -> **{verdict}**"
+            f"   - {t['generator']}, {privacy_label(t['epsilon'])}: {rate} over {t['accepted_batches']} of "
+            f"{t['batches']} batches (all generated records, unvalidated: "
+            f"{_pct(t['spurious_rate_unfiltered'])} of {t.get('significant_unfiltered', 0)} significant "
+            f"synthetic associations in all batches together) -> **{verdict}**"
         )
     if any(t.get("significant_unfiltered", 0) == 0 for t in targets["spurious_rate_of_accepted"]):
         lines.append(
@@ -312,9 +317,9 @@ def _paper(results: dict[str, Any]) -> list[str]:
     return [
         markdown_table(header, rows),
         "",
-        "The paper's 12 % is a share of synthetic sequences; ours is the share of significant synthetic associations "
-        "(Bonferroni) that the real training data does not back (the validation's `spurious_association_rate`), a "
-        "per-association rather than per-record measure.",
+        "The paper's 12 % is a share of synthetic sequences; ours is the share of significant synthetic "
+        "associations (Bonferroni) that the real training data does not back (the validation's "
+        "`spurious_association_rate`), a per-association rather than per-record measure.",
     ]
 
 
@@ -322,8 +327,8 @@ def _spurious_summary(results: dict[str, Any]) -> str:
     parts = []
     for t in results["targets"]["spurious_rate_of_accepted"]:
         parts.append(
-            f"{t['generator']} {_privacy(t['epsilon'])}: all generated {_pct(t['spurious_rate_unfiltered'])}, "
-            f"accepted {_pct(t['spurious_rate_accepted'])}"
+            f"{t['generator']} {privacy_label(t['epsilon'])}: all generated "
+            f"{_pct(t['spurious_rate_unfiltered'])}, accepted {_pct(t['spurious_rate_accepted'])}"
         )
     return "; ".join(parts) or "-"
 
@@ -339,21 +344,22 @@ def _commentary(results: dict[str, Any]) -> list[str]:
         unvalidated = [r for r in cells if r["arm"] == "unvalidated" and r["relative_reduction"] is not None]
         batches = [r for r in results["table"] if r["epsilon"] == epsilon and r["arm"] == "validated"]
         pass_rate = sum(r["pass_rate"] * r["n"] for r in batches) / max(1, sum(r["n"] for r in batches))
-        line = f"- {_privacy(epsilon)}: {pass_rate:.0%} of the validated batches passed."
+        line = f"- {privacy_label(epsilon)}: {pass_rate:.0%} of the validated batches passed."
         if validated:
             mean = sum(r["relative_reduction"] for r in validated) / len(validated)
             best = max(validated, key=lambda r: r["relative_reduction"])
             line += (
-                f" Validated synthetic data changed the error by {_change(mean)} (relative) on average over {len(validated)} "
-                f"cells (best {_change(best['relative_reduction'])}: {best['generator']}, ratio {best['ratio']:g}, "
-                f"{best['size']} patients)."
+                f" Validated synthetic data changed the error by {_change(mean)} (relative) on average over "
+                f"{len(validated)} cells (best {_change(best['relative_reduction'])}: {best['generator']}, "
+                f"ratio {best['ratio']:g}, {best['size']} patients)."
             )
         if unvalidated:
             mean = sum(r["relative_reduction"] for r in unvalidated) / len(unvalidated)
             best = max(unvalidated, key=lambda r: r["relative_reduction"])
             line += (
-                f" Unvalidated records changed it by {_change(mean)} on average (best {_change(best['relative_reduction'])}: "
-                f"{best['generator']}, ratio {best['ratio']:g}, {best['size']} patients)."
+                f" Unvalidated records changed it by {_change(mean)} on average (best "
+                f"{_change(best['relative_reduction'])}: {best['generator']}, ratio {best['ratio']:g}, "
+                f"{best['size']} patients)."
             )
         lines.append(line)
     fidelity = {}
@@ -362,22 +368,23 @@ def _commentary(results: dict[str, Any]) -> list[str]:
             fidelity.setdefault((row["generator"], row["epsilon"]), []).append(row)
     if fidelity:
         parts = [
-            f"{kind} {_privacy(eps)}: AF r {_avg(rows, 'af_correlation')}, LD r {_avg(rows, 'ld_correlation')}"
+            f"{kind} {privacy_label(eps)}: AF r {_avg(rows, 'af_correlation')}, LD r "
+            f"{_avg(rows, 'ld_correlation')}"
             for (kind, eps), rows in fidelity.items()
         ]
         lines.append(
-            "- What the generators learnt (mean over batches; the thresholds are AF r >= 0.99 and LD r >= 0.95): "
-            + "; ".join(parts)
-            + "."
+            "- What the generators learnt (mean over batches; the thresholds are AF r >= 0.99 and LD r >= "
+            "0.95): " + "; ".join(parts) + "."
         )
     lines.append(
-        "- A failed batch adds nothing, so the validated arm then equals real only (up to the classifier's noise "
-        "under DP, which the generator's share of the budget raises): its error can only move where batches pass."
+        "- A failed batch adds nothing, so the validated arm then equals real only (up to the classifier's "
+        "noise under DP, which the generator's share of the budget raises): its error can only move where "
+        "batches pass."
     )
     lines.append(
-        "- Synthetic records can carry only what the generator learnt from the same few patients; they add no new "
-        "information about the disease, so a large gain would need the generator to act as a regulariser. Where "
-        "the target is missed, that is the reason to look at first, not the simulation."
+        "- Synthetic records can carry only what the generator learnt from the same few patients; they add "
+        "no new information about the disease, so a large gain would need the generator to act as a "
+        "regulariser. Where the target is missed, that is the reason to look at first, not the simulation."
     )
     return lines
 
@@ -421,7 +428,7 @@ def _plot(path: Path, results: dict[str, Any]) -> bool:
                 PAPER["error_real"], color="tab:red", linestyle=":", linewidth=0.6, label="paper 18 % / 11 %"
             )
             axes.axhline(PAPER["error_with_synthetic"], color="tab:red", linestyle=":", linewidth=0.6)
-            axes.set_title(f"{size} patients, {_privacy(epsilon)}", fontsize=8)
+            axes.set_title(f"{size} patients, {privacy_label(epsilon)}", fontsize=8)
             axes.set_xlabel("synthetic records per real patient", fontsize=7)
             axes.set_ylabel("test error", fontsize=7)
             axes.tick_params(labelsize=7)
@@ -429,13 +436,6 @@ def _plot(path: Path, results: dict[str, Any]) -> bool:
     figure.tight_layout()
     save_figure(figure, path)
     return True
-
-
-def _pm(mean: float | None, sd: float | None, *, signed: bool = False) -> str:
-    if mean is None:
-        return "-"
-    text = f"{mean:+.3f}" if signed else f"{mean:.3f}"
-    return text + (f" +- {sd:.3f}" if sd is not None else "")
 
 
 def _order(row: dict[str, Any]) -> tuple:
@@ -451,11 +451,3 @@ def _change(reduction: float | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f} %"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _privacy(value: Any) -> str:
-    return "no DP" if value == "inf" else f"epsilon {float(value):g}"

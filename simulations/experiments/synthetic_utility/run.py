@@ -1,4 +1,4 @@
-"""The synthetic-data utility experiment (issue 5): does validated synthetic data help a small site?
+"""The synthetic-data utility experiment: does validated synthetic data help a small site?
 
 The paper (BRIEF.md) enlarged simulated cystic-fibrosis cohorts by 38.6 % with GAN/VAE genomes
 and cut classification error from 18 % to 11 %, while 12 % of the synthetic sequences produced
@@ -42,9 +42,9 @@ levels x 2 generators = 24 pieces) takes about half an hour on 2 cores. Sites of
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +55,13 @@ from genofed.client.site import SiteTensors, resolve_site, split_seed, validatio
 from genofed.client.synth import impute_mode
 from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.features import FeatureSpec, encode
-from genofed.common.data.layout import PANEL, TEST, hospital_folders
+from genofed.common.data.layout import PANEL, TEST
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig
-from genofed.common.privacy.ledger import BudgetExhausted, Step, epsilon_of
-from genofed.common.synthetic.generators import generator_settings, noise_for_budget
-from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
-from genofed.common.synthetic.vae import SyntheticRecords
-from genofed.common.synthetic.validation import (
+from genofed.common.privacy.accountant import BudgetExhausted, Step, epsilon_of
+from genofed.common.synthetic.checks import (
     associations,
     fidelity,
     linkage,
@@ -72,80 +69,38 @@ from genofed.common.synthetic.validation import (
     record_failures,
     validate_synthetic,
 )
+from genofed.common.synthetic.config_base import SyntheticRecords
+from genofed.common.synthetic.generators import generator_settings, noise_for_budget
+from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
 from genofed.common.util.atomic import write_text_atomic
-from genofed.common.util.progress import Progress
+from genofed.common.util.progress import Progress, silent
 from genofed.common.util.torch_threads import single_torch_thread
 from genofed.server.evaluation import TestCohort
 from genofed.server.results import json_default
 from genofed.server.settings import RunSettings
 from genofed.simulations.cohorts.build import ensure_cohorts
-from genofed.simulations.cohorts.presets import get_preset
-from genofed.simulations.experiments.transfer.run import (
-    _cached,
-    _eps,
-    _load_hospitals,
-    _mean,
-    _sd,
-    _write_sites,
+from genofed.simulations.experiments.base import (
+    cached,
+    check_sites_fit,
+    config_dict,
+    epsilon_key,
+    load_hospitals,
+    maximum,
+    mean,
+    paired,
+    sd,
+    site_folders,
+    site_settings,
 )
+from genofed.simulations.experiments.synthetic_utility.config import (
+    PAPER,
+    TARGET_ERROR_REDUCTION,
+    TARGET_SPURIOUS,
+    SynthUtilityConfig,
+)
+from genofed.simulations.experiments.synthetic_utility.report import write_utility_report
 from genofed.simulations.local.baselines import classifier_step, fit_alone
 from genofed.simulations.local.simulate import simulated_sites
-
-#: The paper's figures (BRIEF.md): cohort +38.6 %, error 18 % -> 11 %, 12 % false correlations.
-PAPER = {"cohort_increase": 0.386, "error_real": 0.18, "error_with_synthetic": 0.11, "spurious_share": 0.12}
-#: The benchmark's targets: error lowered by at least a third; spurious rate of accepted data < 5 %.
-TARGET_ERROR_REDUCTION = 1 / 3
-TARGET_SPURIOUS = 0.05
-
-
-@dataclass(frozen=True)
-class SynthUtilityConfig:
-    """What the experiment runs; `small()` is what the tests run end to end.
-
-    generator_share: the part of the total epsilon the generator may spend under DP. A quarter:
-    the classifier is what the site is evaluated on and DP-SGD's utility falls steeply at small
-    epsilon, so it keeps most of the budget; a generator trained at epsilon 2 (of 8) still learns
-    allele frequencies and the strongest associations. Fixed in advance, not tuned.
-    clinics: which simulated clinics act as the small site (None: all of them); every clinic
-    trains two generators per seed and privacy level, which is what costs the time.
-    """
-
-    out_dir: str
-    preset: str = "synthetic"
-    cohort_seed: int = 42
-    cohorts: str = ""  # an existing cohorts folder of (preset, cohort_seed) to use instead of OUT/cohorts
-    sizes: tuple[int, ...] = (50, 100)  # 200 fits too, but doubles the run time (see the module docstring)
-    seeds: tuple[int, ...] = (1, 2, 3)
-    epsilons: tuple[float, ...] = (math.inf, 8.0)
-    generators: tuple[str, ...] = ("vae", "gan")
-    ratios: tuple[float, ...] = (0.4, 1.0, 2.0)
-    clinics: tuple[str, ...] | None = ("rostov",)
-    generator_share: float = 0.25
-    generator_epochs: int | None = None  # None: each generator's default
-    run: RunSettings = field(default_factory=RunSettings)
-
-    def __post_init__(self) -> None:
-        if not self.sizes or min(self.sizes) < 20:
-            raise GenofedError("site sizes must be >= 20 patients")
-        if not self.seeds or not self.epsilons or not self.generators or not self.ratios:
-            raise GenofedError("give at least one seed, epsilon, generator and ratio")
-        if min(self.ratios) <= 0:
-            raise GenofedError("synthetic : real ratios must be > 0")
-        if not 0 < self.generator_share < 1:
-            raise GenofedError("generator_share must be in (0, 1)")
-
-    @classmethod
-    def small(cls, out_dir: str) -> SynthUtilityConfig:
-        """Seconds-scale: the small preset (~500 variants), one site of 40, one seed, 2 rounds, few generator epochs."""
-        return cls(
-            out_dir=out_dir,
-            preset="small",
-            sizes=(40,),
-            seeds=(1,),
-            ratios=(1.0,),
-            generator_epochs=3,
-            run=RunSettings(rounds=2, local_epochs=1),
-        )
 
 
 def run_synth_utility_experiment(
@@ -162,14 +117,10 @@ def run_synth_utility_experiment(
 
 
 def _run(config: SynthUtilityConfig, progress: Progress | None) -> dict[str, Any]:
-    say = progress or (lambda _m: None)
+    say = progress or silent
     started = time.perf_counter()
     out = Path(config.out_dir)
-    smallest = min(c.n for c in get_preset(config.preset).hospitals)
-    if max(config.sizes) > smallest:
-        raise GenofedError(
-            f"site size {max(config.sizes)} is larger than the smallest clinic of preset {config.preset} ({smallest})"
-        )
+    check_sites_fit(config.sizes, config.preset)
     out.mkdir(parents=True, exist_ok=True)
     cohorts = ensure_cohorts(
         Path(config.cohorts) if config.cohorts else out / "cohorts",
@@ -179,15 +130,12 @@ def _run(config: SynthUtilityConfig, progress: Progress | None) -> dict[str, Any
     )
     panel = VariantPanel.load(cohorts / PANEL)
     test = TestCohort.load(cohorts / TEST, panel)
-    hospitals = _load_hospitals(cohorts)
+    hospitals = load_hospitals(cohorts)
     available = {kind: generator_available(kind) for kind in config.generators}
     rows: list[dict[str, Any]] = []
     references: list[dict[str, Any]] = []
-    for size in config.sizes:
-        for seed in config.seeds:
-            folder = out / "sites" / f"n{size}-seed{seed}"
-            _write_sites(folder, hospitals, size, seed, cohorts)
-            rows += _site_rows(folder, cohorts, panel, test, size, seed, config, available, say, references)
+    for size, seed, folder in site_folders(out, hospitals, cohorts, config.sizes, config.seeds):
+        rows += _site_rows(folder, cohorts, panel, test, size, seed, config, available, say, references)
     results = summarise(rows, config)
     results["holdout_reference"] = references
     results["generators"] = {
@@ -203,9 +151,7 @@ def _run(config: SynthUtilityConfig, progress: Progress | None) -> dict[str, Any
     }
     results["variants"] = len(panel)
     write_text_atomic(out / "synth_utility.json", json.dumps(results, indent=2, default=json_default) + "\n")
-    from genofed.simulations.experiments.synthetic_utility.report import write_report
-
-    results["report"] = str(write_report(out, results))
+    results["report"] = str(write_utility_report(out, results))
     return results
 
 
@@ -292,14 +238,7 @@ def _site_rows(
 ) -> list[dict[str, Any]]:
     """Every arm at every chosen clinic of one (size, seed) federation folder; each (epsilon, arm
     family) is a cached piece, so a generator that becomes available later is run on the rerun."""
-    base = replace(
-        config.run,
-        data_dir=str(folder),
-        test_dir=str(cohorts / TEST),
-        seed=seed,
-        quiet=True,
-        min_nodes=len(hospital_folders(folder)),
-    )
+    base = site_settings(config.run, folder, cohorts, seed)
     sites = simulated_sites(base)
     names = list(sites)
     rows: list[dict[str, Any]] = []
@@ -308,26 +247,39 @@ def _site_rows(
             raise GenofedError(f"no clinic {name!r} in preset {config.preset}; clinics: {', '.join(names)}")
         site = load_site_data(base, names.index(name), sites[name], panel)
         model_config = ModelConfig(n_variants=sites[name].n_variants)
-        references += _cached(
+        references += cached(
             folder / "utility" / f"{name}-holdout-reference.json",
-            lambda: [holdout_reference(site, seed, size, name)],
+            lambda site=site, name=name: [holdout_reference(site, seed, size, name)],
         )
         for epsilon in config.epsilons:
             settings = replace(base, epsilon=epsilon)
             tag = f"{name}-eps{epsilon:g}"
-            rows += _cached(
+            rows += cached(
                 folder / "utility" / f"{tag}-real.json",
-                lambda: [_real_row(site, settings, model_config, test, name, size, seed)],
+                lambda site=site, settings=settings, model_config=model_config, name=name: [
+                    _real_row(site, settings, model_config, test, name, size, seed)
+                ],
             )
             for kind in config.generators:
                 if available[kind] is not None:
                     continue
                 say(f"sites of {size}, seed {seed}, {name}, epsilon {epsilon:g}: {kind}")
-                piece = f"{tag}-{kind}-r{'_'.join(f'{r:g}' for r in config.ratios)}-e{config.generator_epochs or 'default'}"
-                rows += _cached(
+                ratios = "_".join(f"{r:g}" for r in config.ratios)
+                piece = f"{tag}-{kind}-r{ratios}-e{config.generator_epochs or 'default'}"
+                rows += cached(
                     folder / "utility" / f"{piece}.json",
-                    lambda kind=kind: _synthetic_rows(
-                        site, settings, model_config, test, panel, kind, name, size, seed, config
+                    partial(
+                        _synthetic_rows,
+                        site,
+                        settings,
+                        model_config,
+                        test,
+                        panel,
+                        kind,
+                        name,
+                        size,
+                        seed,
+                        config,
                     ),
                 )
     return rows
@@ -559,7 +511,7 @@ def _row(
         "ratio": ratio,
         "size": size,
         "seed": seed,
-        "epsilon": _eps(epsilon),
+        "epsilon": epsilon_key(epsilon),
         "site": site,
         "auc": metrics.get("auc"),
         "accuracy": accuracy,
@@ -588,12 +540,12 @@ def summarise(rows: list[dict[str, Any]], config: SynthUtilityConfig) -> dict[st
             "size": int(size),
             "epsilon": eps,
             "n": int(len(g)),
-            "error_mean": _mean(g["error"]),
-            "error_sd": _sd(g["error"]),
-            "auc_mean": _mean(g["auc"]),
-            "auc_sd": _sd(g["auc"]),
-            "synthetic_used_mean": _mean(g["n_synthetic"]),
-            "seconds_mean": _mean(g["seconds"]),
+            "error_mean": mean(g["error"]),
+            "error_sd": sd(g["error"]),
+            "auc_mean": mean(g["auc"]),
+            "auc_sd": sd(g["auc"]),
+            "synthetic_used_mean": mean(g["n_synthetic"]),
+            "seconds_mean": mean(g["seconds"]),
         }
         if arm != "real":
             generated = float(g["generated"].sum())
@@ -603,19 +555,19 @@ def summarise(rows: list[dict[str, Any]], config: SynthUtilityConfig) -> dict[st
                 pass_rate=float(passed.mean()),
                 rejected_share=1.0 - used / generated if generated else None,
                 dropped_share=float(g["dropped"].sum()) / generated if generated else None,
-                spurious_accepted=_mean(g.loc[passed, "spurious_rate_validated"]),
-                spurious_unfiltered=_mean(g["spurious_rate_unfiltered"]),
-                significant_unfiltered=_mean(g["n_significant_unfiltered"]),
-                spurious_holdout=_mean(g["spurious_rate_holdout"]),
-                generator_seconds_mean=_mean(g["generator_seconds"]),
-                epsilon_total_max=_max(g.get("epsilon_total")),
+                spurious_accepted=mean(g.loc[passed, "spurious_rate_validated"]),
+                spurious_unfiltered=mean(g["spurious_rate_unfiltered"]),
+                significant_unfiltered=mean(g["n_significant_unfiltered"]),
+                spurious_holdout=mean(g["spurious_rate_holdout"]),
+                generator_seconds_mean=mean(g["generator_seconds"]),
+                epsilon_total_max=maximum(g.get("epsilon_total")),
             )
         elif "epsilon_total" in g:
-            entry["epsilon_total_max"] = _max(g["epsilon_total"])
+            entry["epsilon_total_max"] = maximum(g["epsilon_total"])
         table.append(entry)
     reductions = _reductions(frame)
     return {
-        "config": _config_dict(config),
+        "config": config_dict(config),
         "rows": rows,
         "table": table,
         "reductions": reductions,
@@ -625,18 +577,17 @@ def summarise(rows: list[dict[str, Any]], config: SynthUtilityConfig) -> dict[st
 
 
 def _reductions(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Relative error reduction of each synthetic arm over real only, paired by (size, seed, epsilon, site)."""
+    """Relative error reduction of each synthetic arm over real only, paired by (size, seed,
+    epsilon, site)."""
     out = []
     real = frame[frame.arm == "real"].set_index(["size", "seed", "epsilon", "site"])
     for (arm, kind, ratio, size, eps), g in frame[frame.arm != "real"].groupby(
         ["arm", "generator", "ratio", "size", "epsilon"], sort=False
     ):
-        paired = g.set_index(["size", "seed", "epsilon", "site"]).join(
-            real[["error", "auc"]], rsuffix="_real", how="inner"
-        )
-        if paired.empty:
+        pairs = paired(g, real[["error", "auc"]], ["size", "seed", "epsilon", "site"], "_real")
+        if pairs.empty:
             continue
-        err_real, err_synth = _mean(paired["error_real"]), _mean(paired["error"])
+        err_real, err_synth = mean(pairs["error_real"]), mean(pairs["error"])
         out.append(
             {
                 "arm": arm,
@@ -644,12 +595,12 @@ def _reductions(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 "ratio": float(ratio),
                 "size": int(size),
                 "epsilon": eps,
-                "pairs": int(len(paired)),
+                "pairs": int(len(pairs)),
                 "error_real": err_real,
                 "error_synthetic": err_synth,
                 "relative_reduction": (err_real - err_synth) / err_real if err_real else None,
-                "auc_gain": _mean(paired["auc"] - paired["auc_real"]),
-                "auc_gain_sd": _sd(paired["auc"] - paired["auc_real"]),
+                "auc_gain": mean(pairs["auc"] - pairs["auc_real"]),
+                "auc_gain_sd": sd(pairs["auc"] - pairs["auc_real"]),
             }
         )
     return out
@@ -682,7 +633,7 @@ def _targets(
     synth = frame[frame.arm == "validated"]
     for (kind, eps), g in synth.groupby(["generator", "epsilon"], sort=False):
         passed = g[g["passed"].astype(bool)]
-        rate = _mean(passed["spurious_rate_validated"])
+        rate = mean(passed["spurious_rate_validated"])
         spurious.append(
             {
                 "generator": kind,
@@ -690,7 +641,7 @@ def _targets(
                 "accepted_batches": int(len(passed)),
                 "batches": int(len(g)),
                 "spurious_rate_accepted": rate,
-                "spurious_rate_unfiltered": _mean(g["spurious_rate_unfiltered"]),
+                "spurious_rate_unfiltered": mean(g["spurious_rate_unfiltered"]),
                 "significant_unfiltered": int(g["n_significant_unfiltered"].sum()),
                 "significant_accepted": int(passed["n_significant_validated"].sum()),
                 "met": bool(rate is not None and rate < TARGET_SPURIOUS),
@@ -704,17 +655,3 @@ def _targets(
         "cells": len([r for r in reductions if r["arm"] == "validated"]),
         "spurious_rate_of_accepted": spurious,
     }
-
-
-def _max(values: pd.Series | None) -> float | None:
-    if values is None:
-        return None
-    values = pd.to_numeric(values, errors="coerce").dropna()
-    return float(values.max()) if len(values) else None
-
-
-def _config_dict(config: SynthUtilityConfig) -> dict[str, Any]:
-    data = asdict(config)
-    data["epsilons"] = [_eps(e) for e in config.epsilons]
-    data["run"] = config.run.to_config()
-    return data

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.reporting import markdown_table, new_figure, save_figure
-from genofed.common.util.atomic import write_text_atomic
-from genofed.simulations.experiments.transfer.run import EQUIVALENT_AUC_GAIN, finetune_mode
+from genofed.simulations.experiments.base import privacy_label, write_report
+from genofed.simulations.experiments.transfer.config import EQUIVALENT_AUC_GAIN, finetune_mode
 
-REPORT = "report.md"
 #: one colour per arm in every panel (matplotlib's default cycle, fixed by arm)
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:gray")
 PLOT = "transfer_auc.png"
@@ -26,11 +25,8 @@ ARM_TITLES = {
 
 
 def write_transfer_report(out_dir: Path, results: dict[str, Any]) -> Path:
-    """Plot first, then the Markdown that links it (a crash never leaves a dangling link)."""
-    plotted = _plot(out_dir / PLOT, results)
-    path = out_dir / REPORT
-    write_text_atomic(path, render(results, plotted))
-    return path
+    """OUT/report.md and its plot (`base.write_report`)."""
+    return write_report(out_dir, results, render, _plot, PLOT)
 
 
 def render(results: dict[str, Any], plotted: bool) -> str:
@@ -40,20 +36,23 @@ def render(results: dict[str, Any], plotted: bool) -> str:
     lines = [
         "# Transfer learning: pretrained models for small rare-disease sites",
         "",
-        f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}), sites of {', '.join(map(str, config['sizes']))} "
-        f"patients drawn from each clinic (nested: a bigger site adds patients), seeds {', '.join(map(str, config['seeds']))}. "
-        f"Every arm trains with the settings of `genofed simulate` ({run['rounds']} rounds x {run['local-epochs']} local epochs, "
-        f"batch {run['batch-size']}, lr {run['lr']}, clip {run['clip']}, delta {run['delta']}); a site alone trains "
-        "as many epochs. Test: the held-out test cohort of the simulation. Means over seeds (and clinics, for the "
-        "site-alone arms), +- one standard deviation.",
+        f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}), sites of "
+        f"{', '.join(map(str, config['sizes']))} patients drawn from each clinic (nested: a bigger site adds "
+        f"patients), seeds {', '.join(map(str, config['seeds']))}. Every arm trains with the settings of "
+        f"`genofed simulate` ({run['rounds']} rounds x {run['local-epochs']} local epochs, batch "
+        f"{run['batch-size']}, lr {run['lr']}, clip {run['clip']}, delta {run['delta']}); a site alone "
+        "trains as many epochs. Test: the held-out test cohort of the simulation. Means over seeds (and "
+        "clinics, for the site-alone arms), +- one standard deviation.",
         "",
         _accuracy_note(results),
         "",
-        "Fine-tuning mode, fixed in advance: no DP trains everything (`full`); under DP only the output layer "
-        "(`frozen`), because DP noise grows with every privately trained coordinate (see the mode table)."
+        "Fine-tuning mode, fixed in advance: no DP trains everything (`full`); under DP only the output "
+        "layer (`frozen`), because DP noise grows with every privately trained coordinate (see the mode "
+        "table)."
         + (
-            f" Under DP the federated arm (e) runs {', '.join(f'`{m}`' for m in config['federated_dp_modes'])}: a "
-            "federation pools more signal than one site."
+            " Under DP the federated arm (e) runs "
+            f"{', '.join(f'`{m}`' for m in config['federated_dp_modes'])}: a federation pools more signal "
+            "than one site."
             if len(config.get("federated_dp_modes", ())) > 1
             else ""
         ),
@@ -77,8 +76,8 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         "## Gain of transfer over scratch (site alone, paired by clinic and seed)",
         "",
         f"The paper: {results['paper']['accuracy_with_transfer']:.1%} accuracy with transfer at "
-        f"{results['paper']['patients']} patients, **+{results['paper']['gain_points']} points** over training on the "
-        "small sample alone.",
+        f"{results['paper']['patients']} patients, **+{results['paper']['gain_points']} points** over "
+        "training on the small sample alone.",
         "",
         markdown_table(
             ["source", "patients", "epsilon", "mode", "accuracy gain (points)", "AUC gain", "pairs"],
@@ -134,8 +133,8 @@ def render(results: dict[str, Any], plotted: bool) -> str:
     if plotted:
         lines += [f"![AUC by site size]({PLOT})", ""]
     lines += [
-        f"Wall time of this invocation: {results.get('wall_seconds', 0) / 60:.1f} min (pieces an earlier run of the same "
-        "OUT finished are reused, not recomputed). Raw rows: `transfer.json`.",
+        f"Wall time of this invocation: {results.get('wall_seconds', 0) / 60:.1f} min (pieces an earlier run "
+        "of the same OUT finished are reused, not recomputed). Raw rows: `transfer.json`.",
         "",
     ]
     return "\n".join(lines)
@@ -146,10 +145,10 @@ def _accuracy_note(results: dict[str, Any]) -> str:
     if not test:
         return ""
     return (
-        f"Accuracy is at threshold 0.5 on a test cohort of {test['people']} people ({test['cases']} cases): a model "
-        f"that calls everyone a control scores {test['majority_accuracy']:.1%}, so accuracy also measures calibration "
-        "to the test cohort's case share, and a gain in accuracy can come from recalibration alone. AUC does not "
-        "depend on the threshold."
+        f"Accuracy is at threshold 0.5 on a test cohort of {test['people']} people ({test['cases']} cases): "
+        f"a model that calls everyone a control scores {test['majority_accuracy']:.1%}, so accuracy also "
+        "measures calibration to the test cohort's case share, and a gain in accuracy can come from "
+        "recalibration alone. AUC does not depend on the threshold."
     )
 
 
@@ -184,21 +183,22 @@ def _target_lines(targets: dict[str, Any]) -> list[str]:
     lines = []
     for entry in targets.get("near_gain_at_200", []):
         lines.append(
-            f"- Near-source transfer at 200 patients, {_privacy(entry['epsilon'])} ({entry['mode']}): "
-            f"{entry['accuracy_points']:+.1f} points of accuracy, {entry['auc']:+.3f} AUC (target: >= 13 points or "
-            f">= {EQUIVALENT_AUC_GAIN:.2f} AUC): **{'met' if entry['met'] else 'missed'}**."
+            f"- Near-source transfer at 200 patients, {privacy_label(entry['epsilon'])} ({entry['mode']}): "
+            f"{entry['accuracy_points']:+.1f} points of accuracy, {entry['auc']:+.3f} AUC (target: >= 13 "
+            f"points or >= {EQUIVALENT_AUC_GAIN:.2f} AUC): **{'met' if entry['met'] else 'missed'}**."
         )
     for entry in targets.get("far_helps_less_than_near_at_200", []):
         lines.append(
-            f"- Far source helps less than near at 200 patients, {_privacy(entry['epsilon'])}: AUC gain far "
-            f"{entry['far_auc']:+.3f} vs near {entry['near_auc']:+.3f} (accuracy {entry['far_accuracy_points']:+.1f} "
-            f"vs {entry['near_accuracy_points']:+.1f} points): **{'yes' if entry['met'] else 'no'}**."
+            f"- Far source helps less than near at 200 patients, {privacy_label(entry['epsilon'])}: AUC gain "
+            f"far {entry['far_auc']:+.3f} vs near {entry['near_auc']:+.3f} (accuracy "
+            f"{entry['far_accuracy_points']:+.1f} vs {entry['near_accuracy_points']:+.1f} points): "
+            f"**{'yes' if entry['met'] else 'no'}**."
         )
     for entry in targets.get("federated_near_eps3_within_0.05_of_pooled", []):
         lines.append(
-            f"- Federated + near source at epsilon 3 ({entry.get('mode', 'frozen')}), sites of {entry['size']}: "
-            f"AUC {entry['federated_near_eps3_auc']:.3f} "
-            f"vs pooled non-private {entry['pooled_auc']:.3f} (gap {entry['gap']:+.3f}; target <= 0.05): "
+            f"- Federated + near source at epsilon 3 ({entry.get('mode', 'frozen')}), sites of "
+            f"{entry['size']}: AUC {entry['federated_near_eps3_auc']:.3f} vs pooled non-private "
+            f"{entry['pooled_auc']:.3f} (gap {entry['gap']:+.3f}; target <= 0.05): "
             f"**{'met' if entry['met'] else 'missed'}**."
         )
     return lines or ["- not measured in this configuration"]
@@ -252,10 +252,6 @@ def _plot(path: Path, results: dict[str, Any]) -> bool:
 
 def _mode(epsilon: Any) -> str:
     return finetune_mode(math.inf if epsilon == "inf" else float(epsilon))
-
-
-def _privacy(value: Any) -> str:
-    return "no DP" if value == "inf" else f"epsilon {float(value):g}"
 
 
 def _eps(value: Any) -> str:

@@ -1,0 +1,130 @@
+"""Privacy: does a synthetic batch leak its training records? Distance to closest record (DCR)
+against the real holdout as the no-leak reference, exact and near copies, nearest-neighbour
+adversarial accuracy (AA_TS, AA_ES, privacy loss) and a distance-based membership-inference
+attack; and the mask of synthetic records to drop as copies.
+
+Inputs follow the data model in the package docstring (`genofed.common.synthetic.checks`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from genofed.common.synthetic.checks.arrays import as_dosages
+from genofed.common.synthetic.checks.distances import nearest_distances
+
+
+@dataclass(frozen=True)
+class PrivacyResult:
+    """Leakage of training records into the synthetic set."""
+
+    dcr_synthetic_median: float  # L1 distance of each synthetic record to its nearest training record
+    dcr_synthetic_p05: float
+    dcr_holdout_median: float  # the same for real holdout records: the no-leak reference
+    dcr_holdout_p05: float
+    exact_copies: int  # synthetic records identical to a training record
+    exact_copies_holdout: int  # holdout records identical to a training record (real people can coincide)
+    near_copies: int  # synthetic records with DCR < the holdout's 5th percentile (see record_failures)
+    aats_train: float  # AA_TS, Yale et al. 2020, training vs synthetic
+    aats_holdout: float  # AA_ES, holdout vs synthetic
+    privacy_loss: float  # AA_ES - AA_TS
+    privacy_loss_se: float  # its approximate standard error (sampling noise at this n)
+    mia_auc: float  # members = training, non-members = holdout, score = -distance to nearest synthetic
+    n_subsample: int  # records per set used for AATS (equal sizes, seeded)
+
+
+def adversarial_accuracy(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """Nearest-neighbour adversarial accuracy (Yale et al. 2020):
+    AA = 0.5 * (mean[d_RS > d_RR] + mean[d_SR > d_SS]), where d_RS is a real record's distance
+    to the nearest synthetic one, d_RR to the nearest other real one, and so on: the accuracy of
+    a 1-NN classifier telling real from synthetic. 0.5 = indistinguishable; near 0 = synthetic
+    records sit on top of real ones (memorised); near 1 = easy to tell apart. Ties, frequent
+    with integer distances, count 1/2 (a fair coin). Use sets of equal size."""
+    real_correct, synth_correct = _adversarial_indicators(real, synthetic)
+    return float(0.5 * (real_correct.mean() + synth_correct.mean()))
+
+
+def _adversarial_indicators(real: np.ndarray, synthetic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per record: 1 if its nearest neighbour is of its own kind, 0 if of the other, 1/2 on a tie."""
+    d_rs, d_rr = nearest_distances(real, synthetic), nearest_distances(real, real, exclude_self=True)
+    d_sr, d_ss = (
+        nearest_distances(synthetic, real),
+        nearest_distances(synthetic, synthetic, exclude_self=True),
+    )
+    return (d_rs > d_rr) + 0.5 * (d_rs == d_rr), (d_sr > d_ss) + 0.5 * (d_sr == d_ss)
+
+
+def privacy(
+    *,
+    real_train: np.ndarray,
+    real_holdout: np.ndarray,
+    synthetic: np.ndarray,
+    near_copy_quantile: float = 0.05,
+    seed: int = 0,
+) -> PrivacyResult:
+    """Distance to closest record (DCR) of synthetic vs holdout records to the training set; exact
+    copies; AA_TS and AA_ES on equal-size seeded subsamples (n = smallest of the three sets, since
+    AA is biased when set sizes differ) and privacy loss AA_ES - AA_TS; membership-inference AUC
+    of the attack "a record was in training if a synthetic record lies close to it"."""
+    train = as_dosages(real_train, "real_train")
+    holdout = as_dosages(real_holdout, "real_holdout", train.shape[1])
+    synthetic = as_dosages(synthetic, "synthetic", train.shape[1])
+    dcr_s = nearest_distances(synthetic, train)
+    dcr_h = nearest_distances(holdout, train)
+    near = float(np.quantile(dcr_h, near_copy_quantile))
+    rng = np.random.default_rng(seed)
+    n = min(len(train), len(holdout), len(synthetic))
+
+    def sub(x: np.ndarray) -> np.ndarray:
+        return x[np.sort(rng.choice(len(x), size=n, replace=False))]
+
+    syn_n = sub(synthetic)
+    t_real, t_syn = _adversarial_indicators(sub(train), syn_n)
+    e_real, e_syn = _adversarial_indicators(sub(holdout), syn_n)
+    aa_train = float(0.5 * (t_real.mean() + t_syn.mean()))
+    aa_holdout = float(0.5 * (e_real.mean() + e_syn.mean()))
+    # Standard error of the loss from the per-record indicators (train and holdout independent;
+    # the synthetic side paired): how far a loss is from 0 by sampling alone.
+    loss_se = 0.5 * math.sqrt((t_real.var() + e_real.var() + (e_syn - t_syn).var()) / n)
+    d_members, d_nonmembers = nearest_distances(train, synthetic), nearest_distances(holdout, synthetic)
+    truth = np.r_[np.ones(len(train)), np.zeros(len(holdout))]
+    mia = float(roc_auc_score(truth, -np.r_[d_members, d_nonmembers]))
+    return PrivacyResult(
+        dcr_synthetic_median=float(np.median(dcr_s)),
+        dcr_synthetic_p05=float(np.quantile(dcr_s, 0.05)),
+        dcr_holdout_median=float(np.median(dcr_h)),
+        dcr_holdout_p05=float(np.quantile(dcr_h, 0.05)),
+        exact_copies=int((dcr_s == 0).sum()),
+        exact_copies_holdout=int((dcr_h == 0).sum()),
+        near_copies=int(((dcr_s < near) | (dcr_s == 0)).sum()),
+        aats_train=aa_train,
+        aats_holdout=aa_holdout,
+        privacy_loss=aa_holdout - aa_train,
+        privacy_loss_se=loss_se,
+        mia_auc=mia,
+        n_subsample=n,
+    )
+
+
+def record_failures(
+    *,
+    real_train: np.ndarray,
+    real_holdout: np.ndarray,
+    synthetic: np.ndarray,
+    quantile: float = 0.05,
+) -> np.ndarray:
+    """Boolean mask of synthetic records to drop: exact copies of a training record, and near
+    copies, whose distance to the closest training record is below the `quantile` of the real
+    holdout's distances to the training set (closer than all but 5 % of unseen real people).
+    By construction a well-behaved generator loses about `quantile` of its records (fewer with
+    tied integer distances, as the comparison is strict)."""
+    train = as_dosages(real_train, "real_train")
+    holdout = as_dosages(real_holdout, "real_holdout", train.shape[1])
+    synthetic = as_dosages(synthetic, "synthetic", train.shape[1])
+    dcr_s = nearest_distances(synthetic, train)
+    cut = float(np.quantile(nearest_distances(holdout, train), quantile))
+    return (dcr_s == 0) | (dcr_s < cut)

@@ -1,0 +1,94 @@
+"""The report's closing sections for the ML engineer: the run facts table and the full configuration.
+
+Together they say how the run was set up and what it cost, so that it can be reproduced or
+questioned without opening results.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from genofed.common.reporting.formatting import NOT_MEASURED, fmt_bytes, fmt_duration, fmt_int
+from genofed.common.reporting.tables import markdown_table
+from genofed.server.report.privacy import privacy_summary_line
+from genofed.server.report.reading import config_value, mapping, number, rounds
+
+
+def _model_text(results: Mapping[str, Any]) -> str:
+    """'1,284,097 parameters (n_variants=..., ...)': the size and shape of the network."""
+    model = mapping(results.get("model"))
+    if not model:
+        return NOT_MEASURED
+    params = fmt_int(model.get("parameters"))
+    shape = ", ".join(f"{k}={v}" for k, v in model.items() if k != "parameters")
+    return f"{params} parameters" + (f" ({shape})" if shape else "")
+
+
+def _completed_rounds(results: Mapping[str, Any]) -> str:
+    """Training rounds run (round 0 is the initial model, not a round), else the configured count."""
+    trained = [r for r in rounds(results) if (number(r.get("round")) or 0) > 0]
+    if trained:
+        return str(len(trained))
+    configured = config_value(results, ("rounds", "num_rounds", "num-rounds"))
+    return str(configured) if configured is not None else NOT_MEASURED
+
+
+def _secagg_text(results: Mapping[str, Any]) -> str:
+    """Whether the coordinator could see one hospital's update (SecAgg+ off) or only their sum."""
+    if results.get("secagg"):
+        return "on (SecAgg+): the coordinator saw only the sum of the hospitals' updates"
+    return "off: the coordinator saw each hospital's update"
+
+
+def _start_text(results: Mapping[str, Any]) -> str:
+    """Where round 0 came from, and how much of it the hospitals trained (privately)."""
+    trained = results.get("trainable_parameters")
+    trained_text = f"; hospitals trained {fmt_int(trained)} parameters" if trained else ""
+    pretrained = mapping(results.get("pretrained"))
+    if not pretrained:
+        return "randomly initialised" + trained_text
+    source = pretrained.get("source") or "an unnamed source"
+    task = mapping(pretrained.get("task"))
+    samples = pretrained.get("source_samples")
+    people = f", {fmt_int(samples)} people" if samples else ""
+    return (
+        f"pretrained on {source} ({task.get('kind', '?')} task '{task.get('label', '?')}'{people}; "
+        f"content hash {str(pretrained.get('content_hash', ''))[:16]}), "
+        f"fine-tuned '{results.get('finetune', 'full')}'" + trained_text
+    )
+
+
+def run_facts_section(results: Mapping[str, Any]) -> str:
+    """Strategy, rounds, time, traffic, model, starting point and privacy, one row each."""
+    rows = [
+        ["Strategy", results.get("strategy") or NOT_MEASURED],
+        ["Secure aggregation", _secagg_text(results)],
+        ["Rounds", _completed_rounds(results)],
+        ["Wall time", fmt_duration(results.get("wall_seconds"))],
+        ["Time per round", fmt_duration(results.get("seconds_per_round"))],
+        ["Sent per hospital per round", fmt_bytes(results.get("bytes_sent_per_client_per_round"))],
+        ["Model", _model_text(results)],
+        ["Starting model", _start_text(results)],
+        ["Augmentation", results.get("augment") or "not used"],
+        ["Privacy", privacy_summary_line(results).removeprefix("Privacy: ")],
+    ]
+    return "## Run facts\n\n" + markdown_table(["", ""], rows)
+
+
+def _config_cell(value: Any) -> str:
+    """A setting as written: 'not set' for None, floats without trailing zeros."""
+    if value is None:
+        return "not set"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def config_section(results: Mapping[str, Any]) -> str:
+    """Every setting, last, so the ML engineer can reproduce the run without reading results.json."""
+    config = mapping(results.get("config"))
+    if not config:
+        return "## Appendix: full configuration\n\nThe configuration was not recorded."
+    rows = [[key, _config_cell(value)] for key, value in sorted(config.items())]
+    return "## Appendix: full configuration\n\n" + markdown_table(["Setting", "Value"], rows)

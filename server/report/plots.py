@@ -1,0 +1,140 @@
+"""The report's two figures (test AUC per round, epsilon spent per round) and the learning-curve section.
+
+The learning-curve section's caption names the colours and line styles of the AUC plot, so it lives
+beside the code that draws them. matplotlib is imported only when a figure is drawn
+(`genofed.common.reporting.figures.new_figure`), so importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from genofed.common.reporting.figures import new_figure, save_figure
+from genofed.common.reporting.formatting import fmt_delta
+from genofed.server.report.reading import number, rounds, site_values
+
+AUC_PLOT = "auc_per_round.png"
+PRIVACY_PLOT = "privacy_per_round.png"
+
+
+def _round_series(results: Mapping[str, Any], key: str) -> tuple[list[float], list[float]]:
+    """(round numbers, values) for rounds where `key` was measured; gaps are skipped, not zeroed."""
+    xs, ys = [], []
+    for index, record in enumerate(rounds(results)):
+        value = number(record.get(key))
+        if value is not None:
+            round_number = number(record.get("round"))
+            xs.append(index if round_number is None else round_number)
+            ys.append(value)
+    return xs, ys
+
+
+def plot_auc_per_round(path: Path, results: Mapping[str, Any]) -> bool:
+    """Test AUC per round against the baselines a reader will ask about; False if nothing to plot.
+
+    `path` is the PNG to write (atomically); nothing is written when no round measured a test AUC.
+    """
+    xs, ys = _round_series(results, "test_auc")
+    if not xs:
+        return False
+    figure = new_figure()
+    axes = figure.add_subplot()
+    axes.plot(
+        xs,
+        ys,
+        marker="o" if len(xs) <= 30 else None,
+        color="tab:blue",
+        linewidth=2,
+        label="Federated model (test cohort)",
+    )
+    _reference_lines(axes, results)
+    axes.set_xlabel("Round (0 = initial model, before any hospital trained)")
+    axes.set_ylabel("AUC on the held-out test cohort")
+    axes.set_title("Federated model: test AUC per round")
+    axes.set_xticks(xs if len(xs) <= 20 else axes.get_xticks())
+    axes.set_xlim(min(xs) - 0.3, max(xs) + 0.3)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize=8, framealpha=0.9)
+    save_figure(figure, path)
+    return True
+
+
+def _reference_lines(axes: Any, results: Mapping[str, Any]) -> None:
+    """Pooled, Bayes and local-only (median, with the min-max range as a band) as horizontal lines."""
+    pooled = number(results.get("pooled_auc"))
+    if pooled is not None:
+        axes.axhline(pooled, color="tab:green", linestyle="--", label=f"Pooled, no privacy ({pooled:.3f})")
+    bayes = number(results.get("bayes_auc"))
+    if bayes is not None:
+        axes.axhline(bayes, color="black", linestyle=":", label=f"Bayes-optimal ceiling ({bayes:.3f})")
+    local = site_values(results.get("local_only_auc"))
+    if local:
+        median = statistics.median(local)
+        axes.axhline(
+            median, color="tab:orange", linestyle="-.", label=f"Median hospital alone ({median:.3f})"
+        )
+        if len(local) > 1:
+            axes.axhspan(
+                min(local),
+                max(local),
+                color="tab:orange",
+                alpha=0.12,
+                label=f"Hospitals alone, min-max ({min(local):.3f}-{max(local):.3f})",
+            )
+    axes.axhline(0.5, color="grey", linewidth=0.8, alpha=0.6, label="Chance (0.5)")
+
+
+def plot_privacy_per_round(path: Path, results: Mapping[str, Any]) -> bool:
+    """Cumulative epsilon of the most-spent hospital per round against the budget; False if no DP.
+
+    `path` is the PNG to write (atomically); nothing is written without rounds or without DP.
+    """
+    xs, ys = _round_series(results, "epsilon_max")
+    budget = number(results.get("epsilon_budget"))
+    if not xs or (budget is None and not any(ys)):
+        return False
+    figure = new_figure()
+    axes = figure.add_subplot()
+    axes.plot(
+        xs,
+        ys,
+        marker="o" if len(xs) <= 30 else None,
+        color="tab:purple",
+        linewidth=2,
+        label="Epsilon spent so far (highest of all hospitals)",
+    )
+    if budget is not None:
+        axes.axhline(
+            budget, color="tab:red", linestyle="--", label=f"Budget per hospital (epsilon = {budget:g})"
+        )
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel("Round")
+    axes.set_ylabel("Cumulative epsilon (lower = more private)")
+    delta = fmt_delta(results.get("delta"))
+    axes.set_title(f"Privacy spent per round (delta = {delta})")
+    axes.set_xticks(xs if len(xs) <= 20 else axes.get_xticks())
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize=8, framealpha=0.9)
+    save_figure(figure, path)
+    return True
+
+
+def learning_curve_section(written: bool) -> str:
+    """The learning-curve section: the AUC plot and how to read it, or why there is none.
+
+    `written` says whether the AUC plot exists.
+    """
+    if not written:
+        return "## Learning curve\n\nNo per-round test AUC was measured, so there is no learning curve."
+    return (
+        "## Learning curve\n\n"
+        f"![Test AUC per round]({AUC_PLOT})\n\n"
+        "The blue line is the shared model's AUC on the held-out test cohort after each round. "
+        "Dashed green: one model trained on all hospitals' data pooled centrally without privacy "
+        "(what federating tries to approach). Orange: models each hospital trained on its own data "
+        "only (median line, range shaded). Dotted black, when shown: the best any model can do on "
+        "this simulated disease."
+    )

@@ -1,0 +1,82 @@
+"""Reading a run's results dict defensively: every value may be missing or malformed.
+
+A baseline may have been skipped, a metric may be undefined on a one-class split, an old
+results.json may lack a key: the readers here return an empty mapping, an empty list or None
+instead of raising, and the report then says "not measured", because a run that took hours must
+never lose its report to one absent number.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# A finite float, or None for None/NaN/inf/non-numbers: all of which mean "not measured".
+from genofed.common.reporting.formatting import _number as number
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty one: a missing or malformed record reads as empty."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def site_values(per_site: Any) -> list[float]:
+    """The measured values of a {site: value} dict; missing ones are dropped, not counted as 0."""
+    return [v for v in (number(x) for x in mapping(per_site).values()) if v is not None]
+
+
+def median(values: Sequence[float]) -> float | None:
+    """The median of `values`, or None when there are none."""
+    return statistics.median(values) if values else None
+
+
+def rounds(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The per-round records in round order; records that are not mappings are skipped."""
+    records = results.get("rounds")
+    return sorted(
+        (r for r in records or [] if isinstance(r, Mapping)), key=lambda r: number(r.get("round")) or 0.0
+    )
+
+
+def dp_on(results: Mapping[str, Any]) -> bool:
+    """DP is on exactly when the run had a budget: `epsilon_budget: null` is the schema's 'no DP'."""
+    return number(results.get("epsilon_budget")) is not None
+
+
+def site_names(results: Mapping[str, Any]) -> list[str]:
+    """Every site any part of the results mentions, largest first (then by name, for stability).
+
+    Sorting by size puts the hospitals that dominate the federated model at the top, and lets a
+    reader see at a glance whether small sites gain most from federating.
+    """
+    sites = mapping(results.get("sites"))
+    names: set[str] = set(sites)
+    for key in ("local_only_auc", "local_only_nonprivate_auc", "epsilon"):
+        names.update(mapping(results.get(key)))
+
+    def size(name: str) -> float:
+        return number(mapping(sites.get(name)).get("samples")) or 0.0
+
+    return sorted(names, key=lambda name: (-size(name), name))
+
+
+def site_epsilon(results: Mapping[str, Any], site: str) -> Any:
+    """Epsilon spent by a site: the per-site record first, the top-level epsilon dict as fallback."""
+    value = mapping(mapping(results.get("sites")).get(site)).get("epsilon")
+    return value if number(value) is not None else mapping(results.get("epsilon")).get(site)
+
+
+def config_value(results: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    """The first of `keys` set (not None) in the run's config: a setting may have several spellings."""
+    config = mapping(results.get("config"))
+    for key in keys:
+        if key in config and config[key] is not None:
+            return config[key]
+    return None
+
+
+def cohort_size(results: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """(people, cases) in the held-out test cohort, each None when not recorded."""
+    metrics = mapping(results.get("test_metrics"))
+    return number(metrics.get("n")), number(metrics.get("cases"))

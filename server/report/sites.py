@@ -1,0 +1,87 @@
+"""The report's per-hospital table: does this hospital, in particular, gain from joining the federation?"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_epsilon, fmt_float, fmt_int
+from genofed.common.reporting.tables import markdown_table
+from genofed.server.report.reading import dp_on, mapping, number, rounds, site_epsilon, site_names
+
+
+def _participation(results: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
+    """How many rounds each site trained in and how many it refused (budget exhausted, offline...)."""
+    trained: dict[str, int] = {}
+    refused: dict[str, int] = {}
+    for record in rounds(results):
+        for site in record.get("participants") or []:
+            trained[site] = trained.get(site, 0) + 1
+        for site in record.get("refused") or []:
+            refused[site] = refused.get(site, 0) + 1
+    return trained, refused
+
+
+def _rounds_cell(site: str, trained: Mapping[str, int], refused: Mapping[str, int], any_rounds: bool) -> str:
+    """'3' or '2 (1 refused)'; not measured when the run recorded no rounds at all."""
+    if not any_rounds:
+        return NOT_MEASURED
+    text = str(trained.get(site, 0))
+    return text + (f" ({refused[site]} refused)" if refused.get(site) else "")
+
+
+def _site_row(results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str) -> list[str]:
+    """One hospital's row; with DP on it has both 'alone' AUCs and the epsilon and noise it used."""
+    record = mapping(mapping(results.get("sites")).get(site))
+    train, validation = record.get("train"), record.get("validation")
+    split = (
+        f"{fmt_int(train)} / {fmt_int(validation)}"
+        if number(train) is not None or number(validation) is not None
+        else NOT_MEASURED
+    )
+    row = [site, fmt_int(record.get("samples")), fmt_int(record.get("cases")), split]
+    local = mapping(results.get("local_only_auc")).get(site)
+    nonprivate = mapping(results.get("local_only_nonprivate_auc")).get(site)
+    row += (
+        [fmt_auc(local), fmt_auc(nonprivate)]
+        if dp
+        else [fmt_auc(nonprivate if number(nonprivate) is not None else local)]
+    )
+    auc, spread = record.get("federated_local_auc"), number(record.get("federated_local_auc_noise_sd"))
+    row.append(fmt_auc(auc) + (f" ± {spread:.2f}" if spread and number(auc) is not None else ""))
+    if dp:
+        row += [fmt_epsilon(site_epsilon(results, site)), fmt_float(record.get("noise_multiplier"), 3)]
+    row.append(rounds_cell)
+    return row
+
+
+def hospitals_section(results: Mapping[str, Any]) -> str:
+    """One row per hospital: does this hospital, in particular, gain from joining the federation?"""
+    names = site_names(results)
+    if not names:
+        return "## Hospitals\n\nNo per-hospital results were recorded."
+    dp = dp_on(results)
+    header = ["Hospital", "Patients (declared)", "Cases", "Train / validation (declared)"]
+    header += (
+        ["Alone, same privacy (test AUC)", "Alone, no privacy (test AUC)"] if dp else ["Alone (test AUC)"]
+    )
+    header.append("Federated model on own validation split (AUC)")
+    if dp:
+        header += ["Epsilon spent", "Noise multiplier"]
+    header.append("Rounds trained")
+    trained, refused = _participation(results)
+    any_rounds = bool(rounds(results))
+    rows = [_site_row(results, s, dp, _rounds_cell(s, trained, refused, any_rounds)) for s in names]
+    intro = (
+        "## Hospitals\n\n"
+        f"The federated model is one shared model, so its AUC on the common test cohort is the same "
+        f"for every hospital: **{fmt_auc(results.get('test_auc'))}**. The table compares it with what "
+        "each hospital would get by training on its own data alone (evaluated on the same test cohort"
+        + (", once with the same privacy budget and once without privacy" if dp else "")
+        + "), and shows how the shared model does on each hospital's own validation split, which can "
+        "reveal a hospital whose patients the shared model serves less well. Sorted by size. Under "
+        "differential privacy that validation AUC is read from the hospital's noisy histogram of its "
+        "validation patients (a release charged to its budget); ± is the spread the noise alone causes, "
+        "and with a few dozen validation patients the sampling error comes on top."
+    )
+    return intro + "\n\n" + markdown_table(header, rows)

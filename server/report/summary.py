@@ -1,0 +1,107 @@
+"""The short answers: the report's headline paragraph and the CLI's closing lines.
+
+Both say, before any detail, whether federating was worth it: the federated model's test AUC
+against training on all data pooled without privacy, against the median hospital training alone,
+and against the Bayes-optimal ceiling when the disease was simulated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_duration, fmt_int
+from genofed.server.report.privacy import privacy_summary_line
+from genofed.server.report.reading import cohort_size, dp_on, median, number, site_values
+
+
+def format_summary(results: Mapping[str, Any], report_path: str | Path | None = None) -> str:
+    """The few lines the CLI prints when a run ends: is it worth opening the report, and where is it.
+
+    Kept to one screen line each so that it survives being pasted into a chat or a ticket.
+    `report_path`, when given, is printed last so that the reader knows where to look.
+    """
+    local_median = median(site_values(results.get("local_only_auc")))
+    parts = [
+        f"federated {fmt_auc(results.get('test_auc'))}",
+        f"pooled, no privacy {fmt_auc(results.get('pooled_auc'))}",
+        f"median local-only {fmt_auc(local_median)}",
+    ]
+    if number(results.get("bayes_auc")) is not None:
+        parts.append(f"Bayes ceiling {fmt_auc(results.get('bayes_auc'))}")
+    lines = ["Test AUC: " + " | ".join(parts), privacy_summary_line(results)]
+    wall = number(results.get("wall_seconds"))
+    per_round = number(results.get("seconds_per_round"))
+    timing = f"Wall time {fmt_duration(wall)}"
+    if per_round is not None:
+        timing += f" ({fmt_duration(per_round)} per round)"
+    lines.append(timing)
+    if report_path is not None:
+        lines.append(f"Report: {report_path}")
+    return "\n".join(lines)
+
+
+def _gap(value: float, reference: float) -> str:
+    """'0.030 below' / '0.012 above' / 'the same as' (within rounding of the shown 3 decimals)."""
+    diff = value - reference
+    if abs(diff) < 0.0005:
+        return "the same as"
+    return f"{abs(diff):.3f} {'above' if diff > 0 else 'below'}"
+
+
+def _cohort_words(results: Mapping[str, Any]) -> str:
+    """'the held-out test cohort of 600 people (60 with the disease)', as far as it was recorded."""
+    n, cases = cohort_size(results)
+    if n is None:
+        return "the held-out test cohort"
+    text = f"the held-out test cohort of {fmt_int(n)} people"
+    return text + (f" ({fmt_int(cases)} with the disease)" if cases is not None else "")
+
+
+def headline(results: Mapping[str, Any]) -> str:
+    """One paragraph a clinician can read without any other section: was federating worth it?"""
+    fed = number(results.get("test_auc"))
+    if fed is None:
+        return (
+            "**The federated model's test AUC was not measured**, so it cannot be compared with "
+            "the alternatives below."
+        )
+    sentences = [f"**The federated model reached AUC {fed:.3f} on {_cohort_words(results)}.**"]
+    comparisons = []
+    pooled = number(results.get("pooled_auc"))
+    if pooled is not None:
+        comparisons.append(
+            f"{_gap(fed, pooled)} training on all hospitals' data pooled in one place "
+            f"without privacy ({pooled:.3f})"
+        )
+    local_median = median(site_values(results.get("local_only_auc")))
+    if local_median is not None:
+        budget = " with the same privacy budget" if dp_on(results) else ""
+        comparisons.append(
+            f"{_gap(fed, local_median)} the median hospital training alone{budget} ({local_median:.3f})"
+        )
+    if comparisons:
+        sentences.append("That is " + ", and ".join(comparisons) + ".")
+    missing = [
+        name
+        for name, value in (("pooled (all data in one place)", pooled), ("hospitals-alone", local_median))
+        if value is None
+    ]
+    if missing:
+        verb = "s were" if len(missing) > 1 else " was"
+        sentences.append(f"The {' and '.join(missing)} baseline{verb} {NOT_MEASURED}.")
+    bayes = number(results.get("bayes_auc"))
+    if bayes is not None:
+        sentences.append(
+            f"No model can exceed the Bayes-optimal ceiling of {bayes:.3f} for this "
+            f"simulated disease (the AUC of its true risk model); the federated model is "
+            f"{_gap(fed, bayes)} it."
+        )
+    sentences.append(
+        "AUC is the chance that the model ranks a randomly chosen patient with the "
+        "disease above one without it: 0.5 is a coin toss, 1.0 a perfect ranking."
+    )
+    if not dp_on(results):
+        sentences.append("**This run was NOT private** (see Privacy below).")
+    return " ".join(sentences)

@@ -1,0 +1,100 @@
+"""Where a run starts: round 0 with a fresh plan, or the last checkpoint of an interrupted run.
+
+A resumed run must compute what the interrupted one would have: same model, same settings
+(except where outputs go and how progress is shown), same plan id, and the round log, history
+and server optimiser state the interrupted run had in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genofed.common.errors import GenofedError
+from genofed.common.model.network import ModelConfig
+from genofed.common.util.progress import Progress
+from genofed.server.checkpoint import CHECKPOINTS, Checkpoint, latest_checkpoint
+from genofed.server.round_log import RoundLog
+from genofed.server.settings import RunSettings
+
+#: Settings a resumed run may change: where outputs go and how progress is shown; and the plan
+#: id, which a resumed run takes from its checkpoint whatever the settings say.
+RESUMABLE_CHANGES = frozenset(
+    {"out-dir", "resume", "quiet", "ledger-dir", "plan-id", "expected-nodes", "wait-seconds"}
+)
+
+#: What a checkpoint keeps of the round log (by RoundLog field), so a resumed run reports every round.
+LOGGED = ("train", "evaluate", "refused", "capped", "update_norms", "refused_epsilon")
+
+#: Settings added after checkpoints were first written, with the value older runs had in effect.
+SETTINGS_ADDED_SINCE = {"secagg": False, "trim-beta": 0.2, "malicious-nodes": 1, "site-evaluations": 0}
+
+
+@dataclass
+class RunStart:
+    """The state a run's first round starts from.
+
+    `round`: the round already closed (0 for a new run); `plan_id`: the privacy plan id the
+    hospitals key their plans and seeds by; `weights`: the global model after `round`;
+    `history`: the per-round records so far; `checkpoint`: the one resumed from (None: a new run).
+    """
+
+    round: int
+    plan_id: str
+    weights: dict[str, torch.Tensor]
+    history: list[dict[str, Any]]
+    checkpoint: Checkpoint | None = None
+
+    @property
+    def resumed(self) -> bool:
+        return self.checkpoint is not None
+
+
+def checkpoint_folder(settings: RunSettings) -> Path:
+    return Path(settings.out_dir) / CHECKPOINTS
+
+
+def run_start(
+    settings: RunSettings, model_config: ModelConfig, initial: dict[str, torch.Tensor], say: Progress
+) -> RunStart:
+    """The run's start: from the latest checkpoint under `resume=true` (when there is one and the
+    settings allow it), else from `initial` at round 0 with the settings' plan id or a new one."""
+    folder = checkpoint_folder(settings)
+    resumed = latest_checkpoint(folder) if settings.resume else None
+    if settings.resume and resumed is None:
+        say(f"no checkpoint in {folder}: starting from round 0")
+    if resumed is None:
+        return RunStart(0, settings.plan_id or uuid.uuid4().hex, initial, [])
+    check_resumable(resumed, model_config, settings, folder)
+    return RunStart(resumed.round, resumed.plan_id, resumed.state_dict, list(resumed.history), resumed)
+
+
+def check_resumable(
+    checkpoint: Checkpoint, model_config: ModelConfig, settings: RunSettings, folder: Path
+) -> None:
+    """A resumed run must compute what the interrupted one would have, so nothing else may change."""
+    if checkpoint.model_config != model_config.to_dict():
+        raise GenofedError(f"the checkpoint in {folder} is for another model/panel; start a new run folder")
+    # checkpoints written before a setting existed ran with its default
+    before, now = {**SETTINGS_ADDED_SINCE, **checkpoint.settings}, settings.to_config()
+    changed = sorted(
+        k for k in set(before) | set(now) if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k)
+    )
+    if changed:
+        details = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        raise GenofedError(f"--resume needs the interrupted run's settings; changed: {details}")
+
+
+def log_snapshot(log: RoundLog) -> dict[str, Any]:
+    """What a checkpoint keeps of the round log."""
+    return {name: getattr(log, name) for name in LOGGED}
+
+
+def restore_log(log: RoundLog, checkpoint: Checkpoint) -> None:
+    """Put the interrupted run's round log back into `log` (fields a checkpoint lacks start empty)."""
+    for name in LOGGED:
+        setattr(log, name, checkpoint.log.get(name, {}))

@@ -1,0 +1,118 @@
+"""What the coordinator does after every round: evaluate the global model on the held-out test
+cohort, add the round to the run's history, write a checkpoint, and report a progress line.
+
+Flower calls it as a strategy's `evaluate_fn` (before round 1 and after each round); the
+SecAgg+ rounds call it the same way. It also keeps the latest global model and its test
+metrics, so the final model is not evaluated twice and a run in which every hospital refused
+still has a model to deliver.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from flwr.app import ArrayRecord, MetricRecord
+
+from genofed.common.model.network import ModelConfig
+from genofed.common.util.progress import Progress
+from genofed.server.checkpoint import Checkpoint, save_checkpoint
+from genofed.server.evaluation import TestCohort
+from genofed.server.resume import RunStart, checkpoint_folder, log_snapshot
+from genofed.server.round_log import RoundLog
+from genofed.server.settings import RunSettings
+from genofed.server.tracking import Tracked
+
+
+@dataclass
+class RoundEnd:
+    """The after-round step of one run (an `evaluate_fn` for Flower).
+
+    `start`: where the run started (a resumed run does not re-evaluate its checkpoint's round);
+    `test`: the held-out test cohort, None without one; `strategy`: whose optimiser state each
+    checkpoint keeps. `history`, `weights` and `metrics` fill in as rounds end.
+    """
+
+    settings: RunSettings
+    model_config: ModelConfig
+    start: RunStart
+    log: RoundLog
+    strategy: Tracked
+    test: TestCohort | None
+    say: Progress
+    history: list[dict[str, Any]] = field(default_factory=list)
+    #: The global model after the last round (Flower's Result has none if all refused) and its
+    #: test metrics (None until a round ended in this process).
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    round_started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.history = list(self.start.history)
+        self.weights = self.start.weights
+
+    def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        """Close Flower's round `server_round` (the run's round `server_round + start.round`)."""
+        if server_round == 0 and self.start.resumed:
+            return None  # round `start.round` was evaluated and checkpointed before the restart
+        real = server_round + self.start.round
+        self.weights = arrays.to_torch_state_dict()
+        self.metrics = self.test.evaluate(self.model_config, self.weights) if self.test else None
+        record = round_record(real, self.metrics or {}, self.log, time.perf_counter() - self.round_started)
+        self.history.append(record)
+        self._save(real)
+        self.say(progress_line(record, self.settings.rounds))
+        self.round_started = time.perf_counter()
+        return MetricRecord(
+            {k: v for k, v in record.items() if isinstance(v, (int, float)) and v is not None}
+        )
+
+    def final(self) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+        """The run's final model and its test metrics (evaluated here when no round ran in this
+        process, e.g. a resume with nothing left to train)."""
+        if self.metrics is None and self.test:
+            return self.weights, self.test.evaluate(self.model_config, self.weights)
+        return self.weights, self.metrics
+
+    def _save(self, real: int) -> None:
+        checkpoint = Checkpoint(
+            real,
+            self.weights,
+            self.model_config.to_dict(),
+            self.start.plan_id,
+            list(self.history),
+            log_snapshot(self.log),
+            self.strategy.state(),
+            self.settings.to_config(),
+        )
+        save_checkpoint(checkpoint_folder(self.settings), checkpoint)
+
+
+def round_record(real: int, metrics: dict[str, Any], log: RoundLog, seconds: float) -> dict[str, Any]:
+    """The history entry of round `real`: test metrics, who took part and refused, worst epsilon."""
+    train = log.train.get(real, {})
+    epsilons = [m["epsilon"] for m in train.values() if not math.isinf(m["epsilon"])]
+    return {
+        "round": real,
+        "test_auc": metrics.get("auc"),
+        "test_accuracy": metrics.get("accuracy"),
+        "train_loss": None,  # hospitals do not release a loss on their patients (it is an exact query)
+        "seconds": seconds if real else 0.0,
+        "participants": sorted(train),
+        "refused": sorted(log.refused.get(real, {})),
+        "epsilon_max": max(epsilons) if epsilons else None,
+    }
+
+
+def progress_line(record: dict[str, Any], rounds: int) -> str:
+    """One line for the progress callback, e.g. `round 2/3, test AUC 0.712, epsilon <= 4.10`."""
+    auc = "n/a" if record["test_auc"] is None else f"{record['test_auc']:.3f}"
+    parts = [f"round {record['round']}/{rounds}", f"test AUC {auc}"]
+    if record["epsilon_max"] is not None:
+        parts.append(f"epsilon <= {record['epsilon_max']:.2f}")
+    if record["refused"]:
+        parts.append(f"refused: {', '.join(record['refused'])}")
+    return ", ".join(parts)

@@ -1,0 +1,84 @@
+"""The run's record of every round, by hospital name: who trained, who refused and why, what each
+evaluation released, what the coordinator's screen measured.
+
+The strategy writes it as replies come in (`genofed.server.tracking`), the SecAgg+ rounds write
+the same fields (`genofed.server.secagg`), a checkpoint keeps it (`genofed.server.resume`) and
+the results are read from it (`genofed.server.results`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flwr.app import Message
+
+
+@dataclass
+class RoundLog:
+    """What happened in each round, by hospital name.
+
+    `site_of_node` names each node that introduced itself at the start of the run; the other
+    fields fill in round by round (keys are the run's real round numbers).
+    """
+
+    site_of_node: dict[int, str]
+    #: The nodes asked at the start of the run; rounds go to these only (see describe_sites).
+    taking_part: set[int] = field(default_factory=set)
+    train: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)  # round -> site -> metrics
+    evaluate: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
+    refused: dict[int, dict[str, str]] = field(default_factory=dict)  # round -> site -> reason
+    #: Each node's cohort sizes as it declared them at the start (`train`: real patients,
+    #: `synthetic`: extra training rows): its example count is capped at `train`, and its
+    #: update norm bound follows from the rows it trains on.
+    declared_sizes: dict[int, dict[str, int]] = field(default_factory=dict)
+    #: round -> site -> note, for example counts the coordinator capped at the declared size.
+    capped: dict[int, dict[str, str]] = field(default_factory=dict)
+    #: round -> site -> {"norm": ||update||, "bound": its DP bound (absent without DP)}.
+    update_norms: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)
+    #: round -> site -> the epsilon a site reported with an update the coordinator refused: the
+    #: site spent it all the same, so its cumulative epsilon must count it.
+    refused_epsilon: dict[int, dict[str, float]] = field(default_factory=dict)
+    #: The messages of the current exchange: a reply the SuperLink writes itself (the node
+    #: stopped sending heartbeats) comes from the SuperLink, so it is matched to the message it
+    #: answers, whose id Flower assigns when sending it.
+    sent: list[Message] = field(default_factory=list)
+
+    def note_sent(self, messages: Iterable[Message]) -> list[Message]:
+        """Remember the messages of the exchange about to start; returns them as a list."""
+        self.sent = list(messages)
+        return self.sent
+
+    def node(self, msg: Message) -> int:
+        """The node a reply is about: the one its message was sent to, else its sender."""
+        for sent in self.sent:
+            if sent.metadata.message_id and sent.metadata.message_id == msg.metadata.reply_to_message_id:
+                return sent.metadata.dst_node_id
+        return msg.metadata.src_node_id
+
+    def site(self, msg: Message) -> str:
+        """The hospital name of a reply (`node-N` for a node that never introduced itself)."""
+        node = self.node(msg)
+        return self.site_of_node.get(node, f"node-{node}")
+
+    def participants(self) -> set[int]:
+        """The nodes rounds go to: those asked at the start (or, without that list, those named)."""
+        return self.taking_part or set(self.site_of_node)
+
+
+def epsilon_by_site(log: RoundLog) -> dict[str, float]:
+    """Each site's cumulative epsilon as it last reported it (a round's evaluation follows its
+    training; an update the coordinator refused still spent the epsilon reported with it)."""
+    latest: dict[str, float] = {}
+    replies = [((r, 0), sites) for r, sites in log.train.items()] + [
+        ((r, 1), sites) for r, sites in log.evaluate.items()
+    ]
+    replies += [
+        ((r, 0), {site: {"epsilon": eps} for site, eps in sites.items()})
+        for r, sites in log.refused_epsilon.items()
+    ]
+    for _order, sites in sorted(replies, key=lambda item: item[0]):
+        for site, metrics in sites.items():
+            if "epsilon" in metrics:
+                latest[site] = metrics["epsilon"]
+    return latest

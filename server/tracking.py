@@ -1,0 +1,219 @@
+"""`Tracked`: a Flower strategy wrapped with what a clinical run needs on top of its aggregation.
+
+Built the way Flower's own `DifferentialPrivacyServerSideFixedClipping` is: the wrapper holds
+the inner strategy (FedAvg, FedProx, FedAdam, FedMedian, FedTrimmedAvg, Krum, MultiKrum) and
+delegates every hook to it, adding around each call:
+
+- which hospital each reply came from (for the per-hospital table and epsilon), and who refused;
+- the coordinator's checks of every update before any of it is aggregated
+  (`genofed.server.integrity`: finite, example count capped at the declared cohort, update norm
+  within what DP-SGD with the agreed settings can produce);
+- a deterministic aggregation order and node sample (a resumed run must reproduce an
+  uninterrupted one bit for bit);
+- a round offset, because `Strategy.start` always counts from round 1 and a resumed run
+  continues from its checkpoint's round;
+- parameters no hospital trains (fine-tuning) kept bit-identical;
+- the hospitals' evaluations: asked only after the planned rounds, their noisy score
+  histograms summed.
+
+The server optimiser's state (FedAdam's moments), which a checkpoint keeps for a resumed run,
+goes in and out through `state()` and `load_state()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Iterable
+from typing import Any
+
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
+
+from genofed.common.privacy.release import histogram_metrics, pooled_histogram
+from genofed.server.integrity import SentModel, UpdateScreen, refusal
+from genofed.server.round_log import RoundLog
+
+logger = logging.getLogger(__name__)
+
+#: The inner strategy's attributes that carry over from round to round: FedOpt's moments
+#: (FedAdam: first and second). Strategies without them have no state.
+OPTIMISER_STATE = ("m_t", "v_t")
+
+
+class Tracked(Strategy):
+    """A Flower strategy with genofed's round bookkeeping and update screening around it.
+
+    Parameters
+    ----------
+    strategy:
+        The Flower strategy that configures rounds and aggregates (it never sees a reply the
+        screen refused).
+    log:
+        The run's round log, written as replies come in.
+    round_offset:
+        The round the run starts from (a resumed run's checkpoint round): Flower's round r is
+        the run's round r + round_offset, in the log, the train config and the node sample.
+    seed:
+        The run's seed; each round's node sample is drawn with `random` seeded by it and the
+        round, so a resumed run samples as the uninterrupted one did.
+    frozen:
+        Parameters no hospital trains (fine-tuning with a frozen encoder): kept bit-identical
+        rather than re-averaged, since a weighted mean of equal arrays can move them by a
+        rounding.
+    screen:
+        The coordinator's checks of each train reply (None: none, e.g. a bare strategy in a test).
+    evaluation_rounds:
+        The (real) rounds after which hospitals evaluate the global model: each evaluation is a
+        DP release from their budgets, so only the planned ones are asked for.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        log: RoundLog,
+        *,
+        round_offset: int = 0,
+        seed: int = 0,
+        frozen: frozenset[str] = frozenset(),
+        screen: UpdateScreen | None = None,
+        evaluation_rounds: frozenset[int] = frozenset(),
+    ) -> None:
+        super().__init__()
+        self.strategy = strategy
+        self.log = log
+        self.round_offset = round_offset
+        self.seed = seed
+        self.frozen = frozen
+        self.screen = screen
+        self.evaluation_rounds = evaluation_rounds
+        self._sent: ArrayRecord | None = None
+
+    def __repr__(self) -> str:
+        return f"Tracked({self.strategy.__class__.__name__})"
+
+    # --- the server optimiser's state, for checkpoints ----------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """The inner strategy's state that a resumed run needs (FedAdam's moments; {} for FedAvg)."""
+        return {key: getattr(self.strategy, key) for key in OPTIMISER_STATE if hasattr(self.strategy, key)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Put back what `state()` returned, as a checkpoint kept it."""
+        for key, value in state.items():
+            setattr(self.strategy, key, value)
+
+    # --- Flower's hooks -----------------------------------------------------------------------
+
+    def summary(self) -> None:
+        self.strategy.summary()
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        real = server_round + self.round_offset
+        random.seed(f"{self.seed}:{real}")  # Flower samples nodes with `random`: same seed, same sample
+        self._sent = arrays
+        messages = self.strategy.configure_train(real, arrays, config, grid)
+        return self.log.note_sent(self._described_only(messages))
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        real = server_round + self.round_offset
+        replies = self._record(real, self._screened(real, replies), self.log.train, note_refusals=True)
+        arrays, metrics = self.strategy.aggregate_train(real, replies)
+        return self._keep_frozen(arrays), metrics
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        real = server_round + self.round_offset
+        if real not in self.evaluation_rounds:
+            return self.log.note_sent([])
+        messages = self.strategy.configure_evaluate(real, arrays, config, grid)
+        return self.log.note_sent(self._described_only(messages))
+
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+        """The hospitals' noisy score histograms, summed: the pooled validation metrics of the model.
+
+        Flower's weighted mean would average the counts; a sum is the histogram of all the
+        hospitals' validation patients, and everything derived from it is post-processing.
+        """
+        real = server_round + self.round_offset
+        self._record(real, replies, self.log.evaluate, note_refusals=False)
+        released = [
+            m["val-histogram"] for m in self.log.evaluate.get(real, {}).values() if "val-histogram" in m
+        ]
+        if not released:
+            return None
+        pooled = histogram_metrics(pooled_histogram(released))
+        return MetricRecord({f"val-{k}": float(v) for k, v in pooled.items() if v is not None})
+
+    # --- around the hooks ---------------------------------------------------------------------
+
+    def _described_only(self, messages: Iterable[Message]) -> list[Message]:
+        """Only hospitals that introduced themselves at the start (name, cohort size) take part;
+        one that connects later joins the next run."""
+        taking_part = self.log.participants()
+        return [m for m in messages if m.metadata.dst_node_id in taking_part]
+
+    def _screened(self, real_round: int, replies: Iterable[Message]) -> list[Message]:
+        """Every reply that fails the coordinator's checks becomes a refusal of its site, with the
+        reason; an inflated example count is capped in place. See genofed.server.integrity."""
+        replies = list(replies)
+        if self.screen is None or self._sent is None:
+            return replies
+        sent = SentModel.of(self._sent)
+        return [msg if msg.has_error() else self._screen_one(real_round, msg, sent) for msg in replies]
+
+    def _screen_one(self, real_round: int, msg: Message, sent: SentModel) -> Message:
+        assert self.screen is not None
+        site, node = self.log.site(msg), self.log.node(msg)
+        verdict = self.screen.screen(msg, node, sent)
+        if verdict.norm is not None:
+            bound = {} if verdict.bound is None else {"bound": verdict.bound}
+            self.log.update_norms.setdefault(real_round, {})[site] = {"norm": verdict.norm, **bound}
+        if verdict.capped_from is not None:
+            self._note_capped(real_round, site, node, verdict.capped_from)
+        if verdict.refusal is None:
+            return msg
+        logger.warning("round %d, %s: %s", real_round, site, verdict.refusal)
+        reported = next(iter(msg.content.metric_records.values()), {}).get("epsilon")
+        if isinstance(reported, (int, float)) and not math.isnan(reported):
+            self.log.refused_epsilon.setdefault(real_round, {})[site] = float(reported)
+        return refusal(msg, verdict.refusal)
+
+    def _note_capped(self, real_round: int, site: str, node: int, claimed: float) -> None:
+        declared = self.log.declared_sizes[node]["train"]
+        note = (
+            f"claimed {claimed:g} training examples, declared {declared} at the start: weighted as {declared}"
+        )
+        self.log.capped.setdefault(real_round, {})[site] = note
+        logger.warning("round %d, %s: %s", real_round, site, note)
+
+    def _keep_frozen(self, arrays: ArrayRecord | None) -> ArrayRecord | None:
+        if arrays is None or not self.frozen or self._sent is None:
+            return arrays
+        sent = self._sent.to_torch_state_dict()
+        merged = {k: (sent[k] if k in self.frozen else v) for k, v in arrays.to_torch_state_dict().items()}
+        return ArrayRecord(merged)
+
+    def _record(
+        self, real_round: int, replies: Iterable[Message], sink: dict, *, note_refusals: bool
+    ) -> list[Message]:
+        """Note each reply by site; return them sorted by site, so sums run in a fixed order."""
+        replies = sorted(replies, key=self.log.site)
+        for msg in replies:
+            site = self.log.site(msg)
+            if not msg.has_error():
+                metrics = next(iter(msg.content.metric_records.values()))
+                sink.setdefault(real_round, {})[site] = {
+                    k: [float(x) for x in v] if isinstance(v, list) else float(v) for k, v in metrics.items()
+                }
+            elif note_refusals:
+                reason = msg.error.reason or f"error {msg.error.code}"
+                self.log.refused.setdefault(real_round, {})[site] = reason
+        return replies

@@ -1,0 +1,43 @@
+"""The grid every experiment runs over: site sizes x seeds x privacy levels.
+
+An experiment's config holds the grid; these helpers check it the same way everywhere and write
+it into the results the same way (an infinite epsilon, "no DP", is stored as the string "inf",
+which JSON can hold).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any
+
+from genofed.common.errors import GenofedError
+
+#: The smallest site an experiment draws: below it a site's 80 % training split is a handful.
+MIN_SITE_SIZE = 20
+
+
+def check_sizes(sizes: tuple[int, ...]) -> None:
+    """Refuse an empty list of site sizes or one below `MIN_SITE_SIZE` patients."""
+    if not sizes or min(sizes) < MIN_SITE_SIZE:
+        raise GenofedError(f"site sizes must be >= {MIN_SITE_SIZE} patients")
+
+
+def check_grid(sizes: tuple[int, ...], seeds: tuple[int, ...], epsilons: tuple[float, ...]) -> None:
+    """Refuse a grid without sizes, seeds or privacy levels (`check_sizes` for the sizes)."""
+    check_sizes(sizes)
+    if not seeds or not epsilons:
+        raise GenofedError("give at least one seed and one epsilon")
+
+
+def epsilon_key(epsilon: float) -> float | str:
+    """How a privacy level is stored in rows and JSON: "inf" for no DP, else the float."""
+    return "inf" if math.isinf(epsilon) else float(epsilon)
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """An experiment config (a dataclass with `epsilons` and `run: RunSettings`) as JSON-ready data."""
+    data = asdict(config)
+    data["epsilons"] = [epsilon_key(e) for e in config.epsilons]
+    data["run"] = config.run.to_config()
+    return data

@@ -1,0 +1,82 @@
+"""Synthetic data in a federation on Flower's simulation engine: each virtual site generates its
+cohort (its ledger charged), trains on real + synthetic records, and the report says who used
+what. The ClientApp's side alone is in tests/unit/client/test_synthetic_training.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flwr.supercore.task_identity import TaskIdentity
+
+from genofed.client.synth import SynthOptions
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.synthetic.checks import Thresholds
+from genofed.server.settings import RunSettings
+
+#: Every check reported but none failing: the tests need a batch that passes on 80 patients.
+PERMISSIVE = Thresholds(
+    af_correlation_min=-1.0,
+    ld_correlation_min=-1.0,
+    aats_low=0.0,
+    aats_high=1.0,
+    privacy_loss_max=1.0,
+    exact_copies_max=10**6,
+    mia_auc_max=1.0,
+    spurious_rate_max=1.0,
+    association_recall_min=None,
+    pca_mixing_min=None,
+    genotype_tvd_mean_max=None,
+    effect_correlation_min=None,
+)
+
+
+@pytest.fixture(scope="module")
+def federation(simulated_cohorts) -> Path:
+    """The session's small cohorts, seed 21 (read only: ledgers and synthetic cohorts are written
+    to each test's own folders)."""
+    return simulated_cohorts(21)
+
+
+@pytest.fixture(autouse=True)
+def _task_identity():
+    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+
+
+def test_simulate_with_synthetic_data_generates_charges_and_reports_per_site(
+    federation, tmp_path, monkeypatch
+):
+    """The whole path on Flower's simulation engine: each virtual site generates its cohort (its
+    ledger charged), trains on real + synthetic, and the report says who used what."""
+    import functools
+
+    import genofed.simulations.local.synthetic_sites as synthetic_sites
+    from genofed.server.report import render_markdown
+    from genofed.simulations.local.simulate import simulate
+
+    monkeypatch.setattr(
+        synthetic_sites, "SynthOptions", functools.partial(SynthOptions, epochs=3, thresholds=PERMISSIVE)
+    )
+    settings = RunSettings(
+        data_dir=str(federation),
+        out_dir=str(tmp_path / "run"),
+        rounds=2,
+        epsilon=8.0,
+        quiet=True,
+        synthetic_ratio=0.5,
+        synthetic_epsilon=2.0,
+    )
+    results = simulate(settings, references=False)
+    synthetic = results["synthetic"]
+    assert synthetic["ratio"] == 0.5 and synthetic["generator_epsilon"] == 2.0
+    for name, site in results["sites"].items():
+        assert synthetic["sites"][name]["passed"]
+        assert site["synthetic"] == round(
+            0.5 * site["train"]
+        )  # what the site trained with, from its own reply
+        ledger = PrivacyLedger(tmp_path / "run" / "privacy-ledgers" / name / LEDGER_FILE)
+        assert any(c.plan_id.startswith("synth-") for c in ledger.charges)
+        assert ledger.epsilon(1e-5) <= 8.0 + 1e-6 and results["epsilon"][name] == pytest.approx(
+            ledger.epsilon(1e-5)
+        )
+    assert "## Synthetic data" in render_markdown(results, {})

@@ -1,0 +1,257 @@
+"""A site's privacy ledger is bound to its data: every refusal of `hospital check` and `hospital
+start`, the audited overrides, and the durable writes (the agent's functions, no processes but
+the CLI's one-line errors)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from genofed.client.agent.audit import read_audit
+from genofed.client.agent.keys import init_site
+from genofed.client.agent.launch import AgentOptions, audit_lines, check_site, prepare_start
+from genofed.client.agent.ledger_binding import BINDING_FILE, INDEX_ENV, LedgerRefused, index_path
+from genofed.common.data.layout import hospital_folders
+from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.util import atomic
+from genofed.server.service.pki import write_pki
+from genofed.simulations.local.loopback import GENOFED
+
+
+@pytest.fixture(scope="module")
+def cohorts(simulated_cohorts) -> Path:
+    """The session's small cohorts, seed 11 (read only: sites, ledgers and indexes go to tmp_path)."""
+    return simulated_cohorts(11)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Path:
+    return tmp_path / "home" / "ledgers.json"
+
+
+def _site(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / f"site-{name}"
+    init_site(folder, name)
+    return folder
+
+
+def _check(site: Path, cohorts: Path, which: int, index: Path, **overrides: str) -> dict:
+    data = hospital_folders(cohorts)[which]
+    return check_site(
+        site, data.genotypes, data.phenotypes, cohorts / "panel.tsv", ledger_index=index, **overrides
+    )
+
+
+def _start(site: Path, index: Path, ca: Path, new_ledger: str = "") -> None:
+    prepare_start(
+        site, AgentOptions(coordinator="localhost:9", ca=ca, ledger_index=index, new_ledger=new_ledger)
+    )
+
+
+def _spend(site: Path) -> None:
+    """What a first round leaves in the state folder: a ledger with a charge, and the noise secret."""
+    PrivacyLedger(site / "state" / LEDGER_FILE).charge(Charge("plan", 1, 1.1, 0.2, 10, 0.5))
+    (site / "state" / "secret.key").write_bytes(b"s" * 32)
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> Path:
+    write_pki(tmp_path / "pki", ["localhost"])
+    return tmp_path / "pki" / "ca.pem"
+
+
+def test_the_first_check_binds_the_ledger_to_the_data(tmp_path: Path, cohorts: Path, index: Path) -> None:
+    site = _site(tmp_path, "rostov")
+    bound = _check(site, cohorts, 0, index)
+    assert bound["ledger"] == "bind"
+    binding = json.loads((site / "state" / BINDING_FILE).read_text())
+    files = json.loads((site / "hospital.json").read_text())["data"]["files"]
+    assert binding["data"] == {role: files[role]["sha256"] for role in ("genotypes", "phenotypes")}
+    entries = json.loads(index.read_text())["files"]
+    assert {entries[files[r]["sha256"]]["state_dir"] for r in ("genotypes", "phenotypes")} == {
+        str((site / "state").resolve())
+    }
+    assert _check(site, cohorts, 0, index)["ledger"] == "ok"  # checking again changes nothing
+
+
+def test_a_ledger_from_before_bindings_is_adopted_not_reset(
+    tmp_path: Path, cohorts: Path, index: Path
+) -> None:
+    site = _site(tmp_path, "rostov")
+    (site / "state").mkdir(mode=0o700)
+    _spend(site)  # a site folder from an earlier genofed: a ledger, no binding
+    assert _check(site, cohorts, 0, index)["ledger"] == "adopt"
+    assert PrivacyLedger(site / "state" / LEDGER_FILE).charges  # untouched
+    assert json.loads((site / "state" / BINDING_FILE).read_text())["ledger_seen_at"]
+
+
+def test_a_new_state_folder_for_data_that_has_a_ledger_is_refused(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
+    first = _site(tmp_path, "rostov")
+    _check(first, cohorts, 0, index)
+    _spend(first)
+    second = _site(tmp_path, "rostov-again")
+    with pytest.raises(LedgerRefused, match=f"already has a privacy ledger in {first.resolve()}/state"):
+        _check(second, cohorts, 0, index)
+    assert not (second / "state" / BINDING_FILE).exists() and "data" not in json.loads(
+        (second / "hospital.json").read_text()
+    )
+    # the same at start: a copied hospital.json points the agent at a new, empty state folder
+    shutil.copyfile(first / "hospital.json", second / "hospital.json")
+    with pytest.raises(LedgerRefused, match="already has a privacy ledger"):
+        _start(second, index, ca)
+    _start(first, index, ca)  # the site with the ledger starts
+
+
+def test_a_lost_ledger_is_refused(tmp_path: Path, cohorts: Path, index: Path, ca: Path) -> None:
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    _start(site, index, ca)  # before the first round: no ledger yet, nothing lost
+    _spend(site)
+    _start(site, index, ca)  # the agent sees the ledger and records it in the binding
+    assert json.loads((site / "state" / BINDING_FILE).read_text())["ledger_seen_at"]
+    (site / "state" / LEDGER_FILE).unlink()
+    (site / "state" / "secret.key").unlink()
+    with pytest.raises(LedgerRefused, match="is gone .*restore"):
+        _start(site, index, ca)
+    shutil.rmtree(site / "state")  # the whole state folder: the index still knows it
+    with pytest.raises(LedgerRefused, match="is gone"):
+        _start(site, index, ca)
+    with pytest.raises(LedgerRefused, match="is gone"):
+        _check(site, cohorts, 0, index)
+
+
+def test_a_ledger_spent_on_other_data_is_refused_unless_declared_an_update(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    _spend(site)
+    with pytest.raises(LedgerRefused, match="was spent on other data .*--data-update REASON"):
+        _check(site, cohorts, 1, index)
+    bound = _check(site, cohorts, 1, index, data_update="cohort refreshed with 2026 recruits")
+    assert bound["ledger"] == "data-update"
+    binding = json.loads((site / "state" / BINDING_FILE).read_text())
+    assert binding["previous"][0]["reason"] == "cohort refreshed with 2026 recruits"
+    assert len(json.loads(index.read_text())["files"]) == 4  # the old files stay bound to this ledger
+    (entry,) = read_audit(site / "audit.jsonl")
+    assert (
+        entry["type"] == "ledger" and entry["event"] == "data-update" and entry["command"] == "hospital check"
+    )
+    # a state folder swapped in from another site: start refuses the mismatch
+    other = _site(tmp_path, "elista")
+    _check(other, cohorts, 2, index)
+    shutil.rmtree(site / "state")
+    shutil.copytree(other / "state", site / "state")
+    with pytest.raises(LedgerRefused, match="run `genofed hospital check` again"):
+        _start(site, index, ca)
+
+
+def test_a_new_ledger_only_on_request_and_audited(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
+    first = _site(tmp_path, "rostov")
+    _check(first, cohorts, 0, index)
+    _spend(first)
+    second = _site(tmp_path, "rostov-restored")
+    with pytest.raises(LedgerRefused, match="needs a reason"):
+        _check(second, cohorts, 0, index, new_ledger="   ")
+    bound = _check(
+        second, cohorts, 0, index, new_ledger="old server lost, ledger backed up on paper: 0.5 spent"
+    )
+    assert bound["ledger"] == "new-ledger"
+    (entry,) = read_audit(second / "audit.jsonl")
+    assert entry["event"] == "new-ledger" and entry["reason"].startswith("old server lost")
+    assert {r["state_dir"] for r in entry["replaced"]} == {str((first / "state").resolve())}
+    assert "ledger new-ledger (hospital check): old server lost" in audit_lines(second)[0]
+    entries = json.loads(index.read_text())["files"].values()
+    assert all(e["state_dir"] == str((second / "state").resolve()) and e["replaced"] for e in entries)
+    with pytest.raises(LedgerRefused, match=f"already has a privacy ledger in {second.resolve()}/state"):
+        _start(first, index, ca)  # the old ledger is superseded, not a second live one
+    _start(second, index, ca)
+
+
+def test_the_cli_refuses_in_one_line_and_offers_new_ledger(tmp_path: Path, cohorts: Path, ca: Path) -> None:
+    env = dict(os.environ, **{INDEX_ENV: str(tmp_path / "home")})
+    data = hospital_folders(cohorts)[0]
+    for name in ("rostov", "copy"):
+        _site(tmp_path, name)
+    args = [
+        "--genotypes",
+        str(data.genotypes),
+        "--phenotypes",
+        str(data.phenotypes),
+        "--panel",
+        str(cohorts / "panel.tsv"),
+    ]
+    first = subprocess.run(
+        [GENOFED, "hospital", "check", str(tmp_path / "site-rostov"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert (
+        first.returncode == 0
+        and "privacy ledger" in first.stdout
+        and (tmp_path / "home" / "ledgers.json").exists()
+    )
+    refused = subprocess.run(
+        [GENOFED, "hospital", "check", str(tmp_path / "site-copy"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "already has a privacy ledger" in refused.stderr and "--new-ledger REASON" in refused.stderr
+    shutil.copyfile(tmp_path / "site-rostov" / "hospital.json", tmp_path / "site-copy" / "hospital.json")
+    start = [
+        GENOFED,
+        "hospital",
+        "start",
+        str(tmp_path / "site-copy"),
+        "--coordinator",
+        "localhost:9",
+        "--ca",
+        str(ca),
+    ]
+    refused = subprocess.run(start, capture_output=True, text=True, env=env)
+    assert refused.returncode == 2 and "already has a privacy ledger" in refused.stderr
+    assert (
+        "--new-ledger"
+        in subprocess.run([GENOFED, "hospital", "start", "--help"], capture_output=True, text=True).stdout
+    )
+
+
+def test_the_index_lives_in_genofed_home_or_the_users_own_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(INDEX_ENV, str(tmp_path / "g"))
+    assert index_path() == tmp_path / "g" / "ledgers.json"
+    monkeypatch.delenv(INDEX_ENV)
+    monkeypatch.setenv("HOME", str(tmp_path / "elsewhere"))  # an operator's sudo may keep their own $HOME
+    assert (
+        index_path()
+        == Path(pwd.getpwuid(os.geteuid()).pw_dir) / ".local" / "state" / "genofed" / "ledgers.json"
+    )
+
+
+def test_ledger_writes_are_fsynced_file_and_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    real = os.fsync
+
+    def record(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", record)
+    ledger = tmp_path / "state" / LEDGER_FILE
+    PrivacyLedger(ledger).charge(Charge("plan", 1, 1.1, 0.2, 10, 0.5))
+    assert any(".privacy-ledger.json." in path for path in synced)  # the data, before the rename
+    assert synced[-1] == str(ledger.parent)  # the folder, after it

@@ -1,0 +1,99 @@
+"""What `genofed hospital check` fixes in the hospital's own configuration, and that the ClientApp
+holds the coordinator to it: the declared cohort size, the model architecture, the evaluation cap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.supercore.task_identity import TaskIdentity
+
+from genofed.client.agent.keys import init_site
+from genofed.client.agent.launch import check_site, node_config
+from genofed.client.app import make_client_app
+from genofed.common.data.layout import hospital_folders
+from genofed.common.data.panel import VariantPanel
+from genofed.common.errors import GenofedError
+from genofed.common.model.network import ModelConfig, build_model
+
+
+@pytest.fixture(scope="module")
+def cohorts(simulated_cohorts) -> Path:
+    """The session's small cohorts, seed 11 (read only: the site and its ledger go to tmp_path)."""
+    return simulated_cohorts(11)
+
+
+@pytest.fixture(autouse=True)
+def _task_identity():
+    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+
+
+def _checked(tmp_path: Path, cohorts: Path, **options) -> tuple[Path, dict]:
+    site = tmp_path / "site"
+    init_site(site, "rostov")
+    data = hospital_folders(cohorts)[0]
+    bound = check_site(
+        site,
+        data.genotypes,
+        data.phenotypes,
+        cohorts / "panel.tsv",
+        ledger_index=tmp_path / "home" / "ledgers.json",
+        **options,
+    )
+    return site, bound
+
+
+def _train(config: ModelConfig, **settings) -> Message:
+    base = {
+        "server-round": 1,
+        "num-rounds": 1,
+        "plan-id": "p",
+        "local-epochs": 1,
+        "batch-size": 16,
+        "lr": 0.03,
+        "clip": 1.0,
+        "epsilon": 8.0,
+        "delta": 1e-5,
+        "model": json.dumps(config.to_dict()),
+        "site-evaluations": 1,
+    }
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord(build_model(config, seed=0).state_dict()),
+            "config": ConfigRecord({**base, **settings}),
+        }
+    )
+    return Message(content, message_type=MessageType.TRAIN, dst_node_id=7)
+
+
+def test_check_pins_size_architecture_and_evaluations_and_the_client_app_holds_to_them(tmp_path, cohorts):
+    site, bound = _checked(tmp_path, cohorts, declared_size=60, max_evaluations=2)
+    assert (bound["declared_size"], bound["max_evaluations"]) == (60, 2) and len(bound["model_digest"]) == 64
+    config = node_config(site, json.loads((site / "hospital.json").read_text()))
+    assert (config["declared-size"], config["max-evaluations"], config["model-digest"]) == (
+        60,
+        2,
+        bound["model_digest"],
+    )
+
+    app = make_client_app()
+    context = Context(run_id=1, node_id=7, node_config=config, state=RecordDict(), run_config={})
+    agreed = ModelConfig(n_variants=len(VariantPanel.load(cohorts / "panel.tsv")))
+    reply = app(_train(agreed), context)
+    assert not reply.has_error(), reply.error
+    assert next(iter(reply.content.metric_records.values()))["num-examples"] == 48  # 80 % of the declared 60
+    other = ModelConfig(n_variants=agreed.n_variants, hidden=4)
+    refused = app(_train(other, **{"plan-id": "q"}), context)
+    assert refused.has_error() and "did not agree" in refused.error.reason
+    greedy = app(_train(agreed, **{"plan-id": "r", "site-evaluations": 3}), context)
+    assert greedy.has_error() and "at most 2" in greedy.error.reason
+
+
+def test_the_default_declared_size_is_the_cohort_rounded_to_ten(tmp_path, cohorts):
+    _site, bound = _checked(tmp_path, cohorts)
+    samples = bound["summary"]["samples"]
+    assert bound["declared_size"] == max(10, 10 * round(samples / 10)) and bound["max_evaluations"] == 20
+    with pytest.raises(GenofedError, match="declared-size"):
+        _checked(tmp_path / "again", cohorts, declared_size=1)

@@ -1,0 +1,42 @@
+"""A site's round planning on its privacy ledger (client/budget.py): a nearly spent budget that
+only buys noise is refused, and nothing is planned or charged."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_a_nearly_spent_budget_that_only_buys_noise_is_refused(tmp_path):
+    """RDP composition leaves room for a little more work on a nearly spent budget; when that
+    room only allows updates that are noise, the site refuses and keeps the rest."""
+    from genofed.client.budget import MAX_USEFUL_NOISE, plan_round
+    from genofed.common.privacy.accountant import BudgetExhausted
+    from genofed.common.privacy.ledger import Charge, PrivacyLedger
+
+    ledger = PrivacyLedger(tmp_path / "ledger.json")
+    ledger.set_plan("old", 1.0, 0.2, 500, 8.0, 1e-5)
+    ledger.charge(Charge("old", 1, 1.0, 0.2, 500, 7.99, "2026-01-01T00:00:00", "earlier run"))
+    spent = ledger.epsilon(1e-5)
+    with pytest.raises(BudgetExhausted, match="already spent"):
+        plan_round(
+            ledger,
+            plan_id="new",
+            server_round=1,
+            num_rounds=10,
+            sample_rate=0.2,
+            steps_per_round=50,
+            budget=spent + 0.01,
+            delta=1e-5,
+        )
+    assert ledger.plan("new") is None and len(ledger.charges) == 1  # nothing planned, nothing charged
+    ok = plan_round(
+        ledger,
+        plan_id="new",
+        server_round=1,
+        num_rounds=1,
+        sample_rate=0.2,
+        steps_per_round=5,
+        budget=spent + 3.0,
+        delta=1e-5,
+    )
+    assert ok.noise_multiplier <= MAX_USEFUL_NOISE and ok.epsilon_after <= spent + 3.0

@@ -1,0 +1,137 @@
+"""`genofed synth`: a site's validated synthetic cohort, and the generator charged to its ledger."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+
+import genofed.client.synth as synth_module
+from genofed.cli.main import main
+from genofed.common.data.readers import read_genotypes, read_phenotypes
+from genofed.common.data.readers.vcf import read_vcf
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.synthetic.checks import Thresholds
+
+PERMISSIVE = Thresholds(
+    af_correlation_min=-1.0,
+    ld_correlation_min=-1.0,
+    aats_low=0.0,
+    aats_high=1.0,
+    privacy_loss_max=1.0,
+    exact_copies_max=10**6,
+    mia_auc_max=1.0,
+    spurious_rate_max=1.0,
+    association_recall_min=None,
+    pca_mixing_min=None,
+)
+
+
+@pytest.fixture(scope="module")
+def site(simulated_cohorts) -> tuple[Path, Path]:
+    fed = simulated_cohorts(5)  # read only: generated cohorts and ledgers go to tmp_path
+    return fed / "rostov" / "genotypes.vcf.gz", fed / "rostov" / "phenotypes.csv"
+
+
+def _args(site, out, *extra) -> list[str]:
+    defaults = [] if "--epochs" in extra else ["--epochs", "5"]
+    return [
+        "synth",
+        "--genotypes",
+        str(site[0]),
+        "--phenotypes",
+        str(site[1]),
+        "--out",
+        str(out),
+        *defaults,
+        *extra,
+    ]
+
+
+def test_a_failed_batch_writes_the_report_but_no_records(site, tmp_path, capsys):
+    """100 patients and 5 epochs cannot reproduce LD: the checks must say so, and nothing usable is
+    written."""
+    out = tmp_path / "out"
+    assert main(_args(site, out)) == 1
+    summary = json.loads((out / "validation.json").read_text())
+    assert summary["passed"] is False and summary["failed_checks"] and summary["records_written"] == 0
+    assert not (out / "genotypes.vcf.gz").exists() and not (out / "phenotypes.csv").exists()
+    assert "NOT written" in (out / "report.md").read_text()
+    assert "FAILED validation" in capsys.readouterr().out
+
+
+def test_a_passing_batch_is_written_as_files_the_loaders_read(site, tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE)
+    )
+    out = tmp_path / "out"
+    assert main(_args(site, out, "--n", "50")) == 0
+    summary = json.loads((out / "validation.json").read_text())
+    genotypes = read_genotypes(out / "genotypes.vcf.gz")
+    phenotypes = read_phenotypes(out / "phenotypes.csv")
+    assert genotypes.n_samples == summary["records_written"] == 50 - summary["records_dropped_as_too_close"]
+    assert phenotypes.sample_ids == genotypes.sample_ids and set(phenotypes.labels) <= {0, 1}
+    assert genotypes.variant_ids == read_genotypes(site[0]).variant_ids
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    # the simulated hospital's VCF is fully phased: the generator modelled haplotypes and wrote them phased
+    assert summary["generator"]["phased"] is True
+    assert read_vcf(out / "genotypes.vcf.gz", haplotypes=True).unphased_heterozygous == 0
+
+
+def test_phase_ignore_models_dosages_and_writes_unphased_calls(site, tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE)
+    )
+    out = tmp_path / "out"
+    assert main(_args(site, out, "--n", "30", "--phase", "ignore", "--temperature", "0.7")) == 0
+    summary = json.loads((out / "validation.json").read_text())
+    assert summary["generator"]["phased"] is False and "ignore" in summary["generator"]["modelled"]
+    assert summary["generator"]["temperature"] == 0.7
+    written = read_vcf(out / "genotypes.vcf.gz", haplotypes=True)
+    assert written.unphased_heterozygous == int((written.dosages == 1).sum()) > 0
+
+
+def test_dp_generator_is_charged_to_the_site_ledger_and_the_budget_is_enforced(site, tmp_path, capsys):
+    state = tmp_path / "state"
+    main(_args(site, tmp_path / "a", "--epsilon", "2", "--state-dir", str(state)))
+    ledger = PrivacyLedger(state / LEDGER_FILE)
+    assert ledger.charges and "generator" in ledger.charges[0].note
+    spent = ledger.epsilon(1e-5)
+    assert 1.5 < spent <= 2.0 + 1e-6
+    capsys.readouterr()
+    # 2 more would pass a lifetime cap of 3: refused before training, nothing written, nothing charged
+    assert (
+        main(_args(site, tmp_path / "b", "--epsilon", "2", "--state-dir", str(state), "--budget", "3")) == 2
+    )
+    assert "exceed its budget" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    assert PrivacyLedger(state / LEDGER_FILE).epsilon(1e-5) == pytest.approx(spent)
+
+
+def test_dp_without_a_ledger_and_a_used_folder_are_refused(site, tmp_path, capsys):
+    assert main(_args(site, tmp_path / "x", "--epsilon", "2")) == 2
+    assert "--state-dir" in capsys.readouterr().err
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "keep.txt").write_text("mine")
+    assert main(_args(site, used)) == 2
+    assert (used / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--n", "-1"], "--n must be"),
+        (["--epochs", "0"], "--epochs"),
+        (["--epsilon", "0", "--state-dir", "s"], "--epsilon must be > 0"),
+        (["--temperature", "0"], "--temperature must be > 0"),
+        (["--generator", "gan", "--epochs", "0"], "--epochs"),
+    ],
+)
+def test_bad_options_are_one_line_errors(site, tmp_path, capsys, option, message):
+    assert main(_args(site, tmp_path / "o", *option)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,410 @@
+"""Damaged and unusual input files: each gets a clear DataError (file, place, what to do) or is read
+correctly.
+
+One test per class of problem a fuzzing of the readers found; `test_fuzz_inputs.py` keeps hunting
+for more. Files are built in each test, so every case shows the bytes it is about.
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import bgzip
+
+from genofed.common.data.checks import check_cohort, join_cohort
+from genofed.common.data.cohort import Phenotypes
+from genofed.common.data.loading import load_site
+from genofed.common.data.readers import read_genotype_table, read_phenotypes, read_plink, read_vcf
+from genofed.common.errors import DataError
+
+N = 24  # above the default minimum of 20 samples, so load_site reaches every check
+SAMPLES = [f"P{i:02d}" for i in range(N)]
+BOM = b"\xef\xbb\xbf"
+
+
+def _calls(row: int) -> list[str]:
+    return [("0/0", "0/1", "1|1", "1/0")[(row + i) % 4] for i in range(N)]
+
+
+def vcf_text(rows: int = 6, samples: list[str] = SAMPLES) -> str:
+    header = (
+        "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples) + "\n"
+    )
+    return header + "".join(
+        f"1\t{100 * (r + 1)}\t.\tA\tG\t.\t.\t.\tGT\t" + "\t".join(_calls(r)) + "\n" for r in range(rows)
+    )
+
+
+def table_text(columns: int = 4) -> str:
+    header = "sample_id," + ",".join(f"1:{100 * (c + 1)}:A:G" for c in range(columns)) + "\n"
+    return header + "".join(
+        f"{s}," + ",".join(str((i + c) % 3) for c in range(columns)) + "\n" for i, s in enumerate(SAMPLES)
+    )
+
+
+def phenotype_text() -> str:
+    return "sample_id,label,sex,age,pc1\n" + "".join(
+        f"{s},{i % 2},{'MF'[i % 2]},{20 + i},{i / 100:.2f}\n" for i, s in enumerate(SAMPLES)
+    )
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def error(call, *args, **kwargs) -> DataError:
+    with pytest.raises(DataError) as info:
+        call(*args, **kwargs)
+    assert info.value.hint, "every DataError says what to do"
+    return info.value
+
+
+def flip(data: bytes, at: int) -> bytes:
+    damaged = bytearray(data)
+    damaged[at] ^= 0x5A
+    return bytes(damaged)
+
+
+# --- compression ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compress", [lambda d: gzip.compress(d, mtime=0), bgzip], ids=["gzip", "bgzip"])
+def test_corrupt_compressed_vcf_is_a_data_error(tmp_path, compress):
+    """Every damaged spot gives a DataError, never a zlib traceback, or (a block header's time stamp
+    or OS byte, which no reader uses) reads exactly as the undamaged file."""
+    data = compress(vcf_text(rows=40).encode())
+    intact = read_vcf(write(tmp_path / "intact.vcf.gz", data))
+    errors, spots = 0, range(40, len(data) - 40, 37)
+    for at in spots:
+        path = write(tmp_path / "g.vcf.gz", flip(data, at))
+        try:
+            np.testing.assert_array_equal(read_vcf(path).dosages, intact.dosages)
+        except DataError as e:
+            assert e.file == str(path) and e.hint
+            errors += 1
+    assert errors >= len(spots) // 2
+
+
+def test_corrupt_gzip_table_is_a_data_error_not_a_zlib_traceback(tmp_path):
+    data = gzip.compress(table_text(columns=40).encode(), mtime=0)
+    problems = set()
+    for at in range(30, len(data) - 10, 41):
+        problems.add(
+            error(read_genotype_table, write(tmp_path / "g.csv.gz", flip(data, at))).problem.split(" (")[0]
+        )
+    assert problems <= {"the gzip-compressed file is corrupt", "the gzip-compressed file is truncated"}
+
+
+@pytest.mark.parametrize("cut", [-1, -4, -8, -9, 0.5, 0.9])
+def test_truncated_plain_gzip_vcf_says_truncated(tmp_path, cut):
+    data = gzip.compress(vcf_text(rows=30).encode(), mtime=0)
+    end = cut if isinstance(cut, int) else int(len(data) * cut)
+    e = error(read_vcf, write(tmp_path / "g.vcf.gz", data[:end]))
+    assert "truncated" in e.problem and "gzip -t" in e.hint
+
+
+def test_bgzip_cut_at_a_block_boundary_or_with_a_damaged_block_header(tmp_path):
+    data = bgzip(vcf_text(rows=30).encode(), block=200)
+    assert "truncated" in error(read_vcf, write(tmp_path / "g.vcf.gz", data[:-28])).problem
+    damaged = bytearray(data)
+    damaged[16] ^= 0x01  # the first block's size field: Python's gzip would not notice, htslib would misread
+    e = error(read_vcf, write(tmp_path / "g.vcf.gz", bytes(damaged)))
+    assert "bgzip file is corrupt" in e.problem and "is damaged" in e.problem
+
+
+@pytest.mark.parametrize("name", ["g.vcf.gz", "g.vcf.bgz"])
+def test_plain_vcf_named_gz_is_read_by_content(tmp_path, name):
+    plain = read_vcf(write(tmp_path / "g.vcf", vcf_text()))
+    named = read_vcf(write(tmp_path / name, vcf_text()))
+    assert named.sample_ids == plain.sample_ids and named.variant_ids == plain.variant_ids
+    np.testing.assert_array_equal(named.dosages, plain.dosages)
+
+
+def test_plain_table_named_gz_is_read_by_content(tmp_path):
+    plain = read_genotype_table(write(tmp_path / "g.csv", table_text()))
+    named = read_genotype_table(write(tmp_path / "g.csv.gz", table_text()))
+    np.testing.assert_array_equal(named.dosages, plain.dosages)
+
+
+# --- encoding ---------------------------------------------------------------------------------
+
+
+def test_non_utf8_in_a_table_names_the_line(tmp_path):
+    text = table_text().replace("P03,", "P\xe903,").encode("latin-1")
+    e = error(read_genotype_table, write(tmp_path / "g.csv", text))
+    assert e.location == "line 5" and "0xE9" in e.problem and "not UTF-8" in e.problem and "iconv" in e.hint
+
+
+def test_non_utf8_in_a_gzipped_table_header(tmp_path):
+    data = gzip.compress(table_text().replace("1:100:A:G", "1:100:A:G\xff").encode("latin-1"))
+    e = error(read_genotype_table, write(tmp_path / "g.tsv.gz", data.replace(b",", b"\t")))
+    assert e.location == "line 1" and "not UTF-8" in e.problem
+
+
+@pytest.mark.parametrize("column", [0, 3, 4, 7, 9])
+def test_non_utf8_anywhere_in_a_vcf_line(tmp_path, column):
+    lines = vcf_text().splitlines(keepends=True)
+    fields = lines[5].split("\t")
+    fields[column] += "\udcff"  # a lone 0xFF byte once encoded with surrogateescape
+    lines[5] = "\t".join(fields)
+    e = error(read_vcf, write(tmp_path / "g.vcf", "".join(lines).encode("utf-8", "surrogateescape")))
+    assert e.location == "line 6" and "not UTF-8" in e.problem
+
+
+def test_non_utf8_phenotypes_name_the_line(tmp_path):
+    text = phenotype_text().replace("P05,", "Пациент,").encode("cp1251")
+    e = error(read_phenotypes, write(tmp_path / "ph.csv", text))
+    assert e.location == "line 7" and "CP1251" in e.hint
+
+
+def test_control_characters_are_refused(tmp_path):
+    e = error(read_genotype_table, write(tmp_path / "g.csv", table_text().replace("P02,2", "P02,\x002")))
+    assert e.location == "line 4" and "0x00" in e.problem
+    e = error(read_vcf, write(tmp_path / "g.vcf", vcf_text().replace("0/1\t", "0/1\r\t", 1)))
+    assert "carriage return" in e.problem
+
+
+@pytest.mark.parametrize("compress", [lambda d: d, gzip.compress, bgzip], ids=["plain", "gzip", "bgzip"])
+def test_bom_at_the_start_of_a_vcf_is_read(tmp_path, compress):
+    plain = read_vcf(write(tmp_path / "g.vcf", vcf_text()))
+    with_bom = read_vcf(write(tmp_path / "b.vcf.gz", compress(BOM + vcf_text().encode())))
+    assert with_bom.sample_ids == plain.sample_ids and with_bom.variant_ids == plain.variant_ids
+    np.testing.assert_array_equal(with_bom.dosages, plain.dosages)
+
+
+@pytest.mark.parametrize("name", ["g.csv", "g.csv.gz"])
+def test_bom_at_the_start_of_a_table_is_read(tmp_path, name):
+    plain = read_genotype_table(write(tmp_path / "plain.csv", table_text()))
+    data = BOM + table_text().encode()
+    with_bom = read_genotype_table(
+        write(tmp_path / name, gzip.compress(data) if name.endswith(".gz") else data)
+    )
+    assert with_bom.sample_ids == plain.sample_ids
+    np.testing.assert_array_equal(with_bom.dosages, plain.dosages)
+
+
+def test_bom_in_a_plink_fam_is_dropped(tmp_path):
+    from bed_reader import to_bed
+
+    to_bed(
+        tmp_path / "p.bed",
+        np.array([[0, 1], [2, 0]], dtype=np.float32),
+        properties={
+            "iid": ["a", "b"],
+            "sid": ["v1", "v2"],
+            "chromosome": ["1", "1"],
+            "bp_position": [1, 2],
+            "allele_1": ["G", "T"],
+            "allele_2": ["A", "C"],
+        },
+    )
+    fam = tmp_path / "p.fam"
+    fam.write_bytes(BOM + fam.read_bytes())
+    assert read_plink(tmp_path / "p").sample_ids == ["a", "b"]
+
+
+# --- VCF structure ----------------------------------------------------------------------------
+
+
+def test_vcf_with_a_header_and_no_variants_is_refused(tmp_path):
+    e = error(read_vcf, write(tmp_path / "g.vcf", vcf_text(rows=0)))
+    assert "no variant records" in e.problem
+
+
+def test_vcf_whose_only_sites_have_no_alt_is_refused(tmp_path):
+    text = vcf_text(rows=2).replace("\tA\tG\t", "\tA\t.\t")
+    assert "2 site(s) with no ALT allele" in error(read_vcf, write(tmp_path / "g.vcf", text)).problem
+
+
+def test_extra_genotype_column_is_refused(tmp_path):
+    lines = vcf_text().splitlines(keepends=True)
+    lines[6] = lines[6].rstrip("\n") + "\t0/1\n"
+    e = error(read_vcf, write(tmp_path / "g.vcf", "".join(lines)))
+    assert e.location.startswith("line 7") and "34 tab-separated columns but the header has 33" in e.problem
+
+
+def test_header_lines_inside_the_records_are_refused(tmp_path):
+    """`cat a.vcf b.vcf`: htslib skips b's header and reads its records under a's sample names."""
+    text = vcf_text(rows=2) + vcf_text(rows=2, samples=list(reversed(SAMPLES)))
+    e = error(read_vcf, write(tmp_path / "g.vcf", text))
+    assert e.location == "line 7" and "bcftools concat" in e.hint
+
+
+def test_duplicated_record_is_refused(tmp_path):
+    lines = vcf_text().splitlines(keepends=True)
+    e = error(read_vcf, write(tmp_path / "g.vcf", "".join(lines[:6] + lines[5:])))
+    assert "1:200:A:G appears twice (line 6 and line 7)" in e.problem and "bcftools norm -d" in e.hint
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("\t200\t", "\t99999999999\t", "POS '99999999999' is not a position"),
+        ("\t200\t.\tA\t", "\t200\t.\t\t", "REF '' is not a sequence of bases"),
+        ("\t200\t.\tA\tG\t", "\t200\t.\tA\t\t", "ALT '' is empty"),
+    ],
+)
+def test_vcf_fixed_columns_htslib_would_misread(tmp_path, old, new, problem):
+    e = error(read_vcf, write(tmp_path / "g.vcf", vcf_text().replace(old, new)))
+    assert e.location.startswith("line 6") and problem in e.problem
+
+
+@pytest.mark.parametrize("blank", ["\n", "\r\n", " \n"])
+def test_empty_line_among_the_records_is_refused(tmp_path, blank):
+    """htslib reads one empty line as a bogus record at POS 1 (and cyvcf2 crashed on its CHROM)."""
+    lines = vcf_text(rows=2).splitlines(keepends=True)
+    e = error(read_vcf, write(tmp_path / "g.vcf", "".join(lines[:5] + [blank] + lines[5:])))
+    assert e.location == "line 6" and "empty line" in e.problem
+
+
+def test_empty_sample_id_in_the_header(tmp_path):
+    text = vcf_text().replace("\tP23\n", "\tP23\t\n")
+    assert "empty sample id" in error(read_vcf, write(tmp_path / "g.vcf", text)).problem
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def test_table_quote_that_swallows_lines_is_refused(tmp_path):
+    e = error(read_genotype_table, write(tmp_path / "g.csv", table_text().replace("P03,", '"P03,', 1)))
+    assert e.location == "line 5" and "quoted value" in e.problem
+
+
+def test_table_without_variant_columns_or_with_empty_or_repeated_ids(tmp_path):
+    assert (
+        "no variant columns"
+        in error(read_genotype_table, write(tmp_path / "g.csv", "sample_id\nP1\n")).problem
+    )
+    e = error(read_genotype_table, write(tmp_path / "g.csv", table_text().replace("P04,", ",")))
+    assert e.location == "line 6" and "empty sample_id" in e.problem
+    e = error(read_genotype_table, write(tmp_path / "g.csv", table_text().replace("P04,", "P03,")))
+    assert "P03 appears twice (line 5 and line 6)" in e.problem
+
+
+# --- phenotypes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("age", "inf", "value 'inf' in covariate column age is not a finite number"),
+        ("age", "1e400", "value '1e400' in covariate column age is not a finite number"),
+        ("age", "-3", "age '-3' is outside 0-120 years"),
+        ("age", "999", "age '999' is outside 0-120 years"),
+        ("pc1", "-inf", "value '-inf' in covariate column pc1 is not a finite number"),
+        ("pc1", "1e300", "value '1e300' in covariate column pc1 is beyond +/-1e+06"),
+    ],
+)
+def test_non_finite_or_absurd_covariates_are_refused(tmp_path, column, value, problem):
+    frame = pd.read_csv(pd.io.common.StringIO(phenotype_text()), dtype=str)
+    frame.loc[3, column] = value
+    path = tmp_path / "ph.csv"
+    frame.to_csv(path, index=False)
+    e = error(read_phenotypes, path)
+    assert e.location == f"line 5, sample P03, column {column}" and problem in e.problem
+
+
+def test_covariates_at_the_range_edges_are_kept(tmp_path):
+    text = phenotype_text().replace("P00,0,M,20,", "P00,0,M,0,").replace("P01,1,F,21,", "P01,1,F,120,")
+    ages = read_phenotypes(write(tmp_path / "ph.csv", text)).covariates["age"]
+    assert ages.iloc[0] == 0 and ages.iloc[1] == 120
+
+
+def test_phenotype_row_with_a_field_missing_or_extra(tmp_path):
+    e = error(
+        read_phenotypes, write(tmp_path / "ph.csv", phenotype_text().replace("P04,0,M,24,0.04", "P04,0,M,24"))
+    )
+    assert e.location == "line 6, sample P04" and "4 fields but the header has 5" in e.problem
+    e = error(
+        read_phenotypes, write(tmp_path / "ph.csv", phenotype_text().replace("P04,0,M,24,", "P04,0,M,24,,"))
+    )
+    assert e.location == "line 6, sample P04" and "6 fields" in e.problem
+
+
+def test_phenotype_header_with_a_nameless_or_repeated_column(tmp_path):
+    text = phenotype_text().replace("age,pc1", "age,age")
+    assert "'age' appears twice" in error(read_phenotypes, write(tmp_path / "ph.csv", text)).problem
+    text = "".join(line + ",\n" for line in phenotype_text().splitlines())
+    assert (
+        "column 6 of the header has no name"
+        in error(read_phenotypes, write(tmp_path / "ph.csv", text)).problem
+    )
+
+
+def test_check_cohort_refuses_infinite_covariates_built_in_code():
+    """Cohorts assembled without the reader (simulations, tests) get the same covariate ranges."""
+    from genofed.common.data.cohort import GenotypeMatrix
+
+    dosages = np.tile(np.array([[0], [2]], dtype=np.int8), (N // 2, 3))
+    genotypes = GenotypeMatrix(dosages, SAMPLES, ["1:1:A:G", "1:2:A:G", "1:3:A:G"], source="g.vcf")
+    ages = [40.0] * N
+    ages[7] = float("inf")
+    covariates = pd.DataFrame({"sex": [0.0, 1.0] * (N // 2), "age": ages}, index=SAMPLES)
+    phenotypes = Phenotypes(SAMPLES, np.array([0, 1] * (N // 2), dtype=np.int8), covariates, source="ph.csv")
+    e = error(check_cohort, join_cohort(genotypes, phenotypes))
+    assert e.file == "ph.csv" and e.location == "sample P07" and "covariate age is inf" in e.problem
+
+
+# --- through the loader and the command line ------------------------------------------------
+
+
+def test_load_site_reads_bom_crlf_files(tmp_path):
+    vcf = write(tmp_path / "g.vcf", BOM + vcf_text().replace("\n", "\r\n").encode())
+    phenotypes = write(tmp_path / "ph.csv", BOM + phenotype_text().replace("\n", "\r\n").encode())
+    site = load_site(vcf, phenotypes)
+    assert site.cohort.sample_ids == SAMPLES and site.cohort.n_variants == 6
+
+
+def _data_check(genotypes: Path, phenotypes: Path) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "genofed.cli.main",
+        "data",
+        "check",
+        "--genotypes",
+        str(genotypes),
+        "--phenotypes",
+        str(phenotypes),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_prints_one_error_for_corrupt_gzip_and_non_utf8(tmp_path):
+    phenotypes = write(tmp_path / "ph.csv", phenotype_text())
+    corrupt = write(tmp_path / "g.vcf.gz", flip(gzip.compress(vcf_text(rows=40).encode(), mtime=0), 300))
+    latin1 = write(tmp_path / "g.csv", table_text().replace("P03,", "P\xe903,").encode("latin-1"))
+    for genotypes, problem in ((corrupt, "corrupt"), (latin1, "not UTF-8")):
+        result = _data_check(genotypes, phenotypes)
+        assert result.returncode == 2, result
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines[0].startswith(f"error: {genotypes}") and problem in lines[0], lines
+        assert len(lines) == 2 and lines[1].startswith("  what to do: "), lines
+
+
+def test_cli_turns_an_unexpected_failure_into_one_line(tmp_path, monkeypatch, capsys):
+    """A bug in genofed (not a DataError) still reaches the person at the hospital as one line."""
+    from genofed.cli import main as cli
+    from genofed.common.data import loading
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("reader bug")
+
+    monkeypatch.setattr(loading, "load_site", broken)
+    code = cli.main(
+        ["data", "check", "--genotypes", str(tmp_path / "g.vcf"), "--phenotypes", str(tmp_path / "p.csv")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("error: genofed failed while reading") and "RuntimeError: reader bug" in err
+    assert len(err.strip().splitlines()) == 1

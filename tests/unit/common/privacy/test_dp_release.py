@@ -1,0 +1,84 @@
+"""The evaluation release: a score histogram with Gaussian noise, sensitivity 1, accounted as one
+RDP step at sample rate 1, and the metrics the coordinator derives from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from genofed.client.budget import EVALUATION_NOISE_FLOOR, evaluation_noise
+from genofed.common.privacy.accountant import epsilon_of
+from genofed.common.privacy.release import (
+    SCORE_BINS,
+    as_histogram,
+    auc_noise_sd,
+    histogram_metrics,
+    noisy_histogram,
+    release_step,
+    score_histogram,
+)
+
+
+def test_one_patient_moves_one_cell_by_one():
+    rng = np.random.default_rng(0)
+    labels, probs = rng.integers(0, 2, 40), rng.random(40)
+    full = score_histogram(labels, probs)
+    for left_out in range(40):
+        keep = np.arange(40) != left_out
+        difference = full - score_histogram(labels[keep], probs[keep])
+        assert np.abs(difference).sum() == 1 and np.linalg.norm(difference) == 1  # L2 sensitivity 1
+    assert full.shape == (2, SCORE_BINS) and full.sum() == 40
+    assert (
+        score_histogram(np.array([1]), np.array([1.0]))[1, -1] == 1
+    )  # a risk of exactly 1 is in the top bin
+
+
+def test_metrics_from_exact_counts_match_the_binned_model():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 300)
+    probs = np.clip(0.5 + 0.25 * (labels - 0.5) + rng.normal(0, 0.2, 300), 0, 1)
+    metrics = histogram_metrics(score_histogram(labels, probs))
+    binned = np.minimum((probs * SCORE_BINS).astype(int), SCORE_BINS - 1)
+    assert metrics["auc"] == pytest.approx(roc_auc_score(labels, binned))
+    assert metrics["accuracy"] == pytest.approx(np.mean((probs >= 0.5) == labels))
+    assert metrics["patients"] == 300 and metrics["cases"] == labels.sum()
+
+
+def test_noise_is_seeded_and_of_the_stated_size():
+    histogram = np.zeros((2, SCORE_BINS))
+    a, b = noisy_histogram(histogram, 4.0, seed=5), noisy_histogram(histogram, 4.0, seed=5)
+    assert np.array_equal(a, b) and not np.array_equal(a, noisy_histogram(histogram, 4.0, seed=6))
+    draws = np.concatenate([noisy_histogram(histogram, 4.0, seed=s).ravel() for s in range(200)])
+    assert draws.std() == pytest.approx(4.0, rel=0.05)
+    with pytest.raises(ValueError):
+        noisy_histogram(histogram, 0.0, seed=1)
+    assert as_histogram(list(a.ravel())).shape == (2, SCORE_BINS)
+
+
+def test_a_release_costs_what_the_gaussian_mechanism_costs():
+    """RDP of a Gaussian mechanism with sensitivity 1 and std sigma is alpha / (2 sigma^2): the
+    ledger's (sigma, 1.0, 1) step must convert to the same epsilon as that curve."""
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+
+    from genofed.common.privacy.accountant import _orders
+
+    sigma, delta = 4.0, 1e-5
+    orders = np.asarray(_orders())
+    expected, _ = get_privacy_spent(orders=orders, rdp=orders / (2 * sigma**2), delta=delta)
+    assert epsilon_of([release_step(sigma)], delta) == pytest.approx(expected)
+
+
+def test_the_noise_rule_follows_public_facts_only():
+    assert evaluation_noise(3.0, 1) == pytest.approx(4.0)
+    assert evaluation_noise(3.0, 4) == pytest.approx(8.0)  # four releases at 2 sigma cost one at sigma
+    assert evaluation_noise(100.0, 1) == EVALUATION_NOISE_FLOOR
+    assert evaluation_noise(float("inf"), 1) == 0.0
+
+
+def test_noisy_auc_spread_shrinks_with_less_noise():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 200)
+    histogram = score_histogram(labels, np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.15, 200), 0, 1))
+    assert auc_noise_sd(histogram, 0.0) == 0.0
+    assert 0 < auc_noise_sd(histogram, 1.0) < auc_noise_sd(histogram, 8.0)

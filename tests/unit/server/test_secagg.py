@@ -1,0 +1,114 @@
+"""Secure aggregation (Flower's SecAgg+) without running a federation: the settings it refuses, its
+experiment ids, the protocol parameters, the CLI flag, and the outbound guard inside SecAgg+.
+The runs on Flower's real simulation engine are in tests/e2e/test_secagg_federations.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from genofed.server import secagg
+from genofed.server.settings import RunSettings, SettingsError
+
+
+@pytest.fixture(scope="module")
+def federation(simulated_cohorts) -> Path:
+    """The session's small cohorts, seed 5 (read only: runs keep their ledgers in their out dir)."""
+    return simulated_cohorts(5)
+
+
+def _settings(federation: Path, out: Path, **overrides) -> RunSettings:
+    base = RunSettings(
+        data_dir=str(federation),
+        out_dir=str(out),
+        rounds=2,
+        local_epochs=1,
+        epsilon=8.0,
+        batch_size=16,
+        seed=5,
+        quiet=True,
+        ledger_dir=str(out / "ledgers"),
+        plan_id="secagg-test-plan",
+    )
+    return replace(base, **overrides)
+
+
+def test_bad_combinations_are_refused_with_a_clear_message(federation, tmp_path):
+    with pytest.raises(SettingsError, match="secagg cannot run strategy fedadam"):
+        _settings(federation, tmp_path, secagg=True, strategy="fedadam")
+    with pytest.raises(SettingsError, match="min-nodes >= 2"):
+        _settings(federation, tmp_path, secagg=True, min_nodes=1)
+    assert RunSettings.from_config({"secagg": "true", "strategy": "fedprox"}).secagg
+
+
+def test_secagg_keeps_plain_experiment_ids_and_is_part_of_its_own(tmp_path):
+    plain = RunSettings(data_dir="d")
+    assert plain.experiment_id() == replace(plain, secagg=False).experiment_id()
+    assert replace(plain, secagg=True).experiment_id() != plain.experiment_id()
+    assert "secagg" in plain.to_config() and plain.to_config()["secagg"] is False
+
+
+def test_protocol_parameters_tolerate_a_minority_of_dropouts():
+    assert [secagg.threshold_for(n) for n in range(2, 9)] == [2, 2, 3, 3, 4, 4, 5]
+    for n in range(3, 9):
+        assert n - secagg.threshold_for(n) >= 1  # at least one hospital may drop out
+        assert secagg.threshold_for(n) > n / 2  # a majority: no coordinator lie reveals one update
+    assert 8 * secagg.QUANTIZATION_RANGE < secagg.MODULUS_RANGE
+    assert math.isclose(2 * secagg.CLIPPING_RANGE / secagg.QUANTIZATION_RANGE, 3.814697265625e-06)
+
+
+def test_simulate_cli_has_secagg(tmp_path):
+    from genofed.cli.main import build_parser
+
+    args = build_parser().parse_args(["simulate", "--out", str(tmp_path), "--secagg"])
+    assert args.secagg is True
+
+
+def test_the_outbound_guard_passes_a_fitres_of_model_arrays_and_metrics_only():
+    """The guard sits inside SecAgg+: it sees the plaintext FitRes before masking."""
+    from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
+    from flwr.common import Code, FitIns, FitRes, Status
+    from flwr.compat.common import recorddict_compat as compat
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from genofed.client.outbound import OutboundViolation, check_outbound, outbound_guard
+    from genofed.common.model.network import ModelConfig, build_model
+
+    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+    state = build_model(ModelConfig(n_variants=100), seed=0).state_dict()
+    parameters = secagg.to_parameters(state)
+    sent = Message(
+        compat.fitins_to_recorddict(FitIns(parameters, {"server-round": 1}), keep_input=True),
+        message_type=MessageType.TRAIN,
+        dst_node_id=7,
+    )
+    sent.content.config_records["secaggplus.configs"] = ConfigRecord({"stage": "collect_masked_vectors"})
+
+    def fitres(params=parameters, metrics=None, message="Success", **extra) -> Message:
+        content = compat.fitres_to_recorddict(
+            FitRes(Status(Code.OK, message), params, 80, metrics or {"num-examples": 80, "epsilon": 3.0}),
+            keep_input=True,
+        )
+        for name, record in extra.items():
+            content[name] = record
+        return Message(content, reply_to=sent)
+
+    check_outbound(fitres(), sent)
+    wrong_shape = secagg.to_parameters({k: (v[:1] if v.ndim else v) for k, v in state.items()})
+    wrong_dtype = secagg.to_parameters({k: v.double() for k, v in state.items()})
+    for bad in (
+        fitres(metrics={"num-examples": 80, "sample-id": 3.0}),
+        fitres(metrics={"num-examples": 80, "who": "ROS0001"}),
+        fitres(message="patient ROS0001 failed"),
+        fitres(params=wrong_shape),
+        fitres(params=wrong_dtype),
+        fitres(ids=ConfigRecord({"sample": "ROS0001"})),
+    ):
+        with pytest.raises(OutboundViolation):
+            check_outbound(bad, sent)
+        blocked = outbound_guard(sent, Context(1, 7, {}, RecordDict(), {}), lambda m, c, r=bad: r)
+        assert blocked.has_error() and "outbound guard" in blocked.error.reason
