@@ -6,6 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from genofed.server.pretraining.settings import PretrainSettings
+    from genofed.server.settings import RunSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,9 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
-    from genofed.server.settings import STRATEGIES, RunSettings
-
-    defaults = RunSettings()
+    """`genofed coordinator` and its subcommands, in the order `--help` lists them."""
     parser = subparsers.add_parser(
         "coordinator",
         help=(
@@ -27,6 +30,19 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
         description="Set up and administer a deployed federation's coordinator folder.",
     )
     commands = parser.add_subparsers(dest="coordinator_command", metavar="COMMAND", required=True)
+    _add_init(commands)
+    _add_enroll(commands)
+    _add_revoke(commands)
+    _add_start(commands)
+    _add_status(commands)
+    _add_hospitals(commands)
+
+
+def _add_init(commands: argparse._SubParsersAction) -> None:
+    """`coordinator init`: the folder, the panel and the federation's training settings."""
+    from genofed.server.settings import RunSettings
+
+    defaults = RunSettings()
     init = commands.add_parser(
         "init",
         help=(
@@ -58,6 +74,16 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="a held-out cohort folder (genotypes + phenotypes.csv) the coordinator evaluates every round on",
     )
+    _add_init_federation_options(init, defaults)
+    _add_init_training_options(init, defaults)
+    _add_init_aggregation_options(init, defaults)
+    init.set_defaults(handler=run_coordinator_init)
+
+
+def _add_init_federation_options(init: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """Rounds, strategy and the privacy budget (epsilon, delta) of `coordinator init`."""
+    from genofed.server.settings import STRATEGIES
+
     init.add_argument(
         "--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})"
     )
@@ -76,6 +102,10 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument(
         "--delta", type=float, default=defaults.delta, help=f"DP delta (default: {defaults.delta:g})"
     )
+
+
+def _add_init_training_options(init: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """Hospitals per round and the local DP-SGD settings of `coordinator init`."""
     init.add_argument(
         "--min-hospitals",
         type=int,
@@ -92,6 +122,10 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument(
         "--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm (default: {defaults.clip:g})"
     )
+
+
+def _add_init_aggregation_options(init: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """Secure and robust aggregation, and the hospitals' evaluations, of `coordinator init`."""
     init.add_argument(
         "--secagg",
         action="store_true",
@@ -121,8 +155,9 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
             f"release from its budget; 0 = none (default: {defaults.site_evaluations})"
         ),
     )
-    init.set_defaults(handler=run_coordinator_init)
 
+
+def _add_enroll(commands: argparse._SubParsersAction) -> None:
     enroll = commands.add_parser(
         "enroll",
         help="register a hospital's public key",
@@ -133,6 +168,8 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     enroll.add_argument("--public-key", required=True, metavar="FILE", help="the hospital's supernode.pub")
     enroll.set_defaults(handler=run_coordinator_enroll)
 
+
+def _add_revoke(commands: argparse._SubParsersAction) -> None:
     revoke = commands.add_parser(
         "revoke",
         help="withdraw a hospital's access (kept in the audit trail)",
@@ -142,6 +179,9 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     revoke.add_argument("--name", required=True, help="the hospital to revoke")
     revoke.set_defaults(handler=run_coordinator_revoke)
 
+
+def _add_start(commands: argparse._SubParsersAction) -> None:
+    """`coordinator start`: the SuperLink, nginx and the federated run."""
     start = commands.add_parser(
         "start",
         help=(
@@ -158,6 +198,12 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     start.add_argument("dir", metavar="DIR", help="the federation folder")
+    _add_start_addresses(start)
+    start.set_defaults(handler=run_coordinator_start)
+
+
+def _add_start_addresses(start: argparse.ArgumentParser) -> None:
+    """Where `coordinator start` listens, how often it syncs the hospitals, which nginx it runs."""
     start.add_argument(
         "--fleet-address",
         default="0.0.0.0:9092",
@@ -192,8 +238,9 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="the nginx executable (default: PATH, then /usr/sbin/nginx)",
     )
-    start.set_defaults(handler=run_coordinator_start)
 
+
+def _add_status(commands: argparse._SubParsersAction) -> None:
     status = commands.add_parser(
         "status",
         help="the service state, hospitals connected, round and metrics",
@@ -206,6 +253,8 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(handler=run_coordinator_status)
 
+
+def _add_hospitals(commands: argparse._SubParsersAction) -> None:
     listing = commands.add_parser(
         "hospitals",
         help="list enrolled (and revoked) hospitals",
@@ -247,14 +296,13 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
 
 
 def run_coordinator_start(args: argparse.Namespace) -> int:
-    from genofed.common.errors import GenofedError
+    from genofed.common.util.checks import require_positive
     from genofed.server.service.launch import ServiceOptions, start_coordinator
 
     def say(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
-    if not args.sync_seconds > 0:
-        raise GenofedError("--sync-seconds must be > 0")
+    require_positive("--sync-seconds", args.sync_seconds)
     options = ServiceOptions(
         address=args.fleet_address,
         internal_address=args.internal_address,
@@ -392,6 +440,7 @@ def run_inspect_model(args: argparse.Namespace) -> int:
 
 
 def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
+    """`genofed pretrain`: the source cohort, the panel, the task and the training settings."""
     from genofed.server.pretraining.settings import TASKS, PretrainSettings
 
     defaults = PretrainSettings()
@@ -431,6 +480,14 @@ def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
         metavar="COLUMN",
         help=f"phenotypes.csv column to predict (default: {defaults.label})",
     )
+    _add_pretrain_training_options(parser, defaults)
+    parser.add_argument("--force", action="store_true", help="replace MODEL if it exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(handler=run_pretrain)
+
+
+def _add_pretrain_training_options(parser: argparse.ArgumentParser, defaults: PretrainSettings) -> None:
+    """Epochs, batch size, learning rate, width, validation share and seed of `genofed pretrain`."""
     parser.add_argument(
         "--epochs",
         type=int,
@@ -461,9 +518,6 @@ def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=int, default=defaults.seed, help=f"random seed (default: {defaults.seed})"
     )
-    parser.add_argument("--force", action="store_true", help="replace MODEL if it exists")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.set_defaults(handler=run_pretrain)
 
 
 def run_pretrain(args: argparse.Namespace) -> int:

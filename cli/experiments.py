@@ -12,11 +12,11 @@ import argparse
 import sys
 import time
 
-from genofed.common.errors import GenofedError
+from genofed.common.errors import ConfigError
 from genofed.common.util.progress import Progress
 
 
-class ExperimentArgumentError(GenofedError):
+class ExperimentArgumentError(ConfigError):
     """A bad experiment argument (printed without a traceback)."""
 
 

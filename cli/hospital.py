@@ -22,12 +22,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_hospital(subparsers: argparse._SubParsersAction) -> None:
+    """`genofed hospital` and its subcommands, in the order `--help` lists them."""
     parser = subparsers.add_parser(
         "hospital",
         help="the hospital agent: the site's key pair, data check, the SuperNode service, the audit log",
         description="Run a hospital's side of a deployed federation.",
     )
     commands = parser.add_subparsers(dest="hospital_command", metavar="COMMAND", required=True)
+    _add_init(commands)
+    _add_check(commands)
+    _add_start(commands)
+    _add_audit(commands)
+
+
+def _add_init(commands: argparse._SubParsersAction) -> None:
     init = commands.add_parser(
         "init",
         help="make this site's key pair and print the public key to send to the coordinator",
@@ -42,6 +50,9 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("--name", required=True, help="the hospital's name in the federation, e.g. rostov")
     init.set_defaults(handler=run_hospital_init)
 
+
+def _add_check(commands: argparse._SubParsersAction) -> None:
+    """`hospital check`: the site's files, checked against the panel, and the site's own limits."""
     check = commands.add_parser(
         "check",
         help="validate the site's data against the federation panel and bind it to this site folder",
@@ -62,6 +73,14 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="the federation's panel.tsv, sent by the coordinator (default: DIR/panel.tsv)",
     )
+    _add_check_privacy_options(check)
+    _add_check_release_options(check)
+    add_new_ledger_argument(check)
+    check.set_defaults(handler=run_hospital_check)
+
+
+def _add_check_privacy_options(check: argparse.ArgumentParser) -> None:
+    """The site's lifetime privacy budget, the largest delta it accepts, and secure aggregation."""
     check.add_argument(
         "--epsilon-budget",
         type=float,
@@ -79,6 +98,10 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="send updates only under secure aggregation: refuse plain rounds (default: accept both)",
     )
+
+
+def _add_check_release_options(check: argparse.ArgumentParser) -> None:
+    """What the site's ledger carries over, the size it declares, the evaluations it answers."""
     check.add_argument(
         "--data-update",
         default="",
@@ -108,9 +131,10 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
             "release from its budget (default: 20)"
         ),
     )
-    add_new_ledger_argument(check)
-    check.set_defaults(handler=run_hospital_check)
 
+
+def _add_start(commands: argparse._SubParsersAction) -> None:
+    """`hospital start`: the SuperNode, connected to the coordinator."""
     start = commands.add_parser(
         "start",
         help=(
@@ -125,6 +149,13 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     start.add_argument("dir", metavar="DIR", help="the site folder")
+    _add_start_connection_options(start)
+    add_new_ledger_argument(start)
+    start.set_defaults(handler=run_hospital_start)
+
+
+def _add_start_connection_options(start: argparse.ArgumentParser) -> None:
+    """The coordinator's address and CA, the local API port, the approved app and the retries."""
     start.add_argument(
         "--coordinator",
         required=True,
@@ -157,9 +188,9 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
             "should)"
         ),
     )
-    add_new_ledger_argument(start)
-    start.set_defaults(handler=run_hospital_start)
 
+
+def _add_audit(commands: argparse._SubParsersAction) -> None:
     audit = commands.add_parser(
         "audit",
         help="print the audit log: every message this site sent",
@@ -276,6 +307,7 @@ def run_hospital_init(args: argparse.Namespace) -> int:
 
 
 def register_synth(subparsers: argparse._SubParsersAction) -> None:
+    """`genofed synth`: the site's files, the privacy spent on the generator, what it generates."""
     parser = subparsers.add_parser(
         "synth",
         help="generate a validated synthetic copy of this hospital's cohort (VCF + phenotypes.csv + report)",
@@ -296,6 +328,13 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="new folder for the synthetic cohort and its report"
     )
+    _add_synth_privacy_options(parser)
+    _add_synth_generator_options(parser)
+    parser.set_defaults(handler=run_synth)
+
+
+def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
+    """The generator's epsilon and delta, the site's lifetime cap and the ledger's folder."""
     parser.add_argument(
         "--epsilon",
         type=float,
@@ -309,6 +348,10 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--state-dir", default="", metavar="DIR", help="the site's state folder holding its privacy ledger"
     )
+
+
+def _add_synth_generator_options(parser: argparse.ArgumentParser) -> None:
+    """How many records, from which generator, trained and sampled how."""
     parser.add_argument("--n", type=int, help="records to generate (default: as many as the real cohort)")
     parser.add_argument(
         "--generator",
@@ -336,7 +379,6 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
-    parser.set_defaults(handler=run_synth)
 
 
 def run_synth(args: argparse.Namespace) -> int:

@@ -10,13 +10,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from genofed.common.errors import GenofedError
+from genofed.common.errors import ConfigError
+
+if TYPE_CHECKING:
+    from genofed.server.settings import RunSettings
 
 PRESET_NAMES = ("small", "default", "large", "1000g", "transfer", "synthetic")
 
 
-class SimulationArgumentError(GenofedError):
+class SimulationArgumentError(ConfigError):
     """A bad simulate-cohorts argument (printed without a traceback)."""
 
 
@@ -62,7 +66,8 @@ def register_simulate_cohorts(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_simulate(subparsers: argparse._SubParsersAction) -> None:
-    from genofed.server.settings import FINETUNE_MODES, STRATEGIES, RunSettings
+    """`genofed simulate`: where the hospitals come from, then the run's settings by group."""
+    from genofed.server.settings import RunSettings
 
     defaults = RunSettings()
     parser = subparsers.add_parser(
@@ -90,6 +95,23 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
         choices=PRESET_NAMES,
         help="cohorts to simulate when --data is not given",
     )
+    _add_federation_options(parser, defaults)
+    _add_training_options(parser, defaults)
+    _add_start_model_options(parser, defaults)
+    _add_synthetic_options(parser, defaults)
+    _add_secagg_and_evaluation_options(parser, defaults)
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints (same settings)")
+    parser.add_argument(
+        "--no-references", action="store_true", help="skip the local-only and pooled reference models"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(handler=run_simulate)
+
+
+def _add_federation_options(parser: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """Rounds, the privacy budget and the aggregation strategy with its robustness knobs."""
+    from genofed.server.settings import STRATEGIES
+
     parser.add_argument(
         "--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})"
     )
@@ -125,6 +147,10 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
         metavar="F",
         help=f"krum, multikrum: hospitals that may be malicious (default: {defaults.malicious_nodes})",
     )
+
+
+def _add_training_options(parser: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """Each hospital's local DP-SGD settings, the sampling of hospitals and the seed."""
     parser.add_argument(
         "--local-epochs", type=int, default=defaults.local_epochs, help="local epochs per round"
     )
@@ -153,6 +179,12 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
         default=defaults.seed,
         help="random seed (cohorts, model, splits, simulated sites' noise)",
     )
+
+
+def _add_start_model_options(parser: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """The pretrained model the run starts from and what hospitals fine-tune."""
+    from genofed.server.settings import FINETUNE_MODES
+
     parser.add_argument(
         "--pretrained",
         metavar="MODEL",
@@ -172,6 +204,10 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
         help="what hospitals train: full, partial (the head; encoder frozen) or frozen (output layer only); "
         "partial and frozen need --pretrained (default: full)",
     )
+
+
+def _add_synthetic_options(parser: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """What hospitals add to their training: synthetic records and genotype augmentation."""
     parser.add_argument(
         "--synthetic-ratio",
         type=float,
@@ -202,6 +238,10 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
         '"noise=0.01,mutate=0.005,missing=0.02" or a TOML/JSON file; mix and mixup only without DP '
         "(default: none)",
     )
+
+
+def _add_secagg_and_evaluation_options(parser: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """Secure aggregation and the hospitals' evaluations of the global model."""
     parser.add_argument(
         "--secagg",
         action="store_true",
@@ -217,12 +257,6 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
         "(the last rounds, evenly spaced); each is a DP release paid from its budget, 0 = none "
         f"(default: {defaults.site_evaluations})",
     )
-    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints (same settings)")
-    parser.add_argument(
-        "--no-references", action="store_true", help="skip the local-only and pooled reference models"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.set_defaults(handler=run_simulate)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -280,12 +314,14 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genofed.common.util.checks import require_at_least
     from genofed.simulations.cohorts.build import (
         simulate_cohorts,  # msprime and friends load only when simulating
     )
 
-    if args.seed < 0:
-        raise SimulationArgumentError(f"--seed must be a non-negative integer, got {args.seed}")
+    require_at_least(
+        "--seed", args.seed, 0, message=f"--seed must be a non-negative integer, got {args.seed}"
+    )
     started = time.monotonic()
 
     def progress(message: str) -> None:

@@ -4,7 +4,7 @@ The generator (a label-conditional VAE, `genofed.common.synthetic.vae`) trains o
 site's patients; the other 20 % never touch it and serve the validation's privacy checks
 (distance to closest record, adversarial accuracy, membership inference need real records the
 generator did not see). Records that sit too close to a training record are dropped, the batch
-is validated (`genofed.common.synthetic.validation`), and only a batch that passes is written as
+is validated (`genofed.common.synthetic.checks`), and only a batch that passes is written as
 a VCF and a phenotype file; the report is written either way.
 
 Under DP (`--epsilon`) the generator's training is charged to the site's privacy ledger in

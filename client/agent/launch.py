@@ -47,6 +47,7 @@ from genofed.common.deployment.flower_env import (
 )
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.checks import require_at_least, require_in_range, require_positive
 from genofed.common.util.hashing import file_sha256
 
 STATE_DIR = "state"
@@ -129,12 +130,10 @@ def check_site(
         raise GenofedError(
             f"{panel}: no federation panel; give --panel (the panel.tsv the coordinator sent with ca.pem)"
         )
-    if not epsilon_budget > 0:
-        raise GenofedError(
-            "--epsilon-budget must be > 0 (inf: this hospital trains without differential privacy)"
-        )
-    if not 0 < delta < 1:
-        raise GenofedError("--delta must be in (0, 1); 1e-5 is usual")
+    require_positive(
+        "--epsilon-budget", epsilon_budget, hint="inf: this hospital trains without differential privacy"
+    )
+    require_in_range("--delta", delta, 0, 1, low_open=True, high_open=True, hint="1e-5 is usual")
     data = load_site(genotypes, phenotypes, panel=panel)  # DataError names file, line, sample
     summary = data.summary()
     files = {
@@ -151,12 +150,14 @@ def check_site(
         index_file=ledger_index,
         audit_log=folder / AUDIT_FILE,
     )
-    if declared_size is not None and declared_size < 2:
-        raise GenofedError(
-            "--declared-size is the number of patients this hospital declares public; give 2 or more"
+    if declared_size is not None:
+        require_at_least(
+            "--declared-size",
+            declared_size,
+            2,
+            message="--declared-size is the number of patients this hospital declares public; give 2 or more",
         )
-    if max_evaluations < 0:
-        raise GenofedError("--max-evaluations must be 0 or more")
+    require_at_least("--max-evaluations", max_evaluations, 0, message="--max-evaluations must be 0 or more")
     binding = {
         "files": files,
         "epsilon_budget": epsilon_budget,

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genofed.common.util.checks import require_at_least
+
 
 def _import_opacus_quietly() -> None:
     """Import opacus, undoing the logging.basicConfig() it calls at import time.
@@ -90,10 +92,14 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("n_variants", "block_size", "hidden_per_block", "hidden", "n_outputs"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_covariates < 0:
-            raise ValueError(f"ModelConfig.n_covariates must be >= 0, got {self.n_covariates}")
+            value = getattr(self, name)
+            require_at_least(name, int(value), 1, message=f"ModelConfig.{name} must be >= 1, got {value}")
+        require_at_least(
+            "n_covariates",
+            self.n_covariates,
+            0,
+            message=f"ModelConfig.n_covariates must be >= 0, got {self.n_covariates}",
+        )
 
     @property
     def n_blocks(self) -> int:

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from genofed.common.util.checks import require_positive
+
 #: Predicted-risk bins of the released histogram: equal widths on [0, 1]. 0.5 is an edge, so the
 #: accuracy at the usual threshold is read exactly from the bins.
 SCORE_BINS = 10
@@ -45,8 +47,7 @@ def score_histogram(labels: np.ndarray, probabilities: np.ndarray, bins: int = S
 
 def noisy_histogram(histogram: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     """`histogram` + N(0, sigma^2) per cell, drawn from `seed` (the same seed, the same release)."""
-    if not sigma > 0:
-        raise ValueError(f"the release's noise must be positive, got sigma {sigma}")
+    require_positive("sigma", sigma, message=f"the release's noise must be positive, got sigma {sigma}")
     rng = np.random.default_rng(seed)
     return histogram + rng.normal(0.0, sigma, size=histogram.shape)
 

@@ -14,6 +14,7 @@ All three are standard library only at import, so every name is imported here.
 from genofed.common.reporting.figures import new_figure, save_figure
 from genofed.common.reporting.formatting import (
     NOT_MEASURED,
+    finite_number,
     fmt_auc,
     fmt_bytes,
     fmt_delta,
@@ -35,6 +36,7 @@ __all__ = [
     "fmt_float",
     "fmt_int",
     "fmt_percent",
+    "finite_number",
     "markdown_table",
     "new_figure",
     "save_figure",

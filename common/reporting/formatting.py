@@ -13,7 +13,7 @@ from typing import Any
 NOT_MEASURED = "not measured"
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
     """A finite float, or None for None/NaN/inf/non-numbers: all of which mean 'not measured'."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -23,40 +23,40 @@ def _number(value: Any) -> float | None:
 
 def fmt_auc(value: Any) -> str:
     """AUC with 3 decimals: differences between methods are often in the second decimal."""
-    number = _number(value)
+    number = finite_number(value)
     return NOT_MEASURED if number is None else f"{number:.3f}"
 
 
 def fmt_epsilon(value: Any) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return NOT_MEASURED if number is None else f"{number:.2f}"
 
 
 def fmt_float(value: Any, digits: int = 3) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return NOT_MEASURED if number is None else f"{number:.{digits}f}"
 
 
 def fmt_percent(value: Any) -> str:
     """A proportion as a percentage: what a clinician reads sensitivity and specificity in."""
-    number = _number(value)
+    number = finite_number(value)
     return NOT_MEASURED if number is None else f"{100 * number:.1f}%"
 
 
 def fmt_int(value: Any) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return NOT_MEASURED if number is None else f"{int(round(number)):,}"
 
 
 def fmt_delta(value: Any) -> str:
     """Delta in the same short form the CLI takes (1e-05), not 0.00."""
-    number = _number(value)
+    number = finite_number(value)
     return NOT_MEASURED if number is None else f"{number:g}"
 
 
 def fmt_duration(seconds: Any) -> str:
     """Seconds as a person would say them: 42.1 s, 3 min 05 s, 2 h 07 min."""
-    number = _number(seconds)
+    number = finite_number(seconds)
     if number is None:
         return NOT_MEASURED
     if number < 60:
@@ -70,7 +70,7 @@ def fmt_duration(seconds: Any) -> str:
 
 def fmt_bytes(value: Any) -> str:
     """Bytes in binary units with the exact count, so that a network admin can budget links."""
-    number = _number(value)
+    number = finite_number(value)
     if number is None:
         return NOT_MEASURED
     size, unit = number, "B"

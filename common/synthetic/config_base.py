@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from genofed.common.data.readers.phenotypes import AGE_RANGE
 from genofed.common.privacy.accountant import Step, calibrate_noise, sample_rate, steps_per_epoch
 from genofed.common.synthetic.encoding import PHASED_STATES, states_to_dosages, states_to_haplotypes
+from genofed.common.util.checks import require_at_least, require_in_range, require_positive
 
 
 @dataclass
@@ -93,10 +94,9 @@ def read_generator(path: str | Path, *, version: int, kind: str) -> dict[str, An
 
 
 def check_sampling(n: int, temperature: float) -> None:
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    """Refuse a sample size below 0 or a temperature that is not > 0 (ConfigError)."""
+    require_at_least("n", n, 0)
+    require_positive("temperature", temperature)
 
 
 def sampling_labels(n: int, labels: np.ndarray | None, case_fraction: float, gen: torch.Generator) -> Tensor:
@@ -108,8 +108,7 @@ def sampling_labels(n: int, labels: np.ndarray | None, case_fraction: float, gen
         if n and not bool(((y == 0) | (y == 1)).all()):
             raise ValueError("labels must be 0 or 1")
         return y
-    if not 0.0 <= case_fraction <= 1.0:
-        raise ValueError(f"case_fraction must be in [0, 1], got {case_fraction}")
+    require_in_range("case_fraction", case_fraction, 0.0, 1.0)
     return (torch.rand(n, generator=gen, dtype=torch.float64) < case_fraction).long()
 
 

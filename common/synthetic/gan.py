@@ -115,6 +115,7 @@ from genofed.common.synthetic.config_base import (
 )
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
 from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords
+from genofed.common.util.checks import require_at_least, require_positive
 from opacus import PrivacyEngine
 from opacus.grad_sample import register_grad_sampler
 # isort: on
@@ -215,13 +216,17 @@ class GANSettings:
             "batch_size",
             "n_critic",
         ):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"GANSettings.{name} must be >= 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            require_at_least(name, int(value), 1, message=f"GANSettings.{name} must be >= 1, got {value}")
         for name in ("lr_generator", "lr_critic", "weight_clip", "gumbel_tau", "max_grad_norm"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"GANSettings.{name} must be > 0, got {getattr(self, name)}")
-        if not self.gp_weight >= 0:
-            raise ValueError(f"GANSettings.gp_weight must be >= 0, got {self.gp_weight}")
+            value = getattr(self, name)
+            require_positive(name, value, message=f"GANSettings.{name} must be > 0, got {value}")
+        require_at_least(
+            "gp_weight",
+            self.gp_weight,
+            0,
+            message=f"GANSettings.gp_weight must be >= 0, got {self.gp_weight}",
+        )
 
 
 @dataclass(frozen=True)

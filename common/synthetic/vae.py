@@ -73,6 +73,7 @@ from genofed.common.synthetic.config_base import (
     training_tensors,
 )
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
+from genofed.common.util.checks import require, require_at_least
 from opacus import PrivacyEngine
 # isort: on
 
@@ -113,10 +114,12 @@ class VAESettings:
 
     def __post_init__(self) -> None:
         for name in ("latent", "hidden", "epochs", "batch_size", "block_size", "block_units"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"VAESettings.{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0 or not self.max_grad_norm > 0 or self.beta < 0:
-            raise ValueError("VAESettings: lr and max_grad_norm must be > 0 and beta >= 0")
+            value = getattr(self, name)
+            require_at_least(name, int(value), 1, message=f"VAESettings.{name} must be >= 1, got {value}")
+        require(
+            self.lr > 0 and self.max_grad_norm > 0 and not self.beta < 0,
+            "VAESettings: lr and max_grad_norm must be > 0 and beta >= 0",
+        )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 # A finite float, or None for None/NaN/inf/non-numbers: all of which mean "not measured".
-from genofed.common.reporting.formatting import _number as number
+from genofed.common.reporting.formatting import finite_number as number
 
 
 def mapping(value: Any) -> Mapping[str, Any]:

@@ -9,6 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from genofed.common.errors import ConfigError
+from genofed.common.util.checks import (
+    require,
+    require_at_least,
+    require_choice,
+    require_in_range,
+    require_positive,
+)
 from genofed.simulations.cohorts.demography import POPULATIONS
 
 
@@ -28,20 +36,31 @@ class GenomeSpec:
     min_maf: float = 0.002
 
     def __post_init__(self) -> None:
-        _require(
-            1 <= self.n_regions <= 22,
-            f"n_regions must be in 1..22 (one region per autosome), got {self.n_regions}",
+        require_in_range(
+            "n_regions",
+            self.n_regions,
+            1,
+            22,
+            message=f"n_regions must be in 1..22 (one region per autosome), got {self.n_regions}",
         )
-        _require(self.region_length >= 1_000, f"region_length must be >= 1000 bp, got {self.region_length}")
-        _require(
-            0 < self.recombination_rate < 1e-6,
-            f"recombination_rate {self.recombination_rate} is not a per-bp human-like rate",
+        require_at_least(
+            "region_length",
+            self.region_length,
+            1_000,
+            message=f"region_length must be >= 1000 bp, got {self.region_length}",
         )
-        _require(
-            0 < self.mutation_rate < 1e-6,
-            f"mutation_rate {self.mutation_rate} is not a per-bp human-like rate",
-        )
-        _require(0 < self.min_maf < 0.5, f"min_maf must be in (0, 0.5), got {self.min_maf}")
+        for name in ("recombination_rate", "mutation_rate"):
+            rate = getattr(self, name)
+            require_in_range(
+                name,
+                rate,
+                0,
+                1e-6,
+                low_open=True,
+                high_open=True,
+                message=f"{name} {rate} is not a per-bp human-like rate",
+            )
+        require_in_range("min_maf", self.min_maf, 0, 0.5, low_open=True, high_open=True)
 
 
 @dataclass(frozen=True)
@@ -68,21 +87,20 @@ class TraitSpec:
     population_offsets: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
-        _require(0 < self.prevalence < 0.5, f"prevalence must be in (0, 0.5), got {self.prevalence}")
-        _require(
+        require_in_range("prevalence", self.prevalence, 0, 0.5, low_open=True, high_open=True)
+        require(
             self.n_rare >= 0 and self.n_common >= 0 and self.n_rare + self.n_common > 0,
             "a trait needs at least one causal variant",
         )
         low, high = self.rare_freq_range
-        _require(
+        require(
             0 < low < high <= 0.05,
             f"rare_freq_range {self.rare_freq_range} must satisfy 0 < low < high <= 0.05",
         )
-        _require(
-            0 <= self.polygenic_variance < 0.9,
-            f"polygenic_variance must be in [0, 0.9), got {self.polygenic_variance}",
+        require_in_range("polygenic_variance", self.polygenic_variance, 0, 0.9, high_open=True)
+        require_positive(
+            "rare_effect", self.rare_effect, message="rare_effect must be positive (risk alleles)"
         )
-        _require(self.rare_effect > 0, "rare_effect must be positive (risk alleles)")
 
     @property
     def sigma_e(self) -> float:
@@ -114,28 +132,44 @@ class CohortSpec:
     genotype_format: str = "vcf"
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             self.name.replace("-", "").replace("_", "").isalnum() and self.name.islower(),
             f"cohort name {self.name!r} must be lower-case letters, digits, '-' or '_'",
         )
-        _require(10 <= self.n <= 100_000, f"cohort {self.name}: n must be in 10..100000, got {self.n}")
-        _require(0 < self.case_fraction < 1, f"cohort {self.name}: case_fraction must be in (0, 1)")
+        cohort = f"cohort {self.name}"
+        require_in_range("n", self.n, 10, 100_000, message=f"{cohort}: n must be in 10..100000, got {self.n}")
+        require_in_range(
+            "case_fraction",
+            self.case_fraction,
+            0,
+            1,
+            low_open=True,
+            high_open=True,
+            message=f"{cohort}: case_fraction must be in (0, 1)",
+        )
         weights = [w for _, w in self.ancestry]
-        _require(
+        require(
             bool(weights) and min(weights) >= 0 and abs(sum(weights) - 1) < 1e-6,
             f"cohort {self.name}: ancestry weights must be >= 0 and sum to 1, got {weights}",
         )
-        _require(
+        require(
             self.id_prefix.isalpha() and self.id_prefix.isupper(),
             f"cohort {self.name}: id_prefix must be upper-case letters",
         )
-        _require(0 <= self.missing_rate < 0.5, f"cohort {self.name}: missing_rate must be in [0, 0.5)")
-        _require(
-            0 <= self.untyped_fraction < 0.5, f"cohort {self.name}: untyped_fraction must be in [0, 0.5)"
-        )
-        _require(
-            self.genotype_format in ("vcf", "plink"),
-            f"cohort {self.name}: genotype_format must be 'vcf' or 'plink'",
+        for name in ("missing_rate", "untyped_fraction"):
+            require_in_range(
+                name,
+                getattr(self, name),
+                0,
+                0.5,
+                high_open=True,
+                message=f"{cohort}: {name} must be in [0, 0.5)",
+            )
+        require_choice(
+            "genotype_format",
+            self.genotype_format,
+            ("vcf", "plink"),
+            message=f"{cohort}: genotype_format must be 'vcf' or 'plink'",
         )
 
 
@@ -155,9 +189,9 @@ class SourceSpec:
     effect_correlation: float = 0.7
 
     def __post_init__(self) -> None:
-        _require(self.n >= 100, f"source cohorts need n >= 100, got {self.n}")
-        _require(0 <= self.shared_rare_fraction <= 1, "shared_rare_fraction must be in [0, 1]")
-        _require(-1 <= self.effect_correlation <= 1, "effect_correlation must be in [-1, 1]")
+        require_at_least("n", self.n, 100, message=f"source cohorts need n >= 100, got {self.n}")
+        require_in_range("shared_rare_fraction", self.shared_rare_fraction, 0, 1)
+        require_in_range("effect_correlation", self.effect_correlation, -1, 1)
 
 
 @dataclass(frozen=True)
@@ -181,39 +215,36 @@ class Preset:
     def __post_init__(self) -> None:
         cohorts = (*self.hospitals, self.test)
         names = [c.name for c in cohorts]
-        _require(len(set(names)) == len(names), f"preset {self.name}: cohort names repeat")
-        _require(
+        require(len(set(names)) == len(names), f"preset {self.name}: cohort names repeat")
+        require(
             "test" not in names[:-1] and "sources" not in names,
             "'test' and 'sources' are reserved folder names",
         )
         prefixes = [c.id_prefix for c in cohorts]
-        _require(
+        require(
             len(set(prefixes)) == len(prefixes),
             f"preset {self.name}: id prefixes repeat, sample ids would clash",
         )
         if self.genotypes == "msprime":
-            _require(self.genome is not None, f"preset {self.name}: msprime genotypes need a genome")
+            require(self.genome is not None, f"preset {self.name}: msprime genotypes need a genome")
             known = {p for p, _ in self.pool_sizes}
-            _require(
+            require(
                 known <= set(POPULATIONS),
                 f"preset {self.name}: unknown pool population(s) {sorted(known - set(POPULATIONS))}",
             )
             for cohort in cohorts:
                 unknown = {p for p, _ in cohort.ancestry} - known
-                _require(
+                require(
                     not unknown,
-                    f"cohort {cohort.name}: ancestry names population(s) {sorted(unknown)} that the pool lacks",
+                    f"cohort {cohort.name}: ancestry names population(s) {sorted(unknown)} "
+                    "that the pool lacks",
                 )
         else:
-            _require(
+            require(
                 self.sources is None,
-                "near/far source traits need a simulated pool; the 1000g preset's source is its unused people (ancestry)",
+                "near/far source traits need a simulated pool; "
+                "the 1000g preset's source is its unused people (ancestry)",
             )
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 def _mix(russian: float, adyghe: float, turkic: float, kalmyk: float) -> tuple[tuple[str, float], ...]:
@@ -332,12 +363,15 @@ LARGE = Preset(
     sources=SourceSpec(n=20_000, near=_NEAR, far=_FAR),
 )
 
-#: The transfer-learning experiment (simulations/experiments/transfer/run.py): four clinics of 400 patients, from
-#: which sites of 50-400 are drawn, the default disease and genome, and large near/far sources.
+#: The transfer-learning experiment (simulations/experiments/transfer/run.py): four clinics of 400
+#: patients, from which sites of 50-400 are drawn, the default disease and genome, and large
+#: near/far sources.
 TRANSFER = Preset(
     name="transfer",
     genotypes="msprime",
-    description="4 clinics of 400 patients (sites of 50-400 are drawn from them) for the transfer-learning experiment",
+    description=(
+        "4 clinics of 400 patients (sites of 50-400 are drawn from them) for the transfer-learning experiment"
+    ),
     genome=DEFAULT.genome,
     pool_sizes=DEFAULT.pool_sizes,
     disease=_DISEASE,
@@ -346,15 +380,18 @@ TRANSFER = Preset(
     sources=SourceSpec(n=20_000, near=_NEAR, far=_FAR),
 )
 
-#: The synthetic-data utility experiment (simulations/experiments/synthetic_utility/run.py): the transfer preset's
-#: clinics, disease and test cohort on a shorter genome (6 regions of 60 kb, ~1,300 variants
-#: instead of ~20,000). Why: the experiment trains and validates hundreds of generators and
+#: The synthetic-data utility experiment (simulations/experiments/synthetic_utility/run.py): the
+#: transfer preset's clinics, disease and test cohort on a shorter genome (6 regions of 60 kb,
+#: ~1,300 variants instead of ~20,000). Why: the experiment trains and validates hundreds of generators and
 #: batches, and at 20,000 variants a VAE epoch alone takes ~1.5 s on 2 cores (the validation's
 #: PCA, once V x V, now uses a randomized SVD there). Chosen for run time, not tuned on results.
 SYNTHETIC = replace(
     TRANSFER,
     name="synthetic",
-    description="the transfer preset's 4 clinics of 400 on a ~1,300-variant genome, for the synthetic-data utility experiment",
+    description=(
+        "the transfer preset's 4 clinics of 400 on a ~1,300-variant genome, "
+        "for the synthetic-data utility experiment"
+    ),
     genome=GenomeSpec(n_regions=6, region_length=60_000),
     # a larger Russian pool: on this genome the pool had too few unused Russian cases for the test cohort
     pool_sizes=(("russian", 120_000), ("adyghe", 15_000), ("turkic", 20_000), ("kalmyk", 10_000)),
@@ -413,4 +450,4 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

@@ -35,11 +35,19 @@ def module_name(path: Path) -> str:
     return ".".join(("genofed",) + (parts[:-1] if parts[-1] == "__init__" else parts))
 
 
+def is_module(name: str) -> bool:
+    """Whether a dotted genofed name is a module or package (not a function or class in one)."""
+    path = ROOT.joinpath(*name.split(".")[1:])
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
 def imports(path: Path) -> set[str]:
+    """The genofed modules a file imports; `from package import module` counts as the module."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            found |= {name if is_module(name) else node.module for name in names}
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
     return {name for name in found if name.startswith("genofed.")}

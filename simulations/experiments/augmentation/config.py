@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from genofed.common.errors import GenofedError
+from genofed.common.util.checks import require
 from genofed.server.settings import RunSettings
 from genofed.simulations.experiments.base import check_grid
 
@@ -71,12 +71,11 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         check_grid(self.sizes, self.seeds, self.epsilons)
         unknown = set(self.arms) - set(ARMS)
-        if unknown or "none" not in self.arms:
-            raise GenofedError(
-                f"arms must include 'none' and come from {', '.join(ARMS)}; got {', '.join(self.arms)}"
-            )
-        if any(not 0 < r < 1 for r in self.error_rates):
-            raise GenofedError("error rates must be in (0, 1)")
+        require(
+            not unknown and "none" in self.arms,
+            f"arms must include 'none' and come from {', '.join(ARMS)}; got {', '.join(self.arms)}",
+        )
+        require(all(0 < r < 1 for r in self.error_rates), "error rates must be in (0, 1)")
 
     @classmethod
     def small(cls, out_dir: str) -> AugmentConfig:

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict
 from typing import Any
 
-from genofed.common.errors import GenofedError
+from genofed.common.util.checks import require
 
 #: The smallest site an experiment draws: below it a site's 80 % training split is a handful.
 MIN_SITE_SIZE = 20
@@ -19,15 +19,13 @@ MIN_SITE_SIZE = 20
 
 def check_sizes(sizes: tuple[int, ...]) -> None:
     """Refuse an empty list of site sizes or one below `MIN_SITE_SIZE` patients."""
-    if not sizes or min(sizes) < MIN_SITE_SIZE:
-        raise GenofedError(f"site sizes must be >= {MIN_SITE_SIZE} patients")
+    require(bool(sizes) and min(sizes) >= MIN_SITE_SIZE, f"site sizes must be >= {MIN_SITE_SIZE} patients")
 
 
 def check_grid(sizes: tuple[int, ...], seeds: tuple[int, ...], epsilons: tuple[float, ...]) -> None:
     """Refuse a grid without sizes, seeds or privacy levels (`check_sizes` for the sizes)."""
     check_sizes(sizes)
-    if not seeds or not epsilons:
-        raise GenofedError("give at least one seed and one epsilon")
+    require(bool(seeds) and bool(epsilons), "give at least one seed and one epsilon")
 
 
 def epsilon_key(epsilon: float) -> float | str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from genofed.common.errors import GenofedError
+from genofed.common.util.checks import require, require_at_least
 
 #: The generators the experiment can train.
 GENERATORS = ("vae", "gan")
@@ -66,26 +66,24 @@ class FidelityConfig:
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.generators) - set(GENERATORS))
-        if unknown:
-            raise GenofedError(
-                f"unknown generator(s) {', '.join(unknown)}; choose from {', '.join(GENERATORS)}"
-            )
-        if sorted(set(self.datasets) - set(DATASETS)):
-            raise GenofedError(f"datasets must be among {', '.join(DATASETS)}")
-        if not self.seeds or not self.epsilons:
-            raise GenofedError("give at least one seed and one epsilon")
-        if any(s < 0 for s in self.seeds):
-            raise GenofedError("seeds must be non-negative integers")
-        if any(not (e > 0) for e in self.epsilons):
-            raise GenofedError("epsilons must be > 0 (inf = no DP)")
-        if self.n_haplotypes < 20 or self.n_haplotypes % 2 or self.n_people < 10:
-            raise GenofedError("n_haplotypes must be even and >= 20, n_people >= 10")
-        if self.dp_seeds < 1:
-            raise GenofedError("dp_seeds must be >= 1")
-        if self.epochs is not None and self.epochs < 1:
-            raise GenofedError("epochs must be >= 1")
-        if not self.temperatures or any(not (t > 0) for t in self.temperatures):
-            raise GenofedError("temperatures must be > 0 (1 = the generator's own distribution)")
+        require(
+            not unknown, f"unknown generator(s) {', '.join(unknown)}; choose from {', '.join(GENERATORS)}"
+        )
+        require(set(self.datasets) <= set(DATASETS), f"datasets must be among {', '.join(DATASETS)}")
+        require(bool(self.seeds) and bool(self.epsilons), "give at least one seed and one epsilon")
+        require(all(s >= 0 for s in self.seeds), "seeds must be non-negative integers")
+        require(all(e > 0 for e in self.epsilons), "epsilons must be > 0 (inf = no DP)")
+        require(
+            self.n_haplotypes >= 20 and not self.n_haplotypes % 2 and self.n_people >= 10,
+            "n_haplotypes must be even and >= 20, n_people >= 10",
+        )
+        require_at_least("dp_seeds", self.dp_seeds, 1)
+        if self.epochs is not None:
+            require_at_least("epochs", self.epochs, 1)
+        require(
+            bool(self.temperatures) and all(t > 0 for t in self.temperatures),
+            "temperatures must be > 0 (1 = the generator's own distribution)",
+        )
 
     @classmethod
     def small(cls, out_dir: str) -> FidelityConfig:

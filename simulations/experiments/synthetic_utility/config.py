@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from genofed.common.errors import GenofedError
+from genofed.common.util.checks import require, require_in_range
 from genofed.server.settings import RunSettings
 from genofed.simulations.experiments.base import check_sizes
 
@@ -47,12 +47,12 @@ class SynthUtilityConfig:
 
     def __post_init__(self) -> None:
         check_sizes(self.sizes)
-        if not self.seeds or not self.epsilons or not self.generators or not self.ratios:
-            raise GenofedError("give at least one seed, epsilon, generator and ratio")
-        if min(self.ratios) <= 0:
-            raise GenofedError("synthetic : real ratios must be > 0")
-        if not 0 < self.generator_share < 1:
-            raise GenofedError("generator_share must be in (0, 1)")
+        require(
+            all((self.seeds, self.epsilons, self.generators, self.ratios)),
+            "give at least one seed, epsilon, generator and ratio",
+        )
+        require(min(self.ratios) > 0, "synthetic : real ratios must be > 0")
+        require_in_range("generator_share", self.generator_share, 0, 1, low_open=True, high_open=True)
 
     @classmethod
     def small(cls, out_dir: str) -> SynthUtilityConfig:
