@@ -122,7 +122,7 @@ def test_data_check_bad_label_is_a_clear_error_not_a_traceback(tmp_path):
 
 
 def test_help_and_data_check_do_not_import_torch_opacus_or_flower(tmp_path, write_vcf):
-    """A 0.2 s check must not pay the seconds of imports of the training stack (docs/benchmarks.md, "Command start-up")."""
+    """A 0.2 s check must not pay seconds of training-stack imports (docs/benchmarks.md, start-up)."""
     vcf = write_vcf(["1\t100\trs1\tA\tG\t.\tPASS\t.\tGT\t0/1\t0/0\t1/1\t0/1"])
     phenotypes = tmp_path / "p.csv"
     phenotypes.write_text("sample_id,label\nS1,1\nS2,0\nS3,1\nS4,0\n")
