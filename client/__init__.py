@@ -2,8 +2,13 @@
 
 Modules:
 
-- `app`: the ClientApp (`make_client_app`): describe, train and evaluate handlers, each request
-  checked against what the site allows before anything is computed.
+- `app`: the ClientApp (`make_client_app`): its mods and the describe, train and evaluate
+  handlers wired in, a refusal reply for any request the site will not answer.
+- `coordinator_request`: what every coordinator message is checked against (the site's budget,
+  the model it sent, the digests that pin a request).
+- `training_request`: reading and refusing a train request (`round_request`, `TRAINING_LIMITS`).
+- `train_handler`: one round of plain training or DP-SGD charged to the site's ledger.
+- `evaluate_handler`: a noisy score histogram of the validation patients, charged to the ledger.
 - `trainer`: one round's local training, plain or DP-SGD with Opacus, optionally with FedProx.
 - `budget`: the site's privacy plan per run, refused before training when over its budget.
 - `outbound`: the last gate before a reply leaves: model arrays and whitelisted aggregates only.

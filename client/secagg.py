@@ -72,10 +72,10 @@ def is_secagg_fit(msg: Message) -> bool:
 def train_secagg(
     msg: Message, context: Context, site: SiteConfig, settings: dict, train: TrainFn
 ) -> RecordDict:
-    """`train` (the ClientApp's `_train`) on SecAgg+'s legacy FitIns: the same ArrayRecord (the
-    model's state-dict names, in the model's order) and the same train config as a plain round, so
-    the ledger is charged and the noise drawn exactly as there; the result goes back as a FitRes
-    for SecAgg+ to mask."""
+    """The ClientApp's training (`genofed.client.train_handler.train`) on SecAgg+'s legacy FitIns:
+    the same ArrayRecord (the model's state-dict names, in the model's order) and the same train
+    config as a plain round, so the ledger is charged and the noise drawn exactly as there; the
+    result goes back as a FitRes for SecAgg+ to mask."""
     result = train(_plain_round(msg), context, site, settings)
     updated = [a.numpy() for a in result["arrays"].values()]
     limit = float(context.state.config_records[RECORD_KEY_STATE]["clipping_range"])

@@ -4,6 +4,19 @@ One call = one round's local training. Everything random (batch order or Poisson
 DP noise) comes from generators seeded by `seed`, so a round re-run with the same seed releases
 exactly the same weights: that is what makes the privacy ledger's per-round idempotence sound
 (see `genofed.common.privacy.ledger.PrivacyLedger`).
+
+Public row count (`train_model(public_rows=...)`, DP only): the Poisson sampling rate, the
+number of steps and Opacus' divisor of the noisy gradient sum are computed from the number of
+training rows the site has declared public rather than from the actual number of rows, so that
+none of them changes when one patient is added or removed: the add/remove-one DP guarantee that
+the RDP accountant computes assumes exactly that.
+
+FedProx (settings.proximal_mu > 0, `anchor` = the global weights) is applied as a decoupled
+step after every optimizer step, w <- w - lr * mu * (w - anchor), rather than as a loss
+term. Under DP the two are not the same: Opacus builds the update only from per-example
+gradients captured at layer hooks, so a loss term that does not depend on the data would
+simply be lost (or, if it were, clipped and noised for nothing). The decoupled step uses no
+data, so it has no privacy cost.
 """
 
 from __future__ import annotations
@@ -86,36 +99,16 @@ def train_model(
 ) -> TrainResult:
     """Train `model` in place on one site's data and return its weights and privacy history.
 
-    `public_rows` (DP only): the number of training rows the site has declared public. The
-    Poisson sampling rate, the number of steps and Opacus' divisor of the noisy gradient sum are
-    then computed from it rather than from the actual number of rows, so that none of them
-    changes when one patient is added or removed: the add/remove-one DP guarantee that the RDP
-    accountant computes assumes exactly that. None: the actual count (as Opacus does by itself).
-
-    noise_multiplier None: plain training with shuffled mini-batches. Otherwise DP-SGD via
-    Opacus (Poisson sampling, per-example clipping at settings.max_grad_norm, Gaussian noise),
-    accounted with RDP; `history` is what the site must add to its ledger.
-
-    FedProx (settings.proximal_mu > 0, `anchor` = the global weights) is applied as a decoupled
-    step after every optimizer step, w <- w - lr * mu * (w - anchor), rather than as a loss
-    term. Under DP the two are not the same: Opacus builds the update only from per-example
-    gradients captured at layer hooks, so a loss term that does not depend on the data would
-    simply be lost (or, if it were, clipped and noised for nothing). The decoupled step uses no
-    data, so it has no privacy cost.
-
-    `augment` (genotype augmentation) replaces every drawn batch's feature rows by augmented versions of the
-    same records, on the fly: `augment(indices, rng)` -> float32 rows for those record indices.
-    Each record drawn still yields exactly one example, so the dataset size, Poisson sampling
-    rate, step count and per-example clipping, and therefore the accountant's epsilon, are
-    exactly those of the same run without augmentation. (Appending augmented copies as extra
-    records instead would let one patient contribute several clipped gradients per step and
-    break the per-patient guarantee.) The augmentation draws come from their own generator
-    seeded by `seed`, so a rerun is identical.
+    noise_multiplier None: plain training with shuffled mini-batches; else DP-SGD via Opacus
+    (Poisson sampling, per-example clipping at settings.max_grad_norm, Gaussian noise, RDP
+    accounting); `history` is what the site must add to its ledger. `public_rows` (DP only): the
+    training rows the site declared public, from which the sampling rate, steps and noise divisor
+    follow (module docstring, "Public row count"); None: the actual count. `anchor`: the global
+    weights, FedProx's anchor when settings.proximal_mu > 0 (module docstring, "FedProx").
+    `augment`: genotype augmentation of each drawn batch, `augment(indices, rng)` -> float32 rows
+    for those record indices (`_Batches`: why the epsilon is unchanged).
     """
-    x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.float32).reshape(-1)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"{x.shape[0]} feature rows but {y.shape[0]} labels")
+    x, y = _as_tensors(features, labels)
     n = int(x.shape[0])
     batch_size = min(settings.batch_size, n)
     sample_seed, noise_seed, torch_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
@@ -140,6 +133,15 @@ def train_model(
             batches,
             sample_seed,
         )
+
+
+def _as_tensors(features: np.ndarray, labels: np.ndarray) -> tuple[Tensor, Tensor]:
+    """float32 feature rows and a flat float32 label vector; refused when their counts differ."""
+    x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.float32).reshape(-1)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{x.shape[0]} feature rows but {y.shape[0]} labels")
+    return x, y
 
 
 def _shuffled_loader(x: Tensor, y: Tensor, batch_size: int, seed: int, *, with_index: bool) -> DataLoader:
@@ -255,7 +257,17 @@ Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 @dataclass
 class _Batches:
-    """Turns a drawn batch into model input: as drawn, or augmented per record (see train_model)."""
+    """Turns a drawn batch into model input: as drawn, or augmented per record.
+
+    `augment` (genotype augmentation) replaces every drawn batch's feature rows by augmented
+    versions of the same records, on the fly: `augment(indices, rng)` -> float32 rows for those
+    record indices. Each record drawn still yields exactly one example, so the dataset size,
+    Poisson sampling rate, step count and per-example clipping, and therefore the accountant's
+    epsilon, are exactly those of the same run without augmentation. (Appending augmented copies
+    as extra records instead would let one patient contribute several clipped gradients per step
+    and break the per-patient guarantee.) The augmentation draws come from their own generator
+    (`rng`) seeded by `train_model`'s `seed`, so a rerun is identical.
+    """
 
     augment: Augment | None
     rng: np.random.Generator

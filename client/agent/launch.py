@@ -36,7 +36,7 @@ from typing import Any
 
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
 from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE
-from genofed.client.agent.ledger_binding import DataHashes, bind_ledger
+from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger
 from genofed.client.agent.pinning import write_launcher
 from genofed.common.deployment.app_bundle import approved_app_hash
 from genofed.common.deployment.flower_env import (
@@ -120,11 +120,29 @@ def check_site(
     The site's ledger (DIR/state) is bound to these files first: refused if they already have a
     ledger elsewhere, or if this folder's ledger was spent on other files
     (genofed.client.agent.ledger_binding)."""
-    from genofed.client.site import declared_cohort_size
     from genofed.common.data.loading import load_site  # pandas, readers: only for this command
 
     folder = Path(folder)
     site = load_site_file(folder)
+    panel = _checked_panel_and_budget(folder, panel, epsilon_budget, delta)
+    data = load_site(genotypes, phenotypes, panel=panel)  # DataError names file, line, sample
+    summary = data.summary()
+    files = _hashed_files(genotypes, phenotypes, panel)
+    ledger = _bind_checked_files(folder, files, site["name"], new_ledger, data_update, ledger_index)
+    _check_declarations(declared_size, max_evaluations)
+    binding = _site_binding(
+        files, summary, panel, epsilon_budget, delta, require_secagg, declared_size, max_evaluations
+    )
+    site["data"] = binding
+    write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n")
+    return dict(binding, warnings=summary.get("warnings", []), name=site["name"], ledger=ledger.action)
+
+
+def _checked_panel_and_budget(
+    folder: Path, panel: str | Path | None, epsilon_budget: float, delta: float
+) -> Path:
+    """The federation panel (`panel`, else DIR/panel.tsv), refused when missing, and the site's
+    budget checked: epsilon positive (inf: no DP), delta strictly between 0 and 1."""
     panel = Path(panel) if panel else folder / "panel.tsv"
     if not panel.is_file():
         raise GenofedError(
@@ -134,22 +152,40 @@ def check_site(
         "--epsilon-budget", epsilon_budget, hint="inf: this hospital trains without differential privacy"
     )
     require_in_range("--delta", delta, 0, 1, low_open=True, high_open=True, hint="1e-5 is usual")
-    data = load_site(genotypes, phenotypes, panel=panel)  # DataError names file, line, sample
-    summary = data.summary()
-    files = {
+    return panel
+
+
+def _hashed_files(genotypes: str | Path, phenotypes: str | Path, panel: Path) -> dict[str, dict[str, str]]:
+    """Each checked file's absolute path and SHA-256, by role: what the ledger and node config pin."""
+    return {
         role: {"path": str(Path(p).resolve()), "sha256": file_sha256(Path(p))}
         for role, p in (("genotypes", genotypes), ("phenotypes", phenotypes), ("panel", panel))
     }
-    ledger = bind_ledger(
+
+
+def _bind_checked_files(
+    folder: Path,
+    files: dict[str, dict[str, str]],
+    name: str,
+    new_ledger: str,
+    data_update: str,
+    ledger_index: Path | None,
+) -> Decision:
+    """`bind_ledger` of the site's ledger (DIR/state) to these files, for `hospital check`."""
+    return bind_ledger(
         folder / STATE_DIR,
         DataHashes.from_files(files),
-        site=site["name"],
+        site=name,
         command="check",
         new_ledger=new_ledger,
         data_update=data_update,
         index_file=ledger_index,
         audit_log=folder / AUDIT_FILE,
     )
+
+
+def _check_declarations(declared_size: int | None, max_evaluations: int) -> None:
+    """Refuse a declared cohort size under 2 and a negative evaluation cap."""
     if declared_size is not None:
         require_at_least(
             "--declared-size",
@@ -158,7 +194,23 @@ def check_site(
             message="--declared-size is the number of patients this hospital declares public; give 2 or more",
         )
     require_at_least("--max-evaluations", max_evaluations, 0, message="--max-evaluations must be 0 or more")
-    binding = {
+
+
+def _site_binding(
+    files: dict[str, dict[str, str]],
+    summary: dict[str, Any],
+    panel: Path,
+    epsilon_budget: float,
+    delta: float,
+    require_secagg: bool,
+    declared_size: int | None,
+    max_evaluations: int,
+) -> dict[str, Any]:
+    """What DIR/site.json records under "data": the checked files, the site's budget and
+    declarations, the model digest it agrees to, when it was checked and the data's summary."""
+    from genofed.client.site import declared_cohort_size
+
+    return {
         "files": files,
         "epsilon_budget": epsilon_budget,
         "delta": delta,
@@ -174,9 +226,6 @@ def check_site(
         },
         "alignment": summary.get("alignment"),
     }
-    site["data"] = binding
-    write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n")
-    return dict(binding, warnings=summary.get("warnings", []), name=site["name"], ledger=ledger.action)
 
 
 def node_config(folder: Path, site: dict[str, Any]) -> dict[str, str | float]:
@@ -213,7 +262,7 @@ def _pinned(data: dict[str, Any]) -> dict[str, str | float]:
 def default_architecture_digest(panel: Path) -> str:
     """Digest of the network a deployed federation trains on this panel (the coordinator starts every
     deployed run from `ModelConfig(n_variants=len(panel))`), as the ClientApp computes it."""
-    from genofed.client.app import architecture_digest
+    from genofed.client.coordinator_request import architecture_digest
     from genofed.common.data.panel import VariantPanel
     from genofed.common.model.network import ModelConfig
 
@@ -232,22 +281,7 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     write the pinned launcher and a fresh SuperExec secret; returns what to run."""
     folder = folder.resolve()
     site = load_site_file(folder)
-    if "data" not in site:
-        raise GenofedError(
-            f"{folder}: the site's data was never checked; run `genofed hospital check {folder} "
-            "--genotypes F --phenotypes F --panel panel.tsv` first"
-        )
-    for role, entry in site["data"]["files"].items():
-        path = Path(entry["path"])
-        if not path.is_file():
-            raise GenofedError(
-                f"{path} ({role}) is gone since `genofed hospital check`; restore it or check the new files"
-            )
-        if file_sha256(path) != entry["sha256"]:
-            raise GenofedError(
-                f"{path} ({role}) changed since `genofed hospital check` on {site['data']['checked_at']}; "
-                f"run genofed hospital check {folder} again before starting"
-            )
+    _require_checked_files(folder, site)
     bind_ledger(
         folder / STATE_DIR,
         DataHashes.from_files(site["data"]["files"]),
@@ -267,7 +301,34 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     env = service_env(folder / "flwr")
     env["PATH"] = os.pathsep.join([str(launcher.parent), env["PATH"]])
     secret = write_superexec_secret(folder)
-    command = [
+    command = _supernode_command(folder, site, options, secret)
+    return Launch(command, env, f"127.0.0.1:{options.local_port}", secret)
+
+
+def _require_checked_files(folder: Path, site: dict[str, Any]) -> None:
+    """Refuse to start unless `hospital check` ran and every file it checked is there, unchanged."""
+    if "data" not in site:
+        raise GenofedError(
+            f"{folder}: the site's data was never checked; run `genofed hospital check {folder} "
+            "--genotypes F --phenotypes F --panel panel.tsv` first"
+        )
+    for role, entry in site["data"]["files"].items():
+        path = Path(entry["path"])
+        if not path.is_file():
+            raise GenofedError(
+                f"{path} ({role}) is gone since `genofed hospital check`; restore it or check the new files"
+            )
+        if file_sha256(path) != entry["sha256"]:
+            raise GenofedError(
+                f"{path} ({role}) changed since `genofed hospital check` on {site['data']['checked_at']}; "
+                f"run genofed hospital check {folder} again before starting"
+            )
+
+
+def _supernode_command(folder: Path, site: dict[str, Any], options: AgentOptions, secret: Path) -> list[str]:
+    """flower-supernode on the coordinator's CA and the site's key, process isolation, its node
+    config from the checked binding, the SuperExec secret, on 127.0.0.1:`options.local_port`."""
+    return [
         flower_command("flower-supernode"),
         "--root-certificates",
         str(Path(options.ca).resolve()),
@@ -286,7 +347,6 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
         "--port",
         str(options.local_port),
     ]
-    return Launch(command, env, f"127.0.0.1:{options.local_port}", secret)
 
 
 def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:

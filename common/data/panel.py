@@ -150,6 +150,25 @@ def align_to_panel(
     if not 0.0 <= min_coverage <= 1.0:
         raise ValueError(f"min_coverage must be in [0, 1], got {min_coverage}")
     site_index = _index_site_variants(variant_ids, source)
+    panel_cols, site_cols, flip = _matched_columns(panel, site_index)
+    n_swapped = int(sum(flip))
+    alignment = Alignment(
+        panel_variants=len(panel),
+        site_variants=len(variant_ids),
+        matched=len(site_cols) - n_swapped,
+        swapped=n_swapped,
+        absent=len(panel) - len(site_cols),
+        site_only=len(variant_ids) - len(site_cols),
+    )
+    _require_coverage(alignment, source, min_coverage)
+    return _reordered(dosages, len(panel), panel_cols, site_cols, flip), alignment
+
+
+def _matched_columns(
+    panel: VariantPanel, site_index: dict[str, int]
+) -> tuple[list[int], list[int], list[bool]]:
+    """For each panel variant the site holds (as is, or with REF/ALT swapped), in panel order: its
+    panel column, its site column and whether its alleles are swapped."""
     panel_cols: list[int] = []
     site_cols: list[int] = []
     flip: list[bool] = []
@@ -164,28 +183,29 @@ def align_to_panel(
             panel_cols.append(panel_col)
             site_cols.append(col)
             flip.append(swapped)
+    return panel_cols, site_cols, flip
 
-    n_swapped = int(sum(flip))
-    alignment = Alignment(
-        panel_variants=len(panel),
-        site_variants=len(variant_ids),
-        matched=len(site_cols) - n_swapped,
-        swapped=n_swapped,
-        absent=len(panel) - len(site_cols),
-        site_only=len(variant_ids) - len(site_cols),
-    )
+
+def _require_coverage(alignment: Alignment, source: str, min_coverage: float) -> None:
+    """Refuse (DataError on `source`) a site covering less than `min_coverage` of the panel."""
     if alignment.coverage < min_coverage:
         raise DataError(
             source,
-            f"covers only {alignment.coverage:.1%} of the federation's {len(panel)} panel variants "
-            f"({alignment.matched} matched, {alignment.swapped} with REF/ALT swapped); "
+            f"covers only {alignment.coverage:.1%} of the federation's {alignment.panel_variants} panel "
+            f"variants ({alignment.matched} matched, {alignment.swapped} with REF/ALT swapped); "
             f"the minimum is {min_coverage:.0%}",
             hint="check that the genome build and chromosome names match the panel (ids are "
             "chrom:pos:ref:alt, e.g. 1:12345:A:G), or lower the minimum coverage if the "
             "federation agrees",
         )
 
-    aligned = np.full((dosages.shape[0], len(panel)), MISSING, dtype=DOSAGE_DTYPE)
+
+def _reordered(
+    dosages: np.ndarray, n_panel: int, panel_cols: list[int], site_cols: list[int], flip: list[bool]
+) -> np.ndarray:
+    """The (n_samples, n_panel) int8 matrix: matched columns moved to their panel column, swapped
+    ones flipped (2 - dosage, missing kept), panel variants the site lacks `MISSING`."""
+    aligned = np.full((dosages.shape[0], n_panel), MISSING, dtype=DOSAGE_DTYPE)
     if site_cols:
         block = dosages[:, site_cols]
         flip_mask = np.asarray(flip)
@@ -193,7 +213,7 @@ def align_to_panel(
             flipped = block[:, flip_mask]
             block[:, flip_mask] = np.where(flipped == MISSING, MISSING, 2 - flipped)
         aligned[:, panel_cols] = block
-    return aligned, alignment
+    return aligned
 
 
 def impute_dosages(dosages: np.ndarray, alt_freq: np.ndarray) -> np.ndarray:

@@ -413,11 +413,7 @@ def train_gan(
     sample_seed, noise_seed, torch_seed, critic_seed, generator_seed = (
         int(t) for t in np.random.SeedSequence(s.seed).generate_state(5)
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(generator_seed)
-        generator = GenotypeGenerator(config)
-        torch.manual_seed(critic_seed)
-        critic = GenotypeCritic(config, s)
+    generator, critic = _seeded_networks(config, s, generator_seed=generator_seed, critic_seed=critic_seed)
     loader = DataLoader(
         TensorDataset(*tensors),
         batch_size=min(s.batch_size, n),
@@ -435,33 +431,66 @@ def train_gan(
             trainer = _Trainer(generator, critic, critic, g_opt, c_opt, s, private=False, n_fake=0)
             losses = trainer.run(loader)
             return TrainedGAN(generator, config, s, [], losses)
-        engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
-        private_critic, private_opt, private_loader = engine.make_private(
-            module=critic,
-            optimizer=c_opt,
-            data_loader=loader,
-            noise_multiplier=float(noise_multiplier),
-            max_grad_norm=s.max_grad_norm,
-            poisson_sampling=True,
-            noise_generator=torch.Generator().manual_seed(noise_seed),
+        return _train_private_critic(
+            generator, critic, loader, g_opt, c_opt, config, s, noise_multiplier, n=n, noise_seed=noise_seed
         )
-        _clip_weights(critic, s.weight_clip)  # the critic starts inside its Lipschitz box
-        trainer = _Trainer(
-            generator,
-            private_critic,
-            critic,
-            g_opt,
-            private_opt,
-            s,
-            private=True,
-            n_fake=min(s.batch_size, n),
-        )
-        try:
-            losses = trainer.run(private_loader)
-        finally:
-            private_critic.remove_hooks()
-        history = [(float(sig), float(q), int(k)) for sig, q, k in engine.accountant.history]
-        return TrainedGAN(generator, config, s, history, losses)
+
+
+def _seeded_networks(
+    config: GANConfig, s: GANSettings, *, generator_seed: int, critic_seed: int
+) -> tuple[GenotypeGenerator, GenotypeCritic]:
+    """The generator and the critic, each initialised from its own seed (the global torch RNG
+    is restored afterwards)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(generator_seed)
+        generator = GenotypeGenerator(config)
+        torch.manual_seed(critic_seed)
+        critic = GenotypeCritic(config, s)
+    return generator, critic
+
+
+def _train_private_critic(
+    generator: GenotypeGenerator,
+    critic: GenotypeCritic,
+    loader: DataLoader,
+    g_opt: torch.optim.Optimizer,
+    c_opt: torch.optim.Optimizer,
+    config: GANConfig,
+    s: GANSettings,
+    noise_multiplier: float,
+    *,
+    n: int,
+    noise_seed: int,
+) -> TrainedGAN:
+    """The GAN with a DP-SGD critic (Opacus, Poisson sampling, seeded noise) and weight clipping,
+    on `n` training rows; the returned history is the run's (sigma, q, steps) for the site's ledger."""
+    engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
+    private_critic, private_opt, private_loader = engine.make_private(
+        module=critic,
+        optimizer=c_opt,
+        data_loader=loader,
+        noise_multiplier=float(noise_multiplier),
+        max_grad_norm=s.max_grad_norm,
+        poisson_sampling=True,
+        noise_generator=torch.Generator().manual_seed(noise_seed),
+    )
+    _clip_weights(critic, s.weight_clip)  # the critic starts inside its Lipschitz box
+    trainer = _Trainer(
+        generator,
+        private_critic,
+        critic,
+        g_opt,
+        private_opt,
+        s,
+        private=True,
+        n_fake=min(s.batch_size, n),
+    )
+    try:
+        losses = trainer.run(private_loader)
+    finally:
+        private_critic.remove_hooks()
+    history = [(float(sig), float(q), int(k)) for sig, q, k in engine.accountant.history]
+    return TrainedGAN(generator, config, s, history, losses)
 
 
 def _training_data(

@@ -83,17 +83,41 @@ def generate_validated(
     validation still compares dosages, as a classifier sees them. `temperature` < 1 samples each
     variant's categorical sharpened towards its mode (on 1000 Genomes, 0.7 brought the VAE's
     adversarial accuracy from ~0.58 to ~0.54 and LD up by ~0.01; see the fidelity experiment).
-    The case share used for sampling is a count of real patients taken outside the DP accounting;
-    it is not an extra disclosure because every site already reports its case count to the
-    coordinator (the `describe` message), but it is also what keeps the synthetic label mix equal
-    to the real one, so a classifier trained on real + synthetic sees the site's own prevalence.
+    The case share used for sampling keeps the synthetic label mix equal to the real one, so a
+    classifier trained on real + synthetic sees the site's own prevalence. It is a count of real
+    patients taken OUTSIDE the DP accounting, and no longer public: sites stopped reporting their
+    case count to the coordinator. A model trained on these records therefore carries an exact
+    case share that the ledger does not charge (a known gap, docs/synthetic-data.md).
     """
     labels = np.asarray(labels).astype(np.int8)
     train, holdout = split_for_generator(labels, seed)
+    trained = _train_on_share(
+        kind, dosages, labels, train, settings, noise_multiplier, covariates=covariates, haplotypes=haplotypes
+    )
+    records = trained.sample(
+        n, case_fraction=float(labels[train].mean()), seed=seed + 1, temperature=temperature
+    )
+    dropped, report = _filter_and_validate(dosages, labels, train, holdout, records, thresholds)
+    return ValidatedBatch(records, dropped, report, list(trained.history), trained, train, holdout)
+
+
+def _train_on_share(
+    kind: str,
+    dosages: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    settings: Any,
+    noise_multiplier: float | None,
+    *,
+    covariates: np.ndarray | None,
+    haplotypes: np.ndarray | None,
+) -> Any:
+    """A `kind` generator trained on the `train` rows: on dosages, or on phased states when
+    `haplotypes` are given."""
     states, n_states = (
         (dosages, DOSAGE_STATES) if haplotypes is None else (phased_states(haplotypes), PHASED_STATES)
     )
-    trained = train_generator(
+    return train_generator(
         kind,
         states[train],
         labels[train],
@@ -102,9 +126,18 @@ def generate_validated(
         covariates=None if covariates is None else covariates[train],
         n_states=n_states,
     )
-    records = trained.sample(
-        n, case_fraction=float(labels[train].mean()), seed=seed + 1, temperature=temperature
-    )
+
+
+def _filter_and_validate(
+    dosages: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    holdout: np.ndarray,
+    records: SyntheticRecords,
+    thresholds: Thresholds,
+) -> tuple[np.ndarray, ValidationReport]:
+    """The records that fail the per-record checks (`record_failures`), and the validation of the
+    others against the real training rows and the holdout."""
     dropped = record_failures(
         real_train=dosages[train], real_holdout=dosages[holdout], synthetic=records.genotypes
     )
@@ -118,4 +151,4 @@ def generate_validated(
         labels_holdout=labels[holdout],
         thresholds=thresholds,
     )
-    return ValidatedBatch(records, dropped, report, list(trained.history), trained, train, holdout)
+    return dropped, report

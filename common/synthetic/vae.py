@@ -344,22 +344,11 @@ def train_vae(
     tensors = training_tensors(genotypes, labels, covariates, dtype=torch.float32)
     y, (n, v) = tensors[1], tensors[0].shape
     s = settings
-    config = VAEConfig(
-        n_variants=v,
-        latent=s.latent,
-        hidden=s.hidden,
-        block_size=s.block_size,
-        block_units=s.block_units,
-        covariates=covariates is not None,
-        case_fraction=float(y.double().mean()),
-        n_states=int(n_states),
-    )
+    config = _vae_config(s, n_variants=v, labels=y, covariates=covariates is not None, n_states=n_states)
     sample_seed, noise_seed, torch_seed, init_seed = (
         int(t) for t in np.random.SeedSequence(s.seed).generate_state(4)
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
-        model = GenotypeVAE(config, s.beta)
+    model = _seeded_vae(config, s, init_seed)
     loader = DataLoader(
         TensorDataset(*tensors),
         batch_size=min(s.batch_size, n),
@@ -375,22 +364,64 @@ def train_vae(
         if noise_multiplier is None:
             losses = _run(model, optimizer, loader, s.epochs)
             return TrainedVAE(model, config, s, [], losses)
-        engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
-        private_model, private_optimizer, private_loader = engine.make_private(
-            module=model,
-            optimizer=optimizer,
-            data_loader=loader,
-            noise_multiplier=float(noise_multiplier),
-            max_grad_norm=s.max_grad_norm,
-            poisson_sampling=True,
-            noise_generator=torch.Generator().manual_seed(noise_seed),
+        return _train_private_vae(
+            model, optimizer, loader, config, s, noise_multiplier, noise_seed=noise_seed
         )
-        try:
-            losses = _run(private_model, private_optimizer, private_loader, s.epochs)
-        finally:
-            private_model.remove_hooks()  # give back a plain module
-        history = [(float(sig), float(q), int(k)) for sig, q, k in engine.accountant.history]
-        return TrainedVAE(model, config, s, history, losses)
+
+
+def _seeded_vae(config: VAEConfig, s: VAESettings, init_seed: int) -> GenotypeVAE:
+    """The VAE initialised from `init_seed` (the global torch RNG is restored afterwards)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        model = GenotypeVAE(config, s.beta)
+    return model
+
+
+def _vae_config(
+    s: VAESettings, *, n_variants: int, labels: torch.Tensor, covariates: bool, n_states: int
+) -> VAEConfig:
+    """The network's shape from the settings and the cohort (its case fraction sets the prior
+    of generated labels)."""
+    return VAEConfig(
+        n_variants=n_variants,
+        latent=s.latent,
+        hidden=s.hidden,
+        block_size=s.block_size,
+        block_units=s.block_units,
+        covariates=covariates,
+        case_fraction=float(labels.double().mean()),
+        n_states=int(n_states),
+    )
+
+
+def _train_private_vae(
+    model: GenotypeVAE,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    config: VAEConfig,
+    s: VAESettings,
+    noise_multiplier: float,
+    *,
+    noise_seed: int,
+) -> TrainedVAE:
+    """DP-SGD on the VAE (Opacus, Poisson sampling, seeded noise); the returned history is the
+    run's (sigma, q, steps) for the site's ledger."""
+    engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
+    private_model, private_optimizer, private_loader = engine.make_private(
+        module=model,
+        optimizer=optimizer,
+        data_loader=loader,
+        noise_multiplier=float(noise_multiplier),
+        max_grad_norm=s.max_grad_norm,
+        poisson_sampling=True,
+        noise_generator=torch.Generator().manual_seed(noise_seed),
+    )
+    try:
+        losses = _run(private_model, private_optimizer, private_loader, s.epochs)
+    finally:
+        private_model.remove_hooks()  # give back a plain module
+    history = [(float(sig), float(q), int(k)) for sig, q, k in engine.accountant.history]
+    return TrainedVAE(model, config, s, history, losses)
 
 
 def _run(model: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, epochs: int) -> list[float]:

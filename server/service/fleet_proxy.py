@@ -63,23 +63,30 @@ def find_nginx(explicit: str = "") -> str:
 def render(config: ProxyConfig) -> str:
     """The nginx configuration (one server, one upstream)."""
     folder = config.folder.resolve()
-    listen = f"[{config.listen_host}]" if ":" in config.listen_host else config.listen_host
-    temp = "\n".join(
-        f"    {name}_temp_path {folder / 'tmp' / name};"
-        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
     header = (
         "# Written by `genofed coordinator start` at every start (server/service/fleet_proxy.py); "
         "edits are lost.\n"
     )
-    return (
-        header
-        + f"""{_user_line()}worker_processes 1;
+    return header + _main_context(folder) + _http_context(config, folder)
+
+
+def _main_context(folder: Path) -> str:
+    """nginx's top-level settings: one worker, the pid file in `folder`, errors to stderr."""
+    return f"""{_user_line()}worker_processes 1;
 pid {folder / "nginx.pid"};
 error_log stderr warn;
 daemon off;
 events {{ worker_connections 512; }}
-http {{
+"""
+
+
+def _http_context(config: ProxyConfig, folder: Path) -> str:
+    """The http block: temp folders under `folder`, the SuperLink upstream and the one server."""
+    temp = "\n".join(
+        f"    {name}_temp_path {folder / 'tmp' / name};"
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""http {{
     server_tokens off;
 {temp}
     map $status $genofed_refused {{ ~^[23] 0; default 1; }}
@@ -87,7 +94,14 @@ http {{
         server 127.0.0.1:{config.upstream_port};
         keepalive 16;
     }}
-    server {{
+{_fleet_server(config, folder)}}}
+"""
+
+
+def _fleet_server(config: ProxyConfig, folder: Path) -> str:
+    """The hospital-facing TLS server: Flower's Fleet API passed on, everything else refused."""
+    listen = f"[{config.listen_host}]" if ":" in config.listen_host else config.listen_host
+    return f"""    server {{
         listen {listen}:{config.listen_port} ssl;
         ssl_certificate {config.certificate.resolve()};
         ssl_certificate_key {config.key.resolve()};
@@ -97,7 +111,15 @@ http {{
         # plain HTTP on this TLS port: close the connection without an answer
         error_page 497 = @plain;
         location @plain {{ return 444; }}
-        # Flower's Fleet API only; the raw request line is checked too, so no encoded or
+{_fleet_location(config)}
+        location / {{ return 404; }}
+    }}
+"""
+
+
+def _fleet_location(config: ProxyConfig) -> str:
+    """The one location passed to the SuperLink: Fleet API paths, POST only, over verified TLS."""
+    return f"""        # Flower's Fleet API only; the raw request line is checked too, so no encoded or
         # dotted path can reach another API of the SuperLink
         location ~ {FLEET_PATH} {{
             if ($request_uri !~ {FLEET_PATH}) {{ return 404; }}
@@ -115,12 +137,7 @@ http {{
             proxy_buffering off;
             proxy_read_timeout 600s;
             proxy_send_timeout 600s;
-        }}
-        location / {{ return 404; }}
-    }}
-}}
-"""
-    )
+        }}"""
 
 
 def write_config(config: ProxyConfig) -> Path:

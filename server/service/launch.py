@@ -147,15 +147,14 @@ class FlowerControl:
 def start_coordinator(
     folder: str | Path, options: ServiceOptions = ServiceOptions(), say: Progress = print
 ) -> int:
+    """Run the coordinator of the federation in `folder` until its run ends; returns the exit code.
+
+    Starts the SuperLink, its SuperExec and the nginx proxy, submits the run, watches it (syncing
+    enrolled hospitals every `options.sync_seconds`) and stops every process it started, also on
+    a signal or an error; the state is kept in DIR/coordinator.json.
+    """
     folder = Path(folder).resolve()
-    federation = load_federation(folder)
-    enrolled = load_registry(folder)["hospitals"]
-    needed = int(federation["settings"]["min-nodes"])
-    if len(enrolled) < needed:
-        raise GenofedError(
-            f"{len(enrolled)} hospital(s) enrolled in {folder}, the federation needs {needed} "
-            "(genofed coordinator enroll, or a smaller --min-hospitals at init)"
-        )
+    _require_enough_hospitals(folder)
     options.check()
     nginx = find_nginx(options.nginx)
     _refuse_second_instance(folder)
@@ -170,7 +169,40 @@ def start_coordinator(
         env=control.env,
         process_group=0,
     )
-    status = {
+    status = _starting_status(options, superlink)
+    stop = _stop_on_signals()
+    try:
+        _wait_online(control, superlink, options.startup_timeout, folder)
+        helpers = _start_helpers(folder, options, secret, superlink, log, control.env, nginx)
+        status.update({f"{name}_pid": process.pid for name, process in helpers.items()})
+        last_sync = _submit_run(folder, options, control, app, status, say)
+        _watch_run(folder, options, control, superlink, helpers, status, stop, say, last_sync)
+        return _finish_run(folder, control, superlink, status, stop, say)
+    except BaseException as exc:
+        status.update(state="failed", error=str(exc))
+        raise
+    finally:
+        _terminate(superlink)
+        status["stopped"] = _now()
+        _write_status(folder, status)
+        log.close()
+
+
+def _require_enough_hospitals(folder: Path) -> None:
+    """Refuse to start with fewer enrolled hospitals than the federation's `min-nodes`."""
+    federation = load_federation(folder)
+    enrolled = load_registry(folder)["hospitals"]
+    needed = int(federation["settings"]["min-nodes"])
+    if len(enrolled) < needed:
+        raise GenofedError(
+            f"{len(enrolled)} hospital(s) enrolled in {folder}, the federation needs {needed} "
+            "(genofed coordinator enroll, or a smaller --min-hospitals at init)"
+        )
+
+
+def _starting_status(options: ServiceOptions, superlink: subprocess.Popen) -> dict[str, Any]:
+    """DIR/coordinator.json's first content: the processes, addresses and the approved app."""
+    return {
         "pid": os.getpid(),
         "superlink_pid": superlink.pid,
         "address": options.address,
@@ -181,57 +213,84 @@ def start_coordinator(
         "run_id": None,
         "hospitals": {},
     }
-    stop = _stop_on_signals()
-    try:
-        _wait_online(control, superlink, options.startup_timeout, folder)
-        helpers = _start_helpers(folder, options, secret, superlink, log, control.env, nginx)
-        status.update({f"{name}_pid": process.pid for name, process in helpers.items()})
-        status["hospitals"] = sync_nodes(folder, control, say)
-        last_sync = time.monotonic()
-        reply = control("run", str(app), CONNECTION, "--run-config", f"federation={json.dumps(str(folder))}")
-        status.update(state="running", run_id=int(reply["run-id"]))
-        say(
-            f"hospitals connect to {options.address} (nginx: Flower's Fleet API only, TLS, hospital "
-            f"authentication); SuperLink on {options.internal_address} (loopback); run {reply['run-id']} "
-            f"submitted, app {status['app_sha256'][:16]}"
-        )
-        while True:
-            _write_status(folder, status)
-            run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
-            status["run_status"] = run["status"]
-            status["network_traffic"] = run.get("network-traffic")  # the SuperLink's byte counts for this run
-            if run["status"].startswith("finished") or superlink.poll() is not None or stop["signal"]:
-                break
-            _check_helpers(helpers, folder)
-            if time.monotonic() - last_sync >= options.sync_seconds:
-                status["hospitals"] = sync_nodes(folder, control, say)
-                last_sync = time.monotonic()
-            time.sleep(min(options.poll_seconds, options.sync_seconds))
-        if superlink.poll() is not None:
-            raise GenofedError(
-                f"flower-superlink exited with code {superlink.returncode}; see {folder / 'superlink.log'}"
-            )
-        completed = status.get("run_status") == "finished:completed"
-        status["state"] = "stopped" if stop["signal"] else ("finished" if completed else "failed")
-        log_file = _save_run_log(control, folder, status["run_id"])
-        say(
-            f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}, the "
-            f"ServerApp's log in {log_file}"
-        )
-        if not completed:
-            say(
-                "last lines of the ServerApp's log:\n"
-                + "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])
-            )
-        return 0 if completed else 1
-    except BaseException as exc:
-        status.update(state="failed", error=str(exc))
-        raise
-    finally:
-        _terminate(superlink)
-        status["stopped"] = _now()
+
+
+def _submit_run(
+    folder: Path,
+    options: ServiceOptions,
+    control: FlowerControl,
+    app: Path,
+    status: dict[str, Any],
+    say: Progress,
+) -> float:
+    """Sync the enrolled hospitals, then submit the federation's run; `status` records both.
+    Returns the time of the sync (`time.monotonic`)."""
+    status["hospitals"] = sync_nodes(folder, control, say)
+    last_sync = time.monotonic()
+    reply = control("run", str(app), CONNECTION, "--run-config", f"federation={json.dumps(str(folder))}")
+    status.update(state="running", run_id=int(reply["run-id"]))
+    say(
+        f"hospitals connect to {options.address} (nginx: Flower's Fleet API only, TLS, hospital "
+        f"authentication); SuperLink on {options.internal_address} (loopback); run {reply['run-id']} "
+        f"submitted, app {status['app_sha256'][:16]}"
+    )
+    return last_sync
+
+
+def _watch_run(
+    folder: Path,
+    options: ServiceOptions,
+    control: FlowerControl,
+    superlink: subprocess.Popen,
+    helpers: dict[str, subprocess.Popen],
+    status: dict[str, Any],
+    stop: dict[str, int | None],
+    say: Progress,
+    last_sync: float,
+) -> None:
+    """Poll the run until it finishes, the SuperLink exits or a signal arrives: the status file
+    rewritten at every poll, the helpers checked, the hospitals synced every `sync_seconds`."""
+    while True:
         _write_status(folder, status)
-        log.close()
+        run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
+        status["run_status"] = run["status"]
+        status["network_traffic"] = run.get("network-traffic")  # the SuperLink's byte counts for this run
+        if run["status"].startswith("finished") or superlink.poll() is not None or stop["signal"]:
+            break
+        _check_helpers(helpers, folder)
+        if time.monotonic() - last_sync >= options.sync_seconds:
+            status["hospitals"] = sync_nodes(folder, control, say)
+            last_sync = time.monotonic()
+        time.sleep(min(options.poll_seconds, options.sync_seconds))
+
+
+def _finish_run(
+    folder: Path,
+    control: FlowerControl,
+    superlink: subprocess.Popen,
+    status: dict[str, Any],
+    stop: dict[str, int | None],
+    say: Progress,
+) -> int:
+    """The run's end: an error if the SuperLink died, else the final state, the ServerApp's log
+    saved (its last lines shown when the run failed); 0 when the run completed, else 1."""
+    if superlink.poll() is not None:
+        raise GenofedError(
+            f"flower-superlink exited with code {superlink.returncode}; see {folder / 'superlink.log'}"
+        )
+    completed = status.get("run_status") == "finished:completed"
+    status["state"] = "stopped" if stop["signal"] else ("finished" if completed else "failed")
+    log_file = _save_run_log(control, folder, status["run_id"])
+    say(
+        f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}, the "
+        f"ServerApp's log in {log_file}"
+    )
+    if not completed:
+        say(
+            "last lines of the ServerApp's log:\n"
+            + "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])
+        )
+    return 0 if completed else 1
 
 
 def superlink_command(folder: Path, internal_address: str, secret: Path) -> list[str]:

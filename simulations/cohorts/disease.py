@@ -94,25 +94,8 @@ def fit_trait(
     `common_template` (standardised effects aligned with `common_columns`) with `correlation`
     draws correlated effects. `exclude` keeps variants out of every draw.
     """
-    maf = np.minimum(pool.alt_freq, 1 - pool.alt_freq)
-    taken = np.zeros(len(maf), dtype=bool)
-    if exclude is not None:
-        taken[exclude] = True
-    keep = np.asarray(rare_columns if rare_columns is not None else [], dtype=np.int64)
-    taken[keep] = True
-    rare_band = (maf >= spec.rare_freq_range[0]) & (maf < spec.rare_freq_range[1])
-    rare = np.sort(
-        np.concatenate([keep, _pick(None, spec.n_rare - len(keep), rare_band, taken, rng, "rare")])
-    )
-    taken[rare] = True
-    common = _pick(common_columns, spec.n_common, maf >= spec.common_min_maf, taken, rng, "common")
-    # the minor allele is the risk allele of a rare variant, whichever of REF/ALT it is
-    rare_effects = (
-        spec.rare_effect * rng.uniform(0.8, 1.2, len(rare)) * np.where(pool.alt_freq[rare] < 0.5, 1.0, -1.0)
-    )
-    raw = rng.standard_normal(len(common))
-    if common_template is not None:
-        raw = correlation * common_template + np.sqrt(1 - correlation**2) * raw
+    rare, common = _causal_columns(spec, pool, rng, rare_columns, common_columns, exclude)
+    rare_effects, raw = _raw_effects(spec, pool, rng, rare, common, common_template, correlation)
     columns = np.concatenate([rare, common])
     order = np.argsort(columns)
     everyone = np.arange(len(pool.populations))
@@ -125,12 +108,68 @@ def fit_trait(
     )
     effects = np.concatenate([rare_effects, raw * scale])[order]
     kinds = np.array(["rare"] * len(rare) + ["common"] * len(common))[order]
+    model = _unthresholded_model(spec, pool, columns[order], effects, tuple(kinds))
+    mean = model.mean_liability(causal, covariates.male, covariates.age, pool.populations)
+    threshold = _solve_threshold(mean, spec.sigma_e, spec.prevalence)
+    return LiabilityModel(**{**model.__dict__, "threshold": threshold})
+
+
+def _causal_columns(
+    spec: TraitSpec,
+    pool: GenotypePool,
+    rng: np.random.Generator,
+    rare_columns: np.ndarray | None,
+    common_columns: np.ndarray | None,
+    exclude: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rare causal columns (sorted; `rare_columns` kept, the rest drawn from the rare band)
+    and then the common ones (`common_columns`, else drawn), never a column in `exclude`."""
+    maf = np.minimum(pool.alt_freq, 1 - pool.alt_freq)
+    taken = np.zeros(len(maf), dtype=bool)
+    if exclude is not None:
+        taken[exclude] = True
+    keep = np.asarray(rare_columns if rare_columns is not None else [], dtype=np.int64)
+    taken[keep] = True
+    rare_band = (maf >= spec.rare_freq_range[0]) & (maf < spec.rare_freq_range[1])
+    rare = np.sort(
+        np.concatenate([keep, _pick(None, spec.n_rare - len(keep), rare_band, taken, rng, "rare")])
+    )
+    taken[rare] = True
+    common = _pick(common_columns, spec.n_common, maf >= spec.common_min_maf, taken, rng, "common")
+    return rare, common
+
+
+def _raw_effects(
+    spec: TraitSpec,
+    pool: GenotypePool,
+    rng: np.random.Generator,
+    rare: np.ndarray,
+    common: np.ndarray,
+    common_template: np.ndarray | None,
+    correlation: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rare variants' effects and the common ones' standardised effects (before the polygenic
+    scale; correlated with `common_template` when given), drawn in that order."""
+    # the minor allele is the risk allele of a rare variant, whichever of REF/ALT it is
+    rare_effects = (
+        spec.rare_effect * rng.uniform(0.8, 1.2, len(rare)) * np.where(pool.alt_freq[rare] < 0.5, 1.0, -1.0)
+    )
+    raw = rng.standard_normal(len(common))
+    if common_template is not None:
+        raw = correlation * common_template + np.sqrt(1 - correlation**2) * raw
+    return rare_effects, raw
+
+
+def _unthresholded_model(
+    spec: TraitSpec, pool: GenotypePool, columns: np.ndarray, effects: np.ndarray, kinds: tuple[str, ...]
+) -> LiabilityModel:
+    """The liability model of these causal columns (sorted) with threshold 0, to be solved."""
     offsets = dict(spec.population_offsets)
-    model = LiabilityModel(
-        columns=columns[order],
-        variant_ids=tuple(pool.variant_ids[c] for c in columns[order]),
+    return LiabilityModel(
+        columns=columns,
+        variant_ids=tuple(pool.variant_ids[c] for c in columns),
         effects=effects,
-        kinds=tuple(kinds),
+        kinds=kinds,
         threshold=0.0,
         sigma_e=spec.sigma_e,
         sex_effect=spec.sex_effect,
@@ -139,9 +178,6 @@ def fit_trait(
             p: float(offsets.get(pool.offset_groups[p], 0.0)) for p in sorted(set(pool.populations))
         },
     )
-    mean = model.mean_liability(causal, covariates.male, covariates.age, pool.populations)
-    threshold = _solve_threshold(mean, spec.sigma_e, spec.prevalence)
-    return LiabilityModel(**{**model.__dict__, "threshold": threshold})
 
 
 def _pick(

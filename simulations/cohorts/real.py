@@ -148,6 +148,26 @@ def load_chr1_region(folder: Path | None = None, *, require_phased: bool = False
         raise SharedDataMissing(
             f"{path} does not exist; set GENOFED_SHARED to the shared folder that holds data/1000g"
         )
+    samples, alleles, phased, chroms, positions, ids = _read_region_rows(path)
+    if not alleles:
+        raise GenofedError(f"{path}: no variants")
+    haps = np.stack(alleles, axis=1)  # samples x variants x 2
+    phase = np.stack(phased, axis=1)
+    _check_phase(path, phase, require_phased)
+    return RegionGenotypes(
+        dosages=haps.sum(axis=2).astype(np.int8),
+        haplotypes=np.ascontiguousarray(haps) if phase.all() else None,
+        sample_names=np.array(samples),
+        chromosomes=np.array(chroms),
+        positions=np.array(positions, dtype=np.int64),
+        variant_ids=ids,
+    )
+
+
+def _read_region_rows(path: Path) -> tuple[list[str], list, list, list, list, list]:
+    """The region VCF's sample names, and per variant: its (samples x 2) alleles, which calls are
+    phased, its chromosome, position and variant id. Refuses multi-allelic sites and rows
+    without one GT field per sample; `_parse_calls` refuses missing and non-diploid calls."""
     alleles, phased, chroms, positions, ids = [], [], [], [], []
     samples: list[str] = []
     with gzip.open(path, "rt") as handle:
@@ -171,10 +191,11 @@ def load_chr1_region(folder: Path | None = None, *, require_phased: bool = False
             chroms.append(chrom)
             positions.append(int(pos))
             ids.append(make_variant_id(chrom, int(pos), ref, alt))
-    if not alleles:
-        raise GenofedError(f"{path}: no variants")
-    haps = np.stack(alleles, axis=1)  # samples x variants x 2
-    phase = np.stack(phased, axis=1)
+    return samples, alleles, phased, chroms, positions, ids
+
+
+def _check_phase(path: Path, phase: np.ndarray, require_phased: bool) -> None:
+    """Refuse a mixture of phased and unphased calls, and unphased calls when `require_phased`."""
     if phase.any() and not phase.all():
         raise GenofedError(
             f"{path}: {int((~phase).sum())} of {phase.size} calls are unphased, the rest phased"
@@ -183,14 +204,6 @@ def load_chr1_region(folder: Path | None = None, *, require_phased: bool = False
         raise GenofedError(
             f"{path}: the calls are unphased (0/1, not 0|1), so there are no haplotypes to read"
         )
-    return RegionGenotypes(
-        dosages=haps.sum(axis=2).astype(np.int8),
-        haplotypes=np.ascontiguousarray(haps) if phase.all() else None,
-        sample_names=np.array(samples),
-        chromosomes=np.array(chroms),
-        positions=np.array(positions, dtype=np.int64),
-        variant_ids=ids,
-    )
 
 
 _CALLS = {f"{a}{sep}{b}": (int(a), int(b), int(sep == "|")) for a in "01" for b in "01" for sep in "/|"}

@@ -9,7 +9,9 @@
 
 Each experiment folder holds `config.py` (what it runs), `run.py` (running it) and `report.py`
 (OUT/report.md); `run` uses `config` and `report`, `report` uses `config` only, and no
-experiment imports another. The entry points load on first use (torch comes with them).
+experiment imports another. The two synthetic experiments split their running into modules
+beside `run.py` (listed in their `__init__`), which `run` puts together. The entry points
+load on first use (torch comes with them).
 """
 
 from __future__ import annotations

@@ -132,11 +132,7 @@ def validate_synthetic(
     are the training labels); privacy also uses the holdout as the no-leak reference, and with
     `labels_holdout` the spurious-association rate of the holdout itself is reported (the metric's
     noise floor at this sample size; reported, not checked)."""
-    train = as_dosages(real_train, "real_train")
-    m = train.shape[1]
-    holdout = as_dosages(real_holdout, "real_holdout", m)
-    synthetic = as_dosages(synthetic, "synthetic", m)
-    t = thresholds
+    train, holdout, synthetic = _dosage_arrays(real_train, real_holdout, synthetic)
     fid = fidelity(real=train, synthetic=synthetic)
     ld = linkage(
         real=train, synthetic=synthetic, window=ld_window, positions=positions, chromosomes=chromosomes
@@ -144,7 +140,49 @@ def validate_synthetic(
     pop = population_structure(
         real=train, synthetic=synthetic, holdout=holdout, n_components=pca_components, seed=seed
     )
-    assoc = associations(
+    assoc = _label_associations(
+        train, synthetic, holdout, labels_real, labels_synth, labels_holdout, thresholds
+    )
+    priv = privacy(real_train=train, real_holdout=holdout, synthetic=synthetic, seed=seed)
+    checks = _threshold_checks(thresholds, fid, ld, pop, assoc, priv)
+    return ValidationReport(
+        passed=all(c.passed for c in checks if c.applicable),
+        checks=checks,
+        fidelity=fid,
+        ld=ld,
+        structure=pop,
+        associations=assoc,
+        privacy=priv,
+        n_train=len(train),
+        n_holdout=len(holdout),
+        n_synthetic=len(synthetic),
+        n_variants=train.shape[1],
+    )
+
+
+def _dosage_arrays(
+    real_train: np.ndarray, real_holdout: np.ndarray, synthetic: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three batches as checked dosage matrices (`as_dosages`), all with the training
+    data's number of variants."""
+    train = as_dosages(real_train, "real_train")
+    m = train.shape[1]
+    holdout = as_dosages(real_holdout, "real_holdout", m)
+    synthetic = as_dosages(synthetic, "synthetic", m)
+    return train, holdout, synthetic
+
+
+def _label_associations(
+    train: np.ndarray,
+    synthetic: np.ndarray,
+    holdout: np.ndarray,
+    labels_real: np.ndarray,
+    labels_synth: np.ndarray,
+    labels_holdout: np.ndarray | None,
+    t: Thresholds,
+) -> AssociationResult:
+    """`associations` of the synthetic batch against the training data, at the thresholds' alphas."""
+    return associations(
         real=train,
         labels_real=labels_real,
         synthetic=synthetic,
@@ -155,8 +193,18 @@ def validate_synthetic(
         holdout=holdout,
         labels_holdout=labels_holdout,
     )
-    priv = privacy(real_train=train, real_holdout=holdout, synthetic=synthetic, seed=seed)
-    checks = [
+
+
+def _threshold_checks(
+    t: Thresholds,
+    fid: FidelityResult,
+    ld: LDResult,
+    pop: StructureResult,
+    assoc: AssociationResult,
+    priv: PrivacyResult,
+) -> list[CheckResult]:
+    """Each metric against its threshold in `t`, in the report's order."""
+    return [
         _at_least("allele_frequency_correlation", fid.af_correlation, t.af_correlation_min),
         _at_most("genotype_tvd_mean", fid.genotype_tvd_mean, t.genotype_tvd_mean_max),
         _at_least("ld_correlation", ld.ld_correlation, t.ld_correlation_min),
@@ -174,16 +222,3 @@ def validate_synthetic(
         _at_most("exact_copies", float(priv.exact_copies), float(t.exact_copies_max)),
         _at_most("mia_auc", priv.mia_auc, t.mia_auc_max),
     ]
-    return ValidationReport(
-        passed=all(c.passed for c in checks if c.applicable),
-        checks=checks,
-        fidelity=fid,
-        ld=ld,
-        structure=pop,
-        associations=assoc,
-        privacy=priv,
-        n_train=len(train),
-        n_holdout=len(holdout),
-        n_synthetic=len(synthetic),
-        n_variants=m,
-    )

@@ -23,30 +23,10 @@ def write_augment_report(out_dir: Path, results: dict[str, Any]) -> Path:
 
 
 def render(results: dict[str, Any], plotted: bool) -> str:
-    config, run = results["config"], results["config"]["run"]
-    test = results["test"]
-    rates = config["error_rates"]
+    """The report's Markdown: one section after another."""
+    config = results["config"]
     lines = [
-        "# Genotype augmentation for a small site",
-        "",
-        f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}, {results['variants']} panel "
-        f"variants). Small sites of {', '.join(map(str, config['sizes']))} patients drawn nested from "
-        f"clinic(s) {', '.join(config['clinics'])}, seeds {', '.join(map(str, config['seeds']))}; 80 % of a "
-        "site trains (the split its ClientApp uses). Classifier: `fit_alone` with the settings of `genofed "
-        f"simulate` ({run['rounds']} x {run['local-epochs']} epochs, batch {run['batch-size']}, lr "
-        f"{run['lr']}, clip {run['clip']}), one augmented example per drawn record. Test: {test['people']} "
-        f"held-out people, {test['cases']} cases; AUC mean +- sd over seeds. Robustness: the same test "
-        f"cohort with {', '.join(f'{100 * r:g} %' for r in rates)} injected miscalls "
-        "(`inject_genotyping_error`).",
-        "",
-        "Arms (rates fixed in advance, not tuned): "
-        + "; ".join(f"`{a}` = {s or 'no augmentation'}" for a, s in results["arms"].items())
-        + ". Mixing arms (mix, mixup, all+mix) are refused under DP by design: one patient would enter "
-        "two examples. "
-        "`logistic`: L2-penalised logistic regression, penalty by internal stratified CV on the site's "
-        f"training patients only, no DP. `combined`: the mean of the logistic and `{COMBINED_WITH}` "
-        "predicted probabilities (no DP).",
-        "",
+        *_introduction(results),
         "## Targets",
         "",
         *_targets(results),
@@ -82,6 +62,35 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _introduction(results: dict[str, Any]) -> list[str]:
+    """The title and the protocol: cohorts, sites, classifier, test, robustness copies, arms."""
+    config, run = results["config"], results["config"]["run"]
+    test = results["test"]
+    rates = config["error_rates"]
+    return [
+        "# Genotype augmentation for a small site",
+        "",
+        f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}, {results['variants']} panel "
+        f"variants). Small sites of {', '.join(map(str, config['sizes']))} patients drawn nested from "
+        f"clinic(s) {', '.join(config['clinics'])}, seeds {', '.join(map(str, config['seeds']))}; 80 % of a "
+        "site trains (the split its ClientApp uses). Classifier: `fit_alone` with the settings of `genofed "
+        f"simulate` ({run['rounds']} x {run['local-epochs']} epochs, batch {run['batch-size']}, lr "
+        f"{run['lr']}, clip {run['clip']}), one augmented example per drawn record. Test: {test['people']} "
+        f"held-out people, {test['cases']} cases; AUC mean +- sd over seeds. Robustness: the same test "
+        f"cohort with {', '.join(f'{100 * r:g} %' for r in rates)} injected miscalls "
+        "(`inject_genotyping_error`).",
+        "",
+        "Arms (rates fixed in advance, not tuned): "
+        + "; ".join(f"`{a}` = {s or 'no augmentation'}" for a, s in results["arms"].items())
+        + ". Mixing arms (mix, mixup, all+mix) are refused under DP by design: one patient would enter "
+        "two examples. "
+        "`logistic`: L2-penalised logistic regression, penalty by internal stratified CV on the site's "
+        f"training patients only, no DP. `combined`: the mean of the logistic and `{COMBINED_WITH}` "
+        "predicted probabilities (no DP).",
+        "",
+    ]
 
 
 def _table(results: dict[str, Any], epsilon: Any) -> str:
@@ -345,6 +354,7 @@ def _commentary(results: dict[str, Any]) -> list[str]:
 
 
 def _plot(path: Path, results: dict[str, Any]) -> bool:
+    """The paired AUC gain over "none" against site size, one panel per privacy level."""
     gains = results["gains"]
     if not gains:
         return False
@@ -352,57 +362,55 @@ def _plot(path: Path, results: dict[str, Any]) -> bool:
     figure = new_figure()
     figure.set_size_inches(4.2 * len(epsilons), 3.4)
     for i, epsilon in enumerate(epsilons):
-        axes = figure.add_subplot(1, len(epsilons), i + 1)
-        for arm in [a for a in [*results["arms"], "logistic", "combined"] if a != "none"]:
-            cells = sorted(
-                (
-                    g
-                    for g in gains
-                    if g["arm"] == arm and g["epsilon"] == epsilon and g["auc_gain"] is not None
-                ),
-                key=lambda g: g["size"],
-            )
-            if not cells:
-                continue
-            style = "--" if arm in ("logistic", "combined") else "-"
-            color = f"C{[*results['arms'], 'logistic', 'combined'].index(arm) % 10}"
-            axes.errorbar(
-                [g["size"] for g in cells],
-                [g["auc_gain"] for g in cells],
-                yerr=[g["auc_gain_sd"] or 0.0 for g in cells],
-                fmt=style,
-                marker="o",
-                markersize=3,
-                capsize=2,
-                linewidth=1,
-                label=arm,
-                color=color,
-            )
-        axes.axhline(0.0, color="black", linewidth=0.8)
-        axes.axhline(
-            PAPER["auc_with"] - PAPER["auc_without"],
-            color="tab:red",
-            linestyle=":",
-            linewidth=0.8,
-            label="paper +0.11",
-        )
-        axes.axhline(
-            TARGET_GAIN, color="gray", linestyle=":", linewidth=0.8, label=f"target +{TARGET_GAIN:.2f}"
-        )
-        axes.set_xscale("log")
-        sizes = results["config"]["sizes"]
-        axes.set_xticks(sizes)
-        axes.set_xticklabels([str(s) for s in sizes])
-        axes.minorticks_off()
-        axes.set_title(privacy_label(epsilon), fontsize=8)
-        axes.set_xlabel("site size (patients)", fontsize=7)
-        axes.set_ylabel("test AUC gain over no augmentation", fontsize=7)
-        axes.tick_params(labelsize=7)
+        _plot_panel(figure.add_subplot(1, len(epsilons), i + 1), results, gains, epsilon)
     handles, labels = max((a.get_legend_handles_labels() for a in figure.axes), key=lambda hl: len(hl[1]))
     figure.axes[-1].legend(handles, labels, fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     figure.tight_layout()
     save_figure(figure, path)
     return True
+
+
+def _plot_panel(axes: Any, results: dict[str, Any], gains: list[dict[str, Any]], epsilon: Any) -> None:
+    """One privacy level's panel: a gain curve per arm, zero, the paper's gain and the target."""
+    for arm in [a for a in [*results["arms"], "logistic", "combined"] if a != "none"]:
+        cells = sorted(
+            (g for g in gains if g["arm"] == arm and g["epsilon"] == epsilon and g["auc_gain"] is not None),
+            key=lambda g: g["size"],
+        )
+        if not cells:
+            continue
+        style = "--" if arm in ("logistic", "combined") else "-"
+        color = f"C{[*results['arms'], 'logistic', 'combined'].index(arm) % 10}"
+        axes.errorbar(
+            [g["size"] for g in cells],
+            [g["auc_gain"] for g in cells],
+            yerr=[g["auc_gain_sd"] or 0.0 for g in cells],
+            fmt=style,
+            marker="o",
+            markersize=3,
+            capsize=2,
+            linewidth=1,
+            label=arm,
+            color=color,
+        )
+    axes.axhline(0.0, color="black", linewidth=0.8)
+    axes.axhline(
+        PAPER["auc_with"] - PAPER["auc_without"],
+        color="tab:red",
+        linestyle=":",
+        linewidth=0.8,
+        label="paper +0.11",
+    )
+    axes.axhline(TARGET_GAIN, color="gray", linestyle=":", linewidth=0.8, label=f"target +{TARGET_GAIN:.2f}")
+    axes.set_xscale("log")
+    sizes = results["config"]["sizes"]
+    axes.set_xticks(sizes)
+    axes.set_xticklabels([str(s) for s in sizes])
+    axes.minorticks_off()
+    axes.set_title(privacy_label(epsilon), fontsize=8)
+    axes.set_xlabel("site size (patients)", fontsize=7)
+    axes.set_ylabel("test AUC gain over no augmentation", fontsize=7)
+    axes.tick_params(labelsize=7)
 
 
 def _cell(results: dict[str, Any], arm: str, size: int, epsilon: Any) -> dict[str, Any] | None:

@@ -55,7 +55,7 @@ import pandas as pd
 
 from genofed.client.augmentation import augment_callable
 from genofed.client.site import SiteTensors
-from genofed.common.augment import Augmenter, inject_genotyping_error, parse_augment
+from genofed.common.augment import Augmenter, AugmentSpec, inject_genotyping_error, parse_augment
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.layout import GENOTYPES, PANEL, PHENOTYPES, TEST
 from genofed.common.data.loading import load_site
@@ -224,7 +224,7 @@ def _piece(
     """Every arm of one (site, seed, epsilon); without DP also the logistic baseline and the
     combined model."""
     model_config = ModelConfig(n_variants=site.n_variants)
-    x, y = site.train_x, site.train_y
+    y = site.train_y
     common = {
         "size": size,
         "seed": seed,
@@ -243,19 +243,7 @@ def _piece(
             )
             continue
         started = time.perf_counter()
-        augment = None
-        if not spec.is_identity:
-            augmenter = Augmenter(
-                spec,
-                dosages=site.train_dosages,
-                labels=y.astype(np.int8),
-                alt_freq=np.asarray(panel.alt_freq),
-            )
-            augment = augment_callable(augmenter, site)
-        weights = fit_alone(x, y, settings, model_config, name, augment=augment)
-        model = build_model(model_config, seed=0)
-        model.load_state_dict(weights)
-        probs[arm] = {rate: predict_proba(model, f) for rate, f in tests.features.items()}
+        probs[arm] = _network_probabilities(spec, site, settings, model_config, panel, tests, name)
         rows.append(
             {
                 "arm": arm,
@@ -268,40 +256,77 @@ def _piece(
             }
         )
     if config.logistic:
-        if settings.private:
-            for arm in ("logistic", "combined"):
-                rows.append(
-                    {"arm": arm, "augment": "-", **common, "status": "n/a under DP", "reason": NOT_PRIVATE}
-                )
-        else:
-            started = time.perf_counter()
-            logistic, chosen = fit_logistic(x, y, seed)
-            probs["logistic"] = {rate: logistic.predict_proba(f)[:, 1] for rate, f in tests.features.items()}
-            rows.append(
-                {
-                    "arm": "logistic",
-                    "augment": "-",
-                    **common,
-                    "status": "ok",
-                    **_scores(tests, probs["logistic"]),
-                    "C": chosen,
-                    "seconds": time.perf_counter() - started,
-                }
-            )
-            if COMBINED_WITH in probs:
-                mean = {
-                    rate: (probs["logistic"][rate] + probs[COMBINED_WITH][rate]) / 2
-                    for rate in tests.features
-                }
-                rows.append(
-                    {
-                        "arm": "combined",
-                        "augment": f"mean of logistic and {COMBINED_WITH}",
-                        **common,
-                        "status": "ok",
-                        **_scores(tests, mean),
-                    }
-                )
+        rows += _baseline_rows(site, settings, tests, seed, common, probs)
+    return rows
+
+
+def _network_probabilities(
+    spec: AugmentSpec,
+    site: SiteTensors,
+    settings: RunSettings,
+    model_config: ModelConfig,
+    panel: VariantPanel,
+    tests: TestSets,
+    name: str,
+) -> dict[float, np.ndarray]:
+    """Train the site's network alone with the arm's augmentation (none for the identity) and
+    predict every test set, one per genotype error rate."""
+    x, y = site.train_x, site.train_y
+    augment = None
+    if not spec.is_identity:
+        augmenter = Augmenter(
+            spec,
+            dosages=site.train_dosages,
+            labels=y.astype(np.int8),
+            alt_freq=np.asarray(panel.alt_freq),
+        )
+        augment = augment_callable(augmenter, site)
+    weights = fit_alone(x, y, settings, model_config, name, augment=augment)
+    model = build_model(model_config, seed=0)
+    model.load_state_dict(weights)
+    return {rate: predict_proba(model, f) for rate, f in tests.features.items()}
+
+
+def _baseline_rows(
+    site: SiteTensors,
+    settings: RunSettings,
+    tests: TestSets,
+    seed: int,
+    common: dict[str, Any],
+    probs: dict[str, dict[float, np.ndarray]],
+) -> list[dict[str, Any]]:
+    """The logistic baseline and the combined model (its mean with `COMBINED_WITH`); both are
+    not private, so under DP only rows saying so. Adds the logistic's probabilities to `probs`."""
+    if settings.private:
+        return [
+            {"arm": arm, "augment": "-", **common, "status": "n/a under DP", "reason": NOT_PRIVATE}
+            for arm in ("logistic", "combined")
+        ]
+    started = time.perf_counter()
+    logistic, chosen = fit_logistic(site.train_x, site.train_y, seed)
+    probs["logistic"] = {rate: logistic.predict_proba(f)[:, 1] for rate, f in tests.features.items()}
+    rows = [
+        {
+            "arm": "logistic",
+            "augment": "-",
+            **common,
+            "status": "ok",
+            **_scores(tests, probs["logistic"]),
+            "C": chosen,
+            "seconds": time.perf_counter() - started,
+        }
+    ]
+    if COMBINED_WITH in probs:
+        mean = {rate: (probs["logistic"][rate] + probs[COMBINED_WITH][rate]) / 2 for rate in tests.features}
+        rows.append(
+            {
+                "arm": "combined",
+                "augment": f"mean of logistic and {COMBINED_WITH}",
+                **common,
+                "status": "ok",
+                **_scores(tests, mean),
+            }
+        )
     return rows
 
 
@@ -454,7 +479,6 @@ def _targets(frame: pd.DataFrame, gains: list[dict[str, Any]], config: AugmentCo
     ]
     best = max(candidates, key=lambda g: g["auc_gain"], default=None)
     worst_rate = max(config.error_rates)
-    key = f"auc_err{worst_rate:g}_gain"
     gain_target = {
         "size": size,
         "best_arm": None if best is None else best["arm"],
@@ -463,11 +487,26 @@ def _targets(frame: pd.DataFrame, gains: list[dict[str, Any]], config: AugmentCo
         "arms_compared": len(candidates),
         "met": bool(best is not None and best["auc_gain"] >= TARGET_GAIN),
     }
+    robustness = _robustness(gains, size, best, gain_target["best_arm"], worst_rate)
+    privacy = _privacy_target(frame, config)
+    return {"gain": gain_target, "robustness": robustness, "privacy": privacy}
+
+
+def _robustness(
+    gains: list[dict[str, Any]],
+    size: int,
+    best: dict[str, Any] | None,
+    best_arm: str | None,
+    worst_rate: float,
+) -> dict[str, Any]:
+    """The robustness target: the best clean-AUC arm's gain over "none" on the highest-error test
+    copy (met when positive by more than one standard error), and the most robust arm beside it."""
+    key = f"auc_err{worst_rate:g}_gain"
     robust_cells = [g for g in gains if g["size"] == size and g["arm"] in ARMS and g.get(key) is not None]
     robustness = {
         "size": size,
         "error_rate": worst_rate,
-        "best_arm": gain_target["best_arm"],
+        "best_arm": best_arm,
         "gain": None if best is None else best.get(key),
         "gain_sd": None if best is None else best.get(f"{key}_sd"),
         "best_robust_arm": None,
@@ -485,6 +524,12 @@ def _targets(frame: pd.DataFrame, gains: list[dict[str, Any]], config: AugmentCo
             floor=1e-12,
         )
     )
+    return robustness
+
+
+def _privacy_target(frame: pd.DataFrame, config: AugmentConfig) -> dict[str, Any]:
+    """The privacy target: every DP arm's noise multiplier and epsilon equal those of "none" at
+    the same (size, seed, epsilon, site), and within the budget."""
     checks, mismatches = 0, []
     ok = frame[(frame["status"] == "ok") & (frame["epsilon"] != "inf")]
     if len(ok) and "noise_multiplier" in ok:
@@ -498,9 +543,8 @@ def _targets(frame: pd.DataFrame, gains: list[dict[str, Any]], config: AugmentCo
                 and row["epsilon_spent"] <= float(row["epsilon"]) * (1 + 1e-6)
             ):
                 mismatches.append(f"{row['arm']} n{row['size']} seed {row['seed']} eps {row['epsilon']}")
-    privacy = {
+    return {
         "dp_arms_checked": checks,
         "mismatches": mismatches,
         "met": bool(checks and not mismatches) if any(not math.isinf(e) for e in config.epsilons) else None,
     }
-    return {"gain": gain_target, "robustness": robustness, "privacy": privacy}

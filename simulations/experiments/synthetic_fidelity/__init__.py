@@ -2,7 +2,13 @@
 README's reference rows recomputed with our metric code.
 
 - `config`: `FidelityConfig`, the generators, data sets and reference rows, the README's figures.
-- `run`: `run_fidelity_experiment`, the reference and generator rows and their summary.
+- `run`: `run_fidelity_experiment`, the entry point that puts the rows and their summary together.
+- `datasets`: the real people (805 phased SNPs, the 162-SNP VCF), split by person, evaluation sets.
+- `metrics`: every metric of one synthetic set, and the targets judged on them.
+- `references`: the README's reference rows, rebuilt with our metric code.
+- `generators`: our generators' rows (trained once, measured at each sampling temperature).
+- `pieces`: one generator run cached under OUT/pieces.
+- `summary`: the table rows and their means and sds over seeds.
 - `report`: `write_fidelity_report` (OUT/report.md) and `summary_lines` for the terminal.
 
 `config` is light and imported here; `run` (torch, scikit-learn) and `report` load on first use.

@@ -2,7 +2,12 @@
 real + validated (or unvalidated) synthetic records of a generator it trained itself.
 
 - `config`: `SynthUtilityConfig`, the paper's figures, the targets.
-- `run`: `run_synth_utility_experiment`, every arm on every (size, seed, epsilon), its summary.
+- `run`: `run_synth_utility_experiment`, the entry point over every (size, seed) folder.
+- `site_data`: one small site's patients, its synthetic records as features, its held-out reference.
+- `site_rows`: the cached pieces of one (size, seed) folder, per clinic and privacy level.
+- `site_generator`: the site's generator, trained once and resampled for each ratio.
+- `arms`: the classifier arms (real only, validated, unvalidated) and their privacy spend.
+- `summary`: means per cell, paired error reductions, the targets.
 - `report`: `write_utility_report`, OUT/report.md with tables and a plot.
 
 `config` is light and imported here; `run` (torch, Opacus) and `report` load on first use.

@@ -23,9 +23,44 @@ def write_utility_report(out_dir: Path, results: dict[str, Any]) -> Path:
 
 
 def render(results: dict[str, Any], plotted: bool) -> str:
+    """The report's Markdown: one section after another."""
+    lines = [
+        *_introduction(results),
+        "## Targets",
+        "",
+        *_targets(results),
+        "",
+        "## The paper's figures next to ours",
+        "",
+        *_paper(results),
+        "",
+    ]
+    if plotted:
+        lines += [f"![test error per ratio]({PLOT})", ""]
+    for epsilon in results["config"]["epsilons"]:
+        lines += [f"## {privacy_label(epsilon)}", "", _table(results, epsilon), ""]
+    lines += [
+        *_rejections(results),
+        "## Error reduction over real only (paired by seed)",
+        "",
+        _reductions(results),
+        "",
+        "## Commentary",
+        "",
+        *_commentary(results),
+        "",
+        f"Wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not "
+        "re-timed).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _introduction(results: dict[str, Any]) -> list[str]:
+    """The title and the protocol: cohorts, sites, classifier, test, generators, ratios, privacy."""
     config, run = results["config"], results["config"]["run"]
     test = results["test"]
-    lines = [
+    return [
         "# Synthetic data for a small site: real only vs real + validated synthetic",
         "",
         f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}, {results['variants']} panel "
@@ -50,20 +85,13 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         f"{config['generator_share']:.0%} of it and the classifier's noise is calibrated after the "
         "generator's steps (RDP composition, checked for every arm: see the last column of the tables).",
         "",
-        "## Targets",
-        "",
-        *_targets(results),
-        "",
-        "## The paper's figures next to ours",
-        "",
-        *_paper(results),
-        "",
     ]
-    if plotted:
-        lines += [f"![test error per ratio]({PLOT})", ""]
-    for epsilon in config["epsilons"]:
-        lines += [f"## {privacy_label(epsilon)}", "", _table(results, epsilon), ""]
-    lines += [
+
+
+def _rejections(results: dict[str, Any]) -> list[str]:
+    """Why batches were rejected, and the held-out real reference that says whether the fidelity
+    thresholds are reachable at this size at all."""
+    return [
         "## Why batches were rejected",
         "",
         _failures(results),
@@ -75,20 +103,6 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         "",
         *_reference(results),
     ]
-    lines += [
-        "## Error reduction over real only (paired by seed)",
-        "",
-        _reductions(results),
-        "",
-        "## Commentary",
-        "",
-        *_commentary(results),
-        "",
-        f"Wall time {results['wall_seconds'] / 60:.1f} min (pieces reused from earlier runs are not "
-        "re-timed).",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def _table(results: dict[str, Any], epsilon: Any) -> str:

@@ -30,10 +30,33 @@ def write_transfer_report(out_dir: Path, results: dict[str, Any]) -> Path:
 
 
 def render(results: dict[str, Any], plotted: bool) -> str:
+    """The report's Markdown: one section after another."""
+    lines = [
+        *_introduction(results),
+        *_sources(results),
+        *_gains(results),
+        *_arm_sections(results),
+        *_modes(results),
+        "## Targets",
+        "",
+        *_target_lines(results.get("targets", {})),
+        "",
+    ]
+    if plotted:
+        lines += [f"![AUC by site size]({PLOT})", ""]
+    lines += [
+        f"Wall time of this invocation: {results.get('wall_seconds', 0) / 60:.1f} min (pieces an earlier run "
+        "of the same OUT finished are reused, not recomputed). Raw rows: `transfer.json`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _introduction(results: dict[str, Any]) -> list[str]:
+    """The title, the protocol in one paragraph, the accuracy note and the fine-tuning modes."""
     config = results["config"]
     run = config["run"]
-    table = results["table"]
-    lines = [
+    return [
         "# Transfer learning: pretrained models for small rare-disease sites",
         "",
         f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}), sites of "
@@ -57,6 +80,12 @@ def render(results: dict[str, Any], plotted: bool) -> str:
             else ""
         ),
         "",
+    ]
+
+
+def _sources(results: dict[str, Any]) -> list[str]:
+    """The pretrained source models: size, targets, validation AUC, content hash."""
+    return [
         "## Source models",
         "",
         markdown_table(
@@ -73,6 +102,12 @@ def render(results: dict[str, Any], plotted: bool) -> str:
             ],
         ),
         "",
+    ]
+
+
+def _gains(results: dict[str, Any]) -> list[str]:
+    """The paired gain of transfer over scratch, next to the paper's figure."""
+    return [
         "## Gain of transfer over scratch (site alone, paired by clinic and seed)",
         "",
         f"The paper: {results['paper']['accuracy_with_transfer']:.1%} accuracy with transfer at "
@@ -96,6 +131,14 @@ def render(results: dict[str, Any], plotted: bool) -> str:
         ),
         "",
     ]
+
+
+def _arm_sections(results: dict[str, Any]) -> list[str]:
+    """One AUC and accuracy table per privacy level (the near source in the level's own mode;
+    the pooled reference in every DP section)."""
+    config = results["config"]
+    table = results["table"]
+    lines: list[str] = []
     for epsilon in config["epsilons"]:
         rows = [
             r
@@ -109,35 +152,33 @@ def render(results: dict[str, Any], plotted: bool) -> str:
             _arm_table(rows, config["sizes"]),
             "",
         ]
-    modes = [r for r in table if r["arm"] == "near-local" and r["size"] == config["modes_at"]]
-    if modes:
-        lines += [
-            f"## How many parameters to fine-tune privately (near source, sites of {config['modes_at']})",
-            "",
-            markdown_table(
-                ["epsilon", "mode", "privately trained parameters", "AUC", "accuracy"],
+    return lines
+
+
+def _modes(results: dict[str, Any]) -> list[str]:
+    """How many parameters to fine-tune privately, when the near-source modes were measured."""
+    config = results["config"]
+    modes = [r for r in results["table"] if r["arm"] == "near-local" and r["size"] == config["modes_at"]]
+    if not modes:
+        return []
+    return [
+        f"## How many parameters to fine-tune privately (near source, sites of {config['modes_at']})",
+        "",
+        markdown_table(
+            ["epsilon", "mode", "privately trained parameters", "AUC", "accuracy"],
+            [
                 [
-                    [
-                        _eps(r["epsilon"]),
-                        r["mode"],
-                        f"{r['trainable_parameters']:,}",
-                        _pm(r["auc_mean"], r["auc_sd"]),
-                        _pm(r["accuracy_mean"], r["accuracy_sd"]),
-                    ]
-                    for r in sorted(modes, key=lambda r: (str(r["epsilon"]), -r["trainable_parameters"]))
-                ],
-            ),
-            "",
-        ]
-    lines += ["## Targets", "", *_target_lines(results.get("targets", {})), ""]
-    if plotted:
-        lines += [f"![AUC by site size]({PLOT})", ""]
-    lines += [
-        f"Wall time of this invocation: {results.get('wall_seconds', 0) / 60:.1f} min (pieces an earlier run "
-        "of the same OUT finished are reused, not recomputed). Raw rows: `transfer.json`.",
+                    _eps(r["epsilon"]),
+                    r["mode"],
+                    f"{r['trainable_parameters']:,}",
+                    _pm(r["auc_mean"], r["auc_sd"]),
+                    _pm(r["accuracy_mean"], r["accuracy_sd"]),
+                ]
+                for r in sorted(modes, key=lambda r: (str(r["epsilon"]), -r["trainable_parameters"]))
+            ],
+        ),
         "",
     ]
-    return "\n".join(lines)
 
 
 def _accuracy_note(results: dict[str, Any]) -> str:

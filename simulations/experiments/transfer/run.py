@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -141,47 +141,86 @@ def _local_arms(
     rows = []
     for epsilon in config.epsilons:
         settings = replace(base, epsilon=epsilon)
-        arms = [("scratch", None, "full")] + [(s, models[s], finetune_mode(epsilon)) for s in SOURCES]
-        if size == config.modes_at:
-            arms += [("near", models["near"], m) for m in FINETUNE_MODES if m != finetune_mode(epsilon)]
-        for source, model, mode in arms:
+        for source, model, mode in _local_arm_list(epsilon, models, size, config):
             model_config = scratch_config if model is None else model.model_config
-            start = None if model is None else model.state_dict
             arm_settings = replace(
                 settings, finetune=mode, pretrained="" if model is None else str(models_dir / f"{source}.pt")
             )
-            for name, data in sites.items():
-                weights = fit_alone(data.train_x, data.train_y, arm_settings, model_config, name, start)
-                rows.append(
-                    _row(
-                        f"{source}-local",
-                        source,
-                        mode,
-                        size,
-                        seed,
-                        epsilon,
-                        name,
-                        test.evaluate(model_config, weights),
-                        _trainable(model_config, mode),
-                    )
-                )
+            arm = _LocalArm(source, model, mode, model_config, arm_settings)
+            rows += _clinic_rows(arm, sites, test, size, seed, epsilon)
+    rows.append(_pooled_row(sites, base, scratch_config, test, size, seed))
+    return rows
+
+
+@dataclass
+class _LocalArm:
+    """One site-alone arm: its source model (None: from scratch), fine-tuning mode and settings."""
+
+    source: str
+    model: PretrainedModel | None
+    mode: str
+    model_config: ModelConfig
+    settings: RunSettings
+
+
+def _local_arm_list(
+    epsilon: float, models: dict[str, PretrainedModel], size: int, config: TransferConfig
+) -> list[tuple[str, PretrainedModel | None, str]]:
+    """(source, model, mode) of every site-alone arm at one privacy level: scratch, every source
+    in its level's mode, and at `config.modes_at` the near source in the other modes."""
+    arms = [("scratch", None, "full")] + [(s, models[s], finetune_mode(epsilon)) for s in SOURCES]
+    if size == config.modes_at:
+        arms += [("near", models["near"], m) for m in FINETUNE_MODES if m != finetune_mode(epsilon)]
+    return arms
+
+
+def _clinic_rows(
+    arm: _LocalArm, sites: dict[str, Any], test: TestCohort, size: int, seed: int, epsilon: float
+) -> list[dict[str, Any]]:
+    """One site-alone arm trained at every clinic alone and scored on the test cohort."""
+    start = None if arm.model is None else arm.model.state_dict
+    rows = []
+    for name, data in sites.items():
+        weights = fit_alone(data.train_x, data.train_y, arm.settings, arm.model_config, name, start)
+        rows.append(
+            _row(
+                f"{arm.source}-local",
+                arm.source,
+                arm.mode,
+                size,
+                seed,
+                epsilon,
+                name,
+                test.evaluate(arm.model_config, weights),
+                _trainable(arm.model_config, arm.mode),
+            )
+        )
+    return rows
+
+
+def _pooled_row(
+    sites: dict[str, Any],
+    base: RunSettings,
+    scratch_config: ModelConfig,
+    test: TestCohort,
+    size: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The pooled reference: every clinic's training patients in one place, from scratch, no DP."""
     pooled_x = np.concatenate([d.train_x for d in sites.values()])
     pooled_y = np.concatenate([d.train_y for d in sites.values()])
     weights = fit_alone(pooled_x, pooled_y, base, scratch_config, "pooled", private=False)
-    rows.append(
-        _row(
-            "pooled",
-            "scratch",
-            "full",
-            size,
-            seed,
-            math.inf,
-            "pooled",
-            test.evaluate(scratch_config, weights),
-            _trainable(scratch_config, "full"),
-        )
+    return _row(
+        "pooled",
+        "scratch",
+        "full",
+        size,
+        seed,
+        math.inf,
+        "pooled",
+        test.evaluate(scratch_config, weights),
+        _trainable(scratch_config, "full"),
     )
-    return rows
 
 
 def _federated_arms(

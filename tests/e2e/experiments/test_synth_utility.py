@@ -100,9 +100,9 @@ def test_report_and_json_are_written_and_a_rerun_reuses_the_pieces(experiment, m
         raise AssertionError("a finished piece was recomputed")
 
     monkeypatch.setattr(
-        "genofed.simulations.experiments.synthetic_utility.run.generate_validated", no_training
+        "genofed.simulations.experiments.synthetic_utility.site_generator.generate_validated", no_training
     )
-    monkeypatch.setattr("genofed.simulations.experiments.synthetic_utility.run.fit_alone", no_training)
+    monkeypatch.setattr("genofed.simulations.experiments.synthetic_utility.arms.fit_alone", no_training)
     again = run_synth_utility_experiment(config)
     assert again["rows"] == saved["rows"]
 

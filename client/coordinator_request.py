@@ -1,0 +1,113 @@
+"""What every coordinator message is checked against before a site computes on its patients.
+
+The budget a site will spend (`site_budget`), the model the coordinator sent (built, checked
+against the site's panel, the architecture it agreed to and for finite weights) and the digests
+that pin a request: `input_digest` (what a round is computed from, so the ledger recognises a
+rerun), `model_digest` and `architecture_digest` (what node config `model-digest` pins).
+Shared by the train and evaluate handlers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from flwr.app import Message
+
+from genofed.client.site import SiteConfig, split_seed
+from genofed.common.errors import GenofedError
+from genofed.common.model.network import ModelConfig, build_model
+
+
+def site_split_seed(site: SiteConfig, settings: dict) -> int:
+    """The site's validation split seed under the run's `seed` setting (`split_seed`)."""
+    return split_seed(site, int(settings.get("seed", 0)))
+
+
+def requested_budget(
+    site: SiteConfig, config: Mapping[str, Any], settings: Mapping[str, Any]
+) -> tuple[float, float]:
+    """`site_budget` for the (epsilon, delta) a train or evaluate message asks for."""
+    return site_budget(
+        site,
+        float(config.get("epsilon", settings.get("epsilon", math.inf))),
+        float(config.get("delta", settings.get("delta", 1e-5))),
+    )
+
+
+def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: float) -> tuple[float, float]:
+    """The (epsilon, delta) this site will spend at most; epsilon inf means no DP at all.
+
+    The coordinator may ask for less than the site allows, never more. A simulated site takes
+    the run's settings; a deployed site must state its own budget in its node config, because a
+    budget the coordinator picks is no protection against the coordinator, and it trains
+    without privacy only if its own config says `epsilon-budget=inf`.
+    """
+    if site.simulated:
+        budget = site.epsilon_budget if site.epsilon_budget is not None else requested_epsilon
+        return min(budget, requested_epsilon), requested_delta
+    if site.epsilon_budget is None:
+        raise GenofedError(
+            "this hospital has no privacy budget: set epsilon-budget (and optionally delta) "
+            "in its node config"
+        )
+    if math.isinf(requested_epsilon) and not math.isinf(site.epsilon_budget):
+        raise GenofedError(
+            "the coordinator asked for training without differential privacy; this hospital's "
+            f"budget is epsilon {site.epsilon_budget:g}"
+        )
+    if requested_delta > site.delta:
+        raise GenofedError(
+            f"the coordinator asked for delta {requested_delta:g}, above this hospital's {site.delta:g}"
+        )
+    return min(site.epsilon_budget, requested_epsilon), requested_delta
+
+
+def input_digest(msg: Message, data_fingerprint: str) -> str:
+    """SHA-256 of everything a round is computed from: the site's training data (and split),
+    the global weights and the train settings."""
+    digest = hashlib.sha256(data_fingerprint.encode())
+    arrays = msg.content["arrays"]
+    for key in sorted(arrays.keys()):
+        digest.update(key.encode())
+        digest.update(arrays[key].numpy().tobytes())
+    config = msg.content["config"]
+    digest.update(json.dumps({k: config[k] for k in sorted(config.keys())}, default=str).encode())
+    return digest.hexdigest()
+
+
+def model_digest(msg: Message) -> str:
+    """SHA-256 of the model architecture the coordinator sent (its config, not its weights)."""
+    return architecture_digest(json.loads(str(msg.content["config"]["model"])))
+
+
+def architecture_digest(config: Mapping[str, Any]) -> str:
+    """SHA-256 of a model config's JSON with sorted keys: what node config `model-digest` pins."""
+    return hashlib.sha256(json.dumps(dict(config), sort_keys=True).encode()).hexdigest()
+
+
+def global_model(msg: Message, n_variants: int, site: SiteConfig) -> torch.nn.Module:
+    """The coordinator's model, built from the config it sent and checked against our panel, against
+    the architecture the hospital agreed to (node config `model-digest`, set at `hospital check`),
+    and for finite weights."""
+    if site.model_digest and model_digest(msg) != site.model_digest:
+        raise GenofedError(
+            "the coordinator sent a model architecture this hospital did not agree to (node config "
+            "model-digest); refused"
+        )
+    config = ModelConfig.from_dict(json.loads(str(msg.content["config"]["model"])))
+    if config.n_variants != n_variants:
+        raise GenofedError(
+            f"the coordinator's model expects {config.n_variants} variants but this site's panel has "
+            f"{n_variants}: the site and the federation use different panels"
+        )
+    model = build_model(config, seed=0)
+    weights = msg.content["arrays"].to_torch_state_dict()
+    if not all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point()):
+        raise GenofedError("the coordinator's model has non-finite weights (NaN or inf); refused")
+    model.load_state_dict(weights)
+    return model

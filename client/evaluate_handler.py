@@ -1,0 +1,115 @@
+"""The ClientApp's evaluate handler: a DP release of how the coordinator's model scores this site.
+
+`evaluate` answers with a score histogram of the validation patients
+(`genofed.common.privacy.release`), noisy and charged to the site's ledger as one Gaussian step
+unless the site chose no privacy (budget inf, its own choice). Only a run's planned number of
+evaluations is answered, with the run's model architecture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+import numpy as np
+from flwr.app import Context, Message, MetricRecord, RecordDict
+
+from genofed.client.budget import RoundPrivacy, plan_evaluation
+from genofed.client.coordinator_request import (
+    global_model,
+    input_digest,
+    model_digest,
+    requested_budget,
+    site_split_seed,
+)
+from genofed.client.site import SiteConfig, SiteTensors, derived_seed, load_site_tensors, site_secret
+from genofed.common.model.network import predict_proba
+from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.privacy.release import noisy_histogram, release_step, score_histogram
+
+
+def evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) -> RecordDict:
+    """A DP release of how the coordinator's model scores this site's validation patients.
+
+    The reply is a noisy score histogram (`genofed.common.privacy.release`), charged to the ledger
+    as one Gaussian step; the coordinator derives AUC, accuracy and the rest from it. Only a
+    run's planned number of evaluations is answered, with the run's model architecture; a site
+    without privacy (budget inf, its own choice) sends the exact histogram.
+    """
+    config = msg.content["config"]
+    data = load_site_tensors(site, site_split_seed(site, settings))
+    model = global_model(msg, data.n_variants, site)
+    histogram = score_histogram(data.val_y, predict_proba(model, data.val_x))
+    epsilon, delta = requested_budget(site, config, settings)
+    server_round = int(config["server-round"])
+    epsilon_after, sigma = math.inf, 0.0
+    if not math.isinf(epsilon):
+        histogram, epsilon_after, sigma = _noisy_evaluation(
+            msg, site, settings, data, histogram, epsilon=epsilon, delta=delta, server_round=server_round
+        )
+    return RecordDict(
+        {
+            "metrics": MetricRecord(
+                {
+                    "num-examples": data.public_validation,  # public: the declared validation size
+                    "val-histogram": [float(v) for v in histogram.reshape(-1)],
+                    "val-noise": float(sigma),
+                    "epsilon": float(epsilon_after),
+                }
+            )
+        }
+    )
+
+
+def _noisy_evaluation(
+    msg: Message,
+    site: SiteConfig,
+    settings: dict,
+    data: SiteTensors,
+    histogram: np.ndarray,
+    *,
+    epsilon: float,
+    delta: float,
+    server_round: int,
+) -> tuple[np.ndarray, float, float]:
+    """The histogram with Gaussian noise, planned (refused past the run's evaluations or the
+    budget) and charged under the ledger's lock. Returns the noisy histogram, the site's epsilon
+    after the charge and the noise multiplier per count."""
+    plan_id = str(msg.content["config"].get("plan-id", "unplanned"))
+    validation = hashlib.sha256(data.val_x.tobytes() + data.val_y.tobytes()).hexdigest()
+    digest = input_digest(msg, data.fingerprint + validation)
+    with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
+        ledger.check_rerun(plan_id, server_round, digest, kind="evaluate")
+        privacy = plan_evaluation(
+            ledger,
+            plan_id=plan_id,
+            server_round=server_round,
+            budget=epsilon,
+            delta=delta,
+            model=model_digest(msg),
+        )
+        sigma = privacy.noise_multiplier
+        secret = site_secret(site, int(settings.get("seed", 0)))
+        seed = derived_seed(secret, plan_id, server_round, digest, "evaluate")
+        histogram = noisy_histogram(histogram, sigma, seed)
+        ledger.charge(_evaluation_charge(plan_id, server_round, privacy, digest))
+        epsilon_after = ledger.epsilon(delta)
+    return histogram, epsilon_after, sigma
+
+
+def _evaluation_charge(plan_id: str, server_round: int, privacy: RoundPrivacy, digest: str) -> Charge:
+    """The ledger entry of one evaluation release: one Gaussian step (`release_step`)."""
+    noise, rate, steps = release_step(privacy.noise_multiplier)
+    return Charge(
+        plan_id=plan_id,
+        round=server_round,
+        noise_multiplier=noise,
+        sample_rate=rate,
+        steps=steps,
+        epsilon_after=privacy.epsilon_after,
+        time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        note="evaluation: noisy score histogram of the validation patients",
+        input_digest=digest,
+        kind="evaluate",
+    )

@@ -1,0 +1,171 @@
+"""Reading and refusing a train request: what the coordinator asks, checked before any training.
+
+`round_request` checks a train message in the order a refusal is cheapest (the model, the
+training settings, the budget, the synthetic records, the evaluation cap, the augmentation) and
+returns a `RoundRequest`: the round as the site will run it. `requested_training` refuses (never
+clamps) training settings outside `TRAINING_LIMITS`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from flwr.app import Message
+
+from genofed.client.augmentation import site_augmentation
+from genofed.client.coordinator_request import (
+    global_model,
+    input_digest,
+    requested_budget,
+    site_split_seed,
+)
+from genofed.client.site import SiteConfig, SiteTensors, derived_seed, load_site_tensors, site_secret
+from genofed.client.synthetic_use import check_end_to_end
+from genofed.client.trainer import Augment, TrainSettings
+from genofed.common.model.network import FINETUNE_MODES, set_trainable
+from genofed.common.privacy.ledger import LEDGER_FILE
+from genofed.common.util.checks import require, require_choice, require_in_range, to_float
+
+#: Bounds on what the coordinator may ask a site to train with. A learning rate of 0 (or a
+#: proximal pull that undoes every step) would make the "update" the coordinator's own model,
+#: turning a training round into a pure query; absurd values only waste the site's budget.
+TRAINING_LIMITS = {
+    "lr": (0.0, 10.0),
+    "clip": (0.0, 1e3),
+    "local-epochs": (1, 1000),
+    "batch-size": (1, 1_000_000),
+    "proximal-mu": (0.0, 1e3),
+}
+
+
+@dataclass(frozen=True)
+class RoundRequest:
+    """One training round as the site will run it, every part of the request already checked.
+
+    `digest` covers everything the update is computed from (data, augmentation, weights, config),
+    so the ledger recognises a rerun; `seed` derives from the site's secret and that digest.
+    """
+
+    msg: Message
+    data: SiteTensors
+    model: torch.nn.Module
+    anchor: dict[str, torch.Tensor]  # the global weights, FedProx's anchor
+    server_round: int
+    training: TrainSettings
+    epsilon: float  # inf: no DP (the site's own choice)
+    delta: float
+    evaluations: int  # how many evaluations the run's privacy plan must pay for
+    augment: Augment | None
+    plan_id: str
+    digest: str
+    seed: int
+
+
+def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundRequest:
+    """Check a train message against what this site allows, in the order a refusal is cheapest:
+    the model (panel, agreed architecture, finite weights, fine-tuning mode), the training
+    settings, the budget, the synthetic records, the evaluation cap and the augmentation."""
+    config = msg.content["config"]
+    data = load_site_tensors(site, site_split_seed(site, settings))
+    model = _trainable_model(msg, data.n_variants, site, str(config.get("finetune", "full")))
+    server_round = int(config["server-round"])
+    training = requested_training(config, settings)
+    epsilon, delta = requested_budget(site, config, settings)
+    private = not math.isinf(epsilon)
+    if data.synthetic is not None:
+        check_end_to_end(data.synthetic, private=private, ledger_path=site.state_dir / LEDGER_FILE)
+    evaluations = _requested_evaluations(site, config)
+    spec, augment = site_augmentation(str(config.get("augment", "")), site, data, private=private)
+    plan_id = str(config.get("plan-id", "unplanned"))
+    # the site's own augmentation is an input too: a rerun with another one must not reuse the noise
+    augmentation = "" if augment is None else json.dumps(spec.to_dict(), sort_keys=True)
+    digest = input_digest(msg, data.fingerprint + augmentation)
+    secret = site_secret(site, int(settings.get("seed", 0)))
+    return RoundRequest(
+        msg=msg,
+        data=data,
+        model=model,
+        anchor={k: v.detach().clone() for k, v in model.state_dict().items()},
+        server_round=server_round,
+        training=training,
+        epsilon=epsilon,
+        delta=delta,
+        evaluations=evaluations,
+        augment=augment,
+        plan_id=plan_id,
+        digest=digest,
+        seed=derived_seed(secret, plan_id, server_round, digest, "train"),
+    )
+
+
+def _trainable_model(msg: Message, n_variants: int, site: SiteConfig, finetune: str) -> torch.nn.Module:
+    """The coordinator's model (`global_model`) with the parameters its fine-tuning mode trains."""
+    model = global_model(msg, n_variants, site)
+    require_choice(
+        "finetune",
+        finetune,
+        FINETUNE_MODES,
+        message=f"unknown fine-tuning mode {finetune!r} from the coordinator; this site knows "
+        f"{', '.join(FINETUNE_MODES)}",
+    )
+    set_trainable(model, finetune)
+    return model
+
+
+def _requested_evaluations(site: SiteConfig, config: Mapping[str, Any]) -> int:
+    """How many evaluations the run plans here; refused above the site's cap (node config)."""
+    evaluations = int(config.get("site-evaluations", 0))
+    require(
+        evaluations <= site.max_evaluations,
+        f"the coordinator asked this site to plan {evaluations} evaluations in this run; it answers at "
+        f"most {site.max_evaluations} (node config max-evaluations): each is a privacy release",
+    )
+    return evaluations
+
+
+def requested_training(config: Mapping[str, Any], settings: Mapping[str, Any]) -> TrainSettings:
+    """The coordinator's training settings, checked: refused (not clamped) when outside `TRAINING_LIMITS`."""
+    values = {
+        "local-epochs": config.get("local-epochs", settings.get("local-epochs", 1)),
+        "batch-size": config.get("batch-size", settings.get("batch-size", 32)),
+        "lr": config.get("lr", settings.get("lr", TrainSettings.lr)),
+        "clip": config.get("clip", settings.get("clip", TrainSettings.max_grad_norm)),
+        "proximal-mu": config.get("proximal-mu", 0.0),
+    }
+    for key, value in values.items():
+        _require_within_limits(key, value)
+    settings_ = TrainSettings(
+        epochs=int(values["local-epochs"]),
+        batch_size=int(values["batch-size"]),
+        lr=float(values["lr"]),
+        max_grad_norm=float(values["clip"]),
+        proximal_mu=float(values["proximal-mu"]),
+    )
+    pull = settings_.lr * settings_.proximal_mu
+    require(
+        pull < 1.0,
+        f"the coordinator asked for lr x proximal-mu = {pull:g}: every step would be undone by the "
+        "proximal pull, so the update would be the coordinator's own model; refused",
+    )
+    return settings_
+
+
+def _require_within_limits(key: str, value: object) -> None:
+    """Refuse a requested training setting that is not a number within `TRAINING_LIMITS`."""
+    low, high = TRAINING_LIMITS[key]
+    asked = f"the coordinator asked this site to train with {key}={value!r}; refused: "
+    number = to_float(key, value, message=asked + "not a number")
+    open_low = key in ("lr", "clip")  # 0 is no training / no clipping: refused
+    require_in_range(
+        key,
+        number,
+        low,
+        high,
+        low_open=open_low,
+        message=asked + f"{key} must be {'above' if open_low else 'at least'} {low:g} and at most {high:g}",
+    )
