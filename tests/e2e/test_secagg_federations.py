@@ -7,16 +7,15 @@ two round-1 models differ only by SecAgg+'s quantization, and the ledgers by not
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.secagg import small_run_settings
 
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.server import secagg
-from genofed.server.settings import RunSettings
 from genofed.simulations.local.simulate import simulate
 
 #: Bound on |SecAgg+ average - plain average| per weight: 3 hospitals, each off by less than one
@@ -31,22 +30,6 @@ def federation(simulated_cohorts) -> Path:
     return simulated_cohorts(5)
 
 
-def _settings(federation: Path, out: Path, **overrides) -> RunSettings:
-    base = RunSettings(
-        data_dir=str(federation),
-        out_dir=str(out),
-        rounds=2,
-        local_epochs=1,
-        epsilon=8.0,
-        batch_size=16,
-        seed=5,
-        quiet=True,
-        ledger_dir=str(out / "ledgers"),
-        plan_id="secagg-test-plan",
-    )
-    return replace(base, **overrides)
-
-
 def _round(out: str | Path, number: int) -> dict[str, torch.Tensor]:
     return torch.load(Path(out) / "checkpoints" / f"round-{number:04d}.pt", weights_only=False)["state_dict"]
 
@@ -56,8 +39,8 @@ def runs(federation, tmp_path_factory):
     """(plain results, secagg results, plain settings, secagg settings, masked replies the
     coordinator saw)."""
     root = tmp_path_factory.mktemp("runs")
-    plain_settings = _settings(federation, root / "plain")
-    secagg_settings = _settings(federation, root / "secagg", secagg=True)
+    plain_settings = small_run_settings(federation, root / "plain")
+    secagg_settings = small_run_settings(federation, root / "secagg", secagg=True)
     seen: list[tuple[int, int, str, object]] = []
 
     def tap(real_round, node, stage, reply):
@@ -128,7 +111,7 @@ def test_the_coordinator_never_sees_one_hospitals_update(runs):
 def test_a_refusing_hospital_does_not_stall_the_round(federation, tmp_path):
     """elista's ledger is already spent: it passes SecAgg+'s key stages, then refuses to train in
     the masked stage; the other two are unmasked without it and the run goes on."""
-    settings = _settings(federation, tmp_path / "refusing", rounds=1, secagg=True)
+    settings = small_run_settings(federation, tmp_path / "refusing", rounds=1, secagg=True)
     ledger = PrivacyLedger(Path(settings.ledger_dir) / "elista" / LEDGER_FILE)
     ledger.set_plan("old", 1.0, 0.2, 500, 8.0, 1e-5)
     ledger.charge(Charge("old", 1, 1.0, 0.2, 500, 7.99, "2026-01-01T00:00:00", "earlier run"))
@@ -144,7 +127,7 @@ def test_a_refusing_hospital_does_not_stall_the_round(federation, tmp_path):
 def test_too_few_hospitals_left_fails_the_round_cleanly(federation, tmp_path):
     """Two of three refuse: fewer than the threshold (2) remain, so the round halts, the model
     stays as it was and the refusals are logged; the run still finishes with its report."""
-    settings = _settings(federation, tmp_path / "halted", rounds=1, secagg=True)
+    settings = small_run_settings(federation, tmp_path / "halted", rounds=1, secagg=True)
     for site in ("elista", "astrakhan"):
         ledger = PrivacyLedger(Path(settings.ledger_dir) / site / LEDGER_FILE)
         ledger.set_plan("old", 1.0, 0.2, 500, 8.0, 1e-5)

@@ -8,27 +8,11 @@ from pathlib import Path
 
 import pytest
 from flwr.supercore.task_identity import TaskIdentity
+from helpers.synthetic import PERMISSIVE
 
 from genofed.client.synth import SynthOptions
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
-from genofed.common.synthetic.checks import Thresholds
 from genofed.server.settings import RunSettings
-
-#: Every check reported but none failing: the tests need a batch that passes on 80 patients.
-PERMISSIVE = Thresholds(
-    af_correlation_min=-1.0,
-    ld_correlation_min=-1.0,
-    aats_low=0.0,
-    aats_high=1.0,
-    privacy_loss_max=1.0,
-    exact_copies_max=10**6,
-    mia_auc_max=1.0,
-    spurious_rate_max=1.0,
-    association_recall_min=None,
-    pca_mixing_min=None,
-    genotype_tvd_mean_max=None,
-    effect_correlation_min=None,
-)
 
 
 @pytest.fixture(scope="module")

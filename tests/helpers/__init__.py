@@ -4,6 +4,8 @@
 - `bench`: `load_bench_script`, a script of bench/ loaded as a module.
 - `bgzf`: a bgzip writer with small blocks, for damaging BGZF files at any place.
 - `tools`: `require_tool`, an external program's path, or a skip (a failure in CI).
+- `secagg`: `small_run_settings`, the small SecAgg+ federation of the unit and e2e tests.
+- `synthetic`: `PERMISSIVE`, validation thresholds any synthetic batch passes.
 """
 
 from helpers.bench import load_bench_script

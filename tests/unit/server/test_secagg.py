@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers.secagg import small_run_settings
 
 from genofed.server import secagg
 from genofed.server.settings import RunSettings, SettingsError
@@ -21,27 +22,11 @@ def federation(simulated_cohorts) -> Path:
     return simulated_cohorts(5)
 
 
-def _settings(federation: Path, out: Path, **overrides) -> RunSettings:
-    base = RunSettings(
-        data_dir=str(federation),
-        out_dir=str(out),
-        rounds=2,
-        local_epochs=1,
-        epsilon=8.0,
-        batch_size=16,
-        seed=5,
-        quiet=True,
-        ledger_dir=str(out / "ledgers"),
-        plan_id="secagg-test-plan",
-    )
-    return replace(base, **overrides)
-
-
 def test_bad_combinations_are_refused_with_a_clear_message(federation, tmp_path):
     with pytest.raises(SettingsError, match="secagg cannot run strategy fedadam"):
-        _settings(federation, tmp_path, secagg=True, strategy="fedadam")
+        small_run_settings(federation, tmp_path, secagg=True, strategy="fedadam")
     with pytest.raises(SettingsError, match="min-nodes >= 2"):
-        _settings(federation, tmp_path, secagg=True, min_nodes=1)
+        small_run_settings(federation, tmp_path, secagg=True, min_nodes=1)
     assert RunSettings.from_config({"secagg": "true", "strategy": "fedprox"}).secagg
 
 
