@@ -44,10 +44,13 @@ def is_module(name: str) -> bool:
 def imports(path: Path) -> set[str]:
     """The genofed modules a file imports; `from package import module` counts as the module."""
     found = set()
+    package = module_name(path).split(".")[: None if path.name == "__init__.py" else -1]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{alias.name}" for alias in node.names]
-            found |= {name if is_module(name) else node.module for name in names}
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            names = [f"{module}.{alias.name}" for alias in node.names]
+            found |= {name if is_module(name) else module for name in names}
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
     return {name for name in found if name.startswith("genofed.")}
