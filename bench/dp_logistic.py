@@ -7,8 +7,8 @@ Poisson sampling, per-sample clipping, Gaussian noise) and FedAvg, at several pe
 one place) on the same training patients and the same test cohort.
 
 Why: measured from outside on an independent federation, such a plain DP logistic regression beat
-genofed's network by 0.15-0.32 AUC. This
-script is the same reference on a genofed federation folder, to compare with docs/benchmarks.md
+genofed's network by 0.15-0.32 AUC. This script is the same reference on a genofed federation
+folder, to compare with docs/benchmarks.md
 "Federated training" (genofed today, default federation: 0.545 / 0.618 / 0.655 / 0.783 at epsilon
 1 / 3 / 8 / inf, pooled network 0.829). It is a measuring stick, not a product feature: a plain
 Python FedAvg loop in one process, no Flower, no secure aggregation, no evaluation releases.
