@@ -111,63 +111,12 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    # budget
     "EVALUATION_NOISE_FLOOR",
     "EVALUATION_NOISE_SCALE",
     "RoundPrivacy",
     "evaluation_noise",
     "plan_evaluation",
     "plan_round",
-    # app
-    "FAILED",
-    "REFUSED",
-    "TRAINING_LIMITS",
-    "architecture_digest",
-    "input_digest",
-    "make_client_app",
-    "model_digest",
-    "requested_training",
-    "site_budget",
-    # trainer
-    "OPTIMIZERS",
-    "Augment",
-    "TrainResult",
-    "TrainSettings",
-    "train_model",
-    # outbound
-    "ALLOWED_METRICS",
-    "BLOCKED",
-    "OutboundViolation",
-    "check_outbound",
-    "outbound_guard",
-    # site
-    "SiteConfig",
-    "SiteConfigError",
-    "SiteTensors",
-    "declared_cohort_size",
-    "derived_seed",
-    "load_site_tensors",
-    "resolve_site",
-    "site_secret",
-    "split_seed",
-    "validation_split",
-    # secagg
-    "is_secagg_fit",
-    "secagg_mod",
-    "train_secagg",
-    # augmentation
-    "augment_callable",
-    "site_augmentation",
-    # synth
-    "SUMMARY_FILE",
-    "SynthOptions",
-    "impute_mode",
-    "phased_haplotypes",
-    "synthesize",
-    # synthetic_use
-    "SyntheticCohort",
-    "SyntheticCohortError",
-    "check_end_to_end",
-    "load_synthetic",
-    "synthetic_count",
 ]
+#: and every name `__getattr__` loads on first use
+__all__ += sorted(_APP | _TRAINER | _OUTBOUND | _SITE | _SECAGG | _AUGMENTATION | _SYNTH | _SYNTHETIC_USE)

@@ -50,31 +50,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    # keys
-    "init_site",
-    # launch
-    "AgentOptions",
-    "audit_lines",
-    "check_site",
-    "node_config",
-    "prepare_start",
-    "start_site",
-    # ledger_binding
-    "DataHashes",
-    "Decision",
-    "LedgerRefused",
-    "bind_ledger",
-    "decide",
-    "read_binding",
-    # pinning
-    "UnapprovedApp",
-    "check_fab",
-    "write_launcher",
-    # audit
-    "AUDIT_FILE",
-    "append_entry",
-    "audit_entry",
-    "audit_mod",
-    "read_audit",
-]
+#: every name `__getattr__` loads on first use
+__all__ = sorted(_KEYS | _LAUNCH | _LEDGER_BINDING | _PINNING | _AUDIT)

@@ -66,50 +66,27 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    # cohort
     "DOSAGE_DTYPE",
     "MISSING",
     "Cohort",
     "GenotypeMatrix",
     "Phenotypes",
-    # variants
     "Variant",
     "make_variant_id",
     "normalize_chrom",
     "parse_variant_id",
-    # readers
-    "read_classes",
-    "read_genotype_table",
-    "read_genotypes",
-    "read_phenotypes",
-    "read_plink",
-    "read_vcf",
-    # writers
     "write_phenotypes",
     "write_plink",
     "write_vcf",
-    # panel
     "Alignment",
     "VariantPanel",
     "align_to_panel",
     "impute_dosages",
-    # checks
-    "check_cohort",
-    "join_cohort",
-    "summarize_cohort",
-    # loading
-    "SiteData",
-    "load_site",
-    # layout
-    "SiteFolder",
-    "genotype_file",
-    "hospital_folders",
-    "load_federation",
-    # features
     "FeatureSpec",
     "encode",
     "encode_dosage_rows",
-    # splits
     "keyed_split",
     "stratified_split",
 ]
+#: and every name `__getattr__` loads on first use
+__all__ += sorted(_READERS | _CHECKS | _LOADING | _LAYOUT)

@@ -46,22 +46,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    # app_bundle
     "approved_app_hash",
     "build_app_fab",
     "write_app_dir",
-    # flower_env
     "flower_command",
     "service_env",
     "superexec_command",
     "write_superexec_secret",
-    # keys
-    "CURVE",
-    "KeyFileError",
-    "fingerprint",
-    "load_public_key",
-    "load_supernode_private_key",
-    "parse_public_key",
-    "public_key_openssh",
-    "write_private_atomic",
 ]
+#: and every name `__getattr__` loads on first use
+__all__ += sorted(_KEYS)

@@ -42,19 +42,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    # network
-    "FINETUNE_MODES",
-    "BlockLinear",
-    "GenotypeRiskNet",
-    "ModelConfig",
-    "block_linear_grad_sample",
-    "build_model",
-    "predict_proba",
-    "set_trainable",
-    "trainable_names",
-    # metrics
-    "ECE_BINS",
-    "binary_metrics",
-    "expected_calibration_error",
-]
+#: every name `__getattr__` loads on first use
+__all__ = sorted(_NETWORK | _METRICS)

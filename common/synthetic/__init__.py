@@ -67,40 +67,16 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    # encoding
     "DOSAGE_STATES",
     "PHASED_STATES",
     "check_states",
     "phased_states",
     "states_to_dosages",
     "states_to_haplotypes",
-    # generators
     "GENERATORS",
     "generator_settings",
     "noise_for_budget",
     "train_generator",
-    # config_base
-    "SyntheticRecords",
-    # vae
-    "TrainedVAE",
-    "VAESettings",
-    "dp_noise_for_budget",
-    "load_vae",
-    "train_vae",
-    # gan
-    "GANSettings",
-    "TrainedGAN",
-    "gan_noise_for_budget",
-    "load_gan",
-    "train_gan",
-    # pipeline
-    "HOLDOUT_FRACTION",
-    "ValidatedBatch",
-    "generate_validated",
-    "split_for_generator",
-    # checks
-    "Thresholds",
-    "ValidationReport",
-    "record_failures",
-    "validate_synthetic",
 ]
+#: and every name `__getattr__` loads on first use
+__all__ += sorted(_CONFIG_BASE | _VAE | _GAN | _PIPELINE | _CHECKS)

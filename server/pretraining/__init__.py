@@ -47,22 +47,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    # settings
     "TASKS",
     "PretrainSettings",
-    # train
-    "SourceData",
-    "load_source",
-    "pretrain",
-    # model_file
-    "FORMAT",
-    "PretrainedModel",
-    "PretrainedModelError",
-    "Task",
-    "check_compatible",
-    "content_hash",
-    "describe",
-    "disease_start",
-    "load_pretrained",
-    "save_pretrained",
 ]
+#: and every name `__getattr__` loads on first use
+__all__ += sorted(_TRAIN | _MODEL_FILE)

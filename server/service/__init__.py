@@ -55,32 +55,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    # federation_folder
-    "RUN_DIR",
-    "admitted_nodes",
-    "deployed_run_config",
-    "init_federation",
-    "load_federation",
-    # pki
-    "PkiError",
-    "check_server_cert",
-    "create_ca",
-    "create_server_cert",
-    "load_cert",
-    "write_pki",
-    # enrollment
-    "EnrollmentError",
-    "enroll",
-    "hospitals",
-    "load_registry",
-    "revoke",
-    # fleet_proxy
     "ProxyConfig",
     "find_nginx",
     "nginx_command",
     "write_config",
-    # launch
-    "ServiceOptions",
-    "coordinator_status",
-    "start_coordinator",
 ]
+#: and every name `__getattr__` loads on first use
+__all__ += sorted(_FEDERATION_FOLDER | _PKI | _ENROLLMENT | _LAUNCH)

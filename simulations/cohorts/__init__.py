@@ -81,48 +81,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    # build
-    "CohortSummary",
-    "OutputExists",
-    "SimulationResult",
-    "build_pool",
-    "ensure_cohorts",
-    "simulate_cohorts",
-    # presets
-    "PRESETS",
-    "CohortSpec",
-    "GenomeSpec",
-    "Preset",
-    "SourceSpec",
-    "TraitSpec",
-    "get_preset",
-    # demography
-    "POPULATIONS",
-    "district_demography",
-    # genotypes
-    "SimulatedPool",
-    "simulate_pool",
-    # real
     "RealPool",
     "RegionGenotypes",
     "SharedDataMissing",
     "load_1000g",
     "load_chr1_region",
     "shared_data_dir",
-    # pool
     "Covariates",
     "GenotypePool",
     "dosages",
-    # disease
-    "LiabilityModel",
-    "draw_labels",
-    "fit_trait",
-    # sampling
-    "draw_cohort",
-    "draw_population_sample",
-    "sample_ids",
-    # sources
-    "source_models",
-    "write_ancestry_source",
-    "write_sources",
 ]
+#: and every name `__getattr__` loads on first use
+__all__ += sorted(_BUILD | _PRESETS | _DEMOGRAPHY | _GENOTYPES | _DISEASE | _SAMPLING | _SOURCES)

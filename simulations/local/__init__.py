@@ -47,18 +47,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    # simulate
-    "simulated_sites",
-    # baselines
-    "References",
-    "classifier_step",
-    "fit_alone",
-    "train_references",
-    # synthetic_sites
-    "prepare_synthetic",
-    # loopback
-    "Loopback",
-    "make_site",
-    "run_loopback_federation",
-]
+#: every name `__getattr__` loads on first use
+__all__ = sorted(_SIMULATE | _BASELINES | _SYNTHETIC_SITES | _LOOPBACK)

@@ -94,45 +94,22 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    # thresholds
     "DEFAULT_THRESHOLDS",
     "Thresholds",
-    # arrays
     "as_dosages",
     "as_labels",
     "pearson",
-    # frequencies
     "FidelityResult",
     "allele_frequencies",
     "fidelity",
     "genotype_frequencies",
-    # linkage_disequilibrium
     "DEFAULT_DISTANCE_BINS",
     "DEFAULT_LD_WINDOW",
     "LDResult",
     "ld_windows",
     "linkage",
     "r2_matrix",
-    # structure
-    "StructureResult",
-    "knn_mixing",
-    "population_structure",
-    # label_associations
-    "AssociationResult",
-    "allelic_log_odds_ratios",
-    "associations",
-    "benjamini_hochberg",
-    "significant",
-    "trend_test_pvalues",
-    # distances
     "nearest_distances",
-    # leakage
-    "PrivacyResult",
-    "adversarial_accuracy",
-    "privacy",
-    "record_failures",
-    # verdict
-    "CheckResult",
-    "ValidationReport",
-    "validate_synthetic",
 ]
+#: and every name `__getattr__` loads on first use
+__all__ += sorted(_STRUCTURE | _LABEL_ASSOCIATIONS | _LEAKAGE | _VERDICT)
