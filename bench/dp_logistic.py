@@ -20,26 +20,12 @@ panel alignment, `FeatureSpec` encoding of mean-centred dosages plus sex and age
 (validation patients are left alone, as the ClientApp keeps them). Test cohort: `load_test_cohort`
 (data-dir/test), as `genofed simulate` evaluates.
 
-Settings: a documented rule from public facts, NOT tuned (no run looked at the test cohort, or at
-any validation split, to choose them):
-- rounds R = 10 and local epochs E = 2: genofed's defaults (RunSettings), as in the benchmark.
-- clip C = 1 (genofed's default and the usual DP-SGD choice).
-- Poisson sampling rate q = 1/2 at every site (expected batch = half the site's training
-  patients, 2 steps per epoch): for a convex model on a few hundred patients, large batches give
-  the best noise-to-signal ratio per unit of epsilon (Ponomareva et al. 2023, "How to DP-fy ML"),
-  and q = 1/2 keeps some amplification by sampling. T = R * E / q = 40 DP-SGD steps per site.
-- noise multiplier: `genofed.common.privacy.accountant.calibrate_noise` (RDP) for T steps at rate
-  q to the per-site epsilon, delta 1e-5 (each site spends its whole budget on training; no noisy
-  evaluation releases, which genofed today also pays for: see docs/benchmarks.md).
-- learning rate (plain SGD): lr = 1 / (C * X), X = sqrt(sum_j 2 p_j (1 - p_j)) the expected norm
-  of an encoded genotype row under Hardy-Weinberg, from the panel's public allele frequencies
-  (52.5 on the default panel). An averaged clipped gradient has norm <= C, so one step moves any
-  patient's logit by at most ~1. With X >> 1/|y - p| nearly every per-sample gradient is clipped,
-  and AUC is invariant to the weights' scale, so the result is insensitive to this choice.
-- FedAvg weights: each site's declared training size (`public_train`, what sites report).
-- epsilon inf: the same DP-SGD with noise multiplier 0 (still clipped), so only the noise differs.
-- pooled: sklearn LogisticRegression(C=1.0, lbfgs), its default regularisation, fixed.
-Weights start at zero (bias 0): the first round's gradient is the same for every seed.
+Settings: a documented rule from public facts, NOT tuned (R = 10 rounds x E = 2 local epochs,
+clip 1, Poisson rate 1/2, noise calibrated by RDP to the per-site epsilon, SGD lr = 1 / (C x the
+expected genotype-row norm from the panel's allele frequencies), FedAvg by declared training size,
+weights from zero; pooled: sklearn LogisticRegression(C=1.0)). The loop and the rule's reasons live
+in genofed.simulations.experiments.privacy_frontier.references, which the privacy-frontier
+experiment (`genofed experiment privacy-frontier`) measures on the same splits as its federations.
 
     .venv/bin/genofed simulate-cohorts --out demo/cohorts      # the default federation, once
     .venv/bin/python bench/dp_logistic.py [--data demo/cohorts] [--epsilons 1 3 8 inf]
@@ -52,126 +38,25 @@ import argparse
 import math
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from opacus import PrivacyEngine
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
-from genofed.client.site import SiteTensors
-from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
-from genofed.common.privacy.accountant import calibrate_noise
 from genofed.server.federation import load_test_cohort
 from genofed.server.settings import RunSettings
+from genofed.simulations.experiments.privacy_frontier.references import (
+    DELTA,
+    POOLED_C,
+    federate,
+    linear_auc,
+    pooled_auc,
+    settings_rule,
+)
 from genofed.simulations.local.simulate import simulated_sites
 
-DELTA = 1e-5
-CLIP = 1.0
-SAMPLE_RATE = 0.5
-LOCAL_EPOCHS = 2
-POOLED_C = 1.0
 #: docs/benchmarks.md "Federated training", genofed's network on the default federation (seed 42).
 GENOFED_TODAY = {1.0: 0.545, 3.0: 0.618, 8.0: 0.655, math.inf: 0.783}
-
-
-@dataclass(frozen=True)
-class Rule:
-    rounds: int
-    local_epochs: int
-    sample_rate: float
-    clip: float
-    lr: float
-
-    @property
-    def steps(self) -> int:
-        """DP-SGD steps per site over the whole run (one epoch = 1/q Poisson-sampled steps)."""
-        return self.rounds * self.local_epochs * round(1 / self.sample_rate)
-
-
-def settings_rule(panel: VariantPanel, rounds: int) -> Rule:
-    """The documented rule (module docstring): public facts only, nothing tuned."""
-    freq = np.clip(np.asarray(panel.alt_freq, dtype=np.float64), FREQ_CLIP, 1.0 - FREQ_CLIP)
-    row_norm = math.sqrt(float(np.sum(2.0 * freq * (1.0 - freq))))
-    return Rule(rounds, LOCAL_EPOCHS, SAMPLE_RATE, CLIP, 1.0 / (CLIP * row_norm))
-
-
-class Site:
-    """One hospital's DP-SGD trainer, made private once so Opacus' accountant sees every round."""
-
-    def __init__(self, data: SiteTensors, rule: Rule, sigma: float, seed: int) -> None:
-        torch.manual_seed(seed)
-        x = torch.from_numpy(np.ascontiguousarray(data.train_x))
-        y = torch.from_numpy(np.ascontiguousarray(data.train_y, dtype=np.float32))
-        self.weight = data.public_train
-        self.epochs = rule.local_epochs
-        model = nn.Linear(x.shape[1], 1)
-        optimizer = torch.optim.SGD(model.parameters(), lr=rule.lr)
-        # batch = ceil(n q) makes len(loader) = 1/q, so Opacus' Poisson rate is exactly q
-        loader = DataLoader(TensorDataset(x, y), batch_size=math.ceil(len(y) * rule.sample_rate))
-        self.engine = PrivacyEngine(accountant="rdp")
-        self.model, self.optimizer, self.loader = self.engine.make_private(
-            module=model,
-            optimizer=optimizer,
-            data_loader=loader,
-            noise_multiplier=sigma,
-            max_grad_norm=rule.clip,
-            poisson_sampling=True,
-        )
-        self.loss = nn.BCEWithLogitsLoss()
-
-    def update(self, global_params: list[torch.Tensor]) -> list[torch.Tensor]:
-        """E local epochs of DP-SGD from the global weights; the site's new weights."""
-        params = list(self.model.parameters())
-        with torch.no_grad():
-            for p, g in zip(params, global_params, strict=True):
-                p.copy_(g)
-        for _ in range(self.epochs):
-            for xb, yb in self.loader:
-                self.optimizer.zero_grad(set_to_none=True)
-                self.loss(self.model(xb).squeeze(-1), yb).backward()
-                self.optimizer.step()
-        return [p.detach().clone() for p in params]
-
-    def spent(self) -> float:
-        return float(self.engine.get_epsilon(DELTA))
-
-
-def federate(
-    sites: dict[str, SiteTensors], rule: Rule, epsilon: float, seed: int
-) -> tuple[list[torch.Tensor], float, float]:
-    """FedAvg of per-site DP-SGD: (global weight and bias, noise multiplier, max epsilon spent)."""
-    sigma = 0.0
-    if math.isfinite(epsilon):
-        sigma = calibrate_noise(
-            [], sample_rate=rule.sample_rate, steps=rule.steps, target_epsilon=epsilon, delta=DELTA
-        )
-    trainers = [Site(data, rule, sigma, seed * 1000 + i) for i, data in enumerate(sites.values())]
-    n_features = next(iter(sites.values())).train_x.shape[1]
-    global_params = [torch.zeros(1, n_features), torch.zeros(1)]
-    total = sum(t.weight for t in trainers)
-    for _ in range(rule.rounds):
-        updates = [(t.weight / total, t.update(global_params)) for t in trainers]
-        global_params = [sum(w * u[k] for w, u in updates) for k in range(len(global_params))]
-    spent = max(t.spent() for t in trainers) if sigma > 0 else math.inf
-    return global_params, sigma, spent
-
-
-def auc(params: list[torch.Tensor], x: np.ndarray, y: np.ndarray) -> float:
-    weight, bias = (p.numpy().astype(np.float64) for p in params)
-    return float(roc_auc_score(y, x @ weight[0] + bias[0]))
-
-
-def pooled_auc(sites: dict[str, SiteTensors], x_test: np.ndarray, y_test: np.ndarray) -> float:
-    x = np.concatenate([d.train_x for d in sites.values()])
-    y = np.concatenate([d.train_y for d in sites.values()])
-    model = LogisticRegression(C=POOLED_C, max_iter=2000).fit(x, y)
-    return float(roc_auc_score(y_test, model.decision_function(x_test)))
 
 
 def main() -> None:
@@ -216,8 +101,9 @@ def main() -> None:
     )
     for eps in args.epsilons:
         t = time.perf_counter()
-        params, sigma, spent = federate(sites, rule, eps, args.seed)
-        fed = auc(params, test.features, test.labels)
+        run = federate(sites, rule, eps, args.seed)
+        fed = linear_auc(run.params, test.features, test.labels)
+        sigma, spent = run.noise_multiplier, run.spent
         today = GENOFED_TODAY.get(eps)
         print(
             f"{eps:>7g} {fed:>9.3f} {pooled:>9.3f} {'-' if today is None else f'{today:.3f}':>8} "

@@ -441,7 +441,7 @@ def run_inspect_model(args: argparse.Namespace) -> int:
 
 def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
     """`genofed pretrain`: the source cohort, the panel, the task and the training settings."""
-    from genofed.server.pretraining.settings import TASKS, PretrainSettings
+    from genofed.server.pretraining.settings import PRETRAIN_MODELS, TASKS, PretrainSettings
 
     defaults = PretrainSettings()
     parser = subparsers.add_parser(
@@ -480,6 +480,16 @@ def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
         metavar="COLUMN",
         help=f"phenotypes.csv column to predict (default: {defaults.label})",
     )
+    parser.add_argument(
+        "--model",
+        default=defaults.model,
+        choices=PRETRAIN_MODELS,
+        help=(
+            "network: the GenNet-style network a federation fine-tunes (`--pretrained`); logistic: one "
+            "weight per variant plus covariates, L2-regularised and solved by L-BFGS, whose variant "
+            f"importances a federation's `--prior` selects from (default: {defaults.model})"
+        ),
+    )
     _add_pretrain_training_options(parser, defaults)
     parser.add_argument("--force", action="store_true", help="replace MODEL if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -492,22 +502,25 @@ def _add_pretrain_training_options(parser: argparse.ArgumentParser, defaults: Pr
         "--epochs",
         type=int,
         default=defaults.epochs,
-        help=f"training epochs; the best on validation is kept (default: {defaults.epochs})",
+        help=f"network only: training epochs; the best on validation is kept (default: {defaults.epochs})",
     )
     parser.add_argument(
         "--batch-size",
         type=int,
         default=defaults.batch_size,
-        help=f"mini-batch size (default: {defaults.batch_size})",
+        help=f"network only: mini-batch size (default: {defaults.batch_size})",
     )
     parser.add_argument(
-        "--lr", type=float, default=defaults.lr, help=f"SGD learning rate (default: {defaults.lr})"
+        "--lr",
+        type=float,
+        default=defaults.lr,
+        help=f"network only: SGD learning rate (default: {defaults.lr})",
     )
     parser.add_argument(
         "--hidden",
         type=int,
         default=defaults.hidden,
-        help=f"width of the representation (default: {defaults.hidden})",
+        help=f"network only: width of the representation (default: {defaults.hidden})",
     )
     parser.add_argument(
         "--validation-fraction",
@@ -517,6 +530,21 @@ def _add_pretrain_training_options(parser: argparse.ArgumentParser, defaults: Pr
     )
     parser.add_argument(
         "--seed", type=int, default=defaults.seed, help=f"random seed (default: {defaults.seed})"
+    )
+    parser.add_argument(
+        "--l2",
+        type=float,
+        default=defaults.l2,
+        help=(
+            "logistic only: the L2 strength per person; 0 tries a grid of strengths and keeps the best "
+            f"on validation (default: {defaults.l2:g})"
+        ),
+    )
+    parser.add_argument(
+        "--max-iter",
+        type=int,
+        default=defaults.max_iter,
+        help=f"logistic only: L-BFGS iterations per L2 strength at most (default: {defaults.max_iter})",
     )
 
 
@@ -538,6 +566,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
         hidden=args.hidden,
         validation_fraction=args.validation_fraction,
         seed=args.seed,
+        model=args.model,
+        l2=args.l2,
+        max_iter=args.max_iter,
     )
     started = time.monotonic()
 
@@ -549,11 +580,17 @@ def run_pretrain(args: argparse.Namespace) -> int:
     metrics = model.provenance["metrics"]
     score = ", ".join(f"{k} {v:.3f}" for k, v in metrics["validation"].items() if v is not None)
     print(f"wrote {out} ({model.task.kind} task '{model.task.label}', {model.provenance['samples']} people)")
-    print(f"  best epoch {metrics['best_epoch']}: validation {score}")
+    if "best_l2" in metrics:
+        print(f"  logistic model, best L2 strength {metrics['best_l2']:g}: validation {score}")
+    else:
+        print(f"  best epoch {metrics['best_epoch']}: validation {score}")
     print(
         f"  parameters: {sum(t.numel() for t in model.state_dict.values())}, panel: {len(model.panel)} "
         "variants"
     )
     print(f"  content hash: {digest}")
-    print(f"  use it: genofed simulate --data FED --pretrained {out} --finetune partial")
+    if model.model_config.architecture == "logistic":
+        print(f"  use it: genofed simulate --data FED --prior {out} --prior-variants 1000")
+    else:
+        print(f"  use it: genofed simulate --data FED --pretrained {out} --finetune partial")
     return 0

@@ -17,7 +17,9 @@ from genofed.common.errors import ConfigError
 if TYPE_CHECKING:
     from genofed.server.settings import RunSettings
 
-PRESET_NAMES = ("small", "default", "large", "1000g", "transfer", "synthetic")
+PRESET_NAMES = ("small", "default", "large", "1000g", "transfer", "synthetic", "heldout")
+#: How `--help` shows a training setting whose default is the model's rule (genofed.server.training_rule).
+BY_RULE = "default: the model's rule from public facts, docs/models.md"
 
 
 class SimulationArgumentError(ConfigError):
@@ -112,9 +114,7 @@ def _add_federation_options(parser: argparse.ArgumentParser, defaults: RunSettin
     """Rounds, the privacy budget and the aggregation strategy with its robustness knobs."""
     from genofed.server.settings import STRATEGIES
 
-    parser.add_argument(
-        "--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})"
-    )
+    parser.add_argument("--rounds", type=int, default=defaults.rounds, help=f"federated rounds ({BY_RULE})")
     parser.add_argument(
         "--epsilon",
         type=float,
@@ -152,14 +152,17 @@ def _add_federation_options(parser: argparse.ArgumentParser, defaults: RunSettin
 def _add_training_options(parser: argparse.ArgumentParser, defaults: RunSettings) -> None:
     """Each hospital's local DP-SGD settings, the sampling of hospitals and the seed."""
     parser.add_argument(
-        "--local-epochs", type=int, default=defaults.local_epochs, help="local epochs per round"
+        "--local-epochs", type=int, default=defaults.local_epochs, help=f"local epochs per round ({BY_RULE})"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=defaults.batch_size, help="expected DP-SGD batch size"
+        "--batch-size", type=int, default=defaults.batch_size, help=f"expected DP-SGD batch size ({BY_RULE})"
     )
-    parser.add_argument("--lr", type=float, default=defaults.lr, help="local learning rate")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help=f"local learning rate ({BY_RULE})")
     parser.add_argument(
-        "--clip", type=float, default=defaults.clip, help="per-patient gradient clipping norm"
+        "--clip", type=float, default=defaults.clip, help=f"per-patient gradient clipping norm ({BY_RULE})"
+    )
+    parser.add_argument(
+        "--momentum", type=float, default=defaults.momentum, help=f"local SGD momentum in [0, 1) ({BY_RULE})"
     )
     parser.add_argument(
         "--proximal-mu", type=float, default=defaults.proximal_mu, help="FedProx proximal term"
@@ -182,8 +185,38 @@ def _add_training_options(parser: argparse.ArgumentParser, defaults: RunSettings
 
 
 def _add_start_model_options(parser: argparse.ArgumentParser, defaults: RunSettings) -> None:
-    """The pretrained model the run starts from and what hospitals fine-tune."""
-    from genofed.server.settings import FINETUNE_MODES
+    """The model, the public priors or pretrained model it starts from, and what hospitals fine-tune."""
+    from genofed.server.settings import DEFAULT_MODEL, FINETUNE_MODES, MODELS
+
+    parser.add_argument(
+        "--model",
+        default=defaults.model,
+        choices=MODELS,
+        help="the shared model: logistic (one weight per variant, plus sex and age) or network "
+        "(GenNet-style); "
+        f"auto = the pretrained model's, else {DEFAULT_MODEL} (default: auto; docs/models.md)",
+    )
+    parser.add_argument(
+        "--prior",
+        metavar="MODEL",
+        default="",
+        help="public prior: a `genofed pretrain` model of a related trait; the shared model reads only its "
+        "top --prior-variants variants and starts from its weights (docs/models.md)",
+    )
+    parser.add_argument(
+        "--prior-variants",
+        type=int,
+        default=defaults.prior_variants,
+        metavar="K",
+        help=f"how many of the prior's most important variants to keep (default: {defaults.prior_variants})",
+    )
+    parser.add_argument(
+        "--gene-prior",
+        metavar="FILE",
+        default="",
+        help="public prior: known disease genes or regions (BED, or a gene table with chrom/start/end); the "
+        "model reads only the panel variants inside them (with --prior: those and the prior's top ones)",
+    )
 
     parser.add_argument(
         "--pretrained",
@@ -249,6 +282,23 @@ def _add_secagg_and_evaluation_options(parser: argparse.ArgumentParser, defaults
         "updates, never one hospital's; works with fedavg and fedprox, not fedadam",
     )
     parser.add_argument(
+        "--privacy",
+        default=defaults.privacy,
+        choices=("local", "distributed"),
+        help="local: every hospital's DP holds against anyone; distributed (needs --secagg): each hospital "
+        "adds only its share of the noise, so the epsilon holds against a coordinator that sees only the "
+        "sum, and a second, larger one against the coordinator and all other hospitals colluding "
+        "(default: local; docs/distributed-dp.md)",
+    )
+    parser.add_argument(
+        "--max-coalition-epsilon",
+        type=float,
+        default=defaults.max_coalition_epsilon,
+        metavar="E",
+        help="with --privacy distributed: every hospital's ceiling on its epsilon against the coordinator "
+        "and all other hospitals colluding; more noise is added if needed (default: inf = none)",
+    )
+    parser.add_argument(
         "--site-evaluations",
         type=int,
         default=defaults.site_evaluations,
@@ -291,6 +341,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         clip=args.clip,
+        momentum=args.momentum,
         proximal_mu=args.proximal_mu,
         fraction_train=args.fraction_train,
         min_nodes=args.min_nodes,
@@ -300,6 +351,12 @@ def run_simulate(args: argparse.Namespace) -> int:
         pretrained=args.pretrained,
         pretrained_hash=args.pretrained_hash,
         finetune=args.finetune,
+        model=args.model,
+        prior=args.prior,
+        prior_variants=args.prior_variants,
+        gene_prior=args.gene_prior,
+        privacy=args.privacy,
+        max_coalition_epsilon=args.max_coalition_epsilon,
         synthetic_ratio=args.synthetic_ratio,
         synthetic_generator=args.synthetic_generator,
         synthetic_epsilon=args.synthetic_epsilon,

@@ -35,10 +35,28 @@ EVALUATION_NOISE_FLOOR = 2.0
 
 @dataclass(frozen=True)
 class RoundPrivacy:
+    """A round's noise and what the site will have spent once it is charged.
+
+    Under distributed DP (`noise_share_sites` m > 0) `noise_multiplier` is the noise the
+    coordinator faces (the sum of at least m sites' shares) and `coalition_noise_multiplier`
+    the site's own share, noise_multiplier / sqrt(m): all that is left against the coordinator
+    and every other site colluding. With local DP the two are equal.
+    """
+
     noise_multiplier: float
     sample_rate: float
     steps: int
     epsilon_after: float  # the site's cumulative epsilon once this round is charged
+    coalition_noise_multiplier: float | None = None  # None: noise_multiplier (local DP)
+    coalition_epsilon_after: float | None = None  # None: epsilon_after (local DP)
+    noise_share_sites: int = 0  # m; 0: local DP
+
+    @property
+    def share(self) -> float:
+        """The noise multiplier of what this site adds itself."""
+        if self.coalition_noise_multiplier is None:
+            return self.noise_multiplier
+        return self.coalition_noise_multiplier
 
 
 def plan_round(
@@ -53,6 +71,8 @@ def plan_round(
     delta: float,
     evaluations: int = 0,
     model: str = "",
+    noise_share_sites: int = 0,
+    max_coalition_epsilon: float = math.inf,
 ) -> RoundPrivacy:
     """Noise for this round of plan `plan_id`; raises BudgetExhausted if it would exceed `budget`.
 
@@ -60,6 +80,13 @@ def plan_round(
     its `evaluations` noisy evaluations (`plan_evaluation`) must fit in what is left of the
     budget. `model` (the digest of the model architecture) is fixed with the plan: a later
     round of the same plan with another architecture is refused.
+
+    Distributed DP (`noise_share_sites` m >= 1, docs/distributed-dp.md): `budget` bounds the
+    epsilon against the coordinator, which sees the sum of at least m sites' noise shares
+    (noise multiplier sigma); `max_coalition_epsilon` bounds the epsilon against the coordinator
+    and all other sites colluding, who see only this site's share, sigma / sqrt(m). Both are
+    checked every round, because m can change between rounds (a smaller federation, a lying
+    coordinator); the coalition cap is the one that holds whatever the coordinator says.
     """
     plan = ledger.plan(plan_id)
     if plan is None:
@@ -73,6 +100,8 @@ def plan_round(
             delta=delta,
             evaluations=evaluations,
             model=model,
+            noise_share_sites=noise_share_sites,
+            max_coalition_epsilon=max_coalition_epsilon,
         )
     else:
         check_same_model(plan, model)
@@ -86,7 +115,19 @@ def plan_round(
             "trained or sent. Raise the site's budget (--epsilon / epsilon-budget) only if your "
             "data-protection officer agrees."
         )
-    return RoundPrivacy(sigma, sample_rate, steps_per_round, projected)
+    if not noise_share_sites:
+        return RoundPrivacy(sigma, sample_rate, steps_per_round, projected)
+    share = sigma / math.sqrt(noise_share_sites)
+    coalition_others = _coalition_history(ledger, exclude=(plan_id, "train", server_round))
+    coalition = epsilon_of([*coalition_others, (share, sample_rate, steps_per_round)], delta)
+    if coalition > max_coalition_epsilon * (1 + 1e-6):
+        raise BudgetExhausted(
+            f"round {server_round} would bring this site's epsilon against the coordinator and all other "
+            f"sites colluding to {coalition:.2f}, over its cap of {max_coalition_epsilon:g} "
+            f"(max-coalition-epsilon; the coordinator says {noise_share_sites} sites share the noise). "
+            "Nothing was trained or sent."
+        )
+    return RoundPrivacy(sigma, sample_rate, steps_per_round, projected, share, coalition, noise_share_sites)
 
 
 def _calibrate_plan(
@@ -100,9 +141,13 @@ def _calibrate_plan(
     delta: float,
     evaluations: int,
     model: str,
+    noise_share_sites: int = 0,
+    max_coalition_epsilon: float = math.inf,
 ) -> float:
     """Fix a new plan's training noise in the ledger: what the site spent in earlier plans, the
-    plan's evaluations and all its rounds of training must fit in `budget`. Refused (nothing
+    plan's evaluations and all its rounds of training must fit in `budget`, and under distributed
+    DP (`noise_share_sites` m) the same at the site's own share sigma / sqrt(m) in
+    `max_coalition_epsilon`: sigma = max(the budget's, sqrt(m) x the cap's). Refused (nothing
     recorded) when that needs more noise than `MAX_USEFUL_NOISE`."""
     earlier = _history(ledger, exclude_plan=plan_id)
     eval_sigma = evaluation_noise(budget, evaluations)
@@ -111,6 +156,19 @@ def _calibrate_plan(
     sigma = calibrate_noise(
         [*earlier, *reserved], sample_rate=sample_rate, steps=steps, target_epsilon=budget, delta=delta
     )
+    distributed = None
+    if noise_share_sites:
+        distributed = {"noise_share_sites": int(noise_share_sites)}
+        if not math.isinf(max_coalition_epsilon):
+            coalition_share = calibrate_noise(
+                [*_coalition_history(ledger, exclude_plan=plan_id), *reserved],
+                sample_rate=sample_rate,
+                steps=steps,
+                target_epsilon=max_coalition_epsilon,
+                delta=delta,
+            )
+            sigma = max(sigma, math.sqrt(noise_share_sites) * coalition_share)
+            distributed["max_coalition_epsilon"] = float(max_coalition_epsilon)
     if sigma > MAX_USEFUL_NOISE:
         raise BudgetExhausted(
             f"this site has already spent epsilon {epsilon_of(earlier, delta):.2f} of its budget of "
@@ -128,6 +186,7 @@ def _calibrate_plan(
         evaluations=evaluations,
         evaluation_noise=eval_sigma,
         model=model,
+        distributed=distributed,
     )
     return sigma
 
@@ -175,6 +234,15 @@ def plan_evaluation(
             f"an evaluation would bring this site's epsilon to {projected:.2f}, over its budget of "
             f"{budget:g} (delta {delta:g}); nothing was evaluated or sent"
         )
+    # an evaluation is a local-DP release (not aggregated): against a coalition it costs the same
+    cap = float(plan.get("distributed", {}).get("max_coalition_epsilon", math.inf))
+    coalition_others = _coalition_history(ledger, exclude=(plan_id, "evaluate", server_round))
+    coalition = epsilon_of([*coalition_others, release_step(sigma)], delta)
+    if coalition > cap * (1 + 1e-6):
+        raise BudgetExhausted(
+            f"an evaluation would bring this site's epsilon against the coordinator and all other sites "
+            f"colluding to {coalition:.2f}, over its cap of {cap:g}; nothing was evaluated or sent"
+        )
     return RoundPrivacy(sigma, 1.0, 1, projected)
 
 
@@ -192,3 +260,10 @@ def _history(
     ledger: PrivacyLedger, *, exclude_plan: str | None = None, exclude: tuple[str, str, int] | None = None
 ) -> list[Step]:
     return [c.step for c in ledger.charges if c.plan_id != exclude_plan and c.key != exclude]
+
+
+def _coalition_history(
+    ledger: PrivacyLedger, *, exclude_plan: str | None = None, exclude: tuple[str, str, int] | None = None
+) -> list[Step]:
+    """`_history` as the coordinator and all other sites colluding face it (each release's own share)."""
+    return [c.coalition_step for c in ledger.charges if c.plan_id != exclude_plan and c.key != exclude]

@@ -43,9 +43,9 @@ def evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) -
     histogram = score_histogram(data.val_y, predict_proba(model, data.val_x))
     epsilon, delta = requested_budget(site, config, settings)
     server_round = int(config["server-round"])
-    epsilon_after, sigma = math.inf, 0.0
+    epsilon_after, sigma, coalition = math.inf, 0.0, {}
     if not math.isinf(epsilon):
-        histogram, epsilon_after, sigma = _noisy_evaluation(
+        histogram, epsilon_after, sigma, coalition = _noisy_evaluation(
             msg, site, settings, data, histogram, epsilon=epsilon, delta=delta, server_round=server_round
         )
     return RecordDict(
@@ -56,6 +56,7 @@ def evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) -
                     "val-histogram": [float(v) for v in histogram.reshape(-1)],
                     "val-noise": float(sigma),
                     "epsilon": float(epsilon_after),
+                    **coalition,
                 }
             )
         }
@@ -72,10 +73,13 @@ def _noisy_evaluation(
     epsilon: float,
     delta: float,
     server_round: int,
-) -> tuple[np.ndarray, float, float]:
+) -> tuple[np.ndarray, float, float, dict[str, float]]:
     """The histogram with Gaussian noise, planned (refused past the run's evaluations or the
     budget) and charged under the ledger's lock. Returns the noisy histogram, the site's epsilon
-    after the charge and the noise multiplier per count."""
+    after the charge, the noise multiplier per count and, when the ledger holds distributed-DP
+    training, the site's epsilon against a coordinator and all other sites colluding (the
+    release adds to it too: `{"coalition-epsilon": ...}`; empty otherwise, so local-DP replies are
+    as they were)."""
     plan_id = str(msg.content["config"].get("plan-id", "unplanned"))
     validation = hashlib.sha256(data.val_x.tobytes() + data.val_y.tobytes()).hexdigest()
     digest = input_digest(msg, data.fingerprint + validation)
@@ -95,7 +99,9 @@ def _noisy_evaluation(
         histogram = noisy_histogram(histogram, sigma, seed)
         ledger.charge(_evaluation_charge(plan_id, server_round, privacy, digest))
         epsilon_after = ledger.epsilon(delta)
-    return histogram, epsilon_after, sigma
+        distributed = any(c.coalition_noise_multiplier is not None for c in ledger.charges)
+        coalition = {"coalition-epsilon": float(ledger.coalition_epsilon(delta))} if distributed else {}
+    return histogram, epsilon_after, sigma, coalition
 
 
 def _evaluation_charge(plan_id: str, server_round: int, privacy: RoundPrivacy, digest: str) -> Charge:

@@ -36,6 +36,7 @@ ALLOWED_METRICS = frozenset(
         "num-examples",
         "synthetic-examples",
         "epsilon",
+        "coalition-epsilon",  # distributed DP: against the coordinator and all other sites colluding
         "noise-multiplier",  # train
         "val-histogram",
         "val-noise",  # evaluate: a DP release (genofed.common.privacy.release)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 import secrets
 from dataclasses import dataclass, replace
@@ -74,6 +75,11 @@ class SiteConfig:
     #: None: its size rounded to 10 (`declared_cohort_size`). DP-SGD's sampling rate, step count
     #: and divisor, and the sizes the site reports, come from it, never from the exact count.
     declared_size: int | None = None
+    #: Distributed DP: the most this site spends against the coordinator and all other sites
+    #: colluding, who see its own noise share only (node config `max-coalition-epsilon`; a
+    #: simulated site also reads the run config key; inf: no cap). Unlike `epsilon_budget`, this
+    #: holds whatever the coordinator claims about how many sites share the noise.
+    max_coalition_epsilon: float = math.inf
 
 
 def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
@@ -134,7 +140,7 @@ def _simulated_site(node_config: dict, run_config: dict, budget: float | None) -
         simulated=True,
         synthetic=state_dir / SIMULATED_SYNTHETIC if ratio > 0 else None,
         synthetic_ratio=ratio,
-        **_pinned(node_config),
+        **_pinned({"max-coalition-epsilon": run_config.get("max-coalition-epsilon"), **node_config}),
     )
 
 
@@ -149,7 +155,18 @@ def _pinned(node_config: dict) -> dict:
         "model_digest": str(node_config.get("model-digest", "") or ""),
         "max_evaluations": _count(node_config.get("max-evaluations", 20), "max-evaluations"),
         "declared_size": _declared(node_config.get("declared-size")),
+        "max_coalition_epsilon": _coalition_cap(node_config.get("max-coalition-epsilon")),
     }
+
+
+def _coalition_cap(value: object) -> float:
+    """node config `max-coalition-epsilon`: a positive epsilon, or inf (also when unset)."""
+    if value in (None, ""):
+        return math.inf
+    hint = "the site's cap on its epsilon against the coordinator and all other sites colluding"
+    cap = to_float("max-coalition-epsilon", value, hint=hint)
+    require(cap > 0, f"max-coalition-epsilon must be positive (or inf), got {value!r}: {hint}")
+    return cap
 
 
 def _declared(value: object) -> int | None:

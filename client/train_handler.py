@@ -2,8 +2,11 @@
 
 `train` runs plain training (the site's own choice: budget inf, nothing charged) or DP-SGD
 under the privacy ledger's lock: the rerun check, the round's plan (refused past the budget,
-before anything is trained), the training and its charge. The reply holds the updated weights
-and public numbers only; the loss and the time stay in the site's log.
+before anything is trained), the training and its charge. Under distributed DP (train config
+`privacy: distributed`, only inside a SecAgg+ round) the round is this site's share of a noisy
+clipped gradient sum instead (`genofed.client.distributed_round`), planned and charged the same
+way with both its epsilons. The reply holds the updated weights and public numbers only; the
+loss and the time stay in the site's log.
 """
 
 from __future__ import annotations
@@ -13,12 +16,20 @@ import math
 import time
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_STATE, Stage
 
 from genofed.client.budget import RoundPrivacy, plan_round
 from genofed.client.coordinator_request import model_digest
+from genofed.client.distributed_round import (
+    DistributedRequest,
+    DistributedResult,
+    distributed_request,
+    noisy_gradient_round,
+)
 from genofed.client.site import SiteConfig
 from genofed.client.trainer import TrainResult, sample_rate, steps_per_epoch, train_model
 from genofed.client.training_request import RoundRequest, round_request
+from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 
 logger = logging.getLogger(__name__)
@@ -29,6 +40,9 @@ def train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> R
     plain training or DP-SGD charged to the site's ledger; the reply holds the updated weights and
     public numbers only."""
     request = round_request(msg, site, settings)
+    distributed = distributed_request(msg.content["config"], request.training, secagg_threshold(context))
+    if distributed is not None:
+        return _distributed(request, site, context, distributed)
     started = time.perf_counter()
     if math.isinf(request.epsilon):
         result, epsilon_after, sigma = _train_plain(request), math.inf, 0.0
@@ -52,6 +66,117 @@ def train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> R
         }
     )
     return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+
+
+def secagg_threshold(context: Context) -> int | None:
+    """The reconstruction threshold of the SecAgg+ round this training runs in, from the site's
+    own protocol state (Flower's `secaggplus_mod` keeps it in the context and calls the training
+    in its masked stage, right after the share-keys stage); None outside a SecAgg+ round."""
+    state = context.state.config_records.get(RECORD_KEY_STATE)
+    if state is None or state.get("current_stage") != Stage.SHARE_KEYS:
+        return None
+    return int(state.get("threshold", 0)) or None
+
+
+def _distributed(
+    request: RoundRequest, site: SiteConfig, context: Context, distributed: DistributedRequest
+) -> RecordDict:
+    """This site's share of a noisy clipped gradient sum, planned and charged under the ledger's
+    lock like a DP-SGD round; the reply's metrics hold both epsilons."""
+    if math.isinf(request.epsilon):
+        raise GenofedError(
+            "the coordinator asked for distributed DP without a privacy budget (epsilon inf): a noise "
+            "share needs one; refused"
+        )
+    if request.data.n_synthetic:
+        raise GenofedError(
+            "distributed DP weighs each site's noisy gradient sum by its declared patients; this site "
+            "trains on synthetic records too: turn them off (synthetic-ratio 0) for a distributed run"
+        )
+    started = time.perf_counter()
+    rows_x, rows_y = request.data.training_rows()
+    with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
+        ledger.check_rerun(request.plan_id, request.server_round, request.digest)
+        privacy = _plan_round(ledger, request, site, distributed)
+        result = noisy_gradient_round(
+            request.model,
+            rows_x,
+            rows_y,
+            request.training,
+            request=distributed,
+            noise_share=privacy.share,
+            seed=request.seed,
+            weight_rows=request.data.public_train,
+            augment=request.augment,
+        )
+        ledger.charge(_distributed_charge(request, privacy, result))
+        epsilon_after = ledger.epsilon(request.delta)
+        coalition_after = ledger.coalition_epsilon(request.delta)
+        context.state["privacy"] = ConfigRecord(
+            {
+                "plan-id": request.plan_id,
+                "noise-multiplier": privacy.noise_multiplier,
+                "noise-share": privacy.share,
+                "epsilon": epsilon_after,
+                "coalition-epsilon": coalition_after,
+                "delta": request.delta,
+            }
+        )
+    logger.info(
+        "round %d: noisy gradient sum over %d batches at %d-site noise shares, mean loss %.4f, %.1f s",
+        request.server_round,
+        result.steps,
+        distributed.sites,
+        result.mean_loss,
+        time.perf_counter() - started,
+    )
+    metrics = MetricRecord(
+        {
+            "num-examples": request.data.public_train,
+            "synthetic-examples": 0,
+            "epsilon": float(epsilon_after),
+            "coalition-epsilon": float(coalition_after),
+            "noise-multiplier": float(privacy.noise_multiplier),
+        }
+    )
+    return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+
+
+def _plan_round(
+    ledger: PrivacyLedger, request: RoundRequest, site: SiteConfig, distributed: DistributedRequest
+) -> RoundPrivacy:
+    """A distributed round's noise (`plan_round`): the common rate and batch count, m sites
+    sharing the noise, the site's own cap on its epsilon against a coalition."""
+    return plan_round(
+        ledger,
+        plan_id=request.plan_id,
+        server_round=request.server_round,
+        num_rounds=int(request.msg.content["config"]["num-rounds"]),
+        sample_rate=distributed.sample_rate,
+        steps_per_round=distributed.batches,
+        budget=request.epsilon,
+        delta=request.delta,
+        evaluations=request.evaluations,
+        model=model_digest(request.msg),
+        noise_share_sites=distributed.sites,
+        max_coalition_epsilon=site.max_coalition_epsilon,
+    )
+
+
+def _distributed_charge(request: RoundRequest, privacy: RoundPrivacy, result: DistributedResult) -> Charge:
+    """The ledger entry of a distributed round: both noise multipliers, keyed by the input digest."""
+    return Charge(
+        plan_id=request.plan_id,
+        round=request.server_round,
+        noise_multiplier=privacy.noise_multiplier,
+        coalition_noise_multiplier=privacy.share,
+        sample_rate=privacy.sample_rate,
+        steps=result.steps,
+        epsilon_after=privacy.epsilon_after,
+        time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        note=f"distributed DP: noisy clipped gradient sum, noise shared by {privacy.noise_share_sites} sites",
+        input_digest=request.digest,
+    )
 
 
 def _train_plain(request: RoundRequest) -> TrainResult:

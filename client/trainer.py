@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py).
 import genofed.common.model.network  # noqa: F401  (also registers BlockLinear's grad sampler)
 from genofed.common.privacy.accountant import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
-from genofed.common.util.checks import require_at_least, require_choice, require_positive
+from genofed.common.util.checks import require_at_least, require_choice, require_in_range, require_positive
 from opacus import PrivacyEngine
 from opacus.data_loader import DPDataLoader
 # isort: on
@@ -63,7 +63,8 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     proximal_mu: float = 0.0
     weight_decay: float = 0.0
-    optimizer: str = "sgd"  # "sgd" (momentum 0.9) or "adam"
+    optimizer: str = "sgd"  # "sgd" (with `momentum`) or "adam"
+    momentum: float = 0.9  # SGD only; the network's measured default, the logistic rule's is 0
 
     def __post_init__(self) -> None:
         require_at_least("epochs", self.epochs, 1)
@@ -73,6 +74,7 @@ class TrainSettings:
         require_at_least("proximal-mu", self.proximal_mu, 0)
         require_at_least("weight-decay", self.weight_decay, 0)
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
+        require_in_range("momentum", self.momentum, 0, 1, high_open=True)
 
 
 @dataclass
@@ -291,7 +293,9 @@ def _optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimiz
         raise ValueError("the model has no trainable parameters")
     if require_choice("optimizer", settings.optimizer, OPTIMIZERS) == "adam":
         return torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    return torch.optim.SGD(params, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(
+        params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+    )
 
 
 def _anchor(

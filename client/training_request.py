@@ -40,6 +40,7 @@ TRAINING_LIMITS = {
     "local-epochs": (1, 1000),
     "batch-size": (1, 1_000_000),
     "proximal-mu": (0.0, 1e3),
+    "momentum": (0.0, 0.999),
 }
 
 
@@ -136,6 +137,8 @@ def requested_training(config: Mapping[str, Any], settings: Mapping[str, Any]) -
         "lr": config.get("lr", settings.get("lr", TrainSettings.lr)),
         "clip": config.get("clip", settings.get("clip", TrainSettings.max_grad_norm)),
         "proximal-mu": config.get("proximal-mu", 0.0),
+        # absent: the network's 0.9, which every site assumed before the coordinator sent it
+        "momentum": config.get("momentum", TrainSettings.momentum),
     }
     for key, value in values.items():
         _require_within_limits(key, value)
@@ -145,6 +148,7 @@ def requested_training(config: Mapping[str, Any], settings: Mapping[str, Any]) -
         lr=float(values["lr"]),
         max_grad_norm=float(values["clip"]),
         proximal_mu=float(values["proximal-mu"]),
+        momentum=float(values["momentum"]),
     )
     pull = settings_.lr * settings_.proximal_mu
     require(

@@ -55,7 +55,7 @@ def run_server(grid: Grid, context: Context, defaults: Mapping[str, Any], progre
     fed = run_federation(grid, settings, say)
     out_dir = Path(settings.out_dir)
     write_model(out_dir, fed)
-    results = federation_results(fed, settings)
+    results = federation_results(fed, fed.settings)
     write_results(out_dir, results)
     write_report(out_dir, results)  # `genofed simulate` rewrites it with its reference models
 

@@ -26,12 +26,12 @@ from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig, build_model, set_trainable, trainable_names
 from genofed.common.util.progress import Progress, silent
 from genofed.server.evaluation import TestCohort
-from genofed.server.pretraining.model_file import check_compatible, describe, disease_start, load_pretrained
 from genofed.server.resume import RunStart, restore_log, run_start
 from genofed.server.round_end import RoundEnd
 from genofed.server.round_log import RoundLog, epsilon_by_site
 from genofed.server.settings import RunSettings
 from genofed.server.sites import SiteInfo, describe_sites, round_log_of
+from genofed.server.start_model import start_model
 from genofed.server.strategies import make_strategy
 from genofed.server.tracking import Tracked
 
@@ -41,7 +41,6 @@ __all__ = [
     "evaluate_config",
     "load_test_cohort",
     "run_federation",
-    "starting_model",
     "train_config",
 ]
 
@@ -52,8 +51,10 @@ class FederationResult:
 
     `sites`: each hospital's declared sizes by name; `bytes_per_client_round`: what a hospital
     uploads per round; `epsilon`: each hospital's cumulative epsilon as it last reported it.
+    `settings`: the run's settings with the model and the rule's values resolved.
     """
 
+    settings: RunSettings
     rounds: list[dict[str, Any]]
     state_dict: dict[str, torch.Tensor]
     model_config: ModelConfig
@@ -65,6 +66,7 @@ class FederationResult:
     test_metrics: dict[str, Any] | None = None
     epsilon: dict[str, float] = field(default_factory=dict)
     pretrained: dict[str, Any] | None = None  # `pretrained.describe` of the starting model
+    prior: dict[str, Any] | None = None  # what the public priors selected (`StartModel.prior`)
     trainable_parameters: int = 0  # what each hospital trains (privately) per round
 
 
@@ -94,7 +96,8 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     say = progress or silent
     started = time.perf_counter()
     panel = VariantPanel.load(_panel_path(settings))
-    model_config, initial, pretrained = starting_model(settings, panel)
+    begin = start_model(settings, panel)
+    settings, model_config, initial = begin.settings, begin.config, begin.weights
     test = load_test_cohort(settings, panel)
     start = run_start(settings, model_config, initial, say)
     sites, asked = describe_sites(
@@ -103,7 +106,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     log = round_log_of(sites, asked)
     if start.checkpoint is not None:
         restore_log(log, start.checkpoint)
-    _say_start(say, settings, sites, pretrained)
+    _say_start(say, settings, sites, begin.pretrained)
     frozen, trainable_parameters = _training_split(model_config, settings.finetune)
     strategy = make_strategy(settings, log, round_offset=start.round, frozen=frozen)
     if start.checkpoint is not None:
@@ -112,6 +115,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     bytes_up = _train(grid, rounds, say)
     final, final_metrics = rounds.after_round.final()
     return FederationResult(
+        settings=settings,
         rounds=rounds.after_round.history,
         state_dict=final,
         model_config=model_config,
@@ -122,27 +126,10 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         bytes_per_client_round=bytes_up or ArrayRecord(final).count_bytes(),
         test_metrics=final_metrics,
         epsilon=epsilon_by_site(log),
-        pretrained=pretrained,
+        pretrained=begin.pretrained,
+        prior=begin.prior,
         trainable_parameters=trainable_parameters,
     )
-
-
-def starting_model(
-    settings: RunSettings, panel: VariantPanel
-) -> tuple[ModelConfig, dict[str, torch.Tensor], dict[str, Any] | None]:
-    """(config, weights, description) of the round-0 model: a fresh one, or the pretrained one.
-
-    A pretrained model must be intact (content hash), be the approved one when
-    `pretrained-hash` is set, and fit this federation's panel; anything else is refused before
-    a single hospital is contacted.
-    """
-    if not settings.pretrained:
-        config = ModelConfig(n_variants=len(panel))
-        return config, build_model(config, seed=settings.seed).state_dict(), None
-    model = load_pretrained(settings.pretrained, expected_hash=settings.pretrained_hash)
-    check_compatible(model, panel, source=settings.pretrained)
-    config, weights = disease_start(model, seed=settings.seed)
-    return config, weights, describe(model)
 
 
 def load_test_cohort(settings: RunSettings, panel: VariantPanel) -> TestCohort | None:
@@ -210,6 +197,8 @@ def train_config(settings: RunSettings, plan_id: str, model_json: str) -> Config
             "batch-size": settings.batch_size,
             "lr": settings.lr,
             "clip": settings.clip,
+            # only when not the network's 0.9, which every site assumed before it was sent
+            **({"momentum": settings.momentum} if settings.momentum != 0.9 else {}),
             "epsilon": settings.epsilon if settings.private else math.inf,
             "delta": settings.delta,
             "model": model_json,
@@ -218,6 +207,9 @@ def train_config(settings: RunSettings, plan_id: str, model_json: str) -> Config
             **({"augment": settings.augment} if settings.augment else {}),
             # the sites pay for these evaluations when they plan the run's privacy
             "site-evaluations": settings.site_evaluations,
+            # only when distributed (local runs keep their config and draws); the SecAgg+ rounds add
+            # noise-share-sites and noise-share-rate per round (genofed.server.secagg)
+            **({"privacy": "distributed"} if settings.privacy == "distributed" else {}),
         }
     )
 

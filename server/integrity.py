@@ -82,6 +82,7 @@ class LocalTraining:
             epochs=settings.local_epochs,
             batch_size=settings.batch_size,
             private=settings.private,
+            momentum=settings.momentum if settings.momentum >= 0 else TRAINER_MOMENTUM,
         )
 
 

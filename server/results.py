@@ -21,7 +21,7 @@ from genofed.common.privacy.release import (
 )
 from genofed.common.util.atomic import atomic_path, write_text_atomic
 from genofed.server.federation import FederationResult
-from genofed.server.round_log import RoundLog
+from genofed.server.round_log import RoundLog, coalition_epsilon_by_site
 from genofed.server.settings import RunSettings
 
 RESULTS = "results.json"
@@ -50,6 +50,7 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "strategy": settings.strategy,
         "secagg": settings.secagg,
         "pretrained": fed.pretrained,
+        "prior": fed.prior,
         "finetune": settings.finetune,
         "augment": settings.augment or None,
         "trainable_parameters": fed.trainable_parameters,
@@ -82,6 +83,12 @@ def _site_results(
         "federated_local_auc_noise_sd": local.get("auc_noise_sd"),
         "noise_multiplier": last_train.get("noise-multiplier") if settings.private else None,
         "epsilon": _finite(fed.epsilon.get(name)),
+        # distributed DP only: the epsilon against the coordinator and all other sites colluding
+        **(
+            {"coalition_epsilon": _finite(coalition_epsilon_by_site(fed.log).get(name))}
+            if settings.privacy == "distributed"
+            else {}
+        ),
     }
 
 
@@ -135,8 +142,11 @@ def release_costs(
             for site, m in sites_.items()
             if site == name and m.get("val-noise")
         ]
-        # DP-SGD samples real and synthetic rows alike
+        # DP-SGD samples real and synthetic rows alike; distributed DP: every site samples at the
+        # one rate of the largest declared cohort (genofed.server.secagg.noise_share_config)
         rows = int(sizes["train"]) + int(sizes.get("synthetic", 0))
+        if settings.privacy == "distributed":
+            rows = max(int(s["train"]) for s in sites.values())
         rate = sample_rate(rows, settings.batch_size)
         steps = settings.local_epochs * steps_per_epoch(rows, settings.batch_size)
         training = [(float(m["noise-multiplier"]), rate, steps) for m in rounds if m.get("noise-multiplier")]

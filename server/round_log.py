@@ -82,3 +82,21 @@ def epsilon_by_site(log: RoundLog) -> dict[str, float]:
             if "epsilon" in metrics:
                 latest[site] = metrics["epsilon"]
     return latest
+
+
+def coalition_epsilon_by_site(log: RoundLog) -> dict[str, float | None]:
+    """Under distributed DP, each site's cumulative epsilon against the coordinator and all other
+    sites colluding, as it last reported it with its epsilon ("coalition-epsilon"); only sites
+    that reported one. None when its last reply gave an epsilon without it (a site that did not
+    say what that release cost against a coalition)."""
+    latest: dict[str, float | None] = {}
+    replies = [((r, 0), sites) for r, sites in log.train.items()] + [
+        ((r, 1), sites) for r, sites in log.evaluate.items()
+    ]
+    for _order, sites in sorted(replies, key=lambda item: item[0]):
+        for site, metrics in sites.items():
+            if "coalition-epsilon" in metrics:
+                latest[site] = metrics["coalition-epsilon"]
+            elif "epsilon" in metrics and site in latest:
+                latest[site] = None
+    return latest

@@ -26,6 +26,13 @@ Protocol parameters (chosen for federations of 3-8 hospitals, all sampled every 
   weights of our model stay well inside +-8 (see bench/secagg.py for the measured error), and a
   hospital whose update leaves the range refuses rather than have it clipped silently.
 - modulus_range = 2**32: n * 2**22 < 2**32 for n up to 1,023, so the masked sums cannot wrap.
+
+Distributed DP (train config `privacy: distributed`, docs/distributed-dp.md): each round's train
+config also carries `noise-share-sites`, m = the round's reconstruction threshold (the fewest
+hospitals whose sum SecAgg+ unmasks, so dropouts the round survives keep the guarantee), and
+`noise-share-rate`, the Poisson rate q every hospital samples its batches at: one batch of
+`batch-size` from the largest declared cohort, 1 / ceil(max_weight / batch-size). A common q
+(and so a common number of batches) is what lets the m noise shares add up for every hospital.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ from flwr.server.workflow.secure_aggregation.secaggplus_workflow import Workflow
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedProx
 
+from genofed.common.privacy.accountant import sample_rate
 from genofed.server.round_log import RoundLog
 from genofed.server.tracking import Tracked
 
@@ -83,6 +91,20 @@ REPLY_TAPS: list[ReplyTap] = []
 def threshold_for(n_sampled: int) -> int:
     """A strict majority of the sampled hospitals, at least 2 (Flower's minimum)."""
     return max(2, n_sampled // 2 + 1)
+
+
+def noise_share_config(
+    train_config: ConfigRecord | dict, n_sampled: int, max_weight: float
+) -> dict[str, Scalar]:
+    """The keys a distributed-DP round adds to its train config (see the module doc); none for a
+    local-DP round, whose config stays as it was."""
+    if train_config.get("privacy") != "distributed":
+        return {}
+    batch_size = max(1, int(cast(int, train_config.get("batch-size", 1))))
+    return {
+        "noise-share-sites": threshold_for(n_sampled),
+        "noise-share-rate": sample_rate(max(1, int(max_weight)), batch_size),
+    }
 
 
 class DropoutSafeSecAggPlus(SecAggPlusWorkflow):
@@ -225,6 +247,8 @@ class SecAggFedAvg(LegacyFedAvg):
         self.log, self.round_offset, self.seed, self.frozen = log, round_offset, seed, frozen
         self.evaluate_fn = evaluate_fn
         self.aggregated = False
+        #: The current round's distributed-DP keys (`noise_share_config`), set before it is configured.
+        self.noise_share: dict[str, Scalar] = {}
 
     def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
         return to_parameters(self.like)
@@ -247,7 +271,7 @@ class SecAggFedAvg(LegacyFedAvg):
 
     def fit_config(self, real: int, _server_round: int) -> dict[str, Scalar]:
         """Round `real`'s train config: the plain round's, plus the strategy's extra keys."""
-        return {**dict(self.train_config), **self.extra, "server-round": real}
+        return {**dict(self.train_config), **self.extra, **self.noise_share, "server-round": real}
 
     def aggregate_fit(
         self,
@@ -346,6 +370,7 @@ class SecAggFitRound:
         self.observed.round, self.observed.errors = real, {}
         taking_part = len(log.participants())
         n_sampled = self.strategy.num_fit_clients(min(legacy.client_manager.num_available(), taking_part))[0]
+        self.strategy.noise_share = noise_share_config(self.strategy.train_config, n_sampled, self.max_weight)
         make_secagg_workflow(n_sampled, self.max_weight, self.timeout)(grid, legacy)
         _note_refusals(log, real, self.observed.errors, self.strategy, n_sampled, stats)
 

@@ -31,6 +31,17 @@ ROBUST_STRATEGIES = ("fedmedian", "fedtrimmedavg", "krum", "multikrum")
 FINETUNE_MODES = ("full", "partial", "frozen")
 #: Mirrors genofed.common.synthetic.generators.GENERATORS (not imported, for the same reason).
 SYNTHETIC_GENERATORS = ("vae", "gan")
+#: `model` values: "auto" is the pretrained model's architecture when starting from one, else the
+#: default (`DEFAULT_MODEL`, the winner of the privacy-frontier experiment, docs/models.md).
+MODELS = ("auto", "logistic", "network")
+DEFAULT_MODEL = "logistic"
+#: `privacy` values: "local", DP-SGD at every hospital against anyone (the coordinator included);
+#: "distributed", each hospital adds only its share of the noise and SecAgg+ reveals only the sum
+#: (docs/distributed-dp.md).
+PRIVACY_MODES = ("local", "distributed")
+#: Training settings left to the model's rule of public facts (genofed.server.training_rule): 0
+#: means "the rule's", and -1 for momentum, where 0 is a real choice (plain SGD).
+RULE_SETTINGS = ("rounds", "local_epochs", "batch_size", "lr", "clip", "momentum")
 
 
 #: A run setting is missing or out of range; the name every caller knows for `ConfigError`.
@@ -45,7 +56,9 @@ class RunSettings:
     out_dir: str = "runs/latest"  # results, checkpoints, final model, report
     panel: str = ""  # deployment: the federation's panel.tsv (simulation: data_dir/panel.tsv)
     test_dir: str = ""  # a held-out test cohort folder for central evaluation ("" = data_dir/test if present)
-    rounds: int = 10
+    #: 0 = from the model's rule (genofed.server.training_rule), as are local_epochs, batch_size,
+    #: lr, clip and momentum when 0: rules from public facts, because tuning on patients spends privacy.
+    rounds: int = 0
     strategy: str = "fedavg"
     #: fedtrimmedavg only: the share of hospitals cut at each end, per coordinate, before averaging
     #: (Flower's beta; it trims int(beta x hospitals per round) at each end, so with 3 hospitals
@@ -56,10 +69,12 @@ class RunSettings:
     malicious_nodes: int = 1
     epsilon: float = 8.0  # per-site budget for the whole run; inf = no differential privacy
     delta: float = 1e-5
-    local_epochs: int = 2
-    batch_size: int = 32
-    lr: float = 0.05
-    clip: float = 1.0
+    local_epochs: int = 0
+    batch_size: int = 0
+    lr: float = 0.0
+    clip: float = 0.0
+    #: SGD momentum of every hospital's local steps (-1 = the rule's).
+    momentum: float = -1.0
     proximal_mu: float = 0.01  # FedProx only
     server_lr: float = 0.05  # FedAdam only (eta)
     fraction_train: float = 1.0
@@ -82,6 +97,21 @@ class RunSettings:
     pretrained_hash: str = ""
     #: What hospitals train: full, partial (head only) or frozen (output layer only).
     finetune: str = "full"
+    #: The shared model: logistic (one weight per variant plus covariates), network (GenotypeRiskNet)
+    #: or auto (`MODELS`).
+    model: str = "auto"
+    #: Public prior knowledge. `prior`: a `genofed pretrain` model of a related trait whose top
+    #: `prior_variants` variants (by importance) the model reads, started from its weights.
+    #: `gene_prior`: a BED or gene-region TSV of known disease genes; the model reads only the
+    #: panel variants inside them. Both: the variants in the genes, then the prior's top ones.
+    prior: str = ""
+    prior_variants: int = 1000
+    gene_prior: str = ""
+    #: local (per-hospital DP against anyone) or distributed (noise shares under SecAgg+).
+    privacy: str = "local"
+    #: Distributed DP: every simulated hospital's ceiling on its epsilon against the coordinator and
+    #: all other hospitals colluding (inf = none); deployed hospitals set their own in their node config.
+    max_coalition_epsilon: float = math.inf
     #: Simulation: every virtual site first generates a validated synthetic cohort from its own
     #: patients and trains on real + `synthetic_ratio` synthetic records per real one (0 = none),
     #: with `synthetic_generator` ("vae" or "gan"); under DP the generator spends
@@ -108,6 +138,7 @@ class RunSettings:
         self._check_local_training()
         self._check_participation()
         require_choice("finetune", self.finetune, FINETUNE_MODES)
+        self._check_model()
         self._check_synthetic()
         if self.augment:
             _check_augment(self.augment, private=self.private)
@@ -119,8 +150,40 @@ class RunSettings:
             "(or use finetune=full)",
         )
 
+    def _check_model(self) -> None:
+        require_choice("model", self.model, MODELS)
+        require_choice("privacy", self.privacy, PRIVACY_MODES)
+        require_at_least("prior-variants", self.prior_variants, 1)
+        require_positive("max-coalition-epsilon", self.max_coalition_epsilon, hint="inf = no ceiling")
+        require(
+            not (self.prior and self.pretrained),
+            "prior and pretrained both choose the starting model: use prior (a source model's top "
+            "variants and weights) or pretrained (the whole model), not both",
+        )
+        require(
+            self.finetune == "full" or self.model != "logistic",
+            f"finetune={self.finetune} freezes layers of a network; the logistic model has one layer: "
+            "use finetune=full, or model=network",
+        )
+        if self.privacy == "distributed":
+            require(
+                self.secagg,
+                "privacy=distributed needs secagg: each hospital adds only its share of the noise, which "
+                "protects a patient only when the coordinator sees nothing but the sum; add secagg",
+            )
+            require(
+                self.strategy in ("fedavg",),
+                "privacy=distributed sums noisy gradients: use strategy fedavg",
+            )
+
+    @property
+    def by_rule(self) -> tuple[str, ...]:
+        """The training settings left at 0, to be filled by the model's rule."""
+        unset = {name: 0 for name in RULE_SETTINGS} | {"momentum": -1}
+        return tuple(name for name in RULE_SETTINGS if getattr(self, name) == unset[name])
+
     def _check_aggregation(self) -> None:
-        require_at_least("rounds", self.rounds, 1)
+        require_at_least("rounds", self.rounds, 0, hint="0 = the model's rule")
         require_choice("strategy", self.strategy, STRATEGIES)
         require_in_range(
             "trim-beta", self.trim_beta, 0, 0.5, high_open=True, hint="the share cut at each end"
@@ -140,10 +203,13 @@ class RunSettings:
         )
 
     def _check_local_training(self) -> None:
-        require_at_least("local-epochs", self.local_epochs, 1)
-        require_at_least("batch-size", self.batch_size, 1)
-        require_positive("lr", self.lr)
-        require_positive("clip", self.clip)
+        """Each at least 0: 0 is the model's rule (`by_rule`)."""
+        for name in ("local-epochs", "batch-size", "lr", "clip"):
+            require_at_least(name, getattr(self, name.replace("-", "_")), 0, hint="0 = the model's rule")
+        require(
+            self.momentum == -1 or 0 <= self.momentum < 1,
+            f"momentum must be in [0, 1) (or -1 for the model's rule), got {self.momentum:g}",
+        )
 
     def _check_participation(self) -> None:
         require_in_range("fraction-train", self.fraction_train, 0, 1, low_open=True)
@@ -152,7 +218,7 @@ class RunSettings:
             "site-evaluations",
             self.site_evaluations,
             0,
-            self.rounds,
+            self.rounds or 1_000_000,
             hint=f"at most rounds ({self.rounds}): each is a privacy release at every hospital",
         )
 
@@ -219,6 +285,16 @@ class RunSettings:
             skip.add("trim-beta")
         if self.strategy not in ("krum", "multikrum"):
             skip.add("malicious-nodes")
+        # settings that did not exist before the model choice leave the ids of network runs as they were
+        if not self.prior:
+            skip.add("prior-variants")
+        skip |= {k for k, unset in (("prior", not self.prior), ("gene-prior", not self.gene_prior)) if unset}
+        if self.privacy == "local":
+            skip.add("privacy")
+        if math.isinf(self.max_coalition_epsilon):
+            skip.add("max-coalition-epsilon")
+        if self.model == "network" and self.momentum == 0.9:
+            skip |= {"model", "momentum"}
         config = {k: v for k, v in self.to_config().items() if k not in skip}
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 

@@ -260,13 +260,15 @@ def _pinned(data: dict[str, Any]) -> dict[str, str | float]:
 
 
 def default_architecture_digest(panel: Path) -> str:
-    """Digest of the network a deployed federation trains on this panel (the coordinator starts every
-    deployed run from `ModelConfig(n_variants=len(panel))`), as the ClientApp computes it."""
+    """Digest of the model a deployed federation trains on this panel by default (the coordinator
+    starts such a run from a fresh `DEFAULT_ARCHITECTURE` model over the whole panel), as the
+    ClientApp computes it."""
     from genofed.client.coordinator_request import architecture_digest
     from genofed.common.data.panel import VariantPanel
-    from genofed.common.model.network import ModelConfig
+    from genofed.common.model.network import DEFAULT_ARCHITECTURE, ModelConfig
 
-    return architecture_digest(ModelConfig(n_variants=len(VariantPanel.load(panel))).to_dict())
+    config = ModelConfig(n_variants=len(VariantPanel.load(panel)), architecture=DEFAULT_ARCHITECTURE)
+    return architecture_digest(config.to_dict())
 
 
 def format_node_config(config: dict[str, str | float]) -> str:

@@ -15,6 +15,7 @@ Modules:
   cohort, the panel).
 - `features`: a panel-aligned cohort as the float32 matrix the shared model reads.
 - `splits`: train/validation splits, keyed per patient or stratified.
+- `regions`: a clinicians' gene list (BED or gene-region table) and the panel variants inside it.
 
 The names of the numpy/pandas modules are imported here; those of `readers`, `checks`, `loading`
 and `layout` load on first use, since the readers import cyvcf2 and bed-reader.
@@ -27,6 +28,7 @@ from typing import Any
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, Cohort, GenotypeMatrix, Phenotypes
 from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
 from genofed.common.data.panel import Alignment, VariantPanel, align_to_panel, impute_dosages
+from genofed.common.data.regions import GeneRegion, load_gene_regions, variants_in_regions, write_gene_regions
 from genofed.common.data.splits import keyed_split, stratified_split
 from genofed.common.data.variants import Variant, make_variant_id, normalize_chrom, parse_variant_id
 from genofed.common.data.writers import write_phenotypes, write_plink, write_vcf
@@ -87,6 +89,10 @@ __all__ = [
     "encode_dosage_rows",
     "keyed_split",
     "stratified_split",
+    "GeneRegion",
+    "load_gene_regions",
+    "variants_in_regions",
+    "write_gene_regions",
 ]
 #: and every name `__getattr__` loads on first use
 __all__ += sorted(_READERS | _CHECKS | _LOADING | _LAYOUT)

@@ -19,6 +19,9 @@ GENOTYPES_PLINK = "genotypes.bed"  # a clinic that exports PLINK 1 (.bed/.bim/.f
 PHENOTYPES = "phenotypes.csv"
 PANEL = "panel.tsv"
 TRUTH = "truth.json"
+#: A simulated federation's stand-in for a clinician's list of known disease genes (a BED file; a
+#: file, not a folder, so never taken for a hospital).
+GENE_LIST = "known_genes.bed"
 TEST = "test"
 #: Folders of a federation directory that are not hospitals.
 NOT_HOSPITALS = frozenset({TEST, "sources"})

@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genofed.common.util.checks import require_at_least
+from genofed.common.model.logistic import LogisticRiskModel, PanelSelection
+from genofed.common.util.checks import require, require_at_least, require_choice
 
 
 def _import_opacus_quietly() -> None:
@@ -58,10 +59,27 @@ _import_opacus_quietly()
 from opacus.accountants import RDPAccountant  # noqa: E402,F401  (re-exported for privacy.accountant)
 from opacus.grad_sample import register_grad_sampler  # noqa: E402
 
+#: `ModelConfig.architecture` values: the GenNet-style network, or one linear score
+#: (`genofed.common.model.logistic`).
+ARCHITECTURES = ("network", "logistic")
+#: What a federation trains unless told otherwise (the privacy-frontier winner, docs/models.md);
+#: mirrored by genofed.server.settings.DEFAULT_MODEL, which loads without torch.
+DEFAULT_ARCHITECTURE = "logistic"
+
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shape of `GenotypeRiskNet`; sent to every site so all build the same network.
+    """Shape of the shared model; sent to every site so all build the same one.
+
+    `architecture`: "network" (`GenotypeRiskNet`, shaped by the fields below) or "logistic"
+    (`LogisticRiskModel`: one weight per variant plus covariates; the network-only fields are
+    ignored). `selected`: the panel indices (ascending) the model reads, e.g. a public prior's
+    top-k variants or clinicians' disease genes; empty = the whole panel. Either model takes the
+    whole panel as input (`n_variants` is still the panel's size) and picks its columns itself.
+    Both are left out of `to_dict` at their defaults, so a network's config, and so its digest
+    that hospitals pin, is what it was before either existed.
+
+    For the network:
 
     Defaults were chosen by measurement on the simulated default federation (seed 1, 20,647
     variants, 1,210 pooled training patients, 600 test patients; pooled test AUC; these sweeps
@@ -89,6 +107,8 @@ class ModelConfig:
     #: 1 for the disease (one logit); more for a multi-class pretraining task such as ancestry,
     #: whose output layer is replaced before fine-tuning on the disease.
     n_outputs: int = 1
+    architecture: str = "network"
+    selected: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("n_variants", "block_size", "hidden_per_block", "hidden", "n_outputs"):
@@ -100,13 +120,32 @@ class ModelConfig:
             0,
             message=f"ModelConfig.n_covariates must be >= 0, got {self.n_covariates}",
         )
+        require_choice("model", self.architecture, ARCHITECTURES)
+        object.__setattr__(self, "selected", tuple(int(i) for i in self.selected))
+        require(
+            all(0 <= a < b for a, b in zip(self.selected, self.selected[1:], strict=False))
+            and all(0 <= i < self.n_variants for i in self.selected[-1:]),
+            f"ModelConfig.selected must be ascending, distinct panel indices below {self.n_variants}",
+        )
 
     @property
     def n_blocks(self) -> int:
-        return math.ceil(self.n_variants / self.block_size)
+        return math.ceil(self.n_inputs / self.block_size)
+
+    @property
+    def n_inputs(self) -> int:
+        """How many variants the model reads: the selection's size, else the whole panel."""
+        return len(self.selected) or self.n_variants
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.architecture == "network":
+            del data["architecture"]
+        if self.selected:
+            data["selected"] = list(self.selected)
+        else:
+            del data["selected"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -117,7 +156,7 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown ModelConfig field(s): {', '.join(unknown)}")
-        types = {"linear_path": bool}
+        types = {"linear_path": bool, "architecture": str, "selected": tuple}
         return cls(**{k: types.get(k, int)(v) for k, v in data.items()})
 
 
@@ -202,14 +241,15 @@ class GenotypeRiskNet(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.blocks = BlockLinear(config.n_variants, config.block_size, config.hidden_per_block)
+        self.select = PanelSelection(config.n_variants, config.n_covariates, config.selected)
+        self.blocks = BlockLinear(config.n_inputs, config.block_size, config.hidden_per_block)
         self.head = nn.Sequential(
             nn.Linear(self.blocks.out_features + config.n_covariates, config.hidden),
             nn.Tanh(),
             nn.Linear(config.hidden, config.n_outputs),
         )
         self.linear = (
-            nn.Linear(config.n_variants + config.n_covariates, config.n_outputs, bias=False)
+            nn.Linear(config.n_inputs + config.n_covariates, config.n_outputs, bias=False)
             if config.linear_path
             else None
         )
@@ -217,12 +257,9 @@ class GenotypeRiskNet(nn.Module):
             nn.init.zeros_(self.linear.weight)
 
     def forward(self, x: Tensor) -> Tensor:
-        n_variants = self.config.n_variants
-        if x.dim() != 2 or x.shape[1] != n_variants + self.config.n_covariates:
-            raise ValueError(
-                f"expected input (batch, {n_variants + self.config.n_covariates}), got {tuple(x.shape)}"
-            )
-        variants, covariates = x[:, :n_variants], x[:, n_variants:]
+        x = self.select(x)
+        n_inputs = self.config.n_inputs
+        variants, covariates = x[:, :n_inputs], x[:, n_inputs:]
         hidden = torch.tanh(self.blocks(variants))
         logit = self.head(torch.cat([hidden, covariates], dim=1))
         if self.linear is not None:
@@ -242,9 +279,12 @@ _TRAINED_PREFIXES: dict[str, tuple[str, ...]] = {
 
 
 def trainable_names(model: nn.Module, mode: str) -> list[str]:
-    """Names of the parameters `mode` trains (in `named_parameters` order)."""
+    """Names of the parameters `mode` trains (in `named_parameters` order). A linear model has one
+    layer: every mode trains it all."""
     if mode not in _TRAINED_PREFIXES:
         raise ValueError(f"unknown fine-tuning mode {mode!r}: use one of {', '.join(FINETUNE_MODES)}")
+    if isinstance(model, LogisticRiskModel):
+        return [name for name, _ in model.named_parameters()]
     prefixes = _TRAINED_PREFIXES[mode]
     return [name for name, _ in model.named_parameters() if name.startswith(prefixes)]
 
@@ -265,11 +305,14 @@ def set_trainable(model: nn.Module, mode: str) -> int:
     return count
 
 
-def build_model(config: ModelConfig, seed: int) -> GenotypeRiskNet:
-    """A freshly initialised network; the same (config, seed) gives the same weights everywhere.
+def build_model(config: ModelConfig, seed: int) -> GenotypeRiskNet | LogisticRiskModel:
+    """A freshly initialised model of `config.architecture`; the same (config, seed) gives the same
+    weights everywhere (a linear model starts at zero whatever the seed).
 
     The global RNG is forked so building a model does not disturb the caller's random stream.
     """
+    if config.architecture == "logistic":
+        return LogisticRiskModel(config.n_variants, config.n_covariates, config.n_outputs, config.selected)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return GenotypeRiskNet(config)

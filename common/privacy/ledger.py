@@ -44,6 +44,12 @@ class Charge:
     #: What was released: "train" (a DP-SGD update) or "evaluate" (a noisy score histogram of
     #: the validation patients, `genofed.common.privacy.release`). Both compose in one RDP history.
     kind: str = "train"
+    #: Distributed DP (docs/distributed-dp.md): the noise multiplier of the site's own share of
+    #: the noise, all that protects its patients against the coordinator and every other site
+    #: colluding; `noise_multiplier` is then the one the coordinator faces (the sum of at least m
+    #: sites' shares). None (every local-DP release, and ledgers written before distributed DP):
+    #: the same as `noise_multiplier`.
+    coalition_noise_multiplier: float | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -51,7 +57,23 @@ class Charge:
 
     @property
     def step(self) -> Step:
+        """The release as the coordinator faces it (the accountant's step)."""
         return (self.noise_multiplier, self.sample_rate, self.steps)
+
+    @property
+    def coalition_step(self) -> Step:
+        """The release as the coordinator and all other sites colluding face it."""
+        share = self.coalition_noise_multiplier
+        sigma = self.noise_multiplier if share is None else share
+        return (float(sigma), self.sample_rate, self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The charge as the ledger file stores it; a local-DP charge without the coalition field,
+        so its entries read exactly as before distributed DP existed."""
+        data = asdict(self)
+        if data["coalition_noise_multiplier"] is None:
+            del data["coalition_noise_multiplier"]
+        return data
 
 
 class PrivacyLedger:
@@ -107,14 +129,24 @@ class PrivacyLedger:
             yield self
 
     def _save(self) -> None:
-        data = {"version": LEDGER_VERSION, "plans": self.plans, "charges": [asdict(c) for c in self.charges]}
+        charges = [c.to_dict() for c in self.charges]
+        data = {"version": LEDGER_VERSION, "plans": self.plans, "charges": charges}
         write_text_atomic(self.path, json.dumps(data, indent=2) + "\n")
 
     def history(self) -> list[Step]:
         return [c.step for c in self.charges]
 
     def epsilon(self, delta: float) -> float:
+        """The site's epsilon against the coordinator (under distributed DP: one that sees only sums)."""
         return epsilon_of(self.history(), delta)
+
+    def coalition_history(self) -> list[Step]:
+        return [c.coalition_step for c in self.charges]
+
+    def coalition_epsilon(self, delta: float) -> float:
+        """The site's epsilon against the coordinator and all other sites colluding: the same
+        accountant over each release's own noise share (equal to `epsilon` without distributed DP)."""
+        return epsilon_of(self.coalition_history(), delta)
 
     def charge(self, charge: Charge) -> None:
         """Record a release; replaces an earlier charge with the same (plan_id, kind, round)."""
@@ -155,11 +187,14 @@ class PrivacyLedger:
         evaluations: int = 0,
         evaluation_noise: float = 0.0,
         model: str = "",
+        distributed: dict[str, float] | None = None,
     ) -> None:
         """Remember how a plan was calibrated, so every round of it uses the same noise.
 
         `evaluations` noisy evaluations at `evaluation_noise` were paid for in the calibration;
         `model` is the digest of the model architecture the plan trains: any other is refused.
+        `distributed` (distributed DP only): the noise-share sites m it was calibrated for and
+        the site's coalition cap (`max_coalition_epsilon`, absent when none).
         """
         self.plans[plan_id] = {
             "noise_multiplier": float(noise_multiplier),
@@ -170,5 +205,6 @@ class PrivacyLedger:
             "evaluations": int(evaluations),
             "evaluation_noise": float(evaluation_noise),
             "model": str(model),
+            **({"distributed": dict(distributed)} if distributed else {}),
         }
         self._save()

@@ -208,7 +208,10 @@ def disease_start(model: PretrainedModel, *, seed: int) -> tuple[ModelConfig, di
 
     A binary source model (a related or unrelated trait) is used as it is: its output layer
     already scores risk. A multi-class one (e.g. ancestry) keeps its encoder and hidden layer,
-    and gets a fresh one-logit output layer, initialised from `seed` like a new model's.
+    and gets a fresh one-logit output layer, initialised from `seed` like a new model's. A
+    logistic model is one output layer: a binary one is used as it is, a multi-class one becomes
+    a fresh one-logit model, all zeros (its classes' weights score ancestry, not the disease; its
+    use is the variant importances `genofed.server.prior` reads from it).
     """
     if model.model_config.n_outputs == 1:
         return model.model_config, {k: v.clone() for k, v in model.state_dict.items()}
@@ -227,6 +230,7 @@ def describe(model: PretrainedModel) -> dict[str, Any]:
     return {
         "content_hash": model.content_hash,
         "task": model.task.to_dict(),
+        "architecture": model.model_config.architecture,
         "source": prov.get("source"),
         "source_samples": prov.get("samples"),
         "source_metrics": prov.get("metrics"),

@@ -16,13 +16,19 @@ from genofed.server.report.reading import config_value, mapping, number, rounds
 
 
 def _model_text(results: Mapping[str, Any]) -> str:
-    """'1,284,097 parameters (n_variants=..., ...)': the size and shape of the network."""
+    """'logistic, 20,829 parameters (n_variants=..., ...)': the model, its size and shape; a
+    sub-panel as its size, not its index list."""
     model = mapping(results.get("model"))
     if not model:
         return NOT_MEASURED
     params = fmt_int(model.get("parameters"))
-    shape = ", ".join(f"{k}={v}" for k, v in model.items() if k != "parameters")
-    return f"{params} parameters" + (f" ({shape})" if shape else "")
+    kind = str(model.get("architecture", "network"))
+    network_only = ("block_size", "hidden_per_block", "hidden", "linear_path")
+    skip = {"parameters", "architecture", "selected", *(network_only if kind == "logistic" else ())}
+    shape = ", ".join(f"{k}={v}" for k, v in model.items() if k not in skip)
+    selected = model.get("selected")
+    reads = f"; reads {fmt_int(len(selected))} of the panel's variants" if selected else ""
+    return f"{kind}, {params} parameters" + (f" ({shape}{reads})" if shape else "")
 
 
 def _completed_rounds(results: Mapping[str, Any]) -> str:
@@ -41,13 +47,32 @@ def _secagg_text(results: Mapping[str, Any]) -> str:
     return "off: the coordinator saw each hospital's update"
 
 
+def _prior_text(prior: Mapping[str, Any]) -> str:
+    """What public prior knowledge chose the model's variants and start ("" without one)."""
+    if not prior:
+        return ""
+    parts = []
+    genes = mapping(prior.get("gene_list"))
+    if genes:
+        variants = fmt_int(genes.get("variants"))
+        parts.append(f"the {variants} panel variants in the gene list {genes.get('file')}")
+    source = mapping(prior.get("source"))
+    if source:
+        parts.append(
+            f"the top {fmt_int(source.get('k'))} variants of source model "
+            f"{str(source.get('content_hash', ''))[:16]}, started from its weights"
+        )
+    return f"public prior: {fmt_int(prior.get('variants'))} variants (" + "; ".join(parts) + ")"
+
+
 def _start_text(results: Mapping[str, Any]) -> str:
     """Where round 0 came from, and how much of it the hospitals trained (privately)."""
     trained = results.get("trainable_parameters")
     trained_text = f"; hospitals trained {fmt_int(trained)} parameters" if trained else ""
     pretrained = mapping(results.get("pretrained"))
     if not pretrained:
-        return "randomly initialised" + trained_text
+        prior = _prior_text(mapping(results.get("prior")))
+        return (prior or "a fresh model (random weights; a logistic model starts at zero)") + trained_text
     source = pretrained.get("source") or "an unnamed source"
     task = mapping(pretrained.get("task"))
     samples = pretrained.get("source_samples")

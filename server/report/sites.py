@@ -50,7 +50,10 @@ def _site_row(results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str)
     auc, spread = record.get("federated_local_auc"), number(record.get("federated_local_auc_noise_sd"))
     row.append(fmt_auc(auc) + (f" ± {spread:.2f}" if spread and number(auc) is not None else ""))
     if dp:
-        row += [fmt_epsilon(site_epsilon(results, site)), fmt_float(record.get("noise_multiplier"), 3)]
+        epsilon = fmt_epsilon(site_epsilon(results, site))
+        if "coalition_epsilon" in record:  # distributed DP: also against the coordinator + all other sites
+            epsilon += f" (coalition {fmt_epsilon(record.get('coalition_epsilon'))})"
+        row += [epsilon, fmt_float(record.get("noise_multiplier"), 3)]
     row.append(rounds_cell)
     return row
 

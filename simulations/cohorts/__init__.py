@@ -12,6 +12,8 @@ Modules:
 - `disease`: the liability-threshold disease model and its exact true risk.
 - `sampling`: case-enriched sampling of clinic cohorts from the pool.
 - `sources`: source cohorts for transfer learning, on the clinics' panel.
+- `gene_list`: the federation's simulated list of known disease genes (`known_genes.bed`), a
+  stand-in for clinicians' public prior knowledge.
 
 `pool` and `real` need only numpy and pandas and are imported here; the names of the modules
 that import msprime, scipy or scikit-learn (all the others) load on first use.

@@ -1,4 +1,4 @@
-"""`simulate_cohorts`: write a simulated federation (clinics, test cohort, panel, truth).
+"""`simulate_cohorts`: write a simulated federation (clinics, test cohort, panel, truth, gene list).
 
 The whole folder is built in a hidden staging folder next to the target and renamed into place
 only at the end, so an interrupted run never leaves a folder that looks complete. Outputs are a
@@ -26,6 +26,7 @@ from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.common.util.progress import Progress
 from genofed.simulations.cohorts.disease import LiabilityModel, draw_labels, fit_trait
+from genofed.simulations.cohorts.gene_list import write_gene_list
 from genofed.simulations.cohorts.pool import Covariates, GenotypePool, dosages
 from genofed.simulations.cohorts.presets import CohortSpec, Preset, get_preset
 from genofed.simulations.cohorts.sampling import draw_cohort, sample_ids
@@ -181,6 +182,7 @@ def _generate(staging: Path, spec: Preset, seed: int, with_sources: bool, say: P
         )
     truth = _truth(spec, seed, pool, model, labels, hospitals, test, bayes_auc, sources)
     write_text_atomic(staging / TRUTH, json.dumps(truth, indent=2) + "\n")
+    write_gene_list(staging)  # known_genes.bed, recorded in truth.json; its own random stream
     return SimulationResult(
         staging, spec.name, seed, len(pool.variant_ids), hospitals, test, bayes_auc, sources
     )

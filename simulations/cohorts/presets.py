@@ -398,6 +398,46 @@ SYNTHETIC = replace(
     sources=None,
 )
 
+#: A second federation, for results the default one was never tuned on (the privacy-frontier
+#: experiment, simulations/experiments/privacy_frontier): the default disease, genome, pool and
+#: sources, but 6 other clinics of 60-220 patients with their own ancestry mixes, case fractions,
+#: missing calls and platforms, and a test cohort of another mix. Simulated with another seed (7).
+_HELDOUT_CLINICS = (
+    ("taganrog", "TAG", 220, 0.30, _mix(0.90, 0.03, 0.05, 0.02), 0.003, 0.0, "vcf"),
+    ("novorossiysk", "NOV", 180, 0.35, _mix(0.68, 0.22, 0.08, 0.02), 0.01, 0.02, "vcf"),
+    ("stavropol", "STA", 150, 0.45, _mix(0.58, 0.10, 0.27, 0.05), 0.005, 0.0, "plink"),
+    ("kamyshin", "KAM", 110, 0.50, _mix(0.74, 0.00, 0.21, 0.05), 0.02, 0.04, "vcf"),
+    ("kerch", "KER", 80, 0.40, _mix(0.48, 0.02, 0.48, 0.02), 0.01, 0.0, "vcf"),
+    ("lagan", "LAG", 60, 0.55, _mix(0.20, 0.00, 0.15, 0.65), 0.015, 0.0, "vcf"),
+)
+
+HELDOUT = Preset(
+    name="heldout",
+    genotypes="msprime",
+    description=(
+        "6 other clinics of 60-220 patients (own ancestry mixes and case fractions) on the default "
+        "genome and disease: a federation no setting was tuned on"
+    ),
+    genome=DEFAULT.genome,
+    pool_sizes=DEFAULT.pool_sizes,
+    disease=_DISEASE,
+    hospitals=tuple(
+        CohortSpec(
+            name=name,
+            n=size,
+            case_fraction=frac,
+            ancestry=mix,
+            id_prefix=prefix,
+            missing_rate=missing,
+            untyped_fraction=untyped,
+            genotype_format=fmt,
+        )
+        for name, prefix, size, frac, mix, missing, untyped, fmt in _HELDOUT_CLINICS
+    ),
+    test=CohortSpec("test", 600, 0.4, _mix(0.50, 0.15, 0.20, 0.15), "TST"),
+    sources=SourceSpec(n=20_000, near=_NEAR, far=_FAR),
+)
+
 #: 1000 Genomes: clinics each draw from one or two of the 26 populations. The pool is only
 #: 2,504 people, so the disease is commoner (20 %) and clinics are barely enriched (20 % cases) to give
 #: every clinic enough cases; its
@@ -442,7 +482,7 @@ THOUSAND_GENOMES = Preset(
 )
 
 PRESETS: dict[str, Preset] = {
-    p.name: p for p in (SMALL, DEFAULT, LARGE, THOUSAND_GENOMES, TRANSFER, SYNTHETIC)
+    p.name: p for p in (SMALL, DEFAULT, LARGE, THOUSAND_GENOMES, TRANSFER, SYNTHETIC, HELDOUT)
 }
 
 

@@ -87,6 +87,7 @@ def fit_alone(
     `augment`: the trainer's on-the-fly genotype augmentation callable (see `train_model`); one
     augmented example per drawn record, so the DP accounting is unchanged. None: no augmentation.
     """
+    _require_resolved(settings)
     epochs = settings.rounds * settings.local_epochs
     sigma = None
     if private and settings.private:
@@ -96,7 +97,11 @@ def fit_alone(
         model.load_state_dict(start)
         set_trainable(model, settings.finetune)
     train = TrainSettings(
-        epochs=epochs, batch_size=settings.batch_size, lr=settings.lr, max_grad_norm=settings.clip
+        epochs=epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        max_grad_norm=settings.clip,
+        momentum=settings.momentum,
     )
     seed = derived_seed(name.encode(), "reference", settings.seed, sigma is None)
     extra = (
@@ -108,6 +113,7 @@ def fit_alone(
 def classifier_step(n: int, settings: RunSettings, history: list[Step] | tuple = ()) -> Step:
     """The DP-SGD run `fit_alone` does on `n` rows under `settings` after `history`, as a Step
     (noise multiplier, sample rate, steps): what a caller adds to `history` to audit the total."""
+    _require_resolved(settings)
     epochs = settings.rounds * settings.local_epochs
     rate, steps = sample_rate(n, settings.batch_size), epochs * steps_per_epoch(n, settings.batch_size)
     sigma = calibrate_noise(
@@ -119,3 +125,13 @@ def classifier_step(n: int, settings: RunSettings, history: list[Step] | tuple =
 def _auc(test: TestCohort, config: ModelConfig, state_dict) -> float | None:
     auc = test.evaluate(config, state_dict)["auc"]
     return None if auc is None or math.isnan(auc) else float(auc)
+
+
+def _require_resolved(settings: RunSettings) -> None:
+    """A reference model trains with concrete settings: the model's rule must have been applied
+    (`genofed.server.training_rule.resolve_settings`), or a learning rate of 0 trains nothing."""
+    if settings.by_rule:
+        raise ValueError(
+            f"settings {', '.join(settings.by_rule)} are still left to the model's rule: resolve them first "
+            "(genofed.server.training_rule.resolve_settings)"
+        )

@@ -21,9 +21,10 @@ from genofed.common.data.layout import PANEL, TRUTH, hospital_folders
 from genofed.common.data.panel import VariantPanel
 from genofed.common.model.network import ModelConfig
 from genofed.common.util.progress import Progress
-from genofed.server.federation import load_test_cohort, starting_model
+from genofed.server.federation import load_test_cohort
 from genofed.server.results import RESULTS, write_results
 from genofed.server.settings import RunSettings
+from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import train_references
 from genofed.simulations.local.synthetic_sites import prepare_synthetic
 
@@ -39,12 +40,16 @@ def simulate(
     if not settings.ledger_dir:
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
     panel = VariantPanel.load(Path(settings.data_dir) / PANEL)
-    start = None
-    if (
-        settings.pretrained
-    ):  # checked before Flower starts; its hash is pinned, so the plan id covers the weights
-        _, start, described = starting_model(settings, panel)
-        settings = replace(settings, pretrained_hash=settings.pretrained_hash or described["content_hash"])
+    # checked before Flower starts, and the model and the rule's values resolved, so that the plan id
+    # and results.json's config name what trains; a pretrained model's hash is pinned, so the plan id
+    # covers its weights
+    begin = start_model(settings, panel)
+    settings = begin.settings
+    start = begin.weights if settings.pretrained or settings.prior else None
+    if settings.pretrained:
+        settings = replace(
+            settings, pretrained_hash=settings.pretrained_hash or begin.pretrained["content_hash"]
+        )
     if not settings.plan_id:
         settings = replace(settings, plan_id=settings.experiment_id())
     folders = hospital_folders(settings.data_dir)

@@ -17,10 +17,12 @@ import numpy as np
 from genofed.common.data.cohort import Cohort
 from genofed.common.data.layout import PANEL, PHENOTYPES, TEST, hospital_folders
 from genofed.common.data.loading import load_site
+from genofed.common.data.panel import VariantPanel
 from genofed.common.data.writers import write_plink
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.settings import RunSettings
+from genofed.server.training_rule import resolve_settings
 
 
 def check_sites_fit(sizes: tuple[int, ...], preset: str, clinics: tuple[str, ...] | None = None) -> None:
@@ -112,8 +114,8 @@ def site_folders(
 
 def site_settings(run: RunSettings, folder: Path, cohorts: Path, seed: int) -> RunSettings:
     """The run settings of the sites in `folder`: the experiment's `run`, quiet, tested on the
-    simulation's test cohort, seeded per grid cell, every clinic required."""
-    return replace(
+    simulation's test cohort, seeded per grid cell, every clinic required, the rule's values filled."""
+    settings = replace(
         run,
         data_dir=str(folder),
         test_dir=str(cohorts / TEST),
@@ -121,3 +123,6 @@ def site_settings(run: RunSettings, folder: Path, cohorts: Path, seed: int) -> R
         quiet=True,
         min_nodes=len(hospital_folders(folder)),
     )
+    # every training setting concrete (the model's rule for those left at 0), since the experiments
+    # also train reference models on their own, outside a federation
+    return resolve_settings(settings, VariantPanel.load(folder / PANEL))

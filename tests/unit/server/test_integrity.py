@@ -33,6 +33,7 @@ from genofed.server.integrity import (
 )
 from genofed.server.settings import RunSettings
 from genofed.server.strategies import RoundLog, make_strategy
+from genofed.server.training_rule import resolve_settings
 
 NODES = {11: "astrakhan", 12: "elista", 13: "rostov"}
 DECLARED = {
@@ -215,7 +216,10 @@ def _strategy(strategy: str = "fedavg", *, offset: int = 0, frozen: frozenset[st
         taking_part=set(NODES),
         declared_sizes={k: dict(v) for k, v in DECLARED.items()},
     )
-    run = RunSettings(strategy=strategy, min_nodes=2, local_epochs=2, batch_size=16, **settings)
+    run = RunSettings(
+        strategy=strategy, min_nodes=2, local_epochs=2, batch_size=16, model="network", **settings
+    )
+    run = resolve_settings(run, None)  # the network's rule: lr 0.05, clip 1, momentum 0.9
     return make_strategy(run, log, round_offset=offset, frozen=frozen), log
 
 

@@ -287,4 +287,4 @@ def test_report_names_the_pretrained_start_and_what_hospitals_trained():
         in text
     )
     assert "fine-tuned 'frozen'; hospitals trained 17 parameters" in text
-    assert "randomly initialised" in render_markdown(_results(), {})
+    assert "a fresh model (random weights" in render_markdown(_results(), {})

@@ -80,11 +80,12 @@ def test_check_pins_size_architecture_and_evaluations_and_the_client_app_holds_t
 
     app = make_client_app()
     context = Context(run_id=1, node_id=7, node_config=config, state=RecordDict(), run_config={})
-    agreed = ModelConfig(n_variants=len(VariantPanel.load(cohorts / "panel.tsv")))
+    # the federation's default model on this panel: what `hospital check` pins
+    agreed = ModelConfig(n_variants=len(VariantPanel.load(cohorts / "panel.tsv")), architecture="logistic")
     reply = app(_train(agreed), context)
     assert not reply.has_error(), reply.error
     assert next(iter(reply.content.metric_records.values()))["num-examples"] == 48  # 80 % of the declared 60
-    other = ModelConfig(n_variants=agreed.n_variants, hidden=4)
+    other = ModelConfig(n_variants=agreed.n_variants)  # a network: not what this hospital agreed to
     refused = app(_train(other, **{"plan-id": "q"}), context)
     assert refused.has_error() and "did not agree" in refused.error.reason
     greedy = app(_train(agreed, **{"plan-id": "r", "site-evaluations": 3}), context)

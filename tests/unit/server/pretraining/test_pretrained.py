@@ -30,7 +30,6 @@ from genofed.common.model.network import (
     trainable_names,
 )
 from genofed.server import settings as settings_module
-from genofed.server.federation import starting_model
 from genofed.server.pretraining.model_file import (
     FORMAT,
     PretrainedModel,
@@ -38,12 +37,15 @@ from genofed.server.pretraining.model_file import (
     Task,
     check_compatible,
     content_hash,
+    describe,
     disease_start,
     load_pretrained,
     save_pretrained,
 )
+from genofed.server.pretraining.settings import L2_GRID
 from genofed.server.pretraining.train import PretrainSettings, pretrain
 from genofed.server.settings import RunSettings, SettingsError
+from genofed.server.start_model import start_model
 
 NEAR_SETTINGS = PretrainSettings(epochs=3)
 
@@ -304,21 +306,24 @@ def test_check_compatible_refuses_another_input_width(near, panel) -> None:
 def test_starting_model_refuses_a_model_for_another_panel(fed, panel, other_panel_model) -> None:
     settings = RunSettings(data_dir=str(fed), pretrained=str(other_panel_model))
     with pytest.raises(PretrainedModelError, match="panel of 100 variants.*panel has 480") as refused:
-        starting_model(settings, panel)
+        start_model(settings, panel)
     assert str(other_panel_model) in str(refused.value)
 
 
 def test_starting_model_from_a_pretrained_binary_model(fed, panel, near) -> None:
     path, model, digest = near
-    config, weights, description = starting_model(RunSettings(data_dir=str(fed), pretrained=str(path)), panel)
+    begin = start_model(RunSettings(data_dir=str(fed), pretrained=str(path)), panel)
+    config, weights, description = begin.config, begin.weights, begin.pretrained
     assert config == model.model_config
+    assert begin.settings.model == "network" and begin.settings.lr == 0.05  # auto: the file's, its rule
     assert all(torch.equal(weights[k], model.state_dict[k]) for k in model.state_dict)
     assert description["content_hash"] == digest and description["task"]["kind"] == "binary"
     assert description["source"] == str((fed / "sources" / "near").resolve())
     with pytest.raises(PretrainedModelError, match="not the approved"):
-        starting_model(RunSettings(data_dir=str(fed), pretrained=str(path), pretrained_hash="0" * 64), panel)
+        start_model(RunSettings(data_dir=str(fed), pretrained=str(path), pretrained_hash="0" * 64), panel)
     # without a pretrained model: a fresh one, seeded
-    fresh_config, fresh, none = starting_model(RunSettings(data_dir=str(fed), seed=3), panel)
+    fresh_start = start_model(RunSettings(data_dir=str(fed), seed=3, model="network"), panel)
+    fresh_config, fresh, none = fresh_start.config, fresh_start.weights, fresh_start.pretrained
     assert none is None and fresh_config == ModelConfig(n_variants=480)
     assert all(torch.equal(fresh[k], v) for k, v in build_model(fresh_config, 3).state_dict().items())
 
@@ -329,7 +334,7 @@ def test_starting_model_refuses_weights_that_do_not_fit_the_config(fed, panel, n
     path = tmp_path / "mismatched.pt"
     save_pretrained(path, replace(model, state_dict=other_weights))  # intact file, consistent hash
     with pytest.raises(PretrainedModelError):
-        starting_model(RunSettings(data_dir=str(fed), pretrained=str(path)), panel)
+        start_model(RunSettings(data_dir=str(fed), pretrained=str(path)), panel)
 
 
 def _flower_must_not_start(*args, **kwargs):
@@ -791,3 +796,99 @@ def test_inspect_model_verifies_and_describes(near, fed, other_panel_model, caps
     assert main(["inspect-model", str(other_panel_model), "--panel", str(fed / "panel.tsv")]) == 2
     assert "panel of 100 variants" in capsys.readouterr().err
     assert main(["inspect-model", str(path), "--expect-hash", "0" * 16]) == 2
+
+
+# --------------------------------------------------------------------------- 9. a logistic source model
+
+
+@pytest.fixture(scope="module")
+def near_logistic(fed, tmp_path_factory) -> tuple[Path, PretrainedModel, str]:
+    """(file, model, content hash) of a logistic model solved on sources/near."""
+    path = tmp_path_factory.mktemp("models") / "near-logistic.pt"
+    model, digest = pretrain(
+        fed / "sources" / "near", fed / "panel.tsv", path, PretrainSettings(model="logistic")
+    )
+    return path, model, digest
+
+
+def test_pretrain_logistic_writes_the_same_kind_of_file(near_logistic, fed, panel) -> None:
+    path, model, digest = near_logistic
+    loaded = load_pretrained(path, expected_hash=digest)
+    assert loaded.model_config == ModelConfig(n_variants=len(panel), architecture="logistic")
+    assert set(loaded.state_dict) == {"linear.weight", "linear.bias"}
+    assert loaded.state_dict["linear.weight"].shape == (1, len(panel) + 2)
+    assert all(torch.equal(loaded.state_dict[k], model.state_dict[k]) for k in model.state_dict)
+    check_compatible(loaded, panel)
+    prov = loaded.provenance
+    assert prov["settings"]["model"] == "logistic" and prov["samples"] == 1000
+    assert prov["files"]["genotypes"]["sha256"] == _sha256(fed / "sources" / "near" / "genotypes.bed")
+    description = describe(loaded)
+    assert description["architecture"] == "logistic" and description["content_hash"] == digest
+
+
+def test_pretrain_logistic_keeps_the_best_l2_strength_on_validation(near_logistic) -> None:
+    _, model, _ = near_logistic
+    metrics = model.provenance["metrics"]
+    history = metrics["history"]
+    strengths = [h["l2"] for h in history]
+    assert strengths == list(L2_GRID[: len(history)]) and len(history) >= 2
+    assert all(h["iterations"] >= 1 for h in history)
+    aucs = [h["auc"] for h in history]
+    assert metrics["best_epoch"] == 1 + int(np.argmax(aucs))
+    assert metrics["best_l2"] == strengths[metrics["best_epoch"] - 1]
+    assert metrics["validation"]["auc"] == max(aucs) > 0.6  # the source trait is learnable
+    # weaker penalties fit the training rows better: the path is solved, not sampled
+    losses = [h["train_loss"] for h in history]
+    assert all(a >= b for a, b in zip(losses, losses[1:], strict=False))
+
+
+def test_pretrain_logistic_with_a_fixed_l2_solves_once_and_is_deterministic(fed, tmp_path) -> None:
+    settings = PretrainSettings(model="logistic", l2=0.01, max_iter=30)
+    first, _ = pretrain(fed / "sources" / "near", fed / "panel.tsv", tmp_path / "a.pt", settings)
+    second, _ = pretrain(fed / "sources" / "near", fed / "panel.tsv", tmp_path / "b.pt", settings)
+    assert [h["l2"] for h in first.provenance["metrics"]["history"]] == [0.01]
+    assert first.provenance["metrics"]["history"][0]["iterations"] <= 30
+    assert all(torch.equal(first.state_dict[k], second.state_dict[k]) for k in first.state_dict)
+
+
+def test_disease_start_uses_a_binary_logistic_model_as_it_is(near_logistic) -> None:
+    _, model, _ = near_logistic
+    config, weights = disease_start(model, seed=3)
+    assert config == model.model_config and config.architecture == "logistic"
+    assert all(torch.equal(weights[k], model.state_dict[k]) for k in model.state_dict)
+
+
+def test_pretrain_logistic_multiclass_and_its_zero_disease_start(fed, panel, tmp_path) -> None:
+    source, _ = _class_source(fed, tmp_path / "anc")
+    settings = PretrainSettings(task="multiclass", label="group", model="logistic", max_iter=20)
+    model, digest = pretrain(source, fed / "panel.tsv", tmp_path / "anc.pt", settings)
+    assert model.model_config.architecture == "logistic" and model.model_config.n_outputs == 3
+    assert model.state_dict["linear.weight"].shape == (3, len(panel) + 2)
+    assert set(model.provenance["metrics"]["validation"]) == {"accuracy"}
+    config, weights = disease_start(load_pretrained(tmp_path / "anc.pt", expected_hash=digest), seed=5)
+    assert config == ModelConfig(n_variants=len(panel), architecture="logistic")
+    assert weights["linear.weight"].shape == (1, len(panel) + 2)
+    assert all(float(w.abs().sum()) == 0.0 for w in weights.values())  # a fresh linear model: zeros
+    build_model(config, 0).load_state_dict(weights)
+
+
+def test_pretrain_settings_refuse_an_unknown_model_or_a_negative_l2() -> None:
+    with pytest.raises(GenofedError, match="model must be one of network, logistic"):
+        PretrainSettings(model="forest")
+    with pytest.raises(GenofedError, match="l2 must be >= 0"):
+        PretrainSettings(model="logistic", l2=-1.0)
+    assert PretrainSettings().model == "network"  # the transfer experiment's model is unchanged
+    assert PretrainSettings(l2=0.5).l2_path == (0.5,) and PretrainSettings().l2_path == L2_GRID
+
+
+def test_cli_pretrain_logistic(fed, tmp_path, capsys) -> None:
+    out = tmp_path / "near-logistic.pt"
+    args = ["pretrain", "--model", "logistic", "--l2", "0.01", "--max-iter", "25", "--quiet"]
+    paths = ["--source", str(fed / "sources" / "near"), "--panel", str(fed / "panel.tsv"), "--out", str(out)]
+    assert main([*args, *paths]) == 0
+    printed = capsys.readouterr().out
+    model = load_pretrained(out)
+    assert model.model_config.architecture == "logistic"
+    assert model.provenance["settings"]["l2"] == 0.01 and model.provenance["settings"]["max_iter"] == 25
+    assert "best L2 strength 0.01" in printed and f"content hash: {model.content_hash}" in printed
+    assert "--prior" in printed

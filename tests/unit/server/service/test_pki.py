@@ -178,7 +178,7 @@ def test_init_refuses_existing_folder_and_bad_input(
     assert sorted(p.name for p in full.iterdir()) == ["keep.txt"]
     for argv, message in (
         (["--host", "bad host", "--panel", panel], "neither an IP address"),
-        (["--host", "a", "--rounds", "0", "--panel", panel], "rounds must be"),
+        (["--host", "a", "--rounds", "-1", "--panel", panel], "rounds must be"),
         (["--host", "a", "--panel", str(tmp_path / "none.tsv")], "panel file not found"),
         (["--host", "a", "--panel", panel, "--test-dir", str(tmp_path / "none")], "not a folder"),
     ):

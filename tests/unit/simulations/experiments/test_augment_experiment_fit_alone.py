@@ -11,6 +11,7 @@ import torch
 
 from genofed.common.model.network import ModelConfig
 from genofed.server.settings import RunSettings
+from genofed.server.training_rule import resolve_settings
 from genofed.simulations.local import baselines
 from genofed.simulations.local.baselines import fit_alone
 
@@ -27,7 +28,8 @@ def test_fit_alone_forwards_augment_to_the_trainer(monkeypatch):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(24, 8)).astype(np.float32)
     y = (rng.random(24) < 0.5).astype(np.float32)
-    settings = RunSettings(rounds=1, local_epochs=2, epsilon=math.inf)
+    network = RunSettings(rounds=1, local_epochs=2, epsilon=math.inf, model="network")
+    settings = resolve_settings(network, None)
     config = ModelConfig(n_variants=6)
 
     def flip(indices: np.ndarray, generator: np.random.Generator) -> np.ndarray:

@@ -12,12 +12,13 @@ import pytest
 from genofed.common.model.network import ModelConfig
 from genofed.common.privacy.accountant import epsilon_of
 from genofed.server.settings import RunSettings
+from genofed.server.training_rule import resolve_settings
 from genofed.simulations.local import baselines
 from genofed.simulations.local.baselines import classifier_step, fit_alone
 
 
 def test_fit_alone_history_raises_the_classifier_noise(monkeypatch):
-    settings = RunSettings(rounds=1, local_epochs=1, epsilon=8.0)
+    settings = resolve_settings(RunSettings(rounds=1, local_epochs=1, epsilon=8.0, model="network"), None)
     earlier = [(4.0, 0.5, 20)]  # about epsilon 2.6
     fresh, after = classifier_step(64, settings), classifier_step(64, settings, earlier)
     assert after[0] > fresh[0]

@@ -1,0 +1,239 @@
+"""A round of distributed DP: this site's share of one noisy clipped gradient sum, at the global weights.
+
+Under `privacy=distributed` (docs/distributed-dp.md) a site does not train locally. At the
+coordinator's global weights it draws T Poisson batches at the federation's common rate q,
+clips every patient's gradient to C, adds its share of the Gaussian noise, N(0, (sigma_share *
+C)^2) with sigma_share = sigma / sqrt(m), to each batch's clipped sum, and returns
+
+    w_i = w - lr * sum_t (clipped sum_t + noise_t) / (n_i * q * T)
+
+where n_i is the site's declared training size, the weight SecAgg+'s FedAvg gives it. The
+coordinator's weighted average is then w - lr / (N q T) * (the sum over all sites and batches),
+one server step on the noisy clipped gradient sum of the pooled patients: every site's batches
+enter it with the same weight, which is what makes the per-batch noise of the m sites add up
+to sigma for every site (why q and T must be common to all sites: the same document).
+
+Nothing here depends on an earlier batch's result (all batches are drawn at the same public
+weights), so the T batches are T non-adaptive subsampled Gaussian releases, as the ledger counts.
+Batches, noise and augmentation come from generators seeded by the round's derived seed, so a
+rerun of the round releases exactly the same weights (the ledger's idempotence).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+# isort: off
+# Imported before opacus: it undoes Opacus' logging.basicConfig() at import and registers
+# BlockLinear's grad sampler (see genofed.common.model.network).
+import genofed.common.model.network  # noqa: F401
+from genofed.client.trainer import Augment, TrainSettings
+from genofed.common.errors import GenofedError
+from opacus import GradSampleModule
+from opacus.data_loader import DPDataLoader
+from opacus.optimizers import DPOptimizer
+# isort: on
+
+#: Train-config keys of a distributed round (sent by the coordinator, genofed.server.secagg).
+PRIVACY_KEY = "privacy"
+DISTRIBUTED = "distributed"
+#: m: the fewest sites whose sum SecAgg+ reveals (its reconstruction threshold).
+NOISE_SHARE_SITES = "noise-share-sites"
+#: q: the Poisson sampling rate every site uses (1 / whole number), common to all sites.
+NOISE_SHARE_RATE = "noise-share-rate"
+#: A bound on m: SecAgg+'s masked sums stay exact for up to 1,023 sites (genofed.server.secagg).
+MAX_NOISE_SHARE_SITES = 1023
+#: A bound on 1 / q (batches per epoch): beyond it a round is absurdly long, not more private.
+MAX_BATCHES_PER_EPOCH = 100_000
+
+
+@dataclass(frozen=True)
+class DistributedRequest:
+    """What a distributed round asks of this site, checked: m, the common rate q, T batches."""
+
+    sites: int
+    sample_rate: float
+    batches: int
+
+
+def distributed_request(
+    config: Mapping[str, Any], training: TrainSettings, secagg_threshold: int | None
+) -> DistributedRequest | None:
+    """The distributed round the coordinator asks for; None for a local-DP round.
+
+    `secagg_threshold`: the reconstruction threshold of the SecAgg+ round this training runs in,
+    from the site's own protocol state (None outside a SecAgg+ round). A share of the noise is
+    sent only under SecAgg+, and m may not exceed the threshold this site's own protocol
+    enforces: otherwise the sum the coordinator unmasks could hold fewer than m shares.
+    """
+    mode = str(config.get(PRIVACY_KEY, "local"))
+    if mode == "local":
+        return None
+    if mode != DISTRIBUTED:
+        raise GenofedError(
+            f"the coordinator asked for privacy {mode!r}; this site knows local and distributed"
+        )
+    if secagg_threshold is None:
+        raise GenofedError(
+            "the coordinator asked for distributed DP outside a secure-aggregation round: a share of "
+            "the noise protects patients only when the coordinator sees nothing but the sum; refused"
+        )
+    sites = _whole(config, NOISE_SHARE_SITES)
+    if not 1 <= sites <= MAX_NOISE_SHARE_SITES:
+        raise GenofedError(
+            f"the coordinator says {sites} sites share the noise; it must be between 1 and "
+            f"{MAX_NOISE_SHARE_SITES}; refused"
+        )
+    if sites > secagg_threshold:
+        raise GenofedError(
+            f"the coordinator says {sites} sites share the noise, but its secure aggregation reveals sums "
+            f"of {secagg_threshold} sites: each would add too little noise; refused"
+        )
+    rate = config.get(NOISE_SHARE_RATE)
+    try:
+        per_epoch = round(1.0 / float(rate))  # type: ignore[arg-type]
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        per_epoch = 0
+    if not (1 <= per_epoch <= MAX_BATCHES_PER_EPOCH and math.isclose(per_epoch * float(rate), 1.0)):  # type: ignore[arg-type]
+        raise GenofedError(
+            f"the coordinator sent {NOISE_SHARE_RATE}={rate!r}; it must be 1 / a whole number between 1 "
+            f"and {MAX_BATCHES_PER_EPOCH}; refused"
+        )
+    return DistributedRequest(sites, 1.0 / per_epoch, training.epochs * per_epoch)
+
+
+def _whole(config: Mapping[str, Any], key: str) -> int:
+    value = config.get(key)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number != int(number):
+        raise GenofedError(f"the coordinator sent {key}={value!r}, not a whole number; refused")
+    return int(number)
+
+
+@dataclass
+class DistributedResult:
+    """The reply's weights and what the round did (for the ledger and the site's log)."""
+
+    state_dict: dict[str, Tensor]
+    steps: int
+    sample_rate: float
+    mean_loss: float  # stays in the site's log
+    examples: int
+
+
+def noisy_gradient_round(
+    model: nn.Module,
+    features: np.ndarray,
+    labels: np.ndarray,
+    settings: TrainSettings,
+    *,
+    request: DistributedRequest,
+    noise_share: float,
+    seed: int,
+    weight_rows: int,
+    augment: Augment | None = None,
+) -> DistributedResult:
+    """This site's reply in a distributed round (module docstring): `model` holds the global
+    weights and is left unchanged; `weight_rows` is n_i, the declared training size the reply
+    is weighted by in SecAgg+'s FedAvg; `noise_share` is sigma_share; settings.lr and
+    settings.max_grad_norm (C) are the run's. Parameters that do not require gradients (frozen
+    by the fine-tuning mode) are returned as they came."""
+    x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.float32).reshape(-1)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{x.shape[0]} feature rows but {y.shape[0]} labels")
+    sample_seed, noise_seed, augment_seed, torch_seed = (
+        int(s) for s in np.random.SeedSequence(seed).generate_state(4)
+    )
+    dataset = TensorDataset(x, y, torch.arange(int(x.shape[0])))
+    loader = DPDataLoader(
+        dataset, sample_rate=request.sample_rate, generator=torch.Generator().manual_seed(sample_seed)
+    )
+    rng = np.random.default_rng(augment_seed)
+    with torch.random.fork_rng(devices=[]):  # anything else random in the model (dropout), seeded too
+        torch.manual_seed(torch_seed)
+        sums, loss, steps = _noisy_sums(
+            model, loader, settings, request.batches, noise_share, noise_seed, augment, rng
+        )
+    if steps != request.batches:  # DPDataLoader draws 1 / q batches per pass
+        raise RuntimeError(f"drew {steps} batches, the round's privacy was planned for {request.batches}")
+    divisor = float(weight_rows) * request.sample_rate * steps
+    updated = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for name, total in sums.items():
+            updated[name] = (updated[name].double() - settings.lr * total / divisor).to(updated[name].dtype)
+    return DistributedResult(updated, steps, request.sample_rate, loss, int(x.shape[0]))
+
+
+def _noisy_sums(
+    model: nn.Module,
+    loader: DPDataLoader,
+    settings: TrainSettings,
+    batches: int,
+    noise_share: float,
+    noise_seed: int,
+    augment: Augment | None,
+    rng: np.random.Generator,
+) -> tuple[dict[str, Tensor], float, int]:
+    """sum over the round's batches of (clipped per-example gradient sum + N(0, (noise_share *
+    C)^2)), by trainable parameter name, in float64; the mean loss; the number of batches.
+
+    Opacus' DPOptimizer does the clipping and the noise (`pre_step`, with loss reduction "sum":
+    no division), and is never stepped: every batch sees the same global weights.
+    """
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    if not trainable:
+        raise ValueError("the model has no trainable parameters")
+    names = {id(p): name for name, p in trainable.items()}
+    private = GradSampleModule(model, loss_reduction="sum")
+    optimizer = DPOptimizer(
+        torch.optim.SGD(list(trainable.values()), lr=0.0),
+        noise_multiplier=noise_share,
+        max_grad_norm=settings.max_grad_norm,
+        expected_batch_size=None,
+        loss_reduction="sum",
+        generator=torch.Generator().manual_seed(noise_seed),
+    )
+    sums = {name: torch.zeros_like(p, dtype=torch.float64) for name, p in trainable.items()}
+    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+    total, seen, steps = 0.0, 0, 0
+    was_training = model.training
+    model.train()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG turned off.*")
+            warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook.*")
+            for _ in range(batches // len(loader)):
+                for xb, yb, index in loader:
+                    if augment is not None and len(index):
+                        rows = augment(index.numpy(), rng)
+                        xb = torch.as_tensor(np.ascontiguousarray(rows), dtype=xb.dtype).reshape(xb.shape)
+                    optimizer.zero_grad(set_to_none=True)
+                    logits = private(xb)
+                    if len(yb):
+                        loss = loss_fn(logits, yb)
+                        total, seen = total + float(loss.detach()), seen + len(yb)
+                    else:
+                        loss = logits.sum() * 0.0  # an empty batch still releases its noise
+                    loss.backward()
+                    optimizer.pre_step()  # p.grad = clipped sum + noise
+                    for p in optimizer.params:
+                        sums[names[id(p)]] += p.grad.detach().double()
+                    steps += 1
+    finally:
+        optimizer.zero_grad(set_to_none=True)
+        private.remove_hooks()  # give the caller back a plain module
+        model.train(was_training)
+    return sums, (total / seen if seen else float("nan")), steps

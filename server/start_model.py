@@ -1,0 +1,112 @@
+"""The round-0 model and the settings it trains with, fixed before any hospital is contacted.
+
+A run starts from one of:
+- a fresh model of the chosen architecture (`model`: logistic or network);
+- a `genofed pretrain` model as a whole (`pretrained`, as before);
+- public prior knowledge: a source model's top variants, started from its weights (`prior`,
+  `genofed.server.prior`), and/or the panel variants inside clinicians' known disease genes
+  (`gene-prior`, `genofed.common.data.regions`). The model then reads only that sub-panel;
+  hospitals still align to the whole panel, the model picks its columns (`ModelConfig.selected`).
+
+None of this touches patients: the panel, a public source model and a gene list are all the
+coordinator's own inputs. The training settings left at 0 then follow the model's rule
+(`genofed.server.training_rule`), which reads the selection (its allele frequencies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from genofed.common.data.panel import VariantPanel
+from genofed.common.errors import ConfigError
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.server.pretraining.model_file import check_compatible, describe, disease_start, load_pretrained
+from genofed.server.settings import RunSettings
+from genofed.server.training_rule import resolve_settings
+
+
+@dataclass(frozen=True)
+class StartModel:
+    """What a run starts from: its settings with the model and every rule value resolved, the
+    round-0 model's config and weights, and what was used to choose them."""
+
+    settings: RunSettings
+    config: ModelConfig
+    weights: dict[str, torch.Tensor]
+    pretrained: dict[str, Any] | None = None  # `pretrained.describe` of a whole pretrained model
+    prior: dict[str, Any] | None = None  # what the public priors selected (results.json "prior")
+
+
+def start_model(settings: RunSettings, panel: VariantPanel) -> StartModel:
+    """The round-0 model for `settings` on `panel`, and `settings` resolved (model, rule values).
+
+    A pretrained model must be intact (content hash), be the approved one when
+    `pretrained-hash` is set, and fit this federation's panel; a prior must fit it too; anything
+    else is refused before a single hospital is contacted.
+    """
+    if settings.pretrained:
+        return _from_pretrained(settings, panel)
+    genes = _gene_selection(settings, panel)
+    prior = _source_prior(settings, panel, genes)
+    selected = prior.selected if prior is not None else genes
+    resolved = resolve_settings(settings, panel, selected=selected)
+    config = ModelConfig(n_variants=len(panel), architecture=resolved.model, selected=selected)
+    weights = prior.start_weights(config) if prior is not None else None
+    if weights is None:
+        weights = build_model(config, seed=settings.seed).state_dict()
+    described = _describe_prior(settings, genes, prior)
+    return StartModel(resolved, config, weights, prior=described)
+
+
+def _from_pretrained(settings: RunSettings, panel: VariantPanel) -> StartModel:
+    model = load_pretrained(settings.pretrained, expected_hash=settings.pretrained_hash)
+    check_compatible(model, panel, source=settings.pretrained)
+    architecture = model.model_config.architecture
+    if settings.model not in ("auto", architecture):
+        raise ConfigError(
+            f"{settings.pretrained} is a {architecture} model but the run asks for model {settings.model}: "
+            f"set model {architecture} (or auto), or start from another model"
+        )
+    if settings.gene_prior:
+        raise ConfigError(
+            "gene-prior restricts a fresh model to the variants in known genes; a pretrained model reads "
+            "the panel it was trained on: use one or the other"
+        )
+    config, weights = disease_start(model, seed=settings.seed)
+    resolved = resolve_settings(settings, panel, architecture=architecture, selected=config.selected)
+    return StartModel(resolved, config, weights, pretrained=describe(model))
+
+
+def _gene_selection(settings: RunSettings, panel: VariantPanel) -> tuple[int, ...]:
+    """The panel variants inside the gene list's regions (empty without one)."""
+    if not settings.gene_prior:
+        return ()
+    from genofed.common.data.regions import load_gene_regions, variants_in_regions
+
+    return tuple(int(i) for i in variants_in_regions(panel, load_gene_regions(settings.gene_prior)))
+
+
+def _source_prior(settings: RunSettings, panel: VariantPanel, genes: tuple[int, ...]):
+    """The source model's top variants (union the genes' ones), or None without a prior."""
+    if not settings.prior:
+        return None
+    from genofed.server.prior import source_prior
+
+    return source_prior(settings.prior, panel, settings.prior_variants, include=genes)
+
+
+def _describe_prior(settings: RunSettings, genes: tuple[int, ...], prior) -> dict[str, Any] | None:
+    if not genes and prior is None:
+        return None
+    described: dict[str, Any] = {}
+    if settings.gene_prior:
+        described["gene_list"] = {"file": settings.gene_prior, "variants": len(genes)}
+    if prior is not None:
+        described["source"] = prior.description
+        described["variants"] = len(prior.selected)
+    else:
+        described["variants"] = len(genes)
+    return described

@@ -1,0 +1,101 @@
+"""Training settings from public facts: the rule each model follows when the user leaves them at 0.
+
+Why a rule and not a tuning run: choosing the learning rate or clipping norm by trying values
+on the hospitals' patients is itself a release about those patients, which would have to be
+charged to every ledger. The rule uses only what is public in a federation: the model, the
+panel (its size and its allele frequencies, which the coordinator already holds), the variants
+the model reads, and each hospital's declared cohort size (which a hospital uses itself to turn
+a sampling rate into its batch). How each rule was chosen, on simulated federations only, and how
+it compares with the old defaults: docs/models.md.
+
+- network (`GenotypeRiskNet`): the defaults measured for it before the rule existed, unchanged.
+- logistic (`LogisticRiskModel`): few DP-SGD steps with large batches. lr = LR_SCALE / (C x X),
+  with X = sqrt(sum_j 2 p_j (1 - p_j)) over the variants the model reads: the expected norm of a
+  mean-centred genotype row under Hardy-Weinberg, from the panel's public allele frequencies.
+  Nearly every per-patient gradient is clipped to C (|y - p| x X >> C), so one averaged step moves
+  a typical patient's logit by about LR_SCALE whatever the panel size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from genofed.common.data.features import FREQ_CLIP
+from genofed.common.data.panel import VariantPanel
+from genofed.server.settings import DEFAULT_MODEL, RunSettings
+
+
+@dataclass(frozen=True)
+class TrainingRule:
+    """One model's training settings, as `RunSettings` names them."""
+
+    rounds: int
+    local_epochs: int
+    batch_size: int
+    lr: float
+    clip: float
+    momentum: float
+
+
+#: The network's measured defaults (docs/models.md "The network's settings").
+NETWORK_RULE = TrainingRule(rounds=10, local_epochs=2, batch_size=32, lr=0.05, clip=1.0, momentum=0.9)
+
+#: The logistic model's rule constants (docs/models.md "The logistic model's rule").
+LOGISTIC_ROUNDS = 10
+LOGISTIC_LOCAL_EPOCHS = 2
+LOGISTIC_BATCH_SIZE = 32
+LOGISTIC_CLIP = 1.0
+LR_SCALE = 1.0
+
+
+def expected_row_norm(panel: VariantPanel, selected: tuple[int, ...] = ()) -> float:
+    """sqrt(sum_j 2 p_j (1 - p_j)) over the variants read (`selected`, empty = all): the expected
+    norm of a mean-centred dosage row under Hardy-Weinberg, from public allele frequencies."""
+    freq = np.asarray(panel.alt_freq, dtype=np.float64)
+    if selected:
+        freq = freq[list(selected)]
+    freq = np.clip(freq, FREQ_CLIP, 1.0 - FREQ_CLIP)
+    return math.sqrt(float(np.sum(2.0 * freq * (1.0 - freq))))
+
+
+def training_rule(model: str, panel: VariantPanel | None, selected: tuple[int, ...] = ()) -> TrainingRule:
+    """The rule's settings for `model` ("logistic" or "network") on `panel`, reading `selected`.
+    The network's rule needs no panel (None)."""
+    if model == "network":
+        return NETWORK_RULE
+    if panel is None:
+        raise ValueError("the logistic model's rule reads the panel's allele frequencies: pass the panel")
+    clip = LOGISTIC_CLIP
+    return TrainingRule(
+        rounds=LOGISTIC_ROUNDS,
+        local_epochs=LOGISTIC_LOCAL_EPOCHS,
+        batch_size=LOGISTIC_BATCH_SIZE,
+        lr=LR_SCALE / (clip * max(expected_row_norm(panel, selected), 1.0)),
+        clip=clip,
+        momentum=0.0,
+    )
+
+
+def resolve_settings(
+    settings: RunSettings,
+    panel: VariantPanel | None,
+    *,
+    architecture: str = "",
+    selected: tuple[int, ...] = (),
+) -> RunSettings:
+    """`settings` with a concrete model and every training setting left at 0 filled by its rule.
+
+    `architecture`: the pretrained model's, when the run starts from one ("" = none), which
+    `model=auto` follows. A model that contradicts it is refused by the caller. Idempotent.
+    """
+    model = settings.model
+    if model == "auto":
+        model = architecture or DEFAULT_MODEL
+    if not settings.by_rule:
+        return replace(settings, model=model)
+    rule = training_rule(model, panel, selected)
+    values = {name: getattr(rule, name) for name in settings.by_rule}
+    return replace(settings, model=model, **values)
