@@ -97,7 +97,10 @@ class SourcePrior:
         fresh = {k: v.detach().clone() for k, v in build_model(config, seed).state_dict().items()}
         if not _starts_from_source(self.source, config):
             return fresh
-        weight = self.source.state_dict["linear.weight"][0]
+        source = self.source.state_dict
+        weight = source["linear.weight"][0]
+        if "scale" in source:  # per encoded unit: the source's own column scale folded in
+            weight = weight * source["scale"]
         n_read = source_config.n_inputs
         per_variant = _full_panel(weight[:n_read], source_config)
         variants = per_variant[torch.as_tensor(self.selected, dtype=torch.long)]

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genofed.common.model.network import build_model
 from genofed.common.privacy.accountant import epsilon_of, sample_rate, steps_per_epoch
 from genofed.common.privacy.release import (
     as_histogram,
@@ -45,7 +46,8 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "bytes_sent_per_client_per_round": fed.bytes_per_client_round,
         "model": {
             **fed.model_config.to_dict(),
-            "parameters": sum(t.numel() for t in fed.state_dict.values()),
+            # weights only: a logistic model's column scale is a fixed buffer, not a parameter
+            "parameters": sum(p.numel() for p in build_model(fed.model_config, seed=0).parameters()),
         },
         "strategy": settings.strategy,
         "secagg": settings.secagg,

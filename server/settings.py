@@ -175,6 +175,11 @@ class RunSettings:
                 self.strategy in ("fedavg",),
                 "privacy=distributed sums noisy gradients: use strategy fedavg",
             )
+            require(
+                self.private,
+                "privacy=distributed splits the noise of a finite epsilon among the hospitals: set an "
+                "epsilon, or use privacy=local for training without DP",
+            )
 
     @property
     def by_rule(self) -> tuple[str, ...]:

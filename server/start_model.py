@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from genofed.common.data.panel import VariantPanel
@@ -25,7 +26,7 @@ from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.server.pretraining.model_file import check_compatible, describe, disease_start, load_pretrained
 from genofed.server.settings import RunSettings
-from genofed.server.training_rule import resolve_settings
+from genofed.server.training_rule import column_scale, resolve_settings
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,22 @@ def start_model(settings: RunSettings, panel: VariantPanel) -> StartModel:
     weights = prior.start_weights(config) if prior is not None else None
     if weights is None:
         weights = build_model(config, seed=settings.seed).state_dict()
+    if config.architecture == "logistic":
+        weights = _scaled(weights, column_scale(panel, selected, config.n_covariates))
     described = _describe_prior(settings, genes, prior)
     return StartModel(resolved, config, weights, prior=described)
+
+
+def _scaled(weights: dict[str, torch.Tensor], scale: np.ndarray) -> dict[str, torch.Tensor]:
+    """A logistic model's start with the rule's column scale, computing the same score as before:
+    the weights per encoded unit (the weights times the scale they met, ones in a pretrained
+    file) are divided by the scale they now meet."""
+    factor = torch.as_tensor(scale)
+    old = weights.get("scale", torch.ones_like(factor))
+    scaled = dict(weights)
+    scaled["scale"] = factor.clone()
+    scaled["linear.weight"] = weights["linear.weight"] * old / factor
+    return scaled
 
 
 def _from_pretrained(settings: RunSettings, panel: VariantPanel) -> StartModel:
@@ -76,6 +91,8 @@ def _from_pretrained(settings: RunSettings, panel: VariantPanel) -> StartModel:
             "the panel it was trained on: use one or the other"
         )
     config, weights = disease_start(model, seed=settings.seed)
+    if architecture == "logistic":  # the rule's column scale, as a fresh logistic model has it
+        weights = _scaled(weights, column_scale(panel, config.selected, config.n_covariates))
     resolved = resolve_settings(settings, panel, architecture=architecture, selected=config.selected)
     return StartModel(resolved, config, weights, pretrained=describe(model))
 

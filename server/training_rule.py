@@ -9,11 +9,14 @@ a sampling rate into its batch). How each rule was chosen, on simulated federati
 it compares with the old defaults: docs/models.md.
 
 - network (`GenotypeRiskNet`): the defaults measured for it before the rule existed, unchanged.
-- logistic (`LogisticRiskModel`): few DP-SGD steps with large batches. lr = LR_SCALE / (C x X),
-  with X = sqrt(sum_j 2 p_j (1 - p_j)) over the variants the model reads: the expected norm of a
-  mean-centred genotype row under Hardy-Weinberg, from the panel's public allele frequencies.
-  Nearly every per-patient gradient is clipped to C (|y - p| x X >> C), so one averaged step moves
-  a typical patient's logit by about LR_SCALE whatever the panel size.
+- logistic (`LogisticRiskModel`): every variant column scaled by its Hardy-Weinberg variance
+  v_j = 2 p_j (1 - p_j) (`column_scale`), and lr = LR_SCALE / (C x X) with X = sqrt(sum_j v_j^3),
+  the expected norm of a scaled, mean-centred genotype row, over the variants the model reads,
+  from the panel's public allele frequencies. Nearly every per-patient gradient is clipped to C
+  (|y - p| x X >> C), so one averaged step moves a typical patient's logit by about LR_SCALE
+  whatever the panel size. Why the scale: in that fully clipped regime each patient contributes
+  its scaled row over its norm, and the scale moves the clipping budget towards common variants,
+  whose case-control differences are estimated with less noise (docs/models.md, the study).
 """
 
 from __future__ import annotations
@@ -51,14 +54,27 @@ LOGISTIC_CLIP = 1.0
 LR_SCALE = 1.0
 
 
-def expected_row_norm(panel: VariantPanel, selected: tuple[int, ...] = ()) -> float:
-    """sqrt(sum_j 2 p_j (1 - p_j)) over the variants read (`selected`, empty = all): the expected
-    norm of a mean-centred dosage row under Hardy-Weinberg, from public allele frequencies."""
+def _variances(panel: VariantPanel, selected: tuple[int, ...]) -> np.ndarray:
+    """2 p_j (1 - p_j) of the variants read (`selected`, empty = all), p clipped as the features are."""
     freq = np.asarray(panel.alt_freq, dtype=np.float64)
     if selected:
         freq = freq[list(selected)]
     freq = np.clip(freq, FREQ_CLIP, 1.0 - FREQ_CLIP)
-    return math.sqrt(float(np.sum(2.0 * freq * (1.0 - freq))))
+    return 2.0 * freq * (1.0 - freq)
+
+
+def expected_row_norm(panel: VariantPanel, selected: tuple[int, ...] = (), *, scaled: bool = False) -> float:
+    """The expected norm of a mean-centred dosage row under Hardy-Weinberg over the variants read,
+    from public allele frequencies: sqrt(sum_j v_j), or with the logistic model's column scale
+    (`scaled`) sqrt(sum_j v_j^3), v_j = 2 p_j (1 - p_j)."""
+    variances = _variances(panel, selected)
+    return math.sqrt(float(np.sum(variances**3 if scaled else variances)))
+
+
+def column_scale(panel: VariantPanel, selected: tuple[int, ...] = (), n_covariates: int = 2) -> np.ndarray:
+    """The logistic model's input scale: v_j = 2 p_j (1 - p_j) for each variant read, 1 for each
+    covariate (float32, the model's `scale` buffer)."""
+    return np.concatenate([_variances(panel, selected), np.ones(n_covariates)]).astype(np.float32)
 
 
 def training_rule(model: str, panel: VariantPanel | None, selected: tuple[int, ...] = ()) -> TrainingRule:
@@ -73,7 +89,7 @@ def training_rule(model: str, panel: VariantPanel | None, selected: tuple[int, .
         rounds=LOGISTIC_ROUNDS,
         local_epochs=LOGISTIC_LOCAL_EPOCHS,
         batch_size=LOGISTIC_BATCH_SIZE,
-        lr=LR_SCALE / (clip * max(expected_row_norm(panel, selected), 1.0)),
+        lr=LR_SCALE / (clip * expected_row_norm(panel, selected, scaled=True)),
         clip=clip,
         momentum=0.0,
     )

@@ -10,6 +10,14 @@ is spread over every trained coordinate, so the fewest coordinates that can carr
 ("no genetic effect" before any hospital has trained, the same start for every seed). Opacus
 computes its per-example gradients natively (exact, no functorch fallback).
 
+Column scale (`scale`, a fixed buffer, not a weight): the input columns are multiplied by public
+factors before the linear layer. Under DP-SGD every patient's gradient is clipped to the same
+norm, so the scale decides how each patient's clipping budget is spread over the variants, and
+with it each coordinate's signal against the same noise. The coordinator sets it from the
+panel's allele frequencies (the training rule, genofed.server.training_rule); no hospital trains
+it, and the coordinator keeps it bit-identical across rounds (it is not a trained parameter).
+Ones: the plain linear model on the encoded dosages.
+
 Variant selection (`selected`, panel indices): a model may read only a sub-panel, e.g. the top-k
 variants of a public source model or the variants inside clinicians' known disease genes. It
 still takes the full panel as input (every site aligns its data to the federation's panel as
@@ -63,14 +71,18 @@ class LogisticRiskModel(nn.Module):
         super().__init__()
         self.n_outputs = int(n_outputs)
         self.select = PanelSelection(n_variants, n_covariates, selected)
-        self.linear = nn.Linear(self.select.n_selected + n_covariates, self.n_outputs)
+        n_inputs = self.select.n_selected + n_covariates
+        self.linear = nn.Linear(n_inputs, self.n_outputs)
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
+        self.register_buffer("scale", torch.ones(n_inputs))
 
     def forward(self, x: Tensor) -> Tensor:
-        logit = self.linear(self.select(x))
+        logit = self.linear(self.select(x) * self.scale)
         return logit.squeeze(1) if self.n_outputs == 1 else logit
 
     def variant_weights(self) -> Tensor:
-        """The selected variants' weights (first output), in selection order: what drives a score."""
-        return self.linear.weight[0, : self.select.n_selected].detach()
+        """Each selected variant's weight per encoded dosage unit (first output, the column scale
+        folded in), in selection order: what drives a score."""
+        n = self.select.n_selected
+        return (self.linear.weight[0, :n] * self.scale[:n]).detach()

@@ -126,7 +126,10 @@ def test_a_coalition_sees_one_sites_reply_with_the_noise_its_ledger_charged(fede
             weight_rows=request.data.public_train,
         )
         sent = reply["arrays"].to_torch_state_dict()
-        noise.append(torch.cat([(sent[k].double() - clean.state_dict[k].double()).flatten() for k in sent]))
+        trained = [name for name, _ in model.named_parameters()]  # not the fixed column scale
+        diffs = [(sent[k].double() - clean.state_dict[k].double()).flatten() for k in trained]
+        noise.append(torch.cat(diffs))
+        assert torch.equal(sent["scale"], state["scale"])
         assert reply["metrics"]["coalition-epsilon"] > reply["metrics"]["epsilon"]
     ledger = PrivacyLedger(site.state_dir / LEDGER_FILE)
     share = ledger.charges[0].coalition_noise_multiplier

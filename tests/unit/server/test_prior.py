@@ -46,6 +46,7 @@ def _logistic(
     state = {
         "linear.weight": torch.as_tensor(weights, dtype=torch.float32).reshape(n_outputs, -1),
         "linear.bias": torch.full((n_outputs,), bias),
+        "scale": torch.ones(len(panel) + 2),  # a pretrained logistic model's: no column scale
     }
     task = (
         Task("binary", "label")
@@ -209,6 +210,7 @@ def test_start_weights_from_a_source_that_reads_a_selection_itself(panel, tmp_pa
     state = {
         "linear.weight": torch.tensor([[0.1, 0.2, 0.9, 0.3, 0.5, -0.5]]),
         "linear.bias": torch.tensor([-1.0]),
+        "scale": torch.ones(6),
     }
     source = PretrainedModel(state, config, panel, Task("binary", "label"))
     prior = source_prior(_save(source, tmp_path / "source.pt"), panel, 2)

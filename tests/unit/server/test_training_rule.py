@@ -71,6 +71,8 @@ def test_rule_settings_refuse_negative_values_with_the_rule_named():
 def test_settings_that_contradict_the_model_choice_are_refused():
     with pytest.raises(ConfigError, match="needs secagg"):
         RunSettings(privacy="distributed")
+    with pytest.raises(ConfigError, match="finite epsilon"):
+        RunSettings(privacy="distributed", secagg=True, epsilon=math.inf)
     with pytest.raises(ConfigError, match="one layer"):
         RunSettings(model="logistic", finetune="partial", pretrained="x.pt")
     with pytest.raises(ConfigError, match="not both"):
@@ -80,7 +82,13 @@ def test_settings_that_contradict_the_model_choice_are_refused():
 def test_a_fresh_logistic_start_is_zero_and_reads_the_whole_panel(fed, panel):
     begin = start_model(RunSettings(data_dir=str(fed)), panel)
     assert begin.config == ModelConfig(n_variants=len(panel), architecture="logistic")
-    assert all(not torch.any(w) for w in begin.weights.values()) and begin.prior is None
+    assert not torch.any(begin.weights["linear.weight"]) and not torch.any(begin.weights["linear.bias"])
+    assert begin.prior is None
+    # the rule's column scale: each variant's Hardy-Weinberg variance, the covariates as they are
+    freq = np.clip(panel.alt_freq, FREQ_CLIP, 1 - FREQ_CLIP)
+    expected = np.concatenate([2 * freq * (1 - freq), [1.0, 1.0]])
+    np.testing.assert_allclose(begin.weights["scale"].numpy(), expected, rtol=1e-6)
+    assert begin.settings.lr == pytest.approx(1 / math.sqrt(float(np.sum((2 * freq * (1 - freq)) ** 3))))
 
 
 def test_a_gene_prior_restricts_the_model_to_the_variants_in_the_genes(fed, panel):

@@ -98,3 +98,24 @@ def test_opacus_grad_samples_of_whole_model_match_a_loop() -> None:
         for name, p in reference.named_parameters():
             torch.testing.assert_close(per_sample[name][i], p.grad, msg=name)
     assert isinstance(private._module, GenotypeRiskNet)
+
+
+def test_the_logistic_model_reads_its_selection_through_its_column_scale() -> None:
+    config = ModelConfig(n_variants=6, n_covariates=2, architecture="logistic", selected=(1, 4))
+    model = build_model(config, seed=0)
+    assert sorted(model.state_dict()) == ["linear.bias", "linear.weight", "scale"]
+    assert [name for name, _ in model.named_parameters()] == [
+        "linear.weight",
+        "linear.bias",
+    ]  # scale: not trained
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.tensor([[1.0, 2.0, 3.0, 4.0]]))
+        model.scale.copy_(torch.tensor([0.5, 0.25, 1.0, 1.0]))
+    x = torch.arange(16, dtype=torch.float32).reshape(2, 8)
+    expected = 0.5 * x[:, 1] + 2 * 0.25 * x[:, 4] + 3 * x[:, 6] + 4 * x[:, 7]
+    torch.testing.assert_close(model(x), expected)
+    torch.testing.assert_close(model.variant_weights(), torch.tensor([0.5, 0.5]))
+    with pytest.raises(ValueError, match="expected input"):
+        model(torch.zeros(2, 7))
+    with pytest.raises(ValueError, match="ascending"):
+        ModelConfig(n_variants=6, architecture="logistic", selected=(4, 1))

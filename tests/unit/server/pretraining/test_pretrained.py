@@ -815,7 +815,8 @@ def test_pretrain_logistic_writes_the_same_kind_of_file(near_logistic, fed, pane
     path, model, digest = near_logistic
     loaded = load_pretrained(path, expected_hash=digest)
     assert loaded.model_config == ModelConfig(n_variants=len(panel), architecture="logistic")
-    assert set(loaded.state_dict) == {"linear.weight", "linear.bias"}
+    assert set(loaded.state_dict) == {"linear.weight", "linear.bias", "scale"}
+    assert torch.equal(loaded.state_dict["scale"], torch.ones(len(panel) + 2))  # a source: no column scale
     assert loaded.state_dict["linear.weight"].shape == (1, len(panel) + 2)
     assert all(torch.equal(loaded.state_dict[k], model.state_dict[k]) for k in model.state_dict)
     check_compatible(loaded, panel)
@@ -868,7 +869,8 @@ def test_pretrain_logistic_multiclass_and_its_zero_disease_start(fed, panel, tmp
     config, weights = disease_start(load_pretrained(tmp_path / "anc.pt", expected_hash=digest), seed=5)
     assert config == ModelConfig(n_variants=len(panel), architecture="logistic")
     assert weights["linear.weight"].shape == (1, len(panel) + 2)
-    assert all(float(w.abs().sum()) == 0.0 for w in weights.values())  # a fresh linear model: zeros
+    # a fresh linear model: zeros (and no column scale)
+    assert all(float(weights[k].abs().sum()) == 0.0 for k in ("linear.weight", "linear.bias"))
     build_model(config, 0).load_state_dict(weights)
 
 
