@@ -112,15 +112,21 @@ def _add_init_training_options(init: argparse.ArgumentParser, defaults: RunSetti
         default=defaults.min_nodes,
         help=f"hospitals needed before a round starts (default: {defaults.min_nodes})",
     )
+    from genofed.server.settings import DEFAULT_MODEL
+
+    by_rule = "default: the model's rule from public facts, docs/models.md"
     init.add_argument(
-        "--local-epochs", type=int, default=defaults.local_epochs, help=f"(default: {defaults.local_epochs})"
+        "--model",
+        default=DEFAULT_MODEL,
+        choices=("logistic", "network"),
+        help=f"the shared model; hospitals pin it at `hospital check --model` (default: {DEFAULT_MODEL})",
     )
+    init.add_argument("--local-epochs", type=int, default=defaults.local_epochs, help=f"({by_rule})")
+    init.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"({by_rule})")
+    init.add_argument("--lr", type=float, default=defaults.lr, help=f"({by_rule})")
+    init.add_argument("--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm ({by_rule})")
     init.add_argument(
-        "--batch-size", type=int, default=defaults.batch_size, help=f"(default: {defaults.batch_size})"
-    )
-    init.add_argument("--lr", type=float, default=defaults.lr, help=f"(default: {defaults.lr:g})")
-    init.add_argument(
-        "--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm (default: {defaults.clip:g})"
+        "--momentum", type=float, default=defaults.momentum, help=f"local SGD momentum in [0, 1) ({by_rule})"
     )
 
 
@@ -133,6 +139,13 @@ def _add_init_aggregation_options(init: argparse.ArgumentParser, defaults: RunSe
             "secure aggregation (Flower's SecAgg+): the coordinator sees only the sum of the hospitals' "
             "updates"
         ),
+    )
+    init.add_argument(
+        "--privacy",
+        default=defaults.privacy,
+        choices=("local", "distributed"),
+        help="local: each hospital's DP holds against anyone; distributed (needs --secagg): hospitals add "
+        "shares of the noise and SecAgg+ reveals only the sum (default: local; docs/distributed-dp.md)",
     )
     init.add_argument(
         "--trim-beta",
@@ -278,6 +291,9 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "clip": args.clip,
+        "momentum": args.momentum,
+        "model": args.model,
+        "privacy": args.privacy,
         "secagg": args.secagg,
         "trim_beta": args.trim_beta,
         "malicious_nodes": args.malicious_nodes,

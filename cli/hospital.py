@@ -122,6 +122,13 @@ def _add_check_release_options(check: argparse.ArgumentParser) -> None:
         ),
     )
     check.add_argument(
+        "--model",
+        default="logistic",
+        choices=("logistic", "network"),
+        help="the model architecture this hospital agrees to train, over the whole panel: the one its "
+        "federation's `coordinator init --model` names; any other is refused (default: logistic)",
+    )
+    check.add_argument(
         "--max-evaluations",
         type=int,
         default=20,
@@ -231,6 +238,7 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         data_update=args.data_update,
         declared_size=args.declared_size,
         max_evaluations=args.max_evaluations,
+        model=args.model,
     )
     summary, alignment = bound["summary"], bound.get("alignment") or {}
     print(

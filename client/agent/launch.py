@@ -109,13 +109,15 @@ def check_site(
     ledger_index: Path | None = None,
     declared_size: int | None = None,
     max_evaluations: int = 20,
+    model: str = "",
 ) -> dict[str, Any]:
     """Validate the site's data against the federation panel and record the binding; returns it.
 
     Also fixed here, in the hospital's own configuration: the cohort size it declares public
     (`declared_size`, default its size rounded to 10), the model architecture it agrees to train
-    and evaluate (the federation's network for this panel, by digest) and the most evaluations it
-    answers per run (`max_evaluations`): the ClientApp refuses anything else.
+    and evaluate (`model`, "logistic" or "network" over this panel, by digest; "" = the
+    federation default) and the most evaluations it answers per run (`max_evaluations`): the
+    ClientApp refuses anything else.
 
     The site's ledger (DIR/state) is bound to these files first: refused if they already have a
     ledger elsewhere, or if this folder's ledger was spent on other files
@@ -131,7 +133,7 @@ def check_site(
     ledger = _bind_checked_files(folder, files, site["name"], new_ledger, data_update, ledger_index)
     _check_declarations(declared_size, max_evaluations)
     binding = _site_binding(
-        files, summary, panel, epsilon_budget, delta, require_secagg, declared_size, max_evaluations
+        files, summary, panel, epsilon_budget, delta, require_secagg, declared_size, max_evaluations, model
     )
     site["data"] = binding
     write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n")
@@ -205,6 +207,7 @@ def _site_binding(
     require_secagg: bool,
     declared_size: int | None,
     max_evaluations: int,
+    model: str = "",
 ) -> dict[str, Any]:
     """What DIR/site.json records under "data": the checked files, the site's budget and
     declarations, the model digest it agrees to, when it was checked and the data's summary."""
@@ -216,7 +219,7 @@ def _site_binding(
         "delta": delta,
         "require_secagg": require_secagg,
         "declared_size": declared_size or declared_cohort_size(int(summary["samples"])),
-        "model_digest": default_architecture_digest(panel),
+        "model_digest": default_architecture_digest(panel, model),
         "max_evaluations": max_evaluations,
         "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "summary": {
@@ -259,15 +262,15 @@ def _pinned(data: dict[str, Any]) -> dict[str, str | float]:
     }
 
 
-def default_architecture_digest(panel: Path) -> str:
-    """Digest of the model a deployed federation trains on this panel by default (the coordinator
-    starts such a run from a fresh `DEFAULT_ARCHITECTURE` model over the whole panel), as the
-    ClientApp computes it."""
+def default_architecture_digest(panel: Path, model: str = "") -> str:
+    """Digest of the model a deployed federation trains on this panel: `model` ("logistic" or
+    "network"; "" = `DEFAULT_ARCHITECTURE`) over the whole panel, as the coordinator starts it and
+    the ClientApp computes it."""
     from genofed.client.coordinator_request import architecture_digest
     from genofed.common.data.panel import VariantPanel
     from genofed.common.model.network import DEFAULT_ARCHITECTURE, ModelConfig
 
-    config = ModelConfig(n_variants=len(VariantPanel.load(panel)), architecture=DEFAULT_ARCHITECTURE)
+    config = ModelConfig(n_variants=len(VariantPanel.load(panel)), architecture=model or DEFAULT_ARCHITECTURE)
     return architecture_digest(config.to_dict())
 
 

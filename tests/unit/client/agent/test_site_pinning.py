@@ -98,3 +98,15 @@ def test_the_default_declared_size_is_the_cohort_rounded_to_ten(tmp_path, cohort
     assert bound["declared_size"] == max(10, 10 * round(samples / 10)) and bound["max_evaluations"] == 20
     with pytest.raises(GenofedError, match="declared-size"):
         _checked(tmp_path / "again", cohorts, declared_size=1)
+
+
+def test_a_hospital_can_agree_to_the_network_instead(tmp_path, cohorts):
+    site, bound = _checked(tmp_path, cohorts, model="network")
+    config = node_config(site, json.loads((site / "hospital.json").read_text()))
+    app = make_client_app()
+    context = Context(run_id=1, node_id=7, node_config=config, state=RecordDict(), run_config={})
+    network = ModelConfig(n_variants=len(VariantPanel.load(cohorts / "panel.tsv")))
+    assert not app(_train(network), context).has_error()
+    logistic = ModelConfig(n_variants=network.n_variants, architecture="logistic")
+    refused = app(_train(logistic, **{"plan-id": "q"}), context)
+    assert refused.has_error() and "did not agree" in refused.error.reason
