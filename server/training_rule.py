@@ -115,3 +115,9 @@ def resolve_settings(
     rule = training_rule(model, panel, selected)
     values = {name: getattr(rule, name) for name in settings.by_rule}
     return replace(settings, model=model, **values)
+
+
+def network_settings(**overrides: object) -> RunSettings:
+    """Run settings for the network with its rule's values filled (no panel needed): what the
+    experiments designed around the network record and train their reference models with."""
+    return resolve_settings(RunSettings(model="network", **overrides), None)

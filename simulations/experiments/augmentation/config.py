@@ -9,6 +9,7 @@ from pathlib import Path
 
 from genofed.common.util.checks import require
 from genofed.server.settings import RunSettings
+from genofed.server.training_rule import network_settings
 from genofed.simulations.experiments.base import check_grid
 
 #: The paper's figures (BRIEF.md): small-cohort AUC 0.71 without, 0.82 with augmentation.
@@ -68,7 +69,7 @@ class AugmentConfig:
     thousand_genomes: bool = True
     #: The network, as this experiment was designed and measured with (docs/models.md: the
     #: federation's default model is now the logistic one).
-    run: RunSettings = field(default_factory=lambda: RunSettings(model="network"))
+    run: RunSettings = field(default_factory=network_settings)
 
     def __post_init__(self) -> None:
         check_grid(self.sizes, self.seeds, self.epsilons)
@@ -89,7 +90,7 @@ class AugmentConfig:
             sizes=(40,),
             seeds=(1,),
             thousand_genomes=False,
-            run=RunSettings(rounds=2, local_epochs=1, model="network"),
+            run=network_settings(rounds=2, local_epochs=1),
         )
 
     def thousand_genomes_part(self) -> AugmentConfig:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from genofed.common.util.checks import require, require_in_range
 from genofed.server.settings import RunSettings
+from genofed.server.training_rule import network_settings
 from genofed.simulations.experiments.base import check_sizes
 
 #: The paper's figures (BRIEF.md): cohort +38.6 %, error 18 % -> 11 %, 12 % false correlations.
@@ -45,7 +46,7 @@ class SynthUtilityConfig:
     generator_epochs: int | None = None
     #: The network, as this experiment was designed and measured with (docs/models.md: the
     #: federation's default model is now the logistic one).
-    run: RunSettings = field(default_factory=lambda: RunSettings(model="network"))
+    run: RunSettings = field(default_factory=network_settings)
 
     def __post_init__(self) -> None:
         check_sizes(self.sizes)
@@ -67,5 +68,5 @@ class SynthUtilityConfig:
             seeds=(1,),
             ratios=(1.0,),
             generator_epochs=3,
-            run=RunSettings(rounds=2, local_epochs=1, model="network"),
+            run=network_settings(rounds=2, local_epochs=1),
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from genofed.server.pretraining.settings import PretrainSettings
 from genofed.server.settings import RunSettings
+from genofed.server.training_rule import network_settings
 from genofed.simulations.experiments.base import check_grid
 
 #: The pretraining sources: a trait related to the rare disease (near) and a distant one (far).
@@ -42,7 +43,7 @@ class TransferConfig:
     federated_dp_modes: tuple[str, ...] = ("frozen", "partial")
     #: The network, as this experiment was designed and measured with (docs/models.md: the
     #: federation's default model is now the logistic one).
-    run: RunSettings = field(default_factory=lambda: RunSettings(model="network"))
+    run: RunSettings = field(default_factory=network_settings)
     pretrain: PretrainSettings = field(default_factory=PretrainSettings)
 
     def __post_init__(self) -> None:
@@ -60,7 +61,7 @@ class TransferConfig:
             epsilons=(math.inf, 3.0),
             modes_at=40,
             federated_dp_modes=("frozen",),
-            run=RunSettings(rounds=2, local_epochs=1, model="network"),
+            run=network_settings(rounds=2, local_epochs=1),
             pretrain=PretrainSettings(epochs=3),
         )
 
