@@ -40,7 +40,8 @@ def _scaled(sent: dict, trained: dict) -> dict:
 
 def _with_nan(_sent: dict, trained: dict) -> dict:
     poisoned = {k: v.clone() for k, v in trained.items()}
-    poisoned["head.0.weight"][0, 0] = math.nan
+    weight = next(k for k, v in poisoned.items() if v.dim() == 2)  # the first weight matrix, any model
+    poisoned[weight][0, 0] = math.nan
     return poisoned
 
 
