@@ -36,14 +36,14 @@ def simulate(
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     out_dir = Path(settings.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if not settings.ledger_dir:
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
     panel = VariantPanel.load(Path(settings.data_dir) / PANEL)
-    # checked before Flower starts, and the model and the rule's values resolved, so that the plan id
-    # and results.json's config name what trains; a pretrained model's hash is pinned, so the plan id
-    # covers its weights
+    # checked before Flower starts or anything is written, and the model and the rule's values
+    # resolved, so that the plan id and results.json's config name what trains; a pretrained
+    # model's hash is pinned, so the plan id covers its weights
     begin = start_model(settings, panel)
+    out_dir.mkdir(parents=True, exist_ok=True)
     settings = begin.settings
     start = begin.weights if settings.pretrained or settings.prior else None
     if settings.pretrained:
