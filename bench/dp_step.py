@@ -1,5 +1,9 @@
 """How much does DP-SGD cost per step for the shared model? Target: DP step <= 2x plain step.
 
+Both models are measured: the network and the logistic model (which also must cost no more per
+round than the network: both take the same rounds, epochs and batch size by their rules, so a
+round's cost ratio is the DP step's, printed at the end).
+
 Each case runs in a fresh process (bench.measure.run_child) so its peak memory (VmHWM) is its
 own. The per-example gradients of the locally-connected first layer are V x hidden_per_block
 floats, so Opacus' overhead stays small; a dense Linear(V, 256) first layer is measured for
@@ -30,6 +34,8 @@ v, batch, steps = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.manual_seed(0)
 if kind == "genotype":
     model = build_model(ModelConfig(n_variants=v), seed=0)
+elif kind == "logistic":
+    model = build_model(ModelConfig(n_variants=v, architecture="logistic"), seed=0)
 else:
     model = nn.Sequential(
         nn.Linear(v + 2, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 1), nn.Flatten(0)
@@ -70,14 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     ok = True
+    dp_ms: dict[tuple[str, int], float] = {}
     print(f"{'model':<28}{'V':>8}{'plain ms':>10}{'DP ms':>10}{'DP/plain':>10}{'plain MB':>10}{'DP MB':>10}")
     for v in args.variants:
-        kinds = ["genotype"] + (["dense MLP V->256->64->1"] if v <= args.dense_max else [])
+        kinds = ["genotype", "logistic"] + (["dense MLP V->256->64->1"] if v <= args.dense_max else [])
         for kind in kinds:
-            code = "genotype" if kind == "genotype" else "dense"
+            code = kind if kind in ("genotype", "logistic") else "dense"
             plain, dp = (measure(code, mode, v, args.batch, args.steps) for mode in ("plain", "dp"))
+            dp_ms[(code, v)] = dp["ms"]
             ratio = dp["ms"] / plain["ms"]
-            name = "GenotypeRiskNet (defaults)" if code == "genotype" else kind
+            name = {"genotype": "GenotypeRiskNet (defaults)", "logistic": "LogisticRiskModel"}.get(code, kind)
             print(
                 f"{name:<28}{v:>8}{plain['ms']:>10.2f}{dp['ms']:>10.2f}{ratio:>10.2f}{plain['peak_rss_mb']:>10.0f}{dp['peak_rss_mb']:>10.0f}"
             )
@@ -87,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"target: DP/plain <= 2.0 at V=20,000, batch {args.batch} -> {'OK' if ok else 'MISSED'} "
                     f"({ratio:.2f}); parameters {plain['params']}"
                 )
+    for v in args.variants:
+        ratio = dp_ms[("logistic", v)] / dp_ms[("genotype", v)]
+        print(
+            f"logistic / network DP step at V={v}: {ratio:.2f} (target: a logistic round costs no more "
+            f"than a network round -> {'OK' if ratio <= 1.0 else 'MISSED'})"
+        )
     return 0
 
 
