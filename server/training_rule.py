@@ -3,10 +3,9 @@
 Why a rule and not a tuning run: choosing the learning rate or clipping norm by trying values
 on the hospitals' patients is itself a release about those patients, which would have to be
 charged to every ledger. The rule uses only what is public in a federation: the model, the
-panel (its size and its allele frequencies, which the coordinator already holds), the variants
-the model reads, and each hospital's declared cohort size (which a hospital uses itself to turn
-a sampling rate into its batch). How each rule was chosen, on simulated federations only, and how
-it compares with the old defaults: docs/models.md.
+panel (its size and its allele frequencies, which the coordinator already holds) and the
+variants the model reads. How each rule was chosen, on simulated federations only, and how it
+compares with the old defaults: docs/models.md.
 
 - network (`GenotypeRiskNet`): the defaults measured for it before the rule existed, unchanged.
 - logistic (`LogisticRiskModel`): every variant column scaled by its Hardy-Weinberg variance
@@ -43,10 +42,10 @@ class TrainingRule:
     momentum: float
 
 
-#: The network's measured defaults (docs/models.md "The network's settings").
+#: The network's measured defaults (docs/models.md "Training settings from public facts").
 NETWORK_RULE = TrainingRule(rounds=10, local_epochs=2, batch_size=32, lr=0.05, clip=1.0, momentum=0.9)
 
-#: The logistic model's rule constants (docs/models.md "The logistic model's rule").
+#: The logistic model's rule constants (docs/models.md "Training settings from public facts").
 LOGISTIC_ROUNDS = 10
 LOGISTIC_LOCAL_EPOCHS = 2
 LOGISTIC_BATCH_SIZE = 32
