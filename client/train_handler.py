@@ -22,7 +22,6 @@ from genofed.client.budget import RoundPrivacy, plan_round
 from genofed.client.coordinator_request import model_digest
 from genofed.client.distributed_round import (
     DistributedRequest,
-    DistributedResult,
     distributed_request,
     noisy_gradient_round,
 )
@@ -109,7 +108,9 @@ def _distributed(
             weight_rows=request.data.public_train,
             augment=request.augment,
         )
-        ledger.charge(_distributed_charge(request, privacy, result))
+        sites = privacy.noise_share_sites
+        note = f"distributed DP: noisy clipped gradient sum, noise shared by {sites} sites"
+        ledger.charge(_round_charge(request, privacy, result.steps, note))
         epsilon_after = ledger.epsilon(request.delta)
         coalition_after = ledger.coalition_epsilon(request.delta)
         context.state["privacy"] = ConfigRecord(
@@ -163,22 +164,6 @@ def _plan_round(
     )
 
 
-def _distributed_charge(request: RoundRequest, privacy: RoundPrivacy, result: DistributedResult) -> Charge:
-    """The ledger entry of a distributed round: both noise multipliers, keyed by the input digest."""
-    return Charge(
-        plan_id=request.plan_id,
-        round=request.server_round,
-        noise_multiplier=privacy.noise_multiplier,
-        coalition_noise_multiplier=privacy.share,
-        sample_rate=privacy.sample_rate,
-        steps=result.steps,
-        epsilon_after=privacy.epsilon_after,
-        time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        note=f"distributed DP: noisy clipped gradient sum, noise shared by {privacy.noise_share_sites} sites",
-        input_digest=request.digest,
-    )
-
-
 def _train_plain(request: RoundRequest) -> TrainResult:
     """Training without DP: the site's own choice (its budget is inf); nothing is charged."""
     rows_x, rows_y = request.data.training_rows()
@@ -216,7 +201,8 @@ def _train_private(
             augment=request.augment,
             public_rows=data.public_rows,
         )
-        ledger.charge(_training_charge(request, privacy, result))
+        note = f"DP-SGD fine-tuning, {training.epochs} local epoch(s)"
+        ledger.charge(_round_charge(request, privacy, result.steps, note))
         epsilon_after, sigma = ledger.epsilon(request.delta), privacy.noise_multiplier
         context.state["privacy"] = ConfigRecord(
             {
@@ -248,16 +234,18 @@ def _plan_training(ledger: PrivacyLedger, request: RoundRequest) -> RoundPrivacy
     )
 
 
-def _training_charge(request: RoundRequest, privacy: RoundPrivacy, result: TrainResult) -> Charge:
-    """The ledger entry of one round of DP-SGD, keyed by the round's input digest."""
+def _round_charge(request: RoundRequest, privacy: RoundPrivacy, steps: int, note: str) -> Charge:
+    """The ledger entry of one training round, keyed by the round's input digest. Under
+    distributed DP it also holds this site's own noise share (None with local DP)."""
     return Charge(
         plan_id=request.plan_id,
         round=request.server_round,
         noise_multiplier=privacy.noise_multiplier,
+        coalition_noise_multiplier=privacy.coalition_noise_multiplier,
         sample_rate=privacy.sample_rate,
-        steps=result.steps,
+        steps=steps,
         epsilon_after=privacy.epsilon_after,
         time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        note=f"DP-SGD fine-tuning, {request.training.epochs} local epoch(s)",
+        note=note,
         input_digest=request.digest,
     )
