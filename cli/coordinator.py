@@ -418,7 +418,7 @@ def run_inspect_model(args: argparse.Namespace) -> int:
     import json
 
     from genofed.common.data.panel import VariantPanel
-    from genofed.server.pretraining.model_file import check_compatible, load_pretrained
+    from genofed.common.scoring.model_file import check_compatible, load_pretrained
 
     model = load_pretrained(args.model, expected_hash=args.expect_hash)
     if args.panel:

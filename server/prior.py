@@ -48,7 +48,7 @@ from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig, build_model
-from genofed.server.pretraining.model_file import PretrainedModel, check_compatible, load_pretrained
+from genofed.common.scoring.model_file import PretrainedModel, check_compatible, load_pretrained
 
 #: How `variant_importance` scores a variant, by source architecture (recorded in the description).
 IMPORTANCE_RULES = {

@@ -24,7 +24,7 @@ import torch
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig, build_model
-from genofed.server.pretraining.model_file import check_compatible, describe, disease_start, load_pretrained
+from genofed.common.scoring.model_file import check_compatible, describe, disease_start, load_pretrained
 from genofed.server.settings import RunSettings
 from genofed.server.training_rule import column_scale, resolve_settings
 

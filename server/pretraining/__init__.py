@@ -40,7 +40,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(train, name)
     if name in _MODEL_FILE:
-        import genofed.server.pretraining.model_file as model_file
+        import genofed.common.scoring.model_file as model_file
 
         return getattr(model_file, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

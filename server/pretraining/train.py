@@ -41,9 +41,9 @@ from genofed.common.data.splits import stratified_split
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.scoring.model_file import PretrainedModel, Task, save_pretrained
 from genofed.common.util.hashing import file_sha256
 from genofed.common.util.progress import Progress
-from genofed.server.pretraining.model_file import PretrainedModel, Task, save_pretrained
 from genofed.server.pretraining.settings import TASKS, PretrainSettings  # noqa: F401 - re-exported: callers import them from here
 
 

@@ -23,6 +23,7 @@ LAYERS = {
     "genofed.common.synthetic": 2,
     "genofed.common.augment": 2,
     "genofed.common.reporting": 2,
+    "genofed.common.scoring": 2,
     "genofed.client": 3,
     "genofed.server": 3,
     "genofed.simulations": 4,

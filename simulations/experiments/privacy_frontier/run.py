@@ -144,7 +144,7 @@ def _priors(
 
 def _source_model(path: Path, source: Path, folder: Path, config: FrontierConfig, say: Progress) -> Path:
     """The logistic source model, pretrained once per federation on its related-disease source."""
-    from genofed.server.pretraining.model_file import check_compatible, load_pretrained
+    from genofed.common.scoring.model_file import check_compatible, load_pretrained
     from genofed.server.pretraining.train import pretrain
 
     if path.exists():

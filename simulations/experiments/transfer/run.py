@@ -33,10 +33,10 @@ import pandas as pd
 from genofed.common.data.layout import PANEL, TEST
 from genofed.common.data.panel import VariantPanel
 from genofed.common.model.network import FINETUNE_MODES, ModelConfig, build_model, set_trainable
+from genofed.common.scoring.model_file import PretrainedModel, check_compatible, load_pretrained
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress, silent
 from genofed.server.evaluation import TestCohort
-from genofed.server.pretraining.model_file import PretrainedModel, check_compatible, load_pretrained
 from genofed.server.pretraining.train import pretrain
 from genofed.server.results import json_default
 from genofed.server.settings import RunSettings

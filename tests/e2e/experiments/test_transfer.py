@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genofed.server.pretraining.model_file import load_pretrained
+from genofed.common.scoring.model_file import load_pretrained
 from genofed.simulations.experiments.transfer import run as transfer_module
 from genofed.simulations.experiments.transfer.run import TransferConfig, run_transfer_experiment
 

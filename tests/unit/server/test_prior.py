@@ -19,7 +19,7 @@ import torch
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig, build_model
-from genofed.server.pretraining.model_file import (
+from genofed.common.scoring.model_file import (
     PretrainedModel,
     PretrainedModelError,
     Task,

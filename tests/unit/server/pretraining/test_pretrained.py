@@ -29,8 +29,7 @@ from genofed.common.model.network import (
     set_trainable,
     trainable_names,
 )
-from genofed.server import settings as settings_module
-from genofed.server.pretraining.model_file import (
+from genofed.common.scoring.model_file import (
     FORMAT,
     PretrainedModel,
     PretrainedModelError,
@@ -42,6 +41,7 @@ from genofed.server.pretraining.model_file import (
     load_pretrained,
     save_pretrained,
 )
+from genofed.server import settings as settings_module
 from genofed.server.pretraining.settings import L2_GRID
 from genofed.server.pretraining.train import PretrainSettings, pretrain
 from genofed.server.settings import RunSettings, SettingsError

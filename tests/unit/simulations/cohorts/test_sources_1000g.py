@@ -14,7 +14,7 @@ import torch
 from genofed.cli.main import main
 from genofed.common.data.readers import read_classes, read_genotypes
 from genofed.common.model.network import build_model
-from genofed.server.pretraining.model_file import disease_start, load_pretrained
+from genofed.common.scoring.model_file import disease_start, load_pretrained
 from genofed.simulations.cohorts.build import simulate_cohorts
 from genofed.simulations.cohorts.presets import THOUSAND_GENOMES
 from genofed.simulations.cohorts.real import load_1000g
