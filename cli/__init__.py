@@ -3,6 +3,10 @@
 Modules:
 
 - `main`: the entry point: the parser with every group's subcommands, and error handling.
+- `parser`: `GenofedParser`, the class of every (sub)command's parser: defaults in every --help,
+  a typo answered with the subcommand's usage and "did you mean ...?".
+- `run_folder`: `genofed simulate --out` on a folder that holds a run: refused, resumed or
+  replaced (`--force`).
 - `data`: `genofed data check`: a hospital's data checked before anything connects or trains.
 - `simulation`: `genofed simulate-cohorts` and `genofed simulate`.
 - `experiments`: `genofed experiment ...`: the paper's experiments, each written to a report.

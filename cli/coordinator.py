@@ -36,6 +36,7 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     _add_start(commands)
     _add_status(commands)
     _add_hospitals(commands)
+    _add_panel(commands)
 
 
 def _add_init(commands: argparse._SubParsersAction) -> None:
@@ -85,7 +86,10 @@ def _add_init_federation_options(init: argparse.ArgumentParser, defaults: RunSet
     from genofed.server.settings import STRATEGIES
 
     init.add_argument(
-        "--rounds", type=int, default=defaults.rounds, help=f"federated rounds (default: {defaults.rounds})"
+        "--rounds",
+        type=int,
+        default=defaults.rounds,
+        help="federated rounds (default: the model's rule from public facts, docs/models.md)",
     )
     init.add_argument(
         "--strategy",
@@ -276,6 +280,72 @@ def _add_hospitals(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("dir", metavar="DIR", help="the federation folder")
     listing.add_argument("--json", action="store_true", help="print the whole list as JSON")
     listing.set_defaults(handler=run_coordinator_hospitals)
+
+
+def _add_panel(commands: argparse._SubParsersAction) -> None:
+    """`coordinator panel`: the federation's panel from the hospitals' variant summaries."""
+    panel = commands.add_parser(
+        "panel",
+        help="build panel.tsv from the hospitals' variant summaries (genofed hospital variants)",
+        description=(
+            "Combine the variant summaries the hospitals released into the federation's panel: variants "
+            "matched by position and allele pair (REF/ALT swaps converted), kept when at least --min-sites "
+            "sites report them, A/T and C/G SNPs dropped when sites report them in both orientations, then "
+            "pooled call rate and minor allele frequency filters; genomic order, pooled alt frequencies "
+            "(docs/panel.md)."
+        ),
+    )
+    panel.add_argument(
+        "--summaries", required=True, nargs="+", metavar="FILE", help="one variant summary per hospital"
+    )
+    panel.add_argument(
+        "--out", required=True, metavar="FILE", help="the panel to write (refused if it exists)"
+    )
+    panel.add_argument(
+        "--min-sites",
+        type=int,
+        default=2,
+        metavar="K",
+        help="keep variants reported by at least K sites (default: 2)",
+    )
+    panel.add_argument(
+        "--min-call-rate",
+        type=float,
+        default=0.9,
+        metavar="X",
+        help="keep variants whose pooled call rate is at least X (default: 0.9)",
+    )
+    panel.add_argument(
+        "--min-maf",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="keep variants whose pooled minor allele frequency is at least X (default: 0, keep all)",
+    )
+    panel.add_argument("--force", action="store_true", help="replace an existing --out file")
+    panel.set_defaults(handler=run_coordinator_panel)
+
+
+def run_coordinator_panel(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from genofed.common.data.panel_building import PanelRules, build_panel
+    from genofed.common.data.variant_summary import VariantSummary
+    from genofed.common.util.checks import require
+
+    out = Path(args.out)
+    require(args.force or not out.exists(), f"{out} exists; choose a new file or pass --force to replace it")
+    summaries = [VariantSummary.load(path) for path in args.summaries]
+    rules = PanelRules(args.min_sites, args.min_call_rate, args.min_maf)
+    panel, report = build_panel(
+        summaries, min_sites=rules.min_sites, min_call_rate=rules.min_call_rate, min_maf=rules.min_maf
+    )
+    require(len(panel) > 0, "no variant passed the rules: nothing written; see the counts above")
+    panel.save(out)
+    for line in report.lines(rules):
+        print(line)
+    print(f"wrote {len(panel)} variants to {out}")
+    return 0
 
 
 def run_coordinator_init(args: argparse.Namespace) -> int:
@@ -491,10 +561,13 @@ def register_pretrain(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
+        "--label-column",
         "--label",
+        dest="label",
         default=defaults.label,
         metavar="COLUMN",
-        help=f"phenotypes.csv column to predict (default: {defaults.label})",
+        help="the phenotype file's column to predict: 0/1 (or case/control) for --task binary, class "
+        f"names for multiclass; --label is the older spelling (default: {defaults.label})",
     )
     parser.add_argument(
         "--model",

@@ -37,9 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--panel", metavar="FILE", help="the federation's panel.tsv: align to it and report coverage"
     )
-    check.add_argument(
-        "--label-column", default="label", help="name of the 0/1 disease column (default: label)"
-    )
+    add_label_column_argument(check)
     check.add_argument(
         "--min-samples", type=int, default=20, help="refuse cohorts smaller than this (default: 20)"
     )
@@ -52,6 +50,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--json", action="store_true", help="print the summary as JSON")
     check.set_defaults(handler=run_check)
     data.set_defaults(handler=lambda args: data.print_help() or 2)
+
+
+def add_label_column_argument(
+    parser: argparse.ArgumentParser, *, node_config: bool = False, dest: str = "label_column"
+) -> None:
+    """`--label-column NAME`: the phenotype files' 0/1 disease column, one spelling for every
+    command that reads phenotypes. `node_config`: say that it is recorded for the SuperNode."""
+    recorded = " (recorded in the node config as label-column)" if node_config else ""
+    parser.add_argument(
+        "--label-column",
+        dest=dest,
+        default="label",
+        metavar="NAME",
+        help="the phenotype file's 0/1 (or case/control) disease column; a missing one is refused with "
+        f"the columns that look like a binary label{recorded} (default: label)",
+    )
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 
+from genofed.cli.data import add_label_column_argument
 from genofed.common.errors import ConfigError
 from genofed.common.util.progress import Progress
 
@@ -247,7 +248,9 @@ def register_synthetic_utility(experiments: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cohorts",
         metavar="DIR",
-        help="reuse simulated cohorts of the same preset and seed (default: OUT/cohorts)",
+        help="reuse simulated cohorts of the same preset and seed: only a folder `genofed simulate-cohorts` "
+        "wrote (its clinics' sizes, label column `label` and test/ are what the experiment draws sites "
+        "from); not a federation of real hospitals (default: OUT/cohorts)",
     )
     parser.add_argument("--sizes", metavar="N,N,...", help="patients per site (default: 50,100)")
     parser.add_argument("--seeds", metavar="S,S,...", help="seeds (default: 1,2,3)")
@@ -333,7 +336,9 @@ def register_augmentation(experiments: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cohorts",
         metavar="DIR",
-        help="reuse simulated cohorts of the same preset and seed (default: OUT/cohorts)",
+        help="reuse simulated cohorts of the same preset and seed: only a folder `genofed simulate-cohorts` "
+        "wrote (its clinics' sizes, label column `label` and test/ are what the experiment draws sites "
+        "from); not a federation of real hospitals (default: OUT/cohorts)",
     )
     parser.add_argument("--sizes", metavar="N,N,...", help="patients per site (default: 25,50,100,200)")
     parser.add_argument("--seeds", metavar="S,S,...", help="seeds (default: 1,2,3)")
@@ -426,9 +431,10 @@ def register_privacy_frontier(experiments: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="DIR",
-        help="an existing federation folder (`genofed simulate-cohorts`; with --with-sources for the source "
-        "prior); repeatable",
+        help="an existing federation folder with panel.tsv and a test/ cohort (the frontier is measured on "
+        "it), e.g. from `genofed simulate-cohorts` (--with-sources for the source prior); repeatable",
     )
+    add_label_column_argument(parser)
     parser.add_argument("--designs", metavar="D,D,...", help="designs to run (default: all eight)")
     parser.add_argument(
         "--epsilons", metavar="E,E,...", help="per-site privacy budgets, inf = no DP (default: 1,3,8,inf)"
@@ -478,6 +484,13 @@ def run_privacy_frontier(args: argparse.Namespace) -> int:
             changes[option] = _numbers(getattr(args, option), kind, f"--{option}")
     if args.prior_variants is not None:
         changes["prior_variants"] = args.prior_variants
+    if args.label_column != config.run.label_column:  # every --data folder's, and their test cohorts'
+        if not args.data or args.federations:
+            raise ExperimentArgumentError(
+                f"--label-column {args.label_column} names the column of your --data folders; the simulated "
+                "federations (--federations) call it label: run them separately"
+            )
+        changes["run"] = replace(config.run, label_column=args.label_column)
     config = replace(config, **changes)  # re-runs FrontierConfig's checks: bad values are one-line errors
     from genofed.simulations.experiments.privacy_frontier.run import run_frontier_experiment
 

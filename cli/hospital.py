@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from genofed.cli.data import add_label_column_argument
+
 #: What `hospital check` says about the site's ledger (genofed.client.agent.ledger_binding actions).
 LEDGER_ACTIONS = {
     "ok": "bound to these files",
@@ -33,6 +35,7 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     _add_check(commands)
     _add_start(commands)
     _add_audit(commands)
+    _add_variants(commands)
 
 
 def _add_init(commands: argparse._SubParsersAction) -> None:
@@ -68,6 +71,7 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--phenotypes", required=True, metavar="FILE", help="phenotypes.csv (sample_id, label, ...)"
     )
+    add_label_column_argument(check, node_config=True)
     check.add_argument(
         "--panel",
         metavar="FILE",
@@ -239,6 +243,7 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         declared_size=args.declared_size,
         max_evaluations=args.max_evaluations,
         model=args.model,
+        label_column=args.label_column,
     )
     summary, alignment = bound["summary"], bound.get("alignment") or {}
     print(
@@ -314,18 +319,101 @@ def run_hospital_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_variants(commands: argparse._SubParsersAction) -> None:
+    """`hospital variants`: the site's variant summary, from which the federation builds its panel."""
+    variants = commands.add_parser(
+        "variants",
+        help="write what this site shares about its variants, for the federation's panel (docs/panel.md)",
+        description=(
+            "Count, per variant, the called alleles and alt alleles of this hospital's patients and write "
+            "them with the variant ids and the patient count: rounded to --round-to alleles and declared "
+            "public by the hospital (--release rounded, not differential privacy), or with Gaussian noise "
+            "charged to the site's privacy ledger in --state-dir (--release dp). The coordinator combines "
+            "every site's file with `genofed coordinator panel`. Variant ids are released as public, like a "
+            "genotyping array's manifest: a site whose variant list is itself sensitive must not run this."
+        ),
+    )
+    variants.add_argument("--genotypes", required=True, metavar="FILE", help="VCF, PLINK or table")
+    variants.add_argument(
+        "--out", required=True, metavar="FILE", help="the summary file to write (refused if it exists)"
+    )
+    variants.add_argument(
+        "--site", default="", metavar="NAME", help="the hospital's name (default: the genotype file's folder)"
+    )
+    variants.add_argument(
+        "--release",
+        default="rounded",
+        choices=("rounded", "dp"),
+        help="rounded: counts rounded, declared public; dp: Gaussian noise, charged (default: rounded)",
+    )
+    variants.add_argument(
+        "--round-to",
+        type=int,
+        default=10,
+        metavar="R",
+        help="rounded release: counts to a multiple of R alleles (default: 10)",
+    )
+    variants.add_argument(
+        "--epsilon", type=float, help="dp release: what it may add to the site's epsilon (default: none)"
+    )
+    variants.add_argument("--delta", type=float, default=1e-5, help="DP delta (default: 1e-5)")
+    variants.add_argument(
+        "--budget",
+        type=float,
+        help="the site's lifetime epsilon cap: refuse a dp release exceeding it (default: none)",
+    )
+    variants.add_argument(
+        "--state-dir",
+        default="",
+        metavar="DIR",
+        help="the site's state folder holding its privacy ledger (required with dp; default: none)",
+    )
+    variants.add_argument("--force", action="store_true", help="replace an existing --out file")
+    variants.set_defaults(handler=run_hospital_variants)
+
+
+def run_hospital_variants(args: argparse.Namespace) -> int:
+    from genofed.client.variant_release import VariantReleaseOptions, release_variants
+
+    options = VariantReleaseOptions(
+        site=args.site,
+        release=args.release,
+        round_to=args.round_to,
+        epsilon=args.epsilon,
+        delta=args.delta,
+        budget=args.budget,
+        state_dir=args.state_dir,
+        force=args.force,
+    )
+    summary = release_variants(args.genotypes, args.out, options)
+    release = summary.release
+    print(f"wrote the variant summary of {summary.site} to {args.out}: {len(summary)} variants")
+    if release.mode == "rounded":
+        print(
+            f"  counts rounded to {release.round_to} alleles, declared public by this hospital "
+            "(not differential privacy)"
+        )
+    else:
+        print(
+            f"  Gaussian noise, sd {release.noise_sd:.3g} per count (noise multiplier "
+            f"{release.noise_multiplier:.3g}), charged to {args.state_dir}: epsilon {release.epsilon:g} "
+            f"at delta {release.delta:g}"
+        )
+    return 0
+
+
 def register_synth(subparsers: argparse._SubParsersAction) -> None:
     """`genofed synth`: the site's files, the privacy spent on the generator, what it generates."""
     parser = subparsers.add_parser(
         "synth",
         help="generate a validated synthetic copy of this hospital's cohort (VCF + phenotypes.csv + report)",
         description=(
-            "Train a label-conditional generator (VAE, or GAN with --generator gan) on 80 %% of the "
+            "Train a label-conditional generator (VAE, or GAN with --generator gan) on 80 % of the "
             "hospital's patients (DP-SGD with --epsilon, charged to the site's privacy ledger in "
             "--state-dir), sample synthetic records, drop those too close to a real one, and validate the "
             "batch (allele and genotype frequencies, LD, population structure, associations and the "
             "spurious-association rate, distance to closest record, exact copies, adversarial accuracy, "
-            "membership inference) against the 20 %% it never saw. Only a batch that passes is written; "
+            "membership inference) against the 20 % it never saw. Only a batch that passes is written; "
             "OUT/report.md and OUT/validation.json are written either way."
         ),
     )
@@ -333,6 +421,7 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--phenotypes", required=True, metavar="FILE", help="phenotypes.csv (sample_id, label, sex, age)"
     )
+    add_label_column_argument(parser)
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="new folder for the synthetic cohort and its report"
     )
@@ -403,6 +492,7 @@ def run_synth(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         phase=args.phase,
         temperature=args.temperature,
+        label_column=args.label_column,
     )
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)
     if summary["passed"]:
@@ -411,8 +501,7 @@ def run_synth(args: argparse.Namespace) -> int:
             f"{summary['records_dropped_as_too_close']} dropped as too close to a real patient)"
         )
         return 0
-    print(
-        f"the synthetic batch FAILED validation ({', '.join(summary['failed_checks'])}): no records written; "
-        f"see {args.out}/report.md"
-    )
+    from genofed.client.synth_advice import failure_message
+
+    print(failure_message(summary, args.out, args.state_dir))
     return 1

@@ -15,15 +15,18 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from genofed.cli import coordinator, data, experiments, hospital, simulation
+from genofed.cli import coordinator, data, experiments, hospital, predict, simulation
+from genofed.cli.parser import GenofedParser
 from genofed.common.errors import GenofedError
+from genofed.common.util.progress import progress_bars
 
 #: Modules that add subcommands, in the order `genofed --help` lists them.
-COMMAND_MODULES = (data, simulation, experiments, coordinator, hospital)
+COMMAND_MODULES = (data, simulation, experiments, coordinator, hospital, predict)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """`genofed` and every subcommand, each a `GenofedParser` (defaults in --help, typo hints)."""
+    parser = GenofedParser(
         prog="genofed",
         description=(
             "Federated, differentially private disease-risk models for small rare-disease "
@@ -48,8 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    # bars with time left on a terminal (none under --quiet; silent anyway in a log or a pipe)
+    bars = None if getattr(args, "quiet", False) else sys.stderr
     try:
-        return int(handler(args) or 0)
+        with progress_bars(bars):
+            return int(handler(args) or 0)
     except GenofedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from genofed.common.errors import ConfigError
+from genofed.common.util.checks import require_at_least
 
 if TYPE_CHECKING:
     from genofed.server.settings import RunSettings
@@ -86,8 +87,13 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data",
         metavar="DIR",
-        help="federation folder from `genofed simulate-cohorts` (default: simulate one)",
+        help="federation folder: one sub-folder per hospital with its genotypes (VCF/BCF, PLINK or a "
+        "table) and phenotype file, optional test/ and panel.tsv (docs/data-formats.md); e.g. from "
+        "`genofed simulate-cohorts` (default: simulate one)",
     )
+    from genofed.cli.data import add_label_column_argument
+
+    add_label_column_argument(parser)
     parser.add_argument(
         "--out", required=True, metavar="RUN", help="run folder for results, report, model, checkpoints"
     )
@@ -102,7 +108,19 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
     _add_start_model_options(parser, defaults)
     _add_synthetic_options(parser, defaults)
     _add_secagg_and_evaluation_options(parser, defaults)
-    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints (same settings)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in RUN from its checkpoints and privacy ledgers (same settings)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the run in RUN: its results, report, model, checkpoints and privacy ledgers are "
+        "deleted first, so the new run starts with fresh ledgers; --data is never deleted, and RUN/cohorts "
+        "is kept when it holds this --preset and --seed. Without --force or --resume, a RUN that holds "
+        "files is refused",
+    )
     parser.add_argument(
         "--no-references", action="store_true", help="skip the local-only and pooled reference models"
     )
@@ -307,14 +325,25 @@ def _add_secagg_and_evaluation_options(parser: argparse.ArgumentParser, defaults
         "(the last rounds, evenly spaced); each is a DP release paid from its budget, 0 = none "
         f"(default: {defaults.site_evaluations})",
     )
+    parser.add_argument(
+        "--prevalence",
+        type=float,
+        default=defaults.prevalence,
+        metavar="P",
+        help="the disease's prevalence where the model is to be used, e.g. 0.015; the report gives PPV and "
+        "NPV at it (a simulated federation's truth.json is used when this is 0) "
+        f"(default: {defaults.prevalence:g} = unknown)",
+    )
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    """Check every argument, make RUN ready (refuse, resume or replace), simulate the cohorts when
+    there is no --data, then run the federation and write its report. Nothing is simulated or
+    written before the settings and the files they name have passed their checks."""
     from pathlib import Path
 
-    from genofed.server.report import format_summary, write_report
+    from genofed.cli.run_folder import COHORTS, Cohorts, prepare_run_folder
     from genofed.server.settings import RunSettings
-    from genofed.simulations.local.simulate import simulate
 
     started = time.monotonic()
 
@@ -323,14 +352,12 @@ def run_simulate(args: argparse.Namespace) -> int:
             print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     out = Path(args.out)
-    data = Path(args.data) if args.data else out / "cohorts"
-    if not args.data:
-        from genofed.simulations.cohorts.build import ensure_cohorts
-
-        ensure_cohorts(data, preset=args.preset, seed=args.seed, progress=progress)
+    data = Path(args.data) if args.data else out / COHORTS
+    require_at_least("--seed", args.seed, 0, hint="the seed of the simulated cohorts")
     settings = RunSettings(
         data_dir=str(data),
         out_dir=str(out),
+        label_column=args.label_column,
         rounds=args.rounds,
         strategy=args.strategy,
         trim_beta=args.trim_beta,
@@ -363,7 +390,20 @@ def run_simulate(args: argparse.Namespace) -> int:
         augment=args.augment,
         secagg=args.secagg,
         site_evaluations=args.site_evaluations,
+        prevalence=args.prevalence,
     )
+    settings.check_inputs(data=bool(args.data))
+    simulated = None if args.data else Cohorts(args.preset, args.seed)
+    deleted = prepare_run_folder(out, data=data, force=args.force, resume=args.resume, simulated=simulated)
+    if deleted:
+        progress(f"--force: deleted the previous run's {', '.join(deleted)} in {out} (fresh privacy ledgers)")
+    if not args.data:
+        from genofed.simulations.cohorts.build import ensure_cohorts
+
+        ensure_cohorts(data, preset=args.preset, seed=args.seed, progress=progress)
+    from genofed.server.report import format_summary, write_report  # torch and Flower: after the checks
+    from genofed.simulations.local.simulate import simulate
+
     results = simulate(settings, progress=progress, references=not args.no_references, verbose=args.verbose)
     report = write_report(out, results)
     print(format_summary(results, report))
@@ -371,7 +411,6 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genofed.common.util.checks import require_at_least
     from genofed.simulations.cohorts.build import (
         simulate_cohorts,  # msprime and friends load only when simulating
     )

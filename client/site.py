@@ -1,9 +1,11 @@
 """Which hospital a ClientApp serves, and that hospital's data, prepared once per process.
 
 A deployed hospital agent names its files in the SuperNode's node config
-(`genotypes=... phenotypes=... panel=... state-dir=...`). In the simulation mode every virtual
+(`genotypes=... phenotypes=... panel=... state-dir=...`, and `label-column=...` when the disease
+column is not called `label`). In the simulation mode every virtual
 SuperNode gets only a `partition-id`, which picks the n-th hospital folder of the run's
-`data-dir`: the same files a clinic would hand over, read by the same loader.
+`data-dir` (`genofed.common.data.layout`): the same files a clinic would hand over, read by the
+same loader, with the run's `label-column` and `panel` (default `data-dir/panel.tsv`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class SiteConfig:
     #: simulated site also reads the run config key; inf: no cap). Unlike `epsilon_budget`, this
     #: holds whatever the coordinator claims about how many sites share the noise.
     max_coalition_epsilon: float = math.inf
+    #: The 0/1 disease column of the phenotype file (node config `label-column`; a simulated site
+    #: reads the run config key `label-column`, the same for every hospital of the simulation).
+    label_column: str = "label"
 
 
 def resolve_site(node_config: dict, run_config: dict) -> SiteConfig:
@@ -109,6 +114,7 @@ def _deployed_site(node_config: dict, budget: float | None) -> SiteConfig:
         augment=str(node_config.get("augment", "") or ""),
         known_causal=Path(str(node_config["known-causal"])) if node_config.get("known-causal") else None,
         require_secagg=str(node_config.get("require-secagg", "false")).lower() in ("1", "true", "yes"),
+        label_column=_label_column(node_config),
         **_pinned(node_config),
     )
 
@@ -134,12 +140,13 @@ def _simulated_site(node_config: dict, run_config: dict, budget: float | None) -
         folder.name,
         folder.genotypes,
         folder.phenotypes,
-        data_dir / PANEL,
+        Path(str(run_config.get("panel") or data_dir / PANEL)),
         state_dir,
         budget,
         simulated=True,
         synthetic=state_dir / SIMULATED_SYNTHETIC if ratio > 0 else None,
         synthetic_ratio=ratio,
+        label_column=_label_column(run_config),
         **_pinned({"max-coalition-epsilon": run_config.get("max-coalition-epsilon"), **node_config}),
     )
 
@@ -157,6 +164,13 @@ def _pinned(node_config: dict) -> dict:
         "declared_size": _declared(node_config.get("declared-size")),
         "max_coalition_epsilon": _coalition_cap(node_config.get("max-coalition-epsilon")),
     }
+
+
+def _label_column(config: dict) -> str:
+    """`label-column` of a node or run config: the phenotype file's 0/1 disease column."""
+    column = str(config.get("label-column") or "label").strip()
+    require(bool(column), "label-column is empty: name the phenotype file's 0/1 disease column")
+    return column
 
 
 def _coalition_cap(value: object) -> float:
@@ -271,6 +285,7 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
         synthetic,
         site.synthetic_ratio,
         site.declared_size,
+        site.label_column,
         stamp,
     )
 
@@ -284,10 +299,11 @@ def _load_cached(
     synthetic_dir: Path | None,
     ratio: float,
     declared_size: int | None,
+    label_column: str,
     _stamp: tuple,
 ) -> SiteTensors:
     panel = VariantPanel.load(panel_path)
-    cohort = load_site(genotypes, phenotypes, panel=panel).cohort
+    cohort = load_site(genotypes, phenotypes, panel=panel, label_column=label_column).cohort
     spec = FeatureSpec(alt_freq=panel.alt_freq)
     features = encode(spec, cohort)
     train, val = validation_split(cohort.sample_ids, split_seed)

@@ -65,6 +65,9 @@ class SynthOptions:
     phase: str = "auto"
     epochs: int | None = None  # generator training epochs; None: the generator's default
     temperature: float = 1.0  # sampling temperature; < 1 sharpens each variant's categorical
+    #: The input phenotype file's 0/1 disease column; the synthetic phenotypes.csv always calls it
+    #: `label` (the column the training path reads back, `genofed.client.synthetic_use`).
+    label_column: str = "label"
     thresholds: Thresholds = Thresholds()
 
     def __post_init__(self) -> None:
@@ -92,7 +95,7 @@ def synthesize(
     _check_destination(out, options)
     private = not math.isinf(options.epsilon)
     settings = options.settings()
-    cohort = load_site(genotypes, phenotypes).cohort
+    cohort = load_site(genotypes, phenotypes, label_column=options.label_column).cohort
     dosages, labels = impute_mode(cohort.dosages), cohort.labels.astype(np.int8)
     covariates = _covariates(cohort.covariates)
     haplotypes, phase_note = _haplotypes(genotypes, cohort, options.phase)

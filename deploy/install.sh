@@ -48,7 +48,8 @@ pip_install -e "$extras"
 
 if [ $with_tests = 1 ]; then
     missing=()
-    for tool in bcftools plink2 tabix; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+    # chromium: the report test opens report.html in a real headless browser
+    for tool in bcftools plink2 tabix chromium; do command -v "$tool" >/dev/null || missing+=("$tool"); done
     # nginx lives in /usr/sbin, which is not on every PATH
     command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
     if [ ${#missing[@]} -gt 0 ]; then

@@ -1,6 +1,6 @@
 """The coordinator's Flower ServerApp: settings from the run config, one federation, its outputs
-(RUN/model.pt, RUN/results.json, RUN/report.md); and the grid a deployed coordinator restricts
-to its admitted hospitals."""
+(RUN/model.pt, RUN/results.json, RUN/test_predictions.csv, RUN/report.md); and the grid a
+deployed coordinator restricts to its admitted hospitals."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from typing import Any
 from flwr.app import Context, Message
 from flwr.serverapp import Grid, ServerApp
 
+from genofed.common.data.panel import VariantPanel
 from genofed.common.util.progress import Progress
-from genofed.server.federation import run_federation
+from genofed.server.federation import FederationResult, load_test_cohort, panel_path, run_federation
 from genofed.server.report import write_report
-from genofed.server.results import federation_results, write_model, write_results
+from genofed.server.results import federation_results, write_model, write_results, write_test_predictions
 from genofed.server.service.federation_folder import admitted_nodes, deployed_run_config
 from genofed.server.settings import RunSettings
 
@@ -54,10 +55,21 @@ def run_server(grid: Grid, context: Context, defaults: Mapping[str, Any], progre
     say = progress or (None if settings.quiet else _stderr)
     fed = run_federation(grid, settings, say)
     out_dir = Path(settings.out_dir)
-    write_model(out_dir, fed)
+    panel = VariantPanel.load(panel_path(fed.settings))
     results = federation_results(fed, fed.settings)
+    write_model(out_dir, fed, panel, results)
+    _write_test_predictions(out_dir, fed, panel)
     write_results(out_dir, results)
     write_report(out_dir, results)  # `genofed simulate` rewrites it with its reference models
+
+
+def _write_test_predictions(out_dir: Path, fed: FederationResult, panel: VariantPanel) -> None:
+    """RUN/test_predictions.csv when the coordinator has a test cohort: the final model's risk
+    of every test person (read again here: the federation keeps only its metrics)."""
+    test = load_test_cohort(fed.settings, panel)
+    if test is not None:
+        risks = test.predict(fed.model_config, fed.state_dict)
+        write_test_predictions(out_dir, list(test.sample_ids), test.labels, risks)
 
 
 class AdmittedGrid(Grid):

@@ -10,24 +10,41 @@ import numpy as np
 import torch
 
 from genofed.common.data.features import FeatureSpec, encode
-from genofed.common.data.layout import GENOTYPES, PHENOTYPES
+from genofed.common.data.layout import RULE_HINT, site_files
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
+from genofed.common.errors import DataError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
 
 
 @dataclass(frozen=True)
 class TestCohort:
+    """The coordinator's held-out cohort, encoded as the hospitals encode theirs; `sample_ids` in
+    row order (for RUN/test_predictions.csv)."""
+
     features: np.ndarray
     labels: np.ndarray
+    sample_ids: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, folder: Path, panel: VariantPanel) -> TestCohort:
-        cohort = load_site(folder / GENOTYPES, folder / PHENOTYPES, panel=panel).cohort
-        return cls(encode(FeatureSpec(alt_freq=panel.alt_freq), cohort), cohort.labels.astype(np.float32))
+    def load(cls, folder: Path, panel: VariantPanel, *, label_column: str = "label") -> TestCohort:
+        """The cohort in `folder`, its files found as a hospital folder's are (`site_files`)."""
+        files = site_files(folder)
+        if files is None:
+            raise DataError(folder, "the test cohort folder holds no genotype file", hint=RULE_HINT)
+        cohort = load_site(files.genotypes, files.phenotypes, panel=panel, label_column=label_column).cohort
+        return cls(
+            encode(FeatureSpec(alt_freq=panel.alt_freq), cohort),
+            cohort.labels.astype(np.float32),
+            tuple(cohort.sample_ids),
+        )
 
-    def evaluate(self, model_config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> dict:
+    def predict(self, model_config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> np.ndarray:
+        """The model's predicted risk of every person, in row order."""
         model = build_model(model_config, seed=0)
         model.load_state_dict(state_dict)
-        return binary_metrics(self.labels, predict_proba(model, self.features))
+        return predict_proba(model, self.features)
+
+    def evaluate(self, model_config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> dict:
+        return binary_metrics(self.labels, self.predict(model_config, state_dict))

@@ -40,6 +40,7 @@ __all__ = [
     "Rounds",
     "evaluate_config",
     "load_test_cohort",
+    "panel_path",
     "run_federation",
     "train_config",
 ]
@@ -95,7 +96,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     """Run the federation `settings` describe on `grid`; `progress` gets one line per round."""
     say = progress or silent
     started = time.perf_counter()
-    panel = VariantPanel.load(_panel_path(settings))
+    panel = VariantPanel.load(panel_path(settings))
     begin = start_model(settings, panel)
     settings, model_config, initial = begin.settings, begin.config, begin.weights
     test = load_test_cohort(settings, panel)
@@ -133,7 +134,9 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
 
 
 def load_test_cohort(settings: RunSettings, panel: VariantPanel) -> TestCohort | None:
-    """The held-out test cohort: test-dir, else data-dir/test when it exists; None without one."""
+    """The held-out test cohort: test-dir, else data-dir/test when it exists; None without one
+    (it is optional: the model is then judged by the hospitals' DP validation releases only).
+    Its files are found as a hospital folder's, and read with the run's label column."""
     folder = (
         Path(settings.test_dir)
         if settings.test_dir
@@ -141,7 +144,7 @@ def load_test_cohort(settings: RunSettings, panel: VariantPanel) -> TestCohort |
     )
     if folder is None or not folder.is_dir():
         return None
-    return TestCohort.load(folder, panel)
+    return TestCohort.load(folder, panel, label_column=settings.label_column)
 
 
 def _say_start(
@@ -268,7 +271,8 @@ def _train_secagg(grid: Grid, rounds: Rounds) -> int:
     ).bytes_per_client_round()
 
 
-def _panel_path(settings: RunSettings) -> Path:
+def panel_path(settings: RunSettings) -> Path:
+    """The run's variant panel: `panel` when set, else the federation folder's panel.tsv."""
     if settings.panel:
         return Path(settings.panel)
     if settings.data_dir:

@@ -1,16 +1,24 @@
-"""RUN/results.json and RUN/model.pt: the contract that checks, docs and reports rely on
-(field names in ../shared/DESIGN.md)."""
+"""RUN/results.json, RUN/model.pt and RUN/test_predictions.csv: the contract that checks, docs
+and reports rely on (field names in ../shared/DESIGN.md; the model file in
+`genofed.common.scoring.model_file`, docs/predicting.md)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
+import platform
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from genofed.common.data.features import FeatureSpec
+from genofed.common.data.panel import VariantPanel
 from genofed.common.model.network import build_model
 from genofed.common.privacy.accountant import epsilon_of, sample_rate, steps_per_epoch
 from genofed.common.privacy.release import (
@@ -20,13 +28,18 @@ from genofed.common.privacy.release import (
     pooled_histogram,
     release_step,
 )
-from genofed.common.util.atomic import atomic_path, write_text_atomic
+from genofed.common.scoring.model_file import ModelFile, Task, features_dict, save_model_file
+from genofed.common.scoring.operating import NO_THRESHOLD, operating_point, risk_distribution
+from genofed.common.util.atomic import write_text_atomic
 from genofed.server.federation import FederationResult
 from genofed.server.round_log import RoundLog, coalition_epsilon_by_site
 from genofed.server.settings import RunSettings
 
 RESULTS = "results.json"
 MODEL = "model.pt"
+#: One row per test person: the final model's risk (written when the run has a test cohort).
+TEST_PREDICTIONS = "test_predictions.csv"
+TEST_PREDICTION_COLUMNS = ("sample_id", "label", "risk")
 
 
 def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str, Any]:
@@ -59,6 +72,7 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "plan_id": fed.plan_id,
         "refusals": {str(r): reasons for r, reasons in sorted(fed.log.refused.items())},
         "site_evaluation": evaluation,
+        "operating_point": results_operating_point(fed),
         # the coordinator's screening of each update (docs/robust-aggregation.md)
         "update_norms": {str(r): norms for r, norms in sorted(fed.log.update_norms.items())},
         "capped_examples": {str(r): notes for r, notes in sorted(fed.log.capped.items())},
@@ -101,11 +115,10 @@ def site_evaluation(log: RoundLog) -> dict[str, Any] | None:
     derived from noisy counts, with the spread of the AUC that the DP noise alone causes
     (`auc_noise_sd`), and the noise per count each hospital used. None if no hospital evaluated.
     """
-    rounds = [r for r, sites in log.evaluate.items() if any("val-histogram" in m for m in sites.values())]
-    if not rounds:
+    last = last_evaluation(log)
+    if last is None:
         return None
-    last = max(rounds)
-    released = {name: m for name, m in log.evaluate[last].items() if "val-histogram" in m}
+    round_, released = last
     per_site = {
         name: _histogram_summary(as_histogram(m["val-histogram"]), float(m.get("val-noise", 0.0)))
         for name, m in sorted(released.items())
@@ -113,12 +126,55 @@ def site_evaluation(log: RoundLog) -> dict[str, Any] | None:
     pooled = pooled_histogram([m["val-histogram"] for m in released.values()])
     pooled_sigma = math.sqrt(sum(float(m.get("val-noise", 0.0)) ** 2 for m in released.values()))
     return {
-        "round": last,
+        "round": round_,
         "sites": per_site,
         "pooled": _histogram_summary(pooled, pooled_sigma),
+        # the summed noisy counts themselves (controls' bins, cases' bins): what the summaries,
+        # the operating point and the model file's risk distribution are read from
+        "pooled_histogram": [[round(float(c), 4) for c in row] for row in pooled],
         "note": "derived from each hospital's noisy score histogram (a DP release charged to its ledger); "
         "auc_noise_sd is the spread the DP noise alone causes, the small-sample error comes on top",
     }
+
+
+def last_evaluation(log: RoundLog) -> tuple[int, dict[str, dict[str, Any]]] | None:
+    """The last round in which hospitals released validation histograms, and their releases by
+    hospital; None if none did."""
+    rounds = [r for r, sites in log.evaluate.items() if any("val-histogram" in m for m in sites.values())]
+    if not rounds:
+        return None
+    last = max(rounds)
+    return last, {name: m for name, m in log.evaluate[last].items() if "val-histogram" in m}
+
+
+def _pooled_release(log: RoundLog) -> tuple[int, np.ndarray] | None:
+    """The last evaluation round and the sum of its released histograms; None without one."""
+    last = last_evaluation(log)
+    if last is None:
+        return None
+    round_, released = last
+    return round_, pooled_histogram([m["val-histogram"] for m in released.values()])
+
+
+def results_operating_point(fed: FederationResult) -> dict[str, Any]:
+    """results.json `operating_point`: the threshold chosen on the hospitals' released validation
+    histograms (`genofed.common.scoring.operating.operating_point`; post-processing of releases
+    already charged to their ledgers, so it costs no privacy), or `threshold` None and why."""
+    pooled = _pooled_release(fed.log)
+    point = operating_point(pooled[1], round_=pooled[0]) if pooled else None
+    if point is None:
+        return {"threshold": None, "rule": None, "note": NO_THRESHOLD if pooled is None else _EMPTY_CLASS}
+    final_round = max((r["round"] for r in fed.rounds), default=0)
+    note = "post-processing of the hospitals' DP validation histograms: no privacy cost beyond their release"
+    if point["round"] != final_round:
+        note += f"; read from the model of round {point['round']}, not the final round {final_round}"
+    return {**point, "final_round": final_round, "note": note}
+
+
+_EMPTY_CLASS = (
+    "no operating threshold: the pooled noisy validation histogram has no cases or no controls; "
+    "risks and percentiles only"
+)
 
 
 def release_costs(
@@ -174,18 +230,82 @@ def write_results(out_dir: Path, results: dict[str, Any]) -> Path:
     return path
 
 
-def write_model(out_dir: Path, fed: FederationResult) -> Path:
+def final_model_file(fed: FederationResult, panel: VariantPanel, results: dict[str, Any]) -> ModelFile:
+    """The run's final model as a model file: the weights, the panel, the task (the run's label
+    column), what `genofed predict` needs (`operating`: the encoding's constants, the operating
+    threshold of results.json, the risk distribution for percentiles) and the provenance."""
+    settings = fed.settings
+    pooled = _pooled_release(fed.log)
+    threshold = results.get("operating_point") or {}
+    operating = {
+        "features": features_dict(FeatureSpec(alt_freq=panel.alt_freq)),
+        "threshold": threshold if threshold.get("threshold") is not None else None,
+        "threshold_note": threshold.get("note"),
+        "risk_distribution": risk_distribution(pooled[1], round_=pooled[0]) if pooled else None,
+    }
+    provenance = {
+        "source": f"federated run {settings.out_dir}",
+        "kind": "federated",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "genofed_version": genofed_version(),
+        "plan_id": fed.plan_id,
+        "rounds": max((r["round"] for r in fed.rounds), default=0),
+        "samples": sum(int(s["train"]) + int(s["validation"]) for s in fed.sites.values()),
+        "sites": {
+            name: {"train": s["train"], "validation": s["validation"]} for name, s in fed.sites.items()
+        },
+        "metrics": {
+            "test": fed.test_metrics,
+            "site_evaluation": (results.get("site_evaluation") or {}).get("pooled"),
+        },
+        "epsilon": results.get("epsilon"),
+        "settings": settings.to_config(),
+        "software": {"torch": str(torch.__version__), "python": platform.python_version()},
+    }
+    return ModelFile(
+        state_dict=fed.state_dict,
+        model_config=fed.model_config,
+        panel=panel,
+        task=Task("binary", settings.label_column),
+        # plain JSON data only: the file is read back with weights_only=True
+        provenance=_plain(provenance),
+        operating=_plain(operating),
+    )
+
+
+def write_model(out_dir: Path, fed: FederationResult, panel: VariantPanel, results: dict[str, Any]) -> Path:
+    """RUN/model.pt: the final model file (`final_model_file`), written atomically."""
     path = out_dir / MODEL
-    with atomic_path(path) as tmp:
-        torch.save(
-            {
-                "state_dict": fed.state_dict,
-                "model_config": fed.model_config.to_dict(),
-                "plan_id": fed.plan_id,
-            },
-            tmp,
-        )
+    save_model_file(path, final_model_file(fed, panel, results))
     return path
+
+
+def write_test_predictions(
+    out_dir: Path, sample_ids: list[str], labels: np.ndarray, risks: np.ndarray
+) -> Path:
+    """RUN/test_predictions.csv: `sample_id,label,risk`, one row per test person, written
+    atomically. The test cohort is the coordinator's own (never a hospital's patients)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(TEST_PREDICTION_COLUMNS)
+    for sample, label, risk in zip(sample_ids, labels, risks, strict=True):
+        writer.writerow([sample, int(label), repr(float(risk))])
+    path = out_dir / TEST_PREDICTIONS
+    write_text_atomic(path, buffer.getvalue())
+    return path
+
+
+def genofed_version() -> str:
+    """The installed genofed's version ("unknown" when run from a source tree not installed)."""
+    try:
+        return version("genofed")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _plain(value: Any) -> Any:
+    """`value` as plain JSON data (numpy scalars to numbers, anything else to strings)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
 def _last_train_metrics(fed: FederationResult, site: str) -> dict[str, float]:

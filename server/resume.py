@@ -31,7 +31,14 @@ RESUMABLE_CHANGES = frozenset(
 LOGGED = ("train", "evaluate", "refused", "capped", "update_norms", "refused_epsilon")
 
 #: Settings added after checkpoints were first written, with the value older runs had in effect.
-SETTINGS_ADDED_SINCE = {"secagg": False, "trim-beta": 0.2, "malicious-nodes": 1, "site-evaluations": 0}
+SETTINGS_ADDED_SINCE = {
+    "secagg": False,
+    "trim-beta": 0.2,
+    "malicious-nodes": 1,
+    "site-evaluations": 0,
+    "label-column": "label",
+    "prevalence": 0.0,
+}
 
 
 @dataclass

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from genofed.common.errors import ConfigError
@@ -18,6 +19,7 @@ from genofed.common.util.checks import (
     require_at_least,
     require_choice,
     require_in_range,
+    require_path,
     require_positive,
     to_float,
     to_int,
@@ -52,9 +54,14 @@ SettingsError = ConfigError
 class RunSettings:
     """Everything that shapes a federated run; defaults are the tuned simulation defaults."""
 
-    data_dir: str = ""  # simulation: the federation folder (hospitals, test/, panel.tsv)
+    data_dir: str = ""  # simulation: the federation folder (hospitals, optional test/, panel.tsv)
     out_dir: str = "runs/latest"  # results, checkpoints, final model, report
-    panel: str = ""  # deployment: the federation's panel.tsv (simulation: data_dir/panel.tsv)
+    #: The federation's panel.tsv ("" = data_dir/panel.tsv). The simulation builds one from the
+    #: hospitals' variant summaries when the folder has none, and sets it here.
+    panel: str = ""
+    #: Simulation: the 0/1 disease column of every hospital's (and the test cohort's) phenotype
+    #: file. A deployed hospital names its own in its node config (`label-column`).
+    label_column: str = "label"
     test_dir: str = ""  # a held-out test cohort folder for central evaluation ("" = data_dir/test if present)
     #: 0 = from the model's rule (genofed.server.training_rule), as are local_epochs, batch_size,
     #: lr, clip and momentum when 0: rules from public facts, because tuning on patients spends privacy.
@@ -131,6 +138,9 @@ class RunSettings:
     #: patients (the last rounds of the run, evenly spaced; 0 = never). Each evaluation is a DP
     #: release (a noisy score histogram) paid from the hospital's budget, planned with training.
     site_evaluations: int = 1
+    #: The disease's prevalence in the population the model is meant for (0 = unknown). Used only
+    #: by the report, for PPV and NPV at the real prevalence rather than the test cohort's case share.
+    prevalence: float = 0.0
 
     def __post_init__(self) -> None:
         self._check_aggregation()
@@ -140,6 +150,11 @@ class RunSettings:
         require_choice("finetune", self.finetune, FINETUNE_MODES)
         self._check_model()
         self._check_synthetic()
+        require(bool(self.label_column.strip()), "label-column is empty: name the phenotypes' 0/1 column")
+        require(
+            0.0 <= self.prevalence < 1.0,
+            f"prevalence must be a share in [0, 1) (0 = unknown), got {self.prevalence}",
+        )
         if self.augment:
             _check_augment(self.augment, private=self.private)
         if self.secagg:
@@ -257,6 +272,23 @@ class RunSettings:
             "secagg needs min-nodes >= 2: a sum of one hospital's update is that update",
         )
 
+    def check_inputs(self, *, data: bool = True) -> None:
+        """The files these settings name exist. The values are checked on construction; this is
+        the rest of what needs no panel, so a caller (`genofed simulate`) can refuse a typo before
+        it simulates cohorts or writes anything. Whether a model fits the panel is checked later,
+        by `genofed.server.start_model`.
+
+        Args:
+            data: check `data_dir` too (False while the run is still to simulate it).
+        """
+        if data and self.data_dir:
+            require_path("data", self.data_dir, folder=True, hint="a federation folder of hospital folders")
+        for name, path in (("pretrained", self.pretrained), ("prior", self.prior)):
+            if path:
+                require_path(name, path, hint="a `genofed pretrain` model file")
+        if self.gene_prior:
+            require_path("gene-prior", self.gene_prior, hint="a BED file or a gene table")
+
     @property
     def private(self) -> bool:
         return not math.isinf(self.epsilon)
@@ -284,6 +316,8 @@ class RunSettings:
             skip |= {"synthetic-ratio", "synthetic-generator", "synthetic-epsilon"}
         if not self.augment:
             skip.add("augment")
+        if self.label_column == "label":  # leaves the ids of runs made before it was a setting as they were
+            skip.add("label-column")
         if not self.secagg:
             skip.add("secagg")
         if self.strategy != "fedtrimmedavg":  # unused settings leave the ids of other runs as they were
@@ -301,6 +335,8 @@ class RunSettings:
         if self.model == "network" and self.momentum == 0.9:
             skip |= {"model", "momentum"}
         config = {k: v for k, v in self.to_config().items() if k not in skip}
+        if self.data_dir and self.panel == str(Path(self.data_dir) / "panel.tsv"):
+            config["panel"] = ""  # the folder's own panel, named or not: the same run
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
 
     def to_config(self) -> dict[str, Any]:

@@ -110,6 +110,7 @@ def check_site(
     declared_size: int | None = None,
     max_evaluations: int = 20,
     model: str = "",
+    label_column: str = "label",
 ) -> dict[str, Any]:
     """Validate the site's data against the federation panel and record the binding; returns it.
 
@@ -127,7 +128,8 @@ def check_site(
     folder = Path(folder)
     site = load_site_file(folder)
     panel = _checked_panel_and_budget(folder, panel, epsilon_budget, delta)
-    data = load_site(genotypes, phenotypes, panel=panel)  # DataError names file, line, sample
+    # DataError names file, line, sample (and, for a missing label column, the likely ones)
+    data = load_site(genotypes, phenotypes, panel=panel, label_column=label_column)
     summary = data.summary()
     files = _hashed_files(genotypes, phenotypes, panel)
     ledger = _bind_checked_files(folder, files, site["name"], new_ledger, data_update, ledger_index)
@@ -135,6 +137,7 @@ def check_site(
     binding = _site_binding(
         files, summary, panel, epsilon_budget, delta, require_secagg, declared_size, max_evaluations, model
     )
+    binding["label_column"] = label_column  # the node config's label-column (`_pinned`)
     site["data"] = binding
     write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n")
     return dict(binding, warnings=summary.get("warnings", []), name=site["name"], ledger=ledger.action)
@@ -254,6 +257,7 @@ def _pinned(data: dict[str, Any]) -> dict[str, str | float]:
         "declared_size": "declared-size",
         "model_digest": "model-digest",
         "max_evaluations": "max-evaluations",
+        "label_column": "label-column",
     }
     return {
         key: (value if isinstance(value, str) else float(value))

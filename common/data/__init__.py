@@ -37,6 +37,7 @@ _READERS = {
     "read_classes",
     "read_genotype_table",
     "read_genotypes",
+    "read_covariates",
     "read_phenotypes",
     "read_plink",
     "read_vcf",

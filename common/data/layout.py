@@ -1,19 +1,43 @@
-"""The on-disk layout of a federation folder: one sub-folder per hospital, a test cohort, the panel.
+"""The on-disk layout of a federation folder: one sub-folder per hospital, an optional test
+cohort, the panel.
 
-`simulate-cohorts` writes it the way clinics hand data over; the simulation mode's virtual
-hospitals find their own folder in it; and reading every cohort back through `load_site` (the
-hospital agent's own loader) proves simulated files pass the checks real data must pass.
+A federation folder is any folder of hospital sub-folders, each holding one genotype file in any
+format the readers take and one phenotype file. `simulate-cohorts` writes one the way clinics
+hand data over; the simulation mode's virtual hospitals find their own folder in it; and reading
+every cohort back through `load_site` (the hospital agent's own loader) proves simulated files
+pass the checks real data must pass.
+
+How a hospital folder's files are found (`site_files`; hidden files, starting with '.', and
+sub-folders are never looked at):
+
+1. The phenotype file is the one whose name starts with `pheno` and ends in .csv, .tsv or .txt
+   (optionally .gz), e.g. `phenotypes.csv`, `pheno_2024.tsv`. When no file is named so, it is
+   the only CSV/TSV/TXT whose header has `sample_id` and no variant column (chrom:pos:ref:alt).
+2. The genotype file is the only one left that holds genotypes: a VCF or BCF (.vcf, .vcf.gz,
+   .vcf.bgz, .bcf), a PLINK 1 .bed (with its .bim and .fam), a Parquet table, or a CSV/TSV/TXT
+   table whose header has `sample_id` and variant columns.
+
+A folder without a genotype file is not a hospital and is skipped (notes, `sources/` ...); one
+with a genotype file and no phenotype file, or with two candidates for either, is a DataError
+naming the folder and the files, because guessing would train on the wrong data.
 """
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
 from genofed.common.data.loading import SiteData, load_site
 from genofed.common.data.panel import VariantPanel
+from genofed.common.data.readers import VCF_SUFFIXES
+from genofed.common.data.readers._files import BOM, is_gzip
+from genofed.common.data.readers.plink import BED_MAGIC
+from genofed.common.data.readers.table import ID_COLUMN, separator
+from genofed.common.data.variants import parse_variant_id
 from genofed.common.errors import DataError
 
+#: The names `simulate-cohorts` writes (any name the discovery rule accepts works as well).
 GENOTYPES = "genotypes.vcf.gz"
 GENOTYPES_PLINK = "genotypes.bed"  # a clinic that exports PLINK 1 (.bed/.bim/.fam)
 PHENOTYPES = "phenotypes.csv"
@@ -25,6 +49,15 @@ GENE_LIST = "known_genes.bed"
 TEST = "test"
 #: Folders of a federation directory that are not hospitals.
 NOT_HOSPITALS = frozenset({TEST, "sources"})
+#: Text tables: phenotype files, and genotype tables with variant columns.
+TEXT_TABLES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
+#: A phenotype file's name starts with this (case-insensitive) and ends in a `TEXT_TABLES` suffix.
+PHENOTYPE_PREFIX = "pheno"
+RULE_HINT = (
+    "a hospital folder holds one genotype file (VCF/BCF, PLINK .bed/.bim/.fam, or a CSV/TSV/Parquet "
+    "table with sample_id and chrom:pos:ref:alt columns) and one phenotype file (named pheno*.csv/tsv/txt, "
+    "e.g. phenotypes.csv); files whose name starts with '.' are ignored"
+)
 
 
 @dataclass(frozen=True)
@@ -35,42 +68,143 @@ class SiteFolder:
 
 
 def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
-    """Every hospital of a federation folder: sub-folders holding genotypes + phenotypes."""
+    """Every hospital of a federation folder: its sub-folders that hold a genotype file, in name
+    order (the order sets each simulated hospital's partition id)."""
     root = Path(federation_dir)
     if not root.is_dir():
         raise DataError(
             root, "federation folder not found", hint="create one with `genofed simulate-cohorts --out DIR`"
         )
     sites = [
-        SiteFolder(d.name, genotypes, d / PHENOTYPES)
+        site
         for d in sorted(root.iterdir())
         if d.is_dir()
         and d.name not in NOT_HOSPITALS
         and not d.name.startswith(".")
-        and (genotypes := genotype_file(d)) is not None
+        and (site := site_files(d)) is not None
     ]
     if not sites:
         raise DataError(
             root,
-            f"no hospital folders (sub-folders with {GENOTYPES} or {GENOTYPES_PLINK}, and {PHENOTYPES})",
-            hint="point at the folder `genofed simulate-cohorts` wrote",
+            "no hospital folders (sub-folders with a genotype file and a phenotype file)",
+            hint=f"{RULE_HINT}; `genofed simulate-cohorts` writes such a folder",
         )
     return sites
 
 
+def site_files(folder: str | Path) -> SiteFolder | None:
+    """The genotype and phenotype files of one hospital (or test) folder, by the module's rule;
+    None when the folder holds no genotype file.
+
+    Raises:
+        DataError: a genotype file but no phenotype file, or two candidates for either.
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    kinds = {path: _kind(path) for path in files}
+    genotypes = [p for p, kind in kinds.items() if kind == "genotypes"]
+    if not genotypes:
+        return None
+    if len(genotypes) > 1:
+        raise DataError(
+            folder,
+            f"{len(genotypes)} genotype files ({_names(genotypes)}): cannot tell which is this hospital's",
+            hint=f"keep one, or hide the others by starting their name with '.'; {RULE_HINT}",
+        )
+    named = [p for p, kind in kinds.items() if kind == "named phenotypes"]
+    phenotypes = named or [p for p, kind in kinds.items() if kind == "phenotype table"]
+    if not phenotypes:
+        raise DataError(
+            folder,
+            f"genotypes {genotypes[0].name} but no phenotype file",
+            hint=f"add phenotypes.csv (sample_id, the label column, optional covariates); {RULE_HINT}",
+        )
+    if len(phenotypes) > 1:
+        raise DataError(
+            folder,
+            f"{len(phenotypes)} files could be the phenotypes ({_names(phenotypes)})",
+            hint="name the phenotype file phenotypes.csv (or pheno*.csv/tsv/txt) and give no other file "
+            "such a name; hide the others by starting their name with '.'",
+        )
+    return SiteFolder(folder.name, genotypes[0], phenotypes[0])
+
+
 def genotype_file(folder: Path) -> Path | None:
-    """The cohort's genotype file in `folder` (VCF first, then PLINK), or None."""
-    for name in (GENOTYPES, GENOTYPES_PLINK):
-        if (folder / name).exists():
-            return folder / name
-    return None
+    """The genotype file of `folder` by the module's rule, or None when it holds none."""
+    site = site_files(folder)
+    return None if site is None else site.genotypes
 
 
-def load_federation(federation_dir: str | Path, *, min_samples: int = 20) -> dict[str, SiteData]:
-    """Load and check every hospital and the test cohort, aligned to the federation's panel."""
+def _kind(path: Path) -> str:
+    """What a file is to the discovery rule: "genotypes", "named phenotypes", "phenotype table" or
+    "other" (PLINK's .bim/.fam, the panel, notes: ignored)."""
+    name = path.name.lower()
+    if name.endswith(VCF_SUFFIXES) or name.endswith(".parquet") or _is_plink_bed(path):
+        return "genotypes"
+    if not name.endswith(TEXT_TABLES):
+        return "other"
+    if name.startswith(PHENOTYPE_PREFIX):
+        return "named phenotypes"
+    columns = table_columns(path)
+    if ID_COLUMN not in columns:
+        return "other"
+    return "genotypes" if any(_is_variant(c) for c in columns if c != ID_COLUMN) else "phenotype table"
+
+
+def _is_plink_bed(path: Path) -> bool:
+    """A .bed that is PLINK's (its magic bytes, or a .bim/.fam beside it), not a BED of regions
+    such as a clinician's gene list."""
+    if path.suffix.lower() != ".bed":
+        return False
+    if path.with_suffix(".bim").exists() or path.with_suffix(".fam").exists():
+        return True
+    with path.open("rb") as handle:
+        return handle.read(2) == BED_MAGIC
+
+
+def table_columns(path: Path) -> list[str]:
+    """The column names on the first line of a CSV/TSV/TXT table (gzip by content); [] if
+    unreadable, so that a damaged file is reported by the reader that opens it, not here."""
+    try:
+        opener = gzip.open if is_gzip(path) else open
+        with opener(path, "rb") as handle:
+            line = handle.readline()
+    except (OSError, EOFError):
+        return []
+    text = line.removeprefix(BOM).decode("utf-8", errors="replace").rstrip("\r\n")
+    return [c.strip().strip('"') for c in text.split(separator(path))]
+
+
+def _is_variant(column: str) -> bool:
+    try:
+        parse_variant_id(column)
+    except ValueError:
+        return False
+    return True
+
+
+def _names(paths: list[Path]) -> str:
+    return ", ".join(p.name for p in paths)
+
+
+def find_test_cohort(federation_dir: str | Path) -> SiteFolder | None:
+    """The federation's test cohort (`test/`), or None: it is optional."""
+    folder = Path(federation_dir) / TEST
+    return site_files(folder) if folder.is_dir() else None
+
+
+def load_federation(
+    federation_dir: str | Path, *, min_samples: int = 20, label_column: str = "label"
+) -> dict[str, SiteData]:
+    """Load and check every hospital and the test cohort when there is one, aligned to the
+    federation's panel.tsv."""
     root = Path(federation_dir)
     panel = VariantPanel.load(root / PANEL)
-    folders = [*hospital_folders(root), SiteFolder(TEST, root / TEST / GENOTYPES, root / TEST / PHENOTYPES)]
+    test = find_test_cohort(root)
+    folders = [*hospital_folders(root), *([test] if test else [])]
     return {
-        f.name: load_site(f.genotypes, f.phenotypes, panel=panel, min_samples=min_samples) for f in folders
+        f.name: load_site(
+            f.genotypes, f.phenotypes, panel=panel, label_column=label_column, min_samples=min_samples
+        )
+        for f in folders
     }

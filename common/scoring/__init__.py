@@ -3,9 +3,52 @@
 Modules:
 
 - `model_file`: the model file (`genofed pretrain` writes one, and so does every federated run):
-  weights, config, panel, task and provenance under one content hash, checked on load and
-  against a federation's panel.
+  weights, config, panel, task, provenance and what scoring needs (`operating`: the encoding's
+  constants, the operating threshold, the risk distribution) under one content hash, checked on
+  load and against a federation's panel.
+- `operating`: the operating threshold (Youden's J on the hospitals' released validation
+  histograms) and the training population's risk distribution (for percentiles).
+- `predict`: `genofed predict`: read, align, encode and score new people, offline.
 
 It sits above `common.data` and `common.model` so that both the coordinator (which writes model
 files) and a hospital (which scores its own new patients, without any network) can use it.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Every module here imports torch (the model) or the readers: the names load on first use, so
+#: that `genofed predict --help` stays fast.
+_MODULES = {
+    "model_file": {
+        "FORMAT",
+        "ModelFile",
+        "ModelFileError",
+        "Task",
+        "check_compatible",
+        "content_hash",
+        "describe",
+        "disease_start",
+        "load_model_file",
+        "save_model_file",
+    },
+    "operating": {"operating_point", "percentiles", "risk_distribution"},
+    "predict": {"COLUMNS", "Predictions", "predict_file", "write_predictions"},
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names of `model_file`, `operating` and `predict`, imported on first use."""
+    if name in _MODULES["model_file"]:
+        import genofed.common.scoring.model_file as module
+    elif name in _MODULES["operating"]:
+        import genofed.common.scoring.operating as module
+    elif name in _MODULES["predict"]:
+        import genofed.common.scoring.predict as module
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(module, name)
+
+
+__all__ = sorted(set().union(*_MODULES.values()))

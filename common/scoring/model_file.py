@@ -1,11 +1,19 @@
-"""The pretrained-model file: what `genofed pretrain` writes and a coordinator starts from.
+"""The model file: what `genofed pretrain` writes, what every federated run writes as
+RUN/model.pt, what a coordinator starts from (`--pretrained`) and what `genofed predict` scores with.
 
 One file holds everything needed to trust and reuse a model: the weights, the model config,
 the variant panel it was trained on (panel order and allele frequencies define its input), the
-task it was trained for, where it came from (source files and their hashes, seed, settings,
-metrics), and a SHA-256 content hash over all of that. Loading recomputes the hash, so a file
-damaged in transit or edited by hand is refused rather than silently fine-tuned; a coordinator
-can also pin the exact hash it expects (`pretrained-hash`).
+task it was trained for (its label column), where it came from (source files and their hashes,
+seed, settings, metrics, the genofed version), what scoring needs beyond the weights
+(`operating`: the feature encoding's constants, the operating threshold and the training
+population's risk distribution; empty in a `genofed pretrain` file), and a SHA-256 content hash
+over all of that. Loading recomputes the hash, so a file damaged in transit or edited by hand is
+refused rather than silently fine-tuned or used on patients; a coordinator can also pin the exact
+hash it expects (`pretrained-hash`).
+
+One format for both kinds, `genofed-pretrained/1` (the name predates federated model files; it is
+part of every content hash, so it stays): `operating` enters the hash only when it is non-empty,
+so every pretrained file written before it existed keeps its hash.
 
 The file is a `torch.save` of plain dicts, lists, strings, numbers and tensors, read back with
 `weights_only=True`: opening a model someone sent you never runs code from it.
@@ -22,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genofed.common.data.features import FREQ_CLIP, FeatureSpec
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig, build_model
@@ -31,7 +40,11 @@ FORMAT = "genofed-pretrained/1"
 
 
 class PretrainedModelError(GenofedError):
-    """A pretrained-model file that cannot be used: unreadable, modified, or for another panel/model."""
+    """A model file that cannot be used: unreadable, modified, or for another panel/model."""
+
+
+#: The general name: the error is about any model file, pretrained or federated.
+ModelFileError = PretrainedModelError
 
 
 @dataclass(frozen=True)
@@ -51,12 +64,21 @@ class Task:
 
 
 @dataclass(frozen=True)
-class PretrainedModel:
+class ModelFile:
+    """A trained model and everything needed to trust and use it.
+
+    `operating`: what scoring patients needs beyond the weights, written by a federated run
+    (`genofed.server.results.write_model`): `features` (the encoding's constants,
+    `features_dict`), `threshold` (the operating point, or None), `risk_distribution` (for
+    percentiles, `genofed.common.scoring.operating`); empty in a `genofed pretrain` file.
+    """
+
     state_dict: dict[str, torch.Tensor]
     model_config: ModelConfig
     panel: VariantPanel
     task: Task
     provenance: dict[str, Any] = field(default_factory=dict)
+    operating: dict[str, Any] = field(default_factory=dict)
 
     @property
     def content_hash(self) -> str:
@@ -67,15 +89,54 @@ class PretrainedModel:
         model.load_state_dict(self.state_dict)
         return model
 
+    def feature_spec(self) -> FeatureSpec:
+        """The encoding the model was trained on: its panel's frequencies and the recorded
+        covariate constants (the defaults of `FeatureSpec` for a file that records none)."""
+        recorded = self.operating.get("features") or {}
+        clip = float(recorded.get("freq_clip", FREQ_CLIP))
+        if not np.isclose(clip, FREQ_CLIP):
+            raise PretrainedModelError(
+                f"the model clips allele frequencies at {clip:g}, this genofed at {FREQ_CLIP:g}: its inputs "
+                "would be encoded differently; use the genofed version that wrote it "
+                f"({self.provenance.get('genofed_version', 'unknown')})"
+            )
+        defaults = FeatureSpec(alt_freq=())
+        return FeatureSpec(
+            alt_freq=self.panel.alt_freq,
+            age_center=float(recorded.get("age_center", defaults.age_center)),
+            age_scale=float(recorded.get("age_scale", defaults.age_scale)),
+            covariates=tuple(recorded.get("covariates", defaults.covariates)),
+        )
 
-def content_hash(model: PretrainedModel) -> str:
-    """SHA-256 over the weights (names, dtypes, shapes, bytes), config, panel, task and provenance."""
+
+#: The historical name, used by `genofed pretrain` and the transfer-learning code.
+PretrainedModel = ModelFile
+
+
+def features_dict(spec: FeatureSpec) -> dict[str, Any]:
+    """The encoding constants a model file records (`operating.features`): without them a
+    scorer could only assume today's defaults, and a changed default would silently shift every
+    input. `freq_clip` is recorded to be checked, not applied (it is a constant of this code)."""
+    return {
+        "age_center": float(spec.age_center),
+        "age_scale": float(spec.age_scale),
+        "covariates": list(spec.covariates),
+        "freq_clip": FREQ_CLIP,
+        "dosage": "d - 2p (p: the panel frequency, clipped); a missing call or absent variant is 0",
+        "missing_covariates": "sex 0.5, age the centre (0 after scaling)",
+    }
+
+
+def content_hash(model: ModelFile) -> str:
+    """SHA-256 over the weights (names, dtypes, shapes, bytes), config, panel, task, provenance
+    and, when non-empty, `operating` (so files without one keep the hash they were written with)."""
     digest = hashlib.sha256(FORMAT.encode())
     meta = {
         "model_config": model.model_config.to_dict(),
         "panel": _panel_to_dict(model.panel),
         "task": model.task.to_dict(),
         "provenance": model.provenance,
+        **({"operating": model.operating} if model.operating else {}),
     }
     digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
     for name in sorted(model.state_dict):
@@ -85,7 +146,7 @@ def content_hash(model: PretrainedModel) -> str:
     return digest.hexdigest()
 
 
-def save_pretrained(path: str | Path, model: PretrainedModel) -> str:
+def save_model_file(path: str | Path, model: ModelFile) -> str:
     """Write `model` to `path` atomically; returns its content hash."""
     digest = content_hash(model)
     payload = {
@@ -96,37 +157,45 @@ def save_pretrained(path: str | Path, model: PretrainedModel) -> str:
         "panel": _panel_to_dict(model.panel),
         "task": model.task.to_dict(),
         "provenance": model.provenance,
+        **({"operating": model.operating} if model.operating else {}),
     }
     with atomic_path(Path(path)) as tmp:
         torch.save(payload, tmp)
     return digest
 
 
-def load_pretrained(path: str | Path, *, expected_hash: str = "") -> PretrainedModel:
-    """Read and verify a pretrained-model file; refuse it if its content hash does not match
-    the one recorded inside, or `expected_hash` (a full hash or a prefix of at least 12 hex digits)."""
+def load_model_file(path: str | Path, *, expected_hash: str = "", what: str = "model file") -> ModelFile:
+    """Read and verify a model file; refuse it if its content hash does not match the one
+    recorded inside, or `expected_hash` (a full hash or a prefix of at least 12 hex digits).
+
+    `what` names the file in errors ("pretrained model" where a run starts from one).
+    """
     path = Path(path)
     if not path.is_file():
-        raise PretrainedModelError(f"{path}: pretrained model not found; create one with `genofed pretrain`")
+        raise PretrainedModelError(
+            f"{path}: {what} not found; create one with `genofed pretrain` or a federated run "
+            "(`genofed simulate --out RUN` writes RUN/model.pt)"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
             raise PretrainedModelError(
-                f"{path}: not a genofed pretrained model (format {found!r}, expected {FORMAT!r})"
+                f"{path}: not a genofed {what} (format {found!r}, expected {FORMAT!r})"
             )
-        model = PretrainedModel(
+        model = ModelFile(
             state_dict=dict(payload["state_dict"]),
             model_config=ModelConfig.from_dict(payload["model_config"]),
             panel=_panel_from_dict(payload["panel"]),
             task=Task.from_dict(payload["task"]),
             provenance=dict(payload.get("provenance", {})),
+            operating=dict(payload.get("operating", {})),
         )
     except PretrainedModelError:
         raise
     except Exception as exc:  # a truncated or foreign file: pickle, zip and key errors alike
         raise PretrainedModelError(
-            f"{path}: cannot read the pretrained model; the file is incomplete or not a genofed model "
+            f"{path}: cannot read the {what}; the file is incomplete or not a genofed model "
             f"({type(exc).__name__}: {exc})"
         ) from None
     _check_weights_fit(path, model)
@@ -134,7 +203,17 @@ def load_pretrained(path: str | Path, *, expected_hash: str = "") -> PretrainedM
     return model
 
 
-def _check_hash(path: Path, model: PretrainedModel, recorded: str, expected_hash: str) -> None:
+def save_pretrained(path: str | Path, model: ModelFile) -> str:
+    """`save_model_file` under its historical name (`genofed pretrain`)."""
+    return save_model_file(path, model)
+
+
+def load_pretrained(path: str | Path, *, expected_hash: str = "") -> ModelFile:
+    """`load_model_file` where a model is read to start a run from (errors say "pretrained model")."""
+    return load_model_file(path, expected_hash=expected_hash, what="pretrained model")
+
+
+def _check_hash(path: Path, model: ModelFile, recorded: str, expected_hash: str) -> None:
     """The model's content hash must be the one recorded in its file, and start with
     `expected_hash` when one is given (at least 12 hex digits)."""
     actual = content_hash(model)
@@ -153,7 +232,7 @@ def _check_hash(path: Path, model: PretrainedModel, recorded: str, expected_hash
             )
 
 
-def _check_weights_fit(path: Path, model: PretrainedModel) -> None:
+def _check_weights_fit(path: Path, model: ModelFile) -> None:
     """The weights must be exactly those of the network the config describes (names and shapes):
     a file written by another version can be internally consistent and still not load."""
     expected = {k: tuple(v.shape) for k, v in build_model(model.model_config, seed=0).state_dict().items()}
@@ -167,9 +246,7 @@ def _check_weights_fit(path: Path, model: PretrainedModel) -> None:
         )
 
 
-def check_compatible(
-    model: PretrainedModel, panel: VariantPanel, *, source: str = "the pretrained model"
-) -> None:
+def check_compatible(model: ModelFile, panel: VariantPanel, *, source: str = "the pretrained model") -> None:
     """Refuse a model whose panel or input width differs from the federation's.
 
     The panel must match exactly (variant ids, order, and the allele frequencies the features are
@@ -203,7 +280,7 @@ def check_compatible(
         )
 
 
-def disease_start(model: PretrainedModel, *, seed: int) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+def disease_start(model: ModelFile, *, seed: int) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """The (config, weights) a disease federation starts from.
 
     A binary source model (a related or unrelated trait) is used as it is: its output layer
@@ -224,7 +301,7 @@ def disease_start(model: PretrainedModel, *, seed: int) -> tuple[ModelConfig, di
     return config, weights
 
 
-def describe(model: PretrainedModel) -> dict[str, Any]:
+def describe(model: ModelFile) -> dict[str, Any]:
     """What results.json and reports record about the starting model."""
     prov = model.provenance
     return {

@@ -116,6 +116,7 @@ from genofed.common.synthetic.config_base import (
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
 from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords
 from genofed.common.util.checks import require_at_least, require_positive
+from genofed.common.util.progress import bar
 from opacus import PrivacyEngine
 from opacus.grad_sample import register_grad_sampler
 # isort: on
@@ -564,17 +565,20 @@ class _Trainer:
         self.generator.train()
         self.critic.train()
         losses, step, total_steps = [], 0, self.s.epochs * len(loader)
-        for _ in range(self.s.epochs):
-            total, count = 0.0, 0
-            for batch in loader:
-                if self.s.lr_decay:
-                    self._set_lr(1.0 - step / total_steps)
-                total += self.critic_step(*batch)
-                count += 1
-                step += 1
-                if step % self.s.n_critic == 0:
-                    self.generator_step(self._fake_labels(batch[1]))
-            losses.append(total / count if count else float("nan"))
+        label = f"training the GAN{' under DP' if self.private else ''} (epochs)"
+        with bar(self.s.epochs, label) as epochs:  # drawn only on the CLI's terminal
+            for _ in range(self.s.epochs):
+                total, count = 0.0, 0
+                for batch in loader:
+                    if self.s.lr_decay:
+                        self._set_lr(1.0 - step / total_steps)
+                    total += self.critic_step(*batch)
+                    count += 1
+                    step += 1
+                    if step % self.s.n_critic == 0:
+                        self.generator_step(self._fake_labels(batch[1]))
+                losses.append(total / count if count else float("nan"))
+                epochs.step()
         return losses
 
     def _set_lr(self, factor: float) -> None:

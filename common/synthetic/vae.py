@@ -74,6 +74,7 @@ from genofed.common.synthetic.config_base import (
 )
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
 from genofed.common.util.checks import require, require_at_least
+from genofed.common.util.progress import bar
 from opacus import PrivacyEngine
 # isort: on
 
@@ -417,33 +418,44 @@ def _train_private_vae(
         noise_generator=torch.Generator().manual_seed(noise_seed),
     )
     try:
-        losses = _run(private_model, private_optimizer, private_loader, s.epochs)
+        losses = _run(
+            private_model, private_optimizer, private_loader, s.epochs, "training the VAE under DP (epochs)"
+        )
     finally:
         private_model.remove_hooks()  # give back a plain module
     history = [(float(sig), float(q), int(k)) for sig, q, k in engine.accountant.history]
     return TrainedVAE(model, config, s, history, losses)
 
 
-def _run(model: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, epochs: int) -> list[float]:
-    """The epoch loop of both paths; returns the mean per-example loss of every epoch.
+def _run(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    epochs: int,
+    label: str = "training the VAE (epochs)",
+) -> list[float]:
+    """The epoch loop of both paths; returns the mean per-example loss of every epoch. `label`
+    names the epochs' progress bar (`genofed.common.util.progress.bar`).
 
     An empty Poisson batch still takes an optimizer step (pure noise under DP, which the
     accountant counts), as in client/trainer.py.
     """
     model.train()
     losses = []
-    for _ in range(epochs):
-        total, seen = 0.0, 0
-        for batch in loader:
-            optimizer.zero_grad(set_to_none=True)
-            per_example = model(*batch)
-            if len(batch[0]):
-                loss = per_example.mean()
-                total += float(loss.detach()) * len(batch[0])
-                seen += len(batch[0])
-            else:
-                loss = per_example.sum() * 0.0  # keeps Opacus' per-sample bookkeeping consistent
-            loss.backward()
-            optimizer.step()
-        losses.append(total / seen if seen else float("nan"))
+    with bar(epochs, label) as shown:  # drawn only on the CLI's terminal
+        for _ in range(epochs):
+            total, seen = 0.0, 0
+            for batch in loader:
+                optimizer.zero_grad(set_to_none=True)
+                per_example = model(*batch)
+                if len(batch[0]):
+                    loss = per_example.mean()
+                    total += float(loss.detach()) * len(batch[0])
+                    seen += len(batch[0])
+                else:
+                    loss = per_example.sum() * 0.0  # keeps Opacus' per-sample bookkeeping consistent
+                loss.backward()
+                optimizer.step()
+            losses.append(total / seen if seen else float("nan"))
+            shown.step()
     return losses

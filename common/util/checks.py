@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any, TypeVar
 
 from genofed.common.errors import ConfigError
@@ -34,6 +35,7 @@ __all__ = [
     "require_finite",
     "require_in_range",
     "require_int",
+    "require_path",
     "require_positive",
     "to_float",
     "to_int",
@@ -129,6 +131,20 @@ def require_int(
     enough = minimum is None or (whole and value >= minimum)  # type: ignore[operator]
     bound = "" if minimum is None else f" >= {minimum}"
     _check(whole and enough, message or f"{name} must be a whole number{bound}, got {_shown(value)}", hint)
+    return value
+
+
+def require_path(
+    name: str, value: str, *, folder: bool = False, hint: str = "", message: str | None = None
+) -> str:
+    """`value` must name an existing file (or folder, with `folder`): "pretrained: no such file
+    'x.pt'". Checked before a long job starts, so that a typo fails in a second, not after it."""
+    path = Path(value)
+    found = path.is_dir() if folder else path.is_file()
+    kind = "folder" if folder else "file"
+    if not found and path.exists():
+        message = message or f"{name} {value!r} is not a {kind}"
+    _check(found, message or f"{name}: no such {kind} {value!r}", hint)
     return value
 
 

@@ -35,7 +35,7 @@ class PretrainSettings:
     """
 
     task: str = "binary"
-    label: str = "label"
+    label: str = "label"  # the phenotype file's column to predict (`genofed pretrain --label-column`)
     epochs: int = 12
     batch_size: int = 64
     lr: float = 0.05

@@ -33,7 +33,7 @@ from torch import nn
 from genofed.common.data.checks import join_cohort
 from genofed.common.data.cohort import Phenotypes
 from genofed.common.data.features import FeatureSpec, encode
-from genofed.common.data.layout import PHENOTYPES, genotype_file
+from genofed.common.data.layout import RULE_HINT, site_files
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel, align_to_panel
 from genofed.common.data.readers import read_classes, read_genotypes
@@ -43,7 +43,7 @@ from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.scoring.model_file import PretrainedModel, Task, save_pretrained
 from genofed.common.util.hashing import file_sha256
-from genofed.common.util.progress import Progress
+from genofed.common.util.progress import Progress, bar
 from genofed.server.pretraining.settings import TASKS, PretrainSettings  # noqa: F401 - re-exported: callers import them from here
 
 
@@ -68,22 +68,19 @@ def load_source(source: str | Path, panel: VariantPanel, settings: PretrainSetti
 
 
 def _source_files(folder: Path) -> tuple[Path, Path]:
-    """The source folder's genotype file and its phenotypes.csv; DataError when it has none."""
+    """The source folder's genotype and phenotype files, found as a hospital folder's are
+    (`genofed.common.data.layout.site_files`); DataError when it has none."""
     if not folder.is_dir():
         raise DataError(
             folder,
             "source cohort folder not found",
-            hint="a folder with genotypes.vcf.gz or genotypes.bed and phenotypes.csv, e.g. FED/sources/near "
-            "from `genofed simulate-cohorts --with-sources`",
+            hint="a folder with a genotype file and a phenotype file, e.g. FED/sources/near from "
+            "`genofed simulate-cohorts --with-sources`",
         )
-    genotypes = genotype_file(folder)
-    if genotypes is None:
-        raise DataError(
-            folder,
-            "no genotypes.vcf.gz or genotypes.bed in the source folder",
-            hint="put the source cohort's genotypes there",
-        )
-    return genotypes, folder / PHENOTYPES
+    site = site_files(folder)
+    if site is None:
+        raise DataError(folder, "no genotype file in the source folder", hint=RULE_HINT)
+    return site.genotypes, site.phenotypes
 
 
 def _multiclass_source(
@@ -208,20 +205,23 @@ def _fit(
     train = torch.as_tensor(train_idx)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"score": -math.inf}
-    for epoch in range(1, settings.epochs + 1):
-        order = train[torch.randperm(len(train), generator=generator)]
-        loss = _epoch(model, optimizer, loss_fn, x, targets, order, settings.batch_size)
-        validation = _validate(model, x[val_idx], data.targets[val_idx], binary)
-        score = validation["auc"] if binary else validation["accuracy"]
-        score = -math.inf if score is None else score
-        history.append({"epoch": epoch, "train_loss": loss, **validation})
-        say(
-            f"epoch {epoch}/{settings.epochs}: train loss {loss:.4f}, validation "
-            + (f"AUC {validation['auc']:.3f}" if binary else f"accuracy {validation['accuracy']:.3f}")
-        )
-        if score > best["score"]:
-            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            best = {"score": score, "epoch": epoch, "validation": validation, "state_dict": weights}
+    with bar(settings.epochs, "pretraining the network (epochs)") as shown:  # on the CLI's terminal only
+        say = shown.around(say)  # the epoch lines above the bar
+        for epoch in range(1, settings.epochs + 1):
+            order = train[torch.randperm(len(train), generator=generator)]
+            loss = _epoch(model, optimizer, loss_fn, x, targets, order, settings.batch_size)
+            validation = _validate(model, x[val_idx], data.targets[val_idx], binary)
+            score = validation["auc"] if binary else validation["accuracy"]
+            score = -math.inf if score is None else score
+            history.append({"epoch": epoch, "train_loss": loss, **validation})
+            say(
+                f"epoch {epoch}/{settings.epochs}: train loss {loss:.4f}, validation "
+                + (f"AUC {validation['auc']:.3f}" if binary else f"accuracy {validation['accuracy']:.3f}")
+            )
+            if score > best["score"]:
+                weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best = {"score": score, "epoch": epoch, "validation": validation, "state_dict": weights}
+            shown.step()
     if "state_dict" not in best:
         raise GenofedError(
             "pretraining never produced a usable validation score (a single class in the validation split?)"

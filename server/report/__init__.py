@@ -8,7 +8,18 @@ engineer wants the curves, the per-site numbers and every setting, to reproduce 
 
 Modules, one job each:
 
-- `writer`: assembles the sections in order and writes report.md atomically, plots first.
+- `writer`: assembles the sections in order and writes report.md and report.html atomically,
+  plots first.
+- `html`: report.html, the same report as one self-contained page (images as data: URIs).
+- `evidence`: gathers what the clinician's sections read beyond results.json: `run_files`
+  (test_predictions.csv, truth.json, the real prevalence), `assessment` (threshold metrics, AUC
+  interval, Brier, calibration table) and `explain` with `attribution` (the top variants).
+- `verdict`: the plain fit / not-fit verdict and its rules.
+- `bedside`: the AUC with its interval, sensitivity, specificity, PPV and NPV at the operating
+  threshold and the top risk decile, at the test cohort's and the real prevalence.
+- `calibration`: the calibration plot and table.
+- `drivers`: which variants drive the model (and how many causal ones, on simulated data).
+- `model_card`: intended use, data sources and sizes, privacy spent, limitations.
 - `summary`: the headline paragraph and the CLI's closing lines.
 - `reading`: defensive readers of the results dict (a missing value reads as "not measured").
 - `plots`: the AUC-per-round and privacy-per-round figures, and the learning-curve section.
@@ -34,6 +45,8 @@ from genofed.common.reporting.formatting import (
     fmt_int,
     fmt_percent,
 )
+from genofed.server.report.calibration import CALIBRATION_PLOT
+from genofed.server.report.html import REPORT_HTML
 from genofed.server.report.plots import AUC_PLOT, PRIVACY_PLOT
 from genofed.server.report.privacy import CLIP_KEYS
 from genofed.server.report.summary import format_summary, headline
@@ -41,9 +54,11 @@ from genofed.server.report.writer import REPORT_NAME, render_markdown, write_rep
 
 __all__ = [
     "AUC_PLOT",
+    "CALIBRATION_PLOT",
     "CLIP_KEYS",
     "NOT_MEASURED",
     "PRIVACY_PLOT",
+    "REPORT_HTML",
     "REPORT_NAME",
     "fmt_auc",
     "fmt_bytes",

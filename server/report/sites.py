@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
+from genofed.common.reporting.auc import hanley_mcneil_se, normal_interval
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_epsilon, fmt_float, fmt_int
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.reading import dp_on, mapping, number, rounds, site_epsilon, site_names
@@ -30,6 +32,37 @@ def _rounds_cell(site: str, trained: Mapping[str, int], refused: Mapping[str, in
     return text + (f" ({refused[site]} refused)" if refused.get(site) else "")
 
 
+#: Fewer validation cases or controls than this (released counts): the AUC is not shown as a figure.
+MIN_CLASS = 10
+
+
+def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str:
+    """A hospital's validation AUC with its 95 % interval, or marked too few to judge.
+
+    The interval combines the sampling error of an AUC on this many cases and controls
+    (Hanley-McNeil: the declared validation size, split by the released noisy case count) with the
+    spread the DP noise alone causes.
+    """
+    auc = number(record.get("federated_local_auc"))
+    if auc is None:
+        return NOT_MEASURED
+    # the declared validation size is public and exact; the released counts carry DP noise
+    declared = number(record.get("validation"))
+    patients = declared if declared is not None else number(released.get("patients"))
+    cases = number(released.get("cases"))
+    if patients is None or cases is None:
+        declared = fmt_int(record.get("validation"))
+        return f"{auc:.2f} (about {declared} patients; no interval: class counts not released)"
+    cases = min(max(cases, 0.0), patients)
+    controls = patients - cases
+    if min(cases, controls) < MIN_CLASS:
+        return f"too few to judge ({cases:.0f} cases, {controls:.0f} controls)"
+    noise = number(record.get("federated_local_auc_noise_sd")) or 0.0
+    sampling = hanley_mcneil_se(auc, cases, controls) or 0.0
+    interval = normal_interval(auc, math.hypot(sampling, noise), "Hanley-McNeil + DP noise")
+    return f"{auc:.2f} ({interval.low:.2f}-{interval.high:.2f})"
+
+
 def _site_row(results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str) -> list[str]:
     """One hospital's row; with DP on it has both 'alone' AUCs and the epsilon and noise it used."""
     record = mapping(mapping(results.get("sites")).get(site))
@@ -47,8 +80,8 @@ def _site_row(results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str)
         if dp
         else [fmt_auc(nonprivate if number(nonprivate) is not None else local)]
     )
-    auc, spread = record.get("federated_local_auc"), number(record.get("federated_local_auc_noise_sd"))
-    row.append(fmt_auc(auc) + (f" ± {spread:.2f}" if spread and number(auc) is not None else ""))
+    released = mapping(mapping(mapping(results.get("site_evaluation")).get("sites")).get(site))
+    row.append(site_auc_cell(record, released))
     if dp:
         epsilon = fmt_epsilon(site_epsilon(results, site))
         if "coalition_epsilon" in record:  # distributed DP: also against the coordinator + all other sites
@@ -68,7 +101,7 @@ def hospitals_section(results: Mapping[str, Any]) -> str:
     header += (
         ["Alone, same privacy (test AUC)", "Alone, no privacy (test AUC)"] if dp else ["Alone (test AUC)"]
     )
-    header.append("Federated model on own validation split (AUC)")
+    header.append("Federated model on own validation split (AUC, 95 % CI)")
     if dp:
         header += ["Epsilon spent", "Noise multiplier"]
     header.append("Rounds trained")
@@ -84,7 +117,8 @@ def hospitals_section(results: Mapping[str, Any]) -> str:
         + "), and shows how the shared model does on each hospital's own validation split, which can "
         "reveal a hospital whose patients the shared model serves less well. Sorted by size. Under "
         "differential privacy that validation AUC is read from the hospital's noisy histogram of its "
-        "validation patients (a release charged to its budget); ± is the spread the noise alone causes, "
-        "and with a few dozen validation patients the sampling error comes on top."
+        "validation patients (a release charged to its budget). Its 95 % interval adds the sampling error "
+        f"of an AUC on that many patients (Hanley-McNeil) to the spread the noise causes; with fewer than "
+        f"{MIN_CLASS} validation cases or controls the figure is marked too few to judge."
     )
     return intro + "\n\n" + markdown_table(header, rows)

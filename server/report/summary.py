@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_duration, fmt_int
+from genofed.server.report.html import REPORT_HTML
 from genofed.server.report.privacy import privacy_summary_line
 from genofed.server.report.reading import cohort_size, dp_on, median, number, site_values
 
@@ -20,7 +21,8 @@ def format_summary(results: Mapping[str, Any], report_path: str | Path | None = 
     """The few lines the CLI prints when a run ends: is it worth opening the report, and where is it.
 
     Kept to one screen line each so that it survives being pasted into a chat or a ticket.
-    `report_path`, when given, is printed last so that the reader knows where to look.
+    `report_path` (report.md), when given, is printed last with report.html beside it, so that the
+    reader knows where to look.
     """
     local_median = median(site_values(results.get("local_only_auc")))
     parts = [
@@ -38,7 +40,8 @@ def format_summary(results: Mapping[str, Any], report_path: str | Path | None = 
         timing += f" ({fmt_duration(per_round)} per round)"
     lines.append(timing)
     if report_path is not None:
-        lines.append(f"Report: {report_path}")
+        html_path = Path(report_path).with_name(REPORT_HTML)
+        lines.append(f"Report: {report_path} (one self-contained page: {html_path})")
     return "\n".join(lines)
 
 

@@ -1,18 +1,25 @@
-"""Assembling the report: the sections in reading order, and writing RUN/report.md with its plots.
+"""Assembling the report: the sections in reading order, and writing RUN/report.md, its plots and
+RUN/report.html (the same report as one self-contained page, images inline).
 
-Every file is written to a temporary name and renamed (`genofed.common.util.atomic`), plots first
-and report.md last, so a report.md that exists is complete and the images it links to exist.
+Every file is written to a temporary name and renamed (`genofed.common.util.atomic`), plots first,
+then report.html, and report.md last, so a report.md that exists is complete and the images it
+links to exist.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genofed.common.util.atomic import write_text_atomic
+from genofed.server.report.bedside import bedside_section
+from genofed.server.report.calibration import CALIBRATION_PLOT, calibration_section, plot_calibration
+from genofed.server.report.drivers import drivers_section
 from genofed.server.report.facts import config_section, run_facts_section
+from genofed.server.report.html import REPORT_HTML, render_html
 from genofed.server.report.metrics import final_model_section
+from genofed.server.report.model_card import model_card_section
 from genofed.server.report.plots import (
     AUC_PLOT,
     PRIVACY_PLOT,
@@ -24,38 +31,64 @@ from genofed.server.report.privacy import privacy_section
 from genofed.server.report.sites import hospitals_section
 from genofed.server.report.summary import headline
 from genofed.server.report.synthetic import synthetic_section
+from genofed.server.report.verdict import verdict_section
+
+if TYPE_CHECKING:
+    from genofed.server.report.evidence import Evidence
 
 REPORT_NAME = "report.md"
 
 
 def write_report(run_dir: Path, results: dict) -> Path:
-    """Write RUN/report.md and its plots from a run's results dict; return the report's path.
+    """Write RUN/report.md, RUN/report.html and their plots from a run's results; return report.md's path.
 
-    Plots are written before the Markdown so that the report never links to an image that a crash
-    prevented from being written; plots that cannot be drawn (no rounds, DP off) are left out and
-    the report says why. `run_dir` is created if needed; `results` is not modified.
+    Besides `results`, the report reads the run folder (test_predictions.csv, model.pt) and the
+    federation folder named in the run's config (panel, gene list, truth.json); any of them may be
+    missing, and the report then says what it could not measure. Plots are written before the
+    Markdown so that the report never links to an image that a crash prevented from being written;
+    plots that cannot be drawn (no rounds, DP off, no test predictions) are left out and the report
+    says why. `run_dir` is created if needed; `results` is not modified.
     """
+    from genofed.server.report.evidence import gather  # reads data files: loaded when a report is written
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    evidence = gather(run_dir, results)
     plots = {
         AUC_PLOT: plot_auc_per_round(run_dir / AUC_PLOT, results),
         PRIVACY_PLOT: plot_privacy_per_round(run_dir / PRIVACY_PLOT, results),
+        CALIBRATION_PLOT: plot_calibration(run_dir / CALIBRATION_PLOT, evidence.assessment.calibration),
     }
+    text = render_markdown(results, plots, evidence)
+    write_text_atomic(run_dir / REPORT_HTML, render_html(text, run_dir))
     report = run_dir / REPORT_NAME
-    write_text_atomic(report, render_markdown(results, plots))
+    write_text_atomic(report, text)
     return report
 
 
-def render_markdown(results: Mapping[str, Any], plots: Mapping[str, bool]) -> str:
+def render_markdown(
+    results: Mapping[str, Any], plots: Mapping[str, bool], evidence: Evidence | None = None
+) -> str:
     """The whole report as Markdown; `plots` says which image files exist (name -> written).
 
-    Separate from `write_report` so the text can be tested and previewed without touching disk.
-    The order serves the readers in turn: the clinician's headline first, then the hospitals and
-    privacy, and every setting last.
+    `evidence`: the test predictions and top variants (`evidence.gather`); without it, only what
+    results.json holds. Separate from `write_report` so the text can be tested and previewed
+    without touching disk. The order serves the readers in turn: the clinician's headline, verdict,
+    threshold, calibration, variants and model card first, then the hospitals and privacy, and
+    every setting last.
     """
+    if evidence is None:
+        from genofed.server.report.evidence import from_results
+
+        evidence = from_results(results)
     sections = [
         "# Federated training report",
         headline(results),
+        verdict_section(evidence.assessment),
+        bedside_section(evidence.assessment),
+        calibration_section(evidence.assessment, plots.get(CALIBRATION_PLOT, False)),
+        drivers_section(evidence.explanation),
+        model_card_section(results, evidence.assessment),
         learning_curve_section(plots.get(AUC_PLOT, False)),
         hospitals_section(results),
         synthetic_section(results),

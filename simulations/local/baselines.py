@@ -14,6 +14,7 @@ from genofed.client.site import SiteTensors, derived_seed
 from genofed.client.trainer import Augment, TrainSettings, sample_rate, steps_per_epoch, train_model
 from genofed.common.model.network import ModelConfig, build_model, set_trainable
 from genofed.common.privacy.accountant import Step, calibrate_noise
+from genofed.common.util.progress import bar
 from genofed.server.evaluation import TestCohort
 from genofed.server.settings import RunSettings
 
@@ -40,27 +41,34 @@ def train_references(
     scratch.
     """
     private, nonprivate = {}, {}
-    for name, data in sites.items():
-        nonprivate[name] = _auc(
+    # one step per hospital, one for the pooled model; drawn only on the CLI's terminal
+    shown = bar(len(sites) + 1, "reference models (each hospital alone, then pooled)")
+    with shown:
+        for name, data in sites.items():
+            nonprivate[name] = _auc(
+                test,
+                model_config,
+                fit_alone(data.train_x, data.train_y, settings, model_config, name, start, private=False),
+            )
+            if settings.private:
+                private[name] = _auc(
+                    test,
+                    model_config,
+                    fit_alone(data.train_x, data.train_y, settings, model_config, name, start),
+                )
+            else:
+                private[name] = nonprivate[name]
+            shown.step()
+        pooled_x = np.concatenate([d.train_x for d in sites.values()])
+        pooled_y = np.concatenate([d.train_y for d in sites.values()])
+        pooled = _auc(
             test,
             model_config,
-            fit_alone(data.train_x, data.train_y, settings, model_config, name, start, private=False),
+            fit_alone(
+                pooled_x, pooled_y, replace(settings, finetune="full"), model_config, "pooled", private=False
+            ),
         )
-        if settings.private:
-            private[name] = _auc(
-                test, model_config, fit_alone(data.train_x, data.train_y, settings, model_config, name, start)
-            )
-        else:
-            private[name] = nonprivate[name]
-    pooled_x = np.concatenate([d.train_x for d in sites.values()])
-    pooled_y = np.concatenate([d.train_y for d in sites.values()])
-    pooled = _auc(
-        test,
-        model_config,
-        fit_alone(
-            pooled_x, pooled_y, replace(settings, finetune="full"), model_config, "pooled", private=False
-        ),
-    )
+        shown.step()
     return References(private, nonprivate, pooled)
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.site import SiteTensors, load_site_tensors, resolve_site, split_seed
-from genofed.common.data.layout import PANEL, TRUTH, hospital_folders
+from genofed.common.data.layout import PANEL, TEST, TRUTH, SiteFolder, hospital_folders, table_columns
 from genofed.common.data.panel import VariantPanel
+from genofed.common.data.readers import read_phenotypes
 from genofed.common.model.network import ModelConfig
 from genofed.common.util.progress import Progress
 from genofed.server.federation import load_test_cohort
@@ -38,7 +39,9 @@ def simulate(
     out_dir = Path(settings.out_dir)
     if not settings.ledger_dir:
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
-    panel = VariantPanel.load(Path(settings.data_dir) / PANEL)
+    _check_label_column(hospital_folders(settings.data_dir), settings.label_column)
+    settings = _with_panel(settings, say)
+    panel = VariantPanel.load(_panel_file(settings))
     # checked before Flower starts or anything is written, and the model and the rule's values
     # resolved, so that the plan id and results.json's config name what trains; a pretrained
     # model's hash is pinned, so the plan id covers its weights
@@ -53,6 +56,14 @@ def simulate(
     if not settings.plan_id:
         settings = replace(settings, plan_id=settings.experiment_id())
     folders = hospital_folders(settings.data_dir)
+    # read (and so checked) before Flower starts; optional: without one the hospitals' DP
+    # validation releases are the only evaluation, and there are no reference models
+    test = load_test_cohort(settings, panel)
+    if test is None:
+        say(
+            f"no test cohort ({Path(settings.data_dir) / TEST} absent): the model is evaluated by the "
+            "hospitals' DP validation releases only (--site-evaluations); no reference models"
+        )
     synthetic = prepare_synthetic(settings, say) if settings.synthetic_ratio > 0 else None
     _run_flower(settings, len(folders), say, verbose)
     results = json.loads((out_dir / RESULTS).read_text())
@@ -71,21 +82,47 @@ def simulate(
     for name, data in simulated_sites(settings, only=set(results["sites"])).items():
         results["sites"][name]["cases"] = data.cases
 
-    if references:
+    if references and test is not None:
         say("training the reference models: each hospital alone, and all hospitals pooled")
-        test = load_test_cohort(settings, panel)
-        if test is not None:
-            config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
-            refs = train_references(simulated_sites(settings), test, settings, config, start)
-            results.update(
-                local_only_auc=refs.local_only_auc,
-                local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
-                pooled_auc=refs.pooled_auc,
-            )
+        config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
+        refs = train_references(simulated_sites(settings), test, settings, config, start)
+        results.update(
+            local_only_auc=refs.local_only_auc,
+            local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
+            pooled_auc=refs.pooled_auc,
+        )
     results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))
     results["wall_seconds"] = time.perf_counter() - started
     write_results(out_dir, results)
     return results
+
+
+def _check_label_column(folders: list[SiteFolder], column: str) -> None:
+    """Refuse, before Flower starts, a label column no hospital has: a wrong --label-column, not
+    broken data at one site (which drops that site out of the run, as a real one would). The
+    phenotype reader's error lists the columns that look like a binary label."""
+    if all(column not in table_columns(f.phenotypes) for f in folders):
+        read_phenotypes(folders[0].phenotypes, label_column=column)
+
+
+def _with_panel(settings: RunSettings, say: Progress) -> RunSettings:
+    """The run's panel: `settings.panel`, else the data folder's panel.tsv, else one built from the
+    hospitals' variant summaries into the run folder (`run_panel.panel_for_run`, which says so).
+    Only a panel other than the folder's own is written into the settings, so the settings (and
+    `--resume` of runs made before) stay as they were for a folder with its own panel."""
+    if settings.panel:
+        return settings
+    from genofed.simulations.local.run_panel import panel_for_run
+
+    path = panel_for_run(
+        Path(settings.data_dir), Path(settings.out_dir), label_column=settings.label_column, progress=say
+    )
+    return settings if path == Path(settings.data_dir) / PANEL else replace(settings, panel=str(path))
+
+
+def _panel_file(settings: RunSettings) -> Path:
+    """The panel file `settings` name: `panel`, else `data_dir/panel.tsv`."""
+    return Path(settings.panel) if settings.panel else Path(settings.data_dir) / PANEL
 
 
 def simulated_sites(settings: RunSettings, only: set[str] | None = None) -> dict[str, SiteTensors]:

@@ -42,6 +42,7 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
             state_dir=str(site.state_dir),
             seed=derived_seed(site_secret(site, settings.seed), "synthetic") % 2**31,
             generator=settings.synthetic_generator,
+            label_column=settings.label_column,
         )
         summary_path = site.synthetic / SUMMARY_FILE
         if summary_path.is_file():

@@ -6,6 +6,8 @@
 - `tools`: `require_tool`, an external program's path, or a skip (a failure in CI).
 - `secagg`: `small_run_settings`, the small SecAgg+ federation of the unit and e2e tests.
 - `synthetic`: `PERMISSIVE`, validation thresholds any synthetic batch passes.
+- `mixed_federation`: `write_mixed_federation`, hospitals in every genotype format, phenotype files
+  named their own way, the label column called `disease`.
 """
 
 from helpers.bench import load_bench_script

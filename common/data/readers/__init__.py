@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genofed.common.data.cohort import GenotypeMatrix
-from genofed.common.data.readers.phenotypes import read_classes, read_phenotypes
+from genofed.common.data.readers.phenotypes import read_classes, read_covariates, read_phenotypes
 from genofed.common.data.readers.plink import SUFFIXES as PLINK_SUFFIXES
 from genofed.common.data.readers.plink import read_plink
 from genofed.common.data.readers.table import TABLE_SUFFIXES, read_genotype_table
@@ -57,6 +57,7 @@ __all__ = [
     "read_classes",
     "read_genotype_table",
     "read_genotypes",
+    "read_covariates",
     "read_phenotypes",
     "read_plink",
     "read_vcf",

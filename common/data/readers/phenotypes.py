@@ -57,18 +57,38 @@ def read_phenotypes(path: str | Path, label_column: str = "label") -> Phenotypes
     lines = frame.index.to_numpy()
     samples = _sample_ids(path, frame[ID_COLUMN], lines)
     labels = _labels(path, frame[label_column], lines, samples, label_column)
+    covariates = _covariates(path, frame.drop(columns=[label_column]), lines, samples)
+    return Phenotypes(samples, labels, covariates, source=str(path))
+
+
+def read_covariates(path: str | Path, label_column: str = "label") -> Phenotypes:
+    """The covariates of people with no diagnosis yet (new patients to score): like
+    `read_phenotypes`, but the label column may be absent; if present it is left unread.
+    The returned `labels` are all 0 and mean nothing: use only `covariates`."""
+    path = require_file(path, "phenotype")
+    frame = _read(path)
+    if ID_COLUMN not in frame.columns:
+        _require_columns(path, frame, label_column)  # names what is missing
+    lines = frame.index.to_numpy()
+    samples = _sample_ids(path, frame[ID_COLUMN], lines)
+    covariates = _covariates(path, frame.drop(columns=[label_column], errors="ignore"), lines, samples)
+    return Phenotypes(samples, np.zeros(len(samples), dtype=np.int8), covariates, source=str(path))
+
+
+def _covariates(path: Path, frame: pd.DataFrame, lines: np.ndarray, samples: list[str]) -> pd.DataFrame:
+    """Every column but the sample id, parsed by the module's codings (sex, or numeric)."""
     covariates = pd.DataFrame(index=pd.Index(samples, name=ID_COLUMN))
-    for column in frame.columns.drop([ID_COLUMN, label_column]):
+    for column in frame.columns.drop(ID_COLUMN):
         parse = _sex if column.lower() == "sex" else _numeric
         covariates[column] = parse(path, frame[column], lines, samples, column)
-    return Phenotypes(samples, labels, covariates, source=str(path))
+    return covariates
 
 
 def read_classes(path: str | Path, column: str) -> tuple[list[str], list[str]]:
     """(sample ids, class names) from a categorical column, e.g. ancestry for pretraining."""
     path = require_file(path, "phenotype")
     frame = _read(path)
-    _require_columns(path, frame, column)
+    _require_columns(path, frame, column, binary=False)
     lines = frame.index.to_numpy()
     samples = _sample_ids(path, frame[ID_COLUMN], lines)
     classes = frame[column].str.strip()
@@ -144,15 +164,57 @@ def _check_header(path: Path, header: list[str]) -> None:
         seen[name] = column
 
 
-def _require_columns(path: Path, frame: pd.DataFrame, label_column: str) -> None:
-    for column in (ID_COLUMN, label_column):
-        if column not in frame.columns:
-            raise DataError(
-                path,
-                f"no '{column}' column; found columns {list(frame.columns)}",
-                location="line 1",
-                hint=f"the header needs '{ID_COLUMN}' and '{label_column}' (or pass the label column's name)",
-            )
+def _require_columns(path: Path, frame: pd.DataFrame, label_column: str, *, binary: bool = True) -> None:
+    """`sample_id` and the label column must be there; a missing binary label column's error names
+    the columns that could be the label, and how to choose one."""
+    if ID_COLUMN not in frame.columns:
+        raise DataError(
+            path,
+            f"no '{ID_COLUMN}' column; found columns {list(frame.columns)}",
+            location="line 1",
+            hint=f"the header needs '{ID_COLUMN}' (one id per sample, as in the genotype file) and "
+            f"'{label_column}'",
+        )
+    if label_column in frame.columns:
+        return
+    if not binary:
+        raise DataError(
+            path,
+            f"no '{label_column}' column; found columns {list(frame.columns)}",
+            location="line 1",
+            hint="name the class column with --label-column NAME",
+        )
+    candidates = binary_columns(frame)
+    if candidates:
+        listed = ", ".join(repr(c) for c in candidates)
+        raise DataError(
+            path,
+            f"no '{label_column}' column; columns that look like a binary label: {listed}",
+            location="line 1",
+            hint=f"pass --label-column {candidates[0]} (node config: label-column={candidates[0]})",
+        )
+    raise DataError(
+        path,
+        f"no '{label_column}' column and no column that looks like a binary label (0/1 or case/control); "
+        f"found columns {list(frame.columns)}",
+        location="line 1",
+        hint="add the disease column (1 or 'case' for cases, 0 or 'control' for controls) and pass its "
+        "name with --label-column NAME (node config: label-column=NAME)",
+    )
+
+
+def binary_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns (besides sample_id and sex) whose every non-empty value is 0, 1, case or control,
+    case-insensitive, with at least one such value: what could be the label column."""
+    found = []
+    for column in frame.columns:
+        if column == ID_COLUMN or column.lower() == "sex":
+            continue
+        values = frame[column].str.strip().str.lower()
+        present = values[~values.isin(MISSING_VALUES)]
+        if len(present) and present.isin(LABELS).all():
+            found.append(column)
+    return found
 
 
 def _sample_ids(path: Path, ids: pd.Series, lines: np.ndarray) -> list[str]:

@@ -313,7 +313,12 @@ def test_phenotypes_codings(tmp_path):
         ("sample_id,label\nA,1\nB,yes\n", "line 3, sample B", "'yes' in column label is not binary"),
         ("sample_id,label\nA,1\nB,\n", "line 3, sample B", "label is missing"),
         ("sample_id,label\nA,1\n\nA,0\n", "line 4", "appears twice (lines 2 and 4)"),
-        ("sample_id,status\nA,1\n", "line 1", "no 'label' column; found columns ['sample_id', 'status']"),
+        (
+            "sample_id,status\nA,1\n",
+            "line 1",
+            "no 'label' column; columns that look like a binary label: 'status'",
+        ),
+        ("sample_id,age\nA,41\n", "line 1", "no column that looks like a binary label"),
         ("sample_id,label,sex\nA,1,X\n", "line 2, sample A, column sex", "sex 'X' is not recognised"),
         ("sample_id,label,age\nA,1,old\n", "line 2, sample A, column age", "'old' in covariate column age"),
     ],

@@ -1,0 +1,119 @@
+"""What `genofed synth` says when its batch fails validation: which checks failed, whether privacy
+protection was on, and what to try next.
+
+The advice is derived from the families of the failed checks (`genofed.common.synthetic.checks`):
+
+- fidelity (allele frequencies, genotype distribution, LD, population structure, AA_TS above its
+  band) and label associations: the generator did not learn the cohort well enough. More
+  epochs, the other generator and, under DP, a larger generator epsilon (less noise) help;
+  otherwise genotype augmentation in training gives a small site more varied records without
+  any generated patient;
+- privacy (privacy loss, exact copies, membership inference, AA_TS below its band): the samples
+  sit too close to the training patients. Privacy protection (DP) is the remedy, or a smaller
+  epsilon when it is on; fewer epochs memorise less.
+
+Under DP the generator's epsilon is charged to the site's ledger whatever the verdict
+(`genofed.client.synth`): the message says so, since a retry spends again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Checks whose failure means the samples are too close to the training patients.
+PRIVACY_CHECKS = ("privacy_loss", "exact_copies", "mia_auc")
+#: Checks whose failure means the label's signal was not reproduced.
+ASSOCIATION_CHECKS = ("spurious_association_rate", "association_recall", "effect_correlation")
+#: The other generator, to try when one fails.
+OTHER_GENERATOR = {"vae": "gan", "gan": "vae"}
+#: What the message suggests instead of synthetic records (docs/augmentation.md).
+AUGMENT_EXAMPLE = 'augment = "noise=0.01,mutate=0.005"'
+
+
+def failure_message(summary: dict[str, Any], out: str, state_dir: str = "") -> str:
+    """The lines `genofed synth` prints for a batch that failed validation.
+
+    Args:
+        summary: what `genofed.client.synth.synthesize` returned (validation.json's content).
+        out: the output folder (where report.md was written).
+        state_dir: the site's state folder (where the ledger was charged, under DP).
+    """
+    checks = {c["name"]: c for c in summary.get("validation", {}).get("checks", [])}
+    failed = list(summary.get("failed_checks", []))
+    lines = [f"the synthetic batch FAILED validation: no records written (details: {out}/report.md)"]
+    lines.append("  failed: " + ", ".join(_described(name, checks.get(name)) for name in failed))
+    epsilon = summary.get("epsilon")
+    if epsilon is None:
+        lines.append(
+            "  privacy protection was OFF (no --epsilon): the generator trained without DP; nothing was "
+            "written, so nothing left the site"
+        )
+    else:
+        where = f" in {state_dir}" if state_dir else ""
+        lines.append(
+            f"  privacy protection was ON: the generator trained under DP at epsilon {epsilon:g} (delta "
+            f"{summary.get('delta', 0):g}), charged to the site's privacy ledger{where} although nothing "
+            "was written; a retry spends again"
+        )
+    lines.append("  try next:")
+    lines += [f"    - {tip}" for tip in suggestions(summary)]
+    return "\n".join(lines)
+
+
+def suggestions(summary: dict[str, Any]) -> list[str]:
+    """Concrete next commands' flags, from which families of checks failed."""
+    generator = summary.get("generator", {})
+    kind = generator.get("kind", "vae")
+    epochs = int(generator.get("settings", {}).get("epochs") or 0)
+    epsilon = summary.get("epsilon")
+    too_close, too_weak = _families(summary)
+    tips: list[str] = []
+    if too_weak:
+        if epochs:
+            tips.append(f"more training: --epochs {2 * epochs} (this run: {epochs})")
+        tips.append(f"the other generator: --generator {OTHER_GENERATOR.get(kind, 'vae')} (this run: {kind})")
+        if epsilon is not None:
+            tips.append(
+                f"a larger --epsilon for the generator, e.g. {2 * epsilon:g} (this run: {epsilon:g}): less "
+                "noise, at a higher privacy cost"
+            )
+    if too_close:
+        if epsilon is None:
+            tips.append(
+                "turn privacy protection on: --epsilon 8 --state-dir STATE (the cost goes to the ledger)"
+            )
+        else:
+            tips.append(f"a smaller --epsilon for the generator than {epsilon:g}: more noise, less memorised")
+        if epochs > 1:
+            tips.append(f"less training: --epochs {max(1, epochs // 2)} (this run: {epochs})")
+    tips.append(
+        "or no synthetic records: genotype augmentation in the hospital's training instead "
+        f"(node config {AUGMENT_EXAMPLE}, or `genofed simulate --augment`; docs/augmentation.md)"
+    )
+    return tips
+
+
+def _families(summary: dict[str, Any]) -> tuple[bool, bool]:
+    """(too close to the training patients, too weak a copy of the cohort) from the failed checks;
+    AA_TS counts as the one or the other by which side of its band it fell."""
+    checks = {c["name"]: c for c in summary.get("validation", {}).get("checks", [])}
+    too_close = too_weak = False
+    for name in summary.get("failed_checks", []):
+        if name in PRIVACY_CHECKS:
+            too_close = True
+        elif name == "aats_train":
+            value = (checks.get(name) or {}).get("value")
+            if value is not None and value < 0.5:  # failed below the band, not above it
+                too_close = True
+            else:
+                too_weak = True
+        else:
+            too_weak = True
+    return too_close, too_weak
+
+
+def _described(name: str, check: dict[str, Any] | None) -> str:
+    """ "ld_correlation 0.41 (needs >= 0.6)", or the bare name when the report lacks it."""
+    if not check or check.get("value") is None:
+        return name
+    return f"{name} {check['value']:.3g} (needs {check['threshold']})"

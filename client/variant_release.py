@@ -1,0 +1,183 @@
+"""`genofed hospital variants`: what a hospital releases about its variants for the panel.
+
+The counts themselves are computed in `genofed.common.data.variant_summary`; this module decides
+what the release costs and records it in the site's privacy ledger (the same ledger its federated
+training and `genofed synth` charge, in `--state-dir`):
+
+- `rounded`: declared public by the hospital, not differential privacy. With a state folder the
+  ledger records it as a charge of kind `declared-public` with zero steps (so epsilon 0: the
+  accountant skips zero-step entries), so the site's ledger lists everything it released.
+- `dp`: one Gaussian release, one step of the subsampled Gaussian at sample rate 1
+  (`genofed.common.privacy.release.release_step`). The noise multiplier is the smallest that
+  keeps the site's total epsilon (its history plus this release) within what it already spent
+  plus `--epsilon`, calibrated by `genofed.common.privacy.accountant.calibrate_noise` under the
+  ledger lock; refused, before anything is computed or written, when `--budget` would be
+  exceeded. The charge is recorded before the file is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genofed.common.data.cohort import GenotypeMatrix
+from genofed.common.data.readers import read_genotypes
+from genofed.common.data.variant_summary import (
+    DEFAULT_ROUND_TO,
+    RELEASES,
+    VariantSummary,
+    noisy_summary,
+    rounded_summary,
+)
+from genofed.common.privacy.accountant import BudgetExhausted, calibrate_noise, epsilon_of
+from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.privacy.release import release_step
+from genofed.common.util.checks import require, require_at_least, require_choice, require_in_range
+from genofed.common.util.hashing import file_sha256
+
+#: The ledger kind of a release the hospital declared public (no noise, epsilon 0).
+DECLARED_PUBLIC = "declared-public"
+#: The ledger kind of a DP variant-summary release.
+VARIANTS_KIND = "variants"
+
+
+@dataclass(frozen=True)
+class VariantReleaseOptions:
+    """How `genofed hospital variants` releases.
+
+    Args:
+        site: the hospital's name in the federation (default: the genotype file's folder name).
+        release: `rounded` (declared public) or `dp` (noisy, charged).
+        round_to: the rounding of `rounded` counts, in alleles.
+        epsilon: what a `dp` release may add to the site's epsilon.
+        delta: DP delta of the accounting.
+        budget: the site's lifetime epsilon cap: a `dp` release that would exceed it is refused.
+        state_dir: the site's state folder holding its privacy ledger (required for `dp`).
+        force: overwrite an existing output file.
+    """
+
+    site: str = ""
+    release: str = "rounded"
+    round_to: int = DEFAULT_ROUND_TO
+    epsilon: float | None = None
+    delta: float = 1e-5
+    budget: float | None = None
+    state_dir: str = ""
+    force: bool = False
+
+
+def release_variants(
+    genotypes: str | Path, out: str | Path, options: VariantReleaseOptions
+) -> VariantSummary:
+    """Compute, charge (or record as declared public) and write the site's variant summary."""
+    genotypes, out = Path(genotypes), Path(out)
+    _check(out, options)
+    site = options.site or genotypes.resolve().parent.name
+    matrix = read_genotypes(genotypes)
+    if options.release == "rounded":
+        summary = rounded_summary(site, matrix, options.round_to)
+        if options.state_dir:
+            _record_declared(Path(options.state_dir), summary, genotypes, options.delta)
+    else:
+        summary = _charged_noisy(site, matrix, genotypes, options)
+    summary.save(out)
+    return summary
+
+
+def _check(out: Path, options: VariantReleaseOptions) -> None:
+    """Every option, before the genotypes are read or anything is spent."""
+    require_choice("--release", options.release, RELEASES)
+    require(
+        options.force or not out.exists(),
+        f"{out} exists; choose a new file or pass --force to replace it",
+    )
+    require(out.parent.is_dir(), f"the folder of --out ({out.parent}) does not exist; create it first")
+    if options.release == "rounded":
+        require_at_least("--round-to", options.round_to, 1, message="--round-to must be 1 or more alleles")
+        require(options.epsilon is None, "--epsilon is for --release dp; rounded counts are declared public")
+        return
+    require(
+        options.epsilon is not None and math.isfinite(options.epsilon) and options.epsilon > 0,
+        "--release dp needs a finite, positive --epsilon: what this release may add to the site's epsilon",
+    )
+    require_in_range("--delta", options.delta, 0, 1, low_open=True, high_open=True)
+    require(
+        bool(options.state_dir),
+        "--release dp needs --state-dir: the release is charged to the site's privacy ledger there",
+    )
+
+
+def _charged_noisy(
+    site: str, matrix: GenotypeMatrix, genotypes: Path, options: VariantReleaseOptions
+) -> VariantSummary:
+    """Calibrate under the ledger lock, charge, then draw the noise (fresh randomness: nobody can
+    reproduce it, so a repeated release is a new one and is charged again)."""
+    assert options.epsilon is not None
+    state = Path(options.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    with PrivacyLedger(state / LEDGER_FILE).locked() as ledger:
+        spent = ledger.epsilon(options.delta)
+        target = spent + options.epsilon
+        if options.budget is not None and target > options.budget:
+            raise BudgetExhausted(
+                f"this site has spent epsilon {spent:.3g}; {options.epsilon:g} more for its variant summary "
+                f"would exceed its budget of {options.budget:g}. Nothing was released."
+            )
+        history = ledger.history()
+        sigma = calibrate_noise(history, sample_rate=1.0, steps=1, target_epsilon=target, delta=options.delta)
+        noise, rate, steps = release_step(sigma)
+        digest = _digest(genotypes)
+        ledger.charge(
+            Charge(
+                plan_id=f"variants-{digest[:16]}-{secrets.token_hex(4)}",
+                round=0,
+                noise_multiplier=noise,
+                sample_rate=rate,
+                steps=steps,
+                epsilon_after=epsilon_of([*history, (noise, rate, steps)], options.delta),
+                note=f"variant summary (dp) of {genotypes.name}: {matrix.n_variants} variants",
+                input_digest=digest,
+                kind=VARIANTS_KIND,
+            )
+        )
+    return noisy_summary(
+        site,
+        matrix,
+        noise_multiplier=sigma,
+        epsilon=options.epsilon,
+        delta=options.delta,
+        rng=np.random.default_rng(secrets.randbits(128)),
+    )
+
+
+def _record_declared(state: Path, summary: VariantSummary, genotypes: Path, delta: float) -> None:
+    """A zero-step ledger entry: the site's ledger lists the declared-public release too."""
+    state.mkdir(parents=True, exist_ok=True)
+    with PrivacyLedger(state / LEDGER_FILE).locked() as ledger:
+        digest = _digest(genotypes)
+        ledger.charge(
+            Charge(
+                plan_id=f"variants-{digest[:16]}-rounded-{summary.release.round_to}",
+                round=0,
+                noise_multiplier=0.0,
+                sample_rate=1.0,
+                steps=0,
+                epsilon_after=ledger.epsilon(delta),
+                note=(
+                    f"variant summary of {genotypes.name}, counts rounded to {summary.release.round_to}: "
+                    "declared public by the hospital, not differential privacy (epsilon 0)"
+                ),
+                input_digest=digest,
+                kind=DECLARED_PUBLIC,
+            )
+        )
+
+
+def _digest(path: Path) -> str:
+    """The genotype file's SHA-256 (a PLINK prefix: of its name, the .bed is hashed when named)."""
+    return file_sha256(path) if path.is_file() else hashlib.sha256(str(path).encode()).hexdigest()

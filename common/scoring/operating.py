@@ -1,0 +1,105 @@
+"""The operating threshold and the risk distribution a model file carries, both read from the
+hospitals' released validation histograms.
+
+A hospital that evaluates the final model releases one DP histogram: its validation patients
+counted by class and by predicted-risk bin (`genofed.common.privacy.release`), each count plus
+Gaussian noise, charged to its privacy ledger. Everything here is post-processing of those noisy
+counts (summed over hospitals), so choosing a threshold and describing the training population
+costs no further privacy. The price is resolution: the bins are the release's (`SCORE_BINS`
+equal widths on [0, 1]), so the threshold is a bin edge and percentiles are exact only at edges.
+
+- `operating_point`: the bin edge that maximises Youden's J (sensitivity + specificity - 1) on
+  the pooled noisy counts, with the sensitivity and specificity read from them there.
+- `risk_distribution` and `percentiles`: the CDF of the pooled histogram (both classes), negative
+  noisy counts set to zero, linear within a bin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: The rule `operating_point` applies, as recorded in results.json and the model file.
+YOUDEN_RULE = (
+    "youden: the bin edge of the pooled noisy validation histogram maximising sensitivity + specificity - 1"
+)
+
+#: What a threshold-less model file says instead (no hospital evaluated the model).
+NO_THRESHOLD = (
+    "no operating threshold: no hospital released a validation histogram of this model (site evaluations "
+    "0), and no public fact fixes one; risks and percentiles only"
+)
+
+
+def _clean(histogram: np.ndarray) -> np.ndarray:
+    """Noisy counts as a (2, bins) float array with negative counts set to zero (post-processing)."""
+    counts = np.clip(np.asarray(histogram, dtype=np.float64), 0.0, None)
+    if counts.ndim != 2 or counts.shape[0] != 2 or counts.shape[1] < 2:
+        raise ValueError(f"a score histogram is (2, bins) with bins >= 2, got shape {counts.shape}")
+    return counts
+
+
+def operating_point(histogram: np.ndarray, *, round_: int) -> dict[str, Any] | None:
+    """The threshold at which a risk counts as high, from a pooled noisy (2, bins) histogram.
+
+    Youden's J at every interior bin edge k / bins (risk >= edge is "high": the bins from k on),
+    the largest J wins; a tie goes to the lowest edge, the more sensitive one. Sensitivity and
+    specificity there are read from the same noisy counts (an estimate on the validation
+    patients, not a guarantee). None when a class is (noisily) empty: no J to maximise.
+
+    Args:
+        histogram: row 0 controls, row 1 cases, columns by predicted-risk bin; noisy counts.
+        round_: the round whose evaluation released it (recorded as the threshold's source).
+    """
+    counts = _clean(histogram)
+    controls, cases = counts
+    n_controls, n_cases = float(controls.sum()), float(cases.sum())
+    if n_controls <= 0 or n_cases <= 0:
+        return None
+    bins = counts.shape[1]
+    cuts = np.arange(1, bins)
+    sensitivity = np.array([cases[k:].sum() / n_cases for k in cuts])
+    specificity = np.array([controls[:k].sum() / n_controls for k in cuts])
+    youden = sensitivity + specificity - 1.0
+    best = int(np.argmax(youden))  # the first maximum: the lowest edge among ties
+    return {
+        "threshold": float(cuts[best] / bins),
+        "rule": YOUDEN_RULE,
+        "round": int(round_),
+        "sensitivity": float(sensitivity[best]),
+        "specificity": float(specificity[best]),
+        "youden_j": float(youden[best]),
+        "validation_patients": n_controls + n_cases,
+        "validation_cases": n_cases,
+        "bins": bins,
+    }
+
+
+def risk_distribution(histogram: np.ndarray, *, round_: int) -> dict[str, Any] | None:
+    """The training population's risk distribution: the CDF at the bin edges of the pooled noisy
+    histogram, both classes together (the federation's validation patients, a clinic population
+    with the clinics' share of cases). None when the noisy total is not positive."""
+    totals = _clean(histogram).sum(axis=0)
+    n = float(totals.sum())
+    if n <= 0:
+        return None
+    bins = totals.size
+    cdf = np.concatenate([[0.0], np.cumsum(totals) / n])
+    cdf[-1] = 1.0  # exact, not 1 - rounding
+    return {
+        "edges": [float(k / bins) for k in range(bins + 1)],
+        "cdf": [float(c) for c in cdf],
+        "patients": n,
+        "round": int(round_),
+        "source": "pooled noisy validation histogram of the hospitals (both classes), negative counts "
+        "set to 0; linear within a bin",
+    }
+
+
+def percentiles(distribution: dict[str, Any], risks: np.ndarray) -> np.ndarray:
+    """Each risk's percentile (0-100) in `distribution` (`risk_distribution`'s dict): the CDF at
+    the bin edges, linear in between, so exact only at an edge (see the module docstring)."""
+    edges = np.asarray(distribution["edges"], dtype=np.float64)
+    cdf = np.asarray(distribution["cdf"], dtype=np.float64)
+    return 100.0 * np.interp(np.asarray(risks, dtype=np.float64), edges, cdf)

@@ -1,0 +1,224 @@
+"""Risk scores of new people from a model file: what `genofed predict` computes, offline.
+
+The genotypes go through the same path as a hospital's training data: any format
+`read_genotypes` reads, aligned to the model's own panel (`align_to_panel`: panel order, REF/ALT
+swaps flipped, absent variants and missing calls imputed as the expected dosage), a file
+covering too little of the panel refused, then encoded with the constants the model file records
+(`ModelFile.feature_spec`). Nothing here opens a network connection: a hospital can score its
+own new patients on a machine with no network at all.
+
+Per person: the risk (the model's predicted probability), its percentile in the training
+population (the model file's risk distribution, when it has one), the high/low call at the
+model's operating threshold (when it has one), the share of panel variants the person has a
+call for, and how many panel variants were imputed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genofed.common.data.checks import join_cohort
+from genofed.common.data.cohort import MISSING, Cohort
+from genofed.common.data.features import encode
+from genofed.common.data.layout import table_columns
+from genofed.common.data.panel import Alignment, align_to_panel
+from genofed.common.data.readers import read_covariates, read_genotypes, read_phenotypes
+from genofed.common.model.metrics import binary_metrics
+from genofed.common.model.network import predict_proba
+from genofed.common.scoring.model_file import ModelFile, ModelFileError
+from genofed.common.scoring.operating import percentiles
+from genofed.common.util.atomic import write_text_atomic
+
+#: The columns of risks.csv, in order (`label` only when phenotypes were given).
+COLUMNS = ("sample_id", "risk", "percentile", "call", "coverage", "imputed")
+
+
+@dataclass
+class Predictions:
+    """One row per person, in genotype-file order, and what the user must know about them.
+
+    `percentiles` / `calls`: None when the model file has no risk distribution / threshold.
+    `labels`: None without phenotypes. `notes`: what was assumed or is missing, said once.
+    """
+
+    sample_ids: list[str]
+    risks: np.ndarray
+    coverage: np.ndarray  # per person: share of panel variants with a call, after alignment
+    imputed: np.ndarray  # per person: panel variants absent from the file or with a missing call
+    alignment: Alignment
+    threshold: float | None = None
+    percentiles: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def calls(self) -> list[str] | None:
+        """ "high" where risk >= threshold, else "low" (the release's bins put the edge in the
+        upper bin); None without a threshold."""
+        if self.threshold is None:
+            return None
+        return ["high" if r >= self.threshold else "low" for r in self.risks]
+
+    def auc(self) -> float | None:
+        """The AUC against the labels (None without labels or with one class only); the same
+        computation as results.json's `test_auc`."""
+        if self.labels is None:
+            return None
+        return binary_metrics(self.labels, self.risks)["auc"]
+
+    def to_csv(self) -> str:
+        """risks.csv: `COLUMNS`, then `label` when known; empty cells where a value does not exist."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([*COLUMNS, *(["label"] if self.labels is not None else [])])
+        calls = self.calls
+        for i, sample in enumerate(self.sample_ids):
+            row = [
+                sample,
+                repr(float(self.risks[i])),
+                "" if self.percentiles is None else f"{self.percentiles[i]:.1f}",
+                "" if calls is None else calls[i],
+                f"{self.coverage[i]:.4f}",
+                int(self.imputed[i]),
+            ]
+            if self.labels is not None:
+                row.append(int(self.labels[i]))
+            writer.writerow(row)
+        return buffer.getvalue()
+
+
+def predict_file(
+    model: ModelFile,
+    genotypes: str | Path,
+    *,
+    phenotypes: str | Path | None = None,
+    label_column: str = "label",
+    min_coverage: float = 0.9,
+) -> Predictions:
+    """Score every person of `genotypes` with `model` (see the module docstring).
+
+    Args:
+        model: a verified model file (`load_model_file`).
+        genotypes: VCF/BCF, PLINK 1 or a genotype table.
+        phenotypes: optional: the labels (`label_column`) and covariates (sex, age). Without
+            them the covariates are unknown and encoded as the training did for an unknown value
+            (sex 0.5, age the centre), and there is no AUC.
+        min_coverage: the share of the model's panel the file must cover (as at a hospital).
+
+    Raises:
+        ModelFileError: a model that does not score a binary risk or whose config does not fit
+            its panel. DataError: an unreadable file, samples not in both files, a file covering
+            too little of the panel.
+    """
+    _require_scoring_model(model)
+    cohort, notes, labelled = _cohort(genotypes, phenotypes, label_column, model)
+    aligned, alignment = align_to_panel(
+        cohort.dosages,
+        cohort.variant_ids,
+        model.panel,
+        source=cohort.genotype_source,
+        min_coverage=min_coverage,
+    )
+    cohort = replace(cohort, dosages=aligned, variant_ids=list(model.panel.variant_ids))
+    called = aligned != MISSING
+    risks = predict_proba(model.build(), encode(model.feature_spec(), cohort))
+    threshold = (model.operating.get("threshold") or {}).get("threshold")
+    distribution = model.operating.get("risk_distribution")
+    if threshold is None:
+        notes.append(
+            "no operating threshold in the model file: the call column is empty"
+            + (f" ({model.operating['threshold_note']})" if model.operating.get("threshold_note") else "")
+        )
+    if distribution is None:
+        notes.append(
+            "no training-population risk distribution in the model file: the percentile column is empty"
+        )
+    if alignment.swapped:
+        notes.append(
+            f"{alignment.swapped} panel variants have REF/ALT swapped in the file: their dosages were flipped"
+        )
+    return Predictions(
+        sample_ids=list(cohort.sample_ids),
+        risks=risks,
+        coverage=called.mean(axis=1) if called.shape[1] else np.zeros(len(risks)),
+        imputed=(~called).sum(axis=1),
+        alignment=alignment,
+        threshold=None if threshold is None else float(threshold),
+        percentiles=None if distribution is None else percentiles(distribution, risks),
+        labels=cohort.labels if labelled else None,
+        notes=notes,
+    )
+
+
+def _require_scoring_model(model: ModelFile) -> None:
+    """A model that outputs one binary risk over its own panel and the covariates it records."""
+    if model.task.kind != "binary" or model.model_config.n_outputs != 1:
+        raise ModelFileError(
+            f"the model predicts {model.task.kind} classes of '{model.task.label}', not a disease risk: "
+            "`genofed predict` scores binary models (a federated run's model.pt, or `genofed pretrain --task "
+            "binary`)"
+        )
+    spec = model.feature_spec()
+    if model.model_config.n_variants != len(model.panel) or model.model_config.n_covariates != len(
+        spec.covariates
+    ):
+        raise ModelFileError(
+            f"the model expects {model.model_config.n_variants} variants and "
+            f"{model.model_config.n_covariates} covariates, its file records a panel of {len(model.panel)} "
+            f"and covariates {', '.join(spec.covariates)}: the file is inconsistent; get a fresh copy"
+        )
+
+
+def _cohort(
+    genotypes: str | Path, phenotypes: str | Path | None, label_column: str, model: ModelFile
+) -> tuple[Cohort, list[str], bool]:
+    """The people to score with their covariates (joined with the phenotypes when given), what
+    was assumed about covariates, and whether the labels are known (a phenotype file with the
+    label column)."""
+    matrix = read_genotypes(genotypes)
+    notes = list(matrix.notes)
+    covariates = model.feature_spec().covariates
+    if phenotypes is None:
+        notes.append(
+            f"no phenotypes: covariates {', '.join(covariates)} unknown for everyone, encoded as in training "
+            "for an unknown value (sex 0.5, age the centre); pass --phenotypes to use them"
+        )
+        frame = pd.DataFrame(index=pd.Index(matrix.sample_ids, name="sample_id"))
+        labels = np.zeros(matrix.n_samples, dtype=np.int8)  # unknown: never reported
+        cohort = Cohort(
+            matrix.dosages, list(matrix.sample_ids), list(matrix.variant_ids), labels, frame, matrix.source
+        )
+        return cohort, notes, False
+    labelled = label_column in table_columns(Path(phenotypes))
+    if labelled:
+        cohort = join_cohort(matrix, read_phenotypes(phenotypes, label_column=label_column))
+    else:  # new patients without a diagnosis: their covariates only
+        cohort = join_cohort(matrix, read_covariates(phenotypes, label_column=label_column))
+        notes.append(f"no '{label_column}' column in {phenotypes}: covariates used, no AUC")
+    for name in covariates:
+        lowered = {str(c).lower(): c for c in cohort.covariates.columns}
+        column = lowered.get(name.lower())
+        unknown = (
+            cohort.n_samples
+            if column is None
+            else int(pd.to_numeric(cohort.covariates[column], errors="coerce").isna().sum())
+        )
+        if unknown:
+            notes.append(
+                f"covariate {name} unknown for {unknown} of {cohort.n_samples} people: encoded as in "
+                "training for an unknown value"
+            )
+    return cohort, notes, labelled
+
+
+def write_predictions(path: str | Path, predictions: Predictions) -> Path:
+    """Write risks.csv atomically (the caller decides whether an existing file may be replaced)."""
+    path = Path(path)
+    write_text_atomic(path, predictions.to_csv())
+    return path

@@ -1,0 +1,106 @@
+"""The clinical numbers of the final model, computed once for every section that shows them.
+
+From RUN/test_predictions.csv (the final model's risk for each person of the test cohort) and the
+run's operating point (results.json `operating_point`, chosen on the hospitals' DP-released
+validation counts): the counts and rates at that threshold and at the top risk decile, the AUC
+with DeLong's 95 % interval, the Brier score against the no-skill reference, and the calibration
+table. Without predictions, the AUC interval falls back to Hanley-McNeil from the recorded test
+AUC and cohort size, and everything else is "not measured".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from genofed.common.reporting.auc import AucInterval, delong_interval, hanley_mcneil_se, normal_interval
+from genofed.common.reporting.calibration import CalibrationBin, calibration_table
+from genofed.common.reporting.clinical import (
+    ThresholdMetrics,
+    brier_score,
+    no_skill_brier,
+    threshold_metrics,
+    top_fraction_threshold,
+)
+from genofed.server.report.reading import cohort_size, mapping, number
+from genofed.server.report.run_files import Predictions, Prevalence
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The threshold the run chose (None: none chosen) and the rule it was chosen by."""
+
+    threshold: float | None
+    rule: str
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Every clinical number of the final model; None / [] where it could not be measured."""
+
+    predictions: Predictions | None
+    operating_point: OperatingPoint | None
+    prevalence: Prevalence | None
+    at_threshold: ThresholdMetrics | None = None
+    top_decile: ThresholdMetrics | None = None
+    auc: AucInterval | None = None
+    brier: float | None = None
+    brier_reference: float | None = None
+    calibration: list[CalibrationBin] = field(default_factory=list)
+
+
+def operating_point(results: Mapping[str, Any]) -> OperatingPoint | None:
+    """results.json `operating_point` ({"threshold": float|None, "rule": str}); None in older runs."""
+    record = mapping(results.get("operating_point"))
+    if not record:
+        return None
+    return OperatingPoint(number(record.get("threshold")), str(record.get("rule") or "not recorded"))
+
+
+def assess(
+    results: Mapping[str, Any], predictions: Predictions | None, prevalence: Prevalence | None
+) -> Assessment:
+    """The final model's clinical numbers from its test-cohort predictions (or, without them,
+    what results.json alone supports)."""
+    point = operating_point(results)
+    if predictions is None:
+        return Assessment(
+            None, point, prevalence, auc=_recorded_auc_interval(results), **_recorded_brier(results)
+        )
+    labels, risks = predictions.labels, predictions.risks
+    at_threshold = (
+        threshold_metrics(labels, risks, point.threshold)
+        if point is not None and point.threshold is not None
+        else None
+    )
+    decile = top_fraction_threshold(risks)
+    return Assessment(
+        predictions,
+        point,
+        prevalence,
+        at_threshold=at_threshold,
+        top_decile=threshold_metrics(labels, risks, decile) if decile is not None else None,
+        auc=delong_interval(labels, risks),
+        brier=brier_score(labels, risks),
+        brier_reference=no_skill_brier(predictions.cases / predictions.n),
+        calibration=calibration_table(labels, risks),
+    )
+
+
+def _recorded_auc_interval(results: Mapping[str, Any]) -> AucInterval | None:
+    """Hanley-McNeil's interval around the recorded test AUC, from the cohort's size alone."""
+    auc = number(results.get("test_auc"))
+    n, cases = cohort_size(results)
+    if auc is None or n is None or cases is None:
+        return None
+    se = hanley_mcneil_se(auc, cases, n - cases)
+    return normal_interval(auc, se, "Hanley-McNeil") if se is not None else None
+
+
+def _recorded_brier(results: Mapping[str, Any]) -> dict[str, float | None]:
+    """The recorded test Brier score and its no-skill reference (from the cohort's case share)."""
+    brier = number(mapping(results.get("test_metrics")).get("brier"))
+    n, cases = cohort_size(results)
+    reference = no_skill_brier(cases / n) if n and cases is not None else None
+    return {"brier": brier, "brier_reference": reference if brier is not None else None}

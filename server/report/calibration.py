@@ -1,0 +1,95 @@
+"""The calibration section: predicted against observed risk on the test cohort, as a plot and a table.
+
+A risk model is used by its numbers ("your risk is 30 %"), so they must come true at the rate they
+say. Bins hold equal numbers of people (`genofed.common.reporting.calibration`); each point carries
+its Wilson 95 % interval and the table its counts, so a bin of 60 people is not over-read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genofed.common.reporting.calibration import CalibrationBin
+from genofed.common.reporting.figures import new_figure, save_figure
+from genofed.common.reporting.formatting import fmt_float
+from genofed.common.reporting.tables import markdown_table
+from genofed.server.report.assessment import Assessment
+
+CALIBRATION_PLOT = "calibration.png"
+
+
+def plot_calibration(path: Path, table: list[CalibrationBin]) -> bool:
+    """Observed case share (with 95 % intervals) against mean predicted risk per bin; False if empty."""
+    if not table:
+        return False
+    figure = new_figure()
+    axes = figure.add_subplot()
+    predicted = [b.predicted for b in table]
+    observed = [b.observed for b in table]
+    # clipped at 0: the Wilson bound of an empty or full bin equals its share up to rounding
+    errors = [
+        [max(0.0, b.observed - b.observed_low) for b in table],
+        [max(0.0, b.observed_high - b.observed) for b in table],
+    ]
+    top = max(1e-3, max(predicted), max(b.observed_high for b in table))
+    axes.plot([0, top], [0, top], color="grey", linestyle="--", label="Perfect calibration")
+    axes.errorbar(
+        predicted,
+        observed,
+        yerr=errors,
+        fmt="o-",
+        color="tab:blue",
+        capsize=3,
+        label="Test cohort, bins of equal size (95 % interval)",
+    )
+    for b in table:
+        axes.annotate(
+            f"{b.cases}/{b.people}",
+            (b.predicted, b.observed),
+            fontsize=7,
+            xytext=(4, -10),
+            textcoords="offset points",
+        )
+    axes.set_xlim(0, top * 1.05)
+    axes.set_ylim(0, top * 1.05)
+    axes.set_xlabel("Mean predicted risk in the bin")
+    axes.set_ylabel("Observed share with the disease")
+    axes.set_title("Calibration: predicted against observed risk (labels: cases / people)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    save_figure(figure, path)
+    return True
+
+
+def calibration_section(assessment: Assessment, plot_written: bool) -> str:
+    """The plot, how to read it, and the table of bins; or why there is none."""
+    table = assessment.calibration
+    if not table:
+        return "## Calibration\n\nNot measured: the final model's risks on the test cohort were not recorded."
+    rows = [
+        [
+            f"{b.low:.3f}-{b.high:.3f}",
+            f"{b.people:,}",
+            f"{b.cases:,}",
+            fmt_float(b.predicted),
+            f"{fmt_float(b.observed)} ({fmt_float(b.observed_low)}-{fmt_float(b.observed_high)})",
+        ]
+        for b in table
+    ]
+    gaps = [abs(b.predicted - b.observed) * b.people for b in table]
+    mean_gap = sum(gaps) / sum(b.people for b in table)
+    image = f"![Calibration: predicted against observed risk]({CALIBRATION_PLOT})\n\n" if plot_written else ""
+    return (
+        "## Calibration\n\n"
+        + image
+        + f"The test cohort's people sorted by predicted risk and cut into {len(table)} bins of equal size: "
+        "each bin's mean predicted risk against the share of its people who have the disease, with a "
+        "Wilson 95 % interval. On the dashed line a predicted 30 % risk comes true for 30 % of such people. "
+        f"Here predicted and observed risk differ by {100 * mean_gap:.1f} percentage points on average "
+        "(weighted by bin size). A model trained on hospitals' case-enriched cohorts predicts risks at "
+        "their case share, not at the population's: read its risks as a ranking unless this plot "
+        "follows the line.\n\n"
+        + markdown_table(
+            ["Predicted risk range", "People", "Cases", "Mean predicted", "Observed (95 % CI)"], rows
+        )
+    )

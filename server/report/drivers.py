@@ -1,0 +1,62 @@
+"""The section 'Which variants drive the model': the top variants, how they were ranked, and, on
+simulated data, how many of the disease's causal variants the list recovers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from genofed.common.reporting.formatting import fmt_int
+from genofed.common.reporting.tables import markdown_table
+
+if TYPE_CHECKING:  # explain loads the data readers (pandas); the section needs only the type
+    from genofed.server.report.explain import Explanation
+
+TITLE = "## Which variants drive the model"
+
+
+def _truth_words(explanation: Explanation) -> str:
+    if explanation.recovered is None:
+        return ""
+    return (
+        f"\n\n**Against the simulated truth:** {explanation.recovered} of these {len(explanation.drivers)} "
+        f"variants {'is' if explanation.recovered == 1 else 'are'} among the disease's "
+        f"{fmt_int(explanation.causal_total)} causal variants "
+        f"({fmt_int(explanation.causal_in_panel)} of them in the panel); a list of the same length drawn "
+        f"at random from the {fmt_int(explanation.model_reads)} variants the model reads would hold "
+        f"{explanation.chance:.2f} on average."
+    )
+
+
+def drivers_section(explanation: Explanation | str) -> str:
+    """The top-variant table, or the one sentence `explain_run` gave for why there is none."""
+    if isinstance(explanation, str):
+        return f"{TITLE}\n\nNot computed. {explanation}"
+    if not explanation.drivers:
+        return f"{TITLE}\n\nEvery variant's contribution is zero: the model has not learnt from genotypes."
+    simulated = explanation.recovered is not None
+    header = ["Rank", "Variant (chrom:pos:ref:alt)", "Position", "Gene", "Alt frequency", "Contribution"]
+    header += ["Causal (simulated truth)"] if simulated else []
+    rows = []
+    for d in explanation.drivers:
+        row = [
+            str(d.rank),
+            d.variant_id,
+            f"chr{d.chrom}:{d.pos:,}",
+            d.gene or "-",
+            f"{d.alt_freq:.3f}",
+            f"{d.score:.3g}",
+        ]
+        rows.append(row + (["yes" if d.causal else "no"] if simulated else []))
+    genes = (
+        f"Genes from {explanation.gene_source}; '-' means the variant lies in no listed gene."
+        if explanation.gene_source
+        else "No gene annotation was available (no `gene` column in the panel, no gene list)."
+    )
+    return (
+        f"{TITLE}\n\nThe {len(explanation.drivers)} variants with the largest contribution to the final "
+        f"model's risk score, of the {fmt_int(explanation.model_reads)} it reads, ranked by "
+        f"{explanation.method}. A large contribution says the model relies on the variant, not that the "
+        f"variant causes the disease: a variant near a causal one can stand in for it. {genes}\n\n"
+        + markdown_table(header, rows)
+        + _truth_words(explanation)
+    )

@@ -1,0 +1,38 @@
+"""Everything the clinician's sections need beyond results.json, gathered once per report.
+
+`gather` reads the run folder (test predictions, final model) and the federation folder (truth,
+panel, gene list); `from_results` is the same from results.json alone, for a report rendered
+without its run folder (its clinical figures then read "not measured").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genofed.server.report.assessment import Assessment, assess
+from genofed.server.report.explain import Explanation, explain_run
+from genofed.server.report.run_files import read_predictions, read_truth, real_prevalence
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The final model's clinical numbers and its top variants (or why they are missing)."""
+
+    assessment: Assessment
+    explanation: Explanation | str
+
+
+def gather(run_dir: Path, results: Mapping[str, Any]) -> Evidence:
+    """Read the run folder and the federation folder; never raises for a missing file."""
+    truth = read_truth(results)
+    assessment = assess(results, read_predictions(run_dir), real_prevalence(results, truth))
+    return Evidence(assessment, explain_run(run_dir, results, truth))
+
+
+def from_results(results: Mapping[str, Any]) -> Evidence:
+    """What results.json alone supports: no predictions, no model, no explanation."""
+    assessment = assess(results, None, real_prevalence(results, read_truth(results)))
+    return Evidence(assessment, "The report was rendered without its run folder.")

@@ -1,0 +1,224 @@
+"""Which variants drive the final model: the top variants by contribution, with position and gene,
+and, on simulated data, how many of the disease's true causal variants the list recovers.
+
+The scores come from `attribution` (weights for the linear model, integrated gradients for the
+network). Genes come from the panel's optional `gene` column, else from the federation's gene list
+(known_genes.bed in a simulated federation, or the run's --gene-prior file); a variant inside no
+listed gene has none. Causal variants come from the federation's truth.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genofed.common.data.layout import GENE_LIST, PANEL, TEST
+from genofed.common.data.panel import VariantPanel
+from genofed.common.data.regions import GeneRegion, load_gene_regions
+from genofed.common.data.variants import normalize_chrom, parse_variant_id
+from genofed.server.report import attribution
+from genofed.server.report.reading import config_value
+from genofed.server.report.run_files import data_dir
+
+#: How many variants the report lists.
+TOP_VARIANTS = 20
+MODEL_FILE = "model.pt"
+LINEAR_METHOD = "|weight per allele| x genotype sd sqrt(2p(1-p)) (p: the panel's alt frequency)"
+IG_METHOD = "integrated gradients (captum), mean |attribution| over {people}"
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One top variant: its rank, id, position, gene (None if in no listed gene), score, frequency
+    and, on simulated data, whether it is one of the disease's causal variants (None: unknown)."""
+
+    rank: int
+    variant_id: str
+    chrom: str
+    pos: int
+    gene: str | None
+    score: float
+    alt_freq: float
+    causal: bool | None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The top variants and how they were found; `causal_*` are None without a truth.json.
+
+    `causal_total`: the disease's causal variants; `causal_in_panel`: those the panel holds (the
+    most the list could recover); `recovered`: those in the top list; `chance`: how many a list
+    of the same length drawn at random from the variants the model reads would hold on average.
+    """
+
+    method: str
+    drivers: list[Driver]
+    model_reads: int
+    gene_source: str | None
+    causal_total: int | None = None
+    causal_in_panel: int | None = None
+    recovered: int | None = None
+    chance: float | None = None
+
+
+def explain_run(
+    run_dir: Path, results: Mapping[str, Any], truth: Mapping[str, Any] | None
+) -> Explanation | str:
+    """The run's top variants, or one sentence saying why they could not be computed."""
+    path = Path(run_dir) / MODEL_FILE
+    if not path.is_file():
+        return f"The final model file ({MODEL_FILE}) is not in the run folder."
+    try:
+        model = attribution.load_model(path)
+    except Exception as error:  # any unreadable model: the report says so and goes on
+        return f"The final model file ({MODEL_FILE}) could not be read: {error}."
+    panel = model.panel or _run_panel(results)
+    if panel is None or len(panel) != model.config.n_variants:
+        return (
+            "The federation's panel was not found (or does not match the model), so variants cannot be named."
+        )
+    if model.config.architecture == "logistic":
+        scores, method = attribution.linear_scores(model.module, model.config, panel), LINEAR_METHOD
+    else:
+        features, people = _attributed_people(results, panel, model.config.n_covariates)
+        scores = attribution.integrated_gradient_scores(model.module, features, len(panel))
+        method = IG_METHOD.format(people=people)
+    reads = len(model.config.selected) or len(panel)
+    genes, gene_source = _gene_lookup(results)
+    causal = _causal_ids(truth)
+    drivers = _top_drivers(scores, panel, genes, causal)
+    explanation = Explanation(method, drivers, reads, gene_source)
+    if causal is None:
+        return explanation
+    in_panel = causal & set(panel.variant_ids)
+    recovered = sum(1 for d in drivers if d.causal)
+    return Explanation(
+        method,
+        drivers,
+        reads,
+        gene_source,
+        causal_total=len(causal),
+        causal_in_panel=len(in_panel),
+        recovered=recovered,
+        chance=len(drivers) * len(in_panel) / max(reads, 1),
+    )
+
+
+def _top_drivers(
+    scores: np.ndarray, panel: VariantPanel, genes: Any, causal: set[str] | None
+) -> list[Driver]:
+    """The `TOP_VARIANTS` highest-scoring variants with a non-zero score, highest first."""
+    order = [int(i) for i in np.argsort(-scores, kind="stable")[:TOP_VARIANTS] if scores[i] > 0]
+    drivers = []
+    for rank, index in enumerate(order, start=1):
+        variant_id = panel.variant_ids[index]
+        parsed = parse_variant_id(variant_id)
+        drivers.append(
+            Driver(
+                rank=rank,
+                variant_id=variant_id,
+                chrom=parsed.chrom,
+                pos=parsed.pos,
+                gene=genes(variant_id, parsed.chrom, parsed.pos),
+                score=float(scores[index]),
+                alt_freq=float(panel.alt_freq[index]),
+                causal=None if causal is None else variant_id in causal,
+            )
+        )
+    return drivers
+
+
+def _run_panel(results: Mapping[str, Any]) -> VariantPanel | None:
+    """The run's panel: its `panel` setting when set, else the federation folder's panel.tsv."""
+    path = _panel_path(results)
+    try:
+        return VariantPanel.load(path) if path is not None else None
+    except Exception:  # a damaged panel: no names, no crash
+        return None
+
+
+def _panel_path(results: Mapping[str, Any]) -> Path | None:
+    configured = config_value(results, ("panel",))
+    if configured:
+        return Path(str(configured))
+    folder = data_dir(results)
+    return folder / PANEL if folder is not None and (folder / PANEL).is_file() else None
+
+
+def _attributed_people(
+    results: Mapping[str, Any], panel: VariantPanel, n_covariates: int
+) -> tuple[np.ndarray, str]:
+    """The encoded inputs IG attributes, and words for who they are: the test cohort when it loads."""
+    folder = data_dir(results)
+    if folder is not None and (folder / TEST).is_dir():
+        try:
+            from genofed.server.evaluation import TestCohort
+
+            features = TestCohort.load(folder / TEST, panel).features
+            people = attribution.subsample(features)
+            return people, f"{len(people)} people of the test cohort"
+        except Exception:  # an unreadable test cohort: fall back to the panel's frequencies
+            pass
+    features = attribution.hwe_features(panel, n_covariates, attribution.IG_PEOPLE)
+    return features, f"{len(features)} genotypes drawn from the panel's allele frequencies"
+
+
+def _gene_lookup(results: Mapping[str, Any]) -> tuple[Any, str | None]:
+    """A function (id, chrom, pos) -> gene or None, and words for where the genes come from."""
+    path = _panel_path(results)
+    column = _panel_genes(path) if path is not None else {}
+    if column:
+        return (lambda variant_id, _chrom, _pos: column.get(variant_id)), f"the panel's gene column ({path})"
+    gene_list = _gene_list_path(results)
+    if gene_list is None:
+        return (lambda *_: None), None
+    try:
+        regions = load_gene_regions(gene_list)
+    except Exception:  # an unreadable gene list: no genes, no crash
+        return (lambda *_: None), None
+    return (lambda _id, chrom, pos: gene_at(regions, chrom, pos)), f"the gene list {gene_list}"
+
+
+def gene_at(regions: Sequence[GeneRegion], chrom: str, pos: int) -> str | None:
+    """The name of the first region holding 1-based position `pos` on `chrom` (BED: start < pos <= end)."""
+    key = normalize_chrom(chrom).upper()
+    for region in regions:
+        if normalize_chrom(region.chrom).upper() == key and region.start < pos <= region.end:
+            return region.name
+    return None
+
+
+def _panel_genes(path: Path) -> dict[str, str]:
+    """{variant id: gene} from the panel's optional `gene` column ({} without one)."""
+    try:
+        import pandas as pd
+
+        frame = pd.read_csv(path, sep="\t", dtype=str, usecols=lambda c: c in ("id", "gene"))
+    except Exception:  # no panel, or no such columns
+        return {}
+    if "gene" not in frame.columns or "id" not in frame.columns:
+        return {}
+    frame = frame.dropna()
+    return {v: g for v, g in zip(frame["id"], frame["gene"], strict=True) if g.strip()}
+
+
+def _gene_list_path(results: Mapping[str, Any]) -> Path | None:
+    """The run's --gene-prior file, else the federation folder's known_genes.bed."""
+    configured = config_value(results, ("gene-prior", "gene_prior"))
+    if configured and Path(str(configured)).is_file():
+        return Path(str(configured))
+    folder = data_dir(results)
+    return folder / GENE_LIST if folder is not None and (folder / GENE_LIST).is_file() else None
+
+
+def _causal_ids(truth: Mapping[str, Any] | None) -> set[str] | None:
+    """The ids of the simulated disease's causal variants (truth.json `model.causal_variants`)."""
+    model = (truth or {}).get("model")
+    variants = model.get("causal_variants") if isinstance(model, Mapping) else None
+    if not isinstance(variants, list):
+        return None
+    return {str(v["id"]) for v in variants if isinstance(v, Mapping) and "id" in v}

@@ -1,0 +1,91 @@
+"""A real (tiny) federated run's outputs are usable: `genofed predict` on the run's test cohort
+reproduces results.json's test AUC from RUN/model.pt alone, RUN/test_predictions.csv holds the
+same risks, the operating point is the same in results.json and the model file, and the model
+file starts a later run (`--pretrained`)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genofed.cli.main import main
+from genofed.common.data.panel import VariantPanel
+from genofed.common.model.metrics import binary_metrics
+from genofed.common.model.network import build_model
+from genofed.common.scoring.model_file import load_model_file
+from genofed.server import evaluation
+from genofed.server.settings import RunSettings
+from genofed.server.start_model import start_model
+from genofed.simulations.local.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def run(simulated_cohorts, tmp_path_factory) -> tuple[Path, Path, dict]:
+    cohorts = simulated_cohorts(5)
+    out = tmp_path_factory.mktemp("predict") / "run"
+    settings = RunSettings(
+        data_dir=str(cohorts), out_dir=str(out), rounds=2, local_epochs=1, epsilon=8.0, seed=5, quiet=True
+    )
+    return cohorts, out, simulate(settings, references=False)
+
+
+def test_predict_on_the_test_cohort_reproduces_the_runs_test_auc(run, tmp_path, capsys):
+    cohorts, out, results = run
+    risks = tmp_path / "risks.csv"
+    test = cohorts / "test"
+    args = ["predict", "--model", str(out / "model.pt"), "--out", str(risks)]
+    assert (
+        main(
+            [
+                *args,
+                "--genotypes",
+                str(test / "genotypes.vcf.gz"),
+                "--phenotypes",
+                str(test / "phenotypes.csv"),
+            ]
+        )
+        == 0
+    )
+    assert "AUC against 'label'" in capsys.readouterr().out
+    rows = list(csv.DictReader(risks.open()))
+    labels = np.array([int(r["label"]) for r in rows])
+    predicted = np.array([float(r["risk"]) for r in rows])
+    assert binary_metrics(labels, predicted)["auc"] == pytest.approx(results["test_auc"], abs=1e-6)
+    # the run's own per-person file: the same people, labels and risks
+    written = list(csv.DictReader((out / "test_predictions.csv").open()))
+    assert list(written[0]) == ["sample_id", "label", "risk"]
+    assert [r["sample_id"] for r in written] == [r["sample_id"] for r in rows]
+    np.testing.assert_allclose([float(r["risk"]) for r in written], predicted, rtol=0, atol=1e-9)
+    assert [int(r["label"]) for r in written] == labels.tolist()
+
+
+def test_operating_point_is_recorded_in_results_and_the_model_file(run):
+    _, out, results = run
+    point = results["operating_point"]
+    model = load_model_file(out / "model.pt")
+    assert json.loads((out / "results.json").read_text())["operating_point"] == point
+    assert point["round"] == 2 == results["site_evaluation"]["round"]  # the final model's release
+    assert point["threshold"] in {k / 10 for k in range(1, 10)}
+    assert model.operating["threshold"]["threshold"] == point["threshold"]
+    assert model.operating["risk_distribution"]["cdf"][-1] == 1.0
+    assert model.provenance["plan_id"] == results["plan_id"] and model.task.label == "label"
+
+
+def test_the_run_model_file_starts_a_later_run(run):
+    cohorts, out, results = run
+    panel = VariantPanel.load(cohorts / "panel.tsv")
+    later = RunSettings(
+        data_dir=str(cohorts), out_dir=str(out.parent / "later"), pretrained=str(out / "model.pt")
+    )
+    begin = start_model(later, panel)
+    model = load_model_file(out / "model.pt")
+    assert begin.pretrained["content_hash"] == model.content_hash
+    net = build_model(begin.config, seed=0)
+    net.load_state_dict(begin.weights)
+    test = evaluation.TestCohort.load(cohorts / "test", panel)
+    # the later run starts from exactly the delivered model: the same test AUC
+    assert test.evaluate(begin.config, begin.weights)["auc"] == pytest.approx(results["test_auc"], abs=1e-6)

@@ -1,0 +1,135 @@
+"""`genofed simulate` is safe to repeat: every argument is checked before anything is simulated or
+written, and a RUN folder that holds a run is refused unless --resume or --force says what to do."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from genofed.cli.main import main
+from genofed.cli.run_folder import Cohorts, prepare_run_folder
+from genofed.common.errors import ConfigError
+
+
+def _previous_run(run: Path, *, preset: str = "small", seed: int = 42) -> None:
+    """A run folder as `genofed simulate` leaves it (contents faked: only the names matter)."""
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "round-0001.pt").write_text("x")
+    (run / "privacy-ledgers").mkdir()
+    (run / "privacy-ledgers" / "rostov.json").write_text("{}")
+    (run / "results.json").write_text("{}")
+    (run / "report.md").write_text("# old\n")
+    (run / "cohorts").mkdir()
+    (run / "cohorts" / "truth.json").write_text(json.dumps({"preset": preset, "seed": seed}))
+
+
+def test_a_bad_epsilon_fails_fast_and_writes_nothing(tmp_path):
+    out = tmp_path / "X"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "genofed.cli.main", "simulate", "--epsilon", "-1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    assert "epsilon must be > 0, got -1" in done.stderr and "Traceback" not in done.stderr
+    assert elapsed < 5, f"took {elapsed:.1f}s: cohorts were simulated before the check"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--delta", "2"], "delta must be in (0, 1), got 2"),
+        (["--seed", "-3"], "--seed must be >= 0"),
+        (["--pretrained", "missing.pt"], "pretrained: no such file 'missing.pt'"),
+        (["--gene-prior", "genes.bed"], "gene-prior: no such file 'genes.bed'"),
+        (["--data", "nowhere"], "data: no such folder 'nowhere'"),
+    ],
+)
+def test_every_argument_is_checked_before_anything_is_written(
+    tmp_path, monkeypatch, capsys, option, expected
+):
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", "--out", "run", *option]) == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_existing_run_is_refused_naming_what_is_there_and_the_two_flags(tmp_path, capsys):
+    run = tmp_path / "run"
+    _previous_run(run)
+    data = tmp_path / "fed"
+    data.mkdir()
+    assert main(["simulate", "--data", str(data), "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "results.json" in err and "privacy-ledgers" in err
+    assert "--resume" in err and "--force" in err and "fresh ledgers" in err
+    assert (run / "results.json").exists() and (run / "privacy-ledgers" / "rostov.json").exists()
+
+
+def test_force_and_resume_together_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="contradict"):
+        prepare_run_folder(tmp_path, data=tmp_path / "fed", force=True, resume=True)
+
+
+def test_force_deletes_the_previous_outputs_and_ledgers_but_keeps_the_same_cohorts(tmp_path):
+    run = tmp_path / "run"
+    _previous_run(run, preset="small", seed=42)
+    deleted = prepare_run_folder(
+        run, data=run / "cohorts", force=True, resume=False, simulated=Cohorts("small", 42)
+    )
+    assert sorted(deleted) == ["checkpoints", "privacy-ledgers", "report.md", "results.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["cohorts"]
+
+
+def test_force_regenerates_cohorts_of_another_preset_or_seed(tmp_path):
+    run = tmp_path / "run"
+    _previous_run(run, preset="small", seed=42)
+    prepare_run_folder(run, data=run / "cohorts", force=True, resume=False, simulated=Cohorts("small", 7))
+    assert list(run.iterdir()) == []
+
+
+def test_force_never_deletes_the_data_folder_inside_run(tmp_path):
+    run = tmp_path / "run"
+    _previous_run(run)
+    (run / "mydata" / "rostov").mkdir(parents=True)
+    prepare_run_folder(run, data=run / "mydata", force=True, resume=False)
+    assert sorted(p.name for p in run.iterdir()) == ["mydata"]
+    assert (run / "mydata" / "rostov").is_dir()
+    with pytest.raises(ConfigError, match="is the --data folder"):
+        prepare_run_folder(run / "mydata", data=run / "mydata", force=True, resume=False)
+
+
+def test_force_refuses_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match="not a genofed run"):
+        prepare_run_folder(tmp_path / "home", data=tmp_path / "fed", force=True, resume=False)
+    assert (tmp_path / "home" / "thesis.tex").exists()
+
+
+def test_resume_and_a_folder_with_only_this_runs_cohorts_go_ahead(tmp_path):
+    run = tmp_path / "run"
+    _previous_run(run)
+    assert prepare_run_folder(run, data=tmp_path / "fed", force=False, resume=True) == []
+    only = tmp_path / "only"
+    (only / "cohorts").mkdir(parents=True)
+    (only / "cohorts" / "truth.json").write_text(json.dumps({"preset": "small", "seed": 1}))
+    assert (
+        prepare_run_folder(
+            only, data=only / "cohorts", force=False, resume=False, simulated=Cohorts("small", 1)
+        )
+        == []
+    )
+    with pytest.raises(ConfigError, match="already holds a run"):
+        prepare_run_folder(
+            only, data=only / "cohorts", force=False, resume=False, simulated=Cohorts("small", 2)
+        )

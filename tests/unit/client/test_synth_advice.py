@@ -1,0 +1,56 @@
+"""A failed `genofed synth` says which checks failed, whether privacy protection was on, and what
+to try next, derived from which checks failed."""
+
+from __future__ import annotations
+
+from genofed.client.synth_advice import failure_message, suggestions
+
+
+def _summary(failed: list[str], *, epsilon: float | None, kind: str = "vae", epochs: int = 200, aats=0.6):
+    values = {
+        "ld_correlation": (0.41, ">= 0.6"),
+        "mia_auc": (0.71, "<= 0.6"),
+        "aats_train": (aats, "in [0.45, 0.55]"),
+    }
+    checks = [
+        {"name": n, "value": v, "threshold": t, "passed": n not in failed} for n, (v, t) in values.items()
+    ]
+    return {
+        "passed": False,
+        "failed_checks": failed,
+        "epsilon": epsilon,
+        "delta": None if epsilon is None else 1e-5,
+        "generator": {"kind": kind, "settings": {"epochs": epochs}},
+        "validation": {"checks": checks},
+    }
+
+
+def test_a_weak_copy_without_dp_says_privacy_was_off_and_suggests_training_more():
+    text = failure_message(_summary(["ld_correlation"], epsilon=None), "out")
+    assert "FAILED validation" in text and "out/report.md" in text
+    assert "ld_correlation 0.41 (needs >= 0.6)" in text
+    assert "privacy protection was OFF" in text
+    assert "--epochs 400 (this run: 200)" in text and "--generator gan" in text
+    assert "--epsilon" not in text.split("try next:")[1]  # no privacy knob to loosen without DP
+    assert "augment" in text
+
+
+def test_under_dp_the_message_names_epsilon_the_ledger_charge_and_a_larger_budget():
+    text = failure_message(_summary(["ld_correlation"], epsilon=2.0, kind="gan"), "out", "state")
+    assert "privacy protection was ON" in text and "epsilon 2" in text and "ledger in state" in text
+    assert "a larger --epsilon for the generator, e.g. 4" in text and "--generator vae" in text
+
+
+def test_memorised_samples_ask_for_privacy_protection_or_less_training():
+    tips = " ".join(suggestions(_summary(["mia_auc"], epsilon=None)))
+    assert "turn privacy protection on: --epsilon 8 --state-dir" in tips and "--epochs 100" in tips
+    assert "--epochs 400" not in tips
+    under_dp = " ".join(suggestions(_summary(["mia_auc"], epsilon=4.0)))
+    assert "a smaller --epsilon for the generator than 4" in under_dp
+
+
+def test_aats_counts_by_the_side_of_its_band_it_fell():
+    too_close = " ".join(suggestions(_summary(["aats_train"], epsilon=None, aats=0.3)))
+    too_far = " ".join(suggestions(_summary(["aats_train"], epsilon=None, aats=0.8)))
+    assert "turn privacy protection on" in too_close and "--epochs 400" not in too_close
+    assert "--epochs 400" in too_far and "turn privacy protection on" not in too_far

@@ -1,0 +1,130 @@
+"""`genofed hospital variants` and `genofed coordinator panel`: the release, its ledger entry, the
+refusals, and the panel the coordinator writes from the files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genofed.cli.main import main
+from genofed.client.variant_release import DECLARED_PUBLIC, VARIANTS_KIND
+from genofed.common.data.panel import VariantPanel
+from genofed.common.data.variant_summary import VariantSummary, dp_sensitivity
+from genofed.common.data.writers import write_vcf
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+
+IDS = ["1:100:A:G", "1:200:C:T", "2:50:G:A"]
+
+
+def _site(folder: Path, seed: int, ids: list[str] = IDS) -> Path:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    dosages = rng.integers(0, 3, size=(40, len(ids))).astype(np.int8)
+    write_vcf(folder / "genotypes.vcf", dosages, [f"{folder.name}{i}" for i in range(40)], ids)
+    return folder / "genotypes.vcf"
+
+
+def test_rounded_release_then_panel(tmp_path: Path, capsys):
+    a = _site(tmp_path / "rostov", 1)
+    b = _site(tmp_path / "elista", 2, ["1:100:G:A", "1:200:C:T", "2:50:G:A"])  # 1:100 swapped
+    state = tmp_path / "state"
+    assert (
+        main(
+            [
+                "hospital",
+                "variants",
+                "--genotypes",
+                str(a),
+                "--out",
+                str(tmp_path / "a.tsv"),
+                "--state-dir",
+                str(state),
+            ]
+        )
+        == 0
+    )
+    assert main(["hospital", "variants", "--genotypes", str(b), "--out", str(tmp_path / "b.tsv")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote the variant summary of rostov" in out and "declared public" in out
+    assert VariantSummary.load(tmp_path / "b.tsv").site == "elista"  # default: the file's folder
+    # The declared-public release is listed in the ledger, at epsilon 0.
+    ledger = PrivacyLedger(state / LEDGER_FILE)
+    assert [c.kind for c in ledger.charges] == [DECLARED_PUBLIC]
+    assert ledger.epsilon(1e-5) == 0.0
+
+    panel_args = ["coordinator", "panel", "--summaries", str(tmp_path / "a.tsv"), str(tmp_path / "b.tsv")]
+    assert main([*panel_args, "--out", str(tmp_path / "panel.tsv")]) == 0
+    out = capsys.readouterr().out
+    assert "REF/ALT swapped at some site, converted: 1" in out and "wrote 3 variants" in out
+    # A 1-1 tie: elista's orientation, the first site by name.
+    assert VariantPanel.load(tmp_path / "panel.tsv").variant_ids == ["1:100:G:A", *IDS[1:]]
+    # Never overwritten unasked.
+    assert main([*panel_args, "--out", str(tmp_path / "panel.tsv")]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main([*panel_args, "--out", str(tmp_path / "panel.tsv"), "--force"]) == 0
+
+
+def test_dp_release_is_charged_and_refused_over_budget(tmp_path: Path, capsys):
+    genotypes = _site(tmp_path / "rostov", 3)
+    state = tmp_path / "state"
+    args = [
+        "hospital",
+        "variants",
+        "--genotypes",
+        str(genotypes),
+        "--release",
+        "dp",
+        "--state-dir",
+        str(state),
+    ]
+    assert main([*args, "--epsilon", "2", "--out", str(tmp_path / "d.tsv")]) == 0
+    assert "sd" in capsys.readouterr().out
+    summary = VariantSummary.load(tmp_path / "d.tsv")
+    ledger = PrivacyLedger(state / LEDGER_FILE)
+    (charge,) = ledger.charges
+    assert charge.kind == VARIANTS_KIND and (charge.sample_rate, charge.steps) == (1.0, 1)
+    assert ledger.epsilon(1e-5) == pytest.approx(2, rel=0.02)
+    assert ledger.epsilon(1e-5) <= 2
+    assert summary.release.noise_sd == pytest.approx(charge.noise_multiplier * dp_sensitivity(3), rel=1e-5)
+
+    # A second release within --budget 3 is refused, and nothing is charged or written.
+    assert main([*args, "--epsilon", "2", "--budget", "3", "--out", str(tmp_path / "e.tsv")]) == 2
+    assert "exceed its budget of 3" in capsys.readouterr().err
+    assert not (tmp_path / "e.tsv").exists()
+    assert len(PrivacyLedger(state / LEDGER_FILE).charges) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--release", "dp", "--epsilon", "1"], "--state-dir"),
+        (["--release", "dp"], "--epsilon"),
+        (["--epsilon", "1"], "rounded counts are declared public"),
+        (["--round-to", "0"], "--round-to"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_read(tmp_path: Path, capsys, extra, message):
+    args = [
+        "hospital",
+        "variants",
+        "--genotypes",
+        str(tmp_path / "none.vcf"),
+        "--out",
+        str(tmp_path / "o.tsv"),
+    ]
+    assert main([*args, *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_damaged_summary_is_a_data_error_with_its_line(tmp_path: Path, capsys):
+    a = _site(tmp_path / "rostov", 1)
+    main(["hospital", "variants", "--genotypes", str(a), "--out", str(tmp_path / "a.tsv")])
+    text = (tmp_path / "a.tsv").read_text().replace("1:200:C:T\t", "1:200:C:T\tx", 1)
+    (tmp_path / "a.tsv").write_text(text)
+    argv = ["coordinator", "panel", "--summaries", str(tmp_path / "a.tsv"), "--out", str(tmp_path / "p.tsv")]
+    assert main([*argv, "--min-sites", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "a.tsv, line 9" in err and "is not a number" in err
+    assert not (tmp_path / "p.tsv").exists()

@@ -1,0 +1,135 @@
+"""A federation folder as hospitals have it: any genotype format, phenotype files named their own
+way, a label column not called `label`, no test cohort; and the errors when it cannot be read."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from helpers import require_tool
+from helpers.mixed_federation import LAYOUT, write_mixed_federation
+
+from genofed.common.data.layout import (
+    find_test_cohort,
+    genotype_file,
+    hospital_folders,
+    load_federation,
+    site_files,
+)
+from genofed.common.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """Five hospitals: plain .vcf, .vcf.gz, .bcf (bcftools), PLINK and a CSV table (read only)."""
+    require_tool("bcftools")
+    root = tmp_path_factory.mktemp("mixed") / "federation"
+    return root, write_mixed_federation(root)
+
+
+def test_every_format_and_phenotype_name_is_found(mixed):
+    root, written = mixed
+    found = {f.name: (f.genotypes, f.phenotypes) for f in hospital_folders(root)}
+    assert found == written
+    assert {g.name for g, _ in found.values()} == {g for g, _ in LAYOUT.values()}
+
+
+def test_the_federation_loads_with_its_label_column_and_no_test_cohort(mixed):
+    root, _ = mixed
+    assert find_test_cohort(root) is None
+    sites = load_federation(root, label_column="disease")
+    assert sorted(sites) == sorted(LAYOUT)
+    for data in sites.values():
+        assert data.summary()["samples"] == 40
+        np.testing.assert_array_equal(data.cohort.labels, np.arange(40) % 2)  # case/control read too
+        assert data.alignment.coverage == 1.0
+
+
+def test_a_missing_label_column_names_the_binary_columns_and_the_flag(mixed):
+    root, _ = mixed
+    with pytest.raises(DataError) as raised:
+        load_federation(root)  # looks for `label`
+    error = raised.value
+    assert error.location == "line 1"
+    assert error.problem == "no 'label' column; columns that look like a binary label: 'disease'"
+    assert error.hint == "pass --label-column disease (node config: label-column=disease)"
+
+
+def test_sex_and_numeric_columns_are_not_offered_as_labels(tmp_path):
+    from genofed.common.data.readers import read_phenotypes
+
+    path = tmp_path / "p.csv"
+    path.write_text("sample_id,sex,age,status,smoker\nA,1,40,Case,0\nB,0,50,control,\nC,1,61,CASE,1\n")
+    with pytest.raises(DataError, match="binary label: 'status', 'smoker'"):
+        read_phenotypes(path)
+
+
+def _copy(mixed, tmp_path, name):
+    folder = tmp_path / name
+    shutil.copytree(mixed[0] / name, folder)
+    return folder
+
+
+def test_two_genotype_files_is_an_error_naming_both(mixed, tmp_path):
+    folder = _copy(mixed, tmp_path, "kazan")
+    shutil.copy(folder / "calls.vcf", folder / "calls_v2.vcf")
+    with pytest.raises(DataError) as raised:
+        site_files(folder)
+    assert raised.value.file == str(folder)
+    assert "2 genotype files (calls.vcf, calls_v2.vcf)" in raised.value.problem
+
+
+def test_a_hidden_copy_is_ignored(mixed, tmp_path):
+    folder = _copy(mixed, tmp_path, "kazan")
+    shutil.copy(folder / "calls.vcf", folder / ".calls_backup.vcf")
+    assert site_files(folder).genotypes == folder / "calls.vcf"
+
+
+def test_two_phenotype_candidates_is_an_error_naming_both(mixed, tmp_path):
+    folder = _copy(mixed, tmp_path, "omsk")
+    shutil.copy(folder / "pheno_2024.tsv", folder / "phenotypes_old.tsv")
+    with pytest.raises(
+        DataError, match=r"2 files could be the phenotypes \(pheno_2024.tsv, phenotypes_old.tsv\)"
+    ):
+        site_files(folder)
+
+
+def test_an_unnamed_phenotype_table_must_be_the_only_one(mixed, tmp_path):
+    folder = _copy(mixed, tmp_path, "orel")
+    shutil.copy(folder / "clinical.csv", folder / "visits.csv")
+    with pytest.raises(DataError, match=r"2 files could be the phenotypes \(clinical.csv, visits.csv\)"):
+        site_files(folder)
+
+
+def test_genotypes_without_phenotypes_is_an_error_naming_the_folder(mixed, tmp_path):
+    folder = _copy(mixed, tmp_path, "tomsk")
+    (folder / "phenotypes.csv").unlink()
+    with pytest.raises(DataError) as raised:
+        hospital_folders(tmp_path)
+    assert raised.value.file == str(folder)
+    assert "genotypes plink_out.bed but no phenotype file" in raised.value.problem
+
+
+def test_folders_without_genotypes_are_skipped_and_a_gene_list_is_not_plink(mixed, tmp_path):
+    _copy(mixed, tmp_path, "kazan")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("not a hospital\n")
+    (tmp_path / "notes" / "genes.bed").write_text("1\t100\t200\tBRCA1\n")
+    assert [f.name for f in hospital_folders(tmp_path)] == ["kazan"]
+    assert genotype_file(tmp_path / "notes") is None
+
+
+def test_a_folder_without_hospitals_says_what_one_holds(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no hospital folders") as raised:
+        hospital_folders(tmp_path)
+    assert "pheno" in raised.value.hint and "PLINK" in raised.value.hint
+
+
+def test_a_test_cohort_is_found_by_the_same_rule(mixed, tmp_path):
+    root = tmp_path / "fed"
+    shutil.copytree(mixed[0], root)
+    shutil.copytree(root / "omsk", root / "test")
+    assert find_test_cohort(root).phenotypes == root / "test" / "pheno_2024.tsv"
+    assert "test" in load_federation(root, label_column="disease")

@@ -1,0 +1,60 @@
+"""The operating threshold and the risk distribution read from released (noisy) score histograms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genofed.common.privacy.release import histogram_metrics
+from genofed.common.scoring.operating import operating_point, percentiles, risk_distribution
+
+
+def test_threshold_is_the_edge_maximising_youden_j():
+    histogram = np.array([[0, 2, 6, 10, 12, 3, 2, 0, 0, 0], [0, 0, 1, 2, 3, 10, 8, 5, 1, 0]], dtype=float)
+    point = operating_point(histogram, round_=4)
+    # by hand: at edge 0.5, 30 of 35 controls below, 24 of 30 cases at or above: J = 30/35 + 24/30 - 1
+    assert point["threshold"] == pytest.approx(0.5)
+    assert point["specificity"] == pytest.approx(30 / 35)
+    assert point["sensitivity"] == pytest.approx(24 / 30)
+    assert point["youden_j"] == pytest.approx(30 / 35 + 24 / 30 - 1)
+    assert point["round"] == 4 and point["bins"] == 10
+    assert point["validation_patients"] == pytest.approx(65) and point["validation_cases"] == pytest.approx(
+        30
+    )
+    # the same edge read by the release's own post-processing gives the same figures
+    at_edge = histogram_metrics(histogram, threshold_bin=5)
+    assert at_edge["sensitivity"] == pytest.approx(point["sensitivity"])
+    assert at_edge["specificity"] == pytest.approx(point["specificity"])
+
+
+def test_threshold_follows_where_the_classes_separate_and_ties_take_the_lowest_edge():
+    low = np.zeros((2, 10))
+    low[0, 0], low[1, 2] = 40, 10  # every control below 0.1, every case in [0.2, 0.3)
+    assert operating_point(low, round_=1)["threshold"] == pytest.approx(0.1)  # 0.1 and 0.2 tie at J = 1
+    high = np.zeros((2, 10))
+    high[0, 7], high[1, 9] = 40, 10
+    assert operating_point(high, round_=1)["threshold"] == pytest.approx(0.8)
+
+
+def test_negative_noisy_counts_are_zero_and_an_empty_class_has_no_threshold():
+    noisy = np.array([[5, -3, 4, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, -2, 0, 6, 0, 0, 0, 0]], dtype=float)
+    point = operating_point(noisy, round_=2)
+    assert point["validation_patients"] == pytest.approx(15)  # the -3 and -2 count as 0
+    assert point["sensitivity"] == pytest.approx(1.0) and point["specificity"] == pytest.approx(1.0)
+    no_cases = np.array([[5, 3, 4, 0, 0, 0, 0, 0, 0, 0], [0, -1, 0, -2, 0, 0, 0, 0, 0, 0]], dtype=float)
+    assert operating_point(no_cases, round_=2) is None
+    with pytest.raises(ValueError, match="shape"):
+        operating_point(np.zeros(10), round_=1)
+
+
+def test_risk_distribution_is_a_monotone_cdf_of_both_classes_and_percentiles_interpolate():
+    noisy = np.array([[10, -4, 10, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 10, 0, 0, 0, 0, 10]], dtype=float)
+    dist = risk_distribution(noisy, round_=3)
+    cdf = np.asarray(dist["cdf"])
+    assert dist["patients"] == pytest.approx(40) and dist["round"] == 3
+    assert cdf[0] == 0.0 and cdf[-1] == 1.0 and np.all(np.diff(cdf) >= 0)
+    assert dist["edges"][0] == 0.0 and dist["edges"][-1] == 1.0 and len(dist["edges"]) == 11
+    got = percentiles(dist, np.array([0.0, 0.1, 0.05, 0.45, 0.6, 1.0]))
+    # 10 of 40 below 0.1; half of the bin [0, 0.1) below 0.05; 30 of 40 below 0.5 with 0.45 halfway in
+    np.testing.assert_allclose(got, [0, 25, 12.5, 62.5, 75, 100])
+    assert risk_distribution(np.zeros((2, 10)) - 1, round_=1) is None

@@ -1,0 +1,44 @@
+"""results.json `operating_point`: read from the last evaluation's pooled noisy histograms, or
+no threshold (and why) when no hospital evaluated the model."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from genofed.common.scoring.operating import NO_THRESHOLD
+from genofed.server.results import results_operating_point
+
+
+def _fed(evaluate: dict) -> SimpleNamespace:
+    """The two things the operating point reads from a run: its log's releases and its rounds."""
+    return SimpleNamespace(log=SimpleNamespace(evaluate=evaluate), rounds=[{"round": r} for r in range(4)])
+
+
+def test_the_threshold_pools_the_last_evaluations_histograms():
+    a = np.array([[0, 2, 6, 10, 12, 3, 2, 0, 0, 0], [0, 0, 1, 2, 3, 10, 8, 5, 1, 0]], dtype=float)
+    b = np.array([[1, 1, 3, 4, 2, 1, 0, 0, 0, 0], [0, 0, 0, 1, 1, 4, 3, 2, 0, 0]], dtype=float)
+    early = {"rostov": {"val-histogram": list(np.flip(a, axis=1).ravel()), "val-noise": 2.0}}
+    last = {
+        "rostov": {"val-histogram": list(a.ravel()), "val-noise": 2.0},
+        "maykop": {"val-histogram": list(b.ravel()), "val-noise": 2.0},
+        "elista": {"epsilon": 1.0},  # refused to evaluate: no histogram
+    }
+    point = results_operating_point(_fed({1: early, 3: last}))
+    assert point["round"] == 3 and point["final_round"] == 3
+    assert point["threshold"] == pytest.approx(0.5)
+    pooled = a + b
+    assert point["sensitivity"] == pytest.approx(pooled[1, 5:].sum() / pooled[1].sum())
+    assert "no privacy cost" in point["note"]
+    assert "not the final round" in results_operating_point(_fed({2: last}))["note"]
+
+
+def test_without_an_evaluation_there_is_no_threshold_and_the_result_says_why():
+    point = results_operating_point(_fed({}))
+    assert point == {"threshold": None, "rule": None, "note": NO_THRESHOLD}
+    no_cases = np.zeros((2, 10))
+    no_cases[0, 3] = 12
+    point = results_operating_point(_fed({3: {"rostov": {"val-histogram": list(no_cases.ravel())}}}))
+    assert point["threshold"] is None and "no cases or no controls" in point["note"]

@@ -1,0 +1,183 @@
+"""The clinician's part of the run report: verdict, threshold table, calibration, top variants, model
+card, per-site uncertainty, and a report that never crashes for a missing input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers.report_run import CAUSAL, variant_ids, write_federation, write_predictions, write_run
+
+from genofed.common.data.panel import VariantPanel
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.reporting.clinical import threshold_metrics
+from genofed.server.report import CALIBRATION_PLOT, REPORT_HTML, format_summary, write_report
+from genofed.server.report.attribution import hwe_features, integrated_gradient_scores
+from genofed.server.report.run_files import read_predictions
+
+
+def _section(text: str, title: str) -> str:
+    """The text of one '## title' section."""
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 3)
+    return text[start : end if end > 0 else len(text)]
+
+
+def test_report_gives_threshold_metrics_at_the_run_threshold_and_the_real_prevalence(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    text = write_report(run_dir, results).read_text()
+    bedside = _section(text, "At the bedside")
+    predictions = read_predictions(run_dir)
+    expected = threshold_metrics(predictions.labels, predictions.risks, 0.45)
+    assert "risk >= 0.450" in bedside and "maximise Youden's J" in bedside
+    assert f"{expected.flagged:,} of 400 ({expected.true_positives:,} of the" in bedside
+    assert f"{100 * expected.sensitivity:.1f}%" in bedside
+    # truth.json's prevalence_target (2 %) gives its own PPV / NPV column
+    ppv, npv = expected.ppv_npv_at(0.02)
+    assert "real prevalence 2.0%" in bedside and f"{100 * ppv:.1f}% / {100 * npv:.1f}%" in bedside
+    assert "Top risk decile" in bedside and "DeLong" in bedside
+    assert re.search(r"AUC \*\*0\.\d{3}\*\* \(95 % confidence interval 0\.\d{3}-0\.\d{3}", bedside)
+
+
+def test_top_variants_recover_the_causal_ones_with_position_and_gene(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    drivers = _section(write_report(run_dir, results).read_text(), "Which variants drive the model")
+    ids = variant_ids()
+    rows = [line for line in drivers.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    top_five = [row.split(" | ")[1] for row in rows[:5]]
+    assert sorted(top_five) == sorted(ids[i] for i in CAUSAL)
+    assert f"{len(CAUSAL)} of these 20 variants are among the disease's {len(CAUSAL)} causal" in drivers
+    assert "sqrt(2p(1-p))" in drivers
+    # 1:1300 (index 3) lies in GENEA (BED 1000-2400], 1:5100 (index 41) in no gene
+    assert f"| {ids[3]} | chr1:1,300 | GENEA |" in drivers
+    assert f"| {ids[41]} | chr1:5,100 | - |" in drivers
+
+
+def test_panel_gene_column_wins_over_the_gene_list(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path, gene_column=True)
+    drivers = _section(write_report(run_dir, results).read_text(), "Which variants drive the model")
+    assert "PANELGENE" in drivers and "GENEA" not in drivers
+
+
+def test_linear_ranking_is_weight_times_genotype_sd(tmp_path: Path) -> None:
+    """Two variants with the same weight: the more common one (larger sd) contributes more."""
+    from genofed.server.report.attribution import genotype_sd, linear_scores
+
+    panel = VariantPanel(["1:1:A:G", "1:2:A:G", "1:3:A:G"], np.array([0.01, 0.5, 0.2]))
+    config = ModelConfig(n_variants=3, architecture="logistic")
+    model = build_model(config, seed=0)
+    with torch.no_grad():
+        model.linear.weight[0] = torch.tensor([1.0, 1.0, -2.0, 0.0, 0.0])
+    scores = linear_scores(model, config, panel)
+    assert np.allclose(scores, np.array([1.0, 1.0, 2.0]) * genotype_sd(panel))
+    assert list(np.argsort(-scores)) == [2, 1, 0]
+
+
+def test_integrated_gradients_are_complete_for_the_network() -> None:
+    """IG's attributions of a row sum to its logit minus the baseline's (captum's completeness)."""
+    config = ModelConfig(n_variants=40, block_size=10, hidden=4)
+    model = build_model(config, seed=3)
+    panel = VariantPanel([f"1:{i + 1}:A:G" for i in range(40)], np.full(40, 0.3))
+    features = hwe_features(panel, 2, 1, seed=2)
+    scores = integrated_gradient_scores(model, features, 40)
+    assert scores.shape == (40,) and np.all(scores >= 0)
+    from captum.attr import IntegratedGradients
+
+    x = torch.as_tensor(features)
+    base = x.clone()
+    base[:, :40] = 0
+    attributions = IntegratedGradients(model).attribute(x, baselines=base, n_steps=64)
+    with torch.no_grad():
+        gap = (model(x) - model(base)).item()
+    assert attributions.sum().item() == pytest.approx(gap, abs=2e-3)
+
+
+def test_verdict_says_not_fit_for_an_uninformative_model(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path, informative=False)
+    verdict = _section(write_report(run_dir, results).read_text(), "Verdict")
+    assert "**NOT FIT FOR USE.**" in verdict and "includes 0.5" in verdict
+    assert "worse than the" in verdict  # Brier of beta(2,3) risks vs a 40 % base rate
+
+
+def test_verdict_names_a_threshold_that_flags_no_one(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    results["operating_point"]["threshold"] = 0.999
+    verdict = _section(write_report(run_dir, results).read_text(), "Verdict")
+    assert "flags no one" in verdict
+
+
+def test_good_model_passes_every_rule_but_is_not_called_validated(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    verdict = _section(write_report(run_dir, results).read_text(), "Verdict")
+    assert "No fitness rule failed" in verdict and "not a clinical validation" in verdict
+
+
+def test_calibration_plot_and_table(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    text = write_report(run_dir, results).read_text()
+    assert (run_dir / CALIBRATION_PLOT).read_bytes()[:4] == b"\x89PNG"
+    calibration = _section(text, "Calibration")
+    assert f"]({CALIBRATION_PLOT})" in calibration
+    rows = [line for line in calibration.splitlines() if re.match(r"\| 0\.\d{3}-", line)]
+    assert len(rows) == 10 and sum(int(r.split(" | ")[1]) for r in rows) == 400
+
+
+def test_model_card_lists_sources_sizes_and_privacy(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    card = _section(write_report(run_dir, results).read_text(), "Model card")
+    assert "**Intended use:**" in card and "**Limitations:**" in card
+    assert "| rostov | training | 300 | 30 | 3.90 | 1e-05 |" in card
+    assert "| test cohort (coordinator) | evaluation only | - | 400 |" in card
+
+
+def test_small_sites_are_marked_too_few_to_judge_and_others_get_an_interval(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    hospitals = _section(write_report(run_dir, results).read_text(), "Hospitals")
+    rostov = next(line for line in hospitals.splitlines() if line.startswith("| rostov"))
+    maykop = next(line for line in hospitals.splitlines() if line.startswith("| maykop"))
+    assert re.search(r"\| 0\.70 \(0\.\d\d-0\.\d\d\) \|", rostov)
+    assert "too few to judge (6 cases, 2 controls)" in maykop
+
+
+def test_report_without_predictions_model_or_test_auc_still_written(tmp_path: Path) -> None:
+    data_dir = write_federation(tmp_path / "cohorts")
+    results = {"test_auc": None, "test_metrics": None, "config": {"data-dir": str(data_dir)}}
+    run_dir = tmp_path / "run"
+    text = write_report(run_dir, results).read_text()
+    assert "**Cannot be judged:**" in text
+    assert "evaluated only by the hospitals' differentially private releases" in text
+    assert "model.pt) is not in the run folder" in text
+    assert (run_dir / REPORT_HTML).is_file() and not (run_dir / CALIBRATION_PLOT).exists()
+
+
+def test_without_real_prevalence_ppv_is_at_the_cohort_share_only(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    (Path(results["config"]["data-dir"]) / "truth.json").unlink()
+    bedside = _section(write_report(run_dir, results).read_text(), "At the bedside")
+    assert "real prevalence is not known to this run (pass `--prevalence`)" in bedside
+    results["config"]["prevalence"] = 0.05
+    bedside = _section(write_report(run_dir, results).read_text(), "At the bedside")
+    assert "real prevalence 5.0%" in bedside and "--prevalence setting" in bedside
+
+
+def test_malformed_predictions_read_as_absent(tmp_path: Path) -> None:
+    write_predictions(tmp_path)
+    assert read_predictions(tmp_path).n == 400
+    (tmp_path / "test_predictions.csv").write_text("sample_id,label,risk\nA,2,0.5\n")
+    assert read_predictions(tmp_path) is None
+    (tmp_path / "test_predictions.csv").write_text("id,y\nA,1\n")
+    assert read_predictions(tmp_path) is None
+
+
+def test_summary_names_report_html(tmp_path: Path) -> None:
+    assert f"{tmp_path / REPORT_HTML}" in format_summary({}, tmp_path / "report.md")
+
+
+def test_unreadable_model_is_explained_not_raised(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    (run_dir / "model.pt").write_bytes(b"not a model")
+    drivers = _section(write_report(run_dir, results).read_text(), "Which variants drive the model")
+    assert "could not be read" in drivers

@@ -1,0 +1,94 @@
+"""The label column and the panel a run names reach every reader of phenotypes: the simulation's
+virtual hospitals (run config `label-column`, `panel`), a deployed hospital (node config
+`label-column`, written by `hospital check`), and the refusal of a column no hospital has."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from helpers.mixed_federation import write_mixed_federation
+
+from genofed.client.agent.keys import init_site
+from genofed.client.agent.launch import check_site, load_site_file, node_config
+from genofed.client.site import load_site_tensors, resolve_site
+from genofed.common.data.layout import hospital_folders
+from genofed.common.errors import DataError
+from genofed.server.settings import RunSettings
+from genofed.simulations.local.simulate import simulate, simulated_sites
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory):
+    """Four hospitals (no .bcf: bcftools is not needed here), label column `disease` (read only)."""
+    root = tmp_path_factory.mktemp("labels") / "hospitals"
+    write_mixed_federation(root, bcf=False)
+    return root
+
+
+def test_simulate_refuses_a_label_column_no_hospital_has_before_writing_anything(federation, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match="binary label: 'disease'") as raised:
+        simulate(RunSettings(data_dir=str(federation), out_dir=str(out), rounds=1))
+    assert "--label-column disease" in raised.value.hint
+    assert not out.exists()
+
+
+def test_virtual_hospitals_read_the_run_config_label_column_and_panel(federation, tmp_path):
+    panel = tmp_path / "elsewhere.tsv"
+    shutil.copy(federation / "panel.tsv", panel)
+    settings = RunSettings(data_dir=str(federation), label_column="disease", panel=str(panel), rounds=1)
+    site = resolve_site({"partition-id": 0}, settings.to_config())
+    assert (site.label_column, site.panel) == ("disease", panel)
+    sites = simulated_sites(settings)
+    assert sorted(sites) == [f.name for f in hospital_folders(federation)]
+    assert all(data.cases == 20 for data in sites.values())
+
+
+def test_the_label_column_is_part_of_the_cached_site_data(federation, tmp_path):
+    """A site reread under another column must not get the first column's cached tensors."""
+    phenotypes = tmp_path / "kazan.csv"
+    text = (federation / "kazan" / "phenotypes.csv").read_text().splitlines()
+    rows = [text[0] + ",flipped"] + [f"{row},{1 - int(row.split(',')[1])}" for row in text[1:]]
+    phenotypes.write_text("\n".join(rows) + "\n")
+    base = resolve_site({"partition-id": 0}, {"data-dir": str(federation), "label-column": "disease"})
+    site = replace(base, phenotypes=phenotypes)
+    disease = load_site_tensors(site, 1)
+    flipped = load_site_tensors(replace(site, label_column="flipped"), 1)
+    np.testing.assert_array_equal(flipped.train_y, 1 - disease.train_y)
+
+
+def test_default_label_and_panel_keep_a_run_id_a_new_column_changes_it(federation):
+    plain = RunSettings(data_dir=str(federation))
+    named = RunSettings(data_dir=str(federation), panel=str(federation / "panel.tsv"))
+    assert plain.experiment_id() == named.experiment_id()
+    assert (
+        RunSettings(data_dir=str(federation), label_column="disease").experiment_id() != plain.experiment_id()
+    )
+    with pytest.raises(Exception, match="label-column is empty"):
+        RunSettings(label_column=" ")
+
+
+def test_hospital_check_records_the_label_column_in_the_node_config(federation, tmp_path):
+    site = tmp_path / "site"
+    init_site(site, "kazan")
+    data = hospital_folders(federation)[0]
+    with pytest.raises(DataError, match="label-column=disease"):
+        check_site(
+            site, data.genotypes, data.phenotypes, federation / "panel.tsv", ledger_index=tmp_path / "l"
+        )
+    check_site(
+        site,
+        data.genotypes,
+        data.phenotypes,
+        federation / "panel.tsv",
+        ledger_index=tmp_path / "ledgers.json",
+        label_column="disease",
+    )
+    config = node_config(site, load_site_file(site))
+    assert config["label-column"] == "disease"
+    deployed = resolve_site(config, {"data-dir": "/not/used", "label-column": "coordinator-says"})
+    assert deployed.label_column == "disease"  # the hospital's own, never the coordinator's
+    assert load_site_tensors(deployed, 1).cases == 20

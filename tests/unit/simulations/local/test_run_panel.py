@@ -1,0 +1,65 @@
+"""The panel of a simulated run: the folder's own when it has one, else built from the
+hospitals' rounded variant summaries into the run's output folder, and said so."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genofed.common.data.layout import PANEL
+from genofed.common.data.panel import VariantPanel
+from genofed.common.data.writers import write_phenotypes, write_vcf
+from genofed.simulations.local.run_panel import panel_for_run
+
+
+def _federation(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    ids = ["1:100:A:G", "1:200:C:T", "2:50:G:A", "2:80:A:T"]
+    for index, name in enumerate(("alpha", "beta", "gamma")):
+        folder = root / name
+        folder.mkdir(parents=True)
+        samples = [f"{name}{i}" for i in range(30)]
+        site_ids = ids if index < 2 else ids[:2]  # 2:* typed at two sites only
+        write_vcf(
+            folder / "genotypes.vcf",
+            rng.integers(0, 3, (30, len(site_ids))).astype(np.int8),
+            samples,
+            site_ids,
+        )
+        write_phenotypes(
+            folder / "phenotypes.csv", samples, rng.integers(0, 2, 30), pd.DataFrame({"age": [50] * 30})
+        )
+    return root
+
+
+def test_builds_a_panel_into_the_output_folder_and_says_so(tmp_path: Path):
+    data = _federation(tmp_path / "data")
+    said: list[str] = []
+    built = panel_for_run(data, tmp_path / "run", progress=said.append)
+    assert built == tmp_path / "run" / PANEL
+    assert not (data / PANEL).exists()  # the user's data folder is never written to
+    panel = VariantPanel.load(built)
+    assert panel.variant_ids == ["1:100:A:G", "1:200:C:T", "2:50:G:A", "2:80:A:T"]
+    assert said == [
+        f"no {PANEL} in {data}: built one from the 3 hospitals' variant summaries (rounded counts, "
+        f"present in >= 2 sites): 4 variants -> {built}"
+    ]
+
+
+def test_uses_the_folders_own_panel(tmp_path: Path):
+    data = _federation(tmp_path / "data")
+    VariantPanel(["1:100:A:G"], np.array([0.5])).save(data / PANEL)
+    said: list[str] = []
+    assert panel_for_run(data, tmp_path / "run", progress=said.append) == data / PANEL
+    assert said == [] and not (tmp_path / "run").exists()
+
+
+def test_a_single_hospital_needs_only_itself(tmp_path: Path):
+    data = _federation(tmp_path / "data")
+    for name in ("beta", "gamma"):
+        shutil.rmtree(data / name)
+    built = panel_for_run(data, tmp_path / "run")
+    assert len(VariantPanel.load(built)) == 4
