@@ -401,12 +401,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         from genofed.simulations.cohorts.build import ensure_cohorts
 
         ensure_cohorts(data, preset=args.preset, seed=args.seed, progress=progress)
-    from genofed.server.report import format_summary, write_report  # torch and Flower: after the checks
+    from genofed.server.report import REPORT_NAME, format_summary  # torch and Flower: after the checks
     from genofed.simulations.local.simulate import simulate
 
     results = simulate(settings, progress=progress, references=not args.no_references, verbose=args.verbose)
-    report = write_report(out, results)
-    print(format_summary(results, report))
+    print(format_summary(results, out / REPORT_NAME))
     return 0
 
 

@@ -32,7 +32,7 @@ from genofed.common.data.loading import load_site
 from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.data.writers import write_vcf
 from genofed.common.errors import ConfigError, GenofedError
-from genofed.common.privacy.accountant import BudgetExhausted, epsilon_of
+from genofed.common.privacy.accountant import epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.synthetic.checks import Thresholds
 from genofed.common.synthetic.generators import GENERATORS, generator_settings, noise_for_budget
@@ -233,13 +233,13 @@ def _generate_charged(
     state = Path(options.state_dir)
     state.mkdir(parents=True, exist_ok=True)
     with PrivacyLedger(state / LEDGER_FILE).locked() as ledger:
-        spent = ledger.epsilon(options.delta)
-        target = spent + options.epsilon
-        if options.budget is not None and target > options.budget:
-            raise BudgetExhausted(
-                f"this site has spent epsilon {spent:.2f}; {options.epsilon:g} more for the generator would "
-                f"exceed its budget of {options.budget:g}. Nothing was trained or written."
-            )
+        target = ledger.epsilon_after(
+            options.epsilon,
+            options.delta,
+            budget=options.budget,
+            purpose="the generator",
+            refused="Nothing was trained or written.",
+        )
         n_train = len(split_for_generator(labels, options.seed)[0])  # the patients the generator trains on
         sigma = noise_for_budget(
             options.generator,

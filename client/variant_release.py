@@ -34,7 +34,7 @@ from genofed.common.data.variant_summary import (
     noisy_summary,
     rounded_summary,
 )
-from genofed.common.privacy.accountant import BudgetExhausted, calibrate_noise, epsilon_of
+from genofed.common.privacy.accountant import calibrate_noise, epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import release_step
 from genofed.common.util.checks import require, require_at_least, require_choice, require_in_range
@@ -121,13 +121,13 @@ def _charged_noisy(
     state = Path(options.state_dir)
     state.mkdir(parents=True, exist_ok=True)
     with PrivacyLedger(state / LEDGER_FILE).locked() as ledger:
-        spent = ledger.epsilon(options.delta)
-        target = spent + options.epsilon
-        if options.budget is not None and target > options.budget:
-            raise BudgetExhausted(
-                f"this site has spent epsilon {spent:.3g}; {options.epsilon:g} more for its variant summary "
-                f"would exceed its budget of {options.budget:g}. Nothing was released."
-            )
+        target = ledger.epsilon_after(
+            options.epsilon,
+            options.delta,
+            budget=options.budget,
+            purpose="its variant summary",
+            refused="Nothing was released.",
+        )
         history = ledger.history()
         sigma = calibrate_noise(history, sample_rate=1.0, steps=1, target_epsilon=target, delta=options.delta)
         noise, rate, steps = release_step(sigma)

@@ -25,27 +25,38 @@ from genofed.server.settings import RunSettings
 logger = logging.getLogger(__name__)
 
 
-def make_server_app(defaults: Mapping[str, Any] | None = None, progress: Progress | None = None) -> ServerApp:
+def make_server_app(
+    defaults: Mapping[str, Any] | None = None, progress: Progress | None = None, *, report: bool = True
+) -> ServerApp:
     """A ServerApp whose settings are `defaults` overridden by the run config.
 
     `flwr run` fills the run config from pyproject.toml; Flower's Python simulation entry point
     leaves it empty, so `genofed simulate` passes its settings (and a progress printer) here. A
     deployed coordinator's run config names only its federation folder (`federation=DIR`): the
     settings are the ones fixed in DIR/federation.json at `genofed coordinator init`.
+    `report=False`: no report at the end (`genofed simulate` writes it once, with its reference
+    models; the network's attributions take tens of seconds).
     """
     app = ServerApp()
     base = dict(defaults or {})
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        run_server(grid, context, base, progress)
+        run_server(grid, context, base, progress, report=report)
 
     return app
 
 
-def run_server(grid: Grid, context: Context, defaults: Mapping[str, Any], progress: Progress | None) -> None:
+def run_server(
+    grid: Grid,
+    context: Context,
+    defaults: Mapping[str, Any],
+    progress: Progress | None,
+    *,
+    report: bool = True,
+) -> None:
     """The ServerApp's main: one federation with `defaults` overridden by the run config, and its
-    model, results and report written to the run's output folder."""
+    model, results and (when `report`) report written to the run's output folder."""
     run_config = dict(context.run_config)
     if run_config.get("federation"):  # a deployed coordinator: the settings agreed in its folder
         folder = str(run_config.pop("federation"))
@@ -60,7 +71,8 @@ def run_server(grid: Grid, context: Context, defaults: Mapping[str, Any], progre
     write_model(out_dir, fed, panel, results)
     _write_test_predictions(out_dir, fed, panel)
     write_results(out_dir, results)
-    write_report(out_dir, results)  # `genofed simulate` rewrites it with its reference models
+    if report:
+        write_report(out_dir, results)
 
 
 def _write_test_predictions(out_dir: Path, fed: FederationResult, panel: VariantPanel) -> None:

@@ -140,6 +140,20 @@ class PrivacyLedger:
         """The site's epsilon against the coordinator (under distributed DP: one that sees only sums)."""
         return epsilon_of(self.history(), delta)
 
+    def epsilon_after(
+        self, more: float, delta: float, *, budget: float | None, purpose: str, refused: str
+    ) -> float:
+        """The epsilon this site will have spent once `more` is spent on `purpose`; refused with
+        BudgetExhausted (ending with `refused`: what was not done) when that passes `budget`."""
+        spent = self.epsilon(delta)
+        target = spent + more
+        if budget is not None and target > budget:
+            raise BudgetExhausted(
+                f"this site has spent epsilon {spent:.3g}; {more:g} more for {purpose} would exceed its "
+                f"budget of {budget:g}. {refused}"
+            )
+        return target
+
     def coalition_history(self) -> list[Step]:
         return [c.coalition_step for c in self.charges]
 

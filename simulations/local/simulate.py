@@ -23,6 +23,7 @@ from genofed.common.data.readers import read_phenotypes
 from genofed.common.model.network import ModelConfig
 from genofed.common.util.progress import Progress
 from genofed.server.federation import load_test_cohort
+from genofed.server.report import write_report
 from genofed.server.results import RESULTS, write_results
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
@@ -33,7 +34,8 @@ from genofed.simulations.local.synthetic_sites import prepare_synthetic
 def simulate(
     settings: RunSettings, *, progress: Progress | None = None, references: bool = True, verbose: bool = False
 ) -> dict[str, Any]:
-    """Run the federation in `settings.data_dir`, then its references; return results.json's content."""
+    """Run the federation in `settings.data_dir`, then its references; write results.json and the
+    report (report.md, report.html); return results.json's content."""
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     out_dir = Path(settings.out_dir)
@@ -94,6 +96,7 @@ def simulate(
     results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))
     results["wall_seconds"] = time.perf_counter() - started
     write_results(out_dir, results)
+    write_report(out_dir, results)
     return results
 
 
@@ -154,7 +157,7 @@ def _run_flower(settings: RunSettings, n_hospitals: int, say: Progress, verbose:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # run_simulation's deprecation notice: `flwr run` needs a SuperLink
         run_simulation(
-            server_app=make_server_app(config, progress=say),
+            server_app=make_server_app(config, progress=say, report=False),  # written once, in the end
             client_app=make_client_app(config),
             num_supernodes=n_hospitals,
             backend_config={
