@@ -1,13 +1,24 @@
-"""How much does DP-SGD cost per step for the shared model? Target: DP step <= 2x plain step.
+"""How much does DP-SGD cost per step for the shared models? Target: DP step <= 2x plain step.
 
 Both models are measured: the network and the logistic model (which also must cost no more per
 round than the network: both take the same rounds, epochs and batch size by their rules, so a
 round's cost ratio is the DP step's, printed at the end).
 
-Each case runs in a fresh process (bench.measure.run_child) so its peak memory (VmHWM) is its
-own. The per-example gradients of the locally-connected first layer are V x hidden_per_block
-floats, so Opacus' overhead stays small; a dense Linear(V, 256) first layer is measured for
-comparison (FIELD-NOTES: ~60x at V=10,000).
+Three ways to take a step:
+
+- plain: no privacy;
+- DP: what the trainer runs (client/trainer.py): Opacus' ghost clipping with the closed-form
+  per-example gradient norms of client/ghost_clipping.py, then a second backward pass of the
+  clip-weighted loss;
+- hooks: Opacus' per-example-gradient path, which the trainer used before (materialises a
+  batch x parameters gradient, its norms, the clipped sum); for comparison.
+
+The three are timed in one process, taking turns step by step, so that a load that comes and
+goes on a shared machine slows all three alike and the ratios hold; a step is timed as CPU time
+with one torch thread, as a hospital's client trains (client/app.py,
+common/util/torch_threads.py), with the trainer's default optimizer (SGD, momentum 0.9). Peak
+memory (VmHWM) is measured for each way alone, in a fresh process (bench.measure.run_child). A
+Linear(V, 256) first layer is measured for comparison (FIELD-NOTES: ~60x at V=10,000 with hooks).
 
 Usage: python bench/dp_step.py [--variants 20000 100000] [--batch 64] [--steps 20]
 """
@@ -26,44 +37,67 @@ import time, warnings, torch
 from torch import nn
 warnings.simplefilter("ignore")
 from genofed.common.model.network import ModelConfig, build_model
+from genofed.client.ghost_clipping import GRAD_SAMPLE_MODE
 from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
 
-kind, private = sys.argv[1], sys.argv[2] == "dp"
+kind, modes = sys.argv[1], sys.argv[2].split(",")
 v, batch, steps = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+torch.set_num_threads(1)
 torch.manual_seed(0)
-if kind == "genotype":
-    model = build_model(ModelConfig(n_variants=v), seed=0)
-elif kind == "logistic":
-    model = build_model(ModelConfig(n_variants=v, architecture="logistic"), seed=0)
-else:
-    model = nn.Sequential(
-        nn.Linear(v + 2, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 1), nn.Flatten(0)
-    )
 x, y = torch.randn(batch, v + 2), torch.randint(0, 2, (batch,)).float()
-optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-if private:
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch)
-    model, optimizer, _ = PrivacyEngine(accountant="rdp").make_private(
-        module=model, optimizer=optimizer, data_loader=loader,
-        noise_multiplier=1.0, max_grad_norm=1.0, poisson_sampling=False)
-loss_fn = nn.BCEWithLogitsLoss()
-def step():
-    optimizer.zero_grad(set_to_none=True)
-    loss_fn(model(x), y).backward()
-    optimizer.step()
+
+def make_step(mode):
+    if kind == "genotype":
+        model = build_model(ModelConfig(n_variants=v), seed=0)
+    elif kind == "logistic":
+        model = build_model(ModelConfig(n_variants=v, architecture="logistic"), seed=0)
+    else:
+        model = nn.Sequential(
+            nn.Linear(v + 2, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 1), nn.Flatten(0)
+        )
+    params = sum(p.numel() for p in model.parameters())
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    loss_fn = nn.BCEWithLogitsLoss()
+    if mode != "plain":
+        private = PrivacyEngine(accountant="rdp").make_private(
+            module=model, optimizer=optimizer, data_loader=DataLoader(TensorDataset(x, y), batch_size=batch),
+            criterion=loss_fn, noise_multiplier=1.0, max_grad_norm=1.0, poisson_sampling=False,
+            grad_sample_mode=GRAD_SAMPLE_MODE if mode == "dp" else "hooks")
+        model, optimizer = private[:2]
+        loss_fn = private[2] if mode == "dp" else loss_fn
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+    return step, params
+
+cases = {mode: make_step(mode) for mode in modes}
 for _ in range(3):
-    step()
-times = []
+    for step, _ in cases.values():
+        step()
+times = {mode: [] for mode in modes}
 for _ in range(steps):
-    t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
-times.sort()
-report(ms=1000 * times[len(times) // 2], params=sum(p.numel() for p in model.parameters()))
+    for mode, (step, _) in cases.items():
+        t = time.process_time(); step(); times[mode].append(time.process_time() - t)
+report(
+    ms={mode: 1000 * sorted(t)[len(t) // 2] for mode, t in times.items()},
+    params=next(iter(cases.values()))[1],
+)
 """
 
+_NAMES = {"genotype": "GenotypeRiskNet (defaults)", "logistic": "LogisticRiskModel"}
 
-def measure(kind: str, mode: str, variants: int, batch: int, steps: int) -> dict:
-    return run_child(_CASE, kind, mode, str(variants), str(batch), str(steps))
+
+_MODES = ("plain", "dp", "hooks")
+
+
+def measure(kind: str, variants: int, batch: int, steps: int) -> dict:
+    """Median step CPU ms of every mode, taking turns in one process; each mode's peak MB from a
+    fresh process of its own (2 steps)."""
+    timed = run_child(_CASE, kind, ",".join(_MODES), str(variants), str(batch), str(steps))
+    peaks = {m: run_child(_CASE, kind, m, str(variants), str(batch), "2")["peak_rss_mb"] for m in _MODES}
+    return {"ms": timed["ms"], "params": timed["params"], "mb": peaks}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,26 +109,31 @@ def main(argv: list[str] | None = None) -> int:
         "--dense-max", type=int, default=20_000, help="skip the dense MLP above this many variants"
     )
     args = parser.parse_args(argv)
-    ok = True
     dp_ms: dict[tuple[str, int], float] = {}
-    print(f"{'model':<28}{'V':>8}{'plain ms':>10}{'DP ms':>10}{'DP/plain':>10}{'plain MB':>10}{'DP MB':>10}")
+    verdicts: list[str] = []
+    print(
+        f"{'model':<28}{'V':>8}{'plain ms':>10}{'DP ms':>10}{'DP/plain':>10}{'hooks ms':>10}"
+        f"{'hooks/plain':>12}{'plain MB':>10}{'DP MB':>8}{'hooks MB':>10}"
+    )
     for v in args.variants:
         kinds = ["genotype", "logistic"] + (["dense MLP V->256->64->1"] if v <= args.dense_max else [])
         for kind in kinds:
-            code = kind if kind in ("genotype", "logistic") else "dense"
-            plain, dp = (measure(code, mode, v, args.batch, args.steps) for mode in ("plain", "dp"))
-            dp_ms[(code, v)] = dp["ms"]
-            ratio = dp["ms"] / plain["ms"]
-            name = {"genotype": "GenotypeRiskNet (defaults)", "logistic": "LogisticRiskModel"}.get(code, kind)
+            code = kind if kind in _NAMES else "dense"
+            case = measure(code, v, args.batch, args.steps)
+            plain, dp, hooks = (case["ms"][m] for m in _MODES)
+            dp_ms[(code, v)] = dp
+            ratio = dp / plain
+            mb = "".join(f"{case['mb'][m]:>{w}.0f}" for m, w in zip(_MODES, (10, 8, 10), strict=True))
             print(
-                f"{name:<28}{v:>8}{plain['ms']:>10.2f}{dp['ms']:>10.2f}{ratio:>10.2f}{plain['peak_rss_mb']:>10.0f}{dp['peak_rss_mb']:>10.0f}"
+                f"{_NAMES.get(code, kind):<28}{v:>8}{plain:>10.2f}{dp:>10.2f}{ratio:>10.2f}{hooks:>10.2f}"
+                f"{hooks / plain:>12.2f}{mb}"
             )
-            if code == "genotype" and v == 20_000:
-                ok = ratio <= 2.0
-                print(
-                    f"target: DP/plain <= 2.0 at V=20,000, batch {args.batch} -> {'OK' if ok else 'MISSED'} "
-                    f"({ratio:.2f}); parameters {plain['params']}"
+            if code in _NAMES and v == 20_000:
+                verdicts.append(
+                    f"target: {_NAMES[code]} DP/plain <= 2.0 at V=20,000, batch {args.batch} -> "
+                    f"{'OK' if ratio <= 2.0 else 'MISSED'} ({ratio:.2f}); parameters {case['params']}"
                 )
+    print("\n".join(verdicts))
     for v in args.variants:
         ratio = dp_ms[("logistic", v)] / dp_ms[("genotype", v)]
         print(

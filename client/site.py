@@ -15,6 +15,8 @@ import hashlib
 import math
 import os
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from genofed.client.synth import SUMMARY_FILE
 from genofed.client.synthetic_use import SyntheticCohort, load_synthetic, synthetic_count
-from genofed.common.data.features import FeatureSpec, encode
+from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
 from genofed.common.data.layout import PANEL, hospital_folders
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
@@ -265,8 +267,14 @@ class SiteTensors:
 
 
 def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
-    """Load, check, align and encode a site's data, split by `split_seed`; cached per process
-    (Ray actors and a SuperNode's app process serve many rounds: the VCF is parsed once)."""
+    """Load, check, align and encode a site's data, split by `split_seed`.
+
+    Prepared once per process and kept (`_PreparedSite`: int8 dosages, a quarter of the float32
+    features) while it fits the process's cache budget: a Ray worker of the simulation serves
+    messages of any of the federation's hospitals in turn, and a cache that holds fewer
+    hospitals than there are re-parses a site's genotypes for every message (bench/scale.py).
+    The float32 features are encoded from the kept dosages for each call (~0.1 s at 100,000
+    variants, against seconds to read, check and align the files)."""
     files = [site.genotypes, site.phenotypes, site.panel]
     if site.synthetic is not None and site.synthetic_ratio > 0:
         files.append(site.synthetic / SUMMARY_FILE)
@@ -277,7 +285,7 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
         )
     stamp = tuple(p.stat().st_mtime_ns for p in files)
     synthetic = site.synthetic if site.synthetic_ratio > 0 else None
-    return _load_cached(
+    key = (
         site.genotypes,
         site.phenotypes,
         site.panel,
@@ -288,10 +296,110 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
         site.label_column,
         stamp,
     )
+    prepared = _PREPARED.get(key)
+    if prepared is None:
+        prepared = _prepare(*key)
+        _PREPARED.put(key, prepared)
+    return prepared.tensors()
 
 
-@functools.lru_cache(maxsize=16)
-def _load_cached(
+@dataclass(frozen=True)
+class _PreparedSite:
+    """A site's data as a process keeps it between messages: every patient's panel-aligned int8
+    dosages and encoded covariates, the split and the training rows' fingerprint."""
+
+    dosages: np.ndarray  # (patients, variants) int8, MISSING for no call
+    covariates: np.ndarray  # (patients, covariates) float32, encoded as `encode` does
+    labels: np.ndarray  # (patients,) float32
+    train: np.ndarray  # indices of the training patients
+    val: np.ndarray  # indices of the validation patients
+    spec: FeatureSpec
+    synthetic: SyntheticCohort | None
+    public_train: int
+    public_validation: int
+    fingerprint: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this entry holds (synthetic records included)."""
+        own = self.dosages.nbytes + self.covariates.nbytes + self.labels.nbytes
+        extra = 0 if self.synthetic is None else self.synthetic.features.nbytes + self.synthetic.labels.nbytes
+        return own + extra + self.train.nbytes + self.val.nbytes
+
+    def features(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), variants + covariates) float32: the same values `encode` gives."""
+        v = self.dosages.shape[1]
+        out = np.empty((len(rows), v + self.covariates.shape[1]), dtype=np.float32)
+        out[:, :v] = encode_dosage_rows(self.spec, self.dosages[rows])
+        out[:, v:] = self.covariates[rows]
+        return out
+
+    def tensors(self) -> SiteTensors:
+        """The site's `SiteTensors`, freshly encoded (callers may hold them as long as they like)."""
+        return SiteTensors(
+            self.features(self.train),
+            self.labels[self.train],
+            self.features(self.val),
+            self.labels[self.val],
+            self.spec.n_variants,
+            self.fingerprint,
+            self.synthetic,
+            self.dosages[self.train],
+            self.spec,
+            self.public_train,
+            self.public_validation,
+        )
+
+
+class _SiteCache:
+    """Prepared sites, least recently used dropped first once they hold more than `budget` bytes
+    (the newest is always kept: a deployed hospital has one site, however large)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[tuple, _PreparedSite] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> _PreparedSite | None:
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+            return self._entries.get(key)
+
+    def put(self, key: tuple, prepared: _PreparedSite) -> None:
+        with self._lock:
+            self._entries[key] = prepared
+            self._entries.move_to_end(key)
+            while len(self._entries) > 1 and sum(e.nbytes for e in self._entries.values()) > self.budget:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _cache_budget() -> int:
+    """An eighth of the machine's memory per process: the simulation's driver and its Ray workers
+    (one per core) each keep their own cache, and together stay within about half the memory."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8
+    except (ValueError, OSError):  # not POSIX: a budget that holds a few large hospitals
+        return 2 << 30
+
+
+_PREPARED = _SiteCache(_cache_budget())
+
+
+@functools.lru_cache(maxsize=4)
+def _panel(path: Path, _stamp: int) -> VariantPanel:
+    """The panel, read once per process (every hospital of a simulation shares it)."""
+    return VariantPanel.load(path)
+
+
+def _prepare(
     genotypes: Path,
     phenotypes: Path,
     panel_path: Path,
@@ -300,37 +408,35 @@ def _load_cached(
     ratio: float,
     declared_size: int | None,
     label_column: str,
-    _stamp: tuple,
-) -> SiteTensors:
-    panel = VariantPanel.load(panel_path)
+    stamp: tuple,
+) -> _PreparedSite:
+    panel = _panel(panel_path, stamp[2])
     cohort = load_site(genotypes, phenotypes, panel=panel, label_column=label_column).cohort
     spec = FeatureSpec(alt_freq=panel.alt_freq)
-    features = encode(spec, cohort)
+    # the covariate columns alone: `encode` with a panel of no variants
+    covariates = encode(replace(spec, alt_freq=()), replace(cohort, dosages=cohort.dosages[:, :0]))
     train, val = validation_split(cohort.sample_ids, split_seed)
     public_train, public_validation = declared_split(
         declared_size or declared_cohort_size(len(cohort.labels))
     )
-    labels = cohort.labels.astype(np.float32)
     synthetic = None
     if synthetic_dir is not None:
         full = load_synthetic(synthetic_dir, panel)
         k = synthetic_count(ratio, public_train, len(full))
         synthetic = replace(full, features=full.features[:k], labels=full.labels[:k])
-    data = SiteTensors(
-        features[train],
-        labels[train],
-        features[val],
-        labels[val],
-        len(panel),
-        "",
-        synthetic,
-        cohort.dosages[train],
+    prepared = _PreparedSite(
+        cohort.dosages,
+        covariates,
+        cohort.labels.astype(np.float32),
+        train,
+        val,
         spec,
+        synthetic,
         public_train,
         public_validation,
     )
-    rows_x, rows_y = data.training_rows()
-    return replace(data, fingerprint=hashlib.sha256(rows_x.tobytes() + rows_y.tobytes()).hexdigest())
+    rows_x, rows_y = prepared.tensors().training_rows()
+    return replace(prepared, fingerprint=hashlib.sha256(rows_x.tobytes() + rows_y.tobytes()).hexdigest())
 
 
 def validation_split(sample_ids: list[str], split_seed: int) -> tuple[np.ndarray, np.ndarray]:

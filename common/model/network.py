@@ -9,7 +9,8 @@ Design (in the spirit of GenNet, interpretable genetics networks):
   never as a dense V x H matrix: a dense first layer has V x H parameters, and DP-SGD
   materialises a copy of every parameter per example (FIELD-NOTES: a dense 10,000 -> 256 layer
   is ~60x slower under Opacus). Here the per-example gradient is only V x hidden_per_block
-  floats (bench/dp_step.py: a DP step 12 ms vs 1.5 s for a dense first layer).
+  floats, and under ghost clipping (client/ghost_clipping.py) its per-example gradient norm has a
+  closed form (bench/dp_step.py and docs/benchmarks.md compare it with a dense first layer).
 - a tanh on the block units (GenNet's choice; bounded, so clipped DP updates cannot blow up a
   unit the way an unbounded ReLU can die or explode), then a small dense head over
   [block units, covariates] -> `hidden` -> 1 logit.
@@ -87,8 +88,8 @@ class ModelConfig:
 
     - block_size=20, hidden_per_block=1: each block is a learned 20-variant "burden score", so
       the network is a sparse, low-dimensional summary of the genome; per-example gradients are
-      only ~V floats (a DP step is still ~4x a plain one: Opacus' fixed per-step work dominates
-      for a model this small, see bench/dp_step.py). At epsilon 8, blocks of 50 x 2 units gave
+      only ~V floats (the DP step's cost against a plain one: bench/dp_step.py,
+      docs/benchmarks.md). At epsilon 8, blocks of 50 x 2 units gave
       0.78 against 0.77 and 0.81 for 20 x 1 with two seeds: within seed noise, so the smaller
       one stays.
     - linear_path=False: a direct V-dimensional linear term gives DP noise 20,000 more

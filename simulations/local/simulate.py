@@ -81,8 +81,8 @@ def simulate(
     )
     results.update(local_only_auc=None, local_only_nonprivate_auc=None, pooled_auc=None)
     # the simulator knows its hospitals' case counts; a hospital never releases them
-    for name, data in simulated_sites(settings, only=set(results["sites"])).items():
-        results["sites"][name]["cases"] = data.cases
+    for name, cases in _case_counts(settings, set(results["sites"])).items():
+        results["sites"][name]["cases"] = cases
 
     if references and test is not None:
         say("training the reference models: each hospital alone, and all hospitals pooled")
@@ -141,6 +141,26 @@ def simulated_sites(settings: RunSettings, only: set[str] | None = None) -> dict
     return sites
 
 
+def _case_counts(settings: RunSettings, names: set[str]) -> dict[str, int]:
+    """Cases of each named hospital, from its phenotype file alone: a hospital that took part
+    passed `load_site`'s join, so every phenotype row is one of its patients. Reading genotypes
+    here would parse every hospital's genotypes once more in this process, and hold them all."""
+    return {
+        f.name: int(read_phenotypes(f.phenotypes, label_column=settings.label_column).labels.sum())
+        for f in hospital_folders(settings.data_dir)
+        if f.name in names
+    }
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on (its CPU affinity, which a container or `taskset` sets),
+    not `os.cpu_count()`, the machine's: Ray starts one ClientApp actor per core it is given."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _run_flower(settings: RunSettings, n_hospitals: int, say: Progress, verbose: bool) -> None:
     """Flower's simulation engine (Ray backend), one virtual SuperNode per hospital."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
@@ -163,7 +183,7 @@ def _run_flower(settings: RunSettings, n_hospitals: int, say: Progress, verbose:
             backend_config={
                 "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                 "init_args": {
-                    "num_cpus": max(1, os.cpu_count() or 1),
+                    "num_cpus": usable_cpus(),
                     "include_dashboard": False,
                     "logging_level": "WARNING" if not verbose else "INFO",
                 },
