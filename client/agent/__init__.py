@@ -7,10 +7,11 @@ Modules:
   Flower's SuperNode with TLS, the site key, the audit log and the pinned app.
 - `ledger_binding`: the site's privacy ledger bound to the data it was spent on.
 - `pinning`: the agent runs only the approved genofed app bundle, whatever the coordinator sends.
+- `worker`: the warm ClientApp: one long-running process that takes every task of the SuperNode.
 - `audit`: the audit log: one line for every message this site hands to Flower to send.
 
 Every name loads on first use: `audit` (and `launch` through it) imports Flower, `keys` imports
-`cryptography`, and `pinning` runs as `python -m genofed.client.agent.pinning`, which must not
+`cryptography`, and `worker` runs as `python -m genofed.client.agent.worker`, which must not
 find itself already imported by this package.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 _KEYS = {"init_site"}
 _LAUNCH = {"AgentOptions", "audit_lines", "check_site", "node_config", "prepare_start", "start_site"}
 _LEDGER_BINDING = {"DataHashes", "Decision", "LedgerRefused", "bind_ledger", "decide", "read_binding"}
-_PINNING = {"UnapprovedApp", "check_fab", "write_launcher"}
+_PINNING = {"UnapprovedApp", "audit_refusal", "check_fab"}
 _AUDIT = {"AUDIT_FILE", "append_entry", "audit_entry", "audit_mod", "read_audit"}
 
 

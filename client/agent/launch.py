@@ -12,11 +12,12 @@ refuses to run on files that changed since (re-check them), then runs Flower's `
 - the ledger bound to the data (genofed.client.agent.ledger_binding): `check` and `start` refuse a
   fresh or foreign ledger for data that has one elsewhere, unless told `--new-ledger REASON`;
 - only the approved app bundle runs (genofed.client.agent.pinning);
-- outbound only: the SuperNode's own (Runtime) API listens on 127.0.0.1, in process isolation
-  with a SuperExec secret fresh at every start (DIR/superexec.secret, 0600): only the agent's
-  own `flower-superexec` can take a task from it (read the coordinator's message, answer as
-  this hospital), not any other local user; no telemetry, no update check, no dependency
-  installation.
+- the ClientApp stays warm: in process isolation, one long-running ClientApp worker
+  (genofed.client.agent.worker) takes every task, supervised by the agent (restarted if it dies);
+- outbound only: the SuperNode's own (Runtime) API listens on 127.0.0.1, with a SuperExec
+  secret fresh at every start (DIR/superexec.secret, 0600): only the agent's own worker can take
+  a task from it (read the coordinator's message, answer as this hospital), not any other local
+  user; no telemetry, no update check, no dependency installation.
 """
 
 from __future__ import annotations
@@ -37,14 +38,8 @@ from typing import Any
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
 from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE
 from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger
-from genofed.client.agent.pinning import write_launcher
 from genofed.common.deployment.app_bundle import approved_app_hash
-from genofed.common.deployment.flower_env import (
-    flower_command,
-    service_env,
-    superexec_command,
-    write_superexec_secret,
-)
+from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.checks import require_at_least, require_in_range, require_positive
@@ -55,6 +50,8 @@ STATE_DIR = "state"
 #: refused the node's key (Flower does not tell the two apart).
 NOT_ACTIVATED_EXIT = 305
 RETRY_SECONDS = 10.0
+#: Pause before the agent restarts a ClientApp worker that died (a crash loop stays slow).
+WORKER_RESTART_SECONDS = 1.0
 _EXIT_CODE = re.compile(rb"Exit Code: (\d+)")
 
 
@@ -75,15 +72,32 @@ class AgentOptions:
 
 @dataclass(frozen=True)
 class Launch:
-    """What `start` runs: the SuperNode, then the SuperExec that takes its tasks."""
+    """What `start` runs: the SuperNode, then the ClientApp worker that takes its tasks."""
 
     command: list[str]  # flower-supernode
     env: dict[str, str]
     runtime_address: str  # the SuperNode's Runtime API, on 127.0.0.1
     secret: Path  # shared by the two
+    approved: str  # SHA-256 of the one app bundle the worker runs
+    audit_log: Path
 
-    def superexec(self, supernode_pid: int) -> list[str]:
-        return superexec_command(self.runtime_address, self.secret, supernode_pid, None)
+    def worker(self, supernode_pid: int) -> list[str]:
+        """The warm ClientApp worker (genofed.client.agent.worker) for this SuperNode."""
+        return [
+            sys.executable,
+            "-m",
+            "genofed.client.agent.worker",
+            "--runtime-api-address",
+            self.runtime_address,
+            "--superexec-auth-secret-file",
+            str(self.secret),
+            "--approved-app",
+            self.approved,
+            "--audit-log",
+            str(self.audit_log),
+            "--parent-pid",
+            str(supernode_pid),
+        ]
 
 
 def load_site_file(folder: str | Path) -> dict[str, Any]:
@@ -287,7 +301,7 @@ def format_node_config(config: dict[str, str | float]) -> str:
 
 def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     """Check everything `start` relies on (files unchanged, ledger bound to them, key, CA), then
-    write the pinned launcher and a fresh SuperExec secret; returns what to run."""
+    write a fresh SuperExec secret; returns what to run."""
     folder = folder.resolve()
     site = load_site_file(folder)
     _require_checked_files(folder, site)
@@ -306,12 +320,10 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
         )
     _check_ca(options.ca)
     approved = options.approved_app or approved_app_hash()
-    launcher = write_launcher(folder / "bin", approved, folder / AUDIT_FILE)
     env = service_env(folder / "flwr")
-    env["PATH"] = os.pathsep.join([str(launcher.parent), env["PATH"]])
     secret = write_superexec_secret(folder)
     command = _supernode_command(folder, site, options, secret)
-    return Launch(command, env, f"127.0.0.1:{options.local_port}", secret)
+    return Launch(command, env, f"127.0.0.1:{options.local_port}", secret, approved, folder / AUDIT_FILE)
 
 
 def _require_checked_files(folder: Path, site: dict[str, Any]) -> None:
@@ -376,7 +388,7 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
     stop: dict[str, int | None] = {"signal": None}
     attempt = 0
     while True:
-        code, flower_code = _run_supernode(launch, folder, stop)
+        code, flower_code = _run_supernode(launch, folder, stop, say)
         if stop["signal"] or flower_code != NOT_ACTIVATED_EXIT:
             return code
         attempt += 1
@@ -391,26 +403,23 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
         time.sleep(RETRY_SECONDS)
 
 
-def _run_supernode(launch: Launch, folder: Path, stop: dict) -> tuple[int, int | None]:
-    """One flower-supernode process and its flower-superexec; returns the SuperNode's exit code
+def _run_supernode(launch: Launch, folder: Path, stop: dict, say=None) -> tuple[int, int | None]:
+    """One flower-supernode process and its ClientApp worker; returns the SuperNode's exit code
     and the Flower exit code it reported.
 
-    The SuperExec (and the ClientApp processes it starts) run in the SuperNode's process group:
-    when the SuperNode ends the whole group is stopped, so nothing keeps running under the
-    agent's name. Its output goes to DIR/superexec.log."""
-    # its own process group (not session: the SuperExec must be able to join it), out of reach of a
+    The worker runs in the SuperNode's process group: when the SuperNode ends the whole group is
+    stopped, so nothing keeps running under the agent's name. Its output goes to
+    DIR/clientapp.log."""
+    # its own process group (not session: the worker must be able to join it), out of reach of a
     # terminal's Ctrl-C
     process = subprocess.Popen(
         launch.command, env=launch.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0
     )
-    with (folder / "superexec.log").open("ab") as superexec_log:
-        subprocess.Popen(
-            launch.superexec(process.pid),
-            env=launch.env,
-            stdout=superexec_log,
-            stderr=subprocess.STDOUT,
-            process_group=process.pid,
-        )
+    ended = threading.Event()
+    supervisor = threading.Thread(
+        target=supervise_worker, args=(launch, process, folder / "clientapp.log", ended, say), daemon=True
+    )
+    supervisor.start()
     log_path = folder / "supernode.log"
 
     def forward(signum, _frame) -> None:
@@ -423,9 +432,39 @@ def _run_supernode(launch: Launch, folder: Path, stop: dict) -> tuple[int, int |
     reader = threading.Thread(target=_copy_output, args=(process.stdout, log_path, flower_codes), daemon=True)
     reader.start()
     code = process.wait()
+    ended.set()
     _signal_group(process.pid, signal.SIGTERM)
     reader.join(timeout=10)
+    supervisor.join(timeout=10)
     return code, (flower_codes[-1] if flower_codes else None)
+
+
+def supervise_worker(
+    launch: Launch, supernode: subprocess.Popen, log_path: Path, ended: threading.Event, say=None
+) -> int:
+    """Keep one ClientApp worker running beside `supernode` until it ends (`ended`), restarting
+    the worker, after `WORKER_RESTART_SECONDS`, whenever it exits on its own; returns the number
+    of restarts. A task a dead worker held expires at the SuperNode and is answered with an
+    error, as when Flower's own ClientApp process dies."""
+    say = say or (lambda message: print(f"genofed: {message}", file=sys.stderr, flush=True))
+    restarts = 0
+    with log_path.open("ab") as log:
+        while True:
+            try:
+                worker = subprocess.Popen(
+                    launch.worker(supernode.pid),
+                    env=launch.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    process_group=supernode.pid,
+                )
+            except OSError:  # the SuperNode's process group is gone: it ended
+                return restarts
+            code = worker.wait()
+            if ended.wait(WORKER_RESTART_SECONDS) or supernode.poll() is not None:
+                return restarts
+            restarts += 1
+            say(f"the ClientApp worker exited with code {code}; restarting it (see {log_path})")
 
 
 def _copy_output(stream, log_path: Path, flower_codes: list[int]) -> None:

@@ -57,6 +57,8 @@ def superexec_command(
 ) -> list[str]:
     """`flower-superexec` for a service started with `--isolation process`: it takes the tasks
     (authenticated with `secret`) and starts one `flwr-serverapp` / `flwr-clientapp` per task.
+    The coordinator uses it; a hospital runs its warm ClientApp worker in its place
+    (genofed.client.agent.worker), which signs its calls with the same kind of secret.
 
     Flower 1.42 honours `--superexec-auth-secret-file` only in process isolation: in its default
     (subprocess) mode the service starts its own SuperExec without the secret and logs that the

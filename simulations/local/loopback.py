@@ -184,6 +184,13 @@ def run_loopback_federation(
     started = time.perf_counter()
     try:
         coordinator = processes.coordinator(fed, port)
+        # hospitals that connect before their keys are registered are refused and retry in 10 s
+        wait_for(
+            lambda: coordinator_status(fed).get("state") == "running" or coordinator.poll() is not None,
+            300,
+            "the coordinator to register the hospitals and submit its run",
+            lambda: processes.log("coordinator"),
+        )
         for name, site in sorted(sites.items()):
             processes.hospital(name, site, fed, port)
         code = coordinator.wait(timeout=timeout)

@@ -1,0 +1,314 @@
+"""The hospital's warm ClientApp: one long-running process that takes every task of its SuperNode.
+
+Why: Flower 1.42's SuperExec starts a fresh `flwr-clientapp` process for every message (one
+task token each, then `flwr_exit`), and each one imports Flower, torch, Opacus and genofed
+again (about 7 s on this 2-core machine) and parses the site's data again. SecAgg+ needs four
+messages per hospital and round. This worker replaces `flower-superexec` + `flwr-clientapp` at
+the hospital: it imports the ClientApp once and keeps it, and the site's data stays cached
+between messages (`genofed.client.site.load_site_tensors`), as in the simulation, where each
+Ray worker also serves many messages.
+
+Each task is handled as Flower's own `flwr-clientapp` handles it (`run_task`, the same Runtime
+API calls in the same order: pull the task input, run the ClientApp, push the reply, push the
+task output, a heartbeat while it runs), with the approved-bundle check between pulling the
+task and loading anything the bundle names (genofed.client.agent.pinning). Guarantees:
+
+- only the approved bundle runs: its SHA-256 is recomputed from the bytes the SuperNode hands
+  over; any other is refused with an error reply, written to the audit log; its ClientApp is
+  never imported. No Flower function is patched;
+- only this worker can take a task: `AcquireTask` is signed with the SuperExec secret
+  (`--superexec-auth-secret-file`), which the SuperNode demands; any other local process gets 401;
+- the audit log, the outbound guard and the ledger are the ClientApp's own mods and files,
+  unchanged: they run in this process exactly as they ran in a fresh one;
+- it fails closed: if this Flower version lacks any Runtime API call it uses, it exits before
+  taking a task; it exits when the SuperNode does (`--parent-pid`), and the agent restarts it if
+  it dies on its own (genofed.client.agent.launch).
+
+    python -m genofed.client.agent.worker --runtime-api-address 127.0.0.1:9094 \
+        --superexec-auth-secret-file SITE/superexec.secret --approved-app SHA256 \
+        --audit-log SITE/audit.jsonl --parent-pid PID
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import sys
+import time
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genofed.client.agent.pinning import UnapprovedApp, audit_refusal, check_fab
+
+#: How often the worker asks the SuperNode for a task (Flower's SuperExec: 1 s).
+POLL_SECONDS = 0.05
+#: The Runtime API call the SuperExec secret protects.
+ACQUIRE_TASK = "/flwr.proto.Runtime/AcquireTask"
+#: The ClientApp genofed's bundle names (common/deployment/deployed_app.toml).
+CLIENT_APP = "genofed.client.app:app"
+#: The first retry of an object the SuperNode does not hold yet (Flower: 1 s; see pull_task_input).
+PULL_FIRST_RETRY = 0.05
+#: What this worker needs from Flower's `flwr-clientapp` module (fail closed when it moved).
+RUNTIME_CALLS = ("push_message", "push_task_output")
+
+log = logging.getLogger("genofed.worker")
+
+
+@dataclass
+class Worker:
+    """Takes the SuperNode's ClientApp tasks one at a time and runs them in this process.
+
+    `runtime_address`: the SuperNode's Runtime API (127.0.0.1:PORT); `secret`: the SuperExec
+    secret's bytes; `approved`: the SHA-256 of the one app bundle this site runs; `audit_log`:
+    where a refused bundle is recorded."""
+
+    runtime_address: str
+    secret: bytes
+    approved: str
+    audit_log: Path | None = None
+    apps: dict[str, Any] = field(default_factory=dict)  # bundle hash -> its loaded ClientApp
+
+    def acquire_client(self, retry: bool = True):
+        """The Runtime API client that signs `AcquireTask` with the SuperExec secret. With `retry`
+        (Flower's invoker), a refusal (401) makes this process interrupt itself, as Flower's
+        SuperExec does: the agent then starts a worker with the current secret."""
+        from flwr.supercore.interceptors import RuntimeVersionHttpInterceptor, SuperExecAuthHttpInterceptor
+        from flwr.supercore.retry import make_simple_http_retry_invoker
+        from flwr.supercore.runtime import RuntimeHttpClient
+
+        return RuntimeHttpClient.from_server_address(
+            server_address=self.runtime_address,
+            insecure=True,  # 127.0.0.1 only: the SuperNode's Runtime API has no TLS
+            root_certificates=None,
+            interceptors=[
+                RuntimeVersionHttpInterceptor(component_name="SuperExec"),
+                SuperExecAuthHttpInterceptor(master_secret=self.secret, protected_methods={ACQUIRE_TASK}),
+            ],
+            retry_invoker=make_simple_http_retry_invoker() if retry else None,
+        )
+
+    def serve(self, poll: float = POLL_SECONDS, tasks: int | None = None) -> None:
+        """Take and run ClientApp tasks until stopped (or `tasks` of them, for tests)."""
+        from flwr.proto.runtime_pb2 import AcquireTaskRequest
+        from flwr.supercore.constant import TaskType
+
+        client = self.acquire_client()
+        done = 0
+        try:
+            while tasks is None or done < tasks:
+                res = client.AcquireTask(
+                    AcquireTaskRequest(
+                        supported_task_types=[TaskType.CLIENT_APP.value], agentapp_fab_hashes=[]
+                    )
+                )
+                if res.HasField("task") and res.token:
+                    self.run_task(res.token)
+                    done += 1
+                else:
+                    time.sleep(poll)
+        finally:
+            client.close()
+
+    def run_task(self, token: str) -> None:
+        """One message, as Flower's `run_clientapp` handles it, without its process exit: pull the
+        task input, check the bundle, run the ClientApp, push the reply and the task's status."""
+        from flwr.app import Message
+        from flwr.app.error import Error
+        from flwr.clientapp.client_app import LoadClientAppError
+        from flwr.common.constant import ErrorCode, SubStatus
+        from flwr.supercore.heartbeat import HeartbeatSender, make_task_heartbeat_fn_http
+        from flwr.supernode.runtime import run_clientapp as runtime
+
+        client = _task_client(self.runtime_address, token)
+        heartbeat = HeartbeatSender(make_task_heartbeat_fn_http(client))
+        heartbeat.start()
+        message = context = reply = None
+        status, details = SubStatus.FAILED, "ClientApp task failed due to unknown reason"
+        clock = [time.perf_counter()]
+        try:
+            message, context, fab = pull_task_input(client)
+            clock.append(time.perf_counter())
+            reply = self._app(fab.content, fab.hash_str)(message=message, context=context)
+            clock.append(time.perf_counter())
+            status, details = SubStatus.COMPLETED, ""
+        except Exception as ex:  # noqa: BLE001 - every failure goes back to the coordinator, as in Flower
+            code, reason = ErrorCode.CLIENT_APP_RAISED_EXCEPTION, str(type(ex)) + ":<'" + str(ex) + "'>"
+            if isinstance(ex, LoadClientAppError):
+                code, reason = (
+                    ErrorCode.LOAD_CLIENT_APP_EXCEPTION,
+                    "An exception was raised when attempting to load `ClientApp`",
+                )
+            log.error("ClientApp raised an exception", exc_info=ex)
+            details = reason
+            if message is not None:
+                reply = Message(Error(code=code, reason=reason), reply_to=message)
+                if isinstance(ex, UnapprovedApp) and self.audit_log is not None:
+                    audit_refusal(self.audit_log, message, reply)
+        finally:
+            try:
+                if reply is not None and context is not None:
+                    runtime.push_message(client, reply, context)
+            except Exception as ex:  # noqa: BLE001
+                log.error("failed to push the reply", exc_info=ex)
+            runtime.push_task_output(client=client, context=context, sub_status=status, details=details)
+            heartbeat.stop()
+            client.close()
+            clock.append(time.perf_counter())
+            steps = ", ".join(f"{b - a:.2f}" for a, b in zip(clock, clock[1:], strict=False))
+            log.info("%s task %s: %s s (pull, ClientApp, push)", _kind(message), status, steps)
+
+    def _app(self, content: bytes, label: str) -> Any:
+        """The bundle's ClientApp, after its bytes are checked against the approved hash."""
+        check_fab(content, label, self.approved)
+        if self.approved not in self.apps:
+            self.apps[self.approved] = load_client_app(content)
+        return self.apps[self.approved]
+
+    def warm(self, content: bytes) -> None:
+        """Import the approved bundle's ClientApp now (torch, Opacus, genofed), before any task."""
+        self._app(content, "this site's own build")
+
+
+def pull_task_input(client) -> tuple[Any, Any, Any]:
+    """The task's message, context and bundle from the SuperNode: Flower's
+    `run_clientapp.pull_task_input` with a short first retry for the message's objects.
+
+    Why: the SuperNode lists a message before it has pulled the message's objects (the model
+    arrays) from the SuperLink; a ClientApp that asks at once is told "unavailable" and Flower
+    retries after 1 s (`PULL_INITIAL_BACKOFF`). A fresh `flwr-clientapp` never asked that early;
+    this worker, ready within `POLL_SECONDS`, does, so it retries after `PULL_FIRST_RETRY`."""
+    from flwr.app import Message
+    from flwr.common.serde import context_from_proto, fab_from_proto
+    from flwr.proto.node_pb2 import Node
+    from flwr.proto.runtime_pb2 import PullAppMessagesRequest, PullTaskInputRequest
+    from flwr.supercore.inflatable.inflatable_protobuf_utils import (
+        make_confirm_message_received_fn_protobuf,
+        make_pull_object_fn_protobuf,
+    )
+    from flwr.supercore.inflatable.inflatable_utils import pull_and_inflate_object_from_tree
+    from flwr.supercore.task_identity import TaskIdentity
+
+    res = client.PullTaskInput(PullTaskInputRequest())
+    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = (
+        res.task_id,
+        res.run.run_id,
+        res.context.node_id,
+    )
+    context, fab = context_from_proto(res.context), fab_from_proto(res.fab)
+    pulled = client.PullMessages(PullAppMessagesRequest())
+    if not pulled.messages_list:
+        raise RuntimeError("No messages received from Runtime API")
+    node, tree = Node(node_id=context.node_id), pulled.message_object_trees[0]
+    message = pull_and_inflate_object_from_tree(
+        tree,
+        make_pull_object_fn_protobuf(client.PullObject, node, context.run_id),
+        make_confirm_message_received_fn_protobuf(client.ConfirmMessageReceived, node, context.run_id),
+        return_type=Message,
+        initial_backoff=PULL_FIRST_RETRY,
+        backoff_cap=1.0,
+    )
+    message.metadata.__dict__["_message_id"] = tree.object_id  # as Flower: not part of the deflated message
+    return message, context, fab
+
+
+def _kind(message) -> str:
+    return "" if message is None else message.metadata.message_type
+
+
+def load_client_app(content: bytes) -> Any:
+    """The ClientApp an (approved) bundle names in its pyproject.toml, from the site's own
+    installation: genofed's bundle holds only that file (genofed.common.deployment.app_bundle),
+    and it must name genofed's ClientApp (`CLIENT_APP`); the worker loads no other."""
+    from flwr.clientapp.client_app import LoadClientAppError
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as fab:
+            config = tomllib.loads(fab.read("pyproject.toml").decode())
+        named = config["tool"]["flwr"]["app"]["components"]["clientapp"]
+    except (KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise LoadClientAppError(f"the approved bundle names no ClientApp: {exc}") from exc
+    if named != CLIENT_APP:
+        raise LoadClientAppError(f"the approved bundle names {named!r}; this worker runs {CLIENT_APP} only")
+    from genofed.client.app import app
+
+    return app
+
+
+def _task_client(address: str, token: str):
+    """The Runtime API client of one task, authenticated with its token (as `flwr-clientapp`)."""
+    from flwr.supercore.interceptors import RuntimeTokenHttpInterceptor, RuntimeVersionHttpInterceptor
+    from flwr.supercore.retry import make_simple_http_retry_invoker
+    from flwr.supercore.runtime import RuntimeHttpClient
+
+    return RuntimeHttpClient.from_server_address(
+        server_address=address,
+        insecure=True,
+        root_certificates=None,
+        interceptors=[
+            RuntimeVersionHttpInterceptor(component_name="flwr-clientapp"),
+            RuntimeTokenHttpInterceptor(token),
+        ],
+        retry_invoker=make_simple_http_retry_invoker(),
+    )
+
+
+def require_runtime_calls() -> None:
+    """Fail closed: exit before taking any task if this Flower version moved what the worker uses."""
+    import inspect
+
+    from flwr.supernode.runtime import run_clientapp as runtime
+
+    missing = [name for name in RUNTIME_CALLS if not callable(getattr(runtime, name, None))]
+    try:
+        from flwr.supercore.inflatable.inflatable_utils import pull_and_inflate_object_from_tree
+        from flwr.supercore.task_identity import TaskIdentity  # noqa: F401 - pull_task_input sets it
+
+        if "initial_backoff" not in inspect.signature(pull_and_inflate_object_from_tree).parameters:
+            missing.append("pull_and_inflate_object_from_tree(initial_backoff=)")
+    except ImportError as exc:
+        missing.append(str(exc))
+    if missing:
+        raise SystemExit(
+            f"genofed: this Flower version's run_clientapp has no {', '.join(missing)}: "
+            "refusing to take tasks"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="genofed-clientapp-worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime-api-address", required=True)
+    parser.add_argument("--superexec-auth-secret-file", required=True, type=Path)
+    parser.add_argument("--approved-app", required=True)
+    parser.add_argument("--audit-log", type=Path)
+    parser.add_argument("--parent-pid", type=int)
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)  # its own lines only: Flower logs for itself
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    from flwr.supercore.app_utils import start_parent_process_monitor
+
+    from genofed.common.deployment.app_bundle import approved_app_hash, build_app_fab
+
+    require_runtime_calls()
+    if args.parent_pid is not None:
+        start_parent_process_monitor(args.parent_pid)  # SIGINT to itself when the SuperNode is gone
+    secret = args.superexec_auth_secret_file.read_bytes()
+    if not secret:
+        raise SystemExit(f"genofed: {args.superexec_auth_secret_file} is empty; refusing to take tasks")
+    worker = Worker(args.runtime_api_address, secret, args.approved_app, args.audit_log)
+    if args.approved_app == approved_app_hash():
+        worker.warm(build_app_fab())
+    log.info("ClientApp worker ready: taking tasks from %s", args.runtime_api_address)
+    try:
+        worker.serve()
+    except KeyboardInterrupt:
+        log.info("the SuperNode is gone: stopping")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""The hospital's warm ClientApp worker: only the approved bundle is loaded, a refusal goes back as
+an error reply and into the audit log, the SuperNode's Runtime API hands tasks to the holder of
+the SuperExec secret only (a real `flower-supernode`), and the agent restarts a worker that dies."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from flwr.app import ConfigRecord, Context, Message, RecordDict
+from flwr.clientapp.client_app import LoadClientAppError
+from flwr.supercore.task_identity import TaskIdentity
+
+from genofed.client.agent import worker as worker_module
+from genofed.client.agent.audit import read_audit
+from genofed.client.agent.launch import Launch, supervise_worker
+from genofed.client.agent.pinning import UnapprovedApp
+from genofed.client.agent.worker import Worker, load_client_app
+from genofed.common.deployment.app_bundle import approved_app_hash, build_app_fab
+from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
+from genofed.simulations.local.loopback import free_port
+
+
+def _fab(clientapp: str) -> bytes:
+    """A bundle whose pyproject names `clientapp`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as fab:
+        fab.writestr("pyproject.toml", f'[tool.flwr.app.components]\nclientapp = "{clientapp}"\n')
+    return buffer.getvalue()
+
+
+def test_the_approved_bundle_loads_genofeds_clientapp_once():
+    from genofed.client.app import app
+
+    worker = Worker("127.0.0.1:1", b"s", approved_app_hash())
+    worker.warm(build_app_fab())
+    assert worker.apps == {approved_app_hash(): app}
+    assert load_client_app(build_app_fab()) is app
+    with pytest.raises(LoadClientAppError, match="this worker runs genofed.client.app:app only"):
+        load_client_app(_fab("genofed.client.other:app"))
+
+
+def test_another_bundle_is_refused_before_anything_it_names_is_imported():
+    worker = Worker("127.0.0.1:1", b"s", approved_app_hash())
+    evil = _fab("genofed_test_never_imported:app")
+    with pytest.raises(UnapprovedApp, match="refused the app bundle"):
+        worker._app(evil, "labelled as genofed")
+    assert "genofed_test_never_imported" not in sys.modules and worker.apps == {}
+    with pytest.raises(UnapprovedApp, match="no approved app hash"):
+        Worker("127.0.0.1:1", b"s", "")._app(build_app_fab(), "x")
+
+
+class _FakeRuntime:
+    """Flower's run_clientapp calls, recording what the worker pushes back."""
+
+    def __init__(self, fab: bytes):
+        TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 7, 1, 3
+        self.message = Message(RecordDict({"c": ConfigRecord({"x": 1})}), dst_node_id=3, message_type="query")
+        self.context = Context(run_id=7, node_id=3, node_config={}, state=RecordDict(), run_config={})
+        self.fab = type("Fab", (), {"content": fab, "hash_str": approved_app_hash()})()
+        self.pushed, self.outputs = [], []
+
+    def pull_task_input(self, client):
+        return self.message, self.context, self.fab
+
+    def push_message(self, client, message, context):
+        self.pushed.append(message)
+
+    def push_task_output(self, client, context, sub_status, details):
+        self.outputs.append((sub_status, details))
+
+
+def test_a_refused_bundle_is_answered_with_an_error_and_audited(tmp_path, monkeypatch):
+    import flwr.supernode.runtime.run_clientapp as runtime
+
+    fake = _FakeRuntime(_fab("genofed_test_never_imported:app"))  # labelled with the approved hash
+    for name in ("push_message", "push_task_output"):
+        monkeypatch.setattr(runtime, name, getattr(fake, name))
+    monkeypatch.setattr(worker_module, "pull_task_input", fake.pull_task_input)
+    monkeypatch.setattr(worker_module, "_task_client", lambda address, token: _NoClient())
+    monkeypatch.setattr("flwr.supercore.heartbeat.HeartbeatSender.start", lambda self: None)
+    monkeypatch.setattr("flwr.supercore.heartbeat.HeartbeatSender.stop", lambda self: None)
+    audit = tmp_path / "audit.jsonl"
+    Worker("127.0.0.1:1", b"s", approved_app_hash(), audit).run_task("token")
+    (reply,) = fake.pushed
+    assert reply.has_error() and "refused the app bundle" in reply.error.reason
+    assert reply.metadata.reply_to_message_id == fake.message.metadata.message_id
+    assert fake.outputs[0][0] == "failed" and "refused the app bundle" in fake.outputs[0][1]
+    (entry,) = read_audit(audit)
+    assert entry["status"] == "error" and "refused the app bundle" in entry["error"]
+    assert "genofed_test_never_imported" not in sys.modules
+
+
+class _NoClient:
+    def close(self) -> None:
+        pass
+
+
+def _wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/")
+            connection.getresponse()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"nothing answers on 127.0.0.1:{port}")
+
+
+def test_only_the_holder_of_the_superexec_secret_can_take_a_task(tmp_path):
+    """A real `flower-supernode` in process isolation with genofed's secret: a local process
+    without it, or with another secret, is refused (401); the worker's signed call is answered."""
+    secret = write_superexec_secret(tmp_path)
+    port = free_port()
+    supernode = subprocess.Popen(
+        [
+            flower_command("flower-supernode"),
+            "--insecure",
+            "--superlink",
+            f"127.0.0.1:{free_port()}",  # nothing there: the Runtime API serves anyway
+            "--isolation",
+            "process",
+            "--superexec-auth-secret-file",
+            str(secret),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=service_env(tmp_path / "flwr"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        process_group=0,
+    )
+    try:
+        _wait_port(port)
+        address = f"127.0.0.1:{port}"
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request(
+            "POST", "/v1/runtime/acquire-task", body=b"", headers={"Content-Type": "application/protobuf"}
+        )
+        assert connection.getresponse().status == 401
+        stranger = Worker(address, b"not the secret", approved_app_hash()).acquire_client(retry=False)
+        with pytest.raises(httpx.HTTPStatusError, match="401"):
+            _acquire(stranger)
+        answer = _acquire(Worker(address, secret.read_bytes(), approved_app_hash()).acquire_client())
+        assert not answer.HasField("task")  # accepted: no task is pending
+    finally:
+        supernode.terminate()
+        supernode.wait(timeout=20)
+
+
+def _acquire(client):
+    from flwr.proto.runtime_pb2 import AcquireTaskRequest
+
+    try:
+        return client.AcquireTask(AcquireTaskRequest(supported_task_types=["flwr-clientapp"]))
+    finally:
+        client.close()
+
+
+def _dying_launch(tmp_path: Path, code: int) -> tuple[Launch, Path]:
+    """A launch whose worker notes each start in a file and exits with `code` at once."""
+    starts = tmp_path / "starts"
+
+    class Dying(Launch):
+        def worker(self, supernode_pid: int) -> list[str]:
+            return ["sh", "-c", f"echo started >> {starts}; exit {code}"]
+
+    return Dying([], {}, "127.0.0.1:1", tmp_path / "s", "h", tmp_path / "audit.jsonl"), starts
+
+
+def test_the_agent_restarts_a_worker_that_dies(tmp_path):
+    launch, starts = _dying_launch(tmp_path, 3)
+    supernode = subprocess.Popen(["sleep", "30"], process_group=0)
+    ended = threading.Event()
+    said: list[str] = []
+    try:
+        threading.Timer(2.5, ended.set).start()
+        restarts = supervise_worker(launch, supernode, tmp_path / "clientapp.log", ended, said.append)
+    finally:
+        supernode.kill()
+        supernode.wait()
+    assert restarts >= 1 and len(starts.read_text().splitlines()) == restarts + 1
+    assert "exited with code 3; restarting it" in said[0]
+
+
+def test_no_worker_is_restarted_once_its_supernode_ended(tmp_path):
+    launch, starts = _dying_launch(tmp_path, 1)
+    supernode = subprocess.Popen(["sleep", "30"], process_group=0)
+    threading.Timer(0.5, supernode.kill).start()
+    try:
+        restarts = supervise_worker(launch, supernode, tmp_path / "clientapp.log", threading.Event(), print)
+    finally:
+        supernode.wait()
+    assert restarts == 0 and len(starts.read_text().splitlines()) == 1
+
+
+def test_the_worker_is_started_with_the_secret_the_approved_hash_and_its_supernode(tmp_path):
+    launch = Launch(
+        [], {}, "127.0.0.1:9094", tmp_path / "superexec.secret", "ab" * 32, tmp_path / "audit.jsonl"
+    )
+    command = launch.worker(4321)
+    assert command[:3] == [sys.executable, "-m", "genofed.client.agent.worker"]
+    options = dict(zip(command[3::2], command[4::2], strict=True))
+    assert options == {
+        "--runtime-api-address": "127.0.0.1:9094",
+        "--superexec-auth-secret-file": str(tmp_path / "superexec.secret"),
+        "--approved-app": "ab" * 32,
+        "--audit-log": str(tmp_path / "audit.jsonl"),
+        "--parent-pid": "4321",
+    }
+
+
+def test_the_worker_fails_closed_when_flower_moved_what_it_uses(monkeypatch):
+    import flwr.supernode.runtime.run_clientapp as runtime
+
+    from genofed.client.agent.worker import require_runtime_calls
+
+    require_runtime_calls()  # this Flower version has everything
+    monkeypatch.delattr(runtime, "push_task_output")
+    with pytest.raises(SystemExit, match="no push_task_output: refusing to take tasks"):
+        require_runtime_calls()
