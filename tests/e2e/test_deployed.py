@@ -51,7 +51,10 @@ from genofed.simulations.local.loopback import (
 )
 from genofed.simulations.local.simulate import simulate
 
-ROUNDS = 2
+#: The module federation's rounds: enough that its run outlasts the first node sync after the rogue
+#: node registers (SYNC_SECONDS), now that a warm ClientApp makes a round take seconds.
+FEDERATION_ROUNDS = 5
+SECAGG_ROUNDS = 2
 RUN_TIMEOUT = 600
 #: The module federation's node sync: long enough that the rogue node is online through the
 #: first exchanges (only the admission map keeps it out), short enough to see it removed.
@@ -136,7 +139,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, simulated_cohorts):
         ["localhost"],
         panel=cohorts / "panel.tsv",
         test_dir=cohorts / "test",
-        settings={"rounds": ROUNDS, "min_nodes": 3, "local_epochs": 2, "batch_size": 16},
+        settings={"rounds": FEDERATION_ROUNDS, "min_nodes": 3, "local_epochs": 2, "batch_size": 16},
     )
     panel = fed / "panel.tsv"
     folders = hospital_folders(cohorts)
@@ -259,13 +262,13 @@ def test_the_deployed_run_completes_over_tls_with_authenticated_hospitals(deploy
     assert deployment["coordinator_code"] == 0, deployment["processes"].log("coordinator")[-3000:]
     results = deployment["results"]
     assert sorted(results["sites"]) == sorted(deployment["sites"])
-    assert [r["round"] for r in results["rounds"]] == list(range(ROUNDS + 1))
+    assert [r["round"] for r in results["rounds"]] == list(range(FEDERATION_ROUNDS + 1))
     status = json.loads((deployment["fed"] / "coordinator.json").read_text())
     assert status["state"] == "finished" and status["run_status"] == "finished:completed"
     listed = subprocess.run(
         [GENOFED, "coordinator", "status", str(deployment["fed"]), "--json"], capture_output=True, text=True
     )
-    assert json.loads(listed.stdout)["rounds_done"] == ROUNDS
+    assert json.loads(listed.stdout)["rounds_done"] == FEDERATION_ROUNDS
 
 
 def test_the_deployed_run_matches_a_simulation_of_the_same_configuration(deployment, tmp_path):
@@ -273,7 +276,7 @@ def test_the_deployed_run_matches_a_simulation_of_the_same_configuration(deploym
     settings = RunSettings(
         data_dir=str(deployment["cohorts"]),
         out_dir=str(tmp_path / "sim"),
-        rounds=ROUNDS,
+        rounds=FEDERATION_ROUNDS,
         min_nodes=3,
         local_epochs=2,
         batch_size=16,
@@ -355,7 +358,7 @@ def test_the_audit_log_holds_exactly_the_messages_sent(deployment):
         evaluated = evaluated_by_site[name] = {r for kind, r in by_type if kind == "evaluate"}
         expected = [("query", None)] + [
             (kind, r)
-            for r in range(1, ROUNDS + 1)
+            for r in range(1, FEDERATION_ROUNDS + 1)
             for kind in ("train", "evaluate")
             if kind == "train" or r in evaluated
         ]
@@ -370,7 +373,7 @@ def test_the_audit_log_holds_exactly_the_messages_sent(deployment):
         sent_bytes = [r["bytes"] for e in train for r in e["records"] if r["kind"] == "arrays"]
         model = torch.load(deployment["fed"] / "run" / "model.pt", weights_only=False)["state_dict"]
         assert (
-            sent_bytes == [sum(t.numel() * t.element_size() for t in model.values())] * ROUNDS
+            sent_bytes == [sum(t.numel() * t.element_size() for t in model.values())] * FEDERATION_ROUNDS
         )  # the model, nothing more
         # nothing else left: no record other than the model arrays, metrics and the site name
         kinds = {(r["name"], r["kind"]) for e in entries for r in e["records"]}
@@ -469,7 +472,13 @@ def test_secagg_deployment_survives_a_killed_hospital_and_a_coordinator_crash(tm
         ["localhost"],
         panel=cohorts / "panel.tsv",
         test_dir=cohorts / "test",
-        settings={"rounds": ROUNDS, "min_nodes": 2, "local_epochs": 1, "batch_size": 16, "secagg": True},
+        settings={
+            "rounds": SECAGG_ROUNDS,
+            "min_nodes": 2,
+            "local_epochs": 1,
+            "batch_size": 16,
+            "secagg": True,
+        },
     )
     sites = {
         f.name: make_site(tmp_path, f, fed / "panel.tsv", fed, require_secagg=True)
@@ -508,9 +517,9 @@ def test_secagg_deployment_survives_a_killed_hospital_and_a_coordinator_crash(tm
         processes.stop_all()
     results = json.loads((fed / "run" / "results.json").read_text())
     assert results["secagg"] is True
-    assert [r["round"] for r in results["rounds"]] == list(range(ROUNDS + 1))
+    assert [r["round"] for r in results["rounds"]] == list(range(SECAGG_ROUNDS + 1))
     survivors = sorted(set(sites) - {victim})
-    assert [r["participants"] for r in results["rounds"][1:]] == [survivors] * ROUNDS
+    assert [r["participants"] for r in results["rounds"][1:]] == [survivors] * SECAGG_ROUNDS
     assert results["test_auc"] is not None
     for name in survivors:
         entries = read_audit(sites[name] / "audit.jsonl")
