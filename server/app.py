@@ -14,9 +14,8 @@ from typing import Any
 from flwr.app import Context, Message
 from flwr.serverapp import Grid, ServerApp
 
-from genofed.common.data.panel import VariantPanel
 from genofed.common.util.progress import Progress
-from genofed.server.federation import FederationResult, load_test_cohort, panel_path, run_federation
+from genofed.server.federation import run_federation
 from genofed.server.report import write_report
 from genofed.server.results import federation_results, write_model, write_results, write_test_predictions
 from genofed.server.service.federation_folder import admitted_nodes, deployed_run_config
@@ -66,22 +65,14 @@ def run_server(
     say = progress or (None if settings.quiet else _stderr)
     fed = run_federation(grid, settings, say)
     out_dir = Path(settings.out_dir)
-    panel = VariantPanel.load(panel_path(fed.settings))
     results = federation_results(fed, fed.settings)
-    write_model(out_dir, fed, panel, results)
-    _write_test_predictions(out_dir, fed, panel)
+    write_model(out_dir, fed, fed.panel, results)
+    if fed.test is not None:  # the final model's risk of every test person
+        risks = fed.test.predict(fed.model_config, fed.state_dict)
+        write_test_predictions(out_dir, list(fed.test.sample_ids), fed.test.labels, risks)
     write_results(out_dir, results)
     if report:
         write_report(out_dir, results)
-
-
-def _write_test_predictions(out_dir: Path, fed: FederationResult, panel: VariantPanel) -> None:
-    """RUN/test_predictions.csv when the coordinator has a test cohort: the final model's risk
-    of every test person (read again here: the federation keeps only its metrics)."""
-    test = load_test_cohort(fed.settings, panel)
-    if test is not None:
-        risks = test.predict(fed.model_config, fed.state_dict)
-        write_test_predictions(out_dir, list(test.sample_ids), test.labels, risks)
 
 
 class AdmittedGrid(Grid):

@@ -69,6 +69,10 @@ class FederationResult:
     pretrained: dict[str, Any] | None = None  # `pretrained.describe` of the starting model
     prior: dict[str, Any] | None = None  # what the public priors selected (`StartModel.prior`)
     trainable_parameters: int = 0  # what each hospital trains (privately) per round
+    #: The run's panel and the coordinator's test cohort (None without one), as read at the start:
+    #: the model file and RUN/test_predictions.csv are written from them.
+    panel: VariantPanel | None = None
+    test: TestCohort | None = None
 
 
 @dataclass
@@ -130,6 +134,8 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         pretrained=begin.pretrained,
         prior=begin.prior,
         trainable_parameters=trainable_parameters,
+        panel=panel,
+        test=test,
     )
 
 
