@@ -25,6 +25,7 @@ naming the folder and the files, because guessing would train on the wrong data.
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,7 +170,7 @@ def table_columns(path: Path) -> list[str]:
         opener = gzip.open if is_gzip(path) else open
         with opener(path, "rb") as handle:
             line = handle.readline()
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):  # zlib: a damaged gzip stream
         return []
     text = line.removeprefix(BOM).decode("utf-8", errors="replace").rstrip("\r\n")
     return [c.strip().strip('"') for c in text.split(separator(path))]

@@ -16,6 +16,7 @@ from genofed.common.data.layout import (
     hospital_folders,
     load_federation,
     site_files,
+    table_columns,
 )
 from genofed.common.errors import DataError
 
@@ -133,3 +134,19 @@ def test_a_test_cohort_is_found_by_the_same_rule(mixed, tmp_path):
     shutil.copytree(root / "omsk", root / "test")
     assert find_test_cohort(root).phenotypes == root / "test" / "pheno_2024.tsv"
     assert "test" in load_federation(root, label_column="disease")
+
+
+def test_a_damaged_gzip_table_is_left_to_its_reader_not_a_traceback(tmp_path):
+    """A .csv.gz whose deflate stream is broken: the discovery rule treats it as unreadable
+    (`table_columns` gives []), so the folder's genotype file is still found."""
+    import gzip
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "genotypes.vcf").write_text("##fileformat=VCFv4.2\n")
+    (site / "phenotypes.csv").write_text("sample_id,label\nP1,0\n")
+    payload = bytearray(gzip.compress(b"".join(b"sample_id,x%d\n" % i for i in range(2000))))
+    payload[20:28] = b"\x00\xff" * 4  # corrupt the deflate data (zlib.error), keep the gzip header
+    (site / "notes.csv.gz").write_bytes(bytes(payload))
+    assert table_columns(site / "notes.csv.gz") == []
+    assert site_files(site).genotypes.name == "genotypes.vcf"
