@@ -19,7 +19,9 @@ sub-folders are never looked at):
 
 A folder without a genotype file is not a hospital and is skipped (notes, `sources/` ...); one
 with a genotype file and no phenotype file, or with two candidates for either, is a DataError
-naming the folder and the files, because guessing would train on the wrong data.
+naming the folder and the files, because guessing would train on the wrong data. `test/`,
+`sources/` and `reference/` (a simulated federation's public reference panel, whose samples.tsv
+would otherwise pass for a phenotype table) are never hospitals.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ TRUTH = "truth.json"
 #: file, not a folder, so never taken for a hospital).
 GENE_LIST = "known_genes.bed"
 TEST = "test"
+#: A simulated federation's public reference panel (phased people in no hospital): not a hospital.
+REFERENCE = "reference"
 #: Folders of a federation directory that are not hospitals.
-NOT_HOSPITALS = frozenset({TEST, "sources"})
+NOT_HOSPITALS = frozenset({TEST, "sources", REFERENCE})
 #: Text tables: phenotype files, and genotype tables with variant columns.
 TEXT_TABLES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 #: A phenotype file's name starts with this (case-insensitive) and ends in a `TEXT_TABLES` suffix.

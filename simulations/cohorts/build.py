@@ -1,4 +1,5 @@
-"""`simulate_cohorts`: write a simulated federation (clinics, test cohort, panel, truth, gene list).
+"""`simulate_cohorts`: write a simulated federation (clinics, test cohort, panel, truth, gene list,
+the public reference panel).
 
 The whole folder is built in a hidden staging folder next to the target and renamed into place
 only at the end, so an interrupted run never leaves a folder that looks complete. Outputs are a
@@ -18,7 +19,15 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.cohort import MISSING
-from genofed.common.data.layout import GENOTYPES, GENOTYPES_PLINK, PANEL, PHENOTYPES, TEST, TRUTH
+from genofed.common.data.layout import (
+    GENOTYPES,
+    GENOTYPES_PLINK,
+    PANEL,
+    PHENOTYPES,
+    REFERENCE,
+    TEST,
+    TRUTH,
+)
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.variants import parse_variant_id
 from genofed.common.data.writers import write_phenotypes, write_plink, write_vcf
@@ -29,6 +38,7 @@ from genofed.simulations.cohorts.disease import LiabilityModel, draw_labels, fit
 from genofed.simulations.cohorts.gene_list import write_gene_list
 from genofed.simulations.cohorts.pool import Covariates, GenotypePool, dosages
 from genofed.simulations.cohorts.presets import CohortSpec, Preset, get_preset
+from genofed.simulations.cohorts.public_reference import write_reference
 from genofed.simulations.cohorts.sampling import draw_cohort, sample_ids
 
 
@@ -58,6 +68,8 @@ class SimulationResult:
     test: CohortSummary
     bayes_auc: float
     sources: list[str]
+    #: people in the public reference panel (`reference/`); 0 when the preset writes none
+    reference: int = 0
 
 
 def simulate_cohorts(
@@ -141,7 +153,10 @@ def build_pool(spec: Preset, seeds: np.random.SeedSequence) -> GenotypePool:
 
 
 def _generate(staging: Path, spec: Preset, seed: int, with_sources: bool, say: Progress) -> SimulationResult:
-    pool_seed, trait_seed, sample_seed, source_seed, quality_seed = np.random.SeedSequence(seed).spawn(5)
+    # a sixth stream for the reference panel: the first five are what they were before it existed
+    pool_seed, trait_seed, sample_seed, source_seed, quality_seed, reference_seed = np.random.SeedSequence(
+        seed
+    ).spawn(6)
     quality = np.random.default_rng(quality_seed)
     rng = np.random.default_rng(trait_seed)
     say(f"simulating the genotype pool ({spec.name})")
@@ -180,11 +195,34 @@ def _generate(staging: Path, spec: Preset, seed: int, with_sources: bool, say: P
         sources = write_sources(
             staging / "sources", spec.sources, model, pool, covariates, available, source_seed, say
         )
+    # drawn last, so clinics, test and sources are the people they were before the panel existed
+    reference = (
+        write_reference(
+            staging / REFERENCE,
+            spec.reference_size,
+            pool,
+            available,
+            np.random.default_rng(reference_seed),
+            say,
+        )
+        if spec.reference_size
+        else None
+    )
     truth = _truth(spec, seed, pool, model, labels, hospitals, test, bayes_auc, sources)
+    if reference is not None:
+        truth["reference"] = reference.__dict__
     write_text_atomic(staging / TRUTH, json.dumps(truth, indent=2) + "\n")
     write_gene_list(staging)  # known_genes.bed, recorded in truth.json; its own random stream
     return SimulationResult(
-        staging, spec.name, seed, len(pool.variant_ids), hospitals, test, bayes_auc, sources
+        staging,
+        spec.name,
+        seed,
+        len(pool.variant_ids),
+        hospitals,
+        test,
+        bayes_auc,
+        sources,
+        reference.n if reference else 0,
     )
 
 

@@ -19,6 +19,9 @@ from genofed.common.util.checks import (
 )
 from genofed.simulations.cohorts.demography import POPULATIONS
 
+#: The sample-id prefix of the public reference panel's people (REF0001, ...).
+REFERENCE_PREFIX = "REF"
+
 
 @dataclass(frozen=True)
 class GenomeSpec:
@@ -210,6 +213,9 @@ class Preset:
     genome: GenomeSpec | None = None
     pool_sizes: tuple[tuple[str, int], ...] = ()
     sources: SourceSpec | None = None
+    #: People in the public reference panel (`reference/`): a population sample no clinic, not the
+    #: test cohort and no source drew, in the pool's population proportions. 0 writes none.
+    reference_size: int = 500
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -217,14 +223,16 @@ class Preset:
         names = [c.name for c in cohorts]
         require(len(set(names)) == len(names), f"preset {self.name}: cohort names repeat")
         require(
-            "test" not in names[:-1] and "sources" not in names,
-            "'test' and 'sources' are reserved folder names",
+            "test" not in names[:-1] and "sources" not in names and "reference" not in names,
+            "'test', 'sources' and 'reference' are reserved folder names",
         )
         prefixes = [c.id_prefix for c in cohorts]
         require(
-            len(set(prefixes)) == len(prefixes),
-            f"preset {self.name}: id prefixes repeat, sample ids would clash",
+            len(set(prefixes)) == len(prefixes) and REFERENCE_PREFIX not in prefixes,
+            f"preset {self.name}: id prefixes repeat (or use {REFERENCE_PREFIX}, the reference panel's), "
+            "sample ids would clash",
         )
+        require_at_least("reference_size", self.reference_size, 0)
         if self.genotypes == "msprime":
             require(self.genome is not None, f"preset {self.name}: msprime genotypes need a genome")
             known = {p for p, _ in self.pool_sizes}
@@ -337,6 +345,7 @@ SMALL = Preset(
         near=TraitSpec(prevalence=0.05, n_rare=3, n_common=30, population_offsets=_DISTRICT_OFFSETS),
         far=TraitSpec(prevalence=0.25, n_rare=0, n_common=40, polygenic_variance=0.4),
     ),
+    reference_size=200,
 )
 
 DEFAULT = Preset(
@@ -479,6 +488,9 @@ THOUSAND_GENOMES = Preset(
         ),
         "TST",
     ),
+    # the pool is the 2,504 1000 Genomes people and --with-sources gives every unused one to the
+    # ancestry source; experiments split the people with public_reference.split_1000g instead
+    reference_size=0,
 )
 
 PRESETS: dict[str, Preset] = {

@@ -2,7 +2,8 @@
 
 A rare-disease clinic sees far more cases than the population's 1-2 %: it draws cases from its
 catchment (ancestry mix x population prevalence) and controls from the same catchment. Each
-pool individual is used at most once across clinics, the test cohort and the sources.
+pool individual is used at most once across clinics, the test cohort, the sources and the public
+reference panel.
 """
 
 from __future__ import annotations
@@ -54,6 +55,34 @@ def draw_population_sample(n: int, available: np.ndarray, rng: np.random.Generat
             f"the pool has {len(candidates)} unused people, {n} needed for a source cohort; enlarge the pool"
         )
     picked = np.sort(rng.choice(candidates, n, replace=False))
+    available[picked] = False
+    return picked
+
+
+def draw_proportional_sample(
+    n: int, populations: np.ndarray, available: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """`n` unused pool individuals, sorted, with every population of the pool in its pool
+    proportion (largest remainders), cases and controls alike; marks them unavailable.
+
+    Why proportional rather than at random among the unused: clinics drew cases heavily, so the
+    unused people under-represent the populations with the most cases; a public reference panel
+    samples the population, not what the clinics left.
+    """
+    names, counts = np.unique(populations, return_counts=True)
+    exact = n * counts / counts.sum()
+    quota = np.floor(exact).astype(int)
+    quota[np.argsort(quota - exact, kind="stable")[: n - quota.sum()]] += 1
+    chosen = []
+    for name, count in zip(names, quota, strict=True):
+        candidates = np.flatnonzero(available & (populations == name))
+        if len(candidates) < count:
+            raise ValueError(
+                f"the pool has {len(candidates)} unused people of population {name}, {count} needed for "
+                "the reference panel; enlarge the pool or lower reference_size"
+            )
+        chosen.append(rng.choice(candidates, count, replace=False))
+    picked = np.sort(np.concatenate(chosen)) if chosen else np.array([], dtype=int)
     available[picked] = False
     return picked
 
