@@ -410,7 +410,10 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train a label-conditional generator (VAE, or GAN with --generator gan) on 80 % of the "
             "hospital's patients (DP-SGD with --epsilon, charged to the site's privacy ledger in "
-            "--state-dir), sample synthetic records, drop those too close to a real one, and validate the "
+            "--state-dir), or with --generator reference copy a public reference panel's haplotypes, "
+            "conditioned on the site's released class counts, allele frequencies and covariates (one "
+            "Gaussian release with --epsilon, charged the same way); sample synthetic records, "
+            "drop those too close to a real one, and validate the "
             "batch (allele and genotype frequencies, LD, population structure, associations and the "
             "spurious-association rate, distance to closest record, exact copies, adversarial accuracy, "
             "membership inference) against the 20 % it never saw. Only a batch that passes is written; "
@@ -453,8 +456,35 @@ def _add_synth_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--generator",
         default="vae",
-        choices=("vae", "gan"),
-        help="vae: conditional VAE (default); gan: conditional WGAN-GP (DP-WGAN under --epsilon)",
+        choices=("vae", "gan", "reference"),
+        help=(
+            "vae: conditional VAE (default); gan: conditional WGAN-GP (DP-WGAN under --epsilon); reference: "
+            "mosaics of a public reference panel (--reference), conditioned on the site's released statistics"
+        ),
+    )
+    parser.add_argument(
+        "--reference",
+        default="",
+        metavar="VCF",
+        help="the reference generator's public panel: a phased VCF/BCF of people who are not patients here",
+    )
+    parser.add_argument(
+        "--reference-populations",
+        default="",
+        metavar="FILE",
+        help=(
+            "table (sample_id, population) of the panel's people, so that the generator can match the "
+            "site's ancestry (e.g. the 1000 Genomes samples.tsv; default: the panel is one population)"
+        ),
+    )
+    parser.add_argument(
+        "--gene-prior",
+        default="",
+        metavar="FILE",
+        help=(
+            "public gene list (BED or gene table): release per-class frequencies only for the variants in "
+            "these regions, which lowers their noise (reference generator; default: every variant)"
+        ),
     )
     parser.add_argument("--epochs", type=int, help="generator training epochs (default: the generator's own)")
     parser.add_argument(
@@ -493,6 +523,9 @@ def run_synth(args: argparse.Namespace) -> int:
         phase=args.phase,
         temperature=args.temperature,
         label_column=args.label_column,
+        reference=args.reference,
+        reference_populations=args.reference_populations,
+        gene_prior=args.gene_prior,
     )
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)
     if summary["passed"]:

@@ -270,8 +270,8 @@ def _add_synthetic_options(parser: argparse.ArgumentParser, defaults: RunSetting
     parser.add_argument(
         "--synthetic-generator",
         default=defaults.synthetic_generator,
-        choices=("vae", "gan"),
-        help="the hospitals' generator (default: vae)",
+        choices=("vae", "gan", "reference"),
+        help="the hospitals' generator; reference copies the public panel in DATA/reference/ (default: vae)",
     )
     parser.add_argument(
         "--synthetic-epsilon",

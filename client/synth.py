@@ -69,6 +69,13 @@ class SynthOptions:
     #: `label` (the column the training path reads back, `genofed.client.synthetic_use`).
     label_column: str = "label"
     thresholds: Thresholds = Thresholds()
+    #: The reference generator's public panel: a phased VCF/BCF (required with --generator
+    #: reference), an optional (sample_id, population) table for its people, and an optional
+    #: public gene list (BED or gene table) narrowing the variants whose per-class frequencies
+    #: the site releases.
+    reference: str = ""
+    reference_populations: str = ""
+    gene_prior: str = ""
 
     def __post_init__(self) -> None:
         if self.n is not None:
@@ -78,6 +85,21 @@ class SynthOptions:
         require_positive("--temperature", self.temperature, hint="1 = the generator's own distribution")
         require_choice("--phase", self.phase, ("auto", "ignore"))
         require_choice("--generator", self.generator, GENERATORS)
+        uses_panel = self.generator == "reference"
+        require(
+            uses_panel == bool(self.reference),
+            "--generator reference needs --reference PANEL.vcf.gz (a public phased panel)"
+            if uses_panel
+            else "--reference, --reference-populations and --gene-prior apply to --generator reference only",
+        )
+        require(
+            not uses_panel or self.temperature == 1.0,
+            "--temperature applies to the VAE and GAN only; the reference generator copies haplotypes",
+        )
+        require(
+            uses_panel or not (self.reference_populations or self.gene_prior),
+            "--reference-populations and --gene-prior apply to --generator reference only",
+        )
 
     def settings(self) -> Any:
         try:
@@ -99,6 +121,7 @@ def synthesize(
     dosages, labels = impute_mode(cohort.dosages), cohort.labels.astype(np.int8)
     covariates = _covariates(cohort.covariates)
     haplotypes, phase_note = _haplotypes(genotypes, cohort, options.phase)
+    panel, focus = _reference(options, cohort.variant_ids)
     n = options.n or len(labels)
     generate = functools.partial(
         generate_validated,
@@ -112,18 +135,65 @@ def synthesize(
         thresholds=options.thresholds,
         haplotypes=haplotypes,
         temperature=options.temperature,
+        reference=panel,
+        focus=focus,
     )
     if private:
         batch, plan = _generate_charged(generate, settings, options, genotypes, dosages, labels)
     else:
         batch, plan = generate(noise_multiplier=None), None
     generator = {"settings": asdict(settings), "modelled": phase_note, "phased": haplotypes is not None}
+    if panel is not None:
+        generator["modelled"] = "mosaics of the public reference panel's phased haplotypes"
+        generator["phased"] = True
+        generator["reference"] = reference_summary(batch.generator)
     summary = _summary(batch, options, n=n, plan=plan, variant_ids=cohort.variant_ids, generator=generator)
     summary["seconds"] = time.perf_counter() - started
     report, with_covariates = batch.report, covariates is not None
     markdown = report.to_markdown()
     _write(out, summary, markdown, cohort.variant_ids, batch.accepted(), with_covariates, report.passed)
     return summary
+
+
+def _reference(options: SynthOptions, variant_ids: list[str]) -> tuple[Any, np.ndarray | None]:
+    """The public panel aligned to the site's variants and the released variants (`focus`, from
+    the gene list), or (None, None) for the VAE and GAN."""
+    if options.generator != "reference":
+        return None, None
+    from genofed.common.data.panel import VariantPanel
+    from genofed.common.data.regions import load_gene_regions, variants_in_regions
+    from genofed.common.synthetic.reference_panel import load_reference_panel
+
+    panel = load_reference_panel(
+        options.reference, variant_ids, populations=options.reference_populations or None
+    )
+    if not options.gene_prior:
+        return panel, None
+    columns = variants_in_regions(
+        VariantPanel(variant_ids, np.zeros(len(variant_ids))), load_gene_regions(options.gene_prior)
+    )
+    focus = np.zeros(len(variant_ids), dtype=bool)
+    focus[columns] = True
+    return panel, focus
+
+
+def reference_summary(trained: Any) -> dict[str, Any]:
+    """What validation.json records about a reference generator: the panel, what the site
+    released (and its noise) and the population mix it matched."""
+    panel, release = trained.panel, trained.release
+    return {
+        "panel": panel.source,
+        "panel_haplotypes": panel.n_haplotypes,
+        "coverage": float(panel.covered.mean()),
+        "released_variants": int(release.released.sum()),
+        "released_case_fraction": release.case_fraction,
+        "noise_sd": {
+            "centred_allele_sum": float(release.noise_sd[0]),
+            "class_count": float(release.noise_sd[1]),
+            "covariate_cell": float(release.noise_sd[2]),
+        },
+        "population_mix": trained.population_weights,
+    }
 
 
 def _check_destination(out: Path, options: SynthOptions) -> None:
@@ -174,6 +244,7 @@ def _summary(
             "modelled": generator["modelled"],
             "phased": generator["phased"],
             "temperature": options.temperature,
+            **({"reference": generator["reference"]} if "reference" in generator else {}),
         },
         "validation": report.to_dict(),
     }

@@ -32,7 +32,7 @@ ROBUST_STRATEGIES = ("fedmedian", "fedtrimmedavg", "krum", "multikrum")
 #: Mirrors genofed.common.model.network.FINETUNE_MODES (not imported: settings load without torch).
 FINETUNE_MODES = ("full", "partial", "frozen")
 #: Mirrors genofed.common.synthetic.generators.GENERATORS (not imported, for the same reason).
-SYNTHETIC_GENERATORS = ("vae", "gan")
+SYNTHETIC_GENERATORS = ("vae", "gan", "reference")
 #: `model` values: "auto" is the pretrained model's architecture when starting from one, else the
 #: default (`DEFAULT_MODEL`, the winner of the privacy-frontier experiment, docs/models.md).
 MODELS = ("auto", "logistic", "network")
@@ -121,7 +121,8 @@ class RunSettings:
     max_coalition_epsilon: float = math.inf
     #: Simulation: every virtual site first generates a validated synthetic cohort from its own
     #: patients and trains on real + `synthetic_ratio` synthetic records per real one (0 = none),
-    #: with `synthetic_generator` ("vae" or "gan"); under DP the generator spends
+    #: with `synthetic_generator` ("vae", "gan", or "reference": mosaics of the federation folder's
+    #: public panel in `reference/`, as `genofed simulate-cohorts` writes it); under DP the generator spends
     #: `synthetic_epsilon` of the site's `epsilon`, charged to the same ledger, so the site's
     #: total stays `epsilon`. Deployed sites choose their own in their node config.
     synthetic_ratio: float = 0.0

@@ -1,20 +1,29 @@
-"""The site's generator by name: "vae" (conditional VAE) or "gan" (conditional WGAN; DP-WGAN
-under DP). One switch, so `genofed synth`, the training path and the experiments never branch on
-the kind themselves. Both generators share one interface: `train(...) -> trained` with
-`.sample(n, labels=, case_fraction=, seed=) -> SyntheticRecords`, `.history` (the DP steps to
-charge to the site's ledger) and `.save(path)`."""
+"""The site's generator by name: "vae" (conditional VAE), "gan" (conditional WGAN; DP-WGAN
+under DP) or "reference" (mosaics of a public reference panel conditioned on the site's released
+statistics; needs the panel). One switch, so `genofed synth`, the training path and the
+experiments never branch on the kind themselves. The generators share one interface:
+`train(...) -> trained` with `.sample(n, labels=, case_fraction=, seed=) -> SyntheticRecords`,
+`.history` (the DP steps to charge to the site's ledger) and `.save(path)`.
+
+Under DP the VAE and GAN also release the site's (controls, cases) counts with noise
+(`site_release.CASE_COUNT_NOISE`) so that their synthetic labels follow a released case share;
+`noise_for_budget` counts that release, and the pipeline adds it to the batch's history. The
+reference generator's one release already contains its counts."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genofed.common.privacy.accountant import Step
 from genofed.common.synthetic.encoding import DOSAGE_STATES
 
-GENERATORS = ("vae", "gan")
+if TYPE_CHECKING:
+    from genofed.common.synthetic.reference_panel import ReferencePanel
+
+GENERATORS = ("vae", "gan", "reference")
 
 
 def _module(kind: str) -> Any:
@@ -27,12 +36,21 @@ def _module(kind: str) -> Any:
         from genofed.common.synthetic import gan
 
         return gan
+    if kind == "reference":
+        from genofed.common.synthetic import reference
+
+        return reference
     raise ValueError(f"unknown generator {kind!r}; choose one of {', '.join(GENERATORS)}")
 
 
 def generator_settings(kind: str, *, seed: int, epochs: int | None = None) -> Any:
-    """The kind's default settings (VAESettings / GANSettings) with the run's seed and, if given, epochs."""
+    """The kind's default settings (VAESettings / GANSettings / ReferenceSettings) with the run's
+    seed and, if given, epochs (the reference generator has none: ValueError)."""
     module = _module(kind)
+    if kind == "reference":
+        if epochs is not None:
+            raise ValueError("the reference generator copies haplotypes and trains no epochs; leave it out")
+        return module.ReferenceSettings(seed=int(seed))
     settings = module.VAESettings() if kind == "vae" else module.GANSettings()
     settings = replace(settings, seed=int(seed))
     return replace(settings, epochs=int(epochs)) if epochs is not None else settings
@@ -47,9 +65,31 @@ def train_generator(
     covariates: np.ndarray | None = None,
     noise_multiplier: float | None = None,
     n_states: int = DOSAGE_STATES,
+    reference: ReferencePanel | None = None,
+    focus: np.ndarray | None = None,
+    noise_rng: np.random.Generator | None = None,
 ) -> Any:
-    """Train a generator of `kind` (see the module docstring); DP-SGD when noise_multiplier is given."""
+    """Train a generator of `kind` (see the module docstring); DP when noise_multiplier is given.
+
+    The reference generator takes dosages (n_states 3), the public `reference` panel, an optional
+    `focus` (the variants whose per-class frequencies are released) and the DP noise's source
+    `noise_rng` (default: secret randomness); the VAE and GAN ignore those three."""
     module = _module(kind)
+    if kind == "reference":
+        if reference is None:
+            raise ValueError("the reference generator needs a reference panel")
+        if n_states != DOSAGE_STATES:
+            raise ValueError("the reference generator reads dosages; its records are phased anyway")
+        return module.train_reference(
+            genotypes,
+            labels,
+            reference=reference,
+            settings=settings,
+            covariates=covariates,
+            noise_multiplier=noise_multiplier,
+            focus=focus,
+            noise_rng=noise_rng,
+        )
     train = module.train_vae if kind == "vae" else module.train_gan
     return train(
         genotypes,
@@ -64,7 +104,14 @@ def train_generator(
 def noise_for_budget(
     kind: str, n: int, settings: Any, *, epsilon: float, delta: float, history: list[Step] | tuple = ()
 ) -> float:
-    """Noise multiplier that keeps `history` + this generator's training on `n` patients within `epsilon`."""
+    """Noise multiplier that keeps `history` + this generator's privacy cost on `n` patients within
+    `epsilon`: for the VAE and GAN their training plus the case-count release, for the reference
+    generator its one release."""
     module = _module(kind)
+    if kind == "reference":
+        return module.reference_noise_for_budget(epsilon=epsilon, delta=delta, history=history)
+    from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_step
+
     calibrate = module.dp_noise_for_budget if kind == "vae" else module.gan_noise_for_budget
+    history = [*history, release_step(CASE_COUNT_NOISE)]
     return calibrate(n, settings, epsilon=epsilon, delta=delta, history=history)

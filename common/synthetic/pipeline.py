@@ -9,6 +9,7 @@ site and the other 20 % is the reference for "what an unseen real person looks l
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from genofed.common.synthetic.checks.thresholds import DEFAULT_THRESHOLDS, Thres
 from genofed.common.synthetic.checks.verdict import ValidationReport, validate_synthetic
 from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phased_states
 from genofed.common.synthetic.generators import train_generator
+from genofed.common.synthetic.reference_panel import ReferencePanel
+from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_case_count, release_step
 from genofed.common.synthetic.vae import SyntheticRecords
 
 HOLDOUT_FRACTION = 0.2
@@ -34,7 +37,7 @@ class ValidatedBatch:
     records: SyntheticRecords
     dropped: np.ndarray  # bool per generated record: exact or near copy of a training record
     report: ValidationReport
-    history: list[Step]  # the generator's DP steps (empty without DP): charge them to the site
+    history: list[Step]  # the batch's DP steps (empty without DP): charge them to the site
     generator: Any  # the trained generator (stays at the site)
     train_index: np.ndarray  # which real patients trained it
     holdout_index: np.ndarray
@@ -73,32 +76,55 @@ def generate_validated(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     haplotypes: np.ndarray | None = None,
     temperature: float = 1.0,
+    reference: ReferencePanel | None = None,
+    focus: np.ndarray | None = None,
+    noise_rng: np.random.Generator | None = None,
 ) -> ValidatedBatch:
-    """Train a `kind` generator on 80 % of (dosages, labels), sample `n` records with the training
-    share of cases, filter and validate them against the real training set and the holdout.
+    """Train a `kind` generator on 80 % of (dosages, labels), sample `n` records, filter and
+    validate them against the real training set and the holdout.
 
     `dosages` are imputed (no missing calls); `settings` from `generators.generator_settings`.
-    With `haplotypes` ((n, V, 2), phased, no missing calls; their sums must be `dosages`) the
-    generator is haplotype-aware (4 phased states per variant) and the records carry haplotypes;
+    With `haplotypes` ((n, V, 2), phased, no missing calls; their sums must be `dosages`) the VAE
+    and GAN are haplotype-aware (4 phased states per variant) and the records carry haplotypes;
     validation still compares dosages, as a classifier sees them. `temperature` < 1 samples each
-    variant's categorical sharpened towards its mode (on 1000 Genomes, 0.7 brought the VAE's
-    adversarial accuracy from ~0.58 to ~0.54 and LD up by ~0.01; see the fidelity experiment).
-    The case share used for sampling keeps the synthetic label mix equal to the real one, so a
-    classifier trained on real + synthetic sees the site's own prevalence. It is a count of real
-    patients taken OUTSIDE the DP accounting, and no longer public: sites stopped reporting their
-    case count to the coordinator. A model trained on these records therefore carries an exact
-    case share that the ledger does not charge (a known gap, docs/synthetic-data.md).
+    variant's categorical sharpened towards its mode (VAE and GAN; on 1000 Genomes, 0.7 brought the
+    VAE's adversarial accuracy from ~0.58 to ~0.54 and LD up by ~0.01; see the fidelity experiment).
+    The reference generator needs `reference` (the public panel on the same columns) and may take
+    `focus` (the variants whose per-class frequencies it releases); its records are always phased.
+
+    Labels are drawn at a RELEASED case share: under DP the VAE and GAN release the training
+    counts with Gaussian noise (`site_release.release_case_count`, charged: its step leads the
+    batch's `history`), the reference generator's release holds them; without DP the exact share
+    is used (nothing leaves the site without DP). `noise_rng` is the DP noise's source (default:
+    secret randomness; experiments pass a seeded one).
     """
     labels = np.asarray(labels).astype(np.int8)
     train, holdout = split_for_generator(labels, seed)
     trained = _train_on_share(
-        kind, dosages, labels, train, settings, noise_multiplier, covariates=covariates, haplotypes=haplotypes
+        kind,
+        dosages,
+        labels,
+        train,
+        settings,
+        noise_multiplier,
+        covariates=covariates,
+        haplotypes=haplotypes,
+        reference=reference,
+        focus=focus,
+        noise_rng=noise_rng,
     )
-    records = trained.sample(
-        n, case_fraction=float(labels[train].mean()), seed=seed + 1, temperature=temperature
-    )
+    history = list(trained.history)
+    if kind == "reference":
+        case_fraction = None  # the generator samples at its release's share
+    elif noise_multiplier is None:
+        case_fraction = float(labels[train].mean())
+    else:
+        rng = noise_rng if noise_rng is not None else np.random.default_rng(secrets.randbits(128))
+        case_fraction = release_case_count(labels[train], noise_multiplier=CASE_COUNT_NOISE, rng=rng)
+        history = [release_step(CASE_COUNT_NOISE), *history]
+    records = trained.sample(n, case_fraction=case_fraction, seed=seed + 1, temperature=temperature)
     dropped, report = _filter_and_validate(dosages, labels, train, holdout, records, thresholds)
-    return ValidatedBatch(records, dropped, report, list(trained.history), trained, train, holdout)
+    return ValidatedBatch(records, dropped, report, history, trained, train, holdout)
 
 
 def _train_on_share(
@@ -111,12 +137,14 @@ def _train_on_share(
     *,
     covariates: np.ndarray | None,
     haplotypes: np.ndarray | None,
+    reference: ReferencePanel | None,
+    focus: np.ndarray | None,
+    noise_rng: np.random.Generator | None,
 ) -> Any:
     """A `kind` generator trained on the `train` rows: on dosages, or on phased states when
-    `haplotypes` are given."""
-    states, n_states = (
-        (dosages, DOSAGE_STATES) if haplotypes is None else (phased_states(haplotypes), PHASED_STATES)
-    )
+    `haplotypes` are given (VAE and GAN; the reference generator always reads dosages)."""
+    phased = haplotypes is not None and kind != "reference"
+    states, n_states = (phased_states(haplotypes), PHASED_STATES) if phased else (dosages, DOSAGE_STATES)
     return train_generator(
         kind,
         states[train],
@@ -125,6 +153,9 @@ def _train_on_share(
         noise_multiplier=noise_multiplier,
         covariates=None if covariates is None else covariates[train],
         n_states=n_states,
+        reference=reference,
+        focus=focus,
+        noise_rng=noise_rng,
     )
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from genofed.client.site import derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
 from genofed.client.synth import SUMMARY_FILE, SynthOptions, synthesize
-from genofed.common.data.layout import hospital_folders
+from genofed.common.data.layout import REFERENCE, hospital_folders
 from genofed.common.errors import GenofedError
 from genofed.common.util.progress import Progress
 from genofed.server.settings import RunSettings
@@ -43,6 +44,7 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
             seed=derived_seed(site_secret(site, settings.seed), "synthetic") % 2**31,
             generator=settings.synthetic_generator,
             label_column=settings.label_column,
+            **_reference_panel(settings),
         )
         summary_path = site.synthetic / SUMMARY_FILE
         if summary_path.is_file():
@@ -64,6 +66,22 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
         )
         say(f"{folder.name}: synthetic batch {verdict}")
     return sites
+
+
+def _reference_panel(settings: RunSettings) -> dict[str, str]:
+    """The reference generator's public panel: the federation folder's `reference/` (written by
+    `genofed simulate-cohorts`: people of the simulated population that no hospital holds)."""
+    if settings.synthetic_generator != "reference":
+        return {}
+    folder = Path(settings.data_dir) / REFERENCE
+    panel = folder / "genotypes.vcf.gz"
+    if not panel.is_file():
+        raise GenofedError(
+            f"--synthetic-generator reference needs a public reference panel, {panel}, which is missing; "
+            "genofed simulate-cohorts writes one (or choose --synthetic-generator vae)"
+        )
+    table = folder / "samples.tsv"
+    return {"reference": str(panel), "reference_populations": str(table) if table.is_file() else ""}
 
 
 def _check_reusable(summary: dict[str, Any], options: SynthOptions, folder) -> None:

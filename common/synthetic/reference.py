@@ -1,0 +1,314 @@
+"""The reference-based generator: synthetic people as mosaics of a PUBLIC reference panel's
+haplotypes (a Li-Stephens copying model), conditioned on what the site releases about its
+patients (`site_release`): its case share, per-class allele frequencies and covariate histogram.
+
+Why: learning the linkage of 20,000 variants from 200 patients is the wrong problem. Linkage and
+population structure are public knowledge, carried by reference panels such as 1000 Genomes;
+what belongs to the hospital is its allele frequencies, its case/control differences and its
+covariates. So the haplotypes are copied in segments from the panel (LD and structure come from
+there, at no privacy cost), and only the site's released statistics move them:
+
+1. Population matching: the site's released pooled frequencies are fitted as a non-negative mix of
+   the panel's populations (`match_populations`); every synthetic person draws one population from
+   that mix and copies only its haplotypes, so the synthetic cohort has the site's ancestry.
+2. Copying: each haplotype starts on a random panel haplotype of its population and jumps to
+   another at each gap between variants with probability 1 - exp(-rho d), d the gap in Mb and
+   rho = 4 Ne r / H the Li-Stephens rate (Ne the effective population size, r the recombination
+   rate per Mb, H the population's haplotypes in the panel); always across chromosomes.
+3. Class frequencies: per class, each variant's alleles are flipped at random (0 -> 1 or 1 -> 0,
+   the fewest flips) until its frequency is the class's released frequency; the copied LD is
+   kept wherever the site does not differ from its population.
+4. Covariates: (sex, age decade) from the class's released histogram, age uniform in the decade.
+
+Columns the panel does not cover are drawn independently from the class frequencies (no LD).
+Records are phased (the VCF `genofed synth` writes is phased).
+
+The generator's whole privacy cost is the one release (`TrainedReference.history`); the panel
+and the rules above are public. Without DP the release is exact.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genofed.common.data.readers.phenotypes import AGE_RANGE
+from genofed.common.errors import ConfigError
+from genofed.common.privacy.accountant import Step, calibrate_noise
+from genofed.common.synthetic.config_base import SyntheticRecords, check_sampling
+from genofed.common.synthetic.reference_panel import ReferencePanel
+from genofed.common.synthetic.site_release import (
+    AGE_BIN_YEARS,
+    SiteRelease,
+    release_site,
+    release_step,
+)
+from genofed.common.util.checks import require_positive
+
+#: Persons copied at a time (memory: chunk x 2 x V int32 source indices).
+_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """The copying model's public constants (nothing here is fitted to patients).
+
+    seed: seeds the sampling (not the release's DP noise, which is drawn from the OS's secret
+        randomness unless a caller passes its own generator).
+    effective_size: Ne of the Li-Stephens switch rate; 10,000 is the human figure.
+    cm_per_mb: recombination rate; 1 cM per Mb is the human genome average.
+    """
+
+    seed: int = 42
+    effective_size: float = 10_000.0
+    cm_per_mb: float = 1.0
+
+    def __post_init__(self) -> None:
+        require_positive("effective_size", self.effective_size)
+        require_positive("cm_per_mb", self.cm_per_mb)
+
+
+def reference_noise_for_budget(*, epsilon: float, delta: float, history: list[Step] | tuple = ()) -> float:
+    """The release's noise multiplier that keeps the site's total epsilon (`history` + the one
+    release) within `epsilon` at `delta`; raises BudgetExhausted if none can."""
+    return calibrate_noise(list(history), sample_rate=1.0, steps=1, target_epsilon=epsilon, delta=delta)
+
+
+@dataclass
+class TrainedReference:
+    """A site's reference generator: the public panel, the site's release, the population mix it
+    matched and the class frequencies it generates from. `history` is the release's ledger step
+    (empty without DP); `losses` is empty (nothing is trained by gradient descent)."""
+
+    panel: ReferencePanel
+    release: SiteRelease
+    settings: ReferenceSettings
+    population_weights: dict[str, float]
+    class_freq: np.ndarray  # (2, V) what each class is generated at
+    copy_freq: np.ndarray  # (V,) what the copying alone gives in expectation (the matched mix)
+    history: list[Step] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+
+    def sample(
+        self,
+        n: int,
+        *,
+        labels: np.ndarray | None = None,
+        case_fraction: float | None = None,
+        seed: int,
+        temperature: float = 1.0,
+    ) -> SyntheticRecords:
+        """Draw `n` phased records; the same (generator, arguments, seed) gives the same records.
+
+        Labels: `labels` if given, else Bernoulli(case_fraction), defaulting to the released share.
+        `temperature` exists for the common interface; only 1 is meaningful here.
+        """
+        check_sampling(n, temperature)
+        if temperature != 1.0:
+            raise ConfigError(
+                "--temperature applies to the VAE and GAN only; the reference generator copies haplotypes"
+            )
+        rng = np.random.default_rng(seed)
+        share = self.release.case_fraction if case_fraction is None else float(case_fraction)
+        y = (rng.random(n) < share).astype(np.int8) if labels is None else np.asarray(labels, dtype=np.int8)
+        if len(y) != n:
+            raise ValueError(f"{len(y)} labels for {n} records")
+        haps = self._copy(n, rng)
+        for k in (0, 1):
+            rows = np.flatnonzero(y == k)
+            if len(rows):
+                haps[rows] = _match_frequencies(
+                    haps[rows], self.class_freq[k], self.copy_freq, self.panel.covered, rng
+                )
+        records = SyntheticRecords(genotypes=haps.sum(axis=2, dtype=np.int8), labels=y, haplotypes=haps)
+        if self.release.covariates is not None:
+            records.sex, records.age = _covariates(self.release.covariates, y, rng)
+        return records
+
+    def save(self, path: str | Path) -> None:
+        """The release, the matched mix and the settings as a plain .npz (no pickles); the panel
+        is public and referenced by its source, not copied."""
+        r = self.release
+        np.savez(
+            Path(path),
+            class_counts=r.class_counts,
+            centred_sums=r.centred_sums,
+            released=r.released,
+            reference_freq=r.reference_freq,
+            covariates=np.zeros(0) if r.covariates is None else r.covariates,
+            noise_sd=r.noise_sd,
+            noise_multiplier=np.array(np.nan if r.noise_multiplier is None else r.noise_multiplier),
+            class_freq=self.class_freq,
+            history=np.array(self.history, dtype=np.float64).reshape(-1, 3),
+            population_names=np.array(list(self.population_weights), dtype=str),
+            population_weights=np.array(list(self.population_weights.values()), dtype=np.float64),
+            settings=np.array([str(asdict(self.settings))]),
+            panel_source=np.array([self.panel.source]),
+        )
+
+    def _copy(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, V, 2) int8 mosaic haplotypes, each person from one population of the matched mix."""
+        names = list(self.population_weights)
+        weights = np.array([self.population_weights[k] for k in names])
+        person_pop = rng.choice(len(names), size=n, p=weights / weights.sum())
+        out = np.zeros((n, self.panel.n_variants, 2), dtype=np.int8)
+        for k, name in enumerate(names):
+            rows = np.flatnonzero(person_pop == k)
+            pool = (
+                np.flatnonzero(self.panel.populations == name) if name else np.arange(self.panel.n_haplotypes)
+            )
+            switch = _switch_probabilities(self.panel, self.settings, len(pool))
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start : start + _CHUNK]
+                mosaic = _mosaic(self.panel.haplotypes, pool, switch, 2 * len(chunk), rng)
+                out[chunk] = mosaic.reshape(len(chunk), 2, -1).transpose(0, 2, 1)
+        return out
+
+
+def train_reference(
+    dosages: np.ndarray,
+    labels: np.ndarray,
+    *,
+    reference: ReferencePanel,
+    settings: ReferenceSettings,
+    covariates: np.ndarray | None = None,
+    noise_multiplier: float | None = None,
+    focus: np.ndarray | None = None,
+    noise_rng: np.random.Generator | None = None,
+) -> TrainedReference:
+    """The site's release (DP when `noise_multiplier` is given) and the generator built on it.
+
+    Args:
+        dosages: (n, V) the site's ALT dosages, imputed; columns as the panel's.
+        labels: (n,) 0/1.
+        reference: the public panel aligned to the site's variants (`load_reference_panel`).
+        settings: the copying model's constants.
+        covariates: (n, 2) sex and age, or None.
+        noise_multiplier: the release's Gaussian sigma (`reference_noise_for_budget`), None = exact.
+        focus: (V,) bool, the variants whose per-class frequencies are released (default all;
+            a public gene list narrows it).
+        noise_rng: the DP noise's source; default the OS's secret randomness (a seeded noise
+            could be subtracted by anyone who knows the seed). Experiments pass a seeded one.
+    """
+    if dosages.shape[1] != reference.n_variants:
+        raise ValueError(f"{dosages.shape[1]} genotype columns but the panel has {reference.n_variants}")
+    rng = noise_rng if noise_rng is not None else np.random.default_rng(secrets.randbits(128))
+    released = (
+        reference.covered.copy() if focus is None else (np.asarray(focus, dtype=bool) & reference.covered)
+    )
+    freq = reference.alt_frequencies()
+    release = release_site(
+        dosages,
+        labels,
+        reference_freq=freq,
+        covariates=covariates,
+        released=released,
+        noise_multiplier=noise_multiplier,
+        rng=rng,
+    )
+    weights = match_populations(reference, release)
+    # columns the panel lacks have no public frequency: the site's own pooled release stands in
+    pooled = np.clip(np.nan_to_num(release.pooled_frequencies(), nan=0.5), 0.0, 1.0)
+    prior = np.where(reference.covered, _mixed_frequencies(reference, weights), pooled)
+    class_freq = release.class_frequencies(prior)
+    history = [] if noise_multiplier is None else [release_step(noise_multiplier)]
+    return TrainedReference(reference, release, settings, weights, class_freq, prior, history)
+
+
+def match_populations(panel: ReferencePanel, release: SiteRelease) -> dict[str, float]:
+    """The site's ancestry as a mix of the panel's populations: non-negative least squares of the
+    released pooled frequencies on the populations' frequencies (over the released, covered
+    variants; thousands of noisy frequencies pin down a handful of weights). A panel without
+    population labels is one population, ""."""
+    from scipy.optimize import nnls
+
+    names = sorted(set(panel.populations.tolist()) - {""})
+    if len(names) < 2:
+        return {names[0] if names else "": 1.0}
+    use = release.released & panel.covered
+    target = release.pooled_frequencies()[use]
+    columns = np.stack([panel.haplotypes[panel.populations == k][:, use].mean(axis=0) for k in names], axis=1)
+    weights, _ = nnls(columns, target)
+    if weights.sum() <= 0:
+        weights = np.array([(panel.populations == k).sum() for k in names], dtype=np.float64)
+    weights = weights / weights.sum()
+    return {k: float(w) for k, w in zip(names, weights, strict=True) if w > 1e-3}
+
+
+def _mixed_frequencies(panel: ReferencePanel, weights: dict[str, float]) -> np.ndarray:
+    """(V,) ALT frequencies of the matched mix of populations."""
+    if list(weights) == [""]:
+        return np.nan_to_num(panel.alt_frequencies(), nan=0.5)
+    total = sum(weights.values())
+    freq = sum(w / total * panel.haplotypes[panel.populations == k].mean(axis=0) for k, w in weights.items())
+    return np.where(panel.covered, freq, 0.5)
+
+
+def _switch_probabilities(
+    panel: ReferencePanel, settings: ReferenceSettings, n_haplotypes: int
+) -> np.ndarray:
+    """(V,) probability that a copying haplotype jumps just before each variant (1 at the first
+    variant of every chromosome)."""
+    rho = 4.0 * settings.effective_size * settings.cm_per_mb / 100.0 / max(n_haplotypes, 1)
+    gap_mb = np.diff(panel.positions.astype(np.float64), prepend=np.nan) / 1e6
+    switch = 1.0 - np.exp(-rho * np.abs(np.nan_to_num(gap_mb, nan=np.inf)))
+    chrom = np.asarray(panel.chromosomes)
+    new_chromosome = np.ones(len(chrom), dtype=bool)
+    new_chromosome[1:] = chrom[1:] != chrom[:-1]
+    return np.where(new_chromosome, 1.0, switch)
+
+
+def _mosaic(
+    haplotypes: np.ndarray, pool: np.ndarray, switch: np.ndarray, m: int, rng: np.random.Generator
+) -> np.ndarray:
+    """(m, V) haplotypes copied from `pool` rows of `haplotypes` in segments."""
+    jumps = rng.random((m, len(switch))) < switch
+    jumps[:, 0] = True
+    segment = np.cumsum(jumps, axis=1) - 1  # per row: 0, 0, 1, 1, 1, 2, ...
+    per_row = segment[:, -1] + 1
+    offsets = np.concatenate([[0], np.cumsum(per_row)[:-1]])
+    sources = pool[rng.integers(0, len(pool), size=int(per_row.sum()))]
+    rows = sources[segment + offsets[:, None]]
+    return haplotypes[rows, np.arange(len(switch))[None, :]]
+
+
+def _match_frequencies(
+    haps: np.ndarray, target: np.ndarray, copied: np.ndarray, covered: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Flip alleles of (n, V, 2) haplotypes at random so that each variant's ALT frequency is
+    `target`'s in expectation, with the fewest flips; uncovered columns are drawn afresh.
+
+    The flip rates compare `target` with `copied`, the frequency copying gives in expectation,
+    not with the batch's realised frequency: correcting the batch's own sampling noise would flip
+    a few per cent of the alleles of every variant and erode the copied LD for nothing."""
+    n, v, _ = haps.shape
+    flat = haps.transpose(0, 2, 1).reshape(2 * n, v).copy()
+    realised = np.asarray(copied, dtype=np.float64)
+    up = np.where(target > realised, (target - realised) / np.maximum(1.0 - realised, 1e-12), 0.0)
+    down = np.where(target < realised, (realised - target) / np.maximum(realised, 1e-12), 0.0)
+    u = rng.random(flat.shape)
+    flat = np.where((flat == 0) & (u < up), 1, np.where((flat == 1) & (u < down), 0, flat)).astype(np.int8)
+    if (~covered).any():
+        fresh = (rng.random((2 * n, int((~covered).sum()))) < target[~covered]).astype(np.int8)
+        flat[:, ~covered] = fresh
+    return flat.reshape(n, 2, v).transpose(0, 2, 1)
+
+
+def _covariates(hist: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sex and age of each record from its class's released (sex, age decade) histogram."""
+    n = len(y)
+    sex = np.zeros(n, dtype=np.int8)
+    age = np.zeros(n, dtype=np.float64)
+    for k in (0, 1):
+        rows = np.flatnonzero(y == k)
+        cells = np.maximum(hist[k].ravel(), 0.0)
+        p = cells / cells.sum() if cells.sum() > 0 else np.full(cells.size, 1.0 / cells.size)
+        drawn = rng.choice(cells.size, size=len(rows), p=p)
+        sex_k, decade = np.divmod(drawn, hist.shape[2])
+        sex[rows] = sex_k
+        age[rows] = (decade + rng.random(len(rows))) * AGE_BIN_YEARS
+    low, high = AGE_RANGE
+    return sex, np.clip(age, low, high)
