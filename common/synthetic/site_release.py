@@ -25,8 +25,8 @@ Why these public rules (no tuning on patients):
 How much the genotype block can carry is a matter of arithmetic, not of tuning: the noise of a
 class frequency is sigma C / (2 w_g n_class), and C grows like the square root of the number of
 released variants. `SiteRelease.class_frequencies` therefore shrinks each noisy frequency towards
-the matched reference frequency, by the public ratio of how far a site's class frequency can
-honestly differ (sampling at the class size plus a small population divergence) to that noise.
+the matched reference frequency, by the public ratio of how far a population's class frequency
+can honestly differ (a small divergence) to the noise (sampling at the class size plus DP).
 At 20,000 variants, 200 patients and epsilon 3 the shrinkage leaves almost nothing of the site's
 own case/control differences (docs/synthetic-data.md shows the measured effect); a public gene
 list (`focus`) narrows the release and buys precision where clinicians expect the signal.
@@ -103,17 +103,22 @@ class SiteRelease:
         return np.where(self.released, np.clip(mean_dosage / 2.0, 0.0, 1.0), np.nan)
 
     def class_frequencies(self, prior: np.ndarray) -> np.ndarray:
-        """(2, V) per-class ALT frequencies to generate from: the raw released frequency shrunk
-        towards `prior` (the matched reference frequency) by tau^2 / (tau^2 + s^2), where s is the
-        release's noise in frequency units and tau^2 = p(1-p) (1 / (2 n_class) + DIVERGENCE) the
-        public spread of a true class frequency around its population's. Without DP nothing is
-        shrunk. Variants not released get `prior`."""
+        """(2, V) per-class ALT frequencies to generate from: the empirical-Bayes estimate of the
+        class's frequency in the site's POPULATION, i.e. the raw released frequency shrunk towards
+        `prior` (the matched reference frequency) by tau^2 / (tau^2 + m^2 + s^2), where
+        tau^2 = DIVERGENCE p(1-p) is the public spread of a class frequency around its population's,
+        m^2 = p(1-p) / (2 n_class) the sampling noise of a class of n_class patients and s^2 the
+        release's DP noise (0 without DP). Shrinking the sampling noise too matters even without
+        DP: 64 cases' frequencies are mostly sampling noise, and matching them exactly would flip
+        alleles that carry no signal (eroding the copied LD) and copy the training patients'
+        chance frequencies (what membership inference detects). Variants not released get `prior`."""
         prior = np.asarray(prior, dtype=np.float64)
         raw = self.raw_class_frequencies()
         n = self.class_counts[:, None]
-        noise_var = (self.noise_sd[0] / (2.0 * n)) ** 2
-        spread = prior * (1.0 - prior) * (1.0 / (2.0 * n) + DIVERGENCE)
-        keep = np.ones_like(raw) if self.noise_sd[0] == 0 else spread / (spread + noise_var)
+        het = prior * (1.0 - prior)
+        spread = DIVERGENCE * het
+        noise = het / (2.0 * n) + (self.noise_sd[0] / (2.0 * n)) ** 2
+        keep = np.divide(spread, spread + noise, out=np.zeros_like(raw), where=(spread + noise) > 0)
         out = prior + keep * (np.nan_to_num(raw, nan=0.0) - prior)
         return np.where(self.released, np.clip(out, 0.0, 1.0), prior)
 

@@ -64,3 +64,35 @@ def test_simulate_with_synthetic_data_generates_charges_and_reports_per_site(
             ledger.epsilon(1e-5)
         )
     assert "## Synthetic data" in render_markdown(results, {})
+
+
+def test_simulate_with_reference_synthetic_data_copies_the_federation_s_public_panel(
+    federation, tmp_path, monkeypatch
+):
+    """`--synthetic-generator reference`: every virtual site copies the federation folder's
+    public panel (reference/), its one release charged to its ledger within the site's epsilon."""
+    import functools
+
+    import genofed.simulations.local.synthetic_sites as synthetic_sites
+    from genofed.simulations.local.simulate import simulate
+
+    monkeypatch.setattr(
+        synthetic_sites, "SynthOptions", functools.partial(SynthOptions, thresholds=PERMISSIVE)
+    )
+    settings = RunSettings(
+        data_dir=str(federation),
+        out_dir=str(tmp_path / "run"),
+        rounds=1,
+        epsilon=8.0,
+        quiet=True,
+        synthetic_ratio=0.5,
+        synthetic_epsilon=2.0,
+        synthetic_generator="reference",
+    )
+    results = simulate(settings, references=False)
+    assert results["synthetic"]["generator"] == "reference"
+    for name in results["sites"]:
+        ledger = PrivacyLedger(tmp_path / "run" / "privacy-ledgers" / name / LEDGER_FILE)
+        release = [c for c in ledger.charges if c.plan_id.startswith("synth-reference-")]
+        assert [(c.sample_rate, c.steps) for c in release] == [(1.0, 1)]
+        assert ledger.epsilon(1e-5) <= 8.0 + 1e-6

@@ -18,4 +18,5 @@ PERMISSIVE = Thresholds(
     pca_mixing_min=None,
     genotype_tvd_mean_max=None,
     effect_correlation_min=None,
+    fidelity_limits="fixed",  # no real-sample band either
 )

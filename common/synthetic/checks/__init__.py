@@ -18,6 +18,8 @@ Modules, one metric family each:
 - `distances`: exact L1 nearest-record distances, the primitive of the privacy checks.
 - `leakage`: DCR, exact and near copies, adversarial accuracy, membership inference (`privacy`),
   and the mask of records to drop (`record_failures`).
+- `bands`: the real-sample band, what equal-size real samples score against the holdout
+  (`real_sample_bands`): the fidelity checks' limits by default.
 - `verdict`: `validate_synthetic`, every check on one batch, and its `ValidationReport`.
 
 Data model, shared by every check:
@@ -33,8 +35,8 @@ Data model, shared by every check:
 Everything returns plain dataclasses; `ValidationReport.to_dict()` is JSON-ready.
 
 The numpy-only modules are imported here; `structure`, `leakage` (scikit-learn),
-`label_associations` (SciPy) and `verdict` load on first use of one of their names, so that
-importing the limits (`Thresholds`) stays cheap.
+`label_associations` (SciPy), `bands` and `verdict` load on first use of one of their names, so
+that importing the limits (`Thresholds`) stays cheap.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ _LABEL_ASSOCIATIONS = {
 }
 _LEAKAGE = {"PrivacyResult", "adversarial_accuracy", "privacy", "record_failures"}
 _VERDICT = {"CheckResult", "ValidationReport", "validate_synthetic"}
+_BANDS = {"BANDED_METRICS", "MetricBand", "RealSampleBands", "real_sample_bands"}
 
 
 def __getattr__(name: str) -> Any:
@@ -90,6 +93,10 @@ def __getattr__(name: str) -> Any:
         import genofed.common.synthetic.checks.verdict as verdict
 
         return getattr(verdict, name)
+    if name in _BANDS:
+        import genofed.common.synthetic.checks.bands as bands
+
+        return getattr(bands, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -112,4 +119,4 @@ __all__ = [
     "nearest_distances",
 ]
 #: and every name `__getattr__` loads on first use
-__all__ += sorted(_STRUCTURE | _LABEL_ASSOCIATIONS | _LEAKAGE | _VERDICT)
+__all__ += sorted(_STRUCTURE | _LABEL_ASSOCIATIONS | _LEAKAGE | _VERDICT | _BANDS)

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genofed.common.util.checks import require_choice, require_in_range, require_int
+
+#: How the fidelity checks (allele frequencies, genotype TVD, LD, PCA mixing) are judged.
+FIDELITY_LIMITS = ("band", "fixed")
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -39,6 +44,21 @@ class Thresholds:
     pca_mixing_min: float | None = 0.8
     # Mean per-variant total variation distance of the 0/1/2 frequencies; no target set.
     genotype_tvd_mean_max: float | None = None
+    # How the four fidelity checks above (allele-frequency r, genotype TVD, LD r, PCA mixing) are
+    # judged. "band" (default): the synthetic batch against the held-out patients must score at
+    # least the `band_quantile` of `band_resamples` bootstrap samples of as many real training
+    # patients against the same holdout (at most 1 - quantile for TVD; `checks.bands`): as good as
+    # real data of its size. The fixed limits above are then targets shown next to the band.
+    # "fixed": the limits above, against the training patients (the 1000 Genomes experiments).
+    # Label and privacy checks always keep their fixed limits.
+    fidelity_limits: str = "band"
+    band_resamples: int = 20
+    band_quantile: float = 0.05
+
+    def __post_init__(self) -> None:
+        require_choice("fidelity_limits", self.fidelity_limits, FIDELITY_LIMITS)
+        require_int("band_resamples", self.band_resamples, minimum=2)
+        require_in_range("band_quantile", self.band_quantile, 0.0, 0.5, low_open=True, high_open=True)
 
 
 #: The default limits, shared as one immutable instance (argument defaults use it).

@@ -2,18 +2,25 @@
 each metric with its limit and returns a `ValidationReport` (every metric, every check, passed
 or not). `ValidationReport.to_dict()` is JSON-ready; `to_markdown()` is a short table.
 
+The fidelity checks (allele frequencies, genotype TVD, LD, PCA mixing) are judged by the
+real-sample band by default (`bands`, `Thresholds.fidelity_limits == "band"`): the synthetic
+batch against the holdout, next to what equal-size real samples score there. The same metrics
+against the training patients stay in the report (`fidelity`, `ld`, `structure`), with the fixed
+targets shown beside the band. With "fixed" the checks are the fixed limits against training.
+
 Inputs follow the data model in the package docstring (`genofed.common.synthetic.checks`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from genofed.common.synthetic.checks.arrays import as_dosages
+from genofed.common.synthetic.checks.bands import BANDED_METRICS, RealSampleBands, real_sample_bands
 from genofed.common.synthetic.checks.frequencies import FidelityResult, fidelity
 from genofed.common.synthetic.checks.label_associations import AssociationResult, associations
 from genofed.common.synthetic.checks.leakage import PrivacyResult, privacy
@@ -48,6 +55,10 @@ class ValidationReport:
     n_holdout: int
     n_synthetic: int
     n_variants: int
+    # The real-sample band of the fidelity checks (None with fixed fidelity limits), and those
+    # checks' fixed targets, shown beside it ("none" where no fixed limit is set).
+    bands: RealSampleBands | None = None
+    fixed_targets: dict[str, str] = field(default_factory=dict)
 
     def failed_checks(self) -> list[str]:
         return [c.name for c in self.checks if c.applicable and not c.passed]
@@ -72,14 +83,52 @@ class ValidationReport:
             "| --- | --- | --- | --- |",
         ]
         for c in self.checks:
-            value = (
-                "n/a"
-                if c.value is None or (isinstance(c.value, float) and math.isnan(c.value))
-                else f"{c.value:.4g}"
-            )
+            value = _shown(c.value)
             result = "n/a" if not c.applicable else ("pass" if c.passed else "FAIL")
             lines.append(f"| {c.name} | {value} | {c.threshold} | {result} |")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + self._band_lines()) + "\n"
+
+    def _band_lines(self) -> list[str]:
+        """The fidelity metrics side by side: synthetic vs holdout, the real band, synthetic vs
+        training and the fixed target (empty with fixed fidelity limits)."""
+        if self.bands is None:
+            return []
+        b = self.bands
+        q = f"{100 * b.quantile:g}th and {100 * (1 - b.quantile):g}th percentiles"
+        if b.widening != 1.0:
+            q = f"median -/+ {b.widening:.3g} x its distance to the {q}"
+        lines = [
+            "",
+            f"Fidelity against real data of the same size: {b.resamples} bootstrap samples of "
+            f"{b.sample_size} training patients, each compared with the {b.n_holdout} held-out patients "
+            f"(band: {q}); the synthetic batch compared with them at {b.sample_size} records"
+            + (f" (mean of {b.synthetic_draws} subsamples)" if b.synthetic_draws > 1 else "")
+            + ".",
+            "",
+            "| metric | synthetic vs holdout | real band (low / median / high) | synthetic vs training "
+            "| fixed target | result |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        vs_training = {
+            "allele_frequency_correlation": self.fidelity.af_correlation,
+            "genotype_tvd_mean": self.fidelity.genotype_tvd_mean,
+            "ld_correlation": self.ld.ld_correlation,
+            "pca_mixing": self.structure.mixing_synthetic,
+        }
+        for m in b.metrics:
+            band = " / ".join(_shown(v) for v in (m.low, m.median, m.high))
+            lines.append(
+                f"| {m.name} | {_shown(m.synthetic)} | {band} | {_shown(vs_training.get(m.name))} "
+                f"| {self.fixed_targets.get(m.name, 'none')} | {'pass' if m.passed else 'FAIL'} |"
+            )
+        return lines
+
+
+def _shown(value: float | None) -> str:
+    """A metric in a table: 4 significant digits, "n/a" when missing or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.4g}"
 
 
 def _json_clean(obj: Any) -> Any:
@@ -131,7 +180,12 @@ def validate_synthetic(
     batch with the real training data (what the generator saw and must reproduce; `labels_real`
     are the training labels); privacy also uses the holdout as the no-leak reference, and with
     `labels_holdout` the spurious-association rate of the holdout itself is reported (the metric's
-    noise floor at this sample size; reported, not checked)."""
+    noise floor at this sample size; reported, not checked).
+
+    With `thresholds.fidelity_limits == "band"` (the default) the fidelity checks are judged
+    against the real-sample band instead (`bands.real_sample_bands`, seeded by `seed`, using
+    `ld_window`, `chromosomes` and `pca_components` as above); the vs-training values stay in the
+    report. Label and privacy checks keep their fixed limits either way."""
     train, holdout, synthetic = _dosage_arrays(real_train, real_holdout, synthetic)
     fid = fidelity(real=train, synthetic=synthetic)
     ld = linkage(
@@ -144,7 +198,26 @@ def validate_synthetic(
         train, synthetic, holdout, labels_real, labels_synth, labels_holdout, thresholds
     )
     priv = privacy(real_train=train, real_holdout=holdout, synthetic=synthetic, seed=seed)
+    bands = None
+    if thresholds.fidelity_limits == "band":
+        bands = real_sample_bands(
+            train,
+            holdout,
+            synthetic,
+            resamples=thresholds.band_resamples,
+            quantile=thresholds.band_quantile,
+            seed=seed,
+            ld_window=ld_window,
+            chromosomes=chromosomes,
+            pca_components=pca_components,
+        )
     checks = _threshold_checks(thresholds, fid, ld, pop, assoc, priv)
+    fixed_targets = {}
+    if bands is not None:
+        fixed_targets = {
+            c.name: c.threshold if c.applicable else "none" for c in checks if c.name in BANDED_METRICS
+        }
+        checks = [_band_check(bands, c.name) if c.name in BANDED_METRICS else c for c in checks]
     return ValidationReport(
         passed=all(c.passed for c in checks if c.applicable),
         checks=checks,
@@ -157,7 +230,15 @@ def validate_synthetic(
         n_holdout=len(holdout),
         n_synthetic=len(synthetic),
         n_variants=train.shape[1],
+        bands=bands,
+        fixed_targets=fixed_targets,
     )
+
+
+def _band_check(bands: RealSampleBands, name: str) -> CheckResult:
+    """The check `name` judged by its band: the synthetic value against the holdout."""
+    b = bands.band(name)
+    return CheckResult(name, b.synthetic, bands.limit_text(name), b.passed)
 
 
 def _dosage_arrays(

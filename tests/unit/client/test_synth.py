@@ -26,6 +26,7 @@ PERMISSIVE = Thresholds(
     spurious_rate_max=1.0,
     association_recall_min=None,
     pca_mixing_min=None,
+    fidelity_limits="fixed",  # no real-sample band either
 )
 
 
@@ -135,3 +136,61 @@ def test_bad_options_are_one_line_errors(site, tmp_path, capsys, option, message
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def _reference_args(site, out, *extra) -> list[str]:
+    panel = site[0].parent.parent / "reference"
+    return [
+        "synth",
+        "--genotypes",
+        str(site[0]),
+        "--phenotypes",
+        str(site[1]),
+        "--out",
+        str(out),
+        "--generator",
+        "reference",
+        "--reference",
+        str(panel / "genotypes.vcf.gz"),
+        "--reference-populations",
+        str(panel / "samples.tsv"),
+        *extra,
+    ]
+
+
+def test_reference_generator_charges_one_release_and_writes_phased_mosaics(site, tmp_path, monkeypatch):
+    """The reference generator's whole cost is one Gaussian release at the requested epsilon; its
+    records are phased copies of the public panel, written when the (permissive) checks pass."""
+    monkeypatch.setattr(
+        synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE)
+    )
+    state, out = tmp_path / "state", tmp_path / "out"
+    assert main(_reference_args(site, out, "--epsilon", "3", "--state-dir", str(state), "--n", "40")) == 0
+    ledger = PrivacyLedger(state / LEDGER_FILE)
+    assert [(c.sample_rate, c.steps) for c in ledger.charges] == [(1.0, 1)]
+    assert 2.9 < ledger.epsilon(1e-5) <= 3.0 + 1e-6
+    summary = json.loads((out / "validation.json").read_text())
+    reference = summary["generator"]["reference"]
+    assert reference["coverage"] == 1.0 and reference["panel_haplotypes"] > 0
+    assert abs(sum(reference["population_mix"].values()) - 1) < 1e-9
+    assert read_vcf(out / "genotypes.vcf.gz", haplotypes=True).unphased_heterozygous == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--epochs", "3"], "--epochs"),
+        (["--temperature", "0.7"], "--temperature applies to the VAE and GAN only"),
+    ],
+)
+def test_reference_generator_refuses_options_it_cannot_honour(site, tmp_path, capsys, extra, message):
+    assert main(_reference_args(site, tmp_path / "o", *extra)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_reference_options_need_each_other(site, tmp_path, capsys):
+    assert main(_args(site, tmp_path / "o", "--generator", "reference")) == 2
+    assert "--generator reference needs --reference" in capsys.readouterr().err
+    assert main(_args(site, tmp_path / "o", "--reference", "panel.vcf.gz")) == 2
+    assert "apply to --generator reference only" in capsys.readouterr().err

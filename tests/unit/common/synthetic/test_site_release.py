@@ -40,8 +40,10 @@ def test_exact_release_gives_the_class_frequencies_and_counts():
     assert release.class_counts.tolist() == [(y == 0).sum(), (y == 1).sum()]
     for k in (0, 1):
         np.testing.assert_allclose(release.raw_class_frequencies()[k], x[y == k].mean(axis=0) / 2)
-    # without DP nothing is shrunk towards the prior
-    np.testing.assert_allclose(release.class_frequencies(freq), release.raw_class_frequencies())
+    # without DP only the sampling noise of each class is shrunk away: partly at 120 patients
+    raw, shrunk = release.raw_class_frequencies(), release.class_frequencies(freq)
+    moved = (shrunk - freq) / np.where(raw == freq, 1, raw - freq)
+    assert np.all((moved > 0.3) & (moved < 0.9)), moved
     assert release.covariates.sum() == len(y) and release.covariates.shape == (2, 2, age_bins())
     assert release.case_fraction == pytest.approx(y.mean())
 
@@ -132,6 +134,18 @@ def test_heavy_noise_shrinks_class_frequencies_to_the_prior():
     shrunk = release.class_frequencies(freq)
     raw = release.raw_class_frequencies()
     assert np.abs(shrunk - freq).mean() < 0.1 * np.abs(raw - freq).mean()
+
+
+def test_large_classes_keep_their_own_frequencies():
+    """With thousands of patients per class the sampling noise vanishes: the site's own class
+    frequencies survive nearly whole (no DP)."""
+    x, y, cov, freq = _cohort(n=40_000, v=20)
+    release = release_site(
+        x, y, reference_freq=freq * 0.8, noise_multiplier=None, rng=np.random.default_rng(0)
+    )
+    np.testing.assert_allclose(
+        release.class_frequencies(freq * 0.8), release.raw_class_frequencies(), atol=0.01
+    )
 
 
 def test_released_case_count_is_noisy_under_dp_and_exact_without():
