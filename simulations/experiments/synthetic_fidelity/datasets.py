@@ -1,16 +1,20 @@
 """The real people the fidelity experiment reads: the 805-SNP phased haplotypes and the 162-SNP
-VCF, split by person into a training and a test half, and the per-seed evaluation sets."""
+VCF, split by person into a training and a test half, and the per-seed evaluation sets; and
+"805site", the 805 SNPs of a site whose people are in no public panel: `split_1000g` gives a
+public reference part (the reference generator's panel) and a site part, split in halves."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from genofed.common.errors import GenofedError
 from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phased_states
-from genofed.simulations.cohorts.real import load_1000g, load_chr1_region, shared_data_dir
+from genofed.common.synthetic.reference_panel import ReferencePanel, reference_from_haplotypes
+from genofed.simulations.cohorts.public_reference import split_1000g
+from genofed.simulations.cohorts.real import RealPool, load_1000g, load_chr1_region, shared_data_dir
 from genofed.simulations.experiments.synthetic_fidelity.config import FidelityConfig
 
 
@@ -26,6 +30,8 @@ class Dataset:
     chromosomes: np.ndarray  # per variant
     train: np.ndarray  # person indices, sorted
     test: np.ndarray
+    panel: ReferencePanel | None = None  # the public panel, people in neither half ("805site" only)
+    panel_facts: dict = field(default_factory=dict)  # how the panel was cut, for the cache key and report
 
     @property
     def n_variants(self) -> int:
@@ -49,6 +55,11 @@ class Dataset:
             else x.astype(np.int8)
         )
 
+    def dosages(self, people: np.ndarray) -> np.ndarray:
+        """(people, variants) ALT dosages: what the reference generator's site release reads."""
+        x = self.alleles[np.asarray(people)]
+        return (x.sum(axis=2) if self.phased else x).astype(np.int8)
+
     def states(self, people: np.ndarray) -> np.ndarray:
         """What a generator trains on: phased states (0..3) or dosages (0..2), one row per person."""
         x = self.alleles[np.asarray(people)]
@@ -68,10 +79,11 @@ def split_people(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def load_datasets(config: FidelityConfig) -> list[Dataset]:
     """The 805-SNP phased haplotypes and the 162-SNP VCF, split by person with `split_seed`."""
     out = []
-    if "805" in config.datasets:
-        pool = load_1000g()
-        train, test = split_people(len(pool.haps), config.split_seed)
+    pool = load_1000g() if {"805", "805site"} & set(config.datasets) else None
+    if pool is not None:
         chrom = np.array([v.split(":")[0] for v in pool.variant_ids])
+    if pool is not None and "805" in config.datasets:
+        train, test = split_people(len(pool.haps), config.split_seed)
         out.append(
             Dataset(
                 "805",
@@ -96,7 +108,50 @@ def load_datasets(config: FidelityConfig) -> list[Dataset]:
         )
         alleles = region.haplotypes if region.phased else region.dosages
         out.append(Dataset("region", title, region.phased, alleles, pops, region.chromosomes, train, test))
+    if pool is not None and "805site" in config.datasets:
+        out.append(site_dataset(pool, chrom, config))
     return out
+
+
+def site_dataset(pool: RealPool, chromosomes: np.ndarray, config: FidelityConfig) -> Dataset:
+    """The 805 SNPs of the site part of `split_1000g` (stratified by superpopulation, seed
+    `split_seed`), split in halves by person like "805"; the reference part becomes the public
+    panel, labelled with `config.panel_labels` from the 1000 Genomes samples.tsv."""
+    superpopulations = np.array([pool.offset_groups[p] for p in pool.populations])
+    panel_people, site = split_1000g(
+        superpopulations, reference_share=config.reference_share, seed=config.split_seed
+    )
+    first, second = split_people(len(site), config.split_seed)
+    labels = superpopulations if config.panel_labels == "superpopulation" else pool.populations
+    panel = reference_from_haplotypes(
+        pool.haps[panel_people],
+        pool.variant_ids,
+        labels[panel_people],
+        sample_ids=[str(s) for s in pool.sample_names[panel_people]],
+        source="1000 Genomes 805 SNPs, reference part of split_1000g",
+    )
+    facts = {
+        "reference_share": config.reference_share,
+        "panel_labels": config.panel_labels,
+        "panel_people": len(panel_people),
+        "site_people": len(site),
+    }
+    title = (
+        f"805 ancestry SNPs, site part of the 1000 Genomes split ({len(site)} people; the other "
+        f"{len(panel_people)} are the reference generator's public panel, labelled by {config.panel_labels})"
+    )
+    return Dataset(
+        "805site",
+        title,
+        True,
+        pool.haps,
+        pool.populations,
+        chromosomes,
+        site[first],
+        site[second],
+        panel,
+        facts,
+    )
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Our generators' rows: whether a generator can run, and one trained generator measured at each
-sampling temperature."""
+sampling temperature (the reference generator: at 1 only, on a dataset with a public panel)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,27 @@ from genofed.simulations.experiments.synthetic_fidelity.metrics import Reference
 GENERATOR_API = {
     "vae": ("train_vae", "dp_noise_for_budget", "VAESettings"),
     "gan": ("train_gan", "gan_noise_for_budget", "GANSettings"),
+    "reference": ("train_reference", "reference_noise_for_budget", "ReferenceSettings"),
 }
+
+
+def runs_on(kind: str, ds: Dataset) -> bool:
+    """Whether `kind` has rows on `ds`: the reference generator needs the dataset's public panel
+    (only "805site" has one); the VAE and GAN run on every dataset."""
+    return ds.panel is not None and ds.phased if kind == "reference" else True
+
+
+def generator_temperatures(kind: str, config: FidelityConfig) -> tuple[float, ...]:
+    """The sampling temperatures of `kind`'s rows: the reference generator copies haplotypes and
+    has no temperature to lower (1 only)."""
+    return (1.0,) if kind == "reference" else config.temperatures
+
+
+def settings_of(kind: str, seed: int, config: FidelityConfig) -> Any:
+    """The generator's settings for one run (the reference generator trains no epochs)."""
+    from genofed.common.synthetic.generators import generator_settings
+
+    return generator_settings(kind, seed=seed, epochs=None if kind == "reference" else config.epochs)
 
 
 def generator_available(kind: str) -> str | None:
@@ -46,31 +66,44 @@ def _generator_module(kind: str) -> Any:
         import genofed.common.synthetic.gan as gan
 
         return gan
+    if kind == "reference":
+        import genofed.common.synthetic.reference as reference
+
+        return reference
     return None
 
 
 def generator_rows(
     kind: str, epsilon: float, seed: int, ds: Dataset, ref: Reference, sets: EvalSets, config: FidelityConfig
 ) -> dict[float, dict[str, Any]]:
-    """Train `kind` on the whole training half (DP-SGD at `epsilon` per person if finite), sample as
-    many people as T holds at each of `config.temperatures`, and measure each sample. Labels are
-    all 0: no phenotype is involved here."""
-    from genofed.common.privacy.accountant import epsilon_of
-    from genofed.common.synthetic.generators import generator_settings, noise_for_budget, train_generator
+    """Train `kind` on the whole training half (DP at `epsilon` per person if finite), sample as
+    many people as T holds at each of its temperatures, and measure each sample. Labels are all 0:
+    no phenotype is involved here.
 
-    settings = generator_settings(kind, seed=seed, epochs=config.epochs)
-    x = ds.states(ds.train)
+    VAE and GAN: DP-SGD on phased states. Reference: the site release of the training half's
+    dosages (one Gaussian release at `epsilon`; its noise drawn from a generator seeded with
+    (split_seed, seed), so a rerun is the same: an experiment, not a hospital), mosaics of
+    `ds.panel`."""
+    from genofed.common.privacy.accountant import epsilon_of
+    from genofed.common.synthetic.generators import noise_for_budget, train_generator
+
+    settings = settings_of(kind, seed, config)
+    reference = kind == "reference"
+    x = ds.dosages(ds.train) if reference else ds.states(ds.train)
     labels = np.zeros(len(x), dtype=np.int8)
     sigma = (
         None
         if math.isinf(epsilon)
         else noise_for_budget(kind, len(x), settings, epsilon=epsilon, delta=config.delta)
     )
+    extra: dict[str, Any] = (
+        {"reference": ds.panel, "noise_rng": np.random.default_rng([config.split_seed, seed, 2])}
+        if reference
+        else {"n_states": ds.n_states}
+    )
     with single_torch_thread():
         started = time.perf_counter()
-        model = train_generator(
-            kind, x, labels, settings=settings, noise_multiplier=sigma, n_states=ds.n_states
-        )
+        model = train_generator(kind, x, labels, settings=settings, noise_multiplier=sigma, **extra)
         seconds = time.perf_counter() - started
     k = len(sets.train_people)
     history = list(getattr(model, "history", []) or [])
@@ -78,11 +111,13 @@ def generator_rows(
         "train_seconds": seconds,
         "noise_multiplier": sigma,
         "epsilon_spent": epsilon_of(history, config.delta) if history else None,
-        "epochs": int(settings.epochs),
+        "epochs": getattr(settings, "epochs", None),
         "final_loss": _final_loss(model),
     }
+    if reference:
+        facts["populations_matched"] = len(model.population_weights)
     rows = {}
-    for temperature in config.temperatures:
+    for temperature in generator_temperatures(kind, config):
         sample = model.sample(
             k, labels=np.zeros(k, dtype=np.int8), seed=10_000 + seed, temperature=temperature
         )

@@ -14,7 +14,12 @@ from genofed.common.util.progress import Progress
 from genofed.server.results import json_default
 from genofed.simulations.experiments.synthetic_fidelity.config import PIECE_VERSION, FidelityConfig
 from genofed.simulations.experiments.synthetic_fidelity.datasets import Dataset, eval_sets
-from genofed.simulations.experiments.synthetic_fidelity.generators import generator_rows, row_name
+from genofed.simulations.experiments.synthetic_fidelity.generators import (
+    generator_rows,
+    generator_temperatures,
+    row_name,
+    settings_of,
+)
 from genofed.simulations.experiments.synthetic_fidelity.metrics import Reference
 from genofed.simulations.experiments.synthetic_fidelity.summary import table_row
 
@@ -23,9 +28,9 @@ def piece_key(ds: Dataset, config: FidelityConfig, kind: str, seed: int) -> dict
     """What a cached generator row depends on; a piece with another key is recomputed. The
     generator's full settings are part of it: a generator whose defaults change (the GAN's did
     while this experiment was first run) must not be reported with rows of its old version."""
-    from genofed.common.synthetic.generators import generator_settings
-
-    settings = asdict(generator_settings(kind, seed=seed, epochs=config.epochs))
+    settings = asdict(settings_of(kind, seed, config))
+    # how the public panel was cut ("805site" only: the other datasets' keys, and caches, stay as they were)
+    panel = {"panel": ds.panel_facts} if ds.panel_facts else {}
     return {
         "version": PIECE_VERSION,
         "dataset": ds.name,
@@ -37,7 +42,8 @@ def piece_key(ds: Dataset, config: FidelityConfig, kind: str, seed: int) -> dict
         "epochs": config.epochs,
         "delta": config.delta,
         "settings": settings,
-        "temperatures": list(config.temperatures),
+        "temperatures": list(generator_temperatures(kind, config)),
+        **panel,
     }
 
 
@@ -71,7 +77,7 @@ def generator_piece(
                 {},
                 error=f"not run (no {path.name} in OUT/pieces)",
             )
-            for t in config.temperatures
+            for t in generator_temperatures(kind, config)
         ]
     say(f"{ds.name}: training {kind}, epsilon {label}, seed {seed}")
     try:
@@ -82,7 +88,7 @@ def generator_piece(
             table_row(
                 ds, row_name(kind, t), "generator", epsilon, seed, {}, error=f"{type(exc).__name__}: {exc}"
             )
-            for t in config.temperatures
+            for t in generator_temperatures(kind, config)
         ]
     rows = [
         table_row(ds, row_name(kind, t), "generator", epsilon, seed, m) for t, m in by_temperature.items()

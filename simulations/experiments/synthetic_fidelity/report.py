@@ -10,7 +10,7 @@ from genofed.common.reporting import markdown_table
 from genofed.simulations.experiments.base import write_report
 from genofed.simulations.experiments.synthetic_fidelity.config import README_FIGURES, REFERENCE_TITLES
 
-GENERATOR_TITLES = {"vae": "our VAE", "gan": "our GAN"}
+GENERATOR_TITLES = {"vae": "our VAE", "gan": "our GAN", "reference": "reference-based (public-panel mosaics)"}
 CHECKS = (
     ("af", "AF"),
     ("ld", "LD"),
@@ -57,7 +57,7 @@ def _count(value: Any) -> str:
 def _title(entry: dict[str, Any]) -> str:
     if entry["kind"] == "reference":
         title = REFERENCE_TITLES[entry["row"]]
-        return title if entry["dataset"] == "805" else title.replace("haplotypes", "people")
+        return title if entry.get("phased") else title.replace("haplotypes", "people")
     eps = entry["epsilon"]
     states = "phased" if entry.get("phased") else "dosages"
     kind, _, temperature = str(entry["row"]).partition(" ")
@@ -201,7 +201,7 @@ def _commentary(results: dict[str, Any]) -> list[str]:
         e = by.get(("805", name, "inf"))
         if e:
             lines.append(f"- {REFERENCE_TITLES[name]} (805 SNPs): {_verdict(e)}.")
-    for dataset in ("805", "region"):
+    for dataset in ("805", "region", "805site"):
         for entry in results["table"]:
             if entry["dataset"] == dataset and entry["kind"] == "generator":
                 detail = ""
@@ -314,6 +314,13 @@ PROTOCOL = """## Protocol
 - Training seconds are wall time on a shared 2-core machine with other jobs running (one torch
   thread per run), not benchmarks. Generator rows are cached in OUT/pieces with the generator's
   full settings in their key: a generator whose defaults change is retrained, not mixed in.
+- "805site" (the reference-based generator's dataset): `split_1000g` puts `reference_share` (0.2)
+  of each superpopulation in a public panel and keeps the rest as the site, split in halves by
+  person like "805" (1,002 / 1,002 people; the VAE and GAN on "805" see 1,252 / 1,252, so their
+  rows there are on a larger, different set; they run on "805site" too when it is asked for).
+  The reference rows of "805site" are recomputed on its halves. The reference generator releases
+  the training half's per-class allele sums once (DP at the row's epsilon; the experiment seeds
+  the noise) and copies mosaics of the panel's haplotypes, the panel labelled by `panel_labels`.
 - The file `chr1_region_162snp.vcf.gz` is described in the data README as 162 consecutive
   chr1 variants with real LD; as shipped it holds 162 SNPs spread over chromosomes 1-22, every
   call unphased, with no LD (largest pairwise r² about 0.05). Its rows are measured as they are

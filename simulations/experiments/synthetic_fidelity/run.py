@@ -5,7 +5,10 @@ real, independent sites, per-population independent sites, a copy of the trainin
 805 SNPs. This experiment recomputes those reference rows with OUR metric code, so that a
 mismatch in protocol shows up before anyone trusts a generator row, and then puts our
 generators (VAE, GAN; without DP and at a DP budget; several seeds) in the same table, each row
-judged against the synthetic-data targets (`checks.Thresholds`).
+judged against the synthetic-data targets (`checks.Thresholds` with its fixed fidelity limits).
+The reference-based generator needs a public panel whose people are not the site's: it runs on
+"805site", the site part of `split_1000g` (see `datasets`), next to that dataset's own
+reference rows.
 
 Protocol (the README's, with the details it leaves open fixed here and stated in the report):
 
@@ -56,6 +59,7 @@ from genofed.simulations.experiments.synthetic_fidelity.generators import (
     generator_available,
     generator_rows,
     row_name,
+    runs_on,
 )
 from genofed.simulations.experiments.synthetic_fidelity.metrics import (
     TARGETS,
@@ -111,7 +115,7 @@ def run_fidelity_experiment(config: FidelityConfig, progress: Progress | None = 
         ref = reference(ds)
         rows.extend(reference_rows(ds, ref, config, say))
         for kind in config.generators:
-            if kind not in unavailable:
+            if kind not in unavailable and runs_on(kind, ds):
                 rows.extend(_generator_rows_of(out, kind, ds, ref, config, say))
     results = summarise(rows, config, datasets, unavailable)
     results["wall_seconds"] = time.perf_counter() - started

@@ -59,6 +59,7 @@ METRICS = (
     "noise_multiplier",
     "epsilon_spent",
     "epochs",
+    "populations_matched",
 )
 
 
@@ -119,6 +120,7 @@ def _dataset_facts(d: Dataset) -> dict[str, Any]:
         "n_train_people": len(d.train),
         "n_test_people": len(d.test),
         "record": "haplotype" if d.phased else "person",
+        **d.panel_facts,
     }
 
 
