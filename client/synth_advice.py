@@ -25,7 +25,10 @@ PRIVACY_CHECKS = ("privacy_loss", "exact_copies", "mia_auc")
 #: Checks whose failure means the label's signal was not reproduced.
 ASSOCIATION_CHECKS = ("spurious_association_rate", "association_recall", "effect_correlation")
 #: The other generator, to try when one fails.
-OTHER_GENERATOR = {"vae": "gan", "gan": "vae"}
+OTHER_GENERATOR = {"vae": "gan", "gan": "vae", "reference": "vae"}
+#: Checks a copy of linkage and population structure fails; the reference generator takes both
+#: from a public panel.
+LINKAGE_CHECKS = ("ld_correlation", "pca_mixing")
 #: What the message suggests instead of synthetic records (docs/augmentation.md).
 AUGMENT_EXAMPLE = 'augment = "noise=0.01,mutate=0.005"'
 
@@ -72,6 +75,12 @@ def suggestions(summary: dict[str, Any]) -> list[str]:
         if epochs:
             tips.append(f"more training: --epochs {2 * epochs} (this run: {epochs})")
         tips.append(f"the other generator: --generator {OTHER_GENERATOR.get(kind, 'vae')} (this run: {kind})")
+        if kind != "reference" and _failed(summary, LINKAGE_CHECKS):
+            tips.append(
+                "linkage and structure from a public panel instead of the patients: --generator reference "
+                "--reference PANEL.vcf.gz (a phased panel of people who are not patients here, e.g. 1000 "
+                "Genomes; docs/synthetic-data.md)"
+            )
         if epsilon is not None:
             tips.append(
                 f"a larger --epsilon for the generator, e.g. {2 * epsilon:g} (this run: {epsilon:g}): less "
@@ -91,6 +100,11 @@ def suggestions(summary: dict[str, Any]) -> list[str]:
         f"(node config {AUGMENT_EXAMPLE}, or `genofed simulate --augment`; docs/augmentation.md)"
     )
     return tips
+
+
+def _failed(summary: dict[str, Any], names: tuple[str, ...]) -> bool:
+    """Whether any of the checks `names` failed."""
+    return any(name in summary.get("failed_checks", []) for name in names)
 
 
 def _families(summary: dict[str, Any]) -> tuple[bool, bool]:

@@ -54,3 +54,15 @@ def test_aats_counts_by_the_side_of_its_band_it_fell():
     too_far = " ".join(suggestions(_summary(["aats_train"], epsilon=None, aats=0.8)))
     assert "turn privacy protection on" in too_close and "--epochs 400" not in too_close
     assert "--epochs 400" in too_far and "turn privacy protection on" not in too_far
+
+
+def test_a_linkage_failure_points_to_the_reference_generator_once():
+    assert any(
+        "--generator reference --reference" in tip
+        for tip in suggestions(_summary(["ld_correlation"], epsilon=None))
+    )
+    assert not any("reference" in tip for tip in suggestions(_summary(["mia_auc"], epsilon=None)))
+    own = suggestions(_summary(["ld_correlation"], epsilon=3.0, kind="reference", epochs=0))
+    assert not any("--generator reference" in tip for tip in own)
+    assert any("--generator vae (this run: reference)" in tip for tip in own)
+    assert not any("--epochs" in tip for tip in own)  # it trains no epochs
