@@ -424,6 +424,7 @@ def _run_supernode(launch: Launch, folder: Path, stop: dict, say=None) -> tuple[
 
     def forward(signum, _frame) -> None:
         stop["signal"] = signum
+        ended.set()  # a worker the signal ends is not restarted
         _signal_group(process.pid, signum)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
