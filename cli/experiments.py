@@ -230,8 +230,9 @@ def register_synthetic_utility(experiments: argparse._SubParsersAction) -> None:
         "without DP",
         description=(
             "For small sites drawn from the simulated clinics, several seeds, with and without DP: the "
-            "site's classifier on its real patients only, on real + the validated records of a VAE/GAN it "
-            "trained itself (several synthetic : real ratios), and on real + the same records unvalidated. "
+            "site's classifier on its real patients only, on real + the validated records of a generator it "
+            "trained itself (public reference panel mosaics, VAE or GAN; several synthetic : real ratios), "
+            "and on real + the same records unvalidated. "
             "Under DP every arm spends the same total epsilon (the generator a quarter of it). Writes "
             "OUT/synth_utility.json and OUT/report.md; finished pieces are reused when it is rerun with the "
             "same OUT."
@@ -259,7 +260,12 @@ def register_synthetic_utility(experiments: argparse._SubParsersAction) -> None:
         metavar="E,E,...",
         help="total privacy budget per real patient, inf = no DP (default: inf,8)",
     )
-    parser.add_argument("--generators", metavar="KIND,...", help="generators: vae, gan (default: vae,gan)")
+    parser.add_argument(
+        "--generators",
+        metavar="KIND,...",
+        help="generators: reference (mosaics of the cohorts' public reference panel), vae, gan "
+        "(default: reference,vae,gan)",
+    )
     parser.add_argument(
         "--ratios", metavar="R,R,...", help="synthetic records per real training patient (default: 0.4,1,2)"
     )
@@ -282,9 +288,11 @@ def run_synthetic_utility(args: argparse.Namespace) -> int:
             changes[option] = _numbers(getattr(args, option), kind, f"--{option}")
     if args.generators:
         changes["generators"] = tuple(g.strip() for g in args.generators.split(",") if g.strip())
-        unknown = set(changes["generators"]) - {"vae", "gan"}
+        unknown = set(changes["generators"]) - {"reference", "vae", "gan"}
         if unknown or not changes["generators"]:
-            raise ExperimentArgumentError(f"--generators takes vae and/or gan, got {args.generators!r}")
+            raise ExperimentArgumentError(
+                f"--generators takes reference, vae and/or gan, got {args.generators!r}"
+            )
     if args.cohorts:
         changes["cohorts"] = args.cohorts
     config = replace(config, **changes)

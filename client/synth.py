@@ -37,6 +37,7 @@ from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.synthetic.checks import Thresholds
 from genofed.common.synthetic.generators import GENERATORS, generator_settings, noise_for_budget
 from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
+from genofed.common.synthetic.site_release import case_count_noise
 from genofed.common.synthetic.vae import SyntheticRecords
 from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.common.util.checks import (
@@ -312,6 +313,7 @@ def _generate_charged(
             refused="Nothing was trained or written.",
         )
         n_train = len(split_for_generator(labels, options.seed)[0])  # the patients the generator trains on
+        count_noise = case_count_noise(options.epsilon, options.delta)  # VAE and GAN only
         sigma = noise_for_budget(
             options.generator,
             n_train,
@@ -319,8 +321,9 @@ def _generate_charged(
             epsilon=target,
             delta=options.delta,
             history=ledger.history(),
+            count_noise=count_noise,
         )
-        batch = generate(noise_multiplier=sigma)
+        batch = generate(noise_multiplier=sigma, count_noise=count_noise)
         digest = hashlib.sha256(
             dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()
         ).hexdigest()

@@ -6,7 +6,7 @@ experiments never branch on the kind themselves. The generators share one interf
 `.history` (the DP steps to charge to the site's ledger) and `.save(path)`.
 
 Under DP the VAE and GAN also release the site's (controls, cases) counts with noise
-(`site_release.CASE_COUNT_NOISE`) so that their synthetic labels follow a released case share;
+(`site_release.case_count_noise`) so that their synthetic labels follow a released case share;
 `noise_for_budget` counts that release, and the pipeline adds it to the batch's history. The
 reference generator's one release already contains its counts."""
 
@@ -102,16 +102,24 @@ def train_generator(
 
 
 def noise_for_budget(
-    kind: str, n: int, settings: Any, *, epsilon: float, delta: float, history: list[Step] | tuple = ()
+    kind: str,
+    n: int,
+    settings: Any,
+    *,
+    epsilon: float,
+    delta: float,
+    history: list[Step] | tuple = (),
+    count_noise: float | None = None,
 ) -> float:
     """Noise multiplier that keeps `history` + this generator's privacy cost on `n` patients within
-    `epsilon`: for the VAE and GAN their training plus the case-count release, for the reference
-    generator its one release."""
+    `epsilon`: for the VAE and GAN their training plus the case-count release at `count_noise`
+    (default `site_release.CASE_COUNT_NOISE`; pass the same to `generate_validated`), for the
+    reference generator its one release."""
     module = _module(kind)
     if kind == "reference":
         return module.reference_noise_for_budget(epsilon=epsilon, delta=delta, history=history)
     from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_step
 
     calibrate = module.dp_noise_for_budget if kind == "vae" else module.gan_noise_for_budget
-    history = [*history, release_step(CASE_COUNT_NOISE)]
+    history = [*history, release_step(CASE_COUNT_NOISE if count_noise is None else count_noise)]
     return calibrate(n, settings, epsilon=epsilon, delta=delta, history=history)

@@ -79,6 +79,7 @@ def generate_validated(
     reference: ReferencePanel | None = None,
     focus: np.ndarray | None = None,
     noise_rng: np.random.Generator | None = None,
+    count_noise: float = CASE_COUNT_NOISE,
 ) -> ValidatedBatch:
     """Train a `kind` generator on 80 % of (dosages, labels), sample `n` records, filter and
     validate them against the real training set and the holdout.
@@ -93,7 +94,8 @@ def generate_validated(
     `focus` (the variants whose per-class frequencies it releases); its records are always phased.
 
     Labels are drawn at a RELEASED case share: under DP the VAE and GAN release the training
-    counts with Gaussian noise (`site_release.release_case_count`, charged: its step leads the
+    counts with Gaussian noise of multiplier `count_noise` (`site_release.release_case_count`;
+    calibrate with the same value, `site_release.case_count_noise`; charged: its step leads the
     batch's `history`), the reference generator's release holds them; without DP the exact share
     is used (nothing leaves the site without DP). `noise_rng` is the DP noise's source (default:
     secret randomness; experiments pass a seeded one).
@@ -120,8 +122,8 @@ def generate_validated(
         case_fraction = float(labels[train].mean())
     else:
         rng = noise_rng if noise_rng is not None else np.random.default_rng(secrets.randbits(128))
-        case_fraction = release_case_count(labels[train], noise_multiplier=CASE_COUNT_NOISE, rng=rng)
-        history = [release_step(CASE_COUNT_NOISE), *history]
+        case_fraction = release_case_count(labels[train], noise_multiplier=count_noise, rng=rng)
+        history = [release_step(count_noise), *history]
     records = trained.sample(n, case_fraction=case_fraction, seed=seed + 1, temperature=temperature)
     dropped, report = _filter_and_validate(dosages, labels, train, holdout, records, thresholds)
     return ValidatedBatch(records, dropped, report, history, trained, train, holdout)

@@ -8,9 +8,11 @@ what belongs to the hospital is its allele frequencies, its case/control differe
 covariates. So the haplotypes are copied in segments from the panel (LD and structure come from
 there, at no privacy cost), and only the site's released statistics move them:
 
-1. Population matching: the site's released pooled frequencies are fitted as a non-negative mix of
-   the panel's populations (`match_populations`); every synthetic person draws one population from
-   that mix and copies only its haplotypes, so the synthetic cohort has the site's ancestry.
+1. Population matching: a public classifier fitted on the panel alone assigns every patient to
+   its nearest panel population; the release counts the assignments (with noise), and the
+   classifier's own confusion on the panel turns the counts back into the site's mix
+   (`match_populations`). Every synthetic person draws one population from that mix and copies
+   only its haplotypes, so the synthetic cohort has the site's ancestry.
 2. Copying: each haplotype starts on a random panel haplotype of its population and jumps to
    another at each gap between variants with probability 1 - exp(-rho d), d the gap in Mb and
    rho = 4 Ne r / H the Li-Stephens rate (Ne the effective population size, r the recombination
@@ -196,6 +198,7 @@ def train_reference(
     if dosages.shape[1] != reference.n_variants:
         raise ValueError(f"{dosages.shape[1]} genotype columns but the panel has {reference.n_variants}")
     rng = noise_rng if noise_rng is not None else np.random.default_rng(secrets.randbits(128))
+    classifier = PopulationClassifier.fit(reference)
     released = (
         reference.covered.copy() if focus is None else (np.asarray(focus, dtype=bool) & reference.covered)
     )
@@ -208,8 +211,10 @@ def train_reference(
         released=released,
         noise_multiplier=noise_multiplier,
         rng=rng,
+        ancestry=None if classifier is None else classifier.assign(dosages),
+        n_populations=0 if classifier is None else len(classifier.names),
     )
-    weights = match_populations(reference, release)
+    weights = match_populations(reference, release, classifier)
     # columns the panel lacks have no public frequency: the site's own pooled release stands in
     pooled = np.clip(np.nan_to_num(release.pooled_frequencies(), nan=0.5), 0.0, 1.0)
     prior = np.where(reference.covered, _mixed_frequencies(reference, weights), pooled)
@@ -218,20 +223,81 @@ def train_reference(
     return TrainedReference(reference, release, settings, weights, class_freq, prior, history)
 
 
-def match_populations(panel: ReferencePanel, release: SiteRelease) -> dict[str, float]:
-    """The site's ancestry as a mix of the panel's populations: non-negative least squares of the
-    released pooled frequencies on the populations' frequencies (over the released, covered
-    variants; thousands of noisy frequencies pin down a handful of weights). A panel without
-    population labels is one population, ""."""
+@dataclass(frozen=True)
+class PopulationClassifier:
+    """A public classifier of ancestry, fitted on the panel alone: nearest population centroid in
+    the panel's top principal components. `confusion[k, j]` is the share of panel people of
+    population k it assigns to j, so that a site's assignment counts can be turned back into its
+    mix (`match_populations`)."""
+
+    names: list[str]
+    mean: np.ndarray  # (V,) the panel's mean dosage
+    axes: np.ndarray  # (V, K) principal axes
+    centroids: np.ndarray  # (P, K)
+    confusion: np.ndarray  # (P, P)
+
+    #: Principal components the classifier uses.
+    COMPONENTS = 10
+
+    @classmethod
+    def fit(cls, panel: ReferencePanel) -> PopulationClassifier | None:
+        """The classifier, or None for a panel with fewer than two labelled populations."""
+        names = sorted(set(panel.populations[::2].tolist()) - {""})
+        if len(names) < 2:
+            return None
+        people = panel.haplotypes.reshape(-1, 2, panel.n_variants).sum(axis=1, dtype=np.float32)
+        labels = panel.populations[::2]
+        keep = labels != ""
+        people, labels = people[keep], labels[keep]
+        mean = people.mean(axis=0)
+        centred = people - mean
+        values, vectors = np.linalg.eigh(centred @ centred.T)  # via the small Gram matrix
+        top = np.argsort(values)[::-1][: min(cls.COMPONENTS, len(values) - 1)]
+        axes = centred.T @ (vectors[:, top] / np.sqrt(np.maximum(values[top], 1e-9)))
+        scores = centred @ axes
+        centroids = np.stack([scores[labels == k].mean(axis=0) for k in names])
+        own = np.array([names.index(k) for k in labels])
+        assigned = _nearest(scores, centroids)
+        confusion = np.stack(
+            [np.bincount(assigned[own == k], minlength=len(names)) for k in range(len(names))]
+        )
+        confusion = confusion / confusion.sum(axis=1, keepdims=True)
+        return cls(names, mean, axes, centroids, confusion)
+
+    def assign(self, dosages: np.ndarray) -> np.ndarray:
+        """(n,) index into `names` of each person's nearest population centroid."""
+        return _nearest((np.asarray(dosages, dtype=np.float32) - self.mean) @ self.axes, self.centroids)
+
+
+def _nearest(scores: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    distances = ((scores[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2)
+    return distances.argmin(axis=1)
+
+
+def match_populations(
+    panel: ReferencePanel, release: SiteRelease, classifier: PopulationClassifier | None = None
+) -> dict[str, float]:
+    """The site's ancestry as a mix of the panel's populations. With the released ancestry counts
+    (the classifier's assignments), the mix w solves counts / total = confusion^T w by
+    non-negative least squares: the classifier's known errors on the panel are undone. Without
+    them, the released pooled frequencies are fitted as a non-negative mix of the populations'
+    frequencies (thousands of noisy frequencies pin down a handful of weights, less precisely).
+    A panel without population labels is one population, ""."""
     from scipy.optimize import nnls
 
     names = sorted(set(panel.populations.tolist()) - {""})
     if len(names) < 2:
         return {names[0] if names else "": 1.0}
-    use = release.released & panel.covered
-    target = release.pooled_frequencies()[use]
-    columns = np.stack([panel.haplotypes[panel.populations == k][:, use].mean(axis=0) for k in names], axis=1)
-    weights, _ = nnls(columns, target)
+    if classifier is not None and release.ancestry is not None and release.ancestry.sum() > 0:
+        weights, _ = nnls(classifier.confusion.T, release.ancestry / release.ancestry.sum())
+        names = classifier.names
+    else:
+        use = release.released & panel.covered
+        target = release.pooled_frequencies()[use]
+        columns = np.stack(
+            [panel.haplotypes[panel.populations == k][:, use].mean(axis=0) for k in names], axis=1
+        )
+        weights, _ = nnls(columns, target)
     if weights.sum() <= 0:
         weights = np.array([(panel.populations == k).sum() for k in names], dtype=np.float64)
     weights = weights / weights.sum()

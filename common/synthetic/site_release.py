@@ -5,11 +5,12 @@ privacy on its synthetic data and keeps the records at home).
 
 The mechanism. Every patient contributes one vector, zero except in its own class's block:
 
-    [ w_g * clip(x - 2p, C) / C,   w_n * 1,   w_c * onehot(sex, age decade) ]
+    [ w_g * clip(x - 2p, C) / C,   w_n * 1,   w_c * onehot(sex, age decade) ]   (own class)
+    [ w_a * onehot(nearest panel population) ]                                   (shared)
 
 where x is the patient's dosages at the released variants, p the PUBLIC reference panel's
 ALT-allele frequency (so the vector is centred before anything is seen), C the clipping norm and
-w_g^2 + w_n^2 + w_c^2 = 1, so one patient moves the sum by at most 1 in L2 (add/remove). The site
+w_g^2 + w_n^2 + w_c^2 + w_a^2 = 1, so one patient moves the sum by at most 1 in L2 (add/remove). The site
 releases the sum plus N(0, sigma^2) per coordinate: one Gaussian mechanism with noise multiplier
 sigma, which the RDP accountant composes like one DP-SGD step at sample rate 1
 (`release_step`). Everything the reference generator learns from patients passes through it.
@@ -18,9 +19,12 @@ Why these public rules (no tuning on patients):
 - C = `clip_margin` x sqrt(sum_j 2 p_j (1 - p_j)): the expected norm of a centred genotype under
   Hardy-Weinberg at the panel's frequencies; a margin of 1.25 leaves room for a site that differs
   from the panel without letting one patient dominate.
-- The shares (0.8 genotypes, 0.1 counts, 0.1 covariates of the squared norm): the counts and the
-  covariate histogram are a handful of numbers that need little of the budget; the genotype block
-  is the expensive one.
+- The shares (0.7 genotypes, 0.1 counts, 0.1 covariates, 0.1 ancestry of the squared norm): the
+  counts, the covariate histogram and the ancestry histogram are a handful of numbers that need
+  little of the budget; the genotype block is the expensive one.
+- The ancestry block counts the patients by the panel population a public classifier assigns
+  them to (`reference.assign_populations`): a few numbers with sensitivity 1, so the site's
+  ancestry mix comes out precise even when the per-variant frequencies are drowned in noise.
 
 How much the genotype block can carry is a matter of arithmetic, not of tuning: the noise of a
 class frequency is sigma C / (2 w_g n_class), and C grows like the square root of the number of
@@ -43,9 +47,10 @@ from genofed.common.data.readers.phenotypes import AGE_RANGE
 from genofed.common.privacy.accountant import Step
 
 #: Squared-norm shares of one patient's release vector (they sum to 1).
-GENOTYPE_SHARE = 0.8
+GENOTYPE_SHARE = 0.7
 COUNT_SHARE = 0.1
 COVARIATE_SHARE = 0.1
+ANCESTRY_SHARE = 0.1
 #: The clipping norm's margin over the expected norm of a centred genotype (see the module docstring).
 CLIP_MARGIN = 1.25
 #: Public prior spread of a site's allele frequency around its population's (an F_ST-like
@@ -54,8 +59,28 @@ DIVERGENCE = 0.01
 #: Age decades of the covariate histogram: [0, 10), [10, 20), ... up to the readers' range.
 AGE_BIN_YEARS = 10.0
 #: Noise multiplier of the (controls, cases) counts a VAE or GAN site releases under DP so that
-#: its synthetic labels follow a released case share, not the exact one (sd 4 patients).
+#: its synthetic labels follow a released case share, not the exact one (sd 4 patients), unless
+#: the generator's epsilon is so small that more is needed (`case_count_noise`).
 CASE_COUNT_NOISE = 4.0
+#: The largest share of a generator's epsilon its case-count release may cost on its own.
+CASE_COUNT_SHARE = 0.25
+
+
+def case_count_noise(epsilon: float, delta: float) -> float:
+    """The case-count release's noise multiplier for a generator allowed `epsilon`: sd
+    CASE_COUNT_NOISE patients, or more when that alone would cost over CASE_COUNT_SHARE of
+    `epsilon` (at epsilon 0.75 the fixed sd 4 would cost more than the whole share)."""
+    from genofed.common.privacy.accountant import SIGMA_MAX, BudgetExhausted, calibrate_noise
+
+    if math.isinf(epsilon):
+        return CASE_COUNT_NOISE
+    try:
+        fitted = calibrate_noise(
+            [], sample_rate=1.0, steps=1, target_epsilon=CASE_COUNT_SHARE * epsilon, delta=delta
+        )
+    except BudgetExhausted:  # a budget this small: the generator's own calibration refuses it
+        fitted = SIGMA_MAX
+    return max(CASE_COUNT_NOISE, fitted)
 
 
 def release_step(noise_multiplier: float) -> Step:
@@ -79,9 +104,11 @@ class SiteRelease:
     reference_freq: (V,) the public frequencies p the sums are centred on.
     covariates: (2, 2, age_bins()) float counts per class, sex (0 = male, 1 = female; the readers'
         coding) and age decade; None when the site has no complete sex and age.
-    noise_sd: (3,) the noise standard deviation of one released centred sum, one count and one
-        covariate cell (0 without DP).
+    noise_sd: (4,) the noise standard deviation of one released centred sum, one count, one
+        covariate cell and one ancestry count (0 without DP).
     noise_multiplier: the Gaussian mechanism's sigma (None: released exactly, no DP).
+    ancestry: (K,) float count of patients per panel population as assigned (`ancestry` argument
+        of `release_site`), at least 0; None when not released.
     """
 
     class_counts: np.ndarray
@@ -91,6 +118,7 @@ class SiteRelease:
     covariates: np.ndarray | None
     noise_sd: np.ndarray
     noise_multiplier: float | None
+    ancestry: np.ndarray | None = None
 
     @property
     def case_fraction(self) -> float:
@@ -144,6 +172,8 @@ def release_site(
     released: np.ndarray | None = None,
     noise_multiplier: float | None,
     rng: np.random.Generator,
+    ancestry: np.ndarray | None = None,
+    n_populations: int = 0,
 ) -> SiteRelease:
     """The site's release (module docstring); exact when `noise_multiplier` is None.
 
@@ -157,6 +187,9 @@ def release_site(
             narrows it, which shrinks C and the noise.
         noise_multiplier: sigma of the Gaussian mechanism at sensitivity 1, or None (exact).
         rng: the noise's source.
+        ancestry: (n,) each patient's panel population index in [0, n_populations) as a public
+            classifier assigns it, or None (not released).
+        n_populations: the number of panel populations.
     """
     x = np.asarray(dosages, dtype=np.float64)
     y = np.asarray(labels).astype(np.int64)
@@ -169,12 +202,15 @@ def release_site(
         sums = np.stack([centred[y == k].sum(axis=0) for k in (0, 1)])
         counts = np.array([(y == 0).sum(), (y == 1).sum()], dtype=np.float64)
         cov = None if hist is None else np.stack([hist[y == k].sum(axis=0) for k in (0, 1)])
-        return SiteRelease(np.maximum(counts, 1.0), sums, mask, p, cov, np.zeros(3), None)
+        mix = None if ancestry is None else np.bincount(ancestry, minlength=n_populations).astype(np.float64)
+        return SiteRelease(np.maximum(counts, 1.0), sums, mask, p, cov, np.zeros(4), None, mix)
     sigma = float(noise_multiplier)
     clip = clipping_norm(p, mask)
     norms = np.linalg.norm(centred, axis=1)
     scale = np.minimum(1.0, clip / np.maximum(norms, 1e-12))  # per patient: clip to C
-    w_g, w_n, w_c = (math.sqrt(s) for s in (GENOTYPE_SHARE, COUNT_SHARE, COVARIATE_SHARE))
+    w_g, w_n, w_c, w_a = (
+        math.sqrt(s) for s in (GENOTYPE_SHARE, COUNT_SHARE, COVARIATE_SHARE, ANCESTRY_SHARE)
+    )
     sums = np.stack([(centred[y == k] * scale[y == k, None]).sum(axis=0) for k in (0, 1)])
     # each block is released at weight w and read back divided by w: noise sd sigma / w per unit
     genotype_sd = sigma * clip / w_g
@@ -185,8 +221,12 @@ def release_site(
     if hist is not None:
         cov = np.stack([hist[y == k].sum(axis=0) for k in (0, 1)])
         cov = np.maximum(cov + rng.normal(0.0, sigma / w_c, cov.shape), 0.0)
-    noise_sd = np.array([genotype_sd, sigma / w_n, sigma / w_c])
-    return SiteRelease(np.maximum(counts, 1.0), sums, mask, p, cov, noise_sd, sigma)
+    mix = None
+    if ancestry is not None:
+        mix = np.bincount(ancestry, minlength=n_populations).astype(np.float64)
+        mix = np.maximum(mix + rng.normal(0.0, sigma / w_a, mix.shape), 0.0)
+    noise_sd = np.array([genotype_sd, sigma / w_n, sigma / w_c, sigma / w_a])
+    return SiteRelease(np.maximum(counts, 1.0), sums, mask, p, cov, noise_sd, sigma, mix)
 
 
 def release_case_count(

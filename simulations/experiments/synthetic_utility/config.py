@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from genofed.common.synthetic.generators import GENERATORS
 from genofed.common.util.checks import require, require_in_range
 from genofed.server.settings import RunSettings
 from genofed.server.training_rule import network_settings
@@ -29,7 +30,10 @@ class SynthUtilityConfig:
     allele frequencies and the strongest associations. Fixed in advance, not tuned.
     clinics: which simulated clinics act as the small site (None: all of them); every clinic
     trains two generators per seed and privacy level, which is what costs the time.
-    generator_epochs: None: each generator's default.
+    generators: "vae", "gan" and/or "reference" (mosaics of the cohorts' public reference panel,
+    OUT/cohorts/reference/, conditioned on the site's one DP release; cohorts simulated before
+    that panel existed must be regenerated for it).
+    generator_epochs: None: each generator's default (the reference generator has no epochs).
     """
 
     out_dir: str
@@ -39,7 +43,7 @@ class SynthUtilityConfig:
     sizes: tuple[int, ...] = (50, 100)
     seeds: tuple[int, ...] = (1, 2, 3)
     epsilons: tuple[float, ...] = (math.inf, 8.0)
-    generators: tuple[str, ...] = ("vae", "gan")
+    generators: tuple[str, ...] = ("reference", "vae", "gan")
     ratios: tuple[float, ...] = (0.4, 1.0, 2.0)
     clinics: tuple[str, ...] | None = ("rostov",)
     generator_share: float = 0.25
@@ -55,6 +59,10 @@ class SynthUtilityConfig:
             "give at least one seed, epsilon, generator and ratio",
         )
         require(min(self.ratios) > 0, "synthetic : real ratios must be > 0")
+        unknown = sorted(set(self.generators) - set(GENERATORS))
+        require(
+            not unknown, f"unknown generator(s) {', '.join(unknown)}; choose from {', '.join(GENERATORS)}"
+        )
         require_in_range("generator_share", self.generator_share, 0, 1, low_open=True, high_open=True)
 
     @classmethod

@@ -7,7 +7,7 @@ false genotype-phenotype correlations. Here, on the simulated rare disease, for 
 without DP, each site trains its classifier (`fit_alone`, the settings of `genofed simulate`) on
 
   real          its real training patients only;
-  validated     real + the ACCEPTED records of a generator (VAE or GAN) it trained itself
+  validated     real + the ACCEPTED records of a generator (reference, VAE or GAN) it trained itself
                 (`generate_validated`: records too close to a patient dropped, and nothing at all
                 if the batch failed validation), at several synthetic : real ratios;
   unvalidated   real + every generated record of the same batch, unfiltered and unvalidated:
@@ -37,6 +37,8 @@ validation's PCA is cubic in the number of variants, see presets.py). Cost: one 
 privacy level, generator) piece trains a generator and validates three batches, about 1 min at
 50 patients and 1.5 min at 100 on one busy core; the default grid (2 sizes x 3 seeds x 2 privacy
 levels x 2 generators = 24 pieces) takes about half an hour on 2 cores. Sites of 200 double that.
+The reference generator trains nothing (one DP release, then copying from the public panel,
+OUT/cohorts/reference/): its piece is mostly validation, ~5-15 s at 50-200 patients.
 
 The modules beside this one, each with one job: `site_data` (one small site's patients, its
 synthetic records as features, its held-out reference), `site_rows` (the cached pieces of one
@@ -65,6 +67,7 @@ from genofed.server.results import json_default
 from genofed.simulations.cohorts.build import ensure_cohorts
 from genofed.simulations.experiments.base import check_sites_fit, load_hospitals, site_folders
 from genofed.simulations.experiments.synthetic_utility.config import SynthUtilityConfig
+from genofed.simulations.experiments.synthetic_utility.public_panel import load_public_panel
 from genofed.simulations.experiments.synthetic_utility.report import write_utility_report
 from genofed.simulations.experiments.synthetic_utility.site_data import (
     SiteData,
@@ -118,12 +121,21 @@ def _run(config: SynthUtilityConfig, progress: Progress | None) -> dict[str, Any
     test = TestCohort.load(cohorts / TEST, panel)
     hospitals = load_hospitals(cohorts)
     available = {kind: generator_available(kind) for kind in config.generators}
+    reference = (
+        load_public_panel(cohorts, panel.variant_ids)
+        if "reference" in config.generators and available["reference"] is None
+        else None
+    )
     rows: list[dict[str, Any]] = []
     references: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     for size, seed, folder in site_folders(out, hospitals, cohorts, config.sizes, config.seeds):
-        rows += site_rows(folder, cohorts, panel, test, size, seed, config, available, say, references)
+        rows += site_rows(
+            folder, cohorts, panel, test, size, seed, config, available, say, references, reference, skipped
+        )
     results = summarise(rows, config)
     results["holdout_reference"] = references
+    results["skipped"] = skipped
     results["generators"] = {
         kind: ("available" if reason is None else f"not available: {reason}")
         for kind, reason in available.items()
@@ -144,7 +156,7 @@ def _run(config: SynthUtilityConfig, progress: Progress | None) -> dict[str, Any
 def generator_available(kind: str) -> str | None:
     """None if `kind` can be built, else why not (the GAN module may not exist yet)."""
     try:
-        generator_settings(kind, seed=0)
+        generator_settings(kind, seed=0)  # the reference generator's panel is checked by the run
     except Exception as exc:  # ImportError, or a module that is still being written
         return f"{type(exc).__name__}: {exc}"
     return None

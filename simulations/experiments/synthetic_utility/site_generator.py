@@ -1,11 +1,19 @@
 """The site's own generator: trained once (at the largest synthetic : real ratio, within its
 share of the privacy budget) and sampled again for the smaller ratios, each batch filtered and
-validated; every ratio then yields its classifier arms."""
+validated; every ratio then yields its classifier arms.
+
+The reference generator trains nothing: its one DP release of the site's statistics (class
+counts, per-class allele frequencies, covariate histogram) conditions mosaics of the public panel,
+so it takes the panel and no epochs; its release noise is drawn from a generator seeded by the
+run's seed, so a rerun reproduces the experiment (a hospital's `genofed synth` uses secret
+randomness)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+import numpy as np
 
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import GenofedError
@@ -14,6 +22,9 @@ from genofed.common.privacy.accountant import BudgetExhausted
 from genofed.common.synthetic.checks import record_failures, validate_synthetic
 from genofed.common.synthetic.generators import generator_settings, noise_for_budget
 from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
+from genofed.common.synthetic.reference import TrainedReference
+from genofed.common.synthetic.reference_panel import ReferencePanel
+from genofed.common.synthetic.site_release import case_count_noise
 from genofed.server.evaluation import TestCohort
 from genofed.server.settings import RunSettings
 from genofed.simulations.experiments.synthetic_utility.arms import ratio_rows
@@ -32,14 +43,23 @@ def synthetic_rows(
     size: int,
     seed: int,
     config: SynthUtilityConfig,
+    *,
+    reference: ReferencePanel | None = None,
 ) -> list[dict[str, Any]]:
     """Train the site's generator once (largest ratio), then for every ratio: the validated arm
-    (accepted records only) and the unvalidated arm (every generated record)."""
+    (accepted records only) and the unvalidated arm (every generated record). `reference`: the
+    public panel on the site's columns, needed by the reference generator only."""
     started = time.perf_counter()
     n_real = len(site.labels)
     counts = {ratio: max(1, round(ratio * n_real)) for ratio in config.ratios}
-    gen_settings = generator_settings(kind, seed=seed, epochs=config.generator_epochs)
-    noise = _generator_noise(site, settings, gen_settings, kind, seed, config) if settings.private else None
+    gen_settings = generator_settings(kind, seed=seed, epochs=generator_epochs(kind, config))
+    share = settings.epsilon * config.generator_share
+    count_noise = case_count_noise(share, settings.delta)
+    noise = (
+        _generator_noise(site, settings, gen_settings, kind, seed, share, count_noise)
+        if settings.private
+        else None
+    )
     largest = max(counts.values())
     batch = generate_validated(
         site.dosages,
@@ -50,6 +70,9 @@ def synthetic_rows(
         seed=seed,
         covariates=site.covariates,
         noise_multiplier=noise,
+        reference=reference if kind == "reference" else None,
+        noise_rng=np.random.default_rng(seed),
+        count_noise=count_noise,
     )
     generator_seconds = time.perf_counter() - started
     rows = []
@@ -63,33 +86,55 @@ def synthetic_rows(
     return rows
 
 
+class GeneratorOverBudget(GenofedError):
+    """The generator cannot be trained within its share of the site's budget: the run skips that
+    arm family at that privacy level and the report says so."""
+
+
+def generator_epochs(kind: str, config: SynthUtilityConfig) -> int | None:
+    """The configured epochs, or None for the reference generator (it trains none)."""
+    return None if kind == "reference" else config.generator_epochs
+
+
 def _generator_noise(
-    site: SiteData, settings: RunSettings, gen_settings: Any, kind: str, seed: int, config: SynthUtilityConfig
+    site: SiteData,
+    settings: RunSettings,
+    gen_settings: Any,
+    kind: str,
+    seed: int,
+    share: float,
+    count_noise: float,
 ) -> float:
-    """The generator's DP-SGD noise for its share of the site's budget, on the patients it trains
-    on (the generator's own split)."""
+    """The generator's DP noise for its `share` of the site's budget, on the patients it trains
+    on (the generator's own split), its case-count release at `count_noise` included."""
     n_gen = len(split_for_generator(site.labels, seed)[0])
     try:
         return noise_for_budget(
-            kind,
-            n_gen,
-            gen_settings,
-            epsilon=settings.epsilon * config.generator_share,
-            delta=settings.delta,
+            kind, n_gen, gen_settings, epsilon=share, delta=settings.delta, count_noise=count_noise
         )
     except BudgetExhausted as exc:
-        raise GenofedError(
-            f"{kind} generator cannot be trained within epsilon "
-            f"{settings.epsilon * config.generator_share:g}: {exc}"
+        raise GeneratorOverBudget(
+            f"{kind} generator cannot be trained within epsilon {share:g}: {exc}"
         ) from exc
 
 
 def resample(batch: ValidatedBatch, site: SiteData, n: int, seed: int) -> ValidatedBatch:
     """`n` new records from the batch's trained generator, filtered and validated exactly as
-    `generate_validated` does (same split, same checks): a smaller ratio without retraining."""
+    `generate_validated` does (same split, same checks): a smaller ratio without retraining.
+
+    The labels follow what the first batch's did: the reference generator's released case share
+    (its default); under DP for the VAE and GAN the first batch's share of cases, drawn at their
+    released case count (post-processing: the exact training share would be an uncharged release);
+    without DP the exact training share, as `generate_validated` uses."""
     train, holdout = batch.train_index, batch.holdout_index
     labels = site.labels
-    records = batch.generator.sample(n, case_fraction=float(labels[train].mean()), seed=seed + 1)
+    if isinstance(batch.generator, TrainedReference):
+        share = None
+    elif batch.history:
+        share = float(batch.records.labels.mean())
+    else:
+        share = float(labels[train].mean())
+    records = batch.generator.sample(n, case_fraction=share, seed=seed + 1)
     dropped = record_failures(
         real_train=site.dosages[train], real_holdout=site.dosages[holdout], synthetic=records.genotypes
     )

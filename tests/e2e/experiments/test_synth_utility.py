@@ -23,13 +23,14 @@ def experiment(tmp_path_factory) -> tuple[SynthUtilityConfig, dict]:
 
 
 def _kinds() -> list[str]:
-    return [k for k in ("vae", "gan") if generator_available(k) is None]
+    return [k for k in ("reference", "vae", "gan") if generator_available(k) is None]
 
 
 def test_every_arm_is_measured_at_every_privacy_level(experiment):
     config, results = experiment
     rows = results["rows"]
-    assert "vae" in _kinds()
+    assert {"reference", "vae"} <= set(_kinds())
+    assert "reference" in config.generators  # mosaics of OUT/cohorts/reference, the small preset's panel
     for epsilon in ("inf", 8.0):
         at = [r for r in rows if r["epsilon"] == epsilon]
         assert [r["arm"] for r in at if r["generator"] is None] == ["real"]

@@ -6,6 +6,8 @@ under heavy noise), and charge exactly one Gaussian step."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,12 @@ from genofed.common.privacy.accountant import epsilon_of
 from genofed.common.synthetic.checks import linkage
 from genofed.common.synthetic.generators import generator_settings, noise_for_budget, train_generator
 from genofed.common.synthetic.pipeline import generate_validated
-from genofed.common.synthetic.reference import ReferenceSettings, match_populations, train_reference
+from genofed.common.synthetic.reference import (
+    PopulationClassifier,
+    ReferenceSettings,
+    match_populations,
+    train_reference,
+)
 from genofed.common.synthetic.reference_panel import reference_from_haplotypes
 from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_step
 
@@ -110,7 +117,14 @@ def test_population_matching_follows_the_site(world):
     x, y = _site(300, world["world"], rng, population="north")
     g = train_reference(x, y, reference=world["panel"], settings=ReferenceSettings(), noise_rng=rng)
     assert g.population_weights.get("north", 0) > 0.8
-    assert match_populations(world["panel"], g.release) == g.population_weights
+    # the released ancestry counts, undone through the public classifier's confusion on the panel
+    assert g.release.ancestry is not None and g.release.ancestry.sum() == 300
+    classifier = PopulationClassifier.fit(world["panel"])
+    assert classifier.confusion.trace() / 2 > 0.9
+    assert match_populations(world["panel"], g.release, classifier) == g.population_weights
+    # without those counts the mix still comes from the released frequencies, less precisely
+    frequencies_only = replace(g.release, ancestry=None)
+    assert match_populations(world["panel"], frequencies_only).get("north", 0) > 0.6
 
 
 def test_under_heavy_noise_the_site_s_own_differences_are_shrunk_away(world):

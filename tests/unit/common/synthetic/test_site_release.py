@@ -12,10 +12,13 @@ import pytest
 from genofed.common.privacy.accountant import epsilon_of
 from genofed.common.synthetic.reference import reference_noise_for_budget
 from genofed.common.synthetic.site_release import (
+    ANCESTRY_SHARE,
+    CASE_COUNT_NOISE,
     COUNT_SHARE,
     COVARIATE_SHARE,
     GENOTYPE_SHARE,
     age_bins,
+    case_count_noise,
     clipping_norm,
     release_case_count,
     release_site,
@@ -57,7 +60,10 @@ def test_one_patient_moves_the_released_vector_by_at_most_one():
     centred = x[0] - 2 * freq
     genotype_part = centred * min(1.0, clip / np.linalg.norm(centred)) / clip
     vector = np.r_[
-        math.sqrt(GENOTYPE_SHARE) * genotype_part, math.sqrt(COUNT_SHARE), math.sqrt(COVARIATE_SHARE)
+        math.sqrt(GENOTYPE_SHARE) * genotype_part,
+        math.sqrt(COUNT_SHARE),  # its class's count
+        math.sqrt(COVARIATE_SHARE),  # its (sex, age decade) cell
+        math.sqrt(ANCESTRY_SHARE),  # its assigned population
     ]
     assert np.linalg.norm(vector) <= 1 + 1e-12
     assert release_step(1.7) == (1.7, 1.0, 1)
@@ -78,6 +84,7 @@ def test_noise_is_calibrated_to_the_ledger_epsilon():
             sigma * clip / math.sqrt(GENOTYPE_SHARE),
             sigma / math.sqrt(COUNT_SHARE),
             sigma / math.sqrt(COVARIATE_SHARE),
+            sigma / math.sqrt(ANCESTRY_SHARE),
         ],
     )
 
@@ -153,3 +160,10 @@ def test_released_case_count_is_noisy_under_dp_and_exact_without():
     assert release_case_count(y, noise_multiplier=None, rng=np.random.default_rng(0)) == 0.4
     shares = [release_case_count(y, noise_multiplier=4.0, rng=np.random.default_rng(s)) for s in range(200)]
     assert 0.01 < np.std(shares) < 0.06 and abs(np.mean(shares) - 0.4) < 0.01
+
+
+def test_the_case_count_noise_costs_at_most_a_quarter_of_a_small_generator_budget():
+    assert case_count_noise(8.0, 1e-5) == CASE_COUNT_NOISE  # sd 4 patients is cheap enough
+    noise = case_count_noise(0.75, 1e-5)
+    assert noise > CASE_COUNT_NOISE and epsilon_of([release_step(noise)], 1e-5) <= 0.25 * 0.75 * 1.01
+    assert case_count_noise(math.inf, 1e-5) == CASE_COUNT_NOISE

@@ -230,6 +230,7 @@ def test_common_does_not_import_client_server_or_simulations() -> None:
 def test_the_generator_switch_reaches_both_generators_with_one_interface() -> None:
     """`genofed synth --generator`, the simulation and the experiments pick generators by name."""
     from genofed.common.synthetic.generators import generator_settings, noise_for_budget, train_generator
+    from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_step
     from genofed.common.synthetic.vae import VAESettings
 
     assert isinstance(generator_settings("gan", seed=3, epochs=2), GANSettings)
@@ -239,8 +240,10 @@ def test_the_generator_switch_reaches_both_generators_with_one_interface() -> No
     settings = generator_settings("gan", seed=3, epochs=1)
     trained = train_generator("gan", x, y, settings=settings)
     assert isinstance(trained, TrainedGAN) and trained.sample(5, seed=1).genotypes.shape == (5, 12)
+    # the switch calibrates the GAN together with its case-count release (site_release)
+    count = [release_step(CASE_COUNT_NOISE)]
     assert noise_for_budget("gan", 40, settings, epsilon=5.0, delta=1e-5) == pytest.approx(
-        gan_noise_for_budget(40, settings, epsilon=5.0, delta=1e-5)
+        gan_noise_for_budget(40, settings, epsilon=5.0, delta=1e-5, history=count)
     )
     with pytest.raises(ValueError, match="unknown generator"):
         generator_settings("diffusion", seed=0)
