@@ -112,8 +112,9 @@ def register_synthetic_fidelity(experiments: argparse._SubParsersAction) -> None
             "each epsilon) on one half and compare its samples with the other: allele-frequency and LD "
             "correlation, AATS, privacy loss, exact copies, membership inference; on the 805 SNPs and on "
             "chr1_region_162snp.vcf.gz, next to reference rows (held-out real, independent sites, "
-            "per-population, memorised) recomputed with our code. Writes OUT/synth_fidelity.json and "
-            "OUT/report.md; finished generator runs are reused on rerun."
+            "per-population, memorised) recomputed with our code. The reference generator (mosaics of a "
+            "public panel) runs on 805site, whose people are never in its panel. Writes "
+            "OUT/synth_fidelity.json and OUT/report.md; finished generator runs are reused on rerun."
         ),
     )
     parser.add_argument(
@@ -125,7 +126,9 @@ def register_synthetic_fidelity(experiments: argparse._SubParsersAction) -> None
         help="a seconds-scale version (2 epochs, one seed, VAE only; what the tests run)",
     )
     parser.add_argument(
-        "--generators", metavar="G,G", help="generators to train, among vae,gan (default: vae,gan)"
+        "--generators",
+        metavar="G,G",
+        help="generators to train, among vae,gan,reference (default: vae,gan,reference)",
     )
     parser.add_argument("--seeds", metavar="S,S,...", help="seeds (default: 1,2,3)")
     parser.add_argument(
@@ -140,7 +143,11 @@ def register_synthetic_fidelity(experiments: argparse._SubParsersAction) -> None
     parser.add_argument(
         "--datasets",
         metavar="D,D",
-        help="among 805 (the phased 805 SNPs) and region (chr1_region_162snp.vcf.gz); default: both",
+        help=(
+            "among 805 (the phased 805 SNPs), region (chr1_region_162snp.vcf.gz) and 805site (the 805 "
+            "SNPs of the people outside a public panel of a fifth of each superpopulation: the reference "
+            "generator's data); default: all"
+        ),
     )
     parser.add_argument(
         "--temperatures",
