@@ -36,8 +36,8 @@ def site(simulated_cohorts) -> tuple[Path, Path]:
     return fed / "rostov" / "genotypes.vcf.gz", fed / "rostov" / "phenotypes.csv"
 
 
-def _args(site, out, *extra) -> list[str]:
-    defaults = [] if "--epochs" in extra else ["--epochs", "5"]
+def _args(site, out, *extra, epochs: str | None = "5") -> list[str]:
+    defaults = [] if "--epochs" in extra or epochs is None else ["--epochs", epochs]
     return [
         "synth",
         "--genotypes",
@@ -139,15 +139,12 @@ def test_bad_options_are_one_line_errors(site, tmp_path, capsys, option, message
 
 
 def _reference_args(site, out, *extra) -> list[str]:
+    """`genofed synth --generator reference` with the simulated federation's public panel (no
+    default epochs: the reference generator trains none)."""
     panel = site[0].parent.parent / "reference"
-    return [
-        "synth",
-        "--genotypes",
-        str(site[0]),
-        "--phenotypes",
-        str(site[1]),
-        "--out",
-        str(out),
+    return _args(
+        site,
+        out,
         "--generator",
         "reference",
         "--reference",
@@ -155,7 +152,8 @@ def _reference_args(site, out, *extra) -> list[str]:
         "--reference-populations",
         str(panel / "samples.tsv"),
         *extra,
-    ]
+        epochs=None,
+    )
 
 
 def test_reference_generator_charges_one_release_and_writes_phased_mosaics(site, tmp_path, monkeypatch):
