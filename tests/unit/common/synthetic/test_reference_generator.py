@@ -188,3 +188,12 @@ def test_pipeline_charges_the_vae_s_case_count_and_samples_at_the_released_share
     )
     assert batch.history[0] == release_step(CASE_COUNT_NOISE)
     assert epsilon_of(batch.history, 1e-5) <= 8.0 * 1.01
+
+
+def test_save_writes_plain_arrays_only(world, tmp_path):
+    g = _train(world, noise_multiplier=2.0)
+    g.save(tmp_path / "generator.npz")
+    saved = np.load(tmp_path / "generator.npz", allow_pickle=False)  # no pickles: nothing executes
+    np.testing.assert_array_equal(saved["class_freq"], g.class_freq)
+    np.testing.assert_array_equal(saved["ancestry"], g.release.ancestry)
+    assert saved["history"].tolist() == [list(release_step(2.0))]
