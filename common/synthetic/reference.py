@@ -201,9 +201,8 @@ def train_reference(
         raise ValueError(f"{dosages.shape[1]} genotype columns but the panel has {reference.n_variants}")
     rng = noise_rng if noise_rng is not None else np.random.default_rng(secrets.randbits(128))
     classifier = PopulationClassifier.fit(reference)
-    released = (
-        reference.covered.copy() if focus is None else (np.asarray(focus, dtype=bool) & reference.covered)
-    )
+    # columns the panel lacks have no public frequency: they are always released (centred on 0.5)
+    released = ~reference.covered | (True if focus is None else np.asarray(focus, dtype=bool))
     freq = reference.alt_frequencies()
     release = release_site(
         dosages,
@@ -217,7 +216,7 @@ def train_reference(
         n_populations=0 if classifier is None else len(classifier.names),
     )
     weights = match_populations(reference, release, classifier)
-    # columns the panel lacks have no public frequency: the site's own pooled release stands in
+    # ... and there the site's own pooled release stands in for the population's frequency
     pooled = np.clip(np.nan_to_num(release.pooled_frequencies(), nan=0.5), 0.0, 1.0)
     prior = np.where(reference.covered, _mixed_frequencies(reference, weights), pooled)
     class_freq = release.class_frequencies(prior)
@@ -233,8 +232,9 @@ class PopulationClassifier:
     mix (`match_populations`)."""
 
     names: list[str]
-    mean: np.ndarray  # (V,) the panel's mean dosage
-    axes: np.ndarray  # (V, K) principal axes
+    columns: np.ndarray  # (V,) bool: the panel's covered columns, the only ones it reads
+    mean: np.ndarray  # (C,) the panel's mean dosage on them
+    axes: np.ndarray  # (C, K) principal axes
     centroids: np.ndarray  # (P, K)
     confusion: np.ndarray  # (P, P)
 
@@ -247,7 +247,8 @@ class PopulationClassifier:
         names = sorted(set(panel.populations[::2].tolist()) - {""})
         if len(names) < 2:
             return None
-        people = panel.haplotypes.reshape(-1, 2, panel.n_variants).sum(axis=1, dtype=np.float32)
+        columns = panel.covered.copy()
+        people = panel.haplotypes[:, columns].reshape(-1, 2, int(columns.sum())).sum(axis=1, dtype=np.float32)
         labels = panel.populations[::2]
         keep = labels != ""
         people, labels = people[keep], labels[keep]
@@ -264,11 +265,12 @@ class PopulationClassifier:
             [np.bincount(assigned[own == k], minlength=len(names)) for k in range(len(names))]
         )
         confusion = confusion / confusion.sum(axis=1, keepdims=True)
-        return cls(names, mean, axes, centroids, confusion)
+        return cls(names, columns, mean, axes, centroids, confusion)
 
     def assign(self, dosages: np.ndarray) -> np.ndarray:
         """(n,) index into `names` of each person's nearest population centroid."""
-        return _nearest((np.asarray(dosages, dtype=np.float32) - self.mean) @ self.axes, self.centroids)
+        x = np.asarray(dosages, dtype=np.float32)[:, self.columns]
+        return _nearest((x - self.mean) @ self.axes, self.centroids)
 
 
 def _nearest(scores: np.ndarray, centroids: np.ndarray) -> np.ndarray:

@@ -197,3 +197,24 @@ def test_save_writes_plain_arrays_only(world, tmp_path):
     np.testing.assert_array_equal(saved["class_freq"], g.class_freq)
     np.testing.assert_array_equal(saved["ancestry"], g.release.ancestry)
     assert saved["history"].tolist() == [list(release_step(2.0))]
+
+
+def test_columns_the_panel_lacks_follow_the_site_s_release_and_do_not_bias_ancestry(world):
+    """Uncovered columns hold 0 in the panel: they must be generated from the site's own release
+    (not at 0.5, not at 0) and left out of the ancestry classifier."""
+    lacking = np.zeros(V, dtype=bool)
+    lacking[::4] = True
+    haps = world["panel"].haplotypes.copy()
+    haps[:, lacking] = 0
+    panel = replace(world["panel"], haplotypes=haps, covered=~lacking)
+    g = train_reference(
+        world["x"],
+        world["y"],
+        reference=panel,
+        settings=ReferenceSettings(),
+        noise_rng=np.random.default_rng(0),
+    )
+    assert g.population_weights.get("south", 0) > 0.8
+    rec = g.sample(2000, seed=1)
+    site = world["x"][:, lacking].mean(axis=0) / 2
+    assert np.abs(rec.genotypes[:, lacking].mean(axis=0) / 2 - site).max() < 0.1
