@@ -245,9 +245,7 @@ def claim_port(wanted: int, taken: set[int]) -> int:
     """`wanted` if nothing listens there and no service here has it, else a free port."""
     port = wanted
     while port in taken or not _port_free(port):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = _loopback().free_port()
     taken.add(port)
     return port
 

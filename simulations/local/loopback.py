@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -35,8 +36,32 @@ GENOFED = str(Path(sys.executable).parent / "genofed")
 HOME = "genofed-home"  # under the root: the hospitals' ledger index
 
 
+#: Where `free_port` looks: below the kernel's ephemeral range (Linux: 32768-60999), from which
+#: every outgoing connection takes its local port. A port the kernel hands out as "free" (bind to
+#: 0) comes from that range, and a client connection opened before the service binds it can take
+#: it: "address already in use" (seen in CI, a hospital's SuperNode API). Below the range only an
+#: explicit bind can take a port.
+SERVICE_PORTS = (20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port that is free now, outside the ephemeral range, never the same twice in
+    one process (two services asked for ports before either binds would get distinct ones)."""
+    picker = random.SystemRandom()
+    low, high = SERVICE_PORTS
+    for _ in range(500):
+        port = picker.randrange(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:  # a crowded machine: the kernel's choice, as before
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
