@@ -37,7 +37,13 @@ from genofed.common.synthetic.generators import (
 _CONFIG_BASE = {"SyntheticRecords"}
 _VAE = {"TrainedVAE", "VAESettings", "dp_noise_for_budget", "load_vae", "train_vae"}
 _GAN = {"GANSettings", "TrainedGAN", "gan_noise_for_budget", "load_gan", "train_gan"}
-_PIPELINE = {"HOLDOUT_FRACTION", "ValidatedBatch", "generate_validated", "split_for_generator"}
+_PIPELINE = {
+    "HOLDOUT_FRACTION",
+    "ValidatedBatch",
+    "filter_and_validate",
+    "generate_validated",
+    "split_for_generator",
+}
 _CHECKS = {"Thresholds", "ValidationReport", "record_failures", "validate_synthetic"}
 
 

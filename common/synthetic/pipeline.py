@@ -125,7 +125,7 @@ def generate_validated(
         case_fraction = release_case_count(labels[train], noise_multiplier=count_noise, rng=rng)
         history = [release_step(count_noise), *history]
     records = trained.sample(n, case_fraction=case_fraction, seed=seed + 1, temperature=temperature)
-    dropped, report = _filter_and_validate(dosages, labels, train, holdout, records, thresholds)
+    dropped, report = filter_and_validate(dosages, labels, train, holdout, records, thresholds)
     return ValidatedBatch(records, dropped, report, history, trained, train, holdout)
 
 
@@ -161,16 +161,17 @@ def _train_on_share(
     )
 
 
-def _filter_and_validate(
+def filter_and_validate(
     dosages: np.ndarray,
     labels: np.ndarray,
     train: np.ndarray,
     holdout: np.ndarray,
     records: SyntheticRecords,
-    thresholds: Thresholds,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> tuple[np.ndarray, ValidationReport]:
     """The records that fail the per-record checks (`record_failures`), and the validation of the
-    others against the real training rows and the holdout."""
+    others against the real training rows and the holdout: what `generate_validated` does to a
+    batch, for callers that sample again from its generator."""
     dropped = record_failures(
         real_train=dosages[train], real_holdout=dosages[holdout], synthetic=records.genotypes
     )

@@ -198,32 +198,28 @@ def release_site(
     mask = np.ones(v, dtype=bool) if released is None else np.asarray(released, dtype=bool)
     centred = np.where(mask, x - 2.0 * p, 0.0)
     hist = None if covariates is None else _covariate_cells(np.asarray(covariates, dtype=np.float64))
+    if noise_multiplier is not None:  # per patient: clip the centred genotype to C
+        clip = clipping_norm(p, mask)
+        centred = (
+            centred * np.minimum(1.0, clip / np.maximum(np.linalg.norm(centred, axis=1), 1e-12))[:, None]
+        )
+    sums = np.stack([centred[y == k].sum(axis=0) for k in (0, 1)])
+    counts = np.array([(y == 0).sum(), (y == 1).sum()], dtype=np.float64)
+    cov = None if hist is None else np.stack([hist[y == k].sum(axis=0) for k in (0, 1)])
+    mix = None if ancestry is None else np.bincount(ancestry, minlength=n_populations).astype(np.float64)
     if noise_multiplier is None:
-        sums = np.stack([centred[y == k].sum(axis=0) for k in (0, 1)])
-        counts = np.array([(y == 0).sum(), (y == 1).sum()], dtype=np.float64)
-        cov = None if hist is None else np.stack([hist[y == k].sum(axis=0) for k in (0, 1)])
-        mix = None if ancestry is None else np.bincount(ancestry, minlength=n_populations).astype(np.float64)
         return SiteRelease(np.maximum(counts, 1.0), sums, mask, p, cov, np.zeros(4), None, mix)
     sigma = float(noise_multiplier)
-    clip = clipping_norm(p, mask)
-    norms = np.linalg.norm(centred, axis=1)
-    scale = np.minimum(1.0, clip / np.maximum(norms, 1e-12))  # per patient: clip to C
     w_g, w_n, w_c, w_a = (
         math.sqrt(s) for s in (GENOTYPE_SHARE, COUNT_SHARE, COVARIATE_SHARE, ANCESTRY_SHARE)
     )
-    sums = np.stack([(centred[y == k] * scale[y == k, None]).sum(axis=0) for k in (0, 1)])
     # each block is released at weight w and read back divided by w: noise sd sigma / w per unit
     genotype_sd = sigma * clip / w_g
     sums = np.where(mask, sums + rng.normal(0.0, genotype_sd, sums.shape), 0.0)
-    counts = np.array([(y == 0).sum(), (y == 1).sum()], dtype=np.float64)
     counts = counts + rng.normal(0.0, sigma / w_n, 2)
-    cov = None
-    if hist is not None:
-        cov = np.stack([hist[y == k].sum(axis=0) for k in (0, 1)])
+    if cov is not None:
         cov = np.maximum(cov + rng.normal(0.0, sigma / w_c, cov.shape), 0.0)
-    mix = None
-    if ancestry is not None:
-        mix = np.bincount(ancestry, minlength=n_populations).astype(np.float64)
+    if mix is not None:
         mix = np.maximum(mix + rng.normal(0.0, sigma / w_a, mix.shape), 0.0)
     noise_sd = np.array([genotype_sd, sigma / w_n, sigma / w_c, sigma / w_a])
     return SiteRelease(np.maximum(counts, 1.0), sums, mask, p, cov, noise_sd, sigma, mix)

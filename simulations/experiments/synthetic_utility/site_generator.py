@@ -19,9 +19,13 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig
 from genofed.common.privacy.accountant import BudgetExhausted
-from genofed.common.synthetic.checks import record_failures, validate_synthetic
 from genofed.common.synthetic.generators import generator_settings, noise_for_budget
-from genofed.common.synthetic.pipeline import ValidatedBatch, generate_validated, split_for_generator
+from genofed.common.synthetic.pipeline import (
+    ValidatedBatch,
+    filter_and_validate,
+    generate_validated,
+    split_for_generator,
+)
 from genofed.common.synthetic.reference import TrainedReference
 from genofed.common.synthetic.reference_panel import ReferencePanel
 from genofed.common.synthetic.site_release import case_count_noise
@@ -135,16 +139,5 @@ def resample(batch: ValidatedBatch, site: SiteData, n: int, seed: int) -> Valida
     else:
         share = float(labels[train].mean())
     records = batch.generator.sample(n, case_fraction=share, seed=seed + 1)
-    dropped = record_failures(
-        real_train=site.dosages[train], real_holdout=site.dosages[holdout], synthetic=records.genotypes
-    )
-    keep = ~dropped
-    report = validate_synthetic(
-        site.dosages[train],
-        site.dosages[holdout],
-        records.genotypes[keep],
-        labels_real=labels[train],
-        labels_synth=records.labels[keep],
-        labels_holdout=labels[holdout],
-    )
+    dropped, report = filter_and_validate(site.dosages, labels, train, holdout, records)
     return ValidatedBatch(records, dropped, report, batch.history, batch.generator, train, holdout)

@@ -93,8 +93,11 @@ def test_a_resampled_batch_never_reads_the_exact_case_share_under_dp(monkeypatch
 
     if kind == "reference":
         monkeypatch.setattr(site_generator, "TrainedReference", Generator)
-    monkeypatch.setattr(site_generator, "record_failures", lambda **kw: np.zeros(len(kw["synthetic"]), bool))
-    monkeypatch.setattr(site_generator, "validate_synthetic", lambda *a, **kw: "report")
+    monkeypatch.setattr(
+        site_generator,
+        "filter_and_validate",
+        lambda dosages, labels, train, holdout, records: (np.zeros(len(records.genotypes), bool), "report"),
+    )
     first = SimpleNamespace(labels=np.array([1, 0, 0, 0], dtype=np.int8))  # drawn at the released share
     batch = SimpleNamespace(
         train_index=np.arange(16),
