@@ -24,7 +24,10 @@ Protocol parameters (chosen for federations of 3-8 hospitals, all sampled every 
 - clipping_range = 8.0 (Flower's default) and quantization_range = 2**22: a step of
   16 / 2**22 = 3.8e-6 per hospital (stochastic rounding), far below DP-SGD's noise; trained
   weights of our model stay well inside +-8 (see bench/secagg.py for the measured error), and a
-  hospital whose update leaves the range refuses rather than have it clipped silently.
+  hospital whose update leaves the range refuses rather than have it clipped silently. A run
+  that starts from a pretrained model's weights (a source prior: a logistic source's weights
+  divided by the column scale reach 10 and more on rare variants) gets a wider range from those
+  public start weights (`clipping_range_for`); the step stays below 1e-4.
 - modulus_range = 2**32: n * 2**22 < 2**32 for n up to 1,023, so the masked sums cannot wrap.
 
 Distributed DP (train config `privacy: distributed`, docs/distributed-dp.md): each round's train
@@ -38,6 +41,7 @@ hospitals whose sum SecAgg+ unmasks, so dropouts the round survives keep the gua
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -124,15 +128,29 @@ class DropoutSafeSecAggPlus(SecAggPlusWorkflow):
         return enough
 
 
+def clipping_range_for(state: dict[str, torch.Tensor]) -> float:
+    """SecAgg+'s clipping range for a run that starts from `state` (public: the coordinator's start
+    model). Flower's default 8 while every start weight lies within +-4: runs from scratch or from
+    a network's initialisation, whose trained weights stay well inside +-8 (bench/secagg.py).
+    Otherwise the next power of two at or above twice the largest start weight, the same headroom."""
+    largest = max((float(t.abs().max()) for t in state.values() if t.numel()), default=0.0)
+    if largest <= CLIPPING_RANGE / 2:
+        return CLIPPING_RANGE
+    return float(2 ** math.ceil(math.log2(2 * largest)))
+
+
 def make_secagg_workflow(
-    n_sampled: int, max_weight: float, timeout: float | None = STAGE_TIMEOUT
+    n_sampled: int,
+    max_weight: float,
+    timeout: float | None = STAGE_TIMEOUT,
+    clipping_range: float = CLIPPING_RANGE,
 ) -> SecAggPlusWorkflow:
     """Flower's SecAgg+ workflow for one round with `n_sampled` hospitals (see the module doc)."""
     return DropoutSafeSecAggPlus(
         num_shares=1.0,  # a float is a share of the sampled nodes: 1.0 = all of them
         reconstruction_threshold=threshold_for(n_sampled),
         max_weight=float(max_weight),
-        clipping_range=CLIPPING_RANGE,
+        clipping_range=clipping_range,
         quantization_range=QUANTIZATION_RANGE,
         modulus_range=MODULUS_RANGE,
         timeout=timeout,
@@ -334,7 +352,9 @@ def run_secagg_rounds(
         min_available_clients=min_nodes,
         min_evaluate_clients=1,
     )
-    fit_round = SecAggFitRound(ObservedGrid(grid, stats, tracked.log), strategy, max_weight, timeout)
+    fit_round = SecAggFitRound(
+        ObservedGrid(grid, stats, tracked.log), strategy, max_weight, timeout, clipping_range_for(state)
+    )
     evaluate_round = TrackedEvaluateRound(grid, tracked, state, evaluate_config, timeout)
     context = LegacyContext(
         Context(run_id=0, node_id=0, node_config={}, state=RecordDict(), run_config={}),
@@ -362,6 +382,7 @@ class SecAggFitRound:
     strategy: SecAggFedAvg
     max_weight: int
     timeout: float | None
+    clipping_range: float = CLIPPING_RANGE
 
     def __call__(self, grid: Grid, context: Context) -> None:
         legacy = cast(LegacyContext, context)
@@ -371,7 +392,7 @@ class SecAggFitRound:
         taking_part = len(log.participants())
         n_sampled = self.strategy.num_fit_clients(min(legacy.client_manager.num_available(), taking_part))[0]
         self.strategy.noise_share = noise_share_config(self.strategy.train_config, n_sampled, self.max_weight)
-        make_secagg_workflow(n_sampled, self.max_weight, self.timeout)(grid, legacy)
+        make_secagg_workflow(n_sampled, self.max_weight, self.timeout, self.clipping_range)(grid, legacy)
         _note_refusals(log, real, self.observed.errors, self.strategy, n_sampled, stats)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
@@ -344,6 +345,11 @@ def _federated_row(
     if results_file.exists():  # finished before its piece was written
         results = json.loads(results_file.read_text())
     else:
+        if Path(settings.out_dir).exists():
+            # An interrupted run: its hospitals' ledgers hold the rounds it trained, and would
+            # (rightly) refuse to train them again on a new global model. Start it afresh.
+            say(f"{name}: removing the unfinished run {settings.out_dir}")
+            shutil.rmtree(settings.out_dir)
         say(f"{name}: {design.name}, epsilon {epsilon:g}, seed {seed}")
         results = simulate(settings, references=False)
     _check_trained(results)

@@ -95,3 +95,21 @@ def test_a_rerun_reuses_every_finished_piece(experiment, monkeypatch):
     again = run_frontier_experiment(config)
     assert again["runs"] == results["runs"] and again["references"] == results["references"]
     assert again["skipped"] == []
+
+
+def test_an_interrupted_run_starts_afresh_instead_of_being_refused(experiment):
+    """A run killed mid-way leaves its hospitals' ledgers with the rounds it trained; a rerun in
+    the same folder would have every hospital refuse those rounds (noise reuse), so the resumed
+    experiment must remove the unfinished run and train it again from round 1."""
+    config, results = experiment
+    out = Path(config.out_dir)
+    name = _name(config)
+    run = sorted(p for p in (out / "runs" / name).iterdir() if p.name.startswith("logistic-eps3"))[0]
+    (out / "pieces" / name / f"{run.name}.json").unlink()
+    (run / "results.json").unlink()  # killed before it finished: ledgers and checkpoints remain
+    assert any(run.rglob("privacy-ledger.json"))
+    again = run_frontier_experiment(config)
+    rerun = json.loads((run / "results.json").read_text())
+    assert not rerun.get("refusals")
+    assert again["skipped"] == []
+    assert len(again["runs"]) == len(results["runs"])

@@ -46,6 +46,22 @@ def test_protocol_parameters_tolerate_a_minority_of_dropouts():
     assert math.isclose(2 * secagg.CLIPPING_RANGE / secagg.QUANTIZATION_RANGE, 3.814697265625e-06)
 
 
+def test_clipping_range_covers_the_start_weights_of_a_pretrained_model():
+    """A source prior starts from weights over 8 (its rare variants divided by a small column
+    scale); the range must hold them plus what training moves, or every hospital refuses."""
+    import torch
+
+    scratch = {"linear.weight": torch.zeros(1, 5), "linear.bias": torch.zeros(1), "scale": torch.ones(5)}
+    assert secagg.clipping_range_for(scratch) == secagg.CLIPPING_RANGE  # today's runs: unchanged
+    assert secagg.clipping_range_for({"w": torch.full((3,), 4.0)}) == secagg.CLIPPING_RANGE
+    prior = {"linear.weight": torch.tensor([[0.5, -9.77, 2.0]]), "linear.bias": torch.zeros(1)}
+    limit = secagg.clipping_range_for(prior)
+    assert limit == 32.0 and limit >= 2 * 9.77
+    assert 2 * limit / secagg.QUANTIZATION_RANGE < 1e-4  # quantization still far below the noise
+    workflow = secagg.make_secagg_workflow(3, 100, clipping_range=limit)
+    assert workflow.clipping_range == limit
+
+
 def test_simulate_cli_has_secagg(tmp_path):
     from genofed.cli.main import build_parser
 
