@@ -53,7 +53,10 @@ def _add_init(commands: argparse._SubParsersAction) -> None:
             "Create DIR (refused if it exists and is not empty): ca.key/ca.pem (the federation's CA; send "
             "ca.pem to every hospital), server.key/server.pem (the coordinator's TLS certificate for the "
             "--host names), federation.json (panel hash, training settings) and hospitals.json (empty). Keys "
-            "are 0600."
+            "are 0600. With --prior / --gene-prior the files are checked as a run checks them and copied "
+            "into DIR/priors with their SHA-256. model.json: the model the federation trains (its config, "
+            "the variants it reads, its digest), for hospitals to pin with `genofed hospital check "
+            "--model-config`."
         ),
     )
     init.add_argument("dir", metavar="DIR", help="new federation folder")
@@ -125,12 +128,39 @@ def _add_init_training_options(init: argparse.ArgumentParser, defaults: RunSetti
         choices=("logistic", "network"),
         help=f"the shared model; hospitals pin it at `hospital check --model` (default: {DEFAULT_MODEL})",
     )
+    add_prior_arguments(init, defaults)
     init.add_argument("--local-epochs", type=int, default=defaults.local_epochs, help=f"({by_rule})")
     init.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"({by_rule})")
     init.add_argument("--lr", type=float, default=defaults.lr, help=f"({by_rule})")
     init.add_argument("--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm ({by_rule})")
     init.add_argument(
         "--momentum", type=float, default=defaults.momentum, help=f"local SGD momentum in [0, 1) ({by_rule})"
+    )
+
+
+def add_prior_arguments(parser: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """`--prior`, `--prior-variants` and `--gene-prior`: the public priors that choose the sub-panel
+    the shared model reads (RunSettings `prior`, `prior_variants`, `gene_prior`; docs/models.md)."""
+    parser.add_argument(
+        "--prior",
+        metavar="MODEL",
+        default="",
+        help="public prior: a `genofed pretrain` model of a related trait; the shared model reads only its "
+        "top --prior-variants variants and starts from its weights (docs/models.md)",
+    )
+    parser.add_argument(
+        "--prior-variants",
+        type=int,
+        default=defaults.prior_variants,
+        metavar="K",
+        help=f"how many of the prior's most important variants to keep (default: {defaults.prior_variants})",
+    )
+    parser.add_argument(
+        "--gene-prior",
+        metavar="FILE",
+        default="",
+        help="public prior: known disease genes or regions (BED, or a gene table with chrom/start/end); the "
+        "model reads only the panel variants inside them (with --prior: those and the prior's top ones)",
     )
 
 
@@ -349,6 +379,7 @@ def run_coordinator_panel(args: argparse.Namespace) -> int:
 
 
 def run_coordinator_init(args: argparse.Namespace) -> int:
+    from genofed.client.coordinator_request import architecture_digest
     from genofed.server.service.federation_folder import init_federation
 
     settings = {
@@ -368,8 +399,18 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         "trim_beta": args.trim_beta,
         "malicious_nodes": args.malicious_nodes,
         "site_evaluations": args.site_evaluations,
+        "prior": args.prior,
+        "prior_variants": args.prior_variants,
+        "gene_prior": args.gene_prior,
     }
-    config = init_federation(args.dir, args.host, panel=args.panel, settings=settings, test_dir=args.test_dir)
+    config = init_federation(
+        args.dir,
+        args.host,
+        panel=args.panel,
+        settings=settings,
+        test_dir=args.test_dir,
+        digest=architecture_digest,
+    )
     tls = config["tls"]
     print(f"created federation folder {args.dir}")
     print(f"  CA: {args.dir}/{tls['ca_certificate']} (send to every hospital; SHA-256 {tls['ca_sha256']})")
@@ -377,8 +418,23 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
     if config["panel"]:
         print(f"  panel: {config['panel']['variants']} variants, sha256 {config['panel']['sha256']}")
     print(f"  settings: {config['settings']}")
+    _print_init_model(args.dir, config)
     print(f"  next: genofed coordinator enroll {args.dir} --name HOSPITAL --public-key supernode.pub")
     return 0
+
+
+def _print_init_model(folder: str, config: dict) -> None:
+    """What `coordinator init` fixed about the model: the priors copied and what hospitals pin."""
+    model, panel = config["model"], config["panel"]
+    for role, entry in config["priors"].items():
+        chose = f"top {entry['k']} variants" if role == "source" else f"{entry['variants']} panel variants"
+        print(f"  prior ({role}): {folder}/{entry['file']} ({chose}), sha256 {entry['sha256']}")
+    print(
+        f"  model: {model['architecture']}, reads {model['reads']} of {panel['variants']} variants, digest "
+        f"{model['digest'][:16]}; "
+        f"send {folder}/model.json with ca.pem and panel.tsv: hospitals pin it with `genofed hospital check "
+        "--model-config model.json`"
+    )
 
 
 def run_coordinator_start(args: argparse.Namespace) -> int:

@@ -125,12 +125,21 @@ def _add_check_release_options(check: argparse.ArgumentParser) -> None:
             "sampling rate follow from it, never from the exact count (default: its size rounded to 10)"
         ),
     )
-    check.add_argument(
+    pin = check.add_mutually_exclusive_group()
+    pin.add_argument(
         "--model",
         default="logistic",
         choices=("logistic", "network"),
         help="the model architecture this hospital agrees to train, over the whole panel: the one its "
         "federation's `coordinator init --model` names; any other is refused (default: logistic)",
+    )
+    pin.add_argument(
+        "--model-config",
+        metavar="FILE",
+        default="",
+        help="instead of --model: the federation's model.json (from the coordinator, with ca.pem); this "
+        "hospital pins the model it describes, e.g. the sub-panel a public prior chose, after checking it "
+        "against its panel; any other is refused (default: none, --model)",
     )
     check.add_argument(
         "--max-evaluations",
@@ -242,8 +251,9 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         data_update=args.data_update,
         declared_size=args.declared_size,
         max_evaluations=args.max_evaluations,
-        model=args.model,
+        model="" if args.model_config else args.model,
         label_column=args.label_column,
+        model_config=args.model_config or None,
     )
     summary, alignment = bound["summary"], bound.get("alignment") or {}
     print(
@@ -257,9 +267,15 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         "for its lifetime)" + ("; updates only under secure aggregation" if bound["require_secagg"] else "")
     )
     print(f"  privacy ledger: {args.dir}/state ({LEDGER_ACTIONS[bound['ledger']]})")
+    model = bound["model"]
     print(
-        f"  declared public: {bound['declared_size']} patients; model architecture "
-        f"{bound['model_digest'][:12]}; at most {bound['max_evaluations']} evaluations per run"
+        f"  model pinned: {model['architecture']}, reads {model['reads']} of {model['n_variants']} panel "
+        f"variants, digest {bound['model_digest'][:12]}"
+        + (f" (from {model['source']})" if model["source"] else " (the whole panel)")
+    )
+    print(
+        f"  declared public: {bound['declared_size']} patients; at most {bound['max_evaluations']} "
+        "evaluations per run"
     )
     print(
         f"  bound in {args.dir}/hospital.json; next: genofed hospital start {args.dir} --coordinator "

@@ -5,6 +5,8 @@ Modules:
 - `keys`: `genofed hospital init`: the site's own key pair, made at the hospital.
 - `launch`: `genofed hospital check / start / audit`: check and bind the site's data, then run
   Flower's SuperNode with TLS, the site key, the audit log and the pinned app.
+- `model_pin`: the model architecture `hospital check` pins: `--model` over the whole panel, or
+  the federation's model.json (`--model-config`), checked against the site's panel.
 - `ledger_binding`: the site's privacy ledger bound to the data it was spent on.
 - `pinning`: the agent runs only the approved genofed app bundle, whatever the coordinator sends.
 - `worker`: the warm ClientApp: one long-running process that takes every task of the SuperNode.
@@ -23,6 +25,7 @@ _KEYS = {"init_site"}
 _LAUNCH = {"AgentOptions", "audit_lines", "check_site", "node_config", "prepare_start", "start_site"}
 _LEDGER_BINDING = {"DataHashes", "Decision", "LedgerRefused", "bind_ledger", "decide", "read_binding"}
 _PINNING = {"UnapprovedApp", "audit_refusal", "check_fab"}
+_MODEL_PIN = {"PinnedModel", "from_model_file", "whole_panel"}
 _AUDIT = {"AUDIT_FILE", "append_entry", "audit_entry", "audit_mod", "read_audit"}
 
 
@@ -44,6 +47,10 @@ def __getattr__(name: str) -> Any:
         import genofed.client.agent.pinning as pinning
 
         return getattr(pinning, name)
+    if name in _MODEL_PIN:
+        import genofed.client.agent.model_pin as model_pin
+
+        return getattr(model_pin, name)
     if name in _AUDIT:
         import genofed.client.agent.audit as audit
 
@@ -52,4 +59,4 @@ def __getattr__(name: str) -> Any:
 
 
 #: every name `__getattr__` loads on first use
-__all__ = sorted(_KEYS | _LAUNCH | _LEDGER_BINDING | _PINNING | _AUDIT)
+__all__ = sorted(_KEYS | _LAUNCH | _LEDGER_BINDING | _PINNING | _MODEL_PIN | _AUDIT)

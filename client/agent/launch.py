@@ -38,9 +38,10 @@ from typing import Any
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
 from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE
 from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger
+from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
 from genofed.common.deployment.app_bundle import approved_app_hash
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
-from genofed.common.errors import GenofedError
+from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.checks import require_at_least, require_in_range, require_positive
 from genofed.common.util.hashing import file_sha256
@@ -125,14 +126,16 @@ def check_site(
     max_evaluations: int = 20,
     model: str = "",
     label_column: str = "label",
+    model_config: str | Path | None = None,
 ) -> dict[str, Any]:
     """Validate the site's data against the federation panel and record the binding; returns it.
 
     Also fixed here, in the hospital's own configuration: the cohort size it declares public
     (`declared_size`, default its size rounded to 10), the model architecture it agrees to train
-    and evaluate (`model`, "logistic" or "network" over this panel, by digest; "" = the
-    federation default) and the most evaluations it answers per run (`max_evaluations`): the
-    ClientApp refuses anything else.
+    and evaluate, by digest (`model`, "logistic" or "network" over this panel, "" = the federation
+    default; or `model_config`, the federation's model.json, e.g. a sub-panel chosen by a public
+    prior: genofed.client.agent.model_pin) and the most evaluations it answers per run
+    (`max_evaluations`): the ClientApp refuses anything else.
 
     The site's ledger (DIR/state) is bound to these files first: refused if they already have a
     ledger elsewhere, or if this folder's ledger was spent on other files
@@ -142,6 +145,7 @@ def check_site(
     folder = Path(folder)
     site = load_site_file(folder)
     panel = _checked_panel_and_budget(folder, panel, epsilon_budget, delta)
+    pinned = _pinned_model(panel, model, model_config)
     # DataError names file, line, sample (and, for a missing label column, the likely ones)
     data = load_site(genotypes, phenotypes, panel=panel, label_column=label_column)
     summary = data.summary()
@@ -149,7 +153,7 @@ def check_site(
     ledger = _bind_checked_files(folder, files, site["name"], new_ledger, data_update, ledger_index)
     _check_declarations(declared_size, max_evaluations)
     binding = _site_binding(
-        files, summary, panel, epsilon_budget, delta, require_secagg, declared_size, max_evaluations, model
+        files, summary, epsilon_budget, delta, require_secagg, declared_size, max_evaluations, pinned
     )
     binding["label_column"] = label_column  # the node config's label-column (`_pinned`)
     site["data"] = binding
@@ -172,6 +176,17 @@ def _checked_panel_and_budget(
     )
     require_in_range("--delta", delta, 0, 1, low_open=True, high_open=True, hint="1e-5 is usual")
     return panel
+
+
+def _pinned_model(panel: Path, model: str, model_config: str | Path | None) -> PinnedModel:
+    """The architecture `check` pins: `model` over the whole panel, or the federation's model.json."""
+    if not model_config:
+        return whole_panel(panel, model)
+    if model:
+        raise ConfigError(
+            "--model and --model-config both name the model to pin: give the federation's model.json alone"
+        )
+    return from_model_file(model_config, panel)
 
 
 def _hashed_files(genotypes: str | Path, phenotypes: str | Path, panel: Path) -> dict[str, dict[str, str]]:
@@ -218,16 +233,16 @@ def _check_declarations(declared_size: int | None, max_evaluations: int) -> None
 def _site_binding(
     files: dict[str, dict[str, str]],
     summary: dict[str, Any],
-    panel: Path,
     epsilon_budget: float,
     delta: float,
     require_secagg: bool,
     declared_size: int | None,
     max_evaluations: int,
-    model: str = "",
+    pinned: PinnedModel,
 ) -> dict[str, Any]:
     """What DIR/site.json records under "data": the checked files, the site's budget and
-    declarations, the model digest it agrees to, when it was checked and the data's summary."""
+    declarations, the model it agrees to (its digest and what it is), when it was checked and the
+    data's summary."""
     from genofed.client.site import declared_cohort_size
 
     return {
@@ -236,7 +251,8 @@ def _site_binding(
         "delta": delta,
         "require_secagg": require_secagg,
         "declared_size": declared_size or declared_cohort_size(int(summary["samples"])),
-        "model_digest": default_architecture_digest(panel, model),
+        "model_digest": pinned.digest,
+        "model": pinned.to_dict(),
         "max_evaluations": max_evaluations,
         "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "summary": {
@@ -278,18 +294,6 @@ def _pinned(data: dict[str, Any]) -> dict[str, str | float]:
         for name, key in keys.items()
         if (value := data.get(name)) is not None
     }
-
-
-def default_architecture_digest(panel: Path, model: str = "") -> str:
-    """Digest of the model a deployed federation trains on this panel: `model` ("logistic" or
-    "network"; "" = `DEFAULT_ARCHITECTURE`) over the whole panel, as the coordinator starts it and
-    the ClientApp computes it."""
-    from genofed.client.coordinator_request import architecture_digest
-    from genofed.common.data.panel import VariantPanel
-    from genofed.common.model.network import DEFAULT_ARCHITECTURE, ModelConfig
-
-    config = ModelConfig(n_variants=len(VariantPanel.load(panel)), architecture=model or DEFAULT_ARCHITECTURE)
-    return architecture_digest(config.to_dict())
 
 
 def format_node_config(config: dict[str, str | float]) -> str:

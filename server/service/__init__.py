@@ -4,6 +4,8 @@ Modules:
 
 - `federation_folder`: `genofed coordinator init`: the federation's folder (CA, TLS certificate,
   federation config, hospital list), made once, complete or not at all.
+- `federation_model`: the model a federation trains, fixed at init: its public priors (copied,
+  hashed, refused at start if changed) and model.json, what hospitals pin.
 - `pki`: the federation's certificate authority and the coordinator's TLS server certificate.
 - `enrollment`: the list of enrolled hospitals: who may connect, since when, who was revoked.
 - `fleet_proxy`: the hospital-facing address: an nginx TLS proxy that passes Flower's Fleet API

@@ -9,7 +9,8 @@ ledger enforces, minimum hospitals per round; validated by `RunSettings`, the sa
 applies) and when and for which hosts it was made. It is built in a hidden staging folder and
 renamed into place, so a failure leaves nothing behind; an existing non-empty folder is refused,
 never overwritten (it would replace the CA every hospital trusts). The folder is made 0700: it
-holds the CA's private key.
+holds the CA's private key. The model the federation trains is fixed here too: the public priors
+copied with their SHA-256, and `model.json`, what hospitals pin (server/service/federation_model.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.server.service.enrollment import empty_registry, hospitals, load_registry, write_registry
+from genofed.server.service.federation_model import MODEL_FILE, Digest, check_prior_files, plan_model
 from genofed.server.service.pki import subject_alt_names, write_pki
 from genofed.server.settings import RunSettings
 
@@ -59,8 +61,15 @@ def init_federation(
     panel: str | Path | None = None,
     settings: dict[str, Any] | None = None,
     test_dir: str | Path | None = None,
+    digest: Digest | None = None,
 ) -> dict[str, Any]:
-    """Create the federation folder; returns the federation config written."""
+    """Create the federation folder; returns the federation config written.
+
+    settings: RunSettings names; `prior`, `prior_variants` and `gene_prior` (the operator's
+        files, as `genofed simulate` takes them) choose the sub-panel the model reads.
+    digest: the hospitals' `architecture_digest`, so model.json shows the digest they pin (the
+        CLI passes it; server code never imports the hospital's).
+    """
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise GenofedError(
@@ -80,11 +89,13 @@ def init_federation(
         raise GenofedError(
             f"--test-dir {test_dir}: not a folder (a held-out cohort: genotypes and phenotypes.csv)"
         )
+    model = plan_model(run, panel, panel_info["sha256"], digest)  # priors checked as a run checks them
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with atomic_dir(folder) as staging:
         staging.chmod(0o700)
         tls = write_pki(staging, hosts)
         shutil.copyfile(panel, staging / PANEL_FILE)
+        model.write(staging)
         config = {
             "format": FORMAT,
             "created": created,
@@ -93,6 +104,14 @@ def init_federation(
             "settings": {
                 name.replace("_", "-"): run.to_config()[name.replace("_", "-")]
                 for name in FEDERATION_SETTINGS
+            },
+            # the public priors' copies (DIR-relative), their SHA-256 and settings; {} = none
+            "priors": model.priors,
+            "model": {
+                "file": MODEL_FILE,
+                "architecture": model.document["architecture"],
+                "reads": model.document["reads"],
+                "digest": model.digest,
             },
             "hospitals_file": "hospitals.json",
             # the coordinator's own held-out cohort for central evaluation after every round (optional)
@@ -133,12 +152,14 @@ RUN_DIR = "run"
 
 
 def deployed_run_config(folder: str | Path) -> dict[str, Any]:
-    """The run config of a deployed federation's run: its agreed settings, its panel, its outputs
+    """The run config of a deployed federation's run: its agreed settings, its priors (the
+    copies in DIR/priors, refused if changed since init), its panel, its outputs
     in DIR/run, its plan id, and resume on (a restarted coordinator continues from the last
     checkpoint; a finished run is not trained again)."""
     folder = Path(folder).resolve()
     federation = load_federation(folder)
     config = dict(federation["settings"])
+    config.update(check_prior_files(folder, federation))  # the copies, unchanged since init
     config.update(
         {
             "out-dir": str(folder / RUN_DIR),

@@ -1,8 +1,8 @@
 """`genofed coordinator start` and `status`: the federation's run on Flower's own SuperLink.
 
 What `start` does, in order, and why:
-1. Checks the folder (federation.json, enrolled hospitals >= minimum) and that nginx is there,
-   before anything listens.
+1. Checks the folder (federation.json, enrolled hospitals >= minimum, the public prior copies
+   unchanged since init) and that nginx is there, before anything listens.
 2. Runs `flower-superlink` on 127.0.0.1 only (`--internal-address`) with the federation's TLS
    certificate, SuperNode authentication, its state database in DIR, runtime dependency
    installation off, telemetry and Flower's update check off, and `--isolation process` with a
@@ -53,6 +53,7 @@ from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress
 from genofed.server.service.enrollment import load_registry
 from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
+from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
 
 STATUS_FILE = "coordinator.json"
@@ -155,6 +156,7 @@ def start_coordinator(
     """
     folder = Path(folder).resolve()
     _require_enough_hospitals(folder)
+    check_prior_files(folder, load_federation(folder))  # before anything listens (the ServerApp checks again)
     options.check()
     nginx = find_nginx(options.nginx)
     _refuse_second_instance(folder)

@@ -110,3 +110,34 @@ def test_a_hospital_can_agree_to_the_network_instead(tmp_path, cohorts):
     logistic = ModelConfig(n_variants=network.n_variants, architecture="logistic")
     refused = app(_train(logistic, **{"plan-id": "q"}), context)
     assert refused.has_error() and "did not agree" in refused.error.reason
+
+
+def test_a_hospital_pins_the_sub_panel_of_its_federations_model_json(tmp_path, cohorts):
+    """`hospital check --model-config`: the model a gene prior chose trains; the whole panel (the
+    model the hospital would pin with `--model logistic`) is refused."""
+    from genofed.client.coordinator_request import architecture_digest
+    from genofed.server.service.federation_folder import init_federation
+
+    fed = tmp_path / "fed"
+    init_federation(
+        fed,
+        ["localhost"],
+        panel=cohorts / "panel.tsv",
+        settings={"gene_prior": str(cohorts / "known_genes.bed")},
+        digest=architecture_digest,
+    )
+    published = json.loads((fed / "model.json").read_text())
+    site, bound = _checked(tmp_path, cohorts, model_config=fed / "model.json")
+    assert bound["model_digest"] == published["digest"]
+    assert bound["model"]["reads"] == published["reads"] < bound["model"]["n_variants"]
+    assert bound["model"]["source"] == str((fed / "model.json").resolve())
+    config = node_config(site, json.loads((site / "hospital.json").read_text()))
+    assert config["model-digest"] == published["digest"]
+    app = make_client_app()
+    context = Context(run_id=1, node_id=7, node_config=config, state=RecordDict(), run_config={})
+    sub_panel = ModelConfig.from_dict(published["model_config"])
+    reply = app(_train(sub_panel), context)
+    assert not reply.has_error(), reply.error
+    whole = ModelConfig(n_variants=sub_panel.n_variants, architecture="logistic")
+    refused = app(_train(whole, **{"plan-id": "q"}), context)
+    assert refused.has_error() and "did not agree" in refused.error.reason
