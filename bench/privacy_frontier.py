@@ -9,7 +9,8 @@ DP logistic regression), then the targets as differences or ratios:
   logistic regression; at epsilon 8 within 0.03 of pooled;
 - with a source prior (robust): at epsilon 3 within 0.08 of pooled; at epsilon 1 within 0.12;
 - distributed (coordinator-facing epsilon 3): within 0.05 of pooled;
-- every hospital's AUC with the federation >= its AUC alone without privacy;
+- every hospital's AUC with the federation >= its AUC alone without privacy (the shared model
+  as it is, and each hospital's local adaptation of it, `genofed adapt`);
 - a round of the logistic model costs no more than a round of the network.
 
 The full grid (2 federations x 8 designs x 4 epsilons x 3 seeds) takes hours: reduce it with

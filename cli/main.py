@@ -15,13 +15,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from genofed.cli import coordinator, data, experiments, hospital, predict, simulation
+from genofed.cli import adapt, coordinator, data, experiments, hospital, predict, simulation
 from genofed.cli.parser import GenofedParser
 from genofed.common.errors import GenofedError
 from genofed.common.util.progress import progress_bars
 
 #: Modules that add subcommands, in the order `genofed --help` lists them.
-COMMAND_MODULES = (data, simulation, experiments, coordinator, hospital, predict)
+COMMAND_MODULES = (data, simulation, experiments, coordinator, hospital, predict, adapt)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -116,18 +116,12 @@ def predict_file(
             its panel. DataError: an unreadable file, samples not in both files, a file covering
             too little of the panel.
     """
-    _require_scoring_model(model)
-    cohort, notes, labelled = _cohort(genotypes, phenotypes, label_column, model)
-    aligned, alignment = align_to_panel(
-        cohort.dosages,
-        cohort.variant_ids,
-        model.panel,
-        source=cohort.genotype_source,
-        min_coverage=min_coverage,
+    people = encoded_cohort(
+        model, genotypes, phenotypes, label_column=label_column, min_coverage=min_coverage
     )
-    cohort = replace(cohort, dosages=aligned, variant_ids=list(model.panel.variant_ids))
-    called = aligned != MISSING
-    risks = predict_proba(model.build(), encode(model.feature_spec(), cohort))
+    cohort, notes, alignment = people.cohort, people.notes, people.alignment
+    called = cohort.dosages != MISSING
+    risks = predict_proba(model.build(), people.features)
     threshold = (model.operating.get("threshold") or {}).get("threshold")
     distribution = model.operating.get("risk_distribution")
     if threshold is None:
@@ -151,9 +145,44 @@ def predict_file(
         alignment=alignment,
         threshold=None if threshold is None else float(threshold),
         percentiles=None if distribution is None else percentiles(distribution, risks),
-        labels=cohort.labels if labelled else None,
+        labels=cohort.labels if people.labelled else None,
         notes=notes,
     )
+
+
+@dataclass
+class EncodedCohort:
+    """People read for a model: the cohort aligned to the model's panel, its encoded features
+    (`encode` with the model's constants), the alignment, whether labels were read, and notes."""
+
+    cohort: Cohort
+    features: np.ndarray
+    alignment: Alignment
+    labelled: bool
+    notes: list[str]
+
+
+def encoded_cohort(
+    model: ModelFile,
+    genotypes: str | Path,
+    phenotypes: str | Path | None = None,
+    *,
+    label_column: str = "label",
+    min_coverage: float = 0.9,
+) -> EncodedCohort:
+    """Read `genotypes` (and `phenotypes`) for `model` as `predict_file` does; shared with
+    `genofed adapt`, which fits on a hospital's labelled patients. Raises as `predict_file`."""
+    _require_scoring_model(model)
+    cohort, notes, labelled = _cohort(genotypes, phenotypes, label_column, model)
+    aligned, alignment = align_to_panel(
+        cohort.dosages,
+        cohort.variant_ids,
+        model.panel,
+        source=cohort.genotype_source,
+        min_coverage=min_coverage,
+    )
+    cohort = replace(cohort, dosages=aligned, variant_ids=list(model.panel.variant_ids))
+    return EncodedCohort(cohort, encode(model.feature_spec(), cohort), alignment, labelled, notes)
 
 
 def _require_scoring_model(model: ModelFile) -> None:

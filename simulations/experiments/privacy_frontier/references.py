@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -182,3 +183,41 @@ def alone_aucs(
 ) -> dict[str, float | None]:
     """Each hospital alone on its own training patients, no privacy: `logistic_auc` per site."""
     return {name: logistic_auc(d.train_x, d.train_y, x_test, y_test) for name, d in sites.items()}
+
+
+def adapted_aucs(
+    shared_model: Path,
+    panel: VariantPanel,
+    sites: dict[str, SiteTensors],
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+) -> dict[str, float | None]:
+    """Each hospital's own adaptation of the federation's final model (`genofed adapt`: fitted on
+    its training patients, threshold from its validation patients, no privacy: it stays at the
+    hospital), scored on the test cohort."""
+    from genofed.common.model.network import predict_proba
+    from genofed.common.scoring.adapt import adapt
+
+    shared = _run_model(shared_model, panel)
+    aucs: dict[str, float | None] = {}
+    for name, data in sites.items():
+        adapted = adapt(shared, (data.train_x, data.train_y), (data.val_x, data.val_y), source=name)
+        risks = predict_proba(adapted.model.build(), x_test)
+        aucs[name] = float(roc_auc_score(y_test, risks)) if len(np.unique(y_test)) == 2 else None
+    return aucs
+
+
+def _run_model(path: Path, panel: VariantPanel):
+    """A run's RUN/model.pt as a model file; a run written before model files carried their panel
+    and task (a dict of `state_dict` and `model_config` only) is completed from the federation's
+    panel, with the encoding's default constants, which is what such runs trained on."""
+    from genofed.common.data.features import FeatureSpec
+    from genofed.common.model.network import ModelConfig
+    from genofed.common.scoring.model_file import ModelFile, Task, features_dict, load_model_file
+
+    saved = torch.load(path, weights_only=True)
+    if isinstance(saved, dict) and "format" not in saved and {"state_dict", "model_config"} <= set(saved):
+        config = ModelConfig.from_dict(saved["model_config"])
+        operating = {"features": features_dict(FeatureSpec(alt_freq=panel.alt_freq))}
+        return ModelFile(saved["state_dict"], config, panel, Task("binary", "label"), {}, operating)
+    return load_model_file(path)

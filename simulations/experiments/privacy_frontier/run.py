@@ -34,11 +34,12 @@ from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress, silent
 from genofed.server.evaluation import TestCohort
 from genofed.server.federation import load_test_cohort
-from genofed.server.results import json_default
+from genofed.server.results import MODEL, json_default
 from genofed.server.settings import RunSettings
 from genofed.simulations.experiments.base import cached, epsilon_key
 from genofed.simulations.experiments.privacy_frontier import references as refs
 from genofed.simulations.experiments.privacy_frontier.config import (
+    DEFAULT_DESIGN,
     DESIGNS,
     Design,
     FederationSpec,
@@ -293,6 +294,7 @@ def _design_runs(
         return [], [_skip(name, design, priors.missing[design.prior])]
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
+    splits: dict[int, _Splits] = {}
     for epsilon in config.epsilons:
         reason = not_applicable(design, epsilon)
         if reason:
@@ -306,7 +308,17 @@ def _design_runs(
                     config.run, design, folder, run_dir, seed, epsilon, priors.files, config.prior_variants
                 )
                 compute = partial(_federated_row, name, design, epsilon, seed, settings, say)
-                rows += cached(out / "pieces" / name / f"{tag}.json", compute)
+                piece, adapted_piece = (
+                    out / "pieces" / name / f"{tag}.json",
+                    out / "pieces" / name / f"{tag}-adapted.json",
+                )
+                if not piece.exists():  # a run (re)done now: an adaptation of an earlier model is stale
+                    adapted_piece.unlink(missing_ok=True)
+                rows += cached(piece, compute)
+                if design.name == DEFAULT_DESIGN:
+                    split = splits.setdefault(seed, _Splits(folder, seed, config.run))
+                    adapt = partial(_adapted_rows, name, tag, settings, split, say)
+                    rows[-1]["adapted"] = {r["site"]: r["test_auc"] for r in cached(adapted_piece, adapt)}
             except Exception as error:  # recorded and reported, never silent
                 reason = f"{tag} failed: {type(error).__name__}: {error}"
                 say(f"{name}: design {design.name} skipped: {reason}")
@@ -355,6 +367,18 @@ def _federated_row(
     _check_trained(results)
     seconds = results.get("wall_seconds") or time.perf_counter() - started
     return [run_row(name, design, epsilon, seed, results, seconds)]
+
+
+def _adapted_rows(
+    name: str, tag: str, settings: RunSettings, splits: _Splits, say: Progress
+) -> list[dict[str, Any]]:
+    """Each hospital's local adaptation of the run's final model (`genofed adapt`), on the test
+    cohort: what a hospital gets from the federation when it also uses its own patients at home."""
+    say(f"{name}: {tag}: each hospital's local adaptation of the final model")
+    test = splits.test
+    model = Path(settings.out_dir) / MODEL
+    aucs = refs.adapted_aucs(model, splits.panel, splits.sites, test.features, test.labels)
+    return [{"site": site, "test_auc": auc} for site, auc in aucs.items()]
 
 
 class NothingTrained(GenofedError):

@@ -48,6 +48,12 @@ def test_every_design_runs_at_every_privacy_level(experiment):
         assert all(e is None for e in spent) if run["epsilon"] == "inf" else all(0 < e <= 3.0 for e in spent)
     genes = [r for r in saved["runs"] if r["design"] == "logistic-genes"]
     assert all(0 < r["variants_read"] < saved["federations"][_name(config)]["variants"] for r in genes)
+    # the default design's runs carry each hospital's local adaptation of their final model
+    for run in saved["runs"]:
+        adapted = run.get("adapted")
+        assert (adapted is not None) == (run["design"] == "logistic"), run
+        assert adapted is None or (set(adapted) == set(run["site_epsilons"]) and all(
+            0.5 < auc < 1.0 for auc in adapted.values()))  # fmt: skip
 
 
 def test_references_are_measured_on_the_same_splits(experiment):
@@ -79,6 +85,7 @@ def test_report_holds_the_tables_the_targets_and_the_plot(experiment):
     assert {t["target"].split(":")[0] for t in results["targets"]} >= {
         "default design, robust, from scratch",
         "every hospital gains",
+        "every hospital gains, with its local adaptation",
     }
     assert results["timing"]["full_grid_seconds_estimate"] > 0
 

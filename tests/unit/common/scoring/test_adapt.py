@@ -1,0 +1,100 @@
+"""Adapting the federation's model to one hospital (`genofed.common.scoring.adapt`): the folded
+file scores exactly as shared score x a + local score, a sub-panel model folds onto the whole
+panel, local signal the shared model lacks is learned, a network is refused, and the file says
+it must stay at the hospital."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from helpers.model_files import N_VARIANTS, model_file
+from sklearn.metrics import roc_auc_score
+
+from genofed.common.model.network import ModelConfig, build_model, predict_proba
+from genofed.common.scoring.adapt import LOCAL_ONLY, adapt, fit_adaptation, shared_encoded_weights
+from genofed.common.scoring.model_file import ModelFile, ModelFileError, load_model_file, save_model_file
+
+
+def _hospital(n: int, seed: int, effects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded features (centred dosages, sex, age) and labels from a logistic model `effects`."""
+    rng = np.random.default_rng(seed)
+    x = np.hstack(
+        [rng.binomial(2, 0.3, (n, N_VARIANTS)) - 0.6, rng.integers(0, 2, (n, 1)), rng.normal(size=(n, 1))]
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(-(x @ effects)))).astype(np.int64)
+    return x.astype(np.float32), y
+
+
+def _logit(model: ModelFile, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.build()(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+
+
+def test_the_folded_model_scores_as_the_fit_says():
+    shared = model_file(operating=True)
+    x, y = _hospital(200, 1, np.zeros(N_VARIANTS + 2))
+    y[:2] = (0, 1)
+    shared_w, shared_b = shared_encoded_weights(shared)
+    assert np.allclose(x @ shared_w + shared_b, _logit(shared, x), atol=1e-4)
+    weight, bias, a = fit_adaptation(shared_w, shared_b, x, y)
+    adapted = adapt(shared, (x[:150], y[:150]), (x[150:], y[150:]), source="test")
+    folded_w, folded_b, _ = fit_adaptation(shared_w, shared_b, x[:150], y[:150])
+    assert np.allclose(_logit(adapted.model, x), x @ folded_w + folded_b, atol=1e-3)
+    assert adapted.model.model_config.selected == () and np.isfinite(a) and weight.shape == shared_w.shape
+
+
+def test_a_sub_panel_model_folds_onto_the_whole_panel():
+    shared = model_file()
+    config = replace(shared.model_config, selected=(2, 5, 7))
+    model = build_model(config, seed=0)
+    with torch.no_grad():
+        model.linear.weight[0] = torch.tensor([0.5, -1.0, 2.0, 0.3, 0.1])
+        model.scale.copy_(torch.tensor([0.5, 2.0, 1.0, 1.0, 1.0]))
+    sub = replace(shared, state_dict=model.state_dict(), model_config=config)
+    x, _ = _hospital(20, 2, np.zeros(N_VARIANTS + 2))
+    w, b = shared_encoded_weights(sub)
+    assert np.count_nonzero(w) == 5 and np.allclose(x @ w + b, _logit(sub, x), atol=1e-5)
+
+
+def test_local_signal_the_shared_model_lacks_is_learned():
+    """The shared model knows variant 0; this hospital's patients also depend on variant 1."""
+    effects = np.zeros(N_VARIANTS + 2)
+    effects[0], effects[1] = 1.5, 1.5
+    train, validation = _hospital(400, 3, effects), _hospital(300, 4, effects)
+    shared = model_file()
+    model = build_model(shared.model_config, seed=0)
+    with torch.no_grad():
+        model.linear.weight.zero_()
+        model.linear.weight[0, 0] = 1.5
+    shared = replace(shared, state_dict=model.state_dict())
+    adapted = adapt(shared, train, validation, source="test")
+    assert adapted.adapted_auc > adapted.shared_auc + 0.05
+    assert adapted.weight_on_shared > 0.5  # the shared score is kept, not discarded
+    x, y = validation
+    assert adapted.adapted_auc == pytest.approx(roc_auc_score(y, predict_proba(adapted.model.build(), x)))
+
+
+def test_the_file_says_it_stays_at_the_hospital_and_round_trips(tmp_path):
+    shared = model_file()
+    x, y = _hospital(120, 5, np.r_[np.ones(N_VARIANTS) * 0.3, 0, 0])
+    adapted = adapt(shared, (x[:90], y[:90]), (x[90:], y[90:]), source="site.vcf").model
+    assert adapted.provenance["kind"] == "adapted" and adapted.provenance["privacy"] == LOCAL_ONLY
+    assert adapted.provenance["shared_model"] == shared.content_hash
+    assert adapted.operating["features"] == shared.operating["features"]
+    assert "validation patients" in adapted.operating["risk_distribution"]["source"]
+    path = tmp_path / "adapted.pt"
+    digest = save_model_file(path, adapted)
+    assert load_model_file(path).content_hash == digest
+
+
+def test_only_a_binary_logistic_model_is_adapted():
+    shared = model_file()
+    network = replace(shared, model_config=ModelConfig(n_variants=N_VARIANTS), state_dict={})
+    with pytest.raises(ModelFileError, match="only a binary logistic model can be adapted"):
+        shared_encoded_weights(network)
+    x, y = _hospital(50, 6, np.zeros(N_VARIANTS + 2))
+    with pytest.raises(ValueError, match="one class only"):
+        fit_adaptation(*shared_encoded_weights(shared), x, np.zeros_like(y))
