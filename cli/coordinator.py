@@ -8,6 +8,8 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from genofed.cli.parser import add_prior_arguments
+
 if TYPE_CHECKING:
     from genofed.server.pretraining.settings import PretrainSettings
     from genofed.server.settings import RunSettings
@@ -135,32 +137,6 @@ def _add_init_training_options(init: argparse.ArgumentParser, defaults: RunSetti
     init.add_argument("--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm ({by_rule})")
     init.add_argument(
         "--momentum", type=float, default=defaults.momentum, help=f"local SGD momentum in [0, 1) ({by_rule})"
-    )
-
-
-def add_prior_arguments(parser: argparse.ArgumentParser, defaults: RunSettings) -> None:
-    """`--prior`, `--prior-variants` and `--gene-prior`: the public priors that choose the sub-panel
-    the shared model reads (RunSettings `prior`, `prior_variants`, `gene_prior`; docs/models.md)."""
-    parser.add_argument(
-        "--prior",
-        metavar="MODEL",
-        default="",
-        help="public prior: a `genofed pretrain` model of a related trait; the shared model reads only its "
-        "top --prior-variants variants and starts from its weights (docs/models.md)",
-    )
-    parser.add_argument(
-        "--prior-variants",
-        type=int,
-        default=defaults.prior_variants,
-        metavar="K",
-        help=f"how many of the prior's most important variants to keep (default: {defaults.prior_variants})",
-    )
-    parser.add_argument(
-        "--gene-prior",
-        metavar="FILE",
-        default="",
-        help="public prior: known disease genes or regions (BED, or a gene table with chrom/start/end); the "
-        "model reads only the panel variants inside them (with --prior: those and the prior's top ones)",
     )
 
 

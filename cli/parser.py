@@ -19,7 +19,10 @@ import difflib
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from genofed.server.settings import RunSettings
 
 _UNRECOGNIZED = re.compile(r"unrecognized arguments: (.+)")
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.+)\)")
@@ -92,3 +95,29 @@ class GenofedParser(argparse.ArgumentParser):
 def _closest(word: str, candidates: Iterable[str]) -> str | None:
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def add_prior_arguments(parser: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """`--prior`, `--prior-variants` and `--gene-prior`: the public priors that choose the sub-panel
+    the shared model reads (RunSettings `prior`, `prior_variants`, `gene_prior`; docs/models.md)."""
+    parser.add_argument(
+        "--prior",
+        metavar="MODEL",
+        default="",
+        help="public prior: a `genofed pretrain` model of a related trait; the shared model reads only its "
+        "top --prior-variants variants and starts from its weights (docs/models.md)",
+    )
+    parser.add_argument(
+        "--prior-variants",
+        type=int,
+        default=defaults.prior_variants,
+        metavar="K",
+        help=f"how many of the prior's most important variants to keep (default: {defaults.prior_variants})",
+    )
+    parser.add_argument(
+        "--gene-prior",
+        metavar="FILE",
+        default="",
+        help="public prior: known disease genes or regions (BED, or a gene table with chrom/start/end); the "
+        "model reads only the panel variants inside them (with --prior: those and the prior's top ones)",
+    )

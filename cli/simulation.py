@@ -12,6 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from genofed.cli.parser import add_prior_arguments
 from genofed.common.errors import ConfigError
 from genofed.common.util.checks import require_at_least
 
@@ -214,27 +215,7 @@ def _add_start_model_options(parser: argparse.ArgumentParser, defaults: RunSetti
         "(GenNet-style); "
         f"auto = the pretrained model's, else {DEFAULT_MODEL} (default: auto; docs/models.md)",
     )
-    parser.add_argument(
-        "--prior",
-        metavar="MODEL",
-        default="",
-        help="public prior: a `genofed pretrain` model of a related trait; the shared model reads only its "
-        "top --prior-variants variants and starts from its weights (docs/models.md)",
-    )
-    parser.add_argument(
-        "--prior-variants",
-        type=int,
-        default=defaults.prior_variants,
-        metavar="K",
-        help=f"how many of the prior's most important variants to keep (default: {defaults.prior_variants})",
-    )
-    parser.add_argument(
-        "--gene-prior",
-        metavar="FILE",
-        default="",
-        help="public prior: known disease genes or regions (BED, or a gene table with chrom/start/end); the "
-        "model reads only the panel variants inside them (with --prior: those and the prior's top ones)",
-    )
+    add_prior_arguments(parser, defaults)
 
     parser.add_argument(
         "--pretrained",
