@@ -178,8 +178,13 @@ def start_coordinator(
         helpers = _start_helpers(folder, options, secret, superlink, log, control.env, nginx)
         status.update({f"{name}_pid": process.pid for name, process in helpers.items()})
         last_sync = _submit_run(folder, options, control, app, status, say)
+        stop["starting"] = False
         _watch_run(folder, options, control, superlink, helpers, status, stop, say, last_sync)
         return _finish_run(folder, control, superlink, status, stop, say)
+    except StopRequested as stopped:
+        status["state"] = "stopped"
+        say(f"{stopped}: the SuperLink and its helpers are stopped")
+        return 1
     except BaseException as exc:
         status.update(state="failed", error=str(exc))
         raise
@@ -246,7 +251,7 @@ def _watch_run(
     superlink: subprocess.Popen,
     helpers: dict[str, subprocess.Popen],
     status: dict[str, Any],
-    stop: dict[str, int | None],
+    stop: dict[str, Any],
     say: Progress,
     last_sync: float,
 ) -> None:
@@ -271,7 +276,7 @@ def _finish_run(
     control: FlowerControl,
     superlink: subprocess.Popen,
     status: dict[str, Any],
-    stop: dict[str, int | None],
+    stop: dict[str, Any],
     say: Progress,
 ) -> int:
     """The run's end: an error if the SuperLink died, else the final state, the ServerApp's log
@@ -521,12 +526,21 @@ def _refuse_second_instance(folder: Path) -> None:
             pass
 
 
-def _stop_on_signals() -> dict[str, int | None]:
-    """SIGTERM (systemd, docker stop) and SIGINT end the wait loop; the SuperLink is then stopped."""
-    flag: dict[str, int | None] = {"signal": None}
+class StopRequested(Exception):
+    """SIGTERM or SIGINT while the coordinator was still starting (the SuperLink coming online,
+    the helpers, the run's submission): it stops at once instead of after the run is submitted."""
+
+
+def _stop_on_signals() -> dict[str, Any]:
+    """SIGTERM (systemd, docker stop) and SIGINT: while `starting` is true they raise StopRequested
+    (the start-up waits up to `startup_timeout`, too long for a stop request); once the run is
+    watched they end the wait loop. Either way every process started is then stopped."""
+    flag: dict[str, Any] = {"signal": None, "starting": True}
 
     def handler(signum, _frame) -> None:
         flag["signal"] = signum
+        if flag["starting"]:
+            raise StopRequested(f"stopped by signal {signum} while starting")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
