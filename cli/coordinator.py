@@ -520,9 +520,9 @@ def run_inspect_model(args: argparse.Namespace) -> int:
     import json
 
     from genofed.common.data.panel import VariantPanel
-    from genofed.common.scoring.model_file import check_compatible, load_pretrained
+    from genofed.common.scoring.model_file import check_compatible, load_model_file
 
-    model = load_pretrained(args.model, expected_hash=args.expect_hash)
+    model = load_model_file(args.model, expected_hash=args.expect_hash, what="pretrained model")
     if args.panel:
         check_compatible(model, VariantPanel.load(args.panel), source=args.model)
     prov = model.provenance

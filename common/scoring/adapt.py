@@ -191,6 +191,22 @@ def adapt(
     )
 
 
+def adapted_test_auc(
+    shared: ModelFile,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    source: str,
+) -> float | None:
+    """The test AUC of `shared` adapted to one hospital (`adapt` on its `train` and `validation`
+    patients): what the simulation's report and the privacy-frontier experiment show per hospital.
+    None for a test cohort of one class."""
+    adapted = adapt(shared, train, validation, source=source)
+    x_test, y_test = test
+    return _auc(y_test, predict_proba(adapted.model.build(), x_test))
+
+
 def _auc(labels: np.ndarray, risks: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, risks)) if len(np.unique(labels)) == 2 else None
 

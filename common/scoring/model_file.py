@@ -209,8 +209,17 @@ def save_pretrained(path: str | Path, model: ModelFile) -> str:
 
 
 def load_pretrained(path: str | Path, *, expected_hash: str = "") -> ModelFile:
-    """`load_model_file` where a model is read to start a run from (errors say "pretrained model")."""
-    return load_model_file(path, expected_hash=expected_hash, what="pretrained model")
+    """`load_model_file` where a model is read to start a run from (errors say "pretrained model").
+
+    A model a hospital adapted to its own patients (`genofed adapt`: provenance kind "adapted") is
+    refused: it was fitted without DP and must not reach a coordinator or seed a federation."""
+    model = load_model_file(path, expected_hash=expected_hash, what="pretrained model")
+    if model.provenance.get("kind") == "adapted":
+        raise PretrainedModelError(
+            f"{path}: a hospital's adaptation of a federated model, {model.provenance.get('privacy')}; a run "
+            "cannot start from it: use the federation's own model.pt, or a `genofed pretrain` model"
+        )
+    return model
 
 
 def _check_hash(path: Path, model: ModelFile, recorded: str, expected_hash: str) -> None:

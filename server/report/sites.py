@@ -80,6 +80,8 @@ def _site_row(results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str)
         if dp
         else [fmt_auc(nonprivate if number(nonprivate) is not None else local)]
     )
+    if results.get("adapted_auc"):
+        row.append(fmt_auc(mapping(results.get("adapted_auc")).get(site)))
     released = mapping(mapping(mapping(results.get("site_evaluation")).get("sites")).get(site))
     row.append(site_auc_cell(record, released))
     if dp:
@@ -101,6 +103,9 @@ def hospitals_section(results: Mapping[str, Any]) -> str:
     header += (
         ["Alone, same privacy (test AUC)", "Alone, no privacy (test AUC)"] if dp else ["Alone (test AUC)"]
     )
+    adapted = bool(results.get("adapted_auc"))
+    if adapted:
+        header.append("Federated model adapted at the hospital (test AUC)")
     header.append("Federated model on own validation split (AUC, 95 % CI)")
     if dp:
         header += ["Epsilon spent", "Noise multiplier"]
@@ -120,5 +125,13 @@ def hospitals_section(results: Mapping[str, Any]) -> str:
         "validation patients (a release charged to its budget). Its 95 % interval adds the sampling error "
         f"of an AUC on that many patients (Hanley-McNeil) to the spread the noise causes; with fewer than "
         f"{MIN_CLASS} validation cases or controls the figure is marked too few to judge."
+        + (
+            ' "Adapted at the hospital" is the shared model fitted to each hospital\'s own training '
+            "patients at home without privacy (`genofed adapt`; the result never leaves the hospital), "
+            "on the same test cohort: what a hospital gets when it uses both the federation and its own "
+            "data."
+            if adapted
+            else ""
+        )
     )
     return intro + "\n\n" + markdown_table(header, rows)

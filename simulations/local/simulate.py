@@ -16,15 +16,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from genofed.client.site import SiteTensors, load_site_tensors, resolve_site, split_seed
 from genofed.common.data.layout import PANEL, TEST, TRUTH, SiteFolder, hospital_folders, table_columns
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import read_phenotypes
 from genofed.common.model.network import ModelConfig
+from genofed.common.scoring.model_file import ModelFile, load_model_file
 from genofed.common.util.progress import Progress
 from genofed.server.federation import load_test_cohort
 from genofed.server.report import write_report
-from genofed.server.results import RESULTS, write_results
+from genofed.server.results import MODEL, RESULTS, write_results
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import train_references
@@ -93,11 +96,32 @@ def simulate(
             local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
             pooled_auc=refs.pooled_auc,
         )
+        if config.architecture == "logistic" and (out_dir / MODEL).is_file():
+            say("adapting the final model to each hospital's own patients (what `genofed adapt` does there)")
+            shared = load_model_file(out_dir / MODEL)
+            sites = simulated_sites(settings)
+            results["adapted_auc"] = adapted_aucs(shared, sites, test.features, test.labels)
     results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))
     results["wall_seconds"] = time.perf_counter() - started
     write_results(out_dir, results)
     write_report(out_dir, results)
     return results
+
+
+def adapted_aucs(
+    shared: ModelFile, sites: dict[str, SiteTensors], x_test: np.ndarray, y_test: np.ndarray
+) -> dict[str, float | None]:
+    """Each hospital's `genofed adapt` of the run's final model `shared`, fitted on its training
+    split (the threshold read off its validation split) without privacy, at home, scored on the
+    test cohort."""
+    from genofed.common.scoring.adapt import adapted_test_auc
+
+    return {
+        name: adapted_test_auc(
+            shared, (d.train_x, d.train_y), (d.val_x, d.val_y), (x_test, y_test), source=name
+        )
+        for name, d in sites.items()
+    }
 
 
 def _check_label_column(folders: list[SiteFolder], column: str) -> None:

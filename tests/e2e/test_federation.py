@@ -65,6 +65,10 @@ def test_results_are_complete(dp_run):
         assert {"round", "test_auc", "train_loss"} <= set(record)
     assert set(results["epsilon"]) == set(results["local_only_auc"]) == {"rostov", "astrakhan", "elista"}
     assert 0.5 < results["bayes_auc"] <= 1 and 0 <= results["pooled_auc"] <= 1
+    # each hospital's `genofed adapt` of the final (logistic) model, on the same test cohort
+    assert set(results["adapted_auc"]) == set(results["local_only_auc"])
+    assert all(0 < auc < 1 for auc in results["adapted_auc"].values())
+    assert "adapted at the hospital" in (Path(settings.out_dir) / "report.md").read_text()
     assert (Path(settings.out_dir) / "model.pt").is_file()
     assert len(list((Path(settings.out_dir) / "checkpoints").glob("round-*.pt"))) == 4
 

@@ -194,17 +194,10 @@ def adapted_aucs(
 ) -> dict[str, float | None]:
     """Each hospital's own adaptation of the federation's final model (`genofed adapt`: fitted on
     its training patients, threshold from its validation patients, no privacy: it stays at the
-    hospital), scored on the test cohort."""
-    from genofed.common.model.network import predict_proba
-    from genofed.common.scoring.adapt import adapt
+    hospital), scored on the test cohort, as `genofed simulate` reports it."""
+    from genofed.simulations.local.simulate import adapted_aucs as simulated_adaptations
 
-    shared = _run_model(shared_model, panel)
-    aucs: dict[str, float | None] = {}
-    for name, data in sites.items():
-        adapted = adapt(shared, (data.train_x, data.train_y), (data.val_x, data.val_y), source=name)
-        risks = predict_proba(adapted.model.build(), x_test)
-        aucs[name] = float(roc_auc_score(y_test, risks)) if len(np.unique(y_test)) == 2 else None
-    return aucs
+    return simulated_adaptations(_run_model(shared_model, panel), sites, x_test, y_test)
 
 
 def _run_model(path: Path, panel: VariantPanel):

@@ -289,3 +289,14 @@ def test_report_names_the_pretrained_start_and_what_hospitals_trained():
     )
     assert "fine-tuned 'frozen'; hospitals trained 17 parameters" in text
     assert "a fresh model (random weights" in render_markdown(_results(), {})
+
+
+def test_hospitals_table_shows_each_hospitals_adaptation_when_measured(tmp_path):
+    results = _results(dp=True)
+    plain = _assert_complete(tmp_path, write_report(tmp_path, results))
+    assert "adapted at the hospital" not in plain
+    results["adapted_auc"] = {"Rostov_RCH": 0.893, "Krasnodar_KKB": 0.887, "Volgograd_VOKB": 0.861}
+    text = _assert_complete(tmp_path, write_report(tmp_path, results))
+    assert "Federated model adapted at the hospital (test AUC)" in text and "`genofed adapt`" in text
+    rows = [line for line in text.splitlines() if line.startswith("| Volgograd_VOKB |")]
+    assert any("0.861" in row and "0.655" in row for row in rows)  # next to its "alone" AUC

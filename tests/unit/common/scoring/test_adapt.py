@@ -15,7 +15,14 @@ from sklearn.metrics import roc_auc_score
 
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
 from genofed.common.scoring.adapt import LOCAL_ONLY, adapt, fit_adaptation, shared_encoded_weights
-from genofed.common.scoring.model_file import ModelFile, ModelFileError, load_model_file, save_model_file
+from genofed.common.scoring.model_file import (
+    ModelFile,
+    ModelFileError,
+    PretrainedModelError,
+    load_model_file,
+    load_pretrained,
+    save_model_file,
+)
 
 
 def _hospital(n: int, seed: int, effects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +95,8 @@ def test_the_file_says_it_stays_at_the_hospital_and_round_trips(tmp_path):
     path = tmp_path / "adapted.pt"
     digest = save_model_file(path, adapted)
     assert load_model_file(path).content_hash == digest
+    with pytest.raises(PretrainedModelError, match="a run cannot start from it"):
+        load_pretrained(path)  # what --pretrained and --prior read: never from a non-DP local model
 
 
 def test_only_a_binary_logistic_model_is_adapted():
