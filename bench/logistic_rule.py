@@ -48,13 +48,29 @@ def column_scale(freq: np.ndarray, exponent: float, n_covariates: int = 2) -> np
     return np.concatenate([(2.0 * p * (1.0 - p)) ** (exponent / 2.0), np.ones(n_covariates)])
 
 
-def federate(sites, scale: np.ndarray, sigma: float, lr: float, rng: np.random.Generator) -> np.ndarray:
-    """FedAvg of per-site DP-SGD on the scaled columns; returns [w, b] of the final global model."""
+def federate(
+    sites,
+    scale: np.ndarray,
+    sigma: float,
+    lr: float,
+    rng: np.random.Generator,
+    *,
+    columns: list[int] | None = None,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
+    """FedAvg of per-site DP-SGD on the scaled columns; returns [w, b] of the final global model.
+    `columns`: the input columns read (all by default; `scale` is per column read); `start`: the
+    [w, b] to start from (zeros by default)."""
     data = [
-        (d.train_x.astype(np.float64) * scale, d.train_y.astype(np.float64), d.public_train) for d in sites
+        (
+            (d.train_x if columns is None else d.train_x[:, columns]).astype(np.float64) * scale,
+            d.train_y.astype(np.float64),
+            d.public_train,
+        )
+        for d in sites
     ]
     total = sum(n for _, _, n in data)
-    params = np.zeros(len(scale) + 1)
+    params = np.zeros(len(scale) + 1) if start is None else np.array(start, dtype=np.float64)
     steps = EPOCHS * round(1 / RATE)
     for _ in range(ROUNDS):
         average = np.zeros_like(params)

@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from logistic_rule import CLIP, DELTA, EPOCHS, RATE, ROUNDS
+from logistic_rule import DELTA, EPOCHS, RATE, ROUNDS, federate
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
@@ -38,28 +38,6 @@ from genofed.simulations.local.simulate import simulated_sites
 
 EPSILONS = (1.0, 3.0, 8.0)
 GAMMAS = (1.0, 0.5, 0.25, 0.1, 0.0)
-
-
-def federate(data, start: np.ndarray, sigma: float, lr: float, rng: np.random.Generator) -> np.ndarray:
-    """`bench/logistic_rule.federate` from `start` ([w, b]) on already scaled columns."""
-    total = sum(n for *_, n in data)
-    params = start.copy()
-    steps = EPOCHS * round(1 / RATE)
-    for _ in range(ROUNDS):
-        average = np.zeros_like(params)
-        for x, y, n in data:
-            local = params.copy()
-            rows = np.hstack([x, np.ones((len(y), 1))])
-            norms = np.linalg.norm(rows, axis=1)
-            for _ in range(steps):
-                drawn = rng.random(len(y)) < RATE
-                residual = 1.0 / (1.0 + np.exp(-(rows @ local))) - y
-                factor = np.minimum(1.0, CLIP / (np.abs(residual) * norms + 1e-12)) * drawn
-                gradient = (residual * factor) @ rows + rng.normal(0.0, sigma * CLIP, len(local))
-                local -= lr * gradient / (RATE * n)
-            average += (n / total) * local
-        params = average
-    return params
 
 
 def main() -> None:
@@ -86,10 +64,6 @@ def main() -> None:
     aucs: dict[tuple[str, float], list[float]] = {}
     for seed in args.seeds:
         sites = list(simulated_sites(replace(settings, seed=seed)).values())
-        data = [
-            (d.train_x[:, columns].astype(np.float64) * scale, d.train_y.astype(np.float64), d.public_train)
-            for d in sites
-        ]
         x_eval = np.concatenate([d.val_x for d in sites])[:, columns].astype(np.float64) * scale
         y_eval = np.concatenate([d.val_y for d in sites])
         aucs.setdefault(("source alone", 0.0), []).append(float(roc_auc_score(y_eval, x_eval @ start[:-1])))
@@ -98,8 +72,9 @@ def main() -> None:
             sigma = calibrate_noise([], sample_rate=RATE, steps=steps, target_epsilon=eps, delta=DELTA)
             for gamma in GAMMAS:
                 for draw in range(args.draws):
+                    rng = np.random.default_rng([seed, draw])
                     params = federate(
-                        data, gamma * start, sigma, begin.settings.lr, np.random.default_rng([seed, draw])
+                        sites, scale, sigma, begin.settings.lr, rng, columns=columns, start=gamma * start
                     )
                     score = x_eval @ params[:-1] + params[-1]
                     aucs.setdefault((f"gamma {gamma:g}", eps), []).append(float(roc_auc_score(y_eval, score)))

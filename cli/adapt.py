@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from genofed.cli.predict import add_model_file_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -22,12 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "fitted WITHOUT differential privacy: keep it inside the hospital. Details: docs/predicting.md."
         ),
     )
-    parser.add_argument("--model", required=True, metavar="MODEL", help="the federation's model file")
-    parser.add_argument(
-        "--genotypes",
-        required=True,
-        metavar="FILE",
-        help="the hospital's genotypes: VCF/BCF, PLINK 1 (.bed/.bim/.fam or prefix) or a genotype table",
+    add_model_file_arguments(
+        parser,
+        model="the federation's model file",
+        genotypes="the hospital's genotypes: VCF/BCF, PLINK 1 (.bed/.bim/.fam or prefix) or a genotype table",
+        out="where to write the adapted model file",
     )
     parser.add_argument(
         "--phenotypes",
@@ -36,7 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="phenotype CSV with sample_id, the label column, and sex and age",
     )
     parser.add_argument("--label-column", default="label", metavar="NAME", help="the 0/1 disease column")
-    parser.add_argument("--out", required=True, metavar="FILE", help="where to write the adapted model file")
     parser.add_argument(
         "--validation-fraction",
         type=float,
@@ -51,20 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0,
         help="seed of the keyed validation split (each patient's side depends on its id only)",
     )
-    parser.add_argument(
-        "--min-coverage",
-        type=float,
-        default=0.9,
-        metavar="SHARE",
-        help="refuse a genotype file covering less than this share of the model's panel",
-    )
-    parser.add_argument(
-        "--expect-hash",
-        default="",
-        metavar="SHA256",
-        help="refuse a model whose content hash does not start with this",
-    )
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.set_defaults(handler=run_adapt)
 
 

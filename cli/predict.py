@@ -21,12 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Details: docs/predicting.md."
         ),
     )
-    parser.add_argument("--model", required=True, metavar="MODEL", help="the model file (e.g. RUN/model.pt)")
-    parser.add_argument(
-        "--genotypes",
-        required=True,
-        metavar="FILE",
-        help="genotypes: VCF/BCF, PLINK 1 (.bed/.bim/.fam or prefix) or a CSV/TSV/Parquet table",
+    add_model_file_arguments(
+        parser,
+        model="the model file (e.g. RUN/model.pt)",
+        genotypes="genotypes: VCF/BCF, PLINK 1 (.bed/.bim/.fam or prefix) or a CSV/TSV/Parquet table",
+        out="where to write the risks (CSV)",
     )
     parser.add_argument(
         "--phenotypes",
@@ -42,7 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="the 0/1 column of --phenotypes, if it has one",
     )
-    parser.add_argument("--out", required=True, metavar="FILE", help="where to write the risks (CSV)")
+    parser.set_defaults(handler=run_predict)
+
+
+def add_model_file_arguments(
+    parser: argparse.ArgumentParser, *, model: str, genotypes: str, out: str
+) -> None:
+    """What every command that reads a model file and people's genotypes takes (`predict`,
+    `adapt`): --model, --genotypes and --out (with the command's help), --min-coverage,
+    --expect-hash and --force."""
+    parser.add_argument("--model", required=True, metavar="MODEL", help=model)
+    parser.add_argument("--genotypes", required=True, metavar="FILE", help=genotypes)
+    parser.add_argument("--out", required=True, metavar="FILE", help=out)
     parser.add_argument(
         "--min-coverage",
         type=float,
@@ -57,7 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="refuse a model whose content hash does not start with this",
     )
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
-    parser.set_defaults(handler=run_predict)
 
 
 def run_predict(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from genofed.client.agent.ledger_binding import INDEX_ENV, INDEX_FILE
 from genofed.common.data.layout import SiteFolder, hospital_folders
 from genofed.server.service.enrollment import enroll
 from genofed.server.service.federation_folder import RUN_DIR, init_federation
+from genofed.server.service.federation_model import MODEL_FILE as MODEL_JSON
 from genofed.server.service.launch import STATUS_FILE
 
 GENOFED = str(Path(sys.executable).parent / "genofed")
@@ -145,9 +146,11 @@ def make_site(
     require_secagg: bool = False,
     name: str | None = None,
     new_ledger: str = "",
+    model_config: Path | None = None,
 ) -> Path:
     """`hospital init` + `hospital check` (+ `coordinator enroll` when `fed` is given). A second
-    site on the same cohort folder needs `new_ledger` (a reason): the first one's ledger has it."""
+    site on the same cohort folder needs `new_ledger` (a reason): the first one's ledger has it.
+    `model_config`: the federation's model.json to pin (`hospital check --model-config`)."""
     name = name or folder.name
     site = root / f"site-{name}"
     init_site(site, name)
@@ -159,6 +162,7 @@ def make_site(
         require_secagg=require_secagg,
         new_ledger=new_ledger,
         ledger_index=root / HOME / INDEX_FILE,
+        model_config=model_config,
     )
     if secret is not None:
         (site / "state").mkdir(mode=0o700, exist_ok=True)
@@ -190,19 +194,35 @@ def run_loopback_federation(
     *,
     timeout: float = 1200,
     simulation_secrets: bool = False,
+    hospitals: int | None = None,
+    pin_model_json: bool = False,
 ) -> dict[str, Any]:
-    """Init a federation for `cohorts` (every hospital enrolled and checked), run it to the end
-    on loopback, and return its results.json plus the wall time and the coordinator's exit code."""
+    """Init a federation for `cohorts` (every hospital, or the first `hospitals`, enrolled and
+    checked; with `pin_model_json` each pins the federation's model.json, as `hospital check
+    --model-config` does), run it to the end on loopback, and return its results.json plus the
+    wall time and the coordinator's exit code."""
+    from genofed.client.coordinator_request import architecture_digest
+
     root.mkdir(parents=True, exist_ok=True)
     fed = root / "fed"
     init_federation(
-        fed, ["localhost"], panel=cohorts / "panel.tsv", test_dir=cohorts / "test", settings=settings
+        fed,
+        ["localhost"],
+        panel=cohorts / "panel.tsv",
+        test_dir=cohorts / "test",
+        settings=settings,
+        digest=architecture_digest,
     )
     sites = {
         f.name: make_site(
-            root, f, fed / "panel.tsv", fed, secret=simulation_secret(f.name) if simulation_secrets else None
+            root,
+            f,
+            fed / "panel.tsv",
+            fed,
+            secret=simulation_secret(f.name) if simulation_secrets else None,
+            model_config=fed / MODEL_JSON if pin_model_json else None,
         )
-        for f in hospital_folders(cohorts)
+        for f in hospital_folders(cohorts)[:hospitals]
     }
     port = free_port()
     processes = Loopback(root)
@@ -212,7 +232,7 @@ def run_loopback_federation(
         # hospitals that connect before their keys are registered are refused and retry in 10 s
         wait_for(
             lambda: coordinator_status(fed).get("state") == "running" or coordinator.poll() is not None,
-            300,
+            min(300, timeout),
             "the coordinator to register the hospitals and submit its run",
             lambda: processes.log("coordinator"),
         )

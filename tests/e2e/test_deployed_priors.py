@@ -7,19 +7,14 @@ tests/unit/client/agent/test_site_pinning.py.)"""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from helpers import require_tool
 
 from genofed.client.agent.audit import read_audit
-from genofed.client.agent.keys import init_site
-from genofed.client.agent.launch import check_site
-from genofed.client.agent.ledger_binding import INDEX_FILE
-from genofed.client.coordinator_request import architecture_digest
-from genofed.common.data.layout import hospital_folders
-from genofed.server.service.enrollment import enroll
-from genofed.server.service.federation_folder import RUN_DIR, init_federation
-from genofed.simulations.local.loopback import HOME, Loopback, coordinator_status, free_port, wait_for
+from genofed.client.agent.launch import load_site_file
+from genofed.simulations.local.loopback import run_loopback_federation
 
 pytestmark = pytest.mark.slow
 ROUNDS = 1
@@ -30,53 +25,22 @@ def test_a_deployed_federation_trains_the_gene_priors_sub_panel_its_hospitals_pi
 ):
     require_tool("nginx")
     cohorts = simulated_cohorts(5)  # read only: the federation, sites and ledgers live under tmp_path
-    fed = tmp_path / "fed"
-    init_federation(
-        fed,
-        ["localhost"],
-        panel=cohorts / "panel.tsv",
-        test_dir=cohorts / "test",
-        settings={
-            "rounds": ROUNDS,
-            "min_nodes": 2,
-            "local_epochs": 1,
-            "batch_size": 16,
-            "gene_prior": str(cohorts / "known_genes.bed"),
-        },
-        digest=architecture_digest,
+    settings = {
+        "rounds": ROUNDS,
+        "min_nodes": 2,
+        "local_epochs": 1,
+        "batch_size": 16,
+        "gene_prior": str(cohorts / "known_genes.bed"),
+    }
+    results = run_loopback_federation(
+        tmp_path, cohorts, settings, timeout=300, hospitals=2, pin_model_json=True
     )
+    assert results["coordinator_exit"] == 0
+    fed = tmp_path / "fed"
     published = json.loads((fed / "model.json").read_text())
-    sites = {}
-    for folder in hospital_folders(cohorts)[:2]:
-        site = sites[folder.name] = tmp_path / f"site-{folder.name}"
-        init_site(site, folder.name)
-        bound = check_site(
-            site,
-            folder.genotypes,
-            folder.phenotypes,
-            fed / "panel.tsv",
-            model_config=fed / "model.json",
-            ledger_index=tmp_path / HOME / INDEX_FILE,
-        )
-        assert bound["model_digest"] == published["digest"]
-        enroll(fed, folder.name, site / "supernode.pub")
-    port = free_port()
-    processes = Loopback(tmp_path)
-    try:
-        coordinator = processes.coordinator(fed, port)
-        # hospitals that connect before their keys are registered are refused and retry in 10 s
-        wait_for(
-            lambda: coordinator_status(fed).get("state") == "running" or coordinator.poll() is not None,
-            120,
-            "the coordinator to register the hospitals and submit its run",
-            lambda: processes.log("coordinator"),
-        )
-        for name, site in sorted(sites.items()):
-            processes.hospital(name, site, fed, port)
-        assert coordinator.wait(timeout=300) == 0, processes.log("coordinator")[-3000:]
-    finally:
-        processes.stop_all()
-    results = json.loads((fed / RUN_DIR / "results.json").read_text())
+    sites = {name: Path(folder) for name, folder in results["sites_dirs"].items()}
+    for site in sites.values():
+        assert load_site_file(site)["data"]["model_digest"] == published["digest"]
     assert results["model"]["selected"] == published["model_config"]["selected"]
     assert results["prior"]["gene_list"]["file"] == str(fed / "priors" / "known_genes.bed")
     assert [r["participants"] for r in results["rounds"][1:]] == [sorted(sites)] * ROUNDS
