@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
 
 import numpy as np
 import torch
@@ -209,14 +208,3 @@ def adapted_test_auc(
 
 def _auc(labels: np.ndarray, risks: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, risks)) if len(np.unique(labels)) == 2 else None
-
-
-def describe_adaptation(adaptation: Adaptation) -> dict[str, Any]:
-    """The figures `genofed adapt` prints (local to the hospital)."""
-    return {
-        "weight_on_shared": adaptation.weight_on_shared,
-        "train": adaptation.n_train,
-        "validation": adaptation.n_validation,
-        "shared_auc": adaptation.shared_auc,
-        "adapted_auc": adaptation.adapted_auc,
-    }
