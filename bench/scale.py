@@ -17,6 +17,7 @@ between consecutive sizes: measured ratio next to the ratio of the sizes (hospit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -91,7 +92,9 @@ workers = [p for p in peaks if p != me and ("ray::" in names[p] or "default_work
 others = [p for p in peaks if p != me and p not in workers]
 report(wall=r["wall_seconds"], per_round=r["seconds_per_round"], bytes=r["bytes_sent_per_client_per_round"],
        workers_gib=sum(peaks[p] for p in workers), n_workers=len(workers),
-       ray_other_gib=sum(peaks[p] for p in others), total_gib=total[0])
+       ray_other_gib=sum(peaks[p] for p in others), total_gib=total[0],
+       trained=min((len(x.get("participants") or []) for x in r["rounds"][1:]), default=0),
+       rounds=len(r["rounds"]) - 1)
 """
 
 
@@ -109,6 +112,8 @@ class Case:
     ray_other_gib: float
     total_gib: float
     bytes: float
+    trained: int  # the fewest hospitals that trained in any round
+    rounds: int  # rounds run
 
 
 def write_federation(
@@ -152,9 +157,14 @@ def write_federation(
 
 def measure(hospitals: int, variants: int, *, rounds: int, epsilon: float, patients: int, keep: str) -> Case:
     """Write the federation for one case and run the simulation on it in a fresh process."""
-    with tempfile.TemporaryDirectory(dir=keep or None) as tmp:
-        data = write_federation(Path(tmp) / "federation", hospitals, variants, patients)
-        r = run_child(CHILD, str(data), f"{tmp}/run", str(epsilon), str(rounds))
+    with contextlib.ExitStack() as stack:
+        if keep:  # kept: DIR/<hospitals>x<variants>/{federation,run}, refused if it exists
+            tmp = Path(keep) / f"{hospitals}x{variants}"
+            tmp.mkdir(parents=True)
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        data = write_federation(tmp / "federation", hospitals, variants, patients)
+        r = run_child(CHILD, str(data), str(tmp / "run"), str(epsilon), str(rounds))
     return Case(
         hospitals,
         variants,
@@ -166,6 +176,8 @@ def measure(hospitals: int, variants: int, *, rounds: int, epsilon: float, patie
         r["ray_other_gib"],
         r["total_gib"],
         r["bytes"],
+        r["trained"],
+        r["rounds"],
     )
 
 
@@ -189,7 +201,7 @@ def growth(small: Case, large: Case) -> str:
 
 HEADER = (
     f"{'hosp':>4} {'variants':>8} {'wall s':>7} {'s/round':>7} {'driver GiB':>10} {'workers GiB':>11} "
-    f"{'(n)':>3} {'ray other':>9} {'all GiB':>7} {'MiB/hosp/round':>14}"
+    f"{'(n)':>3} {'ray other':>9} {'all GiB':>7} {'MiB/hosp/round':>14} {'trained':>9}"
 )
 
 
@@ -197,7 +209,7 @@ def row(c: Case) -> str:
     return (
         f"{c.hospitals:>4} {c.variants:>8} {c.wall:>7.1f} {c.per_round:>7.2f} {c.driver_gib:>10.2f} "
         f"{c.workers_gib:>11.2f} {c.n_workers:>3} {c.ray_other_gib:>9.2f} {c.total_gib:>7.2f} "
-        f"{c.bytes / 2**20:>14.2f}"
+        f"{c.bytes / 2**20:>14.2f} {f'{c.trained}/{c.hospitals}':>9}"
     )
 
 
@@ -211,7 +223,12 @@ def main() -> None:
     parser.add_argument("--epsilon", type=float, default=8.0)
     parser.add_argument("--patients", type=int, default=150, help="mean patients per hospital (default 150)")
     parser.add_argument("--quick", action="store_true", help="4 and 8 hospitals x 2,000 variants, 2 rounds")
-    parser.add_argument("--keep", default="", metavar="DIR", help="write the federations under DIR")
+    parser.add_argument(
+        "--keep",
+        default="",
+        metavar="DIR",
+        help="write each case's federation and run under DIR/<hospitals>x<variants> and keep them",
+    )
     args = parser.parse_args()
     if args.quick:
         args.hospitals, args.variants, args.rounds = [4, 8], [2_000], 2
