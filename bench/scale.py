@@ -93,8 +93,7 @@ others = [p for p in peaks if p != me and p not in workers]
 report(wall=r["wall_seconds"], per_round=r["seconds_per_round"], bytes=r["bytes_sent_per_client_per_round"],
        workers_gib=sum(peaks[p] for p in workers), n_workers=len(workers),
        ray_other_gib=sum(peaks[p] for p in others), total_gib=total[0],
-       trained=min((len(x.get("participants") or []) for x in r["rounds"][1:]), default=0),
-       rounds=len(r["rounds"]) - 1)
+       trained=min((len(x.get("participants") or []) for x in r["rounds"][1:]), default=0))
 """
 
 
@@ -113,7 +112,6 @@ class Case:
     total_gib: float
     bytes: float
     trained: int  # the fewest hospitals that trained in any round
-    rounds: int  # rounds run
 
 
 def write_federation(
@@ -177,7 +175,6 @@ def measure(hospitals: int, variants: int, *, rounds: int, epsilon: float, patie
         r["total_gib"],
         r["bytes"],
         r["trained"],
-        r["rounds"],
     )
 
 

@@ -29,10 +29,14 @@ def test_the_federation_has_the_asked_hospitals_and_variants(tmp_path):
 
 
 def _case(hospitals, variants, wall, workers):
-    return scale.Case(hospitals, variants, wall, wall / 2, 0.5, workers, 2, 0.5, workers + 1.0, 1000.0)
+    return scale.Case(
+        hospitals, variants, wall, wall / 2, 0.5, workers, 2, 0.5, workers + 1.0, 1000.0, hospitals - 1
+    )
 
 
 def test_growth_compares_each_figure_with_the_growth_of_the_size():
     line = scale.growth(_case(8, 20_000, 10.0, 1.0), _case(32, 20_000, 50.0, 1.0))
     assert "hospitals 4.00x" in line and "hospital-variants 4.00x" in line
     assert "wall 5.00x" in line and "workers 1.00x" in line and "bytes/round 1.00x" in line
+    # each row says how many hospitals trained in every round: a fast run cannot hide refusals
+    assert "trained" in scale.HEADER and scale.row(_case(32, 20_000, 50.0, 1.0)).endswith("31/32")
