@@ -90,7 +90,8 @@ def simulate(
     if references and test is not None:
         say("training the reference models: each hospital alone, and all hospitals pooled")
         config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
-        refs = train_references(simulated_sites(settings), test, settings, config, start)
+        sites = simulated_sites(settings)  # loaded once: the references and the adaptations
+        refs = train_references(sites, test, settings, config, start)
         results.update(
             local_only_auc=refs.local_only_auc,
             local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
@@ -99,7 +100,6 @@ def simulate(
         if config.architecture == "logistic" and (out_dir / MODEL).is_file():
             say("adapting the final model to each hospital's own patients (what `genofed adapt` does there)")
             shared = load_model_file(out_dir / MODEL)
-            sites = simulated_sites(settings)
             results["adapted_auc"] = adapted_aucs(shared, sites, test.features, test.labels)
     results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))
     results["wall_seconds"] = time.perf_counter() - started

@@ -68,10 +68,12 @@ def run_frontier_experiment(config: FrontierConfig, progress: Progress | None = 
         folder = _federation_folder(out, spec, say)
         priors = _priors(out, spec.name, folder, designs, config, say)
         federations[spec.name] = _describe_federation(spec, folder, priors)
+        # one per seed, shared by the references and the adaptations: each loads its sites once
+        splits = {seed: _Splits(folder, seed, config.run) for seed in config.seeds}
         for seed in config.seeds:
-            references += _references(out, spec.name, folder, seed, config, say)
+            references += _references(out, spec.name, splits[seed], config, say)
         for design in designs:
-            done, skip = _design_runs(out, spec.name, folder, design, priors, config, say)
+            done, skip = _design_runs(out, spec.name, folder, design, priors, splits, config, say)
             runs += done
             skipped += skip
     results = summarise(config, runs, references, skipped, federations)
@@ -196,12 +198,12 @@ class _Splits:
 
 
 def _references(
-    out: Path, name: str, folder: Path, seed: int, config: FrontierConfig, say: Progress
+    out: Path, name: str, splits: _Splits, config: FrontierConfig, say: Progress
 ) -> list[dict[str, Any]]:
     """Pooled and each hospital alone (no privacy), and the plain DP logistic regression at each
-    epsilon, on the splits of `seed`."""
+    epsilon, on `splits` (one seed's)."""
     pieces = out / "pieces" / name
-    splits = _Splits(folder, seed, config.run)
+    seed = splits.settings.seed
     rows = cached(pieces / f"references-seed{seed}.json", partial(_nonprivate_rows, name, seed, splits, say))
     for epsilon in config.epsilons:
         piece = pieces / f"dp-logistic-r{config.reference_rounds}-eps{epsilon:g}-seed{seed}.json"
@@ -284,6 +286,7 @@ def _design_runs(
     folder: Path,
     design: Design,
     priors: Priors,
+    splits: dict[int, _Splits],
     config: FrontierConfig,
     say: Progress,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -294,7 +297,6 @@ def _design_runs(
         return [], [_skip(name, design, priors.missing[design.prior])]
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
-    splits: dict[int, _Splits] = {}
     for epsilon in config.epsilons:
         reason = not_applicable(design, epsilon)
         if reason:
@@ -316,8 +318,7 @@ def _design_runs(
                     adapted_piece.unlink(missing_ok=True)
                 rows += cached(piece, compute)
                 if design.name == DEFAULT_DESIGN:
-                    split = splits.setdefault(seed, _Splits(folder, seed, config.run))
-                    adapt = partial(_adapted_rows, name, tag, settings, split, say)
+                    adapt = partial(_adapted_rows, name, tag, settings, splits[seed], say)
                     rows[-1]["adapted"] = {r["site"]: r["test_auc"] for r in cached(adapted_piece, adapt)}
             except Exception as error:  # recorded and reported, never silent
                 reason = f"{tag} failed: {type(error).__name__}: {error}"

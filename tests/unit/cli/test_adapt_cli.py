@@ -4,10 +4,8 @@ unasked, and its --help does not import torch."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from helpers.cli_help import help_and_heavy_imports
 from helpers.model_files import write_model_file, write_people
 
 from genofed.cli.main import main
@@ -55,12 +53,6 @@ def test_adapt_refuses_a_cohort_without_diagnoses(hospital, capsys):
 
 
 def test_adapt_help_does_not_import_torch():
-    script = (
-        "import sys\n"
-        "from genofed.cli.main import main\n"
-        "try:\n    main(['adapt', '--help'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('torch', 'opacus', 'flwr', 'sklearn', 'scipy') if m in sys.modules))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert "--validation-fraction" in result.stdout, result.stdout + result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+    text, heavy = help_and_heavy_imports("adapt")
+    assert "--validation-fraction" in text
+    assert heavy == []

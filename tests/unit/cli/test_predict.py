@@ -4,11 +4,10 @@ traceback), never overwrites unasked, and its --help does not import torch."""
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 
 import pytest
 import torch
+from helpers.cli_help import help_and_heavy_imports
 from helpers.model_files import write_model_file, write_people
 
 from genofed.cli.main import main
@@ -69,12 +68,6 @@ def test_predict_refuses_with_clear_errors(scored, capsys):
 
 
 def test_predict_help_does_not_import_torch():
-    script = (
-        "import sys\n"
-        "from genofed.cli.main import main\n"
-        "try:\n    main(['predict', '--help'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('torch', 'opacus', 'flwr', 'sklearn') if m in sys.modules))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert "--genotypes" in result.stdout and "(default: 0.9)" in result.stdout, result.stdout + result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+    text, heavy = help_and_heavy_imports("predict")
+    assert "--genotypes" in text and "(default: 0.9)" in text
+    assert heavy == []
