@@ -5,13 +5,18 @@ coordinator's global weights it draws T Poisson batches at the federation's comm
 clips every patient's gradient to C, adds its share of the Gaussian noise, N(0, (sigma_share *
 C)^2) with sigma_share = sigma / sqrt(m), to each batch's clipped sum, and returns
 
-    w_i = w - lr * sum_t (clipped sum_t + noise_t) / (n_i * q * T)
+    w_i = w - lr * sum_t (clipped sum_t + noise_t) / (n_i * q * T)     (step "mean", the default)
+    w_i = w - lr * sum_t (clipped sum_t + noise_t) / (n_i * q)         (step "sum")
 
 where n_i is the site's declared training size, the weight SecAgg+'s FedAvg gives it. The
 coordinator's weighted average is then w - lr / (N q T) * (the sum over all sites and batches),
 one server step on the noisy clipped gradient sum of the pooled patients: every site's batches
 enter it with the same weight, which is what makes the per-batch noise of the m sites add up
-to sigma for every site (why q and T must be common to all sites: the same document).
+to sigma for every site (why q and T must be common to all sites: the same document). With the
+"sum" step the server moves T times as far, as far as the T local steps of a local-DP round
+would: the coordinator asks for it when the run starts from a model's weights
+(genofed.server.training_rule.distributed_step). The step is a public function of the noisy
+sum: it changes nothing in the privacy.
 
 Nothing here depends on an earlier batch's result (all batches are drawn at the same public
 weights), so the T batches are T non-adaptive subsampled Gaussian releases, as the ledger counts.
@@ -54,15 +59,20 @@ NOISE_SHARE_RATE = "noise-share-rate"
 MAX_NOISE_SHARE_SITES = 1023
 #: A bound on 1 / q (batches per epoch): beyond it a round is absurdly long, not more private.
 MAX_BATCHES_PER_EPOCH = 100_000
+#: How far the server steps (module docstring): "mean" when the key is absent, or "sum".
+STEP_KEY = "distributed-step"
+STEPS = ("mean", "sum")
 
 
 @dataclass(frozen=True)
 class DistributedRequest:
-    """What a distributed round asks of this site, checked: m, the common rate q, T batches."""
+    """What a distributed round asks of this site, checked: m, the common rate q, T batches, and
+    the server's step ("mean" or "sum", module docstring)."""
 
     sites: int
     sample_rate: float
     batches: int
+    step: str = "mean"
 
 
 def distributed_request(
@@ -108,7 +118,12 @@ def distributed_request(
             f"the coordinator sent {NOISE_SHARE_RATE}={rate!r}; it must be 1 / a whole number between 1 "
             f"and {MAX_BATCHES_PER_EPOCH}; refused"
         )
-    return DistributedRequest(sites, 1.0 / per_epoch, training.epochs * per_epoch)
+    step = str(config.get(STEP_KEY, "mean"))
+    if step not in STEPS:
+        raise GenofedError(
+            f"the coordinator sent {STEP_KEY}={step!r}; this site knows {' and '.join(STEPS)}; refused"
+        )
+    return DistributedRequest(sites, 1.0 / per_epoch, training.epochs * per_epoch, step)
 
 
 def _whole(config: Mapping[str, Any], key: str) -> int:
@@ -169,7 +184,7 @@ def noisy_gradient_round(
         )
     if steps != request.batches:  # DPDataLoader draws 1 / q batches per pass
         raise RuntimeError(f"drew {steps} batches, the round's privacy was planned for {request.batches}")
-    divisor = float(weight_rows) * request.sample_rate * steps
+    divisor = float(weight_rows) * request.sample_rate * (steps if request.step == "mean" else 1)
     updated = {k: v.detach().clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
         for name, total in sums.items():

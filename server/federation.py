@@ -34,6 +34,7 @@ from genofed.server.sites import SiteInfo, describe_sites, round_log_of
 from genofed.server.start_model import start_model
 from genofed.server.strategies import make_strategy
 from genofed.server.tracking import Tracked
+from genofed.server.training_rule import distributed_step
 
 __all__ = [
     "FederationResult",
@@ -219,6 +220,8 @@ def train_config(settings: RunSettings, plan_id: str, model_json: str) -> Config
             # only when distributed (local runs keep their config and draws); the SecAgg+ rounds add
             # noise-share-sites and noise-share-rate per round (genofed.server.secagg)
             **({"privacy": "distributed"} if settings.privacy == "distributed" else {}),
+            # only when not the sites' default "mean" (runs from scratch keep their config and draws)
+            **({"distributed-step": "sum"} if distributed_step(settings) == "sum" else {}),
         }
     )
 

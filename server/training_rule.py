@@ -16,6 +16,12 @@ compares with the old defaults: docs/models.md.
   whatever the panel size. Why the scale: in that fully clipped regime each patient contributes
   its scaled row over its norm, and the scale moves the clipping budget towards common variants,
   whose case-control differences are estimated with less noise (docs/models.md, the study).
+
+Under distributed DP a round is one server step on the noisy clipped gradient sum of T batches
+(genofed.client.distributed_round); `distributed_step` says how far: along their mean from
+scratch, where only the direction of the nearly fully clipped sum matters, and along their sum,
+as far as the T local steps of a local-DP round, when the run starts from a model's weights,
+whose start the data must be able to move (docs/distributed-dp.md "How far a round steps").
 """
 
 from __future__ import annotations
@@ -92,6 +98,15 @@ def training_rule(model: str, panel: VariantPanel | None, selected: tuple[int, .
         clip=clip,
         momentum=0.0,
     )
+
+
+def distributed_step(settings: RunSettings) -> str:
+    """The server step of a distributed-DP round: "sum" when the run starts from a model's weights
+    (a source prior or a pretrained model), else "mean" (module docstring). Only the start, a
+    public fact, decides; "" for a run that is not distributed."""
+    if settings.privacy != "distributed":
+        return ""
+    return "sum" if settings.prior or settings.pretrained else "mean"
 
 
 def resolve_settings(

@@ -54,10 +54,10 @@ def _delta(model, result) -> dict[str, torch.Tensor]:
     return {k: result.state_dict[k].double() - v.double() for k, v in trained.items()}
 
 
-def _round(model, x, y, *, rate=1.0, epochs=1, share=0.0, seed=7, lr=0.5, clip=1.0, rows=N):
+def _round(model, x, y, *, rate=1.0, epochs=1, share=0.0, seed=7, lr=0.5, clip=1.0, rows=N, step="mean"):
     settings = TrainSettings(epochs=epochs, batch_size=16, lr=lr, max_grad_norm=clip)
     per_epoch = round(1 / rate)
-    request = DistributedRequest(sites=2, sample_rate=rate, batches=epochs * per_epoch)
+    request = DistributedRequest(sites=2, sample_rate=rate, batches=epochs * per_epoch, step=step)
     return noisy_gradient_round(
         model, x, y, settings, request=request, noise_share=share, seed=seed, weight_rows=rows
     )
@@ -89,6 +89,16 @@ def test_the_reply_is_the_global_weights_minus_lr_times_the_clipped_gradient_sum
     assert result.steps == 3
     for name, delta in _delta(model, result).items():
         assert torch.allclose(delta, -0.5 * expected[name], atol=1e-6), name
+
+
+def test_the_sum_step_moves_as_far_as_the_rounds_batches_would_one_after_another():
+    """Step "sum" (a run from a model's weights): the same batches and noise, T times the step."""
+    x, y = _data()
+    model = _model()
+    mean = _round(model, x, y, rate=0.25, epochs=2, share=1.0)
+    summed = _round(model, x, y, rate=0.25, epochs=2, share=1.0, step="sum")
+    for name, delta in _delta(model, summed).items():
+        assert torch.allclose(delta, 8 * _delta(model, mean)[name], atol=1e-5), name
 
 
 def test_the_noise_per_coordinate_is_the_share_times_the_clip_over_the_expected_batch():
@@ -162,6 +172,8 @@ SETTINGS = TrainSettings(epochs=2, batch_size=16)
 def test_a_distributed_request_reads_m_and_the_common_rate():
     config = {"privacy": "distributed", "noise-share-sites": 3, "noise-share-rate": 1 / 13}
     assert distributed_request(config, SETTINGS, secagg_threshold=3) == DistributedRequest(3, 1 / 13, 26)
+    summed = distributed_request({**config, "distributed-step": "sum"}, SETTINGS, secagg_threshold=3)
+    assert summed == DistributedRequest(3, 1 / 13, 26, "sum")
     assert distributed_request({"epsilon": 3.0}, SETTINGS, secagg_threshold=None) is None
 
 
@@ -176,6 +188,11 @@ def test_a_distributed_request_reads_m_and_the_common_rate():
         ({"noise-share-sites": 2}, 3, "noise-share-rate"),
         ({"noise-share-sites": 2, "noise-share-rate": 0.3}, 3, "1 / a whole number"),
         ({"noise-share-sites": 2, "noise-share-rate": 0.0}, 3, "1 / a whole number"),
+        (
+            {"noise-share-sites": 2, "noise-share-rate": 0.25, "distributed-step": "max"},
+            3,
+            "knows mean and sum",
+        ),
     ],
 )
 def test_a_distributed_request_is_refused_when_it_cannot_keep_its_promise(config, threshold, words):

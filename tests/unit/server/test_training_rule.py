@@ -14,9 +14,16 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import ConfigError
 from genofed.common.model.network import DEFAULT_ARCHITECTURE, ModelConfig
 from genofed.server import settings as settings_module
+from genofed.server.federation import train_config
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
-from genofed.server.training_rule import NETWORK_RULE, expected_row_norm, resolve_settings, training_rule
+from genofed.server.training_rule import (
+    NETWORK_RULE,
+    distributed_step,
+    expected_row_norm,
+    resolve_settings,
+    training_rule,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +108,19 @@ def test_a_gene_prior_restricts_the_model_to_the_variants_in_the_genes(fed, pane
     }
     assert begin.settings.lr == training_rule("logistic", panel, selected).lr
     assert begin.weights["linear.weight"].shape == (1, len(selected) + 2)
+
+
+def test_a_distributed_round_steps_along_the_sum_only_from_a_start_with_weights():
+    """The coordinator asks for the "sum" step when the run starts from a model's weights, and the
+    train config every site receives says so; from scratch and under local DP nothing changes."""
+    distributed = {"secagg": True, "privacy": "distributed", "epsilon": 3.0}
+    cases = {
+        RunSettings(**distributed): "mean",
+        RunSettings(**distributed, prior="source.pt"): "sum",
+        RunSettings(**distributed, pretrained="pretrained.pt"): "sum",
+        RunSettings(prior="source.pt"): "",
+    }
+    for settings, step in cases.items():
+        assert distributed_step(settings) == step
+        config = train_config(settings, "plan", "{}")
+        assert config.get("distributed-step") == ("sum" if step == "sum" else None)
