@@ -121,6 +121,15 @@ def _add_init_training_options(init: argparse.ArgumentParser, defaults: RunSetti
         default=defaults.min_nodes,
         help=f"hospitals needed before a round starts (default: {defaults.min_nodes})",
     )
+    init.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=defaults.wait_seconds,
+        help=(
+            "how long a run waits for every enrolled hospital before it starts with the --min-hospitals "
+            f"present; 0 = no wait (default: {defaults.wait_seconds:g})"
+        ),
+    )
     from genofed.server.settings import DEFAULT_MODEL
 
     by_rule = "default: the model's rule from public facts, docs/models.md"
@@ -364,6 +373,7 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         "epsilon": args.epsilon,
         "delta": args.delta,
         "min_nodes": args.min_hospitals,
+        "wait_seconds": args.wait_seconds,
         "local_epochs": args.local_epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,

@@ -235,6 +235,7 @@ class RunSettings:
     def _check_participation(self) -> None:
         require_in_range("fraction-train", self.fraction_train, 0, 1, low_open=True)
         require_at_least("min-nodes", self.min_nodes, 1)
+        require_at_least("wait-seconds", self.wait_seconds, 0, hint="0 = start once min-nodes are there")
         require_in_range(
             "site-evaluations",
             self.site_evaluations,

@@ -40,6 +40,7 @@ FEDERATION_SETTINGS = (
     "epsilon",
     "delta",
     "min_nodes",
+    "wait_seconds",
     "local_epochs",
     "batch_size",
     "lr",

@@ -478,6 +478,8 @@ def test_secagg_deployment_survives_a_killed_hospital_and_a_coordinator_crash(tm
             "local_epochs": 1,
             "batch_size": 16,
             "secagg": True,
+            # the killed hospital never comes back: the resumed run waits 10 s for it, not 2 minutes
+            "wait_seconds": 10,
         },
     )
     sites = {
