@@ -16,7 +16,8 @@ matters, but from a start with weights the step decides how far the data can mov
 Result (docs/distributed-dp.md "How far a round steps"): the "sum" step gains from a source prior
 and not from scratch, which is the product's rule (`server.training_rule.distributed_step`).
 
-    .venv/bin/python bench/distributed_step.py --data FEDERATION [--prior MODEL] [--seeds 42 43] [--draws 2]
+    .venv/bin/python bench/distributed_step.py --data FEDERATION [--prior MODEL [--prior-variants K]]
+                                               [--seeds 42 43] [--draws 2]
 
 e.g. on the frontier experiment's default federation and its source model:
     --data OUT/federations/default --prior OUT/models/default-near.pt
@@ -107,7 +108,9 @@ def main() -> None:
     )
     parser.add_argument("--data", required=True, help="a federation folder (panel.tsv, hospitals)")
     parser.add_argument("--prior", default="", help="a `genofed pretrain --model logistic` source model")
-    parser.add_argument("--prior-variants", type=int, default=1000)
+    parser.add_argument(
+        "--prior-variants", type=int, default=RunSettings.prior_variants, help="0 = all (the default)"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43])
     parser.add_argument("--draws", type=int, default=2, help="noise draws per seed")
     args = parser.parse_args()

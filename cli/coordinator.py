@@ -413,7 +413,10 @@ def _print_init_model(folder: str, config: dict) -> None:
     """What `coordinator init` fixed about the model: the priors copied and what hospitals pin."""
     model, panel = config["model"], config["panel"]
     for role, entry in config["priors"].items():
-        chose = f"top {entry['k']} variants" if role == "source" else f"{entry['variants']} panel variants"
+        if role == "source":
+            chose = f"top {entry['k']} variants" if entry["k"] else "all its variants"
+        else:
+            chose = f"{entry['variants']} panel variants"
         print(f"  prior ({role}): {folder}/{entry['file']} ({chose}), sha256 {entry['sha256']}")
     print(
         f"  model: {model['architecture']}, reads {model['reads']} of {panel['variants']} variants, digest "
@@ -721,7 +724,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     )
     print(f"  content hash: {digest}")
     if model.model_config.architecture == "logistic":
-        print(f"  use it: genofed simulate --data FED --prior {out} --prior-variants 1000")
+        print(f"  use it: genofed simulate --data FED --prior {out}")
     else:
         print(f"  use it: genofed simulate --data FED --pretrained {out} --finetune partial")
     return 0

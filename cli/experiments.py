@@ -456,7 +456,10 @@ def register_privacy_frontier(experiments: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seeds", metavar="S,S,...", help="seeds (default: 1,2,3)")
     parser.add_argument(
-        "--prior-variants", type=int, metavar="K", help="variants a source prior selects (default: 1000)"
+        "--prior-variants",
+        type=int,
+        metavar="K",
+        help="variants a source prior selects; 0 = all (default: 0, the product's default)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=run_privacy_frontier)

@@ -112,7 +112,9 @@ def add_prior_arguments(parser: argparse.ArgumentParser, defaults: RunSettings) 
         type=int,
         default=defaults.prior_variants,
         metavar="K",
-        help=f"how many of the prior's most important variants to keep (default: {defaults.prior_variants})",
+        help="how many of the prior's most important variants to keep; 0 = all of them (default: "
+        f"{defaults.prior_variants}: a dense source model's weights hold signal no DP round buys back, "
+        "docs/models.md)",
     )
     parser.add_argument(
         "--gene-prior",

@@ -121,7 +121,8 @@ def source_prior(
     """Load the source model at `path`, verify it (its content hash, `expected_hash` when given,
     and that it was trained on `panel`), and select its `k` most important variants.
 
-    k: how many variants to take by importance (1 .. the panel's size); ties go to the lower index.
+    k: how many variants to take by importance (1 .. the panel's size; 0 = all of them, the
+        default: docs/models.md "Public prior knowledge"); ties go to the lower index.
     include: panel indices always selected, whatever their importance (e.g. the variants inside
         clinicians' known disease genes); the selection is their union with the top k, ascending.
     Raises PretrainedModelError for an unusable or foreign model, ConfigError for a bad k or index.
@@ -129,9 +130,10 @@ def source_prior(
     model = load_pretrained(path, expected_hash=expected_hash)
     check_compatible(model, panel, source=str(path))
     n = len(panel)
-    if not 1 <= int(k) <= n:
+    k = n if int(k) == 0 else int(k)
+    if not 1 <= k <= n:
         raise ConfigError(
-            f"prior-variants must be between 1 and the panel's size ({n} variants), got {k}: "
+            f"prior-variants must be between 1 and the panel's size ({n} variants), or 0 for all, got {k}: "
             "choose how many of the source model's most important variants the model reads"
         )
     forced = sorted({int(i) for i in include})

@@ -108,11 +108,12 @@ class RunSettings:
     #: or auto (`MODELS`).
     model: str = "auto"
     #: Public prior knowledge. `prior`: a `genofed pretrain` model of a related trait whose top
-    #: `prior_variants` variants (by importance) the model reads, started from its weights.
+    #: `prior_variants` variants (by importance; 0 = all of them) the model reads, started from its
+    #: weights.
     #: `gene_prior`: a BED or gene-region TSV of known disease genes; the model reads only the
     #: panel variants inside them. Both: the variants in the genes, then the prior's top ones.
     prior: str = ""
-    prior_variants: int = 1000
+    prior_variants: int = 0
     gene_prior: str = ""
     #: local (per-hospital DP against anyone) or distributed (noise shares under SecAgg+).
     privacy: str = "local"
@@ -169,7 +170,7 @@ class RunSettings:
     def _check_model(self) -> None:
         require_choice("model", self.model, MODELS)
         require_choice("privacy", self.privacy, PRIVACY_MODES)
-        require_at_least("prior-variants", self.prior_variants, 1)
+        require_at_least("prior-variants", self.prior_variants, 0, hint="0 = every panel variant")
         require_positive("max-coalition-epsilon", self.max_coalition_epsilon, hint="inf = no ceiling")
         require(
             not (self.prior and self.pretrained),

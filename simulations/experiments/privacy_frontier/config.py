@@ -98,7 +98,8 @@ class FrontierConfig:
 
     seeds: each changes the hospitals' train/validation splits, the model's initialisation and
         every noise draw (`RunSettings.seed`), for the designs and the references alike.
-    prior_variants: k, the source model's top variants a source-prior design reads.
+    prior_variants: k, the source model's top variants a source-prior design reads (0 = all, the
+        product's default).
     reference_rounds: rounds of the plain DP logistic regression reference (its rule, fixed).
     run: the product's defaults; every design changes only what `Design` names.
     pretrain: how the source model of a source-prior design is pretrained (once per federation).
@@ -109,7 +110,7 @@ class FrontierConfig:
     designs: tuple[str, ...] = tuple(DESIGNS)
     epsilons: tuple[float, ...] = (1.0, 3.0, 8.0, math.inf)
     seeds: tuple[int, ...] = (1, 2, 3)
-    prior_variants: int = 1000
+    prior_variants: int = RunSettings.prior_variants
     reference_rounds: int = 10
     run: RunSettings = field(default_factory=RunSettings)
     pretrain: PretrainSettings = field(default_factory=lambda: PretrainSettings(model="logistic"))
@@ -128,7 +129,7 @@ class FrontierConfig:
             )
         require(bool(self.seeds) and bool(self.epsilons), "give at least one seed and one epsilon")
         require(all(e > 0 for e in self.epsilons), "epsilons must be > 0 (inf = no DP)")
-        require_at_least("prior-variants", self.prior_variants, 1)
+        require_at_least("prior-variants", self.prior_variants, 0, hint="0 = every panel variant")
         require_at_least("reference-rounds", self.reference_rounds, 1)
 
     @classmethod

@@ -56,12 +56,12 @@ def _introduction(results: dict[str, Any]) -> list[str]:
         f"seeds {', '.join(map(str, config['seeds']))} (each sets the hospitals' train/validation splits, "
         "the initialisation and every noise draw). Every design is a real federation "
         "(`genofed simulate`'s path, Flower's simulation engine) with the product's defaults except what "
-        "the design sets: the model, the prior (`logistic-source`: the top "
-        f"{config['prior_variants']} variants of a logistic model pretrained on the federation's related-"
-        "disease source cohort, started from its weights; `logistic-genes`: the panel variants inside the "
-        "federation's known-gene list), and `-distributed`: noise shares under SecAgg+ "
-        "(`privacy=distributed`; its epsilon is the coordinator-facing one). The others are robust: "
-        "per-site DP against anyone.",
+        "the design sets: the model, the prior (`logistic-source`: "
+        f"{_source_variants(config['prior_variants'])} of a logistic model pretrained on the "
+        "federation's related-disease source cohort, started from its weights; `logistic-genes`: the "
+        "panel variants inside the federation's known-gene list), and `-distributed`: noise shares "
+        "under SecAgg+ (`privacy=distributed`; its epsilon is the coordinator-facing one). The others "
+        "are robust: per-site DP against anyone.",
         "",
         "References, on the very splits the federation's hospitals train on and the same test cohort: "
         "pooled non-private logistic regression (sklearn, C = 1, every hospital's training patients), each "
@@ -71,6 +71,11 @@ def _introduction(results: dict[str, Any]) -> list[str]:
         "standard deviation.",
         "",
     ]
+
+
+def _source_variants(k: int) -> str:
+    """What a source-prior design reads, for the introduction: its top k variants, or all (k = 0)."""
+    return f"the top {k} variants" if k else "every variant"
 
 
 def _origin(info: dict[str, Any]) -> str:

@@ -314,6 +314,7 @@ def _design_runs(
                     out / "pieces" / name / f"{tag}.json",
                     out / "pieces" / name / f"{tag}-adapted.json",
                 )
+                _drop_if_other_settings(piece, run_dir, settings, say)
                 if not piece.exists():  # a run (re)done now: an adaptation of an earlier model is stale
                     adapted_piece.unlink(missing_ok=True)
                 rows += cached(piece, compute)
@@ -325,6 +326,23 @@ def _design_runs(
                 say(f"{name}: design {design.name} skipped: {reason}")
                 return rows, [*skipped, _skip(name, design, reason)]
     return rows, skipped
+
+
+def _drop_if_other_settings(piece: Path, run_dir: Path, settings: RunSettings, say: Progress) -> None:
+    """Remove a finished piece and its run when they were made with other run settings (e.g. another
+    --prior-variants): their plan id (`RunSettings.experiment_id`, recorded in the piece and in the
+    run's results.json) is not these settings'. A piece from before plan ids were recorded is
+    checked through its run's results.json; one with neither is kept."""
+    recorded = None
+    if piece.exists():
+        recorded = next((row.get("plan_id") for row in json.loads(piece.read_text())), None)
+    if recorded is None and (run_dir / RESULTS).exists():
+        recorded = json.loads((run_dir / RESULTS).read_text()).get("plan_id")
+    if recorded is None or recorded == settings.experiment_id():
+        return
+    say(f"{run_dir.name}: made with other settings (plan {recorded[:12]}); run again")
+    piece.unlink(missing_ok=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def not_applicable(design: Design, epsilon: float) -> str:
@@ -416,6 +434,7 @@ def run_row(
         "rounds": config.get("rounds"),
         "model": config.get("model"),
         "variants_read": (results.get("prior") or {}).get("variants"),
+        "plan_id": results.get("plan_id"),
         "refused_rounds": len(results.get("refusals") or {}),
         "site_epsilons": {site: _epsilons(data) for site, data in sites.items()},
     }

@@ -27,6 +27,7 @@ from genofed.common.scoring.model_file import (
 )
 from genofed.server.pretraining.train import PretrainSettings, pretrain
 from genofed.server.prior import SourcePrior, source_prior, variant_importance
+from genofed.server.settings import RunSettings
 
 N_VARIANTS = 40
 STRONG = 23  # the planted variant
@@ -268,11 +269,18 @@ def test_start_weights_refuse_a_model_of_another_selection(panel, tmp_path) -> N
 # --------------------------------------------------------------------------- refusals
 
 
-@pytest.mark.parametrize("k", [0, -3, N_VARIANTS + 1])
+@pytest.mark.parametrize("k", [-3, N_VARIANTS + 1])
 def test_k_outside_the_panel_is_refused_with_the_panels_size(panel, tmp_path, k) -> None:
     path = _save(_logistic(panel, _small_weights(np.random.default_rng(7))), tmp_path / "s.pt")
-    with pytest.raises(ConfigError, match=f"panel's size \\({N_VARIANTS} variants\\), got {k}"):
+    with pytest.raises(ConfigError, match=f"panel's size \\({N_VARIANTS} variants\\), or 0 for all, got {k}"):
         source_prior(path, panel, k)
+
+
+def test_k_zero_the_default_selects_every_variant(panel, tmp_path) -> None:
+    path = _save(_logistic(panel, _small_weights(np.random.default_rng(7))), tmp_path / "s.pt")
+    prior = source_prior(path, panel, RunSettings().prior_variants)
+    assert RunSettings().prior_variants == 0
+    assert prior.selected == tuple(range(N_VARIANTS)) and prior.description["k"] == N_VARIANTS
 
 
 def test_an_included_index_outside_the_panel_is_refused(panel, tmp_path) -> None:
