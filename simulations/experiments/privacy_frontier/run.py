@@ -330,18 +330,16 @@ def _design_runs(
 
 def _drop_if_other_settings(piece: Path, run_dir: Path, settings: RunSettings, say: Progress) -> None:
     """Remove a finished piece and its run when they were made with other run settings (e.g. another
-    --prior-variants): their plan id (`RunSettings.experiment_id`, recorded in the piece and in the
-    run's results.json) is not these settings'. A piece from before plan ids were recorded is
-    checked through its run's results.json; one with neither is kept."""
-    recorded = None
-    if piece.exists():
-        recorded = next((row.get("plan_id") for row in json.loads(piece.read_text())), None)
-    if recorded is None and (run_dir / RESULTS).exists():
-        recorded = json.loads((run_dir / RESULTS).read_text()).get("plan_id")
+    --prior-variants): the settings id the piece recorded (`RunSettings.experiment_id` of the
+    design's settings, before the model's rule fills them) is not these settings'. A piece from
+    before settings ids were recorded is kept."""
+    if not piece.exists():
+        return
+    recorded = next((row.get("settings_id") for row in json.loads(piece.read_text())), None)
     if recorded is None or recorded == settings.experiment_id():
         return
-    say(f"{run_dir.name}: made with other settings (plan {recorded[:12]}); run again")
-    piece.unlink(missing_ok=True)
+    say(f"{run_dir.name}: made with other settings ({recorded[:12]}); run again")
+    piece.unlink()
     shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -385,7 +383,8 @@ def _federated_row(
         results = simulate(settings, references=False)
     _check_trained(results)
     seconds = results.get("wall_seconds") or time.perf_counter() - started
-    return [run_row(name, design, epsilon, seed, results, seconds)]
+    row = run_row(name, design, epsilon, seed, results, seconds)
+    return [{**row, "settings_id": settings.experiment_id()}]
 
 
 def _adapted_rows(
@@ -434,7 +433,6 @@ def run_row(
         "rounds": config.get("rounds"),
         "model": config.get("model"),
         "variants_read": (results.get("prior") or {}).get("variants"),
-        "plan_id": results.get("plan_id"),
         "refused_rounds": len(results.get("refusals") or {}),
         "site_epsilons": {site: _epsilons(data) for site, data in sites.items()},
     }

@@ -1,6 +1,6 @@
 """The privacy frontier reuses a finished run only if it was made with the same run settings: a
-piece (or a run folder) whose plan id is another settings' is removed and run again, so a changed
---prior-variants or rule never hides behind an old cell."""
+piece whose settings id is another settings' is removed with its run and run again, so a changed
+--prior-variants never hides behind an old cell."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from genofed.server.settings import RunSettings
 from genofed.simulations.experiments.privacy_frontier.run import _drop_if_other_settings
 
 
-def _piece(tmp_path, plan_id):
+def _piece(tmp_path, settings_id):
     piece, run_dir = tmp_path / "piece.json", tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / "results.json").write_text(json.dumps({"plan_id": plan_id}))
-    piece.write_text(json.dumps([{"test_auc": 0.7, **({"plan_id": plan_id} if plan_id else {})}]))
+    (run_dir / "results.json").write_text("{}")
+    piece.write_text(json.dumps([{"test_auc": 0.7, **({"settings_id": settings_id} if settings_id else {})}]))
     return piece, run_dir
 
 
@@ -34,15 +34,7 @@ def test_a_piece_of_other_settings_is_removed_with_its_run(tmp_path):
     assert "made with other settings" in said[0]
 
 
-def test_an_old_piece_is_judged_by_its_runs_results(tmp_path):
-    """Pieces written before plan ids were recorded: the run's results.json has one."""
-    old = RunSettings(prior="source.pt", prior_variants=1000)
+def test_a_piece_from_before_settings_ids_is_kept(tmp_path):
     piece, run_dir = _piece(tmp_path, None)
-    (run_dir / "results.json").write_text(json.dumps({"plan_id": old.experiment_id()}))
     _drop_if_other_settings(piece, run_dir, RunSettings(prior="source.pt"), lambda _: None)
-    assert not piece.exists()
-    (tmp_path / "kept").mkdir()
-    piece, run_dir = _piece(tmp_path / "kept", None)
-    (run_dir / "results.json").unlink()
-    _drop_if_other_settings(piece, run_dir, RunSettings(prior="source.pt"), lambda _: None)
-    assert piece.exists()  # neither records a plan: kept, as before
+    assert piece.exists() and run_dir.exists()
