@@ -173,6 +173,12 @@ class RunSettings:
         require_at_least("prior-variants", self.prior_variants, 0, hint="0 = every panel variant")
         require_positive("max-coalition-epsilon", self.max_coalition_epsilon, hint="inf = no ceiling")
         require(
+            not (self.prior and self.gene_prior and self.prior_variants == 0),
+            "prior-variants 0 keeps all of the source's variants, so with gene-prior the model would read "
+            "the whole panel and the gene list would restrict nothing: set prior-variants to how many of "
+            "the source's top variants to add to the list's (e.g. 1000)",
+        )
+        require(
             not (self.prior and self.pretrained),
             "prior and pretrained both choose the starting model: use prior (a source model's top "
             "variants and weights) or pretrained (the whole model), not both",

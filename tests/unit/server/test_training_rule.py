@@ -124,3 +124,9 @@ def test_a_distributed_round_steps_along_the_sum_only_from_a_start_with_weights(
         assert distributed_step(settings) == step
         config = train_config(settings, "plan", "{}")
         assert config.get("distributed-step") == ("sum" if step == "sum" else None)
+
+
+def test_a_gene_list_with_all_of_a_sources_variants_is_refused_as_restricting_nothing():
+    with pytest.raises(ConfigError, match="the gene list would restrict nothing"):
+        RunSettings(prior="source.pt", gene_prior="genes.bed")
+    assert RunSettings(prior="source.pt", gene_prior="genes.bed", prior_variants=1000).prior_variants == 1000
