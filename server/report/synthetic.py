@@ -52,9 +52,14 @@ def synthetic_section(results: Mapping[str, Any]) -> str:
     table = markdown_table(
         ["Hospital", "Validation", "Generated", "Accepted", "Trained with", "Spurious associations"], rows
     )
-    generator = str(synthetic.get("generator", "vae")).upper()
+    kind = str(synthetic.get("generator", "vae"))
+    made = (
+        "made reference-based records (a public panel's haplotypes, fitted to its own DP release)"
+        if kind == "reference"
+        else f"trained a {kind.upper()} on its own patients"
+    )
     return (
-        f"## Synthetic data\n\nEach hospital trained a {generator} on its own patients and added up to "
+        f"## Synthetic data\n\nEach hospital {made} and added up to "
         f"{synthetic.get('ratio', 0):g} validated synthetic records per real training patient. "
         "Batches that failed validation were not used; records too close to a real patient were "
         f"dropped. {cost}\n\n" + table
