@@ -102,7 +102,9 @@ def test_the_coordinator_never_sees_one_hospitals_update(runs):
         assert values.size == reference.size
         assert np.mean(values > secagg.QUANTIZATION_RANGE) > 0.99
         decoded = values * (2 * secagg.CLIPPING_RANGE / secagg.QUANTIZATION_RANGE) - secagg.CLIPPING_RANGE
-        assert abs(np.corrcoef(decoded, reference)[0, 1]) < 0.1
+        # a uniform vector's correlation with any fixed one has sd 1 / sqrt(n): 6 sd is never reached by
+        # chance (the logistic model has ~1,000 weights here, where a fixed 0.1 was 3 sd: 1 % of runs failed)
+        assert abs(np.corrcoef(decoded, reference)[0, 1]) < 6 / np.sqrt(values.size)
         assert np.abs(decoded - reference).mean() > 100  # nowhere near any model's weights
     round_0 = np.concatenate([t.numpy().ravel() for t in _round(secagg_settings.out_dir, 0).values()])
     assert np.corrcoef(round_0, reference)[0, 1] > 0.9  # a real update would be recognisable
