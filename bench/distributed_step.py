@@ -33,7 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from logistic_rule import CLIP, DELTA, EPOCHS, ROUNDS
+from logistic_rule import CLIP, DELTA, EPOCHS, ROUNDS, clipped_sum
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
@@ -48,13 +48,6 @@ DESIGNS = ("mean", "sum", "local DP")
 
 #: One hospital's training rows (scaled columns read, a ones column for the bias), labels, declared size.
 Site = tuple[np.ndarray, np.ndarray, int]
-
-
-def clipped_sum(rows: np.ndarray, labels: np.ndarray, params: np.ndarray, drawn: np.ndarray) -> np.ndarray:
-    """The sum over the drawn patients of their logistic-loss gradients, each clipped to CLIP."""
-    residual = 1.0 / (1.0 + np.exp(-(rows @ params))) - labels
-    factor = np.minimum(1.0, CLIP / (np.abs(residual) * np.linalg.norm(rows, axis=1) + 1e-12)) * drawn
-    return (residual * factor) @ rows
 
 
 def distributed(sites: list[Site], start: np.ndarray, lr: float, sigma: float, step: str, rng) -> np.ndarray:
@@ -122,10 +115,8 @@ def main() -> None:
     read = list(begin.config.selected) or list(range(len(panel)))
     columns = [*read, len(panel), len(panel) + 1]
     scale = begin.weights["scale"].double().numpy()
-    start = np.zeros(len(columns) + 1)
-    if args.prior:  # a fresh model's random start is not the point here: from scratch is zeros
-        weights = begin.weights
-        start = np.r_[weights["linear.weight"][0].double().numpy(), weights["linear.bias"].double().numpy()]
+    weights = begin.weights  # the product's start: the source's weights, or zeros from scratch
+    start = np.r_[weights["linear.weight"][0].double().numpy(), weights["linear.bias"].double().numpy()]
     aucs: dict[tuple[str, float], list[float]] = {}
     for seed in args.seeds:
         loaded = list(simulated_sites(replace(settings, seed=seed)).values())

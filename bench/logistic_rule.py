@@ -48,6 +48,21 @@ def column_scale(freq: np.ndarray, exponent: float, n_covariates: int = 2) -> np
     return np.concatenate([(2.0 * p * (1.0 - p)) ** (exponent / 2.0), np.ones(n_covariates)])
 
 
+def clipped_sum(
+    rows: np.ndarray,
+    labels: np.ndarray,
+    params: np.ndarray,
+    drawn: np.ndarray,
+    norms: np.ndarray | None = None,
+) -> np.ndarray:
+    """The sum over the drawn patients (`drawn`: 0/1 per row) of their logistic-loss gradients at
+    `params`, each clipped to CLIP; `norms`: the rows' norms, when the caller keeps them."""
+    norms = np.linalg.norm(rows, axis=1) if norms is None else norms
+    residual = 1.0 / (1.0 + np.exp(-(rows @ params))) - labels
+    factor = np.minimum(1.0, CLIP / (np.abs(residual) * norms + 1e-12)) * drawn
+    return (residual * factor) @ rows
+
+
 def federate(
     sites,
     scale: np.ndarray,
@@ -80,9 +95,8 @@ def federate(
             norms = np.linalg.norm(rows, axis=1)
             for _ in range(steps):
                 drawn = rng.random(len(y)) < RATE
-                residual = 1.0 / (1.0 + np.exp(-(rows @ local))) - y
-                factor = np.minimum(1.0, CLIP / (np.abs(residual) * norms + 1e-12)) * drawn
-                gradient = (residual * factor) @ rows + rng.normal(0.0, sigma * CLIP, len(local))
+                noise = rng.normal(0.0, sigma * CLIP, len(local))
+                gradient = clipped_sum(rows, y, local, drawn, norms) + noise
                 local -= lr * gradient / (RATE * n)
             average += (n / total) * local
         params = average

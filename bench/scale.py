@@ -158,6 +158,8 @@ def measure(hospitals: int, variants: int, *, rounds: int, epsilon: float, patie
     with contextlib.ExitStack() as stack:
         if keep:  # kept: DIR/<hospitals>x<variants>/{federation,run}, refused if it exists
             tmp = Path(keep) / f"{hospitals}x{variants}"
+            if tmp.exists():
+                raise SystemExit(f"{tmp} exists: --keep never overwrites a kept case; use another DIR")
             tmp.mkdir(parents=True)
         else:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))

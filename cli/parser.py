@@ -113,8 +113,7 @@ def add_prior_arguments(parser: argparse.ArgumentParser, defaults: RunSettings) 
         default=defaults.prior_variants,
         metavar="K",
         help="how many of the prior's most important variants to keep; 0 = all of them (default: "
-        f"{defaults.prior_variants}: a dense source model's weights hold signal no DP round buys back, "
-        "docs/models.md)",
+        f"{defaults.prior_variants}; with --gene-prior give K; docs/models.md)",
     )
     parser.add_argument(
         "--gene-prior",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import pytest
 from helpers import load_bench_script
 from helpers.bench import BENCH
 
@@ -40,3 +41,9 @@ def test_growth_compares_each_figure_with_the_growth_of_the_size():
     assert "wall 5.00x" in line and "workers 1.00x" in line and "bytes/round 1.00x" in line
     # each row says how many hospitals trained in every round: a fast run cannot hide refusals
     assert "trained" in scale.HEADER and scale.row(_case(32, 20_000, 50.0, 1.0)).endswith("31/32")
+
+
+def test_keep_refuses_a_case_it_kept_before(tmp_path):
+    (tmp_path / "4x300").mkdir()
+    with pytest.raises(SystemExit, match="exists: --keep never overwrites"):
+        scale.measure(4, 300, rounds=1, epsilon=8.0, patients=40, keep=str(tmp_path))
