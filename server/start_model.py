@@ -59,7 +59,7 @@ def start_model(settings: RunSettings, panel: VariantPanel) -> StartModel:
     if weights is None:
         weights = build_model(config, seed=settings.seed).state_dict()
     if config.architecture == "logistic":
-        weights = _scaled(weights, column_scale(panel, selected, config.n_covariates))
+        weights = _scaled(weights, column_scale(panel, selected, config.n_covariates, settings.epsilon))
     described = _describe_prior(settings, genes, prior)
     return StartModel(resolved, config, weights, prior=described)
 
@@ -92,7 +92,9 @@ def _from_pretrained(settings: RunSettings, panel: VariantPanel) -> StartModel:
         )
     config, weights = disease_start(model, seed=settings.seed)
     if architecture == "logistic":  # the rule's column scale, as a fresh logistic model has it
-        weights = _scaled(weights, column_scale(panel, config.selected, config.n_covariates))
+        weights = _scaled(
+            weights, column_scale(panel, config.selected, config.n_covariates, settings.epsilon)
+        )
     resolved = resolve_settings(settings, panel, architecture=architecture, selected=config.selected)
     return StartModel(resolved, config, weights, pretrained=describe(model))
 

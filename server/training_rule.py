@@ -16,6 +16,10 @@ compares with the old defaults: docs/models.md.
   whatever the panel size. Why the scale: in that fully clipped regime each patient contributes
   its scaled row over its norm, and the scale moves the clipping budget towards common variants,
   whose case-control differences are estimated with less noise (docs/models.md, the study).
+  The covariates (sex, age) are 2 of ~20,000 clipped columns and so get almost none of each
+  patient's clipping budget; their scale `covariate_scale` = sqrt(1 + (COVARIATE_EPSILON / eps)^2)
+  grows with the noise the run's epsilon implies (sigma ~ 1 / eps), moving budget to them as the
+  variant weights' signal sinks under the noise, and is 1 without DP.
 
 Under distributed DP a round is one server step on the noisy clipped gradient sum of T batches
 (genofed.client.distributed_round); `distributed_step` says how far: along their mean from
@@ -57,6 +61,9 @@ LOGISTIC_LOCAL_EPOCHS = 2
 LOGISTIC_BATCH_SIZE = 32
 LOGISTIC_CLIP = 1.0
 LR_SCALE = 1.0
+#: The covariates' scale is sqrt(1 + (COVARIATE_EPSILON / epsilon)^2): 3.6 at epsilon 1, 1.5 at
+#: 3, 1.1 at 8 (docs/models.md "The covariates' share", bench/covariate_scale.py).
+COVARIATE_EPSILON = math.sqrt(12.0)
 
 
 def _variances(panel: VariantPanel, selected: tuple[int, ...]) -> np.ndarray:
@@ -76,10 +83,24 @@ def expected_row_norm(panel: VariantPanel, selected: tuple[int, ...] = (), *, sc
     return math.sqrt(float(np.sum(variances**3 if scaled else variances)))
 
 
-def column_scale(panel: VariantPanel, selected: tuple[int, ...] = (), n_covariates: int = 2) -> np.ndarray:
-    """The logistic model's input scale: v_j = 2 p_j (1 - p_j) for each variant read, 1 for each
-    covariate (float32, the model's `scale` buffer)."""
-    return np.concatenate([_variances(panel, selected), np.ones(n_covariates)]).astype(np.float32)
+def covariate_scale(epsilon: float) -> float:
+    """The logistic model's scale of each covariate column for a run at per-site `epsilon`
+    (inf = no DP): sqrt(1 + (COVARIATE_EPSILON / epsilon)^2) (module docstring)."""
+    if math.isinf(epsilon):
+        return 1.0
+    if epsilon <= 0:
+        raise ValueError(f"epsilon must be > 0, got {epsilon:g}")
+    return math.sqrt(1.0 + (COVARIATE_EPSILON / epsilon) ** 2)
+
+
+def column_scale(
+    panel: VariantPanel, selected: tuple[int, ...] = (), n_covariates: int = 2, epsilon: float = math.inf
+) -> np.ndarray:
+    """The logistic model's input scale: v_j = 2 p_j (1 - p_j) for each variant read, then
+    `covariate_scale(epsilon)` for each covariate (float32, the model's `scale` buffer).
+    `epsilon`: the run's per-site budget (inf = no DP)."""
+    covariates = np.full(n_covariates, covariate_scale(epsilon))
+    return np.concatenate([_variances(panel, selected), covariates]).astype(np.float32)
 
 
 def training_rule(model: str, panel: VariantPanel | None, selected: tuple[int, ...] = ()) -> TrainingRule:

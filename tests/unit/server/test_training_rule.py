@@ -19,6 +19,8 @@ from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.server.training_rule import (
     NETWORK_RULE,
+    column_scale,
+    covariate_scale,
     distributed_step,
     expected_row_norm,
     resolve_settings,
@@ -91,11 +93,50 @@ def test_a_fresh_logistic_start_is_zero_and_reads_the_whole_panel(fed, panel):
     assert begin.config == ModelConfig(n_variants=len(panel), architecture="logistic")
     assert not torch.any(begin.weights["linear.weight"]) and not torch.any(begin.weights["linear.bias"])
     assert begin.prior is None
-    # the rule's column scale: each variant's Hardy-Weinberg variance, the covariates as they are
+    # the rule's column scale: each variant's Hardy-Weinberg variance, the covariates' scale at the
+    # run's epsilon (8 by default)
     freq = np.clip(panel.alt_freq, FREQ_CLIP, 1 - FREQ_CLIP)
-    expected = np.concatenate([2 * freq * (1 - freq), [1.0, 1.0]])
+    expected = np.concatenate([2 * freq * (1 - freq), [math.sqrt(1 + 12 / 64)] * 2])
     np.testing.assert_allclose(begin.weights["scale"].numpy(), expected, rtol=1e-6)
     assert begin.settings.lr == pytest.approx(1 / math.sqrt(float(np.sum((2 * freq * (1 - freq)) ** 3))))
+
+
+def test_the_covariates_scale_grows_with_the_noise_and_is_one_without_dp(fed, panel):
+    assert covariate_scale(math.inf) == 1.0
+    assert covariate_scale(1.0) == pytest.approx(math.sqrt(13))
+    values = [covariate_scale(eps) for eps in (0.5, 1, 2, 3, 8, 100)]
+    assert values == sorted(values, reverse=True) and values[-1] > 1
+    with pytest.raises(ValueError, match="epsilon"):
+        covariate_scale(0.0)
+    no_dp = start_model(RunSettings(data_dir=str(fed), epsilon=math.inf), panel)
+    np.testing.assert_array_equal(no_dp.weights["scale"].numpy()[-2:], [1.0, 1.0])
+    strict = start_model(RunSettings(data_dir=str(fed), epsilon=1.0), panel)
+    np.testing.assert_allclose(strict.weights["scale"].numpy()[-2:], [math.sqrt(13)] * 2, rtol=1e-6)
+    # only the covariates move: the variants' scale and the learning rate are the epsilon's own
+    np.testing.assert_array_equal(strict.weights["scale"][:-2], no_dp.weights["scale"][:-2])
+    assert strict.settings.lr == no_dp.settings.lr
+
+
+def test_a_start_with_weights_scores_the_same_under_any_covariate_scale(panel):
+    """A source prior's or pretrained model's covariate weights are divided by the scale they now
+    meet, so the round-0 model computes the same score at every epsilon."""
+    from genofed.common.model.logistic import LogisticRiskModel
+    from genofed.server.start_model import _scaled
+
+    rng = np.random.default_rng(0)
+    model = LogisticRiskModel(len(panel), 2)
+    weights = {
+        k: torch.as_tensor(rng.normal(size=tuple(v.shape)), dtype=torch.float32)
+        for k, v in model.state_dict().items()
+    }
+    weights["scale"] = torch.ones(len(panel) + 2)  # as in a pretrained file
+    x = torch.as_tensor(rng.normal(size=(5, len(panel) + 2)), dtype=torch.float32)
+    scores = []
+    for eps in (math.inf, 3.0, 1.0):
+        model.load_state_dict(_scaled(weights, column_scale(panel, (), 2, eps)))
+        scores.append(model(x).detach())
+    torch.testing.assert_close(scores[1], scores[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(scores[2], scores[0], rtol=1e-4, atol=1e-4)
 
 
 def test_a_gene_prior_restricts_the_model_to_the_variants_in_the_genes(fed, panel):
