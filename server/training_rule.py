@@ -19,7 +19,7 @@ compares with the old defaults: docs/models.md.
   The covariates (sex, age) are 2 of ~20,000 clipped columns and so get almost none of each
   patient's clipping budget; their scale `covariate_scale` = sqrt(1 + (COVARIATE_EPSILON / eps)^2)
   grows with the noise the run's epsilon implies (sigma ~ 1 / eps), moving budget to them as the
-  variant weights' signal sinks under the noise, and is 1 without DP.
+  variant weights' signal sinks under the noise, and is 1 without DP and on a sub-panel.
 
 Under distributed DP a round is one server step on the noisy clipped gradient sum of T batches
 (genofed.client.distributed_round); `distributed_step` says how far: along their mean from
@@ -96,10 +96,16 @@ def covariate_scale(epsilon: float) -> float:
 def column_scale(
     panel: VariantPanel, selected: tuple[int, ...] = (), n_covariates: int = 2, epsilon: float = math.inf
 ) -> np.ndarray:
-    """The logistic model's input scale: v_j = 2 p_j (1 - p_j) for each variant read, then
-    `covariate_scale(epsilon)` for each covariate (float32, the model's `scale` buffer).
-    `epsilon`: the run's per-site budget (inf = no DP)."""
-    covariates = np.full(n_covariates, covariate_scale(epsilon))
+    """The logistic model's input scale: v_j = 2 p_j (1 - p_j) for each variant read, then for each
+    covariate `covariate_scale(epsilon)` when the model reads the whole panel, else 1 (float32, the
+    model's `scale` buffer). `epsilon`: the run's per-site budget (inf = no DP).
+
+    Why only on the whole panel: the rule was chosen there, where ~20,000 variant columns leave
+    the covariates about 1 % of the clipping budget; a sub-panel (a gene list, a source's top K)
+    of a few hundred variants already leaves them a large share, and scaling them up there lost
+    (docs/models.md "The covariates' share")."""
+    whole_panel = not selected or len(selected) == len(panel)
+    covariates = np.full(n_covariates, covariate_scale(epsilon) if whole_panel else 1.0)
     return np.concatenate([_variances(panel, selected), covariates]).astype(np.float32)
 
 

@@ -149,6 +149,11 @@ def test_a_gene_prior_restricts_the_model_to_the_variants_in_the_genes(fed, pane
     }
     assert begin.settings.lr == training_rule("logistic", panel, selected).lr
     assert begin.weights["linear.weight"].shape == (1, len(selected) + 2)
+    # a sub-panel already leaves the covariates a large share of the clipping budget: no scale-up
+    strict = start_model(RunSettings(data_dir=str(fed), gene_prior=str(fed / GENE_LIST), epsilon=1.0), panel)
+    np.testing.assert_array_equal(strict.weights["scale"].numpy()[-2:], [1.0, 1.0])
+    everything = tuple(range(len(panel)))  # a source prior that keeps all variants reads the whole panel
+    assert column_scale(panel, everything, 2, 1.0)[-1] == pytest.approx(math.sqrt(13))
 
 
 def test_a_distributed_round_steps_along_the_sum_only_from_a_start_with_weights():
