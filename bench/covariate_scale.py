@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from logistic_rule import CLIP, DELTA, clipped_sum
+from logistic_rule import CLIP, DELTA, fedavg, site_rows
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.features import FREQ_CLIP
@@ -52,35 +52,18 @@ def train(sites, scale: np.ndarray, epsilon: float, lr: float, rng: np.random.Ge
     """[w, b] of the federation's final model: per-site DP-SGD at the product's rule, FedAvg."""
     data = []
     for d in sites:
-        rows = np.hstack([d.train_x.astype(np.float64) * scale, np.ones((len(d.train_y), 1))])
         n = d.public_train  # steps and sampling follow the declared size, as in the product
+        rate = sample_rate(n, LOGISTIC_BATCH_SIZE)
+        steps = LOGISTIC_LOCAL_EPOCHS * steps_per_epoch(n, LOGISTIC_BATCH_SIZE)
         sigma = (
             0.0
             if math.isinf(epsilon)
             else calibrate_noise(
-                [],
-                sample_rate=sample_rate(n, LOGISTIC_BATCH_SIZE),
-                steps=LOGISTIC_ROUNDS * LOGISTIC_LOCAL_EPOCHS * steps_per_epoch(n, LOGISTIC_BATCH_SIZE),
-                target_epsilon=epsilon,
-                delta=DELTA,
+                [], sample_rate=rate, steps=LOGISTIC_ROUNDS * steps, target_epsilon=epsilon, delta=DELTA
             )
         )
-        data.append((rows, d.train_y.astype(np.float64), n, sigma, np.linalg.norm(rows, axis=1)))
-    total = sum(n for _, _, n, _, _ in data)
-    params = np.zeros(len(scale) + 1)
-    for _ in range(LOGISTIC_ROUNDS):
-        average = np.zeros_like(params)
-        for rows, y, n, sigma, norms in data:
-            q, local = sample_rate(n, LOGISTIC_BATCH_SIZE), params.copy()
-            for _ in range(LOGISTIC_LOCAL_EPOCHS * steps_per_epoch(n, LOGISTIC_BATCH_SIZE)):
-                drawn = rng.random(len(y)) < q
-                gradient = clipped_sum(rows, y, local, drawn, norms) + rng.normal(
-                    0.0, sigma * CLIP, len(local)
-                )
-                local -= lr * gradient / (q * n)
-            average += (n / total) * local
-        params = average
-    return params
+        data.append(site_rows(d.train_x.astype(np.float64) * scale, d.train_y, n, rate, steps, sigma))
+    return fedavg(data, np.zeros(len(scale) + 1), lr, rng, LOGISTIC_ROUNDS)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import argparse
 import math
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,46 @@ def clipped_sum(
     return (residual * factor) @ rows
 
 
+@dataclass(frozen=True)
+class SiteRows:
+    """One site in the vectorised loop: its scaled rows with a bias column, labels, declared size,
+    Poisson rate, local steps per round and noise multiplier; `norms` are the rows' norms."""
+
+    rows: np.ndarray
+    labels: np.ndarray
+    n: int
+    rate: float
+    steps: int
+    sigma: float
+    norms: np.ndarray
+
+
+def site_rows(x: np.ndarray, labels: np.ndarray, n: int, rate: float, steps: int, sigma: float) -> SiteRows:
+    """A `SiteRows` from scaled features `x` (the bias column is added here)."""
+    rows = np.hstack([x, np.ones((len(labels), 1))])
+    return SiteRows(rows, labels.astype(np.float64), n, rate, steps, sigma, np.linalg.norm(rows, axis=1))
+
+
+def fedavg(
+    sites: list[SiteRows], params: np.ndarray, lr: float, rng: np.random.Generator, rounds: int
+) -> np.ndarray:
+    """`rounds` of FedAvg (weights: declared sizes) of per-site DP-SGD from `params`: each step a
+    Poisson batch, its clipped gradient sum plus N(0, sigma^2 C^2) noise, over the expected batch."""
+    total = sum(site.n for site in sites)
+    for _ in range(rounds):
+        average = np.zeros_like(params)
+        for site in sites:
+            local = params.copy()
+            for _ in range(site.steps):
+                drawn = rng.random(len(site.labels)) < site.rate
+                noise = rng.normal(0.0, site.sigma * CLIP, len(local))
+                gradient = clipped_sum(site.rows, site.labels, local, drawn, site.norms) + noise
+                local -= lr * gradient / (site.rate * site.n)
+            average += (site.n / total) * local
+        params = average
+    return params
+
+
 def federate(
     sites,
     scale: np.ndarray,
@@ -73,34 +114,24 @@ def federate(
     columns: list[int] | None = None,
     start: np.ndarray | None = None,
 ) -> np.ndarray:
-    """FedAvg of per-site DP-SGD on the scaled columns; returns [w, b] of the final global model.
+    """FedAvg of per-site DP-SGD on the scaled columns at the reference's settings (Poisson rate
+    RATE, ROUNDS x EPOCHS, one sigma for all); returns [w, b] of the final global model.
     `columns`: the input columns read (all by default; `scale` is per column read); `start`: the
     [w, b] to start from (zeros by default)."""
+    steps = EPOCHS * round(1 / RATE)
     data = [
-        (
+        site_rows(
             (d.train_x if columns is None else d.train_x[:, columns]).astype(np.float64) * scale,
-            d.train_y.astype(np.float64),
+            d.train_y,
             d.public_train,
+            RATE,
+            steps,
+            sigma,
         )
         for d in sites
     ]
-    total = sum(n for _, _, n in data)
     params = np.zeros(len(scale) + 1) if start is None else np.array(start, dtype=np.float64)
-    steps = EPOCHS * round(1 / RATE)
-    for _ in range(ROUNDS):
-        average = np.zeros_like(params)
-        for x, y, n in data:
-            local = params.copy()
-            rows = np.hstack([x, np.ones((len(y), 1))])
-            norms = np.linalg.norm(rows, axis=1)
-            for _ in range(steps):
-                drawn = rng.random(len(y)) < RATE
-                noise = rng.normal(0.0, sigma * CLIP, len(local))
-                gradient = clipped_sum(rows, y, local, drawn, norms) + noise
-                local -= lr * gradient / (RATE * n)
-            average += (n / total) * local
-        params = average
-    return params
+    return fedavg(data, params, lr, rng, ROUNDS)
 
 
 def main() -> None:
