@@ -19,6 +19,12 @@ The full grid (2 federations x 8 designs x 4 epsilons x 3 seeds) takes hours: re
     .venv/bin/python bench/privacy_frontier.py [--out runs/privacy-frontier] [--small]
         [--federations default,heldout] [--designs logistic,network] [--epsilons 3,8] [--seeds 1]
     .venv/bin/python bench/privacy_frontier.py --from runs/privacy-frontier
+    .venv/bin/python bench/privacy_frontier.py --from NEW --paired-with OLD
+
+--paired-with OLD also prints, per federation, design and epsilon, the mean difference of test
+AUC between the two experiments' runs of the same cell and seed: runs with the same settings
+draw the same splits and noise, so a change of code is measured paired, more precisely than the
+spread over seeds allows.
 """
 
 from __future__ import annotations
@@ -109,6 +115,31 @@ def _print_timing(results: dict) -> None:
     print(f"this invocation: {results['wall_seconds'] / 60:.1f} min (finished pieces reused, not timed)")
 
 
+def _load(folder: str) -> dict:
+    path = Path(folder) / "results.json"
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist: run the experiment first (without --from)")
+    return json.loads(path.read_text())
+
+
+def _print_paired(new: dict, old: dict) -> None:
+    """Mean paired difference (new - old) per federation, design and epsilon, over the seeds
+    both hold, for the cells whose runs differ."""
+    before = {(r["federation"], r["design"], r["epsilon"], r["seed"]): r["test_auc"] for r in old["runs"]}
+    cells: dict[tuple, list[float]] = {}
+    for run in new["runs"]:
+        key = (run["federation"], run["design"], run["epsilon"], run["seed"])
+        if before.get(key) is not None and run["test_auc"] is not None:
+            cells.setdefault(key[:3], []).append(run["test_auc"] - before[key])
+    changed = {cell: diffs for cell, diffs in cells.items() if any(d != 0 for d in diffs)}
+    print("\npaired with the earlier experiment (new - old test AUC, same cell and seed):")
+    if not changed:
+        print("  no run differs")
+    for (federation, design, epsilon), diffs in sorted(changed.items(), key=lambda kv: kv[0]):
+        each = " ".join(f"{d:+.3f}" for d in diffs)
+        print(f"  {federation:8} {design:30} eps {epsilon:g}: {sum(diffs) / len(diffs):+.3f} ({each})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -120,17 +151,19 @@ def main() -> None:
     parser.add_argument("--designs", help="comma-separated designs (default: all eight)")
     parser.add_argument("--epsilons", help="comma-separated, inf = no DP (default: 1,3,8,inf)")
     parser.add_argument("--seeds", help="comma-separated (default: 1,2,3)")
+    parser.add_argument(
+        "--paired-with", metavar="OLD", help="also the paired differences to OLD/results.json"
+    )
     args = parser.parse_args()
     if args.source:
-        path = Path(args.source) / "results.json"
-        if not path.exists():
-            raise SystemExit(f"{path} does not exist: run the experiment first (without --from)")
-        results = json.loads(path.read_text())
+        results = _load(args.source)
     else:
         results = _run(args)
     _print_frontier(results)
     _print_targets(results)
     _print_timing(results)
+    if args.paired_with:
+        _print_paired(results, _load(args.paired_with))
 
 
 if __name__ == "__main__":
