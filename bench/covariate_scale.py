@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from logistic_rule import CLIP, DELTA, fedavg, site_rows
+from logistic_rule import DELTA, fedavg, site_rows
+from measure import require_federation
 from sklearn.metrics import roc_auc_score
 
-from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import calibrate_noise, sample_rate, steps_per_epoch
 from genofed.server.settings import RunSettings
@@ -41,7 +41,9 @@ from genofed.server.training_rule import (
     LOGISTIC_BATCH_SIZE,
     LOGISTIC_LOCAL_EPOCHS,
     LOGISTIC_ROUNDS,
+    column_scale,
     covariate_scale,
+    training_rule,
 )
 from genofed.simulations.local.simulate import simulated_sites
 
@@ -76,15 +78,10 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     parser.add_argument("--draws", type=int, default=2, help="noise draws per seed")
     args = parser.parse_args()
-    if not (Path(args.data) / "panel.tsv").exists():
-        raise SystemExit(
-            f"{args.data} has no federation: run `genofed simulate-cohorts --out {args.data}` first"
-        )
+    require_federation(args.data)
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
-    p = np.clip(np.asarray(panel.alt_freq, dtype=np.float64), FREQ_CLIP, 1.0 - FREQ_CLIP)
-    variances = 2.0 * p * (1.0 - p)
-    lr = 1.0 / (CLIP * math.sqrt(float(np.sum(variances**3))))
+    lr = training_rule("logistic", panel).lr  # the product's rule: 1 / (C X)
     columns: list[float | str] = [*dict.fromkeys([1.0, *args.scales]), RULE]
     aucs: dict[tuple[float | str, float], list[float]] = {}
     for seed in args.seeds:
@@ -93,8 +90,10 @@ def main() -> None:
         y_eval = np.concatenate([d.val_y for d in sites])
         for epsilon in args.epsilons:
             for c in columns:
-                value = covariate_scale(epsilon) if c == RULE else float(c)
-                scale = np.concatenate([variances, [value, value]])
+                # the product's column scale; a fixed c replaces its covariates' entries
+                scale = column_scale(panel, epsilon=epsilon).astype(np.float64)
+                if c != RULE:
+                    scale[-2:] = float(c)
                 for draw in range(1 if math.isinf(epsilon) else args.draws):
                     # the same draws for every c: differences are paired
                     rng = np.random.default_rng([seed, draw, int(min(epsilon, 1e6) * 10)])

@@ -41,6 +41,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from measure import require_federation
 
 from genofed.common.data.panel import VariantPanel
 from genofed.server.federation import load_test_cohort
@@ -68,10 +69,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42, help="split seed (as genofed simulate) and DP noise")
     args = parser.parse_args()
-    if not (Path(args.data) / "panel.tsv").exists():
-        raise SystemExit(
-            f"{args.data} has no federation: run `genofed simulate-cohorts --out {args.data}` first"
-        )
+    require_federation(args.data)
     warnings.filterwarnings("ignore")  # Opacus' secure-RNG and hook notices
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     started = time.perf_counter()

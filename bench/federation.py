@@ -19,9 +19,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-from pathlib import Path
 
-from measure import run_child
+from measure import require_federation, run_child
 
 CHILD = r"""
 from genofed.server.settings import RunSettings
@@ -44,10 +43,7 @@ def main() -> None:
     parser.add_argument("--pretrained", default="", metavar="MODEL", help="start from this pretrained model")
     parser.add_argument("--finetune", default="full", choices=("full", "partial", "frozen"))
     args = parser.parse_args()
-    if not (Path(args.data) / "panel.tsv").exists():
-        raise SystemExit(
-            f"{args.data} has no federation: run `genofed simulate-cohorts --out {args.data}` first"
-        )
+    require_federation(args.data)
     print(
         f"{'epsilon':>7} {'federated':>9} {'pooled':>6} {'local med':>9} {'Bayes':>5} {'spent':>5} "
         f"{'wall s':>6} {'s/round':>7} {'KiB/round':>9} {'peak MiB':>8}"

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from measure import require_federation
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.features import FREQ_CLIP
@@ -145,10 +146,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=4, help="noise draws per seed")
     parser.add_argument("--test", action="store_true", help="score on the test cohort instead of validation")
     args = parser.parse_args()
-    if not (Path(args.data) / "panel.tsv").exists():
-        raise SystemExit(
-            f"{args.data} has no federation: run `genofed simulate-cohorts --out {args.data}` first"
-        )
+    require_federation(args.data)
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
     freq = np.asarray(panel.alt_freq, dtype=np.float64)

@@ -1,4 +1,6 @@
-"""Run a snippet in a fresh Python process and return its JSON result plus its peak memory.
+"""Helpers shared by the bench scripts: run a snippet in a fresh Python process and return its
+JSON result plus its peak memory (`run_child`); refuse a --data folder that holds no federation
+(`require_federation`).
 
 Peak memory is the child's VmHWM (high-water RSS): unlike getrusage's ru_maxrss it is reset at
 exec, so the benchmark process's own memory never leaks into the figure.
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 _PRELUDE = r"""
 import json, sys, time
@@ -29,3 +32,10 @@ def run_child(code: str, *args: str) -> dict:
         [sys.executable, "-c", _PRELUDE + code, *args], check=True, capture_output=True, text=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def require_federation(data: str) -> Path:
+    """`data` as a Path, or exit with what to run when it holds no federation (no panel.tsv)."""
+    if not (Path(data) / "panel.tsv").exists():
+        raise SystemExit(f"{data} has no federation: run `genofed simulate-cohorts --out {data}` first")
+    return Path(data)
