@@ -20,6 +20,11 @@ compares with the old defaults: docs/models.md.
   patient's clipping budget; their scale `covariate_scale` = sqrt(1 + (COVARIATE_EPSILON / eps)^2)
   grows with the noise the run's epsilon implies (sigma ~ 1 / eps), moving budget to them as the
   variant weights' signal sinks under the noise, and is 1 without DP and on a sub-panel.
+  A run that starts from a model's weights (a source prior, a pretrained model) under local DP
+  steps lr x `prior_step_share(eps)` = eps^2 / (eps^2 + PRIOR_STEP_EPSILON^2): each round's
+  update is the data's signal plus noise whose variance grows as 1 / eps^2, and where the noise
+  dominates, the full step carries the start away from what it knew (from scratch there is no
+  such start to lose, and under distributed DP the coordinator's sum carries far less noise).
 
 Under distributed DP a round is one server step on the noisy clipped gradient sum of T batches
 (genofed.client.distributed_round); `distributed_step` says how far: along their mean from
@@ -64,6 +69,9 @@ LR_SCALE = 1.0
 #: The covariates' scale is sqrt(1 + (COVARIATE_EPSILON / epsilon)^2): 3.6 at epsilon 1, 1.5 at
 #: 3, 1.1 at 8 (docs/models.md "The covariates' share", bench/covariate_scale.py).
 COVARIATE_EPSILON = math.sqrt(12.0)
+#: A start with weights under local DP steps lr x eps^2 / (eps^2 + PRIOR_STEP_EPSILON^2): 0.25 at
+#: epsilon 1, 0.75 at 3, 0.96 at 8 (docs/models.md "A start's step", bench/prior_step.py).
+PRIOR_STEP_EPSILON = math.sqrt(3.0)
 
 
 def _variances(panel: VariantPanel, selected: tuple[int, ...]) -> np.ndarray:
@@ -91,6 +99,17 @@ def covariate_scale(epsilon: float) -> float:
     if epsilon <= 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon:g}")
     return math.sqrt(1.0 + (COVARIATE_EPSILON / epsilon) ** 2)
+
+
+def prior_step_share(epsilon: float) -> float:
+    """The share of the rule's lr a run starting from a model's weights takes under local DP at
+    per-site `epsilon` (inf = no DP: 1): epsilon^2 / (epsilon^2 + PRIOR_STEP_EPSILON^2), the
+    update's share of signal when its noise variance grows as 1 / epsilon^2 (module docstring)."""
+    if math.isinf(epsilon):
+        return 1.0
+    if epsilon <= 0:
+        raise ValueError(f"epsilon must be > 0, got {epsilon:g}")
+    return epsilon**2 / (epsilon**2 + PRIOR_STEP_EPSILON**2)
 
 
 def column_scale(
@@ -155,7 +174,15 @@ def resolve_settings(
         return replace(settings, model=model)
     rule = training_rule(model, panel, selected)
     values = {name: getattr(rule, name) for name in settings.by_rule}
+    if "lr" in values and _steps_from_a_start(settings, model):
+        values["lr"] *= prior_step_share(settings.epsilon)
     return replace(settings, model=model, **values)
+
+
+def _steps_from_a_start(settings: RunSettings, model: str) -> bool:
+    """Whether the logistic rule's lr takes `prior_step_share`: a logistic run under local DP
+    that starts from a model's weights (a source prior or a pretrained model), public facts all."""
+    return model == "logistic" and settings.privacy == "local" and bool(settings.prior or settings.pretrained)
 
 
 def network_settings(**overrides: object) -> RunSettings:
