@@ -27,10 +27,11 @@ compares with the old defaults: docs/models.md.
   such start to lose, and under distributed DP the coordinator's sum carries far less noise).
 
 Under distributed DP a round is one server step on the noisy clipped gradient sum of T batches
-(genofed.client.distributed_round); `distributed_step` says how far: along their mean from
-scratch, where only the direction of the nearly fully clipped sum matters, and along their sum,
-as far as the T local steps of a local-DP round, when the run starts from a model's weights,
-whose start the data must be able to move (docs/distributed-dp.md "How far a round steps").
+(genofed.client.distributed_round); `distributed_step` says how far: along their mean for the
+logistic model from scratch, where only the direction of the nearly fully clipped sum matters,
+and along their sum, as far as the T local steps of a local-DP round, when the run starts from
+a model's weights, whose start the data must be able to move, and for the network, whose lr
+was set for many sequential steps (docs/distributed-dp.md "How far a round steps").
 """
 
 from __future__ import annotations
@@ -148,11 +149,15 @@ def training_rule(model: str, panel: VariantPanel | None, selected: tuple[int, .
 
 def distributed_step(settings: RunSettings) -> str:
     """The server step of a distributed-DP round: "sum" when the run starts from a model's weights
-    (a source prior or a pretrained model), else "mean" (module docstring). Only the start, a
-    public fact, decides; "" for a run that is not distributed."""
+    (a source prior or a pretrained model) or trains the network, else "mean" (module docstring).
+    Only public facts decide; "" for a run that is not distributed.
+
+    Why the network steps along the sum: its rule's lr (0.05) was set for the many sequential
+    steps of local training; ten steps of it along the mean left a random network where it
+    started, at the same test AUC at every epsilon (docs/distributed-dp.md "How far a round steps")."""
     if settings.privacy != "distributed":
         return ""
-    return "sum" if settings.prior or settings.pretrained else "mean"
+    return "sum" if settings.prior or settings.pretrained or settings.model == "network" else "mean"
 
 
 def resolve_settings(

@@ -157,15 +157,19 @@ def test_a_gene_prior_restricts_the_model_to_the_variants_in_the_genes(fed, pane
     assert column_scale(panel, everything, 2, 1.0)[-1] == pytest.approx(math.sqrt(13))
 
 
-def test_a_distributed_round_steps_along_the_sum_only_from_a_start_with_weights():
-    """The coordinator asks for the "sum" step when the run starts from a model's weights, and the
-    train config every site receives says so; from scratch and under local DP nothing changes."""
+def test_a_distributed_round_steps_along_the_sum_from_a_start_with_weights_or_for_the_network():
+    """The coordinator asks for the "sum" step when the run starts from a model's weights or
+    trains the network, and the train config every site receives says so; the logistic model
+    from scratch steps along the mean, and under local DP nothing changes."""
     distributed = {"secagg": True, "privacy": "distributed", "epsilon": 3.0}
     cases = {
         RunSettings(**distributed): "mean",
+        RunSettings(**distributed, model="logistic"): "mean",
+        RunSettings(**distributed, model="network"): "sum",
         RunSettings(**distributed, prior="source.pt"): "sum",
         RunSettings(**distributed, pretrained="pretrained.pt"): "sum",
         RunSettings(prior="source.pt"): "",
+        RunSettings(model="network"): "",
     }
     for settings, step in cases.items():
         assert distributed_step(settings) == step
