@@ -19,6 +19,10 @@ at the reference's settings).
 
     .venv/bin/python bench/covariate_scale.py [--data demo/cohorts] [--scales 1 1.5 2.4 3.6 5]
                                               [--epsilons 1 2 3 5 8] [--seeds 42 43 44] [--draws 2]
+                                              [--gene-prior demo/cohorts/known_genes.bed]
+
+--gene-prior BED: the model reads only the panel variants inside the BED's regions, as the
+product's `--gene-prior` selects them (its lr from their row norm; the rule's c is 1 there).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from measure import require_federation
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
+from genofed.common.data.regions import load_gene_regions, variants_in_regions
 from genofed.common.privacy.accountant import calibrate_noise, sample_rate, steps_per_epoch
 from genofed.server.settings import RunSettings
 from genofed.server.training_rule import (
@@ -42,7 +47,6 @@ from genofed.server.training_rule import (
     LOGISTIC_LOCAL_EPOCHS,
     LOGISTIC_ROUNDS,
     column_scale,
-    covariate_scale,
     training_rule,
 )
 from genofed.simulations.local.simulate import simulated_sites
@@ -50,8 +54,16 @@ from genofed.simulations.local.simulate import simulated_sites
 RULE = "rule"
 
 
-def train(sites, scale: np.ndarray, epsilon: float, lr: float, rng: np.random.Generator) -> np.ndarray:
-    """[w, b] of the federation's final model: per-site DP-SGD at the product's rule, FedAvg."""
+def train(
+    sites,
+    scale: np.ndarray,
+    epsilon: float,
+    lr: float,
+    rng: np.random.Generator,
+    columns: list[int] | None = None,
+) -> np.ndarray:
+    """[w, b] of the federation's final model: per-site DP-SGD at the product's rule, FedAvg.
+    `columns`: the input columns the model reads (all by default; `scale` is per column read)."""
     data = []
     for d in sites:
         n = d.public_train  # steps and sampling follow the declared size, as in the product
@@ -64,7 +76,8 @@ def train(sites, scale: np.ndarray, epsilon: float, lr: float, rng: np.random.Ge
                 [], sample_rate=rate, steps=LOGISTIC_ROUNDS * steps, target_epsilon=epsilon, delta=DELTA
             )
         )
-        data.append(site_rows(d.train_x.astype(np.float64) * scale, d.train_y, n, rate, steps, sigma))
+        x = d.train_x if columns is None else d.train_x[:, columns]
+        data.append(site_rows(x.astype(np.float64) * scale, d.train_y, n, rate, steps, sigma))
     return fedavg(data, np.zeros(len(scale) + 1), lr, rng, LOGISTIC_ROUNDS)
 
 
@@ -77,27 +90,33 @@ def main() -> None:
     parser.add_argument("--epsilons", nargs="+", type=float, default=[1.0, 2.0, 3.0, 5.0, 8.0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     parser.add_argument("--draws", type=int, default=2, help="noise draws per seed")
+    parser.add_argument("--gene-prior", default="", help="a BED of genes: read only their variants")
     args = parser.parse_args()
     require_federation(args.data)
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
-    lr = training_rule("logistic", panel).lr  # the product's rule: 1 / (C X)
-    columns: list[float | str] = [*dict.fromkeys([1.0, *args.scales]), RULE]
+    # the product's selection (server/start_model.py): the panel variants inside the regions
+    genes = variants_in_regions(panel, load_gene_regions(args.gene_prior)) if args.gene_prior else []
+    selected = tuple(int(i) for i in genes)
+    columns = [*selected, len(panel), len(panel) + 1] if selected else None
+    lr = training_rule("logistic", panel, selected).lr  # the product's rule: 1 / (C X)
+    scales: list[float | str] = [*dict.fromkeys([1.0, *args.scales]), RULE]
     aucs: dict[tuple[float | str, float], list[float]] = {}
     for seed in args.seeds:
         sites = list(simulated_sites(RunSettings(data_dir=args.data, seed=seed)).values())
         x_eval = np.concatenate([d.val_x for d in sites]).astype(np.float64)
+        x_eval = x_eval if columns is None else x_eval[:, columns]
         y_eval = np.concatenate([d.val_y for d in sites])
         for epsilon in args.epsilons:
-            for c in columns:
+            for c in scales:
                 # the product's column scale; a fixed c replaces its covariates' entries
-                scale = column_scale(panel, epsilon=epsilon).astype(np.float64)
+                scale = column_scale(panel, selected, epsilon=epsilon).astype(np.float64)
                 if c != RULE:
                     scale[-2:] = float(c)
                 for draw in range(1 if math.isinf(epsilon) else args.draws):
                     # the same draws for every c: differences are paired
                     rng = np.random.default_rng([seed, draw, int(min(epsilon, 1e6) * 10)])
-                    params = train(sites, scale, epsilon, lr, rng)
+                    params = train(sites, scale, epsilon, lr, rng, columns)
                     score = (x_eval * scale) @ params[:-1] + params[-1]
                     aucs.setdefault((c, epsilon), []).append(float(roc_auc_score(y_eval, score)))
         print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
@@ -105,14 +124,14 @@ def main() -> None:
         f"{len(args.seeds)} seeds x up to {args.draws} noise draws, scored on the pooled validation patients"
     )
     print(f"{'c':>6} " + " ".join(f"{'eps ' + format(e, 'g'):>16}" for e in args.epsilons))
-    for c in columns:
+    for c in scales:
         cells = []
         for epsilon in args.epsilons:
             values, base = aucs[(c, epsilon)], aucs[(1.0, epsilon)]
             diff = statistics.mean(v - b for v, b in zip(values, base, strict=True))
             cells.append(f"{statistics.mean(values):.3f} ({diff:+.3f})")
         print(f"{c:>6} " + " ".join(f"{cell:>16}" for cell in cells))
-    rule = ", ".join(f"eps {e:g}: {covariate_scale(e):.2f}" for e in args.epsilons)
+    rule = ", ".join(f"eps {e:g}: {column_scale(panel, selected, epsilon=e)[-1]:.2f}" for e in args.epsilons)
     print(f"in brackets: mean paired difference to c = 1; the rule's c: {rule}")
 
 
