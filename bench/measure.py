@@ -1,6 +1,6 @@
 """Helpers shared by the bench scripts: run a snippet in a fresh Python process and return its
 JSON result plus its peak memory (`run_child`); refuse a --data folder that holds no federation
-(`require_federation`).
+(`require_federation`); the options every validation study takes (`add_study_options`).
 
 Peak memory is the child's VmHWM (high-water RSS): unlike getrusage's ru_maxrss it is reset at
 exec, so the benchmark process's own memory never leaks into the figure.
@@ -8,6 +8,7 @@ exec, so the benchmark process's own memory never leaks into the figure.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -39,3 +40,11 @@ def require_federation(data: str) -> Path:
     if not (Path(data) / "panel.tsv").exists():
         raise SystemExit(f"{data} has no federation: run `genofed simulate-cohorts --out {data}` first")
     return Path(data)
+
+
+def add_study_options(parser: argparse.ArgumentParser, epsilons: list[float]) -> None:
+    """--epsilons (default `epsilons`), --seeds (42 43 44: the seeds that set the hospitals'
+    splits) and --draws (2 noise draws per seed) of a study on validation patients."""
+    parser.add_argument("--epsilons", nargs="+", type=float, default=epsilons)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    parser.add_argument("--draws", type=int, default=2, help="noise draws per seed")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from covariate_scale import train
-from measure import require_federation
+from measure import add_study_options, require_federation
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
@@ -66,9 +66,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", default="demo/cohorts")
-    parser.add_argument("--epsilons", nargs="+", type=float, default=[1.0, 3.0, 8.0])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
-    parser.add_argument("--draws", type=int, default=2, help="noise draws per seed")
+    add_study_options(parser, epsilons=[1.0, 3.0, 8.0])
     args = parser.parse_args()
     require_federation(args.data)
     started = time.perf_counter()
