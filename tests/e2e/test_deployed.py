@@ -57,8 +57,11 @@ FEDERATION_ROUNDS = 5
 SECAGG_ROUNDS = 2
 RUN_TIMEOUT = 600
 #: The module federation's node sync: long enough that the rogue node is online through the
-#: first exchanges (only the admission map keeps it out), short enough to see it removed.
-SYNC_SECONDS = 60
+#: first exchanges (only the admission map keeps it out), short enough to see it removed well
+#: before the run ends. The coordinator's first sync comes SYNC_SECONDS after it submits the run,
+#: plus its polls' Flower CLI calls (about 70 s at 60, when a 5-round run took 69-97 s: at 60 a
+#: fast run could finish first and leave the rogue node registered, as once in CI).
+SYNC_SECONDS = 30
 #: Paths that must not reach the SuperLink through the hospitals' address (Control, Runtime,
 #: and dotted or encoded ways to them).
 FORBIDDEN_PATHS = (
