@@ -39,9 +39,9 @@ from measure import require_federation
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
-from genofed.common.data.regions import load_gene_regions, variants_in_regions
 from genofed.common.privacy.accountant import calibrate_noise, sample_rate, steps_per_epoch
 from genofed.server.settings import RunSettings
+from genofed.server.start_model import start_model
 from genofed.server.training_rule import (
     LOGISTIC_BATCH_SIZE,
     LOGISTIC_LOCAL_EPOCHS,
@@ -95,9 +95,8 @@ def main() -> None:
     require_federation(args.data)
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
-    # the product's selection (server/start_model.py): the panel variants inside the regions
-    genes = variants_in_regions(panel, load_gene_regions(args.gene_prior)) if args.gene_prior else []
-    selected = tuple(int(i) for i in genes)
+    # the product's selection of the gene list's variants (empty: the whole panel)
+    selected = start_model(RunSettings(model="logistic", gene_prior=args.gene_prior), panel).config.selected
     columns = [*selected, len(panel), len(panel) + 1] if selected else None
     lr = training_rule("logistic", panel, selected).lr  # the product's rule: 1 / (C X)
     scales: list[float | str] = [*dict.fromkeys([1.0, *args.scales]), RULE]
@@ -108,9 +107,10 @@ def main() -> None:
         x_eval = x_eval if columns is None else x_eval[:, columns]
         y_eval = np.concatenate([d.val_y for d in sites])
         for epsilon in args.epsilons:
+            rule_scale = column_scale(panel, selected, epsilon=epsilon).astype(np.float64)
             for c in scales:
                 # the product's column scale; a fixed c replaces its covariates' entries
-                scale = column_scale(panel, selected, epsilon=epsilon).astype(np.float64)
+                scale = rule_scale.copy()
                 if c != RULE:
                     scale[-2:] = float(c)
                 for draw in range(1 if math.isinf(epsilon) else args.draws):

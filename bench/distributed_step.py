@@ -29,7 +29,7 @@ import argparse
 import math
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,41 @@ DESIGNS = ("mean", "sum", "local DP")
 
 #: One hospital's training rows (scaled columns read, a ones column for the bias), labels, declared size.
 Site = tuple[np.ndarray, np.ndarray, int]
+
+
+@dataclass(frozen=True)
+class ProductStart:
+    """The product's start of a logistic run (`server.start_model`) as the float64 loops read it:
+    the input columns the model reads (variants, then sex and age), their scale, the start [w, b]
+    (a source's weights, or zeros from scratch) and the run's lr by the rule."""
+
+    columns: list[int]
+    scale: np.ndarray
+    start: np.ndarray
+    lr: float
+
+    def rows(self, x: np.ndarray) -> np.ndarray:
+        """The columns read, scaled as the model scales them, and a ones column for the bias."""
+        return np.hstack([x[:, self.columns].astype(np.float64) * self.scale, np.ones((len(x), 1))])
+
+    def sites(self, loaded) -> list[Site]:
+        """Each loaded hospital's training split as a `Site`."""
+        return [(self.rows(d.train_x), d.train_y.astype(np.float64), d.public_train) for d in loaded]
+
+    def validation(self, loaded) -> tuple[np.ndarray, np.ndarray]:
+        """The hospitals' pooled validation patients: rows and labels."""
+        return self.rows(np.concatenate([d.val_x for d in loaded])), np.concatenate([d.val_y for d in loaded])
+
+
+def product_start(settings: RunSettings, panel: VariantPanel) -> ProductStart:
+    """`start_model(settings, panel)` as a `ProductStart`."""
+    begin = start_model(settings, panel)
+    read = list(begin.config.selected) or list(range(len(panel)))
+    weights = begin.weights
+    start = np.r_[weights["linear.weight"][0].double().numpy(), weights["linear.bias"].double().numpy()]
+    return ProductStart(
+        [*read, len(panel), len(panel) + 1], weights["scale"].double().numpy(), start, begin.settings.lr
+    )
 
 
 def distributed(sites: list[Site], start: np.ndarray, lr: float, sigma: float, step: str, rng) -> np.ndarray:
@@ -111,22 +146,13 @@ def main() -> None:
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
     prior = {"prior": args.prior, "prior_variants": args.prior_variants} if args.prior else {}
     settings = RunSettings(data_dir=args.data, model="logistic", **prior)
-    begin = start_model(settings, panel)
-    read = list(begin.config.selected) or list(range(len(panel)))
-    columns = [*read, len(panel), len(panel) + 1]
-    scale = begin.weights["scale"].double().numpy()
-    weights = begin.weights  # the product's start: the source's weights, or zeros from scratch
-    start = np.r_[weights["linear.weight"][0].double().numpy(), weights["linear.bias"].double().numpy()]
+    begin = product_start(settings, panel)
+    start = begin.start
     aucs: dict[tuple[str, float], list[float]] = {}
     for seed in args.seeds:
         loaded = list(simulated_sites(replace(settings, seed=seed)).values())
-
-        def with_bias(x: np.ndarray) -> np.ndarray:
-            return np.hstack([x[:, columns].astype(np.float64) * scale, np.ones((len(x), 1))])
-
-        sites = [(with_bias(d.train_x), d.train_y.astype(np.float64), d.public_train) for d in loaded]
-        x_eval = with_bias(np.concatenate([d.val_x for d in loaded]))
-        y_eval = np.concatenate([d.val_y for d in loaded])
+        sites = begin.sites(loaded)
+        x_eval, y_eval = begin.validation(loaded)
         aucs.setdefault(("start", 0.0), []).append(start_auc(y_eval, x_eval @ start))
         rate = 1.0 / math.ceil(max(n for *_, n in sites) / BATCH)
         for eps in EPSILONS:
@@ -135,14 +161,14 @@ def main() -> None:
             for draw in range(args.draws):
                 rng = np.random.default_rng([seed, draw, int(eps)])
                 results = {
-                    "mean": distributed(sites, start, begin.settings.lr, sigma, "mean", rng),
-                    "sum": distributed(sites, start, begin.settings.lr, sigma, "sum", rng),
-                    "local DP": local_dp(sites, start, begin.settings.lr, eps, rng),
+                    "mean": distributed(sites, start, begin.lr, sigma, "mean", rng),
+                    "sum": distributed(sites, start, begin.lr, sigma, "sum", rng),
+                    "local DP": local_dp(sites, start, begin.lr, eps, rng),
                 }
                 for design, params in results.items():
                     aucs.setdefault((design, eps), []).append(float(roc_auc_score(y_eval, x_eval @ params)))
     print(
-        f"{len(read)} variants read, {'a source prior' if args.prior else 'from scratch'}; "
+        f"{len(begin.columns) - 2} variants read, {'a source prior' if args.prior else 'from scratch'}; "
         f"{len(args.seeds)} seeds x {args.draws} noise draws, pooled validation patients; "
         f"{time.perf_counter() - started:.0f} s"
     )

@@ -29,22 +29,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from distributed_step import local_dp
+from distributed_step import local_dp, product_start
 from measure import add_study_options, require_federation
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
 from genofed.server.settings import RunSettings
-from genofed.server.start_model import start_model
 from genofed.server.training_rule import prior_step_share, training_rule
 from genofed.simulations.local.simulate import simulated_sites
 
 STEPS = ("full", "rule")
-
-
-def with_bias(x: np.ndarray, columns: list[int], scale: np.ndarray) -> np.ndarray:
-    """The columns the model reads, scaled as the model scales them, and a ones column for the bias."""
-    return np.hstack([x[:, columns].astype(np.float64) * scale, np.ones((len(x), 1))])
 
 
 def main() -> None:
@@ -58,32 +52,26 @@ def main() -> None:
     require_federation(args.data)
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
+    settings = RunSettings(data_dir=args.data, model="logistic", prior=args.prior)
+    # the product's start, scale, sub-panel and lr at each epsilon (the covariates' scale and the
+    # start's step depend on it), and the rule's full lr for the same variants
+    begins = {e: product_start(replace(settings, epsilon=e), panel) for e in args.epsilons}
+    columns = next(iter(begins.values())).columns  # the variants read do not depend on epsilon
+    full_lr = training_rule("logistic", panel, tuple(columns[:-2])).lr
     aucs: dict[tuple[str, float], list[float]] = {}
-    for epsilon in args.epsilons:
-        settings = RunSettings(data_dir=args.data, model="logistic", prior=args.prior, epsilon=epsilon)
-        begin = start_model(settings, panel)  # the product's start, scale, sub-panel and lr
-        read = list(begin.config.selected) or list(range(len(panel)))
-        columns = [*read, len(panel), len(panel) + 1]
-        scale = begin.weights["scale"].double().numpy()
-        weights = begin.weights
-        start = np.r_[weights["linear.weight"][0].double().numpy(), weights["linear.bias"].double().numpy()]
-        lrs = {"full": training_rule("logistic", panel, begin.config.selected).lr, "rule": begin.settings.lr}
-        for seed in args.seeds:
-            loaded = list(simulated_sites(replace(settings, seed=seed)).values())
-
-            sites = [
-                (with_bias(d.train_x, columns, scale), d.train_y.astype(np.float64), d.public_train)
-                for d in loaded
-            ]
-            x_eval = with_bias(np.concatenate([d.val_x for d in loaded]), columns, scale)
-            y_eval = np.concatenate([d.val_y for d in loaded])
-            aucs.setdefault(("start", epsilon), []).append(float(roc_auc_score(y_eval, x_eval @ start)))
+    for seed in args.seeds:
+        loaded = list(simulated_sites(replace(settings, seed=seed)).values())  # once per seed
+        for epsilon, begin in begins.items():
+            sites = begin.sites(loaded)
+            x_eval, y_eval = begin.validation(loaded)
+            aucs.setdefault(("start", epsilon), []).append(float(roc_auc_score(y_eval, x_eval @ begin.start)))
+            lrs = {"full": full_lr, "rule": begin.lr}
             for draw in range(args.draws):
                 for step in STEPS:
                     rng = np.random.default_rng([seed, draw, int(epsilon)])  # the same draws for both
-                    params = local_dp(sites, start, lrs[step], epsilon, rng)
+                    params = local_dp(sites, begin.start, lrs[step], epsilon, rng)
                     aucs.setdefault((step, epsilon), []).append(float(roc_auc_score(y_eval, x_eval @ params)))
-        print(f"epsilon {epsilon:g}: {time.perf_counter() - started:.0f} s", flush=True)
+        print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
     print(
         f"{len(columns) - 2} variants read, a source prior; {len(args.seeds)} seeds x {args.draws} noise "
         "draws, pooled validation patients"

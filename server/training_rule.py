@@ -92,25 +92,27 @@ def expected_row_norm(panel: VariantPanel, selected: tuple[int, ...] = (), *, sc
     return math.sqrt(float(np.sum(variances**3 if scaled else variances)))
 
 
+def _under_dp(epsilon: float) -> bool:
+    """Whether per-site `epsilon` is a DP budget (finite) rather than no DP (inf); epsilon <= 0 is
+    a ValueError."""
+    if math.isinf(epsilon):
+        return False
+    if epsilon <= 0:
+        raise ValueError(f"epsilon must be > 0, got {epsilon:g}")
+    return True
+
+
 def covariate_scale(epsilon: float) -> float:
     """The logistic model's scale of each covariate column for a run at per-site `epsilon`
     (inf = no DP): sqrt(1 + (COVARIATE_EPSILON / epsilon)^2) (module docstring)."""
-    if math.isinf(epsilon):
-        return 1.0
-    if epsilon <= 0:
-        raise ValueError(f"epsilon must be > 0, got {epsilon:g}")
-    return math.sqrt(1.0 + (COVARIATE_EPSILON / epsilon) ** 2)
+    return math.sqrt(1.0 + (COVARIATE_EPSILON / epsilon) ** 2) if _under_dp(epsilon) else 1.0
 
 
 def prior_step_share(epsilon: float) -> float:
     """The share of the rule's lr a run starting from a model's weights takes under local DP at
     per-site `epsilon` (inf = no DP: 1): epsilon^2 / (epsilon^2 + PRIOR_STEP_EPSILON^2), the
     update's share of signal when its noise variance grows as 1 / epsilon^2 (module docstring)."""
-    if math.isinf(epsilon):
-        return 1.0
-    if epsilon <= 0:
-        raise ValueError(f"epsilon must be > 0, got {epsilon:g}")
-    return epsilon**2 / (epsilon**2 + PRIOR_STEP_EPSILON**2)
+    return epsilon**2 / (epsilon**2 + PRIOR_STEP_EPSILON**2) if _under_dp(epsilon) else 1.0
 
 
 def column_scale(
@@ -157,7 +159,7 @@ def distributed_step(settings: RunSettings) -> str:
     started, at the same test AUC at every epsilon (docs/distributed-dp.md "How far a round steps")."""
     if settings.privacy != "distributed":
         return ""
-    return "sum" if settings.prior or settings.pretrained or settings.model == "network" else "mean"
+    return "sum" if starts_from_weights(settings) or settings.model == "network" else "mean"
 
 
 def resolve_settings(
@@ -184,10 +186,15 @@ def resolve_settings(
     return replace(settings, model=model, **values)
 
 
+def starts_from_weights(settings: RunSettings) -> bool:
+    """Whether the run starts from a model's weights (a source prior or a pretrained model)."""
+    return bool(settings.prior or settings.pretrained)
+
+
 def _steps_from_a_start(settings: RunSettings, model: str) -> bool:
     """Whether the logistic rule's lr takes `prior_step_share`: a logistic run under local DP
-    that starts from a model's weights (a source prior or a pretrained model), public facts all."""
-    return model == "logistic" and settings.privacy == "local" and bool(settings.prior or settings.pretrained)
+    that starts from a model's weights, public facts all."""
+    return model == "logistic" and settings.privacy == "local" and starts_from_weights(settings)
 
 
 def network_settings(**overrides: object) -> RunSettings:
