@@ -148,7 +148,7 @@ def main() -> None:
     settings = RunSettings(data_dir=args.data, model="logistic", **prior)
     # The product's start at each epsilon, once as a local-DP run and once as a distributed one:
     # the covariates' scale follows the epsilon, and from a model's weights a local-DP run steps
-    # `prior_step_share` of the rule's lr while a distributed one takes the full lr.
+    # `step_share` of the rule's lr while a distributed one takes the full lr.
     distributed_settings = replace(settings, privacy="distributed", secagg=True)
     begins = {
         eps: (

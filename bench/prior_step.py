@@ -4,7 +4,7 @@ What it measures: the logistic model's local-DP federation (`bench/distributed_s
 `local_dp`: each hospital's DP-SGD at batch 32 and its own sigma, 10 rounds x 2 local epochs,
 FedAvg) from a source prior's weights, with the product's start, column scale and sub-panel
 (`server.start_model`), stepping the rule's full lr 1 / (C X) or the product's lr, which a start
-with weights takes times `prior_step_share(epsilon)` = epsilon^2 / (epsilon^2 + 3)
+with weights takes times `step_share(epsilon)` = epsilon^2 / (epsilon^2 + 3)
 (`server.training_rule`). Scored on the hospitals' pooled VALIDATION patients (never a test
 cohort), mean over seeds x noise draws and the paired difference (same seed, split and draw).
 
@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
 from genofed.server.settings import RunSettings
-from genofed.server.training_rule import prior_step_share, training_rule
+from genofed.server.training_rule import step_share, training_rule
 from genofed.simulations.local.simulate import simulated_sites
 
 STEPS = ("full", "rule")
@@ -82,7 +82,7 @@ def main() -> None:
         paired = statistics.mean(r - f for f, r in zip(full, rule, strict=True))
         start = statistics.mean(aucs[("start", epsilon)])
         print(
-            f"{epsilon:>8g} {prior_step_share(epsilon):>6.2f} {start:>7.3f} "
+            f"{epsilon:>8g} {step_share(epsilon):>6.2f} {start:>7.3f} "
             f"{statistics.mean(full):>7.3f} {statistics.mean(rule):>7.3f} {paired:>+7.3f}"
         )
 

@@ -21,7 +21,7 @@ compares with the old defaults: docs/models.md.
   grows with the noise the run's epsilon implies (sigma ~ 1 / eps), moving budget to them as the
   variant weights' signal sinks under the noise, and is 1 without DP and on a sub-panel.
   A run that starts from a model's weights (a source prior, a pretrained model) under local DP
-  steps lr x `prior_step_share(eps)` = eps^2 / (eps^2 + PRIOR_STEP_EPSILON^2): each round's
+  steps lr x `step_share(eps)` = eps^2 / (eps^2 + STEP_SHARE_EPSILON^2): each round's
   update is the data's signal plus noise whose variance grows as 1 / eps^2, and where the noise
   dominates, the full step carries the start away from what it knew (from scratch there is no
   such start to lose, and under distributed DP the coordinator's sum carries far less noise).
@@ -29,9 +29,11 @@ compares with the old defaults: docs/models.md.
 Under distributed DP a round is one server step on the noisy clipped gradient sum of T batches
 (genofed.client.distributed_round); `distributed_step` says how far: along their mean for the
 logistic model from scratch, where only the direction of the nearly fully clipped sum matters,
-and along their sum, as far as the T local steps of a local-DP round, when the run starts from
-a model's weights, whose start the data must be able to move, and for the network, whose lr
-was set for many sequential steps (docs/distributed-dp.md "How far a round steps").
+and along their sum, as far as the T local steps of a local-DP round (momentum included,
+genofed.client.distributed_round.momentum_travel), when the run starts from a model's weights,
+whose start the data must be able to move, and for the network, whose lr was set for many
+sequential steps with momentum. The network's step that long is also the noisiest, so under
+distributed DP its lr takes `step_share(eps)` too (docs/distributed-dp.md "How far a round steps").
 """
 
 from __future__ import annotations
@@ -70,9 +72,9 @@ LR_SCALE = 1.0
 #: The covariates' scale is sqrt(1 + (COVARIATE_EPSILON / epsilon)^2): 3.6 at epsilon 1, 1.5 at
 #: 3, 1.1 at 8 (docs/models.md "The covariates' share", bench/covariate_scale.py).
 COVARIATE_EPSILON = math.sqrt(12.0)
-#: A start with weights under local DP steps lr x eps^2 / (eps^2 + PRIOR_STEP_EPSILON^2): 0.25 at
-#: epsilon 1, 0.75 at 3, 0.96 at 8 (docs/models.md "A start's step", bench/prior_step.py).
-PRIOR_STEP_EPSILON = math.sqrt(3.0)
+#: A long step under DP takes lr x eps^2 / (eps^2 + STEP_SHARE_EPSILON^2): 0.25 at epsilon 1,
+#: 0.75 at 3, 0.96 at 8 (docs/models.md "A start's step", bench/prior_step.py).
+STEP_SHARE_EPSILON = math.sqrt(3.0)
 
 
 def _variances(panel: VariantPanel, selected: tuple[int, ...]) -> np.ndarray:
@@ -108,11 +110,12 @@ def covariate_scale(epsilon: float) -> float:
     return math.sqrt(1.0 + (COVARIATE_EPSILON / epsilon) ** 2) if _under_dp(epsilon) else 1.0
 
 
-def prior_step_share(epsilon: float) -> float:
-    """The share of the rule's lr a run starting from a model's weights takes under local DP at
-    per-site `epsilon` (inf = no DP: 1): epsilon^2 / (epsilon^2 + PRIOR_STEP_EPSILON^2), the
-    update's share of signal when its noise variance grows as 1 / epsilon^2 (module docstring)."""
-    return epsilon**2 / (epsilon**2 + PRIOR_STEP_EPSILON**2) if _under_dp(epsilon) else 1.0
+def step_share(epsilon: float) -> float:
+    """The share of the rule's lr a run whose steps are long against the noise takes at per-site
+    `epsilon` (inf = no DP: 1): epsilon^2 / (epsilon^2 + STEP_SHARE_EPSILON^2), the update's share
+    of signal when its noise variance grows as 1 / epsilon^2 (module docstring). Which runs:
+    `takes_step_share`."""
+    return epsilon**2 / (epsilon**2 + STEP_SHARE_EPSILON**2) if _under_dp(epsilon) else 1.0
 
 
 def column_scale(
@@ -181,8 +184,8 @@ def resolve_settings(
         return replace(settings, model=model)
     rule = training_rule(model, panel, selected)
     values = {name: getattr(rule, name) for name in settings.by_rule}
-    if "lr" in values and _steps_from_a_start(settings, model):
-        values["lr"] *= prior_step_share(settings.epsilon)
+    if "lr" in values and takes_step_share(settings, model):
+        values["lr"] *= step_share(settings.epsilon)
     return replace(settings, model=model, **values)
 
 
@@ -191,9 +194,13 @@ def starts_from_weights(settings: RunSettings) -> bool:
     return bool(settings.prior or settings.pretrained)
 
 
-def _steps_from_a_start(settings: RunSettings, model: str) -> bool:
-    """Whether the logistic rule's lr takes `prior_step_share`: a logistic run under local DP
-    that starts from a model's weights, public facts all."""
+def takes_step_share(settings: RunSettings, model: str) -> bool:
+    """Whether the rule's lr takes `step_share`, public facts all: a logistic run under local DP
+    that starts from a model's weights (docs/models.md "A start's step"), and the network under
+    distributed DP, whose server step moves as far as a local round with momentum would
+    (docs/distributed-dp.md "How far a round steps")."""
+    if model == "network":
+        return settings.privacy == "distributed"
     return model == "logistic" and settings.privacy == "local" and starts_from_weights(settings)
 
 

@@ -13,6 +13,7 @@ import torch
 from genofed.client.distributed_round import (
     DistributedRequest,
     distributed_request,
+    momentum_travel,
     noisy_gradient_round,
 )
 from genofed.client.trainer import TrainSettings
@@ -54,8 +55,13 @@ def _delta(model, result) -> dict[str, torch.Tensor]:
     return {k: result.state_dict[k].double() - v.double() for k, v in trained.items()}
 
 
-def _round(model, x, y, *, rate=1.0, epochs=1, share=0.0, seed=7, lr=0.5, clip=1.0, rows=N, step="mean"):
-    settings = TrainSettings(epochs=epochs, batch_size=16, lr=lr, max_grad_norm=clip)
+def _round(
+    model, x, y, *, rate=1.0, epochs=1, share=0.0, seed=7, lr=0.5, clip=1.0, rows=N, step="mean", **training
+):
+    """One distributed round; `training`: other TrainSettings (momentum 0 unless given)."""
+    settings = TrainSettings(
+        epochs=epochs, batch_size=16, lr=lr, max_grad_norm=clip, **{"momentum": 0.0, **training}
+    )
     per_epoch = round(1 / rate)
     request = DistributedRequest(sites=2, sample_rate=rate, batches=epochs * per_epoch, step=step)
     return noisy_gradient_round(
@@ -99,6 +105,33 @@ def test_the_sum_step_moves_as_far_as_the_rounds_batches_would_one_after_another
     summed = _round(model, x, y, rate=0.25, epochs=2, share=1.0, step="sum")
     for name, delta in _delta(model, summed).items():
         assert torch.allclose(delta, 8 * _delta(model, mean)[name], atol=1e-5), name
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
+def test_momentum_travel_is_how_far_sgd_with_momentum_moves_along_a_constant_gradient(momentum):
+    weight = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([weight], lr=1.0, momentum=momentum)
+    for _ in range(16):
+        optimizer.zero_grad()
+        (-weight).sum().backward()  # gradient -1: each step moves +lr x velocity
+        optimizer.step()
+    assert momentum_travel(16, momentum) == pytest.approx(float(weight))
+    assert momentum_travel(16, 0.0) == 16.0
+
+
+def test_the_sum_step_with_momentum_moves_as_far_as_the_local_steps_with_momentum():
+    """The network's SGD has momentum 0.9: its sum step goes momentum_travel(T, 0.9) / T times
+    as far as without; Adam has no heavy-ball momentum, so its sum step stays T batches long."""
+    x, y = _data()
+    model = _model("network")
+    plain = _round(model, x, y, rate=0.25, epochs=2, share=1.0, step="sum")
+    with_momentum = _round(model, x, y, rate=0.25, epochs=2, share=1.0, step="sum", momentum=0.9)
+    adam = _round(model, x, y, rate=0.25, epochs=2, share=1.0, step="sum", momentum=0.9, optimizer="adam")
+    factor = momentum_travel(8, 0.9) / 8
+    assert factor > 3  # 3.59: momentum 0.9 has not built up fully in 8 steps
+    for name, delta in _delta(model, with_momentum).items():
+        assert torch.allclose(delta, factor * _delta(model, plain)[name], atol=1e-5), name
+        assert torch.allclose(_delta(model, adam)[name], _delta(model, plain)[name], atol=1e-6), name
 
 
 def test_the_noise_per_coordinate_is_the_share_times_the_clip_over_the_expected_batch():

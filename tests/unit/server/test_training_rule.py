@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,8 +24,8 @@ from genofed.server.training_rule import (
     covariate_scale,
     distributed_step,
     expected_row_norm,
-    prior_step_share,
     resolve_settings,
+    step_share,
     training_rule,
 )
 
@@ -181,21 +182,33 @@ def test_a_start_with_weights_steps_less_under_local_dp_the_more_noise_its_epsil
     """lr x epsilon^2 / (epsilon^2 + 3) for a logistic run that starts from a model's weights
     under local DP; from scratch, under distributed DP, for the network and for an lr the user
     set, the rule's lr as it was."""
-    assert [round(prior_step_share(e), 3) for e in (1.0, 3.0, 8.0)] == [0.25, 0.75, 0.955]
-    assert prior_step_share(math.inf) == 1.0
+    assert [round(step_share(e), 3) for e in (1.0, 3.0, 8.0)] == [0.25, 0.75, 0.955]
+    assert step_share(math.inf) == 1.0
     with pytest.raises(ValueError, match="epsilon must be > 0"):
-        prior_step_share(0.0)
+        step_share(0.0)
     full = training_rule("logistic", panel).lr
     for epsilon in (1.0, 3.0, 8.0, math.inf):
         for start in ({"prior": "source.pt"}, {"pretrained": "pretrained.pt"}):
             resolved = resolve_settings(RunSettings(model="logistic", epsilon=epsilon, **start), panel)
-            assert resolved.lr == pytest.approx(full * prior_step_share(epsilon))
+            assert resolved.lr == pytest.approx(full * step_share(epsilon))
             assert resolve_settings(resolved, panel) == resolved  # applied once
         assert resolve_settings(RunSettings(model="logistic", epsilon=epsilon), panel).lr == full
     distributed = RunSettings(epsilon=1.0, prior="source.pt", secagg=True, privacy="distributed")
     assert resolve_settings(distributed, panel).lr == full
     assert resolve_settings(RunSettings(model="network", epsilon=1.0, pretrained="p.pt"), panel).lr == 0.05
     assert resolve_settings(RunSettings(epsilon=1.0, prior="source.pt", lr=0.3), panel).lr == 0.3
+
+
+def test_the_network_under_distributed_dp_takes_the_step_share(panel):
+    """Its server step moves as far as a local round with momentum (client.distributed_round),
+    the longest and so the noisiest step: lr 0.05 x the share; under local DP, without DP and with
+    an lr the user set, as it was."""
+    for epsilon in (1.0, 3.0, 8.0):
+        distributed = RunSettings(model="network", epsilon=epsilon, secagg=True, privacy="distributed")
+        assert resolve_settings(distributed, panel).lr == pytest.approx(0.05 * step_share(epsilon))
+        assert resolve_settings(replace(distributed, lr=0.2), panel).lr == 0.2
+        assert resolve_settings(RunSettings(model="network", epsilon=epsilon), panel).lr == 0.05
+    assert resolve_settings(RunSettings(model="network"), panel).lr == 0.05
 
 
 def test_a_gene_list_with_all_of_a_sources_variants_is_refused_as_restricting_nothing():
