@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 from logistic_rule import DELTA, fedavg, site_rows
-from measure import require_federation
+from measure import paired_table, require_federation
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
@@ -123,14 +122,7 @@ def main() -> None:
     print(
         f"{len(args.seeds)} seeds x up to {args.draws} noise draws, scored on the pooled validation patients"
     )
-    print(f"{'c':>6} " + " ".join(f"{'eps ' + format(e, 'g'):>16}" for e in args.epsilons))
-    for c in scales:
-        cells = []
-        for epsilon in args.epsilons:
-            values, base = aucs[(c, epsilon)], aucs[(1.0, epsilon)]
-            diff = statistics.mean(v - b for v, b in zip(values, base, strict=True))
-            cells.append(f"{statistics.mean(values):.3f} ({diff:+.3f})")
-        print(f"{c:>6} " + " ".join(f"{cell:>16}" for cell in cells))
+    print("\n".join(paired_table(aucs, scales, 1.0, args.epsilons, "c", 6)))
     rule = ", ".join(f"eps {e:g}: {column_scale(panel, selected, epsilon=e)[-1]:.2f}" for e in args.epsilons)
     print(f"in brackets: mean paired difference to c = 1; the rule's c: {rule}")
 

@@ -32,14 +32,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 from covariate_scale import train
 from logistic_rule import CLIP, DELTA, clipped_sum
-from measure import add_study_options, require_federation
+from measure import add_study_options, paired_table, require_federation
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
@@ -121,14 +120,7 @@ def main() -> None:
     print(
         f"{len(args.seeds)} seeds x up to {args.draws} noise draws, scored on the pooled validation patients"
     )
-    print(f"{'design':>22} " + " ".join(f"{'eps ' + format(e, 'g'):>16}" for e in args.epsilons))
-    for name in designs:
-        cells = []
-        for epsilon in args.epsilons:
-            values, base = aucs[(name, epsilon)], aucs[("product", epsilon)]
-            paired = statistics.mean(v - b for v, b in zip(values, base, strict=True))
-            cells.append(f"{statistics.mean(values):.3f} ({paired:+.3f})")
-        print(f"{name:>22} " + " ".join(f"{c:>16}" for c in cells))
+    print("\n".join(paired_table(aucs, designs, "product", args.epsilons, "design", 22)))
     print("in brackets: mean paired difference to the product (same seed and split)")
 
 

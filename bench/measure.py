@@ -1,6 +1,7 @@
 """Helpers shared by the bench scripts: run a snippet in a fresh Python process and return its
 JSON result plus its peak memory (`run_child`); refuse a --data folder that holds no federation
-(`require_federation`); the options every validation study takes (`add_study_options`).
+(`require_federation`); the options every validation study takes (`add_study_options`) and the
+table it prints (`paired_table`).
 
 Peak memory is the child's VmHWM (high-water RSS): unlike getrusage's ru_maxrss it is reset at
 exec, so the benchmark process's own memory never leaks into the figure.
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 _PRELUDE = r"""
@@ -48,3 +51,25 @@ def add_study_options(parser: argparse.ArgumentParser, epsilons: list[float]) ->
     parser.add_argument("--epsilons", nargs="+", type=float, default=epsilons)
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     parser.add_argument("--draws", type=int, default=2, help="noise draws per seed")
+
+
+def paired_table(
+    aucs: dict[tuple[Hashable, float], list[float]],
+    rows: Sequence[Hashable],
+    base: Hashable,
+    epsilons: Sequence[float],
+    title: str,
+    width: int,
+) -> list[str]:
+    """A study's table: one line per row (labels right-aligned to `width`), one column per
+    epsilon, each cell the mean AUC over seeds x draws and, in brackets, the mean paired
+    difference to row `base` (`aucs[(row, epsilon)]` lists in the same seed and draw order)."""
+    lines = [f"{title:>{width}} " + " ".join(f"{'eps ' + format(e, 'g'):>16}" for e in epsilons)]
+    for row in rows:
+        cells = []
+        for epsilon in epsilons:
+            values, reference = aucs[(row, epsilon)], aucs[(base, epsilon)]
+            paired = statistics.mean(v - b for v, b in zip(values, reference, strict=True))
+            cells.append(f"{statistics.mean(values):.3f} ({paired:+.3f})")
+        lines.append(f"{row:>{width}} " + " ".join(f"{cell:>16}" for cell in cells))
+    return lines

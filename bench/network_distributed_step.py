@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from measure import require_federation
+from measure import paired_table, require_federation
 from sklearn.metrics import roc_auc_score
 from torch.func import functional_call, grad, vmap
 
@@ -131,14 +130,7 @@ def main() -> None:
             f"seed {seed}: T {batches} batches, m {shares}; {time.perf_counter() - started:.0f} s", flush=True
         )
     print(f"{len(args.seeds)} seeds x {args.draws} noise draws, scored on the pooled validation patients")
-    print(f"{'step':>17} " + " ".join(f"{'eps ' + format(e, 'g'):>16}" for e in args.epsilons))
-    for step in STEPS:
-        cells = []
-        for epsilon in args.epsilons:
-            values, base = aucs[(step, epsilon)], aucs[("sum", epsilon)]
-            paired = statistics.mean(v - b for v, b in zip(values, base, strict=True))
-            cells.append(f"{statistics.mean(values):.3f} ({paired:+.3f})")
-        print(f"{step:>17} " + " ".join(f"{c:>16}" for c in cells))
+    print("\n".join(paired_table(aucs, STEPS, "sum", args.epsilons, "step", 17)))
     print("in brackets: mean paired difference to the plain sum step (same batches and noise)")
 
 
