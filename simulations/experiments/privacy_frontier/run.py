@@ -309,12 +309,13 @@ def _design_runs(
                 settings = design_settings(
                     config.run, design, folder, run_dir, seed, epsilon, priors.files, config.prior_variants
                 )
-                compute = partial(_federated_row, name, design, epsilon, seed, settings, say)
+                trains_with = resolved_id(settings, splits[seed].panel)
+                compute = partial(_federated_row, name, design, epsilon, seed, settings, trains_with, say)
                 piece, adapted_piece = (
                     out / "pieces" / name / f"{tag}.json",
                     out / "pieces" / name / f"{tag}-adapted.json",
                 )
-                _drop_if_other_settings(piece, run_dir, settings, say)
+                _drop_if_other_settings(piece, run_dir, settings, trains_with, say)
                 if not piece.exists():  # a run (re)done now: an adaptation of an earlier model is stale
                     adapted_piece.unlink(missing_ok=True)
                 rows += cached(piece, compute)
@@ -328,17 +329,32 @@ def _design_runs(
     return rows, skipped
 
 
-def _drop_if_other_settings(piece: Path, run_dir: Path, settings: RunSettings, say: Progress) -> None:
+def resolved_id(settings: RunSettings, panel: VariantPanel) -> str:
+    """The settings id of what the run trains with: `settings` after the model's rule fills them
+    (`server.start_model`), so that a changed rule (its lr, its step share) shows in the id."""
+    from genofed.server.start_model import start_model
+
+    return start_model(settings, panel).settings.experiment_id()
+
+
+def _drop_if_other_settings(
+    piece: Path, run_dir: Path, settings: RunSettings, trains_with: str, say: Progress
+) -> None:
     """Remove a finished piece and its run when they were made with other run settings (e.g. another
-    --prior-variants): the settings id the piece recorded (`RunSettings.experiment_id` of the
-    design's settings, before the model's rule fills them) is not these settings'. A piece from
-    before settings ids were recorded is kept."""
+    --prior-variants: the settings id the piece recorded, `RunSettings.experiment_id` of the
+    design's settings, is not these settings') or trained with other rule-filled settings (the
+    rule changed since: its recorded `resolved_id` is not `trains_with`). A piece from before
+    either id was recorded is kept on what it has."""
     if not piece.exists():
         return
-    recorded = next((row.get("settings_id") for row in json.loads(piece.read_text())), None)
-    if recorded is None or recorded == settings.experiment_id():
+    row = next(iter(json.loads(piece.read_text())), {})
+    recorded, trained = row.get("settings_id"), row.get("resolved_id")
+    if recorded not in (None, settings.experiment_id()):
+        say(f"{run_dir.name}: made with other settings ({recorded[:12]}); run again")
+    elif trained not in (None, trains_with):
+        say(f"{run_dir.name}: trained with other rule-filled settings ({trained[:12]}); run again")
+    else:
         return
-    say(f"{run_dir.name}: made with other settings ({recorded[:12]}); run again")
     piece.unlink()
     shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -365,7 +381,13 @@ def _skip(federation: str, design: Design, reason: str, epsilon: float | None = 
 
 
 def _federated_row(
-    name: str, design: Design, epsilon: float, seed: int, settings: RunSettings, say: Progress
+    name: str,
+    design: Design,
+    epsilon: float,
+    seed: int,
+    settings: RunSettings,
+    trains_with: str,
+    say: Progress,
 ) -> list[dict[str, Any]]:
     from genofed.simulations.local.simulate import simulate
 
@@ -384,7 +406,7 @@ def _federated_row(
     _check_trained(results)
     seconds = results.get("wall_seconds") or time.perf_counter() - started
     row = run_row(name, design, epsilon, seed, results, seconds)
-    return [{**row, "settings_id": settings.experiment_id()}]
+    return [{**row, "settings_id": settings.experiment_id(), "resolved_id": trains_with}]
 
 
 def _adapted_rows(

@@ -43,6 +43,8 @@ def test_every_design_runs_at_every_privacy_level(experiment):
     for run in saved["runs"]:
         assert run["federation"] == _name(config) and 0.5 < run["test_auc"] < 1.0, run
         assert run["wall_seconds"] > 0 and run["model"] == "logistic"
+        # what the run trained with is recorded apart from the design's settings: the rule filled lr
+        assert run["resolved_id"] and run["resolved_id"] != run["settings_id"]
         assert set(run["site_epsilons"]) == {"rostov", "astrakhan", "elista"}
         spent = [e["epsilon"] for e in run["site_epsilons"].values()]
         assert all(e is None for e in spent) if run["epsilon"] == "inf" else all(0 < e <= 3.0 for e in spent)
