@@ -187,7 +187,8 @@ def noisy_gradient_round(
         raise RuntimeError(f"drew {steps} batches, the round's privacy was planned for {request.batches}")
     # how many mean-gradient lengths the server steps: one, or as far as T local steps would go
     travel = 1.0 if request.step == "mean" else momentum_travel(steps, _momentum(settings))
-    divisor = float(weight_rows) * request.sample_rate * steps / travel
+    # steps / travel first: exactly T ("mean") or 1 ("sum" without momentum), as the divisor had
+    divisor = float(weight_rows) * request.sample_rate * (steps / travel)
     updated = {k: v.detach().clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
         for name, total in sums.items():
