@@ -146,14 +146,14 @@ def main() -> None:
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
     prior = {"prior": args.prior, "prior_variants": args.prior_variants} if args.prior else {}
     settings = RunSettings(data_dir=args.data, model="logistic", **prior)
-    # The product's start at each epsilon, once as a local-DP run and once as a distributed one:
-    # the covariates' scale follows the epsilon, and from a model's weights a local-DP run steps
-    # `step_share` of the rule's lr while a distributed one takes the full lr.
+    # The product's start at each epsilon, as a distributed run: the covariates' scale follows the
+    # epsilon. A local-DP run reads the same columns, scale and start; only its lr differs (from a
+    # model's weights it steps `step_share` of the rule's lr), so it is taken from its own start.
     distributed_settings = replace(settings, privacy="distributed", secagg=True)
     begins = {
         eps: (
             product_start(replace(distributed_settings, epsilon=eps), panel),
-            product_start(replace(settings, epsilon=eps), panel),
+            product_start(replace(settings, epsilon=eps), panel).lr,
         )
         for eps in EPSILONS
     }
@@ -161,24 +161,23 @@ def main() -> None:
     aucs: dict[tuple[str, float], list[float]] = {}
     for seed in args.seeds:
         loaded = list(simulated_sites(replace(settings, seed=seed)).values())
-        x_eval, y_eval = begin.validation(loaded)
-        aucs.setdefault(("start", 0.0), []).append(start_auc(y_eval, x_eval @ begin.start))
-        for eps, (shared, local) in begins.items():
-            sites, local_sites = shared.sites(loaded), local.sites(loaded)
+        for eps, (shared, local_lr) in begins.items():
+            sites = shared.sites(loaded)
             x_eval, y_eval = shared.validation(loaded)
-            x_local, _ = local.validation(loaded)
+            if eps == EPSILONS[0]:  # the start's score does not depend on the covariates' scale
+                aucs.setdefault(("start", 0.0), []).append(start_auc(y_eval, x_eval @ shared.start))
             rate = 1.0 / math.ceil(max(n for *_, n in sites) / BATCH)
             steps = ROUNDS * round(EPOCHS / rate)
             sigma = calibrate_noise([], sample_rate=rate, steps=steps, target_epsilon=eps, delta=DELTA)
             for draw in range(args.draws):
                 rng = np.random.default_rng([seed, draw, int(eps)])
-                scored = {
-                    "mean": x_eval @ distributed(sites, shared.start, shared.lr, sigma, "mean", rng),
-                    "sum": x_eval @ distributed(sites, shared.start, shared.lr, sigma, "sum", rng),
-                    "local DP": x_local @ local_dp(local_sites, local.start, local.lr, eps, rng),
+                results = {
+                    "mean": distributed(sites, shared.start, shared.lr, sigma, "mean", rng),
+                    "sum": distributed(sites, shared.start, shared.lr, sigma, "sum", rng),
+                    "local DP": local_dp(sites, shared.start, local_lr, eps, rng),
                 }
-                for design, scores in scored.items():
-                    aucs.setdefault((design, eps), []).append(float(roc_auc_score(y_eval, scores)))
+                for design, params in results.items():
+                    aucs.setdefault((design, eps), []).append(float(roc_auc_score(y_eval, x_eval @ params)))
     print(
         f"{len(begin.columns) - 2} variants read, {'a source prior' if args.prior else 'from scratch'}; "
         f"{len(args.seeds)} seeds x {args.draws} noise draws, pooled validation patients; "

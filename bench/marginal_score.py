@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from covariate_scale import train
-from logistic_rule import CLIP, DELTA, clipped_sum
+from logistic_rule import CLIP, DELTA, SiteRows, clipped_sum, site_rows
 from measure import add_study_options, paired_table, require_federation
 from sklearn.metrics import roc_auc_score
 
@@ -59,18 +59,18 @@ def full_batch_sigma(epsilon: float, releases: int) -> float:
     return calibrate_noise([], sample_rate=1.0, steps=releases, target_epsilon=epsilon, delta=DELTA)
 
 
-def noisy_gd(sites: list, clip: float, lr: float, sigma: float, rng: np.random.Generator) -> np.ndarray:
+def noisy_gd(sites: list[SiteRows], clip: float, lr: float, rng: np.random.Generator) -> np.ndarray:
     """[w, b] after STEPS rounds of FedSGD: each hospital's full-batch gradient sum with every
-    patient's gradient clipped to `clip`, plus N(0, (sigma clip)^2); the sums averaged by declared
-    size. `sites`: (rows with a bias column, labels, declared size, row norms) per hospital."""
-    total = sum(n for _, _, n, _ in sites)
-    params = np.zeros(sites[0][0].shape[1])
+    patient's gradient clipped to `clip`, plus N(0, (site.sigma clip)^2); the sums averaged by
+    declared size."""
+    total = sum(site.n for site in sites)
+    params = np.zeros(sites[0].rows.shape[1])
     for _ in range(STEPS):
         gradient = np.zeros_like(params)
-        for rows, labels, _, norms in sites:
-            residual = 1.0 / (1.0 + np.exp(-(rows @ params))) - labels
-            factor = np.minimum(1.0, clip / (np.abs(residual) * norms + 1e-12))
-            gradient += (residual * factor) @ rows + rng.normal(0.0, sigma * clip, len(params))
+        for site in sites:
+            residual = 1.0 / (1.0 + np.exp(-(site.rows @ params))) - site.labels
+            factor = np.minimum(1.0, clip / (np.abs(residual) * site.norms + 1e-12))
+            gradient += (residual * factor) @ site.rows + rng.normal(0.0, site.sigma * clip, len(params))
         params -= lr * gradient / total
     return params
 
@@ -95,24 +95,30 @@ def main() -> None:
         y_eval = np.concatenate([d.val_y for d in loaded])
         for index, epsilon in enumerate(args.epsilons):
             scale = column_scale(panel, epsilon=epsilon).astype(np.float64)
-            sites = []
-            for d in loaded:
-                rows = np.hstack([d.train_x.astype(np.float64) * scale, np.ones((len(d.train_y), 1))])
-                sites.append(
-                    (rows, d.train_y.astype(np.float64), d.public_train, np.linalg.norm(rows, axis=1))
+            sigma_1, sigma_gd = full_batch_sigma(epsilon, 1), full_batch_sigma(epsilon, STEPS)
+            # each hospital's rows; for the noisy-GD designs, every patient in each of STEPS releases
+            sites = [
+                site_rows(
+                    d.train_x.astype(np.float64) * scale, d.train_y, d.public_train, 1.0, STEPS, sigma_gd
                 )
-            sigma_1 = full_batch_sigma(epsilon, 1)
-            sigma_gd = full_batch_sigma(epsilon, STEPS)
+                for d in loaded
+            ]
             for draw in range(args.draws if not math.isinf(epsilon) else 1):
                 rng = np.random.default_rng([seed, draw, index])
                 models = {"product": train(loaded, scale, epsilon, lr, rng)}
                 models["one release"] = -sum(
-                    clipped_sum(rows, labels, np.zeros(rows.shape[1]), np.ones(len(labels)), norms)
-                    + rng.normal(0.0, sigma_1 * CLIP, rows.shape[1])
-                    for rows, labels, _, norms in sites
+                    clipped_sum(
+                        site.rows,
+                        site.labels,
+                        np.zeros(site.rows.shape[1]),
+                        np.ones(len(site.labels)),
+                        site.norms,
+                    )
+                    + rng.normal(0.0, sigma_1 * CLIP, site.rows.shape[1])
+                    for site in sites
                 )
                 for (k, g), name in zip(GD_DESIGNS, designs[2:], strict=True):
-                    models[name] = noisy_gd(sites, k * row_norm, g / row_norm**2, sigma_gd, rng)
+                    models[name] = noisy_gd(sites, k * row_norm, g / row_norm**2, rng)
                 for name, params in models.items():
                     score = (x_eval * scale) @ params[:-1]
                     aucs.setdefault((name, epsilon), []).append(float(roc_auc_score(y_eval, score)))
