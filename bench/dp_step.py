@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import run_child  # noqa: E402
 
 _CASE = r"""
-import time, warnings, torch
+import resource, time, warnings, torch
 from torch import nn
 warnings.simplefilter("ignore")
+from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.client.ghost_clipping import GRAD_SAMPLE_MODE
 from opacus import PrivacyEngine
@@ -43,6 +44,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 kind, modes = sys.argv[1], sys.argv[2].split(",")
 v, batch, steps = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+tuned = sys.argv[6] == "tuned" and keep_freed_memory()  # as the trainer does (client/trainer.py)
 torch.set_num_threads(1)
 torch.manual_seed(0)
 x, y = torch.randn(batch, v + 2), torch.randint(0, 2, (batch,)).float()
@@ -77,12 +79,17 @@ for _ in range(3):
     for step, _ in cases.values():
         step()
 times = {mode: [] for mode in modes}
+faults = dict.fromkeys(modes, 0)
 for _ in range(steps):
     for mode, (step, _) in cases.items():
+        f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t = time.process_time(); step(); times[mode].append(time.process_time() - t)
+        faults[mode] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f
 report(
     ms={mode: 1000 * sorted(t)[len(t) // 2] for mode, t in times.items()},
+    faults={mode: faults[mode] / steps for mode in modes},
     params=next(iter(cases.values()))[1],
+    tuned=tuned,
 )
 """
 
@@ -92,12 +99,23 @@ _NAMES = {"genotype": "GenotypeRiskNet (defaults)", "logistic": "LogisticRiskMod
 _MODES = ("plain", "dp", "hooks")
 
 
-def measure(kind: str, variants: int, batch: int, steps: int) -> dict:
-    """Median step CPU ms of every mode, taking turns in one process; each mode's peak MB from a
-    fresh process of its own (2 steps)."""
-    timed = run_child(_CASE, kind, ",".join(_MODES), str(variants), str(batch), str(steps))
-    peaks = {m: run_child(_CASE, kind, m, str(variants), str(batch), "2")["peak_rss_mb"] for m in _MODES}
-    return {"ms": timed["ms"], "params": timed["params"], "mb": peaks}
+def measure(kind: str, variants: int, batch: int, steps: int, allocator: str = "tuned") -> dict:
+    """Median step CPU ms and minor page faults per step of every mode, taking turns in one
+    process; each mode's peak MB from a fresh process of its own (2 steps). `allocator`: "tuned"
+    (glibc's thresholds fixed as the trainer fixes them) or "default" (glibc's own)."""
+    args = (str(variants), str(batch))
+    timed = run_child(_CASE, kind, ",".join(_MODES), *args, str(steps), allocator)
+    peaks = {m: run_child(_CASE, kind, m, *args, "2", allocator)["peak_rss_mb"] for m in _MODES}
+    return {"ms": timed["ms"], "faults": timed["faults"], "params": timed["params"], "mb": peaks}
+
+
+def _row(name: str, v: int, case: dict) -> str:
+    plain, dp, hooks = (case["ms"][m] for m in _MODES)
+    mb = "".join(f"{case['mb'][m]:>{w}.0f}" for m, w in zip(_MODES, (10, 8, 10), strict=True))
+    return (
+        f"{name:<42}{v:>8}{plain:>10.2f}{dp:>10.2f}{dp / plain:>10.2f}{hooks:>10.2f}"
+        f"{hooks / plain:>12.2f}{mb}{case['faults']['plain']:>14.0f}{case['faults']['dp']:>11.0f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,27 +130,32 @@ def main(argv: list[str] | None = None) -> int:
     dp_ms: dict[tuple[str, int], float] = {}
     verdicts: list[str] = []
     print(
-        f"{'model':<28}{'V':>8}{'plain ms':>10}{'DP ms':>10}{'DP/plain':>10}{'hooks ms':>10}"
+        f"{'model':<42}{'V':>8}{'plain ms':>10}{'DP ms':>10}{'DP/plain':>10}{'hooks ms':>10}"
         f"{'hooks/plain':>12}{'plain MB':>10}{'DP MB':>8}{'hooks MB':>10}"
+        f"{'plain faults':>14}{'DP faults':>11}"
     )
     for v in args.variants:
         kinds = ["genotype", "logistic"] + (["dense MLP V->256->64->1"] if v <= args.dense_max else [])
         for kind in kinds:
             code = kind if kind in _NAMES else "dense"
             case = measure(code, v, args.batch, args.steps)
-            plain, dp, hooks = (case["ms"][m] for m in _MODES)
-            dp_ms[(code, v)] = dp
-            ratio = dp / plain
-            mb = "".join(f"{case['mb'][m]:>{w}.0f}" for m, w in zip(_MODES, (10, 8, 10), strict=True))
-            print(
-                f"{_NAMES.get(code, kind):<28}{v:>8}{plain:>10.2f}{dp:>10.2f}{ratio:>10.2f}{hooks:>10.2f}"
-                f"{hooks / plain:>12.2f}{mb}"
-            )
+            dp_ms[(code, v)] = case["ms"]["dp"]
+            print(_row(_NAMES.get(code, kind), v, case))
             if code in _NAMES and v == 20_000:
+                ratio = case["ms"]["dp"] / case["ms"]["plain"]
                 verdicts.append(
                     f"target: {_NAMES[code]} DP/plain <= 2.0 at V=20,000, batch {args.batch} -> "
                     f"{'OK' if ratio <= 2.0 else 'MISSED'} ({ratio:.2f}); parameters {case['params']}"
                 )
+                # the same without the trainer's allocator tuning (common/util/allocator.py)
+                print(
+                    _row(
+                        f"{_NAMES[code]}, glibc default",
+                        v,
+                        measure(code, v, args.batch, args.steps, "default"),
+                    )
+                )
+    print("(faults: minor page faults per step; 'glibc default' rows: without common/util/allocator.py)")
     print("\n".join(verdicts))
     for v in args.variants:
         ratio = dp_ms[("logistic", v)] / dp_ms[("genotype", v)]

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from genofed.cli import adapt, coordinator, data, experiments, hospital, predict, simulation
 from genofed.cli.parser import GenofedParser
 from genofed.common.errors import GenofedError
+from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.util.progress import progress_bars
 
 #: Modules that add subcommands, in the order `genofed --help` lists them.
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    keep_freed_memory()  # every command that trains: common/util/allocator.py
     # bars with time left on a terminal (none under --quiet; silent anyway in a log or a pipe)
     bars = None if getattr(args, "quiet", False) else sys.stderr
     try:

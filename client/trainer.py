@@ -22,9 +22,10 @@ Per-example clipping uses Opacus' ghost clipping (`genofed.client.ghost_clipping
 example's gradient norm in closed form, then a second backward pass of the clip-weighted loss.
 The update is the one Opacus' per-example-gradient path computes (same clip to L2 norm
 max_grad_norm, same noise from the same generator, same accounting;
-tests/unit/client/test_ghost_clipping.py), at a lower cost per step: 1.6x a plain step instead of
-2.3x or more for the logistic model, about the same for the network (docs/benchmarks.md, "The DP
-step").
+tests/unit/client/test_ghost_clipping.py), at a lower cost per step: about 2x a plain step
+instead of 2.5x or more for the logistic model, a little less for the network (docs/benchmarks.md,
+"The DP step"). The process's C allocator keeps the memory the steps free
+(`common.util.allocator`), so a step does not fault it in again.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import genofed.common.model.network  # noqa: F401  (also registers BlockLinear's grad sampler)
 from genofed.client.ghost_clipping import GRAD_SAMPLE_MODE  # also registers the norm samplers
 from genofed.common.privacy.accountant import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
+from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.util.checks import require_at_least, require_choice, require_in_range, require_positive
 from opacus import PrivacyEngine
 from opacus.data_loader import DPDataLoader
@@ -119,6 +121,7 @@ def train_model(
     `augment`: genotype augmentation of each drawn batch, `augment(indices, rng)` -> float32 rows
     for those record indices (`_Batches`: why the epsilon is unchanged).
     """
+    keep_freed_memory()  # the steps reuse their memory instead of faulting it in again
     x, y = _as_tensors(features, labels)
     n = int(x.shape[0])
     batch_size = min(settings.batch_size, n)

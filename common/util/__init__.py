@@ -2,6 +2,7 @@
 
 Modules:
 
+- `allocator`: glibc's malloc told to keep the memory a training step frees (no page faults).
 - `atomic`: write files and folders so that a crash never leaves a half-written output that
   looks complete; the exclusive lock around a read-modify-write.
 - `checks`: one way to refuse a setting: the `require_*` checks, raising `ConfigError`.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.util.atomic import atomic_dir, atomic_path, exclusive_lock, write_text_atomic
 from genofed.common.util.checks import (
     ConfigError,
@@ -45,6 +47,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    # allocator
+    "keep_freed_memory",
     # atomic
     "atomic_dir",
     "atomic_path",
