@@ -20,6 +20,10 @@ common/util/torch_threads.py), with the trainer's default optimizer (SGD, moment
 memory (VmHWM) is measured for each way alone, in a fresh process (bench.measure.run_child). A
 Linear(V, 256) first layer is measured for comparison (FIELD-NOTES: ~60x at V=10,000 with hooks).
 
+Every process fixes glibc's malloc thresholds as the trainer does (common/util/allocator.py), and
+counts minor page faults per step; at 20,000 variants each model is measured once more in
+processes left with glibc's defaults ("glibc default" rows), to show what the setting changes.
+
 Usage: python bench/dp_step.py [--variants 20000 100000] [--batch 64] [--steps 20]
 """
 

@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    keep_freed_memory()  # every command that trains: common/util/allocator.py
+    keep_freed_memory()  # every command; those that train reuse their steps' memory: common/util/allocator.py
     # bars with time left on a terminal (none under --quiet; silent anyway in a log or a pipe)
     bars = None if getattr(args, "quiet", False) else sys.stderr
     try:
