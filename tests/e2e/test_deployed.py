@@ -450,6 +450,20 @@ def test_start_refuses_data_changed_since_check(tmp_path):
     assert done.returncode == 2 and "changed since `genofed hospital check`" in done.stderr
 
 
+def _sent_a_train_reply(folder: Path) -> bool:
+    """Whether the hospital's SuperNode has finished sending a reply to a train message (a SecAgg+
+    stage): killed after that, it drops out between two stages, and the round goes on once the
+    SuperLink finds it offline (Flower: two missed 30-s heartbeats). Killed while it is still
+    pushing a reply, the SuperLink holds a half-received message and the round waited about 3
+    minutes instead (seen in CI): the same outcome, mostly Flower's timeouts."""
+    log = folder / "supernode.log"
+    if not log.exists():
+        return False
+    lines = log.read_text(errors="replace").splitlines()
+    sending = [i for i, line in enumerate(lines) if "Sending: train message" in line]
+    return bool(sending) and any("Sent successfully" in line for line in lines[sending[0] + 1 :])
+
+
 def _kill_hospital(processes: Loopback, name: str, folder: Path) -> None:
     """SIGKILL a hospital agent and its SuperNode with everything it started (no goodbye)."""
     found = subprocess.run(
@@ -500,12 +514,8 @@ def test_secagg_deployment_survives_a_killed_hospital_and_a_coordinator_crash(tm
         first = processes.coordinator(fed, port)
         for name, folder in sorted(sites.items()):
             processes.hospital(name, folder, fed, port)
-        victim_log = sites[victim] / "audit.jsonl"
         wait_for(
-            lambda: victim_log.exists() and any(e["type"] == "train" for e in read_audit(victim_log)),
-            240,
-            f"{victim} to enter round 1",
-            log,
+            lambda: _sent_a_train_reply(sites[victim]), 240, f"{victim} to answer round 1's first stage", log
         )
         _kill_hospital(processes, victim, sites[victim])
         wait_for(
