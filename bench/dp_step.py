@@ -110,6 +110,8 @@ def measure(kind: str, variants: int, batch: int, steps: int, allocator: str = "
     args = (str(variants), str(batch))
     timed = run_child(_CASE, kind, ",".join(_MODES), *args, str(steps), allocator)
     peaks = {m: run_child(_CASE, kind, m, *args, "2", allocator)["peak_rss_mb"] for m in _MODES}
+    if allocator == "tuned" and not timed["tuned"]:
+        print("note: the allocator setting is not in effect (no glibc mallopt, or GENOFED_MALLOC_TUNING=off)")
     return {"ms": timed["ms"], "faults": timed["faults"], "params": timed["params"], "mb": peaks}
 
 
