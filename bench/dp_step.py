@@ -21,8 +21,10 @@ memory (VmHWM) is measured for each way alone, in a fresh process (bench.measure
 Linear(V, 256) first layer is measured for comparison (FIELD-NOTES: ~60x at V=10,000 with hooks).
 
 Every process fixes glibc's malloc thresholds as the trainer does (common/util/allocator.py), and
-counts minor page faults per step; at 20,000 variants each model is measured once more in
-processes left with glibc's defaults ("glibc default" rows), to show what the setting changes.
+counts minor page faults per step. At 20,000 variants the plain and DP steps are also split into
+their phases (zero_grad + forward + loss, backward, optimizer step: where the DP step's extra
+goes), and each model is measured once more in processes left with glibc's defaults ("glibc
+default" rows), to show what the setting changes.
 
 Usage: python bench/dp_step.py [--variants 20000 100000] [--batch 64] [--steps 20]
 """
@@ -73,9 +75,16 @@ def make_step(mode):
         model, optimizer = private[:2]
         loss_fn = private[2] if mode == "dp" else loss_fn
     def step():
+        # CPU seconds of the step's phases: zero_grad + forward + loss, backward, optimizer step
+        t0 = time.process_time()
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        loss = loss_fn(model(x), y)
+        t1 = time.process_time()
+        loss.backward()
+        t2 = time.process_time()
         optimizer.step()
+        t3 = time.process_time()
+        return t1 - t0, t2 - t1, t3 - t2
     return step, params
 
 cases = {mode: make_step(mode) for mode in modes}
@@ -83,14 +92,18 @@ for _ in range(3):
     for step, _ in cases.values():
         step()
 times = {mode: [] for mode in modes}
+phases = {mode: [] for mode in modes}
 faults = dict.fromkeys(modes, 0)
 for _ in range(steps):
     for mode, (step, _) in cases.items():
         f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        t = time.process_time(); step(); times[mode].append(time.process_time() - t)
+        t = time.process_time(); parts = step(); times[mode].append(time.process_time() - t)
+        phases[mode].append(parts)
         faults[mode] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f
+median = lambda values: 1000 * sorted(values)[len(values) // 2]
 report(
-    ms={mode: 1000 * sorted(t)[len(t) // 2] for mode, t in times.items()},
+    ms={mode: median(t) for mode, t in times.items()},
+    phase_ms={mode: [median(column) for column in zip(*rows)] for mode, rows in phases.items()},
     faults={mode: faults[mode] / steps for mode in modes},
     params=next(iter(cases.values()))[1],
     tuned=tuned,
@@ -112,7 +125,13 @@ def measure(kind: str, variants: int, batch: int, steps: int, allocator: str = "
     peaks = {m: run_child(_CASE, kind, m, *args, "2", allocator)["peak_rss_mb"] for m in _MODES}
     if allocator == "tuned" and not timed["tuned"]:
         print("note: the allocator setting is not in effect (no glibc mallopt, or GENOFED_MALLOC_TUNING=off)")
-    return {"ms": timed["ms"], "faults": timed["faults"], "params": timed["params"], "mb": peaks}
+    return {
+        "ms": timed["ms"],
+        "phase_ms": timed["phase_ms"],
+        "faults": timed["faults"],
+        "params": timed["params"],
+        "mb": peaks,
+    }
 
 
 def _row(name: str, v: int, case: dict) -> str:
@@ -135,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dp_ms: dict[tuple[str, int], float] = {}
     verdicts: list[str] = []
+    phase_lines: list[str] = []
     print(
         f"{'model':<42}{'V':>8}{'plain ms':>10}{'DP ms':>10}{'DP/plain':>10}{'hooks ms':>10}"
         f"{'hooks/plain':>12}{'plain MB':>10}{'DP MB':>8}{'hooks MB':>10}"
@@ -149,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             print(_row(_NAMES.get(code, kind), v, case))
             if code in _NAMES and v == 20_000:
                 ratio = case["ms"]["dp"] / case["ms"]["plain"]
+                phase_lines += [
+                    f"{_NAMES[code]:<28}{mode:>7}" + "".join(f"{ms:>10.2f}" for ms in case["phase_ms"][mode])
+                    for mode in ("plain", "dp")
+                ]
                 verdicts.append(
                     f"target: {_NAMES[code]} DP/plain <= 2.0 at V=20,000, batch {args.batch} -> "
                     f"{'OK' if ratio <= 2.0 else 'MISSED'} ({ratio:.2f}); parameters {case['params']}"
@@ -162,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
     print("(faults: minor page faults per step; 'glibc default' rows: without common/util/allocator.py)")
+    print("\nmedian ms per phase at V=20,000")
+    print(f"{'model':<28}{'step':>7}{'forward':>10}{'backward':>10}{'optimizer':>10}")
+    print("\n".join(phase_lines) + "\n")
     print("\n".join(verdicts))
     for v in args.variants:
         ratio = dp_ms[("logistic", v)] / dp_ms[("genotype", v)]

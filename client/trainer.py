@@ -23,8 +23,8 @@ example's gradient norm in closed form, then a second backward pass of the clip-
 The update is the one Opacus' per-example-gradient path computes (same clip to L2 norm
 max_grad_norm, same noise from the same generator, same accounting;
 tests/unit/client/test_ghost_clipping.py), at a lower cost per step: about 2x a plain step
-instead of 2.5x or more for the logistic model, a little less for the network (docs/benchmarks.md,
-"The DP step"). The process's C allocator keeps the memory the steps free
+against 2.5x or more on the per-example path for the logistic model, 2.1-2.2x against 2.3-2.4x for
+the network (docs/benchmarks.md, "The DP step"). The process's C allocator keeps the memory the steps free
 (`common.util.allocator`), so a step does not fault it in again.
 """
 

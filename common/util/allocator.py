@@ -8,7 +8,7 @@ the same pages in again. How much depends on the order of earlier allocations, w
 step's time varied by up to 2-3x between two processes running the same code. `bench/dp_step.py`
 prints both (one torch thread, batch 64, 20,000 variants): the network's DP step took 590-1,022
 minor page faults without this tuning and 0-100 with it, and 20-32 % less time in three runs of
-four (the fourth 8 % more; docs/benchmarks.md, "The DP step").
+five (7-8 % more in the other two; docs/benchmarks.md, "The DP step").
 
 The tuning fixes both thresholds, as the environment variables MALLOC_MMAP_THRESHOLD_ and
 MALLOC_TRIM_THRESHOLD_ (glibc's documented tunables, `man mallopt`) would, but from inside the

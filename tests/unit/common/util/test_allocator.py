@@ -38,7 +38,12 @@ print(json.dumps({"applied": applied, "again": again, "faults": faults}))
 
 
 def _run(switch: str | None) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "GENOFED_MALLOC_TUNING"}
+    # glibc's own defaults in the child: no switch, no malloc tunables inherited from this shell
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GENOFED_MALLOC_TUNING", "GLIBC_TUNABLES") and not k.startswith("MALLOC_")
+    }
     if switch is not None:
         env["GENOFED_MALLOC_TUNING"] = switch
     out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
