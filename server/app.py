@@ -19,7 +19,8 @@ from genofed.common.util.progress import Progress
 from genofed.server.federation import run_federation
 from genofed.server.report import write_report
 from genofed.server.results import federation_results, write_model, write_results, write_test_predictions
-from genofed.server.service.federation_folder import admitted_nodes, deployed_run_config
+from genofed.server.service.federation_folder import RUN_DIR, admitted_nodes, deployed_run_config
+from genofed.server.service.run_end import announcing_the_end
 from genofed.server.settings import RunSettings
 
 logger = logging.getLogger(__name__)
@@ -58,11 +59,19 @@ def run_server(
     """The ServerApp's main: one federation with `defaults` overridden by the run config, and its
     model, results and (when `report`) report written to the run's output folder."""
     run_config = dict(context.run_config)
-    if run_config.get("federation"):  # a deployed coordinator: the settings agreed in its folder
-        folder = str(run_config.pop("federation"))
-        run_config = deployed_run_config(folder)
-        grid = AdmittedGrid(grid, partial(admitted_nodes, folder))
-    settings = RunSettings.from_config({**defaults, **run_config})
+    if not run_config.get("federation"):
+        _run_and_write(grid, {**defaults, **run_config}, progress, report=report)
+        return
+    # a deployed coordinator: the settings agreed in its folder; it waits for the end-of-run file
+    folder = Path(str(run_config.pop("federation")))
+    with announcing_the_end(folder / RUN_DIR, context.run_id):
+        config = {**defaults, **deployed_run_config(folder)}
+        _run_and_write(AdmittedGrid(grid, partial(admitted_nodes, folder)), config, progress, report=report)
+
+
+def _run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress | None, *, report: bool) -> None:
+    """One federation with run config `config`, then its outputs."""
+    settings = RunSettings.from_config(dict(config))
     say = progress or (None if settings.quiet else _stderr)
     fed = run_federation(grid, settings, say)
     out_dir = Path(settings.out_dir)

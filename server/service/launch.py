@@ -21,8 +21,10 @@ What `start` does, in order, and why:
 5. Submits the genofed app (genofed.common.deployment.app_bundle; the bundle hospitals pin) with the run
    config `federation=DIR`: the ServerApp reads the agreed settings from DIR/federation.json and
    writes results, checkpoints, the final model and the report to DIR/run.
-6. Waits for the run, writing DIR/coordinator.json (what `status` shows), then stops the
-   SuperLink, its SuperExec and nginx (one process group). Exit 0 when the run completed.
+6. Waits for the run, writing DIR/coordinator.json (what `status` shows): it asks the
+   SuperLink every `poll_seconds`, and at once when the ServerApp has written that the run
+   ended (server/service/run_end.py). Then it stops the SuperLink, its SuperExec and nginx
+   (one process group). Exit 0 when the run completed.
    Restarting after a crash stops the orphaned group and resumes from the last checkpoint, with
    the same privacy plan id (hospitals' ledgers continue the same plan).
 """
@@ -55,6 +57,7 @@ from genofed.server.service.enrollment import load_registry
 from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
 from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
+from genofed.server.service.run_end import run_end, wait_for_run_end
 
 STATUS_FILE = "coordinator.json"
 CONNECTION = "genofed"
@@ -268,7 +271,11 @@ def _watch_run(
         if time.monotonic() - last_sync >= options.sync_seconds:
             status["hospitals"] = sync_nodes(folder, control, say)
             last_sync = time.monotonic()
-        time.sleep(min(options.poll_seconds, options.sync_seconds))
+        wait = min(options.poll_seconds, options.sync_seconds)
+        if run_end(folder / RUN_DIR, status["run_id"]) is not None:
+            time.sleep(min(wait, 1.0))  # ended: Flower marks it finished once the process is gone
+        else:
+            wait_for_run_end(folder / RUN_DIR, status["run_id"], wait)
 
 
 def _finish_run(
@@ -292,7 +299,10 @@ def _finish_run(
         f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}, the "
         f"ServerApp's log in {log_file}"
     )
-    if not completed:
+    ended = run_end(folder / RUN_DIR, status["run_id"]) or {}
+    if not completed and ended.get("error"):  # a genofed error: its message says what to do
+        say(f"the run stopped: {ended['error']}")
+    elif not completed:
         say(
             "last lines of the ServerApp's log:\n"
             + "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])

@@ -38,6 +38,7 @@ from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.server.service.enrollment import revoke
 from genofed.server.service.federation_folder import init_federation, load_federation
 from genofed.server.service.launch import CONNECTION, FlowerControl
+from genofed.server.service.run_end import run_end
 from genofed.server.settings import RunSettings
 from genofed.simulations.cohorts.build import simulate_cohorts
 from genofed.simulations.local.loopback import (
@@ -272,6 +273,8 @@ def test_the_deployed_run_completes_over_tls_with_authenticated_hospitals(deploy
         [GENOFED, "coordinator", "status", str(deployment["fed"]), "--json"], capture_output=True, text=True
     )
     assert json.loads(listed.stdout)["rounds_done"] == FEDERATION_ROUNDS
+    ended = run_end(deployment["fed"] / "run", status["run_id"])  # what told the coordinator to look
+    assert ended == {"run_id": status["run_id"], "completed": True, "error": None}
 
 
 def test_the_deployed_run_matches_a_simulation_of_the_same_configuration(deployment, tmp_path):
@@ -411,10 +414,11 @@ def test_an_agent_refuses_an_app_bundle_it_has_not_approved(tmp_path):
     assert len(entries) == 1 and entries[0]["status"] == "error" and entries[0]["type"] == "query"
     assert "refused the app bundle" in entries[0]["error"] and "0" * 64 in entries[0]["error"]
     assert not (site / "state" / LEDGER_FILE).exists()  # nothing trained, nothing spent
-    assert "finished:failed" in processes.log("coordinator")
-    assert "only 0 hospital(s) can take part" in processes.log(
-        "coordinator"
-    )  # the ServerApp's reason, from its log
+    said = processes.log("coordinator")
+    assert "finished:failed" in said
+    # the ServerApp's reason in one line (from its end-of-run file), not its traceback
+    assert "the run stopped: only 0 hospital(s) can take part" in said
+    assert "Traceback" not in said
 
 
 def test_start_refuses_data_changed_since_check(tmp_path):
