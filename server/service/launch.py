@@ -60,6 +60,9 @@ from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_ngin
 from genofed.server.service.run_end import run_end, wait_for_run_end
 
 STATUS_FILE = "coordinator.json"
+#: Seconds after the ServerApp's end-of-run file during which the coordinator asks for the run's
+#: state every second (each ask is a `flwr` CLI call, about 1 s of CPU, hence not for ever).
+ENDED_GRACE = 30.0
 CONNECTION = "genofed"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -260,6 +263,7 @@ def _watch_run(
 ) -> None:
     """Poll the run until it finishes, the SuperLink exits or a signal arrives: the status file
     rewritten at every poll, the helpers checked, the hospitals synced every `sync_seconds`."""
+    ended_at = 0.0  # when the ServerApp's end-of-run file was first seen (monotonic)
     while True:
         _write_status(folder, status)
         run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
@@ -272,10 +276,13 @@ def _watch_run(
             status["hospitals"] = sync_nodes(folder, control, say)
             last_sync = time.monotonic()
         wait = min(options.poll_seconds, options.sync_seconds)
-        if run_end(folder / RUN_DIR, status["run_id"]) is not None:
-            time.sleep(min(wait, 1.0))  # ended: Flower marks it finished once the process is gone
-        else:
+        if run_end(folder / RUN_DIR, status["run_id"]) is None:
             wait_for_run_end(folder / RUN_DIR, status["run_id"], wait)
+            continue
+        # ended: Flower marks the run finished once the ServerApp's process is gone, within
+        # seconds; ask every second for ENDED_GRACE seconds, then at the usual pace again
+        ended_at = ended_at or time.monotonic()
+        time.sleep(min(wait, 1.0) if time.monotonic() - ended_at < ENDED_GRACE else wait)
 
 
 def _finish_run(
