@@ -38,14 +38,12 @@ from pathlib import Path
 import numpy as np
 from covariate_scale import train
 from logistic_rule import CLIP, DELTA, SiteRows, clipped_sum, site_rows
-from measure import add_study_options, paired_table, require_federation
+from measure import add_study_options, paired_table, require_federation, study_sites
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import calibrate_noise
-from genofed.server.settings import RunSettings
 from genofed.server.training_rule import column_scale, expected_row_norm, training_rule
-from genofed.simulations.local.simulate import simulated_sites
 
 #: Full-batch steps of the noisy-GD designs, and their (clip in units of X, lr in units of 1/X^2).
 STEPS = 20
@@ -90,9 +88,7 @@ def main() -> None:
     designs = ["product", "one release", *(f"GD clip {k:g} X, lr {g:g}" for k, g in GD_DESIGNS)]
     aucs: dict[tuple[str, float], list[float]] = {}
     for seed in args.seeds:
-        loaded = list(simulated_sites(RunSettings(data_dir=args.data, seed=seed)).values())
-        x_eval = np.concatenate([d.val_x for d in loaded]).astype(np.float64)
-        y_eval = np.concatenate([d.val_y for d in loaded])
+        loaded, x_eval, y_eval = study_sites(args.data, seed)
         for index, epsilon in enumerate(args.epsilons):
             scale = column_scale(panel, epsilon=epsilon).astype(np.float64)
             sigma_1, sigma_gd = full_batch_sigma(epsilon, 1), full_batch_sigma(epsilon, STEPS)

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 _PRELUDE = r"""
 import json, sys, time
 
@@ -43,6 +45,18 @@ def require_federation(data: str) -> Path:
     if not (Path(data) / "panel.tsv").exists():
         raise SystemExit(f"{data} has no federation: run `genofed simulate-cohorts --out {data}` first")
     return Path(data)
+
+
+def study_sites(data: str, seed: int) -> tuple[list, np.ndarray, np.ndarray]:
+    """The hospitals of federation folder `data`, split by `seed` as `genofed simulate` splits them,
+    and their pooled VALIDATION patients (float64 features, labels): what every validation study
+    scores on (never a test cohort)."""
+    from genofed.server.settings import RunSettings
+    from genofed.simulations.local.simulate import simulated_sites
+
+    sites = list(simulated_sites(RunSettings(data_dir=data, seed=seed)).values())
+    x_eval = np.concatenate([d.val_x for d in sites]).astype(np.float64)
+    return sites, x_eval, np.concatenate([d.val_y for d in sites])
 
 
 def add_study_options(parser: argparse.ArgumentParser, epsilons: list[float]) -> None:

@@ -28,13 +28,11 @@ from pathlib import Path
 
 import numpy as np
 from covariate_scale import train
-from measure import add_study_options, require_federation
+from measure import add_study_options, require_federation, study_sites
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
-from genofed.server.settings import RunSettings
 from genofed.server.training_rule import column_scale, training_rule
-from genofed.simulations.local.simulate import simulated_sites
 
 #: The prior's component widths in units of the noise s (0: the point mass at 0).
 GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -76,9 +74,7 @@ def main() -> None:
     aucs: dict[tuple[str, float], list[float]] = {}
     mixtures: dict[float, list[np.ndarray]] = {}
     for seed in args.seeds:
-        sites = list(simulated_sites(RunSettings(data_dir=args.data, seed=seed)).values())
-        x_eval = np.concatenate([d.val_x for d in sites]).astype(np.float64)
-        y_eval = np.concatenate([d.val_y for d in sites])
+        sites, x_eval, y_eval = study_sites(args.data, seed)
         for epsilon in args.epsilons:
             scale = column_scale(panel, epsilon=epsilon).astype(np.float64)
             for draw in range(args.draws):
