@@ -1,6 +1,7 @@
 """The coordinator's Flower ServerApp: settings from the run config, one federation, its outputs
-(RUN/model.pt, RUN/results.json, RUN/test_predictions.csv, RUN/report.md); and the grid a
-deployed coordinator restricts to its admitted hospitals."""
+(RUN/model.pt, RUN/results.json, RUN/test_predictions.csv, RUN/report.md); and, for a deployed
+coordinator, the grid restricted to its admitted hospitals and the end-of-run file it waits for
+(genofed.server.service.run_end)."""
 
 from __future__ import annotations
 
