@@ -30,7 +30,6 @@ release is as good as the whole training, and fitting beyond it wins only withou
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from covariate_scale import train
 from logistic_rule import CLIP, DELTA, SiteRows, clipped_sum, site_rows
-from measure import add_study_options, paired_table, require_federation, study_sites
+from measure import paired_table, parse_study, study_sites
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
@@ -74,13 +73,7 @@ def noisy_gd(sites: list[SiteRows], clip: float, lr: float, rng: np.random.Gener
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", default="demo/cohorts")
-    add_study_options(parser, epsilons=[3.0, 8.0, math.inf])
-    args = parser.parse_args()
-    require_federation(args.data)
+    args = parse_study(__doc__, epsilons=[3.0, 8.0, math.inf])
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
     lr = training_rule("logistic", panel).lr

@@ -1,7 +1,7 @@
 """Helpers shared by the bench scripts: run a snippet in a fresh Python process and return its
 JSON result plus its peak memory (`run_child`); refuse a --data folder that holds no federation
-(`require_federation`); the options every validation study takes (`add_study_options`) and the
-table it prints (`paired_table`).
+(`require_federation`); the options every validation study takes (`add_study_options`; the whole
+command line of a study on a federation: `parse_study`) and the table it prints (`paired_table`).
 
 Peak memory is the child's VmHWM (high-water RSS): unlike getrusage's ru_maxrss it is reset at
 exec, so the benchmark process's own memory never leaks into the figure.
@@ -57,6 +57,20 @@ def study_sites(data: str, seed: int) -> tuple[list, np.ndarray, np.ndarray]:
     sites = list(simulated_sites(RunSettings(data_dir=data, seed=seed)).values())
     x_eval = np.concatenate([d.val_x for d in sites]).astype(np.float64)
     return sites, x_eval, np.concatenate([d.val_y for d in sites])
+
+
+def parse_study(description: str, epsilons: list[float]) -> argparse.Namespace:
+    """The command line of a validation study on a whole federation: --data (default demo/cohorts;
+    a folder without a federation exits with what to run) and the study options
+    (`add_study_options`, `epsilons` their default)."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", default="demo/cohorts")
+    add_study_options(parser, epsilons)
+    args = parser.parse_args()
+    require_federation(args.data)
+    return args
 
 
 def add_study_options(parser: argparse.ArgumentParser, epsilons: list[float]) -> None:

@@ -20,7 +20,6 @@ parts").
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from covariate_scale import train
-from measure import add_study_options, require_federation, study_sites
+from measure import parse_study, study_sites
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
@@ -53,13 +52,7 @@ def parts(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict[str, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", default="demo/cohorts")
-    add_study_options(parser, epsilons=[3.0, 8.0, math.inf])
-    args = parser.parse_args()
-    require_federation(args.data)
+    args = parse_study(__doc__, epsilons=[3.0, 8.0, math.inf])
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
     lr = training_rule("logistic", panel).lr

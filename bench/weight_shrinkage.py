@@ -21,14 +21,13 @@ noise, so no variant stands out of it, and shrinking loses at every epsilon.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 from covariate_scale import train
-from measure import add_study_options, require_federation, study_sites
+from measure import parse_study, study_sites
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
@@ -60,13 +59,7 @@ def shrink(weights: np.ndarray, noise: float, iterations: int = 200) -> tuple[np
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", default="demo/cohorts")
-    add_study_options(parser, epsilons=[1.0, 3.0, 8.0])
-    args = parser.parse_args()
-    require_federation(args.data)
+    args = parse_study(__doc__, epsilons=[1.0, 3.0, 8.0])
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
     lr = training_rule("logistic", panel).lr
