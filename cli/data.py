@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--panel", metavar="FILE", help="the federation's panel.tsv: align to it and report coverage"
     )
     add_label_column_argument(check)
+    # numbers are converted and range-checked in run_check, so a bad one is refused like any other
+    # error (as JSON under --json), not by argparse
     check.add_argument(
-        "--min-samples", type=int, default=20, help="refuse cohorts smaller than this (default: 20)"
+        "--min-samples", default=20, metavar="N", help="refuse cohorts smaller than this (default: 20)"
     )
     check.add_argument(
         "--min-coverage",
-        type=float,
         default=0.9,
-        help="refuse below this share of panel variants (default: 0.9)",
+        metavar="SHARE",
+        help="refuse below this share of panel variants, from 0 to 1 (default: 0.9)",
     )
     check.add_argument("--json", action="store_true", help="print the summary as JSON")
     check.set_defaults(handler=run_check)
@@ -69,35 +72,36 @@ def add_label_column_argument(
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Load and check the site's files; a DataError propagates to the CLI's one-line error printer.
+    """Check the options, then load and check the site's files; print the summary.
+
+    Every option is checked before any file is read (`_checked_options`), so a mistyped value is
+    refused in a second and as the user's mistake, not after minutes of reading a VCF, nor as a bug.
+    A refusal (a `GenofedError`: a DataError about a file or a ConfigError about an option)
+    propagates to the CLI's one-line error printer; with --json it is first printed on stdout as
+    `{"ok": false, "error": {...}}`, so a script that parses stdout always gets JSON.
 
     Anything else is a bug in genofed, not in the data; it still reaches the user as one line (the
     traceback goes to the debug log, shown with `genofed -v`), because the person at a hospital
     who runs this needs to know the check failed, not where in genofed.
     """
     from genofed.common.data.loading import load_site
-    from genofed.common.errors import DataError, GenofedError
+    from genofed.common.errors import GenofedError
 
     try:
-        site = load_site(
-            args.genotypes,
-            args.phenotypes,
-            panel=args.panel,
-            label_column=args.label_column,
-            min_samples=args.min_samples,
-            min_coverage=args.min_coverage,
-        )
-    except DataError as exc:
-        if args.json:
-            print(json.dumps({"ok": False, "error": exc.to_dict()}, indent=2))
+        options = _checked_options(args)
+        site = load_site(args.genotypes, args.phenotypes, **options)
+    except GenofedError as exc:
+        _print_json_error(args, exc)
         raise
     except Exception as exc:
         log.debug("data check failed unexpectedly", exc_info=True)
-        raise GenofedError(
+        bug = GenofedError(
             f"genofed failed while reading {args.genotypes} / {args.phenotypes} "
             f"({type(exc).__name__}: {exc}); this is a bug in genofed, not necessarily in the data: "
             "please report it with the output of `genofed -v data check ...`"
-        ) from exc
+        )
+        _print_json_error(args, bug)
+        raise bug from exc
     summary = {
         "ok": True,
         "genotypes": str(args.genotypes),
@@ -109,6 +113,98 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         print(format_summary(summary))
     return 0
+
+
+def _checked_options(args: argparse.Namespace) -> dict:
+    """`load_site`'s keyword arguments from the options, each checked before any file is read.
+
+    The numbers arrive as text (`type=str` in `register`) and are converted here, so that "abc" is
+    refused like "90": as a ConfigError, printed as JSON under --json, rather than by argparse.
+    The phenotype file's existence and the whole panel (a small file) are checked here too, before
+    the genotypes, which can take minutes to read.
+    """
+    from genofed.common.data.panel import VariantPanel
+    from genofed.common.data.readers._files import require_file
+    from genofed.common.data.readers.phenotypes import ID_COLUMN
+    from genofed.common.util.checks import require, require_at_least, require_in_range, to_float, to_int
+
+    min_samples = require_at_least("--min-samples", to_int("--min-samples", args.min_samples), 1)
+    min_coverage = require_in_range(
+        "--min-coverage",
+        to_float("--min-coverage", args.min_coverage),
+        0.0,
+        1.0,
+        hint="a share of the panel's variants, e.g. 0.9 for 90%",
+    )
+    label_column = args.label_column.strip()
+    require(bool(label_column), "--label-column is empty: name the phenotype file's 0/1 disease column")
+    require(
+        label_column != ID_COLUMN,
+        f"--label-column cannot be {ID_COLUMN}, the sample id column: name the 0/1 disease column",
+    )
+    for option, value in (("--genotypes", args.genotypes), ("--phenotypes", args.phenotypes)):
+        require(bool(value.strip()), f"{option} is empty: give the file's path")
+    require(
+        args.panel is None or bool(args.panel.strip()), "--panel is empty: give the federation's panel.tsv"
+    )
+    _refuse_folder(Path(args.genotypes))
+    require_file(args.phenotypes, "phenotype")
+    panel = VariantPanel.load(args.panel) if args.panel is not None else None
+    return {
+        "panel": panel,
+        "label_column": label_column,
+        "min_samples": min_samples,
+        "min_coverage": min_coverage,
+    }
+
+
+def _refuse_folder(path: Path) -> None:
+    """A folder given as --genotypes: name the hospital folder's two files (or the federation's
+    hospitals) by the federation-folder rule (docs/data-formats.md), so the user can paste them.
+
+    A folder that fits neither is left to the reader, whose error lists the files inside it.
+    """
+    from genofed.common.data.layout import hospital_folders, site_files
+    from genofed.common.errors import DataError
+
+    if not path.is_dir() or path.with_name(path.name + ".bed").exists():  # a PLINK prefix
+        return
+    problem = "this is a folder, not a genotype file"
+    try:
+        site = site_files(path)
+        sites = [] if site else hospital_folders(path)
+    except DataError:
+        return
+    if site is not None:
+        raise DataError(
+            path,
+            problem,
+            hint=f"it is a hospital folder: check it with --genotypes {site.genotypes} "
+            f"--phenotypes {site.phenotypes}",
+        )
+    first = sites[0]
+    raise DataError(
+        path,
+        problem,
+        hint=f"it is a federation folder of {len(sites)} hospital(s) ({', '.join(s.name for s in sites)}): "
+        f"check each hospital's files, e.g. --genotypes {first.genotypes} --phenotypes {first.phenotypes}; "
+        f"`genofed simulate --data {path}` reads the whole folder",
+    )
+
+
+def _print_json_error(args: argparse.Namespace, exc: Exception) -> None:
+    """With --json, a refusal as JSON on stdout: a DataError's own fields (file, location, problem,
+    hint); any other error's message as `problem`, with `file` and `location` null, so a script
+    reads every error the same way."""
+    if not getattr(args, "json", False):
+        return
+    from genofed.common.errors import DataError
+
+    if isinstance(exc, DataError):
+        error = exc.to_dict()
+    else:
+        error = {"file": None, "location": None, "problem": str(exc), "hint": None}
+    print(json.dumps({"ok": False, "error": error}, indent=2))
 
 
 def format_summary(summary: dict) -> str:

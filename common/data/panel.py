@@ -65,6 +65,11 @@ class VariantPanel:
     def load(cls, path: str | Path) -> VariantPanel:
         """Read a panel file; a bad panel is a federation-level error, reported like data errors."""
         path = Path(path)
+        if path.is_dir():  # "not found" would send the user looking for a file that is there
+            hint = "pass the federation's panel.tsv" + (
+                f": {path / 'panel.tsv'}" if (path / "panel.tsv").is_file() else ""
+            )
+            raise DataError(path, "this is a folder, not a panel file", hint=hint)
         if not path.is_file():
             raise DataError(path, "panel file not found", hint="pass the federation's panel.tsv")
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genofed.common.data.cohort import GenotypeMatrix
+from genofed.common.data.readers._files import check_container, examples
 from genofed.common.data.readers.phenotypes import read_classes, read_covariates, read_phenotypes
 from genofed.common.data.readers.plink import SUFFIXES as PLINK_SUFFIXES
 from genofed.common.data.readers.plink import read_plink
@@ -39,6 +40,8 @@ def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
     name promises, with that format's specific message.
     """
     path = Path(path)
+    if path.is_dir() and not path.with_name(path.name + ".bed").exists():  # else a PLINK prefix
+        raise folder_error(path)
     name = path.name.lower()
     if name.endswith(VCF_SUFFIXES):
         return read_vcf(path, **kwargs)
@@ -46,7 +49,37 @@ def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
         return read_plink(path, **kwargs)
     if name.endswith(TABLE_SUFFIXES):
         return read_genotype_table(path, **kwargs)
+    if path.is_file():
+        check_container(path)  # calls.vcf.gz.gz, calls.zip: say what the file is, not just its name
     raise DataError(path, "unknown genotype file format", hint=f"genofed reads {ACCEPTED}")
+
+
+def folder_error(folder: Path) -> DataError:
+    """The error for a folder given where a genotype file belongs, naming the files inside that could
+    be the one meant: "unknown genotype file format" (what the suffix rule says of a folder) sends
+    the user looking at a format, not at the path."""
+    # genotype formats before tables, which are as often phenotypes or notes
+    files = sorted(
+        (p.name for p in folder.iterdir() if p.is_file() and _could_be_genotypes(p.name)),
+        key=lambda name: (name.lower().endswith(TABLE_SUFFIXES), name),
+    )
+    if len(files) == 1:
+        hint = f"give the file inside it: {folder / files[0]}"
+    elif files:
+        hint = f"give one of the files inside it ({examples(files)}), e.g. {folder / files[0]}"
+    else:
+        hint = f"give the genotype file itself; this folder holds none that genofed reads ({ACCEPTED})"
+    return DataError(folder, "this is a folder, not a genotype file", hint=hint)
+
+
+def _could_be_genotypes(name: str) -> bool:
+    """A visible file whose suffix a genotype reader takes; a table named *pheno* is the phenotypes."""
+    lower = name.lower()
+    if lower.startswith(".") or lower.endswith((".bim", ".fam")):
+        return False
+    if lower.endswith(TABLE_SUFFIXES) and not lower.endswith(".parquet"):
+        return "pheno" not in lower
+    return lower.endswith((*VCF_SUFFIXES, ".bed", ".parquet"))
 
 
 __all__ = [
@@ -54,6 +87,7 @@ __all__ = [
     "PLINK_SUFFIXES",
     "TABLE_SUFFIXES",
     "VCF_SUFFIXES",
+    "folder_error",
     "read_classes",
     "read_genotype_table",
     "read_genotypes",

@@ -7,6 +7,9 @@ them to one rule set before any parser sees them:
   checksums (Python's gzip module checks every member's CRC-32 and length), and a bgzip file's
   block structure must be intact (`check_bgzf_blocks`), because htslib reads bgzip by its block
   sizes while Python ignores them;
+- a container genofed does not open (a zip archive, bzip2/xz/zstd, a gzip file compressed a second
+  time) is named as such (`check_container`), since its bytes would otherwise be reported as a
+  garbled first line or control characters, which sends the user looking for damage that is not there;
 - text is UTF-8; a byte-order mark (BOM) at the very start is dropped, as Windows editors write one;
 - a line ends in LF or CRLF; a carriage return or another control character (NUL, ...) inside a line
   is refused, since htslib, pandas and the csv module each treat them differently (pandas ends a
@@ -18,6 +21,7 @@ from __future__ import annotations
 import gzip
 import re
 import struct
+import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +42,17 @@ ENCODING_HINT = (
     "save the file as UTF-8 (Excel: 'CSV UTF-8'; a Windows Cyrillic file: iconv -f CP1251 -t UTF-8 IN > OUT)"
 )
 COPY_HINT = "copy or download the file again; check it with `gzip -t` (or `bgzip -t` for bgzip)"
+#: Containers that are not plain text or (b)gzip, by their first bytes: (what it is, what to do).
+#: bzip2's magic is checked with its block signature (`_is_bzip2`), since 'BZh' alone can start text.
+FOREIGN_CONTAINERS = {
+    b"PK\x03\x04": (
+        "a zip archive",
+        "unzip it first (`unzip FILE`) and give the file inside",
+    ),  # see _zip_hint
+    b"\xfd7zXZ\x00": ("compressed with xz", "decompress it first (`unxz FILE`)"),
+    b"\x28\xb5\x2f\xfd": ("compressed with zstd", "decompress it first (`unzstd FILE`)"),
+}
+BZIP2_HINT = "decompress it first (`bunzip2 FILE`)"
 
 
 def require_file(path: str | Path, what: str) -> Path:
@@ -66,6 +81,80 @@ def is_bgzf(path: Path) -> bool:
     with path.open("rb") as handle:
         start = handle.read(18)
     return start[:4] == b"\x1f\x8b\x08\x04" and start[12:14] == b"BC"
+
+
+def check_container(path: Path) -> None:
+    """Refuse, by name, a zip archive, a bzip2/xz/zstd file or a gzip file compressed twice.
+
+    Such a file is intact, so without this check it fails later as "not a VCF: it starts with ..."
+    or "control character 0x03 in line 1", which reads like damage and shows binary bytes. Only the
+    first bytes are looked at (after one gzip layer), so the check costs one small read.
+    """
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(16)
+    except OSError:
+        return  # unreadable: the reader's own open says so, with its hint
+    _refuse_foreign(path, start, "")
+    if start[:2] != GZIP_MAGIC:
+        return
+    try:
+        with gzip.open(path, "rb") as handle:
+            inner = handle.read(16)
+    except (EOFError, OSError, zlib.error):
+        return  # a damaged stream: the reader that reads it to its end says how
+    if inner[:2] == GZIP_MAGIC:
+        # never `gunzip -c x.gz > x.gz`: the shell empties the input before gunzip reads it
+        once = path.name[:-3] if path.name.lower().endswith(".gz.gz") else f"once_{path.name}"
+        raise DataError(
+            path,
+            "the file is gzip-compressed twice (a gzip file inside a gzip file)",
+            hint=f"decompress it once (`gunzip -c {path.name} > {once}`) and give the result; "
+            "genofed reads gzip and bgzip files directly",
+        )
+    _refuse_foreign(path, inner, " inside its gzip compression")
+
+
+def _refuse_foreign(path: Path, start: bytes, where: str) -> None:
+    for magic, (kind, hint) in FOREIGN_CONTAINERS.items():
+        if start.startswith(magic):
+            if magic == b"PK\x03\x04" and not where:
+                hint = _zip_hint(path) or hint
+            raise DataError(path, f"the file is {kind}{where}, not text genofed can read", hint=hint)
+    if start[:3] == b"BZh" and start[4:10] == b"1AY&SY":
+        raise DataError(
+            path, f"the file is compressed with bzip2{where}, not text genofed can read", hint=BZIP2_HINT
+        )
+
+
+def _zip_hint(path: Path) -> str | None:
+    """ "unzip it first (`unzip x.zip` gives calls.vcf) ...": the archive's members, when readable."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [name for name in archive.namelist() if not name.endswith("/")]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+    if not names:
+        return "the zip archive holds no file: export the data again"
+    return f"unzip it first (`unzip {path.name}` gives {examples(names, 3)}) and give the file inside"
+
+
+def shown_start(data: bytes, limit: int = 40) -> str:
+    """The start of a file as an error may quote it: its first line, quoted, when it is text; else
+    "binary data (first bytes 50 4b 03 04 ...)". Raw binary in a message garbles the terminal and
+    tells the user nothing."""
+    head = data[:limit]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a character cut by `limit` is still text; an invalid byte earlier is not
+        cut = len(data) > limit and exc.start >= len(head) - 3
+        text = head[: exc.start].decode("utf-8") if cut and exc.start > 0 else None
+    if text is not None:
+        line = text.split("\n", 1)[0].removesuffix("\r")
+        if line and not CONTROL.search(line.encode("utf-8")):
+            return repr(line)
+    return f"binary data (first bytes {data[:8].hex(' ')})"
 
 
 def open_binary(path: Path) -> BinaryIO:
@@ -162,6 +251,7 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     gzip stream: so a caller that reads to the end has seen every byte of the file intact.
     """
     check_bgzf_blocks(path)
+    check_container(path)
     handle = _open_checked(path)
     try:
         with handle:

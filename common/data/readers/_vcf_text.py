@@ -29,11 +29,13 @@ from pathlib import Path
 from genofed.common.data.readers._files import (
     BOM,
     check_bgzf_blocks,
+    check_container,
     compressed_error,
     damage_first,
     iter_lines,
     open_binary,
     read_to_end,
+    shown_start,
 )
 from genofed.common.errors import DataError
 
@@ -74,10 +76,9 @@ def scan_vcf(path: Path) -> VcfText | None:
         return None
     text = head.removeprefix(BOM)
     if not (text.startswith(b"##fileformat=VCF") or text.startswith(b"#CHROM")):
-        shown = text[:40].decode("utf-8", errors="replace").strip()
         raise DataError(
             path,
-            f"not a VCF file: it starts with {shown!r}",
+            f"not a VCF file: it starts with {shown_start(text)}",
             hint="a VCF starts with '##fileformat=VCFv4.x'; for tables use .csv/.tsv/.parquet",
         )
     with damage_first(path):
@@ -91,8 +92,10 @@ def scan_vcf(path: Path) -> VcfText | None:
 
 
 def _head(path: Path) -> bytes:
-    """The first decompressed bytes: enough to tell VCF from BCF from anything else."""
+    """The first decompressed bytes: enough to tell VCF from BCF from anything else; a zip archive
+    or a file compressed twice is named as such first (`check_container`)."""
     check_bgzf_blocks(path)
+    check_container(path)
     try:
         with open_binary(path) as handle:
             return handle.read(64)

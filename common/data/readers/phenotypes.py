@@ -6,6 +6,9 @@ Codings (chosen so that no value is guessed):
   guessing wrong flips every label without any error.
 - sex: M / male / 0 -> 0 (male); F / female / 1 -> 1 (female). PLINK's 2 is refused for the same
   reason.
+- in both, 0 and 1 may be written as decimals equal to them exactly (`0.0`, `1.0`, `1.00`): pandas
+  and Excel write a 0/1 column so once it has held a missing value. Nothing else is rounded: 0.5,
+  2.0, `1.` or `1e0` are refused as before.
 - every other covariate (age, pc1..pc10, ...) must be numeric.
 - an empty / NA covariate is kept as NaN (validation warns about it); an empty label is an error,
   since a sample without a label cannot be trained on.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +39,7 @@ import pandas as pd
 
 from genofed.common.data.cohort import Phenotypes
 from genofed.common.data.readers._files import damage_first, iter_lines, require_file
-from genofed.common.data.readers.table import separator
+from genofed.common.data.readers.table import check_separator, separator
 from genofed.common.errors import DataError
 
 ID_COLUMN = "sample_id"
@@ -43,6 +47,8 @@ MISSING_VALUES = {"", "na", "nan", "n/a", "null", "none", "."}
 LABELS = {"0": 0, "control": 0, "1": 1, "case": 1}
 SEXES = {"m": 0, "male": 0, "0": 0, "f": 1, "female": 1, "1": 1}
 LABEL_HINT = "use 1 (or 'case') for cases and 0 (or 'control') for controls"
+#: 0 or 1 written as a decimal (0.0, 1.00): read as that whole number; see the module docstring.
+WHOLE_DECIMAL = re.compile(r"^([01])\.0+$")
 #: Age in years: from birth to beyond the oldest documented human.
 AGE_RANGE = (0.0, 120.0)
 #: Bound on the magnitude of any other numeric covariate (ancestry PCs are below 1, BMI below 100).
@@ -111,6 +117,7 @@ def _read(path: Path) -> pd.DataFrame:
         lines = iter_lines(path)
         number, line = next(lines)
         header = [name.strip() for name in _split(path, number, line, sep)]
+        check_separator(path, header, sep)
         _check_header(path, header)
         for number, line in lines:
             fields = _split(path, number, line, sep)
@@ -210,7 +217,7 @@ def binary_columns(frame: pd.DataFrame) -> list[str]:
     for column in frame.columns:
         if column == ID_COLUMN or column.lower() == "sex":
             continue
-        values = frame[column].str.strip().str.lower()
+        values = _codes(frame[column])
         present = values[~values.isin(MISSING_VALUES)]
         if len(present) and present.isin(LABELS).all():
             found.append(column)
@@ -236,8 +243,13 @@ def _sample_ids(path: Path, ids: pd.Series, lines: np.ndarray) -> list[str]:
     return ids.tolist()
 
 
+def _codes(values: pd.Series) -> pd.Series:
+    """A label or sex column as the codings look it up: stripped, lower case, `1.0` as `1`."""
+    return values.str.strip().str.lower().str.replace(WHOLE_DECIMAL, r"\1", regex=True)
+
+
 def _labels(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str], column: str) -> np.ndarray:
-    text = values.str.strip().str.lower()
+    text = _codes(values)
     if (text == "2").any():
         line = lines[np.flatnonzero((text == "2").to_numpy())[0]]
         raise DataError(
@@ -266,7 +278,7 @@ def _labels(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str]
 
 
 def _sex(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str], column: str) -> np.ndarray:
-    text = values.str.strip().str.lower()
+    text = _codes(values)
     for value, raw, line, sample in zip(text, values, lines, samples, strict=False):
         if value not in SEXES and value not in MISSING_VALUES:
             plink = " (PLINK's 1 = male, 2 = female coding is not guessed)" if value == "2" else ""

@@ -25,7 +25,7 @@ from pathlib import Path
 from bed_reader import open_bed
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
-from genofed.common.data.readers._files import iter_lines, require_file
+from genofed.common.data.readers._files import check_container, iter_lines, require_file
 from genofed.common.data.variants import make_variant_id, normalize_chrom
 from genofed.common.errors import DataError
 
@@ -169,6 +169,7 @@ def _unique(path: Path, what: str, ids: list[str]) -> list[str]:
 
 
 def _check_bed(bed: Path, n_samples: int, n_variants: int) -> None:
+    check_container(bed)  # a zipped or gzipped .bed is named as such, not as "wrong magic bytes"
     with bed.open("rb") as handle:
         magic = handle.read(3)
     if magic[:2] != BED_MAGIC:

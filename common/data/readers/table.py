@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
-from genofed.common.data.readers._files import damage_first, is_gzip, iter_lines, require_file
+from genofed.common.data.readers._files import (
+    check_container,
+    damage_first,
+    is_gzip,
+    iter_lines,
+    require_file,
+)
 from genofed.common.data.variants import parse_variant_id
 from genofed.common.errors import DataError
 
@@ -32,10 +38,69 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".par
 VALUE_HINT = "genotype values must be 0, 1 or 2 (copies of the ALT allele), or empty / NA for missing"
 
 
+#: How messages name a separator.
+SEPARATOR_NAMES = {",": "commas", "\t": "tabs", ";": "semicolons (';')"}
+
+
 def separator(path: Path) -> str:
-    """Comma for .csv(.gz), tab for .tsv/.txt(.gz): chosen by suffix, not sniffed, to be predictable."""
+    """Comma for .csv(.gz), tab for .tsv/.txt(.gz): chosen by suffix, not sniffed, to be predictable.
+
+    Not sniffed because one rule serves every reader of a table (phenotypes, genotype tables, the
+    federation-folder discovery in `layout`): a sniffing reader would accept a file that discovery
+    reads as one column. A file separated otherwise is refused by `check_separator`, which says
+    what it is separated by and what to do.
+    """
     name = path.name.lower().removesuffix(".gz")
     return "," if name.endswith(".csv") else "\t"
+
+
+def check_separator(path: Path, header: list[str], sep: str) -> None:
+    """Refuse a header that reads as one column holding another separator: the file is separated by
+    that one (a tab-separated file named .csv, a comma-separated .tsv, European Excel's ';').
+
+    Otherwise the user would read "no 'sample_id' column; found columns ['sample_id;label']" and look
+    for a missing column. Semicolons are never accepted: such files come from locales that write
+    decimal commas (45,5), which no separator choice reads correctly.
+    """
+    if len(header) != 1:
+        return
+    counts = {other: header[0].count(other) for other in SEPARATOR_NAMES if other != sep}
+    other = max(counts, key=lambda key: counts[key])
+    if not counts[other]:
+        return
+    shown = header[0] if len(header[0]) <= 60 else header[0][:57] + "..."
+    kind = ".csv" if sep == "," else ".tsv/.txt"
+    if other == ";":
+        hint = (
+            "save it as a .csv with commas as the separator (Excel: 'CSV UTF-8 (Comma delimited)'; "
+            "LibreOffice: field delimiter ',') and points as decimal marks (45.5, not 45,5)"
+        )
+    else:
+        suffix = ".tsv" if other == "\t" else ".csv"
+        hint = (
+            f"rename it to {_renamed(path, suffix)} (genofed reads {kind_of(other)} files as separated by "
+            f"{SEPARATOR_NAMES[other]}), or save it with {SEPARATOR_NAMES[sep]}"
+        )
+    raise DataError(
+        path,
+        f"the header is one column, {shown!r}: the file is separated by {SEPARATOR_NAMES[other]}, "
+        f"but a {kind} file must be separated by {SEPARATOR_NAMES[sep]}",
+        location="line 1",
+        hint=hint,
+    )
+
+
+def kind_of(sep: str) -> str:
+    """The suffixes whose files are separated by `sep`, as messages name them."""
+    return ".csv" if sep == "," else ".tsv and .txt"
+
+
+def _renamed(path: Path, suffix: str) -> str:
+    """`path`'s name with its table suffix replaced (a .gz kept): pheno.csv.gz -> pheno.tsv.gz."""
+    name = path.name
+    gz = name[-3:] if name.lower().endswith(".gz") else ""
+    stem = name[: len(name) - len(gz)].rsplit(".", 1)[0]
+    return f"{stem}{suffix}{gz}"
 
 
 def read_genotype_table(path: str | Path) -> GenotypeMatrix:
@@ -55,6 +120,7 @@ def read_genotype_table(path: str | Path) -> GenotypeMatrix:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    check_container(path)  # a zipped Parquet file is named as such, not as pyarrow's complaint
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid and friends for a non-Parquet file
@@ -84,6 +150,7 @@ def _data_lines(path: Path) -> list[int]:
     lines = iter_lines(path)
     _, header = next(lines)
     columns = _fields(path, 1, header, sep)
+    check_separator(path, columns, sep)
     _check_columns(path, columns)
     numbers = []
     for number, line in lines:

@@ -72,7 +72,16 @@ TABLE_MISSING = {
 }
 PHENOTYPE_MISSING = {"", "na", "nan", "n/a", "null", "none", "."}
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+#: 0 and 1 written as exact decimals (1.0, 0.00) are the codes 0 and 1 in label and sex columns.
+WHOLE_DECIMAL = re.compile(r"([01])\.0+")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _code(value: str) -> str:
+    """A label or sex value as the codings read it: lower case, and `1.0` as `1`."""
+    value = value.lower()
+    whole = WHOLE_DECIMAL.fullmatch(value)
+    return whole.group(1) if whole else value
 
 
 class Invalid(Exception):
@@ -772,7 +781,7 @@ def reference_phenotypes(data: bytes) -> dict[str, PhenotypeRow]:
             raise Invalid("phenotype row shape")
         record = {name: value.strip() for name, value in zip(header, fields, strict=False)}
         sample = record.pop("sample_id")
-        label = {"0": 0, "control": 0, "1": 1, "case": 1}.get(record.pop("label").lower())
+        label = {"0": 0, "control": 0, "1": 1, "case": 1}.get(_code(record.pop("label")))
         if not sample or sample in out or label is None:
             raise Invalid("sample id or label")
         out[sample] = PhenotypeRow(label, {name: _covariate(name, value) for name, value in record.items()})
@@ -784,9 +793,9 @@ def _covariate(name: str, value: str) -> float:
         return math.nan
     if name.lower() == "sex":
         sexes = {"m": 0.0, "male": 0.0, "0": 0.0, "f": 1.0, "female": 1.0, "1": 1.0}
-        if value.lower() not in sexes:
+        if _code(value) not in sexes:
             raise Invalid(f"sex {value!r}")
-        return sexes[value.lower()]
+        return sexes[_code(value)]
     if not NUMBER.fullmatch(value):
         raise Invalid(f"covariate {value!r}")
     number = float(value)

@@ -20,7 +20,13 @@ from helpers import bgzip
 from genofed.common.data.checks import check_cohort, join_cohort
 from genofed.common.data.cohort import Phenotypes
 from genofed.common.data.loading import load_site
-from genofed.common.data.readers import read_genotype_table, read_phenotypes, read_plink, read_vcf
+from genofed.common.data.readers import (
+    read_genotype_table,
+    read_genotypes,
+    read_phenotypes,
+    read_plink,
+    read_vcf,
+)
 from genofed.common.errors import DataError
 
 N = 24  # above the default minimum of 20 samples, so load_site reaches every check
@@ -354,6 +360,150 @@ def test_check_cohort_refuses_infinite_covariates_built_in_code():
     assert e.file == "ph.csv" and e.location == "sample P07" and "covariate age is inf" in e.problem
 
 
+# --- containers, folders, separators and decimal codes (a user audit) -------------------------
+
+
+def _printable(text: str) -> bool:
+    """No raw binary in a message: printable ASCII/Unicode and newlines only."""
+    return all(ch == "\n" or ch.isprintable() for ch in text)
+
+
+def _zip(member: str, data: bytes) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(member, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("inner", [lambda d: gzip.compress(d, mtime=0), bgzip], ids=["gzip", "bgzip"])
+def test_vcf_compressed_twice_says_so(tmp_path, inner):
+    path = write(tmp_path / "calls.vcf.gz", gzip.compress(inner(vcf_text().encode()), mtime=0))
+    e = error(read_vcf, path)
+    assert "compressed twice" in e.problem and "gunzip -c calls.vcf.gz > once_calls.vcf.gz" in e.hint
+    assert _printable(e.message)
+
+
+def test_name_ending_gz_gz_is_decompressed_to_one_gz(tmp_path):
+    path = write(tmp_path / "calls.vcf.gz.gz", gzip.compress(gzip.compress(vcf_text().encode())))
+    assert "gunzip -c calls.vcf.gz.gz > calls.vcf.gz" in error(read_genotypes, path).hint
+
+
+@pytest.mark.parametrize(
+    ("name", "reader", "text"),
+    [
+        ("g.vcf.gz", read_vcf, vcf_text),
+        ("ph.csv", read_phenotypes, phenotype_text),
+        ("g.csv", read_genotype_table, table_text),
+    ],
+)
+def test_zip_archive_is_named_with_its_member(tmp_path, name, reader, text):
+    path = write(tmp_path / name, _zip("inside.txt", text().encode()))
+    e = error(reader, path)
+    assert "zip archive" in e.problem and f"unzip {name}" in e.hint
+    assert "inside.txt" in e.hint and _printable(e.message)
+
+
+def test_zip_inside_gzip_and_bzip2_are_named(tmp_path):
+    import bz2
+
+    e = error(read_vcf, write(tmp_path / "g.vcf.gz", gzip.compress(_zip("g.vcf", vcf_text().encode()))))
+    assert "zip archive inside its gzip compression" in e.problem
+    e = error(read_phenotypes, write(tmp_path / "ph.csv", bz2.compress(phenotype_text().encode())))
+    assert "bzip2" in e.problem and "bunzip2" in e.hint
+
+
+def test_a_binary_file_named_vcf_is_not_quoted_raw(tmp_path):
+    e = error(read_vcf, write(tmp_path / "g.vcf", b"\x08\x08\xff\xfe\x00binary\x1b[2J" + bytes(range(200))))
+    assert "not a VCF file: it starts with binary data (first bytes 08 08 ff fe 00" in e.problem
+    assert _printable(e.message)
+    e = error(read_vcf, write(tmp_path / "g.vcf", "sample_id,1:1:A:G\nP1,0\n"))
+    assert "it starts with 'sample_id,1:1:A:G'" in e.problem
+
+
+def test_a_folder_given_as_genotypes_names_the_file_inside(tmp_path):
+    site = tmp_path / "kazan"
+    site.mkdir()
+    write(site / "calls.vcf.gz", gzip.compress(vcf_text().encode()))
+    write(site / "phenotypes.csv", phenotype_text())
+    e = error(read_genotypes, site)
+    assert e.problem == "this is a folder, not a genotype file"
+    assert e.hint == f"give the file inside it: {site / 'calls.vcf.gz'}"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "holds none that genofed reads" in error(read_genotypes, empty).hint
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem", "hint"),
+    [
+        ("ph.csv", phenotype_text().replace(",", ";"), "separated by semicolons (';')", "save it as a .csv"),
+        (
+            "ph.csv",
+            phenotype_text().replace(",", "\t"),
+            "separated by tabs, but a .csv",
+            "rename it to ph.tsv",
+        ),
+        ("ph.tsv", phenotype_text(), "separated by commas, but a .tsv/.txt", "rename it to ph.csv"),
+    ],
+)
+def test_phenotypes_separated_otherwise_than_their_suffix_says(tmp_path, name, text, problem, hint):
+    e = error(read_phenotypes, write(tmp_path / name, text))
+    assert e.location == "line 1" and "the header is one column" in e.problem
+    assert problem in e.problem and hint in e.hint
+
+
+def test_tab_separated_tables_named_csv_are_refused_but_read_as_tsv(tmp_path):
+    """The separator follows the suffix (one rule for every reader and for folder discovery):
+    the same bytes are read under a .tsv name, refused with the rename under a .csv name."""
+    text = phenotype_text().replace(",", "\t")
+    assert read_phenotypes(write(tmp_path / "ph.tsv", text)).sample_ids == SAMPLES
+    e = error(
+        read_genotype_table,
+        write(tmp_path / "g.csv.gz", gzip.compress(table_text().replace(",", "\t").encode())),
+    )
+    assert "separated by tabs" in e.problem and "rename it to g.tsv.gz" in e.hint
+
+
+def test_decimal_zero_and_one_labels_and_sex_are_read_as_0_and_1(tmp_path):
+    """pandas and Excel write a 0/1 column that held a missing value as 0.0/1.0."""
+    lines = phenotype_text().splitlines()
+    decimal = [lines[0]] + [
+        line.replace(",0,M,", ",0.0,0.0,").replace(",1,F,", ",1.00,1.0,") for line in lines[1:]
+    ]
+    got = read_phenotypes(write(tmp_path / "ph.csv", "\n".join(decimal) + "\n"))
+    want = read_phenotypes(write(tmp_path / "ref.csv", phenotype_text()))
+    assert np.array_equal(got.labels, want.labels)
+    assert got.covariates["sex"].tolist() == want.covariates["sex"].tolist()
+
+
+@pytest.mark.parametrize("value", ["0.5", "2.0", "1.", "1e0", "01", "-0.0", "1.01"])
+def test_labels_that_are_not_exactly_0_or_1_are_still_refused(tmp_path, value):
+    e = error(
+        read_phenotypes, write(tmp_path / "ph.csv", phenotype_text().replace("P03,1,", f"P03,{value},"))
+    )
+    assert e.problem == f"label {value!r} in column label is not binary"
+    assert e.location == "line 5, sample P03"
+
+
+def test_a_decimal_0_1_column_is_suggested_as_the_label(tmp_path):
+    text = phenotype_text().replace("sample_id,label,", "sample_id,disease,").replace(",0,", ",0.0,")
+    e = error(read_phenotypes, write(tmp_path / "ph.csv", text))
+    assert "columns that look like a binary label: 'disease'" in e.problem
+
+
+def test_empty_lines_in_phenotypes_are_skipped_but_refused_in_a_vcf(tmp_path):
+    """As docs/data-formats.md says: a phenotype or table file may hold empty lines (in the middle
+    or at the end, e.g. left by an editor); a VCF may not, anywhere after its header."""
+    lines = phenotype_text().splitlines(keepends=True)
+    text = "".join(lines[:4] + ["\n", ",,,,\n"] + lines[4:]) + "\n\n"
+    assert read_phenotypes(write(tmp_path / "ph.csv", text)).sample_ids == SAMPLES
+    e = error(read_vcf, write(tmp_path / "g.vcf", vcf_text() + "\n"))
+    assert "empty line" in e.problem and e.location == "line 11"  # 4 header lines, 6 records
+
+
 # --- through the loader and the command line ------------------------------------------------
 
 
@@ -401,8 +551,10 @@ def test_cli_turns_an_unexpected_failure_into_one_line(tmp_path, monkeypatch, ca
         raise RuntimeError("reader bug")
 
     monkeypatch.setattr(loading, "load_site", broken)
+    # the phenotype file exists: `data check` checks that before reading the genotypes
+    phenotypes = write(tmp_path / "p.csv", phenotype_text())
     code = cli.main(
-        ["data", "check", "--genotypes", str(tmp_path / "g.vcf"), "--phenotypes", str(tmp_path / "p.csv")]
+        ["data", "check", "--genotypes", str(tmp_path / "g.vcf"), "--phenotypes", str(phenotypes)]
     )
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
