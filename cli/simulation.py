@@ -375,7 +375,12 @@ def run_simulate(args: argparse.Namespace) -> int:
     )
     settings.check_inputs(data=bool(args.data))
     simulated = None if args.data else Cohorts(args.preset, args.seed)
-    deleted = prepare_run_folder(out, data=data, force=args.force, resume=args.resume, simulated=simulated)
+    try:
+        deleted = prepare_run_folder(
+            out, data=data, force=args.force, resume=args.resume, simulated=simulated
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}{_lone_panel_note(out)}") from None
     if deleted:
         progress(f"--force: deleted the previous run's {', '.join(deleted)} in {out} (fresh privacy ledgers)")
     if not args.data:
@@ -388,6 +393,21 @@ def run_simulate(args: argparse.Namespace) -> int:
     results = simulate(settings, progress=progress, references=not args.no_references, verbose=args.verbose)
     print(format_summary(results, out / REPORT_NAME))
     return 0
+
+
+def _lone_panel_note(out) -> str:
+    """A word on a RUN that holds nothing but panel.tsv: what a run that failed before its first
+    round left behind before genofed took such files back (`simulations/local/failed_start.py`).
+    genofed cannot tell that file from a panel of the user's, so it never deletes it: the user can."""
+    from genofed.common.data.layout import PANEL
+
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held != [PANEL]:
+        return ""
+    return (
+        f"; if {out / PANEL} is the panel an earlier `genofed simulate` built there before it failed (older "
+        "versions left it behind), delete it, or the whole folder, and run again"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

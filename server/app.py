@@ -28,7 +28,11 @@ logger = logging.getLogger(__name__)
 
 
 def make_server_app(
-    defaults: Mapping[str, Any] | None = None, progress: Progress | None = None, *, report: bool = True
+    defaults: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    *,
+    report: bool = True,
+    wrap_grid: Callable[[Grid], Grid] | None = None,
 ) -> ServerApp:
     """A ServerApp whose settings are `defaults` overridden by the run config.
 
@@ -38,13 +42,15 @@ def make_server_app(
     settings are the ones fixed in DIR/federation.json at `genofed coordinator init`.
     `report=False`: no report at the end (`genofed simulate` writes it once, with its reference
     models; the network's attributions take tens of seconds).
+    `wrap_grid`: wraps the grid Flower gives the app; the simulation reads which hospital each
+    node is off the replies that pass through it (`genofed.simulations.local.site_names`).
     """
     app = ServerApp()
     base = dict(defaults or {})
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        run_server(grid, context, base, progress, report=report)
+        run_server(grid if wrap_grid is None else wrap_grid(grid), context, base, progress, report=report)
 
     return app
 

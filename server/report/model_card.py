@@ -10,6 +10,7 @@ from genofed.common.reporting.formatting import NOT_MEASURED, fmt_delta, fmt_eps
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.assessment import Assessment
 from genofed.server.report.reading import cohort_size, dp_on, mapping, number, site_epsilon, site_names
+from genofed.server.report.sites import absent_line
 
 
 def _data_rows(results: Mapping[str, Any]) -> list[list[str]]:
@@ -53,7 +54,8 @@ def _limitations(results: Mapping[str, Any], assessment: Assessment) -> list[str
 
 
 def model_card_section(results: Mapping[str, Any], assessment: Assessment) -> str:
-    """Intended use, data sources and sizes, privacy spent per hospital, limitations."""
+    """Intended use, data sources and sizes, privacy spent per hospital (and the hospitals asked that
+    did not take part: the model was not trained on their patients), limitations."""
     budget = number(results.get("epsilon_budget"))
     privacy = (
         f"each hospital's epsilon budget was {budget:g} at delta {fmt_delta(results.get('delta'))}, "
@@ -78,6 +80,7 @@ def model_card_section(results: Mapping[str, Any], assessment: Assessment) -> st
             + (["Epsilon spent", "Delta"] if dp_on(results) else []),
             _data_rows(results),
         )
+        + (f"\n\n{absent}" if (absent := absent_line(results)) else "")
         + "\n\n**Limitations:**"
         + limitations
     )

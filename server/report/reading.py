@@ -61,6 +61,28 @@ def site_names(results: Mapping[str, Any]) -> list[str]:
     return sorted(names, key=lambda name: (-size(name), name))
 
 
+def absent_sites(results: Mapping[str, Any]) -> dict[str, str]:
+    """The hospitals that refused every round they were asked, by name, with the last reason they gave.
+
+    A hospital whose data fail their checks never introduces itself, so it is missing from `sites`
+    and from every round's participants; only `refusals` (round -> hospital -> reason) records that
+    it was asked and why it did not train. The model card and the Hospitals table must say so:
+    otherwise the report reads as if the federation had only the hospitals that trained. A name is
+    a hospital's folder name in a simulation and `node-N` in a deployed run whose hospital never
+    said its name.
+    """
+    took_part = set(mapping(results.get("sites")))
+    for record in rounds(results):
+        took_part.update(record.get("participants") or [])
+    refusals = mapping(results.get("refusals"))
+    absent: dict[str, str] = {}
+    for round_ in sorted(refusals, key=lambda key: number(key) or 0.0):
+        for site, reason in mapping(refusals[round_]).items():
+            if site not in took_part:
+                absent[str(site)] = str(reason or "no reason given")
+    return dict(sorted(absent.items()))
+
+
 def site_epsilon(results: Mapping[str, Any], site: str) -> Any:
     """Epsilon spent by a site: the per-site record first, the top-level epsilon dict as fallback."""
     value = mapping(mapping(results.get("sites")).get(site)).get("epsilon")

@@ -9,7 +9,15 @@ from typing import Any
 from genofed.common.reporting.auc import hanley_mcneil_se, normal_interval
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_epsilon, fmt_float, fmt_int
 from genofed.common.reporting.tables import markdown_table
-from genofed.server.report.reading import dp_on, mapping, number, rounds, site_epsilon, site_names
+from genofed.server.report.reading import (
+    absent_sites,
+    dp_on,
+    mapping,
+    number,
+    rounds,
+    site_epsilon,
+    site_names,
+)
 
 
 def _participation(results: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
@@ -93,11 +101,24 @@ def _site_row(results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str)
     return row
 
 
+def absent_line(results: Mapping[str, Any]) -> str:
+    """The hospitals that were asked but did not take part, one line each with its reason; "" when
+    every hospital asked took part."""
+    absent = absent_sites(results)
+    if not absent:
+        return ""
+    return "**Did not take part** (refused every round it was asked):\n" + "\n".join(
+        f"- {name}: {reason}" for name, reason in absent.items()
+    )
+
+
 def hospitals_section(results: Mapping[str, Any]) -> str:
-    """One row per hospital: does this hospital, in particular, gain from joining the federation?"""
+    """One row per hospital: does this hospital, in particular, gain from joining the federation?
+    Then the hospitals that were asked but did not take part, and why (`absent_line`)."""
     names = site_names(results)
+    absent = absent_line(results)
     if not names:
-        return "## Hospitals\n\nNo per-hospital results were recorded."
+        return "## Hospitals\n\nNo per-hospital results were recorded." + (f"\n\n{absent}" if absent else "")
     dp = dp_on(results)
     header = ["Hospital", "Patients (declared)", "Cases", "Train / validation (declared)"]
     header += (
@@ -134,4 +155,4 @@ def hospitals_section(results: Mapping[str, Any]) -> str:
             else ""
         )
     )
-    return intro + "\n\n" + markdown_table(header, rows)
+    return intro + "\n\n" + markdown_table(header, rows) + (f"\n\n{absent}" if absent else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import warnings
 from dataclasses import replace
@@ -19,9 +20,18 @@ from typing import Any
 import numpy as np
 
 from genofed.client.site import SiteTensors, load_site_tensors, resolve_site, split_seed
-from genofed.common.data.layout import PANEL, TEST, TRUTH, SiteFolder, hospital_folders, table_columns
+from genofed.common.data.layout import (
+    PANEL,
+    TEST,
+    TRUTH,
+    SiteFolder,
+    hospital_folders,
+    site_files,
+    table_columns,
+)
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import read_phenotypes
+from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.network import ModelConfig
 from genofed.common.scoring.model_file import ModelFile, load_model_file
 from genofed.common.util.progress import Progress
@@ -31,6 +41,8 @@ from genofed.server.results import MODEL, RESULTS, write_results
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import train_references
+from genofed.simulations.local.failed_start import discarded_unless_trained
+from genofed.simulations.local.site_names import NamedRefusals, NamingGrid, SiteNames
 from genofed.simulations.local.synthetic_sites import prepare_synthetic
 
 
@@ -38,20 +50,32 @@ def simulate(
     settings: RunSettings, *, progress: Progress | None = None, references: bool = True, verbose: bool = False
 ) -> dict[str, Any]:
     """Run the federation in `settings.data_dir`, then its references; write results.json and the
-    report (report.md, report.html); return results.json's content."""
+    report (report.md, report.html); return results.json's content.
+
+    A run that fails before its first round is checkpointed takes back what it wrote into the run
+    folder (`failed_start`), so that RUN is as it was: a rerun, or `--force`, is not refused
+    because of a panel.tsv or an empty folder the failed run left."""
+    with discarded_unless_trained(Path(settings.out_dir)):
+        return _simulate(settings, progress=progress, references=references, verbose=verbose)
+
+
+def _simulate(
+    settings: RunSettings, *, progress: Progress | None, references: bool, verbose: bool
+) -> dict[str, Any]:
+    """`simulate`'s body."""
     say = progress or (lambda _m: None)
     started = time.perf_counter()
     out_dir = Path(settings.out_dir)
     if not settings.ledger_dir:
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
     _check_label_column(hospital_folders(settings.data_dir), settings.label_column)
+    _check_test_label_column(settings)
     settings = _with_panel(settings, say)
     panel = VariantPanel.load(_panel_file(settings))
     # checked before Flower starts or anything is written, and the model and the rule's values
     # resolved, so that the plan id and results.json's config name what trains; a pretrained
     # model's hash is pinned, so the plan id covers its weights
     begin = start_model(settings, panel)
-    out_dir.mkdir(parents=True, exist_ok=True)
     settings = begin.settings
     start = begin.weights if settings.pretrained or settings.prior else None
     if settings.pretrained:
@@ -64,14 +88,17 @@ def simulate(
     # read (and so checked) before Flower starts; optional: without one the hospitals' DP
     # validation releases are the only evaluation, and there are no reference models
     test = load_test_cohort(settings, panel)
+    out_dir.mkdir(parents=True, exist_ok=True)
     if test is None:
         say(
             f"no test cohort ({Path(settings.data_dir) / TEST} absent): the model is evaluated by the "
             "hospitals' DP validation releases only (--site-evaluations); no reference models"
         )
     synthetic = prepare_synthetic(settings, say) if settings.synthetic_ratio > 0 else None
-    _run_flower(settings, len(folders), say, verbose)
-    results = json.loads((out_dir / RESULTS).read_text())
+    names = SiteNames(folder.name for folder in folders)
+    _run_flower(settings, [folder.name for folder in folders], names, say, verbose)
+    # the hospitals that refused, by name rather than by the node id Flower drew (site_names)
+    results = names.renamed(json.loads((out_dir / RESULTS).read_text()))
     results["synthetic"] = (
         None
         if synthetic is None
@@ -90,7 +117,9 @@ def simulate(
     if references and test is not None:
         say("training the reference models: each hospital alone, and all hospitals pooled")
         config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
-        sites = simulated_sites(settings)  # loaded once: the references and the adaptations
+        # loaded once: the references and the adaptations; only the hospitals that took part (one
+        # whose data failed its checks would fail here again, after the federation)
+        sites = simulated_sites(settings, only=set(results["sites"]))
         refs = train_references(sites, test, settings, config, start)
         results.update(
             local_only_auc=refs.local_only_auc,
@@ -127,9 +156,43 @@ def adapted_aucs(
 def _check_label_column(folders: list[SiteFolder], column: str) -> None:
     """Refuse, before Flower starts, a label column no hospital has: a wrong --label-column, not
     broken data at one site (which drops that site out of the run, as a real one would). The
-    phenotype reader's error lists the columns that look like a binary label."""
+    phenotype reader's error lists the columns that look like a binary label; its advice is
+    given as `genofed simulate` takes it (no node config here)."""
     if all(column not in table_columns(f.phenotypes) for f in folders):
-        read_phenotypes(folders[0].phenotypes, label_column=column)
+        try:
+            read_phenotypes(folders[0].phenotypes, label_column=column)
+        except DataError as exc:
+            raise DataError(
+                exc.file, exc.problem, location=exc.location, hint=_without_node_config(exc.hint)
+            ) from None
+
+
+def _without_node_config(hint: str | None) -> str | None:
+    """A reader's hint without its "(node config: ...)" aside, which is for deployed hospitals."""
+    return re.sub(r"\s*\(node config: [^)]*\)", "", hint) if hint else hint
+
+
+def _check_test_label_column(settings: RunSettings) -> None:
+    """Refuse, before anything is written, a test cohort whose phenotype file lacks the hospitals'
+    label column. The reader would advise `--label-column <the test file's column>`, which every
+    hospital would then fail: the test cohort is scored with the hospitals' column, so it is the
+    test file's column that must be renamed."""
+    folder = Path(settings.test_dir) if settings.test_dir else Path(settings.data_dir) / TEST
+    test = site_files(folder) if folder.is_dir() else None
+    column = settings.label_column
+    if test is None or column in (found := table_columns(test.phenotypes)) or not found:
+        return  # no test cohort, the column is there, or an unreadable file (its reader says why)
+    try:
+        read_phenotypes(test.phenotypes, label_column=column)
+    except DataError as exc:
+        raise DataError(
+            exc.file,
+            f"the test cohort has {exc.problem}",
+            location=exc.location,
+            hint=f"the test cohort's phenotype file must use the same label column as the hospitals: "
+            f"rename its label column to '{column}' in {Path(exc.file).name}; keep --label-column {column}, "
+            "which the hospitals' files use",
+        ) from None
 
 
 def _with_panel(settings: RunSettings, say: Progress) -> RunSettings:
@@ -185,8 +248,12 @@ def usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _run_flower(settings: RunSettings, n_hospitals: int, say: Progress, verbose: bool) -> None:
-    """Flower's simulation engine (Ray backend), one virtual SuperNode per hospital."""
+def _run_flower(
+    settings: RunSettings, hospitals: list[str], names: SiteNames, say: Progress, verbose: bool
+) -> None:
+    """Flower's simulation engine (Ray backend), one virtual SuperNode per hospital folder
+    (`hospitals`, in partition order). A hospital that refuses is named by `names` in the
+    progress lines, the coordinator's log lines and errors (`site_names`)."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     from flwr.simulation import run_simulation
@@ -197,23 +264,34 @@ def _run_flower(settings: RunSettings, n_hospitals: int, say: Progress, verbose:
     config = settings.to_config()
     if not verbose:  # Flower logs every round at INFO and run_simulation's deprecation at WARNING
         logging.getLogger("flwr").setLevel(logging.ERROR)
-    say(f"starting Flower's simulation engine: {n_hospitals} hospitals, {settings.rounds} rounds")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # run_simulation's deprecation notice: `flwr run` needs a SuperLink
-        run_simulation(
-            server_app=make_server_app(config, progress=say, report=False),  # written once, in the end
-            client_app=make_client_app(config),
-            num_supernodes=n_hospitals,
-            backend_config={
-                "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                "init_args": {
-                    "num_cpus": usable_cpus(),
-                    "include_dashboard": False,
-                    "logging_level": "WARNING" if not verbose else "INFO",
+    say(f"starting Flower's simulation engine: {len(hospitals)} hospitals, {settings.rounds} rounds")
+    server_app = make_server_app(
+        config,
+        progress=names.progress(say),
+        report=False,  # written once, in the end
+        wrap_grid=lambda grid: NamingGrid(grid, names),
+    )
+    try:
+        with warnings.catch_warnings(), names.naming_logs():
+            # run_simulation's deprecation notice: `flwr run` needs a SuperLink
+            warnings.simplefilter("ignore")
+            run_simulation(
+                server_app=server_app,
+                client_app=NamedRefusals(make_client_app(config), hospitals, settings.data_dir),
+                num_supernodes=len(hospitals),
+                backend_config={
+                    "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                    "init_args": {
+                        "num_cpus": usable_cpus(),
+                        "include_dashboard": False,
+                        "logging_level": "WARNING" if not verbose else "INFO",
+                    },
                 },
-            },
-            verbose_logging=verbose,
-        )
+                verbose_logging=verbose,
+            )
+    except GenofedError as exc:  # e.g. too few hospitals can take part: name them
+        names.named_error(exc)
+        raise
     if not (Path(settings.out_dir) / RESULTS).exists():
         raise RuntimeError("the federation ended without results; rerun with --verbose to see Flower's log")
 

@@ -133,3 +133,44 @@ def test_resume_and_a_folder_with_only_this_runs_cohorts_go_ahead(tmp_path):
         prepare_run_folder(
             only, data=only / "cohorts", force=False, resume=False, simulated=Cohorts("small", 2)
         )
+
+
+def test_a_run_that_failed_before_training_does_not_block_a_rerun_or_force(tmp_path, monkeypatch, capsys):
+    """The audit's case: no panel.tsv in --data, too few hospitals can take part. The failed run
+    used to leave RUN/panel.tsv, and then both a rerun and --force refused RUN."""
+    from helpers.mixed_federation import write_mixed_federation
+
+    from genofed.common.errors import GenofedError
+    from genofed.simulations.local import simulate as simulate_module
+
+    data = tmp_path / "hospitals"
+    write_mixed_federation(data, bcf=False)
+    (data / "panel.tsv").unlink()
+
+    def too_few(settings, *_args, **_kwargs):  # Flower's part: round 0 checkpointed, then the refusal
+        (Path(settings.out_dir) / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (Path(settings.out_dir) / "checkpoints" / "round-0000.pt").write_bytes(b"x")
+        raise GenofedError("only 1 hospital(s) can take part, 2 needed")
+
+    monkeypatch.setattr(simulate_module, "_run_flower", too_few)
+    run = tmp_path / "run"
+    command = ["simulate", "--data", str(data), "--label-column", "disease", "--out", str(run), "--quiet"]
+    for extra in ([], [], ["--force"]):
+        assert main([*command, "--rounds", "2", "--no-references", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "only 1 hospital(s) can take part" in err, err
+        assert "already holds a run" not in err and "not a genofed run" not in err
+        assert not run.exists()
+
+
+def test_a_lone_panel_left_by_an_older_version_is_explained_never_deleted(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "panel.tsv").write_text("id\tchrom\tpos\tref\talt\talt_freq\n")
+    data = tmp_path / "fed"
+    data.mkdir()
+    for extra in ([], ["--force"]):
+        assert main(["simulate", "--data", str(data), "--out", str(run), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "older versions left it behind" in err and "delete it" in err, err
+    assert (run / "panel.tsv").exists()

@@ -33,6 +33,29 @@ def test_simulate_refuses_a_label_column_no_hospital_has_before_writing_anything
     with pytest.raises(DataError, match="binary label: 'disease'") as raised:
         simulate(RunSettings(data_dir=str(federation), out_dir=str(out), rounds=1))
     assert "--label-column disease" in raised.value.hint
+    assert "node config" not in raised.value.hint  # a deployed hospital's key: nothing to set in simulate
+    assert not out.exists()
+
+
+def test_a_test_cohort_with_another_label_column_is_told_to_rename_it(federation, tmp_path):
+    """Hospitals use `disease`, test/ uses `label`: `--label-column label` would break every
+    hospital, so the advice is to rename the test file's column; and no empty RUN stays behind."""
+    data = tmp_path / "hospitals"
+    shutil.copytree(federation, data)
+    (data / "test").mkdir()
+    shutil.copy(data / "kazan" / "calls.vcf", data / "test" / "genotypes.vcf")
+    text = (data / "kazan" / "phenotypes.csv").read_text()
+    (data / "test" / "phenotypes.csv").write_text(text.replace("sample_id,disease,", "sample_id,label,", 1))
+    out = tmp_path / "run"
+    with pytest.raises(DataError) as raised:
+        simulate(RunSettings(data_dir=str(data), out_dir=str(out), label_column="disease", rounds=1))
+    error = raised.value
+    assert error.file.endswith("test/phenotypes.csv") and "no 'disease' column" in error.problem
+    assert (
+        "same label column as the hospitals" in error.hint
+        and "rename its label column to 'disease'" in error.hint
+    )
+    assert "--label-column label" not in str(error) and "node config" not in str(error)
     assert not out.exists()
 
 

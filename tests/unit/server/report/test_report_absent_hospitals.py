@@ -1,0 +1,58 @@
+"""The report names the hospitals that were asked but did not take part, and why: the model card
+and the Hospitals table must not read as if the federation had only the hospitals that trained."""
+
+from __future__ import annotations
+
+from genofed.server.report import render_markdown
+from genofed.server.report.reading import absent_sites
+
+REASON = "/data/sevastopol/genotypes.vcf.gz: the gzip-compressed file is truncated"
+
+
+def _results() -> dict:
+    """Two hospitals trained; sevastopol refused both rounds (its data failed their checks); maykop
+    refused round 2 only (its budget), so it did take part."""
+    return {
+        "test_auc": 0.66,
+        "epsilon_budget": 8.0,
+        "delta": 1e-5,
+        "epsilon": {"elista": 7.9, "maykop": 5.1},
+        "rounds": [
+            {"round": 0, "participants": [], "refused": []},
+            {"round": 1, "participants": ["elista", "maykop"], "refused": ["sevastopol"]},
+            {"round": 2, "participants": ["elista"], "refused": ["maykop", "sevastopol"]},
+        ],
+        "refusals": {
+            "1": {"sevastopol": "the site's data failed validation"},
+            "2": {"maykop": "privacy budget exhausted", "sevastopol": REASON},
+        },
+        "sites": {
+            "elista": {"samples": 60, "train": 48, "validation": 12, "epsilon": 7.9},
+            "maykop": {"samples": 80, "train": 64, "validation": 16, "epsilon": 5.1},
+        },
+    }
+
+
+def test_absent_hospitals_are_those_that_never_took_part_with_their_last_reason():
+    assert absent_sites(_results()) == {"sevastopol": REASON}
+    assert absent_sites({"refusals": {"1": {"node-8676823047852620954": "offline"}}}) == {
+        "node-8676823047852620954": "offline"
+    }
+    assert absent_sites({}) == {}
+
+
+def test_model_card_and_hospitals_table_list_them():
+    text = render_markdown(_results(), {})
+    lines = f"**Did not take part** (refused every round it was asked):\n- sevastopol: {REASON}\n"
+    card = text[text.index("## Model card") : text.index("**Limitations:**")]
+    hospitals = text[text.index("## Hospitals") :]
+    assert lines in card and lines in hospitals
+    assert text.count("**Did not take part**") == 2 and "- maykop:" not in text  # it trained in round 1
+
+
+def test_a_run_where_every_hospital_took_part_has_no_such_line():
+    results = _results()
+    results["refusals"] = {"2": {"maykop": "privacy budget exhausted"}}
+    for record in results["rounds"]:
+        record["refused"] = [site for site in record["refused"] if site != "sevastopol"]
+    assert "Did not take part" not in render_markdown(results, {})
