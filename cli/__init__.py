@@ -11,7 +11,7 @@ Modules:
 - `simulation`: `genofed simulate-cohorts` and `genofed simulate`.
 - `experiments`: `genofed experiment ...`: the paper's experiments, each written to a report.
 - `coordinator`: `genofed coordinator ...` (the deployed coordinator), `pretrain` and
-  `inspect-model`.
+  `inspect-model` (its handler in `inspect_model`: what a model file says, by the kind of model).
 - `hospital`: `genofed hospital ...` (the hospital agent) and `synth`.
 
 Each group module exposes `register(subparsers)` and imports nothing heavy at module level

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from genofed.cli.predict import add_model_file_arguments
+from genofed.cli.predict import add_model_file_arguments, check_model_file_arguments, closed_stdout_is_fine
+
+if TYPE_CHECKING:
+    from genofed.common.scoring.adapt import Adaptation
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,16 +24,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Fit the federation's logistic model (a federated run's RUN/model.pt) to this hospital's "
             "labelled patients: the shared model's score plus a local L2 logistic regression on the "
-            "dosages and covariates, folded into one model file that `genofed predict` reads. The operating "
-            "threshold and percentiles come from the hospital's own validation patients. The result is "
-            "fitted WITHOUT differential privacy: keep it inside the hospital. Details: docs/predicting.md."
+            "dosages and covariates, calibrated out of fold, folded into one model file that `genofed "
+            "predict` reads. The operating threshold and percentiles come from the hospital's own validation "
+            "patients, where the shared and the adapted model are compared (a warning when the adapted one "
+            "ranks them worse). The result is fitted WITHOUT differential privacy: keep it inside the "
+            "hospital; an adapted model is not adapted again. Details: docs/predicting.md."
         ),
     )
     add_model_file_arguments(
         parser,
-        model="the federation's model file",
+        model="the federation's shared model file (not an adapted one)",
         genotypes="the hospital's genotypes: VCF/BCF, PLINK 1 (.bed/.bim/.fam or prefix) or a genotype table",
-        out="where to write the adapted model file",
+        out="where to write the adapted model file (a file, not a folder)",
     )
     parser.add_argument(
         "--phenotypes",
@@ -55,24 +62,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_adapt(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
 
     from genofed.client.site import VALIDATION_FRACTION
     from genofed.common.data.splits import keyed_split
     from genofed.common.errors import DataError
-    from genofed.common.scoring.adapt import MIN_FOR_DISTRIBUTION, adapt
+    from genofed.common.scoring.adapt import MIN_FOR_DISTRIBUTION, adapt, require_shared_model
     from genofed.common.scoring.model_file import load_model_file, save_model_file
     from genofed.common.scoring.predict import encoded_cohort
-    from genofed.common.util.checks import require, require_in_range
+    from genofed.common.util.checks import require_in_range
 
     out = Path(args.out)
-    require(args.force or not out.exists(), f"{out} exists; choose a new file or pass --force to replace it")
+    # checked before the model and the patients are read: a refusal costs nothing
+    expected_hash = check_model_file_arguments(args)
     fraction = VALIDATION_FRACTION if args.validation_fraction is None else args.validation_fraction
     require_in_range("--validation-fraction", fraction, 0.0, 0.9)
-    require_in_range("--min-coverage", args.min_coverage, 0.0, 1.0)
-    shared = load_model_file(args.model, expected_hash=args.expect_hash)
+    shared = load_model_file(args.model, expected_hash=expected_hash)
+    require_shared_model(shared, source=args.model)
     people = encoded_cohort(
         shared,
         args.genotypes,
@@ -103,11 +109,31 @@ def run_adapt(args: argparse.Namespace) -> int:
     digest = save_model_file(out, adaptation.model)
     for note in people.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {out}: model {digest[:12]}, adapted from {shared.content_hash[:12]}")
+    if adaptation.warning:
+        print(f"warning: {adaptation.warning} (recorded in {out})", file=sys.stderr)
+    with closed_stdout_is_fine():
+        _print_summary(out, digest, shared.content_hash, adaptation, MIN_FOR_DISTRIBUTION)
+    return 0
+
+
+def _print_summary(
+    out: Path, digest: str, shared_hash: str, adaptation: Adaptation, min_distribution: int
+) -> None:
+    """What was written: the fit, the calibration, the comparison on the validation patients,
+    the threshold, and where the file may go."""
+    print(f"wrote {out}: model {digest[:12]}, adapted from {shared_hash[:12]}")
     print(
         f"  fitted on {adaptation.n_train} patients; weight on the shared model's score "
         f"{adaptation.weight_on_shared:.3g}"
     )
+    calibration = adaptation.calibration
+    if calibration is None:
+        print("  not calibrated: fewer than 2 training patients of a class")
+    else:
+        print(
+            f"  calibrated out of fold ({calibration['folds']} folds): slope {calibration['slope']:.3g}, "
+            f"intercept {calibration['intercept']:+.3g}"
+        )
     shared_auc, adapted_auc = adaptation.shared_auc, adaptation.adapted_auc
     if shared_auc is None or adapted_auc is None:
         print(f"  {adaptation.n_validation} validation patients: not both classes, no AUC")
@@ -124,6 +150,5 @@ def run_adapt(args: argparse.Namespace) -> int:
         + (f"none ({operating['threshold_note']})" if threshold is None else f"{threshold:g}")
     )
     if operating.get("risk_distribution") is None:
-        print(f"  no percentiles: fewer than {MIN_FOR_DISTRIBUTION} validation patients")
+        print(f"  no percentiles: fewer than {min_distribution} validation patients")
     print("  fitted without differential privacy: keep this file inside the hospital")
-    return 0

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from genofed.cli.inspect_model import register_inspect_model
 from genofed.cli.parser import add_prior_arguments
 
 if TYPE_CHECKING:
@@ -507,66 +508,6 @@ def run_coordinator_hospitals(args: argparse.Namespace) -> int:
         print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}")
     for e in registry["revoked"]:
         print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}, REVOKED {e['revoked_at']}")
-    return 0
-
-
-def register_inspect_model(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "inspect-model",
-        help="verify a pretrained-model file and show where it came from",
-        description=(
-            "Check a `genofed pretrain` file's content hash (and, with --panel, that it fits a federation's "
-            "panel), then print its task, model, panel and provenance: what a coordinator or a "
-            "data-protection officer should look at before a federation starts from it."
-        ),
-    )
-    parser.add_argument("model", metavar="MODEL", help="pretrained-model file")
-    parser.add_argument("--panel", metavar="FILE", help="also check it against this federation panel.tsv")
-    parser.add_argument(
-        "--expect-hash", metavar="SHA256", default="", help="refuse unless its content hash starts with this"
-    )
-    parser.add_argument("--json", action="store_true", help="print the description as JSON")
-    parser.set_defaults(handler=run_inspect_model)
-
-
-def run_inspect_model(args: argparse.Namespace) -> int:
-    import json
-
-    from genofed.common.data.panel import VariantPanel
-    from genofed.common.scoring.model_file import check_compatible, load_model_file
-
-    model = load_model_file(args.model, expected_hash=args.expect_hash, what="pretrained model")
-    if args.panel:
-        check_compatible(model, VariantPanel.load(args.panel), source=args.model)
-    prov = model.provenance
-    info = {
-        "file": args.model,
-        "content_hash": model.content_hash,
-        "task": model.task.to_dict(),
-        "model_config": model.model_config.to_dict(),
-        "parameters": sum(t.numel() for t in model.state_dict.values()),
-        "panel_variants": len(model.panel),
-        "fits_panel": args.panel or None,
-        "provenance": prov,
-    }
-    if args.json:
-        print(json.dumps(info, indent=2, default=str))
-        return 0
-    metrics = prov.get("metrics", {})
-    print(f"{args.model}: intact (content hash {model.content_hash})")
-    print(
-        f"  task: {model.task.kind} '{model.task.label}'"
-        + (f", classes {', '.join(model.task.classes)}" if model.task.classes else "")
-    )
-    print(f"  model: {info['parameters']} parameters, {model.model_config.to_dict()}")
-    print(f"  panel: {len(model.panel)} variants" + (f"; matches {args.panel}" if args.panel else ""))
-    print(f"  source: {prov.get('source')} ({prov.get('samples')} people: {prov.get('targets')})")
-    for role, entry in prov.get("files", {}).items():
-        print(f"    {role}: {entry.get('path')} sha256 {str(entry.get('sha256'))[:16]}...")
-    print(
-        f"  trained: {prov.get('created')}, seed {prov.get('settings', {}).get('seed')}, best epoch "
-        f"{metrics.get('best_epoch')}, validation {metrics.get('validation')}"
-    )
     return 0
 
 

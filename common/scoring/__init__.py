@@ -23,14 +23,17 @@ from typing import Any
 _MODULES = {
     "model_file": {
         "FORMAT",
+        "MIN_HASH_DIGITS",
         "ModelFile",
         "ModelFileError",
         "Task",
         "check_compatible",
+        "check_expected_hash",
         "content_hash",
         "describe",
         "disease_start",
         "load_model_file",
+        "parameter_count",
         "save_model_file",
     },
     "operating": {"operating_point", "percentiles", "risk_distribution"},

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import torch
 
 from genofed.common.data.features import FREQ_CLIP, FeatureSpec
 from genofed.common.data.panel import VariantPanel
-from genofed.common.errors import GenofedError
+from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.util.atomic import atomic_path
 
@@ -176,6 +177,7 @@ def load_model_file(path: str | Path, *, expected_hash: str = "", what: str = "m
             f"{path}: {what} not found; create one with `genofed pretrain` or a federated run "
             "(`genofed simulate --out RUN` writes RUN/model.pt)"
         )
+    _refuse_foreign_file(path, what)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -193,14 +195,66 @@ def load_model_file(path: str | Path, *, expected_hash: str = "", what: str = "m
         )
     except PretrainedModelError:
         raise
-    except Exception as exc:  # a truncated or foreign file: pickle, zip and key errors alike
+    except pickle.UnpicklingError:
+        # torch's message here advises weights_only=False, i.e. running the file's code: never
+        # repeated. A genofed model file holds plain data only, so this is not one.
+        raise PretrainedModelError(
+            f"{path}: cannot read the {what}: it is a PyTorch/pickle file holding Python objects that a "
+            "genofed model never contains, and opening it further could run code from it; "
+            + _get_a_model(what)
+        ) from None
+    except Exception as exc:  # a truncated or foreign file: zip and key errors alike
+        # torch's first line, short, and never its advice to load with weights_only=False
+        reason = "" if "weights_only" in str(exc) else (str(exc).splitlines() or [""])[0][:120]
         raise PretrainedModelError(
             f"{path}: cannot read the {what}; the file is incomplete or not a genofed model "
-            f"({type(exc).__name__}: {exc})"
+            f"({type(exc).__name__}{': ' + reason if reason else ''}); {_get_a_model(what)}"
         ) from None
     _check_weights_fit(path, model)
-    _check_hash(path, model, str(payload.get("content_hash", "")), expected_hash)
+    _check_hash(path, model, str(payload.get("content_hash", "")), expected_hash, what)
     return model
+
+
+def _get_a_model(what: str) -> str:
+    """What to do about a file that is not a model file, at the end of every such refusal."""
+    if what == "pretrained model":
+        return "pass a federated run's RUN/model.pt or a `genofed pretrain` file"
+    return (
+        "pass the model file itself: a federated run's RUN/model.pt, a `genofed adapt` file or a "
+        "`genofed pretrain` file"
+    )
+
+
+#: Leading bytes of files often passed by mistake, and what they are (checked before torch reads
+#: anything, so the refusal names the file's kind instead of quoting an unpickling error).
+_MAGIC = (
+    (b"\x1f\x8b", "a gzip-compressed file (e.g. a .vcf.gz or .bcf genotype file)"),
+    (b"BCF", "a BCF genotype file"),
+    (b"\x6c\x1b\x01", "a PLINK .bed genotype file"),
+    (b"PAR1", "a Parquet table"),
+    (b"##fileformat=VCF", "a VCF genotype file"),
+    (b"\xef\xbb\xbf", "a text file (e.g. a CSV table)"),
+)
+
+
+def _refuse_foreign_file(path: Path, what: str) -> None:
+    """Refuse, by its first bytes, a file that cannot be a model file (torch.save writes a zip
+    archive, or a pickle in its legacy format): a genotype file, a table, any text, an empty file."""
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
+        return
+    if not head:
+        raise PretrainedModelError(
+            f"{path}: cannot read the {what}: the file is empty (an interrupted copy?)"
+        )
+    kind = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+    if kind is None:
+        if all(32 <= byte < 127 or byte in b"\t\r\n" for byte in head):
+            kind = "a text file (e.g. a CSV table or a VCF)"
+        else:
+            kind = "neither a zip archive nor a pickle, as torch.save writes"
+    raise PretrainedModelError(f"{path}: not a genofed {what}: it looks like {kind}; {_get_a_model(what)}")
 
 
 def save_pretrained(path: str | Path, model: ModelFile) -> str:
@@ -222,9 +276,40 @@ def load_pretrained(path: str | Path, *, expected_hash: str = "") -> ModelFile:
     return model
 
 
-def _check_hash(path: Path, model: ModelFile, recorded: str, expected_hash: str) -> None:
+#: The fewest hex digits of a content hash an expected hash may give: 12 digits (48 bits) make an
+#: accidental match impossible in practice and are what every genofed summary line prints.
+MIN_HASH_DIGITS = 12
+
+
+def check_expected_hash(value: str | None, *, option: str = "--expect-hash") -> str:
+    """The normalised expected hash (lower case, "" when `value` is None: no check), or a one-line
+    refusal of a value that cannot pin a model: an empty one (an unset shell variable,
+    `--expect-hash "$APPROVED"`, would otherwise switch the check off in silence), one that is not
+    hexadecimal, or one shorter than `MIN_HASH_DIGITS`. Commands call it before reading anything."""
+    if value is None:
+        return ""
+    expected = value.strip().lower()
+    if not expected:
+        raise ConfigError(
+            f"{option} is empty (an unset shell variable?): give the approved model's content hash (at "
+            f"least its first {MIN_HASH_DIGITS} hex digits), or leave {option} out to skip the check"
+        )
+    if any(c not in "0123456789abcdef" for c in expected) or len(expected) > 64:
+        raise ConfigError(
+            f"{option} {value.strip()!r} is not a SHA-256 content hash (up to 64 hex digits 0-9, a-f); "
+            "`genofed inspect-model MODEL` prints a model's"
+        )
+    if len(expected) < MIN_HASH_DIGITS:
+        raise ConfigError(
+            f"{option} {expected!r} has {len(expected)} hex digit(s): give at least the first "
+            f"{MIN_HASH_DIGITS} of the approved content hash (`genofed inspect-model MODEL` prints it)"
+        )
+    return expected
+
+
+def _check_hash(path: Path, model: ModelFile, recorded: str, expected_hash: str, what: str) -> None:
     """The model's content hash must be the one recorded in its file, and start with
-    `expected_hash` when one is given (at least 12 hex digits)."""
+    `expected_hash` when one is given (at least `MIN_HASH_DIGITS` hex digits)."""
     actual = content_hash(model)
     if recorded != actual:
         raise PretrainedModelError(
@@ -234,11 +319,24 @@ def _check_hash(path: Path, model: ModelFile, recorded: str, expected_hash: str)
         )
     if expected_hash:
         expected = expected_hash.strip().lower()
-        if len(expected) < 12 or not actual.startswith(expected):
+        use = "refusing to start from it" if what == "pretrained model" else "refusing to use it"
+        if len(expected) < MIN_HASH_DIGITS:
             raise PretrainedModelError(
-                f"{path}: content hash {actual[:16]}... is not the approved {expected[:16]}...: "
-                "refusing to start from it"
+                f"{path}: the approved hash given, {expected!r}, has {len(expected)} hex digit(s), fewer "
+                f"than the {MIN_HASH_DIGITS} needed to pin a model, so content hash {actual[:16]}... is not "
+                f"the approved one: {use}; give at least the first {MIN_HASH_DIGITS} hex digits"
             )
+        if not actual.startswith(expected):
+            shown = expected[:16] + ("..." if len(expected) > 16 else "")
+            raise PretrainedModelError(
+                f"{path}: content hash {actual[:16]}... is not the approved {shown}: {use}"
+            )
+
+
+def parameter_count(model: ModelFile) -> int:
+    """The model's trainable weights (what "parameters" means to a reader): the state dict less its
+    buffers, such as a logistic model's per-column scale and selected columns, which are constants."""
+    return sum(p.numel() for p in model.build().parameters())
 
 
 def _check_weights_fit(path: Path, model: ModelFile) -> None:

@@ -29,6 +29,10 @@ from genofed.common.data.features import encode
 from genofed.common.data.layout import table_columns
 from genofed.common.data.panel import Alignment, align_to_panel
 from genofed.common.data.readers import read_covariates, read_genotypes, read_phenotypes
+from genofed.common.data.readers.phenotypes import ID_COLUMN, MISSING_VALUES, binary_columns
+from genofed.common.data.readers.phenotypes import _labels as parse_labels  # the reader's label codings
+from genofed.common.data.readers.phenotypes import _read as phenotype_table  # the reader's table rules
+from genofed.common.errors import DataError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import predict_proba
 from genofed.common.scoring.model_file import ModelFile, ModelFileError
@@ -44,7 +48,9 @@ class Predictions:
     """One row per person, in genotype-file order, and what the user must know about them.
 
     `percentiles` / `calls`: None when the model file has no risk distribution / threshold.
-    `labels`: None without phenotypes. `notes`: what was assumed or is missing, said once.
+    `labels`: None without a label column. `labelled`: who has a label (a new patient's may be
+    empty: no diagnosis yet); None means everyone with `labels`. `notes`: what was assumed or is
+    missing, said once.
     """
 
     sample_ids: list[str]
@@ -55,6 +61,7 @@ class Predictions:
     threshold: float | None = None
     percentiles: np.ndarray | None = None
     labels: np.ndarray | None = None
+    labelled: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -65,12 +72,21 @@ class Predictions:
             return None
         return ["high" if r >= self.threshold else "low" for r in self.risks]
 
+    @property
+    def n_labelled(self) -> int:
+        """How many people have a label (0 without a label column)."""
+        if self.labels is None:
+            return 0
+        return len(self.labels) if self.labelled is None else int(np.sum(self.labelled))
+
     def auc(self) -> float | None:
-        """The AUC against the labels (None without labels or with one class only); the same
-        computation as results.json's `test_auc`."""
+        """The AUC against the labels of the people who have one (None without labels or with one
+        class only); the same computation as results.json's `test_auc`. A person without a label
+        (a new patient, no diagnosis yet) is scored but not counted here."""
         if self.labels is None:
             return None
-        return binary_metrics(self.labels, self.risks)["auc"]
+        known = np.ones(len(self.labels), dtype=bool) if self.labelled is None else self.labelled
+        return binary_metrics(self.labels[known], self.risks[known])["auc"]
 
     def to_csv(self) -> str:
         """risks.csv: `COLUMNS`, then `label` when known; empty cells where a value does not exist."""
@@ -88,7 +104,8 @@ class Predictions:
                 int(self.imputed[i]),
             ]
             if self.labels is not None:
-                row.append(int(self.labels[i]))
+                known = self.labelled is None or bool(self.labelled[i])
+                row.append(int(self.labels[i]) if known else "")
             writer.writerow(row)
         return buffer.getvalue()
 
@@ -109,7 +126,11 @@ def predict_file(
         phenotypes: optional: the labels (`label_column`) and covariates (sex, age). Without
             them the covariates are unknown and encoded as the training did for an unknown value
             (sex 0.5, age the centre), and there is no AUC.
-        min_coverage: the share of the model's panel the file must cover (as at a hospital).
+        min_coverage: the share of the model's panel the file must cover (as at a hospital); a file
+            with no panel variant at all is refused whatever it is.
+
+    A person whose label is empty is scored and gets an empty label: only the labelled count
+    towards the AUC (`Predictions.auc`).
 
     Raises:
         ModelFileError: a model that does not score a binary risk or whose config does not fit
@@ -117,7 +138,12 @@ def predict_file(
             too little of the panel.
     """
     people = encoded_cohort(
-        model, genotypes, phenotypes, label_column=label_column, min_coverage=min_coverage
+        model,
+        genotypes,
+        phenotypes,
+        label_column=label_column,
+        min_coverage=min_coverage,
+        missing_labels=True,
     )
     cohort, notes, alignment = people.cohort, people.notes, people.alignment
     called = cohort.dosages != MISSING
@@ -146,6 +172,7 @@ def predict_file(
         threshold=None if threshold is None else float(threshold),
         percentiles=None if distribution is None else percentiles(distribution, risks),
         labels=cohort.labels if people.labelled else None,
+        labelled=people.known if people.labelled else None,
         notes=notes,
     )
 
@@ -153,13 +180,16 @@ def predict_file(
 @dataclass
 class EncodedCohort:
     """People read for a model: the cohort aligned to the model's panel, its encoded features
-    (`encode` with the model's constants), the alignment, whether labels were read, and notes."""
+    (`encode` with the model's constants), the alignment, whether labels were read, and notes.
+    `known`: who has a label (all True unless `missing_labels` let some be empty; their entry in
+    `cohort.labels` is 0 and means nothing)."""
 
     cohort: Cohort
     features: np.ndarray
     alignment: Alignment
     labelled: bool
     notes: list[str]
+    known: np.ndarray | None = None
 
 
 def encoded_cohort(
@@ -169,20 +199,50 @@ def encoded_cohort(
     *,
     label_column: str = "label",
     min_coverage: float = 0.9,
+    missing_labels: bool = False,
 ) -> EncodedCohort:
     """Read `genotypes` (and `phenotypes`) for `model` as `predict_file` does; shared with
-    `genofed adapt`, which fits on a hospital's labelled patients. Raises as `predict_file`."""
+    `genofed adapt`, which fits on a hospital's labelled patients (and so keeps `missing_labels`
+    False: there an empty label is refused). Raises as `predict_file`."""
     _require_scoring_model(model)
-    cohort, notes, labelled = _cohort(genotypes, phenotypes, label_column, model)
+    cohort, notes, labelled, known = _cohort(genotypes, phenotypes, label_column, model, missing_labels)
     aligned, alignment = align_to_panel(
-        cohort.dosages,
-        cohort.variant_ids,
-        model.panel,
-        source=cohort.genotype_source,
-        min_coverage=min_coverage,
+        cohort.dosages, cohort.variant_ids, model.panel, source=cohort.genotype_source, min_coverage=0.0
     )
+    _require_coverage(alignment, cohort.genotype_source, min_coverage)
     cohort = replace(cohort, dosages=aligned, variant_ids=list(model.panel.variant_ids))
-    return EncodedCohort(cohort, encode(model.feature_spec(), cohort), alignment, labelled, notes)
+    return EncodedCohort(cohort, encode(model.feature_spec(), cohort), alignment, labelled, notes, known)
+
+
+#: What to check when a file covers too little of the panel (as a hospital's check says it).
+_COVERAGE_HINT = (
+    "check that the genome build and chromosome names match the panel (ids are chrom:pos:ref:alt, e.g. "
+    "1:12345:A:G)"
+)
+
+
+def _require_coverage(alignment: Alignment, source: str, min_coverage: float) -> None:
+    """Refuse (DataError on `source`) a file covering less than `min_coverage` of the model's panel,
+    naming the option that lowers it (`--min-coverage` of `predict` and `adapt`), and a file with no
+    panel variant at all whatever `min_coverage` is: every person would be scored on imputed
+    values only and get the same risk, which is no prediction."""
+    covered = alignment.matched + alignment.swapped
+    if covered == 0:
+        raise DataError(
+            source,
+            f"none of the model's {alignment.panel_variants} panel variants is in this file (of its "
+            f"{alignment.site_variants} variants): everyone would get the same risk",
+            hint=f"{_COVERAGE_HINT}; --min-coverage cannot lower this",
+        )
+    if alignment.coverage < min_coverage:
+        raise DataError(
+            source,
+            f"covers only {alignment.coverage:.1%} of the model's {alignment.panel_variants} panel variants "
+            f"({alignment.matched} matched, {alignment.swapped} with REF/ALT swapped); the minimum is "
+            f"{min_coverage:.0%}",
+            hint=f"{_COVERAGE_HINT}, or lower the minimum with --min-coverage SHARE if the federation agrees "
+            "(absent variants are imputed with the panel frequency)",
+        )
 
 
 def _require_scoring_model(model: ModelFile) -> None:
@@ -205,11 +265,15 @@ def _require_scoring_model(model: ModelFile) -> None:
 
 
 def _cohort(
-    genotypes: str | Path, phenotypes: str | Path | None, label_column: str, model: ModelFile
-) -> tuple[Cohort, list[str], bool]:
+    genotypes: str | Path,
+    phenotypes: str | Path | None,
+    label_column: str,
+    model: ModelFile,
+    missing_labels: bool,
+) -> tuple[Cohort, list[str], bool, np.ndarray | None]:
     """The people to score with their covariates (joined with the phenotypes when given), what
-    was assumed about covariates, and whether the labels are known (a phenotype file with the
-    label column)."""
+    was assumed about covariates, whether the labels are known (a phenotype file with the
+    label column), and who has a label (None: everyone, or no labels read)."""
     matrix = read_genotypes(genotypes)
     notes = list(matrix.notes)
     covariates = model.feature_spec().covariates
@@ -223,13 +287,23 @@ def _cohort(
         cohort = Cohort(
             matrix.dosages, list(matrix.sample_ids), list(matrix.variant_ids), labels, frame, matrix.source
         )
-        return cohort, notes, False
+        return cohort, notes, False, None
     labelled = label_column in table_columns(Path(phenotypes))
-    if labelled:
+    known = None
+    if labelled and not missing_labels:
         cohort = join_cohort(matrix, read_phenotypes(phenotypes, label_column=label_column))
-    else:  # new patients without a diagnosis: their covariates only
+    else:  # new patients, some or all without a diagnosis: their covariates, and the labels there are
         cohort = join_cohort(matrix, read_covariates(phenotypes, label_column=label_column))
-        notes.append(f"no '{label_column}' column in {phenotypes}: covariates used, no AUC")
+        if labelled:
+            labels, known = _labels_where_known(Path(phenotypes), label_column, cohort.sample_ids)
+            cohort = replace(cohort, labels=labels)
+            if not known.all():
+                notes.append(
+                    f"{int((~known).sum())} of {len(known)} people have no '{label_column}' in {phenotypes}: "
+                    f"scored, their label left empty, the AUC over the {int(known.sum())} with one"
+                )
+        else:
+            notes.append(_no_label_note(Path(phenotypes), label_column))
     for name in covariates:
         lowered = {str(c).lower(): c for c in cohort.covariates.columns}
         column = lowered.get(name.lower())
@@ -243,7 +317,36 @@ def _cohort(
                 f"covariate {name} unknown for {unknown} of {cohort.n_samples} people: encoded as in "
                 "training for an unknown value"
             )
-    return cohort, notes, labelled
+    return cohort, notes, labelled, known
+
+
+def _labels_where_known(path: Path, column: str, sample_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, known) for `sample_ids` from `column` of the phenotype file at `path`: an empty
+    (or NA, -9) label is a person without a diagnosis yet, not an error; every label given is held to
+    the reader's codings (0/1, case/control; PLINK's 1/2 refused), with its errors."""
+    frame = phenotype_table(path)
+    ids = frame[ID_COLUMN].str.strip()
+    text = frame[column].str.strip().str.lower()
+    given = ~(text.isin(MISSING_VALUES) | (text == "-9"))
+    lines = frame.index.to_numpy()
+    parsed = parse_labels(path, frame[column][given], lines[given.to_numpy()], ids[given].tolist(), column)
+    by_id = dict(zip(ids[given], parsed, strict=True))
+    known = np.array([sample in by_id for sample in sample_ids], dtype=bool)
+    labels = np.array([by_id.get(sample, 0) for sample in sample_ids], dtype=np.int8)
+    return labels, known
+
+
+def _no_label_note(path: Path, label_column: str) -> str:
+    """The note for a phenotype file without the label column; it names a column that looks like
+    a binary label, if there is one, and the option that would use it (the reader's own suggestion)."""
+    note = f"no '{label_column}' column in {path}: covariates used, no AUC"
+    candidates = binary_columns(phenotype_table(path))
+    if candidates:
+        listed = ", ".join(repr(c) for c in candidates)
+        note += (
+            f"; columns that look like a binary label: {listed}: pass --label-column {candidates[0]} for one"
+        )
+    return note
 
 
 def write_predictions(path: str | Path, predictions: Predictions) -> Path:

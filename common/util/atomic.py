@@ -16,15 +16,42 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from genofed.common.errors import GenofedError
+
+
+class NotAFileTargetError(GenofedError, IsADirectoryError):
+    """A file was to be written where a folder is (or under a path that is a file). A GenofedError,
+    so the CLI prints one line instead of a traceback; an IsADirectoryError, so callers that catch
+    the OSError `os.replace` used to raise keep working."""
+
+
+def require_file_target(path: str | Path) -> Path:
+    """Refuse (`NotAFileTargetError`) a path a file cannot be written to: an existing folder, or a
+    path below an existing file. Commands call it before their work, with their own option's
+    wording, so that a typo costs nothing; `atomic_path` calls it too, so that no caller ends in
+    `os.replace`'s IsADirectoryError after the work is done."""
+    final = Path(path)
+    if final.is_dir():
+        raise NotAFileTargetError(
+            f"{final} is a folder: give the path of a file to write (e.g. {final}/NAME)"
+        )
+    for parent in final.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotAFileTargetError(f"{final}: {parent} is a file, not a folder: give another path")
+            break
+    return final
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
 
     The temporary name keeps the final suffix (e.g. `.vcf.gz`) so that writers which choose a
-    format by suffix still work.
+    format by suffix still work. A `path` that is a folder is refused before the block runs
+    (`require_file_target`): the rename would fail only after the work.
     """
-    final = Path(path)
+    final = require_file_target(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(final.suffixes)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)

@@ -30,7 +30,7 @@ def test_adapt_writes_a_file_predict_reads(hospital, capsys):
     assert main(_args(model, genotypes, phenotypes, out)) == 0
     printed = capsys.readouterr().out
     assert "weight on the shared model's score" in printed and "validation patients" in printed
-    assert "keep this file inside the hospital" in printed
+    assert "keep this file inside the hospital" in printed and "calibrated out of fold" in printed
     adapted = load_model_file(out)
     assert adapted.provenance["kind"] == "adapted"
     assert adapted.provenance["shared_model"] == load_model_file(model).content_hash
@@ -56,3 +56,46 @@ def test_adapt_help_does_not_import_torch():
     text, heavy = help_and_heavy_imports("adapt")
     assert "--validation-fraction" in text
     assert heavy == []
+
+
+def test_adapt_refuses_an_adapted_model_and_an_out_folder_up_front(hospital, capsys):
+    folder, model, genotypes, phenotypes = hospital
+    adapted = folder / "adapted.pt"
+    assert main(_args(model, genotypes, phenotypes, adapted)) == 0
+    capsys.readouterr()
+    assert main(_args(adapted, genotypes, phenotypes, folder / "again.pt")) == 2
+    err = capsys.readouterr().err
+    assert "already an adapted model" in err and "adapt the federation's shared model instead" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    (folder / "adir").mkdir()
+    assert main([*_args(folder / "none.pt", genotypes, phenotypes, folder / "adir"), "--force"]) == 2
+    err = capsys.readouterr().err  # refused before the (missing) model is even looked for
+    assert "--out" in err and "is a folder" in err and "not found" not in err
+    assert not (folder / "again.pt").exists()
+
+
+def test_adapt_warns_when_the_adapted_model_ranks_validation_worse(hospital, capsys):
+    """Validation patients labelled by the shared score itself: the shared model ranks them
+    perfectly, so the adapted one is worse there, and `adapt` says the shared model may be better."""
+    import numpy as np
+    import pandas as pd
+
+    from genofed.client.site import VALIDATION_FRACTION
+    from genofed.common.data.splits import keyed_split
+    from genofed.common.scoring.predict import predict_file
+
+    folder, model, genotypes, phenotypes = hospital
+    risks = predict_file(load_model_file(model), genotypes, phenotypes=phenotypes).risks
+    frame = pd.read_csv(phenotypes, dtype=str)
+    _, validation = keyed_split(frame["sample_id"].tolist(), VALIDATION_FRACTION, 0)
+    labels = (np.random.default_rng(0).random(len(frame)) < 0.5).astype(int)
+    labels[validation] = risks[validation] > np.median(risks[validation])
+    frame["label"] = labels
+    rigged = folder / "rigged.csv"
+    frame.to_csv(rigged, index=False)
+    out = folder / "adapted.pt"
+    assert main(_args(model, genotypes, rigged, out)) == 0
+    printed = capsys.readouterr()
+    assert "AUC on" in printed.out and "shared 1.0000" in printed.out
+    assert "warning: " in printed.err and "the shared model may be the better choice" in printed.err
+    assert "the shared model may be the better choice" in load_model_file(out).provenance["warning"]

@@ -1,7 +1,9 @@
 """Adapting the federation's model to one hospital (`genofed.common.scoring.adapt`): the folded
-file scores exactly as shared score x a + local score, a sub-panel model folds onto the whole
-panel, local signal the shared model lacks is learned, a network is refused, and the file says
-it must stay at the hospital."""
+file scores exactly as shared score x a + local score (calibrated: slope x that + intercept), the
+row-space solution is the penalised optimum itself, calibration tames overconfident risks without
+changing any AUC, a sub-panel model folds onto the whole panel, local signal the shared model
+lacks is learned, a network and an already adapted model are refused, a worse adapted model is
+warned about, and the file says it must stay at the hospital."""
 
 from __future__ import annotations
 
@@ -11,10 +13,19 @@ import numpy as np
 import pytest
 import torch
 from helpers.model_files import N_VARIANTS, model_file
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
-from genofed.common.scoring.adapt import LOCAL_ONLY, adapt, fit_adaptation, shared_encoded_weights
+from genofed.common.scoring.adapt import (
+    LOCAL_ONLY,
+    adapt,
+    fit_adaptation,
+    out_of_fold_calibration,
+    require_shared_model,
+    shared_encoded_weights,
+)
 from genofed.common.scoring.model_file import (
     ModelFile,
     ModelFileError,
@@ -47,10 +58,74 @@ def test_the_folded_model_scores_as_the_fit_says():
     shared_w, shared_b = shared_encoded_weights(shared)
     assert np.allclose(x @ shared_w + shared_b, _logit(shared, x), atol=1e-4)
     weight, bias, a = fit_adaptation(shared_w, shared_b, x, y)
-    adapted = adapt(shared, (x[:150], y[:150]), (x[150:], y[150:]), source="test")
+    raw = adapt(shared, (x[:150], y[:150]), (x[150:], y[150:]), source="test", calibrate=False)
     folded_w, folded_b, _ = fit_adaptation(shared_w, shared_b, x[:150], y[:150])
-    assert np.allclose(_logit(adapted.model, x), x @ folded_w + folded_b, atol=1e-3)
-    assert adapted.model.model_config.selected == () and np.isfinite(a) and weight.shape == shared_w.shape
+    assert np.allclose(_logit(raw.model, x), x @ folded_w + folded_b, atol=1e-3)
+    assert raw.model.model_config.selected == () and np.isfinite(a) and weight.shape == shared_w.shape
+    adapted = adapt(shared, (x[:150], y[:150]), (x[150:], y[150:]), source="test")
+    slope, intercept = adapted.calibration["slope"], adapted.calibration["intercept"]
+    assert adapted.model.provenance["fit"]["calibration"] == adapted.calibration
+    assert np.allclose(_logit(adapted.model, x), slope * (x @ folded_w + folded_b) + intercept, atol=1e-3)
+
+
+def test_the_row_space_fit_is_the_penalised_optimum():
+    """Solving in the patients' row space is a change of variables: the same weights as the plain
+    minimisation over every column (here with more columns than patients, as at a hospital)."""
+    shared = model_file()
+    x, y = _hospital(24, 8, np.r_[np.ones(N_VARIANTS) * 0.4, 0, 0])
+    y[:2] = (0, 1)
+    shared_w, shared_b = shared_encoded_weights(shared)
+    s = x.astype(np.float64) @ shared_w + shared_b
+    n = x.shape[1]
+
+    def loss(theta):
+        logit = theta[n] * s + x @ theta[:n] + theta[n + 1]
+        value = -np.sum(y * log_expit(logit) + (1 - y) * log_expit(-logit)) + theta[:n] @ theta[:n] / 2
+        r = expit(logit) - y
+        return value, np.concatenate([x.T @ r + theta[:n], [r @ s, r.sum()]])
+
+    start = np.r_[np.zeros(n), 1.0, 0.0]
+    theta = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 5000, "gtol": 1e-9}).x
+    weight, bias, a = fit_adaptation(shared_w, shared_b, x, y)
+    assert a == pytest.approx(theta[n], rel=1e-3)
+    assert np.allclose(x @ weight + bias, theta[n] * s + x @ theta[:n] + theta[n + 1], atol=1e-3)
+
+
+def test_calibration_tames_overconfident_risks_and_keeps_every_auc():
+    """Few patients for many variants: the raw fit separates its training patients and its risks
+    pile up near 0 and 1 (what `genofed adapt` gave the demo hospitals); the out-of-fold slope
+    shrinks them, and as a monotone map it leaves the AUC where it was."""
+    effects = np.r_[np.ones(N_VARIANTS) * 0.5, 0, 0]
+    train, validation = _hospital(28, 9, effects), _hospital(400, 10, effects)
+    shared = model_file(seed=3)
+    raw = adapt(shared, train, validation, source="test", calibrate=False)
+    calibrated = adapt(shared, train, validation, source="test")
+    x, y = validation
+    raw_risk = predict_proba(raw.model.build(), x)
+    risk = predict_proba(calibrated.model.build(), x)
+    assert 0 < calibrated.calibration["slope"] < 1
+    assert np.mean((risk < 0.01) | (risk > 0.99)) < np.mean((raw_risk < 0.01) | (raw_risk > 0.99))
+    assert np.mean((risk - y) ** 2) < np.mean((raw_risk - y) ** 2)  # Brier score
+    assert calibrated.adapted_auc == pytest.approx(raw.adapted_auc, abs=1e-3)
+    # too few of a class to hold one out per fold: no calibration, and said so
+    tiny_y = np.zeros(28, dtype=np.int64)
+    tiny_y[0] = 1
+    assert out_of_fold_calibration(*shared_encoded_weights(shared), train[0], tiny_y) is None
+
+
+def test_an_adapted_model_worse_on_validation_is_warned_about():
+    """Validation patients whose labels follow the shared score exactly: the shared model ranks
+    them perfectly, the adapted one (fitted on noise) cannot; the warning says so, in the file too."""
+    shared = model_file()
+    train = _hospital(120, 11, np.zeros(N_VARIANTS + 2))
+    x_val, _ = _hospital(60, 12, np.zeros(N_VARIANTS + 2))
+    shared_logit = _logit(shared, x_val)
+    y_val = (shared_logit > np.median(shared_logit)).astype(np.int64)
+    adapted = adapt(shared, train, (x_val, y_val), source="test")
+    assert adapted.shared_auc == pytest.approx(1.0) and adapted.adapted_auc < 1.0
+    assert "the shared model may be the better choice for this hospital" in adapted.warning
+    assert adapted.model.provenance["warning"] == adapted.warning
+    assert adapted.model.provenance["validation"]["shared_auc"] == adapted.shared_auc
 
 
 def test_a_sub_panel_model_folds_onto_the_whole_panel():
@@ -97,6 +172,11 @@ def test_the_file_says_it_stays_at_the_hospital_and_round_trips(tmp_path):
     assert load_model_file(path).content_hash == digest
     with pytest.raises(PretrainedModelError, match="a run cannot start from it"):
         load_pretrained(path)  # what --pretrained and --prior read: never from a non-DP local model
+    # nor is it adapted again: it is local to the hospital that fitted it
+    with pytest.raises(ModelFileError, match="already an adapted model.*adapt the federation's shared model"):
+        require_shared_model(adapted, source=str(path))
+    with pytest.raises(ModelFileError, match="already an adapted model"):
+        adapt(adapted, (x[:90], y[:90]), (x[90:], y[90:]), source="again")
 
 
 def test_only_a_binary_logistic_model_is_adapted():

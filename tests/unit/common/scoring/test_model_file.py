@@ -103,8 +103,81 @@ def test_errors_name_a_model_file_not_a_pretrained_one(tmp_path):
     with pytest.raises(ModelFileError, match="model file not found.*RUN/model.pt"):
         load_model_file(tmp_path / "none.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a model")
-    with pytest.raises(ModelFileError, match="cannot read the model file"):
+    with pytest.raises(ModelFileError, match="not a genofed model file: it looks like a text file"):
         load_model_file(tmp_path / "junk.pt")
     torch.save({"state_dict": {}, "model_config": {}}, tmp_path / "old.pt")  # a model.pt of before
     with pytest.raises(ModelFileError, match="not a genofed model file"):
         load_model_file(tmp_path / "old.pt")
+
+
+# --------------------------------------------------------------------------- what a user passes by mistake
+
+
+def test_an_expected_hash_that_pins_nothing_is_refused_with_the_reason():
+    """An empty value (an unset shell variable) would switch the check off; a short one cannot pin a
+    model: both refused as such, not as "not the approved" hash."""
+    from genofed.common.errors import ConfigError
+    from genofed.common.scoring.model_file import check_expected_hash
+
+    assert check_expected_hash(None) == ""  # the option left out: no check
+    assert check_expected_hash("  66DBCE23A616\n") == "66dbce23a616"
+    with pytest.raises(ConfigError, match="--expect-hash is empty .*unset shell variable"):
+        check_expected_hash("")
+    with pytest.raises(ConfigError, match="--expect-hash is empty"):
+        check_expected_hash("   ")
+    with pytest.raises(ConfigError, match="'6' has 1 hex digit.*at least the first 12"):
+        check_expected_hash("6")
+    with pytest.raises(ConfigError, match="not a SHA-256 content hash"):
+        check_expected_hash("not-a-hash-at-all")
+
+
+def test_a_short_or_wrong_expected_hash_says_why(tmp_path):
+    path = write_model_file(tmp_path / "model.pt")
+    digest = load_model_file(path).content_hash
+    with pytest.raises(ModelFileError, match="fewer than the 12 needed") as refused:
+        load_model_file(path, expected_hash=digest[:1])  # it does start with it: too short is the reason
+    assert "refusing to use it" in str(refused.value)
+    wrong = ("0" if digest[0] != "0" else "1") + digest[1:16]
+    with pytest.raises(ModelFileError, match="is not the approved .*refusing to use it"):
+        load_model_file(path, expected_hash=wrong)
+    with pytest.raises(ModelFileError, match="refusing to start from it"):  # where a run starts from it
+        load_pretrained(path, expected_hash=wrong)
+
+
+@pytest.mark.parametrize(
+    ("content", "looks_like"),
+    [
+        (b"\x1f\x8b\x08\x04" + bytes(60), "a gzip-compressed file"),
+        (b"##fileformat=VCFv4.2\n#CHROM\tPOS\n", "a VCF genotype file"),
+        (b"sample_id,label,sex,age\nP1,1,F,40\n", "a text file"),
+        (b"\x6c\x1b\x01\x00", "a PLINK .bed genotype file"),
+    ],
+    ids=["vcf.gz", "vcf", "csv", "bed"],
+)
+def test_a_file_that_is_no_model_is_named_by_its_kind(tmp_path, content, looks_like):
+    path = tmp_path / "not-a-model.pt"
+    path.write_bytes(content)
+    with pytest.raises(ModelFileError) as refused:
+        load_model_file(path)
+    message = str(refused.value)
+    assert f"not a genofed model file: it looks like {looks_like}" in message
+    assert "RUN/model.pt" in message and "weights_only" not in message and "\n" not in message
+
+
+def test_a_pickle_with_python_objects_is_refused_without_torch_advice(tmp_path):
+    path = tmp_path / "objects.pt"
+    torch.save({"format": FORMAT, "x": np.random.default_rng(0)}, path)  # needs unpickling code
+    with pytest.raises(ModelFileError) as refused:
+        load_model_file(path)
+    message = str(refused.value)
+    assert "cannot read the model file" in message and "could run code" in message
+    assert "weights_only" not in message and "\n" not in message
+
+
+def test_parameters_are_the_trainable_weights_not_the_buffers():
+    """A logistic model's per-column scale is a buffer: 30 variants + 2 covariates + 1 intercept."""
+    from genofed.common.scoring.model_file import parameter_count
+
+    model = model_file()
+    assert parameter_count(model) == 30 + 2 + 1
+    assert sum(t.numel() for t in model.state_dict.values()) > parameter_count(model)

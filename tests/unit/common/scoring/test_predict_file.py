@@ -69,9 +69,9 @@ def test_absent_variants_are_imputed_and_too_little_of_the_panel_refused(tmp_pat
     np.testing.assert_array_equal(result.imputed, (dosages[:, :-2] < 0).sum(axis=1) + 2)
     assert result.alignment.absent == 2
     few, _ = write_people(tmp_path / "few", drop_last=10)
-    with pytest.raises(DataError, match="covers only 66.7% of the federation's 30 panel variants") as refused:
+    with pytest.raises(DataError, match="covers only 66.7% of the model's 30 panel variants") as refused:
         predict_file(model, few)
-    assert "genome build" in refused.value.hint
+    assert "genome build" in refused.value.hint and "--min-coverage" in refused.value.hint  # the option
     assert predict_file(model, few, min_coverage=0.5).alignment.absent == 10  # the user's call
 
 
@@ -81,8 +81,13 @@ def test_a_file_on_another_panel_is_refused(tmp_path):
         model, panel=replace(model.panel, variant_ids=[f"2:{v[2:]}" for v in model.panel.variant_ids])
     )
     genotypes, _ = write_people(tmp_path)
-    with pytest.raises(DataError, match="covers only 0.0%"):
-        predict_file(other, genotypes)
+    # no panel variant at all: everyone would get the same risk, so refused even at --min-coverage 0
+    for minimum in (0.9, 0.0):
+        with pytest.raises(
+            DataError, match="none of the model's 30 panel variants is in this file"
+        ) as refused:
+            predict_file(other, genotypes, min_coverage=minimum)
+        assert "cannot lower this" in refused.value.hint
 
 
 def test_without_phenotypes_covariates_are_unknown_and_said_so(tmp_path):
@@ -109,6 +114,59 @@ def test_new_patients_without_a_diagnosis_are_scored_with_their_covariates(tmp_p
     assert result.labels is None and result.auc() is None
     assert any("no 'label' column" in note for note in result.notes)
     assert "label" not in result.to_csv().splitlines()[0].split(",")
+
+
+def test_a_person_without_a_label_is_scored_and_left_out_of_the_auc(tmp_path):
+    """A new patient with no diagnosis yet has an empty label: scored, label cell empty, the AUC
+    over the others, and a note that says how many."""
+    model = model_file()
+    genotypes, phenotypes = write_people(tmp_path)
+    frame = pd.read_csv(phenotypes, dtype=str, keep_default_na=False)
+    frame.loc[[3, 7], "label"] = ["", "NA"]
+    partial = tmp_path / "partial.csv"
+    frame.to_csv(partial, index=False)
+    result = predict_file(model, genotypes, phenotypes=partial)
+    full = predict_file(model, genotypes, phenotypes=phenotypes)
+    np.testing.assert_array_equal(result.risks, full.risks)
+    assert result.n_labelled == 58 and not result.labelled[3] and not result.labelled[7]
+    keep = np.ones(60, dtype=bool)
+    keep[[3, 7]] = False
+    assert result.auc() == pytest.approx(binary_metrics(full.labels[keep], full.risks[keep])["auc"])
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    assert rows[3]["label"] == "" and rows[7]["label"] == "" and rows[0]["label"] in {"0", "1"}
+    assert any(
+        "2 of 60 people have no 'label'" in note and "the 58 with one" in note for note in result.notes
+    )
+    # a label that is given is still held to the codings
+    frame.loc[5, "label"] = "2"
+    frame.to_csv(partial, index=False)
+    with pytest.raises(DataError, match="PLINK coding"):
+        predict_file(model, genotypes, phenotypes=partial)
+
+
+def test_a_column_that_looks_like_the_label_is_suggested(tmp_path):
+    model = model_file()
+    genotypes, phenotypes = write_people(tmp_path)
+    renamed = tmp_path / "disease.csv"
+    pd.read_csv(phenotypes, dtype=str).rename(columns={"label": "disease"}).to_csv(renamed, index=False)
+    result = predict_file(model, genotypes, phenotypes=renamed)
+    assert result.labels is None
+    assert any("pass --label-column disease" in note for note in result.notes)
+    assert predict_file(model, genotypes, phenotypes=renamed, label_column="disease").auc() is not None
+
+
+def test_adapting_still_refuses_a_patient_without_a_label(tmp_path):
+    """`genofed adapt` fits on the labels: there an empty one is an error, as in training."""
+    from genofed.common.scoring.predict import encoded_cohort
+
+    model = model_file()
+    genotypes, phenotypes = write_people(tmp_path)
+    frame = pd.read_csv(phenotypes, dtype=str)
+    frame.loc[3, "label"] = ""
+    partial = tmp_path / "partial.csv"
+    frame.to_csv(partial, index=False)
+    with pytest.raises(DataError, match="label is missing"):
+        encoded_cohort(model, genotypes, partial)
 
 
 def test_a_model_without_threshold_or_distribution_leaves_those_columns_empty(tmp_path):

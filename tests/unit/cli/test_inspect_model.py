@@ -1,0 +1,89 @@
+"""`genofed inspect-model`: what applies to the model's kind and architecture, and nothing that is
+None: a logistic model's trainable parameters (not its scale buffer) and no network settings; a
+federated model's privacy spent and threshold; an adapted model's keep-inside warning; a
+pretrained network's shape and training."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+from helpers.model_files import N_VARIANTS, model_file, write_people
+
+from genofed.cli.main import main
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.scoring.model_file import save_model_file
+
+FEDERATED = {
+    "source": "federated run runs/demo",
+    "kind": "federated",
+    "created": "2026-01-01T00:00:00+00:00",
+    "rounds": 10,
+    "samples": 1210,
+    "sites": {"a": {"train": 8, "validation": 2}, "b": {"train": 8, "validation": 2}},
+    "metrics": {"test": {"auc": 0.717, "n": 600, "brier": 0.22}, "site_evaluation": {"auc": 0.61}},
+    "epsilon": {"a": 7.5, "b": 7.9},
+    "settings": {"epsilon": 8.0, "delta": 1e-5, "seed": 42, "strategy": "fedavg"},
+}
+
+
+def _inspect(path, capsys, *extra: str) -> str:
+    assert main(["inspect-model", str(path), *extra]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_federated_logistic_model(tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    save_model_file(path, replace(model_file(), provenance=FEDERATED))
+    out = _inspect(path, capsys)
+    assert "None" not in out
+    assert f"model: logistic, {N_VARIANTS + 3} parameters ({N_VARIANTS} variant weights" in out
+    assert "block_size" not in out and "hidden" not in out
+    assert "10 rounds, 2 hospitals, 1,210 patients" in out
+    assert "epsilon spent at most 7.90 of the budget 8 per hospital, delta 1e-05" in out
+    assert "test AUC 0.717 on 600 people" in out and "operating threshold: 0.5" in out
+    assert "percentiles: from a risk distribution" in out
+    info = json.loads(_inspect(path, capsys, "--json"))
+    assert info["parameters"] == N_VARIANTS + 3 and info["kind"] == "federated"
+    assert "block_size" not in info["model_config"] and info["operating"]["threshold"]["threshold"] == 0.5
+
+
+def test_an_adapted_model_says_to_keep_it_inside(tmp_path, capsys):
+    shared = tmp_path / "shared.pt"
+    save_model_file(shared, replace(model_file(), provenance=FEDERATED))
+    genotypes, phenotypes = write_people(tmp_path / "people")
+    adapted = tmp_path / "adapted.pt"
+    args = ["adapt", "--model", str(shared), "--genotypes", str(genotypes), "--phenotypes", str(phenotypes)]
+    assert main([*args, "--out", str(adapted)]) == 0
+    capsys.readouterr()
+    out = _inspect(adapted, capsys)
+    assert "None" not in out
+    assert "KEEP INSIDE THE HOSPITAL" in out and "never send it to a coordinator" in out
+    assert "adapted from the shared model" in out and "calibrated out of fold" in out
+    assert "validation: AUC on" in out and "epsilon" not in out
+
+
+def test_a_pretrained_network_and_nothing_it_lacks(tmp_path, capsys):
+    config = ModelConfig(n_variants=N_VARIANTS)
+    network = replace(
+        model_file(operating=False),
+        model_config=config,
+        state_dict=build_model(config, seed=0).state_dict(),
+        provenance={"source": "/data/source", "samples": 500, "settings": {"seed": 1}, "metrics": {}},
+    )
+    path = tmp_path / "near.pt"
+    save_model_file(path, network)
+    out = _inspect(path, capsys)
+    assert "None" not in out and "model: network" in out and "block_size 20" in out
+    assert "source: /data/source (500 people)" in out and "trained: seed 1" in out
+    assert "operating threshold" not in out and "best epoch" not in out
+    expected = sum(int(np.prod(p.shape)) for p in build_model(config, seed=0).parameters())
+    assert f"{expected:,} parameters" in out
+
+
+def test_an_empty_expect_hash_is_refused(tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    save_model_file(path, model_file())
+    assert main(["inspect-model", str(path), "--expect-hash", ""]) == 2
+    assert "--expect-hash is empty" in capsys.readouterr().err
