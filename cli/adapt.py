@@ -55,8 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--split-seed",
         type=int,
-        default=0,
-        help="seed of the keyed validation split (each patient's side depends on its id only)",
+        default=None,
+        help="seed of the keyed validation split (each patient's side depends on its id only; default 0)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default=None,
+        help="the hospital agent's state folder: hold out the patients the agent held out in federated "
+        "training (its secret split), so that the shared model is compared on patients it never trained "
+        "on; instead of --split-seed and --validation-fraction",
     )
     parser.set_defaults(handler=run_adapt)
 
@@ -77,6 +85,7 @@ def run_adapt(args: argparse.Namespace) -> int:
     expected_hash = check_model_file_arguments(args)
     fraction = VALIDATION_FRACTION if args.validation_fraction is None else args.validation_fraction
     require_in_range("--validation-fraction", fraction, 0.0, 0.9)
+    split_seed = _split_seed(args)
     shared = load_model_file(args.model, expected_hash=expected_hash)
     require_shared_model(shared, source=args.model)
     people = encoded_cohort(
@@ -93,7 +102,7 @@ def run_adapt(args: argparse.Namespace) -> int:
             hint="name the 0/1 disease column with --label-column",
         )
     labels = np.asarray(people.cohort.labels)
-    train, validation = keyed_split(people.cohort.sample_ids, fraction, args.split_seed)
+    train, validation = keyed_split(people.cohort.sample_ids, fraction, split_seed)
     if len(np.unique(labels[train])) < 2:
         raise DataError(
             args.phenotypes,
@@ -105,6 +114,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         (people.features[train], labels[train]),
         (people.features[validation], labels[validation]),
         source=str(args.genotypes),
+        agent_split=args.state_dir is not None,
     )
     digest = save_model_file(out, adaptation.model)
     for note in people.notes:
@@ -114,6 +124,24 @@ def run_adapt(args: argparse.Namespace) -> int:
     with closed_stdout_is_fine():
         _print_summary(out, digest, shared.content_hash, adaptation, MIN_FOR_DISTRIBUTION)
     return 0
+
+
+def _split_seed(args: argparse.Namespace) -> int:
+    """The validation split's seed: the hospital agent's own (`--state-dir`: its secret, read, never
+    created), so that the validation patients are the ones the shared model never trained on, or
+    `--split-seed` (default 0). The agent's split has its own share, so neither option goes with
+    --state-dir."""
+    from genofed.client.site import stored_split_seed
+    from genofed.common.util.checks import require
+
+    if args.state_dir is None:
+        return 0 if args.split_seed is None else args.split_seed
+    require(
+        args.split_seed is None and args.validation_fraction is None,
+        "--state-dir holds out the agent's own validation patients: leave out --split-seed and "
+        "--validation-fraction",
+    )
+    return stored_split_seed(Path(args.state_dir))
 
 
 def _print_summary(

@@ -454,7 +454,7 @@ def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:
     `--resume`) are reproducible.
     """
     if site.simulated:
-        return hashlib.sha256(f"genofed-simulation:{simulation_seed}:{site.name}".encode()).digest()
+        return simulated_secret(simulation_seed, site.name)
     path = site.state_dir / "secret.key"
     site.state_dir.mkdir(parents=True, exist_ok=True)
     try:  # created readable by the owner only, and by exactly one process
@@ -466,10 +466,29 @@ def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:
     return path.read_bytes()
 
 
+def simulated_secret(simulation_seed: int, name: str) -> bytes:
+    """A virtual hospital's secret: derived from the run's seed and its name, so that a simulation
+    (and its `--resume`) is reproducible; a deployed site's is random (`site_secret`)."""
+    return hashlib.sha256(f"genofed-simulation:{simulation_seed}:{name}".encode()).digest()
+
+
 def split_seed(site: SiteConfig, simulation_seed: int) -> int:
     """Which patients validate: fixed by the site's secret, so a coordinator cannot move
     patients between training and validation by changing the run's seed."""
     return derived_seed(site_secret(site, simulation_seed), "split")
+
+
+def stored_split_seed(state_dir: Path) -> int:
+    """The split seed of the deployed hospital agent whose state folder is `state_dir`: the same
+    patients validate as in its federated training. Read, never created: a missing secret means the
+    folder is not the agent's (a new secret would give another split). Raises ConfigError."""
+    path = Path(state_dir) / "secret.key"
+    if not path.is_file():
+        raise ConfigError(
+            f"--state-dir {state_dir} holds no secret.key: give the hospital agent's own state folder "
+            "(its node config 'state-dir'), the one it trained with"
+        )
+    return derived_seed(path.read_bytes(), "split")
 
 
 def derived_seed(secret: bytes, *parts: object) -> int:

@@ -246,6 +246,7 @@ def adapt(
     source: str,
     c: float = ADAPT_C,
     calibrate: bool = True,
+    agent_split: bool = False,
 ) -> Adaptation:
     """Adapt `shared` to a hospital: fit on `train` (encoded features, 0/1 labels), calibrate
     out of fold, read the operating threshold and risk distribution off `validation`, and compare
@@ -258,6 +259,9 @@ def adapt(
         c: the local weights' L2 strength (default: `ADAPT_C`, the references' "alone").
         calibrate: apply `out_of_fold_calibration` (False: the raw fit, whose AUCs are the same;
             for callers that only rank, such as `adapted_test_auc`).
+        agent_split: `validation` is the hospital agent's own validation split (`genofed adapt
+            --state-dir`), which the shared model never trained on; else the warning says that the
+            comparison may flatter the shared model.
     """
     require_shared_model(shared)
     shared_w, shared_b = shared_encoded_weights(shared)
@@ -295,7 +299,7 @@ def adapt(
         ),
         "risk_distribution": distribution,
     }
-    warning = _warning(shared_auc, adapted_auc, len(val_y), calibration)
+    warning = _warning(shared_auc, adapted_auc, len(val_y), calibration, agent_split)
     provenance = {
         "source": f"adapted to {source}",
         "kind": "adapted",
@@ -310,7 +314,12 @@ def adapt(
             "validation": int(len(val_y)),
             "calibration": calibration,
         },
-        "validation": {"patients": int(len(val_y)), "shared_auc": shared_auc, "adapted_auc": adapted_auc},
+        "validation": {
+            "patients": int(len(val_y)),
+            "split": "the hospital agent's own" if agent_split else "keyed by --split-seed",
+            "shared_auc": shared_auc,
+            "adapted_auc": adapted_auc,
+        },
         **({"warning": warning} if warning else {}),
     }
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -328,18 +337,29 @@ def adapt(
 
 
 def _warning(
-    shared_auc: float | None, adapted_auc: float | None, n_validation: int, calibration: dict[str, Any] | None
+    shared_auc: float | None,
+    adapted_auc: float | None,
+    n_validation: int,
+    calibration: dict[str, Any] | None,
+    agent_split: bool = False,
 ) -> str | None:
     """Why the shared model may be the better choice for this hospital, or None: the adapted model
     ranks the validation patients worse than the shared one, or its out-of-fold scores carry no
-    signal (the calibration slope at its floor)."""
+    signal (the calibration slope at its floor). `agent_split`: the validation patients are the
+    agent's own held-out ones, so the comparison is fair and says so without a caveat."""
     reasons = []
     if shared_auc is not None and adapted_auc is not None and adapted_auc < shared_auc:
+        caveat = (
+            ""
+            if agent_split
+            else " (if this hospital helped train it, most of these patients may have been among its "
+            "training patients, which flatters its figure: pass the agent's --state-dir to compare on the "
+            "patients the agent held out)"
+        )
         reasons.append(
             f"on the {n_validation} validation patients the adapted model's AUC ({adapted_auc:.4f}) is below "
             f"the shared model's ({shared_auc:.4f}): the shared model may be the better choice for this "
-            "hospital (if this hospital helped train it, most of these patients were among its training "
-            "patients, which flatters its figure)"
+            f"hospital{caveat}"
         )
     if calibration is not None and calibration["slope"] <= MIN_SLOPE * 1.01:
         reasons.append(

@@ -99,3 +99,42 @@ def test_adapt_warns_when_the_adapted_model_ranks_validation_worse(hospital, cap
     assert "AUC on" in printed.out and "shared 1.0000" in printed.out
     assert "warning: " in printed.err and "the shared model may be the better choice" in printed.err
     assert "the shared model may be the better choice" in load_model_file(out).provenance["warning"]
+
+
+def test_state_dir_holds_out_the_agents_own_validation_patients(hospital, capsys):
+    """With the agent's state folder, adapt validates on exactly the patients the agent held out in
+    federated training (its secret split), and says so in the file; without a secret it refuses."""
+
+    from genofed.client.site import VALIDATION_FRACTION, derived_seed
+    from genofed.common.data.readers import read_phenotypes
+    from genofed.common.data.splits import keyed_split
+
+    folder, model, genotypes, phenotypes = hospital
+    state = folder / "agent-state"
+    state.mkdir()
+    args = [*_args(model, genotypes, phenotypes, folder / "adapted.pt"), "--state-dir", str(state)]
+    assert main(args) == 2  # no secret: not the agent's folder, and none is created
+    err = capsys.readouterr().err
+    assert "holds no secret.key" in err and "Traceback" not in err
+    assert not (state / "secret.key").exists()
+
+    ids = read_phenotypes(phenotypes).sample_ids
+    _, by_seed_0 = keyed_split(ids, VALIDATION_FRACTION, 0)
+
+    def held_out_by(secret: bytes):
+        return keyed_split(ids, VALIDATION_FRACTION, derived_seed(secret, "split"))[1]
+
+    # a secret whose split holds out another number of patients than seed 0's, so that the count
+    # printed below tells the two splits apart
+    secret = next(bytes([k]) * 32 for k in range(256) if len(held_out_by(bytes([k]) * 32)) != len(by_seed_0))
+    held_out = held_out_by(secret)
+    (state / "secret.key").write_bytes(secret)
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"on {len(held_out)} validation patients" in printed
+    adapted = load_model_file(folder / "adapted.pt")
+    assert adapted.provenance["validation"]["split"] == "the hospital agent's own"
+    assert adapted.provenance["validation"]["patients"] == len(held_out)
+
+    assert main([*args, "--force", "--split-seed", "3"]) == 2  # the agent's split has its own seed
+    assert "leave out --split-seed" in capsys.readouterr().err
