@@ -96,21 +96,13 @@ def _run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress | N
 REPLY_POLL_SECONDS = 0.1
 
 
-class AdmittedGrid(Grid):
-    """The ServerApp's grid, restricted to the nodes the coordinator admitted.
+class ForwardingGrid(Grid):
+    """A grid that passes every call on to the grid Flower gave the ServerApp: the base of the
+    wrappers that change one thing about it (`AdmittedGrid`, the simulation's `NamingGrid`).
+    Flower's `Grid` is abstract, so each of its methods is forwarded by name."""
 
-    Why here: every task a hospital gets (the first query, each round's train and evaluate, the
-    SecAgg+ stages) goes through the grid, so one filter covers them all. `admitted` is asked on
-    every call (the coordinator's admission map,
-    `genofed.server.service.federation_folder.admitted_nodes`), so a
-    node whose key was registered behind the coordinator's back is never listed nor sent a task,
-    and a hospital revoked during the run drops out from the next exchange on. A message to a
-    node that is not admitted is dropped, never sent.
-    """
-
-    def __init__(self, grid: Grid, admitted: Callable[[], Mapping[int, str]]) -> None:
-        self._grid, self._admitted = grid, admitted
-        self._reported: set[int] = set()
+    def __init__(self, grid: Grid) -> None:
+        self._grid = grid
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._grid, name)
@@ -125,6 +117,41 @@ class AdmittedGrid(Grid):
     def create_message(self, *args: Any, **kwargs: Any) -> Message:
         return self._grid.create_message(*args, **kwargs)
 
+    def get_node_ids(self) -> Iterable[int]:
+        return self._grid.get_node_ids()
+
+    def get_nodes(self) -> Iterable[Any]:
+        return self._grid.get_nodes()
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        return self._grid.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return self._grid.pull_messages(message_ids)
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        return self._grid.send_and_receive(messages, timeout=timeout)
+
+
+class AdmittedGrid(ForwardingGrid):
+    """The ServerApp's grid, restricted to the nodes the coordinator admitted.
+
+    Why here: every task a hospital gets (the first query, each round's train and evaluate, the
+    SecAgg+ stages) goes through the grid, so one filter covers them all. `admitted` is asked on
+    every call (the coordinator's admission map,
+    `genofed.server.service.federation_folder.admitted_nodes`), so a
+    node whose key was registered behind the coordinator's back is never listed nor sent a task,
+    and a hospital revoked during the run drops out from the next exchange on. A message to a
+    node that is not admitted is dropped, never sent.
+    """
+
+    def __init__(self, grid: Grid, admitted: Callable[[], Mapping[int, str]]) -> None:
+        super().__init__(grid)
+        self._admitted = admitted
+        self._reported: set[int] = set()
+
     def get_node_ids(self) -> list[int]:
         online = list(self._grid.get_node_ids())
         return self._only(online, lambda node: node)
@@ -135,9 +162,6 @@ class AdmittedGrid(Grid):
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
         messages = self._only(list(messages), _destination)
         return self._grid.push_messages(messages) if messages else []
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        return self._grid.pull_messages(message_ids)
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None

@@ -32,6 +32,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 
 from genofed.common.errors import DataError
+from genofed.server.app import ForwardingGrid
 
 #: A tagged refusal: "[hospital NAME] REASON".
 _TAG = re.compile(r"\[hospital (?P<name>[^\]]+)\] (?P<reason>.*)", re.DOTALL)
@@ -201,7 +202,7 @@ class SiteNames:
         return error
 
 
-class NamingGrid(Grid):
+class NamingGrid(ForwardingGrid):
     """The ServerApp's grid in the simulation: each reply passes `SiteNames.learn` on its way in.
 
     Why the grid: every exchange (the first query, each round's train and evaluate, SecAgg+'s
@@ -209,29 +210,8 @@ class NamingGrid(Grid):
     """
 
     def __init__(self, grid: Grid, names: SiteNames) -> None:
-        self._grid, self._names = grid, names
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._grid, name)
-
-    def set_run(self, run) -> None:
-        self._grid.set_run(run)
-
-    @property
-    def run(self):
-        return self._grid.run
-
-    def create_message(self, *args: Any, **kwargs: Any) -> Message:
-        return self._grid.create_message(*args, **kwargs)
-
-    def get_node_ids(self) -> Iterable[int]:
-        return self._grid.get_node_ids()
-
-    def get_nodes(self) -> Iterable[Any]:
-        return self._grid.get_nodes()
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        return self._grid.push_messages(messages)
+        super().__init__(grid)
+        self._names = names
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         return [self._names.learn(reply) for reply in self._grid.pull_messages(message_ids)]
