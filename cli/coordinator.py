@@ -627,9 +627,11 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from genofed.common.errors import GenofedError
+    from genofed.common.util.atomic import require_file_target
     from genofed.server.pretraining.train import PretrainSettings, pretrain
 
     out = Path(args.out)
+    require_file_target(out)  # a folder as --out: refused now, not after the training
     if out.exists() and not args.force:
         raise GenofedError(f"{out} exists; pass --force to replace it")
     settings = PretrainSettings(

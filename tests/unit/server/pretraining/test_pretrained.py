@@ -894,3 +894,31 @@ def test_cli_pretrain_logistic(fed, tmp_path, capsys) -> None:
     assert model.provenance["settings"]["l2"] == 0.01 and model.provenance["settings"]["max_iter"] == 25
     assert "best L2 strength 0.01" in printed and f"content hash: {model.content_hash}" in printed
     assert "--prior" in printed
+
+
+def test_pretrain_refuses_a_folder_as_out_before_training(fed, tmp_path, monkeypatch, capsys) -> None:
+    """`--out` a folder, even with --force, is refused in one line before any training (it used to
+    train, then fail at the final rename)."""
+    from genofed.server.pretraining import train as train_module
+
+    def must_not_train(*_args, **_kwargs):
+        raise AssertionError("pretrain trained before refusing --out")
+
+    monkeypatch.setattr(train_module, "pretrain", must_not_train)
+    folder = tmp_path / "models"
+    folder.mkdir()
+    source = fed / "sources" / "near"
+    code = main(
+        [
+            "pretrain",
+            "--source",
+            str(source),
+            "--panel",
+            str(fed / "panel.tsv"),
+            "--out",
+            str(folder),
+            "--force",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "is a folder" in err and "Traceback" not in err
