@@ -29,7 +29,7 @@ from genofed.common.privacy.release import (
     release_step,
 )
 from genofed.common.scoring.model_file import ModelFile, Task, features_dict, save_model_file
-from genofed.common.scoring.operating import NO_THRESHOLD, operating_point, risk_distribution
+from genofed.common.scoring.operating import NO_THRESHOLD, operating_point, risk_distribution, too_few_note
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.federation import FederationResult
 from genofed.server.round_log import RoundLog, coalition_epsilon_by_site
@@ -163,18 +163,16 @@ def results_operating_point(fed: FederationResult) -> dict[str, Any]:
     pooled = _pooled_release(fed.log)
     point = operating_point(pooled[1], round_=pooled[0]) if pooled else None
     if point is None:
-        return {"threshold": None, "rule": None, "note": NO_THRESHOLD if pooled is None else _EMPTY_CLASS}
+        return {
+            "threshold": None,
+            "rule": None,
+            "note": NO_THRESHOLD if pooled is None else too_few_note(pooled[1]),
+        }
     final_round = max((r["round"] for r in fed.rounds), default=0)
     note = "post-processing of the hospitals' DP validation histograms: no privacy cost beyond their release"
     if point["round"] != final_round:
         note += f"; read from the model of round {point['round']}, not the final round {final_round}"
     return {**point, "final_round": final_round, "note": note}
-
-
-_EMPTY_CLASS = (
-    "no operating threshold: the pooled noisy validation histogram has no cases or no controls; "
-    "risks and percentiles only"
-)
 
 
 def release_costs(

@@ -63,7 +63,7 @@ from sklearn.metrics import roc_auc_score
 from genofed.common.model.network import build_model, predict_proba
 from genofed.common.privacy.release import score_histogram
 from genofed.common.scoring.model_file import ModelFile, ModelFileError
-from genofed.common.scoring.operating import operating_point, risk_distribution
+from genofed.common.scoring.operating import MIN_CLASS, operating_point, risk_distribution
 
 #: L2 strength of the local weights: sklearn's default, as for "each hospital alone" (not tuned).
 ADAPT_C = 1.0
@@ -72,9 +72,9 @@ CALIBRATION_FOLDS = 5
 #: The smallest calibration slope: out-of-fold logits with no signal would give 0 (the same risk for
 #: everyone, the ranking lost); the warning says so instead.
 MIN_SLOPE = 1e-3
-#: The fewest validation cases (and controls) an operating threshold is read from, and the fewest
-#: validation patients percentiles are: below them a bin edge or a percentile is one patient's.
-MIN_CLASS_FOR_THRESHOLD = 10
+#: The fewest validation patients percentiles are read from: below it a percentile is one patient's.
+#: (The fewest cases, and controls, for an operating threshold is `operating.MIN_CLASS`, as in a
+#: federated run.)
 MIN_FOR_DISTRIBUTION = 20
 #: What the adapted file's provenance says about where it may go.
 LOCAL_ONLY = (
@@ -281,8 +281,7 @@ def adapt(
     shared_auc, adapted_auc = _auc(val_y, shared_risks), _auc(val_y, risks)
     histogram = score_histogram(val_y, risks).astype(np.float64)
     cases, controls = int(np.sum(val_y == 1)), int(np.sum(val_y == 0))
-    enough = min(cases, controls) >= MIN_CLASS_FOR_THRESHOLD
-    threshold = operating_point(histogram, round_=0) if enough else None
+    threshold = operating_point(histogram, round_=0)
     distribution = risk_distribution(histogram, round_=0) if len(val_y) >= MIN_FOR_DISTRIBUTION else None
     for described in (threshold, distribution):
         if described:
@@ -295,7 +294,7 @@ def adapt(
         if threshold
         else (
             f"{cases} cases and {controls} controls among the hospital's validation patients: fewer than "
-            f"{MIN_CLASS_FOR_THRESHOLD} of a class, too few to set an operating threshold"
+            f"{MIN_CLASS} of a class, too few to set an operating threshold"
         ),
         "risk_distribution": distribution,
     }

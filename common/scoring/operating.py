@@ -9,7 +9,9 @@ costs no further privacy. The price is resolution: the bins are the release's (`
 equal widths on [0, 1]), so the threshold is a bin edge and percentiles are exact only at edges.
 
 - `operating_point`: the bin edge that maximises Youden's J (sensitivity + specificity - 1) on
-  the pooled noisy counts, with the sensitivity and specificity read from them there.
+  the pooled noisy counts, with the sensitivity and specificity read from them there; none with
+  fewer than `MIN_CLASS` cases or controls, the same minimum under which the report calls a
+  hospital's validation AUC too few to judge.
 - `risk_distribution` and `percentiles`: the CDF of the pooled histogram (both classes), negative
   noisy counts set to zero, linear within a bin.
 """
@@ -24,6 +26,11 @@ import numpy as np
 YOUDEN_RULE = (
     "youden: the bin edge of the pooled noisy validation histogram maximising sensitivity + specificity - 1"
 )
+
+#: Fewer (noisy) validation cases or controls than this: no operating threshold, and a hospital's
+#: validation AUC in the report is "too few to judge". One minimum for both, so that a run never
+#: sets a threshold from patients its own report calls too few.
+MIN_CLASS = 10
 
 #: What a threshold-less model file says instead (no hospital evaluated the model).
 NO_THRESHOLD = (
@@ -40,22 +47,26 @@ def _clean(histogram: np.ndarray) -> np.ndarray:
     return counts
 
 
-def operating_point(histogram: np.ndarray, *, round_: int) -> dict[str, Any] | None:
+def operating_point(
+    histogram: np.ndarray, *, round_: int, min_class: int = MIN_CLASS
+) -> dict[str, Any] | None:
     """The threshold at which a risk counts as high, from a pooled noisy (2, bins) histogram.
 
     Youden's J at every interior bin edge k / bins (risk >= edge is "high": the bins from k on),
     the largest J wins; a tie goes to the lowest edge, the more sensitive one. Sensitivity and
     specificity there are read from the same noisy counts (an estimate on the validation
-    patients, not a guarantee). None when a class is (noisily) empty: no J to maximise.
+    patients, not a guarantee). None when a class has fewer than `min_class` (noisy) patients: a
+    threshold read from a handful of cases would be a noise draw (`too_few_note` says so).
 
     Args:
         histogram: row 0 controls, row 1 cases, columns by predicted-risk bin; noisy counts.
         round_: the round whose evaluation released it (recorded as the threshold's source).
+        min_class: the fewest cases, and controls, to choose a threshold from (at least 1).
     """
     counts = _clean(histogram)
     controls, cases = counts
     n_controls, n_cases = float(controls.sum()), float(cases.sum())
-    if n_controls <= 0 or n_cases <= 0:
+    if min(n_controls, n_cases) < max(min_class, 1):
         return None
     bins = counts.shape[1]
     cuts = np.arange(1, bins)
@@ -74,6 +85,15 @@ def operating_point(histogram: np.ndarray, *, round_: int) -> dict[str, Any] | N
         "validation_cases": n_cases,
         "bins": bins,
     }
+
+
+def too_few_note(histogram: np.ndarray, *, min_class: int = MIN_CLASS) -> str:
+    """Why `operating_point` set no threshold from `histogram`: its (noisy) class counts."""
+    controls, cases = _clean(histogram).sum(axis=1)
+    return (
+        f"no operating threshold: {cases:.0f} cases and {controls:.0f} controls among the validation "
+        f"patients (noisy counts), fewer than {min_class} of a class; risks and percentiles only"
+    )
 
 
 def risk_distribution(histogram: np.ndarray, *, round_: int) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from typing import Any
 from genofed.common.reporting.auc import hanley_mcneil_se, normal_interval
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_epsilon, fmt_float, fmt_int
 from genofed.common.reporting.tables import markdown_table
+from genofed.common.scoring.operating import MIN_CLASS
 from genofed.server.report.reading import (
     absent_sites,
     dp_on,
@@ -38,10 +39,6 @@ def _rounds_cell(site: str, trained: Mapping[str, int], refused: Mapping[str, in
         return NOT_MEASURED
     text = str(trained.get(site, 0))
     return text + (f" ({refused[site]} refused)" if refused.get(site) else "")
-
-
-#: Fewer validation cases or controls than this (released counts): the AUC is not shown as a figure.
-MIN_CLASS = 10
 
 
 def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str:

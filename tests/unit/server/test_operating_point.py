@@ -41,4 +41,8 @@ def test_without_an_evaluation_there_is_no_threshold_and_the_result_says_why():
     no_cases = np.zeros((2, 10))
     no_cases[0, 3] = 12
     point = results_operating_point(_fed({3: {"rostov": {"val-histogram": list(no_cases.ravel())}}}))
-    assert point["threshold"] is None and "no cases or no controls" in point["note"]
+    assert point["threshold"] is None and "0 cases and 12 controls" in point["note"]
+    few_cases = no_cases.copy()
+    few_cases[1, 8] = 6  # a case class under the report's "too few to judge" minimum
+    point = results_operating_point(_fed({3: {"rostov": {"val-histogram": list(few_cases.ravel())}}}))
+    assert point["threshold"] is None and "6 cases and 12 controls" in point["note"]

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from genofed.common.privacy.release import histogram_metrics
-from genofed.common.scoring.operating import operating_point, percentiles, risk_distribution
+from genofed.common.scoring.operating import (
+    MIN_CLASS,
+    operating_point,
+    percentiles,
+    risk_distribution,
+    too_few_note,
+)
 
 
 def test_threshold_is_the_edge_maximising_youden_j():
@@ -38,13 +44,22 @@ def test_threshold_follows_where_the_classes_separate_and_ties_take_the_lowest_e
 
 def test_negative_noisy_counts_are_zero_and_an_empty_class_has_no_threshold():
     noisy = np.array([[5, -3, 4, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, -2, 0, 6, 0, 0, 0, 0]], dtype=float)
-    point = operating_point(noisy, round_=2)
+    point = operating_point(noisy, round_=2, min_class=1)
     assert point["validation_patients"] == pytest.approx(15)  # the -3 and -2 count as 0
     assert point["sensitivity"] == pytest.approx(1.0) and point["specificity"] == pytest.approx(1.0)
     no_cases = np.array([[5, 3, 4, 0, 0, 0, 0, 0, 0, 0], [0, -1, 0, -2, 0, 0, 0, 0, 0, 0]], dtype=float)
-    assert operating_point(no_cases, round_=2) is None
+    assert operating_point(no_cases, round_=2, min_class=1) is None
     with pytest.raises(ValueError, match="shape"):
         operating_point(np.zeros(10), round_=1)
+
+
+def test_too_few_cases_or_controls_set_no_threshold_the_reports_minimum():
+    histogram = np.zeros((2, 10))
+    histogram[0, 2], histogram[1, 7] = 40, MIN_CLASS - 0.5  # noisy counts: 9.5 cases
+    assert operating_point(histogram, round_=1) is None
+    assert "10 cases and 40 controls" in too_few_note(histogram)  # the note rounds the noisy count
+    histogram[1, 7] = MIN_CLASS
+    assert operating_point(histogram, round_=1)["threshold"] == pytest.approx(0.3)
 
 
 def test_risk_distribution_is_a_monotone_cdf_of_both_classes_and_percentiles_interpolate():
