@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from genofed.cli.predict import add_model_file_arguments, check_model_file_arguments, closed_stdout_is_fine
+from genofed.cli.predict import add_model_file_arguments, check_model_file_arguments
+from genofed.cli.stdout import closed_stdout_is_fine
 
 if TYPE_CHECKING:
     from genofed.common.scoring.adapt import Adaptation

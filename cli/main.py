@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from genofed.cli import adapt, coordinator, data, experiments, hospital, predict, simulation
 from genofed.cli.parser import GenofedParser
+from genofed.cli.stdout import closed_stdout_is_fine, silence_stdout, stdout_is_gone
 from genofed.common.errors import GenofedError
 from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.util.progress import progress_bars
@@ -57,13 +58,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     bars = None if getattr(args, "quiet", False) else sys.stderr
     try:
         with progress_bars(bars):
-            return int(handler(args) or 0)
+            status = int(handler(args) or 0)
     except GenofedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not stdout_is_gone():
+            raise
+        silence_stdout()  # `genofed ... | head`: the reader asked for no more; no traceback
+        return 1
+    with closed_stdout_is_fine():  # the last lines meet a reader that has gone here, not at exit
+        return status
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ torch and the readers load inside the handler, so `genofed predict --help` stays
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from genofed.cli.stdout import closed_stdout_is_fine
 
 if TYPE_CHECKING:
     from genofed.common.scoring.predict import Predictions
@@ -101,20 +100,6 @@ def check_model_file_arguments(args: argparse.Namespace) -> str:
     require(args.force or not out.exists(), f"{out} exists; choose a new file or pass --force to replace it")
     require_in_range("--min-coverage", args.min_coverage, 0.0, 1.0)
     return check_expected_hash(args.expect_hash)
-
-
-@contextlib.contextmanager
-def closed_stdout_is_fine() -> Iterator[None]:
-    """Let the summary lines meet a reader that has gone (`genofed predict ... | head`): the file
-    is written by then, so a closed stdout is no error and no traceback. stdout is pointed at
-    /dev/null so that Python's own flush at exit does not raise again."""
-    try:
-        yield
-        sys.stdout.flush()
-    except BrokenPipeError:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
 
 
 def run_predict(args: argparse.Namespace) -> int:
