@@ -17,6 +17,9 @@ sub-folders are never looked at):
    .vcf.bgz, .bcf), a PLINK 1 .bed (with its .bim and .fam), a Parquet table, or a CSV/TSV/TXT
    table whose header has `sample_id` and variant columns.
 
+A table whose header holds `sample_id` only when split on another separator (a tab-separated
+.csv) is refused by name with the readers' separator advice, not skipped as a stranger's file.
+
 A folder without a genotype file is not a hospital and is skipped (notes, `sources/` ...); one
 with a genotype file and no phenotype file, or with two candidates for either, is a DataError
 naming the folder and the files, because guessing would train on the wrong data. `test/`,
@@ -27,6 +30,7 @@ would otherwise pass for a phenotype table) are never hospitals.
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +40,7 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import VCF_SUFFIXES
 from genofed.common.data.readers._files import BOM, is_gzip
 from genofed.common.data.readers.plink import BED_MAGIC
-from genofed.common.data.readers.table import ID_COLUMN, separator
+from genofed.common.data.readers.table import ID_COLUMN, check_separator, separator
 from genofed.common.data.variants import parse_variant_id
 from genofed.common.errors import DataError
 
@@ -152,6 +156,9 @@ def _kind(path: Path) -> str:
         return "named phenotypes"
     columns = table_columns(path)
     if ID_COLUMN not in columns:
+        if len(columns) == 1 and ID_COLUMN in _cells(columns[0]):
+            # a table of ours, separated otherwise (a tab-separated .csv): say so, do not skip it
+            check_separator(path, columns, separator(path))
         return "other"
     return "genotypes" if any(_is_variant(c) for c in columns if c != ID_COLUMN) else "phenotype table"
 
@@ -178,6 +185,11 @@ def table_columns(path: Path) -> list[str]:
         return []
     text = line.removeprefix(BOM).decode("utf-8", errors="replace").rstrip("\r\n")
     return [c.strip().strip('"') for c in text.split(separator(path))]
+
+
+def _cells(line: str) -> list[str]:
+    """A header line split on every separator a clinic's export might use, quotes stripped."""
+    return [c.strip().strip('"') for c in re.split(r"[,;\t]", line)]
 
 
 def _is_variant(column: str) -> bool:

@@ -262,9 +262,12 @@ def _run_flower(
     from genofed.server.app import make_server_app
 
     config = settings.to_config()
-    if not verbose:  # Flower logs every round at INFO and run_simulation's deprecation at WARNING
-        logging.getLogger("flwr").setLevel(logging.ERROR)
-    say(f"starting Flower's simulation engine: {len(hospitals)} hospitals, {settings.rounds} rounds")
+    # Flower logs every round at INFO, run_simulation's deprecation and each worker's end at WARNING
+    flower_level = None if verbose else logging.ERROR
+    if flower_level is not None:
+        logging.getLogger("flwr").setLevel(flower_level)
+    rounds = f"{settings.rounds} round" + ("" if settings.rounds == 1 else "s")
+    say(f"starting Flower's simulation engine: {len(hospitals)} hospitals, {rounds}")
     server_app = make_server_app(
         config,
         progress=names.progress(say),
@@ -277,7 +280,7 @@ def _run_flower(
             warnings.simplefilter("ignore")
             run_simulation(
                 server_app=server_app,
-                client_app=NamedRefusals(make_client_app(config), hospitals, settings.data_dir),
+                client_app=NamedRefusals(make_client_app(config), hospitals, settings.data_dir, flower_level),
                 num_supernodes=len(hospitals),
                 backend_config={
                     "client_resources": {"num_cpus": 1, "num_gpus": 0.0},

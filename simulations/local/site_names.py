@@ -53,16 +53,28 @@ class NamedRefusals(ClientApp):
     """A virtual hospital's ClientApp whose refusals say which hospital refused, and where to look.
 
     `hospitals`: the hospital folder names of `data_dir` in partition order (the order
-    `genofed.client.site` maps a partition id to its folder).
+    `genofed.client.site` maps a partition id to its folder). `flower_level`: the level of
+    Flower's logger in the worker process that runs the app, as the simulation sets it in its own
+    (None: Flower's default); the workers' lines reach the user's screen through Ray, and without
+    it every run ends with one "Manually terminating ClientAppActor" warning per worker.
     """
 
-    def __init__(self, inner: ClientApp, hospitals: Sequence[str], data_dir: str | Path) -> None:
+    def __init__(
+        self,
+        inner: ClientApp,
+        hospitals: Sequence[str],
+        data_dir: str | Path,
+        flower_level: int | None = None,
+    ) -> None:
         super().__init__()
         self._inner = inner
         self._hospitals = tuple(hospitals)
         self._data_dir = Path(data_dir)
+        self._flower_level = flower_level
 
     def __call__(self, message: Message, context: Context) -> Message:
+        if self._flower_level is not None:
+            logging.getLogger("flwr").setLevel(self._flower_level)
         captured = _Captured()
         client_logger = logging.getLogger(CLIENT_LOGGER)
         client_logger.addFilter(captured)

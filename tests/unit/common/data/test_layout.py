@@ -112,6 +112,20 @@ def test_genotypes_without_phenotypes_is_an_error_naming_the_folder(mixed, tmp_p
     assert "genotypes plink_out.bed but no phenotype file" in raised.value.problem
 
 
+def test_an_unnamed_phenotype_table_with_the_wrong_separator_is_named_not_missed(mixed, tmp_path):
+    """orel's clinical.csv saved with tabs: not "no phenotype file", but which file and what to do."""
+    folder = _copy(mixed, tmp_path, "orel")
+    table = folder / "clinical.csv"
+    table.write_text(table.read_text().replace(",", "\t"))
+    (folder / "notes.txt").write_text("collected 2024, by the genetics lab\n")  # prose: still ignored
+    with pytest.raises(DataError) as raised:
+        site_files(folder)
+    assert raised.value.file == str(table)
+    assert "separated by tabs" in raised.value.problem and "rename it to clinical.tsv" in raised.value.hint
+    table.rename(folder / "clinical.tsv")
+    assert site_files(folder).phenotypes == folder / "clinical.tsv"
+
+
 def test_folders_without_genotypes_are_skipped_and_a_gene_list_is_not_plink(mixed, tmp_path):
     _copy(mixed, tmp_path, "kazan")
     (tmp_path / "notes").mkdir()

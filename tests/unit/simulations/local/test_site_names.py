@@ -134,6 +134,23 @@ def test_a_refusal_names_the_hospital_its_file_and_where_the_reason_is(federatio
     assert not fine.has_error() and fine.content["site"]["name"] == "tomsk"
 
 
+def test_the_worker_process_quiets_flower_as_the_simulation_does(federation, hospitals, tmp_path):
+    """The level reaches the process that runs the app (a Ray worker), where Flower logs each
+    worker's end at WARNING."""
+    flower = logging.getLogger("flwr")
+    before = flower.level
+    try:
+        app = NamedRefusals(
+            make_client_app(_config(federation, tmp_path)), hospitals, federation, logging.ERROR
+        )
+        query = Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=5)
+        flower.setLevel(logging.INFO)
+        app(query, Context(1, 5, {"partition-id": hospitals.index("tomsk")}, RecordDict(), {}))
+        assert flower.level == logging.ERROR
+    finally:
+        flower.setLevel(before)
+
+
 def test_the_coordinator_names_a_hospital_that_cannot_take_part(federation, hospitals, tmp_path, caplog):
     app = NamedRefusals(make_client_app(_config(federation, tmp_path)), hospitals, federation)
     names = SiteNames(hospitals)
