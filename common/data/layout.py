@@ -17,8 +17,9 @@ sub-folders are never looked at):
    .vcf.bgz, .bcf), a PLINK 1 .bed (with its .bim and .fam), a Parquet table, or a CSV/TSV/TXT
    table whose header has `sample_id` and variant columns.
 
-A table whose header holds `sample_id` only when split on another separator (a tab-separated
-.csv) is refused by name with the readers' separator advice, not skipped as a stranger's file.
+A hospital folder's table whose header holds `sample_id` only when split on another separator (a
+tab-separated .csv) is refused by name with the readers' separator advice when the folder lacks
+that file (its genotypes or its phenotypes), instead of "no phenotype file" or a skipped folder.
 
 A folder without a genotype file is not a hospital and is skipped (notes, `sources/` ...); one
 with a genotype file and no phenotype file, or with two candidates for either, is a DataError
@@ -62,6 +63,8 @@ NOT_HOSPITALS = frozenset({TEST, "sources", REFERENCE})
 TEXT_TABLES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 #: A phenotype file's name starts with this (case-insensitive) and ends in a `TEXT_TABLES` suffix.
 PHENOTYPE_PREFIX = "pheno"
+#: `_kind`'s prefix for a table whose header has `sample_id` only when split on another separator.
+MISSEPARATED = "separated otherwise: "
 RULE_HINT = (
     "a hospital folder holds one genotype file (VCF/BCF, PLINK .bed/.bim/.fam, or a CSV/TSV/Parquet "
     "table with sample_id and chrom:pos:ref:alt columns) and one phenotype file (named pheno*.csv/tsv/txt, "
@@ -113,6 +116,7 @@ def site_files(folder: str | Path) -> SiteFolder | None:
     kinds = {path: _kind(path) for path in files}
     genotypes = [p for p, kind in kinds.items() if kind == "genotypes"]
     if not genotypes:
+        _refuse_misseparated(kinds, "genotypes")  # the folder's genotype table, but separated otherwise
         return None
     if len(genotypes) > 1:
         raise DataError(
@@ -123,6 +127,7 @@ def site_files(folder: str | Path) -> SiteFolder | None:
     named = [p for p, kind in kinds.items() if kind == "named phenotypes"]
     phenotypes = named or [p for p, kind in kinds.items() if kind == "phenotype table"]
     if not phenotypes:
+        _refuse_misseparated(kinds, "phenotype table")
         raise DataError(
             folder,
             f"genotypes {genotypes[0].name} but no phenotype file",
@@ -138,6 +143,15 @@ def site_files(folder: str | Path) -> SiteFolder | None:
     return SiteFolder(folder.name, genotypes[0], phenotypes[0])
 
 
+def _refuse_misseparated(kinds: dict[Path, str], kind: str) -> None:
+    """Raise the readers' separator error for a table of `kind` whose header has `sample_id` only
+    when split on another separator: the user's file, which the rule would otherwise not see."""
+    for path, found in kinds.items():
+        if found == MISSEPARATED + kind:
+            columns = table_columns(path)
+            check_separator(path, columns, separator(path))
+
+
 def genotype_file(folder: Path) -> Path | None:
     """The genotype file of `folder` by the module's rule, or None when it holds none."""
     site = site_files(folder)
@@ -146,7 +160,8 @@ def genotype_file(folder: Path) -> Path | None:
 
 def _kind(path: Path) -> str:
     """What a file is to the discovery rule: "genotypes", "named phenotypes", "phenotype table" or
-    "other" (PLINK's .bim/.fam, the panel, notes: ignored)."""
+    "other" (PLINK's .bim/.fam, the panel, notes: ignored); a table separated otherwise is its kind
+    with the `MISSEPARATED` prefix."""
     name = path.name.lower()
     if name.endswith(VCF_SUFFIXES) or name.endswith(".parquet") or _is_plink_bed(path):
         return "genotypes"
@@ -154,13 +169,15 @@ def _kind(path: Path) -> str:
         return "other"
     if name.startswith(PHENOTYPE_PREFIX):
         return "named phenotypes"
-    columns = table_columns(path)
+    columns, prefix = table_columns(path), ""
     if ID_COLUMN not in columns:
-        if len(columns) == 1 and ID_COLUMN in _cells(columns[0]):
-            # a table of ours, separated otherwise (a tab-separated .csv): say so, do not skip it
-            check_separator(path, columns, separator(path))
-        return "other"
-    return "genotypes" if any(_is_variant(c) for c in columns if c != ID_COLUMN) else "phenotype table"
+        cells = _cells(columns[0]) if len(columns) == 1 else []
+        if ID_COLUMN not in cells:
+            return "other"
+        columns, prefix = cells, MISSEPARATED  # a table of ours, separated otherwise (a tab-separated .csv)
+    return prefix + (
+        "genotypes" if any(_is_variant(c) for c in columns if c != ID_COLUMN) else "phenotype table"
+    )
 
 
 def _is_plink_bed(path: Path) -> bool:

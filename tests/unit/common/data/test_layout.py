@@ -124,6 +124,14 @@ def test_an_unnamed_phenotype_table_with_the_wrong_separator_is_named_not_missed
     assert "separated by tabs" in raised.value.problem and "rename it to clinical.tsv" in raised.value.hint
     table.rename(folder / "clinical.tsv")
     assert site_files(folder).phenotypes == folder / "clinical.tsv"
+    dosages = folder / "dosages.csv"  # the genotype table too: the folder is a hospital, not skipped
+    dosages.write_text(dosages.read_text().replace(",", "\t"))
+    with pytest.raises(DataError, match="separated by tabs") as raised:
+        hospital_folders(tmp_path)
+    assert raised.value.file == str(dosages)
+    (tmp_path / "notes").mkdir()  # a folder without genotypes is still skipped, whatever its tables
+    (tmp_path / "notes" / "visits.csv").write_text("sample_id\tvisit\nS1\t2024\n")
+    assert site_files(tmp_path / "notes") is None
 
 
 def test_folders_without_genotypes_are_skipped_and_a_gene_list_is_not_plink(mixed, tmp_path):
