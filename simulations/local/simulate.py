@@ -35,6 +35,7 @@ from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.network import ModelConfig
 from genofed.common.scoring.model_file import ModelFile, load_model_file
 from genofed.common.util.progress import Progress
+from genofed.server.checkpoint import CHECKPOINTS
 from genofed.server.federation import load_test_cohort
 from genofed.server.report import write_report
 from genofed.server.results import MODEL, RESULTS, write_results
@@ -42,7 +43,7 @@ from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import train_references
 from genofed.simulations.local.failed_start import discarded_unless_trained
-from genofed.simulations.local.site_names import NamedRefusals, NamingGrid, SiteNames
+from genofed.simulations.local.site_names import NODE_NAMES, NamedRefusals, NamingGrid, SiteNames
 from genofed.simulations.local.synthetic_sites import prepare_synthetic
 
 
@@ -95,7 +96,7 @@ def _simulate(
             "hospitals' DP validation releases only (--site-evaluations); no reference models"
         )
     synthetic = prepare_synthetic(settings, say) if settings.synthetic_ratio > 0 else None
-    names = SiteNames(folder.name for folder in folders)
+    names = SiteNames((folder.name for folder in folders), store=out_dir / CHECKPOINTS / NODE_NAMES)
     _run_flower(settings, [folder.name for folder in folders], names, say, verbose)
     # the hospitals that refused, by name rather than by the node id Flower drew (site_names)
     results = names.renamed(json.loads((out_dir / RESULTS).read_text()))

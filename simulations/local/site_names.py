@@ -20,6 +20,7 @@ machine, and its log lines are the ones on the user's screen, so nothing is hidd
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,12 +33,15 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
 
 from genofed.common.errors import DataError
+from genofed.common.util.atomic import write_text_atomic
 from genofed.server.app import ForwardingGrid
 
 #: A tagged refusal: "[hospital NAME] REASON".
 _TAG = re.compile(r"\[hospital (?P<name>[^\]]+)\] (?P<reason>.*)", re.DOTALL)
 #: How the coordinator's texts name a node: "node 123" (sites, errors) or "node-123" (round log).
 _NODE = re.compile(r"\bnode[- ](?P<id>\d+)\b")
+#: The file, in the run's checkpoint folder, that keeps which node was which hospital across a restart.
+NODE_NAMES = "node-names.json"
 #: The client's logger: its "refusing: %s" record carries the site's own error.
 CLIENT_LOGGER = "genofed.client.app"
 #: The coordinator's loggers that name nodes (who cannot take part, refused or capped updates).
@@ -144,11 +148,17 @@ def _shown(file: str, data_dir: Path) -> str:
 
 
 class SiteNames:
-    """Which hospital each node of this simulation is, as the tags of its replies said."""
+    """Which hospital each node of this simulation is, as the tags of its replies said.
 
-    def __init__(self, hospitals: Iterable[str]) -> None:
+    `store`: a JSON file that keeps what was learned across a restart (`--resume`): Flower draws
+    new node ids in every launch, and the refusals the checkpoint carries from before it name the
+    old ones. Read when it exists, rewritten whenever a node is learned.
+    """
+
+    def __init__(self, hospitals: Iterable[str], store: Path | None = None) -> None:
         self.hospitals = frozenset(hospitals)
-        self.by_node: dict[int, str] = {}
+        self.store = store
+        self.by_node: dict[int, str] = _read_store(store, self.hospitals)
 
     def learn(self, reply: Message) -> Message:
         """Note the hospital a tagged refusal names and strip the tag; other replies pass as they are."""
@@ -156,9 +166,17 @@ class SiteNames:
             return reply
         found = _TAG.fullmatch(reply.error.reason or "")
         if found and found["name"] in self.hospitals:
-            self.by_node[int(reply.metadata.src_node_id)] = found["name"]
+            node = int(reply.metadata.src_node_id)
+            if self.by_node.get(node) != found["name"]:
+                self.by_node[node] = found["name"]
+                self._save()
             reply.error = Error(code=reply.error.code, reason=found["reason"])
         return reply
+
+    def _save(self) -> None:
+        if self.store is not None:
+            self.store.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.store, json.dumps({str(k): v for k, v in sorted(self.by_node.items())}))
 
     def text(self, text: str) -> str:
         """`text` with every "node N" / "node-N" of a known node replaced by its hospital's name."""
@@ -212,6 +230,21 @@ class SiteNames:
         if named != message:
             error.args = (named, *error.args[1:])
         return error
+
+
+def _read_store(store: Path | None, hospitals: frozenset[str]) -> dict[int, str]:
+    """The node -> hospital map a previous launch of this run saved; {} when there is none or it
+    cannot be read (the names are a convenience: a run never fails for them)."""
+    if store is None or not store.is_file():
+        return {}
+    try:
+        saved = json.loads(store.read_text())
+        return {int(node): name for node, name in saved.items() if name in hospitals}
+    except (OSError, ValueError, AttributeError, TypeError):
+        logging.getLogger(__name__).warning(
+            "%s unreadable: hospitals refused before a restart keep node ids", store
+        )
+        return {}
 
 
 class NamingGrid(ForwardingGrid):

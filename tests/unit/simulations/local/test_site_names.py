@@ -202,6 +202,21 @@ def test_results_and_progress_name_known_nodes_only():
     assert said == ["round 1/1, test AUC n/a, refused: sevastopol"]
 
 
+def test_nodes_learned_before_a_restart_are_named_after_it(tmp_path):
+    """`--resume`: the checkpoint's refusals name the first launch's node ids; the store keeps them."""
+    store = tmp_path / "checkpoints" / "node-names.json"
+    first = SiteNames(["sevastopol", "elista"], store=store)
+    refusal = Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=42)
+    first.learn(Message(error=Error(code=4001, reason=tagged("sevastopol", "truncated")), reply_to=refusal))
+    after_restart = SiteNames(["sevastopol", "elista"], store=store)  # Flower draws new ids now
+    assert after_restart.renamed({"refusals": {"1": {"node-42": "truncated"}}}) == {
+        "refusals": {"1": {"sevastopol": "truncated"}}
+    }
+    store.write_text("{not json")  # a damaged store costs the names, never the run
+    assert SiteNames(["sevastopol"], store=store).by_node == {}
+    assert SiteNames(["elista"], store=tmp_path / "absent.json").by_node == {}
+
+
 def test_the_hospital_folders_are_in_partition_order(federation, hospitals, tmp_path):
     """`NamedRefusals` names partition i by the i-th folder: the folder the ClientApp reads."""
     for partition, name in enumerate(hospitals):
