@@ -45,13 +45,14 @@ def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str
     """A hospital's validation AUC with its 95 % interval, or marked too few to judge.
 
     The interval combines the sampling error of an AUC on this many cases and controls
-    (Hanley-McNeil: the declared validation size, split by the released noisy case count) with the
+    (Hanley-McNeil: the expected validation size, split by the released noisy case count) with the
     spread the DP noise alone causes.
     """
     auc = number(record.get("federated_local_auc"))
     if auc is None:
         return NOT_MEASURED
-    # the declared validation size is public and exact; the released counts carry DP noise
+    # the expected validation size (a fifth of the declared cohort size: public, and nearer the
+    # true size than the noisy total); the released counts carry DP noise
     declared = number(record.get("validation"))
     patients = declared if declared is not None else number(released.get("patients"))
     cases = number(released.get("cases"))
@@ -68,7 +69,14 @@ def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str
     return f"{auc:.2f} ({interval.low:.2f}-{interval.high:.2f})"
 
 
-def _site_row(results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str) -> list[str]:
+#: The case-count column's header: only a simulation knows its hospitals' case counts (results.json
+#: `sites.NAME.cases`, written by the simulator); a hospital never releases an exact count.
+SIMULATED_CASES = "Cases (known to the simulator only; never released)"
+
+
+def _site_row(
+    results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str, cases_known: bool
+) -> list[str]:
     """One hospital's row; with DP on it has both 'alone' AUCs and the epsilon and noise it used."""
     record = mapping(mapping(results.get("sites")).get(site))
     train, validation = record.get("train"), record.get("validation")
@@ -77,7 +85,8 @@ def _site_row(results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str)
         if number(train) is not None or number(validation) is not None
         else NOT_MEASURED
     )
-    row = [site, fmt_int(record.get("samples")), fmt_int(record.get("cases")), split]
+    row = [site, fmt_int(record.get("samples"))]
+    row += [fmt_int(record.get("cases")), split] if cases_known else [split]
     local = mapping(results.get("local_only_auc")).get(site)
     nonprivate = mapping(results.get("local_only_nonprivate_auc")).get(site)
     row += (
@@ -117,7 +126,10 @@ def hospitals_section(results: Mapping[str, Any]) -> str:
     if not names:
         return "## Hospitals\n\nNo per-hospital results were recorded." + (f"\n\n{absent}" if absent else "")
     dp = dp_on(results)
-    header = ["Hospital", "Patients (declared)", "Cases", "Train / validation (declared)"]
+    cases_known = any("cases" in mapping(mapping(results.get("sites")).get(s)) for s in names)
+    header = ["Hospital", "Patients (declared)"]
+    header += [SIMULATED_CASES] if cases_known else []
+    header.append("Train / validation (declared)")
     header += (
         ["Alone, same privacy (test AUC)", "Alone, no privacy (test AUC)"] if dp else ["Alone (test AUC)"]
     )
@@ -130,7 +142,9 @@ def hospitals_section(results: Mapping[str, Any]) -> str:
     header.append("Rounds trained")
     trained, refused = _participation(results)
     any_rounds = bool(rounds(results))
-    rows = [_site_row(results, s, dp, _rounds_cell(s, trained, refused, any_rounds)) for s in names]
+    rows = [
+        _site_row(results, s, dp, _rounds_cell(s, trained, refused, any_rounds), cases_known) for s in names
+    ]
     intro = (
         "## Hospitals\n\n"
         f"The federated model is one shared model, so its AUC on the common test cohort is the same "

@@ -82,3 +82,20 @@ def test_noisy_auc_spread_shrinks_with_less_noise():
     histogram = score_histogram(labels, np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.15, 200), 0, 1))
     assert auc_noise_sd(histogram, 0.0) == 0.0
     assert 0 < auc_noise_sd(histogram, 1.0) < auc_noise_sd(histogram, 8.0)
+
+
+def test_a_small_sites_noisy_counts_and_auc_are_not_pulled_up_or_towards_a_half():
+    """30 validation patients at sigma 2: most of the 20 cells are empty, and with negative noisy
+    counts set to zero they would count about 38 patients and read an AUC of 0.72 as about 0.63."""
+    rng = np.random.default_rng(5)
+    labels = (rng.random(30) < 0.45).astype(int)
+    risks = 1 / (1 + np.exp(-(rng.normal(0, 1, 30) + 0.85 * labels - 0.4)))
+    histogram = score_histogram(labels, risks)
+    exact = histogram_metrics(histogram)["auc"]
+    draws = [histogram_metrics(noisy_histogram(histogram, 2.0, seed)) for seed in range(2000)]
+    assert np.mean([d["patients"] for d in draws]) == pytest.approx(30, abs=0.6)  # sd 8.9 / sqrt(2000)
+    aucs = [d["auc"] for d in draws if d["auc"] is not None]
+    assert len(aucs) > 1900 and np.mean(aucs) == pytest.approx(exact, abs=0.03)
+    assert all(
+        0.0 <= d[k] <= 1.0 for d in draws for k in ("auc", "sensitivity", "specificity") if d[k] is not None
+    )

@@ -42,10 +42,13 @@ def test_threshold_follows_where_the_classes_separate_and_ties_take_the_lowest_e
     assert operating_point(high, round_=1)["threshold"] == pytest.approx(0.8)
 
 
-def test_negative_noisy_counts_are_zero_and_an_empty_class_has_no_threshold():
+def test_noisy_counts_count_as_released_and_an_empty_class_has_no_threshold():
     noisy = np.array([[5, -3, 4, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, -2, 0, 6, 0, 0, 0, 0]], dtype=float)
     point = operating_point(noisy, round_=2, min_class=1)
-    assert point["validation_patients"] == pytest.approx(15)  # the -3 and -2 count as 0
+    # sums as released (unbiased): 6 controls and 4 cases, not 9 and 6 with negatives set to 0
+    assert point["validation_patients"] == pytest.approx(10) and point["validation_cases"] == pytest.approx(4)
+    # at 0.3 every case is at or above (4 of 4) and every control below (6 of 6); ratios stay in [0, 1]
+    assert point["threshold"] == pytest.approx(0.3)
     assert point["sensitivity"] == pytest.approx(1.0) and point["specificity"] == pytest.approx(1.0)
     no_cases = np.array([[5, 3, 4, 0, 0, 0, 0, 0, 0, 0], [0, -1, 0, -2, 0, 0, 0, 0, 0, 0]], dtype=float)
     assert operating_point(no_cases, round_=2, min_class=1) is None
@@ -66,10 +69,11 @@ def test_risk_distribution_is_a_monotone_cdf_of_both_classes_and_percentiles_int
     noisy = np.array([[10, -4, 10, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 10, 0, 0, 0, 0, 10]], dtype=float)
     dist = risk_distribution(noisy, round_=3)
     cdf = np.asarray(dist["cdf"])
-    assert dist["patients"] == pytest.approx(40) and dist["round"] == 3
+    assert dist["patients"] == pytest.approx(36) and dist["round"] == 3  # the -4 counts as released
     assert cdf[0] == 0.0 and cdf[-1] == 1.0 and np.all(np.diff(cdf) >= 0)
     assert dist["edges"][0] == 0.0 and dist["edges"][-1] == 1.0 and len(dist["edges"]) == 11
-    got = percentiles(dist, np.array([0.0, 0.1, 0.05, 0.45, 0.6, 1.0]))
-    # 10 of 40 below 0.1; half of the bin [0, 0.1) below 0.05; 30 of 40 below 0.5 with 0.45 halfway in
-    np.testing.assert_allclose(got, [0, 25, 12.5, 62.5, 75, 100])
+    got = percentiles(dist, np.array([0.0, 0.1, 0.05, 0.15, 0.45, 0.6, 1.0]))
+    # 10 of 36 below 0.1, half of that below 0.05; the -4 would make the CDF fall at 0.2: the running
+    # maximum keeps it at 10/36 there; 16 of 36 below 0.4, 26 below 0.5 with 0.45 halfway
+    np.testing.assert_allclose(got, [0, 1000 / 36, 500 / 36, 1000 / 36, 2100 / 36, 2600 / 36, 100])
     assert risk_distribution(np.zeros((2, 10)) - 1, round_=1) is None

@@ -56,3 +56,19 @@ def test_a_run_where_every_hospital_took_part_has_no_such_line():
     for record in results["rounds"]:
         record["refused"] = [site for site in record["refused"] if site != "sevastopol"]
     assert "Did not take part" not in render_markdown(results, {})
+
+
+def test_a_case_count_column_only_where_the_simulator_knows_it_and_labelled_so():
+    """A hospital never releases its exact case count; only the simulation mode writes one."""
+    from genofed.server.report.sites import SIMULATED_CASES
+
+    def header(results: dict) -> str:
+        return next(
+            line for line in render_markdown(results, {}).splitlines() if line.startswith("| Hospital")
+        )
+
+    assert "Cases" not in header(_results())
+    simulated = _results()
+    simulated["sites"]["elista"]["cases"] = 21
+    simulated["sites"]["maykop"]["cases"] = 30
+    assert SIMULATED_CASES in header(simulated)
