@@ -62,7 +62,7 @@ def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str
     cases = min(max(cases, 0.0), patients)
     controls = patients - cases
     if min(cases, controls) < MIN_CLASS:
-        return f"too few to judge ({cases:.0f} cases, {controls:.0f} controls)"
+        return f"too few to judge (noisy counts: {cases:.0f} cases, {controls:.0f} controls)"
     noise = number(record.get("federated_local_auc_noise_sd")) or 0.0
     sampling = hanley_mcneil_se(auc, cases, controls) or 0.0
     interval = normal_interval(auc, math.hypot(sampling, noise), "Hanley-McNeil + DP noise")

@@ -139,7 +139,7 @@ def test_small_sites_are_marked_too_few_to_judge_and_others_get_an_interval(tmp_
     rostov = next(line for line in hospitals.splitlines() if line.startswith("| rostov"))
     maykop = next(line for line in hospitals.splitlines() if line.startswith("| maykop"))
     assert re.search(r"\| 0\.70 \(0\.\d\d-0\.\d\d\) \|", rostov)
-    assert "too few to judge (6 cases, 2 controls)" in maykop
+    assert "too few to judge (noisy counts: 6 cases, 2 controls)" in maykop
 
 
 def test_report_without_predictions_model_or_test_auc_still_written(tmp_path: Path) -> None:
