@@ -280,7 +280,8 @@ def _cohort(
     if phenotypes is None:
         notes.append(
             f"no phenotypes: covariates {', '.join(covariates)} unknown for everyone, encoded as in training "
-            "for an unknown value (sex 0.5, age the centre); pass --phenotypes to use them"
+            "for an unknown value (sex 0.5, age the centre), so risks and calls differ from what they are "
+            "with them; pass --phenotypes to use them"
         )
         frame = pd.DataFrame(index=pd.Index(matrix.sample_ids, name="sample_id"))
         labels = np.zeros(matrix.n_samples, dtype=np.int8)  # unknown: never reported
@@ -315,7 +316,7 @@ def _cohort(
         if unknown:
             notes.append(
                 f"covariate {name} unknown for {unknown} of {cohort.n_samples} people: encoded as in "
-                "training for an unknown value"
+                "training for an unknown value, so their risks and calls differ from what they are with it"
             )
     return cohort, notes, labelled, known
 
