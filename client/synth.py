@@ -9,7 +9,8 @@ a VCF and a phenotype file; the report is written either way.
 
 Under DP (`--epsilon`) the generator's training is charged to the site's privacy ledger in
 `--state-dir`, the same ledger its federated training charges, so the site's epsilon stays end to
-end with respect to its real patients.
+end with respect to its real patients; that ledger must be the one the data are bound to, and a
+site's declared budget caps it (`genofed.client.local_ledger`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genofed.client.local_ledger import LocalLedger, check_and_bind, local_ledger
 from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.loading import load_site
 from genofed.common.data.readers.vcf import read_vcf
@@ -59,6 +61,14 @@ class SynthOptions:
     delta: float = 1e-5
     budget: float | None = None  # the site's lifetime cap; refused if the ledger would exceed it
     state_dir: str = ""  # where the site's ledger lives (required with a finite epsilon)
+    #: Under DP, bind the ledger in `state_dir` to the input files by the hospital agent's rules and
+    #: cap it by a site's declared budget (`client.local_ledger`): what a hospital's own `genofed
+    #: synth` does. Off for simulations and experiments, whose ledgers are a run's own.
+    bound_to_data: bool = False
+    #: The binding's overrides: a reason to start a new ledger for data that had one, or to carry a
+    #: ledger over to updated files (both written to a site's audit log).
+    new_ledger: str = ""
+    data_update: str = ""
     seed: int = 42
     generator: str = "vae"  # "vae" or "gan" (genofed.common.synthetic.generators)
     #: "auto": haplotype-aware when the input is a fully phased VCF with no missing calls (then the
@@ -118,6 +128,20 @@ def synthesize(
     _check_destination(out, options)
     private = not math.isinf(options.epsilon)
     settings = options.settings()
+    ledger = LocalLedger(Path(options.state_dir), options.budget, None) if private else None
+    if ledger is not None and options.bound_to_data:  # before the data are read: a refusal costs nothing
+        ledger = local_ledger(options.state_dir, options.budget)
+        check_and_bind(
+            ledger,
+            genotypes,
+            phenotypes,
+            epsilon=options.epsilon,
+            delta=options.delta,
+            purpose="the generator",
+            command="synth",
+            new_ledger=options.new_ledger,
+            data_update=options.data_update,
+        )
     cohort = load_site(genotypes, phenotypes, label_column=options.label_column).cohort
     dosages, labels = impute_mode(cohort.dosages), cohort.labels.astype(np.int8)
     covariates = _covariates(cohort.covariates)
@@ -139,8 +163,8 @@ def synthesize(
         reference=panel,
         focus=focus,
     )
-    if private:
-        batch, plan = _generate_charged(generate, settings, options, genotypes, dosages, labels)
+    if ledger is not None:
+        batch, plan = _generate_charged(generate, settings, options, ledger, genotypes, dosages, labels)
     else:
         batch, plan = generate(noise_multiplier=None), None
     generator = {"settings": asdict(settings), "modelled": phase_note, "phased": haplotypes is not None}
@@ -199,6 +223,7 @@ def reference_summary(trained: Any) -> dict[str, Any]:
 
 def _check_destination(out: Path, options: SynthOptions) -> None:
     """A new (or empty) output folder, and under DP a state dir whose ledger pays for the generator."""
+    require(not (out.exists() and not out.is_dir()), f"--out {out} is a file; give a new folder's path")
     require(not (out.exists() and any(out.iterdir())), f"{out} exists and is not empty; choose a new folder")
     require(
         math.isinf(options.epsilon) or bool(options.state_dir),
@@ -295,20 +320,20 @@ def _generate_charged(
     generate: Callable[..., ValidatedBatch],
     settings: Any,
     options: SynthOptions,
+    local: LocalLedger,
     genotypes: str | Path,
     dosages: np.ndarray,
     labels: np.ndarray,
 ) -> tuple[ValidatedBatch, str]:
     """Calibrate, train and charge under the ledger lock, refusing before training when the
-    budget would be exceeded. The charge is made whatever the verdict: a generator that failed
-    validation has still looked at the patients."""
-    state = Path(options.state_dir)
-    state.mkdir(parents=True, exist_ok=True)
-    with PrivacyLedger(state / LEDGER_FILE).locked() as ledger:
+    budget (`local.budget`: --budget or the site's own) would be exceeded. The charge is made
+    whatever the verdict: a generator that failed validation has still looked at the patients."""
+    local.state_dir.mkdir(parents=True, exist_ok=True)
+    with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
         target = ledger.epsilon_after(
             options.epsilon,
             options.delta,
-            budget=options.budget,
+            budget=local.budget,
             purpose="the generator",
             refused="Nothing was trained or written.",
         )

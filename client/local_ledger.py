@@ -1,0 +1,114 @@
+"""The privacy ledger a hospital's local release is charged to: the one its data is bound to.
+
+A local release is a DP computation a hospital runs by hand on its own patients, outside a
+federated run: today the generator of `genofed synth --epsilon E --state-dir DIR`. It is charged
+to the ledger in DIR, the same ledger the hospital agent's federated training charges. Why this
+module: without the agent's binding, DIR could be any folder. A new DIR for the same patients
+started a fresh ledger with a fresh budget (in an audit, rostov's files, whose ledger in
+site_rostov/state had spent epsilon 7.96 of 8, trained a generator at epsilon 2 into a new ledger),
+and without `--budget` there was no cap at all. So, before anything is trained or written:
+
+- the ledger in DIR is bound to the files the release reads, by the hospital agent's own rules
+  (`genofed.client.agent.ledger_binding`): files that already have a ledger in another folder, or
+  a folder whose ledger was spent on other files, are refused with the same advice and the same
+  overrides (`--new-ledger REASON`, `--data-update REASON`, written to the audit log);
+- when DIR is a hospital site's state folder (SITE/state, next to the SITE/hospital.json that
+  `genofed hospital check` wrote), the budget the hospital declared there caps the release as
+  well: the smaller of it and `--budget`;
+- the budget is checked against the ledger as it stands, so a refusal leaves nothing behind (no
+  state folder, no binding). The release checks it again under the ledger's lock when it charges.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from genofed.client.agent.audit import AUDIT_FILE
+from genofed.client.agent.keys import SITE_FILE
+from genofed.client.agent.ledger_binding import DataHashes, bind_ledger
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.util.hashing import file_sha256
+
+#: The name of a site's state folder inside its site folder: the agent's `launch.STATE_DIR`, not
+#: imported because the agent's launcher imports the ClientApp, which imports `synth` (a cycle).
+SITE_STATE_DIR = "state"
+
+
+@dataclass(frozen=True)
+class LocalLedger:
+    """Where a local release is charged, and the cap it must stay under.
+
+    `state_dir`: the folder holding the ledger; `budget`: the lifetime epsilon cap (None: none
+    given and no site declared one); `site_file`: the hospital.json whose budget applies, if any.
+    """
+
+    state_dir: Path
+    budget: float | None
+    site_file: Path | None
+
+
+def local_ledger(state_dir: str | Path, budget: float | None) -> LocalLedger:
+    """The ledger in `state_dir` and its cap: `budget`, or the site's declared budget when
+    `state_dir` is a site's state folder (the smaller of the two when both are given)."""
+    state_dir = Path(state_dir).resolve()
+    site_file = state_dir.parent / SITE_FILE if state_dir.name == SITE_STATE_DIR else None
+    declared = _declared_budget(site_file) if site_file is not None else None
+    caps = [cap for cap in (budget, declared) if cap is not None and not math.isinf(cap)]
+    return LocalLedger(state_dir, min(caps) if caps else None, site_file if declared is not None else None)
+
+
+def check_and_bind(
+    ledger: LocalLedger,
+    genotypes: str | Path,
+    phenotypes: str | Path,
+    *,
+    epsilon: float,
+    delta: float,
+    purpose: str,
+    command: str,
+    new_ledger: str = "",
+    data_update: str = "",
+) -> None:
+    """Refuse a release of `epsilon` that would pass the cap (nothing written), then bind the ledger
+    to the two files (refusing data whose ledger is elsewhere, see the module docstring).
+
+    Args:
+        purpose: what the epsilon is spent on, for the refusal ("the generator").
+        command: the command's name, for the binding's records and messages ("synth").
+    """
+    PrivacyLedger(ledger.state_dir / LEDGER_FILE).epsilon_after(
+        epsilon, delta, budget=ledger.budget, purpose=purpose, refused=_nothing_done(ledger)
+    )
+    site = ledger.site_file.parent if ledger.site_file is not None else None
+    bind_ledger(
+        ledger.state_dir,
+        DataHashes(file_sha256(genotypes), file_sha256(phenotypes)),
+        site=_site_name(ledger) if site is not None else ledger.state_dir.name,
+        command=command,
+        new_ledger=new_ledger,
+        data_update=data_update,
+        audit_log=site / AUDIT_FILE if site is not None else None,
+    )
+
+
+def _declared_budget(site_file: Path) -> float | None:
+    """The epsilon budget a site declared in its hospital.json; None when the file is absent or
+    holds none (a folder named `state` that is not a site's)."""
+    try:
+        return float(json.loads(site_file.read_text(encoding="utf-8"))["data"]["epsilon_budget"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _site_name(ledger: LocalLedger) -> str:
+    assert ledger.site_file is not None
+    return str(json.loads(ledger.site_file.read_text(encoding="utf-8")).get("name") or ledger.state_dir.name)
+
+
+def _nothing_done(ledger: LocalLedger) -> str:
+    """The refusal's last words: nothing happened, and whose budget it was."""
+    source = f" The budget is the one {ledger.site_file} declares." if ledger.site_file is not None else ""
+    return "Nothing was trained or written." + source
