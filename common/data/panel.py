@@ -88,6 +88,17 @@ class VariantPanel:
                 location="header line",
                 hint="the panel needs columns " + " ".join(PANEL_COLUMNS),
             )
+        # a line with cells missing (a column empty on every line is merely unused): say so, not
+        # "alt_freq nan is not in [0, 1]"
+        gaps = frame.loc[:, frame.notna().any(axis=0)].isna()
+        if gaps.to_numpy().any():
+            first = int(np.flatnonzero(gaps.any(axis=1).to_numpy())[0])
+            raise DataError(
+                path,
+                f"{int((~gaps.iloc[first]).sum())} of {len(frame.columns)} columns filled",
+                location=f"line {first + 2}",
+                hint="every line lists " + " ".join(frame.columns) + ", separated by tabs",
+            )
         for row, (vid, freq) in enumerate(zip(frame["id"], frame["alt_freq"], strict=False), start=2):
             try:
                 parse_variant_id(str(vid))

@@ -73,7 +73,7 @@ def _source_files(folder: Path) -> tuple[Path, Path]:
     if not folder.is_dir():
         raise DataError(
             folder,
-            "source cohort folder not found",
+            "a file, not the source cohort's folder" if folder.exists() else "source cohort folder not found",
             hint="a folder with a genotype file and a phenotype file, e.g. FED/sources/near from "
             "`genofed simulate-cohorts --with-sources`",
         )

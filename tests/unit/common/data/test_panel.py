@@ -96,6 +96,10 @@ def test_panel_round_trip_and_frequency_estimate(tmp_path):
         ("id\tchrom\tpos\tref\talt\talt_freq\nrs123\t1\t100\tA\tG\t0.1\n", "line 2.*chrom:pos:ref:alt"),
         ("id\tfreq\n1:100:A:G\t0.1\n", "lacks column"),
         ("id\talt_freq\n1:100:A:G\t0.1\n1:100:A:G\t0.1\n", "line 3.*appears twice"),
+        (  # a line cut short: its columns, not "alt_freq nan"
+            "id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\tA\tG\t0.1\n1:200:A:G\t1\t200\n",
+            "line 3: 3 of 6 columns filled",
+        ),
     ],
 )
 def test_bad_panel_files_are_reported_with_line(tmp_path, text, match):

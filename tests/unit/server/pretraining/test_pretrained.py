@@ -720,6 +720,8 @@ def test_pretrain_refuses_a_single_class_and_bad_settings(fed, tmp_path) -> None
         )
     with pytest.raises(DataError, match="source cohort folder not found"):
         pretrain(tmp_path / "nowhere", fed / "panel.tsv", tmp_path / "x.pt", PretrainSettings(epochs=1))
+    with pytest.raises(DataError, match="a file, not the source cohort's folder"):
+        pretrain(fed / "panel.tsv", fed / "panel.tsv", tmp_path / "x.pt", PretrainSettings(epochs=1))
     with pytest.raises(GenofedError, match="task must be one of binary, multiclass"):
         PretrainSettings(task="regression")
     with pytest.raises(GenofedError, match="validation-fraction"):
