@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -36,6 +37,7 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     _add_init(commands)
     _add_enroll(commands)
     _add_revoke(commands)
+    _add_renew_cert(commands)
     _add_start(commands)
     _add_status(commands)
     _add_hospitals(commands)
@@ -213,6 +215,44 @@ def _add_revoke(commands: argparse._SubParsersAction) -> None:
     revoke.set_defaults(handler=run_coordinator_revoke)
 
 
+def _add_renew_cert(commands: argparse._SubParsersAction) -> None:
+    """`coordinator renew-cert`: a new TLS server certificate from the same CA (hospitals keep ca.pem)."""
+    from genofed.server.service.pki import SERVER_DAYS
+
+    renew = commands.add_parser(
+        "renew-cert",
+        help="issue a new TLS server certificate (server.pem, server.key) from the federation's CA",
+        description=(
+            "Replace DIR/server.pem and DIR/server.key with a new certificate for the hosts `coordinator "
+            "init` recorded, signed by the federation's CA, when the old one expired or was lost. Hospitals "
+            "keep their ca.pem; the coordinator uses the new certificate from its next start."
+        ),
+    )
+    renew.add_argument("dir", metavar="DIR", help="the federation folder")
+    renew.add_argument(
+        "--ca-key",
+        metavar="FILE",
+        help="the CA's private key, if moved out of DIR after init (default: DIR/ca.key)",
+    )
+    renew.add_argument(
+        "--days", type=int, default=SERVER_DAYS, help=f"validity in days (default: {SERVER_DAYS})"
+    )
+    renew.set_defaults(handler=run_coordinator_renew_cert)
+
+
+def run_coordinator_renew_cert(args: argparse.Namespace) -> int:
+    from genofed.common.util.checks import require_positive
+    from genofed.server.service.federation_folder import renew_certificate
+
+    require_positive("--days", args.days)
+    tls = renew_certificate(args.dir, ca_key=args.ca_key, days=args.days)
+    print(
+        f"new server certificate for {', '.join(tls['hosts'])}, valid until {tls['server_valid_until']}; "
+        "hospitals keep their ca.pem; it is used from the next `genofed coordinator start`"
+    )
+    return 0
+
+
 def _add_start(commands: argparse._SubParsersAction) -> None:
     """`coordinator start`: the SuperLink, nginx and the federated run."""
     start = commands.add_parser(
@@ -366,6 +406,7 @@ def run_coordinator_panel(args: argparse.Namespace) -> int:
 
 def run_coordinator_init(args: argparse.Namespace) -> int:
     from genofed.client.coordinator_request import architecture_digest
+    from genofed.common.errors import ConfigError
     from genofed.server.service.federation_folder import init_federation
 
     settings = {
@@ -390,24 +431,71 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         "prior_variants": args.prior_variants,
         "gene_prior": args.gene_prior,
     }
-    config = init_federation(
-        args.dir,
-        args.host,
-        panel=args.panel,
-        settings=settings,
-        test_dir=args.test_dir,
-        digest=architecture_digest,
-    )
+    try:
+        config = init_federation(
+            args.dir,
+            args.host,
+            panel=args.panel,
+            settings=settings,
+            test_dir=args.test_dir,
+            digest=architecture_digest,
+        )
+    except ConfigError as refused:
+        raise ConfigError(_as_typed(str(refused), settings)) from None
     tls = config["tls"]
     print(f"created federation folder {args.dir}")
     print(f"  CA: {args.dir}/{tls['ca_certificate']} (send to every hospital; SHA-256 {tls['ca_sha256']})")
     print(f"  server certificate for {', '.join(tls['hosts'])}, valid until {tls['server_valid_until']}")
     if config["panel"]:
         print(f"  panel: {config['panel']['variants']} variants, sha256 {config['panel']['sha256']}")
-    print(f"  settings: {config['settings']}")
+    print(f"  settings: {_settings_line(config['settings'])}")
     _print_init_model(args.dir, config)
     print(f"  next: genofed coordinator enroll {args.dir} --name HOSPITAL --public-key supernode.pub")
     return 0
+
+
+#: `coordinator init` options whose name is not the run setting's (kebab-case) name.
+INIT_OPTION_NAMES = {"min-nodes": "--min-hospitals"}
+
+
+def _option(setting: str) -> str:
+    """The `coordinator init` option the operator types for run setting `setting` (kebab-case)."""
+    return INIT_OPTION_NAMES.get(setting, f"--{setting}")
+
+
+def _as_typed(message: str, settings: dict) -> str:
+    """A run-settings refusal in the words of `coordinator init`: RunSettings names its settings
+    as a run config does (`min-nodes must be >= 1`), which the operator never typed; the setting
+    the message opens with becomes its option, and a renamed one its option wherever it appears."""
+    for setting in sorted((name.replace("_", "-") for name in settings), key=len, reverse=True):
+        if message.startswith(f"{setting} ") or message.startswith(f"{setting}="):
+            message = _option(setting) + message[len(setting) :]
+            break
+    for setting, option in INIT_OPTION_NAMES.items():
+        message = re.sub(rf"(?<![\w-]){re.escape(setting)}(?![\w-])", option, message)
+    return message
+
+
+def _settings_line(settings: dict) -> str:
+    """federation.json's settings as the operator sets them: option names, and "rule" where 0 (or
+    -1 for momentum) stands for the model's rule, filled at the run's start. Display only: the
+    file, and the ids hashed from it, keep the stored values."""
+    from genofed.server.settings import RULE_SETTINGS
+
+    by_rule = {name.replace("_", "-"): -1 if name == "momentum" else 0 for name in RULE_SETTINGS}
+    shown = [
+        f"{_option(name)[2:]} {_shown_setting(value, by_rule.get(name))}" for name, value in settings.items()
+    ]
+    return ", ".join(shown) + " (rule: the model's rule fills it in at the run's start, docs/models.md)"
+
+
+def _shown_setting(value, rule_sentinel) -> str:
+    """One setting's value for the operator: "rule" for the rule's sentinel, on/off for a switch."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if rule_sentinel is not None and value == rule_sentinel:
+        return "rule"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _print_init_model(folder: str, config: dict) -> None:

@@ -29,8 +29,18 @@ _FEDERATION_FOLDER = {
     "deployed_run_config",
     "init_federation",
     "load_federation",
+    "renew_certificate",
 }
-_PKI = {"PkiError", "check_server_cert", "create_ca", "create_server_cert", "load_cert", "write_pki"}
+_PKI = {
+    "PkiError",
+    "check_folder_pki",
+    "check_server_cert",
+    "create_ca",
+    "create_server_cert",
+    "load_cert",
+    "renew_server_cert",
+    "write_pki",
+}
 _ENROLLMENT = {"EnrollmentError", "enroll", "hospitals", "load_registry", "revoke"}
 _LAUNCH = {"ServiceOptions", "coordinator_status", "start_coordinator"}
 

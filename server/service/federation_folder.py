@@ -27,7 +27,7 @@ from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.server.service.enrollment import empty_registry, hospitals, load_registry, write_registry
 from genofed.server.service.federation_model import MODEL_FILE, Digest, check_prior_files, plan_model
-from genofed.server.service.pki import subject_alt_names, write_pki
+from genofed.server.service.pki import SERVER_DAYS, renew_server_cert, subject_alt_names, write_pki
 from genofed.server.settings import RunSettings
 
 FEDERATION_FILE = "federation.json"
@@ -146,6 +146,20 @@ def load_federation(folder: str | Path) -> dict[str, Any]:
             "init`)"
         )
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def renew_certificate(
+    folder: str | Path, *, ca_key: str | Path | None = None, days: int = SERVER_DAYS
+) -> dict[str, Any]:
+    """`genofed coordinator renew-cert`: a new TLS server certificate for the hosts init recorded,
+    signed by the same CA, so hospitals keep their ca.pem; federation.json records its new end of
+    validity. Returns the federation's `tls` entry."""
+    folder = Path(folder)
+    federation = load_federation(folder)
+    cert = renew_server_cert(folder, federation["tls"]["hosts"], ca_key=ca_key, days=days)
+    federation["tls"]["server_valid_until"] = cert.not_valid_after_utc.isoformat()
+    write_text_atomic(folder / FEDERATION_FILE, json.dumps(federation, indent=2) + "\n")
+    return federation["tls"]
 
 
 #: Where a deployed federation's run writes results, checkpoints, the final model and the report.

@@ -1,8 +1,10 @@
 """`genofed coordinator start` and `status`: the federation's run on Flower's own SuperLink.
 
 What `start` does, in order, and why:
-1. Checks the folder (federation.json, enrolled hospitals >= minimum, the public prior copies
-   unchanged since init) and that nginx is there, before anything listens.
+1. Checks the folder (federation.json, enrolled hospitals >= minimum, no finished run whose
+   model.pt a new run would rewrite, the public prior copies unchanged since init, the TLS
+   certificate and key valid and of the federation's CA), that nginx is there and that every
+   address it will listen on is free, before anything listens.
 2. Runs `flower-superlink` on 127.0.0.1 only (`--internal-address`) with the federation's TLS
    certificate, SuperNode authentication, its state database in DIR, runtime dependency
    installation off, telemetry and Flower's update check off, and `--isolation process` with a
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import os
 import signal
@@ -57,14 +60,20 @@ from genofed.server.service.enrollment import load_registry
 from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
 from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
+from genofed.server.service.pki import check_folder_pki
 from genofed.server.service.run_end import run_end, wait_for_run_end
 
 STATUS_FILE = "coordinator.json"
+#: The run's results (genofed.server.results.RESULTS, not imported: it loads torch); written
+#: once the run completed, so its presence marks a finished run.
+RESULTS_FILE = "results.json"
 #: Seconds after the ServerApp's end-of-run file during which the coordinator asks for the run's
 #: state every second (each ask is a `flwr` CLI call, about 1 s of CPU, hence not for ever).
 ENDED_GRACE = 30.0
 CONNECTION = "genofed"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: Seconds to wait for the ports an orphaned SuperLink group held to be free again after stopping it.
+ORPHAN_PORT_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -162,10 +171,13 @@ def start_coordinator(
     """
     folder = Path(folder).resolve()
     _require_enough_hospitals(folder)
+    _refuse_finished_run(folder)
     check_prior_files(folder, load_federation(folder))  # before anything listens (the ServerApp checks again)
+    check_folder_pki(folder)  # else the SuperLink only "does not answer within 60 s"
     options.check()
     nginx = find_nginx(options.nginx)
-    _refuse_second_instance(folder)
+    stopped_orphans = _refuse_second_instance(folder)
+    require_free_addresses(options, grace=ORPHAN_PORT_GRACE if stopped_orphans else 0.0)
     control = FlowerControl(folder, options.internal_address)
     app = write_app_dir(folder / "app")
     secret = write_superexec_secret(folder)
@@ -211,6 +223,78 @@ def _require_enough_hospitals(folder: Path) -> None:
             f"{len(enrolled)} hospital(s) enrolled in {folder}, the federation needs {needed} "
             "(genofed coordinator enroll, or a smaller --min-hospitals at init)"
         )
+
+
+def _refuse_finished_run(folder: Path) -> None:
+    """Refuse to start a federation whose run already finished: the ServerApp would find nothing
+    left to train and still rewrite DIR/run/model.pt (the file already sent to the hospitals),
+    results.json and the report. A run that did not finish (no results.json yet) resumes."""
+    results = folder / RUN_DIR / RESULTS_FILE
+    if results.is_file():
+        raise GenofedError(
+            f"the federation's run already finished; outputs in {folder / RUN_DIR} (results.json, model.pt, "
+            "the report): starting again would rewrite them. For a new run, make a new federation folder "
+            "(genofed coordinator init) and enroll the hospitals there; `genofed coordinator status "
+            f"{folder}` shows this run's results"
+        )
+
+
+def require_free_addresses(options: ServiceOptions, *, grace: float = 0.0) -> None:
+    """Every address the coordinator will listen on (nginx's `--fleet-address`, the SuperLink's
+    `--internal-address`) must be free before anything starts: a port held by another program
+    otherwise passes the start-up check (it answers connections) and the failure shows only after
+    the hospitals are registered and the run submitted. `grace`: seconds to keep retrying a port
+    in use (the ports of an orphaned SuperLink group just stopped)."""
+    for option, address in (
+        ("--fleet-address", options.address),
+        ("--internal-address", options.internal_address),
+    ):
+        deadline = time.monotonic() + grace
+        while (problem := _bind_problem(address)) is not None:
+            if problem.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise GenofedError(_bind_message(option, address, problem))
+            time.sleep(0.5)
+
+
+def _bind_problem(address: str) -> OSError | None:
+    """Why a listener on `address` could not be made now (None: it could). Binds as nginx and
+    uvicorn do: SO_REUSEADDR (a port with only closing connections is free) and an IPv6 wildcard
+    for IPv6 only (nginx's default), so only a real listener or a bad address counts."""
+    host, port = split_address(address)
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        return OSError(errno.EADDRNOTAVAIL, f"cannot resolve {host} ({exc.strerror})")
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            probe.bind(where)
+            probe.listen(1)
+        except OSError as exc:
+            return exc
+    return None
+
+
+def _bind_message(option: str, address: str, problem: OSError) -> str:
+    """The one line that says which address cannot be listened on, why, and what to do."""
+    port = split_address(address)[1]
+    if problem.errno == errno.EADDRINUSE:
+        return (
+            f"{option} {address}: port {port} is already in use by another program (`ss -ltnp 'sport = "
+            f":{port}'` shows which); stop it or give {option} a free port"
+        )
+    if problem.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"{option} {address}: not an address of this machine ({problem.strerror}); give one of its own "
+            "addresses (or 0.0.0.0 for --fleet-address)"
+        )
+    if problem.errno == errno.EACCES:
+        return f"{option} {address}: no permission to listen on port {port}; give a port from 1024 up"
+    return f"{option} {address}: cannot listen there ({problem.strerror or problem})"
 
 
 def _starting_status(options: ServiceOptions, superlink: subprocess.Popen) -> dict[str, Any]:
@@ -487,11 +571,11 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
             "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
         )
     status["rounds_planned"] = federation["settings"]["rounds"]
-    results = _read_json(folder / RUN_DIR / "results.json", None)
+    results = _read_json(folder / RUN_DIR / RESULTS_FILE, None)
     history = results["rounds"] if results else _checkpoint_history(folder / RUN_DIR / "checkpoints")
     status["rounds_done"] = max((r["round"] for r in history), default=0)
     status["last_round"] = history[-1] if history else None
-    status["results"] = str(folder / RUN_DIR / "results.json") if results else None
+    status["results"] = str(folder / RUN_DIR / RESULTS_FILE) if results else None
     return status
 
 
@@ -517,12 +601,13 @@ def _wait_online(control: FlowerControl, superlink: subprocess.Popen, timeout: f
         time.sleep(1.0)
 
 
-def _refuse_second_instance(folder: Path) -> None:
+def _refuse_second_instance(folder: Path) -> bool:
     """One coordinator per folder; after a crash (SIGKILL, power loss) its SuperLink may still
-    hold the port and the database: stop that orphan before starting again."""
+    hold the port and the database: stop that orphan before starting again. Returns whether it
+    stopped one (its ports may take a moment to be free)."""
     status = _read_json(folder / STATUS_FILE, {})
     if status.get("state") not in ("starting", "running"):
-        return
+        return False
     if _alive(status.get("pid")) and status.get("pid") != os.getpid():
         raise GenofedError(
             f"a coordinator for {folder} is already running (pid {status['pid']}); see genofed coordinator "
@@ -530,17 +615,19 @@ def _refuse_second_instance(folder: Path) -> None:
         )
     orphan = status.get("superlink_pid")
     group = [pid for pid in (orphan, status.get("superexec_pid"), status.get("proxy_pid")) if pid]
-    if any(_alive(pid) for pid in group):
-        try:  # the SuperLink's process group: its SuperExec, the ServerApp and nginx too
-            os.killpg(int(orphan), signal.SIGTERM)
-            for _ in range(50):
-                if not any(_alive(pid) for pid in group):
-                    break
-                time.sleep(0.2)
-            else:
-                os.killpg(int(orphan), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    if not any(_alive(pid) for pid in group):
+        return False
+    try:  # the SuperLink's process group: its SuperExec, the ServerApp and nginx too
+        os.killpg(int(orphan), signal.SIGTERM)
+        for _ in range(50):
+            if not any(_alive(pid) for pid in group):
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(int(orphan), signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    return True
 
 
 class StopRequested(Exception):

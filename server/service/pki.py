@@ -188,7 +188,8 @@ def load_cert(path: str | Path) -> x509.Certificate:
 def check_server_cert(
     cert: x509.Certificate, ca_cert: x509.Certificate, *, at: dt.datetime | None = None
 ) -> None:
-    """Raise PkiError unless `cert` is signed by `ca_cert` and valid at `at` (default: now)."""
+    """Raise PkiError unless `cert` is signed by `ca_cert` and valid at `at` (default: now); the
+    message says which of the two failed and, for the dates, the date that matters."""
     at = at or _now()
     try:
         cert.verify_directly_issued_by(ca_cert)
@@ -196,8 +197,81 @@ def check_server_cert(
         raise PkiError(
             f"the server certificate is not signed by this CA ({type(exc).__name__}: {exc})"
         ) from None
-    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+    if at > cert.not_valid_after_utc:
+        raise PkiError(f"the server certificate expired on {_day(cert.not_valid_after_utc)}")
+    if at < cert.not_valid_before_utc:
+        raise PkiError(f"the server certificate is valid only from {_day(cert.not_valid_before_utc)}")
+
+
+def _day(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def check_folder_pki(folder: str | Path, *, at: dt.datetime | None = None) -> None:
+    """Refuse, before `coordinator start` runs anything, a federation folder whose TLS files would
+    make the SuperLink or nginx fail: otherwise the SuperLink only "does not answer" and its log
+    says nothing about the certificate. Checks the CA's validity, that server.pem is signed by
+    ca.pem and valid now, and that server.key is server.pem's key; each message names the file
+    and what to do."""
+    folder = Path(folder)
+    at = at or _now()
+    ca, server = _load_folder_cert(folder, CA_CERT), _load_folder_cert(folder, SERVER_CERT)
+    if not ca.not_valid_before_utc <= at <= ca.not_valid_after_utc:
         raise PkiError(
-            f"the server certificate is valid {cert.not_valid_before_utc} to {cert.not_valid_after_utc}, not "
-            f"at {at}"
+            f"{folder / CA_CERT} (the federation's CA) is valid {_day(ca.not_valid_before_utc)} to "
+            f"{_day(ca.not_valid_after_utc)}, not now: if this machine's clock is right, make a new "
+            "federation (genofed coordinator init) and send its ca.pem to every hospital"
         )
+    renew = f"re-issue it with `genofed coordinator renew-cert {folder}`"
+    try:
+        check_server_cert(server, ca, at=at)
+    except PkiError as problem:
+        what = str(problem).replace("the server certificate", str(folder / SERVER_CERT), 1)
+        hint = "check this machine's clock" if "valid only from" in what else renew
+        raise PkiError(f"{what}; {hint}") from None
+    if _public_der(_load_folder_key(folder).public_key()) != _public_der(server.public_key()):
+        raise PkiError(f"{folder / SERVER_KEY} is not the key of {folder / SERVER_CERT}: {renew}")
+
+
+def _load_folder_cert(folder: Path, name: str) -> x509.Certificate:
+    try:
+        return load_cert(folder / name)
+    except (OSError, ValueError) as exc:
+        raise PkiError(f"{folder / name}: cannot read the certificate ({exc})") from None
+
+
+def _load_folder_key(folder: Path, path: Path | None = None) -> ec.EllipticCurvePrivateKey:
+    path = path or folder / SERVER_KEY
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise PkiError(f"{path}: cannot read the private key ({exc})") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise PkiError(f"{path}: not an EC private key (genofed's keys are EC)")
+    return key
+
+
+def _public_der(key) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def renew_server_cert(
+    folder: str | Path, hosts: list[str], *, ca_key: str | Path | None = None, days: int = SERVER_DAYS
+) -> x509.Certificate:
+    """A new server.key/server.pem for `hosts`, signed by the federation's CA: an expired or
+    lost server certificate must not cost a new federation (a new CA for every hospital, a new
+    privacy plan). ca.key may live offline (`ca_key`); it must be ca.pem's key."""
+    folder = Path(folder)
+    key_path = Path(ca_key) if ca_key else folder / CA_KEY
+    ca = Issued(_load_folder_key(folder, key_path), _load_folder_cert(folder, CA_CERT))
+    if _public_der(ca.key.public_key()) != _public_der(ca.cert.public_key()):
+        raise PkiError(f"{key_path} is not the key of {folder / CA_CERT}: give the federation CA's key")
+    if _now() >= ca.cert.not_valid_after_utc:
+        raise PkiError(
+            f"{folder / CA_CERT} (the federation's CA) expired on {_day(ca.cert.not_valid_after_utc)}: "
+            "make a new federation (genofed coordinator init) and send its ca.pem to every hospital"
+        )
+    server = create_server_cert(ca, hosts, days=days)
+    write_private_atomic(folder / SERVER_KEY, _key_pem(server.key))
+    write_text_atomic(folder / SERVER_CERT, server.cert.public_bytes(serialization.Encoding.PEM).decode())
+    return server.cert

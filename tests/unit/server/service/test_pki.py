@@ -73,7 +73,7 @@ def test_ca_and_server_certificate_verify(fed: Path) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     assert server.not_valid_before_utc <= now <= server.not_valid_after_utc <= ca.not_valid_after_utc
     assert server.not_valid_after_utc - now > dt.timedelta(days=300)
-    with pytest.raises(PkiError, match="valid"):
+    with pytest.raises(PkiError, match="expired on"):
         check_server_cert(server, ca, at=now + dt.timedelta(days=400))
 
 

@@ -39,6 +39,8 @@ def test_sigterm_while_starting_stops_at_once(tmp_path, monkeypatch, restored_si
     monkeypatch.setattr(launch, "load_federation", lambda folder: {})
     monkeypatch.setattr(launch, "find_nginx", lambda name: "nginx")
     monkeypatch.setattr(launch, "_refuse_second_instance", lambda folder: None)
+    monkeypatch.setattr(launch, "check_folder_pki", lambda folder: None)
+    monkeypatch.setattr(launch, "require_free_addresses", lambda options, grace: None)
     monkeypatch.setattr(launch, "FlowerControl", _NeverOnline)
     monkeypatch.setattr(launch, "write_app_dir", lambda path: path)
     monkeypatch.setattr(launch, "write_superexec_secret", lambda folder: folder / "secret")

@@ -1,0 +1,60 @@
+"""`coordinator init` speaks the operator's words: a refused setting is named by the option typed
+(--min-hospitals, not the run config's min-nodes), and the settings line shows "rule" where the
+stored 0 / -1 mean "the model's rule fills it in"; federation.json keeps the stored values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from genofed.cli.main import main
+
+PANEL_TEXT = (
+    "id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\tA\tG\t0.1\n1:200:C:T\t1\t200\tC\tT\t0.3\n"
+)
+
+
+def _init(tmp_path: Path, *options: str) -> tuple[list[str], Path]:
+    (tmp_path / "panel.tsv").write_text(PANEL_TEXT)
+    fed = tmp_path / "fed"
+    return [
+        "coordinator",
+        "init",
+        str(fed),
+        "--host",
+        "localhost",
+        "--panel",
+        str(tmp_path / "panel.tsv"),
+        *options,
+    ], fed
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--min-hospitals", "0"], "error: --min-hospitals must be >= 1, got 0"),
+        (["--secagg", "--min-hospitals", "1"], "error: --secagg needs --min-hospitals >= 2"),
+        (["--lr", "-1"], "error: --lr must be >= 0, got -1"),
+    ],
+)
+def test_a_refused_setting_is_named_as_typed(tmp_path, capsys, options, said):
+    argv, fed = _init(tmp_path, *options)
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert err.startswith(said) and "min-nodes" not in err
+    assert not fed.exists()
+
+
+def test_the_settings_line_shows_rule_for_the_rules_sentinels_and_stores_them_unchanged(tmp_path, capsys):
+    argv, fed = _init(tmp_path, "--rounds", "4", "--batch-size", "32")
+    assert main(argv) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  settings:"))
+    for shown in ("rounds 4", "batch-size 32", "local-epochs rule", "lr rule", "clip rule", "momentum rule"):
+        assert shown in line
+    assert "min-hospitals 2" in line and "secagg off" in line
+    assert "min-nodes" not in line and "-1" not in line and "'lr': 0.0" not in line
+    stored = json.loads((fed / "federation.json").read_text())["settings"]
+    assert stored["local-epochs"] == 0 and stored["lr"] == 0.0 and stored["momentum"] == -1.0
+    assert stored["min-nodes"] == 2 and stored["batch-size"] == 32
