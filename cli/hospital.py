@@ -302,13 +302,11 @@ def run_hospital_start(args: argparse.Namespace) -> int:
 
 def run_hospital_audit(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
-    from genofed.client.agent.audit import AUDIT_FILE, read_audit
-    from genofed.client.agent.launch import audit_lines
+    from genofed.client.agent.launch import audit_lines, read_site_audit
 
     if args.json:
-        print(json.dumps(read_audit(Path(args.dir) / AUDIT_FILE), indent=2))
+        print(json.dumps(read_site_audit(args.dir), indent=2))
         return 0
     for line in audit_lines(args.dir):
         print(line)

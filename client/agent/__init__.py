@@ -22,7 +22,15 @@ from __future__ import annotations
 from typing import Any
 
 _KEYS = {"init_site"}
-_LAUNCH = {"AgentOptions", "audit_lines", "check_site", "node_config", "prepare_start", "start_site"}
+_LAUNCH = {
+    "AgentOptions",
+    "audit_lines",
+    "check_site",
+    "node_config",
+    "prepare_start",
+    "read_site_audit",
+    "start_site",
+}
 _LEDGER_BINDING = {"DataHashes", "Decision", "LedgerRefused", "bind_ledger", "decide", "read_binding"}
 _PINNING = {"UnapprovedApp", "audit_refusal", "check_fab"}
 _MODEL_PIN = {"PinnedModel", "from_model_file", "whole_panel"}

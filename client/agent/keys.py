@@ -48,8 +48,7 @@ def init_site(folder: str | Path, name: str) -> dict[str, Any]:
             f"{existing[0]} exists: refusing to overwrite this site's key (to rotate it, have the "
             "coordinator revoke the old one and run `genofed hospital init` in a new folder)"
         )
-    if not folder.exists():
-        folder.mkdir(parents=True, mode=0o700)
+    _make_site_folder(folder)
     key = ec.generate_private_key(CURVE())
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
@@ -67,3 +66,23 @@ def init_site(folder: str | Path, name: str) -> dict[str, Any]:
     }
     write_text_atomic(folder / SITE_FILE, json.dumps(info, indent=2) + "\n")
     return dict(info, public_key_line=line, folder=str(folder))
+
+
+def _make_site_folder(folder: Path) -> None:
+    """The site folder, made 0700 if missing; a path that cannot be one (an existing file, a path
+    through a file) is refused by name before any key is made, not with Python's FileExistsError."""
+    if folder.exists() and not folder.is_dir():
+        raise GenofedError(
+            f"{folder} is a file, not a folder: give `genofed hospital init` a new folder name (it is made) "
+            "or an existing folder"
+        )
+    if folder.exists():
+        return
+    try:
+        folder.mkdir(parents=True, mode=0o700)
+    except OSError as exc:
+        raise GenofedError(
+            f"{folder}: cannot make the site folder ({exc.strerror}"
+            + (f": {exc.filename}" if exc.filename and str(exc.filename) != str(folder) else "")
+            + "); give a folder under one you can write to"
+        ) from None

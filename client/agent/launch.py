@@ -17,16 +17,20 @@ refuses to run on files that changed since (re-check them), then runs Flower's `
 - outbound only: the SuperNode's own (Runtime) API listens on 127.0.0.1, with a SuperExec
   secret fresh at every start (DIR/superexec.secret, 0600): only the agent's own worker can take
   a task from it (read the coordinator's message, answer as this hospital), not any other local
-  user; no telemetry, no update check, no dependency installation.
+  user; no telemetry, no update check, no dependency installation;
+- one agent per site folder (genofed.client.agent.site_lock): a second `start` is refused before
+  it writes anything, and every option is checked before anything starts (`check_start_options`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -39,6 +43,8 @@ from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
 from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE
 from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
+from genofed.client.agent.site_lock import SiteLock, hold_site
+from genofed.client.agent.worker import SECRET_REFUSED_EXIT
 from genofed.common.deployment.app_bundle import approved_app_hash
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
 from genofed.common.errors import ConfigError, GenofedError
@@ -102,12 +108,20 @@ class Launch:
 
 
 def load_site_file(folder: str | Path) -> dict[str, Any]:
-    path = Path(folder) / SITE_FILE
+    """DIR/hospital.json; a path that is not a site folder is refused, saying what it is instead."""
+    folder = Path(folder)
+    path = folder / SITE_FILE
     if not path.is_file():
+        what = "it does not exist" if not folder.exists() else "it is a file" if not folder.is_dir() else ""
         raise GenofedError(
-            f"{path} not found: make the site folder first with `genofed hospital init {folder} --name NAME`"
+            f"{folder} is not a site folder (made by `genofed hospital init`): "
+            + (what or f"it holds no {SITE_FILE}")
+            + f"; make one with `genofed hospital init {folder} --name NAME`, or give the site folder"
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GenofedError(f"{path}: cannot read this site file ({exc})") from None
 
 
 def check_site(
@@ -158,7 +172,8 @@ def check_site(
     binding["label_column"] = label_column  # the node config's label-column (`_pinned`)
     site["data"] = binding
     write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n")
-    return dict(binding, warnings=summary.get("warnings", []), name=site["name"], ledger=ledger.action)
+    warnings = [*summary.get("warnings", []), *declared_size_warnings(declared_size, int(summary["samples"]))]
+    return dict(binding, warnings=warnings, name=site["name"], ledger=ledger.action)
 
 
 def _checked_panel_and_budget(
@@ -228,6 +243,48 @@ def _check_declarations(declared_size: int | None, max_evaluations: int) -> None
             message="--declared-size is the number of patients this hospital declares public; give 2 or more",
         )
     require_at_least("--max-evaluations", max_evaluations, 0, message="--max-evaluations must be 0 or more")
+
+
+#: How far a declared cohort size may be from the real count, as a factor, before `check` warns.
+DECLARED_SIZE_FACTOR = 2.0
+
+
+def declared_size_warnings(declared_size: int | None, patients: int) -> list[dict[str, str]]:
+    """A warning (for `check` to print on the hospital's own screen: nothing is sent) when the size
+    the hospital declares public is more than DECLARED_SIZE_FACTOR times off its real count.
+
+    Not an error: the declared size is the hospital's public statement, and the privacy accounting
+    stays correct either way (Poisson sampling picks each patient at rate batch / declared size).
+    But training suffers: batches hold real/declared times the intended patients, each round runs
+    declared/real times the steps, and the coordinator weighs this hospital as if it had the
+    declared number of patients."""
+    if declared_size is None or patients <= 0:
+        return []
+    ratio = declared_size / patients
+    if 1 / DECLARED_SIZE_FACTOR <= ratio <= DECLARED_SIZE_FACTOR:
+        return []
+    if ratio > 1:
+        effect = (
+            f"batches hold about {1 / ratio:.1%} of the intended number of patients (almost only DP noise), "
+            f"each round runs {ratio:.0f}x the steps, and the coordinator weighs this hospital's updates "
+            f"as if it had {declared_size} patients"
+        )
+    else:
+        effect = (
+            f"batches hold about {1 / ratio:.1f}x the intended number of patients (more memory and time per "
+            f"step), and the coordinator weighs this hospital's updates as if it had only {declared_size}"
+        )
+    return [
+        {
+            "code": "declared-size",
+            "message": (
+                f"--declared-size {declared_size} is far from the {patients} patients checked here: "
+                f"{effect}. The privacy accounting stays correct. Declare a size near the real count (leave "
+                "--declared-size out: the count rounded to 10) unless this is deliberate; this warning is "
+                "shown here only, the exact count is not sent"
+            ),
+        }
+    ]
 
 
 def _site_binding(
@@ -304,8 +361,12 @@ def format_node_config(config: dict[str, str | float]) -> str:
 
 
 def prepare_start(folder: Path, options: AgentOptions) -> Launch:
-    """Check everything `start` relies on (files unchanged, ledger bound to them, key, CA), then
-    write a fresh SuperExec secret; returns what to run."""
+    """Check everything `start` relies on (options, files unchanged, ledger bound to them, key, CA,
+    the local port free), then write a fresh SuperExec secret; returns what to run.
+
+    Call it holding the site's lock (`start_site` does): the secret it writes is the running
+    agent's, whose SuperNode would refuse its own worker once it is replaced."""
+    check_start_options(options)
     folder = folder.resolve()
     site = load_site_file(folder)
     _require_checked_files(folder, site)
@@ -322,12 +383,54 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
         raise GenofedError(
             f"{folder / PRIVATE_KEY} not found: this folder has no site key (genofed hospital init)"
         )
-    _check_ca(options.ca)
+    _require_free_port(options.local_port)
     approved = options.approved_app or approved_app_hash()
     env = service_env(folder / "flwr")
     secret = write_superexec_secret(folder)
     command = _supernode_command(folder, site, options, secret)
     return Launch(command, env, f"127.0.0.1:{options.local_port}", secret, approved, folder / AUDIT_FILE)
+
+
+def check_start_options(options: AgentOptions) -> None:
+    """Refuse, before anything starts, what Flower would only refuse later with its own usage text
+    or exit code: the coordinator not HOST:PORT, a port outside 1-65535, a CA that is not a PEM
+    certificate file, a negative --max-retries."""
+    _check_coordinator(options.coordinator)
+    require_in_range(
+        "--local-port",
+        options.local_port,
+        1,
+        65535,
+        hint="it is the port of the SuperNode's own API on 127.0.0.1 (default 9094; one per agent on a host)",
+    )
+    if options.max_retries is not None:
+        require_at_least("--max-retries", options.max_retries, 0, hint="leave it out to retry for ever")
+    _check_ca(options.ca)
+
+
+def _check_coordinator(address: str) -> None:
+    """The coordinator's address as Flower parses it: HOST:PORT ([IPv6]:PORT), no URL scheme, port 1-65535."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(
+            f"--coordinator {address!r}: expected HOST:PORT with a port in 1-65535 and no https://, "
+            "e.g. fl.example.org:9092 (the address the coordinator gave you)"
+        )
+
+
+def _require_free_port(port: int) -> None:
+    """Refuse a local port something already listens on: Flower would fail later, with a traceback
+    ("SuperNode Runtime HTTP API failed to start"). A bind test, as the SuperNode will bind."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            what = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            raise ConfigError(
+                f"--local-port {port}: 127.0.0.1:{port} {what}; stop what listens there or give this agent "
+                "another --local-port (each agent on a host needs its own)"
+            ) from None
 
 
 def _require_checked_files(folder: Path, site: dict[str, Any]) -> None:
@@ -385,14 +488,24 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
     """
     folder = Path(folder)
     say = say or (lambda message: print(f"genofed: {message}", file=sys.stderr, flush=True))
-    launch = prepare_start(folder, options)
+    check_start_options(options)
+    load_site_file(folder)  # a site folder, before its lock is made in it
+    with hold_site(folder.resolve()) as lock:
+        return _serve(folder, prepare_start(folder, options), options, lock, say)
+
+
+def _serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock, say) -> int:
+    """`start_site`'s loop, holding the site's lock: the SuperNode, restarted after a refused
+    activation; returns its exit code, or SECRET_REFUSED_EXIT when it refused its own worker."""
     if options.max_retries is not None:  # Flower's own attempts per activation; otherwise it retries for ever
         launch.command.extend(["--max-retries", "3"])
     (folder / STATE_DIR).mkdir(mode=0o700, exist_ok=True)
-    stop: dict[str, int | None] = {"signal": None}
+    stop: dict[str, Any] = {"signal": None, "secret_refused": False}
     attempt = 0
     while True:
-        code, flower_code = _run_supernode(launch, folder, stop, say)
+        code, flower_code = _run_supernode(launch, folder, stop, say, lock)
+        if stop["secret_refused"]:  # non-zero: a service manager starts the agent again, with a fresh secret
+            return SECRET_REFUSED_EXIT
         if stop["signal"] or flower_code != NOT_ACTIVATED_EXIT:
             return code
         attempt += 1
@@ -407,21 +520,33 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
         time.sleep(RETRY_SECONDS)
 
 
-def _run_supernode(launch: Launch, folder: Path, stop: dict, say=None) -> tuple[int, int | None]:
+def _run_supernode(
+    launch: Launch, folder: Path, stop: dict, say=None, lock: SiteLock | None = None
+) -> tuple[int, int | None]:
     """One flower-supernode process and its ClientApp worker; returns the SuperNode's exit code
     and the Flower exit code it reported.
 
     The worker runs in the SuperNode's process group: when the SuperNode ends the whole group is
     stopped, so nothing keeps running under the agent's name. Its output goes to
-    DIR/clientapp.log."""
+    DIR/clientapp.log. The SuperNode shares the site's lock: if the agent is killed, the SuperNode
+    it leaves still holds the site (genofed.client.agent.site_lock)."""
     # its own process group (not session: the worker must be able to join it), out of reach of a
     # terminal's Ctrl-C
     process = subprocess.Popen(
-        launch.command, env=launch.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0
+        launch.command,
+        env=launch.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        process_group=0,
+        pass_fds=(lock.fd,) if lock else (),
     )
+    if lock:
+        lock.record(supernode_pid=process.pid)
     ended = threading.Event()
     supervisor = threading.Thread(
-        target=supervise_worker, args=(launch, process, folder / "clientapp.log", ended, say), daemon=True
+        target=supervise_worker,
+        args=(launch, process, folder / "clientapp.log", ended, say, stop),
+        daemon=True,
     )
     supervisor.start()
     log_path = folder / "supernode.log"
@@ -445,12 +570,22 @@ def _run_supernode(launch: Launch, folder: Path, stop: dict, say=None) -> tuple[
 
 
 def supervise_worker(
-    launch: Launch, supernode: subprocess.Popen, log_path: Path, ended: threading.Event, say=None
+    launch: Launch,
+    supernode: subprocess.Popen,
+    log_path: Path,
+    ended: threading.Event,
+    say=None,
+    stop: dict | None = None,
 ) -> int:
     """Keep one ClientApp worker running beside `supernode` until it ends (`ended`), restarting
     the worker, after `WORKER_RESTART_SECONDS`, whenever it exits on its own; returns the number
     of restarts. A task a dead worker held expires at the SuperNode and is answered with an
-    error, as when Flower's own ClientApp process dies."""
+    error, as when Flower's own ClientApp process dies.
+
+    A worker the SuperNode refused (SECRET_REFUSED_EXIT: DIR/superexec.secret no longer holds the
+    secret the SuperNode started with) is not restarted: every restart would be refused too,
+    while the SuperNode looked online to the coordinator. The SuperNode is stopped instead and
+    `stop["secret_refused"]` set, so the agent exits non-zero and starts afresh."""
     say = say or (lambda message: print(f"genofed: {message}", file=sys.stderr, flush=True))
     restarts = 0
     with log_path.open("ab") as log:
@@ -466,10 +601,28 @@ def supervise_worker(
             except OSError:  # the SuperNode's process group is gone: it ended
                 return restarts
             code = worker.wait()
+            if code == SECRET_REFUSED_EXIT and not ended.is_set() and supernode.poll() is None:
+                _stop_refused_supernode(launch, supernode, ended, say, stop)
+                return restarts
             if ended.wait(WORKER_RESTART_SECONDS) or supernode.poll() is not None:
                 return restarts
             restarts += 1
             say(f"the ClientApp worker exited with code {code}; restarting it (see {log_path})")
+
+
+def _stop_refused_supernode(
+    launch: Launch, supernode: subprocess.Popen, ended: threading.Event, say, stop: dict | None
+) -> None:
+    """Say why the site stops, and stop the SuperNode whose worker it refused (see supervise_worker)."""
+    say(
+        f"the SuperNode refused the ClientApp worker's SuperExec secret: {launch.secret} was replaced "
+        "after the SuperNode started (by another `genofed hospital start` for this site?); stopping this "
+        "agent: start it again (a service manager does), it writes a fresh secret for both"
+    )
+    if stop is not None:
+        stop["secret_refused"] = True
+    ended.set()
+    _signal_group(supernode.pid, signal.SIGTERM)
 
 
 def _copy_output(stream, log_path: Path, flower_codes: list[int]) -> None:
@@ -491,10 +644,17 @@ def _signal_group(pid: int, signum: int) -> None:
         pass
 
 
+def read_site_audit(folder: str | Path) -> list[dict[str, Any]]:
+    """The site's audit log entries; a path that is not a site folder is named as such, not
+    mistaken for a site that has sent nothing yet."""
+    load_site_file(folder)
+    return read_audit(Path(folder) / AUDIT_FILE)
+
+
 def audit_lines(folder: str | Path) -> list[str]:
     """The audit log as one line per outbound message, for people."""
     lines = []
-    for e in read_audit(Path(folder) / AUDIT_FILE):
+    for e in read_site_audit(folder):
         if e["type"] == "ledger":  # an operator's override, not a message
             lines.append(f"{e['time']} ledger {e['event']} ({e['command']}): {e['reason']}")
             continue
@@ -509,6 +669,7 @@ def audit_lines(folder: str | Path) -> list[str]:
 
 
 def _check_ca(path: Path) -> None:
+    """The CA must be a readable PEM certificate file: Flower would only fail at its first connection."""
     from cryptography import x509
 
     try:
@@ -517,6 +678,13 @@ def _check_ca(path: Path) -> None:
         raise GenofedError(
             f"--ca {path}: not found (the federation's ca.pem, sent by the coordinator)"
         ) from None
+    except IsADirectoryError:
+        raise GenofedError(
+            f"--ca {path}: a folder; give the certificate file itself (the federation's ca.pem, sent by the "
+            "coordinator)"
+        ) from None
+    except OSError as exc:
+        raise GenofedError(f"--ca {path}: cannot read it ({exc.strerror})") from None
     except ValueError:
         raise GenofedError(f"--ca {path}: not a PEM certificate (expected the federation's ca.pem)") from None
 

@@ -22,7 +22,9 @@ task and loading anything the bundle names (genofed.client.agent.pinning). Guara
   unchanged: they run in this process exactly as they ran in a fresh one;
 - it fails closed: if this Flower version lacks any Runtime API call it uses, it exits before
   taking a task; it exits when the SuperNode does (`--parent-pid`), and the agent restarts it if
-  it dies on its own (genofed.client.agent.launch).
+  it dies on its own (genofed.client.agent.launch); refused by the SuperNode (its secret file was
+  replaced after the SuperNode started), it says so and exits with `SECRET_REFUSED_EXIT`, which
+  the agent does not restart.
 
     python -m genofed.client.agent.worker --runtime-api-address 127.0.0.1:9094 \
         --superexec-auth-secret-file SITE/superexec.secret --approved-app SHA256 \
@@ -54,6 +56,9 @@ CLIENT_APP = "genofed.client.app:app"
 PULL_FIRST_RETRY = 0.05
 #: What this worker needs from Flower's `flwr-clientapp` module (fail closed when it moved).
 RUNTIME_CALLS = ("push_message", "push_task_output")
+#: The worker's exit code when the SuperNode refused its SuperExec secret (401): restarting it
+#: with the same secret file is futile (EX_NOPERM).
+SECRET_REFUSED_EXIT = 77
 
 log = logging.getLogger("genofed.worker")
 
@@ -71,6 +76,7 @@ class Worker:
     approved: str
     audit_log: Path | None = None
     apps: dict[str, Any] = field(default_factory=dict)  # bundle hash -> its loaded ClientApp
+    refused: bool = False  # the SuperNode answered 401 to this worker's signed call
 
     def acquire_client(self, retry: bool = True):
         """The Runtime API client that signs `AcquireTask` with the SuperExec secret. With `retry`
@@ -88,8 +94,26 @@ class Worker:
                 RuntimeVersionHttpInterceptor(component_name="SuperExec"),
                 SuperExecAuthHttpInterceptor(master_secret=self.secret, protected_methods={ACQUIRE_TASK}),
             ],
-            retry_invoker=make_simple_http_retry_invoker() if retry else None,
+            retry_invoker=self._noting_refusal(make_simple_http_retry_invoker()) if retry else None,
         )
+
+    def _noting_refusal(self, invoker):
+        """Flower's invoker, noting a 401 in `refused` before it interrupts this process: the
+        interrupt alone reads as "the SuperNode is gone", the other reason it is sent."""
+        import httpx
+
+        giveup = invoker.should_giveup
+
+        def should_giveup(exc: Exception) -> bool:
+            if (
+                isinstance(exc, httpx.HTTPStatusError)
+                and exc.response.status_code == httpx.codes.UNAUTHORIZED
+            ):
+                self.refused = True
+            return giveup(exc)
+
+        invoker.should_giveup = should_giveup
+        return invoker
 
     def serve(self, poll: float = POLL_SECONDS, tasks: int | None = None) -> None:
         """Take and run ClientApp tasks until stopped (or `tasks` of them, for tests)."""
@@ -307,7 +331,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         worker.serve()
     except KeyboardInterrupt:
-        log.info("the SuperNode is gone: stopping")
+        if not worker.refused:
+            log.info("the SuperNode is gone: stopping")
+            return
+        log.error(
+            "the SuperNode refused this worker's SuperExec secret (%s was replaced after the SuperNode "
+            "started): stopping",
+            args.superexec_auth_secret_file,
+        )
+        raise SystemExit(SECRET_REFUSED_EXIT) from None
 
 
 if __name__ == "__main__":

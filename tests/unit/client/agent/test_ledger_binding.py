@@ -21,7 +21,7 @@ from genofed.common.data.layout import hospital_folders
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.util import atomic
 from genofed.server.service.pki import write_pki
-from genofed.simulations.local.loopback import GENOFED
+from genofed.simulations.local.loopback import GENOFED, free_port
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +49,10 @@ def _check(site: Path, cohorts: Path, which: int, index: Path, **overrides: str)
 
 
 def _start(site: Path, index: Path, ca: Path, new_ledger: str = "") -> None:
-    prepare_start(
-        site, AgentOptions(coordinator="localhost:9", ca=ca, ledger_index=index, new_ledger=new_ledger)
+    options = AgentOptions(
+        coordinator="localhost:9", ca=ca, local_port=free_port(), ledger_index=index, new_ledger=new_ledger
     )
+    prepare_start(site, options)  # `start` now checks its local port is free: 9094 may be taken here
 
 
 def _spend(site: Path) -> None:

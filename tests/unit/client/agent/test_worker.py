@@ -1,6 +1,7 @@
 """The hospital's warm ClientApp worker: only the approved bundle is loaded, a refusal goes back as
 an error reply and into the audit log, the SuperNode's Runtime API hands tasks to the holder of
-the SuperExec secret only (a real `flower-supernode`), and the agent restarts a worker that dies."""
+the SuperExec secret only (a real `flower-supernode`), a worker it refuses says so and is not
+restarted, and the agent restarts a worker that dies."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from genofed.client.agent import worker as worker_module
 from genofed.client.agent.audit import read_audit
 from genofed.client.agent.launch import Launch, supervise_worker
 from genofed.client.agent.pinning import UnapprovedApp
-from genofed.client.agent.worker import Worker, load_client_app
+from genofed.client.agent.worker import SECRET_REFUSED_EXIT, Worker, load_client_app
 from genofed.common.deployment.app_bundle import approved_app_hash, build_app_fab
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
 from genofed.simulations.local.loopback import free_port
@@ -155,9 +156,37 @@ def test_only_the_holder_of_the_superexec_secret_can_take_a_task(tmp_path):
             _acquire(stranger)
         answer = _acquire(Worker(address, secret.read_bytes(), approved_app_hash()).acquire_client())
         assert not answer.HasField("task")  # accepted: no task is pending
+        _assert_a_refused_worker_says_so(address, tmp_path)
     finally:
         supernode.terminate()
         supernode.wait(timeout=20)
+
+
+def _assert_a_refused_worker_says_so(address: str, tmp_path: Path) -> None:
+    """A worker whose secret file no longer holds the SuperNode's secret (what a second `hospital
+    start` for the site did) says it was refused, not "the SuperNode is gone", and exits with
+    SECRET_REFUSED_EXIT, which the agent does not restart."""
+    replaced = write_superexec_secret(tmp_path / "replaced")
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genofed.client.agent.worker",
+            "--runtime-api-address",
+            address,
+            "--superexec-auth-secret-file",
+            str(replaced),
+            "--approved-app",
+            "0" * 64,  # not this installation's: no ClientApp import (fast)
+        ],
+        env=service_env(tmp_path / "flwr"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == SECRET_REFUSED_EXIT, worker.stderr
+    assert f"the SuperNode refused this worker's SuperExec secret ({replaced} was replaced" in worker.stderr
+    assert "the SuperNode is gone" not in worker.stderr
 
 
 def _acquire(client):
@@ -193,6 +222,28 @@ def test_the_agent_restarts_a_worker_that_dies(tmp_path):
         supernode.wait()
     assert restarts >= 1 and len(starts.read_text().splitlines()) == restarts + 1
     assert "exited with code 3; restarting it" in said[0]
+
+
+def test_a_worker_refused_by_its_supernode_stops_the_agent_instead_of_restarting(tmp_path):
+    """Restarting a refused worker is futile (the SuperNode kept the old secret) and left a site
+    online at the coordinator that could take no task: the SuperNode is stopped and the agent
+    told, so it exits non-zero and starts afresh."""
+    launch, starts = _dying_launch(tmp_path, SECRET_REFUSED_EXIT)
+    supernode = subprocess.Popen(["sleep", "30"], process_group=0)
+    said: list[str] = []
+    stop: dict = {"signal": None, "secret_refused": False}
+    try:
+        restarts = supervise_worker(
+            launch, supernode, tmp_path / "clientapp.log", threading.Event(), said.append, stop
+        )
+        assert supernode.wait(timeout=10) == -15  # stopped by the agent (SIGTERM to its group)
+    finally:
+        supernode.kill()
+        supernode.wait()
+    assert restarts == 0 and len(starts.read_text().splitlines()) == 1 and stop["secret_refused"]
+    (message,) = said
+    assert "the SuperNode refused the ClientApp worker's SuperExec secret" in message
+    assert f"{launch.secret} was replaced" in message
 
 
 def test_no_worker_is_restarted_once_its_supernode_ended(tmp_path):

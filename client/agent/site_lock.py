@@ -1,0 +1,99 @@
+"""One hospital agent per site folder: `genofed hospital start` holds DIR/agent.lock while it runs.
+
+Why: a second agent for the same site used to start a second SuperNode and worker and write a
+fresh DIR/superexec.secret; the first agent's SuperNode kept the old secret, so every worker it
+started from then on was refused, while the SuperNode stayed online at the coordinator: the site
+looked healthy but could never take a task. So a second start is refused before it writes
+anything.
+
+How: an exclusive `flock` on DIR/agent.lock, not only a pid in a file (as the coordinator's
+status.json): the kernel drops the lock when its last holder exits, so a crashed agent leaves no
+stale lock, and a reused pid cannot hold it. The agent hands the lock's descriptor to its
+SuperNode too (`pass_fds`), so a SuperNode orphaned by a killed agent (SIGKILL outside systemd)
+still holds the site, and the refusal names it. The file records who holds it, for that message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from genofed.common.errors import GenofedError
+
+LOCK_FILE = "agent.lock"
+
+
+class AgentRunning(GenofedError):
+    """Another hospital agent (or the SuperNode it left) holds this site folder."""
+
+
+@dataclass
+class SiteLock:
+    """The held lock: its descriptor (to pass to the SuperNode) and what it records."""
+
+    fd: int
+    folder: Path
+
+    def record(self, **holders: int) -> None:
+        """Write who holds the site (the agent's pid, its current SuperNode's), for a refused start."""
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, json.dumps(dict(pid=os.getpid(), **holders)).encode(), 0)
+
+
+@contextlib.contextmanager
+def hold_site(folder: Path) -> Iterator[SiteLock]:
+    """Hold `folder`'s agent lock for the `with` block, or raise AgentRunning at once."""
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holders = _read_holders(fd)
+        os.close(fd)
+        raise AgentRunning(_refusal(folder, holders)) from None
+    lock = SiteLock(fd, folder)
+    try:
+        lock.record()
+        yield lock
+    finally:
+        os.ftruncate(fd, 0)  # nobody holds it now: no stale pid for a reader
+        os.close(fd)
+
+
+def _read_holders(fd: int) -> dict[str, int]:
+    """What the holding agent recorded ({} if it has not written yet)."""
+    try:
+        holders = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        return {}
+    return holders if isinstance(holders, dict) else {}
+
+
+def _refusal(folder: Path, holders: dict[str, int]) -> str:
+    """Says who holds the site and what to do: the agent if it lives, else the SuperNode it left."""
+    agent, supernode = holders.get("pid"), holders.get("supernode_pid")
+    if supernode and not _alive(agent) and _alive(supernode):
+        return (
+            f"{folder} is still held by a SuperNode (pid {supernode}) left by a hospital agent that was "
+            f"killed (pid {agent}); stop it first (kill {supernode}), then start the agent again"
+        )
+    return (
+        f"a hospital agent for {folder} is already running (pid {agent or 'unknown'}); stop it first "
+        "(one agent per site folder: a second one would lock the first out of its SuperNode)"
+    )
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
