@@ -460,7 +460,20 @@ def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
         "--budget", type=float, help="the site's lifetime epsilon cap: refuse if the ledger would exceed it"
     )
     parser.add_argument(
-        "--state-dir", default="", metavar="DIR", help="the site's state folder holding its privacy ledger"
+        "--state-dir",
+        default="",
+        metavar="DIR",
+        help=(
+            "the site's state folder holding its privacy ledger (SITE/state of `genofed hospital check`: its "
+            "declared budget caps the generator too); it must be the ledger these files are bound to"
+        ),
+    )
+    add_new_ledger_argument(parser)
+    parser.add_argument(
+        "--data-update",
+        default="",
+        metavar="REASON",
+        help="these files update the cohort the --state-dir ledger was spent on: the ledger carries over",
     )
 
 
@@ -540,6 +553,9 @@ def run_synth(args: argparse.Namespace) -> int:
         reference=args.reference,
         reference_populations=args.reference_populations,
         gene_prior=args.gene_prior,
+        bound_to_data=True,  # a hospital's own run: its data's ledger, its declared budget
+        new_ledger=args.new_ledger,
+        data_update=args.data_update,
     )
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)
     if summary["passed"]:

@@ -17,6 +17,31 @@ import pytest
 
 from genofed.simulations.cohorts.real import SharedDataMissing, shared_data_dir
 
+
+@pytest.fixture(scope="session", autouse=True)
+def ledger_index_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The machine-wide privacy-ledger index (`$GENOFED_HOME/ledgers.json`) in a folder of the test
+    session's own: commands that bind a ledger to its data (`hospital check`, `synth --epsilon`)
+    must never write into the home folder of whoever runs the tests, nor read what is there."""
+    previous = os.environ.get("GENOFED_HOME")
+    os.environ["GENOFED_HOME"] = str(tmp_path_factory.mktemp("genofed-home"))
+    yield
+    if previous is None:
+        os.environ.pop("GENOFED_HOME", None)
+    else:
+        os.environ["GENOFED_HOME"] = previous
+
+
+@pytest.fixture(autouse=True)
+def ledger_index_of_the_test(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test its own ledger index: tests share the session's simulated cohorts, and one test's
+    binding of those files to its state folder must not refuse the next test's (module and session
+    fixtures keep `ledger_index_of_the_session`'s)."""
+    monkeypatch.setenv("GENOFED_HOME", str(tmp_path_factory.mktemp("genofed-home")))
+
+
 VCF_HEADER = (
     "##fileformat=VCFv4.2\n"
     "##contig=<ID=1>\n"

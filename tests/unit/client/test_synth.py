@@ -111,6 +111,20 @@ def test_dp_generator_is_charged_to_the_site_ledger_and_the_budget_is_enforced(s
     assert PrivacyLedger(state / LEDGER_FILE).epsilon(1e-5) == pytest.approx(spent)
 
 
+def test_the_same_patients_in_a_fresh_state_folder_are_no_fresh_budget(site, tmp_path, capsys):
+    """The ledger is bound to the files it paid for: a second folder would reset their budget."""
+    main(_args(site, tmp_path / "a", "--epsilon", "2", "--state-dir", str(tmp_path / "state")))
+    capsys.readouterr()
+    fresh = ["--epsilon", "2", "--state-dir", str(tmp_path / "fresh")]
+    assert main(_args(site, tmp_path / "b", *fresh)) == 2
+    assert "already has a privacy ledger in" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists() and not (tmp_path / "fresh" / LEDGER_FILE).exists()
+    # the override is deliberate: a reason, and then the new ledger is the files' ledger (the tiny
+    # generator's batch fails validation, exit 1: what matters here is that it trained and was charged)
+    assert main(_args(site, tmp_path / "c", *fresh, "--new-ledger", "restored after disk loss")) == 1
+    assert PrivacyLedger(tmp_path / "fresh" / LEDGER_FILE).charges
+
+
 def test_dp_without_a_ledger_and_a_used_folder_are_refused(site, tmp_path, capsys):
     assert main(_args(site, tmp_path / "x", "--epsilon", "2")) == 2
     assert "--state-dir" in capsys.readouterr().err
