@@ -17,13 +17,13 @@ Modules, one job each:
 - `verdict`: the plain fit / not-fit verdict and its rules.
 - `bedside`: the AUC with its interval, sensitivity, specificity, PPV and NPV at the operating
   threshold and the top risk decile, at the test cohort's and the real prevalence.
-- `calibration`: the calibration plot and table.
+- `calibration`: the calibration plot and table, and whether the risks may be read as probabilities.
 - `drivers`: which variants drive the model (and how many causal ones, on simulated data).
 - `model_card`: intended use, data sources and sizes, privacy spent, limitations.
 - `summary`: the headline paragraph and the CLI's closing lines.
 - `reading`: defensive readers of the results dict (a missing value reads as "not measured").
 - `plots`: the AUC-per-round and privacy-per-round figures, and the learning-curve section.
-- `sites`: the per-hospital table.
+- `sites`: the per-hospital table; `hospital_terms`: what its technical columns mean.
 - `synthetic`: which hospitals trained with synthetic records.
 - `privacy`: the privacy section and the one-line privacy summary.
 - `metrics`: the final model's metrics on the test cohort, with what each means.

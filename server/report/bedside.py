@@ -41,9 +41,20 @@ def _threshold_words(assessment: Assessment) -> str:
     )
 
 
+def flagged_share_at(metrics: ThresholdMetrics, prevalence: float) -> float | None:
+    """The share of a population with this prevalence that the call would flag.
+
+    prevalence x sensitivity + (1 - prevalence) x (1 - specificity): the workload of using the call
+    to prioritise people for testing, which the test cohort's flagged count (case-enriched) hides.
+    """
+    if metrics.sensitivity is None or metrics.specificity is None:
+        return None
+    return prevalence * metrics.sensitivity + (1 - prevalence) * (1 - metrics.specificity)
+
+
 def _row(name: str, metrics: ThresholdMetrics | None, assessment: Assessment) -> list[str]:
     if metrics is None:
-        return [name] + [NOT_MEASURED] * (5 if assessment.prevalence else 4)
+        return [name] + [NOT_MEASURED] * (6 if assessment.prevalence else 4)
     cases = metrics.true_positives + metrics.false_negatives
     row = [
         f"{name} (risk >= {metrics.threshold:.3f})",
@@ -56,6 +67,7 @@ def _row(name: str, metrics: ThresholdMetrics | None, assessment: Assessment) ->
     if assessment.prevalence is not None:
         ppv, npv = metrics.ppv_npv_at(assessment.prevalence.value)
         row.append(f"{fmt_percent(ppv)} / {fmt_percent(npv)}")
+        row.append(fmt_percent(flagged_share_at(metrics, assessment.prevalence.value)))
     return row
 
 
@@ -71,8 +83,10 @@ def _prevalence_words(assessment: Assessment, cohort_share: float) -> str:
     return (
         f"PPV and NPV depend on how common the disease is. The test cohort has {fmt_percent(cohort_share)} "
         f"cases; the disease's real prevalence is {fmt_percent(prevalence.value)} ({prevalence.source}), and "
-        "the last column gives PPV and NPV there, from the same sensitivity and specificity (Bayes' rule). "
-        "Use that column for patients from the general population."
+        "the last two columns give PPV and NPV there, from the same sensitivity and specificity (Bayes' "
+        "rule), and the share of such a population the call would flag: prevalence x sensitivity + "
+        "(1 - prevalence) x (1 - specificity), nearly all of them false alarms when the PPV is low. Use "
+        "those columns for patients from the general population."
     )
 
 
@@ -95,7 +109,8 @@ def bedside_section(assessment: Assessment) -> str:
         f"PPV / NPV at the test cohort's {fmt_percent(share)}",
     ]
     if assessment.prevalence is not None:
-        header.append(f"PPV / NPV at the real prevalence {fmt_percent(assessment.prevalence.value)}")
+        real = fmt_percent(assessment.prevalence.value)
+        header += [f"PPV / NPV at the real prevalence {real}", f"Share flagged at the real prevalence {real}"]
     rows = [
         _row("Operating threshold", assessment.at_threshold, assessment),
         _row("Top risk decile", assessment.top_decile, assessment),

@@ -7,6 +7,7 @@ its Wilson 95 % interval and the table its counts, so a bin of 60 people is not 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from genofed.common.reporting.calibration import CalibrationBin
@@ -61,10 +62,92 @@ def plot_calibration(path: Path, table: list[CalibrationBin]) -> bool:
     return True
 
 
-def calibration_section(assessment: Assessment, plot_written: bool) -> str:
-    """The plot, how to read it, and the table of bins; or why there is none."""
-    table = assessment.calibration
+#: The Hosmer-Lemeshow p-value below which the report says the risks are not calibrated.
+CALIBRATION_ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """What the calibration table says about the risk figures, in the numbers the text quotes."""
+
+    mean_gap: float  # mean |predicted - observed| over the bins, weighted by people
+    worst: CalibrationBin  # the bin with the largest gap
+    excluded: int  # bins whose observed 95 % interval excludes their mean predicted risk
+    hosmer_lemeshow: float  # chi-square statistic over the bins
+    p_value: float  # with as many degrees of freedom as bins (a cohort the model was not fitted on)
+    mean_risk: float  # mean predicted risk over everyone
+    case_share: float  # share of everyone with the disease
+
+    @property
+    def calibrated(self) -> bool:
+        """Consistent with calibration: the test does not reject it at CALIBRATION_ALPHA."""
+        return self.p_value >= CALIBRATION_ALPHA
+
+
+def check_calibration(table: list[CalibrationBin]) -> CalibrationCheck | None:
+    """Gap, worst bin and the Hosmer-Lemeshow test of a calibration table; None when empty.
+
+    The test, not the bins' intervals one by one, decides whether the text calls the risks
+    calibrated: of ten 95 % intervals, at least one misses by chance in about 40 % of perfectly
+    calibrated models, while the test weighs all bins together at a 5 % error rate.
+    """
     if not table:
+        return None
+    from scipy.stats import chi2  # scipy loads only when a report is written
+
+    people = sum(b.people for b in table)
+    statistic = sum(_hosmer_lemeshow_term(b) for b in table)
+    return CalibrationCheck(
+        mean_gap=sum(abs(b.predicted - b.observed) * b.people for b in table) / people,
+        worst=max(table, key=lambda b: abs(b.predicted - b.observed)),
+        excluded=sum(not b.observed_low <= b.predicted <= b.observed_high for b in table),
+        hosmer_lemeshow=statistic,
+        p_value=float(chi2.sf(statistic, len(table))),
+        mean_risk=sum(b.predicted * b.people for b in table) / people,
+        case_share=sum(b.cases for b in table) / people,
+    )
+
+
+def _hosmer_lemeshow_term(b: CalibrationBin) -> float:
+    """(observed - expected cases)^2 / variance for one bin; 0 for a bin predicted all 0 or all 1."""
+    variance = b.people * b.predicted * (1 - b.predicted)
+    return (b.cases - b.predicted * b.people) ** 2 / variance if variance > 0 else 0.0
+
+
+def _verdict_words(check: CalibrationCheck) -> str:
+    """Whether the risk figures may be read as probabilities, from what this test cohort measured.
+
+    A model trained on case-enriched cohorts is at best calibrated to their case share; but a
+    miscalibration the test detects is the model's own, and blaming prevalence for it would let a
+    reader trust the risks after a prevalence correction.
+    """
+    worst = check.worst
+    direction = "too high" if worst.predicted > worst.observed else "too low"
+    facts = (
+        f"the mean predicted risk is {check.mean_risk:.2f} against {100 * check.case_share:.1f} % with "
+        f"the disease, {check.excluded} bin(s) have an observed share whose 95 % interval excludes their "
+        f"mean predicted risk, and the largest gap is {100 * abs(worst.predicted - worst.observed):.1f} "
+        f"points ({direction}: predicted {worst.predicted:.3f}, observed {worst.observed:.3f}); "
+        f"Hosmer-Lemeshow test p = {check.p_value:.2g}"
+    )
+    if not check.calibrated:
+        return (
+            f"**These predicted risks are not calibrated** on this test cohort: {facts}. Do not read a "
+            "risk figure as a probability; use the risks as a ranking (the calls above) and the PPV at the "
+            "real prevalence."
+        )
+    return (
+        f"On this test cohort the risks are consistent with calibration: {facts}. That holds at this "
+        f"cohort's case share ({100 * check.case_share:.1f} %); where the disease is rarer, as in the "
+        "general population, the same risks are too high: use the PPV at the real prevalence there."
+    )
+
+
+def calibration_section(assessment: Assessment, plot_written: bool) -> str:
+    """The plot, how to read it, whether the risks can be read as probabilities, and the bins."""
+    table = assessment.calibration
+    check = check_calibration(table)
+    if check is None:
         return "## Calibration\n\nNot measured: the final model's risks on the test cohort were not recorded."
     rows = [
         [
@@ -76,8 +159,6 @@ def calibration_section(assessment: Assessment, plot_written: bool) -> str:
         ]
         for b in table
     ]
-    gaps = [abs(b.predicted - b.observed) * b.people for b in table]
-    mean_gap = sum(gaps) / sum(b.people for b in table)
     image = f"![Calibration: predicted against observed risk]({CALIBRATION_PLOT})\n\n" if plot_written else ""
     return (
         "## Calibration\n\n"
@@ -85,10 +166,12 @@ def calibration_section(assessment: Assessment, plot_written: bool) -> str:
         + f"The test cohort's people sorted by predicted risk and cut into {len(table)} bins of equal size: "
         "each bin's mean predicted risk against the share of its people who have the disease, with a "
         "Wilson 95 % interval. On the dashed line a predicted 30 % risk comes true for 30 % of such people. "
-        f"Here predicted and observed risk differ by {100 * mean_gap:.1f} percentage points on average "
-        "(weighted by bin size). A model trained on hospitals' case-enriched cohorts predicts risks at "
-        "their case share, not at the population's: read its risks as a ranking unless this plot "
-        "follows the line.\n\n"
+        f"Here predicted and observed risk differ by {100 * check.mean_gap:.1f} percentage points on "
+        f"average over these {len(table)} equal-size bins (weighted by bin size); the calibration error "
+        "(ECE) in the Final model table bins risks by equal width instead (0-0.1, 0.1-0.2, ...), so it "
+        "gives a different figure for the same predictions.\n\n"
+        + _verdict_words(check)
+        + "\n\n"
         + markdown_table(
             ["Predicted risk range", "People", "Cases", "Mean predicted", "Observed (95 % CI)"], rows
         )

@@ -3,6 +3,7 @@ simulated data, how many of the disease's causal variants the list recovers."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from genofed.common.reporting.formatting import fmt_int
@@ -25,6 +26,18 @@ def _truth_words(explanation: Explanation) -> str:
         f"at random from the {fmt_int(explanation.model_reads)} variants the model reads would hold "
         f"{explanation.chance:.2f} on average."
     )
+
+
+def _meaning_words(explanation: Explanation) -> str:
+    """What the Contribution column's number means, with the top variant's as the example ("" if none).
+
+    A bare 0.0147 says nothing to a clinician; as an odds factor it can be weighed against the
+    clinical picture.
+    """
+    if not explanation.meaning or not explanation.drivers:
+        return ""
+    score = explanation.drivers[0].score
+    return " " + explanation.meaning.format(score=f"{score:.3g}", factor=f"{math.exp(score):.3f}")
 
 
 def drivers_section(explanation: Explanation | str) -> str:
@@ -56,7 +69,8 @@ def drivers_section(explanation: Explanation | str) -> str:
         f"{TITLE}\n\nThe {len(explanation.drivers)} variants with the largest contribution to the final "
         f"model's risk score, of the {fmt_int(explanation.model_reads)} it reads, ranked by "
         f"{explanation.method}. A large contribution says the model relies on the variant, not that the "
-        f"variant causes the disease: a variant near a causal one can stand in for it. {genes}\n\n"
+        f"variant causes the disease: a variant near a causal one can stand in for it."
+        f"{_meaning_words(explanation)} {genes}\n\n"
         + markdown_table(header, rows)
         + _truth_words(explanation)
     )

@@ -29,6 +29,18 @@ TOP_VARIANTS = 20
 MODEL_FILE = "model.pt"
 LINEAR_METHOD = "|weight per allele| x genotype sd sqrt(2p(1-p)) (p: the panel's alt frequency)"
 IG_METHOD = "integrated gradients (captum), mean |attribution| over {people}"
+#: What a contribution means to a clinician, per method; {score} and {factor} (e^score) are the top
+#: variant's. Both scores are on the log-odds scale, the scale the model adds its evidence on.
+LINEAR_MEANING = (
+    "Contribution: how far the variant moves the model's risk score (the log-odds of disease) between "
+    "two people one genotype standard deviation apart; the top variant's {score} multiplies the odds by "
+    "e^{score} = {factor} per standard deviation."
+)
+IG_MEANING = (
+    "Contribution: how far the variant moved a person's risk score (the log-odds of disease) from that "
+    "of someone with average genotypes, averaged in absolute value over the people scored; the top "
+    "variant's {score} is an odds factor of about e^{score} = {factor}."
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class Explanation:
     drivers: list[Driver]
     model_reads: int
     gene_source: str | None
+    meaning: str = ""  # LINEAR_MEANING or IG_MEANING: what a contribution's number means
     causal_total: int | None = None
     causal_in_panel: int | None = None
     recovered: int | None = None
@@ -83,15 +96,16 @@ def explain_run(
         )
     if model.config.architecture == "logistic":
         scores, method = attribution.linear_scores(model.module, model.config, panel), LINEAR_METHOD
+        meaning = LINEAR_MEANING
     else:
         features, people = _attributed_people(results, panel, model.config.n_covariates)
         scores = attribution.integrated_gradient_scores(model.module, features, len(panel))
-        method = IG_METHOD.format(people=people)
+        method, meaning = IG_METHOD.format(people=people), IG_MEANING
     reads = len(model.config.selected) or len(panel)
     genes, gene_source = _gene_lookup(results)
     causal = _causal_ids(truth)
     drivers = _top_drivers(scores, panel, genes, causal)
-    explanation = Explanation(method, drivers, reads, gene_source)
+    explanation = Explanation(method, drivers, reads, gene_source, meaning)
     if causal is None:
         return explanation
     in_panel = causal & set(panel.variant_ids)
@@ -101,6 +115,7 @@ def explain_run(
         drivers,
         reads,
         gene_source,
+        meaning,
         causal_total=len(causal),
         causal_in_panel=len(in_panel),
         recovered=recovered,

@@ -6,13 +6,15 @@ questioned without opening results.json.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_bytes, fmt_duration, fmt_int
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.privacy import privacy_summary_line
 from genofed.server.report.reading import config_value, mapping, number, rounds
+from genofed.server.report.run_files import Prevalence
 
 
 def _model_text(results: Mapping[str, Any]) -> str:
@@ -65,6 +67,19 @@ def _prior_text(prior: Mapping[str, Any]) -> str:
     return f"public prior: {fmt_int(prior.get('variants'))} variants (" + "; ".join(parts) + ")"
 
 
+def _fresh_text(results: Mapping[str, Any]) -> str:
+    """What a run without a pretrained model or prior started from: the model it actually used."""
+    model = mapping(results.get("model"))
+    kind = str(model.get("architecture", "network")) if model else None  # as `_model_text` reads it
+    if kind == "logistic":
+        return "a fresh logistic model: every weight and the bias at zero (everyone scored alike at round 0)"
+    seed = config_value(results, ("seed",))
+    seeded = f", seed {seed}" if seed is not None else ""
+    if kind:
+        return f"a fresh {kind} with random weights{seeded}"
+    return f"a fresh model (its architecture was not recorded{seeded})"
+
+
 def _start_text(results: Mapping[str, Any]) -> str:
     """Where round 0 came from, and how much of it the hospitals trained (privately)."""
     trained = results.get("trainable_parameters")
@@ -72,7 +87,7 @@ def _start_text(results: Mapping[str, Any]) -> str:
     pretrained = mapping(results.get("pretrained"))
     if not pretrained:
         prior = _prior_text(mapping(results.get("prior")))
-        return (prior or "a fresh model (random weights; a logistic model starts at zero)") + trained_text
+        return (prior or _fresh_text(results)) + trained_text
     source = pretrained.get("source") or "an unnamed source"
     task = mapping(pretrained.get("task"))
     samples = pretrained.get("source_samples")
@@ -110,10 +125,69 @@ def _config_cell(value: Any) -> str:
     return str(value)
 
 
-def config_section(results: Mapping[str, Any]) -> str:
-    """Every setting, last, so the ML engineer can reproduce the run without reading results.json."""
+def _is_off(value: Any) -> bool:
+    """An empty, zero or infinite setting: the option is switched off."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value == 0 or math.isinf(value)
+    return not value
+
+
+#: Settings that act only together with another one: (setting, does it apply?, when it would).
+_CONDITIONAL: tuple[tuple[str, Callable[[Mapping[str, Any]], bool], str], ...] = (
+    ("trim-beta", lambda c: c.get("strategy") == "fedtrimmedavg", "only with strategy fedtrimmedavg"),
+    (
+        "malicious-nodes",
+        lambda c: c.get("strategy") in ("krum", "multikrum"),
+        "only with strategy krum or multikrum",
+    ),
+    ("proximal-mu", lambda c: c.get("strategy") == "fedprox", "only with strategy fedprox"),
+    ("server-lr", lambda c: c.get("strategy") == "fedadam", "only with strategy fedadam"),
+    ("max-coalition-epsilon", lambda c: c.get("privacy") == "distributed", "only with privacy distributed"),
+    (
+        "synthetic-generator",
+        lambda c: not _is_off(c.get("synthetic-ratio")),
+        "only with a synthetic-ratio above 0",
+    ),
+    (
+        "synthetic-epsilon",
+        lambda c: not _is_off(c.get("synthetic-ratio")),
+        "only with a synthetic-ratio above 0",
+    ),
+    ("prior-variants", lambda c: not _is_off(c.get("prior")), "only with a prior"),
+    ("pretrained-hash", lambda c: not _is_off(c.get("pretrained")), "only with a pretrained model"),
+    ("wait-seconds", lambda c: not _is_off(c.get("expected-nodes")), "only with expected-nodes above 0"),
+)
+
+
+def _not_applying(config: Mapping[str, Any]) -> dict[str, str]:
+    """{setting: why it had no effect in this run}, for settings whose companion option is off.
+
+    A reader who sees `malicious-nodes 1` in a fedavg run would otherwise think the run defended
+    against a malicious hospital.
+    """
+    return {key: when for key, applies, when in _CONDITIONAL if key in config and not applies(config)}
+
+
+def _prevalence_cell(value: Any, prevalence: Prevalence | None) -> str:
+    """The prevalence setting, and the prevalence the report used when the setting was left at 0."""
+    cell = _config_cell(value)
+    if not _is_off(value):
+        return cell
+    if prevalence is None:
+        return f"{cell} (not set: PPV and NPV are at the test cohort's case share only)"
+    return f"{cell} (not set; the report uses {100 * prevalence.value:.3g} %, {prevalence.source})"
+
+
+def config_section(results: Mapping[str, Any], prevalence: Prevalence | None = None) -> str:
+    """Every setting, last, so the ML engineer can reproduce the run without reading results.json;
+    settings that had no effect in this run say so, and `prevalence` shows the value the report used."""
     config = mapping(results.get("config"))
     if not config:
         return "## Appendix: full configuration\n\nThe configuration was not recorded."
-    rows = [[key, _config_cell(value)] for key, value in sorted(config.items())]
+    idle = _not_applying(config)
+    rows = []
+    for key, value in sorted(config.items()):
+        cell = _prevalence_cell(value, prevalence) if key == "prevalence" else _config_cell(value)
+        shown = key in idle and value not in ("", None)  # an empty setting needs no such note
+        rows.append([key, f"{cell} (does not apply: {idle[key]})" if shown else cell])
     return "## Appendix: full configuration\n\n" + markdown_table(["Setting", "Value"], rows)

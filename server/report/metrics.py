@@ -9,11 +9,43 @@ from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_float
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.reading import mapping, number
 
+#: The equal-width bins of results.json's `ece` (genofed.common.model.metrics.ECE_BINS, not imported
+#: here because that module loads scikit-learn; a unit test keeps the two equal).
+ECE_BINS = 10
+
+
+def _cut_off(metrics: Mapping[str, Any]) -> str:
+    """'predicted risk >= 0.5': the cut-off of the recorded accuracy, sensitivity and specificity."""
+    threshold = number(metrics.get("threshold"))
+    return f"predicted risk >= {threshold:g}" if threshold is not None else "the decision threshold"
+
+
+def threshold_note(metrics: Mapping[str, Any], results: Mapping[str, Any]) -> str:
+    """Which cut-off the table's accuracy, sensitivity and specificity are at, and whether it is the
+    run's operating threshold.
+
+    results.json's test metrics are at a fixed 0.5, while "At the bedside" uses the operating
+    threshold chosen on the hospitals' validation releases: unnamed, the two would give a reader two
+    sensitivities with no reason for the difference.
+    """
+    threshold = number(metrics.get("threshold"))
+    if threshold is None:
+        return ""
+    operating = number(mapping(results.get("operating_point")).get("threshold"))
+    head = f"Accuracy, sensitivity and specificity below call high risk at predicted risk >= {threshold:g}"
+    if operating is None:
+        return head + ", a fixed cut-off (this run chose no operating threshold)."
+    if abs(operating - threshold) < 5e-4:
+        return head + ", which is also the run's operating threshold ('At the bedside')."
+    return (
+        f"{head}, a fixed cut-off, not at the run's operating threshold (risk >= {operating:.3f}) that "
+        "'At the bedside' uses: the two give different figures."
+    )
+
 
 def _metric_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     """Each metric with one sentence a clinician can act on; the threshold is named where it matters."""
-    threshold = number(metrics.get("threshold"))
-    at = f"predicted risk above {threshold:g}" if threshold is not None else "the decision threshold"
+    at = _cut_off(metrics)
     n, cases = number(metrics.get("n")), number(metrics.get("cases"))
     prevalence = cases / n if n and cases is not None else None
     brier_ref = (
@@ -43,7 +75,8 @@ def _metric_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
         [
             "Specificity",
             fmt_percent(metrics.get("specificity")),
-            "Share of people without the disease correctly not flagged; the rest are false alarms.",
+            "Share of people without the disease correctly not flagged at the same cut-off; the rest are "
+            "false alarms.",
         ],
         [
             "Brier score",
@@ -53,7 +86,9 @@ def _metric_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
         [
             "Calibration error (ECE)",
             fmt_float(metrics.get("ece")),
-            "Average gap between predicted risk and the observed rate of disease, over 10 risk bins: "
+            f"Average gap between predicted risk and the observed rate of disease, over {ECE_BINS} "
+            "equal-width risk bins (0-0.1, 0.1-0.2, ..., 0.9-1), weighted by the people in each; the "
+            "Calibration section's average uses bins of equal size instead, so it differs: "
             + _ece_words(metrics.get("ece")),
         ],
     ]
@@ -80,8 +115,11 @@ def final_model_section(results: Mapping[str, Any]) -> str:
         f"{fmt_int(n)} people, {fmt_int(cases)} with the disease "
         f"({fmt_percent(cases / n) if n and cases is not None else NOT_MEASURED} prevalence)"
     )
+    note = threshold_note(metrics, results)
     return (
         "## Final model on the test cohort\n\n"
-        f"Held-out test cohort: {cohort}. Nobody in it was used for training.\n\n"
+        f"Held-out test cohort: {cohort}. Nobody in it was used for training."
+        + (f" {note}" if note else "")
+        + "\n\n"
         + markdown_table(["Metric", "Value", "What it means"], _metric_rows(metrics))
     )

@@ -9,7 +9,17 @@ from typing import Any
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_delta, fmt_epsilon, fmt_int
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.assessment import Assessment
-from genofed.server.report.reading import cohort_size, dp_on, mapping, number, site_epsilon, site_names
+from genofed.server.report.calibration import check_calibration
+from genofed.server.report.reading import (
+    cohort_size,
+    dp_on,
+    mapping,
+    median,
+    number,
+    site_epsilon,
+    site_names,
+    site_values,
+)
 from genofed.server.report.sites import absent_line
 
 
@@ -27,25 +37,91 @@ def _data_rows(results: Mapping[str, Any]) -> list[list[str]]:
     if n is not None:
         rows.append(
             ["test cohort (coordinator)", "evaluation only", "-", fmt_int(n)]
-            + (["not released", "-"] if dp else [])
+            + (["not private: exact results published", "-"] if dp else [])
         )
     return rows
+
+
+def _test_cohort_privacy(results: Mapping[str, Any], assessment: Assessment) -> str:
+    """Say that the test cohort is outside the privacy guarantee; "" without a test cohort.
+
+    Its people are scored by the coordinator, and their exact results are published with the report,
+    so a reader of the epsilon column must not think it covers them too.
+    """
+    if cohort_size(results)[0] is None:
+        return ""
+    published = (
+        "its exact per-bin counts (Calibration, in this report) and every person's sample id, label "
+        "and risk (test_predictions.csv, beside this report in the run folder)"
+        if assessment.predictions is not None
+        else "its exact test metrics (Final model on the test cohort)"
+    )
+    return (
+        "\n\n**The test cohort has no differential privacy:** the coordinator scores it directly, and "
+        f"{published} are published. Its people are not covered by any privacy guarantee in "
+        "this report."
+    )
+
+
+def _calibration_limit(assessment: Assessment) -> str:
+    """What the risk figures may be read as, from the calibration this run measured.
+
+    A miscalibration measured on the test cohort is the model's own: attributing it to the training
+    cohorts' case share would suggest that a prevalence correction makes the risks trustworthy.
+    """
+    check = check_calibration(assessment.calibration)
+    if check is None:
+        return (
+            "Its calibration was not measured (no test predictions): do not read its risks as "
+            "probabilities; use the ranking and the PPV at the real prevalence."
+        )
+    if not check.calibrated:
+        worst = check.worst
+        return (
+            "Its predicted risks are not calibrated: on the test cohort they miss the observed rate by up "
+            f"to {100 * abs(worst.predicted - worst.observed):.0f} percentage points (see Calibration). Do "
+            "not read them as probabilities; use the ranking, the threshold call and the PPV at the real "
+            "prevalence."
+        )
+    return (
+        "Its risks matched the observed rates on the test cohort (see Calibration), but at that cohort's "
+        f"case share ({100 * check.case_share:.0f} %), not at the population's prevalence: use the PPV at "
+        "the real prevalence, not the raw risk figure."
+    )
+
+
+def _privacy_limit(results: Mapping[str, Any]) -> str:
+    """The accuracy cost of DP, compared like with like: each hospital alone with and without it.
+
+    The pooled model differs from the federated one by both federation and privacy, so it cannot
+    show what privacy alone costs; the hospitals-alone pairs differ only by privacy.
+    """
+    private = median(site_values(results.get("local_only_auc")))
+    plain = median(site_values(results.get("local_only_nonprivate_auc")))
+    measured = (
+        f" (here the median hospital alone reaches test AUC {private:.3f} with privacy and {plain:.3f} "
+        "without)"
+        if private is not None and plain is not None
+        else ""
+    )
+    return (
+        "Differential privacy adds noise to training, which usually costs accuracy: the Hospitals table's "
+        f"two 'Alone' columns compare each hospital's own model with and without privacy{measured}. The "
+        "gap to the pooled model mixes that cost with the effect of federating, so it does not measure "
+        "privacy's cost alone."
+    )
 
 
 def _limitations(results: Mapping[str, Any], assessment: Assessment) -> list[str]:
     items = [
         "Trained on the federation's hospitals only: it may not transfer to other ancestries, genotyping "
         "platforms or referral patterns; validate it on the population it is meant for first.",
-        "Its risks are calibrated (at best) to the training cohorts' case share, not to the population's "
-        "prevalence: use the calibration plot and the PPV at the real prevalence, not the raw risk figure.",
+        _calibration_limit(assessment),
         "Genotype only, plus sex and age: no family history, no clinical findings.",
         "Variant contributions say what the model relies on, not what causes the disease.",
     ]
     if dp_on(results):
-        items.append(
-            "Differential privacy adds noise to training: the model is less accurate than one trained "
-            "without it on the same data (compare the pooled and hospital-alone figures above)."
-        )
+        items.append(_privacy_limit(results))
     else:
         items.append("This run was NOT private: do not train on real patients with these settings.")
     if assessment.predictions is None:
@@ -80,6 +156,7 @@ def model_card_section(results: Mapping[str, Any], assessment: Assessment) -> st
             + (["Epsilon spent", "Delta"] if dp_on(results) else []),
             _data_rows(results),
         )
+        + _test_cohort_privacy(results, assessment)
         + (f"\n\n{absent}" if (absent := absent_line(results)) else "")
         + "\n\n**Limitations:**"
         + limitations

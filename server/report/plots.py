@@ -14,7 +14,7 @@ from typing import Any
 
 from genofed.common.reporting.figures import new_figure, save_figure
 from genofed.common.reporting.formatting import fmt_delta
-from genofed.server.report.reading import number, rounds, site_values
+from genofed.server.report.reading import dp_on, number, rounds, site_values
 
 AUC_PLOT = "auc_per_round.png"
 PRIVACY_PLOT = "privacy_per_round.png"
@@ -30,6 +30,15 @@ def _round_series(results: Mapping[str, Any], key: str) -> tuple[list[float], li
             xs.append(index if round_number is None else round_number)
             ys.append(value)
     return xs, ys
+
+
+def _alone_privacy(results: Mapping[str, Any]) -> str:
+    """', same privacy' when the hospitals-alone baselines trained under the run's budget, else ''.
+
+    Without it a reader compares the federated model with hospitals that look privacy-free, and
+    misreads the gap as the price of privacy rather than the gain of federating.
+    """
+    return ", same privacy" if dp_on(results) else ""
 
 
 def plot_auc_per_round(path: Path, results: Mapping[str, Any]) -> bool:
@@ -71,10 +80,14 @@ def _reference_lines(axes: Any, results: Mapping[str, Any]) -> None:
     if bayes is not None:
         axes.axhline(bayes, color="black", linestyle=":", label=f"Bayes-optimal ceiling ({bayes:.3f})")
     local = site_values(results.get("local_only_auc"))
+    privacy = _alone_privacy(results)
     if local:
         median = statistics.median(local)
         axes.axhline(
-            median, color="tab:orange", linestyle="-.", label=f"Median hospital alone ({median:.3f})"
+            median,
+            color="tab:orange",
+            linestyle="-.",
+            label=f"Median hospital alone{privacy} ({median:.3f})",
         )
         if len(local) > 1:
             axes.axhspan(
@@ -82,13 +95,37 @@ def _reference_lines(axes: Any, results: Mapping[str, Any]) -> None:
                 max(local),
                 color="tab:orange",
                 alpha=0.12,
-                label=f"Hospitals alone, min-max ({min(local):.3f}-{max(local):.3f})",
+                label=f"Hospitals alone{privacy}, min-max ({min(local):.3f}-{max(local):.3f})",
             )
     axes.axhline(0.5, color="grey", linewidth=0.8, alpha=0.6, label="Chance (0.5)")
 
 
+def final_epsilon(results: Mapping[str, Any]) -> float | None:
+    """The most any hospital reported spending by the end of the run (None: not recorded).
+
+    This is the total the report and results.json state; it exceeds the last round's
+    `epsilon_max` when hospitals released noisy validation histograms after their last training
+    round, which the per-round records (taken at training time) do not include.
+    """
+    return max(site_values(results.get("epsilon")), default=None)
+
+
+def final_release_point(results: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(round, total epsilon) of the release after the last training round; None when there is none.
+
+    The privacy plot must end at the total the text states, so an evaluation after the last round
+    gets its own point at that round.
+    """
+    xs, ys = _round_series(results, "epsilon_max")
+    total = final_epsilon(results)
+    if not xs or total is None or total <= ys[-1] + 0.005:
+        return None
+    return xs[-1], total
+
+
 def plot_privacy_per_round(path: Path, results: Mapping[str, Any]) -> bool:
-    """Cumulative epsilon of the most-spent hospital per round against the budget; False if no DP.
+    """Cumulative epsilon of the most-spent hospital per round against the budget, ending at the
+    run's total (the final evaluation release included); False if no DP.
 
     `path` is the PNG to write (atomically); nothing is written without rounds or without DP.
     """
@@ -104,8 +141,20 @@ def plot_privacy_per_round(path: Path, results: Mapping[str, Any]) -> bool:
         marker="o" if len(xs) <= 30 else None,
         color="tab:purple",
         linewidth=2,
-        label="Epsilon spent so far (highest of all hospitals)",
+        label="Epsilon spent by training so far (highest of all hospitals)",
     )
+    final = final_release_point(results)
+    if final is not None:
+        axes.plot([final[0], final[0]], [ys[-1], final[1]], color="tab:purple", linestyle=":")
+        axes.plot(
+            *final,
+            marker="*",
+            markersize=14,
+            color="tab:purple",
+            linestyle="none",
+            label=f"Run total, after the final evaluation release (noisy validation histograms): "
+            f"{final[1]:.2f}",
+        )
     if budget is not None:
         axes.axhline(
             budget, color="tab:red", linestyle="--", label=f"Budget per hospital (epsilon = {budget:g})"
@@ -122,19 +171,41 @@ def plot_privacy_per_round(path: Path, results: Mapping[str, Any]) -> bool:
     return True
 
 
-def learning_curve_section(written: bool) -> str:
+def privacy_plot_caption(results: Mapping[str, Any]) -> str:
+    """How to read the privacy plot, in words that agree with its last point."""
+    final = final_release_point(results)
+    if final is not None:
+        _, ys = _round_series(results, "epsilon_max")
+        return (
+            f"The line is the epsilon the most-spending hospital had spent after each round's training "
+            f"({ys[-1]:.2f} after round {final[0]:g}); the star is the run's total, {final[1]:.2f}, "
+            "after the noisy validation histograms released once training ended."
+        )
+    total = final_epsilon(results)
+    end = f", ending at the run's total ({total:.2f})" if total is not None else ""
+    return f"The line is the epsilon the most-spending hospital had spent after each round{end}."
+
+
+def learning_curve_section(written: bool, results: Mapping[str, Any]) -> str:
     """The learning-curve section: the AUC plot and how to read it, or why there is none.
 
-    `written` says whether the AUC plot exists.
+    `written` says whether the AUC plot exists; `results` whether the hospitals-alone baselines
+    were private (they train with the run's budget when it has one).
     """
     if not written:
         return "## Learning curve\n\nNo per-round test AUC was measured, so there is no learning curve."
+    alone = (
+        "with the same privacy budget as the federation (median line, range shaded; the Hospitals table "
+        "also gives each without privacy)"
+        if dp_on(results)
+        else "without privacy (median line, range shaded)"
+    )
     return (
         "## Learning curve\n\n"
         f"![Test AUC per round]({AUC_PLOT})\n\n"
         "The blue line is the shared model's AUC on the held-out test cohort after each round. "
         "Dashed green: one model trained on all hospitals' data pooled centrally without privacy "
         "(what federating tries to approach). Orange: models each hospital trained on its own data "
-        "only (median line, range shaded). Dotted black, when shown: the best any model can do on "
-        "this simulated disease."
+        f"only, {alone}. Dotted black, when shown: the best any model can "
+        "do on this simulated disease."
     )

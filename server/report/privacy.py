@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from genofed.common.reporting.formatting import fmt_delta, fmt_epsilon, fmt_int
-from genofed.server.report.plots import PRIVACY_PLOT
+from genofed.server.report.plots import PRIVACY_PLOT, privacy_plot_caption
 from genofed.server.report.reading import config_value, dp_on, mapping, number, site_epsilon, site_names
 
 # Config keys that name the per-sample clipping norm, in the spellings a CLI or TOML might use.
@@ -56,24 +56,68 @@ def _release_costs_text(results: Mapping[str, Any]) -> str:
     )
 
 
-def _privacy_promise(epsilon: float, delta: float | None) -> str:
-    """What (epsilon, delta) means, stated as the hypothesis-testing bound it actually implies."""
+#: Above this epsilon the report calls the worst-case bound weak: e^epsilon grows from 7.4 at 2 to
+#: 2981 at 8, and the false-accusation rate above which the bound says nothing falls from 14 % to 0.03 %.
+WEAK_EPSILON = 2.0
+
+#: Where the project's empirical privacy audit is described (named, not linked: the report is read
+#: from the run folder, where a relative link would not resolve).
+AUDIT_DOC = "docs/privacy-audit.md"
+
+
+def vacuous_above(epsilon: float, delta: float | None) -> float:
+    """The false-accusation rate p above which e^epsilon p + delta reaches 1 and bounds nothing."""
+    return max(0.0, 1.0 - (delta or 0.0)) / math.exp(epsilon)
+
+
+def _privacy_bound(epsilon: float, delta: float | None) -> str:
+    """The (epsilon, delta) definition and the hypothesis-testing bound it implies, with numbers."""
     factor = math.exp(epsilon)
     delta_text = fmt_delta(delta) if delta is not None else "delta"
     return (
-        f"What this promises: for any single patient, everything the hospital sent is almost equally "
-        f"likely whether or not that patient's data was used. Formally, the probability of any outcome "
-        f"with the patient included is at most e^epsilon times the probability without them, plus "
-        f"delta. So anyone who sees the shared model and wants to decide whether a particular person "
-        f"was in a hospital's data (for example, to learn that they have the disease) is limited: "
-        f"if their test wrongly accuses non-participants a fraction p of the time, it can correctly "
-        f"identify participants at most e^epsilon × p + delta of the time (here e^{epsilon:g} = "
-        f"{factor:.1f}, delta = {delta_text}). Delta is the small probability that this bound does not "
-        f"hold and should be well below 1 / (number of patients). The guarantee holds whatever the "
-        f"adversary knows about the other patients. It protects against membership inference and "
-        f"reconstruction of individual records; it does not hide facts that are true of the whole "
-        f"population (the model is meant to learn which variants raise risk)."
+        f"What this promises: for any single patient, any outcome of what the hospital sent is at most "
+        f"e^epsilon = {factor:,.1f} times as likely with that patient's data as without it, plus delta. "
+        f"So anyone who sees the shared model and wants to decide whether a particular person was in a "
+        f"hospital's data (for example, to learn that they have the disease) is limited: if their test "
+        f"wrongly accuses non-participants a fraction p of the time, it can correctly identify "
+        f"participants at most e^epsilon × p + delta of the time (here e^{epsilon:g} = {factor:,.1f}, "
+        f"delta = {delta_text}). Delta is the small probability that this bound does not hold and "
+        f"should be well below 1 / (number of patients). The guarantee holds whatever the adversary "
+        f"knows about the other patients."
     )
+
+
+def _privacy_strength(epsilon: float, delta: float | None) -> str:
+    """What the bound is worth at this epsilon: strong when small, nearly vacuous when large.
+
+    At epsilon 8 the bound allows an attacker who wrongly accuses 1 in 3,000 to identify every
+    participant, so calling it protection against membership inference would overstate it; what
+    then protects patients in practice is what audits measure, not what the bound proves.
+    """
+    scope = (
+        "It does not hide facts that are true of the whole population (the model is meant to learn "
+        "which variants raise risk)."
+    )
+    if epsilon <= WEAK_EPSILON:
+        return (
+            f"At epsilon {epsilon:g} this is a strong guarantee: it protects against membership "
+            f"inference and reconstruction of individual records. {scope}"
+        )
+    limit = vacuous_above(epsilon, delta)
+    return (
+        f"**At epsilon {epsilon:g} this worst-case guarantee is weak:** the bound says nothing about a "
+        f"test that wrongly accuses more than {100 * limit:.3g} % of non-participants (there "
+        f"e^epsilon × p + delta already exceeds 1), so it cannot by itself be read as protection against "
+        f"membership inference or reconstruction. The practical protection at this epsilon rests on "
+        f"empirical evidence: the project's privacy audit ({AUDIT_DOC}) attacks a hospital's releases "
+        f"to measure how much they reveal in practice; read it, and weigh a smaller epsilon, before "
+        f"relying on this run's privacy. {scope}"
+    )
+
+
+def _privacy_promise(epsilon: float, delta: float | None) -> str:
+    """The bound with its numbers, then what it is worth at this epsilon."""
+    return _privacy_bound(epsilon, delta) + " " + _privacy_strength(epsilon, delta)
 
 
 def _delta_warning(results: Mapping[str, Any], delta: float | None) -> str:
@@ -146,5 +190,5 @@ def privacy_section(results: Mapping[str, Any], plot_written: bool) -> str:
         )
     text += _release_costs_text(results)
     if plot_written:
-        text += f"\n\n![Cumulative epsilon per round]({PRIVACY_PLOT})"
+        text += f"\n\n![Cumulative epsilon per round]({PRIVACY_PLOT})\n\n{privacy_plot_caption(results)}"
     return text

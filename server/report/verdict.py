@@ -5,7 +5,8 @@ A model is called NOT FIT FOR USE when any of these rules fails on the test coho
 1. its AUC's 95 % interval reaches 0.5 (the data cannot tell it from a coin toss);
 2. its Brier score is worse than giving everyone the cohort's prevalence (p (1 - p)): its risks
    mislead more than the base rate alone;
-3. its operating threshold flags no one, or everyone, of the test cohort.
+3. its operating threshold flags no one, or everyone, of the test cohort (passing says only that it
+   flags some people but not all, not that it separates the sick from the healthy).
 
 When no rule can be checked (no test cohort) the verdict says the model cannot be judged. Passing
 every rule is not a clinical validation, and the verdict says that too.
@@ -64,8 +65,29 @@ def verdict_section(assessment: Assessment) -> str:
             f"{len(failures)} of the report's fitness rules (docs/report.md):{reasons}"
         )
     return (
-        "## Verdict\n\n**No fitness rule failed** on the held-out test cohort: the AUC's 95 % interval is "
-        "above 0.5, the Brier score beats giving everyone the prevalence, and the operating threshold "
-        "separates people. This is not a clinical validation: the model is a research result until it "
-        "has been tested prospectively on the population it is meant for (see the model card)."
+        "## Verdict\n\n**No fitness rule failed** on the held-out test cohort: "
+        + _passed_words(assessment)
+        + ". This is not a clinical validation: the model is a research result until it has been tested "
+        "prospectively on the population it is meant for (see the model card)."
     )
+
+
+def _passed_words(assessment: Assessment) -> str:
+    """The rules that were checked and passed, each saying only what it checks.
+
+    Rule 3 checks only that the threshold flags some people but not all, not that it separates the
+    sick from the healthy; a threshold that could not be checked is said to be so.
+    """
+    words = []
+    if assessment.auc is not None:
+        words.append("the AUC's 95 % interval is above 0.5")
+    if assessment.brier is not None and assessment.brier_reference is not None:
+        words.append("the Brier score beats giving everyone the prevalence")
+    point = assessment.operating_point
+    if assessment.at_threshold is not None:
+        words.append("the operating threshold flags some people but not all")
+    elif point is None or point.threshold is None:
+        words.append("there was no operating threshold to check")
+    else:
+        words.append("the operating threshold could not be checked (no test predictions)")
+    return ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1]

@@ -17,6 +17,7 @@ from genofed.server.report.bedside import bedside_section
 from genofed.server.report.calibration import CALIBRATION_PLOT, calibration_section, plot_calibration
 from genofed.server.report.drivers import drivers_section
 from genofed.server.report.facts import config_section, run_facts_section
+from genofed.server.report.hospital_terms import hospital_terms
 from genofed.server.report.html import REPORT_HTML, render_html
 from genofed.server.report.metrics import final_model_section
 from genofed.server.report.model_card import model_card_section
@@ -89,12 +90,13 @@ def render_markdown(
         calibration_section(evidence.assessment, plots.get(CALIBRATION_PLOT, False)),
         drivers_section(evidence.explanation),
         model_card_section(results, evidence.assessment),
-        learning_curve_section(plots.get(AUC_PLOT, False)),
+        learning_curve_section(plots.get(AUC_PLOT, False), results),
         hospitals_section(results),
+        hospital_terms(results),
         synthetic_section(results),
         privacy_section(results, plots.get(PRIVACY_PLOT, False)),
         final_model_section(results),
         run_facts_section(results),
-        config_section(results),
+        config_section(results, evidence.assessment.prevalence),
     ]
     return "\n\n".join(s.strip("\n") for s in sections if s) + "\n"

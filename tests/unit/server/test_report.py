@@ -288,7 +288,7 @@ def test_report_names_the_pretrained_start_and_what_hospitals_trained():
         in text
     )
     assert "fine-tuned 'frozen'; hospitals trained 17 parameters" in text
-    assert "a fresh model (random weights" in render_markdown(_results(), {})
+    assert "| a fresh network with random weights, seed 7 |" in render_markdown(_results(), {})
 
 
 def test_hospitals_table_shows_each_hospitals_adaptation_when_measured(tmp_path):

@@ -1,0 +1,43 @@
+"""What the Hospitals table's technical columns mean, in a clinician's words, right under the table.
+
+The table itself is built in `sites`; this note stays separate so that explaining a column never
+changes how its numbers are computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from genofed.server.report.privacy import CLIP_KEYS
+from genofed.server.report.reading import config_value, dp_on, rounds, site_names
+
+
+def _trained_rounds(results: Mapping[str, Any]) -> int:
+    """Training rounds the run held (round 0 is the starting model, not a round)."""
+    return sum(1 for record in rounds(results) if record.get("round"))
+
+
+def hospital_terms(results: Mapping[str, Any]) -> str:
+    """'Noise multiplier' and 'Rounds trained' explained; "" when the table has no hospitals."""
+    if not site_names(results):
+        return ""
+    held = _trained_rounds(results)
+    of_rounds = f"of the run's {held} training rounds " if held else ""
+    terms = [
+        f"**Rounds trained:** how many {of_rounds}the hospital trained in; '(N refused)' counts the rounds "
+        "it was asked and declined (its privacy budget would have been exceeded, it was offline, or its "
+        "data failed their checks)."
+    ]
+    if dp_on(results):
+        clip = config_value(results, CLIP_KEYS)
+        norm = f" ({clip:g})" if isinstance(clip, int | float) and clip > 0 else ""
+        terms.insert(
+            0,
+            "**Noise multiplier:** how much random noise the hospital added to each training step, as a "
+            f"multiple of the clipping norm{norm} that bounds one patient's influence: more noise, more "
+            "privacy and less accuracy. Each hospital's is set so that its planned rounds fit its budget; "
+            "a small hospital needs more, because each training batch holds a larger share of its "
+            "patients.",
+        )
+    return "\n".join(f"- {term}" for term in terms)
