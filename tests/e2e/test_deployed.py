@@ -38,6 +38,7 @@ from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.server.service.enrollment import revoke
 from genofed.server.service.federation_folder import init_federation, load_federation
 from genofed.server.service.launch import CONNECTION, FlowerControl
+from genofed.server.service.pki import CA_CERT, write_pki
 from genofed.server.service.run_end import run_end
 from genofed.server.settings import RunSettings
 from genofed.simulations.cohorts.build import simulate_cohorts
@@ -436,6 +437,7 @@ def test_start_refuses_data_changed_since_check(tmp_path):
     )
     with folder.phenotypes.open("a") as handle:
         handle.write("\n")
+    write_pki(tmp_path / "pki", ["localhost"])  # every argument is checked first: a real CA certificate
     done = subprocess.run(
         [
             GENOFED,
@@ -445,7 +447,7 @@ def test_start_refuses_data_changed_since_check(tmp_path):
             "--coordinator",
             "localhost:9",
             "--ca",
-            str(cohorts / "panel.tsv"),
+            str(tmp_path / "pki" / CA_CERT),
         ],
         capture_output=True,
         text=True,
