@@ -6,7 +6,8 @@ to overwrite the outputs and, worse, carry the previous run's ledgers over, so t
 run's privacy plot sat flat at the budget with no word why. Now:
 
 - RUN missing or empty, or holding only RUN/cohorts of this run's preset and seed: a new run;
-- `--resume`: continue from RUN/checkpoints, ledgers included (as before);
+- `--resume`: continue from RUN/checkpoints, ledgers included (as before); refused when RUN holds
+  no checkpoint (a typo of --out would otherwise start a new run where the user meant to continue);
 - `--force`: the previous run's outputs are deleted first, its privacy ledgers included, so the
   new run starts with fresh ledgers. Kept: the --data folder wherever it is (never deleted), and
   RUN/cohorts when this run simulates the same preset and seed into it (the same bytes again);
@@ -27,6 +28,8 @@ from genofed.common.errors import ConfigError
 
 #: What a `genofed simulate` run writes into RUN (any one of them marks a run folder).
 RUN_MARKERS = ("results.json", "report.md", "checkpoints", "privacy-ledgers", "cohorts", "model.pt")
+#: A run's checkpoints folder (`genofed.server.checkpoint.CHECKPOINTS`, not imported: it loads torch).
+CHECKPOINTS = "checkpoints"
 #: Where `genofed simulate` without --data simulates its hospitals, inside RUN.
 COHORTS = "cohorts"
 
@@ -61,6 +64,11 @@ def prepare_run_folder(
         raise ConfigError(f"--out {out} is the --data folder: choose another --out")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder: choose another --out")
+    if resume and not any((out / CHECKPOINTS).glob("round-*.pt")):
+        where = "does not exist" if not out.exists() else f"holds no checkpoint ({CHECKPOINTS}/round-*.pt)"
+        raise ConfigError(
+            f"--resume: {out} {where}, so there is no run to continue: drop --resume to start one"
+        )
     held = sorted(entry.name for entry in out.iterdir()) if out.is_dir() else []
     if not held or resume or (held == [COHORTS] and simulated and _holds_cohorts(out / COHORTS, simulated)):
         return []  # nothing of a run yet (or the very cohorts this run would simulate)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 PRESET_NAMES = ("small", "default", "large", "1000g", "transfer", "synthetic", "heldout")
 #: How `--help` shows a training setting whose default is the model's rule (genofed.server.training_rule).
-BY_RULE = "default: the model's rule from public facts, docs/models.md"
+BY_RULE = "default, or 0: the model's rule from public facts, docs/models.md"
 
 
 class SimulationArgumentError(ConfigError):
@@ -181,7 +181,10 @@ def _add_training_options(parser: argparse.ArgumentParser, defaults: RunSettings
         "--clip", type=float, default=defaults.clip, help=f"per-patient gradient clipping norm ({BY_RULE})"
     )
     parser.add_argument(
-        "--momentum", type=float, default=defaults.momentum, help=f"local SGD momentum in [0, 1) ({BY_RULE})"
+        "--momentum",
+        type=float,
+        default=defaults.momentum,
+        help=f"local SGD momentum in [0, 1) ({BY_RULE.replace('or 0', 'or -1')})",
     )
     parser.add_argument(
         "--proximal-mu", type=float, default=defaults.proximal_mu, help="FedProx proximal term"

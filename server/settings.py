@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from genofed.common.errors import ConfigError
+from genofed.common.errors import ConfigError, DataError
 from genofed.common.util.checks import (
     require,
     require_at_least,
@@ -171,7 +171,18 @@ class RunSettings:
         require_choice("model", self.model, MODELS)
         require_choice("privacy", self.privacy, PRIVACY_MODES)
         require_at_least("prior-variants", self.prior_variants, 0, hint="0 = every panel variant")
+        require(
+            bool(self.prior) or self.prior_variants == 0,
+            "prior-variants is how many of a source prior's top variants the model reads: it needs prior "
+            "(a `genofed pretrain` model); without one it would change nothing",
+        )
         require_positive("max-coalition-epsilon", self.max_coalition_epsilon, hint="inf = no ceiling")
+        require(
+            self.privacy == "distributed" or math.isinf(self.max_coalition_epsilon),
+            "max-coalition-epsilon caps a hospital's epsilon against the coordinator and all other "
+            "hospitals colluding, which differs from its epsilon only under privacy=distributed: add "
+            "privacy=distributed (with secagg), or drop it",
+        )
         require(
             not (self.prior and self.gene_prior and self.prior_variants == 0),
             "prior-variants 0 keeps all of the source's variants, so with gene-prior the model would read "
@@ -202,6 +213,12 @@ class RunSettings:
                 self.private,
                 "privacy=distributed splits the noise of a finite epsilon among the hospitals: set an "
                 "epsilon, or use privacy=local for training without DP",
+            )
+            require(
+                self.synthetic_ratio == 0,
+                "privacy=distributed trains on real patients only (every hospital refuses a distributed "
+                "round with synthetic records, after its generator would have spent its share of the "
+                "budget): set synthetic-ratio 0, or use privacy=local",
             )
 
     @property
@@ -281,6 +298,21 @@ class RunSettings:
             "secagg needs min-nodes >= 2: a sum of one hospital's update is that update",
         )
 
+    def _check_enough_hospitals(self) -> None:
+        """min-nodes within the data folder's hospitals: in a simulation their number is known
+        before Flower starts, which would otherwise wait for nodes that never come."""
+        from genofed.common.data.layout import hospital_folders
+
+        try:
+            hospitals = len(hospital_folders(self.data_dir))
+        except DataError:  # no hospitals, or a folder the rule cannot read: said where the run reads it
+            return
+        require(
+            self.min_nodes <= hospitals,
+            f"min-nodes {self.min_nodes}, but {self.data_dir} holds {hospitals} hospital folders: give "
+            f"min-nodes at most {hospitals}",
+        )
+
     def check_inputs(self, *, data: bool = True) -> None:
         """The files these settings name exist. The values are checked on construction; this is
         the rest of what needs no panel, so a caller (`genofed simulate`) can refuse a typo before
@@ -292,6 +324,7 @@ class RunSettings:
         """
         if data and self.data_dir:
             require_path("data", self.data_dir, folder=True, hint="a federation folder of hospital folders")
+            self._check_enough_hospitals()
         for name, path in (("pretrained", self.pretrained), ("prior", self.prior)):
             if path:
                 require_path(name, path, hint="a `genofed pretrain` model file")

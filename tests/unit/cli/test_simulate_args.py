@@ -75,6 +75,21 @@ def test_an_existing_run_is_refused_naming_what_is_there_and_the_two_flags(tmp_p
     assert (run / "results.json").exists() and (run / "privacy-ledgers" / "rostov.json").exists()
 
 
+def test_resume_without_a_run_to_continue_is_refused(tmp_path):
+    """A typo in --out would otherwise start a fresh run where the user meant to continue one."""
+    with pytest.raises(ConfigError, match="does not exist, so there is no run to continue"):
+        prepare_run_folder(tmp_path / "runs" / "eps3", data=tmp_path / "fed", force=False, resume=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"holds no checkpoint .*drop --resume"):
+        prepare_run_folder(tmp_path / "empty", data=tmp_path / "fed", force=False, resume=True)
+
+
+def test_min_nodes_above_the_hospitals_in_data_is_refused_before_flower(tmp_path, capsys, simulated_cohorts):
+    data = simulated_cohorts(42)
+    assert main(["simulate", "--data", str(data), "--out", str(tmp_path / "run"), "--min-nodes", "20"]) == 2
+    assert "min-nodes 20, but" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
 def test_force_and_resume_together_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="contradict"):
         prepare_run_folder(tmp_path, data=tmp_path / "fed", force=True, resume=True)

@@ -27,6 +27,13 @@ def test_from_flower_run_config_converts_kebab_case_and_types():
         ({"epsilon": 0}, "epsilon must be > 0"),
         ({"delta": 2}, "delta must be in"),
         ({"rounds": "ten"}, "rounds='ten' is not a valid int"),
+        # settings that would change nothing, or whose run could never train, are refused
+        ({"prior-variants": 5}, "prior-variants .* needs prior"),
+        ({"max-coalition-epsilon": 2.0}, "max-coalition-epsilon .* only under privacy=distributed"),
+        (
+            {"secagg": True, "privacy": "distributed", "epsilon": 3.0, "synthetic-ratio": 1.0},
+            "privacy=distributed trains on real patients only",
+        ),
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(config, match):
