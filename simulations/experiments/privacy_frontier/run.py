@@ -273,7 +273,7 @@ def design_settings(
         quiet=True,
         model=design.model,
         prior=priors["source"] if design.prior == "source" else "",
-        prior_variants=prior_variants,
+        prior_variants=prior_variants if design.prior == "source" else 0,  # only a source prior has them
         gene_prior=priors["genes"] if design.prior == "genes" else "",
         secagg=design.distributed or run.secagg,
         privacy="distributed" if design.distributed else "local",
