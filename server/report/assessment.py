@@ -1,11 +1,11 @@
 """The clinical numbers of the final model, computed once for every section that shows them.
 
 From RUN/test_predictions.csv (the final model's risk for each person of the test cohort) and the
-run's operating point (results.json `operating_point`, chosen on the hospitals' DP-released
-validation counts): the counts and rates at that threshold and at the top risk decile, the AUC
-with DeLong's 95 % interval, the Brier score against the no-skill reference, and the calibration
-table. Without predictions, the AUC interval falls back to Hanley-McNeil from the recorded test
-AUC and cohort size, and everything else is "not measured".
+run's operating point (results.json `operating_point`, chosen on the hospitals' released
+validation counts, DP-noised when the run had DP): the counts and rates at that threshold and at
+the top risk decile, the AUC with DeLong's 95 % interval, the Brier score against the no-skill
+reference, and the calibration table. Without predictions, the AUC interval falls back to
+Hanley-McNeil from the recorded test AUC and cohort size, and everything else is "not measured".
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from genofed.common.reporting.clinical import (
     threshold_metrics,
     top_fraction_threshold,
 )
-from genofed.server.report.reading import cohort_size, mapping, number
+from genofed.server.report.reading import cohort_size, dp_on, mapping, number
 from genofed.server.report.run_files import Predictions, Prevalence
 
 
@@ -48,6 +48,16 @@ class Assessment:
     brier: float | None = None
     brier_reference: float | None = None
     calibration: list[CalibrationBin] = field(default_factory=list)
+    #: whether the hospitals' validation releases carried DP noise (charged to their budgets) or,
+    #: in a run without DP, exact counts: every sentence about them must say which
+    private: bool = True
+
+
+def releases_words(assessment: Assessment) -> str:
+    """The hospitals' validation releases as this run made them: with DP noise, or exact counts."""
+    if assessment.private:
+        return "differentially private releases"
+    return "releases (exact counts: this run had no differential privacy)"
 
 
 def operating_point(results: Mapping[str, Any]) -> OperatingPoint | None:
@@ -66,7 +76,12 @@ def assess(
     point = operating_point(results)
     if predictions is None:
         return Assessment(
-            None, point, prevalence, auc=_recorded_auc_interval(results), **_recorded_brier(results)
+            None,
+            point,
+            prevalence,
+            auc=_recorded_auc_interval(results),
+            private=dp_on(results),
+            **_recorded_brier(results),
         )
     labels, risks = predictions.labels, predictions.risks
     at_threshold = (
@@ -85,6 +100,7 @@ def assess(
         brier=brier_score(labels, risks),
         brier_reference=no_skill_brier(predictions.cases / predictions.n),
         calibration=calibration_table(labels, risks),
+        private=dp_on(results),
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from genofed.common.reporting.clinical import ThresholdMetrics
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_percent
 from genofed.common.reporting.tables import markdown_table
-from genofed.server.report.assessment import Assessment
+from genofed.server.report.assessment import Assessment, releases_words
 
 
 def auc_sentence(assessment: Assessment) -> str:
@@ -26,6 +26,23 @@ def auc_sentence(assessment: Assessment) -> str:
     )
 
 
+def _histogram_source(assessment: Assessment) -> str:
+    """Where the threshold's counts came from: noisy and charged under DP, exact and free without.
+
+    Without DP the recorded rule may still call the histogram noisy (it names the general method),
+    so the sentence says plainly that this run's counts were exact.
+    """
+    if assessment.private:
+        return (
+            "read from the score histograms each hospital released with differential privacy (noisy "
+            "counts, charged to its privacy budget)"
+        )
+    return (
+        "read from the score histograms each hospital released; this run had no differential privacy, "
+        "so their counts were exact (no noise added, nothing charged to a privacy budget)"
+    )
+
+
 def _threshold_words(assessment: Assessment) -> str:
     point = assessment.operating_point
     if point is None or point.threshold is None:
@@ -35,8 +52,7 @@ def _threshold_words(assessment: Assessment) -> str:
         )
     return (
         f"The operating threshold, risk >= **{point.threshold:.3f}**, was chosen by the rule "
-        f"'{point.rule}' on the hospitals' validation patients, read from the score histograms each "
-        "hospital released with differential privacy (noisy counts, charged to its privacy budget); "
+        f"'{point.rule}' on the hospitals' validation patients, {_histogram_source(assessment)}; "
         "the test cohort played no part in choosing it."
     )
 
@@ -98,7 +114,7 @@ def bedside_section(assessment: Assessment) -> str:
         return head + (
             "\n\nThe final model's risks on the test cohort were not recorded (no test_predictions.csv in "
             "the run folder, or no test cohort), so sensitivity, specificity, PPV and NPV cannot be given; "
-            "the model was evaluated only by the hospitals' differentially private releases (see Hospitals)."
+            f"the model was evaluated only by the hospitals' {releases_words(assessment)} (see Hospitals)."
         )
     share = predictions.cases / predictions.n
     header = [

@@ -13,6 +13,7 @@ from typing import Any
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_bytes, fmt_duration, fmt_int
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.privacy import privacy_summary_line
+from genofed.server.report.privacy_mode import privacy_mode_text
 from genofed.server.report.reading import config_value, mapping, number, rounds
 from genofed.server.report.run_files import Prevalence
 
@@ -111,6 +112,7 @@ def run_facts_section(results: Mapping[str, Any]) -> str:
         ["Model", _model_text(results)],
         ["Starting model", _start_text(results)],
         ["Augmentation", results.get("augment") or "not used"],
+        ["Privacy mode", privacy_mode_text(results)],
         ["Privacy", privacy_summary_line(results).removeprefix("Privacy: ")],
     ]
     return "## Run facts\n\n" + markdown_table(["", ""], rows)

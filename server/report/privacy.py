@@ -13,6 +13,12 @@ from typing import Any
 
 from genofed.common.reporting.formatting import fmt_delta, fmt_epsilon, fmt_int
 from genofed.server.report.plots import PRIVACY_PLOT, privacy_plot_caption
+from genofed.server.report.privacy_mode import (
+    coalition_cap,
+    coalition_epsilons,
+    distributed_dp,
+    worst_coalition_epsilon,
+)
 from genofed.server.report.reading import config_value, dp_on, mapping, number, site_epsilon, site_names
 
 # Config keys that name the per-sample clipping norm, in the spellings a CLI or TOML might use.
@@ -20,17 +26,28 @@ CLIP_KEYS = ("clip", "max_grad_norm", "max-grad-norm", "clip_norm", "clip-norm")
 
 
 def privacy_summary_line(results: Mapping[str, Any]) -> str:
-    """'Privacy: ...' in one line: the budget, delta and epsilon spent per hospital, or NONE."""
+    """'Privacy: ...' in one line: the budget, delta and epsilon spent per hospital, or NONE.
+
+    Under distributed DP the spent epsilons hold only against a coordinator that sees the SecAgg+
+    sum, so the line says so and adds the largest coalition epsilon: a reader of this line alone
+    must not take the small figure for a promise against everyone.
+    """
     if not dp_on(results):
         return "Privacy: NONE - this run was NOT differentially private (no epsilon budget)"
     spent = {s: number(site_epsilon(results, s)) for s in site_names(results)}
     measured = [v for v in spent.values() if v is not None]
+    mode = "distributed DP under SecAgg+, " if distributed_dp(results) else ""
     head = (
-        f"Privacy: epsilon budget {fmt_epsilon(results.get('epsilon_budget'))} per hospital, "
+        f"Privacy: {mode}epsilon budget {fmt_epsilon(results.get('epsilon_budget'))} per hospital, "
         f"delta {fmt_delta(results.get('delta'))}; max spent {fmt_epsilon(max(measured, default=None))}"
     )
     if 0 < len(spent) <= 8:
         head += " (" + ", ".join(f"{s} {fmt_epsilon(v)}" for s, v in spent.items()) + ")"
+    if distributed_dp(results):
+        head += (
+            " against a coordinator that sees only the sum; against the coordinator with all other "
+            f"hospitals colluding, max coalition epsilon {fmt_epsilon(worst_coalition_epsilon(results))}"
+        )
     return head
 
 
@@ -48,8 +65,9 @@ def _release_costs_text(results: Mapping[str, Any]) -> str:
         if evaluations
         else ""
     )
+    against = "; epsilon against a coordinator that sees only the sum" if distributed_dp(results) else ""
     return (
-        f"\n\n**What each release cost** (the most-spending hospital, this run): its "
+        f"\n\n**What each release cost** (the most-spending hospital, this run{against}): its "
         f"{int(number(worst.get('rounds')) or 0)} training round(s) alone epsilon "
         f"{fmt_epsilon(worst.get('training'))}{evaluation}; composed, {fmt_epsilon(worst.get('run'))} "
         "(privacy losses compose sub-additively)."
@@ -70,17 +88,26 @@ def vacuous_above(epsilon: float, delta: float | None) -> float:
     return max(0.0, 1.0 - (delta or 0.0)) / math.exp(epsilon)
 
 
-def _privacy_bound(epsilon: float, delta: float | None) -> str:
-    """The (epsilon, delta) definition and the hypothesis-testing bound it implies, with numbers."""
+def times(factor: float) -> str:
+    """e^epsilon for reading: one decimal while small, whole numbers once it is in the thousands."""
+    return f"{factor:,.1f}" if factor < 1000 else f"{factor:,.0f}"
+
+
+def _privacy_bound(epsilon: float, delta: float | None, seen: str = "what the hospital sent") -> str:
+    """The (epsilon, delta) definition and the hypothesis-testing bound it implies, with numbers.
+
+    `seen` names what the promise is about: what the hospital sent, or, under distributed DP, only
+    what a coordinator that sees the SecAgg+ sum gets to see.
+    """
     factor = math.exp(epsilon)
     delta_text = fmt_delta(delta) if delta is not None else "delta"
     return (
-        f"What this promises: for any single patient, any outcome of what the hospital sent is at most "
-        f"e^epsilon = {factor:,.1f} times as likely with that patient's data as without it, plus delta. "
+        f"What this promises: for any single patient, any outcome of {seen} is at most "
+        f"e^epsilon = {times(factor)} times as likely with that patient's data as without it, plus delta. "
         f"So anyone who sees the shared model and wants to decide whether a particular person was in a "
         f"hospital's data (for example, to learn that they have the disease) is limited: if their test "
         f"wrongly accuses non-participants a fraction p of the time, it can correctly identify "
-        f"participants at most e^epsilon × p + delta of the time (here e^{epsilon:g} = {factor:,.1f}, "
+        f"participants at most e^epsilon × p + delta of the time (here e^{epsilon:g} = {times(factor)}, "
         f"delta = {delta_text}). Delta is the small probability that this bound does not hold and "
         f"should be well below 1 / (number of patients). The guarantee holds whatever the adversary "
         f"knows about the other patients."
@@ -115,9 +142,9 @@ def _privacy_strength(epsilon: float, delta: float | None) -> str:
     )
 
 
-def _privacy_promise(epsilon: float, delta: float | None) -> str:
+def _privacy_promise(epsilon: float, delta: float | None, seen: str = "what the hospital sent") -> str:
     """The bound with its numbers, then what it is worth at this epsilon."""
-    return _privacy_bound(epsilon, delta) + " " + _privacy_strength(epsilon, delta)
+    return _privacy_bound(epsilon, delta, seen) + " " + _privacy_strength(epsilon, delta)
 
 
 def _delta_warning(results: Mapping[str, Any], delta: float | None) -> str:
@@ -132,14 +159,222 @@ def _delta_warning(results: Mapping[str, Any], delta: float | None) -> str:
     )
 
 
-_WHAT_LEAVES = (
-    "**What leaves a hospital:** model weights (the update after local training); when the run asks "
-    "for it, a noisy histogram of how the shared model scores its validation patients (by class and "
-    "risk bin), from which the hospital's validation AUC in the table is read; and public facts: its "
-    "name, its cohort sizes, the epsilon it has spent and the noise it used. No genotypes, no "
-    "phenotypes and no sample ids ever leave the hospital, nor any loss, AUC or count of cases "
-    "computed exactly on its patients."
+def _update_words(results: Mapping[str, Any]) -> str:
+    """What a hospital's model update is when it leaves, and who can read it: SecAgg+ masks it, so
+    the coordinator unmasks only a sum; under distributed DP it carries only its share of the noise."""
+    if distributed_dp(results):
+        return (
+            "a masked share of its noisy update: its model update after one step along its patients' "
+            "clipped gradients, carrying only its share of the DP noise, masked by SecAgg+ so that the "
+            "coordinator can unmask only the sum over the hospitals (in which the shares add up to the "
+            "full noise), never one hospital's update (hospitals colluding with the coordinator could "
+            "subtract their own updates from the sum and see this one with only its own share of the "
+            "noise: hence the coalition epsilon)"
+        )
+    noise = "clipped and noised by DP-SGD" if dp_on(results) else "without noise"
+    if results.get("secagg"):
+        return (
+            f"its model update after local training ({noise}), masked by SecAgg+ so that the "
+            "coordinator can unmask only the sum of the hospitals' updates, never one hospital's"
+        )
+    return f"model weights (the update after local training, {noise})"
+
+
+def _histogram_words(results: Mapping[str, Any]) -> str:
+    """The validation histogram a hospital releases: noisy and charged under DP, exact without."""
+    if dp_on(results):
+        kind = "a noisy histogram"
+        counts = ""
+    else:
+        kind = "a histogram"
+        counts = " with exact counts (this run had no differential privacy: no noise, no budget)"
+    return (
+        f"when the run asks for it, {kind} of how the shared model scores its validation patients (by "
+        f"class and risk bin){counts}, from which the hospital's validation AUC in the table is read"
+    )
+
+
+def _public_facts(results: Mapping[str, Any]) -> str:
+    """The facts a hospital states about itself: with DP, also what it spent and the noise it used."""
+    if not dp_on(results):
+        return "its name and its cohort sizes"
+    coalition = ", its coalition epsilon" if distributed_dp(results) else ""
+    return f"its name, its cohort sizes, the epsilon it has spent{coalition} and the noise it used"
+
+
+def _what_leaves(results: Mapping[str, Any]) -> str:
+    """Every kind of message a hospital sends, as this run's privacy mode made it, and what stays."""
+    kept = (
+        "No genotypes, no phenotypes and no sample ids ever leave the hospital, nor any loss, AUC or "
+        "count of cases computed exactly on its patients."
+        if dp_on(results)
+        else "No genotypes, no phenotypes, no sample ids and no training loss leave the hospital, but "
+        "without differential privacy the histogram's counts are exact: they tell how many of its "
+        "validation patients have the disease and how the model scores them."
+    )
+    return (
+        f"**What leaves a hospital:** {_update_words(results)}; {_histogram_words(results)}; and public "
+        f"facts: {_public_facts(results)}. {kept}"
+    )
+
+
+def _not_private_section(results: Mapping[str, Any]) -> str:
+    """The loud section of a run without differential privacy."""
+    return (
+        "## Privacy\n\n"
+        "**This run was NOT private: no differential privacy was applied** (no epsilon budget was "
+        "set). Each hospital's model updates were computed from its patients' data without clipping "
+        "or noise, and model updates can leak information about individual patients (for example, "
+        "whether a given person was in the training data). Use this setting only for simulated "
+        "data or benchmarks, never on real patients.\n\n" + _what_leaves(results)
+    )
+
+
+def _clip_text(results: Mapping[str, Any]) -> str:
+    """' (to an L2 norm of 1.0)' when the run recorded its clipping norm."""
+    clip = config_value(results, CLIP_KEYS)
+    return f" (to an L2 norm of {clip})" if clip is not None else ""
+
+
+_SCALE = (
+    "Smaller epsilon means stronger protection; values around 1 are considered strong and values up to "
+    "about 10 are common in practice, while the noise needed for small epsilon costs accuracy "
+    "(compare the two 'Alone' columns above)."
 )
+
+
+def _local_opening(results: Mapping[str, Any], budget: float, delta: float | None) -> str:
+    """Local DP: each hospital added all its noise, so one epsilon holds against anyone."""
+    return (
+        "Each hospital's training used differential privacy (DP-SGD, Opacus): every patient's "
+        f"influence on each update was clipped{_clip_text(results)} and Gaussian noise added, so that the "
+        f"whole run stays within epsilon = {budget:g} at delta = {fmt_delta(delta)} for each hospital. "
+        + _SCALE
+    )
+
+
+def _coalition_figure(results: Mapping[str, Any]) -> str:
+    """'up to 11.52 (the largest over hospitals)', or that it was not recorded."""
+    worst = worst_coalition_epsilon(results)
+    if worst is None:
+        return "not recorded by any hospital"
+    return f"up to {fmt_epsilon(worst)} (the largest over hospitals)"
+
+
+def _distributed_opening(results: Mapping[str, Any], budget: float, delta: float | None) -> str:
+    """Distributed DP: the privacy mode, then the two epsilons, each with whom it holds against.
+
+    The budget bounds only the epsilon against a coordinator that sees the SecAgg+ sum; stating it
+    alone would promise a data-protection officer far more than holds against a coalition.
+    """
+    return (
+        "**Privacy mode: distributed differential privacy under secure aggregation** (`--privacy "
+        "distributed` with SecAgg+; docs/distributed-dp.md). Every patient's influence on each update "
+        f"was clipped{_clip_text(results)} and each hospital added only its share of the Gaussian noise; "
+        "SecAgg+ let the coordinator unmask only the sum of the hospitals' updates (at least a strict "
+        "majority of them), in which the shares add up to the full noise. Each hospital therefore has "
+        "two epsilons, each against a different adversary:\n\n"
+        f"- **epsilon = {budget:g}** at delta = {fmt_delta(delta)} (the budget) against a coordinator "
+        "that sees only the SecAgg+ sum;\n"
+        f"- **coalition epsilon {_coalition_figure(results)}** at the same delta against the coordinator "
+        "colluding with all other hospitals, who can subtract their own updates from the sum and so "
+        "see this hospital's update with only its own share of the noise.\n\n" + _SCALE
+    )
+
+
+def _cap_words(results: Mapping[str, Any]) -> str:
+    """Whether the run capped the coalition epsilon, and what that cap is for."""
+    cap = coalition_cap(results)
+    if cap is not None:
+        return f"This run capped each hospital's coalition epsilon at {cap:g} (`max-coalition-epsilon`)."
+    return (
+        "This run set no cap on it (`max-coalition-epsilon`); a hospital that needs a guarantee against "
+        "a malicious coordinator should set one, at the price of more noise for every hospital."
+    )
+
+
+def _coalition_promise(results: Mapping[str, Any], delta: float | None) -> str:
+    """What holds against the coordinator colluding with all other hospitals: the coalition epsilon.
+
+    A coordinator that runs SecAgg+ dishonestly (fakes dropouts, adds hospitals of its own) gets
+    the same view without any hospital's help (docs/distributed-dp.md), so this is also the
+    guarantee against a malicious coordinator.
+    """
+    head = (
+        "**Against the coordinator colluding with all other hospitals** (or a coordinator that runs "
+        "SecAgg+ dishonestly, faking dropouts or adding hospitals of its own) the bound above holds "
+        "only with the coalition epsilon"
+    )
+    worst = worst_coalition_epsilon(results)
+    if worst is None:
+        return f"{head}, which no hospital recorded in this run. {_cap_words(results)}"
+    strength = (
+        "a strong guarantee"
+        if worst <= WEAK_EPSILON
+        else f"a weak guarantee: the bound says nothing about a test that wrongly accuses more than "
+        f"{100 * vacuous_above(worst, delta):.3g} % of non-participants"
+    )
+    return (
+        f"{head}, {fmt_epsilon(worst)} at the most-exposed hospital: any outcome of what that hospital "
+        f"sent is at most e^{fmt_epsilon(worst)} = {times(math.exp(worst))} times as likely with a "
+        f"patient's data as without it, plus delta; {strength}. {_cap_words(results)}"
+    )
+
+
+def _promises(results: Mapping[str, Any], budget: float, delta: float | None) -> str:
+    """The promise with its numbers: one under local DP, one per adversary under distributed DP."""
+    if not distributed_dp(results):
+        return _privacy_promise(budget, delta)
+    seen = (
+        "what a coordinator that sees only the SecAgg+ sum learns from a hospital (the sum and the "
+        "hospital's validation histograms)"
+    )
+    return (
+        "**Against a coordinator that sees only the SecAgg+ sum** (epsilon "
+        f"{budget:g}). " + _privacy_promise(budget, delta, seen) + "\n\n" + _coalition_promise(results, delta)
+    )
+
+
+_ACCOUNTING = (
+    "**Accounting:** each hospital keeps its own privacy ledger and adds up the privacy cost of every "
+    "round it trains, and of every evaluation it answers, with Opacus' Renyi-DP (RDP) accountant, "
+    "converted to (epsilon, delta). Its noise multiplier is calibrated so that the planned rounds fit "
+    "the budget, and a hospital refuses to train in a round that would exceed it."
+)
+
+_DISTRIBUTED_ACCOUNTING = (
+    " Under distributed DP each round is charged twice: with the full noise of the sum (the epsilon "
+    "against the coordinator, which the budget bounds) and with the hospital's own share alone (the "
+    "coalition epsilon, which only `max-coalition-epsilon` bounds). The validation histograms are not "
+    "aggregated: each is charged in full to both."
+)
+
+_PER_HOSPITAL = (
+    " The guarantee is per hospital: hospitals hold different patients, so each patient is covered by "
+    "their hospital's epsilon (a patient treated at two hospitals is covered by each, up to twice the "
+    "epsilon in total)."
+)
+
+
+def _spent_text(results: Mapping[str, Any], budget: float) -> str:
+    """The range of epsilon spent across hospitals, and of the coalition epsilon under distributed DP."""
+    spent = [v for v in (number(site_epsilon(results, s)) for s in site_names(results)) if v is not None]
+    if not spent:
+        return ""
+    text = (
+        f"\n\nEpsilon actually spent: {fmt_epsilon(min(spent))} to {fmt_epsilon(max(spent))} "
+        f"across hospitals (budget {budget:g})"
+    )
+    if not distributed_dp(results):
+        return text + "."
+    coalition = [v for v in coalition_epsilons(results).values() if v is not None]
+    text += " against a coordinator that sees only the sum"
+    if coalition:
+        text += (
+            f"; against the coordinator with all other hospitals colluding, {fmt_epsilon(min(coalition))} "
+            f"to {fmt_epsilon(max(coalition))} (coalition epsilon)"
+        )
+    return text + "."
 
 
 def privacy_section(results: Mapping[str, Any], plot_written: bool) -> str:
@@ -148,47 +383,31 @@ def privacy_section(results: Mapping[str, Any], plot_written: bool) -> str:
     `plot_written` says whether the privacy-per-round plot exists, so that the section links to it.
     """
     if not dp_on(results):
-        return (
-            "## Privacy\n\n"
-            "**This run was NOT private: no differential privacy was applied** (no epsilon budget was "
-            "set). Each hospital's model updates were computed from its patients' data without clipping "
-            "or noise, and model updates can leak information about individual patients (for example, "
-            "whether a given person was in the training data). Use this setting only for simulated "
-            "data or benchmarks, never on real patients.\n\n" + _WHAT_LEAVES
-        )
+        return _not_private_section(results)
     budget = number(results.get("epsilon_budget")) or 0.0
     delta = number(results.get("delta"))
-    clip = config_value(results, CLIP_KEYS)
-    clip_text = f" (to an L2 norm of {clip})" if clip is not None else ""
-    text = (
-        "## Privacy\n\n"
-        "Each hospital's training used differential privacy (DP-SGD, Opacus): every patient's "
-        f"influence on each update was clipped{clip_text} and Gaussian noise added, so that the whole "
-        f"run stays within epsilon = {budget:g} at delta = {fmt_delta(delta)} for each hospital. Smaller "
-        "epsilon means stronger protection; values around 1 are considered strong and values up to "
-        "about 10 are common in practice, while the noise needed for small epsilon costs accuracy "
-        "(compare the two 'Alone' columns above).\n\n"
-        + _privacy_promise(budget, delta)
-        + "\n\n"
-        + _WHAT_LEAVES
-        + " The epsilon above covers both the model "
-        "weights and the validation histograms: every number computed on a hospital's patients is charged "
-        "to its ledger.\n\n"
-        "**Accounting:** each hospital keeps its own privacy ledger and adds up the privacy cost of every "
-        "round it trains, and of every evaluation it answers, with Opacus' Renyi-DP (RDP) accountant, "
-        "converted to (epsilon, delta). Its noise "
-        "multiplier is calibrated so that the planned rounds fit the budget, and a hospital refuses to "
-        "train in a round that would exceed it. The guarantee is per hospital: hospitals hold different "
-        "patients, so each patient is covered by their hospital's epsilon (a patient treated at two "
-        "hospitals is covered by each, up to twice the epsilon in total)." + _delta_warning(results, delta)
+    distributed = distributed_dp(results)
+    opening = (_distributed_opening if distributed else _local_opening)(results, budget, delta)
+    covers = (
+        " Each epsilon above covers both the model updates and the validation histograms"
+        if distributed
+        else " The epsilon above covers both the model weights and the validation histograms"
     )
-    spent = [v for v in (number(site_epsilon(results, s)) for s in site_names(results)) if v is not None]
-    if spent:
-        text += (
-            f"\n\nEpsilon actually spent: {fmt_epsilon(min(spent))} to {fmt_epsilon(max(spent))} "
-            f"across hospitals (budget {budget:g})."
-        )
-    text += _release_costs_text(results)
+    text = (
+        f"## Privacy\n\n{opening}\n\n{_promises(results, budget, delta)}\n\n{_what_leaves(results)}"
+        f"{covers}: every number computed on a hospital's patients is charged to its ledger.\n\n"
+        + _ACCOUNTING
+        + (_DISTRIBUTED_ACCOUNTING if distributed else "")
+        + _PER_HOSPITAL
+        + _delta_warning(results, delta)
+        + _spent_text(results, budget)
+        + _release_costs_text(results)
+    )
     if plot_written:
         text += f"\n\n![Cumulative epsilon per round]({PRIVACY_PLOT})\n\n{privacy_plot_caption(results)}"
+        if distributed:
+            text += (
+                " The plot shows the epsilon against a coordinator that sees only the SecAgg+ sum; the "
+                "coalition epsilon is not plotted."
+            )
     return text

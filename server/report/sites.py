@@ -62,7 +62,8 @@ def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str
     cases = min(max(cases, 0.0), patients)
     controls = patients - cases
     if min(cases, controls) < MIN_CLASS:
-        return f"too few to judge (noisy counts: {cases:.0f} cases, {controls:.0f} controls)"
+        kind = "counts" if number(released.get("noise_per_count")) == 0 else "noisy counts"  # 0: no DP
+        return f"too few to judge ({kind}: {cases:.0f} cases, {controls:.0f} controls)"
     noise = number(record.get("federated_local_auc_noise_sd")) or 0.0
     sampling = hanley_mcneil_se(auc, cases, controls) or 0.0
     interval = normal_interval(auc, math.hypot(sampling, noise), "Hanley-McNeil + DP noise")
@@ -118,6 +119,21 @@ def absent_line(results: Mapping[str, Any]) -> str:
     )
 
 
+def _validation_source(dp: bool) -> str:
+    """Where the validation AUC comes from: a noisy, charged histogram under DP; exact counts without."""
+    if dp:
+        return (
+            "Under differential privacy that validation AUC is read from the hospital's noisy histogram of "
+            "its validation patients (a release charged to its budget). Its 95 % interval adds the sampling "
+            "error of an AUC on that many patients (Hanley-McNeil) to the spread the noise causes."
+        )
+    return (
+        "This run had no differential privacy, so that validation AUC is read from the hospital's "
+        "histogram of its validation patients with exact counts (no noise, nothing charged to a budget). "
+        "Its 95 % interval is the sampling error of an AUC on that many patients (Hanley-McNeil)."
+    )
+
+
 def hospitals_section(results: Mapping[str, Any]) -> str:
     """One row per hospital: does this hospital, in particular, gain from joining the federation?
     Then the hospitals that were asked but did not take part, and why (`absent_line`)."""
@@ -152,11 +168,9 @@ def hospitals_section(results: Mapping[str, Any]) -> str:
         "each hospital would get by training on its own data alone (evaluated on the same test cohort"
         + (", once with the same privacy budget and once without privacy" if dp else "")
         + "), and shows how the shared model does on each hospital's own validation split, which can "
-        "reveal a hospital whose patients the shared model serves less well. Sorted by size. Under "
-        "differential privacy that validation AUC is read from the hospital's noisy histogram of its "
-        "validation patients (a release charged to its budget). Its 95 % interval adds the sampling error "
-        f"of an AUC on that many patients (Hanley-McNeil) to the spread the noise causes; with fewer than "
-        f"{MIN_CLASS} validation cases or controls the figure is marked too few to judge."
+        "reveal a hospital whose patients the shared model serves less well. Sorted by size. "
+        + _validation_source(dp)
+        + f" With fewer than {MIN_CLASS} validation cases or controls the figure is marked too few to judge."
         + (
             ' "Adapted at the hospital" is the shared model fitted to each hospital\'s own training '
             "patients at home without privacy (`genofed adapt`; the result never leaves the hospital), "

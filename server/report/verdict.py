@@ -14,7 +14,7 @@ every rule is not a clinical validation, and the verdict says that too.
 
 from __future__ import annotations
 
-from genofed.server.report.assessment import Assessment
+from genofed.server.report.assessment import Assessment, releases_words
 
 NOT_FIT = "NOT FIT FOR USE"
 
@@ -53,7 +53,7 @@ def verdict_section(assessment: Assessment) -> str:
     if not checkable:
         return (
             "## Verdict\n\n**Cannot be judged:** no test cohort scored by the final model was available, so "
-            "the model was evaluated only by the hospitals' differentially private releases on their "
+            f"the model was evaluated only by the hospitals' {releases_words(assessment)} on their "
             "validation patients (see Hospitals). Do not use it on patients before it has been tested on "
             "a cohort of its own."
         )

@@ -148,7 +148,8 @@ def test_report_without_predictions_model_or_test_auc_still_written(tmp_path: Pa
     run_dir = tmp_path / "run"
     text = write_report(run_dir, results).read_text()
     assert "**Cannot be judged:**" in text
-    assert "evaluated only by the hospitals' differentially private releases" in text
+    # no epsilon budget: a run without DP, whose releases were exact counts
+    assert "evaluated only by the hospitals' releases (exact counts: this run had no differential" in text
     assert "model.pt) is not in the run folder" in text
     assert (run_dir / REPORT_HTML).is_file() and not (run_dir / CALIBRATION_PLOT).exists()
 
