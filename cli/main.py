@@ -62,8 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GenofedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a command may say what it leaves behind (genofed simulate)
+        print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         if not stdout_is_gone():

@@ -42,7 +42,8 @@ from genofed.server.results import MODEL, RESULTS, write_results
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import train_references
-from genofed.simulations.local.failed_start import discarded_unless_trained
+from genofed.simulations.local.failed_start import discarded_unless_trained, trained_rounds
+from genofed.simulations.local.interrupt import Interruption, StoppableGrid
 from genofed.simulations.local.site_names import NODE_NAMES, NamedRefusals, NamingGrid, SiteNames
 from genofed.simulations.local.synthetic_sites import prepare_synthetic
 
@@ -56,8 +57,20 @@ def simulate(
     A run that fails before its first round is checkpointed takes back what it wrote into the run
     folder (`failed_start`), so that RUN is as it was: a rerun, or `--force`, is not refused
     because of a panel.tsv or an empty folder the failed run left."""
-    with discarded_unless_trained(Path(settings.out_dir)):
-        return _simulate(settings, progress=progress, references=references, verbose=verbose)
+    try:
+        with discarded_unless_trained(Path(settings.out_dir)):
+            return _simulate(settings, progress=progress, references=references, verbose=verbose)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_where_it_stopped(settings)) from None
+
+
+def _where_it_stopped(settings: RunSettings) -> str:
+    """What Ctrl-C left in RUN, for the CLI's "interrupted: ..." line: the user's next step is
+    `--resume` when a round was checkpointed, a plain rerun when none was (RUN was taken back)."""
+    out, done = settings.out_dir, trained_rounds(Path(settings.out_dir))
+    if not done:
+        return f"no round had finished; {out} holds nothing to resume"
+    return f"{out} holds {done} of {settings.rounds} rounds; continue with --resume"
 
 
 def _simulate(
@@ -269,14 +282,20 @@ def _run_flower(
         logging.getLogger("flwr").setLevel(flower_level)
     rounds = f"{settings.rounds} round" + ("" if settings.rounds == 1 else "s")
     say(f"starting Flower's simulation engine: {len(hospitals)} hospitals, {rounds}")
+    interruption = Interruption()  # Ctrl-C ends the ServerApp's thread too, quietly (interrupt.py)
     server_app = make_server_app(
         config,
         progress=names.progress(say),
         report=False,  # written once, in the end
-        wrap_grid=lambda grid: NamingGrid(grid, names),
+        wrap_grid=lambda grid: StoppableGrid(NamingGrid(grid, names), interruption.stopped),
     )
     try:
-        with warnings.catch_warnings(), names.naming_logs():
+        with (
+            warnings.catch_warnings(),
+            names.naming_logs(),
+            interruption.handling_ctrl_c(),
+            interruption.quiet_flower_logs(),
+        ):
             # run_simulation's deprecation notice: `flwr run` needs a SuperLink
             warnings.simplefilter("ignore")
             run_simulation(
@@ -293,9 +312,14 @@ def _run_flower(
                 },
                 verbose_logging=verbose,
             )
-    except GenofedError as exc:  # e.g. too few hospitals can take part: name them
-        names.named_error(exc)
+    except Exception as exc:
+        if interruption.stopped.is_set():  # what the ServerApp met after Ctrl-C is not the news
+            raise KeyboardInterrupt from None
+        if isinstance(exc, GenofedError):  # e.g. too few hospitals can take part: name them
+            names.named_error(exc)
         raise
+    if interruption.stopped.is_set():  # Ctrl-C after the ServerApp's last exchange
+        raise KeyboardInterrupt
     if not (Path(settings.out_dir) / RESULTS).exists():
         raise RuntimeError("the federation ended without results; rerun with --verbose to see Flower's log")
 

@@ -1,0 +1,160 @@
+"""Ctrl-C during `genofed simulate`: stop within seconds, quietly, and leave RUN resumable.
+
+Why: Flower's `run_simulation` runs the Ray workers from the main thread and the ServerApp on a
+thread of its own, which Python waits for before it exits. Python's Ctrl-C raised KeyboardInterrupt
+in the main thread only: Flower then shut Ray down at once, which strands a worker thread still in
+`ray.get` for a ClientApp's reply (ray-project/ray#48018), and the ServerApp, which knows nothing of
+it, went on waiting for the replies of a round that would never come, up to the strategy's timeout
+(an hour): the process did not exit. Meanwhile the ClientApp actors, which get the same Ctrl-C (they
+are in the terminal's process group), died, and Flower logged every `ActorDiedError` with its
+traceback on the 'flwr' logger.
+
+So Ctrl-C here stops the run the way Flower stops it when a federation ends: `Interruption`'s SIGINT
+handler only marks the run stopped; `StoppableGrid` then ends the ServerApp at its next exchange with
+the hospitals (at most `PULL_SECONDS` later), which sets Flower's own stop event: its workers finish
+the ClientApp call in hand (or see its actor die), then Flower shuts Ray down with nothing waiting on
+it. `QuietAfterStop` drops Flower's log records once the run is stopped (before that, a ClientApp's
+crash is reported as ever). The stop takes about 5 s: the ClientApp calls in hand, Ray's shutdown,
+and the 3 s `run_simulation` waits for a context the stopped ServerApp never returns. A second Ctrl-C
+exits at once. Every finished round is checkpointed already, so RUN stays resumable with `--resume`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from flwr.app import Message
+from flwr.serverapp import Grid
+
+from genofed.server.app import ForwardingGrid
+
+#: How often a waiting ServerApp looks for replies (Flower's in-memory grid's own interval).
+PULL_SECONDS = 0.1
+#: The exit status of a process ended by SIGINT (128 + 2), as the CLI returns on Ctrl-C.
+INTERRUPTED_STATUS = 130
+
+
+class SimulationStopped(Exception):
+    """Raised in the ServerApp's thread once the run was interrupted: it ends the ServerApp, and Flower
+    raises it again from `run_simulation` once the engine has stopped."""
+
+
+class Interruption:
+    """Whether Ctrl-C stopped this simulation, and the SIGINT handler that says so."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+
+    @contextmanager
+    def handling_ctrl_c(self) -> Iterator[None]:
+        """Within the body, Ctrl-C marks the run stopped instead of raising KeyboardInterrupt (the
+        caller raises it once Flower has wound down). Only Python's default handler on the main
+        thread is replaced: a SIGINT that is ignored (a background job) or handled by an embedding
+        program stays theirs. After an interruption the handler stays, so that a second Ctrl-C
+        while the process winds down forces the exit."""
+        replace = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
+        if replace:
+            signal.signal(signal.SIGINT, self._on_first_ctrl_c)
+        try:
+            yield
+        finally:
+            if replace and not self.stopped.is_set():
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    @contextmanager
+    def quiet_flower_logs(self) -> Iterator[None]:
+        """Within the body, drop the 'flwr' logger's records once the run was stopped."""
+        logger = logging.getLogger("flwr")
+        quiet = QuietAfterStop(self.stopped)
+        logger.addFilter(quiet)
+        try:
+            yield
+        finally:
+            logger.removeFilter(quiet)
+
+    def _on_first_ctrl_c(self, signum: int, frame: FrameType | None) -> None:
+        """Mark the run stopped (the grid and the log filter read it); the next Ctrl-C forces the
+        exit."""
+        self.stopped.set()
+        signal.signal(signal.SIGINT, _force_exit)
+
+
+def _force_exit(signum: int, frame: FrameType | None) -> None:
+    """A second Ctrl-C: the user will not wait for the clean-up; exit now, as SIGINT would."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(INTERRUPTED_STATUS)
+
+
+class QuietAfterStop(logging.Filter):
+    """Drops every record once `stopped` is set: after Ctrl-C, Flower logs each ClientApp actor
+    the same SIGINT killed as an error with its traceback, which is noise, not news."""
+
+    def __init__(self, stopped: threading.Event) -> None:
+        super().__init__()
+        self._stopped = stopped
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self._stopped.is_set()
+
+
+class StoppableGrid(ForwardingGrid):
+    """The ServerApp's grid, which raises `SimulationStopped` once `stopped` is set.
+
+    Why the grid: the ServerApp spends its time waiting for the hospitals' replies, and every wait
+    goes through `send_and_receive` (or the polling of `get_node_ids` before the first round); and
+    when it raises, Flower's ServerApp thread sets the stop event that winds the engine down.
+    Flower's own `send_and_receive` cannot be interrupted, so it is done here with the grid's public
+    push and pull, looking at `stopped` between pulls."""
+
+    def __init__(self, grid: Grid, stopped: threading.Event) -> None:
+        super().__init__(grid)
+        self._stopped = stopped
+
+    def get_node_ids(self) -> Iterable[int]:
+        self._check()
+        return self._grid.get_node_ids()
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        self._check()
+        return self._grid.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        self._check()
+        return self._grid.pull_messages(message_ids)
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        """Push, then pull every `PULL_SECONDS` until every reply is in, `timeout` passed (what
+        Flower's grid returns then: the replies so far) or the run was stopped (raises)."""
+        pending = set(self.push_messages(messages))
+        end = None if timeout is None else time.monotonic() + timeout
+        replies: list[Message] = []
+        while pending:
+            pulled = list(self.pull_messages(pending))
+            self._check()  # a reply from an actor that Ctrl-C killed is no reply
+            replies.extend(pulled)
+            pending.difference_update(m.metadata.reply_to_message_id for m in pulled)
+            if not pending or (end is not None and time.monotonic() >= end):
+                break
+            self._stopped.wait(PULL_SECONDS)  # ends early on Ctrl-C
+        return replies
+
+    def _check(self) -> None:
+        if self._stopped.is_set():
+            raise SimulationStopped("the simulation was interrupted")
