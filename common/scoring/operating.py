@@ -30,7 +30,8 @@ import numpy as np
 
 #: The rule `operating_point` applies, as recorded in results.json and the model file.
 YOUDEN_RULE = (
-    "youden: the bin edge of the pooled noisy validation histogram maximising sensitivity + specificity - 1"
+    "youden: the bin edge of the pooled validation histogram (the hospitals' releases: noisy counts under "
+    "DP, exact without) maximising sensitivity + specificity - 1"
 )
 
 #: Fewer (noisy) validation cases or controls than this: no operating threshold, and a hospital's
