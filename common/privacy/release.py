@@ -89,12 +89,8 @@ def histogram_metrics(histogram: np.ndarray, threshold_bin: int | None = None) -
     controls, cases = counts[0], counts[1]
     n_controls, n_cases = float(controls.sum()), float(cases.sum())
     total = n_controls + n_cases
-    below = np.concatenate([[0.0], np.cumsum(controls)[:-1]])  # controls in lower bins, per case bin
-    auc = (
-        _share(np.sum(cases * (below + 0.5 * controls)), n_cases * n_controls)
-        if n_cases > 0 and n_controls > 0
-        else None
-    )
+    raw = _raw_auc(counts)
+    auc = None if raw is None else min(max(raw, 0.0), 1.0)
     true_pos, true_neg = float(cases[cut:].sum()), float(controls[:cut].sum())
     return {
         "patients": total,
@@ -115,13 +111,24 @@ def auc_noise_sd(histogram: np.ndarray, sigma: float, draws: int = 200, seed: in
     """How much the DP noise alone moves the AUC read from a released histogram: the standard
     deviation of the AUC over `draws` further noise draws of the same size (a parametric
     bootstrap; post-processing, so free). The sampling error of a small validation set comes on
-    top. None when no draw has both classes."""
+    top. None when fewer than half the draws have both classes."""
     if sigma <= 0:
         return 0.0
     rng = np.random.default_rng(seed)
-    aucs = [
-        histogram_metrics(histogram + rng.normal(0.0, sigma, size=histogram.shape))["auc"]
-        for _ in range(draws)
-    ]
+    # the ratio before it is clipped into [0, 1]: where the noise swamps a small site's counts, the
+    # clipped AUC sits at 0 or 1 in every draw and would show no spread at all
+    aucs = [_raw_auc(histogram + rng.normal(0.0, sigma, size=histogram.shape)) for _ in range(draws)]
     finite = [a for a in aucs if a is not None]
-    return float(np.std(finite)) if len(finite) > 1 else None
+    # a class noisily empty in most draws (a released class total near or below 0): no spread to give
+    return float(np.std(finite)) if len(finite) >= draws / 2 else None
+
+
+def _raw_auc(counts: np.ndarray) -> float | None:
+    """`histogram_metrics`' binned Mann-Whitney AUC of noisy counts, not clipped; None where a
+    class is (noisily) empty."""
+    controls, cases = counts[0], counts[1]
+    n_controls, n_cases = float(controls.sum()), float(cases.sum())
+    if n_cases <= 0 or n_controls <= 0:
+        return None
+    below = np.concatenate([[0.0], np.cumsum(controls)[:-1]])  # controls in lower bins, per case bin
+    return float(np.sum(cases * (below + 0.5 * controls)) / (n_cases * n_controls))

@@ -99,3 +99,16 @@ def test_a_small_sites_noisy_counts_and_auc_are_not_pulled_up_or_towards_a_half(
     assert all(
         0.0 <= d[k] <= 1.0 for d in draws for k in ("auc", "sensitivity", "specificity") if d[k] is not None
     )
+
+
+def test_a_tiny_sites_auc_spread_is_never_zero_under_noise():
+    """12 validation patients at sigma 2: the clipped AUC sits at 0 or 1 in most draws, but the noise
+    it carries is large, not nil."""
+    histogram = np.zeros((2, SCORE_BINS))
+    histogram[0, 3], histogram[1, 6] = 8, 4
+    spread = auc_noise_sd(histogram, 2.0)
+    assert spread is not None and spread > 0.2
+    # a released case total below 0 (4 cases, then noise): the few draws with cases used to agree
+    # on a clipped AUC of 1 and report a spread of 0; a class noisily empty in most draws has none
+    histogram[1, 6] = -6.0
+    assert auc_noise_sd(histogram, 2.0) is None
