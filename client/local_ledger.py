@@ -42,22 +42,27 @@ class LocalLedger:
     """Where a local release is charged, and the cap it must stay under.
 
     `state_dir`: the folder holding the ledger; `budget`: the lifetime epsilon cap (None: none
-    given and no site declared one); `site_file`: the hospital.json whose budget applies, if any.
+    given and no site declared one); `site_file`: the hospital.json whose budget applies, if any;
+    `site`: the name the binding records (the site's, else the state folder's).
     """
 
     state_dir: Path
     budget: float | None
     site_file: Path | None
+    site: str = ""
 
 
 def local_ledger(state_dir: str | Path, budget: float | None) -> LocalLedger:
     """The ledger in `state_dir` and its cap: `budget`, or the site's declared budget when
     `state_dir` is a site's state folder (the smaller of the two when both are given)."""
     state_dir = Path(state_dir).resolve()
-    site_file = state_dir.parent / SITE_FILE if state_dir.name == SITE_STATE_DIR else None
-    declared = _declared_budget(site_file) if site_file is not None else None
+    site = _site_record(state_dir.parent / SITE_FILE) if state_dir.name == SITE_STATE_DIR else {}
+    declared = _declared_budget(site)
     caps = [cap for cap in (budget, declared) if cap is not None and not math.isinf(cap)]
-    return LocalLedger(state_dir, min(caps) if caps else None, site_file if declared is not None else None)
+    if declared is None:  # no site's: the folder's own ledger
+        return LocalLedger(state_dir, min(caps) if caps else None, None, state_dir.name)
+    name = str(site.get("name") or state_dir.name)
+    return LocalLedger(state_dir, min(caps) if caps else None, state_dir.parent / SITE_FILE, name)
 
 
 def check_and_bind(
@@ -86,7 +91,7 @@ def check_and_bind(
     bind_ledger(
         ledger.state_dir,
         DataHashes(file_sha256(genotypes), file_sha256(phenotypes)),
-        site=_site_name(ledger) if site is not None else ledger.state_dir.name,
+        site=ledger.site or ledger.state_dir.name,
         command=command,
         new_ledger=new_ledger,
         data_update=data_update,
@@ -94,18 +99,22 @@ def check_and_bind(
     )
 
 
-def _declared_budget(site_file: Path) -> float | None:
-    """The epsilon budget a site declared in its hospital.json; None when the file is absent or
-    holds none (a folder named `state` that is not a site's)."""
+def _site_record(site_file: Path) -> dict:
+    """A site's hospital.json ({} when absent or unreadable: a folder named `state` that is not a
+    site's)."""
     try:
-        return float(json.loads(site_file.read_text(encoding="utf-8"))["data"]["epsilon_budget"])
-    except (OSError, ValueError, KeyError, TypeError):
+        record = json.loads(site_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _declared_budget(site: dict) -> float | None:
+    """The epsilon budget a site declared in its hospital.json; None when it holds none."""
+    try:
+        return float(site["data"]["epsilon_budget"])
+    except (KeyError, TypeError, ValueError):
         return None
-
-
-def _site_name(ledger: LocalLedger) -> str:
-    assert ledger.site_file is not None
-    return str(json.loads(ledger.site_file.read_text(encoding="utf-8")).get("name") or ledger.state_dir.name)
 
 
 def _nothing_done(ledger: LocalLedger) -> str:

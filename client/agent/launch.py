@@ -30,7 +30,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +46,7 @@ from genofed.client.agent.site_lock import SiteLock, hold_site
 from genofed.client.agent.worker import SECRET_REFUSED_EXIT
 from genofed.common.deployment.app_bundle import approved_app_hash
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
+from genofed.common.deployment.processes import bind_problem
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.checks import require_at_least, require_in_range, require_positive
@@ -421,16 +421,13 @@ def _check_coordinator(address: str) -> None:
 def _require_free_port(port: int) -> None:
     """Refuse a local port something already listens on: Flower would fail later, with a traceback
     ("SuperNode Runtime HTTP API failed to start"). A bind test, as the SuperNode will bind."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no obstacle
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as exc:
-            what = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
-            raise ConfigError(
-                f"--local-port {port}: 127.0.0.1:{port} {what}; stop what listens there or give this agent "
-                "another --local-port (each agent on a host needs its own)"
-            ) from None
+    problem = bind_problem("127.0.0.1", port)
+    if problem is not None:
+        what = "is in use" if problem.errno == errno.EADDRINUSE else f"cannot be bound ({problem.strerror})"
+        raise ConfigError(
+            f"--local-port {port}: 127.0.0.1:{port} {what}; stop what listens there or give this agent "
+            "another --local-port (each agent on a host needs its own)"
+        )
 
 
 def _require_checked_files(folder: Path, site: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from genofed.common.deployment.processes import pid_alive
 from genofed.common.errors import GenofedError
 
 LOCK_FILE = "agent.lock"
@@ -76,7 +77,7 @@ def _read_holders(fd: int) -> dict[str, int]:
 def _refusal(folder: Path, holders: dict[str, int]) -> str:
     """Says who holds the site and what to do: the agent if it lives, else the SuperNode it left."""
     agent, supernode = holders.get("pid"), holders.get("supernode_pid")
-    if supernode and not _alive(agent) and _alive(supernode):
+    if supernode and not pid_alive(agent) and pid_alive(supernode):
         return (
             f"{folder} is still held by a SuperNode (pid {supernode}) left by a hospital agent that was "
             f"killed (pid {agent}); stop it first (kill {supernode}), then start the agent again"
@@ -85,15 +86,3 @@ def _refusal(folder: Path, holders: dict[str, int]) -> str:
         f"a hospital agent for {folder} is already running (pid {agent or 'unknown'}); stop it first "
         "(one agent per site folder: a second one would lock the first out of its SuperNode)"
     )
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    return True

@@ -53,6 +53,7 @@ from genofed.common.deployment.flower_env import (
     superexec_command,
     write_superexec_secret,
 )
+from genofed.common.deployment.processes import bind_problem, pid_alive
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress
@@ -250,33 +251,10 @@ def require_free_addresses(options: ServiceOptions, *, grace: float = 0.0) -> No
         ("--internal-address", options.internal_address),
     ):
         deadline = time.monotonic() + grace
-        while (problem := _bind_problem(address)) is not None:
+        while (problem := bind_problem(*split_address(address))) is not None:
             if problem.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
                 raise GenofedError(_bind_message(option, address, problem))
             time.sleep(0.5)
-
-
-def _bind_problem(address: str) -> OSError | None:
-    """Why a listener on `address` could not be made now (None: it could). Binds as nginx and
-    uvicorn do: SO_REUSEADDR (a port with only closing connections is free) and an IPv6 wildcard
-    for IPv6 only (nginx's default), so only a real listener or a bad address counts."""
-    host, port = split_address(address)
-    try:
-        family, kind, proto, _, where = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except socket.gaierror as exc:
-        return OSError(errno.EADDRNOTAVAIL, f"cannot resolve {host} ({exc.strerror})")
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        try:
-            probe.bind(where)
-            probe.listen(1)
-        except OSError as exc:
-            return exc
-    return None
 
 
 def _bind_message(option: str, address: str, problem: OSError) -> str:
@@ -566,7 +544,7 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     federation = load_federation(folder)
     status = _read_json(folder / STATUS_FILE, {"state": "never started"})
-    if status.get("state") in ("starting", "running") and not _alive(status.get("pid")):
+    if status.get("state") in ("starting", "running") and not pid_alive(status.get("pid")):
         status["state"] = (
             "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
         )
@@ -608,19 +586,19 @@ def _refuse_second_instance(folder: Path) -> bool:
     status = _read_json(folder / STATUS_FILE, {})
     if status.get("state") not in ("starting", "running"):
         return False
-    if _alive(status.get("pid")) and status.get("pid") != os.getpid():
+    if pid_alive(status.get("pid")) and status.get("pid") != os.getpid():
         raise GenofedError(
             f"a coordinator for {folder} is already running (pid {status['pid']}); see genofed coordinator "
             "status"
         )
     orphan = status.get("superlink_pid")
     group = [pid for pid in (orphan, status.get("superexec_pid"), status.get("proxy_pid")) if pid]
-    if not any(_alive(pid) for pid in group):
+    if not any(pid_alive(pid) for pid in group):
         return False
     try:  # the SuperLink's process group: its SuperExec, the ServerApp and nginx too
         os.killpg(int(orphan), signal.SIGTERM)
         for _ in range(50):
-            if not any(_alive(pid) for pid in group):
+            if not any(pid_alive(pid) for pid in group):
                 break
             time.sleep(0.2)
         else:
@@ -678,16 +656,6 @@ def _read_json(path: Path, default: Any) -> Any:
         return default
     except (OSError, json.JSONDecodeError) as exc:
         raise GenofedError(f"{path}: cannot read ({exc})") from None
-
-
-def _alive(pid: Any) -> bool:
-    try:
-        os.kill(int(pid), 0)
-        return True
-    except (TypeError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
 
 
 def _now() -> str:

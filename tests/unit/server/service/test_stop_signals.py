@@ -56,7 +56,7 @@ def test_sigterm_while_starting_stops_at_once(tmp_path, monkeypatch, restored_si
     assert code == 1 and time.monotonic() - started < 10  # not the 60 s start-up timeout
     status = json.loads((tmp_path / "coordinator.json").read_text())
     assert status["state"] == "stopped" and "stopped by signal" in said[-1]
-    assert not launch._alive(status["superlink_pid"])  # the SuperLink it started is stopped
+    assert not launch.pid_alive(status["superlink_pid"])  # the SuperLink it started is stopped
 
 
 def test_once_watching_a_signal_only_ends_the_wait(restored_signals):
