@@ -380,8 +380,13 @@ def _add_variants(commands: argparse._SubParsersAction) -> None:
         "--state-dir",
         default="",
         metavar="DIR",
-        help="the site's state folder holding its privacy ledger (required with dp; default: none)",
+        help=(
+            "the site's state folder holding its privacy ledger (SITE/state of `genofed hospital check`: its "
+            "declared budget caps the release too); it must be the ledger these genotypes are bound to "
+            "(required with dp; default: none)"
+        ),
     )
+    add_new_ledger_argument(variants)
     variants.add_argument("--force", action="store_true", help="replace an existing --out file")
     variants.set_defaults(handler=run_hospital_variants)
 
@@ -398,6 +403,7 @@ def run_hospital_variants(args: argparse.Namespace) -> int:
         budget=args.budget,
         state_dir=args.state_dir,
         force=args.force,
+        new_ledger=args.new_ledger,
     )
     summary = release_variants(args.genotypes, args.out, options)
     release = summary.release

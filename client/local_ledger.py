@@ -1,7 +1,9 @@
 """The privacy ledger a hospital's local release is charged to: the one its data is bound to.
 
 A local release is a DP computation a hospital runs by hand on its own patients, outside a
-federated run: today the generator of `genofed synth --epsilon E --state-dir DIR`. It is charged
+federated run: the generator of `genofed synth --epsilon E --state-dir DIR`, and the variant
+summary of `genofed hospital variants --state-dir DIR` (read from the genotypes alone, so bound by
+that file alone; its declared-public rounded release is recorded there too). It is charged
 to the ledger in DIR, the same ledger the hospital agent's federated training charges. Why this
 module: without the agent's binding, DIR could be any folder. A new DIR for the same patients
 started a fresh ledger with a fresh budget (in an audit, rostov's files, whose ledger in
@@ -68,7 +70,7 @@ def local_ledger(state_dir: str | Path, budget: float | None) -> LocalLedger:
 def check_and_bind(
     ledger: LocalLedger,
     genotypes: str | Path,
-    phenotypes: str | Path,
+    phenotypes: str | Path | None,
     *,
     epsilon: float,
     delta: float,
@@ -78,9 +80,10 @@ def check_and_bind(
     data_update: str = "",
 ) -> None:
     """Refuse a release of `epsilon` that would pass the cap (nothing written), then bind the ledger
-    to the two files (refusing data whose ledger is elsewhere, see the module docstring).
+    to the files it reads (refusing data whose ledger is elsewhere, see the module docstring).
 
     Args:
+        phenotypes: None for a release that reads the genotypes only (a variant summary).
         purpose: what the epsilon is spent on, for the refusal ("the generator").
         command: the command's name, for the binding's records and messages ("synth").
     """
@@ -90,13 +93,20 @@ def check_and_bind(
     site = ledger.site_file.parent if ledger.site_file is not None else None
     bind_ledger(
         ledger.state_dir,
-        DataHashes(file_sha256(genotypes), file_sha256(phenotypes)),
+        DataHashes(genotypes_sha256(genotypes), file_sha256(phenotypes) if phenotypes is not None else ""),
         site=ledger.site or ledger.state_dir.name,
         command=command,
         new_ledger=new_ledger,
         data_update=data_update,
         audit_log=site / AUDIT_FILE if site is not None else None,
     )
+
+
+def genotypes_sha256(genotypes: str | Path) -> str:
+    """The genotypes file's SHA-256; of its .bed when `genotypes` is a PLINK prefix (the file
+    `genofed hospital check` hashes when given the .bed)."""
+    path = Path(genotypes)
+    return file_sha256(path if path.is_file() else path.with_name(path.name + ".bed"))
 
 
 def _site_record(site_file: Path) -> dict:

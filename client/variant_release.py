@@ -11,13 +11,17 @@ training and `genofed synth` charge, in `--state-dir`):
   (`genofed.common.privacy.release.release_step`). The noise multiplier is the smallest that
   keeps the site's total epsilon (its history plus this release) within what it already spent
   plus `--epsilon`, calibrated by `genofed.common.privacy.accountant.calibrate_noise` under the
-  ledger lock; refused, before anything is computed or written, when `--budget` would be
-  exceeded. The charge is recorded before the file is written.
+  ledger lock; refused, before anything is computed or written, when `--budget` or the budget
+  the site declared (when `--state-dir` is a site's state folder) would be exceeded. The charge
+  is recorded before the file is written.
+
+The ledger in `--state-dir` must be the one the genotypes are bound to, by the agent's rules
+(`genofed.client.local_ledger`): a fresh folder for genotypes whose ledger is elsewhere is no
+fresh budget. Checked before the genotypes are read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genofed.client.local_ledger import LocalLedger, check_and_bind, genotypes_sha256, local_ledger
 from genofed.common.data.cohort import GenotypeMatrix
 from genofed.common.data.readers import read_genotypes
 from genofed.common.data.variant_summary import (
@@ -38,7 +43,6 @@ from genofed.common.privacy.accountant import calibrate_noise, epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import release_step
 from genofed.common.util.checks import require, require_at_least, require_choice, require_in_range
-from genofed.common.util.hashing import file_sha256
 
 #: The ledger kind of a release the hospital declared public (no noise, epsilon 0).
 DECLARED_PUBLIC = "declared-public"
@@ -59,6 +63,8 @@ class VariantReleaseOptions:
         budget: the site's lifetime epsilon cap: a `dp` release that would exceed it is refused.
         state_dir: the site's state folder holding its privacy ledger (required for `dp`).
         force: overwrite an existing output file.
+        new_ledger: the operator's reason to start a new ledger for genotypes that have one
+            elsewhere (audited; `genofed.client.agent.ledger_binding`).
     """
 
     site: str = ""
@@ -69,6 +75,7 @@ class VariantReleaseOptions:
     budget: float | None = None
     state_dir: str = ""
     force: bool = False
+    new_ledger: str = ""
 
 
 def release_variants(
@@ -77,16 +84,39 @@ def release_variants(
     """Compute, charge (or record as declared public) and write the site's variant summary."""
     genotypes, out = Path(genotypes), Path(out)
     _check(out, options)
+    ledger = _bound_ledger(genotypes, options) if options.state_dir else None
     site = options.site or genotypes.resolve().parent.name
     matrix = read_genotypes(genotypes)
     if options.release == "rounded":
         summary = rounded_summary(site, matrix, options.round_to)
-        if options.state_dir:
-            _record_declared(Path(options.state_dir), summary, genotypes, options.delta)
+        if ledger is not None:
+            _record_declared(ledger.state_dir, summary, genotypes, options.delta)
     else:
-        summary = _charged_noisy(site, matrix, genotypes, options)
+        assert ledger is not None  # `_check` requires --state-dir
+        summary = _charged_noisy(site, matrix, genotypes, options, ledger)
     summary.save(out)
     return summary
+
+
+def _bound_ledger(genotypes: Path, options: VariantReleaseOptions) -> LocalLedger:
+    """The ledger the genotypes are bound to and its cap, checked before they are read (a rounded
+    release spends nothing but is recorded in the same ledger)."""
+    require(
+        genotypes.is_file() or genotypes.with_name(genotypes.name + ".bed").is_file(),
+        f"{genotypes}: no such genotype file (a VCF, a PLINK .bed or prefix, or a table)",
+    )
+    ledger = local_ledger(options.state_dir, options.budget)
+    check_and_bind(
+        ledger,
+        genotypes,
+        None,
+        epsilon=options.epsilon or 0.0,
+        delta=options.delta,
+        purpose="its variant summary",
+        command="variants",
+        new_ledger=options.new_ledger,
+    )
+    return ledger
 
 
 def _check(out: Path, options: VariantReleaseOptions) -> None:
@@ -113,18 +143,17 @@ def _check(out: Path, options: VariantReleaseOptions) -> None:
 
 
 def _charged_noisy(
-    site: str, matrix: GenotypeMatrix, genotypes: Path, options: VariantReleaseOptions
+    site: str, matrix: GenotypeMatrix, genotypes: Path, options: VariantReleaseOptions, bound: LocalLedger
 ) -> VariantSummary:
     """Calibrate under the ledger lock, charge, then draw the noise (fresh randomness: nobody can
     reproduce it, so a repeated release is a new one and is charged again)."""
     assert options.epsilon is not None
-    state = Path(options.state_dir)
-    state.mkdir(parents=True, exist_ok=True)
-    with PrivacyLedger(state / LEDGER_FILE).locked() as ledger:
+    bound.state_dir.mkdir(parents=True, exist_ok=True)
+    with PrivacyLedger(bound.state_dir / LEDGER_FILE).locked() as ledger:
         target = ledger.epsilon_after(
             options.epsilon,
             options.delta,
-            budget=options.budget,
+            budget=bound.budget,
             purpose="its variant summary",
             refused="Nothing was released.",
         )
@@ -179,5 +208,5 @@ def _record_declared(state: Path, summary: VariantSummary, genotypes: Path, delt
 
 
 def _digest(path: Path) -> str:
-    """The genotype file's SHA-256 (a PLINK prefix: of its name, the .bed is hashed when named)."""
-    return file_sha256(path) if path.is_file() else hashlib.sha256(str(path).encode()).hexdigest()
+    """The genotype file's SHA-256 (of its .bed for a PLINK prefix)."""
+    return genotypes_sha256(path)

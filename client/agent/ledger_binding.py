@@ -55,10 +55,15 @@ class LedgerRefused(GenofedError):
 
 @dataclass(frozen=True)
 class DataHashes:
-    """SHA-256 of the two files a ledger pays for."""
+    """SHA-256 of the two files a ledger pays for.
+
+    `phenotypes` is "" for a release that reads the genotypes only (`genofed hospital variants`):
+    such a release is bound by its genotypes file alone, in the index; the state folder's own
+    binding, which names both files, is written by `hospital check`, `synth` and the agent.
+    """
 
     genotypes: str
-    phenotypes: str
+    phenotypes: str = ""
 
     @classmethod
     def from_files(cls, files: dict[str, dict[str, Any]]) -> DataHashes:
@@ -66,10 +71,16 @@ class DataHashes:
         return cls(files["genotypes"]["sha256"], files["phenotypes"]["sha256"])
 
     def roles(self) -> dict[str, str]:
-        return {"genotypes": self.genotypes, "phenotypes": self.phenotypes}
+        """Role -> hash of the files the command read (the genotypes only for a variant summary)."""
+        roles = {"genotypes": self.genotypes, "phenotypes": self.phenotypes}
+        return {role: sha for role, sha in roles.items() if sha}
+
+    def agrees_with(self, bound: DataHashes) -> bool:
+        """True when every file read is the one `bound` names for its role."""
+        return all(sha == bound.roles().get(role) for role, sha in self.roles().items())
 
     def short(self) -> str:
-        return f"genotypes {self.genotypes[:12]}, phenotypes {self.phenotypes[:12]}"
+        return ", ".join(f"{role} {sha[:12]}" for role, sha in self.roles().items())
 
 
 @dataclass
@@ -145,9 +156,16 @@ def decide(
     entries = {role: index["files"].get(sha) for role, sha in data.roles().items()}
     elsewhere = {role: e for role, e in entries.items() if e and Path(e["state_dir"]) != state_dir}
     known_here = any(e and Path(e["state_dir"]) == state_dir for e in entries.values())
-    if binding and DataHashes(**binding["data"]) != data:
+    if binding is None:  # a folder charged by a genotypes-only release has index entries only
+        binding = _unbound_spending(state_dir, data, index)
+    if binding and not data.agrees_with(DataHashes(**binding["data"])):
         if not data_update:
             raise LedgerRefused(_mismatch(state_dir, binding, command))
+        if not data.phenotypes:
+            raise LedgerRefused(
+                f"a data update is declared with both files: run `genofed hospital check --data-update "
+                f"REASON` for {state_dir}'s site first, then `genofed hospital {command}` again"
+            )
         if elsewhere and not new_ledger:
             raise LedgerRefused(_elsewhere(elsewhere))
         return Decision("data-update", data_update, [dict(binding["data"], bound_at=binding["bound_at"])])
@@ -170,6 +188,16 @@ def decide(
     if binding:
         return Decision("ok")
     return Decision("adopt" if history else "bind")
+
+
+def _unbound_spending(state_dir: Path, data: DataHashes, index: dict[str, Any]) -> dict[str, Any] | None:
+    """A state folder without a binding whose ledger the index gives to OTHER genotypes (a variant
+    summary of other genotypes charged it): their hash, shaped like a binding for the checks and
+    `_mismatch`; None when there is none."""
+    for sha, entry in index["files"].items():
+        if Path(entry["state_dir"]) == state_dir and entry["role"] == "genotypes" and sha != data.genotypes:
+            return {"data": {"genotypes": sha}, "bound_at": entry["bound_at"]}
+    return None
 
 
 def read_binding(state_dir: Path) -> dict[str, Any] | None:
@@ -209,7 +237,7 @@ def _record(
     if binding.get("ledger_seen_at") is None and (state_dir / LEDGER_FILE).exists():
         binding["ledger_seen_at"] = now
         changed = True
-    if changed:
+    if changed and data.phenotypes:  # a genotypes-only release is bound in the index alone
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_text_atomic(state_dir / BINDING_FILE, json.dumps(binding, indent=2) + "\n")
     index_changed = False
@@ -290,6 +318,13 @@ def _elsewhere(elsewhere: dict[str, dict[str, Any]]) -> str:
 
 def _mismatch(state_dir: Path, binding: dict[str, Any], command: str) -> str:
     spent_on = DataHashes(**binding["data"]).short()
+    if command == "variants":
+        return (
+            f"the privacy ledger in {state_dir} was spent on other data ({spent_on}, bound "
+            f"{binding['bound_at']}): if these genotypes are an update of that cohort, declare it first with "
+            "`genofed hospital check --data-update REASON`; if they are another cohort, give them their own "
+            "state folder"
+        )
     if command == "start":
         return (
             f"the privacy ledger in {state_dir} was spent on other data ({spent_on}) than the files this "

@@ -96,6 +96,65 @@ def test_dp_release_is_charged_and_refused_over_budget(tmp_path: Path, capsys):
     assert len(PrivacyLedger(state / LEDGER_FILE).charges) == 1
 
 
+def test_a_dp_release_is_charged_to_the_ledger_its_genotypes_are_bound_to(tmp_path: Path, capsys):
+    """A fresh --state-dir is no fresh budget: the genotypes' ledger is where they were first
+    charged (or where `hospital check` bound them), and a site's declared budget caps it."""
+    genotypes = _site(tmp_path / "rostov", 4)
+    site = tmp_path / "site_rostov"
+    site.mkdir()
+    (site / "hospital.json").write_text('{"name": "rostov", "data": {"epsilon_budget": 3.0}}')
+    args = ["hospital", "variants", "--genotypes", str(genotypes), "--release", "dp"]
+    assert (
+        main([*args, "--epsilon", "2", "--state-dir", str(site / "state"), "--out", str(tmp_path / "a.tsv")])
+        == 0
+    )
+
+    # Another folder for the same genotypes: refused, nothing written anywhere.
+    fresh = tmp_path / "s_ros"
+    assert main([*args, "--epsilon", "2", "--state-dir", str(fresh), "--out", str(tmp_path / "b.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "already has a privacy ledger in" in err and "site_rostov/state" in err and "--new-ledger" in err
+    assert not fresh.exists() and not (tmp_path / "b.tsv").exists()
+
+    # Its own folder: the site's declared budget of 3 caps it (no --budget given).
+    again = [*args, "--epsilon", "2", "--state-dir", str(site / "state"), "--out", str(tmp_path / "c.tsv")]
+    assert main(again) == 2
+    assert "exceed its budget of 3" in capsys.readouterr().err
+    assert len(PrivacyLedger(site / "state" / LEDGER_FILE).charges) == 1
+
+    # Other genotypes in the same folder: refused (its ledger was spent on the first ones).
+    other = _site(tmp_path / "elista", 5)
+    rounded = ["hospital", "variants", "--genotypes", str(other), "--state-dir", str(site / "state")]
+    assert main([*rounded, "--out", str(tmp_path / "d.tsv")]) == 2
+    assert "spent on other data" in capsys.readouterr().err
+
+    # The operator's override starts a new ledger on purpose, in the audit log.
+    override = [*args, "--epsilon", "1", "--state-dir", str(fresh), "--out", str(tmp_path / "e.tsv")]
+    assert main([*override, "--new-ledger", "restored site"]) == 0
+    assert len(PrivacyLedger(fresh / LEDGER_FILE).charges) == 1
+
+
+def test_hospital_check_after_a_variant_release_adopts_its_ledger(tmp_path: Path):
+    """The usual order (variants for the panel, then `hospital check`): the check's binding of
+    both files takes over the ledger the variant summary charged, and a new one is refused."""
+    from genofed.client.agent.ledger_binding import DataHashes, LedgerRefused, bind_ledger, read_binding
+    from genofed.common.util.hashing import file_sha256
+
+    genotypes = _site(tmp_path / "rostov", 6)
+    phenotypes = tmp_path / "rostov" / "phenotypes.csv"
+    phenotypes.write_text("sample_id,label\n")
+    state = tmp_path / "site" / "state"
+    args = ["hospital", "variants", "--genotypes", str(genotypes), "--release", "dp", "--epsilon", "1"]
+    assert main([*args, "--state-dir", str(state), "--out", str(tmp_path / "a.tsv")]) == 0
+    assert read_binding(state) is None  # bound by the genotypes in the index only
+    data = DataHashes(file_sha256(genotypes), file_sha256(phenotypes))
+    with pytest.raises(LedgerRefused, match="already has a privacy ledger"):
+        bind_ledger(tmp_path / "elsewhere", data, site="rostov", command="check")
+    assert bind_ledger(state, data, site="rostov", command="check").action == "adopt"
+    assert read_binding(state)["data"] == data.roles()
+    assert main([*args, "--state-dir", str(state), "--out", str(tmp_path / "b.tsv")]) == 0  # still its ledger
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
