@@ -7,7 +7,8 @@ run's privacy plot sat flat at the budget with no word why. Now:
 
 - RUN missing or empty, or holding only RUN/cohorts of this run's preset and seed: a new run;
 - `--resume`: continue from RUN/checkpoints, ledgers included (as before); refused when RUN holds
-  no checkpoint (a typo of --out would otherwise start a new run where the user meant to continue);
+  no checkpoint (a typo of --out would otherwise start a new run where the user meant to continue)
+  and when it holds a finished run (its results.json; the ServerApp refuses that too);
 - `--force`: the previous run's outputs are deleted first, its privacy ledgers included, so the
   new run starts with fresh ledgers. Kept: the --data folder wherever it is (never deleted), and
   RUN/cohorts when this run simulates the same preset and seed into it (the same bytes again);
@@ -28,6 +29,8 @@ from genofed.common.errors import ConfigError
 
 #: What a `genofed simulate` run writes into RUN (any one of them marks a run folder).
 RUN_MARKERS = ("results.json", "report.md", "checkpoints", "privacy-ledgers", "cohorts", "model.pt")
+#: A finished run's results (`genofed.server.results.RESULTS`, not imported: it loads torch).
+RESULTS = "results.json"
 #: A run's checkpoints folder (`genofed.server.checkpoint.CHECKPOINTS`, not imported: it loads torch).
 CHECKPOINTS = "checkpoints"
 #: Where `genofed simulate` without --data simulates its hospitals, inside RUN.
@@ -68,6 +71,11 @@ def prepare_run_folder(
         where = "does not exist" if not out.exists() else f"holds no checkpoint ({CHECKPOINTS}/round-*.pt)"
         raise ConfigError(
             f"--resume: {out} {where}, so there is no run to continue: drop --resume to start one"
+        )
+    if resume and (out / RESULTS).exists():
+        raise ConfigError(
+            f"--resume: {out} holds a finished run ({RESULTS}), so there is nothing to continue: --force "
+            "replaces it, or choose another --out"
         )
     held = sorted(entry.name for entry in out.iterdir()) if out.is_dir() else []
     if not held or resume or (held == [COHORTS] and simulated and _holds_cohorts(out / COHORTS, simulated)):

@@ -16,10 +16,17 @@ from typing import Any
 from flwr.app import Context, Message
 from flwr.serverapp import Grid, ServerApp
 
+from genofed.common.errors import GenofedError
 from genofed.common.util.progress import Progress
 from genofed.server.federation import run_federation
 from genofed.server.report import write_report
-from genofed.server.results import federation_results, write_model, write_results, write_test_predictions
+from genofed.server.results import (
+    RESULTS,
+    federation_results,
+    write_model,
+    write_results,
+    write_test_predictions,
+)
 from genofed.server.service.federation_folder import RUN_DIR, admitted_nodes, deployed_run_config
 from genofed.server.service.run_end import announcing_the_end
 from genofed.server.settings import RunSettings
@@ -79,9 +86,10 @@ def run_server(
 def _run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress | None, *, report: bool) -> None:
     """One federation with run config `config`, then its outputs."""
     settings = RunSettings.from_config(dict(config))
+    out_dir = Path(settings.out_dir)
+    _refuse_a_finished_run(out_dir)
     say = progress or (None if settings.quiet else _stderr)
     fed = run_federation(grid, settings, say)
-    out_dir = Path(settings.out_dir)
     results = federation_results(fed, fed.settings)
     write_model(out_dir, fed, fed.panel, results)
     if fed.test is not None:  # the final model's risk of every test person
@@ -90,6 +98,18 @@ def _run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress | N
     write_results(out_dir, results)
     if report:
         write_report(out_dir, results)
+
+
+def _refuse_a_finished_run(out_dir: Path) -> None:
+    """A finished run's outputs are never rewritten: its model.pt is the file the hospitals
+    received (by its hash) and its results the record. `genofed simulate` and `genofed coordinator
+    start` refuse before they submit a run; this holds for a run submitted any other way
+    (`flwr run`, a SuperLink's own CLI), resumed or not."""
+    if (out_dir / RESULTS).exists():
+        raise GenofedError(
+            f"{out_dir} holds a finished run ({RESULTS}); its model and results are not rewritten: give the "
+            f"run another out-dir (flwr run: --run-config 'out-dir=\"runs/NAME\"') or move that folder away"
+        )
 
 
 #: How often the coordinator asks the SuperLink for the replies it waits for (seconds).

@@ -84,6 +84,32 @@ def test_resume_without_a_run_to_continue_is_refused(tmp_path):
         prepare_run_folder(tmp_path / "empty", data=tmp_path / "fed", force=False, resume=True)
 
 
+def test_resume_of_a_finished_run_is_refused_and_so_is_the_serverapps_rewrite(tmp_path):
+    """A finished run has nothing to continue; its model.pt is the file hospitals received, so even
+    a run submitted another way (`flwr run`, a SuperLink's CLI) into its folder is refused before a
+    grid is touched or a file written."""
+    from flwr.app import Context, RecordDict
+
+    from genofed.common.errors import GenofedError
+    from genofed.server.app import run_server
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "round-3.pt").write_bytes(b"")
+    (run / "results.json").write_text("{}")
+    with pytest.raises(ConfigError, match="holds a finished run .*nothing to continue"):
+        prepare_run_folder(run, data=tmp_path / "fed", force=False, resume=True)
+    before = sorted(p.name for p in run.rglob("*"))
+    context = Context(
+        run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={"out-dir": str(run)}
+    )
+    for resume in (False, True):
+        context.run_config["resume"] = resume
+        with pytest.raises(GenofedError, match="holds a finished run"):
+            run_server(None, context, {}, None)  # no grid: refused before any message
+    assert sorted(p.name for p in run.rglob("*")) == before and (run / "results.json").read_text() == "{}"
+
+
 def test_min_nodes_above_the_hospitals_in_data_is_refused_before_flower(tmp_path, capsys, simulated_cohorts):
     data = simulated_cohorts(42)
     assert main(["simulate", "--data", str(data), "--out", str(tmp_path / "run"), "--min-nodes", "20"]) == 2
@@ -134,6 +160,7 @@ def test_force_refuses_a_folder_that_is_not_a_run(tmp_path):
 def test_resume_and_a_folder_with_only_this_runs_cohorts_go_ahead(tmp_path):
     run = tmp_path / "run"
     _previous_run(run)
+    (run / "results.json").unlink()  # an interrupted run: checkpoints, no results
     assert prepare_run_folder(run, data=tmp_path / "fed", force=False, resume=True) == []
     only = tmp_path / "only"
     (only / "cohorts").mkdir(parents=True)
