@@ -8,7 +8,9 @@ a site that has run out refuses without computing, let alone sending, anything.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # MAX_USEFUL_NOISE: a site whose remaining budget only buys more noise than this refuses, and keeps
@@ -89,8 +91,9 @@ def plan_round(
     coordinator); the coalition cap is the one that holds whatever the coordinator says.
     """
     plan = ledger.plan(plan_id)
+    record_plan = None  # a new plan is recorded only once its first round passes every check
     if plan is None:
-        sigma = _calibrate_plan(
+        sigma, record_plan = _calibrate_plan(
             ledger,
             plan_id=plan_id,
             num_rounds=num_rounds,
@@ -116,18 +119,24 @@ def plan_round(
             "data-protection officer agrees."
         )
     if not noise_share_sites:
-        return RoundPrivacy(sigma, sample_rate, steps_per_round, projected)
-    share = sigma / math.sqrt(noise_share_sites)
-    coalition_others = _coalition_history(ledger, exclude=(plan_id, "train", server_round))
-    coalition = epsilon_of([*coalition_others, (share, sample_rate, steps_per_round)], delta)
-    if coalition > max_coalition_epsilon * (1 + 1e-6):
-        raise BudgetExhausted(
-            f"round {server_round} would bring this site's epsilon against the coordinator and all other "
-            f"sites colluding to {coalition:.2f}, over its cap of {max_coalition_epsilon:g} "
-            f"(max-coalition-epsilon; the coordinator says {noise_share_sites} sites share the noise). "
-            "Nothing was trained or sent."
+        privacy = RoundPrivacy(sigma, sample_rate, steps_per_round, projected)
+    else:
+        share = sigma / math.sqrt(noise_share_sites)
+        coalition_others = _coalition_history(ledger, exclude=(plan_id, "train", server_round))
+        coalition = epsilon_of([*coalition_others, (share, sample_rate, steps_per_round)], delta)
+        if coalition > max_coalition_epsilon * (1 + 1e-6):
+            raise BudgetExhausted(
+                f"round {server_round} would bring this site's epsilon against the coordinator and all "
+                f"other sites colluding to {coalition:.2f}, over its cap of {max_coalition_epsilon:g} "
+                f"(max-coalition-epsilon; the coordinator says {noise_share_sites} sites share the noise). "
+                "Nothing was trained or sent."
+            )
+        privacy = RoundPrivacy(
+            sigma, sample_rate, steps_per_round, projected, share, coalition, noise_share_sites
         )
-    return RoundPrivacy(sigma, sample_rate, steps_per_round, projected, share, coalition, noise_share_sites)
+    if record_plan is not None:
+        record_plan()
+    return privacy
 
 
 def _calibrate_plan(
@@ -143,12 +152,14 @@ def _calibrate_plan(
     model: str,
     noise_share_sites: int = 0,
     max_coalition_epsilon: float = math.inf,
-) -> float:
-    """Fix a new plan's training noise in the ledger: what the site spent in earlier plans, the
-    plan's evaluations and all its rounds of training must fit in `budget`, and under distributed
-    DP (`noise_share_sites` m) the same at the site's own share sigma / sqrt(m) in
-    `max_coalition_epsilon`: sigma = max(the budget's, sqrt(m) x the cap's). Refused (nothing
-    recorded) when that needs more noise than `MAX_USEFUL_NOISE`."""
+) -> tuple[float, Callable[[], None]]:
+    """A new plan's training noise: what the site spent in earlier plans, the plan's evaluations
+    and all its rounds of training must fit in `budget`, and under distributed DP
+    (`noise_share_sites` m) the same at the site's own share sigma / sqrt(m) in
+    `max_coalition_epsilon`: sigma = max(the budget's, sqrt(m) x the cap's). Refused when that
+    needs more noise than `MAX_USEFUL_NOISE`. Returns sigma and what records the plan in the
+    ledger, which `plan_round` calls only once the first round passes its checks: a plan left
+    by a refused round would let the site answer that run's evaluations without training in it."""
     earlier = _history(ledger, exclude_plan=plan_id)
     eval_sigma = evaluation_noise(budget, evaluations)
     reserved = [(eval_sigma, 1.0, evaluations)] if evaluations else []
@@ -176,7 +187,8 @@ def _calibrate_plan(
             "this run, which makes the updates noise. Nothing was trained or sent. Raise the site's "
             "budget (--epsilon / epsilon-budget) only if your data-protection officer agrees."
         )
-    ledger.set_plan(
+    record = functools.partial(
+        ledger.set_plan,
         plan_id,
         sigma,
         sample_rate,
@@ -188,7 +200,7 @@ def _calibrate_plan(
         model=model,
         distributed=distributed,
     )
-    return sigma
+    return sigma, record
 
 
 def evaluation_noise(budget: float, evaluations: int) -> float:
@@ -208,7 +220,7 @@ def plan_evaluation(
     and only within its budget.
     """
     plan = ledger.plan(plan_id)
-    if plan is None:
+    if plan is None or not ledger.charges_of(plan_id, "train"):
         raise BudgetExhausted(
             "this site evaluates only the models of a run it trains in (after its first round): "
             "every evaluation is a privacy release, paid for when the run's privacy is planned"

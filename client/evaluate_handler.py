@@ -13,6 +13,7 @@ import math
 import time
 
 import numpy as np
+import torch
 from flwr.app import Context, Message, MetricRecord, RecordDict
 
 from genofed.client.budget import RoundPrivacy, plan_evaluation
@@ -38,15 +39,16 @@ def evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) -
     without privacy (budget inf, its own choice) sends the exact histogram.
     """
     config = msg.content["config"]
-    data = load_site_tensors(site, site_split_seed(site, settings))
-    model = global_model(msg, data.n_variants, site)
-    histogram = score_histogram(data.val_y, predict_proba(model, data.val_x))
     epsilon, delta = requested_budget(site, config, settings)
     server_round = int(config["server-round"])
+    data = load_site_tensors(site, site_split_seed(site, settings))
+    model = global_model(msg, data.n_variants, site)
     epsilon_after, sigma, coalition = math.inf, 0.0, {}
-    if not math.isinf(epsilon):
+    if math.isinf(epsilon):  # the site's own choice: no privacy, the exact histogram
+        histogram = _histogram(model, data)
+    else:
         histogram, epsilon_after, sigma, coalition = _noisy_evaluation(
-            msg, site, settings, data, histogram, epsilon=epsilon, delta=delta, server_round=server_round
+            msg, site, settings, data, model, epsilon=epsilon, delta=delta, server_round=server_round
         )
     return RecordDict(
         {
@@ -63,20 +65,31 @@ def evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) -
     )
 
 
+def _histogram(model: torch.nn.Module, data: SiteTensors) -> np.ndarray:
+    """The exact score histogram of the validation patients under the coordinator's model.
+
+    Computed only once the release is allowed (planned, within the budget): before that, any
+    difference in how the computation ends would answer a question about patients for free.
+    `score_histogram` counts a non-finite risk in the middle bin, so no crafted model (weights
+    that overflow for carriers of chosen variants) can make it fail on some patients only."""
+    return score_histogram(data.val_y, predict_proba(model, data.val_x))
+
+
 def _noisy_evaluation(
     msg: Message,
     site: SiteConfig,
     settings: dict,
     data: SiteTensors,
-    histogram: np.ndarray,
+    model: torch.nn.Module,
     *,
     epsilon: float,
     delta: float,
     server_round: int,
 ) -> tuple[np.ndarray, float, float, dict[str, float]]:
     """The histogram with Gaussian noise, planned (refused past the run's evaluations or the
-    budget) and charged under the ledger's lock. Returns the noisy histogram, the site's epsilon
-    after the charge, the noise multiplier per count and, when the ledger holds distributed-DP
+    budget, before the model scores anyone) and charged under the ledger's lock. Returns the
+    noisy histogram, the site's epsilon after the charge, the noise multiplier per count and,
+    when the ledger holds distributed-DP
     training, the site's epsilon against a coordinator and all other sites colluding (the
     release adds to it too: `{"coalition-epsilon": ...}`; empty otherwise, so local-DP replies are
     as they were)."""
@@ -96,7 +109,7 @@ def _noisy_evaluation(
         sigma = privacy.noise_multiplier
         secret = site_secret(site, int(settings.get("seed", 0)))
         seed = derived_seed(secret, plan_id, server_round, digest, "evaluate")
-        histogram = noisy_histogram(histogram, sigma, seed)
+        histogram = noisy_histogram(_histogram(model, data), sigma, seed)
         ledger.charge(_evaluation_charge(plan_id, server_round, privacy, digest))
         epsilon_after = ledger.epsilon(delta)
         distributed = any(c.coalition_noise_multiplier is not None for c in ledger.charges)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -83,9 +83,11 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
     evaluations = _requested_evaluations(site, config)
     spec, augment = site_augmentation(str(config.get("augment", "")), site, data, private=private)
     plan_id = str(config.get("plan-id", "unplanned"))
-    # the site's own augmentation is an input too: a rerun with another one must not reuse the noise
+    # the site's own augmentation and every setting as resolved (some from the run config) are
+    # inputs too: a rerun with another one must not reuse the noise
     augmentation = "" if augment is None else json.dumps(spec.to_dict(), sort_keys=True)
-    digest = input_digest(msg, data.fingerprint + augmentation)
+    resolved = {"training": asdict(training), "epsilon": epsilon, "delta": delta, "evaluations": evaluations}
+    digest = input_digest(msg, data.fingerprint + augmentation, resolved)
     secret = site_secret(site, int(settings.get("seed", 0)))
     return RoundRequest(
         msg=msg,

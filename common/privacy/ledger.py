@@ -163,7 +163,17 @@ class PrivacyLedger:
         return epsilon_of(self.coalition_history(), delta)
 
     def charge(self, charge: Charge) -> None:
-        """Record a release; replaces an earlier charge with the same (plan_id, kind, round)."""
+        """Record a release; replaces an earlier charge with the same (plan_id, kind, round) only
+        when it is that release again (the same noise, sample rate and steps: a rerun of the same
+        inputs with the same noise draw, `check_rerun`). A release under the same key with other
+        noise is a second release, which replacing would leave uncharged: refused."""
+        for earlier in self.charges:
+            if earlier.key == charge.key and earlier.step != charge.step:
+                raise BudgetExhausted(
+                    f"round {charge.round} of plan {charge.plan_id} ({charge.kind}) was already released "
+                    f"with noise {earlier.step}; a release with {charge.step} under the same round would be "
+                    "a second, uncharged release: refused (a new run is a new plan)"
+                )
         self.charges = [c for c in self.charges if c.key != charge.key] + [charge]
         self._save()
 

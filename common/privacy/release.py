@@ -34,9 +34,15 @@ SCORE_BINS = 10
 
 
 def score_histogram(labels: np.ndarray, probabilities: np.ndarray, bins: int = SCORE_BINS) -> np.ndarray:
-    """Exact counts, shape (2, bins): row 0 controls, row 1 cases, columns by predicted risk."""
+    """Exact counts, shape (2, bins): row 0 controls, row 1 cases, columns by predicted risk.
+
+    Total on any input: a NaN risk counts as 0.5 and infinite ones as 0 or 1, so the histogram
+    always has one count per patient. A crafted model can make some patients' risks NaN (weights
+    that overflow for the carriers of chosen variants); were that an error, whether the release
+    failed would tell which variants the patients carry, outside any DP accounting."""
     labels = np.asarray(labels).astype(int).reshape(-1)
-    probs = np.clip(np.asarray(probabilities, dtype=np.float64).reshape(-1), 0.0, 1.0)
+    probs = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    probs = np.clip(np.nan_to_num(probs, nan=0.5, posinf=1.0, neginf=0.0), 0.0, 1.0)
     if labels.shape != probs.shape:
         raise ValueError(f"{labels.size} labels but {probs.size} predictions")
     column = np.minimum((probs * bins).astype(int), bins - 1)  # a risk of exactly 1.0 goes in the top bin

@@ -1,0 +1,196 @@
+"""Attacks by a malicious coordinator through the settings and models it sends, on the real
+ClientApp message path (`make_client_app`, Flower's mods included), against a deployed hospital
+(its own node config, budget 3). Each was found by a security audit and read patients' data:
+
+- the same train message sent again in a run whose run config changed a setting the message left
+  out (the clip) passed as a free rerun with the same noise draw: two replies cancel the noise;
+- a model whose risks are NaN for the carriers of two chosen variants made the evaluation fail
+  on exactly those patients, before anything was planned or charged: one free bit per message;
+- a refused first round left its privacy plan behind, and the site then answered that run's
+  evaluations without training in it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.supercore.task_identity import TaskIdentity
+
+from genofed.client.app import make_client_app
+from genofed.client.site import load_site_tensors, resolve_site, split_seed
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.privacy.accountant import BudgetExhausted
+from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+
+BUDGET = 3.0
+
+
+@pytest.fixture(autouse=True)
+def _task_identity():
+    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+
+
+@pytest.fixture(scope="module")
+def hospital(simulated_cohorts) -> Path:
+    """One hospital folder of the session's small cohorts (read only)."""
+    federation = simulated_cohorts(11)
+    return sorted(p for p in federation.iterdir() if (p / "phenotypes.csv").exists())[0]
+
+
+def _node_config(hospital: Path, state: Path) -> dict[str, str]:
+    genotypes = next(p for p in hospital.iterdir() if p.name.startswith("genotypes"))
+    return {
+        "genotypes": str(genotypes),
+        "phenotypes": str(hospital / "phenotypes.csv"),
+        "panel": str(hospital.parent / "panel.tsv"),
+        "state-dir": str(state),
+        "site-name": hospital.name,
+        "epsilon-budget": str(BUDGET),
+        "delta": "1e-5",
+    }
+
+
+def _context(hospital: Path, state: Path, run_config: dict | None = None, run_id: int = 1) -> Context:
+    return Context(
+        run_id=run_id,
+        node_id=7,
+        node_config=_node_config(hospital, state),
+        state=RecordDict(),
+        run_config=dict(run_config or {}),
+    )
+
+
+def _message(kind: str, state: dict, config: ModelConfig, **settings) -> Message:
+    base = {
+        "server-round": 1,
+        "num-rounds": 3,
+        "plan-id": "p",
+        "local-epochs": 1,
+        "batch-size": 16,
+        "lr": 0.05,
+        "clip": 1.0,
+        "epsilon": BUDGET,
+        "delta": 1e-5,
+        "model": json.dumps(config.to_dict()),
+        "site-evaluations": 2,
+    }
+    merged = {k: v for k, v in {**base, **settings}.items() if v is not None}
+    arrays = ArrayRecord({k: v.clone() for k, v in state.items()})
+    return Message(
+        RecordDict({"arrays": arrays, "config": ConfigRecord(merged)}), message_type=kind, dst_node_id=7
+    )
+
+
+def _data(context: Context):
+    site = resolve_site(dict(context.node_config), {})
+    return load_site_tensors(site, split_seed(site, 0))
+
+
+def test_a_setting_the_run_config_supplies_is_an_input_of_the_round(hospital, tmp_path):
+    """The message leaves out the clip; the run config gives 500, then 1000. The second is a
+    different release, not a rerun: refused, and the ledger holds the one charge it paid for."""
+    app = make_client_app({})
+    state = tmp_path / "state"
+    data = _data(_context(hospital, state))
+    config = ModelConfig(n_variants=data.n_variants, architecture="logistic")
+    start = build_model(config, seed=0).state_dict()
+    asked = {"clip": None, "batch-size": 1_000_000, "lr": 1.0, "momentum": 0.0, "num-rounds": 1}
+    first = app(
+        _message(MessageType.TRAIN, start, config, **asked), _context(hospital, state, {"clip": 500.0})
+    )
+    assert not first.has_error(), first.error
+    # the very same request again (a coordinator restarted): the same release, answered, not charged again
+    again = app(
+        _message(MessageType.TRAIN, start, config, **asked), _context(hospital, state, {"clip": 500.0}, 2)
+    )
+    assert not again.has_error(), again.error
+    ours = next(iter(first.content.array_records.values()))
+    for key, value in next(iter(again.content.array_records.values())).items():
+        np.testing.assert_array_equal(value.numpy(), ours[key].numpy())
+    other = app(
+        _message(MessageType.TRAIN, start, config, **asked), _context(hospital, state, {"clip": 1000.0}, 3)
+    )
+    assert (
+        other.has_error() and "already trained on a different global model or settings" in other.error.reason
+    )
+    assert len(PrivacyLedger(state / LEDGER_FILE).charges) == 1
+
+
+def _overflowing_model(start: dict, variants: tuple[int, int]) -> dict:
+    """A logistic model whose logit is inf - inf = NaN exactly for carriers of both variants: a
+    finite but huge column scale (a buffer the coordinator sends) and weights +10 / -10."""
+    state = {k: v.clone() for k, v in start.items()}
+    v, u = variants
+    state["scale"][v] = state["scale"][u] = 3.4e38
+    state["linear.weight"][0, v], state["linear.weight"][0, u] = 10.0, -10.0
+    return state
+
+
+def test_a_model_that_is_nan_for_chosen_carriers_gets_a_charged_histogram_like_any_other(hospital, tmp_path):
+    app = make_client_app({})
+    state = tmp_path / "state"
+    context = _context(hospital, state)
+    data = _data(context)
+    n = data.n_variants
+    config = ModelConfig(n_variants=n, architecture="logistic")
+    start = build_model(config, seed=0).state_dict()
+    carriers = data.val_x[:, :n] > data.val_x[:, :n].min(axis=0) + 1e-6
+    patient = int(np.argmax(carriers.sum(axis=1)))  # a validation patient carrying several variants
+    pair = tuple(int(v) for v in np.flatnonzero(carriers[patient])[:2])
+    absent = tuple(int(v) for v in np.flatnonzero(~carriers.any(axis=0))[:2])  # carried by no one
+    assert len(pair) == 2 and len(absent) == 2
+
+    # before the site trained in the run: refused alike, whatever the model does to patients
+    replies = [
+        app(_message(MessageType.EVALUATE, _overflowing_model(start, p), config), context)
+        for p in (pair, absent)
+    ]
+    assert all(r.has_error() for r in replies)
+    assert (
+        replies[0].error.code == replies[1].error.code and replies[0].error.reason == replies[1].error.reason
+    )
+    assert not (state / LEDGER_FILE).exists()  # nothing planned, nothing charged
+
+    assert not app(_message(MessageType.TRAIN, start, config), context).has_error()
+    for server_round, variants in ((2, pair), (3, absent)):
+        crafted = _overflowing_model(start, variants)
+        reply = app(
+            _message(MessageType.EVALUATE, crafted, config, **{"server-round": server_round}), context
+        )
+        assert not reply.has_error(), reply.error  # a noisy histogram, never a data-dependent failure
+        histogram = next(iter(reply.content.metric_records.values()))["val-histogram"]
+        assert len(histogram) == 20
+    assert [c.kind for c in PrivacyLedger(state / LEDGER_FILE).charges] == ["train", "evaluate", "evaluate"]
+
+
+def test_a_refused_first_round_leaves_no_plan_to_answer_evaluations_from(hospital, tmp_path):
+    app = make_client_app({})
+    state = tmp_path / "state"
+    context = _context(hospital, state)
+    config = ModelConfig(n_variants=_data(context).n_variants, architecture="logistic")
+    start = build_model(config, seed=0).state_dict()
+    refused = app(
+        _message(MessageType.TRAIN, start, config, **{"num-rounds": 0, "site-evaluations": 20}), context
+    )
+    assert refused.has_error()
+    ledger = PrivacyLedger(state / LEDGER_FILE)
+    assert ledger.plans == {} and ledger.charges == []
+    for server_round in (1, 2):
+        reply = app(_message(MessageType.EVALUATE, start, config, **{"server-round": server_round}), context)
+        assert reply.has_error() and "a run it trains in" in reply.error.reason
+    assert PrivacyLedger(state / LEDGER_FILE).charges == []
+
+
+def test_the_ledger_refuses_a_second_release_under_a_charged_rounds_key(tmp_path):
+    """The last guard: replacing a round's charge is only for the same release again."""
+    ledger = PrivacyLedger(tmp_path / LEDGER_FILE)
+    ledger.charge(Charge("run", 1, 1.5, 0.2, 10, 1.0))
+    ledger.charge(Charge("run", 1, 1.5, 0.2, 10, 1.0))  # the same release again: fine
+    with pytest.raises(BudgetExhausted, match="second, uncharged release"):
+        ledger.charge(Charge("run", 1, 0.7, 0.2, 10, 1.0))
+    assert [c.noise_multiplier for c in PrivacyLedger(tmp_path / LEDGER_FILE).charges] == [1.5]
