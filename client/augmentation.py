@@ -1,9 +1,15 @@
 """On-the-fly genotype augmentation in a hospital's local training.
 
 Which augmentation: the hospital's own node config `augment` if it sets one (the site decides
-what its data may be turned into), else the coordinator's run config `augment`. Both take the
-`genofed.common.augment.parse_augment` syntax ("noise=0.01,mutate=0.005" or a TOML/JSON file,
-whose `[sites.NAME]` tables override per hospital). Variants a clinician marks as known-causal
+what its data may be turned into), else the coordinator's `augment` from the train message. The
+hospital's own takes the `genofed.common.augment.parse_augment` syntax ("noise=0.01,mutate=0.005"
+or a TOML/JSON file, whose `[sites.NAME]` tables override per hospital). The coordinator's is read
+as inline key=value pairs only (`parse_augment(..., inline_only=True)`): read as a path, it let a
+coordinator learn for free, from the refusal's words, whether any file the agent can read exists
+and the first key of a JSON/TOML file, a membership oracle where a hospital keeps per-patient
+files. Its refusal is one fixed wording around the coordinator's own string. A virtual hospital of
+`genofed simulate` still reads a file there: the run's `--augment` is the operator's own, on the
+operator's machine, as the run's `data-dir` is. Variants a clinician marks as known-causal
 (node config `known-causal=FILE`, one variant id per line) are never altered unless the spec says
 `mutate-causal=yes`.
 
@@ -24,16 +30,20 @@ from genofed.client.site import SiteConfig, SiteTensors
 from genofed.client.trainer import Augment
 from genofed.common.augment import Augmenter, AugmentSpec, parse_augment, protected_mask
 from genofed.common.data.panel import VariantPanel
-from genofed.common.errors import GenofedError
+from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.util.checks import require
 
 
 def site_augmentation(
     requested: str, site: SiteConfig, data: SiteTensors, *, private: bool
 ) -> tuple[AugmentSpec, Augment | None]:
-    """The spec this site trains with, and the trainer's augment callable (None: no augmentation)."""
-    text = site.augment if site.augment else requested
-    spec = parse_augment(text or None, site=site.name)
+    """The spec this site trains with, and the trainer's augment callable (None: no augmentation).
+
+    `requested`: the coordinator's `augment`, used only when the site's node config sets none."""
+    if site.augment:
+        spec = parse_augment(site.augment, site=site.name)
+    else:
+        spec = coordinator_augmentation(requested, site)
     if spec.is_identity:
         return spec, None
     require(
@@ -62,6 +72,26 @@ def site_augmentation(
         protected=protected,
     )
     return spec, augment_callable(augmenter, data)
+
+
+def coordinator_augmentation(requested: str, site: SiteConfig) -> AugmentSpec:
+    """The coordinator's `augment`, inline key=value pairs only at a deployed hospital: nothing on
+    the hospital's disk is opened or looked up, and a refusal's words depend on `requested` alone
+    (which the coordinator already knows), never on which files exist or what they hold.
+
+    A simulated hospital (`genofed simulate`) reads a file too: there the coordinator is the
+    operator, naming a file of its own machine (`--augment FILE`)."""
+    if site.simulated:
+        return parse_augment(requested or None, site=site.name)
+    try:
+        return parse_augment(requested or None, inline_only=True)
+    except ConfigError as exc:
+        # the parser's words name `requested` and what is wrong with it as text, nothing else
+        raise ConfigError(
+            f"the coordinator's {exc}; this hospital takes an augmentation from the coordinator only "
+            "as inline key=value pairs (e.g. noise=0.01,mutate=0.005), never as a file (a file is "
+            "named in the hospital's own node config augment)"
+        ) from None
 
 
 def augment_callable(augmenter: Augmenter, data: SiteTensors) -> Augment:

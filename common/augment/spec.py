@@ -19,6 +19,11 @@ error (it would silently do nothing). A file holds the same keys at its top leve
     mix = 0.3
 
 `parse_augment(path, site="small_clinic")` then gives that site noise, mutate AND mix.
+
+Only the operator's own spec may be a file (the CLI's `--augment`, a hospital's node config
+`augment`). `parse_augment(text, inline_only=True)` is for a spec someone else sends (a
+coordinator's train message): it reads the key=value syntax only and never touches the disk, so
+neither the spec nor its errors depend on which files exist or what they hold.
 """
 
 from __future__ import annotations
@@ -171,21 +176,34 @@ class AugmentSpec:
         return cls(**built)
 
 
-def parse_augment(text: str | Path | None, *, site: str | None = None) -> AugmentSpec:
+def parse_augment(
+    text: str | Path | None, *, site: str | None = None, inline_only: bool = False
+) -> AugmentSpec:
     """`"noise=0.01,mutate=0.005,mix=0.3"`, or the path of a .toml / .json file with those keys.
 
     Empty, None or "none" gives the identity spec. `site` picks a file's `[sites.NAME]`
     overrides (a site without its own table gets the file's defaults; ignored for a string).
     Every problem is a one-line ConfigError naming the string or file.
+
+    `inline_only`: the spec comes from someone who must not learn about this machine's disk (a
+    coordinator's train message). It is read as key=value pairs only, never as a path: nothing is
+    opened or even looked up, and every error is a function of `text` alone (a path gets "... is
+    not key=value" whether or not that file exists). A `Path` is refused.
     """
     if text is None:
         return AugmentSpec()
-    if isinstance(text, Path) or _looks_like_file(str(text)):
+    if inline_only:
+        if isinstance(text, Path):
+            raise ConfigError(
+                "augment: this augmentation must be given inline as key=value pairs (e.g. noise=0.01), "
+                "not as a file"
+            )
+    elif isinstance(text, Path) or _looks_like_file(str(text)):
         return _parse_file(Path(text), site)
     stripped = str(text).strip()
     if stripped.lower() in _NONE:
         return AugmentSpec()
-    source = f"--augment {stripped!r}"
+    source = f"augment {stripped!r}" if inline_only else f"--augment {stripped!r}"
     pairs: dict[str, str] = {}
     for item in stripped.split(","):
         item = item.strip()
