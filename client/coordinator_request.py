@@ -22,6 +22,15 @@ from genofed.client.site import SiteConfig, split_seed
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig, build_model
 
+#: The largest weight, bias or column scale a site accepts from the coordinator. Trained models
+#: stay far below it (the demo's largest is 1.09, the column scale; the network's initial weights
+#: are below 0.3). Above it, a finite model can overflow to inf - inf = NaN on the patients who
+#: carry chosen variants only (a column scale of 3.4e38 with weights +10 / -10): whether the
+#: round's arithmetic stays finite would then tell the coordinator what patients carry, outside
+#: any DP accounting. With every value within 1e3 and the encoded inputs within a few units,
+#: both models' activations, gradients and squared per-patient norms stay far inside float32.
+MAX_ABS_WEIGHT = 1e3
+
 
 def site_split_seed(site: SiteConfig, settings: dict) -> int:
     """The site's validation split seed under the run's `seed` setting (`split_seed`)."""
@@ -114,7 +123,13 @@ def global_model(msg: Message, n_variants: int, site: SiteConfig) -> torch.nn.Mo
         )
     model = build_model(config, seed=0)
     weights = msg.content["arrays"].to_torch_state_dict()
-    if not all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point()):
+    floats = [t for t in weights.values() if t.is_floating_point()]
+    if not all(bool(torch.isfinite(t).all()) for t in floats):
         raise GenofedError("the coordinator's model has non-finite weights (NaN or inf); refused")
+    if any(float(t.abs().max()) > MAX_ABS_WEIGHT for t in floats if t.numel()):
+        raise GenofedError(
+            f"the coordinator's model has weights or scales above {MAX_ABS_WEIGHT:g} in size, which no "
+            "training here produces and whose arithmetic could overflow for some patients only; refused"
+        )
     model.load_state_dict(weights)
     return model

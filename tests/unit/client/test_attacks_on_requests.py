@@ -4,8 +4,9 @@ ClientApp message path (`make_client_app`, Flower's mods included), against a de
 
 - the same train message sent again in a run whose run config changed a setting the message left
   out (the clip) passed as a free rerun with the same noise draw: two replies cancel the noise;
-- a model whose risks are NaN for the carriers of two chosen variants made the evaluation fail
-  on exactly those patients, before anything was planned or charged: one free bit per message;
+- a model whose risks are NaN for the carriers of two chosen variants (a huge column scale)
+  made the evaluation fail on exactly those patients, before anything was planned or charged:
+  one free bit per message (the training round failed the same way, after its charge);
 - a refused first round left its privacy plan behind, and the site then answered that run's
   evaluations without training in it.
 """
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
@@ -131,7 +131,10 @@ def _overflowing_model(start: dict, variants: tuple[int, int]) -> dict:
     return state
 
 
-def test_a_model_that_is_nan_for_chosen_carriers_gets_a_charged_histogram_like_any_other(hospital, tmp_path):
+def test_a_model_that_overflows_for_chosen_carriers_is_refused_before_anyone_is_scored(hospital, tmp_path):
+    """Before, the evaluation failed on exactly the patients carrying both variants (one free bit
+    per message); now the model is refused for its size, the same way whoever carries what, for
+    training and evaluation alike, and nothing is charged."""
     app = make_client_app({})
     state = tmp_path / "state"
     context = _context(hospital, state)
@@ -145,27 +148,20 @@ def test_a_model_that_is_nan_for_chosen_carriers_gets_a_charged_histogram_like_a
     absent = tuple(int(v) for v in np.flatnonzero(~carriers.any(axis=0))[:2])  # carried by no one
     assert len(pair) == 2 and len(absent) == 2
 
-    # before the site trained in the run: refused alike, whatever the model does to patients
-    replies = [
-        app(_message(MessageType.EVALUATE, _overflowing_model(start, p), config), context)
-        for p in (pair, absent)
-    ]
-    assert all(r.has_error() for r in replies)
-    assert (
-        replies[0].error.code == replies[1].error.code and replies[0].error.reason == replies[1].error.reason
-    )
-    assert not (state / LEDGER_FILE).exists()  # nothing planned, nothing charged
-
-    assert not app(_message(MessageType.TRAIN, start, config), context).has_error()
-    for server_round, variants in ((2, pair), (3, absent)):
-        crafted = _overflowing_model(start, variants)
-        reply = app(
-            _message(MessageType.EVALUATE, crafted, config, **{"server-round": server_round}), context
-        )
-        assert not reply.has_error(), reply.error  # a noisy histogram, never a data-dependent failure
-        histogram = next(iter(reply.content.metric_records.values()))["val-histogram"]
-        assert len(histogram) == 20
-    assert [c.kind for c in PrivacyLedger(state / LEDGER_FILE).charges] == ["train", "evaluate", "evaluate"]
+    assert not app(_message(MessageType.TRAIN, start, config), context).has_error()  # the run is planned
+    charged = len(PrivacyLedger(state / LEDGER_FILE).charges)
+    for kind, server_round in ((MessageType.EVALUATE, 2), (MessageType.TRAIN, 2)):
+        replies = [
+            app(
+                _message(kind, _overflowing_model(start, p), config, **{"server-round": server_round}),
+                context,
+            )
+            for p in (pair, absent)
+        ]
+        assert all(r.has_error() for r in replies)
+        assert replies[0].error.reason == replies[1].error.reason
+        assert "above 1000 in size" in replies[0].error.reason
+    assert len(PrivacyLedger(state / LEDGER_FILE).charges) == charged
 
 
 def test_a_refused_first_round_leaves_no_plan_to_answer_evaluations_from(hospital, tmp_path):

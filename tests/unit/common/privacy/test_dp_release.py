@@ -112,3 +112,13 @@ def test_a_tiny_sites_auc_spread_is_never_zero_under_noise():
     # on a clipped AUC of 1 and report a spread of 0; a class noisily empty in most draws has none
     histogram[1, 6] = -6.0
     assert auc_noise_sd(histogram, 2.0) is None
+
+
+def test_the_score_histogram_is_total_one_count_per_patient_whatever_the_risks():
+    """No risk, however computed, can make the release fail for some patients only."""
+    from genofed.common.privacy.release import score_histogram
+
+    risks = np.array([np.nan, np.inf, -np.inf, 0.2, 1.0, 0.0])
+    histogram = score_histogram(np.array([1, 0, 1, 0, 1, 0]), risks)
+    assert histogram.sum() == 6
+    assert histogram[1, 5] == 1 and histogram[0, 9] == 1 and histogram[1, 0] == 1  # NaN -> 0.5, inf -> 1
