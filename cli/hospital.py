@@ -102,6 +102,18 @@ def _add_check_privacy_options(check: argparse.ArgumentParser) -> None:
         action="store_true",
         help="send updates only under secure aggregation: refuse plain rounds (default: accept both)",
     )
+    check.add_argument(
+        "--max-coalition-epsilon",
+        type=float,
+        default=None,
+        metavar="E",
+        help=(
+            "take part in distributed DP (coordinator init --privacy distributed), with this cap on the "
+            "hospital's epsilon against the coordinator and all other hospitals colluding: the only "
+            "guarantee that holds against a coordinator that lies about how many hospitals share the "
+            "noise; inf = no cap (default: unset, distributed DP refused; docs/distributed-dp.md)"
+        ),
+    )
 
 
 def _add_check_release_options(check: argparse.ArgumentParser) -> None:
@@ -254,6 +266,7 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         model="" if args.model_config else args.model,
         label_column=args.label_column,
         model_config=args.model_config or None,
+        max_coalition_epsilon=args.max_coalition_epsilon,
     )
     summary, alignment = bound["summary"], bound.get("alignment") or {}
     print(
@@ -266,6 +279,16 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         f"  privacy budget: epsilon {bound['epsilon_budget']:g}, delta {bound['delta']:g} (this hospital's, "
         "for its lifetime)" + ("; updates only under secure aggregation" if bound["require_secagg"] else "")
     )
+    cap, coalition = bound["max_coalition_epsilon"], "the coordinator and all other hospitals colluding"
+    if cap is None:
+        print("  distributed DP: refused (to take part, check again with --max-coalition-epsilon E)")
+    elif math.isinf(cap):
+        print(
+            f"  distributed DP: accepted, no cap on the epsilon against {coalition} "
+            "(--max-coalition-epsilon inf)"
+        )
+    else:
+        print(f"  distributed DP: accepted, epsilon against {coalition} capped at {cap:g}")
     print(f"  privacy ledger: {args.dir}/state ({LEDGER_ACTIONS[bound['ledger']]})")
     model = bound["model"]
     print(

@@ -127,6 +127,32 @@ def distributed_request(
     return DistributedRequest(sites, 1.0 / per_epoch, training.epochs * per_epoch, step)
 
 
+#: The node config key by which a hospital opts in to distributed DP: its own cap on the epsilon
+#: against the coordinator and all other sites colluding (genofed.client.site.SiteConfig).
+COALITION_CAP_KEY = "max-coalition-epsilon"
+
+
+def coalition_cap(max_coalition_epsilon: float | None, simulated: bool) -> float:
+    """The cap a distributed round is planned under: the site's own `max-coalition-epsilon`.
+
+    A deployed site takes part in distributed DP only when its own node config says so: a
+    coordinator that runs SecAgg+ dishonestly (fabricated neighbours, a threshold of its choosing)
+    can unmask this site's reply alone, and then only the coalition epsilon holds. Unset (None)
+    on a deployed site: refused, before anything is computed or charged. A simulated site
+    (the person running `genofed simulate` is every hospital) has no cap unless the run sets one."""
+    if max_coalition_epsilon is not None:
+        return float(max_coalition_epsilon)
+    if simulated:
+        return math.inf
+    raise GenofedError(
+        f"the coordinator asked for distributed DP, but this hospital has not opted in: its node config "
+        f"sets no {COALITION_CAP_KEY}, its cap on the epsilon against the coordinator and all other sites "
+        f"colluding (all that holds against a coordinator that lies about how many sites share the noise); "
+        f"refused. To take part, the hospital sets it with `genofed hospital check DIR ... "
+        f"--max-coalition-epsilon E` (a positive epsilon, or inf for no cap) and restarts its agent"
+    )
+
+
 def _whole(config: Mapping[str, Any], key: str) -> int:
     value = config.get(key)
     try:

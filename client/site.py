@@ -80,10 +80,12 @@ class SiteConfig:
     #: and divisor, and the sizes the site reports, come from it, never from the exact count.
     declared_size: int | None = None
     #: Distributed DP: the most this site spends against the coordinator and all other sites
-    #: colluding, who see its own noise share only (node config `max-coalition-epsilon`; a
-    #: simulated site also reads the run config key; inf: no cap). Unlike `epsilon_budget`, this
-    #: holds whatever the coordinator claims about how many sites share the noise.
-    max_coalition_epsilon: float = math.inf
+    #: colluding, who see its own noise share only (node config `max-coalition-epsilon`, written
+    #: by `genofed hospital check --max-coalition-epsilon`; inf: no cap, the hospital's explicit
+    #: choice). Unlike `epsilon_budget`, this holds whatever the coordinator claims about how many
+    #: sites share the noise. None: unset, and a deployed site then refuses distributed DP
+    #: (`genofed.client.train_handler`); a simulated site reads the run config key, default inf.
+    max_coalition_epsilon: float | None = None
     #: The 0/1 disease column of the phenotype file (node config `label-column`; a simulated site
     #: reads the run config key `label-column`, the same for every hospital of the simulation).
     label_column: str = "label"
@@ -149,8 +151,17 @@ def _simulated_site(node_config: dict, run_config: dict, budget: float | None) -
         synthetic=state_dir / SIMULATED_SYNTHETIC if ratio > 0 else None,
         synthetic_ratio=ratio,
         label_column=_label_column(run_config),
-        **_pinned({"max-coalition-epsilon": run_config.get("max-coalition-epsilon"), **node_config}),
+        **_simulated_pins(node_config, run_config),
     )
+
+
+def _simulated_pins(node_config: dict, run_config: dict) -> dict:
+    """`_pinned` for a virtual hospital: its coalition cap from the run config too, and no cap
+    (inf) when neither says one: the person running the simulation is every hospital."""
+    pinned = _pinned({"max-coalition-epsilon": run_config.get("max-coalition-epsilon"), **node_config})
+    if pinned["max_coalition_epsilon"] is None:
+        pinned["max_coalition_epsilon"] = math.inf
+    return pinned
 
 
 #: Where a virtual site of the simulation keeps its synthetic cohort, inside its state dir.
@@ -175,10 +186,11 @@ def _label_column(config: dict) -> str:
     return column
 
 
-def _coalition_cap(value: object) -> float:
-    """node config `max-coalition-epsilon`: a positive epsilon, or inf (also when unset)."""
+def _coalition_cap(value: object) -> float | None:
+    """node config `max-coalition-epsilon`: a positive epsilon, or inf written explicitly (no cap);
+    None when unset (a deployed site then refuses distributed DP)."""
     if value in (None, ""):
-        return math.inf
+        return None
     hint = "the site's cap on its epsilon against the coordinator and all other sites colluding"
     cap = to_float("max-coalition-epsilon", value, hint=hint)
     require(cap > 0, f"max-coalition-epsilon must be positive (or inf), got {value!r}: {hint}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_STATE, Stage
@@ -22,6 +23,7 @@ from genofed.client.budget import RoundPrivacy, plan_round
 from genofed.client.coordinator_request import model_digest
 from genofed.client.distributed_round import (
     DistributedRequest,
+    coalition_cap,
     distributed_request,
     noisy_gradient_round,
 )
@@ -81,7 +83,9 @@ def _distributed(
     request: RoundRequest, site: SiteConfig, context: Context, distributed: DistributedRequest
 ) -> RecordDict:
     """This site's share of a noisy clipped gradient sum, planned and charged under the ledger's
-    lock like a DP-SGD round; the reply's metrics hold both epsilons."""
+    lock like a DP-SGD round; the reply's metrics hold both epsilons. A deployed site without its
+    own `max-coalition-epsilon` refuses first (`coalition_cap`): nothing computed, nothing charged."""
+    site = replace(site, max_coalition_epsilon=coalition_cap(site.max_coalition_epsilon, site.simulated))
     if math.isinf(request.epsilon):
         raise GenofedError(
             "the coordinator asked for distributed DP without a privacy budget (epsilon inf): a noise "

@@ -141,6 +141,7 @@ def check_site(
     model: str = "",
     label_column: str = "label",
     model_config: str | Path | None = None,
+    max_coalition_epsilon: float | None = None,
 ) -> dict[str, Any]:
     """Validate the site's data against the federation panel and record the binding; returns it.
 
@@ -149,7 +150,9 @@ def check_site(
     and evaluate, by digest (`model`, "logistic" or "network" over this panel, "" = the federation
     default; or `model_config`, the federation's model.json, e.g. a sub-panel chosen by a public
     prior: genofed.client.agent.model_pin) and the most evaluations it answers per run
-    (`max_evaluations`): the ClientApp refuses anything else.
+    (`max_evaluations`): the ClientApp refuses anything else. `max_coalition_epsilon` opts the site
+    in to distributed DP with that cap on its epsilon against the coordinator and all other sites
+    colluding (inf: no cap, as an explicit choice); None: the ClientApp refuses distributed DP.
 
     The site's ledger (DIR/state) is bound to these files first: refused if they already have a
     ledger elsewhere, or if this folder's ledger was spent on other files
@@ -159,6 +162,7 @@ def check_site(
     folder = Path(folder)
     site = load_site_file(folder)
     panel = _checked_panel_and_budget(folder, panel, epsilon_budget, delta)
+    _check_coalition_cap(max_coalition_epsilon)
     pinned = _pinned_model(panel, model, model_config)
     # DataError names file, line, sample (and, for a missing label column, the likely ones)
     data = load_site(genotypes, phenotypes, panel=panel, label_column=label_column)
@@ -170,6 +174,7 @@ def check_site(
         files, summary, epsilon_budget, delta, require_secagg, declared_size, max_evaluations, pinned
     )
     binding["label_column"] = label_column  # the node config's label-column (`_pinned`)
+    binding["max_coalition_epsilon"] = max_coalition_epsilon  # None: no distributed DP (`_pinned`)
     site["data"] = binding
     write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n")
     warnings = [*summary.get("warnings", []), *declared_size_warnings(declared_size, int(summary["samples"]))]
@@ -191,6 +196,17 @@ def _checked_panel_and_budget(
     )
     require_in_range("--delta", delta, 0, 1, low_open=True, high_open=True, hint="1e-5 is usual")
     return panel
+
+
+def _check_coalition_cap(max_coalition_epsilon: float | None) -> None:
+    """Refuse a coalition cap that is not a positive number (inf, written explicitly, is no cap)."""
+    if max_coalition_epsilon is not None:
+        require_positive(
+            "--max-coalition-epsilon",
+            max_coalition_epsilon,
+            hint="the cap on this hospital's epsilon against the coordinator and all other sites colluding "
+            "under distributed DP; inf: no cap",
+        )
 
 
 def _pinned_model(panel: Path, model: str, model_config: str | Path | None) -> PinnedModel:
@@ -345,6 +361,7 @@ def _pinned(data: dict[str, Any]) -> dict[str, str | float]:
         "model_digest": "model-digest",
         "max_evaluations": "max-evaluations",
         "label_column": "label-column",
+        "max_coalition_epsilon": "max-coalition-epsilon",  # absent: the site refuses distributed DP
     }
     return {
         key: (value if isinstance(value, str) else float(value))

@@ -96,6 +96,7 @@ def test_a_coalition_sees_one_sites_reply_with_the_noise_its_ledger_charged(fede
         "panel": str(federation / "panel.tsv"),
         "state-dir": str(tmp_path / "state"),
         "epsilon-budget": EPSILON,
+        "max-coalition-epsilon": math.inf,  # a deployed site takes part in distributed DP only if it opts in
     }
     site = resolve_site(node, {})
     config = ModelConfig(n_variants=len(VariantPanel.load(federation / "panel.tsv")), architecture="logistic")

@@ -1,0 +1,327 @@
+"""A deployed hospital takes part in distributed DP only when its own node config says so, and then
+its epsilon against a lying coordinator stays within its own `max-coalition-epsilon`.
+
+The attack (a security audit's finding): under distributed DP a site adds only sigma / sqrt(m) of
+the noise, m being `noise-share-sites`, which the site checks only against the SecAgg+ threshold,
+itself set by the coordinator in the SETUP stage, with neighbours' public keys the coordinator can
+fabricate. A coordinator that claims m = 100 and fakes 100 neighbours holds every share of the
+site's mask seed and every pairwise key: it unmasks the site's reply ALONE, at a tenth of the
+noise the site's `epsilon` assumes. Each test runs the protocol through the real ClientApp
+(`make_client_app`: audit, SecAgg+ and outbound mods) as such a coordinator would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.common import FitIns, bytes_to_ndarray, ndarrays_to_parameters
+from flwr.common.config import parse_config_args
+from flwr.common.secure_aggregation.crypto.shamir import combine_shares
+from flwr.common.secure_aggregation.crypto.symmetric_encryption import decrypt, encrypt, generate_shared_key
+from flwr.common.secure_aggregation.quantization import dequantize
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
+from flwr.common.secure_aggregation.secaggplus_utils import (
+    pseudo_rand_gen,
+    share_keys_plaintext_concat,
+    share_keys_plaintext_separate,
+)
+from flwr.compat.common import recorddict_compat as compat
+from flwr.supercore.primitives.asymmetric import bytes_to_public_key, generate_key_pairs, public_key_to_bytes
+from flwr.supercore.task_identity import TaskIdentity
+
+from genofed.cli.main import main
+from genofed.client.agent.launch import format_node_config, node_config
+from genofed.client.app import make_client_app
+from genofed.client.site import load_site_tensors, resolve_site, split_seed
+from genofed.common.data.layout import hospital_folders
+from genofed.common.errors import ConfigError
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+
+BUDGET, DELTA = 3.0, 1e-5
+SYBILS = 100  # the "sites" the coordinator claims share the noise, every one of them its own (the audit's)
+FEW = 20  # fewer sybils where their number does not matter: SecAgg+ with 100 takes seconds
+NODE, CLIP_RANGE, TARGET_RANGE, MOD_RANGE = 7, 8.0, 1 << 22, 1 << 32
+
+
+@pytest.fixture(scope="module")
+def cohorts(simulated_cohorts) -> Path:
+    """The session's small cohorts, seed 11 (read only: the site's state goes to tmp_path)."""
+    return simulated_cohorts(11)
+
+
+@pytest.fixture(autouse=True)
+def _task_identity():
+    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _deployed(cohorts: Path, state: Path, **extra) -> dict:
+    """A deployed hospital's node config (its own files, its budget), plus `extra`."""
+    data = hospital_folders(cohorts)[0]
+    config = {
+        "genotypes": str(data.genotypes),
+        "phenotypes": str(data.phenotypes),
+        "panel": str(cohorts / "panel.tsv"),
+        "state-dir": str(state),
+        "site-name": data.name,
+        "epsilon-budget": BUDGET,
+        "delta": DELTA,
+    }
+    return {**config, **extra}
+
+
+class _LyingCoordinator:
+    """Runs SecAgg+ with `sybils` fabricated neighbours whose keys it holds, then unmasks the
+    site's reply alone: its private mask seed from the sybils' shares, every pairwise mask from
+    the sybils' keys."""
+
+    def __init__(self, app, context: Context, sybils: int) -> None:
+        self.app, self.context, self.m = app, context, sybils
+        self.sybils: dict[int, tuple] = {}
+        self.site_keys: tuple[bytes, bytes] = (b"", b"")
+        self.seed_shares: list[bytes] = []
+
+    def _send(self, configs: dict, extra: dict | None = None) -> Message:
+        content = RecordDict(extra or {})
+        content[RECORD_KEY_CONFIGS] = ConfigRecord(configs)
+        msg = Message(content, message_type=MessageType.TRAIN, dst_node_id=NODE)
+        return self.app(msg, self.context)
+
+    def _configs(self, reply: Message) -> ConfigRecord:
+        assert not reply.has_error(), reply.error
+        return reply.content.config_records[RECORD_KEY_CONFIGS]
+
+    def setup_and_share_keys(self, max_weight: float) -> None:
+        """SETUP with threshold m (the coordinator's say), SHARE_KEYS with m fabricated neighbours."""
+        setup = {
+            Key.STAGE: Stage.SETUP,
+            Key.SAMPLE_NUMBER: self.m + 1,
+            Key.SHARE_NUMBER: self.m + 1,
+            Key.THRESHOLD: self.m,
+            Key.CLIPPING_RANGE: CLIP_RANGE,
+            Key.TARGET_RANGE: TARGET_RANGE,
+            Key.MOD_RANGE: MOD_RANGE,
+            Key.MAX_WEIGHT: max_weight,
+        }
+        reply = self._configs(self._send(setup))
+        self.site_keys = (reply[Key.PUBLIC_KEY_1], reply[Key.PUBLIC_KEY_2])
+        for i in range(self.m):
+            (sk1, pk1), (sk2, pk2) = generate_key_pairs(), generate_key_pairs()
+            self.sybils[1000 + i] = (sk1, public_key_to_bytes(pk1), sk2, public_key_to_bytes(pk2))
+        keys = {str(NODE): list(self.site_keys), **{str(n): [k[1], k[3]] for n, k in self.sybils.items()}}
+        reply = self._configs(self._send({Key.STAGE: Stage.SHARE_KEYS, **keys}))
+        site_pk2 = bytes_to_public_key(self.site_keys[1])
+        for dst, ciphertext in zip(reply[Key.DESTINATION_LIST], reply[Key.CIPHERTEXT_LIST], strict=True):
+            plain = decrypt(generate_shared_key(self.sybils[dst][2], site_pk2), ciphertext)
+            self.seed_shares.append(share_keys_plaintext_separate(plain)[2])
+
+    def train(self, weights: list[np.ndarray], config: dict) -> Message:
+        """COLLECT_MASKED_VECTORS: the train round itself (the site's reply, or its refusal)."""
+        fitins = compat.fitins_to_recorddict(FitIns(ndarrays_to_parameters(weights), config), keep_input=True)
+        site_pk2 = bytes_to_public_key(self.site_keys[1])
+        ciphertexts, sources = [], []
+        for n, (_sk1, _pk1, sk2, _pk2) in self.sybils.items():
+            plain = share_keys_plaintext_concat(n, NODE, b"\0" * 32, b"\0" * 32)
+            ciphertexts.append(encrypt(generate_shared_key(sk2, site_pk2), plain))
+            sources.append(n)
+        stage = {Key.STAGE: Stage.COLLECT_MASKED_VECTORS, Key.CIPHERTEXT_LIST: ciphertexts}
+        return self._send({**stage, Key.SOURCE_LIST: sources}, dict(fitins))
+
+    def unmask(self, reply: Message) -> list[np.ndarray]:
+        """The site's own reply, unmasked without any other site's help."""
+        masked = [bytes_to_ndarray(b) for b in self._configs(reply)[Key.MASKED_PARAMETERS]]
+        dims = [a.shape for a in masked]
+        seed = combine_shares(self.seed_shares[: self.m])
+        vector = [
+            (a - p) % MOD_RANGE for a, p in zip(masked, pseudo_rand_gen(seed, MOD_RANGE, dims), strict=True)
+        ]
+        site_pk1 = bytes_to_public_key(self.site_keys[0])
+        for (
+            sk1,
+            *_,
+        ) in self.sybils.values():  # the site (node 7 < every sybil id) subtracted each pairwise mask
+            mask = pseudo_rand_gen(generate_shared_key(sk1, site_pk1), MOD_RANGE, dims)
+            vector = [(a + p) % MOD_RANGE for a, p in zip(vector, mask, strict=True)]
+        return dequantize(vector[1:], CLIP_RANGE, TARGET_RANGE)  # vector[0]: the weight factor
+
+
+def _attack(
+    node: dict, sybils: int = SYBILS, run_config: dict | None = None
+) -> tuple[Message, _LyingCoordinator]:
+    """The lying coordinator's distributed round at one site, m = `sybils` (all fabricated), q = 1,
+    one batch, at the zero logistic model (lr 1): the reply, and the coordinator that can unmask it."""
+    context = Context(
+        run_id=1, node_id=NODE, node_config=node, state=RecordDict(), run_config=dict(run_config or {})
+    )
+    site = resolve_site(node, dict(run_config or {}))
+    data = load_site_tensors(site, split_seed(site, 0))
+    model = ModelConfig(n_variants=data.n_variants, architecture="logistic")
+    weights = [v.numpy() for v in build_model(model, seed=0).state_dict().values()]
+    coordinator = _LyingCoordinator(make_client_app(run_config or {}), context, sybils)
+    coordinator.setup_and_share_keys(max_weight=float(data.public_train))
+    config = {
+        "server-round": 1,
+        "num-rounds": 1,
+        "plan-id": "sybil",
+        "local-epochs": 1,
+        "batch-size": 16,
+        "lr": 1.0,
+        "clip": 1.0,
+        "momentum": 0.0,
+        "epsilon": BUDGET,
+        "delta": DELTA,
+        "model": json.dumps(model.to_dict()),
+        "site-evaluations": 0,
+        "privacy": "distributed",
+        "noise-share-sites": sybils,
+        "noise-share-rate": 1.0,
+    }
+    return coordinator.train(weights, config), coordinator
+
+
+def _noise_in(reply: list[np.ndarray], node: dict) -> float:
+    """The noise per coordinate, in units of the clip, of the site's unmasked reply: the reply
+    minus what it would be without noise, w - lr * (sum of clipped gradients) / n at w = 0."""
+    site = resolve_site(node, {})
+    data = load_site_tensors(site, split_seed(site, 0))
+    x = np.concatenate([data.train_x, np.ones((len(data.train_y), 1), np.float32)], 1).astype(np.float64)
+    gradients = (0.5 - data.train_y)[:, None] * x  # BCE at the zero model, per patient
+    gradients *= np.minimum(1.0, 1.0 / np.linalg.norm(gradients, axis=1))[:, None]  # clipped to 1
+    expected = -gradients.sum(0) / data.public_train
+    _scale, weight, bias = reply
+    got = np.concatenate([weight[0], bias])
+    return float(np.std((got - expected) * data.public_train))
+
+
+def test_a_deployed_site_without_the_setting_refuses_distributed_dp_and_charges_nothing(cohorts, tmp_path):
+    node = _deployed(cohorts, tmp_path / "state")
+    reply, _ = _attack(node, FEW)
+    assert reply.has_error()
+    reason = reply.error.reason
+    assert "\n" not in reason
+    assert "max-coalition-epsilon" in reason and "genofed hospital check" in reason
+    ledger = PrivacyLedger(tmp_path / "state" / LEDGER_FILE)
+    assert ledger.charges == [] and ledger.plan("sybil") is None
+
+
+def test_with_a_cap_the_coalition_epsilon_holds_against_fabricated_neighbours(cohorts, tmp_path):
+    """m = 100 claimed, every neighbour fabricated, the reply unmasked alone: its noise is the share
+    the ledger charged, and the epsilon that share gives stays within the hospital's cap."""
+    cap = 6.0
+    node = _deployed(cohorts, tmp_path / "state", **{"max-coalition-epsilon": cap})
+    reply, coordinator = _attack(node)
+    assert not reply.has_error(), reply.error
+    noise = _noise_in(coordinator.unmask(reply), node)
+    ledger = PrivacyLedger(tmp_path / "state" / LEDGER_FILE)
+    (charge,) = ledger.charges
+    assert noise == pytest.approx(charge.coalition_noise_multiplier, rel=0.15)
+    assert charge.coalition_noise_multiplier == pytest.approx(charge.noise_multiplier / math.sqrt(SYBILS))
+    # the cap binds: sigma = sqrt(m) x the share the cap needs, far above the ~1.5 the budget needs
+    assert 0.9 * cap < ledger.coalition_epsilon(DELTA) <= cap * (1 + 1e-6)
+    assert ledger.epsilon(DELTA) <= BUDGET * (1 + 1e-6)
+
+
+def test_an_explicit_inf_is_the_hospitals_informed_choice(cohorts, tmp_path):
+    """`max-coalition-epsilon=inf` (as the agent's node config writes it) opts in without a cap:
+    the site answers, and its ledger shows the coalition epsilon a lying coordinator gets."""
+    node = _deployed(cohorts, tmp_path / "state", **{"max-coalition-epsilon": math.inf})
+    reply, _ = _attack(node, FEW)
+    assert not reply.has_error(), reply.error
+    ledger = PrivacyLedger(tmp_path / "state" / LEDGER_FILE)
+    assert ledger.epsilon(DELTA) <= BUDGET * (1 + 1e-6) < 4 * BUDGET < ledger.coalition_epsilon(DELTA)
+
+
+def test_a_simulated_site_keeps_no_cap_unless_the_run_sets_one(cohorts, tmp_path):
+    """The person running `genofed simulate` is every hospital: no opt-in needed (run config key
+    `max-coalition-epsilon`, default inf)."""
+    run = {"data-dir": str(cohorts), "ledger-dir": str(tmp_path / "ledgers")}
+    assert resolve_site({"partition-id": 0}, run).max_coalition_epsilon == math.inf
+    assert (
+        resolve_site({"partition-id": 0}, {**run, "max-coalition-epsilon": 4.0}).max_coalition_epsilon == 4.0
+    )
+    reply, _ = _attack({"partition-id": 0}, FEW, run)
+    assert not reply.has_error(), reply.error
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), ("", None), (2.5, 2.5), ("2.5", 2.5), (math.inf, math.inf), ("inf", math.inf)],
+)
+def test_a_deployed_site_tells_unset_from_inf(cohorts, tmp_path, value, expected):
+    extra = {} if value is None else {"max-coalition-epsilon": value}
+    assert resolve_site(_deployed(cohorts, tmp_path, **extra), {}).max_coalition_epsilon == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "many"])
+def test_a_deployed_site_refuses_a_cap_that_is_not_a_positive_number(cohorts, tmp_path, value):
+    with pytest.raises(ConfigError, match="max-coalition-epsilon"):
+        resolve_site(_deployed(cohorts, tmp_path, **{"max-coalition-epsilon": value}), {})
+
+
+def _check(site: Path, cohorts: Path, *options: str) -> int:
+    data = hospital_folders(cohorts)[0]
+    return main(
+        [
+            "hospital",
+            "check",
+            str(site),
+            "--genotypes",
+            str(data.genotypes),
+            "--phenotypes",
+            str(data.phenotypes),
+            "--panel",
+            str(cohorts / "panel.tsv"),
+            *options,
+        ]
+    )
+
+
+def _agent_node_config(site: Path) -> dict:
+    """The node config the agent's SuperNode gets, as Flower parses its --node-config."""
+    config = node_config(site, json.loads((site / "hospital.json").read_text()))
+    return parse_config_args([format_node_config(config)])
+
+
+def test_hospital_check_max_coalition_epsilon_lands_in_the_agents_node_config(
+    cohorts, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "home"))  # the hospitals' ledger index
+    site = tmp_path / "site"
+    assert main(["hospital", "init", str(site), "--name", hospital_folders(cohorts)[0].name]) == 0
+    capsys.readouterr()
+
+    assert _check(site, cohorts) == 0
+    assert "distributed DP: refused" in capsys.readouterr().out
+    parsed = _agent_node_config(site)
+    assert "max-coalition-epsilon" not in parsed
+    assert resolve_site(parsed, {}).max_coalition_epsilon is None
+
+    assert _check(site, cohorts, "--max-coalition-epsilon", "4") == 0
+    assert "capped at 4" in capsys.readouterr().out
+    assert json.loads((site / "hospital.json").read_text())["data"]["max_coalition_epsilon"] == 4.0
+    parsed = _agent_node_config(site)
+    assert parsed["max-coalition-epsilon"] == 4.0
+    assert resolve_site(parsed, {}).max_coalition_epsilon == 4.0
+
+    assert _check(site, cohorts, "--max-coalition-epsilon", "inf") == 0
+    assert "no cap" in capsys.readouterr().out
+    assert resolve_site(_agent_node_config(site), {}).max_coalition_epsilon == math.inf
+
+    before = (site / "hospital.json").read_text()
+    for bad in ("0", "-2", "nan"):
+        assert _check(site, cohorts, "--max-coalition-epsilon", bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--max-coalition-epsilon" in err and len(err.splitlines()) == 1, err
+    with pytest.raises(SystemExit):
+        _check(site, cohorts, "--max-coalition-epsilon", "lots")
+    assert (site / "hospital.json").read_text() == before  # a refusal changes nothing
