@@ -22,6 +22,7 @@ from genofed.client.coordinator_request import (
     input_digest,
     model_digest,
     requested_budget,
+    run_config_fallbacks,
     site_split_seed,
 )
 from genofed.client.site import SiteConfig, SiteTensors, derived_seed, load_site_tensors, site_secret
@@ -95,7 +96,9 @@ def _noisy_evaluation(
     as they were)."""
     plan_id = str(msg.content["config"].get("plan-id", "unplanned"))
     validation = hashlib.sha256(data.val_x.tobytes() + data.val_y.tobytes()).hexdigest()
-    digest = input_digest(msg, data.fingerprint + validation)
+    digest = input_digest(
+        msg, data.fingerprint + validation, run_config_fallbacks(msg.content["config"], settings)
+    )
     with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
         ledger.check_rerun(plan_id, server_round, digest, kind="evaluate")
         privacy = plan_evaluation(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,6 +22,7 @@ from genofed.client.coordinator_request import (
     global_model,
     input_digest,
     requested_budget,
+    run_config_fallbacks,
     site_split_seed,
 )
 from genofed.client.site import SiteConfig, SiteTensors, derived_seed, load_site_tensors, site_secret
@@ -83,11 +84,10 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
     evaluations = _requested_evaluations(site, config)
     spec, augment = site_augmentation(str(config.get("augment", "")), site, data, private=private)
     plan_id = str(config.get("plan-id", "unplanned"))
-    # the site's own augmentation and every setting as resolved (some from the run config) are
-    # inputs too: a rerun with another one must not reuse the noise
+    # the site's own augmentation and the settings taken from the run config are inputs too: a
+    # rerun with another one must not reuse the noise
     augmentation = "" if augment is None else json.dumps(spec.to_dict(), sort_keys=True)
-    resolved = {"training": asdict(training), "epsilon": epsilon, "delta": delta, "evaluations": evaluations}
-    digest = input_digest(msg, data.fingerprint + augmentation, resolved)
+    digest = input_digest(msg, data.fingerprint + augmentation, run_config_fallbacks(config, settings))
     secret = site_secret(site, int(settings.get("seed", 0)))
     return RoundRequest(
         msg=msg,

@@ -48,9 +48,7 @@ def _site_data(federation: Path, seed: int):
 
 def _targets(val_x: np.ndarray, n_variants: int) -> list[tuple[int, int]]:
     """(validation patient, variant) pairs where the patient is the only validation carrier."""
-    # at least half an allele above the reference dosage (an imputed missing call is only 2p above
-    # it, and reading it would need weights beyond what a site accepts: `MAX_ABS_WEIGHT`)
-    carriers = val_x[:, :n_variants] >= val_x[:, :n_variants].min(axis=0) + 0.5
+    carriers = val_x[:, :n_variants] > val_x[:, :n_variants].min(axis=0)  # above the reference dosage
     found, used = [], set()
     for variant in np.flatnonzero(carriers.sum(axis=0) == 1):
         patient = int(np.flatnonzero(carriers[:, variant])[0])

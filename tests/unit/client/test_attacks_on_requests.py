@@ -160,7 +160,7 @@ def test_a_model_that_overflows_for_chosen_carriers_is_refused_before_anyone_is_
         ]
         assert all(r.has_error() for r in replies)
         assert replies[0].error.reason == replies[1].error.reason
-        assert "above 1000 in size" in replies[0].error.reason
+        assert "above 1,000,000 in size" in replies[0].error.reason
     assert len(PrivacyLedger(state / LEDGER_FILE).charges) == charged
 
 
