@@ -19,6 +19,7 @@ import functools
 import hashlib
 import json
 import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -352,7 +353,9 @@ def _generate_charged(
         digest = hashlib.sha256(
             dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()
         ).hexdigest()
-        plan = f"synth-{options.generator}-{digest[:16]}-{options.seed}"
+        # a run of its own: the generator's noise is fresh randomness, so even the same command again
+        # is a new release, charged again (under the same key it replaced the first one's charge)
+        plan = f"synth-{options.generator}-{digest[:16]}-{options.seed}-{secrets.token_hex(4)}"
         _charge_generator(ledger, batch, plan, digest, options, genotypes)
         spent_after = ledger.epsilon(options.delta)
         if spent_after > target * (1 + 1e-6):

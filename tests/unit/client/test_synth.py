@@ -80,6 +80,15 @@ def test_a_passing_batch_is_written_as_files_the_loaders_read(site, tmp_path, mo
     assert summary["generator"]["phased"] is True
     assert read_vcf(out / "genotypes.vcf.gz", haplotypes=True).unphased_heterozygous == 0
 
+    # The same command again (another --out) is a new release with fresh noise: charged again,
+    # never replacing the first one's charge (an audit saw a rerun at another epsilon whose noise
+    # came out the same replace it, and the ledger undercount)
+    args = ["--epsilon", "1", "--state-dir", str(state), "--n", "40"]
+    assert main(_reference_args(site, tmp_path / "again", *args)) == 0
+    ledger = PrivacyLedger(state / LEDGER_FILE)
+    assert len(ledger.charges) == 2 and len({c.plan_id for c in ledger.charges}) == 2
+    assert ledger.epsilon(1e-5) > 3.0
+
 
 def test_phase_ignore_models_dosages_and_writes_unphased_calls(site, tmp_path, monkeypatch):
     monkeypatch.setattr(
