@@ -138,10 +138,18 @@ def global_model(msg: Message, n_variants: int, site: SiteConfig) -> torch.nn.Mo
         )
     model = build_model(config, seed=0)
     weights = msg.content["arrays"].to_torch_state_dict()
-    floats = [t for t in weights.values() if t.is_floating_point()]
-    if not all(bool(torch.isfinite(t).all()) for t in floats):
+    expected = model.state_dict()
+    # every array as the site's own model has it: an integer array would be cast on loading and
+    # pass the checks below unseen (an int64 column scale of 9.2e18 did, in a security audit)
+    wrong = sorted(k for k, t in weights.items() if k in expected and t.dtype != expected[k].dtype)
+    if wrong:
+        raise GenofedError(
+            f"the coordinator's model sends {', '.join(wrong)} as another number type than this site's "
+            "model; refused"
+        )
+    if not all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point()):
         raise GenofedError("the coordinator's model has non-finite weights (NaN or inf); refused")
-    if any(float(t.abs().max()) > MAX_ABS_WEIGHT for t in floats if t.numel()):
+    if any(float(t.abs().max()) > MAX_ABS_WEIGHT for t in weights.values() if t.numel()):
         raise GenofedError(
             f"the coordinator's model has weights or scales above {MAX_ABS_WEIGHT:,.0f} in size, which no "
             "training here produces and whose arithmetic could overflow for some patients only; refused"

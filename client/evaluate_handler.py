@@ -25,7 +25,14 @@ from genofed.client.coordinator_request import (
     run_config_fallbacks,
     site_split_seed,
 )
-from genofed.client.site import SiteConfig, SiteTensors, derived_seed, load_site_tensors, site_secret
+from genofed.client.site import (
+    SiteConfig,
+    SiteTensors,
+    derived_seed,
+    load_site_tensors,
+    site_coalition_cap,
+    site_secret,
+)
 from genofed.common.model.network import predict_proba
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import noisy_histogram, release_step, score_histogram
@@ -108,6 +115,7 @@ def _noisy_evaluation(
             budget=epsilon,
             delta=delta,
             model=model_digest(msg),
+            max_coalition_epsilon=site_coalition_cap(site),
         )
         sigma = privacy.noise_multiplier
         secret = site_secret(site, int(settings.get("seed", 0)))

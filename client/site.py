@@ -186,6 +186,13 @@ def _label_column(config: dict) -> str:
     return column
 
 
+def site_coalition_cap(site: SiteConfig) -> float:
+    """The site's `max-coalition-epsilon` as every release's ceiling on its epsilon against a
+    coordinator and all other sites colluding: inf when it set none (a deployed site without one
+    takes no distributed round, so its coalition epsilon is its epsilon, which its budget caps)."""
+    return math.inf if site.max_coalition_epsilon is None else site.max_coalition_epsilon
+
+
 def _coalition_cap(value: object) -> float | None:
     """node config `max-coalition-epsilon`: a positive epsilon, or inf written explicitly (no cap);
     None when unset (a deployed site then refuses distributed DP)."""

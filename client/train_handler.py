@@ -27,7 +27,7 @@ from genofed.client.distributed_round import (
     distributed_request,
     noisy_gradient_round,
 )
-from genofed.client.site import SiteConfig
+from genofed.client.site import SiteConfig, site_coalition_cap
 from genofed.client.trainer import TrainResult, sample_rate, steps_per_epoch, train_model
 from genofed.client.training_request import RoundRequest, round_request
 from genofed.common.errors import GenofedError
@@ -193,7 +193,7 @@ def _train_private(
     rows_x, rows_y = data.training_rows()
     with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
         ledger.check_rerun(request.plan_id, request.server_round, request.digest)
-        privacy = _plan_training(ledger, request)
+        privacy = _plan_training(ledger, request, site)
         result = train_model(
             request.model,
             rows_x,
@@ -219,9 +219,10 @@ def _train_private(
     return result, epsilon_after, sigma
 
 
-def _plan_training(ledger: PrivacyLedger, request: RoundRequest) -> RoundPrivacy:
+def _plan_training(ledger: PrivacyLedger, request: RoundRequest, site: SiteConfig) -> RoundPrivacy:
     """The round's noise from the run's privacy plan (`plan_round`): DP-SGD's sampling rate and
-    steps follow from the declared (public) row count, never from the exact one."""
+    steps follow from the declared (public) row count, never from the exact one; the site's own
+    coalition cap, when it set one, holds for this local round too."""
     public_rows, batch_size = request.data.public_rows, request.training.batch_size
     per_epoch = steps_per_epoch(public_rows, batch_size)
     return plan_round(
@@ -235,6 +236,7 @@ def _plan_training(ledger: PrivacyLedger, request: RoundRequest) -> RoundPrivacy
         delta=request.delta,
         evaluations=request.evaluations,
         model=model_digest(request.msg),
+        max_coalition_epsilon=site_coalition_cap(site),
     )
 
 

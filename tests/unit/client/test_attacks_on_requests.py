@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
@@ -190,3 +191,18 @@ def test_the_ledger_refuses_a_second_release_under_a_charged_rounds_key(tmp_path
     with pytest.raises(BudgetExhausted, match="second, uncharged release"):
         ledger.charge(Charge("run", 1, 0.7, 0.2, 10, 1.0))
     assert [c.noise_multiplier for c in PrivacyLedger(tmp_path / LEDGER_FILE).charges] == [1.5]
+
+
+def test_an_integer_array_cannot_slip_past_the_size_bound(hospital, tmp_path):
+    """An int64 column scale of 9.2e18 was cast into the float scale on loading, unchecked: the
+    per-patient norm then overflowed to NaN for a case only (a security audit read 24 of 24
+    labels, one per charged round). Every array must have the site model's own number type."""
+    app = make_client_app({})
+    state = tmp_path / "state"
+    context = _context(hospital, state)
+    config = ModelConfig(n_variants=_data(context).n_variants, architecture="logistic")
+    crafted = build_model(config, seed=0).state_dict()
+    crafted["scale"] = torch.full_like(crafted["scale"], 9_200_000_000_000_000_000, dtype=torch.int64)
+    reply = app(_message(MessageType.TRAIN, crafted, config), context)
+    assert reply.has_error() and "scale as another number type" in reply.error.reason
+    assert not (state / LEDGER_FILE).exists()

@@ -40,3 +40,35 @@ def test_a_nearly_spent_budget_that_only_buys_noise_is_refused(tmp_path):
         delta=1e-5,
     )
     assert ok.noise_multiplier <= MAX_USEFUL_NOISE and ok.epsilon_after <= spent + 3.0
+
+
+def test_the_coalition_cap_holds_for_local_rounds_and_evaluations_too(tmp_path):
+    """A distributed plan whose small noise shares spent the cap against a coalition: a later
+    local round or evaluation adds its whole noise to that epsilon, so it is refused there too
+    (before, only distributed rounds checked the cap)."""
+    import math
+
+    from genofed.client.budget import plan_evaluation, plan_round
+    from genofed.common.privacy.accountant import BudgetExhausted
+    from genofed.common.privacy.ledger import Charge, PrivacyLedger
+
+    ledger = PrivacyLedger(tmp_path / "ledger.json")
+    ledger.set_plan("fake-m", 8.0, 0.2, 50, 8.0, 1e-5, evaluations=1, evaluation_noise=5.0)
+    ledger.charge(Charge("fake-m", 1, 8.0, 0.2, 50, 0.7, coalition_noise_multiplier=1.0))
+    assert ledger.epsilon(1e-5) < 1.0 < 3.0 < ledger.coalition_epsilon(1e-5)
+    local = {"server_round": 1, "num_rounds": 1, "sample_rate": 0.2, "steps_per_round": 5}
+    with pytest.raises(BudgetExhausted, match="colluding .* over its cap of 3"):
+        plan_round(ledger, plan_id="local", budget=8.0, delta=1e-5, max_coalition_epsilon=3.0, **local)
+    assert ledger.plan("local") is None
+    plan_round(ledger, plan_id="local", budget=3.0, delta=1e-5, max_coalition_epsilon=math.inf, **local)
+    ledger.charge(Charge("local", 1, ledger.plan("local")["noise_multiplier"], 0.2, 5, 1.0))
+    with pytest.raises(BudgetExhausted, match="over its cap of 3"):
+        plan_evaluation(
+            ledger,
+            plan_id="fake-m",
+            server_round=2,
+            budget=8.0,
+            delta=1e-5,
+            model="",
+            max_coalition_epsilon=3.0,
+        )
