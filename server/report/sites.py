@@ -49,21 +49,24 @@ def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str
     spread the DP noise alone causes.
     """
     auc = number(record.get("federated_local_auc"))
-    if auc is None:
-        return NOT_MEASURED
     # the expected validation size (a fifth of the declared cohort size: public, and nearer the
     # true size than the noisy total); the released counts carry DP noise
     declared = number(record.get("validation"))
     patients = declared if declared is not None else number(released.get("patients"))
     cases = number(released.get("cases"))
     if patients is None or cases is None:
+        if auc is None:
+            return NOT_MEASURED
         declared = fmt_int(record.get("validation"))
         return f"{auc:.2f} (about {declared} patients; no interval: class counts not released)"
     cases = min(max(cases, 0.0), patients)
     controls = patients - cases
+    # before the AUC: a class noisily empty or negative has no AUC (None), and is too few too
     if min(cases, controls) < MIN_CLASS:
         kind = "counts" if number(released.get("noise_per_count")) == 0 else "noisy counts"  # 0: no DP
         return f"too few to judge ({kind}: {cases:.0f} cases, {controls:.0f} controls)"
+    if auc is None:
+        return NOT_MEASURED
     noise = number(record.get("federated_local_auc_noise_sd")) or 0.0
     sampling = hanley_mcneil_se(auc, cases, controls) or 0.0
     interval = normal_interval(auc, math.hypot(sampling, noise), "Hanley-McNeil + DP noise")

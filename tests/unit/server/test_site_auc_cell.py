@@ -1,0 +1,35 @@
+"""The Hospitals table's validation-AUC cell (`genofed.server.report.sites.site_auc_cell`)."""
+
+from __future__ import annotations
+
+from genofed.common.reporting.formatting import NOT_MEASURED
+from genofed.server.report.sites import site_auc_cell
+
+
+def test_a_noisily_negative_case_count_is_too_few_to_judge_not_unmeasured() -> None:
+    # elista in a default run: 12 validation patients, the released case count came out -2.39,
+    # so the released AUC is None (a noisily empty class); the doc promises "too few to judge"
+    record = {"validation": 12, "federated_local_auc": None, "federated_local_auc_noise_sd": None}
+    released = {"patients": 4.1, "cases": -2.39, "auc": None, "noise_per_count": 2.0}
+    assert site_auc_cell(record, released) == "too few to judge (noisy counts: 0 cases, 12 controls)"
+
+
+def test_too_few_cases_with_an_auc_is_still_too_few_to_judge() -> None:
+    record = {"validation": 40, "federated_local_auc": 0.81, "federated_local_auc_noise_sd": 0.1}
+    released = {"patients": 41.0, "cases": 6.2, "noise_per_count": 2.0}
+    assert site_auc_cell(record, released) == "too few to judge (noisy counts: 6 cases, 34 controls)"
+
+
+def test_no_release_at_all_is_not_measured() -> None:
+    assert site_auc_cell({"validation": 12, "federated_local_auc": None}, {}) == NOT_MEASURED
+
+
+def test_enough_of_both_classes_but_no_auc_is_not_measured() -> None:
+    record = {"validation": 60, "federated_local_auc": None}
+    assert site_auc_cell(record, {"patients": 60.0, "cases": 30.0, "noise_per_count": 2.0}) == NOT_MEASURED
+
+
+def test_enough_of_both_classes_gets_an_interval() -> None:
+    record = {"validation": 60, "federated_local_auc": 0.7, "federated_local_auc_noise_sd": 0.05}
+    cell = site_auc_cell(record, {"patients": 60.0, "cases": 30.0, "noise_per_count": 2.0})
+    assert cell.startswith("0.70 (") and cell.endswith(")")
