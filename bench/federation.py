@@ -9,9 +9,11 @@ pooled; above the median local-only site. DP step vs plain step: bench/dp_step.p
 With --pretrained MODEL (a `genofed pretrain` model on the same panel) the federation starts from
 it and fine-tunes in --finetune mode (transfer-learning target: near source at epsilon 3 within
 0.05 of pooled); the local-only references then start from it too, pooled stays from scratch.
+--model network trains the network (`genofed simulate --model network`) instead of the logistic
+default.
 
     .venv/bin/python bench/federation.py [--data DIR] [--epsilons 1 3 8 inf] [--rounds 10]
-                                         [--pretrained MODEL --finetune frozen]
+                                         [--model network] [--pretrained MODEL --finetune frozen]
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ import tempfile
 
 from measure import require_federation, run_child
 
+from genofed.server.settings import MODELS
+
 CHILD = r"""
 from genofed.server.settings import RunSettings
 from genofed.simulations.local.simulate import simulate
 r = simulate(RunSettings(data_dir=sys.argv[1], out_dir=sys.argv[2], epsilon=float(sys.argv[3]),
-                         rounds=int(sys.argv[4]), quiet=True, pretrained=sys.argv[5], finetune=sys.argv[6]))
+                         rounds=int(sys.argv[4]), quiet=True, pretrained=sys.argv[5], finetune=sys.argv[6],
+                         model=sys.argv[7]))
 report(test_auc=r["test_auc"], pooled=r["pooled_auc"], local=r["local_only_auc"], bayes=r["bayes_auc"],
        wall=r["wall_seconds"], per_round=r["seconds_per_round"], bytes=r["bytes_sent_per_client_per_round"],
        epsilon=max((v for v in r["epsilon"].values() if v is not None), default=None))
@@ -42,6 +47,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--pretrained", default="", metavar="MODEL", help="start from this pretrained model")
     parser.add_argument("--finetune", default="full", choices=("full", "partial", "frozen"))
+    parser.add_argument(
+        "--model",
+        default="auto",
+        choices=MODELS,
+        help="the model trained, as `genofed simulate --model` (default: auto = the pretrained model's "
+        "architecture, else logistic, the default)",
+    )
     args = parser.parse_args()
     require_federation(args.data)
     print(
@@ -51,7 +63,14 @@ def main() -> None:
     for eps in args.epsilons:
         with tempfile.TemporaryDirectory() as tmp:
             r = run_child(
-                CHILD, args.data, f"{tmp}/run", eps, str(args.rounds), args.pretrained, args.finetune
+                CHILD,
+                args.data,
+                f"{tmp}/run",
+                eps,
+                str(args.rounds),
+                args.pretrained,
+                args.finetune,
+                args.model,
             )
         local = statistics.median(v for v in r["local"].values() if v is not None)
         spent = "-" if r["epsilon"] is None else f"{r['epsilon']:.2f}"
