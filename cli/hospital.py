@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 from genofed.cli.data import add_label_column_argument
 
@@ -460,7 +461,8 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
             "batch (allele and genotype frequencies, LD, population structure, associations and the "
             "spurious-association rate, distance to closest record, exact copies, adversarial accuracy, "
             "membership inference) against the 20 % it never saw. Only a batch that passes is written; "
-            "OUT/report.md and OUT/validation.json are written either way."
+            "OUT/report.md and OUT/validation.json are written either way. The records stay inside the "
+            "hospital: without --epsilon they carry the patients with no formal privacy bound."
         ),
     )
     parser.add_argument("--genotypes", required=True, metavar="FILE", help="VCF, PLINK or table")
@@ -482,7 +484,8 @@ def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
         "--epsilon",
         type=float,
         default=math.inf,
-        help="privacy spent on the generator (default: inf = no DP)",
+        help="privacy spent on the generator (default: inf = no DP: the records then carry the patients "
+        "unprotected and must stay inside the hospital)",
     )
     parser.add_argument("--delta", type=float, default=1e-5, help="DP delta (default: 1e-5)")
     parser.add_argument(
@@ -565,7 +568,7 @@ def _add_synth_generator_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from genofed.client.synth import SynthOptions, synthesize
+    from genofed.client.synth import SynthOptions, privacy_statement, synthesize
 
     options = SynthOptions(
         n=args.n,
@@ -587,11 +590,14 @@ def run_synth(args: argparse.Namespace) -> int:
         data_update=args.data_update,
     )
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)
+    for warning in summary.get("warnings", []):  # too few held-out patients for the privacy checks
+        print(f"warning: {warning}", file=sys.stderr)
     if summary["passed"]:
         print(
             f"wrote {summary['records_written']} synthetic records to {args.out} (validation passed; "
             f"{summary['records_dropped_as_too_close']} dropped as too close to a real patient)"
         )
+        print(f"  privacy: {privacy_statement(summary, args.state_dir)}")
         return 0
     from genofed.client.synth_advice import failure_message
 

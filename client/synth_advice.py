@@ -1,16 +1,24 @@
 """What `genofed synth` says when its batch fails validation: which checks failed, whether privacy
 protection was on, and what to try next.
 
-The advice is derived from the families of the failed checks (`genofed.common.synthetic.checks`):
+The advice is derived from the families of the failed checks (`genofed.common.synthetic.checks`),
+one coherent set of remedies per family, most preferred first:
 
-- fidelity (allele frequencies, genotype distribution, LD, population structure, AA_TS above its
-  band) and label associations: the generator did not learn the cohort well enough. More
-  epochs, the other generator and, under DP, a larger generator epsilon (less noise) help;
-  otherwise genotype augmentation in training gives a small site more varied records without
-  any generated patient;
 - privacy (privacy loss, exact copies, membership inference, AA_TS below its band): the samples
   sit too close to the training patients. Privacy protection (DP) is the remedy, or a smaller
-  epsilon when it is on; fewer epochs memorise less.
+  epsilon when it is on; without DP, fewer epochs memorise less (but bound nothing).
+- fidelity (allele frequencies, genotype distribution, LD, population structure, AA_TS above its
+  band) and label associations: the generator did not learn the cohort well enough. Under DP a
+  larger generator epsilon (less noise) comes first; without DP more epochs; then the other
+  generator, or the public-panel generator for linkage. Under DP more epochs help only with a
+  larger epsilon: at a fixed epsilon they mean more noise per step.
+- both: privacy first (a batch too close to the patients is unusable however faithful, and
+  training harder would memorise more), then fidelity only by changing the generator, never by
+  loosening privacy, so no knob is pulled both ways.
+
+With fewer held-out patients than `genofed.client.synth.MIN_HOLDOUT`, a privacy failure may be
+the checks' sampling noise: the message says so. Genotype augmentation in training is always the
+alternative that makes no generated patient.
 
 Under DP the generator's epsilon is charged to the site's ledger whatever the verdict
 (`genofed.client.synth`): the message says so, since a retry spends again.
@@ -19,6 +27,8 @@ Under DP the generator's epsilon is charged to the site's ledger whatever the ve
 from __future__ import annotations
 
 from typing import Any
+
+from genofed.client.synth import MIN_HOLDOUT
 
 #: Checks whose failure means the samples are too close to the training patients.
 PRIVACY_CHECKS = ("privacy_loss", "exact_copies", "mia_auc")
@@ -58,48 +68,96 @@ def failure_message(summary: dict[str, Any], out: str, state_dir: str = "") -> s
             f"{summary.get('delta', 0):g}), charged to the site's privacy ledger{where} although nothing "
             "was written; a retry spends again"
         )
-    lines.append("  try next:")
-    lines += [f"    - {tip}" for tip in suggestions(summary)]
+    lines.append("  try next (most preferred first):")
+    lines += [f"    {i}. {tip}" for i, tip in enumerate(suggestions(summary), 1)]
     return "\n".join(lines)
 
 
 def suggestions(summary: dict[str, Any]) -> list[str]:
-    """Concrete next commands' flags, from which families of checks failed."""
-    generator = summary.get("generator", {})
-    kind = generator.get("kind", "vae")
-    epochs = int(generator.get("settings", {}).get("epochs") or 0)
-    epsilon = summary.get("epsilon")
+    """Concrete next commands' flags from which families of checks failed, most preferred first:
+    one line of remedies per failed family, never pulling one knob both ways."""
     too_close, too_weak = _families(summary)
     tips: list[str] = []
-    if too_weak:
-        if epochs:
-            tips.append(f"more training: --epochs {2 * epochs} (this run: {epochs})")
-        tips.append(f"the other generator: --generator {OTHER_GENERATOR.get(kind, 'vae')} (this run: {kind})")
-        if kind != "reference" and _failed(summary, LINKAGE_CHECKS):
-            tips.append(
-                "linkage and structure from a public panel instead of the patients: --generator reference "
-                "--reference PANEL.vcf.gz (a phased panel of people who are not patients here, e.g. 1000 "
-                "Genomes; docs/synthetic-data.md)"
-            )
-        if epsilon is not None:
-            tips.append(
-                f"a larger --epsilon for the generator, e.g. {2 * epsilon:g} (this run: {epsilon:g}): less "
-                "noise, at a higher privacy cost"
-            )
+    holdout = summary.get("real_holdout")
+    if too_close and holdout is not None and int(holdout) < MIN_HOLDOUT:  # first: it qualifies the rest
+        tips.append(
+            f"a larger cohort if you can: the privacy checks ran on only {holdout} held-out patients "
+            f"(fewer than {MIN_HOLDOUT}), so their failures may be sampling noise as much as memorisation"
+        )
     if too_close:
-        if epsilon is None:
-            tips.append(
-                "turn privacy protection on: --epsilon 8 --state-dir STATE (the cost goes to the ledger)"
-            )
-        else:
-            tips.append(f"a smaller --epsilon for the generator than {epsilon:g}: more noise, less memorised")
-        if epochs > 1:
-            tips.append(f"less training: --epochs {max(1, epochs // 2)} (this run: {epochs})")
+        tips += _closeness_tips(summary, both=too_weak)
+    if too_weak:
+        tips += _fidelity_tips(summary, both=too_close)
     tips.append(
         "or no synthetic records: genotype augmentation in the hospital's training instead "
         f"(node config {AUGMENT_EXAMPLE}, or `genofed simulate --augment`; docs/augmentation.md)"
     )
     return tips
+
+
+def _closeness_tips(summary: dict[str, Any], *, both: bool) -> list[str]:
+    """The remedies for records too close to the training patients; with `both`, said to come first."""
+    kind, epochs, epsilon = _run(summary)
+    first = (
+        "first the privacy checks, because a batch too close to the patients must not be used however "
+        "faithful it is, and training harder for fidelity would memorise more: "
+        if both
+        else ""
+    )
+    if epsilon is None:
+        tips = [
+            f"{first}turn privacy protection on: --epsilon 8 --state-dir STATE (the cost goes to the "
+            "ledger): the one remedy that bounds what the records reveal"
+        ]
+        if epochs > 1 and not both:
+            tips.append(
+                f"if you stay without DP, less training: --epochs {max(1, epochs // 2)} (this run: "
+                f"{epochs}); it memorises less but gives no formal bound"
+            )
+        return tips
+    what = "the released frequencies" if kind == "reference" else "the generator's training"
+    return [
+        f"{first}a smaller --epsilon for the generator than {epsilon:g}: more noise in {what}, less "
+        "memorised (a new run, charged again)"
+    ]
+
+
+def _fidelity_tips(summary: dict[str, Any], *, both: bool) -> list[str]:
+    """The remedies for too weak a copy of the cohort, most preferred first; with `both`, only those
+    that do not loosen privacy (no more epochs, no larger epsilon)."""
+    kind, epochs, epsilon = _run(summary)
+    then = "then, if fidelity still fails, change the generator rather than loosen privacy: " if both else ""
+    tips: list[str] = []
+    if not both and epsilon is not None:
+        tips.append(
+            f"a larger --epsilon for the generator, e.g. {2 * epsilon:g} (this run: {epsilon:g}): less "
+            "noise, at a higher privacy cost"
+        )
+    if not both and epsilon is None and epochs:
+        tips.append(f"more training: --epochs {2 * epochs} (this run: {epochs})")
+    tips.append(
+        f"{then}the other generator: --generator {OTHER_GENERATOR.get(kind, 'vae')} (this run: {kind})"
+    )
+    if kind != "reference" and _failed(summary, LINKAGE_CHECKS):
+        tips.append(
+            "linkage and structure from a public panel instead of the patients: --generator reference "
+            "--reference PANEL.vcf.gz (a phased panel of people who are not patients here, e.g. 1000 "
+            "Genomes; docs/synthetic-data.md)"
+        )
+    if not both and epsilon is not None and epochs:
+        tips.append(
+            f"more training (--epochs {2 * epochs}, this run: {epochs}) only together with a larger "
+            "--epsilon: at the same --epsilon, more epochs spread the budget over more steps, so each "
+            "step gets more noise"
+        )
+    return tips
+
+
+def _run(summary: dict[str, Any]) -> tuple[str, int, float | None]:
+    """(generator kind, epochs, epsilon or None without DP) of the failed run."""
+    generator = summary.get("generator", {})
+    epochs = int(generator.get("settings", {}).get("epochs") or 0)
+    return generator.get("kind", "vae"), epochs, summary.get("epsilon")
 
 
 def _failed(summary: dict[str, Any], names: tuple[str, ...]) -> bool:

@@ -118,7 +118,8 @@ def _check_size(cohort: Cohort, min_samples: int) -> None:
         raise DataError(
             cohort.genotype_source,
             f"only {cohort.n_samples} samples; at least {min_samples} are needed",
-            hint="join a federation with more samples, or lower min_samples if you know why",
+            hint="a model or a synthetic batch trained and checked on fewer patients is noise: use a larger "
+            "cohort",
         )
 
 

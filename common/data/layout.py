@@ -26,11 +26,18 @@ with a genotype file and no phenotype file, or with two candidates for either, i
 naming the folder and the files, because guessing would train on the wrong data. `test/`,
 `sources/` and `reference/` (a simulated federation's public reference panel, whose samples.tsv
 would otherwise pass for a phenotype table) are never hospitals.
+
+A folder `genofed synth` wrote (its `validation.json`, or a VCF whose header says `##source=genofed`
+and whose samples are all `SYN` ids) is refused as a hospital, naming the folder: its records are
+not patients, so an epsilon reported for it would be about the copy, while the real patients behind
+a copy made without DP had no protection at all. Training on synthetic records goes through
+`genofed simulate --synthetic-ratio`, where each hospital generates and charges its own.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import zlib
 from dataclasses import dataclass
@@ -59,6 +66,10 @@ TEST = "test"
 REFERENCE = "reference"
 #: Folders of a federation directory that are not hospitals.
 NOT_HOSPITALS = frozenset({TEST, "sources", REFERENCE})
+#: What `genofed synth` writes next to its records (`genofed.client.synth.SUMMARY_FILE`), and
+#: the sample ids of its VCF: a folder with either is a synthetic copy, not a hospital.
+SYNTH_SUMMARY = "validation.json"
+SYNTH_SAMPLE_ID = re.compile(r"SYN\d{6}")
 #: Text tables: phenotype files, and genotype tables with variant columns.
 TEXT_TABLES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 #: A phenotype file's name starts with this (case-insensitive) and ends in a `TEXT_TABLES` suffix.
@@ -95,6 +106,8 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
         and not d.name.startswith(".")
         and (site := site_files(d)) is not None
     ]
+    for site in sites:
+        _refuse_synthetic(site.genotypes.parent, site)
     if not sites:
         raise DataError(
             root,
@@ -102,6 +115,57 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
             hint=f"{RULE_HINT}; `genofed simulate-cohorts` writes such a folder",
         )
     return sites
+
+
+def _refuse_synthetic(folder: Path, site: SiteFolder) -> None:
+    """DataError when the hospital folder is a `genofed synth` output (see the module's docstring)."""
+    why = _synthetic_evidence(folder, site.genotypes)
+    if why:
+        raise DataError(
+            folder,
+            f"a synthetic copy written by `genofed synth` ({why}), not a hospital: its records are not "
+            "patients, and a copy made without DP carries its real patients unprotected, so no epsilon "
+            "reported for it would hold",
+            hint="take it out of the federation folder and put the real hospital's files there; to train "
+            "on synthetic records, use `genofed simulate --synthetic-ratio R` (each hospital generates "
+            "its own, charged to its ledger)",
+        )
+
+
+def _synthetic_evidence(folder: Path, genotypes: Path) -> str:
+    """Why `folder` looks like a `genofed synth` output, or "" when it does not."""
+    summary = folder / SYNTH_SUMMARY
+    if summary.is_file():
+        try:
+            content = json.loads(summary.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, ValueError):
+            content = None
+        if isinstance(content, dict) and {"records_generated", "validation"} <= content.keys():
+            return f"its {SYNTH_SUMMARY}"
+    if genotypes.name.lower().endswith(VCF_SUFFIXES) and not genotypes.name.lower().endswith(".bcf"):
+        source, samples = _vcf_header(genotypes)
+        if source == "genofed" and samples and all(SYNTH_SAMPLE_ID.fullmatch(s) for s in samples):
+            return f"{genotypes.name} says ##source=genofed and its samples are {samples[0]}..."
+    return ""
+
+
+def _vcf_header(path: Path) -> tuple[str, list[str]]:
+    """(the ##source= value, the sample ids) of a VCF's header; ("", []) when unreadable here (the
+    readers report a broken file with more care)."""
+    source = ""
+    try:
+        opener = gzip.open if is_gzip(path) else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("##source="):
+                    source = line[len("##source=") :].strip()
+                elif line.startswith("#CHROM"):
+                    return source, line.rstrip("\r\n").split("\t")[9:]
+                elif not line.startswith("##"):
+                    break
+    except (OSError, EOFError, zlib.error):
+        pass
+    return source, []
 
 
 def site_files(folder: str | Path) -> SiteFolder | None:

@@ -80,15 +80,6 @@ def test_a_passing_batch_is_written_as_files_the_loaders_read(site, tmp_path, mo
     assert summary["generator"]["phased"] is True
     assert read_vcf(out / "genotypes.vcf.gz", haplotypes=True).unphased_heterozygous == 0
 
-    # The same command again (another --out) is a new release with fresh noise: charged again,
-    # never replacing the first one's charge (an audit saw a rerun at another epsilon whose noise
-    # came out the same replace it, and the ledger undercount)
-    args = ["--epsilon", "1", "--state-dir", str(state), "--n", "40"]
-    assert main(_reference_args(site, tmp_path / "again", *args)) == 0
-    ledger = PrivacyLedger(state / LEDGER_FILE)
-    assert len(ledger.charges) == 2 and len({c.plan_id for c in ledger.charges}) == 2
-    assert ledger.epsilon(1e-5) > 3.0
-
 
 def test_phase_ignore_models_dosages_and_writes_unphased_calls(site, tmp_path, monkeypatch):
     monkeypatch.setattr(
@@ -148,10 +139,10 @@ def test_dp_without_a_ledger_and_a_used_folder_are_refused(site, tmp_path, capsy
     ("option", "message"),
     [
         (["--n", "-1"], "--n must be"),
-        (["--epochs", "0"], "--epochs"),
+        (["--epochs", "0"], "--epochs must be at least 1, got 0"),
         (["--epsilon", "0", "--state-dir", "s"], "--epsilon must be > 0"),
         (["--temperature", "0"], "--temperature must be > 0"),
-        (["--generator", "gan", "--epochs", "0"], "--epochs"),
+        (["--generator", "gan", "--epochs", "0"], "--epochs must be at least 1, got 0"),
     ],
 )
 def test_bad_options_are_one_line_errors(site, tmp_path, capsys, option, message):
@@ -196,6 +187,15 @@ def test_reference_generator_charges_one_release_and_writes_phased_mosaics(site,
     assert abs(sum(reference["population_mix"].values()) - 1) < 1e-9
     assert read_vcf(out / "genotypes.vcf.gz", haplotypes=True).unphased_heterozygous == 0
 
+    # The same command again (another --out) is a new release with fresh noise: charged again,
+    # never replacing the first one's charge (an audit saw a rerun at another epsilon whose noise
+    # came out the same replace it, and the ledger undercount)
+    args = ["--epsilon", "1", "--state-dir", str(state), "--n", "40"]
+    assert main(_reference_args(site, tmp_path / "again", *args)) == 0
+    ledger = PrivacyLedger(state / LEDGER_FILE)
+    assert len(ledger.charges) == 2 and len({c.plan_id for c in ledger.charges}) == 2
+    assert ledger.epsilon(1e-5) > 3.0
+
 
 @pytest.mark.parametrize(
     ("extra", "message"),
@@ -215,3 +215,101 @@ def test_reference_options_need_each_other(site, tmp_path, capsys):
     assert "--generator reference needs --reference" in capsys.readouterr().err
     assert main(_args(site, tmp_path / "o", "--reference", "panel.vcf.gz")) == 2
     assert "apply to --generator reference only" in capsys.readouterr().err
+
+
+def _permissive(monkeypatch) -> None:
+    monkeypatch.setattr(
+        synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE)
+    )
+
+
+def test_a_passing_batch_without_dp_says_it_has_no_privacy_bound_and_must_stay_inside(
+    site, tmp_path, monkeypatch, capsys
+):
+    """An audit: "validation passed" and "Synthetic batch: PASSED" next to passing privacy checks
+    read as "safe to share" although no DP was used."""
+    _permissive(monkeypatch)
+    out = tmp_path / "out"
+    assert main(_reference_args(site, out, "--n", "30")) == 0
+    printed = capsys.readouterr().out
+    assert "validation passed" in printed and "NO differential privacy" in printed
+    assert "no formal bound" in printed and "keep them inside the hospital" in printed
+    report = (out / "report.md").read_text()
+    header = report.split("Synthetic batch:")[0]  # said before the verdict and its table
+    assert "NO differential privacy" in header and "inside the hospital" in header
+
+
+def test_a_passing_dp_batch_states_the_epsilon_it_spent(site, tmp_path, monkeypatch, capsys):
+    _permissive(monkeypatch)
+    state, out = tmp_path / "state", tmp_path / "out"
+    assert main(_reference_args(site, out, "--epsilon", "3", "--state-dir", str(state), "--n", "30")) == 0
+    printed = capsys.readouterr().out
+    assert "differential privacy: the generator spent epsilon 3 (delta 1e-05)" in printed
+    assert f"ledger in {state}" in printed and "NO differential privacy" not in printed
+    header = (out / "report.md").read_text().split("Synthetic batch:")[0]
+    assert "spent epsilon 3" in header and "NO differential privacy" not in header
+
+
+def test_a_small_holdout_is_warned_of_in_the_terminal_and_the_report(site, tmp_path, monkeypatch, capsys):
+    """Too few held-out patients make the privacy checks sampling noise: warned, not refused."""
+    _permissive(monkeypatch)
+    monkeypatch.setattr(synth_module, "MIN_HOLDOUT", 1000)
+    out = tmp_path / "out"
+    assert main(_reference_args(site, out, "--n", "30")) == 0
+    summary = json.loads((out / "validation.json").read_text())
+    holdout = summary["real_holdout"]
+    err = capsys.readouterr().err
+    assert f"warning: only {holdout} real patients were held out" in err and "standard error" in err
+    assert summary["warnings"] and "sampling noise" in summary["warnings"][0]
+    assert f"**Warning:** only {holdout} real patients were held out" in (out / "report.md").read_text()
+
+
+def test_small_holdout_warning_names_the_standard_error_against_the_limit():
+    summary = {
+        "real_holdout": 4,
+        "validation": {
+            "privacy": {"privacy_loss_se": 0.1976},
+            "checks": [{"name": "privacy_loss", "threshold": "< 0.03"}],
+        },
+    }
+    warning = synth_module.small_holdout_warning(summary)
+    assert (
+        "only 4 real patients" in warning
+        and "standard error is 0.198, against its limit of < 0.03" in warning
+    )
+    assert "100 or more patients" in warning
+    assert synth_module.small_holdout_warning({**summary, "real_holdout": 20}) == ""
+
+
+def test_an_interrupt_during_training_says_nothing_was_written_or_charged(
+    site, tmp_path, monkeypatch, capsys
+):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth_module, "generate_validated", interrupted)
+    state, out = tmp_path / "state", tmp_path / "out"
+    assert main(_reference_args(site, out, "--epsilon", "3", "--state-dir", str(state))) == 130
+    err = capsys.readouterr().err
+    assert (
+        "interrupted: nothing was written" in err and f"nothing was charged to the ledger in {state}" in err
+    )
+    assert not out.exists()
+    assert main(_reference_args(site, tmp_path / "plain")) == 130
+    assert "no privacy ledger is involved without --epsilon" in capsys.readouterr().err
+
+
+def test_an_interrupt_while_writing_says_the_charge_was_made(site, tmp_path, monkeypatch, capsys):
+    """The charge is made under the ledger lock before anything is written: an interrupt then has
+    still spent the epsilon, and says so."""
+    _permissive(monkeypatch)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth_module, "write_vcf", interrupted)
+    state, out = tmp_path / "state", tmp_path / "out"
+    assert main(_reference_args(site, out, "--epsilon", "3", "--state-dir", str(state), "--n", "30")) == 130
+    err = capsys.readouterr().err
+    assert "nothing was written" in err and "WAS charged" in err
+    assert not out.exists() and PrivacyLedger(state / LEDGER_FILE).charges

@@ -31,7 +31,7 @@ def test_a_weak_copy_without_dp_says_privacy_was_off_and_suggests_training_more(
     assert "ld_correlation 0.41 (needs >= 0.6)" in text
     assert "privacy protection was OFF" in text
     assert "--epochs 400 (this run: 200)" in text and "--generator gan" in text
-    assert "--epsilon" not in text.split("try next:")[1]  # no privacy knob to loosen without DP
+    assert "--epsilon" not in text.split("try next")[1]  # no privacy knob to loosen without DP
     assert "augment" in text
 
 
@@ -66,3 +66,50 @@ def test_a_linkage_failure_points_to_the_reference_generator_once():
     assert not any("--generator reference" in tip for tip in own)
     assert any("--generator vae (this run: reference)" in tip for tip in own)
     assert not any("--epochs" in tip for tip in own)  # it trains no epochs
+
+
+def test_a_batch_both_too_close_and_too_weak_gets_privacy_first_and_no_knob_pulled_both_ways():
+    """An audit saw "--epochs 400" next to "--epochs 100", and a larger next to a smaller --epsilon."""
+    for epsilon in (None, 3.0):
+        tips = suggestions(_summary(["ld_correlation", "mia_auc"], epsilon=epsilon))
+        text = " ".join(tips)
+        assert tips[0].startswith("first the privacy checks")
+        assert "--epochs" not in text  # neither more nor less training
+        assert not ("a larger --epsilon" in text and "a smaller --epsilon" in text)
+        assert "a larger --epsilon" not in text  # fidelity is not bought by loosening privacy
+        assert any(
+            tip.startswith("then, if fidelity still fails") and "--generator gan" in tip for tip in tips
+        )
+    assert (
+        "turn privacy protection on" in suggestions(_summary(["mia_auc", "ld_correlation"], epsilon=None))[0]
+    )
+    assert (
+        "a smaller --epsilon for the generator than 3"
+        in suggestions(_summary(["mia_auc", "ld_correlation"], epsilon=3.0))[0]
+    )
+
+
+def test_more_epochs_under_dp_says_it_means_more_noise_per_step_at_the_same_epsilon():
+    tips = suggestions(_summary(["ld_correlation"], epsilon=2.0))
+    assert tips[0].startswith("a larger --epsilon")  # the direct remedy for DP's noise comes first
+    epochs = [tip for tip in tips if "--epochs" in tip]
+    assert len(epochs) == 1 and "only together with a larger --epsilon" in epochs[0]
+    assert "more noise" in epochs[0]
+    assert not any(tip.startswith("more training: --epochs") for tip in tips)  # never bare
+
+
+def test_the_message_numbers_the_tips_in_order_of_preference():
+    text = failure_message(_summary(["ld_correlation"], epsilon=None), "out")
+    assert "try next (most preferred first):" in text
+    assert "    1. more training: --epochs 400" in text and "    2. the other generator" in text
+
+
+def test_a_privacy_failure_on_a_small_holdout_says_it_may_be_sampling_noise():
+    small = {**_summary(["mia_auc"], epsilon=None), "real_holdout": 4}
+    tips = suggestions(small)
+    assert "only 4 held-out patients" in tips[0]  # first: it qualifies the remedies after it
+    assert "turn privacy protection on" in tips[1]
+    large = {**_summary(["mia_auc"], epsilon=None), "real_holdout": 40}
+    assert not any("held-out patients" in tip for tip in suggestions(large))
+    weak = {**_summary(["ld_correlation"], epsilon=None), "real_holdout": 4}
+    assert not any("held-out patients" in tip for tip in suggestions(weak))  # only privacy failures
