@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from genofed.client.synth import SUMMARY_FILE
-from genofed.client.synthetic_use import SyntheticCohort, load_synthetic, synthetic_count
+from genofed.client.synthetic_use import SyntheticCohort, fit_to_count, load_synthetic, synthetic_count
 from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
 from genofed.common.data.layout import PANEL, hospital_folders
 from genofed.common.data.loading import load_site
@@ -250,7 +250,8 @@ class SiteTensors:
     n_variants: int
     #: SHA-256 of the training rows (real split + synthetic): part of every round's input digest.
     fingerprint: str = ""
-    #: The validated synthetic records this site trains with (already cut to its ratio), if any.
+    #: The validated synthetic records this site trains with, if any: ratio x `public_train` of them
+    #: (cut or resampled to it, `synthetic_use.fit_to_count`), a public number.
     synthetic: SyntheticCohort | None = None
     #: The training patients' dosages (int8, MISSING for no call), aligned to the panel, and the
     #: panel's encoding: what on-the-fly augmentation transforms and re-encodes.
@@ -314,6 +315,7 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
         site.declared_size,
         site.label_column,
         stamp,
+        site.simulated,
     )
     prepared = _PREPARED.get(key)
     if prepared is None:
@@ -428,6 +430,7 @@ def _prepare(
     declared_size: int | None,
     label_column: str,
     stamp: tuple,
+    simulated: bool = False,
 ) -> _PreparedSite:
     panel = _panel(panel_path, stamp[2])
     cohort = load_site(genotypes, phenotypes, panel=panel, label_column=label_column).cohort
@@ -440,9 +443,10 @@ def _prepare(
     )
     synthetic = None
     if synthetic_dir is not None:
-        full = load_synthetic(synthetic_dir, panel)
-        k = synthetic_count(ratio, public_train, len(full))
-        synthetic = replace(full, features=full.features[:k], labels=full.labels[:k])
+        # ratio x the PUBLIC training size, resampled from the accepted records when fewer passed:
+        # how many passed validation is an uncharged function of the patients (synthetic_use)
+        full = load_synthetic(synthetic_dir, panel, simulated=simulated)
+        synthetic = fit_to_count(full, synthetic_count(ratio, public_train), split_seed)
     prepared = _PreparedSite(
         cohort.dosages,
         covariates,

@@ -2,8 +2,10 @@
 
 The site first runs `genofed synth` (or `genofed simulate --synthetic-ratio` does it for every
 virtual site), which writes a synthetic cohort only if it passed validation, plus
-`validation.json`. Training then adds `ratio x (real training patients)` of those records to the
-site's training rows. Nothing synthetic is ever sent: only the weights trained on the mix.
+`validation.json`. Training then adds `ratio x (public training size)` of those records to the
+site's training rows (resampled when fewer passed, `fit_to_count`): a public number, like the
+declared size it comes from, and never the count that passed validation. Nothing synthetic is ever
+sent: only the weights trained on the mix.
 
 Why the privacy guarantee stays end to end with respect to the real patients:
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,35 +60,99 @@ class SyntheticCohort:
         return len(self.labels)
 
 
-def load_synthetic(folder: Path, panel: VariantPanel) -> SyntheticCohort:
-    """Read a `genofed synth` output folder. A batch that failed validation holds no records and
-    yields an empty cohort: failed batches are not used, and the site trains on its real patients
-    (its describe reply then reports 0 synthetic records, so the coordinator's report shows it)."""
+#: What a deployed site answers, whatever is wrong with its synthetic batch (failed validation, no
+#: records): one fixed text, so the coordinator cannot tell a failed batch from an empty one, nor read
+#: which checks failed (the verdict is an exact, uncharged function of the patients). The details go
+#: to the hospital's own log, and `genofed hospital start` refuses such a folder before it runs.
+UNUSABLE_BATCH = (
+    "this site's configured synthetic data cannot be used; it takes part again once its operator has "
+    "fixed its synthetic configuration (the site's own log says why)"
+)
+
+
+#: The fewest accepted records a batch may hold to be used (the loader's minimum for a cohort).
+MIN_RECORDS = 20
+
+
+def batch_problem(folder: Path) -> str | None:
+    """Why the `genofed synth` output in `folder` cannot be trained with (one line, for the
+    hospital's own screen and log only: it names the failed checks), None when it can. Raises
+    SyntheticCohortError when `folder` is not a synth output at all."""
+    return _problem(_summary(folder))
+
+
+def _problem(summary: dict[str, Any]) -> str | None:
+    if not summary.get("passed"):
+        failed = ", ".join(summary.get("failed_checks", [])) or "unknown checks"
+        return f"the synthetic batch failed validation ({failed})"
+    records = int(summary.get("records_written", 0) or 0)
+    if records < MIN_RECORDS:
+        return (
+            f"the synthetic batch holds {records} records (at least {MIN_RECORDS} are needed; the others "
+            "were dropped as too close to a patient)"
+        )
+    return None
+
+
+def require_usable_batch(folder: Path) -> None:
+    """Refuse, before a deployed site starts, a synthetic folder it could not train with: a failed
+    or empty batch would make the number of synthetic records it reports depend on its patients."""
+    problem = batch_problem(folder)
+    if problem is not None:
+        raise SyntheticCohortError(
+            f"{folder}: {problem}; generate one that passes with genofed synth (e.g. more --epochs or "
+            "another --generator) and configure its folder, or configure this site without synthetic data"
+        )
+
+
+def load_synthetic(folder: Path, panel: VariantPanel, *, simulated: bool = False) -> SyntheticCohort:
+    """Read a `genofed synth` output folder. A batch that failed validation, or holds fewer than
+    MIN_RECORDS records: a deployed site refuses with the fixed `UNUSABLE_BATCH` (its start already
+    refuses one); a virtual site of the simulation (`simulated`, whose operator is every hospital)
+    trains on its real patients only and gets an empty cohort."""
     summary = _summary(folder)
+    problem = _problem(summary)
     spec = FeatureSpec(alt_freq=panel.alt_freq)  # the encoding of the site's real patients (site.py)
     epsilon = summary.get("epsilon")
     epsilon = None if epsilon is None else float(epsilon)
     kind = str(summary.get("generator", {}).get("kind", "vae"))
-    if not summary.get("passed"):
-        failed = ", ".join(summary.get("failed_checks", [])) or "unknown checks"
-        logger.warning(
-            "%s: the synthetic batch failed validation (%s); training on real patients only", folder, failed
-        )
+    if problem is not None:
+        if not simulated:
+            logger.error("%s: %s; this site refuses every message until it is fixed", folder, problem)
+            raise SyntheticCohortError(UNUSABLE_BATCH)
+        logger.warning("%s: %s; training on real patients only", folder, problem)
         empty = np.zeros((0, spec.n_features), dtype=np.float32)
         return SyntheticCohort(
             folder, empty, np.zeros(0, dtype=np.float32), epsilon, summary.get("ledger_plan"), kind
         )
-    cohort = load_site(folder / "genotypes.vcf.gz", folder / "phenotypes.csv", panel=panel).cohort
+    cohort = load_site(
+        folder / "genotypes.vcf.gz", folder / "phenotypes.csv", panel=panel, min_samples=MIN_RECORDS
+    ).cohort
     features = encode(spec, cohort)
     return SyntheticCohort(
         folder, features, cohort.labels.astype(np.float32), epsilon, summary.get("ledger_plan"), kind
     )
 
 
-def synthetic_count(ratio: float, n_real: int, available: int) -> int:
-    """How many synthetic rows a site trains with: ratio x its real training patients, at most
-    what it has (the validation may have dropped some)."""
-    return min(int(round(ratio * n_real)), available)
+def synthetic_count(ratio: float, public_train: int) -> int:
+    """How many synthetic rows a site trains with and reports: ratio x its PUBLIC training size
+    (from its declared cohort size), whatever its batch holds. Never the number of records that
+    passed validation: that is an exact, uncharged function of the patients (`fit_to_count`)."""
+    return int(round(ratio * public_train))
+
+
+def fit_to_count(cohort: SyntheticCohort, count: int, seed: int) -> SyntheticCohort:
+    """`count` rows of `cohort`: its first `count` records when it has that many; otherwise all of
+    them once, then the rest drawn again with replacement (seeded by `seed`, from the site's
+    secret), so the count never reveals how many records survived the (non-DP) filter. An empty
+    cohort gives an empty one (a simulated site's failed batch; a deployed site refuses those)."""
+    n = len(cohort)
+    if n == 0 or count <= n:
+        rows = np.arange(min(count, n))
+    else:
+        extra = np.random.default_rng([seed, 0x5359_4E54]).integers(0, n, size=count - n)
+        rows = np.concatenate([np.arange(n), extra])
+    return replace(cohort, features=cohort.features[rows], labels=cohort.labels[rows])
 
 
 def check_end_to_end(cohort: SyntheticCohort, *, private: bool, ledger_path: Path) -> None:

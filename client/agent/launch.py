@@ -142,6 +142,8 @@ def check_site(
     label_column: str = "label",
     model_config: str | Path | None = None,
     max_coalition_epsilon: float | None = None,
+    synthetic: str | Path | None = None,
+    synthetic_ratio: float = 1.0,
 ) -> dict[str, Any]:
     """Validate the site's data against the federation panel and record the binding; returns it.
 
@@ -153,6 +155,9 @@ def check_site(
     (`max_evaluations`): the ClientApp refuses anything else. `max_coalition_epsilon` opts the site
     in to distributed DP with that cap on its epsilon against the coordinator and all other sites
     colluding (inf: no cap, as an explicit choice); None: the ClientApp refuses distributed DP.
+    `synthetic` (a `genofed synth` output folder) adds `synthetic_ratio` of its records per public
+    training patient to the site's training; a batch that failed validation or holds no records is
+    refused here and at every `start` (`_checked_synthetic`).
 
     The site's ledger (DIR/state) is bound to these files first: refused if they already have a
     ledger elsewhere, or if this folder's ledger was spent on other files
@@ -163,6 +168,7 @@ def check_site(
     site = load_site_file(folder)
     panel = _checked_panel_and_budget(folder, panel, epsilon_budget, delta)
     _check_coalition_cap(max_coalition_epsilon)
+    synthetic_use = _checked_synthetic(synthetic, synthetic_ratio)
     pinned = _pinned_model(panel, model, model_config)
     # DataError names file, line, sample (and, for a missing label column, the likely ones)
     data = load_site(genotypes, phenotypes, panel=panel, label_column=label_column)
@@ -175,6 +181,7 @@ def check_site(
     )
     binding["label_column"] = label_column  # the node config's label-column (`_pinned`)
     binding["max_coalition_epsilon"] = max_coalition_epsilon  # None: no distributed DP (`_pinned`)
+    binding["synthetic"] = synthetic_use  # None: trains on its patients only (`node_config`)
     site["data"] = binding
     write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n")
     warnings = [*summary.get("warnings", []), *declared_size_warnings(declared_size, int(summary["samples"]))]
@@ -207,6 +214,39 @@ def _check_coalition_cap(max_coalition_epsilon: float | None) -> None:
             hint="the cap on this hospital's epsilon against the coordinator and all other sites colluding "
             "under distributed DP; inf: no cap",
         )
+
+
+def _checked_synthetic(synthetic: str | Path | None, ratio: float) -> dict[str, Any] | None:
+    """The site's synthetic training data, as `check` records it ({"path", "ratio"}; None: none).
+
+    Refused, with the reason and what to do, when the folder's batch failed validation or holds no
+    records: a running site reports ratio x its public training size of synthetic records
+    (`genofed.client.synthetic_use`), and only a usable batch can give them. `start` checks again
+    (`_require_usable_synthetic`), so the coordinator never sees a verdict on the patients."""
+    if not synthetic:
+        return None
+    from genofed.client.synthetic_use import require_usable_batch  # torch: only with synthetic data
+
+    require_in_range(
+        "--synthetic-ratio",
+        ratio,
+        0,
+        100,
+        low_open=True,
+        hint="synthetic records per real training patient, e.g. 0.5",
+    )
+    folder = Path(synthetic).resolve()
+    require_usable_batch(folder)
+    return {"path": str(folder), "ratio": float(ratio)}
+
+
+def _require_usable_synthetic(site: dict[str, Any]) -> None:
+    """`start` refuses a synthetic folder whose batch is (now) failed or empty, before it runs."""
+    synthetic = site["data"].get("synthetic")
+    if synthetic:
+        from genofed.client.synthetic_use import require_usable_batch
+
+        require_usable_batch(Path(synthetic["path"]))
 
 
 def _pinned_model(panel: Path, model: str, model_config: str | Path | None) -> PinnedModel:
@@ -351,7 +391,15 @@ def node_config(folder: Path, site: dict[str, Any]) -> dict[str, str | float]:
         AUDIT_KEY: str(folder / AUDIT_FILE),
         "require-secagg": "true" if site["data"].get("require_secagg") else "false",
         **_pinned(site["data"]),
+        **_synthetic_config(site["data"].get("synthetic")),
     }
+
+
+def _synthetic_config(synthetic: dict[str, Any] | None) -> dict[str, str | float]:
+    """The node config's `synthetic=DIR synthetic-ratio=R` when `check` recorded synthetic data."""
+    if not synthetic:
+        return {}
+    return {"synthetic": str(synthetic["path"]), "synthetic-ratio": float(synthetic["ratio"])}
 
 
 def _pinned(data: dict[str, Any]) -> dict[str, str | float]:
@@ -387,6 +435,7 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     folder = folder.resolve()
     site = load_site_file(folder)
     _require_checked_files(folder, site)
+    _require_usable_synthetic(site)
     bind_ledger(
         folder / STATE_DIR,
         DataHashes.from_files(site["data"]["files"]),

@@ -114,7 +114,7 @@ from genofed.common.synthetic.config_base import (
     training_tensors,
 )
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
-from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords
+from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords, private_seeds
 from genofed.common.util.checks import require_at_least, require_positive
 from genofed.common.util.progress import bar
 from opacus import PrivacyEngine
@@ -397,6 +397,7 @@ def train_gan(
     settings: GANSettings,
     noise_multiplier: float | None,
     n_states: int = DOSAGE_STATES,
+    noise_rng: np.random.Generator | None = None,
 ) -> TrainedGAN:
     """Train the conditional GAN on one site's cohort.
 
@@ -404,8 +405,10 @@ def train_gan(
     DP-SGD (Opacus: Poisson sampling at rate 1 / ceil(n / batch_size), per-example clipping at
     settings.max_grad_norm, seeded Gaussian noise, RDP accounting) and weight clipping instead of
     the gradient penalty; see the module docstring for why the generator is then DP. The returned
-    `history` is what the site must charge to its ledger. Everything random comes from generators
-    seeded by settings.seed, so a re-run is identical.
+    `history` is what the site must charge to its ledger. The initialisations, the shuffling and
+    the generator's own noise come from generators seeded by settings.seed; under DP the critic's
+    Poisson sampling and Gaussian noise come from `noise_rng`, default secret randomness
+    (`vae.private_seeds`); experiments and tests pass a seeded one, so their re-runs are identical.
     """
     check_states(genotypes, n_states)
     tensors, config = _training_data(genotypes, labels, covariates, settings, int(n_states))
@@ -414,6 +417,8 @@ def train_gan(
     sample_seed, noise_seed, torch_seed, critic_seed, generator_seed = (
         int(t) for t in np.random.SeedSequence(s.seed).generate_state(5)
     )
+    if noise_multiplier is not None:
+        sample_seed, noise_seed = private_seeds(noise_rng)
     generator, critic = _seeded_networks(config, s, generator_seed=generator_seed, critic_seed=critic_seed)
     loader = DataLoader(
         TensorDataset(*tensors),

@@ -72,8 +72,9 @@ def train_generator(
     """Train a generator of `kind` (see the module docstring); DP when noise_multiplier is given.
 
     The reference generator takes dosages (n_states 3), the public `reference` panel, an optional
-    `focus` (the variants whose per-class frequencies are released) and the DP noise's source
-    `noise_rng` (default: secret randomness); the VAE and GAN ignore those three."""
+    `focus` (the variants whose per-class frequencies are released). `noise_rng` is the DP noise's
+    source for every kind (the VAE's and GAN's Poisson sampling too); default secret randomness,
+    only experiments, tests and simulations pass a seeded one."""
     module = _module(kind)
     if kind == "reference":
         if reference is None:
@@ -98,6 +99,7 @@ def train_generator(
         settings=settings,
         noise_multiplier=noise_multiplier,
         n_states=n_states,
+        noise_rng=noise_rng,
     )
 
 

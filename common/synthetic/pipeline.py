@@ -10,6 +10,9 @@ site and the other 20 % is the reference for "what an unseen real person looks l
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +30,23 @@ from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_case
 from genofed.common.synthetic.vae import SyntheticRecords
 
 HOLDOUT_FRACTION = 0.2
+
+#: A seeded DP noise source for the `generate_validated` calls made inside `seeded_dp_noise`.
+_SEEDED_NOISE: ContextVar[np.random.Generator | None] = ContextVar("genofed_seeded_dp_noise", default=None)
+
+
+@contextmanager
+def seeded_dp_noise(rng: np.random.Generator) -> Iterator[None]:
+    """Within this block, `generate_validated` calls that pass no `noise_rng` draw their DP noise
+    (generator DP-SGD, Poisson sampling, case-count release) from `rng` instead of secret
+    randomness. For simulations only, whose virtual hospitals' secrets derive from the run's seed
+    (`simulations/local/synthetic_sites.py`, around `genofed synth`'s `synthesize`): a rerun of the
+    same run is then identical. A deployed hospital never enters it."""
+    token = _SEEDED_NOISE.set(rng)
+    try:
+        yield
+    finally:
+        _SEEDED_NOISE.reset(token)
 
 
 @dataclass
@@ -97,9 +117,14 @@ def generate_validated(
     counts with Gaussian noise of multiplier `count_noise` (`site_release.release_case_count`;
     calibrate with the same value, `site_release.case_count_noise`; charged: its step leads the
     batch's `history`), the reference generator's release holds them; without DP the exact share
-    is used (nothing leaves the site without DP). `noise_rng` is the DP noise's source (default:
-    secret randomness; experiments pass a seeded one).
+    is used (nothing leaves the site without DP). `noise_rng` is the DP noise's source, the VAE's
+    and GAN's DP-SGD (noise and Poisson sampling) included; default: the `seeded_dp_noise` block's
+    if inside one, else secret randomness (`seed` is public and sets only the split, the
+    initialisation and the sampling of the records); experiments and tests pass a seeded one.
     """
+    if noise_rng is None and noise_multiplier is not None:
+        seeded = _SEEDED_NOISE.get()
+        noise_rng = seeded if seeded is not None else np.random.default_rng(secrets.randbits(128))
     labels = np.asarray(labels).astype(np.int8)
     train, holdout = split_for_generator(labels, seed)
     trained = _train_on_share(
@@ -121,8 +146,7 @@ def generate_validated(
     elif noise_multiplier is None:
         case_fraction = float(labels[train].mean())
     else:
-        rng = noise_rng if noise_rng is not None else np.random.default_rng(secrets.randbits(128))
-        case_fraction = release_case_count(labels[train], noise_multiplier=count_noise, rng=rng)
+        case_fraction = release_case_count(labels[train], noise_multiplier=count_noise, rng=noise_rng)
         history = [release_step(count_noise), *history]
     records = trained.sample(n, case_fraction=case_fraction, seed=seed + 1, temperature=temperature)
     dropped, report = filter_and_validate(dosages, labels, train, holdout, records, thresholds)

@@ -43,6 +43,7 @@ the same whatever the panel size.
 from __future__ import annotations
 
 import math
+import secrets
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,6 +331,7 @@ def train_vae(
     settings: VAESettings,
     noise_multiplier: float | None,
     n_states: int = DOSAGE_STATES,
+    noise_rng: np.random.Generator | None = None,
 ) -> TrainedVAE:
     """Train the conditional VAE on one site's cohort.
 
@@ -337,7 +339,10 @@ def train_vae(
     exactly as the site's classifier training (client/trainer.py): Poisson sampling at rate
     1 / ceil(n / batch_size), per-example clipping at settings.max_grad_norm, seeded Gaussian
     noise, RDP accounting. The returned `history` is what the site must charge to its ledger.
-    Everything random comes from generators seeded by settings.seed, so a re-run is identical.
+    The initialisation, the shuffling and the reparameterisation noise come from generators seeded
+    by settings.seed; under DP the Poisson sampling and the Gaussian noise come from `noise_rng`,
+    default secret randomness (`private_seeds`: the public seed would let anyone subtract the
+    noise); experiments and tests pass a seeded one, so their re-runs are identical.
     `n_states`: 3 for dosages, 4 for phased states (`encoding.phased_states`), which makes the
     generator haplotype-aware and its samples carry `haplotypes`.
     """
@@ -349,6 +354,8 @@ def train_vae(
     sample_seed, noise_seed, torch_seed, init_seed = (
         int(t) for t in np.random.SeedSequence(s.seed).generate_state(4)
     )
+    if noise_multiplier is not None:
+        sample_seed, noise_seed = private_seeds(noise_rng)
     model = _seeded_vae(config, s, init_seed)
     loader = DataLoader(
         TensorDataset(*tensors),
@@ -368,6 +375,16 @@ def train_vae(
         return _train_private_vae(
             model, optimizer, loader, config, s, noise_multiplier, noise_seed=noise_seed
         )
+
+
+def private_seeds(noise_rng: np.random.Generator | None) -> tuple[int, int]:
+    """(Poisson sampling, Gaussian noise) seeds of a DP generator's DP-SGD: drawn from `noise_rng`
+    when a caller passes one (experiments, tests, simulations: reproducible), else from 128 secret
+    bits. Never from the generator's public `seed`: whoever knows the noise can subtract it, and the
+    stated epsilon would then protect nothing (as `reference.py` and the case-count release)."""
+    rng = noise_rng if noise_rng is not None else np.random.default_rng(secrets.randbits(128))
+    sample_seed, noise_seed = (int(t) for t in rng.integers(0, 2**63 - 1, size=2))
+    return sample_seed, noise_seed
 
 
 def _seeded_vae(config: VAEConfig, s: VAESettings, init_seed: int) -> GenotypeVAE:

@@ -15,10 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from genofed.client.site import derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
 from genofed.client.synth import SUMMARY_FILE, SynthOptions, synthesize
 from genofed.common.data.layout import REFERENCE, hospital_folders
 from genofed.common.errors import GenofedError
+from genofed.common.synthetic.pipeline import seeded_dp_noise
 from genofed.common.util.progress import Progress
 from genofed.server.settings import RunSettings
 
@@ -57,7 +60,11 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
                 f"{folder.name}: training its {options.generator.upper()} generator on its own "
                 f"patients{private}"
             )
-            summary = synthesize(folder.genotypes, folder.phenotypes, site.synthetic, options)
+            # the generator's DP noise from the virtual site's secret (derived from --seed): a
+            # deployed hospital's is secret randomness, a simulation's rerun must be identical
+            noise = np.random.default_rng(derived_seed(site_secret(site, settings.seed), "synthetic-noise"))
+            with seeded_dp_noise(noise):
+                summary = synthesize(folder.genotypes, folder.phenotypes, site.synthetic, options)
         sites[folder.name] = _site_summary(summary)
         verdict = (
             "passed"

@@ -81,9 +81,9 @@ def generator_rows(
     no phenotype is involved here.
 
     VAE and GAN: DP-SGD on phased states. Reference: the site release of the training half's
-    dosages (one Gaussian release at `epsilon`; its noise drawn from a generator seeded with
-    (split_seed, seed), so a rerun is the same: an experiment, not a hospital), mosaics of
-    `ds.panel`."""
+    dosages (one Gaussian release at `epsilon`), mosaics of `ds.panel`. Every kind's DP noise is
+    drawn from a generator seeded with (split_seed, seed), so a rerun is the same: an experiment,
+    not a hospital."""
     from genofed.common.privacy.accountant import epsilon_of
     from genofed.common.synthetic.generators import noise_for_budget, train_generator
 
@@ -96,11 +96,12 @@ def generator_rows(
         if math.isinf(epsilon)
         else noise_for_budget(kind, len(x), settings, epsilon=epsilon, delta=config.delta)
     )
-    extra: dict[str, Any] = (
-        {"reference": ds.panel, "noise_rng": np.random.default_rng([config.split_seed, seed, 2])}
-        if reference
-        else {"n_states": ds.n_states}
-    )
+    # the DP noise (and the VAE's and GAN's Poisson sampling) from a generator seeded by
+    # (split_seed, seed): an experiment's rerun is the same; a hospital's is secret randomness
+    extra: dict[str, Any] = {
+        "noise_rng": np.random.default_rng([config.split_seed, seed, 2]),
+        **({"reference": ds.panel} if reference else {"n_states": ds.n_states}),
+    }
     with single_torch_thread():
         started = time.perf_counter()
         model = train_generator(kind, x, labels, settings=settings, noise_multiplier=sigma, **extra)

@@ -139,6 +139,7 @@ def test_dp_training_history_matches_the_calibrated_budget(cohort) -> None:
         settings=settings,
         noise_multiplier=sigma,
         n_states=4,
+        noise_rng=np.random.default_rng(5),
     )
     steps_per_epoch = math.ceil(N / settings.batch_size)
     assert len(result.history) == 1
@@ -172,10 +173,20 @@ def test_dp_training_history_matches_the_calibrated_budget(cohort) -> None:
         settings=settings,
         noise_multiplier=sigma,
         n_states=4,
+        noise_rng=np.random.default_rng(5),
     )
     np.testing.assert_array_equal(
         again.sample(20, seed=0).genotypes, records.genotypes
-    )  # seeded noise and sampling
+    )  # an explicit seeded noise source: the same DP noise and Poisson sampling
+    secret = train_gan(
+        phased_states(haps),
+        labels,
+        covariates=covariates,
+        settings=settings,
+        noise_multiplier=sigma,
+        n_states=4,
+    )  # the default: secret randomness, not the public settings.seed
+    assert not torch.equal(secret.generator.blocks.weight, result.generator.blocks.weight)
     # a site that already spent part of its budget gets more noise for the same target
     assert gan_noise_for_budget(N, settings, epsilon=4.0, delta=1e-5, history=[(2.0, 0.1, 20)]) > sigma
 
