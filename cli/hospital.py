@@ -80,6 +80,20 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     )
     _add_check_privacy_options(check)
     _add_check_release_options(check)
+    check.add_argument(
+        "--synthetic",
+        metavar="DIR",
+        default="",
+        help="a validated `genofed synth` output folder whose records this hospital adds to its training "
+        "(refused if its batch failed validation or holds no records; default: none)",
+    )
+    check.add_argument(
+        "--synthetic-ratio",
+        type=float,
+        default=1.0,
+        metavar="R",
+        help="with --synthetic: synthetic records per declared training patient (default: 1)",
+    )
     add_new_ledger_argument(check)
     check.set_defaults(handler=run_hospital_check)
 
@@ -268,6 +282,8 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         label_column=args.label_column,
         model_config=args.model_config or None,
         max_coalition_epsilon=args.max_coalition_epsilon,
+        synthetic=args.synthetic or None,
+        synthetic_ratio=args.synthetic_ratio,
     )
     summary, alignment = bound["summary"], bound.get("alignment") or {}
     print(
@@ -301,6 +317,12 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         f"  declared public: {bound['declared_size']} patients; at most {bound['max_evaluations']} "
         "evaluations per run"
     )
+    if bound.get("synthetic"):
+        synthetic = bound["synthetic"]
+        print(
+            f"  synthetic records: {synthetic['ratio']:g} per declared training patient from "
+            f"{synthetic['path']} (validated batch)"
+        )
     print(
         f"  bound in {args.dir}/hospital.json; next: genofed hospital start {args.dir} --coordinator "
         "HOST:9092 --ca ca.pem"

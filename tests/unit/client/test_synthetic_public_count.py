@@ -265,3 +265,22 @@ def test_hospital_check_and_start_refuse_a_failed_or_empty_batch(federation, tmp
             site, AgentOptions("localhost:9", tmp_path / "pki" / "ca.pem", ledger_index=tmp_path / "index")
         )
     assert not (site / SUPEREXEC_SECRET).exists()
+
+
+def test_hospital_check_takes_the_synthetic_folder_on_its_command_line(federation, tmp_path, capsys):
+    from genofed.cli.main import main
+
+    panel = VariantPanel.load(federation / "panel.tsv")
+    data = hospital_folders(federation)[0]
+    site = tmp_path / "site"
+    init_site(site, "rostov")
+    args = ["hospital", "check", str(site), "--genotypes", str(data.genotypes)]
+    args += ["--phenotypes", str(data.phenotypes), "--panel", str(federation / "panel.tsv")]
+    failed = write_batch(tmp_path / "failed", panel, 40, passed=False)
+    assert main([*args, "--synthetic", str(failed)]) == 2
+    assert "failed validation" in capsys.readouterr().err
+    good = write_batch(tmp_path / "good", panel, 40)
+    assert main([*args, "--synthetic", str(good), "--synthetic-ratio", "0.5"]) == 0
+    assert "synthetic records: 0.5 per declared training patient" in capsys.readouterr().out
+    recorded = json.loads((site / "hospital.json").read_text())
+    assert node_config(site, recorded)["synthetic-ratio"] == 0.5
