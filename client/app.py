@@ -17,6 +17,7 @@ share (budget, model, digests).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -101,7 +102,8 @@ def _train_any(msg: Message, context: Context, base: dict) -> RecordDict:
     A hospital that requires secure aggregation refuses a plain round before loading anything.
     """
     if is_secagg_fit(msg):
-        return train_secagg(msg, context, _site(context, base), _settings(context, base), train_handler.train)
+        masked = functools.partial(train_handler.train, masked=True)
+        return train_secagg(msg, context, _site(context, base), _settings(context, base), masked)
     return train_handler.train(
         msg, context, _plain_round_allowed(_site(context, base)), _settings(context, base)
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -27,6 +28,8 @@ from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig, build_model
 
 #: The ClientApp's training of one plain round: (message, context, site, settings) -> reply content.
+logger = logging.getLogger(__name__)
+
 TrainFn = Callable[[Message, Context, SiteConfig, dict], RecordDict]
 
 
@@ -81,9 +84,12 @@ def train_secagg(
     limit = float(context.state.config_records[RECORD_KEY_STATE]["clipping_range"])
     largest = max(float(np.abs(a).max(initial=0.0)) for a in updated)
     if not largest <= limit:  # SecAgg+ would clip it silently and corrupt the sum
+        # the value stays in the site's log: the refusal is not masked, and under distributed DP
+        # this reply carries only the site's noise share
+        logger.warning("largest updated weight %.3g outside SecAgg+'s clipping range +-%g", largest, limit)
         raise GenofedError(
-            f"an updated weight ({largest:.3g}) is outside SecAgg+'s clipping range (+-{limit:g}); "
-            "the coordinator must raise it"
+            f"an updated weight is outside SecAgg+'s clipping range (+-{limit:g}); the coordinator must "
+            "raise it"
         )
     metrics = dict(result["metrics"])
     return compat.fitres_to_recorddict(

@@ -31,17 +31,26 @@ from genofed.client.site import SiteConfig, site_coalition_cap
 from genofed.client.trainer import TrainResult, sample_rate, steps_per_epoch, train_model
 from genofed.client.training_request import RoundRequest, round_request
 from genofed.common.errors import GenofedError
+from genofed.common.privacy.accountant import BudgetExhausted
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 
 logger = logging.getLogger(__name__)
 
 
-def train(msg: Message, context: Context, site: SiteConfig, settings: dict) -> RecordDict:
+def train(
+    msg: Message, context: Context, site: SiteConfig, settings: dict, *, masked: bool = False
+) -> RecordDict:
     """One round of local training: the coordinator's request checked (`round_request`), then
     plain training or DP-SGD charged to the site's ledger; the reply holds the updated weights and
-    public numbers only."""
+    public numbers only.
+
+    `masked`: called by SecAgg+'s masked stage (`genofed.client.secagg.train_secagg`), whose reply
+    Flower masks. Only then may the round be distributed DP: the protocol state in the context
+    outlives its messages, and a plain message sent after SETUP and SHARE_KEYS was taken for a
+    masked round, so this site's noise share went out in the clear (a security audit)."""
     request = round_request(msg, site, settings)
-    distributed = distributed_request(msg.content["config"], request.training, secagg_threshold(context))
+    threshold = secagg_threshold(context) if masked else None
+    distributed = distributed_request(msg.content["config"], request.training, threshold)
     if distributed is not None:
         return _distributed(request, site, context, distributed)
     started = time.perf_counter()
@@ -99,7 +108,13 @@ def _distributed(
     started = time.perf_counter()
     rows_x, rows_y = request.data.training_rows()
     with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
-        ledger.check_rerun(request.plan_id, request.server_round, request.digest)
+        if any(c.round == request.server_round for c in ledger.charges_of(request.plan_id, "train")):
+            raise BudgetExhausted(
+                f"round {request.server_round} of this run already sent its masked noise share; sending it "
+                "again, in another SecAgg+ session, would let the coordinator difference the sessions' sums "
+                "and read each hospital's share: refused (a distributed run continues with its next round, "
+                "or as a new run)"
+            )
         privacy = _plan_round(ledger, request, site, distributed)
         result = noisy_gradient_round(
             request.model,

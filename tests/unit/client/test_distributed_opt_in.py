@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.common import FitIns, bytes_to_ndarray, ndarrays_to_parameters
 from flwr.common.config import parse_config_args
 from flwr.common.secure_aggregation.crypto.shamir import combine_shares
@@ -325,3 +325,60 @@ def test_hospital_check_max_coalition_epsilon_lands_in_the_agents_node_config(
     with pytest.raises(SystemExit):
         _check(site, cohorts, "--max-coalition-epsilon", "lots")
     assert (site / "hospital.json").read_text() == before  # a refusal changes nothing
+
+
+def _plain_train(weights: list[np.ndarray], config: dict) -> Message:
+    """The same round as a PLAIN train message (no SecAgg+ configs): the reply is not masked."""
+    arrays = ArrayRecord(
+        {
+            k: torch.as_tensor(w)
+            for k, w in zip(("scale", "linear.weight", "linear.bias"), weights, strict=True)
+        }
+    )
+    content = RecordDict({"arrays": arrays, "config": ConfigRecord(config)})
+    return Message(content, message_type=MessageType.TRAIN, dst_node_id=NODE)
+
+
+def test_a_plain_message_after_the_key_exchange_is_not_a_masked_round(cohorts, tmp_path):
+    """SETUP and SHARE_KEYS leave the protocol state in the context; a plain train message after
+    them was taken for the masked stage, and the site's noise share went out in the clear."""
+    node = _deployed(cohorts, tmp_path / "state", **{"max-coalition-epsilon": 6.0})
+    reply, coordinator = _attack(node, FEW)  # a first, real masked round (round 1)
+    assert not reply.has_error(), reply.error
+    coordinator.setup_and_share_keys(max_weight=100.0)  # the next round's key exchange ...
+    site = resolve_site(node, {})
+    model = ModelConfig(
+        n_variants=load_site_tensors(site, split_seed(site, 0)).n_variants, architecture="logistic"
+    )
+    weights = [v.numpy() for v in build_model(model, seed=0).state_dict().values()]
+    config = {
+        "server-round": 2,
+        "num-rounds": 2,
+        "plan-id": "sybil",
+        "local-epochs": 1,
+        "batch-size": 16,
+        "lr": 1.0,
+        "clip": 1.0,
+        "momentum": 0.0,
+        "epsilon": BUDGET,
+        "delta": DELTA,
+        "model": json.dumps(model.to_dict()),
+        "site-evaluations": 0,
+        "privacy": "distributed",
+        "noise-share-sites": FEW,
+        "noise-share-rate": 1.0,
+    }
+    plain = coordinator.app(_plain_train(weights, config), coordinator.context)  # ... then a plain message
+    assert plain.has_error() and "outside a secure-aggregation round" in plain.error.reason
+    assert len(PrivacyLedger(tmp_path / "state" / LEDGER_FILE).charges) == 1  # round 1 only
+
+
+def test_a_charged_distributed_round_is_not_sent_again_in_another_session(cohorts, tmp_path):
+    """Resending a round's masked share in a second SecAgg+ session (other neighbours) would let
+    the coordinator difference the two sums; the first session's reply is the only one."""
+    node = _deployed(cohorts, tmp_path / "state", **{"max-coalition-epsilon": 6.0})
+    first, _ = _attack(node, FEW)
+    assert not first.has_error(), first.error
+    again, _ = _attack(node, FEW)  # the same round, a new session (fresh keys)
+    assert again.has_error() and "already sent its masked noise share" in again.error.reason
+    assert len(PrivacyLedger(tmp_path / "state" / LEDGER_FILE).charges) == 1
