@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from genofed.client.agent.audit import AUDIT_FILE
 from genofed.client.agent.keys import SITE_FILE
-from genofed.client.agent.ledger_binding import DataHashes, bind_ledger
+from genofed.client.agent.ledger_binding import DataHashes, bind_ledger, cohort_sha256
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.hashing import file_sha256
 
@@ -78,12 +79,15 @@ def check_and_bind(
     command: str,
     new_ledger: str = "",
     data_update: str = "",
+    sample_ids: Sequence[str] = (),
 ) -> None:
     """Refuse a release of `epsilon` that would pass the cap (nothing written), then bind the ledger
     to the files it reads (refusing data whose ledger is elsewhere, see the module docstring).
 
     Args:
         phenotypes: None for a release that reads the genotypes only (a variant summary).
+        sample_ids: the patients the files hold: they bind the ledger too (`cohort_sha256`), so a
+            re-exported file of the same patients is not a fresh budget.
         purpose: what the epsilon is spent on, for the refusal ("the generator").
         command: the command's name, for the binding's records and messages ("synth").
     """
@@ -93,7 +97,11 @@ def check_and_bind(
     site = ledger.site_file.parent if ledger.site_file is not None else None
     bind_ledger(
         ledger.state_dir,
-        DataHashes(genotypes_sha256(genotypes), file_sha256(phenotypes) if phenotypes is not None else ""),
+        DataHashes(
+            genotypes_sha256(genotypes),
+            file_sha256(phenotypes) if phenotypes is not None else "",
+            cohort_sha256(sample_ids) if len(sample_ids) else "",
+        ),
         site=ledger.site or ledger.state_dir.name,
         command=command,
         new_ledger=new_ledger,

@@ -32,6 +32,7 @@ import pandas as pd
 from genofed.client.local_ledger import LocalLedger, check_and_bind, local_ledger
 from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.loading import load_site
+from genofed.common.data.readers.phenotypes import read_phenotypes
 from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.data.writers import write_vcf
 from genofed.common.errors import ConfigError, GenofedError
@@ -147,7 +148,7 @@ def synthesize(
     private = not math.isinf(options.epsilon)
     settings = options.settings()
     ledger = LocalLedger(Path(options.state_dir), options.budget, None) if private else None
-    if ledger is not None and options.bound_to_data:  # before the data are read: a refusal costs nothing
+    if ledger is not None and options.bound_to_data:  # before the genotypes are read: a refusal costs little
         ledger = local_ledger(options.state_dir, options.budget)
         check_and_bind(
             ledger,
@@ -159,6 +160,8 @@ def synthesize(
             command="synth",
             new_ledger=options.new_ledger,
             data_update=options.data_update,
+            # the patients bind the ledger too: a re-exported file of them is no fresh budget
+            sample_ids=read_phenotypes(phenotypes, options.label_column).sample_ids,
         )
     charges_before = _charges(options)
     try:

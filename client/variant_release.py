@@ -17,7 +17,8 @@ training and `genofed synth` charge, in `--state-dir`):
 
 The ledger in `--state-dir` must be the one the genotypes are bound to, by the agent's rules
 (`genofed.client.local_ledger`): a fresh folder for genotypes whose ledger is elsewhere is no
-fresh budget. Checked before the genotypes are read.
+fresh budget, nor is a re-exported file of the same patients (bound by their sample ids too).
+Checked once the genotypes are read, before anything is computed or written.
 """
 
 from __future__ import annotations
@@ -84,9 +85,9 @@ def release_variants(
     """Compute, charge (or record as declared public) and write the site's variant summary."""
     genotypes, out = Path(genotypes), Path(out)
     _check(out, options)
-    ledger = _bound_ledger(genotypes, options) if options.state_dir else None
     site = options.site or genotypes.resolve().parent.name
     matrix = read_genotypes(genotypes)
+    ledger = _bound_ledger(genotypes, matrix.sample_ids, options) if options.state_dir else None
     if options.release == "rounded":
         summary = rounded_summary(site, matrix, options.round_to)
         if ledger is not None:
@@ -98,13 +99,10 @@ def release_variants(
     return summary
 
 
-def _bound_ledger(genotypes: Path, options: VariantReleaseOptions) -> LocalLedger:
-    """The ledger the genotypes are bound to and its cap, checked before they are read (a rounded
-    release spends nothing but is recorded in the same ledger)."""
-    require(
-        genotypes.is_file() or genotypes.with_name(genotypes.name + ".bed").is_file(),
-        f"{genotypes}: no such genotype file (a VCF, a PLINK .bed or prefix, or a table)",
-    )
+def _bound_ledger(genotypes: Path, sample_ids: list[str], options: VariantReleaseOptions) -> LocalLedger:
+    """The ledger the genotypes (their file and their patients) are bound to and its cap, checked
+    before anything is computed or written (a rounded release spends nothing but is recorded in
+    the same ledger)."""
     ledger = local_ledger(options.state_dir, options.budget)
     check_and_bind(
         ledger,
@@ -115,6 +113,7 @@ def _bound_ledger(genotypes: Path, options: VariantReleaseOptions) -> LocalLedge
         purpose="its variant summary",
         command="variants",
         new_ledger=options.new_ledger,
+        sample_ids=sample_ids,
     )
     return ledger
 

@@ -34,13 +34,13 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
 from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE
-from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger
+from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
 from genofed.client.agent.site_lock import SiteLock, hold_site
 from genofed.client.agent.worker import SECRET_REFUSED_EXIT
@@ -174,7 +174,8 @@ def check_site(
     data = load_site(genotypes, phenotypes, panel=panel, label_column=label_column)
     summary = data.summary()
     files = _hashed_files(genotypes, phenotypes, panel)
-    ledger = _bind_checked_files(folder, files, site["name"], new_ledger, data_update, ledger_index)
+    cohort = cohort_sha256(data.cohort.sample_ids)  # the patients, whatever the files' bytes
+    ledger = _bind_checked_files(folder, files, cohort, site["name"], new_ledger, data_update, ledger_index)
     _check_declarations(declared_size, max_evaluations)
     binding = _site_binding(
         files, summary, epsilon_budget, delta, require_secagg, declared_size, max_evaluations, pinned
@@ -271,15 +272,18 @@ def _hashed_files(genotypes: str | Path, phenotypes: str | Path, panel: Path) ->
 def _bind_checked_files(
     folder: Path,
     files: dict[str, dict[str, str]],
+    cohort: str,
     name: str,
     new_ledger: str,
     data_update: str,
     ledger_index: Path | None,
 ) -> Decision:
-    """`bind_ledger` of the site's ledger (DIR/state) to these files, for `hospital check`."""
+    """`bind_ledger` of the site's ledger (DIR/state) to these files and their patients (`cohort`,
+    `cohort_sha256`: a re-exported file of the same patients is no fresh budget), for `hospital
+    check`."""
     return bind_ledger(
         folder / STATE_DIR,
-        DataHashes.from_files(files),
+        replace(DataHashes.from_files(files), cohort=cohort),
         site=name,
         command="check",
         new_ledger=new_ledger,

@@ -7,7 +7,8 @@ fresh ledger with a fresh budget, a fresh noise secret and a fresh validation sp
 
 - STATE/data-binding.json, next to the ledger, records the SHA-256 of the genotypes and
   phenotypes files this ledger pays for (the hashes `genofed hospital check` also records in
-  hospital.json), earlier ones after a data update, and when a ledger was first seen there;
+  hospital.json) and of their patients' sorted sample ids (`cohort_sha256`: the same patients in
+  a re-exported file), earlier ones after a data update, and when a ledger was first seen there;
 - a machine-wide index, `ledgers.json` in `$GENOFED_HOME` (default: `.local/state/genofed` in
   the home folder that the password database gives the user running the agent, not `$HOME`,
   so `sudo -u genofed genofed hospital check` and the service find the same index), maps every
@@ -23,15 +24,18 @@ replaced go to the site's audit log. Both records are written atomically and fsy
 under a file lock (several agents may share a machine).
 
 What this does not stop: an operator who deletes the index, the binding and the ledger, or who
-changes every byte of both files; it makes a reset a deliberate, logged act, not an accident.
+renames the patients in both files, or exports a different subset of them; it makes a reset a
+deliberate, logged act, not an accident.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import pwd
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,15 +59,20 @@ class LedgerRefused(GenofedError):
 
 @dataclass(frozen=True)
 class DataHashes:
-    """SHA-256 of the two files a ledger pays for.
+    """SHA-256 of the two files a ledger pays for, and of the patients in them.
 
     `phenotypes` is "" for a release that reads the genotypes only (`genofed hospital variants`):
     such a release is bound by its genotypes file alone, in the index; the state folder's own
     binding, which names both files, is written by `hospital check`, `synth` and the agent.
+    `cohort` (`cohort_sha256`, "" when not computed) identifies the patients whatever the files'
+    bytes: a re-exported file (recompressed, unzipped, re-saved) is new bytes for the same
+    patients, and bound by its bytes alone it got a fresh ledger in a new folder (a security
+    audit: the same 100 patients spent epsilon 3 + 3 + 20 in three ledgers).
     """
 
     genotypes: str
     phenotypes: str = ""
+    cohort: str = ""
 
     @classmethod
     def from_files(cls, files: dict[str, dict[str, Any]]) -> DataHashes:
@@ -71,13 +80,15 @@ class DataHashes:
         return cls(files["genotypes"]["sha256"], files["phenotypes"]["sha256"])
 
     def roles(self) -> dict[str, str]:
-        """Role -> hash of the files the command read (the genotypes only for a variant summary)."""
-        roles = {"genotypes": self.genotypes, "phenotypes": self.phenotypes}
+        """Role -> hash of what the command read (the genotypes only for a variant summary; the
+        cohort when it was computed)."""
+        roles = {"genotypes": self.genotypes, "phenotypes": self.phenotypes, "cohort": self.cohort}
         return {role: sha for role, sha in roles.items() if sha}
 
     def agrees_with(self, bound: DataHashes) -> bool:
-        """True when every file read is the one `bound` names for its role."""
-        return all(sha == bound.roles().get(role) for role, sha in self.roles().items())
+        """True when everything read is what `bound` names for the roles both know."""
+        known = bound.roles()
+        return all(sha == known[role] for role, sha in self.roles().items() if role in known)
 
     def short(self) -> str:
         return ", ".join(f"{role} {sha[:12]}" for role, sha in self.roles().items())
@@ -92,6 +103,12 @@ class Decision:
     action: str
     reason: str = ""
     replaced: list[dict[str, Any]] = field(default_factory=list)  # index entries / bindings it supersedes
+
+
+def cohort_sha256(sample_ids: Iterable[str]) -> str:
+    """SHA-256 of a cohort's sorted, distinct sample ids: the same for every export of the same
+    patients, whatever the file format or its bytes."""
+    return hashlib.sha256("\n".join(sorted({str(s) for s in sample_ids})).encode()).hexdigest()
 
 
 def index_path() -> Path:
@@ -308,8 +325,10 @@ def _audit(audit_log: Path, state_dir: Path, data: DataHashes, decision: Decisio
 
 def _elsewhere(elsewhere: dict[str, dict[str, Any]]) -> str:
     role, entry = next(iter(elsewhere.items()))
+    what = "these patients (the same sample ids, in other files)" if role == "cohort" else f"this {role} file"
+    verb = "already have" if role == "cohort" else "already has"
     return (
-        f"this {role} file already has a privacy ledger in {entry['state_dir']} (site {entry['site']}, bound "
+        f"{what} {verb} a privacy ledger in {entry['state_dir']} (site {entry['site']}, bound "
         f"{entry['bound_at']}): run the agent with that site folder (or restore it); a new ledger would "
         "forget the privacy already spent. To start a new ledger on purpose: --new-ledger REASON (written "
         "to the audit log)"

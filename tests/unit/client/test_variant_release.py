@@ -187,3 +187,39 @@ def test_a_damaged_summary_is_a_data_error_with_its_line(tmp_path: Path, capsys)
     err = capsys.readouterr().err
     assert "a.tsv, line 9" in err and "is not a number" in err
     assert not (tmp_path / "p.tsv").exists()
+
+
+def test_a_re_exported_genotype_file_of_the_same_patients_is_no_fresh_budget(tmp_path: Path, capsys):
+    import gzip
+
+    genotypes = _site(tmp_path / "rostov", 7)
+    args = ["hospital", "variants", "--release", "dp", "--epsilon", "2"]
+    assert (
+        main(
+            [
+                *args,
+                "--genotypes",
+                str(genotypes),
+                "--state-dir",
+                str(tmp_path / "s1"),
+                "--out",
+                str(tmp_path / "a.tsv"),
+            ]
+        )
+        == 0
+    )
+    packed = tmp_path / "export" / "genotypes.vcf.gz"
+    packed.parent.mkdir()
+    packed.write_bytes(gzip.compress(genotypes.read_bytes()))  # new bytes, the same patients
+    again = [
+        *args,
+        "--genotypes",
+        str(packed),
+        "--state-dir",
+        str(tmp_path / "s2"),
+        "--out",
+        str(tmp_path / "b.tsv"),
+    ]
+    assert main(again) == 2
+    assert "these patients (the same sample ids, in other files)" in capsys.readouterr().err
+    assert not (tmp_path / "s2").exists() and not (tmp_path / "b.tsv").exists()

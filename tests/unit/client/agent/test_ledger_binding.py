@@ -73,7 +73,9 @@ def test_the_first_check_binds_the_ledger_to_the_data(tmp_path: Path, cohorts: P
     assert bound["ledger"] == "bind"
     binding = json.loads((site / "state" / BINDING_FILE).read_text())
     files = json.loads((site / "hospital.json").read_text())["data"]["files"]
+    cohort = binding["data"].pop("cohort")  # the patients' sample ids, whatever the files' bytes
     assert binding["data"] == {role: files[role]["sha256"] for role in ("genotypes", "phenotypes")}
+    assert json.loads(index.read_text())["files"][cohort]["role"] == "cohort"
     entries = json.loads(index.read_text())["files"]
     assert {entries[files[r]["sha256"]]["state_dir"] for r in ("genotypes", "phenotypes")} == {
         str((site / "state").resolve())
@@ -141,7 +143,7 @@ def test_a_ledger_spent_on_other_data_is_refused_unless_declared_an_update(
     assert bound["ledger"] == "data-update"
     binding = json.loads((site / "state" / BINDING_FILE).read_text())
     assert binding["previous"][0]["reason"] == "cohort refreshed with 2026 recruits"
-    assert len(json.loads(index.read_text())["files"]) == 4  # the old files stay bound to this ledger
+    assert len(json.loads(index.read_text())["files"]) == 6  # the old files and patients stay bound here
     (entry,) = read_audit(site / "audit.jsonl")
     assert (
         entry["type"] == "ledger" and entry["event"] == "data-update" and entry["command"] == "hospital check"
@@ -256,3 +258,28 @@ def test_ledger_writes_are_fsynced_file_and_folder(tmp_path: Path, monkeypatch: 
     PrivacyLedger(ledger).charge(Charge("plan", 1, 1.1, 0.2, 10, 0.5))
     assert any(".privacy-ledger.json." in path for path in synced)  # the data, before the rename
     assert synced[-1] == str(ledger.parent)  # the folder, after it
+
+
+def test_a_re_exported_file_of_the_same_patients_is_no_fresh_ledger(
+    tmp_path: Path, cohorts: Path, index: Path
+) -> None:
+    """New bytes for the same patients (the VCF unzipped, one blank line added to the phenotype
+    file) used to bind a fresh ledger in a new site folder: the patients' sample ids bind it too."""
+    import gzip
+
+    data = hospital_folders(cohorts)[0]
+    _check(_site(tmp_path, "rostov"), cohorts, 0, index)
+    copy = tmp_path / "re-export"
+    copy.mkdir()
+    genotypes = copy / "genotypes.vcf"
+    with gzip.open(data.genotypes, "rb") as packed:
+        genotypes.write_bytes(packed.read())
+    (copy / "phenotypes.csv").write_text(data.phenotypes.read_text() + "\n")
+    with pytest.raises(LedgerRefused, match=r"these patients \(the same sample ids, in other files\)"):
+        check_site(
+            _site(tmp_path, "again"),
+            genotypes,
+            copy / "phenotypes.csv",
+            cohorts / "panel.tsv",
+            ledger_index=index,
+        )
