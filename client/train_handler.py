@@ -108,7 +108,11 @@ def _distributed(
     started = time.perf_counter()
     rows_x, rows_y = request.data.training_rows()
     with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
-        if any(c.round == request.server_round for c in ledger.charges_of(request.plan_id, "train")):
+        # a deployed site sends a round's share once; a simulated one (whose coordinator is its own
+        # operator) may redo it identically, so that `genofed simulate --resume` works
+        ledger.check_rerun(request.plan_id, request.server_round, request.digest)
+        sent = any(c.round == request.server_round for c in ledger.charges_of(request.plan_id, "train"))
+        if sent and not site.simulated:
             raise BudgetExhausted(
                 f"round {request.server_round} of this run already sent its masked noise share; sending it "
                 "again, in another SecAgg+ session, would let the coordinator difference the sessions' sums "
