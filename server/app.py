@@ -172,6 +172,11 @@ class AdmittedGrid(ForwardingGrid):
         self._admitted = admitted
         self._reported: set[int] = set()
 
+    def enrolled_names(self) -> dict[int, str]:
+        """Each admitted node's enrolled hospital name: `genofed.server.sites.describe_sites`
+        names a site by it, never by the name the hospital claims."""
+        return dict(self._admitted())
+
     def get_node_ids(self) -> list[int]:
         online = list(self._grid.get_node_ids())
         return self._only(online, lambda node: node)

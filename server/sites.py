@@ -8,16 +8,33 @@ sizes they declare cap their example counts and set their update norm bounds
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flwr.app import Message, MessageType, RecordDict
+from flwr.app import ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 
 from genofed.common.errors import GenofedError
 from genofed.server.round_log import RoundLog
 
 logger = logging.getLogger(__name__)
+
+#: The largest cohort size (patients, variants, synthetic rows) a hospital may declare: any
+#: declared size must be a whole number in [0, MAX_DECLARED_SIZE).
+#:
+#: Why: the sizes a hospital declares are only its word, yet they set its FedAvg weight, its
+#: update-norm bound and, under SecAgg+, everyone's `max_weight`. A declared 10**11 drove
+#: `genofed.server.integrity.norm_bound` into multi-GB allocations (its step count grows with the
+#: rows) and a declared 10**6 or 2**40 gave one hospital the whole model. No genetics cohort of
+#: one hospital in this product comes near a million patients, and a million rows keeps
+#: `norm_bound` in milliseconds; the cap bounds the damage, it does not make a size true.
+MAX_DECLARED_SIZE = 10**6
+#: The sizes every introduction must declare (the coordinator reads them by name).
+REQUIRED_SIZES = ("train", "validation")
+#: The longest site name accepted (it goes into logs, results.json and the report).
+MAX_NAME_LENGTH = 100
 
 
 @dataclass
@@ -40,6 +57,9 @@ def describe_sites(
     every round, so that its refusal and reason are on record."""
     nodes = wait_for_nodes(grid, min_nodes, timeout, expected=expected, grace=grace)
     sites, unavailable = _ask(grid, nodes, timeout)
+    enrolled = enrolled_names(grid)
+    if enrolled is not None:
+        _name_by_enrolment(sites, unavailable, enrolled)
     for node, reason in unavailable.items():
         logger.warning("hospital node %s cannot take part: %s", node, reason)
     _check_names(sites)
@@ -91,11 +111,90 @@ def _ask(grid: Grid, nodes: list[int], timeout: float) -> tuple[dict[int, SiteIn
         if reply.has_error():  # e.g. its data failed its checks: the others go on without it
             unavailable[reply.metadata.src_node_id] = reply.error.reason
             continue
-        name = str(reply.content["site"]["name"])
-        sites[reply.metadata.src_node_id] = SiteInfo(
-            name, {k: int(v) for k, v in reply.content["sizes"].items()}
-        )
+        node = reply.metadata.src_node_id
+        try:
+            sites[node] = introduction(reply.content)
+        except ValueError as exc:  # a malformed answer: that hospital cannot take part, the others go on
+            unavailable[node] = f"its answer to the coordinator's first query is malformed: {exc}"
     return sites, unavailable
+
+
+def introduction(content: RecordDict) -> SiteInfo:
+    """The hospital in a query answer, checked: a ConfigRecord `site` with a non-empty one-line
+    string `name`, and a MetricRecord `sizes` whose values are whole numbers in
+    [0, MAX_DECLARED_SIZE), `train` and `validation` among them.
+
+    Raises ValueError with a one-line reason that quotes none of the answer's values (they are
+    the hospital's to choose, and the reason is written into results.json and the report)."""
+    try:
+        site, sizes = content.get("site"), content.get("sizes")
+    except Exception:  # noqa: BLE001 - a RecordDict that cannot be read is one more malformed answer
+        raise ValueError("it cannot be read") from None
+    if not isinstance(site, ConfigRecord):
+        raise ValueError("no 'site' record")
+    name = site.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("its site name is not a non-empty string")
+    if len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise ValueError(
+            f"its site name is longer than {MAX_NAME_LENGTH} characters or holds control characters"
+        )
+    if not isinstance(sizes, MetricRecord):
+        raise ValueError("no 'sizes' record")
+    missing = [key for key in REQUIRED_SIZES if key not in sizes]
+    if missing:
+        raise ValueError(f"it declares no {' or '.join(missing)} size")
+    return SiteInfo(name, {str(key): _size(str(key), value) for key, value in sizes.items()})
+
+
+def _size(key: str, value: object) -> int:
+    """A declared size as an int, or ValueError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value != int(value)
+        or not 0 <= value < MAX_DECLARED_SIZE
+    ):
+        shown = key if len(key) <= 40 and key.isprintable() else "(unnamed)"
+        raise ValueError(f"its declared size {shown!r} is not a whole number in [0, {MAX_DECLARED_SIZE})")
+    return int(value)
+
+
+def enrolled_names(grid: Grid) -> Mapping[int, str] | None:
+    """Each admitted node's enrolled hospital name, when the grid knows them (a deployed run's
+    `genofed.server.app.AdmittedGrid`, from the coordinator's own enrolment records); None
+    when it does not (the simulation, where every hospital is a folder of the user's own data)."""
+    names = getattr(grid, "enrolled_names", None)
+    return dict(names()) if callable(names) else None
+
+
+def _name_by_enrolment(
+    sites: dict[int, SiteInfo], unavailable: dict[int, str], enrolled: Mapping[int, str]
+) -> None:
+    """Name each deployed hospital by the name it was enrolled under, never by the one it claims.
+
+    Why: the claimed name is only the hospital's word. With another hospital's name it aborted
+    every run (a duplicate), or took over the name of one not yet connected: its updates, epsilon
+    and participation were then recorded, reported and put in model.pt under that name. The
+    enrolled name is the coordinator's own record of the key this node authenticated with
+    (`genofed.server.service.federation_folder.admitted_nodes`). A differing claim is logged and
+    overridden, not refused: a hospital that set another `--name` at `hospital init` still takes
+    part, under the name the coordinator knows it by. A node with no enrolled name (revoked while
+    it answered) cannot take part."""
+    for node in list(sites):
+        name = enrolled.get(node)
+        if name is None:
+            del sites[node]
+            unavailable[node] = "it is not enrolled (any more)"
+        elif sites[node].name != name:
+            logger.warning(
+                "hospital %s (node %s) calls itself by another name; it is named %s, as enrolled",
+                name,
+                node,
+                name,
+            )
+            sites[node].name = name
 
 
 def _check_names(sites: dict[int, SiteInfo]) -> None:

@@ -1,0 +1,152 @@
+"""What the coordinator accepts of a hospital's first answer (`describe_sites`).
+
+A malicious or broken hospital's answer (no `site` record, `train: inf`, a declared size of
+10**12, another hospital's name) makes that hospital unavailable with a one-line reason, or is
+overridden by its enrolled name; it never ends the run for everybody. The grid is a stand-in that
+answers each query with a crafted RecordDict (after the audit's probe_query.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.supercore.task_identity import TaskIdentity
+
+from genofed.common.errors import GenofedError
+from genofed.server.app import AdmittedGrid
+from genofed.server.sites import MAX_DECLARED_SIZE, describe_sites
+
+
+@pytest.fixture(autouse=True)
+def _task_identity():
+    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+
+
+class FakeGrid:
+    """Answers each node's query with its crafted content."""
+
+    def __init__(self, answers: dict[int, RecordDict]) -> None:
+        self.answers = answers
+
+    def get_node_ids(self) -> list[int]:
+        return list(self.answers)
+
+    def send_and_receive(self, messages, timeout=None):
+        replies = []
+        for message in messages:
+            node = message.metadata.dst_node_id
+            reply = Message(self.answers[node], reply_to=message)
+            reply.metadata._src_node_id = node
+            replies.append(reply)
+        return replies
+
+
+class EnrolledGrid(FakeGrid):
+    """A deployed run's grid: it knows each node's enrolled name."""
+
+    def __init__(self, answers: dict[int, RecordDict], enrolled: dict[int, str]) -> None:
+        super().__init__(answers)
+        self.enrolled = enrolled
+
+    def enrolled_names(self) -> dict[int, str]:
+        return dict(self.enrolled)
+
+
+def honest(name: str, train=80, validation=20, **more) -> RecordDict:
+    sizes = {"train": train, "validation": validation, "variants": 480, "synthetic": 0, **more}
+    return RecordDict({"site": ConfigRecord({"name": name}), "sizes": MetricRecord(sizes)})
+
+
+def _describe(grid, min_nodes=2):
+    return describe_sites(grid, min_nodes, timeout=5, expected=0, grace=0)
+
+
+def _malformed() -> dict[str, RecordDict]:
+    no_site = RecordDict({"sizes": MetricRecord({"train": 80, "validation": 20})})
+    no_sizes = RecordDict({"site": ConfigRecord({"name": "elista"})})
+    number_name = RecordDict(
+        {"site": ConfigRecord({"name": 7}), "sizes": MetricRecord({"train": 80, "validation": 20})}
+    )
+    return {
+        "train inf": honest("elista", train=float("inf")),
+        "train nan": honest("elista", train=float("nan")),
+        "train fractional": honest("elista", train=80.5),
+        "train negative": honest("elista", train=-1),
+        "train 1e12": honest("elista", train=10**12),
+        "train at the cap": honest("elista", train=MAX_DECLARED_SIZE),
+        "synthetic huge": honest("elista", synthetic=float(2**40)),
+        "a list": honest("elista", cases=[1, 2]),
+        "no validation": RecordDict(
+            {"site": ConfigRecord({"name": "elista"}), "sizes": MetricRecord({"train": 80})}
+        ),
+        "no site": no_site,
+        "no sizes": no_sizes,
+        "name not a string": number_name,
+        "empty name": honest("  "),
+        "name with a newline": honest("elista\n# Verdict"),
+        "name too long": honest("x" * 500),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_malformed()))
+def test_a_malformed_answer_makes_that_hospital_unavailable_not_the_run_fail(case, caplog) -> None:
+    grid = FakeGrid({1: honest("rostov"), 2: honest("astrakhan"), 3: _malformed()[case]})
+    with caplog.at_level(logging.WARNING, logger="genofed.server.sites"):
+        sites, asked = _describe(grid)
+    assert {node: s.name for node, s in sites.items()} == {2: "astrakhan", 1: "rostov"}
+    assert asked == {1, 2, 3}
+    (line,) = [r.getMessage() for r in caplog.records if "node 3 cannot take part" in r.getMessage()]
+    assert "malformed" in line and "\n" not in line
+    assert "1000000000000" not in line and "inf" not in line
+
+
+def test_too_few_well_formed_answers_is_the_usual_error() -> None:
+    grid = FakeGrid({1: honest("rostov"), 3: honest("elista", train=float("inf"))})
+    with pytest.raises(
+        GenofedError, match=r"only 1 hospital\(s\) can take part, 2 needed; node 3: .*malformed"
+    ):
+        _describe(grid)
+
+
+def test_whole_float_sizes_below_the_cap_are_accepted_as_ints() -> None:
+    grid = FakeGrid({1: honest("rostov", train=80.0), 2: honest("astrakhan", train=MAX_DECLARED_SIZE - 1)})
+    sites, _ = _describe(grid)
+    assert sites[1].sizes["train"] == 80 and isinstance(sites[1].sizes["train"], int)
+    assert sites[2].sizes["train"] == MAX_DECLARED_SIZE - 1
+
+
+def test_simulation_names_stay_the_claimed_ones_and_duplicates_still_refused() -> None:
+    sites, _ = _describe(FakeGrid({1: honest("rostov"), 2: honest("astrakhan")}))
+    assert sorted(s.name for s in sites.values()) == ["astrakhan", "rostov"]
+    with pytest.raises(GenofedError, match="several hospitals call themselves rostov"):
+        _describe(FakeGrid({1: honest("rostov"), 2: honest("rostov")}))
+
+
+def test_a_deployed_site_is_named_by_its_enrolment_not_its_claim(caplog) -> None:
+    enrolled = {1: "rostov", 2: "astrakhan", 3: "elista"}
+    answers = {1: honest("rostov"), 2: honest("astrakhan"), 3: honest("rostov")}  # 3 spoofs rostov
+    with caplog.at_level(logging.WARNING, logger="genofed.server.sites"):
+        sites, asked = _describe(EnrolledGrid(answers, enrolled))
+    assert {node: s.name for node, s in sites.items()} == enrolled
+    assert list(sites) == [2, 3, 1]  # sorted by (enrolled) name
+    assert "hospital elista (node 3) calls itself by another name" in caplog.text
+
+    # the name of an enrolled hospital that is not connected yet is no use either
+    sites, _ = _describe(EnrolledGrid({1: honest("rostov"), 3: honest("astrakhan")}, enrolled))
+    assert {node: s.name for node, s in sites.items()} == {1: "rostov", 3: "elista"}
+
+
+def test_a_node_without_an_enrolled_name_cannot_take_part(caplog) -> None:
+    answers = {1: honest("rostov"), 2: honest("astrakhan"), 3: honest("elista")}
+    with caplog.at_level(logging.WARNING, logger="genofed.server.sites"):
+        sites, _ = _describe(EnrolledGrid(answers, {1: "rostov", 2: "astrakhan"}))
+    assert set(sites) == {1, 2}
+    assert "node 3 cannot take part: it is not enrolled" in caplog.text
+
+
+def test_the_admitted_grid_tells_the_enrolled_names() -> None:
+    answers = {1: honest("rostov"), 2: honest("somebody-else")}
+    grid = AdmittedGrid(FakeGrid(answers), lambda: {1: "rostov", 2: "astrakhan"})
+    assert grid.enrolled_names() == {1: "rostov", 2: "astrakhan"}
