@@ -9,6 +9,7 @@ still has a model to deliver.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from genofed.server.resume import RunStart, checkpoint_folder, log_snapshot
 from genofed.server.round_log import RoundLog
 from genofed.server.settings import RunSettings
 from genofed.server.tracking import Tracked
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,7 +62,19 @@ class RoundEnd:
         if server_round == 0 and self.start.resumed:
             return None  # round `start.round` was evaluated and checkpointed before the restart
         real = server_round + self.start.round
-        self.weights = arrays.to_torch_state_dict()
+        weights = arrays.to_torch_state_dict()
+        bad = non_finite(weights)
+        if bad:  # never evaluate, checkpoint or deliver it: the last finite model stays the run's
+            logger.error(
+                "round %s: the global model is not finite (NaN or inf in %s); it is neither evaluated nor "
+                "checkpointed, and the run keeps the model of the round before",
+                real,
+                bad,
+            )
+            self.say(f"round {real}/{self.settings.rounds}: global model not finite, not used")
+            self.round_started = time.perf_counter()
+            return None
+        self.weights = weights
         self.metrics = self.test.evaluate(self.model_config, self.weights) if self.test else None
         record = round_record(real, self.metrics or {}, self.log, time.perf_counter() - self.round_started)
         self.history.append(record)
@@ -89,6 +104,14 @@ class RoundEnd:
             self.settings.to_config(),
         )
         save_checkpoint(checkpoint_folder(self.settings), checkpoint)
+
+
+def non_finite(weights: dict[str, torch.Tensor]) -> str | None:
+    """The first floating-point array of `weights` with a NaN or inf in it (None if all are finite)."""
+    for key, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return key
+    return None
 
 
 def round_record(real: int, metrics: dict[str, Any], log: RoundLog, seconds: float) -> dict[str, Any]:

@@ -68,6 +68,7 @@ from flwr.server.strategy import FedAvg as LegacyFedAvg
 from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
 from flwr.server.workflow.constant import Key as WorkflowKey
+from flwr.server.workflow.secure_aggregation import secaggplus_workflow
 from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedProx
@@ -127,6 +128,61 @@ class DropoutSafeSecAggPlus(SecAggPlusWorkflow):
         state.sampled_node_ids = set(state.active_node_ids)
         return enough
 
+    def unmask_stage(self, grid: Grid, context: LegacyContext, state: WorkflowState) -> bool:
+        """Flower's unmask stage, with a check of the unmasked total weight before it divides by it.
+
+        The weight is element 0 of every masked vector, so a hospital that does not run
+        `secaggplus_mod` as shipped can add any integer to it: a total of 0 gives an -inf/NaN
+        model, a total of 1 one scaled by 2**22, anything else a factor of its choosing. The
+        surviving hospitals' `num_examples` travel in the clear, so the expected total is known:
+        when the unmasked one differs, the strategy is told to skip the round (`weight_refusal`).
+        """
+        original = secaggplus_workflow.factor_extract
+        strategy = context.strategy
+
+        def checked(parameters: list[np.ndarray]) -> tuple[int, list[np.ndarray]]:
+            factor, rest = original(parameters)
+            refusal = weight_refusal(factor, state.legacy_results, self.max_weight, self.quantization_range)
+            if refusal and isinstance(strategy, SecAggFedAvg):
+                strategy.refusal = refusal
+            return factor, rest
+
+        secaggplus_workflow.factor_extract = checked  # type: ignore[assignment]
+        try:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                return super().unmask_stage(grid, context, state)
+        finally:
+            secaggplus_workflow.factor_extract = original
+
+
+def expected_total_weight(
+    results: Sequence[tuple[ClientProxy, FitRes]], max_weight: float, quantization_range: int
+) -> int:
+    """The unmasked total weight honest hospitals give: the sum of each one's quantised ratio
+    `round(num_examples / max_weight * quantization_range)` (secaggplus_mod), not reduced modulo."""
+    return sum(round(fitres.num_examples / max_weight * quantization_range) for _, fitres in results)
+
+
+def weight_refusal(
+    factor: Any,
+    results: Sequence[tuple[ClientProxy, FitRes]],
+    max_weight: float,
+    quantization_range: int,
+) -> str | None:
+    """Why the unmasked total weight `factor` is refused (None when it is what the surviving
+    hospitals' public `num_examples` imply)."""
+    expected = expected_total_weight(results, max_weight, quantization_range)
+    try:
+        got = int(factor)
+    except (TypeError, ValueError, OverflowError):
+        got = None
+    if got is not None and got == expected and got > 0:
+        return None
+    return (
+        f"secure aggregation: total weight mismatch (unmasked {factor}, the hospitals' num_examples "
+        f"imply {expected}), so no update was used"
+    )
+
 
 def clipping_range_for(state: dict[str, torch.Tensor]) -> float:
     """SecAgg+'s clipping range for a run that starts from `state` (public: the coordinator's start
@@ -185,7 +241,7 @@ class SecAggStats:
     """What the SecAgg+ rounds cost: upload per hospital and round, over all four stages."""
 
     bytes_up: dict[int, dict[int, int]] = field(default_factory=dict)  # round -> node -> bytes
-    halted: list[int] = field(default_factory=list)  # rounds where too few hospitals remained
+    halted: list[int] = field(default_factory=list)  # rounds with no update used (too few left, refused sum)
 
     def bytes_per_client_round(self) -> int:
         totals = [b for nodes in self.bytes_up.values() for b in nodes.values()]
@@ -265,6 +321,8 @@ class SecAggFedAvg(LegacyFedAvg):
         self.log, self.round_offset, self.seed, self.frozen = log, round_offset, seed, frozen
         self.evaluate_fn = evaluate_fn
         self.aggregated = False
+        #: Why the current round's aggregate is refused ("secure aggregation: ..."), None if it is not.
+        self.refusal: str | None = None
         #: The current round's distributed-DP keys (`noise_share_config`), set before it is configured.
         self.noise_share: dict[str, Scalar] = {}
 
@@ -304,11 +362,20 @@ class SecAggFedAvg(LegacyFedAvg):
             self.log.train.setdefault(real, {})[site] = {
                 k: float(cast(float, v)) for k, v in fitres.metrics.items()
             }
-        parameters, _metrics = super().aggregate_fit(server_round, results, failures)
+        if self.refusal:  # the unmasked total weight is not the hospitals' (DropoutSafeSecAggPlus)
+            return None, {}
+        with np.errstate(over="ignore", invalid="ignore"):
+            parameters, _metrics = super().aggregate_fit(server_round, results, failures)
         if parameters is None:
             return None, {}
         merged = from_parameters(parameters, self.like)
         merged = {k: (self.sent[k] if k in self.frozen else v) for k, v in merged.items()}
+        bad = [k for k, v in merged.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            self.refusal = (
+                f"secure aggregation: non-finite aggregate (NaN or inf in {bad[0]}), so no update was used"
+            )
+            return None, {}
         self.aggregated = True
         return to_parameters(merged), {}
 
@@ -391,6 +458,7 @@ class SecAggFitRound:
         self.observed.round, self.observed.errors = real, {}
         taking_part = len(log.participants())
         n_sampled = self.strategy.num_fit_clients(min(legacy.client_manager.num_available(), taking_part))[0]
+        self.strategy.refusal = None
         self.strategy.noise_share = noise_share_config(self.strategy.train_config, n_sampled, self.max_weight)
         make_secagg_workflow(n_sampled, self.max_weight, self.timeout, self.clipping_range)(grid, legacy)
         _note_refusals(log, real, self.observed.errors, self.strategy, n_sampled, stats)
@@ -434,7 +502,7 @@ def _note_refusals(
     if not strategy.aggregated:
         stats.halted.append(real)
         log.train.pop(real, None)
-        halted = (
+        halted = strategy.refusal or (
             f"secure aggregation halted: fewer than {threshold_for(n_sampled)} of {n_sampled} hospitals "
             "completed the round, so no update was used"
         )
