@@ -97,7 +97,30 @@ def _run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress | N
         write_test_predictions(out_dir, list(fed.test.sample_ids), fed.test.labels, risks)
     write_results(out_dir, results)
     if report:
-        write_report(out_dir, results)
+        _write_report_or_log(out_dir, results)
+
+
+#: How to render a finished run's report again (no CLI command does it): with the run folder's path.
+RERENDER = (
+    'python -c "import json, pathlib; from genofed.server.report import write_report; '
+    "d = pathlib.Path('{out_dir}'); write_report(d, json.loads((d / '{results}').read_text()))\""
+)
+
+
+def _write_report_or_log(out_dir: Path, results: Mapping[str, Any]) -> None:
+    """The run's report, written after results.json and model.pt: a failure to render it (an extreme
+    model, a missing file) is logged, not raised, so the run still ends cleanly with its record. A
+    raise here would leave a finished run (results.json written) that `coordinator start` refuses to
+    start again, and no report."""
+    try:
+        write_report(out_dir, dict(results))
+    except Exception:
+        logger.exception(
+            "the run finished and %s and the model are written, but its report could not be rendered; "
+            "render it again with: %s",
+            RESULTS,
+            RERENDER.format(out_dir=out_dir, results=RESULTS),
+        )
 
 
 def _refuse_a_finished_run(out_dir: Path) -> None:

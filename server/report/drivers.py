@@ -37,7 +37,21 @@ def _meaning_words(explanation: Explanation) -> str:
     if not explanation.meaning or not explanation.drivers:
         return ""
     score = explanation.drivers[0].score
-    return " " + explanation.meaning.format(score=f"{score:.3g}", factor=f"{math.exp(score):.3f}")
+    return " " + explanation.meaning.format(score=f"{score:.3g}", factor=odds_factor(score))
+
+
+#: The largest score whose odds factor is shown as a number (math.exp overflows above ~709.8).
+MAX_FACTOR_SCORE = 700.0
+
+
+def odds_factor(score: float) -> str:
+    """exp(score) to three decimals, or "overflow" for a score no float's exp holds (a poisoned or
+    diverged model's contribution can reach 1e7) and "n/a" for a non-finite one."""
+    if not math.isfinite(score):
+        return "n/a"
+    if score > MAX_FACTOR_SCORE:
+        return "overflow"
+    return f"{math.exp(score):.3f}"
 
 
 def drivers_section(explanation: Explanation | str) -> str:

@@ -1,0 +1,65 @@
+"""Deployment audit, finding 4 (second part): a poisoned model's contribution (1e7) overflowed
+math.exp in the report's variant section, after results.json was written; the run was left with
+no report and could not be started again. The factor now reads "overflow", and a report that fails
+to render is logged, not raised."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from genofed.server import app
+from genofed.server.report import drivers
+from genofed.server.report.explain import LINEAR_MEANING
+
+
+@pytest.mark.parametrize(
+    ("score", "factor"),
+    [
+        (0.5, f"{math.exp(0.5):.3f}"),
+        (700.0, f"{math.exp(700.0):.3f}"),
+        (2.19e7, "overflow"),
+        (math.nan, "n/a"),
+    ],
+)
+def test_the_odds_factor_never_overflows(score, factor):
+    assert drivers.odds_factor(score) == factor
+
+
+def test_the_meaning_sentence_of_a_poisoned_model_renders():
+    explanation = SimpleNamespace(meaning=LINEAR_MEANING, drivers=[SimpleNamespace(score=2.19e7)])
+    words = drivers._meaning_words(explanation)  # type: ignore[arg-type]
+    assert "= overflow per standard deviation" in words
+
+
+def test_a_report_failure_is_logged_and_leaves_the_results(monkeypatch, tmp_path, caplog):
+    (tmp_path / "results.json").write_text(json.dumps({"x": 1}))
+    (tmp_path / "model.pt").write_bytes(b"model")
+
+    def broken(_out_dir, _results):
+        raise OverflowError("math range error")
+
+    monkeypatch.setattr(app, "write_report", broken)
+    with caplog.at_level(logging.ERROR, logger="genofed.server.app"):
+        app._write_report_or_log(tmp_path, {"x": 1})  # does not raise
+    assert (tmp_path / "results.json").exists() and (tmp_path / "model.pt").exists()
+    assert "report could not be rendered" in caplog.text
+    assert "write_report" in caplog.text and str(tmp_path) in caplog.text
+    assert "OverflowError" in caplog.text
+
+
+def test_the_rerender_command_renders_the_report(monkeypatch, tmp_path):
+    """The logged command is valid Python that calls write_report on the run folder's results.json."""
+    (tmp_path / "results.json").write_text(json.dumps({"x": 1}))
+    seen = []
+    import genofed.server.report as report
+
+    monkeypatch.setattr(report, "write_report", lambda d, r: seen.append((d, r)))
+    command = app.RERENDER.format(out_dir=tmp_path, results="results.json")
+    code = command.removeprefix('python -c "').removesuffix('"')
+    exec(code, {})  # noqa: S102
+    assert seen == [(tmp_path, {"x": 1})]
