@@ -32,6 +32,9 @@ from genofed.common.util.atomic import write_text_atomic
 
 PRIVATE_KEY, PUBLIC_KEY, SITE_FILE = "supernode.key", "supernode.pub", "hospital.json"
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+#: The site folder and hospital.json are the owner's only: hospital.json comes to hold the exact
+#: patient and case counts (`hospital check`) and the cohort paths, which never leave the site.
+SITE_FOLDER_MODE, SITE_FILE_MODE = 0o700, 0o600
 
 
 def init_site(folder: str | Path, name: str) -> dict[str, Any]:
@@ -64,25 +67,27 @@ def init_site(folder: str | Path, name: str) -> dict[str, Any]:
         "fingerprint": fingerprint(key.public_key()),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    write_text_atomic(folder / SITE_FILE, json.dumps(info, indent=2) + "\n")
+    write_text_atomic(folder / SITE_FILE, json.dumps(info, indent=2) + "\n", mode=SITE_FILE_MODE)
     return dict(info, public_key_line=line, folder=str(folder))
 
 
 def _make_site_folder(folder: Path) -> None:
-    """The site folder, made 0700 if missing; a path that cannot be one (an existing file, a path
-    through a file) is refused by name before any key is made, not with Python's FileExistsError."""
+    """The site folder, made 0700 if missing and set to 0700 if it exists; a path that cannot be one
+    (an existing file, a path through a file) is refused by name before any key is made, not with
+    Python's FileExistsError."""
     if folder.exists() and not folder.is_dir():
         raise GenofedError(
             f"{folder} is a file, not a folder: give `genofed hospital init` a new folder name (it is made) "
             "or an existing folder"
         )
-    if folder.exists():
-        return
     try:
-        folder.mkdir(parents=True, mode=0o700)
+        if folder.exists():  # made beforehand (e.g. `install -d -m 0755`): made the owner's only
+            folder.chmod(SITE_FOLDER_MODE)
+        else:
+            folder.mkdir(parents=True, mode=SITE_FOLDER_MODE)
     except OSError as exc:
         raise GenofedError(
-            f"{folder}: cannot make the site folder ({exc.strerror}"
+            f"{folder}: cannot make the site folder, or make it readable by its owner only ({exc.strerror}"
             + (f": {exc.filename}" if exc.filename and str(exc.filename) != str(folder) else "")
-            + "); give a folder under one you can write to"
+            + "); give a folder under one you can write to, owned by the user the agent runs as"
         ) from None

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
-from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE
+from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE, SITE_FILE_MODE
 from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
 from genofed.client.agent.site_lock import SiteLock, hold_site
@@ -184,7 +184,8 @@ def check_site(
     binding["max_coalition_epsilon"] = max_coalition_epsilon  # None: no distributed DP (`_pinned`)
     binding["synthetic"] = synthetic_use  # None: trains on its patients only (`node_config`)
     site["data"] = binding
-    write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n")
+    # 0600: it now holds the exact patient and case counts, which never leave the site
+    write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n", mode=SITE_FILE_MODE)
     warnings = [*summary.get("warnings", []), *declared_size_warnings(declared_size, int(summary["samples"]))]
     return dict(binding, warnings=warnings, name=site["name"], ledger=ledger.action)
 

@@ -44,8 +44,11 @@ def require_file_target(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
+
+    `mode`: the final file's permission bits (e.g. 0o600 for a file no other user may read; it is
+    0600 from its creation on); None gives the usual 0666 less the umask.
 
     The temporary name keeps the final suffix (e.g. `.vcf.gz`) so that writers which choose a
     format by suffix still work. A `path` that is a folder is refused before the block runs
@@ -57,7 +60,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    tmp.chmod(0o666 & ~current_umask())  # mkstemp makes 0600; the final file gets the usual mode
+    # mkstemp makes 0600; the final file gets `mode` or the usual one
+    tmp.chmod(0o666 & ~current_umask() if mode is None else mode)
     try:
         yield tmp
         fsync_file(tmp)
@@ -97,8 +101,8 @@ def current_umask() -> int:
     return current
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
+def write_text_atomic(path: str | Path, text: str, mode: int | None = None) -> None:
+    with atomic_path(path, mode) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
