@@ -113,7 +113,7 @@ def run_facts_section(results: Mapping[str, Any]) -> str:
         ["Starting model", _start_text(results)],
         ["Augmentation", results.get("augment") or "not used"],
         ["Privacy mode", privacy_mode_text(results)],
-        ["Privacy", privacy_summary_line(results).removeprefix("Privacy: ")],
+        ["Privacy", privacy_summary_line(results, markdown=True).removeprefix("Privacy: ")],
     ]
     return "## Run facts\n\n" + markdown_table(["", ""], rows)
 

@@ -46,10 +46,19 @@ def render_html(markdown_text: str, image_dir: Path, title: str = "Federated tra
 
 
 def _inline_image(token: Any, image_dir: Path) -> None:
-    """Point an image token at a data: URI of its file; an absent file becomes its alt text."""
+    """Point an image token at a data: URI of its file; an absent file becomes a note, and a remote
+    (http, https) image its alt text.
+
+    Why no remote image: report.html must open without a network fetch. A site name in the report
+    comes from a hospital (a simulation's folder name, or text that reached results.json), and an
+    image in it would be a beacon that tells its author when and where the report is read."""
     source = str(token.attrGet("src") or "")
     path = Path(image_dir) / source
-    if source.startswith(("data:", "http:", "https:")):
+    if source.lower().startswith(("http:", "https:")):
+        token.type, token.tag, token.content = "text", "", token.content
+        token.children = None
+        return
+    if source.startswith("data:"):
         return
     if not source or "/" in source or not path.is_file():
         token.type, token.tag, token.content = "text", "", f"[figure not available: {source}]"

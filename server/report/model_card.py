@@ -14,6 +14,7 @@ from genofed.server.report.reading import (
     cohort_size,
     dp_on,
     mapping,
+    md_text,
     median,
     number,
     site_epsilon,
@@ -29,7 +30,7 @@ def _data_rows(results: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     for site in site_names(results):
         record = mapping(mapping(results.get("sites")).get(site))
-        row = [site, "training", fmt_int(record.get("train")), fmt_int(record.get("validation"))]
+        row = [md_text(site), "training", fmt_int(record.get("train")), fmt_int(record.get("validation"))]
         rows.append(
             row + ([fmt_epsilon(site_epsilon(results, site)), fmt_delta(results.get("delta"))] if dp else [])
         )

@@ -19,18 +19,27 @@ from genofed.server.report.privacy_mode import (
     distributed_dp,
     worst_coalition_epsilon,
 )
-from genofed.server.report.reading import config_value, dp_on, mapping, number, site_epsilon, site_names
+from genofed.server.report.reading import (
+    config_value,
+    dp_on,
+    mapping,
+    md_text,
+    number,
+    site_epsilon,
+    site_names,
+)
 
 # Config keys that name the per-sample clipping norm, in the spellings a CLI or TOML might use.
 CLIP_KEYS = ("clip", "max_grad_norm", "max-grad-norm", "clip_norm", "clip-norm")
 
 
-def privacy_summary_line(results: Mapping[str, Any]) -> str:
+def privacy_summary_line(results: Mapping[str, Any], *, markdown: bool = False) -> str:
     """'Privacy: ...' in one line: the budget, delta and epsilon spent per hospital, or NONE.
 
     Under distributed DP the spent epsilons hold only against a coordinator that sees the SecAgg+
     sum, so the line says so and adds the largest coalition epsilon: a reader of this line alone
-    must not take the small figure for a promise against everyone.
+    must not take the small figure for a promise against everyone. `markdown`: the line goes
+    into report.md, so each site name is escaped (`md_text`); plain for the terminal.
     """
     if not dp_on(results):
         return "Privacy: NONE - this run was NOT differentially private (no epsilon budget)"
@@ -42,7 +51,8 @@ def privacy_summary_line(results: Mapping[str, Any]) -> str:
         f"delta {fmt_delta(results.get('delta'))}; max spent {fmt_epsilon(max(measured, default=None))}"
     )
     if 0 < len(spent) <= 8:
-        head += " (" + ", ".join(f"{s} {fmt_epsilon(v)}" for s, v in spent.items()) + ")"
+        named = md_text if markdown else str  # Markdown for the report, plain for the terminal
+        head += " (" + ", ".join(f"{named(s)} {fmt_epsilon(v)}" for s, v in spent.items()) + ")"
     if distributed_dp(results):
         head += (
             " against a coordinator that sees only the sum; against the coordinator with all other "

@@ -8,6 +8,7 @@ never lose its report to one absent number.
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -37,6 +38,24 @@ def rounds(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return sorted(
         (r for r in records or [] if isinstance(r, Mapping)), key=lambda r: number(r.get("round")) or 0.0
     )
+
+
+#: The characters that can start Markdown markup inside a line (emphasis, code, links, images,
+#: raw HTML, headings, strikethrough, entities; a table cell's pipe is `markdown_table`'s to escape).
+#: An underscore between two letters or digits (`Rostov_RCH`) starts nothing in CommonMark and is
+#: left alone.
+_MARKUP = re.compile(r"[\\`*\[\]<>!#~&]|(?<![^\W_])_|_(?![^\W_])")
+
+
+def md_text(text: Any) -> str:
+    """`text` as literal Markdown text on one line: every markup character escaped, line breaks
+    made spaces.
+
+    Why: a site name (and a hospital's refusal reason) is the hospital's own text. Unescaped in
+    report.md, `![x](https://...)` became an image report.html fetched, and a newline followed by
+    `## Verdict: approved` a heading of the coordinator's report. Used wherever the report
+    renders a site name; lookups by name keep the raw one."""
+    return _MARKUP.sub(r"\\\g<0>", " ".join(str(text).split()))
 
 
 def dp_on(results: Mapping[str, Any]) -> bool:

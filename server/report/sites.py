@@ -14,6 +14,7 @@ from genofed.server.report.reading import (
     absent_sites,
     dp_on,
     mapping,
+    md_text,
     number,
     rounds,
     site_epsilon,
@@ -89,7 +90,7 @@ def _site_row(
         if number(train) is not None or number(validation) is not None
         else NOT_MEASURED
     )
-    row = [site, fmt_int(record.get("samples"))]
+    row = [md_text(site), fmt_int(record.get("samples"))]
     row += [fmt_int(record.get("cases")), split] if cases_known else [split]
     local = mapping(results.get("local_only_auc")).get(site)
     nonprivate = mapping(results.get("local_only_nonprivate_auc")).get(site)
@@ -118,7 +119,7 @@ def absent_line(results: Mapping[str, Any]) -> str:
     if not absent:
         return ""
     return "**Did not take part** (refused every round it was asked):\n" + "\n".join(
-        f"- {name}: {reason}" for name, reason in absent.items()
+        f"- {md_text(name)}: {md_text(reason)}" for name, reason in absent.items()
     )
 
 
