@@ -201,6 +201,14 @@ def _add_enroll(commands: argparse._SubParsersAction) -> None:
     enroll.add_argument("dir", metavar="DIR", help="the federation folder")
     enroll.add_argument("--name", required=True, help="the hospital's name, e.g. rostov")
     enroll.add_argument("--public-key", required=True, metavar="FILE", help="the hospital's supernode.pub")
+    enroll.add_argument(
+        "--declared-size",
+        type=int,
+        metavar="N",
+        help="the cohort size the hospital declares public (`genofed hospital check` prints it), read out "
+        "with the key's fingerprint: the hospital must then declare exactly N in every run, so it cannot "
+        "claim more patients than it has to outweigh the others (default: not recorded, not checked)",
+    )
     enroll.set_defaults(handler=run_coordinator_enroll)
 
 
@@ -564,11 +572,16 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
 def run_coordinator_enroll(args: argparse.Namespace) -> int:
     from genofed.server.service.enrollment import enroll
 
-    entry = enroll(args.dir, args.name, args.public_key)
+    entry = enroll(args.dir, args.name, args.public_key, args.declared_size)
     print(
         f"enrolled hospital {entry['name']!r}: key {entry['fingerprint']} ({entry['curve']}) at "
         f"{entry['enrolled_at']}"
     )
+    if "declared_size" in entry:
+        print(
+            f"  declared cohort size {entry['declared_size']}: the hospital must declare exactly this in "
+            "every run"
+        )
     print("  confirm this fingerprint with the hospital over a second channel")
     return 0
 

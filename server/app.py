@@ -27,6 +27,7 @@ from genofed.server.results import (
     write_results,
     write_test_predictions,
 )
+from genofed.server.service.enrollment import enrolled_sizes
 from genofed.server.service.federation_folder import RUN_DIR, admitted_nodes, deployed_run_config
 from genofed.server.service.run_end import announcing_the_end
 from genofed.server.settings import RunSettings
@@ -80,7 +81,8 @@ def run_server(
     folder = Path(str(run_config.pop("federation")))
     with announcing_the_end(folder / RUN_DIR, context.run_id):
         config = {**defaults, **deployed_run_config(folder)}
-        _run_and_write(AdmittedGrid(grid, partial(admitted_nodes, folder)), config, progress, report=report)
+        grid = AdmittedGrid(grid, partial(admitted_nodes, folder), partial(enrolled_sizes, folder))
+        _run_and_write(grid, config, progress, report=report)
 
 
 def _run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress | None, *, report: bool) -> None:
@@ -190,15 +192,27 @@ class AdmittedGrid(ForwardingGrid):
     node that is not admitted is dropped, never sent.
     """
 
-    def __init__(self, grid: Grid, admitted: Callable[[], Mapping[int, str]]) -> None:
+    def __init__(
+        self,
+        grid: Grid,
+        admitted: Callable[[], Mapping[int, str]],
+        sizes: Callable[[], Mapping[str, int]] = dict,
+    ) -> None:
         super().__init__(grid)
         self._admitted = admitted
+        self._sizes = sizes
         self._reported: set[int] = set()
 
     def enrolled_names(self) -> dict[int, str]:
         """Each admitted node's enrolled hospital name: `genofed.server.sites.describe_sites`
         names a site by it, never by the name the hospital claims."""
         return dict(self._admitted())
+
+    def enrolled_sizes(self) -> dict[int, int]:
+        """Each admitted node's enrolled cohort size, where it was enrolled with one
+        (`coordinator enroll --declared-size`): `describe_sites` refuses another."""
+        sizes = self._sizes()
+        return {node: sizes[name] for node, name in self._admitted().items() if name in sizes}
 
     def get_node_ids(self) -> list[int]:
         online = list(self._grid.get_node_ids())

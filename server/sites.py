@@ -60,6 +60,7 @@ def describe_sites(
     enrolled = enrolled_names(grid)
     if enrolled is not None:
         _name_by_enrolment(sites, unavailable, enrolled)
+        _check_enrolled_sizes(sites, unavailable, getattr(grid, "enrolled_sizes", dict)())
     for node, reason in unavailable.items():
         logger.warning("hospital node %s cannot take part: %s", node, reason)
     _check_names(sites)
@@ -195,6 +196,27 @@ def _name_by_enrolment(
                 name,
             )
             sites[node].name = name
+
+
+def _check_enrolled_sizes(
+    sites: dict[int, SiteInfo], unavailable: dict[int, str], enrolled: Mapping[int, int]
+) -> None:
+    """A deployed hospital enrolled with a declared size (`coordinator enroll --declared-size`)
+    takes part only when it declares exactly that (training + validation): its declared size
+    sets its FedAvg weight, its update-norm bound and, under SecAgg+, every hospital's weight,
+    and one hospital declaring 10**6 took over the shared model (a deployment audit)."""
+    for node, size in enrolled.items():
+        site = sites.get(node)
+        if site is None:
+            continue
+        declared = int(site.sizes.get("train", 0)) + int(site.sizes.get("validation", 0))
+        if declared != size:
+            del sites[node]
+            unavailable[node] = (
+                f"it declares {declared} patients but was enrolled with {size} (coordinator enroll "
+                "--declared-size): the hospital checks its site with --declared-size as enrolled, or the "
+                "coordinator re-enrols it"
+            )
 
 
 def _check_names(sites: dict[int, SiteInfo]) -> None:

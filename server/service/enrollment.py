@@ -69,9 +69,27 @@ def check_name(name: str) -> str:
     return name
 
 
-def enroll(folder: str | Path, name: str, public_key_file: str | Path) -> dict[str, Any]:
-    """Register a hospital's public key; returns its entry."""
+#: The largest cohort size a hospital may be enrolled with (`genofed.server.sites.MAX_DECLARED_SIZE`).
+MAX_ENROLLED_SIZE = 10**6
+
+
+def enroll(
+    folder: str | Path, name: str, public_key_file: str | Path, declared_size: int | None = None
+) -> dict[str, Any]:
+    """Register a hospital's public key, and optionally the cohort size it declares public;
+    returns its entry.
+
+    `declared_size`: the number `genofed hospital check` printed as "declared public", read out
+    with the key's fingerprint. A hospital enrolled with it must declare exactly that many
+    patients in every run (`genofed.server.sites.describe_sites`): its declared size sets its
+    FedAvg weight, its update-norm bound and, under SecAgg+, every hospital's weight, and was the
+    hospital's word alone (a hospital declaring 10**6 took over the shared model)."""
     check_name(name)
+    if declared_size is not None and not 2 <= declared_size < MAX_ENROLLED_SIZE:
+        raise EnrollmentError(
+            f"--declared-size {declared_size}: give the cohort size the hospital declares public (2 to "
+            f"{MAX_ENROLLED_SIZE - 1:,}), as `genofed hospital check` printed it"
+        )
     registry = load_registry(folder)  # first: a wrong folder is the first thing to report
     key = load_public_key(public_key_file)
     line = public_key_openssh(key)
@@ -100,6 +118,7 @@ def enroll(folder: str | Path, name: str, public_key_file: str | Path) -> dict[s
         "curve": key.curve.name,
         "enrolled_at": _now(),
         "source_file": str(Path(public_key_file).resolve()),
+        **({"declared_size": int(declared_size)} if declared_size is not None else {}),
     }
     registry["hospitals"].append(entry)
     write_registry(folder, registry)
@@ -122,3 +141,11 @@ def revoke(folder: str | Path, name: str) -> dict[str, Any]:
 
 def hospitals(folder: str | Path) -> list[dict[str, Any]]:
     return list(load_registry(folder)["hospitals"])
+
+
+def enrolled_sizes(folder: str | Path) -> dict[str, int]:
+    """The declared cohort size each enrolled hospital was enrolled with (name -> size; hospitals
+    enrolled without one are absent)."""
+    return {
+        e["name"]: int(e["declared_size"]) for e in load_registry(folder)["hospitals"] if "declared_size" in e
+    }

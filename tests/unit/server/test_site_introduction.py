@@ -150,3 +150,45 @@ def test_the_admitted_grid_tells_the_enrolled_names() -> None:
     answers = {1: honest("rostov"), 2: honest("somebody-else")}
     grid = AdmittedGrid(FakeGrid(answers), lambda: {1: "rostov", 2: "astrakhan"})
     assert grid.enrolled_names() == {1: "rostov", 2: "astrakhan"}
+
+
+class SizedGrid(EnrolledGrid):
+    """A deployed grid whose hospitals were enrolled with their declared sizes."""
+
+    def __init__(self, answers, enrolled, sizes: dict[int, int]) -> None:
+        super().__init__(answers, enrolled)
+        self.sizes = sizes
+
+    def enrolled_sizes(self) -> dict[int, int]:
+        return dict(self.sizes)
+
+
+def test_a_hospital_enrolled_with_a_size_must_declare_exactly_it(caplog) -> None:
+    """A declared size sets a hospital's FedAvg weight and norm bound; one declaring 10**6 took
+    over the model. Enrolled with its size, it takes part only when it declares that size."""
+    enrolled = {1: "rostov", 2: "astrakhan", 3: "elista"}
+    answers = {1: honest("rostov"), 2: honest("astrakhan"), 3: honest("elista", train=900_000)}
+    with caplog.at_level(logging.WARNING, logger="genofed.server.sites"):
+        sites, _ = _describe(SizedGrid(answers, enrolled, {1: 100, 3: 100}))  # astrakhan: no size recorded
+    assert set(sites) == {1, 2}
+    assert "node 3 cannot take part: it declares 900020 patients but was enrolled with 100" in caplog.text
+
+
+def test_enrolment_records_the_declared_size_and_the_admitted_grid_tells_it(tmp_path, capsys) -> None:
+    from genofed.cli.main import main
+    from genofed.client.agent.keys import init_site
+    from genofed.server.service.enrollment import empty_registry, enrolled_sizes, write_registry
+
+    folder = tmp_path / "fed"
+    folder.mkdir()
+    write_registry(folder, empty_registry())
+    init_site(tmp_path / "site", "rostov")
+    key = tmp_path / "site" / "supernode.pub"
+    args = ["coordinator", "enroll", str(folder), "--name", "rostov", "--public-key", str(key)]
+    assert main([*args, "--declared-size", "1"]) == 2
+    assert "--declared-size 1" in capsys.readouterr().err
+    assert main([*args, "--declared-size", "100"]) == 0
+    assert "declared cohort size 100" in capsys.readouterr().out
+    assert enrolled_sizes(folder) == {"rostov": 100}
+    grid = AdmittedGrid(FakeGrid({}), lambda: {7: "rostov", 8: "astrakhan"}, lambda: enrolled_sizes(folder))
+    assert grid.enrolled_sizes() == {7: 100}
