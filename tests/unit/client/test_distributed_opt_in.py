@@ -169,9 +169,14 @@ def _attack(
     weights = [v.numpy() for v in build_model(model, seed=0).state_dict().values()]
     coordinator = _LyingCoordinator(make_client_app(run_config or {}), context, sybils)
     coordinator.setup_and_share_keys(max_weight=float(data.public_train))
-    config = {
-        "server-round": 1,
-        "num-rounds": 1,
+    return coordinator.train(weights, _round_config(model, sybils)), coordinator
+
+
+def _round_config(model: ModelConfig, sites: int, server_round: int = 1) -> dict:
+    """A distributed round's train config: q = 1, one batch, lr 1, `sites` sharing the noise."""
+    return {
+        "server-round": server_round,
+        "num-rounds": server_round,
         "plan-id": "sybil",
         "local-epochs": 1,
         "batch-size": 16,
@@ -183,10 +188,9 @@ def _attack(
         "model": json.dumps(model.to_dict()),
         "site-evaluations": 0,
         "privacy": "distributed",
-        "noise-share-sites": sybils,
+        "noise-share-sites": sites,
         "noise-share-rate": 1.0,
     }
-    return coordinator.train(weights, config), coordinator
 
 
 def _noise_in(reply: list[np.ndarray], node: dict) -> float:
@@ -351,23 +355,7 @@ def test_a_plain_message_after_the_key_exchange_is_not_a_masked_round(cohorts, t
         n_variants=load_site_tensors(site, split_seed(site, 0)).n_variants, architecture="logistic"
     )
     weights = [v.numpy() for v in build_model(model, seed=0).state_dict().values()]
-    config = {
-        "server-round": 2,
-        "num-rounds": 2,
-        "plan-id": "sybil",
-        "local-epochs": 1,
-        "batch-size": 16,
-        "lr": 1.0,
-        "clip": 1.0,
-        "momentum": 0.0,
-        "epsilon": BUDGET,
-        "delta": DELTA,
-        "model": json.dumps(model.to_dict()),
-        "site-evaluations": 0,
-        "privacy": "distributed",
-        "noise-share-sites": FEW,
-        "noise-share-rate": 1.0,
-    }
+    config = _round_config(model, FEW, server_round=2)
     plain = coordinator.app(_plain_train(weights, config), coordinator.context)  # ... then a plain message
     assert plain.has_error() and "outside a secure-aggregation round" in plain.error.reason
     assert len(PrivacyLedger(tmp_path / "state" / LEDGER_FILE).charges) == 1  # round 1 only
