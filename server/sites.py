@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 #: one hospital in this product comes near a million patients, and a million rows keeps
 #: `norm_bound` in milliseconds; the cap bounds the damage, it does not make a size true.
 MAX_DECLARED_SIZE = 10**6
+#: The declared sizes that count patients (the cap above); any other (the panel's variants) must
+#: only be a whole number below MAX_OTHER_SIZE: a whole-genome panel holds millions of variants.
+PATIENT_SIZES = ("train", "validation", "synthetic")
+MAX_OTHER_SIZE = 10**9
 #: The sizes every introduction must declare (the coordinator reads them by name).
 REQUIRED_SIZES = ("train", "validation")
 #: The longest site name accepted (it goes into logs, results.json and the report).
@@ -150,15 +154,16 @@ def introduction(content: RecordDict) -> SiteInfo:
 
 def _size(key: str, value: object) -> int:
     """A declared size as an int, or ValueError."""
+    limit = MAX_DECLARED_SIZE if key in PATIENT_SIZES else MAX_OTHER_SIZE
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
         or value != int(value)
-        or not 0 <= value < MAX_DECLARED_SIZE
+        or not 0 <= value < limit
     ):
         shown = key if len(key) <= 40 and key.isprintable() else "(unnamed)"
-        raise ValueError(f"its declared size {shown!r} is not a whole number in [0, {MAX_DECLARED_SIZE})")
+        raise ValueError(f"its declared size {shown!r} is not a whole number in [0, {limit})")
     return int(value)
 
 

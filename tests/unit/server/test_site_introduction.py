@@ -192,3 +192,9 @@ def test_enrolment_records_the_declared_size_and_the_admitted_grid_tells_it(tmp_
     assert enrolled_sizes(folder) == {"rostov": 100}
     grid = AdmittedGrid(FakeGrid({}), lambda: {7: "rostov", 8: "astrakhan"}, lambda: enrolled_sizes(folder))
     assert grid.enrolled_sizes() == {7: 100}
+
+
+def test_a_whole_genome_panel_is_no_malformed_answer() -> None:
+    """The patient cap is for patients: a panel of millions of variants is a size like any other."""
+    sites, _ = _describe(FakeGrid({1: honest("rostov", variants=5_000_000), 2: honest("astrakhan")}))
+    assert sites[1].sizes["variants"] == 5_000_000
