@@ -25,7 +25,9 @@ under a file lock (several agents may share a machine).
 
 What this does not stop: an operator who deletes the index, the binding and the ledger, or who
 renames the patients in both files, or exports a different subset of them; it makes a reset a
-deliberate, logged act, not an accident.
+deliberate, logged act, not an accident. What it refuses that it need not: two cohorts under one
+index (one user account) whose patients carry the same ids (both numbered 1..100): they look like
+one cohort; `--new-ledger REASON` (audited) or an index of their own (`GENOFED_HOME`) separates them.
 """
 
 from __future__ import annotations

@@ -106,14 +106,21 @@ def _post(host: str, port: int, path: str, ca: Path | None) -> int:
 
 
 def _outsider_cohort(folder: SiteFolder, dest: Path, shift: int) -> SiteFolder:
-    """A copy of a hospital's cohort in other bytes, so its own data as far as ledgers go: one
-    VCF header line more (naming `dest`), the phenotype rows rotated by `shift`."""
+    """A copy of a hospital's cohort as other patients as far as ledgers go (they are bound to the
+    files' bytes and to the patients' sample ids): every sample id renamed (prefixed with `dest`'s
+    name), one VCF header line more, the phenotype rows rotated by `shift`."""
     dest.mkdir(parents=True)
-    first, rest = gzip.decompress(folder.genotypes.read_bytes()).split(b"\n", 1)
-    (dest / "genotypes.vcf.gz").write_bytes(
-        gzip.compress(first + f"\n##genofed-test={dest.name}\n".encode() + rest)
-    )
+    prefix = f"{dest.name}-"
+    lines = gzip.decompress(folder.genotypes.read_bytes()).decode().split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("#CHROM"):
+            fields = line.split("\t")
+            lines[i] = "\t".join(fields[:9] + [prefix + sample for sample in fields[9:]])
+            lines.insert(i, f"##genofed-test={dest.name}")
+            break
+    (dest / "genotypes.vcf.gz").write_bytes(gzip.compress("\n".join(lines).encode()))
     header, *rows = folder.phenotypes.read_text().splitlines()
+    rows = [prefix + row for row in rows]
     (dest / "phenotypes.csv").write_text("\n".join([header, *rows[shift:], *rows[:shift]]) + "\n")
     return SiteFolder(dest.name, dest / "genotypes.vcf.gz", dest / "phenotypes.csv")
 
