@@ -113,7 +113,7 @@ def test_a_coalition_sees_one_sites_reply_with_the_noise_its_ledger_charged(fede
         context.state.config_records[RECORD_KEY_STATE] = ConfigRecord(
             {"current_stage": Stage.SHARE_KEYS, "threshold": 2}
         )
-        reply = train(msg, context, site, {})
+        reply = train(msg, context, site, {}, masked=True)  # as SecAgg+'s masked stage calls it
         request = round_request(msg, site, {})
         rows_x, rows_y = request.data.training_rows()
         clean = noisy_gradient_round(
