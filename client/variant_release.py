@@ -159,7 +159,7 @@ def _charged_noisy(
         history = ledger.history()
         sigma = calibrate_noise(history, sample_rate=1.0, steps=1, target_epsilon=target, delta=options.delta)
         noise, rate, steps = release_step(sigma)
-        digest = _digest(genotypes)
+        digest = genotypes_sha256(genotypes)
         ledger.charge(
             Charge(
                 plan_id=f"variants-{digest[:16]}-{secrets.token_hex(4)}",
@@ -187,7 +187,7 @@ def _record_declared(state: Path, summary: VariantSummary, genotypes: Path, delt
     """A zero-step ledger entry: the site's ledger lists the declared-public release too."""
     state.mkdir(parents=True, exist_ok=True)
     with PrivacyLedger(state / LEDGER_FILE).locked() as ledger:
-        digest = _digest(genotypes)
+        digest = genotypes_sha256(genotypes)
         ledger.charge(
             Charge(
                 plan_id=f"variants-{digest[:16]}-rounded-{summary.release.round_to}",
@@ -204,8 +204,3 @@ def _record_declared(state: Path, summary: VariantSummary, genotypes: Path, delt
                 kind=DECLARED_PUBLIC,
             )
         )
-
-
-def _digest(path: Path) -> str:
-    """The genotype file's SHA-256 (of its .bed for a PLINK prefix)."""
-    return genotypes_sha256(path)

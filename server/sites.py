@@ -64,7 +64,7 @@ def describe_sites(
     enrolled = enrolled_names(grid)
     if enrolled is not None:
         _name_by_enrolment(sites, unavailable, enrolled)
-        _check_enrolled_sizes(sites, unavailable, getattr(grid, "enrolled_sizes", dict)())
+        _check_enrolled_sizes(sites, unavailable, enrolled_sizes(grid))
     for node, reason in unavailable.items():
         logger.warning("hospital node %s cannot take part: %s", node, reason)
     _check_names(sites)
@@ -173,6 +173,13 @@ def enrolled_names(grid: Grid) -> Mapping[int, str] | None:
     when it does not (the simulation, where every hospital is a folder of the user's own data)."""
     names = getattr(grid, "enrolled_names", None)
     return dict(names()) if callable(names) else None
+
+
+def enrolled_sizes(grid: Grid) -> Mapping[int, int]:
+    """Each admitted node's enrolled cohort size, where it was enrolled with one (a deployed
+    run's `AdmittedGrid`); empty when the grid knows none."""
+    sizes = getattr(grid, "enrolled_sizes", None)
+    return dict(sizes()) if callable(sizes) else {}
 
 
 def _name_by_enrolment(

@@ -72,29 +72,17 @@ def test_the_file_name_is_the_one_synth_writes():
 
 def test_a_real_synth_output_is_refused(federation, tmp_path):
     """The real `genofed synth` output (reference generator, permissive checks) in a federation."""
-    from genofed.client.synth import SynthOptions, synthesize
-    from genofed.common.synthetic.checks import Thresholds
+    from helpers.synthetic import PERMISSIVE
 
-    permissive = Thresholds(
-        af_correlation_min=-1.0,
-        ld_correlation_min=-1.0,
-        aats_low=0.0,
-        aats_high=1.0,
-        privacy_loss_max=1.0,
-        exact_copies_max=10**6,
-        mia_auc_max=1.0,
-        spurious_rate_max=1.0,
-        association_recall_min=None,
-        pca_mixing_min=None,
-        fidelity_limits="fixed",
-    )
+    from genofed.client.synth import SynthOptions, synthesize
+
     site = federation / "maykop"
     out = tmp_path / "synth"
     synthesize(
         site / "genotypes.vcf.gz",
         site / "phenotypes.csv",
         out,
-        SynthOptions(thresholds=permissive, generator="reference", reference=str(site / "genotypes.vcf.gz")),
+        SynthOptions(thresholds=PERMISSIVE, generator="reference", reference=str(site / "genotypes.vcf.gz")),
     )
     shutil.copytree(out, federation / "maykop_synth")
     with pytest.raises(DataError, match="maykop_synth"):
