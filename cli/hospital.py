@@ -479,7 +479,7 @@ def register_synth(subparsers: argparse._SubParsersAction) -> None:
             "--state-dir), or with --generator reference copy a public reference panel's haplotypes, "
             "conditioned on the site's released class counts, allele frequencies and covariates (one "
             "Gaussian release with --epsilon, charged the same way); sample synthetic records, "
-            "drop those too close to a real one, and validate the "
+            "without DP drop those too close to a real one, and validate the "
             "batch (allele and genotype frequencies, LD, population structure, associations and the "
             "spurious-association rate, distance to closest record, exact copies, adversarial accuracy, "
             "membership inference) against the 20 % it never saw. Only a batch that passes is written; "
@@ -615,10 +615,13 @@ def run_synth(args: argparse.Namespace) -> int:
     for warning in summary.get("warnings", []):  # too few held-out patients for the privacy checks
         print(f"warning: {warning}", file=sys.stderr)
     if summary["passed"]:
-        print(
-            f"wrote {summary['records_written']} synthetic records to {args.out} (validation passed; "
-            f"{summary['records_dropped_as_too_close']} dropped as too close to a real patient)"
+        dropped = (
+            f"{summary['records_dropped_as_too_close']} dropped as too close to a real patient"
+            if summary.get("near_copy_filter", True)
+            else "under DP none is dropped: the records are the DP release's own"
         )
+        written = summary["records_written"]
+        print(f"wrote {written} synthetic records to {args.out} (validation passed; {dropped})")
         print(f"  privacy: {privacy_statement(summary, args.state_dir)}")
         return 0
     from genofed.client.synth_advice import failure_message

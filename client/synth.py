@@ -3,7 +3,8 @@
 The generator (a label-conditional VAE, `genofed.common.synthetic.vae`) trains on 80 % of the
 site's patients; the other 20 % never touch it and serve the validation's privacy checks
 (distance to closest record, adversarial accuracy, membership inference need real records the
-generator did not see). Records that sit too close to a training record are dropped, the batch
+generator did not see). Without DP, records that sit too close to a training record are dropped
+(under DP none are: which records a filter keeps is not post-processing of the DP release); the batch
 is validated (`genofed.common.synthetic.checks`), and only a batch that passes is written as
 a VCF and a phenotype file; the report is written either way.
 
@@ -295,6 +296,7 @@ def _summary(
         "failed_checks": report.failed_checks(),
         "records_generated": int(n),
         "records_dropped_as_too_close": int(batch.dropped.sum()),
+        "near_copy_filter": not private,  # a DP batch keeps every record (pipeline.filter_and_validate)
         "records_written": len(batch.accepted().labels),
         "real_train": int(len(batch.train_index)),
         "real_holdout": int(len(batch.holdout_index)),
@@ -503,7 +505,7 @@ def small_holdout_warning(summary: dict[str, Any]) -> str:
     )
     return (
         f"only {holdout} real patients were held out for the privacy checks (fewer than "
-        f"{MIN_HOLDOUT}), so their results (privacy_loss, aats_train, mia_auc, the near-copy filter) are "
+        f"{MIN_HOLDOUT}), so their results (privacy_loss, aats_train, mia_auc, the near-copy counts) are "
         f"mostly sampling noise at this size and a pass or a fail says little.{noise} A cohort of "
         f"{math.ceil(MIN_HOLDOUT / HOLDOUT_FRACTION)} or more patients holds out {MIN_HOLDOUT}."
     )

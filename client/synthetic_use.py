@@ -88,8 +88,8 @@ def _problem(summary: dict[str, Any]) -> str | None:
     records = int(summary.get("records_written", 0) or 0)
     if records < MIN_RECORDS:
         return (
-            f"the synthetic batch holds {records} records (at least {MIN_RECORDS} are needed; the others "
-            "were dropped as too close to a patient)"
+            f"the synthetic batch holds {records} records (at least {MIN_RECORDS} are needed; generate "
+            "more with `genofed synth --n N`, or fewer were kept because they sat too close to a patient)"
         )
     return None
 

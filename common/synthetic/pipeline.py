@@ -1,6 +1,7 @@
 """One site's synthetic cohort in memory: split, train the generator, sample, drop records that
-sit too close to a training record, validate the rest. `genofed synth` (client/synth.py) adds the
-files, the privacy ledger and the budget around it; the experiments call it directly.
+sit too close to a training record (without DP only), validate the rest. `genofed synth`
+(client/synth.py) adds the files, the privacy ledger and the budget around it; the experiments
+call it directly.
 
 Why a holdout: the privacy checks (distance to closest record, adversarial accuracy, membership
 inference) need real patients the generator never saw, so the generator trains on 80 % of the
@@ -52,7 +53,8 @@ def seeded_dp_noise(rng: np.random.Generator) -> Iterator[None]:
 @dataclass
 class ValidatedBatch:
     """A generated batch and its verdict. `accepted()` are the records a site may use: none if
-    the batch failed validation, else all but the ones dropped as too close to a real patient."""
+    the batch failed validation, else all but the ones dropped as too close to a real patient
+    (none are dropped from a DP batch, see `filter_and_validate`)."""
 
     records: SyntheticRecords
     dropped: np.ndarray  # bool per generated record: exact or near copy of a training record
@@ -149,7 +151,9 @@ def generate_validated(
         case_fraction = release_case_count(labels[train], noise_multiplier=count_noise, rng=noise_rng)
         history = [release_step(count_noise), *history]
     records = trained.sample(n, case_fraction=case_fraction, seed=seed + 1, temperature=temperature)
-    dropped, report = filter_and_validate(dosages, labels, train, holdout, records, thresholds)
+    dropped, report = filter_and_validate(
+        dosages, labels, train, holdout, records, thresholds, drop_near_copies=noise_multiplier is None
+    )
     return ValidatedBatch(records, dropped, report, history, trained, train, holdout)
 
 
@@ -192,13 +196,24 @@ def filter_and_validate(
     holdout: np.ndarray,
     records: SyntheticRecords,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    *,
+    drop_near_copies: bool = True,
 ) -> tuple[np.ndarray, ValidationReport]:
     """The records that fail the per-record checks (`record_failures`), and the validation of the
     others against the real training rows and the holdout: what `generate_validated` does to a
-    batch, for callers that sample again from its generator."""
-    dropped = record_failures(
-        real_train=dosages[train], real_holdout=dosages[holdout], synthetic=records.genotypes
-    )
+    batch, for callers that sample again from its generator.
+
+    `drop_near_copies=False` keeps every record (the mask is all False) and validates them all,
+    near and exact copies counted in the report as always: what a DP batch needs. Which records a
+    filter keeps depends on each real patient's position, outside the DP release, so a filtered
+    batch is no longer post-processing of the release; unfiltered, the only thing the patients
+    decide beyond the release is the batch's pass or fail (docs/synthetic-data.md)."""
+    if not drop_near_copies:
+        dropped = np.zeros(len(records.genotypes), dtype=bool)
+    else:
+        dropped = record_failures(
+            real_train=dosages[train], real_holdout=dosages[holdout], synthetic=records.genotypes
+        )
     keep = ~dropped
     report = validate_synthetic(
         dosages[train],

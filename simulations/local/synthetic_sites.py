@@ -25,8 +25,8 @@ from genofed.common.synthetic.pipeline import seeded_dp_noise
 from genofed.common.util.progress import Progress
 from genofed.server.settings import RunSettings
 
-#: Extra records generated beyond ratio x patients: validation drops the ones too close to a
-#: real patient (about 5 % by construction, see validation.record_failures).
+#: Extra records generated beyond ratio x patients: without DP validation drops the ones too close
+#: to a real patient (about 5 % by construction, see checks.leakage.record_failures).
 DROP_MARGIN = 1.1
 
 

@@ -78,8 +78,8 @@ def _introduction(results: dict[str, Any]) -> list[str]:
         + ". Ratios: synthetic records "
         f"generated per real training patient ({', '.join(f'{r:g}' for r in config['ratios'])}; 0.4 is the "
         "paper's +38.6 %). `validated` adds the records `generate_validated` accepts (none if the batch "
-        "failed validation, and never the records too close to a patient); `unvalidated` adds every "
-        "generated record of the same batch.",
+        "failed validation, and without DP never the records too close to a patient); `unvalidated` adds "
+        "every generated record of the same batch.",
         "",
         *_skipped(results),
         "Privacy: under DP every arm spends the same total epsilon per real patient; the generator gets "

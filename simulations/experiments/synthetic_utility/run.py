@@ -8,7 +8,7 @@ without DP, each site trains its classifier (`fit_alone`, the settings of `genof
 
   real          its real training patients only;
   validated     real + the ACCEPTED records of a generator (reference, VAE or GAN) it trained itself
-                (`generate_validated`: records too close to a patient dropped, and nothing at all
+                (`generate_validated`: without DP records too close to a patient dropped, nothing at all
                 if the batch failed validation), at several synthetic : real ratios;
   unvalidated   real + every generated record of the same batch, unfiltered and unvalidated:
                 what the validation is worth (the paper's 12 % problem).

@@ -139,5 +139,7 @@ def resample(batch: ValidatedBatch, site: SiteData, n: int, seed: int) -> Valida
     else:
         share = float(labels[train].mean())
     records = batch.generator.sample(n, case_fraction=share, seed=seed + 1)
-    dropped, report = filter_and_validate(site.dosages, labels, train, holdout, records)
+    dropped, report = filter_and_validate(
+        site.dosages, labels, train, holdout, records, drop_near_copies=not batch.history
+    )
     return ValidatedBatch(records, dropped, report, batch.history, batch.generator, train, holdout)

@@ -218,3 +218,46 @@ def test_columns_the_panel_lacks_follow_the_site_s_release_and_do_not_bias_ances
     rec = g.sample(2000, seed=1)
     site = world["x"][:, lacking].mean(axis=0) / 2
     assert np.abs(rec.genotypes[:, lacking].mean(axis=0) / 2 - site).max() < 0.1
+
+
+def _generate(world, noise_multiplier):
+    return generate_validated(
+        world["x"],
+        world["y"],
+        kind="reference",
+        settings=ReferenceSettings(seed=0),
+        n=300,
+        seed=0,
+        reference=world["panel"],
+        noise_multiplier=noise_multiplier,
+        noise_rng=np.random.default_rng(4),
+    )
+
+
+def test_a_dp_batch_keeps_every_record_and_a_non_dp_batch_drops_near_copies(world):
+    """Under DP which records a site keeps must not depend on where each real patient sits (a
+    near-copy filter reads them outside the release): every record stays and is validated, its
+    copies still counted. Without DP (no guarantee to keep) the filter drops the near copies."""
+    private = _generate(world, noise_multiplier=2.0)
+    assert not private.dropped.any()
+    assert len(private.records.labels) == 300
+    assert private.report.privacy.near_copies > 0  # counted, not dropped
+    exact = _generate(world, noise_multiplier=None)
+    assert exact.dropped.any() and exact.report.privacy.near_copies == 0
+
+
+def test_filter_and_validate_counts_a_planted_copy_either_way(world):
+    """A batch holding an exact copy of a training patient fails validation whether or not the
+    filter runs: with the filter the copy is dropped before the checks, without it the check
+    sees it."""
+    from genofed.common.synthetic.pipeline import filter_and_validate, split_for_generator
+
+    batch = _generate(world, noise_multiplier=2.0)
+    train, holdout = split_for_generator(world["y"], 0)
+    records = batch.records
+    records.genotypes[0] = world["x"][train[0]]
+    x, y = world["x"], world["y"]
+    kept, report = filter_and_validate(x, y, train, holdout, records, drop_near_copies=False)
+    assert not kept.any() and report.privacy.exact_copies >= 1 and "exact_copies" in report.failed_checks()
+    dropped, filtered = filter_and_validate(world["x"], world["y"], train, holdout, records)
+    assert dropped[0] and filtered.privacy.exact_copies == 0

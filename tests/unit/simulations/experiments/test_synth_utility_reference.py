@@ -96,7 +96,10 @@ def test_a_resampled_batch_never_reads_the_exact_case_share_under_dp(monkeypatch
     monkeypatch.setattr(
         site_generator,
         "filter_and_validate",
-        lambda dosages, labels, train, holdout, records: (np.zeros(len(records.genotypes), bool), "report"),
+        lambda dosages, labels, train, holdout, records, **_: (
+            np.zeros(len(records.genotypes), bool),
+            "report",
+        ),
     )
     first = SimpleNamespace(labels=np.array([1, 0, 0, 0], dtype=np.int8))  # drawn at the released share
     batch = SimpleNamespace(
