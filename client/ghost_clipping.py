@@ -13,8 +13,8 @@ Closed forms (x_i the layer input of example i, d_i the gradient of its loss at 
 
 - nn.Linear, 2-D input: the weight's per-example gradient is the outer product d_i x_i^T, whose
   Frobenius norm is |d_i| |x_i|; the bias' is d_i. Opacus registers exactly this, computed with
-  `einsum("n...i,n...i->n")`, which on CPU takes ~1.6 ms for a 64 x 20,000 input against
-  ~0.15 ms for `linalg.vector_norm` (measured, torch 2.13, one thread): that difference alone
+  `einsum("n...i,n...i->n")`, several times slower on CPU than `linalg.vector_norm` for a
+  64 x 20,000 input (docs/benchmarks.md, "The DP step", times both): that difference alone
   is most of the logistic model's DP overhead. `linear_norm_sample` below is the same formula
   through vector norms; any other input shape goes to Opacus' own function unchanged.
 - `BlockLinear` (the network's first layer, common/model/network.py): block b's per-example
@@ -58,8 +58,7 @@ def block_linear_norm_sample(
     if layer.weight.requires_grad:
         x = activations[0].to(backprops.dtype)  # often a column slice of the model's input: a view
         # Squared first, then blocked: blocking a strided view would copy it. |x_ib|^2 as a
-        # matrix-vector product: a reduction over the short block axis is slower on CPU (0.55
-        # against 0.4 ms at 64 x 20,000, measured).
+        # matrix-vector product: a reduction over the short block axis was slower on CPU.
         x2 = layer.blocks(x * x).reshape(-1, layer.block_size) @ x.new_ones(layer.block_size)
         out[layer.weight] = (x2.reshape(batch, layer.n_blocks) * d2).sum(1).sqrt()
     if layer.bias.requires_grad:
