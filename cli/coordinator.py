@@ -133,8 +133,20 @@ def _add_init_training_options(init: argparse.ArgumentParser, defaults: RunSetti
             f"present; 0 = no wait (default: {defaults.wait_seconds:g})"
         ),
     )
-    from genofed.server.settings import DEFAULT_MODEL
+    from genofed.server.settings import DEFAULT_MODEL, DEPLOYED_ROUND_TIMEOUT
 
+    init.add_argument(
+        "--round-timeout",
+        type=float,
+        default=DEPLOYED_ROUND_TIMEOUT,
+        metavar="SECONDS",
+        help=(
+            "how long the coordinator waits for the hospitals' replies to one exchange (a training round, a "
+            "SecAgg+ stage, an evaluation) before it goes on with those it has; a hospital that has not "
+            "answered is logged as refusing that round; inf = wait for every reply "
+            f"(default: {DEPLOYED_ROUND_TIMEOUT:g})"
+        ),
+    )
     by_rule = "default: the model's rule from public facts, docs/models.md"
     init.add_argument(
         "--model",
@@ -424,6 +436,7 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         "delta": args.delta,
         "min_nodes": args.min_hospitals,
         "wait_seconds": args.wait_seconds,
+        "round_timeout": args.round_timeout,
         "local_epochs": args.local_epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,

@@ -107,7 +107,11 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     test = load_test_cohort(settings, panel)
     start = run_start(settings, model_config, initial, say)
     sites, asked = describe_sites(
-        grid, settings.min_nodes, expected=settings.expected_nodes, grace=settings.wait_seconds
+        grid,
+        settings.min_nodes,
+        expected=settings.expected_nodes,
+        grace=settings.wait_seconds,
+        reply_timeout=settings.round_timeout,
     )
     log = round_log_of(sites, asked)
     if start.checkpoint is not None:
@@ -240,7 +244,13 @@ def evaluate_config(settings: RunSettings, plan_id: str, model_json: str) -> Con
 
 def _train(grid: Grid, rounds: Rounds, say: Progress) -> int:
     """Train the rounds left; returns the measured upload per hospital and round under SecAgg+
-    (masked vectors, keys, shares), 0 otherwise."""
+    (masked vectors, keys, shares), 0 otherwise.
+
+    Every exchange (a round's training, its evaluation, each SecAgg+ stage) waits at most
+    `round-timeout` seconds for the hospitals' replies, then goes on with those it has: the
+    strategy aggregates them (a hospital that did not answer is logged as refusing the round,
+    `Tracked`), and a late reply is never pulled into a later exchange (each pulls the replies to
+    its own messages only)."""
     if rounds.left <= 0:
         say(
             f"the checkpoint already closes round {rounds.start.round} of {rounds.settings.rounds}: "
@@ -256,6 +266,7 @@ def _train(grid: Grid, rounds: Rounds, say: Progress) -> int:
         train_config=rounds.train_config,
         evaluate_config=rounds.evaluate_config,
         evaluate_fn=rounds.after_round,
+        timeout=rounds.settings.round_timeout,
     )
     return 0
 
@@ -277,6 +288,7 @@ def _train_secagg(grid: Grid, rounds: Rounds) -> int:
         max_weight=max(s.sizes["train"] for s in rounds.sites.values()),
         min_nodes=settings.min_nodes,
         fraction_train=settings.fraction_train,
+        timeout=settings.round_timeout,
     ).bytes_per_client_round()
 
 

@@ -61,9 +61,29 @@ class RoundLog:
         node = self.node(msg)
         return self.site_of_node.get(node, f"node-{node}")
 
+    def unanswered(self, replies: Iterable[Message]) -> list[int]:
+        """The nodes of the current exchange that got its message and sent no reply before the
+        exchange's timeout (`round-timeout`). A message went out when Flower gave it an id as it
+        pushed it; one never pushed (to a node no longer admitted, `genofed.server.app.AdmittedGrid`)
+        has none and is not counted. A reply that comes later is never part of another exchange:
+        each exchange pulls only the replies to its own messages, by their ids."""
+        answered = {msg.metadata.reply_to_message_id for msg in replies}
+        return sorted(
+            sent.metadata.dst_node_id
+            for sent in self.sent
+            if sent.metadata.message_id and sent.metadata.message_id not in answered
+        )
+
     def participants(self) -> set[int]:
         """The nodes rounds go to: those asked at the start (or, without that list, those named)."""
         return self.taking_part or set(self.site_of_node)
+
+
+def no_reply(timeout: float | None, to: str = "") -> str:
+    """The reason a round records for a hospital that did not answer (`to` what, e.g. " to the
+    SecAgg+ setup stage") within `timeout` seconds, the run's `round-timeout`."""
+    within = "" if timeout is None else f" within {timeout:g} s"
+    return f"no reply{to}{within} (round-timeout): not waited for longer, and a later reply is not used"
 
 
 def epsilon_by_site(log: RoundLog) -> dict[str, float]:

@@ -29,6 +29,10 @@ Protocol parameters (chosen for federations of 3-8 hospitals, all sampled every 
   divided by the column scale reach 10 and more on rare variants) gets a wider range from those
   public start weights (`clipping_range_for`); the step stays below 1e-4.
 - modulus_range = 2**32: n * 2**22 < 2**32 for n up to 1,023, so the masked sums cannot wrap.
+- timeout = the run's `round-timeout`, for each of the four stages (and the evaluation round): a
+  hospital that has not answered a stage by then counts as dropped out, as one that failed does,
+  is named in the round log ("no reply within ... (round-timeout)"), and is sent nothing more in
+  that round; its late reply is never pulled (each stage pulls the replies to its own messages).
 
 Distributed DP (train config `privacy: distributed`, docs/distributed-dp.md): each round's train
 config also carries `noise-share-sites`, m = the round's reconstruction threshold (the fewest
@@ -74,7 +78,8 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedProx
 
 from genofed.common.privacy.accountant import sample_rate
-from genofed.server.round_log import RoundLog
+from genofed.server.round_log import RoundLog, no_reply
+from genofed.server.settings import DEFAULT_ROUND_TIMEOUT
 from genofed.server.tracking import Tracked
 
 logger = logging.getLogger(__name__)
@@ -82,9 +87,6 @@ logger = logging.getLogger(__name__)
 CLIPPING_RANGE = 8.0
 QUANTIZATION_RANGE = 2**22
 MODULUS_RANGE = 2**32
-#: How long a protocol stage waits for replies (as `Strategy.start` does for a plain round); a
-#: hospital that has not answered by then counts as dropped out.
-STAGE_TIMEOUT = 3600.0
 
 #: Called with (real round, node id, stage, reply) for every reply the coordinator receives in a
 #: SecAgg+ round: what the coordinator can see, for tests and audits (e.g. that a masked vector
@@ -198,7 +200,7 @@ def clipping_range_for(state: dict[str, torch.Tensor]) -> float:
 def make_secagg_workflow(
     n_sampled: int,
     max_weight: float,
-    timeout: float | None = STAGE_TIMEOUT,
+    timeout: float = DEFAULT_ROUND_TIMEOUT,
     clipping_range: float = CLIPPING_RANGE,
 ) -> SecAggPlusWorkflow:
     """Flower's SecAgg+ workflow for one round with `n_sampled` hospitals (see the module doc)."""
@@ -249,8 +251,9 @@ class SecAggStats:
 
 
 class ObservedGrid:
-    """The coordinator's grid with a note of every reply: which hospital failed or refused in
-    which stage (Flower's workflow keeps failures without their node ids), and upload sizes."""
+    """The coordinator's grid with a note of every reply: which hospital failed, refused or did
+    not answer in time in which stage (Flower's workflow keeps failures without their node ids
+    and drops a hospital that did not answer without a word), and upload sizes."""
 
     def __init__(self, grid: Grid, stats: SecAggStats, log: RoundLog) -> None:
         self._grid, self.stats, self.log = grid, stats, log
@@ -271,6 +274,12 @@ class ObservedGrid:
                 m.metadata.group_id = str(self.round)
         self.log.note_sent(messages)
         replies = list(self._grid.send_and_receive(messages, timeout=timeout))
+        for node in self.log.unanswered(replies):  # dropped out: named here, as a failure is
+            stage = stages.get(node, "")
+            reason = no_reply(timeout, f" to the SecAgg+ {stage} stage" if stage else "")
+            self.errors.setdefault(node, reason)
+            site = self.log.site_of_node.get(node, f"node-{node}")
+            logger.warning("round %s, %s: %s; it counts as dropped out", self.round, site, reason)
         for reply in replies:  # a "node unavailable" reply comes from the SuperLink: name the node it was for
             node = self.log.node(reply)
             stage = stages.get(node, "")
@@ -398,7 +407,7 @@ def run_secagg_rounds(
     max_weight: int,
     min_nodes: int,
     fraction_train: float,
-    timeout: float | None = STAGE_TIMEOUT,
+    timeout: float = DEFAULT_ROUND_TIMEOUT,
 ) -> SecAggStats:
     """Run `num_rounds` SecAgg+ rounds (numbered from `round_offset + 1`) on Flower's legacy
     DefaultWorkflow; `tracked` is the plain strategy, reused for the (unmasked, per-site)
@@ -448,7 +457,7 @@ class SecAggFitRound:
     observed: ObservedGrid
     strategy: SecAggFedAvg
     max_weight: int
-    timeout: float | None
+    timeout: float
     clipping_range: float = CLIPPING_RANGE
 
     def __call__(self, grid: Grid, context: Context) -> None:
@@ -473,14 +482,14 @@ class TrackedEvaluateRound:
     tracked: Tracked
     like: dict[str, torch.Tensor]
     evaluate_config: ConfigRecord
-    timeout: float | None
+    timeout: float
 
     def __call__(self, _grid: Grid, context: Context) -> None:
         server_round = _current_round(cast(LegacyContext, context))
         arrays = ArrayRecord(from_parameters(_current_parameters(context), self.like))
         config = ConfigRecord(dict(self.evaluate_config))
         messages = self.tracked.configure_evaluate(server_round, arrays, config, self.grid)
-        replies = self.grid.send_and_receive(messages, timeout=self.timeout or STAGE_TIMEOUT)
+        replies = self.grid.send_and_receive(messages, timeout=self.timeout)
         self.tracked.aggregate_evaluate(server_round, replies)
 
 

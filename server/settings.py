@@ -44,6 +44,17 @@ PRIVACY_MODES = ("local", "distributed")
 #: Training settings left to the model's rule of public facts (genofed.server.training_rule): 0
 #: means "the rule's", and -1 for momentum, where 0 is a real choice (plain SGD).
 RULE_SETTINGS = ("rounds", "local_epochs", "batch_size", "lr", "clip", "momentum")
+#: `round-timeout` (seconds the coordinator waits for the hospitals' replies to one message
+#: exchange): Flower's own default (`Strategy.start`), which simulations and `flwr run` keep, so
+#: their rounds, however slow the machine, train with every hospital as they did before the setting.
+DEFAULT_ROUND_TIMEOUT = 3600.0
+#: `round-timeout` of a deployed federation (`coordinator init --round-timeout`; also a folder made
+#: before the setting existed). A connected hospital that never answers (a stuck ClientApp, an
+#: overloaded or malicious site) holds each exchange this long; a deployed round takes seconds at
+#: the cohort sizes measured (docs/benchmarks.md, "Deployed round"), so 10 minutes leaves a
+#: hospital with a hundred times those patients time to train, and a stuck one costs a 10-round
+#: run under 2 hours rather than 10 (plus the evaluations).
+DEPLOYED_ROUND_TIMEOUT = 600.0
 
 
 #: A run setting is missing or out of range; the name every caller knows for `ConfigError`.
@@ -90,6 +101,12 @@ class RunSettings:
     #: them to connect (it starts once `min_nodes` are there and the wait is over). 0: no wait.
     expected_nodes: int = 0
     wait_seconds: float = 120.0
+    #: Seconds the coordinator waits for the hospitals' replies to one message exchange (the first
+    #: query, a training round, each SecAgg+ stage, an evaluation) before it goes on with the replies
+    #: it has; a hospital that did not answer in time is logged as refusing that round (inf = wait
+    #: for every reply). Like wait_seconds it says how long to wait, not what to compute from the
+    #: replies: it is no part of the run's id, and a resumed run may change it.
+    round_timeout: float = DEFAULT_ROUND_TIMEOUT
     seed: int = 42
     resume: bool = False
     quiet: bool = False
@@ -260,6 +277,11 @@ class RunSettings:
         require_in_range("fraction-train", self.fraction_train, 0, 1, low_open=True)
         require_at_least("min-nodes", self.min_nodes, 1)
         require_at_least("wait-seconds", self.wait_seconds, 0, hint="0 = start once min-nodes are there")
+        require_positive(
+            "round-timeout",
+            self.round_timeout,
+            hint="seconds to wait for the hospitals' replies to one exchange; inf = wait for every reply",
+        )
         require_in_range(
             "site-evaluations",
             self.site_evaluations,
@@ -351,7 +373,16 @@ class RunSettings:
 
     def experiment_id(self) -> str:
         """A stable id of what is computed: the settings minus where outputs go and how it is shown."""
-        skip = {"out-dir", "resume", "quiet", "ledger-dir", "plan-id", "expected-nodes", "wait-seconds"}
+        skip = {
+            "out-dir",
+            "resume",
+            "quiet",
+            "ledger-dir",
+            "plan-id",
+            "expected-nodes",
+            "wait-seconds",
+            "round-timeout",
+        }
         if (
             self.synthetic_ratio == 0
         ):  # unused: leaves the ids (and so the noise draws) of plain runs as they were

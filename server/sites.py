@@ -51,16 +51,24 @@ class SiteInfo:
 
 
 def describe_sites(
-    grid: Grid, min_nodes: int, timeout: float = 600.0, *, expected: int = 0, grace: float = 120.0
+    grid: Grid,
+    min_nodes: int,
+    timeout: float = 600.0,
+    *,
+    expected: int = 0,
+    grace: float = 120.0,
+    reply_timeout: float = 600.0,
 ) -> tuple[dict[int, SiteInfo], set[int]]:
-    """Wait for `min_nodes` hospitals (and up to `grace` seconds for all `expected` ones), then
-    ask each its name and (aggregate) cohort sizes.
+    """Wait for `min_nodes` hospitals (up to `timeout` seconds, and up to `grace` seconds for all
+    `expected` ones), then ask each its name and (aggregate) cohort sizes, waiting up to
+    `reply_timeout` seconds (the run's `round-timeout`) for the answers; a hospital that has not
+    answered by then cannot take part, and the reason says so.
 
     Returns the hospitals that can take part, and every node asked: only those are sent rounds
     (one connecting later joins the next run); one whose data failed its checks is still asked
     every round, so that its refusal and reason are on record."""
     nodes = wait_for_nodes(grid, min_nodes, timeout, expected=expected, grace=grace)
-    sites, unavailable = _ask(grid, nodes, timeout)
+    sites, unavailable = _ask(grid, nodes, reply_timeout)
     enrolled = enrolled_names(grid)
     if enrolled is not None:
         _name_by_enrolment(sites, unavailable, enrolled)
@@ -112,7 +120,15 @@ def _ask(grid: Grid, nodes: list[int], timeout: float) -> tuple[dict[int, SiteIn
     queries = [Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=node) for node in nodes]
     sites: dict[int, SiteInfo] = {}
     unavailable: dict[int, str] = {}
-    for reply in grid.send_and_receive(queries, timeout=timeout):
+    replies = list(grid.send_and_receive(queries, timeout=timeout))
+    # a query went out when Flower gave it an id as it pushed it (see RoundLog.unanswered)
+    answered = {reply.metadata.reply_to_message_id for reply in replies}
+    for query in queries:
+        if query.metadata.message_id and query.metadata.message_id not in answered:
+            unavailable[query.metadata.dst_node_id] = (
+                f"no answer to the coordinator's first query within {timeout:g} s (round-timeout)"
+            )
+    for reply in replies:
         if reply.has_error():  # e.g. its data failed its checks: the others go on without it
             unavailable[reply.metadata.src_node_id] = reply.error.reason
             continue

@@ -53,6 +53,7 @@ def make_strategy(
         frozen=frozen,
         screen=UpdateScreen(LocalTraining.from_settings(settings), log.declared_sizes, frozen),
         evaluation_rounds=evaluation_rounds(settings.rounds, settings.site_evaluations),
+        round_timeout=settings.round_timeout,
     )
 
 

@@ -4,7 +4,8 @@ Built the way Flower's own `DifferentialPrivacyServerSideFixedClipping` is: the 
 the inner strategy (FedAvg, FedProx, FedAdam, FedMedian, FedTrimmedAvg, Krum, MultiKrum) and
 delegates every hook to it, adding around each call:
 
-- which hospital each reply came from (for the per-hospital table and epsilon), and who refused;
+- which hospital each reply came from (for the per-hospital table and epsilon), who refused, and
+  who sent no reply within the exchange's timeout (`round-timeout`: the round goes on without it);
 - the coordinator's checks of every update before any of it is aggregated
   (`genofed.server.integrity`: finite, example count capped at the declared cohort, update norm
   within what DP-SGD with the agreed settings can produce);
@@ -34,7 +35,8 @@ from flwr.serverapp.strategy import Strategy
 
 from genofed.common.privacy.release import histogram_metrics, pooled_histogram
 from genofed.server.integrity import SentModel, UpdateScreen, refusal
-from genofed.server.round_log import RoundLog
+from genofed.server.round_log import RoundLog, no_reply
+from genofed.server.settings import DEFAULT_ROUND_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,9 @@ class Tracked(Strategy):
     evaluation_rounds:
         The (real) rounds after which hospitals evaluate the global model: each evaluation is a
         DP release from their budgets, so only the planned ones are asked for.
+    round_timeout:
+        The seconds each exchange waits for replies (`RunSettings.round_timeout`, what the run
+        passes to `Strategy.start`): named in the reason of a hospital that did not answer in time.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class Tracked(Strategy):
         frozen: frozenset[str] = frozenset(),
         screen: UpdateScreen | None = None,
         evaluation_rounds: frozenset[int] = frozenset(),
+        round_timeout: float = DEFAULT_ROUND_TIMEOUT,
     ) -> None:
         super().__init__()
         self.strategy = strategy
@@ -89,6 +95,7 @@ class Tracked(Strategy):
         self.frozen = frozen
         self.screen = screen
         self.evaluation_rounds = evaluation_rounds
+        self.round_timeout = round_timeout
         self._sent: ArrayRecord | None = None
 
     def __repr__(self) -> str:
@@ -123,6 +130,8 @@ class Tracked(Strategy):
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         real = server_round + self.round_offset
+        replies = list(replies)
+        self._note_unanswered(real, replies, training=True)
         replies = self._record(real, self._screened(real, replies), self.log.train, note_refusals=True)
         arrays, metrics = self.strategy.aggregate_train(real, replies)
         return self._keep_frozen(arrays), metrics
@@ -143,6 +152,8 @@ class Tracked(Strategy):
         hospitals' validation patients, and everything derived from it is post-processing.
         """
         real = server_round + self.round_offset
+        replies = list(replies)
+        self._note_unanswered(real, replies, training=False)
         self._record(real, replies, self.log.evaluate, note_refusals=False)
         released = [
             m["val-histogram"] for m in self.log.evaluate.get(real, {}).values() if "val-histogram" in m
@@ -159,6 +170,25 @@ class Tracked(Strategy):
         one that connects later joins the next run."""
         taking_part = self.log.participants()
         return [m for m in messages if m.metadata.dst_node_id in taking_part]
+
+    def _note_unanswered(self, real_round: int, replies: list[Message], *, training: bool) -> None:
+        """Name the hospitals that got this exchange's message and did not answer in time: in the
+        coordinator's log, and for a training round in the round log, as refusing it (the progress
+        line, results.json's refusals and the report show it). The round goes on with `replies`."""
+        missing = [self.log.site_of_node.get(node, f"node-{node}") for node in self.log.unanswered(replies)]
+        if not missing:
+            return
+        if training:
+            for site in missing:
+                self.log.refused.setdefault(real_round, {})[site] = no_reply(self.round_timeout)
+        logger.warning(
+            "round %d %s: no reply from %s within %g s (round-timeout); going on with the %d that answered",
+            real_round,
+            "training" if training else "evaluation",
+            ", ".join(missing),
+            self.round_timeout,
+            len(replies),
+        )
 
     def _screened(self, real_round: int, replies: Iterable[Message]) -> list[Message]:
         """Every reply that fails the coordinator's checks becomes a refusal of its site, with the

@@ -26,8 +26,8 @@ def hospital_terms(results: Mapping[str, Any]) -> str:
     of_rounds = f"of the run's {held} training rounds " if held else ""
     terms = [
         f"**Rounds trained:** how many {of_rounds}the hospital trained in; '(N refused)' counts the rounds "
-        "it was asked and declined (its privacy budget would have been exceeded, it was offline, or its "
-        "data failed their checks)."
+        "it was asked and declined (its privacy budget would have been exceeded, it was offline, its "
+        "data failed their checks, or it did not answer within the run's round timeout)."
     ]
     if dp_on(results):
         clip = config_value(results, CLIP_KEYS)

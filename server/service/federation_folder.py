@@ -28,7 +28,7 @@ from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.server.service.enrollment import empty_registry, hospitals, load_registry, write_registry
 from genofed.server.service.federation_model import MODEL_FILE, Digest, check_prior_files, plan_model
 from genofed.server.service.pki import SERVER_DAYS, renew_server_cert, subject_alt_names, write_pki
-from genofed.server.settings import RunSettings
+from genofed.server.settings import DEPLOYED_ROUND_TIMEOUT, RunSettings
 
 FEDERATION_FILE = "federation.json"
 FORMAT = "genofed-federation/1"
@@ -41,6 +41,7 @@ FEDERATION_SETTINGS = (
     "delta",
     "min_nodes",
     "wait_seconds",
+    "round_timeout",
     "local_epochs",
     "batch_size",
     "lr",
@@ -68,6 +69,7 @@ def init_federation(
 
     settings: RunSettings names; `prior`, `prior_variants` and `gene_prior` (the operator's
         files, as `genofed simulate` takes them) choose the sub-panel the model reads.
+        `round_timeout` defaults to a deployment's (`DEPLOYED_ROUND_TIMEOUT`), not a simulation's.
     digest: the hospitals' `architecture_digest`, so model.json shows the digest they pin (the
         CLI passes it; server code never imports the hospital's).
     """
@@ -80,7 +82,8 @@ def init_federation(
     subject_alt_names(hosts)  # bad host names fail before anything is made
     # the coordinator's own `flwr` commands (register hospitals, submit the run) connect over loopback
     hosts = list(dict.fromkeys([h.strip().lower() for h in hosts] + ["localhost", "127.0.0.1"]))
-    run = RunSettings(**(settings or {}))  # the same validation every run applies
+    # the same validation every run applies
+    run = RunSettings(**{"round_timeout": DEPLOYED_ROUND_TIMEOUT, **(settings or {})})
     if not panel:
         raise GenofedError(
             "give the federation's variant panel (--panel panel.tsv): hospitals check their data against it"
@@ -170,10 +173,12 @@ def deployed_run_config(folder: str | Path) -> dict[str, Any]:
     """The run config of a deployed federation's run: its agreed settings, its priors (the
     copies in DIR/priors, refused if changed since init), its panel, its outputs
     in DIR/run, its plan id, and resume on (a restarted coordinator continues from the last
-    checkpoint; a finished run is not trained again)."""
+    checkpoint; a finished run is not trained again). A folder made before `round-timeout`
+    existed gets a deployment's default (a resumed run may take another: it says how long to
+    wait, not what to compute)."""
     folder = Path(folder).resolve()
     federation = load_federation(folder)
-    config = dict(federation["settings"])
+    config = {"round-timeout": DEPLOYED_ROUND_TIMEOUT, **federation["settings"]}
     config.update(check_prior_files(folder, federation))  # the copies, unchanged since init
     config.update(
         {
