@@ -64,11 +64,12 @@ def describe_sites(
     `reply_timeout` seconds (the run's `round-timeout`) for the answers; a hospital that has not
     answered by then cannot take part, and the reason says so.
 
-    Returns the hospitals that can take part, and every node asked: only those are sent rounds
-    (one connecting later joins the next run); one whose data failed its checks is still asked
-    every round, so that its refusal and reason are on record."""
+    Returns the hospitals that can take part, and the nodes that answered: only those are sent
+    rounds (one connecting later joins the next run); one whose data failed its checks is still
+    asked every round, so that its refusal and reason are on record, but one that did not answer
+    at all is not, as every round would wait `reply_timeout` for it again."""
     nodes = wait_for_nodes(grid, min_nodes, timeout, expected=expected, grace=grace)
-    sites, unavailable = _ask(grid, nodes, reply_timeout)
+    sites, unavailable, silent = _ask(grid, nodes, reply_timeout)
     enrolled = enrolled_names(grid)
     if enrolled is not None:
         _name_by_enrolment(sites, unavailable, enrolled)
@@ -81,7 +82,7 @@ def describe_sites(
             f"only {len(sites)} hospital(s) can take part, {min_nodes} needed; "
             + "; ".join(f"node {n}: {r}" for n, r in unavailable.items())
         )
-    return dict(sorted(sites.items(), key=lambda item: item[1].name)), set(nodes)
+    return dict(sorted(sites.items(), key=lambda item: item[1].name)), set(nodes) - silent
 
 
 def round_log_of(sites: dict[int, SiteInfo], asked: set[int]) -> RoundLog:
@@ -115,19 +116,24 @@ def wait_for_nodes(grid: Grid, min_nodes: int, timeout: float, *, expected: int,
     return nodes
 
 
-def _ask(grid: Grid, nodes: list[int], timeout: float) -> tuple[dict[int, SiteInfo], dict[int, str]]:
-    """Each node's introduction, and the reason of each node that cannot take part."""
+def _ask(
+    grid: Grid, nodes: list[int], timeout: float
+) -> tuple[dict[int, SiteInfo], dict[int, str], set[int]]:
+    """Each node's introduction, the reason of each node that cannot take part, and the nodes
+    that did not answer within `timeout`."""
     queries = [Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=node) for node in nodes]
     sites: dict[int, SiteInfo] = {}
     unavailable: dict[int, str] = {}
     replies = list(grid.send_and_receive(queries, timeout=timeout))
     # a query went out when Flower gave it an id as it pushed it (see RoundLog.unanswered)
     answered = {reply.metadata.reply_to_message_id for reply in replies}
-    for query in queries:
-        if query.metadata.message_id and query.metadata.message_id not in answered:
-            unavailable[query.metadata.dst_node_id] = (
-                f"no answer to the coordinator's first query within {timeout:g} s (round-timeout)"
-            )
+    sent = [query for query in queries if query.metadata.message_id]
+    silent = {query.metadata.dst_node_id for query in sent if query.metadata.message_id not in answered}
+    for node in silent:
+        unavailable[node] = (
+            f"no answer to the coordinator's first query within {timeout:g} s (round-timeout); "
+            "it is not sent this run's rounds"
+        )
     for reply in replies:
         if reply.has_error():  # e.g. its data failed its checks: the others go on without it
             unavailable[reply.metadata.src_node_id] = reply.error.reason
@@ -137,7 +143,7 @@ def _ask(grid: Grid, nodes: list[int], timeout: float) -> tuple[dict[int, SiteIn
             sites[node] = introduction(reply.content)
         except ValueError as exc:  # a malformed answer: that hospital cannot take part, the others go on
             unavailable[node] = f"its answer to the coordinator's first query is malformed: {exc}"
-    return sites, unavailable
+    return sites, unavailable, silent
 
 
 def introduction(content: RecordDict) -> SiteInfo:
