@@ -70,8 +70,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         silence_stdout()  # `genofed ... | head`: the reader asked for no more; no traceback
         return 1
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user can fix: a real fault, keep its traceback
+            raise
+        print(f"error: {file_error(exc)}", file=sys.stderr)
+        return 2
     with closed_stdout_is_fine():  # the last lines meet a reader that has gone here, not at exit
         return status
+
+
+def file_error(exc: OSError) -> str:
+    """One line for a file the system refused (read-only file system, no permission, disk full, a
+    path that vanished): the commands check their outputs before the work (`require_writable_target`),
+    so this is the net for what changed while they ran or what no check foresaw."""
+    target = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    return (
+        f"{target}: {exc.strerror or exc}; check the path, its permissions and the free space, then run again"
+    )
 
 
 if __name__ == "__main__":

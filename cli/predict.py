@@ -79,13 +79,23 @@ def add_model_file_arguments(
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
+#: The input files of `predict` and `adapt` (option -> argparse dest) that --out must never be.
+MODEL_COMMAND_INPUTS = {"--model": "model", "--genotypes": "genotypes", "--phenotypes": "phenotypes"}
+
+
 def check_model_file_arguments(args: argparse.Namespace) -> str:
     """Refuse, before anything is read, the options `add_model_file_arguments` adds that cannot
-    work: an --out that is a folder or exists without --force (the work would be lost, or end in
-    a traceback at the final rename), a --min-coverage outside [0, 1], an --expect-hash that pins
+    work: an --out that is a folder, exists without --force, is one of the command's inputs (even
+    with --force) or lies where no file can be written (the work would be lost, or end in a
+    traceback at the final rename), a --min-coverage outside [0, 1], an --expect-hash that pins
     nothing (empty, too short, not hex). Returns the normalised expected hash ("" for none)."""
     from genofed.common.scoring.model_file import check_expected_hash
-    from genofed.common.util.atomic import NotAFileTargetError, require_file_target
+    from genofed.common.util.atomic import (
+        NotAFileTargetError,
+        require_file_target,
+        require_not_an_input,
+        require_writable_target,
+    )
     from genofed.common.util.checks import require, require_in_range
 
     out = Path(args.out)
@@ -97,7 +107,10 @@ def check_model_file_arguments(args: argparse.Namespace) -> str:
                 f"--out {out} is a folder: give the path of a file, e.g. --out {out / 'NAME'}"
             ) from None
         raise
+    inputs = {name: getattr(args, dest, None) for name, dest in MODEL_COMMAND_INPUTS.items()}
+    require_not_an_input(out, inputs)
     require(args.force or not out.exists(), f"{out} exists; choose a new file or pass --force to replace it")
+    require_writable_target(out)
     require_in_range("--min-coverage", args.min_coverage, 0.0, 1.0)
     return check_expected_hash(args.expect_hash)
 

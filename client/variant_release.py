@@ -43,6 +43,7 @@ from genofed.common.data.variant_summary import (
 from genofed.common.privacy.accountant import calibrate_noise, epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import release_step
+from genofed.common.util.atomic import require_not_an_input, require_writable_target
 from genofed.common.util.checks import require, require_at_least, require_choice, require_in_range
 
 #: The ledger kind of a release the hospital declared public (no noise, epsilon 0).
@@ -84,6 +85,7 @@ def release_variants(
 ) -> VariantSummary:
     """Compute, charge (or record as declared public) and write the site's variant summary."""
     genotypes, out = Path(genotypes), Path(out)
+    require_not_an_input(out, {"--genotypes": genotypes})
     _check(out, options)
     site = options.site or genotypes.resolve().parent.name
     matrix = read_genotypes(genotypes)
@@ -122,10 +124,15 @@ def _check(out: Path, options: VariantReleaseOptions) -> None:
     """Every option, before the genotypes are read or anything is spent."""
     require_choice("--release", options.release, RELEASES)
     require(
+        not out.is_dir(),
+        f"--out {out} is a folder: give the path of a file, e.g. --out {out / 'variants.tsv'}",
+    )
+    require(
         options.force or not out.exists(),
         f"{out} exists; choose a new file or pass --force to replace it",
     )
     require(out.parent.is_dir(), f"the folder of --out ({out.parent}) does not exist; create it first")
+    require_writable_target(out)  # before anything is charged to the ledger
     if options.release == "rounded":
         require_at_least("--round-to", options.round_to, 1, message="--round-to must be 1 or more alleles")
         require(options.epsilon is None, "--epsilon is for --release dp; rounded counts are declared public")

@@ -172,6 +172,8 @@ def load_model_file(path: str | Path, *, expected_hash: str = "", what: str = "m
     `what` names the file in errors ("pretrained model" where a run starts from one).
     """
     path = Path(path)
+    if path.is_dir():
+        raise PretrainedModelError(f"{path} is a folder, not a {what}; {_get_a_model(what)}")
     if not path.is_file():
         raise PretrainedModelError(
             f"{path}: {what} not found; create one with `genofed pretrain` or a federated run "
@@ -182,8 +184,11 @@ def load_model_file(path: str | Path, *, expected_hash: str = "", what: str = "m
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+            checkpoint = isinstance(payload, dict) and "round" in payload and "plan_id" in payload
             raise PretrainedModelError(
                 f"{path}: not a genofed {what} (format {found!r}, expected {FORMAT!r})"
+                + ("; it is a run's checkpoint, the coordinator's resume point" if checkpoint else "")
+                + f"; {_get_a_model(what)}"
             )
         model = ModelFile(
             state_dict=dict(payload["state_dict"]),
@@ -204,11 +209,13 @@ def load_model_file(path: str | Path, *, expected_hash: str = "", what: str = "m
             + _get_a_model(what)
         ) from None
     except Exception as exc:  # a truncated or foreign file: zip and key errors alike
-        # torch's first line, short, and never its advice to load with weights_only=False
-        reason = "" if "weights_only" in str(exc) else (str(exc).splitlines() or [""])[0][:120]
+        # torch's first sentence, and never its advice to load with weights_only=False
+        first = (str(exc).splitlines() or [""])[0]
+        reason = "" if "weights_only" in first else first.split(". ")[0][:160]
         raise PretrainedModelError(
-            f"{path}: cannot read the {what}; the file is incomplete or not a genofed model "
-            f"({type(exc).__name__}{': ' + reason if reason else ''}); {_get_a_model(what)}"
+            f"{path}: cannot read the {what}; the file is incomplete (copied or downloaded only in "
+            f"part?) or not a genofed model ({type(exc).__name__}{': ' + reason if reason else ''}); "
+            f"copy it again, or {_get_a_model(what)}"
         ) from None
     _check_weights_fit(path, model)
     _check_hash(path, model, str(payload.get("content_hash", "")), expected_hash, what)

@@ -43,6 +43,41 @@ def require_file_target(path: str | Path) -> Path:
     return final
 
 
+def require_writable_target(path: str | Path, option: str = "--out") -> Path:
+    """Refuse (`GenofedError`) an output path whose nearest existing folder takes no new file (a
+    read-only file system, no permission, an immutable folder): found by creating and removing a
+    probe file there, as permission bits do not tell root or a read-only mount. Commands call it
+    before their work, and before any privacy is spent: a release charged to the ledger and then
+    not written is budget lost for nothing."""
+    final = Path(path)
+    folder = next((p for p in (final.parent, *final.parent.parents) if p.exists()), Path("."))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".genofed-probe.", dir=folder)
+    except OSError as exc:
+        raise GenofedError(
+            f"{option} {final}: cannot write in {folder} ({exc.strerror}); choose a folder you can write to"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    return final
+
+
+def require_not_an_input(
+    out: str | Path, inputs: dict[str, str | Path | None], option: str = "--out"
+) -> None:
+    """Refuse an output that is one of the command's own input files (`inputs`: option -> path):
+    with --force it would replace the input, which --force never means (it replaces an old output)."""
+    out = Path(out)
+    if not out.exists():
+        return
+    for name, given in inputs.items():
+        if given and Path(given).exists() and os.path.samefile(out, given):
+            raise GenofedError(
+                f"{option} {out} is the file given as {name}: writing there would destroy that input; "
+                f"choose another {option} (--force replaces an earlier output, never an input)"
+            )
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.

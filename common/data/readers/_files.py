@@ -121,10 +121,26 @@ def _refuse_foreign(path: Path, start: bytes, where: str) -> None:
             if magic == b"PK\x03\x04" and not where:
                 hint = _zip_hint(path) or hint
             raise DataError(path, f"the file is {kind}{where}, not text genofed can read", hint=hint)
+    if _utf16(start):
+        raise DataError(
+            path,
+            f'the file is UTF-16 text{where} (what Excel\'s "Unicode Text" and some Windows tools save); '
+            "genofed reads UTF-8",
+            hint=f'save it as "CSV UTF-8", or convert it: '
+            f"`iconv -f UTF-16 -t UTF-8 {path.name} > utf8_{path.name}`",
+        )
     if start[:3] == b"BZh" and start[4:10] == b"1AY&SY":
         raise DataError(
             path, f"the file is compressed with bzip2{where}, not text genofed can read", hint=BZIP2_HINT
         )
+
+
+def _utf16(start: bytes) -> bool:
+    """UTF-16 by its byte-order mark, or, without one, by a NUL in every other byte of ASCII text."""
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    even, odd = start[0:8:2], start[1:8:2]
+    return len(start) >= 8 and (set(odd) == {0} and 0 not in even or set(even) == {0} and 0 not in odd)
 
 
 def _zip_hint(path: Path) -> str | None:

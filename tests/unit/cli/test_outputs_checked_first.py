@@ -1,0 +1,160 @@
+"""Outputs are checked before the work and before any privacy is spent: an --out the system will not
+take (read-only, no permission) is refused first; an --out that is one of the command's own inputs
+is refused even with --force; a file error that no check foresaw ends in one line, not a
+traceback. Also the refusals of files a user gives by mistake: UTF-16 text, a folder or a run's
+checkpoint as --model."""
+
+from __future__ import annotations
+
+import errno
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers.model_files import write_model_file, write_people
+
+from genofed.cli.main import main
+from genofed.common.data.readers._files import check_container
+from genofed.common.data.writers import write_vcf
+from genofed.common.errors import DataError
+from genofed.common.privacy.ledger import LEDGER_FILE
+
+
+def _refused(args: list[str], capsys) -> str:
+    """Exit 2, an `error:` line (a `what to do` line may follow), no traceback."""
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ") and len(err.strip().splitlines()) <= 2
+    return err
+
+
+@pytest.fixture
+def scored(tmp_path):
+    model = write_model_file(tmp_path / "model.pt")
+    genotypes, phenotypes = write_people(tmp_path / "people")
+    return tmp_path, model, genotypes, phenotypes
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """Call it with a folder to make every new file in it fail as on a read-only mount (root
+    ignores permission bits, so a chmod would not do it here)."""
+    mkstemp = tempfile.mkstemp
+
+    def make(folder):
+        def refuse(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir).resolve() == folder.resolve():
+                raise OSError(errno.EROFS, "Read-only file system")
+            return mkstemp(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+
+    return make
+
+
+@pytest.mark.parametrize("given", ["--model", "--phenotypes"])
+def test_predict_never_writes_over_its_own_input_even_with_force(scored, capsys, given):
+    folder, model, genotypes, phenotypes = scored
+    target = {"--model": model, "--phenotypes": phenotypes}[given]
+    before = target.read_bytes()
+    args = ["predict", "--model", str(model), "--genotypes", str(genotypes), "--phenotypes", str(phenotypes)]
+    err = _refused([*args, "--out", str(target), "--force"], capsys)
+    assert f"is the file given as {given}" in err and "never an input" in err
+    assert target.read_bytes() == before
+
+
+def test_adapt_never_writes_over_the_shared_model(scored, capsys):
+    folder, model, genotypes, phenotypes = scored
+    before = model.read_bytes()
+    args = ["adapt", "--model", str(model), "--genotypes", str(genotypes), "--phenotypes", str(phenotypes)]
+    err = _refused([*args, "--out", str(model), "--force"], capsys)
+    assert "is the file given as --model" in err
+    assert model.read_bytes() == before
+
+
+def test_an_unwritable_out_is_refused_before_the_model_is_read(scored, capsys, read_only):
+    folder, model, genotypes, _ = scored
+    args = ["predict", "--model", str(folder / "missing.pt"), "--genotypes", str(genotypes)]
+    read_only(folder)
+    err = _refused([*args, "--out", str(folder / "risks.csv")], capsys)
+    assert "--out" in err and "cannot write in" in err and "Read-only file system" in err
+
+
+def test_a_dp_variant_release_to_an_unwritable_out_spends_nothing(tmp_path, capsys, read_only):
+    """The release used to be charged, then fail at the write with a traceback: budget lost."""
+    (tmp_path / "site").mkdir()
+    write_vcf(tmp_path / "site" / "g.vcf", np.ones((30, 2), np.int8), [f"s{i}" for i in range(30)], IDS)
+    state = tmp_path / "state"
+    args = ["hospital", "variants", "--genotypes", str(tmp_path / "site" / "g.vcf"), "--release", "dp"]
+    (tmp_path / "mounted").mkdir()
+    read_only(tmp_path / "mounted")  # the ledger's folder stays writable
+    err = _refused(
+        [*args, "--epsilon", "1", "--state-dir", str(state), "--out", str(tmp_path / "mounted" / "v.tsv")],
+        capsys,
+    )
+    assert "cannot write in" in err
+    assert not (state / LEDGER_FILE).exists()
+
+
+IDS = ["1:100:A:G", "1:200:C:T"]
+
+
+def test_a_file_error_nothing_foresaw_is_one_line(scored, capsys, monkeypatch):
+    folder, model, genotypes, _ = scored
+    from genofed.common.scoring import predict
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "risks.csv"))
+
+    monkeypatch.setattr(predict, "write_predictions", disk_full)
+    args = [
+        "predict",
+        "--model",
+        str(model),
+        "--genotypes",
+        str(genotypes),
+        "--out",
+        str(folder / "risks.csv"),
+    ]
+    err = _refused(args, capsys)
+    assert "risks.csv: No space left on device" in err and "free space" in err
+
+
+def test_a_real_fault_keeps_its_traceback(scored, monkeypatch):
+    """An OSError about no path the user gave is a bug or an outage, not a user mistake."""
+    folder, model, genotypes, _ = scored
+    from genofed.common.scoring import predict
+
+    def fault(*args, **kwargs):
+        raise OSError("the device is gone")
+
+    monkeypatch.setattr(predict, "write_predictions", fault)
+    with pytest.raises(OSError, match="device is gone"):
+        main(
+            ["predict", "--model", str(model), "--genotypes", str(genotypes), "--out", str(folder / "r.csv")]
+        )
+
+
+@pytest.mark.parametrize("bom", [True, False])
+def test_utf16_text_is_named_with_how_to_convert_it(tmp_path, bom):
+    path = tmp_path / "phenotypes.csv"
+    text = "sample_id,sex,age,disease\nP1,0,40,1\n"
+    path.write_bytes(text.encode("utf-16") if bom else text.encode("utf-16-le"))
+    with pytest.raises(DataError, match="UTF-16") as refused:
+        check_container(path)
+    assert "iconv -f UTF-16 -t UTF-8" in str(refused.value)
+    (tmp_path / "plain.csv").write_text(text)
+    check_container(tmp_path / "plain.csv")  # UTF-8 passes
+
+
+def test_a_folder_or_a_checkpoint_as_model_says_what_it_is(scored, capsys):
+    folder, _, genotypes, _ = scored
+    args = ["predict", "--genotypes", str(genotypes), "--out", str(folder / "r.csv"), "--model"]
+    err = _refused([*args, str(folder / "people")], capsys)
+    assert "is a folder, not a model file" in err and "RUN/model.pt" in err
+    checkpoint = folder / "round-0002.pt"
+    torch.save({"round": 2, "state_dict": {}, "plan_id": "p", "model_config": {}}, checkpoint)
+    err = _refused([*args, str(checkpoint)], capsys)
+    assert "checkpoint" in err and "RUN/model.pt" in err
