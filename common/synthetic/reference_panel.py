@@ -55,6 +55,39 @@ class ReferencePanel:
         return np.where(self.covered, freq, np.nan)
 
 
+def refuse_patients_in_panel(panel: ReferencePanel, sample_ids: list[str], dosages: np.ndarray) -> None:
+    """Refuse (`DataError`, naming the panel's file) a panel that holds any of the site's patients:
+    by sample id, or by genotypes equal to a patient's on every column the panel covers (the same
+    person under another id, e.g. the site's own file given as `--reference`). Mosaics of the
+    patients themselves would be near copies of them, and the privacy checks, whose held-out
+    patients would be in the panel too, would not see it. `dosages`: the patients' (n, V) dosages
+    in the panel's column order, MISSING allowed (a patient with a missing call on a covered
+    column is compared on none)."""
+    shared = sorted(set(panel.sample_ids) & set(sample_ids))
+    if shared:
+        raise DataError(
+            panel.source or "the reference panel",
+            f"{len(shared)} of its people have the sample ids of this site's patients (e.g. {shared[0]})",
+            hint="the panel must be people who are not this site's patients: a public panel such as "
+            "1000 Genomes, or a simulated federation's reference/ folder",
+        )
+    columns = panel.covered
+    people = (panel.haplotypes[0::2] + panel.haplotypes[1::2])[:, columns].astype(np.int8)
+    patients = np.asarray(dosages)[:, columns].astype(np.int8)
+    complete = (patients != MISSING).all(axis=1)
+    seen = {row.tobytes() for row in patients[complete]}
+    same = [panel.sample_ids[i] for i, row in enumerate(people) if row.tobytes() in seen]
+    if same and columns.sum() >= 20:  # on a handful of columns two people can match by chance
+        raise DataError(
+            panel.source or "the reference panel",
+            f"{len(same)} of its people (e.g. {same[0]}) have exactly the genotypes of one of this "
+            f"site's patients on all {int(columns.sum())} variants the panel covers",
+            hint="the panel must be people who are not this site's patients (was the site's own "
+            "genotype file given as the panel?): a public panel such as 1000 Genomes, or a simulated "
+            "federation's reference/ folder",
+        )
+
+
 #: The fewest haplotypes (10 people) a copying model can mix without copying one person whole.
 MIN_HAPLOTYPES = 20
 #: The table columns `load_reference_panel(populations=...)` reads.

@@ -12,6 +12,7 @@ from genofed.common.synthetic.reference_panel import (
     MIN_HAPLOTYPES,
     load_reference_panel,
     reference_from_haplotypes,
+    refuse_patients_in_panel,
 )
 
 PEOPLE = 10  # 20 haplotypes: the fewest a panel may have
@@ -125,3 +126,22 @@ def test_reference_from_haplotypes_keeps_people_and_populations_together():
     haps[0, 0, 0] = -1
     with pytest.raises(ValueError, match="missing"):
         reference_from_haplotypes(haps, ids)
+
+
+def test_a_panel_holding_the_site_s_patients_is_refused():
+    """The site's own file given as the panel: mosaics of the patients themselves. Found by sample
+    id, and by genotypes under other ids; distinct people pass."""
+    rng = np.random.default_rng(3)
+    haps = rng.integers(0, 2, (30, 40, 2)).astype(np.int8)
+    ids = [f"1:{100 * (j + 1)}:A:G" for j in range(40)]
+    panel = reference_from_haplotypes(
+        haps[:20], ids, sample_ids=[f"P{i}" for i in range(20)], source="ref.vcf"
+    )
+    patients = haps[20:].sum(axis=2).astype(np.int8)
+    refuse_patients_in_panel(panel, [f"S{i}" for i in range(10)], patients)  # other people: fine
+    with pytest.raises(DataError, match="sample ids of this site's patients"):
+        refuse_patients_in_panel(panel, ["S0", "P3"], patients[:2])
+    renamed = haps[:20].sum(axis=2).astype(np.int8)[[4, 7]]
+    renamed[1, 0] = -1  # a missing call: that patient is compared on nothing, the other still matches
+    with pytest.raises(DataError, match="exactly the genotypes of one of this site's patients"):
+        refuse_patients_in_panel(panel, ["S0", "S1"], renamed)
