@@ -14,7 +14,15 @@ from typing import Any
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_duration, fmt_int
 from genofed.server.report.html import REPORT_HTML
 from genofed.server.report.privacy import privacy_summary_line
-from genofed.server.report.reading import cohort_size, dp_on, median, number, site_values
+from genofed.server.report.reading import (
+    absent_sites,
+    cohort_size,
+    dp_on,
+    md_text,
+    median,
+    number,
+    site_values,
+)
 
 
 def format_summary(results: Mapping[str, Any], report_path: str | Path | None = None) -> str:
@@ -33,6 +41,10 @@ def format_summary(results: Mapping[str, Any], report_path: str | Path | None = 
     if number(results.get("bayes_auc")) is not None:
         parts.append(f"Bayes ceiling {fmt_auc(results.get('bayes_auc'))}")
     lines = ["Test AUC: " + " | ".join(parts), privacy_summary_line(results)]
+    absent = absent_sites(results)
+    if absent:  # a hospital left out must not look like a complete federation
+        lines.append(f"NOT every hospital took part: {len(absent)} did not, trained without their patients:")
+        lines += [f"  {name}: {reason}" for name, reason in absent.items()]
     wall = number(results.get("wall_seconds"))
     per_round = number(results.get("seconds_per_round"))
     timing = f"Wall time {fmt_duration(wall)}"
@@ -71,6 +83,13 @@ def headline(results: Mapping[str, Any]) -> str:
             "the alternatives below."
         )
     sentences = [f"**The federated model reached AUC {fed:.3f} on {_cohort_words(results)}.**"]
+    absent = absent_sites(results)
+    if absent:
+        names = ", ".join(md_text(name) for name in absent)
+        sentences.append(
+            f"**{len(absent)} hospital{'s' if len(absent) > 1 else ''} did not take part ({names})**: "
+            "the model was trained without their patients (why: Hospitals, below)."
+        )
     comparisons = []
     pooled = number(results.get("pooled_auc"))
     if pooled is not None:

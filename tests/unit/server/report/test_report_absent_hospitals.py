@@ -72,3 +72,17 @@ def test_a_case_count_column_only_where_the_simulator_knows_it_and_labelled_so()
     simulated["sites"]["elista"]["cases"] = 21
     simulated["sites"]["maykop"]["cases"] = 30
     assert SIMULATED_CASES in header(simulated)
+
+
+def test_the_headline_and_the_cli_s_closing_lines_say_a_hospital_was_left_out():
+    """A run without one of the user's hospitals must not read as complete where a reader looks
+    first: the report's headline and the lines `genofed simulate` prints at its end."""
+    from genofed.server.report.summary import format_summary, headline
+
+    text = headline(_results())
+    assert "**1 hospital did not take part (sevastopol)**" in text
+    closing = format_summary(_results())
+    assert "NOT every hospital took part" in closing and f"  sevastopol: {REASON}" in closing
+    results = _results()
+    results["refusals"] = {}
+    assert "did not take part" not in headline(results) and "NOT every" not in format_summary(results)
