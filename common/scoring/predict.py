@@ -314,9 +314,17 @@ def _cohort(
             else int(pd.to_numeric(cohort.covariates[column], errors="coerce").isna().sum())
         )
         if unknown:
+            similar = [str(c) for c in cohort.covariates.columns if name.lower() in str(c).lower()]
+            rename = (
+                f" (the file has no column '{name}' but has {', '.join(similar)}: if that is it, rename it "
+                f"to '{name}' and run again)"
+                if column is None and similar
+                else ""
+            )
             notes.append(
                 f"covariate {name} unknown for {unknown} of {cohort.n_samples} people: encoded as in "
                 "training for an unknown value, so their risks and calls differ from what they are with it"
+                + rename
             )
     return cohort, notes, labelled, known
 

@@ -302,7 +302,12 @@ def _numeric(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str
             path,
             f"value {text.iloc[row]!r} in covariate column {column} is not a number",
             location=f"line {lines[row]}, sample {samples[row]}, column {column}",
-            hint="covariates must be numeric (leave empty if unknown); encode categories as 0/1 columns",
+            hint=(
+                "sex must be in a column named 'sex' (M/F, male/female, 0/1), where it is read as such; "
+                if "sex" in column.lower() or "gender" in column.lower()
+                else ""
+            )
+            + "covariates must be numeric (leave empty if unknown); encode categories as 0/1 columns",
         )
     out = numbers.to_numpy(dtype=float)
     low, high = covariate_range(column)

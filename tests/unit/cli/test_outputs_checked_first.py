@@ -158,3 +158,16 @@ def test_a_folder_or_a_checkpoint_as_model_says_what_it_is(scored, capsys):
     torch.save({"round": 2, "state_dict": {}, "plan_id": "p", "model_config": {}}, checkpoint)
     err = _refused([*args, str(checkpoint)], capsys)
     assert "checkpoint" in err and "RUN/model.pt" in err
+
+
+def test_a_misnamed_covariate_column_is_named_with_the_fix(scored, capsys):
+    folder, model, genotypes, phenotypes = scored
+    renamed = folder / "renamed.csv"
+    renamed.write_text(phenotypes.read_text().replace(",age", ",age_years", 1))
+    args = ["predict", "--model", str(model), "--genotypes", str(genotypes), "--phenotypes", str(renamed)]
+    assert main([*args, "--out", str(folder / "r.csv")]) == 0
+    assert "has age_years: if that is it, rename it to 'age'" in " ".join(capsys.readouterr().err.split())
+    gendered = folder / "gendered.csv"
+    gendered.write_text(phenotypes.read_text().replace("sex,", "gender,", 1).replace(",0,", ",M,"))
+    err = _refused([*args[:-1], str(gendered), "--out", str(folder / "g.csv")], capsys)
+    assert "in a column named 'sex'" in err
