@@ -47,9 +47,10 @@ from genofed.common.synthetic.pipeline import (
     generate_validated,
     split_for_generator,
 )
+from genofed.common.synthetic.reference_panel import refuse_patients_in_panel
 from genofed.common.synthetic.site_release import case_count_noise
 from genofed.common.synthetic.vae import SyntheticRecords
-from genofed.common.util.atomic import atomic_dir, write_text_atomic
+from genofed.common.util.atomic import atomic_dir, require_writable_target, write_text_atomic
 from genofed.common.util.checks import (
     require,
     require_at_least,
@@ -186,6 +187,8 @@ def _synthesize(
     covariates = _covariates(cohort.covariates)
     haplotypes, phase_note = _haplotypes(genotypes, cohort, options.phase)
     panel, focus = _reference(options, cohort.variant_ids)
+    if panel is not None:  # before anything is charged: mosaics of the patients would be no synthesis
+        refuse_patients_in_panel(panel, cohort.sample_ids, cohort.dosages)
     n = options.n or len(labels)
     generate = functools.partial(
         generate_validated,
@@ -265,6 +268,9 @@ def _check_destination(out: Path, options: SynthOptions) -> None:
     """A new (or empty) output folder, and under DP a state dir whose ledger pays for the generator."""
     require(not (out.exists() and not out.is_dir()), f"--out {out} is a file; give a new folder's path")
     require(not (out.exists() and any(out.iterdir())), f"{out} exists and is not empty; choose a new folder")
+    require_writable_target(
+        out
+    )  # before the generator is charged: budget spent on an unwritable --out is lost
     require(
         math.isinf(options.epsilon) or bool(options.state_dir),
         "--epsilon needs --state-dir: the generator's privacy cost is charged to the site's ledger there",

@@ -313,3 +313,45 @@ def test_an_interrupt_while_writing_says_the_charge_was_made(site, tmp_path, mon
     err = capsys.readouterr().err
     assert "nothing was written" in err and "WAS charged" in err
     assert not out.exists() and PrivacyLedger(state / LEDGER_FILE).charges
+
+
+def test_the_site_s_own_file_as_the_panel_is_refused_before_any_charge(site, tmp_path, capsys):
+    """Mosaics of the patients themselves would be near copies that the privacy checks, whose
+    held-out patients would be in the panel too, cannot see; under DP the release's guarantee
+    assumes a public panel. Refused before the generator is charged."""
+    state = tmp_path / "state"
+    args = [
+        "--generator",
+        "reference",
+        "--reference",
+        str(site[0]),
+        "--epsilon",
+        "2",
+        "--state-dir",
+        str(state),
+    ]
+    assert main(_args(site, tmp_path / "o", *args, epochs=None)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "sample ids of this site's patients" in err
+    assert not (tmp_path / "o").exists()
+    assert not (state / LEDGER_FILE).exists() or not PrivacyLedger(state / LEDGER_FILE).charges
+
+
+def test_an_unwritable_out_is_refused_before_the_generator_is_charged(site, tmp_path, capsys, monkeypatch):
+    import errno
+    import tempfile
+
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    mkstemp = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):  # root ignores permission bits: a mount's refusal
+        if dir is not None and Path(dir).resolve() == mounted.resolve():
+            raise OSError(errno.EROFS, "Read-only file system")
+        return mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    state = tmp_path / "state"
+    assert main(_args(site, mounted / "syn", "--epsilon", "2", "--state-dir", str(state))) == 2
+    assert "cannot write in" in capsys.readouterr().err
+    assert not (state / LEDGER_FILE).exists() or not PrivacyLedger(state / LEDGER_FILE).charges
