@@ -407,9 +407,11 @@ def run_coordinator_panel(args: argparse.Namespace) -> int:
 
     from genofed.common.data.panel_building import PanelRules, build_panel
     from genofed.common.data.variant_summary import VariantSummary
+    from genofed.common.util.atomic import require_not_an_input
     from genofed.common.util.checks import require
 
     out = Path(args.out)
+    require_not_an_input(out, {f"--summaries ({path})": path for path in args.summaries})
     require(args.force or not out.exists(), f"{out} exists; choose a new file or pass --force to replace it")
     summaries = [VariantSummary.load(path) for path in args.summaries]
     rules = PanelRules(args.min_sites, args.min_call_rate, args.min_maf)
@@ -584,7 +586,9 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
 
 def run_coordinator_enroll(args: argparse.Namespace) -> int:
     from genofed.server.service.enrollment import enroll
+    from genofed.server.service.federation_folder import load_federation
 
+    load_federation(args.dir)  # a folder that is no (intact) federation gets no enrolment
     entry = enroll(args.dir, args.name, args.public_key, args.declared_size)
     print(
         f"enrolled hospital {entry['name']!r}: key {entry['fingerprint']} ({entry['curve']}) at "

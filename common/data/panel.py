@@ -88,6 +88,10 @@ class VariantPanel:
                 location="header line",
                 hint="the panel needs columns " + " ".join(PANEL_COLUMNS),
             )
+        if frame.empty:  # a model over no variant: every rule and check downstream would divide by 0
+            raise DataError(
+                path, "the panel lists no variant (a header only)", hint="pass the federation's panel.tsv"
+            )
         # a line with cells missing (a column empty on every line is merely unused): say so, not
         # "alt_freq nan is not in [0, 1]"
         gaps = frame.loc[:, frame.notna().any(axis=0)].isna()

@@ -142,13 +142,38 @@ def _check_panel(panel: str | Path) -> dict[str, Any]:
 
 
 def load_federation(folder: str | Path) -> dict[str, Any]:
+    """DIR/federation.json, checked before any command acts on it: readable JSON, with every
+    setting init wrote (`round-timeout` may be missing: folders made before it get the default)
+    and values a run accepts (`RunSettings`), so that a hand edit gone wrong is one error naming
+    the file, before `coordinator start` launches anything or `enroll` writes into the folder."""
     path = Path(folder) / FEDERATION_FILE
     if not path.is_file():
         raise GenofedError(
             f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator "
             "init`)"
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    fix = "undo the edit (or restore the file from a backup), or make a new federation folder"
+    try:
+        federation = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GenofedError(f"{path}: cannot read it ({exc}); {fix}") from None
+    settings = federation.get("settings") if isinstance(federation, dict) else None
+    if not isinstance(settings, dict):
+        raise GenofedError(f"{path}: not a federation file (it holds no 'settings' object); {fix}")
+    missing = [
+        name.replace("_", "-")
+        for name in FEDERATION_SETTINGS
+        if name != "round_timeout" and name.replace("_", "-") not in settings
+    ]
+    if missing:
+        raise GenofedError(f"{path}: the setting(s) {', '.join(missing)} are missing; {fix}")
+    try:
+        RunSettings.from_config({"round-timeout": DEPLOYED_ROUND_TIMEOUT, **settings})
+    except GenofedError as exc:
+        raise GenofedError(
+            f"{path}: {exc}; correct the value in the file, or make a new federation folder"
+        ) from None
+    return federation
 
 
 def renew_certificate(
