@@ -97,7 +97,7 @@ def _add_init_federation_options(init: argparse.ArgumentParser, defaults: RunSet
         "--rounds",
         type=int,
         default=defaults.rounds,
-        help="federated rounds (default: the model's rule from public facts, docs/models.md)",
+        help="federated rounds (default, or 0: the model's rule from public facts, docs/models.md)",
     )
     init.add_argument(
         "--strategy",
@@ -147,7 +147,7 @@ def _add_init_training_options(init: argparse.ArgumentParser, defaults: RunSetti
             f"(default: {DEPLOYED_ROUND_TIMEOUT:g})"
         ),
     )
-    by_rule = "default: the model's rule from public facts, docs/models.md"
+    by_rule = "default, or 0: the model's rule from public facts, docs/models.md"
     init.add_argument(
         "--model",
         default=DEFAULT_MODEL,
@@ -160,7 +160,10 @@ def _add_init_training_options(init: argparse.ArgumentParser, defaults: RunSetti
     init.add_argument("--lr", type=float, default=defaults.lr, help=f"({by_rule})")
     init.add_argument("--clip", type=float, default=defaults.clip, help=f"DP-SGD clipping norm ({by_rule})")
     init.add_argument(
-        "--momentum", type=float, default=defaults.momentum, help=f"local SGD momentum in [0, 1) ({by_rule})"
+        "--momentum",
+        type=float,
+        default=defaults.momentum,
+        help=f"local SGD momentum in [0, 1) ({by_rule.replace('or 0', 'or -1')})",
     )
 
 
