@@ -122,6 +122,7 @@ class VariantSummary:
         decimals = 0 if self.release.mode == "rounded" else 1
         header = {"format": FORMAT, "site": self.site, "samples": _number(self.samples, decimals)}
         header |= self.release.header()
+        header["variants"] = str(len(self))  # a copy cut at a line end is seen on load (`_read`)
         lines = [f"# {key}: {value}" for key, value in header.items()]
         lines.append("\t".join(COLUMNS))
         lines += [
@@ -247,7 +248,24 @@ def _read(path: Path) -> VariantSummary:
         ids.append(vid)
         called.append(c)
         alt.append(a)
+    _check_complete(path, header, len(ids))
     return VariantSummary(header["site"], ids, np.array(called), np.array(alt), samples, release)
+
+
+def _check_complete(path: Path, header: dict[str, str], rows: int) -> None:
+    """A summary cut at a line end reads as a valid, shorter one: its header's variant count tells
+    them apart (a file written before the count existed has none and cannot be checked)."""
+    if "variants" not in header:
+        return
+    declared = header["variants"]
+    if not declared.isdigit() or int(declared) != rows:
+        raise DataError(
+            path,
+            f"it holds {rows} variant lines where its header says {declared}: the file is incomplete "
+            "(copied or sent only in part) or was edited",
+            location="header",
+            hint="copy the hospital's file again, or have it written again (`genofed hospital variants`)",
+        )
 
 
 _REWRITE = "write the summary again with `genofed hospital variants`; do not edit it by hand"

@@ -185,7 +185,7 @@ def test_a_damaged_summary_is_a_data_error_with_its_line(tmp_path: Path, capsys)
     argv = ["coordinator", "panel", "--summaries", str(tmp_path / "a.tsv"), "--out", str(tmp_path / "p.tsv")]
     assert main([*argv, "--min-sites", "1"]) == 2
     err = capsys.readouterr().err
-    assert "a.tsv, line 9" in err and "is not a number" in err
+    assert "a.tsv, line 10" in err and "is not a number" in err
     assert not (tmp_path / "p.tsv").exists()
 
 
