@@ -18,10 +18,10 @@ from genofed.common.errors import DataError
 VARIANTS = [f"1:{1000 + i}:A:G" for i in range(6)]
 
 
-def _hospital(folder, ids) -> None:
+def _hospital(folder, ids, seed: int = 0) -> None:
     """A hospital folder (a genofed-written VCF, as simulate-cohorts writes, and phenotypes)."""
     folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     haplotypes = rng.integers(0, 2, (len(ids), len(VARIANTS), 2))  # phased: usable as a panel too
     write_vcf(folder / "genotypes.vcf.gz", haplotypes, ids, VARIANTS)
     rows = "".join(f"{sample},{i % 2}\n" for i, sample in enumerate(ids))
@@ -77,12 +77,14 @@ def test_a_real_synth_output_is_refused(federation, tmp_path):
     from genofed.client.synth import SynthOptions, synthesize
 
     site = federation / "maykop"
+    panel = tmp_path / "public"  # other people: the site's own file is refused as a panel
+    _hospital(panel, [f"REF{i:04d}" for i in range(30)], seed=1)
     out = tmp_path / "synth"
     synthesize(
         site / "genotypes.vcf.gz",
         site / "phenotypes.csv",
         out,
-        SynthOptions(thresholds=PERMISSIVE, generator="reference", reference=str(site / "genotypes.vcf.gz")),
+        SynthOptions(thresholds=PERMISSIVE, generator="reference", reference=str(panel / "genotypes.vcf.gz")),
     )
     shutil.copytree(out, federation / "maykop_synth")
     with pytest.raises(DataError, match="maykop_synth"):
