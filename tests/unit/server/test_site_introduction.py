@@ -177,11 +177,13 @@ def test_a_hospital_enrolled_with_a_size_must_declare_exactly_it(caplog) -> None
 def test_enrolment_records_the_declared_size_and_the_admitted_grid_tells_it(tmp_path, capsys) -> None:
     from genofed.cli.main import main
     from genofed.client.agent.keys import init_site
-    from genofed.server.service.enrollment import empty_registry, enrolled_sizes, write_registry
+    from genofed.server.service.enrollment import enrolled_sizes
 
-    folder = tmp_path / "fed"
-    folder.mkdir()
-    write_registry(folder, empty_registry())
+    folder = tmp_path / "fed"  # a whole federation: enroll refuses a folder without its federation.json
+    panel = tmp_path / "panel.tsv"
+    panel.write_text("id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\tA\tG\t0.1\n")
+    assert main(["coordinator", "init", str(folder), "--host", "localhost", "--panel", str(panel)]) == 0
+    capsys.readouterr()
     init_site(tmp_path / "site", "rostov")
     key = tmp_path / "site" / "supernode.pub"
     args = ["coordinator", "enroll", str(folder), "--name", "rostov", "--public-key", str(key)]
