@@ -55,6 +55,13 @@ class ReferencePanel:
         return np.where(self.covered, freq, np.nan)
 
 
+#: What to do about a panel that holds the site's patients (`refuse_patients_in_panel`).
+_NOT_PATIENTS = (
+    "the panel must be people who are not this site's patients: a public panel such as 1000 Genomes, "
+    "or a simulated federation's reference/ folder"
+)
+
+
 def refuse_patients_in_panel(panel: ReferencePanel, sample_ids: list[str], dosages: np.ndarray) -> None:
     """Refuse (`DataError`, naming the panel's file) a panel that holds any of the site's patients:
     by sample id, or by genotypes equal to a patient's on every column the panel covers (the same
@@ -68,8 +75,7 @@ def refuse_patients_in_panel(panel: ReferencePanel, sample_ids: list[str], dosag
         raise DataError(
             panel.source or "the reference panel",
             f"{len(shared)} of its people have the sample ids of this site's patients (e.g. {shared[0]})",
-            hint="the panel must be people who are not this site's patients: a public panel such as "
-            "1000 Genomes, or a simulated federation's reference/ folder",
+            hint=_NOT_PATIENTS,
         )
     columns = panel.covered
     people = (panel.haplotypes[0::2] + panel.haplotypes[1::2])[:, columns].astype(np.int8)
@@ -82,9 +88,7 @@ def refuse_patients_in_panel(panel: ReferencePanel, sample_ids: list[str], dosag
             panel.source or "the reference panel",
             f"{len(same)} of its people (e.g. {same[0]}) have exactly the genotypes of one of this "
             f"site's patients on all {int(columns.sum())} variants the panel covers",
-            hint="the panel must be people who are not this site's patients (was the site's own "
-            "genotype file given as the panel?): a public panel such as 1000 Genomes, or a simulated "
-            "federation's reference/ folder",
+            hint=f"was the site's own genotype file given as the panel? {_NOT_PATIENTS}",
         )
 
 

@@ -168,12 +168,18 @@ def load_federation(folder: str | Path) -> dict[str, Any]:
     if missing:
         raise GenofedError(f"{path}: the setting(s) {', '.join(missing)} are missing; {fix}")
     try:
-        RunSettings.from_config({"round-timeout": DEPLOYED_ROUND_TIMEOUT, **settings})
+        RunSettings.from_config(_with_deployed_defaults(settings))
     except GenofedError as exc:
         raise GenofedError(
             f"{path}: {exc}; correct the value in the file, or make a new federation folder"
         ) from None
     return federation
+
+
+def _with_deployed_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """federation.json's settings as a run config: a folder made before `round-timeout` existed
+    gets a deployment's default for it."""
+    return {"round-timeout": DEPLOYED_ROUND_TIMEOUT, **settings}
 
 
 def renew_certificate(
@@ -203,7 +209,7 @@ def deployed_run_config(folder: str | Path) -> dict[str, Any]:
     wait, not what to compute)."""
     folder = Path(folder).resolve()
     federation = load_federation(folder)
-    config = {"round-timeout": DEPLOYED_ROUND_TIMEOUT, **federation["settings"]}
+    config = _with_deployed_defaults(federation["settings"])
     config.update(check_prior_files(folder, federation))  # the copies, unchanged since init
     config.update(
         {

@@ -7,19 +7,20 @@ checkpoint as --model."""
 from __future__ import annotations
 
 import errno
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from helpers.model_files import write_model_file, write_people
+from helpers.read_only import make_read_only
 
 from genofed.cli.main import main
 from genofed.common.data.readers._files import check_container
 from genofed.common.data.writers import write_vcf
 from genofed.common.errors import DataError
 from genofed.common.privacy.ledger import LEDGER_FILE
+
+IDS = ["1:100:A:G", "1:200:C:T"]  # the variants of the hospital variants test's file
 
 
 def _refused(args: list[str], capsys) -> str:
@@ -39,19 +40,8 @@ def scored(tmp_path):
 
 @pytest.fixture
 def read_only(monkeypatch):
-    """Call it with a folder to make every new file in it fail as on a read-only mount (root
-    ignores permission bits, so a chmod would not do it here)."""
-    mkstemp = tempfile.mkstemp
-
-    def make(folder):
-        def refuse(*args, dir=None, **kwargs):
-            if dir is not None and Path(dir).resolve() == folder.resolve():
-                raise OSError(errno.EROFS, "Read-only file system")
-            return mkstemp(*args, dir=dir, **kwargs)
-
-        monkeypatch.setattr(tempfile, "mkstemp", refuse)
-
-    return make
+    """Call it with a folder to make it take no new file (helpers.read_only)."""
+    return lambda folder: make_read_only(monkeypatch, folder)
 
 
 @pytest.mark.parametrize("given", ["--model", "--phenotypes"])
@@ -96,9 +86,6 @@ def test_a_dp_variant_release_to_an_unwritable_out_spends_nothing(tmp_path, caps
     )
     assert "cannot write in" in err
     assert not (state / LEDGER_FILE).exists()
-
-
-IDS = ["1:100:A:G", "1:200:C:T"]
 
 
 def test_a_file_error_nothing_foresaw_is_one_line(scored, capsys, monkeypatch):

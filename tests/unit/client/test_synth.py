@@ -338,19 +338,11 @@ def test_the_site_s_own_file_as_the_panel_is_refused_before_any_charge(site, tmp
 
 
 def test_an_unwritable_out_is_refused_before_the_generator_is_charged(site, tmp_path, capsys, monkeypatch):
-    import errno
-    import tempfile
+    from helpers.read_only import make_read_only
 
     mounted = tmp_path / "mounted"
     mounted.mkdir()
-    mkstemp = tempfile.mkstemp
-
-    def read_only(*args, dir=None, **kwargs):  # root ignores permission bits: a mount's refusal
-        if dir is not None and Path(dir).resolve() == mounted.resolve():
-            raise OSError(errno.EROFS, "Read-only file system")
-        return mkstemp(*args, dir=dir, **kwargs)
-
-    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    make_read_only(monkeypatch, mounted)
     state = tmp_path / "state"
     assert main(_args(site, mounted / "syn", "--epsilon", "2", "--state-dir", str(state))) == 2
     assert "cannot write in" in capsys.readouterr().err
