@@ -265,12 +265,12 @@ def reference_summary(trained: Any) -> dict[str, Any]:
 
 
 def _check_destination(out: Path, options: SynthOptions) -> None:
-    """A new (or empty) output folder, and under DP a state dir whose ledger pays for the generator."""
+    """A new (or empty) output folder where files can be written (checked before the generator is
+    charged: budget spent for an output that cannot be written is lost), and under DP a state dir
+    whose ledger pays for the generator."""
     require(not (out.exists() and not out.is_dir()), f"--out {out} is a file; give a new folder's path")
     require(not (out.exists() and any(out.iterdir())), f"{out} exists and is not empty; choose a new folder")
-    require_writable_target(
-        out
-    )  # before the generator is charged: budget spent on an unwritable --out is lost
+    require_writable_target(out)
     require(
         math.isinf(options.epsilon) or bool(options.state_dir),
         "--epsilon needs --state-dir: the generator's privacy cost is charged to the site's ledger there",

@@ -208,12 +208,12 @@ def filter_and_validate(
     filter keeps depends on each real patient's position, outside the DP release, so a filtered
     batch is no longer post-processing of the release; unfiltered, the only thing the patients
     decide beyond the release is the batch's pass or fail (docs/synthetic-data.md)."""
-    if not drop_near_copies:
-        dropped = np.zeros(len(records.genotypes), dtype=bool)
-    else:
+    if drop_near_copies:
         dropped = record_failures(
             real_train=dosages[train], real_holdout=dosages[holdout], synthetic=records.genotypes
         )
+    else:
+        dropped = np.zeros(len(records.genotypes), dtype=bool)
     keep = ~dropped
     report = validate_synthetic(
         dosages[train],
