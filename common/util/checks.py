@@ -149,11 +149,16 @@ def require_path(
 
 
 def to_int(name: str, value: object, *, hint: str = "", message: str | None = None) -> int:
-    """`int(value)` for a setting read as text or a number (a node config entry, a CLI option);
-    ConfigError "max-evaluations must be a whole number, got 'x'" when it is none."""
+    """`int(value)` for a setting read as text or a number (a node config entry, a CLI option, a
+    JSON file); ConfigError "max-evaluations must be a whole number, got 'x'" when it is none. A
+    number with a fraction (2.7, from a hand-edited JSON file) is refused, not truncated to 2, and
+    so is a bool (JSON `true`); a whole float (3.0) is its integer."""
+    fraction = isinstance(value, float) and not value.is_integer()
+    if isinstance(value, bool) or fraction:
+        raise _error(message or f"{name} must be a whole number, got {value!r}", hint)
     try:
         return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _error(message or f"{name} must be a whole number, got {value!r}", hint) from None
 
 

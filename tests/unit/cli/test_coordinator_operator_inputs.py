@@ -1,0 +1,72 @@
+"""A coordinator's operator gives a wrong value to `coordinator init/status/enroll`: each is one
+error naming what is wrong and what to do (a warning where the input may be right), never a
+silent truncation, a misleading state or a folder made for a run that cannot start (an operator
+audit found `min-nodes: 2.7` run as 2, "never started" for a folder without its certificates, an
+empty --test-dir, panel positions 'abc' and 999.1.1.1 accepted at init, and a key made for
+another hospital enrolled without a word)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from genofed.cli.main import main
+
+PANEL_TEXT = (
+    "id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\tA\tG\t0.1\n1:200:C:T\t1\t200\tC\tT\t0.3\n"
+)
+
+
+@pytest.fixture
+def panel(tmp_path) -> Path:
+    path = tmp_path / "panel.tsv"
+    path.write_text(PANEL_TEXT)
+    return path
+
+
+@pytest.fixture
+def federation(tmp_path, panel) -> Path:
+    fed = tmp_path / "fed"
+    assert main(["coordinator", "init", str(fed), "--host", "localhost", "--panel", str(panel)]) == 0
+    return fed
+
+
+def _refused(args: list[str], capsys) -> str:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ")
+    return err
+
+
+def _set(fed: Path, key: str, value) -> None:
+    path = fed / "federation.json"
+    federation = json.loads(path.read_text())
+    federation["settings"][key] = value
+    path.write_text(json.dumps(federation))
+
+
+# 1. integer settings: a fraction is refused, not truncated
+
+
+@pytest.mark.parametrize("value", [2.7, True, 1e400])
+def test_a_hand_edited_integer_setting_with_a_fraction_is_refused(federation, value, capsys):
+    _set(federation, "min-nodes", value)
+    err = _refused(["coordinator", "status", str(federation)], capsys)
+    assert "federation.json" in err and "min-nodes" in err and "not a valid int" in err
+
+
+def test_a_whole_float_in_federation_json_is_its_integer(federation, capsys):
+    _set(federation, "min-nodes", 1.0)
+    assert main(["coordinator", "status", str(federation)]) == 0
+
+
+def test_init_refuses_a_fraction_for_an_integer_option(tmp_path, panel, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            ["coordinator", "init", str(tmp_path / "f"), "--host", "localhost", "--panel", str(panel)]
+            + ["--min-hospitals", "2.7"]
+        )
+    assert exit_.value.code == 2 and "invalid int value: '2.7'" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()
