@@ -58,7 +58,7 @@ from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress
 from genofed.server.service.enrollment import load_registry
-from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
+from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation, require_complete
 from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
 from genofed.server.service.pki import check_folder_pki
@@ -215,7 +215,9 @@ def start_coordinator(
 
 
 def _require_enough_hospitals(folder: Path) -> None:
-    """Refuse to start with fewer enrolled hospitals than the federation's `min-nodes`."""
+    """Refuse to start with fewer enrolled hospitals than the federation's `min-nodes` (first,
+    a folder with files missing: which, not a failure on the first one opened)."""
+    require_complete(folder)
     federation = load_federation(folder)
     enrolled = load_registry(folder)["hospitals"]
     needed = int(federation["settings"]["min-nodes"])
@@ -542,6 +544,7 @@ def sync_nodes(folder: Path, control: FlowerControl, say: Progress) -> dict[str,
 def coordinator_status(folder: str | Path) -> dict[str, Any]:
     """What `genofed coordinator status` shows: the service state, hospitals, rounds and metrics."""
     folder = Path(folder)
+    require_complete(folder)  # not "never started" for a folder with its certificates missing
     federation = load_federation(folder)
     status = _read_json(folder / STATUS_FILE, {"state": "never started"})
     if status.get("state") in ("starting", "running") and not pid_alive(status.get("pid")):

@@ -70,3 +70,38 @@ def test_init_refuses_a_fraction_for_an_integer_option(tmp_path, panel, capsys):
         )
     assert exit_.value.code == 2 and "invalid int value: '2.7'" in capsys.readouterr().err
     assert not (tmp_path / "f").exists()
+
+
+# 2. a folder with files missing is named incomplete, with what is missing and what to do
+
+
+@pytest.mark.parametrize(
+    ("removed", "said"),
+    [
+        (["ca.pem", "server.pem", "server.key"], "ca.pem, server.pem, server.key missing"),
+        (["federation.json"], "federation.json missing"),
+        (["hospitals.json", "panel.tsv"], "hospitals.json, panel.tsv missing"),
+    ],
+)
+def test_status_of_a_folder_with_files_missing_says_which(federation, removed, said, capsys):
+    for name in removed:
+        (federation / name).unlink()
+    for command in ("status", "start"):
+        err = _refused(["coordinator", command, str(federation)], capsys)
+        assert "never started" not in err
+        assert f"{federation} is an incomplete federation folder: {said}" in err
+        assert "restore the missing file(s) from a backup" in err and "coordinator init NEW_DIR" in err
+
+
+def test_a_lost_server_certificate_points_to_renew_cert(federation, capsys):
+    (federation / "server.key").unlink()
+    err = _refused(["coordinator", "status", str(federation)], capsys)
+    assert "server.key missing" in err and f"genofed coordinator renew-cert {federation}" in err
+    assert main(["coordinator", "renew-cert", str(federation)]) == 0
+    assert main(["coordinator", "status", str(federation)]) == 0
+    assert "never started" in capsys.readouterr().out
+
+
+def test_a_folder_init_never_made_is_no_federation(tmp_path, panel, capsys):
+    err = _refused(["coordinator", "status", str(tmp_path)], capsys)  # a data folder: only a panel.tsv
+    assert "is not a federation folder (make one with `genofed coordinator init`)" in err
