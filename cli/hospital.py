@@ -420,7 +420,10 @@ def _add_variants(commands: argparse._SubParsersAction) -> None:
     variants.add_argument(
         "--budget",
         type=float,
-        help="the site's lifetime epsilon cap: refuse a dp release exceeding it (default: none)",
+        help=(
+            "the lifetime epsilon cap for these patients: refuse a dp release exceeding it (required with "
+            "dp unless --state-dir is a site's state folder, whose declared budget is the cap)"
+        ),
     )
     variants.add_argument(
         "--state-dir",
@@ -511,7 +514,12 @@ def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--delta", type=float, default=1e-5, help="DP delta (default: 1e-5)")
     parser.add_argument(
-        "--budget", type=float, help="the site's lifetime epsilon cap: refuse if the ledger would exceed it"
+        "--budget",
+        type=float,
+        help=(
+            "the lifetime epsilon cap for these patients: refuse if the ledger would exceed it (required "
+            "with --epsilon unless --state-dir is a site's state folder, whose declared budget is the cap)"
+        ),
     )
     parser.add_argument(
         "--state-dir",

@@ -17,6 +17,9 @@ and without `--budget` there was no cap at all. So, before anything is trained o
 - when DIR is a hospital site's state folder (SITE/state, next to the SITE/hospital.json that
   `genofed hospital check` wrote), the budget the hospital declared there caps the release as
   well: the smaller of it and `--budget`;
+- a DP release needs a cap: outside a site's state folder `--budget` is required (a ledger without
+  a cap let repeated releases spend without limit), refused with `NoCap` before anything is read,
+  trained, written or charged;
 - the budget is checked against the ledger as it stands, so a refusal leaves nothing behind (no
   state folder, no binding). The release checks it again under the ledger's lock when it charges.
 """
@@ -32,6 +35,7 @@ from pathlib import Path
 from genofed.client.agent.audit import AUDIT_FILE
 from genofed.client.agent.keys import SITE_FILE
 from genofed.client.agent.ledger_binding import DataHashes, bind_ledger, cohort_sha256
+from genofed.common.errors import ConfigError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.hashing import file_sha256
 
@@ -44,8 +48,9 @@ SITE_STATE_DIR = "state"
 class LocalLedger:
     """Where a local release is charged, and the cap it must stay under.
 
-    `state_dir`: the folder holding the ledger; `budget`: the lifetime epsilon cap (None: none
-    given and no site declared one); `site_file`: the hospital.json whose budget applies, if any;
+    `state_dir`: the folder holding the ledger; `budget`: the lifetime epsilon cap (None only for a
+    release that spends nothing: `local_ledger` refuses a DP release without one); `site_file`: the
+    hospital.json whose budget applies, if any;
     `site`: the name the binding records (the site's, else the state folder's).
     """
 
@@ -55,13 +60,33 @@ class LocalLedger:
     site: str = ""
 
 
-def local_ledger(state_dir: str | Path, budget: float | None) -> LocalLedger:
+class NoCap(ConfigError):
+    """A DP release with no cap: no `--budget` and no site's declared budget."""
+
+
+def local_ledger(state_dir: str | Path, budget: float | None, *, spends: bool = True) -> LocalLedger:
     """The ledger in `state_dir` and its cap: `budget`, or the site's declared budget when
-    `state_dir` is a site's state folder (the smaller of the two when both are given)."""
+    `state_dir` is a site's state folder (the smaller of the two when both are given).
+
+    Args:
+        spends: the release is DP and spends epsilon: it needs a cap, so with neither `budget` nor
+            a site's declared budget it is refused (`NoCap`). False for a release that spends
+            nothing (a rounded variant summary, only listed in the ledger).
+    """
+    if budget is not None and not budget > 0:  # NaN included: `spent > nan` is never true, no cap
+        raise ConfigError(f"--budget must be a positive epsilon (the lifetime cap), got {budget:g}")
     state_dir = Path(state_dir).resolve()
     site = _site_record(state_dir.parent / SITE_FILE) if state_dir.name == SITE_STATE_DIR else {}
     declared = _declared_budget(site)
     caps = [cap for cap in (budget, declared) if cap is not None and not math.isinf(cap)]
+    if spends and not caps:
+        raise NoCap(
+            f"a DP release charged to {state_dir} needs a cap, and that folder is no hospital site's "
+            "state folder with a declared budget: give --budget EPSILON (the lifetime epsilon cap for "
+            "these patients, across every release charged to this ledger), or use the site's state "
+            "folder (SITE/state, written by `genofed hospital check`). Nothing was trained, written or "
+            "charged."
+        )
     if declared is None:  # no site's: the folder's own ledger
         return LocalLedger(state_dir, min(caps) if caps else None, None, state_dir.name)
     name = str(site.get("name") or state_dir.name)

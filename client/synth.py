@@ -11,7 +11,8 @@ a VCF and a phenotype file; the report is written either way.
 Under DP (`--epsilon`) the generator's training is charged to the site's privacy ledger in
 `--state-dir`, the same ledger its federated training charges, so the site's epsilon stays end to
 end with respect to its real patients; that ledger must be the one the data are bound to, and a
-site's declared budget caps it (`genofed.client.local_ledger`).
+site's declared budget caps it, or `--budget` outside a site's state folder, where it is required
+(`genofed.client.local_ledger`).
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ class SynthOptions:
     n: int | None = None  # records to generate; default: as many as the real cohort
     epsilon: float = math.inf  # spent on the generator; inf = no DP (then no ledger charge)
     delta: float = 1e-5
-    budget: float | None = None  # the site's lifetime cap; refused if the ledger would exceed it
+    #: the site's lifetime cap; refused if the ledger would exceed it (with `bound_to_data`, required
+    #: under DP unless `state_dir` is a site's state folder with a declared budget)
+    budget: float | None = None
     state_dir: str = ""  # where the site's ledger lives (required with a finite epsilon)
     #: Under DP, bind the ledger in `state_dir` to the input files by the hospital agent's rules and
     #: cap it by a site's declared budget (`client.local_ledger`): what a hospital's own `genofed

@@ -106,8 +106,9 @@ def _closeness_tips(summary: dict[str, Any], *, both: bool) -> list[str]:
     )
     if epsilon is None:
         tips = [
-            f"{first}turn privacy protection on: --epsilon 8 --state-dir STATE (the cost goes to the "
-            "ledger): the one remedy that bounds what the records reveal"
+            f"{first}turn privacy protection on: --epsilon 8 --state-dir SITE/state (the cost goes to the "
+            "site's ledger; a folder that is no site's needs --budget EPSILON too): the one remedy that "
+            "bounds what the records reveal"
         ]
         if epochs > 1 and not both:
             tips.append(

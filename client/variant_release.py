@@ -12,8 +12,8 @@ training and `genofed synth` charge, in `--state-dir`):
   keeps the site's total epsilon (its history plus this release) within what it already spent
   plus `--epsilon`, calibrated by `genofed.common.privacy.accountant.calibrate_noise` under the
   ledger lock; refused, before anything is computed or written, when `--budget` or the budget
-  the site declared (when `--state-dir` is a site's state folder) would be exceeded. The charge
-  is recorded before the file is written.
+  the site declared (when `--state-dir` is a site's state folder) would be exceeded, and when
+  there is neither (a ledger with no cap). The charge is recorded before the file is written.
 
 The ledger in `--state-dir` must be the one the genotypes are bound to, by the agent's rules
 (`genofed.client.local_ledger`): a fresh folder for genotypes whose ledger is elsewhere is no
@@ -62,7 +62,8 @@ class VariantReleaseOptions:
         round_to: the rounding of `rounded` counts, in alleles.
         epsilon: what a `dp` release may add to the site's epsilon.
         delta: DP delta of the accounting.
-        budget: the site's lifetime epsilon cap: a `dp` release that would exceed it is refused.
+        budget: the site's lifetime epsilon cap: a `dp` release that would exceed it is refused
+            (required for `dp` unless `state_dir` is a site's state folder with a declared budget).
         state_dir: the site's state folder holding its privacy ledger (required for `dp`).
         force: overwrite an existing output file.
         new_ledger: the operator's reason to start a new ledger for genotypes that have one
@@ -88,8 +89,14 @@ def release_variants(
     require_not_an_input(out, {"--genotypes": genotypes})
     _check(out, options)
     site = options.site or genotypes.resolve().parent.name
+    # a dp release without a cap is refused here, before the genotypes are read (`NoCap`)
+    local = (
+        local_ledger(options.state_dir, options.budget, spends=options.release == "dp")
+        if options.state_dir
+        else None
+    )
     matrix = read_genotypes(genotypes)
-    ledger = _bound_ledger(genotypes, matrix.sample_ids, options) if options.state_dir else None
+    ledger = _bound_ledger(local, genotypes, matrix.sample_ids, options) if local is not None else None
     if options.release == "rounded":
         summary = rounded_summary(site, matrix, options.round_to)
         if ledger is not None:
@@ -101,11 +108,12 @@ def release_variants(
     return summary
 
 
-def _bound_ledger(genotypes: Path, sample_ids: list[str], options: VariantReleaseOptions) -> LocalLedger:
-    """The ledger the genotypes (their file and their patients) are bound to and its cap, checked
-    before anything is computed or written (a rounded release spends nothing but is recorded in
-    the same ledger)."""
-    ledger = local_ledger(options.state_dir, options.budget)
+def _bound_ledger(
+    ledger: LocalLedger, genotypes: Path, sample_ids: list[str], options: VariantReleaseOptions
+) -> LocalLedger:
+    """`ledger` (`local_ledger`'s, with its cap), bound to the genotypes (their file and their
+    patients), checked before anything is computed or written (a rounded release spends nothing
+    but is recorded in the same ledger)."""
     check_and_bind(
         ledger,
         genotypes,

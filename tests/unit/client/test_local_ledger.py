@@ -8,7 +8,7 @@ import json
 import pytest
 
 from genofed.client.agent.ledger_binding import BINDING_FILE, DataHashes, LedgerRefused, bind_ledger
-from genofed.client.local_ledger import check_and_bind, local_ledger
+from genofed.client.local_ledger import NoCap, check_and_bind, local_ledger
 from genofed.common.privacy.accountant import BudgetExhausted
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.util.hashing import file_sha256
@@ -46,7 +46,7 @@ def test_files_whose_ledger_is_in_the_sites_state_folder_are_refused_a_fresh_fol
     )
     fresh = tmp_path / "s_ros"
     with pytest.raises(LedgerRefused, match=r"already has a privacy ledger in .*site_rostov/state"):
-        check_and_bind(local_ledger(fresh, None), genotypes, phenotypes, **RELEASE)
+        check_and_bind(local_ledger(fresh, 8.0), genotypes, phenotypes, **RELEASE)
     check_and_bind(local_ledger(site / "state", None), genotypes, phenotypes, **RELEASE)  # its own: fine
 
 
@@ -64,14 +64,16 @@ def test_a_sites_declared_budget_caps_the_release_and_a_refusal_writes_nothing(f
     assert sorted(p.name for p in (site / "state").iterdir()) == before  # no binding, no lock file
 
 
-def test_a_folder_that_is_no_sites_state_has_only_the_given_cap_and_is_bound_to_its_files(files, tmp_path):
+def test_a_folder_that_is_no_sites_state_needs_a_cap_of_its_own_and_is_bound_to_its_files(files, tmp_path):
     _, genotypes, phenotypes = files
     own = tmp_path / "synth-state"
-    assert local_ledger(own, None).budget is None and local_ledger(own, 3.0).budget == 3.0
+    assert local_ledger(own, None, spends=False).budget is None and local_ledger(own, 3.0).budget == 3.0
+    with pytest.raises(NoCap, match="--budget EPSILON"):  # a DP release there needs a cap of its own
+        local_ledger(own, None)
     with pytest.raises(BudgetExhausted):
         check_and_bind(local_ledger(own, 1.0), genotypes, phenotypes, **RELEASE)
     assert not own.exists()  # refused before anything was made
-    check_and_bind(local_ledger(own, None), genotypes, phenotypes, **RELEASE)
+    check_and_bind(local_ledger(own, 3.0), genotypes, phenotypes, **RELEASE)
     assert json.loads((own / BINDING_FILE).read_text())["data"]["genotypes"] == file_sha256(genotypes)
 
 

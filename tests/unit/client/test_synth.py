@@ -96,7 +96,7 @@ def test_phase_ignore_models_dosages_and_writes_unphased_calls(site, tmp_path, m
 
 def test_dp_generator_is_charged_to_the_site_ledger_and_the_budget_is_enforced(site, tmp_path, capsys):
     state = tmp_path / "state"
-    main(_args(site, tmp_path / "a", "--epsilon", "2", "--state-dir", str(state)))
+    main(_args(site, tmp_path / "a", "--epsilon", "2", "--state-dir", str(state), "--budget", "8"))
     ledger = PrivacyLedger(state / LEDGER_FILE)
     assert ledger.charges and "generator" in ledger.charges[0].note
     spent = ledger.epsilon(1e-5)
@@ -113,9 +113,11 @@ def test_dp_generator_is_charged_to_the_site_ledger_and_the_budget_is_enforced(s
 
 def test_the_same_patients_in_a_fresh_state_folder_are_no_fresh_budget(site, tmp_path, capsys):
     """The ledger is bound to the files it paid for: a second folder would reset their budget."""
-    main(_args(site, tmp_path / "a", "--epsilon", "2", "--state-dir", str(tmp_path / "state")))
+    main(
+        _args(site, tmp_path / "a", "--epsilon", "2", "--state-dir", str(tmp_path / "state"), "--budget", "8")
+    )
     capsys.readouterr()
-    fresh = ["--epsilon", "2", "--state-dir", str(tmp_path / "fresh")]
+    fresh = ["--epsilon", "2", "--state-dir", str(tmp_path / "fresh"), "--budget", "8"]
     assert main(_args(site, tmp_path / "b", *fresh)) == 2
     assert "already has a privacy ledger in" in capsys.readouterr().err
     assert not (tmp_path / "b").exists() and not (tmp_path / "fresh" / LEDGER_FILE).exists()
@@ -177,7 +179,10 @@ def test_reference_generator_charges_one_release_and_writes_phased_mosaics(site,
         synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE)
     )
     state, out = tmp_path / "state", tmp_path / "out"
-    assert main(_reference_args(site, out, "--epsilon", "3", "--state-dir", str(state), "--n", "40")) == 0
+    cap = ["--budget", "8"]
+    assert (
+        main(_reference_args(site, out, "--epsilon", "3", "--state-dir", str(state), "--n", "40", *cap)) == 0
+    )
     ledger = PrivacyLedger(state / LEDGER_FILE)
     assert [(c.sample_rate, c.steps) for c in ledger.charges] == [(1.0, 1)]
     assert 2.9 < ledger.epsilon(1e-5) <= 3.0 + 1e-6
@@ -190,7 +195,7 @@ def test_reference_generator_charges_one_release_and_writes_phased_mosaics(site,
     # The same command again (another --out) is a new release with fresh noise: charged again,
     # never replacing the first one's charge (an audit saw a rerun at another epsilon whose noise
     # came out the same replace it, and the ledger undercount)
-    args = ["--epsilon", "1", "--state-dir", str(state), "--n", "40"]
+    args = ["--epsilon", "1", "--state-dir", str(state), "--n", "40", *cap]
     assert main(_reference_args(site, tmp_path / "again", *args)) == 0
     ledger = PrivacyLedger(state / LEDGER_FILE)
     assert len(ledger.charges) == 2 and len({c.plan_id for c in ledger.charges}) == 2
@@ -242,7 +247,8 @@ def test_a_passing_batch_without_dp_says_it_has_no_privacy_bound_and_must_stay_i
 def test_a_passing_dp_batch_states_the_epsilon_it_spent(site, tmp_path, monkeypatch, capsys):
     _permissive(monkeypatch)
     state, out = tmp_path / "state", tmp_path / "out"
-    assert main(_reference_args(site, out, "--epsilon", "3", "--state-dir", str(state), "--n", "30")) == 0
+    args = ["--epsilon", "3", "--state-dir", str(state), "--budget", "8", "--n", "30"]
+    assert main(_reference_args(site, out, *args)) == 0
     printed = capsys.readouterr().out
     assert "differential privacy: the generator spent epsilon 3 (delta 1e-05)" in printed
     assert f"ledger in {state}" in printed and "NO differential privacy" not in printed
@@ -289,7 +295,9 @@ def test_an_interrupt_during_training_says_nothing_was_written_or_charged(
 
     monkeypatch.setattr(synth_module, "generate_validated", interrupted)
     state, out = tmp_path / "state", tmp_path / "out"
-    assert main(_reference_args(site, out, "--epsilon", "3", "--state-dir", str(state))) == 130
+    assert (
+        main(_reference_args(site, out, "--epsilon", "3", "--state-dir", str(state), "--budget", "8")) == 130
+    )
     err = capsys.readouterr().err
     assert (
         "interrupted: nothing was written" in err and f"nothing was charged to the ledger in {state}" in err
@@ -309,7 +317,8 @@ def test_an_interrupt_while_writing_says_the_charge_was_made(site, tmp_path, mon
 
     monkeypatch.setattr(synth_module, "write_vcf", interrupted)
     state, out = tmp_path / "state", tmp_path / "out"
-    assert main(_reference_args(site, out, "--epsilon", "3", "--state-dir", str(state), "--n", "30")) == 130
+    args = ["--epsilon", "3", "--state-dir", str(state), "--budget", "8", "--n", "30"]
+    assert main(_reference_args(site, out, *args)) == 130
     err = capsys.readouterr().err
     assert "nothing was written" in err and "WAS charged" in err
     assert not out.exists() and PrivacyLedger(state / LEDGER_FILE).charges
@@ -329,6 +338,8 @@ def test_the_site_s_own_file_as_the_panel_is_refused_before_any_charge(site, tmp
         "2",
         "--state-dir",
         str(state),
+        "--budget",
+        "8",
     ]
     assert main(_args(site, tmp_path / "o", *args, epochs=None)) == 2
     err = capsys.readouterr().err
@@ -344,6 +355,8 @@ def test_an_unwritable_out_is_refused_before_the_generator_is_charged(site, tmp_
     mounted.mkdir()
     make_read_only(monkeypatch, mounted)
     state = tmp_path / "state"
-    assert main(_args(site, mounted / "syn", "--epsilon", "2", "--state-dir", str(state))) == 2
+    assert (
+        main(_args(site, mounted / "syn", "--epsilon", "2", "--state-dir", str(state), "--budget", "8")) == 2
+    )
     assert "cannot write in" in capsys.readouterr().err
     assert not (state / LEDGER_FILE).exists() or not PrivacyLedger(state / LEDGER_FILE).charges

@@ -79,7 +79,7 @@ def test_dp_release_is_charged_and_refused_over_budget(tmp_path: Path, capsys):
         "--state-dir",
         str(state),
     ]
-    assert main([*args, "--epsilon", "2", "--out", str(tmp_path / "d.tsv")]) == 0
+    assert main([*args, "--epsilon", "2", "--budget", "8", "--out", str(tmp_path / "d.tsv")]) == 0
     assert "sd" in capsys.readouterr().out
     summary = VariantSummary.load(tmp_path / "d.tsv")
     ledger = PrivacyLedger(state / LEDGER_FILE)
@@ -111,7 +111,8 @@ def test_a_dp_release_is_charged_to_the_ledger_its_genotypes_are_bound_to(tmp_pa
 
     # Another folder for the same genotypes: refused, nothing written anywhere.
     fresh = tmp_path / "s_ros"
-    assert main([*args, "--epsilon", "2", "--state-dir", str(fresh), "--out", str(tmp_path / "b.tsv")]) == 2
+    elsewhere = [*args, "--epsilon", "2", "--budget", "8", "--state-dir", str(fresh)]
+    assert main([*elsewhere, "--out", str(tmp_path / "b.tsv")]) == 2
     err = capsys.readouterr().err
     assert "already has a privacy ledger in" in err and "site_rostov/state" in err and "--new-ledger" in err
     assert not fresh.exists() and not (tmp_path / "b.tsv").exists()
@@ -129,7 +130,17 @@ def test_a_dp_release_is_charged_to_the_ledger_its_genotypes_are_bound_to(tmp_pa
     assert "spent on other data" in capsys.readouterr().err
 
     # The operator's override starts a new ledger on purpose, in the audit log.
-    override = [*args, "--epsilon", "1", "--state-dir", str(fresh), "--out", str(tmp_path / "e.tsv")]
+    override = [
+        *args,
+        "--epsilon",
+        "1",
+        "--budget",
+        "8",
+        "--state-dir",
+        str(fresh),
+        "--out",
+        str(tmp_path / "e.tsv"),
+    ]
     assert main([*override, "--new-ledger", "restored site"]) == 0
     assert len(PrivacyLedger(fresh / LEDGER_FILE).charges) == 1
 
@@ -145,6 +156,7 @@ def test_hospital_check_after_a_variant_release_adopts_its_ledger(tmp_path: Path
     phenotypes.write_text("sample_id,label\n")
     state = tmp_path / "site" / "state"
     args = ["hospital", "variants", "--genotypes", str(genotypes), "--release", "dp", "--epsilon", "1"]
+    args += ["--budget", "8"]  # no site's state folder (no hospital.json): a cap of its own
     assert main([*args, "--state-dir", str(state), "--out", str(tmp_path / "a.tsv")]) == 0
     assert read_binding(state) is None  # bound by the genotypes in the index only
     data = DataHashes(file_sha256(genotypes), file_sha256(phenotypes))
@@ -193,7 +205,7 @@ def test_a_re_exported_genotype_file_of_the_same_patients_is_no_fresh_budget(tmp
     import gzip
 
     genotypes = _site(tmp_path / "rostov", 7)
-    args = ["hospital", "variants", "--release", "dp", "--epsilon", "2"]
+    args = ["hospital", "variants", "--release", "dp", "--epsilon", "2", "--budget", "8"]
     assert (
         main(
             [
