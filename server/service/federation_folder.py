@@ -104,10 +104,8 @@ def init_federation(
             "give the federation's variant panel (--panel panel.tsv): hospitals check their data against it"
         )
     panel_info = _check_panel(panel)
-    if test_dir and not Path(test_dir).is_dir():
-        raise GenofedError(
-            f"--test-dir {test_dir}: not a folder (a held-out cohort: genotypes and phenotypes.csv)"
-        )
+    if test_dir:
+        _check_test_dir(Path(test_dir), panel, run)
     model = plan_model(run, panel, panel_info["sha256"], digest)  # priors checked as a run checks them
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with atomic_dir(folder) as staging:
@@ -154,6 +152,23 @@ def _check_panel(panel: str | Path) -> dict[str, Any]:
         "sha256": digest,
         "variants": len(loaded),
     }
+
+
+def _check_test_dir(test_dir: Path, panel: str | Path, run: RunSettings) -> None:
+    """Read the held-out cohort as the run will (`TestCohort.load`: its genotype and phenotype
+    files, their samples, its coverage of the panel), so an empty folder, a hospital's summary
+    folder or a cohort on another panel is refused now, not when the run starts."""
+    if not test_dir.is_dir():
+        raise GenofedError(
+            f"--test-dir {test_dir}: not a folder (a held-out cohort: genotypes and phenotypes.csv)"
+        )
+    from genofed.common.data.panel import VariantPanel  # pandas, torch: only with a test cohort
+    from genofed.server.evaluation import TestCohort
+
+    try:
+        TestCohort.load(test_dir, VariantPanel.load(panel), label_column=run.label_column)
+    except GenofedError as exc:
+        raise GenofedError(f"--test-dir {test_dir}: the run could not evaluate on it: {exc}") from None
 
 
 def load_federation(folder: str | Path) -> dict[str, Any]:

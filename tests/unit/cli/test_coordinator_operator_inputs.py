@@ -105,3 +105,58 @@ def test_a_lost_server_certificate_points_to_renew_cert(federation, capsys):
 def test_a_folder_init_never_made_is_no_federation(tmp_path, panel, capsys):
     err = _refused(["coordinator", "status", str(tmp_path)], capsys)  # a data folder: only a panel.tsv
     assert "is not a federation folder (make one with `genofed coordinator init`)" in err
+
+
+# 3. --test-dir is read at init as the run reads it
+
+
+def _test_cohort(folder: Path, variants: tuple[str, ...] = ("1:100:A:G", "1:200:C:T")) -> Path:
+    folder.mkdir()
+    people = [f"P{i}" for i in range(24)]
+    (folder / "genotypes.csv").write_text(
+        "sample_id,"
+        + ",".join(variants)
+        + "\n"
+        + "".join(f"{p},{i % 3},{i % 2}\n" for i, p in enumerate(people))
+    )
+    (folder / "phenotypes.csv").write_text(
+        "sample_id,label\n" + "".join(f"{p},{i % 2}\n" for i, p in enumerate(people))
+    )
+    return folder
+
+
+def _init_with_test_dir(tmp_path: Path, panel: Path, test_dir: Path) -> list[str]:
+    return ["coordinator", "init", str(tmp_path / "new"), "--host", "localhost", "--panel", str(panel)] + [
+        "--test-dir",
+        str(test_dir),
+    ]
+
+
+def test_a_test_cohort_the_run_can_read_is_accepted(tmp_path, panel):
+    cohort = _test_cohort(tmp_path / "test")
+    assert main(_init_with_test_dir(tmp_path, panel, cohort)) == 0
+    federation = json.loads((tmp_path / "new" / "federation.json").read_text())
+    assert federation["test_dir"] == str(cohort.resolve())
+
+
+@pytest.mark.parametrize(
+    ("spoil", "said"),
+    [
+        (lambda d: [p.unlink() for p in d.iterdir()], "the test cohort folder holds no genotype file"),
+        (lambda d: (d / "phenotypes.csv").unlink(), "genotypes genotypes.csv but no phenotype file"),
+        (lambda d: (d / "genotypes.csv").unlink(), "the test cohort folder holds no genotype file"),
+    ],
+)
+def test_a_folder_that_is_no_test_cohort_is_refused_at_init(tmp_path, panel, spoil, said, capsys):
+    cohort = _test_cohort(tmp_path / "test")
+    spoil(cohort)
+    err = _refused(_init_with_test_dir(tmp_path, panel, cohort), capsys)
+    assert f"--test-dir {cohort}: the run could not evaluate on it" in err and said in err
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_test_cohort_on_another_panel_is_refused_at_init(tmp_path, panel, capsys):
+    cohort = _test_cohort(tmp_path / "test", variants=("2:100:A:G", "2:200:C:T"))
+    err = _refused(_init_with_test_dir(tmp_path, panel, cohort), capsys)
+    assert "genotypes.csv: covers only 0.0% of the federation's 2 panel variants" in err
+    assert not (tmp_path / "new").exists()
