@@ -73,7 +73,7 @@ class VariantPanel:
         if not path.is_file():
             raise DataError(path, "panel file not found", hint="pass the federation's panel.tsv")
         try:
-            frame = pd.read_csv(path, sep="\t", dtype={"id": str, "chrom": str})
+            frame = pd.read_csv(path, sep="\t", dtype={"id": str, "chrom": str, "pos": str})
         except Exception as exc:  # pandas raises many types for unreadable text
             raise DataError(
                 path,
@@ -103,13 +103,7 @@ class VariantPanel:
                 location=f"line {first + 2}",
                 hint="every line lists " + " ".join(frame.columns) + ", separated by tabs",
             )
-        for row, (vid, freq) in enumerate(zip(frame["id"], frame["alt_freq"], strict=False), start=2):
-            try:
-                parse_variant_id(str(vid))
-            except ValueError as exc:
-                raise DataError(path, str(exc), location=f"line {row}") from None
-            if not (0.0 <= float(freq) <= 1.0):
-                raise DataError(path, f"alt_freq {freq!r} is not in [0, 1]", location=f"line {row}")
+        _check_lines(path, frame)
         duplicated = frame["id"][frame["id"].duplicated()]
         if len(duplicated):
             first = int(duplicated.index[0]) + 2
@@ -120,6 +114,67 @@ class VariantPanel:
                 hint="a panel lists each variant once",
             )
         return cls(frame["id"].astype(str).tolist(), frame["alt_freq"].to_numpy(dtype=np.float64))
+
+
+#: What a panel out of genomic order is told: the network's blocks and the augmentations' segments
+#: take consecutive panel variants for neighbours on the genome.
+ORDER_HINT = (
+    "a panel lists its variants in genomic order, each chromosome in one block sorted by position, as "
+    "`genofed coordinator panel` writes it: sort the lines after the header by chromosome, then position"
+)
+
+
+def _check_lines(path: Path, frame: pd.DataFrame) -> None:
+    """Each line's id, alt_freq and (when the panel has the column) pos: a whole number >= 1, the
+    id's own position; and the order: by position within a chromosome, a chromosome in one block
+    (the network's blocks and the augmentations' segments are runs of consecutive panel variants,
+    taken as neighbours on the genome). Each refusal names the line."""
+    positions = frame["pos"] if "pos" in frame.columns else None
+    last: dict[str, int] = {}  # chromosome -> the last position seen on it
+    previous = None  # the chromosome of the line before
+    for row, (vid, freq) in enumerate(zip(frame["id"], frame["alt_freq"], strict=False), start=2):
+        try:
+            variant = parse_variant_id(str(vid))
+        except ValueError as exc:
+            raise DataError(path, str(exc), location=f"line {row}") from None
+        if not (0.0 <= float(freq) <= 1.0):
+            raise DataError(path, f"alt_freq {freq!r} is not in [0, 1]", location=f"line {row}")
+        if positions is not None:
+            _check_pos(path, row, variant.pos, str(positions.iloc[row - 2]))
+        if variant.chrom in last and variant.chrom != previous:
+            raise DataError(
+                path,
+                f"variant {vid} returns to chromosome {variant.chrom} after chromosome {previous}",
+                location=f"line {row}",
+                hint=ORDER_HINT,
+            )
+        if variant.pos < last.get(variant.chrom, 0):
+            raise DataError(
+                path,
+                f"variant {vid} (position {variant.pos}) comes after position {last[variant.chrom]} on "
+                f"chromosome {variant.chrom}",
+                location=f"line {row}",
+                hint=ORDER_HINT,
+            )
+        last[variant.chrom], previous = variant.pos, variant.chrom
+
+
+def _check_pos(path: Path, row: int, id_pos: int, text: str) -> None:
+    """The pos column: a whole number >= 1 (1-based, as in a VCF), and the id's position."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise DataError(
+            path,
+            f"pos {text!r} is not a position (a whole number >= 1)",
+            location=f"line {row}",
+            hint="pos is the variant's 1-based position, the second part of its id chrom:pos:ref:alt",
+        )
+    if int(text) != id_pos:
+        raise DataError(
+            path,
+            f"pos {int(text)} is not the position of the line's id ({id_pos})",
+            location=f"line {row}",
+            hint="pos is the second part of the id chrom:pos:ref:alt: correct the one that is wrong",
+        )
 
 
 @dataclass(frozen=True)

@@ -160,3 +160,50 @@ def test_a_test_cohort_on_another_panel_is_refused_at_init(tmp_path, panel, caps
     err = _refused(_init_with_test_dir(tmp_path, panel, cohort), capsys)
     assert "genotypes.csv: covers only 0.0% of the federation's 2 panel variants" in err
     assert not (tmp_path / "new").exists()
+
+
+# 4. the panel's pos column and order are checked at init (VariantPanel.load, so everywhere)
+
+HEADER = "id\tchrom\tpos\tref\talt\talt_freq\n"
+
+
+@pytest.mark.parametrize(
+    ("lines", "said"),
+    [
+        (["1:100:A:G\t1\tabc\tA\tG\t0.1"], "line 2: pos 'abc' is not a position (a whole number >= 1)"),
+        (
+            ["1:100:A:G\t1\t100\tA\tG\t0.1", "1:200:C:T\t1\t-5\tC\tT\t0.3"],
+            "line 3: pos '-5' is not a position",
+        ),
+        (["1:100:A:G\t1\t100.5\tA\tG\t0.1"], "line 2: pos '100.5' is not a position"),
+        (["1:100:A:G\t1\t101\tA\tG\t0.1"], "line 2: pos 101 is not the position of the line's id (100)"),
+        (
+            ["1:200:C:T\t1\t200\tC\tT\t0.3", "1:100:A:G\t1\t100\tA\tG\t0.1"],
+            "line 3: variant 1:100:A:G (position 100) comes after position 200 on chromosome 1",
+        ),
+        (
+            ["1:100:A:G\t1\t100\tA\tG\t0.1", "2:50:C:T\t2\t50\tC\tT\t0.3", "1:300:A:G\t1\t300\tA\tG\t0.1"],
+            "line 4: variant 1:300:A:G returns to chromosome 1 after chromosome 2",
+        ),
+    ],
+)
+def test_init_refuses_a_panel_with_bad_positions_naming_the_line(tmp_path, lines, said, capsys):
+    panel = tmp_path / "bad.tsv"
+    panel.write_text(HEADER + "".join(line + "\n" for line in lines))
+    err = _refused(
+        ["coordinator", "init", str(tmp_path / "f"), "--host", "localhost", "--panel", str(panel)], capsys
+    )
+    assert f"{panel}, {said}" in err
+    assert not (tmp_path / "f").exists()
+
+
+def test_a_panel_in_genomic_order_with_two_alleles_at_one_position_is_accepted(tmp_path):
+    from genofed.common.data.panel import VariantPanel
+
+    panel = tmp_path / "ok.tsv"
+    panel.write_text(
+        HEADER + "1:100:A:G\t1\t100\tA\tG\t0.1\n1:100:A:T\t1\t100\tA\tT\t0.1\n2:5:C:T\t2\t5\tC\tT\t0.2\n"
+    )
+    assert len(VariantPanel.load(panel)) == 3
+    (tmp_path / "ids_only.tsv").write_text("id\talt_freq\n1:100:A:G\t0.1\n")  # no pos column: the id's
+    assert len(VariantPanel.load(tmp_path / "ids_only.tsv")) == 1
