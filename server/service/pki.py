@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,16 +61,41 @@ def subject_alt_names(hosts: list[str]) -> list[x509.GeneralName]:
             continue
         except ValueError:
             pass
-        label_ok = all(
-            part and len(part) <= 63 and part.replace("-", "").isalnum() and not part.startswith("-")
-            for part in host.removeprefix("*.").split(".")
-        )
-        if not host or len(host) > 253 or not host.isascii() or not label_ok:
-            raise PkiError(f"--host {host!r} is neither an IP address nor a valid DNS name")
+        _check_dns_name(host)
         names.append(x509.DNSName(host.lower()))
     if len(set(names)) != len(names):
         raise PkiError(f"--host lists a name twice: {', '.join(hosts)}")
     return names
+
+
+def _check_dns_name(host: str) -> None:
+    """A host that is no IP address must be a DNS name; what operators type instead (a URL, a
+    port, an IPv6 address in brackets, a dotted quad out of range) is told what to give."""
+    label_ok = all(
+        part and len(part) <= 63 and part.replace("-", "").isalnum() and not part.startswith("-")
+        for part in host.removeprefix("*.").split(".")
+    )
+    if host and len(host) <= 253 and host.isascii() and label_ok and not host.rsplit(".", 1)[-1].isdigit():
+        return
+    refused = f"--host {host!r} is neither an IP address nor a valid DNS name"
+    if "://" in host:
+        hint = "give the host name only: drop the scheme (https://)"
+    elif host.startswith("[") and host.endswith("]"):
+        hint = f"give an IPv6 address without brackets: --host {host[1:-1]}"
+    elif re.fullmatch(r"[^:/]+:\d+|\[.*\]:\d+", host):
+        hint = (
+            "give the host name only: the port goes in `coordinator start --fleet-address` (and in the "
+            "hospitals' `hospital start --coordinator HOST:PORT`)"
+        )
+    elif "/" in host:
+        hint = "give the host name only: drop the path"
+    elif re.fullmatch(r"[\d.]+", host):
+        hint = (
+            "an IPv4 address is four numbers 0-255 (e.g. 192.0.2.10); a DNS name's last label is not a number"
+        )
+    else:
+        hint = "a DNS name is labels of letters, digits and '-' separated by dots (e.g. fl.example.org)"
+    raise PkiError(f"{refused}: {hint}")
 
 
 def create_ca(name: str = "genofed federation CA", *, days: int = CA_DAYS) -> Issued:

@@ -207,3 +207,30 @@ def test_a_panel_in_genomic_order_with_two_alleles_at_one_position_is_accepted(t
     assert len(VariantPanel.load(panel)) == 3
     (tmp_path / "ids_only.tsv").write_text("id\talt_freq\n1:100:A:G\t0.1\n")  # no pos column: the id's
     assert len(VariantPanel.load(tmp_path / "ids_only.tsv")) == 1
+
+
+# 5. --host: a dotted quad out of range is no DNS name; a URL or a port is told what to give
+
+
+@pytest.mark.parametrize(
+    ("host", "said"),
+    [
+        ("999.1.1.1", "an IPv4 address is four numbers 0-255"),
+        ("1.2.3", "an IPv4 address is four numbers 0-255"),
+        ("https://coord.example.org", "give the host name only: drop the scheme"),
+        ("coord.example.org:9092", "the port goes in `coordinator start --fleet-address`"),
+        ("[::1]", "give an IPv6 address without brackets: --host ::1"),
+        ("coord.example.org/", "drop the path"),
+    ],
+)
+def test_init_refuses_a_host_that_is_no_name_saying_what_to_give(tmp_path, panel, host, said, capsys):
+    err = _refused(
+        ["coordinator", "init", str(tmp_path / "f"), "--host", host, "--panel", str(panel)], capsys
+    )
+    assert f"--host {host!r} is neither an IP address nor a valid DNS name: " in err and said in err
+    assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("host", ["192.0.2.10", "::1", "coord.example.org", "host1", "10-0-0-1.example.org"])
+def test_init_takes_addresses_and_names(tmp_path, panel, host):
+    assert main(["coordinator", "init", str(tmp_path / "f"), "--host", host, "--panel", str(panel)]) == 0
