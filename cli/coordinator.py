@@ -588,7 +588,7 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
 
 
 def run_coordinator_enroll(args: argparse.Namespace) -> int:
-    from genofed.server.service.enrollment import enroll
+    from genofed.server.service.enrollment import enroll, key_comment_warning
     from genofed.server.service.federation_folder import load_federation
 
     load_federation(args.dir)  # a folder that is no (intact) federation gets no enrolment
@@ -597,6 +597,9 @@ def run_coordinator_enroll(args: argparse.Namespace) -> int:
         f"enrolled hospital {entry['name']!r}: key {entry['fingerprint']} ({entry['curve']}) at "
         f"{entry['enrolled_at']}"
     )
+    warning = key_comment_warning(args.dir, args.name, args.public_key)
+    if warning:  # a key made for another hospital: the files mixed up?
+        print(f"warning: {warning}", file=sys.stderr)
     if "declared_size" in entry:
         print(
             f"  declared cohort size {entry['declared_size']}: the hospital must declare exactly this in "

@@ -125,6 +125,37 @@ def enroll(
     return entry
 
 
+#: The comment `genofed hospital init` writes on a hospital's public key.
+INIT_COMMENT_RE = re.compile(r"genofed-hospital-([a-z0-9][a-z0-9_-]*)")
+
+
+def key_comment_warning(folder: str | Path, name: str, public_key_file: str | Path) -> str | None:
+    """A warning when the key's comment (free text after the key on its line) names another
+    hospital than `name`: `genofed hospital init`'s `genofed-hospital-OTHER`, or the name of
+    another hospital of this federation (enrolled or revoked) as a word, e.g. `astrakhan@host`
+    enrolled as rostov: the files of two hospitals mixed up. A warning, not a refusal: comments
+    are free text, and the fingerprint read out over the phone is what decides."""
+    try:
+        fields = Path(public_key_file).read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return None
+    comment = " ".join(fields[2:])
+    made_for = INIT_COMMENT_RE.fullmatch(comment)
+    if made_for:
+        others = [made_for.group(1)] if made_for.group(1) != name else []
+    else:
+        registry = load_registry(folder)
+        known = {e["name"] for e in registry["hospitals"] + registry["revoked"]} - {name}
+        words = set(re.findall(r"[a-z0-9][a-z0-9_-]*", comment.lower()))
+        others = [] if name in words else sorted(known & words)
+    if not others:
+        return None
+    return (
+        f"{public_key_file}: the key's comment {comment!r} names hospital {others[0]!r}, not {name!r}: "
+        f"check with {name} that this is its key (compare the fingerprint over the phone), or revoke it"
+    )
+
+
 def revoke(folder: str | Path, name: str) -> dict[str, Any]:
     """Remove a hospital from the enrolled list; keeps the revocation (with time) in the audit trail."""
     registry = load_registry(folder)

@@ -234,3 +234,48 @@ def test_init_refuses_a_host_that_is_no_name_saying_what_to_give(tmp_path, panel
 @pytest.mark.parametrize("host", ["192.0.2.10", "::1", "coord.example.org", "host1", "10-0-0-1.example.org"])
 def test_init_takes_addresses_and_names(tmp_path, panel, host):
     assert main(["coordinator", "init", str(tmp_path / "f"), "--host", host, "--panel", str(panel)]) == 0
+
+
+# 6. enroll warns when the key's comment names another hospital
+
+
+def _key(tmp_path: Path, stem: str, comment: str) -> Path:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from genofed.common.deployment.keys import public_key_openssh
+
+    path = tmp_path / f"{stem}.pub"
+    path.write_text(public_key_openssh(ec.generate_private_key(ec.SECP384R1()).public_key(), comment) + "\n")
+    return path
+
+
+def _enroll(federation: Path, name: str, key: Path, capsys) -> str:
+    assert main(["coordinator", "enroll", str(federation), "--name", name, "--public-key", str(key)]) == 0
+    captured = capsys.readouterr()
+    assert f"enrolled hospital {name!r}" in captured.out
+    return captured.err
+
+
+def test_enroll_warns_when_hospital_init_made_the_key_for_another_hospital(federation, tmp_path, capsys):
+    from genofed.client.agent.keys import init_site
+
+    init_site(tmp_path / "astrakhan", "astrakhan")
+    key = tmp_path / "astrakhan" / "supernode.pub"
+    err = _enroll(federation, "rostov", key, capsys)
+    assert err.startswith("warning: ") and err.count("\n") == 1
+    assert "the key's comment 'genofed-hospital-astrakhan' names hospital 'astrakhan', not 'rostov'" in err
+
+
+def test_enroll_warns_when_the_comment_names_another_hospital_of_the_federation(federation, tmp_path, capsys):
+    assert _enroll(federation, "astrakhan", _key(tmp_path, "a", "genofed-hospital-astrakhan"), capsys) == ""
+    err = _enroll(federation, "rostov", _key(tmp_path, "r", "astrakhan@hospital"), capsys)
+    assert "'astrakhan@hospital' names hospital 'astrakhan', not 'rostov'" in err
+    assert json.loads((federation / "hospitals.json").read_text())["hospitals"][-1]["name"] == "rostov"
+
+
+@pytest.mark.parametrize(
+    "comment", ["", "genofed-hospital-rostov", "admin@rostov", "astrakhan-backup rostov", "it@elista"]
+)
+def test_enroll_is_silent_when_the_comment_fits(federation, tmp_path, comment, capsys):
+    _enroll(federation, "astrakhan", _key(tmp_path, "a", ""), capsys)
+    assert _enroll(federation, "rostov", _key(tmp_path, "r", comment), capsys) == ""
