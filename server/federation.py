@@ -22,7 +22,7 @@ from flwr.serverapp import Grid
 
 from genofed.common.data.layout import PANEL, TEST
 from genofed.common.data.panel import VariantPanel
-from genofed.common.errors import GenofedError
+from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.network import ModelConfig, build_model, set_trainable, trainable_names
 from genofed.common.util.progress import Progress, silent
 from genofed.server.evaluation import TestCohort
@@ -147,7 +147,15 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
 def load_test_cohort(settings: RunSettings, panel: VariantPanel) -> TestCohort | None:
     """The held-out test cohort: test-dir, else data-dir/test when it exists; None without one
     (it is optional: the model is then judged by the hospitals' DP validation releases only).
-    Its files are found as a hospital folder's, and read with the run's label column."""
+    Its files are found as a hospital folder's, and read with the run's label column. A test-dir
+    that was given and is gone (moved since `coordinator init` checked it) is an error, not a run
+    that quietly skips its evaluation on the test cohort."""
+    if settings.test_dir and not Path(settings.test_dir).is_dir():
+        raise DataError(
+            settings.test_dir,
+            "the run's test cohort (test-dir) is not a folder any more",
+            hint="restore the folder, or set test-dir in federation.json to where it is now",
+        )
     folder = (
         Path(settings.test_dir)
         if settings.test_dir

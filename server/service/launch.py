@@ -58,7 +58,13 @@ from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress
 from genofed.server.service.enrollment import load_registry
-from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation, require_complete
+from genofed.server.service.federation_folder import (
+    FEDERATION_FILE,
+    NODES_FILE,
+    RUN_DIR,
+    load_federation,
+    require_complete,
+)
 from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
 from genofed.server.service.pki import check_folder_pki
@@ -219,6 +225,12 @@ def _require_enough_hospitals(folder: Path) -> None:
     a folder with files missing: which, not a failure on the first one opened)."""
     require_complete(folder)
     federation = load_federation(folder)
+    test_dir = federation.get("test_dir")
+    if test_dir and not Path(test_dir).is_dir():
+        raise GenofedError(
+            f"the test cohort {test_dir} that init recorded in {folder / FEDERATION_FILE} is not a folder "
+            "any more: restore it, or set test_dir there to where it is now"
+        )
     enrolled = load_registry(folder)["hospitals"]
     needed = int(federation["settings"]["min-nodes"])
     if len(enrolled) < needed:

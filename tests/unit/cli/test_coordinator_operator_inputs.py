@@ -155,6 +155,25 @@ def test_a_folder_that_is_no_test_cohort_is_refused_at_init(tmp_path, panel, spo
     assert not (tmp_path / "new").exists()
 
 
+def test_a_test_cohort_moved_after_init_stops_the_start_not_the_evaluation(tmp_path, panel, capsys):
+    cohort = _test_cohort(tmp_path / "test")
+    assert main(_init_with_test_dir(tmp_path, panel, cohort)) == 0
+    cohort.rename(tmp_path / "moved")
+    err = _refused(["coordinator", "start", str(tmp_path / "new")], capsys)
+    assert f"the test cohort {cohort.resolve()} that init recorded" in err and "not a folder any more" in err
+
+
+def test_a_run_whose_test_dir_is_gone_is_refused_not_run_without_it(tmp_path, panel):
+    from genofed.common.data.panel import VariantPanel
+    from genofed.common.errors import DataError
+    from genofed.server.federation import load_test_cohort
+    from genofed.server.settings import RunSettings
+
+    settings = RunSettings.from_config({"test-dir": str(tmp_path / "gone")})
+    with pytest.raises(DataError, match="not a folder any more"):
+        load_test_cohort(settings, VariantPanel.load(panel))
+
+
 def test_a_test_cohort_on_another_panel_is_refused_at_init(tmp_path, panel, capsys):
     cohort = _test_cohort(tmp_path / "test", variants=("2:100:A:G", "2:200:C:T"))
     err = _refused(_init_with_test_dir(tmp_path, panel, cohort), capsys)
