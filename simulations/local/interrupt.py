@@ -15,8 +15,13 @@ the hospitals (at most `PULL_SECONDS` later), which sets Flower's own stop event
 the ClientApp call in hand (or see its actor die), then Flower shuts Ray down with nothing waiting on
 it. `QuietAfterStop` drops Flower's log records once the run is stopped (before that, a ClientApp's
 crash is reported as ever). The stop takes about 5 s: the ClientApp calls in hand, Ray's shutdown,
-and the 3 s `run_simulation` waits for a context the stopped ServerApp never returns. A second Ctrl-C
-exits at once. Every finished round is checkpointed already, so RUN stays resumable with `--resume`.
+and the 3 s `run_simulation` waits for a context the stopped ServerApp never returns (on a busy machine
+15 s or more, which invites a second Ctrl-C). A second Ctrl-C exits at once, and still ends Ray and says
+where the run stopped: `os._exit` alone took the GCS and the raylet with it (Ray starts them to die
+with this process) but not the agents the raylet started (DashboardAgent, RuntimeEnvAgent), which
+stayed, and printed nothing. So it kills every process below this one first, the whole tree read
+before any dies (an orphan leaves it), then prints the same "interrupted: ..." line as the first.
+Every finished round is checkpointed already, so RUN stays resumable with `--resume`.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 from flwr.app import Message
@@ -48,10 +54,15 @@ class SimulationStopped(Exception):
 
 
 class Interruption:
-    """Whether Ctrl-C stopped this simulation, and the SIGINT handler that says so."""
+    """Whether Ctrl-C stopped this simulation, and the SIGINT handler that says so.
 
-    def __init__(self) -> None:
+    `where_it_stopped`: what RUN holds and what to do next, for the line a second Ctrl-C prints as
+    it exits at once (the first one's line is the CLI's, from the KeyboardInterrupt the caller
+    raises once Flower has wound down)."""
+
+    def __init__(self, where_it_stopped: Callable[[], str] | None = None) -> None:
         self.stopped = threading.Event()
+        self._where_it_stopped = where_it_stopped
 
     @contextmanager
     def handling_ctrl_c(self) -> Iterator[None]:
@@ -87,17 +98,73 @@ class Interruption:
         """Mark the run stopped (the grid and the log filter read it); the next Ctrl-C forces the
         exit."""
         self.stopped.set()
-        signal.signal(signal.SIGINT, _force_exit)
+        signal.signal(signal.SIGINT, self._on_second_ctrl_c)
+
+    def _on_second_ctrl_c(self, signum: int, frame: FrameType | None) -> None:
+        """A second Ctrl-C: the user will not wait for the clean-up. End Ray's processes (every
+        process below this one), say where the run stopped, exit now as SIGINT would."""
+        end_processes(descendants(os.getpid()))
+        try:
+            where = self._where_it_stopped() if self._where_it_stopped is not None else ""
+        except Exception:  # noqa: BLE001 - the exit must not wait on a folder it cannot read
+            where = ""
+        try:
+            print(f"interrupted: {where}" if where else "interrupted", file=sys.stderr)
+        except (OSError, ValueError):
+            pass
+        _force_exit(signum, frame)
 
 
 def _force_exit(signum: int, frame: FrameType | None) -> None:
-    """A second Ctrl-C: the user will not wait for the clean-up; exit now, as SIGINT would."""
+    """Exit now, as SIGINT would, with what was printed flushed."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
     os._exit(INTERRUPTED_STATUS)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, theirs, ...), read from /proc in one pass, so that a
+    process whose parent dies before it is still found ([] where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [entry.name for entry in os.scandir("/proc") if entry.name.isdigit()]
+    except OSError:
+        return []
+    for name in entries:
+        try:
+            stat = Path("/proc", name, "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])  # after the command, which may hold ") "
+        children.setdefault(parent, []).append(int(name))
+    found, queue = [], list(children.get(pid, []))
+    while queue:
+        child = queue.pop()
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return found
+
+
+def end_processes(pids: Iterable[int]) -> None:
+    """SIGKILL each of `pids` (Ray's GCS, raylet and agents block Ctrl-C, and the agents outlive a
+    driver that exits at once); one that ended already is skipped."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def shutdown_ray() -> None:
+    """Ray shut down, whatever ended the simulation: Flower shuts it down when its engine stops,
+    except when the engine failed before its backend was made (after `ray.init`). A no-op when Ray
+    was never started (or never imported)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
 
 
 class QuietAfterStop(logging.Filter):

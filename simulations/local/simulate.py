@@ -43,7 +43,7 @@ from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import train_references
 from genofed.simulations.local.failed_start import discarded_unless_trained, trained_rounds
-from genofed.simulations.local.interrupt import Interruption, StoppableGrid
+from genofed.simulations.local.interrupt import Interruption, StoppableGrid, shutdown_ray
 from genofed.simulations.local.site_names import NODE_NAMES, NamedRefusals, NamingGrid, SiteNames
 from genofed.simulations.local.synthetic_sites import prepare_synthetic
 
@@ -65,12 +65,18 @@ def simulate(
 
 
 def _where_it_stopped(settings: RunSettings) -> str:
-    """What Ctrl-C left in RUN, for the CLI's "interrupted: ..." line: the user's next step is
-    `--resume` when a round was checkpointed, a plain rerun when none was (RUN was taken back)."""
+    """What Ctrl-C left in RUN, for the "interrupted: ..." line: the user's next step is `--resume`
+    when a round was checkpointed, a plain rerun when none was (RUN was taken back). A second Ctrl-C
+    exits at once, before RUN is taken back: its start (the round-0 checkpoint) resumes too."""
     out, done = settings.out_dir, trained_rounds(Path(settings.out_dir))
-    if not done:
-        return f"no round had finished; {out} holds nothing to resume"
-    return f"{out} holds {done} of {settings.rounds} rounds; continue with --resume"
+    if done:
+        return f"{out} holds {done} of {settings.rounds} rounds; continue with --resume"
+    if any((Path(out) / CHECKPOINTS).glob("round-*.pt")):
+        return (
+            f"no round had finished; {out} holds the run's start: continue with --resume, or replace it "
+            "with --force"
+        )
+    return f"no round had finished; {out} holds nothing to resume"
 
 
 def _simulate(
@@ -282,7 +288,8 @@ def _run_flower(
         logging.getLogger("flwr").setLevel(flower_level)
     rounds = f"{settings.rounds} round" + ("" if settings.rounds == 1 else "s")
     say(f"starting Flower's simulation engine: {len(hospitals)} hospitals, {rounds}")
-    interruption = Interruption()  # Ctrl-C ends the ServerApp's thread too, quietly (interrupt.py)
+    # Ctrl-C ends the ServerApp's thread too, quietly; a second one exits at once (interrupt.py)
+    interruption = Interruption(lambda: _where_it_stopped(settings))
     server_app = make_server_app(
         config,
         progress=names.progress(say),
@@ -318,6 +325,8 @@ def _run_flower(
         if isinstance(exc, GenofedError):  # e.g. too few hospitals can take part: name them
             names.named_error(exc)
         raise
+    finally:
+        shutdown_ray()  # Flower's own shutdown, unless its engine failed before it had a backend
     if interruption.stopped.is_set():  # Ctrl-C after the ServerApp's last exchange
         raise KeyboardInterrupt
     if not (Path(settings.out_dir) / RESULTS).exists():

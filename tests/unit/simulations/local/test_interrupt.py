@@ -5,9 +5,13 @@ handler (tests/e2e/test_simulate_ctrl_c.py presses Ctrl-C on a real run)."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -91,17 +95,157 @@ def default_sigint():
     signal.signal(signal.SIGINT, previous)
 
 
-def test_the_first_ctrl_c_marks_the_run_stopped_the_second_forces_the_exit(default_sigint, monkeypatch):
+def test_the_first_ctrl_c_marks_the_run_stopped_the_second_forces_the_exit(
+    default_sigint, monkeypatch, capsys
+):
     exits: list[int] = []
+    ended: list[list[int]] = []
     monkeypatch.setattr(interrupt.os, "_exit", exits.append)
-    interruption = Interruption()
+    monkeypatch.setattr(interrupt, "descendants", lambda pid: [pid + 1, pid + 2])  # never the real ones
+    monkeypatch.setattr(interrupt, "end_processes", lambda pids: ended.append(list(pids)))
+    interruption = Interruption(lambda: "RUN holds 2 of 6 rounds; continue with --resume")
     with interruption.handling_ctrl_c():
         signal.raise_signal(signal.SIGINT)  # no KeyboardInterrupt: Flower winds down first
         assert interruption.stopped.is_set()
-        assert not exits
+        assert not exits and not ended
         signal.raise_signal(signal.SIGINT)
         assert exits == [130]
-    assert signal.getsignal(signal.SIGINT) is interrupt._force_exit  # while the process winds down
+    # while the process winds down
+    assert signal.getsignal(signal.SIGINT) == interruption._on_second_ctrl_c
+    assert ended == [[os.getpid() + 1, os.getpid() + 2]]  # Ray's processes ended before the exit
+    assert capsys.readouterr().err == "interrupted: RUN holds 2 of 6 rounds; continue with --resume\n"
+
+
+#: A Ray daemon, as far as Ctrl-C goes: SIGINT blocked (Ray starts its GCS and raylet so), and a
+#: process of its own that inherits that (the agents the raylet starts); writes that one's pid.
+DAEMON = """
+import signal, subprocess, sys, time
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(agent.pid))
+import os; os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(120)
+"""
+
+#: `genofed simulate`'s driver, as far as Ctrl-C goes: the handler, a daemon, and after the first
+#: Ctrl-C a wind-down that never ends (Flower waiting on Ray).
+DRIVER = """
+import os, signal, subprocess, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from genofed.simulations.local.interrupt import Interruption
+daemon = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]])
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.02)
+interruption = Interruption(lambda: "RUN holds 2 of 6 rounds; continue with --resume")
+with interruption.handling_ctrl_c():
+    print(daemon.pid, open(sys.argv[2]).read(), flush=True)
+    if not interruption.stopped.wait(60):
+        sys.exit("no Ctrl-C came")
+    print("stopped", flush=True)
+    time.sleep(60)
+"""
+
+
+def _ended(pid: int) -> bool:
+    """Whether `pid` ended (gone, or a zombie nobody reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _kill(pids: list[int]) -> None:
+    """What a failed test left of its daemons (they sleep 120 s, blind to Ctrl-C)."""
+    for pid in pids:
+        if not _ended(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _wait_ended(pids: list[int], seconds: float = 10) -> list[int]:
+    end = time.monotonic() + seconds
+    while (alive := [p for p in pids if not _ended(p)]) and time.monotonic() < end:
+        time.sleep(0.05)
+    return alive
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+def test_a_second_ctrl_c_ends_the_daemons_that_block_it_and_says_where_the_run_stopped(tmp_path):
+    """A second Ctrl-C used to `os._exit` at once: Ray's agents, which block SIGINT and are started by
+    the raylet, stayed behind, and nothing was printed. Ctrl-C as a terminal sends it: SIGINT to the
+    whole process group."""
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, DAEMON, str(tmp_path / "agent.pid")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    daemons: list[int] = []
+    try:
+        daemons = [int(pid) for pid in driver.stdout.readline().split()]
+        assert len(daemons) == 2, driver.stderr.read()
+        os.killpg(driver.pid, signal.SIGINT)
+        assert driver.stdout.readline() == "stopped\n"  # the first Ctrl-C: the run winds down
+        assert _wait_ended(daemons, 0.5) == daemons  # the daemons block Ctrl-C
+        os.killpg(driver.pid, signal.SIGINT)
+        status = driver.wait(timeout=30)
+        assert status == 130
+        assert driver.stderr.read() == "interrupted: RUN holds 2 of 6 rounds; continue with --resume\n"
+        assert not _wait_ended(daemons), "a daemon outlived the second Ctrl-C"
+    finally:
+        _kill(daemons)
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+def test_the_tree_is_read_before_any_process_of_it_is_ended(tmp_path):
+    """An orphan leaves the tree (its parent's parent adopts it): every descendant is found first."""
+    daemon = subprocess.Popen([sys.executable, "-c", DAEMON, str(tmp_path / "agent.pid")])
+    agent: list[int] = []
+    try:
+        while not (tmp_path / "agent.pid").exists():
+            assert daemon.poll() is None
+            time.sleep(0.02)
+        agent = [int((tmp_path / "agent.pid").read_text())]
+        assert interrupt.descendants(daemon.pid) == agent
+        assert daemon.pid in interrupt.descendants(os.getpid())
+        interrupt.end_processes([daemon.pid, *interrupt.descendants(daemon.pid)])
+        daemon.wait(timeout=10)
+        assert not _wait_ended(agent)
+        assert interrupt.descendants(daemon.pid) == []
+    finally:
+        _kill(agent)
+        daemon.kill()
+        daemon.wait()
+
+
+def test_ray_is_shut_down_when_it_is_still_up(monkeypatch):
+    calls: list[str] = []
+    up = SimpleNamespace(is_initialized=lambda: True, shutdown=lambda: calls.append("shutdown"))
+    monkeypatch.setitem(sys.modules, "ray", up)
+    interrupt.shutdown_ray()
+    assert calls == ["shutdown"]
+    monkeypatch.setitem(sys.modules, "ray", SimpleNamespace(is_initialized=lambda: False, shutdown=None))
+    interrupt.shutdown_ray()  # down already: nothing to do
+    monkeypatch.delitem(sys.modules, "ray")
+    interrupt.shutdown_ray()  # never imported: nothing to do
+
+
+def test_a_run_stopped_at_once_before_its_first_round_resumes_from_its_start(tmp_path):
+    """A second Ctrl-C exits before RUN is taken back: its round-0 checkpoint is there to resume."""
+    from genofed.server.checkpoint import CHECKPOINTS
+    from genofed.simulations.local.simulate import _where_it_stopped
+
+    settings = SimpleNamespace(out_dir=str(tmp_path / "run"), rounds=6)
+    assert _where_it_stopped(settings).endswith("holds nothing to resume")
+    (tmp_path / "run" / CHECKPOINTS).mkdir(parents=True)
+    (tmp_path / "run" / CHECKPOINTS / "round-0000.pt").write_bytes(b"")
+    assert "holds the run's start: continue with --resume" in _where_it_stopped(settings)
+    (tmp_path / "run" / CHECKPOINTS / "round-0002.pt").write_bytes(b"")
+    assert _where_it_stopped(settings).endswith("holds 2 of 6 rounds; continue with --resume")
 
 
 def test_without_ctrl_c_pythons_handler_is_put_back(default_sigint):
