@@ -420,13 +420,28 @@ class RunSettings:
         }
 
 
+#: How a yes/no run setting may be written (`--run-config "secagg=true"`, a TOML or JSON bool, or
+#: one of these words in any case). Anything else is refused: `secagg='on'` once ran without
+#: secure aggregation, without a word, when every other word read as false.
+BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
 def _convert(key: str, value: Any, kind: str) -> Any:
     invalid = f"run setting {key}={value!r} is not a valid {kind}"
     if kind == "bool":
-        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word not in BOOL_WORDS:
+            raise SettingsError(
+                f"run setting {key}={value!r} is neither true nor false; write {key}=true or {key}=false"
+            )
+        return BOOL_WORDS[word]
     if kind == "int":
         return to_int(key, value, message=invalid)
     if kind == "float":
+        if isinstance(value, bool):  # a TOML/JSON true is no number (it read as 1.0)
+            raise SettingsError(invalid)
         return to_float(key, value, message=invalid)
     return str(value)
 

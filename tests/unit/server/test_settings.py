@@ -79,6 +79,37 @@ def test_pyproject_run_config_is_valid_and_lets_flwr_run_start_from_a_pretrained
     assert settings.finetune == "full" and settings.pretrained == ""
 
 
+def test_pyproject_declares_every_run_setting_at_its_default():
+    """Flower refuses a `--run-config` key pyproject.toml does not declare ("Invalid run
+    configuration.", naming no key): every setting is declared, and only where a `flwr run` reads
+    its demo and writes its outputs differs from the settings' defaults."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
+    declared = RunSettings.from_config(pyproject["tool"]["flwr"]["app"]["config"]).to_config()
+    defaults = RunSettings().to_config()
+    assert set(pyproject["tool"]["flwr"]["app"]["config"]) == set(defaults)
+    assert {k for k in defaults if declared[k] != defaults[k]} == {"data-dir", "out-dir", "ledger-dir"}
+
+
+@pytest.mark.parametrize("value", ["on", "ture", "off", "", "2"])
+def test_a_yes_no_setting_in_other_words_is_refused(value):
+    """`secagg='on'` once ran without secure aggregation: every word but true/yes/1 read as false."""
+    with pytest.raises(SettingsError, match=f"secagg={value!r} is neither true nor false"):
+        RunSettings.from_config({"secagg": value})
+
+
+@pytest.mark.parametrize(("value", "expected"), [("TRUE", True), ("yes", True), ("0", False), (False, False)])
+def test_a_yes_no_setting_reads_true_and_false(value, expected):
+    assert RunSettings.from_config({"secagg": value, "strategy": "fedavg"}).secagg is expected
+
+
+def test_a_bool_is_no_number():
+    with pytest.raises(SettingsError, match="epsilon=True is not a valid float"):
+        RunSettings.from_config({"epsilon": True})
+
+
 @pytest.mark.parametrize("strategy", ["fedmedian", "fedtrimmedavg", "krum", "multikrum"])
 def test_robust_aggregators_are_refused_with_secure_aggregation(strategy):
     """SecAgg+ shows the coordinator a masked sum; a median, trimmed mean or Krum needs each update."""
