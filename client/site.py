@@ -30,7 +30,7 @@ from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.splits import keyed_split
 from genofed.common.errors import ConfigError
-from genofed.common.util.checks import require, require_at_least, require_in_range, to_float, to_int
+from genofed.common.util.checks import require, require_at_least, require_in_range, to_bool, to_float, to_int
 
 #: Share of a site's patients kept out of training to evaluate the global model locally.
 VALIDATION_FRACTION = 0.2
@@ -117,7 +117,7 @@ def _deployed_site(node_config: dict, budget: float | None) -> SiteConfig:
         synthetic_ratio=_ratio(node_config.get("synthetic-ratio", 1.0 if synthetic else 0.0)),
         augment=str(node_config.get("augment", "") or ""),
         known_causal=Path(str(node_config["known-causal"])) if node_config.get("known-causal") else None,
-        require_secagg=str(node_config.get("require-secagg", "false")).lower() in ("1", "true", "yes"),
+        require_secagg=to_bool("node config require-secagg", node_config.get("require-secagg", False)),
         label_column=_label_column(node_config),
         **_pinned(node_config),
     )

@@ -21,6 +21,7 @@ from genofed.common.util.checks import (
     require_in_range,
     require_path,
     require_positive,
+    to_bool,
     to_float,
     to_int,
 )
@@ -420,23 +421,10 @@ class RunSettings:
         }
 
 
-#: How a yes/no run setting may be written (`--run-config "secagg=true"`, a TOML or JSON bool, or
-#: one of these words in any case). Anything else is refused: `secagg='on'` once ran without
-#: secure aggregation, without a word, when every other word read as false.
-BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-
-
 def _convert(key: str, value: Any, kind: str) -> Any:
     invalid = f"run setting {key}={value!r} is not a valid {kind}"
     if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        word = str(value).strip().lower()
-        if word not in BOOL_WORDS:
-            raise SettingsError(
-                f"run setting {key}={value!r} is neither true nor false; write {key}=true or {key}=false"
-            )
-        return BOOL_WORDS[word]
+        return to_bool(f"run setting {key}", value)
     if kind == "int":
         return to_int(key, value, message=invalid)
     if kind == "float":

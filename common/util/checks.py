@@ -162,6 +162,22 @@ def to_int(name: str, value: object, *, hint: str = "", message: str | None = No
         raise _error(message or f"{name} must be a whole number, got {value!r}", hint) from None
 
 
+#: How a yes/no setting may be written (a TOML or JSON bool, or one of these words in any case).
+#: Anything else is refused: `secagg='on'` once ran without secure aggregation, without a word,
+#: when every word but true/yes/1 read as false.
+BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def to_bool(name: str, value: object) -> bool:
+    """A yes/no setting read as a bool or as text (`BOOL_WORDS`); ConfigError naming it otherwise."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word not in BOOL_WORDS:
+        raise _error(f"{name}={value!r} is neither true nor false", f"write {name}=true or {name}=false")
+    return BOOL_WORDS[word]
+
+
 def to_float(name: str, value: object, *, hint: str = "", message: str | None = None) -> float:
     """`float(value)` for a setting read as text or a number; ConfigError "synthetic-ratio must
     be a number, got 'x'" when it is none. "inf" and "nan" convert: check the range after."""

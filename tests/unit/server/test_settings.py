@@ -96,7 +96,7 @@ def test_pyproject_declares_every_run_setting_at_its_default():
 @pytest.mark.parametrize("value", ["on", "ture", "off", "", "2"])
 def test_a_yes_no_setting_in_other_words_is_refused(value):
     """`secagg='on'` once ran without secure aggregation: every word but true/yes/1 read as false."""
-    with pytest.raises(SettingsError, match=f"secagg={value!r} is neither true nor false"):
+    with pytest.raises(SettingsError, match=f"run setting secagg={value!r} is neither true nor false"):
         RunSettings.from_config({"secagg": value})
 
 
