@@ -148,6 +148,23 @@ def plan_round(
     return privacy
 
 
+def _require_room_for_evaluations(
+    earlier: list[Step], reserved: list[Step], *, budget: float, delta: float
+) -> None:
+    """Refuse, saying so, a plan whose evaluations alone use up what the ledger has left: the
+    accountant's own refusal would report the evaluations as spent ("already spent epsilon 8.4"
+    where the ledger holds 7.95)."""
+    if not reserved or epsilon_of([*earlier, *reserved], delta) < budget:
+        return
+    raise BudgetExhausted(
+        f"privacy budget exhausted: this site has spent epsilon {epsilon_of(earlier, delta):.3g} of its "
+        f"budget of {budget:g} (delta {delta:g}), and this run's {reserved[0][2]} evaluation(s) of the "
+        f"shared model alone would take it to {epsilon_of([*earlier, *reserved], delta):.3g}. Nothing was "
+        "trained or sent. Either the site raises its privacy budget (a governance decision) or it stops "
+        "contributing to this federation."
+    )
+
+
 def _calibrate_plan(
     ledger: PrivacyLedger,
     *,
@@ -173,6 +190,7 @@ def _calibrate_plan(
     eval_sigma = evaluation_noise(budget, evaluations)
     reserved = [(eval_sigma, 1.0, evaluations)] if evaluations else []
     steps = num_rounds * steps_per_round
+    _require_room_for_evaluations(earlier, reserved, budget=budget, delta=delta)
     sigma = calibrate_noise(
         [*earlier, *reserved], sample_rate=sample_rate, steps=steps, target_epsilon=budget, delta=delta
     )

@@ -72,3 +72,30 @@ def test_the_coalition_cap_holds_for_local_rounds_and_evaluations_too(tmp_path):
             model="",
             max_coalition_epsilon=3.0,
         )
+
+
+def test_evaluations_that_use_up_the_rest_are_not_reported_as_spent(tmp_path):
+    """A ledger at 7.95 of 8 whose run's evaluations take it past 8: the refusal says what the
+    ledger holds and what the evaluations would add (it said "already spent epsilon 8.4")."""
+    from genofed.client.budget import plan_round
+    from genofed.common.privacy.accountant import BudgetExhausted
+    from genofed.common.privacy.ledger import Charge, PrivacyLedger
+
+    ledger = PrivacyLedger(tmp_path / "ledger.json")
+    ledger.set_plan("old", 1.0, 0.2, 500, 8.0, 1e-5)
+    ledger.charge(Charge("old", 1, 1.0, 0.2, 500, 7.99, "2026-01-01T00:00:00", "earlier run"))
+    spent = ledger.epsilon(1e-5)
+    with pytest.raises(BudgetExhausted, match=rf"has spent epsilon {spent:.3g} .* 3 evaluation\(s\)") as refused:
+        plan_round(
+            ledger,
+            plan_id="new",
+            server_round=1,
+            num_rounds=4,
+            sample_rate=0.2,
+            steps_per_round=5,
+            budget=spent + 0.05,
+            delta=1e-5,
+            evaluations=3,
+        )
+    assert "already spent" not in str(refused.value)
+    assert ledger.plan("new") is None and len(ledger.charges) == 1
