@@ -179,6 +179,12 @@ class RunSettings:
             _check_augment(self.augment, private=self.private)
         if self.secagg:
             self._check_secagg()
+        require_at_least("seed", self.seed, 0, hint="any whole number >= 0 names the run's draws")
+        require(
+            bool(self.pretrained) or not self.pretrained_hash,
+            "pretrained-hash is the hash the pretrained model must have: it needs pretrained (a "
+            "`genofed pretrain` model file); without one nothing is checked",
+        )
         require(
             self.finetune == "full" or bool(self.pretrained),
             f"finetune={self.finetune} freezes layers of a pretrained model: set pretrained too "

@@ -168,3 +168,15 @@ def test_genofed_simulate_takes_the_robust_strategies_and_their_settings():
     assert (args.strategy, args.trim_beta, args.malicious_nodes) == ("fedtrimmedavg", 0.34, 2)
     with pytest.raises(SystemExit):
         parser.parse_args(["simulate", "--out", "runs/x", "--strategy", "bulyan"])
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"seed": -5}, "seed must be >= 0"),
+        ({"pretrained-hash": "abc123abc123"}, "pretrained-hash is the hash the pretrained model must have"),
+    ],
+)
+def test_settings_that_would_be_ignored_or_misread_are_refused(config, match):
+    with pytest.raises(SettingsError, match=match):
+        RunSettings.from_config(config)
