@@ -20,7 +20,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord
 from flwr.serverapp import Grid
 
-from genofed.common.data.layout import PANEL, TEST
+from genofed.common.data.layout import PANEL, TEST, hospital_folders
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.network import ModelConfig, build_model, set_trainable, trainable_names
@@ -30,7 +30,7 @@ from genofed.server.resume import RunStart, restore_log, run_start
 from genofed.server.round_end import RoundEnd
 from genofed.server.round_log import RoundLog, epsilon_by_site
 from genofed.server.settings import RunSettings
-from genofed.server.sites import SiteInfo, describe_sites, round_log_of
+from genofed.server.sites import SimulatedHospitals, SiteInfo, describe_sites, enrolled_names, round_log_of
 from genofed.server.start_model import start_model
 from genofed.server.strategies import make_strategy
 from genofed.server.tracking import Tracked
@@ -43,6 +43,7 @@ __all__ = [
     "load_test_cohort",
     "panel_path",
     "run_federation",
+    "simulated_hospitals",
     "train_config",
 ]
 
@@ -112,6 +113,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         expected=settings.expected_nodes,
         grace=settings.wait_seconds,
         reply_timeout=settings.round_timeout,
+        simulated=simulated_hospitals(settings, grid),
     )
     log = round_log_of(sites, asked)
     if start.checkpoint is not None:
@@ -142,6 +144,20 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         panel=panel,
         test=test,
     )
+
+
+def simulated_hospitals(settings: RunSettings, grid: Grid) -> SimulatedHospitals | None:
+    """The hospital folders a simulation's SuperNodes serve (one each, by partition id), which
+    `describe_sites` holds the node count to; None for a deployed run (no data-dir, or a grid that
+    knows its nodes' enrolled names) or a data-dir whose hospitals cannot be read here (each
+    SuperNode then says why)."""
+    if not settings.data_dir or enrolled_names(grid) is not None:
+        return None
+    try:
+        folders = hospital_folders(settings.data_dir)
+    except DataError:
+        return None
+    return SimulatedHospitals(settings.data_dir, tuple(folder.name for folder in folders))
 
 
 def load_test_cohort(settings: RunSettings, panel: VariantPanel) -> TestCohort | None:

@@ -58,6 +58,7 @@ def describe_sites(
     expected: int = 0,
     grace: float = 120.0,
     reply_timeout: float = 600.0,
+    simulated: SimulatedHospitals | None = None,
 ) -> tuple[dict[int, SiteInfo], set[int]]:
     """Wait for `min_nodes` hospitals (up to `timeout` seconds, and up to `grace` seconds for all
     `expected` ones), then ask each its name and (aggregate) cohort sizes, waiting up to
@@ -67,8 +68,15 @@ def describe_sites(
     Returns the hospitals that can take part, and the nodes that answered: only those are sent
     rounds (one connecting later joins the next run); one whose data failed its checks is still
     asked every round, so that its refusal and reason are on record, but one that did not answer
-    at all is not, as every round would wait `reply_timeout` for it again."""
-    nodes = wait_for_nodes(grid, min_nodes, timeout, expected=expected, grace=grace)
+    at all is not, as every round would wait `reply_timeout` for it again.
+
+    `simulated`: the hospital folders of a simulation (`data-dir`), whose SuperNodes serve one
+    folder each by partition id; the run refuses unless there is one node per folder
+    (`wait_for_simulated_nodes`)."""
+    if simulated is not None:
+        nodes = wait_for_simulated_nodes(grid, simulated, timeout)
+    else:
+        nodes = wait_for_nodes(grid, min_nodes, timeout, expected=expected, grace=grace)
     sites, unavailable, silent = _ask(grid, nodes, reply_timeout)
     enrolled = enrolled_names(grid)
     if enrolled is not None:
@@ -114,6 +122,63 @@ def wait_for_nodes(grid: Grid, min_nodes: int, timeout: float, *, expected: int,
             )
         time.sleep(1.0)
     return nodes
+
+
+@dataclass(frozen=True)
+class SimulatedHospitals:
+    """A simulation's hospital folders (`genofed.common.data.layout.hospital_folders`, in
+    partition order) and the federation folder that holds them."""
+
+    data_dir: str
+    names: tuple[str, ...]
+
+
+#: Seconds a simulation's node count must stay the same before the run takes it as final: Flower's
+#: simulation engine registers all its SuperNodes at once as it starts, so a count short of the
+#: hospital folders is not going to grow.
+SIMULATION_SETTLE_SECONDS = 5.0
+
+
+def wait_for_simulated_nodes(
+    grid: Grid, hospitals: SimulatedHospitals, timeout: float, *, settle: float | None = None
+) -> list[int]:
+    """The simulation's nodes, once there is one per hospital folder; raises GenofedError when the
+    count stays another for `settle` seconds (or no node came within `timeout`).
+
+    Why: a simulated SuperNode serves the hospital folder of its partition id
+    (`genofed.client.site`), so with fewer nodes than folders (Flower's default is 2 SuperNodes)
+    the last hospitals were never asked and the run trained without them, with no word in
+    results.json or the report; with more, each extra node refused and the report counted it as
+    a hospital that did not take part."""
+    settle = SIMULATION_SETTLE_SECONDS if settle is None else settle
+    folders = len(hospitals.names)
+    started = changed = time.monotonic()
+    seen = -1
+    while len(nodes := list(grid.get_node_ids())) != folders:
+        now = time.monotonic()
+        if len(nodes) != seen:
+            seen, changed = len(nodes), now
+        if (nodes and now - changed >= settle) or now - started > timeout:
+            break
+        time.sleep(0.2)
+    if len(nodes) == folders:
+        return nodes
+    if not nodes:
+        raise GenofedError(f"no simulated SuperNode connected after {timeout:.0f} s")
+    fix = (
+        f'run it with --federation-config "num-supernodes={folders}" (one simulated SuperNode per '
+        "hospital folder)"
+    )
+    if len(nodes) < folders:
+        missing = hospitals.names[len(nodes) :]
+        raise GenofedError(
+            f"the simulation has {len(nodes)} SuperNode(s) for the {folders} hospital folders of "
+            f"{hospitals.data_dir}: {', '.join(missing)} would never be asked; {fix}"
+        )
+    raise GenofedError(
+        f"the simulation has {len(nodes)} SuperNodes for the {folders} hospital folders of "
+        f"{hospitals.data_dir}: {len(nodes) - folders} of them would serve no hospital; {fix}"
+    )
 
 
 def _ask(
