@@ -29,10 +29,12 @@ from genofed.server.report.run_files import Predictions, Prevalence
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """The threshold the run chose (None: none chosen) and the rule it was chosen by."""
+    """The threshold the run chose (None: none chosen), the rule it was chosen by, and the run's
+    note on it (results.json `operating_point.note`: with no threshold, why; None in older runs)."""
 
     threshold: float | None
     rule: str
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,17 @@ def releases_words(assessment: Assessment) -> str:
 
 
 def operating_point(results: Mapping[str, Any]) -> OperatingPoint | None:
-    """results.json `operating_point` ({"threshold": float|None, "rule": str}); None in older runs."""
+    """results.json `operating_point` ({"threshold": float|None, "rule": str, "note": str});
+    None in older runs."""
     record = mapping(results.get("operating_point"))
     if not record:
         return None
-    return OperatingPoint(number(record.get("threshold")), str(record.get("rule") or "not recorded"))
+    note = record.get("note")
+    return OperatingPoint(
+        number(record.get("threshold")),
+        str(record.get("rule") or "not recorded"),
+        note.strip() if isinstance(note, str) and note.strip() else None,
+    )
 
 
 def assess(

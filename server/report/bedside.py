@@ -43,8 +43,22 @@ def _histogram_source(assessment: Assessment) -> str:
     )
 
 
+def _why_no_threshold(note: str) -> str:
+    """The run's reason for setting no threshold (results.json `operating_point.note`, e.g. 'no
+    operating threshold: 9 cases and 36 controls among the validation patients (noisy counts),
+    fewer than 10 of a class; risks and percentiles only'), without the words the sentence
+    around it already says."""
+    why = note.strip().rstrip(".").removeprefix("no operating threshold:").strip()
+    return why.removesuffix("; risks and percentiles only").strip() or note.strip()
+
+
 def _threshold_words(assessment: Assessment) -> str:
     point = assessment.operating_point
+    if point is not None and point.threshold is None and point.note:
+        return (
+            f"This run set no operating threshold: {_why_no_threshold(point.note)}. Only the top-decile "
+            "call is shown."
+        )
     if point is None or point.threshold is None:
         return (
             "This run recorded no operating threshold (an older run, or no hospital evaluated the final "
