@@ -99,6 +99,11 @@ def _privacy_limit(results: Mapping[str, Any]) -> str:
     """
     private = median(site_values(results.get("local_only_auc")))
     plain = median(site_values(results.get("local_only_nonprivate_auc")))
+    if private is None and plain is None:  # no reference models (`flwr run`, `--no-references`)
+        return (
+            "Differential privacy adds noise to training, which usually costs accuracy; this run trained "
+            "no hospital-alone reference models, so what privacy cost here was not measured."
+        )
     measured = (
         f" (here the median hospital alone reaches test AUC {private:.3f} with privacy and {plain:.3f} "
         "without)"

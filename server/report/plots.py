@@ -189,23 +189,32 @@ def privacy_plot_caption(results: Mapping[str, Any]) -> str:
 def learning_curve_section(written: bool, results: Mapping[str, Any]) -> str:
     """The learning-curve section: the AUC plot and how to read it, or why there is none.
 
-    `written` says whether the AUC plot exists; `results` whether the hospitals-alone baselines
-    were private (they train with the run's budget when it has one).
+    `written` says whether the AUC plot exists; `results` which reference lines it has (each is
+    described only when drawn: a run without reference models, `flwr run` or `genofed simulate
+    --no-references`, has none) and whether the hospitals-alone baselines were private (they train
+    with the run's budget when it has one).
     """
     if not written:
         return "## Learning curve\n\nNo per-round test AUC was measured, so there is no learning curve."
-    alone = (
-        "with the same privacy budget as the federation (median line, range shaded; the Hospitals table "
-        "also gives each without privacy)"
-        if dp_on(results)
-        else "without privacy (median line, range shaded)"
-    )
-    return (
-        "## Learning curve\n\n"
-        f"![Test AUC per round]({AUC_PLOT})\n\n"
-        "The blue line is the shared model's AUC on the held-out test cohort after each round. "
-        "Dashed green: one model trained on all hospitals' data pooled centrally without privacy "
-        "(what federating tries to approach). Orange: models each hospital trained on its own data "
-        f"only, {alone}. Dotted black, when shown: the best any model can "
-        "do on this simulated disease."
-    )
+    lines = ["The blue line is the shared model's AUC on the held-out test cohort after each round."]
+    if number(results.get("pooled_auc")) is not None:
+        lines.append(
+            "Dashed green: one model trained on all hospitals' data pooled centrally without privacy "
+            "(what federating tries to approach)."
+        )
+    if site_values(results.get("local_only_auc")):
+        alone = (
+            "with the same privacy budget as the federation (median line, range shaded; the Hospitals "
+            "table also gives each without privacy)"
+            if dp_on(results)
+            else "without privacy (median line, range shaded)"
+        )
+        lines.append(f"Orange: models each hospital trained on its own data only, {alone}.")
+    if number(results.get("bayes_auc")) is not None:
+        lines.append("Dotted black: the best any model can do on this simulated disease.")
+    if len(lines) == 1:
+        lines.append(
+            "This run trained no reference models (all data pooled, each hospital alone), so there is "
+            "no baseline to compare it with."
+        )
+    return "## Learning curve\n\n" + f"![Test AUC per round]({AUC_PLOT})\n\n" + " ".join(lines)

@@ -27,6 +27,7 @@ from genofed.server.report.reading import (
     number,
     site_epsilon,
     site_names,
+    site_values,
 )
 
 # Config keys that name the per-sample clipping norm, in the spellings a CLI or TOML might use.
@@ -246,11 +247,17 @@ def _clip_text(results: Mapping[str, Any]) -> str:
     return f" (to an L2 norm of {clip})" if clip is not None else ""
 
 
-_SCALE = (
-    "Smaller epsilon means stronger protection; values around 1 are considered strong and values up to "
-    "about 10 are common in practice, while the noise needed for small epsilon costs accuracy "
-    "(compare the two 'Alone' columns above)."
-)
+def _scale(results: Mapping[str, Any]) -> str:
+    """What epsilon's size means; the 'Alone' columns are pointed to only when they were measured
+    (a run without reference models, `flwr run` or `--no-references`, has them empty)."""
+    alone = site_values(results.get("local_only_auc")) or site_values(
+        results.get("local_only_nonprivate_auc")
+    )
+    return (
+        "Smaller epsilon means stronger protection; values around 1 are considered strong and values up to "
+        "about 10 are common in practice, while the noise needed for small epsilon costs accuracy"
+        + (" (compare the two 'Alone' columns above)." if alone else ".")
+    )
 
 
 def _local_opening(results: Mapping[str, Any], budget: float, delta: float | None) -> str:
@@ -259,7 +266,7 @@ def _local_opening(results: Mapping[str, Any], budget: float, delta: float | Non
         "Each hospital's training used differential privacy (DP-SGD, Opacus): every patient's "
         f"influence on each update was clipped{_clip_text(results)} and Gaussian noise added, so that the "
         f"whole run stays within epsilon = {budget:g} at delta = {fmt_delta(delta)} for each hospital. "
-        + _SCALE
+        + _scale(results)
     )
 
 
@@ -288,7 +295,7 @@ def _distributed_opening(results: Mapping[str, Any], budget: float, delta: float
         "that sees only the SecAgg+ sum;\n"
         f"- **coalition epsilon {_coalition_figure(results)}** at the same delta against the coordinator "
         "colluding with all other hospitals, who can subtract their own updates from the sum and so "
-        "see this hospital's update with only its own share of the noise.\n\n" + _SCALE
+        "see this hospital's update with only its own share of the noise.\n\n" + _scale(results)
     )
 
 

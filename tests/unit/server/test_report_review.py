@@ -201,7 +201,8 @@ def test_technical_terms_are_explained_where_shown(tmp_path: Path) -> None:
 
 def test_learning_curve_without_privacy_says_the_hospitals_alone_had_none() -> None:
     text = render_markdown(
-        {"test_auc": 0.7, "rounds": [{"round": 1, "test_auc": 0.7}]}, {"auc_per_round.png": True}
+        {"test_auc": 0.7, "rounds": [{"round": 1, "test_auc": 0.7}], "local_only_auc": {"rostov": 0.6}},
+        {"auc_per_round.png": True},
     )
     assert "own data only, without privacy (median line, range shaded)" in _section(text, "Learning curve")
 
