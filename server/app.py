@@ -27,6 +27,7 @@ from genofed.server.results import (
     write_results,
     write_test_predictions,
 )
+from genofed.server.resume import refuse_an_unfinished_run
 from genofed.server.service.enrollment import enrolled_sizes
 from genofed.server.service.federation_folder import RUN_DIR, admitted_nodes, deployed_run_config
 from genofed.server.service.run_end import announcing_the_end
@@ -86,10 +87,12 @@ def run_server(
 
 
 def _run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress | None, *, report: bool) -> None:
-    """One federation with run config `config`, then its outputs."""
+    """One federation with run config `config`, then its outputs (refused before anything is
+    written into an out-dir that holds another run, finished or not)."""
     settings = RunSettings.from_config(dict(config))
     out_dir = Path(settings.out_dir)
     _refuse_a_finished_run(out_dir)
+    refuse_an_unfinished_run(settings)
     say = progress or (None if settings.quiet else _stderr)
     fed = run_federation(grid, settings, say)
     results = federation_results(fed, fed.settings)

@@ -7,6 +7,7 @@ and server optimiser state the interrupted run had in memory.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ def run_start(
 ) -> RunStart:
     """The run's start: from the latest checkpoint under `resume=true` (when there is one and the
     settings allow it), else from `initial` at round 0 with the settings' plan id or a new one."""
+    refuse_an_unfinished_run(settings)
     folder = checkpoint_folder(settings)
     resumed = latest_checkpoint(folder) if settings.resume else None
     if settings.resume and resumed is None:
@@ -80,6 +82,41 @@ def run_start(
         return RunStart(0, settings.plan_id or uuid.uuid4().hex, initial, [])
     check_resumable(resumed, model_config, settings, folder)
     return RunStart(resumed.round, resumed.plan_id, resumed.state_dict, list(resumed.history), resumed)
+
+
+def refuse_an_unfinished_run(settings: RunSettings) -> None:
+    """An out-dir that holds a run's checkpoints and no results (a run that crashed or was stopped)
+    is continued under resume=true, never started again: a new run would begin at round 0 with a
+    new plan id and overwrite those checkpoints, and the hospitals' ledgers, which recorded the
+    rounds they trained, would refuse it. `genofed simulate` refuses that folder before Flower starts
+    (`genofed.cli.run_folder`: --resume or --force); this holds for a run submitted any other way
+    (`flwr run`). A finished run (its results.json) is refused before this, by the ServerApp."""
+    if settings.resume:
+        return
+    rounds = checkpointed_rounds(checkpoint_folder(settings))
+    if not rounds:
+        return
+    closed = max(rounds)
+    held = (
+        f"checkpoints up to round {closed} of {settings.rounds}"
+        if closed
+        else "the round-0 checkpoint of a run that closed no round"
+    )
+    raise GenofedError(
+        f"{settings.out_dir} holds an unfinished run ({held}, no results.json); a new run there would "
+        "start again from round 0 and overwrite its checkpoints: continue it with the same settings "
+        "and resume=true (flwr run: --run-config 'resume=true'; genofed simulate: --resume), or give "
+        "the new run another out-dir"
+    )
+
+
+def checkpointed_rounds(folder: Path) -> list[int]:
+    """The rounds `folder` holds a checkpoint of (round-NNNN.pt; without loading them)."""
+    return [
+        int(match.group(1))
+        for path in folder.glob("round-*.pt")
+        if (match := re.fullmatch(r"round-(\d+)\.pt", path.name))
+    ]
 
 
 def check_resumable(
