@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from flwr.app import Context, Message
+from flwr.common.logger import LOGGER_NAME
 from flwr.serverapp import Grid, ServerApp
 
 from genofed.common.errors import GenofedError
 from genofed.common.util.progress import Progress
-from genofed.server.federation import run_federation
+from genofed.server.federation import FederationResult, run_federation
 from genofed.server.report import write_report
 from genofed.server.results import (
+    MODEL,
     RESULTS,
     federation_results,
     write_model,
@@ -42,6 +44,7 @@ def make_server_app(
     *,
     report: bool = True,
     wrap_grid: Callable[[Grid], Grid] | None = None,
+    require_training: bool = True,
 ) -> ServerApp:
     """A ServerApp whose settings are `defaults` overridden by the run config.
 
@@ -53,13 +56,32 @@ def make_server_app(
     models; the network's attributions take tens of seconds).
     `wrap_grid`: wraps the grid Flower gives the app; the simulation reads which hospital each
     node is off the replies that pass through it (`genofed.simulations.local.site_names`).
+    `require_training=False`: a run in which no hospital trained still writes its outputs, for the
+    untrained model (`genofed simulate` records such a run, e.g. every site's budget exhausted);
+    otherwise it fails with the hospitals' refusals (`NothingTrained`).
+    A `GenofedError` (a refusal: a finished out-dir, a missing panel, a bad setting) still ends
+    the app with that error, so that Flower marks the run failed, but Flower logs it as one
+    `genofed: error: ...` line instead of a traceback.
     """
     app = ServerApp()
     base = dict(defaults or {})
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        run_server(grid if wrap_grid is None else wrap_grid(grid), context, base, progress, report=report)
+        try:
+            run_server(
+                grid if wrap_grid is None else wrap_grid(grid),
+                context,
+                base,
+                progress,
+                report=report,
+                require_training=require_training,
+            )
+        except GenofedError:
+            # re-raised, so that Flower marks the run failed (`flwr ls`: finished:failed, with the
+            # message); its log shows the refusal as one line, not as a traceback
+            _ONE_LINE_REFUSALS.install()
+            raise
 
     return app
 
@@ -71,22 +93,31 @@ def run_server(
     progress: Progress | None,
     *,
     report: bool = True,
+    require_training: bool = True,
 ) -> None:
     """The ServerApp's main: one federation with `defaults` overridden by the run config, and its
     model, results and (when `report`) report written to the run's output folder."""
     run_config = dict(context.run_config)
+    write = partial(_run_and_write, report=report, require_training=require_training)
     if not run_config.get("federation"):
-        _run_and_write(grid, {**defaults, **run_config}, progress, report=report)
+        write(grid, {**defaults, **run_config}, progress)
         return
     # a deployed coordinator: the settings agreed in its folder; it waits for the end-of-run file
     folder = Path(str(run_config.pop("federation")))
     with announcing_the_end(folder / RUN_DIR, context.run_id):
         config = {**defaults, **deployed_run_config(folder)}
         grid = AdmittedGrid(grid, partial(admitted_nodes, folder), partial(enrolled_sizes, folder))
-        _run_and_write(grid, config, progress, report=report)
+        write(grid, config, progress)
 
 
-def _run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress | None, *, report: bool) -> None:
+def _run_and_write(
+    grid: Grid,
+    config: Mapping[str, Any],
+    progress: Progress | None,
+    *,
+    report: bool,
+    require_training: bool = True,
+) -> None:
     """One federation with run config `config`, then its outputs (refused before anything is
     written into an out-dir that holds another run, finished or not)."""
     settings = RunSettings.from_config(dict(config))
@@ -95,6 +126,8 @@ def _run_and_write(grid: Grid, config: Mapping[str, Any], progress: Progress | N
     refuse_an_unfinished_run(settings)
     say = progress or (None if settings.quiet else _stderr)
     fed = run_federation(grid, settings, say)
+    if require_training:
+        _refuse_an_untrained_model(fed)
     results = federation_results(fed, fed.settings)
     write_model(out_dir, fed, fed.panel, results)
     if fed.test is not None:  # the final model's risk of every test person
@@ -138,6 +171,50 @@ def _refuse_a_finished_run(out_dir: Path) -> None:
             f"{out_dir} holds a finished run ({RESULTS}); its model and results are not rewritten: give the "
             f"run another out-dir (flwr run: --run-config 'out-dir=\"runs/NAME\"') or move that folder away"
         )
+
+
+class NothingTrained(GenofedError):
+    """A run in which no hospital trained in any round: its model is the one it started from."""
+
+
+def _refuse_an_untrained_model(fed: FederationResult) -> None:
+    """A run whose every round every hospital refused (budget exhausted, a wrong setting, none
+    answered) has no federated model: its model.pt, results.json and report would present the
+    starting model as one (AUC 0.5 for a model from scratch), and the folder would count as a
+    finished run. It fails instead, naming the refusals; its checkpoints stay (the record of
+    the rounds the hospitals refused), so the folder is refused as unfinished, not as finished."""
+    if any(fed.log.train.values()):  # a resumed run's earlier rounds are in the restored log
+        return
+    last: dict[str, str] = {}
+    for _round, reasons in sorted(fed.log.refused.items()):
+        last.update(reasons)
+    refusals = "; ".join(f"{site}: {reason}" for site, reason in sorted(last.items()))
+    rounds = fed.settings.rounds
+    raise NothingTrained(
+        f"no hospital trained in any of the run's {rounds} round{'s' if rounds != 1 else ''}, so there is "
+        f"no federated model: {Path(fed.settings.out_dir)} gets no {MODEL}, {RESULTS} nor report. "
+        + (f"The hospitals refused: {refusals}" if refusals else "No hospital gave a reason")
+    )
+
+
+class _OneLineRefusals(logging.Filter):
+    """On Flower's logger: a `GenofedError` that ended the ServerApp, which Flower logs with its
+    traceback ("Simulation raised an exception", "ServerApp raised an exception"), is logged as
+    one `genofed: error: ...` line; it is a refusal whose message says what to do, not a bug.
+    Any other exception keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, GenofedError):
+            record.msg, record.args = "genofed: error: %s", (error,)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+    def install(self) -> None:
+        logging.getLogger(LOGGER_NAME).addFilter(self)  # once: addFilter skips one already there
+
+
+_ONE_LINE_REFUSALS = _OneLineRefusals()
 
 
 #: How often the coordinator asks the SuperLink for the replies it waits for (seconds).

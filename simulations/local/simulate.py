@@ -294,6 +294,9 @@ def _run_flower(
         config,
         progress=names.progress(say),
         report=False,  # written once, in the end
+        # a run no hospital trained in is recorded too (its refusals, the untrained model): an
+        # experiment's outcome, which the caller judges (privacy_frontier's NothingTrained)
+        require_training=False,
         wrap_grid=lambda grid: StoppableGrid(NamingGrid(grid, names), interruption.stopped),
     )
     try:

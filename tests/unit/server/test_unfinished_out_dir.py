@@ -1,25 +1,41 @@
-"""The ServerApp run by Flower's own `flwr run .` (audit of 2026-12-03, finding 2).
+"""The ServerApp run by Flower's own `flwr run .` (audit of 2026-12-03, findings 2 and 5).
 
 - An out-dir that holds an unfinished run (checkpoints, no results.json) was not refused: the new
   run started again at round 0 and overwrote its checkpoints. Now it is refused before anything is
   written, naming the folder, resume=true and another out-dir (`genofed simulate` refuses it too).
+- A run in which no hospital ever trained (every hospital refused every round) ended as a success
+  with model.pt, results.json and a report for the untrained model, and its folder then counted as
+  finished. Now it fails naming the refusals, and writes none of them.
+- The app's own refusals reached the `flwr run` user as a traceback; they are still raised (Flower
+  marks the run failed), and Flower's log shows them as one `genofed: error: ...` line.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import math
+import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
-from flwr.app import Context, RecordDict
+from flwr.app import ConfigRecord, Context, Error, Message, MessageType, MetricRecord, RecordDict
+from flwr.common.logger import LOGGER_NAME
 from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig
-from genofed.server.app import run_server
+from genofed.server import app as server_app
+from genofed.server.app import AdmittedGrid, NothingTrained, make_server_app, run_server
 from genofed.server.checkpoint import Checkpoint, save_checkpoint
 from genofed.server.resume import run_start
 from genofed.server.settings import RunSettings
+
+NAMES = {1: "rostov", 2: "astrakhan", 3: "elista"}
+EXHAUSTED = "privacy budget exhausted: this site has already spent epsilon 8.4; the budget is epsilon 8"
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +96,109 @@ def test_resume_true_continues_it_and_an_out_dir_without_checkpoints_starts_at_r
     (tmp_path / "fresh" / "checkpoints" / "node-names.json").write_text("{}")
     fresh = run_start(RunSettings(out_dir=str(tmp_path / "fresh")), config, weights, print)
     assert fresh.round == 0 and not fresh.resumed
+
+
+# --- a run in which no hospital trained ------------------------------------------------------------
+
+
+class _SuperLink:
+    """Pushes give each message an id and its reply at once; pulls hand the replies over."""
+
+    run = SimpleNamespace(run_id=1)
+
+    def __init__(self, answer) -> None:
+        self.answer, self.arrived = answer, {}
+
+    def get_node_ids(self) -> list[int]:
+        return list(NAMES)
+
+    def push_messages(self, messages) -> list[str]:
+        ids = []
+        for message in messages:
+            message.metadata.__dict__["_message_id"] = uuid.uuid4().hex
+            ids.append(message.metadata.message_id)
+            self.arrived[message.metadata.message_id] = self.answer(message)
+        return ids
+
+    def pull_messages(self, message_ids) -> list[Message]:
+        return [self.arrived.pop(i) for i in list(message_ids) if i in self.arrived]
+
+
+def _exhausted_hospital(message: Message) -> Message:
+    """Introduces itself, then refuses every round: its budget is spent."""
+    if message.metadata.message_type == MessageType.QUERY:
+        sizes = MetricRecord({"train": 80, "validation": 20, "variants": 480, "synthetic": 0})
+        site = ConfigRecord({"name": NAMES[message.metadata.dst_node_id]})
+        return Message(RecordDict({"site": site, "sizes": sizes}), reply_to=message)
+    return Message(error=Error(code=1, reason=EXHAUSTED), reply_to=message)
+
+
+def _refused_run(simulated_cohorts, out: Path) -> dict:
+    return {
+        "data-dir": str(simulated_cohorts(5)),
+        "out-dir": str(out),
+        "rounds": 2,
+        "epsilon": math.inf,
+        "model": "logistic",
+        "site-evaluations": 0,
+        "quiet": True,
+    }
+
+
+def _grid() -> AdmittedGrid:
+    return AdmittedGrid(_SuperLink(_exhausted_hospital), lambda: dict(NAMES))  # type: ignore[arg-type]
+
+
+def test_a_run_no_hospital_trained_in_fails_naming_the_refusals_and_writes_no_outputs(
+    simulated_cohorts, tmp_path
+):
+    out = tmp_path / "run"
+    config = _refused_run(simulated_cohorts, out)
+    with pytest.raises(NothingTrained) as failed:
+        run_server(_grid(), _context(config), {}, None)
+    message = str(failed.value)
+    assert "no hospital trained in any of the run's 2 rounds" in message
+    assert f"rostov: {EXHAUSTED}" in message and "astrakhan: " in message and "elista: " in message
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["checkpoints"]  # no results.json, model.pt, test predictions nor report
+    # the folder is not a finished run: it is refused as unfinished, with resume=true offered
+    with pytest.raises(GenofedError, match="holds an unfinished run .*resume=true"):
+        run_server(_grid(), _context(config), {}, None)
+
+
+def test_genofed_simulate_still_records_such_a_run(simulated_cohorts, tmp_path):
+    """`genofed simulate` keeps the record of the refusals (tests/e2e/test_federation.py)."""
+    out = tmp_path / "run"
+    context = _context(_refused_run(simulated_cohorts, out))
+    run_server(_grid(), context, {}, None, report=False, require_training=False)
+    results = json.loads((out / "results.json").read_text())
+    assert [r["participants"] for r in results["rounds"]] == [[], [], []]
+    assert results["refusals"]["2"]["elista"] == EXHAUSTED
+
+
+# --- how a refusal reaches the `flwr run` user ---------------------------------------------------
+
+
+def test_a_refusal_still_fails_the_run_and_flowers_log_shows_it_as_one_line(tmp_path):
+    out = tmp_path / "r1"
+    out.mkdir()
+    (out / "results.json").write_text("{}")
+    app = make_server_app()
+    with pytest.raises(GenofedError, match="holds a finished run") as refused:
+        app(None, _context({"out-dir": str(out)}))  # type: ignore[arg-type]
+
+    flower = logging.getLogger(LOGGER_NAME)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s : %(message)s"))
+    flower.addHandler(handler)
+    try:
+        # what Flower's simulation process (and flwr-serverapp) logs before it marks the run failed
+        flower.log(logging.ERROR, "%s raised an exception", "Simulation", exc_info=refused.value)
+        flower.log(logging.ERROR, "%s raised an exception", "Simulation", exc_info=KeyError("bug"))
+    finally:
+        flower.removeHandler(handler)
+    refusal, bug = stream.getvalue().split("ERROR : ")[1:]
+    assert refusal == f"genofed: error: {refused.value}\n"
+    assert bug.startswith("Simulation raised an exception") and "KeyError: 'bug'" in bug
+    assert server_app._ONE_LINE_REFUSALS in flower.filters
