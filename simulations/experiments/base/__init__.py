@@ -4,14 +4,15 @@
   privacy level are recorded (`epsilon_key`, `config_dict`).
 - `sites`: small nested sites drawn from the simulated clinics and written as clinics write
   them (`load_hospitals`, `nested_order`, `write_sites`, `site_folders`, `site_settings`).
-- `cache`: finished pieces kept in OUT and reused on a rerun (`cached`).
+- `cache`: finished pieces kept in OUT and reused on a rerun (`cached`), and an experiment's
+  federation read back when finished, else run afresh (`federation_results`).
 - `stats`: means and spreads over seeds, paired comparisons (`mean`, `sd`, `maximum`, `paired`).
 - `report`: the OUT/report.md writer and the shared number formats.
 
 Light modules (numpy, pandas): imported eagerly.
 """
 
-from genofed.simulations.experiments.base.cache import cached
+from genofed.simulations.experiments.base.cache import cached, federation_results
 from genofed.simulations.experiments.base.grid import (
     MIN_SITE_SIZE,
     check_grid,
@@ -46,6 +47,7 @@ __all__ = [
     "check_sizes",
     "config_dict",
     "epsilon_key",
+    "federation_results",
     "load_hospitals",
     "maximum",
     "mean",

@@ -7,6 +7,7 @@ on, so a piece of another configuration is another file.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,3 +31,22 @@ def cached(path: Path, compute: Callable[[], Rows]) -> Rows:
     rows = compute()
     write_text_atomic(path, json.dumps(rows, indent=1, default=json_default) + "\n")
     return rows
+
+
+def federation_results(settings: Any, say: Callable[[str], None], label: str) -> dict[str, Any]:
+    """The results of one of an experiment's federations: read back when it finished, else run
+    with `simulate` (settings: its `RunSettings`; `label` names it in the progress line).
+
+    An interrupted federation (its out-dir without results.json) is removed first and run afresh:
+    its simulated hospitals' ledgers (in the out-dir) hold the rounds it trained and would rightly
+    refuse to train them again, and the ServerApp refuses to overwrite its checkpoints."""
+    from genofed.simulations.local.simulate import simulate  # Flower, torch: only when running
+
+    out = Path(settings.out_dir)
+    if (out / "results.json").exists():
+        return json.loads((out / "results.json").read_text())
+    if out.exists():
+        say(f"{label}: removing the unfinished run {out}")
+        shutil.rmtree(out)
+    say(label)
+    return simulate(settings, references=False)

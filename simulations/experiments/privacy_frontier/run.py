@@ -36,7 +36,7 @@ from genofed.server.evaluation import TestCohort
 from genofed.server.federation import load_test_cohort
 from genofed.server.results import MODEL, json_default
 from genofed.server.settings import RunSettings
-from genofed.simulations.experiments.base import cached, epsilon_key
+from genofed.simulations.experiments.base import cached, epsilon_key, federation_results
 from genofed.simulations.experiments.privacy_frontier import references as refs
 from genofed.simulations.experiments.privacy_frontier.config import (
     DEFAULT_DESIGN,
@@ -389,20 +389,8 @@ def _federated_row(
     trains_with: str,
     say: Progress,
 ) -> list[dict[str, Any]]:
-    from genofed.simulations.local.simulate import simulate
-
-    results_file = Path(settings.out_dir) / RESULTS
     started = time.perf_counter()
-    if results_file.exists():  # finished before its piece was written
-        results = json.loads(results_file.read_text())
-    else:
-        if Path(settings.out_dir).exists():
-            # An interrupted run: its hospitals' ledgers hold the rounds it trained, and would
-            # (rightly) refuse to train them again on a new global model. Start it afresh.
-            say(f"{name}: removing the unfinished run {settings.out_dir}")
-            shutil.rmtree(settings.out_dir)
-        say(f"{name}: {design.name}, epsilon {epsilon:g}, seed {seed}")
-        results = simulate(settings, references=False)
+    results = federation_results(settings, say, f"{name}: {design.name}, epsilon {epsilon:g}, seed {seed}")
     _check_trained(results)
     seconds = results.get("wall_seconds") or time.perf_counter() - started
     row = run_row(name, design, epsilon, seed, results, seconds)

@@ -46,6 +46,7 @@ from genofed.simulations.experiments.base import (
     check_sites_fit,
     config_dict,
     epsilon_key,
+    federation_results,
     load_hospitals,
     mean,
     sd,
@@ -234,8 +235,6 @@ def _federated_arms(
     say: Progress,
 ) -> list[dict[str, Any]]:
     """Arms (d) and (e): real federations of the `size`-patient sites on Flower's simulation engine."""
-    from genofed.simulations.local.simulate import simulate
-
     rows = []
     for epsilon in config.epsilons:
         near_modes = ("full",) if math.isinf(epsilon) else config.federated_dp_modes
@@ -248,12 +247,8 @@ def _federated_arms(
                 pretrained=str(out / "models" / "near.pt") if source == "near" else "",
                 finetune=mode,
             )
-            results_file = run_dir / "results.json"
-            if results_file.exists():
-                results = json.loads(results_file.read_text())
-            else:
-                say(f"sites of {size}, seed {seed}: federation {source} ({mode}), epsilon {epsilon:g}")
-                results = simulate(settings, references=False)
+            label = f"sites of {size}, seed {seed}: federation {source} ({mode}), epsilon {epsilon:g}"
+            results = federation_results(settings, say, label)
             metrics = results["test_metrics"] or {}
             rows.append(
                 _row(
