@@ -117,7 +117,9 @@ def _deployed_site(node_config: dict, budget: float | None) -> SiteConfig:
         synthetic_ratio=_ratio(node_config.get("synthetic-ratio", 1.0 if synthetic else 0.0)),
         augment=str(node_config.get("augment", "") or ""),
         known_causal=Path(str(node_config["known-causal"])) if node_config.get("known-causal") else None,
-        require_secagg=to_bool("node config require-secagg", node_config.get("require-secagg", False)),
+        require_secagg=to_bool(
+            "require-secagg", node_config.get("require-secagg", False), kind="node config "
+        ),
         label_column=_label_column(node_config),
         **_pinned(node_config),
     )

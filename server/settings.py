@@ -430,7 +430,7 @@ class RunSettings:
 def _convert(key: str, value: Any, kind: str) -> Any:
     invalid = f"run setting {key}={value!r} is not a valid {kind}"
     if kind == "bool":
-        return to_bool(f"run setting {key}", value)
+        return to_bool(key, value, kind="run setting ")
     if kind == "int":
         return to_int(key, value, message=invalid)
     if kind == "float":

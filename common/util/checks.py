@@ -168,13 +168,15 @@ def to_int(name: str, value: object, *, hint: str = "", message: str | None = No
 BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
-def to_bool(name: str, value: object) -> bool:
-    """A yes/no setting read as a bool or as text (`BOOL_WORDS`); ConfigError naming it otherwise."""
+def to_bool(key: str, value: object, *, kind: str = "") -> bool:
+    """A yes/no setting read as a bool or as text (`BOOL_WORDS`); ConfigError naming it otherwise
+    ("run setting secagg='on' is neither true nor false; write secagg=true or secagg=false", where
+    `kind` is "run setting ")."""
     if isinstance(value, bool):
         return value
     word = str(value).strip().lower()
     if word not in BOOL_WORDS:
-        raise _error(f"{name}={value!r} is neither true nor false", f"write {name}=true or {name}=false")
+        raise _error(f"{kind}{key}={value!r} is neither true nor false", f"write {key}=true or {key}=false")
     return BOOL_WORDS[word]
 
 
