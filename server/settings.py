@@ -179,6 +179,7 @@ class RunSettings:
             _check_augment(self.augment, private=self.private)
         if self.secagg:
             self._check_secagg()
+        require(bool(self.out_dir.strip()), "out-dir is empty: name the folder the run's results go to")
         require_at_least("seed", self.seed, 0, hint="any whole number >= 0 names the run's draws")
         require(
             bool(self.pretrained) or not self.pretrained_hash,

@@ -174,6 +174,7 @@ def test_genofed_simulate_takes_the_robust_strategies_and_their_settings():
     ("config", "match"),
     [
         ({"seed": -5}, "seed must be >= 0"),
+        ({"out-dir": ""}, "out-dir is empty"),
         ({"pretrained-hash": "abc123abc123"}, "pretrained-hash is the hash the pretrained model must have"),
     ],
 )
