@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.cli_refusal import refused
 
 from genofed.cli.main import main
 
@@ -34,10 +35,7 @@ def federation(tmp_path, panel) -> Path:
 
 
 def _refused(args: list[str], capsys) -> str:
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and err.startswith("error: ")
-    return err
+    return refused(args, capsys)
 
 
 def _set(fed: Path, key: str, value) -> None:

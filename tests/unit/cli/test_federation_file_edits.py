@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.cli_refusal import refused
 
 from genofed.cli.main import main
 
@@ -29,10 +30,7 @@ def federation(tmp_path) -> Path:
 
 
 def _refused(args: list[str], capsys) -> str:
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and err.startswith("error: ")
-    return err
+    return refused(args, capsys)
 
 
 def _edit(fed: Path, change) -> None:

@@ -11,6 +11,7 @@ import errno
 import numpy as np
 import pytest
 import torch
+from helpers.cli_refusal import refused
 from helpers.model_files import write_model_file, write_people
 from helpers.read_only import make_read_only
 
@@ -24,11 +25,7 @@ IDS = ["1:100:A:G", "1:200:C:T"]  # the variants of the hospital variants test's
 
 
 def _refused(args: list[str], capsys) -> str:
-    """Exit 2, an `error:` line (a `what to do` line may follow), no traceback."""
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and err.startswith("error: ") and len(err.strip().splitlines()) <= 2
-    return err
+    return refused(args, capsys, max_lines=2)
 
 
 @pytest.fixture

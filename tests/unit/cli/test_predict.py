@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 from helpers.cli_help import help_and_heavy_imports
+from helpers.cli_refusal import refused
 from helpers.model_files import write_model_file, write_people
 
 from genofed.cli.main import main
@@ -78,11 +79,7 @@ def test_predict_help_does_not_import_torch():
 
 
 def _refused(args: list[str], capsys) -> str:
-    """Exit 2, one `error:` line (a `what to do` line may follow), no traceback."""
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and err.startswith("error: ") and len(err.strip().splitlines()) <= 2
-    return err
+    return refused(args, capsys, max_lines=2)
 
 
 def test_an_out_folder_is_refused_before_any_work(scored, capsys):
