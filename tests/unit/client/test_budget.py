@@ -85,7 +85,9 @@ def test_evaluations_that_use_up_the_rest_are_not_reported_as_spent(tmp_path):
     ledger.set_plan("old", 1.0, 0.2, 500, 8.0, 1e-5)
     ledger.charge(Charge("old", 1, 1.0, 0.2, 500, 7.99, "2026-01-01T00:00:00", "earlier run"))
     spent = ledger.epsilon(1e-5)
-    with pytest.raises(BudgetExhausted, match=rf"has spent epsilon {spent:.3g} .* 3 evaluation\(s\)") as refused:
+    with pytest.raises(
+        BudgetExhausted, match=rf"has spent epsilon {spent:.3g} .* 3 evaluation\(s\)"
+    ) as refused:
         plan_round(
             ledger,
             plan_id="new",
