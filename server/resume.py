@@ -98,7 +98,7 @@ def refuse_an_unfinished_run(settings: RunSettings) -> None:
         return
     closed = max(rounds)
     held = (
-        f"checkpoints up to round {closed} of {settings.rounds}"
+        f"checkpoints up to round {closed}" + (f" of {settings.rounds}" if settings.rounds else "")
         if closed
         else "the round-0 checkpoint of a run that closed no round"
     )
