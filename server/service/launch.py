@@ -222,21 +222,28 @@ def start_coordinator(
 
 def _require_enough_hospitals(folder: Path) -> None:
     """Refuse to start with fewer enrolled hospitals than the federation's `min-nodes` (first,
-    a folder with files missing: which, not a failure on the first one opened)."""
+    a folder with files missing: which, not a failure on the first one opened; and a test cohort
+    that is gone)."""
     require_complete(folder)
     federation = load_federation(folder)
-    test_dir = federation.get("test_dir")
-    if test_dir and not Path(test_dir).is_dir():
-        raise GenofedError(
-            f"the test cohort {test_dir} that init recorded in {folder / FEDERATION_FILE} is not a folder "
-            "any more: restore it, or set test_dir there to where it is now"
-        )
+    _require_test_cohort(folder, federation)
     enrolled = load_registry(folder)["hospitals"]
     needed = int(federation["settings"]["min-nodes"])
     if len(enrolled) < needed:
         raise GenofedError(
             f"{len(enrolled)} hospital(s) enrolled in {folder}, the federation needs {needed} "
             "(genofed coordinator enroll, or a smaller --min-hospitals at init)"
+        )
+
+
+def _require_test_cohort(folder: Path, federation: dict[str, Any]) -> None:
+    """Refuse to start when the test cohort init recorded is gone (moved since): the run would
+    otherwise stop in the ServerApp (`load_test_cohort`), after every process was started."""
+    test_dir = federation.get("test_dir")
+    if test_dir and not Path(test_dir).is_dir():
+        raise GenofedError(
+            f"the test cohort {test_dir} that init recorded in {folder / FEDERATION_FILE} is not a folder "
+            "any more: restore it, or set test_dir there to where it is now"
         )
 
 

@@ -13,14 +13,14 @@ ClientApp message path (`make_client_app`, Flower's mods included), against a de
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.app import Context, Message, MessageType, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
+from helpers.round_message import round_message
 
 from genofed.client.app import make_client_app
 from genofed.client.site import load_site_tensors, resolve_site, split_seed
@@ -67,24 +67,7 @@ def _context(hospital: Path, state: Path, run_config: dict | None = None, run_id
 
 
 def _message(kind: str, state: dict, config: ModelConfig, **settings) -> Message:
-    base = {
-        "server-round": 1,
-        "num-rounds": 3,
-        "plan-id": "p",
-        "local-epochs": 1,
-        "batch-size": 16,
-        "lr": 0.05,
-        "clip": 1.0,
-        "epsilon": BUDGET,
-        "delta": 1e-5,
-        "model": json.dumps(config.to_dict()),
-        "site-evaluations": 2,
-    }
-    merged = {k: v for k, v in {**base, **settings}.items() if v is not None}
-    arrays = ArrayRecord({k: v.clone() for k, v in state.items()})
-    return Message(
-        RecordDict({"arrays": arrays, "config": ConfigRecord(merged)}), message_type=kind, dst_node_id=7
-    )
+    return round_message(kind, state, config, BUDGET, {"site-evaluations": 2, **settings})
 
 
 def _data(context: Context):

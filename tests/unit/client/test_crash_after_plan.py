@@ -14,7 +14,6 @@ round), train, charge; the reply is sent only after the charge. So:
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -24,8 +23,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.app import Context, MessageType, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
+from helpers.round_message import round_message
 
 import genofed.client.train_handler as train_handler
 from genofed.client.app import make_client_app
@@ -77,24 +77,9 @@ def _round(
     config = ModelConfig(
         n_variants=load_site_tensors(site, split_seed(site, 0)).n_variants, architecture="logistic"
     )
-    settings = {
-        "server-round": server_round,
-        "num-rounds": 3,
-        "plan-id": "p",
-        "local-epochs": 1,
-        "batch-size": 16,
-        "lr": 0.05,
-        "clip": 1.0,
-        "epsilon": BUDGET,
-        "delta": 1e-5,
-        "model": json.dumps(config.to_dict()),
-        "site-evaluations": 1,
-    }
     weights = build_model(config, seed=0).state_dict()
     weights["linear.weight"] += 0.01 * model  # another global model (the logistic model starts at zero)
-    arrays = ArrayRecord(weights)
-    content = RecordDict({"arrays": arrays, "config": ConfigRecord(settings)})
-    return Message(content, message_type=kind, dst_node_id=7), context
+    return round_message(kind, weights, config, BUDGET, {"server-round": server_round}), context
 
 
 def _ledger(state: Path) -> PrivacyLedger:
@@ -133,7 +118,9 @@ def test_a_client_app_killed_while_training_leaves_its_plan_and_does_not_block_t
     """SIGKILL under the ledger's lock: the lock (flock) goes with the process, the ledger file
     holds what was written before (the plan), and the retry neither waits nor pays twice."""
     state = tmp_path / "state"
-    child = subprocess.Popen([sys.executable, __file__, str(hospital), str(state)], env=os.environ.copy())
+    tests = str(Path(__file__).parents[2])  # the child imports the shared helpers, as pytest does
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+    child = subprocess.Popen([sys.executable, __file__, str(hospital), str(state)], env=env)
     try:
         deadline = time.monotonic() + 180  # a loaded CI machine: imports and data take a while
         while not (state.parent / TRAINING).exists():
