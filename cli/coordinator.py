@@ -208,10 +208,16 @@ def _add_init_aggregation_options(init: argparse.ArgumentParser, defaults: RunSe
 
 
 def _add_enroll(commands: argparse._SubParsersAction) -> None:
+    from genofed.server.service.enrollment import MAX_ENROLLED_SIZE
+
     enroll = commands.add_parser(
         "enroll",
-        help="register a hospital's public key",
-        description="Check a hospital's public key (OpenSSH, EC) and add it to DIR/hospitals.json.",
+        help="register a hospital's public key and the cohort size it declares public",
+        description=(
+            "Check a hospital's public key (OpenSSH, EC) and add it, with the cohort size the hospital "
+            "declares public, to DIR/hospitals.json. The size is required: give --declared-size N, or "
+            "--no-declared-size to enrol without one, leaving the size it declares in each run unchecked."
+        ),
     )
     enroll.add_argument("dir", metavar="DIR", help="the federation folder")
     enroll.add_argument("--name", required=True, help="the hospital's name, e.g. rostov")
@@ -220,9 +226,17 @@ def _add_enroll(commands: argparse._SubParsersAction) -> None:
         "--declared-size",
         type=int,
         metavar="N",
-        help="the cohort size the hospital declares public (`genofed hospital check` prints it), read out "
-        "with the key's fingerprint: the hospital must then declare exactly N in every run, so it cannot "
-        "claim more patients than it has to outweigh the others (default: not recorded, not checked)",
+        help="the cohort size the hospital declares public (`genofed hospital check` prints it as "
+        '"declared public"), read out with the key\'s fingerprint: the hospital must then declare exactly '
+        "N in every run, so it cannot claim more patients than it has to outweigh the others (required "
+        "unless --no-declared-size)",
+    )
+    enroll.add_argument(
+        "--no-declared-size",
+        action="store_true",
+        help="enrol without a declared size, accepting that the size the hospital declares in each run is "
+        f"unchecked: up to {MAX_ENROLLED_SIZE - 1:,} patients, it can outweigh every other hospital "
+        "(docs/robust-aggregation.md, 'Known gap: declared cohort sizes')",
     )
     enroll.set_defaults(handler=run_coordinator_enroll)
 
@@ -247,11 +261,21 @@ def _add_renew_cert(commands: argparse._SubParsersAction) -> None:
         help="issue a new TLS server certificate (server.pem, server.key) from the federation's CA",
         description=(
             "Replace DIR/server.pem and DIR/server.key with a new certificate for the hosts `coordinator "
-            "init` recorded, signed by the federation's CA, when the old one expired or was lost. Hospitals "
-            "keep their ca.pem; the coordinator uses the new certificate from its next start."
+            "init` recorded (or the --host values, which replace them), signed by the federation's CA, when "
+            "the old one expired or was lost, or the coordinator's address changed. Hospitals keep their "
+            "ca.pem; the coordinator uses the new certificate from its next start."
         ),
     )
     renew.add_argument("dir", metavar="DIR", help="the federation folder")
+    renew.add_argument(
+        "--host",
+        action="append",
+        metavar="NAME_OR_IP",
+        help=(
+            "a host name or IP address hospitals connect to (repeat for several); the given hosts replace "
+            "those init recorded, localhost and 127.0.0.1 always added (default: the recorded hosts)"
+        ),
+    )
     renew.add_argument(
         "--ca-key",
         metavar="FILE",
@@ -268,7 +292,7 @@ def run_coordinator_renew_cert(args: argparse.Namespace) -> int:
     from genofed.server.service.federation_folder import renew_certificate
 
     require_positive("--days", args.days)
-    tls = renew_certificate(args.dir, ca_key=args.ca_key, days=args.days)
+    tls = renew_certificate(args.dir, hosts=args.host, ca_key=args.ca_key, days=args.days)
     print(
         f"new server certificate for {', '.join(tls['hosts'])}, valid until {tls['server_valid_until']}; "
         "hospitals keep their ca.pem; it is used from the next `genofed coordinator start`"
@@ -476,7 +500,10 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         print(f"  panel: {config['panel']['variants']} variants, sha256 {config['panel']['sha256']}")
     print(f"  settings: {_settings_line(config['settings'])}")
     _print_init_model(args.dir, config)
-    print(f"  next: genofed coordinator enroll {args.dir} --name HOSPITAL --public-key supernode.pub")
+    print(
+        f"  next: genofed coordinator enroll {args.dir} --name HOSPITAL --public-key supernode.pub "
+        '--declared-size N (the hospital\'s `hospital check` prints N as "declared public")'
+    )
     return 0
 
 
@@ -573,6 +600,11 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
     )
     for name, hospital in sorted(status.get("hospitals", {}).items()):
         print(f"  {name:<20} node {hospital['node_id']}: {hospital['status']}")
+    if status.get("without_enrolled_size"):
+        print(
+            "enrolled without a declared size (the sizes they declare are unchecked; "
+            f"docs/robust-aggregation.md): {', '.join(status['without_enrolled_size'])}"
+        )
     print(f"rounds: {status['rounds_done']} of {status['rounds_planned']}")
     last = status.get("last_round")
     if last:
@@ -591,8 +623,9 @@ def run_coordinator_enroll(args: argparse.Namespace) -> int:
     from genofed.server.service.enrollment import enroll, key_comment_warning
     from genofed.server.service.federation_folder import load_federation
 
+    _require_size_choice(args)  # the operator's choice first, as any other missing option
     load_federation(args.dir)  # a folder that is no (intact) federation gets no enrolment
-    entry = enroll(args.dir, args.name, args.public_key, args.declared_size)
+    entry = enroll(args.dir, args.name, args.public_key, declared_size=args.declared_size)
     print(
         f"enrolled hospital {entry['name']!r}: key {entry['fingerprint']} ({entry['curve']}) at "
         f"{entry['enrolled_at']}"
@@ -605,8 +638,44 @@ def run_coordinator_enroll(args: argparse.Namespace) -> int:
             f"  declared cohort size {entry['declared_size']}: the hospital must declare exactly this in "
             "every run"
         )
+    else:
+        print(f"warning: {_no_size_warning(entry['name'])}", file=sys.stderr)
     print("  confirm this fingerprint with the hospital over a second channel")
     return 0
+
+
+def _require_size_choice(args: argparse.Namespace) -> None:
+    """`enroll` needs the hospital's declared size, or `--no-declared-size` as an explicit choice:
+    a hospital enrolled without one can declare up to 999,999 patients in a run and so take the
+    FedAvg weight, widen its own update-norm bound and set every hospital's SecAgg+ weight (a
+    deployment audit; docs/robust-aggregation.md, "Known gap: declared cohort sizes")."""
+    from genofed.common.errors import GenofedError
+    from genofed.server.service.enrollment import MAX_ENROLLED_SIZE
+
+    if args.declared_size is not None and args.no_declared_size:
+        raise GenofedError(
+            "--declared-size and --no-declared-size exclude each other: give the hospital's size with "
+            "--declared-size N, or enrol it without one with --no-declared-size"
+        )
+    if args.declared_size is None and not args.no_declared_size:
+        raise GenofedError(
+            "give --declared-size N: the cohort size the hospital declares public (`genofed hospital check` "
+            'printed it as "declared public: N patients"), read out with the key\'s fingerprint; or '
+            "--no-declared-size to enrol without one, accepting that the size the hospital declares is "
+            f"unchecked (up to {MAX_ENROLLED_SIZE - 1:,} patients: it can outweigh every other hospital)"
+        )
+
+
+def _no_size_warning(name: str) -> str:
+    """What `enroll --no-declared-size` warns: the gap it leaves open, and how to close it later."""
+    from genofed.server.service.enrollment import MAX_ENROLLED_SIZE
+
+    return (
+        f"{name!r} is enrolled without a declared size: the size it declares in each run is unchecked "
+        f"(up to {MAX_ENROLLED_SIZE - 1:,} patients, setting its FedAvg weight, its update-norm bound and, "
+        "under SecAgg+, every hospital's weight; docs/robust-aggregation.md); to check it, revoke it and "
+        "enrol a new key of the hospital's with --declared-size N"
+    )
 
 
 def run_coordinator_revoke(args: argparse.Namespace) -> int:
@@ -615,6 +684,10 @@ def run_coordinator_revoke(args: argparse.Namespace) -> int:
     entry = revoke(args.dir, args.name)
     print(f"revoked hospital {entry['name']!r} (key {entry['fingerprint']}) at {entry['revoked_at']}")
     return 0
+
+
+#: How `coordinator hospitals` shows a hospital enrolled without a declared size.
+NO_SIZE = "no enrolled size (the size it declares is unchecked)"
 
 
 def run_coordinator_hospitals(args: argparse.Namespace) -> int:
@@ -629,7 +702,8 @@ def run_coordinator_hospitals(args: argparse.Namespace) -> int:
     if not registry["hospitals"]:
         print("no hospitals enrolled")
     for e in registry["hospitals"]:
-        print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}")
+        size = f"size {e['declared_size']}" if "declared_size" in e else NO_SIZE
+        print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}, {size}")
     for e in registry["revoked"]:
         print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}, REVOKED {e['revoked_at']}")
     return 0

@@ -303,7 +303,17 @@ def _check_enrolled_sizes(
     """A deployed hospital enrolled with a declared size (`coordinator enroll --declared-size`)
     takes part only when it declares exactly that (training + validation): its declared size
     sets its FedAvg weight, its update-norm bound and, under SecAgg+, every hospital's weight,
-    and one hospital declaring 10**6 took over the shared model (a deployment audit)."""
+    and one hospital declaring 10**6 took over the shared model (a deployment audit). One enrolled
+    without a size takes part on its word, and the log says so."""
+    for node, site in sites.items():
+        if node not in enrolled:  # `coordinator enroll --no-declared-size`, or enrolled before the size
+            logger.warning(
+                "hospital %s (node %s) was enrolled without a declared size: the %d patients it declares "
+                "are unchecked (coordinator enroll --declared-size)",
+                site.name,
+                node,
+                int(site.sizes.get("train", 0)) + int(site.sizes.get("validation", 0)),
+            )
     for node, size in enrolled.items():
         site = sites.get(node)
         if site is None:

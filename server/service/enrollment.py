@@ -4,11 +4,13 @@ Why (what the data-protection officer asks): "which machines can take part in tr
 patients' model, who added them, and when was access withdrawn?" The coordinator keeps one file,
 `hospitals.json`, in its folder: for each enrolled hospital its name, its public key (OpenSSH, EC,
 as Flower's SuperNode authentication needs), the key's SHA-256 fingerprint (to compare with the
-hospital over a second channel) and the enrolment time; revocations are not deleted but moved to a
-`revoked` list with the time, so the history is auditable. A key is refused if it is malformed, not
-EC, already enrolled, or was revoked before (a revoked key stays revoked: a hospital whose key
-leaked makes a new one). Every change is written atomically, so a crash never leaves a
-half-written list that could admit or drop a hospital by accident.
+hospital over a second channel), the cohort size it declares public (read out with the
+fingerprint: every run holds it to that size; enrolling without one is an explicit choice) and
+the enrolment time; revocations are not deleted but moved to a `revoked` list with the time, so
+the history is auditable. A key is refused if it is malformed, not EC, already enrolled, or was
+revoked before (a revoked key stays revoked: a hospital whose key leaked makes a new one). Every
+change is written atomically, so a crash never leaves a half-written list that could admit or
+drop a hospital by accident.
 """
 
 from __future__ import annotations
@@ -47,10 +49,7 @@ def write_registry(folder: str | Path, registry: dict[str, Any]) -> None:
 def load_registry(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / HOSPITALS_FILE
     if not path.is_file():
-        raise EnrollmentError(
-            f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator "
-            "init`)"
-        )
+        _refuse_missing_registry(folder, path)
     try:
         registry = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -58,6 +57,22 @@ def load_registry(folder: str | Path) -> dict[str, Any]:
     if not isinstance(registry, dict) or registry.get("format") != FORMAT:
         raise EnrollmentError(f"{path}: not a genofed hospitals list (format {FORMAT!r} expected)")
     return registry
+
+
+def _refuse_missing_registry(folder: str | Path, path: Path) -> None:
+    """No hospitals.json: a folder `coordinator init` never made, or one of its federation folders
+    with the list deleted or not copied along; the refusal says which, what is missing and what to
+    do (`require_complete`, as `coordinator status` and `start` say it). Never an empty list made
+    anew: that would drop the revocations, and a revoked key could be enrolled again."""
+    from genofed.server.service.federation_folder import require_complete  # it imports this module
+
+    try:
+        require_complete(folder)
+    except GenofedError as refused:
+        raise EnrollmentError(str(refused)) from None
+    raise EnrollmentError(  # not reached: require_complete names a missing hospitals.json
+        f"{path} not found: {folder} is not a federation folder (make one with `genofed coordinator init`)"
+    )
 
 
 def check_name(name: str) -> str:
@@ -74,16 +89,17 @@ MAX_ENROLLED_SIZE = 10**6
 
 
 def enroll(
-    folder: str | Path, name: str, public_key_file: str | Path, declared_size: int | None = None
+    folder: str | Path, name: str, public_key_file: str | Path, *, declared_size: int | None
 ) -> dict[str, Any]:
-    """Register a hospital's public key, and optionally the cohort size it declares public;
-    returns its entry.
+    """Register a hospital's public key and the cohort size it declares public; returns its entry.
 
     `declared_size`: the number `genofed hospital check` printed as "declared public", read out
     with the key's fingerprint. A hospital enrolled with it must declare exactly that many
     patients in every run (`genofed.server.sites.describe_sites`): its declared size sets its
     FedAvg weight, its update-norm bound and, under SecAgg+, every hospital's weight, and was the
-    hospital's word alone (a hospital declaring 10**6 took over the shared model)."""
+    hospital's word alone (a hospital declaring 10**6 took over the shared model). No default:
+    None, given explicitly (`coordinator enroll --no-declared-size`), enrols without one and
+    leaves that size unchecked (docs/robust-aggregation.md, "Known gap: declared cohort sizes")."""
     check_name(name)
     if declared_size is not None and not 2 <= declared_size < MAX_ENROLLED_SIZE:
         raise EnrollmentError(
@@ -172,6 +188,12 @@ def revoke(folder: str | Path, name: str) -> dict[str, Any]:
 
 def hospitals(folder: str | Path) -> list[dict[str, Any]]:
     return list(load_registry(folder)["hospitals"])
+
+
+def without_size(folder: str | Path) -> list[str]:
+    """The enrolled hospitals with no enrolled cohort size (`--no-declared-size`, or enrolled
+    before the size was asked for): the size each declares in a run is its word alone."""
+    return [e["name"] for e in load_registry(folder)["hospitals"] if "declared_size" not in e]
 
 
 def enrolled_sizes(folder: str | Path) -> dict[str, int]:

@@ -95,8 +95,7 @@ def init_federation(
             "trust)"
         )
     subject_alt_names(hosts)  # bad host names fail before anything is made
-    # the coordinator's own `flwr` commands (register hospitals, submit the run) connect over loopback
-    hosts = list(dict.fromkeys([h.strip().lower() for h in hosts] + ["localhost", "127.0.0.1"]))
+    hosts = certificate_hosts(hosts)
     # the same validation every run applies
     run = RunSettings(**{"round_timeout": DEPLOYED_ROUND_TIMEOUT, **(settings or {})})
     if not panel:
@@ -243,18 +242,61 @@ def _with_deployed_defaults(settings: dict[str, Any]) -> dict[str, Any]:
     return {"round-timeout": DEPLOYED_ROUND_TIMEOUT, **settings}
 
 
+def certificate_hosts(hosts: list[str]) -> list[str]:
+    """The hosts a server certificate names: the operator's `--host` values, and loopback, over
+    which the coordinator's own `flwr` commands (register hospitals, submit the run) connect."""
+    return list(dict.fromkeys([h.strip().lower() for h in hosts] + ["localhost", "127.0.0.1"]))
+
+
 def renew_certificate(
-    folder: str | Path, *, ca_key: str | Path | None = None, days: int = SERVER_DAYS
+    folder: str | Path,
+    *,
+    hosts: list[str] | None = None,
+    ca_key: str | Path | None = None,
+    days: int = SERVER_DAYS,
 ) -> dict[str, Any]:
-    """`genofed coordinator renew-cert`: a new TLS server certificate for the hosts init recorded,
-    signed by the same CA, so hospitals keep their ca.pem; federation.json records its new end of
-    validity. Returns the federation's `tls` entry."""
+    """`genofed coordinator renew-cert`: a new TLS server certificate, signed by the same CA, so
+    hospitals keep their ca.pem; federation.json records its new end of validity. For the hosts
+    init recorded, or for `hosts` (`--host`, checked as init checks them), which replace them.
+    Returns the federation's `tls` entry.
+
+    A recorded host that `--host` now refuses (a folder made before the checks, e.g. with
+    '999.1.1.1', which no TLS client can match) is named, with the way to give replacements."""
     folder = Path(folder)
     federation = load_federation(folder)
-    cert = renew_server_cert(folder, federation["tls"]["hosts"], ca_key=ca_key, days=days)
+    if hosts:
+        subject_alt_names(hosts)  # refused as at init, before anything is written
+        hosts = certificate_hosts(hosts)
+    else:
+        hosts = _recorded_hosts(folder, federation)
+    cert = renew_server_cert(folder, hosts, ca_key=ca_key, days=days)
+    federation["tls"]["hosts"] = hosts
     federation["tls"]["server_valid_until"] = cert.not_valid_after_utc.isoformat()
     write_text_atomic(folder / FEDERATION_FILE, json.dumps(federation, indent=2) + "\n")
     return federation["tls"]
+
+
+def _recorded_hosts(folder: Path, federation: dict[str, Any]) -> list[str]:
+    """The hosts federation.json records for the server certificate, each checked as `--host` is
+    now; refused, naming each host refused and why, with the way to give replacements."""
+    tls = federation.get("tls")
+    hosts = tls.get("hosts") if isinstance(tls, dict) else None
+    give = f"give the hosts hospitals connect to: `genofed coordinator renew-cert {folder} --host NAME_OR_IP`"
+    if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) for h in hosts):
+        raise GenofedError(f"{folder / FEDERATION_FILE} records no host names for the certificate; {give}")
+    refused = []
+    for host in hosts:
+        try:
+            subject_alt_names([host])
+        except GenofedError as reason:
+            refused.append(str(reason).replace(f"--host {host.strip()!r}", repr(host.strip()), 1))
+    if refused:
+        raise GenofedError(
+            f"{folder / FEDERATION_FILE} records host(s) for the certificate that are refused now: "
+            f"{'; '.join(refused)}; to replace them, {give} (repeat --host for several; they replace "
+            f"the recorded {', '.join(hosts)}; localhost and 127.0.0.1 are always added)"
+        )
+    return hosts
 
 
 #: Where a deployed federation's run writes results, checkpoints, the final model and the report.

@@ -57,7 +57,7 @@ from genofed.common.deployment.processes import bind_problem, pid_alive
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress
-from genofed.server.service.enrollment import load_registry
+from genofed.server.service.enrollment import load_registry, without_size
 from genofed.server.service.federation_folder import (
     FEDERATION_FILE,
     NODES_FILE,
@@ -576,6 +576,8 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     status["rounds_done"] = max((r["round"] for r in history), default=0)
     status["last_round"] = history[-1] if history else None
     status["results"] = str(folder / RUN_DIR / RESULTS_FILE) if results else None
+    # enrolled with --no-declared-size (or before enroll asked for the size): their sizes are their word
+    status["without_enrolled_size"] = without_size(folder)
     return status
 
 

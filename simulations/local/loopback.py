@@ -148,13 +148,14 @@ def make_site(
     new_ledger: str = "",
     model_config: Path | None = None,
 ) -> Path:
-    """`hospital init` + `hospital check` (+ `coordinator enroll` when `fed` is given). A second
-    site on the same cohort folder needs `new_ledger` (a reason): the first one's ledger has it.
-    `model_config`: the federation's model.json to pin (`hospital check --model-config`)."""
+    """`hospital init` + `hospital check` (+ `coordinator enroll --declared-size`, with the size the
+    check declared public, when `fed` is given). A second site on the same cohort folder needs
+    `new_ledger` (a reason): the first one's ledger has it. `model_config`: the federation's
+    model.json to pin (`hospital check --model-config`)."""
     name = name or folder.name
     site = root / f"site-{name}"
     init_site(site, name)
-    check_site(
+    bound = check_site(
         site,
         folder.genotypes,
         folder.phenotypes,
@@ -168,7 +169,8 @@ def make_site(
         (site / "state").mkdir(mode=0o700, exist_ok=True)
         (site / "state" / "secret.key").write_bytes(secret)
     if fed is not None:
-        enroll(fed, name, site / "supernode.pub")
+        # with the size `hospital check` declared public, as an operator enrols it (read out by phone)
+        enroll(fed, name, site / "supernode.pub", declared_size=int(bound["declared_size"]))
     return site
 
 

@@ -267,7 +267,8 @@ def _key(tmp_path: Path, stem: str, comment: str) -> Path:
 
 
 def _enroll(federation: Path, name: str, key: Path, capsys) -> str:
-    assert main(["coordinator", "enroll", str(federation), "--name", name, "--public-key", str(key)]) == 0
+    args = ["coordinator", "enroll", str(federation), "--name", name, "--public-key", str(key)]
+    assert main([*args, "--declared-size", "100"]) == 0
     captured = capsys.readouterr()
     assert f"enrolled hospital {name!r}" in captured.out
     return captured.err

@@ -71,7 +71,9 @@ def test_a_broken_federation_file_is_one_error_for_status_start_and_enroll(
     key = tmp_path / "rostov.pub"
     key.write_text("not used: the folder is refused first")
     err = _refused(
-        ["coordinator", "enroll", str(federation), "--name", "rostov", "--public-key", str(key)], capsys
+        ["coordinator", "enroll", str(federation), "--name", "rostov", "--public-key", str(key)]
+        + ["--declared-size", "100"],
+        capsys,
     )
     assert said in err
     assert not (federation / "run").exists()  # nothing was launched

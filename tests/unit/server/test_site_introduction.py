@@ -172,6 +172,14 @@ def test_a_hospital_enrolled_with_a_size_must_declare_exactly_it(caplog) -> None
         sites, _ = _describe(SizedGrid(answers, enrolled, {1: 100, 3: 100}))  # astrakhan: no size recorded
     assert set(sites) == {1, 2}
     assert "node 3 cannot take part: it declares 900020 patients but was enrolled with 100" in caplog.text
+    # one enrolled without a size takes part on its word, and the run's log says so (for it alone)
+    unchecked = [
+        r.getMessage() for r in caplog.records if "enrolled without a declared size" in r.getMessage()
+    ]
+    assert unchecked == [
+        "hospital astrakhan (node 2) was enrolled without a declared size: the 100 patients it declares are "
+        "unchecked (coordinator enroll --declared-size)"
+    ]
 
 
 def test_enrolment_records_the_declared_size_and_the_admitted_grid_tells_it(tmp_path, capsys) -> None:

@@ -38,8 +38,8 @@ def fed(tmp_path: Path) -> Path:
     write_registry(folder, empty_registry())
     for name in ("a", "b", "c"):
         init_site(tmp_path / name, name)
-    enroll(folder, "a", tmp_path / "a" / "supernode.pub")
-    enroll(folder, "b", tmp_path / "b" / "supernode.pub")
+    enroll(folder, "a", tmp_path / "a" / "supernode.pub", declared_size=100)
+    enroll(folder, "b", tmp_path / "b" / "supernode.pub", declared_size=100)
     return folder
 
 

@@ -34,7 +34,7 @@ def fed(tmp_path: Path) -> Path:
     folder = tmp_path / "fed"
     init_federation(folder, ["localhost"], panel=tmp_path / "panel.tsv", settings={"min_nodes": 1})
     init_site(tmp_path / "site", "rostov")
-    enroll(folder, "rostov", tmp_path / "site" / "supernode.pub")
+    enroll(folder, "rostov", tmp_path / "site" / "supernode.pub", declared_size=100)
     return folder
 
 

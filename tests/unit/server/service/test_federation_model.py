@@ -125,7 +125,7 @@ def test_a_bad_prior_is_refused_naming_it_and_nothing_is_written(tmp_path, cohor
 def test_start_refuses_a_prior_copy_changed_since_init(tmp_path, cohorts):
     fed = _init(tmp_path, cohorts, gene_prior=str(cohorts / "known_genes.bed"))
     init_site(tmp_path / "site", "rostov")
-    enroll(fed, "rostov", tmp_path / "site" / "supernode.pub")
+    enroll(fed, "rostov", tmp_path / "site" / "supernode.pub", declared_size=100)
     copy = fed / "priors" / "known_genes.bed"
     copy.write_text(copy.read_text() + "1\t1\t2\textra\n")
     with pytest.raises(DataError, match="known_genes.bed: changed since `coordinator init`"):

@@ -245,7 +245,7 @@ def test_hospital_key_loads_like_flower_supernode_and_enrolls(
 
     folder = tmp_path / "fed"
     init_federation(folder, ["localhost"], panel=_panel(tmp_path))
-    entry = enroll(folder, "rostov", site / "supernode.pub")
+    entry = enroll(folder, "rostov", site / "supernode.pub", declared_size=100)
     assert entry["fingerprint"] == json.loads((site / "hospital.json").read_text())["fingerprint"]
 
 
@@ -260,8 +260,9 @@ def test_enroll_revoke_round_trip_and_refusals(tmp_path: Path, capsys: pytest.Ca
     init_federation(folder, ["localhost"], panel=_panel(tmp_path))
     a = _pub(tmp_path, "a", ec.generate_private_key(ec.SECP384R1()))
     b = _pub(tmp_path, "b", ec.generate_private_key(ec.SECP256R1()))
-    assert main(["coordinator", "enroll", str(folder), "--name", "rostov", "--public-key", str(a)]) == 0
-    enroll(folder, "kazan", b)
+    enrol_a = ["coordinator", "enroll", str(folder), "--name", "rostov", "--public-key", str(a)]
+    assert main([*enrol_a, "--declared-size", "100"]) == 0
+    enroll(folder, "kazan", b, declared_size=100)
     assert [h["name"] for h in hospitals(folder)] == ["rostov", "kazan"]
     assert all(h["fingerprint"].startswith("SHA256:") and h["enrolled_at"] for h in hospitals(folder))
     capsys.readouterr()
@@ -269,11 +270,13 @@ def test_enroll_revoke_round_trip_and_refusals(tmp_path: Path, capsys: pytest.Ca
     assert "rostov" in capsys.readouterr().out
 
     with pytest.raises(EnrollmentError, match="'rostov' is already enrolled"):
-        enroll(folder, "rostov", _pub(tmp_path, "c", ec.generate_private_key(ec.SECP384R1())))
+        enroll(
+            folder, "rostov", _pub(tmp_path, "c", ec.generate_private_key(ec.SECP384R1())), declared_size=90
+        )
     with pytest.raises(EnrollmentError, match="already enrolled as hospital 'rostov'"):
-        enroll(folder, "omsk", a)
+        enroll(folder, "omsk", a, declared_size=100)
     with pytest.raises(EnrollmentError, match="hospital name"):
-        enroll(folder, "Bad Name", a)
+        enroll(folder, "Bad Name", a, declared_size=100)
 
     # malformed keys: each names the file and what is wrong
     bad = tmp_path / "bad"
@@ -294,12 +297,15 @@ def test_enroll_revoke_round_trip_and_refusals(tmp_path: Path, capsys: pytest.Ca
     for name, (data, message) in cases.items():
         (bad / name).write_bytes(data)
         with pytest.raises(KeyFileError, match=message) as info:
-            enroll(folder, "omsk", bad / name)
+            enroll(folder, "omsk", bad / name, declared_size=100)
         assert str(bad / name) in str(info.value)
     with pytest.raises(KeyFileError, match="cannot read"):
-        enroll(folder, "omsk", bad / "missing.pub")
+        enroll(folder, "omsk", bad / "missing.pub", declared_size=100)
     assert (
-        main(["coordinator", "enroll", str(folder), "--name", "omsk", "--public-key", str(bad / "rsa.pub")])
+        main(
+            ["coordinator", "enroll", str(folder), "--name", "omsk", "--public-key", str(bad / "rsa.pub")]
+            + ["--declared-size", "100"]
+        )
         == 2
     )
     err = capsys.readouterr().err
@@ -313,14 +319,14 @@ def test_enroll_revoke_round_trip_and_refusals(tmp_path: Path, capsys: pytest.Ca
     with pytest.raises(EnrollmentError, match="no enrolled hospital named 'rostov'"):
         revoke(folder, "rostov")
     with pytest.raises(EnrollmentError, match="was revoked"):
-        enroll(folder, "rostov", a)  # a revoked key stays revoked
+        enroll(folder, "rostov", a, declared_size=100)  # a revoked key stays revoked
     enroll(
-        folder, "rostov", _pub(tmp_path, "new", ec.generate_private_key(ec.SECP384R1()))
-    )  # a new key is fine
+        folder, "rostov", _pub(tmp_path, "new", ec.generate_private_key(ec.SECP384R1())), declared_size=None
+    )  # a new key is fine (and a size is the operator's choice: None, explicitly, enrols without one)
     assert sorted(h["name"] for h in hospitals(folder)) == ["kazan", "rostov"]
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
 
 
 def test_enroll_in_a_non_federation_folder(tmp_path: Path) -> None:
     with pytest.raises(GenofedError, match="not a federation folder"):
-        enroll(tmp_path, "rostov", tmp_path / "x.pub")
+        enroll(tmp_path, "rostov", tmp_path / "x.pub", declared_size=100)
