@@ -321,7 +321,8 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         synthetic = bound["synthetic"]
         print(
             f"  synthetic records: {synthetic['ratio']:g} per declared training patient from "
-            f"{synthetic['path']} (validated batch)"
+            f"{synthetic['path']}; declared public: that this batch passed validation (one bit read "
+            "from the patients outside the generator's DP release, listed in the ledger)"
         )
     print(
         f"  bound in {args.dir}/hospital.json; next: genofed hospital start {args.dir} --coordinator "

@@ -23,6 +23,7 @@ Why the privacy guarantee stays end to end with respect to the real patients:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -103,6 +104,36 @@ def require_usable_batch(folder: Path) -> None:
             f"{folder}: {problem}; generate one that passes with genofed synth (e.g. more --epochs or "
             "another --generator) and configure its folder, or configure this site without synthetic data"
         )
+
+
+def declare_verdict(folder: Path, ledger_path: Path, *, delta: float, by: str) -> bool:
+    """List in the site's ledger, as declared public by `by` (the configuration that trains with
+    the batch), whether the `genofed synth` batch in `folder` passed validation; returns the verdict.
+
+    The verdict reads the patients outside the generator's DP release (its checks compare the batch
+    with training and held-out patients), and it decides whether the site trains with the batch and
+    so reports a synthetic count: one exact bit that leaves the site. Like the declared cohort size
+    it is not differential privacy; the site's configuration declares it public and the ledger lists
+    it (a zero-step entry, epsilon 0), once per batch (its validation.json's digest)."""
+    path = folder / SUMMARY_FILE
+    summary = _summary(folder)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    passed = bool(summary.get("passed"))
+    verdict = "passed" if passed else "failed"
+    ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    with PrivacyLedger(ledger_path).locked() as ledger:
+        ledger.declare_public(
+            f"synthetic-verdict-{digest[:16]}",
+            note=(
+                f"whether the synthetic batch {folder} passed validation ({verdict}): "
+                "one bit read from the patients outside the generator's DP release, which decides whether "
+                f"the site trains with the batch; declared public by {by} (not differential privacy, "
+                "epsilon 0)"
+            ),
+            input_digest=digest,
+            delta=delta,
+        )
+    return passed
 
 
 def load_synthetic(folder: Path, panel: VariantPanel, *, simulated: bool = False) -> SyntheticCohort:

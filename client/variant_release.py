@@ -46,8 +46,6 @@ from genofed.common.privacy.release import release_step
 from genofed.common.util.atomic import require_not_an_input, require_writable_target
 from genofed.common.util.checks import require, require_at_least, require_choice, require_in_range
 
-#: The ledger kind of a release the hospital declared public (no noise, epsilon 0).
-DECLARED_PUBLIC = "declared-public"
 #: The ledger kind of a DP variant-summary release.
 VARIANTS_KIND = "variants"
 
@@ -203,19 +201,12 @@ def _record_declared(state: Path, summary: VariantSummary, genotypes: Path, delt
     state.mkdir(parents=True, exist_ok=True)
     with PrivacyLedger(state / LEDGER_FILE).locked() as ledger:
         digest = genotypes_sha256(genotypes)
-        ledger.charge(
-            Charge(
-                plan_id=f"variants-{digest[:16]}-rounded-{summary.release.round_to}",
-                round=0,
-                noise_multiplier=0.0,
-                sample_rate=1.0,
-                steps=0,
-                epsilon_after=ledger.epsilon(delta),
-                note=(
-                    f"variant summary of {genotypes.name}, counts rounded to {summary.release.round_to}: "
-                    "declared public by the hospital, not differential privacy (epsilon 0)"
-                ),
-                input_digest=digest,
-                kind=DECLARED_PUBLIC,
-            )
+        ledger.declare_public(
+            f"variants-{digest[:16]}-rounded-{summary.release.round_to}",
+            note=(
+                f"variant summary of {genotypes.name}, counts rounded to {summary.release.round_to}: "
+                "declared public by the hospital, not differential privacy (epsilon 0)"
+            ),
+            input_digest=digest,
+            delta=delta,
         )

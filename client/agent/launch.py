@@ -176,6 +176,7 @@ def check_site(
     files = _hashed_files(genotypes, phenotypes, panel)
     cohort = cohort_sha256(data.cohort.sample_ids)  # the patients, whatever the files' bytes
     ledger = _bind_checked_files(folder, files, cohort, site["name"], new_ledger, data_update, ledger_index)
+    _declare_synthetic_verdict(folder, synthetic_use, delta)
     _check_declarations(declared_size, max_evaluations)
     binding = _site_binding(
         files, summary, epsilon_budget, delta, require_secagg, declared_size, max_evaluations, pinned
@@ -240,6 +241,22 @@ def _checked_synthetic(synthetic: str | Path | None, ratio: float) -> dict[str, 
     folder = Path(synthetic).resolve()
     require_usable_batch(folder)
     return {"path": str(folder), "ratio": float(ratio)}
+
+
+def _declare_synthetic_verdict(folder: Path, synthetic: dict[str, Any] | None, delta: float) -> None:
+    """The site's ledger lists the synthetic batch's verdict as declared public by this check: a site
+    that trains with the batch tells the coordinator, by its synthetic count, that the batch passed
+    validation, an exact bit read from its patients (`synthetic_use.declare_verdict`)."""
+    if synthetic:
+        from genofed.client.synthetic_use import declare_verdict
+        from genofed.common.privacy.ledger import LEDGER_FILE
+
+        declare_verdict(
+            Path(synthetic["path"]),
+            folder / STATE_DIR / LEDGER_FILE,
+            delta=delta,
+            by="this hospital's configuration (genofed hospital check --synthetic)",
+        )
 
 
 def _require_usable_synthetic(site: dict[str, Any]) -> None:

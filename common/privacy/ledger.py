@@ -24,6 +24,9 @@ LEDGER_VERSION = 1
 #: The ledger's file name in a site's state folder: one ledger for everything a site spends
 #: (federated training, synthetic-data generators).
 LEDGER_FILE = "privacy-ledger.json"
+#: The ledger kind of a release the hospital's own configuration declared public: exact, no noise,
+#: recorded with zero steps (epsilon 0) so the ledger lists every number the site lets out.
+DECLARED_PUBLIC = "declared-public"
 
 
 @dataclass
@@ -176,6 +179,30 @@ class PrivacyLedger:
                 )
         self.charges = [c for c in self.charges if c.key != charge.key] + [charge]
         self._save()
+
+    def declare_public(self, plan_id: str, *, note: str, input_digest: str, delta: float) -> None:
+        """List a release the hospital's configuration declared public (exact, not differential
+        privacy): a zero-step entry, epsilon 0, under `plan_id` (declaring the same again replaces it).
+
+        Args:
+            plan_id: names what was declared (e.g. the file's digest), so a repeat is one entry.
+            note: what was released, in words the hospital's operator reads in the ledger.
+            input_digest: the digest of what the released number was computed from.
+            delta: the site's delta, for the `epsilon_after` the entry shows.
+        """
+        self.charge(
+            Charge(
+                plan_id=plan_id,
+                round=0,
+                noise_multiplier=0.0,
+                sample_rate=1.0,
+                steps=0,
+                epsilon_after=self.epsilon(delta),
+                note=note,
+                input_digest=input_digest,
+                kind=DECLARED_PUBLIC,
+            )
+        )
 
     def charges_of(self, plan_id: str, kind: str) -> list[Charge]:
         """This plan's charges of one kind ("train" or "evaluate")."""

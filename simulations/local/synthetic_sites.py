@@ -2,7 +2,9 @@
 
 Before Flower starts, every virtual site does what a deployed hospital does with `genofed synth`:
 it trains a generator on its own patients (under DP charged to its own ledger, in its state
-dir), validates the batch and keeps it only if it passes. Its ClientApp then trains on real +
+dir), validates the batch and keeps it only if it passes; under DP its ledger lists that verdict
+as declared public by the simulation's configuration (whether the site trains with the batch is
+an exact bit read from its patients, `synthetic_use.declare_verdict`). Its ClientApp then trains on real +
 synthetic rows (genofed.client.synthetic_use). A rerun of the same settings reuses the cohorts
 (and so charges nothing twice); different generator settings in the same run folder are refused.
 """
@@ -19,8 +21,10 @@ import numpy as np
 
 from genofed.client.site import derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
 from genofed.client.synth import SUMMARY_FILE, SynthOptions, synthesize
+from genofed.client.synthetic_use import declare_verdict
 from genofed.common.data.layout import REFERENCE, hospital_folders
 from genofed.common.errors import GenofedError
+from genofed.common.privacy.ledger import LEDGER_FILE
 from genofed.common.synthetic.pipeline import seeded_dp_noise
 from genofed.common.util.progress import Progress
 from genofed.server.settings import RunSettings
@@ -66,6 +70,13 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
             with seeded_dp_noise(noise):
                 summary = synthesize(folder.genotypes, folder.phenotypes, site.synthetic, options)
         sites[folder.name] = _site_summary(summary)
+        if settings.private:  # whether the site trains with its batch: an exact bit, listed as declared
+            declare_verdict(
+                site.synthetic,
+                site.state_dir / LEDGER_FILE,
+                delta=settings.delta,
+                by="the simulation's configuration (--synthetic-ratio)",
+            )
         verdict = (
             "passed"
             if summary["passed"]

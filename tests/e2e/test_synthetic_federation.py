@@ -11,7 +11,7 @@ from flwr.supercore.task_identity import TaskIdentity
 from helpers.synthetic import PERMISSIVE
 
 from genofed.client.synth import SynthOptions
-from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, PrivacyLedger
 from genofed.server.settings import RunSettings
 
 
@@ -60,6 +60,9 @@ def test_simulate_with_synthetic_data_generates_charges_and_reports_per_site(
         )  # what the site trained with, from its own reply
         ledger = PrivacyLedger(tmp_path / "run" / "privacy-ledgers" / name / LEDGER_FILE)
         assert any(c.plan_id.startswith("synth-") for c in ledger.charges)
+        # the verdict that decided the batch's use is listed as declared public, at epsilon 0
+        declared = [c for c in ledger.charges if c.kind == DECLARED_PUBLIC]
+        assert len(declared) == 1 and declared[0].steps == 0 and "(passed)" in declared[0].note
         assert ledger.epsilon(1e-5) <= 8.0 + 1e-6 and results["epsilon"][name] == pytest.approx(
             ledger.epsilon(1e-5)
         )

@@ -41,6 +41,7 @@ from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.writers import write_vcf
 from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, PrivacyLedger
 
 DECLARED = 100  # the site's public cohort size: 80 training patients
 RATIO = 2.0
@@ -281,6 +282,14 @@ def test_hospital_check_takes_the_synthetic_folder_on_its_command_line(federatio
     assert "failed validation" in capsys.readouterr().err
     good = write_batch(tmp_path / "good", panel, 40)
     assert main([*args, "--synthetic", str(good), "--synthetic-ratio", "0.5"]) == 0
-    assert "synthetic records: 0.5 per declared training patient" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "synthetic records: 0.5 per declared training patient" in out
+    assert "declared public: that this batch passed validation" in out
     recorded = json.loads((site / "hospital.json").read_text())
     assert node_config(site, recorded)["synthetic-ratio"] == 0.5
+    # The verdict leaves the site (a site training with the batch reports a synthetic count): its
+    # ledger lists it as declared public, at epsilon 0, once however often the site is checked.
+    assert main([*args, "--synthetic", str(good), "--synthetic-ratio", "0.5"]) == 0
+    charges = PrivacyLedger(site / "state" / LEDGER_FILE).charges
+    assert [(c.kind, c.steps, c.epsilon_after) for c in charges] == [(DECLARED_PUBLIC, 0, 0.0)]
+    assert str(good.resolve()) in charges[0].note and "(passed)" in charges[0].note

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from genofed.cli.main import main
-from genofed.client.variant_release import DECLARED_PUBLIC, VARIANTS_KIND
+from genofed.client.variant_release import VARIANTS_KIND
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.variant_summary import VariantSummary, dp_sensitivity
 from genofed.common.data.writers import write_vcf
-from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, PrivacyLedger
 
 IDS = ["1:100:A:G", "1:200:C:T", "2:50:G:A"]
 
