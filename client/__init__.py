@@ -27,14 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from genofed.client.budget import (
-    EVALUATION_NOISE_FLOOR,
-    EVALUATION_NOISE_SCALE,
-    RoundPrivacy,
-    evaluation_noise,
-    plan_evaluation,
-    plan_round,
-)
+from genofed.client.budget import RoundPrivacy, plan_evaluation, plan_round
+from genofed.common.privacy.release import EVALUATION_NOISE_FLOOR, EVALUATION_NOISE_SCALE, evaluation_noise
 
 _APP = {
     "FAILED",

@@ -23,16 +23,7 @@ from genofed.common.privacy.accountant import (
     epsilon_of,
 )
 from genofed.common.privacy.ledger import PrivacyLedger
-from genofed.common.privacy.release import release_step
-
-#: Noise of an evaluation release per noisy count (`genofed.common.privacy.release`), a rule from public
-#: facts only (the site's budget and how many evaluations the plan pays for), so no tuning on
-#: patients is needed: sigma = EVALUATION_NOISE_SCALE * sqrt(evaluations) / epsilon, at least
-#: EVALUATION_NOISE_FLOOR. k releases at sigma * sqrt(k) cost in RDP what one release at sigma
-#: does. Measured with `calibrate_noise` (10 rounds x 2 epochs, batch 32, delta 1e-5): one
-#: evaluation raises the training noise by about 15 % at epsilon 1, 7 % at 3 and 5 % at 8.
-EVALUATION_NOISE_SCALE = 12.0
-EVALUATION_NOISE_FLOOR = 2.0
+from genofed.common.privacy.release import evaluation_noise, release_step
 
 
 @dataclass(frozen=True)
@@ -228,13 +219,6 @@ def _calibrate_plan(
         distributed=distributed,
     )
     return sigma, record
-
-
-def evaluation_noise(budget: float, evaluations: int) -> float:
-    """The noise per count of each evaluation release, from public facts (see EVALUATION_NOISE_SCALE)."""
-    if math.isinf(budget):
-        return 0.0
-    return max(EVALUATION_NOISE_FLOOR, EVALUATION_NOISE_SCALE * math.sqrt(max(1, evaluations)) / budget)
 
 
 def plan_evaluation(

@@ -46,6 +46,7 @@ from flwr.app import ArrayRecord, Error, Message, MetricRecord
 # MAX_USEFUL_NOISE: sites refuse to train above it, so a larger reported noise is capped at it (a
 # site cannot widen its own bound by claiming more noise)
 from genofed.common.privacy.accountant import MAX_USEFUL_NOISE, steps_per_epoch
+from genofed.server.noise_weighting import NOISE_SLACK, RunNoisePlan
 
 if TYPE_CHECKING:
     from genofed.server.settings import RunSettings
@@ -198,12 +199,15 @@ def norm_bound(
 @dataclass(frozen=True)
 class Verdict:
     """What the screen decided about one reply: refused (with the reason the log keeps), or
-    accepted, perhaps with its example count capped (`capped_from` is the claim)."""
+    accepted, perhaps with its example count capped (`capped_from` is the claim) or lowered for
+    reported noise above the run's plan (`noisier`)."""
 
     refusal: str | None = None
     capped_from: float | None = None
     norm: float | None = None
     bound: float | None = None
+    #: Why the example count was lowered for reported noise above the run's plan (None: it was not).
+    noisier: str | None = None
 
 
 @dataclass
@@ -218,6 +222,9 @@ class UpdateScreen:
     training: LocalTraining
     declared: dict[int, dict[str, int]]
     frozen: frozenset[str] = frozenset()
+    #: The run's privacy plan, for the weight of a reply that reports more noise than a fresh site
+    #: plans (`genofed.server.noise_weighting`); None: weights as reported (capped) only.
+    noise_plan: RunNoisePlan | None = None
 
     def screen(self, reply: Message, node: int, sent: SentModel) -> Verdict:
         """Check one reply against the arrays sent this round; caps its example count in place."""
@@ -266,7 +273,25 @@ class UpdateScreen:
                 norm=norm,
                 bound=bound.total,
             )
-        return Verdict(capped_from=capped_from, norm=norm, bound=None if bound is None else bound.total)
+        noisier = self._noise_weight(metrics, rows, sigma or 0.0)
+        return Verdict(
+            capped_from=capped_from, norm=norm, bound=None if bound is None else bound.total, noisier=noisier
+        )
+
+    def _noise_weight(self, metrics: MetricRecord, rows: int, sigma: float) -> str | None:
+        """Lower the example count of a reply that reports more noise than the run's plan gives a
+        fresh site (`noise_weighting`); returns the note the round log keeps, None when unchanged."""
+        if self.noise_plan is None or not self.training.private:
+            return None
+        factor = self.noise_plan.weight_factor(rows, sigma)
+        if factor >= 1.0:
+            return None
+        weight, fresh = float(metrics["num-examples"]), self.noise_plan.fresh_noise(rows)
+        metrics["num-examples"] = weight * factor
+        return (
+            f"reported noise multiplier {sigma:.3g}, above {NOISE_SLACK:g} x the {fresh:.3g} a fresh site "
+            f"plans for this run: weighted as {weight * factor:.3g} examples instead of {weight:g}"
+        )
 
     def _trained_parameters(self, sent: SentModel) -> int:
         return max(1, sum(int(v.size) for k, v in sent.values.items() if k not in self.frozen))

@@ -32,7 +32,8 @@ class RoundLog:
     #: `synthetic`: extra training rows): its example count is capped at `train`, and its
     #: update norm bound follows from the rows it trains on.
     declared_sizes: dict[int, dict[str, int]] = field(default_factory=dict)
-    #: round -> site -> note, for example counts the coordinator capped at the declared size.
+    #: round -> site -> note, for example counts (FedAvg weights) the coordinator lowered: capped at
+    #: the declared size, or for reported noise above the run's plan (`genofed.server.noise_weighting`).
     capped: dict[int, dict[str, str]] = field(default_factory=dict)
     #: round -> site -> {"norm": ||update||, "bound": its DP bound (absent without DP)}.
     update_norms: dict[int, dict[str, dict[str, float]]] = field(default_factory=dict)

@@ -16,6 +16,7 @@ from flwr.app import MetricRecord, RecordDict
 from flwr.serverapp.strategy import FedAdam, FedAvg, FedMedian, FedProx, FedTrimmedAvg, Krum, MultiKrum
 
 from genofed.server.integrity import LocalTraining, UpdateScreen
+from genofed.server.noise_weighting import RunNoisePlan
 from genofed.server.round_log import RoundLog
 from genofed.server.settings import RunSettings
 from genofed.server.tracking import Tracked
@@ -51,7 +52,12 @@ def make_strategy(
         round_offset=round_offset,
         seed=settings.seed,
         frozen=frozen,
-        screen=UpdateScreen(LocalTraining.from_settings(settings), log.declared_sizes, frozen),
+        screen=UpdateScreen(
+            LocalTraining.from_settings(settings),
+            log.declared_sizes,
+            frozen,
+            noise_plan=RunNoisePlan.from_settings(settings),
+        ),
         evaluation_rounds=evaluation_rounds(settings.rounds, settings.site_evaluations),
         round_timeout=settings.round_timeout,
     )

@@ -208,6 +208,8 @@ class Tracked(Strategy):
             self.log.update_norms.setdefault(real_round, {})[site] = {"norm": verdict.norm, **bound}
         if verdict.capped_from is not None:
             self._note_capped(real_round, site, node, verdict.capped_from)
+        if verdict.noisier is not None:
+            self._note_weight(real_round, site, verdict.noisier)
         if verdict.refusal is None:
             return msg
         logger.warning("round %d, %s: %s", real_round, site, verdict.refusal)
@@ -221,7 +223,12 @@ class Tracked(Strategy):
         note = (
             f"claimed {claimed:g} training examples, declared {declared} at the start: weighted as {declared}"
         )
-        self.log.capped.setdefault(real_round, {})[site] = note
+        self._note_weight(real_round, site, note)
+
+    def _note_weight(self, real_round: int, site: str, note: str) -> None:
+        """Keep why a site's FedAvg weight was lowered this round (both reasons, when both apply)."""
+        notes = self.log.capped.setdefault(real_round, {})
+        notes[site] = f"{notes[site]}; {note}" if site in notes else note
         logger.warning("round %d, %s: %s", real_round, site, note)
 
     def _keep_frozen(self, arrays: ArrayRecord | None) -> ArrayRecord | None:

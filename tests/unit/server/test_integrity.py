@@ -31,6 +31,7 @@ from genofed.server.integrity import (
     norm_bound,
     weighted_batch_tail,
 )
+from genofed.server.noise_weighting import RunNoisePlan
 from genofed.server.settings import RunSettings
 from genofed.server.strategies import RoundLog, make_strategy
 from genofed.server.training_rule import resolve_settings
@@ -311,6 +312,36 @@ def test_an_inflated_example_count_is_capped_at_the_declared_training_set():
     assert log.train[1]["astrakhan"]["num-examples"] == 60 and not log.refused
     _assert_close(arrays, _mean([updates[11], updates[12], updates[13]], [60, 80, 70]))
     assert metrics["num-examples"] == 210
+
+
+def test_a_reply_claiming_more_noise_than_the_plan_is_weighed_less():
+    """A site that reports noise multiplier 20 may send an update ~5x an honest one within its
+    bound; its weight falls with the square of the claim above the plan's slack, so its pull on the
+    average is smaller than an honest site's (server/noise_weighting.py). Honest replies keep theirs."""
+    state = _global()
+    strategy, log = _strategy(epsilon=8.0)
+    updates = {node: _honest(state, node, scale=1e-2) for node in NODES}
+    updates[11] = {k: state[k] + 5 * (v - state[k]) for k, v in updates[11].items()}
+    sigmas = {11: 20.0, 12: 1.0, 13: 1.0}
+    arrays, _metrics, _ = _run_round(
+        strategy,
+        state,
+        lambda m: _reply(
+            m, updates[m.metadata.dst_node_id], **{"noise-multiplier": sigmas[m.metadata.dst_node_id]}
+        ),
+    )
+    plan = RunNoisePlan.from_settings(
+        resolve_settings(
+            RunSettings(min_nodes=2, local_epochs=2, batch_size=16, model="network", epsilon=8.0), None
+        )
+    )
+    factor = plan.weight_factor(DECLARED[11]["train"], 20.0)
+    assert 0 < factor < 0.1 and plan.weight_factor(DECLARED[12]["train"], 1.0) == 1.0
+    assert not log.refused and set(log.capped[1]) == {"astrakhan"}
+    assert "reported noise multiplier 20" in log.capped[1]["astrakhan"]
+    assert log.train[1]["astrakhan"]["num-examples"] == pytest.approx(60 * factor)
+    assert log.train[1]["elista"]["num-examples"] == 80
+    _assert_close(arrays, _mean([updates[11], updates[12], updates[13]], [60 * factor, 80, 70]))
 
 
 @pytest.mark.parametrize("claim", [0, -500, math.nan])

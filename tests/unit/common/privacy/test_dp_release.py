@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from genofed.client.budget import EVALUATION_NOISE_FLOOR, evaluation_noise
 from genofed.common.privacy.accountant import epsilon_of
 from genofed.common.privacy.release import (
+    EVALUATION_NOISE_FLOOR,
     SCORE_BINS,
     as_histogram,
     auc_noise_sd,
+    evaluation_noise,
     histogram_metrics,
     noisy_histogram,
     release_step,
