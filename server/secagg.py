@@ -307,7 +307,8 @@ class SecAggFedAvg(LegacyFedAvg):
 
     SecAgg+ hands `aggregate_fit` every surviving hospital's FitRes with the *same* unmasked
     weighted average as parameters, so FedAvg's average of them is that average; the per-site
-    metrics (epsilon, examples, loss) travel in the clear, as in a plain round.
+    metrics (num-examples, synthetic-examples, epsilon, noise-multiplier) travel in the clear, as in a
+    plain round.
     """
 
     def __init__(

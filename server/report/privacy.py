@@ -116,12 +116,13 @@ def _privacy_bound(epsilon: float, delta: float | None, seen: str = "what the ho
         f"What this promises: for any single patient, any outcome of {seen} is at most "
         f"e^epsilon = {times(factor)} times as likely with that patient's data as without it, plus delta. "
         f"So anyone who sees the shared model and wants to decide whether a particular person was in a "
-        f"hospital's data (for example, to learn that they have the disease) is limited: if their test "
-        f"wrongly accuses non-participants a fraction p of the time, it can correctly identify "
-        f"participants at most e^epsilon × p + delta of the time (here e^{epsilon:g} = {times(factor)}, "
-        f"delta = {delta_text}). Delta is the small probability that this bound does not hold and "
-        f"should be well below 1 / (number of patients). The guarantee holds whatever the adversary "
-        f"knows about the other patients."
+        f"hospital's data is limited: if their test wrongly accuses non-participants a fraction p of the "
+        f"time, it can correctly identify participants at most e^epsilon × p + delta of the time (here "
+        f"e^{epsilon:g} = {times(factor)}, delta = {delta_text}). Delta is the small probability that this "
+        f"bound does not hold and should be well below 1 / (number of patients). The disease label of a "
+        f"person known to be in the data is bounded only at about 2 epsilon, and a family enrolled "
+        f"together at about epsilon times its size. The guarantee holds whatever the adversary knows "
+        f"about the other patients."
     )
 
 
