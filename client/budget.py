@@ -234,8 +234,8 @@ def plan_evaluation(
     """Noise for an evaluation release in plan `plan_id`; raises BudgetExhausted when refused.
 
     A site answers evaluations only for a plan it has calibrated (it trained in the run), only
-    as many as the plan paid for (the per-run query cap), with the plan's model architecture,
-    and only within its budget.
+    as many as the plan paid for (the query cap per plan id, which the coordinator chooses), with
+    the plan's model architecture, and only within its budget.
     """
     plan = ledger.plan(plan_id)
     if plan is None or not ledger.charges_of(plan_id, "train"):

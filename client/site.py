@@ -72,8 +72,9 @@ class SiteConfig:
     #: Deployment: SHA-256 of the model architecture the hospital agreed to (node config
     #: `model-digest`, from the federation's settings at `hospital check`); any other is refused.
     model_digest: str = ""
-    #: The most evaluations of the global model this site answers in one run (node config
-    #: `max-evaluations`): each is a DP release, and fewer releases leave more budget to training.
+    #: The most evaluations of the global model this site answers in one plan (a run as the
+    #: coordinator labels it; node config `max-evaluations`): each is a DP release, and fewer leave
+    #: more budget to training. Only the epsilon budget bounds the lifetime number.
     max_evaluations: int = 20
     #: The cohort size (all patients) the hospital declares public (node config `declared-size`);
     #: None: its size rounded to 10 (`declared_cohort_size`). DP-SGD's sampling rate, step count
