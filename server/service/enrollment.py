@@ -24,8 +24,8 @@ from typing import Any
 from genofed.common.deployment.keys import fingerprint, load_public_key, public_key_openssh
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
+from genofed.server.service.folder_files import HOSPITALS_FILE, require_complete
 
-HOSPITALS_FILE = "hospitals.json"
 FORMAT = "genofed-hospitals/1"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -64,8 +64,6 @@ def _refuse_missing_registry(folder: str | Path, path: Path) -> None:
     with the list deleted or not copied along; the refusal says which, what is missing and what to
     do (`require_complete`, as `coordinator status` and `start` say it). Never an empty list made
     anew: that would drop the revocations, and a revoked key could be enrolled again."""
-    from genofed.server.service.federation_folder import require_complete  # it imports this module
-
     try:
         require_complete(folder)
     except GenofedError as refused:

@@ -26,28 +26,26 @@ from typing import Any
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.server.service.enrollment import (
-    HOSPITALS_FILE,
     empty_registry,
     hospitals,
     load_registry,
     write_registry,
 )
 from genofed.server.service.federation_model import MODEL_FILE, Digest, check_prior_files, plan_model
+from genofed.server.service.folder_files import (
+    FEDERATION_FILE,
+    PANEL_FILE,
+    require_complete,
+)
 from genofed.server.service.pki import (
-    CA_CERT,
-    CA_KEY,
-    SERVER_CERT,
     SERVER_DAYS,
-    SERVER_KEY,
     renew_server_cert,
     subject_alt_names,
     write_pki,
 )
 from genofed.server.settings import DEPLOYED_ROUND_TIMEOUT, RunSettings
 
-FEDERATION_FILE = "federation.json"
 FORMAT = "genofed-federation/1"
-PANEL_FILE = "panel.tsv"
 #: The run settings a federation fixes at init (RunSettings names, kebab-case in the file).
 FEDERATION_SETTINGS = (
     "rounds",
@@ -200,40 +198,6 @@ def load_federation(folder: str | Path) -> dict[str, Any]:
             f"{path}: {exc}; correct the value in the file, or make a new federation folder"
         ) from None
     return federation
-
-
-#: The files of a federation folder every command after init relies on (`ca.key` may be moved
-#: offline after init; model.json is only sent to hospitals, and folders made before it lack it).
-FOLDER_FILES = (FEDERATION_FILE, HOSPITALS_FILE, CA_CERT, SERVER_CERT, SERVER_KEY, PANEL_FILE)
-
-
-def require_complete(folder: str | Path) -> None:
-    """Refuse a folder `coordinator init` did not make, or one with some of its files missing
-    (deleted, or not copied along when the folder was moved), naming what is missing and what to
-    do: otherwise `coordinator status` said "never started" and `start` failed on the first file
-    it opened. Init itself is atomic: it never leaves half a folder."""
-    folder = Path(folder)
-    missing = [name for name in FOLDER_FILES if not (folder / name).is_file()]
-    if not missing:
-        return
-    made_by_init = (FEDERATION_FILE, HOSPITALS_FILE, CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY)
-    if not any((folder / name).is_file() for name in made_by_init):  # a panel.tsv alone: a data folder
-        raise GenofedError(
-            f"{folder / FEDERATION_FILE} not found: {folder} is not a federation folder (make one with "
-            "`genofed coordinator init`)"
-        )
-    if set(missing) <= {SERVER_CERT, SERVER_KEY}:
-        fix = f"issue a new server certificate from the same CA: `genofed coordinator renew-cert {folder}`"
-    else:
-        fix = (
-            "restore the missing file(s) from a backup of the folder, or make a new federation with "
-            "`genofed coordinator init NEW_DIR` (init never writes into an existing folder) and enroll the "
-            "hospitals there"
-        )
-    raise GenofedError(
-        f"{folder} is an incomplete federation folder: {', '.join(missing)} missing (deleted, or not copied "
-        f"with the folder); {fix}"
-    )
 
 
 def _with_deployed_defaults(settings: dict[str, Any]) -> dict[str, Any]:

@@ -58,15 +58,10 @@ from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress
 from genofed.server.service.enrollment import load_registry, without_size
-from genofed.server.service.federation_folder import (
-    FEDERATION_FILE,
-    NODES_FILE,
-    RUN_DIR,
-    load_federation,
-    require_complete,
-)
+from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
 from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
+from genofed.server.service.folder_files import FEDERATION_FILE, require_complete
 from genofed.server.service.pki import check_folder_pki
 from genofed.server.service.run_end import run_end, wait_for_run_end
 

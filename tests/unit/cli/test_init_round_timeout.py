@@ -10,7 +10,8 @@ import json
 import math
 
 from genofed.cli.main import main
-from genofed.server.service.federation_folder import FEDERATION_FILE, deployed_run_config
+from genofed.server.service.federation_folder import deployed_run_config
+from genofed.server.service.folder_files import FEDERATION_FILE
 from genofed.server.settings import DEPLOYED_ROUND_TIMEOUT, RunSettings
 
 
