@@ -1,4 +1,4 @@
-"""Hospital-side commands: the hospital agent (`genofed hospital init/check/start/audit`) and
+"""Hospital-side commands: the hospital agent (`genofed hospital init/check/start/audit/ledger`) and
 `genofed synth`."""
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     """`genofed hospital` and its subcommands, in the order `--help` lists them."""
     parser = subparsers.add_parser(
         "hospital",
-        help="the hospital agent: the site's key pair, data check, the SuperNode service, the audit log",
+        help=(
+            "the hospital agent: the site's key pair, data check, the SuperNode service, the audit log, "
+            "the privacy spent"
+        ),
         description="Run a hospital's side of a deployed federation.",
     )
     commands = parser.add_subparsers(dest="hospital_command", metavar="COMMAND", required=True)
@@ -36,6 +39,7 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     _add_check(commands)
     _add_start(commands)
     _add_audit(commands)
+    _add_ledger(commands)
     _add_variants(commands)
 
 
@@ -103,10 +107,12 @@ def _add_check_privacy_options(check: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--epsilon-budget",
         type=float,
-        default=8.0,
+        default=None,
+        metavar="E",
         help=(
             "this hospital's lifetime privacy budget: it never spends more, whatever the coordinator asks; "
-            "inf = no differential privacy (default: 8)"
+            "e.g. 1-3 for strong protection (above 2 the run report calls the guarantee weak; 8 is weak), "
+            "inf = no differential privacy (required: no default, the budget is the hospital's own)"
         ),
     )
     check.add_argument(
@@ -251,19 +257,52 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
     audit.set_defaults(handler=run_hospital_audit)
 
 
+def _add_ledger(commands: argparse._SubParsersAction) -> None:
+    ledger = commands.add_parser(
+        "ledger",
+        help="print the privacy this site has spent: every release in its ledger, against its budget",
+        description=(
+            "Print DIR/state/privacy-ledger.json: one row per release the site paid for (time, kind, plan, "
+            "round, noise multiplier, sample rate, steps, the epsilon total after it, note), the exact "
+            "releases it declared public (epsilon 0), and the totals at the site's delta against the budget "
+            "and coalition cap `genofed hospital check` recorded in DIR/hospital.json: spent, against the "
+            "coordinator and all other hospitals colluding, and left. Reads only."
+        ),
+    )
+    ledger.add_argument("dir", metavar="DIR", help="the site folder")
+    ledger.add_argument("--json", action="store_true", help="print the releases and totals as JSON")
+    ledger.set_defaults(handler=run_hospital_ledger)
+
+
+def run_hospital_ledger(args: argparse.Namespace) -> int:
+    import json
+
+    from genofed.client.agent.ledger_report import ledger_lines, site_ledger
+
+    report = site_ledger(args.dir)
+    if args.json:
+        print(json.dumps(report, indent=2, allow_nan=False))
+        return 0
+    for line in ledger_lines(report):
+        print(line)
+    return 0
+
+
 def add_new_ledger_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--new-ledger",
         default="",
         metavar="REASON",
         help=(
-            "start a NEW privacy ledger for data that already had one (elsewhere, or lost): forgets the "
-            "privacy already spent; only with a reason, which goes to the audit log"
+            "start a NEW privacy ledger for data that already had one (elsewhere, or lost), or go on with "
+            "one below its high-water mark (an older copy): forgets the privacy already spent; only with a "
+            "reason, which goes to the audit log"
         ),
     )
 
 
 def run_hospital_check(args: argparse.Namespace) -> int:
+    _require_epsilon_budget(args.epsilon_budget)  # the operator's choice first, as a missing option
     from genofed.client.agent.launch import check_site
 
     bound = check_site(
@@ -296,6 +335,9 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         f"  privacy budget: epsilon {bound['epsilon_budget']:g}, delta {bound['delta']:g} (this hospital's, "
         "for its lifetime)" + ("; updates only under secure aggregation" if bound["require_secagg"] else "")
     )
+    weak = weak_budget_warning(float(bound["epsilon_budget"]), float(bound["delta"]))
+    if weak:
+        print(f"  warning: {weak}")
     cap, coalition = bound["max_coalition_epsilon"], "the coordinator and all other hospitals colluding"
     if cap is None:
         print("  distributed DP: refused (to take part, check again with --max-coalition-epsilon E)")
@@ -329,6 +371,41 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         "HOST:9092 --ca ca.pem"
     )
     return 0
+
+
+def _require_epsilon_budget(budget: float | None) -> None:
+    """`check` needs the hospital's own lifetime budget: a default of 8 chose for it, silently, one the
+    run report calls weak (a DPO audit; client/coordinator_request.py: "a deployed site must state its
+    own budget")."""
+    if budget is None:
+        from genofed.common.errors import GenofedError
+        from genofed.server.report.privacy import WEAK_EPSILON
+
+        raise GenofedError(
+            "give --epsilon-budget E: this hospital's lifetime privacy budget, the most epsilon its patients "
+            "ever spend in every run and local release together, whatever the coordinator asks; e.g. 1-3 for "
+            f"strong protection (above {WEAK_EPSILON:g} the run report calls the guarantee weak: 8 is weak), "
+            "or inf to train without differential privacy"
+        )
+
+
+def weak_budget_warning(budget: float, delta: float) -> str:
+    """One line when the budget is above the report's WEAK_EPSILON (no DP at all when inf), else ""."""
+    from genofed.server.report.privacy import AUDIT_DOC, WEAK_EPSILON, vacuous_above
+
+    if math.isinf(budget):
+        return (
+            "epsilon budget inf: no differential privacy; what this hospital sends has no formal bound on "
+            "what it reveals about its patients"
+        )
+    if budget <= WEAK_EPSILON:
+        return ""
+    return (
+        f"epsilon budget {budget:g} is weak (the run report's word above {WEAK_EPSILON:g}): once spent, the "
+        f"worst-case bound says nothing about a test that wrongly accuses more than "
+        f"{100 * vacuous_above(budget, delta):.3g} % of non-participants, so it cannot by itself be read as "
+        f"protection against membership inference; see {AUDIT_DOC}, and weigh a smaller budget"
+    )
 
 
 def run_hospital_start(args: argparse.Namespace) -> int:

@@ -5,7 +5,9 @@ run, and how much privacy did it cost?" `audit_mod` is the outermost Flower clie
 deployed agent, so it sees each reply after every other mod (the outbound guard, SecAgg+'s
 masking) has run: what it logs is what the SuperNode transmits. Each entry holds the time, run,
 round, message type, and for every record its kind, keys, size in bytes and SHA-256, plus the
-epsilon the site reported; never the array values, so the log itself holds nothing to leak.
+epsilon the site reported (and, under distributed DP, its coalition epsilon), read from the reply's
+metrics whether they travel as a MetricRecord or, under SecAgg+, as the ConfigRecord
+`fitres.metrics`; never the array values, so the log itself holds nothing to leak.
 Entries are appended under a file lock and fsynced, one JSON object per line
 (`genofed hospital audit DIR` prints them). The log is on only when the node config names it
 (`audit-log=FILE`, set by `genofed hospital start`): a simulation writes none. The same log
@@ -65,11 +67,23 @@ def audit_entry(received: Message, reply: Message) -> dict[str, Any]:
     records = [_describe_record(name, record) for name, record in reply.content.items()]
     entry.update(status="ok", records=records, bytes=sum(r["bytes"] for r in records))
     entry["sha256"] = hashlib.sha256("".join(r["sha256"] for r in records).encode()).hexdigest()
-    epsilon = [
-        r["values"]["epsilon"] for r in records if r["kind"] == "metrics" and "epsilon" in r.get("values", {})
-    ]
-    entry["epsilon"] = epsilon[0] if epsilon else None
+    entry["epsilon"] = _reported(records, "epsilon")
+    coalition = _reported(records, "coalition-epsilon")
+    if coalition is not None:  # distributed DP: against the coordinator and all other sites colluding
+        entry["coalition_epsilon"] = coalition
     return entry
+
+
+def _reported(records: list[dict[str, Any]], key: str) -> Any:
+    """The value the reply reports under `key`, from a MetricRecord (a plain reply) or, failing
+    that, a ConfigRecord: under SecAgg+ the train reply's metrics travel as `fitres.metrics`, a
+    ConfigRecord (Flower 1.42's secaggplus_mod), and a SecAgg+ round's epsilon must be logged too."""
+    for kind in ("metrics", "config"):
+        for record in records:
+            value = record.get("values", {}).get(key) if record["kind"] == kind else None
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return value
+    return None
 
 
 def _round(msg: Message) -> int | None:

@@ -10,7 +10,8 @@ refuses to run on files that changed since (re-check them), then runs Flower's `
 - the node config binding the ClientApp to the checked files, the privacy ledger in DIR/state,
   and the audit log DIR/audit.jsonl (genofed.client.agent.audit);
 - the ledger bound to the data (genofed.client.agent.ledger_binding): `check` and `start` refuse a
-  fresh or foreign ledger for data that has one elsewhere, unless told `--new-ledger REASON`;
+  fresh or foreign ledger for data that has one elsewhere, a lost ledger, and one below the
+  high-water mark recorded at the last check, start or stop, unless told `--new-ledger REASON`;
 - only the approved app bundle runs (genofed.client.agent.pinning);
 - the ClientApp stays warm: in process isolation, one long-running ClientApp worker
   (genofed.client.agent.worker) takes every task, supervised by the agent (restarted if it dies);
@@ -40,7 +41,7 @@ from typing import Any
 
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
 from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE, SITE_FILE_MODE
-from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256
+from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256, record_spent
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
 from genofed.client.agent.site_lock import SiteLock, hold_site
 from genofed.client.agent.worker import SECRET_REFUSED_EXIT
@@ -175,7 +176,9 @@ def check_site(
     summary = data.summary()
     files = _hashed_files(genotypes, phenotypes, panel)
     cohort = cohort_sha256(data.cohort.sample_ids)  # the patients, whatever the files' bytes
-    ledger = _bind_checked_files(folder, files, cohort, site["name"], new_ledger, data_update, ledger_index)
+    ledger = _bind_checked_files(
+        folder, files, cohort, site["name"], new_ledger, data_update, ledger_index, delta
+    )
     _declare_synthetic_verdict(folder, synthetic_use, delta)
     _check_declarations(declared_size, max_evaluations)
     binding = _site_binding(
@@ -295,10 +298,11 @@ def _bind_checked_files(
     new_ledger: str,
     data_update: str,
     ledger_index: Path | None,
+    delta: float,
 ) -> Decision:
     """`bind_ledger` of the site's ledger (DIR/state) to these files and their patients (`cohort`,
     `cohort_sha256`: a re-exported file of the same patients is no fresh budget), for `hospital
-    check`."""
+    check`; the ledger's high-water mark is recorded at the site's `delta`."""
     return bind_ledger(
         folder / STATE_DIR,
         replace(DataHashes.from_files(files), cohort=cohort),
@@ -308,6 +312,7 @@ def _bind_checked_files(
         data_update=data_update,
         index_file=ledger_index,
         audit_log=folder / AUDIT_FILE,
+        delta=delta,
     )
 
 
@@ -466,6 +471,7 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
         new_ledger=options.new_ledger,
         index_file=options.ledger_index,
         audit_log=folder / AUDIT_FILE,
+        delta=site["data"].get("delta"),
     )
     if not (folder / PRIVATE_KEY).is_file():
         raise GenofedError(
@@ -576,7 +582,23 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
     check_start_options(options)
     load_site_file(folder)  # a site folder, before its lock is made in it
     with hold_site(folder.resolve()) as lock:
-        return _serve(folder, prepare_start(folder, options), options, lock, say)
+        launch = prepare_start(folder, options)
+        try:
+            return _serve(folder, launch, options, lock, say)
+        finally:
+            _record_spent(folder, options, say)
+
+
+def _record_spent(folder: Path, options: AgentOptions, say) -> None:
+    """When the agent stops: raise the ledger's high-water mark to what the agent charged while it
+    ran (genofed.client.agent.ledger_binding.record_spent), so that a later `start` refuses a
+    ledger restored from a copy older than this. A failure is said, not raised: the agent stops
+    either way, and the next `start` records the mark again."""
+    try:
+        site = load_site_file(folder)
+        record_spent(folder / STATE_DIR, delta=site["data"].get("delta"), index_file=options.ledger_index)
+    except (GenofedError, OSError, KeyError) as exc:
+        say(f"could not record the privacy ledger's high-water mark at stop ({exc}); `start` records it")
 
 
 def _serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock, say) -> int:

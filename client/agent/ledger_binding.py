@@ -18,16 +18,28 @@ fresh ledger with a fresh budget, a fresh noise secret and a fresh validation sp
 - data whose genotypes or phenotypes file already has a ledger in another state folder;
 - a state folder whose ledger was spent on other files (a data update is declared with
   `hospital check --data-update REASON`: the ledger carries over, nothing is forgotten);
-- a ledger that the binding or the index says existed and that is gone.
-Only `--new-ledger REASON` starts a new ledger for data that had one; the reason and what it
-replaced go to the site's audit log. Both records are written atomically and fsynced, the index
-under a file lock (several agents may share a machine).
+- a ledger that is gone while something says it existed: the binding saw it (`ledger_seen_at`, or
+  a high-water mark), the index bound these files to this folder, the audit log records a reply
+  that spent privacy since the last `--new-ledger`, or the agent's noise secret (`secret.key`,
+  written at its first message) is there and no readable audit log says nothing was spent;
+- a ledger below its high-water mark: each check, start and agent stop records in the binding
+  and the index (`high_water`) the ledger's number of charges, its epsilon at the site's delta
+  and a digest of its charges; a ledger with fewer charges, other charges in the same number, or
+  (other charges and) a lower epsilon is an older copy (a backup restored) or an edited one, and
+  forgets the privacy spent since.
+Only `--new-ledger REASON` starts a new ledger for data that had one, or goes on with a ledger
+that is gone or below its mark; the reason and what it replaced (the mark included) go to the
+site's audit log. Both records are written atomically and fsynced, the index under a file lock
+(several agents may share a machine).
 
-What this does not stop: an operator who deletes the index, the binding and the ledger, or who
-renames the patients in both files, or exports a different subset of them; it makes a reset a
-deliberate, logged act, not an accident. What it refuses that it need not: two cohorts under one
-index (one user account) whose patients carry the same ids (both numbered 1..100): they look like
-one cohort; `--new-ledger REASON` (audited) or an index of their own (`GENOFED_HOME`) separates them.
+What this does not stop: an operator who deletes the index, the binding, the ledger and the audit
+log, or who renames the patients in both files, or exports a different subset of them; it makes a
+reset a deliberate, logged act, not an accident. A ledger restored from a copy taken after the last
+check, start or stop of the agent is not told apart: the mark does not know the charges since (the
+agent charges without updating it; a killed agent, SIGKILL or power loss, records nothing at its
+stop). What it refuses that it need not: two cohorts under one index (one user account) whose
+patients carry the same ids (both numbered 1..100): they look like one cohort; `--new-ledger
+REASON` (audited) or an index of their own (`GENOFED_HOME`) separates them.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import pwd
 from collections.abc import Iterable
@@ -43,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.errors import GenofedError
-from genofed.common.privacy.ledger import LEDGER_FILE
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.atomic import exclusive_lock, write_text_atomic
 
 INDEX_ENV = "GENOFED_HOME"
@@ -51,8 +64,12 @@ INDEX_FILE = "ledgers.json"
 BINDING_FILE = "data-binding.json"
 INDEX_FORMAT = "genofed-ledgers/1"
 BINDING_FORMAT = "genofed-ledger-binding/1"
-#: Files in a state folder that show a ledger was used there (the noise secret comes with the first round).
-HISTORY_FILES = (LEDGER_FILE, "secret.key")
+#: The agent's noise secret, written when it handles its first message (`genofed.client.site.site_secret`).
+SECRET_FILE = "secret.key"
+#: The delta of a high-water mark recorded by a command that does not know the site's (a local release).
+DEFAULT_DELTA = 1e-5
+#: How much lower than its mark a ledger's epsilon may be computed (floating point) before it is refused.
+EPSILON_TOLERANCE = 1e-9
 
 
 class LedgerRefused(GenofedError):
@@ -100,7 +117,8 @@ class DataHashes:
 class Decision:
     """What binding the data to the state folder does: `ok` (already bound), `bind` (first
     ledger for this data), `adopt` (a ledger from before bindings existed), `new-ledger` or
-    `data-update` (the operator's overrides, audited)."""
+    `data-update` (the operator's overrides, audited; `replaced` also names a ledger that is gone,
+    `lost`, or below its high-water mark, `below_mark`, with the mark it forgets)."""
 
     action: str
     reason: str = ""
@@ -132,9 +150,13 @@ def bind_ledger(
     data_update: str = "",
     index_file: Path | None = None,
     audit_log: Path | None = None,
+    delta: float | None = None,
 ) -> Decision:
-    """Check that `state_dir`'s ledger belongs to `data` (refusing otherwise), then record the
-    binding in the state folder and the index; returns what was done."""
+    """Check that `state_dir`'s ledger belongs to `data` and holds what it held (refusing
+    otherwise), then record the binding and the ledger's high-water mark (its epsilon at `delta`,
+    the site's; None: the delta of the mark already recorded) in the state folder and the index;
+    returns what was done. `audit_log`: the site's, where an override is written and which tells
+    whether the agent has spent anything (a lost ledger)."""
     state_dir = Path(state_dir).resolve()
     index_file = index_file or index_path()
     for flag, value in (("--new-ledger", new_ledger), ("--data-update", data_update)):
@@ -153,8 +175,9 @@ def bind_ledger(
             new_ledger=new_ledger.strip(),
             data_update=data_update.strip(),
             command=command,
+            audit_log=audit_log,
         )
-        _record(state_dir, data, site, index, index_file, decision)
+        _record(state_dir, data, site, index, index_file, decision, delta)
     if decision.action in ("new-ledger", "data-update") and audit_log is not None:
         _audit(audit_log, state_dir, data, decision, command)
     return decision
@@ -168,10 +191,10 @@ def decide(
     new_ledger: str = "",
     data_update: str = "",
     command: str = "check",
+    audit_log: Path | None = None,
 ) -> Decision:
     """The rules, without writing anything (see the module docstring); raises LedgerRefused."""
     binding = read_binding(state_dir)
-    history = any((state_dir / name).exists() for name in HISTORY_FILES)
     entries = {role: index["files"].get(sha) for role, sha in data.roles().items()}
     elsewhere = {role: e for role, e in entries.items() if e and Path(e["state_dir"]) != state_dir}
     known_here = any(e and Path(e["state_dir"]) == state_dir for e in entries.values())
@@ -187,26 +210,181 @@ def decide(
             )
         if elsewhere and not new_ledger:
             raise LedgerRefused(_elsewhere(elsewhere))
-        return Decision("data-update", data_update, [dict(binding["data"], bound_at=binding["bound_at"])])
+        forgotten = _forgotten(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
+        replaced = [dict(binding["data"], bound_at=binding["bound_at"]), *forgotten]
+        return Decision("data-update", data_update, replaced)
     if elsewhere:
         if not new_ledger:
             raise LedgerRefused(_elsewhere(elsewhere))
-        return Decision("new-ledger", new_ledger, [dict(e, role=role) for role, e in elsewhere.items()])
-    lost = (binding and binding.get("ledger_seen_at") and not history) or (
-        not binding and known_here and not history
-    )
-    if lost:
-        if not new_ledger:
-            seen = (binding or {}).get("ledger_seen_at") or next(e["bound_at"] for e in entries.values() if e)
-            raise LedgerRefused(
-                f"the privacy ledger of this data in {state_dir} is gone (it was there on {seen}): restore "
-                f"{state_dir} from a backup; a new ledger would forget the privacy already spent. To start "
-                "one on purpose: --new-ledger REASON (written to the audit log)"
-            )
-        return Decision("new-ledger", new_ledger, [{"state_dir": str(state_dir), "lost": True}])
+        forgotten = _forgotten(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
+        replaced = [dict(e, role=role) for role, e in elsewhere.items()]
+        return Decision("new-ledger", new_ledger, [*replaced, *forgotten])
+    forgotten = _forgotten(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
+    if forgotten:
+        return Decision("new-ledger", new_ledger, forgotten)
     if binding:
         return Decision("ok")
-    return Decision("adopt" if history else "bind")
+    return Decision("adopt" if (state_dir / LEDGER_FILE).exists() else "bind")
+
+
+def _forgotten(
+    state_dir: Path,
+    binding: dict[str, Any] | None,
+    known_here: bool,
+    entries: dict[str, dict[str, Any] | None],
+    index: dict[str, Any],
+    audit_log: Path | None,
+    new_ledger: str,
+) -> list[dict[str, Any]]:
+    """[] when the ledger in `state_dir` holds everything it is known to have held; else refused
+    (LedgerRefused: gone, or below its high-water mark), or, with `new_ledger` (the operator's
+    reason), what is forgotten, for the audit log."""
+    path = state_dir / LEDGER_FILE
+    marks = _marks(binding, index, state_dir)
+    if not path.exists():
+        why = _evidence(state_dir, binding, known_here, entries, marks, audit_log)
+        if why is None:
+            return []
+        if not new_ledger:
+            raise LedgerRefused(
+                f"the privacy ledger of this data in {state_dir} is gone ({why}): restore {state_dir} from "
+                "its latest backup; a new ledger would forget the privacy already spent. To start one on "
+                "purpose: --new-ledger REASON (written to the audit log)"
+            )
+        mark = max(marks, key=_size, default=None)
+        return [{"state_dir": str(state_dir), "lost": True, "high_water": mark}]
+    ledger = PrivacyLedger(path)  # an unreadable ledger is refused (DataError: restore it), never reset
+    for mark in marks:
+        now = _mark_of(ledger, float(mark["delta"]), marks)
+        if _below(now, mark):
+            if not new_ledger:
+                raise LedgerRefused(_below_mark(path, mark, now))
+            return [{"state_dir": str(state_dir), "below_mark": True, "high_water": mark, "now": now}]
+    return []
+
+
+def _evidence(
+    state_dir: Path,
+    binding: dict[str, Any] | None,
+    known_here: bool,
+    entries: dict[str, dict[str, Any] | None],
+    marks: list[dict[str, Any]],
+    audit_log: Path | None,
+) -> str | None:
+    """Why a ledger must be in `state_dir`, whose ledger file is missing, in words; None: nothing
+    says one was ever there."""
+    if marks:
+        mark = max(marks, key=_size)
+        return (
+            f"it held epsilon {_eps(mark['epsilon'])} in {_charges(mark['charges'])} on {mark['at']}, "
+            f"at delta {float(mark['delta']):g}"
+        )
+    if binding and binding.get("ledger_seen_at"):
+        return f"it was there on {binding['ledger_seen_at']}"
+    if not binding and known_here:
+        return f"this data was bound to it on {next(e['bound_at'] for e in entries.values() if e)}"
+    spent = _audit_spent(audit_log)
+    if spent:
+        return f"the audit log {audit_log} records a reply that spent privacy on {spent}"
+    if spent is None and (state_dir / SECRET_FILE).exists():
+        return (
+            f"the agent's noise secret {state_dir / SECRET_FILE} shows it has answered the coordinator, "
+            "and no audit log says it spent nothing"
+        )
+    return None
+
+
+def _audit_spent(audit_log: Path | None) -> str | None:
+    """The time of the last reply in the site's audit log that reported a finite, positive epsilon
+    (the agent had charged its ledger) since the last `--new-ledger` (or a data update that forgot a
+    lost ledger); "" when there is none; None when the log cannot tell (none given, missing, or a
+    line that is not JSON)."""
+    if audit_log is None:
+        return None
+    try:
+        lines = Path(audit_log).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    last = ""
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(entry, dict):
+            return None
+        if entry.get("type") == "ledger":  # an override: after a new ledger, what was spent is the old one's
+            forgot = any(isinstance(r, dict) and r.get("lost") for r in entry.get("replaced") or [])
+            if entry.get("event") == "new-ledger" or forgot:
+                last = ""
+            continue
+        epsilon = entry.get("epsilon")
+        if entry.get("status") == "ok" and isinstance(epsilon, (int, float)) and 0 < epsilon < math.inf:
+            last = str(entry.get("time", "?"))
+    return last
+
+
+def _marks(binding: dict[str, Any] | None, index: dict[str, Any], state_dir: Path) -> list[dict[str, Any]]:
+    """The high-water marks recorded for the ledger in `state_dir`: the binding's and the index's."""
+    marks = [(binding or {}).get("high_water"), index.get("high_water", {}).get(str(state_dir))]
+    return [mark for mark in marks if mark]
+
+
+def _mark_of(ledger: PrivacyLedger, delta: float, known: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
+    """A ledger's size: its number of charges, its epsilon at `delta` and a digest of its charges
+    (what each released and how: not its time or its epsilon total, which a re-run restamps). The
+    epsilon of a `known` mark of the same charges at the same delta is taken as it is (the
+    accountant imports Opacus, seconds at every start and stop)."""
+    charges = sorted(
+        json.dumps([c.plan_id, c.kind, c.round, c.noise_multiplier, c.sample_rate, c.steps])
+        for c in ledger.charges
+    )
+    digest = hashlib.sha256("\n".join(charges).encode()).hexdigest()
+    same = [m for m in known if m["digest"] == digest and float(m["delta"]) == delta]
+    epsilon = float(same[0]["epsilon"]) if same else ledger.epsilon(delta)
+    return {"charges": len(ledger.charges), "epsilon": epsilon, "delta": delta, "digest": digest}
+
+
+def _below(now: dict[str, Any], mark: dict[str, Any]) -> bool:
+    """True when a ledger (`now`, at the mark's delta) holds less than its high-water mark: fewer
+    charges, other charges in the same number, or other charges and a lower epsilon. A ledger only
+    ever gains charges (a re-run replaces one with the same release), so none of it happens to the
+    ledger the agent keeps; the same charges are never below (whatever the accountant computes)."""
+    if now["digest"] == mark["digest"]:
+        return False
+    if now["charges"] <= int(mark["charges"]):
+        return True
+    marked = float(mark["epsilon"])
+    if math.isinf(marked):
+        return not math.isinf(now["epsilon"])
+    return now["epsilon"] < marked - EPSILON_TOLERANCE * max(1.0, marked)
+
+
+def _below_mark(path: Path, mark: dict[str, Any], now: dict[str, Any]) -> str:
+    same = " (other charges than it had)" if now["charges"] == int(mark["charges"]) else ""
+    delta = float(mark["delta"])
+    return (
+        f"the privacy ledger {path} holds less than this site has spent: this site had spent epsilon "
+        f"{_eps(mark['epsilon'])} in {_charges(mark['charges'])} on {mark['at']}; the ledger now holds "
+        f"{_eps(now['epsilon'])} in {_charges(now['charges'])}{same} (epsilon at delta {delta:g}). It "
+        "is an older copy (a backup restored) or was edited, and forgets the privacy spent since: restore "
+        "its latest copy. To go on with this ledger on purpose: --new-ledger REASON (written to the audit "
+        "log, with the mark it forgets)"
+    )
+
+
+def _size(mark: dict[str, Any]) -> tuple[int, float]:
+    return int(mark["charges"]), float(mark["epsilon"])
+
+
+def _eps(value: float) -> str:
+    return f"{float(value):.4g}"
+
+
+def _charges(count: int) -> str:
+    return f"{int(count)} charge" + ("" if int(count) == 1 else "s")
 
 
 def _unbound_spending(state_dir: Path, data: DataHashes, index: dict[str, Any]) -> dict[str, Any] | None:
@@ -233,11 +411,21 @@ def read_binding(state_dir: Path) -> dict[str, Any] | None:
 
 
 def _record(
-    state_dir: Path, data: DataHashes, site: str, index: dict[str, Any], index_file: Path, decision: Decision
+    state_dir: Path,
+    data: DataHashes,
+    site: str,
+    index: dict[str, Any],
+    index_file: Path,
+    decision: Decision,
+    delta: float | None = None,
 ) -> None:
-    """Write the binding (state folder) and the index entries; unchanged files are not rewritten."""
+    """Write the binding (state folder) and the index entries, with the ledger's high-water mark
+    (`decide` refused a ledger below it, unless told `--new-ledger`: then it is the ledger as it
+    is); unchanged files are not rewritten."""
     now = _now()
     binding = read_binding(state_dir)
+    known = _marks(binding, index, state_dir)
+    delta = _mark_delta(delta, known)
     if binding is None or decision.action in ("new-ledger", "data-update"):
         previous = list((binding or {}).get("previous", []))
         if decision.action == "data-update" and binding:
@@ -253,13 +441,13 @@ def _record(
             "ledger_seen_at": None,
         }
     changed = decision.action != "ok"
-    if binding.get("ledger_seen_at") is None and (state_dir / LEDGER_FILE).exists():
-        binding["ledger_seen_at"] = now
-        changed = True
+    path = state_dir / LEDGER_FILE
+    mark = _mark_of(PrivacyLedger(path), delta, known) if path.exists() else None
+    changed |= _set_mark(binding, mark, now)
+    index_changed = _set_index_mark(index, state_dir, mark, now)
     if changed and data.phenotypes:  # a genotypes-only release is bound in the index alone
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_text_atomic(state_dir / BINDING_FILE, json.dumps(binding, indent=2) + "\n")
-    index_changed = False
     for role, sha in data.roles().items():
         entry = index["files"].get(sha)
         if entry and Path(entry["state_dir"]) == state_dir:
@@ -284,6 +472,80 @@ def _record(
         index_changed = True
     if index_changed:
         write_text_atomic(index_file, json.dumps(index, indent=2) + "\n")
+
+
+def record_spent(
+    state_dir: str | Path, *, delta: float | None = None, index_file: Path | None = None
+) -> bool:
+    """Raise the high-water mark of the ledger in `state_dir` to what it holds now (the agent calls
+    it when it stops: it charges without updating the mark); returns whether anything was written.
+
+    Only raised, never lowered, and only for a folder `bind_ledger` bound: a ledger below its mark
+    (an older copy put in place while the agent ran) is left for the next `check` or `start` to
+    refuse. `delta`: the site's (None: the mark's)."""
+    state_dir = Path(state_dir).resolve()
+    index_file = index_file or index_path()
+    path = state_dir / LEDGER_FILE
+    if not path.exists() or not index_file.parent.is_dir():
+        return False
+    with exclusive_lock(index_file):
+        index = _read_index(index_file)
+        binding = read_binding(state_dir)
+        known = any(Path(e["state_dir"]) == state_dir for e in index["files"].values())
+        if binding is None and not known:
+            return False
+        ledger = PrivacyLedger(path)
+        marks = _marks(binding, index, state_dir)
+        if any(_below(_mark_of(ledger, float(m["delta"]), marks), m) for m in marks):
+            return False
+        mark, now = _mark_of(ledger, _mark_delta(delta, marks), marks), _now()
+        changed = binding is not None and _set_mark(binding, mark, now)
+        if changed:
+            write_text_atomic(state_dir / BINDING_FILE, json.dumps(binding, indent=2) + "\n")
+        if _set_index_mark(index, state_dir, mark, now):
+            write_text_atomic(index_file, json.dumps(index, indent=2) + "\n")
+            changed = True
+    return changed
+
+
+def _mark_delta(delta: float | None, marks: list[dict[str, Any]]) -> float:
+    """The delta a high-water mark is recorded at: the site's, else the one already recorded."""
+    if delta is not None:
+        return float(delta)
+    return float(marks[0]["delta"]) if marks else DEFAULT_DELTA
+
+
+def _same_mark(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    keys = ("charges", "digest", "delta")
+    return (old is None) == (new is None) and (new is None or all(old[k] == new[k] for k in keys))
+
+
+def _set_mark(binding: dict[str, Any], mark: dict[str, Any] | None, now: str) -> bool:
+    """Record `mark` (None: no ledger file) in the binding, and when a ledger was first seen;
+    returns whether the binding changed. The mark's time is when the ledger came to hold that."""
+    changed = False
+    if binding.get("ledger_seen_at") is None and mark is not None:
+        binding["ledger_seen_at"] = now
+        changed = True
+    if not _same_mark(binding.get("high_water"), mark):
+        if mark is None:
+            binding.pop("high_water", None)
+        else:
+            binding["high_water"] = dict(mark, at=now)
+        changed = True
+    return changed
+
+
+def _set_index_mark(index: dict[str, Any], state_dir: Path, mark: dict[str, Any] | None, now: str) -> bool:
+    """The same in the index (`high_water`: state folder -> mark); returns whether it changed."""
+    marks = index.setdefault("high_water", {})
+    if _same_mark(marks.get(str(state_dir)), mark):
+        return False
+    if mark is None:
+        del marks[str(state_dir)]
+    else:
+        marks[str(state_dir)] = dict(mark, at=now)
+    return True
 
 
 def _read_index(path: Path) -> dict[str, Any]:

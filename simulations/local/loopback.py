@@ -35,6 +35,10 @@ from genofed.server.service.launch import STATUS_FILE
 
 GENOFED = str(Path(sys.executable).parent / "genofed")
 HOME = "genofed-home"  # under the root: the hospitals' ledger index
+#: The lifetime epsilon budget each loopback hospital states at its check (`hospital check
+#: --epsilon-budget`, required at the CLI: a deployed site states its own). Room for the test
+#: runs' few rounds, not a recommendation: the run report calls any budget above 2 weak.
+SITE_EPSILON_BUDGET = 8.0
 
 
 #: Where `free_port` looks: below the kernel's ephemeral range (Linux: 32768-60999), from which
@@ -147,11 +151,12 @@ def make_site(
     name: str | None = None,
     new_ledger: str = "",
     model_config: Path | None = None,
+    epsilon_budget: float = SITE_EPSILON_BUDGET,
 ) -> Path:
-    """`hospital init` + `hospital check` (+ `coordinator enroll --declared-size`, with the size the
-    check declared public, when `fed` is given). A second site on the same cohort folder needs
-    `new_ledger` (a reason): the first one's ledger has it. `model_config`: the federation's
-    model.json to pin (`hospital check --model-config`)."""
+    """`hospital init` + `hospital check --epsilon-budget` (+ `coordinator enroll --declared-size`,
+    with the size the check declared public, when `fed` is given). A second site on the same cohort
+    folder needs `new_ledger` (a reason): the first one's ledger has it. `model_config`: the
+    federation's model.json to pin (`hospital check --model-config`)."""
     name = name or folder.name
     site = root / f"site-{name}"
     init_site(site, name)
@@ -160,6 +165,7 @@ def make_site(
         folder.genotypes,
         folder.phenotypes,
         panel,
+        epsilon_budget=epsilon_budget,  # stated, as the CLI requires
         require_secagg=require_secagg,
         new_ledger=new_ledger,
         ledger_index=root / HOME / INDEX_FILE,

@@ -48,6 +48,7 @@ def test_a_prior_chosen_sub_panel_is_published_at_init_and_pinned_at_the_hospita
     assert main(["hospital", "init", str(site), "--name", data.name]) == 0
     check = ["hospital", "check", str(site), "--genotypes", str(data.genotypes)]
     check += ["--phenotypes", str(data.phenotypes), "--panel", str(fed / "panel.tsv")]
+    check += ["--epsilon-budget", "2"]
     assert main([*check, "--model-config", str(fed / "model.json")]) == 0
     printed = capsys.readouterr().out
     assert (

@@ -285,6 +285,8 @@ def _check(site: Path, cohorts: Path, *options: str) -> int:
             str(data.phenotypes),
             "--panel",
             str(cohorts / "panel.tsv"),
+            "--epsilon-budget",
+            "8",
             *options,
         ]
     )

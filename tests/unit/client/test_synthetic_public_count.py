@@ -277,6 +277,7 @@ def test_hospital_check_takes_the_synthetic_folder_on_its_command_line(federatio
     init_site(site, "rostov")
     args = ["hospital", "check", str(site), "--genotypes", str(data.genotypes)]
     args += ["--phenotypes", str(data.phenotypes), "--panel", str(federation / "panel.tsv")]
+    args += ["--epsilon-budget", "8"]
     failed = write_batch(tmp_path / "failed", panel, 40, passed=False)
     assert main([*args, "--synthetic", str(failed)]) == 2
     assert "failed validation" in capsys.readouterr().err

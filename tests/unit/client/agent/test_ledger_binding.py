@@ -13,10 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from genofed.client.agent.audit import read_audit
+from genofed.client.agent import launch
+from genofed.client.agent.audit import append_entry, read_audit
 from genofed.client.agent.keys import init_site
-from genofed.client.agent.launch import AgentOptions, audit_lines, check_site, prepare_start
-from genofed.client.agent.ledger_binding import BINDING_FILE, INDEX_ENV, LedgerRefused, index_path
+from genofed.client.agent.launch import AgentOptions, audit_lines, check_site, prepare_start, start_site
+from genofed.client.agent.ledger_binding import (
+    BINDING_FILE,
+    INDEX_ENV,
+    LedgerRefused,
+    index_path,
+    record_spent,
+)
 from genofed.common.data.layout import hospital_folders
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.util import atomic
@@ -48,11 +55,14 @@ def _check(site: Path, cohorts: Path, which: int, index: Path, **overrides: str)
     )
 
 
-def _start(site: Path, index: Path, ca: Path, new_ledger: str = "") -> None:
-    options = AgentOptions(
+def _options(index: Path, ca: Path, new_ledger: str = "") -> AgentOptions:
+    return AgentOptions(
         coordinator="localhost:9", ca=ca, local_port=free_port(), ledger_index=index, new_ledger=new_ledger
     )
-    prepare_start(site, options)  # `start` now checks its local port is free: 9094 may be taken here
+
+
+def _start(site: Path, index: Path, ca: Path, new_ledger: str = "") -> None:
+    prepare_start(site, _options(index, ca, new_ledger))  # checks its local port is free: 9094 may be taken
 
 
 def _spend(site: Path) -> None:
@@ -131,6 +141,196 @@ def test_a_lost_ledger_is_refused(tmp_path: Path, cohorts: Path, index: Path, ca
         _check(site, cohorts, 0, index)
 
 
+def _charge(site: Path, plan: str, round: int, noise: float = 1.1, steps: int = 10) -> None:
+    """One more release, as the running agent charges it (the binding and the index are not told)."""
+    PrivacyLedger(site / "state" / LEDGER_FILE).charge(Charge(plan, round, noise, 0.2, steps, 0.0))
+
+
+def _reply(site: Path, epsilon: float | None, status: str = "ok") -> None:
+    """A reply in the site's audit log, as the agent's audit mod writes it."""
+    entry = {"time": "2026-01-02T03:04:05.000+00:00", "type": "train", "status": status, "epsilon": epsilon}
+    append_entry(site / "audit.jsonl", dict(entry, run=1, round=1, records=[], bytes=0))
+
+
+def test_a_ledger_deleted_alone_is_refused(tmp_path: Path, cohorts: Path, index: Path, ca: Path) -> None:
+    """The agent's noise secret stays when only the ledger file is deleted: that used to give the site
+    a fresh lifetime budget at the next start, silently (a data-protection audit)."""
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    _start(site, index, ca)
+    _spend(site)
+    _start(site, index, ca)  # a start after a run: the ledger's high-water mark is recorded
+    (site / "state" / LEDGER_FILE).unlink()
+    assert (site / "state" / "secret.key").exists()
+    held = r"is gone \(it held epsilon [\d.]+ in 1 charge on \S+, at delta 1e-05\): restore .* latest backup"
+    with pytest.raises(LedgerRefused, match=held + ".*--new-ledger REASON"):
+        _start(site, index, ca)
+    with pytest.raises(LedgerRefused, match="is gone"):
+        _check(site, cohorts, 0, index)
+    with pytest.raises(LedgerRefused, match="is gone"):  # a data update carries the ledger over: none here
+        _check(site, cohorts, 1, index, data_update="cohort refreshed")
+    (site / "state" / BINDING_FILE).unlink()  # the binding too: the index keeps the mark
+    with pytest.raises(LedgerRefused, match=held):
+        _check(site, cohorts, 0, index)
+
+
+def test_a_ledger_deleted_before_any_mark_is_refused_by_the_secret_or_the_audit_log(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
+    """A ledger the agent made and charged since the last start, deleted before any mark saw it."""
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    _start(site, index, ca)  # before the first round: no ledger, no secret
+    _spend(site)
+    (site / "state" / LEDGER_FILE).unlink()
+    with pytest.raises(LedgerRefused, match=r"is gone \(the agent's noise secret .*secret.key shows"):
+        _start(site, index, ca)  # no audit log says it spent nothing
+    _reply(site, 0.74)
+    (site / "state" / "secret.key").unlink()
+    with pytest.raises(LedgerRefused, match=r"is gone \(the audit log .* records a reply that spent privacy"):
+        _start(site, index, ca)
+
+
+def test_a_site_whose_agent_spent_nothing_still_starts(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
+    """The secret comes with the first message, spent or not: a site without differential privacy
+    (epsilon inf) or whose requests were refused has a secret and no ledger, and its audit log says so."""
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    _start(site, index, ca)
+    (site / "state" / "secret.key").write_bytes(b"s" * 32)
+    _reply(site, float("inf"))
+    _reply(site, None, status="error")
+    _start(site, index, ca)
+    assert not (site / "state" / LEDGER_FILE).exists()
+
+
+def test_a_normal_start_after_runs_is_ok_and_raises_the_mark(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    _start(site, index, ca)
+    _spend(site)
+    _reply(site, 0.74)
+    _start(site, index, ca)
+    _charge(site, "plan", 2)
+    _charge(site, "plan", 1)  # a re-run of a round replaces its charge: the same release
+    _start(site, index, ca)
+    _check(site, cohorts, 0, index)
+    mark = json.loads((site / "state" / BINDING_FILE).read_text())["high_water"]
+    assert mark["charges"] == 2 and mark["delta"] == 1e-5
+    assert mark["epsilon"] == pytest.approx(PrivacyLedger(site / "state" / LEDGER_FILE).epsilon(1e-5))
+    indexed = json.loads(index.read_text())["high_water"][str((site / "state").resolve())]
+    assert {k: indexed[k] for k in ("charges", "digest")} == {k: mark[k] for k in ("charges", "digest")}
+
+
+def test_an_older_copy_of_the_ledger_is_refused(tmp_path: Path, cohorts: Path, index: Path, ca: Path) -> None:
+    """A backup restored forgets every charge made after it: refused, naming the mark."""
+    site = _site(tmp_path, "rostov")
+    ledger = site / "state" / LEDGER_FILE
+    _check(site, cohorts, 0, index)
+    _spend(site)
+    _start(site, index, ca)
+    backup = ledger.read_bytes()
+    _charge(site, "plan", 2)
+    _start(site, index, ca)  # the mark: 2 charges
+    ledger.write_bytes(backup)
+    mark = r"this site had spent epsilon [\d.]+ in 2 charges on \S+; the ledger now holds [\d.]+ in 1 charge "
+    with pytest.raises(LedgerRefused, match=r"holds less than this site has spent: " + mark):
+        _start(site, index, ca)
+    with pytest.raises(LedgerRefused, match=r"\(epsilon at delta 1e-05\).*--new-ledger REASON"):
+        _check(site, cohorts, 0, index)
+    # the same number of charges, other ones (an edited ledger)
+    _charge(site, "forged", 9, noise=50.0, steps=1)
+    with pytest.raises(LedgerRefused, match=r"now holds [\d.]+ in 2 charges \(other charges than it had\)"):
+        _start(site, index, ca)
+    # more charges, less epsilon: the costly one replaced by cheap ones
+    ledger.unlink()
+    for round in range(3):
+        _charge(site, "cheap", round, noise=50.0, steps=1)
+    with pytest.raises(LedgerRefused, match=r"in 2 charges on \S+; the ledger now holds [\d.]+ in 3 charges"):
+        _start(site, index, ca)
+    _start(site, index, ca, new_ledger="ledger restored from the 1 May backup; later rounds on paper")
+    (entry,) = [e for e in read_audit(site / "audit.jsonl") if e["type"] == "ledger"]
+    assert entry["event"] == "new-ledger" and entry["command"] == "hospital start"
+    (forgotten,) = entry["replaced"]
+    assert (
+        forgotten["below_mark"]
+        and forgotten["high_water"]["charges"] == 2
+        and forgotten["now"]["charges"] == 3
+    )
+    _start(site, index, ca)  # the ledger as it is now is the mark
+    assert json.loads((site / "state" / BINDING_FILE).read_text())["high_water"]["charges"] == 3
+
+
+def test_an_older_backup_of_the_whole_state_folder_is_refused(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
+    """The binding goes back with the folder; the index's mark does not."""
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    _spend(site)
+    _start(site, index, ca)
+    shutil.copytree(site / "state", tmp_path / "backup")
+    _charge(site, "plan", 2)
+    _start(site, index, ca)
+    shutil.rmtree(site / "state")
+    shutil.copytree(tmp_path / "backup", site / "state")
+    older = r"had spent epsilon [\d.]+ in 2 charges .* now holds [\d.]+ in 1 charge"
+    with pytest.raises(LedgerRefused, match=older):
+        _start(site, index, ca)
+
+
+def test_a_new_ledger_for_a_lost_one_is_recorded_and_then_kept(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    _spend(site)
+    _reply(site, 0.74)
+    _start(site, index, ca)
+    (site / "state" / LEDGER_FILE).unlink()
+    _start(site, index, ca, new_ledger="disk lost; 0.74 spent, on paper")
+    (entry,) = [e for e in read_audit(site / "audit.jsonl") if e["type"] == "ledger"]
+    assert entry["event"] == "new-ledger" and entry["reason"] == "disk lost; 0.74 spent, on paper"
+    (lost,) = entry["replaced"]
+    assert lost["lost"] and lost["high_water"]["charges"] == 1
+    assert "ledger new-ledger (hospital start): disk lost" in "\n".join(audit_lines(site))
+    _start(site, index, ca)  # the secret and the old replies stay: the reset is on record, not refused again
+    _charge(site, "plan-2", 1)
+    _start(site, index, ca)
+    (site / "state" / LEDGER_FILE).unlink()
+    with pytest.raises(LedgerRefused, match="is gone"):  # the new ledger is guarded as the old one was
+        _start(site, index, ca)
+
+
+def test_the_agent_records_the_mark_when_it_stops(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the agent charged while it ran is in the mark once it stops: a copy of the ledger from
+    before the run is refused at the next start."""
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    _spend(site)
+    _start(site, index, ca)
+    backup = (site / "state" / LEDGER_FILE).read_bytes()
+
+    def run(folder, launched, options, lock, say) -> int:  # the SuperNode's run: two rounds charged
+        _charge(site, "plan", 2)
+        _charge(site, "plan", 3)
+        return 0
+
+    monkeypatch.setattr(launch, "_serve", run)
+    assert start_site(site, _options(index, ca), say=lambda message: None) == 0
+    assert json.loads((site / "state" / BINDING_FILE).read_text())["high_water"]["charges"] == 3
+    (site / "state" / LEDGER_FILE).write_bytes(backup)
+    assert not record_spent(site / "state", index_file=index)  # a mark is never lowered
+    with pytest.raises(LedgerRefused, match="in 3 charges on .* now holds [\\d.]+ in 1 charge"):
+        _start(site, index, ca)
+
+
 def test_a_ledger_spent_on_other_data_is_refused_unless_declared_an_update(
     tmp_path: Path, cohorts: Path, index: Path, ca: Path
 ) -> None:
@@ -193,6 +393,8 @@ def test_the_cli_refuses_in_one_line_and_offers_new_ledger(tmp_path: Path, cohor
         str(data.phenotypes),
         "--panel",
         str(cohorts / "panel.tsv"),
+        "--epsilon-budget",
+        "8",
     ]
     first = subprocess.run(
         [GENOFED, "hospital", "check", str(tmp_path / "site-rostov"), *args],

@@ -1,0 +1,216 @@
+"""`genofed hospital ledger DIR` (client/agent/ledger_report.py): every release in the site's ledger,
+one row each, and the totals at the site's delta against the budget and coalition cap its
+hospital.json records; the exact releases it declared public listed as such; `--json`; a folder
+that is not a (checked) site folder refused in one line, a site that has spent nothing said so."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genofed.cli.main import main
+from genofed.client.agent.keys import init_site
+from genofed.common.privacy.accountant import epsilon_of
+from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
+from tests.helpers.cli_refusal import refused
+
+DELTA = 1e-5
+PLAN = "3f2a9c0d1e4b5a6978812233445566ff"  # a coordinator's plan id (uuid4 hex)
+TRAIN = Charge(PLAN, 1, 1.17, 0.125, 8, 2.8, time="2026-12-03T18:01:56+00:00", note="DP-SGD fine-tuning")
+EVALUATE = Charge(
+    PLAN,
+    1,
+    17.9,
+    1.0,
+    1,
+    2.81,
+    time="2026-12-03T18:01:57+00:00",
+    note="evaluation: noisy score histogram of the validation patients",
+    kind="evaluate",
+)
+#: A distributed-DP round: the coordinator faces noise 2.4 (the sum of the sites' shares), the
+#: coordinator with every other site colluding only this site's own share, 1.39.
+DISTRIBUTED = Charge(
+    "9b1c", 1, 2.4, 0.125, 8, 3.0, time="2026-12-04T09:12:00+00:00", coalition_noise_multiplier=1.39
+)
+
+
+def _site(tmp_path: Path, *, budget: float = 8.0, cap: float | None = 6.0, charges: bool = True) -> Path:
+    """A site folder as `hospital init` and `hospital check` leave it (the budget fields of
+    hospital.json's "data"), with a ledger of a training, an evaluation, a distributed round and a
+    declared-public release."""
+    site = tmp_path / "site-rostov"
+    init_site(site, "rostov")
+    info = json.loads((site / "hospital.json").read_text())
+    info["data"] = {"epsilon_budget": budget, "delta": DELTA, "max_coalition_epsilon": cap}
+    (site / "hospital.json").write_text(json.dumps(info))
+    if charges:
+        (site / "state").mkdir()
+        ledger = PrivacyLedger(site / "state" / LEDGER_FILE)
+        for charge in (TRAIN, EVALUATE, DISTRIBUTED):
+            ledger.charge(charge)
+        ledger.declare_public(
+            "synthetic-verdict",
+            note="that synthetic batch /data/synth passed validation (passed)",
+            input_digest="ab" * 32,
+            delta=DELTA,
+        )
+    return site
+
+
+def _ledger(site: Path) -> PrivacyLedger:
+    return PrivacyLedger(site / "state" / LEDGER_FILE)
+
+
+def test_the_ledger_lists_every_release_and_the_totals_at_the_sites_delta(tmp_path, capsys):
+    site = _site(tmp_path)
+    assert main(["hospital", "ledger", str(site)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"hospital rostov: 4 release(s) in {site / 'state' / LEDGER_FILE}"
+    header, rows = lines[1].split(), lines[2:6]
+    assert header[:4] == ["time", "kind", "plan", "round"] and header[-1] == "note"
+    train, evaluate, distributed, public = rows
+    steps = [TRAIN.step]
+    assert train.split()[:5] == ["2026-12-03T18:01:56+00:00", "training", "3f2a9c0d1e4b5a697...", "1", "1.17"]
+    assert train.split()[5:8] == ["0.125", "8", f"{epsilon_of(steps, DELTA):.3g}"]
+    assert train.endswith("DP-SGD fine-tuning")
+    steps.append(EVALUATE.step)
+    assert evaluate.split()[1:3] == ["evaluation", "3f2a9c0d1e4b5a697..."] and " 17.9 " in evaluate
+    assert f" {epsilon_of(steps, DELTA):.3g}  " in evaluate
+    assert evaluate.endswith("evaluation: noisy score histogram of the vali...")  # shortened
+    assert "2.4 (own 1.39)" in distributed  # what the coordinator faces, and the site's own share
+    spent = _ledger(site).epsilon(DELTA)
+    # declared public: exact, no sample rate, no steps, nothing added to the total
+    assert public.split()[1:5] == ["declared", "public", "synthetic-verdict", "0"]
+    assert public.split()[5:9] == ["exact", "-", "0", f"{spent:.3g}"]
+    assert "(passed)" not in public and "that synthetic batch /data/synth passed valid..." in public
+    assert "declared public: 1 exact release(s)" in "\n".join(lines[6:])
+    coalition = _ledger(site).coalition_epsilon(DELTA)
+    assert coalition > spent  # the site's own share is smaller than the sum the coordinator faces
+    assert lines[-1] == (
+        f"spent epsilon {spent:.3g} of budget 8 at delta 1e-05; against the coordinator and all other "
+        f"hospitals colluding: {coalition:.3g} (cap 6); left: {8 - spent:.3g}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cap", "words"),
+    [(None, "distributed DP refused"), (math.inf, "no cap"), (4.5, "cap 4.5")],
+)
+def test_the_totals_name_the_sites_coalition_cap(tmp_path, capsys, cap, words):
+    assert main(["hospital", "ledger", str(_site(tmp_path, cap=cap))]) == 0
+    assert (
+        f"colluding: {_ledger(tmp_path / 'site-rostov').coalition_epsilon(DELTA):.3g} ({words});"
+        in (capsys.readouterr().out.splitlines()[-1])
+    )
+
+
+def test_a_ledger_over_its_budget_says_so(tmp_path, capsys):
+    site = _site(tmp_path, budget=2.0)
+    assert main(["hospital", "ledger", str(site)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert f"left: {2 - _ledger(site).epsilon(DELTA):.3g} (OVER the budget)" in last
+
+
+def test_the_ledger_as_json(tmp_path, capsys):
+    site = _site(tmp_path, budget=math.inf, cap=math.inf)
+    assert main(["hospital", "ledger", str(site), "--json"]) == 0
+
+    def strict(constant: str) -> None:
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    report = json.loads(capsys.readouterr().out, parse_constant=strict)
+    ledger = _ledger(site)
+    assert report["site"] == "rostov" and report["ledger"] == str(site / "state" / LEDGER_FILE)
+    assert report["budget"] == {
+        "epsilon": "inf",
+        "delta": DELTA,
+        "max_coalition_epsilon": "inf",
+        "distributed_dp": "no cap",
+    }
+    assert report["spent"]["epsilon"] == pytest.approx(ledger.epsilon(DELTA))
+    assert report["spent"]["coalition_epsilon"] == pytest.approx(ledger.coalition_epsilon(DELTA))
+    assert report["spent"]["left"] == "inf" and report["nothing_spent"] is False
+    releases = report["releases"]
+    assert [r["kind"] for r in releases] == ["train", "evaluate", "train", DECLARED_PUBLIC]
+    assert [r["declared_public"] for r in releases] == [False, False, False, True]
+    assert releases[0] == {
+        "time": TRAIN.time,
+        "kind": "train",
+        "plan_id": PLAN,
+        "round": 1,
+        "noise_multiplier": 1.17,
+        "coalition_noise_multiplier": None,
+        "sample_rate": 0.125,
+        "steps": 8,
+        "declared_public": False,
+        "epsilon_after": 2.8,
+        "epsilon_total": pytest.approx(epsilon_of([TRAIN.step], DELTA)),
+        "note": "DP-SGD fine-tuning",
+    }
+    assert releases[2]["coalition_noise_multiplier"] == 1.39
+    assert releases[3]["note"] == "that synthetic batch /data/synth passed validation (passed)"  # whole
+    assert releases[3]["epsilon_total"] == pytest.approx(ledger.epsilon(DELTA))
+
+
+def test_a_site_that_has_spent_nothing_says_so(tmp_path, capsys):
+    site = _site(tmp_path, budget=3.0, charges=False)
+    assert main(["hospital", "ledger", str(site)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        f"hospital rostov: nothing spent yet: {site / 'state' / LEDGER_FILE} does not exist yet (it is "
+        "written at the site's first release); budget epsilon 3 at delta 1e-05, all of it left"
+    ]
+    assert main(["hospital", "ledger", str(site), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["nothing_spent"] is True and report["releases"] == [] and report["spent"]["left"] == 3.0
+
+
+@pytest.mark.parametrize("what", ["missing", "a file", "a folder"])
+def test_a_folder_that_is_not_a_site_is_refused_in_one_line(tmp_path, capsys, what):
+    target = tmp_path / "target"
+    if what == "a file":
+        target.write_text("x")
+    elif what == "a folder":
+        target.mkdir()
+    err = refused(["hospital", "ledger", str(target)], capsys, max_lines=1)
+    assert f"{target} is not a site folder" in err and "genofed hospital init" in err
+
+
+def test_a_site_never_checked_is_refused(tmp_path, capsys):
+    init_site(tmp_path / "site", "rostov")
+    err = refused(["hospital", "ledger", str(tmp_path / "site")], capsys, max_lines=1)
+    assert "records no privacy budget yet" in err and "--epsilon-budget" in err
+
+
+def test_a_corrupt_ledger_is_refused_never_read_as_empty(tmp_path, capsys):
+    site = _site(tmp_path)
+    (site / "state" / LEDGER_FILE).write_text("{not json")
+    err = refused(["hospital", "ledger", str(site)], capsys)
+    assert "unreadable or corrupt" in err and "nothing spent" not in err
+
+
+def test_reading_the_ledger_imports_no_flower(tmp_path):
+    """A DPO's read of the ledger needs no federation stack: nothing of torch, Opacus or Flower for a
+    site that spent nothing, and never Flower (the accountant imports Opacus once a release spent)."""
+    empty = _site(tmp_path / "empty", charges=False)
+    spent = _site(tmp_path / "spent")
+    script = (
+        "import sys\n"
+        "from genofed.cli.main import main\n"
+        "heavy = lambda: sorted(m for m in ('torch', 'opacus', 'flwr') if m in sys.modules)\n"
+        f"assert main(['hospital', 'ledger', {str(empty)!r}]) == 0\n"
+        "print(heavy())\n"
+        f"assert main(['hospital', 'ledger', {str(spent)!r}]) == 0\n"
+        "print(heavy())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "nothing spent yet" in lines[0] and lines[1] == "[]", result.stdout
+    assert lines[-2].startswith("spent epsilon") and "flwr" not in lines[-1], result.stdout
