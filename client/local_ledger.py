@@ -15,27 +15,43 @@ and without `--budget` there was no cap at all. So, before anything is trained o
   a folder whose ledger was spent on other files, are refused with the same advice and the same
   overrides (`--new-ledger REASON`, `--data-update REASON`, written to the audit log);
 - when DIR is a hospital site's state folder (SITE/state, next to the SITE/hospital.json that
-  `genofed hospital check` wrote), the budget the hospital declared there caps the release as
-  well: the smaller of it and `--budget`;
+  `genofed hospital check` wrote), what the hospital declared there holds for the release as well
+  (an audit found local releases checked against none of it but the budget: a DP variant summary
+  took a site's coalition epsilon from 5.99 to 7.12 over its cap of 6, and `--delta 0.01`
+  brought a site to epsilon 11.45 at its own delta 1e-5 against a budget of 8):
+  - its budget caps the release: the smaller of it and `--budget`;
+  - its delta is the largest the release may use: a larger `--delta` is refused (`LocalLedger.
+    check_delta`);
+  - its coalition cap (`max_coalition_epsilon`, from `hospital check --max-coalition-epsilon`)
+    caps the site's epsilon against the coordinator and all other sites colluding
+    (`PrivacyLedger.coalition_epsilon`), with the release added to that history: a local release
+    is seen whole by them, so its step is its own coalition step (`LocalLedger.check_coalition`);
 - a DP release needs a cap: outside a site's state folder `--budget` is required (a ledger without
   a cap let repeated releases spend without limit), refused with `NoCap` before anything is read,
   trained, written or charged;
-- the budget is checked against the ledger as it stands, so a refusal leaves nothing behind (no
-  state folder, no binding). The release checks it again under the ledger's lock when it charges.
+- the budget and the delta are checked against the ledger as it stands, so a refusal leaves
+  nothing behind (no state folder, no binding), and so is the coalition cap: exactly when the
+  release's steps are known before the data are read (a variant summary's one Gaussian release),
+  else where it is sure to be passed. The release checks all three again under the ledger's lock,
+  with the noise it calibrated and the steps it will take, before it computes anything or charges.
+
+`bound_state_dir` finds the ledger a file's patients are bound to (the machine-wide index), for a
+release that spends nothing and was given no state folder (a rounded variant summary).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from genofed.client.agent.audit import AUDIT_FILE
 from genofed.client.agent.keys import SITE_FILE
-from genofed.client.agent.ledger_binding import DataHashes, bind_ledger, cohort_sha256
+from genofed.client.agent.ledger_binding import DataHashes, bind_ledger, cohort_sha256, index_path
 from genofed.common.errors import ConfigError
+from genofed.common.privacy.accountant import BudgetExhausted, Step, epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.hashing import file_sha256
 
@@ -44,34 +60,119 @@ from genofed.common.util.hashing import file_sha256
 SITE_STATE_DIR = "state"
 
 
+#: The steps a release will add to the ledger, given the ledger as it stands and the site's epsilon
+#: against the coordinator once it is spent (what the release calibrates its noise to).
+ReleaseSteps = Callable[[PrivacyLedger, float], Sequence[Step]]
+
+
 @dataclass(frozen=True)
 class LocalLedger:
-    """Where a local release is charged, and the cap it must stay under.
+    """Where a local release is charged, and the caps it must stay under.
 
     `state_dir`: the folder holding the ledger; `budget`: the lifetime epsilon cap (None only for a
     release that spends nothing: `local_ledger` refuses a DP release without one); `site_file`: the
     hospital.json whose budget applies, if any;
-    `site`: the name the binding records (the site's, else the state folder's).
+    `site`: the name the binding records (the site's, else the state folder's);
+    `delta`: the largest delta the site accepts (its hospital.json's; None outside a site);
+    `coalition_cap`: the site's `max_coalition_epsilon` (inf when it declared none: it then takes no
+    distributed round, so its coalition epsilon is its epsilon, which `budget` caps);
+    `declared_size`: the cohort size the site declared public (None when it declared none).
     """
 
     state_dir: Path
     budget: float | None
     site_file: Path | None
     site: str = ""
+    delta: float | None = None
+    coalition_cap: float = math.inf
+    declared_size: int | None = None
+
+    def check_delta(self, delta: float) -> None:
+        """Refuse a release at a larger delta than the site accepts.
+
+        Refused rather than accounted at the site's delta: the release calibrates its noise and states
+        its guarantee (the file's header, validation.json) at its own delta, so accounting it at
+        another would make the ledger and the release disagree; and the coordinator's delta is
+        refused the same way (`coordinator_request.site_budget`). A smaller delta is accepted: the
+        epsilon at a smaller delta is larger, so the ledger checked at it is checked more strictly
+        than at the site's delta.
+        """
+        if self.delta is not None and delta > self.delta * (1 + 1e-9):
+            raise ConfigError(
+                f"--delta {delta:g} is above the delta this hospital accepts ({self.delta:g}, declared in "
+                f"{self.site_file} by `genofed hospital check --delta`): its budget holds at that delta. "
+                f"Give --delta {self.delta:g} or smaller. Nothing was trained, written or charged."
+            )
+
+    def check_spend(
+        self, ledger: PrivacyLedger, epsilon: float, delta: float, *, purpose: str, refused: str
+    ) -> float:
+        """The site's epsilon against the coordinator once `epsilon` more is spent on `purpose`;
+        refused (BudgetExhausted, ending with `refused`) over the budget, and over the coalition cap
+        where it is sure to pass it before the noise is known: a local release adds to the coalition
+        epsilon at least what it adds against the coordinator (each release's coalition noise is at
+        most its noise), so the coalition epsilon after it is at least the larger of the two now.
+        A release that spends nothing (`epsilon` 0, a declared-public one) is checked against the
+        budget only, at any delta."""
+        if epsilon > 0:
+            self.check_delta(delta)
+        target = ledger.epsilon_after(epsilon, delta, budget=self.budget, purpose=purpose, refused=refused)
+        if epsilon > 0 and not math.isinf(self.coalition_cap):
+            now = ledger.coalition_epsilon(delta)
+            if max(now, target) > self.coalition_cap * (1 + 1e-6):
+                raise BudgetExhausted(self._over_cap(now, epsilon, purpose, refused))
+        return target
+
+    def check_coalition(
+        self,
+        ledger: PrivacyLedger,
+        release: Sequence[Step],
+        delta: float,
+        *,
+        epsilon: float,
+        purpose: str,
+        refused: str,
+    ) -> float:
+        """The site's epsilon against the coordinator and all other sites colluding once `release`
+        (the steps the release adds, at the noise it calibrated) is spent; refused (BudgetExhausted)
+        over the site's coalition cap. A local release is no share of a sum: the coalition sees it
+        whole, so its steps are its coalition steps."""
+        coalition = epsilon_of([*ledger.coalition_history(), *release], delta)
+        if coalition > self.coalition_cap * (1 + 1e-6):
+            now = ledger.coalition_epsilon(delta)
+            raise BudgetExhausted(self._over_cap(now, epsilon, purpose, refused, coalition))
+        return coalition
+
+    def _over_cap(
+        self, now: float, epsilon: float, purpose: str, refused: str, after: float | None = None
+    ) -> str:
+        """The coalition refusal, worded as the budget's (`PrivacyLedger.epsilon_after`)."""
+        bring = f"would bring it to {after:.2f}, over" if after is not None else "would take it over"
+        return (
+            f"this site's epsilon against the coordinator and all other sites colluding is {now:.3g}; "
+            f"{epsilon:g} more for {purpose} {bring} its cap of {self.coalition_cap:g} "
+            f"(--max-coalition-epsilon of `genofed hospital check`, in {self.site_file}: a local release "
+            f"counts in full against it). {refused}"
+        )
 
 
 class NoCap(ConfigError):
     """A DP release with no cap: no `--budget` and no site's declared budget."""
 
 
-def local_ledger(state_dir: str | Path, budget: float | None, *, spends: bool = True) -> LocalLedger:
-    """The ledger in `state_dir` and its cap: `budget`, or the site's declared budget when
-    `state_dir` is a site's state folder (the smaller of the two when both are given).
+def local_ledger(
+    state_dir: str | Path, budget: float | None, *, spends: bool = True, delta: float | None = None
+) -> LocalLedger:
+    """The ledger in `state_dir` and its caps: `budget`, or the site's declared budget when
+    `state_dir` is a site's state folder (the smaller of the two when both are given), and the
+    site's delta and coalition cap (`LocalLedger`).
 
     Args:
         spends: the release is DP and spends epsilon: it needs a cap, so with neither `budget` nor
             a site's declared budget it is refused (`NoCap`). False for a release that spends
             nothing (a rounded variant summary, only listed in the ledger).
+        delta: the release's delta, refused here when it is above the site's (`check_delta`), before
+            anything is read; None: checked later (`check_spend`).
     """
     if budget is not None and not budget > 0:  # NaN included: `spent > nan` is never true, no cap
         raise ConfigError(f"--budget must be a positive epsilon (the lifetime cap), got {budget:g}")
@@ -90,7 +191,34 @@ def local_ledger(state_dir: str | Path, budget: float | None, *, spends: bool = 
     if declared is None:  # no site's: the folder's own ledger
         return LocalLedger(state_dir, min(caps) if caps else None, None, state_dir.name)
     name = str(site.get("name") or state_dir.name)
-    return LocalLedger(state_dir, min(caps) if caps else None, state_dir.parent / SITE_FILE, name)
+    data = site["data"]
+    ledger = LocalLedger(
+        state_dir,
+        min(caps) if caps else None,
+        state_dir.parent / SITE_FILE,
+        name,
+        delta=_number(data, "delta"),
+        coalition_cap=_number(data, "max_coalition_epsilon") or math.inf,
+        declared_size=int(size) if (size := _number(data, "declared_size")) else None,
+    )
+    if spends and delta is not None:
+        ledger.check_delta(delta)
+    return ledger
+
+
+def bound_state_dir(genotypes: str | Path, sample_ids: Sequence[str] = ()) -> Path | None:
+    """The state folder whose ledger the machine-wide index binds these genotypes to (their file,
+    else their patients), or None: for a release given no state folder. An unreadable index is
+    no ledger here; the binding itself refuses it where one is given."""
+    try:
+        index = json.loads(index_path().read_text(encoding="utf-8"))
+        files = index["files"]
+        for sha in (genotypes_sha256(genotypes), cohort_sha256(sample_ids) if len(sample_ids) else ""):
+            if sha and sha in files:
+                return Path(files[sha]["state_dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None
 
 
 def check_and_bind(
@@ -105,9 +233,11 @@ def check_and_bind(
     new_ledger: str = "",
     data_update: str = "",
     sample_ids: Sequence[str] = (),
+    release: ReleaseSteps | None = None,
 ) -> None:
-    """Refuse a release of `epsilon` that would pass the cap (nothing written), then bind the ledger
-    to the files it reads (refusing data whose ledger is elsewhere, see the module docstring).
+    """Refuse a release of `epsilon` that would pass the budget or the coalition cap, or use a larger
+    delta than the site's (nothing written), then bind the ledger to the files it reads (refusing
+    data whose ledger is elsewhere, see the module docstring).
 
     Args:
         phenotypes: None for a release that reads the genotypes only (a variant summary).
@@ -115,10 +245,17 @@ def check_and_bind(
             re-exported file of the same patients is not a fresh budget.
         purpose: what the epsilon is spent on, for the refusal ("the generator").
         command: the command's name, for the binding's records and messages ("synth").
+        release: the steps the release will add, when they are known before the data are read (a
+            variant summary's one Gaussian release): the coalition cap is then checked exactly here;
+            otherwise only where it is sure to be passed (`LocalLedger.check_spend`), and exactly by
+            the release under the ledger's lock.
     """
-    PrivacyLedger(ledger.state_dir / LEDGER_FILE).epsilon_after(
-        epsilon, delta, budget=ledger.budget, purpose=purpose, refused=_nothing_done(ledger)
-    )
+    book = PrivacyLedger(ledger.state_dir / LEDGER_FILE)
+    refused = _nothing_done(ledger)
+    target = ledger.check_spend(book, epsilon, delta, purpose=purpose, refused=refused)
+    if release is not None and epsilon > 0 and not math.isinf(ledger.coalition_cap):
+        steps = release(book, target)
+        ledger.check_coalition(book, steps, delta, epsilon=epsilon, purpose=purpose, refused=refused)
     site = ledger.site_file.parent if ledger.site_file is not None else None
     bind_ledger(
         ledger.state_dir,
@@ -160,7 +297,20 @@ def _declared_budget(site: dict) -> float | None:
         return None
 
 
+def _number(data: object, key: str) -> float | None:
+    """A number a site's hospital.json records under "data" (None when absent, null or no number)."""
+    try:
+        return float(data[key])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _nothing_done(ledger: LocalLedger) -> str:
     """The refusal's last words: nothing happened, and whose budget it was."""
-    source = f" The budget is the one {ledger.site_file} declares." if ledger.site_file is not None else ""
+    caps = (
+        "budget is the one"
+        if math.isinf(ledger.coalition_cap)
+        else "budget and the coalition cap are the ones"
+    )
+    source = f" The {caps} {ledger.site_file} declares." if ledger.site_file is not None else ""
     return "Nothing was trained or written." + source

@@ -12,7 +12,10 @@ Under DP (`--epsilon`) the generator's training is charged to the site's privacy
 `--state-dir`, the same ledger its federated training charges, so the site's epsilon stays end to
 end with respect to its real patients; that ledger must be the one the data are bound to, and a
 site's declared budget caps it, or `--budget` outside a site's state folder, where it is required
-(`genofed.client.local_ledger`).
+(`genofed.client.local_ledger`). At a site, `--delta` may not exceed the site's delta, and the
+generator may not take the site's epsilon against the coordinator and all other sites colluding
+over its `max_coalition_epsilon`: checked with the noise calibrated and the steps it will train
+(`_planned_steps`), before it trains.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from genofed.common.data.readers.phenotypes import read_phenotypes
 from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.data.writers import write_vcf
 from genofed.common.errors import ConfigError, GenofedError
-from genofed.common.privacy.accountant import epsilon_of
+from genofed.common.privacy.accountant import Step, epsilon_of, sample_rate, steps_per_epoch
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.synthetic.checks import Thresholds
 from genofed.common.synthetic.generators import GENERATORS, generator_settings, noise_for_budget
@@ -49,7 +52,7 @@ from genofed.common.synthetic.pipeline import (
     split_for_generator,
 )
 from genofed.common.synthetic.reference_panel import refuse_patients_in_panel
-from genofed.common.synthetic.site_release import case_count_noise
+from genofed.common.synthetic.site_release import case_count_noise, release_step
 from genofed.common.synthetic.vae import SyntheticRecords
 from genofed.common.util.atomic import atomic_dir, require_writable_target, write_text_atomic
 from genofed.common.util.checks import (
@@ -154,7 +157,7 @@ def synthesize(
     settings = options.settings()
     ledger = LocalLedger(Path(options.state_dir), options.budget, None) if private else None
     if ledger is not None and options.bound_to_data:  # before the genotypes are read: a refusal costs little
-        ledger = local_ledger(options.state_dir, options.budget)
+        ledger = local_ledger(options.state_dir, options.budget, delta=options.delta)
         check_and_bind(
             ledger,
             genotypes,
@@ -376,16 +379,14 @@ def _generate_charged(
     labels: np.ndarray,
 ) -> tuple[ValidatedBatch, str]:
     """Calibrate, train and charge under the ledger lock, refusing before training when the
-    budget (`local.budget`: --budget or the site's own) would be exceeded. The charge is made
-    whatever the verdict: a generator that failed validation has still looked at the patients."""
+    budget (`local.budget`: --budget or the site's own) or the site's coalition cap would be
+    exceeded. The charge is made whatever the verdict: a generator that failed validation has still
+    looked at the patients."""
     local.state_dir.mkdir(parents=True, exist_ok=True)
+    refused = "Nothing was trained or written."
     with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
-        target = ledger.epsilon_after(
-            options.epsilon,
-            options.delta,
-            budget=local.budget,
-            purpose="the generator",
-            refused="Nothing was trained or written.",
+        target = local.check_spend(
+            ledger, options.epsilon, options.delta, purpose="the generator", refused=refused
         )
         n_train = len(split_for_generator(labels, options.seed)[0])  # the patients the generator trains on
         count_noise = case_count_noise(options.epsilon, options.delta)  # VAE and GAN only
@@ -397,6 +398,10 @@ def _generate_charged(
             delta=options.delta,
             history=ledger.history(),
             count_noise=count_noise,
+        )
+        planned = _planned_steps(options.generator, settings, n_train, sigma, count_noise)
+        local.check_coalition(
+            ledger, planned, options.delta, epsilon=options.epsilon, purpose="the generator", refused=refused
         )
         batch = generate(noise_multiplier=sigma, count_noise=count_noise)
         digest = hashlib.sha256(
@@ -411,7 +416,26 @@ def _generate_charged(
             raise GenofedError(
                 f"internal: generator spent epsilon {spent_after:.3f}, more than planned {target:.3f}"
             )
+        coalition_after = ledger.coalition_epsilon(options.delta)
+        if coalition_after > local.coalition_cap * (1 + 1e-6):
+            raise GenofedError(
+                f"internal: generator brought the coalition epsilon to {coalition_after:.3f}, over the "
+                f"cap {local.coalition_cap:g} it was checked against (planned steps {planned}, trained "
+                f"{batch.history})"
+            )
     return batch, plan
+
+
+def _planned_steps(kind: str, settings: Any, n_train: int, sigma: float, count_noise: float) -> list[Step]:
+    """The steps the generator's DP training will charge at noise `sigma`, known before it trains:
+    what `noise_for_budget` calibrated (the reference generator's one release; the VAE's and
+    GAN's case-count release and their DP-SGD epochs at Poisson rate 1 / ceil(n / batch size),
+    `config_base.noise_for_epochs`). `_generate_charged` checks the trained history against it."""
+    if kind == "reference":
+        return [release_step(sigma)]
+    batch_size, epochs = int(settings.batch_size), int(settings.epochs)
+    training = (float(sigma), sample_rate(n_train, batch_size), epochs * steps_per_epoch(n_train, batch_size))
+    return [release_step(count_noise), training]
 
 
 def _charge_generator(
@@ -435,7 +459,10 @@ def _charge_generator(
                 steps=steps,
                 epsilon_after=after,
                 time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                note=f"synthetic-data generator ({options.generator}) on {Path(genotypes).name}",
+                note=(
+                    f"synthetic-data generator ({options.generator}) on {Path(genotypes).name}, epsilon "
+                    f"{options.epsilon:g} at delta {options.delta:g}"
+                ),
                 input_digest=digest,
             )
         )

@@ -6,14 +6,26 @@ training and `genofed synth` charge, in `--state-dir`):
 
 - `rounded`: declared public by the hospital, not differential privacy. With a state folder the
   ledger records it as a charge of kind `declared-public` with zero steps (so epsilon 0: the
-  accountant skips zero-step entries), so the site's ledger lists everything it released.
+  accountant skips zero-step entries), so the site's ledger lists everything it released. Without
+  `--state-dir` it is listed in the ledger the genotypes are bound to (the machine-wide index:
+  `hospital check`, `synth` or an earlier summary bound them), and a warning says so; genotypes
+  bound to no ledger give a warning that the release is recorded in no ledger (the file's header
+  is then its only record). Differencing two rounded releases around one patient reveals some of
+  that patient's variants exactly (`bench/rounded_release_differencing.py`, docs/panel.md).
 - `dp`: one Gaussian release, one step of the subsampled Gaussian at sample rate 1
   (`genofed.common.privacy.release.release_step`). The noise multiplier is the smallest that
   keeps the site's total epsilon (its history plus this release) within what it already spent
   plus `--epsilon`, calibrated by `genofed.common.privacy.accountant.calibrate_noise` under the
   ledger lock; refused, before anything is computed or written, when `--budget` or the budget
   the site declared (when `--state-dir` is a site's state folder) would be exceeded, and when
-  there is neither (a ledger with no cap). The charge is recorded before the file is written.
+  there is neither (a ledger with no cap); at a site, also when `--delta` is above the site's
+  delta, and when the release would take the site's epsilon against the coordinator and all other
+  sites colluding over its `max_coalition_epsilon` (`genofed.client.local_ledger`). The charge is
+  recorded before the file is written.
+
+At a site (a state folder next to a hospital.json whose `hospital check` declared a cohort size),
+the summary's `samples` header is that declared size, the one the site already made public,
+instead of its own count.
 
 The ledger in `--state-dir` must be the one the genotypes are bound to, by the agent's rules
 (`genofed.client.local_ledger`): a fresh folder for genotypes whose ledger is elsewhere is no
@@ -23,6 +35,7 @@ Checked once the genotypes are read, before anything is computed or written.
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 from dataclasses import dataclass
@@ -30,7 +43,13 @@ from pathlib import Path
 
 import numpy as np
 
-from genofed.client.local_ledger import LocalLedger, check_and_bind, genotypes_sha256, local_ledger
+from genofed.client.local_ledger import (
+    LocalLedger,
+    bound_state_dir,
+    check_and_bind,
+    genotypes_sha256,
+    local_ledger,
+)
 from genofed.common.data.cohort import GenotypeMatrix
 from genofed.common.data.readers import read_genotypes
 from genofed.common.data.variant_summary import (
@@ -40,7 +59,7 @@ from genofed.common.data.variant_summary import (
     noisy_summary,
     rounded_summary,
 )
-from genofed.common.privacy.accountant import calibrate_noise, epsilon_of
+from genofed.common.privacy.accountant import Step, calibrate_noise, epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import release_step
 from genofed.common.util.atomic import require_not_an_input, require_writable_target
@@ -48,6 +67,8 @@ from genofed.common.util.checks import require, require_at_least, require_choice
 
 #: The ledger kind of a DP variant-summary release.
 VARIANTS_KIND = "variants"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,23 +108,48 @@ def release_variants(
     require_not_an_input(out, {"--genotypes": genotypes})
     _check(out, options)
     site = options.site or genotypes.resolve().parent.name
-    # a dp release without a cap is refused here, before the genotypes are read (`NoCap`)
+    # a dp release without a cap, or above the site's delta, is refused here, before the genotypes
+    # are read (`NoCap`, `LocalLedger.check_delta`)
     local = (
-        local_ledger(options.state_dir, options.budget, spends=options.release == "dp")
+        local_ledger(options.state_dir, options.budget, spends=options.release == "dp", delta=options.delta)
         if options.state_dir
         else None
     )
     matrix = read_genotypes(genotypes)
+    if local is None:  # a rounded release (dp needs --state-dir): the ledger its genotypes are bound to
+        local = _default_ledger(genotypes, matrix.sample_ids)
     ledger = _bound_ledger(local, genotypes, matrix.sample_ids, options) if local is not None else None
+    samples = local.declared_size if local is not None else None  # the site's public size, if declared
     if options.release == "rounded":
-        summary = rounded_summary(site, matrix, options.round_to)
+        summary = rounded_summary(site, matrix, options.round_to, samples=samples)
         if ledger is not None:
-            _record_declared(ledger.state_dir, summary, genotypes, options.delta)
+            _record_declared(ledger.state_dir, summary, genotypes, ledger.delta or options.delta)
+            if not options.state_dir:
+                logger.warning(
+                    "no --state-dir given: this variant summary is listed in the privacy ledger these "
+                    "genotypes are bound to, in %s",
+                    ledger.state_dir,
+                )
     else:
         assert ledger is not None  # `_check` requires --state-dir
-        summary = _charged_noisy(site, matrix, genotypes, options, ledger)
+        summary = _charged_noisy(site, matrix, genotypes, options, ledger, samples)
     summary.save(out)
     return summary
+
+
+def _default_ledger(genotypes: Path, sample_ids: list[str]) -> LocalLedger | None:
+    """Without `--state-dir`: the ledger the genotypes (their file or their patients) are bound to,
+    which lists the rounded release (`release_variants` says so once it is listed); None, with a
+    warning, when they are bound to none."""
+    state = bound_state_dir(genotypes, sample_ids)
+    if state is None:
+        logger.warning(
+            "this variant summary is recorded in no privacy ledger: no --state-dir was given and "
+            "these genotypes are bound to none, so the file's header is its only record. Give "
+            "--state-dir SITE/state (the site's state folder) to list it in the site's ledger."
+        )
+        return None
+    return local_ledger(state, None, spends=False)
 
 
 def _bound_ledger(
@@ -112,16 +158,18 @@ def _bound_ledger(
     """`ledger` (`local_ledger`'s, with its cap), bound to the genotypes (their file and their
     patients), checked before anything is computed or written (a rounded release spends nothing
     but is recorded in the same ledger)."""
+    dp = options.release == "dp"
     check_and_bind(
         ledger,
         genotypes,
         None,
         epsilon=options.epsilon or 0.0,
-        delta=options.delta,
+        delta=options.delta if dp else ledger.delta or options.delta,
         purpose="its variant summary",
         command="variants",
         new_ledger=options.new_ledger,
         sample_ids=sample_ids,
+        release=(lambda book, target: [_release(book.history(), target, options.delta)]) if dp else None,
     )
     return ledger
 
@@ -155,23 +203,32 @@ def _check(out: Path, options: VariantReleaseOptions) -> None:
 
 
 def _charged_noisy(
-    site: str, matrix: GenotypeMatrix, genotypes: Path, options: VariantReleaseOptions, bound: LocalLedger
+    site: str,
+    matrix: GenotypeMatrix,
+    genotypes: Path,
+    options: VariantReleaseOptions,
+    bound: LocalLedger,
+    samples: int | None = None,
 ) -> VariantSummary:
-    """Calibrate under the ledger lock, charge, then draw the noise (fresh randomness: nobody can
-    reproduce it, so a repeated release is a new one and is charged again)."""
+    """Calibrate under the ledger lock, check the caps, charge, then draw the noise (fresh
+    randomness: nobody can reproduce it, so a repeated release is a new one and is charged again)."""
     assert options.epsilon is not None
     bound.state_dir.mkdir(parents=True, exist_ok=True)
+    refused = "Nothing was released."
     with PrivacyLedger(bound.state_dir / LEDGER_FILE).locked() as ledger:
-        target = ledger.epsilon_after(
-            options.epsilon,
-            options.delta,
-            budget=bound.budget,
-            purpose="its variant summary",
-            refused="Nothing was released.",
+        target = bound.check_spend(
+            ledger, options.epsilon, options.delta, purpose="its variant summary", refused=refused
         )
         history = ledger.history()
-        sigma = calibrate_noise(history, sample_rate=1.0, steps=1, target_epsilon=target, delta=options.delta)
-        noise, rate, steps = release_step(sigma)
+        noise, rate, steps = _release(history, target, options.delta)
+        bound.check_coalition(
+            ledger,
+            [(noise, rate, steps)],
+            options.delta,
+            epsilon=options.epsilon,
+            purpose="its variant summary",
+            refused=refused,
+        )
         digest = genotypes_sha256(genotypes)
         ledger.charge(
             Charge(
@@ -181,7 +238,10 @@ def _charged_noisy(
                 sample_rate=rate,
                 steps=steps,
                 epsilon_after=epsilon_of([*history, (noise, rate, steps)], options.delta),
-                note=f"variant summary (dp) of {genotypes.name}: {matrix.n_variants} variants",
+                note=(
+                    f"variant summary (dp) of {genotypes.name}: {matrix.n_variants} variants, epsilon "
+                    f"{options.epsilon:g} at delta {options.delta:g}"
+                ),
                 input_digest=digest,
                 kind=VARIANTS_KIND,
             )
@@ -189,11 +249,18 @@ def _charged_noisy(
     return noisy_summary(
         site,
         matrix,
-        noise_multiplier=sigma,
+        noise_multiplier=noise,
         epsilon=options.epsilon,
         delta=options.delta,
         rng=np.random.default_rng(secrets.randbits(128)),
+        samples=samples,
     )
+
+
+def _release(history: list[Step], target: float, delta: float) -> Step:
+    """The one Gaussian release whose noise keeps the site's epsilon (`history` and it) at `target`."""
+    sigma = calibrate_noise(history, sample_rate=1.0, steps=1, target_epsilon=target, delta=delta)
+    return release_step(sigma)
 
 
 def _record_declared(state: Path, summary: VariantSummary, genotypes: Path, delta: float) -> None:

@@ -9,10 +9,14 @@ Two release modes (the file's header says which):
 
 - `rounded` (default): every count rounded to a multiple of `round_to` alleles (default 10).
   This is NOT differential privacy. The hospital declares the rounded counts public by running
-  `genofed hospital variants` in this mode, as it declares its rounded cohort size public. The
-  rounding hides single patients in the counts a reader could difference between two releases
-  (one patient moves a count by at most 2 alleles, well inside a bin of 10), while a pooled
-  frequency over a few hundred alleles per site moves by less than a percent. Variant ids are
+  `genofed hospital variants` in this mode, as it declares its rounded cohort size public. One
+  patient moves a count by at most 2 alleles, inside a bin of 10, while a pooled frequency over a
+  few hundred alleles per site moves by less than a percent. The rounding does NOT hide a patient
+  from a reader who differences two releases of cohorts that differ by that patient: every count
+  the patient's alleles push across a bin edge changes, and a changed alt count names a variant
+  the patient carries (about 13 % of them at 10 alleles on the demo cohorts:
+  `bench/rounded_release_differencing.py`, docs/panel.md). A cohort's summary is released once.
+  Variant ids are
   treated as public, like a genotyping array's manifest: every variant the site typed is listed,
   even one whose rounded alt or ref count is 0. A hospital whose variant list itself is sensitive
   (e.g. private variants from sequencing) must not release it.
@@ -45,8 +49,9 @@ FORMAT = "genofed-variant-summary/1"
 COLUMNS = ("id", "called", "alt")
 RELEASES = ("rounded", "dp")
 #: Default rounding: 10 alleles, i.e. 5 patients' genotypes. One patient moves a count by at most
-#: 2 alleles, so a single patient's presence is hidden inside one bin, and the pooled frequency of a
-#: federation of a few hundred alleles per site moves by well under 1 %% (docs/panel.md).
+#: 2 alleles, and the pooled frequency of a federation of a few hundred alleles per site moves by
+#: well under 1 %% (docs/panel.md). Two releases around one patient still differ at about 1 to 2 in
+#: 10 of the variants that patient carries (`bench/rounded_release_differencing.py`).
 DEFAULT_ROUND_TO = 10
 #: The L2 sensitivity's per-variant terms: one patient changes a variant's called-allele count by
 #: up to 2 and its alt count by up to 2.
@@ -93,7 +98,8 @@ class VariantSummary:
         variant_ids: `chrom:pos:ref:alt` as the site has them (its own REF/ALT orientation).
         called: called alleles per variant (2 per called genotype); float, since DP counts are.
         alt: alt alleles among the called ones, per variant.
-        samples: the site's patient count (rounded or noisy like the counts).
+        samples: the site's patient count (rounded or noisy like the counts), or the cohort size
+            the site declared public (`hospital check --declared-size`) when it declared one.
         release: how the counts were released.
     """
 
@@ -164,8 +170,13 @@ def dp_sensitivity(n_variants: int) -> float:
     return math.sqrt(1 + PER_VARIANT_SQUARED_SENSITIVITY * n_variants)
 
 
-def rounded_summary(site: str, genotypes: GenotypeMatrix, round_to: int = DEFAULT_ROUND_TO) -> VariantSummary:
-    """The `rounded` release of a site's genotypes (every count to a multiple of `round_to`)."""
+def rounded_summary(
+    site: str, genotypes: GenotypeMatrix, round_to: int = DEFAULT_ROUND_TO, *, samples: int | None = None
+) -> VariantSummary:
+    """The `rounded` release of a site's genotypes (every count to a multiple of `round_to`).
+
+    `samples`: the cohort size the site has already declared public (`hospital check
+    --declared-size`), released as the patient count instead of its own count rounded."""
     if round_to < 1:
         raise ValueError(f"round_to must be at least 1, got {round_to}")
     called, alt = exact_counts(genotypes)
@@ -174,7 +185,7 @@ def rounded_summary(site: str, genotypes: GenotypeMatrix, round_to: int = DEFAUL
         list(genotypes.variant_ids),
         round_counts(called, round_to),
         round_counts(alt, round_to),
-        float(round_counts(genotypes.n_samples, round_to)),
+        float(round_counts(genotypes.n_samples, round_to) if samples is None else samples),
         Release("rounded", round_to=round_to),
     )
 
@@ -187,19 +198,24 @@ def noisy_summary(
     epsilon: float,
     delta: float,
     rng: np.random.Generator,
+    samples: int | None = None,
 ) -> VariantSummary:
     """The `dp` release: exact counts + N(0, (noise_multiplier x sensitivity)^2) each. The caller
-    (`genofed.client.variant_release`) calibrates `noise_multiplier` and charges the ledger."""
+    (`genofed.client.variant_release`) calibrates `noise_multiplier` and charges the ledger.
+    `samples`: the cohort size the site has already declared public, released as the patient
+    count instead of its own noisy count (the sensitivity still counts it: a bound, not tight)."""
     if not noise_multiplier > 0:
         raise ValueError(f"the noise multiplier must be positive, got {noise_multiplier}")
     called, alt = exact_counts(genotypes)
     sd = noise_multiplier * dp_sensitivity(len(called))
+    noisy_called = called + rng.normal(0.0, sd, called.shape)
+    noisy_alt = alt + rng.normal(0.0, sd, alt.shape)
     return VariantSummary(
         site,
         list(genotypes.variant_ids),
-        called + rng.normal(0.0, sd, called.shape),
-        alt + rng.normal(0.0, sd, alt.shape),
-        float(genotypes.n_samples + rng.normal(0.0, sd)),
+        noisy_called,
+        noisy_alt,
+        float(genotypes.n_samples + rng.normal(0.0, sd)) if samples is None else float(samples),
         Release("dp", epsilon=epsilon, delta=delta, noise_multiplier=noise_multiplier, noise_sd=sd),
     )
 
