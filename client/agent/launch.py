@@ -771,6 +771,8 @@ def audit_lines(folder: str | Path) -> list[str]:
         if e["status"] != "ok":
             what = f"ERROR {e.get('error_code')}: {e.get('error')}"
         eps = "" if e.get("epsilon") is None else f" epsilon={e['epsilon']:.3f}"
+        if e.get("coalition_epsilon") is not None:  # distributed DP: against the coordinator and all others
+            eps += f" coalition_epsilon={e['coalition_epsilon']:.3f}"
         lines.append(f"{e['time']} run {e['run']} round {e['round']} {e['type']}: {what}{eps}")
     return lines
 

@@ -91,3 +91,15 @@ def test_a_reply_that_reports_no_epsilon_is_audited_with_none(tmp_path):
     reply = Message(RecordDict({"config": ConfigRecord({"site": "rostov"})}), reply_to=received)
     entry = _audited(tmp_path, received, reply)
     assert entry["epsilon"] is None and "coalition_epsilon" not in entry
+
+
+def test_hospital_audit_prints_the_coalition_epsilon_next_to_the_epsilon(tmp_path):
+    from genofed.client.agent.keys import init_site
+    from genofed.client.agent.launch import audit_lines
+
+    site = tmp_path / "site"
+    init_site(site, "rostov")
+    received = _received()
+    _audited(site, received, _secagg_reply(received, METRICS))
+    (line,) = audit_lines(site)
+    assert "epsilon=5.030 coalition_epsilon=9.100" in line
