@@ -6,6 +6,7 @@ torch and the readers load inside the handler, so `genofed predict --help` stays
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,10 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score new people with a trained model file (no network needed)",
         description=(
             "Score every person of a genotype file with a genofed model file (a federated run's "
-            "RUN/model.pt, a `genofed adapt` file, or a binary `genofed pretrain` model): risk, percentile "
-            "in the training population, high/low call at the model's operating threshold, panel coverage "
-            "and imputed variants. Works offline, e.g. at a hospital on its own new patients. "
-            "Details: docs/predicting.md."
+            "RUN/model.pt, a `genofed adapt` file, or a binary `genofed pretrain` model): risk (a score, "
+            "not a calibrated probability), percentile in the training population, high/low call at the "
+            "model's operating threshold (or --threshold), call rate, imputed variants and per-person notes; "
+            "no call for a person with too few genotypes called. Writes OUT and its provenance OUT.json. "
+            "Works offline, e.g. at a hospital on its own new patients. Details: docs/predicting.md."
         ),
     )
     add_model_file_arguments(
@@ -48,6 +50,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="label",
         metavar="NAME",
         help="the 0/1 column of --phenotypes, if it has one",
+    )
+    parser.add_argument(
+        "--min-call-rate",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="give no risk, percentile or call (call 'no call', the reason in the notes column) to a person "
+        "with less than this share of the panel's genotypes called (absent or missing: imputed); default: "
+        "--min-coverage's value (0.9)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        metavar="T",
+        help="call high/low at this risk (between 0 and 1) instead of the model's operating threshold; the "
+        "output says which was used (the model file is not changed)",
     )
     parser.set_defaults(handler=run_predict)
 
@@ -115,13 +134,52 @@ def check_model_file_arguments(args: argparse.Namespace) -> str:
     return check_expected_hash(args.expect_hash)
 
 
+def check_predict_arguments(args: argparse.Namespace) -> str:
+    """`check_model_file_arguments`, and what `predict` adds, before anything is read: the
+    provenance file OUT.json (`sidecar_path`) is held to the rules of --out (not a folder, not
+    replaced without --force, never an input), --min-call-rate lies in [0, 1] and --threshold in
+    (0, 1). Returns the normalised expected hash."""
+    from genofed.common.scoring.predict import sidecar_path
+    from genofed.common.util.atomic import require_file_target
+    from genofed.common.util.checks import require, require_in_range
+
+    expected_hash = check_model_file_arguments(args)
+    sidecar = sidecar_path(args.out)
+    require_file_target(sidecar)
+    for name, dest in MODEL_COMMAND_INPUTS.items():
+        given = getattr(args, dest, None)
+        require(
+            not (given and sidecar.exists() and Path(given).exists() and os.path.samefile(sidecar, given)),
+            f"--out {args.out} would write its provenance to {sidecar}, the file given as {name}: choose "
+            "another --out (--force replaces an earlier output, never an input)",
+        )
+    require(
+        args.force or not sidecar.exists(),
+        f"{sidecar} exists (the provenance of an earlier {Path(args.out).name}); choose a new --out or pass "
+        "--force to replace both",
+    )
+    if args.min_call_rate is not None:
+        require_in_range("--min-call-rate", args.min_call_rate, 0.0, 1.0)
+    if args.threshold is not None:
+        require_in_range(
+            "--threshold",
+            args.threshold,
+            0.0,
+            1.0,
+            low_open=True,
+            high_open=True,
+            hint="a risk cut-off, e.g. 0.7; leave it out to use the model's operating threshold",
+        )
+    return expected_hash
+
+
 def run_predict(args: argparse.Namespace) -> int:
     from genofed.common.scoring.model_file import load_model_file
-    from genofed.common.scoring.predict import predict_file, write_predictions
+    from genofed.common.scoring.predict import predict_file, provenance_record, write_predictions
 
     out = Path(args.out)
     # checked before the model and the genotypes are read: a refusal costs nothing
-    expected_hash = check_model_file_arguments(args)
+    expected_hash = check_predict_arguments(args)
     model = load_model_file(args.model, expected_hash=expected_hash)
     predictions = predict_file(
         model,
@@ -129,35 +187,74 @@ def run_predict(args: argparse.Namespace) -> int:
         phenotypes=args.phenotypes,
         label_column=args.label_column,
         min_coverage=args.min_coverage,
+        min_call_rate=args.min_call_rate,
+        threshold=args.threshold,
     )
-    write_predictions(out, predictions)
+    messages = []
     if model.provenance.get("warning"):
-        print(f"warning: {model.provenance['warning']} (recorded in {args.model})", file=sys.stderr)
-    for note in predictions.notes:
-        print(f"note: {note}", file=sys.stderr)
+        messages.append(f"warning: {model.provenance['warning']} (recorded in {args.model})")
+    messages += [f"note: {note}" for note in predictions.notes]
+    provenance = provenance_record(
+        model,
+        predictions,
+        model_path=args.model,
+        genotypes=args.genotypes,
+        phenotypes=args.phenotypes,
+        label_column=args.label_column,
+        min_coverage=args.min_coverage,
+        messages=messages,
+    )
+    write_predictions(out, predictions, provenance)
+    for message in messages:
+        print(message, file=sys.stderr)
     with closed_stdout_is_fine():
         _print_summary(args, out, model.content_hash, predictions)
     return 0
 
 
 def _print_summary(args: argparse.Namespace, out: Path, digest: str, predictions: Predictions) -> None:
-    """What was written: people, model, coverage, calls at the threshold, and the AUC over the
-    people with a label (how many, when some have none)."""
+    """What was written: people, model, the file's panel coverage, the people's call rates, the
+    calls at the threshold and where it came from, the percentiles' reference population, and the
+    AUC over the people with a label (how many, when some have none or are not scored)."""
+    from genofed.common.scoring.predict import minimum_text, sidecar_path
+
     n = len(predictions.sample_ids)
     align = predictions.alignment
-    print(f"wrote {out}: {n} people, model {digest[:12]}")
+    print(f"wrote {out} and its provenance {sidecar_path(out).name}: {n} people, model {digest[:12]}")
     print(
         f"  panel coverage of the file: {align.coverage:.1%} ({align.matched} matched, "
         f"{align.swapped} swapped, {align.absent} absent and imputed of {align.panel_variants})"
     )
+    if n:
+        lowest = float(min(predictions.coverage))
+        below = predictions.n_not_called
+        print(
+            f"  genotypes called per person: lowest {lowest:.1%}; {below} of {n} under the minimum "
+            f"{minimum_text(predictions.min_call_rate)}" + (": not called" if below else "")
+        )
     if predictions.threshold is not None:
         high = sum(call == "high" for call in predictions.calls or [])
-        print(f"  operating threshold {predictions.threshold:g}: {high} of {n} high")
+        called = n - predictions.n_not_called
+        print(
+            f"  threshold {predictions.threshold:g}, {predictions.threshold_detail}: {high} of {called} "
+            "called high"
+        )
+    if predictions.reference:
+        print(f"  percentiles (whole numbers, 1-99) relative to {predictions.reference}")
     if predictions.labels is not None:
-        auc, labelled = predictions.auc(), predictions.n_labelled
-        over = "" if labelled == n else f" over the {labelled} of {n} people with one"
-        if labelled == 0:
-            value = "n/a (nobody has a label)"
+        auc, counted = predictions.auc(), int(predictions.in_auc.sum())
+        if counted == n:
+            over = ""
+        elif predictions.n_not_called:
+            over = f" over the {counted} of {n} people with a label and a call"
+        else:
+            over = f" over the {counted} of {n} people with one"
+        if counted == 0:
+            value = (
+                "n/a (nobody has a label)"
+                if predictions.n_labelled == 0
+                else "n/a (nobody labelled is called)"
+            )
         elif auc is None:
             value = "n/a (one class only)"
         else:

@@ -7,18 +7,32 @@ covering too little of the panel refused, then encoded with the constants the mo
 (`ModelFile.feature_spec`). Nothing here opens a network connection: a hospital can score its
 own new patients on a machine with no network at all.
 
-Per person: the risk (the model's predicted probability), its percentile in the training
-population (the model file's risk distribution, when it has one), the high/low call at the
-model's operating threshold (when it has one), the share of panel variants the person has a
-call for, and how many panel variants were imputed.
+Per person: the risk (the model's score, rounded: not a calibrated probability unless the run's
+report says so, `risk_note`), its percentile in the training population (the model file's risk
+distribution, when it has one; a whole number clipped to 1-99), the high/low call at the model's
+operating threshold or at one the user gives (`--threshold`), the share of panel variants the person
+has a call for (their call rate), how many panel variants were imputed, and per-person notes. A
+person whose call rate is under the minimum (`min_call_rate`) gets no risk, percentile or call:
+`no call`, the reason in the notes. So does nobody else: the notes also mark an imputed covariate
+and an implausible age, which are scored.
+
+Next to risks.csv, `write_predictions` writes `risks.csv.json` (`provenance_record`): the model's
+hash and label, the threshold and where it came from, the settings, the genofed version, the time
+and every note printed, so that a CSV can be told apart from another once the terminal is closed.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
+import math
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,18 +53,52 @@ from genofed.common.scoring.model_file import ModelFile, ModelFileError
 from genofed.common.scoring.operating import percentiles
 from genofed.common.util.atomic import write_text_atomic
 
-#: The columns of risks.csv, in order (`label` only when phenotypes were given).
+#: The leading columns of risks.csv, in order; then `label` (only when phenotypes with the label
+#: column were given), then `NOTES_COLUMN`.
 COLUMNS = ("sample_id", "risk", "percentile", "call", "coverage", "imputed")
+#: The last column: why a person got no call, and what was assumed about them ("" when nothing).
+NOTES_COLUMN = "notes"
+#: The call of a person with too few genotypes called (`Predictions.scored`).
+NO_CALL = "no call"
+#: risks.csv's risks are rounded to this many decimals: the model's score, not a calibrated
+#: probability (`risk_note`); more digits would suggest a precision nobody measured.
+RISK_DECIMALS = 3
+#: Percentiles are whole numbers clipped into this range: the reference distribution comes from a
+#: few hundred noisy validation patients, so neither "below everyone" (0) nor "above everyone"
+#: (100) is something it can say (docs/predicting.md, "Percentiles").
+PERCENTILE_RANGE = (1, 99)
+#: An age above this (years) is marked in the notes: the model file does not record its training
+#: population's ages, and few people of any clinic cohort are older (the phenotype reader already
+#: refuses one outside 0-120).
+PLAUSIBLE_AGE_MAX = 100.0
+#: The format of the provenance file next to risks.csv (`provenance_record`).
+PROVENANCE_FORMAT = "genofed-predictions/1"
+
+
+def shown_risk(risk: float, threshold: float | None) -> float:
+    """`risk` rounded to `RISK_DECIMALS` decimals, but never across `threshold`: a risk of 0.4996
+    under a threshold of 0.5 shows as 0.499 (called low), not as a "0.500" called low."""
+    scale = 10**RISK_DECIMALS
+    shown = round(risk, RISK_DECIMALS)
+    if threshold is not None and risk < threshold <= shown:
+        return math.floor(risk * scale) / scale
+    if threshold is not None and shown < threshold <= risk:
+        return math.ceil(risk * scale) / scale
+    return shown
 
 
 @dataclass
 class Predictions:
     """One row per person, in genotype-file order, and what the user must know about them.
 
-    `percentiles` / `calls`: None when the model file has no risk distribution / threshold.
-    `labels`: None without a label column. `labelled`: who has a label (a new patient's may be
-    empty: no diagnosis yet); None means everyone with `labels`. `notes`: what was assumed or is
-    missing, said once.
+    `percentiles` / `calls`: None when the model file has no risk distribution / no threshold was
+    given or recorded. `threshold_source`: "model" (the model file's operating threshold) or
+    "--threshold" (the user's); `threshold_detail` says it in words. `min_call_rate`: a person
+    whose `coverage` is below it gets no risk, percentile or call (`scored`). `labels`: None
+    without a label column. `labelled`: who has a label (a new patient's may be empty: no
+    diagnosis yet); None means everyone with `labels`. `notes`: what was assumed or is missing,
+    said once; `row_notes`: the same per person (the CSV's notes column). `reference`: the
+    population the percentiles are relative to, in words (None without a distribution).
     """
 
     sample_ids: list[str]
@@ -63,14 +111,42 @@ class Predictions:
     labels: np.ndarray | None = None
     labelled: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    threshold_source: str | None = None
+    threshold_detail: str = ""
+    min_call_rate: float = 0.0
+    row_notes: list[list[str]] | None = None
+    reference: str | None = None
+
+    @property
+    def scored(self) -> np.ndarray:
+        """Who gets a risk, percentile and call: a call rate of at least `min_call_rate` (a person
+        below it would be scored mostly on imputed genotypes, the panel's average, which looks
+        like an ordinary, reassuring risk)."""
+        return np.asarray(self.coverage) >= self.min_call_rate - 1e-12
+
+    @property
+    def n_not_called(self) -> int:
+        return int(np.sum(~self.scored))
 
     @property
     def calls(self) -> list[str] | None:
         """ "high" where risk >= threshold, else "low" (the release's bins put the edge in the
-        upper bin); None without a threshold."""
+        upper bin), `NO_CALL` for a person not scored; None without a threshold."""
         if self.threshold is None:
             return None
-        return ["high" if r >= self.threshold else "low" for r in self.risks]
+        scored = self.scored
+        return [
+            ("high" if r >= self.threshold else "low") if ok else NO_CALL
+            for r, ok in zip(self.risks, scored, strict=True)
+        ]
+
+    @property
+    def shown_percentiles(self) -> np.ndarray | None:
+        """The percentiles as risks.csv shows them: whole numbers in `PERCENTILE_RANGE`."""
+        if self.percentiles is None:
+            return None
+        low, high = PERCENTILE_RANGE
+        return np.clip(np.rint(self.percentiles), low, high).astype(int)
 
     @property
     def n_labelled(self) -> int:
@@ -79,33 +155,48 @@ class Predictions:
             return 0
         return len(self.labels) if self.labelled is None else int(np.sum(self.labelled))
 
-    def auc(self) -> float | None:
-        """The AUC against the labels of the people who have one (None without labels or with one
-        class only); the same computation as results.json's `test_auc`. A person without a label
-        (a new patient, no diagnosis yet) is scored but not counted here."""
+    @property
+    def in_auc(self) -> np.ndarray | None:
+        """Who the AUC is over: a label and a call rate at the minimum (None without labels)."""
         if self.labels is None:
             return None
         known = np.ones(len(self.labels), dtype=bool) if self.labelled is None else self.labelled
-        return binary_metrics(self.labels[known], self.risks[known])["auc"]
+        return known & self.scored
+
+    def auc(self) -> float | None:
+        """The AUC against the labels of the people who have one and are scored (None without
+        labels or with one class only); the same computation as results.json's `test_auc`. A
+        person without a label (a new patient, no diagnosis yet), or with too few genotypes
+        called, is not counted here."""
+        if self.labels is None:
+            return None
+        counted = self.in_auc
+        return binary_metrics(self.labels[counted], self.risks[counted])["auc"]
+
+    def notes_of(self, i: int) -> str:
+        """Person `i`'s notes cell: their notes joined by "; " ("" when none)."""
+        return "; ".join(self.row_notes[i]) if self.row_notes else ""
 
     def to_csv(self) -> str:
-        """risks.csv: `COLUMNS`, then `label` when known; empty cells where a value does not exist."""
+        """risks.csv: `COLUMNS`, then `label` when known, then `NOTES_COLUMN`; empty cells where a
+        value does not exist (and risk and percentile for a person not scored)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow([*COLUMNS, *(["label"] if self.labels is not None else [])])
-        calls = self.calls
+        writer.writerow([*COLUMNS, *(["label"] if self.labels is not None else []), NOTES_COLUMN])
+        calls, shown, scored = self.calls, self.shown_percentiles, self.scored
         for i, sample in enumerate(self.sample_ids):
             row = [
                 sample,
-                repr(float(self.risks[i])),
-                "" if self.percentiles is None else f"{self.percentiles[i]:.1f}",
-                "" if calls is None else calls[i],
+                f"{shown_risk(float(self.risks[i]), self.threshold):.{RISK_DECIMALS}f}" if scored[i] else "",
+                "" if shown is None or not scored[i] else int(shown[i]),
+                (calls[i] if calls is not None else "") if scored[i] else NO_CALL,
                 f"{self.coverage[i]:.4f}",
                 int(self.imputed[i]),
             ]
             if self.labels is not None:
                 known = self.labelled is None or bool(self.labelled[i])
                 row.append(int(self.labels[i]) if known else "")
+            row.append(self.notes_of(i))
             writer.writerow(row)
         return buffer.getvalue()
 
@@ -117,6 +208,8 @@ def predict_file(
     phenotypes: str | Path | None = None,
     label_column: str = "label",
     min_coverage: float = 0.9,
+    min_call_rate: float | None = None,
+    threshold: float | None = None,
 ) -> Predictions:
     """Score every person of `genotypes` with `model` (see the module docstring).
 
@@ -128,15 +221,21 @@ def predict_file(
             (sex 0.5, age the centre), and there is no AUC.
         min_coverage: the share of the model's panel the file must cover (as at a hospital); a file
             with no panel variant at all is refused whatever it is.
+        min_call_rate: the share of the panel's genotypes a person must have called to be scored
+            (None: `min_coverage`); below it the person gets `NO_CALL` and no risk or percentile.
+        threshold: the high/low cut-off to use instead of the model's operating threshold (in
+            (0, 1); None: the model's, if it has one).
 
-    A person whose label is empty is scored and gets an empty label: only the labelled count
-    towards the AUC (`Predictions.auc`).
+    A person whose label is empty is scored and gets an empty label: only the labelled (and
+    scored) count towards the AUC (`Predictions.auc`).
 
     Raises:
         ModelFileError: a model that does not score a binary risk or whose config does not fit
             its panel. DataError: an unreadable file, samples not in both files, a file covering
             too little of the panel.
     """
+    if min_call_rate is None:
+        min_call_rate = min_coverage
     people = encoded_cohort(
         model,
         genotypes,
@@ -147,12 +246,19 @@ def predict_file(
     )
     cohort, notes, alignment = people.cohort, people.notes, people.alignment
     called = cohort.dosages != MISSING
+    coverage = called.mean(axis=1) if called.shape[1] else np.zeros(cohort.n_samples)
     risks = predict_proba(model.build(), people.features)
-    threshold = (model.operating.get("threshold") or {}).get("threshold")
+    recorded = (model.operating.get("threshold") or {}).get("threshold")
     distribution = model.operating.get("risk_distribution")
-    if threshold is None:
+    if threshold is not None:
+        source, detail = "--threshold", _given_threshold_detail(recorded)
+    elif recorded is not None:
+        threshold, source, detail = float(recorded), "model", _model_threshold_detail(model)
+    else:
+        source, detail = None, ""
         notes.append(
-            "no operating threshold in the model file: the call column is empty"
+            "no operating threshold in the model file: the call column is empty (pass --threshold T to call "
+            "high/low at a cut-off of your own)"
             + (f" ({model.operating['threshold_note']})" if model.operating.get("threshold_note") else "")
         )
     if distribution is None:
@@ -163,10 +269,14 @@ def predict_file(
         notes.append(
             f"{alignment.swapped} panel variants have REF/ALT swapped in the file: their dosages were flipped"
         )
+    row_notes = [[] for _ in range(cohort.n_samples)]
+    _note_uncalled(coverage, min_call_rate, row_notes, notes)
+    _note_covariates(model, cohort, row_notes, notes)
+    notes.append(risk_note(model))
     return Predictions(
         sample_ids=list(cohort.sample_ids),
         risks=risks,
-        coverage=called.mean(axis=1) if called.shape[1] else np.zeros(len(risks)),
+        coverage=coverage,
         imputed=(~called).sum(axis=1),
         alignment=alignment,
         threshold=None if threshold is None else float(threshold),
@@ -174,7 +284,165 @@ def predict_file(
         labels=cohort.labels if people.labelled else None,
         labelled=people.known if people.labelled else None,
         notes=notes,
+        threshold_source=source,
+        threshold_detail=detail,
+        min_call_rate=float(min_call_rate),
+        row_notes=row_notes,
+        reference=reference_population(model),
     )
+
+
+def _percent(share: float) -> str:
+    """A share as whole percent, rounded down (0.899 is "89%", never the "90%" it is below)."""
+    return f"{math.floor(100 * share + 1e-9):d}%"
+
+
+def minimum_text(share: float) -> str:
+    """A minimum share as percent, exactly as given (0.9 "90%", 0.905 "90.5%")."""
+    return f"{100 * share:.4g}%"
+
+
+def _note_uncalled(
+    coverage: np.ndarray, minimum: float, row_notes: list[list[str]], notes: list[str]
+) -> None:
+    """Mark each person whose call rate is under `minimum` (not scored), and count them once."""
+    below = np.flatnonzero(coverage < minimum - 1e-12)
+    for i in below:
+        row_notes[i].append(
+            f"{_percent(coverage[i])} of panel genotypes called, under the minimum {minimum_text(minimum)}: "
+            "not scored"
+        )
+    if below.size:
+        notes.append(
+            f"{below.size} of {len(coverage)} people have under {minimum_text(minimum)} of the panel's "
+            f"genotypes called: not scored (call '{NO_CALL}', risk and percentile empty, the reason in the "
+            "notes column); their risk would rest on imputed genotypes, the panel's average; "
+            "--min-call-rate SHARE sets the minimum"
+        )
+
+
+def _covariate_values(cohort: Cohort, name: str) -> np.ndarray:
+    """A covariate as float per person (NaN: unknown), matched case-insensitively as `encode` does."""
+    lowered = {str(c).lower(): c for c in cohort.covariates.columns}
+    column = lowered.get(name.lower())
+    if column is None:
+        return np.full(cohort.n_samples, np.nan)
+    return pd.to_numeric(cohort.covariates[column], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _note_covariates(model: ModelFile, cohort: Cohort, row_notes: list[list[str]], notes: list[str]) -> None:
+    """Per person: the covariates imputed ("age unknown: imputed"), and an age over
+    `PLAUSIBLE_AGE_MAX` (the model file records no training ages to check it against); the count of
+    the latter once (`_cohort` counts the former)."""
+    covariates = model.feature_spec().covariates
+    values = {name: _covariate_values(cohort, name) for name in covariates}
+    for i in range(cohort.n_samples):
+        unknown = [name for name in covariates if np.isnan(values[name][i])]
+        if unknown:
+            row_notes[i].append(f"{' and '.join(unknown)} unknown: imputed")
+    ages = next((v for name, v in values.items() if name.lower() == "age"), None)
+    if ages is None:
+        return
+    old = np.flatnonzero(ages > PLAUSIBLE_AGE_MAX)
+    for i in old:
+        row_notes[i].append(
+            f"age {ages[i]:g} over {PLAUSIBLE_AGE_MAX:g}: check it; the model file does not record "
+            "its training ages"
+        )
+    if old.size:
+        shown = ", ".join(f"{cohort.sample_ids[i]} ({ages[i]:g})" for i in old[:3])
+        more = f" and {old.size - 3} more" if old.size > 3 else ""
+        notes.append(
+            f"{old.size} of {cohort.n_samples} people are older than {PLAUSIBLE_AGE_MAX:g}: {shown}{more}; "
+            "scored, and marked in the notes column: the model file does not record its training "
+            "population's ages, and few clinic cohorts include such patients; check the age"
+        )
+
+
+def _model_threshold_detail(model: ModelFile) -> str:
+    """The model file's operating threshold in words: its rule's name and the validation figures
+    it was read from (noisy for a federated run, exact for `genofed adapt`)."""
+    point = model.operating.get("threshold") or {}
+    rule = str(point.get("rule") or "").split(":")[0] or "its recorded rule"
+    exact = "exact" in str(point.get("source") or "")
+    about = "" if exact else "about "
+    patients = point.get("validation_patients")
+    figures = ""
+    if isinstance(point.get("sensitivity"), float | int) and isinstance(
+        point.get("specificity"), float | int
+    ):
+        on = f" on {about}{float(patients):.0f} validation patients" if patients is not None else ""
+        kind = "" if exact else "noisy "
+        figures = (
+            f", {kind}sensitivity {point['sensitivity']:.3f}, specificity {point['specificity']:.3f}{on}"
+        )
+    return f"the model's operating threshold ({rule}{figures})"
+
+
+def _given_threshold_detail(recorded: float | None) -> str:
+    """A --threshold in words, with the model's own threshold beside it."""
+    own = f"the model's own is {float(recorded):g}" if recorded is not None else "the model file has none"
+    return f"given with --threshold ({own}); its sensitivity and specificity are unknown here"
+
+
+def reference_population(model: ModelFile) -> str | None:
+    """Who the percentiles are relative to, in words, from what the model file records: the
+    federation's noisy validation patients (a federated run: about how many, and about what share
+    cases), or a hospital's own (`genofed adapt`, exact). None without a risk distribution."""
+    distribution = model.operating.get("risk_distribution")
+    if not distribution:
+        return None
+    point = model.operating.get("threshold") or {}
+    exact = "exact" in str(distribution.get("source") or "")
+    about = "" if exact else "about "
+    patients = distribution.get("patients")
+    cases = point.get("validation_cases")
+    if cases is None:
+        cases = ((model.provenance.get("metrics") or {}).get("site_evaluation") or {}).get("cases")
+    who = (
+        "the hospital's own validation patients (exact counts)"
+        if exact
+        else "the federation's validation patients (noisy counts)"
+    )
+    facts = []
+    if isinstance(patients, int | float) and patients > 0:
+        facts.append(f"{about}{float(patients):.0f} people")
+        if isinstance(cases, int | float):
+            facts.append(f"{about}{min(max(float(cases) / float(patients), 0.0), 1.0):.0%} cases")
+    listed = f": {', '.join(facts)}" if facts else ""
+    return f"{who}{listed}; clinic patients, not the general population"
+
+
+def risk_note(model: ModelFile) -> str:
+    """What the risk column is, said once: the model's score rounded to `RISK_DECIMALS` decimals,
+    not to be read as a probability of disease unless its calibration was judged and held. No model
+    file records a calibration verdict (a federated run's report judges it on the test cohort), so
+    this names where it is judged for each kind of file, and quotes the test cohort's calibration
+    error when the file records it."""
+    kind = str(model.provenance.get("kind") or "pretrained")
+    head = (
+        f"'risk' is the model's score, rounded to {RISK_DECIMALS} decimals, not a patient's probability "
+        "of disease"
+    )
+    if kind == "federated":
+        test = (model.provenance.get("metrics") or {}).get("test") or {}
+        ece = test.get("ece")
+        error = (
+            f" (only the test cohort's expected calibration error, {float(ece):.3f})"
+            if isinstance(ece, int | float) and math.isfinite(float(ece))
+            else ""
+        )
+        return (
+            f"{head}: whether it may be read as one is judged on the test cohort in the run's report "
+            f"(report.md, 'Calibration'); the model file records no verdict{error}"
+        )
+    if kind == "adapted":
+        return (
+            f"{head}: this adapted model was recalibrated on the hospital's own training patients, but its "
+            "calibration on new patients was judged nowhere; check it on local patients before reading it "
+            "as one"
+        )
+    return f"{head}: its calibration was judged nowhere; check it on local patients before reading it as one"
 
 
 @dataclass
@@ -323,8 +591,8 @@ def _cohort(
             )
             notes.append(
                 f"covariate {name} unknown for {unknown} of {cohort.n_samples} people: encoded as in "
-                "training for an unknown value, so their risks and calls differ from what they are with it"
-                + rename
+                "training for an unknown value, so their risks and calls differ from what they are with it "
+                "(marked in the notes column)" + rename
             )
     return cohort, notes, labelled, known
 
@@ -358,8 +626,91 @@ def _no_label_note(path: Path, label_column: str) -> str:
     return note
 
 
-def write_predictions(path: str | Path, predictions: Predictions) -> Path:
-    """Write risks.csv atomically (the caller decides whether an existing file may be replaced)."""
+def sidecar_path(path: str | Path) -> Path:
+    """Where the provenance of risks.csv goes: the same name with ".json" added (risks.csv.json)."""
     path = Path(path)
-    write_text_atomic(path, predictions.to_csv())
+    return path.with_name(path.name + ".json")
+
+
+def genofed_version() -> str:
+    """The installed genofed's version ("unknown" when run from a source tree not installed)."""
+    try:
+        return version("genofed")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def provenance_record(
+    model: ModelFile,
+    predictions: Predictions,
+    *,
+    model_path: str | Path,
+    genotypes: str | Path,
+    phenotypes: str | Path | None,
+    label_column: str,
+    min_coverage: float,
+    messages: list[str],
+) -> dict[str, Any]:
+    """What risks.csv.json records (`write_predictions` adds the CSV's name, hash and the time):
+    the model (content hash, kind, label, source), the inputs, the threshold and where it came
+    from, the minimums, the reference population of the percentiles, what `risk` is, and every
+    line printed on stderr (`messages`)."""
+    point = model.operating.get("threshold") or {}
+    calls = predictions.calls
+    return {
+        "format": PROVENANCE_FORMAT,
+        "genofed_version": genofed_version(),
+        "model": {
+            "path": str(Path(model_path).resolve()),
+            "content_hash": model.content_hash,
+            "kind": str(model.provenance.get("kind") or "pretrained"),
+            "label": model.task.label,
+            "source": model.provenance.get("source"),
+            "created": model.provenance.get("created"),
+        },
+        "inputs": {
+            "genotypes": str(Path(genotypes).resolve()),
+            "phenotypes": None if phenotypes is None else str(Path(phenotypes).resolve()),
+            "label_column": label_column if predictions.labels is not None else None,
+        },
+        "people": len(predictions.sample_ids),
+        "not_called": predictions.n_not_called,
+        "high": None if calls is None else sum(call == "high" for call in calls),
+        "threshold": {
+            "value": predictions.threshold,
+            "source": predictions.threshold_source,
+            "described": predictions.threshold_detail or None,
+            "model_threshold": point.get("threshold"),
+            "model_rule": point.get("rule"),
+        },
+        "min_call_rate": predictions.min_call_rate,
+        "min_coverage": min_coverage,
+        "percentiles": {
+            "reference": predictions.reference,
+            "shown": f"whole numbers clipped to {PERCENTILE_RANGE[0]}-{PERCENTILE_RANGE[1]}",
+        },
+        "risk": f"the model's score rounded to {RISK_DECIMALS} decimals, not a calibrated probability",
+        "auc": predictions.auc(),
+        "notes": list(messages),
+    }
+
+
+def write_predictions(
+    path: str | Path, predictions: Predictions, provenance: dict[str, Any] | None = None
+) -> Path:
+    """Write risks.csv atomically and, with `provenance` (`provenance_record`), then its
+    provenance next to it (`sidecar_path`), atomically too, with the CSV's name and SHA-256 and the
+    time (the caller decides whether existing files may be replaced)."""
+    path = Path(path)
+    text = predictions.to_csv()
+    write_text_atomic(path, text)
+    if provenance is not None:
+        record = {
+            "format": PROVENANCE_FORMAT,
+            "csv": path.name,
+            "csv_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **provenance,
+        }
+        write_text_atomic(sidecar_path(path), json.dumps(record, indent=2, default=str) + "\n")
     return path

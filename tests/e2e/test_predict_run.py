@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -60,17 +61,21 @@ def test_predict_on_the_test_cohort_reproduces_the_runs_test_auc(run, tmp_path, 
         )
         == 0
     )
-    assert "AUC against 'label'" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    # the AUC predict prints is computed at full precision (risks.csv rounds the scores to 3 decimals)
+    auc = float(re.search(r"AUC against 'label': ([0-9.]+)", printed).group(1))
+    assert auc == pytest.approx(results["test_auc"], abs=1e-4)  # printed to 4 decimals
     rows = list(csv.DictReader(risks.open()))
     labels = np.array([int(r["label"]) for r in rows])
     predicted = np.array([float(r["risk"]) for r in rows])
-    assert binary_metrics(labels, predicted)["auc"] == pytest.approx(results["test_auc"], abs=1e-6)
-    # the run's own per-person file: the same people, labels and risks
+    assert {r["call"] for r in rows} <= {"high", "low"}  # everyone has all genotypes called
+    # the run's own per-person file: the same people, labels and risks (to risks.csv's rounding)
     written = list(csv.DictReader((out / "test_predictions.csv").open()))
     assert list(written[0]) == ["sample_id", "label", "risk"]
     assert [r["sample_id"] for r in written] == [r["sample_id"] for r in rows]
-    np.testing.assert_allclose([float(r["risk"]) for r in written], predicted, rtol=0, atol=1e-9)
+    np.testing.assert_allclose([float(r["risk"]) for r in written], predicted, rtol=0, atol=1e-3 + 1e-9)
     assert [int(r["label"]) for r in written] == labels.tolist()
+    assert binary_metrics(labels, predicted)["auc"] == pytest.approx(results["test_auc"], abs=0.01)
 
 
 def test_operating_point_is_recorded_in_results_and_the_model_file(run):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
+import json
 import sys
 
 import pytest
@@ -31,10 +33,15 @@ def test_predict_writes_every_column_and_the_auc(scored, capsys):
     args = ["predict", "--model", str(model), "--genotypes", str(genotypes), "--out", str(out)]
     assert main([*args, "--phenotypes", str(phenotypes)]) == 0
     printed = capsys.readouterr()
-    assert "AUC against 'label'" in printed.out and "operating threshold 0.5" in printed.out
+    assert "AUC against 'label'" in printed.out
+    assert "threshold 0.5, the model's operating threshold (youden, noisy sensitivity" in printed.out
+    assert "genotypes called per person: lowest 93.3%; 0 of 60 under the minimum 90%" in printed.out
+    assert "percentiles (whole numbers, 1-99) relative to the federation's validation patients" in printed.out
+    assert "note: 'risk' is the model's score, rounded to 3 decimals" in printed.err
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 60
-    assert list(rows[0]) == ["sample_id", "risk", "percentile", "call", "coverage", "imputed", "label"]
+    header = ["sample_id", "risk", "percentile", "call", "coverage", "imputed", "label", "notes"]
+    assert list(rows[0]) == header
     # never overwritten unasked; --force replaces it (here without phenotypes: no label column, a note)
     assert main(args) == 2
     assert "pass --force to replace it" in capsys.readouterr().err
@@ -201,3 +208,76 @@ def test_a_closed_stdout_ends_quietly_with_the_file_written(scored, capsys, monk
 def test_predict_help_states_the_hash_minimum():
     text, _ = help_and_heavy_imports("predict")
     assert "at least its first 12 hex" in " ".join(text.split())
+
+
+def test_predict_writes_its_provenance_next_to_the_csv(scored, capsys):
+    """risks.csv.json: which model (hash, label), threshold and its source, settings, version, time
+    and every note printed; written with the CSV, and never replaced unasked either."""
+    folder, model, genotypes, phenotypes = scored
+    out = folder / "risks.csv"
+    args = ["predict", "--model", str(model), "--genotypes", str(genotypes), "--out", str(out)]
+    assert main([*args, "--phenotypes", str(phenotypes)]) == 0
+    err = capsys.readouterr().err
+    record = json.loads((folder / "risks.csv.json").read_text())
+    assert record["format"] == "genofed-predictions/1" and record["csv"] == "risks.csv"
+    assert record["csv_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert record["model"]["content_hash"] == load_model_file(model).content_hash
+    assert record["model"]["label"] == "label" and record["genofed_version"] and record["written"]
+    assert record["threshold"]["value"] == 0.5 and record["threshold"]["source"] == "model"
+    assert record["min_call_rate"] == 0.9 and record["people"] == 60 and record["not_called"] == 0
+    assert record["notes"] == err.strip().splitlines()  # every line printed on stderr
+    # the CSV gone but its provenance left: still refused without --force, nothing written
+    out.unlink()
+    assert main(args) == 2
+    assert "risks.csv.json exists" in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--force", "--threshold", "0.7"]) == 0
+    record = json.loads((folder / "risks.csv.json").read_text())
+    assert record["threshold"]["source"] == "--threshold" and record["threshold"]["model_threshold"] == 0.5
+    assert record["csv_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    # the provenance file is never one of the inputs, even with --force
+    taken = folder / "p.csv.json"
+    taken.write_text(phenotypes.read_text())
+    capsys.readouterr()
+    err = _refused([*args[:-1], str(folder / "p.csv"), "--phenotypes", str(taken), "--force"], capsys)
+    assert "would write its provenance to" in err and "the file given as --phenotypes" in err
+    assert taken.read_text() == phenotypes.read_text()
+
+
+def test_predict_threshold_overrides_the_models_and_is_checked_first(scored, capsys):
+    folder, model, genotypes, _ = scored
+    out = folder / "risks.csv"
+    args = ["predict", "--model", str(model), "--genotypes", str(genotypes), "--out", str(out)]
+    assert main([*args, "--threshold", "0.7"]) == 0
+    printed = capsys.readouterr().out
+    assert "threshold 0.7, given with --threshold (the model's own is 0.5)" in printed
+    high = sum(row["call"] == "high" for row in csv.DictReader(out.open()))
+    assert f": {high} of 60 called high" in printed
+    missing = ["predict", "--model", str(folder / "none.pt"), "--genotypes", str(genotypes)]
+    for bad in ("0", "1", "1.5", "nan"):  # refused before the (missing) model is looked for
+        err = _refused([*missing, "--out", str(folder / "r.csv"), "--threshold", bad], capsys)
+        assert "--threshold must be in (0, 1)" in err and "not found" not in err
+    err = _refused([*missing, "--out", str(folder / "r.csv"), "--min-call-rate", "1.5"], capsys)
+    assert "--min-call-rate must be in [0, 1]" in err
+
+
+def test_people_with_too_few_genotypes_called_are_not_called(scored, capsys):
+    folder, model, genotypes, _ = scored
+    lines = genotypes.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("#"):
+            fields = line.split("\t")
+            fields[9] = "./."  # the first person: no genotype called at all
+            lines[i] = "\t".join(fields)
+    genotypes.write_text("\n".join(lines) + "\n")
+    out = folder / "risks.csv"
+    args = ["predict", "--model", str(model), "--genotypes", str(genotypes), "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr()
+    assert "called per person: lowest 0.0%; 1 of 60 under the minimum 90%: not called" in printed.out
+    assert ": 1 of 60 people have under 90% of the panel's genotypes called: not scored" in printed.err
+    first = next(csv.DictReader(out.open()))
+    assert first["call"] == "no call" and first["risk"] == "" and first["percentile"] == ""
+    assert first["notes"].startswith("0% of panel genotypes called, under the minimum 90%: not scored")
+    assert main([*args, "--force", "--min-call-rate", "0"]) == 0
+    assert "0 of 60 under the minimum 0%" in capsys.readouterr().out
+    assert next(csv.DictReader(out.open()))["call"] in {"high", "low"}

@@ -14,11 +14,21 @@ from helpers.model_files import N_VARIANTS, model_file, people, write_people
 
 from genofed.common.data.cohort import Cohort
 from genofed.common.data.features import encode
+from genofed.common.data.writers import write_phenotypes, write_vcf
 from genofed.common.errors import DataError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
 from genofed.common.scoring.model_file import ModelFileError, Task
-from genofed.common.scoring.predict import COLUMNS, predict_file
+from genofed.common.scoring.predict import (
+    COLUMNS,
+    NO_CALL,
+    NOTES_COLUMN,
+    Predictions,
+    predict_file,
+    reference_population,
+    risk_note,
+    shown_risk,
+)
 
 
 def _expected_risks(model, covariates: pd.DataFrame | None) -> np.ndarray:
@@ -46,9 +56,12 @@ def test_risks_percentiles_calls_and_auc(tmp_path):
     np.testing.assert_array_equal(result.imputed, missing)
     np.testing.assert_allclose(result.coverage, 1 - missing / N_VARIANTS)
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
-    assert list(rows[0]) == [*COLUMNS, "label"]
-    assert [float(r["risk"]) for r in rows] == list(result.risks)  # full precision: AUC reproducible
+    assert list(rows[0]) == [*COLUMNS, "label", NOTES_COLUMN]
+    # a score, not a probability measured to 16 digits: 3 decimals
+    assert [r["risk"] for r in rows] == [f"{risk:.3f}" for risk in result.risks]
     assert {r["call"] for r in rows} <= {"high", "low"} and rows[0]["sample_id"] == samples[0]
+    assert {r[NOTES_COLUMN] for r in rows} == {""}  # every covariate known, every person called
+    assert all(1 <= int(r["percentile"]) <= 99 for r in rows)
 
 
 def test_ref_alt_swapped_file_gives_the_same_risks(tmp_path):
@@ -100,6 +113,8 @@ def test_without_phenotypes_covariates_are_unknown_and_said_so(tmp_path):
     assert result.labels is None and result.auc() is None
     assert any("no phenotypes: covariates sex, age unknown" in note for note in result.notes)
     assert "label" not in result.to_csv().splitlines()[0].split(",")
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    assert {r[NOTES_COLUMN] for r in rows} == {"sex and age unknown: imputed"}  # said on every row
 
 
 def test_new_patients_without_a_diagnosis_are_scored_with_their_covariates(tmp_path):
@@ -191,3 +206,137 @@ def test_a_model_that_does_not_score_a_binary_risk_is_refused(tmp_path):
     genotypes, _ = write_people(tmp_path)
     with pytest.raises(ModelFileError, match="multiclass classes of 'pop', not a disease risk"):
         predict_file(multiclass, genotypes)
+
+
+def _write_dosages(folder, dosages):
+    """genotypes.vcf and phenotypes.csv of `people()` with other dosages."""
+    _, samples, labels, covariates = people()
+    folder.mkdir(parents=True, exist_ok=True)
+    write_vcf(folder / "genotypes.vcf", dosages, samples, list(model_file().panel.variant_ids))
+    write_phenotypes(folder / "phenotypes.csv", samples, labels, covariates)
+    return folder / "genotypes.vcf", folder / "phenotypes.csv"
+
+
+def test_a_person_with_too_few_genotypes_called_gets_no_call(tmp_path):
+    """Imputed genotypes are the panel's average: a person with none called would get an
+    ordinary, reassuring risk. Under the minimum call rate: no risk, percentile or call, a reason."""
+    model = model_file()
+    dosages = people()[0].copy()
+    dosages[0] = -1  # nothing called
+    dosages[1] = np.where(np.arange(N_VARIANTS) < 18, -1, np.maximum(dosages[1], 0))  # 12 of 30 called
+    genotypes, phenotypes = _write_dosages(tmp_path, dosages)
+    result = predict_file(model, genotypes, phenotypes=phenotypes)
+    assert result.min_call_rate == pytest.approx(0.9)  # --min-coverage's value by default
+    assert result.n_not_called == 2 and list(np.flatnonzero(~result.scored)) == [0, 1]
+    assert result.calls[:2] == [NO_CALL, NO_CALL] and set(result.calls[2:]) <= {"high", "low"}
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    for row in rows[:2]:
+        assert row["risk"] == "" and row["percentile"] == "" and row["call"] == NO_CALL
+    assert rows[0][NOTES_COLUMN] == "0% of panel genotypes called, under the minimum 90%: not scored"
+    assert rows[1][NOTES_COLUMN].startswith("40% of panel genotypes called")
+    assert rows[1]["coverage"] == "0.4000"
+    assert rows[2]["risk"] != "" and rows[2][NOTES_COLUMN] == ""
+    assert any("2 of 60 people have under 90% of the panel's genotypes called" in n for n in result.notes)
+    # the AUC is over the people scored
+    keep = np.arange(60) >= 2
+    assert result.auc() == pytest.approx(binary_metrics(result.labels[keep], result.risks[keep])["auc"])
+    # the minimum is the user's: 0 scores everyone; it follows --min-coverage unless given
+    assert predict_file(model, genotypes, min_call_rate=0.0).n_not_called == 0
+    assert predict_file(model, genotypes, min_coverage=0.3).n_not_called == 1
+    # no call even where the model has no threshold (the call column is otherwise empty)
+    bare = predict_file(model_file(operating=False), genotypes)
+    assert [r["call"] for r in csv.DictReader(io.StringIO(bare.to_csv()))][:3] == [NO_CALL, NO_CALL, ""]
+
+
+def test_percentiles_are_whole_numbers_clipped_to_1_99():
+    """The reference holds a few hundred noisy patients: neither 0 nor 100, nor a decimal, is meant."""
+    result = Predictions(
+        sample_ids=[f"P{i}" for i in range(6)],
+        risks=np.array([0.01, 0.1, 0.3, 0.5, 0.75, 0.9]),
+        coverage=np.ones(6),
+        imputed=np.zeros(6, dtype=int),
+        alignment=None,
+        percentiles=np.array([0.0, 0.4, 12.5, 50.6, 99.7, 100.0]),
+    )
+    np.testing.assert_array_equal(result.shown_percentiles, [1, 1, 12, 51, 99, 99])
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    assert [r["percentile"] for r in rows] == ["1", "1", "12", "51", "99", "99"]
+    assert [r["risk"] for r in rows] == ["0.010", "0.100", "0.300", "0.500", "0.750", "0.900"]
+
+
+def test_a_risk_is_never_rounded_across_the_threshold():
+    """0.4996 called low must not show as 0.500 (a row that looks wrong, and that a spreadsheet's
+    `risk >= 0.5` would count as high)."""
+    result = Predictions(
+        sample_ids=["A", "B", "C", "D"],
+        risks=np.array([0.4996, 0.5, 0.50004, 0.2996]),
+        coverage=np.ones(4),
+        imputed=np.zeros(4, dtype=int),
+        alignment=None,
+        threshold=0.5,
+    )
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    assert [(r["risk"], r["call"]) for r in rows] == [
+        ("0.499", "low"),
+        ("0.500", "high"),
+        ("0.500", "high"),
+        ("0.300", "low"),
+    ]
+    assert shown_risk(0.67745, 0.67741) == 0.678 and shown_risk(0.6773, None) == 0.677
+
+
+def test_a_threshold_given_replaces_the_models_and_says_so(tmp_path):
+    model = model_file()
+    genotypes, phenotypes = write_people(tmp_path)
+    own = predict_file(model, genotypes, phenotypes=phenotypes)
+    assert own.threshold_source == "model"
+    assert "the model's operating threshold (youden" in own.threshold_detail
+    given = predict_file(model, genotypes, phenotypes=phenotypes, threshold=0.7)
+    assert given.threshold == 0.7 and given.threshold_source == "--threshold"
+    assert "the model's own is 0.5" in given.threshold_detail
+    assert given.calls == ["high" if r >= 0.7 else "low" for r in given.risks]
+    assert given.calls != own.calls
+    # a model without one: calls at the given threshold, and no "call column is empty" note
+    bare = predict_file(model_file(operating=False), genotypes, phenotypes=phenotypes, threshold=0.7)
+    assert bare.calls == given.calls and "the model file has none" in bare.threshold_detail
+    assert not any("no operating threshold" in note for note in bare.notes)
+
+
+def test_imputed_covariates_and_an_implausible_age_are_noted_per_person(tmp_path):
+    model = model_file()
+    genotypes, phenotypes = write_people(tmp_path)
+    frame = pd.read_csv(phenotypes, dtype=str, keep_default_na=False)
+    frame.loc[0, "age"], frame.loc[1, "age"], frame.loc[2, "sex"] = "118", "", ""
+    frame.to_csv(phenotypes, index=False)
+    result = predict_file(model, genotypes, phenotypes=phenotypes)
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    assert rows[0][NOTES_COLUMN].startswith("age 118 over 100: check it")
+    assert "does not record its training ages" in rows[0][NOTES_COLUMN] and rows[0]["risk"] != ""
+    assert rows[1][NOTES_COLUMN] == "age unknown: imputed"
+    assert rows[2][NOTES_COLUMN] == "sex unknown: imputed"
+    assert {r[NOTES_COLUMN] for r in rows[3:]} == {""}
+    assert any("1 of 60 people are older than 100: P000 (118)" in note for note in result.notes)
+    assert any("covariate age unknown for 1 of 60" in n and "notes column" in n for n in result.notes)
+
+
+def test_the_risk_is_said_to_be_a_score_and_the_reference_population_named(tmp_path):
+    model = model_file()
+    genotypes, _ = write_people(tmp_path)
+    result = predict_file(model, genotypes)
+    said = [note for note in result.notes if note.startswith("'risk' is the model's score")]
+    assert len(said) == 1 and "judged nowhere" in said[0]  # a pretrain-like file: judged nowhere
+    federated = replace(
+        model, provenance={"kind": "federated", "metrics": {"test": {"ece": 0.1123, "auc": 0.7}}}
+    )
+    note = risk_note(federated)
+    assert "report.md, 'Calibration'" in note and "records no verdict" in note and "0.112" in note
+    assert "recalibrated on the hospital's own training patients" in risk_note(
+        replace(model, provenance={"kind": "adapted"})
+    )
+    # the helpers' histogram: 35 controls and 30 cases, noisy as a run's
+    assert result.reference == reference_population(model)
+    assert result.reference == (
+        "the federation's validation patients (noisy counts): about 65 people, about 46% cases; clinic "
+        "patients, not the general population"
+    )
+    assert reference_population(model_file(operating=False)) is None
