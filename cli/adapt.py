@@ -145,6 +145,35 @@ def _split_seed(args: argparse.Namespace) -> int:
     return stored_split_seed(Path(args.state_dir))
 
 
+def _threshold_lines(point: dict) -> list[str]:
+    """The adapted threshold and what it does on the hospital's own validation patients (exact
+    counts): sensitivity and specificity with Wilson 95 % intervals, and how many it flags."""
+    from genofed.common.reporting.calibration import wilson_interval
+
+    patients, cases = int(round(point["validation_patients"])), int(round(point["validation_cases"]))
+    controls = patients - cases
+
+    def share(value: float, of: int) -> str:
+        hits = int(round(value * of))
+        low, high = wilson_interval(hits, of)
+        return f"{100 * value:.1f}% ({hits} of {of}; 95 % CI {100 * low:.0f}-{100 * high:.0f}%)"
+
+    lines = [
+        f"operating threshold: risk >= {point['threshold']:g}, the cut-off that best balanced missed cases "
+        f"against false alarms on the {patients} validation patients ({cases} with the disease)",
+        f"  there: sensitivity {share(point['sensitivity'], cases)}, "
+        f"specificity {share(point['specificity'], controls)}",
+    ]
+    flagged, flagged_share = point.get("flagged"), point.get("flagged_share")
+    if flagged is not None and flagged_share is not None:
+        lines.append(
+            f"  it flags {flagged} of the {patients} ({100 * flagged_share:.1f}%), at these patients' "
+            f"{100 * cases / patients:.0f}% case share: where the disease is rarer, more of those flagged "
+            "are false alarms"
+        )
+    return lines
+
+
 def _print_summary(
     out: Path, digest: str, shared_hash: str, adaptation: Adaptation, min_distribution: int
 ) -> None:
@@ -173,11 +202,12 @@ def _print_summary(
             f"adapted {adapted_auc:.4f}{rough}"
         )
     operating = adaptation.model.operating
-    threshold = (operating.get("threshold") or {}).get("threshold")
-    print(
-        "  operating threshold: "
-        + (f"none ({operating['threshold_note']})" if threshold is None else f"{threshold:g}")
-    )
+    point = operating.get("threshold") or {}
+    if point.get("threshold") is None:
+        print(f"  operating threshold: none ({operating['threshold_note']})")
+    else:
+        for line in _threshold_lines(point):
+            print(f"  {line}")
     if operating.get("risk_distribution") is None:
         print(f"  no percentiles: fewer than {min_distribution} validation patients")
     print("  fitted without differential privacy: keep this file inside the hospital")

@@ -33,7 +33,9 @@ The result is again a logistic model: `slope * (a * (x . w_shared + b_shared) + 
 b_local) + intercept` is linear in the encoded input x, so it folds into one `LogisticRiskModel`
 over the whole panel (column scale 1) and every tool that reads model files (`genofed predict`)
 reads it unchanged. Its operating threshold and risk distribution come from the hospital's own
-validation patients (exact counts: nothing is released). Only the logistic model folds; a network
+validation patients (exact counts: nothing is released); the threshold records its own rule
+(`ADAPTED_RULE`, not the federated run's) and how many of those patients it flags, which `genofed
+adapt` prints with the sensitivity and specificity there. Only the logistic model folds; a network
 is refused, and so is a model that is already an adaptation (`require_shared_model`): it is
 local to the hospital that fitted it, and adapting it again would fit its patients twice.
 
@@ -76,6 +78,12 @@ MIN_SLOPE = 1e-3
 #: (The fewest cases, and controls, for an operating threshold is `operating.MIN_CLASS`, as in a
 #: federated run.)
 MIN_FOR_DISTRIBUTION = 20
+#: The rule of an adapted model's operating threshold, recorded in its file instead of the federated
+#: run's `operating.YOUDEN_RULE`: the same criterion, on other counts (the hospital's own, exact).
+ADAPTED_RULE = (
+    "youden: the bin edge of the histogram of the hospital's own validation patients (exact counts, "
+    "nothing released) maximising sensitivity + specificity - 1"
+)
 #: What the adapted file's provenance says about where it may go.
 LOCAL_ONLY = (
     "fitted without differential privacy on one hospital's patients: use it inside that hospital only; "
@@ -287,6 +295,8 @@ def adapt(
         if described:
             described.pop("round", None)
             described["source"] = "the hospital's own validation patients, exact counts (nothing released)"
+    if threshold:
+        threshold.update(_flagged(histogram, threshold), rule=ADAPTED_RULE)
     operating = {
         **shared.operating,
         "threshold": threshold if threshold and threshold.get("threshold") is not None else None,
@@ -333,6 +343,15 @@ def adapt(
         calibration=calibration,
         warning=warning,
     )
+
+
+def _flagged(histogram: np.ndarray, threshold: dict[str, Any]) -> dict[str, Any]:
+    """How many of the validation patients (exact counts) the threshold flags, and their share:
+    what `genofed adapt` prints beside the sensitivity and specificity there."""
+    edge = int(round(threshold["threshold"] * threshold["bins"]))
+    flagged = float(histogram[:, edge:].sum())
+    total = float(histogram.sum())
+    return {"flagged": int(round(flagged)), "flagged_share": flagged / total if total else None}
 
 
 def _warning(

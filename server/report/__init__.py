@@ -12,14 +12,19 @@ Modules, one job each:
   plots first.
 - `html`: report.html, the same report as one self-contained page (images as data: URIs).
 - `evidence`: gathers what the clinician's sections read beyond results.json: `run_files`
-  (test_predictions.csv, truth.json, the real prevalence), `assessment` (threshold metrics, AUC
-  interval, Brier, calibration table) and `explain` with `attribution` (the top variants).
-- `verdict`: the plain fit / not-fit verdict and its rules.
-- `bedside`: the AUC with its interval, sensitivity, specificity, PPV and NPV at the operating
-  threshold and the top risk decile, at the test cohort's and the real prevalence.
+  (test_predictions.csv, the test cohort's folder, truth.json, the real prevalence), `assessment`
+  (threshold metrics, AUC interval, Brier, calibration table) and `explain` with `attribution` (the
+  top variants).
+- `verdict`: the plain verdict (NOT FIT FOR USE, or minimum checks passed; not validated for
+  clinical use), its rules, and what it states beside them.
+- `bedside`: the AUC with its interval, sensitivity, specificity (Wilson intervals), LR+ and LR-,
+  PPV and NPV at the operating threshold and the top risk decile, at the test cohort's case share
+  and the real prevalence; `rates`: those intervals and ratios; `subgroups`: the same call by
+  group of the test cohort (sex, age band, population).
 - `calibration`: the calibration plot and table, and whether the risks may be read as probabilities.
 - `drivers`: which variants drive the model (and how many causal ones, on simulated data).
-- `model_card`: intended use, data sources and sizes, privacy spent, limitations.
+- `model_card`: intended use, data sources and sizes, privacy spent, limitations, and what privacy
+  means for the patients a clinician scores.
 - `summary`: the headline paragraph and the CLI's closing lines.
 - `reading`: defensive readers of the results dict (a missing value reads as "not measured").
 - `plots`: the AUC-per-round and privacy-per-round figures, and the learning-curve section.

@@ -4,7 +4,9 @@ From RUN/test_predictions.csv (the final model's risk for each person of the tes
 run's operating point (results.json `operating_point`, chosen on the hospitals' released
 validation counts, DP-noised when the run had DP): the counts and rates at that threshold and at
 the top risk decile, the AUC with DeLong's 95 % interval, the Brier score against the no-skill
-reference, and the calibration table. Without predictions, the AUC interval falls back to
+reference (at the test cohort's case share, and, when the disease's real prevalence is known, with
+cases and controls reweighted to it), the calibration table, and the groups of the test cohort
+(`subgroups`). Without predictions, the AUC interval falls back to
 Hanley-McNeil from the recorded test AUC and cohort size, and everything else is "not measured".
 """
 
@@ -23,8 +25,10 @@ from genofed.common.reporting.clinical import (
     threshold_metrics,
     top_fraction_threshold,
 )
+from genofed.server.report.rates import reweighted_brier
 from genofed.server.report.reading import cohort_size, dp_on, mapping, number
 from genofed.server.report.run_files import Predictions, Prevalence
+from genofed.server.report.subgroups import Grouping
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,13 @@ class Assessment:
     auc: AucInterval | None = None
     brier: float | None = None
     brier_reference: float | None = None
+    #: the Brier score and its no-skill reference at the real prevalence (cases and controls
+    #: reweighted to it); None without a known prevalence or without predictions
+    brier_at_prevalence: float | None = None
+    brier_reference_at_prevalence: float | None = None
     calibration: list[CalibrationBin] = field(default_factory=list)
+    #: the test cohort's people grouped by sex, age band and population (`subgroups`); () when unknown
+    groupings: tuple[Grouping, ...] = ()
     #: whether the hospitals' validation releases carried DP noise (charged to their budgets) or,
     #: in a run without DP, exact counts: every sentence about them must say which
     private: bool = True
@@ -77,10 +87,14 @@ def operating_point(results: Mapping[str, Any]) -> OperatingPoint | None:
 
 
 def assess(
-    results: Mapping[str, Any], predictions: Predictions | None, prevalence: Prevalence | None
+    results: Mapping[str, Any],
+    predictions: Predictions | None,
+    prevalence: Prevalence | None,
+    groupings: tuple[Grouping, ...] = (),
 ) -> Assessment:
     """The final model's clinical numbers from its test-cohort predictions (or, without them,
-    what results.json alone supports)."""
+    what results.json alone supports); `groupings`: the test cohort's groups, in the predictions'
+    order (`subgroups.read_groupings`)."""
     point = operating_point(results)
     if predictions is None:
         return Assessment(
@@ -98,6 +112,7 @@ def assess(
         else None
     )
     decile = top_fraction_threshold(risks)
+    real = prevalence.value if prevalence is not None else None
     return Assessment(
         predictions,
         point,
@@ -107,7 +122,10 @@ def assess(
         auc=delong_interval(labels, risks),
         brier=brier_score(labels, risks),
         brier_reference=no_skill_brier(predictions.cases / predictions.n),
+        brier_at_prevalence=reweighted_brier(labels, risks, real) if real is not None else None,
+        brier_reference_at_prevalence=no_skill_brier(real) if real is not None else None,
         calibration=calibration_table(labels, risks),
+        groupings=groupings,
         private=dp_on(results),
     )
 

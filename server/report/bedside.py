@@ -1,6 +1,10 @@
 """The clinician's section: the AUC with its interval, and what calling people high risk does at the
-run's operating threshold and at the top risk decile, with PPV and NPV at the disease's real
-prevalence as well as at the test cohort's case share."""
+run's operating threshold and at the top risk decile (whose cut-off is read from the test cohort
+itself): sensitivity and specificity with Wilson intervals, the likelihood ratios, PPV and NPV at
+the test cohort's case share and at the disease's real prevalence (with the intervals the
+likelihood ratios carry over, `rates`), then the same call by group of the test cohort
+(`subgroups`). The threshold's rule is said in plain words; its recorded wording is in the
+appendix (`facts.config_section`)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from genofed.common.reporting.clinical import ThresholdMetrics
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_percent
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.assessment import Assessment, releases_words
+from genofed.server.report.rates import likelihood_ratios, ppv_npv_cell, share_cell
+from genofed.server.report.subgroups import subgroup_section
 
 
 def auc_sentence(assessment: Assessment) -> str:
@@ -52,6 +58,17 @@ def _why_no_threshold(note: str) -> str:
     return why.removesuffix("; risks and percentiles only").strip() or note.strip()
 
 
+def plain_rule(rule: str) -> str:
+    """The recorded threshold rule in a clinician's words (Youden's J: the cut-off balancing missed
+    cases against false alarms); another rule is named as such, its wording left to the appendix."""
+    if "youden" in rule.lower():
+        return (
+            "the cut-off that best balanced missed cases against false alarms (the largest sensitivity + "
+            "specificity)"
+        )
+    return "the cut-off the run's recorded rule chose"
+
+
 def _threshold_words(assessment: Assessment) -> str:
     point = assessment.operating_point
     if point is not None and point.threshold is None and point.note:
@@ -65,9 +82,9 @@ def _threshold_words(assessment: Assessment) -> str:
             "model: `--site-evaluations 0`), so only the top-decile call is shown."
         )
     return (
-        f"The operating threshold, risk >= **{point.threshold:.3f}**, was chosen by the rule "
-        f"'{point.rule}' on the hospitals' validation patients, {_histogram_source(assessment)}; "
-        "the test cohort played no part in choosing it."
+        f"The operating threshold, risk >= **{point.threshold:.3f}**, is {plain_rule(point.rule)} on the "
+        f"hospitals' own validation patients, {_histogram_source(assessment)}; the test cohort played no "
+        "part in choosing it (the rule's exact wording is in the appendix)."
     )
 
 
@@ -82,21 +99,28 @@ def flagged_share_at(metrics: ThresholdMetrics, prevalence: float) -> float | No
     return prevalence * metrics.sensitivity + (1 - prevalence) * (1 - metrics.specificity)
 
 
+def likelihood_cell(metrics: ThresholdMetrics) -> str:
+    """'1.85 (1.63-2.10) / 0.43 (0.34-0.53)': LR+ and LR- with their 95 % intervals."""
+    positive, negative = likelihood_ratios(metrics)
+    return f"{positive.cell()} / {negative.cell()}"
+
+
 def _row(name: str, metrics: ThresholdMetrics | None, assessment: Assessment) -> list[str]:
     if metrics is None:
-        return [name] + [NOT_MEASURED] * (6 if assessment.prevalence else 4)
+        return [name] + [NOT_MEASURED] * (7 if assessment.prevalence else 5)
     cases = metrics.true_positives + metrics.false_negatives
+    controls = metrics.true_negatives + metrics.false_positives
     row = [
-        f"{name} (risk >= {metrics.threshold:.3f})",
+        name.format(threshold=f"{metrics.threshold:.3f}"),
         f"{metrics.flagged:,} of {metrics.n:,} "
         f"({metrics.true_positives:,} of the {cases:,} with the disease)",
-        fmt_percent(metrics.sensitivity),
-        fmt_percent(metrics.specificity),
+        share_cell(metrics.true_positives, cases),
+        share_cell(metrics.true_negatives, controls),
+        likelihood_cell(metrics),
         f"{fmt_percent(metrics.ppv)} / {fmt_percent(metrics.npv)}",
     ]
     if assessment.prevalence is not None:
-        ppv, npv = metrics.ppv_npv_at(assessment.prevalence.value)
-        row.append(f"{fmt_percent(ppv)} / {fmt_percent(npv)}")
+        row.append(ppv_npv_cell(metrics, assessment.prevalence.value))
         row.append(fmt_percent(flagged_share_at(metrics, assessment.prevalence.value)))
     return row
 
@@ -114,10 +138,21 @@ def _prevalence_words(assessment: Assessment, cohort_share: float) -> str:
         f"PPV and NPV depend on how common the disease is. The test cohort has {fmt_percent(cohort_share)} "
         f"cases; the disease's real prevalence is {fmt_percent(prevalence.value)} ({prevalence.source}), and "
         "the last two columns give PPV and NPV there, from the same sensitivity and specificity (Bayes' "
-        "rule), and the share of such a population the call would flag: prevalence x sensitivity + "
-        "(1 - prevalence) x (1 - specificity), nearly all of them false alarms when the PPV is low. Use "
-        "those columns for patients from the general population."
+        "rule; their intervals are those of LR+ and LR- carried over), and the share of such a population "
+        "the call would flag: prevalence x sensitivity + (1 - prevalence) x (1 - specificity), nearly all "
+        "of them false alarms when the PPV is low. Use those columns for patients from the general "
+        "population."
     )
+
+
+#: What the likelihood ratios mean, under the threshold table.
+LIKELIHOOD_WORDS = (
+    "LR+ and LR- (likelihood ratios, sensitivity / (1 - specificity) and (1 - sensitivity) / "
+    "specificity) do not depend on how common the disease is: a flagged person's odds of having it are "
+    "the odds before the test times LR+, and a person not flagged has the odds before the test times LR-. "
+    "An LR+ near 1 means the flag changes little; as a rough guide, a call that rules the disease in "
+    "has an LR+ above 5 to 10."
+)
 
 
 def bedside_section(assessment: Assessment) -> str:
@@ -134,22 +169,51 @@ def bedside_section(assessment: Assessment) -> str:
     header = [
         "Call high risk",
         "Flagged in the test cohort",
-        "Sensitivity",
-        "Specificity",
-        f"PPV / NPV at the test cohort's {fmt_percent(share)}",
+        "Sensitivity (95 % CI)",
+        "Specificity (95 % CI)",
+        "LR+ / LR- (95 % CI)",
+        f"PPV / NPV at the test cohort's {fmt_percent(share)} case share",
     ]
     if assessment.prevalence is not None:
         real = fmt_percent(assessment.prevalence.value)
-        header += [f"PPV / NPV at the real prevalence {real}", f"Share flagged at the real prevalence {real}"]
+        header += [
+            f"PPV / NPV at the real prevalence {real} (95 % CI)",
+            f"Share flagged at the real prevalence {real}",
+        ]
     rows = [
-        _row("Operating threshold", assessment.at_threshold, assessment),
-        _row("Top risk decile", assessment.top_decile, assessment),
+        _row("Operating threshold (risk >= {threshold})", assessment.at_threshold, assessment),
+        _row(
+            "Top risk decile (risk >= {threshold}, cut-off read from the test cohort itself)",
+            assessment.top_decile,
+            assessment,
+        ),
     ]
     return (
         f"{head}\n\n{_threshold_words(assessment)} The top risk decile flags the 10 % of people with the "
-        "highest predicted risk, whatever their risk figure.\n\n"
+        "highest predicted risk; its cut-off is read from the test cohort's own risks (in-sample: set on "
+        "the people it is evaluated on, unlike the operating threshold), so its row describes this cohort "
+        "only, and in another population a different share would lie above that risk.\n\n"
         + markdown_table(header, rows)
         + "\n\nSensitivity: share of people with the disease who are flagged. Specificity: share of people "
-        "without it who are not. PPV: share of the flagged who have the disease. NPV: share of the not "
-        "flagged who do not. " + _prevalence_words(assessment, share)
+        "without it who are not (both with Wilson's 95 % interval, on the test cohort's "
+        f"{predictions.cases:,} people with and {predictions.n - predictions.cases:,} without the disease). "
+        "PPV: share of the flagged who have the disease. NPV: share of the not flagged who do not. "
+        + LIKELIHOOD_WORDS
+        + " "
+        + _prevalence_words(assessment, share)
+        + _subgroups(assessment)
     )
+
+
+def _subgroups(assessment: Assessment) -> str:
+    """The same call by group of the test cohort: at the operating threshold, else the top decile's."""
+    at = assessment.at_threshold or assessment.top_decile
+    if at is None:
+        return ""
+    words = (
+        f"risk >= {at.threshold:.3f}, the operating threshold"
+        if assessment.at_threshold is not None
+        else f"risk >= {at.threshold:.3f}, the top decile's cut-off"
+    )
+    section = subgroup_section(assessment.predictions, assessment.groupings, at.threshold, words)
+    return f"\n\n{section}" if section else ""

@@ -124,11 +124,12 @@ def _verdict_words(check: CalibrationCheck) -> str:
     worst = check.worst
     direction = "too high" if worst.predicted > worst.observed else "too low"
     facts = (
-        f"the mean predicted risk is {check.mean_risk:.2f} against {100 * check.case_share:.1f} % with "
-        f"the disease, {check.excluded} bin(s) have an observed share whose 95 % interval excludes their "
-        f"mean predicted risk, and the largest gap is {100 * abs(worst.predicted - worst.observed):.1f} "
-        f"points ({direction}: predicted {worst.predicted:.3f}, observed {worst.observed:.3f}); "
-        f"Hosmer-Lemeshow test p = {check.p_value:.2g}"
+        f"the mean predicted risk is {100 * check.mean_risk:.1f} % against {100 * check.case_share:.1f} % "
+        f"with the disease, {check.excluded} bin(s) have an observed share whose 95 % interval excludes "
+        "their mean predicted risk, and the largest gap is "
+        f"{100 * abs(worst.predicted - worst.observed):.1f} percentage points ({direction}: predicted "
+        f"{100 * worst.predicted:.1f} %, observed {100 * worst.observed:.1f} %); the Hosmer-Lemeshow test "
+        f"(do predicted and observed agree over all bins together?) gives p = {check.p_value:.2g}"
     )
     if not check.calibrated:
         return (

@@ -1,8 +1,9 @@
 """Everything the clinician's sections need beyond results.json, gathered once per report.
 
-`gather` reads the run folder (test predictions, final model) and the federation folder (truth,
-panel, gene list); `from_results` is the same from results.json alone, for a report rendered
-without its run folder (its clinical figures then read "not measured").
+`gather` reads the run folder (test predictions, final model), the federation folder (truth,
+panel, gene list) and the test cohort's phenotype table (its groups); `from_results` is the same
+from results.json alone, for a report rendered without its run folder (its clinical figures then
+read "not measured").
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from genofed.server.report.assessment import Assessment, assess
 from genofed.server.report.explain import Explanation, explain_run
 from genofed.server.report.run_files import read_predictions, read_truth, real_prevalence
+from genofed.server.report.subgroups import read_groupings
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,10 @@ class Evidence:
 def gather(run_dir: Path, results: Mapping[str, Any]) -> Evidence:
     """Read the run folder and the federation folder; never raises for a missing file."""
     truth = read_truth(results)
-    assessment = assess(results, read_predictions(run_dir), real_prevalence(results, truth))
+    predictions = read_predictions(run_dir)
+    assessment = assess(
+        results, predictions, real_prevalence(results, truth), read_groupings(results, predictions)
+    )
     return Evidence(assessment, explain_run(run_dir, results, truth))
 
 

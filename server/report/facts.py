@@ -14,7 +14,7 @@ from genofed.common.reporting.formatting import NOT_MEASURED, fmt_bytes, fmt_dur
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.privacy import privacy_summary_line
 from genofed.server.report.privacy_mode import privacy_mode_text
-from genofed.server.report.reading import config_value, mapping, number, rounds
+from genofed.server.report.reading import config_value, mapping, md_text, number, rounds
 from genofed.server.report.run_files import Prevalence
 
 
@@ -185,11 +185,27 @@ def config_section(results: Mapping[str, Any], prevalence: Prevalence | None = N
     settings that had no effect in this run say so, and `prevalence` shows the value the report used."""
     config = mapping(results.get("config"))
     if not config:
-        return "## Appendix: full configuration\n\nThe configuration was not recorded."
+        return "## Appendix: full configuration\n\nThe configuration was not recorded." + _rule_line(results)
     idle = _not_applying(config)
     rows = []
     for key, value in sorted(config.items()):
         cell = _prevalence_cell(value, prevalence) if key == "prevalence" else _config_cell(value)
         shown = key in idle and value not in ("", None)  # an empty setting needs no such note
         rows.append([key, f"{cell} (does not apply: {idle[key]})" if shown else cell])
-    return "## Appendix: full configuration\n\n" + markdown_table(["Setting", "Value"], rows)
+    return (
+        "## Appendix: full configuration\n\n"
+        + markdown_table(["Setting", "Value"], rows)
+        + _rule_line(results)
+    )
+
+
+def _rule_line(results: Mapping[str, Any]) -> str:
+    """The operating threshold's rule as the run recorded it (results.json `operating_point.rule`):
+    the clinician's sections say it in plain words (`bedside.plain_rule`), the exact wording is here."""
+    point = mapping(results.get("operating_point"))
+    rule = point.get("rule")
+    if not isinstance(rule, str) or not rule.strip():
+        return ""
+    threshold = number(point.get("threshold"))
+    at = f" (risk >= {threshold:.3f})" if threshold is not None else ""
+    return f"\n\n**Operating threshold rule**{at}, as the run recorded it: {md_text(rule.strip())}"

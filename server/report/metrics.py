@@ -47,11 +47,11 @@ def _metric_rows(metrics: Mapping[str, Any]) -> list[list[str]]:
     """Each metric with one sentence a clinician can act on; the threshold is named where it matters."""
     at = _cut_off(metrics)
     n, cases = number(metrics.get("n")), number(metrics.get("cases"))
-    prevalence = cases / n if n and cases is not None else None
+    share = cases / n if n and cases is not None else None
     brier_ref = (
-        f" A model that gave everyone the test cohort's prevalence would score "
-        f"{prevalence * (1 - prevalence):.3f}."
-        if prevalence is not None
+        f" A model that gave everyone the test cohort's case share ({fmt_percent(share)}) as their risk "
+        f"would score {share * (1 - share):.3f}."
+        if share is not None
         else ""
     )
     return [
@@ -106,14 +106,14 @@ def _ece_words(ece: Any) -> str:
 
 
 def final_model_section(results: Mapping[str, Any]) -> str:
-    """The final model on the held-out test cohort: its size and prevalence, then the metrics table."""
+    """The final model on the held-out test cohort: its size and case share, then the metrics table."""
     metrics = mapping(results.get("test_metrics"))
     if not metrics:
         return "## Final model on the test cohort\n\nTest-cohort metrics were not measured."
     n, cases = number(metrics.get("n")), number(metrics.get("cases"))
     cohort = (
         f"{fmt_int(n)} people, {fmt_int(cases)} with the disease "
-        f"({fmt_percent(cases / n) if n and cases is not None else NOT_MEASURED} prevalence)"
+        f"({fmt_percent(cases / n) if n and cases is not None else NOT_MEASURED} case share)"
     )
     note = threshold_note(metrics, results)
     return (

@@ -22,6 +22,7 @@ from genofed.server.report.reading import (
     site_values,
 )
 from genofed.server.report.sites import absent_line
+from genofed.server.report.subgroups import concerning_groups
 
 
 def _data_rows(results: Mapping[str, Any]) -> list[list[str]]:
@@ -118,10 +119,25 @@ def _privacy_limit(results: Mapping[str, Any]) -> str:
     )
 
 
+def _group_limit(assessment: Assessment) -> list[str]:
+    """The test cohort's groups the model may serve less well (`subgroups`), as one limitation."""
+    at = assessment.at_threshold or assessment.top_decile
+    if at is None:
+        return []
+    groups = concerning_groups(assessment.predictions, assessment.groupings, at.threshold)
+    if not groups:
+        return []
+    return [
+        "Even within the federation's own population it may serve some patients less well: on the test "
+        f"cohort, {', '.join(groups)} (see 'By group of the test cohort' under At the bedside)."
+    ]
+
+
 def _limitations(results: Mapping[str, Any], assessment: Assessment) -> list[str]:
     items = [
         "Trained on the federation's hospitals only: it may not transfer to other ancestries, genotyping "
         "platforms or referral patterns; validate it on the population it is meant for first.",
+        *_group_limit(assessment),
         _calibration_limit(assessment),
         "Genotype only, plus sex and age: no family history, no clinical findings.",
         "Variant contributions say what the model relies on, not what causes the disease.",
@@ -135,9 +151,32 @@ def _limitations(results: Mapping[str, Any], assessment: Assessment) -> list[str
     return items
 
 
+def clinician_scoring(results: Mapping[str, Any]) -> str:
+    """What privacy means for the patients a clinician scores with the model (three lines): the
+    model file may travel (a DP release; not so without DP), scoring is local, its output is patient
+    data, and an adapted model stays in the hospital."""
+    model = (
+        "`model.pt` may be passed to other hospitals and clinicians: it is this run's differentially "
+        "private release, covered by the epsilon above."
+        if dp_on(results)
+        else "`model.pt` comes from a run WITHOUT differential privacy and can reveal its training "
+        "patients: do not pass it outside the federation's hospitals."
+    )
+    return (
+        "**For the clinician scoring patients:**\n"
+        f"- {model}\n"
+        "- Scoring patients with `genofed predict` runs on your own machine and sends nothing anywhere; "
+        "its output (risks.csv: sample ids with their risks and calls) is identifiable patient data, "
+        "covered by no privacy guarantee: keep it as you keep medical records.\n"
+        "- A model adapted to your hospital (`genofed adapt`) is fitted WITHOUT differential privacy on "
+        "your patients and can reveal them: it must stay inside the hospital."
+    )
+
+
 def model_card_section(results: Mapping[str, Any], assessment: Assessment) -> str:
     """Intended use, data sources and sizes, privacy spent per hospital (and the hospitals asked that
-    did not take part: the model was not trained on their patients), limitations."""
+    did not take part: the model was not trained on their patients), limitations, and what privacy
+    means for the patients a clinician scores (`clinician_scoring`)."""
     budget = number(results.get("epsilon_budget"))
     privacy = (
         f"each hospital's epsilon budget was {budget:g} at delta {fmt_delta(results.get('delta'))}, "
@@ -166,4 +205,6 @@ def model_card_section(results: Mapping[str, Any], assessment: Assessment) -> st
         + (f"\n\n{absent}" if (absent := absent_line(results)) else "")
         + "\n\n**Limitations:**"
         + limitations
+        + "\n\n"
+        + clinician_scoring(results)
     )

@@ -1,10 +1,10 @@
 """The files beside results.json that the clinician's sections read, each read defensively.
 
 RUN/test_predictions.csv (`sample_id,label,risk`: the final model's risk for every person of the
-coordinator's test cohort), the federation folder's truth.json (simulated data only) and the
-disease's real prevalence. Every reader returns None for a file that is missing or malformed: an
-old run, or a federation without a test cohort, still gets its report, which then says what it
-could not measure.
+coordinator's test cohort), the test cohort's folder (its phenotype table, read by `subgroups`),
+the federation folder's truth.json (simulated data only) and the disease's real prevalence. Every
+reader returns None for a file that is missing or malformed: an old run, or a federation without
+a test cohort, still gets its report, which then says what it could not measure.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ PREDICTION_COLUMNS = ("sample_id", "label", "risk")
 
 @dataclass(frozen=True)
 class Predictions:
-    """The final model's risks on the test cohort: one label (0/1) and one risk per person."""
+    """The final model's risks on the test cohort: one label (0/1) and one risk per person, and
+    each person's sample id (in the same order; empty when not known) for the subgroup table."""
 
     labels: np.ndarray
     risks: np.ndarray
+    sample_ids: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -59,19 +61,33 @@ def read_predictions(run_dir: Path) -> Predictions | None:
             reader = csv.DictReader(handle)
             if not set(PREDICTION_COLUMNS) <= set(reader.fieldnames or ()):
                 return None
-            rows = [(float(row["label"]), float(row["risk"])) for row in reader]
+            rows = [
+                (float(row["label"]), float(row["risk"]), str(row["sample_id"]).strip()) for row in reader
+            ]
     except (OSError, ValueError, UnicodeDecodeError, csv.Error):
         return None
-    if not rows or any(label not in (0.0, 1.0) or not 0.0 <= risk <= 1.0 for label, risk in rows):
+    if not rows or any(label not in (0.0, 1.0) or not 0.0 <= risk <= 1.0 for label, risk, _ in rows):
         return None
-    labels, risks = zip(*rows, strict=True)
-    return Predictions(np.asarray(labels, dtype=np.int64), np.asarray(risks, dtype=np.float64))
+    labels, risks, ids = zip(*rows, strict=True)
+    return Predictions(np.asarray(labels, dtype=np.int64), np.asarray(risks, dtype=np.float64), tuple(ids))
 
 
 def data_dir(results: Mapping[str, Any]) -> Path | None:
     """The federation folder the run trained on (its config's `data-dir`), if it still exists."""
     value = config_value(results, ("data-dir", "data_dir"))
     return Path(str(value)) if value and Path(str(value)).is_dir() else None
+
+
+def test_folder(results: Mapping[str, Any]) -> Path | None:
+    """The run's test cohort folder, as the run found it: its `test-dir` setting, else the
+    federation folder's `test/`; None when neither exists (any more)."""
+    from genofed.common.data.layout import TEST  # lazily: common.data loads pandas
+
+    value = config_value(results, ("test-dir", "test_dir"))
+    if value and Path(str(value)).is_dir():
+        return Path(str(value))
+    folder = data_dir(results)
+    return folder / TEST if folder is not None and (folder / TEST).is_dir() else None
 
 
 def read_truth(results: Mapping[str, Any]) -> Mapping[str, Any] | None:

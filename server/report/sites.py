@@ -42,36 +42,74 @@ def _rounds_cell(site: str, trained: Mapping[str, int], refused: Mapping[str, in
     return text + (f" ({refused[site]} refused)" if refused.get(site) else "")
 
 
-def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str:
-    """A hospital's validation AUC with its 95 % interval, or marked too few to judge.
+#: An interval at least this close to both 0 and 1 says nothing about the hospital's AUC.
+UNINFORMATIVE_EDGE = 0.05
 
-    The interval combines the sampling error of an AUC on this many cases and controls
-    (Hanley-McNeil: the expected validation size, split by the released noisy case count) with the
-    spread the DP noise alone causes.
+
+def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str:
+    """A hospital's validation AUC with its 95 % interval, marked too few to judge, or marked
+    uninformative when the interval spans (nearly) 0 to 1 (`_site_auc`)."""
+    return _site_auc(record, released)[0]
+
+
+def _class_counts(record: Mapping[str, Any], released: Mapping[str, Any]) -> tuple[float, float, bool] | None:
+    """(cases, controls, released?) of a hospital's validation patients: the released counts (noisy
+    under DP: its case count, and its patient count less that), or, in a release without a patient
+    count, the declared validation size less the released case count (derived, and said so)."""
+    cases = number(released.get("cases"))
+    if cases is None:
+        return None
+    total = number(released.get("patients"))
+    if total is not None:
+        return cases, total - cases, True
+    declared = number(record.get("validation"))
+    return (cases, declared - cases, False) if declared is not None else None
+
+
+#: What a validation-AUC cell holds: an interval that says something, a figure that says nothing
+#: (too few to judge, or an interval spanning nearly 0-1), or nothing measured.
+INTERVAL, SILENT, UNMEASURED = "interval", "silent", "unmeasured"
+
+
+def _site_auc(record: Mapping[str, Any], released: Mapping[str, Any]) -> tuple[str, str]:
+    """(cell, kind): the AUC with its interval (INTERVAL), or why it says nothing (SILENT), or not
+    measured (UNMEASURED).
+
+    The >= MIN_CLASS rule and the interval's sampling part (Hanley-McNeil) use the same class
+    counts the cell shows (`_class_counts`); the interval adds the spread the DP noise alone causes.
     """
     auc = number(record.get("federated_local_auc"))
-    # the expected validation size (a fifth of the declared cohort size: public, and nearer the
-    # true size than the noisy total); the released counts carry DP noise
-    declared = number(record.get("validation"))
-    patients = declared if declared is not None else number(released.get("patients"))
-    cases = number(released.get("cases"))
-    if patients is None or cases is None:
+    counts = _class_counts(record, released)
+    exact = number(released.get("noise_per_count")) == 0  # 0: no DP, exact counts
+    if counts is None:
         if auc is None:
-            return NOT_MEASURED
+            return NOT_MEASURED, UNMEASURED
         declared = fmt_int(record.get("validation"))
-        return f"{auc:.2f} (about {declared} patients; no interval: class counts not released)"
-    cases = min(max(cases, 0.0), patients)
-    controls = patients - cases
+        return f"{auc:.2f} (about {declared} patients; no interval: class counts not released)", UNMEASURED
+    cases, controls, released_both = counts
     # before the AUC: a class noisily empty or negative has no AUC (None), and is too few too
     if min(cases, controls) < MIN_CLASS:
-        kind = "counts" if number(released.get("noise_per_count")) == 0 else "noisy counts"  # 0: no DP
-        return f"too few to judge ({kind}: {cases:.0f} cases, {controls:.0f} controls)"
+        if exact:
+            return f"too few to judge (counts: {cases:.0f} cases, {controls:.0f} controls)", SILENT
+        if released_both:
+            return (
+                f"too few to judge (released noisy counts: {cases:.1f} cases, {controls:.1f} controls)",
+                SILENT,
+            )
+        declared = fmt_int(record.get("validation"))
+        return (
+            f"too few to judge (released noisy count: {cases:.1f} cases; about {controls:.0f} controls, the "
+            f"{declared} declared validation patients less that count)",
+            SILENT,
+        )
     if auc is None:
-        return NOT_MEASURED
+        return NOT_MEASURED, UNMEASURED
     noise = number(record.get("federated_local_auc_noise_sd")) or 0.0
     sampling = hanley_mcneil_se(auc, cases, controls) or 0.0
     interval = normal_interval(auc, math.hypot(sampling, noise), "Hanley-McNeil + DP noise")
-    return f"{auc:.2f} ({interval.low:.2f}-{interval.high:.2f})"
+    if interval.low <= UNINFORMATIVE_EDGE and interval.high >= 1 - UNINFORMATIVE_EDGE:
+        return ("uninformative" if exact else "uninformative at this privacy level"), SILENT
+    return f"{auc:.2f} ({interval.low:.2f}-{interval.high:.2f})", INTERVAL
 
 
 #: The case-count column's header: only a simulation knows its hospitals' case counts (results.json
@@ -101,8 +139,7 @@ def _site_row(
     )
     if results.get("adapted_auc"):
         row.append(fmt_auc(mapping(results.get("adapted_auc")).get(site)))
-    released = mapping(mapping(mapping(results.get("site_evaluation")).get("sites")).get(site))
-    row.append(site_auc_cell(record, released))
+    row.append(site_auc_cell(record, _released(results, site)))
     if dp:
         epsilon = fmt_epsilon(site_epsilon(results, site))
         if "coalition_epsilon" in record:  # distributed DP: also against the coordinator + all other sites
@@ -110,6 +147,17 @@ def _site_row(
         row += [epsilon, fmt_float(record.get("noise_multiplier"), 3)]
     row.append(rounds_cell)
     return row
+
+
+def _released(results: Mapping[str, Any], site: str) -> Mapping[str, Any]:
+    """What the hospital released on the final model (results.json `site_evaluation.sites.NAME`)."""
+    return mapping(mapping(mapping(results.get("site_evaluation")).get("sites")).get(site))
+
+
+def _cell_kinds(results: Mapping[str, Any], names: list[str]) -> list[str]:
+    """Each hospital's validation-AUC cell kind (`_site_auc`): INTERVAL, SILENT or UNMEASURED."""
+    sites = mapping(results.get("sites"))
+    return [_site_auc(mapping(sites.get(s)), _released(results, s))[1] for s in names]
 
 
 def absent_line(results: Mapping[str, Any]) -> str:
@@ -124,17 +172,45 @@ def absent_line(results: Mapping[str, Any]) -> str:
 
 
 def _validation_source(dp: bool) -> str:
-    """Where the validation AUC comes from: a noisy, charged histogram under DP; exact counts without."""
+    """Where the validation AUC comes from: a noisy, charged histogram under DP; exact counts without;
+    and which counts its interval and the too-few rule read."""
     if dp:
         return (
             "Under differential privacy that validation AUC is read from the hospital's noisy histogram of "
             "its validation patients (a release charged to its budget). Its 95 % interval adds the sampling "
-            "error of an AUC on that many patients (Hanley-McNeil) to the spread the noise causes."
+            "error of an AUC on that many patients (Hanley-McNeil) to the spread the noise causes; an "
+            "interval spanning nearly 0 to 1 is shown as uninformative at this privacy level. The interval "
+            "and the too-few rule read the hospital's released noisy counts (its case count, and its "
+            "patient count less that for the controls; noise can make them fractional or negative): with "
+            f"fewer than {MIN_CLASS} released cases or controls the figure is marked too few to judge."
         )
     return (
         "This run had no differential privacy, so that validation AUC is read from the hospital's "
         "histogram of its validation patients with exact counts (no noise, nothing charged to a budget). "
-        "Its 95 % interval is the sampling error of an AUC on that many patients (Hanley-McNeil)."
+        "Its 95 % interval is the sampling error of an AUC on that many patients (Hanley-McNeil). With "
+        f"fewer than {MIN_CLASS} validation cases or controls the figure is marked too few to judge."
+    )
+
+
+def _validation_purpose(results: Mapping[str, Any], names: list[str], dp: bool) -> str:
+    """What the validation column can show: a hospital the shared model serves less well, unless no
+    hospital's figure says anything (all too few or uninformative), which is then said instead."""
+    kinds = _cell_kinds(results, names)
+    if INTERVAL in kinds or SILENT not in kinds:
+        return (
+            "which can reveal a hospital whose patients the shared model serves less well (where its "
+            "interval is narrow enough to tell)"
+        )
+    why = "at this privacy level " if dp else ""
+    each = (
+        "too few to judge, uninformative (its 95 % interval spans nearly 0 to 1) or not measured"
+        if UNMEASURED in kinds
+        else "too few to judge or uninformative (its 95 % interval spans nearly 0 to 1)"
+    )
+    return (
+        f"although {why}no hospital's figure there says anything: each is {each}, so this column cannot "
+        "reveal a hospital whose patients the shared model serves less well (the test cohort's groups, "
+        "under At the bedside, can show such patients)"
     )
 
 
@@ -171,10 +247,10 @@ def hospitals_section(results: Mapping[str, Any]) -> str:
         f"for every hospital: **{fmt_auc(results.get('test_auc'))}**. The table compares it with what "
         "each hospital would get by training on its own data alone (evaluated on the same test cohort"
         + (", once with the same privacy budget and once without privacy" if dp else "")
-        + "), and shows how the shared model does on each hospital's own validation split, which can "
-        "reveal a hospital whose patients the shared model serves less well. Sorted by size. "
+        + "), and shows how the shared model does on each hospital's own validation split, "
+        + _validation_purpose(results, names, dp)
+        + ". Sorted by size. "
         + _validation_source(dp)
-        + f" With fewer than {MIN_CLASS} validation cases or controls the figure is marked too few to judge."
         + (
             ' "Adapted at the hospital" is the shared model fitted to each hospital\'s own training '
             "patients at home without privacy (`genofed adapt`; the result never leaves the hospital), "

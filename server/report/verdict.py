@@ -1,22 +1,48 @@
-"""The plain verdict: is the final model fit to inform a clinical decision, and if not, why not.
+"""The plain verdict: does the final model pass the report's minimum checks, and what else a
+clinician must know before using it.
 
 A model is called NOT FIT FOR USE when any of these rules fails on the test cohort:
 
 1. its AUC's 95 % interval reaches 0.5 (the data cannot tell it from a coin toss);
-2. its Brier score is worse than giving everyone the cohort's prevalence (p (1 - p)): its risks
-   mislead more than the base rate alone;
+2. its Brier score is worse than giving everyone the test cohort's case share p (p (1 - p)): its
+   risks mislead more than the base rate alone, even in the cohort they are measured on;
 3. its operating threshold flags no one, or everyone, of the test cohort (passing says only that it
    flags some people but not all, not that it separates the sick from the healthy).
 
-When no rule can be checked (no test cohort) the verdict says the model cannot be judged. Passing
-every rule is not a clinical validation, and the verdict says that too.
+Passing all three is called "Minimum checks passed; not validated for clinical use" (`PASSED`),
+never a pass: the rules show only that the model ranks better than chance. Beside the rules the
+verdict states, without failing the model on them (docs/report.md, "The verdict rules", says why):
+
+- calibration: whether the risk figures may be read as probabilities (the Calibration section's
+  Hosmer-Lemeshow test);
+- when the disease's real prevalence is known, the Brier score with the test cohort's cases and
+  controls reweighted to it, against giving everyone that prevalence;
+- what the operating threshold's call is worth: LR+ and, at the real prevalence, the share of
+  people it would flag and the PPV;
+- the groups of the test cohort the model may serve less well (`subgroups`).
+
+When no rule can be checked (no test cohort) the verdict says the model cannot be judged.
 """
 
 from __future__ import annotations
 
+from genofed.common.reporting.formatting import fmt_percent
 from genofed.server.report.assessment import Assessment, releases_words
+from genofed.server.report.bedside import flagged_share_at
+from genofed.server.report.calibration import check_calibration
+from genofed.server.report.rates import likelihood_ratios
+from genofed.server.report.subgroups import concerning_groups
 
 NOT_FIT = "NOT FIT FOR USE"
+#: The verdict when every rule that could be checked passed: minimum checks, not a validation.
+PASSED = "Minimum checks passed; not validated for clinical use"
+
+
+def _case_share(assessment: Assessment) -> str:
+    """'40.0%': the test cohort's case share, from the predictions or the Brier reference p (1 - p)."""
+    if assessment.predictions is not None and assessment.predictions.n:
+        return fmt_percent(assessment.predictions.cases / assessment.predictions.n)
+    return "recorded"
 
 
 def failed_rules(assessment: Assessment) -> list[str]:
@@ -32,8 +58,8 @@ def failed_rules(assessment: Assessment) -> list[str]:
     if brier is not None and reference is not None and brier > reference:
         failures.append(
             f"its Brier score of {brier:.3f} is worse than the {reference:.3f} of giving everyone the test "
-            "cohort's prevalence: its risk figures mislead more than the base rate alone, so they must not "
-            "be read as probabilities"
+            f"cohort's {_case_share(assessment)} case share as their risk: its risk figures mislead more "
+            "than the base rate alone, so they must not be read as probabilities"
         )
     at = assessment.at_threshold
     if at is not None and at.flagged == 0:
@@ -47,8 +73,80 @@ def failed_rules(assessment: Assessment) -> list[str]:
     return failures
 
 
+def stated_items(assessment: Assessment) -> list[str]:
+    """What the verdict states beside its rules: calibration, the Brier score at the real
+    prevalence, and what the operating threshold's call is worth there; [] when none was measured."""
+    items = []
+    check = check_calibration(assessment.calibration)
+    if check is not None and not check.calibrated:
+        items.append(
+            "**Calibration:** the risk figures are not calibrated on the test cohort (Hosmer-Lemeshow test "
+            f"p = {check.p_value:.2g}; up to {100 * abs(check.worst.predicted - check.worst.observed):.0f} "
+            "percentage points off): do not read a risk figure as a probability (see Calibration)"
+        )
+    elif check is not None:
+        items.append(
+            "**Calibration:** the risk figures are consistent with calibration at the test cohort's "
+            f"{fmt_percent(check.case_share)} case share (Hosmer-Lemeshow test p = {check.p_value:.2g}), "
+            "not at the real prevalence, where the disease is rarer (see Calibration)"
+        )
+    prevalence = assessment.prevalence
+    real, reference = assessment.brier_at_prevalence, assessment.brier_reference_at_prevalence
+    if prevalence is not None and real is not None and reference is not None:
+        worse = real > reference
+        items.append(
+            f"**At the real prevalence of {fmt_percent(prevalence.value)}** (the test cohort's cases and "
+            f"controls reweighted to it), the Brier score is {real:.3f} against {reference:.3f} for giving "
+            f"everyone {fmt_percent(prevalence.value)}: "
+            + (
+                "for such a population the risk figures mislead more than the base rate alone"
+                if worse
+                else "better than the base rate alone there"
+            )
+        )
+    at = assessment.at_threshold
+    if at is not None and at.sensitivity is not None and at.specificity is not None:
+        positive, negative = likelihood_ratios(at)
+        usefulness = (
+            f"**The operating threshold's call** (risk >= {at.threshold:.3f}) has LR+ {positive.cell()} and "
+            f"LR- {negative.cell()}"
+        )
+        if prevalence is not None:
+            ppv, _ = at.ppv_npv_at(prevalence.value)
+            share = flagged_share_at(at, prevalence.value)
+            usefulness += (
+                f": at the real prevalence it would flag {fmt_percent(share)} of people, of whom "
+                f"{fmt_percent(ppv)} have the disease, against {fmt_percent(prevalence.value)} before the "
+                "test"
+            )
+        items.append(usefulness + " (see At the bedside)")
+    cutoff = at or assessment.top_decile
+    groups = (
+        concerning_groups(assessment.predictions, assessment.groupings, cutoff.threshold)
+        if cutoff is not None
+        else []
+    )
+    if groups:
+        items.append(
+            "**Groups it may serve less well:** "
+            + ", ".join(groups)
+            + " (see 'By group of the test cohort' under At the bedside)"
+        )
+    return items
+
+
+def _stated(assessment: Assessment) -> str:
+    items = stated_items(assessment)
+    if not items:
+        return ""
+    return "\n\nStated beside the rules, which do not check them (docs/report.md):" + "".join(
+        f"\n- {text}." for text in items
+    )
+
+
 def verdict_section(assessment: Assessment) -> str:
-    """The verdict in bold, then the failed rules (or what passing them does not mean)."""
+    """The verdict in bold, then the failed rules (or what passing them does not mean), then the
+    stated items."""
     checkable = assessment.auc is not None or assessment.brier is not None
     if not checkable:
         return (
@@ -62,27 +160,33 @@ def verdict_section(assessment: Assessment) -> str:
         reasons = "".join(f"\n- {text}." for text in failures)
         return (
             f"## Verdict\n\n**{NOT_FIT}.** On the held-out test cohort, the final model fails "
-            f"{len(failures)} of the report's fitness rules (docs/report.md):{reasons}"
+            f"{len(failures)} of the report's fitness rules (docs/report.md):{reasons}" + _stated(assessment)
         )
     return (
-        "## Verdict\n\n**No fitness rule failed** on the held-out test cohort: "
+        f"## Verdict\n\n**{PASSED}.** On the held-out test cohort the final model passes the report's "
+        "minimum checks (docs/report.md): "
         + _passed_words(assessment)
-        + ". This is not a clinical validation: the model is a research result until it has been tested "
-        "prospectively on the population it is meant for (see the model card)."
+        + ". They show only that it ranks people better than chance. This is not a clinical validation: "
+        "the model is a research result until it has been tested prospectively on the population it is "
+        "meant for (see the model card)." + _stated(assessment)
     )
 
 
 def _passed_words(assessment: Assessment) -> str:
     """The rules that were checked and passed, each saying only what it checks.
 
-    Rule 3 checks only that the threshold flags some people but not all, not that it separates the
-    sick from the healthy; a threshold that could not be checked is said to be so.
+    Rule 2 names the case share it is checked at (the test cohort's, not the real prevalence); rule
+    3 checks only that the threshold flags some people but not all, not that it separates the sick
+    from the healthy; a threshold that could not be checked is said to be so.
     """
     words = []
     if assessment.auc is not None:
         words.append("the AUC's 95 % interval is above 0.5")
     if assessment.brier is not None and assessment.brier_reference is not None:
-        words.append("the Brier score beats giving everyone the prevalence")
+        words.append(
+            f"the Brier score beats giving everyone the test cohort's {_case_share(assessment)} case share "
+            "as their risk"
+        )
     point = assessment.operating_point
     if assessment.at_threshold is not None:
         words.append("the operating threshold flags some people but not all")

@@ -123,7 +123,8 @@ def _no_dp_run(tmp_path: Path) -> tuple[Path, dict]:
     for name, record in results["sites"].items():
         record["epsilon"] = None
         results["site_evaluation"]["sites"][name]["noise_per_count"] = 0.0
-    results["site_evaluation"]["sites"]["elista"]["cases"] = 3.0  # of its 4 declared validation patients
+    # of its 4 validation patients, released exactly (no noise)
+    results["site_evaluation"]["sites"]["elista"].update(cases=3.0, patients=4.0)
     return run_dir, results
 
 

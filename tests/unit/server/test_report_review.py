@@ -114,7 +114,11 @@ def test_miscalibrated_risks_are_called_so_and_not_blamed_on_prevalence(tmp_path
     text = write_report(run_dir, results).read_text()
     calibration = _section(text, "Calibration")
     assert "**These predicted risks are not calibrated** on this test cohort" in calibration
-    assert "Hosmer-Lemeshow test p = " in calibration and "too high" in calibration
+    assert (
+        "the Hosmer-Lemeshow test (do predicted and observed agree over all bins together?) gives p = "
+        in (calibration)
+    )
+    assert "too high" in calibration and "percentage points (too high: predicted " in calibration
     assert "predicts risks at their case share" not in text
     card = _section(text, "Model card")
     assert "Its predicted risks are not calibrated: on the test cohort they miss" in card

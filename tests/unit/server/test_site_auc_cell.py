@@ -11,13 +11,39 @@ def test_a_noisily_negative_case_count_is_too_few_to_judge_not_unmeasured() -> N
     # so the released AUC is None (a noisily empty class); the doc promises "too few to judge"
     record = {"validation": 12, "federated_local_auc": None, "federated_local_auc_noise_sd": None}
     released = {"patients": 4.1, "cases": -2.39, "auc": None, "noise_per_count": 2.0}
-    assert site_auc_cell(record, released) == "too few to judge (noisy counts: 0 cases, 12 controls)"
+    # the released counts as released: controls are the released patients less the released cases
+    assert site_auc_cell(record, released) == (
+        "too few to judge (released noisy counts: -2.4 cases, 6.5 controls)"
+    )
 
 
 def test_too_few_cases_with_an_auc_is_still_too_few_to_judge() -> None:
     record = {"validation": 40, "federated_local_auc": 0.81, "federated_local_auc_noise_sd": 0.1}
     released = {"patients": 41.0, "cases": 6.2, "noise_per_count": 2.0}
-    assert site_auc_cell(record, released) == "too few to judge (noisy counts: 6 cases, 34 controls)"
+    assert (
+        site_auc_cell(record, released)
+        == "too few to judge (released noisy counts: 6.2 cases, 34.8 controls)"
+    )
+
+
+def test_the_too_few_rule_reads_the_released_controls_not_the_declared_size() -> None:
+    """simferopol in the audited run: 24 declared validation patients, 21.2 noisy cases and 38.1
+    noisy patients released. The declared size less the cases (2.8 controls) called it too few; the
+    released counts (16.8 controls) do not, and its interval, spanning 0-1, is called uninformative."""
+    record = {"validation": 24, "federated_local_auc": 0.72, "federated_local_auc_noise_sd": 0.64}
+    released = {"patients": 38.08, "cases": 21.24, "noise_per_count": 2.0}
+    assert site_auc_cell(record, released) == "uninformative at this privacy level"
+    exact = {"patients": 38.0, "cases": 21.0, "noise_per_count": 0.0}
+    assert site_auc_cell({**record, "federated_local_auc_noise_sd": 2.0}, exact) == "uninformative"
+
+
+def test_a_release_without_a_patient_count_says_its_controls_are_derived() -> None:
+    record = {"validation": 30, "federated_local_auc": 0.7, "federated_local_auc_noise_sd": 0.1}
+    cell = site_auc_cell(record, {"cases": 9.1, "noise_per_count": 2.0})
+    assert cell == (
+        "too few to judge (released noisy count: 9.1 cases; about 21 controls, the 30 declared validation "
+        "patients less that count)"
+    )
 
 
 def test_no_release_at_all_is_not_measured() -> None:

@@ -187,3 +187,23 @@ def test_only_a_binary_logistic_model_is_adapted():
     x, y = _hospital(50, 6, np.zeros(N_VARIANTS + 2))
     with pytest.raises(ValueError, match="one class only"):
         fit_adaptation(*shared_encoded_weights(shared), x, np.zeros_like(y))
+
+
+def test_the_adapted_threshold_records_its_own_rule_and_what_it_flags():
+    """The adapted file's threshold is read from the hospital's own exact counts: its rule says so
+    (not the federated run's pooled-noisy-histogram rule), and the sensitivity, specificity and
+    share flagged it records are those of its validation patients at that threshold."""
+    from genofed.common.scoring.adapt import ADAPTED_RULE
+    from genofed.common.scoring.operating import YOUDEN_RULE
+
+    shared = model_file(operating=True)
+    x, y = _hospital(300, 9, np.r_[np.ones(N_VARIANTS) * 0.3, 0, 0])
+    adapted = adapt(shared, (x[:200], y[:200]), (x[200:], y[200:]), source="site.vcf")
+    point = adapted.model.operating["threshold"]
+    assert point["rule"] == ADAPTED_RULE != YOUDEN_RULE and "exact counts" in point["rule"]
+    risks, labels = predict_proba(adapted.model.build(), x[200:]), y[200:].astype(bool)
+    flagged = risks >= point["threshold"] - 1e-9
+    assert point["flagged"] == int(flagged.sum())
+    assert point["flagged_share"] == pytest.approx(flagged.mean())
+    assert point["sensitivity"] == pytest.approx(flagged[labels].mean())
+    assert point["specificity"] == pytest.approx((~flagged[~labels]).mean())

@@ -1,0 +1,119 @@
+"""The uncertainty of the rates a clinician acts on, and the prevalence-free likelihood ratios.
+
+- `share_cell`: a share (sensitivity, specificity, share flagged) with Wilson's 95 % interval.
+- `likelihood_ratios`: LR+ = sensitivity / (1 - specificity) and LR- = (1 - sensitivity) /
+  specificity, each with the log-method 95 % interval (Simel, Samsa and Matchar 1991: the log of a
+  ratio of two independent proportions is near normal, with variance 1/a - 1/n1 + 1/b - 1/n0). A
+  likelihood ratio does not depend on how common the disease is, so it is the figure that carries
+  from an enriched test cohort to another population: post-test odds = pre-test odds x LR.
+- `ppv_npv_cell`: PPV and NPV at a prevalence, with the intervals the likelihood ratios' carry
+  over. PPV = p LR+ / (p LR+ + 1 - p) rises with LR+, NPV = 1 - p LR- / (p LR- + 1 - p) falls
+  with LR-, so each interval is its ratio's interval mapped through that function.
+- `reweighted_brier`: the Brier score with cases and controls reweighted to a prevalence.
+
+A rate or ratio that is undefined (an empty denominator, no false alarm) is None and reads "not
+measured" or says why; an interval that needs a zero count in a denominator is left out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from genofed.common.reporting.auc import Z95
+from genofed.common.reporting.calibration import wilson_interval
+from genofed.common.reporting.clinical import ThresholdMetrics
+from genofed.common.reporting.formatting import NOT_MEASURED, fmt_percent
+
+
+def share_cell(successes: int, trials: int) -> str:
+    """'74.6% (68.7-79.7)': a share with its Wilson 95 % interval; not measured for no trials."""
+    if trials <= 0:
+        return NOT_MEASURED
+    low, high = wilson_interval(successes, trials)
+    return f"{fmt_percent(successes / trials)} ({100 * low:.1f}-{100 * high:.1f})"
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A likelihood ratio and its 95 % interval; `value` None: undefined (`why` says so)."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    why: str = ""
+
+    def cell(self) -> str:
+        """'1.85 (1.63-2.10)', the value alone without an interval, or why it is undefined."""
+        if self.value is None:
+            return self.why or NOT_MEASURED
+        if self.low is None or self.high is None:
+            return f"{self.value:.2f}"
+        return f"{self.value:.2f} ({self.low:.2f}-{self.high:.2f})"
+
+
+def _log_ratio(hits: int, hits_of: int, misses: int, misses_of: int) -> Ratio:
+    """(hits / hits_of) / (misses / misses_of) with the log-method interval (module docstring)."""
+    ratio = (hits / hits_of) / (misses / misses_of)
+    if hits == 0:
+        return Ratio(ratio)
+    se = math.sqrt(1 / hits - 1 / hits_of + 1 / misses - 1 / misses_of)
+    return Ratio(ratio, ratio * math.exp(-Z95 * se), ratio * math.exp(Z95 * se))
+
+
+def likelihood_ratios(metrics: ThresholdMetrics) -> tuple[Ratio, Ratio]:
+    """(LR+, LR-) of calling `risk >= threshold` high risk, from its confusion counts."""
+    cases = metrics.true_positives + metrics.false_negatives
+    controls = metrics.true_negatives + metrics.false_positives
+    if not cases or not controls:
+        undefined = Ratio(None, why="not measured (needs people with and without the disease)")
+        return undefined, undefined
+    if metrics.false_positives == 0:
+        positive = Ratio(None, why="unbounded (no false alarm in the test cohort)")
+    else:
+        positive = _log_ratio(metrics.true_positives, cases, metrics.false_positives, controls)
+    if metrics.true_negatives == 0:
+        negative = Ratio(None, why="unbounded (no one without the disease left unflagged)")
+    else:
+        negative = _log_ratio(metrics.false_negatives, cases, metrics.true_negatives, controls)
+    return positive, negative
+
+
+def _post_test(prevalence: float, ratio: float) -> float:
+    """The probability of disease after a result with this likelihood ratio, before it `prevalence`."""
+    odds = prevalence / (1 - prevalence) * ratio
+    return odds / (1 + odds)
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "" if low is None or high is None else f" ({100 * low:.1f}-{100 * high:.1f})"
+
+
+def ppv_npv_cell(metrics: ThresholdMetrics, prevalence: float) -> str:
+    """'2.7% (2.3-3.2) / 99.4% (99.2-99.5)': PPV and NPV where the disease has `prevalence`, each
+    with the interval its likelihood ratio's maps to (none where that ratio has none)."""
+    ppv, npv = metrics.ppv_npv_at(prevalence)
+    positive, negative = likelihood_ratios(metrics)
+    ppv_range = (
+        _interval(_post_test(prevalence, positive.low), _post_test(prevalence, positive.high))
+        if positive.low is not None and positive.high is not None
+        else ""
+    )
+    npv_range = (
+        _interval(1 - _post_test(prevalence, negative.high), 1 - _post_test(prevalence, negative.low))
+        if negative.low is not None and negative.high is not None
+        else ""
+    )
+    return f"{fmt_percent(ppv)}{ppv_range} / {fmt_percent(npv)}{npv_range}"
+
+
+def reweighted_brier(labels: np.ndarray, risks: np.ndarray, prevalence: float) -> float | None:
+    """The Brier score in a population with this prevalence: the cases' mean (1 - risk)^2 weighted
+    by `prevalence`, the controls' mean risk^2 by 1 - `prevalence`. None without both classes."""
+    y = np.asarray(labels).astype(bool)
+    r = np.asarray(risks, dtype=np.float64)
+    if not y.any() or y.all() or not 0.0 < prevalence < 1.0:
+        return None
+    return float(prevalence * np.mean((1.0 - r[y]) ** 2) + (1.0 - prevalence) * np.mean(r[~y] ** 2))

@@ -1,0 +1,100 @@
+"""'By group of the test cohort' (`genofed.server.report.subgroups`): sex, age band and population
+from the test cohort's phenotype table (or, on simulated data, the simulator's true_risk.csv), a
+group the model does not serve named in the section, the verdict and the model card, and a clear
+sentence when the groups cannot be read."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from helpers.report_run import write_run
+
+from genofed.server.report import write_report
+from genofed.server.report.run_files import read_predictions
+
+
+def _section(text: str, title: str) -> str:
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 3)
+    return text[start : end if end > 0 else len(text)]
+
+
+def _with_test_cohort(tmp_path: Path, *, population: str | None = "population", true_risk: bool = False):
+    """The fixture run with a test/ folder: a genotype file (found by name) and phenotypes with sex,
+    age and optionally a population column. The first 150 people are 'kalmyk', their labels
+    shuffled so that the model ranks them no better than chance; one person is missing from the
+    phenotype table."""
+    run_dir, results = write_run(tmp_path)
+    predictions = read_predictions(run_dir)
+    labels = predictions.labels.copy()
+    rng = np.random.default_rng(7)
+    labels[:150] = rng.permutation(np.resize([1, 0], 150))
+    with (run_dir / "test_predictions.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sample_id", "label", "risk"])
+        for sample, label, risk in zip(predictions.sample_ids, labels, predictions.risks, strict=True):
+            writer.writerow([sample, int(label), f"{risk:.6f}"])
+    folder = Path(results["config"]["data-dir"]) / "test"
+    folder.mkdir()
+    (folder / "genotypes.vcf.gz").write_bytes(b"")
+    populations = ["kalmyk" if i < 150 else "russian" for i in range(predictions.n)]
+    header = ["sample_id", "label", "sex", "age"] + ([population] if population else [])
+    rows = [
+        [sample, int(label), "MF"[i % 2], str(20 + i % 60)] + ([populations[i]] if population else [])
+        for i, (sample, label) in enumerate(zip(predictions.sample_ids, labels, strict=True))
+        if i != predictions.n - 1  # the last person is not in the table: 'not recorded'
+    ]
+    (folder / "phenotypes.csv").write_text("\n".join(",".join(map(str, r)) for r in [header, *rows]) + "\n")
+    if true_risk:
+        lines = ["sample_id,true_risk,population"] + [
+            f"{s},0.01,{p}" for s, p in zip(predictions.sample_ids, populations, strict=True)
+        ]
+        (folder / "true_risk.csv").write_text("\n".join(lines) + "\n")
+    return run_dir, results
+
+
+def test_groups_of_the_test_cohort_show_the_one_the_model_does_not_serve(tmp_path: Path) -> None:
+    run_dir, results = _with_test_cohort(tmp_path)
+    text = write_report(run_dir, results).read_text()
+    bedside = _section(text, "At the bedside")
+    assert "**By group of the test cohort.**" in bedside
+    for group in ("Sex: female", "Sex: male", "Sex: not recorded", "Age: under 40", "Age: 40-59",
+                  "Age: 60 and over", "Population: kalmyk", "Population: russian"):  # fmt: skip
+        assert f"| {group} |" in bedside
+    assert (
+        "sex and age and population from the test cohort's phenotype table (test/phenotypes.csv)" in bedside
+    )
+    served = next(line for line in bedside.splitlines() if line.startswith("**May be served less well:**"))
+    assert "Population: kalmyk" in served and "Population: russian" not in served
+    assert "**Groups it may serve less well:** " in _section(text, "Verdict")
+    assert "Population: kalmyk" in _section(text, "Verdict")
+    assert "on the test cohort, Population: kalmyk" in _section(text, "Model card")
+
+
+def test_without_a_population_column_the_simulators_truth_is_used_and_named(tmp_path: Path) -> None:
+    run_dir, results = _with_test_cohort(tmp_path, population=None, true_risk=True)
+    bedside = _section(write_report(run_dir, results).read_text(), "At the bedside")
+    assert "| Population: kalmyk |" in bedside
+    assert "population from the simulator's test/true_risk.csv (simulated truth" in bedside
+
+
+def test_without_any_population_the_section_says_ancestry_is_not_shown(tmp_path: Path) -> None:
+    run_dir, results = _with_test_cohort(tmp_path, population=None)
+    bedside = _section(write_report(run_dir, results).read_text(), "At the bedside")
+    assert "| Sex: female |" in bedside and "Population:" not in bedside
+    assert "carries no population or ancestry column" in bedside
+
+
+def test_an_ancestry_column_of_another_name_is_read(tmp_path: Path) -> None:
+    run_dir, results = _with_test_cohort(tmp_path, population="Ancestry")
+    bedside = _section(write_report(run_dir, results).read_text(), "At the bedside")
+    assert "| Ancestry: kalmyk |" in bedside and "carries no population" not in bedside
+
+
+def test_without_a_test_cohort_folder_the_groups_are_said_to_be_missing(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    text = write_report(run_dir, results).read_text()
+    assert "**By group of the test cohort.** Not shown:" in _section(text, "At the bedside")
+    assert "Groups it may serve less well" not in text
