@@ -91,3 +91,20 @@ def _make_site_folder(folder: Path) -> None:
             + (f": {exc.filename}" if exc.filename and str(exc.filename) != str(folder) else "")
             + "); give a folder under one you can write to, owned by the user the agent runs as"
         ) from None
+
+
+def load_site_file(folder: str | Path) -> dict[str, Any]:
+    """DIR/hospital.json; a path that is not a site folder is refused, saying what it is instead."""
+    folder = Path(folder)
+    path = folder / SITE_FILE
+    if not path.is_file():
+        what = "it does not exist" if not folder.exists() else "it is a file" if not folder.is_dir() else ""
+        raise GenofedError(
+            f"{folder} is not a site folder (made by `genofed hospital init`): "
+            + (what or f"it holds no {SITE_FILE}")
+            + f"; make one with `genofed hospital init {folder} --name NAME`, or give the site folder"
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GenofedError(f"{path}: cannot read this site file ({exc})") from None

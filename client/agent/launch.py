@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
-from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE, SITE_FILE_MODE
+from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE, SITE_FILE_MODE, load_site_file
 from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256, record_spent
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
 from genofed.client.agent.site_lock import SiteLock, hold_site
@@ -106,23 +106,6 @@ class Launch:
             "--parent-pid",
             str(supernode_pid),
         ]
-
-
-def load_site_file(folder: str | Path) -> dict[str, Any]:
-    """DIR/hospital.json; a path that is not a site folder is refused, saying what it is instead."""
-    folder = Path(folder)
-    path = folder / SITE_FILE
-    if not path.is_file():
-        what = "it does not exist" if not folder.exists() else "it is a file" if not folder.is_dir() else ""
-        raise GenofedError(
-            f"{folder} is not a site folder (made by `genofed hospital init`): "
-            + (what or f"it holds no {SITE_FILE}")
-            + f"; make one with `genofed hospital init {folder} --name NAME`, or give the site folder"
-        )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise GenofedError(f"{path}: cannot read this site file ({exc})") from None
 
 
 def check_site(

@@ -19,12 +19,11 @@ release spent anything).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from genofed.client.agent.keys import SITE_FILE
+from genofed.client.agent.keys import load_site_file
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 
@@ -48,7 +47,7 @@ def site_ledger(folder: str | Path) -> dict[str, Any]:
     `releases == []` and `nothing_spent` true.
     """
     folder = Path(folder)
-    site = _site_file(folder)
+    site = load_site_file(folder)
     data = site.get("data") or {}
     if "epsilon_budget" not in data or "delta" not in data:
         raise GenofedError(
@@ -80,23 +79,6 @@ def site_ledger(folder: str | Path) -> dict[str, Any]:
         },
         "nothing_spent": not charges,
     }
-
-
-def _site_file(folder: Path) -> dict[str, Any]:
-    """DIR/hospital.json; a path that is not a site folder is refused as `hospital audit` refuses it
-    (`launch.load_site_file`)."""
-    path = folder / SITE_FILE
-    if not path.is_file():
-        what = "it does not exist" if not folder.exists() else "it is a file" if not folder.is_dir() else ""
-        raise GenofedError(
-            f"{folder} is not a site folder (made by `genofed hospital init`): "
-            + (what or f"it holds no {SITE_FILE}")
-            + f"; make one with `genofed hospital init {folder} --name NAME`, or give the site folder"
-        )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise GenofedError(f"{path}: cannot read this site file ({exc})") from None
 
 
 def _releases(charges: list[Charge], delta: float) -> list[dict[str, Any]]:
