@@ -21,7 +21,7 @@ fresh ledger with a fresh budget, a fresh noise secret and a fresh validation sp
 - a ledger that is gone while something says it existed: the binding saw it (`ledger_seen_at`, or
   a high-water mark), the index bound these files to this folder, the audit log records a reply
   that spent privacy since the last `--new-ledger`, or the agent's noise secret (`secret.key`,
-  written at its first message) is there and no readable audit log says nothing was spent;
+  written at its first message) is there beside an audit log that cannot be read;
 - a ledger below its high-water mark: each check, start and agent stop records in the binding
   and the index (`high_water`) the ledger's number of charges, its epsilon at the site's delta
   and a digest of its charges; a ledger with fewer charges, other charges in the same number, or
@@ -33,8 +33,9 @@ site's audit log. Both records are written atomically and fsynced, the index und
 (several agents may share a machine).
 
 What this does not stop: an operator who deletes the index, the binding, the ledger and the audit
-log, or who renames the patients in both files, or exports a different subset of them; it makes a
-reset a deliberate, logged act, not an accident. A ledger restored from a copy taken after the last
+log, or the ledger and the audit log before any check, start or stop recorded a mark, or who
+renames the patients in both files, or exports a different subset of them; it makes a reset a
+deliberate, logged act, not an accident. A ledger restored from a copy taken after the last
 check, start or stop of the agent is not told apart: the mark does not know the charges since (the
 agent charges without updating it; a killed agent, SIGKILL or power loss, records nothing at its
 stop). What it refuses that it need not: two cohorts under one index (one user account) whose
@@ -286,10 +287,17 @@ def _evidence(
     spent = _audit_spent(audit_log)
     if spent:
         return f"the audit log {audit_log} records a reply that spent privacy on {spent}"
-    if spent is None and (state_dir / SECRET_FILE).exists():
+    # the secret alone is no evidence: a test harness (simulations/local/loopback.py) or an operator
+    # may place one before the first start; with an audit log that cannot be read, it is
+    if (
+        spent is None
+        and audit_log is not None
+        and Path(audit_log).exists()
+        and (state_dir / SECRET_FILE).exists()
+    ):
         return (
             f"the agent's noise secret {state_dir / SECRET_FILE} shows it has answered the coordinator, "
-            "and no audit log says it spent nothing"
+            f"and its audit log {audit_log} cannot be read to say it spent nothing"
         )
     return None
 

@@ -183,12 +183,27 @@ def test_a_ledger_deleted_before_any_mark_is_refused_by_the_secret_or_the_audit_
     _start(site, index, ca)  # before the first round: no ledger, no secret
     _spend(site)
     (site / "state" / LEDGER_FILE).unlink()
+    (site / "audit.jsonl").write_text("not json\n")  # an audit log that cannot say it spent nothing
     with pytest.raises(LedgerRefused, match=r"is gone \(the agent's noise secret .*secret.key shows"):
-        _start(site, index, ca)  # no audit log says it spent nothing
+        _start(site, index, ca)
+    (site / "audit.jsonl").unlink()
     _reply(site, 0.74)
     (site / "state" / "secret.key").unlink()
     with pytest.raises(LedgerRefused, match=r"is gone \(the audit log .* records a reply that spent privacy"):
         _start(site, index, ca)
+
+
+def test_a_secret_placed_before_the_first_start_is_no_evidence_of_a_ledger(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path
+) -> None:
+    """A secret without any audit log (simulations/local/loopback.py places one so that a deployed
+    run draws what its simulation draws) does not make a missing ledger "gone"."""
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    (site / "state").mkdir(mode=0o700, exist_ok=True)
+    (site / "state" / "secret.key").write_bytes(b"s" * 32)
+    _start(site, index, ca)
+    assert not (site / "state" / LEDGER_FILE).exists()
 
 
 def test_a_site_whose_agent_spent_nothing_still_starts(
