@@ -13,8 +13,8 @@ distribution, when it has one; a whole number clipped to 1-99), the high/low cal
 operating threshold or at one the user gives (`--threshold`), the share of panel variants the person
 has a call for (their call rate), how many panel variants were imputed, and per-person notes. A
 person whose call rate is under the minimum (`min_call_rate`) gets no risk, percentile or call:
-`no call`, the reason in the notes. So does nobody else: the notes also mark an imputed covariate
-and an implausible age, which are scored.
+`no call`, the reason in the notes. Everyone else is scored; the notes also mark an imputed
+covariate and an implausible age.
 
 Next to risks.csv, `write_predictions` writes `risks.csv.json` (`provenance_record`): the model's
 hash and label, the threshold and where it came from, the settings, the genofed version, the time
