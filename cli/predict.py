@@ -95,7 +95,11 @@ def add_model_file_arguments(
         help="refuse a model whose content hash does not start with this: at least its first 12 hex "
         "digits (`genofed inspect-model MODEL` prints it); an empty value is refused, not ignored",
     )
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace --out if it exists (for predict also its provenance file, --out plus .json)",
+    )
 
 
 #: The input files of `predict` and `adapt` (option -> argparse dest) that --out must never be.

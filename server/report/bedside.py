@@ -140,8 +140,9 @@ def _prevalence_words(assessment: Assessment, cohort_share: float) -> str:
         "the last two columns give PPV and NPV there, from the same sensitivity and specificity (Bayes' "
         "rule; their intervals are those of LR+ and LR- carried over), and the share of such a population "
         "the call would flag: prevalence x sensitivity + (1 - prevalence) x (1 - specificity), nearly all "
-        "of them false alarms when the PPV is low. Use those columns for patients from the general "
-        "population."
+        "of them false alarms when the PPV is low. They describe a population with that prevalence, for "
+        "after the model has been validated locally on such patients (see the model card); the model was "
+        "trained on clinic cohorts."
     )
 
 
