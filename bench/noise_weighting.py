@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from genofed.common.privacy.accountant import calibrate_noise, sample_rate, steps_per_epoch
-from genofed.common.privacy.release import evaluation_noise
+from genofed.common.privacy.release import evaluation_steps
 from genofed.server.integrity import LocalTraining, norm_bound
 from genofed.server.noise_weighting import NOISE_SLACK, RunNoisePlan
 
@@ -29,8 +29,7 @@ def honest_noise(plan: RunNoisePlan, rows: int, *, budget: float, spent: float) 
         history.append(
             (calibrate_noise([], sample_rate=1.0, steps=1, target_epsilon=spent, delta=plan.delta), 1.0, 1)
         )
-    if plan.evaluations:
-        history.append((evaluation_noise(budget, plan.evaluations), 1.0, plan.evaluations))
+    history += evaluation_steps(budget, plan.evaluations)
     return calibrate_noise(
         history,
         sample_rate=sample_rate(rows, plan.batch_size),

@@ -23,7 +23,7 @@ from genofed.common.privacy.accountant import (
     epsilon_of,
 )
 from genofed.common.privacy.ledger import PrivacyLedger
-from genofed.common.privacy.release import evaluation_noise, release_step
+from genofed.common.privacy.release import evaluation_noise, evaluation_steps, release_step
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def _calibrate_plan(
     by a refused round would let the site answer that run's evaluations without training in it."""
     earlier = _history(ledger, exclude_plan=plan_id)
     eval_sigma = evaluation_noise(budget, evaluations)
-    reserved = [(eval_sigma, 1.0, evaluations)] if evaluations else []
+    reserved = evaluation_steps(budget, evaluations)
     steps = num_rounds * steps_per_round
     _require_room_for_evaluations(earlier, reserved, budget=budget, delta=delta)
     sigma = calibrate_noise(

@@ -15,7 +15,7 @@ site's declared budget caps it, or `--budget` outside a site's state folder, whe
 (`genofed.client.local_ledger`). At a site, `--delta` may not exceed the site's delta, and the
 generator may not take the site's epsilon against the coordinator and all other sites colluding
 over its `max_coalition_epsilon`: checked with the noise calibrated and the steps it will train
-(`_planned_steps`), before it trains.
+(`generators.planned_history`), before it trains.
 """
 
 from __future__ import annotations
@@ -41,10 +41,15 @@ from genofed.common.data.readers.phenotypes import read_phenotypes
 from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.data.writers import write_vcf
 from genofed.common.errors import ConfigError, GenofedError
-from genofed.common.privacy.accountant import Step, epsilon_of, sample_rate, steps_per_epoch
+from genofed.common.privacy.accountant import epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.synthetic.checks import Thresholds
-from genofed.common.synthetic.generators import GENERATORS, generator_settings, noise_for_budget
+from genofed.common.synthetic.generators import (
+    GENERATORS,
+    generator_settings,
+    noise_for_budget,
+    planned_history,
+)
 from genofed.common.synthetic.pipeline import (
     HOLDOUT_FRACTION,
     ValidatedBatch,
@@ -52,7 +57,7 @@ from genofed.common.synthetic.pipeline import (
     split_for_generator,
 )
 from genofed.common.synthetic.reference_panel import refuse_patients_in_panel
-from genofed.common.synthetic.site_release import case_count_noise, release_step
+from genofed.common.synthetic.site_release import case_count_noise
 from genofed.common.synthetic.vae import SyntheticRecords
 from genofed.common.util.atomic import atomic_dir, require_writable_target, write_text_atomic
 from genofed.common.util.checks import (
@@ -399,7 +404,7 @@ def _generate_charged(
             history=ledger.history(),
             count_noise=count_noise,
         )
-        planned = _planned_steps(options.generator, settings, n_train, sigma, count_noise)
+        planned = planned_history(options.generator, n_train, settings, sigma, count_noise)
         local.check_coalition(
             ledger, planned, options.delta, epsilon=options.epsilon, purpose="the generator", refused=refused
         )
@@ -424,18 +429,6 @@ def _generate_charged(
                 f"{batch.history})"
             )
     return batch, plan
-
-
-def _planned_steps(kind: str, settings: Any, n_train: int, sigma: float, count_noise: float) -> list[Step]:
-    """The steps the generator's DP training will charge at noise `sigma`, known before it trains:
-    what `noise_for_budget` calibrated (the reference generator's one release; the VAE's and
-    GAN's case-count release and their DP-SGD epochs at Poisson rate 1 / ceil(n / batch size),
-    `config_base.noise_for_epochs`). `_generate_charged` checks the trained history against it."""
-    if kind == "reference":
-        return [release_step(sigma)]
-    batch_size, epochs = int(settings.batch_size), int(settings.epochs)
-    training = (float(sigma), sample_rate(n_train, batch_size), epochs * steps_per_epoch(n_train, batch_size))
-    return [release_step(count_noise), training]
 
 
 def _charge_generator(

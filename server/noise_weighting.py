@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from genofed.common.privacy.accountant import BudgetExhausted, calibrate_noise, sample_rate, steps_per_epoch
-from genofed.common.privacy.release import evaluation_noise
+from genofed.common.privacy.release import evaluation_steps
 
 if TYPE_CHECKING:
     from genofed.server.settings import RunSettings
@@ -91,11 +91,9 @@ class RunNoisePlan:
 def _fresh_noise(plan: RunNoisePlan, rows: int) -> float | None:
     """`RunNoisePlan.fresh_noise`, computed once per plan and row count (a bisection over the
     accountant): the calibration of client/budget.py's `_calibrate_plan` on an empty ledger."""
-    evaluation_sigma = evaluation_noise(plan.epsilon, plan.evaluations)
-    reserved = [(evaluation_sigma, 1.0, plan.evaluations)] if plan.evaluations else []
     try:
         return calibrate_noise(
-            reserved,
+            evaluation_steps(plan.epsilon, plan.evaluations),
             sample_rate=sample_rate(rows, plan.batch_size),
             steps=plan.rounds * plan.epochs * steps_per_epoch(rows, plan.batch_size),
             target_epsilon=plan.epsilon,

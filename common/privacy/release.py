@@ -52,6 +52,15 @@ def evaluation_noise(budget: float, evaluations: int) -> float:
     return max(EVALUATION_NOISE_FLOOR, EVALUATION_NOISE_SCALE * math.sqrt(max(1, evaluations)) / budget)
 
 
+def evaluation_steps(budget: float, evaluations: int) -> list[tuple[float, float, int]]:
+    """What a plan reserves in its history for its `evaluations` releases at `evaluation_noise`
+    (none without any): the same for the site that plans (client/budget.py) and the coordinator
+    that computes a fresh site's noise (server/noise_weighting.py)."""
+    if not evaluations:
+        return []
+    return [(evaluation_noise(budget, evaluations), 1.0, evaluations)]
+
+
 def score_histogram(labels: np.ndarray, probabilities: np.ndarray, bins: int = SCORE_BINS) -> np.ndarray:
     """Exact counts, shape (2, bins): row 0 controls, row 1 cases, columns by predicted risk.
 

@@ -176,16 +176,16 @@ def training_tensors(
     return tensors
 
 
+def dp_sgd_step(n: int, batch_size: int, epochs: int, noise_multiplier: float) -> Step:
+    """The accountant's step of `epochs` of DP-SGD on `n` patients at Poisson rate
+    1 / ceil(n / batch_size): what both generators train, calibrate and charge."""
+    return (float(noise_multiplier), sample_rate(n, batch_size), epochs * steps_per_epoch(n, batch_size))
+
+
 def noise_for_epochs(
     n: int, batch_size: int, epochs: int, *, epsilon: float, delta: float, history: list[Step] | tuple = ()
 ) -> float:
     """Noise multiplier that keeps a site's total epsilon (its `history` + `epochs` of DP-SGD on
-    `n` patients, Poisson rate 1 / ceil(n / batch_size)) within `epsilon` at `delta`; raises
-    BudgetExhausted if none can. Both generators train with exactly this rate and step count."""
-    return calibrate_noise(
-        list(history),
-        sample_rate=sample_rate(n, batch_size),
-        steps=epochs * steps_per_epoch(n, batch_size),
-        target_epsilon=epsilon,
-        delta=delta,
-    )
+    `n` patients, `dp_sgd_step`) within `epsilon` at `delta`; raises BudgetExhausted if none can."""
+    _, rate, steps = dp_sgd_step(n, batch_size, epochs, 0.0)
+    return calibrate_noise(list(history), sample_rate=rate, steps=steps, target_epsilon=epsilon, delta=delta)

@@ -103,6 +103,22 @@ def train_generator(
     )
 
 
+def planned_history(
+    kind: str, n: int, settings: Any, noise_multiplier: float, count_noise: float
+) -> list[Step]:
+    """The steps a `kind` generator charges on `n` patients at `noise_multiplier`, known before it
+    trains (what `noise_for_budget` calibrates): the reference generator's one release; the VAE's
+    and GAN's case-count release at `count_noise`, then their DP-SGD epochs."""
+    from genofed.common.synthetic.site_release import release_step
+
+    if kind == "reference":
+        return [release_step(noise_multiplier)]
+    from genofed.common.synthetic.config_base import dp_sgd_step
+
+    training = dp_sgd_step(n, int(settings.batch_size), int(settings.epochs), noise_multiplier)
+    return [release_step(count_noise), training]
+
+
 def noise_for_budget(
     kind: str,
     n: int,

@@ -8,28 +8,18 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers.site_files import write_small_site
 
 from genofed.cli.main import main
 from genofed.client.agent.ledger_binding import INDEX_FILE
-from genofed.common.data.writers import write_vcf
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
-
-IDS = ["1:100:A:G", "1:200:C:T", "2:50:G:A"]
 
 
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
     """40 patients' genotypes and phenotypes: enough for the old code to train and charge."""
-    folder = tmp_path / "rostov"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    samples = [f"p{i}" for i in range(40)]
-    write_vcf(folder / "genotypes.vcf", rng.integers(0, 3, size=(40, len(IDS))).astype(np.int8), samples, IDS)
-    lines = [f"{s},{i % 2},{'MF'[i % 2]},{30 + i}" for i, s in enumerate(samples)]
-    (folder / "phenotypes.csv").write_text("sample_id,label,sex,age\n" + "\n".join(lines) + "\n")
-    return folder / "genotypes.vcf", folder / "phenotypes.csv"
+    return write_small_site(tmp_path / "rostov")
 
 
 def _nothing_anywhere(tmp_path: Path, *paths: Path) -> None:

@@ -17,31 +17,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.site_files import write_small_site
 
 import genofed.client.synth as synth_module
 from genofed.cli.main import main
 from genofed.client.budget import plan_round
 from genofed.client.local_ledger import LocalLedger, local_ledger
 from genofed.common.data.variant_summary import VariantSummary
-from genofed.common.data.writers import write_vcf
 from genofed.common.privacy.accountant import BudgetExhausted, epsilon_of
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import release_step
-
-IDS = ["1:100:A:G", "1:200:C:T", "2:50:G:A"]
+from genofed.common.synthetic.generators import planned_history
 
 
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
     """40 patients' genotypes and phenotypes."""
-    folder = tmp_path / "rostov"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    samples = [f"p{i}" for i in range(40)]
-    write_vcf(folder / "genotypes.vcf", rng.integers(0, 3, size=(40, len(IDS))).astype(np.int8), samples, IDS)
-    lines = [f"{s},{i % 2},{'MF'[i % 2]},{30 + i}" for i, s in enumerate(samples)]
-    (folder / "phenotypes.csv").write_text("sample_id,label,sex,age\n" + "\n".join(lines) + "\n")
-    return folder / "genotypes.vcf", folder / "phenotypes.csv"
+    return write_small_site(tmp_path / "rostov")
 
 
 def _site(tmp_path: Path, **data: float) -> Path:
@@ -176,7 +168,7 @@ def test_synth_over_the_coalition_cap_is_refused_before_the_generator_trains(
 
 @pytest.mark.parametrize("generator", ["vae", "gan"])
 def test_the_steps_synth_checks_are_the_steps_it_trains(files, tmp_path, generator):
-    """`_planned_steps`, checked against the cap before training, is what the training charges."""
+    """`planned_history`, checked against the cap before training, is what the training charges."""
     from genofed.common.data.readers import read_phenotypes
     from genofed.common.synthetic.pipeline import split_for_generator
 
@@ -187,7 +179,7 @@ def test_the_steps_synth_checks_are_the_steps_it_trains(files, tmp_path, generat
     charges = PrivacyLedger(tmp_path / "s" / LEDGER_FILE).charges
     n_train = len(split_for_generator(read_phenotypes(files[1]).labels, options.seed)[0])
     count_noise, sigma = charges[0].noise_multiplier, charges[1].noise_multiplier
-    planned = synth_module._planned_steps(generator, options.settings(), n_train, sigma, count_noise)
+    planned = planned_history(generator, n_train, options.settings(), sigma, count_noise)
     np.testing.assert_allclose(np.array([c.step for c in charges]), np.array(planned), rtol=1e-12)
     assert epsilon_of(planned, 1e-5) == pytest.approx(
         PrivacyLedger(tmp_path / "s" / LEDGER_FILE).epsilon(1e-5)

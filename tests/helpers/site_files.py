@@ -1,0 +1,25 @@
+"""A small hospital's data files for the local-release tests (`synth`, `hospital variants`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genofed.common.data.writers import write_vcf
+
+#: The three variants of `write_small_site`'s genotypes.
+SMALL_SITE_IDS = ["1:100:A:G", "1:200:C:T", "2:50:G:A"]
+
+
+def write_small_site(folder: Path, patients: int = 40) -> tuple[Path, Path]:
+    """`patients` patients' genotypes (random dosages, seed 1) and phenotypes (label, sex, age) in
+    `folder`, made here; returns (genotypes.vcf, phenotypes.csv)."""
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    samples = [f"p{i}" for i in range(patients)]
+    dosages = rng.integers(0, 3, size=(patients, len(SMALL_SITE_IDS))).astype(np.int8)
+    write_vcf(folder / "genotypes.vcf", dosages, samples, SMALL_SITE_IDS)
+    lines = [f"{s},{i % 2},{'MF'[i % 2]},{30 + i}" for i, s in enumerate(samples)]
+    (folder / "phenotypes.csv").write_text("sample_id,label,sex,age\n" + "\n".join(lines) + "\n")
+    return folder / "genotypes.vcf", folder / "phenotypes.csv"
