@@ -605,7 +605,8 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
             "enrolled without a declared size (the sizes they declare are unchecked; "
             f"docs/robust-aggregation.md): {', '.join(status['without_enrolled_size'])}"
         )
-    print(f"rounds: {status['rounds_done']} of {status['rounds_planned']}")
+    by_rule = " (the training rule's)" if status.get("rounds_by_rule") else ""
+    print(f"rounds: {status['rounds_done']} of {status['rounds_planned']}{by_rule}")
     last = status.get("last_round")
     if last:
         auc = "n/a" if last.get("test_auc") is None else f"{last['test_auc']:.3f}"

@@ -77,6 +77,14 @@ COVARIATE_EPSILON = math.sqrt(12.0)
 STEP_SHARE_EPSILON = math.sqrt(3.0)
 
 
+def rule_rounds(model: str) -> int:
+    """The rounds the rule plans for `model` ("logistic", "network" or "auto"), which need no panel:
+    what `genofed coordinator status` shows as planned before a run has resolved its settings.
+    "auto" may become either model (a pretrained start picks its architecture); both rules plan
+    the same number of rounds, which a test keeps true."""
+    return NETWORK_RULE.rounds if model == "network" else LOGISTIC_ROUNDS
+
+
 def _variances(panel: VariantPanel, selected: tuple[int, ...]) -> np.ndarray:
     """2 p_j (1 - p_j) of the variants read (`selected`, empty = all), p clipped as the features are."""
     freq = np.asarray(panel.alt_freq, dtype=np.float64)

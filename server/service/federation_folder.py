@@ -233,11 +233,17 @@ def renew_certificate(
         hosts = certificate_hosts(hosts)
     else:
         hosts = _recorded_hosts(folder, federation)
+    tls = federation.setdefault("tls", {})
+    if not isinstance(tls, dict):  # checked before the certificate is replaced
+        raise GenofedError(
+            f"{folder / FEDERATION_FILE}: its 'tls' entry is {type(tls).__name__}, not an object; "
+            'restore the file from a backup, or set "tls": {} and run renew-cert again with --host'
+        )
     cert = renew_server_cert(folder, hosts, ca_key=ca_key, days=days)
-    federation["tls"]["hosts"] = hosts
-    federation["tls"]["server_valid_until"] = cert.not_valid_after_utc.isoformat()
+    tls["hosts"] = hosts
+    tls["server_valid_until"] = cert.not_valid_after_utc.isoformat()
     write_text_atomic(folder / FEDERATION_FILE, json.dumps(federation, indent=2) + "\n")
-    return federation["tls"]
+    return tls
 
 
 def _recorded_hosts(folder: Path, federation: dict[str, Any]) -> list[str]:

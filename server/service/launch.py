@@ -64,6 +64,7 @@ from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_ngin
 from genofed.server.service.folder_files import FEDERATION_FILE, require_complete
 from genofed.server.service.pki import check_folder_pki
 from genofed.server.service.run_end import run_end, wait_for_run_end
+from genofed.server.training_rule import rule_rounds
 
 STATUS_FILE = "coordinator.json"
 #: The run's results (genofed.server.results.RESULTS, not imported: it loads torch); written
@@ -565,7 +566,10 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
         status["state"] = (
             "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
         )
-    status["rounds_planned"] = federation["settings"]["rounds"]
+    settings = federation["settings"]
+    # 0 = the rule's (server/training_rule.py), which needs no panel for the count
+    status["rounds_planned"] = settings["rounds"] or rule_rounds(settings.get("model", "auto"))
+    status["rounds_by_rule"] = not settings["rounds"]
     results = _read_json(folder / RUN_DIR / RESULTS_FILE, None)
     history = results["rounds"] if results else _checkpoint_history(folder / RUN_DIR / "checkpoints")
     status["rounds_done"] = max((r["round"] for r in history), default=0)

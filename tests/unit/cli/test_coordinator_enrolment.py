@@ -242,3 +242,27 @@ def test_renew_cert_refuses_a_new_host_as_init_does(federation, capsys):
     err = refused(["coordinator", "renew-cert", str(federation), "--host", "https://fl.example.org"], capsys)
     assert "--host 'https://fl.example.org' is neither an IP address nor a valid DNS name" in err
     assert (federation / "server.pem").read_bytes() == before
+
+
+@pytest.mark.parametrize("tls", [None, "localhost", ["localhost"]])
+def test_renew_cert_on_a_hand_broken_tls_entry_is_an_error_or_a_repair_never_a_traceback(
+    federation, tls, capsys
+):
+    """A federation.json whose "tls" entry was deleted (None here) is repaired by --host; one that
+    holds something other than an object is refused, naming the file, before anything is issued."""
+    path = federation / "federation.json"
+    config = json.loads(path.read_text())
+    if tls is None:
+        del config["tls"]
+    else:
+        config["tls"] = tls
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    before = (federation / "server.pem").read_bytes()
+    args = ["coordinator", "renew-cert", str(federation), "--host", "fl.example.org"]
+    if tls is None:
+        assert main(args) == 0
+        assert json.loads(path.read_text())["tls"]["hosts"] == ["fl.example.org", "localhost", "127.0.0.1"]
+        return
+    err = refused(args, capsys)
+    assert f"{path}: its 'tls' entry is {type(tls).__name__}, not an object" in err
+    assert (federation / "server.pem").read_bytes() == before

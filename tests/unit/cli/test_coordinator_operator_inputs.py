@@ -297,3 +297,16 @@ def test_enroll_warns_when_the_comment_names_another_hospital_of_the_federation(
 def test_enroll_is_silent_when_the_comment_fits(federation, tmp_path, comment, capsys):
     _enroll(federation, "astrakhan", _key(tmp_path, "a", ""), capsys)
     assert _enroll(federation, "rostov", _key(tmp_path, "r", comment), capsys) == ""
+
+
+def test_status_of_a_run_whose_rounds_follow_the_rule_shows_the_rules_count(federation, capsys):
+    """`rounds: 0` in federation.json means the training rule's count; status showed "0 of 0"."""
+    from genofed.server.training_rule import LOGISTIC_ROUNDS, NETWORK_RULE
+
+    assert NETWORK_RULE.rounds == LOGISTIC_ROUNDS  # so "auto" needs no architecture to count
+    _set(federation, "rounds", 0)
+    assert main(["coordinator", "status", str(federation)]) == 0
+    assert f"rounds: 0 of {LOGISTIC_ROUNDS} (the training rule's)" in capsys.readouterr().out
+    _set(federation, "rounds", 4)
+    assert main(["coordinator", "status", str(federation)]) == 0
+    assert "rounds: 0 of 4\n" in capsys.readouterr().out
