@@ -1,5 +1,5 @@
 """Coordinator-side commands: `genofed pretrain`, `genofed inspect-model` and
-`genofed coordinator init/enroll/revoke/start/status/hospitals`."""
+`genofed coordinator init/enroll/set-size/revoke/renew-cert/start/status/hospitals/panel`."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="coordinator_command", metavar="COMMAND", required=True)
     _add_init(commands)
     _add_enroll(commands)
+    _add_set_size(commands)
     _add_revoke(commands)
     _add_renew_cert(commands)
     _add_start(commands)
@@ -239,6 +240,29 @@ def _add_enroll(commands: argparse._SubParsersAction) -> None:
         "(docs/robust-aggregation.md, 'Known gap: declared cohort sizes')",
     )
     enroll.set_defaults(handler=run_coordinator_enroll)
+
+
+def _add_set_size(commands: argparse._SubParsersAction) -> None:
+    set_size = commands.add_parser(
+        "set-size",
+        help="record the cohort size an enrolled hospital now declares public",
+        description=(
+            "Change the cohort size an enrolled hospital is held to (its cohort grew, or it was enrolled "
+            "without one), keeping the earlier size with the time it ended in DIR/hospitals.json. Read "
+            "the size out with the hospital's key fingerprint, as at enrolment. A run checks the sizes "
+            "when it starts: restart a running coordinator (it resumes from its last checkpoint) to apply it."
+        ),
+    )
+    set_size.add_argument("dir", metavar="DIR", help="the federation folder")
+    set_size.add_argument("--name", required=True, help="the enrolled hospital")
+    set_size.add_argument(
+        "--declared-size",
+        type=int,
+        required=True,
+        metavar="N",
+        help='the size the hospital\'s `genofed hospital check` now prints as "declared public"',
+    )
+    set_size.set_defaults(handler=run_coordinator_set_size)
 
 
 def _add_revoke(commands: argparse._SubParsersAction) -> None:
@@ -674,9 +698,23 @@ def _no_size_warning(name: str) -> str:
     return (
         f"{name!r} is enrolled without a declared size: the size it declares in each run is unchecked "
         f"(up to {MAX_ENROLLED_SIZE - 1:,} patients, setting its FedAvg weight, its update-norm bound and, "
-        "under SecAgg+, every hospital's weight; docs/robust-aggregation.md); to check it, revoke it and "
-        "enrol a new key of the hospital's with --declared-size N"
+        "under SecAgg+, every hospital's weight; docs/robust-aggregation.md); to check it, record its size "
+        f"with `genofed coordinator set-size DIR --name {name} --declared-size N`"
     )
+
+
+def run_coordinator_set_size(args: argparse.Namespace) -> int:
+    from genofed.server.service.enrollment import set_size
+
+    entry = set_size(args.dir, args.name, args.declared_size)
+    before = entry["size_history"][-1]["declared_size"]
+    print(
+        f"hospital {entry['name']!r} (key {entry['fingerprint']}): declared size "
+        f"{'none' if before is None else before} -> {entry['declared_size']}; a run checks sizes when it "
+        "starts: restart a running coordinator (`genofed coordinator start` resumes) to apply it"
+    )
+    print("  confirm the size and this fingerprint with the hospital over a second channel")
+    return 0
 
 
 def run_coordinator_revoke(args: argparse.Namespace) -> int:

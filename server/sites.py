@@ -309,7 +309,7 @@ def _check_enrolled_sizes(
         if node not in enrolled:  # `coordinator enroll --no-declared-size`, or enrolled before the size
             logger.warning(
                 "hospital %s (node %s) was enrolled without a declared size: the %d patients it declares "
-                "are unchecked (coordinator enroll --declared-size)",
+                "are unchecked (coordinator set-size --declared-size)",
                 site.name,
                 node,
                 int(site.sizes.get("train", 0)) + int(site.sizes.get("validation", 0)),
@@ -324,7 +324,7 @@ def _check_enrolled_sizes(
             unavailable[node] = (
                 f"it declares {declared} patients but was enrolled with {size} (coordinator enroll "
                 "--declared-size): the hospital checks its site with --declared-size as enrolled, or the "
-                "coordinator re-enrols it"
+                "coordinator records its new size (coordinator set-size DIR --name NAME --declared-size N)"
             )
 
 

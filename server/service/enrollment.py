@@ -7,7 +7,9 @@ as Flower's SuperNode authentication needs), the key's SHA-256 fingerprint (to c
 hospital over a second channel), the cohort size it declares public (read out with the
 fingerprint: every run holds it to that size; enrolling without one is an explicit choice) and
 the enrolment time; revocations are not deleted but moved to a `revoked` list with the time, so
-the history is auditable. A key is refused if it is malformed, not EC, already enrolled, or was
+the history is auditable. A hospital's enrolled size changes only by `coordinator set-size` (its
+cohort grew, or it was enrolled before the size was asked for), which keeps each earlier size
+with the time it ended. A key is refused if it is malformed, not EC, already enrolled, or was
 revoked before (a revoked key stays revoked: a hospital whose key leaked makes a new one). Every
 change is written atomically, so a crash never leaves a half-written list that could admit or
 drop a hospital by accident.
@@ -99,11 +101,8 @@ def enroll(
     None, given explicitly (`coordinator enroll --no-declared-size`), enrols without one and
     leaves that size unchecked (docs/robust-aggregation.md, "Known gap: declared cohort sizes")."""
     check_name(name)
-    if declared_size is not None and not 2 <= declared_size < MAX_ENROLLED_SIZE:
-        raise EnrollmentError(
-            f"--declared-size {declared_size}: give the cohort size the hospital declares public (2 to "
-            f"{MAX_ENROLLED_SIZE - 1:,}), as `genofed hospital check` printed it"
-        )
+    if declared_size is not None:
+        _check_size(declared_size)
     registry = load_registry(folder)  # first: a wrong folder is the first thing to report
     key = load_public_key(public_key_file)
     line = public_key_openssh(key)
@@ -182,6 +181,42 @@ def revoke(folder: str | Path, name: str) -> dict[str, Any]:
     registry["revoked"].append(entry)
     write_registry(folder, registry)
     return entry
+
+
+def set_size(folder: str | Path, name: str, declared_size: int) -> dict[str, Any]:
+    """Record the cohort size enrolled hospital `name` now declares public; returns its entry.
+
+    Why: a hospital's cohort grows (`hospital check --data-update`), or it was enrolled before the
+    size was asked for, and re-enrolling is no way out: a revoked key is never enrolled again. The
+    operator reads the new size out with the key's fingerprint, as at enrolment. The earlier size
+    (None: none was enrolled) is kept in the entry's `size_history` with the time it ended, so the
+    file shows every size a run held the hospital to. A run checks the sizes once, when it
+    introduces the hospitals (`genofed.server.sites.describe_sites`), so the new size holds from the
+    next run, or after the coordinator is restarted (it resumes from its last checkpoint)."""
+    _check_size(declared_size)
+    registry = load_registry(folder)
+    matches = [e for e in registry["hospitals"] if e["name"] == name]
+    if not matches:
+        enrolled = ", ".join(e["name"] for e in registry["hospitals"]) or "none"
+        raise EnrollmentError(f"no enrolled hospital named {name!r} (enrolled: {enrolled})")
+    entry = matches[0]
+    before = entry.get("declared_size")
+    if before == declared_size:
+        raise EnrollmentError(
+            f"hospital {name!r} is already enrolled with size {declared_size}; nothing changed"
+        )
+    entry.setdefault("size_history", []).append({"declared_size": before, "until": _now()})
+    entry["declared_size"] = int(declared_size)
+    write_registry(folder, registry)
+    return entry
+
+
+def _check_size(declared_size: int) -> None:
+    if not 2 <= declared_size < MAX_ENROLLED_SIZE:
+        raise EnrollmentError(
+            f"--declared-size {declared_size}: give the cohort size the hospital declares public (2 to "
+            f"{MAX_ENROLLED_SIZE - 1:,}), as `genofed hospital check` printed it"
+        )
 
 
 def hospitals(folder: str | Path) -> list[dict[str, Any]]:

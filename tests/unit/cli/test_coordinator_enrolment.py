@@ -157,6 +157,44 @@ def test_a_registry_written_before_the_size_was_required_keeps_working(federatio
     assert [h["name"] for h in hospitals(federation)] == ["rostov"]
 
 
+def _set_size_args(federation: Path, name: str, size: str) -> list[str]:
+    return ["coordinator", "set-size", str(federation), "--name", name, "--declared-size", size]
+
+
+def test_set_size_gives_a_hospital_without_one_its_size_and_keeps_the_history(federation, tmp_path, capsys):
+    """A hospital enrolled without a size (or whose cohort grew) gets one without a new key: the
+    refusal of a size mismatch advised re-enrolling, which a revoked key never allows."""
+    from genofed.server.service.enrollment import enrolled_sizes, without_size
+
+    assert main([*_enroll_args(federation, "rostov", _key(tmp_path, "r")), "--no-declared-size"]) == 0
+    capsys.readouterr()
+    assert main(_set_size_args(federation, "rostov", "120")) == 0
+    out = capsys.readouterr().out
+    assert "hospital 'rostov' (key SHA256:" in out and "declared size none -> 120" in out
+    assert enrolled_sizes(federation) == {"rostov": 120} and without_size(federation) == []
+    assert main(_set_size_args(federation, "rostov", "150")) == 0
+    entry = _registry(federation)["hospitals"][0]
+    assert entry["declared_size"] == 150
+    assert [h["declared_size"] for h in entry["size_history"]] == [None, 120]
+    assert all(h["until"] for h in entry["size_history"])
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "said"),
+    [
+        ("kazan", "100", "no enrolled hospital named 'kazan' (enrolled: rostov)"),
+        ("rostov", "1", "--declared-size 1: give the cohort size the hospital declares public"),
+        ("rostov", "120", "hospital 'rostov' is already enrolled with size 120; nothing changed"),
+    ],
+)
+def test_set_size_refuses_what_it_cannot_record(federation, tmp_path, name, size, said, capsys):
+    assert main([*_enroll_args(federation, "rostov", _key(tmp_path, "r")), "--declared-size", "120"]) == 0
+    before = (federation / "hospitals.json").read_bytes()
+    err = refused(_set_size_args(federation, name, size), capsys)
+    assert said in err
+    assert (federation / "hospitals.json").read_bytes() == before
+
+
 # 3. enroll into a federation folder that lost its hospitals.json
 
 

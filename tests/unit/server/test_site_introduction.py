@@ -178,7 +178,7 @@ def test_a_hospital_enrolled_with_a_size_must_declare_exactly_it(caplog) -> None
     ]
     assert unchecked == [
         "hospital astrakhan (node 2) was enrolled without a declared size: the 100 patients it declares are "
-        "unchecked (coordinator enroll --declared-size)"
+        "unchecked (coordinator set-size --declared-size)"
     ]
 
 
