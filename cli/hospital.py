@@ -19,6 +19,14 @@ LEDGER_ACTIONS = {
 }
 
 
+#: `--delta` of a local release (`synth`, `hospital variants`): the site's own by default.
+LOCAL_DELTA_HELP = (
+    "DP delta (default: the site's own, declared in SITE/hospital.json by `genofed hospital check --delta`, "
+    "when --state-dir is a site's state folder SITE/state; else 1e-5). A larger delta than the site's is "
+    "refused; a smaller one is accepted"
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     register_synth(subparsers)
     register_hospital(subparsers)
@@ -246,10 +254,14 @@ def _add_start_connection_options(start: argparse.ArgumentParser) -> None:
 def _add_audit(commands: argparse._SubParsersAction) -> None:
     audit = commands.add_parser(
         "audit",
-        help="print the audit log: every message this site sent",
+        help="print the audit log: every message this site sent, and what it released by hand",
         description=(
             "Print DIR/audit.jsonl: time, run, round, records, sizes, hashes and epsilon of every message "
-            "the agent handed to Flower to send."
+            "the agent handed to Flower to send; the operator's ledger overrides (--new-ledger, "
+            "--data-update) with their reason; and every local release charged to DIR/state (`genofed "
+            "synth --epsilon`, `genofed hospital variants`, and the exact numbers declared public: a rounded "
+            "variant summary, a synthetic batch's verdict) with the epsilon it spent, the site's epsilon "
+            "after it, its ledger plan and input digest, and where it was written."
         ),
     )
     audit.add_argument("dir", metavar="DIR", help="the site folder")
@@ -263,7 +275,8 @@ def _add_ledger(commands: argparse._SubParsersAction) -> None:
         help="print the privacy this site has spent: every release in its ledger, against its budget",
         description=(
             "Print DIR/state/privacy-ledger.json: one row per release the site paid for (time, kind, plan, "
-            "round, noise multiplier, sample rate, steps, the epsilon total after it, note), the exact "
+            "round, noise multiplier, sample rate, steps, the delta it was calibrated at, the epsilon total "
+            "after it, note), the exact "
             "releases it declared public (epsilon 0), and the totals at the site's delta against the budget "
             "and coalition cap `genofed hospital check` recorded in DIR/hospital.json: spent, against the "
             "coordinator and all other hospitals colluding, and left. Reads only."
@@ -494,7 +507,7 @@ def _add_variants(commands: argparse._SubParsersAction) -> None:
     variants.add_argument(
         "--epsilon", type=float, help="dp release: what it may add to the site's epsilon (default: none)"
     )
-    variants.add_argument("--delta", type=float, default=1e-5, help="DP delta (default: 1e-5)")
+    variants.add_argument("--delta", type=float, default=None, help=LOCAL_DELTA_HELP)
     variants.add_argument(
         "--budget",
         type=float,
@@ -526,7 +539,7 @@ def run_hospital_variants(args: argparse.Namespace) -> int:
         release=args.release,
         round_to=args.round_to,
         epsilon=args.epsilon,
-        delta=args.delta,
+        delta=_local_delta(args),
         budget=args.budget,
         state_dir=args.state_dir,
         force=args.force,
@@ -547,6 +560,15 @@ def run_hospital_variants(args: argparse.Namespace) -> int:
             f"at delta {release.delta:g}"
         )
     return 0
+
+
+def _local_delta(args: argparse.Namespace) -> float:
+    """A local release's `--delta`, or when none was given the site's own (`default_delta`)."""
+    if args.delta is not None:
+        return float(args.delta)
+    from genofed.client.local_ledger import default_delta
+
+    return default_delta(args.state_dir)
 
 
 def register_synth(subparsers: argparse._SubParsersAction) -> None:
@@ -590,7 +612,7 @@ def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
         help="privacy spent on the generator (default: inf = no DP: the records then carry the patients "
         "unprotected and must stay inside the hospital)",
     )
-    parser.add_argument("--delta", type=float, default=1e-5, help="DP delta (default: 1e-5)")
+    parser.add_argument("--delta", type=float, default=None, help=LOCAL_DELTA_HELP)
     parser.add_argument(
         "--budget",
         type=float,
@@ -681,7 +703,7 @@ def run_synth(args: argparse.Namespace) -> int:
     options = SynthOptions(
         n=args.n,
         epsilon=args.epsilon,
-        delta=args.delta,
+        delta=_local_delta(args),
         budget=args.budget,
         state_dir=args.state_dir,
         seed=args.seed,

@@ -121,15 +121,18 @@ def _noisy_evaluation(
         secret = site_secret(site, int(settings.get("seed", 0)))
         seed = derived_seed(secret, plan_id, server_round, digest, "evaluate")
         histogram = noisy_histogram(_histogram(model, data), sigma, seed)
-        ledger.charge(_evaluation_charge(plan_id, server_round, privacy, digest))
+        ledger.charge(_evaluation_charge(plan_id, server_round, privacy, digest, delta))
         epsilon_after = ledger.epsilon(delta)
         distributed = any(c.coalition_noise_multiplier is not None for c in ledger.charges)
         coalition = {"coalition-epsilon": float(ledger.coalition_epsilon(delta))} if distributed else {}
     return histogram, epsilon_after, sigma, coalition
 
 
-def _evaluation_charge(plan_id: str, server_round: int, privacy: RoundPrivacy, digest: str) -> Charge:
-    """The ledger entry of one evaluation release: one Gaussian step (`release_step`)."""
+def _evaluation_charge(
+    plan_id: str, server_round: int, privacy: RoundPrivacy, digest: str, delta: float
+) -> Charge:
+    """The ledger entry of one evaluation release: one Gaussian step (`release_step`), with the
+    delta (the coordinator's) its `epsilon_after` was planned at."""
     noise, rate, steps = release_step(privacy.noise_multiplier)
     return Charge(
         plan_id=plan_id,
@@ -142,4 +145,5 @@ def _evaluation_charge(plan_id: str, server_round: int, privacy: RoundPrivacy, d
         note="evaluation: noisy score histogram of the validation patients",
         input_digest=digest,
         kind="evaluate",
+        delta=delta,
     )

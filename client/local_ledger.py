@@ -35,29 +35,47 @@ and without `--budget` there was no cap at all. So, before anything is trained o
   else where it is sure to be passed. The release checks all three again under the ledger's lock,
   with the noise it calibrated and the steps it will take, before it computes anything or charges.
 
+When DIR is a hospital site's state folder (SITE/state beside a SITE/hospital.json, checked or
+only initialised), each release is also written to the site's audit log (SITE/audit.jsonl, the one
+the agent writes every outbound message to, `genofed.client.agent.audit`), with what was released,
+the epsilon it spent, the site's epsilon after it and its ledger plan and input digest
+(`audit_release`): a DP generator, a DP variant summary, and the exact numbers the hospital
+declared public (a rounded variant summary, a synthetic batch's verdict). An audit found them in
+the ledger only, so `genofed hospital audit` listed the rounds a site took part in but not what it
+had released by hand. The entry is appended under the ledger's lock, right after the charge and
+before the release's output is written: a log that cannot be appended to stops the release there
+(the charge stands; nothing leaves unaudited), and is checked first (`check_and_bind`), before
+anything is computed, trained or charged. A state folder that is no site's has no audit log:
+nothing is written to one.
+
 `bound_state_dir` finds the ledger a file's patients are bound to (the machine-wide index), for a
 release that spends nothing and was given no state folder (a rounded variant summary).
+`default_delta` is the `--delta` a release uses when none is given: the site's own.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from genofed.client.agent.audit import AUDIT_FILE
+from genofed.client.agent.audit import AUDIT_FILE, LocalRelease, append_entry, release_entry
 from genofed.client.agent.keys import SITE_FILE
 from genofed.client.agent.ledger_binding import DataHashes, bind_ledger, cohort_sha256, index_path
-from genofed.common.errors import ConfigError
+from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import BudgetExhausted, Step, epsilon_of
-from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.util.hashing import file_sha256
 
 #: The name of a site's state folder inside its site folder: the agent's `launch.STATE_DIR`, not
 #: imported because the agent's launcher imports the ClientApp, which imports `synth` (a cycle).
 SITE_STATE_DIR = "state"
+#: The delta of a release given no `--delta` outside a site's state folder (or at a site that
+#: declared none: checked by a version that did not record it).
+DEFAULT_DELTA = 1e-5
 
 
 #: The steps a release will add to the ledger, given the ledger as it stands and the site's epsilon
@@ -76,7 +94,9 @@ class LocalLedger:
     `delta`: the largest delta the site accepts (its hospital.json's; None outside a site);
     `coalition_cap`: the site's `max_coalition_epsilon` (inf when it declared none: it then takes no
     distributed round, so its coalition epsilon is its epsilon, which `budget` caps);
-    `declared_size`: the cohort size the site declared public (None when it declared none).
+    `declared_size`: the cohort size the site declared public (None when it declared none);
+    `audit_log`: the site's audit log (SITE/audit.jsonl) when `state_dir` is a site's state folder,
+    checked or not (None elsewhere: no audit log, nothing is written to one).
     """
 
     state_dir: Path
@@ -86,6 +106,7 @@ class LocalLedger:
     delta: float | None = None
     coalition_cap: float = math.inf
     declared_size: int | None = None
+    audit_log: Path | None = None
 
     def check_delta(self, delta: float) -> None:
         """Refuse a release at a larger delta than the site accepts.
@@ -178,6 +199,7 @@ def local_ledger(
         raise ConfigError(f"--budget must be a positive epsilon (the lifetime cap), got {budget:g}")
     state_dir = Path(state_dir).resolve()
     site = _site_record(state_dir.parent / SITE_FILE) if state_dir.name == SITE_STATE_DIR else {}
+    audit_log = state_dir.parent / AUDIT_FILE if site else None
     declared = _declared_budget(site)
     caps = [cap for cap in (budget, declared) if cap is not None and not math.isinf(cap)]
     if spends and not caps:
@@ -188,8 +210,8 @@ def local_ledger(
             "folder (SITE/state, written by `genofed hospital check`). Nothing was trained, written or "
             "charged."
         )
-    if declared is None:  # no site's: the folder's own ledger
-        return LocalLedger(state_dir, min(caps) if caps else None, None, state_dir.name)
+    if declared is None:  # no site's budget: the folder's own ledger (a site's audit log, if any)
+        return LocalLedger(state_dir, min(caps) if caps else None, None, state_dir.name, audit_log=audit_log)
     name = str(site.get("name") or state_dir.name)
     data = site["data"]
     ledger = LocalLedger(
@@ -200,10 +222,26 @@ def local_ledger(
         delta=_number(data, "delta"),
         coalition_cap=_number(data, "max_coalition_epsilon") or math.inf,
         declared_size=int(size) if (size := _number(data, "declared_size")) else None,
+        audit_log=audit_log,
     )
     if spends and delta is not None:
         ledger.check_delta(delta)
     return ledger
+
+
+def default_delta(state_dir: str | Path) -> float:
+    """The delta of a release given no `--delta`: the site's own (declared in its hospital.json by
+    `genofed hospital check --delta`) when `state_dir` is a site's state folder, else
+    `DEFAULT_DELTA`. Why: a site that declared a smaller delta was refused the old default of 1e-5
+    (`LocalLedger.check_delta`) unless its operator gave its delta again by hand."""
+    if not state_dir:
+        return DEFAULT_DELTA
+    state_dir = Path(state_dir).resolve()
+    if state_dir.name != SITE_STATE_DIR:
+        return DEFAULT_DELTA
+    site = _site_record(state_dir.parent / SITE_FILE)
+    delta = _number(site.get("data"), "delta")
+    return delta if delta is not None and 0 < delta < 1 else DEFAULT_DELTA
 
 
 def bound_state_dir(genotypes: str | Path, sample_ids: Sequence[str] = ()) -> Path | None:
@@ -252,11 +290,11 @@ def check_and_bind(
     """
     book = PrivacyLedger(ledger.state_dir / LEDGER_FILE)
     refused = _nothing_done(ledger)
+    _require_appendable(ledger.audit_log, refused)
     target = ledger.check_spend(book, epsilon, delta, purpose=purpose, refused=refused)
     if release is not None and epsilon > 0 and not math.isinf(ledger.coalition_cap):
         steps = release(book, target)
         ledger.check_coalition(book, steps, delta, epsilon=epsilon, purpose=purpose, refused=refused)
-    site = ledger.site_file.parent if ledger.site_file is not None else None
     bind_ledger(
         ledger.state_dir,
         DataHashes(
@@ -268,8 +306,65 @@ def check_and_bind(
         command=command,
         new_ledger=new_ledger,
         data_update=data_update,
-        audit_log=site / AUDIT_FILE if site is not None else None,
+        audit_log=ledger.audit_log,
     )
+
+
+def audit_release(
+    local: LocalLedger,
+    ledger: PrivacyLedger,
+    charge: Charge,
+    *,
+    command: str,
+    epsilon: float,
+    output: str | Path,
+) -> None:
+    """Write the release just charged to the site's audit log (nothing outside a site's folder).
+
+    Call it holding the ledger's lock, right after the charge and before the release's output is
+    written: the site's epsilon it records is then the ledger's, and a log that cannot be appended to
+    stops the release before anything leaves (the charge stands: the patients were read).
+
+    Args:
+        local: where the release was charged (`local.audit_log`: the site's log, or None).
+        ledger: the ledger, with the release charged.
+        charge: the release's (last) charge: its plan id, kind, note, input digest and delta.
+        command: the command that released it, as the operator typed it ("synth").
+        epsilon: what the release spent (0 for a declared-public one), at `charge.delta`.
+        output: the file or folder the release was written to.
+    """
+    if local.audit_log is None:
+        return
+    # the site's delta, at which `hospital ledger` totals: a declared-public entry is made at it (and
+    # at a `hospital check`, at the delta it is declaring now); a DP release at its own
+    site_delta = charge.delta if charge.kind == DECLARED_PUBLIC else local.delta
+    delta = float(site_delta or charge.delta or DEFAULT_DELTA)
+    distributed = any(c.coalition_noise_multiplier is not None for c in ledger.charges)
+    entry = release_entry(
+        LocalRelease(
+            command=command,
+            what=charge.note,
+            kind=charge.kind,
+            plan_id=charge.plan_id,
+            input_digest=charge.input_digest,
+            epsilon_spent=float(epsilon),
+            release_delta=float(charge.delta if charge.delta is not None else delta),
+            epsilon=ledger.epsilon(delta) if ledger.charges else 0.0,
+            delta=delta,
+            coalition_epsilon=ledger.coalition_epsilon(delta) if distributed else None,
+            output=str(Path(output).resolve()),
+            state_dir=str(local.state_dir),
+        )
+    )
+    try:
+        append_entry(local.audit_log, entry)
+    except OSError as exc:
+        raise GenofedError(
+            f"{local.audit_log}: cannot append to this site's audit log ({exc.strerror}): the release "
+            f"(plan {charge.plan_id}) was charged to the ledger in {local.state_dir} and stands, but "
+            "nothing was written: make the log writable by this user (running the command again is a "
+            "new release: a DP one is charged again)"
+        ) from None
 
 
 def genotypes_sha256(genotypes: str | Path) -> str:
@@ -277,6 +372,20 @@ def genotypes_sha256(genotypes: str | Path) -> str:
     `genofed hospital check` hashes when given the .bed)."""
     path = Path(genotypes)
     return file_sha256(path if path.is_file() else path.with_name(path.name + ".bed"))
+
+
+def _require_appendable(audit_log: Path | None, refused: str) -> None:
+    """Refuse, before anything is computed, trained or charged, a site's audit log this user cannot
+    append to (a release would be charged, then stopped: `audit_release`)."""
+    if audit_log is None:
+        return
+    target = audit_log if audit_log.exists() else audit_log.parent
+    if not os.access(target, os.W_OK):
+        raise ConfigError(
+            f"{audit_log}: this site's audit log cannot be written by this user, and every local release "
+            f"at the site is written to it: run the command as the site's user (the agent's), or make "
+            f"{target} writable. {refused}"
+        )
 
 
 def _site_record(site_file: Path) -> dict:

@@ -15,7 +15,9 @@ site's declared budget caps it, or `--budget` outside a site's state folder, whe
 (`genofed.client.local_ledger`). At a site, `--delta` may not exceed the site's delta, and the
 generator may not take the site's epsilon against the coordinator and all other sites colluding
 over its `max_coalition_epsilon`: checked with the noise calibrated and the steps it will train
-(`generators.planned_history`), before it trains.
+(`generators.planned_history`), before it trains. `--delta` defaults to the site's own there
+(`local_ledger.default_delta`, in the CLI). At a site the charge is also written to the site's
+audit log (SITE/audit.jsonl: `local_ledger.audit_release`), before the batch is written.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genofed.client.local_ledger import LocalLedger, check_and_bind, local_ledger
+from genofed.client.local_ledger import LocalLedger, audit_release, check_and_bind, local_ledger
 from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.loading import load_site
 from genofed.common.data.readers.phenotypes import read_phenotypes
@@ -217,7 +219,7 @@ def _synthesize(
         focus=focus,
     )
     if ledger is not None:
-        batch, plan = _generate_charged(generate, settings, options, ledger, genotypes, dosages, labels)
+        batch, plan = _generate_charged(generate, settings, options, ledger, genotypes, dosages, labels, out)
     else:
         batch, plan = generate(noise_multiplier=None), None
     generator = {"settings": asdict(settings), "modelled": phase_note, "phased": haplotypes is not None}
@@ -382,11 +384,13 @@ def _generate_charged(
     genotypes: str | Path,
     dosages: np.ndarray,
     labels: np.ndarray,
+    out: Path,
 ) -> tuple[ValidatedBatch, str]:
     """Calibrate, train and charge under the ledger lock, refusing before training when the
     budget (`local.budget`: --budget or the site's own) or the site's coalition cap would be
     exceeded. The charge is made whatever the verdict: a generator that failed validation has still
-    looked at the patients."""
+    looked at the patients. At a site, the release is written to its audit log too (`out`: where
+    the batch goes), before the batch is written."""
     local.state_dir.mkdir(parents=True, exist_ok=True)
     refused = "Nothing was trained or written."
     with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
@@ -416,6 +420,15 @@ def _generate_charged(
         # is a new release, charged again (under the same key it replaced the first one's charge)
         plan = f"synth-{options.generator}-{digest[:16]}-{options.seed}-{secrets.token_hex(4)}"
         _charge_generator(ledger, batch, plan, digest, options, genotypes)
+        if ledger.charges_of(plan, "train"):  # the site's audit log: what was released, at what cost
+            audit_release(
+                local,
+                ledger,
+                ledger.charges_of(plan, "train")[-1],
+                command="synth",
+                epsilon=options.epsilon,
+                output=out,
+            )
         spent_after = ledger.epsilon(options.delta)
         if spent_after > target * (1 + 1e-6):
             raise GenofedError(
@@ -457,6 +470,7 @@ def _charge_generator(
                     f"{options.epsilon:g} at delta {options.delta:g}"
                 ),
                 input_digest=digest,
+                delta=options.delta,
             )
         )
 

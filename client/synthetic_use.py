@@ -32,12 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from genofed.client.local_ledger import audit_release, local_ledger
 from genofed.client.synth import SUMMARY_FILE
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import GenofedError
-from genofed.common.privacy.ledger import PrivacyLedger
+from genofed.common.privacy.ledger import DECLARED_PUBLIC, PrivacyLedger
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,9 @@ def require_usable_batch(folder: Path) -> None:
         )
 
 
-def declare_verdict(folder: Path, ledger_path: Path, *, delta: float, by: str) -> bool:
+def declare_verdict(
+    folder: Path, ledger_path: Path, *, delta: float, by: str, command: str = "hospital check --synthetic"
+) -> bool:
     """List in the site's ledger, as declared public by `by` (the configuration that trains with
     the batch), whether the `genofed synth` batch in `folder` passed validation; returns the verdict.
 
@@ -114,16 +117,20 @@ def declare_verdict(folder: Path, ledger_path: Path, *, delta: float, by: str) -
     with training and held-out patients), and it decides whether the site trains with the batch and
     so reports a synthetic count: one exact bit that leaves the site. Like the declared cohort size
     it is not differential privacy; the site's configuration declares it public and the ledger lists
-    it (a zero-step entry, epsilon 0), once per batch (its validation.json's digest)."""
+    it (a zero-step entry, epsilon 0), once per batch (its validation.json's digest). When the
+    ledger is a site's (SITE/state/...), the declaration is written to the site's audit log too
+    (`local_ledger.audit_release`, naming `command`), each time it is made."""
     path = folder / SUMMARY_FILE
     summary = _summary(folder)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     passed = bool(summary.get("passed"))
     verdict = "passed" if passed else "failed"
     ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    local = local_ledger(ledger_path.parent, None, spends=False)  # its audit log, if it is a site's
+    plan = f"synthetic-verdict-{digest[:16]}"
     with PrivacyLedger(ledger_path).locked() as ledger:
         ledger.declare_public(
-            f"synthetic-verdict-{digest[:16]}",
+            plan,
             note=(
                 f"whether the synthetic batch {folder} passed validation ({verdict}): "
                 "one bit read from the patients outside the generator's DP release, which decides whether "
@@ -133,6 +140,8 @@ def declare_verdict(folder: Path, ledger_path: Path, *, delta: float, by: str) -
             input_digest=digest,
             delta=delta,
         )
+        (charge,) = ledger.charges_of(plan, DECLARED_PUBLIC)
+        audit_release(local, ledger, charge, command=command, epsilon=0.0, output=folder)
     return passed
 
 

@@ -260,8 +260,9 @@ def _plan_training(ledger: PrivacyLedger, request: RoundRequest, site: SiteConfi
 
 
 def _round_charge(request: RoundRequest, privacy: RoundPrivacy, steps: int, note: str) -> Charge:
-    """The ledger entry of one training round, keyed by the round's input digest. Under
-    distributed DP it also holds this site's own noise share (None with local DP)."""
+    """The ledger entry of one training round, keyed by the round's input digest, with the delta it
+    was planned at. Under distributed DP it also holds this site's own noise share (None with local
+    DP)."""
     return Charge(
         plan_id=request.plan_id,
         round=request.server_round,
@@ -273,4 +274,5 @@ def _round_charge(request: RoundRequest, privacy: RoundPrivacy, steps: int, note
         time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         note=note,
         input_digest=request.digest,
+        delta=request.delta,  # the coordinator's, at which `epsilon_after` was planned
     )

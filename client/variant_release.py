@@ -23,6 +23,10 @@ training and `genofed synth` charge, in `--state-dir`):
   sites colluding over its `max_coalition_epsilon` (`genofed.client.local_ledger`). The charge is
   recorded before the file is written.
 
+At a site (a state folder SITE/state beside SITE/hospital.json) both releases are also written to
+the site's audit log, SITE/audit.jsonl, before the file is written (`local_ledger.audit_release`);
+`--delta` defaults to the site's own there (`local_ledger.default_delta`, in the CLI).
+
 At a site (a state folder next to a hospital.json whose `hospital check` declared a cohort size),
 the summary's `samples` header is that declared size, the one the site already made public,
 instead of its own count.
@@ -44,7 +48,9 @@ from pathlib import Path
 import numpy as np
 
 from genofed.client.local_ledger import (
+    DEFAULT_DELTA,
     LocalLedger,
+    audit_release,
     bound_state_dir,
     check_and_bind,
     genotypes_sha256,
@@ -60,7 +66,7 @@ from genofed.common.data.variant_summary import (
     rounded_summary,
 )
 from genofed.common.privacy.accountant import Step, calibrate_noise, epsilon_of
-from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import release_step
 from genofed.common.util.atomic import require_not_an_input, require_writable_target
 from genofed.common.util.checks import require, require_at_least, require_choice, require_in_range
@@ -80,7 +86,8 @@ class VariantReleaseOptions:
         release: `rounded` (declared public) or `dp` (noisy, charged).
         round_to: the rounding of `rounded` counts, in alleles.
         epsilon: what a `dp` release may add to the site's epsilon.
-        delta: DP delta of the accounting.
+        delta: DP delta of the accounting (the CLI's default: the site's own,
+            `local_ledger.default_delta`).
         budget: the site's lifetime epsilon cap: a `dp` release that would exceed it is refused
             (required for `dp` unless `state_dir` is a site's state folder with a declared budget).
         state_dir: the site's state folder holding its privacy ledger (required for `dp`).
@@ -93,7 +100,7 @@ class VariantReleaseOptions:
     release: str = "rounded"
     round_to: int = DEFAULT_ROUND_TO
     epsilon: float | None = None
-    delta: float = 1e-5
+    delta: float = DEFAULT_DELTA
     budget: float | None = None
     state_dir: str = ""
     force: bool = False
@@ -123,7 +130,7 @@ def release_variants(
     if options.release == "rounded":
         summary = rounded_summary(site, matrix, options.round_to, samples=samples)
         if ledger is not None:
-            _record_declared(ledger.state_dir, summary, genotypes, ledger.delta or options.delta)
+            _record_declared(ledger, summary, genotypes, ledger.delta or options.delta, out)
             if not options.state_dir:
                 logger.warning(
                     "no --state-dir given: this variant summary is listed in the privacy ledger these "
@@ -132,7 +139,7 @@ def release_variants(
                 )
     else:
         assert ledger is not None  # `_check` requires --state-dir
-        summary = _charged_noisy(site, matrix, genotypes, options, ledger, samples)
+        summary = _charged_noisy(site, matrix, genotypes, options, ledger, out, samples)
     summary.save(out)
     return summary
 
@@ -208,10 +215,12 @@ def _charged_noisy(
     genotypes: Path,
     options: VariantReleaseOptions,
     bound: LocalLedger,
+    out: Path,
     samples: int | None = None,
 ) -> VariantSummary:
-    """Calibrate under the ledger lock, check the caps, charge, then draw the noise (fresh
-    randomness: nobody can reproduce it, so a repeated release is a new one and is charged again)."""
+    """Calibrate under the ledger lock, check the caps, charge (and at a site, write the release to
+    its audit log: `out` is where it goes), then draw the noise (fresh randomness: nobody can
+    reproduce it, so a repeated release is a new one and is charged again)."""
     assert options.epsilon is not None
     bound.state_dir.mkdir(parents=True, exist_ok=True)
     refused = "Nothing was released."
@@ -230,21 +239,29 @@ def _charged_noisy(
             refused=refused,
         )
         digest = genotypes_sha256(genotypes)
-        ledger.charge(
-            Charge(
-                plan_id=f"variants-{digest[:16]}-{secrets.token_hex(4)}",
-                round=0,
-                noise_multiplier=noise,
-                sample_rate=rate,
-                steps=steps,
-                epsilon_after=epsilon_of([*history, (noise, rate, steps)], options.delta),
-                note=(
-                    f"variant summary (dp) of {genotypes.name}: {matrix.n_variants} variants, epsilon "
-                    f"{options.epsilon:g} at delta {options.delta:g}"
-                ),
-                input_digest=digest,
-                kind=VARIANTS_KIND,
-            )
+        charge = Charge(
+            plan_id=f"variants-{digest[:16]}-{secrets.token_hex(4)}",
+            round=0,
+            noise_multiplier=noise,
+            sample_rate=rate,
+            steps=steps,
+            epsilon_after=epsilon_of([*history, (noise, rate, steps)], options.delta),
+            note=(
+                f"variant summary (dp) of {genotypes.name}: {matrix.n_variants} variants, epsilon "
+                f"{options.epsilon:g} at delta {options.delta:g}"
+            ),
+            input_digest=digest,
+            kind=VARIANTS_KIND,
+            delta=options.delta,
+        )
+        ledger.charge(charge)
+        audit_release(
+            bound,
+            ledger,
+            charge,
+            command="hospital variants --release dp",
+            epsilon=options.epsilon,
+            output=out,
         )
     return noisy_summary(
         site,
@@ -263,17 +280,25 @@ def _release(history: list[Step], target: float, delta: float) -> Step:
     return release_step(sigma)
 
 
-def _record_declared(state: Path, summary: VariantSummary, genotypes: Path, delta: float) -> None:
-    """A zero-step ledger entry: the site's ledger lists the declared-public release too."""
-    state.mkdir(parents=True, exist_ok=True)
-    with PrivacyLedger(state / LEDGER_FILE).locked() as ledger:
+def _record_declared(
+    local: LocalLedger, summary: VariantSummary, genotypes: Path, delta: float, out: Path
+) -> None:
+    """A zero-step ledger entry: the site's ledger lists the declared-public release too, and at a
+    site so does its audit log (`out`: where the summary goes)."""
+    local.state_dir.mkdir(parents=True, exist_ok=True)
+    with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
         digest = genotypes_sha256(genotypes)
+        plan = f"variants-{digest[:16]}-rounded-{summary.release.round_to}"
         ledger.declare_public(
-            f"variants-{digest[:16]}-rounded-{summary.release.round_to}",
+            plan,
             note=(
                 f"variant summary of {genotypes.name}, counts rounded to {summary.release.round_to}: "
                 "declared public by the hospital, not differential privacy (epsilon 0)"
             ),
             input_digest=digest,
             delta=delta,
+        )
+        (charge,) = ledger.charges_of(plan, DECLARED_PUBLIC)
+        audit_release(
+            local, ledger, charge, command="hospital variants --release rounded", epsilon=0.0, output=out
         )

@@ -12,7 +12,13 @@ Entries are appended under a file lock and fsynced, one JSON object per line
 (`genofed hospital audit DIR` prints them). The log is on only when the node config names it
 (`audit-log=FILE`, set by `genofed hospital start`): a simulation writes none. The same log
 holds the operator's ledger overrides (`"type": "ledger"`: `--new-ledger`, `--data-update`, with
-their reason; genofed.client.agent.ledger_binding), so a reset budget is on record next to what was sent.
+their reason; genofed.client.agent.ledger_binding), so a reset budget is on record next to what was sent,
+and the hospital's local releases (`"type": "release"`: `genofed synth --epsilon`, `genofed hospital
+variants`, and the exact numbers it declared public: a rounded variant summary, a synthetic batch's
+verdict; genofed.client.local_ledger.audit_release), written by the command that released them when its
+state folder is the site's, so what the hospital released by hand is on record beside the rounds. Every
+entry, whatever its type, has the keys `time`, `type`, `status`, `run`, `round`, `records`, `bytes` and
+`epsilon` (the site's epsilon after it, None when it reports none), so one reader reads them all.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +40,11 @@ from genofed.common.errors import GenofedError
 AUDIT_FILE = "audit.jsonl"
 #: The node-config key naming the audit log file.
 AUDIT_KEY = "audit-log"
+#: The entry type of a local release (written by `genofed synth` or `genofed hospital variants`, or
+#: a verdict declared public by `genofed hospital check --synthetic`, not by the agent).
+RELEASE_TYPE = "release"
+#: The entry type of an operator's ledger override (`ledger_binding`).
+LEDGER_TYPE = "ledger"
 
 
 def audit_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
@@ -147,12 +159,106 @@ def append_entry(path: Path, entry: dict[str, Any]) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class LocalRelease:
+    """A local release, as its audit entry records it (`release_entry`).
+
+    Args:
+        command: the command that released it ("synth", "hospital variants --release dp").
+        what: what was released, in the ledger's words (the charge's note).
+        kind: the ledger kind ("train" for a generator, "variants", "declared-public").
+        plan_id: the release's plan id in the ledger (its charges' key).
+        input_digest: the SHA-256 the ledger records of what it was computed from.
+        epsilon_spent: the epsilon it spent, at `release_delta` (0: declared public, exact).
+        release_delta: the delta it was calibrated at (its `--delta`; the site's for a declared one).
+        epsilon: the site's epsilon once it is charged, at `delta`.
+        delta: the site's delta (what `genofed hospital ledger` totals at).
+        coalition_epsilon: against the coordinator and all other sites colluding, at `delta`, when the
+            ledger holds a distributed-DP round (None: the same as `epsilon`).
+        output: the file or folder it was written to.
+        state_dir: the ledger's folder.
+    """
+
+    command: str
+    what: str
+    kind: str
+    plan_id: str
+    input_digest: str
+    epsilon_spent: float
+    release_delta: float
+    epsilon: float
+    delta: float
+    coalition_epsilon: float | None
+    output: str
+    state_dir: str
+
+
+def release_entry(release: LocalRelease) -> dict[str, Any]:
+    """The audit entry of a local release: the log's common keys (no run, round or records: nothing
+    was handed to Flower) and what `LocalRelease` holds. Its `epsilon` is the site's epsilon after
+    the release, as a round's entry reports it (and, when positive, evidence that the ledger was
+    spent: `ledger_binding`)."""
+    entry: dict[str, Any] = {
+        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "type": RELEASE_TYPE,
+        "status": "ok",
+        "run": None,
+        "round": None,
+        "records": [],
+        "bytes": 0,
+        "command": release.command,
+        "what": release.what,
+        "kind": release.kind,
+        "plan_id": release.plan_id,
+        "input_digest": release.input_digest,
+        "epsilon_spent": release.epsilon_spent,
+        "release_delta": release.release_delta,
+        "epsilon": release.epsilon,
+        "delta": release.delta,
+        "output": release.output,
+        "state_dir": release.state_dir,
+    }
+    if release.coalition_epsilon is not None:
+        entry["coalition_epsilon"] = release.coalition_epsilon
+    return entry
+
+
+def audit_line(entry: dict[str, Any]) -> str:
+    """One entry for people: an outbound message, an operator's ledger override or a local release."""
+    if entry["type"] == LEDGER_TYPE:  # an operator's override, not a message
+        return f"{entry['time']} ledger {entry['event']} ({entry['command']}): {entry['reason']}"
+    coalition = entry.get("coalition_epsilon")
+    if entry["type"] == RELEASE_TYPE:  # released by hand at the site, not sent by the agent
+        spent = (
+            "spent epsilon=0 (declared public)"
+            if entry.get("kind") == "declared-public"
+            else f"spent epsilon={entry['epsilon_spent']:.3f} at delta {entry['release_delta']:g}"
+        )
+        after = f"epsilon={entry['epsilon']:.3f} at delta {entry['delta']:g}"
+        if coalition is not None:
+            after += f" coalition_epsilon={coalition:.3f}"
+        return (
+            f"{entry['time']} local release ({entry['command']}): {entry['what']}; {spent}; site {after}; "
+            f"plan {entry['plan_id']}, input sha256 {str(entry['input_digest'])[:12]}, to {entry['output']}"
+        )
+    what = ", ".join(
+        f"{r['name']} ({r['kind']}, {r['bytes']} B, sha256 {r['sha256'][:12]})" for r in entry["records"]
+    )
+    if entry["status"] != "ok":
+        what = f"ERROR {entry.get('error_code')}: {entry.get('error')}"
+    eps = "" if entry.get("epsilon") is None else f" epsilon={entry['epsilon']:.3f}"
+    if coalition is not None:  # distributed DP: against the coordinator and all others
+        eps += f" coalition_epsilon={coalition:.3f}"
+    return f"{entry['time']} run {entry['run']} round {entry['round']} {entry['type']}: {what}{eps}"
+
+
 def read_audit(path: str | Path) -> list[dict[str, Any]]:
     """All entries of an audit log; a damaged line is an error naming it (never skipped)."""
     path = Path(path)
     if not path.is_file():
         raise GenofedError(
-            f"{path}: no audit log yet (it is written once the agent has sent its first message)"
+            f"{path}: no audit log yet (it is written once the agent has sent its first message, or the "
+            "hospital made its first local release)"
         )
     entries = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, read_audit
+from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, audit_line, read_audit
 from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE, SITE_FILE_MODE, load_site_file
 from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256, record_spent
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
@@ -742,22 +742,9 @@ def read_site_audit(folder: str | Path) -> list[dict[str, Any]]:
 
 
 def audit_lines(folder: str | Path) -> list[str]:
-    """The audit log as one line per outbound message, for people."""
-    lines = []
-    for e in read_site_audit(folder):
-        if e["type"] == "ledger":  # an operator's override, not a message
-            lines.append(f"{e['time']} ledger {e['event']} ({e['command']}): {e['reason']}")
-            continue
-        what = ", ".join(
-            f"{r['name']} ({r['kind']}, {r['bytes']} B, sha256 {r['sha256'][:12]})" for r in e["records"]
-        )
-        if e["status"] != "ok":
-            what = f"ERROR {e.get('error_code')}: {e.get('error')}"
-        eps = "" if e.get("epsilon") is None else f" epsilon={e['epsilon']:.3f}"
-        if e.get("coalition_epsilon") is not None:  # distributed DP: against the coordinator and all others
-            eps += f" coalition_epsilon={e['coalition_epsilon']:.3f}"
-        lines.append(f"{e['time']} run {e['run']} round {e['round']} {e['type']}: {what}{eps}")
-    return lines
+    """The audit log as one line per entry (an outbound message, an operator's ledger override, a
+    local release), for people."""
+    return [audit_line(e) for e in read_site_audit(folder)]
 
 
 def _check_ca(path: Path) -> None:

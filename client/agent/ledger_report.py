@@ -5,7 +5,8 @@ on what, and how much is left?" The ledger (DIR/state/privacy-ledger.json,
 `genofed.common.privacy.ledger.PrivacyLedger`) records every release the site paid for: DP-SGD
 training rounds, noisy evaluations, distributed-DP rounds (with the site's own noise share), the
 local releases of `genofed synth` and `genofed hospital variants`, and the exact numbers the
-hospital declared public (`declared-public`, epsilon 0). It holds no budget: that is the site's
+hospital declared public (`declared-public`, epsilon 0), each with the delta it was calibrated at
+(none for entries written before the ledger recorded it). It holds no budget: that is the site's
 own, in DIR/hospital.json (`genofed hospital check --epsilon-budget E --delta D
 [--max-coalition-epsilon W]`). This module reads both and composes the whole history at the
 site's delta, twice: against the coordinator (`PrivacyLedger.epsilon`) and against the
@@ -83,7 +84,8 @@ def site_ledger(folder: str | Path) -> dict[str, Any]:
 
 def _releases(charges: list[Charge], delta: float) -> list[dict[str, Any]]:
     """One row per charge, in the ledger's order, with the epsilon of the history up to it at the
-    site's delta (the ledger's own `epsilon_after` was computed at the releasing command's delta)."""
+    site's delta (the ledger's own `epsilon_after` was computed at the releasing command's delta,
+    `delta`: None for a charge written before the ledger recorded it)."""
     from genofed.common.privacy.accountant import epsilon_of
 
     rows, history = [], []
@@ -99,6 +101,7 @@ def _releases(charges: list[Charge], delta: float) -> list[dict[str, Any]]:
                 "coalition_noise_multiplier": charge.coalition_noise_multiplier,
                 "sample_rate": charge.sample_rate,
                 "steps": charge.steps,
+                "delta": charge.delta,
                 "declared_public": charge.kind == DECLARED_PUBLIC,
                 "epsilon_after": charge.epsilon_after,
                 "epsilon_total": epsilon_of(history, delta),
@@ -128,19 +131,21 @@ def ledger_lines(report: dict[str, Any]) -> list[str]:
         ]
     releases = report["releases"]
     lines = [f"hospital {site}: {len(releases)} release(s) in {report['ledger']}"]
-    header = ("time", "kind", "plan", "round", "noise", "sample rate", "steps", "eps total", "note")
+    header = ("time", "kind", "plan", "round", "noise", "sample rate", "steps", "delta", "eps total", "note")
     table = [header] + [_row(r) for r in releases]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
-    numeric = {3, 5, 6, 7}
+    numeric = {3, 5, 6, 7, 8}
     for row in table:
         cells = [
             cell.rjust(width) if i in numeric else cell.ljust(width)
             for i, (cell, width) in enumerate(zip(row[:-1], widths, strict=True))
         ]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
+    unrecorded = "" if all(r["delta"] is not None for r in releases) else " (-: an older entry recorded none)"
     lines.append(
         "  eps total: the site's epsilon after each release, at its delta; noise: the multiplier the "
-        "coordinator faces (own: the site's share of it under distributed DP)"
+        "coordinator faces (own: the site's share of it under distributed DP); delta: the one the release "
+        f"was calibrated at{unrecorded}"
     )
     public = sum(1 for r in releases if r["declared_public"])
     if public:
@@ -165,6 +170,7 @@ def _row(release: dict[str, Any]) -> tuple[str, ...]:
         noise,
         rate,
         str(release["steps"]),
+        "-" if release["delta"] is None else f"{release['delta']:g}",
         f"{release['epsilon_total']:.3g}",
         _shortened(release["note"], NOTE_WIDTH),
     )

@@ -31,7 +31,7 @@ DECLARED_PUBLIC = "declared-public"
 
 @dataclass
 class Charge:
-    """One DP-SGD run paid for by the site: what was run and the epsilon total after it."""
+    """One release paid for by the site: what was run and the epsilon total after it."""
 
     plan_id: str
     round: int
@@ -53,6 +53,10 @@ class Charge:
     #: sites' shares). None (every local-DP release, and ledgers written before distributed DP):
     #: the same as `noise_multiplier`.
     coalition_noise_multiplier: float | None = None
+    #: The delta the release was calibrated and reported at (its `epsilon_after` is at this delta):
+    #: the coordinator's for a federated round, the command's `--delta` for a local release, the
+    #: site's for a declared-public entry. None: a ledger written before charges recorded it.
+    delta: float | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -72,10 +76,12 @@ class Charge:
 
     def to_dict(self) -> dict[str, Any]:
         """The charge as the ledger file stores it; a local-DP charge without the coalition field,
-        so its entries read exactly as before distributed DP existed."""
+        so its entries read exactly as before distributed DP existed, and a charge loaded from an
+        older ledger without the delta it never recorded (the file is not given one it never had)."""
         data = asdict(self)
-        if data["coalition_noise_multiplier"] is None:
-            del data["coalition_noise_multiplier"]
+        for optional in ("coalition_noise_multiplier", "delta"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
 
@@ -188,7 +194,7 @@ class PrivacyLedger:
             plan_id: names what was declared (e.g. the file's digest), so a repeat is one entry.
             note: what was released, in words the hospital's operator reads in the ledger.
             input_digest: the digest of what the released number was computed from.
-            delta: the site's delta, for the `epsilon_after` the entry shows.
+            delta: the site's delta, for the `epsilon_after` the entry shows (recorded with it).
         """
         self.charge(
             Charge(
@@ -201,6 +207,7 @@ class PrivacyLedger:
                 note=note,
                 input_digest=input_digest,
                 kind=DECLARED_PUBLIC,
+                delta=float(delta),
             )
         )
 

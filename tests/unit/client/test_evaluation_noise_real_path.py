@@ -92,6 +92,8 @@ def test_released_histograms_carry_the_charged_noise(federation, tmp_path):
     assert reported == pytest.approx([planned] * EVALUATIONS, rel=1e-9)
     assert charged == pytest.approx([planned] * EVALUATIONS, rel=1e-9)
     assert ledger.epsilon(1e-5) <= EPSILON * (1 + 1e-6)
+    # every charge, the training round's and the evaluations', records the coordinator's delta
+    assert [c.delta for c in ledger.charges] == [1e-5] * (EVALUATIONS + 1)
 
     # The noise is N(0, sigma^2) per cell, independent across cells and evaluations, so over n cells
     # the sample sd is sigma x (1 + Z / sqrt(2 n)) and the mean is sigma x Z / sqrt(n), Z standard

@@ -21,6 +21,7 @@ from tests.helpers.cli_refusal import refused
 
 DELTA = 1e-5
 PLAN = "3f2a9c0d1e4b5a6978812233445566ff"  # a coordinator's plan id (uuid4 hex)
+#: A charge of a ledger written before charges recorded their delta (no `delta` in the file).
 TRAIN = Charge(PLAN, 1, 1.17, 0.125, 8, 2.8, time="2026-12-03T18:01:56+00:00", note="DP-SGD fine-tuning")
 EVALUATE = Charge(
     PLAN,
@@ -32,6 +33,7 @@ EVALUATE = Charge(
     time="2026-12-03T18:01:57+00:00",
     note="evaluation: noisy score histogram of the validation patients",
     kind="evaluate",
+    delta=1e-6,  # the coordinator's, smaller than the site's
 )
 #: A distributed-DP round: the coordinator faces noise 2.4 (the sum of the sites' shares), the
 #: coordinator with every other site colluding only this site's own share, 1.39.
@@ -77,19 +79,21 @@ def test_the_ledger_lists_every_release_and_the_totals_at_the_sites_delta(tmp_pa
     train, evaluate, distributed, public = rows
     steps = [TRAIN.step]
     assert train.split()[:5] == ["2026-12-03T18:01:56+00:00", "training", "3f2a9c0d1e4b5a697...", "1", "1.17"]
-    assert train.split()[5:8] == ["0.125", "8", f"{epsilon_of(steps, DELTA):.3g}"]
+    assert train.split()[5:9] == ["0.125", "8", "-", f"{epsilon_of(steps, DELTA):.3g}"]  # no delta recorded
     assert train.endswith("DP-SGD fine-tuning")
     steps.append(EVALUATE.step)
     assert evaluate.split()[1:3] == ["evaluation", "3f2a9c0d1e4b5a697..."] and " 17.9 " in evaluate
+    assert evaluate.split()[7] == "1e-06"  # the delta it was calibrated at
     assert f" {epsilon_of(steps, DELTA):.3g}  " in evaluate
     assert evaluate.endswith("evaluation: noisy score histogram of the vali...")  # shortened
     assert "2.4 (own 1.39)" in distributed  # what the coordinator faces, and the site's own share
     spent = _ledger(site).epsilon(DELTA)
     # declared public: exact, no sample rate, no steps, nothing added to the total
     assert public.split()[1:5] == ["declared", "public", "synthetic-verdict", "0"]
-    assert public.split()[5:9] == ["exact", "-", "0", f"{spent:.3g}"]
+    assert public.split()[5:10] == ["exact", "-", "0", "1e-05", f"{spent:.3g}"]  # the site's delta
     assert "(passed)" not in public and "that synthetic batch /data/synth passed valid..." in public
     assert "declared public: 1 exact release(s)" in "\n".join(lines[6:])
+    assert "delta: the one the release was calibrated at (-: an older entry recorded none)" in lines[6]
     coalition = _ledger(site).coalition_epsilon(DELTA)
     assert coalition > spent  # the site's own share is smaller than the sum the coordinator faces
     assert lines[-1] == (
@@ -148,11 +152,13 @@ def test_the_ledger_as_json(tmp_path, capsys):
         "coalition_noise_multiplier": None,
         "sample_rate": 0.125,
         "steps": 8,
+        "delta": None,  # an older entry: none recorded
         "declared_public": False,
         "epsilon_after": 2.8,
         "epsilon_total": pytest.approx(epsilon_of([TRAIN.step], DELTA)),
         "note": "DP-SGD fine-tuning",
     }
+    assert releases[1]["delta"] == 1e-6 and releases[3]["delta"] == DELTA
     assert releases[2]["coalition_noise_multiplier"] == 1.39
     assert releases[3]["note"] == "that synthetic batch /data/synth passed validation (passed)"  # whole
     assert releases[3]["epsilon_total"] == pytest.approx(ledger.epsilon(DELTA))
