@@ -79,6 +79,7 @@ def run_adapt(args: argparse.Namespace) -> int:
     from genofed.common.scoring.adapt import MIN_FOR_DISTRIBUTION, adapt, require_shared_model
     from genofed.common.scoring.model_file import load_model_file, save_model_file
     from genofed.common.scoring.predict import encoded_cohort
+    from genofed.common.scoring.validation import covariate_values
     from genofed.common.util.checks import require_in_range
 
     out = Path(args.out)
@@ -103,6 +104,8 @@ def run_adapt(args: argparse.Namespace) -> int:
             hint="name the 0/1 disease column with --label-column",
         )
     labels = np.asarray(people.cohort.labels)
+    ages = covariate_values(people.cohort.covariates, "age")
+    sexes = covariate_values(people.cohort.covariates, "sex")
     train, validation = keyed_split(people.cohort.sample_ids, fraction, split_seed)
     if len(np.unique(labels[train])) < 2:
         raise DataError(
@@ -116,6 +119,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         (people.features[validation], labels[validation]),
         source=str(args.genotypes),
         agent_split=args.state_dir is not None,
+        validation_people=(ages[validation], sexes[validation]),
     )
     digest = save_model_file(out, adaptation.model)
     for note in people.notes:
@@ -178,7 +182,10 @@ def _print_summary(
     out: Path, digest: str, shared_hash: str, adaptation: Adaptation, min_distribution: int
 ) -> None:
     """What was written: the fit, the calibration, the comparison on the validation patients,
-    the threshold, and where the file may go."""
+    the threshold, who it was validated on and the calibration verdict there, and where the file
+    may go."""
+    from genofed.common.scoring.validation import calibration_words, population_words
+
     print(f"wrote {out}: model {digest[:12]}, adapted from {shared_hash[:12]}")
     print(
         f"  fitted on {adaptation.n_train} patients; weight on the shared model's score "
@@ -210,4 +217,7 @@ def _print_summary(
             print(f"  {line}")
     if operating.get("risk_distribution") is None:
         print(f"  no percentiles: fewer than {min_distribution} validation patients")
+    record = adaptation.model.validated_on
+    print(f"  validated on (recorded in the file): {population_words(record)}")
+    print(f"  calibration there: {calibration_words(record)}")
     print("  fitted without differential privacy: keep this file inside the hospital")

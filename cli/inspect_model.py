@@ -5,7 +5,9 @@ model, a federated run's RUN/model.pt and a hospital's `genofed adapt` file. Wha
 a data-protection officer or a clinician must check differs between them (a pretrained model's
 source cohort; a federated model's privacy spent; an adapted model's keep-it-inside warning), and
 a logistic model has none of a network's settings. So the description is assembled per kind and
-per architecture, and a line is printed only for what the file records: never a "None".
+per architecture, and a line is printed only for what the file records: never a "None". The one
+exception is who a binary model was validated on: a file that does not record it says so, since a
+clinician must know that `genofed predict` cannot check a patient's age against it.
 
 torch loads inside the handler, so `genofed inspect-model --help` stays fast.
 """
@@ -32,9 +34,10 @@ def register_inspect_model(subparsers: argparse._SubParsersAction) -> None:
             "then print what applies to it: its task, model and panel; for a `genofed pretrain` file its "
             "source cohort and training; for a federated run's model.pt its rounds, hospitals, privacy "
             "spent and test figures; for a `genofed adapt` file the shared model it came from, its fit, "
-            "and that it must stay inside the hospital; and the operating threshold and percentiles "
-            "`genofed predict` uses. What a coordinator or a data-protection officer should look at "
-            "before using it."
+            "and that it must stay inside the hospital; the operating threshold and percentiles "
+            "`genofed predict` uses; and who it was validated on (ages, sex mix) with the calibration "
+            "verdict there, or that the file does not record them. What a coordinator or a "
+            "data-protection officer should look at before using it."
         ),
     )
     parser.add_argument("model", metavar="MODEL", help="the model file")
@@ -80,6 +83,8 @@ def run_inspect_model(args: argparse.Namespace) -> int:
             if key in model.operating
         },
         "provenance": model.provenance,
+        # who it was tested on and the calibration verdict there; None: the file does not record it
+        "validated_on": model.validated_on or None,
     }
     if args.json:
         print(json.dumps(info, indent=2, default=str))
@@ -125,6 +130,7 @@ def describe_lines(model: ModelFile, *, parameters: int, panel: str | None = Non
     describe = {"adapted": _adapted_lines, "federated": _federated_lines}.get(kind, _pretrained_lines)
     lines += describe(prov)
     lines += _operating_lines(model.operating)
+    lines += _validated_lines(model)
     return lines
 
 
@@ -272,6 +278,26 @@ def _operating_lines(operating: dict[str, Any]) -> list[str]:
         )
     elif "risk_distribution" in operating:
         lines.append("percentiles: none (no risk distribution in the file)")
+    return lines
+
+
+def _validated_lines(model: ModelFile) -> list[str]:
+    """Who the model was validated on and the calibration verdict there (`validated_on`,
+    `genofed.common.scoring.validation`), and for an adapted model the shared model's own; for a
+    binary model whose file does not record them, that it does not (what `genofed predict` says
+    too); nothing for a multi-class model without them, which `predict` does not score."""
+    from genofed.common.scoring.validation import calibration_words, population_words
+
+    record = model.validated_on
+    if not record and model.task.kind != "binary":
+        return []
+    lines = [f"validated on: {population_words(record)}"]
+    if record:
+        lines.append(f"  calibration there: {calibration_words(record)}")
+    shared = record.get("shared_model") if record else None
+    if shared:
+        lines.append(f"the shared model it came from was validated on: {population_words(shared)}")
+        lines.append(f"  calibration there: {calibration_words(shared)}")
     return lines
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from genofed.cli.stdout import closed_stdout_is_fine
 
 if TYPE_CHECKING:
+    from genofed.common.scoring.model_file import ModelFile
     from genofed.common.scoring.predict import Predictions
 
 
@@ -25,8 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Score every person of a genotype file with a genofed model file (a federated run's "
             "RUN/model.pt, a `genofed adapt` file, or a binary `genofed pretrain` model): risk (a score, "
             "not a calibrated probability), percentile in the training population, high/low call at the "
-            "model's operating threshold (or --threshold), call rate, imputed variants and per-person notes; "
-            "no call for a person with too few genotypes called. Writes OUT and its provenance OUT.json. "
+            "model's operating threshold (or --threshold), call rate, imputed variants and per-person notes "
+            "(among them an age outside the ages the model was validated on); no call for a person with too "
+            "few genotypes called. Says who the model was validated on and the calibration verdict there, "
+            "as its file records them (or that it does not). Writes OUT and its provenance OUT.json. "
             "Works offline, e.g. at a hospital on its own new patients. Details: docs/predicting.md."
         ),
     )
@@ -212,15 +215,19 @@ def run_predict(args: argparse.Namespace) -> int:
     for message in messages:
         print(message, file=sys.stderr)
     with closed_stdout_is_fine():
-        _print_summary(args, out, model.content_hash, predictions)
+        _print_summary(args, out, model, predictions)
     return 0
 
 
-def _print_summary(args: argparse.Namespace, out: Path, digest: str, predictions: Predictions) -> None:
+def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predictions: Predictions) -> None:
     """What was written: people, model, the file's panel coverage, the people's call rates, the
-    calls at the threshold and where it came from, the percentiles' reference population, and the
-    AUC over the people with a label (how many, when some have none or are not scored)."""
+    calls at the threshold and where it came from, the percentiles' reference population, who the
+    model was validated on and the calibration verdict there (or that its file does not record
+    them), and the AUC over the people with a label (how many, when some have none or are not
+    scored)."""
     from genofed.common.scoring.predict import minimum_text, sidecar_path
+
+    digest = model.content_hash
 
     n = len(predictions.sample_ids)
     align = predictions.alignment
@@ -245,6 +252,8 @@ def _print_summary(args: argparse.Namespace, out: Path, digest: str, predictions
         )
     if predictions.reference:
         print(f"  percentiles (whole numbers, 1-99) relative to {predictions.reference}")
+    for line in _validated_lines(model, predictions):
+        print(f"  {line}")
     if predictions.labels is not None:
         auc, counted = predictions.auc(), int(predictions.in_auc.sum())
         if counted == n:
@@ -264,3 +273,30 @@ def _print_summary(args: argparse.Namespace, out: Path, digest: str, predictions
         else:
             value = f"{auc:.4f}"
         print(f"  AUC against '{args.label_column}'{over}: {value}")
+
+
+def _validated_lines(model: ModelFile, predictions: Predictions) -> list[str]:
+    """Who the model was validated on and the calibration verdict there, as its file records them
+    (`genofed.common.scoring.validation`), with how many of these people are outside its validated
+    ages; one line saying the file does not record them, for a file that does not."""
+    from genofed.common.scoring.validation import (
+        NOT_RECORDED,
+        calibration_words,
+        population_words,
+        validated_age_range,
+    )
+
+    record = model.validated_on
+    if not record:
+        return [f"validated population and calibration verdict: {NOT_RECORDED}"]
+    span = validated_age_range(record)
+    outside = (
+        f"; {predictions.outside_ages} of {len(predictions.sample_ids)} people here are outside its ages "
+        f"{span[0]:g}-{span[1]:g} (marked in the notes column)"
+        if span is not None and predictions.outside_ages
+        else ""
+    )
+    return [
+        f"validated on: {population_words(record)}{outside}",
+        f"calibration there: {calibration_words(record)}",
+    ]

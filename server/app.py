@@ -129,9 +129,11 @@ def _run_and_write(
     if require_training:
         _refuse_an_untrained_model(fed)
     results = federation_results(fed, fed.settings)
-    write_model(out_dir, fed, fed.panel, results)
-    if fed.test is not None:  # the final model's risk of every test person
-        risks = fed.test.predict(fed.model_config, fed.state_dict)
+    # the final model's risk of every test person, computed once: the model file records the
+    # calibration verdict on them that the report reaches from test_predictions.csv
+    risks = None if fed.test is None else fed.test.predict(fed.model_config, fed.state_dict)
+    write_model(out_dir, fed, fed.panel, results, test_risks=risks)
+    if fed.test is not None and risks is not None:
         write_test_predictions(out_dir, list(fed.test.sample_ids), fed.test.labels, risks)
     write_results(out_dir, results)
     if report:

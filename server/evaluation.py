@@ -16,16 +16,21 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import DataError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
+from genofed.common.scoring.validation import covariate_values
 
 
 @dataclass(frozen=True)
 class TestCohort:
     """The coordinator's held-out cohort, encoded as the hospitals encode theirs; `sample_ids` in
-    row order (for RUN/test_predictions.csv)."""
+    row order (for RUN/test_predictions.csv); `ages` and `sexes` (0 male, 1 female; NaN unknown) in
+    row order, None when not read: the model file records their range and mix as the population
+    the model was validated on (the coordinator's own data, never a hospital's)."""
 
     features: np.ndarray
     labels: np.ndarray
     sample_ids: tuple[str, ...] = ()
+    ages: np.ndarray | None = None
+    sexes: np.ndarray | None = None
 
     @classmethod
     def load(cls, folder: Path, panel: VariantPanel, *, label_column: str = "label") -> TestCohort:
@@ -38,6 +43,8 @@ class TestCohort:
             encode(FeatureSpec(alt_freq=panel.alt_freq), cohort),
             cohort.labels.astype(np.float32),
             tuple(cohort.sample_ids),
+            ages=covariate_values(cohort.covariates, "age"),
+            sexes=covariate_values(cohort.covariates, "sex"),
         )
 
     def predict(self, model_config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> np.ndarray:

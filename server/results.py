@@ -30,6 +30,7 @@ from genofed.common.privacy.release import (
 )
 from genofed.common.scoring.model_file import ModelFile, Task, features_dict, save_model_file
 from genofed.common.scoring.operating import NO_THRESHOLD, operating_point, risk_distribution, too_few_note
+from genofed.common.scoring.validation import no_validation_cohort, validation_record
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.federation import FederationResult
 from genofed.server.round_log import RoundLog, coalition_epsilon_by_site
@@ -228,10 +229,18 @@ def write_results(out_dir: Path, results: dict[str, Any]) -> Path:
     return path
 
 
-def final_model_file(fed: FederationResult, panel: VariantPanel, results: dict[str, Any]) -> ModelFile:
+def final_model_file(
+    fed: FederationResult,
+    panel: VariantPanel,
+    results: dict[str, Any],
+    test_risks: np.ndarray | None = None,
+) -> ModelFile:
     """The run's final model as a model file: the weights, the panel, the task (the run's label
     column), what `genofed predict` needs (`operating`: the encoding's constants, the operating
-    threshold of results.json, the risk distribution for percentiles) and the provenance."""
+    threshold of results.json, the risk distribution for percentiles), who it was validated on
+    (`validated_on`, `validated_on_test_cohort`) and the provenance. `test_risks`: the final
+    model's risks of the test cohort, when the caller has them already (the ones
+    RUN/test_predictions.csv gets)."""
     settings = fed.settings
     pooled = _pooled_release(fed.log)
     threshold = results.get("operating_point") or {}
@@ -268,13 +277,55 @@ def final_model_file(fed: FederationResult, panel: VariantPanel, results: dict[s
         # plain JSON data only: the file is read back with weights_only=True
         provenance=_plain(provenance),
         operating=_plain(operating),
+        validated_on=_plain(validated_on_test_cohort(fed, test_risks)),
     )
 
 
-def write_model(out_dir: Path, fed: FederationResult, panel: VariantPanel, results: dict[str, Any]) -> Path:
-    """RUN/model.pt: the final model file (`final_model_file`), written atomically."""
+#: The model file's `validated_on.source` for a federated run's test cohort.
+TEST_COHORT_SOURCE = (
+    "the coordinator's own held-out test cohort, never a hospital's patients: recording its ages and sexes "
+    "spends no hospital's privacy budget (the test cohort itself has no DP: its exact results are in the "
+    "run's report)"
+)
+#: The model file's `validated_on.note` for a run without a test cohort.
+NO_TEST_COHORT = (
+    "the run had no test cohort: the model was checked only on the hospitals' DP validation releases, "
+    "which carry no ages or sexes, so there is no validated population nor calibration verdict to record"
+)
+
+
+def validated_on_test_cohort(fed: FederationResult, test_risks: np.ndarray | None = None) -> dict[str, Any]:
+    """The model file's `validated_on` (`genofed.common.scoring.validation`): the coordinator's
+    test cohort's age range and sex mix, and the calibration verdict the run's report reaches on
+    it (the same check on the same risks: the report reads them back from RUN/test_predictions.csv,
+    written from `test_risks`). Nothing here comes from a hospital's patients: their ages and sexes
+    are never released. Without a test cohort, a record that there was none."""
+    test = fed.test
+    if test is None:
+        return no_validation_cohort(NO_TEST_COHORT)
+    risks = test.predict(fed.model_config, fed.state_dict) if test_risks is None else test_risks
+    return validation_record(
+        cohort="the coordinator's test cohort",
+        source=TEST_COHORT_SOURCE,
+        labels=test.labels,
+        risks=risks,
+        ages=test.ages,
+        sexes=test.sexes,
+        said_as="the test cohort",  # the report's own sentence, word for word
+    )
+
+
+def write_model(
+    out_dir: Path,
+    fed: FederationResult,
+    panel: VariantPanel,
+    results: dict[str, Any],
+    test_risks: np.ndarray | None = None,
+) -> Path:
+    """RUN/model.pt: the final model file (`final_model_file`), written atomically. `test_risks`:
+    the final model's risks of the test cohort, when the caller computed them (else computed here)."""
     path = out_dir / MODEL
-    save_model_file(path, final_model_file(fed, panel, results))
+    save_model_file(path, final_model_file(fed, panel, results, test_risks))
     return path
 
 

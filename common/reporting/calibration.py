@@ -3,6 +3,11 @@
 People are sorted by predicted risk and cut into bins of (nearly) equal size; each bin's mean
 predicted risk is set against the share of its people who have the disease, with a Wilson 95 %
 interval on that share, because a bin of 60 people estimates it only to within about +-12 points.
+
+Whether the risks may be read as probabilities (`check_calibration`, `calibration_statement`) is
+decided here, once, for every place that says it: the run report's Calibration section, model card
+and verdict, and the model file's record of who it was validated on
+(`genofed.common.scoring.validation`), which `genofed predict` repeats.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from genofed.common.reporting.auc import Z95
+from genofed.common.reporting.formatting import fmt_percent
+
+#: The Hosmer-Lemeshow p-value below which the risks are said not to be calibrated.
+CALIBRATION_ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -75,3 +84,81 @@ def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float,
     centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """What a calibration table says about the risk figures, in the numbers the text quotes."""
+
+    mean_gap: float  # mean |predicted - observed| over the bins, weighted by people
+    worst: CalibrationBin  # the bin with the largest gap
+    excluded: int  # bins whose observed 95 % interval excludes their mean predicted risk
+    hosmer_lemeshow: float  # chi-square statistic over the bins
+    p_value: float  # with as many degrees of freedom as bins (a cohort the model was not fitted on)
+    mean_risk: float  # mean predicted risk over everyone
+    case_share: float  # share of everyone with the disease
+
+    @property
+    def calibrated(self) -> bool:
+        """Consistent with calibration: the test does not reject it at CALIBRATION_ALPHA."""
+        return self.p_value >= CALIBRATION_ALPHA
+
+    @property
+    def largest_gap(self) -> float:
+        """|predicted - observed| of the worst bin, as a share (0.228: 22.8 percentage points)."""
+        return abs(self.worst.predicted - self.worst.observed)
+
+
+def check_calibration(table: list[CalibrationBin]) -> CalibrationCheck | None:
+    """Gap, worst bin and the Hosmer-Lemeshow test of a calibration table; None when empty.
+
+    The test, not the bins' intervals one by one, decides whether the text calls the risks
+    calibrated: of ten 95 % intervals, at least one misses by chance in about 40 % of perfectly
+    calibrated models, while the test weighs all bins together at a 5 % error rate.
+    """
+    if not table:
+        return None
+    from scipy.stats import chi2  # scipy loads only when calibration is judged
+
+    people = sum(b.people for b in table)
+    statistic = sum(_hosmer_lemeshow_term(b) for b in table)
+    return CalibrationCheck(
+        mean_gap=sum(abs(b.predicted - b.observed) * b.people for b in table) / people,
+        worst=max(table, key=lambda b: abs(b.predicted - b.observed)),
+        excluded=sum(not b.observed_low <= b.predicted <= b.observed_high for b in table),
+        hosmer_lemeshow=statistic,
+        p_value=float(chi2.sf(statistic, len(table))),
+        mean_risk=sum(b.predicted * b.people for b in table) / people,
+        case_share=sum(b.cases for b in table) / people,
+    )
+
+
+def _hosmer_lemeshow_term(b: CalibrationBin) -> float:
+    """(observed - expected cases)^2 / variance for one bin; 0 for a bin predicted all 0 or all 1."""
+    variance = b.people * b.predicted * (1 - b.predicted)
+    return (b.cases - b.predicted * b.people) ** 2 / variance if variance > 0 else 0.0
+
+
+def calibration_statement(
+    check: CalibrationCheck, cohort: str = "the test cohort", possessive: str | None = None
+) -> str:
+    """The verdict in one plain sentence (no markdown): what the run report's verdict states under
+    "Calibration" and what a model file records (`genofed predict` prints it).
+
+    Args:
+        check: `check_calibration` of the cohort's calibration table.
+        cohort: who it was measured on, as the sentence names them.
+        possessive: `cohort`'s possessive for "at ...'s case share" (default: `cohort` + "'s").
+    """
+    if not check.calibrated:
+        return (
+            f"the risk figures are not calibrated on {cohort} (Hosmer-Lemeshow test p = {check.p_value:.2g}; "
+            f"up to {100 * check.largest_gap:.0f} percentage points off): do not read a risk figure as a "
+            "probability"
+        )
+    whose = possessive or f"{cohort}'s"
+    return (
+        "the risk figures are consistent with calibration at "
+        f"{whose} {fmt_percent(check.case_share)} case share (Hosmer-Lemeshow test p = "
+        f"{check.p_value:.2g}), not at the real prevalence, where the disease is rarer"
+    )

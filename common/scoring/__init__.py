@@ -9,6 +9,9 @@ Modules:
 - `operating`: the operating threshold (Youden's J on the hospitals' released validation
   histograms) and the training population's risk distribution (for percentiles).
 - `predict`: `genofed predict`: read, align, encode and score new people, offline.
+- `validation`: who a model was validated on (`ModelFile.validated_on`: the tested cohort's ages
+  and sex mix, the calibration verdict there) and how `predict` and `inspect-model` say it.
+- `adapt`: the shared model adapted to one hospital's patients (`genofed adapt`).
 
 It sits above `common.data` and `common.model` so that both the coordinator (which writes model
 files) and a hospital (which scores its own new patients, without any network) can use it.
@@ -38,17 +41,20 @@ _MODULES = {
     },
     "operating": {"operating_point", "percentiles", "risk_distribution"},
     "predict": {"COLUMNS", "Predictions", "predict_file", "write_predictions"},
+    "validation": {"population_words", "calibration_words", "validation_record"},
 }
 
 
 def __getattr__(name: str) -> Any:
-    """The names of `model_file`, `operating` and `predict`, imported on first use."""
+    """The names of `model_file`, `operating`, `predict` and `validation`, imported on first use."""
     if name in _MODULES["model_file"]:
         import genofed.common.scoring.model_file as module
     elif name in _MODULES["operating"]:
         import genofed.common.scoring.operating as module
     elif name in _MODULES["predict"]:
         import genofed.common.scoring.predict as module
+    elif name in _MODULES["validation"]:
+        import genofed.common.scoring.validation as module
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(module, name)

@@ -45,6 +45,19 @@ the shared model may be the better choice. The comparison leans towards the shar
 the hospital trained it: `adapt`'s validation patients are drawn by `--split-seed`, not by the
 hospital agent's secret split, so most of them were among the shared model's training patients.
 
+Who it was validated on (`ModelFile.validated_on`, `genofed.common.scoring.validation`): the
+hospital's own validation patients, not the coordinator's test cohort. They are the only patients
+the adapted model was checked on: its weights and calibration never saw them, its threshold and
+percentiles were read from them, and the comparison with the shared model was made on them. So
+the file records their age range and sex mix (when `adapt` is given them) and the calibration
+verdict on them, by the run report's own check, and says where they came from: the agent's held-out
+patients (`agent_split`), or a split by `--split-seed`, when many of them may have trained the
+shared model folded into it. Fewer than `MIN_FOR_DISTRIBUTION` of them get no verdict (ten bins
+of one or two people test nothing). The shared model's own record (its test cohort) is kept
+beside it as `shared_model`, for reference: it describes another model, so `genofed predict`
+checks ages against the hospital's patients only. The record stays inside the hospital with the
+file (their ages are no more private than the weights fitted on them without DP).
+
 Privacy: the adapted model is fitted WITHOUT differential privacy on the hospital's patients and
 can reveal them. It is for use inside the hospital only; its file says so (`provenance`), and a
 coordinator must never receive it.
@@ -52,6 +65,7 @@ coordinator must never receive it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -66,6 +80,7 @@ from genofed.common.model.network import build_model, predict_proba
 from genofed.common.privacy.release import score_histogram
 from genofed.common.scoring.model_file import ModelFile, ModelFileError
 from genofed.common.scoring.operating import MIN_CLASS, operating_point, risk_distribution
+from genofed.common.scoring.validation import validation_record
 
 #: L2 strength of the local weights: sklearn's default, as for "each hospital alone" (not tuned).
 ADAPT_C = 1.0
@@ -255,6 +270,7 @@ def adapt(
     c: float = ADAPT_C,
     calibrate: bool = True,
     agent_split: bool = False,
+    validation_people: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Adaptation:
     """Adapt `shared` to a hospital: fit on `train` (encoded features, 0/1 labels), calibrate
     out of fold, read the operating threshold and risk distribution off `validation`, and compare
@@ -270,6 +286,9 @@ def adapt(
         agent_split: `validation` is the hospital agent's own validation split (`genofed adapt
             --state-dir`), which the shared model never trained on; else the warning says that the
             comparison may flatter the shared model.
+        validation_people: the validation patients' (ages, sexes: 0 male, 1 female, NaN unknown), in
+            `validation`'s order, for the file's record of who it was validated on (None: the record
+            says their ages and sexes are unknown).
     """
     require_shared_model(shared)
     shared_w, shared_b = shared_encoded_weights(shared)
@@ -332,7 +351,8 @@ def adapt(
         **({"warning": warning} if warning else {}),
     }
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    adapted = ModelFile(state, config, shared.panel, shared.task, provenance, operating)
+    validated_on = _validated_on(shared, val_y, risks, validation_people, agent_split)
+    adapted = ModelFile(state, config, shared.panel, shared.task, provenance, operating, validated_on)
     return Adaptation(
         model=adapted,
         weight_on_shared=a,
@@ -343,6 +363,46 @@ def adapt(
         calibration=calibration,
         warning=warning,
     )
+
+
+#: The adapted file's `validated_on.cohort`.
+VALIDATION_COHORT = "the hospital's own validation patients"
+
+
+def _validated_on(
+    shared: ModelFile,
+    labels: np.ndarray,
+    risks: np.ndarray,
+    people: tuple[np.ndarray, np.ndarray] | None,
+    agent_split: bool,
+) -> dict[str, Any]:
+    """The adapted file's record of who it was validated on (the module docstring says why these
+    patients): their ages, sexes and the calibration verdict on them, where they came from, and
+    the shared model's own record under `shared_model`."""
+    split = (
+        "the patients the hospital agent held out in federated training (--state-dir), which neither the "
+        "shared model nor the adapted fit saw"
+        if agent_split
+        else "a split by --split-seed: if this hospital helped train the shared model, many of them were "
+        "among its training patients, which flatters the shared model folded into this one"
+    )
+    ages, sexes = people if people is not None else (None, None)
+    record = validation_record(
+        cohort=VALIDATION_COHORT,
+        source=(
+            "held out from the adapted fit and its calibration; the operating threshold and percentiles "
+            f"were read from them (exact counts, inside the hospital); {split}"
+        ),
+        labels=labels,
+        risks=risks,
+        ages=ages,
+        sexes=sexes,
+        said_as="the hospital's validation patients",
+        possessive="those patients'",
+        min_for_calibration=MIN_FOR_DISTRIBUTION,
+    )
+    record["shared_model"] = shared.validated_on or None
+    return json.loads(json.dumps(record))  # plain data: the file is read back with weights_only
 
 
 def _flagged(histogram: np.ndarray, threshold: dict[str, Any]) -> dict[str, Any]:

@@ -6,14 +6,16 @@ the variant panel it was trained on (panel order and allele frequencies define i
 task it was trained for (its label column), where it came from (source files and their hashes,
 seed, settings, metrics, the genofed version), what scoring needs beyond the weights
 (`operating`: the feature encoding's constants, the operating threshold and the training
-population's risk distribution; empty in a `genofed pretrain` file), and a SHA-256 content hash
-over all of that. Loading recomputes the hash, so a file damaged in transit or edited by hand is
-refused rather than silently fine-tuned or used on patients; a coordinator can also pin the exact
-hash it expects (`pretrained-hash`).
+population's risk distribution; empty in a `genofed pretrain` file), who it was validated on
+(`validated_on`: the tested cohort's ages and sex mix and the calibration verdict there,
+`genofed.common.scoring.validation`; empty in a `genofed pretrain` file and in files written before
+it existed), and a SHA-256 content hash over all of that. Loading recomputes the hash, so a file
+damaged in transit or edited by hand is refused rather than silently fine-tuned or used on
+patients; a coordinator can also pin the exact hash it expects (`pretrained-hash`).
 
 One format for both kinds, `genofed-pretrained/1` (the name predates federated model files; it is
-part of every content hash, so it stays): `operating` enters the hash only when it is non-empty,
-so every pretrained file written before it existed keeps its hash.
+part of every content hash, so it stays): `operating` and `validated_on` enter the hash only when
+non-empty, so every file written before they existed loads and keeps its hash.
 
 The file is a `torch.save` of plain dicts, lists, strings, numbers and tensors, read back with
 `weights_only=True`: opening a model someone sent you never runs code from it.
@@ -72,6 +74,9 @@ class ModelFile:
     (`genofed.server.results.write_model`): `features` (the encoding's constants,
     `features_dict`), `threshold` (the operating point, or None), `risk_distribution` (for
     percentiles, `genofed.common.scoring.operating`); empty in a `genofed pretrain` file.
+
+    `validated_on`: who the model was tested on and the calibration verdict there
+    (`genofed.common.scoring.validation.validation_record`); `{}` when the file does not record it.
     """
 
     state_dict: dict[str, torch.Tensor]
@@ -80,6 +85,7 @@ class ModelFile:
     task: Task
     provenance: dict[str, Any] = field(default_factory=dict)
     operating: dict[str, Any] = field(default_factory=dict)
+    validated_on: dict[str, Any] = field(default_factory=dict)
 
     @property
     def content_hash(self) -> str:
@@ -130,7 +136,8 @@ def features_dict(spec: FeatureSpec) -> dict[str, Any]:
 
 def content_hash(model: ModelFile) -> str:
     """SHA-256 over the weights (names, dtypes, shapes, bytes), config, panel, task, provenance
-    and, when non-empty, `operating` (so files without one keep the hash they were written with)."""
+    and, when non-empty, `operating` and `validated_on` (so files without them keep the hash they
+    were written with)."""
     digest = hashlib.sha256(FORMAT.encode())
     meta = {
         "model_config": model.model_config.to_dict(),
@@ -138,6 +145,7 @@ def content_hash(model: ModelFile) -> str:
         "task": model.task.to_dict(),
         "provenance": model.provenance,
         **({"operating": model.operating} if model.operating else {}),
+        **({"validated_on": model.validated_on} if model.validated_on else {}),
     }
     digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
     for name in sorted(model.state_dict):
@@ -159,6 +167,7 @@ def save_model_file(path: str | Path, model: ModelFile) -> str:
         "task": model.task.to_dict(),
         "provenance": model.provenance,
         **({"operating": model.operating} if model.operating else {}),
+        **({"validated_on": model.validated_on} if model.validated_on else {}),
     }
     with atomic_path(Path(path)) as tmp:
         torch.save(payload, tmp)
@@ -197,6 +206,7 @@ def load_model_file(path: str | Path, *, expected_hash: str = "", what: str = "m
             task=Task.from_dict(payload["task"]),
             provenance=dict(payload.get("provenance", {})),
             operating=dict(payload.get("operating", {})),
+            validated_on=dict(payload.get("validated_on") or {}),
         )
     except PretrainedModelError:
         raise

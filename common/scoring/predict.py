@@ -14,11 +14,15 @@ operating threshold or at one the user gives (`--threshold`), the share of panel
 has a call for (their call rate), how many panel variants were imputed, and per-person notes. A
 person whose call rate is under the minimum (`min_call_rate`) gets no risk, percentile or call:
 `no call`, the reason in the notes. Everyone else is scored; the notes also mark an imputed
-covariate and an implausible age.
+covariate, an implausible age, and an age (or a sex) outside the population the model was validated
+on, as its file records it (`ModelFile.validated_on`, `genofed.common.scoring.validation`; a file
+that does not record it is said to, once).
 
 Next to risks.csv, `write_predictions` writes `risks.csv.json` (`provenance_record`): the model's
-hash and label, the threshold and where it came from, the settings, the genofed version, the time
-and every note printed, so that a CSV can be told apart from another once the terminal is closed.
+hash and label, the threshold and where it came from, the settings, the population the model was
+validated on and the calibration verdict there (or that the file does not record them), the genofed
+version, the time and every note printed, so that a CSV can be told apart from another once the
+terminal is closed.
 """
 
 from __future__ import annotations
@@ -51,6 +55,15 @@ from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import predict_proba
 from genofed.common.scoring.model_file import ModelFile, ModelFileError
 from genofed.common.scoring.operating import percentiles
+from genofed.common.scoring.validation import (
+    NOT_RECORDED,
+    age_outside,
+    calibration_words,
+    covariate_values,
+    population_words,
+    sex_outside,
+    validated_age_range,
+)
 from genofed.common.util.atomic import write_text_atomic
 
 #: The leading columns of risks.csv, in order; then `label` (only when phenotypes with the label
@@ -67,9 +80,9 @@ RISK_DECIMALS = 3
 #: few hundred noisy validation patients, so neither "below everyone" (0) nor "above everyone"
 #: (100) is something it can say (docs/predicting.md, "Percentiles").
 PERCENTILE_RANGE = (1, 99)
-#: An age above this (years) is marked in the notes: the model file does not record its training
-#: population's ages, and few people of any clinic cohort are older (the phenotype reader already
-#: refuses one outside 0-120).
+#: An age above this (years) is marked in the notes, whatever ages the model was validated on: few
+#: people of any clinic cohort are older, and such an age is often a slip (the phenotype reader
+#: already refuses one outside 0-120).
 PLAUSIBLE_AGE_MAX = 100.0
 #: The format of the provenance file next to risks.csv (`provenance_record`).
 PROVENANCE_FORMAT = "genofed-predictions/1"
@@ -99,6 +112,7 @@ class Predictions:
     diagnosis yet); None means everyone with `labels`. `notes`: what was assumed or is missing,
     said once; `row_notes`: the same per person (the CSV's notes column). `reference`: the
     population the percentiles are relative to, in words (None without a distribution).
+    `outside_ages`: how many people's age lies outside the ages the model was validated on.
     """
 
     sample_ids: list[str]
@@ -116,6 +130,7 @@ class Predictions:
     min_call_rate: float = 0.0
     row_notes: list[list[str]] | None = None
     reference: str | None = None
+    outside_ages: int = 0
 
     @property
     def scored(self) -> np.ndarray:
@@ -272,6 +287,7 @@ def predict_file(
     row_notes = [[] for _ in range(cohort.n_samples)]
     _note_uncalled(coverage, min_call_rate, row_notes, notes)
     _note_covariates(model, cohort, row_notes, notes)
+    outside = _note_population(model, cohort, row_notes, notes)
     notes.append(risk_note(model))
     return Predictions(
         sample_ids=list(cohort.sample_ids),
@@ -289,6 +305,7 @@ def predict_file(
         min_call_rate=float(min_call_rate),
         row_notes=row_notes,
         reference=reference_population(model),
+        outside_ages=outside,
     )
 
 
@@ -321,42 +338,66 @@ def _note_uncalled(
         )
 
 
-def _covariate_values(cohort: Cohort, name: str) -> np.ndarray:
-    """A covariate as float per person (NaN: unknown), matched case-insensitively as `encode` does."""
-    lowered = {str(c).lower(): c for c in cohort.covariates.columns}
-    column = lowered.get(name.lower())
-    if column is None:
-        return np.full(cohort.n_samples, np.nan)
-    return pd.to_numeric(cohort.covariates[column], errors="coerce").to_numpy(dtype=np.float64)
-
-
 def _note_covariates(model: ModelFile, cohort: Cohort, row_notes: list[list[str]], notes: list[str]) -> None:
-    """Per person: the covariates imputed ("age unknown: imputed"), and an age over
-    `PLAUSIBLE_AGE_MAX` (the model file records no training ages to check it against); the count of
-    the latter once (`_cohort` counts the former)."""
+    """Per person: the covariates imputed ("age unknown: imputed") (`_cohort` counts them once)."""
     covariates = model.feature_spec().covariates
-    values = {name: _covariate_values(cohort, name) for name in covariates}
+    values = {name: covariate_values(cohort.covariates, name) for name in covariates}
     for i in range(cohort.n_samples):
         unknown = [name for name in covariates if np.isnan(values[name][i])]
         if unknown:
             row_notes[i].append(f"{' and '.join(unknown)} unknown: imputed")
-    ages = next((v for name, v in values.items() if name.lower() == "age"), None)
-    if ages is None:
-        return
-    old = np.flatnonzero(ages > PLAUSIBLE_AGE_MAX)
-    for i in old:
-        row_notes[i].append(
-            f"age {ages[i]:g} over {PLAUSIBLE_AGE_MAX:g}: check it; the model file does not record "
-            "its training ages"
-        )
-    if old.size:
-        shown = ", ".join(f"{cohort.sample_ids[i]} ({ages[i]:g})" for i in old[:3])
-        more = f" and {old.size - 3} more" if old.size > 3 else ""
+
+
+def _note_population(model: ModelFile, cohort: Cohort, row_notes: list[list[str]], notes: list[str]) -> int:
+    """Per person, and counted once: an age over `PLAUSIBLE_AGE_MAX`, an age outside the ages the
+    model was validated on ("age 7: below the ages the model was validated on, 18-79"), and a sex
+    nobody of its validation cohort had; once, that the file records no validated ages when
+    someone's age is known. Returns how many are outside the validated ages."""
+    record = model.validated_on
+    span = validated_age_range(record)
+    ages = covariate_values(cohort.covariates, "age")
+    sexes = covariate_values(cohort.covariates, "sex")
+    unrecorded = "" if span else "; the model file does not record the ages it was validated on"
+    old, outside, other_sex = [], [], []
+    for i in range(cohort.n_samples):
+        if ages[i] > PLAUSIBLE_AGE_MAX:
+            old.append(i)
+            row_notes[i].append(f"age {ages[i]:g} over {PLAUSIBLE_AGE_MAX:g}: check it{unrecorded}")
+        checks = ((age_outside(ages[i], record), outside), (sex_outside(sexes[i], record), other_sex))
+        for note, seen in checks:
+            if note:
+                seen.append(i)
+                row_notes[i].append(note)
+    n = cohort.n_samples
+    if old:
         notes.append(
-            f"{old.size} of {cohort.n_samples} people are older than {PLAUSIBLE_AGE_MAX:g}: {shown}{more}; "
-            "scored, and marked in the notes column: the model file does not record its training "
-            "population's ages, and few clinic cohorts include such patients; check the age"
+            f"{len(old)} of {n} people are older than {PLAUSIBLE_AGE_MAX:g}: {_listed(cohort, ages, old)}; "
+            f"scored, and marked in the notes column: few clinic cohorts include such patients; check the "
+            f"age{unrecorded}"
         )
+    if outside and span:
+        notes.append(
+            f"{len(outside)} of {n} people are outside the ages the model was validated on "
+            f"({span[0]:g}-{span[1]:g}, {record.get('cohort')}): {_listed(cohort, ages, outside)}; scored, "
+            "and marked in the notes column: their risks extrapolate beyond anyone the model was checked on"
+        )
+    if other_sex:
+        notes.append(
+            f"{len(other_sex)} of {n} people are of a sex nobody of {record.get('cohort')} had: scored, and "
+            "marked in the notes column: the model was never checked on such people"
+        )
+    if span is None and np.isfinite(ages).any():
+        notes.append(
+            "ages not checked against the population the model was validated on: "
+            + (population_words(record) if record else NOT_RECORDED)
+        )
+    return len(outside)
+
+
+def _listed(cohort: Cohort, ages: np.ndarray, who: list[int]) -> str:
+    """'P001 (7), P002 (105) and 3 more': the first three people of `who` with their ages."""
+    shown = ", ".join(f"{cohort.sample_ids[i]} ({ages[i]:g})" for i in who[:3])
+    return shown + (f" and {len(who) - 3} more" if len(who) > 3 else "")
 
 
 def _model_threshold_detail(model: ModelFile) -> str:
@@ -415,15 +456,33 @@ def reference_population(model: ModelFile) -> str | None:
 
 def risk_note(model: ModelFile) -> str:
     """What the risk column is, said once: the model's score rounded to `RISK_DECIMALS` decimals,
-    not to be read as a probability of disease unless its calibration was judged and held. No model
-    file records a calibration verdict (a federated run's report judges it on the test cohort), so
-    this names where it is judged for each kind of file, and quotes the test cohort's calibration
-    error when the file records it."""
+    not to be read as a probability of disease unless its calibration was judged and held. Where
+    the model file records a calibration verdict (`validated_on`: a federated run's on its test
+    cohort, the run report's own sentence; an adapted model's on the hospital's validation
+    patients), it is quoted; otherwise this names where it is judged for each kind of file, and
+    quotes the test cohort's calibration error when the file records it."""
     kind = str(model.provenance.get("kind") or "pretrained")
     head = (
         f"'risk' is the model's score, rounded to {RISK_DECIMALS} decimals, not a patient's probability "
         "of disease"
     )
+    record = model.validated_on
+    if record:
+        if record.get("cohort") is None:
+            why = record.get("note") or "the model was tested on no cohort of its own"
+            return (
+                f"{head}: whether it may be read as one was judged nowhere ({why}); check it on local "
+                "patients before reading it as one"
+            )
+        if not isinstance(record.get("calibration"), dict):
+            return (
+                f"{head}: whether it may be read as one was not judged on {record['cohort']} "
+                f"({record.get('calibration_note') or 'no verdict recorded'}); check it on local patients "
+                "before reading it as one"
+            )
+        where = " (the run's report, 'Calibration')" if kind == "federated" else ""
+        verdict = calibration_words(record)
+        return f"{head}; the model file records the verdict on {record['cohort']}{where}: {verdict}"
     if kind == "federated":
         test = (model.provenance.get("metrics") or {}).get("test") or {}
         ece = test.get("ece")
@@ -654,8 +713,11 @@ def provenance_record(
     """What risks.csv.json records (`write_predictions` adds the CSV's name, hash and the time):
     the model (content hash, kind, label, source), the inputs, the threshold and where it came
     from, the minimums, the reference population of the percentiles, what `risk` is, and every
-    line printed on stderr (`messages`)."""
+    line printed on stderr (`messages`), and who the model was validated on (`validated_on`: the
+    population and the calibration verdict in words, or that the file does not record them; the
+    validated ages and how many people lie outside them; the record itself)."""
     point = model.operating.get("threshold") or {}
+    span = validated_age_range(model.validated_on)
     calls = predictions.calls
     return {
         "format": PROVENANCE_FORMAT,
@@ -690,6 +752,14 @@ def provenance_record(
             "shown": f"whole numbers clipped to {PERCENTILE_RANGE[0]}-{PERCENTILE_RANGE[1]}",
         },
         "risk": f"the model's score rounded to {RISK_DECIMALS} decimals, not a calibrated probability",
+        "validated_on": {
+            "recorded": bool(model.validated_on),
+            "population": population_words(model.validated_on),
+            "calibration": calibration_words(model.validated_on),
+            "ages": None if span is None else {"min": span[0], "max": span[1]},
+            "outside_ages": predictions.outside_ages if span is not None else None,
+            "record": model.validated_on or None,
+        },
         "auc": predictions.auc(),
         "notes": list(messages),
     }

@@ -7,16 +7,30 @@ its Wilson 95 % interval and the table its counts, so a bin of 60 people is not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from genofed.common.reporting.calibration import CalibrationBin
+# the check itself lives beside the table, where the model file's record reuses it; re-exported here
+from genofed.common.reporting.calibration import (
+    CALIBRATION_ALPHA,
+    CalibrationBin,
+    CalibrationCheck,
+    check_calibration,
+)
 from genofed.common.reporting.figures import new_figure, save_figure
 from genofed.common.reporting.formatting import fmt_float
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.assessment import Assessment
 
 CALIBRATION_PLOT = "calibration.png"
+
+__all__ = [
+    "CALIBRATION_ALPHA",
+    "CALIBRATION_PLOT",
+    "CalibrationCheck",
+    "calibration_section",
+    "check_calibration",
+    "plot_calibration",
+]
 
 
 def plot_calibration(path: Path, table: list[CalibrationBin]) -> bool:
@@ -60,58 +74,6 @@ def plot_calibration(path: Path, table: list[CalibrationBin]) -> bool:
     axes.legend(loc="upper left", fontsize=8, framealpha=0.9)
     save_figure(figure, path)
     return True
-
-
-#: The Hosmer-Lemeshow p-value below which the report says the risks are not calibrated.
-CALIBRATION_ALPHA = 0.05
-
-
-@dataclass(frozen=True)
-class CalibrationCheck:
-    """What the calibration table says about the risk figures, in the numbers the text quotes."""
-
-    mean_gap: float  # mean |predicted - observed| over the bins, weighted by people
-    worst: CalibrationBin  # the bin with the largest gap
-    excluded: int  # bins whose observed 95 % interval excludes their mean predicted risk
-    hosmer_lemeshow: float  # chi-square statistic over the bins
-    p_value: float  # with as many degrees of freedom as bins (a cohort the model was not fitted on)
-    mean_risk: float  # mean predicted risk over everyone
-    case_share: float  # share of everyone with the disease
-
-    @property
-    def calibrated(self) -> bool:
-        """Consistent with calibration: the test does not reject it at CALIBRATION_ALPHA."""
-        return self.p_value >= CALIBRATION_ALPHA
-
-
-def check_calibration(table: list[CalibrationBin]) -> CalibrationCheck | None:
-    """Gap, worst bin and the Hosmer-Lemeshow test of a calibration table; None when empty.
-
-    The test, not the bins' intervals one by one, decides whether the text calls the risks
-    calibrated: of ten 95 % intervals, at least one misses by chance in about 40 % of perfectly
-    calibrated models, while the test weighs all bins together at a 5 % error rate.
-    """
-    if not table:
-        return None
-    from scipy.stats import chi2  # scipy loads only when a report is written
-
-    people = sum(b.people for b in table)
-    statistic = sum(_hosmer_lemeshow_term(b) for b in table)
-    return CalibrationCheck(
-        mean_gap=sum(abs(b.predicted - b.observed) * b.people for b in table) / people,
-        worst=max(table, key=lambda b: abs(b.predicted - b.observed)),
-        excluded=sum(not b.observed_low <= b.predicted <= b.observed_high for b in table),
-        hosmer_lemeshow=statistic,
-        p_value=float(chi2.sf(statistic, len(table))),
-        mean_risk=sum(b.predicted * b.people for b in table) / people,
-        case_share=sum(b.cases for b in table) / people,
-    )
-
-
-def _hosmer_lemeshow_term(b: CalibrationBin) -> float:
-    """(observed - expected cases)^2 / variance for one bin; 0 for a bin predicted all 0 or all 1."""
-    variance = b.people * b.predicted * (1 - b.predicted)
-    return (b.cases - b.predicted * b.people) ** 2 / variance if variance > 0 else 0.0
 
 
 def _verdict_words(check: CalibrationCheck) -> str:

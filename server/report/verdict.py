@@ -26,10 +26,10 @@ When no rule can be checked (no test cohort) the verdict says the model cannot b
 
 from __future__ import annotations
 
+from genofed.common.reporting.calibration import calibration_statement, check_calibration
 from genofed.common.reporting.formatting import fmt_percent
 from genofed.server.report.assessment import Assessment, releases_words
 from genofed.server.report.bedside import flagged_share_at
-from genofed.server.report.calibration import check_calibration
 from genofed.server.report.rates import likelihood_ratios
 from genofed.server.report.subgroups import concerning_groups
 
@@ -78,18 +78,8 @@ def stated_items(assessment: Assessment) -> list[str]:
     prevalence, and what the operating threshold's call is worth there; [] when none was measured."""
     items = []
     check = check_calibration(assessment.calibration)
-    if check is not None and not check.calibrated:
-        items.append(
-            "**Calibration:** the risk figures are not calibrated on the test cohort (Hosmer-Lemeshow test "
-            f"p = {check.p_value:.2g}; up to {100 * abs(check.worst.predicted - check.worst.observed):.0f} "
-            "percentage points off): do not read a risk figure as a probability (see Calibration)"
-        )
-    elif check is not None:
-        items.append(
-            "**Calibration:** the risk figures are consistent with calibration at the test cohort's "
-            f"{fmt_percent(check.case_share)} case share (Hosmer-Lemeshow test p = {check.p_value:.2g}), "
-            "not at the real prevalence, where the disease is rarer (see Calibration)"
-        )
+    if check is not None:  # the sentence the model file records too (genofed.common.scoring.validation)
+        items.append(f"**Calibration:** {calibration_statement(check)} (see Calibration)")
     prevalence = assessment.prevalence
     real, reference = assessment.brier_at_prevalence, assessment.brier_reference_at_prevalence
     if prevalence is not None and real is not None and reference is not None:

@@ -104,3 +104,25 @@ def test_the_run_model_file_starts_a_later_run(run):
     test = evaluation.TestCohort.load(cohorts / "test", panel)
     # the later run starts from exactly the delivered model: the same test AUC
     assert test.evaluate(begin.config, begin.weights)["auc"] == pytest.approx(results["test_auc"], abs=1e-6)
+
+
+def test_the_model_file_records_the_test_cohort_and_the_reports_calibration_verdict(run):
+    """RUN/model.pt records the test cohort's ages and sexes (the coordinator's data) and the
+    calibration verdict the report states, reached from RUN/test_predictions.csv: the same p-value
+    and, word for word, the same sentence."""
+    from genofed.common.reporting.calibration import calibration_table, check_calibration
+
+    cohorts, out, _ = run
+    record = load_model_file(out / "model.pt").validated_on
+    test = list(csv.DictReader((cohorts / "test" / "phenotypes.csv").open()))
+    ages = [float(r["age"]) for r in test]
+    assert record["cohort"] == "the coordinator's test cohort" and record["people"] == len(test)
+    assert (record["age"]["min"], record["age"]["max"]) == (min(ages), max(ages))
+    assert record["sex"]["female"] + record["sex"]["male"] + record["sex"]["unknown"] == len(test)
+    written = list(csv.DictReader((out / "test_predictions.csv").open()))
+    labels = np.array([int(r["label"]) for r in written])
+    risks = np.array([float(r["risk"]) for r in written])
+    check = check_calibration(calibration_table(labels, risks))
+    assert record["calibration"]["p_value"] == check.p_value
+    report = (out / "report.md").read_text()
+    assert f"**Calibration:** {record['calibration']['statement']} (see Calibration)" in report

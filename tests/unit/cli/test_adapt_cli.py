@@ -31,7 +31,10 @@ def test_adapt_writes_a_file_predict_reads(hospital, capsys):
     printed = capsys.readouterr().out
     assert "weight on the shared model's score" in printed and "validation patients" in printed
     assert "keep this file inside the hospital" in printed and "calibrated out of fold" in printed
+    assert "validated on (recorded in the file): the hospital's own validation patients:" in printed
+    assert "  calibration there: not judged:" in printed  # fewer than 20 validation patients here
     adapted = load_model_file(out)
+    assert adapted.validated_on["age"]["known"] == adapted.validated_on["people"]  # their ages, read
     assert adapted.provenance["kind"] == "adapted"
     assert adapted.provenance["shared_model"] == load_model_file(model).content_hash
     risks = folder / "risks.csv"

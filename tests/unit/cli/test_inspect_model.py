@@ -62,6 +62,9 @@ def test_an_adapted_model_says_to_keep_it_inside(tmp_path, capsys):
     assert "KEEP INSIDE THE HOSPITAL" in out and "never send it to a coordinator" in out
     assert "adapted from the shared model" in out and "calibrated out of fold" in out
     assert "validation: AUC on" in out and "epsilon" not in out
+    # validated on the hospital's own validation patients; the shared model's file records nobody
+    assert "validated on: the hospital's own validation patients:" in out
+    assert "shared model it came from was validated on" not in out
 
 
 def test_a_pretrained_network_and_nothing_it_lacks(tmp_path, capsys):
@@ -87,3 +90,24 @@ def test_an_empty_expect_hash_is_refused(tmp_path, capsys):
     save_model_file(path, model_file())
     assert main(["inspect-model", str(path), "--expect-hash", ""]) == 2
     assert "--expect-hash is empty" in capsys.readouterr().err
+
+
+def test_who_the_model_was_validated_on_is_shown(tmp_path, capsys):
+    from helpers.validated_on import adults
+
+    path = tmp_path / "model.pt"
+    save_model_file(path, replace(model_file(), provenance=FEDERATED, validated_on=adults()))
+    out = _inspect(path, capsys)
+    assert (
+        "  validated on: the coordinator's test cohort: 40 people (20 with the disease), ages 18-79 "
+        "(5th-95th percentile 21.1-75.9), 20 female, 20 male"
+    ) in out
+    assert "    calibration there: the risk figures are" in out and "Hosmer-Lemeshow test p = " in out
+    info = json.loads(_inspect(path, capsys, "--json"))
+    assert info["validated_on"]["age"]["min"] == 18.0
+    # a binary model whose file does not record it says so, and --json gives null
+    old = tmp_path / "old.pt"
+    save_model_file(old, replace(model_file(), provenance=FEDERATED))
+    out = _inspect(old, capsys)
+    assert "validated on: not recorded: the model file does not say who the model was validated on" in out
+    assert json.loads(_inspect(old, capsys, "--json"))["validated_on"] is None

@@ -281,3 +281,46 @@ def test_people_with_too_few_genotypes_called_are_not_called(scored, capsys):
     assert main([*args, "--force", "--min-call-rate", "0"]) == 0
     assert "0 of 60 under the minimum 0%" in capsys.readouterr().out
     assert next(csv.DictReader(out.open()))["call"] in {"high", "low"}
+
+
+def test_predict_states_who_the_model_was_validated_on(tmp_path, capsys):
+    """stdout and risks.csv.json state the validated population and the calibration verdict the
+    model file records, with the people outside its ages; a file without them says so."""
+    from dataclasses import replace
+
+    from helpers.model_files import model_file
+    from helpers.validated_on import adults
+
+    from genofed.common.scoring.model_file import save_model_file
+    from genofed.common.scoring.validation import NOT_RECORDED
+
+    validated = replace(model_file(), validated_on=adults())
+    save_model_file(tmp_path / "validated.pt", validated)
+    genotypes, phenotypes = write_people(tmp_path / "people")
+    text = phenotypes.read_text().splitlines()
+    header = text[0].split(",")
+    first = text[1].split(",")
+    first[header.index("age")] = "7"
+    phenotypes.write_text("\n".join([text[0], ",".join(first), *text[2:]]) + "\n")
+    out = tmp_path / "risks.csv"
+    args = ["predict", "--genotypes", str(genotypes), "--phenotypes", str(phenotypes), "--out", str(out)]
+    assert main([*args, "--model", str(tmp_path / "validated.pt")]) == 0
+    printed = capsys.readouterr()
+    assert (
+        "  validated on: the coordinator's test cohort: 40 people (20 with the disease), ages 18-79 "
+        "(5th-95th percentile 21.1-75.9), 20 female, 20 male; 1 of 60 people here are outside its ages "
+        "18-79 (marked in the notes column)"
+    ) in printed.out
+    statement = validated.validated_on["calibration"]["statement"]
+    assert f"  calibration there: {statement}" in printed.out
+    assert "age 7: below the ages the model was validated on, 18-79" in out.read_text()
+    assert "note: 1 of 60 people are outside the ages the model was validated on" in printed.err
+    record = json.loads((tmp_path / "risks.csv.json").read_text())["validated_on"]
+    assert record["recorded"] and record["calibration"] == statement and record["outside_ages"] == 1
+    # a model file without the record: said on stdout and in the provenance
+    assert main([*args, "--model", str(write_model_file(tmp_path / "old.pt")), "--force"]) == 0
+    printed = capsys.readouterr()
+    assert f"  validated population and calibration verdict: {NOT_RECORDED}" in printed.out
+    assert "validated on:" not in printed.out
+    record = json.loads((tmp_path / "risks.csv.json").read_text())["validated_on"]
+    assert not record["recorded"] and record["population"] == NOT_RECORDED

@@ -207,3 +207,38 @@ def test_the_adapted_threshold_records_its_own_rule_and_what_it_flags():
     assert point["flagged_share"] == pytest.approx(flagged.mean())
     assert point["sensitivity"] == pytest.approx(flagged[labels].mean())
     assert point["specificity"] == pytest.approx((~flagged[~labels]).mean())
+
+
+def test_the_adapted_file_records_the_hospitals_validation_patients():
+    """An adapted model was checked on the hospital's validation patients only: its file records
+    their ages, sexes and the calibration verdict on them (by the report's check, on the adapted
+    risks), keeps the shared model's own record beside it, and gives no verdict on fewer than 20."""
+    from helpers.validated_on import adults
+
+    from genofed.common.scoring.adapt import VALIDATION_COHORT
+    from genofed.common.scoring.validation import calibration_record
+
+    shared = replace(model_file(), validated_on=adults())
+    x, y = _hospital(300, 9, np.r_[np.ones(N_VARIANTS) * 0.3, 0, 0])
+    ages, sexes = np.linspace(30, 60, 100), np.arange(100) % 2
+    adapted = adapt(
+        shared, (x[:200], y[:200]), (x[200:], y[200:]), source="site.vcf", validation_people=(ages, sexes)
+    ).model
+    record = adapted.validated_on
+    assert record["cohort"] == VALIDATION_COHORT and record["people"] == 100
+    assert (record["age"]["min"], record["age"]["max"]) == (30.0, 60.0)
+    assert record["sex"] == {"female": 50, "male": 50, "unknown": 0}
+    assert "--split-seed" in record["source"] and "flatters" in record["source"]
+    risks = predict_proba(adapted.build(), x[200:])
+    expected = calibration_record(
+        y[200:], risks, cohort="the hospital's validation patients", possessive="those patients'"
+    )
+    assert record["calibration"]["p_value"] == pytest.approx(expected["p_value"])
+    assert record["calibration"]["statement"] == expected["statement"]
+    assert record["shared_model"] == shared.validated_on  # for reference, not for checking ages
+    # the agent's own split says so; fewer than 20 validation patients get no verdict
+    few = adapt(shared, (x[:200], y[:200]), (x[200:212], y[200:212]), source="s", agent_split=True).model
+    record = few.validated_on
+    assert record["calibration"] is None and "fewer than the 20" in record["calibration_note"]
+    assert "held out in federated training" in record["source"]
+    assert record["age"] is None  # no ages given

@@ -311,7 +311,7 @@ def test_imputed_covariates_and_an_implausible_age_are_noted_per_person(tmp_path
     result = predict_file(model, genotypes, phenotypes=phenotypes)
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
     assert rows[0][NOTES_COLUMN].startswith("age 118 over 100: check it")
-    assert "does not record its training ages" in rows[0][NOTES_COLUMN] and rows[0]["risk"] != ""
+    assert "does not record the ages it was validated on" in rows[0][NOTES_COLUMN] and rows[0]["risk"] != ""
     assert rows[1][NOTES_COLUMN] == "age unknown: imputed"
     assert rows[2][NOTES_COLUMN] == "sex unknown: imputed"
     assert {r[NOTES_COLUMN] for r in rows[3:]} == {""}

@@ -1,0 +1,241 @@
+"""Who a model was checked on: the record a model file keeps as `validated_on`, and how it is said.
+
+A clinician scoring a child with a model that was only ever tested on adults must be told so; a
+risk figure may be read as a probability only where its calibration was checked and held. So a
+model file records, for the cohort it was tested on (`validation_record`):
+
+- `cohort`, `source`: who they were, in words, and where they came from (None: no such cohort);
+- `people`, `cases`;
+- `age`: min, max, 5th and 95th percentiles and how many ages were known (None: none known or
+  not given);
+- `sex`: how many female, male and unknown (None: not given);
+- `calibration`: the verdict on them (`calibration_record`: the Hosmer-Lemeshow check of
+  `genofed.common.reporting.calibration`, the one the run report's Calibration section and verdict
+  use, with the report's sentence), or None with `calibration_note` saying why.
+
+Which cohort that is depends on who wrote the file: a federated run records the coordinator's own
+held-out test cohort (`genofed.server.results.final_model_file`; never the hospitals' training or
+validation patients, whose ages no hospital releases), `genofed adapt` the hospital's own
+validation patients (`genofed.common.scoring.adapt.adapt`, which says why). A federated run without
+a test cohort records that there was none (`no_validation_cohort`). A file without the record (a
+`genofed pretrain` model, or one written before genofed recorded it) reads as `{}`: "not recorded".
+
+Readers (`genofed predict`, `genofed inspect-model`) use `population_words`, `calibration_words`,
+`age_outside` and `sex_outside`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genofed.common.reporting.calibration import (
+    CALIBRATION_ALPHA,
+    calibration_statement,
+    calibration_table,
+    check_calibration,
+)
+
+#: What a reader says of a model file without the record.
+NOT_RECORDED = (
+    "not recorded: the model file does not say who the model was validated on (a `genofed pretrain` "
+    "model, or a file written before genofed recorded it)"
+)
+#: Sex codes of the phenotype reader (`genofed.common.data.readers.phenotypes`): 0 male, 1 female.
+SEX_NAMES = {0: "male", 1: "female"}
+
+
+def covariate_values(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """Covariate `name` of `frame` as float per row (NaN: unknown), its column matched
+    case-insensitively as the feature encoding does (`genofed.common.data.features.encode`); all
+    NaN when `frame` has no such column."""
+    lowered = {str(c).lower(): c for c in frame.columns}
+    column = lowered.get(name.lower())
+    if column is None:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def age_summary(ages: np.ndarray) -> dict[str, Any] | None:
+    """min, max, the 5th and 95th percentiles (linear interpolation) of the known ages, and how
+    many were known; None when none is."""
+    known = np.asarray(ages, dtype=np.float64)
+    known = known[np.isfinite(known)]
+    if not known.size:
+        return None
+    p5, p95 = np.percentile(known, [5, 95])
+    return {
+        "min": round(float(known.min()), 2),
+        "max": round(float(known.max()), 2),
+        "p5": round(float(p5), 1),
+        "p95": round(float(p95), 1),
+        "known": int(known.size),
+    }
+
+
+def sex_mix(sexes: np.ndarray) -> dict[str, int]:
+    """How many are female (1), male (0) and unknown (anything else, NaN included)."""
+    values = np.asarray(sexes, dtype=np.float64)
+    female, male = int(np.sum(values == 1)), int(np.sum(values == 0))
+    return {"female": female, "male": male, "unknown": int(values.size) - female - male}
+
+
+def calibration_record(
+    labels: np.ndarray, risks: np.ndarray, *, cohort: str, possessive: str | None = None
+) -> dict[str, Any] | None:
+    """The calibration verdict on (`labels`, `risks`), computed as the run report computes it
+    (`calibration_table`, then `check_calibration`), with its sentence (`calibration_statement`,
+    naming `cohort`); None for nobody."""
+    table = calibration_table(np.asarray(labels), np.asarray(risks))
+    check = check_calibration(table)
+    if check is None:
+        return None
+    return {
+        "calibrated": bool(check.calibrated),
+        "verdict": "consistent with calibration" if check.calibrated else "not calibrated",
+        "statement": calibration_statement(check, cohort, possessive),
+        "test": (
+            f"Hosmer-Lemeshow over {len(table)} equal-size bins of predicted risk; not calibrated at "
+            f"p < {CALIBRATION_ALPHA:g} (as the run report's Calibration section)"
+        ),
+        "p_value": float(check.p_value),
+        "hosmer_lemeshow": float(check.hosmer_lemeshow),
+        "bins": len(table),
+        "mean_risk": float(check.mean_risk),
+        "case_share": float(check.case_share),
+        "largest_gap": float(check.largest_gap),
+        "mean_gap": float(check.mean_gap),
+    }
+
+
+def validation_record(
+    *,
+    cohort: str,
+    source: str,
+    labels: np.ndarray,
+    risks: np.ndarray,
+    ages: np.ndarray | None,
+    sexes: np.ndarray | None,
+    said_as: str | None = None,
+    possessive: str | None = None,
+    min_for_calibration: int = 1,
+) -> dict[str, Any]:
+    """The `validated_on` record of a model tested on one cohort (see the module docstring).
+
+    Args:
+        cohort: who they are, in words ("the coordinator's test cohort").
+        source: where they came from and why recording them is allowed.
+        labels, risks: their 0/1 labels and the model's risks, in the same order.
+        ages, sexes: their ages (years) and sexes (0 male, 1 female), NaN where unknown; None when
+            not known at all (the record then has `age` / `sex` None).
+        said_as, possessive: how the calibration sentence names them and their possessive (default:
+            `cohort`, and it + "'s"); a federated run's says "the test cohort", as its report does.
+        min_for_calibration: fewer people than this get no calibration verdict (a note instead).
+    """
+    labels = np.asarray(labels)
+    people = int(labels.size)
+    record: dict[str, Any] = {
+        "cohort": cohort,
+        "source": source,
+        "people": people,
+        "cases": int(np.sum(labels == 1)),
+        "age": None if ages is None else age_summary(ages),
+        "sex": None if sexes is None else sex_mix(sexes),
+        "calibration": None,
+    }
+    if people >= max(1, min_for_calibration):
+        record["calibration"] = calibration_record(
+            labels, risks, cohort=said_as or cohort, possessive=possessive
+        )
+    else:
+        record["calibration_note"] = (
+            f"{cohort} are {people} people, fewer than the {min_for_calibration} a calibration check "
+            "takes here"
+        )
+    return record
+
+
+def no_validation_cohort(note: str) -> dict[str, Any]:
+    """The record of a model tested on no cohort of its own: `cohort` None, and `note` why."""
+    return {"cohort": None, "note": note}
+
+
+def validated_age_range(record: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(min, max) of the ages the model was validated on; None when the record has none."""
+    age = record.get("age") if record else None
+    if not isinstance(age, Mapping) or not _number(age.get("min")) or not _number(age.get("max")):
+        return None
+    return float(age["min"]), float(age["max"])
+
+
+def population_words(record: Mapping[str, Any]) -> str:
+    """Who the model was validated on, in one line: "the coordinator's test cohort: 600 people
+    (240 with the disease), ages 18-79 (5th-95th percentile 22-76), 310 female, 290 male"; or
+    that it was tested on no cohort of its own, or `NOT_RECORDED`."""
+    if not record:
+        return NOT_RECORDED
+    if record.get("cohort") is None:
+        return f"none: {record.get('note') or 'the model was tested on no cohort of its own'}"
+    parts = [f"{record['cohort']}: {record.get('people')} people ({record.get('cases')} with the disease)"]
+    age = record.get("age")
+    if isinstance(age, Mapping):
+        known = age.get("known")
+        of = f", ages of {known} known" if isinstance(known, int) and known != record.get("people") else ""
+        parts.append(
+            f"ages {age['min']:g}-{age['max']:g} (5th-95th percentile {age['p5']:g}-{age['p95']:g}{of})"
+        )
+    else:
+        parts.append("no ages known")
+    sex = record.get("sex")
+    if isinstance(sex, Mapping):
+        mix = f"{sex.get('female', 0)} female, {sex.get('male', 0)} male"
+        parts.append(mix + (f", {sex['unknown']} sex unknown" if sex.get("unknown") else ""))
+    else:
+        parts.append("sexes not recorded")
+    return ", ".join(parts)
+
+
+def calibration_words(record: Mapping[str, Any]) -> str:
+    """The calibration verdict recorded, in one line: the report's sentence ("the risk figures are
+    not calibrated on the test cohort (...)"), why there is none, or `NOT_RECORDED`."""
+    if not record:
+        return NOT_RECORDED
+    if record.get("cohort") is None:
+        return "judged nowhere: the model was tested on no cohort of its own"
+    calibration = record.get("calibration")
+    if isinstance(calibration, Mapping) and calibration.get("statement"):
+        return str(calibration["statement"])
+    note = record.get("calibration_note")
+    return f"not judged: {note}" if note else "not judged"
+
+
+def age_outside(age: float, record: Mapping[str, Any]) -> str | None:
+    """The notes-column entry for an age outside the validated range ("age 7: below the ages the
+    model was validated on, 18-79"); None inside it, for an unknown age, or without a range."""
+    span = validated_age_range(record)
+    if span is None or not np.isfinite(age):
+        return None
+    low, high = span
+    if low <= age <= high:
+        return None
+    side = "below" if age < low else "above"
+    return f"age {age:g}: {side} the ages the model was validated on, {low:g}-{high:g}"
+
+
+def sex_outside(sex: float, record: Mapping[str, Any]) -> str | None:
+    """The notes-column entry for a person of a sex nobody of the validation cohort had ("sex male:
+    the model was validated on no male people"); None otherwise or without a record of sexes."""
+    mix = record.get("sex") if record else None
+    if not isinstance(mix, Mapping) or not np.isfinite(sex) or int(sex) not in SEX_NAMES:
+        return None
+    name = SEX_NAMES[int(sex)]
+    if int(mix.get(name, 0)) or not (int(mix.get("female", 0)) + int(mix.get("male", 0))):
+        return None
+    return f"sex {name}: the model was validated on no {name} people"
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))
