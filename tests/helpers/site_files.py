@@ -1,4 +1,5 @@
-"""A small hospital's data files for the local-release tests (`synth`, `hospital variants`)."""
+"""A small hospital's data files for the local-release tests (`synth`, `hospital variants`), and
+the command lines of those two releases."""
 
 from __future__ import annotations
 
@@ -23,3 +24,15 @@ def write_small_site(folder: Path, patients: int = 40) -> tuple[Path, Path]:
     lines = [f"{s},{i % 2},{'MF'[i % 2]},{30 + i}" for i, s in enumerate(samples)]
     (folder / "phenotypes.csv").write_text("sample_id,label,sex,age\n" + "\n".join(lines) + "\n")
     return folder / "genotypes.vcf", folder / "phenotypes.csv"
+
+
+def variants_args(genotypes: Path, out: Path, *extra: str) -> list[str]:
+    """`genofed hospital variants` on `genotypes` into `out`, then `extra`."""
+    return ["hospital", "variants", "--genotypes", str(genotypes), "--out", str(out), *extra]
+
+
+def synth_args(files: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
+    """`genofed synth` on (genotypes, phenotypes) into `out`, one epoch (the tests' speed), then `extra`."""
+    genotypes, phenotypes = files
+    argv = ["synth", "--genotypes", str(genotypes), "--phenotypes", str(phenotypes), "--out", str(out)]
+    return [*argv, "--epochs", "1", *extra]

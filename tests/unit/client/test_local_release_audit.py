@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.site_files import write_small_site
+from helpers.site_files import synth_args, variants_args, write_small_site
 
 from genofed.cli.main import main
 from genofed.client.agent.audit import RELEASE_TYPE, append_entry, read_audit
@@ -63,16 +63,6 @@ def _site(tmp_path: Path, **data: float) -> Path:
     return site
 
 
-def _variants(genotypes: Path, out: Path, *extra: str) -> list[str]:
-    return ["hospital", "variants", "--genotypes", str(genotypes), "--out", str(out), *extra]
-
-
-def _synth(files: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
-    genotypes, phenotypes = files
-    argv = ["synth", "--genotypes", str(genotypes), "--phenotypes", str(phenotypes), "--out", str(out)]
-    return [*argv, "--epochs", "1", *extra]
-
-
 def _ledger(state: Path) -> PrivacyLedger:
     return PrivacyLedger(state / LEDGER_FILE)
 
@@ -88,15 +78,16 @@ def test_a_local_release_without_delta_uses_the_sites_own(files, tmp_path, capsy
     site = _site(tmp_path, delta=1e-6)
     state = ["--state-dir", str(site / "state")]
     out = tmp_path / "v.tsv"
-    assert main(_variants(files[0], out, "--release", "dp", "--epsilon", "1", *state)) == 0  # was refused
+    assert main(variants_args(files[0], out, "--release", "dp", "--epsilon", "1", *state)) == 0  # was refused
     assert VariantSummary.load(out).release.delta == 1e-6
     assert [c.delta for c in _ledger(site / "state").charges] == [1e-6]
-    assert main(_synth(files, tmp_path / "syn", "--epsilon", "1", *state)) in (0, 1)  # 1: failed validation
+    # 1: the batch failed validation (charged all the same)
+    assert main(synth_args(files, tmp_path / "syn", "--epsilon", "1", *state)) in (0, 1)
     assert json.loads((tmp_path / "syn" / "validation.json").read_text())["delta"] == 1e-6
     assert {c.delta for c in _ledger(site / "state").charges} == {1e-6}
     capsys.readouterr()
     # an explicit larger delta is still refused, before anything is read
-    argv = _variants(files[0], tmp_path / "w.tsv", "--release", "dp", "--epsilon", "1", "--delta", "1e-5")
+    argv = variants_args(files[0], tmp_path / "w.tsv", "--release", "dp", "--epsilon", "1", "--delta", "1e-5")
     assert main([*argv, *state]) == 2
     assert "--delta 1e-05 is above the delta this hospital accepts (1e-06" in capsys.readouterr().err
     assert not (tmp_path / "w.tsv").exists()
@@ -104,7 +95,7 @@ def test_a_local_release_without_delta_uses_the_sites_own(files, tmp_path, capsy
 
 def test_outside_a_site_the_default_delta_is_1e_5(files, tmp_path):
     own = tmp_path / "own"
-    argv = _variants(files[0], tmp_path / "v.tsv", "--release", "dp", "--epsilon", "1", "--budget", "4")
+    argv = variants_args(files[0], tmp_path / "v.tsv", "--release", "dp", "--epsilon", "1", "--budget", "4")
     assert main([*argv, "--state-dir", str(own)]) == 0
     assert VariantSummary.load(tmp_path / "v.tsv").release.delta == DEFAULT_DELTA == 1e-5
     assert [c.delta for c in _ledger(own).charges] == [1e-5]
@@ -173,7 +164,8 @@ def test_a_dp_variant_summary_is_in_the_sites_audit_log_beside_the_rounds(files,
     _ledger(site / "state").charge(Charge("run1", 1, 1.1, 0.1, 10, 0.5, delta=1e-5))  # the round's
     append_entry(site / "audit.jsonl", ROUND)
     out = tmp_path / "v.tsv"
-    argv = _variants(files[0], out, "--release", "dp", "--epsilon", "1.5", "--state-dir", str(site / "state"))
+    state = ("--state-dir", str(site / "state"))
+    argv = variants_args(files[0], out, "--release", "dp", "--epsilon", "1.5", *state)
     assert main(argv) == 0
     _, charge = _ledger(site / "state").charges
     entries = read_audit(site / "audit.jsonl")
@@ -204,12 +196,13 @@ def test_a_dp_variant_summary_is_in_the_sites_audit_log_beside_the_rounds(files,
 def test_a_generator_and_the_declared_public_numbers_are_in_the_sites_audit_log(files, tmp_path):
     site = _site(tmp_path)
     state = site / "state"
-    assert main(_variants(files[0], tmp_path / "r.tsv", "--state-dir", str(state))) == 0  # rounded
+    assert main(variants_args(files[0], tmp_path / "r.tsv", "--state-dir", str(state))) == 0  # rounded
     out = tmp_path / "syn"
-    assert main(_synth(files, out, "--epsilon", "2", "--state-dir", str(state))) in (0, 1)
+    assert main(synth_args(files, out, "--epsilon", "2", "--state-dir", str(state))) in (0, 1)
     by = "this hospital's configuration (genofed hospital check --synthetic)"
     passed = declare_verdict(out, state / LEDGER_FILE, delta=1e-5, by=by)
-    assert main(_variants(files[0], tmp_path / "r2.tsv")) == 0  # no --state-dir: the bound ledger, the site's
+    # no --state-dir: the ledger the genotypes are bound to, the site's
+    assert main(variants_args(files[0], tmp_path / "r2.tsv")) == 0
     rounded, generator, verdict, again = _releases(site)
     ledger = _ledger(state)
     spent = ledger.epsilon(1e-5)
@@ -234,12 +227,12 @@ def test_a_generator_and_the_declared_public_numbers_are_in_the_sites_audit_log(
 
 def test_a_release_outside_a_sites_folder_writes_no_audit_log(files, tmp_path):
     dp = ["--release", "dp", "--epsilon", "1", "--budget", "4"]
-    assert main(_variants(files[0], tmp_path / "v.tsv", *dp, "--state-dir", str(tmp_path / "own"))) == 0
-    assert main(_variants(files[0], tmp_path / "r.tsv")) == 0  # rounded, listed in the bound ledger
+    assert main(variants_args(files[0], tmp_path / "v.tsv", *dp, "--state-dir", str(tmp_path / "own"))) == 0
+    assert main(variants_args(files[0], tmp_path / "r.tsv")) == 0  # rounded, listed in the bound ledger
     assert len(_ledger(tmp_path / "own").charges) == 2
     others = write_small_site(tmp_path / "kazan", patients=44)  # other patients: a ledger of their own
     state = tmp_path / "no-site" / "state"  # named like a site's, with no hospital.json beside it
-    argv = _synth(others, tmp_path / "syn", "--epsilon", "1", "--budget", "4", "--state-dir", str(state))
+    argv = synth_args(others, tmp_path / "syn", "--epsilon", "1", "--budget", "4", "--state-dir", str(state))
     assert main(argv) in (0, 1)
     assert len(_ledger(state).charges) >= 1
     assert list(tmp_path.rglob("audit.jsonl")) == []
@@ -248,7 +241,7 @@ def test_a_release_outside_a_sites_folder_writes_no_audit_log(files, tmp_path):
 def test_a_site_audit_log_that_cannot_be_appended_to_stops_the_release(files, tmp_path, capsys, monkeypatch):
     site = _site(tmp_path)
     state = ["--state-dir", str(site / "state")]
-    argv = _variants(files[0], tmp_path / "v.tsv", "--release", "dp", "--epsilon", "1", *state)
+    argv = variants_args(files[0], tmp_path / "v.tsv", "--release", "dp", "--epsilon", "1", *state)
 
     # checked first, before anything is read or charged
     import genofed.client.local_ledger as local_ledger

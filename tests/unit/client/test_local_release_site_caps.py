@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.site_files import write_small_site
+from helpers.site_files import synth_args, variants_args, write_small_site
 
 import genofed.client.synth as synth_module
 from genofed.cli.main import main
@@ -65,16 +65,6 @@ def _distributed_run(state: Path) -> PrivacyLedger:
     return ledger
 
 
-def _variants(genotypes: Path, out: Path, *extra: str) -> list[str]:
-    return ["hospital", "variants", "--genotypes", str(genotypes), "--out", str(out), *extra]
-
-
-def _synth(files: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
-    genotypes, phenotypes = files
-    argv = ["synth", "--genotypes", str(genotypes), "--phenotypes", str(phenotypes), "--out", str(out)]
-    return [*argv, "--epochs", "1", *extra]
-
-
 def _one_line_error(capsys) -> str:
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
@@ -101,7 +91,8 @@ def test_a_dp_variant_summary_over_the_coalition_cap_is_refused_before_anything_
     _distributed_run(site / "state")
     before = sorted(p.name for p in (site / "state").iterdir())
     out = tmp_path / "v.tsv"
-    argv = _variants(genotypes, out, "--release", "dp", "--epsilon", "2", "--state-dir", str(site / "state"))
+    state = ("--state-dir", str(site / "state"))
+    argv = variants_args(genotypes, out, "--release", "dp", "--epsilon", "2", *state)
     assert main(argv) == 2
     err = _one_line_error(capsys)
     assert (
@@ -120,9 +111,9 @@ def test_a_local_release_counts_in_full_against_the_coalition_cap(files, tmp_pat
     genotypes, _ = files
     site = _site(tmp_path, max_coalition_epsilon=5.0)
     state = ["--release", "dp", "--state-dir", str(site / "state")]
-    assert main(_variants(genotypes, tmp_path / "a.tsv", *state, "--epsilon", "3")) == 0
+    assert main(variants_args(genotypes, tmp_path / "a.tsv", *state, "--epsilon", "3")) == 0
     capsys.readouterr()
-    assert main(_variants(genotypes, tmp_path / "b.tsv", *state, "--epsilon", "3")) == 2  # 6 > 5, < 8
+    assert main(variants_args(genotypes, tmp_path / "b.tsv", *state, "--epsilon", "3")) == 2  # 6 > 5, < 8
     err = _one_line_error(capsys)
     assert (
         "colluding is 2.9" in err and "3 more for its variant summary would take it over its cap of 5" in err
@@ -130,7 +121,7 @@ def test_a_local_release_counts_in_full_against_the_coalition_cap(files, tmp_pat
     assert not (tmp_path / "b.tsv").exists()
     ledger = PrivacyLedger(site / "state" / LEDGER_FILE)
     assert len(ledger.charges) == 1 and "at delta 1e-05" in ledger.charges[0].note
-    assert main(_variants(genotypes, tmp_path / "c.tsv", *state, "--epsilon", "1.5")) == 0  # fits: 4.5
+    assert main(variants_args(genotypes, tmp_path / "c.tsv", *state, "--epsilon", "1.5")) == 0  # fits: 4.5
     assert PrivacyLedger(site / "state" / LEDGER_FILE).coalition_epsilon(1e-5) <= 5.0
 
 
@@ -159,7 +150,7 @@ def test_synth_over_the_coalition_cap_is_refused_before_the_generator_trains(
 
     monkeypatch.setattr(synth_module, "generate_validated", no_training)
     out = tmp_path / "syn"
-    assert main(_synth(files, out, "--epsilon", "2", "--state-dir", str(site / "state"))) == 2
+    assert main(synth_args(files, out, "--epsilon", "2", "--state-dir", str(site / "state"))) == 2
     err = _one_line_error(capsys)
     assert "colluding is 5.99; 2 more for the generator would bring it to 7.12" in err
     assert "over its cap of 6" in err and "Nothing was trained or written." in err
@@ -191,35 +182,35 @@ def test_a_delta_above_the_sites_is_refused_before_anything_is_read(files, tmp_p
     site = _site(tmp_path)
     state = ["--state-dir", str(site / "state")]
     missing = tmp_path / "none.vcf"  # not even read
-    argv = _variants(
+    argv = variants_args(
         missing, tmp_path / "v.tsv", "--release", "dp", "--epsilon", "3", "--delta", "0.01", *state
     )
     assert main(argv) == 2
     err = _one_line_error(capsys)
     assert "--delta 0.01 is above the delta this hospital accepts (1e-05, declared in " in err
     assert "by `genofed hospital check --delta`" in err and "Give --delta 1e-05 or smaller." in err
-    assert main(_synth(files, tmp_path / "syn", "--epsilon", "3", "--delta", "0.01", *state)) == 2
+    assert main(synth_args(files, tmp_path / "syn", "--epsilon", "3", "--delta", "0.01", *state)) == 2
     assert "--delta 0.01 is above the delta this hospital accepts" in _one_line_error(capsys)
     assert not (site / "state").exists() and not (tmp_path / "syn").exists()
     # a smaller delta checks the ledger more strictly: accepted; a rounded release spends nothing
     assert (
         main(
-            _variants(
+            variants_args(
                 genotypes, tmp_path / "a.tsv", "--release", "dp", "--epsilon", "1", "--delta", "1e-6", *state
             )
         )
         == 0
     )
-    assert main(_variants(genotypes, tmp_path / "b.tsv", "--delta", "0.01", *state)) == 0
+    assert main(variants_args(genotypes, tmp_path / "b.tsv", "--delta", "0.01", *state)) == 0
 
 
 def test_the_summary_states_the_sites_declared_size(files, tmp_path, monkeypatch):
     genotypes, _ = files
     site = _site(tmp_path, declared_size=50)  # 40 patients; declared public: 50
-    assert main(_variants(genotypes, tmp_path / "a.tsv", "--state-dir", str(site / "state"))) == 0
+    assert main(variants_args(genotypes, tmp_path / "a.tsv", "--state-dir", str(site / "state"))) == 0
     assert VariantSummary.load(tmp_path / "a.tsv").samples == 50
     monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "another-index"))  # the genotypes bound to no site
-    assert main(_variants(genotypes, tmp_path / "b.tsv")) == 0  # its own count, rounded
+    assert main(variants_args(genotypes, tmp_path / "b.tsv")) == 0  # its own count, rounded
     assert VariantSummary.load(tmp_path / "b.tsv").samples == 40
 
 
@@ -228,16 +219,16 @@ def test_a_rounded_summary_without_state_dir_goes_to_its_genotypes_ledger_or_say
 ):
     genotypes, _ = files
     caplog.set_level(logging.WARNING, logger="genofed.client.variant_release")
-    assert main(_variants(genotypes, tmp_path / "a.tsv")) == 0  # bound to no ledger yet
+    assert main(variants_args(genotypes, tmp_path / "a.tsv")) == 0  # bound to no ledger yet
     assert "this variant summary is recorded in no privacy ledger" in caplog.text
     assert "--state-dir SITE/state" in caplog.text
     caplog.clear()
 
     site = _site(tmp_path, declared_size=50)
     dp = ["--release", "dp", "--epsilon", "1", "--state-dir", str(site / "state")]
-    assert main(_variants(genotypes, tmp_path / "b.tsv", *dp)) == 0  # binds the genotypes to site/state
+    assert main(variants_args(genotypes, tmp_path / "b.tsv", *dp)) == 0  # binds the genotypes to site/state
     caplog.clear()
-    assert main(_variants(genotypes, tmp_path / "c.tsv")) == 0
+    assert main(variants_args(genotypes, tmp_path / "c.tsv")) == 0
     assert "listed in the privacy ledger these genotypes are bound to, in" in caplog.text
     assert str(site / "state") in caplog.text and "no privacy ledger" not in caplog.text
     kinds = [c.kind for c in PrivacyLedger(site / "state" / LEDGER_FILE).charges]
