@@ -742,6 +742,15 @@ def run_coordinator_hospitals(args: argparse.Namespace) -> int:
         print("no hospitals enrolled")
     for e in registry["hospitals"]:
         size = f"size {e['declared_size']}" if "declared_size" in e else NO_SIZE
+        if e.get("size_history"):  # `coordinator set-size`: each earlier size and when it ended
+            size += (
+                " (earlier: "
+                + ", ".join(
+                    f"{'none' if h['declared_size'] is None else h['declared_size']} until {h['until']}"
+                    for h in e["size_history"]
+                )
+                + ")"
+            )
         print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}, {size}")
     for e in registry["revoked"]:
         print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}, REVOKED {e['revoked_at']}")

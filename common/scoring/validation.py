@@ -185,7 +185,7 @@ def population_words(record: Mapping[str, Any]) -> str:
         known = age.get("known")
         of = f", ages of {known} known" if isinstance(known, int) and known != record.get("people") else ""
         parts.append(
-            f"ages {age['min']:g}-{age['max']:g} (5th-95th percentile {age['p5']:g}-{age['p95']:g}{of})"
+            f"ages {age['min']:g}-{age['max']:g} (5th-95th percentile {age['p5']:.0f}-{age['p95']:.0f}{of})"
         )
     else:
         parts.append("no ages known")

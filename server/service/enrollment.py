@@ -172,11 +172,7 @@ def key_comment_warning(folder: str | Path, name: str, public_key_file: str | Pa
 def revoke(folder: str | Path, name: str) -> dict[str, Any]:
     """Remove a hospital from the enrolled list; keeps the revocation (with time) in the audit trail."""
     registry = load_registry(folder)
-    matches = [e for e in registry["hospitals"] if e["name"] == name]
-    if not matches:
-        enrolled = ", ".join(e["name"] for e in registry["hospitals"]) or "none"
-        raise EnrollmentError(f"no enrolled hospital named {name!r} (enrolled: {enrolled})")
-    entry = dict(matches[0], revoked_at=_now())
+    entry = dict(_enrolled(registry, name), revoked_at=_now())
     registry["hospitals"] = [e for e in registry["hospitals"] if e["name"] != name]
     registry["revoked"].append(entry)
     write_registry(folder, registry)
@@ -195,11 +191,7 @@ def set_size(folder: str | Path, name: str, declared_size: int) -> dict[str, Any
     next run, or after the coordinator is restarted (it resumes from its last checkpoint)."""
     _check_size(declared_size)
     registry = load_registry(folder)
-    matches = [e for e in registry["hospitals"] if e["name"] == name]
-    if not matches:
-        enrolled = ", ".join(e["name"] for e in registry["hospitals"]) or "none"
-        raise EnrollmentError(f"no enrolled hospital named {name!r} (enrolled: {enrolled})")
-    entry = matches[0]
+    entry = _enrolled(registry, name)
     before = entry.get("declared_size")
     if before == declared_size:
         raise EnrollmentError(
@@ -209,6 +201,22 @@ def set_size(folder: str | Path, name: str, declared_size: int) -> dict[str, Any
     entry["declared_size"] = int(declared_size)
     write_registry(folder, registry)
     return entry
+
+
+def _enrolled(registry: dict[str, Any], name: str) -> dict[str, Any]:
+    """Enrolled hospital `name`'s entry in `registry`; refused, saying when it was revoked if it
+    was (a revoked hospital is no longer enrolled: it makes a new key and is enrolled again)."""
+    for entry in registry["hospitals"]:
+        if entry["name"] == name:
+            return entry
+    revoked = [e["revoked_at"] for e in registry["revoked"] if e["name"] == name]
+    if revoked:
+        raise EnrollmentError(
+            f"hospital {name!r} was revoked on {revoked[-1]} and is not enrolled: to take it back, enrol a "
+            "new key of the hospital's (`genofed coordinator enroll ... --declared-size N`)"
+        )
+    enrolled = ", ".join(e["name"] for e in registry["hospitals"]) or "none"
+    raise EnrollmentError(f"no enrolled hospital named {name!r} (enrolled: {enrolled})")
 
 
 def _check_size(declared_size: int) -> None:

@@ -38,9 +38,12 @@ from genofed.server.service.folder_files import (
     require_complete,
 )
 from genofed.server.service.pki import (
+    CA_CERT,
     SERVER_DAYS,
+    load_cert,
     renew_server_cert,
     subject_alt_names,
+    tls_record,
     write_pki,
 )
 from genofed.server.settings import DEPLOYED_ROUND_TIMEOUT, RunSettings
@@ -240,8 +243,9 @@ def renew_certificate(
             'restore the file from a backup, or set "tls": {} and run renew-cert again with --host'
         )
     cert = renew_server_cert(folder, hosts, ca_key=ca_key, days=days)
-    tls["hosts"] = hosts
-    tls["server_valid_until"] = cert.not_valid_after_utc.isoformat()
+    tls.update(
+        tls_record(load_cert(folder / CA_CERT), cert, hosts)
+    )  # all of it: a lost entry comes back whole
     write_text_atomic(folder / FEDERATION_FILE, json.dumps(federation, indent=2) + "\n")
     return tls
 

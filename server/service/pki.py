@@ -197,12 +197,18 @@ def write_pki(folder: str | Path, hosts: list[str]) -> dict[str, str]:
     write_private_atomic(folder / SERVER_KEY, _key_pem(server.key))
     write_text_atomic(folder / CA_CERT, ca.cert.public_bytes(serialization.Encoding.PEM).decode())
     write_text_atomic(folder / SERVER_CERT, server.cert.public_bytes(serialization.Encoding.PEM).decode())
+    return tls_record(ca.cert, server.cert, hosts)
+
+
+def tls_record(ca_cert: x509.Certificate, server_cert: x509.Certificate, hosts: list[str]) -> dict[str, str]:
+    """What federation.json records about the folder's certificates (its `tls` entry): at init, and
+    after `renew-cert`, which so also restores an entry lost from a hand-edited file."""
     return {
         "ca_certificate": CA_CERT,
-        "ca_sha256": ca.cert.fingerprint(hashes.SHA256()).hex(),
+        "ca_sha256": ca_cert.fingerprint(hashes.SHA256()).hex(),
         "server_certificate": SERVER_CERT,
         "server_key": SERVER_KEY,
-        "server_valid_until": server.cert.not_valid_after_utc.isoformat(),
+        "server_valid_until": server_cert.not_valid_after_utc.isoformat(),
         "hosts": [h.strip() for h in hosts],
     }
 

@@ -177,6 +177,17 @@ def test_set_size_gives_a_hospital_without_one_its_size_and_keeps_the_history(fe
     assert entry["declared_size"] == 150
     assert [h["declared_size"] for h in entry["size_history"]] == [None, 120]
     assert all(h["until"] for h in entry["size_history"])
+    capsys.readouterr()
+    assert main(["coordinator", "hospitals", str(federation)]) == 0
+    listed = capsys.readouterr().out
+    assert ", size 150 (earlier: none until " in listed and ", 120 until " in listed
+
+
+def test_set_size_of_a_revoked_hospital_says_it_was_revoked(federation, tmp_path, capsys):
+    assert main([*_enroll_args(federation, "rostov", _key(tmp_path, "r")), "--declared-size", "120"]) == 0
+    assert main(["coordinator", "revoke", str(federation), "--name", "rostov"]) == 0
+    err = refused(_set_size_args(federation, "rostov", "150"), capsys)
+    assert "hospital 'rostov' was revoked on " in err and "enrol a new key" in err
 
 
 @pytest.mark.parametrize(
@@ -290,6 +301,7 @@ def test_renew_cert_on_a_hand_broken_tls_entry_is_an_error_or_a_repair_never_a_t
     holds something other than an object is refused, naming the file, before anything is issued."""
     path = federation / "federation.json"
     config = json.loads(path.read_text())
+    original = dict(config["tls"])
     if tls is None:
         del config["tls"]
     else:
@@ -297,9 +309,13 @@ def test_renew_cert_on_a_hand_broken_tls_entry_is_an_error_or_a_repair_never_a_t
     path.write_text(json.dumps(config, indent=2) + "\n")
     before = (federation / "server.pem").read_bytes()
     args = ["coordinator", "renew-cert", str(federation), "--host", "fl.example.org"]
-    if tls is None:
+    if tls is None:  # the whole entry comes back, the CA's fingerprint included
         assert main(args) == 0
-        assert json.loads(path.read_text())["tls"]["hosts"] == ["fl.example.org", "localhost", "127.0.0.1"]
+        repaired = json.loads(path.read_text())["tls"]
+        assert repaired["hosts"] == ["fl.example.org", "localhost", "127.0.0.1"]
+        assert {k: repaired[k] for k in original if k not in ("hosts", "server_valid_until")} == {
+            k: v for k, v in original.items() if k not in ("hosts", "server_valid_until")
+        }
         return
     err = refused(args, capsys)
     assert f"{path}: its 'tls' entry is {type(tls).__name__}, not an object" in err

@@ -100,7 +100,7 @@ def test_who_the_model_was_validated_on_is_shown(tmp_path, capsys):
     out = _inspect(path, capsys)
     assert (
         "  validated on: the coordinator's test cohort: 40 people (20 with the disease), ages 18-79 "
-        "(5th-95th percentile 21.1-75.9), 20 female, 20 male"
+        "(5th-95th percentile 21-76), 20 female, 20 male"
     ) in out
     assert "    calibration there: the risk figures are" in out and "Hosmer-Lemeshow test p = " in out
     info = json.loads(_inspect(path, capsys, "--json"))

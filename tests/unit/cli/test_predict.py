@@ -308,7 +308,7 @@ def test_predict_states_who_the_model_was_validated_on(tmp_path, capsys):
     printed = capsys.readouterr()
     assert (
         "  validated on: the coordinator's test cohort: 40 people (20 with the disease), ages 18-79 "
-        "(5th-95th percentile 21.1-75.9), 20 female, 20 male; 1 of 60 people here are outside its ages "
+        "(5th-95th percentile 21-76), 20 female, 20 male; 1 of 60 people here are outside its ages "
         "18-79 (marked in the notes column)"
     ) in printed.out
     statement = validated.validated_on["calibration"]["statement"]

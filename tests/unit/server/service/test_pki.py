@@ -316,8 +316,10 @@ def test_enroll_revoke_round_trip_and_refusals(tmp_path: Path, capsys: pytest.Ca
     assert [h["name"] for h in hospitals(folder)] == ["kazan"]
     revoked = load_registry(folder)["revoked"]
     assert [r["name"] for r in revoked] == ["rostov"] and revoked[0]["revoked_at"]
-    with pytest.raises(EnrollmentError, match="no enrolled hospital named 'rostov'"):
+    with pytest.raises(EnrollmentError, match="hospital 'rostov' was revoked on .* and is not enrolled"):
         revoke(folder, "rostov")
+    with pytest.raises(EnrollmentError, match="no enrolled hospital named 'elista'"):
+        revoke(folder, "elista")
     with pytest.raises(EnrollmentError, match="was revoked"):
         enroll(folder, "rostov", a, declared_size=100)  # a revoked key stays revoked
     enroll(
