@@ -258,13 +258,18 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
         description=(
             "Print DIR/audit.jsonl: time, run, round, records, sizes, hashes and epsilon of every message "
             "the agent handed to Flower to send; the operator's ledger overrides (--new-ledger, "
-            "--data-update) with their reason; and every local release charged to DIR/state (`genofed "
+            "--data-update) with their reason, the ledger each replaces and what it had spent (an override "
+            "that moves this site's data to a ledger elsewhere is written here too); and every local release "
+            "charged to DIR/state (`genofed "
             "synth --epsilon`, `genofed hospital variants`, and the exact numbers declared public: a rounded "
             "variant summary, a synthetic batch's verdict) with the epsilon it spent, the site's epsilon "
-            "after it, its ledger plan and input digest, and where it was written."
+            "after it, its ledger plan and input digest (a variant summary's: the genotypes file's "
+            "SHA-256; a generator's: of the data in memory and its settings, shown with the genotypes "
+            "file's SHA-256), where it was written and, for a synthetic batch, whether it passed "
+            "validation (a failed batch is charged but writes no records)."
         ),
     )
-    audit.add_argument("dir", metavar="DIR", help="the site folder")
+    audit.add_argument("dir", metavar="DIR", help="the site folder (or its state folder, DIR/state)")
     audit.add_argument("--json", action="store_true", help="print the entries as a JSON list")
     audit.set_defaults(handler=run_hospital_audit)
 
@@ -282,7 +287,7 @@ def _add_ledger(commands: argparse._SubParsersAction) -> None:
             "coordinator and all other hospitals colluding, and left. Reads only."
         ),
     )
-    ledger.add_argument("dir", metavar="DIR", help="the site folder")
+    ledger.add_argument("dir", metavar="DIR", help="the site folder (or its state folder, DIR/state)")
     ledger.add_argument("--json", action="store_true", help="print the releases and totals as JSON")
     ledger.set_defaults(handler=run_hospital_ledger)
 
@@ -309,7 +314,8 @@ def add_new_ledger_argument(parser: argparse.ArgumentParser) -> None:
         help=(
             "start a NEW privacy ledger for data that already had one (elsewhere, or lost), or go on with "
             "one below its high-water mark (an older copy): forgets the privacy already spent; only with a "
-            "reason, which goes to the audit log"
+            "reason, which goes to the audit log of the site whose ledger the data leaves (SITE/audit.jsonl) "
+            "and of the site the new ledger belongs to (none when its folder is no site's state folder)"
         ),
     )
 

@@ -45,8 +45,13 @@ the ledger only, so `genofed hospital audit` listed the rounds a site took part 
 had released by hand. The entry is appended under the ledger's lock, right after the charge and
 before the release's output is written: a log that cannot be appended to stops the release there
 (the charge stands; nothing leaves unaudited), and is checked first (`check_and_bind`), before
-anything is computed, trained or charged. A state folder that is no site's has no audit log:
-nothing is written to one.
+anything is computed, trained or charged, by opening it for append (`audit.appendable_problem`: a
+folder in its place, or a file that will not open, is refused; `os.access` passed both, for root
+and for a folder, and an audit saw a release charged, then stopped at its entry). A log that
+fails between that check and the entry (a disk filling up) still stops the release after its charge.
+When `--new-ledger` or `--data-update` moves the data's binding away from a site's state folder, the
+override goes to that site's audit log too (`ledger_binding.bind_ledger`). A state folder that is
+no site's has no audit log: nothing is written to one.
 
 `bound_state_dir` finds the ledger a file's patients are bound to (the machine-wide index), for a
 release that spends nothing and was given no state folder (a rounded variant summary).
@@ -57,22 +62,31 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from genofed.client.agent.audit import AUDIT_FILE, LocalRelease, append_entry, release_entry
+from genofed.client.agent.audit import (
+    AUDIT_FILE,
+    GENOTYPES_FILE,
+    LocalRelease,
+    append_entry,
+    appendable_problem,
+    release_entry,
+)
 from genofed.client.agent.keys import SITE_FILE
-from genofed.client.agent.ledger_binding import DataHashes, bind_ledger, cohort_sha256, index_path
+from genofed.client.agent.ledger_binding import (
+    SITE_STATE_DIR,
+    DataHashes,
+    bind_ledger,
+    cohort_sha256,
+    index_path,
+)
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import BudgetExhausted, Step, epsilon_of
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.util.hashing import file_sha256
 
-#: The name of a site's state folder inside its site folder: the agent's `launch.STATE_DIR`, not
-#: imported because the agent's launcher imports the ClientApp, which imports `synth` (a cycle).
-SITE_STATE_DIR = "state"
 #: The delta of a release given no `--delta` outside a site's state folder (or at a site that
 #: declared none: checked by a version that did not record it).
 DEFAULT_DELTA = 1e-5
@@ -96,7 +110,9 @@ class LocalLedger:
     distributed round, so its coalition epsilon is its epsilon, which `budget` caps);
     `declared_size`: the cohort size the site declared public (None when it declared none);
     `audit_log`: the site's audit log (SITE/audit.jsonl) when `state_dir` is a site's state folder,
-    checked or not (None elsewhere: no audit log, nothing is written to one).
+    checked or not (None elsewhere: no audit log, nothing is written to one);
+    `declared_budget`: the budget the site declared (None outside a site): when `budget` is
+    smaller, the cap that binds is `--budget`, and a refusal says so.
     """
 
     state_dir: Path
@@ -107,6 +123,7 @@ class LocalLedger:
     coalition_cap: float = math.inf
     declared_size: int | None = None
     audit_log: Path | None = None
+    declared_budget: float | None = None
 
     def check_delta(self, delta: float) -> None:
         """Refuse a release at a larger delta than the site accepts.
@@ -223,6 +240,7 @@ def local_ledger(
         coalition_cap=_number(data, "max_coalition_epsilon") or math.inf,
         declared_size=int(size) if (size := _number(data, "declared_size")) else None,
         audit_log=audit_log,
+        declared_budget=declared,
     )
     if spends and delta is not None:
         ledger.check_delta(delta)
@@ -318,6 +336,9 @@ def audit_release(
     command: str,
     epsilon: float,
     output: str | Path,
+    input_digest_of: str = GENOTYPES_FILE,
+    genotypes_sha256: str = "",
+    validation: dict | None = None,
 ) -> None:
     """Write the release just charged to the site's audit log (nothing outside a site's folder).
 
@@ -332,6 +353,10 @@ def audit_release(
         command: the command that released it, as the operator typed it ("synth").
         epsilon: what the release spent (0 for a declared-public one), at `charge.delta`.
         output: the file or folder the release was written to.
+        input_digest_of: what `charge.input_digest` is the SHA-256 of, in words (a generator's is
+            of the data it read and its settings, not of a file: `LocalRelease`).
+        genotypes_sha256: the genotypes file's SHA-256, when the input digest is not it.
+        validation: a synthetic batch's verdict ({"passed", "failed_checks", "records_written"}).
     """
     if local.audit_log is None:
         return
@@ -354,6 +379,9 @@ def audit_release(
             coalition_epsilon=ledger.coalition_epsilon(delta) if distributed else None,
             output=str(Path(output).resolve()),
             state_dir=str(local.state_dir),
+            input_digest_of=input_digest_of,
+            genotypes_sha256=genotypes_sha256,
+            validation=validation,
         )
     )
     try:
@@ -375,16 +403,18 @@ def genotypes_sha256(genotypes: str | Path) -> str:
 
 
 def _require_appendable(audit_log: Path | None, refused: str) -> None:
-    """Refuse, before anything is computed, trained or charged, a site's audit log this user cannot
-    append to (a release would be charged, then stopped: `audit_release`)."""
+    """Refuse, before anything is computed, trained or charged, a site's audit log this process
+    cannot append to (a release would be charged, then stopped: `audit_release`). Proven by opening
+    it for append (`appendable_problem`): `os.access` passed for root and for a folder in the log's
+    place, and an audit saw a release computed and charged, then stopped there."""
     if audit_log is None:
         return
-    target = audit_log if audit_log.exists() else audit_log.parent
-    if not os.access(target, os.W_OK):
+    problem = appendable_problem(audit_log)
+    if problem is not None:
         raise ConfigError(
-            f"{audit_log}: this site's audit log cannot be written by this user, and every local release "
-            f"at the site is written to it: run the command as the site's user (the agent's), or make "
-            f"{target} writable. {refused}"
+            f"{audit_log}: this site's audit log cannot be appended to ({problem}), and every local "
+            f"release at the site is written to it: run the command as the site's user (the agent's), "
+            f"or repair the log (a regular file this user can append to). {refused}"
         )
 
 
@@ -415,11 +445,25 @@ def _number(data: object, key: str) -> float | None:
 
 
 def _nothing_done(ledger: LocalLedger) -> str:
-    """The refusal's last words: nothing happened, and whose budget it was."""
-    caps = (
-        "budget is the one"
+    """The refusal's last words: nothing happened, and where the caps that bind come from (an
+    audit read "the one SITE/hospital.json declares" for a `--budget 1.2` below the site's 4)."""
+    if ledger.site_file is None:
+        return "Nothing was trained or written."
+    declared = ledger.declared_budget
+    if ledger.budget is not None and declared is not None and ledger.budget < declared:
+        budget = (
+            f"The budget that binds is --budget {ledger.budget:g}, below the {declared:g} that "
+            f"{ledger.site_file} declares."
+        )
+    else:
+        budget = f"The budget is the {_g(declared)} that {ledger.site_file} declares."
+    cap = (
+        ""
         if math.isinf(ledger.coalition_cap)
-        else "budget and the coalition cap are the ones"
+        else f" The coalition cap ({ledger.coalition_cap:g}) is the one {ledger.site_file} declares."
     )
-    source = f" The {caps} {ledger.site_file} declares." if ledger.site_file is not None else ""
-    return "Nothing was trained or written." + source
+    return f"Nothing was trained or written. {budget}{cap}"
+
+
+def _g(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"

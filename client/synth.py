@@ -17,7 +17,10 @@ generator may not take the site's epsilon against the coordinator and all other 
 over its `max_coalition_epsilon`: checked with the noise calibrated and the steps it will train
 (`generators.planned_history`), before it trains. `--delta` defaults to the site's own there
 (`local_ledger.default_delta`, in the CLI). At a site the charge is also written to the site's
-audit log (SITE/audit.jsonl: `local_ledger.audit_release`), before the batch is written.
+audit log (SITE/audit.jsonl: `local_ledger.audit_release`), before the batch is written, with the
+batch's verdict (a failed batch is charged, its generator saw the patients, but writes no records),
+the genotypes file's SHA-256, and the ledger's input digest labelled as what it is (of the data in
+memory and the settings, `GENERATOR_DIGEST`: an audit compared it with `sha256sum` of the file).
 """
 
 from __future__ import annotations
@@ -36,7 +39,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genofed.client.local_ledger import LocalLedger, audit_release, check_and_bind, local_ledger
+from genofed.client.local_ledger import (
+    LocalLedger,
+    audit_release,
+    check_and_bind,
+    genotypes_sha256,
+    local_ledger,
+)
 from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.loading import load_site
 from genofed.common.data.readers.phenotypes import read_phenotypes
@@ -72,6 +81,10 @@ from genofed.common.util.checks import (
 
 #: What `genofed synth` writes next to the records; the training path reads it back.
 SUMMARY_FILE = "validation.json"
+#: What a generator's ledger input digest is the SHA-256 of (its audit entry's `input_digest_of`):
+#: the data it read and its settings, in memory, so no file's `sha256sum` matches it; the entry
+#: records the genotypes file's own as `genotypes_sha256`.
+GENERATOR_DIGEST = "the imputed dosages, labels and generator settings in memory, not a file"
 #: Fewer held-out real patients than this and the privacy checks are mostly sampling noise (an
 #: audit: privacy_loss's standard error 0.20 at 4 held out, 0.10 at 16, against its limit of 0.03):
 #: warned of, not refused.
@@ -428,6 +441,10 @@ def _generate_charged(
                 command="synth",
                 epsilon=options.epsilon,
                 output=out,
+                # the digest is of the data read and the settings, in memory: no file's sha256sum
+                input_digest_of=GENERATOR_DIGEST,
+                genotypes_sha256=genotypes_sha256(genotypes),
+                validation=_verdict(batch),
             )
         spent_after = ledger.epsilon(options.delta)
         if spent_after > target * (1 + 1e-6):
@@ -442,6 +459,16 @@ def _generate_charged(
                 f"{batch.history})"
             )
     return batch, plan
+
+
+def _verdict(batch: ValidatedBatch) -> dict[str, Any]:
+    """A batch's verdict, for the site's audit log: a failed batch writes no records (`_write`)."""
+    report = batch.report
+    return {
+        "passed": bool(report.passed),
+        "failed_checks": list(report.failed_checks()),
+        "records_written": len(batch.accepted().labels) if report.passed else 0,
+    }
 
 
 def _charge_generator(

@@ -22,13 +22,21 @@ alternative that makes no generated patient.
 
 Under DP the generator's epsilon is charged to the site's ledger whatever the verdict
 (`genofed.client.synth`): the message says so, since a retry spends again.
+
+At a site (`--state-dir SITE/state`), no remedy suggests more epsilon than the site has left of its
+declared budget (`SiteBudget`): an audit was told to turn DP on at `--epsilon 8` at a site whose
+budget was 3, with 1.38 left, a command the site's own cap would refuse.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from genofed.client.synth import MIN_HOLDOUT
+from genofed.common.errors import GenofedError
 
 #: Checks whose failure means the samples are too close to the training patients.
 PRIVACY_CHECKS = ("privacy_loss", "exact_copies", "mia_auc")
@@ -41,6 +49,54 @@ OTHER_GENERATOR = {"vae": "gan", "gan": "vae", "reference": "vae"}
 LINKAGE_CHECKS = ("ld_correlation", "pca_mixing")
 #: What the message suggests instead of synthetic records (docs/augmentation.md).
 AUGMENT_EXAMPLE = 'augment = "noise=0.01,mutate=0.005"'
+#: The generator epsilon suggested for turning DP on, when the site can afford it.
+SUGGESTED_EPSILON = 8.0
+
+
+@dataclass(frozen=True)
+class SiteBudget:
+    """What is left of a site's declared budget, for the advice (`site_budget`).
+
+    Args:
+        state_dir: the site's state folder, as the operator gave it.
+        budget: the lifetime epsilon budget its hospital.json declares.
+        left: the budget less what its ledger has spent, at the site's delta (after this run's charge).
+    """
+
+    state_dir: str
+    budget: float
+    left: float
+
+    def affordable(self, epsilon: float) -> float | None:
+        """`epsilon`, or the most the site has left below it (rounded down to 2 decimals); None when
+        nothing is left to spend."""
+        if epsilon <= self.left:
+            return epsilon
+        most = math.floor(self.left * 100) / 100
+        return most if most > 0 else None
+
+    def words(self) -> str:
+        return f"epsilon {max(self.left, 0.0):.3g} of its budget of {self.budget:g} is left"
+
+
+def site_budget(state_dir: str | Path) -> SiteBudget | None:
+    """What is left at the site whose state folder is `state_dir` (its declared budget less its
+    ledger's epsilon at the site's delta); None outside a site's state folder, at a site that
+    declared no budget, or when the ledger cannot be read (the advice then names no figure)."""
+    if not state_dir:
+        return None
+    from genofed.client.local_ledger import default_delta, local_ledger
+    from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+
+    try:
+        local = local_ledger(state_dir, None, spends=False)
+        if local.declared_budget is None or math.isinf(local.declared_budget):
+            return None
+        ledger = PrivacyLedger(local.state_dir / LEDGER_FILE)
+        spent = ledger.epsilon(default_delta(state_dir)) if ledger.charges else 0.0
+    except (GenofedError, OSError, ValueError):
+        return None
+    return SiteBudget(str(state_dir), local.declared_budget, local.declared_budget - spent)
 
 
 def failure_message(summary: dict[str, Any], out: str, state_dir: str = "") -> str:
@@ -69,13 +125,20 @@ def failure_message(summary: dict[str, Any], out: str, state_dir: str = "") -> s
             "was written; a retry spends again"
         )
     lines.append("  try next (most preferred first):")
-    lines += [f"    {i}. {tip}" for i, tip in enumerate(suggestions(summary), 1)]
+    tips = suggestions(summary, site_budget(state_dir), state_dir=state_dir)
+    lines += [f"    {i}. {tip}" for i, tip in enumerate(tips, 1)]
     return "\n".join(lines)
 
 
-def suggestions(summary: dict[str, Any]) -> list[str]:
+def suggestions(summary: dict[str, Any], site: SiteBudget | None = None, *, state_dir: str = "") -> list[str]:
     """Concrete next commands' flags from which families of checks failed, most preferred first:
-    one line of remedies per failed family, never pulling one knob both ways."""
+    one line of remedies per failed family, never pulling one knob both ways.
+
+    Args:
+        site: what is left of the site's budget (None: not at a site, or not known): no remedy
+            suggests more epsilon than that.
+        state_dir: the `--state-dir` the run was given, named in the remedies ("" : SITE/state).
+    """
     too_close, too_weak = _families(summary)
     tips: list[str] = []
     holdout = summary.get("real_holdout")
@@ -85,9 +148,9 @@ def suggestions(summary: dict[str, Any]) -> list[str]:
             f"(fewer than {MIN_HOLDOUT}), so their failures may be sampling noise as much as memorisation"
         )
     if too_close:
-        tips += _closeness_tips(summary, both=too_weak)
+        tips += _closeness_tips(summary, both=too_weak, site=site, state_dir=state_dir)
     if too_weak:
-        tips += _fidelity_tips(summary, both=too_close)
+        tips += _fidelity_tips(summary, both=too_close, site=site)
     tips.append(
         "or no synthetic records: genotype augmentation in the hospital's training instead "
         f"(node config {AUGMENT_EXAMPLE}, or `genofed simulate --augment`; docs/augmentation.md)"
@@ -95,8 +158,11 @@ def suggestions(summary: dict[str, Any]) -> list[str]:
     return tips
 
 
-def _closeness_tips(summary: dict[str, Any], *, both: bool) -> list[str]:
-    """The remedies for records too close to the training patients; with `both`, said to come first."""
+def _closeness_tips(
+    summary: dict[str, Any], *, both: bool, site: SiteBudget | None = None, state_dir: str = ""
+) -> list[str]:
+    """The remedies for records too close to the training patients; with `both`, said to come first;
+    turning DP on at no more epsilon than `site` has left."""
     kind, epochs, epsilon = _run(summary)
     first = (
         "first the privacy checks, because a batch too close to the patients must not be used however "
@@ -105,11 +171,7 @@ def _closeness_tips(summary: dict[str, Any], *, both: bool) -> list[str]:
         else ""
     )
     if epsilon is None:
-        tips = [
-            f"{first}turn privacy protection on: --epsilon 8 --state-dir SITE/state (the cost goes to the "
-            "site's ledger; a folder that is no site's needs --budget EPSILON too): the one remedy that "
-            "bounds what the records reveal"
-        ]
+        tips = [_dp_on_tip(first, site, state_dir)]
         if epochs > 1 and not both:
             tips.append(
                 f"if you stay without DP, less training: --epochs {max(1, epochs // 2)} (this run: "
@@ -123,17 +185,49 @@ def _closeness_tips(summary: dict[str, Any], *, both: bool) -> list[str]:
     ]
 
 
-def _fidelity_tips(summary: dict[str, Any], *, both: bool) -> list[str]:
+def _dp_on_tip(first: str, site: SiteBudget | None, state_dir: str) -> str:
+    """Turn DP on: at `SUGGESTED_EPSILON`, or at most what the site has left, or not at all."""
+    where = state_dir or "SITE/state"
+    bounds = "the one remedy that bounds what the records reveal"
+    if site is None:
+        return (
+            f"{first}turn privacy protection on: --epsilon {SUGGESTED_EPSILON:g} --state-dir {where} (the "
+            "cost goes to the site's ledger; a folder that is no site's needs --budget EPSILON too): "
+            f"{bounds}"
+        )
+    epsilon = site.affordable(SUGGESTED_EPSILON)
+    if epsilon is None:
+        return (
+            f"{first}privacy protection (DP) is {bounds}, but this site's budget cannot afford a DP batch: "
+            f"{site.words()} ({site.state_dir})"
+        )
+    most = "" if epsilon == SUGGESTED_EPSILON else ", the most it has left: a small epsilon may fail fidelity"
+    return (
+        f"{first}turn privacy protection on: --epsilon {epsilon:g} --state-dir {site.state_dir} "
+        f"({site.words()}{most}; the cost goes to the site's ledger): {bounds}"
+    )
+
+
+def _fidelity_tips(summary: dict[str, Any], *, both: bool, site: SiteBudget | None = None) -> list[str]:
     """The remedies for too weak a copy of the cohort, most preferred first; with `both`, only those
-    that do not loosen privacy (no more epochs, no larger epsilon)."""
+    that do not loosen privacy (no more epochs, no larger epsilon); a larger epsilon only as far as
+    `site` has it left."""
     kind, epochs, epsilon = _run(summary)
     then = "then, if fidelity still fails, change the generator rather than loosen privacy: " if both else ""
     tips: list[str] = []
     if not both and epsilon is not None:
-        tips.append(
-            f"a larger --epsilon for the generator, e.g. {2 * epsilon:g} (this run: {epsilon:g}): less "
-            "noise, at a higher privacy cost"
-        )
+        larger = 2 * epsilon if site is None else site.affordable(2 * epsilon)
+        if larger is not None and larger > epsilon:
+            left = "" if site is None else f"; {site.words()}"
+            tips.append(
+                f"a larger --epsilon for the generator, e.g. {larger:g} (this run: {epsilon:g}): less "
+                f"noise, at a higher privacy cost{left}"
+            )
+        else:
+            tips.append(
+                f"a larger --epsilon than {epsilon:g} is beyond this site's budget ({site.words()}): "
+                "the generator cannot have less noise here"
+            )
     if not both and epsilon is None and epochs:
         tips.append(f"more training: --epochs {2 * epochs} (this run: {epochs})")
     tips.append(

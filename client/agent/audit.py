@@ -28,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ AUDIT_KEY = "audit-log"
 RELEASE_TYPE = "release"
 #: The entry type of an operator's ledger override (`ledger_binding`).
 LEDGER_TYPE = "ledger"
+#: A release's `input_digest_of` when its input digest is the genotypes file's SHA-256.
+GENOTYPES_FILE = "the genotypes file"
 
 
 def audit_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
@@ -146,6 +149,36 @@ def _value_bytes(value: Any) -> bytes:
     return repr(value).encode()
 
 
+def appendable_problem(path: Path) -> str | None:
+    """Why `path` (an audit log) cannot be appended to by this process, in words; None when it can.
+
+    Proven, not guessed: `os.access` passes for root whatever the mode, and for a directory in the
+    log's place (an audit found a release computed and charged, then stopped at its audit entry).
+    An existing log must be a regular file that opens for append (O_APPEND, nothing written); an
+    absent one needs a folder in which a file can be created (a trial file, removed at once)."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            return "it is a folder, not a regular file" if path.is_dir() else "it is not a regular file"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+        except OSError as exc:
+            return f"it cannot be opened for append: {exc.strerror}"
+        return None
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # append_entry makes missing folders
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    try:
+        fd, trial = tempfile.mkstemp(prefix=".audit-trial-", dir=folder)
+    except OSError as exc:
+        return f"no file can be created in {folder}: {exc.strerror}"
+    os.close(fd)
+    os.unlink(trial)
+    return None
+
+
 def append_entry(path: Path, entry: dict[str, Any]) -> None:
     """Append one line atomically with respect to other ClientApp processes, and fsync it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,6 +210,13 @@ class LocalRelease:
             ledger holds a distributed-DP round (None: the same as `epsilon`).
         output: the file or folder it was written to.
         state_dir: the ledger's folder.
+        input_digest_of: what `input_digest` is the SHA-256 of, in words (a variant summary's is
+            the genotypes file's, which `sha256sum` reproduces; a generator's is of the data it
+            read and its settings, in memory, which no file on disk reproduces).
+        genotypes_sha256: the genotypes file's SHA-256 (of the .bed for a PLINK prefix), "" when
+            not recorded.
+        validation: a synthetic batch's verdict ({"passed", "failed_checks", "records_written"}),
+            None for a release that is not validated.
     """
 
     command: str
@@ -191,6 +231,9 @@ class LocalRelease:
     coalition_epsilon: float | None
     output: str
     state_dir: str
+    input_digest_of: str = GENOTYPES_FILE
+    genotypes_sha256: str = ""
+    validation: dict[str, Any] | None = None
 
 
 def release_entry(release: LocalRelease) -> dict[str, Any]:
@@ -211,6 +254,7 @@ def release_entry(release: LocalRelease) -> dict[str, Any]:
         "kind": release.kind,
         "plan_id": release.plan_id,
         "input_digest": release.input_digest,
+        "input_digest_of": release.input_digest_of,
         "epsilon_spent": release.epsilon_spent,
         "release_delta": release.release_delta,
         "epsilon": release.epsilon,
@@ -220,13 +264,17 @@ def release_entry(release: LocalRelease) -> dict[str, Any]:
     }
     if release.coalition_epsilon is not None:
         entry["coalition_epsilon"] = release.coalition_epsilon
+    if release.genotypes_sha256:
+        entry["genotypes_sha256"] = release.genotypes_sha256
+    if release.validation is not None:
+        entry["validation"] = release.validation
     return entry
 
 
 def audit_line(entry: dict[str, Any]) -> str:
     """One entry for people: an outbound message, an operator's ledger override or a local release."""
     if entry["type"] == LEDGER_TYPE:  # an operator's override, not a message
-        return f"{entry['time']} ledger {entry['event']} ({entry['command']}): {entry['reason']}"
+        return _override_line(entry)
     coalition = entry.get("coalition_epsilon")
     if entry["type"] == RELEASE_TYPE:  # released by hand at the site, not sent by the agent
         spent = (
@@ -239,7 +287,7 @@ def audit_line(entry: dict[str, Any]) -> str:
             after += f" coalition_epsilon={coalition:.3f}"
         return (
             f"{entry['time']} local release ({entry['command']}): {entry['what']}; {spent}; site {after}; "
-            f"plan {entry['plan_id']}, input sha256 {str(entry['input_digest'])[:12]}, to {entry['output']}"
+            f"plan {entry['plan_id']}, {_inputs(entry)}, {_written(entry)}"
         )
     what = ", ".join(
         f"{r['name']} ({r['kind']}, {r['bytes']} B, sha256 {r['sha256'][:12]})" for r in entry["records"]
@@ -250,6 +298,77 @@ def audit_line(entry: dict[str, Any]) -> str:
     if coalition is not None:  # distributed DP: against the coordinator and all others
         eps += f" coalition_epsilon={coalition:.3f}"
     return f"{entry['time']} run {entry['run']} round {entry['round']} {entry['type']}: {what}{eps}"
+
+
+def _inputs(entry: dict[str, Any]) -> str:
+    """What a release was computed from: "input sha256 X" when that is the genotypes file's hash
+    (entries written before `input_digest_of` existed: a variant summary's was; a generator's was
+    not, and is worded as such when it names its generator), else the digest, labelled as what it
+    is, and the genotypes file's own SHA-256 when recorded."""
+    digest = str(entry.get("input_digest", ""))[:12]
+    of = entry.get("input_digest_of")
+    if of is None and str(entry.get("command", "")).startswith("synth"):
+        of = "the data read and the generator's settings, not a file"
+    if of is None or of == GENOTYPES_FILE:
+        return f"input sha256 {digest}"
+    text = f"input digest {digest} (of {of})"
+    if entry.get("genotypes_sha256"):
+        text += f", genotypes file sha256 {str(entry['genotypes_sha256'])[:12]}"
+    return text
+
+
+def _written(entry: dict[str, Any]) -> str:
+    """Where the release went, and for a synthetic batch whether it passed validation: a failed
+    batch is charged (its generator saw the patients) but writes no records."""
+    verdict = entry.get("validation")
+    if not isinstance(verdict, dict):
+        return f"to {entry['output']}"
+    if verdict.get("passed"):
+        written = verdict.get("records_written", "?")
+        return f"batch passed validation: {written} records written to {entry['output']}"
+    failed = ", ".join(str(c) for c in verdict.get("failed_checks") or []) or "?"
+    return (
+        f"batch FAILED validation ({failed}): no records written (report only, in {entry['output']}); "
+        "charged all the same"
+    )
+
+
+def _override_line(entry: dict[str, Any]) -> str:
+    """An operator's ledger override: its reason, the ledger(s) it replaces and what each had spent
+    (`replaced`), and where the data's ledger is now, so a budget moved away from the site shows in
+    the site's own log."""
+    line = f"{entry['time']} ledger {entry['event']} ({entry['command']}): {entry['reason']}"
+    replaced = [_replaced_words(r) for r in entry.get("replaced") or [] if isinstance(r, dict)]
+    replaced = list(dict.fromkeys(r for r in replaced if r))  # one per ledger, not per file role
+    if replaced:
+        line += "; replaces " + "; ".join(replaced)
+    if entry.get("state_dir"):
+        line += f"; ledger now in {entry['state_dir']}"
+    return line
+
+
+def _replaced_words(replaced: dict[str, Any]) -> str:
+    """One replaced ledger in words: its folder, and what it held (`spent`, or the high-water mark
+    of a ledger that was lost or below it)."""
+    where = str(replaced.get("state_dir", "?"))
+    if replaced.get("lost"):
+        what = "lost"
+    elif replaced.get("below_mark"):
+        what = "below its high-water mark"
+    else:
+        what = f"site {replaced['site']}" if replaced.get("site") else ""
+    spent = replaced.get("spent") or replaced.get("high_water")
+    if isinstance(spent, dict) and spent.get("epsilon") is not None:
+        charges = int(spent.get("charges", 0))
+        held = (
+            f"had spent epsilon {float(spent['epsilon']):.3g} at delta {float(spent['delta']):g} in "
+            f"{charges} charge{'' if charges == 1 else 's'}"
+        )
+    elif "spent" in replaced:
+        held = "held no ledger"
+    else:
+        held = "spent: not recorded"
+    return f"the ledger in {where} ({', '.join(w for w in (what, held) if w)})"
 
 
 def read_audit(path: str | Path) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ from typing import Any
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, audit_line, read_audit
 from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE, SITE_FILE_MODE, load_site_file
 from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256, record_spent
+from genofed.client.agent.ledger_report import site_folder
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
 from genofed.client.agent.site_lock import SiteLock, hold_site
 from genofed.client.agent.worker import SECRET_REFUSED_EXIT
@@ -736,9 +737,11 @@ def _signal_group(pid: int, signum: int) -> None:
 
 def read_site_audit(folder: str | Path) -> list[dict[str, Any]]:
     """The site's audit log entries; a path that is not a site folder is named as such, not
-    mistaken for a site that has sent nothing yet."""
+    mistaken for a site that has sent nothing yet. A site's state folder (SITE/state) reads its
+    site's log (`ledger_report.site_folder`)."""
+    folder = site_folder(folder)
     load_site_file(folder)
-    return read_audit(Path(folder) / AUDIT_FILE)
+    return read_audit(folder / AUDIT_FILE)
 
 
 def audit_lines(folder: str | Path) -> list[str]:

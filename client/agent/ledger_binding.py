@@ -69,6 +69,11 @@ BINDING_FORMAT = "genofed-ledger-binding/1"
 SECRET_FILE = "secret.key"
 #: The delta of a high-water mark recorded by a command that does not know the site's (a local release).
 DEFAULT_DELTA = 1e-5
+#: A site folder's state folder, its site record and its audit log (the agent's `launch.STATE_DIR`,
+#: `keys.SITE_FILE`, `audit.AUDIT_FILE`; not imported: the audit module imports flwr).
+SITE_STATE_DIR = "state"
+SITE_RECORD = "hospital.json"
+SITE_AUDIT_FILE = "audit.jsonl"
 #: How much lower than its mark a ledger's epsilon may be computed (floating point) before it is refused.
 EPSILON_TOLERANCE = 1e-9
 
@@ -178,10 +183,49 @@ def bind_ledger(
             command=command,
             audit_log=audit_log,
         )
+        logs = _override_logs(decision, audit_log)
+        _require_appendable_logs(logs)  # before anything is recorded: an override is never unlogged
         _record(state_dir, data, site, index, index_file, decision, delta)
-    if decision.action in ("new-ledger", "data-update") and audit_log is not None:
-        _audit(audit_log, state_dir, data, decision, command)
+    for log in logs:
+        _audit(log, state_dir, data, decision, command, moved_away=log != audit_log)
     return decision
+
+
+def _override_logs(decision: Decision, audit_log: Path | None) -> list[Path]:
+    """The audit logs an override is written to: the site's whose folder the data's ledger is now
+    in (`audit_log`), and that of every site whose state folder it replaces. Why: an audit moved a
+    site's genotypes to a ledger in a folder that is no site's (a fresh budget of 100 beside the
+    site's 3, of which 1.42 was spent) and the site's own audit log said nothing of it."""
+    if decision.action not in ("new-ledger", "data-update"):
+        return []
+    logs = [Path(audit_log)] if audit_log is not None else []
+    for replaced in decision.replaced:
+        left = site_audit_log(Path(str(replaced.get("state_dir", ""))))
+        if left is not None and left not in logs:
+            logs.append(left)
+    return logs
+
+
+def site_audit_log(state_dir: Path) -> Path | None:
+    """SITE/audit.jsonl when `state_dir` is a site's state folder (SITE/state beside a
+    SITE/hospital.json), else None."""
+    if state_dir.name != SITE_STATE_DIR or not (state_dir.parent / SITE_RECORD).is_file():
+        return None
+    return state_dir.parent / SITE_AUDIT_FILE
+
+
+def _require_appendable_logs(logs: Iterable[Path]) -> None:
+    """Refuse an override (LedgerRefused) that could not be written to every log it belongs in."""
+    from genofed.client.agent.audit import appendable_problem
+
+    for log in logs:
+        problem = appendable_problem(log)
+        if problem is not None:
+            raise LedgerRefused(
+                f"{log}: the site's audit log cannot be appended to ({problem}), and this ledger override "
+                "must be written to it: run the command as the site's user (the agent's), or repair the "
+                "log. Nothing was bound, trained, written or charged."
+            )
 
 
 def decide(
@@ -218,7 +262,11 @@ def decide(
         if not new_ledger:
             raise LedgerRefused(_elsewhere(elsewhere))
         forgotten = _forgotten(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
-        replaced = [dict(e, role=role) for role, e in elsewhere.items()]
+        spent: dict[str, dict[str, Any] | None] = {}
+        for e in elsewhere.values():  # what each ledger left behind held, once per folder
+            if e["state_dir"] not in spent:
+                spent[e["state_dir"]] = ledger_spent(Path(e["state_dir"]), index)
+        replaced = [dict(e, role=role, spent=spent[e["state_dir"]]) for role, e in elsewhere.items()]
         return Decision("new-ledger", new_ledger, [*replaced, *forgotten])
     forgotten = _forgotten(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
     if forgotten:
@@ -226,6 +274,35 @@ def decide(
     if binding:
         return Decision("ok")
     return Decision("adopt" if (state_dir / LEDGER_FILE).exists() else "bind")
+
+
+def ledger_spent(state_dir: Path, index: dict[str, Any]) -> dict[str, Any] | None:
+    """What the ledger in `state_dir` holds, for an override's record: its number of charges and
+    its epsilon at the delta of its high-water mark (else the site's delta, else `DEFAULT_DELTA`);
+    None when there is no ledger, {"unreadable": why} when it cannot be read."""
+    path = state_dir / LEDGER_FILE
+    if not path.is_file():
+        return None
+    mark = index.get("high_water", {}).get(str(state_dir)) or {}
+    delta = mark.get("delta") or _site_delta(state_dir) or DEFAULT_DELTA
+    try:
+        ledger = PrivacyLedger(path)
+        epsilon = ledger.epsilon(float(delta)) if ledger.charges else 0.0
+    except (GenofedError, OSError, ValueError) as exc:
+        return {"unreadable": str(exc)}
+    return {"charges": len(ledger.charges), "epsilon": epsilon, "delta": float(delta)}
+
+
+def _site_delta(state_dir: Path) -> float | None:
+    """The delta a site declared in its hospital.json, when `state_dir` is its state folder."""
+    if site_audit_log(state_dir) is None:
+        return None
+    try:
+        site = json.loads((state_dir.parent / SITE_RECORD).read_text(encoding="utf-8"))
+        delta = float(site["data"]["delta"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return delta if 0 < delta < 1 else None
 
 
 def _forgotten(
@@ -325,6 +402,8 @@ def _audit_spent(audit_log: Path | None) -> str | None:
             return None
         if entry.get("type") == "ledger":  # an override: after a new ledger, what was spent is the old one's
             forgot = any(isinstance(r, dict) and r.get("lost") for r in entry.get("replaced") or [])
+            if entry.get("moved_away"):  # the data left this site's ledger: what it spent stands
+                continue
             if entry.get("event") == "new-ledger" or forgot:
                 last = ""
             continue
@@ -570,13 +649,26 @@ def _read_index(path: Path) -> dict[str, Any]:
     return index
 
 
-def _audit(audit_log: Path, state_dir: Path, data: DataHashes, decision: Decision, command: str) -> None:
-    """The operator's override, in the site's audit log next to the messages sent."""
+def _audit(
+    audit_log: Path,
+    state_dir: Path,
+    data: DataHashes,
+    decision: Decision,
+    command: str,
+    *,
+    moved_away: bool = False,
+) -> None:
+    """The operator's override, in the site's audit log next to the messages sent. `moved_away`:
+    `audit_log` is that of a site whose ledger the data left (its entry says so: `moved_away`, and
+    names the folder the ledger is now in, `state_dir`); it does not end what that site spent
+    (`_audit_spent`)."""
     from genofed.client.agent.audit import append_entry
 
+    extra = {"moved_away": True} if moved_away else {}
     append_entry(
         audit_log,
         {
+            **extra,
             "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
             "type": "ledger",
             "status": "ok",

@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from genofed.client.agent.keys import load_site_file
+from genofed.client.agent.keys import SITE_FILE, load_site_file
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 
@@ -40,14 +40,29 @@ NOTE_WIDTH = 48
 PLAN_WIDTH = 20
 
 
+def site_folder(folder: str | Path) -> Path:
+    """The site folder `folder` names: itself, or, for a site's state folder (SITE/state beside a
+    SITE/hospital.json, the folder every release command takes as `--state-dir`), its site SITE.
+    Why: `hospital ledger SITE/state` was refused with the advice to run `hospital init SITE/state`,
+    which would make a second site, with its own key pair, inside the first one's state folder."""
+    folder = Path(folder)
+    if (
+        folder.name == STATE_DIR
+        and not (folder / SITE_FILE).exists()
+        and (folder.resolve().parent / SITE_FILE).is_file()
+    ):
+        return folder.resolve().parent
+    return folder
+
+
 def site_ledger(folder: str | Path) -> dict[str, Any]:
     """The site's releases and totals at its own delta, against its own budget and cap.
 
-    Refused (GenofedError) for a folder that is not a site folder, a site never checked (no
-    budget recorded) and an unreadable ledger; a site whose ledger does not exist yet has
-    `releases == []` and `nothing_spent` true.
+    `folder`: the site folder, or its state folder (`site_folder`). Refused (GenofedError) for a
+    folder that is not a site folder, a site never checked (no budget recorded) and an unreadable
+    ledger; a site whose ledger does not exist yet has `releases == []` and `nothing_spent` true.
     """
-    folder = Path(folder)
+    folder = site_folder(folder)
     site = load_site_file(folder)
     data = site.get("data") or {}
     if "epsilon_budget" not in data or "delta" not in data:

@@ -243,21 +243,19 @@ def test_a_site_audit_log_that_cannot_be_appended_to_stops_the_release(files, tm
     state = ["--state-dir", str(site / "state")]
     argv = variants_args(files[0], tmp_path / "v.tsv", "--release", "dp", "--epsilon", "1", *state)
 
-    # checked first, before anything is read or charged
-    import genofed.client.local_ledger as local_ledger
-
-    real_access = local_ledger.os.access
-    monkeypatch.setattr(
-        local_ledger.os, "access", lambda path, mode: Path(path) != site and real_access(path, mode)
-    )
+    # checked first, by opening it for append, before anything is read or charged: a folder in the
+    # log's place passed `os.access` (and everything passes it for root)
+    (site / "audit.jsonl").mkdir()
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert f"{site / 'audit.jsonl'}: this site's audit log cannot be written by this user" in err
+    assert f"{site / 'audit.jsonl'}: this site's audit log cannot be appended to (it is a folder" in err
     assert "Nothing was trained or written." in err and not (site / "state" / LEDGER_FILE).exists()
-    monkeypatch.undo()
 
-    # failing when the entry is appended (the log turned into a folder): the charge stands, no file
-    (site / "audit.jsonl").mkdir()
+    # failing when the entry is appended (after the check passed: a disk filling up): the charge
+    # stands, no file
+    import genofed.client.local_ledger as local_ledger
+
+    monkeypatch.setattr(local_ledger, "appendable_problem", lambda path: None)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"{site / 'audit.jsonl'}: cannot append to this site's audit log" in err

@@ -100,7 +100,7 @@ def test_a_dp_variant_summary_over_the_coalition_cap_is_refused_before_anything_
         "variant summary would bring it to 7.12, over its cap of 6 (--max-coalition-epsilon of `genofed "
         "hospital check`, in "
     ) in err
-    assert "Nothing was trained or written." in err and "the coalition cap are the ones" in err
+    assert "Nothing was trained or written." in err and "The coalition cap (6) is the one" in err
     assert not out.exists() and len(PrivacyLedger(site / "state" / LEDGER_FILE).charges) == 10
     assert sorted(p.name for p in (site / "state").iterdir()) == before  # no binding either
 
