@@ -128,6 +128,11 @@ def release_variants(
     ledger = _bound_ledger(local, genotypes, matrix.sample_ids, options) if local is not None else None
     samples = local.declared_size if local is not None else None  # the site's public size, if declared
     if options.release == "rounded":
+        if options.round_to == 1:
+            logger.warning(
+                "--round-to 1 rounds nothing: this summary declares the exact allele counts public "
+                "(docs/panel.md, 'What a hospital releases')"
+            )
         summary = rounded_summary(site, matrix, options.round_to, samples=samples)
         if ledger is not None:
             _record_declared(ledger, summary, genotypes, ledger.delta or options.delta, out)
@@ -288,7 +293,19 @@ def _record_declared(
     local.state_dir.mkdir(parents=True, exist_ok=True)
     with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
         digest = genotypes_sha256(genotypes)
-        plan = f"variants-{digest[:16]}-rounded-{summary.release.round_to}"
+        prefix = f"variants-{digest[:16]}-rounded-"
+        plan = f"{prefix}{summary.release.round_to}"
+        earlier = sorted(
+            {c.plan_id[len(prefix) :] for c in ledger.charges if c.plan_id.startswith(prefix)}
+            - {str(summary.release.round_to)}
+        )
+        if earlier:  # two roundings of one cohort, differenced, narrow its counts
+            logger.warning(
+                "these genotypes' summary was already declared public rounded to %s: with this one, the two "
+                "roundings together narrow each count more than either alone (docs/panel.md: release "
+                "once per cohort)",
+                ", ".join(earlier),
+            )
         ledger.declare_public(
             plan,
             note=(

@@ -258,3 +258,24 @@ def test_the_failure_message_reads_what_the_site_has_left(files, tmp_path):
     text = failure_message(_failed(None), "out", str(state))
     assert f"--epsilon {int(left * 100) / 100:g} --state-dir {state}" in text and "--epsilon 8" not in text
     assert site_budget("") is None and site_budget(str(tmp_path / "nosite")) is None
+
+
+# --- rounded summaries: exact counts, and two roundings of one cohort --------------------------
+
+
+def test_a_second_rounding_of_one_cohort_and_round_to_1_are_warned(files, tmp_path, caplog):
+    """panel.md advises one rounded summary per cohort: two roundings, differenced, narrow each
+    count, and --round-to 1 declares the exact counts public. An audit made both without a word."""
+    site = _site(tmp_path)
+    state = ("--state-dir", str(site / "state"))
+    with caplog.at_level("WARNING"):
+        assert main(variants_args(files[0], tmp_path / "r10.tsv", *state)) == 0
+        assert "already declared public rounded" not in caplog.text and "rounds nothing" not in caplog.text
+        assert main(variants_args(files[0], tmp_path / "r20.tsv", *state, "--round-to", "20")) == 0
+        assert "summary was already declared public rounded to 10: with this one" in caplog.text
+        caplog.clear()
+        assert main(variants_args(files[0], tmp_path / "r1.tsv", *state, "--round-to", "1")) == 0
+        assert (
+            "--round-to 1 rounds nothing: this summary declares the exact allele counts public" in caplog.text
+        )
+        assert "already declared public rounded to 10, 20:" in caplog.text
