@@ -57,6 +57,7 @@ from genofed.common.scoring.model_file import ModelFile, ModelFileError
 from genofed.common.scoring.operating import percentiles
 from genofed.common.scoring.validation import (
     NOT_RECORDED,
+    age_at_edge,
     age_outside,
     calibration_words,
     covariate_values,
@@ -350,7 +351,8 @@ def _note_covariates(model: ModelFile, cohort: Cohort, row_notes: list[list[str]
 
 def _note_population(model: ModelFile, cohort: Cohort, row_notes: list[list[str]], notes: list[str]) -> int:
     """Per person, and counted once: an age over `PLAUSIBLE_AGE_MAX`, an age outside the ages the
-    model was validated on ("age 7: below the ages the model was validated on, 18-79"), and a sex
+    model was validated on ("age 7: below the ages the model was validated on, 18-79"), an age
+    inside them but outside their 5th-95th percentiles (few people that age were checked), and a sex
     nobody of its validation cohort had; once, that the file records no validated ages when
     someone's age is known. Returns how many are outside the validated ages."""
     record = model.validated_on
@@ -358,12 +360,16 @@ def _note_population(model: ModelFile, cohort: Cohort, row_notes: list[list[str]
     ages = covariate_values(cohort.covariates, "age")
     sexes = covariate_values(cohort.covariates, "sex")
     unrecorded = "" if span else "; the model file does not record the ages it was validated on"
-    old, outside, other_sex = [], [], []
+    old, outside, edge, other_sex = [], [], [], []
     for i in range(cohort.n_samples):
         if ages[i] > PLAUSIBLE_AGE_MAX:
             old.append(i)
             row_notes[i].append(f"age {ages[i]:g} over {PLAUSIBLE_AGE_MAX:g}: check it{unrecorded}")
-        checks = ((age_outside(ages[i], record), outside), (sex_outside(sexes[i], record), other_sex))
+        checks = (
+            (age_outside(ages[i], record), outside),
+            (age_at_edge(ages[i], record), edge),
+            (sex_outside(sexes[i], record), other_sex),
+        )
         for note, seen in checks:
             if note:
                 seen.append(i)
@@ -380,6 +386,11 @@ def _note_population(model: ModelFile, cohort: Cohort, row_notes: list[list[str]
             f"{len(outside)} of {n} people are outside the ages the model was validated on "
             f"({span[0]:g}-{span[1]:g}, {record.get('cohort')}): {_listed(cohort, ages, outside)}; scored, "
             "and marked in the notes column: their risks extrapolate beyond anyone the model was checked on"
+        )
+    if edge:
+        notes.append(
+            f"{len(edge)} of {n} people are inside those ages but outside their 5th-95th percentiles: "
+            f"{_listed(cohort, ages, edge)}; marked in the notes column: few people of their age were checked"
         )
     if other_sex:
         notes.append(

@@ -21,7 +21,7 @@ a test cohort records that there was none (`no_validation_cohort`). A file witho
 `genofed pretrain` model, or one written before genofed recorded it) reads as `{}`: "not recorded".
 
 Readers (`genofed predict`, `genofed inspect-model`) use `population_words`, `calibration_words`,
-`age_outside` and `sex_outside`.
+`age_outside`, `age_at_edge` and `sex_outside`.
 """
 
 from __future__ import annotations
@@ -223,6 +223,28 @@ def age_outside(age: float, record: Mapping[str, Any]) -> str | None:
         return None
     side = "below" if age < low else "above"
     return f"age {age:g}: {side} the ages the model was validated on, {low:g}-{high:g}"
+
+
+def age_at_edge(age: float, record: Mapping[str, Any]) -> str | None:
+    """The notes-column entry for an age inside the validated range but outside its 5th-95th
+    percentiles ("age 7: younger than 95% of the people the model was validated on (5th percentile
+    11)"): few such people were checked, so the validation says little about them (an audit scored
+    a 7-year-old with a model whose test cohort was 2-85 years old but mostly adults, unmarked).
+    None otherwise, for an unknown age, outside the range (`age_outside` says that) or without the
+    percentiles."""
+    span = validated_age_range(record)
+    age_record = record.get("age") if record else None
+    if span is None or not np.isfinite(age) or not isinstance(age_record, Mapping):
+        return None
+    p5, p95 = age_record.get("p5"), age_record.get("p95")
+    if not (_number(p5) and _number(p95)) or not span[0] <= age <= span[1]:
+        return None
+    checked = "of the people the model was validated on"
+    if age < p5:
+        return f"age {age:g}: younger than 95% {checked} (5th percentile {p5:.0f})"
+    if age > p95:
+        return f"age {age:g}: older than 95% {checked} (95th percentile {p95:.0f})"
+    return None
 
 
 def sex_outside(sex: float, record: Mapping[str, Any]) -> str | None:

@@ -28,6 +28,10 @@ def _with_ages(phenotypes, ages: dict[int, str]) -> None:
     frame.to_csv(phenotypes, index=False)
 
 
+def _ages(phenotypes) -> list[str]:
+    return list(pd.read_csv(phenotypes, dtype=str, keep_default_na=False)["age"])
+
+
 def _rows(result) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(result.to_csv())))
 
@@ -46,7 +50,15 @@ def test_a_child_scored_by_a_model_validated_on_adults_is_flagged(tmp_path):
         "age 118 over 100: check it; age 118: above the ages the model was validated on, 18-79"
     )
     assert rows[3][NOTES_COLUMN] == "age unknown: imputed"
-    assert {r[NOTES_COLUMN] for r in rows[4:]} == {""}
+    # inside 18-79 but beyond its 5th-95th percentiles (21.1-75.9): few people that age were checked
+    p5, p95 = model.validated_on["age"]["p5"], model.validated_on["age"]["p95"]
+    edge = {i: r[NOTES_COLUMN] for i, r in enumerate(rows) if i >= 4 and r[NOTES_COLUMN]}
+    ages = {i: float(a) for i, a in enumerate(_ages(phenotypes)) if i >= 4 and a}
+    assert edge and set(edge) == {i for i, a in ages.items() if a < p5 or a > p95}
+    for i, note in edge.items():
+        side = "younger" if ages[i] < p5 else "older"
+        assert note.startswith(f"age {ages[i]:g}: {side} than 95% of the people the model was validated on")
+    assert any(n.endswith("few people of their age were checked") for n in result.notes)
     assert result.outside_ages == 3
     counted = [n for n in result.notes if "outside the ages the model was validated on" in n]
     assert len(counted) == 1
