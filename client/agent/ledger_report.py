@@ -20,6 +20,7 @@ release spent anything).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from pathlib import Path
 from typing import Any
@@ -158,9 +159,10 @@ def ledger_lines(report: dict[str, Any]) -> list[str]:
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     unrecorded = "" if all(r["delta"] is not None for r in releases) else " (-: an older entry recorded none)"
     lines.append(
-        "  eps total: the site's epsilon after each release, at its delta; noise: the multiplier the "
-        "coordinator faces (own: the site's share of it under distributed DP); delta: the one the release "
-        f"was calibrated at{unrecorded}"
+        "  eps total: the site's epsilon after each release, at its delta; noise: the release's noise "
+        "multiplier (own: the site's share of it under distributed DP, where the coordinator faces the "
+        f"sites' shares together); delta: the one the release was calibrated at{unrecorded}; the same "
+        "release again under its plan (a summary declared twice, a round rerun on the same noise) is one row"
     )
     public = sum(1 for r in releases if r["declared_public"])
     if public:
@@ -178,9 +180,9 @@ def _row(release: dict[str, Any]) -> tuple[str, ...]:
             noise += f" (own {release['coalition_noise_multiplier']:.3g})"
         rate = f"{release['sample_rate']:.3g}"
     return (
-        release["time"],
+        _time(release["time"]),
         KIND_WORDS.get(release["kind"], release["kind"]),
-        _shortened(release["plan_id"], PLAN_WIDTH),
+        _shortened(release["plan_id"], PLAN_WIDTH, keep_end=True),
         str(release["round"]),
         noise,
         rate,
@@ -215,6 +217,22 @@ def _g(value: float | str, spec: str = "g") -> str:
     return value if isinstance(value, str) else format(value, spec)
 
 
-def _shortened(text: str, width: int) -> str:
+def _shortened(text: str, width: int, *, keep_end: bool = False) -> str:
+    """`text` on one line, cut to `width` with "..." (in the middle with `keep_end`: plan ids
+    differ at their ends, e.g. a rounded summary's rounding, so their ends are kept)."""
     text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+    if len(text) <= width:
+        return text
+    if keep_end:
+        head = (width - 3) // 3
+        return text[:head] + "..." + text[-(width - 3 - head) :]
+    return text[: width - 3] + "..."
+
+
+def _time(text: str) -> str:
+    """A charge's time in one format (the agent writes +00:00, the local releases wrote +0000), to
+    the second; as written when it is not an ISO time."""
+    try:
+        return dt.datetime.fromisoformat(str(text)).isoformat(timespec="seconds")
+    except ValueError:
+        return str(text)

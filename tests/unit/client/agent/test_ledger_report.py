@@ -78,11 +78,11 @@ def test_the_ledger_lists_every_release_and_the_totals_at_the_sites_delta(tmp_pa
     assert header[:4] == ["time", "kind", "plan", "round"] and header[-1] == "note"
     train, evaluate, distributed, public = rows
     steps = [TRAIN.step]
-    assert train.split()[:5] == ["2026-12-03T18:01:56+00:00", "training", "3f2a9c0d1e4b5a697...", "1", "1.17"]
+    assert train.split()[:5] == ["2026-12-03T18:01:56+00:00", "training", "3f2a9...2233445566ff", "1", "1.17"]
     assert train.split()[5:9] == ["0.125", "8", "-", f"{epsilon_of(steps, DELTA):.3g}"]  # no delta recorded
     assert train.endswith("DP-SGD fine-tuning")
     steps.append(EVALUATE.step)
-    assert evaluate.split()[1:3] == ["evaluation", "3f2a9c0d1e4b5a697..."] and " 17.9 " in evaluate
+    assert evaluate.split()[1:3] == ["evaluation", "3f2a9...2233445566ff"] and " 17.9 " in evaluate
     assert evaluate.split()[7] == "1e-06"  # the delta it was calibrated at
     assert f" {epsilon_of(steps, DELTA):.3g}  " in evaluate
     assert evaluate.endswith("evaluation: noisy score histogram of the vali...")  # shortened
@@ -220,3 +220,22 @@ def test_reading_the_ledger_imports_no_flower(tmp_path):
     lines = result.stdout.splitlines()
     assert "nothing spent yet" in lines[0] and lines[1] == "[]", result.stdout
     assert lines[-2].startswith("spent epsilon") and "flwr" not in lines[-1], result.stdout
+
+
+def test_times_read_in_one_format_and_plan_ids_keep_their_ends():
+    """An audit saw two time formats (+0000 from local releases) and two roundings of one summary
+    shown as the same plan id, cut at its start."""
+    from genofed.client.agent.ledger_report import _shortened, _time
+
+    assert (
+        _time("2026-12-03T18:01:56+0000")
+        == _time("2026-12-03T18:01:56.250+00:00")
+        == ("2026-12-03T18:01:56+00:00")
+    )
+    assert _time("yesterday") == "yesterday"
+    ten, twenty = (f"variants-0123456789abcdef-rounded-{r}" for r in (10, 20))
+    assert _shortened(ten, 20, keep_end=True) != _shortened(twenty, 20, keep_end=True)
+    assert (
+        _shortened(ten, 20, keep_end=True).endswith("rounded-10")
+        and len(_shortened(ten, 20, keep_end=True)) == 20
+    )
