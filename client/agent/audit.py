@@ -280,7 +280,7 @@ def audit_line(entry: dict[str, Any]) -> str:
         spent = (
             "spent epsilon=0 (declared public)"
             if entry.get("kind") == "declared-public"
-            else f"spent epsilon={entry['epsilon_spent']:.3f} at delta {entry['release_delta']:g}"
+            else f"spent at most epsilon={entry['epsilon_spent']:.3f} at delta {entry['release_delta']:g}"
         )
         after = f"epsilon={entry['epsilon']:.3f} at delta {entry['delta']:g}"
         if coalition is not None:

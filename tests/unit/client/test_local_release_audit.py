@@ -183,7 +183,7 @@ def test_a_dp_variant_summary_is_in_the_sites_audit_log_beside_the_rounds(files,
     assert len(lines) == 2 and lines[0].startswith(f"{ROUND['time']} run 1 round 1 train: arrays")
     assert "local release (hospital variants --release dp): variant summary (dp) of genotypes.vcf" in lines[1]
     assert (
-        f"spent epsilon=1.500 at delta 1e-05; site epsilon={release['epsilon']:.3f} at delta 1e-05"
+        f"spent at most epsilon=1.500 at delta 1e-05; site epsilon={release['epsilon']:.3f} at delta 1e-05"
         in lines[1]
     )
     assert f"plan {charge.plan_id}, input sha256 {charge.input_digest[:12]}, to {out.resolve()}" in lines[1]
