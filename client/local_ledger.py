@@ -61,6 +61,7 @@ release that spends nothing and was given no state folder (a rounded variant sum
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,6 +87,8 @@ from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import BudgetExhausted, Step, epsilon_of
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.util.hashing import file_sha256
+
+logger = logging.getLogger(__name__)
 
 #: The delta of a release given no `--delta` outside a site's state folder (or at a site that
 #: declared none: checked by a version that did not record it).
@@ -384,6 +387,16 @@ def audit_release(
             validation=validation,
         )
     )
+    earlier = [c for c in ledger.charges if c.plan_id != charge.plan_id]
+    if earlier and not local.audit_log.exists():  # started anew: the earlier entries are not in it
+        logger.warning(
+            "%s is missing while the ledger in %s holds %d earlier release(s): a new audit log is started "
+            "with this release; restore the old log from a backup beside it, since the ledger alone now "
+            "records what the site released before",
+            local.audit_log,
+            local.state_dir,
+            len(earlier),
+        )
     try:
         append_entry(local.audit_log, entry)
     except OSError as exc:

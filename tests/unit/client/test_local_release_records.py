@@ -279,3 +279,19 @@ def test_a_second_rounding_of_one_cohort_and_round_to_1_are_warned(files, tmp_pa
             "--round-to 1 rounds nothing: this summary declares the exact allele counts public" in caplog.text
         )
         assert "already declared public rounded to 10, 20:" in caplog.text
+
+
+def test_a_release_into_a_deleted_audit_log_says_the_old_one_is_missing(files, tmp_path, caplog):
+    """An audit deleted SITE/audit.jsonl and made another release: a new, empty log was started
+    without a word while the ledger still listed the earlier releases."""
+    site = _site(tmp_path)
+    state = site / "state"
+    with caplog.at_level("WARNING"):
+        assert main(variants_args(files[0], tmp_path / "a.tsv", *_dp("1", state))) == 0
+        assert "is missing while the ledger" not in caplog.text  # the first release starts the log
+        (site / "audit.jsonl").unlink()
+        assert main(variants_args(files[0], tmp_path / "b.tsv", *_dp("1", state))) == 0
+    assert f"{site / 'audit.jsonl'} is missing while the ledger in {state.resolve()} holds 1 earlier" in (
+        caplog.text
+    )
+    assert len(read_audit(site / "audit.jsonl")) == 1  # the new log holds the new release
