@@ -77,11 +77,13 @@ from genofed.client.agent.audit import (
 )
 from genofed.client.agent.keys import SITE_FILE
 from genofed.client.agent.ledger_binding import (
+    DEFAULT_DELTA,
     SITE_STATE_DIR,
     DataHashes,
     bind_ledger,
     cohort_sha256,
     index_path,
+    site_delta,
 )
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import BudgetExhausted, Step, epsilon_of
@@ -89,10 +91,6 @@ from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, 
 from genofed.common.util.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
-
-#: The delta of a release given no `--delta` outside a site's state folder (or at a site that
-#: declared none: checked by a version that did not record it).
-DEFAULT_DELTA = 1e-5
 
 
 #: The steps a release will add to the ledger, given the ledger as it stands and the site's epsilon
@@ -253,16 +251,11 @@ def local_ledger(
 def default_delta(state_dir: str | Path) -> float:
     """The delta of a release given no `--delta`: the site's own (declared in its hospital.json by
     `genofed hospital check --delta`) when `state_dir` is a site's state folder, else
-    `DEFAULT_DELTA`. Why: a site that declared a smaller delta was refused the old default of 1e-5
+    `DEFAULT_DELTA` (a release given no `--delta` outside a site, or at a site that declared none).
+    Why: a site that declared a smaller delta was refused the old default of 1e-5
     (`LocalLedger.check_delta`) unless its operator gave its delta again by hand."""
-    if not state_dir:
-        return DEFAULT_DELTA
-    state_dir = Path(state_dir).resolve()
-    if state_dir.name != SITE_STATE_DIR:
-        return DEFAULT_DELTA
-    site = _site_record(state_dir.parent / SITE_FILE)
-    delta = _number(site.get("data"), "delta")
-    return delta if delta is not None and 0 < delta < 1 else DEFAULT_DELTA
+    declared = site_delta(Path(state_dir).resolve()) if state_dir else None
+    return DEFAULT_DELTA if declared is None else declared
 
 
 def bound_state_dir(genotypes: str | Path, sample_ids: Sequence[str] = ()) -> Path | None:

@@ -85,7 +85,7 @@ def site_budget(state_dir: str | Path) -> SiteBudget | None:
     declared no budget, or when the ledger cannot be read (the advice then names no figure)."""
     if not state_dir:
         return None
-    from genofed.client.local_ledger import default_delta, local_ledger
+    from genofed.client.local_ledger import DEFAULT_DELTA, local_ledger
     from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 
     try:
@@ -93,7 +93,8 @@ def site_budget(state_dir: str | Path) -> SiteBudget | None:
         if local.declared_budget is None or math.isinf(local.declared_budget):
             return None
         ledger = PrivacyLedger(local.state_dir / LEDGER_FILE)
-        spent = ledger.epsilon(default_delta(state_dir)) if ledger.charges else 0.0
+        delta = DEFAULT_DELTA if local.delta is None else local.delta  # the site's, read once above
+        spent = ledger.epsilon(delta) if ledger.charges else 0.0
     except (GenofedError, OSError, ValueError):
         return None
     return SiteBudget(str(state_dir), local.declared_budget, local.declared_budget - spent)

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genofed.client.agent.keys import SITE_FILE
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.atomic import exclusive_lock, write_text_atomic
@@ -69,10 +70,9 @@ BINDING_FORMAT = "genofed-ledger-binding/1"
 SECRET_FILE = "secret.key"
 #: The delta of a high-water mark recorded by a command that does not know the site's (a local release).
 DEFAULT_DELTA = 1e-5
-#: A site folder's state folder, its site record and its audit log (the agent's `launch.STATE_DIR`,
-#: `keys.SITE_FILE`, `audit.AUDIT_FILE`; not imported: the audit module imports flwr).
+#: A site folder's state folder and its audit log (the agent's `launch.STATE_DIR` and
+#: `audit.AUDIT_FILE`; not imported: the launcher and the audit module import flwr).
 SITE_STATE_DIR = "state"
-SITE_RECORD = "hospital.json"
 SITE_AUDIT_FILE = "audit.jsonl"
 #: How much lower than its mark a ledger's epsilon may be computed (floating point) before it is refused.
 EPSILON_TOLERANCE = 1e-9
@@ -209,7 +209,7 @@ def _override_logs(decision: Decision, audit_log: Path | None) -> list[Path]:
 def site_audit_log(state_dir: Path) -> Path | None:
     """SITE/audit.jsonl when `state_dir` is a site's state folder (SITE/state beside a
     SITE/hospital.json), else None."""
-    if state_dir.name != SITE_STATE_DIR or not (state_dir.parent / SITE_RECORD).is_file():
+    if state_dir.name != SITE_STATE_DIR or not (state_dir.parent / SITE_FILE).is_file():
         return None
     return state_dir.parent / SITE_AUDIT_FILE
 
@@ -284,7 +284,7 @@ def ledger_spent(state_dir: Path, index: dict[str, Any]) -> dict[str, Any] | Non
     if not path.is_file():
         return None
     mark = index.get("high_water", {}).get(str(state_dir)) or {}
-    delta = mark.get("delta") or _site_delta(state_dir) or DEFAULT_DELTA
+    delta = mark.get("delta") or site_delta(state_dir) or DEFAULT_DELTA
     try:
         ledger = PrivacyLedger(path)
         epsilon = ledger.epsilon(float(delta)) if ledger.charges else 0.0
@@ -293,12 +293,13 @@ def ledger_spent(state_dir: Path, index: dict[str, Any]) -> dict[str, Any] | Non
     return {"charges": len(ledger.charges), "epsilon": epsilon, "delta": float(delta)}
 
 
-def _site_delta(state_dir: Path) -> float | None:
-    """The delta a site declared in its hospital.json, when `state_dir` is its state folder."""
+def site_delta(state_dir: Path) -> float | None:
+    """The delta a site declared in its hospital.json (`genofed hospital check --delta`), when
+    `state_dir` is its state folder; None otherwise, or when it declared none readable."""
     if site_audit_log(state_dir) is None:
         return None
     try:
-        site = json.loads((state_dir.parent / SITE_RECORD).read_text(encoding="utf-8"))
+        site = json.loads((state_dir.parent / SITE_FILE).read_text(encoding="utf-8"))
         delta = float(site["data"]["delta"])
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -32,6 +32,20 @@ def _ages(phenotypes) -> list[str]:
     return list(pd.read_csv(phenotypes, dtype=str, keep_default_na=False)["age"])
 
 
+def _validated_on_provenance(model, result, tmp_path, genotypes, phenotypes) -> dict:
+    """The `validated_on` block of the provenance file `predict` writes beside its CSV."""
+    return provenance_record(
+        model,
+        result,
+        model_path=tmp_path / "model.pt",
+        genotypes=genotypes,
+        phenotypes=phenotypes,
+        label_column="label",
+        min_coverage=0.9,
+        messages=[],
+    )["validated_on"]
+
+
 def _rows(result) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(result.to_csv())))
 
@@ -98,16 +112,7 @@ def test_a_model_without_the_record_says_so(tmp_path):
         result.notes
     )
     assert "records no verdict" in risk_note(model) and "0.112" in risk_note(model)
-    record = provenance_record(
-        model,
-        result,
-        model_path=tmp_path / "model.pt",
-        genotypes=genotypes,
-        phenotypes=phenotypes,
-        label_column="label",
-        min_coverage=0.9,
-        messages=[],
-    )["validated_on"]
+    record = _validated_on_provenance(model, result, tmp_path, genotypes, phenotypes)
     assert record["recorded"] is False and record["record"] is None
     assert record["population"] == record["calibration"] == NOT_RECORDED
     assert record["ages"] is None and record["outside_ages"] is None
@@ -128,16 +133,7 @@ def test_the_provenance_states_the_validated_population(tmp_path):
     genotypes, phenotypes = write_people(tmp_path)
     _with_ages(phenotypes, {0: "7"})
     result = predict_file(model, genotypes, phenotypes=phenotypes)
-    record = provenance_record(
-        model,
-        result,
-        model_path=tmp_path / "model.pt",
-        genotypes=genotypes,
-        phenotypes=phenotypes,
-        label_column="label",
-        min_coverage=0.9,
-        messages=[],
-    )["validated_on"]
+    record = _validated_on_provenance(model, result, tmp_path, genotypes, phenotypes)
     assert record["recorded"] is True and record["record"] == model.validated_on
     assert record["population"].startswith("the coordinator's test cohort: 40 people (20 with the disease)")
     assert "ages 18-79" in record["population"]
