@@ -37,7 +37,7 @@ from genofed.client.synth import SUMMARY_FILE
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
-from genofed.common.errors import GenofedError
+from genofed.common.errors import DataError, GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, PrivacyLedger
 
 logger = logging.getLogger(__name__)
@@ -105,6 +105,32 @@ def require_usable_batch(folder: Path) -> None:
             f"{folder}: {problem}; generate one that passes with genofed synth (e.g. more --epochs or "
             "another --generator) and configure its folder, or configure this site without synthetic data"
         )
+
+
+def require_trainable_batch(folder: Path, panel: VariantPanel, *, private: bool, ledger_path: Path) -> None:
+    """Refuse, for `genofed hospital check --synthetic` and `hospital start`, a batch a deployed site
+    could not train with, by the same calls its training makes: `require_usable_batch` (failed or
+    empty), `load_synthetic` (the records as the site loads them: on the federation's `panel`, e.g.
+    another clinic's batch on variants the panel lacks) and `check_end_to_end` (under DP: made
+    without DP, or charged to another ledger than `ledger_path`, this site's).
+
+    Why before anything else: `check` then declares the batch's verdict public in this site's
+    ledger and audit log and binds the folder; a batch training refuses later would leave a
+    declaration about records this site never uses (perhaps another clinic's patients), and a site
+    that refuses every training request. `private`: whether the site trains under DP (a finite
+    epsilon budget). Raises SyntheticCohortError, one line naming `folder`, what is wrong and what
+    to do."""
+    require_usable_batch(folder)
+    try:
+        cohort = load_synthetic(folder, panel)
+    except DataError as exc:
+        raise SyntheticCohortError(
+            f"{folder}: this site cannot load the batch's records as training data ({exc.file}: "
+            f"{exc.problem}); generate the batch from this site's own patients and the federation's panel "
+            "(genofed synth --genotypes ... --phenotypes ... on the files checked here), or configure this "
+            "site without synthetic data"
+        ) from None
+    check_end_to_end(cohort, private=private, ledger_path=ledger_path)
 
 
 def declare_verdict(
@@ -204,15 +230,16 @@ def check_end_to_end(cohort: SyntheticCohort, *, private: bool, ledger_path: Pat
         raise SyntheticCohortError(
             f"{cohort.folder}: these synthetic records come from a generator trained WITHOUT differential "
             "privacy, so training with them under DP would report an epsilon that does not cover the real "
-            "patients. Generate them with genofed synth --epsilon E --state-dir <this site's state dir>, or "
-            "train without synthetic data."
+            f"patients. Generate them with genofed synth --epsilon E --state-dir {ledger_path.parent} (this "
+            "site's state dir), or train without synthetic data."
         )
     charged = {c.plan_id for c in PrivacyLedger(ledger_path).charges}
     if cohort.ledger_plan not in charged:
         raise SyntheticCohortError(
             f"{cohort.folder}: the generator's privacy cost (plan {cohort.ledger_plan}) is not in this "
             f"site's ledger {ledger_path}, so the site's epsilon would not include it. Generate the "
-            "synthetic cohort with --state-dir pointing at this site's state dir."
+            f"synthetic cohort with genofed synth --epsilon E --state-dir {ledger_path.parent} (this site's "
+            "state dir), or train without synthetic data."
         )
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import json
+import math
 import os
 import re
 import signal
@@ -141,8 +142,9 @@ def check_site(
     in to distributed DP with that cap on its epsilon against the coordinator and all other sites
     colluding (inf: no cap, as an explicit choice); None: the ClientApp refuses distributed DP.
     `synthetic` (a `genofed synth` output folder) adds `synthetic_ratio` of its records per public
-    training patient to the site's training; a batch that failed validation or holds no records is
-    refused here and at every `start` (`_checked_synthetic`).
+    training patient to the site's training; a batch its training would refuse (failed validation,
+    no records, not on this panel, made without DP or charged to another ledger when the budget is
+    finite) is refused here, before anything is written, and at every `start` (`_checked_synthetic`).
 
     The site's ledger (DIR/state) is bound to these files first: refused if they already have a
     ledger elsewhere, or if this folder's ledger was spent on other files
@@ -153,7 +155,7 @@ def check_site(
     site = load_site_file(folder)
     panel = _checked_panel_and_budget(folder, panel, epsilon_budget, delta)
     _check_coalition_cap(max_coalition_epsilon)
-    synthetic_use = _checked_synthetic(synthetic, synthetic_ratio)
+    synthetic_use = _checked_synthetic(folder, synthetic, synthetic_ratio, panel, epsilon_budget)
     pinned = _pinned_model(panel, model, model_config)
     # DataError names file, line, sample (and, for a missing label column, the likely ones)
     data = load_site(genotypes, phenotypes, panel=panel, label_column=label_column)
@@ -206,17 +208,17 @@ def _check_coalition_cap(max_coalition_epsilon: float | None) -> None:
         )
 
 
-def _checked_synthetic(synthetic: str | Path | None, ratio: float) -> dict[str, Any] | None:
+def _checked_synthetic(
+    folder: Path, synthetic: str | Path | None, ratio: float, panel: Path, epsilon_budget: float
+) -> dict[str, Any] | None:
     """The site's synthetic training data, as `check` records it ({"path", "ratio"}; None: none).
 
-    Refused, with the reason and what to do, when the folder's batch failed validation or holds no
-    records: a running site reports ratio x its public training size of synthetic records
-    (`genofed.client.synthetic_use`), and only a usable batch can give them. `start` checks again
-    (`_require_usable_synthetic`), so the coordinator never sees a verdict on the patients."""
+    Refused, with the reason and what to do, before `check` declares the batch's verdict public,
+    binds the ledger or writes hospital.json: whatever the running site's training would refuse
+    (`_require_trainable_synthetic`). `start` checks again (`_require_usable_synthetic`), so the
+    coordinator never sees a verdict on the patients."""
     if not synthetic:
         return None
-    from genofed.client.synthetic_use import require_usable_batch  # torch: only with synthetic data
-
     require_in_range(
         "--synthetic-ratio",
         ratio,
@@ -225,9 +227,27 @@ def _checked_synthetic(synthetic: str | Path | None, ratio: float) -> dict[str, 
         low_open=True,
         hint="synthetic records per real training patient, e.g. 0.5",
     )
-    folder = Path(synthetic).resolve()
-    require_usable_batch(folder)
-    return {"path": str(folder), "ratio": float(ratio)}
+    batch = Path(synthetic).resolve()
+    _require_trainable_synthetic(folder, batch, panel, epsilon_budget)
+    return {"path": str(batch), "ratio": float(ratio)}
+
+
+def _require_trainable_synthetic(folder: Path, batch: Path, panel: Path, epsilon_budget: float) -> None:
+    """`synthetic_use.require_trainable_batch` for the site in `folder`: the same calls its training
+    makes on `batch`, with its panel, its ledger (DIR/state) and DP whenever its budget is finite (a
+    deployed site with a finite budget trains under DP only: `coordinator_request.site_budget`).
+    Reads, never writes. A site whose budget is inf trains without DP and may use a batch made
+    without DP (a round the coordinator asks under DP is then refused by that same check)."""
+    from genofed.client.synthetic_use import require_trainable_batch  # torch: only with synthetic data
+    from genofed.common.data.panel import VariantPanel
+    from genofed.common.privacy.ledger import LEDGER_FILE
+
+    require_trainable_batch(
+        batch,
+        VariantPanel.load(panel),
+        private=not math.isinf(epsilon_budget),
+        ledger_path=folder.resolve() / STATE_DIR / LEDGER_FILE,
+    )
 
 
 def _declare_synthetic_verdict(folder: Path, synthetic: dict[str, Any] | None, delta: float) -> None:
@@ -246,13 +266,18 @@ def _declare_synthetic_verdict(folder: Path, synthetic: dict[str, Any] | None, d
         )
 
 
-def _require_usable_synthetic(site: dict[str, Any]) -> None:
-    """`start` refuses a synthetic folder whose batch is (now) failed or empty, before it runs."""
+def _require_usable_synthetic(folder: Path, site: dict[str, Any]) -> None:
+    """`start` refuses, before it runs, a synthetic folder the site's training would (now) refuse:
+    the checks of `check` (`_require_trainable_synthetic`), on the checked panel and budget."""
     synthetic = site["data"].get("synthetic")
     if synthetic:
-        from genofed.client.synthetic_use import require_usable_batch
-
-        require_usable_batch(Path(synthetic["path"]))
+        data = site["data"]
+        _require_trainable_synthetic(
+            folder,
+            Path(synthetic["path"]),
+            Path(data["files"]["panel"]["path"]),
+            float(data["epsilon_budget"]),
+        )
 
 
 def _pinned_model(panel: Path, model: str, model_config: str | Path | None) -> PinnedModel:
@@ -446,7 +471,7 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     folder = folder.resolve()
     site = load_site_file(folder)
     _require_checked_files(folder, site)
-    _require_usable_synthetic(site)
+    _require_usable_synthetic(folder, site)
     bind_ledger(
         folder / STATE_DIR,
         DataHashes.from_files(site["data"]["files"]),

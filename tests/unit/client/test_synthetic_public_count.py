@@ -245,12 +245,13 @@ def test_hospital_check_and_start_refuse_a_failed_or_empty_batch(federation, tmp
                 synthetic=batch,
             )
         assert "data" not in json.loads((site / "hospital.json").read_text())  # nothing recorded
-    good = write_batch(tmp_path / "good", panel, 40)
+    good = write_batch(tmp_path / "good", panel, 40)  # made without DP: a site without DP may use it
     bound = check_site(
         site,
         data.genotypes,
         data.phenotypes,
         federation / "panel.tsv",
+        epsilon_budget=math.inf,
         ledger_index=tmp_path / "index",
         synthetic=good,
         synthetic_ratio=0.5,
@@ -277,7 +278,7 @@ def test_hospital_check_takes_the_synthetic_folder_on_its_command_line(federatio
     init_site(site, "rostov")
     args = ["hospital", "check", str(site), "--genotypes", str(data.genotypes)]
     args += ["--phenotypes", str(data.phenotypes), "--panel", str(federation / "panel.tsv")]
-    args += ["--epsilon-budget", "8"]
+    args += ["--epsilon-budget", "inf"]  # the batches are made without DP: refused under a finite budget
     failed = write_batch(tmp_path / "failed", panel, 40, passed=False)
     assert main([*args, "--synthetic", str(failed)]) == 2
     assert "failed validation" in capsys.readouterr().err
