@@ -266,7 +266,11 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
             "after it, its ledger plan and input digest (a variant summary's: the genotypes file's "
             "SHA-256; a generator's: of the data in memory and its settings, shown with the genotypes "
             "file's SHA-256), where it was written and, for a synthetic batch, whether it passed "
-            "validation (a failed batch is charged but writes no records)."
+            "validation (a failed batch is charged but writes no records); and every synthetic cohort "
+            "made WITHOUT differential privacy (`genofed synth` without --epsilon) when the run was tied "
+            "to this site (--state-dir DIR/state, or files bound to this site): nothing charged, its "
+            "records carry the real patients. A ledger's folder outside any site (--state-dir with "
+            "--budget) keeps no audit log: `genofed hospital ledger` lists its releases."
         ),
     )
     audit.add_argument("dir", metavar="DIR", help="the site folder (or its state folder, DIR/state)")
@@ -284,10 +288,16 @@ def _add_ledger(commands: argparse._SubParsersAction) -> None:
             "after it, note), the exact "
             "releases it declared public (epsilon 0), and the totals at the site's delta against the budget "
             "and coalition cap `genofed hospital check` recorded in DIR/hospital.json: spent, against the "
-            "coordinator and all other hospitals colluding, and left. Reads only."
+            "coordinator and all other hospitals colluding, and left. DIR may also be a ledger's folder "
+            "outside any site (`genofed synth` or `hospital variants --release dp` given --state-dir DIR "
+            "--budget B): its releases, against the --budget they were given. Reads only."
         ),
     )
-    ledger.add_argument("dir", metavar="DIR", help="the site folder (or its state folder, DIR/state)")
+    ledger.add_argument(
+        "dir",
+        metavar="DIR",
+        help="the site folder (or its state folder, DIR/state), or a ledger's folder outside any site",
+    )
     ledger.add_argument("--json", action="store_true", help="print the releases and totals as JSON")
     ledger.set_defaults(handler=run_hospital_ledger)
 
@@ -446,6 +456,16 @@ def run_hospital_start(args: argparse.Namespace) -> int:
 def run_hospital_audit(args: argparse.Namespace) -> int:
     import json
 
+    from genofed.client.agent.ledger_report import bare_ledger_folder
+
+    if bare_ledger_folder(args.dir):  # `--state-dir DIR --budget B` outside a site: a ledger, no log
+        from genofed.common.errors import GenofedError
+
+        raise GenofedError(
+            f"{args.dir} is a privacy ledger's folder outside any site (releases given --state-dir "
+            f"{args.dir} --budget B): no audit log is kept there, only the ledger; list its releases with "
+            f"`genofed hospital ledger {args.dir}`"
+        )
     from genofed.client.agent.launch import audit_lines, read_site_audit
 
     if args.json:

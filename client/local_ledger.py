@@ -56,6 +56,16 @@ no site's has no audit log: nothing is written to one.
 `bound_state_dir` finds the ledger a file's patients are bound to (the machine-wide index), for a
 release that spends nothing and was given no state folder (a rounded variant summary).
 `default_delta` is the `--delta` a release uses when none is given: the site's own.
+
+A release made WITHOUT differential privacy (`genofed synth` without `--epsilon`: records that carry
+the real patients, kept in the hospital) is charged nothing, but when it is tied to a site (its
+`--state-dir` is a site's state folder, or its files are bound to one) it is written to that site's
+audit log too (`unprotected_site`, `audit_unprotected_release`): an audit found a full unprotected
+copy of 200 patients written with no line in the log a DPO reads.
+
+Outside a site, the `--budget` a DP release was given is recorded beside the ledger
+(`record_budget`, `ledger_report.BUDGET_FILE`), so that `genofed hospital ledger DIR` can total the
+ledger against it: an audit found such a ledger readable by no command.
 """
 
 from __future__ import annotations
@@ -70,6 +80,7 @@ from pathlib import Path
 from genofed.client.agent.audit import (
     AUDIT_FILE,
     GENOTYPES_FILE,
+    NO_DP_KIND,
     LocalRelease,
     append_entry,
     appendable_problem,
@@ -85,9 +96,11 @@ from genofed.client.agent.ledger_binding import (
     index_path,
     site_delta,
 )
+from genofed.client.agent.ledger_report import BUDGET_FILE, BUDGET_FORMAT, recorded_budget
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import BudgetExhausted, Step, epsilon_of
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -197,6 +210,11 @@ class LocalLedger:
 
 class NoCap(ConfigError):
     """A DP release with no cap: no `--budget` and no site's declared budget."""
+
+
+class ReleaseCharged(GenofedError):
+    """A failure after a release was charged, whose message already says so (and that a rerun is
+    charged again): a command that words its own after-charge failures leaves it as it is."""
 
 
 def local_ledger(
@@ -393,11 +411,168 @@ def audit_release(
     try:
         append_entry(local.audit_log, entry)
     except OSError as exc:
-        raise GenofedError(
+        raise ReleaseCharged(
             f"{local.audit_log}: cannot append to this site's audit log ({exc.strerror}): the release "
             f"(plan {charge.plan_id}) was charged to the ledger in {local.state_dir} and stands, but "
             "nothing was written: make the log writable by this user (running the command again is a "
             "new release: a DP one is charged again)"
+        ) from None
+
+
+class EpsilonTooSmall(ConfigError):
+    """A release's epsilon below what its steps add at the largest noise the accountant calibrates."""
+
+
+def epsilon_too_small(
+    epsilon: float, floor: float, *, delta: float, what: str, alternative: str = ""
+) -> EpsilonTooSmall:
+    """The refusal of an `--epsilon` that no noise can reach (`calibrate_noise` found none): the
+    budget is not the problem, the request is. An audit read "privacy budget exhausted ... either the
+    site raises its privacy budget or it stops contributing" for `--epsilon 1e-9` at a site with
+    3.5 of 5 left: the accountant's words for a target it cannot reach, whatever the reason.
+
+    Args:
+        epsilon: the `--epsilon` given.
+        floor: what the release adds to the ledger's epsilon at the largest noise (`SIGMA_MAX` on
+            every step): no smaller `--epsilon` can be calibrated.
+        delta: the release's delta, at which `floor` was computed.
+        what: the release, in words ("the vae generator's release").
+        alternative: another way to lower `floor`, appended to the advice (", or fewer --epochs").
+    """
+    from genofed.common.privacy.accountant import SIGMA_MAX
+
+    smallest = _rounded_up(floor * 1.05)  # a margin over the floor: the calibration's own tolerance
+    return EpsilonTooSmall(
+        f"--epsilon {epsilon:g} is too small to calibrate for this release: even at the largest noise "
+        f"genofed calibrates (noise multiplier {SIGMA_MAX:g}), {what} adds epsilon {floor:.3g} at delta "
+        f"{delta:g} to this ledger. Give --epsilon {smallest:g} or more{alternative} (the budget is not "
+        "what refuses it). Nothing was trained, written or charged."
+    )
+
+
+def _rounded_up(value: float, digits: int = 2) -> float:
+    """`value` rounded up to `digits` significant digits (0.1043 -> 0.11)."""
+    if not value > 0 or math.isinf(value):
+        return value
+    scale = 10 ** (math.floor(math.log10(value)) - digits + 1)
+    return math.ceil(value / scale) * scale
+
+
+def record_budget(local: LocalLedger, *, delta: float, command: str) -> None:
+    """Record beside the ledger the `--budget` a DP release outside a site was given (what capped
+    it), for `genofed hospital ledger DIR` (`ledger_report.ledger_outside_a_site`); nothing where a
+    site's hospital.json declares the budget. Call it holding the ledger's lock, right after the
+    charge. A later release given another `--budget` replaces it, the earlier ones kept in
+    `earlier` (the cap is the operator's to change, as a site's `hospital check` may).
+
+    Args:
+        local: where the release was charged and the cap it was checked against.
+        delta: the release's delta (the ledger is totalled at it).
+        command: the command that was given the budget ("synth").
+    """
+    if local.declared_budget is not None or local.budget is None or math.isinf(local.budget):
+        return
+    import datetime as dt
+
+    earlier_record = recorded_budget(local.state_dir)
+    earlier = list((earlier_record or {}).get("earlier") or [])
+    if earlier_record is not None and float(earlier_record["budget"]) != local.budget:
+        earlier.append({k: earlier_record.get(k) for k in ("budget", "delta", "command", "recorded_at")})
+    record = {
+        "format": BUDGET_FORMAT,
+        "budget": float(local.budget),
+        "delta": float(delta),
+        "command": command,
+        "recorded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "earlier": earlier,
+    }
+    write_text_atomic(local.state_dir / BUDGET_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def ledger_words(state_dir: str | Path) -> str:
+    """The ledger in `state_dir`, in words for a message: "the site's privacy ledger in SITE/state",
+    or for a folder that is no site's state folder, "the privacy ledger in DIR (outside any site
+    folder)" (an audit read "the site's privacy ledger in ledgerV" for such a folder)."""
+    folder = Path(state_dir)
+    resolved = folder.resolve()
+    if resolved.name == SITE_STATE_DIR and _site_record(resolved.parent / SITE_FILE):
+        return f"the site's privacy ledger in {folder}"
+    return f"the privacy ledger in {folder} (outside any site folder)"
+
+
+def unprotected_site(
+    state_dir: str | Path, genotypes: str | Path, sample_ids: Sequence[str] = ()
+) -> LocalLedger | None:
+    """The site a release WITHOUT differential privacy is tied to, whose audit log records it: the
+    site whose state folder `state_dir` is, else the site the files (their genotypes file or their
+    patients) are bound to by the machine-wide index (`bound_state_dir`, the lookup a DP release's
+    binding uses); None when neither is a site's state folder. Its audit log is checked before
+    anything is computed (`_require_appendable`): a log that cannot be appended to is refused here.
+    """
+    candidates = [Path(state_dir)] if state_dir else []
+    bound = bound_state_dir(genotypes, sample_ids)
+    if bound is not None:
+        candidates.append(bound)
+    for candidate in candidates:
+        local = local_ledger(candidate, None, spends=False)
+        if local.audit_log is not None:
+            _require_appendable(local.audit_log, "Nothing was trained or written.")
+            return local
+    return None
+
+
+def audit_unprotected_release(
+    local: LocalLedger,
+    *,
+    command: str,
+    what: str,
+    output: str | Path,
+    genotypes_sha256: str,
+    validation: dict | None = None,
+) -> None:
+    """Write a release made WITHOUT differential privacy to the site's audit log (kind `NO_DP_KIND`):
+    nothing charged (`epsilon_spent` 0, no plan), the site's epsilon as its ledger stands, at the
+    site's delta. Call it before the release's output is written, as `audit_release`: a log that
+    cannot be appended to stops the release before anything is written.
+
+    Args:
+        local: the site the release is tied to (`unprotected_site`: its `audit_log` is set).
+        command: the command that released it ("synth").
+        what: what was released, in words.
+        output: the folder it is written to.
+        genotypes_sha256: the genotypes file's SHA-256 (the entry's input digest).
+        validation: a synthetic batch's verdict ({"passed", "failed_checks", "records_written"}).
+    """
+    if local.audit_log is None:
+        return
+    delta = float(local.delta or DEFAULT_DELTA)
+    path = local.state_dir / LEDGER_FILE
+    ledger = PrivacyLedger(path) if path.is_file() else None
+    distributed = ledger is not None and any(c.coalition_noise_multiplier is not None for c in ledger.charges)
+    entry = release_entry(
+        LocalRelease(
+            command=command,
+            what=what,
+            kind=NO_DP_KIND,
+            plan_id="",
+            input_digest=genotypes_sha256,
+            epsilon_spent=0.0,
+            release_delta=None,
+            epsilon=ledger.epsilon(delta) if ledger is not None and ledger.charges else 0.0,
+            delta=delta,
+            coalition_epsilon=ledger.coalition_epsilon(delta) if distributed else None,
+            output=str(Path(output).resolve()),
+            state_dir=str(local.state_dir),
+            validation=validation,
+        )
+    )
+    try:
+        append_entry(local.audit_log, entry)
+    except OSError as exc:
+        raise GenofedError(
+            f"{local.audit_log}: cannot append to this site's audit log ({exc.strerror}), and every local "
+            "release at the site is written to it: nothing was written (nothing was charged: no DP); make "
+            "the log writable by this user and run the command again"
         ) from None
 
 

@@ -21,17 +21,35 @@ audit log (SITE/audit.jsonl: `local_ledger.audit_release`), before the batch is 
 batch's verdict (a failed batch is charged, its generator saw the patients, but writes no records),
 the genotypes file's SHA-256, and the ledger's input digest labelled as what it is (of the data in
 memory and the settings, `GENERATOR_DIGEST`: an audit compared it with `sha256sum` of the file).
+Outside a site, the `--budget` the run was given is recorded beside the ledger
+(`local_ledger.record_budget`), so that `genofed hospital ledger DIR` totals the ledger against it.
+
+Without DP nothing is charged, but a run tied to a site (its `--state-dir` is a site's state
+folder, or its files are bound to a site: `local_ledger.unprotected_site`) is written to the site's
+audit log all the same (`local_ledger.audit_unprotected_release`), before the batch is written: an
+audit found a full unprotected copy of a site's patients written with no trace a DPO could read.
+
+What may fail is checked before anything is charged: an existing empty `--out` that the finished
+batch could not replace (a mount point, an immutable folder: `atomic.require_replaceable_dir`;
+an audit saw a generator charged, then refused at the final rename), and an `--epsilon` too small
+for any noise to reach (`_calibrated`: it was reported as "privacy budget exhausted ... stop
+contributing"). A failure after the charge says that the epsilon was charged and that a rerun spends
+again (`_after_charge`), as an interrupt does (`_interrupted`); SIGTERM (a plain `kill`) interrupts
+the run the way Ctrl-C does (`_terminate_as_interrupt`), instead of ending it without a word.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import math
 import secrets
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,10 +59,16 @@ import pandas as pd
 
 from genofed.client.local_ledger import (
     LocalLedger,
+    ReleaseCharged,
     audit_release,
+    audit_unprotected_release,
     check_and_bind,
+    epsilon_too_small,
     genotypes_sha256,
+    ledger_words,
     local_ledger,
+    record_budget,
+    unprotected_site,
 )
 from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.loading import load_site
@@ -52,7 +76,7 @@ from genofed.common.data.readers.phenotypes import read_phenotypes
 from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.data.writers import write_vcf
 from genofed.common.errors import ConfigError, GenofedError
-from genofed.common.privacy.accountant import epsilon_of
+from genofed.common.privacy.accountant import SIGMA_MAX, BudgetExhausted, epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.synthetic.checks import Thresholds
 from genofed.common.synthetic.generators import (
@@ -70,7 +94,12 @@ from genofed.common.synthetic.pipeline import (
 from genofed.common.synthetic.reference_panel import refuse_patients_in_panel
 from genofed.common.synthetic.site_release import case_count_noise
 from genofed.common.synthetic.vae import SyntheticRecords
-from genofed.common.util.atomic import atomic_dir, require_writable_target, write_text_atomic
+from genofed.common.util.atomic import (
+    atomic_dir,
+    require_replaceable_dir,
+    require_writable_target,
+    write_text_atomic,
+)
 from genofed.common.util.checks import (
     require,
     require_at_least,
@@ -191,11 +220,57 @@ def synthesize(
             # the patients bind the ledger too: a re-exported file of them is no fresh budget
             sample_ids=read_phenotypes(phenotypes, options.label_column).sample_ids,
         )
+    # without DP: the site the run is tied to, whose audit log records it (checked appendable now)
+    site = _unprotected_site(genotypes, phenotypes, options) if not private else None
     charges_before = _charges(options)
+    # a hospital's own run: a plain `kill` says what it leaves behind, as Ctrl-C (not in simulations)
+    guard = _terminate_as_interrupt() if options.bound_to_data else contextlib.nullcontext()
     try:
-        return _synthesize(genotypes, phenotypes, out, options, settings, ledger, started)
+        with guard:
+            return _synthesize(genotypes, phenotypes, out, options, settings, ledger, started, site)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_interrupted(out, options, charges_before)) from None
+    except ReleaseCharged:  # its message says the charge stands, and that a rerun is charged again
+        raise
+    except (GenofedError, OSError) as exc:
+        if _charges(options) > charges_before:
+            raise GenofedError(_after_charge(exc, out, options)) from None
+        raise
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """For the block, SIGTERM (a plain `kill`, a service manager stopping the run) raises
+    KeyboardInterrupt, as Ctrl-C does: the run then says what it leaves behind (`_interrupted`) and
+    cleans up its staging folder, where SIGTERM's default ended it at once without a word. Only
+    in the main thread (the only one a signal handler can be set from); the previous handler is put
+    back after the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _unprotected_site(
+    genotypes: str | Path, phenotypes: str | Path, options: SynthOptions
+) -> LocalLedger | None:
+    """The site a run WITHOUT DP is tied to (`local_ledger.unprotected_site`: its `--state-dir`, or
+    the site its files are bound to), for a hospital's own run (`bound_to_data`); else None."""
+    if not options.bound_to_data:
+        return None
+    try:  # the patients bind too; a file that cannot be read is refused later, by the data layer
+        sample_ids = read_phenotypes(phenotypes, options.label_column).sample_ids
+    except GenofedError:
+        sample_ids = []
+    return unprotected_site(options.state_dir, genotypes, sample_ids)
 
 
 def _synthesize(
@@ -206,8 +281,10 @@ def _synthesize(
     settings: Any,
     ledger: LocalLedger | None,
     started: float,
+    site: LocalLedger | None = None,
 ) -> dict[str, Any]:
-    """`synthesize` once its options, destination and ledger are checked."""
+    """`synthesize` once its options, destination and ledger are checked (`site`: without DP, the
+    site whose audit log records the run, or None)."""
     cohort = load_site(genotypes, phenotypes, label_column=options.label_column).cohort
     dosages, labels = impute_mode(cohort.dosages), cohort.labels.astype(np.int8)
     covariates = _covariates(cohort.covariates)
@@ -235,6 +312,15 @@ def _synthesize(
         batch, plan = _generate_charged(generate, settings, options, ledger, genotypes, dosages, labels, out)
     else:
         batch, plan = generate(noise_multiplier=None), None
+        if site is not None:  # before the batch is written: nothing leaves unaudited
+            audit_unprotected_release(
+                site,
+                command="synth",
+                what=f"synthetic-data generator ({options.generator}) on {Path(genotypes).name}",
+                output=out,
+                genotypes_sha256=genotypes_sha256(genotypes),
+                validation=_verdict(batch),
+            )
     generator = {"settings": asdict(settings), "modelled": phase_note, "phased": haplotypes is not None}
     if panel is not None:
         generator["modelled"] = "mosaics of the public reference panel's phased haplotypes"
@@ -297,6 +383,7 @@ def _check_destination(out: Path, options: SynthOptions) -> None:
     require(not (out.exists() and not out.is_dir()), f"--out {out} is a file; give a new folder's path")
     require(not (out.exists() and any(out.iterdir())), f"{out} exists and is not empty; choose a new folder")
     require_writable_target(out)
+    require_replaceable_dir(out)  # an empty --out is replaced at the end: a mount point cannot be
     require(
         math.isinf(options.epsilon) or bool(options.state_dir),
         "--epsilon needs --state-dir: the generator's privacy cost is charged to the site's ledger there",
@@ -412,15 +499,7 @@ def _generate_charged(
         )
         n_train = len(split_for_generator(labels, options.seed)[0])  # the patients the generator trains on
         count_noise = case_count_noise(options.epsilon, options.delta)  # VAE and GAN only
-        sigma = noise_for_budget(
-            options.generator,
-            n_train,
-            settings,
-            epsilon=target,
-            delta=options.delta,
-            history=ledger.history(),
-            count_noise=count_noise,
-        )
+        sigma = _calibrated(ledger, options, n_train, settings, target, count_noise)
         planned = planned_history(options.generator, n_train, settings, sigma, count_noise)
         local.check_coalition(
             ledger, planned, options.delta, epsilon=options.epsilon, purpose="the generator", refused=refused
@@ -433,6 +512,8 @@ def _generate_charged(
         # is a new release, charged again (under the same key it replaced the first one's charge)
         plan = f"synth-{options.generator}-{digest[:16]}-{options.seed}-{secrets.token_hex(4)}"
         _charge_generator(ledger, batch, plan, digest, options, genotypes)
+        if options.bound_to_data:  # outside a site: the cap it was given, for `hospital ledger DIR`
+            record_budget(local, delta=options.delta, command="synth")
         if ledger.charges_of(plan, "train"):  # the site's audit log: what was released, at what cost
             audit_release(
                 local,
@@ -459,6 +540,44 @@ def _generate_charged(
                 f"{batch.history})"
             )
     return batch, plan
+
+
+def _calibrated(
+    ledger: PrivacyLedger,
+    options: SynthOptions,
+    n_train: int,
+    settings: Any,
+    target: float,
+    count_noise: float,
+) -> float:
+    """The generator's noise multiplier for the site's epsilon `target` (`noise_for_budget`). The
+    budget was checked (`check_spend`), so a calibration that fails means that `--epsilon` is below
+    what the generator's steps add at the largest noise (`SIGMA_MAX`): refused as too small
+    (`epsilon_too_small`), not as the site's budget exhausted (an audit read "privacy budget
+    exhausted ... stop contributing" for `--epsilon 1e-9` at a site with 3.5 left)."""
+    try:
+        return noise_for_budget(
+            options.generator,
+            n_train,
+            settings,
+            epsilon=target,
+            delta=options.delta,
+            history=ledger.history(),
+            count_noise=count_noise,
+        )
+    except BudgetExhausted:
+        quietest = planned_history(
+            options.generator, n_train, settings, SIGMA_MAX, max(count_noise, SIGMA_MAX)
+        )
+        floor = epsilon_of([*ledger.history(), *quietest], options.delta) - ledger.epsilon(options.delta)
+        raise epsilon_too_small(
+            options.epsilon,
+            floor,
+            delta=options.delta,
+            what=f"the {options.generator} generator's release",
+            # the floor grows with the training steps
+            alternative="" if options.generator == "reference" else ", or fewer --epochs",
+        ) from None
 
 
 def _verdict(batch: ValidatedBatch) -> dict[str, Any]:
@@ -550,10 +669,13 @@ def privacy_statement(summary: dict[str, Any], state_dir: str = "") -> str:
             "share them (genofed never sends synthetic records)."
         )
     plan, delta = summary.get("ledger_plan"), summary.get("delta") or 0
+    where = (
+        f"charged to {ledger_words(state_dir)}"
+        if state_dir
+        else "of this site's privacy budget, charged to its ledger"
+    )
     return (
-        f"differential privacy: the generator spent epsilon {epsilon:g} (delta {delta:g}) "
-        "of this site's privacy budget, charged to its ledger"
-        + (f" in {state_dir}" if state_dir else "")
+        f"differential privacy: the generator spent epsilon {epsilon:g} (delta {delta:g}), {where}"
         + (f" (plan {plan})" if plan else "")
         + ". Keep the records inside the hospital all the same (genofed never sends synthetic records)."
     )
@@ -591,15 +713,35 @@ def _charges(options: SynthOptions) -> int:
 
 def _interrupted(out: Path, options: SynthOptions, charges_before: int) -> str:
     """What an interrupted `genofed synth` leaves behind: whether anything was written or charged."""
-    written = (out / SUMMARY_FILE).is_file()
-    wrote = f"the batch was already written to {out}" if written else f"nothing was written to {out}"
+    wrote = _wrote(out)
     if math.isinf(options.epsilon):
         return f"{wrote}; no privacy ledger is involved without --epsilon"
     charged = _charges(options) > charges_before
-    spent = (
-        f"the generator's epsilon {options.epsilon:g} WAS charged to the ledger in {options.state_dir} "
-        "(it had finished training)"
-        if charged
-        else f"nothing was charged to the ledger in {options.state_dir}"
-    )
+    spent = _charged(options) if charged else f"nothing was charged to the ledger in {options.state_dir}"
     return f"{wrote}; {spent}"
+
+
+def _after_charge(exc: GenofedError | OSError, out: Path, options: SynthOptions) -> str:
+    """A failure once the generator was charged, in one line: what failed, what was written, and
+    that the epsilon was charged and a rerun spends it again (the CLI's generic "run again" hid
+    that the budget was spent)."""
+    if isinstance(exc, OSError):
+        target = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        what = f"{target}: {exc.strerror or exc}" if target is not None else str(exc)
+    else:
+        what = str(exc).rstrip(".")
+    return f"{what}; {_wrote(out)}, but {_charged(options)}"
+
+
+def _wrote(out: Path) -> str:
+    """Whether the batch reached `out`."""
+    written = (out / SUMMARY_FILE).is_file()
+    return f"the batch was already written to {out}" if written else f"nothing was written to {out}"
+
+
+def _charged(options: SynthOptions) -> str:
+    """That the generator's epsilon was charged, where, and that a rerun is charged again."""
+    return (
+        f"the generator's epsilon {options.epsilon:g} WAS charged to the ledger in {options.state_dir} "
+        "(it had finished training): a rerun is a new release and spends epsilon again"
+    )

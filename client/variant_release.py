@@ -53,8 +53,10 @@ from genofed.client.local_ledger import (
     audit_release,
     bound_state_dir,
     check_and_bind,
+    epsilon_too_small,
     genotypes_sha256,
     local_ledger,
+    record_budget,
 )
 from genofed.common.data.cohort import GenotypeMatrix
 from genofed.common.data.readers import read_genotypes
@@ -65,7 +67,7 @@ from genofed.common.data.variant_summary import (
     noisy_summary,
     rounded_summary,
 )
-from genofed.common.privacy.accountant import Step, calibrate_noise, epsilon_of
+from genofed.common.privacy.accountant import SIGMA_MAX, BudgetExhausted, Step, calibrate_noise, epsilon_of
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import release_step
 from genofed.common.util.atomic import require_not_an_input, require_writable_target
@@ -171,6 +173,9 @@ def _bound_ledger(
     patients), checked before anything is computed or written (a rounded release spends nothing
     but is recorded in the same ledger)."""
     dp = options.release == "dp"
+    if dp and options.epsilon:  # an --epsilon no noise can reach: refused before the ledger is bound
+        book = PrivacyLedger(ledger.state_dir / LEDGER_FILE)
+        _release(book.history(), book.epsilon(options.delta) + options.epsilon, options.delta)
     check_and_bind(
         ledger,
         genotypes,
@@ -260,6 +265,7 @@ def _charged_noisy(
             delta=options.delta,
         )
         ledger.charge(charge)
+        record_budget(bound, delta=options.delta, command="hospital variants --release dp")
         audit_release(
             bound,
             ledger,
@@ -280,8 +286,20 @@ def _charged_noisy(
 
 
 def _release(history: list[Step], target: float, delta: float) -> Step:
-    """The one Gaussian release whose noise keeps the site's epsilon (`history` and it) at `target`."""
-    sigma = calibrate_noise(history, sample_rate=1.0, steps=1, target_epsilon=target, delta=delta)
+    """The one Gaussian release whose noise keeps the site's epsilon (`history` and it) at `target`.
+
+    The budget was checked first (`check_spend`), so a calibration that fails means that the
+    release's `--epsilon` (`target` less what `history` spent) is below what one release adds at
+    the largest noise: refused as too small (`epsilon_too_small`), not as "privacy budget
+    exhausted", which an audit read for `genofed synth --epsilon 1e-9` at a site with budget left."""
+    try:
+        sigma = calibrate_noise(history, sample_rate=1.0, steps=1, target_epsilon=target, delta=delta)
+    except BudgetExhausted:
+        spent = epsilon_of(history, delta)
+        floor = epsilon_of([*history, release_step(SIGMA_MAX)], delta) - spent
+        raise epsilon_too_small(
+            target - spent, floor, delta=delta, what="the variant summary's one Gaussian release"
+        ) from None
     return release_step(sigma)
 
 

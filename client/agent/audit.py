@@ -16,7 +16,10 @@ their reason; genofed.client.agent.ledger_binding), so a reset budget is on reco
 and the hospital's local releases (`"type": "release"`: `genofed synth --epsilon`, `genofed hospital
 variants`, and the exact numbers it declared public: a rounded variant summary, a synthetic batch's
 verdict; genofed.client.local_ledger.audit_release), written by the command that released them when its
-state folder is the site's, so what the hospital released by hand is on record beside the rounds. Every
+state folder is the site's, so what the hospital released by hand is on record beside the rounds; and a
+synthetic cohort made WITHOUT differential privacy (`genofed synth` without `--epsilon`, kind `no-dp`:
+charged nothing, its records carry the real patients) when the run is tied to the site (its state
+folder, or its files bound to the site; genofed.client.local_ledger.audit_unprotected_release). Every
 entry, whatever its type, has the keys `time`, `type`, `status`, `run`, `round`, `records`, `bytes` and
 `epsilon` (the site's epsilon after it, None when it reports none), so one reader reads them all.
 """
@@ -48,6 +51,9 @@ RELEASE_TYPE = "release"
 LEDGER_TYPE = "ledger"
 #: A release's `input_digest_of` when its input digest is the genotypes file's SHA-256.
 GENOTYPES_FILE = "the genotypes file"
+#: The kind of a local release made without differential privacy (`genofed synth` without
+#: `--epsilon`): nothing charged, no plan; its records carry the real patients.
+NO_DP_KIND = "no-dp"
 
 
 def audit_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
@@ -199,11 +205,14 @@ class LocalRelease:
     Args:
         command: the command that released it ("synth", "hospital variants --release dp").
         what: what was released, in the ledger's words (the charge's note).
-        kind: the ledger kind ("train" for a generator, "variants", "declared-public").
-        plan_id: the release's plan id in the ledger (its charges' key).
+        kind: the ledger kind ("train" for a generator, "variants", "declared-public"), or
+            `NO_DP_KIND` for a release made without differential privacy (in no ledger).
+        plan_id: the release's plan id in the ledger (its charges' key; "" for `NO_DP_KIND`).
         input_digest: the SHA-256 the ledger records of what it was computed from.
-        epsilon_spent: the epsilon it spent, at `release_delta` (0: declared public, exact).
-        release_delta: the delta it was calibrated at (its `--delta`; the site's for a declared one).
+        epsilon_spent: the epsilon it spent, at `release_delta` (0: declared public, exact, or
+            `NO_DP_KIND`, charged nothing).
+        release_delta: the delta it was calibrated at (its `--delta`; the site's for a declared one;
+            None for `NO_DP_KIND`).
         epsilon: the site's epsilon once it is charged, at `delta`.
         delta: the site's delta (what `genofed hospital ledger` totals at).
         coalition_epsilon: against the coordinator and all other sites colluding, at `delta`, when the
@@ -225,7 +234,7 @@ class LocalRelease:
     plan_id: str
     input_digest: str
     epsilon_spent: float
-    release_delta: float
+    release_delta: float | None
     epsilon: float
     delta: float
     coalition_epsilon: float | None
@@ -276,6 +285,8 @@ def audit_line(entry: dict[str, Any]) -> str:
     if entry["type"] == LEDGER_TYPE:  # an operator's override, not a message
         return _override_line(entry)
     coalition = entry.get("coalition_epsilon")
+    if entry["type"] == RELEASE_TYPE and entry.get("kind") == NO_DP_KIND:
+        return _unprotected_line(entry)
     if entry["type"] == RELEASE_TYPE:  # released by hand at the site, not sent by the agent
         spent = (
             "spent epsilon=0 (declared public)"
@@ -300,6 +311,19 @@ def audit_line(entry: dict[str, Any]) -> str:
     return f"{entry['time']} run {entry['run']} round {entry['round']} {entry['type']}: {what}{eps}"
 
 
+def _unprotected_line(entry: dict[str, Any]) -> str:
+    """A local release made without differential privacy: what, that nothing protects the patients
+    in it and nothing was charged, the site's epsilon as its ledger stood, and where it went."""
+    after = f"epsilon={entry['epsilon']:.3f} at delta {entry['delta']:g}"
+    if entry.get("coalition_epsilon") is not None:
+        after += f" coalition_epsilon={entry['coalition_epsilon']:.3f}"
+    return (
+        f"{entry['time']} local release ({entry['command']}, no DP): {entry['what']}; no differential "
+        f"privacy: the records carry the real patients; nothing charged; site {after} (unchanged); "
+        f"{_inputs(entry)}, {_written(entry, charged=False)}"
+    )
+
+
 def _inputs(entry: dict[str, Any]) -> str:
     """What a release was computed from: "input sha256 X" when that is the genotypes file's hash
     (entries written before `input_digest_of` existed: a variant summary's was; a generator's was
@@ -317,9 +341,10 @@ def _inputs(entry: dict[str, Any]) -> str:
     return text
 
 
-def _written(entry: dict[str, Any]) -> str:
+def _written(entry: dict[str, Any], *, charged: bool = True) -> str:
     """Where the release went, and for a synthetic batch whether it passed validation: a failed
-    batch is charged (its generator saw the patients) but writes no records."""
+    batch is charged (its generator saw the patients; `charged` False: a release without DP) but
+    writes no records."""
     verdict = entry.get("validation")
     if not isinstance(verdict, dict):
         return f"to {entry['output']}"
@@ -327,9 +352,8 @@ def _written(entry: dict[str, Any]) -> str:
         written = verdict.get("records_written", "?")
         return f"batch passed validation: {written} records written to {entry['output']}"
     failed = ", ".join(str(c) for c in verdict.get("failed_checks") or []) or "?"
-    return (
-        f"batch FAILED validation ({failed}): no records written (report only, in {entry['output']}); "
-        "charged all the same"
+    return f"batch FAILED validation ({failed}): no records written (report only, in {entry['output']})" + (
+        "; charged all the same" if charged else ""
     )
 
 

@@ -13,6 +13,13 @@ site's delta, twice: against the coordinator (`PrivacyLedger.epsilon`) and again
 coordinator and all other hospitals colluding (`PrivacyLedger.coalition_epsilon`, the one a
 distributed-DP cap bounds).
 
+A ledger outside any site (`genofed synth` or `genofed hospital variants --release dp` given
+`--state-dir DIR --budget B` with a DIR that is no site's state folder) is shown too: its charges,
+totalled against the `--budget` its releases recorded beside it (`BUDGET_FILE`, written by
+`genofed.client.local_ledger.record_budget`). An audit found such a ledger unreadable by any command,
+and `hospital ledger DIR` advising `hospital init DIR`, which would make DIR a site whose ledger is
+DIR/state, not the one spent.
+
 It reads only: no lock is taken (the ledger is rewritten atomically, so a read sees a whole
 ledger), nothing is written, and flwr is never imported (the accountant imports Opacus once a
 release spent anything).
@@ -21,11 +28,13 @@ release spent anything).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.keys import SITE_FILE, load_site_file
+from genofed.client.agent.ledger_binding import DEFAULT_DELTA
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 
@@ -39,6 +48,11 @@ KIND_WORDS = {"train": "training", "evaluate": "evaluation", DECLARED_PUBLIC: "d
 COALITION = "the coordinator and all other hospitals colluding"
 NOTE_WIDTH = 48
 PLAN_WIDTH = 20
+#: Beside a ledger, the lifetime cap (`--budget`) its local releases were given, when the ledger's
+#: folder is no site's (a site's budget is in its hospital.json): {"format", "budget", "delta",
+#: "command", "recorded_at", "earlier": [the caps given before, when they differed]}.
+BUDGET_FILE = "ledger-budget.json"
+BUDGET_FORMAT = "genofed-ledger-budget/1"
 
 
 def site_folder(folder: str | Path) -> Path:
@@ -56,34 +70,94 @@ def site_folder(folder: str | Path) -> Path:
     return folder
 
 
+def bare_ledger_folder(folder: str | Path) -> bool:
+    """Whether `folder` is a privacy ledger's folder outside any site: it holds a ledger (or the
+    `--budget` record of one) and is neither a site folder nor a site's state folder (SITE/state)."""
+    folder = Path(folder)
+    if not folder.is_dir() or (folder / SITE_FILE).exists() or site_folder(folder) != folder:
+        return False
+    return (folder / LEDGER_FILE).is_file() or (folder / BUDGET_FILE).is_file()
+
+
+def recorded_budget(state_dir: str | Path) -> dict[str, Any] | None:
+    """The `--budget` record beside the ledger in `state_dir` (`BUDGET_FILE`), None when there is
+    none; an unreadable one is refused (GenofedError), never read as no cap."""
+    path = Path(state_dir) / BUDGET_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        float(record["budget"]), float(record["delta"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GenofedError(f"{path}: cannot read this ledger's budget record ({exc}); restore it") from None
+    return record
+
+
 def site_ledger(folder: str | Path) -> dict[str, Any]:
     """The site's releases and totals at its own delta, against its own budget and cap.
 
-    `folder`: the site folder, or its state folder (`site_folder`). Refused (GenofedError) for a
-    folder that is not a site folder, a site never checked (no budget recorded) and an unreadable
-    ledger; a site whose ledger does not exist yet has `releases == []` and `nothing_spent` true.
+    `folder`: the site folder, or its state folder (`site_folder`), or a ledger's folder outside any
+    site (`bare_ledger_folder`: `ledger_outside_a_site`). Refused (GenofedError) for a folder that is
+    none of these, a site never checked (no budget recorded, neither by `hospital check` nor by a
+    release's `--budget`) and an unreadable ledger; a site whose ledger does not exist yet has
+    `releases == []` and `nothing_spent` true.
     """
+    if bare_ledger_folder(folder):
+        return ledger_outside_a_site(folder)
     folder = site_folder(folder)
     site = load_site_file(folder)
-    data = site.get("data") or {}
-    if "epsilon_budget" not in data or "delta" not in data:
-        raise GenofedError(
-            f"{folder}: hospital {site.get('name', '?')!r} records no privacy budget yet (its data was never "
-            f"checked); run `genofed hospital check {folder} ... --epsilon-budget E` first"
-        )
-    budget, delta = float(data["epsilon_budget"]), float(data["delta"])
-    cap = data.get("max_coalition_epsilon")
+    name, data = str(site.get("name", "")), site.get("data") or {}
     path = folder / STATE_DIR / LEDGER_FILE
+    if "epsilon_budget" in data and "delta" in data:
+        cap = data.get("max_coalition_epsilon")
+        return _report(name, path, float(data["epsilon_budget"]), float(data["delta"]), cap)
+    given = recorded_budget(folder / STATE_DIR)  # a site never checked, whose releases gave --budget
+    if given is None:
+        raise GenofedError(
+            f"{folder}: hospital {site.get('name', '?')!r} records no privacy budget yet (its data was "
+            f"never checked); run `genofed hospital check {folder} ... --epsilon-budget E` first"
+        )
+    report = _report(name, path, float(given["budget"]), float(given["delta"]), math.inf)
+    report["budget"].update(source="--budget", recorded_at=given.get("recorded_at"))
+    return report
+
+
+def ledger_outside_a_site(folder: str | Path) -> dict[str, Any]:
+    """The releases and totals of a ledger outside any site (`bare_ledger_folder`), at the delta and
+    against the `--budget` its releases recorded (`BUDGET_FILE`); a ledger whose releases recorded
+    none (written before they did) is totalled at the delta of its last charge that has one, with
+    its budget None (unknown). No distributed round is ever charged there (only a site's agent
+    takes one), so its coalition epsilon is its epsilon, with no cap but the budget."""
+    folder = Path(folder)
+    given = recorded_budget(folder)
+    path = folder / LEDGER_FILE
+    if given is not None:
+        budget, delta = float(given["budget"]), float(given["delta"])
+    else:
+        charges = PrivacyLedger(path).charges
+        deltas = [c.delta for c in charges if c.delta is not None]
+        budget, delta = None, float(deltas[-1]) if deltas else DEFAULT_DELTA
+    report = _report("", path, budget, delta, math.inf)
+    report["outside_a_site"] = str(folder)
+    if given is not None:
+        report["budget"].update(source="--budget", recorded_at=given.get("recorded_at"))
+    return report
+
+
+def _report(site: str, path: Path, budget: float | None, delta: float, cap: float | None) -> dict[str, Any]:
+    """The ledger at `path` totalled at `delta` against `budget` (None: unknown) and the coalition
+    `cap` (None: distributed DP refused; inf: no cap)."""
     ledger = PrivacyLedger(path)  # an unreadable ledger is refused (DataError), never read as empty
     charges = ledger.charges
     spent = ledger.epsilon(delta) if charges else 0.0
     coalition = ledger.coalition_epsilon(delta) if charges else 0.0
     return {
-        "site": str(site.get("name", "")),
+        "site": site,
         "ledger": str(path),
         "ledger_exists": path.is_file(),
+        "outside_a_site": None,
         "budget": {
-            "epsilon": _number(budget),
+            "epsilon": None if budget is None else _number(budget),
             "delta": delta,
             "max_coalition_epsilon": None if cap is None else _number(float(cap)),
             "distributed_dp": "refused" if cap is None else "no cap" if math.isinf(float(cap)) else "capped",
@@ -92,7 +166,7 @@ def site_ledger(folder: str | Path) -> dict[str, Any]:
         "spent": {
             "epsilon": spent,
             "coalition_epsilon": coalition,
-            "left": _number(budget - spent),
+            "left": None if budget is None else _number(budget - spent),
         },
         "nothing_spent": not charges,
     }
@@ -134,19 +208,25 @@ def _number(value: float) -> float | str:
 
 def ledger_lines(report: dict[str, Any]) -> list[str]:
     """The report for people: a header, one row per release, and the totals."""
-    site, budget = report["site"], report["budget"]
+    budget, whose = report["budget"], _whose(report)
     if report["nothing_spent"]:
         where = (
             "holds no release"
             if report["ledger_exists"]
             else "does not exist yet (it is written at the site's first release)"
         )
+        left = ", all of it left" if budget["epsilon"] is not None else ""
         return [
-            f"hospital {site}: nothing spent yet: {report['ledger']} {where}; budget epsilon "
-            f"{_g(budget['epsilon'])} at delta {budget['delta']:g}, all of it left"
+            f"{whose}: nothing spent yet: {report['ledger']} {where}; budget {_budget_words(report)}{left}"
         ]
     releases = report["releases"]
-    lines = [f"hospital {site}: {len(releases)} release(s) in {report['ledger']}"]
+    lines = [f"{whose}: {len(releases)} release(s) in {report['ledger']}"]
+    if report.get("outside_a_site"):
+        lines.append(
+            "  a ledger outside any site folder (its releases were given --state-dir "
+            f"{report['outside_a_site']}): no hospital.json declares its budget and no audit log is kept "
+            "there; its cap is the --budget its releases were given"
+        )
     header = ("time", "kind", "plan", "round", "noise", "sample rate", "steps", "delta", "eps total", "note")
     table = [header] + [_row(r) for r in releases]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
@@ -158,8 +238,9 @@ def ledger_lines(report: dict[str, Any]) -> list[str]:
         ]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     unrecorded = "" if all(r["delta"] is not None for r in releases) else " (-: an older entry recorded none)"
+    owner = "the ledger's" if report.get("outside_a_site") else "the site's"
     lines.append(
-        "  eps total: the site's epsilon after each release, at its delta; noise: the release's noise "
+        f"  eps total: {owner} epsilon after each release, at its delta; noise: the release's noise "
         "multiplier (own: the site's share of it under distributed DP, where the coordinator faces the "
         f"sites' shares together); delta: the one the release was calibrated at{unrecorded}; the same "
         "release again under its plan (a summary declared twice, a round rerun on the same noise) is one row"
@@ -193,9 +274,41 @@ def _row(release: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
+def _whose(report: dict[str, Any]) -> str:
+    """Whose ledger the report is: "hospital NAME", or "the ledger in DIR" outside any site."""
+    outside = report.get("outside_a_site")
+    return f"the ledger in {outside}" if outside else f"hospital {report['site']}"
+
+
+def _budget_words(report: dict[str, Any]) -> str:
+    """ "epsilon B at delta D", saying where a budget that no `hospital check` declared comes from
+    (the `--budget` its releases were given), or that none was recorded."""
+    budget = report["budget"]
+    if budget["epsilon"] is None:
+        return (
+            f"not recorded (its releases predate the record of --budget; the next one records it), "
+            f"totals at delta {budget['delta']:g}"
+        )
+    words = f"epsilon {_g(budget['epsilon'])} at delta {budget['delta']:g}"
+    if budget.get("source") == "--budget":
+        when = f", {_time(budget['recorded_at'])}" if budget.get("recorded_at") else ""
+        words += f" (the --budget its last DP release was given{when})"
+    return words
+
+
 def totals_line(report: dict[str, Any]) -> str:
-    """ "spent epsilon X of budget Y at delta D; against ...colluding: Z (cap W); left: Y - X"."""
+    """ "spent epsilon X of budget Y at delta D; against ...colluding: Z (cap W); left: Y - X"; outside
+    a site, where no distributed round is ever charged, without the coalition part."""
     budget, spent = report["budget"], report["spent"]
+    if report.get("outside_a_site") or budget.get("source") == "--budget":
+        left = spent["left"]
+        if left is None:
+            return f"spent epsilon {spent['epsilon']:.3g}; budget {_budget_words(report)}"
+        over = "" if left == "inf" or left >= 0 else " (OVER the budget)"
+        return (
+            f"spent epsilon {spent['epsilon']:.3g} of budget {_budget_words(report)}; "
+            f"left: {_g(left, '.3g')}{over}"
+        )
     distributed = budget["distributed_dp"]
     cap = (
         f"cap {_g(budget['max_coalition_epsilon'])}"

@@ -62,6 +62,63 @@ def require_writable_target(path: str | Path, option: str = "--out") -> Path:
     return final
 
 
+def require_replaceable_dir(path: str | Path, option: str = "--out") -> Path:
+    """Refuse (`GenofedError`) an existing folder that `atomic_dir` could not replace once the work
+    is done: a mount point (EBUSY), an immutable or append-only folder (EPERM), a folder in a
+    sticky folder owned by another user, or a symbolic link (which `atomic_dir` would not remove).
+    Commands call it before their work, and before any privacy is spent: `require_writable_target`
+    probes only the folder around it, and an audit saw a generator charged, then refused at the
+    final rename onto an immutable empty `--out`.
+
+    Proven, not guessed, the way `atomic_dir` will do it: the folder is renamed onto a fresh empty
+    folder beside it (what removing it from its parent takes) and straight back, so it keeps its
+    identity (owner, mode, ACLs). A path that does not exist yet passes (`require_writable_target`
+    covers the folder that will hold it)."""
+    final = Path(path)
+    if final.is_symlink():
+        raise GenofedError(
+            f"{option} {final} is a symbolic link: give the path of a new folder (or of an empty folder "
+            "that is not a link)"
+        )
+    if not final.is_dir():
+        return final
+    try:
+        probe = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".probe", dir=final.parent))
+    except OSError as exc:
+        raise GenofedError(
+            f"{option} {final}: cannot write in {final.parent} ({exc.strerror}); choose a folder you can "
+            "write to"
+        ) from None
+    try:
+        try:
+            os.rename(final, probe)  # onto the empty probe folder, which it replaces
+        except OSError as exc:
+            raise GenofedError(
+                f"{option} {final}: this existing folder cannot be replaced by the output ({exc.strerror}: "
+                "a mount point, or a folder that may be written into but not removed or renamed); give a "
+                f"new folder's path instead, e.g. {option} {final / 'batch'}"
+            ) from None
+    finally:  # whatever happened, Ctrl-C included: the folder goes back, the probe goes away
+        _put_back(final, probe, option)
+    return final
+
+
+def _put_back(final: Path, probe: Path, option: str) -> None:
+    """After `require_replaceable_dir`'s trial: the folder renamed back from `probe` to `final`, or,
+    when it never moved, the empty probe folder removed."""
+    if final.exists() or final.is_symlink():
+        with contextlib.suppress(OSError):
+            os.rmdir(probe)
+        return
+    try:
+        os.rename(probe, final)
+    except OSError as exc:  # the same parent a moment later: not expected, but never lose the folder
+        raise GenofedError(
+            f"{option} {final}: while checking that it can be replaced, it was moved to {probe} and "
+            f"cannot be moved back ({exc.strerror}); move it back by hand (mv {probe} {final})"
+        ) from None
+
+
 def require_not_an_input(
     out: str | Path, inputs: dict[str, str | Path | None], option: str = "--out"
 ) -> None:

@@ -1,0 +1,333 @@
+"""`genofed synth` (and `hospital variants --release dp`) on the real CLI path: five findings of an
+outside audit of the synthetic-data commands, closed.
+
+- 3: an existing empty `--out` that the finished batch cannot replace (a mount point, an immutable
+  folder) is refused before anything is trained or charged; a failure after the charge says the
+  epsilon was charged and that a rerun spends again;
+- 4: an `--epsilon` too small for any noise to reach is refused as such, not as "privacy budget
+  exhausted ... stop contributing", and the smallest one it names can be calibrated;
+- 5: a ledger outside any site (`--state-dir DIR --budget B`) is shown by `hospital ledger DIR`,
+  against the `--budget` recorded beside it, and `hospital audit DIR` points there;
+- 2: a run WITHOUT DP tied to a site (its `--state-dir`, or its files bound to the site) is written
+  to the site's audit log, charged nothing;
+- 10: SIGTERM interrupts a run as Ctrl-C does, with the same line.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+from helpers.site_files import synth_args, variants_args, write_small_site
+
+import genofed.client.synth as synth_module
+from genofed.cli.main import main
+from genofed.client.agent.audit import NO_DP_KIND, RELEASE_TYPE, read_audit
+from genofed.client.agent.keys import init_site
+from genofed.client.agent.ledger_report import BUDGET_FILE
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    """40 patients' genotypes and phenotypes."""
+    return write_small_site(tmp_path / "rostov")
+
+
+def _site(tmp_path: Path, budget: float = 8.0) -> Path:
+    """A site folder as `hospital init` and `hospital check` leave it: budget 8 at delta 1e-5."""
+    site = tmp_path / "site_rostov"
+    init_site(site, "rostov")
+    info = json.loads((site / "hospital.json").read_text())
+    info["data"] = {"epsilon_budget": budget, "delta": 1e-5}
+    (site / "hospital.json").write_text(json.dumps(info))
+    return site
+
+
+def _charges(state: Path) -> list:
+    path = state / LEDGER_FILE
+    return PrivacyLedger(path).charges if path.is_file() else []
+
+
+def _releases(site: Path) -> list[dict]:
+    log = site / "audit.jsonl"
+    return [e for e in read_audit(log) if e["type"] == RELEASE_TYPE] if log.is_file() else []
+
+
+def _never_trains(monkeypatch) -> None:
+    def trained(*args, **kwargs):
+        raise AssertionError("the generator trained before the refusal")
+
+    monkeypatch.setattr(synth_module, "generate_validated", trained)
+
+
+# --- 3. an --out that cannot be replaced: refused before the charge ---------------------------------
+
+
+def test_an_empty_out_that_cannot_be_replaced_is_refused_before_anything_is_charged(
+    files, tmp_path, monkeypatch, capsys
+):
+    """An empty mount point (EBUSY at the rename onto it, as an immutable folder gives EPERM) was
+    refused only after the generator was trained and charged."""
+    site = _site(tmp_path)
+    out = tmp_path / "mounted"
+    out.mkdir()
+    rename = os.rename
+
+    def busy(src, dst, *args, **kwargs):
+        if Path(src) == out or Path(dst) == out:
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(src))
+        return rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", busy)
+    _never_trains(monkeypatch)
+    argv = synth_args(files, out, "--epsilon", "0.5", "--state-dir", str(site / "state"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"error: --out {out}: this existing folder cannot be replaced by the output (Device or resource "
+        "busy: a mount point, or a folder that may be written into but not removed or renamed); give a new "
+        f"folder's path instead, e.g. --out {out / 'batch'}"
+    ]
+    assert _charges(site / "state") == [] and _releases(site) == []
+    assert out.is_dir() and sorted(p.name for p in tmp_path.iterdir() if ".probe" in p.name) == []
+
+
+def test_an_empty_out_that_can_be_replaced_keeps_its_identity_through_the_check(files, tmp_path):
+    """The check renames the folder away and back: the same folder (inode) stays at --out."""
+    from genofed.common.util.atomic import require_replaceable_dir
+
+    out = tmp_path / "empty"
+    out.mkdir()
+    inode = out.stat().st_ino
+    assert require_replaceable_dir(out) == out
+    assert out.stat().st_ino == inode and sorted(p.name for p in tmp_path.iterdir()) == ["empty", "rostov"]
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    with pytest.raises(Exception, match="is a symbolic link"):
+        require_replaceable_dir(link)
+
+
+def test_an_interrupt_during_the_check_puts_the_folder_back(tmp_path, monkeypatch):
+    """Ctrl-C right after the folder was renamed away: it is renamed back all the same."""
+    from genofed.common.util.atomic import require_replaceable_dir
+
+    out = tmp_path / "empty"
+    out.mkdir()
+    inode, rename = out.stat().st_ino, os.rename
+
+    def interrupted_after(src, dst, *args, **kwargs):
+        rename(src, dst, *args, **kwargs)
+        if Path(src) == out:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "rename", interrupted_after)
+    with pytest.raises(KeyboardInterrupt):
+        require_replaceable_dir(out)
+    assert out.stat().st_ino == inode and [p.name for p in tmp_path.iterdir()] == ["empty"]
+
+
+def test_a_failure_after_the_charge_says_the_epsilon_was_charged_and_a_rerun_spends_again(
+    files, tmp_path, monkeypatch, capsys
+):
+    """The batch's final rename fails once the generator is charged (the folder filled up or was
+    mounted over meanwhile): the line says the charge stands, not only "run again"."""
+    site = _site(tmp_path)
+    state, out = site / "state", tmp_path / "syn"
+    rename = os.rename
+
+    def busy(src, dst, *args, **kwargs):
+        if str(src).endswith(".partial") and Path(dst) == out:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src), None, str(dst))
+        return rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", busy)
+    assert main(synth_args(files, out, "--epsilon", "0.5", "--state-dir", str(state))) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: ") and "No space left on device" in err
+    assert (
+        f"nothing was written to {out}, but the generator's epsilon 0.5 WAS charged to the ledger in {state}"
+        in err
+    )
+    assert err.rstrip().endswith("a rerun is a new release and spends epsilon again")
+    assert _charges(state) and _releases(site)  # charged and audited before the write
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+# --- 4. a tiny --epsilon: too small, not "budget exhausted" -----------------------------------------
+
+
+def test_a_tiny_epsilon_is_refused_as_too_small_and_the_one_it_names_can_be_calibrated(
+    files, tmp_path, capsys
+):
+    site = _site(tmp_path, budget=5.0)
+    state = site / "state"
+    argv = synth_args(files, tmp_path / "o", "--epsilon", "1e-9", "--state-dir", str(state))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "exhausted" not in err and "stop contributing" not in err
+    assert err.startswith(
+        "error: --epsilon 1e-09 is too small to calibrate for this release: even at the largest noise "
+        "genofed calibrates (noise multiplier 200), the vae generator's release adds epsilon "
+    )
+    assert err.rstrip().endswith("Nothing was trained, written or charged.")
+    assert _charges(state) == [] and not (tmp_path / "o").exists()
+    smallest = re.search(r"Give --epsilon (\S+) or more", err).group(1)
+    assert main(synth_args(files, tmp_path / "o2", "--epsilon", smallest, "--state-dir", str(state))) in (
+        0,
+        1,
+    )
+    assert _charges(state)  # calibrated, trained and charged
+
+
+def test_a_tiny_epsilon_of_a_dp_variant_summary_is_refused_as_too_small_before_binding(
+    files, tmp_path, capsys
+):
+    state = tmp_path / "own"
+    argv = variants_args(
+        files[0], tmp_path / "v.tsv", "--release", "dp", "--epsilon", "1e-9", "--budget", "3"
+    )
+    assert main([*argv, "--state-dir", str(state)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --epsilon 1e-09 is too small to calibrate for this release") and (
+        "the variant summary's one Gaussian release adds epsilon" in err
+    )
+    assert "exhausted" not in err and not state.exists() and not (tmp_path / "v.tsv").exists()
+    smallest = re.search(r"Give --epsilon (\S+) or more", err).group(1)
+    argv = variants_args(files[0], tmp_path / "v.tsv", "--release", "dp", "--epsilon", smallest)
+    assert main([*argv, "--budget", "3", "--state-dir", str(state)]) == 0
+    assert len(_charges(state)) == 1
+
+
+# --- 5. a ledger outside any site: shown, against its --budget ---------------------------------------
+
+
+def test_a_ledger_outside_a_site_is_shown_against_the_budget_it_was_given(files, tmp_path, capsys):
+    ledger = tmp_path / "ledgerX"
+    argv = synth_args(
+        files, tmp_path / "syn", "--epsilon", "0.5", "--state-dir", str(ledger), "--budget", "4"
+    )
+    assert main(argv) in (0, 1)
+    capsys.readouterr()
+    record = json.loads((ledger / BUDGET_FILE).read_text())
+    assert record["budget"] == 4.0 and record["delta"] == 1e-5 and record["command"] == "synth"
+    assert main(["hospital", "ledger", str(ledger)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"the ledger in {ledger}: 2 release(s) in {ledger / LEDGER_FILE}"
+    assert "a ledger outside any site folder" in lines[1]
+    spent = PrivacyLedger(ledger / LEDGER_FILE).epsilon(1e-5)
+    assert lines[-1].startswith(
+        f"spent epsilon {spent:.3g} of budget epsilon 4 at delta 1e-05 (the --budget its last DP release "
+        "was given, "
+    ) and lines[-1].endswith(f"; left: {4 - spent:.3g}")
+    assert main(["hospital", "ledger", str(ledger), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["outside_a_site"] == str(ledger) and report["budget"]["epsilon"] == 4.0
+    assert report["budget"]["source"] == "--budget" and len(report["releases"]) == 2
+    assert report["spent"]["left"] == pytest.approx(4 - spent)
+    # a later run given another cap replaces it, the earlier one kept
+    argv = synth_args(
+        files, tmp_path / "syn2", "--epsilon", "0.3", "--state-dir", str(ledger), "--budget", "3"
+    )
+    assert main(argv) in (0, 1)
+    record = json.loads((ledger / BUDGET_FILE).read_text())
+    assert record["budget"] == 3.0 and [e["budget"] for e in record["earlier"]] == [4.0]
+    # the audit log: none there, and the pointer says where to look instead
+    capsys.readouterr()
+    assert main(["hospital", "audit", str(ledger)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"error: {ledger} is a privacy ledger's folder outside any site (releases given --state-dir "
+        f"{ledger} --budget B): no audit log is kept there, only the ledger; list its releases with "
+        f"`genofed hospital ledger {ledger}`"
+    )
+
+
+def test_the_privacy_line_names_a_ledger_outside_a_site_as_such(tmp_path):
+    summary = {"epsilon": 0.5, "delta": 1e-5, "ledger_plan": "synth-x"}
+    bare = synth_module.privacy_statement(summary, str(tmp_path / "ledgerX"))
+    assert f"charged to the privacy ledger in {tmp_path / 'ledgerX'} (outside any site folder)" in bare
+    site = _site(tmp_path)
+    at_site = synth_module.privacy_statement(summary, str(site / "state"))
+    assert f"charged to the site's privacy ledger in {site / 'state'} (plan synth-x)" in at_site
+
+
+def test_a_site_never_checked_shows_the_budget_its_releases_were_given(files, tmp_path, capsys):
+    site = tmp_path / "unchecked"
+    init_site(site, "kazan")  # hospital.json declares no budget yet
+    argv = synth_args(files, tmp_path / "syn", "--epsilon", "0.5", "--state-dir", str(site / "state"))
+    assert main([*argv, "--budget", "2"]) in (0, 1)
+    capsys.readouterr()
+    assert main(["hospital", "ledger", str(site)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("hospital kazan: 2 release(s)")
+    assert "of budget epsilon 2 at delta 1e-05 (the --budget its last DP release was given" in out[-1]
+
+
+# --- 2. a run without DP at a site: in its audit log ------------------------------------------------
+
+
+def test_a_run_without_dp_given_the_sites_state_folder_is_audited_and_charged_nothing(
+    files, tmp_path, capsys
+):
+    site = _site(tmp_path)
+    out = tmp_path / "syn"
+    assert main(synth_args(files, out, "--state-dir", str(site / "state"))) in (0, 1)
+    summary = json.loads((out / "validation.json").read_text())
+    (entry,) = _releases(site)
+    assert entry["kind"] == NO_DP_KIND and entry["command"] == "synth" and entry["epsilon_spent"] == 0.0
+    assert entry["plan_id"] == "" and entry["output"] == str(out.resolve())
+    assert entry["validation"]["passed"] == summary["passed"]
+    assert entry["validation"]["records_written"] == summary["records_written"] * summary["passed"]
+    assert _charges(site / "state") == []  # nothing charged, no ledger made
+    capsys.readouterr()
+    assert main(["hospital", "audit", str(site)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.split(" ", 1)[1].startswith(
+        "local release (synth, no DP): synthetic-data generator (vae) on genotypes.vcf; no differential "
+        "privacy: the records carry the real patients; nothing charged; site epsilon=0.000 at delta 1e-05 "
+        "(unchanged); input sha256 "
+    )
+    assert str(out.resolve()) in line and "charged all the same" not in line
+
+
+def test_a_run_without_dp_on_files_bound_to_a_site_is_audited_there(files, tmp_path, capsys):
+    """No --state-dir: the site is found by the binding lookup a DP run uses (here bound by a DP
+    variant summary at the site)."""
+    site = _site(tmp_path)
+    argv = variants_args(files[0], tmp_path / "v.tsv", "--release", "dp", "--epsilon", "1")
+    assert main([*argv, "--state-dir", str(site / "state")]) == 0
+    charges = len(_charges(site / "state"))
+    assert main(synth_args(files, tmp_path / "syn")) in (0, 1)
+    kinds = [e["kind"] for e in _releases(site)]
+    assert kinds == ["variants", NO_DP_KIND] and len(_charges(site / "state")) == charges
+
+
+def test_a_run_without_dp_tied_to_no_site_writes_no_audit_log(files, tmp_path):
+    assert main(synth_args(files, tmp_path / "syn")) in (0, 1)
+    assert main(synth_args(files, tmp_path / "syn2", "--state-dir", str(tmp_path / "own"))) in (0, 1)
+    assert not list(tmp_path.rglob("audit.jsonl")) and not (tmp_path / "own").exists()
+
+
+# --- 10. SIGTERM: as Ctrl-C -----------------------------------------------------------------------
+
+
+def test_sigterm_during_the_run_says_what_it_leaves_behind_as_ctrl_c(files, tmp_path, monkeypatch, capsys):
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt the run")
+
+    monkeypatch.setattr(synth_module, "generate_validated", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    state, out = tmp_path / "state", tmp_path / "syn"
+    assert main(synth_args(files, out, "--epsilon", "0.5", "--state-dir", str(state), "--budget", "4")) == 130
+    err = capsys.readouterr().err
+    assert err == f"interrupted: nothing was written to {out}; nothing was charged to the ledger in {state}\n"
+    assert signal.getsignal(signal.SIGTERM) is before  # put back after the run
+    assert not out.exists() and _charges(state) == []
