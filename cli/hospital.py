@@ -746,7 +746,7 @@ def run_synth(args: argparse.Namespace) -> int:
         data_update=args.data_update,
     )
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)
-    for warning in summary.get("warnings", []):  # too few held-out patients for the privacy checks
+    for warning in summary.get("warnings", []):  # privacy checks that cannot tell at this size
         print(f"warning: {warning}", file=sys.stderr)
     if summary["passed"]:
         dropped = (
@@ -760,5 +760,5 @@ def run_synth(args: argparse.Namespace) -> int:
         return 0
     from genofed.client.synth_advice import failure_message
 
-    print(failure_message(summary, args.out, args.state_dir))
+    print(failure_message(summary, args.out, args.state_dir, genotypes=args.genotypes))
     return 1

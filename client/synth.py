@@ -79,6 +79,7 @@ from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import SIGMA_MAX, BudgetExhausted, epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.synthetic.checks import Thresholds
+from genofed.common.synthetic.checks.precision import precision_warning
 from genofed.common.synthetic.generators import (
     GENERATORS,
     generator_settings,
@@ -86,7 +87,6 @@ from genofed.common.synthetic.generators import (
     planned_history,
 )
 from genofed.common.synthetic.pipeline import (
-    HOLDOUT_FRACTION,
     ValidatedBatch,
     generate_validated,
     split_for_generator,
@@ -114,10 +114,6 @@ SUMMARY_FILE = "validation.json"
 #: the data it read and its settings, in memory, so no file's `sha256sum` matches it; the entry
 #: records the genotypes file's own as `genotypes_sha256`.
 GENERATOR_DIGEST = "the imputed dosages, labels and generator settings in memory, not a file"
-#: Fewer held-out real patients than this and the privacy checks are mostly sampling noise (an
-#: audit: privacy_loss's standard error 0.20 at 4 held out, 0.10 at 16, against its limit of 0.03):
-#: warned of, not refused.
-MIN_HOLDOUT = 20
 
 
 @dataclass(frozen=True)
@@ -327,7 +323,8 @@ def _synthesize(
         generator["phased"] = True
         generator["reference"] = reference_summary(batch.generator)
     summary = _summary(batch, options, n=n, plan=plan, variant_ids=cohort.variant_ids, generator=generator)
-    summary["warnings"] = [warning] if (warning := small_holdout_warning(summary)) else []
+    # the privacy checks' own standard errors say whether they can tell at this size (checks.precision)
+    summary["warnings"] = [warning] if (warning := precision_warning(summary["validation"])) else []
     summary["seconds"] = time.perf_counter() - started
     report, with_covariates = batch.report, covariates is not None
     markdown = report.to_markdown()
@@ -678,28 +675,6 @@ def privacy_statement(summary: dict[str, Any], state_dir: str = "") -> str:
         f"differential privacy: the generator spent epsilon {epsilon:g} (delta {delta:g}), {where}"
         + (f" (plan {plan})" if plan else "")
         + ". Keep the records inside the hospital all the same (genofed never sends synthetic records)."
-    )
-
-
-def small_holdout_warning(summary: dict[str, Any]) -> str:
-    """A warning when too few real patients were held out for the privacy checks to mean much
-    (their standard errors exceed their limits); "" when enough were."""
-    holdout = int(summary.get("real_holdout") or 0)
-    if holdout >= MIN_HOLDOUT:
-        return ""
-    validation = summary.get("validation", {})
-    se = validation.get("privacy", {}).get("privacy_loss_se")
-    limit = next((c["threshold"] for c in validation.get("checks", []) if c["name"] == "privacy_loss"), None)
-    noise = (
-        f" privacy_loss's standard error is {se:.3g}, against its limit of {limit}."
-        if se is not None and limit is not None
-        else ""
-    )
-    return (
-        f"only {holdout} real patients were held out for the privacy checks (fewer than "
-        f"{MIN_HOLDOUT}), so their results (privacy_loss, aats_train, mia_auc, the near-copy counts) are "
-        f"mostly sampling noise at this size and a pass or a fail says little.{noise} A cohort of "
-        f"{math.ceil(MIN_HOLDOUT / HOLDOUT_FRACTION)} or more patients holds out {MIN_HOLDOUT}."
     )
 
 

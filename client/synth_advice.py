@@ -16,16 +16,25 @@ one coherent set of remedies per family, most preferred first:
   training harder would memorise more), then fidelity only by changing the generator, never by
   loosening privacy, so no knob is pulled both ways.
 
-With fewer held-out patients than `genofed.client.synth.MIN_HOLDOUT`, a privacy failure may be
-the checks' sampling noise: the message says so. Genotype augmentation in training is always the
-alternative that makes no generated patient.
+A privacy check that cannot tell at the batch's size (`genofed.common.synthetic.checks.precision`:
+its standard error is at least the distance from no leak to its limit, as for privacy_loss and
+mia_auc at a clinic's 200 patients) is said to be so, beside its value and as the first tip; a
+failure of such checks alone gets no "smaller --epsilon" (a new run, charged again, would only
+redraw the noise: an audit saw the verdict flip with `--seed`). The batch still fails. Genotype
+augmentation in training is always the alternative that makes no generated patient.
 
 Under DP the generator's epsilon is charged to the site's ledger whatever the verdict
 (`genofed.client.synth`): the message says so, since a retry spends again.
 
-At a site (`--state-dir SITE/state`), no remedy suggests more epsilon than the site has left of its
-declared budget (`SiteBudget`): an audit was told to turn DP on at `--epsilon 8` at a site whose
-budget was 3, with 1.38 left, a command the site's own cap would refuse.
+At a site (`--state-dir SITE/state`, or without it the site the genotypes file or its patients are
+bound to, `local_ledger.bound_state_dir`, when the caller passes them), no remedy suggests more
+epsilon than the site has left of its declared budget (`SiteBudget`): an audit was told to turn DP
+on at `--epsilon 8` at a site whose budget was 3, with 1.38 left, a command the site's own cap
+would refuse, and again without `--state-dir` for files bound to that site. When no site is known
+the advice names no epsilon, only "at most what the site has left" and where to read it.
+
+The reference generator trains nothing: its release of the patients' class frequencies is what
+is (or is not) under DP, and the message words it so.
 """
 
 from __future__ import annotations
@@ -35,21 +44,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genofed.client.synth import MIN_HOLDOUT
+from genofed.client.local_ledger import DEFAULT_DELTA, bound_state_dir, ledger_words, local_ledger
 from genofed.common.errors import GenofedError
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.synthetic.checks.precision import MIN_RECORDS, patients_needed, undecided
 
 #: Checks whose failure means the samples are too close to the training patients.
 PRIVACY_CHECKS = ("privacy_loss", "exact_copies", "mia_auc")
 #: Checks whose failure means the label's signal was not reproduced.
 ASSOCIATION_CHECKS = ("spurious_association_rate", "association_recall", "effect_correlation")
-#: The other generator, to try when one fails.
-OTHER_GENERATOR = {"vae": "gan", "gan": "vae", "reference": "vae"}
+#: The other generators, to try when one fails (the reference generator also when linkage fails).
+OTHER_GENERATOR = {"vae": ("gan",), "gan": ("vae",), "reference": ("vae", "gan")}
 #: Checks a copy of linkage and population structure fails; the reference generator takes both
 #: from a public panel.
 LINKAGE_CHECKS = ("ld_correlation", "pca_mixing")
 #: What the message suggests instead of synthetic records (docs/augmentation.md).
 AUGMENT_EXAMPLE = 'augment = "noise=0.01,mutate=0.005"'
-#: The generator epsilon suggested for turning DP on, when the site can afford it.
+#: The generator epsilon suggested for turning DP on, when the site is known and can afford it.
 SUGGESTED_EPSILON = 8.0
 
 
@@ -85,9 +96,6 @@ def site_budget(state_dir: str | Path) -> SiteBudget | None:
     declared no budget, or when the ledger cannot be read (the advice then names no figure)."""
     if not state_dir:
         return None
-    from genofed.client.local_ledger import DEFAULT_DELTA, local_ledger
-    from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
-
     try:
         local = local_ledger(state_dir, None, spends=False)
         if local.declared_budget is None or math.isinf(local.declared_budget):
@@ -100,33 +108,60 @@ def site_budget(state_dir: str | Path) -> SiteBudget | None:
     return SiteBudget(str(state_dir), local.declared_budget, local.declared_budget - spent)
 
 
-def failure_message(summary: dict[str, Any], out: str, state_dir: str = "") -> str:
+def bound_site_budget(genotypes: str | Path, sample_ids: list[str] | None = None) -> SiteBudget | None:
+    """`site_budget` of the site whose ledger the genotypes file (else its patients) is bound to by
+    the machine-wide index (`local_ledger.bound_state_dir`, the lookup DP runs bind by); None when
+    it is bound to none, or to a folder that is no site with a budget."""
+    if not genotypes:
+        return None
+    try:
+        bound = bound_state_dir(genotypes, sample_ids or ())
+    except (GenofedError, OSError, ValueError):
+        return None
+    return None if bound is None else site_budget(bound)
+
+
+def failure_message(
+    summary: dict[str, Any],
+    out: str,
+    state_dir: str = "",
+    *,
+    genotypes: str | Path = "",
+    sample_ids: list[str] | None = None,
+) -> str:
     """The lines `genofed synth` prints for a batch that failed validation.
 
     Args:
         summary: what `genofed.client.synth.synthesize` returned (validation.json's content).
         out: the output folder (where report.md was written).
         state_dir: the site's state folder (where the ledger was charged, under DP).
+        genotypes, sample_ids: the input genotypes file and its patients: without `state_dir`, the
+            site they are bound to bounds the epsilon the advice names (`bound_site_budget`).
     """
     checks = {c["name"]: c for c in summary.get("validation", {}).get("checks", [])}
     failed = list(summary.get("failed_checks", []))
+    loose = undecided(summary.get("validation", {}))
     lines = [f"the synthetic batch FAILED validation: no records written (details: {out}/report.md)"]
-    lines.append("  failed: " + ", ".join(_described(name, checks.get(name)) for name in failed))
+    lines.append(
+        "  failed: " + ", ".join(_described(name, checks.get(name), loose.get(name)) for name in failed)
+    )
     epsilon = summary.get("epsilon")
+    kind = summary.get("generator", {}).get("kind", "vae")
     if epsilon is None:
         lines.append(
-            "  privacy protection was OFF (no --epsilon): the generator trained without DP; nothing was "
-            "written, so nothing left the site"
+            f"  privacy protection was OFF (no --epsilon): {_without_dp(kind)}; nothing was written, so "
+            "nothing left the site"
         )
     else:
-        where = f" in {state_dir}" if state_dir else ""
+        ledger = ledger_words(state_dir) if state_dir else "the site's privacy ledger"
         lines.append(
-            f"  privacy protection was ON: the generator trained under DP at epsilon {epsilon:g} (delta "
-            f"{summary.get('delta', 0):g}), charged to the site's privacy ledger{where} although nothing "
-            "was written; a retry spends again"
+            f"  privacy protection was ON: {_under_dp(kind)} at epsilon {epsilon:g} (delta "
+            f"{summary.get('delta', 0):g}), charged to {ledger} although nothing was written; a retry "
+            "spends again"
         )
     lines.append("  try next (most preferred first):")
-    tips = suggestions(summary, site_budget(state_dir), state_dir=state_dir)
+    site = site_budget(state_dir) if state_dir else bound_site_budget(genotypes, sample_ids)
+    tips = suggestions(summary, site, state_dir=state_dir)
     lines += [f"    {i}. {tip}" for i, tip in enumerate(tips, 1)]
     return "\n".join(lines)
 
@@ -140,23 +175,70 @@ def suggestions(summary: dict[str, Any], site: SiteBudget | None = None, *, stat
             suggests more epsilon than that.
         state_dir: the `--state-dir` the run was given, named in the remedies ("" : SITE/state).
     """
-    too_close, too_weak = _families(summary)
+    close, too_weak = _families(summary)
+    too_close = bool(close)
     tips: list[str] = []
-    holdout = summary.get("real_holdout")
-    if too_close and holdout is not None and int(holdout) < MIN_HOLDOUT:  # first: it qualifies the rest
-        tips.append(
-            f"a larger cohort if you can: the privacy checks ran on only {holdout} held-out patients "
-            f"(fewer than {MIN_HOLDOUT}), so their failures may be sampling noise as much as memorisation"
-        )
-    if too_close:
-        tips += _closeness_tips(summary, both=too_weak, site=site, state_dir=state_dir)
+    loose = {name: p for name, p in undecided(summary.get("validation", {})).items() if name in close}
+    if loose:  # first: it qualifies the rest
+        tips.append(_cannot_tell_tip(summary, loose))
+    firm = [name for name in close if name not in loose]
+    if too_close and not firm:  # only checks that cannot tell: no new charged run for them
+        tips += _undecided_tips(summary, site=site, state_dir=state_dir)
+    elif too_close:
+        closeness = _closeness_tips(summary, both=too_weak, site=site, state_dir=state_dir)
+        if loose:  # say which failures the remedies answer
+            closeness = [f"for {', '.join(firm)}: {tip}" for tip in closeness]
+        tips += closeness
     if too_weak:
-        tips += _fidelity_tips(summary, both=too_close, site=site)
+        tips += _fidelity_tips(summary, both=too_close, site=site, undecided_privacy=too_close and not firm)
     tips.append(
         "or no synthetic records: genotype augmentation in the hospital's training instead "
         f"(node config {AUGMENT_EXAMPLE}, or `genofed simulate --augment`; docs/augmentation.md)"
     )
     return tips
+
+
+def _cannot_tell_tip(summary: dict[str, Any], loose: dict[str, dict[str, Any]]) -> str:
+    """The failed privacy checks that cannot tell at this size, with their standard errors, and
+    what would make them tell."""
+    validation = summary.get("validation", {})
+    cohort = int(validation.get("n_train") or 0) + int(validation.get("n_holdout") or 0)
+    more = patients_needed(loose.values(), cohort)
+    larger = f" (about {more:,} or more)" if more else ""
+    one = len(loose) == 1
+    errors = _listed(f"{p['standard_error']:.2g}" for p in loose.values())
+    margins = _listed(f"{p['margin']:g}" for p in loose.values())
+    few = min(int(p.get("records") or MIN_RECORDS) for p in loose.values()) < MIN_RECORDS
+    return (
+        f"read {_listed(loose)} as undecided: at this size {'it' if one else 'they'} cannot tell a batch "
+        f"that leaks nothing from one at {'its limit' if one else 'their limits'} (standard "
+        f"error{'' if one else 's'} {errors} against the margin{'' if one else 's'} of {margins} between "
+        f"the two{f', on fewer than {MIN_RECORDS} records' if few else ''}), so this failure may be chance "
+        f"alone and a new run would only redraw it; only more patients{larger} make "
+        f"{'the check' if one else 'the checks'} informative"
+    )
+
+
+def _listed(items: Any) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    words = list(items)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _undecided_tips(
+    summary: dict[str, Any], *, site: SiteBudget | None = None, state_dir: str = ""
+) -> list[str]:
+    """The remedies when every failed closeness check cannot tell at this size: no smaller epsilon
+    (a new run, charged again, for a check that still cannot tell); without DP, DP as the bound
+    that holds whatever the check says."""
+    _, _, epsilon = _run(summary)
+    if epsilon is not None:
+        return [
+            f"no smaller --epsilon for these checks: a new run would be charged again (this one spent "
+            f"{epsilon:g}) and the check could still not tell; epsilon {epsilon:g} already bounds what the "
+            "records reveal"
+        ]
+    return [_dp_on_tip("", site, state_dir, chance=True)]
 
 
 def _closeness_tips(
@@ -179,22 +261,29 @@ def _closeness_tips(
                 f"{epochs}); it memorises less but gives no formal bound"
             )
         return tips
-    what = "the released frequencies" if kind == "reference" else "the generator's training"
+    if kind == "reference":
+        what = "more noise in the released frequencies, less of any one patient in them"
+    else:
+        what = "more noise in the generator's training, less memorised"
     return [
-        f"{first}a smaller --epsilon for the generator than {epsilon:g}: more noise in {what}, less "
-        "memorised (a new run, charged again)"
+        f"{first}a smaller --epsilon for the generator than {epsilon:g}: {what} (a new run, charged again)"
     ]
 
 
-def _dp_on_tip(first: str, site: SiteBudget | None, state_dir: str) -> str:
-    """Turn DP on: at `SUGGESTED_EPSILON`, or at most what the site has left, or not at all."""
+def _dp_on_tip(first: str, site: SiteBudget | None, state_dir: str, *, chance: bool = False) -> str:
+    """Turn DP on: at `SUGGESTED_EPSILON` or the most the known `site` has left below it; with no
+    site known, at an epsilon named only as at most what the site has left (a site's budget may be
+    3, and `--epsilon 8` would be refused); or not at all. `chance`: the failed checks cannot tell
+    at this size, so DP is offered for its bound, not to pass them."""
     where = state_dir or "SITE/state"
     bounds = "the one remedy that bounds what the records reveal"
+    if chance:
+        bounds += ", whatever these checks say (at this size they may fail again by chance)"
     if site is None:
         return (
-            f"{first}turn privacy protection on: --epsilon {SUGGESTED_EPSILON:g} --state-dir {where} (the "
-            "cost goes to the site's ledger; a folder that is no site's needs --budget EPSILON too): "
-            f"{bounds}"
+            f"{first}turn privacy protection on: --epsilon E --state-dir {where}, with E at most what the "
+            "site's budget has left (`genofed hospital ledger SITE` shows it; a folder that is no site's "
+            f"needs --budget EPSILON too; the cost goes to that ledger): {bounds}"
         )
     epsilon = site.affordable(SUGGESTED_EPSILON)
     if epsilon is None:
@@ -209,12 +298,19 @@ def _dp_on_tip(first: str, site: SiteBudget | None, state_dir: str) -> str:
     )
 
 
-def _fidelity_tips(summary: dict[str, Any], *, both: bool, site: SiteBudget | None = None) -> list[str]:
+def _fidelity_tips(
+    summary: dict[str, Any], *, both: bool, site: SiteBudget | None = None, undecided_privacy: bool = False
+) -> list[str]:
     """The remedies for too weak a copy of the cohort, most preferred first; with `both`, only those
-    that do not loosen privacy (no more epochs, no larger epsilon); a larger epsilon only as far as
-    `site` has it left."""
+    that do not loosen privacy (no more epochs, no larger epsilon), led in as coming after the
+    privacy remedies, or with `undecided_privacy` (the privacy failures cannot tell) as what is left
+    to change; a larger epsilon only as far as `site` has it left."""
     kind, epochs, epsilon = _run(summary)
-    then = "then, if fidelity still fails, change the generator rather than loosen privacy: " if both else ""
+    then = ""
+    if undecided_privacy:
+        then = "for fidelity, change the generator, not privacy (its checks failed, if undecided): "
+    elif both:
+        then = "then, if fidelity still fails, change the generator rather than loosen privacy: "
     tips: list[str] = []
     if not both and epsilon is not None:
         larger = 2 * epsilon if site is None else site.affordable(2 * epsilon)
@@ -231,9 +327,9 @@ def _fidelity_tips(summary: dict[str, Any], *, both: bool, site: SiteBudget | No
             )
     if not both and epsilon is None and epochs:
         tips.append(f"more training: --epochs {2 * epochs} (this run: {epochs})")
-    tips.append(
-        f"{then}the other generator: --generator {OTHER_GENERATOR.get(kind, 'vae')} (this run: {kind})"
-    )
+    others = OTHER_GENERATOR.get(kind, ("vae",))
+    named = " or ".join(f"--generator {other}" for other in others)
+    tips.append(f"{then}the other generator{'s' if len(others) > 1 else ''}: {named} (this run: {kind})")
     if kind != "reference" and _failed(summary, LINKAGE_CHECKS):
         tips.append(
             "linkage and structure from a public panel instead of the patients: --generator reference "
@@ -261,18 +357,19 @@ def _failed(summary: dict[str, Any], names: tuple[str, ...]) -> bool:
     return any(name in summary.get("failed_checks", []) for name in names)
 
 
-def _families(summary: dict[str, Any]) -> tuple[bool, bool]:
-    """(too close to the training patients, too weak a copy of the cohort) from the failed checks;
-    AA_TS counts as the one or the other by which side of its band it fell."""
+def _families(summary: dict[str, Any]) -> tuple[list[str], bool]:
+    """(the failed checks that say too close to the training patients, whether any says too weak a
+    copy of the cohort); AA_TS counts as the one or the other by which side of its band it fell."""
     checks = {c["name"]: c for c in summary.get("validation", {}).get("checks", [])}
-    too_close = too_weak = False
+    too_close: list[str] = []
+    too_weak = False
     for name in summary.get("failed_checks", []):
         if name in PRIVACY_CHECKS:
-            too_close = True
+            too_close.append(name)
         elif name == "aats_train":
             value = (checks.get(name) or {}).get("value")
             if value is not None and value < 0.5:  # failed below the band, not above it
-                too_close = True
+                too_close.append(name)
             else:
                 too_weak = True
         else:
@@ -280,8 +377,26 @@ def _families(summary: dict[str, Any]) -> tuple[bool, bool]:
     return too_close, too_weak
 
 
-def _described(name: str, check: dict[str, Any] | None) -> str:
-    """ "ld_correlation 0.41 (needs >= 0.6)", or the bare name when the report lacks it."""
+def _without_dp(kind: str) -> str:
+    """What ran without DP: the reference generator trains nothing, it releases frequencies."""
+    if kind == "reference":
+        return "the reference generator took the patients' class frequencies exactly, without DP"
+    return "the generator trained without DP"
+
+
+def _under_dp(kind: str) -> str:
+    """What ran under DP, as `_without_dp`."""
+    if kind == "reference":
+        return "the reference generator released the patients' class frequencies under DP"
+    return "the generator trained under DP"
+
+
+def _described(name: str, check: dict[str, Any] | None, loose: dict[str, Any] | None = None) -> str:
+    """ "ld_correlation 0.41 (needs >= 0.6)", or the bare name when the report lacks it; for a check
+    that cannot tell at this size (`loose`), its standard error and so."""
     if not check or check.get("value") is None:
         return name
-    return f"{name} {check['value']:.3g} (needs {check['threshold']})"
+    noise = ""
+    if loose is not None:
+        noise = f"; standard error {loose['standard_error']:.2g}: cannot tell at this size"
+    return f"{name} {check['value']:.3g} (needs {check['threshold']}{noise})"

@@ -18,6 +18,8 @@ Modules, one metric family each:
 - `distances`: exact L1 nearest-record distances, the primitive of the privacy checks.
 - `leakage`: DCR, exact and near copies, adversarial accuracy, membership inference (`privacy`),
   and the mask of records to drop (`record_failures`).
+- `precision`: whether privacy_loss and mia_auc can tell at the batch's size, from their standard
+  errors (`check_precision`, `precision_warning`).
 - `bands`: the real-sample band, what equal-size real samples score against the holdout
   (`real_sample_bands`): the fidelity checks' limits by default.
 - `verdict`: `validate_synthetic`, every check on one batch, and its `ValidationReport`.
@@ -59,6 +61,7 @@ from genofed.common.synthetic.checks.linkage_disequilibrium import (
     linkage,
     r2_matrix,
 )
+from genofed.common.synthetic.checks.precision import CheckPrecision, check_precision, precision_warning
 from genofed.common.synthetic.checks.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 _STRUCTURE = {"StructureResult", "knn_mixing", "population_structure"}
@@ -117,6 +120,9 @@ __all__ = [
     "linkage",
     "r2_matrix",
     "nearest_distances",
+    "CheckPrecision",
+    "check_precision",
+    "precision_warning",
 ]
 #: and every name `__getattr__` loads on first use
 __all__ += sorted(_STRUCTURE | _LABEL_ASSOCIATIONS | _LEAKAGE | _VERDICT | _BANDS)

@@ -29,12 +29,18 @@ class PrivacyResult:
     exact_copies: int  # synthetic records identical to a training record
     exact_copies_holdout: int  # holdout records identical to a training record (real people can coincide)
     near_copies: int  # synthetic records with DCR < the holdout's 5th percentile (see record_failures)
-    aats_train: float  # AA_TS, Yale et al. 2020, training vs synthetic (as many of each as both have)
-    aats_holdout: float  # AA_ES, holdout vs synthetic
-    privacy_loss: float  # AA_ES - AA_TS
-    privacy_loss_se: float  # its approximate standard error (sampling noise at this n)
+    aats_train: float  # AA_TS, Yale et al. 2020, training vs synthetic on n_aats_train records of each
+    aats_holdout: float  # AA_ES, n_subsample holdout vs n_subsample synthetic records
+    privacy_loss: float  # aats_holdout - aats_train_for_loss, exactly
+    privacy_loss_se: float  # its approximate standard error (sampling noise at this n; never 0)
     mia_auc: float  # members = training, non-members = holdout, score = -distance to nearest synthetic
     n_subsample: int  # records per set used for the privacy loss (equal sizes, seeded)
+    # AA_TS on n_subsample training records vs the same n_subsample synthetic records as
+    # aats_holdout: the AA_TS the privacy loss subtracts (an audit found aats_holdout - aats_train
+    # of the opposite sign to the privacy_loss beside them, aats_train being on more records)
+    aats_train_for_loss: float
+    n_aats_train: int  # records per set behind aats_train (as many as training and synthetic share)
+    mia_auc_se: float  # mia_auc's standard error when members and non-members are alike (no leak)
 
 
 def adversarial_accuracy(real: np.ndarray, synthetic: np.ndarray) -> float:
@@ -67,10 +73,12 @@ def privacy(
     seed: int = 0,
 ) -> PrivacyResult:
     """Distance to closest record (DCR) of synthetic vs holdout records to the training set; exact
-    copies; AA_TS on equal-size seeded subsamples of training and synthetic records; the privacy
-    loss AA_ES - AA_TS with both on subsamples of the smallest set's size (AA is biased when set
-    sizes differ); membership-inference AUC
-    of the attack "a record was in training if a synthetic record lies close to it"."""
+    copies; AA_TS on equal-size seeded subsamples of training and synthetic records (`aats_train`,
+    as many as both have); the privacy loss AA_ES - AA_TS with both on subsamples of the smallest
+    set's size (AA is biased when set sizes differ; its AA_TS is `aats_train_for_loss`); the
+    membership-inference AUC of the attack "a record was in training if a synthetic record lies
+    close to it"; and the standard errors of the loss and of the AUC (`checks.precision` reads
+    them: at a clinic's size they exceed the limits)."""
     train = as_dosages(real_train, "real_train")
     holdout = as_dosages(real_holdout, "real_holdout", train.shape[1])
     synthetic = as_dosages(synthetic, "synthetic", train.shape[1])
@@ -93,9 +101,6 @@ def privacy(
     m = min(len(train), len(synthetic))
     aa_train = float(adversarial_accuracy(sub(train, m), sub(synthetic, m))) if m > n else None
     aa_train_n = float(0.5 * (t_real.mean() + t_syn.mean()))
-    # Standard error of the loss from the per-record indicators (train and holdout independent;
-    # the synthetic side paired): how far a loss is from 0 by sampling alone.
-    loss_se = 0.5 * math.sqrt((t_real.var() + e_real.var() + (e_syn - t_syn).var()) / n)
     d_members, d_nonmembers = nearest_distances(train, synthetic), nearest_distances(holdout, synthetic)
     truth = np.r_[np.ones(len(train)), np.zeros(len(holdout))]
     mia = float(roc_auc_score(truth, -np.r_[d_members, d_nonmembers]))
@@ -110,10 +115,57 @@ def privacy(
         aats_train=aa_train_n if aa_train is None else aa_train,
         aats_holdout=aa_holdout,
         privacy_loss=aa_holdout - aa_train_n,
-        privacy_loss_se=loss_se,
+        privacy_loss_se=privacy_loss_se(t_real, e_real, e_syn - t_syn),
         mia_auc=mia,
         n_subsample=n,
+        aats_train_for_loss=aa_train_n,
+        n_aats_train=max(m, n),
+        mia_auc_se=auc_null_se(len(train), len(holdout)),
     )
+
+
+def privacy_loss_se(train_real: np.ndarray, holdout_real: np.ndarray, synthetic_diff: np.ndarray) -> float:
+    """The privacy loss's standard error from the per-record 1-NN indicators of n records each: the
+    training and holdout records' (independent samples) and the difference of each synthetic
+    record's two (paired: the same synthetic records face both). Each variance is taken with
+    pseudo-counts, so a set whose indicators all agree (every record nearest its own kind, at
+    small n) does not read as no sampling noise at all (an audit was shown "standard error is 0"):
+    one 0 and one 1 added to each independent proportion (Agresti and Caffo, 2000) and half a
+    count to each cell of the paired 2 x 2 table (Agresti and Min, 2005), which adds weight 1/2
+    at -1 and at +1 and weight 1 at 0 to the differences; n + 2 in the denominator. For large n
+    this is the plain plug-in standard error.
+
+    Args:
+        train_real: (n,) indicators of training records (1 own kind nearest, 0 other, 1/2 tie).
+        holdout_real: (n,) the same for holdout records.
+        synthetic_diff: (n,) holdout-side minus training-side indicator of each synthetic record.
+    """
+    n = len(train_real)
+    one_each = (np.array([0.0, 1.0]), np.array([1.0, 1.0]))
+    paired = (np.array([-1.0, 1.0, 0.0]), np.array([0.5, 0.5, 1.0]))
+    variances = [
+        _padded_variance(train_real, *one_each),
+        _padded_variance(holdout_real, *one_each),
+        _padded_variance(synthetic_diff, *paired),
+    ]
+    return 0.5 * math.sqrt(sum(variances) / (n + 2))
+
+
+def _padded_variance(values: np.ndarray, extra: np.ndarray, weights: np.ndarray) -> float:
+    """The variance of `values` (weight 1 each) together with the pseudo-observations `extra`
+    (weighted `weights`)."""
+    x = np.r_[np.asarray(values, dtype=np.float64), extra]
+    w = np.r_[np.ones(len(values)), weights]
+    mean = np.average(x, weights=w)
+    return float(np.average((x - mean) ** 2, weights=w))
+
+
+def auc_null_se(n_members: int, n_nonmembers: int) -> float:
+    """The standard error of an AUC when members and non-members score alike (the Mann-Whitney U
+    statistic's null variance n1 n2 (n1 + n2 + 1) / 12, divided by (n1 n2)^2; ties make it a
+    little smaller): how far a membership-inference AUC strays from 0.5 by sampling alone."""
+    n1, n2 = n_members, n_nonmembers
+    return math.sqrt((n1 + n2 + 1) / (12.0 * n1 * n2))
 
 
 def record_failures(

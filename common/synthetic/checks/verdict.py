@@ -8,6 +8,10 @@ batch against the holdout, next to what equal-size real samples score there. The
 against the training patients stay in the report (`fidelity`, `ld`, `structure`), with the fixed
 targets shown beside the band. With "fixed" the checks are the fixed limits against training.
 
+Whether the privacy checks can tell at the batch's size (`precision`) is recorded beside them and
+shown under the table with the privacy loss's own terms (holdout minus training, on as many records
+of each): the verdict does not change, the advice and the warnings read it.
+
 Inputs follow the data model in the package docstring (`genofed.common.synthetic.checks`).
 """
 
@@ -25,6 +29,7 @@ from genofed.common.synthetic.checks.frequencies import FidelityResult, fidelity
 from genofed.common.synthetic.checks.label_associations import AssociationResult, associations
 from genofed.common.synthetic.checks.leakage import PrivacyResult, privacy
 from genofed.common.synthetic.checks.linkage_disequilibrium import DEFAULT_LD_WINDOW, LDResult, linkage
+from genofed.common.synthetic.checks.precision import CheckPrecision, check_precision, precision_dicts
 from genofed.common.synthetic.checks.structure import StructureResult, population_structure
 from genofed.common.synthetic.checks.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
@@ -59,6 +64,8 @@ class ValidationReport:
     # checks' fixed targets, shown beside it ("none" where no fixed limit is set).
     bands: RealSampleBands | None = None
     fixed_targets: dict[str, str] = field(default_factory=dict)
+    # Whether privacy_loss and mia_auc can tell at this size (`checks.precision`).
+    precision: list[CheckPrecision] = field(default_factory=list)
 
     def failed_checks(self) -> list[str]:
         return [c.name for c in self.checks if c.applicable and not c.passed]
@@ -70,6 +77,7 @@ class ValidationReport:
             for key in ("log_or_real", "log_or_synthetic", "p_real", "p_synthetic"):
                 out["associations"].pop(key)
         out["failed_checks"] = self.failed_checks()
+        out["precision"] = precision_dicts(self.precision)
         return _json_clean(out)
 
     def to_markdown(self) -> str:
@@ -86,7 +94,33 @@ class ValidationReport:
             value = _shown(c.value)
             result = "n/a" if not c.applicable else ("pass" if c.passed else "FAIL")
             lines.append(f"| {c.name} | {value} | {c.threshold} | {result} |")
-        return "\n".join(lines + self._band_lines()) + "\n"
+        return "\n".join(lines + self._privacy_lines() + self._band_lines()) + "\n"
+
+    def _privacy_lines(self) -> list[str]:
+        """The privacy loss from its own terms, each with its records, so that holdout minus training
+        gives the loss by hand (an audit subtracted the table's aats_train, on more records, and got
+        the opposite verdict), and which privacy checks cannot tell at this size."""
+        p = self.privacy
+        lines = [
+            "",
+            f"privacy_loss = AA_ES - AA_TS on {p.n_subsample} records of each set: aats_holdout "
+            f"{_shown(p.aats_holdout)} ({p.n_subsample} held-out vs {p.n_subsample} synthetic records) - "
+            f"{_shown(p.aats_train_for_loss)} ({p.n_subsample} training vs the same {p.n_subsample} "
+            f"synthetic records) = {_shown(p.privacy_loss)}, standard error {_shown(p.privacy_loss_se)}. "
+            f"The aats_train check is AA_TS on {p.n_aats_train} training vs {p.n_aats_train} synthetic "
+            f"records: {_shown(p.aats_train)}.",
+        ]
+        loose = [c for c in self.precision if not c.can_tell]
+        if loose:
+            said = ", ".join(
+                f"{c.name} (standard error {c.standard_error:.2g}, margin {c.margin:g})" for c in loose
+            )
+            lines.append("")
+            lines.append(
+                f"At this size {said} cannot tell a batch that leaks nothing from one at the limit: the "
+                "standard error is at least the margin between the two, so the result may be chance."
+            )
+        return lines
 
     def _band_lines(self) -> list[str]:
         """The fidelity metrics side by side: synthetic vs holdout, the real band, synthetic vs
@@ -212,6 +246,7 @@ def validate_synthetic(
             pca_components=pca_components,
         )
     checks = _threshold_checks(thresholds, fid, ld, pop, assoc, priv)
+    precision = check_precision(priv, thresholds, n_holdout=len(holdout))
     fixed_targets = {}
     if bands is not None:
         fixed_targets = {
@@ -232,6 +267,7 @@ def validate_synthetic(
         n_variants=train.shape[1],
         bands=bands,
         fixed_targets=fixed_targets,
+        precision=precision,
     )
 
 

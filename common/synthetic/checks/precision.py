@@ -1,0 +1,179 @@
+"""Can the privacy checks tell at this size? Whether privacy_loss and mia_auc separate a batch that
+leaks nothing from one at their limit, judged from their standard errors (`leakage.privacy`).
+
+Why: at a clinic's size these two checks are mostly sampling noise. At 200 patients (40 held out)
+privacy_loss's standard error is 0.07-0.10 against its limit of 0.03; an audit saw its verdict and
+mia_auc's flip with `--seed` alone, and the failure's advice ("a smaller --epsilon", a new run
+charged again) spent privacy budget on a coin toss. A warning keyed to the held-out count (fewer
+than 20) missed those sizes and a batch of 15 records.
+
+The rule (`can_tell`): a check can tell when its standard error is below the distance from a batch
+that leaks nothing to its limit (`margin`: 0.03 for privacy_loss, whose no-leak value is 0; 0.05
+for mia_auc, 0.5 being chance), with at least `MIN_RECORDS` records in the smallest set. At a
+standard error of one margin or more, by the normal approximation, a batch that leaks nothing
+fails the check by chance at least 16 % of the time (P(Z >= 1)), and one leaking twice the limit
+passes it as often: a pass or a fail says little, and a new run only redraws the noise. The
+limits themselves are not touched: a failed check still fails the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from genofed.common.synthetic.checks.thresholds import Thresholds
+
+#: Fewer records than this in the smallest set and a standard error is itself unreliable (the
+#: normal approximation behind it needs more): such a check cannot tell, whatever its estimate.
+MIN_RECORDS = 20
+#: P(Z >= 1) of a standard normal, in percent: the chance failure rate at a standard error of one margin.
+CHANCE_AT_ONE_SE = 16
+
+
+@dataclass(frozen=True)
+class CheckPrecision:
+    """How precise one privacy check is at this size.
+
+    Args:
+        name: the check ("privacy_loss" or "mia_auc").
+        value: its value for this batch.
+        standard_error: its standard error (`leakage.privacy`; mia_auc's when nothing leaks).
+        no_leak: its value for a batch that leaks nothing (0 for the loss, 0.5 for the AUC).
+        limit: its limit (`Thresholds`).
+        records: the smallest set behind it (records per set for the loss, held-out patients for
+            the AUC).
+        can_tell: the module docstring's rule.
+    """
+
+    name: str
+    value: float
+    standard_error: float
+    no_leak: float
+    limit: float
+    records: int
+    can_tell: bool
+
+    @property
+    def margin(self) -> float:
+        """The distance from a batch that leaks nothing to the limit (rounded: 0.55 - 0.5 is 0.05)."""
+        return round(self.limit - self.no_leak, 12)
+
+
+def check_precision(privacy: Any, thresholds: Thresholds, *, n_holdout: int) -> list[CheckPrecision]:
+    """privacy_loss's and mia_auc's precision (a check whose limit is None is not judged).
+
+    Args:
+        privacy: the batch's `leakage.PrivacyResult`.
+        thresholds: the limits the batch was judged by.
+        n_holdout: the held-out patients (the AUC's non-members, its smaller set).
+    """
+    out = []
+    if thresholds.privacy_loss_max is not None:
+        out.append(
+            _judged(
+                "privacy_loss",
+                privacy.privacy_loss,
+                privacy.privacy_loss_se,
+                0.0,
+                thresholds.privacy_loss_max,
+                privacy.n_subsample,
+            )
+        )
+    if thresholds.mia_auc_max is not None:
+        out.append(
+            _judged("mia_auc", privacy.mia_auc, privacy.mia_auc_se, 0.5, thresholds.mia_auc_max, n_holdout)
+        )
+    return out
+
+
+def _judged(name: str, value: float, se: float, no_leak: float, limit: float, records: int) -> CheckPrecision:
+    can_tell = records >= MIN_RECORDS and math.isfinite(se) and se < round(limit - no_leak, 12)
+    return CheckPrecision(name, float(value), float(se), no_leak, float(limit), int(records), bool(can_tell))
+
+
+def precision_dicts(precision: Sequence[CheckPrecision]) -> list[dict[str, Any]]:
+    """JSON-ready, as validation.json records them (`validation.precision`), `margin` included."""
+    return [{**asdict(p), "margin": p.margin} for p in precision]
+
+
+def undecided(validation: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The privacy checks that cannot tell at this size, by name, from validation.json's
+    `validation` (its `precision` list; {} when it has none, as before this module)."""
+    return {p["name"]: p for p in validation.get("precision") or [] if not p.get("can_tell", True)}
+
+
+def precision_warning(validation: Mapping[str, Any]) -> str:
+    """The warning for the terminal, report.md and validation.json's `warnings` when a privacy check
+    cannot tell at this size; "" when every one can.
+
+    Args:
+        validation: validation.json's `validation` (`ValidationReport.to_dict()`).
+    """
+    loose = undecided(validation)
+    if not loose:
+        return ""
+    n_train, n_holdout = int(validation.get("n_train") or 0), int(validation.get("n_holdout") or 0)
+    n_synthetic = int(validation.get("n_synthetic") or 0)
+    parts = [_words(p, n_train, n_holdout, n_synthetic) for p in loose.values()]
+    few = any(int(p["records"]) < MIN_RECORDS for p in loose.values())
+    large = any(p["standard_error"] >= p["margin"] for p in loose.values())
+    text = (
+        "too few patients for the privacy checks to tell at this size: "
+        + "; ".join(parts)
+        + (f" (fewer than {MIN_RECORDS} records make a standard error itself unreliable)" if few else "")
+        + "."
+    )
+    if large:
+        text += (
+            " With a standard error that large a batch that leaks nothing fails such a check by chance at "
+            f"least {CHANCE_AT_ONE_SE} % of the time, and one leaking twice the limit passes as often "
+            "(normal approximation)."
+        )
+    text += " A pass or a fail says little, and a new run (charged again under DP) only redraws the noise."
+    more = patients_needed(loose.values(), n_train + n_holdout)
+    if more:
+        text += (
+            f" About {more:,} or more patients would let these checks tell (standard errors shrink as "
+            f"1/sqrt(patients); below the margins, with at least {MIN_RECORDS} records per set)."
+        )
+    if n_synthetic and n_synthetic < n_holdout and "privacy_loss" in loose:
+        text += f" The batch has {n_synthetic} records, fewer than the {n_holdout} held-out patients."
+    return text
+
+
+def _words(p: Mapping[str, Any], n_train: int, n_holdout: int, n_synthetic: int) -> str:
+    """One check's line of the warning."""
+    over = "at least" if p["standard_error"] >= p["margin"] else "below, but on too few records,"
+    if p["name"] == "privacy_loss":
+        sets = f"{n_train} training, {n_holdout} held-out, {n_synthetic} synthetic" if n_train else ""
+        return (
+            f"privacy_loss {p['value']:.3g} has a standard error of {p['standard_error']:.2g} on "
+            f"{p['records']} records per set" + (f" (the smallest of {sets})" if sets else "") + ", "
+            f"{over} its limit's distance of {p['margin']:g} from no leak"
+        )
+    return (
+        f"mia_auc {p['value']:.3g} has a standard error of {p['standard_error']:.2g} when nothing leaks "
+        f"({n_train} training vs {p['records']} held-out patients), {over} the {p['margin']:g} "
+        f"between chance ({p['no_leak']:g}) and its limit"
+    )
+
+
+def patients_needed(loose: Iterable[Mapping[str, Any]], patients: int) -> int | None:
+    """About how many patients would let every check in `loose` tell: its standard error below its
+    margin (they shrink as 1/sqrt(patients) at a fixed held-out share) and at least `MIN_RECORDS`
+    records in its smallest set (which grows with the patients); None without a cohort size.
+    Rounded up to hundreds."""
+    if patients <= 0:
+        return None
+    factors = []
+    for p in loose:
+        if p["margin"] > 0 and math.isfinite(p["standard_error"]):
+            factors.append((p["standard_error"] / p["margin"]) ** 2)
+        records = int(p.get("records") or 0)
+        if 0 < records < MIN_RECORDS:
+            factors.append(MIN_RECORDS / records)
+    if not factors:
+        return None
+    return max(patients + 1, int(math.ceil(patients * max(factors) / 100.0) * 100))
