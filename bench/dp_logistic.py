@@ -8,10 +8,12 @@ one place) on the same training patients and the same test cohort.
 
 Why: measured from outside on an independent federation, such a plain DP logistic regression beat
 genofed's network by 0.15-0.32 AUC. This script is the same reference on a genofed federation
-folder, to compare with docs/benchmarks.md
-"Federated training" (genofed today, default federation: 0.545 / 0.618 / 0.655 / 0.783 at epsilon
-1 / 3 / 8 / inf, pooled network 0.829). It is a measuring stick, not a product feature: a plain
-Python FedAvg loop in one process, no Flower, no secure aggregation, no evaluation releases.
+folder. It measures only the reference: genofed's own figures on the same federation come from
+`bench/federation.py` (docs/benchmarks.md "Federated training" and "The logistic default"), a
+separate, slower run (Flower's simulation engine, about a minute per epsilon), so this script
+prints none (it printed a column of figures quoted from an earlier run until 2026-12-04). It is a
+measuring stick, not a product feature: a plain Python FedAvg loop in one process, no Flower, no
+secure aggregation, no evaluation releases.
 
 Data: loaded with genofed's own code path, exactly as each hospital's ClientApp and the
 simulation's reference models see it (`simulated_sites` -> `load_site_tensors`: `load_site`,
@@ -56,9 +58,6 @@ from genofed.simulations.experiments.privacy_frontier.references import (
 )
 from genofed.simulations.local.simulate import simulated_sites
 
-#: docs/benchmarks.md "Federated training", genofed's network on the default federation (seed 42).
-GENOFED_TODAY = {1.0: 0.545, 3.0: 0.618, 8.0: 0.655, math.inf: 0.783}
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(
@@ -93,23 +92,19 @@ def main() -> None:
     pooled = pooled_auc(sites, test.features, test.labels)
     pooled_s = time.perf_counter() - t
     print(f"pooled non-private LR (sklearn, C={POOLED_C}): test AUC {pooled:.3f} ({pooled_s:.0f} s)")
-    print(
-        f"{'epsilon':>7} {'DP-LR fed':>9} {'pooled LR':>9} {'genofed*':>8} {'sigma':>6} {'spent':>5} "
-        f"{'wall s':>6}"
-    )
+    print(f"{'epsilon':>7} {'DP-LR fed':>9} {'pooled LR':>9} {'sigma':>6} {'spent':>5} {'wall s':>6}")
     for eps in args.epsilons:
         t = time.perf_counter()
         run = federate(sites, rule, eps, args.seed)
         fed = linear_auc(run.params, test.features, test.labels)
         sigma, spent = run.noise_multiplier, run.spent
-        today = GENOFED_TODAY.get(eps)
         print(
-            f"{eps:>7g} {fed:>9.3f} {pooled:>9.3f} {'-' if today is None else f'{today:.3f}':>8} "
-            f"{sigma:>6.2f} {'-' if math.isinf(spent) else f'{spent:.2f}':>5} {time.perf_counter() - t:>6.1f}"
+            f"{eps:>7g} {fed:>9.3f} {pooled:>9.3f} {sigma:>6.2f} "
+            f"{'-' if math.isinf(spent) else f'{spent:.2f}':>5} {time.perf_counter() - t:>6.1f}"
         )
     print(
-        "genofed*: genofed's network today on the default federation (docs/benchmarks.md, seed 42); "
-        "only comparable with --data demo/cohorts"
+        f"genofed's own models on {args.data}: `bench/federation.py --data {args.data}` (seed 42), "
+        "a separate run, not made here (docs/benchmarks.md)"
     )
     print(f"total wall {time.perf_counter() - started:.0f} s")
 
