@@ -474,8 +474,9 @@ def print_check(federation_dir) -> None:
             f"  {name:<14} {summary['samples']:>7} {summary['cases']:>5} {summary['variants']:>8} "
             f"{summary['alignment']['coverage']:>8.1%} {summary['missing_rate']:>7.2%}  {warnings}"
         )
+    first = next(iter(sites))  # a cohort this preset wrote (heldout's hospitals are not rostov)
     print(f"OK: all {len(sites)} cohorts pass. Check one yourself:")
     print(
-        f"  genofed data check --genotypes {federation_dir}/rostov/genotypes.vcf.gz "
-        f"--phenotypes {federation_dir}/rostov/phenotypes.csv --panel {federation_dir}/panel.tsv"
+        f"  genofed data check --genotypes {federation_dir}/{first}/genotypes.vcf.gz "
+        f"--phenotypes {federation_dir}/{first}/phenotypes.csv --panel {federation_dir}/panel.tsv"
     )

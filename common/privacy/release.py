@@ -36,11 +36,10 @@ SCORE_BINS = 10
 #: Noise of an evaluation release per noisy count, a rule from public facts only (the site's
 #: budget and how many evaluations the plan pays for), so no tuning on patients is needed:
 #: sigma = EVALUATION_NOISE_SCALE * sqrt(evaluations) / epsilon, at least EVALUATION_NOISE_FLOOR.
-#: k releases at sigma * sqrt(k) cost in RDP what one release at sigma does. Measured with
-#: `calibrate_noise` (10 rounds x 2 epochs, batch 32, delta 1e-5): one evaluation raises the
-#: training noise by about 15 % at epsilon 1, 7 % at 3 and 5 % at 8. The site plans with it
-#: (client/budget.py); the coordinator reads the same rule for the noise a fresh site's plan
-#: gives (server/noise_weighting.py).
+#: k releases at sigma * sqrt(k) cost in RDP what one release at sigma does. What one evaluation
+#: costs the training's noise is measured in docs/private-evaluation.md ("What it costs"). The
+#: site plans with it (client/budget.py); the coordinator reads the same rule for the noise a
+#: fresh site's plan gives (server/noise_weighting.py).
 EVALUATION_NOISE_SCALE = 12.0
 EVALUATION_NOISE_FLOOR = 2.0
 
