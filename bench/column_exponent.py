@@ -1,0 +1,139 @@
+"""The logistic model's variant weighting with the covariates' share held fixed.
+
+What it measures: the logistic model's federated DP-SGD as the product runs it by its rule
+(bench/covariate_scale.py `train`: clip 1, batch 32 with Poisson sampling at each site's declared
+size, 10 rounds x 2 local epochs, FedAvg, each site's sigma calibrated to the per-site epsilon),
+with every variant column j scaled by v_j^(a/2), v_j = 2 p_j (1 - p_j) from the panel's allele
+frequencies, for several exponents a (a = 2: the rule's scale, genofed.server.training_rule;
+a = 0: the encoded dosages), each with lr = 1 / (C X_a), X_a = sqrt(sum_j v_j^(1 + a)), the
+expected norm of a scaled, mean-centred genotype row. The covariates (sex, age) get the rule's
+c(epsilon) x X_a / X_2, so they keep the share of each patient's clipped gradient they have under
+the rule: only the weighting among the variants changes. With --gene-prior the model reads only
+the panel variants inside the BED's regions, as the product's `--gene-prior` selects them (the
+rule's c is 1 there; X_a over the variants read).
+
+Why: bench/logistic_rule.py chose a = 2 on the plain reference's loop, where the covariates are
+not scaled; there a larger a also gives the covariates a larger share (X_a shrinks as a grows).
+Since the rule scales the covariates on its own (bench/covariate_scale.py), this study asks
+whether a = 2 still pays once their share is held fixed (docs/models.md "The variants' weighting
+at a fixed covariate share").
+
+Scored on the hospitals' pooled VALIDATION patients (how the rule is chosen). --test also scores
+the coordinator's test cohort, to read as a check only. Each cell: mean AUC over seeds x noise
+draws, the mean paired difference to a = 2 (same seed, split and noise draw) in brackets, and
+that difference's standard error over the pairs.
+
+    .venv/bin/python bench/column_exponent.py [--data demo/cohorts] [--exponents 0 1 2]
+                                              [--epsilons 1 3 8] [--seeds 42 43 44] [--draws 2]
+                                              [--test] [--gene-prior demo/cohorts/known_genes.bed]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from covariate_scale import train
+from measure import paired_table, require_federation
+from sklearn.metrics import roc_auc_score
+
+from genofed.common.data.features import FREQ_CLIP
+from genofed.common.data.panel import VariantPanel
+from genofed.server.federation import load_test_cohort
+from genofed.server.settings import RunSettings
+from genofed.server.start_model import start_model
+from genofed.server.training_rule import column_scale
+from genofed.simulations.local.simulate import simulated_sites
+
+RULE_EXPONENT = 2.0
+
+
+def variant_variances(panel: VariantPanel) -> np.ndarray:
+    """v_j = 2 p_j (1 - p_j) of each panel variant, p clipped as the features are."""
+    p = np.clip(np.asarray(panel.alt_freq, dtype=np.float64), FREQ_CLIP, 1.0 - FREQ_CLIP)
+    return 2.0 * p * (1.0 - p)
+
+
+def row_norm(variances: np.ndarray, exponent: float) -> float:
+    """X_a = sqrt(sum_j v_j^(1 + a)): the expected norm of a mean-centred row scaled by v^(a/2)."""
+    return math.sqrt(float(np.sum(variances ** (1.0 + exponent))))
+
+
+def matched_scale(variances: np.ndarray, exponent: float, rule_c: float) -> np.ndarray:
+    """Columns v_j^(a/2) of the variants read, then the two covariates at the rule's c x X_a / X_2."""
+    share = row_norm(variances, exponent) / row_norm(variances, RULE_EXPONENT)
+    return np.concatenate([variances ** (exponent / 2.0), np.full(2, rule_c * share)])
+
+
+def standard_errors(aucs: dict, exponents: list[float], epsilons: list[float]) -> str:
+    """One line per exponent: the standard error of its paired difference to a = 2, per epsilon."""
+    lines = []
+    for a in exponents:
+        cells = []
+        for epsilon in epsilons:
+            pairs = [x - y for x, y in zip(aucs[(a, epsilon)], aucs[(RULE_EXPONENT, epsilon)], strict=True)]
+            error = statistics.stdev(pairs) / math.sqrt(len(pairs)) if len(pairs) > 1 else float("nan")
+            cells.append(f"{error:16.3f}")
+        lines.append(f"{a:>6g} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", default="demo/cohorts")
+    parser.add_argument("--exponents", nargs="+", type=float, default=[0.0, 1.0, 2.0])
+    parser.add_argument("--epsilons", nargs="+", type=float, default=[1.0, 3.0, 8.0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    parser.add_argument("--draws", type=int, default=2, help="noise draws per seed")
+    parser.add_argument("--test", action="store_true", help="also score the test cohort (a check only)")
+    parser.add_argument("--gene-prior", default="", help="a BED of genes: read only their variants")
+    args = parser.parse_args()
+    require_federation(args.data)
+    started = time.perf_counter()
+    panel = VariantPanel.load(Path(args.data) / "panel.tsv")
+    # the product's selection of the gene list's variants (empty: the whole panel)
+    selected = start_model(RunSettings(model="logistic", gene_prior=args.gene_prior), panel).config.selected
+    columns = [*selected, len(panel), len(panel) + 1] if selected else None
+    variances = variant_variances(panel)[list(selected)] if selected else variant_variances(panel)
+    exponents = list(dict.fromkeys([*args.exponents, RULE_EXPONENT]))
+    cohorts = ["validation", "test"] if args.test else ["validation"]
+    aucs: dict[str, dict[tuple[float, float], list[float]]] = {cohort: {} for cohort in cohorts}
+    for seed in args.seeds:
+        settings = RunSettings(data_dir=args.data, seed=seed)
+        sites = list(simulated_sites(settings).values())
+        validation = (np.concatenate([d.val_x for d in sites]), np.concatenate([d.val_y for d in sites]))
+        scored = {"validation": validation}
+        if args.test:
+            test = load_test_cohort(settings, panel)
+            scored["test"] = (test.features, test.labels)
+        for epsilon in args.epsilons:
+            rule_c = float(column_scale(panel, selected, epsilon=epsilon)[-1])
+            for a in exponents:
+                scale = matched_scale(variances, a, rule_c)
+                lr = 1.0 / row_norm(variances, a)
+                for draw in range(1 if math.isinf(epsilon) else args.draws):
+                    # the same draws for every exponent: differences are paired
+                    rng = np.random.default_rng([seed, draw, int(min(epsilon, 1e6) * 10)])
+                    params = train(sites, scale, epsilon, lr, rng, columns)
+                    for cohort, (x, y) in scored.items():
+                        read = x if columns is None else x[:, columns]
+                        score = (read.astype(np.float64) * scale) @ params[:-1] + params[-1]
+                        aucs[cohort].setdefault((a, epsilon), []).append(float(roc_auc_score(y, score)))
+        print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
+    norms = ", ".join(f"X_{a:g} = {row_norm(variances, a):.1f}" for a in exponents)
+    print(f"{len(args.seeds)} seeds x up to {args.draws} noise draws; {norms}")
+    for cohort in cohorts:
+        print(f"\nscored on the {cohort} patients" + (" (a check only)" if cohort == "test" else ""))
+        print("\n".join(paired_table(aucs[cohort], exponents, RULE_EXPONENT, args.epsilons, "a", 6)))
+        print("standard error of the paired difference to a = 2:")
+        print(standard_errors(aucs[cohort], exponents, args.epsilons))
+
+
+if __name__ == "__main__":
+    main()
