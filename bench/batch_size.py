@@ -55,7 +55,7 @@ HALF = "half"
 
 def site_batch(batch: str, n: int) -> int:
     """The batch a site of declared size `n` samples with: a fixed number, or half of `n`."""
-    return max(1, n // 2) if batch == HALF else int(batch)
+    return (n + 1) // 2 if batch == HALF else int(batch)  # ceil(n / 2): two steps per epoch
 
 
 def train(sites, scale: np.ndarray, epsilon: float, lr: float, batch: str, rng: np.random.Generator):
