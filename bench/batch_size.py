@@ -27,28 +27,18 @@ draws and, in brackets, the mean difference to batch 32 over runs of the same se
 from __future__ import annotations
 
 import argparse
+import functools
 import math
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
-from logistic_rule import DELTA, fedavg, site_rows
-from measure import paired_table, require_federation
+from covariate_scale import train
+from measure import add_study_options, paired_errors, paired_table, require_federation, scored_cohorts
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
-from genofed.common.privacy.accountant import calibrate_noise, sample_rate, steps_per_epoch
-from genofed.server.federation import load_test_cohort
-from genofed.server.settings import RunSettings
-from genofed.server.training_rule import (
-    LOGISTIC_BATCH_SIZE,
-    LOGISTIC_LOCAL_EPOCHS,
-    LOGISTIC_ROUNDS,
-    column_scale,
-    training_rule,
-)
-from genofed.simulations.local.simulate import simulated_sites
+from genofed.server.training_rule import LOGISTIC_BATCH_SIZE, column_scale, training_rule
 
 HALF = "half"
 
@@ -58,47 +48,14 @@ def site_batch(batch: str, n: int) -> int:
     return (n + 1) // 2 if batch == HALF else int(batch)  # ceil(n / 2): two steps per epoch
 
 
-def train(sites, scale: np.ndarray, epsilon: float, lr: float, batch: str, rng: np.random.Generator):
-    """[w, b] of the federation's final model: bench/covariate_scale.py's `train` at `batch`."""
-    data = []
-    for d in sites:
-        n = d.public_train  # steps and sampling follow the declared size, as in the product
-        size = site_batch(batch, n)
-        rate = sample_rate(n, size)
-        steps = LOGISTIC_LOCAL_EPOCHS * steps_per_epoch(n, size)
-        sigma = (
-            0.0
-            if math.isinf(epsilon)
-            else calibrate_noise(
-                [], sample_rate=rate, steps=LOGISTIC_ROUNDS * steps, target_epsilon=epsilon, delta=DELTA
-            )
-        )
-        data.append(site_rows(d.train_x.astype(np.float64) * scale, d.train_y, n, rate, steps, sigma))
-    return fedavg(data, np.zeros(len(scale) + 1), lr, rng, LOGISTIC_ROUNDS)
-
-
-def standard_errors(aucs: dict, batches: list[str], epsilons: list[float], base: str) -> str:
-    """One line per batch: the standard error of its difference to `base` over the pairs."""
-    lines = []
-    for batch in batches:
-        cells = []
-        for epsilon in epsilons:
-            pairs = [x - y for x, y in zip(aucs[(batch, epsilon)], aucs[(base, epsilon)], strict=True)]
-            error = statistics.stdev(pairs) / math.sqrt(len(pairs)) if len(pairs) > 1 else float("nan")
-            cells.append(f"{error:16.3f}")
-        lines.append(f"{batch:>6} " + " ".join(cells))
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", default="demo/cohorts")
     parser.add_argument("--batches", nargs="+", default=["32", "64", "128", HALF])
-    parser.add_argument("--epsilons", nargs="+", type=float, default=[3.0, 8.0])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
-    parser.add_argument("--draws", type=int, default=6, help="noise draws per seed")
+    add_study_options(parser, [3.0, 8.0])
+    parser.set_defaults(draws=6)  # the rates' noise draws cannot be paired: more of them
     parser.add_argument("--test", action="store_true", help="also score the test cohort (a check only)")
     args = parser.parse_args()
     require_federation(args.data)
@@ -113,19 +70,14 @@ def main() -> None:
     cohorts = ["validation", "test"] if args.test else ["validation"]
     aucs: dict[str, dict[tuple[str, float], list[float]]] = {cohort: {} for cohort in cohorts}
     for seed in args.seeds:
-        settings = RunSettings(data_dir=args.data, seed=seed)
-        sites = list(simulated_sites(settings).values())
-        validation = (np.concatenate([d.val_x for d in sites]), np.concatenate([d.val_y for d in sites]))
-        scored = {"validation": validation}
-        if args.test:
-            test = load_test_cohort(settings, panel)
-            scored["test"] = (test.features, test.labels)
+        sites, scored = scored_cohorts(args.data, seed, panel, args.test)
         for epsilon in args.epsilons:
             scale = column_scale(panel, (), epsilon=epsilon).astype(np.float64)
             for batch in batches:
+                batch_of = functools.partial(site_batch, batch)
                 for draw in range(1 if math.isinf(epsilon) else args.draws):
                     rng = np.random.default_rng([seed, draw, int(min(epsilon, 1e6) * 10)])
-                    params = train(sites, scale, epsilon, lr, batch, rng)
+                    params = train(sites, scale, epsilon, lr, rng, batch_of=batch_of)
                     for cohort, (x, y) in scored.items():
                         score = (x.astype(np.float64) * scale) @ params[:-1] + params[-1]
                         aucs[cohort].setdefault((batch, epsilon), []).append(float(roc_auc_score(y, score)))
@@ -136,7 +88,7 @@ def main() -> None:
         print(f"\nscored on the {cohort} patients" + (" (a check only)" if cohort == "test" else ""))
         print("\n".join(paired_table(aucs[cohort], batches, base, args.epsilons, "batch", 6)))
         print(f"standard error of the difference to batch {base}:")
-        print(standard_errors(aucs[cohort], batches, args.epsilons, base))
+        print("\n".join(paired_errors(aucs[cohort], batches, base, args.epsilons, 6)))
 
 
 if __name__ == "__main__":

@@ -32,22 +32,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 from covariate_scale import train
-from measure import paired_table, require_federation
+from measure import add_study_options, paired_errors, paired_table, require_federation, scored_cohorts
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
-from genofed.server.federation import load_test_cohort
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.server.training_rule import column_scale
-from genofed.simulations.local.simulate import simulated_sites
 
 RULE_EXPONENT = 2.0
 
@@ -69,28 +66,13 @@ def matched_scale(variances: np.ndarray, exponent: float, rule_c: float) -> np.n
     return np.concatenate([variances ** (exponent / 2.0), np.full(2, rule_c * share)])
 
 
-def standard_errors(aucs: dict, exponents: list[float], epsilons: list[float]) -> str:
-    """One line per exponent: the standard error of its paired difference to a = 2, per epsilon."""
-    lines = []
-    for a in exponents:
-        cells = []
-        for epsilon in epsilons:
-            pairs = [x - y for x, y in zip(aucs[(a, epsilon)], aucs[(RULE_EXPONENT, epsilon)], strict=True)]
-            error = statistics.stdev(pairs) / math.sqrt(len(pairs)) if len(pairs) > 1 else float("nan")
-            cells.append(f"{error:16.3f}")
-        lines.append(f"{a:>6g} " + " ".join(cells))
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", default="demo/cohorts")
     parser.add_argument("--exponents", nargs="+", type=float, default=[0.0, 1.0, 2.0])
-    parser.add_argument("--epsilons", nargs="+", type=float, default=[1.0, 3.0, 8.0])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
-    parser.add_argument("--draws", type=int, default=2, help="noise draws per seed")
+    add_study_options(parser, [1.0, 3.0, 8.0])
     parser.add_argument("--test", action="store_true", help="also score the test cohort (a check only)")
     parser.add_argument("--gene-prior", default="", help="a BED of genes: read only their variants")
     args = parser.parse_args()
@@ -105,13 +87,7 @@ def main() -> None:
     cohorts = ["validation", "test"] if args.test else ["validation"]
     aucs: dict[str, dict[tuple[float, float], list[float]]] = {cohort: {} for cohort in cohorts}
     for seed in args.seeds:
-        settings = RunSettings(data_dir=args.data, seed=seed)
-        sites = list(simulated_sites(settings).values())
-        validation = (np.concatenate([d.val_x for d in sites]), np.concatenate([d.val_y for d in sites]))
-        scored = {"validation": validation}
-        if args.test:
-            test = load_test_cohort(settings, panel)
-            scored["test"] = (test.features, test.labels)
+        sites, scored = scored_cohorts(args.data, seed, panel, args.test)
         for epsilon in args.epsilons:
             rule_c = float(column_scale(panel, selected, epsilon=epsilon)[-1])
             for a in exponents:
@@ -132,7 +108,7 @@ def main() -> None:
         print(f"\nscored on the {cohort} patients" + (" (a check only)" if cohort == "test" else ""))
         print("\n".join(paired_table(aucs[cohort], exponents, RULE_EXPONENT, args.epsilons, "a", 6)))
         print("standard error of the paired difference to a = 2:")
-        print(standard_errors(aucs[cohort], exponents, args.epsilons))
+        print("\n".join(paired_errors(aucs[cohort], exponents, RULE_EXPONENT, args.epsilons, 6)))
 
 
 if __name__ == "__main__":

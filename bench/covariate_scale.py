@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,14 +61,16 @@ def train(
     lr: float,
     rng: np.random.Generator,
     columns: list[int] | None = None,
+    batch_of: Callable[[int], int] = lambda n: LOGISTIC_BATCH_SIZE,
 ) -> np.ndarray:
     """[w, b] of the federation's final model: per-site DP-SGD at the product's rule, FedAvg.
-    `columns`: the input columns the model reads (all by default; `scale` is per column read)."""
+    `columns`: the input columns the model reads (all by default; `scale` is per column read);
+    `batch_of`: a site's batch from its declared size (the rule's 32 by default)."""
     data = []
     for d in sites:
         n = d.public_train  # steps and sampling follow the declared size, as in the product
-        rate = sample_rate(n, LOGISTIC_BATCH_SIZE)
-        steps = LOGISTIC_LOCAL_EPOCHS * steps_per_epoch(n, LOGISTIC_BATCH_SIZE)
+        rate = sample_rate(n, batch_of(n))
+        steps = LOGISTIC_LOCAL_EPOCHS * steps_per_epoch(n, batch_of(n))
         sigma = (
             0.0
             if math.isinf(epsilon)

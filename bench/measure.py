@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -59,6 +60,25 @@ def study_sites(data: str, seed: int) -> tuple[list, np.ndarray, np.ndarray]:
     return sites, x_eval, np.concatenate([d.val_y for d in sites])
 
 
+def scored_cohorts(data: str, seed: int, panel, with_test: bool) -> tuple[list, dict[str, tuple]]:
+    """The hospitals of `data` split by `seed` and the cohorts a study scores: "validation" (their
+    pooled validation patients, which decide) and with `with_test` also "test" (the
+    coordinator's test cohort, a check only), each as (features, labels)."""
+    from genofed.server.federation import load_test_cohort
+    from genofed.server.settings import RunSettings
+    from genofed.simulations.local.simulate import simulated_sites
+
+    settings = RunSettings(data_dir=data, seed=seed)
+    sites = list(simulated_sites(settings).values())
+    scored = {
+        "validation": (np.concatenate([d.val_x for d in sites]), np.concatenate([d.val_y for d in sites]))
+    }
+    if with_test:
+        test = load_test_cohort(settings, panel)
+        scored["test"] = (test.features, test.labels)
+    return sites, scored
+
+
 def parse_study(description: str, epsilons: list[float]) -> argparse.Namespace:
     """The command line of a validation study on a whole federation: --data (default demo/cohorts;
     a folder without a federation exits with what to run) and the study options
@@ -100,4 +120,24 @@ def paired_table(
             paired = statistics.mean(v - b for v, b in zip(values, reference, strict=True))
             cells.append(f"{statistics.mean(values):.3f} ({paired:+.3f})")
         lines.append(f"{row:>{width}} " + " ".join(f"{cell:>16}" for cell in cells))
+    return lines
+
+
+def paired_errors(
+    aucs: dict[tuple[Hashable, float], list[float]],
+    rows: Sequence[Hashable],
+    base: Hashable,
+    epsilons: Sequence[float],
+    width: int,
+) -> list[str]:
+    """Under a `paired_table`: one line per row, each cell the standard error of its mean
+    difference to row `base` over the pairs (nan with one pair)."""
+    lines = []
+    for row in rows:
+        cells = []
+        for epsilon in epsilons:
+            pairs = [v - b for v, b in zip(aucs[(row, epsilon)], aucs[(base, epsilon)], strict=True)]
+            error = statistics.stdev(pairs) / math.sqrt(len(pairs)) if len(pairs) > 1 else float("nan")
+            cells.append(f"{error:16.3f}")
+        lines.append(f"{row:>{width}} " + " ".join(cells))
     return lines

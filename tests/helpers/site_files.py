@@ -1,12 +1,14 @@
-"""A small hospital's data files for the local-release tests (`synth`, `hospital variants`), and
-the command lines of those two releases."""
+"""A small hospital's data files for the local-release tests (`synth`, `hospital variants`), a site
+folder with a declared budget, and the command lines of those two releases."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
+from genofed.client.agent.keys import init_site
 from genofed.common.data.writers import write_vcf
 
 #: The three variants of `write_small_site`'s genotypes.
@@ -24,6 +26,17 @@ def write_small_site(folder: Path, patients: int = 40) -> tuple[Path, Path]:
     lines = [f"{s},{i % 2},{'MF'[i % 2]},{30 + i}" for i, s in enumerate(samples)]
     (folder / "phenotypes.csv").write_text("sample_id,label,sex,age\n" + "\n".join(lines) + "\n")
     return folder / "genotypes.vcf", folder / "phenotypes.csv"
+
+
+def budgeted_site(tmp_path: Path, budget: float = 8.0) -> Path:
+    """A site folder `tmp_path/site_rostov` as `hospital init` and `hospital check` leave it,
+    declaring epsilon `budget` at delta 1e-5 (its state folder is made by the first release)."""
+    site = tmp_path / "site_rostov"
+    init_site(site, "rostov")
+    info = json.loads((site / "hospital.json").read_text())
+    info["data"] = {"epsilon_budget": budget, "delta": 1e-5}
+    (site / "hospital.json").write_text(json.dumps(info))
+    return site
 
 
 def variants_args(genotypes: Path, out: Path, *extra: str) -> list[str]:

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.site_files import synth_args, variants_args, write_small_site
+from helpers.site_files import budgeted_site, synth_args, variants_args, write_small_site
 
 from genofed.cli.main import main
 from genofed.client.agent.audit import (
@@ -28,7 +28,6 @@ from genofed.client.agent.audit import (
     audit_line,
     read_audit,
 )
-from genofed.client.agent.keys import init_site
 from genofed.client.agent.ledger_binding import _audit_spent
 from genofed.client.synth_advice import SiteBudget, failure_message, site_budget, suggestions
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
@@ -41,16 +40,6 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
     return write_small_site(tmp_path / "rostov")
 
 
-def _site(tmp_path: Path, budget: float = 8.0) -> Path:
-    """A checked site folder: `budget` at delta 1e-5."""
-    site = tmp_path / "site_rostov"
-    init_site(site, "rostov")
-    info = json.loads((site / "hospital.json").read_text())
-    info["data"] = {"epsilon_budget": budget, "delta": 1e-5}
-    (site / "hospital.json").write_text(json.dumps(info))
-    return site
-
-
 def _dp(epsilon: str, state: Path, *extra: str) -> list[str]:
     return ["--release", "dp", "--epsilon", epsilon, "--state-dir", str(state), *extra]
 
@@ -59,7 +48,7 @@ def _dp(epsilon: str, state: Path, *extra: str) -> list[str]:
 
 
 def test_a_new_ledger_elsewhere_is_written_to_the_audit_log_of_the_site_it_leaves(files, tmp_path, capsys):
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     state, other = site / "state", tmp_path / "other3"
     assert main(variants_args(files[0], tmp_path / "a.tsv", *_dp("1.5", state))) == 0
     spent = PrivacyLedger(state / LEDGER_FILE).epsilon(1e-5)
@@ -97,7 +86,7 @@ def test_a_new_ledger_elsewhere_is_written_to_the_audit_log_of_the_site_it_leave
 
 
 def test_an_override_that_cannot_be_written_to_the_site_it_leaves_is_refused(files, tmp_path, capsys):
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     state = site / "state"
     assert main(variants_args(files[0], tmp_path / "a.tsv", *_dp("1", state))) == 0
     (site / "audit.jsonl").rename(tmp_path / "kept.jsonl")
@@ -123,7 +112,7 @@ def test_appendable_problem_opens_the_log_rather_than_asking_os_access(tmp_path)
 
 
 def test_a_folder_in_the_audit_logs_place_refuses_a_synth_before_it_trains(files, tmp_path, capsys):
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     (site / "audit.jsonl").mkdir()
     argv = synth_args(files, tmp_path / "syn", "--epsilon", "1", "--state-dir", str(site / "state"))
     assert main(argv) == 2
@@ -136,7 +125,7 @@ def test_a_folder_in_the_audit_logs_place_refuses_a_synth_before_it_trains(files
 
 
 def test_hospital_ledger_and_audit_accept_the_sites_state_folder(files, tmp_path, capsys):
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     assert main(variants_args(files[0], tmp_path / "a.tsv", *_dp("1", site / "state"))) == 0
     capsys.readouterr()
     for command in ("ledger", "audit"):
@@ -156,7 +145,7 @@ def test_hospital_ledger_and_audit_accept_the_sites_state_folder(files, tmp_path
 
 
 def test_a_budget_below_the_sites_is_named_as_the_cap_that_binds(files, tmp_path, capsys):
-    site = _site(tmp_path, budget=4.0)
+    site = budgeted_site(tmp_path, budget=4.0)
     argv = variants_args(files[0], tmp_path / "a.tsv", *_dp("1.5", site / "state", "--budget", "1.2"))
     assert main(argv) == 2
     err = " ".join(capsys.readouterr().err.split())
@@ -173,7 +162,7 @@ def test_a_budget_below_the_sites_is_named_as_the_cap_that_binds(files, tmp_path
 
 
 def test_a_synth_entry_says_whether_the_batch_passed_and_what_its_digest_is_of(files, tmp_path, capsys):
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     out = tmp_path / "syn"
     assert main(synth_args(files, out, "--epsilon", "1", "--state-dir", str(site / "state"))) in (0, 1)
     summary = json.loads((out / "validation.json").read_text())
@@ -250,7 +239,7 @@ def test_the_advice_never_suggests_more_epsilon_than_the_site_has_left():
 
 
 def test_the_failure_message_reads_what_the_site_has_left(files, tmp_path):
-    site = _site(tmp_path, budget=3.0)
+    site = budgeted_site(tmp_path, budget=3.0)
     state = site / "state"
     assert main(variants_args(files[0], tmp_path / "a.tsv", *_dp("1.6", state))) == 0
     left = 3.0 - PrivacyLedger(state / LEDGER_FILE).epsilon(1e-5)
@@ -266,7 +255,7 @@ def test_the_failure_message_reads_what_the_site_has_left(files, tmp_path):
 def test_a_second_rounding_of_one_cohort_and_round_to_1_are_warned(files, tmp_path, caplog):
     """panel.md advises one rounded summary per cohort: two roundings, differenced, narrow each
     count, and --round-to 1 declares the exact counts public. An audit made both without a word."""
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     state = ("--state-dir", str(site / "state"))
     with caplog.at_level("WARNING"):
         assert main(variants_args(files[0], tmp_path / "r10.tsv", *state)) == 0
@@ -284,7 +273,7 @@ def test_a_second_rounding_of_one_cohort_and_round_to_1_are_warned(files, tmp_pa
 def test_a_release_into_a_deleted_audit_log_says_the_old_one_is_missing(files, tmp_path, caplog):
     """An audit deleted SITE/audit.jsonl and made another release: a new, empty log was started
     without a word while the ledger still listed the earlier releases."""
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     state = site / "state"
     with caplog.at_level("WARNING"):
         assert main(variants_args(files[0], tmp_path / "a.tsv", *_dp("1", state))) == 0

@@ -23,7 +23,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from helpers.site_files import synth_args, variants_args, write_small_site
+from helpers.site_files import budgeted_site, synth_args, variants_args, write_small_site
 
 import genofed.client.synth as synth_module
 from genofed.cli.main import main
@@ -37,16 +37,6 @@ from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 def files(tmp_path: Path) -> tuple[Path, Path]:
     """40 patients' genotypes and phenotypes."""
     return write_small_site(tmp_path / "rostov")
-
-
-def _site(tmp_path: Path, budget: float = 8.0) -> Path:
-    """A site folder as `hospital init` and `hospital check` leave it: budget 8 at delta 1e-5."""
-    site = tmp_path / "site_rostov"
-    init_site(site, "rostov")
-    info = json.loads((site / "hospital.json").read_text())
-    info["data"] = {"epsilon_budget": budget, "delta": 1e-5}
-    (site / "hospital.json").write_text(json.dumps(info))
-    return site
 
 
 def _charges(state: Path) -> list:
@@ -74,7 +64,7 @@ def test_an_empty_out_that_cannot_be_replaced_is_refused_before_anything_is_char
 ):
     """An empty mount point (EBUSY at the rename onto it, as an immutable folder gives EPERM) was
     refused only after the generator was trained and charged."""
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     out = tmp_path / "mounted"
     out.mkdir()
     rename = os.rename
@@ -137,7 +127,7 @@ def test_a_failure_after_the_charge_says_the_epsilon_was_charged_and_a_rerun_spe
 ):
     """The batch's final rename fails once the generator is charged (the folder filled up or was
     mounted over meanwhile): the line says the charge stands, not only "run again"."""
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     state, out = site / "state", tmp_path / "syn"
     rename = os.rename
 
@@ -166,7 +156,7 @@ def test_a_failure_after_the_charge_says_the_epsilon_was_charged_and_a_rerun_spe
 def test_a_tiny_epsilon_is_refused_as_too_small_and_the_one_it_names_can_be_calibrated(
     files, tmp_path, capsys
 ):
-    site = _site(tmp_path, budget=5.0)
+    site = budgeted_site(tmp_path, budget=5.0)
     state = site / "state"
     argv = synth_args(files, tmp_path / "o", "--epsilon", "1e-9", "--state-dir", str(state))
     assert main(argv) == 2
@@ -253,7 +243,7 @@ def test_the_privacy_line_names_a_ledger_outside_a_site_as_such(tmp_path):
     summary = {"epsilon": 0.5, "delta": 1e-5, "ledger_plan": "synth-x"}
     bare = synth_module.privacy_statement(summary, str(tmp_path / "ledgerX"))
     assert f"charged to the privacy ledger in {tmp_path / 'ledgerX'} (outside any site folder)" in bare
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     at_site = synth_module.privacy_statement(summary, str(site / "state"))
     assert f"charged to the site's privacy ledger in {site / 'state'} (plan synth-x)" in at_site
 
@@ -276,7 +266,7 @@ def test_a_site_never_checked_shows_the_budget_its_releases_were_given(files, tm
 def test_a_run_without_dp_given_the_sites_state_folder_is_audited_and_charged_nothing(
     files, tmp_path, capsys
 ):
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     out = tmp_path / "syn"
     assert main(synth_args(files, out, "--state-dir", str(site / "state"))) in (0, 1)
     summary = json.loads((out / "validation.json").read_text())
@@ -300,7 +290,7 @@ def test_a_run_without_dp_given_the_sites_state_folder_is_audited_and_charged_no
 def test_a_run_without_dp_on_files_bound_to_a_site_is_audited_there(files, tmp_path, capsys):
     """No --state-dir: the site is found by the binding lookup a DP run uses (here bound by a DP
     variant summary at the site)."""
-    site = _site(tmp_path)
+    site = budgeted_site(tmp_path)
     argv = variants_args(files[0], tmp_path / "v.tsv", "--release", "dp", "--epsilon", "1")
     assert main([*argv, "--state-dir", str(site / "state")]) == 0
     charges = len(_charges(site / "state"))

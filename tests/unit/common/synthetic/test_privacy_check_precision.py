@@ -15,10 +15,9 @@ import json
 
 import numpy as np
 import pytest
-from helpers.site_files import variants_args, write_small_site
+from helpers.site_files import budgeted_site, variants_args, write_small_site
 
 from genofed.cli.main import main
-from genofed.client.agent.keys import init_site
 from genofed.client.synth_advice import failure_message, suggestions
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.synthetic.checks import Thresholds, validate_synthetic
@@ -182,11 +181,7 @@ def test_turning_dp_on_names_no_epsilon_above_what_the_files_site_has_left(tmp_p
     """An audit ran synth without --state-dir on files bound to a site with 1 of 3 left and was told
     `--epsilon 8 --state-dir SITE/state`."""
     genotypes, _ = write_small_site(tmp_path / "rostov")
-    site = tmp_path / "site_rostov"
-    init_site(site, "rostov")
-    info = json.loads((site / "hospital.json").read_text())
-    info["data"] = {"epsilon_budget": 3.0, "delta": 1e-5}
-    (site / "hospital.json").write_text(json.dumps(info))
+    site = budgeted_site(tmp_path, budget=3.0)
     state = site / "state"
     dp = ["--release", "dp", "--epsilon", "1.6", "--state-dir", str(state)]
     assert main(variants_args(genotypes, tmp_path / "a.tsv", *dp)) == 0  # binds the files to the site
