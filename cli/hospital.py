@@ -97,7 +97,9 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         default="",
         help="a validated `genofed synth` output folder whose records this hospital adds to its training "
-        "(refused if its batch failed validation or holds no records; default: none)",
+        "(refused, before anything is declared or bound, if this site's training would refuse it: a "
+        "failed batch, fewer than 20 records, records not on the panel, or at a finite budget a batch "
+        "made without DP or charged to another ledger; default: none)",
     )
     check.add_argument(
         "--synthetic-ratio",
@@ -759,6 +761,9 @@ def run_synth(args: argparse.Namespace) -> int:
         print(f"  privacy: {privacy_statement(summary, args.state_dir)}")
         return 0
     from genofed.client.synth_advice import failure_message
+    from genofed.common.data.readers import read_phenotypes
 
-    print(failure_message(summary, args.out, args.state_dir, genotypes=args.genotypes))
+    # the patients find the site too, for a re-exported file of them (as the run's binding does)
+    patients = read_phenotypes(args.phenotypes, args.label_column).sample_ids
+    print(failure_message(summary, args.out, args.state_dir, genotypes=args.genotypes, sample_ids=patients))
     return 1

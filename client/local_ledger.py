@@ -153,7 +153,7 @@ class LocalLedger:
             raise ConfigError(
                 f"--delta {delta:g} is above the delta this hospital accepts ({self.delta:g}, declared in "
                 f"{self.site_file} by `genofed hospital check --delta`): its budget holds at that delta. "
-                f"Give --delta {self.delta:g} or smaller. Nothing was trained, written or charged."
+                f"Give --delta {self.delta:g} or smaller. Nothing was computed, written or charged."
             )
 
     def check_spend(
@@ -243,7 +243,7 @@ def local_ledger(
             f"a DP release charged to {state_dir} needs a cap, and that folder is no hospital site's "
             "state folder with a declared budget: give --budget EPSILON (the lifetime epsilon cap for "
             "these patients, across every release charged to this ledger), or use the site's state "
-            "folder (SITE/state, written by `genofed hospital check`). Nothing was trained, written or "
+            "folder (SITE/state, written by `genofed hospital check`). Nothing was computed, written or "
             "charged."
         )
     if declared is None:  # no site's budget: the folder's own ledger (a site's audit log, if any)
@@ -304,6 +304,7 @@ def check_and_bind(
     data_update: str = "",
     sample_ids: Sequence[str] = (),
     release: ReleaseSteps | None = None,
+    bind: bool = True,
 ) -> None:
     """Refuse a release of `epsilon` that would pass the budget or the coalition cap, or use a larger
     delta than the site's (nothing written), then bind the ledger to the files it reads (refusing
@@ -319,6 +320,8 @@ def check_and_bind(
             variant summary's one Gaussian release): the coalition cap is then checked exactly here;
             otherwise only where it is sure to be passed (`LocalLedger.check_spend`), and exactly by
             the release under the ledger's lock.
+        bind: False: check the binding but write nothing; the release binds with `bind_files` once
+            nothing else can refuse it (a refusal then leaves no binding behind).
     """
     book = PrivacyLedger(ledger.state_dir / LEDGER_FILE)
     refused = _nothing_done(ledger)
@@ -327,6 +330,32 @@ def check_and_bind(
     if release is not None and epsilon > 0 and not math.isinf(ledger.coalition_cap):
         steps = release(book, target)
         ledger.check_coalition(book, steps, delta, epsilon=epsilon, purpose=purpose, refused=refused)
+    bind_files(
+        ledger,
+        genotypes,
+        phenotypes,
+        command=command,
+        new_ledger=new_ledger,
+        data_update=data_update,
+        sample_ids=sample_ids,
+        record=bind,
+    )
+
+
+def bind_files(
+    ledger: LocalLedger,
+    genotypes: str | Path,
+    phenotypes: str | Path | None,
+    *,
+    command: str,
+    new_ledger: str = "",
+    data_update: str = "",
+    sample_ids: Sequence[str] = (),
+    record: bool = True,
+) -> None:
+    """Bind `ledger` to the files a local release reads and their patients (`bind_ledger`: refused
+    when their ledger is elsewhere); `record` False checks without writing. The arguments are
+    `check_and_bind`'s."""
     bind_ledger(
         ledger.state_dir,
         DataHashes(
@@ -339,6 +368,7 @@ def check_and_bind(
         new_ledger=new_ledger,
         data_update=data_update,
         audit_log=ledger.audit_log,
+        record=record,
     )
 
 
@@ -446,7 +476,7 @@ def epsilon_too_small(
         f"--epsilon {epsilon:g} is too small to calibrate for this release: even at the largest noise "
         f"genofed calibrates (noise multiplier {SIGMA_MAX:g}), {what} adds epsilon {floor:.3g} at delta "
         f"{delta:g} to this ledger. Give --epsilon {smallest:g} or more{alternative} (the budget is not "
-        "what refuses it). Nothing was trained, written or charged."
+        "what refuses it). Nothing was computed, written or charged."
     )
 
 
@@ -516,7 +546,7 @@ def unprotected_site(
     for candidate in candidates:
         local = local_ledger(candidate, None, spends=False)
         if local.audit_log is not None:
-            _require_appendable(local.audit_log, "Nothing was trained or written.")
+            _require_appendable(local.audit_log, "Nothing was computed or written.")
             return local
     return None
 
@@ -629,7 +659,7 @@ def _nothing_done(ledger: LocalLedger) -> str:
     """The refusal's last words: nothing happened, and where the caps that bind come from (an
     audit read "the one SITE/hospital.json declares" for a `--budget 1.2` below the site's 4)."""
     if ledger.site_file is None:
-        return "Nothing was trained or written."
+        return "Nothing was computed or written."
     declared = ledger.declared_budget
     if ledger.budget is not None and declared is not None and ledger.budget < declared:
         budget = (
@@ -643,7 +673,7 @@ def _nothing_done(ledger: LocalLedger) -> str:
         if math.isinf(ledger.coalition_cap)
         else f" The coalition cap ({ledger.coalition_cap:g}) is the one {ledger.site_file} declares."
     )
-    return f"Nothing was trained or written. {budget}{cap}"
+    return f"Nothing was computed or written. {budget}{cap}"
 
 
 def _g(value: float | None) -> str:

@@ -62,6 +62,7 @@ from genofed.client.local_ledger import (
     ReleaseCharged,
     audit_release,
     audit_unprotected_release,
+    bind_files,
     check_and_bind,
     epsilon_too_small,
     genotypes_sha256,
@@ -79,7 +80,7 @@ from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import SIGMA_MAX, BudgetExhausted, epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.synthetic.checks import Thresholds
-from genofed.common.synthetic.checks.precision import precision_warning
+from genofed.common.synthetic.checks.precision import MIN_RECORDS, precision_warning
 from genofed.common.synthetic.generators import (
     GENERATORS,
     generator_settings,
@@ -153,8 +154,16 @@ class SynthOptions:
     gene_prior: str = ""
 
     def __post_init__(self) -> None:
-        if self.n is not None:
-            require_at_least("--n", self.n, 1, hint="the number of synthetic records")
+        if self.n is not None and self.bound_to_data:  # a hospital's own batch
+            require_at_least(
+                "--n",
+                self.n,
+                MIN_RECORDS,
+                hint="fewer records are too few for the privacy checks, and a site refuses them for "
+                "training; omit --n for as many as the real cohort",
+            )
+        elif self.n is not None:  # a simulation's: 1 record has no nearest neighbour for the checks
+            require_at_least("--n", self.n, 2, hint="the number of synthetic records")
         require_positive("--epsilon", self.epsilon, hint="inf for no DP")
         require_in_range("--delta", self.delta, 0, 1, low_open=True, high_open=True)
         require_positive("--temperature", self.temperature, hint="1 = the generator's own distribution")
@@ -201,8 +210,16 @@ def synthesize(
     private = not math.isinf(options.epsilon)
     settings = options.settings()
     ledger = LocalLedger(Path(options.state_dir), options.budget, None) if private else None
+    bind: Callable[[], None] | None = None
     if ledger is not None and options.bound_to_data:  # before the genotypes are read: a refusal costs little
         ledger = local_ledger(options.state_dir, options.budget, delta=options.delta)
+        binding = {
+            "command": "synth",
+            "new_ledger": options.new_ledger,
+            "data_update": options.data_update,
+            # the patients bind the ledger too: a re-exported file of them is no fresh budget
+            "sample_ids": read_phenotypes(phenotypes, options.label_column).sample_ids,
+        }
         check_and_bind(
             ledger,
             genotypes,
@@ -210,28 +227,44 @@ def synthesize(
             epsilon=options.epsilon,
             delta=options.delta,
             purpose="the generator",
-            command="synth",
-            new_ledger=options.new_ledger,
-            data_update=options.data_update,
-            # the patients bind the ledger too: a re-exported file of them is no fresh budget
-            sample_ids=read_phenotypes(phenotypes, options.label_column).sample_ids,
+            bind=False,  # checked now, bound just before the generator trains (`_generate_charged`)
+            **binding,
         )
+        bind = functools.partial(bind_files, ledger, genotypes, phenotypes, **binding)
     # without DP: the site the run is tied to, whose audit log records it (checked appendable now)
     site = _unprotected_site(genotypes, phenotypes, options) if not private else None
     charges_before = _charges(options)
+    state_existed = bool(options.state_dir) and Path(options.state_dir).exists()
     # a hospital's own run: a plain `kill` says what it leaves behind, as Ctrl-C (not in simulations)
     guard = _terminate_as_interrupt() if options.bound_to_data else contextlib.nullcontext()
     try:
         with guard:
-            return _synthesize(genotypes, phenotypes, out, options, settings, ledger, started, site)
+            return _synthesize(genotypes, phenotypes, out, options, settings, ledger, started, site, bind)
     except KeyboardInterrupt:
+        if _charges(options) == charges_before and not state_existed:
+            _discard_unused_state(options.state_dir)
         raise KeyboardInterrupt(_interrupted(out, options, charges_before)) from None
     except ReleaseCharged:  # its message says the charge stands, and that a rerun is charged again
         raise
     except (GenofedError, OSError) as exc:
         if _charges(options) > charges_before:
             raise GenofedError(_after_charge(exc, out, options)) from None
+        if not state_existed:
+            _discard_unused_state(options.state_dir)
         raise
+
+
+def _discard_unused_state(state_dir: str) -> None:
+    """Remove a state folder this run made that holds nothing but the ledger's lock file (a run
+    refused or interrupted before its charge): a refusal leaves nothing behind, and no empty
+    folder that looks like a ledger."""
+    folder = Path(state_dir) if state_dir else None
+    if folder is None or not folder.is_dir():
+        return
+    lock = folder / f"{LEDGER_FILE}.lock"
+    if {entry.name for entry in folder.iterdir()} <= {lock.name}:
+        lock.unlink(missing_ok=True)
+        folder.rmdir()
 
 
 @contextlib.contextmanager
@@ -278,9 +311,11 @@ def _synthesize(
     ledger: LocalLedger | None,
     started: float,
     site: LocalLedger | None = None,
+    bind: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """`synthesize` once its options, destination and ledger are checked (`site`: without DP, the
-    site whose audit log records the run, or None)."""
+    site whose audit log records the run, or None; `bind`: under DP, binds the ledger to the files,
+    called once nothing but the training can fail, or None)."""
     cohort = load_site(genotypes, phenotypes, label_column=options.label_column).cohort
     dosages, labels = impute_mode(cohort.dosages), cohort.labels.astype(np.int8)
     covariates = _covariates(cohort.covariates)
@@ -305,7 +340,9 @@ def _synthesize(
         focus=focus,
     )
     if ledger is not None:
-        batch, plan = _generate_charged(generate, settings, options, ledger, genotypes, dosages, labels, out)
+        batch, plan = _generate_charged(
+            generate, settings, options, ledger, genotypes, dosages, labels, out, bind=bind
+        )
     else:
         batch, plan = generate(noise_multiplier=None), None
         if site is not None:  # before the batch is written: nothing leaves unaudited
@@ -328,7 +365,9 @@ def _synthesize(
     summary["seconds"] = time.perf_counter() - started
     report, with_covariates = batch.report, covariates is not None
     markdown = report.to_markdown()
-    _write(out, summary, markdown, cohort.variant_ids, batch.accepted(), with_covariates, report.passed)
+    records, passed = batch.accepted(), report.passed
+    ledger_dir = options.state_dir if options.bound_to_data else ""  # a ledger outside a site says so
+    _write(out, summary, markdown, cohort.variant_ids, records, with_covariates, passed, ledger_dir)
     return summary
 
 
@@ -482,14 +521,18 @@ def _generate_charged(
     dosages: np.ndarray,
     labels: np.ndarray,
     out: Path,
+    *,
+    bind: Callable[[], None] | None = None,
 ) -> tuple[ValidatedBatch, str]:
     """Calibrate, train and charge under the ledger lock, refusing before training when the
     budget (`local.budget`: --budget or the site's own) or the site's coalition cap would be
-    exceeded. The charge is made whatever the verdict: a generator that failed validation has still
-    looked at the patients. At a site, the release is written to its audit log too (`out`: where
-    the batch goes), before the batch is written."""
+    exceeded, or `--epsilon` is too small to calibrate. The charge is made whatever the verdict: a
+    generator that failed validation has still looked at the patients. `bind` (the files' binding
+    to this ledger, checked before the data were read) runs after those refusals and before the
+    training, so a refused run binds nothing. At a site, the release is written to its audit log
+    too (`out`: where the batch goes), before the batch is written."""
     local.state_dir.mkdir(parents=True, exist_ok=True)
-    refused = "Nothing was trained or written."
+    refused = "Nothing was computed or written."
     with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
         target = local.check_spend(
             ledger, options.epsilon, options.delta, purpose="the generator", refused=refused
@@ -501,6 +544,8 @@ def _generate_charged(
         local.check_coalition(
             ledger, planned, options.delta, epsilon=options.epsilon, purpose="the generator", refused=refused
         )
+        if bind is not None:
+            bind()
         batch = generate(noise_multiplier=sigma, count_noise=count_noise)
         digest = hashlib.sha256(
             dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()
@@ -626,8 +671,10 @@ def _write(
     records: SyntheticRecords,
     with_covariates: bool,
     passed: bool,
+    state_dir: str = "",
 ) -> None:
-    """Everything into a staging folder, renamed into place at the end: no half-written output."""
+    """Everything into a staging folder, renamed into place at the end: no half-written output.
+    `state_dir`: the ledger a hospital's own run charged, named in report.md ("" : the site's)."""
     with atomic_dir(out) as staging:
         if passed:
             ids = [f"SYN{i + 1:06d}" for i in range(len(records.labels))]
@@ -647,7 +694,7 @@ def _write(
             else "NOT written: the batch failed validation (" + ", ".join(summary["failed_checks"]) + ")"
         )
         warnings = [f"**Warning:** {warning}" for warning in summary.get("warnings", [])]
-        notes = [f"**Privacy: {privacy_statement(summary)}**", *warnings]
+        notes = [f"**Privacy: {privacy_statement(summary, state_dir)}**", *warnings]
         header = "".join(f"{note}\n\n" for note in notes)
         write_text_atomic(
             staging / "report.md", f"# Synthetic cohort\n\nRecords {verdict}.\n\n{header}{markdown}\n"
@@ -718,5 +765,5 @@ def _charged(options: SynthOptions) -> str:
     """That the generator's epsilon was charged, where, and that a rerun is charged again."""
     return (
         f"the generator's epsilon {options.epsilon:g} WAS charged to the ledger in {options.state_dir} "
-        "(it had finished training): a rerun is a new release and spends epsilon again"
+        "(its release was complete): a rerun is a new release and spends epsilon again"
     )

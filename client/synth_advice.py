@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genofed.client.agent.ledger_report import bare_ledger_folder, recorded_budget
 from genofed.client.local_ledger import DEFAULT_DELTA, bound_state_dir, ledger_words, local_ledger
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
@@ -70,13 +71,21 @@ class SiteBudget:
 
     Args:
         state_dir: the site's state folder, as the operator gave it.
-        budget: the lifetime epsilon budget its hospital.json declares.
+        budget: the lifetime epsilon budget its hospital.json declares (or, for a ledger's folder
+            outside any site, the `--budget` its last release was given).
         left: the budget less what its ledger has spent, at the site's delta (after this run's charge).
+        outside_site: a ledger's folder outside any site (`--state-dir DIR --budget B`).
     """
 
     state_dir: str
     budget: float
     left: float
+    outside_site: bool = False
+
+    @property
+    def owner(self) -> str:
+        """Whose budget it is, in words."""
+        return "this ledger's" if self.outside_site else "this site's"
 
     def affordable(self, epsilon: float) -> float | None:
         """`epsilon`, or the most the site has left below it (rounded down to 2 decimals); None when
@@ -92,20 +101,28 @@ class SiteBudget:
 
 def site_budget(state_dir: str | Path) -> SiteBudget | None:
     """What is left at the site whose state folder is `state_dir` (its declared budget less its
-    ledger's epsilon at the site's delta); None outside a site's state folder, at a site that
-    declared no budget, or when the ledger cannot be read (the advice then names no figure)."""
+    ledger's epsilon at the site's delta), or in a ledger's folder outside any site (the `--budget`
+    recorded beside it, `ledger_report.recorded_budget`, at its delta: an audit was told `--epsilon
+    2` where 0.504 of a `--budget 1.5` was left); None at a site that declared no budget, a folder
+    with neither, or when the ledger cannot be read (the advice then names no figure)."""
     if not state_dir:
         return None
+    outside_site = False
     try:
         local = local_ledger(state_dir, None, spends=False)
-        if local.declared_budget is None or math.isinf(local.declared_budget):
+        budget = local.declared_budget
+        delta = DEFAULT_DELTA if local.delta is None else local.delta  # the site's, read once above
+        if budget is None and bare_ledger_folder(local.state_dir):  # the --budget its releases were given
+            record = recorded_budget(local.state_dir)
+            if record is not None:
+                budget, delta, outside_site = float(record["budget"]), float(record["delta"]), True
+        if budget is None or math.isinf(budget):
             return None
         ledger = PrivacyLedger(local.state_dir / LEDGER_FILE)
-        delta = DEFAULT_DELTA if local.delta is None else local.delta  # the site's, read once above
         spent = ledger.epsilon(delta) if ledger.charges else 0.0
     except (GenofedError, OSError, ValueError):
         return None
-    return SiteBudget(str(state_dir), local.declared_budget, local.declared_budget - spent)
+    return SiteBudget(str(state_dir), budget, budget - spent, outside_site)
 
 
 def bound_site_budget(genotypes: str | Path, sample_ids: list[str] | None = None) -> SiteBudget | None:
@@ -288,13 +305,17 @@ def _dp_on_tip(first: str, site: SiteBudget | None, state_dir: str, *, chance: b
     epsilon = site.affordable(SUGGESTED_EPSILON)
     if epsilon is None:
         return (
-            f"{first}privacy protection (DP) is {bounds}, but this site's budget cannot afford a DP batch: "
+            f"{first}privacy protection (DP) is {bounds}, but {site.owner} budget cannot afford a DP batch: "
             f"{site.words()} ({site.state_dir})"
         )
     most = "" if epsilon == SUGGESTED_EPSILON else ", the most it has left: a small epsilon may fail fidelity"
+    if not site.outside_site:
+        where, ledger = f"--state-dir {site.state_dir}", "the site's ledger"
+    else:  # a ledger's folder outside any site is given its --budget on every release
+        where, ledger = f"--state-dir {site.state_dir} --budget {site.budget:g}", "that ledger"
     return (
-        f"{first}turn privacy protection on: --epsilon {epsilon:g} --state-dir {site.state_dir} "
-        f"({site.words()}{most}; the cost goes to the site's ledger): {bounds}"
+        f"{first}turn privacy protection on: --epsilon {epsilon:g} {where} "
+        f"({site.words()}{most}; the cost goes to {ledger}): {bounds}"
     )
 
 
@@ -312,9 +333,11 @@ def _fidelity_tips(
     elif both:
         then = "then, if fidelity still fails, change the generator rather than loosen privacy: "
     tips: list[str] = []
+    can_grow = True  # whether a larger --epsilon is open to this site at all
     if not both and epsilon is not None:
         larger = 2 * epsilon if site is None else site.affordable(2 * epsilon)
-        if larger is not None and larger > epsilon:
+        can_grow = larger is not None and larger > epsilon
+        if can_grow:
             left = "" if site is None else f"; {site.words()}"
             tips.append(
                 f"a larger --epsilon for the generator, e.g. {larger:g} (this run: {epsilon:g}): less "
@@ -322,7 +345,7 @@ def _fidelity_tips(
             )
         else:
             tips.append(
-                f"a larger --epsilon than {epsilon:g} is beyond this site's budget ({site.words()}): "
+                f"a larger --epsilon than {epsilon:g} is beyond {site.owner} budget ({site.words()}): "
                 "the generator cannot have less noise here"
             )
     if not both and epsilon is None and epochs:
@@ -336,7 +359,7 @@ def _fidelity_tips(
             "--reference PANEL.vcf.gz (a phased panel of people who are not patients here, e.g. 1000 "
             "Genomes; docs/synthetic-data.md)"
         )
-    if not both and epsilon is not None and epochs:
+    if not both and epsilon is not None and epochs and can_grow:  # never after "beyond the budget"
         tips.append(
             f"more training (--epochs {2 * epochs}, this run: {epochs}) only together with a larger "
             "--epsilon: at the same --epsilon, more epochs spread the budget over more steps, so each "

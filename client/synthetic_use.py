@@ -102,8 +102,9 @@ def require_usable_batch(folder: Path) -> None:
     problem = batch_problem(folder)
     if problem is not None:
         raise SyntheticCohortError(
-            f"{folder}: {problem}; generate one that passes with genofed synth (e.g. more --epochs or "
-            "another --generator) and configure its folder, or configure this site without synthetic data"
+            f"{folder}: {problem}; generate one that passes with genofed synth (its failure message and "
+            f"{folder}/report.md say what to change for these checks) and configure its folder, or configure "
+            "this site without synthetic data"
         )
 
 

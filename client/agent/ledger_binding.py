@@ -157,12 +157,16 @@ def bind_ledger(
     index_file: Path | None = None,
     audit_log: Path | None = None,
     delta: float | None = None,
+    record: bool = True,
 ) -> Decision:
     """Check that `state_dir`'s ledger belongs to `data` and holds what it held (refusing
     otherwise), then record the binding and the ledger's high-water mark (its epsilon at `delta`,
     the site's; None: the delta of the mark already recorded) in the state folder and the index;
     returns what was done. `audit_log`: the site's, where an override is written and which tells
-    whether the agent has spent anything (a lost ledger)."""
+    whether the agent has spent anything (a lost ledger). `record` False: the checks alone, nothing
+    written (a release that may still be refused for other reasons checks first and binds only
+    once nothing else can refuse it: an audit found a refused `synth` had bound the patients to a
+    fresh folder, and the site's own `hospital check` was then refused)."""
     state_dir = Path(state_dir).resolve()
     index_file = index_file or index_path()
     for flag, value in (("--new-ledger", new_ledger), ("--data-update", data_update)):
@@ -185,6 +189,8 @@ def bind_ledger(
         )
         logs = _override_logs(decision, audit_log)
         _require_appendable_logs(logs)  # before anything is recorded: an override is never unlogged
+        if not record:
+            return decision
         _record(state_dir, data, site, index, index_file, decision, delta)
     for log in logs:
         _audit(log, state_dir, data, decision, command, moved_away=log != audit_log)

@@ -1,5 +1,6 @@
-"""Can the privacy checks tell at this size? Whether privacy_loss and mia_auc separate a batch that
-leaks nothing from one at their limit, judged from their standard errors (`leakage.privacy`).
+"""Can the privacy checks tell at this size? Whether privacy_loss, mia_auc and AA_TS (aats_train)
+separate a batch that leaks nothing from one at their limit, judged from their standard errors
+(`leakage.privacy`; AA_TS's when nothing leaks, `leakage.aats_null_se`).
 
 Why: at a clinic's size these two checks are mostly sampling noise. At 200 patients (40 held out)
 privacy_loss's standard error is 0.07-0.10 against its limit of 0.03; an audit saw its verdict and
@@ -9,7 +10,9 @@ than 20) missed those sizes and a batch of 15 records.
 
 The rule (`can_tell`): a check can tell when its standard error is below the distance from a batch
 that leaks nothing to its limit (`margin`: 0.03 for privacy_loss, whose no-leak value is 0; 0.05
-for mia_auc, 0.5 being chance), with at least `MIN_RECORDS` records in the smallest set. At a
+for mia_auc, 0.5 being chance, and for AA_TS, whose band is 0.45-0.55 around 0.5), with at least
+`MIN_RECORDS` records in the smallest set. (An audit found AA_TS, judged by no rule, failing a batch
+of other real people 38 % of the time at 60 patients and drawing "a smaller --epsilon".) At a
 standard error of one margin or more, by the normal approximation, a batch that leaks nothing
 fails the check by chance at least 16 % of the time (P(Z >= 1)), and one leaking twice the limit
 passes it as often: a pass or a fail says little, and a new run only redraws the noise. The
@@ -23,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from genofed.common.synthetic.checks.leakage import aats_null_se
 from genofed.common.synthetic.checks.thresholds import Thresholds
 
 #: Fewer records than this in the smallest set and a standard error is itself unreliable (the
@@ -37,13 +41,13 @@ class CheckPrecision:
     """How precise one privacy check is at this size.
 
     Args:
-        name: the check ("privacy_loss" or "mia_auc").
+        name: the check ("privacy_loss", "mia_auc" or "aats_train").
         value: its value for this batch.
         standard_error: its standard error (`leakage.privacy`; mia_auc's when nothing leaks).
         no_leak: its value for a batch that leaks nothing (0 for the loss, 0.5 for the AUC).
         limit: its limit (`Thresholds`).
-        records: the smallest set behind it (records per set for the loss, held-out patients for
-            the AUC).
+        records: the smallest set behind it (records per set for the loss and AA_TS, held-out
+            patients for the AUC).
         can_tell: the module docstring's rule.
     """
 
@@ -57,12 +61,14 @@ class CheckPrecision:
 
     @property
     def margin(self) -> float:
-        """The distance from a batch that leaks nothing to the limit (rounded: 0.55 - 0.5 is 0.05)."""
-        return round(self.limit - self.no_leak, 12)
+        """The distance from a batch that leaks nothing to the limit (rounded: 0.55 - 0.5 is 0.05;
+        AA_TS's lower limit 0.45 is 0.05 below it)."""
+        return _margin(self.limit, self.no_leak)
 
 
 def check_precision(privacy: Any, thresholds: Thresholds, *, n_holdout: int) -> list[CheckPrecision]:
-    """privacy_loss's and mia_auc's precision (a check whose limit is None is not judged).
+    """privacy_loss's, mia_auc's and aats_train's precision (a check whose limit is None is not
+    judged).
 
     Args:
         privacy: the batch's `leakage.PrivacyResult`.
@@ -85,11 +91,20 @@ def check_precision(privacy: Any, thresholds: Thresholds, *, n_holdout: int) -> 
         out.append(
             _judged("mia_auc", privacy.mia_auc, privacy.mia_auc_se, 0.5, thresholds.mia_auc_max, n_holdout)
         )
+    if thresholds.aats_low is not None and thresholds.aats_high is not None:
+        # judged against the side of its band it fell towards
+        limit = thresholds.aats_low if privacy.aats_train < 0.5 else thresholds.aats_high
+        n = privacy.n_aats_train
+        out.append(_judged("aats_train", privacy.aats_train, aats_null_se(n), 0.5, limit, n))
     return out
 
 
+def _margin(limit: float, no_leak: float) -> float:
+    return round(abs(limit - no_leak), 12)
+
+
 def _judged(name: str, value: float, se: float, no_leak: float, limit: float, records: int) -> CheckPrecision:
-    can_tell = records >= MIN_RECORDS and math.isfinite(se) and se < round(limit - no_leak, 12)
+    can_tell = records >= MIN_RECORDS and math.isfinite(se) and se < _margin(limit, no_leak)
     return CheckPrecision(name, float(value), float(se), no_leak, float(limit), int(records), bool(can_tell))
 
 
@@ -146,6 +161,12 @@ def precision_warning(validation: Mapping[str, Any]) -> str:
 def _words(p: Mapping[str, Any], n_train: int, n_holdout: int, n_synthetic: int) -> str:
     """One check's line of the warning."""
     over = "at least" if p["standard_error"] >= p["margin"] else "below, but on too few records,"
+    if p["name"] == "aats_train":
+        return (
+            f"aats_train {p['value']:.3g} has a standard error of {p['standard_error']:.2g} when nothing "
+            f"leaks ({p['records']} training vs {p['records']} synthetic records), {over} the "
+            f"{p['margin']:g} between no leak ({p['no_leak']:g}) and its band's edge"
+        )
     if p["name"] == "privacy_loss":
         sets = f"{n_train} training, {n_holdout} held-out, {n_synthetic} synthetic" if n_train else ""
         return (

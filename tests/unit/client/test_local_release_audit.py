@@ -249,7 +249,7 @@ def test_a_site_audit_log_that_cannot_be_appended_to_stops_the_release(files, tm
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"{site / 'audit.jsonl'}: this site's audit log cannot be appended to (it is a folder" in err
-    assert "Nothing was trained or written." in err and not (site / "state" / LEDGER_FILE).exists()
+    assert "Nothing was computed or written." in err and not (site / "state" / LEDGER_FILE).exists()
 
     # failing when the entry is appended (after the check passed: a disk filling up): the charge
     # stands, no file

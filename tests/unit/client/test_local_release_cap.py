@@ -33,7 +33,7 @@ def _refused_for_no_cap(argv: list[str], capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     assert "needs a cap" in err and "--budget EPSILON" in err and "SITE/state" in err
-    assert "genofed hospital check" in err and "Nothing was trained, written or charged" in err
+    assert "genofed hospital check" in err and "Nothing was computed, written or charged" in err
 
 
 def test_synth_with_epsilon_outside_a_site_folder_needs_a_budget(files, tmp_path, capsys):

@@ -235,6 +235,11 @@ def test_the_advice_never_suggests_more_epsilon_than_the_site_has_left():
     weak = dict(_failed(1.0), failed_checks=["ld_correlation"])
     tips = " ".join(suggestions(weak, SiteBudget("S", budget=3.0, left=0.5)))
     assert "beyond this site's budget" in tips and "e.g. 2" not in tips
+    vae = dict(weak, generator={"kind": "vae", "settings": {"epochs": 100}})
+    closed = " ".join(suggestions(vae, SiteBudget("S", budget=3.0, left=0.5)))
+    assert "beyond this site's budget" in closed
+    assert "only together with a larger --epsilon" not in closed  # no remedy it just said is closed
+    assert "only together with a larger --epsilon" in " ".join(suggestions(vae, SiteBudget("S", 3.0, 2.5)))
     assert "e.g. 1.5" in " ".join(suggestions(weak, SiteBudget("S", budget=3.0, left=1.5)))
 
 

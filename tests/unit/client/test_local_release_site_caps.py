@@ -100,7 +100,7 @@ def test_a_dp_variant_summary_over_the_coalition_cap_is_refused_before_anything_
         "variant summary would bring it to 7.12, over its cap of 6 (--max-coalition-epsilon of `genofed "
         "hospital check`, in "
     ) in err
-    assert "Nothing was trained or written." in err and "The coalition cap (6) is the one" in err
+    assert "Nothing was computed or written." in err and "The coalition cap (6) is the one" in err
     assert not out.exists() and len(PrivacyLedger(site / "state" / LEDGER_FILE).charges) == 10
     assert sorted(p.name for p in (site / "state").iterdir()) == before  # no binding either
 
@@ -153,7 +153,7 @@ def test_synth_over_the_coalition_cap_is_refused_before_the_generator_trains(
     assert main(synth_args(files, out, "--epsilon", "2", "--state-dir", str(site / "state"))) == 2
     err = _one_line_error(capsys)
     assert "colluding is 5.99; 2 more for the generator would bring it to 7.12" in err
-    assert "over its cap of 6" in err and "Nothing was trained or written." in err
+    assert "over its cap of 6" in err and "Nothing was computed or written." in err
     assert not out.exists() and len(PrivacyLedger(site / "state" / LEDGER_FILE).charges) == 10
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import signal
@@ -30,6 +31,7 @@ from genofed.cli.main import main
 from genofed.client.agent.audit import NO_DP_KIND, RELEASE_TYPE, read_audit
 from genofed.client.agent.keys import init_site
 from genofed.client.agent.ledger_report import BUDGET_FILE
+from genofed.client.local_ledger import bound_state_dir
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 
 
@@ -166,7 +168,7 @@ def test_a_tiny_epsilon_is_refused_as_too_small_and_the_one_it_names_can_be_cali
         "error: --epsilon 1e-09 is too small to calibrate for this release: even at the largest noise "
         "genofed calibrates (noise multiplier 200), the vae generator's release adds epsilon "
     )
-    assert err.rstrip().endswith("Nothing was trained, written or charged.")
+    assert err.rstrip().endswith("Nothing was computed, written or charged.")
     assert _charges(state) == [] and not (tmp_path / "o").exists()
     smallest = re.search(r"Give --epsilon (\S+) or more", err).group(1)
     assert main(synth_args(files, tmp_path / "o2", "--epsilon", smallest, "--state-dir", str(state))) in (
@@ -174,6 +176,24 @@ def test_a_tiny_epsilon_is_refused_as_too_small_and_the_one_it_names_can_be_cali
         1,
     )
     assert _charges(state)  # calibrated, trained and charged
+
+
+def test_a_refused_run_binds_nothing_and_leaves_no_ledger_folder(files, tmp_path, capsys):
+    """An audit: `synth --state-dir bare2 --budget 3 --epsilon 0.001`, refused as too small, had
+    bound the patients to bare2, and the site's own `hospital check` was then refused ("a new
+    ledger would forget the privacy already spent") although nothing was spent."""
+    bare = tmp_path / "bare2"
+    argv = synth_args(files, tmp_path / "o", "--epsilon", "1e-9", "--state-dir", str(bare), "--budget", "3")
+    assert main(argv) == 2
+    assert "is too small to calibrate" in capsys.readouterr().err
+    assert not bare.exists()  # no binding, no lock file, no folder
+    patients = [line.split(",")[0] for line in files[1].read_text().splitlines()[1:]]
+    assert bound_state_dir(files[0]) is None and bound_state_dir(tmp_path / "x.vcf", patients) is None
+    # the same files then go to another ledger unrefused, and a run that is charged binds them
+    other = tmp_path / "other"
+    argv = synth_args(files, tmp_path / "o2", "--epsilon", "3", "--state-dir", str(other), "--budget", "3")
+    assert main(argv) in (0, 1)
+    assert _charges(other) and bound_state_dir(files[0]) == other.resolve()
 
 
 def test_a_tiny_epsilon_of_a_dp_variant_summary_is_refused_as_too_small_before_binding(
@@ -321,3 +341,61 @@ def test_sigterm_during_the_run_says_what_it_leaves_behind_as_ctrl_c(files, tmp_
     assert err == f"interrupted: nothing was written to {out}; nothing was charged to the ledger in {state}\n"
     assert signal.getsignal(signal.SIGTERM) is before  # put back after the run
     assert not out.exists() and _charges(state) == []
+
+
+# --- a second audit of these commands (stop 40) -----------------------------------------------------
+
+
+def _failed_without_dp() -> dict:
+    """A batch without DP that failed a precise membership check: the advice turns DP on."""
+    check = {"name": "mia_auc", "value": 0.7, "threshold": "<= 0.55", "passed": False}
+    return {
+        "passed": False,
+        "failed_checks": ["mia_auc"],
+        "epsilon": None,
+        "generator": {"kind": "vae", "settings": {"epochs": 100}},
+        "validation": {"checks": [check], "precision": []},
+    }
+
+
+def test_the_advice_at_a_ledger_outside_a_site_is_capped_by_its_budget(files, tmp_path):
+    """An audit was told `--epsilon 2` where 0.504 of a `--budget 1.5` was left, a run then refused."""
+    from genofed.client.synth_advice import failure_message
+
+    bare = tmp_path / "bare"
+    argv = synth_args(files, tmp_path / "o", "--epsilon", "1", "--state-dir", str(bare), "--budget", "1.5")
+    assert main(argv) in (0, 1)
+    left = 1.5 - PrivacyLedger(bare / LEDGER_FILE).epsilon(1e-5)
+    text = failure_message(_failed_without_dp(), "out", str(bare))
+    most = math.floor(left * 100) / 100
+    assert f"--epsilon {most:g} --state-dir {bare} --budget 1.5" in text and "that ledger" in text
+    assert "--epsilon 8" not in text and "this site's" not in text
+    again = ["--epsilon", f"{most:g}", "--state-dir", str(bare), "--budget", "1.5"]
+    assert main(synth_args(files, tmp_path / "o2", *again)) in (0, 1)  # the suggested command is accepted
+
+
+def test_a_hospitals_batch_of_fewer_than_20_records_is_refused_before_anything_runs(files, tmp_path, capsys):
+    """`--n 1` was a traceback, and 2-19 records made checks that cannot tell and a batch no site
+    may train with."""
+    for n in ("1", "19"):
+        assert main(synth_args(files, tmp_path / f"o{n}", "--n", n)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --n must be >= 20, got {n}") and "Traceback" not in err
+        assert "omit --n for as many as the real cohort" in err and not (tmp_path / f"o{n}").exists()
+
+
+def test_a_failed_batch_of_a_re_exported_file_is_advised_for_its_patients_site(files, tmp_path, monkeypatch):
+    """The run found the site by the patients' ids (its audit line), the advice did not."""
+    import genofed.client.synth_advice as advice
+
+    given = {}
+
+    def recorded(summary, out, state_dir="", **kwargs):
+        given.update(kwargs)
+        return "advice"
+
+    monkeypatch.setattr(advice, "failure_message", recorded)
+    monkeypatch.setattr(synth_module, "synthesize", lambda *args, **kwargs: _failed_without_dp())
+    assert main(synth_args(files, tmp_path / "o")) == 1
+    patients = [line.split(",")[0] for line in files[1].read_text().splitlines()[1:]]
+    assert given["genotypes"] == str(files[0]) and list(given["sample_ids"]) == patients

@@ -109,7 +109,7 @@ def test_the_standard_error_of_a_degenerate_batch_is_not_0():
     far[np.arange(30), np.arange(30)] = 1  # distinct records, all far from the real ones
     p = privacy(real_train=_people(rng, 40), real_holdout=_people(rng, 10), synthetic=far)
     assert p.privacy_loss == 0.0 and p.privacy_loss_se > 0.03
-    (loss, _) = check_precision(p, Thresholds(), n_holdout=10)
+    loss = next(c for c in check_precision(p, Thresholds(), n_holdout=10) if c.name == "privacy_loss")
     assert not loss.can_tell
 
 
@@ -192,3 +192,21 @@ def test_turning_dp_on_names_no_epsilon_above_what_the_files_site_has_left(tmp_p
     assert "--epsilon 8" not in text
     unbound = failure_message(summary, "out", genotypes=tmp_path / "rostov" / "phenotypes.csv")
     assert "--epsilon E --state-dir SITE/state, with E at most what the site's budget has left" in unbound
+
+
+def test_aats_train_is_judged_too_and_cannot_tell_at_a_small_clinic():
+    """An audit: other real people failed AA_TS's band 38 % of the time at 60 patients, and a
+    failure below it drew "a smaller --epsilon (a new run, charged again)"."""
+    small = {p["name"]: p for p in _validation(48, 12, 60)["precision"]}["aats_train"]
+    assert small["records"] == 48 and small["margin"] == pytest.approx(0.05)
+    assert small["standard_error"] == pytest.approx((1 / (8 * 48)) ** 0.5) and not small["can_tell"]
+    clinic = {p["name"]: p for p in _validation(160, 40, 200)["precision"]}["aats_train"]
+    assert clinic["can_tell"]  # 160 records: standard error 0.028
+    failed = _failed({"privacy_loss": 0.0}, epsilon=1.0, loose={})
+    failed["failed_checks"] = ["aats_train"]
+    failed["validation"]["checks"] = [{"name": "aats_train", "value": 0.40, "threshold": "in [0.45, 0.55]"}]
+    failed["validation"]["precision"] = [{**small, "value": 0.40, "limit": 0.45}]
+    tips = suggestions(failed)
+    assert tips[0].startswith("read aats_train as undecided")
+    assert not any("a smaller --epsilon for the generator" in tip for tip in tips)
+    assert "no smaller --epsilon for these checks" in " ".join(tips)
