@@ -44,6 +44,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import math
 import secrets
 import signal
@@ -80,7 +81,7 @@ from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import SIGMA_MAX, BudgetExhausted, epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.synthetic.checks import Thresholds
-from genofed.common.synthetic.checks.precision import MIN_RECORDS, precision_warning
+from genofed.common.synthetic.checks.precision import MIN_RECORDS, foreseen_warning, precision_warning
 from genofed.common.synthetic.generators import (
     GENERATORS,
     generator_settings,
@@ -108,6 +109,8 @@ from genofed.common.util.checks import (
     require_in_range,
     require_positive,
 )
+
+logger = logging.getLogger(__name__)
 
 #: What `genofed synth` writes next to the records; the training path reads it back.
 SUMMARY_FILE = "validation.json"
@@ -544,8 +547,11 @@ def _generate_charged(
         local.check_coalition(
             ledger, planned, options.delta, epsilon=options.epsilon, purpose="the generator", refused=refused
         )
-        if bind is not None:
+        if bind is not None:  # a hospital's own run: bound now, and told what its verdict will be worth
             bind()
+            n_holdout, n_records = len(labels) - n_train, options.n or len(labels)
+            if warning := foreseen_warning(n_train, n_holdout, n_records, epsilon=options.epsilon):
+                logger.warning(warning)
         batch = generate(noise_multiplier=sigma, count_noise=count_noise)
         digest = hashlib.sha256(
             dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from genofed.common.synthetic.checks.leakage import aats_null_se
+from genofed.common.synthetic.checks.leakage import aats_null_se, auc_null_se
 from genofed.common.synthetic.checks.thresholds import Thresholds
 
 #: Fewer records than this in the smallest set and a standard error is itself unreliable (the
@@ -198,3 +198,34 @@ def patients_needed(loose: Iterable[Mapping[str, Any]], patients: int) -> int | 
     if not factors:
         return None
     return max(patients + 1, int(math.ceil(patients * max(factors) / 100.0) * 100))
+
+
+def foreseen_warning(n_train: int, n_holdout: int, n_synthetic: int, *, epsilon: float) -> str:
+    """Before a DP run is charged: which privacy checks will not be able to tell at these sizes,
+    from the sizes alone (mia_auc's and aats_train's standard errors when nothing leaks do not
+    depend on the records, `leakage.auc_null_se` and `aats_null_se`); "" when both can.
+
+    Why: the checks' own warning came only after the generator's epsilon was spent, and at a
+    clinic's size the verdict is then mostly chance; an operator can decide before spending.
+
+    Args:
+        n_train, n_holdout: the patients the generator trains on and those held out for the checks.
+        n_synthetic: the records the batch will hold (`--n`, by default as many as the cohort).
+        epsilon: the generator's `--epsilon`, charged whatever the verdict.
+    """
+    limits = Thresholds()
+    pairs = min(n_train, n_synthetic)  # AA_TS's records per set
+    foreseen = [
+        ("mia_auc", auc_null_se(n_train, n_holdout), _margin(limits.mia_auc_max, 0.5), n_holdout),
+        ("aats_train", aats_null_se(pairs), _margin(limits.aats_low, 0.5), pairs),
+    ]
+    loose = [(name, se) for name, se, margin, records in foreseen if records < MIN_RECORDS or se >= margin]
+    if not loose:
+        return ""
+    said = " and ".join(f"{name} (standard error {se:.2g})" for name, se in loose)
+    return (
+        f"at this size ({n_train} training and {n_holdout} held-out patients, {n_synthetic} records) "
+        f"{said} cannot tell a batch that leaks nothing from one at the limit (0.05 away): the batch's "
+        f"verdict will be mostly chance, and epsilon {epsilon:g} is charged whatever it is (the bound on "
+        "what the records reveal is that epsilon itself). Ctrl-C before the training ends charges nothing"
+    )

@@ -399,3 +399,40 @@ def test_a_failed_batch_of_a_re_exported_file_is_advised_for_its_patients_site(f
     assert main(synth_args(files, tmp_path / "o")) == 1
     patients = [line.split(",")[0] for line in files[1].read_text().splitlines()[1:]]
     assert given["genotypes"] == str(files[0]) and list(given["sample_ids"]) == patients
+
+
+def test_a_dp_run_whose_checks_cannot_tell_is_warned_of_before_anything_is_charged(
+    files, tmp_path, monkeypatch, caplog
+):
+    """The checks' own warning came after the epsilon was spent (first synthetic audit, finding 8);
+    mia_auc's and AA_TS's standard errors follow from the sizes alone. Said once the run is sure to
+    train, so a refused run says only why it was refused."""
+    import genofed.common.synthetic.pipeline as pipeline
+
+    seen = {}
+    generate = pipeline.generate_validated
+
+    def training(*args, **kwargs):  # what the operator had been told when the spending began
+        seen["said"] = caplog.text
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(synth_module, "generate_validated", training)
+    state = budgeted_site(tmp_path) / "state"
+    with caplog.at_level("WARNING", logger="genofed.client.synth"):
+        main(synth_args(files, tmp_path / "o", "--epsilon", "2", "--state-dir", str(state)))
+    assert (
+        "at this size (32 training and 8 held-out patients, 40 records) mia_auc (standard error"
+        in (seen["said"])
+    )
+    assert "epsilon 2 is charged whatever it is" in seen["said"]
+    assert "Ctrl-C before the training ends charges nothing" in seen["said"] and _charges(state)
+    caplog.clear()
+    main(synth_args(files, tmp_path / "o2"))  # without DP nothing is charged: no such warning
+    assert "at this size" not in caplog.text
+
+
+def test_the_foreseen_warning_is_silent_where_the_checks_can_tell():
+    from genofed.common.synthetic.checks.precision import foreseen_warning
+
+    assert foreseen_warning(800, 200, 1000, epsilon=3) == ""
+    assert "aats_train" in foreseen_warning(800, 200, 30, epsilon=3)  # a small batch: AA_TS on 30 records
