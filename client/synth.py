@@ -10,8 +10,10 @@ a VCF and a phenotype file; the report is written either way.
 
 Under DP (`--epsilon`) the generator's training is charged to the site's privacy ledger in
 `--state-dir`, the same ledger its federated training charges, so the site's epsilon stays end to
-end with respect to its real patients; that ledger must be the one the data are bound to, and a
-site's declared budget caps it, or `--budget` outside a site's state folder, where it is required
+end with respect to its real patients; that ledger must be the one the data are bound to (checked
+before the genotypes are read, bound only just before the generator trains, so that a run refused
+on the way binds nothing: `local_ledger.bind_files`), and a site's declared budget caps it, or
+`--budget` outside a site's state folder, where it is required
 (`genofed.client.local_ledger`). At a site, `--delta` may not exceed the site's delta, and the
 generator may not take the site's epsilon against the coordinator and all other sites colluding
 over its `max_coalition_epsilon`: checked with the noise calibrated and the steps it will train

@@ -18,10 +18,10 @@ one coherent set of remedies per family, most preferred first:
 
 A privacy check that cannot tell at the batch's size (`genofed.common.synthetic.checks.precision`:
 its standard error is at least the distance from no leak to its limit, as for privacy_loss and
-mia_auc at a clinic's 200 patients) is said to be so, beside its value and as the first tip; a
-failure of such checks alone gets no "smaller --epsilon" (a new run, charged again, would only
-redraw the noise: an audit saw the verdict flip with `--seed`). The batch still fails. Genotype
-augmentation in training is always the alternative that makes no generated patient.
+mia_auc at a clinic's 200 patients, and AA_TS at 60) is said to be so, beside its value and as the
+first tip; a failure of such checks alone gets no "smaller --epsilon" (a new run, charged again,
+would only redraw the noise: an audit saw the verdict flip with `--seed`). The batch still fails.
+Genotype augmentation in training is always the alternative that makes no generated patient.
 
 Under DP the generator's epsilon is charged to the site's ledger whatever the verdict
 (`genofed.client.synth`): the message says so, since a retry spends again.
@@ -30,8 +30,11 @@ At a site (`--state-dir SITE/state`, or without it the site the genotypes file o
 bound to, `local_ledger.bound_state_dir`, when the caller passes them), no remedy suggests more
 epsilon than the site has left of its declared budget (`SiteBudget`): an audit was told to turn DP
 on at `--epsilon 8` at a site whose budget was 3, with 1.38 left, a command the site's own cap
-would refuse, and again without `--state-dir` for files bound to that site. When no site is known
-the advice names no epsilon, only "at most what the site has left" and where to read it.
+would refuse, and again without `--state-dir` for files bound to that site. A ledger's folder
+outside any site is read the same way against the `--budget` recorded beside it, and its command
+names that `--budget`. When no budget is known the advice names no epsilon, only "at most what the
+site has left" and where to read it; when a larger epsilon is closed, nothing that needs one is
+offered.
 
 The reference generator trains nothing: its release of the patients' class frequencies is what
 is (or is not) under DP, and the message words it so.
