@@ -746,6 +746,7 @@ def run_synth(args: argparse.Namespace) -> int:
         bound_to_data=True,  # a hospital's own run: its data's ledger, its declared budget
         new_ledger=args.new_ledger,
         data_update=args.data_update,
+        warn=lambda text: print(f"warning: {text}", file=sys.stderr, flush=True),  # before the charge
     )
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)
     for warning in summary.get("warnings", []):  # privacy checks that cannot tell at this size

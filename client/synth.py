@@ -53,7 +53,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,9 @@ class SynthOptions:
     reference: str = ""
     reference_populations: str = ""
     gene_prior: str = ""
+    #: Where a warning before the charge goes (the CLI prints "warning: ..."; None: this module's
+    #: logger), so an operator reads it while Ctrl-C still charges nothing.
+    warn: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.n is not None and self.bound_to_data:  # a hospital's own batch
@@ -553,7 +556,7 @@ def _generate_charged(
             bind()
             n_holdout, n_records = len(labels) - n_train, options.n or len(labels)
             if warning := foreseen_warning(n_train, n_holdout, n_records, epsilon=options.epsilon):
-                logger.warning(warning)
+                (options.warn or logger.warning)(warning)
         batch = generate(noise_multiplier=sigma, count_noise=count_noise)
         digest = hashlib.sha256(
             dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()
