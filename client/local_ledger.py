@@ -81,6 +81,7 @@ from genofed.client.agent.audit import (
     AUDIT_FILE,
     GENOTYPES_FILE,
     NO_DP_KIND,
+    OUTPUT_LOST_KIND,
     LocalRelease,
     append_entry,
     appendable_problem,
@@ -604,6 +605,46 @@ def audit_unprotected_release(
             "release at the site is written to it: nothing was written (nothing was charged: no DP); make "
             "the log writable by this user and run the command again"
         ) from None
+
+
+def audit_output_lost(local: LocalLedger, *, command: str, output: str | Path, reason: str) -> None:
+    """After a release was charged and written to the site's audit log, its output could not be
+    written (the disk filled at the final write): say so in the log (kind `OUTPUT_LOST_KIND`, the
+    ledger's newest plan, the site's epsilon as it stands), since the release's own entry named
+    where the output would go. An audit found a DPO sent to a report that was never written.
+    Nothing outside a site; a log that cannot be appended to now is warned of, not raised: the
+    command is already failing with the charge said on the terminal.
+
+    Args:
+        local: where the release was charged.
+        command: the command ("synth").
+        output: where the output was to go.
+        reason: why it was not written, in words (the error).
+    """
+    if local.audit_log is None:
+        return
+    ledger = PrivacyLedger(local.state_dir / LEDGER_FILE)
+    delta = float(local.delta or DEFAULT_DELTA)
+    entry = release_entry(
+        LocalRelease(
+            command=command,
+            what=reason,
+            kind=OUTPUT_LOST_KIND,
+            plan_id=ledger.charges[-1].plan_id if ledger.charges else "",
+            input_digest="",
+            epsilon_spent=0.0,
+            release_delta=None,
+            epsilon=ledger.epsilon(delta) if ledger.charges else 0.0,
+            delta=delta,
+            coalition_epsilon=None,
+            output=str(Path(output).resolve()),
+            state_dir=str(local.state_dir),
+        )
+    )
+    try:
+        append_entry(local.audit_log, entry)
+    except OSError as exc:
+        logger.warning("%s: cannot record that %s was not written (%s)", local.audit_log, output, exc)
 
 
 def genotypes_sha256(genotypes: str | Path) -> str:

@@ -63,6 +63,7 @@ import pandas as pd
 from genofed.client.local_ledger import (
     LocalLedger,
     ReleaseCharged,
+    audit_output_lost,
     audit_release,
     audit_unprotected_release,
     bind_files,
@@ -256,6 +257,8 @@ def synthesize(
         raise
     except (GenofedError, OSError) as exc:
         if _charges(options) > charges_before:
+            if ledger is not None:  # its audit entry named `out`: say the output is not there
+                audit_output_lost(ledger, command="synth", output=out, reason=str(exc))
             raise GenofedError(_after_charge(exc, out, options)) from None
         if not state_existed:
             _discard_unused_state(options.state_dir)

@@ -19,7 +19,9 @@ verdict; genofed.client.local_ledger.audit_release), written by the command that
 state folder is the site's, so what the hospital released by hand is on record beside the rounds; and a
 synthetic cohort made WITHOUT differential privacy (`genofed synth` without `--epsilon`, kind `no-dp`:
 charged nothing, its records carry the real patients) when the run is tied to the site (its state
-folder, or its files bound to the site; genofed.client.local_ledger.audit_unprotected_release). Every
+folder, or its files bound to the site; genofed.client.local_ledger.audit_unprotected_release); and,
+after a release whose output could not be written once it was charged, a line that says so (kind
+`output-not-written`, genofed.client.local_ledger.audit_output_lost). Every
 entry, whatever its type, has the keys `time`, `type`, `status`, `run`, `round`, `records`, `bytes` and
 `epsilon` (the site's epsilon after it, None when it reports none), so one reader reads them all.
 """
@@ -54,6 +56,10 @@ GENOTYPES_FILE = "the genotypes file"
 #: The kind of a local release made without differential privacy (`genofed synth` without
 #: `--epsilon`): nothing charged, no plan; its records carry the real patients.
 NO_DP_KIND = "no-dp"
+#: The kind of the entry that follows a local release whose output was not written after its
+#: charge (the disk filled at the final write): the release's own entry, written before the output,
+#: named where it would go; this one says it is not there and that the charge stands.
+OUTPUT_LOST_KIND = "output-not-written"
 
 
 def audit_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
@@ -287,6 +293,12 @@ def audit_line(entry: dict[str, Any]) -> str:
     coalition = entry.get("coalition_epsilon")
     if entry["type"] == RELEASE_TYPE and entry.get("kind") == NO_DP_KIND:
         return _unprotected_line(entry)
+    if entry["type"] == RELEASE_TYPE and entry.get("kind") == OUTPUT_LOST_KIND:
+        return (
+            f"{entry['time']} local release ({entry['command']}): plan {entry['plan_id']} NOT written to "
+            f"{entry['output']} ({entry['what']}); its charge above stands: site "
+            f"epsilon={entry['epsilon']:.3f} at delta {entry['delta']:g}"
+        )
     if entry["type"] == RELEASE_TYPE:  # released by hand at the site, not sent by the agent
         spent = (
             "spent epsilon=0 (declared public)"

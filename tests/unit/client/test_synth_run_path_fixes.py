@@ -28,7 +28,7 @@ from helpers.site_files import budgeted_site, synth_args, variants_args, write_s
 
 import genofed.client.synth as synth_module
 from genofed.cli.main import main
-from genofed.client.agent.audit import NO_DP_KIND, RELEASE_TYPE, read_audit
+from genofed.client.agent.audit import NO_DP_KIND, OUTPUT_LOST_KIND, RELEASE_TYPE, audit_line, read_audit
 from genofed.client.agent.keys import init_site
 from genofed.client.agent.ledger_report import BUDGET_FILE
 from genofed.client.local_ledger import bound_state_dir
@@ -157,6 +157,14 @@ def test_a_failure_after_the_charge_says_the_epsilon_was_charged_and_a_rerun_spe
     assert err.rstrip().endswith("a rerun is a new release and spends epsilon again")
     assert _charges(state) and _releases(site)  # charged and audited before the write
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    # the audit log says the output its release entry named is not there (a second audit: a DPO
+    # was sent to a report that was never written)
+    released, lost = _releases(site)[-2:]
+    assert released["kind"] == "train" and lost["kind"] == OUTPUT_LOST_KIND
+    assert lost["plan_id"] == released["plan_id"] and lost["output"] == released["output"] == str(out)
+    line = audit_line(lost)
+    assert f"plan {released['plan_id']} NOT written to {out}" in line and "No space left on device" in line
+    assert "its charge above stands" in line
 
 
 # --- 4. a tiny --epsilon: too small, not "budget exhausted" -----------------------------------------
