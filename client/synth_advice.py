@@ -202,20 +202,35 @@ def suggestions(summary: dict[str, Any], site: SiteBudget | None = None, *, stat
     if loose:  # first: it qualifies the rest
         tips.append(_cannot_tell_tip(summary, loose))
     firm = [name for name in close if name not in loose]
-    if too_close and not firm:  # only checks that cannot tell: no new charged run for them
+    if site is not None and site.affordable(SUGGESTED_EPSILON) is None:  # spent: no new run can help
+        tips.append(_spent_tip(site))
+    elif too_close and not firm:  # only checks that cannot tell: no new charged run for them
         tips += _undecided_tips(summary, site=site, state_dir=state_dir)
     elif too_close:
         closeness = _closeness_tips(summary, both=too_weak, site=site, state_dir=state_dir)
         if loose:  # say which failures the remedies answer
             closeness = [f"for {', '.join(firm)}: {tip}" for tip in closeness]
         tips += closeness
-    if too_weak:
+    if too_weak and (site is None or site.affordable(SUGGESTED_EPSILON) is not None):
         tips += _fidelity_tips(summary, both=too_close, site=site, undecided_privacy=too_close and not firm)
     tips.append(
         "or no synthetic records: genotype augmentation in the hospital's training instead "
         f"(node config {AUGMENT_EXAMPLE}, or `genofed simulate --augment`; docs/augmentation.md)"
     )
     return tips
+
+
+def _spent_tip(site: SiteBudget) -> str:
+    """The one remedy line at a site whose budget cannot pay for another DP batch: a batch made
+    without DP is refused for training at a site with a finite budget (`hospital check
+    --synthetic`), so another generator or more epochs would only make records it cannot use (an
+    audit was offered both, and an unbounded "smaller --epsilon", at a site with 0.003 left)."""
+    return (
+        f"no new batch here: {site.owner} budget cannot pay for another DP batch ({site.words()}, "
+        f"{site.state_dir}), and a batch made without DP is refused for training at a site with a "
+        "finite budget; a larger budget is the site's own decision (its data-protection officer's), "
+        "not this command's"
+    )
 
 
 def _cannot_tell_tip(summary: dict[str, Any], loose: dict[str, dict[str, Any]]) -> str:
@@ -285,16 +300,19 @@ def _closeness_tips(
         what = "more noise in the released frequencies, less of any one patient in them"
     else:
         what = "more noise in the generator's training, less memorised"
+    left = f"; {site.words()}" if site is not None and site.left < epsilon else ""
     return [
-        f"{first}a smaller --epsilon for the generator than {epsilon:g}: {what} (a new run, charged again)"
+        f"{first}a smaller --epsilon for the generator than {epsilon:g}: {what} (a new run, charged "
+        f"again{left})"
     ]
 
 
 def _dp_on_tip(first: str, site: SiteBudget | None, state_dir: str, *, chance: bool = False) -> str:
     """Turn DP on: at `SUGGESTED_EPSILON` or the most the known `site` has left below it; with no
     site known, at an epsilon named only as at most what the site has left (a site's budget may be
-    3, and `--epsilon 8` would be refused); or not at all. `chance`: the failed checks cannot tell
-    at this size, so DP is offered for its bound, not to pass them."""
+    3, and `--epsilon 8` would be refused). Never called at a site that cannot pay for any.
+    `chance`: the failed checks cannot tell at this size, so DP is offered for its bound, not to
+    pass them."""
     where = state_dir or "SITE/state"
     bounds = "the one remedy that bounds what the records reveal"
     if chance:
@@ -306,11 +324,8 @@ def _dp_on_tip(first: str, site: SiteBudget | None, state_dir: str, *, chance: b
             f"needs --budget EPSILON too; the cost goes to that ledger): {bounds}"
         )
     epsilon = site.affordable(SUGGESTED_EPSILON)
-    if epsilon is None:
-        return (
-            f"{first}privacy protection (DP) is {bounds}, but {site.owner} budget cannot afford a DP batch: "
-            f"{site.words()} ({site.state_dir})"
-        )
+    if epsilon is None:  # `suggestions` says so once instead (`_spent_tip`)
+        raise ValueError("no DP batch is affordable at this site")
     most = "" if epsilon == SUGGESTED_EPSILON else ", the most it has left: a small epsilon may fail fidelity"
     if not site.outside_site:
         where, ledger = f"--state-dir {site.state_dir}", "the site's ledger"

@@ -227,8 +227,16 @@ def test_the_advice_never_suggests_more_epsilon_than_the_site_has_left():
     assert "--epsilon 1.38 --state-dir SITE/state" in tip and "epsilon 1.38 of its budget of 3 is left" in tip
     assert "--epsilon 8" not in tip
     spent = SiteBudget("SITE/state", budget=3.0, left=0.004)
-    tip = suggestions(_failed(None), spent)[0]
-    assert "cannot afford a DP batch" in tip and "--epsilon" not in tip
+    tips = suggestions(_failed(None), spent)
+    assert "no new batch here: this site's budget cannot pay for another DP batch" in tips[0]
+    # another generator or more epochs would make a batch without DP, refused at a finite budget
+    assert len(tips) == 2 and "augmentation" in tips[1] and "--epsilon" not in " ".join(tips)
+    weak_spent = dict(_failed(1.0), failed_checks=["ld_correlation", "mia_auc"])
+    assert "--generator" not in " ".join(suggestions(weak_spent, spent))
+    # a smaller epsilon says how much is left when that is less than this run's
+    smaller = suggestions(_failed(1.0), SiteBudget("S", budget=3.0, left=0.5))[0]
+    assert "a smaller --epsilon for the generator than 1" in smaller
+    assert "epsilon 0.5 of its budget of 3 is left" in smaller
     plenty = SiteBudget("SITE/state", budget=20.0, left=15.0)
     assert "--epsilon 8 --state-dir SITE/state" in suggestions(_failed(None), plenty)[0]
     # a larger epsilon for fidelity, within what is left
