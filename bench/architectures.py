@@ -15,10 +15,11 @@ disease (`genofed simulate-cohorts` machinery, kept in OUT):
 and on each (and on any federation folder given with --data) compares, on the hospitals' pooled
 VALIDATION patients (never a test cohort; 3 seeds x --draws noise draws, paired by seed and draw):
 
-- `rule`: the product's loop and rule (`bench/covariate_scale.py`'s vectorised copy: columns scaled
-  by v_j = 2 p_j (1 - p_j), the covariates' share, batch 32 at each declared size, lr 1 / (C X));
-- `rule, unscaled columns`: the same with every variant column left at 1 (a = 0 in
-  `bench/logistic_rule.py`), the covariates' share kept;
+- `rule`: the product's loop and rule (`bench/covariate_scale.py`'s vectorised copy: under DP plain
+  dosages with the covariates at c x X_0 / X_2, without DP columns scaled by v_j = 2 p_j (1 - p_j);
+  batch 32 at each declared size, lr 1 / (C X_a));
+- `rule, unscaled columns`: every variant column left at 1 (a = 0 in `bench/logistic_rule.py`), the
+  covariates at the rule's c (not c x X_0 / X_2: a smaller share than the rule's), lr 1 / (C X_0);
 - `rule at rate 1/2`: the rule's columns and lr with the reference's Poisson rate 1/2 (4 steps a
   round instead of about n / 16);
 - `plain DP reference`: the privacy-frontier experiment's plain DP logistic regression loop
@@ -43,13 +44,13 @@ from pathlib import Path
 import numpy as np
 from covariate_scale import train
 from logistic_rule import DELTA, EPOCHS, RATE, ROUNDS, federate
-from measure import add_study_options, paired_table, study_sites
+from measure import add_study_options, paired_table, rule_scale_and_lr, study_sites
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import calibrate_noise
-from genofed.server.training_rule import column_scale, covariate_scale, expected_row_norm, training_rule
+from genofed.server.training_rule import covariate_scale, expected_row_norm
 from genofed.simulations.cohorts.build import simulate_cohorts
 from genofed.simulations.cohorts.presets import HELDOUT
 
@@ -79,7 +80,6 @@ def study(data: Path, epsilons: list[float], seeds: list[int], draws: int) -> No
     """Print one federation's table (module docstring)."""
     started = time.perf_counter()
     panel = VariantPanel.load(data / "panel.tsv")
-    rule_lr = training_rule("logistic", panel).lr
     plain_lr = 1.0 / expected_row_norm(panel)  # the reference's lr: 1 / (C X) on unscaled columns
     unscaled = np.ones(len(panel) + 2)
     aucs: dict[tuple[str, float], list[float]] = {}
@@ -91,7 +91,7 @@ def study(data: Path, epsilons: list[float], seeds: list[int], draws: int) -> No
         ceiling = LogisticRegression(C=1.0, max_iter=2000).fit(x_train, y_train)
         pooled.append(roc_auc_score(y_eval, ceiling.decision_function(x_eval)))
         for index, epsilon in enumerate(epsilons):
-            scale = column_scale(panel, epsilon=epsilon).astype(np.float64)
+            scale, rule_lr = rule_scale_and_lr(panel, epsilon)
             scale_a0 = unscaled.copy()
             scale_a0[-2:] = covariate_scale(epsilon)
             sigma_half = (

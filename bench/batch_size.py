@@ -34,11 +34,18 @@ from pathlib import Path
 
 import numpy as np
 from covariate_scale import train
-from measure import add_study_options, paired_errors, paired_table, require_federation, scored_cohorts
+from measure import (
+    add_study_options,
+    paired_errors,
+    paired_table,
+    require_federation,
+    rule_scale_and_lr,
+    scored_cohorts,
+)
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
-from genofed.server.training_rule import LOGISTIC_BATCH_SIZE, column_scale, training_rule
+from genofed.server.training_rule import LOGISTIC_BATCH_SIZE
 
 HALF = "half"
 
@@ -64,7 +71,6 @@ def main() -> None:
             parser.error(f"--batches takes positive whole numbers or '{HALF}', got {batch!r}")
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
-    lr = training_rule("logistic", panel).lr  # the product's rule: 1 / (C X)
     base = str(LOGISTIC_BATCH_SIZE)
     batches = list(dict.fromkeys([base, *args.batches]))
     cohorts = ["validation", "test"] if args.test else ["validation"]
@@ -72,7 +78,7 @@ def main() -> None:
     for seed in args.seeds:
         sites, scored = scored_cohorts(args.data, seed, panel, args.test)
         for epsilon in args.epsilons:
-            scale = column_scale(panel, (), epsilon=epsilon).astype(np.float64)
+            scale, lr = rule_scale_and_lr(panel, epsilon)  # the product's rule: lr = 1 / (C X_a)
             for batch in batches:
                 batch_of = functools.partial(site_batch, batch)
                 for draw in range(1 if math.isinf(epsilon) else args.draws):

@@ -4,19 +4,21 @@ What it measures: the logistic model's federated DP-SGD as the product runs it b
 (bench/covariate_scale.py `train`: clip 1, batch 32 with Poisson sampling at each site's declared
 size, 10 rounds x 2 local epochs, FedAvg, each site's sigma calibrated to the per-site epsilon),
 with every variant column j scaled by v_j^(a/2), v_j = 2 p_j (1 - p_j) from the panel's allele
-frequencies, for several exponents a (a = 2: the rule's scale, genofed.server.training_rule;
-a = 0: the encoded dosages), each with lr = 1 / (C X_a), X_a = sqrt(sum_j v_j^(1 + a)), the
+frequencies, for several exponents a (a = 2: the scale the rule's covariate scale was tuned
+with; a = 0: the encoded dosages), each with lr = 1 / (C X_a), X_a = sqrt(sum_j v_j^(1 + a)), the
 expected norm of a scaled, mean-centred genotype row. The covariates (sex, age) get the rule's
-c(epsilon) x X_a / X_2, so they keep the share of each patient's clipped gradient they have under
-the rule: only the weighting among the variants changes. With --gene-prior the model reads only
-the panel variants inside the BED's regions, as the product's `--gene-prior` selects them (the
-rule's c is 1 there; X_a over the variants read).
+c(epsilon) x X_a / X_2, so they keep the share of each patient's clipped gradient they were tuned
+at: only the weighting among the variants changes. With --gene-prior the model reads only the
+panel variants inside the BED's regions, as the product's `--gene-prior` selects them (the rule's
+c is 1 there; X_a over the variants read). At the rule's own exponent (genofed.server.training_rule
+`variant_exponent`: 0 under DP on the whole panel, 2 on a sub-panel) a row is the product's.
 
 Why: bench/logistic_rule.py chose a = 2 on the plain reference's loop, where the covariates are
 not scaled; there a larger a also gives the covariates a larger share (X_a shrinks as a grows).
-Since the rule scales the covariates on its own (bench/covariate_scale.py), this study asks
-whether a = 2 still pays once their share is held fixed (docs/models.md "The variants' weighting
-at a fixed covariate share").
+Since the rule scales the covariates on its own (bench/covariate_scale.py), this study asked
+whether a = 2 still pays once their share is held fixed; it did not on the whole panel, and the
+rule reads plain dosages there since (docs/models.md "The variants' weighting at a fixed
+covariate share").
 
 Scored on the hospitals' pooled VALIDATION patients (how the rule is chosen). --test also scores
 the coordinator's test cohort, to read as a check only. Each cell: mean AUC over seeds x noise
@@ -44,9 +46,10 @@ from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
-from genofed.server.training_rule import column_scale
+from genofed.server.training_rule import SCALED_EXPONENT, covariate_scale
 
-RULE_EXPONENT = 2.0
+#: The exponent the covariate scale c was tuned with, and every difference's baseline.
+REFERENCE_EXPONENT = SCALED_EXPONENT
 
 
 def variant_variances(panel: VariantPanel) -> np.ndarray:
@@ -62,7 +65,7 @@ def row_norm(variances: np.ndarray, exponent: float) -> float:
 
 def matched_scale(variances: np.ndarray, exponent: float, rule_c: float) -> np.ndarray:
     """Columns v_j^(a/2) of the variants read, then the two covariates at the rule's c x X_a / X_2."""
-    share = row_norm(variances, exponent) / row_norm(variances, RULE_EXPONENT)
+    share = row_norm(variances, exponent) / row_norm(variances, REFERENCE_EXPONENT)
     return np.concatenate([variances ** (exponent / 2.0), np.full(2, rule_c * share)])
 
 
@@ -83,13 +86,13 @@ def main() -> None:
     selected = start_model(RunSettings(model="logistic", gene_prior=args.gene_prior), panel).config.selected
     columns = [*selected, len(panel), len(panel) + 1] if selected else None
     variances = variant_variances(panel)[list(selected)] if selected else variant_variances(panel)
-    exponents = list(dict.fromkeys([*args.exponents, RULE_EXPONENT]))
+    exponents = list(dict.fromkeys([*args.exponents, REFERENCE_EXPONENT]))
     cohorts = ["validation", "test"] if args.test else ["validation"]
     aucs: dict[str, dict[tuple[float, float], list[float]]] = {cohort: {} for cohort in cohorts}
     for seed in args.seeds:
         sites, scored = scored_cohorts(args.data, seed, panel, args.test)
         for epsilon in args.epsilons:
-            rule_c = float(column_scale(panel, selected, epsilon=epsilon)[-1])
+            rule_c = covariate_scale(epsilon) if not selected else 1.0  # c on the whole panel only
             for a in exponents:
                 scale = matched_scale(variances, a, rule_c)
                 lr = 1.0 / row_norm(variances, a)
@@ -106,9 +109,9 @@ def main() -> None:
     print(f"{len(args.seeds)} seeds x up to {args.draws} noise draws; {norms}")
     for cohort in cohorts:
         print(f"\nscored on the {cohort} patients" + (" (a check only)" if cohort == "test" else ""))
-        print("\n".join(paired_table(aucs[cohort], exponents, RULE_EXPONENT, args.epsilons, "a", 6)))
+        print("\n".join(paired_table(aucs[cohort], exponents, REFERENCE_EXPONENT, args.epsilons, "a", 6)))
         print("standard error of the paired difference to a = 2:")
-        print("\n".join(paired_errors(aucs[cohort], exponents, RULE_EXPONENT, args.epsilons, 6)))
+        print("\n".join(paired_errors(aucs[cohort], exponents, REFERENCE_EXPONENT, args.epsilons, 6)))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """The logistic model's covariate scale: how much of each patient's clipping budget sex and age get.
 
-What it measures: the logistic model's federated DP-SGD as the product runs it by its rule
-(genofed.server.training_rule: variant columns scaled by v_j = 2 p_j (1 - p_j), lr = 1 / (C X),
-clip C = 1, batch 32 with Poisson sampling at each site's declared size, 10 rounds x 2 local
-epochs, FedAvg, each site's sigma calibrated to the per-site epsilon), with both covariate
-columns multiplied by a fixed c, and by the rule's c = sqrt(1 + (COVARIATE_EPSILON / epsilon)^2).
+What it measures: the logistic model's federated DP-SGD as the product ran it by its rule when
+the covariate scale was chosen (genofed.server.training_rule with the column exponent a = 2:
+variant columns scaled by v_j = 2 p_j (1 - p_j), lr = 1 / (C X_2); the rule reads plain dosages
+under DP on the whole panel since, with the covariates at c x X_0 / X_2, the same share of the
+row norm: bench/column_exponent.py), clip C = 1, batch 32 with Poisson sampling at each site's
+declared size, 10 rounds x 2 local epochs, FedAvg, each site's sigma calibrated to the per-site
+epsilon), with both covariate columns multiplied by a fixed c, and by the rule's
+c = sqrt(1 + (COVARIATE_EPSILON / epsilon)^2).
 Scored on the hospitals' pooled VALIDATION patients (how the rule was chosen; never a test
 cohort); mean AUC over seeds x noise draws and the paired difference to c = 1 (same seed, split
 and noise draw).
@@ -46,8 +49,10 @@ from genofed.server.training_rule import (
     LOGISTIC_BATCH_SIZE,
     LOGISTIC_LOCAL_EPOCHS,
     LOGISTIC_ROUNDS,
+    SCALED_EXPONENT,
     column_scale,
-    training_rule,
+    covariate_scale,
+    expected_row_norm,
 )
 from genofed.simulations.local.simulate import simulated_sites
 
@@ -100,7 +105,9 @@ def main() -> None:
     # the product's selection of the gene list's variants (empty: the whole panel)
     selected = start_model(RunSettings(model="logistic", gene_prior=args.gene_prior), panel).config.selected
     columns = [*selected, len(panel), len(panel) + 1] if selected else None
-    lr = training_rule("logistic", panel, selected).lr  # the product's rule: 1 / (C X)
+    # the rule at a = 2, where c was tuned: lr = 1 / (C X_2); the covariates' c on the whole panel only
+    lr = 1.0 / expected_row_norm(panel, selected, exponent=SCALED_EXPONENT)
+    variances = column_scale(panel, selected, epsilon=math.inf)[:-2].astype(np.float64)  # v_j (no DP: a = 2)
     scales: list[float | str] = [*dict.fromkeys([1.0, *args.scales]), RULE]
     aucs: dict[tuple[float | str, float], list[float]] = {}
     for seed in args.seeds:
@@ -109,7 +116,8 @@ def main() -> None:
         x_eval = x_eval if columns is None else x_eval[:, columns]
         y_eval = np.concatenate([d.val_y for d in sites])
         for epsilon in args.epsilons:
-            rule_scale = column_scale(panel, selected, epsilon=epsilon).astype(np.float64)
+            rule_c = 1.0 if selected else covariate_scale(epsilon)
+            rule_scale = np.concatenate([variances, [rule_c, rule_c]])
             for c in scales:
                 # the product's column scale; a fixed c replaces its covariates' entries
                 scale = rule_scale.copy()
@@ -126,7 +134,7 @@ def main() -> None:
         f"{len(args.seeds)} seeds x up to {args.draws} noise draws, scored on the pooled validation patients"
     )
     print("\n".join(paired_table(aucs, scales, 1.0, args.epsilons, "c", 6)))
-    rule = ", ".join(f"eps {e:g}: {column_scale(panel, selected, epsilon=e)[-1]:.2f}" for e in args.epsilons)
+    rule = ", ".join(f"eps {e:g}: {1.0 if selected else covariate_scale(e):.2f}" for e in args.epsilons)
     print(f"in brackets: mean paired difference to c = 1; the rule's c: {rule}")
 
 

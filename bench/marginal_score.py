@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 from covariate_scale import train
 from logistic_rule import CLIP, DELTA, SiteRows, clipped_sum, site_rows
-from measure import paired_table, parse_study, study_sites
+from measure import paired_table, parse_study, rule_scale_and_lr, study_sites
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import calibrate_noise
-from genofed.server.training_rule import column_scale, expected_row_norm, training_rule
+from genofed.server.training_rule import expected_row_norm, variant_exponent
 
 #: Full-batch steps of the noisy-GD designs, and their (clip in units of X, lr in units of 1/X^2).
 STEPS = 20
@@ -76,14 +76,13 @@ def main() -> None:
     args = parse_study(__doc__, epsilons=[3.0, 8.0, math.inf])
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
-    lr = training_rule("logistic", panel).lr
-    row_norm = expected_row_norm(panel, scaled=True)
     designs = ["product", "one release", *(f"GD clip {k:g} X, lr {g:g}" for k, g in GD_DESIGNS)]
     aucs: dict[tuple[str, float], list[float]] = {}
     for seed in args.seeds:
         loaded, x_eval, y_eval = study_sites(args.data, seed)
         for index, epsilon in enumerate(args.epsilons):
-            scale = column_scale(panel, epsilon=epsilon).astype(np.float64)
+            scale, lr = rule_scale_and_lr(panel, epsilon)
+            row_norm = expected_row_norm(panel, exponent=variant_exponent(panel, (), epsilon))
             sigma_1, sigma_gd = full_batch_sigma(epsilon, 1), full_batch_sigma(epsilon, STEPS)
             # each hospital's rows; for the noisy-GD designs, every patient in each of STEPS releases
             sites = [

@@ -79,6 +79,16 @@ def scored_cohorts(data: str, seed: int, panel, with_test: bool) -> tuple[list, 
     return sites, scored
 
 
+def rule_scale_and_lr(panel, epsilon: float, selected: tuple[int, ...] = ()) -> tuple[np.ndarray, float]:
+    """The product's logistic column scale (float64) and lr at per-site `epsilon` on `panel`, reading
+    `selected` (empty = all): what the studies train with as "the rule". Both depend on epsilon
+    (the column exponent is 0 under DP on the whole panel, 2 elsewhere: server/training_rule.py)."""
+    from genofed.server.training_rule import column_scale, training_rule
+
+    scale = column_scale(panel, selected, epsilon=epsilon).astype(np.float64)
+    return scale, training_rule("logistic", panel, selected, epsilon).lr
+
+
 def parse_study(description: str, epsilons: list[float]) -> argparse.Namespace:
     """The command line of a validation study on a whole federation: --data (default demo/cohorts;
     a folder without a federation exits with what to run) and the study options

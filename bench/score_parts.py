@@ -27,11 +27,10 @@ from pathlib import Path
 
 import numpy as np
 from covariate_scale import train
-from measure import parse_study, study_sites
+from measure import parse_study, rule_scale_and_lr, study_sites
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
-from genofed.server.training_rule import column_scale, training_rule
 
 #: The genotype part's multipliers tried (1: the score as trained).
 MULTIPLIERS = (1.0, 0.5, 0.3, 0.2, 0.1)
@@ -55,13 +54,12 @@ def main() -> None:
     args = parse_study(__doc__, epsilons=[3.0, 8.0, math.inf])
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
-    lr = training_rule("logistic", panel).lr
     cells: dict[float, list[dict[str, float]]] = {}
     covariate_weights: dict[float, list[np.ndarray]] = {}
     for seed in args.seeds:
         sites, x_eval, y_eval = study_sites(args.data, seed)
         for epsilon in args.epsilons:
-            scale = column_scale(panel, epsilon=epsilon).astype(np.float64)
+            scale, lr = rule_scale_and_lr(panel, epsilon)
             for draw in range(1 if math.isinf(epsilon) else args.draws):
                 rng = np.random.default_rng([seed, draw, int(min(epsilon, 1e6) * 10)])
                 weights = train(sites, scale, epsilon, lr, rng)[:-1] * scale

@@ -72,6 +72,7 @@ from genofed.server.training_rule import (
     expected_row_norm,
     step_share,
     training_rule,
+    variant_exponent,
 )
 
 #: Rounds x local epochs over the batch: an all-clipped DP-SGD run from zeros moves each weight by
@@ -155,8 +156,8 @@ def sub_panel(panel: VariantPanel, selected: tuple[int, ...], epsilon: float) ->
         selected,
         [*selected, n, n + 1],
         column_scale(panel, selected, epsilon=epsilon).astype(np.float64),
-        training_rule("logistic", panel, selected).lr,
-        expected_row_norm(panel, selected, scaled=True),
+        training_rule("logistic", panel, selected, epsilon).lr,
+        expected_row_norm(panel, selected, exponent=variant_exponent(panel, selected, epsilon)),
     )
 
 
@@ -320,7 +321,8 @@ def noise_free_selection(
 def baseline_aucs(split: Split, draw: int) -> dict[str, float]:
     """The product's and the plain DP reference's AUCs in noise draw `draw`."""
     panel, eps = split.panel, split.epsilon
-    product = train(split.sites, split.full_scale, eps, training_rule("logistic", panel).lr, split.rng(draw))
+    rule_lr = training_rule("logistic", panel, (), eps).lr
+    product = train(split.sites, split.full_scale, eps, rule_lr, split.rng(draw))
     unscaled = np.ones(len(panel) + 2)
     sigma = calibrate_noise(
         [], sample_rate=RATE, steps=ROUNDS * EPOCHS * round(1 / RATE), target_epsilon=eps, delta=DELTA
@@ -337,7 +339,7 @@ def selection_aucs(split: Split, draw: int, fraction: float, ks: list[int], res:
     stage 2 from zeros and from the release's weights for each k; records each top k's causal
     variants and the start's noise variance ratio in `res`."""
     panel, eps = split.panel, split.epsilon
-    x_full = expected_row_norm(panel, scaled=True)
+    x_full = expected_row_norm(panel, exponent=variant_exponent(panel, (), eps))  # the rule's X_a
     sigma_1 = full_batch_sigma(fraction * eps, 1)
     release = noisy_release(
         split.grads, size_weights(split.sites), sigma_1, split.rng(draw, 2, round(fraction * 100))

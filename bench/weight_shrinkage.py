@@ -27,11 +27,10 @@ from pathlib import Path
 
 import numpy as np
 from covariate_scale import train
-from measure import parse_study, study_sites
+from measure import parse_study, rule_scale_and_lr, study_sites
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
-from genofed.server.training_rule import column_scale, training_rule
 
 #: The prior's component widths in units of the noise s (0: the point mass at 0).
 GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -62,14 +61,13 @@ def main() -> None:
     args = parse_study(__doc__, epsilons=[1.0, 3.0, 8.0])
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
-    lr = training_rule("logistic", panel).lr
     n_variants = len(panel)
     aucs: dict[tuple[str, float], list[float]] = {}
     mixtures: dict[float, list[np.ndarray]] = {}
     for seed in args.seeds:
         sites, x_eval, y_eval = study_sites(args.data, seed)
         for epsilon in args.epsilons:
-            scale = column_scale(panel, epsilon=epsilon).astype(np.float64)
+            scale, lr = rule_scale_and_lr(panel, epsilon)
             for draw in range(args.draws):
                 rng = np.random.default_rng([seed, draw, int(epsilon * 10)])
                 trained = train(sites, scale, epsilon, lr, rng)

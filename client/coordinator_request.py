@@ -23,8 +23,9 @@ from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig, build_model
 
 #: The largest weight, bias or column scale a site accepts from the coordinator. Trained models
-#: stay far below it (the demo's largest value is 1.09, the column scale; the network's initial
-#: weights are below 0.3; the empirical privacy audit's crafted models pass it). Without a
+#: stay far below it (the largest values are the covariates' column scale, about 10 at epsilon 1
+#: on a 20,000-variant panel, server/training_rule.py; the network's initial weights are below
+#: 0.3; the empirical privacy audit's crafted models pass it). Without a
 #: bound, a finite model can overflow to inf - inf = NaN on the patients who carry chosen variants
 #: only (a column scale of 3.4e38 with weights +10 / -10): whether the round's arithmetic stays
 #: finite would then tell the coordinator what patients carry, outside any DP accounting. Within

@@ -26,7 +26,7 @@ from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.scoring.model_file import check_compatible, describe, disease_start, load_pretrained
 from genofed.server.settings import RunSettings
-from genofed.server.training_rule import column_scale, resolve_settings
+from genofed.server.training_rule import column_scale, resolve_settings, starts_from_weights
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,9 @@ def start_model(settings: RunSettings, panel: VariantPanel) -> StartModel:
     if weights is None:
         weights = build_model(config, seed=settings.seed).state_dict()
     if config.architecture == "logistic":
-        weights = _scaled(weights, column_scale(panel, selected, config.n_covariates, settings.epsilon))
+        scratch = not starts_from_weights(settings)
+        scale = column_scale(panel, selected, config.n_covariates, settings.epsilon, from_scratch=scratch)
+        weights = _scaled(weights, scale)
     described = _describe_prior(settings, genes, prior)
     return StartModel(resolved, config, weights, prior=described)
 
@@ -93,7 +95,8 @@ def _from_pretrained(settings: RunSettings, panel: VariantPanel) -> StartModel:
     config, weights = disease_start(model, seed=settings.seed)
     if architecture == "logistic":  # the rule's column scale, as a fresh logistic model has it
         weights = _scaled(
-            weights, column_scale(panel, config.selected, config.n_covariates, settings.epsilon)
+            weights,
+            column_scale(panel, config.selected, config.n_covariates, settings.epsilon, from_scratch=False),
         )
     resolved = resolve_settings(settings, panel, architecture=architecture, selected=config.selected)
     return StartModel(resolved, config, weights, pretrained=describe(model))

@@ -8,18 +8,23 @@ variants the model reads. How each rule was chosen, on simulated federations onl
 compares with the old defaults: docs/models.md.
 
 - network (`GenotypeRiskNet`): the defaults measured for it before the rule existed, unchanged.
-- logistic (`LogisticRiskModel`): every variant column scaled by its Hardy-Weinberg variance
-  v_j = 2 p_j (1 - p_j) (`column_scale`), and lr = LR_SCALE / (C x X) with X = sqrt(sum_j v_j^3),
-  the expected norm of a scaled, mean-centred genotype row, over the variants the model reads,
-  from the panel's public allele frequencies. Nearly every per-patient gradient is clipped to C
-  (|y - p| x X >> C), so one averaged step moves a typical patient's logit by about LR_SCALE
-  whatever the panel size. Why the scale: in that fully clipped regime each patient contributes
-  its scaled row over its norm, and the scale moves the clipping budget towards common variants,
-  whose case-control differences are estimated with less noise (docs/models.md, the study).
+- logistic (`LogisticRiskModel`): every variant column scaled by v_j^(a/2), v_j = 2 p_j (1 - p_j)
+  its Hardy-Weinberg variance (`column_scale`), and lr = LR_SCALE / (C x X_a) with
+  X_a = sqrt(sum_j v_j^(1+a)), the expected norm of a scaled, mean-centred genotype row, over the
+  variants the model reads, from the panel's public allele frequencies. Nearly every per-patient
+  gradient is clipped to C (|y - p| x X_a >> C), so one averaged step moves a typical patient's
+  logit by about LR_SCALE whatever the panel size. The exponent a (`variant_exponent`) is 0, plain
+  dosages, for a model trained from scratch under DP on the whole panel, and 2 elsewhere (a
+  sub-panel, no DP, a start from a model's weights), where the scale moves the clipping budget
+  towards common variants: a = 2 was chosen on the plain reference's loop, where it also gave the
+  covariates a larger share; with that share held fixed, a = 0 was level at epsilon 1 and ahead at
+  3 and 8 from scratch on the whole panel, the only case studied (docs/models.md, the studies).
   The covariates (sex, age) are 2 of ~20,000 clipped columns and so get almost none of each
-  patient's clipping budget; their scale `covariate_scale` = sqrt(1 + (COVARIATE_EPSILON / eps)^2)
-  grows with the noise the run's epsilon implies (sigma ~ 1 / eps), moving budget to them as the
-  variant weights' signal sinks under the noise, and is 1 without DP and on a sub-panel.
+  patient's clipping budget; on the whole panel their scale is `covariate_scale` =
+  sqrt(1 + (COVARIATE_EPSILON / eps)^2) times X_a / X_2, the share of the row norm it was tuned
+  at (with a = 2): it grows with the noise the run's epsilon implies (sigma ~ 1 / eps), moving
+  budget to them as the variant weights' signal sinks under the noise; it is 1 without DP and on
+  a sub-panel.
   A run that starts from a model's weights (a source prior, a pretrained model) under local DP
   steps lr x `step_share(eps)` = eps^2 / (eps^2 + STEP_SHARE_EPSILON^2): each round's
   update is the data's signal plus noise whose variance grows as 1 / eps^2, and where the noise
@@ -72,6 +77,11 @@ LR_SCALE = 1.0
 #: The covariates' scale is sqrt(1 + (COVARIATE_EPSILON / epsilon)^2): 3.6 at epsilon 1, 1.5 at
 #: 3, 1.1 at 8 (docs/models.md "The covariates' share", bench/covariate_scale.py).
 COVARIATE_EPSILON = math.sqrt(12.0)
+#: The variants' column exponent a: plain dosages from scratch under DP on the whole panel, v_j
+#: elsewhere (docs/models.md "The variants' weighting at a fixed covariate share",
+#: bench/column_exponent.py). The covariate scale was tuned at SCALED_EXPONENT.
+PLAIN_EXPONENT = 0.0
+SCALED_EXPONENT = 2.0
 #: A long step under DP takes lr x eps^2 / (eps^2 + STEP_SHARE_EPSILON^2): 0.25 at epsilon 1,
 #: 0.75 at 3, 0.96 at 8 (docs/models.md "A start's step", bench/prior_step.py).
 STEP_SHARE_EPSILON = math.sqrt(3.0)
@@ -94,12 +104,34 @@ def _variances(panel: VariantPanel, selected: tuple[int, ...]) -> np.ndarray:
     return 2.0 * freq * (1.0 - freq)
 
 
-def expected_row_norm(panel: VariantPanel, selected: tuple[int, ...] = (), *, scaled: bool = False) -> float:
+def expected_row_norm(panel: VariantPanel, selected: tuple[int, ...] = (), *, exponent: float = 0.0) -> float:
     """The expected norm of a mean-centred dosage row under Hardy-Weinberg over the variants read,
-    from public allele frequencies: sqrt(sum_j v_j), or with the logistic model's column scale
-    (`scaled`) sqrt(sum_j v_j^3), v_j = 2 p_j (1 - p_j)."""
+    from public allele frequencies, with each column scaled by v_j^(exponent/2):
+    X_a = sqrt(sum_j v_j^(1 + a)), v_j = 2 p_j (1 - p_j); exponent 0 = unscaled dosages."""
     variances = _variances(panel, selected)
-    return math.sqrt(float(np.sum(variances**3 if scaled else variances)))
+    return math.sqrt(float(np.sum(variances ** (1.0 + exponent))))
+
+
+def _whole_panel(panel: VariantPanel, selected: tuple[int, ...]) -> bool:
+    """Whether the model reads every panel variant (no selection, or a selection of all)."""
+    return not selected or len(selected) == len(panel)
+
+
+def variant_exponent(
+    panel: VariantPanel,
+    selected: tuple[int, ...] = (),
+    epsilon: float = math.inf,
+    *,
+    from_scratch: bool = True,
+) -> float:
+    """The rule's column exponent a for a logistic model reading `selected` of `panel` at per-site
+    `epsilon` (inf = no DP), trained `from_scratch` (False: from a source prior's or a pretrained
+    model's weights): 0 from scratch under DP on the whole panel, else 2 (module docstring). Why
+    not 0 everywhere: it was measured better only there; on a gene list it was level, and the
+    starts with weights, whose step was chosen at a = 2, were not studied (docs/models.md)."""
+    if from_scratch and _under_dp(epsilon) and _whole_panel(panel, selected):
+        return PLAIN_EXPONENT
+    return SCALED_EXPONENT
 
 
 def _under_dp(epsilon: float) -> bool:
@@ -127,34 +159,57 @@ def step_share(epsilon: float) -> float:
 
 
 def column_scale(
-    panel: VariantPanel, selected: tuple[int, ...] = (), n_covariates: int = 2, epsilon: float = math.inf
+    panel: VariantPanel,
+    selected: tuple[int, ...] = (),
+    n_covariates: int = 2,
+    epsilon: float = math.inf,
+    *,
+    from_scratch: bool = True,
 ) -> np.ndarray:
-    """The logistic model's input scale: v_j = 2 p_j (1 - p_j) for each variant read, then for each
-    covariate `covariate_scale(epsilon)` when the model reads the whole panel, else 1 (float32, the
-    model's `scale` buffer). `epsilon`: the run's per-site budget (inf = no DP).
+    """The logistic model's input scale: v_j^(a/2) for each variant read (a = `variant_exponent`),
+    then for each covariate `covariate_scale(epsilon)` x X_a / X_2 when the model reads the whole
+    panel, else 1 (float32, the model's `scale` buffer). `epsilon`: the run's per-site budget
+    (inf = no DP); `from_scratch`: False for a start from a model's weights.
 
-    Why only on the whole panel: the rule was chosen there, where ~20,000 variant columns leave
-    the covariates about 1 % of the clipping budget; a sub-panel (a gene list, a source's top K)
-    of a few hundred variants already leaves them a large share, and scaling them up there lost
+    Why X_a / X_2: the covariate scale was tuned with a = 2, and a covariate's share of a patient's
+    clipped gradient is its scale over the row norm; the factor keeps that share at any a. Why only
+    on the whole panel: the rule was chosen there, where ~20,000 variant columns leave the
+    covariates about 1 % of the clipping budget; a sub-panel (a gene list, a source's top K) of a
+    few hundred variants already leaves them a large share, and scaling them up there lost
     (docs/models.md "The covariates' share")."""
-    whole_panel = not selected or len(selected) == len(panel)
-    covariates = np.full(n_covariates, covariate_scale(epsilon) if whole_panel else 1.0)
-    return np.concatenate([_variances(panel, selected), covariates]).astype(np.float32)
+    exponent = variant_exponent(panel, selected, epsilon, from_scratch=from_scratch)
+    covariate = 1.0
+    if _whole_panel(panel, selected):
+        share = expected_row_norm(panel, selected, exponent=exponent) / expected_row_norm(
+            panel, selected, exponent=SCALED_EXPONENT
+        )
+        covariate = covariate_scale(epsilon) * share
+    variants = _variances(panel, selected) ** (exponent / 2.0)
+    return np.concatenate([variants, np.full(n_covariates, covariate)]).astype(np.float32)
 
 
-def training_rule(model: str, panel: VariantPanel | None, selected: tuple[int, ...] = ()) -> TrainingRule:
-    """The rule's settings for `model` ("logistic" or "network") on `panel`, reading `selected`.
-    The network's rule needs no panel (None)."""
+def training_rule(
+    model: str,
+    panel: VariantPanel | None,
+    selected: tuple[int, ...] = (),
+    epsilon: float = math.inf,
+    *,
+    from_scratch: bool = True,
+) -> TrainingRule:
+    """The rule's settings for `model` ("logistic" or "network") on `panel`, reading `selected`, at
+    per-site `epsilon` (inf = no DP), trained `from_scratch` or not: the last two decide the
+    logistic model's column exponent and so its lr. The network's rule needs no panel (None)."""
     if model == "network":
         return NETWORK_RULE
     if panel is None:
         raise ValueError("the logistic model's rule reads the panel's allele frequencies: pass the panel")
     clip = LOGISTIC_CLIP
+    exponent = variant_exponent(panel, selected, epsilon, from_scratch=from_scratch)
     return TrainingRule(
         rounds=LOGISTIC_ROUNDS,
         local_epochs=LOGISTIC_LOCAL_EPOCHS,
         batch_size=LOGISTIC_BATCH_SIZE,
-        lr=LR_SCALE / (clip * expected_row_norm(panel, selected, scaled=True)),
+        lr=LR_SCALE / (clip * expected_row_norm(panel, selected, exponent=exponent)),
         clip=clip,
         momentum=0.0,
     )
@@ -190,7 +245,9 @@ def resolve_settings(
         model = architecture or DEFAULT_MODEL
     if not settings.by_rule:
         return replace(settings, model=model)
-    rule = training_rule(model, panel, selected)
+    rule = training_rule(
+        model, panel, selected, settings.epsilon, from_scratch=not starts_from_weights(settings)
+    )
     values = {name: getattr(rule, name) for name in settings.by_rule}
     if "lr" in values and takes_step_share(settings, model):
         values["lr"] *= step_share(settings.epsilon)

@@ -29,7 +29,7 @@ def _run(federation: Path, out: Path, **settings) -> dict:
 def test_the_default_is_the_logistic_model_trained_by_its_rule(federation, tmp_path):
     results = _run(federation, tmp_path / "default")
     panel = VariantPanel.load(federation / PANEL)
-    rule = training_rule("logistic", panel)
+    rule = training_rule("logistic", panel, (), 3.0)  # the run's epsilon decides the column exponent
     assert results["model"]["architecture"] == "logistic" and "selected" not in results["model"]
     assert results["model"]["parameters"] == len(panel) + 3  # a weight per variant, sex, age; a bias
     config = results["config"]

@@ -1,7 +1,7 @@
 """bench/column_exponent.py and bench/batch_size.py, the studies behind two of the logistic rule's
 choices: the exponent study changes only the weighting among the variants (the covariates keep the
-rule's share of each row's squared norm), and at the rule's settings both reproduce the product's
-own scale and step plan, so their baseline row is the product."""
+share of each row's squared norm they were tuned at), and at the rule's settings both reproduce
+the product's own scale and step plan, so one of their rows is the product."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from helpers.bench import BENCH
 
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import sample_rate, steps_per_epoch
-from genofed.server.training_rule import LOGISTIC_BATCH_SIZE, column_scale, training_rule
+from genofed.server.training_rule import (
+    LOGISTIC_BATCH_SIZE,
+    column_scale,
+    covariate_scale,
+    training_rule,
+    variant_exponent,
+)
 
 sys.path.insert(0, str(BENCH))  # both import other bench scripts
 column_exponent = load_bench_script("column_exponent")
@@ -28,13 +34,22 @@ def _panel(v: int = 400) -> VariantPanel:
 
 @pytest.mark.parametrize("epsilon", [1.0, 3.0, 8.0])
 def test_at_the_rules_exponent_the_scale_and_lr_are_the_products(epsilon):
+    """Under DP on the whole panel the rule reads plain dosages (a = 0) with the covariates at the
+    share they were tuned at with a = 2: the study's a = 0 row is the product, its a = 2 row the
+    rule before."""
     panel = _panel()
+    assert variant_exponent(panel, (), epsilon) == 0.0
     variances = column_exponent.variant_variances(panel)
-    rule_c = float(column_scale(panel, (), epsilon=epsilon)[-1])
-    scale = column_exponent.matched_scale(variances, column_exponent.RULE_EXPONENT, rule_c)
+    scale = column_exponent.matched_scale(variances, 0.0, covariate_scale(epsilon))
     np.testing.assert_allclose(scale, column_scale(panel, (), epsilon=epsilon), rtol=1e-6)
-    lr = 1.0 / column_exponent.row_norm(variances, column_exponent.RULE_EXPONENT)
-    assert lr == pytest.approx(training_rule("logistic", panel).lr, rel=1e-6)
+    assert np.all(scale[:-2] == 1.0) and scale[-1] > covariate_scale(epsilon)
+    lr = 1.0 / column_exponent.row_norm(variances, 0.0)
+    assert lr == pytest.approx(training_rule("logistic", panel, (), epsilon).lr, rel=1e-6)
+    # on a sub-panel the rule keeps a = 2 and the covariates at 1, as the study's --gene-prior row
+    selected = tuple(range(0, 400, 4))
+    assert variant_exponent(panel, selected, epsilon) == column_exponent.REFERENCE_EXPONENT
+    sub = column_exponent.matched_scale(variances[list(selected)], column_exponent.REFERENCE_EXPONENT, 1.0)
+    np.testing.assert_allclose(sub, column_scale(panel, selected, epsilon=epsilon), rtol=1e-6)
 
 
 @pytest.mark.parametrize("exponent", [0.0, 1.0])
@@ -44,17 +59,17 @@ def test_other_exponents_keep_the_covariates_share_of_a_rows_squared_norm(expone
     variances = column_exponent.variant_variances(_panel())
     rule_c = 1.53
     share = {}
-    for a in (exponent, column_exponent.RULE_EXPONENT):
+    for a in (exponent, column_exponent.REFERENCE_EXPONENT):
         scale = column_exponent.matched_scale(variances, a, rule_c)
         share[a] = scale[-1] ** 2 / column_exponent.row_norm(variances, a) ** 2
         # the variant part's expected squared norm is sum_j v_j * scale_j^2 = X_a^2
         assert np.sum(variances * scale[:-2] ** 2) == pytest.approx(
             column_exponent.row_norm(variances, a) ** 2
         )
-    assert share[exponent] == pytest.approx(share[column_exponent.RULE_EXPONENT])
+    assert share[exponent] == pytest.approx(share[column_exponent.REFERENCE_EXPONENT])
     assert not np.allclose(
         column_exponent.matched_scale(variances, exponent, rule_c)[:-2],
-        column_exponent.matched_scale(variances, column_exponent.RULE_EXPONENT, rule_c)[:-2],
+        column_exponent.matched_scale(variances, column_exponent.REFERENCE_EXPONENT, rule_c)[:-2],
     )
 
 

@@ -27,7 +27,13 @@ from genofed.server.training_rule import (
     resolve_settings,
     step_share,
     training_rule,
+    variant_exponent,
 )
+
+
+def _variances(panel: VariantPanel) -> np.ndarray:
+    freq = np.clip(panel.alt_freq, FREQ_CLIP, 1 - FREQ_CLIP)
+    return 2 * freq * (1 - freq)
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +101,13 @@ def test_a_fresh_logistic_start_is_zero_and_reads_the_whole_panel(fed, panel):
     assert begin.config == ModelConfig(n_variants=len(panel), architecture="logistic")
     assert not torch.any(begin.weights["linear.weight"]) and not torch.any(begin.weights["linear.bias"])
     assert begin.prior is None
-    # the rule's column scale: each variant's Hardy-Weinberg variance, the covariates' scale at the
-    # run's epsilon (8 by default)
-    freq = np.clip(panel.alt_freq, FREQ_CLIP, 1 - FREQ_CLIP)
-    expected = np.concatenate([2 * freq * (1 - freq), [math.sqrt(1 + 12 / 64)] * 2])
-    np.testing.assert_allclose(begin.weights["scale"].numpy(), expected, rtol=1e-6)
-    assert begin.settings.lr == pytest.approx(1 / math.sqrt(float(np.sum((2 * freq * (1 - freq)) ** 3))))
+    # the rule's column scale under DP (epsilon 8 by default) on the whole panel: plain dosages,
+    # the covariates at the covariate scale times X_0 / X_2 (the share it was tuned at with v_j)
+    v = _variances(panel)
+    x0, x2 = math.sqrt(float(np.sum(v))), math.sqrt(float(np.sum(v**3)))
+    expected = np.concatenate([np.ones(len(panel)), [math.sqrt(1 + 12 / 64) * x0 / x2] * 2])
+    np.testing.assert_allclose(begin.weights["scale"].numpy(), expected, rtol=1e-5)
+    assert begin.settings.lr == pytest.approx(1 / x0)
 
 
 def test_the_covariates_scale_grows_with_the_noise_and_is_one_without_dp(fed, panel):
@@ -113,10 +120,32 @@ def test_the_covariates_scale_grows_with_the_noise_and_is_one_without_dp(fed, pa
     no_dp = start_model(RunSettings(data_dir=str(fed), epsilon=math.inf), panel)
     np.testing.assert_array_equal(no_dp.weights["scale"].numpy()[-2:], [1.0, 1.0])
     strict = start_model(RunSettings(data_dir=str(fed), epsilon=1.0), panel)
-    np.testing.assert_allclose(strict.weights["scale"].numpy()[-2:], [math.sqrt(13)] * 2, rtol=1e-6)
-    # only the covariates move: the variants' scale and the learning rate are the epsilon's own
-    np.testing.assert_array_equal(strict.weights["scale"][:-2], no_dp.weights["scale"][:-2])
-    assert strict.settings.lr == no_dp.settings.lr
+    loose = start_model(RunSettings(data_dir=str(fed), epsilon=8.0), panel)
+    share = strict.weights["scale"][-1] / loose.weights["scale"][-1]
+    assert float(share) == pytest.approx(covariate_scale(1.0) / covariate_scale(8.0), rel=1e-6)
+    # under DP only the covariates move with epsilon: the variants' scale and the learning rate
+    # are the same at every epsilon (plain dosages); without DP the variants take v_j
+    np.testing.assert_array_equal(strict.weights["scale"][:-2], loose.weights["scale"][:-2])
+    assert strict.settings.lr == loose.settings.lr < no_dp.settings.lr  # X_0 > X_2
+    assert float(no_dp.weights["scale"][:-2].max()) <= 0.5 < float(strict.weights["scale"][:-2].min())
+
+
+def test_the_rule_reads_plain_dosages_only_under_dp_on_the_whole_panel(panel):
+    assert variant_exponent(panel, (), 3.0) == 0.0
+    assert variant_exponent(panel, tuple(range(len(panel))), 3.0) == 0.0  # a selection of all
+    assert variant_exponent(panel, (), math.inf) == 2.0
+    assert variant_exponent(panel, (0, 1, 2), 3.0) == 2.0
+    # a start from a model's weights keeps a = 2 (its step share was chosen there; not studied)
+    assert variant_exponent(panel, (), 3.0, from_scratch=False) == 2.0
+    np.testing.assert_array_equal(
+        column_scale(panel, (), 2, 3.0, from_scratch=False)[:-2], column_scale(panel)[:-2]
+    )
+    assert column_scale(panel, (), 2, 3.0, from_scratch=False)[-1] == pytest.approx(covariate_scale(3.0))
+    # X_a: the expected norm of a row scaled by v_j^(a/2)
+    v = _variances(panel)
+    assert expected_row_norm(panel, exponent=2.0) == pytest.approx(math.sqrt(float(np.sum(v**3))), rel=1e-6)
+    assert training_rule("logistic", panel, (), 3.0).lr == pytest.approx(1 / expected_row_norm(panel))
+    assert training_rule("logistic", panel).lr == pytest.approx(1 / expected_row_norm(panel, exponent=2.0))
 
 
 def test_a_start_with_weights_scores_the_same_under_any_covariate_scale(panel):
@@ -155,7 +184,7 @@ def test_a_gene_prior_restricts_the_model_to_the_variants_in_the_genes(fed, pane
     strict = start_model(RunSettings(data_dir=str(fed), gene_prior=str(fed / GENE_LIST), epsilon=1.0), panel)
     np.testing.assert_array_equal(strict.weights["scale"].numpy()[-2:], [1.0, 1.0])
     everything = tuple(range(len(panel)))  # a source prior that keeps all variants reads the whole panel
-    assert column_scale(panel, everything, 2, 1.0)[-1] == pytest.approx(math.sqrt(13))
+    np.testing.assert_array_equal(column_scale(panel, everything, 2, 1.0), column_scale(panel, (), 2, 1.0))
 
 
 def test_a_distributed_round_steps_along_the_sum_from_a_start_with_weights_or_for_the_network():
@@ -186,15 +215,17 @@ def test_a_start_with_weights_steps_less_under_local_dp_the_more_noise_its_epsil
     assert step_share(math.inf) == 1.0
     with pytest.raises(ValueError, match="epsilon must be > 0"):
         step_share(0.0)
-    full = training_rule("logistic", panel).lr
     for epsilon in (1.0, 3.0, 8.0, math.inf):
+        full = training_rule("logistic", panel, (), epsilon, from_scratch=False).lr  # a = 2 from a start
         for start in ({"prior": "source.pt"}, {"pretrained": "pretrained.pt"}):
             resolved = resolve_settings(RunSettings(model="logistic", epsilon=epsilon, **start), panel)
             assert resolved.lr == pytest.approx(full * step_share(epsilon))
             assert resolve_settings(resolved, panel) == resolved  # applied once
-        assert resolve_settings(RunSettings(model="logistic", epsilon=epsilon), panel).lr == full
+        scratch = training_rule("logistic", panel, (), epsilon).lr
+        assert resolve_settings(RunSettings(model="logistic", epsilon=epsilon), panel).lr == scratch
     distributed = RunSettings(epsilon=1.0, prior="source.pt", secagg=True, privacy="distributed")
-    assert resolve_settings(distributed, panel).lr == full
+    start_lr = training_rule("logistic", panel, (), 1.0, from_scratch=False).lr
+    assert resolve_settings(distributed, panel).lr == start_lr
     assert resolve_settings(RunSettings(model="network", epsilon=1.0, pretrained="p.pt"), panel).lr == 0.05
     assert resolve_settings(RunSettings(epsilon=1.0, prior="source.pt", lr=0.3), panel).lr == 0.3
 
