@@ -11,7 +11,8 @@ c(epsilon) x X_a / X_2, so they keep the share of each patient's clipped gradien
 at: only the weighting among the variants changes. With --gene-prior the model reads only the
 panel variants inside the BED's regions, as the product's `--gene-prior` selects them (the rule's
 c is 1 there; X_a over the variants read). At the rule's own exponent (genofed.server.training_rule
-`variant_exponent`: 0 under DP on the whole panel, 2 on a sub-panel) a row is the product's.
+`variant_exponent`: 0 from scratch under DP on the whole panel, 2 on a sub-panel) a row is the
+product's.
 
 Why: bench/logistic_rule.py chose a = 2 on the plain reference's loop, where the covariates are
 not scaled; there a larger a also gives the covariates a larger share (X_a shrinks as a grows).
