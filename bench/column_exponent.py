@@ -43,20 +43,13 @@ from covariate_scale import train
 from measure import add_study_options, paired_errors, paired_table, require_federation, scored_cohorts
 from sklearn.metrics import roc_auc_score
 
-from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
-from genofed.server.training_rule import SCALED_EXPONENT, covariate_scale
+from genofed.server.training_rule import SCALED_EXPONENT, covariate_scale, variant_variances
 
 #: The exponent the covariate scale c was tuned with, and every difference's baseline.
 REFERENCE_EXPONENT = SCALED_EXPONENT
-
-
-def variant_variances(panel: VariantPanel) -> np.ndarray:
-    """v_j = 2 p_j (1 - p_j) of each panel variant, p clipped as the features are."""
-    p = np.clip(np.asarray(panel.alt_freq, dtype=np.float64), FREQ_CLIP, 1.0 - FREQ_CLIP)
-    return 2.0 * p * (1.0 - p)
 
 
 def row_norm(variances: np.ndarray, exponent: float) -> float:
@@ -86,7 +79,7 @@ def main() -> None:
     # the product's selection of the gene list's variants (empty: the whole panel)
     selected = start_model(RunSettings(model="logistic", gene_prior=args.gene_prior), panel).config.selected
     columns = [*selected, len(panel), len(panel) + 1] if selected else None
-    variances = variant_variances(panel)[list(selected)] if selected else variant_variances(panel)
+    variances = variant_variances(panel, selected)
     exponents = list(dict.fromkeys([*args.exponents, REFERENCE_EXPONENT]))
     cohorts = ["validation", "test"] if args.test else ["validation"]
     aucs: dict[str, dict[tuple[float, float], list[float]]] = {cohort: {} for cohort in cohorts}

@@ -50,9 +50,9 @@ from genofed.server.training_rule import (
     LOGISTIC_LOCAL_EPOCHS,
     LOGISTIC_ROUNDS,
     SCALED_EXPONENT,
-    column_scale,
     covariate_scale,
     expected_row_norm,
+    variant_variances,
 )
 from genofed.simulations.local.simulate import simulated_sites
 
@@ -107,7 +107,7 @@ def main() -> None:
     columns = [*selected, len(panel), len(panel) + 1] if selected else None
     # the rule at a = 2, where c was tuned: lr = 1 / (C X_2); the covariates' c on the whole panel only
     lr = 1.0 / expected_row_norm(panel, selected, exponent=SCALED_EXPONENT)
-    variances = column_scale(panel, selected, epsilon=math.inf)[:-2].astype(np.float64)  # v_j (no DP: a = 2)
+    variances = variant_variances(panel, selected)  # v_j: the a = 2 scale
     scales: list[float | str] = [*dict.fromkeys([1.0, *args.scales]), RULE]
     aucs: dict[tuple[float | str, float], list[float]] = {}
     for seed in args.seeds:

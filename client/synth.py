@@ -558,8 +558,11 @@ def _generate_charged(
         if bind is not None:  # a hospital's own run: bound now, and told what its verdict will be worth
             bind()
             n_holdout, n_records = len(labels) - n_train, options.n or len(labels)
-            if warning := foreseen_warning(n_train, n_holdout, n_records, epsilon=options.epsilon):
-                (options.warn or logger.warning)(warning)
+            foreseen = foreseen_warning(
+                n_train, n_holdout, n_records, epsilon=options.epsilon, thresholds=options.thresholds
+            )
+            if foreseen:
+                (options.warn or logger.warning)(foreseen)
         batch = generate(noise_multiplier=sigma, count_noise=count_noise)
         digest = hashlib.sha256(
             dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()

@@ -202,7 +202,8 @@ def suggestions(summary: dict[str, Any], site: SiteBudget | None = None, *, stat
     if loose:  # first: it qualifies the rest
         tips.append(_cannot_tell_tip(summary, loose))
     firm = [name for name in close if name not in loose]
-    if site is not None and site.affordable(SUGGESTED_EPSILON) is None:  # spent: no new run can help
+    spent = site is not None and site.affordable(SUGGESTED_EPSILON) is None  # no new DP batch can help
+    if spent:
         tips.append(_spent_tip(site))
     elif too_close and not firm:  # only checks that cannot tell: no new charged run for them
         tips += _undecided_tips(summary, site=site, state_dir=state_dir)
@@ -211,7 +212,7 @@ def suggestions(summary: dict[str, Any], site: SiteBudget | None = None, *, stat
         if loose:  # say which failures the remedies answer
             closeness = [f"for {', '.join(firm)}: {tip}" for tip in closeness]
         tips += closeness
-    if too_weak and (site is None or site.affordable(SUGGESTED_EPSILON) is not None):
+    if too_weak and not spent:
         tips += _fidelity_tips(summary, both=too_close, site=site, undecided_privacy=too_close and not firm)
     tips.append(
         "or no synthetic records: genotype augmentation in the hospital's training instead "

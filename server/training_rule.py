@@ -95,7 +95,7 @@ def rule_rounds(model: str) -> int:
     return NETWORK_RULE.rounds if model == "network" else LOGISTIC_ROUNDS
 
 
-def _variances(panel: VariantPanel, selected: tuple[int, ...]) -> np.ndarray:
+def variant_variances(panel: VariantPanel, selected: tuple[int, ...] = ()) -> np.ndarray:
     """2 p_j (1 - p_j) of the variants read (`selected`, empty = all), p clipped as the features are."""
     freq = np.asarray(panel.alt_freq, dtype=np.float64)
     if selected:
@@ -108,7 +108,7 @@ def expected_row_norm(panel: VariantPanel, selected: tuple[int, ...] = (), *, ex
     """The expected norm of a mean-centred dosage row under Hardy-Weinberg over the variants read,
     from public allele frequencies, with each column scaled by v_j^(exponent/2):
     X_a = sqrt(sum_j v_j^(1 + a)), v_j = 2 p_j (1 - p_j); exponent 0 = unscaled dosages."""
-    variances = _variances(panel, selected)
+    variances = variant_variances(panel, selected)
     return math.sqrt(float(np.sum(variances ** (1.0 + exponent))))
 
 
@@ -184,7 +184,7 @@ def column_scale(
             panel, selected, exponent=SCALED_EXPONENT
         )
         covariate = covariate_scale(epsilon) * share
-    variants = _variances(panel, selected) ** (exponent / 2.0)
+    variants = variant_variances(panel, selected) ** (exponent / 2.0)
     return np.concatenate([variants, np.full(n_covariates, covariate)]).astype(np.float32)
 
 

@@ -103,8 +103,13 @@ def _margin(limit: float, no_leak: float) -> float:
     return round(abs(limit - no_leak), 12)
 
 
+def _can_tell(se: float, no_leak: float, limit: float, records: int) -> bool:
+    """The module docstring's rule: enough records, and a standard error below the margin."""
+    return records >= MIN_RECORDS and math.isfinite(se) and se < _margin(limit, no_leak)
+
+
 def _judged(name: str, value: float, se: float, no_leak: float, limit: float, records: int) -> CheckPrecision:
-    can_tell = records >= MIN_RECORDS and math.isfinite(se) and se < _margin(limit, no_leak)
+    can_tell = _can_tell(se, no_leak, limit, records)
     return CheckPrecision(name, float(value), float(se), no_leak, float(limit), int(records), bool(can_tell))
 
 
@@ -200,7 +205,9 @@ def patients_needed(loose: Iterable[Mapping[str, Any]], patients: int) -> int | 
     return max(patients + 1, int(math.ceil(patients * max(factors) / 100.0) * 100))
 
 
-def foreseen_warning(n_train: int, n_holdout: int, n_synthetic: int, *, epsilon: float) -> str:
+def foreseen_warning(
+    n_train: int, n_holdout: int, n_synthetic: int, *, epsilon: float, thresholds: Thresholds | None = None
+) -> str:
     """Before a DP run is charged: which privacy checks will not be able to tell at these sizes,
     from the sizes alone (mia_auc's and aats_train's standard errors when nothing leaks do not
     depend on the records, `leakage.auc_null_se` and `aats_null_se`); "" when both can.
@@ -212,20 +219,30 @@ def foreseen_warning(n_train: int, n_holdout: int, n_synthetic: int, *, epsilon:
         n_train, n_holdout: the patients the generator trains on and those held out for the checks.
         n_synthetic: the records the batch will hold (`--n`, by default as many as the cohort).
         epsilon: the generator's `--epsilon`, charged whatever the verdict.
+        thresholds: the run's limits (default: `Thresholds()`); a check whose limit is None is not
+            judged, so not foreseen either.
     """
-    limits = Thresholds()
+    limits = thresholds or Thresholds()
     pairs = min(n_train, n_synthetic)  # AA_TS's records per set
-    foreseen = [
-        ("mia_auc", auc_null_se(n_train, n_holdout), _margin(limits.mia_auc_max, 0.5), n_holdout),
-        ("aats_train", aats_null_se(pairs), _margin(limits.aats_low, 0.5), pairs),
+    foreseen = []  # (name, standard error when nothing leaks, limit, records)
+    if limits.mia_auc_max is not None:
+        foreseen.append(("mia_auc", auc_null_se(n_train, n_holdout), limits.mia_auc_max, n_holdout))
+    if limits.aats_low is not None and limits.aats_high is not None:
+        foreseen.append(("aats_train", aats_null_se(pairs), limits.aats_low, pairs))
+    loose = [
+        (name, se, _margin(limit, 0.5))
+        for name, se, limit, records in foreseen
+        if not _can_tell(se, 0.5, limit, records)
     ]
-    loose = [(name, se) for name, se, margin, records in foreseen if records < MIN_RECORDS or se >= margin]
     if not loose:
         return ""
-    said = " and ".join(f"{name} (standard error {se:.2g})" for name, se in loose)
+    said = " and ".join(
+        f"{name} (standard error {se:.2g}, {margin:g} from no leak to its limit)"
+        for name, se, margin in loose
+    )
     return (
         f"at this size ({n_train} training and {n_holdout} held-out patients, {n_synthetic} records) "
-        f"{said} cannot tell a batch that leaks nothing from one at the limit (0.05 away): the batch's "
+        f"{said} cannot tell a batch that leaks nothing from one at the limit: the batch's "
         f"verdict will be mostly chance, and epsilon {epsilon:g} is charged whatever it is (the bound on "
         "what the records reveal is that epsilon itself). Ctrl-C before the training ends charges nothing"
     )

@@ -20,6 +20,7 @@ from genofed.server.training_rule import (
     covariate_scale,
     training_rule,
     variant_exponent,
+    variant_variances,
 )
 
 sys.path.insert(0, str(BENCH))  # both import other bench scripts
@@ -39,7 +40,7 @@ def test_at_the_rules_exponent_the_scale_and_lr_are_the_products(epsilon):
     rule before."""
     panel = _panel()
     assert variant_exponent(panel, (), epsilon) == 0.0
-    variances = column_exponent.variant_variances(panel)
+    variances = variant_variances(panel)
     scale = column_exponent.matched_scale(variances, 0.0, covariate_scale(epsilon))
     np.testing.assert_allclose(scale, column_scale(panel, (), epsilon=epsilon), rtol=1e-6)
     assert np.all(scale[:-2] == 1.0) and scale[-1] > covariate_scale(epsilon)
@@ -56,7 +57,7 @@ def test_at_the_rules_exponent_the_scale_and_lr_are_the_products(epsilon):
 def test_other_exponents_keep_the_covariates_share_of_a_rows_squared_norm(exponent):
     """Only the weighting among the variants changes: the covariates' squared scale against the
     expected squared norm of the variant part, X_a^2, is the rule's at every exponent."""
-    variances = column_exponent.variant_variances(_panel())
+    variances = variant_variances(_panel())
     rule_c = 1.53
     share = {}
     for a in (exponent, column_exponent.REFERENCE_EXPONENT):

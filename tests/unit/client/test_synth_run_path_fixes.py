@@ -446,3 +446,19 @@ def test_the_foreseen_warning_is_silent_where_the_checks_can_tell():
 
     assert foreseen_warning(800, 200, 1000, epsilon=3) == ""
     assert "aats_train" in foreseen_warning(800, 200, 30, epsilon=3)  # a small batch: AA_TS on 30 records
+
+
+def test_the_foreseen_warning_follows_the_runs_own_limits():
+    """A check the run does not judge (its limit None) is not foreseen either, and the margin
+    named is the run's own."""
+    from dataclasses import replace
+
+    from genofed.common.synthetic.checks import Thresholds
+    from genofed.common.synthetic.checks.precision import foreseen_warning
+
+    small = foreseen_warning(48, 12, 60, epsilon=3)
+    assert "mia_auc" in small and "aats_train" in small and "0.05 from no leak" in small
+    unjudged = replace(Thresholds(), mia_auc_max=None, aats_low=None, aats_high=None)
+    assert foreseen_warning(48, 12, 60, epsilon=3, thresholds=unjudged) == ""
+    only_mia = foreseen_warning(48, 12, 60, epsilon=3, thresholds=replace(unjudged, mia_auc_max=0.6))
+    assert "mia_auc" in only_mia and "aats_train" not in only_mia and "0.1 from no leak" in only_mia
