@@ -137,14 +137,24 @@ def _first_hospital(federation: Path) -> str:
     return hospital_folders(federation)[0].name
 
 
-def _distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    return math.sqrt(sum(float(((a[k].double() - b[k].double()) ** 2).sum()) for k in a))
+def _distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], config: ModelConfig) -> float:
+    """The L2 distance between two models' trained parameters (of a model built from `config`).
+    Buffers are left out: the logistic model's column `scale` is set by the coordinator, not
+    trained, and a freshly built model holds ones there, which would swamp how far the weights
+    moved."""
+    trained = [name for name, _ in build_model(config, seed=0).named_parameters()]
+    return math.sqrt(sum(float(((a[k].double() - b[k].double()) ** 2).sum()) for k in trained))
+
+
+def _config(results: dict) -> ModelConfig:
+    """The model configuration a run's results.json records."""
+    return ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
 
 
 def _travelled(results: dict, weights: dict[str, torch.Tensor]) -> float:
-    """How far a run moved the model from its (seeded) starting point."""
-    config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
-    return _distance(weights, build_model(config, seed=results["config"]["seed"]).state_dict())
+    """How far a run moved the model's trained parameters from its (seeded) starting point."""
+    config = _config(results)
+    return _distance(weights, build_model(config, seed=results["config"]["seed"]).state_dict(), config)
 
 
 def test_e2e_fedavg_refuses_a_scaled_update_and_ends_near_the_honest_run(federation, honest_dp, tmp_path):
@@ -159,13 +169,13 @@ def test_e2e_fedavg_refuses_a_scaled_update_and_ends_near_the_honest_run(federat
     assert all(bad not in r["participants"] and len(r["participants"]) == 2 for r in results["rounds"][1:])
     print(
         f"test AUC honest {honest['test_auc']:.3f}, one scaled site refused {results['test_auc']:.3f}; "
-        f"||w - w_honest|| {_distance(weights, honest_weights):.3f}, "
+        f"||w - w_honest|| {_distance(weights, honest_weights, _config(honest)):.3f}, "
         f"honest run moved {_travelled(honest, honest_weights):.3f}"
     )
     assert abs(results["test_auc"] - honest["test_auc"]) < 0.1
     # Two DP runs differ by their noise (about sqrt(2) x how far either moved, where noise dominates);
     # the x100 update in FedAvg's mean would have moved the model some 30 x that distance in round 1 alone
-    assert _distance(weights, honest_weights) < 2.5 * _travelled(honest, honest_weights)
+    assert _distance(weights, honest_weights, _config(honest)) < 2.5 * _travelled(honest, honest_weights)
     assert all(torch.isfinite(v).all() for v in weights.values())
 
 
@@ -179,12 +189,13 @@ def test_e2e_fedtrimmedavg_refuses_a_nan_update(federation, honest_dp, tmp_path)
     print(
         f"test AUC honest {honest['test_auc']:.3f}, "
         f"NaN site refused (fedtrimmedavg) {results['test_auc']:.3f}; "
-        f"||w - w_honest|| {_distance(weights, honest_weights):.3f}, "
+        f"||w - w_honest|| {_distance(weights, honest_weights, _config(honest)):.3f}, "
         f"honest run moved {_travelled(honest, honest_weights):.3f}"
     )
     assert all(torch.isfinite(v).all() for v in weights.values())
     assert abs(results["test_auc"] - honest["test_auc"]) < 0.1
-    assert _distance(weights, honest_weights) < 2.5 * _travelled(honest, honest_weights)  # DP noise, as above
+    # DP noise, as above
+    assert _distance(weights, honest_weights, _config(honest)) < 2.5 * _travelled(honest, honest_weights)
 
 
 def test_e2e_fedmedian_without_dp_outvotes_a_scaled_update(federation, tmp_path):
@@ -198,10 +209,10 @@ def test_e2e_fedmedian_without_dp_outvotes_a_scaled_update(federation, tmp_path)
     print(
         f"no DP, fedmedian: test AUC honest {honest['test_auc']:.3f}, "
         f"one site x100 {results['test_auc']:.3f}; "
-        f"||w - w_honest|| {_distance(weights, honest_weights):.3f}, "
+        f"||w - w_honest|| {_distance(weights, honest_weights, _config(honest)):.3f}, "
         f"honest run moved {_travelled(honest, honest_weights):.3f}"
     )
     assert abs(results["test_auc"] - honest["test_auc"]) < 0.1 and results["test_auc"] > 0.7
     # per coordinate the median becomes the honest value on the attacker's side (up to half the
     # honest spread off); FedAvg's mean would have taken a third of the x100 update itself
-    assert _distance(weights, honest_weights) < 2 * _travelled(honest, honest_weights)
+    assert _distance(weights, honest_weights, _config(honest)) < 2 * _travelled(honest, honest_weights)
