@@ -11,16 +11,17 @@ c(epsilon) x X_a / X_2, so they keep the share of each patient's clipped gradien
 at: only the weighting among the variants changes. With --gene-prior the model reads only the
 panel variants inside the BED's regions, as the product's `--gene-prior` selects them (the rule's
 c is 1 there; X_a over the variants read). At the rule's own exponent (genofed.server.training_rule
-`variant_exponent`: -1 from scratch under DP on the whole panel, 2 on a sub-panel) a row is the
+`variant_exponent`: 0 from scratch under DP on the whole panel, 2 on a sub-panel) a row is the
 product's.
 
 Why: bench/logistic_rule.py chose a = 2 on the plain reference's loop, where the covariates are
 not scaled; there a larger a also gives the covariates a larger share (X_a shrinks as a grows).
 Since the rule scales the covariates on its own (bench/covariate_scale.py), this study asked
-whether a = 2 still pays once their share is held fixed; it did not on the whole panel, where
-a = 0 and then a = -1 (standardised dosages, --exponents -1 -0.5 0) did better, and the rule
-standardises the dosages there since (docs/models.md "The variants' weighting at a fixed
-covariate share").
+whether a = 2 still pays once their share is held fixed; it did not on the whole panel, and the
+rule reads plain dosages there since. Standardised dosages (a = -1, `--exponents -1 0 1`) did
+better still on the default federation but lost on a disease of strong common variants
+(`--data` a federation of bench/architectures.py), so the rule stays at a = 0 (docs/models.md
+"The variants' weighting at a fixed covariate share").
 
 Scored on the hospitals' pooled VALIDATION patients (how the rule is chosen). --test also scores
 the coordinator's test cohort, to read as a check only. Each cell: mean AUC over seeds x noise

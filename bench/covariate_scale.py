@@ -2,9 +2,9 @@
 
 What it measures: the logistic model's federated DP-SGD as the product ran it by its rule when
 the covariate scale was chosen (genofed.server.training_rule with the column exponent a = 2:
-variant columns scaled by v_j = 2 p_j (1 - p_j), lr = 1 / (C X_2); the rule standardises the
-dosages under DP on the whole panel since, with the covariates at c x X_-1 / X_2, the same share
-of the row norm: bench/column_exponent.py), clip C = 1, batch 32 with Poisson sampling at each site's
+variant columns scaled by v_j = 2 p_j (1 - p_j), lr = 1 / (C X_2); the rule reads plain dosages
+under DP on the whole panel since, with the covariates at c x X_0 / X_2, the same share of the
+row norm: bench/column_exponent.py), clip C = 1, batch 32 with Poisson sampling at each site's
 declared size, 10 rounds x 2 local epochs, FedAvg, each site's sigma calibrated to the per-site
 epsilon), with both covariate columns multiplied by a fixed c, and by the rule's
 c = sqrt(1 + (COVARIATE_EPSILON / epsilon)^2).

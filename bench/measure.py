@@ -82,7 +82,7 @@ def scored_cohorts(data: str, seed: int, panel, with_test: bool) -> tuple[list, 
 def rule_scale_and_lr(panel, epsilon: float, selected: tuple[int, ...] = ()) -> tuple[np.ndarray, float]:
     """The product's logistic column scale (float64) and lr at per-site `epsilon` on `panel`, reading
     `selected` (empty = all): what the studies train with as "the rule". Both depend on epsilon
-    (the column exponent is -1 from scratch under DP on the whole panel, as every study here
+    (the column exponent is 0 from scratch under DP on the whole panel, as every study here
     trains, 2 elsewhere: server/training_rule.py)."""
     from genofed.server.training_rule import column_scale, training_rule
 

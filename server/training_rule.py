@@ -13,13 +13,12 @@ compares with the old defaults: docs/models.md.
   X_a = sqrt(sum_j v_j^(1+a)), the expected norm of a scaled, mean-centred genotype row, over the
   variants the model reads, from the panel's public allele frequencies. Nearly every per-patient
   gradient is clipped to C (|y - p| x X_a >> C), so one averaged step moves a typical patient's
-  logit by about LR_SCALE whatever the panel size. The exponent a (`variant_exponent`) is -1,
-  standardised dosages (each column over its Hardy-Weinberg standard deviation), for a model
-  trained from scratch under DP on the whole panel, and 2 elsewhere (a sub-panel, no DP, a start
-  from a model's weights), where the scale moves the clipping budget towards common variants:
-  a = 2 was chosen on the plain reference's loop, where it also gave the covariates a larger
-  share; with that share held fixed, a = -1 was ahead of 0, and 0 of 2, at epsilon 1, 3 and 8
-  from scratch on the whole panel, the only case studied (docs/models.md, the studies).
+  logit by about LR_SCALE whatever the panel size. The exponent a (`variant_exponent`) is 0, plain
+  dosages, for a model trained from scratch under DP on the whole panel, and 2 elsewhere (a
+  sub-panel, no DP, a start from a model's weights), where the scale moves the clipping budget
+  towards common variants: a = 2 was chosen on the plain reference's loop, where it also gave the
+  covariates a larger share; with that share held fixed, a = 0 was level at epsilon 1 and ahead at
+  3 and 8 from scratch on the whole panel, the only case studied (docs/models.md, the studies).
   The covariates (sex, age) are 2 of ~20,000 clipped columns and so get almost none of each
   patient's clipping budget; on the whole panel their scale is `covariate_scale` =
   sqrt(1 + (COVARIATE_EPSILON / eps)^2) times X_a / X_2, the share of the row norm it was tuned
@@ -78,10 +77,10 @@ LR_SCALE = 1.0
 #: The covariates' scale is sqrt(1 + (COVARIATE_EPSILON / epsilon)^2): 3.6 at epsilon 1, 1.5 at
 #: 3, 1.1 at 8 (docs/models.md "The covariates' share", bench/covariate_scale.py).
 COVARIATE_EPSILON = math.sqrt(12.0)
-#: The variants' column exponent a: standardised dosages from scratch under DP on the whole panel,
-#: v_j elsewhere (docs/models.md "The variants' weighting at a fixed covariate share",
+#: The variants' column exponent a: plain dosages from scratch under DP on the whole panel, v_j
+#: elsewhere (docs/models.md "The variants' weighting at a fixed covariate share",
 #: bench/column_exponent.py). The covariate scale was tuned at SCALED_EXPONENT.
-STANDARDISED_EXPONENT = -1.0
+PLAIN_EXPONENT = 0.0
 SCALED_EXPONENT = 2.0
 #: A long step under DP takes lr x eps^2 / (eps^2 + STEP_SHARE_EPSILON^2): 0.25 at epsilon 1,
 #: 0.75 at 3, 0.96 at 8 (docs/models.md "A start's step", bench/prior_step.py).
@@ -127,12 +126,11 @@ def variant_exponent(
 ) -> float:
     """The rule's column exponent a for a logistic model reading `selected` of `panel` at per-site
     `epsilon` (inf = no DP), trained `from_scratch` (False: from a source prior's or a pretrained
-    model's weights): -1 from scratch under DP on the whole panel, else 2 (module docstring). Why
-    not -1 everywhere: it was measured better only there; on a gene list a = 0 was level with 2,
-    and the starts with weights, whose step was chosen at a = 2, and runs without DP were not
-    studied (docs/models.md)."""
+    model's weights): 0 from scratch under DP on the whole panel, else 2 (module docstring). Why
+    not 0 everywhere: it was measured better only there; on a gene list it was level, and the
+    starts with weights, whose step was chosen at a = 2, were not studied (docs/models.md)."""
     if from_scratch and _under_dp(epsilon) and _whole_panel(panel, selected):
-        return STANDARDISED_EXPONENT
+        return PLAIN_EXPONENT
     return SCALED_EXPONENT
 
 

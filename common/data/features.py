@@ -56,10 +56,7 @@ def encode(spec: FeatureSpec, cohort: Cohort) -> np.ndarray:
     a panel variant the site lacks) becomes 0, exactly the expected dosage `impute_dosages`
     fills in. Not divided by sqrt(2p(1-p)): that z-score turns one copy of a 0.2 % variant into
     ~16, so DP-SGD's per-patient clipping would crush precisely the rare carriers a rare-disease
-    model must learn from on a small panel or a block of the network (measured: mean-centred beat
-    standardised with and without DP). A model may still scale its inputs: the logistic model's
-    fixed `scale` standardises them under DP on the whole panel, where ~20,800 columns set a
-    row's norm (docs/models.md "The variants' weighting at a fixed covariate share").
+    model must learn from (measured: mean-centred beat standardised with and without DP).
     """
     if cohort.n_variants != spec.n_variants:
         raise ValueError(

@@ -35,17 +35,16 @@ def _panel(v: int = 400) -> VariantPanel:
 
 @pytest.mark.parametrize("epsilon", [1.0, 3.0, 8.0])
 def test_at_the_rules_exponent_the_scale_and_lr_are_the_products(epsilon):
-    """Under DP on the whole panel the rule reads standardised dosages (a = -1) with the
-    covariates at the share they were tuned at with a = 2: the study's a = -1 row is the product,
-    its a = 2 row the rule on a sub-panel."""
+    """Under DP on the whole panel the rule reads plain dosages (a = 0) with the covariates at the
+    share they were tuned at with a = 2: the study's a = 0 row is the product, its a = 2 row the
+    rule before."""
     panel = _panel()
-    assert variant_exponent(panel, (), epsilon) == -1.0
+    assert variant_exponent(panel, (), epsilon) == 0.0
     variances = variant_variances(panel)
-    scale = column_exponent.matched_scale(variances, -1.0, covariate_scale(epsilon))
+    scale = column_exponent.matched_scale(variances, 0.0, covariate_scale(epsilon))
     np.testing.assert_allclose(scale, column_scale(panel, (), epsilon=epsilon), rtol=1e-6)
-    np.testing.assert_allclose(scale[:-2], variances**-0.5)
-    assert scale[-1] > covariate_scale(epsilon)
-    lr = 1.0 / column_exponent.row_norm(variances, -1.0)
+    assert np.all(scale[:-2] == 1.0) and scale[-1] > covariate_scale(epsilon)
+    lr = 1.0 / column_exponent.row_norm(variances, 0.0)
     assert lr == pytest.approx(training_rule("logistic", panel, (), epsilon).lr, rel=1e-6)
     # on a sub-panel the rule keeps a = 2 and the covariates at 1, as the study's --gene-prior row
     selected = tuple(range(0, 400, 4))

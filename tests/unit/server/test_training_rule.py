@@ -101,14 +101,13 @@ def test_a_fresh_logistic_start_is_zero_and_reads_the_whole_panel(fed, panel):
     assert begin.config == ModelConfig(n_variants=len(panel), architecture="logistic")
     assert not torch.any(begin.weights["linear.weight"]) and not torch.any(begin.weights["linear.bias"])
     assert begin.prior is None
-    # the rule's column scale under DP (epsilon 8 by default) on the whole panel: standardised
-    # dosages (1 / sqrt(v_j)), the covariates at the covariate scale times X_-1 / X_2 (the share
-    # it was tuned at with v_j); X_-1^2 counts the variants
+    # the rule's column scale under DP (epsilon 8 by default) on the whole panel: plain dosages,
+    # the covariates at the covariate scale times X_0 / X_2 (the share it was tuned at with v_j)
     v = _variances(panel)
-    x_standard, x2 = math.sqrt(len(panel)), math.sqrt(float(np.sum(v**3)))
-    expected = np.concatenate([v**-0.5, [math.sqrt(1 + 12 / 64) * x_standard / x2] * 2])
+    x0, x2 = math.sqrt(float(np.sum(v))), math.sqrt(float(np.sum(v**3)))
+    expected = np.concatenate([np.ones(len(panel)), [math.sqrt(1 + 12 / 64) * x0 / x2] * 2])
     np.testing.assert_allclose(begin.weights["scale"].numpy(), expected, rtol=1e-5)
-    assert begin.settings.lr == pytest.approx(1 / x_standard)
+    assert begin.settings.lr == pytest.approx(1 / x0)
 
 
 def test_the_covariates_scale_grows_with_the_noise_and_is_one_without_dp(fed, panel):
@@ -125,15 +124,15 @@ def test_the_covariates_scale_grows_with_the_noise_and_is_one_without_dp(fed, pa
     share = strict.weights["scale"][-1] / loose.weights["scale"][-1]
     assert float(share) == pytest.approx(covariate_scale(1.0) / covariate_scale(8.0), rel=1e-6)
     # under DP only the covariates move with epsilon: the variants' scale and the learning rate
-    # are the same at every epsilon (standardised dosages); without DP the variants take v_j
+    # are the same at every epsilon (plain dosages); without DP the variants take v_j
     np.testing.assert_array_equal(strict.weights["scale"][:-2], loose.weights["scale"][:-2])
-    assert strict.settings.lr == loose.settings.lr < no_dp.settings.lr  # X_-1 > X_2
-    assert float(no_dp.weights["scale"][:-2].max()) <= 0.5 < 1.4 < float(strict.weights["scale"][:-2].min())
+    assert strict.settings.lr == loose.settings.lr < no_dp.settings.lr  # X_0 > X_2
+    assert float(no_dp.weights["scale"][:-2].max()) <= 0.5 < float(strict.weights["scale"][:-2].min())
 
 
-def test_the_rule_standardises_dosages_only_under_dp_on_the_whole_panel(panel):
-    assert variant_exponent(panel, (), 3.0) == -1.0
-    assert variant_exponent(panel, tuple(range(len(panel))), 3.0) == -1.0  # a selection of all
+def test_the_rule_reads_plain_dosages_only_under_dp_on_the_whole_panel(panel):
+    assert variant_exponent(panel, (), 3.0) == 0.0
+    assert variant_exponent(panel, tuple(range(len(panel))), 3.0) == 0.0  # a selection of all
     assert variant_exponent(panel, (), math.inf) == 2.0
     assert variant_exponent(panel, (0, 1, 2), 3.0) == 2.0
     # a start from a model's weights keeps a = 2 (its step share was chosen there; not studied)
@@ -145,8 +144,7 @@ def test_the_rule_standardises_dosages_only_under_dp_on_the_whole_panel(panel):
     # X_a: the expected norm of a row scaled by v_j^(a/2)
     v = _variances(panel)
     assert expected_row_norm(panel, exponent=2.0) == pytest.approx(math.sqrt(float(np.sum(v**3))), rel=1e-6)
-    assert expected_row_norm(panel, exponent=-1.0) == pytest.approx(math.sqrt(len(panel)))
-    assert training_rule("logistic", panel, (), 3.0).lr == pytest.approx(1 / math.sqrt(len(panel)))
+    assert training_rule("logistic", panel, (), 3.0).lr == pytest.approx(1 / expected_row_norm(panel))
     assert training_rule("logistic", panel).lr == pytest.approx(1 / expected_row_norm(panel, exponent=2.0))
 
 
