@@ -17,6 +17,7 @@ resumes where an interrupted one stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -330,11 +331,18 @@ def _design_runs(
 
 
 def resolved_id(settings: RunSettings, panel: VariantPanel) -> str:
-    """The settings id of what the run trains with: `settings` after the model's rule fills them
-    (`server.start_model`), so that a changed rule (its lr, its step share) shows in the id."""
+    """The id of what the run trains with: `settings` after the model's rule fills them
+    (`server.start_model`) and a digest of the round-0 model it sends, so that a changed rule
+    shows in the id whether it moves a setting (the lr, the step share) or only the model's fixed
+    input scale (the covariates' share, the column exponent), which no setting records."""
     from genofed.server.start_model import start_model
 
-    return start_model(settings, panel).settings.experiment_id()
+    begin = start_model(settings, panel)
+    digest = hashlib.sha256()
+    for name in sorted(begin.weights):
+        digest.update(name.encode())
+        digest.update(begin.weights[name].detach().cpu().numpy().tobytes())
+    return f"{begin.settings.experiment_id()}-{digest.hexdigest()[:12]}"
 
 
 def _drop_if_other_settings(

@@ -65,3 +65,19 @@ def test_the_resolved_id_changes_with_the_rule_and_the_settings_id_does_not(monk
     after = resolved_id(settings, panel), settings.experiment_id()
     assert after[0] != before[0]
     assert after[1] == before[1]
+
+
+def test_the_resolved_id_changes_with_the_models_input_scale_alone(monkeypatch):
+    """A rule change that leaves every setting alone but rescales the logistic model's inputs (here
+    the covariates' share, which does not enter the lr) must not reuse the old runs either."""
+    from genofed.server.start_model import start_model
+
+    panel = VariantPanel([f"1:{100 + i}:A:G" for i in range(50)], np.full(50, 0.3))
+    settings = RunSettings(model="logistic", epsilon=3.0)
+    before, begin = resolved_id(settings, panel), start_model(settings, panel)
+    assert resolved_id(settings, panel) == before  # deterministic
+    monkeypatch.setattr(training_rule, "COVARIATE_EPSILON", 1.0)
+    after = start_model(settings, panel)
+    assert after.settings == begin.settings  # no setting records the change
+    assert not np.array_equal(after.weights["scale"].numpy(), begin.weights["scale"].numpy())
+    assert resolved_id(settings, panel) != before
