@@ -48,7 +48,7 @@ from sklearn.metrics import roc_auc_score
 from genofed.common.data.panel import VariantPanel
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
-from genofed.server.training_rule import SCALED_EXPONENT, covariate_scale, variant_variances
+from genofed.server.training_rule import SCALED_EXPONENT, rule_covariate_scale, variant_variances
 
 #: The exponent the covariate scale c was tuned with, and every difference's baseline.
 REFERENCE_EXPONENT = SCALED_EXPONENT
@@ -88,7 +88,7 @@ def main() -> None:
     for seed in args.seeds:
         sites, scored = scored_cohorts(args.data, seed, panel, args.test)
         for epsilon in args.epsilons:
-            rule_c = covariate_scale(epsilon) if not selected else 1.0  # c on the whole panel only
+            rule_c = rule_covariate_scale(panel, selected, epsilon)
             for a in exponents:
                 scale = matched_scale(variances, a, rule_c)
                 lr = 1.0 / row_norm(variances, a)

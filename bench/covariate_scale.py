@@ -50,8 +50,8 @@ from genofed.server.training_rule import (
     LOGISTIC_LOCAL_EPOCHS,
     LOGISTIC_ROUNDS,
     SCALED_EXPONENT,
-    covariate_scale,
     expected_row_norm,
+    rule_covariate_scale,
     variant_variances,
 )
 from genofed.simulations.local.simulate import simulated_sites
@@ -67,11 +67,17 @@ def train(
     rng: np.random.Generator,
     columns: list[int] | None = None,
     batch_of: Callable[[int], int] = lambda n: LOGISTIC_BATCH_SIZE,
+    *,
+    sigma_factor: float = 1.0,
+    balanced: bool = False,
 ) -> np.ndarray:
     """[w, b] of the federation's final model: per-site DP-SGD at the product's rule, FedAvg.
     `columns`: the input columns the model reads (all by default; `scale` is per column read);
-    `batch_of`: a site's batch from its declared size (the rule's 32 by default)."""
-    data = []
+    `batch_of`: a site's batch from its declared size (the rule's 32 by default);
+    `sigma_factor`: each site's noise multiplier times this (1: calibrated to `epsilon` alone);
+    `balanced`: each site's larger class weighted down to the smaller one's count after clipping
+    (the site's own class counts: a study, not a DP mechanism)."""
+    data, weights = [], []
     for d in sites:
         n = d.public_train  # steps and sampling follow the declared size, as in the product
         rate = sample_rate(n, batch_of(n))
@@ -84,8 +90,12 @@ def train(
             )
         )
         x = d.train_x if columns is None else d.train_x[:, columns]
-        data.append(site_rows(x.astype(np.float64) * scale, d.train_y, n, rate, steps, sigma))
-    return fedavg(data, np.zeros(len(scale) + 1), lr, rng, LOGISTIC_ROUNDS)
+        data.append(site_rows(x.astype(np.float64) * scale, d.train_y, n, rate, steps, sigma * sigma_factor))
+        if balanced:
+            share = float(np.mean(d.train_y))
+            case, control = min(1.0, (1 - share) / share), min(1.0, share / (1 - share))
+            weights.append(np.where(d.train_y == 1, case, control))
+    return fedavg(data, np.zeros(len(scale) + 1), lr, rng, LOGISTIC_ROUNDS, weights if balanced else None)
 
 
 def main() -> None:
@@ -116,7 +126,7 @@ def main() -> None:
         x_eval = x_eval if columns is None else x_eval[:, columns]
         y_eval = np.concatenate([d.val_y for d in sites])
         for epsilon in args.epsilons:
-            rule_c = 1.0 if selected else covariate_scale(epsilon)
+            rule_c = rule_covariate_scale(panel, selected, epsilon)
             rule_scale = np.concatenate([variances, [rule_c, rule_c]])
             for c in scales:
                 # the product's column scale; a fixed c replaces its covariates' entries
@@ -134,7 +144,7 @@ def main() -> None:
         f"{len(args.seeds)} seeds x up to {args.draws} noise draws, scored on the pooled validation patients"
     )
     print("\n".join(paired_table(aucs, scales, 1.0, args.epsilons, "c", 6)))
-    rule = ", ".join(f"eps {e:g}: {1.0 if selected else covariate_scale(e):.2f}" for e in args.epsilons)
+    rule = ", ".join(f"eps {e:g}: {rule_covariate_scale(panel, selected, e):.2f}" for e in args.epsilons)
     print(f"in brackets: mean paired difference to c = 1; the rule's c: {rule}")
 
 

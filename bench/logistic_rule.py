@@ -86,17 +86,25 @@ def site_rows(x: np.ndarray, labels: np.ndarray, n: int, rate: float, steps: int
 
 
 def fedavg(
-    sites: list[SiteRows], params: np.ndarray, lr: float, rng: np.random.Generator, rounds: int
+    sites: list[SiteRows],
+    params: np.ndarray,
+    lr: float,
+    rng: np.random.Generator,
+    rounds: int,
+    row_weights: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """`rounds` of FedAvg (weights: declared sizes) of per-site DP-SGD from `params`: each step a
-    Poisson batch, its clipped gradient sum plus N(0, sigma^2 C^2) noise, over the expected batch."""
+    Poisson batch, its clipped gradient sum plus N(0, sigma^2 C^2) noise, over the expected batch.
+    `row_weights`: per site, a weight (at most 1) on each patient's clipped gradient (None: 1)."""
     total = sum(site.n for site in sites)
     for _ in range(rounds):
         average = np.zeros_like(params)
-        for site in sites:
+        for index, site in enumerate(sites):
             local = params.copy()
             for _ in range(site.steps):
                 drawn = rng.random(len(site.labels)) < site.rate
+                if row_weights is not None:
+                    drawn = drawn * row_weights[index]
                 noise = rng.normal(0.0, site.sigma * CLIP, len(local))
                 gradient = clipped_sum(site.rows, site.labels, local, drawn, site.norms) + noise
                 local -= lr * gradient / (site.rate * site.n)

@@ -42,7 +42,7 @@ from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import calibrate_noise
-from genofed.server.training_rule import expected_row_norm, variant_exponent
+from genofed.server.training_rule import rule_row_norm
 
 #: Full-batch steps of the noisy-GD designs, and their (clip in units of X, lr in units of 1/X^2).
 STEPS = 20
@@ -82,7 +82,7 @@ def main() -> None:
         loaded, x_eval, y_eval = study_sites(args.data, seed)
         for index, epsilon in enumerate(args.epsilons):
             scale, lr = rule_scale_and_lr(panel, epsilon)
-            row_norm = expected_row_norm(panel, exponent=variant_exponent(panel, (), epsilon))
+            row_norm = rule_row_norm(panel, (), epsilon)
             sigma_1, sigma_gd = full_batch_sigma(epsilon, 1), full_batch_sigma(epsilon, STEPS)
             # each hospital's rows; for the noisy-GD designs, every patient in each of STEPS releases
             sites = [

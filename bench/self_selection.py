@@ -70,9 +70,9 @@ from genofed.server.training_rule import (
     LOGISTIC_ROUNDS,
     column_scale,
     expected_row_norm,
+    rule_row_norm,
     step_share,
     training_rule,
-    variant_exponent,
 )
 
 #: Rounds x local epochs over the batch: an all-clipped DP-SGD run from zeros moves each weight by
@@ -157,7 +157,7 @@ def sub_panel(panel: VariantPanel, selected: tuple[int, ...], epsilon: float) ->
         [*selected, n, n + 1],
         column_scale(panel, selected, epsilon=epsilon).astype(np.float64),
         training_rule("logistic", panel, selected, epsilon).lr,
-        expected_row_norm(panel, selected, exponent=variant_exponent(panel, selected, epsilon)),
+        rule_row_norm(panel, selected, epsilon),
     )
 
 
@@ -339,7 +339,7 @@ def selection_aucs(split: Split, draw: int, fraction: float, ks: list[int], res:
     stage 2 from zeros and from the release's weights for each k; records each top k's causal
     variants and the start's noise variance ratio in `res`."""
     panel, eps = split.panel, split.epsilon
-    x_full = expected_row_norm(panel, exponent=variant_exponent(panel, (), eps))  # the rule's X_a
+    x_full = rule_row_norm(panel, (), eps)  # the rule's X_a
     sigma_1 = full_batch_sigma(fraction * eps, 1)
     release = noisy_release(
         split.grads, size_weights(split.sites), sigma_1, split.rng(draw, 2, round(fraction * 100))

@@ -144,6 +144,25 @@ def _under_dp(epsilon: float) -> bool:
     return True
 
 
+def rule_row_norm(
+    panel: VariantPanel,
+    selected: tuple[int, ...] = (),
+    epsilon: float = math.inf,
+    *,
+    from_scratch: bool = True,
+) -> float:
+    """X_a at the rule's exponent (`variant_exponent`, same arguments): the expected norm of a
+    scaled row the rule's lr is set from, LR_SCALE / (C X_a)."""
+    exponent = variant_exponent(panel, selected, epsilon, from_scratch=from_scratch)
+    return expected_row_norm(panel, selected, exponent=exponent)
+
+
+def rule_covariate_scale(panel: VariantPanel, selected: tuple[int, ...], epsilon: float) -> float:
+    """The covariates' c for a logistic model reading `selected` of `panel`: `covariate_scale(epsilon)`
+    on the whole panel, 1 on a sub-panel (`column_scale`'s docstring says why)."""
+    return covariate_scale(epsilon) if _whole_panel(panel, selected) else 1.0
+
+
 def covariate_scale(epsilon: float) -> float:
     """The logistic model's scale of each covariate column for a run at per-site `epsilon`
     (inf = no DP): sqrt(1 + (COVARIATE_EPSILON / epsilon)^2) (module docstring)."""
@@ -178,12 +197,11 @@ def column_scale(
     few hundred variants already leaves them a large share, and scaling them up there lost
     (docs/models.md "The covariates' share")."""
     exponent = variant_exponent(panel, selected, epsilon, from_scratch=from_scratch)
-    covariate = 1.0
-    if _whole_panel(panel, selected):
-        share = expected_row_norm(panel, selected, exponent=exponent) / expected_row_norm(
-            panel, selected, exponent=SCALED_EXPONENT
-        )
-        covariate = covariate_scale(epsilon) * share
+    # X_a / X_2: 1 on a sub-panel, whose exponent is always SCALED_EXPONENT
+    share = expected_row_norm(panel, selected, exponent=exponent) / expected_row_norm(
+        panel, selected, exponent=SCALED_EXPONENT
+    )
+    covariate = rule_covariate_scale(panel, selected, epsilon) * share
     variants = variant_variances(panel, selected) ** (exponent / 2.0)
     return np.concatenate([variants, np.full(n_covariates, covariate)]).astype(np.float32)
 
@@ -204,12 +222,11 @@ def training_rule(
     if panel is None:
         raise ValueError("the logistic model's rule reads the panel's allele frequencies: pass the panel")
     clip = LOGISTIC_CLIP
-    exponent = variant_exponent(panel, selected, epsilon, from_scratch=from_scratch)
     return TrainingRule(
         rounds=LOGISTIC_ROUNDS,
         local_epochs=LOGISTIC_LOCAL_EPOCHS,
         batch_size=LOGISTIC_BATCH_SIZE,
-        lr=LR_SCALE / (clip * expected_row_norm(panel, selected, exponent=exponent)),
+        lr=LR_SCALE / (clip * rule_row_norm(panel, selected, epsilon, from_scratch=from_scratch)),
         clip=clip,
         momentum=0.0,
     )
