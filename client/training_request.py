@@ -30,19 +30,8 @@ from genofed.client.synthetic_use import check_end_to_end
 from genofed.client.trainer import Augment, TrainSettings
 from genofed.common.model.network import FINETUNE_MODES, set_trainable
 from genofed.common.privacy.ledger import LEDGER_FILE
+from genofed.common.training_limits import TRAINING_LIMITS
 from genofed.common.util.checks import require, require_choice, require_in_range, to_float
-
-#: Bounds on what the coordinator may ask a site to train with. A learning rate of 0 (or a
-#: proximal pull that undoes every step) would make the "update" the coordinator's own model,
-#: turning a training round into a pure query; absurd values only waste the site's budget.
-TRAINING_LIMITS = {
-    "lr": (0.0, 10.0),
-    "clip": (0.0, 1e3),
-    "local-epochs": (1, 1000),
-    "batch-size": (1, 1_000_000),
-    "proximal-mu": (0.0, 1e3),
-    "momentum": (0.0, 0.999),
-}
 
 
 @dataclass(frozen=True)

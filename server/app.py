@@ -190,7 +190,10 @@ def _refuse_an_untrained_model(fed: FederationResult) -> None:
     last: dict[str, str] = {}
     for _round, reasons in sorted(fed.log.refused.items()):
         last.update(reasons)
-    refusals = "; ".join(f"{site}: {reason}" for site, reason in sorted(last.items()))
+    by_reason: dict[str, list[str]] = {}  # hospitals that refused for the same reason, named once
+    for site, reason in sorted(last.items()):
+        by_reason.setdefault(reason, []).append(site)
+    refusals = "; ".join(f"{', '.join(sites)}: {reason}" for reason, sites in by_reason.items())
     rounds = fed.settings.rounds
     raise NothingTrained(
         f"no hospital trained in any of the run's {rounds} round{'s' if rounds != 1 else ''}, so there is "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.errors import ConfigError, DataError
+from genofed.common.training_limits import TRAINING_LIMITS
 from genofed.common.util.checks import (
     require,
     require_at_least,
@@ -273,13 +274,19 @@ class RunSettings:
         )
 
     def _check_local_training(self) -> None:
-        """Each at least 0: 0 is the model's rule (`by_rule`)."""
+        """Each at least 0 (0 is the model's rule, `by_rule`) and at most what a hospital accepts
+        (`TRAINING_LIMITS`): above it every hospital would refuse every round."""
         for name in ("local-epochs", "batch-size", "lr", "clip"):
-            require_at_least(name, getattr(self, name.replace("-", "_")), 0, hint="0 = the model's rule")
+            value = getattr(self, name.replace("-", "_"))
+            require_at_least(name, value, 0, hint="0 = the model's rule")
+            _require_accepted(name, value)
         require(
             self.momentum == -1 or 0 <= self.momentum < 1,
             f"momentum must be in [0, 1) (or -1 for the model's rule), got {self.momentum:g}",
         )
+        if self.momentum != -1:
+            _require_accepted("momentum", self.momentum)
+        _require_accepted("proximal-mu", self.proximal_mu)
 
     def _check_participation(self) -> None:
         require_in_range("fraction-train", self.fraction_train, 0, 1, low_open=True)
@@ -451,4 +458,14 @@ def _check_augment(text: str, *, private: bool) -> None:
         not (private and spec.mixes_patients),
         f"augment '{spec.describe()}' mixes two patients into one example (mix / mixup), which DP-SGD's "
         "per-patient bound does not cover; under DP use noise, mutate and missing only, or set epsilon=inf",
+    )
+
+
+def _require_accepted(name: str, value: float) -> None:
+    """Refuse a training setting above what a hospital accepts (`TRAINING_LIMITS`): every hospital
+    would refuse every round of the run, which would end without a model."""
+    high = TRAINING_LIMITS[name][1]
+    require(
+        value <= high,
+        f"{name} must be at most {high:g}, got {value:g}: every hospital refuses to train above it",
     )

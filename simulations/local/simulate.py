@@ -49,17 +49,34 @@ from genofed.simulations.local.synthetic_sites import prepare_synthetic
 
 
 def simulate(
-    settings: RunSettings, *, progress: Progress | None = None, references: bool = True, verbose: bool = False
+    settings: RunSettings,
+    *,
+    progress: Progress | None = None,
+    references: bool = True,
+    verbose: bool = False,
+    require_training: bool = True,
 ) -> dict[str, Any]:
     """Run the federation in `settings.data_dir`, then its references; write results.json and the
     report (report.md, report.html); return results.json's content.
+
+    A run in which no hospital trained in any round (every one refused: a budget spent, a setting
+    refused) has no federated model: it fails with the hospitals' refusals (`NothingTrained`) and
+    writes no model.pt, results.json nor report, as under `flwr run`. `require_training=False`
+    records such a run instead (its refusals, the untrained model), for an experiment that judges
+    the outcome itself (`simulations.experiments`).
 
     A run that fails before its first round is checkpointed takes back what it wrote into the run
     folder (`failed_start`), so that RUN is as it was: a rerun, or `--force`, is not refused
     because of a panel.tsv or an empty folder the failed run left."""
     try:
         with discarded_unless_trained(Path(settings.out_dir)):
-            return _simulate(settings, progress=progress, references=references, verbose=verbose)
+            return _simulate(
+                settings,
+                progress=progress,
+                references=references,
+                verbose=verbose,
+                require_training=require_training,
+            )
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_where_it_stopped(settings)) from None
 
@@ -80,7 +97,12 @@ def _where_it_stopped(settings: RunSettings) -> str:
 
 
 def _simulate(
-    settings: RunSettings, *, progress: Progress | None, references: bool, verbose: bool
+    settings: RunSettings,
+    *,
+    progress: Progress | None,
+    references: bool,
+    verbose: bool,
+    require_training: bool,
 ) -> dict[str, Any]:
     """`simulate`'s body."""
     say = progress or (lambda _m: None)
@@ -116,7 +138,7 @@ def _simulate(
         )
     synthetic = prepare_synthetic(settings, say) if settings.synthetic_ratio > 0 else None
     names = SiteNames((folder.name for folder in folders), store=out_dir / CHECKPOINTS / NODE_NAMES)
-    _run_flower(settings, [folder.name for folder in folders], names, say, verbose)
+    _run_flower(settings, [folder.name for folder in folders], names, say, verbose, require_training)
     # the hospitals that refused, by name rather than by the node id Flower drew (site_names)
     results = names.renamed(json.loads((out_dir / RESULTS).read_text()))
     results["synthetic"] = (
@@ -269,7 +291,12 @@ def usable_cpus() -> int:
 
 
 def _run_flower(
-    settings: RunSettings, hospitals: list[str], names: SiteNames, say: Progress, verbose: bool
+    settings: RunSettings,
+    hospitals: list[str],
+    names: SiteNames,
+    say: Progress,
+    verbose: bool,
+    require_training: bool,
 ) -> None:
     """Flower's simulation engine (Ray backend), one virtual SuperNode per hospital folder
     (`hospitals`, in partition order). A hospital that refuses is named by `names` in the
@@ -294,9 +321,7 @@ def _run_flower(
         config,
         progress=names.progress(say),
         report=False,  # written once, in the end
-        # a run no hospital trained in is recorded too (its refusals, the untrained model): an
-        # experiment's outcome, which the caller judges (privacy_frontier's NothingTrained)
-        require_training=False,
+        require_training=require_training,
         wrap_grid=lambda grid: StoppableGrid(NamingGrid(grid, names), interruption.stopped),
     )
     try:

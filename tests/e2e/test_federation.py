@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from genofed.server.app import NothingTrained
 from genofed.server.checkpoint import latest_checkpoint
+from genofed.server.results import MODEL, RESULTS
 from genofed.server.settings import RunSettings
 from genofed.simulations.local.simulate import simulate
 
@@ -113,16 +115,25 @@ def test_federated_model_beats_chance(federation, tmp_path):
 
 def test_exhausted_budget_is_refused_and_nothing_is_trained(dp_run, tmp_path):
     """A second run on the same ledgers, with a lifetime budget (5) below what each site has
-    already spent (about 8): every site refuses before training and the model does not move."""
+    already spent (about 8): every site refuses before training. `genofed simulate` fails naming
+    the refusals and writes no model, results nor report (it used to exit 0 with the untrained
+    model presented as a federated one); an experiment records the run, whose model did not move."""
     settings, _results = dp_run
     again = replace(settings, out_dir=str(tmp_path / "again"), rounds=1, epsilon=5.0)
-    results = simulate(again, references=False)
+    with pytest.raises(NothingTrained, match="no hospital trained in any of the run's 1 round") as failed:
+        simulate(again, references=False)
+    assert "privacy budget exhausted" in str(failed.value)
+    assert all(site in str(failed.value) for site in ("rostov", "astrakhan", "elista"))
+    assert not {MODEL, RESULTS, "report.md"} & {p.name for p in Path(again.out_dir).iterdir()}
+
+    recorded = replace(again, out_dir=str(tmp_path / "recorded"))
+    results = simulate(recorded, references=False, require_training=False)
     assert results["rounds"][1]["participants"] == []
     assert set(results["rounds"][1]["refused"]) == {"rostov", "astrakhan", "elista"}
     assert all("privacy budget exhausted" in reason for reason in results["refusals"]["1"].values())
-    first = latest_checkpoint(Path(again.out_dir) / "checkpoints")
+    first = latest_checkpoint(Path(recorded.out_dir) / "checkpoints")
     assert first.round == 1
-    initial = torch.load(Path(again.out_dir) / "checkpoints" / "round-0000.pt", weights_only=False)[
+    initial = torch.load(Path(recorded.out_dir) / "checkpoints" / "round-0000.pt", weights_only=False)[
         "state_dict"
     ]
     assert all(torch.equal(initial[k], first.state_dict[k]) for k in initial)

@@ -49,4 +49,6 @@ def federation_results(settings: Any, say: Callable[[str], None], label: str) ->
         say(f"{label}: removing the unfinished run {out}")
         shutil.rmtree(out)
     say(label)
-    return simulate(settings, references=False)
+    # a run no hospital trained in is recorded (its refusals, the untrained model): an outcome
+    # the experiment judges (privacy_frontier's NothingTrained)
+    return simulate(settings, references=False, require_training=False)

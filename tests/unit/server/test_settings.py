@@ -41,6 +41,31 @@ def test_bad_settings_are_refused_with_a_clear_message(config, match):
         RunSettings.from_config(config)
 
 
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"lr": 11}, "lr must be at most 10, got 11: every hospital refuses"),
+        ({"clip": 2000}, "clip must be at most 1000"),
+        ({"local-epochs": 1001}, "local-epochs must be at most 1000"),
+        ({"momentum": 0.9995}, "momentum must be at most 0.999"),
+        ({"proximal-mu": 1e4}, "proximal-mu must be at most 1000"),
+    ],
+)
+def test_a_training_setting_every_hospital_would_refuse_is_refused_before_the_run(config, match):
+    """A run with `--lr 11` used to start, every hospital refused every round (the sites' own
+    TRAINING_LIMITS) and it ended with an untrained model; now the settings refuse it."""
+    with pytest.raises(SettingsError, match=match):
+        RunSettings.from_config(config)
+
+
+def test_the_largest_training_settings_a_hospital_accepts_are_accepted():
+    from genofed.client.training_request import requested_training
+
+    settings = RunSettings(lr=10.0, clip=1e3, local_epochs=1000, momentum=0.999)
+    config = {"lr": settings.lr, "clip": settings.clip, "local-epochs": settings.local_epochs}
+    assert requested_training({**config, "momentum": settings.momentum}, {}).lr == 10.0
+
+
 def test_experiment_id_ignores_where_outputs_go_but_not_what_is_computed():
     a = RunSettings(out_dir="runs/a", quiet=True)
     assert a.experiment_id() == RunSettings(out_dir="runs/b", resume=True).experiment_id()

@@ -24,7 +24,9 @@ def runs(monkeypatch):
 
     calls = []
 
-    def fake_simulate(settings, references):
+    def fake_simulate(settings, references, require_training=True):
+        # an experiment records a run no hospital trained in, and judges it itself
+        assert references is False and require_training is False
         calls.append(sorted(p.name for p in Path(settings.out_dir).glob("*")))
         return {"ran": True}
 

@@ -1,0 +1,22 @@
+"""What a hospital accepts to train with: the bounds on each training setting a coordinator may
+ask for (`TRAINING_LIMITS`).
+
+A site refuses (never clamps) a request outside them (`genofed.client.training_request`), and a
+coordinator's settings are checked against the same bounds before a run starts
+(`genofed.server.settings`), so that a typo is refused at once instead of by every hospital in
+every round. Torch-free: the settings load without it.
+"""
+
+from __future__ import annotations
+
+#: setting -> (low, high). A learning rate of 0 (or a proximal pull that undoes every step) would
+#: make the "update" the coordinator's own model, turning a training round into a pure query;
+#: absurd values only waste the site's budget.
+TRAINING_LIMITS: dict[str, tuple[float, float]] = {
+    "lr": (0.0, 10.0),
+    "clip": (0.0, 1e3),
+    "local-epochs": (1, 1000),
+    "batch-size": (1, 1_000_000),
+    "proximal-mu": (0.0, 1e3),
+    "momentum": (0.0, 0.999),
+}
