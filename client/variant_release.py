@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,7 @@ from genofed.client.local_ledger import (
     record_budget,
 )
 from genofed.common.data.cohort import GenotypeMatrix
-from genofed.common.data.readers import read_genotypes
+from genofed.common.data.readers import genotype_input_files, read_genotypes
 from genofed.common.data.variant_summary import (
     DEFAULT_ROUND_TO,
     RELEASES,
@@ -67,6 +68,7 @@ from genofed.common.data.variant_summary import (
     noisy_summary,
     rounded_summary,
 )
+from genofed.common.errors import ConfigError
 from genofed.common.privacy.accountant import SIGMA_MAX, BudgetExhausted, Step, calibrate_noise, epsilon_of
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import release_step
@@ -114,7 +116,7 @@ def release_variants(
 ) -> VariantSummary:
     """Compute, charge (or record as declared public) and write the site's variant summary."""
     genotypes, out = Path(genotypes), Path(out)
-    require_not_an_input(out, {"--genotypes": genotypes})
+    require_not_a_genotype_input(out, genotypes)
     _check(out, options)
     site = options.site or genotypes.resolve().parent.name
     # a dp release without a cap, or above the site's delta, is refused here, before the genotypes
@@ -149,6 +151,21 @@ def release_variants(
         summary = _charged_noisy(site, matrix, genotypes, options, ledger, out, samples)
     summary.save(out)
     return summary
+
+
+def require_not_a_genotype_input(out: Path, genotypes: Path) -> None:
+    """Refuse an --out that is a file the genotypes are read from, even with --force: for PLINK any
+    of the fileset's .bed/.bim/.fam, however --genotypes names it (the prefix, or another of the
+    three), and through ../ spellings, symlinks and hard links (compared as files, not as text)."""
+    require_not_an_input(out, {"--genotypes": genotypes})
+    files = genotype_input_files(genotypes)
+    for path in files:
+        if out.exists() and path.exists() and os.path.samefile(out, path):
+            what = f"the PLINK {path.suffix} file ({path})" if len(files) > 1 else f"the file {path}"
+            raise ConfigError(
+                f"--out {out} is {what} that --genotypes {genotypes} reads: writing there would destroy "
+                "that input; choose another --out (--force replaces an earlier output, never an input)"
+            )
 
 
 def _default_ledger(genotypes: Path, sample_ids: list[str]) -> LocalLedger | None:

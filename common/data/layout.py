@@ -21,8 +21,12 @@ A hospital folder's table whose header holds `sample_id` only when split on anot
 tab-separated .csv) is refused by name with the readers' separator advice when the folder lacks
 that file (its genotypes or its phenotypes), instead of "no phenotype file" or a skipped folder.
 
-A folder without a genotype file is not a hospital and is skipped (notes, `sources/` ...); one
-with a genotype file and no phenotype file, or with two candidates for either, is a DataError
+A folder without a genotype file is not a hospital and is skipped (notes, `sources/` ...), unless
+it holds a phenotype file and a file that looks like its genotypes but cannot be read (a table
+with an `IID` column or rs-id columns, empty or starting with an empty line; a .bim/.fam without
+its .bed): that stops the run with the reader's own error, as `data check` gives it, since
+skipping would leave a hospital out of the run without a word. One with a genotype file and no
+phenotype file, or with two candidates for either, is a DataError
 naming the folder and the files, because guessing would train on the wrong data. `test/`,
 `sources/` and `reference/` (a simulated federation's public reference panel, whose samples.tsv
 would otherwise pass for a phenotype table) are never hospitals.
@@ -45,7 +49,7 @@ from pathlib import Path
 
 from genofed.common.data.loading import SiteData, load_site
 from genofed.common.data.panel import VariantPanel
-from genofed.common.data.readers import VCF_SUFFIXES
+from genofed.common.data.readers import VCF_SUFFIXES, read_genotypes
 from genofed.common.data.readers._files import BOM, is_gzip
 from genofed.common.data.readers.plink import BED_MAGIC
 from genofed.common.data.readers.table import ID_COLUMN, check_separator, separator
@@ -76,6 +80,12 @@ TEXT_TABLES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 PHENOTYPE_PREFIX = "pheno"
 #: `_kind`'s prefix for a table whose header has `sample_id` only when split on another separator.
 MISSEPARATED = "separated otherwise: "
+#: First columns that name samples in other tools' exports (PLINK's IID/FID ...): a table that starts
+#: with one, beside a phenotype file, is taken for a genotype table the rule could not read (not
+#: `id`, the first column of a panel.tsv).
+SAMPLE_ID_NAMES = frozenset({ID_COLUMN, "iid", "fid", "sample", "sample_name", "sampleid"})
+#: A dbSNP rs id as a column name (`rs2478269`, PLINK --recode A's `rs2478269_A`).
+RS_ID = re.compile(r"(?i)rs\d+")
 RULE_HINT = (
     "a hospital folder holds one genotype file (VCF/BCF, PLINK .bed/.bim/.fam, or a CSV/TSV/Parquet "
     "table with sample_id and chrom:pos:ref:alt columns) and one phenotype file (named pheno*.csv/tsv/txt, "
@@ -181,6 +191,7 @@ def site_files(folder: str | Path) -> SiteFolder | None:
     genotypes = [p for p, kind in kinds.items() if kind == "genotypes"]
     if not genotypes:
         _refuse_misseparated(kinds, "genotypes")  # the folder's genotype table, but separated otherwise
+        _refuse_unrecognised_genotypes(folder, kinds)
         return None
     if len(genotypes) > 1:
         raise DataError(
@@ -214,6 +225,60 @@ def _refuse_misseparated(kinds: dict[Path, str], kind: str) -> None:
         if found == MISSEPARATED + kind:
             columns = table_columns(path)
             check_separator(path, columns, separator(path))
+
+
+def _refuse_unrecognised_genotypes(folder: Path, kinds: dict[Path, str]) -> None:
+    """In a folder with a phenotype file but no genotype file the rule recognises, raise the genotype
+    reader's own error (the one `genofed data check` gives) for a file that looks like the
+    genotypes: PLINK's .bim/.fam without their .bed, or a table with a sample id column (`IID`...),
+    rs-id columns, or no header (empty, a blank first line, damaged). Skipping the folder instead
+    would leave a hospital out of the run without a word. A folder with no phenotype file, or
+    whose other files are prose (notes) or a gene list, is still no hospital and skipped."""
+    named = [p for p, kind in kinds.items() if kind == "named phenotypes"]
+    tables = [p for p, kind in kinds.items() if kind == "phenotype table"]
+    # with no pheno* file, a sample_id table with rs-id columns is the genotypes, not the phenotypes
+    phenotypes = named or [p for p in tables if not _has_rs_ids(p)]
+    if not phenotypes:
+        return
+    candidates = sorted(
+        (p for p in kinds if p not in phenotypes and _looks_like_genotypes(p)),
+        key=lambda p: (not p.name.lower().endswith((".bim", ".fam")), p.name),
+    )
+    for path in candidates:
+        try:
+            read_genotypes(path)
+        except DataError as exc:
+            why = (
+                f"hospital folder {folder} has {_names(phenotypes)} and no genotype file genofed reads, so "
+                "this file is taken for its genotypes (hide one that is not by starting its name with '.')"
+            )
+            raise DataError(
+                exc.file,
+                exc.problem,
+                location=exc.location,
+                hint=f"{exc.hint}; {why}" if exc.hint else why,
+            ) from None
+
+
+def _looks_like_genotypes(path: Path) -> bool:
+    """A file the discovery rule did not take for genotypes but that looks meant to be: see
+    `_refuse_unrecognised_genotypes`."""
+    name = path.name.lower()
+    if name.endswith((".bim", ".fam")):
+        return True  # their .bed would have been taken: it is missing
+    if not name.endswith(TEXT_TABLES):
+        return False
+    columns = table_columns(path)
+    if columns in ([], [""]):  # empty, a blank first line or unreadable: the reader says which
+        return True
+    cells = _cells(",".join(columns))
+    return cells[0].lower().lstrip("#") in SAMPLE_ID_NAMES or any(
+        _is_variant(c) or RS_ID.match(c) for c in cells
+    )
+
+
+def _has_rs_ids(path: Path) -> bool:
+    return any(RS_ID.match(c) for c in table_columns(path))
 
 
 def genotype_file(folder: Path) -> Path | None:

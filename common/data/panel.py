@@ -103,17 +103,18 @@ class VariantPanel:
                 location=f"line {first + 2}",
                 hint="every line lists " + " ".join(frame.columns) + ", separated by tabs",
             )
-        _check_lines(path, frame)
-        duplicated = frame["id"][frame["id"].duplicated()]
+        # ids as the genotype readers write theirs (`chr1:...` is `1:...`), or a chr-named panel
+        # would match no site
+        ids = pd.Series(_check_lines(path, frame), index=frame.index)
+        duplicated = ids[ids.duplicated()]
         if len(duplicated):
-            first = int(duplicated.index[0]) + 2
             raise DataError(
                 path,
                 f"variant {duplicated.iloc[0]} appears twice",
-                location=f"line {first}",
-                hint="a panel lists each variant once",
+                location=f"line {int(duplicated.index[0]) + 2}",
+                hint="a panel lists each variant once (chr1 and 1 name the same chromosome)",
             )
-        return cls(frame["id"].astype(str).tolist(), frame["alt_freq"].to_numpy(dtype=np.float64))
+        return cls(ids.tolist(), frame["alt_freq"].to_numpy(dtype=np.float64))
 
 
 #: What a panel out of genomic order is told: the network's blocks and the augmentations' segments
@@ -124,11 +125,13 @@ ORDER_HINT = (
 )
 
 
-def _check_lines(path: Path, frame: pd.DataFrame) -> None:
+def _check_lines(path: Path, frame: pd.DataFrame) -> list[str]:
     """Each line's id, alt_freq and (when the panel has the column) pos: a whole number >= 1, the
     id's own position; and the order: by position within a chromosome, a chromosome in one block
     (the network's blocks and the augmentations' segments are runs of consecutive panel variants,
-    taken as neighbours on the genome). Each refusal names the line."""
+    taken as neighbours on the genome). Each refusal names the line. Returns the ids normalised as
+    the genotype readers normalise theirs (`parse_variant_id`: `chr1` is `1`, alleles upper case)."""
+    ids: list[str] = []
     positions = frame["pos"] if "pos" in frame.columns else None
     last: dict[str, int] = {}  # chromosome -> the last position seen on it
     previous = None  # the chromosome of the line before
@@ -157,6 +160,8 @@ def _check_lines(path: Path, frame: pd.DataFrame) -> None:
                 hint=ORDER_HINT,
             )
         last[variant.chrom], previous = variant.pos, variant.chrom
+        ids.append(variant.id)
+    return ids
 
 
 def _check_pos(path: Path, row: int, id_pos: int, text: str) -> None:

@@ -21,7 +21,7 @@ from genofed.common.data.cohort import GenotypeMatrix
 from genofed.common.data.readers._files import check_container, examples
 from genofed.common.data.readers.phenotypes import read_classes, read_covariates, read_phenotypes
 from genofed.common.data.readers.plink import SUFFIXES as PLINK_SUFFIXES
-from genofed.common.data.readers.plink import read_plink
+from genofed.common.data.readers.plink import plink_prefix, read_plink
 from genofed.common.data.readers.table import TABLE_SUFFIXES, read_genotype_table
 from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.errors import DataError
@@ -52,6 +52,22 @@ def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
     if path.is_file():
         check_container(path)  # calls.vcf.gz.gz, calls.zip: say what the file is, not just its name
     raise DataError(path, "unknown genotype file format", hint=f"genofed reads {ACCEPTED}")
+
+
+def genotype_input_files(path: str | Path) -> list[Path]:
+    """Every file `read_genotypes(path)` reads: for PLINK, the fileset's .bed, .bim and .fam however
+    it is named (the prefix or any of the three); else the file itself.
+
+    So that a command can refuse an output that would overwrite its own genotypes: comparing with
+    the path as given misses `--genotypes x --out x.bed`.
+    """
+    path = Path(path)
+    if path.name.lower().endswith(VCF_SUFFIXES):  # the same order of choice as `read_genotypes`
+        return [path]
+    if path.suffix.lower() in PLINK_SUFFIXES or path.with_name(path.name + ".bed").exists():
+        prefix = plink_prefix(path)
+        return [prefix.with_name(prefix.name + suffix) for suffix in PLINK_SUFFIXES]
+    return [path]
 
 
 def folder_error(folder: Path) -> DataError:
@@ -88,6 +104,7 @@ __all__ = [
     "TABLE_SUFFIXES",
     "VCF_SUFFIXES",
     "folder_error",
+    "genotype_input_files",
     "read_classes",
     "read_genotype_table",
     "read_genotypes",

@@ -53,6 +53,11 @@ FOREIGN_CONTAINERS = {
     b"\x28\xb5\x2f\xfd": ("compressed with zstd", "decompress it first (`unzstd FILE`)"),
 }
 BZIP2_HINT = "decompress it first (`bunzip2 FILE`)"
+#: Apache Parquet files start (and end) with these bytes.
+PARQUET_MAGIC = b"PAR1"
+#: The folder of an Excel workbook (.xlsx, itself a zip archive) that holds its sheets.
+XLSX_FOLDER = "xl/"
+EMPTY_HINT = "re-export it; the export may have failed"
 
 
 def require_file(path: str | Path, what: str) -> Path:
@@ -83,8 +88,9 @@ def is_bgzf(path: Path) -> bool:
     return start[:4] == b"\x1f\x8b\x08\x04" and start[12:14] == b"BC"
 
 
-def check_container(path: Path) -> None:
-    """Refuse, by name, a zip archive, a bzip2/xz/zstd file or a gzip file compressed twice.
+def check_container(path: Path, *, parquet: bool = False) -> None:
+    """Refuse, by name, a zip archive, a bzip2/xz/zstd file or a gzip file compressed twice, and a
+    Parquet file unless `parquet` (the reader of .parquet genotype tables).
 
     Such a file is intact, so without this check it fails later as "not a VCF: it starts with ..."
     or "control character 0x03 in line 1", which reads like damage and shows binary bytes. Only the
@@ -95,7 +101,7 @@ def check_container(path: Path) -> None:
             start = handle.read(16)
     except OSError:
         return  # unreadable: the reader's own open says so, with its hint
-    _refuse_foreign(path, start, "")
+    _refuse_foreign(path, start, "", parquet=parquet)
     if start[:2] != GZIP_MAGIC:
         return
     try:
@@ -115,12 +121,29 @@ def check_container(path: Path) -> None:
     _refuse_foreign(path, inner, " inside its gzip compression")
 
 
-def _refuse_foreign(path: Path, start: bytes, where: str) -> None:
+def _refuse_foreign(path: Path, start: bytes, where: str, *, parquet: bool = False) -> None:
     for magic, (kind, hint) in FOREIGN_CONTAINERS.items():
         if start.startswith(magic):
             if magic == b"PK\x03\x04" and not where:
+                if _is_xlsx(path):  # "unzip it" would hand the user a folder of XML
+                    raise DataError(
+                        path,
+                        "the file is an Excel workbook (.xlsx), not text genofed can read",
+                        hint="open it in Excel and save it as 'CSV UTF-8 (Comma delimited)' (.csv), "
+                        "then give that file",
+                    )
                 hint = _zip_hint(path) or hint
             raise DataError(path, f"the file is {kind}{where}, not text genofed can read", hint=hint)
+    # a .parquet genotype table is read by pandas (`parquet`); anywhere else its bytes would be
+    # reported as a control character on line 1
+    if start.startswith(PARQUET_MAGIC) and (where or not parquet):
+        raise DataError(
+            path,
+            f"the file is a Parquet table{where}, not text genofed can read",
+            hint="phenotypes must be CSV/TSV text: save it as CSV (e.g. pandas: "
+            "pd.read_parquet(FILE).to_csv('phenotypes.csv', index=False)); a genotype table may be "
+            "Parquet when its name ends in .parquet",
+        )
     if _utf16(start):
         raise DataError(
             path,
@@ -141,6 +164,15 @@ def _utf16(start: bytes) -> bool:
         return True
     even, odd = start[0:8:2], start[1:8:2]
     return len(start) >= 8 and (set(odd) == {0} and 0 not in even or set(even) == {0} and 0 not in odd)
+
+
+def _is_xlsx(path: Path) -> bool:
+    """A zip archive that is an Excel workbook (by its `xl/` members, whatever the file is named)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.startswith(XLSX_FOLDER) for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
 
 
 def _zip_hint(path: Path) -> str | None:
@@ -279,6 +311,31 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
                 path, f"cannot read the file ({exc})", hint="check the disk and copy the file again"
             ) from None
         raise compressed_error(path, exc) from None
+
+
+def header_line(path: Path, lines: Iterator[tuple[int, str]], what: str) -> tuple[int, str]:
+    """The first line of a table (`iter_lines`' numbering), which must be its header.
+
+    A file with no text (an empty gzip stream, only empty lines) is "empty", as `require_file`
+    says of a 0-byte file, rather than a header of no columns; an empty first line is refused
+    because the federation-folder rule reads a table's columns from its first line.
+    """
+    first = next(lines, None)
+    if first is not None and first[1].strip():
+        return first
+    header = next(((number, line) for number, line in lines if line.strip()), None)
+    if header is None:
+        only = " (it holds only empty lines)" if first is not None else ""
+        after = " after decompressing" if is_gzip(path) else ""
+        raise DataError(path, f"{what} file is empty{after}{only}", hint=EMPTY_HINT)
+    number, line = header
+    shown = line if len(line) <= 40 else line[:37] + "..."
+    raise DataError(
+        path,
+        f"the file starts with an empty line; the first text, {shown!r}, is on line {number}",
+        location="line 1",
+        hint="delete the empty line(s) before the header: its first line must be the header (sample_id, ...)",
+    )
 
 
 def _open_checked(path: Path) -> BinaryIO:

@@ -28,10 +28,12 @@ from pathlib import Path
 
 from genofed.common.data.readers._files import (
     BOM,
+    EMPTY_HINT,
     check_bgzf_blocks,
     check_container,
     compressed_error,
     damage_first,
+    is_gzip,
     iter_lines,
     open_binary,
     read_to_end,
@@ -75,6 +77,7 @@ def scan_vcf(path: Path) -> VcfText | None:
         read_to_end(path)
         return None
     text = head.removeprefix(BOM)
+    _refuse_empty_start(path, head, text)
     if not (text.startswith(b"##fileformat=VCF") or text.startswith(b"#CHROM")):
         raise DataError(
             path,
@@ -89,6 +92,26 @@ def scan_vcf(path: Path) -> VcfText | None:
         for number, line in lines:
             _check_record(path, number, line, expected, len(samples))
     return VcfText(samples, header_lines, number - header_lines, meta, bom=head.startswith(BOM))
+
+
+def _refuse_empty_start(path: Path, head: bytes, text: bytes) -> None:
+    """An empty VCF (once decompressed, or a byte-order mark alone), or one whose first line is
+    empty, said as such: `shown_start` would call either "binary data"."""
+    if not text:
+        read_to_end(path)  # a damaged stream that ended early is reported as the damage
+        problem = "the VCF file is empty"
+        if is_gzip(path):
+            problem += " after decompressing"
+        elif head:
+            problem += ": it holds only a byte-order mark"
+        raise DataError(path, problem, hint=EMPTY_HINT)
+    if text.startswith((b"\n", b"\r\n")):
+        raise DataError(
+            path,
+            "the VCF file starts with an empty line",
+            location="line 1",
+            hint="delete the empty line(s) before the header: a VCF's first line is '##fileformat=VCFv4.x'",
+        )
 
 
 def _head(path: Path) -> bytes:

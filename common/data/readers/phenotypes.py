@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.data.cohort import Phenotypes
-from genofed.common.data.readers._files import damage_first, iter_lines, require_file
+from genofed.common.data.readers._files import damage_first, header_line, iter_lines, require_file
 from genofed.common.data.readers.table import check_separator, separator
 from genofed.common.errors import DataError
 
@@ -115,7 +115,7 @@ def _read(path: Path) -> pd.DataFrame:
     rows, numbers = [], []
     with damage_first(path):
         lines = iter_lines(path)
-        number, line = next(lines)
+        number, line = header_line(path, lines, "phenotype")
         header = [name.strip() for name in _split(path, number, line, sep)]
         check_separator(path, header, sep)
         _check_header(path, header)

@@ -24,6 +24,7 @@ from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
 from genofed.common.data.readers._files import (
     check_container,
     damage_first,
+    header_line,
     is_gzip,
     iter_lines,
     require_file,
@@ -120,7 +121,7 @@ def read_genotype_table(path: str | Path) -> GenotypeMatrix:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    check_container(path)  # a zipped Parquet file is named as such, not as pyarrow's complaint
+    check_container(path, parquet=True)  # a zipped Parquet file is named as such, not as pyarrow's complaint
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid and friends for a non-Parquet file
@@ -148,7 +149,7 @@ def _data_lines(path: Path) -> list[int]:
     """File line numbers of the data rows, after checking every row has the header's field count."""
     sep = separator(path)
     lines = iter_lines(path)
-    _, header = next(lines)
+    _, header = header_line(path, lines, "genotype table")
     columns = _fields(path, 1, header, sep)
     check_separator(path, columns, sep)
     _check_columns(path, columns)

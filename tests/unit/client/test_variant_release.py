@@ -235,3 +235,44 @@ def test_a_re_exported_genotype_file_of_the_same_patients_is_no_fresh_budget(tmp
     assert main(again) == 2
     assert "these patients (the same sample ids, in other files)" in capsys.readouterr().err
     assert not (tmp_path / "s2").exists() and not (tmp_path / "b.tsv").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "out"),
+    [
+        ("plink_out", "plink_out.bed"),  # the prefix form
+        ("plink_out.bim", "plink_out.bed"),
+        ("plink_out.bed", "plink_out.bim"),
+        ("plink_out.bed", "plink_out.fam"),
+        ("plink_out", "sub/../plink_out.fam"),  # another spelling of the same file
+        ("sub/../plink_out.bim", "plink_out.bed"),
+        ("plink_out", "link.bed"),  # a symlink to the .bed
+    ],
+)
+def test_force_never_overwrites_the_plink_files_it_reads(tmp_path: Path, capsys, given, out):
+    """The guard compared --out with the literal --genotypes only: `--genotypes x --out x.bed --force`
+    replaced the .bed with the summary."""
+    from genofed.common.data.writers import write_plink
+
+    site = tmp_path / "site"
+    (site / "sub").mkdir(parents=True)
+    dosages = np.random.default_rng(0).integers(0, 3, size=(40, len(IDS))).astype(np.int8)
+    write_plink(site / "plink_out", dosages, [f"s{i}" for i in range(40)], IDS)
+    (site / "link.bed").symlink_to("plink_out.bed")
+    before = {p.name: p.read_bytes() for p in site.glob("plink_out.*")}
+    args = ["hospital", "variants", "--genotypes", str(site / given), "--out", str(site / out), "--force"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "never an input" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in site.glob("plink_out.*")} == before
+    # a new file beside them is still written
+    assert main([*args[:-3], "--out", str(site / "variants.tsv")]) == 0
+
+
+def test_force_never_overwrites_the_vcf_it_reads_through_another_spelling(tmp_path: Path, capsys):
+    genotypes = _site(tmp_path / "rostov", 1)
+    before = genotypes.read_bytes()
+    out = tmp_path / "rostov" / ".." / "rostov" / "genotypes.vcf"
+    assert main(["hospital", "variants", "--genotypes", str(genotypes), "--out", str(out), "--force"]) == 2
+    assert "never an input" in capsys.readouterr().err
+    assert genotypes.read_bytes() == before

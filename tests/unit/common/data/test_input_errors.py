@@ -560,3 +560,86 @@ def test_cli_turns_an_unexpected_failure_into_one_line(tmp_path, monkeypatch, ca
     assert code == 2 and "Traceback" not in err
     assert err.startswith("error: genofed failed while reading") and "RuntimeError: reader bug" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# --- empty files, leading empty lines, workbooks and Parquet given as text (a second audit) -----
+
+
+@pytest.mark.parametrize(
+    ("reader", "what"), [(read_phenotypes, "phenotype"), (read_genotype_table, "genotype table")]
+)
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (gzip.compress(b""), "file is empty after decompressing"),
+        (gzip.compress(b"\n\n"), "file is empty after decompressing (it holds only empty lines)"),
+        (b"\n\r\n", "file is empty (it holds only empty lines)"),
+    ],
+    ids=["empty-gzip", "gzip-of-empty-lines", "empty-lines"],
+)
+def test_an_empty_gzip_table_says_empty_not_a_bug(tmp_path, reader, what, data, problem):
+    """`: | gzip > x.csv.gz` used to end in StopIteration, reported as a bug in genofed."""
+    e = error(reader, write(tmp_path / "x.csv.gz", data))
+    assert e.problem == f"{what} {problem}" and "re-export" in e.hint
+
+
+@pytest.mark.parametrize("reader", [read_phenotypes, read_genotype_table])
+def test_a_table_starting_with_an_empty_line_names_the_header_line(tmp_path, reader):
+    """The folder rule reads a table's columns from its first line: an empty one is named, not read
+    as a header of no columns ("no 'sample_id' column; found columns ['']")."""
+    text = phenotype_text() if reader is read_phenotypes else table_text()
+    e = error(reader, write(tmp_path / "x.csv", "\n" + text))
+    assert e.location == "line 1" and "starts with an empty line" in e.problem
+    assert "is on line 2" in e.problem and "first line must be the header" in e.hint
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (gzip.compress(b"", mtime=0), "the VCF file is empty after decompressing"),
+        (bgzip(b""), "the VCF file is empty after decompressing"),
+        (BOM, "the VCF file is empty: it holds only a byte-order mark"),
+    ],
+    ids=["gzip", "bgzip", "bom-only"],
+)
+def test_an_empty_vcf_says_empty_not_binary_data(tmp_path, data, problem):
+    e = error(read_vcf, write(tmp_path / "g.vcf.gz", data))
+    assert e.problem == problem and "binary" not in e.message
+
+
+def test_a_vcf_starting_with_an_empty_line_says_so_not_binary_data(tmp_path):
+    e = error(read_vcf, write(tmp_path / "g.vcf", "\n" + vcf_text()))
+    assert e.problem == "the VCF file starts with an empty line" and e.location == "line 1"
+    assert "##fileformat" in e.hint
+
+
+def _xlsx() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["clinical.xlsx", "phenotypes.csv"])
+def test_an_excel_workbook_is_told_to_save_as_csv_not_to_unzip(tmp_path, name):
+    e = error(read_phenotypes, write(tmp_path / name, _xlsx()))
+    assert "an Excel workbook" in e.problem and "CSV UTF-8" in e.hint and "unzip" not in e.hint
+
+
+@pytest.mark.parametrize("name", ["pheno.parquet", "phenotypes.csv", "phenotypes.csv.gz"])
+def test_a_parquet_file_as_phenotypes_is_named_not_a_control_character(tmp_path, name):
+    data = b"PAR1\x15\x04\x15\x00\x15\x00" + bytes(40) + b"PAR1"
+    e = error(read_phenotypes, write(tmp_path / name, gzip.compress(data) if name.endswith(".gz") else data))
+    assert "a Parquet table" in e.problem and "control character" not in e.problem
+    assert "phenotypes must be CSV/TSV text" in e.hint
+
+
+def test_a_parquet_genotype_table_is_still_read(tmp_path):
+    path = tmp_path / "g.parquet"
+    pd.DataFrame({"sample_id": ["P1", "P2"], "1:100:A:G": [0, 2]}).to_parquet(path)
+    assert read_genotype_table(path).dosages.tolist() == [[0], [2]]

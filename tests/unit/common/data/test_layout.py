@@ -3,6 +3,7 @@ way, a label column not called `label`, no test cohort; and the errors when it c
 
 from __future__ import annotations
 
+import gzip
 import shutil
 
 import numpy as np
@@ -161,8 +162,6 @@ def test_a_test_cohort_is_found_by_the_same_rule(mixed, tmp_path):
 def test_a_damaged_gzip_table_is_left_to_its_reader_not_a_traceback(tmp_path):
     """A .csv.gz whose deflate stream is broken: the discovery rule treats it as unreadable
     (`table_columns` gives []), so the folder's genotype file is still found."""
-    import gzip
-
     site = tmp_path / "site"
     site.mkdir()
     (site / "genotypes.vcf").write_text("##fileformat=VCFv4.2\n")
@@ -172,3 +171,66 @@ def test_a_damaged_gzip_table_is_left_to_its_reader_not_a_traceback(tmp_path):
     (site / "notes.csv.gz").write_bytes(bytes(payload))
     assert table_columns(site / "notes.csv.gz") == []
     assert site_files(site).genotypes.name == "genotypes.vcf"
+
+
+def _rs_columns(text: str) -> str:
+    header, rest = text.split("\n", 1)
+    names = header.split(",")
+    return ",".join([names[0], *(f"rs{1000 + i}_A" for i in range(len(names) - 1))]) + "\n" + rest
+
+
+UNREADABLE_TABLES = {
+    "iid": ("dosages.csv", lambda text: text.replace("sample_id", "IID", 1).encode()),
+    "rs-ids": ("dosages.csv", lambda text: _rs_columns(text).encode()),
+    "blank-first-line": ("dosages.csv", lambda text: ("\n" + text).encode()),
+    "empty-gzip": ("dosages.csv.gz", lambda text: gzip.compress(b"")),
+}
+
+
+@pytest.mark.parametrize("phenotypes", ["clinical.csv", "phenotypes.csv"])
+@pytest.mark.parametrize("case", sorted(UNREADABLE_TABLES))
+def test_a_hospital_whose_genotype_table_is_unreadable_stops_the_run(mixed, tmp_path, case, phenotypes):
+    """Such a hospital used to be left out of `simulate --data` silently (exit 0, named nowhere):
+    now the run stops with the error `data check` gives for the table, naming it."""
+    from genofed.common.data.readers import read_genotypes
+
+    folder = _copy(mixed, tmp_path, "orel")
+    _copy(mixed, tmp_path, "kazan")
+    (folder / "clinical.csv").rename(folder / phenotypes)
+    name, damage = UNREADABLE_TABLES[case]
+    text = (folder / "dosages.csv").read_text()
+    (folder / "dosages.csv").unlink()
+    table = folder / name
+    table.write_bytes(damage(text))
+    with pytest.raises(DataError) as expected:
+        read_genotypes(table)  # what `genofed data check` says of it
+    with pytest.raises(DataError) as raised:
+        hospital_folders(tmp_path)
+    error = raised.value
+    assert (error.file, error.location, error.problem) == (
+        str(table),
+        expected.value.location,
+        expected.value.problem,
+    )
+    assert expected.value.hint in error.hint and f"{folder} has {phenotypes}" in error.hint
+
+
+def test_a_plink_fileset_without_its_bed_stops_the_run(mixed, tmp_path):
+    folder = _copy(mixed, tmp_path, "tomsk")
+    (folder / "plink_out.bed").unlink()
+    with pytest.raises(DataError) as raised:
+        hospital_folders(tmp_path)
+    assert raised.value.file == str(folder / "plink_out.bed") and "not found" in raised.value.problem
+
+
+def test_a_folder_with_phenotypes_and_only_notes_or_a_gene_list_is_still_skipped(mixed, tmp_path):
+    """Prose, a gene list or a second clinical table do not look like genotypes: no hospital, as before."""
+    _copy(mixed, tmp_path, "kazan")
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "phenotypes.csv").write_text("sample_id,label\nP1,0\n")
+    (folder / "readme.txt").write_text("collected 2024, by the genetics lab\n")
+    (folder / "genes.bed").write_text("1\t100\t200\tBRCA1\n")
+    (folder / "visits.csv").write_text("visit,date\n1,2024-01-01\n")
+    assert site_files(folder) is None
+    assert [f.name for f in hospital_folders(tmp_path)] == ["kazan"]

@@ -107,3 +107,44 @@ def test_bad_panel_files_are_reported_with_line(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(DataError, match=match):
         VariantPanel.load(path)
+
+
+def _vcf(path, chrom: str) -> None:
+    """Two samples at 1:100 and 1:200, their chromosome named `chrom`."""
+    header = (
+        "##fileformat=VCFv4.2\n"
+        f"##contig=<ID={chrom}>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2\n"
+    )
+    records = "".join(f"{chrom}\t{pos}\t.\t{ref}\t{alt}\t.\t.\t.\tGT\t0/1\t1/1\n" for pos, ref, alt in SITES)
+    path.write_text(header + records)
+
+
+SITES = [(100, "A", "G"), (200, "C", "T")]
+
+
+@pytest.mark.parametrize("site_chrom", ["chr1", "1"])
+def test_a_chr_named_panel_matches_a_site_of_either_naming(tmp_path, site_chrom):
+    """`chr1` and `1` are one chromosome: a panel written with chr names used to match no site."""
+    from genofed.common.data.readers import read_vcf
+
+    panel_path = tmp_path / "panel.tsv"
+    panel_path.write_text(
+        "id\tchrom\tpos\tref\talt\talt_freq\n"
+        + "".join(f"chr1:{pos}:{ref}:{alt}\tchr1\t{pos}\t{ref}\t{alt}\t0.5\n" for pos, ref, alt in SITES)
+    )
+    panel = VariantPanel.load(panel_path)
+    assert panel.variant_ids == ["1:100:A:G", "1:200:C:T"]
+    _vcf(tmp_path / "site.vcf", site_chrom)
+    matrix = read_vcf(tmp_path / "site.vcf")
+    aligned, alignment = align_to_panel(matrix.dosages, matrix.variant_ids, panel, min_coverage=1.0)
+    assert alignment.matched == 2 and alignment.coverage == 1.0
+    np.testing.assert_array_equal(aligned, [[1, 1], [2, 2]])
+
+
+def test_one_variant_named_both_ways_in_a_panel_appears_twice(tmp_path):
+    path = tmp_path / "panel.tsv"
+    path.write_text("id\talt_freq\n1:100:A:G\t0.1\nchr1:100:A:G\t0.1\n")
+    with pytest.raises(DataError, match="line 3: variant 1:100:A:G appears twice"):
+        VariantPanel.load(path)
