@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="SHARE",
-        help="share of patients held out to set the threshold and compare the models (default: the "
-        "agent's 0.2)",
+        help="share of patients held out to set the threshold and compare the models, more than 0 and at "
+        "most 0.9 (default: the agent's 0.2)",
     )
     parser.add_argument(
         "--split-seed",
@@ -75,8 +75,14 @@ def run_adapt(args: argparse.Namespace) -> int:
 
     from genofed.client.site import VALIDATION_FRACTION
     from genofed.common.data.splits import keyed_split
-    from genofed.common.errors import DataError
-    from genofed.common.scoring.adapt import MIN_FOR_DISTRIBUTION, adapt, require_shared_model
+    from genofed.common.errors import ConfigError, DataError
+    from genofed.common.scoring.adapt import (
+        MIN_FOR_DISTRIBUTION,
+        MIN_TRAIN_CLASS,
+        adapt,
+        require_enough_patients,
+        require_shared_model,
+    )
     from genofed.common.scoring.model_file import load_model_file, save_model_file
     from genofed.common.scoring.predict import encoded_cohort
     from genofed.common.scoring.validation import covariate_values
@@ -86,7 +92,15 @@ def run_adapt(args: argparse.Namespace) -> int:
     # checked before the model and the patients are read: a refusal costs nothing
     expected_hash = check_model_file_arguments(args)
     fraction = VALIDATION_FRACTION if args.validation_fraction is None else args.validation_fraction
-    require_in_range("--validation-fraction", fraction, 0.0, 0.9)
+    require_in_range(
+        "--validation-fraction",
+        fraction,
+        0.0,
+        0.9,
+        low_open=True,
+        hint="the held-out patients are the only ones the adapted model is checked on, and its threshold "
+        "and percentiles are read from them: with none, nothing would be validated",
+    )
     split_seed = _split_seed(args)
     shared = load_model_file(args.model, expected_hash=expected_hash)
     require_shared_model(shared, source=args.model)
@@ -112,6 +126,23 @@ def run_adapt(args: argparse.Namespace) -> int:
             args.phenotypes,
             f"the {len(train)} training patients hold one class only: adapting needs cases and controls",
             hint="adapt on a cohort with both cases and controls",
+        )
+    require_enough_patients(
+        labels[train],
+        source=args.phenotypes,
+        hint=f"adapt on a cohort with at least {MIN_TRAIN_CLASS} cases and {MIN_TRAIN_CLASS} controls "
+        f"left for training after the validation share ({fraction:g}) is held out, or use the shared model "
+        "as it is",
+    )
+    if len(validation) == 0:
+        raise ConfigError(
+            f"the validation split holds out none of the {len(labels)} patients (each patient's side is "
+            f"drawn from its id, {fraction:g} of them on average): nothing would be validated; "
+            + (
+                "the agent's split leaves this cohort no validation patient: adapt without --state-dir"
+                if args.state_dir is not None
+                else "raise --validation-fraction, or try another --split-seed"
+            )
         )
     adaptation = adapt(
         shared,
@@ -187,9 +218,14 @@ def _print_summary(
     from genofed.common.scoring.validation import calibration_words, population_words
 
     print(f"wrote {out}: model {digest[:12]}, adapted from {shared_hash[:12]}")
+    inverted = (
+        " (negative: the adaptation inverted the shared model; see the warning)"
+        if adaptation.weight_on_shared < 0
+        else ""
+    )
     print(
         f"  fitted on {adaptation.n_train} patients; weight on the shared model's score "
-        f"{adaptation.weight_on_shared:.3g}"
+        f"{adaptation.weight_on_shared:.3g}{inverted}"
     )
     calibration = adaptation.calibration
     if calibration is None:

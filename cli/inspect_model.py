@@ -275,6 +275,7 @@ def _operating_lines(operating: dict[str, Any]) -> list[str]:
     if _number(distribution.get("patients")):
         lines.append(
             f"percentiles: from a risk distribution of {distribution['patients']:.0f} validation patients"
+            + ("" if "exact" in str(distribution.get("source") or "") else " (a noisy count)")
         )
     elif "risk_distribution" in operating:
         lines.append("percentiles: none (no risk distribution in the file)")

@@ -144,8 +144,9 @@ def check_model_file_arguments(args: argparse.Namespace) -> str:
 def check_predict_arguments(args: argparse.Namespace) -> str:
     """`check_model_file_arguments`, and what `predict` adds, before anything is read: the
     provenance file OUT.json (`sidecar_path`) is held to the rules of --out (not a folder, not
-    replaced without --force, never an input), --min-call-rate lies in [0, 1] and --threshold in
-    (0, 1). Returns the normalised expected hash."""
+    replaced without --force, never an input) and never replaced, even with --force, unless it is an
+    earlier provenance file of `predict` (`_earlier_predictions`); --min-call-rate lies in [0, 1] and
+    --threshold in (0, 1). Returns the normalised expected hash."""
     from genofed.common.scoring.predict import sidecar_path
     from genofed.common.util.atomic import require_file_target
     from genofed.common.util.checks import require, require_in_range
@@ -160,11 +161,19 @@ def check_predict_arguments(args: argparse.Namespace) -> str:
             f"--out {args.out} would write its provenance to {sidecar}, the file given as {name}: choose "
             "another --out (--force replaces an earlier output, never an input)",
         )
-    require(
-        args.force or not sidecar.exists(),
-        f"{sidecar} exists (the provenance of an earlier {Path(args.out).name}); choose a new --out or pass "
-        "--force to replace both",
-    )
+    if sidecar.exists():
+        earlier = _earlier_predictions(sidecar)
+        require(
+            earlier is not None,
+            f"--out {args.out} would write its provenance to {sidecar}, which exists and is not a genofed "
+            "predictions provenance file (no format 'genofed-predictions/1' in it: another program's or a "
+            "run's file, e.g. results.json): choose another --out (--force never replaces it)",
+        )
+        require(
+            args.force,
+            f"{sidecar} exists (the provenance of an earlier {earlier}); choose a new --out or pass --force "
+            "to replace both",
+        )
     if args.min_call_rate is not None:
         require_in_range("--min-call-rate", args.min_call_rate, 0.0, 1.0)
     if args.threshold is not None:
@@ -178,6 +187,23 @@ def check_predict_arguments(args: argparse.Namespace) -> str:
             hint="a risk cut-off, e.g. 0.7; leave it out to use the model's operating threshold",
         )
     return expected_hash
+
+
+def _earlier_predictions(sidecar: Path) -> str | None:
+    """The CSV an existing provenance file describes, when it is one `predict` wrote (a JSON object
+    of format `PROVENANCE_FORMAT`); None for any other file, which `predict` must never replace: a
+    run's results.json beside --out RUN/results would otherwise be overwritten with --force."""
+    import json
+
+    from genofed.common.scoring.predict import PROVENANCE_FORMAT
+
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != PROVENANCE_FORMAT:
+        return None
+    return str(record.get("csv") or sidecar.name.removesuffix(".json"))
 
 
 def run_predict(args: argparse.Namespace) -> int:

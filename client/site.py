@@ -507,14 +507,25 @@ def split_seed(site: SiteConfig, simulation_seed: int) -> int:
 def stored_split_seed(state_dir: Path) -> int:
     """The split seed of the deployed hospital agent whose state folder is `state_dir`: the same
     patients validate as in its federated training. Read, never created: a missing secret means the
-    folder is not the agent's (a new secret would give another split). Raises ConfigError."""
+    folder is not the agent's (a new secret would give another split), and so does one that is not
+    the 32 bytes `site_secret` writes (empty, or some other file). Raises ConfigError."""
     path = Path(state_dir) / "secret.key"
     if not path.is_file():
         raise ConfigError(
             f"--state-dir {state_dir} holds no secret.key: give the hospital agent's own state folder "
             "(its node config 'state-dir'), the one it trained with"
         )
-    return derived_seed(path.read_bytes(), "split")
+    secret = path.read_bytes()
+    written = 32  # what `site_secret` writes: anything else was not written by the agent
+    if len(secret) != written:
+        found = "is empty" if not secret else f"holds {len(secret)} bytes"
+        raise ConfigError(
+            f"--state-dir {state_dir}: its secret.key {found}, but the hospital agent writes a "
+            f"{written}-byte secret there (`site_secret`), so this is not the agent's secret (or it was "
+            "damaged) and would give another split: give the agent's own state folder (its node config "
+            "'state-dir'), or leave --state-dir out to split by --split-seed"
+        )
+    return derived_seed(secret, "split")
 
 
 def derived_seed(secret: bytes, *parts: object) -> int:

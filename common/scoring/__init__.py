@@ -6,6 +6,8 @@ Modules:
   weights, config, panel, task, provenance and what scoring needs (`operating`: the encoding's
   constants, the operating threshold, the risk distribution) under one content hash, checked on
   load and against a federation's panel.
+- `model_values`: the numbers of a model file scoring reads (weights, threshold, encoding constants,
+  risk distribution, ...), range-checked when the file is loaded.
 - `operating`: the operating threshold (Youden's J on the hospitals' released validation
   histograms) and the training population's risk distribution (for percentiles).
 - `predict`: `genofed predict`: read, align, encode and score new people, offline.

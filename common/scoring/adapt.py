@@ -41,7 +41,11 @@ local to the hospital that fitted it, and adapting it again would fit its patien
 
 The comparison on the validation patients is printed, and when the adapted model's AUC there is
 below the shared model's, a warning (`Adaptation.warning`) is printed and recorded in the file:
-the shared model may be the better choice. The comparison leans towards the shared model when
+the shared model may be the better choice. So is a negative weight on the shared model's score: the
+fit inverted the shared model (an audit's 1 case and 18 controls gave -3.1, and a test AUC of 0.28).
+`genofed adapt` refuses fewer than `MIN_TRAIN_CLASS` training cases or controls
+(`require_enough_patients`) before fitting; `adapt` itself does not, so that a simulation's report
+can still show a small hospital's figure. The comparison leans towards the shared model when
 the hospital trained it: `adapt`'s validation patients are drawn by `--split-seed`, not by the
 hospital agent's secret split, so most of them were among the shared model's training patients.
 
@@ -76,6 +80,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from sklearn.metrics import roc_auc_score
 
+from genofed.common.errors import DataError
 from genofed.common.model.network import build_model, predict_proba
 from genofed.common.privacy.release import score_histogram
 from genofed.common.scoring.model_file import ModelFile, ModelFileError
@@ -93,6 +98,13 @@ MIN_SLOPE = 1e-3
 #: (The fewest cases, and controls, for an operating threshold is `operating.MIN_CLASS`, as in a
 #: federated run.)
 MIN_FOR_DISTRIBUTION = 20
+#: The fewest training cases, and training controls, `genofed adapt` fits on (`require_enough_patients`):
+#: the out-of-fold calibration holds out a fifth of each class per fold (`CALIBRATION_FOLDS`), and
+#: with fewer than 10 a fold holds one case or none, so its slope is read off a handful of patients;
+#: an audit's 1 case and 18 controls gave a weight of -3.1 on the shared score and a test AUC of 0.28.
+#: It is `operating.MIN_CLASS`, the minimum under which a run sets no threshold and its report calls
+#: an AUC too few to judge.
+MIN_TRAIN_CLASS = MIN_CLASS
 #: The rule of an adapted model's operating threshold, recorded in its file instead of the federated
 #: run's `operating.YOUDEN_RULE`: the same criterion, on other counts (the hospital's own, exact).
 ADAPTED_RULE = (
@@ -137,6 +149,22 @@ def require_shared_model(model: ModelFile, source: str = "the model") -> None:
             f"{source} is already an adapted model ({model.provenance.get('source')}), local to the hospital "
             "that fitted it: adapt the federation's shared model instead"
             + (f" (content hash {shared[:12]}, recorded in this file)" if shared else "")
+        )
+
+
+def require_enough_patients(labels: np.ndarray, *, source: str, hint: str) -> None:
+    """Refuse (DataError on `source`) training patients with fewer than `MIN_TRAIN_CLASS` cases or
+    controls: a fit on so few follows their noise, can invert the shared model (a negative weight on
+    its score) and is then calibrated on folds of one patient, yet would be written as a usable model."""
+    y = np.asarray(labels)
+    cases, controls = int(np.sum(y == 1)), int(np.sum(y == 0))
+    if min(cases, controls) < MIN_TRAIN_CLASS:
+        raise DataError(
+            source,
+            f"the {len(y)} training patients hold {cases} case(s) and {controls} control(s), fewer than "
+            f"the {MIN_TRAIN_CLASS} of each that adapting needs (the out-of-fold calibration holds out a "
+            "fifth of each class; fewer would fit noise and can invert the shared model)",
+            hint=hint,
         )
 
 
@@ -327,7 +355,7 @@ def adapt(
         ),
         "risk_distribution": distribution,
     }
-    warning = _warning(shared_auc, adapted_auc, len(val_y), calibration, agent_split)
+    warning = _warning(shared_auc, adapted_auc, len(val_y), calibration, agent_split, weight_on_shared=a)
     provenance = {
         "source": f"adapted to {source}",
         "kind": "adapted",
@@ -420,12 +448,23 @@ def _warning(
     n_validation: int,
     calibration: dict[str, Any] | None,
     agent_split: bool = False,
+    *,
+    weight_on_shared: float | None = None,
 ) -> str | None:
-    """Why the shared model may be the better choice for this hospital, or None: the adapted model
-    ranks the validation patients worse than the shared one, or its out-of-fold scores carry no
-    signal (the calibration slope at its floor). `agent_split`: the validation patients are the
-    agent's own held-out ones, so the comparison is fair and says so without a caveat."""
+    """Why the shared model may be the better choice for this hospital, or None: the fit put a
+    negative weight on the shared model's score (it inverted the shared model: what the federation
+    learned now counts backwards), the adapted model ranks the validation patients worse than the
+    shared one, or its out-of-fold scores carry no signal (the calibration slope at its floor).
+    `agent_split`: the validation patients are the agent's own held-out ones, so the comparison is
+    fair and says so without a caveat."""
     reasons = []
+    if weight_on_shared is not None and weight_on_shared < 0:
+        reasons.append(
+            f"the fitted weight on the shared model's score is negative ({weight_on_shared:.3g}): the "
+            "adaptation inverted the shared model, so people it scores high score low here; on a few "
+            "patients that is more likely noise (or labels coded the wrong way round) than a real reversal: "
+            "check the labels, and use the shared model unless the adapted one is confirmed on other patients"
+        )
     if shared_auc is not None and adapted_auc is not None and adapted_auc < shared_auc:
         caveat = (
             ""

@@ -35,8 +35,9 @@ import torch
 
 from genofed.common.data.features import FREQ_CLIP, FeatureSpec
 from genofed.common.data.panel import VariantPanel
-from genofed.common.errors import ConfigError, GenofedError
+from genofed.common.errors import ConfigError, DataError, GenofedError
 from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.scoring.model_values import value_problem
 from genofed.common.util.atomic import atomic_path
 
 FORMAT = "genofed-pretrained/1"
@@ -48,6 +49,13 @@ class PretrainedModelError(GenofedError):
 
 #: The general name: the error is about any model file, pretrained or federated.
 ModelFileError = PretrainedModelError
+
+
+class ModelValueError(PretrainedModelError, DataError):
+    """A model file whose hash is valid but which holds a value scoring cannot use (a NaN weight, a
+    threshold outside (0, 1), ...: `genofed.common.scoring.model_values`). A DataError naming the
+    file and the field, and a ModelFileError, so every caller that refuses a bad model file refuses
+    this one too."""
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,23 @@ def load_model_file(path: str | Path, *, expected_hash: str = "", what: str = "m
         ) from None
     _check_weights_fit(path, model)
     _check_hash(path, model, str(payload.get("content_hash", "")), expected_hash, what)
+    _check_values(path, model, what)
     return model
+
+
+def _check_values(path: Path, model: ModelFile, what: str) -> None:
+    """Refuse a file (after its hash: a damaged file is told as damaged) that holds a value scoring
+    cannot use: the hash only detects damage, so a file edited and re-saved with a NaN weight or a
+    threshold of 1.5 carries a valid one, and would score every patient wrongly or end in a traceback."""
+    problem = value_problem(model.state_dict, model.panel.alt_freq, model.operating, model.validated_on)
+    if problem:
+        raise ModelValueError(
+            path,
+            f"not a usable {what}: {problem}; no genofed run writes such a value (the file was edited and "
+            "saved again, or its training failed)",
+            hint="get a fresh copy from whoever trained it, and check its content hash against the approved "
+            "one",
+        )
 
 
 def _get_a_model(what: str) -> str:

@@ -423,12 +423,27 @@ def _model_threshold_detail(model: ModelFile) -> str:
     if isinstance(point.get("sensitivity"), float | int) and isinstance(
         point.get("specificity"), float | int
     ):
+        declared = _declared_validation(model, exact)
         on = f" on {about}{float(patients):.0f} validation patients" if patients is not None else ""
+        on += f"; the hospitals declared {declared:,}" if patients is not None and declared else ""
         kind = "" if exact else "noisy "
         figures = (
             f", {kind}sensitivity {point['sensitivity']:.3f}, specificity {point['specificity']:.3f}{on}"
         )
     return f"the model's operating threshold ({rule}{figures})"
+
+
+def _declared_validation(model: ModelFile, exact: bool) -> int | None:
+    """Beside a federated run's noisy count of validation patients: the sum of the sizes its
+    hospitals declared (public, in the file's provenance), from which the noise can move the count
+    far (an audit read about 304 against 242 declared). None for exact counts or a file without them."""
+    sites = model.provenance.get("sites") if isinstance(model.provenance, dict) else None
+    if exact or not isinstance(sites, dict):
+        return None
+    sizes = [site.get("validation") for site in sites.values() if isinstance(site, dict)]
+    if not sizes or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
+        return None
+    return sum(sizes)
 
 
 def _given_threshold_detail(recorded: float | None) -> str:
@@ -458,7 +473,11 @@ def reference_population(model: ModelFile) -> str | None:
     )
     facts = []
     if isinstance(patients, int | float) and patients > 0:
-        facts.append(f"{about}{float(patients):.0f} people")
+        declared = _declared_validation(model, exact)
+        facts.append(
+            f"{about}{float(patients):.0f} people"
+            + (f" (the hospitals declared {declared:,})" if declared else "")
+        )
         if isinstance(cases, int | float):
             facts.append(f"{about}{min(max(float(cases) / float(patients), 0.0), 1.0):.0%} cases")
     listed = f": {', '.join(facts)}" if facts else ""

@@ -106,8 +106,8 @@ def likelihood_cell(metrics: ThresholdMetrics) -> str:
 
 
 def _row(name: str, metrics: ThresholdMetrics | None, assessment: Assessment) -> list[str]:
-    if metrics is None:
-        return [name] + [NOT_MEASURED] * (7 if assessment.prevalence else 5)
+    if metrics is None:  # no threshold to name: "risk >= {threshold}" would print as is
+        return [name.format(threshold="its threshold")] + [NOT_MEASURED] * (7 if assessment.prevalence else 5)
     cases = metrics.true_positives + metrics.false_negatives
     controls = metrics.true_negatives + metrics.false_positives
     row = [

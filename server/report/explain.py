@@ -218,7 +218,16 @@ def _panel_genes(path: Path) -> dict[str, str]:
     if "gene" not in frame.columns or "id" not in frame.columns:
         return {}
     frame = frame.dropna()
-    return {v: g for v, g in zip(frame["id"], frame["gene"], strict=True) if g.strip()}
+    return {_panel_id(v): g for v, g in zip(frame["id"], frame["gene"], strict=True) if g.strip()}
+
+
+def _panel_id(text: str) -> str:
+    """A panel file's id as `VariantPanel.load` holds it (`chr1:...` is `1:...`), so that a
+    chr-named panel's genes meet the model's variants; unparsable ids as they are."""
+    try:
+        return parse_variant_id(text).id
+    except ValueError:
+        return text
 
 
 def _gene_list_path(results: Mapping[str, Any]) -> Path | None:

@@ -12,7 +12,8 @@
 - `reweighted_brier`: the Brier score with cases and controls reweighted to a prevalence.
 
 A rate or ratio that is undefined (an empty denominator, no false alarm) is None and reads "not
-measured" or says why; an interval that needs a zero count in a denominator is left out.
+measured" or says why; an interval that needs a zero count in a denominator is left out, and one
+whose proportion is 1 (every case flagged) takes half a count each way, not a zero width.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def _log_ratio(hits: int, hits_of: int, misses: int, misses_of: int) -> Ratio:
     ratio = (hits / hits_of) / (misses / misses_of)
     if hits == 0:
         return Ratio(ratio)
+    if hits == hits_of or misses == misses_of:
+        # a proportion of 1 (everyone flagged, say) makes its variance term 1/a - 1/n zero, and
+        # the interval would collapse onto the value; half a count each way (Haldane) keeps it
+        hits, hits_of, misses, misses_of = hits + 0.5, hits_of + 1, misses + 0.5, misses_of + 1
     se = math.sqrt(1 / hits - 1 / hits_of + 1 / misses - 1 / misses_of)
     return Ratio(ratio, ratio * math.exp(-Z95 * se), ratio * math.exp(Z95 * se))
 

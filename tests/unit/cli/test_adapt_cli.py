@@ -156,3 +156,72 @@ def test_the_adapted_threshold_is_printed_with_what_it_does_on_the_validation_pa
     assert "sensitivity 95.2% (20 of 21; 95 % CI 77-99%)" in lines[1]
     assert "specificity 52.0% (13 of 25; 95 % CI 33-70%)" in lines[1]
     assert "it flags 32 of the 46 (69.6%), at these patients' 46% case share" in lines[2]
+
+
+def _relabelled(folder, phenotypes, labels, name: str = "relabelled.csv"):
+    import pandas as pd
+
+    frame = pd.read_csv(phenotypes, dtype=str)
+    frame["label"] = labels
+    path = folder / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_adapt_refuses_too_few_cases_or_controls_and_no_validation(hospital, capsys):
+    """An audit's 1 case and 1 control (and 1 case with 18 controls) were adapted into an inverted
+    model, rc 0; fewer than 10 training cases or controls are refused, and so is a validation share of
+    0 (nothing would be validated), each before anything is written."""
+    import numpy as np
+
+    folder, model, genotypes, phenotypes = hospital
+    out = folder / "adapted.pt"
+    labels = np.zeros(60, dtype=int)
+    labels[:3] = 1
+    few = _relabelled(folder, phenotypes, labels)
+    assert main(_args(model, genotypes, few, out)) == 2
+    err = capsys.readouterr().err
+    assert "case(s) and" in err and "fewer than the 10 of each that adapting needs" in err
+    assert "at least 10 cases and 10 controls" in err and "Traceback" not in err
+    assert main([*_args(model, genotypes, phenotypes, out), "--validation-fraction", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--validation-fraction must be in (0, 0.9], got 0" in err and "nothing would be validated" in err
+    assert main([*_args(model, genotypes, phenotypes, out), "--validation-fraction", "0.0001"]) == 2
+    err = capsys.readouterr().err  # a share so small that the keyed split holds out nobody of 60
+    assert "the validation split holds out none of the 60 patients" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_adapt_warns_when_the_fit_inverts_the_shared_model(hospital, capsys):
+    """Labels that run against the shared score: the fitted weight on it is negative, which `adapt`
+    says in the summary line and in a warning, also recorded in the file."""
+    import numpy as np
+
+    from genofed.common.scoring.predict import predict_file
+
+    folder, model, genotypes, phenotypes = hospital
+    risks = predict_file(load_model_file(model), genotypes, phenotypes=phenotypes).risks
+    inverted = _relabelled(folder, phenotypes, (risks < np.median(risks)).astype(int))
+    out = folder / "adapted.pt"
+    assert main(_args(model, genotypes, inverted, out)) == 0
+    printed = capsys.readouterr()
+    assert "(negative: the adaptation inverted the shared model; see the warning)" in printed.out
+    assert "warning: the fitted weight on the shared model's score is negative" in printed.err
+    assert "inverted the shared model" in load_model_file(out).provenance["warning"]
+    assert load_model_file(out).provenance["fit"]["weight_on_shared"] < 0
+
+
+@pytest.mark.parametrize("secret", [b"", b"not-a-key\n", bytes(33)])
+def test_state_dir_with_a_secret_the_agent_did_not_write_is_refused(hospital, capsys, secret):
+    """The agent writes a 32-byte secret.key; an empty or other file cannot be its own and would give
+    another split: refused, naming the folder and the reason."""
+    folder, model, genotypes, phenotypes = hospital
+    state = folder / "agent-state"
+    state.mkdir()
+    (state / "secret.key").write_bytes(secret)
+    args = [*_args(model, genotypes, phenotypes, folder / "adapted.pt"), "--state-dir", str(state)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--state-dir {state}: its secret.key" in err and "writes a 32-byte secret" in err
+    assert "not the agent's secret" in err and "Traceback" not in err
+    assert not (folder / "adapted.pt").exists()

@@ -324,3 +324,66 @@ def test_predict_states_who_the_model_was_validated_on(tmp_path, capsys):
     assert "validated on:" not in printed.out
     record = json.loads((tmp_path / "risks.csv.json").read_text())["validated_on"]
     assert not record["recorded"] and record["population"] == NOT_RECORDED
+
+
+def test_a_json_that_is_not_predicts_provenance_is_never_replaced(scored, capsys):
+    """`--out RUN/results` would write its provenance to RUN/results.json, a run's results: refused
+    with or without --force, and said for what it is (not 'the provenance of an earlier results')."""
+    folder, model, genotypes, _ = scored
+    results = folder / "results.json"
+    results.write_text(json.dumps({"plan_id": "p1", "test_auc": 0.72}))
+    before = results.read_text()
+    args = ["predict", "--model", str(model), "--genotypes", str(genotypes), "--out", str(folder / "results")]
+    for extra in ([], ["--force"]):
+        err = _refused([*args, *extra], capsys)
+        assert "is not a genofed predictions provenance file" in err and "choose another --out" in err
+        assert "the provenance of an earlier" not in err and len(err.strip().splitlines()) == 1
+    (folder / "garbage.json").write_bytes(b"\xff\x00 not json")
+    err = _refused([*args[:-1], str(folder / "garbage"), "--force"], capsys)
+    assert "not a genofed predictions provenance file" in err
+    assert results.read_text() == before and not (folder / "results").exists()
+    # predict's own provenance is still replaced with --force
+    assert main([*args[:-1], str(folder / "risks.csv")]) == 0
+    assert main([*args[:-1], str(folder / "risks.csv"), "--force"]) == 0
+
+
+def test_a_resaved_model_with_a_nan_weight_or_a_bad_threshold_is_refused(scored, capsys):
+    """Edited and saved again (a valid hash): a NaN weight called everyone 'low' with risk nan, rc 0
+    (with labels, a traceback in the AUC); a threshold of 1.5 in the file called nobody high. Both
+    are refused before anyone is scored, naming the file and the field."""
+    from dataclasses import replace
+
+    from genofed.common.scoring.model_file import save_model_file
+
+    folder, model, genotypes, phenotypes = scored
+    loaded = load_model_file(model)
+    state = {k: v.clone() for k, v in loaded.state_dict.items()}
+    state["linear.weight"][0, 0] = float("nan")
+    point = {**loaded.operating["threshold"], "threshold": 1.5}
+    edits = {
+        "nan.pt": (replace(loaded, state_dict=state), "weights linear.weight hold 1 value"),
+        "t15.pt": (
+            replace(loaded, operating={**loaded.operating, "threshold": point}),
+            r"operating.threshold.threshold is 1.5, outside (0, 1)",
+        ),
+    }
+    for name, (edited, says) in edits.items():
+        save_model_file(folder / name, edited)
+        out = folder / f"{name}.csv"
+        err = _refused(
+            [
+                "predict",
+                "--model",
+                str(folder / name),
+                "--genotypes",
+                str(genotypes),
+                "--phenotypes",
+                str(phenotypes),
+                "--out",
+                str(out),
+            ],  # fmt: skip
+            capsys,
+        )
+        assert f"{folder / name}: not a usable model file: {says}" in err and not out.exists()
+        assert main(["inspect-model", str(folder / name)]) == 2
+        assert says in capsys.readouterr().err

@@ -42,3 +42,12 @@ def test_a_virtual_hospitals_secret_is_its_simulated_secret(tmp_path):
     assert split_seed(site, simulation_seed=42) == derived_seed(simulated_secret(42, "rostov"), "split")
     assert simulated_secret(42, "rostov") != simulated_secret(43, "rostov")
     assert not (tmp_path / "secret.key").exists()  # a virtual hospital keeps no secret file
+
+
+@pytest.mark.parametrize(("secret", "says"), [(b"", "is empty"), (b"garbage", "holds 7 bytes")])
+def test_a_secret_the_agent_did_not_write_is_refused(tmp_path, secret, says):
+    """`site_secret` writes 32 random bytes; anything else in secret.key is not the agent's."""
+    (tmp_path / "secret.key").write_bytes(secret)
+    with pytest.raises(ConfigError, match=f"secret.key {says}, but the hospital agent writes a 32-byte"):
+        stored_split_seed(tmp_path)
+    assert (tmp_path / "secret.key").read_bytes() == secret  # left as it is

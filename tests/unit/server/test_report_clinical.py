@@ -45,6 +45,16 @@ def test_report_gives_threshold_metrics_at_the_run_threshold_and_the_real_preval
     assert re.search(r"AUC \*\*0\.\d{3}\*\* \(95 % confidence interval 0\.\d{3}-0\.\d{3}", bedside)
 
 
+def test_a_run_without_an_operating_threshold_names_no_placeholder(tmp_path: Path) -> None:
+    """With no threshold (no hospital released a validation histogram) the row printed a literal
+    "risk >= {threshold}"."""
+    run_dir, results = write_run(tmp_path)
+    results["operating_point"] = {"threshold": None, "rule": "none", "note": "no histogram released"}
+    bedside = _section(write_report(run_dir, results).read_text(), "At the bedside")
+    assert "{threshold}" not in bedside
+    assert "| Operating threshold (risk >= its threshold) | not measured |" in bedside
+
+
 def test_top_variants_recover_the_causal_ones_with_position_and_gene(tmp_path: Path) -> None:
     run_dir, results = write_run(tmp_path)
     drivers = _section(write_report(run_dir, results).read_text(), "Which variants drive the model")
@@ -63,6 +73,16 @@ def test_panel_gene_column_wins_over_the_gene_list(tmp_path: Path) -> None:
     run_dir, results = write_run(tmp_path, gene_column=True)
     drivers = _section(write_report(run_dir, results).read_text(), "Which variants drive the model")
     assert "PANELGENE" in drivers and "GENEA" not in drivers
+
+
+def test_a_chr_named_panels_gene_column_meets_the_models_variants(tmp_path: Path) -> None:
+    """The panel's ids are read as the genotype readers write theirs (`chr1:` is `1:`); its gene
+    column must be keyed the same way, or a chr-named panel's genes would name no variant."""
+    from genofed.server.report.explain import _panel_genes
+
+    panel = tmp_path / "panel.tsv"
+    panel.write_text("id\talt_freq\tgene\nchr1:100:a:g\t0.2\tGENEX\n")
+    assert _panel_genes(panel) == {"1:100:A:G": "GENEX"}
 
 
 def test_linear_ranking_is_weight_times_genotype_sd(tmp_path: Path) -> None:

@@ -242,3 +242,34 @@ def test_the_adapted_file_records_the_hospitals_validation_patients():
     assert record["calibration"] is None and "fewer than the 20" in record["calibration_note"]
     assert "held out in federated training" in record["source"]
     assert record["age"] is None  # no ages given
+
+
+def test_a_fit_that_inverts_the_shared_model_is_warned_about():
+    """Training labels that run against the shared score: the weight on it comes out negative, and
+    the warning says the adaptation inverted the shared model (an audit's 1 case + 18 controls gave
+    -3.1 and a test AUC of 0.28, written without a word)."""
+    shared = model_file()
+    x, _ = _hospital(160, 21, np.zeros(N_VARIANTS + 2))
+    against = (_logit(shared, x) < np.median(_logit(shared, x))).astype(np.int64)
+    adapted = adapt(shared, (x[:120], against[:120]), (x[120:], against[120:]), source="test")
+    assert adapted.weight_on_shared < 0
+    assert "weight on the shared model's score is negative" in adapted.warning
+    assert "inverted the shared model" in adapted.model.provenance["warning"]
+    # the usual case, a positive weight, is not warned about for it
+    follows = 1 - against
+    usual = adapt(shared, (x[:120], follows[:120]), (x[120:], follows[120:]), source="test")
+    assert usual.weight_on_shared > 0 and "negative" not in (usual.warning or "")
+
+
+def test_too_few_training_cases_or_controls_are_refused():
+    """Fewer than MIN_TRAIN_CLASS (10) of a class: the out-of-fold calibration would rest on folds of
+    one patient; refused naming the file, with the counts."""
+    from genofed.common.errors import DataError
+    from genofed.common.scoring.adapt import MIN_TRAIN_CLASS, require_enough_patients
+
+    assert MIN_TRAIN_CLASS == 10
+    require_enough_patients(np.r_[np.ones(10), np.zeros(10)], source="p.csv", hint="h")
+    for labels in (np.r_[np.ones(1), np.zeros(18)], np.r_[np.ones(30), np.zeros(9)], np.r_[1, 0]):
+        with pytest.raises(DataError, match="fewer than the 10 of each") as refused:
+            require_enough_patients(labels, source="p.csv", hint="h")
+        assert refused.value.file == "p.csv"

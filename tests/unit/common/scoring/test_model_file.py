@@ -181,3 +181,97 @@ def test_parameters_are_the_trainable_weights_not_the_buffers():
     model = model_file()
     assert parameter_count(model) == 30 + 2 + 1
     assert sum(t.numel() for t in model.state_dict.values()) > parameter_count(model)
+
+
+def _resaved(tmp_path, edit, name: str = "edited.pt"):
+    """A model file edited and saved again through the API: a valid content hash, an edited value
+    (the hash detects damage, not edits; docs/predicting.md)."""
+    model = model_file()
+    operating = json.loads(json.dumps(model.operating))
+    state = {k: v.clone() for k, v in model.state_dict.items()}
+    edited = replace(model, operating=operating, state_dict=state)
+    edit(edited)  # in place
+    path = tmp_path / name
+    save_pretrained(path, edited)
+    return path
+
+
+def test_non_finite_weights_are_refused_on_load_naming_the_file(tmp_path):
+    """A NaN weight re-saved under a valid hash scored every patient 'low' with risk nan (and an
+    AUC traceback); it is refused when the file is loaded, as a DataError naming the file."""
+    from genofed.common.errors import DataError
+
+    for bad in (float("nan"), float("inf")):
+
+        def poison(model, bad=bad):
+            model.state_dict["linear.weight"][0, 3] = bad
+
+        path = _resaved(tmp_path, poison)
+        with pytest.raises(ModelFileError, match="weights linear.weight hold 1 value") as refused:
+            load_model_file(path)
+        assert isinstance(refused.value, DataError) and refused.value.file == str(path)
+        assert "fresh copy" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("threshold.threshold", 1.5, r"operating.threshold.threshold is 1.5, outside \(0, 1\)"),
+        ("threshold.threshold", 0.0, r"operating.threshold.threshold is 0, outside \(0, 1\)"),
+        ("threshold.threshold", float("nan"), "operating.threshold.threshold is nan, not a finite number"),
+        ("threshold.threshold", "abc", "operating.threshold.threshold is 'abc', not a finite number"),
+        ("threshold.sensitivity", 1.2, r"operating.threshold.sensitivity is 1.2, outside \[0, 1\]"),
+        ("threshold.validation_patients", "many", "validation_patients is 'many'"),
+        ("features.age_scale", 0, r"operating.features.age_scale is 0, outside \(0, inf\)"),
+        ("features.age_scale", -15.0, "operating.features.age_scale is -15"),
+        ("features.age_center", float("inf"), "operating.features.age_center is inf, not a finite number"),
+        ("features.covariates", "sex", "operating.features.covariates is 'sex', not a list"),
+        ("risk_distribution", {"cdf": [0.0, 1.0]}, "operating.risk_distribution has no 'edges'"),
+        ("risk_distribution.edges", [0.0, 0.5], "has 2 edges and 11 cdf values"),
+        ("risk_distribution.edges", [1.0 - k / 10 for k in range(11)], "edges are not increasing"),
+        ("risk_distribution.cdf", [1.0 - k / 10 for k in range(11)], "cdf is not a non-decreasing share"),
+        ("risk_distribution.cdf", [None] * 11, "cdf holds None, not a finite number"),
+        ("risk_distribution.patients", -3.0, "risk_distribution.patients is -3"),
+    ],
+)
+def test_operating_values_out_of_range_are_refused_on_load(tmp_path, field, value, says):
+    """Every number of `operating` scoring reads is range-checked when the file is loaded: a
+    threshold of 1.5 called nobody high, NaN called everyone low, 'abc' and a distribution without
+    edges ended in tracebacks, an age scale of 0 divided by zero. One refusal naming file and field."""
+    from genofed.common.errors import DataError
+
+    def edit(model):
+        *parents, key = field.split(".")
+        target = model.operating
+        for part in parents:
+            target = target[part]
+        target[key] = value
+
+    path = _resaved(tmp_path, edit)
+    with pytest.raises(ModelFileError, match=says) as refused:
+        load_model_file(path)
+    assert isinstance(refused.value, DataError) and str(path) in str(refused.value)
+
+
+def test_other_numbers_scoring_reads_are_checked_and_real_files_pass(tmp_path):
+    """The panel's allele frequencies and the validated ages are numbers scoring reads too; the
+    files genofed writes (with and without `operating`) load as before."""
+    model = model_file()
+    freq = model.panel.alt_freq.copy()
+    freq[4] = 1.5
+    path = tmp_path / "freq.pt"
+    save_pretrained(path, replace(model, panel=replace(model.panel, alt_freq=freq)))
+    with pytest.raises(ModelFileError, match=r"panel.alt_freq\[4\] is 1.5, not an allele frequency"):
+        load_model_file(path)
+    ages = {"cohort": "c", "people": 3, "cases": 1, "age": {"min": 80, "max": 20, "p5": 30, "p95": 70}}
+    save_pretrained(path, replace(model, validated_on=ages))
+    with pytest.raises(ModelFileError, match="validated_on.age.min is 80, above its max 20"):
+        load_model_file(path)
+    save_pretrained(path, replace(model, validated_on={**ages, "age": {**ages["age"], "p5": "x"}}))
+    with pytest.raises(ModelFileError, match="validated_on.age.p5 is 'x'"):
+        load_model_file(path)
+    for kwargs in ({}, {"operating": False}):
+        assert load_model_file(write_model_file(tmp_path / "ok.pt", **kwargs)).state_dict
+    no_threshold = replace(model, operating={**model.operating, "threshold": None, "risk_distribution": None})
+    save_pretrained(path, no_threshold)
+    assert load_model_file(path).operating["threshold"] is None

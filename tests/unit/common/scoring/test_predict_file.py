@@ -340,3 +340,9 @@ def test_the_risk_is_said_to_be_a_score_and_the_reference_population_named(tmp_p
         "patients, not the general population"
     )
     assert reference_population(model_file(operating=False)) is None
+    # beside the noisy count, what the hospitals declared (public, in the provenance): an audit read
+    # "about 304" with nothing to say that the hospitals declared 242
+    declared = replace(
+        model, provenance={"sites": {"a": {"train": 40, "validation": 10}, "b": {"validation": 42}}}
+    )
+    assert "about 65 people (the hospitals declared 52), about 46% cases" in reference_population(declared)

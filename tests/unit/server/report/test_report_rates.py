@@ -47,6 +47,21 @@ def test_a_ratio_with_a_zero_count_says_why_instead_of_dividing_by_zero():
     assert all(r.value is None for r in likelihood_ratios(one_class))
 
 
+def test_flagging_everyone_keeps_an_interval_instead_of_certainty():
+    """Every case and every control flagged (sensitivity 100 %, specificity 0 %, the audit's
+    'Population: kalmyk' group) printed LR+ 1.00 (1.00-1.00): the log method's variance terms are
+    zero at a proportion of 1. Half a count each way gives it a width."""
+    everyone = ThresholdMetrics(
+        0.1, true_positives=42, false_positives=47, true_negatives=0, false_negatives=0
+    )
+    positive, _negative = likelihood_ratios(everyone)
+    assert positive.value == pytest.approx(1.0)
+    assert positive.low < 0.97 and positive.high > 1.03
+    assert positive.cell() != "1.00 (1.00-1.00)"
+    ppv = ppv_npv_cell(everyone, 0.015)
+    assert ppv.startswith("1.5% (") and not ppv.startswith("1.5% (1.5-1.5)")
+
+
 def test_ppv_and_npv_intervals_are_the_likelihood_ratios_carried_over():
     cell = ppv_npv_cell(AUDITED, 0.015)
     assert cell == "2.7% (2.4-3.2) / 99.4% (99.2-99.5)"
