@@ -104,9 +104,10 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--synthetic-ratio",
         type=float,
-        default=1.0,
+        default=None,
         metavar="R",
-        help="with --synthetic: synthetic records per declared training patient (default: 1)",
+        help="with --synthetic (refused without it): synthetic records per declared training patient "
+        "(default: 1)",
     )
     add_new_ledger_argument(check)
     check.set_defaults(handler=run_hospital_check)
@@ -126,7 +127,20 @@ def _add_check_privacy_options(check: argparse.ArgumentParser) -> None:
         ),
     )
     check.add_argument(
-        "--delta", type=float, default=1e-5, help="the largest DP delta this hospital accepts (default: 1e-5)"
+        "--delta",
+        type=float,
+        default=1e-5,
+        help="the largest DP delta this hospital accepts, below 1 / its patients (default: 1e-5)",
+    )
+    check.add_argument(
+        "--change-budget",
+        default="",
+        metavar="REASON",
+        help=(
+            "raise the lifetime budget or delta a previous check recorded: the data-protection officer's "
+            "decision, written with the old and new values to the audit log (the earlier setting stays in "
+            "hospital.json); a budget below what the ledger has spent is refused even so"
+        ),
     )
     check.add_argument(
         "--require-secagg",
@@ -354,6 +368,7 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         max_coalition_epsilon=args.max_coalition_epsilon,
         synthetic=args.synthetic or None,
         synthetic_ratio=args.synthetic_ratio,
+        change_budget=args.change_budget,
     )
     summary, alignment = bound["summary"], bound.get("alignment") or {}
     print(
@@ -366,6 +381,12 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         f"  privacy budget: epsilon {bound['epsilon_budget']:g}, delta {bound['delta']:g} (this hospital's, "
         "for its lifetime)" + ("; updates only under secure aggregation" if bound["require_secagg"] else "")
     )
+    if bound.get("budget_changed"):
+        old = bound["earlier_budgets"][-1]
+        print(
+            f"  budget CHANGED from epsilon {old['epsilon_budget']:g} at delta {old['delta']:g}; recorded in "
+            f"{args.dir}/audit.jsonl and hospital.json (earlier_budgets)"
+        )
     weak = weak_budget_warning(float(bound["epsilon_budget"]), float(bound["delta"]))
     if weak:
         print(f"  warning: {weak}")
@@ -498,6 +519,19 @@ def run_hospital_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_raise_budget_argument(parser: argparse.ArgumentParser) -> None:
+    """--raise-budget of the commands that spend from a ledger outside any site folder (synth,
+    variants): without it a --budget above the cap recorded there is refused
+    (`client.local_ledger.check_budget_change`)."""
+    parser.add_argument(
+        "--raise-budget",
+        action="store_true",
+        help="raise the lifetime cap recorded beside a ledger outside any site folder to --budget (without "
+        "it a larger --budget is refused: raising a cap is the site's, its data-protection officer's, "
+        "decision; the earlier cap is kept in ledger-budget.json)",
+    )
+
+
 def _add_variants(commands: argparse._SubParsersAction) -> None:
     """`hospital variants`: the site's variant summary, from which the federation builds its panel."""
     variants = commands.add_parser(
@@ -544,6 +578,7 @@ def _add_variants(commands: argparse._SubParsersAction) -> None:
             "dp unless --state-dir is a site's state folder, whose declared budget is the cap)"
         ),
     )
+    add_raise_budget_argument(variants)
     variants.add_argument(
         "--state-dir",
         default="",
@@ -569,6 +604,7 @@ def run_hospital_variants(args: argparse.Namespace) -> int:
         epsilon=args.epsilon,
         delta=_local_delta(args),
         budget=args.budget,
+        raise_budget=args.raise_budget,
         state_dir=args.state_dir,
         force=args.force,
         new_ledger=args.new_ledger,
@@ -658,6 +694,7 @@ def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
             "declared budget caps the generator too); it must be the ledger these files are bound to"
         ),
     )
+    add_raise_budget_argument(parser)
     add_new_ledger_argument(parser)
     parser.add_argument(
         "--data-update",
@@ -733,6 +770,7 @@ def run_synth(args: argparse.Namespace) -> int:
         epsilon=args.epsilon,
         delta=_local_delta(args),
         budget=args.budget,
+        raise_budget=args.raise_budget,
         state_dir=args.state_dir,
         seed=args.seed,
         generator=args.generator,

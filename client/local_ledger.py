@@ -65,7 +65,9 @@ copy of 200 patients written with no line in the log a DPO reads.
 
 Outside a site, the `--budget` a DP release was given is recorded beside the ledger
 (`record_budget`, `ledger_report.BUDGET_FILE`), so that `genofed hospital ledger DIR` can total the
-ledger against it: an audit found such a ledger readable by no command.
+ledger against it: an audit found such a ledger readable by no command. A `--budget` above the
+recorded one is refused unless the cap is raised on purpose (`check_budget_change`): an audit raised
+a spent ledger's cap from 3 to 10 by giving a larger number, with no word.
 """
 
 from __future__ import annotations
@@ -487,6 +489,42 @@ def _rounded_up(value: float, digits: int = 2) -> float:
         return value
     scale = 10 ** (math.floor(math.log10(value)) - digits + 1)
     return math.ceil(value / scale) * scale
+
+
+def check_budget_change(local: LocalLedger, *, raise_budget: bool, option: str = "--raise-budget") -> str:
+    """Refuse (ConfigError) a `--budget` above the lifetime cap recorded beside a ledger outside any
+    site (`ledger-budget.json`, `record_budget`) unless the cap is raised on purpose (`raise_budget`,
+    the command's `option`); returns the line that says what changes when it is (else "").
+
+    Why: an audit spent 1.99 of `--budget 3`, was refused a second `--epsilon 2 --budget 3`, then ran
+    `--epsilon 2 --budget 10` with no word: the cap that bounds these patients' lifetime loss moved
+    because a command line said a larger number. Raising it is the site's (its data protection
+    officer's) decision, so it must be asked for; the earlier cap stays in the record (`earlier`).
+    A smaller `--budget` is a stricter cap and needs nothing (one below what is already spent is
+    refused by the budget check, `PrivacyLedger.epsilon_after`). At a site's state folder the site's
+    hospital.json declares the budget (`hospital check` changes it), and nothing is recorded here.
+    """
+    if local.declared_budget is not None or local.budget is None or math.isinf(local.budget):
+        return ""
+    record = recorded_budget(local.state_dir)
+    if record is None:
+        return ""
+    recorded = float(record["budget"])
+    if local.budget <= recorded * (1 + 1e-12):
+        return ""
+    given = f"given to `{record.get('command') or '?'}` at {record.get('recorded_at') or '?'}"
+    if not raise_budget:
+        raise ConfigError(
+            f"--budget {local.budget:g} is above the lifetime cap recorded for the privacy ledger in "
+            f"{local.state_dir} ({recorded:g}, {given}; {BUDGET_FILE}): a larger --budget does not raise "
+            f"it. Raising the cap for these patients is the site's decision (its data protection "
+            f"officer's): if it was made, give {option} as well; otherwise give --budget {recorded:g} or "
+            "less. Nothing was read, written or charged."
+        )
+    return (
+        f"{option}: the lifetime cap of the privacy ledger in {local.state_dir} goes from {recorded:g} "
+        f"to {local.budget:g} with this run (the earlier cap stays recorded under `earlier` in {BUDGET_FILE})"
+    )
 
 
 def record_budget(local: LocalLedger, *, delta: float, command: str) -> None:

@@ -54,6 +54,7 @@ from genofed.client.local_ledger import (
     audit_release,
     bound_state_dir,
     check_and_bind,
+    check_budget_change,
     epsilon_too_small,
     genotypes_sha256,
     local_ledger,
@@ -98,6 +99,8 @@ class VariantReleaseOptions:
         force: overwrite an existing output file.
         new_ledger: the operator's reason to start a new ledger for genotypes that have one
             elsewhere (audited; `genofed.client.agent.ledger_binding`).
+        raise_budget: a `budget` above the cap recorded beside a ledger outside any site raises it
+            (the site's decision); without it such a budget is refused (`check_budget_change`).
     """
 
     site: str = ""
@@ -109,6 +112,7 @@ class VariantReleaseOptions:
     state_dir: str = ""
     force: bool = False
     new_ledger: str = ""
+    raise_budget: bool = False
 
 
 def release_variants(
@@ -126,6 +130,10 @@ def release_variants(
         if options.state_dir
         else None
     )
+    if local is not None and options.release == "dp":  # a larger --budget raises no cap unasked
+        raised = check_budget_change(local, raise_budget=options.raise_budget)
+        if raised:
+            logger.warning(raised)
     matrix = read_genotypes(genotypes)
     if local is None:  # a rounded release (dp needs --state-dir): the ledger its genotypes are bound to
         local = _default_ledger(genotypes, matrix.sample_ids)

@@ -51,6 +51,9 @@ AUDIT_KEY = "audit-log"
 RELEASE_TYPE = "release"
 #: The entry type of an operator's ledger override (`ledger_binding`).
 LEDGER_TYPE = "ledger"
+#: The event of a `ledger` entry that records a change of the site's budget or delta (`hospital
+#: check --change-budget REASON`, or a stricter setting), with the old and new values.
+BUDGET_CHANGE_EVENT = "budget-change"
 #: A release's `input_digest_of` when its input digest is the genotypes file's SHA-256.
 GENOTYPES_FILE = "the genotypes file"
 #: The kind of a local release made without differential privacy (`genofed synth` without
@@ -373,6 +376,14 @@ def _override_line(entry: dict[str, Any]) -> str:
     """An operator's ledger override: its reason, the ledger(s) it replaces and what each had spent
     (`replaced`), and where the data's ledger is now, so a budget moved away from the site shows in
     the site's own log."""
+    if entry.get("event") == BUDGET_CHANGE_EVENT:
+        old, new = entry.get("old") or {}, entry.get("new") or {}
+        return (
+            f"{entry['time']} budget changed ({entry['command']}): epsilon {old.get('epsilon_budget')} "
+            f"at delta {old.get('delta')} (since {old.get('since') or '?'}) -> "
+            f"epsilon {new.get('epsilon_budget')} at delta {new.get('delta')}; "
+            f"reason: {entry.get('reason') or '(none: a stricter setting)'}"
+        )
     line = f"{entry['time']} ledger {entry['event']} ({entry['command']}): {entry['reason']}"
     replaced = [_replaced_words(r) for r in entry.get("replaced") or [] if isinstance(r, dict)]
     replaced = list(dict.fromkeys(r for r in replaced if r))  # one per ledger, not per file role

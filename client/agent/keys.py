@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from genofed.common.deployment.keys import (
     CURVE,
     fingerprint,
+    load_public_key,
     load_supernode_private_key,
     public_key_openssh,
     write_private_atomic,
@@ -108,3 +109,35 @@ def load_site_file(folder: str | Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise GenofedError(f"{path}: cannot read this site file ({exc})") from None
+
+
+def require_site_key(folder: str | Path, site: dict[str, Any]) -> None:
+    """Refuse a site key that is not the one `hospital init` made: its public half must be
+    DIR/supernode.pub (what the coordinator enrolled) and have the fingerprint in hospital.json.
+
+    Why: an audit copied another site's supernode.key over a site's; `check` accepted it and
+    `start` connected as the other hospital, answering for it with this site's patients."""
+    folder = Path(folder)
+    private, public = folder / PRIVATE_KEY, folder / PUBLIC_KEY
+    if not private.is_file():
+        raise GenofedError(f"{private} not found: this folder has no site key (genofed hospital init)")
+    key = load_supernode_private_key(private).public_key()  # KeyFileError names the file
+    actual = fingerprint(key)
+    restore = (
+        "restore this site's own key pair from its backup (the one whose fingerprint you confirmed to the "
+        "coordinator), or make a new site folder with `genofed hospital init` and have the coordinator "
+        "revoke the old key"
+    )
+    if public.is_file() and fingerprint(load_public_key(public)) != actual:
+        raise GenofedError(
+            f"{private}: this private key is not the one of {public} (the public key sent to the "
+            f"coordinator: fingerprint {fingerprint(load_public_key(public))}; this key's is {actual}): "
+            f"it was replaced, perhaps by another site's; {restore}"
+        )
+    recorded = site.get("fingerprint")
+    if recorded and recorded != actual:
+        raise GenofedError(
+            f"{private}: this key's fingerprint {actual} is not the one {folder / SITE_FILE} recorded at "
+            f"`genofed hospital init` ({recorded}): the key was replaced, perhaps by another site's; "
+            f"{restore}"
+        )

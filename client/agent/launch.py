@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, audit_line, read_audit
-from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE, SITE_FILE_MODE, load_site_file
+from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE, SITE_FILE_MODE, load_site_file, require_site_key
 from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256, record_spent
 from genofed.client.agent.ledger_report import site_folder
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
@@ -129,7 +129,8 @@ def check_site(
     model_config: str | Path | None = None,
     max_coalition_epsilon: float | None = None,
     synthetic: str | Path | None = None,
-    synthetic_ratio: float = 1.0,
+    synthetic_ratio: float | None = None,
+    change_budget: str = "",
 ) -> dict[str, Any]:
     """Validate the site's data against the federation panel and record the binding; returns it.
 
@@ -148,11 +149,17 @@ def check_site(
 
     The site's ledger (DIR/state) is bound to these files first: refused if they already have a
     ledger elsewhere, or if this folder's ledger was spent on other files
-    (genofed.client.agent.ledger_binding)."""
+    (genofed.client.agent.ledger_binding).
+
+    The site key must be the one `hospital init` recorded (`require_site_key`); the delta must be
+    below 1 / the site's patients (`_require_delta_below_cohort`); a budget or delta under which the
+    ledger has already spent more than the budget is refused, and a change of the recorded budget or
+    delta that weakens it needs `change_budget` (the DPO's reason, audited; `budget_change`)."""
     from genofed.common.data.loading import load_site  # pandas, readers: only for this command
 
     folder = Path(folder)
     site = load_site_file(folder)
+    require_site_key(folder, site)
     panel = _checked_panel_and_budget(folder, panel, epsilon_budget, delta)
     _check_coalition_cap(max_coalition_epsilon)
     synthetic_use = _checked_synthetic(folder, synthetic, synthetic_ratio, panel, epsilon_budget)
@@ -160,6 +167,8 @@ def check_site(
     # DataError names file, line, sample (and, for a missing label column, the likely ones)
     data = load_site(genotypes, phenotypes, panel=panel, label_column=label_column)
     summary = data.summary()
+    _require_delta_below_cohort(delta, int(summary["samples"]))
+    change = budget_change(folder, site, epsilon_budget, delta, change_budget)
     files = _hashed_files(genotypes, phenotypes, panel)
     cohort = cohort_sha256(data.cohort.sample_ids)  # the patients, whatever the files' bytes
     ledger = _bind_checked_files(
@@ -173,11 +182,18 @@ def check_site(
     binding["label_column"] = label_column  # the node config's label-column (`_pinned`)
     binding["max_coalition_epsilon"] = max_coalition_epsilon  # None: no distributed DP (`_pinned`)
     binding["synthetic"] = synthetic_use  # None: trains on its patients only (`node_config`)
+    binding["earlier_budgets"] = _earlier_budgets(site, change)
+    kept = (site.get("data") or {}).get("budget_set_at")
+    binding["budget_set_at"] = kept if change is None and kept else binding["checked_at"]
+    if change is not None:
+        _audit_budget_change(folder, change)
     site["data"] = binding
     # 0600: it now holds the exact patient and case counts, which never leave the site
     write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n", mode=SITE_FILE_MODE)
     warnings = [*summary.get("warnings", []), *declared_size_warnings(declared_size, int(summary["samples"]))]
-    return dict(binding, warnings=warnings, name=site["name"], ledger=ledger.action)
+    return dict(
+        binding, warnings=warnings, name=site["name"], ledger=ledger.action, budget_changed=change is not None
+    )
 
 
 def _checked_panel_and_budget(
@@ -209,7 +225,7 @@ def _check_coalition_cap(max_coalition_epsilon: float | None) -> None:
 
 
 def _checked_synthetic(
-    folder: Path, synthetic: str | Path | None, ratio: float, panel: Path, epsilon_budget: float
+    folder: Path, synthetic: str | Path | None, ratio: float | None, panel: Path, epsilon_budget: float
 ) -> dict[str, Any] | None:
     """The site's synthetic training data, as `check` records it ({"path", "ratio"}; None: none).
 
@@ -218,7 +234,14 @@ def _checked_synthetic(
     (`_require_trainable_synthetic`). `start` checks again (`_require_usable_synthetic`), so the
     coordinator never sees a verdict on the patients."""
     if not synthetic:
+        if ratio is not None:
+            raise ConfigError(
+                f"--synthetic-ratio {ratio:g} needs --synthetic DIR (the validated `genofed synth` folder "
+                "whose records it adds): without it there is nothing to add and the ratio would have no "
+                "effect; give --synthetic DIR, or leave --synthetic-ratio out"
+            )
         return None
+    ratio = 1.0 if ratio is None else ratio
     require_in_range(
         "--synthetic-ratio",
         ratio,
@@ -278,6 +301,145 @@ def _require_usable_synthetic(folder: Path, site: dict[str, Any]) -> None:
             Path(data["files"]["panel"]["path"]),
             float(data["epsilon_budget"]),
         )
+
+
+def _require_delta_below_cohort(delta: float, patients: int) -> None:
+    """Refuse a delta of 1 / (the site's patients) or more: (epsilon, delta)-DP with such a delta is
+    met by a mechanism that releases one patient's record outright, so it protects nobody (the
+    same rule `coordinator init` states: "below 1 / (patients per site)")."""
+    if patients > 0 and delta >= 1 / patients:
+        raise ConfigError(
+            f"--delta {delta:g} is not below 1 / {patients} (this site's patients, {1 / patients:.3g}): a "
+            "delta that large allows releasing a patient's record outright, so the budget would protect "
+            f"no one; give a delta well below it, e.g. 1e-5 (the usual; below 1 / (patients per site))"
+        )
+
+
+@dataclass(frozen=True)
+class BudgetChange:
+    """A change of the site's recorded budget or delta by `hospital check` (`budget_change`)."""
+
+    old_budget: float
+    old_delta: float
+    new_budget: float
+    new_delta: float
+    since: str  # when the old setting was recorded
+    reason: str  # the DPO's reason (--change-budget); "" for a stricter setting
+
+
+def _recorded_budget(folder: Path, site: dict[str, Any]) -> tuple[float, float] | None:
+    """The budget and delta hospital.json records (None: never checked); unreadable: refused."""
+    data = site.get("data") or {}
+    if "epsilon_budget" not in data and "delta" not in data:
+        return None
+    try:
+        budget, delta = float(data["epsilon_budget"]), float(data["delta"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(
+            f"{folder / SITE_FILE}: its recorded epsilon_budget {data.get('epsilon_budget')!r} or delta "
+            f"{data.get('delta')!r} is not a number: the file was edited or damaged; restore it from a "
+            "backup (a budget is never reset silently)"
+        ) from None
+    return budget, delta
+
+
+def budget_change(
+    folder: Path, site: dict[str, Any], epsilon_budget: float, delta: float, reason: str
+) -> BudgetChange | None:
+    """The change `hospital check` makes to the site's recorded budget or delta; None: none.
+
+    Why: re-running `check` used to replace the lifetime budget silently, even below what the
+    ledger had spent (an audit: budget 3, 2.99 spent, re-checked at 10 and at 1, no trace). So:
+    a budget and delta under which the ledger's spending already exceeds the budget are refused;
+    a weaker setting (a larger budget or delta) needs `reason` (`--change-budget REASON`, the
+    data-protection officer's decision); every change is audited and the earlier setting kept."""
+    from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+
+    path = folder / STATE_DIR / LEDGER_FILE
+    ledger = PrivacyLedger(path)  # an edited or damaged ledger is refused (DataError)
+    spent = ledger.epsilon(delta) if ledger.charges else 0.0
+    if spent > epsilon_budget:
+        raise ConfigError(
+            f"--epsilon-budget {epsilon_budget:g} --delta {delta:g}: this site's ledger {path} has already "
+            f"spent epsilon {spent:.4g} at delta {delta:g}, more than that budget; a budget is never set "
+            "below what was spent. Give a budget of at least what was spent (and the delta it was "
+            "recorded at)"
+        )
+    recorded = _recorded_budget(folder, site)
+    if recorded is None or recorded == (epsilon_budget, delta):
+        return None
+    old_budget, old_delta = recorded
+    weaker = epsilon_budget > old_budget or delta > old_delta
+    if reason and not reason.strip():
+        raise ConfigError(
+            '--change-budget needs a reason (it goes to the audit log), e.g. --change-budget "DPO decision '
+            'of 2024-05-02"'
+        )
+    if weaker and not reason.strip():
+        raise ConfigError(
+            f"--epsilon-budget {epsilon_budget:g} --delta {delta:g} would raise this site's recorded "
+            f"lifetime budget (epsilon {old_budget:g} at delta {old_delta:g}, in {folder / SITE_FILE}): that "
+            "is the data-protection officer's decision; give --change-budget REASON (written to the audit "
+            "log with the old and new values), or check again with the recorded budget"
+        )
+    _require_audit_appendable(folder)  # before anything is bound or written: a change is never unlogged
+    data = site.get("data") or {}
+    since = str(data.get("budget_set_at") or data.get("checked_at", ""))
+    return BudgetChange(old_budget, old_delta, epsilon_budget, delta, since, reason.strip())
+
+
+def _require_audit_appendable(folder: Path) -> None:
+    """Refuse a budget change that could not be written to the site's audit log."""
+    from genofed.client.agent.audit import appendable_problem
+
+    log = folder / AUDIT_FILE
+    problem = appendable_problem(log)
+    if problem is not None:
+        raise GenofedError(
+            f"{log}: the site's audit log cannot be appended to ({problem}), and a budget change must be "
+            "written to it: run the command as the site's user, or repair the log. Nothing was changed."
+        )
+
+
+def _earlier_budgets(site: dict[str, Any], change: BudgetChange | None) -> list[dict[str, Any]]:
+    """hospital.json's `earlier_budgets`: every setting a change replaced, oldest first, with when it
+    was recorded (`from`), when it was replaced (`until`) and the reason given."""
+    earlier = list((site.get("data") or {}).get("earlier_budgets") or [])
+    if change is not None:
+        earlier.append(
+            {
+                "epsilon_budget": change.old_budget,
+                "delta": change.old_delta,
+                "from": change.since,
+                "until": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "reason": change.reason,
+            }
+        )
+    return earlier
+
+
+def _audit_budget_change(folder: Path, change: BudgetChange) -> None:
+    """The change in the site's audit log, with the old and new budget and delta and the reason."""
+    from genofed.client.agent.audit import BUDGET_CHANGE_EVENT, LEDGER_TYPE, append_entry
+
+    append_entry(
+        folder / AUDIT_FILE,
+        {
+            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "type": LEDGER_TYPE,
+            "status": "ok",
+            "event": BUDGET_CHANGE_EVENT,
+            "reason": change.reason,
+            "command": "hospital check",
+            "old": {"epsilon_budget": change.old_budget, "delta": change.old_delta, "since": change.since},
+            "new": {"epsilon_budget": change.new_budget, "delta": change.new_delta},
+            "run": None,
+            "round": None,
+            "records": [],
+            "bytes": 0,
+            "epsilon": None,
+        },
+    )
 
 
 def _pinned_model(panel: Path, model: str, model_config: str | Path | None) -> PinnedModel:
@@ -482,10 +644,7 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
         audit_log=folder / AUDIT_FILE,
         delta=site["data"].get("delta"),
     )
-    if not (folder / PRIVATE_KEY).is_file():
-        raise GenofedError(
-            f"{folder / PRIVATE_KEY} not found: this folder has no site key (genofed hospital init)"
-        )
+    require_site_key(folder, site)  # another site's key would run this site's patients as that site
     _require_free_port(options.local_port)
     approved = options.approved_app or approved_app_hash()
     env = service_env(folder / "flwr")

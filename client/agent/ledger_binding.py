@@ -348,6 +348,34 @@ def _forgotten(
     return []
 
 
+def require_high_water(state_dir: Path, index_file: Path | None = None) -> None:
+    """Refuse (LedgerRefused) the ledger in `state_dir` when it is gone or holds less than the
+    high-water mark its binding or the machine-wide index recorded; reads only, writes nothing.
+
+    Why: `hospital ledger`, which the data-protection officer reads, showed an emptied or edited
+    ledger at face value ("nothing spent yet"), while the spending commands refused it; it runs
+    the same check (`_forgotten`), without an override."""
+    state_dir = Path(state_dir).resolve()
+    index_file = index_file or index_path()
+    index = _read_index(index_file) if index_file.is_file() else {"format": INDEX_FORMAT, "files": {}}
+    marks = _marks(read_binding(state_dir), index, state_dir)
+    if not marks:
+        return
+    path = state_dir / LEDGER_FILE
+    if not path.exists():
+        mark = max(marks, key=_size)
+        raise LedgerRefused(
+            f"the privacy ledger {path} is gone (it held epsilon {_eps(mark['epsilon'])} in "
+            f"{_charges(mark['charges'])} on {mark['at']}, at delta {float(mark['delta']):g}): restore "
+            f"{state_dir} from its latest backup"
+        )
+    ledger = PrivacyLedger(path)  # an edited or damaged charge is refused (DataError)
+    for mark in marks:
+        now = _mark_of(ledger, float(mark["delta"]), marks)
+        if _below(now, mark):
+            raise LedgerRefused(_below_mark(path, mark, now))
+
+
 def _evidence(
     state_dir: Path,
     binding: dict[str, Any] | None,

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.keys import SITE_FILE, load_site_file
-from genofed.client.agent.ledger_binding import DEFAULT_DELTA
-from genofed.common.errors import GenofedError
+from genofed.client.agent.ledger_binding import DEFAULT_DELTA, require_high_water
+from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 
 #: The site folder's state folder, which holds the ledger (the agent's `launch.STATE_DIR`, not
@@ -109,8 +109,8 @@ def site_ledger(folder: str | Path) -> dict[str, Any]:
     name, data = str(site.get("name", "")), site.get("data") or {}
     path = folder / STATE_DIR / LEDGER_FILE
     if "epsilon_budget" in data and "delta" in data:
-        cap = data.get("max_coalition_epsilon")
-        return _report(name, path, float(data["epsilon_budget"]), float(data["delta"]), cap)
+        budget, delta, cap = _recorded_numbers(folder / SITE_FILE, data)
+        return _report(name, path, budget, delta, cap)
     given = recorded_budget(folder / STATE_DIR)  # a site never checked, whose releases gave --budget
     if given is None:
         raise GenofedError(
@@ -120,6 +120,28 @@ def site_ledger(folder: str | Path) -> dict[str, Any]:
     report = _report(name, path, float(given["budget"]), float(given["delta"]), math.inf)
     report["budget"].update(source="--budget", recorded_at=given.get("recorded_at"))
     return report
+
+
+def _recorded_numbers(path: Path, data: dict[str, Any]) -> tuple[float, float, float | None]:
+    """The budget, delta and coalition cap `hospital check` recorded in hospital.json (`path`);
+    a value that is not a number (an edited file) is refused naming it, never a traceback."""
+    values: list[float | None] = []
+    for key in ("epsilon_budget", "delta", "max_coalition_epsilon"):
+        raw = data.get(key)
+        if raw is None and key == "max_coalition_epsilon":
+            values.append(None)
+            continue
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not value > 0 or (key == "delta" and value >= 1):
+            raise ConfigError(
+                f"{path}: its {key} {raw!r} is not a valid value (the file was edited or damaged); restore "
+                f"it from a backup, or check the site again with `genofed hospital check {path.parent} ...`"
+            )
+        values.append(value)
+    return values[0], values[1], values[2]  # type: ignore[return-value]
 
 
 def ledger_outside_a_site(folder: str | Path) -> dict[str, Any]:
@@ -146,7 +168,10 @@ def ledger_outside_a_site(folder: str | Path) -> dict[str, Any]:
 
 def _report(site: str, path: Path, budget: float | None, delta: float, cap: float | None) -> dict[str, Any]:
     """The ledger at `path` totalled at `delta` against `budget` (None: unknown) and the coalition
-    `cap` (None: distributed DP refused; inf: no cap)."""
+    `cap` (None: distributed DP refused; inf: no cap). A ledger below the high-water mark the
+    binding and the index recorded (gone, emptied, edited, an older copy) is refused as the spending
+    commands refuse it (`require_high_water`): the DPO must never read a reset ledger at face value."""
+    require_high_water(path.parent)
     ledger = PrivacyLedger(path)  # an unreadable ledger is refused (DataError), never read as empty
     charges = ledger.charges
     spent = ledger.epsilon(delta) if charges else 0.0

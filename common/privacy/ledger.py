@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -85,6 +86,43 @@ class Charge:
         return data
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def charge_problem(charge: Charge) -> str:
+    """What is wrong with a charge read from a ledger file, in words; "" when nothing is.
+
+    Why: the accountant silently skips a release of zero or fewer steps and reads a huge or negative
+    noise multiplier as (almost) no privacy spent, so an edited or damaged charge would lower what
+    every reader (the DPO's `hospital ledger`, a release's budget check) says the site has spent.
+    A release the hospital declared public is exact: zero steps at noise 0 and sample rate 1."""
+    public = charge.kind == DECLARED_PUBLIC
+    if not _is_int(charge.round):
+        return f"round is {charge.round!r}, not an integer"
+    if not _is_int(charge.steps) or charge.steps < 0 or (charge.steps == 0) != public:
+        want = "0 (a declared-public entry)" if public else "a positive integer"
+        return f"steps is {charge.steps!r}, expected {want}"
+    sigma = charge.noise_multiplier
+    if not _is_number(sigma) or not math.isfinite(sigma) or sigma < 0 or (sigma == 0 and not public):
+        return f"noise_multiplier is {sigma!r}, expected a finite number above 0"
+    share = charge.coalition_noise_multiplier
+    if share is not None and (not _is_number(share) or not math.isfinite(share) or share <= 0):
+        return f"coalition_noise_multiplier is {share!r}, expected a finite number above 0"
+    rate = charge.sample_rate
+    if not _is_number(rate) or not 0 < rate <= 1:
+        return f"sample_rate is {rate!r}, expected a number in (0, 1]"
+    if charge.delta is not None and (not _is_number(charge.delta) or not 0 < charge.delta < 1):
+        return f"delta is {charge.delta!r}, expected a number in (0, 1)"
+    if not _is_number(charge.epsilon_after) or math.isnan(charge.epsilon_after) or charge.epsilon_after < 0:
+        return f"epsilon_after is {charge.epsilon_after!r}, expected a number of 0 or more"
+    return ""
+
+
 class PrivacyLedger:
     """The site's on-disk record of privacy spent: {"version": 1, "plans": {...}, "charges": [...]}.
 
@@ -115,7 +153,9 @@ class PrivacyLedger:
             if data.get("version") != LEDGER_VERSION:
                 raise ValueError(f"unsupported ledger version {data.get('version')!r}")
             self.plans = {str(k): dict(v) for k, v in data["plans"].items()}
-            self.charges = [Charge(**c) for c in data["charges"]]
+            if not isinstance(data["charges"], list):
+                raise ValueError(f"'charges' is a {type(data['charges']).__name__}, not a list")
+            charges = [Charge(**c) for c in data["charges"]]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DataError(
                 self.path,
@@ -125,6 +165,20 @@ class PrivacyLedger:
                     "forget privacy already spent"
                 ),
             ) from exc
+        for number, charge in enumerate(charges, start=1):
+            problem = charge_problem(charge)
+            if problem:
+                raise DataError(
+                    self.path,
+                    f"charge {number} (plan {charge.plan_id!r}, {charge.kind} round {charge.round!r}): "
+                    f"{problem}; the ledger was edited or damaged, and what it says this site spent "
+                    "cannot be trusted",
+                    hint=(
+                        "restore it from its latest backup; genofed will not read it, because a wrong value "
+                        "would understate the privacy already spent"
+                    ),
+                )
+        self.charges = charges
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[PrivacyLedger]:

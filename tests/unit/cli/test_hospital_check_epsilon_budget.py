@@ -89,3 +89,115 @@ def test_check_says_when_the_budget_is_weak(tmp_path, cohorts, capsys, budget, w
     (line,) = capsys.readouterr().out.splitlines()
     assert line.startswith("hospital rostov: nothing spent yet: ")
     assert line.endswith(f"budget epsilon {float(budget):g} at delta 1e-05, all of it left")
+
+
+# --- a re-check never changes the recorded budget or delta silently (an audit: budget 3, 2.99 spent,
+# re-checked with --epsilon-budget 10, 1, or --delta 1e-7: rc 0, no audit line, no earlier value kept)
+
+
+def _spent_site(tmp_path, cohorts, monkeypatch, capsys, budget: str = "3") -> tuple[Path, float]:
+    """A checked site whose ledger holds one training round; returns it and its epsilon at 1e-5."""
+    from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+
+    monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "home"))
+    site = tmp_path / "site"
+    init_site(site, "rostov")
+    assert main([*_check_args(site, cohorts), "--epsilon-budget", budget]) == 0
+    ledger = PrivacyLedger(site / "state" / LEDGER_FILE)
+    ledger.charge(Charge("plan", 1, 2.0, 0.1, 10, 0.0, delta=1e-5))
+    capsys.readouterr()
+    return site, ledger.epsilon(1e-5)
+
+
+def _audit_entries(site: Path) -> list[dict]:
+    path = site / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_budget_below_what_was_spent_is_refused(tmp_path, cohorts, monkeypatch, capsys):
+    site, spent = _spent_site(tmp_path, cohorts, monkeypatch, capsys, budget="8")
+    before = (site / "hospital.json").read_text()
+    err = refused([*_check_args(site, cohorts), "--epsilon-budget", f"{spent / 2:g}"], capsys, max_lines=1)
+    assert "has already spent epsilon" in err and "never set below" in err
+    assert (site / "hospital.json").read_text() == before and _audit_entries(site) == []
+
+
+def test_a_smaller_delta_under_which_the_spending_exceeds_the_budget_is_refused(
+    tmp_path, cohorts, monkeypatch, capsys
+):
+    from genofed.common.privacy.accountant import epsilon_of
+
+    site, spent = _spent_site(tmp_path, cohorts, monkeypatch, capsys, budget="8")
+    budget = (spent + epsilon_of([(2.0, 0.1, 10)], 1e-9)) / 2  # above the spent at 1e-5, below at 1e-9
+    args = [*_check_args(site, cohorts), "--epsilon-budget", f"{budget:g}", "--change-budget", "test"]
+    assert main([*args, "--delta", "1e-5"]) == 0  # lowering the budget, still above what was spent
+    capsys.readouterr()
+    err = refused([*args, "--delta", "1e-9"], capsys, max_lines=1)
+    assert "--delta 1e-09" in err and "has already spent epsilon" in err
+
+
+def test_raising_the_budget_needs_change_budget_and_is_audited(tmp_path, cohorts, monkeypatch, capsys):
+    site, _ = _spent_site(tmp_path, cohorts, monkeypatch, capsys, budget="3")
+    before = (site / "hospital.json").read_text()
+    err = refused([*_check_args(site, cohorts), "--epsilon-budget", "10"], capsys, max_lines=1)
+    assert "--change-budget REASON" in err and "epsilon 3 at delta 1e-05" in err
+    assert (site / "hospital.json").read_text() == before and _audit_entries(site) == []
+    err = refused([*_check_args(site, cohorts), "--epsilon-budget", "3", "--delta", "1e-4"], capsys)
+    assert "--change-budget REASON" in err
+
+    args = [*_check_args(site, cohorts), "--epsilon-budget", "10", "--change-budget", "DPO decision 12"]
+    assert main(args) == 0
+    assert "budget CHANGED from epsilon 3 at delta 1e-05" in capsys.readouterr().out
+    data = json.loads((site / "hospital.json").read_text())["data"]
+    assert data["epsilon_budget"] == 10.0
+    (earlier,) = data["earlier_budgets"]
+    assert (
+        earlier["epsilon_budget"] == 3.0
+        and earlier["delta"] == 1e-5
+        and earlier["reason"] == "DPO decision 12"
+    )
+    assert earlier["from"] and earlier["until"]
+    (entry,) = [e for e in _audit_entries(site) if e.get("event") == "budget-change"]
+    assert entry["old"]["epsilon_budget"] == 3.0 and entry["new"]["epsilon_budget"] == 10.0
+    assert entry["reason"] == "DPO decision 12"
+    assert main(["hospital", "audit", str(site)]) == 0
+    assert "budget changed (hospital check): epsilon 3.0 at delta 1e-05" in capsys.readouterr().out
+    # the same budget again changes nothing and keeps the earlier one
+    assert main([*_check_args(site, cohorts), "--epsilon-budget", "10"]) == 0
+    assert len(json.loads((site / "hospital.json").read_text())["data"]["earlier_budgets"]) == 1
+
+
+def test_a_delta_of_one_over_the_patients_is_refused(tmp_path, cohorts, capsys):
+    site = tmp_path / "site"
+    init_site(site, "rostov")
+    err = refused(
+        [*_check_args(site, cohorts), "--epsilon-budget", "3", "--delta", "0.5"], capsys, max_lines=1
+    )
+    assert "--delta 0.5 is not below 1 /" in err and "releasing a patient's record outright" in err
+    assert "data" not in json.loads((site / "hospital.json").read_text())
+
+
+def test_a_synthetic_ratio_without_synthetic_is_refused(tmp_path, cohorts, capsys):
+    site = tmp_path / "site"
+    init_site(site, "rostov")
+    args = [*_check_args(site, cohorts), "--epsilon-budget", "3", "--synthetic-ratio", "0.5"]
+    err = refused(args, capsys, max_lines=1)
+    assert "--synthetic-ratio 0.5 needs --synthetic DIR" in err
+    assert "data" not in json.loads((site / "hospital.json").read_text())
+
+
+def test_another_sites_key_is_refused_by_check_and_start(tmp_path, cohorts, monkeypatch, capsys):
+    import shutil
+
+    monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "home"))
+    site, other = tmp_path / "k6", tmp_path / "k7"
+    init_site(site, "sevastopol")
+    init_site(other, "rostov")
+    shutil.copyfile(other / "supernode.key", site / "supernode.key")
+    err = refused([*_check_args(site, cohorts), "--epsilon-budget", "3"], capsys, max_lines=2)
+    assert "supernode.key: this private key is not the one of" in err and "replaced" in err
+    # the same key with a matching .pub copied too: the fingerprint hospital init recorded tells
+    shutil.copyfile(other / "supernode.pub", site / "supernode.pub")
+    err = refused([*_check_args(site, cohorts), "--epsilon-budget", "3"], capsys, max_lines=2)
+    assert "is not the one" in err and "recorded at `genofed hospital init`" in err
+    assert "data" not in json.loads((site / "hospital.json").read_text())

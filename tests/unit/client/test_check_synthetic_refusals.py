@@ -71,9 +71,10 @@ def write_batch(
 
 def charge_generator(state: Path, plan: str) -> None:
     """What `genofed synth --epsilon 1 --state-dir SITE/state` leaves in the site's ledger: the
-    generator's DP-SGD charged under its plan."""
+    generator's DP-SGD charged under its plan (epsilon about 1.2, within the site's budget of 3:
+    a re-check refuses a budget the ledger already exceeds)."""
     ledger = PrivacyLedger(state / LEDGER_FILE)
-    ledger.charge(Charge(plan, 0, noise_multiplier=1.1, sample_rate=0.1, steps=100, epsilon_after=1.0))
+    ledger.charge(Charge(plan, 0, noise_multiplier=2.0, sample_rate=0.1, steps=20, epsilon_after=1.2))
 
 
 def snapshot(*folders: Path) -> dict[str, bytes]:
@@ -172,7 +173,8 @@ def test_a_site_without_dp_may_train_with_a_batch_made_without_dp(site, federati
     folder, args = site
     panel = VariantPanel.load(federation / "panel.tsv")
     batch = write_batch(folder.parent / "no-dp", panel.variant_ids)
-    argv = [*args[:-1], "inf", "--synthetic", str(batch)]  # --epsilon-budget inf: no DP, its choice
+    # --epsilon-budget inf: no DP, its choice (the DPO's, recorded: the site was checked at 3)
+    argv = [*args[:-1], "inf", "--change-budget", "no DP at this site", "--synthetic", str(batch)]
     assert main(argv) == 0
     recorded = json.loads((folder / "hospital.json").read_text())["data"]["synthetic"]
     assert recorded["path"] == str(batch.resolve())

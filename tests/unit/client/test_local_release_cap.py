@@ -92,3 +92,22 @@ def test_a_budget_that_is_no_positive_cap_is_refused(files, tmp_path, capsys, bu
     err = capsys.readouterr().err
     assert "--budget" in err and "Traceback" not in err
     _nothing_anywhere(tmp_path, out, state)
+
+
+def test_a_larger_budget_raises_a_dp_variant_summarys_cap_only_with_raise_budget(
+    files, tmp_path, capsys, caplog
+):
+    """As for `genofed synth`: a second release given `--budget 10` after `--budget 3` ran with no
+    word, the cap of these patients' lifetime loss moved by a command line."""
+    genotypes, _ = files
+    state = tmp_path / "state"
+    argv = ["hospital", "variants", "--genotypes", str(genotypes), "--release", "dp", "--epsilon", "1"]
+    argv += ["--state-dir", str(state)]
+    assert main([*argv, "--budget", "3", "--out", str(tmp_path / "a.tsv")]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--budget", "10", "--out", str(tmp_path / "b.tsv")]) == 2
+    assert "is above the lifetime cap recorded" in capsys.readouterr().err
+    assert not (tmp_path / "b.tsv").exists() and len(PrivacyLedger(state / LEDGER_FILE).charges) == 1
+    assert main([*argv, "--budget", "10", "--raise-budget", "--out", str(tmp_path / "c.tsv")]) == 0
+    assert "goes from 3 to 10" in caplog.text  # a warning line (logging, on stderr)
+    assert len(PrivacyLedger(state / LEDGER_FILE).charges) == 2

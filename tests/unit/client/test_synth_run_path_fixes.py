@@ -11,6 +11,10 @@ outside audit of the synthetic-data commands, closed.
 - 2: a run WITHOUT DP tied to a site (its `--state-dir`, or its files bound to the site) is written
   to the site's audit log, charged nothing;
 - 10: SIGTERM interrupts a run as Ctrl-C does, with the same line.
+
+A third audit (the end of this module): `--out` the ledger's folder (or holding it) deleted the
+ledger it had just charged; a larger `--budget` raised a bare ledger's recorded cap without a word;
+`--budget` and `--state-dir` without DP were silently ignored.
 """
 
 from __future__ import annotations
@@ -336,7 +340,8 @@ def test_a_run_without_dp_on_files_bound_to_a_site_is_audited_there(files, tmp_p
 
 def test_a_run_without_dp_tied_to_no_site_writes_no_audit_log(files, tmp_path):
     assert main(synth_args(files, tmp_path / "syn")) in (0, 1)
-    assert main(synth_args(files, tmp_path / "syn2", "--state-dir", str(tmp_path / "own"))) in (0, 1)
+    # a --state-dir that is no site's is refused without DP (third audit, 3, below)
+    assert main(synth_args(files, tmp_path / "syn2", "--state-dir", str(tmp_path / "own"))) == 2
     assert not list(tmp_path.rglob("audit.jsonl")) and not (tmp_path / "own").exists()
 
 
@@ -462,3 +467,156 @@ def test_the_foreseen_warning_follows_the_runs_own_limits():
     assert foreseen_warning(48, 12, 60, epsilon=3, thresholds=unjudged) == ""
     only_mia = foreseen_warning(48, 12, 60, epsilon=3, thresholds=replace(unjudged, mia_auc_max=0.6))
     assert "mia_auc" in only_mia and "aats_train" not in only_mia and "0.1 from no leak" in only_mia
+
+
+# --- a third audit: the ledger beside --out, its recorded cap, options without DP -------------------
+
+
+def _ledger_files(state: Path) -> set[str]:
+    return {p.name for p in state.iterdir()} if state.is_dir() else set()
+
+
+@pytest.mark.parametrize(("out", "state"), [("z3", "z3"), ("z4", "z4/state"), ("z5/out", "z5")])
+def test_an_out_that_is_or_holds_or_sits_in_the_state_dir_is_refused_before_anything(
+    files, tmp_path, capsys, out, state
+):
+    """`--out z3 --state-dir z3` charged the ledger, then the batch's write replaced z3 whole and
+    deleted the ledger; `--out z4 --state-dir z4/state` the same. Refused before anything is read."""
+    argv = synth_args(
+        files, tmp_path / out, "--epsilon", "1", "--budget", "3", "--state-dir", str(tmp_path / state)
+    )
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {tmp_path / out} ") and "--state-dir" in err
+    assert "would delete the privacy ledger" in err and "Nothing was read, written or charged." in err
+    assert not (tmp_path / out).exists() and not (tmp_path / state).exists()
+    assert bound_state_dir(files[0]) is None  # nothing bound either
+
+
+def test_the_out_and_state_dir_check_sees_through_links_and_dots(files, tmp_path, capsys):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    argv = synth_args(files, tmp_path / "link" / "x", "--epsilon", "1", "--budget", "3")
+    assert main([*argv, "--state-dir", str(tmp_path / "real" / "x" / ".." / "x")]) == 2
+    assert "is the same folder as --state-dir" in capsys.readouterr().err
+
+
+def test_a_ledger_already_charged_survives_a_rerun_into_its_folder(files, tmp_path, capsys):
+    """The auditor's sequence: charge a ledger, then give its folder (or its parent) as --out."""
+    state = tmp_path / "z4" / "state"
+    argv = synth_args(files, tmp_path / "syn", "--epsilon", "1", "--budget", "3", "--state-dir", str(state))
+    assert main(argv) in (0, 1)
+    before, charges = _ledger_files(state), _charges(state)
+    assert {LEDGER_FILE, BUDGET_FILE, "data-binding.json"} <= before and charges
+    for out in (state, tmp_path / "z4"):
+        argv = synth_args(files, out, "--epsilon", "1", "--budget", "3", "--state-dir", str(state))
+        assert main(argv) == 2
+        assert _ledger_files(state) == before and _charges(state) == charges
+
+
+def test_writing_the_batch_never_removes_a_folder_holding_a_ledger(tmp_path):
+    """The last guard, whatever let a ledger into --out: the batch's write is refused, the files stay."""
+    out = tmp_path / "z3"
+    (out / "state").mkdir(parents=True)
+    (out / "state" / LEDGER_FILE).write_text("{}")
+    with pytest.raises(synth_module.GenofedError, match="holds a privacy ledger's files"):
+        synth_module._write(out, {"failed_checks": ["x"]}, "", [], None, False, False)
+    assert (out / "state" / LEDGER_FILE).read_text() == "{}"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def _spend_most_of_a_bare_ledger(files: tuple[Path, Path], tmp_path: Path) -> Path:
+    state = tmp_path / "st1"
+    argv = synth_args(files, tmp_path / "a1", "--epsilon", "2", "--budget", "3", "--state-dir", str(state))
+    assert main(argv) in (0, 1)
+    return state
+
+
+def test_a_larger_budget_does_not_raise_a_bare_ledgers_recorded_cap(files, tmp_path, capsys):
+    state = _spend_most_of_a_bare_ledger(files, tmp_path)
+    spent = list(_charges(state))
+    capsys.readouterr()
+    argv = synth_args(files, tmp_path / "a3", "--epsilon", "2", "--budget", "10", "--state-dir", str(state))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --budget 10 is above the lifetime cap recorded for the privacy ledger in ")
+    assert "give --raise-budget as well; otherwise give --budget 3 or less" in err
+    assert _charges(state) == spent and not (tmp_path / "a3").exists()
+    assert json.loads((state / BUDGET_FILE).read_text())["budget"] == 3.0
+
+
+def test_a_budget_below_what_is_spent_is_refused(files, tmp_path, capsys):
+    state = _spend_most_of_a_bare_ledger(files, tmp_path)
+    spent = list(_charges(state))
+    capsys.readouterr()
+    argv = synth_args(files, tmp_path / "a4", "--epsilon", "0.5", "--budget", "1", "--state-dir", str(state))
+    assert main(argv) == 2
+    assert "would exceed its budget of 1" in capsys.readouterr().err
+    assert _charges(state) == spent and json.loads((state / BUDGET_FILE).read_text())["budget"] == 3.0
+
+
+def test_the_command_line_raises_the_cap_with_raise_budget(files, tmp_path, capsys):
+    state = _spend_most_of_a_bare_ledger(files, tmp_path)
+    capsys.readouterr()
+    argv = synth_args(
+        files,
+        tmp_path / "a5",
+        "--epsilon",
+        "2",
+        "--budget",
+        "10",
+        "--state-dir",
+        str(state),
+        "--raise-budget",
+    )
+    assert main(argv) in (0, 1)  # a batch written, passing its checks or not
+    assert "goes from 3 to 10" in capsys.readouterr().err
+    assert json.loads((state / BUDGET_FILE).read_text())["budget"] == 10.0
+
+
+def test_raising_the_cap_on_purpose_says_what_changed_and_keeps_the_earlier_one(files, tmp_path):
+    state = _spend_most_of_a_bare_ledger(files, tmp_path)
+    said: list[str] = []
+    options = synth_module.SynthOptions(
+        epsilon=2,
+        budget=10,
+        state_dir=str(state),
+        epochs=1,
+        bound_to_data=True,
+        raise_budget=True,
+        warn=said.append,
+    )
+    synth_module.synthesize(*files, tmp_path / "a3", options)
+    (line,) = [w for w in said if w.startswith("--raise-budget")]
+    assert f"the lifetime cap of the privacy ledger in {state.resolve()} goes from 3 to 10" in line
+    record = json.loads((state / BUDGET_FILE).read_text())
+    assert record["budget"] == 10.0 and [e["budget"] for e in record["earlier"]] == [3.0]
+    assert len({c.plan_id for c in _charges(state)}) == 2
+
+
+@pytest.mark.parametrize(
+    "extra", [("--budget", "3"), ("--epsilon", "inf", "--budget", "3", "--state-dir", "stq")]
+)
+def test_budget_without_dp_is_refused(files, tmp_path, capsys, monkeypatch, extra):
+    monkeypatch.chdir(tmp_path)
+    assert main(synth_args(files, tmp_path / "o1", *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --budget applies only under differential privacy")
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "stq").exists()
+
+
+def test_a_state_dir_without_dp_is_refused_unless_it_is_a_sites(files, tmp_path, capsys):
+    assert (
+        main(synth_args(files, tmp_path / "o1", "--epsilon", "inf", "--state-dir", str(tmp_path / "stq")))
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --state-dir {tmp_path / 'stq'} applies only under differential privacy")
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "stq").exists()
+    site = budgeted_site(tmp_path)  # a site's: it ties the run to the site's audit log, with a note
+    assert main(synth_args(files, tmp_path / "o2", "--state-dir", str(site / "state"))) in (0, 1)
+    notes = [line for line in capsys.readouterr().err.splitlines() if "no --epsilon" in line]
+    assert notes == [
+        f"warning: no --epsilon: nothing is charged to the ledger in {site / 'state'}; this run without DP "
+        f"is written to the site's audit log ({(site / 'audit.jsonl').resolve()})"
+    ]

@@ -239,3 +239,67 @@ def test_times_read_in_one_format_and_plan_ids_keep_their_ends():
         _shortened(ten, 20, keep_end=True).endswith("rounded-10")
         and len(_shortened(ten, 20, keep_end=True)) == 20
     )
+
+
+# --- an edited or damaged ledger or hospital.json is refused in one line, never shown at face value
+
+
+def _edit_ledger(site: Path, edit) -> None:
+    path = site / "state" / LEDGER_FILE
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        pytest.param(lambda d: d.update(charges={}), "'charges' is a dict, not a list", id="charges-dict"),
+        pytest.param(lambda d: d["charges"][0].update(steps=-5), "steps is -5", id="negative-steps"),
+        pytest.param(
+            lambda d: d["charges"][0].update(noise_multiplier=-1), "noise_multiplier is -1", id="neg"
+        ),
+        pytest.param(
+            lambda d: d["charges"][0].update(noise_multiplier="x"), "noise_multiplier is 'x'", id="x"
+        ),
+        pytest.param(lambda d: d["charges"][1].update(delta="x"), "delta is 'x'", id="delta-x"),
+        pytest.param(lambda d: d["charges"][0].update(sample_rate=2), "sample_rate is 2", id="rate"),
+    ],
+)
+def test_an_edited_charge_is_refused_naming_the_file(tmp_path, monkeypatch, capsys, edit, words) -> None:
+    monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "home"))
+    site = _site(tmp_path)
+    _edit_ledger(site, edit)
+    err = refused(["hospital", "ledger", str(site)], capsys)
+    assert LEDGER_FILE in err and words in err and "restore it" in err
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda d: d.update(charges=[]), id="emptied"),
+        pytest.param(lambda d: d["charges"][-2].update(noise_multiplier=1e6), id="noise-raised"),
+    ],
+)
+def test_a_ledger_below_its_high_water_mark_is_refused(tmp_path, monkeypatch, capsys, edit) -> None:
+    from genofed.client.agent.ledger_binding import DataHashes, bind_ledger
+
+    monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "home"))
+    site = _site(tmp_path)
+    bind_ledger(site / "state", DataHashes("a" * 64, "b" * 64), site="rostov", command="check", delta=DELTA)
+    assert main(["hospital", "ledger", str(site)]) == 0  # the ledger as the mark recorded it
+    capsys.readouterr()
+    _edit_ledger(site, edit)
+    err = refused(["hospital", "ledger", str(site)], capsys, max_lines=1)
+    assert "holds less than this site has spent" in err
+    (site / "state" / LEDGER_FILE).unlink()
+    assert "is gone" in refused(["hospital", "ledger", str(site)], capsys, max_lines=1)
+
+
+def test_a_budget_that_is_not_a_number_is_refused(tmp_path, capsys) -> None:
+    site = _site(tmp_path)
+    info = json.loads((site / "hospital.json").read_text())
+    info["data"]["epsilon_budget"] = "three"
+    (site / "hospital.json").write_text(json.dumps(info))
+    err = refused(["hospital", "ledger", str(site)], capsys, max_lines=1)
+    assert "hospital.json: its epsilon_budget 'three' is not a valid value" in err
