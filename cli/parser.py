@@ -112,8 +112,9 @@ def add_prior_arguments(parser: argparse.ArgumentParser, defaults: RunSettings) 
         type=int,
         default=defaults.prior_variants,
         metavar="K",
-        help="how many of the prior's most important variants to keep; 0 = all of them (default: "
-        f"{defaults.prior_variants}; with --gene-prior give K; docs/models.md)",
+        help="how many of --prior's most important variants the model reads; 0 = all of them (default: "
+        f"{defaults.prior_variants}). Needs --prior; with --prior and --gene-prior give K >= 1: the prior's "
+        "top K are added to the variants in the genes (docs/models.md)",
     )
     parser.add_argument(
         "--gene-prior",

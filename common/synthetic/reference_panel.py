@@ -7,6 +7,8 @@ charged to a privacy ledger.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,12 +66,23 @@ _NOT_PATIENTS = (
 
 def refuse_patients_in_panel(panel: ReferencePanel, sample_ids: list[str], dosages: np.ndarray) -> None:
     """Refuse (`DataError`, naming the panel's file) a panel that holds any of the site's patients:
-    by sample id, or by genotypes equal to a patient's on every column the panel covers (the same
-    person under another id, e.g. the site's own file given as `--reference`). Mosaics of the
+    by sample id, or by genotypes equal to patients' on every column the panel covers (the same
+    people under other ids, e.g. the site's own file given as `--reference`). Mosaics of the
     patients themselves would be near copies of them, and the privacy checks, whose held-out
     patients would be in the panel too, would not see it. `dosages`: the patients' (n, V) dosages
     in the panel's column order, MISSING allowed (a patient with a missing call on a covered
-    column is compared on none)."""
+    column is compared on none).
+
+    Why not "any identical person": on a short, low-diversity stretch (a few hundred linked
+    variants) unrelated people share whole genotype vectors by chance, so a legitimate panel had
+    people equal to some patient. The panel measures that chance itself: `q`, the share of its
+    pairs of people that are identical on these columns, predicts how many of its N people would
+    equal one of the M patients by chance, N * (1 - (1 - q)**M). The check refuses when more
+    panel people equal a patient than that, with margin (expected + 3 * sqrt(expected), a Poisson
+    bound): a panel holding the patients equals every one of them, far above the chance rate
+    unless the patients themselves are indistinguishable on these columns; with no identical
+    pair in the panel a single identical person is refused. Below 20 covered columns identity
+    says nothing and nobody is refused by genotype."""
     shared = sorted(set(panel.sample_ids) & set(sample_ids))
     if shared:
         raise DataError(
@@ -78,18 +91,40 @@ def refuse_patients_in_panel(panel: ReferencePanel, sample_ids: list[str], dosag
             hint=_NOT_PATIENTS,
         )
     columns = panel.covered
+    if columns.sum() < MIN_IDENTITY_COLUMNS:  # on a handful of columns two people can match by chance
+        return
     people = (panel.haplotypes[0::2] + panel.haplotypes[1::2])[:, columns].astype(np.int8)
     patients = np.asarray(dosages)[:, columns].astype(np.int8)
     complete = (patients != MISSING).all(axis=1)
     seen = {row.tobytes() for row in patients[complete]}
     same = [panel.sample_ids[i] for i, row in enumerate(people) if row.tobytes() in seen]
-    if same and columns.sum() >= 20:  # on a handful of columns two people can match by chance
+    expected = chance_identical(people, int(complete.sum()))
+    if len(same) > expected + 3.0 * math.sqrt(expected):
+        chance = (
+            f" (chance identity on these variants predicts about {expected:.1f})" if expected >= 0.05 else ""
+        )
         raise DataError(
             panel.source or "the reference panel",
             f"{len(same)} of its people (e.g. {same[0]}) have exactly the genotypes of one of this "
-            f"site's patients on all {int(columns.sum())} variants the panel covers",
+            f"site's patients on all {int(columns.sum())} variants the panel covers{chance}",
             hint=f"was the site's own genotype file given as the panel? {_NOT_PATIENTS}",
         )
+
+
+#: The fewest covered columns on which genotype identity is taken as evidence of the same person.
+MIN_IDENTITY_COLUMNS = 20
+
+
+def chance_identical(people: np.ndarray, n_patients: int) -> float:
+    """How many of the panel's people would equal one of `n_patients` unrelated patients by chance
+    on these columns: N * (1 - (1 - q)**M), q the share of the panel's pairs of people that are
+    identical (the panel's own rate of chance identity; 0 when no two of its people are equal)."""
+    n = len(people)
+    if n < 2 or n_patients == 0:
+        return 0.0
+    counts = Counter(row.tobytes() for row in people)
+    q = sum(c * (c - 1) // 2 for c in counts.values()) / (n * (n - 1) / 2)
+    return n * (1.0 - (1.0 - q) ** n_patients)
 
 
 #: The fewest haplotypes (10 people) a copying model can mix without copying one person whole.

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.deployment.keys import fingerprint, load_public_key, public_key_openssh
-from genofed.common.errors import GenofedError
+from genofed.common.errors import DataError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.service.folder_files import HOSPITALS_FILE, require_complete
 
@@ -58,7 +58,92 @@ def load_registry(folder: str | Path) -> dict[str, Any]:
         raise EnrollmentError(f"{path}: cannot read the list of hospitals ({exc})") from None
     if not isinstance(registry, dict) or registry.get("format") != FORMAT:
         raise EnrollmentError(f"{path}: not a genofed hospitals list (format {FORMAT!r} expected)")
+    check_registry(path, registry)
     return registry
+
+
+#: The fields every command reads from an entry, with their types: an enrolled hospital's, and a
+#: revoked one's (a revoked entry is the enrolled entry with `revoked_at` added; its key is not read).
+ENROLLED_FIELDS = {"name": str, "public_key": str, "fingerprint": str, "enrolled_at": str}
+REVOKED_FIELDS = {"name": str, "fingerprint": str, "enrolled_at": str, "revoked_at": str}
+
+_REGISTRY_FIX = (
+    "undo the hand edit (or restore hospitals.json from a backup); the coordinator writes every entry "
+    "itself (`genofed coordinator enroll`, `revoke`, `set-size`)"
+)
+
+
+def check_registry(path: Path, registry: dict[str, Any]) -> None:
+    """Refuse a hand-edited or damaged hospitals.json with one DataError naming the entry and field.
+
+    Why here, at load: every command reads the list through `load_registry`, so a missing or
+    mistyped field is reported before any command acts on it, instead of a KeyError halfway, e.g.
+    `revoke` after it had rewritten the file, or `status` and `start` accepting an entry whose key
+    the SuperLink would get as garbage. Checks the fields the commands read, no more: a field an
+    older or newer genofed added is left alone."""
+    for key in ("hospitals", "revoked"):
+        if not isinstance(registry.get(key), list):
+            raise DataError(
+                path,
+                f"{key!r} must be a list of entries, found {_kind(registry.get(key))}",
+                hint=_REGISTRY_FIX,
+            )
+    for key, fields in (("hospitals", ENROLLED_FIELDS), ("revoked", REVOKED_FIELDS)):
+        for number, entry in enumerate(registry[key], 1):
+            where = f"{key!r} entry {number}"
+            if not isinstance(entry, dict):
+                raise DataError(
+                    path, f"the entry is {_kind(entry)}, not an object", location=where, hint=_REGISTRY_FIX
+                )
+            if isinstance(entry.get("name"), str):
+                where += f" ({entry['name']!r})"
+            for field, kind in fields.items():
+                value = entry.get(field)
+                if not isinstance(value, kind) or not value.strip():
+                    problem = (
+                        "is missing" if field not in entry else f"is {_kind(value)}, not a non-empty text"
+                    )
+                    raise DataError(path, f"field {field!r} {problem}", location=where, hint=_REGISTRY_FIX)
+            if key == "hospitals":
+                _check_entry_sizes(path, where, entry)
+
+
+def _check_entry_sizes(path: Path, where: str, entry: dict[str, Any]) -> None:
+    """`declared_size` (optional) a whole number; `size_history` (optional) a list of
+    {"declared_size": number or null, "until": text}, as `set_size` writes them."""
+
+    def refuse(problem: str) -> None:
+        raise DataError(path, problem, location=where, hint=_REGISTRY_FIX)
+
+    if "declared_size" in entry and not _is_int(entry["declared_size"]):
+        refuse(f"field 'declared_size' is {_kind(entry['declared_size'])}, not a whole number")
+    history = entry.get("size_history", [])
+    if not isinstance(history, list):
+        refuse(f"field 'size_history' is {_kind(history)}, not a list")
+    for number, earlier in enumerate(history, 1):
+        if (
+            not isinstance(earlier, dict)
+            or not (earlier.get("declared_size") is None or _is_int(earlier.get("declared_size")))
+            or not isinstance(earlier.get("until"), str)
+            or "declared_size" not in earlier
+        ):
+            refuse(
+                f"field 'size_history' item {number} is {json.dumps(earlier)[:80]}, not "
+                '{"declared_size": N or null, "until": "TIME"}'
+            )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    """How an error names a JSON value that is not what was expected."""
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a text", bool: "true/false"}.get(
+        type(value), f"the number {value}" if isinstance(value, (int, float)) else type(value).__name__
+    )
 
 
 def _refuse_missing_registry(folder: str | Path, path: Path) -> None:

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from genofed.common.errors import GenofedError
+from genofed.common.errors import DataError, GenofedError
 from genofed.common.util.atomic import atomic_dir, write_text_atomic
 from genofed.server.service.enrollment import (
     empty_registry,
@@ -309,6 +309,25 @@ def deployed_run_config(folder: str | Path) -> dict[str, Any]:
 NODES_FILE = "nodes.json"
 
 
+def check_nodes(path: Path, registered: Any) -> None:
+    """Refuse a damaged nodes.json ({name: {"node_id": ..., "fingerprint": "SHA256:..."}}) with one
+    DataError naming the entry and field, before a command reads it (a KeyError otherwise).
+    The fix is simple either way: the coordinator writes the map anew at its next start."""
+    fix = (
+        "delete it while the coordinator is stopped: `genofed coordinator start` registers the hospitals anew"
+    )
+    if not isinstance(registered, dict):
+        raise DataError(path, "not an object of hospital name -> node", hint=fix)
+    for name, entry in registered.items():
+        if not isinstance(entry, dict):
+            raise DataError(path, "the entry is not an object", location=f"entry {name!r}", hint=fix)
+        for field in ("node_id", "fingerprint"):
+            if not isinstance(entry.get(field), (str, int)) or isinstance(entry.get(field), bool):
+                raise DataError(
+                    path, f"field {field!r} is missing or not a text", location=f"entry {name!r}", hint=fix
+                )
+
+
 def admitted_nodes(folder: str | Path) -> dict[int, str]:
     """The node ids that may take part, with their hospital names: registered by this
     coordinator for a key that is enrolled now (not revoked, not replaced).
@@ -328,6 +347,7 @@ def admitted_nodes(folder: str | Path) -> dict[int, str]:
         return {}
     except (OSError, json.JSONDecodeError) as exc:
         raise GenofedError(f"{path}: cannot read the coordinator's node map ({exc})") from None
+    check_nodes(path, registered)
     return {
         int(entry["node_id"]): name
         for name, entry in registered.items()

@@ -54,11 +54,11 @@ from genofed.common.deployment.flower_env import (
     write_superexec_secret,
 )
 from genofed.common.deployment.processes import bind_problem, pid_alive
-from genofed.common.errors import GenofedError
+from genofed.common.errors import DataError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress
 from genofed.server.service.enrollment import load_registry, without_size
-from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
+from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, check_nodes, load_federation
 from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
 from genofed.server.service.folder_files import FEDERATION_FILE, require_complete
@@ -673,12 +673,45 @@ def _write_status(folder: Path, status: dict[str, Any]) -> None:
 
 
 def _read_json(path: Path, default: Any) -> Any:
+    """One of the coordinator's own state files (coordinator.json, nodes.json, results.json), or
+    `default` when there is none; each is checked for the fields the commands read, so a file
+    damaged or edited by hand is one DataError naming the field, not a traceback (`status`)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return default
     except (OSError, json.JSONDecodeError) as exc:
         raise GenofedError(f"{path}: cannot read ({exc})") from None
+    if path.name == NODES_FILE:
+        check_nodes(path, data)
+    elif path.name == STATUS_FILE:
+        _check_status(path, data)
+    elif not isinstance(data, dict) or not isinstance(data.get("rounds"), list):
+        raise DataError(path, "not a run's results (an object with a 'rounds' list)", hint=_STATE_FIX)
+    return data
+
+
+_STATE_FIX = "restore it, or delete it while the coordinator is stopped (`coordinator start` writes it anew)"
+
+
+def _check_status(path: Path, status: Any) -> None:
+    """coordinator.json: an object whose `state` is a text, and whose `hospitals` (if any) maps
+    each name to {"node_id", "status"}: what `status` and `start` read."""
+    if not isinstance(status, dict):
+        raise DataError(path, "not an object (the coordinator's state)", hint=_STATE_FIX)
+    if not isinstance(status.get("state"), str):
+        raise DataError(path, "field 'state' is missing or not a text", hint=_STATE_FIX)
+    hospitals = status.get("hospitals", {})
+    if not isinstance(hospitals, dict):
+        raise DataError(path, "field 'hospitals' is not an object", hint=_STATE_FIX)
+    for name, node in hospitals.items():
+        if not isinstance(node, dict) or not {"node_id", "status"} <= node.keys():
+            raise DataError(
+                path,
+                "the entry needs 'node_id' and 'status'",
+                location=f"'hospitals' entry {name!r}",
+                hint=_STATE_FIX,
+            )
 
 
 def _now() -> str:

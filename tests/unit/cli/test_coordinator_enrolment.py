@@ -320,3 +320,101 @@ def test_renew_cert_on_a_hand_broken_tls_entry_is_an_error_or_a_repair_never_a_t
     err = refused(args, capsys)
     assert f"{path}: its 'tls' entry is {type(tls).__name__}, not an object" in err
     assert (federation / "server.pem").read_bytes() == before
+
+
+# hand-edited or damaged state files: one error naming the file, entry and field; nothing written
+
+
+def _hand_edited(federation: Path, tmp_path: Path, drop: str) -> bytes:
+    """hospitals.json with an enrolled hospital 'x' (and a revoked 'y') whose entry lacks `drop`."""
+    assert main([*_enroll_args(federation, "x", _key(tmp_path, "x")), "--declared-size", "50"]) == 0
+    assert main([*_enroll_args(federation, "y", _key(tmp_path, "y")), "--declared-size", "50"]) == 0
+    assert main(["coordinator", "revoke", str(federation), "--name", "y"]) == 0
+    registry = _registry(federation)
+    del registry["hospitals"][0][drop]
+    (federation / "hospitals.json").write_text(json.dumps(registry) + "\n")
+    return (federation / "hospitals.json").read_bytes()
+
+
+@pytest.mark.parametrize("drop", ["fingerprint", "public_key", "name", "enrolled_at"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["hospitals"],
+        ["status"],
+        ["revoke", "--name", "x"],
+        ["set-size", "--name", "x", "--declared-size", "60"],
+    ],
+)
+def test_a_hospital_entry_missing_a_field_is_refused_before_any_command_writes(
+    federation, tmp_path, capsys, drop, command
+):
+    before = _hand_edited(federation, tmp_path, drop)
+    capsys.readouterr()
+    err = refused(["coordinator", command[0], str(federation), *command[1:]], capsys, max_lines=2)
+    assert str(federation / "hospitals.json") in err and "'hospitals' entry 1" in err
+    assert f"field {drop!r} is missing" in err
+    assert (federation / "hospitals.json").read_bytes() == before  # revoke/set-size wrote nothing
+
+
+def test_the_literal_audit_case_revoke_leaves_the_file_unchanged(federation, capsys):
+    path = federation / "hospitals.json"
+    path.write_text('{"format":"genofed-hospitals/1","hospitals":[{"name":"x"}],"revoked":[]}')
+    before = path.read_bytes()
+    for command in (["hospitals"], ["revoke", "--name", "x"], ["status"]):
+        err = refused(["coordinator", command[0], str(federation), *command[1:]], capsys, max_lines=2)
+        assert "'hospitals' entry 1 ('x')" in err and "field " in err
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("registry", "said"),
+    [
+        ({"hospitals": {}, "revoked": []}, "'hospitals' must be a list"),
+        ({"hospitals": ["x"], "revoked": []}, "the entry is a text, not an object"),
+        (
+            {"hospitals": [], "revoked": [{"name": "y", "fingerprint": "f", "enrolled_at": "t"}]},
+            "'revoked_at'",
+        ),
+        (
+            {
+                "hospitals": [{"name": "x", "public_key": "k", "fingerprint": 3, "enrolled_at": "t"}],
+                "revoked": [],
+            },
+            "field 'fingerprint' is the number 3, not a non-empty text",
+        ),
+        (
+            {
+                "hospitals": [
+                    {
+                        "name": "x",
+                        "public_key": "k",
+                        "fingerprint": "f",
+                        "enrolled_at": "t",
+                        "declared_size": "9",
+                    }
+                ],
+                "revoked": [],
+            },
+            "field 'declared_size' is a text, not a whole number",
+        ),
+    ],
+)
+def test_hospitals_json_of_the_wrong_shape_is_one_error(federation, capsys, registry, said):
+    (federation / "hospitals.json").write_text(json.dumps({"format": "genofed-hospitals/1", **registry}))
+    err = refused(["coordinator", "hospitals", str(federation)], capsys, max_lines=2)
+    assert str(federation / "hospitals.json") in err and said in err
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[]", "not an object"),
+        ('{"pid": 1}', "field 'state' is missing"),
+        ('{"state": "running", "hospitals": {"x": {}}}', "'hospitals' entry 'x'"),
+    ],
+)
+def test_a_damaged_coordinator_json_is_one_error_in_status(federation, capsys, text, said):
+    (federation / "coordinator.json").write_text(text)
+    err = refused(["coordinator", "status", str(federation)], capsys, max_lines=2)
+    assert str(federation / "coordinator.json") in err and said in err

@@ -58,3 +58,19 @@ def test_the_settings_line_shows_rule_for_the_rules_sentinels_and_stores_them_un
     stored = json.loads((fed / "federation.json").read_text())["settings"]
     assert stored["local-epochs"] == 0 and stored["lr"] == 0.0 and stored["momentum"] == -1.0
     assert stored["min-nodes"] == 2 and stored["batch-size"] == 32
+
+
+def test_prior_variants_help_says_what_init_accepts(tmp_path, capsys):
+    """The help said "with --gene-prior give K", and init refused --gene-prior with a K: it now
+    says K needs --prior (and must be >= 1 with both priors), which is what init enforces."""
+    with pytest.raises(SystemExit):
+        main(["coordinator", "init", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    described = help_text.split("--prior-variants K ", 1)[1].split("--gene-prior FILE", 1)[0]
+    assert "with --gene-prior give K" not in described
+    assert "Needs --prior" in described and "with --prior and --gene-prior give K >= 1" in described
+
+    (tmp_path / "genes.bed").write_text("1\t50\t150\tG1\n")
+    argv, fed = _init(tmp_path, "--gene-prior", str(tmp_path / "genes.bed"), "--prior-variants", "10")
+    assert main(argv) == 2  # as the help says: K without --prior is refused
+    assert "it needs prior" in capsys.readouterr().err and not fed.exists()

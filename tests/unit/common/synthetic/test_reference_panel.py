@@ -145,3 +145,33 @@ def test_a_panel_holding_the_site_s_patients_is_refused():
     renamed[1, 0] = -1  # a missing call: that patient is compared on nothing, the other still matches
     with pytest.raises(DataError, match="exactly the genotypes of one of this site's patients"):
         refuse_patients_in_panel(panel, ["S0", "S1"], renamed)
+
+
+def _low_diversity(rng: np.random.Generator, people: int, founders: np.ndarray) -> np.ndarray:
+    """(people, V, 2) haplotypes each copied whole from one of a few founder haplotypes: a short
+    stretch of linked variants, where unrelated people often share a whole genotype vector."""
+    return founders[rng.integers(0, len(founders), (people, 2))].transpose(0, 2, 1).astype(np.int8)
+
+
+def test_chance_identity_in_a_low_diversity_region_is_not_taken_for_the_site_s_patients():
+    """The audit's case (rostov's first 400 variants against the demo reference): unrelated people
+    equal on every column by chance. The panel's own rate of identical pairs predicts that many,
+    so the panel passes; the site's own file given as the panel is still refused."""
+    rng = np.random.default_rng(11)
+    founders = rng.integers(0, 2, (60, 40))
+    ids = [f"1:{100 * (j + 1)}:A:G" for j in range(40)]
+    panel_haps, patient_haps = _low_diversity(rng, 300, founders), _low_diversity(rng, 200, founders)
+    panel = reference_from_haplotypes(
+        panel_haps, ids, sample_ids=[f"R{i}" for i in range(300)], source="ref.vcf"
+    )
+    patients = patient_haps.sum(axis=2).astype(np.int8)
+    people = panel_haps.sum(axis=2)
+    seen = {row.tobytes() for row in patients}
+    assert sum(row.astype(np.int8).tobytes() in seen for row in people) > 20  # what the old check refused
+    refuse_patients_in_panel(panel, [f"S{i}" for i in range(200)], patients)  # chance identity: fine
+
+    own = reference_from_haplotypes(
+        patient_haps, ids, sample_ids=[f"X{i}" for i in range(200)], source="own.vcf"
+    )
+    with pytest.raises(DataError, match=r"200 of its people .*chance identity on these variants predicts"):
+        refuse_patients_in_panel(own, [f"S{i}" for i in range(200)], patients)
