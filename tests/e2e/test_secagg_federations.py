@@ -16,6 +16,7 @@ from helpers.secagg import small_run_settings
 
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.server import secagg
+from genofed.server.app import NothingTrained
 from genofed.simulations.local.simulate import simulate
 
 #: Bound on |SecAgg+ average - plain average| per weight: 3 hospitals, each off by less than one
@@ -126,15 +127,27 @@ def test_a_refusing_hospital_does_not_stall_the_round(federation, tmp_path):
     assert all(torch.isfinite(t).all() and t.abs().max() < 5 for t in after.values())  # and is not garbage
 
 
-def test_too_few_hospitals_left_fails_the_round_cleanly(federation, tmp_path):
-    """Two of three refuse: fewer than the threshold (2) remain, so the round halts, the model
-    stays as it was and the refusals are logged; the run still finishes with its report."""
-    settings = small_run_settings(federation, tmp_path / "halted", rounds=1, secagg=True)
+def _two_sites_spent(settings) -> None:
+    """elista and astrakhan have spent their budget: they refuse every round."""
     for site in ("elista", "astrakhan"):
         ledger = PrivacyLedger(Path(settings.ledger_dir) / site / LEDGER_FILE)
         ledger.set_plan("old", 1.0, 0.2, 500, 8.0, 1e-5)
         ledger.charge(Charge("old", 1, 1.0, 0.2, 500, 7.99, "2026-01-01T00:00:00", "earlier run"))
-    results = simulate(settings, references=False)
+
+
+def test_too_few_hospitals_left_fails_the_round_cleanly(federation, tmp_path):
+    """Two of three refuse: fewer than the threshold (2) remain, so the round halts, the model
+    stays as it was and the refusals are logged. With no round trained, `genofed simulate` fails
+    naming them (no model, results nor report); an experiment records the run with its report."""
+    settings = small_run_settings(federation, tmp_path / "halted", rounds=1, secagg=True)
+    _two_sites_spent(settings)
+    with pytest.raises(NothingTrained, match="secure aggregation halted"):
+        simulate(settings, references=False)
+    assert not (Path(settings.out_dir) / "report.md").exists()
+
+    settings = small_run_settings(federation, tmp_path / "recorded", rounds=1, secagg=True)
+    _two_sites_spent(settings)
+    results = simulate(settings, references=False, require_training=False)
     record = results["rounds"][1]
     assert record["participants"] == [] and record["refused"] == ["astrakhan", "elista", "rostov"]
     assert "secure aggregation halted" in results["refusals"]["1"]["rostov"]
