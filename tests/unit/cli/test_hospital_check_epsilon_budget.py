@@ -201,3 +201,24 @@ def test_another_sites_key_is_refused_by_check_and_start(tmp_path, cohorts, monk
     err = refused([*_check_args(site, cohorts), "--epsilon-budget", "3"], capsys, max_lines=2)
     assert "is not the one" in err and "recorded at `genofed hospital init`" in err
     assert "data" not in json.loads((site / "hospital.json").read_text())
+
+
+def test_start_refuses_a_key_swapped_after_the_check(tmp_path, cohorts, monkeypatch, capsys):
+    """`hospital start` launched the SuperNode with another site's key copied in after `check`."""
+    import shutil
+
+    from genofed.client.agent.launch import AgentOptions, prepare_start
+    from genofed.common.deployment.flower_env import SUPEREXEC_SECRET
+    from genofed.common.errors import GenofedError
+    from genofed.server.service.pki import write_pki
+
+    monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "home"))
+    site, other = tmp_path / "k6", tmp_path / "k7"
+    init_site(site, "sevastopol")
+    init_site(other, "rostov")
+    assert main([*_check_args(site, cohorts), "--epsilon-budget", "3"]) == 0
+    shutil.copyfile(other / "supernode.key", site / "supernode.key")
+    write_pki(tmp_path / "pki", ["localhost"])
+    with pytest.raises(GenofedError, match="is not the one"):
+        prepare_start(site, AgentOptions("localhost:9", tmp_path / "pki" / "ca.pem"))
+    assert not (site / SUPEREXEC_SECRET).exists()  # refused before anything is started or written
