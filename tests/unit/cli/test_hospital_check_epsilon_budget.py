@@ -186,13 +186,19 @@ def test_a_synthetic_ratio_without_synthetic_is_refused(tmp_path, cohorts, capsy
     assert "data" not in json.loads((site / "hospital.json").read_text())
 
 
-def test_another_sites_key_is_refused_by_check_and_start(tmp_path, cohorts, monkeypatch, capsys):
-    import shutil
-
+def _two_sites(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """sevastopol's site folder (to check) and rostov's (whose key is copied over sevastopol's)."""
     monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "home"))
     site, other = tmp_path / "k6", tmp_path / "k7"
     init_site(site, "sevastopol")
     init_site(other, "rostov")
+    return site, other
+
+
+def test_another_sites_key_is_refused_by_check(tmp_path, cohorts, monkeypatch, capsys):
+    import shutil
+
+    site, other = _two_sites(tmp_path, monkeypatch)
     shutil.copyfile(other / "supernode.key", site / "supernode.key")
     err = refused([*_check_args(site, cohorts), "--epsilon-budget", "3"], capsys, max_lines=2)
     assert "supernode.key: this private key is not the one of" in err and "replaced" in err
@@ -212,10 +218,7 @@ def test_start_refuses_a_key_swapped_after_the_check(tmp_path, cohorts, monkeypa
     from genofed.common.errors import GenofedError
     from genofed.server.service.pki import write_pki
 
-    monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "home"))
-    site, other = tmp_path / "k6", tmp_path / "k7"
-    init_site(site, "sevastopol")
-    init_site(other, "rostov")
+    site, other = _two_sites(tmp_path, monkeypatch)
     assert main([*_check_args(site, cohorts), "--epsilon-budget", "3"]) == 0
     shutil.copyfile(other / "supernode.key", site / "supernode.key")
     write_pki(tmp_path / "pki", ["localhost"])
