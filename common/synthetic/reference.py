@@ -304,8 +304,9 @@ def match_populations(
         weights, _ = nnls(columns, target)
     if weights.sum() <= 0:
         weights = np.array([(panel.populations == k).sum() for k in names], dtype=np.float64)
-    weights = weights / weights.sum()
-    return {k: float(w) for k, w in zip(names, weights, strict=True) if w > 1e-3}
+    kept = {k: float(w) for k, w in zip(names, weights / weights.sum(), strict=True) if w > 1e-3}
+    total = sum(kept.values())  # a mix again after the negligible populations are dropped
+    return {k: w / total for k, w in kept.items()}
 
 
 def _mixed_frequencies(panel: ReferencePanel, weights: dict[str, float]) -> np.ndarray:
