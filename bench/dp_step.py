@@ -4,16 +4,17 @@ Both models are measured: the network and the logistic model (which also must co
 round than the network: both take the same rounds, epochs and batch size by their rules, so a
 round's cost ratio is the DP step's, printed at the end).
 
-Three ways to take a step:
+Four ways to take a step:
 
 - plain: no privacy;
-- DP: what the trainer runs (client/trainer.py): Opacus' ghost clipping with the closed-form
-  per-example gradient norms of client/ghost_clipping.py, then a second backward pass of the
-  clip-weighted loss;
-- hooks: Opacus' per-example-gradient path, which the trainer used before (materialises a
+- DP: what the trainer runs (client/trainer.py): Opacus' ghost-clipping optimizer fed by
+  client/ghost_clipping.py's one backward pass (closed-form per-example norms and clipped sum);
+- two-pass: Opacus' own ghost clipping with the same closed-form norms, then a second backward
+  pass of the clip-weighted loss (the trainer's before); for comparison;
+- hooks: Opacus' per-example-gradient path, the trainer's before that (materialises a
   batch x parameters gradient, its norms, the clipped sum); for comparison.
 
-The three are timed in one process, taking turns step by step, so that a load that comes and
+The four are timed in one process, taking turns step by step, so that a load that comes and
 goes on a shared machine slows all three alike and the ratios hold; a step is timed as CPU time
 with one torch thread, as a hospital's client trains (client/app.py,
 common/util/torch_threads.py), with the trainer's default optimizer (SGD, momentum 0.9). Peak
@@ -39,12 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import run_child  # noqa: E402
 
 _CASE = r"""
-import resource, time, warnings, torch
+import contextlib, resource, time, warnings, torch
 from torch import nn
 warnings.simplefilter("ignore")
 from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.model.network import ModelConfig, build_model
-from genofed.client.ghost_clipping import GRAD_SAMPLE_MODE
+from genofed.client.ghost_clipping import GRAD_SAMPLE_MODE, clipped_loss
 from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -71,9 +72,12 @@ def make_step(mode):
         private = PrivacyEngine(accountant="rdp").make_private(
             module=model, optimizer=optimizer, data_loader=DataLoader(TensorDataset(x, y), batch_size=batch),
             criterion=loss_fn, noise_multiplier=1.0, max_grad_norm=1.0, poisson_sampling=False,
-            grad_sample_mode=GRAD_SAMPLE_MODE if mode == "dp" else "hooks")
+            grad_sample_mode="hooks" if mode == "hooks" else GRAD_SAMPLE_MODE)
         model, optimizer = private[:2]
-        loss_fn = private[2] if mode == "dp" else loss_fn
+        if mode == "dp":  # as client/trainer.py trains
+            loss_fn = hooks_off.enter_context(clipped_loss(model, private[2], 1.0))
+        elif mode == "two-pass":
+            loss_fn = private[2]
     def step():
         # CPU seconds of the step's phases: zero_grad + forward + loss, backward, optimizer step
         t0 = time.process_time()
@@ -87,6 +91,7 @@ def make_step(mode):
         return t1 - t0, t2 - t1, t3 - t2
     return step, params
 
+hooks_off = contextlib.ExitStack()
 cases = {mode: make_step(mode) for mode in modes}
 for _ in range(3):
     for step, _ in cases.values():
@@ -113,7 +118,7 @@ report(
 _NAMES = {"genotype": "GenotypeRiskNet (defaults)", "logistic": "LogisticRiskModel"}
 
 
-_MODES = ("plain", "dp", "hooks")
+_MODES = ("plain", "dp", "two-pass", "hooks")
 
 
 def measure(kind: str, variants: int, batch: int, steps: int, allocator: str = "tuned") -> dict:
@@ -135,11 +140,12 @@ def measure(kind: str, variants: int, batch: int, steps: int, allocator: str = "
 
 
 def _row(name: str, v: int, case: dict) -> str:
-    plain, dp, hooks = (case["ms"][m] for m in _MODES)
-    mb = "".join(f"{case['mb'][m]:>{w}.0f}" for m, w in zip(_MODES, (10, 8, 10), strict=True))
+    plain, dp, two_pass, hooks = (case["ms"][m] for m in _MODES)
+    mb = "".join(f"{case['mb'][m]:>{w}.0f}" for m, w in zip(_MODES, (10, 8, 13, 10), strict=True))
     return (
-        f"{name:<42}{v:>8}{plain:>10.2f}{dp:>10.2f}{dp / plain:>10.2f}{hooks:>10.2f}"
-        f"{hooks / plain:>12.2f}{mb}{case['faults']['plain']:>14.0f}{case['faults']['dp']:>11.0f}"
+        f"{name:<42}{v:>8}{plain:>10.2f}{dp:>10.2f}{dp / plain:>10.2f}{two_pass:>13.2f}"
+        f"{two_pass / plain:>15.2f}{hooks:>10.2f}{hooks / plain:>12.2f}{mb}"
+        f"{case['faults']['plain']:>14.0f}{case['faults']['dp']:>11.0f}"
     )
 
 
@@ -156,8 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     verdicts: list[str] = []
     phase_lines: list[str] = []
     print(
-        f"{'model':<42}{'V':>8}{'plain ms':>10}{'DP ms':>10}{'DP/plain':>10}{'hooks ms':>10}"
-        f"{'hooks/plain':>12}{'plain MB':>10}{'DP MB':>8}{'hooks MB':>10}"
+        f"{'model':<42}{'V':>8}{'plain ms':>10}{'DP ms':>10}{'DP/plain':>10}{'two-pass ms':>13}"
+        f"{'two-pass/plain':>15}{'hooks ms':>10}{'hooks/plain':>12}{'plain MB':>10}{'DP MB':>8}"
+        f"{'two-pass MB':>13}{'hooks MB':>10}"
         f"{'plain faults':>14}{'DP faults':>11}"
     )
     for v in args.variants:

@@ -39,14 +39,14 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 # isort: off
-# Imported before opacus: it undoes Opacus' logging.basicConfig() at import and registers
-# BlockLinear's grad sampler (see genofed.common.model.network).
+# Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see
+# genofed.common.model.network).
 import genofed.common.model.network  # noqa: F401
+from genofed.client.ghost_clipping import OneBackwardClipping
 from genofed.client.trainer import Augment, TrainSettings
 from genofed.common.errors import GenofedError
-from opacus import GradSampleModule
 from opacus.data_loader import DPDataLoader
-from opacus.optimizers import DPOptimizer
+from opacus.optimizers import DPOptimizerFastGradientClipping
 # isort: on
 
 #: Train-config keys of a distributed round (sent by the coordinator, genofed.server.secagg).
@@ -252,15 +252,16 @@ def _noisy_sums(
     """sum over the round's batches of (clipped per-example gradient sum + N(0, (noise_share *
     C)^2)), by trainable parameter name, in float64; the mean loss; the number of batches.
 
-    Opacus' DPOptimizer does the clipping and the noise (`pre_step`, with loss reduction "sum":
-    no division), and is never stepped: every batch sees the same global weights.
+    The clipped sum comes from one backward pass in closed form (`OneBackwardClipping`, as the
+    trainer clips); Opacus' ghost-clipping optimizer adds the noise (`pre_step`, with loss
+    reduction "sum": no division) and is never stepped: every batch sees the same global weights.
     """
     trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
     if not trainable:
         raise ValueError("the model has no trainable parameters")
     names = {id(p): name for name, p in trainable.items()}
-    private = GradSampleModule(model, loss_reduction="sum")
-    optimizer = DPOptimizer(
+    clipping = OneBackwardClipping(model, settings.max_grad_norm)
+    optimizer = DPOptimizerFastGradientClipping(
         torch.optim.SGD(list(trainable.values()), lr=0.0),
         noise_multiplier=noise_share,
         max_grad_norm=settings.max_grad_norm,
@@ -269,26 +270,21 @@ def _noisy_sums(
         generator=torch.Generator().manual_seed(noise_seed),
     )
     sums = {name: torch.zeros_like(p, dtype=torch.float64) for name, p in trainable.items()}
-    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
     total, seen, steps = 0.0, 0, 0
     was_training = model.training
     model.train()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG turned off.*")
-            warnings.filterwarnings("ignore", message=".*[Ff]ull backward hook.*")
             for _ in range(batches // len(loader)):
                 for xb, yb, index in loader:
                     if augment is not None and len(index):
                         rows = augment(index.numpy(), rng)
                         xb = torch.as_tensor(np.ascontiguousarray(rows), dtype=xb.dtype).reshape(xb.shape)
                     optimizer.zero_grad(set_to_none=True)
-                    logits = private(xb)
-                    if len(yb):
-                        loss = loss_fn(logits, yb)
-                        total, seen = total + float(loss.detach()), seen + len(yb)
-                    else:
-                        loss = logits.sum() * 0.0  # an empty batch still releases its noise
+                    loss = clipping(model(xb), yb)
+                    if len(yb):  # an empty batch's clipped sum is zero: it still releases its noise
+                        total, seen = total + float(loss.detach()) * len(yb), seen + len(yb)
                     loss.backward()
                     optimizer.pre_step()  # p.grad = clipped sum + noise
                     for p in optimizer.params:
@@ -296,6 +292,6 @@ def _noisy_sums(
                     steps += 1
     finally:
         optimizer.zero_grad(set_to_none=True)
-        private.remove_hooks()  # give the caller back a plain module
+        clipping.remove()  # give the caller back a plain module
         model.train(was_training)
     return sums, (total / seen if seen else float("nan")), steps

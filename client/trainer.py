@@ -18,13 +18,13 @@ gradients captured at layer hooks, so a loss term that does not depend on the da
 simply be lost (or, if it were, clipped and noised for nothing). The decoupled step uses no
 data, so it has no privacy cost.
 
-Per-example clipping uses Opacus' ghost clipping (`genofed.client.ghost_clipping`): each
-example's gradient norm in closed form, then a second backward pass of the clip-weighted loss.
-The update is the one Opacus' per-example-gradient path computes (same clip to L2 norm
+Per-example clipping uses Opacus' ghost clipping with the closed forms of
+`genofed.client.ghost_clipping`: each example's gradient norm, and the clipped sum, from each
+layer's input and the gradient at its output, in one backward pass (Opacus' own ghost clipping
+takes two). The update is the one Opacus' per-example-gradient path computes (same clip to L2 norm
 max_grad_norm, same noise from the same generator, same accounting;
-tests/unit/client/test_ghost_clipping.py), at a lower cost per step: about 2x a plain step
-against 2.5x or more on the per-example path for the logistic model, 2.1-2.2x against 2.3-2.4x for
-the network (docs/benchmarks.md, "The DP step"). The process's C allocator keeps the memory the steps free
+tests/unit/client/test_ghost_clipping.py), at a lower cost per step (docs/benchmarks.md, "The DP
+step", measures all three). The process's C allocator keeps the memory the steps free
 (`common.util.allocator`), so a step does not fault it in again.
 """
 
@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # isort: off
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py).
 import genofed.common.model.network  # noqa: F401  (also registers BlockLinear's grad sampler)
-from genofed.client.ghost_clipping import GRAD_SAMPLE_MODE  # also registers the norm samplers
+from genofed.client.ghost_clipping import GRAD_SAMPLE_MODE, clipped_loss  # also registers the norm samplers
 from genofed.common.privacy.accountant import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
 from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.util.checks import require_at_least, require_choice, require_in_range, require_positive
@@ -201,8 +201,8 @@ def _train_private(
     The Poisson loader is built here with the rate of `rows` (the public row count), not left
     to Opacus, which would take 1 / len(loader) from the actual dataset; Opacus then reads the
     same rate back from it (1 / len), and its gradient divisor is set from `rows` as well.
-    Ghost clipping (module docstring) also returns the loss to train with: a wrapper of the
-    mean BCE whose backward() runs both passes.
+    The loss to train with is `clipped_loss`'s: the mean BCE whose backward() leaves the clipped
+    gradient sum for Opacus' optimizer (module docstring).
     """
     engine = PrivacyEngine(accountant="rdp")
     rate = sample_rate(rows, settings.batch_size)
@@ -221,12 +221,11 @@ def _train_private(
         grad_sample_mode=GRAD_SAMPLE_MODE,
     )
     private_optimizer.expected_batch_size = max(1, int(rows * rate))
-    try:
+    # on exit, the caller gets back a plain module: no hook of Opacus' or ours is left on it
+    with clipped_loss(private_model, private_loss, settings.max_grad_norm) as loss_fn:
         loss, steps = _run(
-            private_model, private_optimizer, private_loss, private_loader, settings, anchor_params, batches
+            private_model, private_optimizer, loss_fn, private_loader, settings, anchor_params, batches
         )
-    finally:
-        private_model.remove_hooks()  # give the caller back a plain module
     history = [(float(s), float(q), int(k)) for s, q, k in engine.accountant.history]
     return TrainResult(
         _state_dict(private_model._module),
@@ -248,7 +247,7 @@ def _run(
     batches: _Batches,
 ) -> tuple[float, int]:
     """The epoch loop shared by both paths; returns (mean loss per example, optimizer steps).
-    `loss_fn`: the mean BCE, or under DP its ghost-clipping wrapper (`_train_private`).
+    `loss_fn`: the mean BCE, or under DP its clipping wrapper (`_train_private`).
 
     An empty Poisson batch still takes an optimizer step: under DP that step releases pure
     noise, and the accountant counts it; skipping it would make the run depend on the sampling

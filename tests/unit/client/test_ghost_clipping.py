@@ -1,6 +1,6 @@
 """Ghost clipping (client/ghost_clipping.py) computes what Opacus' per-example gradients compute:
-the same per-example norms, and through the trainer the same clipped, noised update and the
-same privacy history."""
+the same per-example norms, in one backward pass the clipped sum Opacus' two ghost passes leave,
+and through the trainer the same clipped, noised update and the same privacy history."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import torch
 from torch import nn
 
 import genofed.client.trainer as trainer_module
+from genofed.client.ghost_clipping import OneBackwardClipping, clipped_loss, supports
 from genofed.client.trainer import TrainSettings, train_model
 from genofed.common.model.network import ModelConfig, build_model, set_trainable
 
 # isort: off
-from opacus import GradSampleModule
+from opacus import GradSampleModule, PrivacyEngine
 from opacus.grad_sample import GradSampleModuleFastGradientClipping
 # isort: on
 
@@ -114,3 +115,91 @@ def test_the_trainer_clips_with_ghost_norms(monkeypatch) -> None:
     x, y = (t.float().numpy() for t in _data(20))
     train_model(_model("network"), x, y, TrainSettings(batch_size=8), noise_multiplier=1.0, seed=0)
     assert seen == [("ghost", GradSampleModuleFastGradientClipping, DPOptimizerFastGradientClipping)]
+
+
+def _ghost(model: nn.Module, x: torch.Tensor, y: torch.Tensor, clip: float) -> tuple:
+    """Opacus' ghost clipping as make_private sets it up: (model, optimizer, loss)."""
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=len(x))
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    private = PrivacyEngine(accountant="rdp").make_private(
+        module=model,
+        optimizer=optimizer,
+        data_loader=loader,
+        criterion=nn.BCEWithLogitsLoss(),
+        noise_multiplier=0.0,
+        max_grad_norm=clip,
+        poisson_sampling=False,
+        grad_sample_mode="ghost",
+    )
+    return private[0], private[1], private[2]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_one_pass_clipped_sum_equals_opacus_two_ghost_passes(name: str) -> None:
+    x, y = _data(16)
+    clip = 1.0
+    two_pass_model, _, two_pass_loss = _ghost(_model(name).double(), x, y, clip)
+    two_pass_loss(two_pass_model(x), y).backward()  # Opacus' own: norms, then a second pass
+    expected = {n: p.grad.clone() for n, p in two_pass_model._module.named_parameters() if p.requires_grad}
+    norms = two_pass_model.get_norm_sample()
+    assert norms.min() < clip < norms.max()  # the clip bites for some examples only
+    two_pass_model.remove_hooks()
+
+    one_pass_model, _, opacus_loss = _ghost(_model(name).double(), x, y, clip)
+    with clipped_loss(one_pass_model, opacus_loss, clip) as loss_fn:
+        assert isinstance(loss_fn, OneBackwardClipping)
+        loss = loss_fn(one_pass_model(x), y)
+        torch.testing.assert_close(loss.detach(), nn.BCEWithLogitsLoss()(one_pass_model(x), y))
+        loss_fn(one_pass_model(x), y).backward()
+    got = {n: p.grad for n, p in one_pass_model._module.named_parameters() if p.requires_grad}
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-10, atol=1e-12, msg=key)
+    frozen = [p.grad for p in one_pass_model._module.parameters() if not p.requires_grad]
+    assert all(g is None for g in frozen)  # a frozen layer gets no gradient, so neither clip nor noise
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in one_pass_model.modules())
+
+
+def test_an_empty_batch_gives_a_zero_clipped_sum() -> None:
+    """An empty Poisson batch still steps (the trainer's `_run`): its clipped sum is zero."""
+    model = _model("network").double()
+    clipping = OneBackwardClipping(model, 1.0)
+    x, y = _data(3)
+    clipping(model(x[:0]), y[:0]).backward()
+    for param in model.parameters():
+        assert param.grad is not None and param.grad.shape == param.shape and not param.grad.any()
+
+
+def test_other_layers_keep_opacus_two_passes() -> None:
+    """A model with a trained layer the closed forms do not cover trains with Opacus' loss."""
+    x, y = _data(8)
+    model = nn.Sequential(nn.Linear(V + 2, 3), nn.LayerNorm(3), nn.Linear(3, 1), nn.Flatten(0)).double()
+    assert not supports(model) and supports(_model("network"))
+    private_model, _, opacus_loss = _ghost(model, x, y, 1.0)
+    with clipped_loss(private_model, opacus_loss, 1.0) as loss_fn:
+        assert loss_fn is opacus_loss
+    with pytest.raises(ValueError, match="Linear"):
+        OneBackwardClipping(model, 1.0)
+
+
+def test_a_layer_run_twice_is_refused() -> None:
+    """Tied weights: each call's norm is not the example's norm (Opacus' ghost refuses it too)."""
+    layer = nn.Linear(4, 4).double()
+    model = nn.Sequential(layer, nn.Tanh(), layer)
+    clipping = OneBackwardClipping(model, 1.0)
+    with pytest.raises(NotImplementedError, match="twice"):
+        model(torch.ones(2, 4, dtype=torch.float64))
+    clipping.remove()
+    model(torch.ones(2, 4, dtype=torch.float64))  # no hook left
+
+
+def test_the_trainer_takes_one_backward_pass_per_step(monkeypatch) -> None:
+    calls = []
+    original = OneBackwardClipping.backward
+    counted = lambda self, loss: calls.append(original(self, loss))  # noqa: E731
+    monkeypatch.setattr(OneBackwardClipping, "backward", counted)
+    x, y = (t.float().numpy() for t in _data(40))
+    model = _model("logistic")
+    result = train_model(model, x, y, TrainSettings(batch_size=8), noise_multiplier=1.0, seed=0)
+    assert len(calls) == result.steps > 0
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
