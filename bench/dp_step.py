@@ -75,7 +75,7 @@ def make_step(mode):
             grad_sample_mode="hooks" if mode == "hooks" else GRAD_SAMPLE_MODE)
         model, optimizer = private[:2]
         if mode == "dp":  # as client/trainer.py trains
-            loss_fn = hooks_off.enter_context(clipped_loss(model, private[2], 1.0))
+            loss_fn = open_losses.enter_context(clipped_loss(model, private[2], 1.0))
         elif mode == "two-pass":
             loss_fn = private[2]
     def step():
@@ -91,7 +91,7 @@ def make_step(mode):
         return t1 - t0, t2 - t1, t3 - t2
     return step, params
 
-hooks_off = contextlib.ExitStack()
+open_losses = contextlib.ExitStack()
 cases = {mode: make_step(mode) for mode in modes}
 for _ in range(3):
     for step, _ in cases.values():

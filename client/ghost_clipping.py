@@ -145,8 +145,8 @@ _CLOSED_FORMS: dict[type[nn.Module], tuple[_NormSampler, _ClippedSum]] = {
 
 
 def _trained_layers(module: nn.Module) -> list[nn.Module] | None:
-    """The layers holding a trained parameter, or None when one is held by a layer without the
-    closed forms (`_CLOSED_FORMS`) or is not its layer's own parameter."""
+    """The layers holding a trained parameter, or None when one of them has no closed forms
+    (`_CLOSED_FORMS`)."""
     layers = [m for m in module.modules() if any(p.requires_grad for p in m.parameters(recurse=False))]
     if any(type(m) not in _CLOSED_FORMS for m in layers):
         return None
