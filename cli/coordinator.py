@@ -873,6 +873,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from genofed.common.errors import GenofedError
+    from genofed.common.scoring.model_file import parameter_count
     from genofed.common.util.atomic import require_file_target
     from genofed.server.pretraining.train import PretrainSettings, pretrain
 
@@ -907,10 +908,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
         print(f"  logistic model, best L2 strength {metrics['best_l2']:g}: validation {score}")
     else:
         print(f"  best epoch {metrics['best_epoch']}: validation {score}")
-    print(
-        f"  parameters: {sum(t.numel() for t in model.state_dict.values())}, panel: {len(model.panel)} "
-        "variants"
-    )
+    # the trainable weights, as inspect-model counts them (not buffers such as a logistic scale)
+    print(f"  parameters: {parameter_count(model)}, panel: {len(model.panel)} variants")
     print(f"  content hash: {digest}")
     if model.model_config.architecture == "logistic":
         print(f"  use it: genofed simulate --data FED --prior {out}")

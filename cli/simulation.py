@@ -377,6 +377,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         prevalence=args.prevalence,
     )
     settings.check_inputs(data=bool(args.data))
+    if settings.prior or settings.pretrained or settings.gene_prior:  # before --force deletes anything
+        from genofed.common.data.layout import PANEL
+        from genofed.server.start_model import check_start_inputs
+
+        check_start_inputs(settings, Path(settings.panel) if settings.panel else data / PANEL)
     simulated = None if args.data else Cohorts(args.preset, args.seed)
     try:
         deleted = prepare_run_folder(

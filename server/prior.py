@@ -95,7 +95,7 @@ class SourcePrior:
                 f"variants, not this prior's selection of {len(self.selected)} of {source_config.n_variants}"
             )
         fresh = {k: v.detach().clone() for k, v in build_model(config, seed).state_dict().items()}
-        if not _starts_from_source(self.source, config):
+        if not self.gives_weights(config):
             return fresh
         source = self.source.state_dict
         weight = source["linear.weight"][0]
@@ -108,6 +108,17 @@ class SourcePrior:
         fresh["linear.weight"] = torch.cat([variants, covariates]).reshape(1, -1).to(fresh["linear.weight"])
         fresh["linear.bias"] = self.source.state_dict["linear.bias"][:1].clone().to(fresh["linear.bias"])
         return fresh
+
+    def gives_weights(self, config: ModelConfig) -> bool:
+        """Whether a model of `config` starts from the source's weights (`start_weights`), or only
+        reads its selection from fresh weights."""
+        return _starts_from_source(self.source, config)
+
+    def start_text(self, config: ModelConfig) -> str:
+        """What a model of `config` starts from, in words (results.json and the report say it)."""
+        if self.gives_weights(config):
+            return "the source's weights on the selected variants, its covariate weights and its bias"
+        return f"fresh weights, only the selection is used: {_why_fresh(self.source, config)}"
 
 
 def source_prior(
@@ -125,9 +136,19 @@ def source_prior(
         default: docs/models.md "Public prior knowledge"); ties go to the lower index.
     include: panel indices always selected, whatever their importance (e.g. the variants inside
         clinicians' known disease genes); the selection is their union with the top k, ascending.
-    Raises PretrainedModelError for an unusable or foreign model, ConfigError for a bad k or index.
+    Raises PretrainedModelError for an unusable or foreign model, ConfigError for a federated
+    model (not public), a bad k (above the variants the source gives an importance) or index.
     """
     model = load_pretrained(path, expected_hash=expected_hash)
+    if model.provenance.get("kind") == "federated":
+        # a federation's own model was trained on hospitals' patients: not public, and what it
+        # spent is in no ledger of this run; --pretrained starts from it and says where it came from
+        raise ConfigError(
+            f"{path} is a federated model (trained on hospitals' patients, privacy: "
+            f"{model.provenance.get('epsilon', 'not recorded')}), not a public source: a prior must be a "
+            "`genofed pretrain` model of a public or consented cohort; to continue from this model, "
+            "use --pretrained"
+        )
     check_compatible(model, panel, source=str(path))
     n = len(panel)
     k = n if int(k) == 0 else int(k)
@@ -141,6 +162,12 @@ def source_prior(
         bad = next(i for i in forced if not 0 <= i < n)
         raise ConfigError(f"variant index {bad} to include is outside the panel (0 .. {n - 1})")
     importance = variant_importance(model)
+    informative = int(np.count_nonzero(importance))
+    if int(k) > informative and k != n:
+        raise ConfigError(
+            f"prior-variants {k}: the source model {path} gives only {informative} variants an importance "
+            f"above 0 (it reads no others); choose at most {informative}, or 0 for the whole panel"
+        )
     ranked = np.argsort(-importance, kind="stable")  # stable: equal scores keep index order
     top = {int(i) for i in ranked[: int(k)]}
     selected = tuple(sorted(top | set(forced)))
@@ -154,7 +181,6 @@ def source_prior(
         "included": len(forced),
         "added_by_include": len(selected) - int(k),
         "importance": IMPORTANCE_RULES[model.model_config.architecture],
-        "start": _start_description(model),
     }
     return SourcePrior(selected, importance, description, model)
 
@@ -194,14 +220,16 @@ def _starts_from_source(model: PretrainedModel, config: ModelConfig) -> bool:
     )
 
 
-def _start_description(model: PretrainedModel) -> str:
-    """What `start_weights` gives a logistic model of the selection, in words."""
-    config = model.model_config
+def _why_fresh(model: PretrainedModel, config: ModelConfig) -> str:
+    """Why a model of `config` cannot start from `model`'s weights (`_starts_from_source` is False)."""
+    source = model.model_config
     if config.architecture != "logistic":
-        return "fresh weights: the source is a network, only its selection is used"
-    if config.n_outputs != 1:
-        return "fresh weights (zeros): the source is multi-class, only its selection is used"
-    return "the source's weights on the selected variants, its covariate weights and its bias"
+        return f"the run trains a {config.architecture}, the source's weights fit a logistic model only"
+    if source.architecture != "logistic":
+        return f"the source is a {source.architecture}"
+    if source.n_outputs != 1 or config.n_outputs != 1:
+        return "the source is multi-class: its outputs score classes, not the disease"
+    return f"the source has {source.n_covariates} covariates, the run {config.n_covariates}"
 
 
 def _full_panel(weights: torch.Tensor, config: ModelConfig) -> torch.Tensor:

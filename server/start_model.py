@@ -16,6 +16,7 @@ coordinator's own inputs. The training settings left at 0 then follow the model'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.scoring.model_file import check_compatible, describe, disease_start, load_pretrained
 from genofed.server.settings import RunSettings
-from genofed.server.training_rule import column_scale, resolve_settings, starts_from_weights
+from genofed.server.training_rule import DEFAULT_MODEL, column_scale, resolve_settings
 
 
 @dataclass(frozen=True)
@@ -53,17 +54,45 @@ def start_model(settings: RunSettings, panel: VariantPanel) -> StartModel:
     genes = _gene_selection(settings, panel)
     prior = _source_prior(settings, panel, genes)
     selected = prior.selected if prior is not None else genes
-    resolved = resolve_settings(settings, panel, selected=selected)
-    config = ModelConfig(n_variants=len(panel), architecture=resolved.model, selected=selected)
-    weights = prior.start_weights(config) if prior is not None else None
-    if weights is None:
+    architecture = DEFAULT_MODEL if settings.model == "auto" else settings.model
+    config = ModelConfig(n_variants=len(panel), architecture=architecture, selected=selected)
+    # a prior that offers no weights to this model (a network source, a multi-class one, a run
+    # that trains a network) is a selection only: the run trains as from scratch
+    from_weights = prior is not None and prior.gives_weights(config)
+    resolved = resolve_settings(settings, panel, selected=selected, from_weights=from_weights)
+    if prior is not None:
+        weights = prior.start_weights(config)
+    else:
         weights = build_model(config, seed=settings.seed).state_dict()
     if config.architecture == "logistic":
-        scratch = not starts_from_weights(settings)
-        scale = column_scale(panel, selected, config.n_covariates, settings.epsilon, from_scratch=scratch)
+        scale = column_scale(
+            panel, selected, config.n_covariates, settings.epsilon, from_scratch=not from_weights
+        )
         weights = _scaled(weights, scale)
-    described = _describe_prior(settings, genes, prior)
+    described = _describe_prior(settings, genes, prior, config)
     return StartModel(resolved, config, weights, prior=described)
+
+
+def check_start_inputs(settings: RunSettings, panel_file: Path | None) -> None:
+    """Refuse what `start_model` would refuse, before the run folder is touched: `--force`
+    deletes a previous run (its privacy ledgers too), which a bad prior, pretrained model or gene
+    list must not cost. With the federation's panel file (`panel_file`), the whole start is built
+    and thrown away (a model of another panel, a K too large, a gene list that selects nothing);
+    without one (the run builds its panel from the hospitals' summaries), each file is read.
+    """
+    if not (settings.prior or settings.pretrained or settings.gene_prior):
+        return
+    if panel_file is not None and panel_file.is_file():
+        start_model(settings, VariantPanel.load(panel_file))
+        return
+    if settings.pretrained:
+        load_pretrained(settings.pretrained, expected_hash=settings.pretrained_hash)
+    if settings.prior:
+        load_pretrained(settings.prior)
+    if settings.gene_prior:
+        from genofed.common.data.regions import load_gene_regions
+
+        load_gene_regions(settings.gene_prior)
 
 
 def _scaled(weights: dict[str, torch.Tensor], scale: np.ndarray) -> dict[str, torch.Tensor]:
@@ -120,14 +149,17 @@ def _source_prior(settings: RunSettings, panel: VariantPanel, genes: tuple[int, 
     return source_prior(settings.prior, panel, settings.prior_variants, include=genes)
 
 
-def _describe_prior(settings: RunSettings, genes: tuple[int, ...], prior) -> dict[str, Any] | None:
+def _describe_prior(
+    settings: RunSettings, genes: tuple[int, ...], prior, config: ModelConfig
+) -> dict[str, Any] | None:
     if not genes and prior is None:
         return None
     described: dict[str, Any] = {}
     if settings.gene_prior:
         described["gene_list"] = {"file": settings.gene_prior, "variants": len(genes)}
     if prior is not None:
-        described["source"] = prior.description
+        described["source"] = {**prior.description, "start": prior.start_text(config)}
+        described["from_weights"] = prior.gives_weights(config)
         described["variants"] = len(prior.selected)
     else:
         described["variants"] = len(genes)

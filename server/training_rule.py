@@ -251,22 +251,26 @@ def resolve_settings(
     *,
     architecture: str = "",
     selected: tuple[int, ...] = (),
+    from_weights: bool | None = None,
 ) -> RunSettings:
     """`settings` with a concrete model and every training setting left at 0 filled by its rule.
 
     `architecture`: the pretrained model's, when the run starts from one ("" = none), which
-    `model=auto` follows. A model that contradicts it is refused by the caller. Idempotent.
+    `model=auto` follows. A model that contradicts it is refused by the caller. `from_weights`:
+    whether round 0 holds a model's weights; None = `starts_from_weights(settings)` (a source
+    prior that offers no weights to the model is a selection only: the caller, which knows, says
+    False). Idempotent.
     """
     model = settings.model
     if model == "auto":
         model = architecture or DEFAULT_MODEL
     if not settings.by_rule:
         return replace(settings, model=model)
-    rule = training_rule(
-        model, panel, selected, settings.epsilon, from_scratch=not starts_from_weights(settings)
-    )
+    if from_weights is None:
+        from_weights = starts_from_weights(settings)
+    rule = training_rule(model, panel, selected, settings.epsilon, from_scratch=not from_weights)
     values = {name: getattr(rule, name) for name in settings.by_rule}
-    if "lr" in values and takes_step_share(settings, model):
+    if "lr" in values and takes_step_share(settings, model, from_weights=from_weights):
         values["lr"] *= step_share(settings.epsilon)
     return replace(settings, model=model, **values)
 
@@ -276,14 +280,16 @@ def starts_from_weights(settings: RunSettings) -> bool:
     return bool(settings.prior or settings.pretrained)
 
 
-def takes_step_share(settings: RunSettings, model: str) -> bool:
+def takes_step_share(settings: RunSettings, model: str, *, from_weights: bool | None = None) -> bool:
     """Whether the rule's lr takes `step_share`, public facts all: a logistic run under local DP
     that starts from a model's weights (docs/models.md "A start's step"), and the network under
     distributed DP, whose server step moves as far as a local round with momentum would
-    (docs/distributed-dp.md "How far a round steps")."""
+    (docs/distributed-dp.md "How far a round steps"). `from_weights`: as in `resolve_settings`."""
     if model == "network":
         return settings.privacy == "distributed"
-    return model == "logistic" and settings.privacy == "local" and starts_from_weights(settings)
+    if from_weights is None:
+        from_weights = starts_from_weights(settings)
+    return model == "logistic" and settings.privacy == "local" and from_weights
 
 
 def network_settings(**overrides: object) -> RunSettings:

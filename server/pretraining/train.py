@@ -133,6 +133,7 @@ def pretrain(
         f"source {source}: {len(data.targets)} people, {_describe_targets(data)}; panel {len(panel)} variants"
     )
     train_idx, val_idx = stratified_split(data.targets, settings.validation_fraction, settings.seed)
+    _check_validation_split(data, val_idx, settings.validation_fraction)
     model = build_model(config, seed=settings.seed)
     fit = _fit_logistic if settings.model == "logistic" else _fit
     history, best = fit(model, data, train_idx, val_idx, settings, say)
@@ -153,6 +154,55 @@ def pretrain(
     pretrained = PretrainedModel(best["state_dict"], config, panel, data.task, provenance)
     digest = save_pretrained(out, pretrained)
     return pretrained, digest
+
+
+def _check_validation_split(data: SourceData, val_idx: np.ndarray, fraction: float) -> None:
+    """Refuse, before any training, a validation split that cannot score a model.
+
+    The best epoch (or L2 strength) is the one that scores best on the validation split; a binary
+    task scores by AUC, which needs a case and a control there, and `stratified_split` puts
+    `round(fraction * n)` of each class in it, so a source with few cases gets none. Without this,
+    training ran to the end and then crashed printing an AUC of None.
+
+    Raises:
+        DataError: naming the phenotype file, the source's cases and controls, what the split
+            holds, and what to do (a larger `--validation-fraction`, or more people).
+    """
+    file = data.files.get("phenotypes", "the source's phenotypes")
+    targets = data.targets
+    if data.task.kind != "binary":
+        if not len(val_idx):
+            raise DataError(
+                file,
+                f"with --validation-fraction {fraction:g} the validation split holds no one of the "
+                f"{len(targets)} people, but the best epoch is picked on it",
+                hint=_split_hint(int(np.bincount(targets).max()), "people"),
+            )
+        return
+    cases = int(targets.sum())
+    controls = len(targets) - cases
+    held_cases = int(targets[val_idx].sum())
+    held_controls = len(val_idx) - held_cases
+    if held_cases and held_controls:
+        return
+    raise DataError(
+        file,
+        f"the source has {cases} cases and {controls} controls ({data.task.label}); with "
+        f"--validation-fraction {fraction:g} its validation split holds {held_cases} cases and "
+        f"{held_controls} controls, but the validation AUC that picks the best model needs at "
+        "least one of each",
+        hint=_split_hint(min(cases, controls), "cases" if cases <= controls else "controls"),
+    )
+
+
+def _split_hint(n: int, who: str) -> str:
+    """What to do about a class of `n` people absent from the validation split: the smallest
+    two-decimal fraction that holds one (`round(f * n) >= 1` needs `f > 0.5 / n`), or, where no
+    fraction below 0.5 does, more people."""
+    needed = math.floor(50 / n + 1) / 100 if n >= 2 else 0.5
+    if needed < 0.5:
+        return f"raise --validation-fraction to {needed:g} or more (below 0.5), or add {who} to the source"
+    return f"add {who} to the source: it has {n}, and needs one for training and one for validation"
 
 
 def _provenance(
@@ -214,10 +264,7 @@ def _fit(
             score = validation["auc"] if binary else validation["accuracy"]
             score = -math.inf if score is None else score
             history.append({"epoch": epoch, "train_loss": loss, **validation})
-            say(
-                f"epoch {epoch}/{settings.epochs}: train loss {loss:.4f}, validation "
-                + (f"AUC {validation['auc']:.3f}" if binary else f"accuracy {validation['accuracy']:.3f}")
-            )
+            say(f"epoch {epoch}/{settings.epochs}: train loss {loss:.4f}, {_score_text(validation)}")
             if score > best["score"]:
                 weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 best = {"score": score, "epoch": epoch, "validation": validation, "state_dict": weights}
@@ -289,8 +336,8 @@ def _fit_logistic(
             {"epoch": step, "l2": l2, "iterations": iterations, "train_loss": train_loss, **validation}
         )
         say(
-            f"L2 {l2:g} ({iterations} L-BFGS iterations): train loss {train_loss:.4f}, validation "
-            + (f"AUC {validation['auc']:.3f}" if binary else f"accuracy {validation['accuracy']:.3f}")
+            f"L2 {l2:g} ({iterations} L-BFGS iterations): train loss {train_loss:.4f}, "
+            + _score_text(validation)
         )
         if score > best["score"]:
             weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -338,6 +385,15 @@ def _validate(model: nn.Module, x: torch.Tensor, y: np.ndarray, binary: bool) ->
         scores = binary_metrics(y, torch.sigmoid(logits).double().numpy())
         return {"auc": scores["auc"], "accuracy": scores["accuracy"]}
     return {"accuracy": float((logits.argmax(1).numpy() == y).mean())}
+
+
+def _score_text(validation: dict[str, Any]) -> str:
+    """`validation AUC 0.712` or `validation accuracy 0.850`; an undefined AUC (one class in the
+    split, which `_check_validation_split` refuses up front) reads `n/a`, never a format error."""
+    if "auc" not in validation:
+        return f"validation accuracy {validation['accuracy']:.3f}"
+    auc = validation["auc"]
+    return "validation AUC " + ("n/a (a single class in the split)" if auc is None else f"{auc:.3f}")
 
 
 def _describe_targets(data: SourceData) -> str:

@@ -61,9 +61,11 @@ def _prior_text(prior: Mapping[str, Any]) -> str:
         parts.append(f"the {variants} panel variants in the gene list {genes.get('file')}")
     source = mapping(prior.get("source"))
     if source:
+        # results written before the start was recorded per run said weights (logistic sources)
+        start = source.get("start") or "started from its weights"
         parts.append(
             f"the top {fmt_int(source.get('k'))} variants of source model "
-            f"{str(source.get('content_hash', ''))[:16]}, started from its weights"
+            f"{str(source.get('content_hash', ''))[:16]}; start: {start}"
         )
     return f"public prior: {fmt_int(prior.get('variants'))} variants (" + "; ".join(parts) + ")"
 

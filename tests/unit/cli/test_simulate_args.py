@@ -116,6 +116,27 @@ def test_min_nodes_above_the_hospitals_in_data_is_refused_before_flower(tmp_path
     assert "min-nodes 20, but" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("bad", ["truncated prior", "swapped gene region", "gene list of nothing"])
+def test_force_keeps_the_previous_run_when_the_start_is_refused(tmp_path, capsys, simulated_cohorts, bad):
+    """--force deletes a run's outputs and ledgers: a prior, K or gene list the run would refuse
+    is refused first, and the previous run is left as it was."""
+    data = simulated_cohorts(42)
+    run = tmp_path / "run"
+    _previous_run(run)
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04 truncated")
+    (tmp_path / "none.bed").write_text("22\t1\t2\tNOWHERE\n")
+    (tmp_path / "swapped.bed").write_text("1\t900\t100\tBACKWARDS\n")
+    options = {
+        "truncated prior": ["--prior", str(tmp_path / "cut.pt")],
+        "swapped gene region": ["--gene-prior", str(tmp_path / "swapped.bed")],
+        "gene list of nothing": ["--gene-prior", str(tmp_path / "none.bed")],
+    }[bad]
+    code = main(["simulate", "--data", str(data), "--out", str(run), "--force", *options])
+    assert code == 2 and "deleted" not in capsys.readouterr().err
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+
+
 def test_force_and_resume_together_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="contradict"):
         prepare_run_folder(tmp_path, data=tmp_path / "fed", force=True, resume=True)

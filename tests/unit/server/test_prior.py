@@ -232,14 +232,18 @@ def test_start_weights_are_fresh_for_a_network_target_or_source(panel, tmp_path)
     start = logistic.start_weights(network_config, seed=7)
     fresh = build_model(network_config, seed=7).state_dict()
     assert set(start) == set(fresh) and all(torch.equal(start[k], fresh[k]) for k in fresh)
+    assert not logistic.gives_weights(network_config)
+    assert logistic.start_text(network_config).startswith("fresh weights") and "trains a network" in (
+        logistic.start_text(network_config)
+    )
 
     net_config = ModelConfig(n_variants=N_VARIANTS, block_size=10)
     net_source = PretrainedModel(
         build_model(net_config, 1).state_dict(), net_config, panel, Task("binary", "label")
     )
     from_net = source_prior(_save(net_source, tmp_path / "net.pt"), panel, 8)
-    assert "network" in from_net.description["start"]
     config = ModelConfig(n_variants=N_VARIANTS, architecture="logistic", selected=from_net.selected)
+    assert "the source is a network" in from_net.start_text(config) and not from_net.gives_weights(config)
     start = from_net.start_weights(config)
     assert all(float(start[k].abs().sum()) == 0.0 for k in ("linear.weight", "linear.bias"))
 
@@ -248,8 +252,9 @@ def test_a_multiclass_source_offers_its_selection_and_a_zero_start(panel, tmp_pa
     weights = _small_weights(np.random.default_rng(5), n_outputs=3)
     weights[0, STRONG] = 1.0
     prior = source_prior(_save(_logistic(panel, weights, n_outputs=3), tmp_path / "mc.pt"), panel, 5)
-    assert STRONG in prior.selected and "multi-class" in prior.description["start"]
+    assert STRONG in prior.selected
     config = ModelConfig(n_variants=N_VARIANTS, architecture="logistic", selected=prior.selected)
+    assert "multi-class" in prior.start_text(config) and not prior.gives_weights(config)
     start = prior.start_weights(config)
     assert start["linear.weight"].shape == (1, 7) and float(start["linear.weight"].abs().sum()) == 0.0
 
@@ -318,3 +323,23 @@ def test_a_pretrained_logistic_source_ranks_causal_variants_high(simulated_cohor
     causal = {v["id"] for v in json.loads((source / "truth.json").read_text())["model"]["causal_variants"]}
     found = sum(panel.variant_ids[i] in causal for i in prior.selected)
     assert found / len(causal & set(panel.variant_ids)) > 1.5 * 100 / len(panel)
+
+
+def test_k_above_the_variants_the_source_reads_is_refused(panel, tmp_path) -> None:
+    """Variants of importance 0 would be padded in by index and reported as the source's top K."""
+    weights = _small_weights(np.random.default_rng(11))
+    weights[0, :30] = 0.0  # the source gives 10 variants an importance
+    path = _save(_logistic(panel, weights), tmp_path / "s.pt")
+    assert len(source_prior(path, panel, 10).selected) == 10
+    with pytest.raises(ConfigError, match="only 10 variants an importance"):
+        source_prior(path, panel, 11)
+    assert len(source_prior(path, panel, 0).selected) == N_VARIANTS  # 0: the whole panel, as documented
+
+
+def test_a_federated_model_is_not_a_public_prior(panel, tmp_path) -> None:
+    model = _logistic(panel, _small_weights(np.random.default_rng(12)))
+    federated = PretrainedModel(
+        model.state_dict, model.model_config, model.panel, model.task, {"kind": "federated", "epsilon": 7.97}
+    )
+    with pytest.raises(ConfigError, match="federated model .* not a public source.* --pretrained"):
+        source_prior(_save(federated, tmp_path / "fed.pt"), panel, 5)

@@ -13,7 +13,7 @@ from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.layout import GENE_LIST, PANEL
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import ConfigError
-from genofed.common.model.network import DEFAULT_ARCHITECTURE, ModelConfig
+from genofed.common.model.network import DEFAULT_ARCHITECTURE, ModelConfig, build_model
 from genofed.server import settings as settings_module
 from genofed.server.federation import train_config
 from genofed.server.settings import RunSettings
@@ -168,6 +168,26 @@ def test_a_start_with_weights_scores_the_same_under_any_covariate_scale(panel):
         scores.append(model(x).detach())
     torch.testing.assert_close(scores[1], scores[0], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(scores[2], scores[0], rtol=1e-4, atol=1e-4)
+
+
+def test_a_prior_that_offers_no_weights_trains_as_from_scratch_and_says_so(fed, panel, tmp_path):
+    """A network source gives a logistic model its selection only: the run starts from zeros, so
+    its rule is the from-scratch one (the lr of a gene list reading the same variants), and the
+    results say fresh weights (the report quotes them)."""
+    from genofed.common.scoring.model_file import PretrainedModel, Task, save_pretrained
+    from genofed.server.report.facts import _prior_text
+
+    config = ModelConfig(n_variants=len(panel), block_size=10)
+    source = PretrainedModel(build_model(config, 1).state_dict(), config, panel, Task("binary", "label"))
+    save_pretrained(tmp_path / "net.pt", source)
+    begin = start_model(
+        RunSettings(data_dir=str(fed), prior=str(tmp_path / "net.pt"), prior_variants=8, epsilon=1.0), panel
+    )
+    assert not begin.prior["from_weights"] and not torch.any(begin.weights["linear.weight"])
+    assert begin.prior["source"]["start"].startswith("fresh weights")
+    assert begin.settings.lr == pytest.approx(training_rule("logistic", panel, begin.config.selected, 1.0).lr)
+    text = _prior_text(begin.prior)
+    assert "fresh weights" in text and "started from its weights" not in text
 
 
 def test_a_gene_prior_restricts_the_model_to_the_variants_in_the_genes(fed, panel):

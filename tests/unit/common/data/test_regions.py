@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.data.regions import (
     GeneRegion,
     load_gene_regions,
+    match_regions,
     variants_in_regions,
     write_gene_regions,
 )
@@ -191,3 +193,102 @@ def test_no_variant_found_names_both_sides_chromosomes():
         variants_in_regions(PANEL, [GeneRegion("1", 5000, 6000, "G")])
     with pytest.raises(ConfigError, match="no gene regions"):
         variants_in_regions(PANEL, [])
+
+
+# --------------------------------------------------------------------------- Windows exports, UCSC
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_byte_order_mark_is_not_part_of_the_first_chromosome_or_header(tmp_path, gzipped):
+    """Excel and other Windows tools start UTF-8 files with a BOM (EF BB BF)."""
+    texts = {
+        "genes.bed": "chr1\t999\t2000\tGENEA\n",
+        "genes.tsv": "chrom\tstart\tend\tgene\n1\t1000\t2000\tGENEA\n",
+    }
+    for name, text in texts.items():
+        data = b"\xef\xbb\xbf" + text.encode()
+        path = tmp_path / (name + ".gz" if gzipped else name)
+        path.write_bytes(gzip.compress(data) if gzipped else data)
+        regions = load_gene_regions(path)
+        assert regions == [GeneRegion("1", 999, 2000, "GENEA")]
+        assert variants_in_regions(PANEL, regions).tolist() == [0, 2, 3]
+
+
+def test_ucsc_tx_start_and_end_are_zero_based_like_bed(tmp_path):
+    """UCSC stores coordinates 0-based half-open: a knownGene/refGene row is not moved down by one."""
+    ucsc = _write(
+        tmp_path / "refGene.txt",
+        "#bin\tname\tchrom\tstrand\ttxStart\ttxEnd\tcdsStart\n0\tGENEA\tchr1\t+\t999\t2000\t1100\n",
+    )
+    assert load_gene_regions(ucsc) == [GeneRegion("1", 999, 2000, "GENEA")]
+    assert variants_in_regions(PANEL, load_gene_regions(ucsc)).tolist() == [0, 2, 3]
+    # the same gene written 1-based under plain start/end headers selects the same variants
+    plain = _write(tmp_path / "genes.tsv", "name\tchrom\tstart\tend\nGENEA\tchr1\t1000\t2000\n")
+    assert load_gene_regions(plain) == load_gene_regions(ucsc)
+    # a 0-based table may start at 0, and an empty interval is refused as in BED
+    at_zero = _write(tmp_path / "zero.txt", "name\tchrom\ttxStart\ttxEnd\nG\t2\t0\t500\n")
+    assert load_gene_regions(at_zero) == [GeneRegion("2", 0, 500, "G")]
+    empty = _write(tmp_path / "empty.txt", "name\tchrom\ttxStart\ttxEnd\nG\t2\t500\t500\n")
+    with pytest.raises(ConfigError, match=rf"{empty}, line 2: start and end are both 500"):
+        load_gene_regions(empty)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "1\t999\t2000\tA\n1\t1000\t1000\tB\n",
+            r"line 2: start and end are both 1000.*position 1000 is 999 1000",
+        ),
+        ("2\t0\t0\tB\n", r"line 1: start and end are both 0, an empty region"),
+    ],
+)
+def test_a_zero_length_bed_region_is_refused_with_the_fix(tmp_path, text, expected):
+    """`p p` is the usual slip of 1-based positions into a BED: it holds no base at all."""
+    bed = _write(tmp_path / "genes.bed", text)
+    with pytest.raises(ConfigError, match=expected) as caught:
+        load_gene_regions(bed)
+    message = str(caught.value)
+    assert str(bed) in message and "end > start" in message and "p-1 p" in message
+
+
+# --------------------------------------------------------------------------- regions that select nothing
+
+
+def test_regions_with_no_panel_variant_are_reported_and_logged(tmp_path, caplog):
+    bed = _write(
+        tmp_path / "genes.bed",
+        "1\t999\t2000\tGENEA\n7\t0\t100\tOFFPANEL\n1\t5000\t6000\tBEYOND\n2\t499\t500\tGENEB\n",
+    )
+    regions = load_gene_regions(bed)
+    match = match_regions(PANEL, regions)
+    assert match.columns.tolist() == [0, 2, 3, 4] and match.n_regions == 4
+    assert [r.name for r in match.unmatched] == ["OFFPANEL", "BEYOND"]
+    summary = match.unmatched_summary()
+    assert summary.startswith(
+        f"gene list {bed}: no panel variant in 2 of its 4 gene regions (OFFPANEL, BEYOND)"
+    )
+    with caplog.at_level(logging.WARNING, logger="genofed.common.data.regions"):
+        assert variants_in_regions(PANEL, regions).tolist() == [0, 2, 3, 4]
+    assert [r.getMessage() for r in caplog.records] == [summary]
+    # the window decides: widened, BEYOND reaches the panel's 1:2001
+    assert [r.name for r in match_regions(PANEL, regions, window=3000).unmatched] == ["OFFPANEL"]
+
+
+def test_all_regions_matched_logs_nothing_and_many_unmatched_are_abbreviated(caplog):
+    assert match_regions(PANEL, [GeneRegion("1", 999, 2000, "A")]).unmatched_summary() == ""
+    with caplog.at_level(logging.WARNING, logger="genofed.common.data.regions"):
+        variants_in_regions(PANEL, [GeneRegion("1", 999, 2000, "A")])
+    assert not caplog.records
+    many = [GeneRegion("1", 999, 2000, "A")] + [GeneRegion("9", i, i + 1, f"G{i}") for i in range(8)]
+    summary = match_regions(PANEL, many).unmatched_summary()
+    assert summary.startswith("gene list: no panel variant in 8 of its 9 gene regions")
+    assert "(G0, G1, G2, G3, G4 and 3 more)" in summary
+
+
+def test_nothing_found_names_the_gene_list(tmp_path):
+    bed = _write(tmp_path / "grch37.bed", "1\t5000\t6000\tG\n")
+    with pytest.raises(
+        ConfigError, match=rf"^gene list {bed}: no panel variant lies in any of its 1 gene regions"
+    ):
+        variants_in_regions(PANEL, load_gene_regions(bed))
