@@ -1,12 +1,15 @@
 """Where a run starts: round 0 with a fresh plan, or the last checkpoint of an interrupted run.
 
 A resumed run must compute what the interrupted one would have: same model, same settings
-(except where outputs go and how progress is shown), same plan id, and the round log, history
-and server optimiser state the interrupted run had in memory.
+(except where outputs go and how progress is shown), the same content in the input files those
+settings name (`--prior`, `--pretrained`, `--gene-prior`: a file replaced at the same path is
+refused), same plan id, and the round log, history and server optimiser state the interrupted run
+had in memory.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -17,6 +20,9 @@ import torch
 
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig
+from genofed.common.scoring.model_file import load_model_file
+from genofed.common.util.atomic import atomic_path
+from genofed.common.util.hashing import file_sha256
 from genofed.common.util.progress import Progress
 from genofed.server.checkpoint import CHECKPOINTS, Checkpoint, latest_checkpoint
 from genofed.server.round_log import RoundLog
@@ -42,6 +48,19 @@ SETTINGS_ADDED_SINCE = {
     "label-column": "label",
     "prevalence": 0.0,
 }
+
+#: The content of the input files a run started from, beside its checkpoints (`record_inputs`): a
+#: file replaced at the same path keeps the setting (its path) equal, not what the run computes.
+INPUTS = "inputs.json"
+
+#: The input files a run's settings name, as (setting attribute, option as users give it, whether
+#: it is a model file). A model file is identified by its content hash (what results.json records
+#: and `pretrained-hash` pins); any other file by the SHA-256 of its bytes.
+INPUT_FILES = (
+    ("prior", "--prior", True),
+    ("pretrained", "--pretrained", True),
+    ("gene_prior", "--gene-prior", False),
+)
 
 
 @dataclass
@@ -79,8 +98,14 @@ def run_start(
     if settings.resume and resumed is None:
         say(f"no checkpoint in {folder}: starting from round 0")
     if resumed is None:
+        record_inputs(folder, settings)
         return RunStart(0, settings.plan_id or uuid.uuid4().hex, initial, [])
     check_resumable(resumed, model_config, settings, folder)
+    if not check_inputs(folder, settings):
+        say(
+            f"{folder} records no hashes of the run's input files (an older genofed wrote it): "
+            "not checked that they are unchanged"
+        )
     return RunStart(resumed.round, resumed.plan_id, resumed.state_dict, list(resumed.history), resumed)
 
 
@@ -133,6 +158,70 @@ def check_resumable(
     if changed:
         details = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
         raise GenofedError(f"--resume needs the interrupted run's settings; changed: {details}")
+
+
+def named_inputs(settings: RunSettings) -> dict[str, tuple[str, bool]]:
+    """The input files `settings` name, by option: (path, whether it is a model file)."""
+    return {
+        option: (path, is_model)
+        for attribute, option, is_model in INPUT_FILES
+        if (path := str(getattr(settings, attribute, "") or ""))
+    }
+
+
+def input_hashes(settings: RunSettings) -> dict[str, str]:
+    """The content hash of each input file `settings` name, by option (empty: none named)."""
+    return {
+        option: load_model_file(path).content_hash if is_model else file_sha256(path)
+        for option, (path, is_model) in named_inputs(settings).items()
+    }
+
+
+def record_inputs(folder: Path, settings: RunSettings) -> None:
+    """Record, for a new run, the content of the input files it starts from, so a resumed run can
+    refuse one replaced at the same path (nothing is written when the settings name none)."""
+    hashes = input_hashes(settings)
+    if not hashes:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / INPUTS) as tmp:
+        tmp.write_text(json.dumps(hashes, indent=2, sort_keys=True))
+
+
+def check_inputs(folder: Path, settings: RunSettings) -> bool:
+    """Refuse a resumed run whose input files differ in content from those the interrupted run
+    started from: its rounds so far came from the old ones, and results.json would record the new.
+    False when input files are named and the interrupted run recorded none (a run written before
+    the record existed): they cannot be checked."""
+    recorded = read_inputs(folder)
+    named = named_inputs(settings)
+    if recorded is None:
+        return not named
+    now = input_hashes(settings)
+    for option, (path, _is_model) in named.items():
+        if option in recorded and recorded[option] != now[option]:
+            raise GenofedError(
+                f"{option} {path}: the file changed since the interrupted run (content hash "
+                f"{recorded[option][:16]}... then, {now[option][:16]}... now), so --resume would continue "
+                "its rounds from another file: restore the file, or start a new run"
+            )
+    return True
+
+
+def read_inputs(folder: Path) -> dict[str, str] | None:
+    """The input hashes recorded in `folder` (None when there is no record)."""
+    path = folder / INPUTS
+    if not path.is_file():
+        return None
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GenofedError(
+            f"{path}: cannot read the record of the run's input files ({exc}); restore it, or start a new run"
+        ) from exc
+    if not isinstance(recorded, dict):
+        raise GenofedError(f"{path}: not a record of the run's input files; restore it, or start a new run")
+    return {str(k): str(v) for k, v in recorded.items()}
 
 
 def log_snapshot(log: RoundLog) -> dict[str, Any]:

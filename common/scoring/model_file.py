@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ from genofed.common.data.features import FREQ_CLIP, FeatureSpec
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import ConfigError, DataError, GenofedError
 from genofed.common.model.network import ModelConfig, build_model
-from genofed.common.scoring.model_values import value_problem
+from genofed.common.scoring.model_values import task_problem, value_problem
 from genofed.common.util.atomic import atomic_path
 
 FORMAT = "genofed-pretrained/1"
@@ -236,9 +237,40 @@ def load_model_file(path: str | Path, *, expected_hash: str = "", what: str = "m
             f"copy it again, or {_get_a_model(what)}"
         ) from None
     _check_weights_fit(path, model)
+    _check_stored_frequencies(path, model)
     _check_hash(path, model, str(payload.get("content_hash", "")), expected_hash, what)
+    _check_task(path, model, what)
     _check_values(path, model, what)
     return model
+
+
+def _check_stored_frequencies(path: Path, model: ModelFile) -> None:
+    """Every frequency stored must be the 6-digit value the content hash covers (`_panel_to_dict`
+    writes and hashes them rounded): a change below the 6th decimal would otherwise pass the hash.
+    Checked here rather than by hashing exact values, which would change the hash definition."""
+    for index, value in enumerate(model.panel.alt_freq):
+        number = float(value)
+        if math.isfinite(number) and number != round(number, 6):
+            raise PretrainedModelError(
+                f"{path}: panel.alt_freq[{index}] is {number!r}, not the 6-digit value every model file "
+                "stores: the file was damaged or modified after it was written; get a fresh copy from "
+                "whoever trained it"
+            )
+
+
+def _check_task(path: Path, model: ModelFile, what: str) -> None:
+    """Refuse a file (after its hash) whose task contradicts its model's outputs: the hash only
+    detects damage, so a binary model re-saved as a 'regression' one, or with three outputs, carries
+    a valid one and would be scored, shown as intact or used as a prior for a task it was not."""
+    problem = task_problem(model.task.kind, model.task.classes, model.model_config.n_outputs)
+    if problem:
+        raise ModelValueError(
+            path,
+            f"not a usable {what}: {problem}; no genofed run writes such a file (it was edited and "
+            "saved again)",
+            hint="get a fresh copy from whoever trained it, and check its content hash against the approved "
+            "one",
+        )
 
 
 def _check_values(path: Path, model: ModelFile, what: str) -> None:

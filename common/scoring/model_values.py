@@ -20,7 +20,12 @@ What is checked, and the bounds (those of what genofed writes, and of what the o
 - `operating.risk_distribution`: `edges` at least two, finite, in [0, 1] and increasing; `cdf` as
   many, in [0, 1] and non-decreasing; `patients` finite and > 0;
 - `validated_on.age`: `min`, `max`, `p5`, `p95` finite with min <= max, `known` >= 0;
-  `validated_on.sex`: counts >= 0.
+  `validated_on.sex`: counts >= 0;
+- `task` against `model_config` (`task_problem`): a kind genofed writes (`TASK_KINDS`); a binary
+  task has one output and no classes; a multi-class one two or more distinct classes and one output
+  per class. A model whose outputs contradict its task would be scored (or used as a prior) as a
+  task it was not trained for: a regression output read as a disease logit, or the first of three
+  class logits read as the risk.
 
 A field that is absent (or null, where the file may record none) is not checked: files written
 before it existed keep loading.
@@ -56,6 +61,36 @@ def value_problem(
         problem = check()
         if problem:
             return problem
+    return None
+
+
+#: The task kinds genofed writes: every federated run and `genofed adapt` a binary trait,
+#: `genofed pretrain --task` either (`genofed.server.pretraining.settings.TASKS`).
+TASK_KINDS = ("binary", "multiclass")
+
+
+def task_problem(kind: str, classes: Sequence[str], n_outputs: int) -> str | None:
+    """Why the task a model file records and its model's outputs disagree, as "FIELD is VALUE:
+    why", or None: the hash covers both, so only an edit re-saved with a valid hash gets here."""
+    if kind not in TASK_KINDS:
+        return f"task.kind is {_shown(kind)}, not a task genofed trains ({', '.join(TASK_KINDS)})"
+    if kind == "binary":
+        if n_outputs != 1:
+            return (
+                f"model_config.n_outputs is {n_outputs} under a binary task, which has one output (its logit)"
+            )
+        if classes:
+            return f"task.classes is {_shown(list(classes))} under a binary task, which has no classes"
+        return None
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        return (
+            f"task.classes is {_shown(list(classes))}: a multiclass task names two or more distinct classes"
+        )
+    if n_outputs != len(classes):
+        return (
+            f"model_config.n_outputs is {n_outputs} under a multiclass task of {len(classes)} classes, "
+            "which has one output per class"
+        )
     return None
 
 

@@ -275,3 +275,69 @@ def test_other_numbers_scoring_reads_are_checked_and_real_files_pass(tmp_path):
     no_threshold = replace(model, operating={**model.operating, "threshold": None, "risk_distribution": None})
     save_pretrained(path, no_threshold)
     assert load_model_file(path).operating["threshold"] is None
+
+
+def _retasked(path, *, kind: str = "binary", classes: tuple[str, ...] = (), n_outputs: int = 1):
+    """The test model with its task and outputs edited, then saved again (so with a valid hash)."""
+    from genofed.common.model.network import ModelConfig, build_model
+    from genofed.common.scoring.model_file import Task, save_model_file
+
+    model = model_file()
+    config = ModelConfig(**{**model.model_config.to_dict(), "n_outputs": n_outputs})
+    edited = replace(
+        model,
+        model_config=config,
+        state_dict=build_model(config, seed=0).state_dict(),
+        task=Task(kind, "label", classes),
+    )
+    save_model_file(path, edited)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        ({"kind": "regression"}, "task.kind is 'regression'"),
+        ({"n_outputs": 3}, "model_config.n_outputs is 3 under a binary task"),
+        ({"classes": ("a", "b")}, "task.classes is ['a', 'b'] under a binary task"),
+        (
+            {"kind": "multiclass", "classes": ("a", "b", "c"), "n_outputs": 2},
+            "model_config.n_outputs is 2 under a multiclass task of 3",
+        ),
+        (
+            {"kind": "multiclass", "classes": ("a",), "n_outputs": 1},
+            "task.classes is ['a']: a multiclass task",
+        ),
+        ({"kind": "multiclass", "classes": ("a", "a"), "n_outputs": 2}, "two or more distinct classes"),
+    ],
+)
+def test_a_file_whose_task_contradicts_its_outputs_is_refused_naming_the_field(tmp_path, edit, field):
+    from genofed.common.scoring.model_file import ModelValueError
+
+    path = _retasked(tmp_path / "edited.pt", **edit)
+    with pytest.raises(ModelValueError) as refused:
+        load_model_file(path)
+    message = str(refused.value)
+    assert str(path) in message and field in message and "edited and saved again" in message
+    with pytest.raises(ModelFileError):  # a run refuses it as a prior or a start alike
+        load_pretrained(path)
+
+
+def test_the_tasks_genofed_writes_still_load(tmp_path):
+    binary = load_model_file(_retasked(tmp_path / "binary.pt"))
+    assert (binary.task.kind, binary.model_config.n_outputs) == ("binary", 1)
+    classes = ("AFR", "EAS", "EUR")
+    multi = load_model_file(_retasked(tmp_path / "multi.pt", kind="multiclass", classes=classes, n_outputs=3))
+    assert (multi.task.classes, multi.model_config.n_outputs) == (classes, 3)
+
+
+def test_a_frequency_changed_below_the_hashed_6th_decimal_is_refused(tmp_path):
+    """The hash covers frequencies rounded to 6 digits, as they are stored: a change below that is
+    refused as damage (the hash definition, and every hash already written, unchanged)."""
+    path = write_model_file(tmp_path / "model.pt")
+    raw = torch.load(path, weights_only=True)
+    raw["panel"]["alt_freq"][3] += 1e-9  # a flipped low bit
+    torch.save(raw, tmp_path / "flipped.pt")
+    with pytest.raises(ModelFileError, match=r"panel\.alt_freq\[3\] is .*damaged or modified"):
+        load_model_file(tmp_path / "flipped.pt")
+    assert load_model_file(path).content_hash == content_hash(model_file())
