@@ -144,8 +144,8 @@ def source_prior(
         # a federation's own model was trained on hospitals' patients: not public, and what it
         # spent is in no ledger of this run; --pretrained starts from it and says where it came from
         raise ConfigError(
-            f"{path} is a federated model (trained on hospitals' patients, privacy: "
-            f"{model.provenance.get('epsilon', 'not recorded')}), not a public source: a prior must be a "
+            f"{path} is a federated model (trained on hospitals' patients, {_spent(model.provenance)}), "
+            "not a public source: a prior must be a "
             "`genofed pretrain` model of a public or consented cohort; to continue from this model, "
             "use --pretrained"
         )
@@ -218,6 +218,18 @@ def _starts_from_source(model: PretrainedModel, config: ModelConfig) -> bool:
         and config.n_outputs == 1
         and source.n_covariates == config.n_covariates
     )
+
+
+def _spent(provenance: dict[str, Any]) -> str:
+    """A federated model's recorded privacy spend, in words (per hospital in its provenance)."""
+    epsilon = provenance.get("epsilon")
+    if isinstance(epsilon, dict) and epsilon:
+        values = [float(v) for v in epsilon.values() if isinstance(v, int | float)]
+        if values:
+            return f"epsilon up to {max(values):.2f} per hospital"
+    if isinstance(epsilon, int | float):
+        return f"epsilon {float(epsilon):.2f}"
+    return "its privacy spend not recorded"
 
 
 def _why_fresh(model: PretrainedModel, config: ModelConfig) -> str:
