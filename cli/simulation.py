@@ -327,6 +327,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from genofed.cli.run_folder import COHORTS, Cohorts, prepare_run_folder
+    from genofed.common.util.atomic import require_writable_target
     from genofed.server.settings import RunSettings
 
     started = time.monotonic()
@@ -335,6 +336,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
+    if not str(args.out).strip():  # Path("") is ".": the folder genofed was started in
+        raise ConfigError("--out is empty: give the run folder's path, e.g. --out runs/demo")
     out = Path(args.out)
     data = Path(args.data) if args.data else out / COHORTS
     require_at_least("--seed", args.seed, 0, hint="the seed of the simulated cohorts")
@@ -382,6 +385,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         from genofed.server.start_model import check_start_inputs
 
         check_start_inputs(settings, Path(settings.panel) if settings.panel else data / PANEL)
+    if out.is_dir() or not out.exists():  # a read-only RUN: now, not after Flower started
+        require_writable_target(out / "results.json")
     simulated = None if args.data else Cohorts(args.preset, args.seed)
     try:
         deleted = prepare_run_folder(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 # the rest of its budget, instead of spending it on noise
 from genofed.common.privacy.accountant import (
     MAX_USEFUL_NOISE,
+    SIGMA_MAX,
     BudgetExhausted,
     Step,
     calibrate_noise,
@@ -156,6 +157,23 @@ def _require_room_for_evaluations(
     )
 
 
+#: What a site refused for a run's plan can be offered: fewer rounds, or (its governance) more budget.
+_FEWER_ROUNDS = (
+    "Nothing was trained or sent. Fewer rounds (the run's --rounds) may fit; raise the site's budget "
+    "(--epsilon / epsilon-budget) only if your data-protection officer agrees."
+)
+
+
+def _spent_and_reserved(earlier: list[Step], reserved: list[Step], evaluations: int, delta: float) -> str:
+    """What a site has spent before this run, and what this run's evaluations reserve, in words."""
+    spent = epsilon_of(earlier, delta)
+    said = f"this site has spent epsilon {spent:.2f} in earlier runs"
+    if not evaluations:
+        return said
+    reserving = epsilon_of([*earlier, *reserved], delta) - spent
+    return f"{said} and reserves {reserving:.2f} for this run's {evaluations} evaluation(s)"
+
+
 def _calibrate_plan(
     ledger: PrivacyLedger,
     *,
@@ -182,9 +200,17 @@ def _calibrate_plan(
     reserved = evaluation_steps(budget, evaluations)
     steps = num_rounds * steps_per_round
     _require_room_for_evaluations(earlier, reserved, budget=budget, delta=delta)
-    sigma = calibrate_noise(
-        [*earlier, *reserved], sample_rate=sample_rate, steps=steps, target_epsilon=budget, delta=delta
-    )
+    try:
+        sigma = calibrate_noise(
+            [*earlier, *reserved], sample_rate=sample_rate, steps=steps, target_epsilon=budget, delta=delta
+        )
+    except BudgetExhausted:
+        # the accountant's words would call the reserved evaluations "spent": say what is what
+        raise BudgetExhausted(
+            f"{_spent_and_reserved(earlier, reserved, evaluations, delta)}; its {num_rounds} rounds of "
+            f"{steps_per_round} steps at sample rate {sample_rate:.3g} would exceed the budget of {budget:g} "
+            f"(delta {delta:g}) even with noise multiplier {SIGMA_MAX:g}. {_FEWER_ROUNDS}"
+        ) from None
     distributed = None
     if noise_share_sites:
         distributed = {"noise_share_sites": int(noise_share_sites)}
@@ -200,10 +226,9 @@ def _calibrate_plan(
             distributed["max_coalition_epsilon"] = float(max_coalition_epsilon)
     if sigma > MAX_USEFUL_NOISE:
         raise BudgetExhausted(
-            f"this site has already spent epsilon {epsilon_of(earlier, delta):.2f} of its budget of "
-            f"{budget:g} (delta {delta:g}); what is left would need noise multiplier {sigma:.0f} for "
-            "this run, which makes the updates noise. Nothing was trained or sent. Raise the site's "
-            "budget (--epsilon / epsilon-budget) only if your data-protection officer agrees."
+            f"{_spent_and_reserved(earlier, reserved, evaluations, delta)} of its budget of {budget:g} "
+            f"(delta {delta:g}); what is left would need noise multiplier {sigma:.0f} for this run's "
+            f"{num_rounds} rounds of {steps_per_round} steps, which makes the updates noise. {_FEWER_ROUNDS}"
         )
     record = functools.partial(
         ledger.set_plan,

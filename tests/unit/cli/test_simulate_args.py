@@ -237,3 +237,32 @@ def test_a_lone_panel_left_by_an_older_version_is_explained_never_deleted(tmp_pa
         err = capsys.readouterr().err
         assert "older versions left it behind" in err and "delete it" in err, err
     assert (run / "panel.tsv").exists()
+
+
+def test_an_empty_out_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["simulate", "--out", ""]) == 2
+    assert "--out is empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_run_folder_that_takes_no_file_is_refused_before_the_run(
+    tmp_path, monkeypatch, capsys, simulated_cohorts
+):
+    """A read-only RUN (here: a folder where creating a file fails) is found with the other checks."""
+    import tempfile
+
+    data = simulated_cohorts(42)
+    run = tmp_path / "run"
+    run.mkdir()
+    real = tempfile.mkstemp
+
+    def read_only(*args, **kwargs):
+        if Path(kwargs.get("dir", "")) == run:
+            raise PermissionError(13, "Read-only file system")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    assert main(["simulate", "--data", str(data), "--out", str(run)]) == 2
+    assert "cannot write in" in capsys.readouterr().err and not any(run.iterdir())

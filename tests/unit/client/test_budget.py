@@ -17,7 +17,7 @@ def test_a_nearly_spent_budget_that_only_buys_noise_is_refused(tmp_path):
     ledger.set_plan("old", 1.0, 0.2, 500, 8.0, 1e-5)
     ledger.charge(Charge("old", 1, 1.0, 0.2, 500, 7.99, "2026-01-01T00:00:00", "earlier run"))
     spent = ledger.epsilon(1e-5)
-    with pytest.raises(BudgetExhausted, match="already spent"):
+    with pytest.raises(BudgetExhausted, match="has spent epsilon .* in earlier runs of its budget"):
         plan_round(
             ledger,
             plan_id="new",
@@ -101,3 +101,29 @@ def test_evaluations_that_use_up_the_rest_are_not_reported_as_spent(tmp_path):
         )
     assert "already spent" not in str(refused.value)
     assert ledger.plan("new") is None and len(ledger.charges) == 1
+
+
+def test_too_many_rounds_are_refused_with_what_is_spent_and_reserved_and_fewer_rounds(tmp_path):
+    """A fresh site asked for 100,000 rounds: the refusal said it 'has spent' what its evaluations
+    would reserve, and never named the rounds."""
+    from genofed.client.budget import plan_round
+    from genofed.common.privacy.accountant import BudgetExhausted
+    from genofed.common.privacy.ledger import PrivacyLedger
+
+    ledger = PrivacyLedger(tmp_path / "ledger.json")
+    with pytest.raises(BudgetExhausted) as refused:
+        plan_round(
+            ledger,
+            plan_id="big",
+            server_round=1,
+            num_rounds=100_000,
+            sample_rate=0.2,
+            steps_per_round=10,
+            budget=8.0,
+            delta=1e-5,
+            evaluations=1,
+            model="logistic",
+        )
+    words = str(refused.value)
+    assert "has spent epsilon 0.00 in earlier runs and reserves" in words and "1 evaluation(s)" in words
+    assert "100000 rounds" in words and "--rounds" in words
