@@ -70,7 +70,8 @@ def main() -> None:
     if robust["gain"] is not None:
         print(
             f"target robustness ({gain['best_arm']}, {100 * robust['error_rate']:g} % miscalls): "
-            f"{robust['gain']:+.3f} AUC over none -> {'met' if robust['met'] else 'MISSED'}"
+            f"{robust['gain']:+.3f} AUC over none -> "
+            + {None: "not measurable with one seed", True: "met", False: "MISSED"}[robust["met"]]
         )
     _assert_privacy(results)
     if privacy["met"] is not None:

@@ -314,9 +314,19 @@ def run_synthetic_utility(args: argparse.Namespace) -> int:
         print(
             f"  {t['generator']}, {t['size']} patients, {eps}, ratio {t['ratio']:g}: error "
             f"{t['error_real']:.3f} -> {t['error_synthetic']:.3f} (relative change "
-            f"{-t['relative_reduction'] + 0.0:+.0%}; target -33%: {'met' if t['met'] else 'MISSED'})"
+            f"{-t['relative_reduction'] + 0.0:+.0%}; target -33%: {_verdict(t['met'], _NO_SYNTHETIC)})"
         )
     return 0
+
+
+#: Why a target judged None was not measured, as the experiments' reports word it.
+_NO_SYNTHETIC = "not measured: no synthetic batch passed validation"
+_ONE_SEED = "not measurable with one seed (needs 2 or more)"
+
+
+def _verdict(met: bool | None, not_measured: str) -> str:
+    """A target's verdict for the summary lines: met, MISSED, or why it was not measured (None)."""
+    return not_measured if met is None else ("met" if met else "MISSED")
 
 
 def register_augmentation(experiments: argparse._SubParsersAction) -> None:
@@ -400,7 +410,7 @@ def run_augmentation(args: argparse.Namespace) -> int:
     if robust["gain"] is not None:
         print(
             f"  its gain on the test cohort with {100 * robust['error_rate']:g} % miscalls: "
-            f"{robust['gain']:+.3f} AUC ({'met' if robust['met'] else 'MISSED'})"
+            f"{robust['gain']:+.3f} AUC ({_verdict(robust['met'], _ONE_SEED)})"
         )
     if privacy["met"] is not None:
         print(

@@ -15,6 +15,8 @@ from genofed.simulations.experiments.augmentation.config import (
 from genofed.simulations.experiments.base import number, plus_minus, privacy_label, signed, write_report
 
 PLOT = "augment_gain.png"
+#: A "more than one standard error" judgment with one seed: no standard error to judge by.
+NOT_MEASURABLE_ONE_SEED = "not measurable with one seed (needs 2 or more)"
 
 
 def write_augment_report(out_dir: Path, results: dict[str, Any]) -> Path:
@@ -222,11 +224,17 @@ def _vanishing(results: dict[str, Any]) -> list[str]:
     ]
     for v in results["vanishing"]:
         by = ", ".join(f"{s}: {g:+.3f}" for s, g in v["gain_by_size"].items() if g is not None)
-        where = (
-            "no clear gain at any size"
-            if v["smallest_clear"] is None
-            else f"clear at {', '.join(map(str, v['sizes_with_clear_gain']))}"
-        )
+        unmeasured = v.get("sizes_not_measurable", [])
+        if unmeasured and len(unmeasured) == len(v["gain_by_size"]):
+            where = NOT_MEASURABLE_ONE_SEED
+        else:
+            where = (
+                "no clear gain at any size"
+                if v["smallest_clear"] is None
+                else f"clear at {', '.join(map(str, v['sizes_with_clear_gain']))}"
+            )
+            if unmeasured:
+                where += f" ({', '.join(map(str, unmeasured))}: {NOT_MEASURABLE_ONE_SEED})"
         lines.append(f"- `{v['arm']}`, {privacy_label(v['epsilon'])}: {by} -> {where}")
     return lines
 
@@ -249,7 +257,7 @@ def _targets(results: dict[str, Any]) -> list[str]:
             f"- Robustness: `{robust['best_arm']}`'s AUC gain over `none` on the test cohort with "
             f"{100 * robust['error_rate']:g} % miscalls, {robust['size']} patients, no DP: "
             f"{plus_minus(robust['gain'], robust['gain_sd'], signed=True)} (met if positive by more than one "
-            f"standard error) -> **{'met' if robust['met'] else 'MISSED'}** (best arm on that copy: "
+            f"standard error) -> **{_verdict(robust['met'])}** (best arm on that copy: "
             f"`{robust['best_robust_arm']}`, {signed(robust['best_robust_gain'])})."
         )
     if privacy["met"] is None:
@@ -427,3 +435,8 @@ def _arm_order(results: dict[str, Any], row: dict[str, Any]) -> int:
 
 def _eps_order(value: Any) -> float:
     return -1.0 if value == "inf" else float(value)
+
+
+def _verdict(met: bool | None) -> str:
+    """A target's verdict: met, MISSED, or (None: no standard error, one seed) not measurable."""
+    return NOT_MEASURABLE_ONE_SEED if met is None else ("met" if met else "MISSED")

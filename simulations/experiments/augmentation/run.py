@@ -446,7 +446,8 @@ def _vanishing(gains: list[dict[str, Any]], config: AugmentConfig) -> list[dict[
             )
             if not cells:
                 continue
-            clear = [g["size"] for g in cells if _clear(g)]
+            verdicts = {g["size"]: _clear(g) for g in cells}
+            clear = [size for size, verdict in verdicts.items() if verdict]
             out.append(
                 {
                     "arm": arm,
@@ -454,16 +455,23 @@ def _vanishing(gains: list[dict[str, Any]], config: AugmentConfig) -> list[dict[
                     "gain_by_size": {g["size"]: g["auc_gain"] for g in cells},
                     "sizes_with_clear_gain": clear,
                     "smallest_clear": min(clear) if clear else None,
+                    # one seed: no standard error, so neither clear nor vanished
+                    "sizes_not_measurable": [size for size, verdict in verdicts.items() if verdict is None],
                 }
             )
     return out
 
 
-def _clear(gain: dict[str, Any], floor: float = MIN_RELEVANT_GAIN) -> bool:
+def _clear(gain: dict[str, Any], floor: float = MIN_RELEVANT_GAIN) -> bool | None:
+    """Whether a paired gain is at least `floor` and more than one standard error of the mean;
+    None (not measurable, neither clear nor not) without a standard error: one seed, fewer than
+    2 pairs."""
     mean, sd, n = gain.get("auc_gain"), gain.get("auc_gain_sd"), gain.get("pairs", 0)
-    if mean is None or mean < floor:
+    if mean is None:
         return False
-    return sd is None or n < 2 or mean > sd / math.sqrt(n)
+    if sd is None or n < 2 or not math.isfinite(sd):
+        return None
+    return bool(mean >= floor and mean > sd / math.sqrt(n))
 
 
 def _targets(frame: pd.DataFrame, gains: list[dict[str, Any]], config: AugmentConfig) -> dict[str, Any]:
@@ -516,14 +524,17 @@ def _robustness(
         top = max((g for g in robust_cells if g["epsilon"] == "inf"), key=lambda g: g[key], default=None)
         if top is not None:
             robustness.update(best_robust_arm=top["arm"], best_robust_gain=top[key])
-    # robustness: a positive gain on the corrupted copy, by more than one standard error
-    robustness["met"] = bool(
-        best is not None
-        and _clear(
+    # robustness: a positive gain on the corrupted copy, by more than one standard error; None
+    # (not measurable, neither met nor missed) without a standard error (one seed)
+    robustness["met"] = (
+        False
+        if best is None
+        else _clear(
             {"auc_gain": best.get(key), "auc_gain_sd": best.get(f"{key}_sd"), "pairs": best["pairs"]},
             floor=1e-12,
         )
     )
+    robustness["pairs"] = None if best is None else best["pairs"]
     return robustness
 
 

@@ -23,9 +23,17 @@ def check_sizes(sizes: tuple[int, ...]) -> None:
 
 
 def check_grid(sizes: tuple[int, ...], seeds: tuple[int, ...], epsilons: tuple[float, ...]) -> None:
-    """Refuse a grid without sizes, seeds or privacy levels (`check_sizes` for the sizes)."""
+    """Refuse a grid without sizes, seeds or privacy levels (`check_sizes` for the sizes), or with
+    a privacy level that is not > 0 (inf is "no DP"; 0, negatives and nan are refused)."""
     check_sizes(sizes)
     require(bool(seeds) and bool(epsilons), "give at least one seed and one epsilon")
+    check_epsilons(epsilons)
+
+
+def check_epsilons(epsilons: tuple[float, ...]) -> None:
+    """Refuse a privacy level that is not > 0: inf (no DP) passes, 0, negatives and nan do not."""
+    bad = [e for e in epsilons if not e > 0]  # nan > 0 is False: refused too
+    require(not bad, f"epsilons must be > 0 (inf = no DP); got {', '.join(f'{e:g}' for e in bad)}")
 
 
 def epsilon_key(epsilon: float) -> float | str:

@@ -22,16 +22,18 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 from genofed.client.site import SiteTensors
-from genofed.common.data.layout import GENE_LIST, PANEL, TRUTH
+from genofed.common.data.layout import GENE_LIST, PANEL, TEST, TRUTH, hospital_folders
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.hashing import file_sha256
 from genofed.common.util.progress import Progress, silent
 from genofed.server.evaluation import TestCohort
 from genofed.server.federation import load_test_cohort
@@ -70,7 +72,8 @@ def run_frontier_experiment(config: FrontierConfig, progress: Progress | None = 
         priors = _priors(out, spec.name, folder, designs, config, say)
         federations[spec.name] = _describe_federation(spec, folder, priors)
         # one per seed, shared by the references and the adaptations: each loads its sites once
-        splits = {seed: _Splits(folder, seed, config.run) for seed in config.seeds}
+        data_id = data_fingerprint(folder, config.run)
+        splits = {seed: _Splits(folder, seed, config.run, data_id) for seed in config.seeds}
         for seed in config.seeds:
             references += _references(out, spec.name, splits[seed], config, say)
         for design in designs:
@@ -178,9 +181,10 @@ class _Splits:
     """One federation's sites and test cohort for one seed, loaded on first use (a rerun whose
     reference pieces are all finished loads nothing)."""
 
-    def __init__(self, folder: Path, seed: int, run: RunSettings) -> None:
+    def __init__(self, folder: Path, seed: int, run: RunSettings, data_id: str = "") -> None:
         self.settings = replace(run, data_dir=str(folder), seed=seed)
         self.folder = folder
+        self.data_id = data_id or data_fingerprint(folder, run)
 
     @cached_property
     def panel(self) -> VariantPanel:
@@ -198,18 +202,56 @@ class _Splits:
         return test
 
 
+def data_fingerprint(folder: Path, run: RunSettings) -> str:
+    """A digest of the data a federation's pieces are computed from: the content of every file of
+    each hospital's folder (its genotypes with any companion files, its phenotypes), of the test
+    cohort's folder (the run's test-dir, else `folder`/test) and of the panel, with their names and
+    the label column read. Other data, or the same folder simulated again, gives another digest."""
+    digest = hashlib.sha256(f"label:{run.label_column}\n".encode())
+
+    def add(tag: str, directory: Path) -> None:
+        for path in sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")):
+            digest.update(f"{tag}/{path.name}:{file_sha256(path)}\n".encode())
+
+    digest.update(f"panel:{file_sha256(folder / PANEL)}\n".encode())
+    for site in hospital_folders(folder):
+        add(f"site:{site.name}", site.genotypes.parent)
+    test = Path(run.test_dir) if run.test_dir else folder / TEST
+    if test.is_dir():
+        add("test", test)
+    return digest.hexdigest()[:16]
+
+
 def _references(
     out: Path, name: str, splits: _Splits, config: FrontierConfig, say: Progress
 ) -> list[dict[str, Any]]:
     """Pooled and each hospital alone (no privacy), and the plain DP logistic regression at each
-    epsilon, on `splits` (one seed's)."""
+    epsilon, on `splits` (one seed's). Each piece records the data it was computed from
+    (`data_fingerprint`): one of other data, or from before the record, is computed again."""
     pieces = out / "pieces" / name
     seed = splits.settings.seed
-    rows = cached(pieces / f"references-seed{seed}.json", partial(_nonprivate_rows, name, seed, splits, say))
+    compute = partial(_nonprivate_rows, name, seed, splits, say)
+    rows = _data_cached(pieces / f"references-seed{seed}.json", compute, splits.data_id, say)
     for epsilon in config.epsilons:
         piece = pieces / f"dp-logistic-r{config.reference_rounds}-eps{epsilon:g}-seed{seed}.json"
-        rows += cached(piece, partial(_dp_logistic_row, name, seed, epsilon, splits, config, say))
+        compute = partial(_dp_logistic_row, name, seed, epsilon, splits, config, say)
+        rows += _data_cached(piece, compute, splits.data_id, say)
     return rows
+
+
+def _data_cached(
+    piece: Path, compute: Callable[[], list[dict[str, Any]]], data_id: str, say: Progress
+) -> list[dict[str, Any]]:
+    """`cached` for a piece computed from the federation's data: its rows carry `data_id`, and a
+    piece whose rows record other data (or none: written before the record) is removed first."""
+    if piece.exists():
+        recorded = {row.get("data_id") for row in json.loads(piece.read_text())}
+        if recorded != {data_id}:
+            known = sorted(r for r in recorded if r)
+            why = f"other data ({known[0][:12]})" if known else "data it did not record"
+            say(f"{piece.stem}: computed from {why}; compute again")
+            piece.unlink()
+    return cached(piece, lambda: [{**row, "data_id": data_id} for row in compute()])
 
 
 def _nonprivate_rows(name: str, seed: int, splits: _Splits, say: Progress) -> list[dict[str, Any]]:
@@ -311,12 +353,15 @@ def _design_runs(
                     config.run, design, folder, run_dir, seed, epsilon, priors.files, config.prior_variants
                 )
                 trains_with = resolved_id(settings, splits[seed].panel)
-                compute = partial(_federated_row, name, design, epsilon, seed, settings, trains_with, say)
+                data_id = splits[seed].data_id
+                compute = partial(
+                    _federated_row, name, design, epsilon, seed, settings, trains_with, data_id, say
+                )
                 piece, adapted_piece = (
                     out / "pieces" / name / f"{tag}.json",
                     out / "pieces" / name / f"{tag}-adapted.json",
                 )
-                _drop_if_other_settings(piece, run_dir, settings, trains_with, say)
+                _drop_if_other_settings(piece, run_dir, settings, trains_with, say, data_id)
                 if not piece.exists():  # a run (re)done now: an adaptation of an earlier model is stale
                     adapted_piece.unlink(missing_ok=True)
                 rows += cached(piece, compute)
@@ -346,21 +391,24 @@ def resolved_id(settings: RunSettings, panel: VariantPanel) -> str:
 
 
 def _drop_if_other_settings(
-    piece: Path, run_dir: Path, settings: RunSettings, trains_with: str, say: Progress
+    piece: Path, run_dir: Path, settings: RunSettings, trains_with: str, say: Progress, data_id: str = ""
 ) -> None:
     """Remove a finished piece and its run when they were made with other run settings (e.g. another
     --prior-variants: the settings id the piece recorded, `RunSettings.experiment_id` of the
-    design's settings, is not these settings') or trained with other rule-filled settings (the
-    rule changed since: its recorded `resolved_id` is not `trains_with`). A piece from before
-    either id was recorded is kept on what it has."""
+    design's settings, is not these settings'), trained with other rule-filled settings (the
+    rule changed since: its recorded `resolved_id` is not `trains_with`) or on other data (its
+    recorded `data_id`, `data_fingerprint`, is not `data_id`). A piece from before an id was
+    recorded is kept on what it has."""
     if not piece.exists():
         return
     row = next(iter(json.loads(piece.read_text())), {})
-    recorded, trained = row.get("settings_id"), row.get("resolved_id")
+    recorded, trained, data = row.get("settings_id"), row.get("resolved_id"), row.get("data_id")
     if recorded not in (None, settings.experiment_id()):
         say(f"{run_dir.name}: made with other settings ({recorded[:12]}); run again")
     elif trained not in (None, trains_with):
         say(f"{run_dir.name}: trained with other rule-filled settings ({trained[:12]}); run again")
+    elif data_id and data not in (None, data_id):
+        say(f"{run_dir.name}: trained on other data ({data[:12]}); run again")
     else:
         return
     piece.unlink()
@@ -395,6 +443,7 @@ def _federated_row(
     seed: int,
     settings: RunSettings,
     trains_with: str,
+    data_id: str,
     say: Progress,
 ) -> list[dict[str, Any]]:
     started = time.perf_counter()
@@ -402,7 +451,7 @@ def _federated_row(
     _check_trained(results)
     seconds = results.get("wall_seconds") or time.perf_counter() - started
     row = run_row(name, design, epsilon, seed, results, seconds)
-    return [{**row, "settings_id": settings.experiment_id(), "resolved_id": trains_with}]
+    return [{**row, "settings_id": settings.experiment_id(), "resolved_id": trains_with, "data_id": data_id}]
 
 
 def _adapted_rows(

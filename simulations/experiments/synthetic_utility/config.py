@@ -10,6 +10,7 @@ from genofed.common.util.checks import require, require_in_range
 from genofed.server.settings import RunSettings
 from genofed.server.training_rule import network_settings
 from genofed.simulations.experiments.base import check_sizes
+from genofed.simulations.experiments.base.grid import check_epsilons
 
 #: The paper's figures (BRIEF.md): cohort +38.6 %, error 18 % -> 11 %, 12 % false correlations.
 PAPER = {"cohort_increase": 0.386, "error_real": 0.18, "error_with_synthetic": 0.11, "spurious_share": 0.12}
@@ -58,6 +59,7 @@ class SynthUtilityConfig:
             all((self.seeds, self.epsilons, self.generators, self.ratios)),
             "give at least one seed, epsilon, generator and ratio",
         )
+        check_epsilons(self.epsilons)
         require(min(self.ratios) > 0, "synthetic : real ratios must be > 0")
         unknown = sorted(set(self.generators) - set(GENERATORS))
         require(

@@ -12,8 +12,11 @@ from genofed.simulations.experiments.synthetic_utility.config import (
     TARGET_ERROR_REDUCTION,
     TARGET_SPURIOUS,
 )
+from genofed.simulations.experiments.synthetic_utility.summary import synthetic_was_used
 
 PLOT = "synth_utility_error.png"
+#: Where a synthetic arm trained on no synthetic record: its model is a real-only one.
+NOT_MEASURED = "not measured: no synthetic batch passed validation"
 COLORS = {"reference": "tab:green", "vae": "tab:blue", "gan": "tab:orange"}
 
 
@@ -270,7 +273,9 @@ def _reductions(results: dict[str, Any]) -> str:
             number(r["error_synthetic"]),
             _change(r["relative_reduction"]),
             plus_minus(r["auc_gain"], r["auc_gain_sd"], signed=True),
-            "yes" if (r["relative_reduction"] or 0) >= TARGET_ERROR_REDUCTION else "no",
+            "not measured (no synthetic used)"
+            if not synthetic_was_used(r)
+            else ("yes" if (r["relative_reduction"] or 0) >= TARGET_ERROR_REDUCTION else "no"),
         ]
         for r in sorted(results["reductions"], key=_order)
     ]
@@ -285,6 +290,12 @@ def _targets(results: dict[str, Any]) -> list[str]:
         f"{targets['smallest_size']} patients):"
     ]
     for t in sorted(targets["error_reduction_at_paper_ratio"], key=_order):
+        if not synthetic_was_used(t):
+            lines.append(
+                f"   - {t['generator']}, {privacy_label(t['epsilon'])}: {NOT_MEASURED} (the model is "
+                f"real-only, error {number(t['error_real'])}) -> **not measured**"
+            )
+            continue
         lines.append(
             f"   - {t['generator']}, {privacy_label(t['epsilon'])}: error {number(t['error_real'])} -> "
             f"{number(t['error_synthetic'])} (relative change {_change(t['relative_reduction'])}; the target "
@@ -292,9 +303,11 @@ def _targets(results: dict[str, Any]) -> list[str]:
         )
     if not targets["error_reduction_at_paper_ratio"]:
         lines.append("   - no validated arm was measured -> **not measured**")
+    unused = targets.get("cells_without_synthetic", 0)
     lines.append(
         "   - over every validated cell (ratio x size x privacy x generator): "
-        f"{targets['cells_meeting_error_target']} of {targets['cells']} reach a one-third reduction."
+        f"{targets['cells_meeting_error_target']} of {targets['cells']} reach a one-third reduction"
+        + (f" ({unused} not measured: no synthetic batch passed validation)." if unused else ".")
     )
     lines.append(
         f"2. **Spurious-association rate of accepted synthetic data under {TARGET_SPURIOUS:.0%}** (mean over "
@@ -326,11 +339,13 @@ def _paper(results: dict[str, Any]) -> list[str]:
     real = [
         r for r in results["table"] if r["arm"] == "real" and r["size"] == smallest and r["epsilon"] == "inf"
     ]
-    best = [
+    validated = [
         r
         for r in results["reductions"]
         if r["arm"] == "validated" and r["size"] == smallest and r["epsilon"] == "inf"
     ]
+    # only cells that trained on synthetic records: elsewhere "real + synthetic" is real only
+    best = [r for r in validated if synthetic_was_used(r)]
     best.sort(key=lambda r: r["error_synthetic"] if r["error_synthetic"] is not None else 1.0)
     header = ["", "paper (simulated cystic fibrosis)", f"ours ({smallest} patients, no DP)"]
     rows = [
@@ -340,13 +355,9 @@ def _paper(results: dict[str, Any]) -> list[str]:
             _pct(PAPER["error_with_synthetic"]),
             f"{_pct(best[0]['error_synthetic'])} (best: {best[0]['generator']}, ratio {best[0]['ratio']:g})"
             if best
-            else "-",
+            else (NOT_MEASURED if validated else "-"),
         ],
-        [
-            "cohort increase",
-            f"+{PAPER['cohort_increase']:.1%}",
-            ", ".join(f"+{r:.0%}" for r in results["config"]["ratios"]),
-        ],
+        ["cohort increase", f"+{PAPER['cohort_increase']:.1%}", _cohort_increase(validated)],
         ["synthetic data with false correlations", _pct(PAPER["spurious_share"]), _spurious_summary(results)],
     ]
     return [
@@ -356,6 +367,21 @@ def _paper(results: dict[str, Any]) -> list[str]:
         "associations (Bonferroni) that the real training data does not back (the validation's "
         "`spurious_association_rate`), a per-association rather than per-record measure.",
     ]
+
+
+def _cohort_increase(cells: list[dict[str, Any]]) -> str:
+    """The records actually added (synthetic used / real), per generator and ratio: not the
+    configured ratio, since a batch the validation rejects adds nothing."""
+    if not cells:
+        return "-"
+    if not any(synthetic_was_used(r) for r in cells):
+        return f"+0 % ({NOT_MEASURED})"
+    parts = []
+    for r in sorted(cells, key=_order):
+        added = r.get("cohort_increase")
+        shown = "-" if added is None else f"+{added:.0%}"
+        parts.append(f"{shown} ({r['generator']}, ratio {r['ratio']:g})")
+    return ", ".join(parts)
 
 
 def _spurious_summary(results: dict[str, Any]) -> str:
@@ -375,7 +401,11 @@ def _commentary(results: dict[str, Any]) -> list[str]:
         cells = [r for r in results["reductions"] if r["epsilon"] == epsilon]
         if not cells:
             continue
-        validated = [r for r in cells if r["arm"] == "validated" and r["relative_reduction"] is not None]
+        validated = [
+            r
+            for r in cells
+            if r["arm"] == "validated" and r["relative_reduction"] is not None and synthetic_was_used(r)
+        ]
         unvalidated = [r for r in cells if r["arm"] == "unvalidated" and r["relative_reduction"] is not None]
         batches = [r for r in results["table"] if r["epsilon"] == epsilon and r["arm"] == "validated"]
         pass_rate = sum(r["pass_rate"] * r["n"] for r in batches) / max(1, sum(r["n"] for r in batches))
@@ -388,6 +418,8 @@ def _commentary(results: dict[str, Any]) -> list[str]:
                 f"{len(validated)} cells (best {_change(best['relative_reduction'])}: {best['generator']}, "
                 f"ratio {best['ratio']:g}, {best['size']} patients)."
             )
+        elif any(r["arm"] == "validated" for r in cells):
+            line += f" Validated synthetic data: {NOT_MEASURED} (the models are real-only)."
         if unvalidated:
             mean = sum(r["relative_reduction"] for r in unvalidated) / len(unvalidated)
             best = max(unvalidated, key=lambda r: r["relative_reduction"])
