@@ -20,7 +20,7 @@ import torch
 from genofed.common.data.features import FeatureSpec
 from genofed.common.data.panel import VariantPanel
 from genofed.common.model.network import build_model
-from genofed.common.privacy.accountant import epsilon_of, sample_rate, steps_per_epoch
+from genofed.common.privacy.accountant import Step, epsilon_of, sample_rate, steps_per_epoch
 from genofed.common.privacy.release import (
     as_histogram,
     auc_noise_sd,
@@ -216,6 +216,28 @@ def release_costs(
             "evaluations": len(evaluation),
         }
     return costs
+
+
+def with_generator_release(
+    cost: dict[str, float], generator: list[Step], run: list[Step], delta: float
+) -> dict[str, float]:
+    """One hospital's `release_costs` row with its synthetic-data generator's release added: its
+    DP generator was trained on the hospital's patients before the federation (`--synthetic-ratio`)
+    and charged to the same ledger, so it is part of what the run spent.
+
+    `generator`: the generator's charged steps; `run`: the run's training and evaluation steps as
+    charged to the hospital's ledger (a simulation reads them there; a coordinator never sees a
+    ledger). `generator` is the epsilon of the generator's release alone, and `run` becomes all of
+    them composed with the ledger's own accountant, so that it is what the hospital spent in this
+    run (the ledger's epsilon when it holds nothing else). Without generator steps, `cost` as is."""
+    if not generator:
+        return dict(cost)
+    return {
+        **cost,
+        "generator": epsilon_of(generator, delta),
+        "run": epsilon_of(list(generator) + list(run), delta),
+        "generator_releases": 1,
+    }
 
 
 def _histogram_summary(histogram: np.ndarray, sigma: float) -> dict[str, Any]:

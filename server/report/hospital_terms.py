@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from genofed.server.report.privacy import CLIP_KEYS
+from genofed.server.report.privacy_mode import distributed_dp
 from genofed.server.report.reading import config_value, dp_on, rounds, site_names
 
 
@@ -32,12 +33,27 @@ def hospital_terms(results: Mapping[str, Any]) -> str:
     if dp_on(results):
         clip = config_value(results, CLIP_KEYS)
         norm = f" ({clip:g})" if isinstance(clip, int | float) and clip > 0 else ""
-        terms.insert(
-            0,
-            "**Noise multiplier:** how much random noise the hospital added to each training step, as a "
-            f"multiple of the clipping norm{norm} that bounds one patient's influence: more noise, more "
-            "privacy and less accuracy. Each hospital's is set so that its planned rounds fit its budget; "
-            "a small hospital needs more, because each training batch holds a larger share of its "
-            "patients.",
-        )
+        terms.insert(0, _noise_term(results, norm))
     return "\n".join(f"- {term}" for term in terms)
+
+
+def _noise_term(results: Mapping[str, Any], norm: str) -> str:
+    """'Noise multiplier' in words. Under distributed DP the column holds the noise the coordinator
+    faces in the SecAgg+ sum (`client.budget`: sigma), of which each hospital added only its share
+    sigma / sqrt(m), m being the fewest hospitals whose sum SecAgg+ reveals."""
+    tail = (
+        f"as a multiple of the clipping norm{norm} that bounds one patient's influence: more noise, more "
+        "privacy and less accuracy. Each hospital's is set so that its planned rounds fit its budget; "
+        "a small hospital needs more, because each training batch holds a larger share of its patients."
+    )
+    if not distributed_dp(results):
+        return f"**Noise multiplier:** how much random noise the hospital added to each training step, {tail}"
+    return (
+        "**Noise multiplier:** the total random noise protecting the hospital's update in the sum the "
+        "coordinator sees (distributed DP under SecAgg+), per training step, "
+        f"{tail} The hospital itself added only its share of it, the figure shown divided by the square "
+        "root of m, where m is the fewest hospitals whose sum SecAgg+ reveals (a strict majority of the "
+        "hospitals sampled in a round, at least 2): the shares of at least m hospitals add up to the full "
+        "noise. Against the coordinator colluding with the other hospitals only the hospital's own share "
+        "protects it (the coalition epsilon)."
+    )

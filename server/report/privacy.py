@@ -63,7 +63,8 @@ def privacy_summary_line(results: Mapping[str, Any], *, markdown: bool = False) 
 
 
 def _release_costs_text(results: Mapping[str, Any]) -> str:
-    """What the run's two kinds of release cost, by themselves, at the most-spending hospital."""
+    """What each kind of release cost by itself at the most-spending hospital (training, evaluation,
+    and a synthetic-data generator's release when the run trained one), and all composed."""
     costs = [mapping(c) for c in mapping(results.get("release_costs")).values()]
     costs = [c for c in costs if number(c.get("run")) is not None]
     if not costs:
@@ -76,12 +77,18 @@ def _release_costs_text(results: Mapping[str, Any]) -> str:
         if evaluations
         else ""
     )
+    generator = (
+        f", and its synthetic-data generator (trained under DP on its patients before the federation, "
+        f"--synthetic-ratio) {fmt_epsilon(worst.get('generator'))} alone"
+        if number(worst.get("generator")) is not None
+        else ""
+    )
     against = "; epsilon against a coordinator that sees only the sum" if distributed_dp(results) else ""
     return (
         f"\n\n**What each release cost** (the most-spending hospital, this run{against}): its "
         f"{int(number(worst.get('rounds')) or 0)} training round(s) alone epsilon "
-        f"{fmt_epsilon(worst.get('training'))}{evaluation}; composed, {fmt_epsilon(worst.get('run'))} "
-        "(privacy losses compose sub-additively)."
+        f"{fmt_epsilon(worst.get('training'))}{evaluation}{generator}; composed, "
+        f"{fmt_epsilon(worst.get('run'))} (privacy losses compose sub-additively)."
     )
 
 
@@ -94,14 +101,42 @@ WEAK_EPSILON = 2.0
 AUDIT_DOC = "docs/privacy-audit.md"
 
 
+#: The largest power of ten the report writes out as a number; e^epsilon beyond it (epsilon above
+#: about 690) is said in words, and `math.exp` would overflow a float above epsilon 709.8 anyway.
+LARGEST_SHOWN_POWER = 300
+
+
 def vacuous_above(epsilon: float, delta: float | None) -> float:
-    """The false-accusation rate p above which e^epsilon p + delta reaches 1 and bounds nothing."""
-    return max(0.0, 1.0 - (delta or 0.0)) / math.exp(epsilon)
+    """The false-accusation rate p above which e^epsilon p + delta reaches 1 and bounds nothing.
+
+    Computed as (1 - delta) e^-epsilon, which cannot overflow: at a huge epsilon it is 0.0."""
+    return max(0.0, 1.0 - (delta or 0.0)) * math.exp(-epsilon)
 
 
 def times(factor: float) -> str:
     """e^epsilon for reading: one decimal while small, whole numbers once it is in the thousands."""
     return f"{factor:,.1f}" if factor < 1000 else f"{factor:,.0f}"
+
+
+def _log10_exp(epsilon: float) -> float:
+    """log10(e^epsilon), in logs so that no epsilon overflows."""
+    return epsilon / math.log(10)
+
+
+def exp_words(epsilon: float) -> str:
+    """e^epsilon for reading, as `times` writes it, or "more than 10^300" once it is that large."""
+    if _log10_exp(epsilon) > LARGEST_SHOWN_POWER:
+        return f"more than 10^{LARGEST_SHOWN_POWER}"
+    return times(math.exp(epsilon))
+
+
+def vacuous_percent(epsilon: float, delta: float | None) -> str:
+    """`vacuous_above` as a percentage for reading; "less than 10^-300 %" once it is that small
+    (the bound then says nothing about practically any test)."""
+    limit = vacuous_above(epsilon, delta)
+    if limit <= 0.0 or math.log10(100 * limit) < -LARGEST_SHOWN_POWER:
+        return f"less than 10^-{LARGEST_SHOWN_POWER} %"
+    return f"{100 * limit:.3g} %"
 
 
 def _privacy_bound(epsilon: float, delta: float | None, seen: str = "what the hospital sent") -> str:
@@ -110,15 +145,15 @@ def _privacy_bound(epsilon: float, delta: float | None, seen: str = "what the ho
     `seen` names what the promise is about: what the hospital sent, or, under distributed DP, only
     what a coordinator that sees the SecAgg+ sum gets to see.
     """
-    factor = math.exp(epsilon)
+    factor = exp_words(epsilon)
     delta_text = fmt_delta(delta) if delta is not None else "delta"
     return (
         f"What this promises: for any single patient, any outcome of {seen} is at most "
-        f"e^epsilon = {times(factor)} times as likely with that patient's data as without it, plus delta. "
+        f"e^epsilon = {factor} times as likely with that patient's data as without it, plus delta. "
         f"So anyone who sees the shared model and wants to decide whether a particular person was in a "
         f"hospital's data is limited: if their test wrongly accuses non-participants a fraction p of the "
         f"time, it can correctly identify participants at most e^epsilon × p + delta of the time (here "
-        f"e^{epsilon:g} = {times(factor)}, delta = {delta_text}). Delta is the small probability that this "
+        f"e^{epsilon:g} = {factor}, delta = {delta_text}). Delta is the small probability that this "
         f"bound does not hold and should be well below 1 / (number of patients). The disease label of a "
         f"person known to be in the data is bounded only at about 2 epsilon, and a family enrolled "
         f"together at about epsilon times its size. The guarantee holds whatever the adversary knows "
@@ -142,12 +177,16 @@ def _privacy_strength(epsilon: float, delta: float | None) -> str:
             f"At epsilon {epsilon:g} this is a strong guarantee: it protects against membership "
             f"inference and reconstruction of individual records. {scope}"
         )
-    limit = vacuous_above(epsilon, delta)
+    vacuous = (
+        " - in effect about any test at all: at this epsilon the guarantee is vacuous"
+        if vacuous_above(epsilon, delta) < 1e-12
+        else ""
+    )
     return (
         f"**At epsilon {epsilon:g} this worst-case guarantee is weak:** the bound says nothing about a "
-        f"test that wrongly accuses more than {100 * limit:.3g} % of non-participants (there "
-        f"e^epsilon × p + delta already exceeds 1), so it cannot by itself be read as protection against "
-        f"membership inference or reconstruction. The practical protection at this epsilon rests on "
+        f"test that wrongly accuses more than {vacuous_percent(epsilon, delta)} of non-participants (there "
+        f"e^epsilon × p + delta already exceeds 1){vacuous}, so it cannot by itself be read as protection "
+        f"against membership inference or reconstruction. The practical protection at this epsilon rests on "
         f"empirical evidence: the project's privacy audit ({AUDIT_DOC}) attacks a hospital's releases "
         f"to measure how much they reveal in practice; read it, and weigh a smaller epsilon, before "
         f"relying on this run's privacy. {scope}"
@@ -330,11 +369,11 @@ def _coalition_promise(results: Mapping[str, Any], delta: float | None) -> str:
         "a strong guarantee"
         if worst <= WEAK_EPSILON
         else f"a weak guarantee: the bound says nothing about a test that wrongly accuses more than "
-        f"{100 * vacuous_above(worst, delta):.3g} % of non-participants"
+        f"{vacuous_percent(worst, delta)} of non-participants"
     )
     return (
         f"{head}, {fmt_epsilon(worst)} at the most-exposed hospital: any outcome of what that hospital "
-        f"sent is at most e^{fmt_epsilon(worst)} = {times(math.exp(worst))} times as likely with a "
+        f"sent is at most e^{fmt_epsilon(worst)} = {exp_words(worst)} times as likely with a "
         f"patient's data as without it, plus delta; {strength}. {_cap_words(results)}"
     )
 

@@ -33,12 +33,13 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import read_phenotypes
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.network import ModelConfig
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.scoring.model_file import ModelFile, load_model_file
 from genofed.common.util.progress import Progress
 from genofed.server.checkpoint import CHECKPOINTS
 from genofed.server.federation import load_test_cohort
 from genofed.server.report import write_report
-from genofed.server.results import MODEL, RESULTS, write_results
+from genofed.server.results import MODEL, RESULTS, with_generator_release, write_results
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import train_references
@@ -151,6 +152,8 @@ def _simulate(
             "sites": synthetic,
         }
     )
+    if synthetic is not None and settings.private:
+        results["release_costs"] = _with_generator_releases(settings, results)
     results.update(local_only_auc=None, local_only_nonprivate_auc=None, pooled_auc=None)
     # the simulator knows its hospitals' case counts; a hospital never releases them
     for name, cases in _case_counts(settings, set(results["sites"])).items():
@@ -174,9 +177,54 @@ def _simulate(
             results["adapted_auc"] = adapted_aucs(shared, sites, test.features, test.labels)
     results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))
     results["wall_seconds"] = time.perf_counter() - started
-    write_results(out_dir, results)
-    write_report(out_dir, results)
+    _write_report_then_results(out_dir, results)
     return results
+
+
+def _write_report_then_results(out_dir: Path, results: dict[str, Any]) -> None:
+    """The report first, then the final results.json: results.json is what marks a finished run
+    (a rerun and `--resume` refuse a folder that holds one), so it is written last. A report that
+    cannot be rendered still leaves the run's record (model.pt and the ledgers are already written,
+    the privacy spent): results.json is written, and the failure raised with how to render it again,
+    so that the run does not end as if it were complete."""
+    try:
+        write_report(out_dir, results)
+    except Exception as exc:
+        from genofed.server.app import RERENDER
+
+        write_results(out_dir, results)
+        raise GenofedError(
+            f"the run finished and {out_dir / RESULTS} and its model are written, but its report could not "
+            f"be rendered ({type(exc).__name__}: {exc}); render it again with: "
+            + RERENDER.format(out_dir=out_dir, results=RESULTS)
+        ) from exc
+    write_results(out_dir, results)
+
+
+def _with_generator_releases(settings: RunSettings, results: dict[str, Any]) -> dict[str, Any]:
+    """results.json `release_costs` with each hospital's synthetic-data generator's release composed
+    in (`with_generator_release`): the simulator reads each virtual hospital's ledger, which the
+    generator was charged to before the federation (its `validation.json` names the ledger plan)."""
+    from genofed.client.synth import SUMMARY_FILE
+
+    costs = dict(results.get("release_costs") or {})
+    plan = results.get("plan_id") or settings.plan_id
+    for i, folder in enumerate(hospital_folders(settings.data_dir)):
+        if folder.name not in costs:
+            continue
+        site = resolve_site({"partition-id": i}, settings.to_config())
+        summary = site.synthetic / SUMMARY_FILE if site.synthetic is not None else None
+        ledger_file = site.state_dir / LEDGER_FILE
+        if summary is None or not summary.is_file() or not ledger_file.is_file():
+            continue
+        generator_plan = json.loads(summary.read_text()).get("ledger_plan")
+        if not generator_plan:
+            continue
+        ledger = PrivacyLedger(ledger_file)
+        generator = [c.step for c in ledger.charges if c.plan_id == generator_plan]
+        run = [c.step for c in ledger.charges if c.plan_id == plan and c.kind in ("train", "evaluate")]
+        costs[folder.name] = with_generator_release(costs[folder.name], generator, run, settings.delta)
+    return costs
 
 
 def adapted_aucs(
