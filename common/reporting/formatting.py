@@ -28,8 +28,12 @@ def fmt_auc(value: Any) -> str:
 
 
 def fmt_epsilon(value: Any) -> str:
+    """Two decimals; from a million up in powers of ten (a budget of 1e308 was printed as 309
+    digits)."""
     number = finite_number(value)
-    return NOT_MEASURED if number is None else f"{number:.2f}"
+    if number is None:
+        return NOT_MEASURED
+    return f"{number:.2f}" if abs(number) < 1e6 else f"{number:.3g}"
 
 
 def fmt_float(value: Any, digits: int = 3) -> str:
