@@ -197,6 +197,7 @@ def _federated_lines(prov: dict[str, Any]) -> list[str]:
         f"source: {prov.get('source') or 'a federated run'}" + (f" ({_join(run, ', ')})" if any(run) else "")
     ]
     lines += _privacy_lines(prov.get("epsilon") or {}, settings)
+    lines += _start_lines(prov.get("started_from") or {})
     metrics = prov.get("metrics") or {}
     test = metrics.get("test") or {}
     figures = [
@@ -211,6 +212,21 @@ def _federated_lines(prov: dict[str, Any]) -> list[str]:
     if any(figures):
         lines.append("figures: " + _join(figures, ", "))
     return lines
+
+
+def _start_lines(start: dict[str, Any]) -> list[str]:
+    """The model the run started from (`--pretrained`); for a federation's own model, what its
+    hospitals had spent on it, which composes with the spend above for hospitals in both runs."""
+    if not start.get("content_hash"):
+        return []
+    line = f"started from model {str(start['content_hash'])[:12]}"
+    spent = [float(v) for v in (start.get("epsilon") or {}).values() if _number(v)]
+    if start.get("kind") == "federated" and spent:
+        line += (
+            f", a federated model whose training had spent epsilon up to {max(spent):.2f} per hospital: "
+            "for a hospital in both runs the two spends compose (add up, at most)"
+        )
+    return [line]
 
 
 def _privacy_lines(epsilon: dict[str, Any], settings: dict[str, Any]) -> list[str]:

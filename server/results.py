@@ -288,6 +288,7 @@ def final_model_file(
             "site_evaluation": (results.get("site_evaluation") or {}).get("pooled"),
         },
         "epsilon": results.get("epsilon"),
+        "started_from": _started_from(results.get("pretrained")),
         "settings": settings.to_config(),
         "software": {"torch": str(torch.__version__), "python": platform.python_version()},
     }
@@ -301,6 +302,15 @@ def final_model_file(
         operating=_plain(operating),
         validated_on=_plain(validated_on_test_cohort(fed, test_risks)),
     )
+
+
+def _started_from(pretrained: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a model file records of the model its run started from (`--pretrained`): its hash and
+    kind, and for a federation's own model the epsilon its hospitals had spent on it, which this
+    run's ledgers do not hold (inspect-model shows both)."""
+    if not pretrained:
+        return None
+    return {key: pretrained.get(key) for key in ("content_hash", "kind", "epsilon")}
 
 
 #: The model file's `validated_on.source` for a federated run's test cohort.

@@ -492,6 +492,10 @@ def describe(model: ModelFile) -> dict[str, Any]:
         "source_samples": prov.get("samples"),
         "source_metrics": prov.get("metrics"),
         "created": prov.get("created"),
+        # a federation's own model (`--pretrained` continues from it): its hospitals' spend, which
+        # this run's ledgers do not hold and its model file and report name beside its own
+        "kind": prov.get("kind"),
+        "epsilon": prov.get("epsilon") if prov.get("kind") == "federated" else None,
     }
 
 

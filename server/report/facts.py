@@ -98,7 +98,19 @@ def _start_text(results: Mapping[str, Any]) -> str:
     return (
         f"pretrained on {source} ({task.get('kind', '?')} task '{task.get('label', '?')}'{people}; "
         f"content hash {str(pretrained.get('content_hash', ''))[:16]}), "
-        f"fine-tuned '{results.get('finetune', 'full')}'" + trained_text
+        f"fine-tuned '{results.get('finetune', 'full')}'" + trained_text + _earlier_spend(pretrained)
+    )
+
+
+def _earlier_spend(pretrained: Mapping[str, Any]) -> str:
+    """For a start from a federation's own model: what its hospitals had spent on it, which this
+    run's ledgers do not hold ("" for a public source)."""
+    spent = [v for v in mapping(pretrained.get("epsilon")).values() if isinstance(v, int | float)]
+    if pretrained.get("kind") != "federated" or not spent:
+        return ""
+    return (
+        f"; a federation's model: its training had spent epsilon up to {max(spent):.2f} per hospital, "
+        "not in this run's ledgers: for a hospital in both runs the two spends compose"
     )
 
 

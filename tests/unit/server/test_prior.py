@@ -343,3 +343,25 @@ def test_a_federated_model_is_not_a_public_prior(panel, tmp_path) -> None:
     )
     with pytest.raises(ConfigError, match="federated model .* not a public source.* --pretrained"):
         source_prior(_save(federated, tmp_path / "fed.pt"), panel, 5)
+
+
+def test_a_start_from_a_federated_model_names_its_earlier_spend(panel, tmp_path) -> None:
+    """--pretrained may continue a federation's own model; what its hospitals spent on it is in no
+    ledger of the new run, so results, report and the new model file say it."""
+    from genofed.cli.inspect_model import _start_lines
+    from genofed.common.scoring.model_file import describe
+    from genofed.server.report.facts import _start_text
+    from genofed.server.results import _started_from
+
+    model = _logistic(panel, _small_weights(np.random.default_rng(13)))
+    spent = {"rostov": 7.94, "elista": 7.97}
+    federated = PretrainedModel(
+        model.state_dict, model.model_config, model.panel, model.task, {"kind": "federated", "epsilon": spent}
+    )
+    described = describe(federated)
+    assert described["kind"] == "federated" and described["epsilon"] == spent
+    assert describe(model)["epsilon"] is None  # a public source's provenance has no spend to carry
+    assert "epsilon up to 7.97 per hospital" in _start_text({"pretrained": described})
+    assert "spent epsilon" not in _start_text({"pretrained": describe(model)})
+    (line,) = _start_lines(_started_from(described))
+    assert line.startswith(f"started from model {federated.content_hash[:12]}") and "up to 7.97" in line
