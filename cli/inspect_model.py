@@ -220,10 +220,12 @@ def _start_lines(start: dict[str, Any]) -> list[str]:
     if not start.get("content_hash"):
         return []
     line = f"started from model {str(start['content_hash'])[:12]}"
-    spent = [float(v) for v in (start.get("epsilon") or {}).values() if _number(v)]
-    if start.get("kind") == "federated" and spent:
+    from genofed.common.scoring.model_file import most_spent
+
+    most = most_spent(start.get("epsilon"))
+    if start.get("kind") == "federated" and most is not None:
         line += (
-            f", a federated model whose training had spent epsilon up to {max(spent):.2f} per hospital: "
+            f", a federated model whose training had spent epsilon up to {most:.2f} per hospital: "
             "for a hospital in both runs the two spends compose (add up, at most)"
         )
     return [line]

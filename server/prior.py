@@ -48,7 +48,7 @@ from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig, build_model
-from genofed.common.scoring.model_file import PretrainedModel, check_compatible, load_pretrained
+from genofed.common.scoring.model_file import PretrainedModel, check_compatible, load_pretrained, most_spent
 
 #: How `variant_importance` scores a variant, by source architecture (recorded in the description).
 IMPORTANCE_RULES = {
@@ -221,15 +221,9 @@ def _starts_from_source(model: PretrainedModel, config: ModelConfig) -> bool:
 
 
 def _spent(provenance: dict[str, Any]) -> str:
-    """A federated model's recorded privacy spend, in words (per hospital in its provenance)."""
-    epsilon = provenance.get("epsilon")
-    if isinstance(epsilon, dict) and epsilon:
-        values = [float(v) for v in epsilon.values() if isinstance(v, int | float)]
-        if values:
-            return f"epsilon up to {max(values):.2f} per hospital"
-    if isinstance(epsilon, int | float):
-        return f"epsilon {float(epsilon):.2f}"
-    return "its privacy spend not recorded"
+    """A federated model's recorded privacy spend, in words."""
+    most = most_spent(provenance.get("epsilon"))
+    return "its privacy spend not recorded" if most is None else f"epsilon up to {most:.2f} per hospital"
 
 
 def _why_fresh(model: PretrainedModel, config: ModelConfig) -> str:

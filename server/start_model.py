@@ -27,7 +27,7 @@ from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.scoring.model_file import check_compatible, describe, disease_start, load_pretrained
 from genofed.server.settings import RunSettings
-from genofed.server.training_rule import DEFAULT_MODEL, column_scale, resolve_settings
+from genofed.server.training_rule import column_scale, resolve_settings, run_model
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,7 @@ def start_model(settings: RunSettings, panel: VariantPanel) -> StartModel:
     genes = _gene_selection(settings, panel)
     prior = _source_prior(settings, panel, genes)
     selected = prior.selected if prior is not None else genes
-    architecture = DEFAULT_MODEL if settings.model == "auto" else settings.model
-    config = ModelConfig(n_variants=len(panel), architecture=architecture, selected=selected)
+    config = ModelConfig(n_variants=len(panel), architecture=run_model(settings), selected=selected)
     # a prior that offers no weights to this model (a network source, a multi-class one, a run
     # that trains a network) is a selection only: the run trains as from scratch
     from_weights = prior is not None and prior.gives_weights(config)

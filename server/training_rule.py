@@ -245,6 +245,12 @@ def distributed_step(settings: RunSettings) -> str:
     return "sum" if starts_from_weights(settings) or settings.model == "network" else "mean"
 
 
+def run_model(settings: RunSettings, architecture: str = "") -> str:
+    """The model a run trains: `settings.model`, or for `auto` the pretrained model's
+    `architecture` ("" = none), else the default."""
+    return (architecture or DEFAULT_MODEL) if settings.model == "auto" else settings.model
+
+
 def resolve_settings(
     settings: RunSettings,
     panel: VariantPanel | None,
@@ -261,9 +267,7 @@ def resolve_settings(
     prior that offers no weights to the model is a selection only: the caller, which knows, says
     False). Idempotent.
     """
-    model = settings.model
-    if model == "auto":
-        model = architecture or DEFAULT_MODEL
+    model = run_model(settings, architecture)
     if not settings.by_rule:
         return replace(settings, model=model)
     if from_weights is None:

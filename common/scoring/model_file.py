@@ -499,6 +499,15 @@ def describe(model: ModelFile) -> dict[str, Any]:
     }
 
 
+def most_spent(epsilon: Any) -> float | None:
+    """The most epsilon any hospital spent, from a federated model's provenance `epsilon` (one
+    figure per hospital; a single figure is taken as it is), or None when none is recorded."""
+    values = list(epsilon.values()) if isinstance(epsilon, dict) else [epsilon]
+    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    spent = [v for v in numbers if math.isfinite(v)]
+    return max(spent) if spent else None
+
+
 def _panel_to_dict(panel: VariantPanel) -> dict[str, Any]:
     return {"variant_ids": list(panel.variant_ids), "alt_freq": [round(float(f), 6) for f in panel.alt_freq]}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_bytes, fmt_duration, fmt_int
 from genofed.common.reporting.tables import markdown_table
+from genofed.common.scoring.model_file import most_spent
 from genofed.server.report.privacy import privacy_summary_line
 from genofed.server.report.privacy_mode import privacy_mode_text
 from genofed.server.report.reading import config_value, mapping, md_text, number, rounds
@@ -105,11 +106,11 @@ def _start_text(results: Mapping[str, Any]) -> str:
 def _earlier_spend(pretrained: Mapping[str, Any]) -> str:
     """For a start from a federation's own model: what its hospitals had spent on it, which this
     run's ledgers do not hold ("" for a public source)."""
-    spent = [v for v in mapping(pretrained.get("epsilon")).values() if isinstance(v, int | float)]
-    if pretrained.get("kind") != "federated" or not spent:
+    most = most_spent(pretrained.get("epsilon"))
+    if pretrained.get("kind") != "federated" or most is None:
         return ""
     return (
-        f"; a federation's model: its training had spent epsilon up to {max(spent):.2f} per hospital, "
+        f"; a federation's model: its training had spent epsilon up to {most:.2f} per hospital, "
         "not in this run's ledgers: for a hospital in both runs the two spends compose"
     )
 
