@@ -26,6 +26,7 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.scoring.model_file import check_compatible, describe, disease_start, load_pretrained
+from genofed.server.seen_patients import refuse_seen_patients
 from genofed.server.settings import RunSettings
 from genofed.server.training_rule import column_scale, resolve_settings, run_model
 
@@ -109,6 +110,7 @@ def _scaled(weights: dict[str, torch.Tensor], scale: np.ndarray) -> dict[str, to
 def _from_pretrained(settings: RunSettings, panel: VariantPanel) -> StartModel:
     model = load_pretrained(settings.pretrained, expected_hash=settings.pretrained_hash)
     check_compatible(model, panel, source=settings.pretrained)
+    refuse_seen_patients(model, settings, "--pretrained", settings.pretrained)
     architecture = model.model_config.architecture
     if settings.model not in ("auto", architecture):
         raise ConfigError(
@@ -145,7 +147,9 @@ def _source_prior(settings: RunSettings, panel: VariantPanel, genes: tuple[int, 
         return None
     from genofed.server.prior import source_prior
 
-    return source_prior(settings.prior, panel, settings.prior_variants, include=genes)
+    prior = source_prior(settings.prior, panel, settings.prior_variants, include=genes)
+    refuse_seen_patients(prior.source, settings, "--prior", settings.prior)
+    return prior
 
 
 def _describe_prior(
