@@ -28,7 +28,15 @@ from pathlib import Path
 from genofed.common.errors import ConfigError
 
 #: What a `genofed simulate` run writes into RUN (any one of them marks a run folder).
-RUN_MARKERS = ("results.json", "report.md", "checkpoints", "privacy-ledgers", "cohorts", "model.pt")
+RUN_MARKERS = (
+    "results.json",
+    "federation-results.json",  # a simulation stopped after its federation, before its results.json
+    "report.md",
+    "checkpoints",
+    "privacy-ledgers",
+    "cohorts",
+    "model.pt",
+)
 #: A finished run's results (`genofed.server.results.RESULTS`, not imported: it loads torch).
 RESULTS = "results.json"
 #: A run's checkpoints folder (`genofed.server.checkpoint.CHECKPOINTS`, not imported: it loads torch).

@@ -38,7 +38,7 @@ from genofed.client.outbound import outbound_guard
 from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
 from genofed.client.site import SiteConfig, load_site_tensors, resolve_site
 from genofed.client.training_request import TRAINING_LIMITS, requested_training
-from genofed.common.errors import DataError, GenofedError
+from genofed.common.errors import DataError, GenofedError, RoundRefusal
 from genofed.common.util.torch_threads import single_torch_thread
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "FAILED",
     "REFUSED",
+    "REFUSED_THIS_ROUND",
     "TRAINING_LIMITS",
     "app",
     "architecture_digest",
@@ -60,6 +61,8 @@ __all__ = [
 REFUSED = 4001
 #: Error code of a reply after an unexpected failure at the site (details stay in its log).
 FAILED = 4002
+#: Error code of a refusal of this round only (`RoundRefusal`: it depends on the round's noise).
+REFUSED_THIS_ROUND = 4003
 
 
 def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
@@ -129,6 +132,9 @@ def _guarded(msg: Message, handler) -> Message:
         logger.error("refusing: %s", exc)
         reason = "the site's data failed validation; details are in the site's own log (genofed data check)"
         return Message(error=Error(code=REFUSED, reason=reason), reply_to=msg)
+    except RoundRefusal as exc:  # this round's draws only: the next round may be answered
+        logger.warning("refusing this round: %s", exc)
+        return Message(error=Error(code=REFUSED_THIS_ROUND, reason=str(exc)), reply_to=msg)
     except GenofedError as exc:  # budget and configuration refusals: our own words, no patient data
         logger.warning("refusing: %s", exc)
         return Message(error=Error(code=REFUSED, reason=str(exc)), reply_to=msg)

@@ -24,7 +24,7 @@ from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFI
 from flwr.compat.common import recorddict_compat as compat
 
 from genofed.client.site import SiteConfig
-from genofed.common.errors import GenofedError
+from genofed.common.errors import GenofedError, RoundRefusal
 from genofed.common.model.network import ModelConfig, build_model
 
 #: The ClientApp's training of one plain round: (message, context, site, settings) -> reply content.
@@ -87,7 +87,7 @@ def train_secagg(
         # the value stays in the site's log: the refusal is not masked, and under distributed DP
         # this reply carries only the site's noise share
         logger.warning("largest updated weight %.3g outside SecAgg+'s clipping range +-%g", largest, limit)
-        raise GenofedError(
+        raise RoundRefusal(  # the updated weights carry the round's noise: the next may fit
             f"an updated weight is outside SecAgg+'s clipping range (+-{limit:g}); the coordinator must "
             "raise it"
         )

@@ -17,6 +17,12 @@ class GenofedError(Exception):
     """Base class for errors a user can fix; the CLI prints them without a traceback."""
 
 
+class RoundRefusal(GenofedError):
+    """A hospital's refusal of one round only: it depends on that round's draws (its DP noise),
+    so the next round may be answered. A site replies with its own error code for it, so that the
+    coordinator does not take it for a refusal that repeats every round."""
+
+
 class ConfigError(GenofedError, ValueError):
     """A setting that is missing, of the wrong kind or out of range: a run setting, a hospital's
     node config entry, a command's option, an augmentation spec.

@@ -22,6 +22,7 @@ from genofed.common.util.progress import Progress
 from genofed.server.federation import FederationResult, run_federation
 from genofed.server.report import write_report
 from genofed.server.results import (
+    FEDERATION_RESULTS,
     MODEL,
     RESULTS,
     federation_results,
@@ -30,6 +31,7 @@ from genofed.server.results import (
     write_test_predictions,
 )
 from genofed.server.resume import refuse_an_unfinished_run
+from genofed.server.round_log import NothingTrained, refusals_by_reason
 from genofed.server.service.enrollment import enrolled_sizes
 from genofed.server.service.federation_folder import RUN_DIR, admitted_nodes, deployed_run_config
 from genofed.server.service.run_end import announcing_the_end
@@ -52,8 +54,9 @@ def make_server_app(
     leaves it empty, so `genofed simulate` passes its settings (and a progress printer) here. A
     deployed coordinator's run config names only its federation folder (`federation=DIR`): the
     settings are the ones fixed in DIR/federation.json at `genofed coordinator init`.
-    `report=False`: no report at the end (`genofed simulate` writes it once, with its reference
-    models; the network's attributions take tens of seconds).
+    `report=False`: no report at the end, and the results go to RUN/federation-results.json, not
+    results.json: `genofed simulate` adds its reference models, writes the report once (the
+    network's attributions take tens of seconds), then results.json, which marks a finished run.
     `wrap_grid`: wraps the grid Flower gives the app; the simulation reads which hospital each
     node is off the replies that pass through it (`genofed.simulations.local.site_names`).
     `require_training=False`: a run in which no hospital trained still writes its outputs, for the
@@ -125,7 +128,7 @@ def _run_and_write(
     _refuse_a_finished_run(out_dir)
     refuse_an_unfinished_run(settings)
     say = progress or (None if settings.quiet else _stderr)
-    fed = run_federation(grid, settings, say)
+    fed = run_federation(grid, settings, say, stop_when_every_hospital_refuses=require_training)
     if require_training:
         _refuse_an_untrained_model(fed)
     results = federation_results(fed, fed.settings)
@@ -135,9 +138,11 @@ def _run_and_write(
     write_model(out_dir, fed, fed.panel, results, test_risks=risks)
     if fed.test is not None and risks is not None:
         write_test_predictions(out_dir, list(fed.test.sample_ids), fed.test.labels, risks)
+    if not report:  # the caller (genofed simulate) finishes the run: references, report, results.json
+        write_results(out_dir, results, FEDERATION_RESULTS)
+        return
     write_results(out_dir, results)
-    if report:
-        _write_report_or_log(out_dir, results)
+    _write_report_or_log(out_dir, results)
 
 
 #: How to render a finished run's report again (no CLI command does it): with the run folder's path.
@@ -175,10 +180,6 @@ def _refuse_a_finished_run(out_dir: Path) -> None:
         )
 
 
-class NothingTrained(GenofedError):
-    """A run in which no hospital trained in any round: its model is the one it started from."""
-
-
 def _refuse_an_untrained_model(fed: FederationResult) -> None:
     """A run whose every round every hospital refused (budget exhausted, a wrong setting, none
     answered) has no federated model: its model.pt, results.json and report would present the
@@ -190,10 +191,7 @@ def _refuse_an_untrained_model(fed: FederationResult) -> None:
     last: dict[str, str] = {}
     for _round, reasons in sorted(fed.log.refused.items()):
         last.update(reasons)
-    by_reason: dict[str, list[str]] = {}  # hospitals that refused for the same reason, named once
-    for site, reason in sorted(last.items()):
-        by_reason.setdefault(reason, []).append(site)
-    refusals = "; ".join(f"{', '.join(sites)}: {reason}" for reason, sites in by_reason.items())
+    refusals = refusals_by_reason(last)  # hospitals that refused for the same reason, named once
     rounds = fed.settings.rounds
     raise NothingTrained(
         f"no hospital trained in any of the run's {rounds} round{'s' if rounds != 1 else ''}, so there is "

@@ -33,6 +33,12 @@ class Checkpoint:
     privacy plan id; `history`: the per-round records so far; `log`: the round log's fields
     (`genofed.server.resume.LOGGED`); `strategy_state`: the server optimiser's state;
     `settings`: the run's settings, which a resumed run may not change.
+
+    `elapsed_seconds`: the run's wall time up to this checkpoint, summed over its launches (a
+    resumed run starts its clock from here, so results.json's `wall_seconds` covers the whole run,
+    not its last launch); `launches`: how many launches wrote the run's checkpoints so far (1 for
+    a run never resumed). A checkpoint written before they existed loads with 0 seconds and 1
+    launch: its run's earlier time is unknown, and counted as none.
     """
 
     round: int
@@ -43,6 +49,8 @@ class Checkpoint:
     log: dict[str, Any] = field(default_factory=dict)
     strategy_state: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0
+    launches: int = 1
 
 
 def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> Path:

@@ -55,6 +55,9 @@ class FederationResult:
     `sites`: each hospital's declared sizes by name; `bytes_per_client_round`: what a hospital
     uploads per round; `epsilon`: each hospital's cumulative epsilon as it last reported it.
     `settings`: the run's settings with the model and the rule's values resolved.
+    `wall_seconds`: the run's wall time over all its launches (`RunStart.elapsed`), of which
+    `wall_seconds_before` were spent by earlier launches (0 unless resumed; up to their last
+    checkpoint); `launches`: this launch's number (1 for a run never resumed).
     """
 
     settings: RunSettings
@@ -75,6 +78,8 @@ class FederationResult:
     #: the model file and RUN/test_predictions.csv are written from them.
     panel: VariantPanel | None = None
     test: TestCohort | None = None
+    wall_seconds_before: float = 0.0
+    launches: int = 1
 
 
 @dataclass
@@ -98,15 +103,25 @@ class Rounds:
         return self.settings.rounds - self.start.round
 
 
-def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None = None) -> FederationResult:
-    """Run the federation `settings` describe on `grid`; `progress` gets one line per round."""
+def run_federation(
+    grid: Grid,
+    settings: RunSettings,
+    progress: Progress | None = None,
+    *,
+    stop_when_every_hospital_refuses: bool = True,
+) -> FederationResult:
+    """Run the federation `settings` describe on `grid`; `progress` gets one line per round.
+
+    `stop_when_every_hospital_refuses`: end the run (`EveryHospitalRefused`) after the first
+    round that leaves every hospital refusing it for its own reason and none trained, rather than
+    asking round after round; False where such a run is recorded whole (an experiment's)."""
     say = progress or silent
     started = time.perf_counter()
     panel = VariantPanel.load(panel_path(settings))
     begin = start_model(settings, panel)
     settings, model_config, initial = begin.settings, begin.config, begin.weights
     test = load_test_cohort(settings, panel)
-    start = run_start(settings, model_config, initial, say)
+    start = run_start(settings, model_config, initial, say, launched=started)
     sites, asked = describe_sites(
         grid,
         settings.min_nodes,
@@ -123,7 +138,9 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
     strategy = make_strategy(settings, log, round_offset=start.round, frozen=frozen)
     if start.checkpoint is not None:
         strategy.load_state(start.checkpoint.strategy_state)
-    rounds = _rounds(settings, model_config, start, sites, strategy, test, say)
+    rounds = _rounds(
+        settings, model_config, start, sites, strategy, test, say, stop_when_every_hospital_refuses
+    )
     bytes_up = _train(grid, rounds, say)
     final, final_metrics = rounds.after_round.final()
     return FederationResult(
@@ -134,7 +151,7 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         sites={s.name: dict(s.sizes) for s in sites.values()},
         log=log,
         plan_id=start.plan_id,
-        wall_seconds=time.perf_counter() - started,
+        wall_seconds=start.elapsed(),
         bytes_per_client_round=bytes_up or ArrayRecord(final).count_bytes(),
         test_metrics=final_metrics,
         epsilon=epsilon_by_site(log),
@@ -143,6 +160,8 @@ def run_federation(grid: Grid, settings: RunSettings, progress: Progress | None 
         trainable_parameters=trainable_parameters,
         panel=panel,
         test=test,
+        wall_seconds_before=start.elapsed_before,
+        launches=start.launches,
     )
 
 
@@ -212,6 +231,7 @@ def _rounds(
     strategy: Tracked,
     test: TestCohort | None,
     say: Progress,
+    stop_when_every_hospital_refuses: bool,
 ) -> Rounds:
     model_json = json.dumps(model_config.to_dict())
     return Rounds(
@@ -219,7 +239,16 @@ def _rounds(
         start=start,
         sites=sites,
         strategy=strategy,
-        after_round=RoundEnd(settings, model_config, start, strategy.log, strategy, test, say),
+        after_round=RoundEnd(
+            settings,
+            model_config,
+            start,
+            strategy.log,
+            strategy,
+            test,
+            say,
+            stop_when_every_hospital_refuses=stop_when_every_hospital_refuses,
+        ),
         train_config=train_config(settings, start.plan_id, model_json),
         evaluate_config=evaluate_config(settings, start.plan_id, model_json),
     )

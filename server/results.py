@@ -37,6 +37,10 @@ from genofed.server.round_log import RoundLog, coalition_epsilon_by_site
 from genofed.server.settings import RunSettings
 
 RESULTS = "results.json"
+#: The federation's results before the simulation adds its reference models and report
+#: (`make_server_app(report=False)`): results.json marks a finished run, so it is written last,
+#: and a simulation that stops in between leaves this file and a run `--resume` finishes.
+FEDERATION_RESULTS = "federation-results.json"
 MODEL = "model.pt"
 #: One row per test person: the final model's risk (written when the run has a test cohort).
 TEST_PREDICTIONS = "test_predictions.csv"
@@ -55,7 +59,11 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "delta": settings.delta if settings.private else None,
         "epsilon_budget": settings.epsilon if settings.private else None,
         "sites": {name: _site_results(fed, settings, evaluation, name) for name in fed.sites},
+        # the whole run's, over every launch a resume added (the time between launches not counted);
+        # the simulation adds its own launch's time to `wall_seconds_before`
         "wall_seconds": fed.wall_seconds,
+        "wall_seconds_before": fed.wall_seconds_before,
+        "launches": fed.launches,
         "seconds_per_round": sum(r["seconds"] for r in trained) / len(trained) if trained else None,
         "bytes_sent_per_client_per_round": fed.bytes_per_client_round,
         "model": {
@@ -245,8 +253,9 @@ def _histogram_summary(histogram: np.ndarray, sigma: float) -> dict[str, Any]:
     return {**metrics, "auc_noise_sd": auc_noise_sd(histogram, sigma), "noise_per_count": sigma}
 
 
-def write_results(out_dir: Path, results: dict[str, Any]) -> Path:
-    path = out_dir / RESULTS
+def write_results(out_dir: Path, results: dict[str, Any], name: str = RESULTS) -> Path:
+    """Write `results` to `out_dir/name` atomically (results.json, or `FEDERATION_RESULTS`)."""
+    path = out_dir / name
     write_text_atomic(path, json.dumps(results, indent=2, default=json_default) + "\n")
     return path
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,12 @@ class RunStart:
     `round`: the round already closed (0 for a new run); `plan_id`: the privacy plan id the
     hospitals key their plans and seeds by; `weights`: the global model after `round`;
     `history`: the per-round records so far; `checkpoint`: the one resumed from (None: a new run).
+
+    The run's clock, so that its wall time covers every launch and not only the last one:
+    `elapsed_before`: the wall seconds earlier launches spent, up to the checkpoint resumed from
+    (0 for a new run; what they spent after it, and the time between launches, is not counted);
+    `launches`: this launch's number (1 for a new run); `launched`: `time.perf_counter()` when this
+    launch began.
     """
 
     round: int
@@ -77,10 +84,18 @@ class RunStart:
     weights: dict[str, torch.Tensor]
     history: list[dict[str, Any]]
     checkpoint: Checkpoint | None = None
+    elapsed_before: float = 0.0
+    launches: int = 1
+    launched: float = field(default_factory=time.perf_counter)
 
     @property
     def resumed(self) -> bool:
         return self.checkpoint is not None
+
+    def elapsed(self) -> float:
+        """The run's wall seconds so far: earlier launches' (up to their last checkpoint) plus this
+        launch's; what a checkpoint written now records, and results.json's `wall_seconds`."""
+        return self.elapsed_before + (time.perf_counter() - self.launched)
 
 
 def checkpoint_folder(settings: RunSettings) -> Path:
@@ -88,10 +103,18 @@ def checkpoint_folder(settings: RunSettings) -> Path:
 
 
 def run_start(
-    settings: RunSettings, model_config: ModelConfig, initial: dict[str, torch.Tensor], say: Progress
+    settings: RunSettings,
+    model_config: ModelConfig,
+    initial: dict[str, torch.Tensor],
+    say: Progress,
+    launched: float | None = None,
 ) -> RunStart:
     """The run's start: from the latest checkpoint under `resume=true` (when there is one and the
-    settings allow it), else from `initial` at round 0 with the settings' plan id or a new one."""
+    settings allow it), else from `initial` at round 0 with the settings' plan id or a new one.
+
+    `launched`: `time.perf_counter()` when this launch began (default: now), from which the run's
+    clock counts this launch's time (`RunStart.elapsed`)."""
+    clock = time.perf_counter() if launched is None else launched
     refuse_an_unfinished_run(settings)
     folder = checkpoint_folder(settings)
     resumed = latest_checkpoint(folder) if settings.resume else None
@@ -99,14 +122,23 @@ def run_start(
         say(f"no checkpoint in {folder}: starting from round 0")
     if resumed is None:
         record_inputs(folder, settings)
-        return RunStart(0, settings.plan_id or uuid.uuid4().hex, initial, [])
+        return RunStart(0, settings.plan_id or uuid.uuid4().hex, initial, [], launched=clock)
     check_resumable(resumed, model_config, settings, folder)
     if not check_inputs(folder, settings):
         say(
             f"{folder} records no hashes of the run's input files (an older genofed wrote it): "
             "not checked that they are unchanged"
         )
-    return RunStart(resumed.round, resumed.plan_id, resumed.state_dict, list(resumed.history), resumed)
+    return RunStart(
+        resumed.round,
+        resumed.plan_id,
+        resumed.state_dict,
+        list(resumed.history),
+        resumed,
+        elapsed_before=resumed.elapsed_seconds,
+        launches=resumed.launches + 1,
+        launched=clock,
+    )
 
 
 def refuse_an_unfinished_run(settings: RunSettings) -> None:

@@ -23,7 +23,12 @@ from genofed.common.util.progress import Progress
 from genofed.server.checkpoint import Checkpoint, save_checkpoint
 from genofed.server.evaluation import TestCohort
 from genofed.server.resume import RunStart, checkpoint_folder, log_snapshot
-from genofed.server.round_log import RoundLog
+from genofed.server.round_log import (
+    EveryHospitalRefused,
+    RoundLog,
+    every_hospital_refused,
+    refusals_by_reason,
+)
 from genofed.server.settings import RunSettings
 from genofed.server.tracking import Tracked
 
@@ -37,6 +42,10 @@ class RoundEnd:
     `start`: where the run started (a resumed run does not re-evaluate its checkpoint's round);
     `test`: the held-out test cohort, None without one; `strategy`: whose optimiser state each
     checkpoint keeps. `history`, `weights` and `metrics` fill in as rounds end.
+    `stop_when_every_hospital_refuses`: after a round (not the last) that leaves every hospital
+    refusing the run and none trained, stop the run (`EveryHospitalRefused`) instead of asking
+    every round left; False where a run nobody trained is recorded whole (`genofed simulate`'s
+    `require_training=False`).
     """
 
     settings: RunSettings
@@ -52,6 +61,7 @@ class RoundEnd:
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
     round_started: float = field(default_factory=time.perf_counter)
+    stop_when_every_hospital_refuses: bool = True
 
     def __post_init__(self) -> None:
         self.history = list(self.start.history)
@@ -80,6 +90,7 @@ class RoundEnd:
         self.history.append(record)
         self._save(real)
         self.say(progress_line(record, self.settings.rounds))
+        self._stop_if_every_hospital_refused(real)
         self.round_started = time.perf_counter()
         return MetricRecord(
             {k: v for k, v in record.items() if isinstance(v, (int, float)) and v is not None}
@@ -92,6 +103,31 @@ class RoundEnd:
             return self.weights, self.test.evaluate(self.model_config, self.weights)
         return self.weights, self.metrics
 
+    def _stop_if_every_hospital_refused(self, real: int) -> None:
+        """Stop the run after round `real` when no later round can train: every hospital refused
+        it for a reason of its own (its budget, its settings, its data), which repeats every round
+        since a run's plan, settings and data never change within it. Without this the run asked
+        round after round until its last (hours with many rounds) and only then failed
+        (`genofed.server.app`'s `NothingTrained`), as it still does after the last round. The
+        round's checkpoint is written first: it keeps the record of the refusals."""
+        if not self.stop_when_every_hospital_refuses or real >= self.settings.rounds:
+            return
+        refusals = every_hospital_refused(self.log)
+        if refusals is None:
+            return
+        left = self.settings.rounds - real
+        named = refusals_by_reason(refusals).rstrip(".")  # a reason may end its own sentence
+        raise EveryHospitalRefused(
+            f"round {real} of {self.settings.rounds}: every hospital refused the run's plan, for a reason "
+            "that repeats in every round of the run (the plan, the settings and the hospitals' data do "
+            f"not change within it), so none of the {left} round{'s' if left != 1 else ''} left could "
+            f"train and the run stops now; {self.settings.out_dir} gets no model, results nor report, "
+            f"and keeps its checkpoints. The hospitals refused: {named}. "
+            "Fix the named cause (at the hospitals named, or in the run's settings), then start the run "
+            "again: with resume=true to continue this out-dir under the same settings, or in another "
+            "out-dir"
+        )
+
     def _save(self, real: int) -> None:
         checkpoint = Checkpoint(
             real,
@@ -102,6 +138,9 @@ class RoundEnd:
             log_snapshot(self.log),
             self.strategy.state(),
             self.settings.to_config(),
+            # the run's wall time so far over all its launches, so a resumed run's results count them all
+            elapsed_seconds=self.start.elapsed(),
+            launches=self.start.launches,
         )
         save_checkpoint(checkpoint_folder(self.settings), checkpoint)
 

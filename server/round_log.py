@@ -8,10 +8,17 @@ the results are read from it (`genofed.server.results`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from flwr.app import Message
+
+from genofed.common.errors import GenofedError
+
+#: Error code of a hospital's own refusal to train (`genofed.client.app.REFUSED`: its privacy
+#: budget, its configuration, its data's validation). Repeated here because the server never
+#: imports `genofed.client`; a unit test holds the two equal.
+SITE_REFUSED = 4001
 
 
 @dataclass
@@ -44,6 +51,19 @@ class RoundLog:
     #: stopped sending heartbeats) comes from the SuperLink, so it is matched to the message it
     #: answers, whose id Flower assigns when sending it.
     sent: list[Message] = field(default_factory=list)
+    #: site -> the reason of its latest own refusal (`SITE_REFUSED`) of a training round in this
+    #: launch. The run's plan, settings and data do not change within a run, so such a refusal
+    #: repeats every round (`every_hospital_refused`). Not checkpointed (`resume.LOGGED`): a
+    #: resumed launch asks the hospitals again.
+    own_refusals: dict[str, str] = field(default_factory=dict)
+
+    def note_training_error(self, site: str, code: int, reason: str) -> None:
+        """Keep an error reply to a training round when it is `site`'s own refusal. Any other
+        error may not come back next round, so it is not kept: a failure inside the site
+        (`client.app.FAILED`), a node the SuperLink lost, an update the coordinator's screen
+        refused (`integrity.SCREENED_OUT`); nor is a hospital that did not reply in time."""
+        if code == SITE_REFUSED:
+            self.own_refusals[site] = reason
 
     def note_sent(self, messages: Iterable[Message]) -> list[Message]:
         """Remember the messages of the exchange about to start; returns them as a list."""
@@ -78,6 +98,40 @@ class RoundLog:
     def participants(self) -> set[int]:
         """The nodes rounds go to: those asked at the start (or, without that list, those named)."""
         return self.taking_part or set(self.site_of_node)
+
+
+class NothingTrained(GenofedError):
+    """A run in which no hospital trained in any round: its model is the one it started from.
+
+    `genofed.server.app` raises it at the end of such a run; `EveryHospitalRefused` as soon as
+    no later round can train."""
+
+
+class EveryHospitalRefused(NothingTrained):
+    """Every hospital of the run refused its plan for a reason of its own, and none has trained:
+    each later round would be refused again, so the run stops instead of asking until its last."""
+
+
+def every_hospital_refused(log: RoundLog) -> dict[str, str] | None:
+    """Each hospital's own refusal, by site name, when every hospital taking part in the run has
+    refused a training round of this launch (`RoundLog.own_refusals`, gathered over rounds: with
+    fraction-train < 1 each round asks only some) and none has trained in any round of the run (a
+    resumed run's restored rounds count). None otherwise: then a later round may still train."""
+    if any(log.train.values()):
+        return None
+    sites = {log.site_of_node.get(node, f"node-{node}") for node in log.participants()}
+    if not sites or not sites <= log.own_refusals.keys():
+        return None
+    return {site: log.own_refusals[site] for site in sorted(sites)}
+
+
+def refusals_by_reason(reasons: Mapping[str, str]) -> str:
+    """`reasons` (site -> reason) as one line, each reason once after the sites that gave it,
+    e.g. `astrakhan, elista: privacy budget exhausted; rostov: require-secagg`."""
+    by_reason: dict[str, list[str]] = {}
+    for site, reason in sorted(reasons.items()):
+        by_reason.setdefault(reason, []).append(site)
+    return "; ".join(f"{', '.join(sites)}: {reason}" for reason, sites in by_reason.items())
 
 
 def no_reply(timeout: float | None, to: str = "") -> str:

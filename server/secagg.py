@@ -284,7 +284,10 @@ class ObservedGrid:
             node = self.log.node(reply)
             stage = stages.get(node, "")
             if reply.has_error():
-                self.errors.setdefault(node, reply.error.reason or f"error {reply.error.code}")
+                reason = reply.error.reason or f"error {reply.error.code}"
+                self.errors.setdefault(node, reason)
+                site = self.log.site_of_node.get(node, f"node-{node}")
+                self.log.note_training_error(site, reply.error.code, reason)
             elif stage:
                 sizes = self.stats.bytes_up.setdefault(self.round, {})
                 sizes[node] = sizes.get(node, 0) + reply_bytes(reply)

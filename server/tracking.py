@@ -253,4 +253,5 @@ class Tracked(Strategy):
             elif note_refusals:
                 reason = msg.error.reason or f"error {msg.error.code}"
                 self.log.refused.setdefault(real_round, {})[site] = reason
+                self.log.note_training_error(site, msg.error.code, reason)
         return replies

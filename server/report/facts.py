@@ -115,13 +115,41 @@ def _earlier_spend(pretrained: Mapping[str, Any]) -> str:
     )
 
 
+#: What a resumed run's wall time leaves out (said beside it, so that it is not read as the span
+#: from the first launch to the end).
+BETWEEN_LAUNCHES = "time between them not counted"
+
+
+def launch_count(results: Mapping[str, Any]) -> int:
+    """How many launches the run took (a resume adds one); 1 when results.json does not say (a run
+    written before `launches` existed, or never resumed)."""
+    launches = number(results.get("launches"))
+    return int(launches) if launches is not None and launches > 1 else 1
+
+
+def over_launches(results: Mapping[str, Any]) -> str:
+    """' over 2 launches' for a resumed run whose wall time was measured, else ''."""
+    launches = launch_count(results)
+    if launches == 1 or number(results.get("wall_seconds")) is None:
+        return ""
+    return f" over {launches} launches"
+
+
+def wall_time_text(results: Mapping[str, Any]) -> str:
+    """The run's wall time, e.g. '2 h 03 min over 2 launches (time between them not counted)' for
+    a resumed run: `wall_seconds` sums its launches, and without saying so a reader would take it
+    for one uninterrupted stretch."""
+    over = over_launches(results)
+    return fmt_duration(results.get("wall_seconds")) + (f"{over} ({BETWEEN_LAUNCHES})" if over else "")
+
+
 def run_facts_section(results: Mapping[str, Any]) -> str:
     """Strategy, rounds, time, traffic, model, starting point and privacy, one row each."""
     rows = [
         ["Strategy", results.get("strategy") or NOT_MEASURED],
         ["Secure aggregation", _secagg_text(results)],
         ["Rounds", _completed_rounds(results)],
-        ["Wall time", fmt_duration(results.get("wall_seconds"))],
+        ["Wall time", wall_time_text(results)],
         ["Time per round", fmt_duration(results.get("seconds_per_round"))],
         ["Sent per hospital per round", fmt_bytes(results.get("bytes_sent_per_client_per_round"))],
         ["Model", _model_text(results)],

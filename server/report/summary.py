@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_duration, fmt_int
+from genofed.server.report.facts import BETWEEN_LAUNCHES, over_launches
 from genofed.server.report.html import REPORT_HTML
 from genofed.server.report.privacy import privacy_summary_line
 from genofed.server.report.reading import (
@@ -47,9 +48,11 @@ def format_summary(results: Mapping[str, Any], report_path: str | Path | None = 
         lines += [f"  {name}: {reason}" for name, reason in absent.items()]
     wall = number(results.get("wall_seconds"))
     per_round = number(results.get("seconds_per_round"))
-    timing = f"Wall time {fmt_duration(wall)}"
+    over = over_launches(results)  # a resumed run: its wall time sums its launches
+    notes = [BETWEEN_LAUNCHES] if over else []
     if per_round is not None:
-        timing += f" ({fmt_duration(per_round)} per round)"
+        notes.append(f"{fmt_duration(per_round)} per round")
+    timing = f"Wall time {fmt_duration(wall)}{over}" + (f" ({'; '.join(notes)})" if notes else "")
     lines.append(timing)
     if report_path is not None:
         html_path = Path(report_path).with_name(REPORT_HTML)

@@ -39,7 +39,7 @@ from genofed.common.util.progress import Progress
 from genofed.server.checkpoint import CHECKPOINTS
 from genofed.server.federation import load_test_cohort
 from genofed.server.report import write_report
-from genofed.server.results import MODEL, RESULTS, with_generator_release, write_results
+from genofed.server.results import FEDERATION_RESULTS, MODEL, RESULTS, with_generator_release, write_results
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import train_references
@@ -139,9 +139,12 @@ def _simulate(
         )
     synthetic = prepare_synthetic(settings, say) if settings.synthetic_ratio > 0 else None
     names = SiteNames((folder.name for folder in folders), store=out_dir / CHECKPOINTS / NODE_NAMES)
+    # a resumed run whose earlier launch stopped after its federation: this launch's ServerApp
+    # writes the file again, and a stale one must not pass for it
+    (out_dir / FEDERATION_RESULTS).unlink(missing_ok=True)
     _run_flower(settings, [folder.name for folder in folders], names, say, verbose, require_training)
     # the hospitals that refused, by name rather than by the node id Flower drew (site_names)
-    results = names.renamed(json.loads((out_dir / RESULTS).read_text()))
+    results = names.renamed(json.loads((out_dir / FEDERATION_RESULTS).read_text()))
     results["synthetic"] = (
         None
         if synthetic is None
@@ -176,7 +179,9 @@ def _simulate(
             shared = load_model_file(out_dir / MODEL)
             results["adapted_auc"] = adapted_aucs(shared, sites, test.features, test.labels)
     results["bayes_auc"] = _bayes_auc(Path(settings.data_dir))
-    results["wall_seconds"] = time.perf_counter() - started
+    # this launch as the simulation timed it (reference models included), after the time earlier
+    # launches of a resumed run spent (the ServerApp read it from the checkpoint resumed from)
+    results["wall_seconds"] = results.get("wall_seconds_before", 0.0) + time.perf_counter() - started
     _write_report_then_results(out_dir, results)
     return results
 
@@ -186,19 +191,26 @@ def _write_report_then_results(out_dir: Path, results: dict[str, Any]) -> None:
     (a rerun and `--resume` refuse a folder that holds one), so it is written last. A report that
     cannot be rendered still leaves the run's record (model.pt and the ledgers are already written,
     the privacy spent): results.json is written, and the failure raised with how to render it again,
-    so that the run does not end as if it were complete."""
+    so that the run does not end as if it were complete. The ServerApp's federation-results.json,
+    which results.json completes, goes once results.json is written."""
     try:
         write_report(out_dir, results)
     except Exception as exc:
         from genofed.server.app import RERENDER
 
-        write_results(out_dir, results)
+        _write_final_results(out_dir, results)
         raise GenofedError(
             f"the run finished and {out_dir / RESULTS} and its model are written, but its report could not "
             f"be rendered ({type(exc).__name__}: {exc}); render it again with: "
             + RERENDER.format(out_dir=out_dir, results=RESULTS)
         ) from exc
+    _write_final_results(out_dir, results)
+
+
+def _write_final_results(out_dir: Path, results: dict[str, Any]) -> None:
+    """results.json, then the ServerApp's federation-results.json it completes is removed."""
     write_results(out_dir, results)
+    (out_dir / FEDERATION_RESULTS).unlink(missing_ok=True)
 
 
 def _with_generator_releases(settings: RunSettings, results: dict[str, Any]) -> dict[str, Any]:
@@ -405,7 +417,7 @@ def _run_flower(
         shutdown_ray()  # Flower's own shutdown, unless its engine failed before it had a backend
     if interruption.stopped.is_set():  # Ctrl-C after the ServerApp's last exchange
         raise KeyboardInterrupt
-    if not (Path(settings.out_dir) / RESULTS).exists():
+    if not (Path(settings.out_dir) / FEDERATION_RESULTS).exists():
         raise RuntimeError("the federation ended without results; rerun with --verbose to see Flower's log")
 
 

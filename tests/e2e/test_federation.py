@@ -14,6 +14,7 @@ import torch
 from genofed.server.app import NothingTrained
 from genofed.server.checkpoint import latest_checkpoint
 from genofed.server.results import MODEL, RESULTS
+from genofed.server.round_log import EveryHospitalRefused
 from genofed.server.settings import RunSettings
 from genofed.simulations.local.simulate import simulate
 
@@ -126,6 +127,12 @@ def test_exhausted_budget_is_refused_and_nothing_is_trained(dp_run, tmp_path):
     assert all(site in str(failed.value) for site in ("rostov", "astrakhan", "elista"))
     assert not {MODEL, RESULTS, "report.md"} & {p.name for p in Path(again.out_dir).iterdir()}
 
+    # with rounds left the run stops after the first: each refusal would repeat in every round
+    longer = replace(again, out_dir=str(tmp_path / "longer"), rounds=50)
+    with pytest.raises(EveryHospitalRefused, match="round 1 of 50: every hospital refused"):
+        simulate(longer, references=False)
+    assert latest_checkpoint(Path(longer.out_dir) / "checkpoints").round == 1
+
     recorded = replace(again, out_dir=str(tmp_path / "recorded"))
     results = simulate(recorded, references=False, require_training=False)
     assert results["rounds"][1]["participants"] == []
@@ -166,6 +173,42 @@ def test_resume_after_a_crash_reaches_the_uninterrupted_result(federation, tmp_p
     for key in final_whole:
         torch.testing.assert_close(final_resumed[key], final_whole[key], rtol=0, atol=1e-6)
     assert resumed["epsilon"] == pytest.approx(whole["epsilon"])
+    # the run's wall time counts the crashed launch (up to its round-2 checkpoint) too
+    assert whole["launches"] == 1 and resumed["launches"] == 2
+    assert 0 < resumed["wall_seconds_before"] < resumed["wall_seconds"]
+
+
+def test_a_simulation_stopped_after_its_federation_is_unfinished_and_resume_finishes_it(
+    federation, tmp_path, monkeypatch
+):
+    """results.json marks a finished run: a simulation stopped between its federation and its end
+    (here in its last step; in practice Ctrl-C or a crash while the reference models train) leaves
+    the ServerApp's federation-results.json, not a results.json that looks complete, and --resume
+    finishes the run from its last checkpoint without training again."""
+    import genofed.simulations.local.simulate as simulate_module
+
+    settings = _settings(federation, tmp_path / "stopped", rounds=2)
+    real_bayes_auc = simulate_module._bayes_auc
+
+    def crash(_data_dir):
+        raise _Crash("after the federation")
+
+    monkeypatch.setattr(simulate_module, "_bayes_auc", crash)
+    with pytest.raises(_Crash):
+        simulate(settings, references=False)
+    out = Path(settings.out_dir)
+    held = {p.name for p in out.iterdir()}
+    assert "federation-results.json" in held and RESULTS not in held and "report.md" not in held
+
+    monkeypatch.setattr(simulate_module, "_bayes_auc", real_bayes_auc)
+    ledger = (out / "ledgers").glob("*.json")
+    spent_before = {p.name: p.read_bytes() for p in ledger}
+    finished = simulate(replace(settings, resume=True), references=False)
+    held = {p.name for p in out.iterdir()}
+    assert RESULTS in held and "report.md" in held and "federation-results.json" not in held
+    assert [r["round"] for r in finished["rounds"]] == [0, 1, 2] and finished["launches"] == 2
+    # nothing trained again: no hospital's ledger changed
+    assert {p.name: p.read_bytes() for p in (out / "ledgers").glob("*.json")} == spent_before
 
 
 def test_a_hospital_with_broken_data_drops_out_and_the_others_go_on(federation, tmp_path):

@@ -172,7 +172,9 @@ def test_an_experiment_still_records_such_a_run(simulated_cohorts, tmp_path):
     out = tmp_path / "run"
     context = _context(_refused_run(simulated_cohorts, out))
     run_server(_grid(), context, {}, None, report=False, require_training=False)
-    results = json.loads((out / "results.json").read_text())
+    # the simulation writes results.json itself, after its references and report
+    assert not (out / "results.json").exists()
+    results = json.loads((out / "federation-results.json").read_text())
     assert [r["participants"] for r in results["rounds"]] == [[], [], []]
     assert results["refusals"]["2"]["elista"] == EXHAUSTED
 
