@@ -208,10 +208,32 @@ def _federated_lines(prov: dict[str, Any]) -> list[str]:
     ]
     evaluation = metrics.get("site_evaluation") or {}
     if _number(evaluation.get("auc")):
-        figures.append(f"hospitals' noisy validation AUC {evaluation['auc']:.3f}")
+        figures.append(_validation_auc_words(evaluation))
     if any(figures):
         lines.append("figures: " + _join(figures, ", "))
+    at_threshold = metrics.get("test_at_threshold")
+    if isinstance(at_threshold, dict):
+        from genofed.common.scoring.operating import held_out_figures_words
+
+        threshold = f"at the operating threshold {at_threshold['threshold']:g}"
+        lines.append(f"{threshold}, {held_out_figures_words(at_threshold)}")
     return lines
+
+
+def _validation_auc_words(evaluation: dict[str, Any]) -> str:
+    """The hospitals' pooled noisy validation AUC with the spread its DP noise alone gives it
+    (`auc_noise_sd`), or "uninformative" where that spread reaches both 0 and 1, as the run's
+    report says: a bare 1.000 with a noise sd of 7.5 reads as a perfect model."""
+    from genofed.common.reporting.auc import normal_interval
+
+    auc, noise = float(evaluation["auc"]), evaluation.get("auc_noise_sd")
+    if not _number(noise):
+        return f"hospitals' noisy validation AUC {auc:.3f}"
+    interval = normal_interval(auc, float(noise), "DP noise")
+    name = "hospitals' noisy validation AUC"
+    if interval.uninformative:
+        return f"{name} uninformative at this privacy level (its noise sd {float(noise):.2f})"
+    return f"{name} {auc:.3f} ({interval.low:.3f}-{interval.high:.3f} from the DP noise alone)"
 
 
 def _start_lines(start: dict[str, Any]) -> list[str]:

@@ -29,7 +29,13 @@ from genofed.common.privacy.release import (
     release_step,
 )
 from genofed.common.scoring.model_file import ModelFile, Task, features_dict, save_model_file
-from genofed.common.scoring.operating import NO_THRESHOLD, operating_point, risk_distribution, too_few_note
+from genofed.common.scoring.operating import (
+    NO_THRESHOLD,
+    held_out_figures_at,
+    operating_point,
+    risk_distribution,
+    too_few_note,
+)
 from genofed.common.scoring.validation import no_validation_cohort, validation_record
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.federation import FederationResult
@@ -295,6 +301,8 @@ def final_model_file(
         "metrics": {
             "test": fed.test_metrics,
             "site_evaluation": (results.get("site_evaluation") or {}).get("pooled"),
+            # what the operating threshold does on real people, beside its noisy validation figures
+            "test_at_threshold": _test_at_threshold(fed, threshold.get("threshold"), test_risks),
         },
         "epsilon": results.get("epsilon"),
         "started_from": _started_from(results.get("pretrained")),
@@ -311,6 +319,17 @@ def final_model_file(
         operating=_plain(operating),
         validated_on=_plain(validated_on_test_cohort(fed, test_risks)),
     )
+
+
+def _test_at_threshold(
+    fed: FederationResult, threshold: float | None, test_risks: np.ndarray | None
+) -> dict[str, Any] | None:
+    """The test cohort's exact sensitivity and specificity at the operating threshold
+    (`held_out_figures_at`); None without a threshold or a test cohort."""
+    if threshold is None or fed.test is None:
+        return None
+    risks = test_risks if test_risks is not None else fed.test.predict(fed.model_config, fed.state_dict)
+    return held_out_figures_at(fed.test.labels, risks, float(threshold))
 
 
 def _started_from(pretrained: dict[str, Any] | None) -> dict[str, Any] | None:

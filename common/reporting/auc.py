@@ -32,6 +32,16 @@ class AucInterval:
         """True when the interval reaches 0.5: the data cannot tell the model from a coin toss."""
         return self.low <= 0.5
 
+    @property
+    def uninformative(self) -> bool:
+        """True when the interval reaches (nearly) both 0 and 1: the figure says nothing, and is
+        shown as uninformative rather than as a number (a DP-released AUC at a strict budget)."""
+        return self.low <= UNINFORMATIVE_EDGE and self.high >= 1 - UNINFORMATIVE_EDGE
+
+
+#: An interval at least this close to both 0 and 1 says nothing about the AUC.
+UNINFORMATIVE_EDGE = 0.05
+
 
 def delong_interval(labels: np.ndarray, risks: np.ndarray, level: float = 0.95) -> AucInterval | None:
     """The AUC (Mann-Whitney, ties count half) and DeLong's asymptotic interval.

@@ -130,3 +130,43 @@ def percentiles(distribution: dict[str, Any], risks: np.ndarray) -> np.ndarray:
     edges = np.asarray(distribution["edges"], dtype=np.float64)
     cdf = np.asarray(distribution["cdf"], dtype=np.float64)
     return 100.0 * np.interp(np.asarray(risks, dtype=np.float64), edges, cdf)
+
+
+def held_out_figures_at(labels: np.ndarray, risks: np.ndarray, threshold: float) -> dict[str, Any] | None:
+    """The sensitivity and specificity of calling `risks >= threshold` high risk on the
+    coordinator's test cohort, exact (the test cohort is the coordinator's own, with no DP), each
+    with its Wilson 95 % interval and its denominator; None when a class is empty.
+
+    The operating threshold's own figures come from the hospitals' noisy validation counts and can
+    sit far from the truth (an audit read a noisy sensitivity of 1.000 where the test cohort gave
+    0.80): a model file records these beside them, so that `genofed predict` and `inspect-model`
+    can show a clinician what the threshold does on real people."""
+    from genofed.common.reporting.calibration import wilson_interval
+    from genofed.common.reporting.clinical import threshold_metrics
+
+    counts = threshold_metrics(labels, risks, threshold)
+    cases = counts.true_positives + counts.false_negatives
+    controls = counts.true_negatives + counts.false_positives
+    if not cases or not controls:
+        return None
+    return {
+        "threshold": float(threshold),
+        "sensitivity": counts.true_positives / cases,
+        "sensitivity_interval": list(wilson_interval(counts.true_positives, cases)),
+        "specificity": counts.true_negatives / controls,
+        "specificity_interval": list(wilson_interval(counts.true_negatives, controls)),
+        "cases": cases,
+        "controls": controls,
+    }
+
+
+def held_out_figures_words(figures: dict[str, Any]) -> str:
+    """`held_out_figures_at`'s record in words, e.g. 'on the test cohort (40 cases, 160 controls, exact):
+    sensitivity 0.800 (0.700-0.873), specificity 0.475 (0.388-0.564)'."""
+
+    def rate(name: str) -> str:
+        low, high = figures[f"{name}_interval"]
+        return f"{name} {figures[name]:.3f} ({low:.3f}-{high:.3f})"
+
+    people = f"{figures['cases']} cases, {figures['controls']} controls, exact"
+    return f"on the coordinator's test cohort ({people}): {rate('sensitivity')}, {rate('specificity')}"

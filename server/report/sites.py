@@ -42,10 +42,6 @@ def _rounds_cell(site: str, trained: Mapping[str, int], refused: Mapping[str, in
     return text + (f" ({refused[site]} refused)" if refused.get(site) else "")
 
 
-#: An interval at least this close to both 0 and 1 says nothing about the hospital's AUC.
-UNINFORMATIVE_EDGE = 0.05
-
-
 def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str:
     """A hospital's validation AUC with its 95 % interval, marked too few to judge, or marked
     uninformative when the interval spans (nearly) 0 to 1 (`_site_auc`)."""
@@ -107,7 +103,7 @@ def _site_auc(record: Mapping[str, Any], released: Mapping[str, Any]) -> tuple[s
     noise = number(record.get("federated_local_auc_noise_sd")) or 0.0
     sampling = hanley_mcneil_se(auc, cases, controls) or 0.0
     interval = normal_interval(auc, math.hypot(sampling, noise), "Hanley-McNeil + DP noise")
-    if interval.low <= UNINFORMATIVE_EDGE and interval.high >= 1 - UNINFORMATIVE_EDGE:
+    if interval.uninformative:
         return ("uninformative" if exact else "uninformative at this privacy level"), SILENT
     return f"{auc:.2f} ({interval.low:.2f}-{interval.high:.2f})", INTERVAL
 

@@ -88,6 +88,14 @@ def test_operating_point_is_recorded_in_results_and_the_model_file(run):
     assert model.operating["threshold"]["threshold"] == point["threshold"]
     assert model.operating["risk_distribution"]["cdf"][-1] == 1.0
     assert model.provenance["plan_id"] == results["plan_id"] and model.task.label == "label"
+    # what the threshold does on the test cohort, exact, from the run's own per-person file
+    written = list(csv.DictReader((out / "test_predictions.csv").open()))
+    labels = np.array([int(r["label"]) for r in written])
+    flagged = np.array([float(r["risk"]) >= point["threshold"] for r in written])
+    at = model.provenance["metrics"]["test_at_threshold"]
+    assert at["threshold"] == point["threshold"] and at["cases"] == labels.sum()
+    assert at["sensitivity"] == pytest.approx(flagged[labels == 1].mean(), abs=0.02)  # the csv rounds risks
+    assert at["specificity"] == pytest.approx(1 - flagged[labels == 0].mean(), abs=0.02)
 
 
 def test_the_run_model_file_starts_a_later_run(run):
