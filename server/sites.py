@@ -65,10 +65,14 @@ def describe_sites(
     `reply_timeout` seconds (the run's `round-timeout`) for the answers; a hospital that has not
     answered by then cannot take part, and the reason says so.
 
-    Returns the hospitals that can take part, and the nodes that answered: only those are sent
-    rounds (one connecting later joins the next run); one whose data failed its checks is still
-    asked every round, so that its refusal and reason are on record, but one that did not answer
-    at all is not, as every round would wait `reply_timeout` for it again.
+    Returns the hospitals that can take part, and the nodes sent rounds: those hospitals, and one
+    that refused the query itself (its data failed its checks), which is still asked every round
+    so that its refusal and reason are on record (it refuses before it computes or spends
+    anything). A node the coordinator turned away (not enrolled any more, a declared size other
+    than the enrolled one, a malformed answer) is never sent a round: it would train, spend its
+    privacy budget and upload an update the coordinator then refuses. One that did not answer at
+    all is not either, as every round would wait `reply_timeout` for it again. One connecting
+    later joins the next run.
 
     `simulated`: the hospital folders of a simulation (`data-dir`), whose SuperNodes serve one
     folder each by partition id; the run refuses unless there is one node per folder
@@ -77,20 +81,23 @@ def describe_sites(
         nodes = wait_for_simulated_nodes(grid, simulated, timeout)
     else:
         nodes = wait_for_nodes(grid, min_nodes, timeout, expected=expected, grace=grace)
-    sites, unavailable, silent = _ask(grid, nodes, reply_timeout)
+    sites, unavailable, refused_itself = _ask(grid, nodes, reply_timeout)
     enrolled = enrolled_names(grid)
     if enrolled is not None:
         _name_by_enrolment(sites, unavailable, enrolled)
         _check_enrolled_sizes(sites, unavailable, enrolled_sizes(grid))
     for node, reason in unavailable.items():
-        logger.warning("hospital node %s cannot take part: %s", node, reason)
+        name = (enrolled or {}).get(node)
+        who = f"hospital {name} (node {node})" if name else f"hospital node {node}"
+        logger.warning("%s cannot take part: %s", who, reason)
     _check_names(sites)
     if len(sites) < min_nodes:
         raise GenofedError(
             f"only {len(sites)} hospital(s) can take part, {min_nodes} needed; "
             + "; ".join(f"node {n}: {r}" for n, r in unavailable.items())
         )
-    return dict(sorted(sites.items(), key=lambda item: item[1].name)), set(nodes) - silent
+    asked = {node for node in nodes if node in sites or node in refused_itself}
+    return dict(sorted(sites.items(), key=lambda item: item[1].name)), asked
 
 
 def round_log_of(sites: dict[int, SiteInfo], asked: set[int]) -> RoundLog:
@@ -185,7 +192,7 @@ def _ask(
     grid: Grid, nodes: list[int], timeout: float
 ) -> tuple[dict[int, SiteInfo], dict[int, str], set[int]]:
     """Each node's introduction, the reason of each node that cannot take part, and the nodes
-    that did not answer within `timeout`."""
+    that refused the query themselves (an error reply: e.g. their data failed its checks)."""
     queries = [Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=node) for node in nodes]
     sites: dict[int, SiteInfo] = {}
     unavailable: dict[int, str] = {}
@@ -199,16 +206,18 @@ def _ask(
             f"no answer to the coordinator's first query within {timeout:g} s (round-timeout); "
             "it is not sent this run's rounds"
         )
+    refused_itself: set[int] = set()
     for reply in replies:
         if reply.has_error():  # e.g. its data failed its checks: the others go on without it
             unavailable[reply.metadata.src_node_id] = reply.error.reason
+            refused_itself.add(reply.metadata.src_node_id)
             continue
         node = reply.metadata.src_node_id
         try:
             sites[node] = introduction(reply.content)
         except ValueError as exc:  # a malformed answer: that hospital cannot take part, the others go on
             unavailable[node] = f"its answer to the coordinator's first query is malformed: {exc}"
-    return sites, unavailable, silent
+    return sites, unavailable, refused_itself
 
 
 def introduction(content: RecordDict) -> SiteInfo:

@@ -231,7 +231,7 @@ def test_a_hospital_that_never_answers_the_first_query_cannot_take_part_and_is_n
     assert asked == {1, 2}  # node 3 would hold every round for the timeout again
     ((timeout, seconds),) = grid.exchanges
     assert timeout == TIMEOUT and TIMEOUT <= seconds < TIMEOUT + 2
-    assert "node 3 cannot take part: no answer to the coordinator's first query within 0.5 s" in caplog.text
+    assert "(node 3) cannot take part: no answer to the coordinator's first query within 0.5 s" in caplog.text
 
 
 # --- a plain round ---------------------------------------------------------------------------------

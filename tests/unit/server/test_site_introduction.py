@@ -96,7 +96,7 @@ def test_a_malformed_answer_makes_that_hospital_unavailable_not_the_run_fail(cas
     with caplog.at_level(logging.WARNING, logger="genofed.server.sites"):
         sites, asked = _describe(grid)
     assert {node: s.name for node, s in sites.items()} == {2: "astrakhan", 1: "rostov"}
-    assert asked == {1, 2, 3}
+    assert asked == {1, 2}  # turned away by the coordinator: never sent a round it would pay for
     (line,) = [r.getMessage() for r in caplog.records if "node 3 cannot take part" in r.getMessage()]
     assert "malformed" in line and "\n" not in line
     assert "1000000000000" not in line and "inf" not in line
@@ -169,9 +169,17 @@ def test_a_hospital_enrolled_with_a_size_must_declare_exactly_it(caplog) -> None
     enrolled = {1: "rostov", 2: "astrakhan", 3: "elista"}
     answers = {1: honest("rostov"), 2: honest("astrakhan"), 3: honest("elista", train=900_000)}
     with caplog.at_level(logging.WARNING, logger="genofed.server.sites"):
-        sites, _ = _describe(SizedGrid(answers, enrolled, {1: 100, 3: 100}))  # astrakhan: no size recorded
+        sites, asked = _describe(
+            SizedGrid(answers, enrolled, {1: 100, 3: 100})
+        )  # astrakhan: no size recorded
     assert set(sites) == {1, 2}
-    assert "node 3 cannot take part: it declares 900020 patients but was enrolled with 100" in caplog.text
+    # not sent a round: it would train, spend its budget and upload an update refused here (an audit
+    # saw a hospital enrolled with a mistyped size spend 7.94 of its lifetime 8 for nothing)
+    assert asked == {1, 2}
+    assert (
+        "hospital elista (node 3) cannot take part: it declares 900020 patients but was enrolled with 100"
+        in caplog.text
+    )
     # one enrolled without a size takes part on its word, and the run's log says so (for it alone)
     unchecked = [
         r.getMessage() for r in caplog.records if "enrolled without a declared size" in r.getMessage()
