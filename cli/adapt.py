@@ -11,7 +11,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from genofed.cli.predict import add_model_file_arguments, check_model_file_arguments
+from genofed.cli.predict import (
+    add_model_file_arguments,
+    check_model_file_arguments,
+    missing_folder,
+    print_created_folder,
+)
 from genofed.cli.stdout import closed_stdout_is_fine
 
 if TYPE_CHECKING:
@@ -90,7 +95,9 @@ def run_adapt(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     # checked before the model and the patients are read: a refusal costs nothing
-    expected_hash = check_model_file_arguments(args)
+    expected_hash = check_model_file_arguments(
+        args, output=EARLIER_ADAPTED, is_earlier_output=is_adapted_model_file
+    )
     fraction = VALIDATION_FRACTION if args.validation_fraction is None else args.validation_fraction
     require_in_range(
         "--validation-fraction",
@@ -110,6 +117,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         args.phenotypes,
         label_column=args.label_column,
         min_coverage=args.min_coverage,
+        purpose="fit",
     )
     if not people.labelled:
         raise DataError(
@@ -152,14 +160,33 @@ def run_adapt(args: argparse.Namespace) -> int:
         agent_split=args.state_dir is not None,
         validation_people=(ages[validation], sexes[validation]),
     )
+    new_folder = missing_folder(out)
     digest = save_model_file(out, adaptation.model)
     for note in people.notes:
         print(f"note: {note}", file=sys.stderr)
+    print_created_folder(new_folder)
     if adaptation.warning:
         print(f"warning: {adaptation.warning} (recorded in {out})", file=sys.stderr)
     with closed_stdout_is_fine():
         _print_summary(out, digest, shared.content_hash, adaptation, MIN_FOR_DISTRIBUTION)
     return 0
+
+
+#: An existing --out that `adapt --force` may replace, in words (`is_adapted_model_file`).
+EARLIER_ADAPTED = "an adapted model file of `genofed adapt`"
+
+
+def is_adapted_model_file(path: Path) -> bool:
+    """Whether `path` is an adapted model file (a verified model file of provenance kind "adapted"):
+    the only file `adapt --force` replaces. A phenotype table, a genotype file or the federation's
+    shared model at --out is refused (it is read, never replaced)."""
+    from genofed.common.errors import GenofedError
+    from genofed.common.scoring.model_file import load_model_file
+
+    try:
+        return load_model_file(path).provenance.get("kind") == "adapted"
+    except GenofedError:
+        return False
 
 
 def _split_seed(args: argparse.Namespace) -> int:
@@ -215,6 +242,7 @@ def _print_summary(
     """What was written: the fit, the calibration, the comparison on the validation patients,
     the threshold, who it was validated on and the calibration verdict there, and where the file
     may go."""
+    from genofed.common.scoring.predict import rough_auc_caveat
     from genofed.common.scoring.validation import calibration_words, population_words
 
     print(f"wrote {out}: model {digest[:12]}, adapted from {shared_hash[:12]}")
@@ -239,7 +267,7 @@ def _print_summary(
     if shared_auc is None or adapted_auc is None:
         print(f"  {adaptation.n_validation} validation patients: not both classes, no AUC")
     else:
-        rough = " (few patients: a rough comparison)" if adaptation.n_validation < 50 else ""
+        rough = rough_auc_caveat(adaptation.n_validation, "comparison")
         print(
             f"  AUC on {adaptation.n_validation} validation patients: shared {shared_auc:.4f}, "
             f"adapted {adapted_auc:.4f}{rough}"

@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--phenotypes",
         required=True,
         metavar="FILE",
-        help="CSV with sample_id, label and optional covariates (sex, age, pc1...)",
+        help="CSV with sample_id, label and optional covariates sex and age, the only ones the model "
+        "reads; other columns (pc1, bmi, ...) are ignored and named in a warning",
     )
     check.add_argument(
         "--panel", metavar="FILE", help="the federation's panel.tsv: align to it and report coverage"
@@ -123,9 +124,9 @@ def _checked_options(args: argparse.Namespace) -> dict:
     The phenotype file's existence and the whole panel (a small file) are checked here too, before
     the genotypes, which can take minutes to read.
     """
+    from genofed.cli.options import checked_label_column, require_path_given
     from genofed.common.data.panel import VariantPanel
     from genofed.common.data.readers._files import require_file
-    from genofed.common.data.readers.phenotypes import ID_COLUMN
     from genofed.common.util.checks import require, require_at_least, require_in_range, to_float, to_int
 
     min_samples = require_at_least("--min-samples", to_int("--min-samples", args.min_samples), 1)
@@ -136,14 +137,9 @@ def _checked_options(args: argparse.Namespace) -> dict:
         1.0,
         hint="a share of the panel's variants, e.g. 0.9 for 90%",
     )
-    label_column = args.label_column.strip()
-    require(bool(label_column), "--label-column is empty: name the phenotype file's 0/1 disease column")
-    require(
-        label_column != ID_COLUMN,
-        f"--label-column cannot be {ID_COLUMN}, the sample id column: name the 0/1 disease column",
-    )
-    for option, value in (("--genotypes", args.genotypes), ("--phenotypes", args.phenotypes)):
-        require(bool(value.strip()), f"{option} is empty: give the file's path")
+    label_column = checked_label_column(args.label_column)
+    require_path_given("--genotypes", args.genotypes)
+    require_path_given("--phenotypes", args.phenotypes)
     require(
         args.panel is None or bool(args.panel.strip()), "--panel is empty: give the federation's panel.tsv"
     )

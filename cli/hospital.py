@@ -763,8 +763,10 @@ def _add_synth_generator_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    from genofed.cli.options import check_file_options
     from genofed.client.synth import SynthOptions, privacy_statement, synthesize
 
+    check_file_options(args, out_is_folder=True)  # before anything is read, in data check's words
     options = SynthOptions(
         n=args.n,
         epsilon=args.epsilon,

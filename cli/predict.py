@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from genofed.cli.options import check_file_options
 from genofed.cli.stdout import closed_stdout_is_fine
 
 if TYPE_CHECKING:
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser,
         model="the model file (e.g. RUN/model.pt)",
         genotypes="genotypes: VCF/BCF, PLINK 1 (.bed/.bim/.fam or prefix) or a CSV/TSV/Parquet table",
-        out="where to write the risks (a CSV file, not a folder)",
+        out="where to write the risks (a comma-separated file whose name ends in .csv, not a folder)",
     )
     parser.add_argument(
         "--phenotypes",
@@ -101,7 +103,9 @@ def add_model_file_arguments(
     parser.add_argument(
         "--force",
         action="store_true",
-        help="replace --out if it exists (for predict also its provenance file, --out plus .json)",
+        help="replace --out only if it is this command's earlier output (predict: a predictions CSV that its "
+        "provenance file, --out plus .json, still describes, replaced with it; adapt: an adapted model "
+        "file); any other file is refused, even with --force",
     )
 
 
@@ -109,21 +113,27 @@ def add_model_file_arguments(
 MODEL_COMMAND_INPUTS = {"--model": "model", "--genotypes": "genotypes", "--phenotypes": "phenotypes"}
 
 
-def check_model_file_arguments(args: argparse.Namespace) -> str:
+def check_model_file_arguments(
+    args: argparse.Namespace, *, output: str, is_earlier_output: Callable[[Path], bool]
+) -> str:
     """Refuse, before anything is read, the options `add_model_file_arguments` adds that cannot
-    work: an --out that is a folder, exists without --force, is one of the command's inputs (even
-    with --force) or lies where no file can be written (the work would be lost, or end in a
-    traceback at the final rename), a --min-coverage outside [0, 1], an --expect-hash that pins
-    nothing (empty, too short, not hex). Returns the normalised expected hash ("" for none)."""
+    work: an empty file option or --label-column (`check_file_options`), an --out that is a folder,
+    is one of the command's inputs, exists and is not an earlier output of this command
+    (`is_earlier_output`, `output` in words; these three even with --force), exists without --force,
+    or lies where no file can be written (the work would be lost, or end in a traceback at the
+    final rename), a --min-coverage outside [0, 1], an --expect-hash that pins nothing (empty, too
+    short, not hex). Returns the normalised expected hash ("" for none)."""
     from genofed.common.scoring.model_file import check_expected_hash
     from genofed.common.util.atomic import (
         NotAFileTargetError,
         require_file_target,
         require_not_an_input,
+        require_replaceable_output,
         require_writable_target,
     )
-    from genofed.common.util.checks import require, require_in_range
+    from genofed.common.util.checks import require_in_range
 
+    check_file_options(args)
     out = Path(args.out)
     try:
         require_file_target(out)
@@ -135,23 +145,33 @@ def check_model_file_arguments(args: argparse.Namespace) -> str:
         raise
     inputs = {name: getattr(args, dest, None) for name, dest in MODEL_COMMAND_INPUTS.items()}
     require_not_an_input(out, inputs)
-    require(args.force or not out.exists(), f"{out} exists; choose a new file or pass --force to replace it")
+    require_replaceable_output(out, force=args.force, output=output, is_earlier_output=is_earlier_output)
     require_writable_target(out)
     require_in_range("--min-coverage", args.min_coverage, 0.0, 1.0)
     return check_expected_hash(args.expect_hash)
 
 
+#: An existing --out that `predict --force` may replace, in words (`is_earlier_predictions`).
+EARLIER_PREDICTIONS = (
+    "a predictions CSV written by `genofed predict` and unchanged since, as its provenance file records"
+)
+
+
 def check_predict_arguments(args: argparse.Namespace) -> str:
-    """`check_model_file_arguments`, and what `predict` adds, before anything is read: the
-    provenance file OUT.json (`sidecar_path`) is held to the rules of --out (not a folder, not
-    replaced without --force, never an input) and never replaced, even with --force, unless it is an
-    earlier provenance file of `predict` (`_earlier_predictions`); --min-call-rate lies in [0, 1] and
-    --threshold in (0, 1). Returns the normalised expected hash."""
+    """`check_model_file_arguments`, and what `predict` adds, before anything is read: an existing
+    --out is replaced (with --force) only when it is an earlier predictions CSV
+    (`is_earlier_predictions`); the provenance file OUT.json (`sidecar_path`) is held to the rules
+    of --out (not a folder, not replaced without --force, never an input) and never replaced, even
+    with --force, unless it is an earlier provenance file of `predict`; --out ends in .csv (the one
+    format written); --min-call-rate lies in [0, 1] and --threshold in (0, 1). Returns the
+    normalised expected hash."""
     from genofed.common.scoring.predict import sidecar_path
     from genofed.common.util.atomic import require_file_target
     from genofed.common.util.checks import require, require_in_range
 
-    expected_hash = check_model_file_arguments(args)
+    expected_hash = check_model_file_arguments(
+        args, output=EARLIER_PREDICTIONS, is_earlier_output=is_earlier_predictions
+    )
     sidecar = sidecar_path(args.out)
     require_file_target(sidecar)
     for name, dest in MODEL_COMMAND_INPUTS.items():
@@ -162,18 +182,20 @@ def check_predict_arguments(args: argparse.Namespace) -> str:
             "another --out (--force replaces an earlier output, never an input)",
         )
     if sidecar.exists():
-        earlier = _earlier_predictions(sidecar)
+        record = _predictions_provenance(sidecar)
         require(
-            earlier is not None,
+            record is not None,
             f"--out {args.out} would write its provenance to {sidecar}, which exists and is not a genofed "
             "predictions provenance file (no format 'genofed-predictions/1' in it: another program's or a "
             "run's file, e.g. results.json): choose another --out (--force never replaces it)",
         )
+        earlier = str(record.get("csv") or sidecar.name.removesuffix(".json"))
         require(
             args.force,
             f"{sidecar} exists (the provenance of an earlier {earlier}); choose a new --out or pass --force "
             "to replace both",
         )
+    require_csv_name(Path(args.out))
     if args.min_call_rate is not None:
         require_in_range("--min-call-rate", args.min_call_rate, 0.0, 1.0)
     if args.threshold is not None:
@@ -189,9 +211,22 @@ def check_predict_arguments(args: argparse.Namespace) -> str:
     return expected_hash
 
 
-def _earlier_predictions(sidecar: Path) -> str | None:
-    """The CSV an existing provenance file describes, when it is one `predict` wrote (a JSON object
-    of format `PROVENANCE_FORMAT`); None for any other file, which `predict` must never replace: a
+def require_csv_name(out: Path) -> None:
+    """Refuse an --out whose name does not end in .csv: `predict` writes comma-separated text
+    only, and a file named r.xlsx, r.parquet, r.tsv or r.csv.gz holding it would mislead whoever
+    opens it by its name."""
+    from genofed.common.util.checks import require
+
+    require(
+        out.suffix.lower() == ".csv",
+        f"--out {out}: `genofed predict` writes comma-separated values (CSV) only, whatever the name: "
+        f"give a file name ending in .csv, e.g. --out {out.with_name(out.name.split('.')[0] + '.csv')}",
+    )
+
+
+def _predictions_provenance(sidecar: Path) -> dict | None:
+    """An existing provenance file's record, when it is one `predict` wrote (a JSON object of
+    format `PROVENANCE_FORMAT`); None for any other file, which `predict` must never replace: a
     run's results.json beside --out RUN/results would otherwise be overwritten with --force."""
     import json
 
@@ -203,7 +238,30 @@ def _earlier_predictions(sidecar: Path) -> str | None:
         return None
     if not isinstance(record, dict) or record.get("format") != PROVENANCE_FORMAT:
         return None
-    return str(record.get("csv") or sidecar.name.removesuffix(".json"))
+    return record
+
+
+def is_earlier_predictions(csv: Path) -> bool:
+    """Whether `csv` is a predictions CSV `predict` wrote and nobody changed since: its provenance
+    file (`sidecar_path`) is predict's and records this file's SHA-256. Only such a file may be
+    replaced with --force: a genotype file, a model or a phenotype table at --out may not."""
+    from genofed.common.scoring.predict import sidecar_path
+    from genofed.common.util.hashing import file_sha256
+
+    record = _predictions_provenance(sidecar_path(csv))
+    return record is not None and csv.is_file() and record.get("csv_sha256") == file_sha256(csv)
+
+
+def missing_folder(out: Path) -> Path | None:
+    """--out's folder when it does not exist yet (the atomic write creates it, parents too), so
+    that the command can say it created it: a mistyped folder is otherwise made in silence."""
+    return None if out.parent.exists() else out.parent
+
+
+def print_created_folder(folder: Path | None) -> None:
+    """The note that the write created `folder` (`missing_folder`), if it did."""
+    if folder is not None:
+        print(f"note: created the folder {folder} for --out (it did not exist)", file=sys.stderr)
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -237,9 +295,11 @@ def run_predict(args: argparse.Namespace) -> int:
         min_coverage=args.min_coverage,
         messages=messages,
     )
+    new_folder = missing_folder(out)
     write_predictions(out, predictions, provenance)
     for message in messages:
         print(message, file=sys.stderr)
+    print_created_folder(new_folder)
     with closed_stdout_is_fine():
         _print_summary(args, out, model, predictions)
     return 0
@@ -251,7 +311,7 @@ def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predic
     model was validated on and the calibration verdict there (or that its file does not record
     them), and the AUC over the people with a label (how many, when some have none or are not
     scored)."""
-    from genofed.common.scoring.predict import minimum_text, sidecar_path
+    from genofed.common.scoring.predict import minimum_text, rough_auc_caveat, sidecar_path
 
     digest = model.content_hash
 
@@ -297,7 +357,7 @@ def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predic
         elif auc is None:
             value = "n/a (one class only)"
         else:
-            value = f"{auc:.4f}"
+            value = f"{auc:.4f}{rough_auc_caveat(counted)}"
         print(f"  AUC against '{args.label_column}'{over}: {value}")
 
 

@@ -7,6 +7,7 @@ warnings flag what a statistician should look at but that does not by itself inv
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 
 import numpy as np
@@ -42,19 +43,23 @@ def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
     in_genotypes = set(genotypes.sample_ids)
     no_label = [s for s in genotypes.sample_ids if s not in in_phenotypes]
     if no_label:
-        raise DataError(
+        raise _unmatched(
             phenotypes.source,
             f"{len(no_label)} sample(s) of {genotypes.source} have no row here: {examples(no_label)}",
-            hint=f"add them to {phenotypes.source} or remove them from the genotypes "
+            f"add them to {phenotypes.source} or remove them from the genotypes "
             "(e.g. bcftools view -S keep.txt)",
+            _look_alikes(no_label, phenotypes.sample_ids),
+            genotypes.source,
         )
     no_genotypes = [s for s in phenotypes.sample_ids if s not in in_genotypes]
     if no_genotypes:
-        raise DataError(
+        raise _unmatched(
             genotypes.source,
-            f"{len(no_genotypes)} sample(s) of {phenotypes.source} have no "
-            f"genotypes here: {examples(no_genotypes)}",
-            hint=f"add their genotypes or remove their rows from {phenotypes.source}",
+            f"{len(no_genotypes)} sample(s) of {phenotypes.source} have no genotypes here: "
+            f"{examples(no_genotypes)}",
+            f"add their genotypes or remove their rows from {phenotypes.source}",
+            _look_alikes(no_genotypes, genotypes.sample_ids),
+            phenotypes.source,
         )
     order = pd.Index(phenotypes.sample_ids).get_indexer(genotypes.sample_ids)
     return Cohort(
@@ -66,6 +71,66 @@ def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
         genotype_source=genotypes.source,
         phenotype_source=phenotypes.source,
     )
+
+
+def _look_alikes(unmatched: list[str], others: list[str]) -> list[tuple[str, str]]:
+    """(id, the other file's id) for each unmatched id that equals one of `others` once both are
+    stripped of surrounding whitespace and put in Unicode NFC form: ids a user cannot tell apart
+    on screen (`José` typed in one file, `Jose` + combining accent exported in the other).
+
+    Only to explain a refusal: ids are never normalised, since the ledger, the predictions and the
+    other file match them exactly."""
+    by_key = {_id_key(other): other for other in others}
+    return [(sample, by_key[_id_key(sample)]) for sample in unmatched if _id_key(sample) in by_key]
+
+
+def _id_key(sample: str) -> str:
+    return unicodedata.normalize("NFC", sample.strip())
+
+
+def _unmatched(
+    source: str, problem: str, hint: str, pairs: list[tuple[str, str]], other_source: str
+) -> DataError:
+    """The refusal, about `source`, of ids found only in `other_source`; when some differ from an id
+    of `source` only in Unicode form or surrounding whitespace (`pairs`, from `_look_alikes`), it says
+    so and shows both spellings escaped, since on screen they look the same."""
+    if not pairs:
+        return DataError(source, problem, hint=hint)
+    theirs, ours = pairs[0]
+    hint = "write both files' ids the same way: genofed matches ids exactly, as its ledger and predictions do"
+    if theirs.strip() != ours.strip():  # not only whitespace: the Unicode form differs
+        hint += (
+            "; for the Unicode form, convert both to NFC (accents as single characters), e.g. with "
+            "Python's unicodedata.normalize('NFC', id)"
+        )
+    differences = " and ".join(_differences(theirs, ours))
+    return DataError(
+        source,
+        f"{problem}; {len(pairs)} of them differ from an id here only in {differences}, "
+        f"e.g. {ascii(theirs)} in {other_source} and {ascii(ours)} here",
+        hint=hint,
+    )
+
+
+def _differences(one: str, other: str) -> list[str]:
+    """How two ids with the same `_id_key` differ: surrounding whitespace, Unicode form, or both."""
+    kinds = []
+    if one.strip() != other.strip():
+        kinds.append(
+            f"Unicode form ({_form(one.strip())} vs {_form(other.strip())}: e.g. an accent stored "
+            "as its own combining character in one file and within the letter in the other)"
+        )
+    if one != one.strip() or other != other.strip():
+        kinds.append("surrounding whitespace")
+    return kinds
+
+
+def _form(sample: str) -> str:
+    """`NFC`, `NFD`, or `mixed form`: which Unicode normal form an id is written in."""
+    for form in ("NFC", "NFD"):
+        if unicodedata.is_normalized(form, sample):
+            return form
+    return "mixed form"
 
 
 def check_cohort(

@@ -65,8 +65,13 @@ class Phenotypes:
 
     sample_ids: list[str]
     labels: np.ndarray  # int8, 0 = control, 1 = case
-    covariates: pd.DataFrame  # index = sample_ids; columns such as sex, age, pc1 ...
+    covariates: pd.DataFrame  # index = sample_ids; the model's covariate columns (sex, age) present
     source: str = "phenotypes"
+    #: The file's other columns (besides sample_id and the label), in file order: left unread,
+    #: since no model reads them.
+    unused_columns: list[str] = field(default_factory=list)
+    #: What a caller should print for the user (e.g. which columns were not used), as `GenotypeMatrix.notes`.
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

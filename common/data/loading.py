@@ -52,7 +52,8 @@ def load_site(
 
     Args:
         genotypes: VCF(.gz), PLINK 1 (.bed/.bim/.fam or prefix), or CSV/Parquet table.
-        phenotypes: CSV with `sample_id`, the label column and optional covariates.
+        phenotypes: CSV with `sample_id`, the label column and optional covariates (sex and age;
+            other columns are not read, and named in a warning).
         panel: the federation's variant panel (object or panel.tsv path). Without one, the
             site's own variants are kept as they are.
         label_column: name of the 0/1 disease column in the phenotype file.
@@ -66,7 +67,8 @@ def load_site(
     matrix = read_genotypes(genotypes)
     pheno = read_phenotypes(phenotypes, label_column=label_column)
     cohort = join_cohort(matrix, pheno)
-    warnings = [DataWarning("reader", note) for note in matrix.notes]
+    # the readers' notes: e.g. split multi-allelics, phenotype columns no model reads
+    warnings = [DataWarning("reader", note) for note in [*matrix.notes, *pheno.notes]]
     warnings += check_cohort(cohort, min_samples=min_samples)
     site_summary = summarize_cohort(cohort)
     if panel is None:

@@ -24,6 +24,7 @@ The file is a `torch.save` of plain dicts, lists, strings, numbers and tensors, 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import pickle
@@ -178,8 +179,13 @@ def save_model_file(path: str | Path, model: ModelFile) -> str:
         **({"operating": model.operating} if model.operating else {}),
         **({"validated_on": model.validated_on} if model.validated_on else {}),
     }
+    # serialised first, then written: torch.save reports a storage that refuses the write (disk
+    # full, a file size limit) as a RuntimeError, and a plain write as the OSError `atomic_path`
+    # turns into one line (OutputWriteError)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(Path(path)) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getvalue())
     return digest
 
 

@@ -32,11 +32,12 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -87,6 +88,26 @@ PERCENTILE_RANGE = (1, 99)
 PLAUSIBLE_AGE_MAX = 100.0
 #: The format of the provenance file next to risks.csv (`provenance_record`).
 PROVENANCE_FORMAT = "genofed-predictions/1"
+#: Why people are read (`encoded_cohort`): to be scored (`predict_file`) or to fit on (`genofed adapt`).
+Purpose = Literal["score", "fit"]
+#: An AUC over fewer people than this is printed with a caveat (`rough_auc_caveat`): `genofed
+#: predict`'s AUC over the labelled people and `genofed adapt`'s comparison on its validation
+#: patients alike; a handful of people move it by tenths.
+ROUGH_AUC_BELOW = 50
+#: What an unknown covariate does, said where the people whose value is unknown are counted
+#: (`encoded_cohort`'s `purpose`): scoring marks each of them in risks.csv's notes column; fitting
+#: (`genofed adapt`) writes no per-person file.
+UNKNOWN_COVARIATE_EFFECT: dict[Purpose, str] = {
+    "score": "so their risks and calls differ from what they are with it (marked in the notes column)",
+    "fit": "so the adapted model cannot use it for them",
+}
+
+
+def rough_auc_caveat(people: int, what: str = "estimate") -> str:
+    """The caveat printed after an AUC over fewer than `ROUGH_AUC_BELOW` people, "(few patients: a
+    rough estimate)" (`what` "comparison" where two models' AUCs are compared), with its leading
+    space; "" otherwise. One rule for every AUC printed, so `predict` and `adapt` agree."""
+    return f" (few patients: a rough {what})" if people < ROUGH_AUC_BELOW else ""
 
 
 def shown_risk(risk: float, threshold: float | None) -> float:
@@ -557,12 +578,16 @@ def encoded_cohort(
     label_column: str = "label",
     min_coverage: float = 0.9,
     missing_labels: bool = False,
+    purpose: Purpose = "score",
 ) -> EncodedCohort:
     """Read `genotypes` (and `phenotypes`) for `model` as `predict_file` does; shared with
     `genofed adapt`, which fits on a hospital's labelled patients (and so keeps `missing_labels`
-    False: there an empty label is refused). Raises as `predict_file`."""
+    False: there an empty label is refused; and passes `purpose` "fit", so that its notes do not
+    speak of risks.csv's notes column: `UNKNOWN_COVARIATE_EFFECT`). Raises as `predict_file`."""
     _require_scoring_model(model)
-    cohort, notes, labelled, known = _cohort(genotypes, phenotypes, label_column, model, missing_labels)
+    cohort, notes, labelled, known = _cohort(
+        genotypes, phenotypes, label_column, model, missing_labels, purpose
+    )
     aligned, alignment = align_to_panel(
         cohort.dosages, cohort.variant_ids, model.panel, source=cohort.genotype_source, min_coverage=0.0
     )
@@ -627,10 +652,12 @@ def _cohort(
     label_column: str,
     model: ModelFile,
     missing_labels: bool,
+    purpose: Purpose,
 ) -> tuple[Cohort, list[str], bool, np.ndarray | None]:
     """The people to score with their covariates (joined with the phenotypes when given), what
-    was assumed about covariates, whether the labels are known (a phenotype file with the
-    label column), and who has a label (None: everyone, or no labels read)."""
+    was assumed about covariates (said for `purpose`, `UNKNOWN_COVARIATE_EFFECT`), whether the
+    labels are known (a phenotype file with the label column), and who has a label (None:
+    everyone, or no labels read)."""
     matrix = read_genotypes(genotypes)
     notes = list(matrix.notes)
     covariates = model.feature_spec().covariates
@@ -648,10 +675,13 @@ def _cohort(
         return cohort, notes, False, None
     labelled = label_column in table_columns(Path(phenotypes))
     known = None
+    # only the model's covariates are read: any other column is named in one note (the reader's)
     if labelled and not missing_labels:
-        cohort = join_cohort(matrix, read_phenotypes(phenotypes, label_column=label_column))
+        pheno = read_phenotypes(phenotypes, label_column=label_column, covariates=covariates)
+        cohort = join_cohort(matrix, pheno)
     else:  # new patients, some or all without a diagnosis: their covariates, and the labels there are
-        cohort = join_cohort(matrix, read_covariates(phenotypes, label_column=label_column))
+        pheno = read_covariates(phenotypes, label_column=label_column, covariates=covariates)
+        cohort = join_cohort(matrix, pheno)
         if labelled:
             labels, known = _labels_where_known(Path(phenotypes), label_column, cohort.sample_ids)
             cohort = replace(cohort, labels=labels)
@@ -662,6 +692,16 @@ def _cohort(
                 )
         else:
             notes.append(_no_label_note(Path(phenotypes), label_column))
+    notes += pheno.notes  # the columns no model reads, with a rename hint for a look-alike
+    notes += _unknown_covariate_notes(cohort, covariates, purpose)
+    return cohort, notes, labelled, known
+
+
+def _unknown_covariate_notes(cohort: Cohort, covariates: Sequence[str], purpose: Purpose) -> list[str]:
+    """One note per covariate of the model unknown for some people (no column, or an empty or
+    non-numeric value there), with what that does (`UNKNOWN_COVARIATE_EFFECT[purpose]`). A column
+    that looks like a missing one (age_years for age) is named by the reader's note."""
+    notes = []
     for name in covariates:
         lowered = {str(c).lower(): c for c in cohort.covariates.columns}
         column = lowered.get(name.lower())
@@ -671,19 +711,11 @@ def _cohort(
             else int(pd.to_numeric(cohort.covariates[column], errors="coerce").isna().sum())
         )
         if unknown:
-            similar = [str(c) for c in cohort.covariates.columns if name.lower() in str(c).lower()]
-            rename = (
-                f" (the file has no column '{name}' but has {', '.join(similar)}: if that is it, rename it "
-                f"to '{name}' and run again)"
-                if column is None and similar
-                else ""
-            )
             notes.append(
                 f"covariate {name} unknown for {unknown} of {cohort.n_samples} people: encoded as in "
-                "training for an unknown value, so their risks and calls differ from what they are with it "
-                "(marked in the notes column)" + rename
+                f"training for an unknown value, {UNKNOWN_COVARIATE_EFFECT[purpose]}"
             )
-    return cohort, notes, labelled, known
+    return notes
 
 
 def _labels_where_known(path: Path, column: str, sample_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -9,11 +9,12 @@ would be read as "nothing spent", so every write here pays the two fsyncs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from genofed.common.errors import GenofedError
@@ -23,6 +24,24 @@ class NotAFileTargetError(GenofedError, IsADirectoryError):
     """A file was to be written where a folder is (or under a path that is a file). A GenofedError,
     so the CLI prints one line instead of a traceback; an IsADirectoryError, so callers that catch
     the OSError `os.replace` used to raise keep working."""
+
+
+#: The errors of a write the storage refused (disk full, quota, file size limit, I/O error): the
+#: user's to fix, so said in one line (`OutputWriteError`), not as a traceback.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+class OutputWriteError(GenofedError, OSError):
+    """The storage refused an output while it was written (`atomic_path`): nothing was written
+    under its name. A GenofedError, so the CLI prints one line; an OSError, so callers that catch
+    the write's OSError keep working."""
+
+    def __init__(self, path: Path, cause: OSError) -> None:
+        super().__init__(
+            f"could not write {path}: {cause.strerror or cause}; nothing was written (check the free space "
+            "and the file size limit, e.g. `ulimit -f`, then run again)"
+        )
+        self.errno = cause.errno
 
 
 def require_file_target(path: str | Path) -> Path:
@@ -135,6 +154,32 @@ def require_not_an_input(
             )
 
 
+def require_replaceable_output(
+    out: str | Path,
+    *,
+    force: bool,
+    output: str,
+    is_earlier_output: Callable[[Path], bool],
+    option: str = "--out",
+) -> None:
+    """Refuse (`GenofedError`) an existing `out` unless it is an earlier output of the same command
+    (`is_earlier_output`; `output` names such a file in words, e.g. "an adapted model file of
+    `genofed adapt`") and `force` was given. --force means "replace my last result", never "replace
+    whatever is there": an audit saw it replace a genotype file and a model file. So a file that is
+    not such an output is refused with or without --force, and only an earlier output is answered
+    with the invitation to pass it."""
+    out = Path(out)
+    if not out.exists():
+        return
+    if not is_earlier_output(out):
+        raise GenofedError(
+            f"{option} {out} exists and is not {output}: --force replaces only an earlier output of this "
+            f"command, never another file; choose another {option}"
+        )
+    if not force:
+        raise GenofedError(f"{out} exists ({output}); choose a new file or pass --force to replace it")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
@@ -144,7 +189,8 @@ def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
 
     The temporary name keeps the final suffix (e.g. `.vcf.gz`) so that writers which choose a
     format by suffix still work. A `path` that is a folder is refused before the block runs
-    (`require_file_target`): the rename would fail only after the work.
+    (`require_file_target`): the rename would fail only after the work. A write the storage
+    refuses (`STORAGE_ERRNOS`: disk full, file size limit) raises `OutputWriteError`.
     """
     final = require_file_target(path)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -159,9 +205,21 @@ def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
         fsync_file(tmp)
         os.replace(tmp, final)
         fsync_dir(final.parent)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if _storage_refused(exc, tmp):
+            raise OutputWriteError(final, exc) from exc
         raise
+
+
+def _storage_refused(exc: BaseException, tmp: Path) -> bool:
+    """Whether `exc` is the storage refusing the write of `tmp` (no other file's error, no bug)."""
+    return (
+        isinstance(exc, OSError)
+        and exc.errno in STORAGE_ERRNOS
+        and exc.filename in (None, str(tmp), tmp)  # os.open(tmp) names the Path
+        and not isinstance(exc, GenofedError)
+    )
 
 
 @contextlib.contextmanager

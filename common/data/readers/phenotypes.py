@@ -1,5 +1,11 @@
 """Phenotype tables: one row per sample with `sample_id`, a binary label and optional covariates.
 
+Only the columns a model reads are parsed: `sample_id`, the label and the model's covariates
+(`MODEL_COVARIATES`: sex and age; every model genofed builds encodes those two, see
+`genofed.common.data.features.FeatureSpec`). Any other column (ancestry PCs, BMI, a `population`
+text column) is left unread, so it can neither block a file nor be believed to adjust the risk:
+the reader names such columns in one note (`Phenotypes.notes`) for the caller to print.
+
 Codings (chosen so that no value is guessed):
 - label: 1 / `case` = case, 0 / `control` = control (case-insensitive). PLINK's 1/2 coding is
   refused, not translated: in a 0/1 file "1" means case, in a PLINK file it means control, and
@@ -9,7 +15,7 @@ Codings (chosen so that no value is guessed):
 - in both, 0 and 1 may be written as decimals equal to them exactly (`0.0`, `1.0`, `1.00`): pandas
   and Excel write a 0/1 column so once it has held a missing value. Nothing else is rounded: 0.5,
   2.0, `1.` or `1e0` are refused as before.
-- every other covariate (age, pc1..pc10, ...) must be numeric.
+- every other covariate a model reads (age) must be numeric.
 - an empty / NA covariate is kept as NaN (validation warns about it); an empty label is an error,
   since a sample without a label cannot be trained on.
 
@@ -18,8 +24,9 @@ missing-value code such as -9 or 999, and a single age of 1e400 once reached tra
 infinity and made a site send NaN model weights):
 - age: years, finite, from 0 to 120 (`AGE_RANGE`); fractions (0.5 for six months) are fine.
 - sex: 0 or 1 after the coding above.
-- any other numeric covariate: finite, with |value| <= 1e6 (`COVARIATE_LIMIT`); larger values
-  overflow or swamp float32 training and mean the column needs rescaling.
+- any other numeric covariate (only for a model that records more than sex and age, or a cohort
+  built in code): finite, with |value| <= 1e6 (`COVARIATE_LIMIT`); larger values overflow or swamp
+  float32 training and mean the column needs rescaling.
 
 The file itself is held to the same text rules as every input (`iter_lines`: UTF-8 with an
 optional BOM, intact gzip if compressed, no control characters), and every row must have exactly
@@ -32,13 +39,15 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from genofed.common.data.cohort import Phenotypes
-from genofed.common.data.readers._files import damage_first, header_line, iter_lines, require_file
+from genofed.common.data.features import FeatureSpec
+from genofed.common.data.readers._files import damage_first, examples, header_line, iter_lines, require_file
 from genofed.common.data.readers.table import check_separator, separator
 from genofed.common.errors import DataError
 
@@ -53,21 +62,31 @@ WHOLE_DECIMAL = re.compile(r"^([01])\.0+$")
 AGE_RANGE = (0.0, 120.0)
 #: Bound on the magnitude of any other numeric covariate (ancestry PCs are below 1, BMI below 100).
 COVARIATE_LIMIT = 1e6
+#: The covariates every model genofed builds reads (`FeatureSpec`'s default): the only phenotype
+#: columns, besides sample_id and the label, that are parsed.
+MODEL_COVARIATES: tuple[str, ...] = FeatureSpec(alt_freq=()).covariates
+#: Column names that suggest a model covariate under another name, for the rename hint of
+#: `unused_columns_note` (a name containing the covariate's own name always does).
+LOOK_ALIKES = {"sex": ("gender",)}
 
 
-def read_phenotypes(path: str | Path, label_column: str = "label") -> Phenotypes:
-    """Labels and covariates from a CSV (TSV for .tsv/.txt), in file order; see the module codings."""
+def read_phenotypes(
+    path: str | Path, label_column: str = "label", covariates: Sequence[str] = MODEL_COVARIATES
+) -> Phenotypes:
+    """Labels and the model's `covariates` from a CSV (TSV for .tsv/.txt), in file order; see the
+    module codings. Other columns are not read, only named (`unused_columns`, `notes`)."""
     path = require_file(path, "phenotype")
     frame = _read(path)
     _require_columns(path, frame, label_column)
     lines = frame.index.to_numpy()
     samples = _sample_ids(path, frame[ID_COLUMN], lines)
     labels = _labels(path, frame[label_column], lines, samples, label_column)
-    covariates = _covariates(path, frame.drop(columns=[label_column]), lines, samples)
-    return Phenotypes(samples, labels, covariates, source=str(path))
+    return _with_covariates(path, frame, lines, samples, labels, label_column, covariates)
 
 
-def read_covariates(path: str | Path, label_column: str = "label") -> Phenotypes:
+def read_covariates(
+    path: str | Path, label_column: str = "label", covariates: Sequence[str] = MODEL_COVARIATES
+) -> Phenotypes:
     """The covariates of people with no diagnosis yet (new patients to score): like
     `read_phenotypes`, but the label column may be absent; if present it is left unread.
     The returned `labels` are all 0 and mean nothing: use only `covariates`."""
@@ -77,17 +96,72 @@ def read_covariates(path: str | Path, label_column: str = "label") -> Phenotypes
         _require_columns(path, frame, label_column)  # names what is missing
     lines = frame.index.to_numpy()
     samples = _sample_ids(path, frame[ID_COLUMN], lines)
-    covariates = _covariates(path, frame.drop(columns=[label_column], errors="ignore"), lines, samples)
-    return Phenotypes(samples, np.zeros(len(samples), dtype=np.int8), covariates, source=str(path))
+    labels = np.zeros(len(samples), dtype=np.int8)
+    return _with_covariates(path, frame, lines, samples, labels, label_column, covariates)
 
 
-def _covariates(path: Path, frame: pd.DataFrame, lines: np.ndarray, samples: list[str]) -> pd.DataFrame:
-    """Every column but the sample id, parsed by the module's codings (sex, or numeric)."""
-    covariates = pd.DataFrame(index=pd.Index(samples, name=ID_COLUMN))
-    for column in frame.columns.drop(ID_COLUMN):
-        parse = _sex if column.lower() == "sex" else _numeric
-        covariates[column] = parse(path, frame[column], lines, samples, column)
-    return covariates
+def _with_covariates(
+    path: Path,
+    frame: pd.DataFrame,
+    lines: np.ndarray,
+    samples: list[str],
+    labels: np.ndarray,
+    label_column: str,
+    covariates: Sequence[str],
+) -> Phenotypes:
+    """The `Phenotypes` of both readers: the model's covariates parsed, every other column (but
+    sample_id and the label) left unread and named in one note."""
+    read = _covariates(path, frame, lines, samples, covariates)
+    unused = [c for c in frame.columns if c not in {ID_COLUMN, label_column, *read.columns}]
+    notes = [unused_columns_note(unused, covariates, present=list(read.columns))] if unused else []
+    return Phenotypes(samples, labels, read, source=str(path), unused_columns=unused, notes=notes)
+
+
+def _covariates(
+    path: Path, frame: pd.DataFrame, lines: np.ndarray, samples: list[str], covariates: Sequence[str]
+) -> pd.DataFrame:
+    """The columns named in `covariates` (case-insensitively, as `features.encode` matches them),
+    parsed by the module's codings (sex, or numeric); every other column is left unread."""
+    wanted = {name.lower() for name in covariates}
+    read = pd.DataFrame(index=pd.Index(samples, name=ID_COLUMN))
+    for column in frame.columns:
+        if column != ID_COLUMN and column.lower() in wanted:
+            parse = _sex if column.lower() == "sex" else _numeric
+            read[column] = parse(path, frame[column], lines, samples, column)
+    return read
+
+
+def unused_columns_note(unused: Sequence[str], covariates: Sequence[str], present: Sequence[str]) -> str:
+    """One sentence naming the columns no model reads, so nobody believes that (say) ancestry PCs
+    adjust the risk; with a rename hint where an unused column looks like a covariate the file
+    lacks (`age_years` for age, `gender` for sex)."""
+    columns = "column {} is" if len(unused) == 1 else "columns {} are"
+    reads = f"only {_and(covariates)} as covariates" if covariates else "no covariates"
+    note = (
+        f"phenotype {columns.format(examples(list(unused)))} not used: the model reads {reads} (with "
+        "sample_id and the label), so they are not read and change no risk"
+    )
+    have = {name.lower() for name in present}
+    for covariate in covariates:
+        similar = [c for c in unused if _looks_like(c, covariate)]
+        if covariate.lower() not in have and similar:
+            note += (
+                f"; the file has no column '{covariate}' but has {', '.join(similar)}: if that is it, "
+                f"rename it to '{covariate}'"
+            )
+    return note
+
+
+def _looks_like(column: str, covariate: str) -> bool:
+    """Whether `column` may be `covariate` under another name (`age_years`, `gender`)."""
+    names = (covariate.lower(), *LOOK_ALIKES.get(covariate.lower(), ()))
+    return any(name in column.lower() for name in names)
+
+
+def _and(names: Sequence[str]) -> str:
+    """`sex and age`; `a, b and c`; `age` (never empty: see `unused_columns_note`)."""
+    *rest, last = names
+    return f"{', '.join(rest)} and {last}" if rest else last
 
 
 def read_classes(path: str | Path, column: str) -> tuple[list[str], list[str]]:
@@ -302,12 +376,7 @@ def _numeric(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str
             path,
             f"value {text.iloc[row]!r} in covariate column {column} is not a number",
             location=f"line {lines[row]}, sample {samples[row]}, column {column}",
-            hint=(
-                "sex must be in a column named 'sex' (M/F, male/female, 0/1), where it is read as such; "
-                if "sex" in column.lower() or "gender" in column.lower()
-                else ""
-            )
-            + "covariates must be numeric (leave empty if unknown); encode categories as 0/1 columns",
+            hint=f"the model reads {column} as a number: write one, or leave the cell empty if unknown",
         )
     out = numbers.to_numpy(dtype=float)
     low, high = covariate_range(column)

@@ -763,6 +763,10 @@ class PhenotypeRow:
     covariates: dict[str, float]
 
 
+#: The only covariate columns genofed reads; any other column (pc1 here) is left unread.
+MODEL_COVARIATES = ("sex", "age")
+
+
 def reference_phenotypes(data: bytes) -> dict[str, PhenotypeRow]:
     """A strict phenotype reading under the codings and ranges of genofed.common.data.readers.phenotypes."""
     (_, header), *rows = _csv_rows(strict_text(data), ",")
@@ -784,7 +788,10 @@ def reference_phenotypes(data: bytes) -> dict[str, PhenotypeRow]:
         label = {"0": 0, "control": 0, "1": 1, "case": 1}.get(_code(record.pop("label")))
         if not sample or sample in out or label is None:
             raise Invalid("sample id or label")
-        out[sample] = PhenotypeRow(label, {name: _covariate(name, value) for name, value in record.items()})
+        covariates = {name: value for name, value in record.items() if name.lower() in MODEL_COVARIATES}
+        out[sample] = PhenotypeRow(
+            label, {name: _covariate(name, value) for name, value in covariates.items()}
+        )
     return out
 
 

@@ -341,3 +341,22 @@ def test_a_frequency_changed_below_the_hashed_6th_decimal_is_refused(tmp_path):
     with pytest.raises(ModelFileError, match=r"panel\.alt_freq\[3\] is .*damaged or modified"):
         load_model_file(tmp_path / "flipped.pt")
     assert load_model_file(path).content_hash == content_hash(model_file())
+
+
+def test_a_storage_that_refuses_the_write_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """torch.save into a file past `ulimit -f` raised a RuntimeError (a traceback in `genofed
+    adapt`); the file is now serialised first and written as bytes, whose OSError is the one line."""
+    import errno
+    import pathlib
+
+    from genofed.common.util.atomic import OutputWriteError
+
+    def too_large(self, *args, **kwargs):
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", too_large)
+    with pytest.raises(
+        OutputWriteError, match="could not write .*model.pt: File too large; nothing was written"
+    ):
+        save_pretrained(tmp_path / "model.pt", model_file())
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,59 @@
+"""Checks of the options that name a site's files, shared by the commands that read them.
+
+`genofed data check`, `predict`, `adapt` and `synth` refuse an empty --genotypes or a
+--label-column of sample_id in the same words the user can act on; the last three used to pass
+such values on to the readers, which answered with a traceback (`PosixPath('.') has an empty
+name`, a pandas KeyError) or with a message about the current folder ("." is a folder).
+`check_file_options` refuses them before anything is read. Nothing heavy is imported here:
+`--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+#: The options that name a path (option -> argparse dest) and what they name, checked when the
+#: command has them and they were given: an empty value would be read as the current folder.
+PATH_OPTIONS = {
+    "--model": ("model", "file"),
+    "--genotypes": ("genotypes", "file"),
+    "--phenotypes": ("phenotypes", "file"),
+    "--out": ("out", "file"),
+}
+
+
+def require_path_given(option: str, value: str | None, what: str = "file") -> None:
+    """Refuse (ConfigError) an option given as empty text (or spaces): `Path("")` is the current
+    folder, so the readers would otherwise refuse "." or fail with a traceback."""
+    from genofed.common.util.checks import require
+
+    require(value is None or bool(value.strip()), f"{option} is empty: give the {what}'s path")
+
+
+def checked_label_column(value: str) -> str:
+    """The --label-column, stripped; refused (ConfigError) when empty or the sample id column,
+    which is no 0/1 disease column (the readers would fail on it with a KeyError)."""
+    from genofed.common.data.readers.phenotypes import ID_COLUMN
+    from genofed.common.util.checks import require
+
+    label_column = value.strip()
+    require(bool(label_column), "--label-column is empty: name the phenotype file's 0/1 disease column")
+    require(
+        label_column != ID_COLUMN,
+        f"--label-column cannot be {ID_COLUMN}, the sample id column: name the 0/1 disease column",
+    )
+    return label_column
+
+
+def check_file_options(args: argparse.Namespace, *, out_is_folder: bool = False) -> None:
+    """Refuse, before anything is read, the file options of `args` that cannot name a file
+    (`PATH_OPTIONS`, those the command has) and a --label-column that cannot name the disease
+    column; `args.label_column` is left stripped, as `genofed data check` uses it.
+
+    `out_is_folder`: --out names a folder (`genofed synth`), and the refusal says so."""
+    for option, (dest, what) in PATH_OPTIONS.items():
+        if option == "--out" and out_is_folder:
+            what = "folder"
+        require_path_given(option, getattr(args, dest, None), what)
+    if getattr(args, "label_column", None) is not None:
+        args.label_column = checked_label_column(args.label_column)

@@ -1,0 +1,80 @@
+"""Sample ids that look the same but do not match: the refusal says they differ only in Unicode form
+(NFC vs NFD) or surrounding whitespace, and shows both spellings escaped, since on screen they are
+identical. Ids are never normalised: the ledger and the predictions match them exactly."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genofed.common.data.checks import join_cohort
+from genofed.common.data.cohort import GenotypeMatrix, Phenotypes
+from genofed.common.data.loading import load_site
+from genofed.common.errors import DataError
+
+COMPOSED = unicodedata.normalize("NFC", "José Ñ")
+DECOMPOSED = unicodedata.normalize("NFD", "José Ñ")
+
+
+def _genotypes(ids: list[str]) -> GenotypeMatrix:
+    dosages = np.tile(np.array([[0], [1], [2]], dtype=np.int8), (len(ids), 1))[: len(ids)]
+    return GenotypeMatrix(dosages, ids, ["1:100:A:G"], source="unicode.vcf")
+
+
+def _phenotypes(ids: list[str]) -> Phenotypes:
+    covariates = pd.DataFrame(index=pd.Index(ids, name="sample_id"))
+    return Phenotypes(ids, np.zeros(len(ids), dtype=np.int8), covariates, source="ph.csv")
+
+
+def _refusal(genotype_ids: list[str], phenotype_ids: list[str]) -> DataError:
+    with pytest.raises(DataError) as refused:
+        join_cohort(_genotypes(genotype_ids), _phenotypes(phenotype_ids))
+    return refused.value
+
+
+def test_ids_in_nfc_and_nfd_are_named_as_a_unicode_form_difference():
+    assert COMPOSED != DECOMPOSED
+    e = _refusal(["P1", COMPOSED], ["P1", DECOMPOSED])
+    assert "1 sample(s) of unicode.vcf have no row here" in e.problem
+    assert "differ from an id here only in Unicode form (NFC vs NFD" in e.problem
+    assert f"{ascii(COMPOSED)} in unicode.vcf and {ascii(DECOMPOSED)} here" in e.problem
+    assert "NFC" in e.hint and "matches ids exactly" in e.hint
+
+
+def test_the_other_direction_is_explained_too():
+    e = _refusal(["P1", DECOMPOSED], ["P1", DECOMPOSED, COMPOSED])
+    assert e.file == "unicode.vcf" and "have no genotypes here" in e.problem
+    assert "only in Unicode form (NFC vs NFD" in e.problem
+
+
+def test_ids_differing_only_by_surrounding_whitespace_are_named():
+    e = _refusal(["P1", " P2"], ["P1", "P2"])
+    assert "only in surrounding whitespace, e.g. ' P2' in unicode.vcf and 'P2' here" in e.problem
+    assert "Unicode" not in e.problem and "NFC" not in e.hint
+
+
+def test_unrelated_ids_keep_the_plain_refusal():
+    e = _refusal(["P1", "P9"], ["P1", "P2"])
+    assert e.problem == "1 sample(s) of unicode.vcf have no row here: P9"
+    assert "differ" not in e.problem
+
+
+def test_files_in_different_forms_are_refused_with_the_explanation(tmp_path: Path):
+    samples = [f"S{i}" for i in range(19)] + [COMPOSED]
+    vcf = tmp_path / "unicode.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples) + "\n"
+        "1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(["0/0", "0/1", "1/1", "0/1"] * 5) + "\n",
+        encoding="utf-8",
+    )
+    pheno = tmp_path / "ph.csv"
+    rows = [f"{s},{i % 2}" for i, s in enumerate(samples[:-1])] + [f"{DECOMPOSED},1"]
+    pheno.write_text("sample_id,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"only in Unicode form \(NFC vs NFD"):
+        load_site(vcf, pheno)

@@ -1,0 +1,147 @@
+"""Phenotype columns no model reads: every model encodes sex and age only (`FeatureSpec`), so any other
+column (ancestry PCs, BMI, a `population` text column) is left unread, never refused, and named in
+one note, so no hospital believes its PCs adjust the risk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genofed.cli.main import main
+from genofed.common.data.features import FeatureSpec, encode
+from genofed.common.data.loading import load_site
+from genofed.common.data.readers.phenotypes import MODEL_COVARIATES, read_covariates, read_phenotypes
+from genofed.common.errors import DataError
+
+SAMPLES = [f"S{i:02d}" for i in range(24)]
+EXTRA_HEADER = "sample_id,label,sex,age,pc1,bmi,smoker,population"
+
+
+def _plain(i: int) -> str:
+    return f"S{i:02d},{i % 2},{'MF'[i % 2]},{30 + i}"
+
+
+def _extra(i: int) -> str:
+    return f"{_plain(i)},{i / 100:.2f},{20 + i},{i % 2},{'EUR' if i % 3 else 'AFR'}"
+
+
+def _phenotypes(path: Path, header: str, row) -> Path:
+    path.write_text(header + "\n" + "".join(row(i) + "\n" for i in range(len(SAMPLES))))
+    return path
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> dict[str, Path]:
+    """A 24-person VCF with two phenotype files: sex and age only, and the same plus unused columns."""
+    calls = ["0/0", "0/1", "1/1"]
+    rows = "".join(
+        f"1\t{100 * (v + 1)}\t.\tA\tG\t.\tPASS\t.\tGT\t"
+        + "\t".join(calls[(i + v) % 3] for i in range(len(SAMPLES)))
+        + "\n"
+        for v in range(3)
+    )
+    vcf = tmp_path / "g.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(SAMPLES) + "\n" + rows
+    )
+    return {
+        "genotypes": vcf,
+        "plain": _phenotypes(tmp_path / "plain.csv", "sample_id,label,sex,age", _plain),
+        "extra": _phenotypes(tmp_path / "extra.csv", EXTRA_HEADER, _extra),
+    }
+
+
+def test_only_sex_and_age_are_model_covariates():
+    assert MODEL_COVARIATES == FeatureSpec(alt_freq=()).covariates == ("sex", "age")
+
+
+def test_a_text_column_is_not_refused_and_unused_columns_are_named_once(site):
+    read = read_phenotypes(site["extra"])
+    assert list(read.covariates.columns) == ["sex", "age"]
+    assert read.unused_columns == ["pc1", "bmi", "smoker", "population"]
+    assert len(read.notes) == 1
+    note = read.notes[0]
+    assert note.startswith("phenotype columns pc1, bmi, smoker, population are not used")
+    assert "reads only sex and age as covariates" in note and "rename" not in note
+
+
+def test_new_patients_covariates_skip_unused_columns_too(site, tmp_path):
+    unlabelled = tmp_path / "new.csv"
+    unlabelled.write_text("sample_id,age,population\nN1,40,EUR\nN2,,SAS\n")
+    read = read_covariates(unlabelled)
+    assert list(read.covariates.columns) == ["age"] and read.unused_columns == ["population"]
+    assert read.notes[0].startswith("phenotype column population is not used")
+    # a label column present is the label, not an unused column
+    assert "label" not in read_covariates(site["extra"]).unused_columns
+
+
+def test_a_file_with_only_model_columns_has_no_note(site):
+    read = read_phenotypes(site["plain"])
+    assert read.unused_columns == [] and read.notes == []
+
+
+def test_unused_columns_change_nothing_the_model_sees(site):
+    with_extra = load_site(site["genotypes"], site["extra"])
+    without = load_site(site["genotypes"], site["plain"])
+    spec = FeatureSpec(alt_freq=np.full(with_extra.cohort.n_variants, 0.3))
+    np.testing.assert_array_equal(encode(spec, with_extra.cohort), encode(spec, without.cohort))
+    notes = [w for w in with_extra.warnings if "not used" in w.message]
+    assert len(notes) == 1 and "pc1, bmi, smoker, population" in notes[0].message
+    assert not any("not used" in w.message for w in without.warnings)
+    assert with_extra.summary()["covariates"] == ["sex", "age"]
+
+
+def test_the_columns_the_model_reads_are_still_checked(site, tmp_path):
+    bad_age = tmp_path / "bad_age.csv"
+    bad_age.write_text(site["extra"].read_text().replace("S03,1,F,33,", "S03,1,F,abc,"))
+    with pytest.raises(DataError, match="value 'abc' in covariate column age is not a number") as refused:
+        read_phenotypes(bad_age)
+    assert refused.value.location == "line 5, sample S03, column age"
+    assert "encode categories" not in refused.value.hint  # a 0/1 column would not be read either
+    bad_sex = tmp_path / "bad_sex.csv"
+    bad_sex.write_text(site["extra"].read_text().replace("S03,1,F,", "S03,1,2,"))
+    with pytest.raises(DataError, match="sex '2' is not recognised"):
+        read_phenotypes(bad_sex)
+
+
+def test_model_columns_match_case_insensitively(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("sample_id,label,Sex,AGE,PC1\nP1,1,F,40,0.1\nP2,0,M,50,0.2\n")
+    read = read_phenotypes(path)
+    assert list(read.covariates.columns) == ["Sex", "AGE"] and read.unused_columns == ["PC1"]
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "rename"),
+    [
+        ("age_years", "40", "has age_years: if that is it, rename it to 'age'"),
+        ("gender", "M", "has gender: if that is it, rename it to 'sex'"),
+    ],
+)
+def test_a_look_alike_of_a_missing_covariate_gets_a_rename_hint(tmp_path, header, value, rename):
+    other = "sex" if header != "gender" else "age"
+    other_value = "F" if other == "sex" else "50"
+    path = tmp_path / "p.csv"
+    path.write_text(
+        f"sample_id,label,{other},{header}\nP1,1,{other_value},{value}\nP2,0,{other_value},{value}\n"
+    )
+    read = read_phenotypes(path)
+    assert read.unused_columns == [header] and rename in read.notes[0]
+
+
+def test_a_custom_covariate_list_reads_and_checks_those_columns(site):
+    read = read_phenotypes(site["extra"], covariates=("sex", "age", "pc1"))
+    assert list(read.covariates.columns) == ["sex", "age", "pc1"]
+    assert read.unused_columns == ["bmi", "smoker", "population"]
+
+
+def test_data_check_prints_the_note_and_passes(site, capsys):
+    args = ["data", "check", "--genotypes", str(site["genotypes"]), "--phenotypes", str(site["extra"])]
+    assert main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "phenotype columns pc1, bmi, smoker, population are not used" in out
+    assert "OK: the data can be used for training." in out
