@@ -451,7 +451,21 @@ def _model_threshold_detail(model: ModelFile) -> str:
         figures = (
             f", {kind}sensitivity {point['sensitivity']:.3f}, specificity {point['specificity']:.3f}{on}"
         )
-    return f"the model's operating threshold ({rule}{figures})"
+    return f"the model's operating threshold ({rule}{figures}){_on_test_cohort(model)}"
+
+
+def _on_test_cohort(model: ModelFile) -> str:
+    """What the threshold does on the coordinator's test cohort, exact, when the model file records
+    it (a federated run with a test cohort: `held_out_figures_at`); "" otherwise. Beside noisy
+    validation figures it tells a clinician what the threshold does on real people (an audit read a
+    noisy sensitivity of 1.000 where the test cohort gave 0.80)."""
+    metrics = model.provenance.get("metrics") if isinstance(model.provenance, dict) else None
+    figures = metrics.get("test_at_threshold") if isinstance(metrics, dict) else None
+    if not isinstance(figures, dict):
+        return ""
+    from genofed.common.scoring.operating import held_out_figures_words
+
+    return f"; {held_out_figures_words(figures)}"
 
 
 def _declared_validation(model: ModelFile, exact: bool) -> int | None:

@@ -37,3 +37,21 @@ def test_a_noisy_validation_auc_is_shown_with_its_noise_or_as_uninformative():
     words = _validation_auc_words({"auc": 0.71, "auc_noise_sd": 0.02})
     assert words.startswith("hospitals' noisy validation AUC 0.710 (0.671-0.749")
     assert _validation_auc_words({"auc": 0.71}) == "hospitals' noisy validation AUC 0.710"
+
+
+def test_predicts_threshold_line_adds_the_test_cohorts_figures_when_the_file_has_them():
+    from dataclasses import replace
+
+    from helpers.model_files import model_file
+
+    from genofed.common.scoring.predict import _model_threshold_detail
+
+    model = model_file()
+    assert "test cohort" not in _model_threshold_detail(model)
+    labels = np.array([1] * 10 + [0] * 20)
+    risks = np.array([0.9] * 8 + [0.1] * 2 + [0.8] * 5 + [0.2] * 15)
+    figures = held_out_figures_at(labels, risks, 0.5)
+    recorded = replace(model, provenance={**model.provenance, "metrics": {"test_at_threshold": figures}})
+    line = _model_threshold_detail(recorded)
+    assert line.startswith("the model's operating threshold (youden")
+    assert line.endswith(f"); {held_out_figures_words(figures)}")
