@@ -31,7 +31,7 @@ from genofed.server.round_end import RoundEnd
 from genofed.server.round_log import RoundLog, epsilon_by_site
 from genofed.server.settings import RunSettings
 from genofed.server.sites import SimulatedHospitals, SiteInfo, describe_sites, enrolled_names, round_log_of
-from genofed.server.start_model import start_model
+from genofed.server.start_model import StartModel, start_model
 from genofed.server.strategies import make_strategy
 from genofed.server.tracking import Tracked
 from genofed.server.training_rule import distributed_step
@@ -138,9 +138,7 @@ def run_federation(
     strategy = make_strategy(settings, log, round_offset=start.round, frozen=frozen)
     if start.checkpoint is not None:
         strategy.load_state(start.checkpoint.strategy_state)
-    rounds = _rounds(
-        settings, model_config, start, sites, strategy, test, say, stop_when_every_hospital_refuses
-    )
+    rounds = _rounds(begin, start, sites, strategy, test, say, stop_when_every_hospital_refuses)
     bytes_up = _train(grid, rounds, say)
     final, final_metrics = rounds.after_round.final()
     return FederationResult(
@@ -224,8 +222,7 @@ def _training_split(model_config: ModelConfig, finetune: str) -> tuple[frozenset
 
 
 def _rounds(
-    settings: RunSettings,
-    model_config: ModelConfig,
+    begin: StartModel,
     start: RunStart,
     sites: dict[int, SiteInfo],
     strategy: Tracked,
@@ -233,6 +230,7 @@ def _rounds(
     say: Progress,
     stop_when_every_hospital_refuses: bool,
 ) -> Rounds:
+    settings, model_config = begin.settings, begin.config
     model_json = json.dumps(model_config.to_dict())
     return Rounds(
         settings=settings,
@@ -249,13 +247,17 @@ def _rounds(
             say,
             stop_when_every_hospital_refuses=stop_when_every_hospital_refuses,
         ),
-        train_config=train_config(settings, start.plan_id, model_json),
+        train_config=train_config(settings, start.plan_id, model_json, from_weights=begin.from_weights),
         evaluate_config=evaluate_config(settings, start.plan_id, model_json),
     )
 
 
-def train_config(settings: RunSettings, plan_id: str, model_json: str) -> ConfigRecord:
-    """What every hospital receives with each training round."""
+def train_config(
+    settings: RunSettings, plan_id: str, model_json: str, *, from_weights: bool | None = None
+) -> ConfigRecord:
+    """What every hospital receives with each training round. `from_weights`: whether round 0
+    holds a model's weights (`StartModel.from_weights`; None = read from the settings), which sets
+    the distributed step."""
     return ConfigRecord(
         {
             "num-rounds": settings.rounds,
@@ -278,7 +280,11 @@ def train_config(settings: RunSettings, plan_id: str, model_json: str) -> Config
             # noise-share-sites and noise-share-rate per round (genofed.server.secagg)
             **({"privacy": "distributed"} if settings.privacy == "distributed" else {}),
             # only when not the sites' default "mean" (runs from scratch keep their config and draws)
-            **({"distributed-step": "sum"} if distributed_step(settings) == "sum" else {}),
+            **(
+                {"distributed-step": "sum"}
+                if distributed_step(settings, from_weights=from_weights) == "sum"
+                else {}
+            ),
         }
     )
 

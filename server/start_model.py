@@ -42,6 +42,12 @@ class StartModel:
     pretrained: dict[str, Any] | None = None  # `pretrained.describe` of a whole pretrained model
     prior: dict[str, Any] | None = None  # what the public priors selected (results.json "prior")
 
+    @property
+    def from_weights(self) -> bool:
+        """Whether round 0 holds a model's weights (a pretrained model, or a source prior that
+        offers them to this model) rather than fresh ones: the rule's step depends on it."""
+        return self.pretrained is not None or bool((self.prior or {}).get("from_weights"))
+
 
 def start_model(settings: RunSettings, panel: VariantPanel) -> StartModel:
     """The round-0 model for `settings` on `panel`, and `settings` resolved (model, rule values).

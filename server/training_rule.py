@@ -232,17 +232,21 @@ def training_rule(
     )
 
 
-def distributed_step(settings: RunSettings) -> str:
+def distributed_step(settings: RunSettings, *, from_weights: bool | None = None) -> str:
     """The server step of a distributed-DP round: "sum" when the run starts from a model's weights
     (a source prior or a pretrained model) or trains the network, else "mean" (module docstring).
-    Only public facts decide; "" for a run that is not distributed.
+    Only public facts decide; "" for a run that is not distributed. `from_weights`: as in
+    `resolve_settings` (None = `starts_from_weights(settings)`; a source prior that gives the
+    model its selection only starts from fresh weights, and steps as a run from scratch).
 
     Why the network steps along the sum: its rule's lr (0.05) was set for the many sequential
     steps of local training; ten steps of it along the mean left a random network where it
     started, at the same test AUC at every epsilon (docs/distributed-dp.md "How far a round steps")."""
     if settings.privacy != "distributed":
         return ""
-    return "sum" if starts_from_weights(settings) or settings.model == "network" else "mean"
+    if from_weights is None:
+        from_weights = starts_from_weights(settings)
+    return "sum" if from_weights or settings.model == "network" else "mean"
 
 
 def run_model(settings: RunSettings, architecture: str = "") -> str:

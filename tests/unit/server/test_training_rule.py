@@ -227,6 +227,22 @@ def test_a_distributed_round_steps_along_the_sum_from_a_start_with_weights_or_fo
         assert config.get("distributed-step") == ("sum" if step == "sum" else None)
 
 
+def test_a_source_prior_that_gives_only_its_selection_steps_as_a_run_from_scratch():
+    """A network or multi-class source gives a logistic run its selection, not its weights: round 0
+    is fresh, so the distributed step is the mean, as from scratch (it was the sum, read off the
+    settings' --prior alone)."""
+    from genofed.server.start_model import StartModel
+
+    settings = RunSettings(secagg=True, privacy="distributed", epsilon=3.0, model="logistic", prior="net.pt")
+    selection_only = StartModel(settings, None, {}, prior={"from_weights": False})  # type: ignore[arg-type]
+    weights = StartModel(settings, None, {}, prior={"from_weights": True})  # type: ignore[arg-type]
+    pretrained = StartModel(settings, None, {}, pretrained={"content_hash": "x"})  # type: ignore[arg-type]
+    assert [m.from_weights for m in (selection_only, weights, pretrained)] == [False, True, True]
+    assert distributed_step(settings, from_weights=False) == "mean"
+    assert train_config(settings, "plan", "{}", from_weights=False).get("distributed-step") is None
+    assert train_config(settings, "plan", "{}", from_weights=True).get("distributed-step") == "sum"
+
+
 def test_a_start_with_weights_steps_less_under_local_dp_the_more_noise_its_epsilon_implies(panel):
     """lr x epsilon^2 / (epsilon^2 + 3) for a logistic run that starts from a model's weights
     under local DP; from scratch, under distributed DP, for the network and for an lr the user
