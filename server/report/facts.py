@@ -99,20 +99,34 @@ def _start_text(results: Mapping[str, Any]) -> str:
     return (
         f"pretrained on {source} ({task.get('kind', '?')} task '{task.get('label', '?')}'{people}; "
         f"content hash {str(pretrained.get('content_hash', ''))[:16]}), "
-        f"fine-tuned '{results.get('finetune', 'full')}'" + trained_text + _earlier_spend(pretrained)
+        f"fine-tuned '{results.get('finetune', 'full')}'"
+        + trained_text
+        + _earlier_spend(pretrained, mapping(results.get("epsilon")))
     )
 
 
-def _earlier_spend(pretrained: Mapping[str, Any]) -> str:
+def _earlier_spend(pretrained: Mapping[str, Any], now: Mapping[str, Any]) -> str:
     """For a start from a federation's own model: what its hospitals had spent on it, which this
-    run's ledgers do not hold ("" for a public source)."""
+    run's ledgers do not hold ("" for a public source), and for each hospital by the same name in
+    both runs (`now`: this run's epsilon by hospital) the two composed by basic composition: the
+    epsilons add, and so do the deltas."""
     most = most_spent(pretrained.get("epsilon"))
     if pretrained.get("kind") != "federated" or most is None:
         return ""
-    return (
+    text = (
         f"; a federation's model: its training had spent epsilon up to {most:.2f} per hospital, "
         "not in this run's ledgers: for a hospital in both runs the two spends compose"
     )
+    earlier = mapping(pretrained.get("epsilon"))
+    both = {
+        site: (float(earlier[site]), float(now[site]))
+        for site in sorted(set(earlier) & set(now))
+        if number(earlier[site]) is not None and number(now[site]) is not None
+    }
+    if not both:
+        return text
+    totals = ", ".join(f"{site} {a:.2f} + {b:.2f} = {a + b:.2f}" for site, (a, b) in both.items())
+    return text + f" (by basic composition the epsilons add, and so do the two runs' deltas: {totals})"
 
 
 #: What a resumed run's wall time leaves out (said beside it, so that it is not read as the span

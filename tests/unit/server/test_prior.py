@@ -362,6 +362,10 @@ def test_a_start_from_a_federated_model_names_its_earlier_spend(panel, tmp_path)
     assert described["kind"] == "federated" and described["epsilon"] == spent
     assert describe(model)["epsilon"] is None  # a public source's provenance has no spend to carry
     assert "epsilon up to 7.97 per hospital" in _start_text({"pretrained": described})
+    # a hospital by the same name in the new run: the two spends, composed
+    again = _start_text({"pretrained": described, "epsilon": {"rostov": 3.01, "taganrog": 2.9}})
+    assert "the epsilons add, and so do the two runs' deltas: rostov 7.94 + 3.01 = 10.95)" in again
+    assert "elista" not in again.split("deltas:")[1] and "taganrog" not in again
     assert "spent epsilon" not in _start_text({"pretrained": describe(model)})
     (line,) = _start_lines(_started_from(described))
     assert line.startswith(f"started from model {federated.content_hash[:12]}") and "up to 7.97" in line
