@@ -13,6 +13,7 @@ old key and the site starts a new folder.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,31 @@ NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
 #: The site folder and hospital.json are the owner's only: hospital.json comes to hold the exact
 #: patient and case counts (`hospital check`) and the cohort paths, which never leave the site.
 SITE_FOLDER_MODE, SITE_FILE_MODE = 0o700, 0o600
+#: Every key genofed writes in hospital.json: `hospital init`'s at the top, `hospital check`'s under
+#: "data" (`launch.check_site`). Anything else was added by hand and is refused
+#: (`_require_known_keys`): an audit's typo `"require_secag": true` was silently ignored, so the
+#: operator believed secure aggregation was required while it was not.
+SITE_KEYS = frozenset({"name", "private_key", "public_key", "fingerprint", "created", "data"})
+DATA_KEYS = frozenset(
+    {
+        "files",
+        "epsilon_budget",
+        "delta",
+        "require_secagg",
+        "declared_size",
+        "model_digest",
+        "model",
+        "max_evaluations",
+        "checked_at",
+        "summary",
+        "alignment",
+        "label_column",
+        "max_coalition_epsilon",
+        "synthetic",
+        "earlier_budgets",
+        "budget_set_at",
+    }
+)
 
 
 def init_site(folder: str | Path, name: str) -> dict[str, Any]:
@@ -106,9 +132,32 @@ def load_site_file(folder: str | Path) -> dict[str, Any]:
             + f"; make one with `genofed hospital init {folder} --name NAME`, or give the site folder"
         )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        site = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise GenofedError(f"{path}: cannot read this site file ({exc})") from None
+    if not isinstance(site, dict):
+        raise GenofedError(f"{path}: not a site file (a JSON object expected); restore it from a backup")
+    _require_known_keys(path, site)
+    return site
+
+
+def _require_known_keys(path: Path, site: dict[str, Any]) -> None:
+    """Refuse a key genofed never writes (`SITE_KEYS`, `DATA_KEYS`), naming it, the closest known
+    key when one is obvious, and the known ones: an unknown key is ignored by everything that reads
+    the file, so a typo would silently leave a setting at its old value."""
+    data = site.get("data")
+    sections: list[tuple[str, dict[str, Any], frozenset[str]]] = [("", site, SITE_KEYS)]
+    if isinstance(data, dict):
+        sections.append(("data.", data, DATA_KEYS))
+    for prefix, section, known in sections:
+        for key in sorted(set(section) - known):
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+            raise GenofedError(
+                f"{path}: unknown key {prefix}{key!r}{hint}; genofed writes only "
+                f"{', '.join(sorted(known))} there, and ignores nothing silently. Remove it: settings are "
+                f"changed with `genofed hospital check {path.parent} ...`, not by editing this file"
+            )
 
 
 def require_site_key(folder: str | Path, site: dict[str, Any]) -> None:

@@ -42,10 +42,19 @@ from typing import Any
 
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, audit_line, read_audit
 from genofed.client.agent.keys import PRIVATE_KEY, SITE_FILE, SITE_FILE_MODE, load_site_file, require_site_key
-from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256, record_spent
+from genofed.client.agent.ledger_binding import (
+    DataHashes,
+    Decision,
+    bind_ledger,
+    bound_budget,
+    cohort_sha256,
+    record_budget,
+    record_spent,
+    require_budget_as_recorded,
+)
 from genofed.client.agent.ledger_report import site_folder
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
-from genofed.client.agent.site_lock import SiteLock, hold_site
+from genofed.client.agent.site_lock import CHECK_WHILE_RUNNING, SiteLock, hold_site
 from genofed.client.agent.worker import SECRET_REFUSED_EXIT
 from genofed.common.deployment.app_bundle import approved_app_hash
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
@@ -158,42 +167,45 @@ def check_site(
     from genofed.common.data.loading import load_site  # pandas, readers: only for this command
 
     folder = Path(folder)
-    site = load_site_file(folder)
-    require_site_key(folder, site)
-    panel = _checked_panel_and_budget(folder, panel, epsilon_budget, delta)
-    _check_coalition_cap(max_coalition_epsilon)
-    synthetic_use = _checked_synthetic(folder, synthetic, synthetic_ratio, panel, epsilon_budget)
-    pinned = _pinned_model(panel, model, model_config)
-    # DataError names file, line, sample (and, for a missing label column, the likely ones)
-    data = load_site(genotypes, phenotypes, panel=panel, label_column=label_column)
-    summary = data.summary()
-    _require_delta_below_cohort(delta, int(summary["samples"]))
-    change = budget_change(folder, site, epsilon_budget, delta, change_budget)
-    files = _hashed_files(genotypes, phenotypes, panel)
-    cohort = cohort_sha256(data.cohort.sample_ids)  # the patients, whatever the files' bytes
-    ledger = _bind_checked_files(
-        folder, files, cohort, site["name"], new_ledger, data_update, ledger_index, delta
-    )
-    _declare_synthetic_verdict(folder, synthetic_use, delta)
-    _check_declarations(declared_size, max_evaluations)
-    binding = _site_binding(
-        files, summary, epsilon_budget, delta, require_secagg, declared_size, max_evaluations, pinned
-    )
-    binding["label_column"] = label_column  # the node config's label-column (`_pinned`)
-    binding["max_coalition_epsilon"] = max_coalition_epsilon  # None: no distributed DP (`_pinned`)
-    binding["synthetic"] = synthetic_use  # None: trains on its patients only (`node_config`)
-    binding["earlier_budgets"] = _earlier_budgets(site, change)
-    kept = (site.get("data") or {}).get("budget_set_at")
-    binding["budget_set_at"] = kept if change is None and kept else binding["checked_at"]
-    if change is not None:
-        _audit_budget_change(folder, change)
-    site["data"] = binding
-    # 0600: it now holds the exact patient and case counts, which never leave the site
-    write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n", mode=SITE_FILE_MODE)
+    load_site_file(folder)  # a site folder, before its lock is made in it
+    # the site to itself: a running agent keeps the binding it started with (AgentRunning, its pid)
+    with hold_site(folder.resolve(), why=CHECK_WHILE_RUNNING):
+        site = load_site_file(folder)
+        require_site_key(folder, site)
+        panel = _checked_panel_and_budget(folder, panel, epsilon_budget, delta)
+        _check_coalition_cap(max_coalition_epsilon)
+        synthetic_use = _checked_synthetic(folder, synthetic, synthetic_ratio, panel, epsilon_budget)
+        pinned = _pinned_model(panel, model, model_config)
+        # DataError names file, line, sample (and, for a missing label column, the likely ones)
+        data = load_site(genotypes, phenotypes, panel=panel, label_column=label_column)
+        summary = data.summary()
+        _require_delta_below_cohort(delta, int(summary["samples"]))
+        change = budget_change(folder, site, epsilon_budget, delta, change_budget)
+        files = _hashed_files(genotypes, phenotypes, panel)
+        cohort = cohort_sha256(data.cohort.sample_ids)  # the patients, whatever the files' bytes
+        ledger = _bind_checked_files(
+            folder, files, cohort, site["name"], new_ledger, data_update, ledger_index, delta
+        )
+        _declare_synthetic_verdict(folder, synthetic_use, delta)
+        _check_declarations(declared_size, max_evaluations)
+        binding = _site_binding(
+            files, summary, epsilon_budget, delta, require_secagg, declared_size, max_evaluations, pinned
+        )
+        binding["label_column"] = label_column  # the node config's label-column (`_pinned`)
+        binding["max_coalition_epsilon"] = max_coalition_epsilon  # None: no distributed DP (`_pinned`)
+        binding["synthetic"] = synthetic_use  # None: trains on its patients only (`node_config`)
+        binding["earlier_budgets"] = _earlier_budgets(site, change)
+        kept = (site.get("data") or {}).get("budget_set_at")
+        binding["budget_set_at"] = kept if change is None and kept else binding["checked_at"]
+        if change is not None:
+            _audit_budget_change(folder, change)
+        record_budget(folder / STATE_DIR, epsilon_budget, delta, index_file=ledger_index)
+        site["data"] = binding
+        # 0600: it now holds the exact patient and case counts, which never leave the site
+        write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n", mode=SITE_FILE_MODE)
     warnings = [*summary.get("warnings", []), *declared_size_warnings(declared_size, int(summary["samples"]))]
-    return dict(
-        binding, warnings=warnings, name=site["name"], ledger=ledger.action, budget_changed=change is not None
-    )
+    changed = change is not None
+    return dict(binding, warnings=warnings, name=site["name"], ledger=ledger.action, budget_changed=changed)
 
 
 def _checked_panel_and_budget(
@@ -328,7 +340,13 @@ class BudgetChange:
 
 
 def _recorded_budget(folder: Path, site: dict[str, Any]) -> tuple[float, float] | None:
-    """The budget and delta hospital.json records (None: never checked); unreadable: refused."""
+    """The budget and delta genofed last set (None: never checked): the ledger binding's record
+    (`ledger_binding.record_budget`), else hospital.json's; unreadable: refused. The binding's comes
+    first: a budget typed into hospital.json by hand is no recorded budget, and re-checking at that
+    budget must be a change (audited), not a no-op."""
+    bound = bound_budget(folder / STATE_DIR)
+    if bound is not None:
+        return float(bound["epsilon_budget"]), float(bound["delta"])
     data = site.get("data") or {}
     if "epsilon_budget" not in data and "delta" not in data:
         return None
@@ -633,6 +651,7 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     folder = folder.resolve()
     site = load_site_file(folder)
     _require_checked_files(folder, site)
+    require_budget_as_recorded(folder, site)
     _require_usable_synthetic(folder, site)
     bind_ledger(
         folder / STATE_DIR,
@@ -644,6 +663,7 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
         audit_log=folder / AUDIT_FILE,
         delta=site["data"].get("delta"),
     )
+    _adopt_budget(folder, site, options)
     require_site_key(folder, site)  # another site's key would run this site's patients as that site
     _require_free_port(options.local_port)
     approved = options.approved_app or approved_app_hash()
@@ -651,6 +671,20 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     secret = write_superexec_secret(folder)
     command = _supernode_command(folder, site, options, secret)
     return Launch(command, env, f"127.0.0.1:{options.local_port}", secret, approved, folder / AUDIT_FILE)
+
+
+def _adopt_budget(folder: Path, site: dict[str, Any], options: AgentOptions) -> None:
+    """Record hospital.json's budget in the ledger's binding when it records none yet (a site checked
+    by a genofed that did not record it there): from then on an edit of the file is refused."""
+    data = site["data"]
+    if "epsilon_budget" in data and "delta" in data:
+        record_budget(
+            folder / STATE_DIR,
+            float(data["epsilon_budget"]),
+            float(data["delta"]),
+            index_file=options.ledger_index,
+            replace=False,
+        )
 
 
 def check_start_options(options: AgentOptions) -> None:
@@ -697,7 +731,8 @@ def _require_checked_files(folder: Path, site: dict[str, Any]) -> None:
     if "data" not in site:
         raise GenofedError(
             f"{folder}: the site's data was never checked; run `genofed hospital check {folder} "
-            "--genotypes F --phenotypes F --panel panel.tsv` first"
+            "--genotypes F --phenotypes F --panel panel.tsv --epsilon-budget E` first (E: this hospital's "
+            "lifetime privacy budget, e.g. 1-3; see `genofed hospital check --help`)"
         )
     for role, entry in site["data"]["files"].items():
         path = Path(entry["path"])
@@ -748,6 +783,7 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
     folder = Path(folder)
     say = say or (lambda message: print(f"genofed: {message}", file=sys.stderr, flush=True))
     check_start_options(options)
+    require_ca_signs_coordinator(options)
     load_site_file(folder)  # a site folder, before its lock is made in it
     with hold_site(folder.resolve()) as lock:
         launch = prepare_start(folder, options)
@@ -935,11 +971,12 @@ def audit_lines(folder: str | Path) -> list[str]:
 
 
 def _check_ca(path: Path) -> None:
-    """The CA must be a readable PEM certificate file: Flower would only fail at its first connection."""
+    """The CA must be a readable PEM certificate file, valid now: Flower would only fail at its first
+    connection, and say why in its own log only."""
     from cryptography import x509
 
     try:
-        x509.load_pem_x509_certificate(Path(path).read_bytes())
+        cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
     except FileNotFoundError:
         raise GenofedError(
             f"--ca {path}: not found (the federation's ca.pem, sent by the coordinator)"
@@ -953,6 +990,73 @@ def _check_ca(path: Path) -> None:
         raise GenofedError(f"--ca {path}: cannot read it ({exc.strerror})") from None
     except ValueError:
         raise GenofedError(f"--ca {path}: not a PEM certificate (expected the federation's ca.pem)") from None
+    _require_valid_now(path, cert.not_valid_before_utc, cert.not_valid_after_utc)
+
+
+def _require_valid_now(path: Path, valid_from: dt.datetime, valid_until: dt.datetime) -> None:
+    """Refuse a CA certificate outside its validity period (no connection could be verified with it)."""
+    now, day = dt.datetime.now(dt.timezone.utc), "%Y-%m-%d %H:%M UTC"
+    if now > valid_until:
+        raise ConfigError(
+            f"--ca {path}: this CA certificate expired on {valid_until.strftime(day)}: ask the coordinator "
+            "for the federation's current ca.pem (or, if it is not expired, set this machine's clock right)"
+        )
+    if now < valid_from:
+        raise ConfigError(
+            f"--ca {path}: this CA certificate is valid only from {valid_from.strftime(day)}: set this "
+            "machine's clock right, or ask the coordinator for the federation's current ca.pem"
+        )
+
+
+#: How long `start` waits for the coordinator's TLS handshake when it checks the CA against it.
+CA_PROBE_SECONDS = 5.0
+#: OpenSSL's verify codes `_ca_refusal` names (the rest: not signed by this CA).
+_EXPIRED, _NAME_MISMATCH = {10}, {62, 64}  # X509_V_ERR_CERT_HAS_EXPIRED; HOSTNAME / IP_ADDRESS_MISMATCH
+
+
+def require_ca_signs_coordinator(options: AgentOptions, timeout: float = CA_PROBE_SECONDS) -> None:
+    """Refuse to start when the coordinator's certificate does not verify with `options.ca`: one TLS
+    handshake to the coordinator, as Flower's will be (the CA, the host name of --coordinator).
+
+    Why: with another federation's ca.pem, the agent only said the coordinator "did not accept this
+    site: it is unreachable, or it does not know this site's key", after Flower's retries; the real
+    cause (CERTIFICATE_VERIFY_FAILED) was in Flower's log alone. A coordinator that does not answer
+    (not up yet, no network, not TLS) is not refused here: the agent retries, as a service must."""
+    import socket
+    import ssl
+
+    host, _, port = options.coordinator.rpartition(":")
+    host = host.strip("[]")
+    context = ssl.create_default_context(cafile=str(options.ca))
+    context.set_alpn_protocols(["h2"])  # as gRPC asks
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            with context.wrap_socket(sock, server_hostname=host):
+                return
+    except ssl.SSLCertVerificationError as exc:
+        raise ConfigError(_ca_refusal(options, host, exc)) from None
+    except (OSError, ValueError):  # unreachable, refused, no TLS there: Flower's retries say so
+        return
+
+
+def _ca_refusal(options: AgentOptions, host: str, exc: Any) -> str:
+    """The one line `require_ca_signs_coordinator` refuses with, by OpenSSL's verify code."""
+    seen = f"(TLS said: {exc.verify_message})"
+    if exc.verify_code in _NAME_MISMATCH:
+        return (
+            f"--coordinator {options.coordinator}: the coordinator's certificate is not for {host} {seen}; "
+            "give the address the coordinator gave you (the name its certificate was made for)"
+        )
+    if exc.verify_code in _EXPIRED:
+        return (
+            f"--coordinator {options.coordinator}: the coordinator's certificate has expired {seen}; ask the "
+            "coordinator to renew it (`genofed coordinator renew-cert`; this ca.pem stays valid)"
+        )
+    return (
+        f"--ca {options.ca}: the coordinator's certificate at {options.coordinator} is not signed by this CA "
+        f"{seen}; use the federation's ca.pem, sent by this coordinator (this one is another federation's, "
+        "or an old one)"
+    )
 
 
 def _toml_float(value: float) -> str:

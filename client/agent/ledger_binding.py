@@ -76,10 +76,17 @@ SITE_STATE_DIR = "state"
 SITE_AUDIT_FILE = "audit.jsonl"
 #: How much lower than its mark a ledger's epsilon may be computed (floating point) before it is refused.
 EPSILON_TOLERANCE = 1e-9
+#: The binding's record of the site's budget and delta as genofed last set them
+#: ({"epsilon_budget", "delta", "set_at"}: `record_budget`), which hospital.json must match.
+BUDGET_KEY = "budget"
 
 
 class LedgerRefused(GenofedError):
     """The agent would start on a ledger that does not belong to its data."""
+
+
+class BudgetEdited(GenofedError):
+    """hospital.json's budget is not the one genofed recorded: it was edited by hand."""
 
 
 @dataclass(frozen=True)
@@ -554,6 +561,7 @@ def _record(
             previous.append(
                 dict(binding["data"], bound_at=binding["bound_at"], until=now, reason=decision.reason)
             )
+        budget = (binding or {}).get(BUDGET_KEY)  # a new ledger keeps the site's budget
         binding = {
             "format": BINDING_FORMAT,
             "site": site,
@@ -561,6 +569,7 @@ def _record(
             "bound_at": now,
             "previous": previous,
             "ledger_seen_at": None,
+            **({BUDGET_KEY: budget} if budget else {}),
         }
     changed = decision.action != "ok"
     path = state_dir / LEDGER_FILE
@@ -628,6 +637,75 @@ def record_spent(
             write_text_atomic(index_file, json.dumps(index, indent=2) + "\n")
             changed = True
     return changed
+
+
+def bound_budget(state_dir: str | Path) -> dict[str, Any] | None:
+    """The budget record of the binding in `state_dir` (`BUDGET_KEY`); None when there is no
+    binding, or one written before genofed recorded the budget there."""
+    binding = read_binding(Path(state_dir).resolve())
+    record = (binding or {}).get(BUDGET_KEY)
+    return record if isinstance(record, dict) else None
+
+
+def record_budget(
+    state_dir: str | Path,
+    epsilon_budget: float,
+    delta: float,
+    *,
+    index_file: Path | None = None,
+    replace: bool = True,
+) -> bool:
+    """Record the site's budget and delta in the binding of its ledger (`state_dir`, bound by
+    `bind_ledger` first); returns whether anything was written. `replace` False: only when none is
+    recorded (`hospital start` adopting the budget of a site checked before genofed recorded it).
+
+    Why: hospital.json is a file the operator can edit; an audit raised its budget from 8 to 50 by
+    hand and `ledger` and `start` took it, unaudited. The binding is written only by genofed, so
+    `require_budget_as_recorded` tells a budget set by `hospital check` from one typed in."""
+    state_dir = Path(state_dir).resolve()
+    index_file = index_file or index_path()
+    index_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with exclusive_lock(index_file):  # the binding's other writers hold it too
+        binding = read_binding(state_dir)
+        if binding is None:
+            return False
+        old = binding.get(BUDGET_KEY) or {}
+        new = {"epsilon_budget": float(epsilon_budget), "delta": float(delta)}
+        if (old and not replace) or all(old.get(k) == v for k, v in new.items()):
+            return False
+        binding[BUDGET_KEY] = dict(new, set_at=_now())
+        write_text_atomic(state_dir / BINDING_FILE, json.dumps(binding, indent=2) + "\n")
+    return True
+
+
+def require_budget_as_recorded(folder: str | Path, site: dict[str, Any]) -> None:
+    """Refuse (BudgetEdited) a site whose hospital.json declares another budget or delta than the one
+    genofed last recorded in its ledger's binding (`record_budget`): the file was edited by hand,
+    and a budget changed that way is in no audit log. Raising the budget needs `hospital check
+    --change-budget REASON`; lowering it needs no reason, but goes through `hospital check` too, so
+    that it is recorded (audit log, `earlier_budgets`) and the binding follows. A site whose binding
+    records no budget (none yet, or written by an older genofed) is not compared; values that are
+    not numbers are left for the readers that name them."""
+    folder = Path(folder)
+    bound = bound_budget(folder / SITE_STATE_DIR)
+    data = site.get("data") or {}
+    if bound is None or not isinstance(data, dict):
+        return
+    try:
+        declared = float(data["epsilon_budget"]), float(data["delta"])
+        recorded = float(bound["epsilon_budget"]), float(bound["delta"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if declared == recorded:
+        return
+    raise BudgetEdited(
+        f"{folder / SITE_FILE}: its privacy budget (epsilon {declared[0]:g} at delta {declared[1]:g}) is "
+        f"not the one genofed recorded (epsilon {recorded[0]:g} at delta {recorded[1]:g}, set "
+        f"{bound.get('set_at', '?')}): the file was edited outside genofed, and such a change is in no "
+        f"audit log. Put back epsilon_budget {recorded[0]:g} and delta {recorded[1]:g}; to change the "
+        f"budget, run `genofed hospital check {folder} ... --epsilon-budget E --delta D` (a larger budget "
+        "or delta also needs --change-budget REASON; every change is written to the audit log)"
+    )
 
 
 def _mark_delta(delta: float | None, marks: list[dict[str, Any]]) -> float:

@@ -46,16 +46,27 @@ class SiteLock:
         os.pwrite(self.fd, json.dumps(dict(pid=os.getpid(), **holders)).encode(), 0)
 
 
+#: Why a second `start` is refused while an agent runs (`hold_site`'s default).
+SECOND_AGENT = "one agent per site folder: a second one would lock the first out of its SuperNode"
+#: Why `hospital check` is: it rewrites hospital.json, and the running agent's SuperNode and
+#: ClientApp keep the binding they started with (files, budget, declared size, model) until restarted.
+CHECK_WHILE_RUNNING = (
+    "`genofed hospital check` rewrites this site's binding in hospital.json, and the running agent would "
+    "go on with the old one until restarted; check again once it is stopped, then start it"
+)
+
+
 @contextlib.contextmanager
-def hold_site(folder: Path) -> Iterator[SiteLock]:
-    """Hold `folder`'s agent lock for the `with` block, or raise AgentRunning at once."""
+def hold_site(folder: Path, *, why: str = SECOND_AGENT) -> Iterator[SiteLock]:
+    """Hold `folder`'s agent lock for the `with` block, or raise AgentRunning at once, saying `why`
+    the command needs the site to itself."""
     fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holders = _read_holders(fd)
         os.close(fd)
-        raise AgentRunning(_refusal(folder, holders)) from None
+        raise AgentRunning(_refusal(folder, holders, why)) from None
     lock = SiteLock(fd, folder)
     try:
         lock.record()
@@ -74,7 +85,7 @@ def _read_holders(fd: int) -> dict[str, int]:
     return holders if isinstance(holders, dict) else {}
 
 
-def _refusal(folder: Path, holders: dict[str, int]) -> str:
+def _refusal(folder: Path, holders: dict[str, int], why: str = SECOND_AGENT) -> str:
     """Says who holds the site and what to do: the agent if it lives, else the SuperNode it left."""
     agent, supernode = holders.get("pid"), holders.get("supernode_pid")
     if supernode and not pid_alive(agent) and pid_alive(supernode):
@@ -83,6 +94,5 @@ def _refusal(folder: Path, holders: dict[str, int]) -> str:
             f"killed (pid {agent}); stop it first (kill {supernode}), then start the agent again"
         )
     return (
-        f"a hospital agent for {folder} is already running (pid {agent or 'unknown'}); stop it first "
-        "(one agent per site folder: a second one would lock the first out of its SuperNode)"
+        f"a hospital agent for {folder} is already running (pid {agent or 'unknown'}); stop it first ({why})"
     )

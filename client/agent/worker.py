@@ -54,6 +54,17 @@ ACQUIRE_TASK = "/flwr.proto.Runtime/AcquireTask"
 CLIENT_APP = "genofed.client.app:app"
 #: The first retry of an object the SuperNode does not hold yet (Flower: 1 s; see pull_task_input).
 PULL_FIRST_RETRY = 0.05
+#: How long the worker waits for a task's objects (its message, the model arrays) before it gives
+#: the task up and takes the next (`TaskInputUnavailable`). Flower's default allows 500 tries per
+#: object (`PULL_MAX_TRIES_PER_OBJECT`) within 2 h (`PULL_MAX_TIME`): with the 1 s backoff cap
+#: below, over 8 minutes for a task of a SuperLink that crashed, while the task's heartbeat kept it
+#: alive and the restarted coordinator's first query went unanswered within its round timeout (an
+#: audit: 45 s). The objects normally arrive within a second on loopback, but a hospital's slow
+#: link must still bring a large model (a network on 100,000 variants: a few MB) within the bound,
+#: or every round of a healthy run would be given up; 120 s keeps both. A coordinator restarted
+#: mid-run then needs a round timeout above it (`coordinator init --round-timeout`, deployed
+#: default 600 s).
+TASK_INPUT_MAX_SECONDS = 120.0
 #: What this worker needs from Flower's `flwr-clientapp` module (fail closed when it moved).
 RUNTIME_CALLS = ("push_message", "push_task_output")
 #: The worker's exit code when the SuperNode refused its SuperExec secret (401): restarting it
@@ -61,6 +72,11 @@ RUNTIME_CALLS = ("push_message", "push_task_output")
 SECRET_REFUSED_EXIT = 77
 
 log = logging.getLogger("genofed.worker")
+
+
+class TaskInputUnavailable(RuntimeError):
+    """A task's objects did not arrive within `TASK_INPUT_MAX_SECONDS` (or cannot be found): the
+    task is given up (failed, as Flower reports a ClientApp that raised) and the worker goes on."""
 
 
 @dataclass
@@ -166,7 +182,10 @@ class Worker:
                     ErrorCode.LOAD_CLIENT_APP_EXCEPTION,
                     "An exception was raised when attempting to load `ClientApp`",
                 )
-            log.error("ClientApp raised an exception", exc_info=ex)
+            if isinstance(ex, TaskInputUnavailable):  # no traceback: the reason is the whole story
+                log.warning("%s", ex)
+            else:
+                log.error("ClientApp raised an exception", exc_info=ex)
             details = reason
             if message is not None:
                 reply = Message(Error(code=code, reason=reason), reply_to=message)
@@ -197,14 +216,17 @@ class Worker:
         self._app(content, "this site's own build")
 
 
-def pull_task_input(client) -> tuple[Any, Any, Any]:
+def pull_task_input(client, max_seconds: float = TASK_INPUT_MAX_SECONDS) -> tuple[Any, Any, Any]:
     """The task's message, context and bundle from the SuperNode: Flower's
-    `run_clientapp.pull_task_input` with a short first retry for the message's objects.
+    `run_clientapp.pull_task_input` with a short first retry for the message's objects, and a
+    bound on how long they may take (`max_seconds`; then TaskInputUnavailable).
 
     Why: the SuperNode lists a message before it has pulled the message's objects (the model
     arrays) from the SuperLink; a ClientApp that asks at once is told "unavailable" and Flower
     retries after 1 s (`PULL_INITIAL_BACKOFF`). A fresh `flwr-clientapp` never asked that early;
-    this worker, ready within `POLL_SECONDS`, does, so it retries after `PULL_FIRST_RETRY`."""
+    this worker, ready within `POLL_SECONDS`, does, so it retries after `PULL_FIRST_RETRY`. The
+    objects of a SuperLink that crashed never arrive: the worker must not wait for them for long
+    (`TASK_INPUT_MAX_SECONDS`), or it misses the restarted coordinator's tasks."""
     from flwr.app import Message
     from flwr.common.serde import context_from_proto, fab_from_proto
     from flwr.proto.node_pb2 import Node
@@ -213,7 +235,7 @@ def pull_task_input(client) -> tuple[Any, Any, Any]:
         make_confirm_message_received_fn_protobuf,
         make_pull_object_fn_protobuf,
     )
-    from flwr.supercore.inflatable.inflatable_utils import pull_and_inflate_object_from_tree
+    from flwr.supercore.inflatable.inflatable_utils import ObjectPullError, pull_and_inflate_object_from_tree
     from flwr.supercore.task_identity import TaskIdentity
 
     res = client.PullTaskInput(PullTaskInputRequest())
@@ -227,14 +249,22 @@ def pull_task_input(client) -> tuple[Any, Any, Any]:
     if not pulled.messages_list:
         raise RuntimeError("No messages received from Runtime API")
     node, tree = Node(node_id=context.node_id), pulled.message_object_trees[0]
-    message = pull_and_inflate_object_from_tree(
-        tree,
-        make_pull_object_fn_protobuf(client.PullObject, node, context.run_id),
-        make_confirm_message_received_fn_protobuf(client.ConfirmMessageReceived, node, context.run_id),
-        return_type=Message,
-        initial_backoff=PULL_FIRST_RETRY,
-        backoff_cap=1.0,
-    )
+    try:
+        message = pull_and_inflate_object_from_tree(
+            tree,
+            make_pull_object_fn_protobuf(client.PullObject, node, context.run_id),
+            make_confirm_message_received_fn_protobuf(client.ConfirmMessageReceived, node, context.run_id),
+            return_type=Message,
+            max_time=max_seconds,
+            initial_backoff=PULL_FIRST_RETRY,
+            backoff_cap=1.0,
+        )
+    except ObjectPullError as exc:
+        raise TaskInputUnavailable(
+            f"task {res.task_id} of run {context.run_id}: its message did not arrive from the SuperNode "
+            f"within {max_seconds:g} s ({exc}); the coordinator that sent it is gone (crashed, restarted?): "
+            "giving the task up and taking the next one"
+        ) from None
     message.metadata.__dict__["_message_id"] = tree.object_id  # as Flower: not part of the deflated message
     return message, context, fab
 
@@ -291,8 +321,12 @@ def require_runtime_calls() -> None:
         from flwr.supercore.inflatable.inflatable_utils import pull_and_inflate_object_from_tree
         from flwr.supercore.task_identity import TaskIdentity  # noqa: F401 - pull_task_input sets it
 
-        if "initial_backoff" not in inspect.signature(pull_and_inflate_object_from_tree).parameters:
-            missing.append("pull_and_inflate_object_from_tree(initial_backoff=)")
+        parameters = inspect.signature(pull_and_inflate_object_from_tree).parameters
+        missing += [
+            f"pull_and_inflate_object_from_tree({name}=)"
+            for name in ("initial_backoff", "max_time")
+            if name not in parameters
+        ]
     except ImportError as exc:
         missing.append(str(exc))
     if missing:
