@@ -618,12 +618,9 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
-    print(
-        f"coordinator: {status['state']}"
-        + (f", run {status['run_id']} ({status.get('run_status')})" if status.get("run_id") else "")
-    )
+    print(f"coordinator: {status['state']}{_run_words(status)}")
     for name, hospital in sorted(status.get("hospitals", {}).items()):
-        print(f"  {name:<20} node {hospital['node_id']}: {hospital['status']}")
+        print(f"  {name:<20} node {hospital['node_id']}: {_hospital_words(hospital)}")
     if status.get("without_enrolled_size"):
         print(
             "enrolled without a declared size (the sizes they declare are unchecked; "
@@ -642,6 +639,33 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
     if status.get("results"):
         print(f"results: {status['results']}")
     return 0
+
+
+def _run_words(status: dict) -> str:
+    """The run's part of status's first line. Its Flower state is named as such, and shown only
+    when it is true now: none before the coordinator first asked (not "(None)"), and a run the
+    coordinator stopped before it finished is "interrupted" (Flower's last word, "running", is
+    stale once the SuperLink is gone)."""
+    if not status.get("run_id"):
+        return ""
+    words = f", run {status['run_id']}"
+    flower = status.get("run_status")
+    if flower is None:
+        return words
+    if status.get("coordinator_running") or flower.startswith("finished"):
+        return f"{words} (Flower's run state: {flower})"
+    return f"{words} (interrupted; Flower's run state was {flower} when the coordinator stopped)"
+
+
+def _hospital_words(hospital: dict) -> str:
+    """A hospital's connection state; while the coordinator is not running, "unknown" with the
+    state it last recorded and when (`coordinator_status` marks them)."""
+    if hospital["status"] != "unknown" or "last_status" not in hospital:
+        return str(hospital["status"])
+    return (
+        f"unknown: the coordinator is not running (last seen {hospital['last_status']} at "
+        f"{hospital['last_seen'] or 'an unknown time'})"
+    )
 
 
 def run_coordinator_enroll(args: argparse.Namespace) -> int:

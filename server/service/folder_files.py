@@ -3,10 +3,18 @@ folder still holds all of them (`require_complete`): every command that reads th
 what is missing and what to do, instead of failing on the first file it opens. Its own module
 because both the enrolment list (`enrollment`) and the folder as a whole (`federation_folder`)
 refuse an incomplete folder, and the second reads the first.
+
+Also the coordinator's lock on the folder (`hold_federation`): one `coordinator start` per
+federation folder, for the same reason the hospital agent holds its site folder
+(client/agent/site_lock.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from genofed.common.errors import GenofedError
@@ -18,6 +26,8 @@ PANEL_FILE = "panel.tsv"
 #: The files of a federation folder every command after init relies on (`ca.key` may be moved
 #: offline after init; model.json is only sent to hospitals, and folders made before it lack it).
 FOLDER_FILES = (FEDERATION_FILE, HOSPITALS_FILE, CA_CERT, SERVER_CERT, SERVER_KEY, PANEL_FILE)
+#: Held (flock) by `coordinator start` for as long as it runs; records its pid.
+LOCK_FILE = "coordinator.lock"
 
 
 def require_complete(folder: str | Path) -> None:
@@ -46,4 +56,49 @@ def require_complete(folder: str | Path) -> None:
     raise GenofedError(
         f"{folder} is an incomplete federation folder: {', '.join(missing)} missing (deleted, or not copied "
         f"with the folder); {fix}"
+    )
+
+
+class CoordinatorRunning(GenofedError):
+    """Another `coordinator start` holds this federation folder."""
+
+
+@contextlib.contextmanager
+def hold_federation(folder: str | Path) -> Iterator[None]:
+    """Hold `folder`'s coordinator lock for the `with` block, or raise CoordinatorRunning at once.
+
+    Why: a second `coordinator start` on the same folder used to run: it rewrote the folder's
+    `flwr` connection file, so the first coordinator lost its SuperLink and died, while the second
+    registered the hospitals and submitted a run of its own. DIR/coordinator.json could not stop
+    it: it records a coordinator's pid only once that one is under way.
+    How: an exclusive `flock`, as the hospital agent's (client/agent/site_lock.py): the kernel
+    drops it when the coordinator exits, so a killed one leaves no stale lock, and a reused pid
+    cannot hold it. Unlike the agent, the coordinator keeps the lock to itself (O_CLOEXEC): the
+    SuperLink group a killed coordinator leaves behind does not hold the folder, so the next
+    start gets the lock and stops that group (DIR/coordinator.json names its pids).
+    """
+    fd = os.open(Path(folder) / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise CoordinatorRunning(_refusal(Path(folder), holder)) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for a refused start
+        yield
+    finally:
+        os.ftruncate(fd, 0)  # nobody holds it now: no stale pid for a reader
+        os.close(fd)
+
+
+def _refusal(folder: Path, holder: str) -> str:
+    """The one line a second start gets: who holds the folder and what to do."""
+    known = holder.isdigit()  # empty only in the instant between the holder's flock and its write
+    return (
+        f"a coordinator for {folder} is already running (pid {holder if known else 'unknown'}): one "
+        "`coordinator start` per federation folder (a second would cut the first off from its "
+        f"SuperLink); see `genofed coordinator status {folder}`, and stop it first "
+        f"({f'kill {holder}' if known else 'kill it'}, or stop its service) to start again"
     )

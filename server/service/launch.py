@@ -3,8 +3,11 @@
 What `start` does, in order, and why:
 1. Checks the folder (federation.json, enrolled hospitals >= minimum, no finished run whose
    model.pt a new run would rewrite, the public prior copies unchanged since init, the TLS
-   certificate and key valid and of the federation's CA), that nginx is there and that every
-   address it will listen on is free, before anything listens.
+   certificate and key valid and of the federation's CA) and that nginx is there. Then it takes
+   the folder's lock (DIR/coordinator.lock, `hold_federation`), held until it exits: a second
+   `start` for the folder is refused there, naming the first one's pid. It stops the SuperLink
+   group a killed coordinator left (the pids DIR/coordinator.json recorded) and checks that
+   every address it will listen on is free, before anything listens.
 2. Runs `flower-superlink` on 127.0.0.1 only (`--internal-address`) with the federation's TLS
    certificate, SuperNode authentication, its state database in DIR, runtime dependency
    installation off, telemetry and Flower's update check off, and `--isolation process` with a
@@ -23,7 +26,8 @@ What `start` does, in order, and why:
 5. Submits the genofed app (genofed.common.deployment.app_bundle; the bundle hospitals pin) with the run
    config `federation=DIR`: the ServerApp reads the agreed settings from DIR/federation.json and
    writes results, checkpoints, the final model and the report to DIR/run.
-6. Waits for the run, writing DIR/coordinator.json (what `status` shows): it asks the
+6. Waits for the run, writing DIR/coordinator.json (what `status` shows; written "starting",
+   with the pid of each process it starts, as soon as it starts them): it asks the
    SuperLink every `poll_seconds`, and at once when the ServerApp has written that the run
    ended (server/service/run_end.py). Then it stops the SuperLink, its SuperExec and nginx
    (one process group). Exit 0 when the run completed.
@@ -61,7 +65,7 @@ from genofed.server.service.enrollment import load_registry, without_size
 from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, check_nodes, load_federation
 from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
-from genofed.server.service.folder_files import FEDERATION_FILE, require_complete
+from genofed.server.service.folder_files import FEDERATION_FILE, hold_federation, require_complete
 from genofed.server.service.pki import check_folder_pki
 from genofed.server.service.run_end import run_end, wait_for_run_end
 from genofed.server.training_rule import rule_rounds
@@ -179,8 +183,19 @@ def start_coordinator(
     check_folder_pki(folder)  # else the SuperLink only "does not answer within 60 s"
     options.check()
     nginx = find_nginx(options.nginx)
-    stopped_orphans = _refuse_second_instance(folder)
-    require_free_addresses(options, grace=ORPHAN_PORT_GRACE if stopped_orphans else 0.0)
+    with hold_federation(folder):  # a second start for this folder is refused here, at once
+        return _run_coordinator(folder, options, nginx, say)
+
+
+def _run_coordinator(folder: Path, options: ServiceOptions, nginx: str, say: Progress) -> int:
+    """`start_coordinator` past its checks, with the folder's lock held: stop what a killed
+    coordinator left, start the processes, submit and watch the run, stop them all. The state
+    is in DIR/coordinator.json from the moment the SuperLink is started ("starting", with the
+    pids of the processes it started), so `status` and a later start see them."""
+    orphans = _refuse_second_instance(folder)
+    if orphans:
+        say(orphans)
+    require_free_addresses(options, grace=ORPHAN_PORT_GRACE if orphans else 0.0)
     control = FlowerControl(folder, options.internal_address)
     app = write_app_dir(folder / "app")
     secret = write_superexec_secret(folder)
@@ -195,9 +210,13 @@ def start_coordinator(
     status = _starting_status(options, superlink)
     stop = _stop_on_signals()
     try:
+        _write_status(folder, status)  # "starting": a start killed from here on leaves orphans the next stops
         _wait_online(control, superlink, options.startup_timeout, folder)
         helpers = _start_helpers(folder, options, secret, superlink, log, control.env, nginx)
         status.update({f"{name}_pid": process.pid for name, process in helpers.items()})
+        _write_status(folder, status)
+        host, port = split_address(options.address)
+        _wait_listening(host, port, helpers["proxy"], folder, options.startup_timeout)
         last_sync = _submit_run(folder, options, control, app, status, say)
         stop["starting"] = False
         _watch_run(folder, options, control, superlink, helpers, status, stop, say, last_sync)
@@ -373,7 +392,8 @@ def _finish_run(
     say: Progress,
 ) -> int:
     """The run's end: an error if the SuperLink died, else the final state, the ServerApp's log
-    saved (its last lines shown when the run failed); 0 when the run completed, else 1."""
+    saved (its last lines shown when the run failed; a run stopped by a signal is said to be
+    interrupted, not "running"); 0 when the run completed, else 1."""
     if superlink.poll() is not None:
         raise GenofedError(
             f"flower-superlink exited with code {superlink.returncode}; see {folder / 'superlink.log'}"
@@ -381,10 +401,18 @@ def _finish_run(
     completed = status.get("run_status") == "finished:completed"
     status["state"] = "stopped" if stop["signal"] else ("finished" if completed else "failed")
     log_file = _save_run_log(control, folder, status["run_id"])
+    interrupted = bool(stop["signal"]) and not completed
+    outcome = status.get("run_status")
+    if interrupted:  # Flower's last word ("running") is stale once its SuperLink is stopped
+        outcome = (
+            f"interrupted by signal {stop['signal']} (Flower's run state was {outcome}; the next start "
+            "resumes it)"
+        )
     say(
-        f"run {status['run_id']}: {status.get('run_status')}; results in {folder / RUN_DIR}, the "
-        f"ServerApp's log in {log_file}"
+        f"run {status['run_id']}: {outcome}; results in {folder / RUN_DIR}, the ServerApp's log in {log_file}"
     )
+    if interrupted:
+        return 1
     ended = run_end(folder / RUN_DIR, status["run_id"]) or {}
     if not completed and ended.get("error"):  # a genofed error: its message says what to do
         say(f"the run stopped: {ended['error']}")
@@ -431,8 +459,9 @@ def _start_helpers(
     env: dict[str, str],
     nginx: str,
 ) -> dict[str, subprocess.Popen]:
-    """The SuperLink's SuperExec and the nginx proxy, in the SuperLink's process group (one
-    signal stops all three, also as orphans after a crash); waits until nginx listens."""
+    """Start the SuperLink's SuperExec and the nginx proxy, in the SuperLink's process group (one
+    signal stops all three, also as orphans after a crash). Returns at once, so that their pids
+    are recorded before the wait for nginx to listen (`_wait_listening`)."""
     host, port = split_address(options.address)
     _internal_host, internal_port = split_address(options.internal_address)
     superexec = subprocess.Popen(
@@ -460,9 +489,7 @@ def _start_helpers(
         process_group=superlink.pid,
     )
     proxy_log.close()  # the child keeps its own handle
-    helpers = {"superexec": superexec, "proxy": nginx_process}
-    _wait_listening(host, port, nginx_process, folder, options.startup_timeout)
-    return helpers
+    return {"superexec": superexec, "proxy": nginx_process}
 
 
 def _wait_listening(host: str, port: int, process: subprocess.Popen, folder: Path, timeout: float) -> None:
@@ -557,15 +584,22 @@ def sync_nodes(folder: Path, control: FlowerControl, say: Progress) -> dict[str,
 
 
 def coordinator_status(folder: str | Path) -> dict[str, Any]:
-    """What `genofed coordinator status` shows: the service state, hospitals, rounds and metrics."""
+    """What `genofed coordinator status` shows: the service state, hospitals, rounds and metrics.
+
+    `coordinator_running`: whether the coordinator that wrote DIR/coordinator.json still runs;
+    only then are the hospitals' connection states and the run's Flower state current."""
     folder = Path(folder)
     require_complete(folder)  # not "never started" for a folder with its certificates missing
     federation = load_federation(folder)
     status = _read_json(folder / STATUS_FILE, {"state": "never started"})
-    if status.get("state") in ("starting", "running") and not pid_alive(status.get("pid")):
+    under_way = status.get("state") in ("starting", "running")
+    status["coordinator_running"] = under_way and pid_alive(status.get("pid"))
+    if under_way and not status["coordinator_running"]:
         status["state"] = (
             "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
         )
+    if not status["coordinator_running"]:
+        status["hospitals"] = _last_known(status.get("hospitals", {}), status.get("updated"))
     settings = federation["settings"]
     # 0 = the rule's (server/training_rule.py), which needs no panel for the count
     status["rounds_planned"] = settings["rounds"] or rule_rounds(settings.get("model", "auto"))
@@ -578,6 +612,16 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     # enrolled with --no-declared-size (or before enroll asked for the size): their sizes are their word
     status["without_enrolled_size"] = without_size(folder)
     return status
+
+
+def _last_known(hospitals: dict[str, dict[str, Any]], updated: str | None) -> dict[str, dict[str, Any]]:
+    """The hospitals' connection state once the coordinator is not running: "unknown" (no
+    SuperLink to ask), with the state it last recorded and when (`last_status`, `last_seen`), not
+    that state as if it were current (every hospital "online" after the run)."""
+    return {
+        name: dict(node, status="unknown", last_status=node["status"], last_seen=updated)
+        for name, node in hospitals.items()
+    }
 
 
 def _checkpoint_history(checkpoints: Path) -> list[dict[str, Any]]:
@@ -602,33 +646,51 @@ def _wait_online(control: FlowerControl, superlink: subprocess.Popen, timeout: f
         time.sleep(1.0)
 
 
-def _refuse_second_instance(folder: Path) -> bool:
-    """One coordinator per folder; after a crash (SIGKILL, power loss) its SuperLink may still
-    hold the port and the database: stop that orphan before starting again. Returns whether it
-    stopped one (its ports may take a moment to be free)."""
+#: The processes `start` records in DIR/coordinator.json, all in the SuperLink's process group.
+ORPHAN_PROCESSES = ("superlink", "superexec", "proxy")
+
+
+def _refuse_second_instance(folder: Path) -> str | None:
+    """Stop what a killed coordinator of this folder left running; returns what it stopped (to
+    say), None when nothing was left.
+
+    A live coordinator holds the folder's lock (`hold_federation`), so a second start is refused
+    before it gets here; a "starting" or "running" DIR/coordinator.json here is a coordinator
+    killed (SIGKILL, power loss) while it ran, whose SuperLink group (its SuperExec, the
+    ServerApp, nginx) may still hold the ports and the database: stopped before starting again,
+    from the pids coordinator.json recorded when it started them. Its ports may take a moment to
+    be free after that (`require_free_addresses`'s grace)."""
     status = _read_json(folder / STATUS_FILE, {})
     if status.get("state") not in ("starting", "running"):
-        return False
-    if pid_alive(status.get("pid")) and status.get("pid") != os.getpid():
-        raise GenofedError(
-            f"a coordinator for {folder} is already running (pid {status['pid']}); see genofed coordinator "
-            "status"
-        )
-    orphan = status.get("superlink_pid")
-    group = [pid for pid in (orphan, status.get("superexec_pid"), status.get("proxy_pid")) if pid]
-    if not any(pid_alive(pid) for pid in group):
-        return False
-    try:  # the SuperLink's process group: its SuperExec, the ServerApp and nginx too
-        os.killpg(int(orphan), signal.SIGTERM)
+        return None
+    group = [pid for pid in (status.get(f"{name}_pid") for name in ORPHAN_PROCESSES) if pid]
+    alive = [pid for pid in group if pid_alive(pid)]
+    if not alive or not status.get("superlink_pid"):
+        return None
+    _stop_group(int(status["superlink_pid"]), group)
+    return (
+        f"stopped the processes a killed coordinator (pid {status.get('pid')}, {status['state']}) left "
+        f"running: pids {', '.join(map(str, alive))} (its SuperLink group)"
+    )
+
+
+def _stop_group(leader: int, group: list[int]) -> None:
+    """SIGTERM the process group of `leader` (the SuperLink), SIGKILL after 10 s if any of
+    `group` still lives; one that is not ours to stop is an error naming it."""
+    try:
+        os.killpg(leader, signal.SIGTERM)
         for _ in range(50):
             if not any(pid_alive(pid) for pid in group):
-                break
+                return
             time.sleep(0.2)
-        else:
-            os.killpg(int(orphan), signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+        os.killpg(leader, signal.SIGKILL)
+    except ProcessLookupError:
         pass
-    return True
+    except PermissionError:
+        raise GenofedError(
+            f"processes a killed coordinator left running (pids {', '.join(map(str, group))}) belong to "
+            "another user: stop them as that user, then start again"
+        ) from None
 
 
 class StopRequested(Exception):

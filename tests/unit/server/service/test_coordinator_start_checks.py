@@ -14,28 +14,11 @@ from pathlib import Path
 import pytest
 
 from genofed.cli.main import main
-from genofed.client.agent.keys import init_site
 from genofed.common.errors import GenofedError
 from genofed.server.service import launch, pki
-from genofed.server.service.enrollment import enroll
 from genofed.server.service.federation_folder import init_federation, load_federation
 from genofed.server.service.launch import ServiceOptions, require_free_addresses, start_coordinator
 from genofed.server.service.pki import PkiError, check_folder_pki, create_ca, load_cert
-
-PANEL_TEXT = (
-    "id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\tA\tG\t0.1\n1:200:C:T\t1\t200\tC\tT\t0.3\n"
-)
-
-
-@pytest.fixture
-def fed(tmp_path: Path) -> Path:
-    """A federation with one enrolled hospital, enough to pass `start`'s first check."""
-    (tmp_path / "panel.tsv").write_text(PANEL_TEXT)
-    folder = tmp_path / "fed"
-    init_federation(folder, ["localhost"], panel=tmp_path / "panel.tsv", settings={"min_nodes": 1})
-    init_site(tmp_path / "site", "rostov")
-    enroll(folder, "rostov", tmp_path / "site" / "supernode.pub", declared_size=100)
-    return folder
 
 
 def _options(**changes) -> ServiceOptions:

@@ -10,17 +10,7 @@ import signal
 import threading
 import time
 
-import pytest
-
 from genofed.server.service import launch
-
-
-@pytest.fixture
-def restored_signals():
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 class _NeverOnline:

@@ -1,0 +1,194 @@
+"""One `genofed coordinator start` per federation folder (an operator audit: a second start on the
+same folder ran, rewrote the folder's `flwr` connection file, so the first died with "Connection
+to the SuperLink is unavailable", and the second registered the hospitals and submitted a run).
+
+`start` holds DIR/coordinator.lock (a flock) for as long as it runs: a second start is refused at
+once, naming the first one's pid, before it writes anything. And DIR/coordinator.json says
+"starting", with the pids of the processes started, as soon as they are started (it used to be
+written only once the run was submitted, 15-60 s later): `status` says "starting" meanwhile, and
+a start after a coordinator killed in that window names and stops what it left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from genofed.common.errors import GenofedError
+from genofed.server.service import launch
+from genofed.server.service.folder_files import LOCK_FILE, CoordinatorRunning, hold_federation
+
+
+def _options() -> launch.ServiceOptions:
+    """Two free loopback ports and an nginx that exists."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    return launch.ServiceOptions(
+        address=f"127.0.0.1:{ports[0]}", internal_address=f"127.0.0.1:{ports[1]}", nginx="/bin/true"
+    )
+
+
+def _hold_in_another_process(folder: Path) -> subprocess.Popen:
+    """A process holding `folder`'s coordinator lock, as a running `coordinator start` does."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from genofed.server.service.folder_files import hold_federation\n"
+            "with hold_federation(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)",
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _sleeper(group: int) -> subprocess.Popen:
+    """A stand-in for a coordinator's process in process group `group` (0: its own). Reaped by a
+    thread as soon as it ends, as a real orphan (not this test's child) would be, so that it does
+    not linger as a zombie that `pid_alive` counts as alive."""
+    process = subprocess.Popen(["sleep", "120"], process_group=group)
+    threading.Thread(target=process.wait, daemon=True).start()
+    return process
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_a_second_start_is_refused_at_once_naming_the_first(fed):
+    holder = _hold_in_another_process(fed)
+    try:
+        started = time.monotonic()
+        named = rf"already running \(pid {holder.pid}\).*kill {holder.pid}"
+        with pytest.raises(CoordinatorRunning, match=named):
+            launch.start_coordinator(fed, _options())
+        assert time.monotonic() - started < 10
+        # nothing of the first one's touched: its flwr connection file, its state
+        assert not (fed / "flwr").exists() and not (fed / launch.STATUS_FILE).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_lock_is_free_once_its_holder_is_gone_even_killed(fed):
+    holder = _hold_in_another_process(fed)
+    holder.kill()  # SIGKILL: no clean-up of its own
+    holder.wait()
+    with hold_federation(fed):
+        assert (fed / LOCK_FILE).read_text().strip() == str(os.getpid())
+        with pytest.raises(CoordinatorRunning, match=rf"pid {os.getpid()}"):
+            with hold_federation(fed):
+                pass
+    assert (fed / LOCK_FILE).read_text() == ""  # released: no stale pid left for a reader
+    with hold_federation(fed):
+        pass
+
+
+class _Control:
+    """`FlowerControl` without `flwr`: online at once; the test's `when_online` runs at that point."""
+
+    env = dict(os.environ)
+    when_online = staticmethod(lambda: None)
+
+    def __init__(self, *_args) -> None:
+        pass
+
+    def online(self) -> bool:
+        type(self).when_online()
+        return True
+
+
+def _fake_processes(monkeypatch, fed: Path) -> None:
+    """The SuperLink and its helpers as `sleep`s in one process group; no app bundle."""
+    monkeypatch.setattr(launch, "write_app_dir", lambda path: path)
+    monkeypatch.setattr(launch, "approved_app_hash", lambda: "0" * 64)
+    monkeypatch.setattr(launch, "superlink_command", lambda *args: ["sleep", "120"])
+
+    def helpers(folder, options, secret, superlink, *_rest):
+        return {"superexec": _sleeper(superlink.pid), "proxy": _sleeper(superlink.pid)}
+
+    monkeypatch.setattr(launch, "_start_helpers", helpers)
+
+
+def test_status_says_starting_with_the_pids_as_soon_as_they_are_started(fed, monkeypatch, restored_signals):
+    _fake_processes(monkeypatch, fed)
+    seen: dict[str, dict] = {}
+
+    def while_coming_online() -> None:
+        seen["online"] = launch.coordinator_status(fed)
+
+    def while_nginx_starts(*_args) -> None:
+        seen["nginx"] = json.loads((fed / launch.STATUS_FILE).read_text())
+        raise GenofedError("stopped by the test before the hospitals are registered")
+
+    monkeypatch.setattr(_Control, "when_online", staticmethod(while_coming_online))
+    monkeypatch.setattr(launch, "FlowerControl", _Control)
+    monkeypatch.setattr(launch, "_wait_listening", while_nginx_starts)
+    with pytest.raises(GenofedError, match="stopped by the test"):
+        launch.start_coordinator(fed, _options())
+    assert seen["online"]["state"] == "starting" and seen["online"]["coordinator_running"]
+    assert seen["online"]["pid"] == os.getpid() and seen["online"]["superlink_pid"]
+    recorded = seen["nginx"]
+    assert recorded["state"] == "starting" and recorded["superexec_pid"] and recorded["proxy_pid"]
+    for name in ("superlink", "superexec", "proxy"):  # all stopped when the start failed
+        assert not launch.pid_alive(recorded[f"{name}_pid"])
+
+
+def _orphans(fed: Path) -> tuple[list[subprocess.Popen], int]:
+    """What a coordinator killed while starting leaves: its SuperLink group, and its record."""
+    superlink = _sleeper(0)
+    proxy = _sleeper(superlink.pid)
+    status = {
+        "state": "starting",
+        "pid": _dead_pid(),
+        "superlink_pid": superlink.pid,
+        "proxy_pid": proxy.pid,
+        "hospitals": {},
+    }
+    (fed / launch.STATUS_FILE).write_text(json.dumps(status))
+    return [superlink, proxy], status["pid"]
+
+
+def test_a_start_after_a_killed_one_names_and_stops_what_it_left(fed, monkeypatch):
+    orphans, killed = _orphans(fed)
+
+    def stop_here(*_args):
+        raise GenofedError("stopped by the test where the SuperLink would start")
+
+    monkeypatch.setattr(launch, "FlowerControl", stop_here)
+    said: list[str] = []
+    with pytest.raises(GenofedError, match="stopped by the test"):
+        launch.start_coordinator(fed, _options(), said.append)
+    pids = ", ".join(str(p.pid) for p in orphans)
+    assert said == [
+        f"stopped the processes a killed coordinator (pid {killed}, starting) left running: pids {pids} "
+        "(its SuperLink group)"
+    ]
+    for orphan in orphans:
+        assert orphan.wait(timeout=5) is not None
+
+
+def test_a_live_pid_in_the_record_is_no_running_coordinator_without_the_lock(fed):
+    """The lock, not the recorded pid, says whether a coordinator runs: a pid reused by another
+    process after a crash used to refuse every start ("already running")."""
+    orphans, _killed = _orphans(fed)
+    status = json.loads((fed / launch.STATUS_FILE).read_text())
+    (fed / launch.STATUS_FILE).write_text(json.dumps(dict(status, pid=os.getpid())))
+    assert "left running" in launch._refuse_second_instance(fed)
+    for orphan in orphans:
+        assert orphan.wait(timeout=5) is not None
