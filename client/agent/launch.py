@@ -199,7 +199,7 @@ def check_site(
         binding["budget_set_at"] = kept if change is None and kept else binding["checked_at"]
         if change is not None:
             _audit_budget_change(folder, change)
-        record_budget(folder / STATE_DIR, epsilon_budget, delta, index_file=ledger_index)
+        record_budget(folder / STATE_DIR, binding, index_file=ledger_index)
         site["data"] = binding
         # 0600: it now holds the exact patient and case counts, which never leave the site
         write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n", mode=SITE_FILE_MODE)
@@ -651,7 +651,6 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     folder = folder.resolve()
     site = load_site_file(folder)
     _require_checked_files(folder, site)
-    require_budget_as_recorded(folder, site)
     _require_usable_synthetic(folder, site)
     bind_ledger(
         folder / STATE_DIR,
@@ -663,6 +662,8 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
         audit_log=folder / AUDIT_FILE,
         delta=site["data"].get("delta"),
     )
+    # after the binding: a state folder of another site is refused as that, not as an edit
+    require_budget_as_recorded(folder, site)
     _adopt_budget(folder, site, options)
     require_site_key(folder, site)  # another site's key would run this site's patients as that site
     _require_free_port(options.local_port)
@@ -678,13 +679,7 @@ def _adopt_budget(folder: Path, site: dict[str, Any], options: AgentOptions) -> 
     by a genofed that did not record it there): from then on an edit of the file is refused."""
     data = site["data"]
     if "epsilon_budget" in data and "delta" in data:
-        record_budget(
-            folder / STATE_DIR,
-            float(data["epsilon_budget"]),
-            float(data["delta"]),
-            index_file=options.ledger_index,
-            replace=False,
-        )
+        record_budget(folder / STATE_DIR, data, index_file=options.ledger_index, replace=False)
 
 
 def check_start_options(options: AgentOptions) -> None:

@@ -51,7 +51,7 @@ import json
 import math
 import os
 import pwd
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,9 +76,13 @@ SITE_STATE_DIR = "state"
 SITE_AUDIT_FILE = "audit.jsonl"
 #: How much lower than its mark a ledger's epsilon may be computed (floating point) before it is refused.
 EPSILON_TOLERANCE = 1e-9
-#: The binding's record of the site's budget and delta as genofed last set them
-#: ({"epsilon_budget", "delta", "set_at"}: `record_budget`), which hospital.json must match.
+#: The binding's record of the site's budget and delta, and its other privacy settings, as
+#: `hospital check` last set them ({"epsilon_budget", "delta", ..., "set_at"}: `record_budget`),
+#: which hospital.json must match.
 BUDGET_KEY = "budget"
+#: The settings of hospital.json's "data" that bound what the site releases, beside the budget and
+#: delta: the record keeps them too, so that none changes by a hand edit (`require_budget_as_recorded`).
+GUARDED_SETTINGS = ("require_secagg", "max_coalition_epsilon", "max_evaluations", "declared_size")
 
 
 class LedgerRefused(GenofedError):
@@ -649,19 +653,20 @@ def bound_budget(state_dir: str | Path) -> dict[str, Any] | None:
 
 def record_budget(
     state_dir: str | Path,
-    epsilon_budget: float,
-    delta: float,
+    data: Mapping[str, Any],
     *,
     index_file: Path | None = None,
     replace: bool = True,
 ) -> bool:
-    """Record the site's budget and delta in the binding of its ledger (`state_dir`, bound by
-    `bind_ledger` first); returns whether anything was written. `replace` False: only when none is
-    recorded (`hospital start` adopting the budget of a site checked before genofed recorded it).
+    """Record the site's budget and delta, and its `GUARDED_SETTINGS`, from hospital.json's "data"
+    as `hospital check` writes it, in the binding of its ledger (`state_dir`, bound by `bind_ledger`
+    first); returns whether anything was written. `replace` False: only when none is recorded
+    (`hospital start` adopting the settings of a site checked before genofed recorded them).
 
     Why: hospital.json is a file the operator can edit; an audit raised its budget from 8 to 50 by
-    hand and `ledger` and `start` took it, unaudited. The binding is written only by genofed, so
-    `require_budget_as_recorded` tells a budget set by `hospital check` from one typed in."""
+    hand and `ledger` and `start` took it, unaudited (and `require_secagg` or the coalition cap can
+    be edited the same way). The binding is written only by genofed, so
+    `require_budget_as_recorded` tells a setting made by `hospital check` from one typed in."""
     state_dir = Path(state_dir).resolve()
     index_file = index_file or index_path()
     index_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -670,7 +675,11 @@ def record_budget(
         if binding is None:
             return False
         old = binding.get(BUDGET_KEY) or {}
-        new = {"epsilon_budget": float(epsilon_budget), "delta": float(delta)}
+        new = {
+            "epsilon_budget": float(data["epsilon_budget"]),
+            "delta": float(data["delta"]),
+            **{key: data.get(key) for key in GUARDED_SETTINGS},
+        }
         if (old and not replace) or all(old.get(k) == v for k, v in new.items()):
             return False
         binding[BUDGET_KEY] = dict(new, set_at=_now())
@@ -697,6 +706,7 @@ def require_budget_as_recorded(folder: str | Path, site: dict[str, Any]) -> None
     except (KeyError, TypeError, ValueError):
         return
     if declared == recorded:
+        _require_guarded_as_recorded(folder, data, bound)
         return
     raise BudgetEdited(
         f"{folder / SITE_FILE}: its privacy budget (epsilon {declared[0]:g} at delta {declared[1]:g}) is "
@@ -706,6 +716,19 @@ def require_budget_as_recorded(folder: str | Path, site: dict[str, Any]) -> None
         f"budget, run `genofed hospital check {folder} ... --epsilon-budget E --delta D` (a larger budget "
         "or delta also needs --change-budget REASON; every change is written to the audit log)"
     )
+
+
+def _require_guarded_as_recorded(folder: Path, data: Mapping[str, Any], bound: Mapping[str, Any]) -> None:
+    """Refuse (BudgetEdited) a `GUARDED_SETTINGS` value of hospital.json other than the recorded
+    one; a record written before the guarded settings were recorded has none, and is not compared."""
+    for key in GUARDED_SETTINGS:
+        if key in bound and data.get(key) != bound[key]:
+            raise BudgetEdited(
+                f"{folder / SITE_FILE}: its {key} ({json.dumps(data.get(key))}) is not the one genofed "
+                f"recorded ({json.dumps(bound[key])}, set {bound.get('set_at', '?')}): the file was edited "
+                f"outside genofed, and such a change is in no audit log. Put back {json.dumps(bound[key])}, "
+                f"or change it with `genofed hospital check {folder} ...` and its option for it"
+            )
 
 
 def _mark_delta(delta: float | None, marks: list[dict[str, Any]]) -> float:

@@ -144,6 +144,30 @@ def test_a_budget_raised_by_hand_is_refused_by_ledger_start_and_local_releases(
     assert after == audit_before
 
 
+@pytest.mark.parametrize(
+    ("key", "edited"),
+    [
+        ("require_secagg", False),
+        ("max_coalition_epsilon", 40.0),
+        ("max_evaluations", 100),
+        ("declared_size", 10),
+    ],
+)
+def test_another_privacy_setting_edited_by_hand_is_refused(
+    site: Path, cohorts: Path, tmp_path: Path, key: str, edited: object
+) -> None:
+    """require-secagg dropped, the coalition cap or the evaluations raised, the declared size
+    changed in hospital.json: each bounds what the site releases, so each is refused like the budget."""
+    index = tmp_path / "index" / "ledgers.json"
+    _check(site, cohorts, index, max_coalition_epsilon=4.0, require_secagg=True)
+    site_ledger(site)  # as checked: fine
+    _edit(site, **{key: edited})
+    with pytest.raises(
+        BudgetEdited, match=rf"its {key} \({json.dumps(edited)}\) is not the one genofed recorded"
+    ):
+        site_ledger(site)
+
+
 def test_checking_again_at_the_edited_budget_is_the_audited_change(
     site: Path, cohorts: Path, tmp_path: Path
 ) -> None:
