@@ -97,7 +97,7 @@ from genofed.client.agent.ledger_binding import (
     bind_ledger,
     cohort_sha256,
     index_path,
-    require_budget_as_recorded,
+    require_settings_as_recorded,
     site_delta,
 )
 from genofed.client.agent.ledger_report import BUDGET_FILE, BUDGET_FORMAT, recorded_budget
@@ -252,7 +252,7 @@ def local_ledger(
         )
     if declared is None:  # no site's budget: the folder's own ledger (a site's audit log, if any)
         return LocalLedger(state_dir, min(caps) if caps else None, None, state_dir.name, audit_log=audit_log)
-    require_budget_as_recorded(state_dir.parent, site)  # never spend against a budget edited by hand
+    require_settings_as_recorded(state_dir.parent, site)  # never spend against a budget edited by hand
     name = str(site.get("name") or state_dir.name)
     data = site["data"]
     ledger = LocalLedger(

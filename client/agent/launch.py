@@ -48,9 +48,9 @@ from genofed.client.agent.ledger_binding import (
     bind_ledger,
     bound_budget,
     cohort_sha256,
-    record_budget,
+    record_site_settings,
     record_spent,
-    require_budget_as_recorded,
+    require_settings_as_recorded,
 )
 from genofed.client.agent.ledger_report import site_folder
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
@@ -199,7 +199,7 @@ def check_site(
         binding["budget_set_at"] = kept if change is None and kept else binding["checked_at"]
         if change is not None:
             _audit_budget_change(folder, change)
-        record_budget(folder / STATE_DIR, binding, index_file=ledger_index)
+        record_site_settings(folder / STATE_DIR, binding, index_file=ledger_index)
         site["data"] = binding
         # 0600: it now holds the exact patient and case counts, which never leave the site
         write_text_atomic(folder / SITE_FILE, json.dumps(site, indent=2) + "\n", mode=SITE_FILE_MODE)
@@ -341,7 +341,7 @@ class BudgetChange:
 
 def _recorded_budget(folder: Path, site: dict[str, Any]) -> tuple[float, float] | None:
     """The budget and delta genofed last set (None: never checked): the ledger binding's record
-    (`ledger_binding.record_budget`), else hospital.json's; unreadable: refused. The binding's comes
+    (`ledger_binding.record_site_settings`), else hospital.json's; unreadable: refused. The binding's comes
     first: a budget typed into hospital.json by hand is no recorded budget, and re-checking at that
     budget must be a change (audited), not a no-op."""
     bound = bound_budget(folder / STATE_DIR)
@@ -663,7 +663,7 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
         delta=site["data"].get("delta"),
     )
     # after the binding: a state folder of another site is refused as that, not as an edit
-    require_budget_as_recorded(folder, site)
+    require_settings_as_recorded(folder, site)
     _adopt_budget(folder, site, options)
     require_site_key(folder, site)  # another site's key would run this site's patients as that site
     _require_free_port(options.local_port)
@@ -679,7 +679,7 @@ def _adopt_budget(folder: Path, site: dict[str, Any], options: AgentOptions) -> 
     by a genofed that did not record it there): from then on an edit of the file is refused."""
     data = site["data"]
     if "epsilon_budget" in data and "delta" in data:
-        record_budget(folder / STATE_DIR, data, index_file=options.ledger_index, replace=False)
+        record_site_settings(folder / STATE_DIR, data, index_file=options.ledger_index, replace=False)
 
 
 def check_start_options(options: AgentOptions) -> None:

@@ -77,11 +77,11 @@ SITE_AUDIT_FILE = "audit.jsonl"
 #: How much lower than its mark a ledger's epsilon may be computed (floating point) before it is refused.
 EPSILON_TOLERANCE = 1e-9
 #: The binding's record of the site's budget and delta, and its other privacy settings, as
-#: `hospital check` last set them ({"epsilon_budget", "delta", ..., "set_at"}: `record_budget`),
+#: `hospital check` last set them ({"epsilon_budget", "delta", ..., "set_at"}: `record_site_settings`),
 #: which hospital.json must match.
 BUDGET_KEY = "budget"
 #: The settings of hospital.json's "data" that bound what the site releases, beside the budget and
-#: delta: the record keeps them too, so that none changes by a hand edit (`require_budget_as_recorded`).
+#: delta: the record keeps them too, so that none changes by a hand edit (`require_settings_as_recorded`).
 GUARDED_SETTINGS = ("require_secagg", "max_coalition_epsilon", "max_evaluations", "declared_size")
 
 
@@ -651,7 +651,7 @@ def bound_budget(state_dir: str | Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def record_budget(
+def record_site_settings(
     state_dir: str | Path,
     data: Mapping[str, Any],
     *,
@@ -666,7 +666,7 @@ def record_budget(
     Why: hospital.json is a file the operator can edit; an audit raised its budget from 8 to 50 by
     hand and `ledger` and `start` took it, unaudited (and `require_secagg` or the coalition cap can
     be edited the same way). The binding is written only by genofed, so
-    `require_budget_as_recorded` tells a setting made by `hospital check` from one typed in."""
+    `require_settings_as_recorded` tells a setting made by `hospital check` from one typed in."""
     state_dir = Path(state_dir).resolve()
     index_file = index_file or index_path()
     index_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -687,9 +687,9 @@ def record_budget(
     return True
 
 
-def require_budget_as_recorded(folder: str | Path, site: dict[str, Any]) -> None:
+def require_settings_as_recorded(folder: str | Path, site: dict[str, Any]) -> None:
     """Refuse (BudgetEdited) a site whose hospital.json declares another budget or delta than the one
-    genofed last recorded in its ledger's binding (`record_budget`): the file was edited by hand,
+    genofed last recorded in its ledger's binding (`record_site_settings`): the file was edited by hand,
     and a budget changed that way is in no audit log. Raising the budget needs `hospital check
     --change-budget REASON`; lowering it needs no reason, but goes through `hospital check` too, so
     that it is recorded (audit log, `earlier_budgets`) and the binding follows. A site whose binding

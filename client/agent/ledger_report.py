@@ -16,7 +16,7 @@ distributed-DP cap bounds).
 A ledger outside any site (`genofed synth` or `genofed hospital variants --release dp` given
 `--state-dir DIR --budget B` with a DIR that is no site's state folder) is shown too: its charges,
 totalled against the `--budget` its releases recorded beside it (`BUDGET_FILE`, written by
-`genofed.client.local_ledger.record_budget`). An audit found such a ledger unreadable by any command,
+`genofed.client.local_ledger.record_site_settings`). An audit found such a ledger unreadable by any command,
 and `hospital ledger DIR` advising `hospital init DIR`, which would make DIR a site whose ledger is
 DIR/state, not the one spent.
 
@@ -34,7 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.keys import SITE_FILE, load_site_file
-from genofed.client.agent.ledger_binding import DEFAULT_DELTA, require_budget_as_recorded, require_high_water
+from genofed.client.agent.ledger_binding import (
+    DEFAULT_DELTA,
+    require_high_water,
+    require_settings_as_recorded,
+)
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 
@@ -110,7 +114,7 @@ def site_ledger(folder: str | Path) -> dict[str, Any]:
     path = folder / STATE_DIR / LEDGER_FILE
     if "epsilon_budget" in data and "delta" in data:
         budget, delta, cap = _recorded_numbers(folder / SITE_FILE, data)
-        require_budget_as_recorded(folder, site)  # a budget edited by hand is never shown as the site's
+        require_settings_as_recorded(folder, site)  # a budget edited by hand is never shown as the site's
         return _report(name, path, budget, delta, cap)
     given = recorded_budget(folder / STATE_DIR)  # a site never checked, whose releases gave --budget
     if given is None:

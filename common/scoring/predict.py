@@ -716,8 +716,8 @@ def _unknown_covariate_notes(cohort: Cohort, covariates: Sequence[str], purpose:
     non-numeric value there), with what that does (`UNKNOWN_COVARIATE_EFFECT[purpose]`). A column
     that looks like a missing one (age_years for age) is named by the reader's note."""
     notes = []
+    lowered = {str(c).lower(): c for c in cohort.covariates.columns}
     for name in covariates:
-        lowered = {str(c).lower(): c for c in cohort.covariates.columns}
         column = lowered.get(name.lower())
         unknown = (
             cohort.n_samples

@@ -23,10 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from genofed.cli.main import build_parser, main
 from genofed.client.agent import worker as worker_module
@@ -328,21 +325,16 @@ def test_the_federations_ca_passes_and_an_unreachable_coordinator_is_left_to_the
     require_ca_signs_coordinator(AgentOptions(f"127.0.0.1:{free_port()}", pki / "ca.pem"))  # nothing there
 
 
-def _ca_valid(tmp_path: Path, start: dt.datetime, end: dt.datetime) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old federation CA")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .sign(key, hashes.SHA256())
-    )
+def _ca_valid(tmp_path: Path, monkeypatch, start: dt.datetime, end: dt.datetime) -> Path:
+    """A CA made as `coordinator init` makes one (`pki.create_ca`), valid from about `start` to
+    `end`: its clock set to `start`."""
+    from genofed.server.service import pki as pki_module
+
+    monkeypatch.setattr(pki_module, "_now", lambda: start)
+    ca = pki_module.create_ca("old federation CA", days=(end - start).days)
+    monkeypatch.undo()
     path = tmp_path / "ca.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(ca.cert.public_bytes(serialization.Encoding.PEM))
     return path
 
 
@@ -351,10 +343,12 @@ def _ca_valid(tmp_path: Path, start: dt.datetime, end: dt.datetime) -> Path:
     [(-30, -1, "this CA certificate expired on "), (2, 30, "this CA certificate is valid only from ")],
 )
 def test_a_ca_outside_its_validity_is_refused(
-    tmp_path: Path, days_from: int, days_to: int, expected: str
+    tmp_path: Path, monkeypatch, days_from: int, days_to: int, expected: str
 ) -> None:
     now = dt.datetime.now(dt.timezone.utc)
-    ca = _ca_valid(tmp_path, now + dt.timedelta(days=days_from), now + dt.timedelta(days=days_to))
+    ca = _ca_valid(
+        tmp_path, monkeypatch, now + dt.timedelta(days=days_from), now + dt.timedelta(days=days_to)
+    )
     with pytest.raises(ConfigError, match=expected):
         check_start_options(AgentOptions("localhost:9", ca))
 
