@@ -6,9 +6,9 @@ started from then on was refused, while the SuperNode stayed online at the coord
 looked healthy but could never take a task. So a second start is refused before it writes
 anything.
 
-How: an exclusive `flock` on DIR/agent.lock, not only a pid in a file (as the coordinator's
-status.json): the kernel drops the lock when its last holder exits, so a crashed agent leaves no
-stale lock, and a reused pid cannot hold it. The agent hands the lock's descriptor to its
+How: an exclusive `flock` on DIR/agent.lock (`common.util.atomic.hold_or_refuse`), not only a
+pid in a file: the kernel drops the lock when its last holder exits, so a crashed agent leaves
+no stale lock, and a reused pid cannot hold it. The agent hands the lock's descriptor to its
 SuperNode too (`pass_fds`), so a SuperNode orphaned by a killed agent (SIGKILL outside systemd)
 still holds the site, and the refusal names it. The file records who holds it, for that message.
 """
@@ -16,7 +16,6 @@ still holds the site, and the refusal names it. The file records who holds it, f
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from genofed.common.deployment.processes import pid_alive
 from genofed.common.errors import GenofedError
+from genofed.common.util.atomic import hold_or_refuse, record_holder
 
 LOCK_FILE = "agent.lock"
 
@@ -42,8 +42,7 @@ class SiteLock:
 
     def record(self, **holders: int) -> None:
         """Write who holds the site (the agent's pid, its current SuperNode's), for a refused start."""
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, json.dumps(dict(pid=os.getpid(), **holders)).encode(), 0)
+        record_holder(self.fd, json.dumps(dict(pid=os.getpid(), **holders)))
 
 
 #: Why a second `start` is refused while an agent runs (`hold_site`'s default).
@@ -60,26 +59,20 @@ CHECK_WHILE_RUNNING = (
 def hold_site(folder: Path, *, why: str = SECOND_AGENT) -> Iterator[SiteLock]:
     """Hold `folder`'s agent lock for the `with` block, or raise AgentRunning at once, saying `why`
     the command needs the site to itself."""
-    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holders = _read_holders(fd)
-        os.close(fd)
-        raise AgentRunning(_refusal(folder, holders, why)) from None
-    lock = SiteLock(fd, folder)
-    try:
+
+    def refuse(holder: bytes) -> AgentRunning:
+        return AgentRunning(_refusal(folder, _holders(holder), why))
+
+    with hold_or_refuse(folder / LOCK_FILE, refuse) as fd:
+        lock = SiteLock(fd, folder)
         lock.record()
         yield lock
-    finally:
-        os.ftruncate(fd, 0)  # nobody holds it now: no stale pid for a reader
-        os.close(fd)
 
 
-def _read_holders(fd: int) -> dict[str, int]:
+def _holders(recorded: bytes) -> dict[str, int]:
     """What the holding agent recorded ({} if it has not written yet)."""
     try:
-        holders = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        holders = json.loads(recorded or b"{}")
     except ValueError:
         return {}
     return holders if isinstance(holders, dict) else {}

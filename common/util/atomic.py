@@ -280,6 +280,36 @@ def fsync_dir(path: str | Path) -> None:
 
 
 @contextlib.contextmanager
+def hold_or_refuse(path: str | Path, refuse: Callable[[bytes], Exception]) -> Iterator[int]:
+    """Hold an exclusive `flock` on `path` (created if needed) for the block, or raise
+    `refuse(what the holder wrote)` at once: one long-running process per folder (a coordinator, a
+    hospital agent). Yields the descriptor, for the holder to record who it is (`record_holder`)
+    and, if it wants, to pass to a child process (`pass_fds`), which then holds it too.
+
+    Why a flock and not only a pid in a file: the kernel drops the lock when its last holder
+    exits, so a crashed process leaves no stale lock and a reused pid cannot hold it. The file is
+    emptied when the block ends, so nobody reads a stale holder either."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0)
+        os.close(fd)
+        raise refuse(holder) from None
+    try:
+        yield fd
+    finally:
+        os.ftruncate(fd, 0)
+        os.close(fd)
+
+
+def record_holder(fd: int, text: str) -> None:
+    """Replace what the lock file `hold_or_refuse` yielded says about its holder."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, text.encode(), 0)
+
+
+@contextlib.contextmanager
 def exclusive_lock(path: str | Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` + ".lock" (created if needed) for the block: one process
     at a time reads, decides and rewrites `path` (a ledger, an index), so none overwrites another's

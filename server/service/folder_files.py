@@ -12,12 +12,12 @@ federation folder, for the same reason the hospital agent holds its site folder
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from genofed.common.errors import GenofedError
+from genofed.common.util.atomic import hold_or_refuse, record_holder
 from genofed.server.service.pki import CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY
 
 FEDERATION_FILE = "federation.json"
@@ -71,26 +71,18 @@ def hold_federation(folder: str | Path) -> Iterator[None]:
     `flwr` connection file, so the first coordinator lost its SuperLink and died, while the second
     registered the hospitals and submitted a run of its own. DIR/coordinator.json could not stop
     it: it records a coordinator's pid only once that one is under way.
-    How: an exclusive `flock`, as the hospital agent's (client/agent/site_lock.py): the kernel
-    drops it when the coordinator exits, so a killed one leaves no stale lock, and a reused pid
-    cannot hold it. Unlike the agent, the coordinator keeps the lock to itself (O_CLOEXEC): the
-    SuperLink group a killed coordinator leaves behind does not hold the folder, so the next
-    start gets the lock and stops that group (DIR/coordinator.json names its pids).
+    How: `common.util.atomic.hold_or_refuse`, as the hospital agent's (client/agent/site_lock.py).
+    Unlike the agent, the coordinator keeps the lock to itself (no `pass_fds`): the SuperLink
+    group a killed coordinator leaves behind does not hold the folder, so the next start gets the
+    lock and stops that group (DIR/coordinator.json names its pids).
     """
-    fd = os.open(Path(folder) / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        os.close(fd)
-        raise CoordinatorRunning(_refusal(Path(folder), holder)) from None
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for a refused start
+
+    def refuse(holder: bytes) -> CoordinatorRunning:
+        return CoordinatorRunning(_refusal(Path(folder), holder.decode(errors="replace").strip()))
+
+    with hold_or_refuse(Path(folder) / LOCK_FILE, refuse) as fd:
+        record_holder(fd, f"{os.getpid()}\n")  # who holds it, for a refused start
         yield
-    finally:
-        os.ftruncate(fd, 0)  # nobody holds it now: no stale pid for a reader
-        os.close(fd)
 
 
 def _refusal(folder: Path, holder: str) -> str:

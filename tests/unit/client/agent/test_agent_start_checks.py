@@ -169,11 +169,6 @@ def test_start_checks_the_local_port_before_writing_the_secret(
     assert (site / SUPEREXEC_SECRET).stat().st_mode & 0o777 == 0o600
 
 
-@pytest.fixture(scope="module")
-def cohorts(simulated_cohorts) -> Path:
-    return simulated_cohorts(11)
-
-
 # finding 3: every option checked in genofed, before Flower sees it
 
 

@@ -31,12 +31,6 @@ from genofed.server.service.pki import write_pki
 from genofed.simulations.local.loopback import GENOFED, free_port
 
 
-@pytest.fixture(scope="module")
-def cohorts(simulated_cohorts) -> Path:
-    """The session's small cohorts, seed 11 (read only: sites, ledgers and indexes go to tmp_path)."""
-    return simulated_cohorts(11)
-
-
 @pytest.fixture
 def index(tmp_path: Path) -> Path:
     return tmp_path / "home" / "ledgers.json"

@@ -50,11 +50,6 @@ from genofed.simulations.local.loopback import free_port
 
 
 @pytest.fixture(scope="module")
-def cohorts(simulated_cohorts) -> Path:
-    return simulated_cohorts(11)
-
-
-@pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A federation's PKI for localhost: ca.pem, server.pem, server.key."""
     folder = tmp_path_factory.mktemp("pki")

@@ -19,12 +19,6 @@ from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig, build_model
 
 
-@pytest.fixture(scope="module")
-def cohorts(simulated_cohorts) -> Path:
-    """The session's small cohorts, seed 11 (read only: the site and its ledger go to tmp_path)."""
-    return simulated_cohorts(11)
-
-
 @pytest.fixture(autouse=True)
 def _task_identity():
     TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
