@@ -22,6 +22,7 @@ refused rather than silently breaking the bound.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,12 @@ from genofed.common.util.checks import require
 
 def site_augmentation(
     requested: str, site: SiteConfig, data: SiteTensors, *, private: bool
-) -> tuple[AugmentSpec, Augment | None]:
-    """The spec this site trains with, and the trainer's augment callable (None: no augmentation).
+) -> tuple[AugmentSpec, Augment | None, str]:
+    """The spec this site trains with, the trainer's augment callable (None: no augmentation) and
+    what of it the round's input digest must cover ("" without augmentation): the spec and the
+    variants the site's known-causal list protects. A round rerun with another list changes the
+    training inputs, so it must not pass as the same round and reuse its noise (an audit replayed a
+    round after the list was edited: the two replies' noise cancelled, charged once).
 
     `requested`: the coordinator's `augment`, used only when the site's node config sets none."""
     if site.augment:
@@ -45,7 +50,7 @@ def site_augmentation(
     else:
         spec = coordinator_augmentation(requested, site)
     if spec.is_identity:
-        return spec, None
+        return spec, None, ""
     require(
         not (private and spec.mixes_patients),
         f"augmentation '{spec.describe()}' mixes two patients into one training example (mix / mixup), so "
@@ -59,11 +64,10 @@ def site_augmentation(
         )
     # the panel file is read only for a known-causal list (its variant ids); its frequencies are
     # the site's encoding's
-    protected = None
+    protected, listed = None, None
     if site.known_causal:
-        protected = protected_mask(
-            VariantPanel.load(site.panel).variant_ids, _known_causal(site.known_causal)
-        )
+        listed = sorted(set(_known_causal(site.known_causal)))
+        protected = protected_mask(VariantPanel.load(site.panel).variant_ids, listed)
     augmenter = Augmenter(
         spec,
         dosages=data.train_dosages,
@@ -71,7 +75,8 @@ def site_augmentation(
         alt_freq=np.asarray(data.feature_spec.alt_freq),
         protected=protected,
     )
-    return spec, augment_callable(augmenter, data)
+    identity = json.dumps({"spec": spec.to_dict(), "known-causal": listed}, sort_keys=True)
+    return spec, augment_callable(augmenter, data), identity
 
 
 def coordinator_augmentation(requested: str, site: SiteConfig) -> AugmentSpec:

@@ -255,12 +255,15 @@ def plan_evaluation(
     delta: float,
     model: str,
     max_coalition_epsilon: float = math.inf,
+    max_evaluations: int | None = None,
 ) -> RoundPrivacy:
     """Noise for an evaluation release in plan `plan_id`; raises BudgetExhausted when refused.
 
     A site answers evaluations only for a plan it has calibrated (it trained in the run), only
-    as many as the plan paid for (the query cap per plan id, which the coordinator chooses), with
-    the plan's model architecture, and only within its budget.
+    as many as the plan paid for (the query cap per plan id, which the coordinator chooses) and
+    as its own cap allows now (`max_evaluations`, the node config's: a hospital that lowered it
+    and restarted is held to the lower cap, also in a run planned before), with the plan's model
+    architecture, and only within its budget.
     """
     plan = ledger.plan(plan_id)
     if plan is None or not ledger.charges_of(plan_id, "train"):
@@ -271,6 +274,14 @@ def plan_evaluation(
     check_same_model(plan, model)
     done = {c.round for c in ledger.charges_of(plan_id, "evaluate")} - {server_round}
     allowed = int(plan.get("evaluations", 0))
+    if max_evaluations is not None and max_evaluations < allowed:
+        allowed = max_evaluations
+        if len(done) >= allowed:
+            raise BudgetExhausted(
+                f"this site now answers at most {allowed} evaluation(s) per run (its node config's "
+                f"max-evaluations, lowered since this run was planned) and has answered {len(done)}: "
+                "each is a privacy release; the coordinator evaluates on its own test cohort instead"
+            )
     if not allowed:
         raise BudgetExhausted(
             "this run planned no evaluations at this site (site-evaluations 0): each one is a privacy "

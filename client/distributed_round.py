@@ -22,7 +22,8 @@ public function of the noisy sum: it changes nothing in the privacy.
 Nothing here depends on an earlier batch's result (all batches are drawn at the same public
 weights), so the T batches are T non-adaptive subsampled Gaussian releases, as the ledger counts.
 Batches, noise and augmentation come from generators seeded by the round's derived seed, so a
-rerun of the round releases exactly the same weights (the ledger's idempotence).
+rerun of the round releases exactly the same weights (the ledger's idempotence); the batches and
+the noise from a stream cipher keyed by the whole seed (`common.privacy.secret_noise`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 # isort: off
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see
@@ -45,7 +46,8 @@ import genofed.common.model.network  # noqa: F401
 from genofed.client.ghost_clipping import OneBackwardClipping
 from genofed.client.trainer import Augment, TrainSettings
 from genofed.common.errors import GenofedError
-from opacus.data_loader import DPDataLoader
+from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
+from genofed.common.privacy.secret_noise import SecretNoise
 from opacus.optimizers import DPOptimizerFastGradientClipping
 # isort: on
 
@@ -196,20 +198,27 @@ def noisy_gradient_round(
     y = torch.as_tensor(np.asarray(labels), dtype=torch.float32).reshape(-1)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{x.shape[0]} feature rows but {y.shape[0]} labels")
-    sample_seed, noise_seed, augment_seed, torch_seed = (
-        int(s) for s in np.random.SeedSequence(seed).generate_state(4)
-    )
+    # (the first two words seeded the sampling's and the noise's torch generators before
+    # common.privacy.secret_noise, which draws both from the whole seed)
+    _, _, augment_seed, torch_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(4))
     dataset = TensorDataset(x, y, torch.arange(int(x.shape[0])))
-    loader = DPDataLoader(
-        dataset, sample_rate=request.sample_rate, generator=torch.Generator().manual_seed(sample_seed)
+    loader = secret_poisson_loader(
+        dataset, sample_rate=request.sample_rate, noise=SecretNoise(seed, "poisson sampling")
     )
     rng = np.random.default_rng(augment_seed)
     with torch.random.fork_rng(devices=[]):  # anything else random in the model (dropout), seeded too
         torch.manual_seed(torch_seed)
         sums, loss, steps = _noisy_sums(
-            model, loader, settings, request.batches, noise_share, noise_seed, augment, rng
+            model,
+            loader,
+            settings,
+            request.batches,
+            noise_share,
+            SecretNoise(seed, "dp-sgd noise"),
+            augment,
+            rng,
         )
-    if steps != request.batches:  # DPDataLoader draws 1 / q batches per pass
+    if steps != request.batches:  # the Poisson loader draws 1 / q batches per pass
         raise RuntimeError(f"drew {steps} batches, the round's privacy was planned for {request.batches}")
     # how many mean-gradient lengths the server steps: one, or as far as T local steps would go
     travel = 1.0 if request.step == "mean" else momentum_travel(steps, _momentum(settings))
@@ -241,11 +250,11 @@ def _momentum(settings: TrainSettings) -> float:
 
 def _noisy_sums(
     model: nn.Module,
-    loader: DPDataLoader,
+    loader: DataLoader,
     settings: TrainSettings,
     batches: int,
     noise_share: float,
-    noise_seed: int,
+    noise: SecretNoise,
     augment: Augment | None,
     rng: np.random.Generator,
 ) -> tuple[dict[str, Tensor], float, int]:
@@ -261,13 +270,15 @@ def _noisy_sums(
         raise ValueError("the model has no trainable parameters")
     names = {id(p): name for name, p in trainable.items()}
     clipping = OneBackwardClipping(model, settings.max_grad_norm)
-    optimizer = DPOptimizerFastGradientClipping(
-        torch.optim.SGD(list(trainable.values()), lr=0.0),
-        noise_multiplier=noise_share,
-        max_grad_norm=settings.max_grad_norm,
-        expected_batch_size=None,
-        loss_reduction="sum",
-        generator=torch.Generator().manual_seed(noise_seed),
+    optimizer = use_secret_noise(
+        DPOptimizerFastGradientClipping(
+            torch.optim.SGD(list(trainable.values()), lr=0.0),
+            noise_multiplier=noise_share,
+            max_grad_norm=settings.max_grad_norm,
+            expected_batch_size=None,
+            loss_reduction="sum",
+        ),
+        noise,
     )
     sums = {name: torch.zeros_like(p, dtype=torch.float64) for name, p in trainable.items()}
     total, seen, steps = 0.0, 0, 0

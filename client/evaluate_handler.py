@@ -28,7 +28,7 @@ from genofed.client.coordinator_request import (
 from genofed.client.site import (
     SiteConfig,
     SiteTensors,
-    derived_seed,
+    derived_key,
     load_site_tensors,
     site_coalition_cap,
     site_secret,
@@ -116,10 +116,11 @@ def _noisy_evaluation(
             delta=delta,
             model=model_digest(msg),
             max_coalition_epsilon=site_coalition_cap(site),
+            max_evaluations=site.max_evaluations,
         )
         sigma = privacy.noise_multiplier
         secret = site_secret(site, int(settings.get("seed", 0)))
-        seed = derived_seed(secret, plan_id, server_round, digest, "evaluate")
+        seed = derived_key(secret, plan_id, server_round, digest, "evaluate")
         histogram = noisy_histogram(_histogram(model, data), sigma, seed)
         ledger.charge(_evaluation_charge(plan_id, server_round, privacy, digest, delta))
         epsilon_after = ledger.epsilon(delta)

@@ -530,5 +530,10 @@ def stored_split_seed(state_dir: Path) -> int:
 
 def derived_seed(secret: bytes, *parts: object) -> int:
     """A 63-bit seed from the site secret and a context (plan, round, purpose)."""
-    digest = hashlib.sha256(secret + "|".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+    return derived_key(secret, *parts) >> (256 - 63)
+
+
+def derived_key(secret: bytes, *parts: object) -> int:
+    """A 256-bit key from the site secret and a context: the seed of a release's noise, whose
+    every bit counts (`common.privacy.secret_noise`); its first 63 bits are `derived_seed`'s."""
+    return int.from_bytes(hashlib.sha256(secret + "|".join(map(str, parts)).encode()).digest(), "big")

@@ -2,7 +2,9 @@
 
 One call = one round's local training. Everything random (batch order or Poisson sampling,
 DP noise) comes from generators seeded by `seed`, so a round re-run with the same seed releases
-exactly the same weights: that is what makes the privacy ledger's per-round idempotence sound
+exactly the same weights; under DP the Poisson sampling and the noise come from a stream cipher
+keyed by the whole seed (`common.privacy.secret_noise`: torch's generator keeps 32 bits of it,
+few enough to find the noise by trial): that is what makes the privacy ledger's per-round idempotence sound
 (see `genofed.common.privacy.ledger.PrivacyLedger`).
 
 Public row count (`train_model(public_rows=...)`, DP only): the Poisson sampling rate, the
@@ -22,7 +24,7 @@ Per-example clipping uses Opacus' ghost clipping with the closed forms of
 `genofed.client.ghost_clipping`: each example's gradient norm, and the clipped sum, from each
 layer's input and the gradient at its output, in one backward pass (Opacus' own ghost clipping
 takes two). The update is the one Opacus' per-example-gradient path computes (same clip to L2 norm
-max_grad_norm, same noise from the same generator, same accounting;
+max_grad_norm, same noise from the same stream, same accounting;
 tests/unit/client/test_ghost_clipping.py), at a lower cost per step (docs/benchmarks.md, "The DP
 step", measures all three). The process's C allocator keeps the memory the steps free
 (`common.util.allocator`), so a step does not fault it in again.
@@ -47,8 +49,9 @@ from genofed.client.ghost_clipping import GRAD_SAMPLE_MODE, clipped_loss  # also
 from genofed.common.privacy.accountant import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
 from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.util.checks import require_at_least, require_choice, require_in_range, require_positive
+from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
+from genofed.common.privacy.secret_noise import SecretNoise
 from opacus import PrivacyEngine
-from opacus.data_loader import DPDataLoader
 # isort: on
 
 
@@ -125,7 +128,8 @@ def train_model(
     x, y = _as_tensors(features, labels)
     n = int(x.shape[0])
     batch_size = min(settings.batch_size, n)
-    sample_seed, noise_seed, torch_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
+    # (the middle word seeded the DP noise's torch generator before common.privacy.secret_noise)
+    sample_seed, _, torch_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
     loader = _shuffled_loader(x, y, batch_size, sample_seed, with_index=augment is not None)
     batches = _Batches(augment, np.random.default_rng([seed % 2**63, 6]))
     optimizer = _optimizer(model, settings)
@@ -144,10 +148,9 @@ def train_model(
             settings,
             anchor_params,
             float(noise_multiplier),
-            noise_seed,
+            seed,
             rows,
             batches,
-            sample_seed,
         )
 
 
@@ -191,10 +194,9 @@ def _train_private(
     settings: TrainSettings,
     anchor_params: list[tuple[nn.Parameter, Tensor]],
     noise_multiplier: float,
-    noise_seed: int,
+    seed: int,
     rows: int,
     batches: _Batches,
-    sample_seed: int,
 ) -> TrainResult:
     """Fresh PrivacyEngine per call: the cumulative history lives in the site's ledger, not here.
 
@@ -206,8 +208,8 @@ def _train_private(
     """
     engine = PrivacyEngine(accountant="rdp")
     rate = sample_rate(rows, settings.batch_size)
-    poisson = DPDataLoader(
-        loader.dataset, sample_rate=rate, generator=torch.Generator().manual_seed(sample_seed)
+    poisson = secret_poisson_loader(
+        loader.dataset, sample_rate=rate, noise=SecretNoise(seed, "poisson sampling")
     )
     private_model, private_optimizer, private_loss, private_loader = engine.make_private(
         module=model,
@@ -217,9 +219,9 @@ def _train_private(
         noise_multiplier=noise_multiplier,
         max_grad_norm=settings.max_grad_norm,
         poisson_sampling=False,
-        noise_generator=torch.Generator().manual_seed(noise_seed),
         grad_sample_mode=GRAD_SAMPLE_MODE,
     )
+    use_secret_noise(private_optimizer, SecretNoise(seed, "noise"))
     private_optimizer.expected_batch_size = max(1, int(rows * rate))
     # on exit, the caller gets back a plain module: no hook of Opacus' or ours is left on it
     with clipped_loss(private_model, private_loss, settings.max_grad_norm) as loss_fn:

@@ -8,7 +8,6 @@ clamps) training settings outside `TRAINING_LIMITS`.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from genofed.client.coordinator_request import (
     run_config_fallbacks,
     site_split_seed,
 )
-from genofed.client.site import SiteConfig, SiteTensors, derived_seed, load_site_tensors, site_secret
+from genofed.client.site import SiteConfig, SiteTensors, derived_key, load_site_tensors, site_secret
 from genofed.client.synthetic_use import check_end_to_end
 from genofed.client.trainer import Augment, TrainSettings
 from genofed.common.model.network import FINETUNE_MODES, set_trainable
@@ -71,11 +70,10 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
     if data.synthetic is not None:
         check_end_to_end(data.synthetic, private=private, ledger_path=site.state_dir / LEDGER_FILE)
     evaluations = _requested_evaluations(site, config)
-    spec, augment = site_augmentation(str(config.get("augment", "")), site, data, private=private)
+    _, augment, augmentation = site_augmentation(str(config.get("augment", "")), site, data, private=private)
     plan_id = str(config.get("plan-id", "unplanned"))
-    # the site's own augmentation and the settings taken from the run config are inputs too: a
-    # rerun with another one must not reuse the noise
-    augmentation = "" if augment is None else json.dumps(spec.to_dict(), sort_keys=True)
+    # the site's own augmentation (its known-causal list included) and the settings taken from the
+    # run config are inputs too: a rerun with another one must not reuse the noise
     digest = input_digest(msg, data.fingerprint + augmentation, run_config_fallbacks(config, settings))
     secret = site_secret(site, int(settings.get("seed", 0)))
     return RoundRequest(
@@ -91,7 +89,7 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
         augment=augment,
         plan_id=plan_id,
         digest=digest,
-        seed=derived_seed(secret, plan_id, server_round, digest, "train"),
+        seed=derived_key(secret, plan_id, server_round, digest, "train"),
     )
 
 

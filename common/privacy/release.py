@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from genofed.common.privacy.secret_noise import SecretNoise
 from genofed.common.util.checks import require_positive
 
 #: Predicted-risk bins of the released histogram: equal widths on [0, 1]. 0.5 is an edge, so the
@@ -79,10 +80,10 @@ def score_histogram(labels: np.ndarray, probabilities: np.ndarray, bins: int = S
 
 
 def noisy_histogram(histogram: np.ndarray, sigma: float, seed: int) -> np.ndarray:
-    """`histogram` + N(0, sigma^2) per cell, drawn from `seed` (the same seed, the same release)."""
+    """`histogram` + N(0, sigma^2) per cell, drawn from `seed` (the same seed, the same release)
+    through a stream cipher (`secret_noise`: no seed can be found from the draws)."""
     require_positive("sigma", sigma, message=f"the release's noise must be positive, got sigma {sigma}")
-    rng = np.random.default_rng(seed)
-    return histogram + rng.normal(0.0, sigma, size=histogram.shape)
+    return histogram + sigma * SecretNoise(seed, "evaluation").normal(histogram.shape)
 
 
 def release_step(sigma: float) -> tuple[float, float, int]:

@@ -114,7 +114,13 @@ from genofed.common.synthetic.config_base import (
     training_tensors,
 )
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
-from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords, private_seeds
+from genofed.common.synthetic.vae import (
+    AGE_CENTER,
+    AGE_SCALE,
+    SyntheticRecords,
+    private_dp_sgd,
+    private_key,
+)
 from genofed.common.util.checks import require_at_least, require_positive
 from genofed.common.util.progress import bar
 from opacus import PrivacyEngine
@@ -408,17 +414,15 @@ def train_gan(
     `history` is what the site must charge to its ledger. The initialisations, the shuffling and
     the generator's own noise come from generators seeded by settings.seed; under DP the critic's
     Poisson sampling and Gaussian noise come from `noise_rng`, default secret randomness
-    (`vae.private_seeds`); experiments and tests pass a seeded one, so their re-runs are identical.
+    (`vae.private_key`); experiments and tests pass a seeded one, so their re-runs are identical.
     """
     check_states(genotypes, n_states)
     tensors, config = _training_data(genotypes, labels, covariates, settings, int(n_states))
     s = settings
     n = int(tensors[0].shape[0])
-    sample_seed, noise_seed, torch_seed, critic_seed, generator_seed = (
+    sample_seed, _, torch_seed, critic_seed, generator_seed = (
         int(t) for t in np.random.SeedSequence(s.seed).generate_state(5)
     )
-    if noise_multiplier is not None:
-        sample_seed, noise_seed = private_seeds(noise_rng)
     generator, critic = _seeded_networks(config, s, generator_seed=generator_seed, critic_seed=critic_seed)
     loader = DataLoader(
         TensorDataset(*tensors),
@@ -437,8 +441,9 @@ def train_gan(
             trainer = _Trainer(generator, critic, critic, g_opt, c_opt, s, private=False, n_fake=0)
             losses = trainer.run(loader)
             return TrainedGAN(generator, config, s, [], losses)
+        key = private_key(noise_rng)
         return _train_private_critic(
-            generator, critic, loader, g_opt, c_opt, config, s, noise_multiplier, n=n, noise_seed=noise_seed
+            generator, critic, loader, g_opt, c_opt, config, s, noise_multiplier, n=n, noise_key=key
         )
 
 
@@ -466,19 +471,19 @@ def _train_private_critic(
     noise_multiplier: float,
     *,
     n: int,
-    noise_seed: int,
+    noise_key: int,
 ) -> TrainedGAN:
     """The GAN with a DP-SGD critic (Opacus, Poisson sampling, seeded noise) and weight clipping,
     on `n` training rows; the returned history is the run's (sigma, q, steps) for the site's ledger."""
     engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
-    private_critic, private_opt, private_loader = engine.make_private(
-        module=critic,
-        optimizer=c_opt,
-        data_loader=loader,
-        noise_multiplier=float(noise_multiplier),
+    private_critic, private_opt, private_loader = private_dp_sgd(
+        engine,
+        critic,
+        c_opt,
+        loader,
+        noise_multiplier=noise_multiplier,
         max_grad_norm=s.max_grad_norm,
-        poisson_sampling=True,
-        noise_generator=torch.Generator().manual_seed(noise_seed),
+        noise_key=noise_key,
     )
     _clip_weights(critic, s.weight_clip)  # the critic starts inside its Lipschitz box
     trainer = _Trainer(

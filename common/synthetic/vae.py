@@ -59,6 +59,8 @@ from torch.utils.data import DataLoader, TensorDataset
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model.network import BlockLinear
 from genofed.common.privacy.accountant import Step
+from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
+from genofed.common.privacy.secret_noise import SecretNoise
 from genofed.common.synthetic.config_base import (
     AGE_CENTER,
     AGE_SCALE,
@@ -341,7 +343,7 @@ def train_vae(
     noise, RDP accounting. The returned `history` is what the site must charge to its ledger.
     The initialisation, the shuffling and the reparameterisation noise come from generators seeded
     by settings.seed; under DP the Poisson sampling and the Gaussian noise come from `noise_rng`,
-    default secret randomness (`private_seeds`: the public seed would let anyone subtract the
+    default secret randomness (`private_key`: the public seed would let anyone subtract the
     noise); experiments and tests pass a seeded one, so their re-runs are identical.
     `n_states`: 3 for dosages, 4 for phased states (`encoding.phased_states`), which makes the
     generator haplotype-aware and its samples carry `haplotypes`.
@@ -351,11 +353,7 @@ def train_vae(
     y, (n, v) = tensors[1], tensors[0].shape
     s = settings
     config = _vae_config(s, n_variants=v, labels=y, covariates=covariates is not None, n_states=n_states)
-    sample_seed, noise_seed, torch_seed, init_seed = (
-        int(t) for t in np.random.SeedSequence(s.seed).generate_state(4)
-    )
-    if noise_multiplier is not None:
-        sample_seed, noise_seed = private_seeds(noise_rng)
+    sample_seed, _, torch_seed, init_seed = (int(t) for t in np.random.SeedSequence(s.seed).generate_state(4))
     model = _seeded_vae(config, s, init_seed)
     loader = DataLoader(
         TensorDataset(*tensors),
@@ -373,18 +371,47 @@ def train_vae(
             losses = _run(model, optimizer, loader, s.epochs)
             return TrainedVAE(model, config, s, [], losses)
         return _train_private_vae(
-            model, optimizer, loader, config, s, noise_multiplier, noise_seed=noise_seed
+            model, optimizer, loader, config, s, noise_multiplier, noise_key=private_key(noise_rng)
         )
 
 
-def private_seeds(noise_rng: np.random.Generator | None) -> tuple[int, int]:
-    """(Poisson sampling, Gaussian noise) seeds of a DP generator's DP-SGD: drawn from `noise_rng`
-    when a caller passes one (experiments, tests, simulations: reproducible), else from 128 secret
-    bits. Never from the generator's public `seed`: whoever knows the noise can subtract it, and the
-    stated epsilon would then protect nothing (as `reference.py` and the case-count release)."""
-    rng = noise_rng if noise_rng is not None else np.random.default_rng(secrets.randbits(128))
-    sample_seed, noise_seed = (int(t) for t in rng.integers(0, 2**63 - 1, size=2))
-    return sample_seed, noise_seed
+def private_key(noise_rng: np.random.Generator | None) -> int:
+    """The key of a DP generator's Poisson sampling and Gaussian noise (`private_dp_sgd`): drawn
+    from `noise_rng` when a caller passes one (experiments, tests, simulations: reproducible), else
+    256 secret bits. Never from the generator's public `seed`: whoever knows the noise can subtract
+    it, and the stated epsilon would then protect nothing (as `reference.py` and the case-count
+    release)."""
+    if noise_rng is None:
+        return secrets.randbits(256)
+    return int.from_bytes(noise_rng.bytes(32), "big")
+
+
+def private_dp_sgd(
+    engine: PrivacyEngine,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    *,
+    noise_multiplier: float,
+    max_grad_norm: float,
+    noise_key: int,
+) -> tuple[nn.Module, torch.optim.Optimizer, DataLoader]:
+    """Opacus' `make_private` for a generator's DP-SGD, with Poisson batches at rate 1 / len(loader)
+    and the Gaussian noise both drawn from `noise_key` (`common.privacy.secret_noise`: a torch
+    generator would keep 32 bits of it)."""
+    poisson = secret_poisson_loader(
+        loader.dataset, sample_rate=1.0 / len(loader), noise=SecretNoise(noise_key, "poisson sampling")
+    )
+    private_module, private_optimizer, private_loader = engine.make_private(
+        module=module,
+        optimizer=optimizer,
+        data_loader=poisson,
+        noise_multiplier=float(noise_multiplier),
+        max_grad_norm=max_grad_norm,
+        poisson_sampling=False,
+    )
+    use_secret_noise(private_optimizer, SecretNoise(noise_key, "noise"))
+    return private_module, private_optimizer, private_loader
 
 
 def _seeded_vae(config: VAEConfig, s: VAESettings, init_seed: int) -> GenotypeVAE:
@@ -420,19 +447,19 @@ def _train_private_vae(
     s: VAESettings,
     noise_multiplier: float,
     *,
-    noise_seed: int,
+    noise_key: int,
 ) -> TrainedVAE:
     """DP-SGD on the VAE (Opacus, Poisson sampling, seeded noise); the returned history is the
     run's (sigma, q, steps) for the site's ledger."""
     engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
-    private_model, private_optimizer, private_loader = engine.make_private(
-        module=model,
-        optimizer=optimizer,
-        data_loader=loader,
-        noise_multiplier=float(noise_multiplier),
+    private_model, private_optimizer, private_loader = private_dp_sgd(
+        engine,
+        model,
+        optimizer,
+        loader,
+        noise_multiplier=noise_multiplier,
         max_grad_norm=s.max_grad_norm,
-        poisson_sampling=True,
-        noise_generator=torch.Generator().manual_seed(noise_seed),
+        noise_key=noise_key,
     )
     try:
         losses = _run(

@@ -226,3 +226,27 @@ def test_a_hospital_refuses_an_architecture_it_did_not_agree_to(federation, tmp_
         context,
     )
     assert reply.has_error() and "did not agree" in reply.error.reason
+
+
+def test_a_lowered_evaluation_cap_holds_for_a_run_planned_before(federation, tmp_path):
+    """A hospital that lowers its node config's max-evaluations and restarts is held to the new cap
+    in a run planned under the old one (an audit found the plan's count was the only cap read)."""
+    data = _site_data(federation, 3)
+    config = ModelConfig(n_variants=data.n_variants)
+    settings = {"data-dir": str(federation), "ledger-dir": str(tmp_path / "ledgers"), "seed": 3}
+    state = build_model(config, seed=0).state_dict()
+
+    def context(cap: int) -> Context:
+        node = {"partition-id": 0, "max-evaluations": cap}
+        return Context(run_id=1, node_id=7, node_config=node, state=RecordDict(), run_config={})
+
+    trained = make_client_app(settings)(_message(MessageType.TRAIN, state, config), context(20))
+    assert not trained.has_error(), trained.error
+    app, lowered = make_client_app(settings), context(1)  # restarted with max-evaluations 1
+    assert not app(_message(MessageType.EVALUATE, state, config), lowered).has_error()
+    second = app(_message(MessageType.EVALUATE, state, config, **{"server-round": 2}), lowered)
+    assert second.has_error() and "at most 1 evaluation" in second.error.reason
+    none = app(_message(MessageType.EVALUATE, state, config, **{"server-round": 3}), context(0))
+    assert none.has_error() and "at most 0 evaluation" in none.error.reason
+    ledger = PrivacyLedger(tmp_path / "ledgers" / data_site_name(federation) / LEDGER_FILE)
+    assert [c.kind for c in ledger.charges] == ["train", "evaluate"]

@@ -194,3 +194,20 @@ def test_an_unknown_known_causal_variant_is_a_clear_error(federation, tmp_path):
         _context(federation, tmp_path / "s", **{"epsilon-budget": math.inf, "known-causal": str(listed)}),
     )
     assert reply.has_error() and "1:999999999:A:G" in reply.error.reason
+
+
+def test_a_round_replayed_after_the_known_causal_list_changed_is_refused(federation, tmp_path):
+    """The list decides which variants the coordinator's `mutate` may change, so it is an input of
+    the round: an audit replayed a charged round after the clinicians edited the list, got a
+    second reply with the same noise on other inputs (their difference noise-free), charged once."""
+    listed = tmp_path / "causal.txt"
+    ids = VariantPanel.load(federation / "panel.tsv").variant_ids
+    listed.write_text("\n".join(ids[:200]) + "\n")
+    app = make_client_app()
+    context = _context(federation, tmp_path / "s", **{"epsilon-budget": 8.0, "known-causal": str(listed)})
+    message = _message(federation, 8.0, "mutate=0.5")
+    first, same = (_reply(app, message, context).content["arrays"].to_torch_state_dict() for _ in range(2))
+    assert all(np.array_equal(first[k], same[k]) for k in first)  # the same inputs: the same release
+    listed.write_text("\n".join(ids[:5]) + "\n")
+    replay = app(message, context)
+    assert replay.has_error() and "already" in replay.error.reason and "different" in replay.error.reason

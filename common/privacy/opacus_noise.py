@@ -1,0 +1,81 @@
+"""Opacus' DP-SGD with its secret randomness from a `SecretNoise` (common.privacy.secret_noise,
+which says why): `use_secret_noise` makes one optimizer draw its Gaussian noise from it, and
+`secret_poisson_loader` is Opacus' DPDataLoader with its Poisson draws from one. The arithmetic is
+Opacus' own; only the source of the random numbers changes.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+# isort: off
+# Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py).
+import genofed.common.model.network  # noqa: F401
+from genofed.common.privacy.secret_noise import SecretNoise
+from opacus.data_loader import dtype_safe, shape_safe, wrap_collate_with_empty
+from opacus.optimizers.optimizer import DPOptimizer, _check_processed_flag, _mark_as_processed
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+# isort: on
+
+
+def gaussian_like(noise: SecretNoise, reference: torch.Tensor, std: float) -> torch.Tensor:
+    """N(0, std^2) noise from `noise` of `reference`'s shape, dtype and device (zeros when std is 0)."""
+    if std == 0:
+        return torch.zeros_like(reference)
+    draws = torch.from_numpy(noise.normal(tuple(reference.shape)) * std)
+    return draws.to(dtype=reference.dtype, device=reference.device)
+
+
+def use_secret_noise(optimizer: DPOptimizer, noise: SecretNoise) -> DPOptimizer:
+    """Make Opacus' `optimizer` draw its Gaussian noise from `noise` instead of a torch generator.
+
+    The step is Opacus' `add_noise` (DPOptimizer's and the ghost-clipping optimizer's are the same):
+    for each parameter, its clipped gradient sum plus N(0, (noise multiplier x max_grad_norm)^2),
+    the multiplier Opacus' adaptive clipping adjusts if it set one. Returns the optimizer."""
+
+    def add_noise(self: DPOptimizer) -> None:
+        std = getattr(self, "_adjusted_noise_multiplier", self.noise_multiplier) * self.max_grad_norm
+        for p in self.params:
+            _check_processed_flag(p.summed_grad)
+            p.grad = (p.summed_grad + gaussian_like(noise, p.summed_grad, std)).view_as(p)
+            _mark_as_processed(p.summed_grad)
+
+    optimizer.generator = None  # nothing is drawn from a torch generator any more
+    optimizer.add_noise = types.MethodType(add_noise, optimizer)
+    return optimizer
+
+
+class SecretPoissonSampler(UniformWithReplacementSampler):
+    """Opacus' Poisson sampler (each record in each batch with probability `sample_rate`, 1 /
+    sample_rate batches) with its draws from a `SecretNoise`: which patients a step used is as
+    secret as its noise (the privacy amplification by sampling assumes nobody knows it)."""
+
+    def __init__(self, *, num_samples: int, sample_rate: float, noise: SecretNoise) -> None:
+        super().__init__(num_samples=num_samples, sample_rate=sample_rate)
+        self._noise = noise
+
+    def __iter__(self):
+        for _ in range(self.steps):
+            yield np.flatnonzero(self._noise.uniform(self.num_samples) < self.sample_rate).tolist()
+
+
+def secret_poisson_loader(dataset: Dataset, *, sample_rate: float, noise: SecretNoise) -> DataLoader:
+    """Opacus' DPDataLoader (Poisson batches; an empty batch is a tensor with no rows) over
+    `dataset`, its sampling drawn from `noise`: the same loader Opacus builds, with the sampler
+    above."""
+    first = dataset[0]
+    return DataLoader(
+        dataset,
+        batch_sampler=SecretPoissonSampler(num_samples=len(dataset), sample_rate=sample_rate, noise=noise),
+        collate_fn=wrap_collate_with_empty(
+            collate_fn=default_collate,
+            batch_first=True,
+            rand_on_empty=False,
+            sample_empty_shapes=[(0, *shape_safe(x)) for x in first],
+            dtypes=[dtype_safe(x) for x in first],
+        ),
+    )

@@ -1,0 +1,64 @@
+"""The secret randomness of a DP release: Gaussian noise and Poisson sampling drawn from a
+ChaCha20 keystream keyed by the site's secret-derived seed, instead of a torch generator.
+
+Why: anyone who knows a release's noise can subtract it. Torch's CPU generator (a Mersenne
+Twister) keeps only 32 bits of the seed it is given (`manual_seed(s)` and `manual_seed(s + 2**32)`
+draw the same stream), so a coordinator that crafts a model giving some coordinates a zero
+gradient reads pure noise there, tries all 2**32 streams against it (about 17 core-hours in plain
+Python) and subtracts the rest: an outside audit (2026-12-05) recovered a round's exact clipped
+gradient sum that way and read a patient's label from two neighbouring cohorts, while the ledger
+charged epsilon 8. Even a full-entropy Mersenne Twister state is recoverable from 624 of its
+outputs, which pairs of Box-Muller normals give away. A stream cipher's keystream is not: the
+key is derived from the whole seed (the site's 256-bit secret and the round's context,
+`client.site.derived_key`), and outputs say nothing about the key or about each other.
+
+The draws stay deterministic in the seed, as the torch ones were: a round re-run with the same
+seed must release the same numbers (the ledger charges a replay once), and a simulation is
+reproducible. `cryptography` is Flower's own dependency (its TLS and SecAgg+ use it).
+
+Opacus' DP-SGD draws from it through `common.privacy.opacus_noise`; the site's evaluation release
+(`common.privacy.release.noisy_histogram`) too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
+#: Bytes of the seed the key is hashed from: a seed up to 2**256 keeps all its bits.
+_SEED_BYTES = 32
+
+
+class SecretNoise:
+    """Uniform and standard normal draws from a ChaCha20 keystream.
+
+    seed: a non-negative int below 2**256, secret (derived from the site's secret: whoever knows
+        it knows the noise).
+    purpose: separates streams from the same seed (the noise and the sampling of one round must
+        not be the same numbers); any short text.
+    """
+
+    def __init__(self, seed: int, purpose: str) -> None:
+        if not 0 <= int(seed) < 2 ** (8 * _SEED_BYTES):
+            raise ValueError(f"a noise seed must be in [0, 2**256), got {seed}")
+        key = hashlib.sha256(int(seed).to_bytes(_SEED_BYTES, "big") + b"|" + purpose.encode()).digest()
+        self._stream = Cipher(algorithms.ChaCha20(key, bytes(16)), mode=None).encryptor()
+
+    def _words(self, n: int) -> np.ndarray:
+        """n uniform uint64 words from the keystream."""
+        return np.frombuffer(self._stream.update(bytes(8 * n)), dtype="<u8")
+
+    def uniform(self, n: int) -> np.ndarray:
+        """(n,) float64 uniform on (0, 1): 53 bits per draw, never 0 (the logarithm below)."""
+        return ((self._words(n) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+
+    def normal(self, shape: tuple[int, ...] | int) -> np.ndarray:
+        """float64 standard normal draws of `shape` (Box-Muller, both outputs of each pair used)."""
+        size = int(np.prod(shape))
+        pairs = (size + 1) // 2
+        u = self.uniform(2 * pairs).reshape(2, pairs)
+        radius = np.sqrt(-2.0 * np.log(u[0]))
+        angle = 2.0 * np.pi * u[1]
+        return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])[:size].reshape(shape)
