@@ -11,7 +11,9 @@ run's privacy plot sat flat at the budget with no word why. Now:
   and when it holds a finished run (its results.json; the ServerApp refuses that too);
 - `--force`: the previous run's outputs are deleted first, its privacy ledgers included, so the
   new run starts with fresh ledgers. Kept: the --data folder wherever it is (never deleted), and
-  RUN/cohorts when this run simulates the same preset and seed into it (the same bytes again);
+  RUN/cohorts when this run simulates the same preset and seed into it (the same bytes again).
+  A RUN that also holds anything a run does not write (a clinician's notes, a folder of the
+  user's) is refused and nothing is deleted: an audit lost such files to --force;
 - otherwise: a ConfigError that names what RUN holds and the two flags.
 
 Only a folder that looks like a genofed run (`RUN_MARKERS`) is ever emptied, so a mistyped
@@ -36,6 +38,18 @@ RUN_MARKERS = (
     "privacy-ledgers",
     "cohorts",
     "model.pt",
+)
+#: Everything else a run writes into RUN (the report's pages and plots, the test predictions, a
+#: panel built from the hospitals' summaries): with RUN_MARKERS, all that `--force` deletes.
+#: Names kept here, not imported, for the reason below.
+RUN_OUTPUTS = (
+    *RUN_MARKERS,
+    "report.html",
+    "test_predictions.csv",
+    "panel.tsv",
+    "auc_per_round.png",
+    "privacy_per_round.png",
+    "calibration.png",
 )
 #: A finished run's results (`genofed.server.results.RESULTS`, not imported: it loads torch).
 RESULTS = "results.json"
@@ -104,6 +118,13 @@ def prepare_run_folder(
     if simulated is not None and _holds_cohorts(out / COHORTS, simulated):
         keep.add(COHORTS)
     deleted = [name for name in held if name not in keep]
+    foreign = [name for name in deleted if not _run_output(name)]
+    if foreign:
+        raise ConfigError(
+            f"--out {out} holds a previous run and also {_listed(foreign)}, which no run writes: --force "
+            "deletes only a run's outputs, so nothing was deleted; move those elsewhere first, or choose "
+            "another --out"
+        )
     for name in deleted:
         path = out / name
         if path.is_dir() and not path.is_symlink():
@@ -111,6 +132,14 @@ def prepare_run_folder(
         else:
             path.unlink()
     return deleted
+
+
+def _run_output(name: str) -> bool:
+    """Whether a run writes an entry of this name into RUN: one of RUN_OUTPUTS, or the hidden
+    temporary file or folder an interrupted atomic write leaves (`.report.md.XXXX.tmp`)."""
+    return name in RUN_OUTPUTS or (
+        name.startswith(".") and any(name.startswith(f".{output}.") for output in RUN_OUTPUTS)
+    )
 
 
 def _holds_cohorts(folder: Path, simulated: Cohorts) -> bool:

@@ -139,7 +139,7 @@ def site_evaluation(log: RoundLog) -> dict[str, Any] | None:
         for name, m in sorted(released.items())
     }
     pooled = pooled_histogram([m["val-histogram"] for m in released.values()])
-    pooled_sigma = math.sqrt(sum(float(m.get("val-noise", 0.0)) ** 2 for m in released.values()))
+    pooled_sigma = _pooled_noise(log)
     return {
         "round": round_,
         "sites": per_site,
@@ -169,6 +169,15 @@ def _pooled_release(log: RoundLog) -> tuple[int, np.ndarray] | None:
         return None
     round_, released = last
     return round_, pooled_histogram([m["val-histogram"] for m in released.values()])
+
+
+def _pooled_noise(log: RoundLog) -> float:
+    """The sd of the DP noise on each count of `_pooled_release`'s histogram: the hospitals' noise
+    variances add (0 without DP, or without an evaluation)."""
+    last = last_evaluation(log)
+    if last is None:
+        return 0.0
+    return math.sqrt(sum(float(m.get("val-noise", 0.0)) ** 2 for m in last[1].values()))
 
 
 def results_operating_point(fed: FederationResult) -> dict[str, Any]:
@@ -285,7 +294,11 @@ def final_model_file(
         "features": features_dict(FeatureSpec(alt_freq=panel.alt_freq)),
         "threshold": threshold if threshold.get("threshold") is not None else None,
         "threshold_note": threshold.get("note"),
-        "risk_distribution": risk_distribution(pooled[1], round_=pooled[0]) if pooled else None,
+        "risk_distribution": (
+            risk_distribution(pooled[1], round_=pooled[0], noise_per_count=_pooled_noise(fed.log))
+            if pooled
+            else None
+        ),
     }
     provenance = {
         "source": f"federated run {settings.out_dir}",

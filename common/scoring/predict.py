@@ -302,6 +302,9 @@ def predict_file(
         notes.append(
             "no training-population risk distribution in the model file: the percentile column is empty"
         )
+    elif distribution.get("percentiles_shown") is False:
+        notes.append(_withheld_percentiles(distribution))
+        distribution = None
     if alignment.swapped:
         notes.append(
             f"{alignment.swapped} panel variants have REF/ALT swapped in the file: their dosages were flipped"
@@ -487,12 +490,23 @@ def _given_threshold_detail(recorded: float | None) -> str:
     return f"given with --threshold ({own}); its sensitivity and specificity are unknown here"
 
 
+def _withheld_percentiles(distribution: dict) -> str:
+    """Why the percentile column is empty although the model file has a distribution: its noise."""
+    patients = float(distribution.get("patients") or 0)
+    return (
+        f"percentiles not shown: the training population's risk distribution rests on about {patients:.0f} "
+        f"noisy validation patients, whose DP noise alone moves a percentile by up to "
+        f"{float(distribution.get('percentile_sd') or 0):.0f} points (one sd); the risk column is "
+        "unaffected"
+    )
+
+
 def reference_population(model: ModelFile) -> str | None:
     """Who the percentiles are relative to, in words, from what the model file records: the
     federation's noisy validation patients (a federated run: about how many, and about what share
     cases), or a hospital's own (`genofed adapt`, exact). None without a risk distribution."""
     distribution = model.operating.get("risk_distribution")
-    if not distribution:
+    if not distribution or distribution.get("percentiles_shown") is False:
         return None
     point = model.operating.get("threshold") or {}
     exact = "exact" in str(distribution.get("source") or "")
@@ -515,6 +529,9 @@ def reference_population(model: ModelFile) -> str | None:
         )
         if isinstance(cases, int | float):
             facts.append(f"{about}{min(max(float(cases) / float(patients), 0.0), 1.0):.0%} cases")
+    spread = distribution.get("percentile_sd")
+    if isinstance(spread, int | float) and spread > 0:
+        facts.append(f"the DP noise moves a percentile by up to {spread:.0f} points (one sd)")
     listed = f": {', '.join(facts)}" if facts else ""
     return f"{who}{listed}; clinic patients, not the general population"
 

@@ -170,6 +170,24 @@ def test_force_never_deletes_the_data_folder_inside_run(tmp_path):
         prepare_run_folder(run / "mydata", data=run / "mydata", force=True, resume=False)
 
 
+def test_force_refuses_a_run_folder_that_also_holds_the_users_files_and_deletes_nothing(tmp_path):
+    """An audit lost a clinician's notes and a folder of its own to --force in a run folder."""
+    run = tmp_path / "run"
+    _previous_run(run)
+    for name in ("report.html", "calibration.png", "test_predictions.csv", ".report.md.x1.tmp"):
+        (run / name).write_text("a run's")
+    (run / "clinician_notes.txt").write_text("precious")
+    (run / "mydir").mkdir()
+    before = sorted(p.name for p in run.iterdir())
+    with pytest.raises(ConfigError, match=r"also clinician_notes\.txt, mydir, which no run writes"):
+        prepare_run_folder(run, data=tmp_path / "fed", force=True, resume=False)
+    assert sorted(p.name for p in run.iterdir()) == before  # nothing deleted
+    (run / "clinician_notes.txt").unlink()
+    (run / "mydir").rmdir()
+    prepare_run_folder(run, data=tmp_path / "fed", force=True, resume=False)
+    assert list(run.iterdir()) == []  # a run's outputs only: all of them go
+
+
 def test_force_refuses_a_folder_that_is_not_a_run(tmp_path):
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "thesis.tex").write_text("precious")

@@ -7,8 +7,10 @@ import pytest
 
 from genofed.common.privacy.release import histogram_metrics
 from genofed.common.scoring.operating import (
+    MAX_PERCENTILE_SD,
     MIN_CLASS,
     operating_point,
+    percentile_sd,
     percentiles,
     risk_distribution,
     too_few_note,
@@ -77,3 +79,24 @@ def test_risk_distribution_is_a_monotone_cdf_of_both_classes_and_percentiles_int
     # maximum keeps it at 10/36 there; 16 of 36 below 0.4, 26 below 0.5 with 0.45 halfway
     np.testing.assert_allclose(got, [0, 1000 / 36, 500 / 36, 1000 / 36, 2100 / 36, 2600 / 36, 100])
     assert risk_distribution(np.zeros((2, 10)) - 1, round_=1) is None
+
+
+def test_the_distribution_records_the_noise_on_a_percentile_and_withholds_percentiles_it_dominates():
+    """An audit's run pooled 43 noisy patients at about 3.5 noise per count: every risk below 0.30
+    got percentile 1 and the mean error was 22 points. The noise sd at the worst edge is
+    noise x sqrt(2 k (bins - k) / bins) / patients; beyond MAX_PERCENTILE_SD points none is shown."""
+    rng = np.random.default_rng(0)
+    true = np.array([[4, 6, 8, 10, 12, 10, 8, 6, 4, 2], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], dtype=float)
+    # the formula against the spread of the noisy CDF itself, at its worst edge
+    sigma, edge = 3.5, 5
+    draws = [
+        risk_distribution(true + rng.normal(0, sigma, true.shape), round_=1)["cdf"][edge] for _ in range(4000)
+    ]
+    predicted = percentile_sd(true.sum(), 10, sigma)
+    assert np.std(draws) * 100 == pytest.approx(predicted, rel=0.25)
+    few = risk_distribution(true / 3, round_=1, noise_per_count=3.5)  # about 43 patients
+    assert few["percentile_sd"] > MAX_PERCENTILE_SD and few["percentiles_shown"] is False
+    many = risk_distribution(true * 3, round_=1, noise_per_count=3.5)  # about 387 patients
+    assert many["percentile_sd"] < MAX_PERCENTILE_SD and many["percentiles_shown"] is True
+    exact = risk_distribution(true, round_=1)  # no DP: no noise, always shown
+    assert exact["percentile_sd"] == 0.0 and exact["percentiles_shown"] is True

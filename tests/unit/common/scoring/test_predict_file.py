@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.model_files import N_VARIANTS, model_file, people, write_people
+from helpers.model_files import HISTOGRAM, N_VARIANTS, model_file, people, write_people
 
 from genofed.common.data.cohort import Cohort
 from genofed.common.data.features import encode
@@ -19,6 +19,7 @@ from genofed.common.errors import DataError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
 from genofed.common.scoring.model_file import ModelFileError, Task
+from genofed.common.scoring.operating import risk_distribution
 from genofed.common.scoring.predict import (
     COLUMNS,
     NO_CALL,
@@ -192,6 +193,28 @@ def test_a_model_without_threshold_or_distribution_leaves_those_columns_empty(tm
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
     assert {r["call"] for r in rows} == {""} and {r["percentile"] for r in rows} == {""}
     assert any("no operating threshold" in note for note in result.notes)
+
+
+def test_percentiles_the_dp_noise_dominates_are_withheld_and_said_so(tmp_path):
+    """A distribution from a few noisy patients (the model file records its noise) gives no
+    percentiles: an audit found most of a test cohort at percentile 1 from 43 noisy patients."""
+    model = model_file()
+    noisy = risk_distribution(HISTOGRAM / 4, round_=3, noise_per_count=3.5)
+    assert noisy["percentiles_shown"] is False
+    withheld = replace(model, operating={**model.operating, "risk_distribution": noisy})
+    genotypes, phenotypes = write_people(tmp_path)
+    result = predict_file(withheld, genotypes, phenotypes=phenotypes)
+    assert result.percentiles is None and result.reference is None
+    assert {r["percentile"] for r in csv.DictReader(io.StringIO(result.to_csv()))} == {""}
+    (note,) = [n for n in result.notes if n.startswith("percentiles not shown")]
+    assert f"up to {noisy['percentile_sd']:.0f} points" in note
+    shown = risk_distribution(HISTOGRAM * 4, round_=3, noise_per_count=3.5)
+    kept = predict_file(
+        replace(model, operating={**model.operating, "risk_distribution": shown}),
+        genotypes,
+        phenotypes=phenotypes,
+    )
+    assert kept.percentiles is not None and f"up to {shown['percentile_sd']:.0f} points" in kept.reference
 
 
 def test_a_model_that_does_not_score_a_binary_risk_is_refused(tmp_path):
