@@ -93,23 +93,25 @@ def _unmatched(
 ) -> DataError:
     """The refusal, about `source`, of ids found only in `other_source`; when some differ from an id
     of `source` only in Unicode form or surrounding whitespace (`pairs`, from `_look_alikes`), it says
-    so and shows both spellings escaped, since on screen they look the same."""
+    so and shows both spellings escaped, since on screen they look the same. Pairs are counted by
+    how they differ, so that an id with only a trailing space is not counted as a Unicode one."""
     if not pairs:
         return DataError(source, problem, hint=hint)
-    theirs, ours = pairs[0]
+    by_kind: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    for pair in pairs:
+        by_kind.setdefault(tuple(_differences(*pair)), []).append(pair)
     hint = "write both files' ids the same way: genofed matches ids exactly, as its ledger and predictions do"
-    if theirs.strip() != ours.strip():  # not only whitespace: the Unicode form differs
+    if any(theirs.strip() != ours.strip() for theirs, ours in pairs):  # not only whitespace
         hint += (
             "; for the Unicode form, convert both to NFC (accents as single characters), e.g. with "
             "Python's unicodedata.normalize('NFC', id)"
         )
-    differences = " and ".join(_differences(theirs, ours))
-    return DataError(
-        source,
-        f"{problem}; {len(pairs)} of them differ from an id here only in {differences}, "
-        f"e.g. {ascii(theirs)} in {other_source} and {ascii(ours)} here",
-        hint=hint,
-    )
+    said = [
+        f"{len(same)} of them differ from an id here only in {' and '.join(kinds)}, "
+        f"e.g. {ascii(same[0][0])} in {other_source} and {ascii(same[0][1])} here"
+        for kinds, same in by_kind.items()
+    ]
+    return DataError(source, f"{problem}; {'; '.join(said)}", hint=hint)
 
 
 def _differences(one: str, other: str) -> list[str]:

@@ -106,13 +106,18 @@ def _encode_dosages(dosages: np.ndarray, freq: np.ndarray, out: np.ndarray, chun
 
 
 def _column(frame: pd.DataFrame, name: str, n: int) -> np.ndarray:
-    """A covariate column as float64 (matched case-insensitively); all-NaN if the site lacks it."""
-    if name in frame.columns:
-        return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
-    lowered = {str(c).lower(): c for c in frame.columns}
-    if name.lower() in lowered:
-        return pd.to_numeric(frame[lowered[name.lower()]], errors="coerce").to_numpy(dtype=np.float64)
-    return np.full(n, np.nan)
+    """A covariate column as float64 (matched case-insensitively); all-NaN if the site lacks it.
+
+    Two columns that both match (`sex` and `Sex`, in a cohort built in code: the phenotype reader
+    refuses such a file) are refused rather than one picked, since they may disagree."""
+    matching = [c for c in frame.columns if str(c).lower() == name.lower()]
+    if len(matching) > 1:
+        raise ValueError(
+            f"covariate columns {', '.join(repr(str(c)) for c in matching)} all name {name!r}: keep one"
+        )
+    if not matching:
+        return np.full(n, np.nan)
+    return pd.to_numeric(frame[matching[0]], errors="coerce").to_numpy(dtype=np.float64)
 
 
 def _encode_covariate(spec: FeatureSpec, name: str, values: np.ndarray) -> np.ndarray:

@@ -3,10 +3,19 @@
 Every site aligns its own variants to the panel before training: same order, same allele
 orientation. Variants a site lacks are imputed with the panel's allele frequency (2 * p, the
 expected dosage), not zero, so a missing variant does not look like a homozygous reference call.
+
+Two cases are matched beyond the id and its REF/ALT swap:
+- a REF-only site (`CHROM:POS:REF:.`, a VCF record with ALT '.' or a PLINK variant whose other
+  allele is '0' or '.': every patient typed there is homozygous for that one allele) matches the
+  panel variant at that position whose REF (dosage 0) or ALT (dosage 2) is that allele;
+- a swapped match of one ALT of a multi-allelic site (the site has another variant at the same
+  position with the same REF) is not flipped but set missing: 2 - d counts a call carrying the
+  site's other ALT as two copies of the panel's ALT, which is wrong.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,11 +23,15 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
-from genofed.common.data.variants import parse_variant_id
+from genofed.common.data.variants import Variant, parse_variant_id
 from genofed.common.errors import DataError
 from genofed.common.util.atomic import atomic_path
 
 PANEL_COLUMNS = ["id", "chrom", "pos", "ref", "alt", "alt_freq"]
+#: The ALT of a REF-only site's id (`CHROM:POS:REF:.`), as the genotype readers write it.
+NO_ALT = "."
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -140,6 +153,13 @@ def _check_lines(path: Path, frame: pd.DataFrame) -> list[str]:
             variant = parse_variant_id(str(vid))
         except ValueError as exc:
             raise DataError(path, str(exc), location=f"line {row}") from None
+        if NO_ALT in (variant.ref, variant.alt):
+            raise DataError(
+                path,
+                f"variant {vid} names one allele ('.' for the other): a panel variant has a REF and an ALT",
+                location=f"line {row}",
+                hint="remove the line; `genofed coordinator panel` never lists a REF-only site",
+            )
         if not (0.0 <= float(freq) <= 1.0):
             raise DataError(path, f"alt_freq {freq!r} is not in [0, 1]", location=f"line {row}")
         if positions is not None:
@@ -192,6 +212,9 @@ class Alignment:
     swapped: int  # same site with REF and ALT the other way round: dosage flipped (2 - d)
     absent: int  # panel variants the site lacks: imputed from the panel frequency
     site_only: int  # site variants outside the panel: dropped, they are not model input
+    #: Of `absent`: panel variants matching one ALT of a multi-allelic site only with REF/ALT
+    #: swapped, whose dosages cannot be flipped (`_matched_columns`), so imputed like absent ones.
+    unflippable: int = 0
 
     @property
     def coverage(self) -> float:
@@ -205,6 +228,7 @@ class Alignment:
             "swapped": self.swapped,
             "absent": self.absent,
             "site_only": self.site_only,
+            "unflippable": self.unflippable,
             "coverage": round(self.coverage, 6),
         }
 
@@ -230,7 +254,7 @@ def align_to_panel(
     if not 0.0 <= min_coverage <= 1.0:
         raise ValueError(f"min_coverage must be in [0, 1], got {min_coverage}")
     site_index = _index_site_variants(variant_ids, source)
-    panel_cols, site_cols, flip = _matched_columns(panel, site_index)
+    panel_cols, site_cols, flip, unflippable = _matched_columns(panel, site_index)
     n_swapped = int(sum(flip))
     alignment = Alignment(
         panel_variants=len(panel),
@@ -239,31 +263,81 @@ def align_to_panel(
         swapped=n_swapped,
         absent=len(panel) - len(site_cols),
         site_only=len(variant_ids) - len(site_cols),
+        unflippable=unflippable,
     )
+    if unflippable:
+        logger.warning(
+            "%s: %d panel variant(s) match one ALT allele of a multi-allelic site only with REF and ALT "
+            "swapped; their dosages cannot be flipped (a call carrying the site's other ALT is no copy "
+            "of either panel allele), so they are set missing and imputed from the panel frequency",
+            source,
+            unflippable,
+        )
     _require_coverage(alignment, source, min_coverage)
     return _reordered(dosages, len(panel), panel_cols, site_cols, flip), alignment
 
 
 def _matched_columns(
     panel: VariantPanel, site_index: dict[str, int]
-) -> tuple[list[int], list[int], list[bool]]:
-    """For each panel variant the site holds (as is, or with REF/ALT swapped), in panel order: its
-    panel column, its site column and whether its alleles are swapped."""
+) -> tuple[list[int], list[int], list[bool], int]:
+    """For each panel variant the site holds, in panel order: its panel column, its site column
+    and whether its alleles are swapped (dosage 2 - d); and how many panel variants were left
+    unmatched because they match a multi-allelic site's ALT only with REF/ALT swapped.
+
+    A site holds a panel variant as is, with REF and ALT swapped, or as a REF-only site
+    (`CHROM:POS:allele:.`, dosage 0 for every called genotype) whose allele is the panel's REF
+    (dosage 0, as is) or its ALT (dosage 2: flipped)."""
+    multiallelic: set[tuple[str, int, str]] | None = None  # built on the first swapped match
     panel_cols: list[int] = []
     site_cols: list[int] = []
     flip: list[bool] = []
+    unflippable = 0
     for panel_col, vid in enumerate(panel.variant_ids):
-        col = site_index.get(vid)
-        swapped = False
-        if col is None:
+        col, swapped = site_index.get(vid), False
+        if col is None:  # parsed only when needed: most panel variants match as they are
             parsed = parse_variant_id(vid)
-            col = site_index.get(parsed.swapped_id)
-            swapped = col is not None
+            col, swapped = _site_column(parsed, site_index)
+            if col is not None and col == site_index.get(parsed.swapped_id):
+                if multiallelic is None:
+                    multiallelic = _multiallelic_sites(site_index)
+                if (parsed.chrom, parsed.pos, parsed.alt) in multiallelic:
+                    unflippable += 1
+                    continue
         if col is not None:
             panel_cols.append(panel_col)
             site_cols.append(col)
             flip.append(swapped)
-    return panel_cols, site_cols, flip
+    return panel_cols, site_cols, flip, unflippable
+
+
+def _site_column(variant: Variant, site_index: dict[str, int]) -> tuple[int | None, bool]:
+    """The site column holding `variant` other than under its own id (REF/ALT swapped, or a
+    REF-only site) and whether it is flipped; (None, False) if none does."""
+    for site_id, swapped in (
+        (variant.swapped_id, True),
+        (f"{variant.chrom}:{variant.pos}:{variant.ref}:{NO_ALT}", False),
+        (f"{variant.chrom}:{variant.pos}:{variant.alt}:{NO_ALT}", True),
+    ):
+        col = site_index.get(site_id)
+        if col is not None:
+            return col, swapped
+    return None, False
+
+
+def _multiallelic_sites(site_index: dict[str, int]) -> set[tuple[str, int, str]]:
+    """(chrom, pos, REF) of the site's positions with more than one ALT allele for one REF: a
+    split multi-allelic record (or one already split upstream, `bcftools norm -m -any`), whose
+    columns count a call carrying the other ALT as 0 copies: right as is, wrong once flipped."""
+    alts: dict[tuple[str, int, str], int] = {}
+    for vid in site_index:
+        try:
+            parsed = parse_variant_id(vid)
+        except ValueError:  # an id no panel variant can match: nothing to flip
+            continue
+        if parsed.alt != NO_ALT:
+            key = (parsed.chrom, parsed.pos, parsed.ref)
+            alts[key] = alts.get(key, 0) + 1
+    return {key for key, n in alts.items() if n > 1}
 
 
 def _require_coverage(alignment: Alignment, source: str, min_coverage: float) -> None:

@@ -3,6 +3,9 @@
 `build_panel` combines the sites' `VariantSummary` files (genofed.common.data.variant_summary)
 by rules that only need what the sites released:
 
+0. REF-only sites (`CHROM:POS:REF:.`: a VCF record with ALT '.', a PLINK variant whose other
+   allele is '0' or '.') name one allele, no variant: they are counted (`ref_only`), never
+   panel variants. (Their patients still count at alignment, as homozygous for that allele.)
 1. Matching: a variant is its chromosome, position and allele pair. `1:100:A:G` at one site and
    `1:100:G:A` at another are the same variant with REF/ALT swapped (PLINK writes the minor
    allele as A1, so swaps are routine); its counts are converted to one orientation
@@ -40,7 +43,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from genofed.common.data.cohort import GenotypeMatrix
-from genofed.common.data.panel import VariantPanel
+from genofed.common.data.panel import NO_ALT, VariantPanel
 from genofed.common.data.variant_summary import Release, VariantSummary, exact_counts
 from genofed.common.data.variants import Variant, parse_variant_id
 from genofed.common.errors import DataError
@@ -73,6 +76,7 @@ class PanelReport:
     sites: list[str]
     variants_seen: int = 0
     swapped: int = 0  # variants some site reports with REF/ALT swapped (converted, not dropped)
+    ref_only: int = 0  # REF-only site reports (ALT '.'), not variants: left out before the rules
     dropped_sites: int = 0
     dropped_strand: int = 0
     dropped_call_rate: int = 0
@@ -83,8 +87,14 @@ class PanelReport:
         return asdict(self)
 
     def lines(self, rules: PanelRules) -> list[str]:
+        ref_only = (
+            [f"  left out, REF-only site reports (ALT '.', no variant): {self.ref_only}"]
+            if self.ref_only
+            else []
+        )
         return [
             f"{len(self.sites)} sites ({', '.join(self.sites)}): {self.variants_seen} distinct variants",
+            *ref_only,
             f"  REF/ALT swapped at some site, converted: {self.swapped}",
             f"  dropped, in fewer than {rules.min_sites} sites: {self.dropped_sites}",
             f"  dropped, A/T or C/G reported in both orientations: {self.dropped_strand}",
@@ -126,8 +136,8 @@ def build_panel(
     rules = PanelRules(min_sites, min_call_rate, min_maf)
     _check(summaries, rules)
     ordered = sorted(summaries, key=lambda s: s.site)
-    grouped = _group(ordered)
-    report = PanelReport([s.site for s in ordered], variants_seen=len(grouped))
+    grouped, ref_only = _group(ordered)
+    report = PanelReport([s.site for s in ordered], variants_seen=len(grouped), ref_only=ref_only)
     samples = np.array([max(s.samples, 0.0) for s in ordered])
     kept: list[tuple[Variant, float]] = []
     for (chrom, pos, _), reports in grouped.items():
@@ -205,13 +215,20 @@ def _check(summaries: Sequence[VariantSummary], rules: PanelRules) -> None:
     require_in_range("min_maf", rules.min_maf, 0, 0.5)
 
 
-def _group(summaries: Sequence[VariantSummary]) -> dict[tuple[str, int, frozenset[str]], _Reports]:
-    """Every site's reports, keyed by chromosome, position and (unordered) allele pair."""
+def _group(
+    summaries: Sequence[VariantSummary],
+) -> tuple[dict[tuple[str, int, frozenset[str]], _Reports], int]:
+    """Every site's reports, keyed by chromosome, position and (unordered) allele pair; and how
+    many REF-only reports (ALT '.') were left out: one allele is no variant a panel can hold."""
     grouped: dict[tuple[str, int, frozenset[str]], _Reports] = {}
+    ref_only = 0
     for index, summary in enumerate(summaries):
         seen: set[tuple[str, int, frozenset[str]]] = set()
         for vid, called, alt in zip(summary.variant_ids, summary.called, summary.alt, strict=True):
             variant = parse_variant_id(vid)
+            if variant.alt == NO_ALT:
+                ref_only += 1
+                continue
             key = (variant.chrom, variant.pos, frozenset((variant.ref, variant.alt)))
             if key in seen:
                 raise DataError(
@@ -226,7 +243,7 @@ def _group(summaries: Sequence[VariantSummary]) -> dict[tuple[str, int, frozense
             reports.orientations.append((variant.ref, variant.alt))
             reports.called.append(float(called))
             reports.alt.append(float(alt))
-    return grouped
+    return grouped, ref_only
 
 
 def _orientation(reports: _Reports) -> tuple[str, str]:

@@ -21,14 +21,29 @@ class Variant(NamedTuple):
         return f"{self.chrom}:{self.pos}:{self.alt}:{self.ref}"
 
 
+#: PLINK 1.9's numeric codes for the sex and mitochondrial chromosomes, and the `M` spelling of MT,
+#: by the name genofed writes: a .bim says `23` where the panel (from a VCF) says `X`.
+CHROM_ALIASES = {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}
+
+
 def normalize_chrom(chrom: str) -> str:
-    """`chr1` and `1` name the same chromosome; genofed writes the bare form."""
+    """`chr1` and `1` name the same chromosome, as do `23`, `chrX` and `X` (PLINK codes), and `M`,
+    `chrM` and `MT`; genofed writes the bare VCF form (`1`, `X`, `MT`)."""
     chrom = str(chrom)
-    return chrom[3:] if chrom.lower().startswith("chr") else chrom
+    bare = chrom[3:] if chrom.lower().startswith("chr") else chrom
+    return CHROM_ALIASES.get(bare.upper(), bare)
 
 
 def make_variant_id(chrom: str, pos: int, ref: str, alt: str) -> str:
-    return f"{normalize_chrom(chrom)}:{int(pos)}:{ref.upper()}:{alt.upper()}"
+    """`chrom:pos:ref:alt`; a chromosome holding ':' (GRCh38's `HLA-A*01:01:01:01` contigs) raises
+    ValueError, since its id would not split back into four fields and would break the panel later."""
+    chrom = normalize_chrom(chrom)
+    if ":" in chrom:
+        raise ValueError(
+            f"chromosome {chrom!r} contains ':', which separates the fields of a variant id "
+            "(chrom:pos:ref:alt); such contigs (e.g. GRCh38 HLA alleles) cannot be panel variants"
+        )
+    return f"{chrom}:{int(pos)}:{ref.upper()}:{alt.upper()}"
 
 
 def parse_variant_id(text: str) -> Variant:

@@ -4,8 +4,9 @@ federation must build it, from the hospitals' released variant summaries.
 A real federation has no trusted party that sees every site's genotypes, so its panel comes from
 what each hospital releases (`genofed hospital variants`, rounded counts by default) combined by
 `genofed coordinator panel`. When the folder `genofed simulate --data` is given has no
-`panel.tsv`, the simulation does exactly that, in process, and writes the panel into the run's
-output folder (never into the user's data folder).
+`panel.tsv`, the simulation does exactly that, in process, from the hospitals whose data passes
+its checks (a hospital refused for its data takes no part in the run, so it must not shape the
+panel), and writes the panel into the run's output folder (never into the user's data folder).
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from genofed.common.data.layout import PANEL, hospital_folders
+from genofed.common.data.cohort import GenotypeMatrix
+from genofed.common.data.layout import PANEL, SiteFolder, hospital_folders
+from genofed.common.data.loading import load_site
 from genofed.common.data.panel_building import DEFAULT_MIN_SITES, build_panel
-from genofed.common.data.variant_summary import summarize_genotypes
+from genofed.common.data.readers._files import examples
+from genofed.common.data.variant_summary import VariantSummary, rounded_summary
+from genofed.common.errors import DataError
 
 
 def panel_for_run(
@@ -30,29 +35,64 @@ def panel_for_run(
     Args:
         data_dir: the federation folder (one sub-folder per hospital).
         out_dir: the run's output folder: a built panel goes to `out_dir/panel.tsv`.
-        label_column: the phenotype files' label column (unused by the panel itself; kept so
-            that hospital discovery can depend on it).
-        progress: told, in one line, when a panel was built and from what.
+        label_column: the phenotype files' label column, for the data checks that decide which
+            hospitals' summaries the panel is built from (`usable_summaries`).
+        progress: told, in one line, when a panel was built and from how many hospitals.
 
     Returns:
-        `data_dir/panel.tsv` when it exists, else the panel built from the hospitals' rounded
-        variant summaries (the default rules of `genofed coordinator panel`).
+        `data_dir/panel.tsv` when it exists, else the panel built from the rounded variant
+        summaries of the hospitals whose data passes its checks (the default rules of
+        `genofed coordinator panel`).
     """
-    del label_column  # see Args
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     existing = data_dir / PANEL
     if existing.is_file():
         return existing
     sites = hospital_folders(data_dir)
-    summaries = [summarize_genotypes(site.name, site.genotypes) for site in sites]
+    summaries, refused = usable_summaries(sites, label_column)
     min_sites = min(DEFAULT_MIN_SITES, len(summaries))
     panel, _report = build_panel(summaries, min_sites=min_sites)
     out_dir.mkdir(parents=True, exist_ok=True)
     built = out_dir / PANEL
     panel.save(built)
     if progress is not None:
+        left_out = f"; not from {examples(refused)}, whose data is refused: it cannot take part"
         progress(
-            f"no {PANEL} in {data_dir}: built one from the {len(sites)} hospitals' variant summaries "
+            f"no {PANEL} in {data_dir}: built one from {_from_whom(len(sites), refused)} "
             f"(rounded counts, present in >= {min_sites} sites): {len(panel)} variants -> {built}"
+            + (left_out if refused else "")
         )
     return built
+
+
+def usable_summaries(sites: list[SiteFolder], label_column: str) -> tuple[list[VariantSummary], list[str]]:
+    """(the rounded variant summaries of the hospitals whose data passes `load_site`'s checks, the
+    names of those whose data does not).
+
+    A hospital refused for its data cannot take part in the run, so it must not shape the panel
+    either: its variants and frequencies would decide what every other hospital trains on. The
+    checks are those its ClientApp runs, bar the panel's coverage (there is no panel yet). When no
+    hospital passes, the first refusal is raised: there is nothing to build a panel from.
+    """
+    summaries, refused, first = [], [], None
+    for site in sites:
+        try:
+            cohort = load_site(site.genotypes, site.phenotypes, label_column=label_column).cohort
+        except DataError as exc:
+            refused.append(site.name)
+            first = first or exc
+            continue
+        matrix = GenotypeMatrix(
+            cohort.dosages, cohort.sample_ids, cohort.variant_ids, source=cohort.genotype_source
+        )
+        summaries.append(rounded_summary(site.name, matrix))
+    if not summaries and first is not None:
+        raise first
+    return summaries, refused
+
+
+def _from_whom(hospitals: int, refused: list[str]) -> str:
+    """Whose summaries the panel was built from, as the progress line says it."""
+    if not refused:
+        return f"the {hospitals} hospitals' variant summaries"
+    return f"the variant summaries of {hospitals - len(refused)} of the {hospitals} hospitals"

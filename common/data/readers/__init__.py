@@ -3,7 +3,8 @@
 Modules:
 
 - `vcf`: VCF / BCF genotypes via cyvcf2 (htslib), GT field only.
-- `plink`: PLINK 1 binary genotypes (.bed/.bim/.fam) via bed-reader.
+- `plink`: PLINK 1 binary genotypes (.bed/.bim/.fam) via bed-reader; a PLINK 2 fileset
+  (.pgen/.pvar/.psam) is refused here with the plink2 command that converts it.
 - `table`: dense genotype tables (CSV / TSV / Parquet), one row per sample.
 - `phenotypes`: phenotype tables (`sample_id`, a binary label, optional covariates) and class
   columns for multiclass tasks.
@@ -27,6 +28,8 @@ from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.errors import DataError
 
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
+#: A PLINK 2 fileset's files (the .pvar may be zstd-compressed), refused with the conversion command.
+PLINK2_SUFFIXES = (".pgen", ".pvar", ".pvar.zst", ".psam")
 ACCEPTED = (
     "VCF (.vcf, .vcf.gz, .vcf.bgz, .bcf), PLINK 1 (.bed/.bim/.fam or their prefix), "
     "tables (.csv, .tsv, .txt, optionally .gz, or .parquet)"
@@ -49,9 +52,29 @@ def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
         return read_plink(path, **kwargs)
     if name.endswith(TABLE_SUFFIXES):
         return read_genotype_table(path, **kwargs)
+    _refuse_plink2(path)
     if path.is_file():
         check_container(path)  # calls.vcf.gz.gz, calls.zip: say what the file is, not just its name
     raise DataError(path, "unknown genotype file format", hint=f"genofed reads {ACCEPTED}")
+
+
+def _refuse_plink2(path: Path) -> None:
+    """Name a PLINK 2 fileset (.pgen/.pvar/.psam, or their prefix) as such, with the conversion.
+
+    It is the format a plink2 user most likely has, and "unknown genotype file format" does not say
+    that one plink2 command makes the PLINK 1 fileset genofed reads.
+    """
+    lower = path.name.lower()
+    suffix = next((s for s in PLINK2_SUFFIXES if lower.endswith(s)), None)
+    if suffix is None and not path.with_name(path.name + ".pgen").exists():
+        return
+    prefix = path.with_name(path.name[: -len(suffix)]) if suffix else path
+    raise DataError(
+        path,
+        "this is a PLINK 2 fileset (.pgen/.pvar/.psam), which genofed does not read",
+        hint=f"convert it to PLINK 1 (.bed/.bim/.fam): plink2 --pfile {prefix} --make-bed --out {prefix}, "
+        f"then give {prefix}.bed",
+    )
 
 
 def genotype_input_files(path: str | Path) -> list[Path]:

@@ -69,8 +69,15 @@ def require_file(path: str | Path, what: str) -> Path:
     path = Path(path)
     if not path.exists():
         raise DataError(path, f"{what} file not found", hint="check the path and the working directory")
-    if not path.is_file():
+    if path.is_dir():
         raise DataError(path, f"expected a {what} file but this is a directory", hint="give the file itself")
+    if not path.is_file():  # a FIFO (`<(zcat ...)`), a socket or a device: readers open a file more than once
+        raise DataError(
+            path,
+            f"expected a {what} file but this is not a regular file (a pipe, socket or device)",
+            hint="write the data to a file first and give that file; genofed reads its inputs "
+            "more than once, which a pipe or process substitution <(...) cannot serve",
+        )
     if path.stat().st_size == 0:
         raise DataError(path, f"{what} file is empty", hint="re-export it; the export may have failed")
     return path

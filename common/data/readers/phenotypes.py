@@ -9,13 +9,17 @@ the reader names such columns in one note (`Phenotypes.notes`) for the caller to
 Codings (chosen so that no value is guessed):
 - label: 1 / `case` = case, 0 / `control` = control (case-insensitive). PLINK's 1/2 coding is
   refused, not translated: in a 0/1 file "1" means case, in a PLINK file it means control, and
-  guessing wrong flips every label without any error.
+  guessing wrong flips every label without any error. yes/no and true/false are refused too, with
+  the mapping to make (which answer is the case is not guessed); -9 is named as PLINK's missing code.
 - sex: M / male / 0 -> 0 (male); F / female / 1 -> 1 (female). PLINK's 2 is refused for the same
   reason.
 - in both, 0 and 1 may be written as decimals equal to them exactly (`0.0`, `1.0`, `1.00`): pandas
   and Excel write a 0/1 column so once it has held a missing value. Nothing else is rounded: 0.5,
   2.0, `1.` or `1e0` are refused as before.
 - every other covariate a model reads (age) must be numeric.
+- sample ids: exactly as written, surrounding spaces included (see `_sample_ids`).
+- one column per covariate and label: `sex` and `Sex` together are refused, since names are matched
+  case-insensitively and one would be read and the other silently not.
 - an empty / NA covariate is kept as NaN (validation warns about it); an empty label is an error,
   since a sample without a label cannot be trained on.
 
@@ -56,6 +60,11 @@ MISSING_VALUES = {"", "na", "nan", "n/a", "null", "none", "."}
 LABELS = {"0": 0, "control": 0, "1": 1, "case": 1}
 SEXES = {"m": 0, "male": 0, "0": 0, "f": 1, "female": 1, "1": 1}
 LABEL_HINT = "use 1 (or 'case') for cases and 0 (or 'control') for controls"
+#: Yes/no-style labels, each with its counterpart: refused (not guessed), with the mapping to make.
+CASE_WORDS = {"yes": "no", "y": "n", "true": "false", "t": "f"}
+CONTROL_WORDS = {control: case for case, control in CASE_WORDS.items()}
+#: PLINK's code for a missing phenotype.
+PLINK_MISSING = "-9"
 #: 0 or 1 written as a decimal (0.0, 1.00): read as that whole number; see the module docstring.
 WHOLE_DECIMAL = re.compile(r"^([01])\.0+$")
 #: Age in years: from birth to beyond the oldest documented human.
@@ -78,6 +87,7 @@ def read_phenotypes(
     path = require_file(path, "phenotype")
     frame = _read(path)
     _require_columns(path, frame, label_column)
+    _check_one_column_each(path, list(frame.columns), [label_column, *covariates])
     lines = frame.index.to_numpy()
     samples = _sample_ids(path, frame[ID_COLUMN], lines)
     labels = _labels(path, frame[label_column], lines, samples, label_column)
@@ -94,6 +104,7 @@ def read_covariates(
     frame = _read(path)
     if ID_COLUMN not in frame.columns:
         _require_columns(path, frame, label_column)  # names what is missing
+    _check_one_column_each(path, list(frame.columns), covariates)
     lines = frame.index.to_numpy()
     samples = _sample_ids(path, frame[ID_COLUMN], lines)
     labels = np.zeros(len(samples), dtype=np.int8)
@@ -245,6 +256,26 @@ def _check_header(path: Path, header: list[str]) -> None:
         seen[name] = column
 
 
+def _check_one_column_each(path: Path, columns: list[str], names: Sequence[str]) -> None:
+    """Refuse two columns that name the label or one covariate in different case (`sex` and `Sex`).
+
+    Covariates are matched case-insensitively, so one of the two would be read and the other left
+    unread without a word, and which one depends on the column order: with conflicting values, the
+    model would train on whichever came first.
+    """
+    for name in names:
+        same = [column for column in columns if column.lower() == name.lower()]
+        if len(same) > 1:
+            positions = " and ".join(str(columns.index(column) + 1) for column in same[:2])
+            raise DataError(
+                path,
+                f"columns {same[0]!r} and {same[1]!r} (columns {positions}) both name {name!r}: "
+                "column names are matched without regard to case",
+                location="line 1",
+                hint=f"keep one {name} column: remove the other, or rename it if it holds something else",
+            )
+
+
 def _require_columns(path: Path, frame: pd.DataFrame, label_column: str, *, binary: bool = True) -> None:
     """`sample_id` and the label column must be there; a missing binary label column's error names
     the columns that could be the label, and how to choose one."""
@@ -299,10 +330,13 @@ def binary_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _sample_ids(path: Path, ids: pd.Series, lines: np.ndarray) -> list[str]:
-    ids = ids.str.strip()
+    """The ids exactly as written, surrounding spaces included: ids are matched exactly against the
+    genotype file's (whose readers keep them as written), the ledger and the predictions, so
+    stripping them here would match `'HG00099 '` to `'HG00099'` in one place and not in another.
+    `checks.join_cohort` explains an id that differs from the other file's only in whitespace."""
     first_seen: dict[str, int] = {}
     for sample, line in zip(ids, lines, strict=False):
-        if sample == "":
+        if not sample.strip():
             raise DataError(
                 path, "empty sample_id", location=f"line {line}", hint="every row needs a sample id"
             )
@@ -334,21 +368,43 @@ def _labels(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str]
             hint=f"recode to 0/1 (PLINK 1 -> 0, 2 -> 1); {LABEL_HINT}",
         )
     for value, raw, line, sample in zip(text, values, lines, samples, strict=False):
-        if value in MISSING_VALUES or value == "-9":
-            raise DataError(
-                path,
-                f"label is missing in column {column}",
-                location=f"line {line}, sample {sample}",
-                hint=f"{LABEL_HINT}; remove samples without a diagnosis",
-            )
         if value not in LABELS:
-            raise DataError(
-                path,
-                f"label {raw.strip()!r} in column {column} is not binary",
-                location=f"line {line}, sample {sample}",
-                hint=LABEL_HINT,
-            )
+            raise _label_error(path, value, raw.strip(), column, f"line {line}, sample {sample}")
     return text.map(LABELS).to_numpy(dtype=np.int8)
+
+
+def _label_error(path: Path, value: str, raw: str, column: str, location: str) -> DataError:
+    """The refusal of one label cell that is not 0/1/case/control, saying what the cell holds: empty,
+    PLINK's missing code -9, a yes/no-style word (with the mapping to make), or something else."""
+    if value in MISSING_VALUES:
+        return DataError(
+            path,
+            f"label is missing in column {column}",
+            location=location,
+            hint=f"{LABEL_HINT}; remove samples without a diagnosis",
+        )
+    if value == PLINK_MISSING:
+        return DataError(
+            path,
+            f"label -9 in column {column}: -9 is PLINK's code for a missing phenotype",
+            location=location,
+            hint="give this sample's diagnosis (1 or 'case', 0 or 'control'), or remove its row: a sample "
+            "without a diagnosis cannot be trained on",
+        )
+    if value in CASE_WORDS or value in CONTROL_WORDS:
+        case = value if value in CASE_WORDS else CONTROL_WORDS[value]
+        style = str.upper if raw.isupper() else str.title if raw.istitle() else str.lower
+        yes, no = style(case), style(CASE_WORDS[case])
+        return DataError(
+            path,
+            f"label {raw!r} in column {column} is not binary 0/1 or case/control but a {yes}/{no} answer",
+            location=location,
+            hint=f"map {yes}->1 (case), {no}->0 (control), if {yes!r} means the person has the disease; "
+            f"genofed does not guess which answer is the case ({LABEL_HINT})",
+        )
+    return DataError(
+        path, f"label {raw!r} in column {column} is not binary", location=location, hint=LABEL_HINT
+    )
 
 
 def _sex(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str], column: str) -> np.ndarray:

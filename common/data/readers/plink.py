@@ -10,6 +10,18 @@ reports all of "truncated", "wrong counts" and "bad header" as one "ill-formed B
 .bim and .fam are held to the text rules of every input (`iter_lines`: UTF-8, no control
 characters), one row per variant / sample, unique ids and positions in the VCF range.
 
+Decisions (the VCF reader's, where the formats overlap):
+- PLINK's numeric chromosome codes (23-26) are read as X, Y, XY, MT (`normalize_chrom`).
+- a haploid call is refused, as in a VCF: PLINK stores one as homozygous, so it would count as 2
+  copies. Y and MT are haploid in everyone; X in males and samples of unknown .fam sex. Females'
+  X and the pseudo-autosomal XY are diploid and read.
+- a site with one missing allele ('0' from PLINK 1.9 / .ped, '.' from plink2: a monomorphic site)
+  gets the REF-only id `CHROM:POS:OBSERVED:.` and dosage 0 for every call, so panel alignment
+  sees observed REF/REF calls rather than an absent site to impute.
+- skipped, with a note: unplaced variants (chromosome 0), contigs whose name holds ':' (no id
+  can be made of them), and sites with both alleles missing. Alleles that are not bases (1/2
+  codes) are refused: their ids would match nothing.
+
 What the files alone cannot show: the .bed is padded to whole bytes of four samples, so a .fam that lost a
 line can still fit it, and every later sample would then carry its neighbour's genotypes. The
 join with the phenotype file catches that (the lost sample has a label but no genotypes), which
@@ -22,10 +34,11 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 from bed_reader import open_bed
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
-from genofed.common.data.readers._files import check_container, iter_lines, require_file
+from genofed.common.data.readers._files import check_container, examples, iter_lines, require_file
 from genofed.common.data.variants import make_variant_id, normalize_chrom
 from genofed.common.errors import DataError
 
@@ -39,6 +52,12 @@ MAX_POS = 2**31 - 1
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 #: Spellings of a missing .fam phenotype that PLINK reads as NA besides -9 (a number).
 FAM_MISSING = {"na", "nan"}
+#: How PLINK writes the allele a monomorphic site lacks: '0' (PLINK 1.9, .ped), '.' (plink2).
+MISSING_ALLELES = {"0", "."}
+#: An allele genofed can put in a variant id: a base sequence (a SNP or an indel).
+BASES = re.compile(r"[ACGTNacgtn]+")
+#: Chromosomes haploid in every sample (after `normalize_chrom`); X is haploid in males only.
+HAPLOID_EVERYWHERE = {"Y", "MT"}
 
 
 def plink_prefix(path: str | Path) -> Path:
@@ -56,8 +75,19 @@ def read_plink(path: str | Path) -> GenotypeMatrix:
     _check_plink_numbers(bim, fam, variants, samples)
     _check_chromosomes_together(bim, variants)
     _check_bed(bed, len(samples), len(variants))
-    variant_ids = _unique(bim, "variant", [_variant_id(bim, line, fields) for line, fields in variants])
-    sample_ids = _unique(fam, "sample", [fields[1] for _, fields in samples])
+    kept, notes = _kept_variants(prefix, variants)
+    if not kept:
+        raise DataError(
+            bim,
+            f"no variant left to read: {'; '.join(notes)}",
+            hint="export the fileset with the placed, polymorphic variants of chromosomes 1-22",
+        )
+    _check_alleles(bim, kept)
+    _check_diploid(prefix, bim, kept, samples)
+    variant_ids = _unique(
+        bim, "variant", [(line, _variant_id(bim, line, fields)) for _, line, fields in kept]
+    )
+    sample_ids = _unique(fam, "sample", [(line, fields[1]) for line, fields in samples])
     try:
         with open_bed(bed, count_A1=True, iid_count=len(samples), sid_count=len(variants)) as reader:
             dosages = reader.read(dtype="int8", order="C")
@@ -67,8 +97,139 @@ def read_plink(path: str | Path) -> GenotypeMatrix:
             f"bed-reader cannot read this .bed ({exc})",
             hint="copy all three files again from the same export",
         ) from None
+    if len(kept) != len(variants):
+        dosages = np.ascontiguousarray(dosages[:, [index for index, _, _ in kept]])
+    _orient_monomorphic(bim, dosages, kept, sample_ids)
     dosages[dosages == BED_MISSING] = MISSING
-    return GenotypeMatrix(dosages.astype(DOSAGE_DTYPE, copy=False), sample_ids, variant_ids, source=str(bed))
+    matrix = GenotypeMatrix(
+        dosages.astype(DOSAGE_DTYPE, copy=False), sample_ids, variant_ids, source=str(bed)
+    )
+    matrix.notes.extend(notes)
+    return matrix
+
+
+def _kept_variants(
+    prefix: Path, variants: list[tuple[int, list[str]]]
+) -> tuple[list[tuple[int, int, list[str]]], list[str]]:
+    """(index in the .bed, line, fields) of the variants genofed can read, and a note for each kind skipped.
+
+    Skipped, as no panel variant can match them: unplaced ones (chromosome 0, position 0 on arrays;
+    several share that position, which is no duplicate), ones on a contig whose name holds ':' (a
+    variant id could not be split again), and ones with both alleles missing (nothing was observed).
+    """
+    kept, unplaced, colon, empty = [], 0, [], 0
+    for index, (line, fields) in enumerate(variants):
+        chrom = normalize_chrom(fields[0])
+        if chrom == "0":
+            unplaced += 1
+        elif ":" in chrom:
+            colon.append(fields[0])
+        elif fields[4] in MISSING_ALLELES and fields[5] in MISSING_ALLELES:
+            empty += 1
+        else:
+            kept.append((index, line, fields))
+    notes = []
+    if unplaced:
+        notes.append(
+            f"{unplaced} unplaced variant(s) (chromosome 0) were skipped: they have no position to match a "
+            f"panel variant (plink2 --bfile {prefix} --not-chr 0 --make-bed --out {prefix}.placed drops them)"
+        )
+    if colon:
+        notes.append(
+            f"{len(colon)} variant(s) on contigs whose name holds ':' ({examples(sorted(set(colon)))}) "
+            "were skipped: such a name cannot be part of a variant id (chrom:pos:ref:alt)"
+        )
+    if empty:
+        notes.append(
+            f"{empty} site(s) with both alleles missing ('0' or '.') were skipped: nothing was observed"
+        )
+    return kept, notes
+
+
+def _check_alleles(bim: Path, kept: list[tuple[int, int, list[str]]]) -> None:
+    """Every allele a base sequence (A/C/G/T/N; indels too) or missing ('0'/'.', see `_variant_id`).
+
+    `1`/`2` codes (an old --recode12 export) or other labels would make ids that match no panel
+    variant, so every site would be imputed while looking read.
+    """
+    for _, line, fields in kept:
+        for allele in fields[4:6]:
+            if allele not in MISSING_ALLELES and BASES.fullmatch(allele) is None:
+                raise DataError(
+                    bim,
+                    f"allele {allele!r} of variant {fields[1]} is not a sequence of bases (A, C, G, T); "
+                    "its variant id could not match the panel",
+                    location=f"line {line}, variant {fields[1]}",
+                    hint="re-export the fileset from its source with the real A/C/G/T alleles, not 1/2 codes "
+                    "(PLINK 1.9 converts 1/2/3/4 codes back with --alleleACGT; plink2 --ref-from-fa --fa "
+                    "GENOME.fa then sets REF from the reference genome)",
+                )
+
+
+def _check_diploid(
+    prefix: Path, bim: Path, kept: list[tuple[int, int, list[str]]], samples: list[tuple[int, list[str]]]
+) -> None:
+    """Refuse haploid calls: Y and MT in every sample, X in males and samples of unknown sex.
+
+    PLINK stores a haploid call as homozygous, so it would be read as dosage 2 and bias every model
+    (the VCF reader refuses the same calls, written there as haploid). Females' X and the
+    pseudo-autosomal XY are diploid and read as they are.
+    """
+    not_female = next(((line, fields) for line, fields in samples if fields[4] != "2"), None)
+    for _, line, fields in kept:
+        chrom = normalize_chrom(fields[0]).upper()
+        if chrom in HAPLOID_EVERYWHERE:
+            problem = f"variant {fields[1]} is on chromosome {fields[0]}, which is haploid in every sample"
+            hint = (
+                f"keep the autosomes: plink2 --bfile {prefix} --chr 1-22 --make-bed --out {prefix}.autosomes"
+            )
+        elif chrom == "X" and not_female is not None:
+            sex = "male" if not_female[1][4] == "1" else "of unknown sex"
+            problem = (
+                f"variant {fields[1]} is on chromosome X and sample {not_female[1][1]} (.fam line "
+                f"{not_female[0]}) is {sex} (sex code {not_female[1][4]}), so its X calls are haploid"
+            )
+            hint = (
+                f"keep the autosomes: plink2 --bfile {prefix} --chr 1-22 --make-bed --out {prefix}.autosomes "
+                "(an all-female cohort may keep X: set sex 2 in the .fam and use --chr 1-22,X)"
+            )
+        else:
+            continue
+        raise DataError(
+            bim,
+            f"{problem}; PLINK stores a haploid call as homozygous, which genofed would count as 2 "
+            "copies and so bias every model",
+            location=f"line {line}, variant {fields[1]}",
+            hint=hint,
+        )
+
+
+def _orient_monomorphic(
+    bim: Path, dosages: np.ndarray, kept: list[tuple[int, int, list[str]]], sample_ids: list[str]
+) -> None:
+    """Make a site with one missing allele ('0'/'.') count copies of that missing allele, in place.
+
+    Its id is `CHROM:POS:REF:.` with REF the observed allele (`_variant_id`), so every called
+    genotype is 0 copies of '.': observed REF/REF calls, which panel alignment must not impute.
+    bed-reader counts A1, so a site whose A2 is the missing one is turned round (2 - count). A call
+    carrying the missing allele contradicts the .bim and is refused.
+    """
+    for column, (_, line, fields) in enumerate(kept):
+        missing = fields[5] if fields[5] in MISSING_ALLELES else fields[4]
+        if fields[5] in MISSING_ALLELES:
+            called = dosages[:, column] != BED_MISSING
+            dosages[called, column] = 2 - dosages[called, column]
+        elif fields[4] not in MISSING_ALLELES:
+            continue
+        carrying = np.flatnonzero((dosages[:, column] != BED_MISSING) & (dosages[:, column] != 0))
+        if carrying.size:
+            raise DataError(
+                bim,
+                f"variant {fields[1]} has a missing allele ({missing!r}) "
+                f"but sample {sample_ids[carrying[0]]} carries it",
+                location=f"line {line}, variant {fields[1]}",
+                hint="the .bim and .bed disagree; copy all three files again from the same export",
+            )
 
 
 def _companion(prefix: Path, suffix: str) -> Path:
@@ -153,10 +314,11 @@ def _finite(text: str) -> bool:
     return NUMBER.fullmatch(text) is not None and math.isfinite(float(text))
 
 
-def _unique(path: Path, what: str, ids: list[str]) -> list[str]:
-    """The ids, if none repeats: a repeated one cannot be joined (samples) or aligned (variants)."""
+def _unique(path: Path, what: str, ids: list[tuple[int, str]]) -> list[str]:
+    """The ids of (line, id) pairs, if none repeats: a repeated one cannot be joined (samples) or
+    aligned (variants). Lines are carried because skipped variants leave gaps in the numbering."""
     first: dict[str, int] = {}
-    for line, identifier in enumerate(ids, start=1):
+    for line, identifier in ids:
         if identifier in first:
             raise DataError(
                 path,
@@ -165,7 +327,7 @@ def _unique(path: Path, what: str, ids: list[str]) -> list[str]:
                 hint=f"keep one line per {what}; regenerate the fileset from its source if it was edited",
             )
         first[identifier] = line
-    return ids
+    return [identifier for _, identifier in ids]
 
 
 def _check_bed(bed: Path, n_samples: int, n_variants: int) -> None:
@@ -197,6 +359,9 @@ def _check_bed(bed: Path, n_samples: int, n_variants: int) -> None:
 
 
 def _variant_id(bim: Path, line: int, fields: list[str]) -> str:
+    """`CHROM:POS:A2:A1` (A2 is REF, see the module docstring); for a site with one missing allele
+    ('0' from PLINK 1.9 / .ped, '.' from plink2), `CHROM:POS:OBSERVED:.`, the REF-only form the
+    panel alignment matches, whichever column the observed allele is in."""
     chrom, name, _, pos, a1, a2 = fields
     if not pos.isascii() or not pos.isdigit() or int(pos) > MAX_POS:
         raise DataError(
@@ -205,4 +370,8 @@ def _variant_id(bim: Path, line: int, fields: list[str]) -> str:
             location=f"line {line}",
             hint=".bim column 4 is the base-pair position",
         )
+    if a1 in MISSING_ALLELES:
+        return make_variant_id(chrom, int(pos), a2, ".")
+    if a2 in MISSING_ALLELES:
+        return make_variant_id(chrom, int(pos), a1, ".")
     return make_variant_id(chrom, int(pos), a2, a1)

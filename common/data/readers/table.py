@@ -8,17 +8,31 @@ reports a non-numeric cell without saying where. So CSV/TSV text is read once fi
 row's fields are counted (cheap: one `str.count` per line; the csv module only for a line that
 holds a quote); pandas then must produce exactly those rows, and a bad value is located cell by
 cell only when parsing fails.
+
+Values are parsed as float64 (float32 turned 1.00000001 into a hard call 1) and a refused one is
+shown as the file writes it. A Parquet column must hold numbers or text, read as a CSV cell is
+('.' missing in both); a true/false column is refused, not read as 0/1. The ALT columns of one
+site (same CHROM:POS and REF) must add up to at most 2 per sample: a person has two alleles.
 """
 
 from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from contextlib import suppress
+from collections.abc import Callable
+from contextlib import closing, suppress
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import (
+    is_bool_dtype,
+    is_complex_dtype,
+    is_numeric_dtype,
+    is_object_dtype,
+    is_string_dtype,
+)
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
 from genofed.common.data.readers._files import (
@@ -35,6 +49,15 @@ from genofed.common.errors import DataError
 ID_COLUMN = "sample_id"
 #: Spellings of a missing call, besides pandas' defaults ("", "NA", "NaN", ...).
 EXTRA_MISSING = ["."]
+#: The texts pandas' read_csv reads as missing by default (its documented `na_values`, pandas 2.x),
+#: written out here rather than imported from pandas' private `_libs`.
+PANDAS_MISSING = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+#: Every text that is a missing call, in a CSV cell (pandas' defaults and `EXTRA_MISSING`) and so
+#: also in a Parquet text column, so that the two formats read the same values alike.
+MISSING_TEXT = frozenset(PANDAS_MISSING) | frozenset(EXTRA_MISSING)
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".parquet")
 VALUE_HINT = "genotype values must be 0, 1 or 2 (copies of the ALT allele), or empty / NA for missing"
 
@@ -109,18 +132,23 @@ def read_genotype_table(path: str | Path) -> GenotypeMatrix:
     path = require_file(path, "genotype table")
     if path.name.lower().endswith(".parquet"):
         frame, locate = _read_parquet(path), (lambda row: f"row {row + 1}")
+        written = partial(_stored_cell, frame)
     else:
         with damage_first(path):
             lines = _data_lines(path)
         frame, locate = _read_delimited(path, lines), (lambda row: f"line {lines[row]}")
+        written = partial(_written_cell, path, lines)
     samples = frame.pop(ID_COLUMN)
     _check_sample_ids(path, samples, locate)
-    return GenotypeMatrix(
-        _dosages(path, frame, samples, locate), samples.tolist(), list(frame.columns), source=str(path)
-    )
+    dosages = _dosages(path, frame, samples, written, locate)
+    variants = _normalized(frame.columns)
+    _check_alleles_per_site(path, dosages, samples, variants, locate)
+    return GenotypeMatrix(dosages, samples.tolist(), variants, source=str(path))
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    """The table with every variant column as float64 dosages (NaN for missing), by
+    `_parquet_dosages`; columns keep their names as written (`_normalized` comes later)."""
     check_container(path, parquet=True)  # a zipped Parquet file is named as such, not as pyarrow's complaint
     try:
         frame = pd.read_parquet(path)
@@ -134,15 +162,52 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     frame.columns = [str(c) for c in frame.columns]
     frame[ID_COLUMN] = frame[ID_COLUMN].astype(str)
     for column in frame.columns.drop(ID_COLUMN):
-        values = frame[column]
-        bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            _value_error(
-                path, column, row, frame[ID_COLUMN].iloc[row], values.iloc[row], lambda r: f"row {r + 1}"
-            )
-    frame.columns = _normalized(frame.columns)
+        frame[column] = _parquet_dosages(path, column, frame[column], frame[ID_COLUMN])
     return frame
+
+
+def _parquet_dosages(path: Path, column: str, values: pd.Series, samples: pd.Series) -> pd.Series:
+    """One Parquet column as float64 dosages, read as the CSV reader reads the same values.
+
+    Numbers are taken as stored; text as a CSV cell is (`MISSING_TEXT`, '.' included, is a missing
+    call: the two formats must agree). Any other type is refused by name, never converted: a
+    true/false column read as numbers turns every 2 into a 1 without a single error.
+    """
+    if is_bool_dtype(values.dtype) or is_complex_dtype(values.dtype):
+        _type_error(path, column, str(values.dtype))
+    if is_numeric_dtype(values.dtype):
+        return pd.Series(values.to_numpy(dtype=np.float64, na_value=np.nan), index=values.index)
+    if not (is_object_dtype(values.dtype) or is_string_dtype(values.dtype)):
+        _type_error(path, column, str(values.dtype))
+    present = values.notna().to_numpy()
+    odd = [value for value in values[present] if not _text_or_number(value)]
+    if odd:
+        _type_error(path, column, type(odd[0]).__name__)
+    text = values.where(present, "").astype(str)
+    missing = text.str.strip().isin(MISSING_TEXT)
+    numbers = pd.to_numeric(text.where(~missing), errors="coerce")
+    bad = np.flatnonzero((numbers.isna() & ~missing).to_numpy())
+    if len(bad):
+        row = int(bad[0])
+        _value_error(path, column, row, samples.iloc[row], text.iloc[row], lambda r: f"row {r + 1}")
+    return numbers.astype(np.float64)
+
+
+def _text_or_number(value: object) -> bool:
+    """Whether a cell of a Parquet object column is text or a number (a bool is neither here)."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    return isinstance(value, str | int | float | np.integer | np.floating)
+
+
+def _type_error(path: Path, column: str, kind: str) -> None:
+    raise DataError(
+        path,
+        f"column {column} holds {kind} values, not genotypes",
+        location=f"column {column}",
+        hint="store each variant column as numbers (0, 1 or 2 copies of the ALT allele; null for "
+        "missing): a true/false column cannot say how many copies a person carries",
+    )
 
 
 def _data_lines(path: Path) -> list[int]:
@@ -187,7 +252,8 @@ def _fields(path: Path, number: int, line: str, sep: str) -> list[str]:
 
 
 def _read_delimited(path: Path, lines: list[int]) -> pd.DataFrame:
-    dtypes = defaultdict(lambda: "float32", {ID_COLUMN: str})
+    # float64, not float32: 1.00000001 must not pass as a hard call 1 (float32 rounds it to 1.0)
+    dtypes = defaultdict(lambda: "float64", {ID_COLUMN: str})
     try:
         frame = pd.read_csv(path, dtype=dtypes, **_csv_options(path))
     except ValueError as exc:  # a non-numeric cell: find it, slowly, only now
@@ -200,7 +266,6 @@ def _read_delimited(path: Path, lines: list[int]) -> pd.DataFrame:
             f"pandas read {len(frame)} rows but the file has {len(lines)} data lines",
             hint='look for quotes (") or line breaks inside values; values need no quotes',
         )
-    frame.columns = _normalized(frame.columns)
     return frame
 
 
@@ -235,15 +300,69 @@ def _locate_bad_cell(path: Path, lines: list[int]) -> None:
         start += len(chunk)
 
 
-def _dosages(path: Path, frame: pd.DataFrame, samples: pd.Series, locate) -> np.ndarray:
-    values = frame.to_numpy(dtype=np.float32, na_value=np.nan)
+def _dosages(
+    path: Path, frame: pd.DataFrame, samples: pd.Series, written: Callable[[int, str], str], locate
+) -> np.ndarray:
+    """int8 dosages of the float64 `frame`; a value other than 0, 1, 2 or missing is refused and
+    shown as `written(row, column)` gives it, as in the file (a float would show 0.99999997 as 1)."""
+    values = frame.to_numpy(dtype=np.float64)
     missing = np.isnan(values)
     bad = ~missing & ~np.isin(values, (0.0, 1.0, 2.0))
     if bad.any():
         row, column = (int(i) for i in np.argwhere(bad)[0])
-        _value_error(path, frame.columns[column], row, samples.iloc[row], f"{values[row, column]:g}", locate)
-    dosages = np.where(missing, MISSING, values).astype(DOSAGE_DTYPE)
-    return dosages
+        name = frame.columns[column]
+        _value_error(path, name, row, samples.iloc[row], written(row, name), locate)
+    return np.where(missing, MISSING, values).astype(DOSAGE_DTYPE)
+
+
+def _written_cell(path: Path, numbers: list[int], row: int, column: str) -> str:
+    """The cell of `column` in data row `row` (file line `numbers[row]`) as the file writes it: read
+    again, only for a message."""
+    number, sep = numbers[row], separator(path)
+    with closing(iter_lines(path)) as lines:
+        _, header = header_line(path, lines, "genotype table")
+        position = _fields(path, 1, header, sep).index(column)
+        line = next(line for n, line in lines if n == number)
+    return _fields(path, number, line, sep)[position]
+
+
+def _stored_cell(frame: pd.DataFrame, row: int, column: str) -> str:
+    """A Parquet number as the shortest text that reads back as it: 3, 0.99999997 (not 1), 1e-08."""
+    return repr(float(frame[column].iloc[row])).removesuffix(".0")
+
+
+def _check_alleles_per_site(
+    path: Path, dosages: np.ndarray, samples: pd.Series, variants: list[str], locate
+) -> None:
+    """A person has two alleles at a site: the columns of one site's ALT alleles (same CHROM:POS
+    and REF, a split multi-allelic record) must add up to at most 2 per sample.
+
+    Each column alone can be a valid 0/1/2, so without this a table could give HG00096 2 copies of
+    C>A and 2 of C>G at one position (four alleles), and training would believe it.
+    """
+    sites: dict[tuple[str, int, str], list[int]] = defaultdict(list)
+    for index, variant_id in enumerate(variants):
+        variant = parse_variant_id(variant_id)
+        sites[(variant.chrom, variant.pos, variant.ref)].append(index)
+    for (chrom, pos, ref), columns in sites.items():
+        if len(columns) < 2:
+            continue
+        block = dosages[:, columns].astype(np.int64)
+        totals = np.where(block == MISSING, 0, block).sum(axis=1)
+        over = np.flatnonzero(totals > 2)
+        if len(over):
+            row = int(over[0])
+            copies = ", ".join(
+                f"{block[row, k]} of {variants[j]}" for k, j in enumerate(columns) if block[row, k] > 0
+            )
+            raise DataError(
+                path,
+                f"this sample has {totals[row]} ALT alleles at {chrom}:{pos} (REF {ref}): "
+                f"{copies}; a person has only 2 alleles at a site",
+                location=f"{locate(row)}, sample {samples.iloc[row]}",
+                hint="the columns of one site's ALT alleles must add up to 0, 1 or 2 per sample (a 1/2 "
+                "genotype is 1 copy of each ALT); check how the table was exported",
+            )
 
 
 def _check_sample_ids(path: Path, samples: pd.Series, locate) -> None:

@@ -16,8 +16,17 @@ Decisions:
 - a partly missing call (`./1`) is MISSING: its dosage is unknown.
 - a haploid call (`1`, as on chrX of males) is refused: dosages here are diploid and counting a
   haploid `1` as 1 or 2 would silently bias every model. A haploid missing call (`.`) is MISSING.
-- a site with no ALT allele (ALT `.`) carries no variant and is skipped, with a note; a file left
-  with no variant at all is refused, as is a variant id that appears twice.
+- a site with no ALT allele (ALT `.`, what `bcftools view -a` leaves where every kept sample is
+  homozygous REF) is kept as a REF-only variant `CHROM:POS:REF:.` whose called genotypes have
+  dosage 0: panel alignment (`common.data.panel`) matches it to the panel variant at that position
+  whose REF or ALT is that allele, so those patients count as observed homozygous, not imputed. A
+  call with allele 1 at such a site is refused (the ALT column was blanked, the calls were not).
+  A file with no site that has an ALT allele is refused, as is a variant id that appears twice.
+- a symbolic ALT allele (`<DEL>`, `<NON_REF>`, `*`, a breakend) is no variant a panel can hold: it
+  is dropped, with a note, and a call carrying it is missing for the record's other ALT alleles
+  (its dosage of them is not a count of bases); a record with only symbolic ALTs is skipped.
+- a record on a contig whose name holds ':' (GRCh38's HLA contigs, `HLA-A*01:01:01:01`) is
+  skipped, with a note: a variant id is `chrom:pos:ref:alt`, and no panel holds such contigs.
 - a byte-order mark at the start is dropped (htslib is handed the file past it), not refused.
 """
 
@@ -29,6 +38,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -49,6 +59,10 @@ Multiallelic = Literal["split", "refuse"]
 CHUNK = 4096
 GT_CALL = re.compile(r"^(\.|\d+)([/|](\.|\d+))*$")
 GT_HINT = "GT must be allele indices separated by / or |, e.g. 0/0, 0/1, 1|0, ./. (missing)"
+#: The ALT of a REF-only site's variant id (`CHROM:POS:REF:.`), as `common.data.panel` reads it.
+NO_ALT = "."
+#: An ALT allele that is bases (IUPAC codes included); anything else (`<DEL>`, `*`, breakends) is symbolic.
+ALT_BASES = re.compile(r"[A-Za-z]+")
 
 #: Where a record sits, for messages: the text VCF's scan, or None for BCF (records have no line).
 Layout = VcfText | None
@@ -84,16 +98,54 @@ def read_vcf(
                 hint="export the VCF with its genotype columns (bcftools view without -G)",
             )
         builder = _DosageBuilder(path, layout, samples, keep_haplotypes=haplotypes)
-        split, no_alt = _read_records(vcf, path, layout, builder, multiallelic, haplotypes)
+        counts = _read_records(vcf, path, layout, builder, multiallelic, haplotypes)
+    _require_alt_variants(path, len(builder.variant_ids), counts)  # before the last chunk's checks
     matrix = builder.finish()
-    _check_variants(path, layout, matrix.variant_ids, builder.variant_records, no_alt)
-    if split:
-        matrix.notes.append(
-            f"{split} multi-allelic site(s) were split into one biallelic variant per ALT allele"
-        )
-    if no_alt:
-        matrix.notes.append(f"{no_alt} site(s) with no ALT allele (ALT '.') were skipped")
+    _check_variants(path, layout, matrix.variant_ids, builder.variant_records)
+    matrix.notes.extend(counts.notes())
     return matrix
+
+
+@dataclass
+class _RecordCounts:
+    """What `_read_records` split, kept as REF-only or skipped, for the reader's notes."""
+
+    split: int = 0  # multi-allelic records split into one variant per ALT
+    ref_only: int = 0  # ALT '.' records kept as REF-only variants
+    symbolic: int = 0  # symbolic ALT alleles dropped
+    symbolic_only: int = 0  # records skipped because every ALT was symbolic
+    contig_colon: int = 0  # records skipped on a contig whose name holds ':'
+    contigs: set[str] = field(default_factory=set)
+
+    def notes(self) -> list[str]:
+        """One line per kind of change, for `GenotypeMatrix.notes` (printed by `data check`)."""
+        notes = []
+        if self.split:
+            notes.append(
+                f"{self.split} multi-allelic site(s) were split into one biallelic variant per ALT allele"
+            )
+        if self.ref_only:
+            notes.append(
+                f"{self.ref_only} site(s) with no ALT allele (ALT '.') were kept as REF-only variants "
+                "(CHROM:POS:REF:.): their called genotypes are homozygous REF at the panel variant there"
+            )
+        if self.symbolic:
+            skipped = (
+                f", {self.symbolic_only} record(s) with no other ALT were skipped"
+                if self.symbolic_only
+                else ""
+            )
+            notes.append(
+                f"{self.symbolic} symbolic ALT allele(s) (<DEL>, <NON_REF>, *, ...) are not variants and "
+                f"were dropped; calls carrying one are missing for the record's other ALT alleles{skipped}"
+            )
+        if self.contig_colon:
+            names = ", ".join(sorted(self.contigs)[:3]) + (", ..." if len(self.contigs) > 3 else "")
+            notes.append(
+                f"{self.contig_colon} record(s) on contig(s) whose name holds ':' ({names}) were skipped: "
+                "a variant id is chrom:pos:ref:alt, and no panel holds such contigs"
+            )
+        return notes
 
 
 def _read_records(
@@ -103,15 +155,21 @@ def _read_records(
     builder: _DosageBuilder,
     multiallelic: Multiallelic,
     haplotypes: bool,
-) -> tuple[int, int]:
-    """Feed every record's allele indices to `builder`; (multi-allelic sites split, sites without ALT)."""
-    split = no_alt = 0
+) -> _RecordCounts:
+    """Feed every record's allele indices to `builder`; what was split, kept REF-only or skipped."""
+    counts = _RecordCounts()
     for number, record in _records(vcf, path, layout, builder.samples):
         chrom, pos, ref, alts = _site(record, path, layout, number)
-        if not alts:
-            no_alt += 1
+        if ":" in chrom:
+            counts.contig_colon += 1
+            counts.contigs.add(chrom)
             continue
-        if len(alts) > 1:
+        symbolic = [index for index, alt in enumerate(alts, start=1) if not ALT_BASES.fullmatch(alt)]
+        if symbolic and len(symbolic) == len(alts):
+            counts.symbolic += len(symbolic)
+            counts.symbolic_only += 1
+            continue
+        if len(alts) - len(symbolic) > 1:
             if multiallelic == "refuse":
                 raise DataError(
                     path,
@@ -119,12 +177,30 @@ def _read_records(
                     location=_location(layout, number, _record_id(record, alts)),
                     hint="split it into biallelic records: bcftools norm -m -any in.vcf.gz -Oz -o out.vcf.gz",
                 )
-            split += 1
+            counts.split += 1
         alleles = _diploid_alleles(record, path, layout, number, builder.samples)
+        if symbolic:
+            alleles = _symbolic_missing(alleles, symbolic)
         phased = record.gt_phases if haplotypes else None
+        if not alts:
+            counts.ref_only += 1
+            variant_id = make_variant_id(chrom, pos, ref, NO_ALT)
+            builder.add(alleles, 1, 0, number, variant_id, phased, chrom=chrom)
+            continue
+        counts.symbolic += len(symbolic)
         for index, alt in enumerate(alts, start=1):
-            builder.add(alleles, index, len(alts), number, make_variant_id(chrom, pos, ref, alt), phased)
-    return split, no_alt
+            if index in symbolic:
+                continue
+            variant_id = make_variant_id(chrom, pos, ref, alt)
+            builder.add(alleles, index, len(alts), number, variant_id, phased, chrom=chrom)
+    return counts
+
+
+def _symbolic_missing(alleles: np.ndarray, symbolic: list[int]) -> np.ndarray:
+    """The allele indices with every symbolic allele made missing (-1): a call carrying `<DEL>` or
+    `*` holds no base of the record's other ALTs, but counting it 0 copies of them would turn into
+    2 copies of REF wherever the panel has REF and ALT the other way round."""
+    return np.where(np.isin(alleles, symbolic), -1, alleles).astype(alleles.dtype)
 
 
 class _DosageBuilder:
@@ -142,6 +218,7 @@ class _DosageBuilder:
         self.alt_index = np.empty(CHUNK, dtype=np.int16)
         self.n_alts = np.empty(CHUNK, dtype=np.int16)
         self.records: list[int] = []
+        self.chroms: list[str] = []  # CHROM as written, per variant of the chunk
         self.variant_ids: list[str] = []
         self.variant_records: list[int] = []  # the record of each variant, for messages
         self.chunks: list[np.ndarray] = []  # (variants, samples) int8, one per CHUNK variants
@@ -154,7 +231,12 @@ class _DosageBuilder:
         record: int,
         variant_id: str,
         phased: np.ndarray | None = None,
+        *,
+        chrom: str = "",
     ) -> None:
+        """One variant: its record's (samples, 2) allele indices and which of them is its ALT
+        (`alt_index`, of `n_alts`; `n_alts` 0 for a REF-only site). `chrom` as the file spells it,
+        for the haploid refusal's hint."""
         row = len(self.records)
         self.alleles[row] = alleles
         if self.keep_haplotypes and phased is not None:
@@ -162,6 +244,7 @@ class _DosageBuilder:
         self.alt_index[row] = alt_index
         self.n_alts[row] = n_alts
         self.records.append(record)
+        self.chroms.append(chrom)
         self.variant_ids.append(variant_id)
         self.variant_records.append(record)
         if row + 1 == CHUNK:
@@ -204,6 +287,7 @@ class _DosageBuilder:
             self.hap_chunks.append(haps)
             self.unphased_heterozygous += int(((dosage == 1) & ~self.phased[:k]).sum())
         self.records.clear()
+        self.chroms.clear()
 
     def _check(self, alleles: np.ndarray, first: np.ndarray, second: np.ndarray, k: int) -> None:
         haploid = (second == -2) & (first >= 0)
@@ -222,10 +306,19 @@ class _DosageBuilder:
                 self.path,
                 f"haploid genotype '{call}'; genofed needs diploid calls",
                 location=location,
-                hint="keep autosomes only (e.g. bcftools view -t ^X,Y,MT), or recode haploid "
-                "calls as diploid (1 -> 1/1) if that is what they mean",
+                hint=f"keep autosomes only (e.g. bcftools view -t {_sex_contigs(self.chroms[row])}), or "
+                "recode haploid calls as diploid (1 -> 1/1) if that is what they mean",
             )
         n_alts = int(self.n_alts[row])
+        if n_alts == 0:
+            raise DataError(
+                self.path,
+                f"genotype '{call}' refers to allele {int(alleles[row, sample].max())} "
+                "but the site has no ALT allele (ALT '.')",
+                location=location,
+                hint="the ALT column was blanked but the calls were not: fix the exporting pipeline "
+                "(at a site with ALT '.' every allele index is 0)",
+            )
         raise DataError(
             self.path,
             f"genotype '{call}' refers to allele {int(alleles[row, sample].max())} "
@@ -233,6 +326,12 @@ class _DosageBuilder:
             location=location,
             hint=f"fix the exporting pipeline; allele indices must be 0..{n_alts} at this site",
         )
+
+
+def _sex_contigs(chrom: str) -> str:
+    """The sex and mitochondrial contigs to exclude, spelt as the file spells its contigs:
+    `^X,Y,MT` would keep every record of a file that names them chrX, chrY, chrM."""
+    return "^chrX,chrY,chrM" if chrom.lower().startswith("chr") else "^X,Y,MT"
 
 
 def _site(record: Variant, path: Path, layout: Layout, number: int) -> tuple[str, int, str, list[str]]:
@@ -248,17 +347,28 @@ def _site(record: Variant, path: Path, layout: Layout, number: int) -> tuple[str
         ) from None
 
 
-def _check_variants(
-    path: Path, layout: Layout, variant_ids: list[str], records: list[int], no_alt: int
-) -> None:
-    """At least one variant, and each only once: a repeated id cannot be aligned to the panel."""
-    if not variant_ids:
-        skipped = f" ({no_alt} site(s) with no ALT allele were skipped)" if no_alt else ""
-        raise DataError(
-            path,
-            f"the VCF has no variant records{skipped}",
-            hint="check the export; a region, filter or subset step may have removed every variant",
-        )
+def _require_alt_variants(path: Path, n_variants: int, counts: _RecordCounts) -> None:
+    """At least one variant with an ALT allele: REF-only sites alone hold nothing a model can learn
+    from, and are the sign of a region, filter or subset step that removed every variant. Said
+    before the calls of the last chunk are checked, so that a file whose every ALT is '.' is told
+    that, not that one of its calls names allele 1."""
+    if n_variants > counts.ref_only:
+        return
+    skipped = [
+        f"{counts.ref_only} site(s) with no ALT allele (ALT '.')" if counts.ref_only else "",
+        f"{counts.symbolic_only} with only symbolic ALT alleles" if counts.symbolic_only else "",
+        f"{counts.contig_colon} on contigs whose name holds ':'" if counts.contig_colon else "",
+    ]
+    listed = ", ".join(part for part in skipped if part)
+    raise DataError(
+        path,
+        "the VCF has no variant records with an ALT allele" + (f" ({listed})" if listed else ""),
+        hint="check the export; a region, filter or subset step may have removed every variant",
+    )
+
+
+def _check_variants(path: Path, layout: Layout, variant_ids: list[str], records: list[int]) -> None:
+    """Each variant only once: a repeated id cannot be aligned to the panel."""
     first: dict[str, int] = {}
     for variant_id, record in zip(variant_ids, records, strict=False):
         if variant_id in first:
