@@ -8,7 +8,8 @@ Four ways to take a step:
 
 - plain: no privacy;
 - DP: what the trainer runs (client/trainer.py): Opacus' ghost-clipping optimizer fed by
-  client/ghost_clipping.py's one backward pass (closed-form per-example norms and clipped sum);
+  client/ghost_clipping.py's one backward pass (closed-form per-example norms and clipped sum),
+  its noise drawn from the secret stream (common/privacy/secret_noise.py) as the trainer draws it;
 - two-pass: Opacus' own ghost clipping with the same closed-form norms, then a second backward
   pass of the clip-weighted loss (the trainer's before); for comparison;
 - hooks: Opacus' per-example-gradient path, the trainer's before that (materialises a
@@ -46,6 +47,8 @@ warnings.simplefilter("ignore")
 from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.client.ghost_clipping import GRAD_SAMPLE_MODE, clipped_loss
+from genofed.common.privacy.opacus_noise import use_secret_noise
+from genofed.common.privacy.secret_noise import SecretNoise
 from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -76,6 +79,7 @@ def make_step(mode):
         model, optimizer = private[:2]
         if mode == "dp":  # as client/trainer.py trains
             loss_fn = open_losses.enter_context(clipped_loss(model, private[2], 1.0))
+            use_secret_noise(optimizer, SecretNoise(0, "noise"))
         elif mode == "two-pass":
             loss_fn = private[2]
     def step():
