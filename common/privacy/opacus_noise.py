@@ -26,8 +26,10 @@ def gaussian_like(noise: SecretNoise, reference: torch.Tensor, std: float) -> to
     """N(0, std^2) noise from `noise` of `reference`'s shape, dtype and device (zeros when std is 0)."""
     if std == 0:
         return torch.zeros_like(reference)
-    draws = torch.from_numpy(noise.normal(tuple(reference.shape)) * std)
-    return draws.to(dtype=reference.dtype, device=reference.device)
+    shape = tuple(reference.shape)
+    if reference.dtype == torch.float32:  # the models' parameters: float32 arithmetic suffices
+        return noise.normal32(shape).mul_(std).to(device=reference.device)
+    return torch.from_numpy(noise.normal(shape) * std).to(dtype=reference.dtype, device=reference.device)
 
 
 def use_secret_noise(optimizer: DPOptimizer, noise: SecretNoise) -> DPOptimizer:

@@ -59,11 +59,26 @@ class SecretNoise:
     def normal(self, shape: tuple[int, ...] | int) -> np.ndarray:
         """float64 standard normal draws of `shape` (Box-Muller, both outputs of each pair used).
 
-        The arithmetic runs in torch (float64), about twice as fast as numpy's here: the noise is
-        drawn at every DP-SGD step, whose cost `bench/dp_step.py` holds within 2x a plain step."""
+        The arithmetic runs in torch (float64), about twice as fast as numpy's here."""
         size = int(np.prod(shape))
         pairs = (size + 1) // 2
         u = (torch.from_numpy(self.uniform(2 * pairs))).view(2, pairs)
         radius = torch.sqrt(-2.0 * torch.log(u[0]))
         angle = (2.0 * math.pi) * u[1]
         return torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)])[:size].numpy().reshape(shape)
+
+    def normal32(self, shape: tuple[int, ...] | int) -> torch.Tensor:
+        """float32 standard normal draws of `shape`, for noise added to float32 gradients: the same
+        53-bit uniforms, Box-Muller in float32 numpy (a third of `normal`'s cost, and no torch call
+        per tiny parameter: DP-SGD draws noise at every step, whose cost `bench/dp_step.py` holds
+        within 2x a plain step). The tail reaches as far (8.6 sd: the smallest uniform is 2^-54
+        either way); the draws differ from `normal`'s rounded to float32 by about a float32 step."""
+        size = int(np.prod(shape))
+        pairs = (size + 1) // 2
+        u = self.uniform(2 * pairs).astype(np.float32).reshape(2, pairs)
+        radius = np.sqrt(np.float32(-2.0) * np.log(u[0]))
+        angle = np.float32(2.0 * math.pi) * u[1]
+        out = np.empty(2 * pairs, dtype=np.float32)
+        np.multiply(radius, np.cos(angle), out=out[:pairs])
+        np.multiply(radius, np.sin(angle), out=out[pairs:])
+        return torch.from_numpy(out[:size].reshape(shape))
