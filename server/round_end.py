@@ -121,11 +121,11 @@ class RoundEnd:
             f"round {real} of {self.settings.rounds}: every hospital refused the run's plan, for a reason "
             "that repeats in every round of the run (the plan, the settings and the hospitals' data do "
             f"not change within it), so none of the {left} round{'s' if left != 1 else ''} left could "
-            f"train and the run stops now; {self.settings.out_dir} gets no model, results nor report, "
-            f"and keeps its checkpoints. The hospitals refused: {named}. "
-            "Fix the named cause (at the hospitals named, or in the run's settings), then start the run "
-            "again: with resume=true to continue this out-dir under the same settings, or in another "
-            "out-dir"
+            f"train and the run stops now; {self.settings.out_dir} gets no model, results nor report. "
+            f"The hospitals refused: {named}.",
+            "It keeps its checkpoints: fix the named cause (at the hospitals named, or in the run's "
+            "settings), then start the run again: with resume=true to continue this out-dir under the "
+            "same settings, or in another out-dir",
         )
 
     def _save(self, real: int) -> None:

@@ -104,7 +104,12 @@ class NothingTrained(GenofedError):
     """A run in which no hospital trained in any round: its model is the one it started from.
 
     `genofed.server.app` raises it at the end of such a run; `EveryHospitalRefused` as soon as
-    no later round can train."""
+    no later round can train. `cause` is what happened; `next_step` what to do, in `flwr run`'s
+    terms (`resume=true`), which `genofed simulate` replaces with its own (`--resume`)."""
+
+    def __init__(self, cause: str, next_step: str = "") -> None:
+        super().__init__(f"{cause} {next_step}".strip())
+        self.cause, self.next_step = cause, next_step
 
 
 class EveryHospitalRefused(NothingTrained):

@@ -14,6 +14,7 @@ from genofed.common.reporting.calibration import (
     CALIBRATION_ALPHA,
     CalibrationBin,
     CalibrationCheck,
+    calibration_statement,
     check_calibration,
 )
 from genofed.common.reporting.figures import new_figure, save_figure
@@ -23,14 +24,41 @@ from genofed.server.report.assessment import Assessment
 
 CALIBRATION_PLOT = "calibration.png"
 
+#: Below this a p-value is written "p < 1e-16" (double precision's resolution next to 1).
+SMALLEST_P = 1e-16
+
 __all__ = [
     "CALIBRATION_ALPHA",
     "CALIBRATION_PLOT",
+    "SMALLEST_P",
     "CalibrationCheck",
     "calibration_section",
     "check_calibration",
+    "p_words",
     "plot_calibration",
+    "stated_calibration",
 ]
+
+
+def p_words(p_value: float) -> str:
+    """'p = 0.0079', or 'p < 1e-16' when smaller.
+
+    A test's p-value is never 0: the chi-square tail underflows to 0.0 for a badly miscalibrated
+    model, and "p = 0" reads as a certainty no test gives. Below `SMALLEST_P` the figure says only
+    that it is far below any threshold, so the report says that.
+    """
+    return f"p < {SMALLEST_P:g}" if p_value < SMALLEST_P else f"p = {p_value:.2g}"
+
+
+def stated_calibration(check: CalibrationCheck) -> str:
+    """The verdict's calibration sentence (`calibration_statement`, the model file's too), with its
+    p-value written by `p_words`.
+
+    The sentence is shared with `genofed predict` (genofed.common.reporting), which writes p as
+    {:.2g}; only that figure is rewritten, so the two keep the same words.
+    """
+    sentence = calibration_statement(check)
+    return sentence.replace(f"p = {check.p_value:.2g}", p_words(check.p_value), 1)
 
 
 def plot_calibration(path: Path, table: list[CalibrationBin]) -> bool:
@@ -91,7 +119,7 @@ def _verdict_words(check: CalibrationCheck) -> str:
         "their mean predicted risk, and the largest gap is "
         f"{100 * abs(worst.predicted - worst.observed):.1f} percentage points ({direction}: predicted "
         f"{100 * worst.predicted:.1f} %, observed {100 * worst.observed:.1f} %); the Hosmer-Lemeshow test "
-        f"(do predicted and observed agree over all bins together?) gives p = {check.p_value:.2g}"
+        f"(do predicted and observed agree over all bins together?) gives {p_words(check.p_value)}"
     )
     if not check.calibrated:
         return (

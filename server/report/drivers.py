@@ -15,14 +15,28 @@ if TYPE_CHECKING:  # explain loads the data readers (pandas); the section needs 
 TITLE = "## Which variants drive the model"
 
 
+def _causal_where(explanation: Explanation) -> str:
+    """'33 of them in the panel', and how many of those the model reads when it reads only some.
+
+    A model narrowed by a prior can rank only what it reads: the chance figure counts those, so
+    the reader must see that count, not only the panel's.
+    """
+    words = f"{fmt_int(explanation.causal_in_panel)} of them in the panel"
+    read = explanation.causal_read
+    if read is None or read == explanation.causal_in_panel:
+        return words
+    return f"{words}, {fmt_int(read)} among the variants the model reads"
+
+
 def _truth_words(explanation: Explanation) -> str:
+    """How many of the top variants are causal, against how many a random list would hold."""
     if explanation.recovered is None:
         return ""
     return (
         f"\n\n**Against the simulated truth:** {explanation.recovered} of these {len(explanation.drivers)} "
         f"variants {'is' if explanation.recovered == 1 else 'are'} among the disease's "
         f"{fmt_int(explanation.causal_total)} causal variants "
-        f"({fmt_int(explanation.causal_in_panel)} of them in the panel); a list of the same length drawn "
+        f"({_causal_where(explanation)}); a list of the same length drawn "
         f"at random from the {fmt_int(explanation.model_reads)} variants the model reads would hold "
         f"{explanation.chance:.2f} on average."
     )

@@ -62,9 +62,10 @@ class Driver:
 class Explanation:
     """The top variants and how they were found; `causal_*` are None without a truth.json.
 
-    `causal_total`: the disease's causal variants; `causal_in_panel`: those the panel holds (the
-    most the list could recover); `recovered`: those in the top list; `chance`: how many a list
-    of the same length drawn at random from the variants the model reads would hold on average.
+    `causal_total`: the disease's causal variants; `causal_in_panel`: those the panel holds;
+    `causal_read`: those among the variants the model reads (the most the list could recover; the
+    panel's when the model reads it all); `recovered`: those in the top list; `chance`: how many a
+    list of the same length drawn at random from the variants the model reads would hold on average.
     """
 
     method: str
@@ -76,6 +77,7 @@ class Explanation:
     causal_in_panel: int | None = None
     recovered: int | None = None
     chance: float | None = None
+    causal_read: int | None = None
 
 
 def explain_run(
@@ -109,6 +111,7 @@ def explain_run(
     if causal is None:
         return explanation
     in_panel = causal & set(panel.variant_ids)
+    read = causal & set(read_ids(panel, model.config.selected))
     recovered = sum(1 for d in drivers if d.causal)
     return Explanation(
         method,
@@ -119,8 +122,20 @@ def explain_run(
         causal_total=len(causal),
         causal_in_panel=len(in_panel),
         recovered=recovered,
-        chance=len(drivers) * len(in_panel) / max(reads, 1),
+        chance=len(drivers) * len(read) / max(reads, 1),
+        causal_read=len(read),
     )
+
+
+def read_ids(panel: VariantPanel, selected: Sequence[int]) -> list[str]:
+    """The ids of the variants the model reads: its `selected` panel indices, else the whole panel.
+
+    A model narrowed by a prior (--prior-variants, --gene-prior) can rank only the variants it
+    reads, so the chance figure must count the causal variants among those, not among the panel's.
+    """
+    if not selected:
+        return list(panel.variant_ids)
+    return [panel.variant_ids[i] for i in selected]
 
 
 def _top_drivers(

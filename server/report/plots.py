@@ -7,6 +7,7 @@ beside the code that draws them. matplotlib is imported only when a figure is dr
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from genofed.common.reporting.figures import new_figure, save_figure
 from genofed.common.reporting.formatting import fmt_delta
-from genofed.server.report.reading import dp_on, number, rounds, site_values
+from genofed.server.report.reading import dp_on, mapping, md_text, number, rounds, site_values
 
 AUC_PLOT = "auc_per_round.png"
 PRIVACY_PLOT = "privacy_per_round.png"
@@ -110,6 +111,62 @@ def final_epsilon(results: Mapping[str, Any]) -> float | None:
     return max(site_values(results.get("epsilon")), default=None)
 
 
+#: How far a recorded epsilon may sit from a plotted one and still be that point (two decimals shown).
+SAME_EPSILON = 0.005
+
+
+def top_spenders(totals: Mapping[str, Any]) -> list[str]:
+    """The hospitals whose epsilon in `totals` is the highest (equal ones tie), in `totals`' order.
+
+    The report's one definition of "the most-spending hospital": the highest total over the run.
+    The release costs and the privacy plot's caption both name it from this, so that the phrase
+    cannot mean one hospital in one place and another in the next.
+    """
+    values = {str(name): number(value) for name, value in mapping(totals).items()}
+    measured = {name: value for name, value in values.items() if value is not None}
+    if not measured:
+        return []
+    top = max(measured.values())
+    return [name for name, value in measured.items() if math.isclose(value, top, rel_tol=1e-9)]
+
+
+def spender_words(names: list[str]) -> str:
+    """'astrakhan, the most-spending hospital, level with elista': the hospital named, and any tied
+    with it, so that a reader can find its row in the Hospitals table."""
+    if not names:
+        return "the most-spending hospital"
+    words = f"{md_text(names[0])}, the most-spending hospital"
+    if len(names) > 1:
+        words += f", level with {' and '.join(md_text(name) for name in names[1:])}"
+    return words
+
+
+def most_spending_sites(results: Mapping[str, Any]) -> list[str]:
+    """The hospitals with the highest run total (results.json `epsilon`, per hospital)."""
+    return top_spenders(mapping(results.get("epsilon")))
+
+
+def _line_end_owner(results: Mapping[str, Any], line_end: float) -> str:
+    """' The line's last point is rostov's: ...' when the line ends at another hospital's training.
+
+    The line is the highest training epsilon of any hospital, and a hospital whose training cost
+    the most need not have the highest total (evaluations cost each hospital differently). Said
+    only when release_costs records whose training it is; '' otherwise.
+    """
+    costs = {name: mapping(c).get("training") for name, c in mapping(results.get("release_costs")).items()}
+    owners = top_spenders(costs)
+    if not owners or abs((number(costs[owners[0]]) or 0.0) - line_end) >= SAME_EPSILON:
+        return ""
+    spenders = most_spending_sites(results)
+    if not spenders or set(owners) & set(spenders):
+        return ""
+    names = " and ".join(md_text(name) for name in owners)
+    return (
+        f" The line's last point is {names}'s: its training alone cost the most, but its total is "
+        f"lower than {md_text(spenders[0])}'s."
+    )
+
+
 def final_release_point(results: Mapping[str, Any]) -> tuple[float, float] | None:
     """(round, total epsilon) of the release after the last training round; None when there is none.
 
@@ -124,7 +181,7 @@ def final_release_point(results: Mapping[str, Any]) -> tuple[float, float] | Non
 
 
 def plot_privacy_per_round(path: Path, results: Mapping[str, Any]) -> bool:
-    """Cumulative epsilon of the most-spent hospital per round against the budget, ending at the
+    """Cumulative epsilon of the highest-spending hospital per round against the budget, ending at the
     run's total (the final evaluation release included); False if no DP.
 
     `path` is the PNG to write (atomically); nothing is written without rounds or without DP.
@@ -173,17 +230,19 @@ def plot_privacy_per_round(path: Path, results: Mapping[str, Any]) -> bool:
 
 def privacy_plot_caption(results: Mapping[str, Any]) -> str:
     """How to read the privacy plot, in words that agree with its last point."""
+    spender = spender_words(most_spending_sites(results))
     final = final_release_point(results)
     if final is not None:
         _, ys = _round_series(results, "epsilon_max")
         return (
-            f"The line is the epsilon the most-spending hospital had spent after each round's training "
-            f"({ys[-1]:.2f} after round {final[0]:g}); the star is the run's total, {final[1]:.2f}, "
-            "after the noisy validation histograms released once training ended."
+            f"The line is the highest epsilon any hospital had spent after each round's training "
+            f"({ys[-1]:.2f} after round {final[0]:g}); the star is the run's total, {final[1]:.2f}, at "
+            f"{spender}, after the noisy validation histograms released once training ended."
+            + _line_end_owner(results, ys[-1])
         )
     total = final_epsilon(results)
-    end = f", ending at the run's total ({total:.2f})" if total is not None else ""
-    return f"The line is the epsilon the most-spending hospital had spent after each round{end}."
+    end = f", ending at the run's total ({total:.2f}) at {spender}" if total is not None else ""
+    return f"The line is the highest epsilon any hospital had spent after each round{end}."
 
 
 def learning_curve_section(written: bool, results: Mapping[str, Any]) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from genofed.common.reporting.formatting import fmt_delta, fmt_epsilon, fmt_int
-from genofed.server.report.plots import PRIVACY_PLOT, privacy_plot_caption
+from genofed.server.report.plots import PRIVACY_PLOT, privacy_plot_caption, spender_words, top_spenders
 from genofed.server.report.privacy_mode import (
     coalition_cap,
     coalition_epsilons,
@@ -64,12 +64,16 @@ def privacy_summary_line(results: Mapping[str, Any], *, markdown: bool = False) 
 
 def _release_costs_text(results: Mapping[str, Any]) -> str:
     """What each kind of release cost by itself at the most-spending hospital (training, evaluation,
-    and a synthetic-data generator's release when the run trained one), and all composed."""
-    costs = [mapping(c) for c in mapping(results.get("release_costs")).values()]
-    costs = [c for c in costs if number(c.get("run")) is not None]
-    if not costs:
+    and a synthetic-data generator's release when the run trained one), and all composed.
+
+    The hospital is named, and chosen by the highest run total (`plots.top_spenders`), as the
+    privacy plot's caption chooses it: a reader comparing the two figures must compare one hospital.
+    """
+    costs = {name: mapping(c) for name, c in mapping(results.get("release_costs")).items()}
+    spenders = top_spenders({name: c.get("run") for name, c in costs.items()})
+    if not spenders:
         return ""
-    worst = max(costs, key=lambda c: number(c.get("run")) or 0.0)
+    worst = costs[spenders[0]]
     evaluations = int(number(worst.get("evaluations")) or 0)
     evaluation = (
         f" and its {evaluations} evaluation(s) of the shared model (noisy histograms) "
@@ -85,7 +89,7 @@ def _release_costs_text(results: Mapping[str, Any]) -> str:
     )
     against = "; epsilon against a coordinator that sees only the sum" if distributed_dp(results) else ""
     return (
-        f"\n\n**What each release cost** (the most-spending hospital, this run{against}): its "
+        f"\n\n**What each release cost** ({spender_words(spenders)}; this run{against}): its "
         f"{int(number(worst.get('rounds')) or 0)} training round(s) alone epsilon "
         f"{fmt_epsilon(worst.get('training'))}{evaluation}{generator}; composed, "
         f"{fmt_epsilon(worst.get('run'))} (privacy losses compose sub-additively)."

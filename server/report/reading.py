@@ -64,7 +64,9 @@ def dp_on(results: Mapping[str, Any]) -> bool:
 
 
 def site_names(results: Mapping[str, Any]) -> list[str]:
-    """Every site any part of the results mentions, largest first (then by name, for stability).
+    """Every site any part of the results mentions, largest first (then by name, for stability),
+    but those that trained in no round (`never_trained`): they are no source of the federated model,
+    and the report lists them apart, with why (`absent_sites`).
 
     Sorting by size puts the hospitals that dominate the federated model at the top, and lets a
     reader see at a glance whether small sites gain most from federating.
@@ -73,6 +75,8 @@ def site_names(results: Mapping[str, Any]) -> list[str]:
     names: set[str] = set(sites)
     for key in ("local_only_auc", "local_only_nonprivate_auc", "epsilon"):
         names.update(mapping(results.get(key)))
+    # a hospital that never trained is not one of the federation's sources (absent_sites says why)
+    names -= set(never_trained(results))
 
     def size(name: str) -> float:
         return number(mapping(sites.get(name)).get("samples")) or 0.0
@@ -81,20 +85,24 @@ def site_names(results: Mapping[str, Any]) -> list[str]:
 
 
 def absent_sites(results: Mapping[str, Any]) -> dict[str, str]:
-    """The hospitals that refused every round they were asked, by name, with the last reason they gave.
+    """The hospitals that never trained, by name, with why: the last reason they gave, or that they
+    were never sampled.
 
     A hospital whose data fail their checks never introduces itself, so it is missing from `sites`
     and from every round's participants; only `refusals` (round -> hospital -> reason) records that
-    it was asked and why it did not train. The model card and the Hospitals table must say so:
-    otherwise the report reads as if the federation had only the hospitals that trained. A name is
-    a hospital's folder name in a simulation and `node-N` in a deployed run whose hospital never
-    said its name.
+    it was asked and why it did not train. A hospital that introduced itself (it is in `sites`) but
+    trained in no round (refused every round it was asked, or, under --fraction-train below 1, was
+    never sampled) did not take part either (`never_trained`). The model card and the Hospitals table
+    must say so: otherwise the report reads as if the federation had only the hospitals that
+    trained. A name is a hospital's folder name in a simulation and `node-N` in a deployed run whose
+    hospital never said its name.
     """
-    took_part = set(mapping(results.get("sites")))
+    trained = trained_sites(results)
+    took_part = set(mapping(results.get("sites"))) if trained is None else set(trained)
     for record in rounds(results):
         took_part.update(record.get("participants") or [])
+    absent = never_trained(results)
     refusals = mapping(results.get("refusals"))
-    absent: dict[str, str] = {}
     for round_ in sorted(refusals, key=lambda key: number(key) or 0.0):
         for site, reason in mapping(refusals[round_]).items():
             if site not in took_part:
@@ -102,10 +110,50 @@ def absent_sites(results: Mapping[str, Any]) -> dict[str, str]:
     return dict(sorted(absent.items()))
 
 
+def trained_sites(results: Mapping[str, Any]) -> set[str] | None:
+    """The hospitals that trained in at least one round (a round record's `participants`); None when
+    no training round records its participants (an old or partial results.json), where who trained
+    cannot be told and every hospital in `sites` is taken to have taken part, as before."""
+    training = [r for r in rounds(results) if (number(r.get("round")) or 0.0) >= 1]
+    if not any(isinstance(r.get("participants"), list) for r in training):
+        return None
+    return {str(site) for r in training for site in r.get("participants") or []}
+
+
+def never_trained(results: Mapping[str, Any]) -> dict[str, str]:
+    """The hospitals in `sites` that trained in no round, each with why: sampled and refused is
+    `absent_sites`' reason (their refusal); otherwise, under --fraction-train below 1, never sampled.
+
+    Why: such a hospital introduced itself, so it is in `sites` with its declared sizes, and the
+    report listed it as a training source (an audit's run at --fraction-train 0.3 never drew one of
+    three hospitals in 2 rounds: its model card row said "training")."""
+    trained = trained_sites(results)
+    if trained is None:
+        return {}
+    count = sum(1 for r in rounds(results) if (number(r.get("round")) or 0.0) >= 1)
+    fraction = number(config_value(results, ("fraction-train", "fraction_train")))
+    plural = "s" if count != 1 else ""
+    if fraction is not None and fraction < 1:
+        reason = f"never sampled in {count} round{plural} at fraction-train {fraction:g}"
+    else:
+        reason = f"trained in none of the {count} round{plural}"
+    return {str(site): reason for site in mapping(results.get("sites")) if str(site) not in trained}
+
+
 def site_epsilon(results: Mapping[str, Any], site: str) -> Any:
     """Epsilon spent by a site: the per-site record first, the top-level epsilon dict as fallback."""
     value = mapping(mapping(results.get("sites")).get(site)).get("epsilon")
-    return value if number(value) is not None else mapping(results.get("epsilon")).get(site)
+    if number(value) is None:
+        value = mapping(results.get("epsilon")).get(site)
+    if number(value) is None and site in never_trained(results):
+        return _untrained_spend(results, site)
+    return value
+
+
+def _untrained_spend(results: Mapping[str, Any], site: str) -> float:
+    """What a hospital that trained in no round spent on the run: its recorded release cost, else 0
+    (it released nothing), rather than "not measured", which reads as if it spent an unknown amount."""
+    return number(mapping(mapping(results.get("release_costs")).get(site)).get("run")) or 0.0
 
 
 def config_value(results: Mapping[str, Any], keys: Sequence[str]) -> Any:

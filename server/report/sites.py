@@ -162,7 +162,7 @@ def absent_line(results: Mapping[str, Any]) -> str:
     absent = absent_sites(results)
     if not absent:
         return ""
-    return "**Did not take part** (refused every round it was asked):\n" + "\n".join(
+    return "**Did not take part** (trained in no round):\n" + "\n".join(
         f"- {md_text(name)}: {md_text(reason)}" for name, reason in absent.items()
     )
 

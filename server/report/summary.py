@@ -18,12 +18,15 @@ from genofed.server.report.privacy import privacy_summary_line
 from genofed.server.report.reading import (
     absent_sites,
     cohort_size,
+    config_value,
     dp_on,
+    mapping,
     md_text,
     median,
     number,
     site_values,
 )
+from genofed.server.report.synthetic import synthetic_use
 
 
 def format_summary(results: Mapping[str, Any], report_path: str | Path | None = None) -> str:
@@ -77,6 +80,52 @@ def _cohort_words(results: Mapping[str, Any]) -> str:
     return text + (f" ({fmt_int(cases)} with the disease)" if cases is not None else "")
 
 
+#: Where a run may record that its reference models were skipped on request (`genofed simulate
+#: --no-references`): results.json's `references: false`, or the setting in its config.
+SKIPPED_KEYS = ("no-references", "no_references")
+
+
+def references_skipped(results: Mapping[str, Any]) -> bool:
+    """Whether the run recorded that it skipped the reference models on request.
+
+    "Not measured" alone reads as a failure or an oversight; a reader must know the baselines were
+    left out on purpose. Only a recorded setting counts: a run without a test cohort, or one run
+    with `flwr run`, has no baselines either, and saying "on request" there would be untrue.
+    """
+    if results.get("references") is False or config_value(results, ("references",)) is False:
+        return True
+    return config_value(results, SKIPPED_KEYS) is True
+
+
+def _missing_baselines(results: Mapping[str, Any], missing: list[str]) -> str:
+    """'The pooled ... baselines were not measured', and why when the run skipped them on request."""
+    verb = "s were" if len(missing) > 1 else " was"
+    why = (
+        ": the run skipped the reference models on request (--no-references)"
+        if references_skipped(results)
+        else ""
+    )
+    return f"The {' and '.join(missing)} baseline{verb} {NOT_MEASURED}{why}."
+
+
+def _unused_synthetic(results: Mapping[str, Any]) -> str:
+    """A sentence when the run asked for synthetic records and no hospital trained with any; ''.
+
+    The reader of the headline alone would otherwise take the model for one trained with them,
+    and would not know that the generators' privacy cost bought nothing.
+    """
+    use = synthetic_use(results)
+    if use is None or use[0] > 0 or use[1] == 0:
+        return ""
+    ratio = number(mapping(results.get("synthetic")).get("ratio"))
+    asked = f" (--synthetic-ratio {ratio:g})" if ratio is not None else ""
+    spent = ", yet each generator's epsilon was spent all the same" if dp_on(results) else ""
+    return (
+        f"**Synthetic records were requested{asked} but none was used**: no hospital trained with any"
+        f"{spent} (see Synthetic data)."
+    )
+
+
 def headline(results: Mapping[str, Any]) -> str:
     """One paragraph a clinician can read without any other section: was federating worth it?"""
     fed = number(results.get("test_auc"))
@@ -114,8 +163,7 @@ def headline(results: Mapping[str, Any]) -> str:
         if value is None
     ]
     if missing:
-        verb = "s were" if len(missing) > 1 else " was"
-        sentences.append(f"The {' and '.join(missing)} baseline{verb} {NOT_MEASURED}.")
+        sentences.append(_missing_baselines(results, missing))
     bayes = number(results.get("bayes_auc"))
     if bayes is not None:
         sentences.append(
@@ -127,6 +175,9 @@ def headline(results: Mapping[str, Any]) -> str:
         "AUC is the chance that the model ranks a randomly chosen patient with the "
         "disease above one without it: 0.5 is a coin toss, 1.0 a perfect ranking."
     )
+    unused = _unused_synthetic(results)
+    if unused:
+        sentences.append(unused)
     if not dp_on(results):
         sentences.append("**This run was NOT private** (see Privacy below).")
     return " ".join(sentences)

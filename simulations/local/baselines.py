@@ -32,6 +32,8 @@ def train_references(
     settings: RunSettings,
     model_config: ModelConfig,
     start: dict[str, Tensor] | None = None,
+    *,
+    augments: dict[str, Augment] | None = None,
 ) -> References:
     """Epochs match the federation's (rounds x local epochs), so only the data differs.
 
@@ -39,8 +41,14 @@ def train_references(
     fine-tuned in the run's mode), so federated and local-only differ only in the sharing. The
     pooled model is the classical reference: all patients in one place, no privacy, trained from
     scratch.
+
+    `augments`: each hospital's augmentation as it trained in the federation (name -> the trainer's
+    callable; a hospital not named trained without). It applies to "alone, same privacy"
+    (`local_only_auc`), which must share everything with the federation but the sharing; "alone,
+    no privacy" and the pooled model stay the plain classical references.
     """
     private, nonprivate = {}, {}
+    augments = augments or {}
     # one step per hospital, one for the pooled model; drawn only on the CLI's terminal
     shown = bar(len(sites) + 1, "reference models (each hospital alone, then pooled)")
     with shown:
@@ -50,14 +58,9 @@ def train_references(
                 model_config,
                 fit_alone(data.train_x, data.train_y, settings, model_config, name, start, private=False),
             )
-            if settings.private:
-                private[name] = _auc(
-                    test,
-                    model_config,
-                    fit_alone(data.train_x, data.train_y, settings, model_config, name, start),
-                )
-            else:
-                private[name] = nonprivate[name]
+            private[name] = _alone_as_in_federation(
+                data, test, settings, model_config, name, start, augments.get(name), nonprivate[name]
+            )
             shown.step()
         pooled_x = np.concatenate([d.train_x for d in sites.values()])
         pooled_y = np.concatenate([d.train_y for d in sites.values()])
@@ -70,6 +73,26 @@ def train_references(
         )
         shown.step()
     return References(private, nonprivate, pooled)
+
+
+def _alone_as_in_federation(
+    data: SiteTensors,
+    test: TestCohort,
+    settings: RunSettings,
+    model_config: ModelConfig,
+    name: str,
+    start: dict[str, Tensor] | None,
+    augment: Augment | None,
+    nonprivate_auc: float | None,
+) -> float | None:
+    """Test AUC of one hospital alone under the federation's privacy and augmentation. Without
+    either, it is the no-privacy model already trained (`nonprivate_auc`), not trained twice."""
+    if not settings.private and augment is None:
+        return nonprivate_auc
+    weights = fit_alone(
+        data.train_x, data.train_y, settings, model_config, name, start, private=True, augment=augment
+    )
+    return _auc(test, model_config, weights)
 
 
 def fit_alone(

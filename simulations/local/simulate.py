@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from genofed.client.site import SiteTensors, load_site_tensors, resolve_site, split_seed
+from genofed.client.trainer import Augment
 from genofed.common.data.layout import (
     PANEL,
     TEST,
@@ -39,7 +40,9 @@ from genofed.common.util.progress import Progress
 from genofed.server.checkpoint import CHECKPOINTS
 from genofed.server.federation import load_test_cohort
 from genofed.server.report import write_report
+from genofed.server.report.reading import absent_sites
 from genofed.server.results import FEDERATION_RESULTS, MODEL, RESULTS, with_generator_release, write_results
+from genofed.server.round_log import NothingTrained
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import train_references
@@ -62,7 +65,9 @@ def simulate(
 
     A run in which no hospital trained in any round (every one refused: a budget spent, a setting
     refused) has no federated model: it fails with the hospitals' refusals (`NothingTrained`) and
-    writes no model.pt, results.json nor report, as under `flwr run`. `require_training=False`
+    writes no model.pt, results.json nor report, as under `flwr run`; it keeps no checkpoint of a
+    round nobody trained in (so RUN is taken back, as after a failed start), and its error gives
+    the next step in `genofed simulate`'s terms (`_with_simulate_advice`). `require_training=False`
     records such a run instead (its refusals, the untrained model), for an experiment that judges
     the outcome itself (`simulations.experiments`).
 
@@ -71,15 +76,50 @@ def simulate(
     because of a panel.tsv or an empty folder the failed run left."""
     try:
         with discarded_unless_trained(Path(settings.out_dir)):
-            return _simulate(
-                settings,
-                progress=progress,
-                references=references,
-                verbose=verbose,
-                require_training=require_training,
-            )
+            try:
+                return _simulate(
+                    settings,
+                    progress=progress,
+                    references=references,
+                    verbose=verbose,
+                    require_training=require_training,
+                )
+            except NothingTrained:
+                _drop_untrained_rounds(Path(settings.out_dir))
+                raise
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_where_it_stopped(settings)) from None
+    except NothingTrained as exc:
+        raise NothingTrained(_with_simulate_advice(exc.cause, settings)) from None
+
+
+def _drop_untrained_rounds(out_dir: Path) -> None:
+    """Remove the checkpoints of rounds in which no hospital trained (every round after round 0:
+    this is called only when no hospital trained in any round of the run).
+
+    Why: such a checkpoint holds the start model again and the refusals, nothing worth resuming;
+    kept, it made RUN look like a run with a round done (`--resume` continued after a round that
+    never trained, and RUN was not taken back as after any other run that trained nothing)."""
+    for path in (out_dir / CHECKPOINTS).glob("round-*.pt"):
+        digits = path.stem.removeprefix("round-")
+        if digits.isdigit() and int(digits) > 0:
+            path.unlink(missing_ok=True)
+
+
+def _with_simulate_advice(message: str, settings: RunSettings) -> str:
+    """`message` (what happened in a run where no hospital trained) with the next step in `genofed simulate`'s
+    terms (--resume, --force, --out), not `flwr run`'s `resume=true`, and with what RUN holds now
+    (after `_drop_untrained_rounds` and `discarded_unless_trained`)."""
+    out = settings.out_dir
+    text = message.rstrip().rstrip(".")
+    if any((Path(out) / CHECKPOINTS).glob("round-*.pt")):
+        step = (
+            f"then continue {out} under the same settings with --resume, replace it with --force, "
+            "or give the run another --out"
+        )
+    else:
+        step = f"then run genofed simulate again ({out} keeps nothing of this run: no round trained)"
+    return f"{text}. Fix the named cause (at the hospitals named, or in the run's settings), {step}"
 
 
 def _where_it_stopped(settings: RunSettings) -> str:
@@ -88,7 +128,7 @@ def _where_it_stopped(settings: RunSettings) -> str:
     exits at once, before RUN is taken back: its start (the round-0 checkpoint) resumes too."""
     out, done = settings.out_dir, trained_rounds(Path(settings.out_dir))
     if done:
-        return f"{out} holds {done} of {settings.rounds} rounds; continue with --resume"
+        return f"{out} holds {done} of {settings.rounds} rounds; continue with the same command and --resume"
     if any((Path(out) / CHECKPOINTS).glob("round-*.pt")):
         return (
             f"no round had finished; {out} holds the run's start: continue with --resume, or replace it "
@@ -162,19 +202,24 @@ def _simulate(
     for name, cases in _case_counts(settings, set(results["sites"])).items():
         results["sites"][name]["cases"] = cases
 
+    results["references"] = references  # the report says baselines were skipped on request
     if references and test is not None:
         say("training the reference models: each hospital alone, and all hospitals pooled")
         config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
-        # loaded once: the references and the adaptations; only the hospitals that took part (one
-        # whose data failed its checks would fail here again, after the federation)
-        sites = simulated_sites(settings, only=set(results["sites"]))
-        refs = train_references(sites, test, settings, config, start)
-        results.update(
-            local_only_auc=refs.local_only_auc,
-            local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
-            pooled_auc=refs.pooled_auc,
-        )
-        if config.architecture == "logistic" and (out_dir / MODEL).is_file():
+        # loaded once: the references and the adaptations; only the hospitals that trained (one
+        # whose data failed its checks would fail here again, after the federation; one never
+        # sampled, or refusing every round, gave the federated model none of its patients)
+        sites = simulated_sites(settings, only=trained_hospitals(results))
+        if sites:
+            refs = train_references(
+                sites, test, settings, config, start, augments=_reference_augments(settings, sites)
+            )
+            results.update(
+                local_only_auc=refs.local_only_auc,
+                local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
+                pooled_auc=refs.pooled_auc,
+            )
+        if sites and config.architecture == "logistic" and (out_dir / MODEL).is_file():
             say("adapting the final model to each hospital's own patients (what `genofed adapt` does there)")
             shared = load_model_file(out_dir / MODEL)
             results["adapted_auc"] = adapted_aucs(shared, sites, test.features, test.labels)
@@ -328,6 +373,36 @@ def simulated_sites(settings: RunSettings, only: set[str] | None = None) -> dict
         site = resolve_site({"partition-id": i}, settings.to_config())
         sites[folder.name] = load_site_tensors(site, split_seed(site, settings.seed))
     return sites
+
+
+def trained_hospitals(results: dict[str, Any]) -> set[str]:
+    """The hospitals of `results` that trained in some round: those the reference models may use.
+
+    Why: the pooled reference stands for "the federation's patients in one place"; a hospital that
+    never trained (never sampled at --fraction-train below 1, or refusing every round it was asked)
+    gave the federated model none of its patients, so, like a hospital whose data failed its checks,
+    it is left out of the references and the report names it as absent (`absent_sites`)."""
+    return set(results["sites"]) - set(absent_sites(results))
+
+
+def _reference_augments(settings: RunSettings, sites: dict[str, SiteTensors]) -> dict[str, Augment]:
+    """Each hospital's augmentation as its ClientApp trains with it (`site_augmentation`: the run's
+    --augment unless the hospital's own config sets one); a hospital training without is not named.
+
+    Why: "alone, same privacy" must differ from the federation only in the sharing; without this
+    the references trained without the augmentation the hospitals trained with."""
+    from genofed.client.augmentation import site_augmentation
+
+    augments = {}
+    for i, folder in enumerate(hospital_folders(settings.data_dir)):
+        if folder.name in sites:
+            site = resolve_site({"partition-id": i}, settings.to_config())
+            _, augment, _ = site_augmentation(
+                settings.augment, site, sites[folder.name], private=settings.private
+            )
+            if augment is not None:
+                augments[folder.name] = augment
+    return augments
 
 
 def _case_counts(settings: RunSettings, names: set[str]) -> dict[str, int]:

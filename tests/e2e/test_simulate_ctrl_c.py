@@ -99,7 +99,8 @@ def test_ctrl_c_stops_the_run_at_once_quietly_and_it_resumes(federation, tmp_pat
     after_progress = [line for line in text.splitlines() if not line.startswith("[")]
     assert len(after_progress) == 1, text
     assert after_progress[0].startswith(f"interrupted: {out} holds "), text
-    assert after_progress[0].endswith(f" of {ROUNDS} rounds; continue with --resume"), text
+    resume = f" of {ROUNDS} rounds; continue with the same command and --resume"
+    assert after_progress[0].endswith(resume), text
     assert not _gone(process.pid), f"left behind after {took:.1f} s: {_session_processes(process.pid)}"
 
     resumed = subprocess.run(

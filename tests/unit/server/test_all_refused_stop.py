@@ -248,7 +248,7 @@ def test_every_hospital_refusing_round_1_stops_the_run_naming_them_by_reason(mon
     message = str(stopped.value)
     assert message.startswith("round 1 of 1000: every hospital refused the run's plan")
     assert "a reason that repeats in every round of the run" in message
-    named = f"The hospitals refused: astrakhan: {WRONG_SETTING}; elista, rostov: {BUDGET} Fix the"
+    named = f"The hospitals refused: astrakhan: {WRONG_SETTING}; elista, rostov: {BUDGET} It keeps"
     assert named in message and "named cause" in message and "start the run again" in message
     assert list(grid.asked) == [1]  # no second round asked
 
@@ -328,7 +328,7 @@ def test_with_fraction_sampling_the_run_stops_once_every_hospital_has_refused(mo
     assert real >= 3  # one hospital asked a round: at least three rounds
     assert max(grid.asked) == real  # no round asked after the one that made it certain
     assert str(stopped.value).startswith(f"round {real} of 50: every hospital refused"), grid.asked
-    assert f"The hospitals refused: astrakhan, elista, rostov: {BUDGET} Fix" in str(stopped.value)
+    assert f"The hospitals refused: astrakhan, elista, rostov: {BUDGET} It keeps" in str(stopped.value)
 
 
 def test_a_run_recorded_whole_is_not_stopped(monkeypatch, tmp_path):
@@ -378,7 +378,10 @@ def test_every_hospital_refusing_a_secagg_round_stops_the_run(monkeypatch, tmp_p
     answers = {1: refuses(BUDGET), 2: refuses(WRONG_SETTING), 3: refuses(BUDGET)}
     with pytest.raises(EveryHospitalRefused, match=r"^round 1 of 5: every hospital refused") as stopped:
         secagg_run(monkeypatch, tmp_path, answers)
-    assert f"astrakhan: {WRONG_SETTING}; elista, rostov: {BUDGET} Fix the named cause" in str(stopped.value)
+    assert (
+        f"astrakhan: {WRONG_SETTING}; elista, rostov: {BUDGET} It keeps its checkpoints: fix the named cause"
+        in str(stopped.value)
+    )
 
 
 def test_a_secagg_round_halted_by_a_silent_hospital_goes_on(monkeypatch, tmp_path):

@@ -43,7 +43,7 @@ def test_absent_hospitals_are_those_that_never_took_part_with_their_last_reason(
 
 def test_model_card_and_hospitals_table_list_them():
     text = render_markdown(_results(), {})
-    lines = f"**Did not take part** (refused every round it was asked):\n- sevastopol: {REASON}\n"
+    lines = f"**Did not take part** (trained in no round):\n- sevastopol: {REASON}\n"
     card = text[text.index("## Model card") : text.index("**Limitations:**")]
     hospitals = text[text.index("## Hospitals") :]
     assert lines in card and lines in hospitals

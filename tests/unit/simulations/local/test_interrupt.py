@@ -245,7 +245,8 @@ def test_a_run_stopped_at_once_before_its_first_round_resumes_from_its_start(tmp
     (tmp_path / "run" / CHECKPOINTS / "round-0000.pt").write_bytes(b"")
     assert "holds the run's start: continue with --resume" in _where_it_stopped(settings)
     (tmp_path / "run" / CHECKPOINTS / "round-0002.pt").write_bytes(b"")
-    assert _where_it_stopped(settings).endswith("holds 2 of 6 rounds; continue with --resume")
+    resume = "holds 2 of 6 rounds; continue with the same command and --resume"
+    assert _where_it_stopped(settings).endswith(resume)
 
 
 def test_without_ctrl_c_pythons_handler_is_put_back(default_sigint):
