@@ -65,6 +65,14 @@ def start_model(settings: RunSettings, panel: VariantPanel) -> StartModel:
     # a prior that offers no weights to this model (a network source, a multi-class one, a run
     # that trains a network) is a selection only: the run trains as from scratch
     from_weights = prior is not None and prior.gives_weights(config)
+    if prior is not None and not from_weights and len(prior.selected) == len(panel):
+        raise ConfigError(
+            f"--prior {settings.prior} would change nothing: it gives this run no weights "
+            f"({prior.start_text(config)}) and selects every one of the panel's {len(panel)} variants "
+            f"(--prior-variants {settings.prior_variants or 0}: all it ranks); pass --prior-variants K "
+            "to read its K most important variants, or pretrain a logistic source "
+            "(`genofed pretrain --model logistic`), whose weights a logistic run starts from"
+        )
     resolved = resolve_settings(settings, panel, selected=selected, from_weights=from_weights)
     if prior is not None:
         weights = prior.start_weights(config)

@@ -369,3 +369,22 @@ def test_a_start_from_a_federated_model_names_its_earlier_spend(panel, tmp_path)
     assert "spent epsilon" not in _start_text({"pretrained": describe(model)})
     (line,) = _start_lines(_started_from(described))
     assert line.startswith(f"started from model {federated.content_hash[:12]}") and "up to 7.97" in line
+
+
+def test_a_prior_that_gives_neither_weights_nor_a_narrower_panel_is_refused(panel, tmp_path) -> None:
+    """A network source at --prior-variants 0 (the default) selects every variant and gives a run
+    no weights: an audit's run trained from scratch on the whole panel, labelled as using a prior."""
+    from genofed.server.start_model import start_model
+
+    net_config = ModelConfig(n_variants=N_VARIANTS, block_size=10)
+    net_source = PretrainedModel(
+        build_model(net_config, 1).state_dict(), net_config, panel, Task("binary", "label")
+    )
+    path = _save(net_source, tmp_path / "net.pt")
+    with pytest.raises(ConfigError, match="would change nothing.*--prior-variants K"):
+        start_model(RunSettings(data_dir=str(tmp_path), prior=str(path)), panel)
+    narrowed = start_model(RunSettings(data_dir=str(tmp_path), prior=str(path), prior_variants=8), panel)
+    assert len(narrowed.config.selected) == 8  # a selection of its own: a prior that does something
+    logistic = _save(_logistic(panel, _small_weights(np.random.default_rng(5))), tmp_path / "log.pt")
+    whole = start_model(RunSettings(data_dir=str(tmp_path), prior=str(logistic)), panel)
+    assert whole.prior is not None  # all of a logistic source: its weights are the start
