@@ -139,6 +139,20 @@ def _hosmer_lemeshow_term(b: CalibrationBin) -> float:
     return (b.cases - b.predicted * b.people) ** 2 / variance if variance > 0 else 0.0
 
 
+#: Below this a p-value is written "p < 1e-16" (double precision's resolution next to 1).
+SMALLEST_P = 1e-16
+
+
+def p_words(p_value: float) -> str:
+    """'p = 0.0079', or 'p < 1e-16' when smaller.
+
+    A test's p-value is never 0: the chi-square tail underflows to 0.0 for a badly miscalibrated
+    model, and "p = 0" reads as a certainty no test gives. Below `SMALLEST_P` the figure says only
+    that it is far below any threshold, so the report says that.
+    """
+    return f"p < {SMALLEST_P:g}" if p_value < SMALLEST_P else f"p = {p_value:.2g}"
+
+
 def calibration_statement(
     check: CalibrationCheck, cohort: str = "the test cohort", possessive: str | None = None
 ) -> str:
@@ -152,13 +166,13 @@ def calibration_statement(
     """
     if not check.calibrated:
         return (
-            f"the risk figures are not calibrated on {cohort} (Hosmer-Lemeshow test p = {check.p_value:.2g}; "
+            f"the risk figures are not calibrated on {cohort} (Hosmer-Lemeshow test {p_words(check.p_value)}; "
             f"up to {100 * check.largest_gap:.0f} percentage points off): do not read a risk figure as a "
             "probability"
         )
     whose = possessive or f"{cohort}'s"
     return (
         "the risk figures are consistent with calibration at "
-        f"{whose} {fmt_percent(check.case_share)} case share (Hosmer-Lemeshow test p = "
-        f"{check.p_value:.2g}), not at the real prevalence, where the disease is rarer"
+        f"{whose} {fmt_percent(check.case_share)} case share (Hosmer-Lemeshow test "
+        f"{p_words(check.p_value)}), not at the real prevalence, where the disease is rarer"
     )

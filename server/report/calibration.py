@@ -14,8 +14,9 @@ from genofed.common.reporting.calibration import (
     CALIBRATION_ALPHA,
     CalibrationBin,
     CalibrationCheck,
-    calibration_statement,
+    SMALLEST_P,
     check_calibration,
+    p_words,
 )
 from genofed.common.reporting.figures import new_figure, save_figure
 from genofed.common.reporting.formatting import fmt_float
@@ -23,9 +24,6 @@ from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.assessment import Assessment
 
 CALIBRATION_PLOT = "calibration.png"
-
-#: Below this a p-value is written "p < 1e-16" (double precision's resolution next to 1).
-SMALLEST_P = 1e-16
 
 __all__ = [
     "CALIBRATION_ALPHA",
@@ -36,29 +34,7 @@ __all__ = [
     "check_calibration",
     "p_words",
     "plot_calibration",
-    "stated_calibration",
 ]
-
-
-def p_words(p_value: float) -> str:
-    """'p = 0.0079', or 'p < 1e-16' when smaller.
-
-    A test's p-value is never 0: the chi-square tail underflows to 0.0 for a badly miscalibrated
-    model, and "p = 0" reads as a certainty no test gives. Below `SMALLEST_P` the figure says only
-    that it is far below any threshold, so the report says that.
-    """
-    return f"p < {SMALLEST_P:g}" if p_value < SMALLEST_P else f"p = {p_value:.2g}"
-
-
-def stated_calibration(check: CalibrationCheck) -> str:
-    """The verdict's calibration sentence (`calibration_statement`, the model file's too), with its
-    p-value written by `p_words`.
-
-    The sentence is shared with `genofed predict` (genofed.common.reporting), which writes p as
-    {:.2g}; only that figure is rewritten, so the two keep the same words.
-    """
-    sentence = calibration_statement(check)
-    return sentence.replace(f"p = {check.p_value:.2g}", p_words(check.p_value), 1)
 
 
 def plot_calibration(path: Path, table: list[CalibrationBin]) -> bool:

@@ -26,11 +26,10 @@ When no rule can be checked (no test cohort) the verdict says the model cannot b
 
 from __future__ import annotations
 
-from genofed.common.reporting.calibration import check_calibration
+from genofed.common.reporting.calibration import calibration_statement, check_calibration
 from genofed.common.reporting.formatting import fmt_percent
 from genofed.server.report.assessment import Assessment, releases_words
 from genofed.server.report.bedside import flagged_share_at
-from genofed.server.report.calibration import stated_calibration
 from genofed.server.report.rates import likelihood_ratios
 from genofed.server.report.subgroups import concerning_groups
 
@@ -80,7 +79,7 @@ def stated_items(assessment: Assessment) -> list[str]:
     items = []
     check = check_calibration(assessment.calibration)
     if check is not None:  # the sentence the model file records too (genofed.common.scoring.validation)
-        items.append(f"**Calibration:** {stated_calibration(check)} (see Calibration)")
+        items.append(f"**Calibration:** {calibration_statement(check)} (see Calibration)")
     prevalence = assessment.prevalence
     real, reference = assessment.brier_at_prevalence, assessment.brier_reference_at_prevalence
     if prevalence is not None and real is not None and reference is not None:
