@@ -166,7 +166,8 @@ def calibration_statement(
     """
     if not check.calibrated:
         return (
-            f"the risk figures are not calibrated on {cohort} (Hosmer-Lemeshow test {p_words(check.p_value)}; "
+            f"the risk figures are not calibrated on {cohort} (Hosmer-Lemeshow test "
+            f"{p_words(check.p_value)}; "
             f"up to {100 * check.largest_gap:.0f} percentage points off): do not read a risk figure as a "
             "probability"
         )

@@ -12,9 +12,9 @@ from pathlib import Path
 # the check itself lives beside the table, where the model file's record reuses it; re-exported here
 from genofed.common.reporting.calibration import (
     CALIBRATION_ALPHA,
+    SMALLEST_P,
     CalibrationBin,
     CalibrationCheck,
-    SMALLEST_P,
     check_calibration,
     p_words,
 )
