@@ -893,6 +893,37 @@ def _add_pretrain_training_options(parser: argparse.ArgumentParser, defaults: Pr
     )
 
 
+#: `genofed pretrain`'s options that only one model uses (their help says "network only" or
+#: "logistic only"), by the model that uses them.
+_MODEL_ONLY_OPTIONS = {
+    "network": ("epochs", "batch_size", "lr", "hidden"),
+    "logistic": ("l2", "max_iter"),
+}
+
+
+def _refuse_other_models_options(args: argparse.Namespace) -> None:
+    """Refuse an option set away from its default for the model that does not use it: a logistic
+    model is fitted by L-BFGS, so `--epochs 50 --lr 0.5` did nothing, yet the model file recorded
+    them as its settings (an audit read them there). A default passed explicitly cannot be told
+    from the default and passes."""
+    from genofed.common.errors import ConfigError
+    from genofed.server.pretraining.settings import PretrainSettings
+
+    defaults = PretrainSettings()
+    for model, names in _MODEL_ONLY_OPTIONS.items():
+        if model == args.model:
+            continue
+        given = [
+            f"--{name.replace('_', '-')}" for name in names if getattr(args, name) != getattr(defaults, name)
+        ]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --model {model} only; "
+                f"a {args.model} model does not use {'it' if len(given) == 1 else 'them'}: drop "
+                f"{'it' if len(given) == 1 else 'them'}, or pass --model {model}"
+            )
+
+
 def run_pretrain(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -905,6 +936,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     require_file_target(out)  # a folder as --out: refused now, not after the training
     if out.exists() and not args.force:
         raise GenofedError(f"{out} exists; pass --force to replace it")
+    _refuse_other_models_options(args)
     settings = PretrainSettings(
         task=args.task,
         label=args.label,
