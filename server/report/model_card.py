@@ -10,6 +10,7 @@ from genofed.common.reporting.formatting import NOT_MEASURED, fmt_delta, fmt_eps
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.assessment import Assessment
 from genofed.server.report.calibration import check_calibration
+from genofed.server.report.privacy import void_delta
 from genofed.server.report.reading import (
     cohort_size,
     dp_on,
@@ -155,13 +156,23 @@ def clinician_scoring(results: Mapping[str, Any]) -> str:
     """What privacy means for the patients a clinician scores with the model (three lines): the
     model file may travel (a DP release; not so without DP), scoring is local, its output is patient
     data, and an adapted model stays in the hospital."""
-    model = (
-        "`model.pt` may be passed to other hospitals and clinicians: it is this run's differentially "
-        "private release, covered by the epsilon above."
-        if dp_on(results)
-        else "`model.pt` comes from a run WITHOUT differential privacy and can reveal its training "
-        "patients: do not pass it outside the federation's hospitals."
-    )
+    void = void_delta(results)
+    if not dp_on(results):
+        model = (
+            "`model.pt` comes from a run WITHOUT differential privacy and can reveal its training "
+            "patients: do not pass it outside the federation's hospitals."
+        )
+    elif void is not None:
+        model = (
+            f"`model.pt` comes from a run whose delta ({fmt_delta(void[0])}) is not below 1 / "
+            f"{fmt_int(void[1])}, the smallest hospital: its privacy guarantee is void (see Privacy), so "
+            "do not pass it outside the federation's hospitals."
+        )
+    else:
+        model = (
+            "`model.pt` may be passed to other hospitals and clinicians: it is this run's differentially "
+            "private release, covered by the epsilon above."
+        )
     return (
         "**For the clinician scoring patients:**\n"
         f"- {model}\n"

@@ -202,15 +202,30 @@ def _privacy_promise(epsilon: float, delta: float | None, seen: str = "what the 
     return _privacy_bound(epsilon, delta, seen) + " " + _privacy_strength(epsilon, delta)
 
 
-def _delta_warning(results: Mapping[str, Any], delta: float | None) -> str:
-    """Flag a delta that is not small relative to the smallest hospital: the guarantee would be weak."""
+def void_delta(results: Mapping[str, Any]) -> tuple[float, int] | None:
+    """(delta, the smallest hospital's size) when delta is not below 1 / that size, else None.
+
+    At such a delta the guarantee is void, not merely weak: publishing one of n patients' records
+    outright, chosen at random, is (0, 1/n)-DP. The privacy section and the model card say so."""
+    delta = number(results.get("delta"))
     declared = (number(mapping(record).get("samples")) for record in mapping(results.get("sites")).values())
     sizes = [v for v in declared if v]
     if delta is None or not sizes or delta < 1 / max(min(sizes), 1):
+        return None
+    return delta, int(min(sizes))
+
+
+def _delta_warning(results: Mapping[str, Any]) -> str:
+    """Flag a delta that is not small relative to the smallest hospital: the guarantee is void."""
+    void = void_delta(results)
+    if void is None:
         return ""
+    delta, smallest = void
     return (
-        f"\n\n**Warning:** delta = {fmt_delta(delta)} is not below 1 / {fmt_int(min(sizes))} (the "
-        "smallest hospital); the guarantee is weak at this setting."
+        f"\n\n**Warning: delta = {fmt_delta(delta)} is not below 1 / {fmt_int(smallest)} (the smallest "
+        "hospital), so the guarantee is void:** publishing one of its patients' records outright, chosen "
+        "at random, meets the same (epsilon, delta) bound. Rerun with a delta well below 1 / (patients per "
+        "hospital), such as 1e-5."
     )
 
 
@@ -460,7 +475,7 @@ def privacy_section(results: Mapping[str, Any], plot_written: bool) -> str:
         + _ACCOUNTING
         + (_DISTRIBUTED_ACCOUNTING if distributed else "")
         + _PER_HOSPITAL
-        + _delta_warning(results, delta)
+        + _delta_warning(results)
         + _spent_text(results, budget)
         + _release_costs_text(results)
     )

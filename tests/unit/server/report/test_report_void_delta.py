@@ -1,0 +1,21 @@
+"""A delta not below 1 / (the smallest hospital's size) voids the guarantee: publishing one of n
+patients' records outright is (0, 1/n)-DP. An audit's run at --delta 0.5 got one line calling the
+guarantee "weak" while the model card called model.pt a DP release to share."""
+
+from __future__ import annotations
+
+from genofed.server.report.model_card import clinician_scoring
+from genofed.server.report.privacy import void_delta
+
+
+def _results(delta: float) -> dict:
+    sites = {"rostov": {"samples": 80}, "elista": {"samples": 40}}
+    return {"delta": delta, "epsilon_budget": 8.0, "sites": sites, "epsilon": {"rostov": 7.9, "elista": 7.9}}
+
+
+def test_a_delta_at_or_above_one_over_the_smallest_hospital_voids_the_model_cards_promise():
+    assert void_delta(_results(0.5)) == (0.5, 40) and void_delta(_results(1 / 40)) == (1 / 40, 40)
+    assert void_delta(_results(1e-5)) is None
+    assert "privacy guarantee is void" in clinician_scoring(_results(0.5))
+    assert "may be passed to other hospitals" not in clinician_scoring(_results(0.5))
+    assert "may be passed to other hospitals" in clinician_scoring(_results(1e-5))
