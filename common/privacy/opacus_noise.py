@@ -28,7 +28,7 @@ def gaussian_like(noise: SecretNoise, reference: torch.Tensor, std: float) -> to
         return torch.zeros_like(reference)
     shape = tuple(reference.shape)
     if reference.dtype == torch.float32:  # the models' parameters: float32 arithmetic suffices
-        return noise.normal32(shape).mul_(std).to(device=reference.device)
+        return torch.from_numpy(noise.normal(shape, np.float32)).mul_(std).to(device=reference.device)
     return torch.from_numpy(noise.normal(shape) * std).to(dtype=reference.dtype, device=reference.device)
 
 

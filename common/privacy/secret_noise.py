@@ -26,7 +26,6 @@ import hashlib
 import math
 
 import numpy as np
-import torch
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 #: Bytes of the seed the key is hashed from: a seed up to 2**256 keeps all its bits.
@@ -56,29 +55,20 @@ class SecretNoise:
         """(n,) float64 uniform on (0, 1): 53 bits per draw, never 0 (the logarithm below)."""
         return ((self._words(n) >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
 
-    def normal(self, shape: tuple[int, ...] | int) -> np.ndarray:
-        """float64 standard normal draws of `shape` (Box-Muller, both outputs of each pair used).
-
-        The arithmetic runs in torch (float64), about twice as fast as numpy's here."""
+    def normal(self, shape: tuple[int, ...] | int, dtype: type = np.float64) -> np.ndarray:
+        """Standard normal draws of `shape` (Box-Muller, both outputs of each pair used), computed
+        in `dtype`: float64, or float32 for noise added to float32 gradients, at about a third of
+        the cost (DP-SGD draws at every step, whose cost `bench/dp_step.py` holds within 2x a plain
+        step). Both take the same 53-bit uniforms, so the tail reaches as far (8.6 sd: the smallest
+        uniform is 2^-54), and float32 draws differ from float64 ones by about a float32 step.
+        numpy only: a DPO's `genofed hospital ledger` must not load torch (the evaluation release,
+        imported on its way, draws from here)."""
         size = int(np.prod(shape))
         pairs = (size + 1) // 2
-        u = (torch.from_numpy(self.uniform(2 * pairs))).view(2, pairs)
-        radius = torch.sqrt(-2.0 * torch.log(u[0]))
-        angle = (2.0 * math.pi) * u[1]
-        return torch.cat([radius * torch.cos(angle), radius * torch.sin(angle)])[:size].numpy().reshape(shape)
-
-    def normal32(self, shape: tuple[int, ...] | int) -> torch.Tensor:
-        """float32 standard normal draws of `shape`, for noise added to float32 gradients: the same
-        53-bit uniforms, Box-Muller in float32 numpy (a third of `normal`'s cost, and no torch call
-        per tiny parameter: DP-SGD draws noise at every step, whose cost `bench/dp_step.py` holds
-        within 2x a plain step). The tail reaches as far (8.6 sd: the smallest uniform is 2^-54
-        either way); the draws differ from `normal`'s rounded to float32 by about a float32 step."""
-        size = int(np.prod(shape))
-        pairs = (size + 1) // 2
-        u = self.uniform(2 * pairs).astype(np.float32).reshape(2, pairs)
-        radius = np.sqrt(np.float32(-2.0) * np.log(u[0]))
-        angle = np.float32(2.0 * math.pi) * u[1]
-        out = np.empty(2 * pairs, dtype=np.float32)
+        u = self.uniform(2 * pairs).astype(dtype).reshape(2, pairs)
+        radius = np.sqrt(dtype(-2.0) * np.log(u[0]))
+        angle = dtype(2.0 * math.pi) * u[1]
+        out = np.empty(2 * pairs, dtype=dtype)
         np.multiply(radius, np.cos(angle), out=out[:pairs])
         np.multiply(radius, np.sin(angle), out=out[pairs:])
-        return torch.from_numpy(out[:size].reshape(shape))
+        return out[:size].reshape(shape)

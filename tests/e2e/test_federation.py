@@ -13,8 +13,7 @@ import torch
 
 from genofed.server.app import NothingTrained
 from genofed.server.checkpoint import latest_checkpoint
-from genofed.server.results import MODEL, RESULTS
-from genofed.server.round_log import EveryHospitalRefused
+from genofed.server.results import RESULTS
 from genofed.server.settings import RunSettings
 from genofed.simulations.local.simulate import simulate
 
@@ -125,13 +124,15 @@ def test_exhausted_budget_is_refused_and_nothing_is_trained(dp_run, tmp_path):
         simulate(again, references=False)
     assert "privacy budget exhausted" in str(failed.value)
     assert all(site in str(failed.value) for site in ("rostov", "astrakhan", "elista"))
-    assert not {MODEL, RESULTS, "report.md"} & {p.name for p in Path(again.out_dir).iterdir()}
+    assert not Path(again.out_dir).exists()  # nothing trained: RUN is taken back, as after a failed start
 
-    # with rounds left the run stops after the first: each refusal would repeat in every round
+    # with rounds left the run stops after the first: each refusal would repeat in every round;
+    # nothing trained, so RUN keeps no round of it and the advice is genofed simulate's own
     longer = replace(again, out_dir=str(tmp_path / "longer"), rounds=50)
-    with pytest.raises(EveryHospitalRefused, match="round 1 of 50: every hospital refused"):
+    with pytest.raises(NothingTrained, match="round 1 of 50: every hospital refused") as stopped:
         simulate(longer, references=False)
-    assert latest_checkpoint(Path(longer.out_dir) / "checkpoints").round == 1
+    assert "run genofed simulate again" in str(stopped.value) and "resume=true" not in str(stopped.value)
+    assert not (Path(longer.out_dir) / "checkpoints" / "round-0001.pt").exists()
 
     recorded = replace(again, out_dir=str(tmp_path / "recorded"))
     results = simulate(recorded, references=False, require_training=False)
