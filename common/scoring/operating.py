@@ -113,7 +113,7 @@ def risk_distribution(
     `noise_per_count`: the sd of the DP noise on each pooled count (0: exact counts). It sets
     `percentile_sd`, the largest sd the noise gives a percentile at a bin edge (in points): each
     edge's cumulative count holds the noise of the cells below it, both classes, and is divided
-    by the noisy total. `percentiles_shown` is whether that stays within
+    by the noisy total. `percentiles_shown` says whether that stays within
     `MAX_PERCENTILE_SD`: on a few dozen noisy patients an audit found every risk below 0.30 at
     percentile 1 (26 % of the test cohort) and a mean error of 22 points."""
     totals = _counts(histogram).sum(axis=0)
@@ -131,7 +131,6 @@ def risk_distribution(
         "round": int(round_),
         "noise_per_count": float(noise_per_count),
         "percentile_sd": spread,
-        "percentiles_shown": spread <= MAX_PERCENTILE_SD,
         "source": "pooled noisy validation histogram of the hospitals (both classes), counts as "
         "released, made monotone; linear within a bin",
     }
@@ -141,6 +140,12 @@ def risk_distribution(
 #: difference of a few points is no difference (docs/predicting.md), and beyond this the noise
 #: alone moves a percentile by more than that in one case of three.
 MAX_PERCENTILE_SD = 5.0
+
+
+def percentiles_shown(distribution: dict[str, Any]) -> bool:
+    """Whether `predict` shows percentiles from `distribution`: its recorded `percentile_sd` (none:
+    a file from before it was recorded, or exact counts) is within `MAX_PERCENTILE_SD`."""
+    return float(distribution.get("percentile_sd") or 0.0) <= MAX_PERCENTILE_SD
 
 
 def percentile_sd(patients: float, bins: int, noise_per_count: float) -> float:

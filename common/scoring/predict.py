@@ -55,7 +55,7 @@ from genofed.common.errors import DataError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import predict_proba
 from genofed.common.scoring.model_file import ModelFile, ModelFileError
-from genofed.common.scoring.operating import percentiles
+from genofed.common.scoring.operating import percentiles, percentiles_shown
 from genofed.common.scoring.validation import (
     NOT_RECORDED,
     age_at_edge,
@@ -302,7 +302,7 @@ def predict_file(
         notes.append(
             "no training-population risk distribution in the model file: the percentile column is empty"
         )
-    elif distribution.get("percentiles_shown") is False:
+    elif not percentiles_shown(distribution):
         notes.append(_withheld_percentiles(distribution))
         distribution = None
     if alignment.swapped:
@@ -506,7 +506,7 @@ def reference_population(model: ModelFile) -> str | None:
     federation's noisy validation patients (a federated run: about how many, and about what share
     cases), or a hospital's own (`genofed adapt`, exact). None without a risk distribution."""
     distribution = model.operating.get("risk_distribution")
-    if not distribution or distribution.get("percentiles_shown") is False:
+    if not distribution or not percentiles_shown(distribution):
         return None
     point = model.operating.get("threshold") or {}
     exact = "exact" in str(distribution.get("source") or "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +118,15 @@ def write_run(root: Path, *, informative: bool = True, gene_column: bool = False
     write_model(run_dir)
     write_predictions(run_dir, informative=informative)
     return run_dir, run_results(data_dir)
+
+
+def rewrite_risks(run_dir: Path, risk: Callable[[float], float]) -> None:
+    """Rewrite RUN/test_predictions.csv with each person's risk mapped by `risk` (same people,
+    same labels): a run whose final model scored its test cohort otherwise."""
+    path = run_dir / "test_predictions.csv"
+    rows = list(csv.DictReader(path.open()))
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sample_id", "label", "risk"])
+        for row in rows:
+            writer.writerow([row["sample_id"], row["label"], f"{risk(float(row['risk'])):.6f}"])

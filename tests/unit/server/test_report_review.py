@@ -5,12 +5,11 @@ given, and technical terms explained where they are shown."""
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import pytest
-from helpers.report_run import write_run
+from helpers.report_run import rewrite_risks, write_run
 
 from genofed.common.reporting.clinical import threshold_metrics
 from genofed.server.report import PRIVACY_PLOT, render_markdown, write_report
@@ -97,15 +96,8 @@ def test_two_calibration_figures_name_their_bins(tmp_path: Path) -> None:
 
 
 def _shift_risks(run_dir: Path) -> None:
-    """Rewrite test_predictions.csv with every risk pulled up towards 0.3-0.9: the same ranking,
-    risks far above what comes true."""
-    path = run_dir / "test_predictions.csv"
-    rows = list(csv.DictReader(path.open()))
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sample_id", "label", "risk"])
-        for row in rows:
-            writer.writerow([row["sample_id"], row["label"], f"{0.3 + 0.6 * float(row['risk']):.6f}"])
+    """Every risk pulled up towards 0.3-0.9: the same ranking, risks far above what comes true."""
+    rewrite_risks(run_dir, lambda risk: 0.3 + 0.6 * risk)
 
 
 def test_miscalibrated_risks_are_called_so_and_not_blamed_on_prevalence(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from genofed.common.scoring.operating import (
     operating_point,
     percentile_sd,
     percentiles,
+    percentiles_shown,
     risk_distribution,
     too_few_note,
 )
@@ -95,8 +96,8 @@ def test_the_distribution_records_the_noise_on_a_percentile_and_withholds_percen
     predicted = percentile_sd(true.sum(), 10, sigma)
     assert np.std(draws) * 100 == pytest.approx(predicted, rel=0.25)
     few = risk_distribution(true / 3, round_=1, noise_per_count=3.5)  # about 43 patients
-    assert few["percentile_sd"] > MAX_PERCENTILE_SD and few["percentiles_shown"] is False
+    assert few["percentile_sd"] > MAX_PERCENTILE_SD and percentiles_shown(few) is False
     many = risk_distribution(true * 3, round_=1, noise_per_count=3.5)  # about 387 patients
-    assert many["percentile_sd"] < MAX_PERCENTILE_SD and many["percentiles_shown"] is True
+    assert many["percentile_sd"] < MAX_PERCENTILE_SD and percentiles_shown(many) is True
     exact = risk_distribution(true, round_=1)  # no DP: no noise, always shown
-    assert exact["percentile_sd"] == 0.0 and exact["percentiles_shown"] is True
+    assert exact["percentile_sd"] == 0.0 and percentiles_shown(exact) is True

@@ -19,7 +19,7 @@ from genofed.common.errors import DataError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
 from genofed.common.scoring.model_file import ModelFileError, Task
-from genofed.common.scoring.operating import risk_distribution
+from genofed.common.scoring.operating import percentiles_shown, risk_distribution
 from genofed.common.scoring.predict import (
     COLUMNS,
     NO_CALL,
@@ -200,7 +200,7 @@ def test_percentiles_the_dp_noise_dominates_are_withheld_and_said_so(tmp_path):
     percentiles: an audit found most of a test cohort at percentile 1 from 43 noisy patients."""
     model = model_file()
     noisy = risk_distribution(HISTOGRAM / 4, round_=3, noise_per_count=3.5)
-    assert noisy["percentiles_shown"] is False
+    assert percentiles_shown(noisy) is False
     withheld = replace(model, operating={**model.operating, "risk_distribution": noisy})
     genotypes, phenotypes = write_people(tmp_path)
     result = predict_file(withheld, genotypes, phenotypes=phenotypes)

@@ -5,14 +5,20 @@ and synthetic records requested but never used said so in the section's opening 
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 import torch
-from helpers.report_run import CAUSAL, N_VARIANTS, write_federation, write_predictions, write_run
+from helpers.report_run import (
+    CAUSAL,
+    N_VARIANTS,
+    rewrite_risks,
+    write_federation,
+    write_predictions,
+    write_run,
+)
 
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.server.report import write_report
@@ -93,13 +99,7 @@ def test_the_most_spending_hospital_is_one_named_hospital_in_costs_and_caption()
 def test_a_vanishing_hosmer_lemeshow_p_is_not_printed_as_zero(tmp_path: Path) -> None:
     """r5: risks near 1 for a cohort with 40 % cases; the chi-square tail underflows to 0.0."""
     run_dir, results = write_run(tmp_path)
-    path = run_dir / "test_predictions.csv"
-    rows = list(csv.DictReader(path.open()))
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sample_id", "label", "risk"])
-        for row in rows:
-            writer.writerow([row["sample_id"], row["label"], f"{0.97 + 0.02 * float(row['risk']):.6f}"])
+    rewrite_risks(run_dir, lambda risk: 0.97 + 0.02 * risk)
     text = write_report(run_dir, results).read_text()
     assert re.search(r"p = 0(?![.\d])", text) is None
     assert "(Hosmer-Lemeshow test p < 1e-16;" in _section(text, "Verdict")
