@@ -46,8 +46,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from genofed.client.local_ledger import (
     DEFAULT_DELTA,
     LocalLedger,
@@ -305,7 +303,6 @@ def _charged_noisy(
         noise_multiplier=noise,
         epsilon=options.epsilon,
         delta=options.delta,
-        rng=np.random.default_rng(secrets.randbits(128)),
         samples=samples,
     )
 

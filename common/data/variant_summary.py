@@ -43,6 +43,7 @@ from genofed.common.data.cohort import MISSING, GenotypeMatrix
 from genofed.common.data.readers import read_genotypes
 from genofed.common.data.variants import parse_variant_id
 from genofed.common.errors import DataError
+from genofed.common.privacy.secret_noise import SecretNoise, gaussian, noise_key_from
 from genofed.common.util.atomic import write_text_atomic
 
 FORMAT = "genofed-variant-summary/1"
@@ -197,25 +198,28 @@ def noisy_summary(
     noise_multiplier: float,
     epsilon: float,
     delta: float,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None = None,
     samples: int | None = None,
 ) -> VariantSummary:
     """The `dp` release: exact counts + N(0, (noise_multiplier x sensitivity)^2) each. The caller
     (`genofed.client.variant_release`) calibrates `noise_multiplier` and charges the ledger.
     `samples`: the cohort size the site has already declared public, released as the patient
-    count instead of its own noisy count (the sensitivity still counts it: a bound, not tight)."""
+    count instead of its own noisy count (the sensitivity still counts it: a bound, not tight).
+    `rng` seeds the noise's key (`secret_noise.noise_key_from`; tests and benchmarks pass a seeded
+    one), default the OS's secret randomness."""
     if not noise_multiplier > 0:
         raise ValueError(f"the noise multiplier must be positive, got {noise_multiplier}")
     called, alt = exact_counts(genotypes)
     sd = noise_multiplier * dp_sensitivity(len(called))
-    noisy_called = called + rng.normal(0.0, sd, called.shape)
-    noisy_alt = alt + rng.normal(0.0, sd, alt.shape)
+    noise = SecretNoise(noise_key_from(rng), "variant summary")
+    noisy_called = called + gaussian(noise, sd, called.shape)
+    noisy_alt = alt + gaussian(noise, sd, alt.shape)
     return VariantSummary(
         site,
         list(genotypes.variant_ids),
         noisy_called,
         noisy_alt,
-        float(genotypes.n_samples + rng.normal(0.0, sd)) if samples is None else float(samples),
+        float(genotypes.n_samples + gaussian(noise, sd, 1)[0]) if samples is None else float(samples),
         Release("dp", epsilon=epsilon, delta=delta, noise_multiplier=noise_multiplier, noise_sd=sd),
     )
 

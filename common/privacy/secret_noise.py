@@ -17,13 +17,15 @@ seed must release the same numbers (the ledger charges a replay once), and a sim
 reproducible. `cryptography` is Flower's own dependency (its TLS and SecAgg+ use it).
 
 Opacus' DP-SGD draws from it through `common.privacy.opacus_noise`; the site's evaluation release
-(`common.privacy.release.noisy_histogram`) too.
+(`common.privacy.release.noisy_histogram`) and its local releases (the DP variant summary, the
+reference generator's site release, the VAE's and GAN's case count) through `gaussian`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
@@ -72,3 +74,19 @@ class SecretNoise:
         np.multiply(radius, np.cos(angle), out=out[:pairs])
         np.multiply(radius, np.sin(angle), out=out[pairs:])
         return out[:size].reshape(shape)
+
+
+def noise_key_from(rng: np.random.Generator | None) -> int:
+    """The 256-bit key of a release's noise: 32 bytes of `rng` when a caller passes one
+    (experiments, tests, simulations: reproducible), else 256 bits of the OS's secret randomness.
+    Never a public seed: whoever knows the noise can subtract it, and the stated epsilon would
+    then protect nothing."""
+    if rng is None:
+        return secrets.randbits(8 * _SEED_BYTES)
+    return int.from_bytes(rng.bytes(_SEED_BYTES), "big")
+
+
+def gaussian(noise: SecretNoise, sd: float, shape: tuple[int, ...] | int) -> np.ndarray:
+    """Gaussian noise of standard deviation `sd` and `shape` (float64) from `noise`: the one line
+    a release's mechanism needs, in place of numpy's `rng.normal(0.0, sd, shape)`."""
+    return float(sd) * noise.normal(shape)

@@ -113,13 +113,13 @@ from genofed.common.synthetic.config_base import (
     save_generator,
     training_tensors,
 )
+from genofed.common.privacy.secret_noise import noise_key_from
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
 from genofed.common.synthetic.vae import (
     AGE_CENTER,
     AGE_SCALE,
     SyntheticRecords,
     private_dp_sgd,
-    private_key,
 )
 from genofed.common.util.checks import require_at_least, require_positive
 from genofed.common.util.progress import bar
@@ -414,7 +414,7 @@ def train_gan(
     `history` is what the site must charge to its ledger. The initialisations, the shuffling and
     the generator's own noise come from generators seeded by settings.seed; under DP the critic's
     Poisson sampling and Gaussian noise come from `noise_rng`, default secret randomness
-    (`vae.private_key`); experiments and tests pass a seeded one, so their re-runs are identical.
+    (`secret_noise.noise_key_from`); experiments and tests pass a seeded one, so their re-runs are identical.
     """
     check_states(genotypes, n_states)
     tensors, config = _training_data(genotypes, labels, covariates, settings, int(n_states))
@@ -441,7 +441,7 @@ def train_gan(
             trainer = _Trainer(generator, critic, critic, g_opt, c_opt, s, private=False, n_fake=0)
             losses = trainer.run(loader)
             return TrainedGAN(generator, config, s, [], losses)
-        key = private_key(noise_rng)
+        key = noise_key_from(noise_rng)
         return _train_private_critic(
             generator, critic, loader, g_opt, c_opt, config, s, noise_multiplier, n=n, noise_key=key
         )

@@ -10,7 +10,6 @@ site and the other 20 % is the reference for "what an unseen real person looks l
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -124,9 +123,8 @@ def generate_validated(
     if inside one, else secret randomness (`seed` is public and sets only the split, the
     initialisation and the sampling of the records); experiments and tests pass a seeded one.
     """
-    if noise_rng is None and noise_multiplier is not None:
-        seeded = _SEEDED_NOISE.get()
-        noise_rng = seeded if seeded is not None else np.random.default_rng(secrets.randbits(128))
+    if noise_rng is None:  # None still: each release keys its noise with 256 secret bits
+        noise_rng = _SEEDED_NOISE.get()
     labels = np.asarray(labels).astype(np.int8)
     train, holdout = split_for_generator(labels, seed)
     trained = _train_on_share(

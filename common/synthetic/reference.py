@@ -31,7 +31,6 @@ and the rules above are public. Without DP the release is exact.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -194,12 +193,11 @@ def train_reference(
         noise_multiplier: the release's Gaussian sigma (`reference_noise_for_budget`), None = exact.
         focus: (V,) bool, the variants whose per-class frequencies are released (default all;
             a public gene list narrows it).
-        noise_rng: the DP noise's source; default the OS's secret randomness (a seeded noise
+        noise_rng: seeds the DP noise's key; default the OS's secret randomness (a seeded noise
             could be subtracted by anyone who knows the seed). Experiments pass a seeded one.
     """
     if dosages.shape[1] != reference.n_variants:
         raise ValueError(f"{dosages.shape[1]} genotype columns but the panel has {reference.n_variants}")
-    rng = noise_rng if noise_rng is not None else np.random.default_rng(secrets.randbits(128))
     classifier = PopulationClassifier.fit(reference)
     # columns the panel lacks have no public frequency: they are always released (centred on 0.5)
     released = ~reference.covered | (True if focus is None else np.asarray(focus, dtype=bool))
@@ -211,7 +209,7 @@ def train_reference(
         covariates=covariates,
         released=released,
         noise_multiplier=noise_multiplier,
-        rng=rng,
+        rng=noise_rng,
         ancestry=None if classifier is None else classifier.assign(dosages),
         n_populations=0 if classifier is None else len(classifier.names),
     )

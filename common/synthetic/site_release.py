@@ -45,6 +45,7 @@ import numpy as np
 
 from genofed.common.data.readers.phenotypes import AGE_RANGE
 from genofed.common.privacy.accountant import Step
+from genofed.common.privacy.secret_noise import SecretNoise, gaussian, noise_key_from
 
 #: Squared-norm shares of one patient's release vector (they sum to 1).
 GENOTYPE_SHARE = 0.7
@@ -171,7 +172,7 @@ def release_site(
     covariates: np.ndarray | None = None,
     released: np.ndarray | None = None,
     noise_multiplier: float | None,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None = None,
     ancestry: np.ndarray | None = None,
     n_populations: int = 0,
 ) -> SiteRelease:
@@ -186,7 +187,8 @@ def release_site(
         released: (V,) bool, the variants to release per class (default all): a public gene list
             narrows it, which shrinks C and the noise.
         noise_multiplier: sigma of the Gaussian mechanism at sensitivity 1, or None (exact).
-        rng: the noise's source.
+        rng: seeds the noise's key (`secret_noise.noise_key_from`; experiments and tests pass a
+            seeded one), default the OS's secret randomness.
         ancestry: (n,) each patient's panel population index in [0, n_populations) as a public
             classifier assigns it, or None (not released).
         n_populations: the number of panel populations.
@@ -213,28 +215,31 @@ def release_site(
     w_g, w_n, w_c, w_a = (
         math.sqrt(s) for s in (GENOTYPE_SHARE, COUNT_SHARE, COVARIATE_SHARE, ANCESTRY_SHARE)
     )
+    noise = SecretNoise(noise_key_from(rng), "reference site release")
     # each block is released at weight w and read back divided by w: noise sd sigma / w per unit
     genotype_sd = sigma * clip / w_g
-    sums = np.where(mask, sums + rng.normal(0.0, genotype_sd, sums.shape), 0.0)
-    counts = counts + rng.normal(0.0, sigma / w_n, 2)
+    sums = np.where(mask, sums + gaussian(noise, genotype_sd, sums.shape), 0.0)
+    counts = counts + gaussian(noise, sigma / w_n, 2)
     if cov is not None:
-        cov = np.maximum(cov + rng.normal(0.0, sigma / w_c, cov.shape), 0.0)
+        cov = np.maximum(cov + gaussian(noise, sigma / w_c, cov.shape), 0.0)
     if mix is not None:
-        mix = np.maximum(mix + rng.normal(0.0, sigma / w_a, mix.shape), 0.0)
+        mix = np.maximum(mix + gaussian(noise, sigma / w_a, mix.shape), 0.0)
     noise_sd = np.array([genotype_sd, sigma / w_n, sigma / w_c, sigma / w_a])
     return SiteRelease(np.maximum(counts, 1.0), sums, mask, p, cov, noise_sd, sigma, mix)
 
 
 def release_case_count(
-    labels: np.ndarray, *, noise_multiplier: float | None, rng: np.random.Generator
+    labels: np.ndarray, *, noise_multiplier: float | None, rng: np.random.Generator | None = None
 ) -> float:
     """The share of cases a VAE or GAN samples its labels at: released with Gaussian noise of sd
     `noise_multiplier` patients on each of (controls, cases) (sensitivity 1; charge
-    `release_step(noise_multiplier)`), or exact when None (no DP). Kept inside (0.01, 0.99)."""
+    `release_step(noise_multiplier)`), or exact when None (no DP). Kept inside (0.01, 0.99).
+    `rng` seeds the noise's key as in `release_site`."""
     y = np.asarray(labels).astype(np.int64)
     counts = np.array([(y == 0).sum(), (y == 1).sum()], dtype=np.float64)
     if noise_multiplier is not None:
-        counts = np.maximum(counts + rng.normal(0.0, float(noise_multiplier), 2), 1.0)
+        noise = SecretNoise(noise_key_from(rng), "case count release")
+        counts = np.maximum(counts + gaussian(noise, float(noise_multiplier), 2), 1.0)
     return float(np.clip(counts[1] / counts.sum(), 0.01, 0.99))
 
 

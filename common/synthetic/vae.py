@@ -43,7 +43,6 @@ the same whatever the panel size.
 from __future__ import annotations
 
 import math
-import secrets
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +59,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from genofed.common.model.network import BlockLinear
 from genofed.common.privacy.accountant import Step
 from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
-from genofed.common.privacy.secret_noise import SecretNoise
+from genofed.common.privacy.secret_noise import SecretNoise, noise_key_from
 from genofed.common.synthetic.config_base import (
     AGE_CENTER,
     AGE_SCALE,
@@ -343,7 +342,7 @@ def train_vae(
     noise, RDP accounting. The returned `history` is what the site must charge to its ledger.
     The initialisation, the shuffling and the reparameterisation noise come from generators seeded
     by settings.seed; under DP the Poisson sampling and the Gaussian noise come from `noise_rng`,
-    default secret randomness (`private_key`: the public seed would let anyone subtract the
+    default secret randomness (`secret_noise.noise_key_from`: the public seed would let anyone subtract the
     noise); experiments and tests pass a seeded one, so their re-runs are identical.
     `n_states`: 3 for dosages, 4 for phased states (`encoding.phased_states`), which makes the
     generator haplotype-aware and its samples carry `haplotypes`.
@@ -371,19 +370,8 @@ def train_vae(
             losses = _run(model, optimizer, loader, s.epochs)
             return TrainedVAE(model, config, s, [], losses)
         return _train_private_vae(
-            model, optimizer, loader, config, s, noise_multiplier, noise_key=private_key(noise_rng)
+            model, optimizer, loader, config, s, noise_multiplier, noise_key=noise_key_from(noise_rng)
         )
-
-
-def private_key(noise_rng: np.random.Generator | None) -> int:
-    """The key of a DP generator's Poisson sampling and Gaussian noise (`private_dp_sgd`): drawn
-    from `noise_rng` when a caller passes one (experiments, tests, simulations: reproducible), else
-    256 secret bits. Never from the generator's public `seed`: whoever knows the noise can subtract
-    it, and the stated epsilon would then protect nothing (as `reference.py` and the case-count
-    release)."""
-    if noise_rng is None:
-        return secrets.randbits(256)
-    return int.from_bytes(noise_rng.bytes(32), "big")
 
 
 def private_dp_sgd(

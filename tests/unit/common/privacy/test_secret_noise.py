@@ -10,8 +10,11 @@ from opacus.optimizers import DPOptimizer
 from scipy import stats
 from torch.utils.data import TensorDataset
 
+from genofed.common.data.cohort import GenotypeMatrix
+from genofed.common.data.variant_summary import exact_counts, noisy_summary
 from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
-from genofed.common.privacy.secret_noise import SecretNoise
+from genofed.common.privacy.secret_noise import SecretNoise, noise_key_from
+from genofed.common.synthetic.site_release import release_case_count, release_site
 
 
 def test_the_same_key_and_purpose_draw_the_same_numbers_and_any_other_does_not():
@@ -66,3 +69,42 @@ def test_the_poisson_loader_samples_at_its_rate_with_empty_batches_allowed():
     again = secret_poisson_loader(dataset, sample_rate=0.05, noise=SecretNoise(3, "poisson sampling"))
     fresh = secret_poisson_loader(dataset, sample_rate=0.05, noise=SecretNoise(3, "poisson sampling"))
     assert [xb.tolist() for xb, _ in again] == [xb.tolist() for xb, _ in fresh]
+
+
+def test_local_releases_draw_their_noise_from_the_keystream_secret_unless_a_caller_seeds_it():
+    """The DP variant summary, the reference generator's site release and the case count: the noise
+    is the keystream's, keyed by 32 bytes of a seeded caller's generator (reproducible) or by 256
+    secret bits (two releases of the same data differ), never numpy's PCG64 output."""
+    dosages = np.random.default_rng(0).integers(0, 3, size=(40, 30)).astype(np.int8)
+    genotypes = GenotypeMatrix(dosages, [f"p{i}" for i in range(40)], [f"1:{i + 1}:A:G" for i in range(30)])
+    called, alt = exact_counts(genotypes)
+    summary = noisy_summary("x", genotypes, noise_multiplier=2.0, epsilon=1, delta=1e-5, rng=_seeded(3))
+    sd = summary.release.noise_sd
+    expected = sd * SecretNoise(noise_key_from(_seeded(3)), "variant summary").normal(30)
+    assert np.allclose(summary.called - called, expected)
+    assert not np.allclose(summary.called - called, _seeded(3).normal(0.0, sd, 30))
+    again = noisy_summary("x", genotypes, noise_multiplier=2.0, epsilon=1, delta=1e-5)
+    other = noisy_summary("x", genotypes, noise_multiplier=2.0, epsilon=1, delta=1e-5)
+    assert not np.allclose(again.called, other.called)
+
+    labels = np.arange(40) % 2
+    share = release_case_count(labels, noise_multiplier=4.0, rng=_seeded(8))
+    noisy = np.maximum(20 + 4.0 * SecretNoise(noise_key_from(_seeded(8)), "case count release").normal(2), 1)
+    assert share == pytest.approx(np.clip(noisy[1] / noisy.sum(), 0.01, 0.99))
+    freq = np.full(30, 0.5)
+    a, b, c, d = (
+        release_site(dosages, labels, reference_freq=freq, noise_multiplier=5.0, rng=rng)
+        for rng in (None, None, _seeded(9), _seeded(9))
+    )
+    assert not np.allclose(a.class_counts, b.class_counts)
+    assert np.array_equal(c.centred_sums, d.centred_sums)
+
+
+def test_a_release_key_takes_32_bytes_of_a_seeded_generator_or_256_secret_bits():
+    assert noise_key_from(_seeded(1)) == noise_key_from(_seeded(1)) != noise_key_from(_seeded(2))
+    keys = {noise_key_from(None) for _ in range(20)}
+    assert len(keys) == 20 and max(keys).bit_length() > 128
+
+
+def _seeded(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
