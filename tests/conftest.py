@@ -42,6 +42,16 @@ def ledger_index_of_the_test(
     monkeypatch.setenv("GENOFED_HOME", str(tmp_path_factory.mktemp("genofed-home")))
 
 
+@pytest.fixture
+def flower_task_identity() -> None:
+    """The run, task and node ids Flower stamps on every Message, which its simulation engine and
+    SuperNode set: a test that builds Messages outside them (`pytestmark =
+    pytest.mark.usefixtures("flower_task_identity")`) sets them here."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+
+
 VCF_HEADER = (
     "##fileformat=VCFv4.2\n"
     "##contig=<ID=1>\n"

@@ -17,16 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 from flwr.app import ArrayRecord, Message, MessageType
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.server.settings import RunSettings
 
-
-@pytest.fixture(autouse=True)
-def _task_identity():
-    """Flower stamps run/task/node ids on every Message; the simulation engine sets them."""
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 # --- end to end, on Flower's simulation engine ----------------------------------------------

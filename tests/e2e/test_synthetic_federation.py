@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flwr.supercore.task_identity import TaskIdentity
 from helpers.synthetic import PERMISSIVE
 
 from genofed.client.synth import SynthOptions
@@ -22,9 +21,7 @@ def federation(simulated_cohorts) -> Path:
     return simulated_cohorts(21)
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def test_simulate_with_synthetic_data_generates_charges_and_reports_per_site(

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.app import make_client_app
 from genofed.client.site import load_site_tensors, resolve_site, split_seed
@@ -35,9 +34,7 @@ def federation(simulated_cohorts) -> Path:
     return simulated_cohorts(11)
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def _site_data(federation: Path, seed: int):

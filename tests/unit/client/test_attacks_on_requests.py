@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 from helpers.round_message import round_message
 
 from genofed.client.app import make_client_app
@@ -31,9 +30,7 @@ from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 BUDGET = 3.0
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 @pytest.fixture(scope="module")

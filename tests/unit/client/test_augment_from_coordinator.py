@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.app import make_client_app
 from genofed.common.data.layout import hospital_folders
@@ -34,9 +33,7 @@ def federation(simulated_cohorts) -> Path:
     return simulated_cohorts(31)
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def _deployed(federation: Path, state: Path, **extra) -> Context:

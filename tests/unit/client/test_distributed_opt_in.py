@@ -33,7 +33,6 @@ from flwr.common.secure_aggregation.secaggplus_utils import (
 )
 from flwr.compat.common import recorddict_compat as compat
 from flwr.supercore.primitives.asymmetric import bytes_to_public_key, generate_key_pairs, public_key_to_bytes
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.cli.main import main
 from genofed.client.agent.launch import format_node_config, node_config
@@ -56,9 +55,11 @@ def cohorts(simulated_cohorts) -> Path:
     return simulated_cohorts(11)
 
 
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
+
+
 @pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+def _one_thread():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.app import make_client_app
 from genofed.client.site import load_site_tensors, resolve_site, split_seed
@@ -39,9 +38,7 @@ def federation(simulated_cohorts) -> Path:
     return simulated_cohorts(11)
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def _message(kind: str, state: dict, config: ModelConfig, server_round: int) -> Message:

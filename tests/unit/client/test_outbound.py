@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.app import make_client_app
 from genofed.client.outbound import OutboundViolation, check_outbound, outbound_guard
@@ -27,10 +26,7 @@ def federation(simulated_cohorts) -> Path:
     return simulated_cohorts(11)
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    """Flower stamps run/task/node ids on every Message; the simulation engine sets them."""
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def _server_message(kind: str, content: RecordDict, node_id: int = 7) -> Message:

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.agent.keys import init_site
 from genofed.client.agent.launch import check_site, node_config
@@ -73,9 +72,7 @@ def neighbours(federation: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     }
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def write_batch(

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 from helpers.synthetic import PERMISSIVE
 
 from genofed.client.app import make_client_app
@@ -35,9 +34,7 @@ def federation(simulated_cohorts) -> Path:
     return simulated_cohorts(21)
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def _synth(

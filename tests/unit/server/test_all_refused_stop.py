@@ -23,7 +23,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 from flwr.app import ArrayRecord, Error, Message, MessageType, MetricRecord, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.app import FAILED, REFUSED, REFUSED_THIS_ROUND
 from genofed.server import round_end, secagg
@@ -48,9 +47,7 @@ WEIGHTS = {"w": torch.zeros(4)}
 Answer = Callable[[Message, int], Message | None]  # a hospital's reply to a round (None: silence)
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 # --- the stand-in hospitals ----------------------------------------------------------------------

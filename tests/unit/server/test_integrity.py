@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.trainer import TrainSettings, train_model
 from genofed.common.model.network import ModelConfig, build_model, set_trainable
@@ -44,10 +43,7 @@ DECLARED = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    """Flower stamps run/task/node ids on every Message; the simulation engine sets them."""
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 # --- the bound ------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from flwr.client.mod import secaggplus_mod
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
 from flwr.compat.common import recorddict_compat as compat
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig
@@ -47,9 +46,7 @@ NAMES = {1: "rostov", 2: "astrakhan", 3: "elista"}
 TIMEOUT = 0.5
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 # --- the setting -----------------------------------------------------------------------------

@@ -12,16 +12,12 @@ import logging
 
 import pytest
 from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.common.errors import GenofedError
 from genofed.server.app import AdmittedGrid
 from genofed.server.sites import MAX_DECLARED_SIZE, describe_sites
 
-
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 class FakeGrid:

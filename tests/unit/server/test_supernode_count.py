@@ -14,17 +14,13 @@ import time
 
 import pytest
 from flwr.app import ConfigRecord, Error, Message, MetricRecord, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.common.data.layout import hospital_folders
 from genofed.common.errors import GenofedError
 from genofed.server import federation, sites
 from genofed.server.settings import RunSettings
 
-
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 @pytest.fixture(autouse=True)

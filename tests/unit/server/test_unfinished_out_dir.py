@@ -24,7 +24,6 @@ import pytest
 import torch
 from flwr.app import ConfigRecord, Context, Error, Message, MessageType, MetricRecord, RecordDict
 from flwr.common.logger import LOGGER_NAME
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig
@@ -38,9 +37,7 @@ NAMES = {1: "rostov", 2: "astrakhan", 3: "elista"}
 EXHAUSTED = "privacy budget exhausted: this site has already spent epsilon 8.4; the budget is epsilon 8"
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def _context(run_config: dict) -> Context:

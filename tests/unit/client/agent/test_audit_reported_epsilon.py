@@ -12,7 +12,6 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 from flwr.compat.common import recorddict_compat as compat
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.agent.audit import AUDIT_KEY, audit_mod, read_audit
 
@@ -26,10 +25,7 @@ METRICS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    """Flower stamps run/task/node ids on every Message; the SuperNode sets them."""
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def _received(kind: str = "train") -> Message:

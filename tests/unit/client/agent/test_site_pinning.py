@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.agent.keys import init_site
 from genofed.client.agent.launch import check_site, node_config
@@ -18,10 +17,7 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig, build_model
 
-
-@pytest.fixture(autouse=True)
-def _task_identity():
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 def _checked(tmp_path: Path, cohorts: Path, **options) -> tuple[Path, dict]:

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from flwr.app import Context, Error, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
-from flwr.supercore.task_identity import TaskIdentity
 from helpers.mixed_federation import write_mixed_federation
 
 from genofed.client.app import make_client_app
@@ -35,10 +34,7 @@ BAD_LABEL = "kazan"  # a label 'maybe' on its first patient, whose sample id the
 NODES = {8676823047852620954: 0, 12042397288594932939: 1, 2270363451258006446: 2, 1248855238130602760: 3}
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():
-    """Flower stamps run/task/node ids on every Message; the simulation engine sets them."""
-    TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
 @pytest.fixture(scope="module")
