@@ -30,7 +30,14 @@ from genofed.server.resume import RunStart, restore_log, run_start
 from genofed.server.round_end import RoundEnd
 from genofed.server.round_log import RoundLog, epsilon_by_site
 from genofed.server.settings import RunSettings
-from genofed.server.sites import SimulatedHospitals, SiteInfo, describe_sites, enrolled_names, round_log_of
+from genofed.server.sites import (
+    SimulatedHospitals,
+    SiteInfo,
+    describe_sites,
+    enrolled_names,
+    require_delta_below_smallest,
+    round_log_of,
+)
 from genofed.server.start_model import StartModel, start_model
 from genofed.server.strategies import make_strategy
 from genofed.server.tracking import Tracked
@@ -130,6 +137,8 @@ def run_federation(
         reply_timeout=settings.round_timeout,
         simulated=simulated_hospitals(settings, grid),
     )
+    if settings.private:
+        require_delta_below_smallest(sites, settings.delta)
     log = round_log_of(sites, asked)
     if start.checkpoint is not None:
         restore_log(log, start.checkpoint)

@@ -100,6 +100,25 @@ def describe_sites(
     return dict(sorted(sites.items(), key=lambda item: item[1].name)), asked
 
 
+def require_delta_below_smallest(sites: dict[int, SiteInfo], delta: float) -> None:
+    """Refuse the run, before any hospital trains, when `delta` is not below 1 / the patients
+    (training and validation) of the smallest hospital taking part: publishing one of its n
+    patients' records outright, chosen at random, is (0, 1/n)-DP, so such a delta protects no one
+    there. A deployed hospital refuses it too (`hospital start`); in a simulation the hospitals take
+    the run's delta, so the coordinator checks it against the sizes they declared."""
+    sizes = {s.name: s.sizes.get("train", 0) + s.sizes.get("validation", 0) for s in sites.values()}
+    if not sizes:
+        return
+    name, smallest = min(sizes.items(), key=lambda item: (item[1], item[0]))
+    if smallest > 0 and delta >= 1 / smallest:
+        raise GenofedError(
+            f"delta {delta:g} is not below 1 / {smallest} (hospital {name}'s patients, "
+            f"{1 / smallest:.3g}): a delta that large allows releasing a patient's record outright, so "
+            "the privacy guarantee would protect no one there; nothing was trained. Give a delta well "
+            "below 1 / (patients per hospital), e.g. 1e-5 (the default)"
+        )
+
+
 def round_log_of(sites: dict[int, SiteInfo], asked: set[int]) -> RoundLog:
     """An empty round log for these hospitals (named, with their declared sizes)."""
     return RoundLog(

@@ -15,7 +15,7 @@ from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
 
 from genofed.common.errors import GenofedError
 from genofed.server.app import AdmittedGrid
-from genofed.server.sites import MAX_DECLARED_SIZE, describe_sites
+from genofed.server.sites import MAX_DECLARED_SIZE, SiteInfo, describe_sites, require_delta_below_smallest
 
 pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
@@ -212,3 +212,20 @@ def test_a_whole_genome_panel_is_no_malformed_answer() -> None:
     """The patient cap is for patients: a panel of millions of variants is a size like any other."""
     sites, _ = _describe(FakeGrid({1: honest("rostov", variants=5_000_000), 2: honest("astrakhan")}))
     assert sites[1].sizes["variants"] == 5_000_000
+
+
+def test_a_delta_not_below_one_over_the_smallest_hospital_is_refused_before_anyone_trains():
+    """Publishing one of n patients' records outright is (0, 1/n)-DP: a run at such a delta
+    protects no one at that hospital (simulated hospitals take the run's delta, so the coordinator
+    checks it against the sizes they declared; a deployed hospital refuses it itself)."""
+    sites = {
+        1: SiteInfo("rostov", {"train": 80, "validation": 20}),
+        2: SiteInfo("elista", {"train": 48, "validation": 12, "cases": 24}),
+    }
+    with pytest.raises(GenofedError, match=r"delta 0\.5 is not below 1 / 60 \(hospital elista's patients"):
+        require_delta_below_smallest(sites, 0.5)
+    with pytest.raises(GenofedError, match="nothing was trained"):
+        require_delta_below_smallest(sites, 1 / 60)
+    require_delta_below_smallest(sites, 0.016)
+    require_delta_below_smallest(sites, 1e-5)
+    require_delta_below_smallest({}, 0.5)
