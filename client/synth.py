@@ -26,6 +26,12 @@ memory and the settings, `GENERATOR_DIGEST`: an audit compared it with `sha256su
 Outside a site, the `--budget` the run was given is recorded beside the ledger
 (`local_ledger.record_budget`), so that `genofed hospital ledger DIR` totals the ledger against it.
 
+Missing calls are filled before the generator reads them. Under DP from public values only
+(`impute_public`: the reference panel's most likely genotype at its ALT frequency, else 0/0): the
+site's own most common genotype (`impute_mode`, kept without DP) is a statistic of all the patients,
+and one patient flipping it changed every row with a missing call there, beyond what the charge
+assumes (an audit). report.md says how many calls were filled and with what (`missing_calls_note`).
+
 Without DP nothing is charged, but a run tied to a site (its `--state-dir` is a site's state
 folder, or its files are bound to a site: `local_ledger.unprotected_site`) is written to the site's
 audit log all the same (`local_ledger.audit_unprotected_release`), before the batch is written: an
@@ -347,12 +353,16 @@ def _synthesize(
     site whose audit log records the run, or None; `bind`: under DP, binds the ledger to the files,
     called once nothing but the training can fail, or None)."""
     cohort = load_site(genotypes, phenotypes, label_column=options.label_column).cohort
-    dosages, labels = impute_mode(cohort.dosages), cohort.labels.astype(np.int8)
-    covariates = _covariates(cohort.covariates)
-    haplotypes, phase_note = _haplotypes(genotypes, cohort, options.phase)
     panel, focus = _reference(options, cohort.variant_ids)
     if panel is not None:  # before anything is charged: mosaics of the patients would be no synthesis
         refuse_patients_in_panel(panel, cohort.sample_ids, cohort.dosages)
+    # under DP from public values only (`impute_public`), never from the other patients' calls
+    dosages, missing_calls = fill_missing(cohort.dosages, private=ledger is not None, panel=panel)
+    labels = cohort.labels.astype(np.int8)
+    if ledger is not None and missing_calls["missing_calls"]:  # said before the charge (Ctrl-C: nothing)
+        (options.warn or logger.warning)(missing_calls_note(missing_calls))
+    covariates = _covariates(cohort.covariates)
+    haplotypes, phase_note = _haplotypes(genotypes, cohort, options.phase)
     n = options.n or len(labels)
     generate = functools.partial(
         generate_validated,
@@ -390,6 +400,7 @@ def _synthesize(
         generator["phased"] = True
         generator["reference"] = reference_summary(batch.generator)
     summary = _summary(batch, options, n=n, plan=plan, variant_ids=cohort.variant_ids, generator=generator)
+    summary["missing_calls"] = missing_calls
     # the privacy checks' own standard errors say whether they can tell at this size (checks.precision)
     summary["warnings"] = [warning] if (warning := precision_warning(summary["validation"])) else []
     summary["seconds"] = time.perf_counter() - started
@@ -612,6 +623,102 @@ def impute_mode(dosages: np.ndarray) -> np.ndarray:
     return out
 
 
+def impute_public(dosages: np.ndarray, public_freq: np.ndarray | None = None) -> np.ndarray:
+    """Missing calls -> a genotype chosen from public values only, for a generator under DP: the
+    most likely genotype under Hardy-Weinberg at the public panel's ALT frequency p of the variant
+    (the mode of Binomial(2, p): 0 if p < 1/3, 1 if 1/3 <= p <= 2/3, 2 if p > 2/3), and 0 (0/0,
+    homozygous REF, a public constant) where no public frequency exists (`public_freq` None, or
+    NaN for a variant the panel lacks).
+
+    Why not the site's own most common genotype (`impute_mode`): that is a statistic of all the
+    patients computed BEFORE the DP mechanism, so one patient joining the cohort can flip it and so
+    change the row of every other patient with a missing call at that variant; the per-patient
+    sensitivity the ledger's charge assumes (one patient changes one row) no longer holds (an audit
+    measured a reference release moving 4.8 noise sd where the charge assumed 1: epsilon 8.2
+    spent, 1.4 charged). Here each patient's filled row depends on that patient's calls alone."""
+    out = np.asarray(dosages).copy()
+    missing = out == MISSING
+    if missing.any():
+        fill = public_genotypes(public_freq, out.shape[1]).astype(out.dtype)
+        out[missing] = np.broadcast_to(fill, out.shape)[missing]
+    return out
+
+
+def public_genotypes(public_freq: np.ndarray | None, n_variants: int) -> np.ndarray:
+    """(V,) int8: the fill `impute_public` uses per variant: the mode of Binomial(2, p) at the public
+    frequency p, 0 where p is unknown (None or NaN)."""
+    fill = np.zeros(n_variants, dtype=np.int8)
+    if public_freq is None:
+        return fill
+    freq = np.asarray(public_freq, dtype=np.float64)
+    if freq.shape != (n_variants,):
+        raise ValueError(f"public_freq must have shape ({n_variants},), got {freq.shape}")
+    known = ~np.isnan(freq)
+    fill[known & (freq >= 1.0 / 3.0)] = 1
+    fill[known & (freq > 2.0 / 3.0)] = 2
+    return fill
+
+
+def fill_missing(
+    dosages: np.ndarray, *, private: bool, panel: Any = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The dosages the generator reads, every missing call filled, and what was filled with what
+    (validation.json's `missing_calls`; `missing_calls_note` words it). Under DP (`private`):
+    `impute_public` with the public `panel`'s ALT frequencies (the reference generator's; None: 0/0
+    everywhere); without DP the site's own most common genotype (`impute_mode`, as before: no
+    guarantee is claimed, and the records carry the patients anyway)."""
+    missing = np.asarray(dosages) == MISSING
+    total = int(missing.sum())
+    if not private:
+        return impute_mode(dosages), {
+            "missing_calls": total,
+            "filled_with": "site_mode",
+            "from_public_frequencies": 0,
+            "with_hom_ref": 0,
+            "with_site_mode": total,
+        }
+    freq = panel.alt_frequencies() if panel is not None else None
+    known = np.zeros(missing.shape[1], dtype=bool) if freq is None else ~np.isnan(freq)
+    from_panel = int(missing[:, known].sum())
+    return impute_public(dosages, freq), {
+        "missing_calls": total,
+        "filled_with": "public",
+        "from_public_frequencies": from_panel,
+        "with_hom_ref": total - from_panel,
+        "with_site_mode": 0,
+        "panel": panel is not None,
+    }
+
+
+def missing_calls_note(filled: dict[str, Any]) -> str:
+    """One line on how the missing calls were filled (`fill_missing`'s record), for report.md and,
+    under DP, the terminal."""
+    total = int(filled.get("missing_calls", 0))
+    if not total:
+        return "no missing calls to fill"
+    calls = "missing call" if total == 1 else "missing calls"
+    if filled.get("filled_with") == "site_mode":
+        return (
+            f"{total} {calls} filled with this site's most common genotype at each variant (without DP; "
+            "under --epsilon they are filled from public values only)"
+        )
+    panel, ref = int(filled.get("from_public_frequencies", 0)), int(filled.get("with_hom_ref", 0))
+    parts = []
+    if panel:
+        parts.append(
+            f"{panel} from the reference panel's allele frequencies (public: the most likely genotype at "
+            "each variant's panel frequency)"
+        )
+    if ref:
+        where = " where the panel has no frequency" if filled.get("panel") else " (no public panel given)"
+        parts.append(f"{ref} with 0/0 (homozygous REF, a public constant){where}")
+    lead = f"{total} {calls} filled" if len(parts) == 1 else f"{total} {calls} filled:"
+    return (
+        f"{lead} {', '.join(parts)}; under DP each patient's fills depend on that patient's own calls "
+        "and public values only, never on the other patients'"
+    )
+
+
 def _covariates(frame: pd.DataFrame) -> np.ndarray | None:
     """(sex, age) when the site has both for every patient; otherwise the generator skips them."""
     lowered = {str(c).lower(): c for c in frame.columns}
@@ -816,7 +923,9 @@ def _write(
             else "NOT written: the batch failed validation (" + ", ".join(summary["failed_checks"]) + ")"
         )
         warnings = [f"**Warning:** {warning}" for warning in summary.get("warnings", [])]
-        notes = [f"**Privacy: {privacy_statement(summary, state_dir)}**", *warnings]
+        filled = summary.get("missing_calls") or {}
+        missing = [f"**Missing calls:** {missing_calls_note(filled)}"] if filled.get("missing_calls") else []
+        notes = [f"**Privacy: {privacy_statement(summary, state_dir)}**", *missing, *warnings]
         header = "".join(f"{note}\n\n" for note in notes)
         write_text_atomic(
             staging / "report.md", f"# Synthetic cohort\n\nRecords {verdict}.\n\n{header}{markdown}\n"

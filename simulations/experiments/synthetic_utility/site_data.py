@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from genofed.client.site import SiteTensors, resolve_site, split_seed, validation_split
-from genofed.client.synth import impute_mode
+from genofed.client.synth import impute_public
 from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.loading import load_site
@@ -29,7 +29,9 @@ class SiteData:
     split the site's ClientApp trains on) and the same patients' panel-aligned genotypes."""
 
     tensors: SiteTensors
-    dosages: np.ndarray  # imputed (impute_mode) dosages of the training patients
+    #: the training patients' dosages, missing calls filled from the panel's public frequencies
+    #: (`impute_public`: the DP generators may read nothing computed from the other patients)
+    dosages: np.ndarray
     labels: np.ndarray  # int8
     covariates: np.ndarray | None  # (sex, age) when complete
     untyped: np.ndarray  # bool per panel variant: never called at this site (its platform lacks it)
@@ -54,7 +56,7 @@ def load_site_data(settings: RunSettings, index: int, tensors: SiteTensors, pane
         covariates = None if np.isnan(values).any() else values
     return SiteData(
         tensors,
-        impute_mode(dosages),
+        impute_public(dosages, panel.alt_freq),
         cohort.labels[train].astype(np.int8),
         covariates,
         (dosages == MISSING).all(axis=0),
@@ -65,7 +67,7 @@ def load_site_data(settings: RunSettings, index: int, tensors: SiteTensors, pane
 def encode_records(records: SyntheticRecords, site: SiteData, panel: VariantPanel) -> np.ndarray:
     """Synthetic records -> the classifier's features, through the same `encode` as real patients.
     Variants the site never typed go back to missing (encoded 0, as for its real patients): the
-    generator saw them only as the imputed mode, not as data."""
+    generator saw them only as the panel's most likely genotype, not as data."""
     dosages = records.genotypes.astype(np.int8).copy()
     dosages[:, site.untyped] = MISSING
     n = len(records.labels)
