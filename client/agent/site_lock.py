@@ -10,7 +10,10 @@ How: an exclusive `flock` on DIR/agent.lock (`common.util.atomic.hold_or_refuse`
 pid in a file: the kernel drops the lock when its last holder exits, so a crashed agent leaves
 no stale lock, and a reused pid cannot hold it. The agent hands the lock's descriptor to its
 SuperNode too (`pass_fds`), so a SuperNode orphaned by a killed agent (SIGKILL outside systemd)
-still holds the site, and the refusal names it. The file records who holds it, for that message.
+still holds the site, and the refusal names it. The file records who holds it, for that message:
+its pid and the command it runs (`genofed hospital start`, or `genofed hospital check`, which takes
+the site to itself too), so the refusal says truthfully what holds the site: an audit saw a
+`check` refused with "a hospital agent ... is already running" while the holder was another `check`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from genofed.common.deployment.processes import pid_alive
 from genofed.common.errors import GenofedError
@@ -30,7 +34,8 @@ LOCK_FILE = "agent.lock"
 
 
 class AgentRunning(GenofedError):
-    """Another hospital agent (or the SuperNode it left) holds this site folder."""
+    """Another hospital agent (or the SuperNode it left, or another command that needs the site to
+    itself, e.g. `hospital check`) holds this site folder."""
 
 
 @dataclass
@@ -39,10 +44,14 @@ class SiteLock:
 
     fd: int
     folder: Path
+    #: The command that holds the site (`AGENT_COMMAND`, `CHECK_COMMAND`), recorded with the pids.
+    command: str | None = None
 
     def record(self, **holders: int) -> None:
-        """Write who holds the site (the agent's pid, its current SuperNode's), for a refused start."""
-        record_holder(self.fd, json.dumps(dict(pid=os.getpid(), **holders)))
+        """Write who holds the site (its pid and command, the agent's current SuperNode's pid), for
+        a refused command."""
+        command = {"command": self.command} if self.command else {}
+        record_holder(self.fd, json.dumps(dict(pid=os.getpid(), **command, **holders)))
 
 
 #: Why a second `start` is refused while an agent runs (`hold_site`'s default).
@@ -54,23 +63,36 @@ CHECK_WHILE_RUNNING = (
     "go on with the old one until restarted; check again once it is stopped, then start it"
 )
 
+#: Why any command is refused while another command that is no agent (a `check`) holds the site.
+WHILE_ANOTHER_COMMAND = (
+    "one command at a time may rewrite a site's binding in hospital.json or start its agent, so that "
+    "none goes on with a binding another is replacing"
+)
+#: The commands that hold a site, as the refusal names them.
+AGENT_COMMAND = "genofed hospital start"
+CHECK_COMMAND = "genofed hospital check"
+#: Which command holds the site, by why it needs the site to itself (`hold_site`'s default).
+_COMMAND_BY_WHY = {SECOND_AGENT: AGENT_COMMAND, CHECK_WHILE_RUNNING: CHECK_COMMAND}
+
 
 @contextlib.contextmanager
-def hold_site(folder: Path, *, why: str = SECOND_AGENT) -> Iterator[SiteLock]:
+def hold_site(folder: Path, *, why: str = SECOND_AGENT, command: str | None = None) -> Iterator[SiteLock]:
     """Hold `folder`'s agent lock for the `with` block, or raise AgentRunning at once, saying `why`
-    the command needs the site to itself."""
+    the command needs the site to itself. `command`: what the holder runs, recorded for the
+    refusal of another command; by default the one that needs the site for that `why` (a `start`
+    for `SECOND_AGENT`, a `check` for `CHECK_WHILE_RUNNING`)."""
 
     def refuse(holder: bytes) -> AgentRunning:
         return AgentRunning(_refusal(folder, _holders(holder), why))
 
     with hold_or_refuse(folder / LOCK_FILE, refuse) as fd:
-        lock = SiteLock(fd, folder)
+        lock = SiteLock(fd, folder, command or _COMMAND_BY_WHY.get(why))
         lock.record()
         yield lock
 
 
-def _holders(recorded: bytes) -> dict[str, int]:
-    """What the holding agent recorded ({} if it has not written yet)."""
+def _holders(recorded: bytes) -> dict[str, Any]:
+    """What the holder recorded ({} if it has not written yet)."""
     try:
         holders = json.loads(recorded or b"{}")
     except ValueError:
@@ -78,14 +100,28 @@ def _holders(recorded: bytes) -> dict[str, int]:
     return holders if isinstance(holders, dict) else {}
 
 
-def _refusal(folder: Path, holders: dict[str, int], why: str = SECOND_AGENT) -> str:
-    """Says who holds the site and what to do: the agent if it lives, else the SuperNode it left."""
+def _refusal(folder: Path, holders: dict[str, Any], why: str = SECOND_AGENT) -> str:
+    """Says who holds the site and what to do: the agent if it lives, else the SuperNode it left;
+    another command (a `check`) by its pid and command; a holder that recorded no command (an
+    agent of an older genofed, or the instant between its lock and its record) by its pid alone."""
     agent, supernode = holders.get("pid"), holders.get("supernode_pid")
     if supernode and not pid_alive(agent) and pid_alive(supernode):
         return (
             f"{folder} is still held by a SuperNode (pid {supernode}) left by a hospital agent that was "
             f"killed (pid {agent}); stop it first (kill {supernode}), then start the agent again"
         )
+    pid = agent or "unknown"
+    command = holders.get("command")
+    if command == AGENT_COMMAND:
+        return (
+            f"a hospital agent for {folder} is already running (pid {pid}: {command}); stop it first ({why})"
+        )
+    if isinstance(command, str) and command:  # `why` is about a running agent: not this holder's case
+        return (
+            f"another genofed command (pid {pid}: {command}) holds {folder}; wait until it ends, then run "
+            f"again ({WHILE_ANOTHER_COMMAND})"
+        )
     return (
-        f"a hospital agent for {folder} is already running (pid {agent or 'unknown'}); stop it first ({why})"
+        f"another genofed command (pid {pid}: a hospital agent, or a `genofed hospital check`) holds "
+        f"{folder}; wait until it ends, or stop it if it is an agent ({why})"
     )

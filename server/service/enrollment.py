@@ -12,20 +12,25 @@ cohort grew, or it was enrolled before the size was asked for), which keeps each
 with the time it ended. A key is refused if it is malformed, not EC, already enrolled, or was
 revoked before (a revoked key stays revoked: a hospital whose key leaked makes a new one). Every
 change is written atomically, so a crash never leaves a half-written list that could admit or
-drop a hospital by accident.
+drop a hospital by accident. Every change also holds an exclusive lock on `hospitals.json.lock`
+beside the list from its read to its write (`locked_registry`): two `coordinator enroll` run at
+once each read the list, added their hospital and wrote it back, so one enrolment was lost while
+both said "enrolled".
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from genofed.common.deployment.keys import fingerprint, load_public_key, public_key_openssh
 from genofed.common.errors import DataError, GenofedError
-from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.atomic import exclusive_lock, write_text_atomic
 from genofed.server.service.folder_files import HOSPITALS_FILE, require_complete
 
 FORMAT = "genofed-hospitals/1"
@@ -60,6 +65,22 @@ def load_registry(folder: str | Path) -> dict[str, Any]:
         raise EnrollmentError(f"{path}: not a genofed hospitals list (format {FORMAT!r} expected)")
     check_registry(path, registry)
     return registry
+
+
+@contextlib.contextmanager
+def locked_registry(folder: str | Path) -> Iterator[dict[str, Any]]:
+    """The list of hospitals, read while holding its lock (`hospitals.json.lock` beside it), which
+    is held until the `with` block ends: a change reads, decides and writes the list (`write_registry`)
+    inside the block, so that no other process's change made meanwhile is overwritten. Every writer
+    of the list goes through it; reads that only display need not.
+
+    A folder with no list is refused before the lock is taken, as `load_registry` refuses it: taking
+    it would create the lock file (and its folder) in a folder that is no federation folder."""
+    path = Path(folder) / HOSPITALS_FILE
+    if not path.is_file():
+        _refuse_missing_registry(folder, path)
+    with exclusive_lock(path):
+        yield load_registry(folder)
 
 
 #: The fields every command reads from an entry, with their types: an enrolled hospital's, and a
@@ -188,7 +209,18 @@ def enroll(
     check_name(name)
     if declared_size is not None:
         _check_size(declared_size)
-    registry = load_registry(folder)  # first: a wrong folder is the first thing to report
+    with locked_registry(folder) as registry:  # first: a wrong folder is the first thing to report
+        return _enroll(folder, registry, name, public_key_file, declared_size)
+
+
+def _enroll(
+    folder: str | Path,
+    registry: dict[str, Any],
+    name: str,
+    public_key_file: str | Path,
+    declared_size: int | None,
+) -> dict[str, Any]:
+    """`enroll`'s check and write, with the registry's lock held."""
     key = load_public_key(public_key_file)
     line = public_key_openssh(key)
     fp = fingerprint(key)
@@ -256,11 +288,11 @@ def key_comment_warning(folder: str | Path, name: str, public_key_file: str | Pa
 
 def revoke(folder: str | Path, name: str) -> dict[str, Any]:
     """Remove a hospital from the enrolled list; keeps the revocation (with time) in the audit trail."""
-    registry = load_registry(folder)
-    entry = dict(_enrolled(registry, name), revoked_at=_now())
-    registry["hospitals"] = [e for e in registry["hospitals"] if e["name"] != name]
-    registry["revoked"].append(entry)
-    write_registry(folder, registry)
+    with locked_registry(folder) as registry:
+        entry = dict(_enrolled(registry, name), revoked_at=_now())
+        registry["hospitals"] = [e for e in registry["hospitals"] if e["name"] != name]
+        registry["revoked"].append(entry)
+        write_registry(folder, registry)
     return entry
 
 
@@ -275,16 +307,16 @@ def set_size(folder: str | Path, name: str, declared_size: int) -> dict[str, Any
     introduces the hospitals (`genofed.server.sites.describe_sites`), so the new size holds from the
     next run, or after the coordinator is restarted (it resumes from its last checkpoint)."""
     _check_size(declared_size)
-    registry = load_registry(folder)
-    entry = _enrolled(registry, name)
-    before = entry.get("declared_size")
-    if before == declared_size:
-        raise EnrollmentError(
-            f"hospital {name!r} is already enrolled with size {declared_size}; nothing changed"
-        )
-    entry.setdefault("size_history", []).append({"declared_size": before, "until": _now()})
-    entry["declared_size"] = int(declared_size)
-    write_registry(folder, registry)
+    with locked_registry(folder) as registry:
+        entry = _enrolled(registry, name)
+        before = entry.get("declared_size")
+        if before == declared_size:
+            raise EnrollmentError(
+                f"hospital {name!r} is already enrolled with size {declared_size}; nothing changed"
+            )
+        entry.setdefault("size_history", []).append({"declared_size": before, "until": _now()})
+        entry["declared_size"] = int(declared_size)
+        write_registry(folder, registry)
     return entry
 
 

@@ -27,7 +27,14 @@ from genofed.client.agent.launch import (
     prepare_start,
     start_site,
 )
-from genofed.client.agent.site_lock import LOCK_FILE, AgentRunning, hold_site
+from genofed.client.agent.site_lock import (
+    CHECK_WHILE_RUNNING,
+    LOCK_FILE,
+    SECOND_AGENT,
+    AgentRunning,
+    _refusal,
+    hold_site,
+)
 from genofed.common.data.layout import hospital_folders
 from genofed.common.deployment.flower_env import SUPEREXEC_SECRET
 from genofed.common.errors import ConfigError, GenofedError
@@ -62,9 +69,32 @@ def test_a_second_start_is_refused_before_it_rewrites_the_secret(site: Path, ca:
     (site / SUPEREXEC_SECRET).write_text("the running agent's")
     with hold_site(site.resolve()):  # the first agent
         assert issubclass(AgentRunning, GenofedError)  # printed as one line by the CLI
-        with pytest.raises(AgentRunning, match=r"already running \(pid \d+\); stop it first"):
+        running = r"already running \(pid \d+: genofed hospital start\); stop it first"
+        with pytest.raises(AgentRunning, match=running):
             start_site(site, AgentOptions(coordinator="localhost:9", ca=ca))
     assert (site / SUPEREXEC_SECRET).read_text() == "the running agent's"
+
+
+def test_a_check_holding_the_site_is_named_as_a_check_not_an_agent(site: Path) -> None:
+    """A second `check` while a first runs used to be told "a hospital agent ... is already
+    running": the refusal names what holds the site, from what the holder recorded."""
+    with hold_site(site, why=CHECK_WHILE_RUNNING):  # a first `genofed hospital check`
+        assert json.loads((site / LOCK_FILE).read_text())["command"] == "genofed hospital check"
+        for why in (CHECK_WHILE_RUNNING, SECOND_AGENT):  # a second check, or a start
+            with pytest.raises(AgentRunning) as refused:
+                with hold_site(site, why=why):
+                    pass
+            said = str(refused.value)
+            assert f"another genofed command (pid {os.getpid()}: genofed hospital check) holds {site}" in said
+            assert "a hospital agent" not in said and "already running" not in said
+
+
+def test_a_holder_that_recorded_no_command_is_not_called_an_agent(site: Path) -> None:
+    """An agent of an older genofed records its pid only: the refusal names the pid and both
+    possibilities, not one it cannot know."""
+    said = _refusal(site, {"pid": 4242}, CHECK_WHILE_RUNNING)
+    either = "a hospital agent, or a `genofed hospital check`"
+    assert said.startswith(f"another genofed command (pid 4242: {either}) holds {site}")
 
 
 def test_the_lock_is_free_again_once_its_agent_ends(site: Path) -> None:

@@ -354,7 +354,8 @@ def test_a_ca_outside_its_validity_is_refused(
 def test_check_is_refused_while_the_sites_agent_runs(site: Path, cohorts: Path, tmp_path: Path) -> None:
     before = (site / "hospital.json").read_text()
     with hold_site(site.resolve()):
-        with pytest.raises(AgentRunning, match=r"already running \(pid \d+\); stop it first .*rewrites"):
+        running = r"already running \(pid \d+: genofed hospital start\); stop it first .*rewrites"
+        with pytest.raises(AgentRunning, match=running):
             _check(site, cohorts, tmp_path / "index" / "ledgers.json", declared_size=90)
     assert (site / "hospital.json").read_text() == before
 
