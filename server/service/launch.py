@@ -32,7 +32,10 @@ What `start` does, in order, and why:
    ended (server/service/run_end.py). Then it stops the SuperLink, its SuperExec and nginx
    (one process group). Exit 0 when the run completed.
    Restarting after a crash stops the orphaned group and resumes from the last checkpoint, with
-   the same privacy plan id (hospitals' ledgers continue the same plan).
+   the same privacy plan id (hospitals' ledgers continue the same plan). A group that finished
+   the run meanwhile (results.json written) is stopped too, the ServerApp's log saved from its
+   SuperLink first, and the start then refused as for any finished run; `status` says the run
+   "finished while the coordinator was down", not "crashed ... resumes".
 """
 
 from __future__ import annotations
@@ -178,7 +181,9 @@ def start_coordinator(
     """
     folder = Path(folder).resolve()
     _require_enough_hospitals(folder)
-    _refuse_finished_run(folder)
+    if (folder / RUN_DIR / RESULTS_FILE).is_file():
+        with hold_federation(folder):  # what a killed coordinator left is stopped under the lock only
+            _refuse_finished_run(folder, say)
     check_prior_files(folder, load_federation(folder))  # before anything listens (the ServerApp checks again)
     check_folder_pki(folder)  # else the SuperLink only "does not answer within 60 s"
     options.check()
@@ -262,12 +267,20 @@ def _require_test_cohort(folder: Path, federation: dict[str, Any]) -> None:
         )
 
 
-def _refuse_finished_run(folder: Path) -> None:
+def _refuse_finished_run(folder: Path, say: Progress = print) -> None:
     """Refuse to start a federation whose run already finished: the ServerApp would find nothing
     left to train and still rewrite DIR/run/model.pt (the file already sent to the hospitals),
-    results.json and the report. A run that did not finish (no results.json yet) resumes."""
+    results.json and the report. A run that did not finish (no results.json yet) resumes.
+
+    Called with the folder's lock held: a coordinator killed while its run went on (SIGKILL) left
+    its SuperLink group running, which finished the run without it and would otherwise keep the
+    ports, the unauthenticated Control API and the hospitals' connections open: stopped first, and
+    said (`_finished_without_coordinator`), before the refusal."""
     results = folder / RUN_DIR / RESULTS_FILE
     if results.is_file():
+        left = _finished_without_coordinator(folder)
+        if left:
+            say(left)
         raise GenofedError(
             f"the federation's run already finished; outputs in {folder / RUN_DIR} (results.json, model.pt, "
             "the report): starting again would rewrite them. For a new run, make a new federation folder "
@@ -587,24 +600,30 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     """What `genofed coordinator status` shows: the service state, hospitals, rounds and metrics.
 
     `coordinator_running`: whether the coordinator that wrote DIR/coordinator.json still runs;
-    only then are the hospitals' connection states and the run's Flower state current."""
+    only then are the hospitals' connection states and the run's Flower state current. One killed
+    while its run went on is "crashed" (a start resumes the run), or, once results.json is there,
+    the run "finished while the coordinator was down" (its SuperLink group completed it)."""
     folder = Path(folder)
     require_complete(folder)  # not "never started" for a folder with its certificates missing
     federation = load_federation(folder)
     status = _read_json(folder / STATUS_FILE, {"state": "never started"})
     under_way = status.get("state") in ("starting", "running")
     status["coordinator_running"] = under_way and pid_alive(status.get("pid"))
-    if under_way and not status["coordinator_running"]:
-        status["state"] = (
-            "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
-        )
+    results_file = folder / RUN_DIR / RESULTS_FILE
+    if (under_way or status.get("ended_while_down")) and not status["coordinator_running"]:
+        if results_file.is_file():  # the killed coordinator's SuperLink group finished the run
+            status["state"] = _finished_while_down(status)
+        elif under_way:
+            status["state"] = (
+                "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
+            )
     if not status["coordinator_running"]:
         status["hospitals"] = _last_known(status.get("hospitals", {}), status.get("updated"))
     settings = federation["settings"]
     # 0 = the rule's (server/training_rule.py), which needs no panel for the count
     status["rounds_planned"] = settings["rounds"] or rule_rounds(settings.get("model", "auto"))
     status["rounds_by_rule"] = not settings["rounds"]
-    results = _read_json(folder / RUN_DIR / RESULTS_FILE, None)
+    results = _read_json(results_file, None)
     history = results["rounds"] if results else _checkpoint_history(folder / RUN_DIR / "checkpoints")
     status["rounds_done"] = max((r["round"] for r in history), default=0)
     status["last_round"] = history[-1] if history else None
@@ -663,15 +682,103 @@ def _refuse_second_instance(folder: Path) -> str | None:
     status = _read_json(folder / STATUS_FILE, {})
     if status.get("state") not in ("starting", "running"):
         return None
-    group = [pid for pid in (status.get(f"{name}_pid") for name in ORPHAN_PROCESSES) if pid]
-    alive = [pid for pid in group if pid_alive(pid)]
-    if not alive or not status.get("superlink_pid"):
+    group, alive = _orphan_group(status)
+    if not alive:
         return None
     _stop_group(int(status["superlink_pid"]), group)
+    return _stopped_words(status, alive)
+
+
+def _orphan_group(status: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """The pids of the SuperLink group coordinator.json records, and those of them still alive
+    (none without the SuperLink's: the group is stopped through it)."""
+    group = [pid for pid in (status.get(f"{name}_pid") for name in ORPHAN_PROCESSES) if pid]
+    if not status.get("superlink_pid"):
+        return group, []
+    return group, [pid for pid in group if pid_alive(pid)]
+
+
+def _stopped_words(status: dict[str, Any], alive: list[int]) -> str:
     return (
         f"stopped the processes a killed coordinator (pid {status.get('pid')}, {status['state']}) left "
         f"running: pids {', '.join(map(str, alive))} (its SuperLink group)"
     )
+
+
+#: Seconds a killed coordinator's SuperLink group gets, once results.json is there, to end the
+#: ServerApp (the report is written after results.json; DIR/run/serverapp-ended.json comes last).
+FINISHED_ORPHAN_GRACE = 30.0
+
+
+def _finished_without_coordinator(folder: Path) -> str | None:
+    """With the folder's lock held and DIR/run/results.json there: what a coordinator killed while
+    its run went on left behind, dealt with; returns what to say (None when the last coordinator
+    did not die while the run was under way).
+
+    Its SuperLink group (SuperExec, ServerApp, nginx) completed the run unsupervised and would
+    keep the ports, the Control API and the hospitals' connections open: it is stopped, after the
+    ServerApp's end (up to FINISHED_ORPHAN_GRACE) and after the ServerApp's log is saved from the
+    SuperLink as the coordinator does (`_save_run_log`). coordinator.json then says "finished",
+    with `ended_while_down` (its `updated` kept: when the hospitals were last seen)."""
+    status = _read_json(folder / STATUS_FILE, {})
+    if status.get("state") not in ("starting", "running"):
+        return None
+    group, alive = _orphan_group(status)
+    results = f"results in {folder / RUN_DIR}"
+    if alive:
+        if status.get("run_id"):
+            wait_for_run_end(folder / RUN_DIR, status["run_id"], FINISHED_ORPHAN_GRACE)
+        log_file, why = _save_orphans_run_log(folder, status)
+        _stop_group(int(status["superlink_pid"]), group)
+        said = f"{_stopped_words(status, alive)}; the run had finished without it: {results}"
+    else:
+        log_file, why = None, "its SuperLink was no longer running"
+        said = (
+            f"a coordinator killed while its run went on (pid {status.get('pid')}, {status['state']}) "
+            f"left nothing running; the run had finished without it: {results}"
+        )
+    if log_file:
+        said += f", the ServerApp's log in {log_file}"
+    else:
+        said += f"; the ServerApp's log was not saved ({why})"
+    status.update(state="finished", ended_while_down=True, stopped=_now())
+    write_text_atomic(folder / STATUS_FILE, json.dumps(status, indent=2) + "\n")
+    return said
+
+
+def _save_orphans_run_log(folder: Path, status: dict[str, Any]) -> tuple[Path | None, str]:
+    """The ServerApp's log from the still-running SuperLink a killed coordinator left (and the
+    run's Flower state into `status`); (None, why not) when it cannot be had."""
+    run_id = status.get("run_id")
+    if not run_id:
+        return None, "the killed coordinator had not recorded the run's id"
+    if not status.get("internal_address"):
+        return None, "the killed coordinator had not recorded its SuperLink's address"
+    try:
+        control = FlowerControl(folder, status["internal_address"])
+        run = control("ls", "--run-id", str(run_id), CONNECTION, timeout=15)["runs"][0]
+        status["run_status"] = run["status"]
+        return _save_run_log(control, folder, int(run_id)), ""
+    except (GenofedError, OSError, subprocess.SubprocessError, KeyError, IndexError, TypeError) as exc:
+        return None, f"its SuperLink did not answer: {exc}"
+
+
+def _finished_while_down(status: dict[str, Any]) -> str:
+    """`status`'s state for a run that finished while its coordinator was down (killed, its
+    SuperLink group left running). Flower's run state the coordinator last recorded ("running") is
+    stale: kept as `last_run_status`, `run_status` None (unless Flower's final word was recorded)."""
+    run_status = status.get("run_status")
+    if run_status is not None and not str(run_status).startswith("finished"):
+        status.update(last_run_status=run_status, run_status=None)
+    if status.get("ended_while_down"):  # a later start stopped what it left
+        return "finished while the coordinator was down (results written by the processes it left running)"
+    _group, alive = _orphan_group(status)
+    if alive:
+        return (
+            "finished while the coordinator was down; the processes it left running (pids "
+            f"{', '.join(map(str, alive))}) still hold its ports: `genofed coordinator start` stops them"
+        )
+    return "finished while the coordinator was down (results written by the processes it left running)"
 
 
 def _stop_group(leader: int, group: list[int]) -> None:

@@ -1,0 +1,302 @@
+"""A coordinator killed (SIGKILL) while its run went on, whose SuperLink group finished the run
+without it (an operator audit): its SuperLink, SuperExec, ServerApp and nginx (one process group)
+completed the run and wrote results.json, model.pt and the report, then kept the ports, the
+unauthenticated Control API and the hospitals' connections open. The next `coordinator start`
+refused the finished run before it reached the orphan clean-up, so it left them running; `status`
+said "crashed (restart ...; it resumes from the last checkpoint)" next to "rounds: 8 of 8"; and no
+serverapp-RUN.log was saved (only the coordinator saves it).
+
+Now `start` stops that group first (after saving the ServerApp's log from its SuperLink while it
+still answers), says so, then refuses the finished run; `status` says the run finished while the
+coordinator was down. The processes are `sleep`s in one process group; `flwr` is faked."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from genofed.cli.main import main
+from genofed.common.errors import GenofedError
+from genofed.server.service import launch
+from genofed.server.service.folder_files import CoordinatorRunning
+from genofed.server.service.run_end import RUN_END_FILE
+
+RUN_ID = 1835
+UPDATED = "2026-12-05T05:00:00+00:00"
+LOG_TEXT = "INFO : round 8 of 8\nINFO : run finished\n"
+
+
+def _options() -> launch.ServiceOptions:
+    """Two free loopback ports and an nginx that exists."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    return launch.ServiceOptions(
+        address=f"127.0.0.1:{ports[0]}", internal_address=f"127.0.0.1:{ports[1]}", nginx="/bin/true"
+    )
+
+
+def _sleeper(group: int) -> subprocess.Popen:
+    """A stand-in for a coordinator's process in process group `group` (0: its own), reaped by a
+    thread as soon as it ends (as a real orphan would be) so that no zombie counts as alive."""
+    process = subprocess.Popen(["sleep", "120"], process_group=group)
+    threading.Thread(target=process.wait, daemon=True).start()
+    return process
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def _finished_unsupervised(fed: Path, *, alive: bool = True, ended: bool = True) -> list[subprocess.Popen]:
+    """The folder as a coordinator killed mid-run leaves it once its group finished the run:
+    coordinator.json "running" with the killed coordinator's pid and its group's pids, the run's
+    results (and, `ended`, the ServerApp's end-of-run file). Returns the group's processes
+    (`alive`: still running, else their pids are dead)."""
+    if alive:
+        superlink = _sleeper(0)
+        group = [superlink, _sleeper(superlink.pid), _sleeper(superlink.pid)]
+        pids = [p.pid for p in group]
+    else:
+        group, pids = [], [_dead_pid() for _ in range(3)]
+    status = {
+        "pid": _dead_pid(),
+        "state": "running",
+        "run_id": RUN_ID,
+        "run_status": "running",
+        "internal_address": "127.0.0.1:9091",
+        "address": "0.0.0.0:9092",
+        "superlink_pid": pids[0],
+        "superexec_pid": pids[1],
+        "proxy_pid": pids[2],
+        "updated": UPDATED,
+        "hospitals": {"rostov": {"node_id": "77", "status": "online"}},
+    }
+    (fed / launch.STATUS_FILE).write_text(json.dumps(status))
+    run = fed / "run"
+    run.mkdir(exist_ok=True)
+    (run / "results.json").write_text(json.dumps({"rounds": [{"round": r} for r in range(1, 9)]}))
+    (run / "model.pt").write_bytes(b"the model the hospitals received")
+    if ended:
+        (run / RUN_END_FILE).write_text(json.dumps({"run_id": RUN_ID, "completed": True, "error": None}))
+    return group
+
+
+class _Flower:
+    """`FlowerControl` against the orphaned SuperLink, without `flwr`: the run finished."""
+
+    calls: list[tuple[str, ...]] = []
+    ended_at_ls: list[bool] = []
+    folder: Path | None = None
+
+    def __init__(self, folder: Path, address: str) -> None:
+        type(self).folder = folder
+        type(self).calls.append(("connect", address))
+
+    def __call__(self, *args: str, timeout: float = 60.0) -> dict:
+        type(self).calls.append(args)
+        type(self).ended_at_ls.append((self.folder / "run" / RUN_END_FILE).exists())
+        return {"success": True, "runs": [{"run-id": RUN_ID, "status": "finished:completed"}]}
+
+    def text(self, *args: str, timeout: float = 60.0) -> str:
+        type(self).calls.append(args)
+        return LOG_TEXT
+
+
+@pytest.fixture
+def flower(monkeypatch) -> type[_Flower]:
+    monkeypatch.setattr(_Flower, "calls", [])
+    monkeypatch.setattr(_Flower, "ended_at_ls", [])
+    monkeypatch.setattr(launch, "FlowerControl", _Flower)
+    return _Flower
+
+
+def _all_stopped(group: list[subprocess.Popen]) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if not any(launch.pid_alive(p.pid) for p in group):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _status_lines(fed: Path, capsys) -> list[str]:
+    capsys.readouterr()
+    assert main(["coordinator", "status", str(fed)]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_start_stops_the_group_that_finished_the_run_saves_its_log_then_refuses(fed, flower, capsys):
+    group = _finished_unsupervised(fed)
+    killed = json.loads((fed / launch.STATUS_FILE).read_text())["pid"]
+    said: list[str] = []
+    with pytest.raises(GenofedError, match=r"already finished; outputs in .*run.*new federation folder"):
+        launch.start_coordinator(fed, _options(), said.append)
+    assert _all_stopped(group)
+    run = fed.resolve() / "run"
+    pids = ", ".join(str(p.pid) for p in group)
+    assert said == [
+        f"stopped the processes a killed coordinator (pid {killed}, running) left running: pids {pids} "
+        f"(its SuperLink group); the run had finished without it: results in {run}, the ServerApp's log "
+        f"in {run / f'serverapp-{RUN_ID}.log'}"
+    ]
+    assert (run / f"serverapp-{RUN_ID}.log").read_text() == LOG_TEXT  # from the orphaned SuperLink
+    assert ("connect", "127.0.0.1:9091") in flower.calls
+    assert ("log", str(RUN_ID), launch.CONNECTION, "--show") in flower.calls
+    assert (run / "model.pt").read_bytes() == b"the model the hospitals received"  # nothing rewritten
+    assert not (fed / "superlink.log").exists()  # nothing started
+    recorded = json.loads((fed / launch.STATUS_FILE).read_text())
+    assert recorded["state"] == "finished" and recorded["ended_while_down"] is True
+    assert recorded["run_status"] == "finished:completed" and recorded["updated"] == UPDATED
+    # status: the run finished while the coordinator was down, not "crashed ... resumes"
+    lines = _status_lines(fed, capsys)
+    assert lines[0] == (
+        "coordinator: finished while the coordinator was down (results written by the processes it left "
+        f"running), run {RUN_ID} (Flower's run state: finished:completed)"
+    )
+    assert lines[1].endswith(
+        f"node 77: unknown: the coordinator is not running (last seen online at {UPDATED})"
+    )
+    assert "rounds: 8 of" in "\n".join(lines)
+    # and a second start: no group left, the record no longer "running": refused as before, nothing said
+    said.clear()
+    with pytest.raises(GenofedError, match="already finished"):
+        launch.start_coordinator(fed, _options(), said.append)
+    assert said == []
+
+
+def test_the_cli_says_what_it_stopped_before_the_refusal(fed, flower, capsys):
+    group = _finished_unsupervised(fed)
+    capsys.readouterr()
+    assert main(["coordinator", "start", str(fed), "--nginx", "/bin/true"]) == 2
+    err = capsys.readouterr().err
+    assert _all_stopped(group)
+    stopped = err.index("stopped the processes a killed coordinator")
+    assert stopped < err.index("error: the federation's run already finished")
+    assert "the run had finished without it: results in" in err
+
+
+def test_a_superlink_that_does_not_answer_is_stopped_and_its_log_said_not_saved(fed, monkeypatch):
+    group = _finished_unsupervised(fed)
+
+    class Silent(_Flower):
+        def __call__(self, *args: str, timeout: float = 60.0) -> dict:
+            raise GenofedError("flwr ls failed: connection refused")
+
+    monkeypatch.setattr(launch, "FlowerControl", Silent)
+    said: list[str] = []
+    with pytest.raises(GenofedError, match="already finished"):
+        launch.start_coordinator(fed, _options(), said.append)
+    assert _all_stopped(group)
+    assert len(said) == 1 and said[0].startswith("stopped the processes a killed coordinator")
+    assert said[0].endswith(
+        "; the ServerApp's log was not saved (its SuperLink did not answer: flwr ls failed: connection "
+        "refused)"
+    )
+    assert not (fed / "run" / f"serverapp-{RUN_ID}.log").exists()
+    recorded = json.loads((fed / launch.STATUS_FILE).read_text())
+    assert recorded["state"] == "finished" and recorded["run_status"] == "running"  # Flower never said
+    status = launch.coordinator_status(fed)
+    assert status["state"].startswith("finished while the coordinator was down")
+    assert status["run_status"] is None and status["last_run_status"] == "running"
+
+
+def test_a_group_already_gone_is_said_and_the_record_set_finished(fed, flower):
+    _finished_unsupervised(fed, alive=False)
+    said: list[str] = []
+    with pytest.raises(GenofedError, match="already finished"):
+        launch.start_coordinator(fed, _options(), said.append)
+    assert len(said) == 1 and "left nothing running; the run had finished without it: results in" in said[0]
+    assert said[0].endswith("the ServerApp's log was not saved (its SuperLink was no longer running)")
+    assert flower.calls == []  # no SuperLink to ask
+    assert json.loads((fed / launch.STATUS_FILE).read_text())["state"] == "finished"
+
+
+def test_the_servers_end_is_awaited_before_its_group_is_stopped(fed, flower):
+    """results.json comes before the report: the group is stopped once the ServerApp has ended."""
+    group = _finished_unsupervised(fed, ended=False)
+    end_file = fed / "run" / RUN_END_FILE
+
+    def end_later() -> None:
+        time.sleep(0.5)
+        end_file.write_text(json.dumps({"run_id": RUN_ID, "completed": True, "error": None}))
+
+    threading.Thread(target=end_later, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(GenofedError, match="already finished"):
+        launch.start_coordinator(fed, _options(), lambda _message: None)
+    assert time.monotonic() - started < launch.FINISHED_ORPHAN_GRACE / 2
+    assert flower.ended_at_ls == [True]
+    assert _all_stopped(group)
+
+
+def test_a_live_coordinators_group_is_not_stopped_after_its_run_finished(fed, flower):
+    """A coordinator still running (it holds the lock) whose run just finished: the start is
+    refused on the lock, and nothing of the running coordinator's is stopped."""
+    group = _finished_unsupervised(fed)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from genofed.server.service.folder_files import hold_federation\n"
+            "with hold_federation(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)",
+            str(fed),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(CoordinatorRunning, match=rf"already running \(pid {holder.pid}\)"):
+            launch.start_coordinator(fed, _options(), lambda _message: None)
+        assert all(launch.pid_alive(p.pid) for p in group)
+        assert json.loads((fed / launch.STATUS_FILE).read_text())["state"] == "running"
+    finally:
+        holder.kill()
+        holder.wait()
+        for process in group:
+            process.kill()
+
+
+def test_status_says_finished_while_down_while_the_group_still_runs(fed, capsys):
+    group = _finished_unsupervised(fed)
+    try:
+        lines = _status_lines(fed, capsys)
+        pids = ", ".join(str(p.pid) for p in group)
+        assert lines[0] == (
+            "coordinator: finished while the coordinator was down; the processes it left running "
+            f"(pids {pids}) still hold its ports: `genofed coordinator start` stops them, run {RUN_ID}"
+        )
+        assert "crashed" not in "\n".join(lines) and "resumes" not in "\n".join(lines)
+        assert "rounds: 8 of" in "\n".join(lines)
+        status = launch.coordinator_status(fed)
+        assert status["coordinator_running"] is False and status["results"]
+        assert status["run_status"] is None and status["last_run_status"] == "running"  # not stale
+    finally:
+        for process in group:
+            process.kill()
+    assert _all_stopped(group)
+    lines = _status_lines(fed, capsys)
+    assert lines[0] == (
+        "coordinator: finished while the coordinator was down (results written by the processes it left "
+        f"running), run {RUN_ID}"
+    )
+
+
+def test_without_results_a_killed_coordinator_is_still_crashed_and_resumes(fed, capsys):
+    _finished_unsupervised(fed, alive=False)
+    (fed / "run" / "results.json").unlink()
+    assert launch.coordinator_status(fed)["state"].startswith(
+        "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
+    )
