@@ -110,7 +110,10 @@ def _add_init_federation_options(init: argparse.ArgumentParser, defaults: RunSet
         "--epsilon",
         type=float,
         default=defaults.epsilon,
-        help=f"per-site privacy budget for the whole run; inf = no DP (default: {defaults.epsilon:g})",
+        help=(
+            "the epsilon each hospital's privacy ledger may reach by the end of the run, earlier runs "
+            f"included (a hospital's own budget may be lower); inf = no DP (default: {defaults.epsilon:g})"
+        ),
     )
     init.add_argument(
         "--delta", type=float, default=defaults.delta, help=f"DP delta (default: {defaults.delta:g})"

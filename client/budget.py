@@ -23,6 +23,7 @@ from genofed.common.privacy.accountant import (
     calibrate_noise,
     epsilon_of,
 )
+from genofed.common.privacy.distributed_bound import distributed_floor
 from genofed.common.privacy.ledger import PrivacyLedger
 from genofed.common.privacy.release import evaluation_noise, evaluation_steps, release_step
 
@@ -33,8 +34,9 @@ class RoundPrivacy:
 
     Under distributed DP (`noise_share_sites` m > 0) `noise_multiplier` is the noise the
     coordinator faces (the sum of at least m sites' shares) and `coalition_noise_multiplier`
-    the site's own share, noise_multiplier / sqrt(m): all that is left against the coordinator
-    and every other site colluding. With local DP the two are equal.
+    the site's own share (`distributed_share`: noise_multiplier / sqrt(m) when every site plans the
+    same noise, more for a site that needs more): all that is left against the coordinator and
+    every other site colluding. With local DP the two are equal.
     """
 
     noise_multiplier: float
@@ -67,6 +69,7 @@ def plan_round(
     model: str = "",
     noise_share_sites: int = 0,
     max_coalition_epsilon: float = math.inf,
+    run_epsilon: float = math.inf,
 ) -> RoundPrivacy:
     """Noise for this round of plan `plan_id`; raises BudgetExhausted if it would exceed `budget`.
 
@@ -78,12 +81,17 @@ def plan_round(
     Distributed DP (`noise_share_sites` m >= 1, docs/distributed-dp.md): `budget` bounds the
     epsilon against the coordinator, which sees the sum of at least m sites' noise shares
     (noise multiplier sigma); `max_coalition_epsilon` bounds the epsilon against the coordinator
-    and all other sites colluding, who see only this site's share, sigma / sqrt(m). Both are
-    checked every round, because m can change between rounds (a smaller federation, a lying
-    coordinator); the coalition cap is the one that holds whatever the coordinator says.
+    and all other sites colluding, who see only this site's share (`distributed_share`; the
+    other sites' shares are at least the floor of `run_epsilon`, the epsilon the coordinator asked
+    every site for, `distributed_floor`). Both are checked every round, because m can change
+    between rounds (a smaller federation, a lying coordinator); the coalition cap is the one that
+    holds whatever the coordinator says.
     """
     plan = ledger.plan(plan_id)
     record_plan = None  # a new plan is recorded only once its first round passes every check
+    floor = 0.0
+    if noise_share_sites:
+        floor = distributed_floor(run_epsilon, sample_rate, num_rounds * steps_per_round, delta)
     if plan is None:
         sigma, record_plan = _calibrate_plan(
             ledger,
@@ -97,6 +105,7 @@ def plan_round(
             model=model,
             noise_share_sites=noise_share_sites,
             max_coalition_epsilon=max_coalition_epsilon,
+            floor=floor,
         )
     else:
         check_same_model(plan, model)
@@ -113,7 +122,7 @@ def plan_round(
     # the coalition cap holds for every release, local ones too: a local round's whole noise is
     # all a coalition faces (a coordinator could spend the cap with distributed rounds, then the
     # budget with local ones, in a security audit: coalition epsilon 4.27 against a cap of 3)
-    share = sigma / math.sqrt(noise_share_sites) if noise_share_sites else sigma
+    share = distributed_share(sigma, floor, noise_share_sites) if noise_share_sites else sigma
     coalition = None
     if noise_share_sites or not math.isinf(max_coalition_epsilon):
         coalition_others = _coalition_history(ledger, exclude=(plan_id, "train", server_round))
@@ -138,6 +147,20 @@ def plan_round(
     if record_plan is not None:
         record_plan()
     return privacy
+
+
+def distributed_share(sigma: float, floor: float, sites: int) -> float:
+    """The noise multiplier this site adds itself so that the sum of `sites` (m) shares holds at
+    least `sigma`, when each of the other m - 1 sites adds at least floor / sqrt(m):
+    sqrt(sigma^2 - (m - 1) floor^2 / m), which is sigma / sqrt(m) when sigma is the floor.
+
+    Why not sigma / sqrt(m) for every site: a site whose plan needs more noise than the others'
+    (a smaller budget of its own, more spent before, a tighter coalition cap) would then face a sum
+    whose noise is mostly the others' smaller shares: an audit's site with budget 1 beside two at 8
+    faced noise 2.40 where its ledger charged 4.05, epsilon 1.77 against an honest coordinator."""
+    m = max(int(sites), 1)
+    floor = min(float(floor), float(sigma))  # so the share is never below sigma / sqrt(m)
+    return math.sqrt(sigma**2 - (m - 1) * floor**2 / m)
 
 
 def _require_room_for_evaluations(
@@ -187,11 +210,13 @@ def _calibrate_plan(
     model: str,
     noise_share_sites: int = 0,
     max_coalition_epsilon: float = math.inf,
+    floor: float = 0.0,
 ) -> tuple[float, Callable[[], None]]:
     """A new plan's training noise: what the site spent in earlier plans, the plan's evaluations
     and all its rounds of training must fit in `budget`, and under distributed DP
-    (`noise_share_sites` m) the same at the site's own share sigma / sqrt(m) in
-    `max_coalition_epsilon`: sigma = max(the budget's, sqrt(m) x the cap's). Refused when that
+    (`noise_share_sites` m) the same at the site's own share (`distributed_share`) in
+    `max_coalition_epsilon`: sigma = max(the budget's, sqrt(the cap's share^2 + (m - 1) floor^2 / m)),
+    the other m - 1 sites adding at least `floor` / sqrt(m) each. Refused when that
     needs more noise than `MAX_USEFUL_NOISE`. Returns sigma and what records the plan in the
     ledger, which `plan_round` calls only once the first round passes its checks: a plan left
     by a refused round would let the site answer that run's evaluations without training in it."""
@@ -222,7 +247,9 @@ def _calibrate_plan(
                 target_epsilon=max_coalition_epsilon,
                 delta=delta,
             )
-            sigma = max(sigma, math.sqrt(noise_share_sites) * coalition_share)
+            # the share that holds the cap, beside the others' shares of at least the floor
+            m = noise_share_sites
+            sigma = max(sigma, math.sqrt(coalition_share**2 + (m - 1) * min(floor, sigma) ** 2 / m))
             distributed["max_coalition_epsilon"] = float(max_coalition_epsilon)
     if sigma > MAX_USEFUL_NOISE:
         raise BudgetExhausted(

@@ -41,15 +41,20 @@ def site_split_seed(site: SiteConfig, settings: dict) -> int:
     return split_seed(site, int(settings.get("seed", 0)))
 
 
+def asked_budget(config: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[float, float]:
+    """The (epsilon, delta) a train or evaluate message asks for: its config's, else the run
+    config's (`RUN_CONFIG_FALLBACKS`); epsilon inf when neither says."""
+    return (
+        float(config.get("epsilon", settings.get("epsilon", math.inf))),
+        float(config.get("delta", settings.get("delta", 1e-5))),
+    )
+
+
 def requested_budget(
     site: SiteConfig, config: Mapping[str, Any], settings: Mapping[str, Any]
 ) -> tuple[float, float]:
     """`site_budget` for the (epsilon, delta) a train or evaluate message asks for."""
-    return site_budget(
-        site,
-        float(config.get("epsilon", settings.get("epsilon", math.inf))),
-        float(config.get("delta", settings.get("delta", 1e-5))),
-    )
+    return site_budget(site, *asked_budget(config, settings))
 
 
 def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: float) -> tuple[float, float]:
@@ -78,6 +83,21 @@ def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: flo
             f"the coordinator asked for delta {requested_delta:g}, above this hospital's {site.delta:g}"
         )
     return min(site.epsilon_budget, requested_epsilon), requested_delta
+
+
+def run_limit_note(site: SiteConfig, run_epsilon: float) -> str:
+    """What a budget refusal adds when the limit it hit is the run's epsilon, not the hospital's
+    own budget: the refusal's words ("raise the site's budget") would send the hospital to raise a
+    budget that is not the limit (an operator's audit: a site with budget 100 was told to raise
+    it, in a run asking for epsilon 8 after an earlier run had spent 7.96). "" otherwise."""
+    own = site.epsilon_budget
+    if own is None or not run_epsilon < own:
+        return ""
+    return (
+        f"(The limit here is this run's epsilon {run_epsilon:g}, below this hospital's own budget of "
+        f"{own:g}: a run's epsilon caps what the hospital's ledger may reach by the run's end, earlier "
+        "runs included, and only the coordinator can set it higher.)"
+    )
 
 
 #: Settings a site takes from the run config when a message leaves them out (`requested_training`,

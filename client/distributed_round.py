@@ -46,6 +46,7 @@ import genofed.common.model.network  # noqa: F401
 from genofed.client.ghost_clipping import OneBackwardClipping
 from genofed.client.trainer import Augment, TrainSettings
 from genofed.common.errors import GenofedError
+from genofed.common.privacy.distributed_bound import momentum_travel, reply_bound
 from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
 from genofed.common.privacy.secret_noise import SecretNoise
 from opacus.optimizers import DPOptimizerFastGradientClipping
@@ -166,15 +167,22 @@ def _whole(config: Mapping[str, Any], key: str) -> int:
     return int(number)
 
 
+#: The record (and key) under which a distributed round hands `reply_bound` to the SecAgg+ wrapper.
+REPLY_BOUND = "reply-bound"
+
+
 @dataclass
 class DistributedResult:
-    """The reply's weights and what the round did (for the ledger and the site's log)."""
+    """The reply's weights and what the round did (for the ledger and the site's log); `bound`
+    is what SecAgg+'s clipping range must hold (`common.privacy.distributed_bound.reply_bound`,
+    checked in `client.secagg.train_secagg`)."""
 
     state_dict: dict[str, Tensor]
     steps: int
     sample_rate: float
     mean_loss: float  # stays in the site's log
     examples: int
+    bound: float = math.inf
 
 
 def noisy_gradient_round(
@@ -228,19 +236,19 @@ def noisy_gradient_round(
     with torch.no_grad():
         for name, total in sums.items():
             updated[name] = (updated[name].double() - settings.lr * total / divisor).to(updated[name].dtype)
-    return DistributedResult(updated, steps, request.sample_rate, loss, int(x.shape[0]))
-
-
-def momentum_travel(steps: int, momentum: float) -> float:
-    """How many gradient lengths `steps` steps of SGD with heavy-ball `momentum` (PyTorch's: the
-    velocity starts at 0, v_t = momentum v_(t-1) + g, w -= lr v_t) move along a constant
-    gradient: sum_(t=1..T) (1 - momentum^t) / (1 - momentum); T without momentum. A local round
-    starts each optimizer afresh, so this is how far the T local steps of a local-DP round go."""
-    if not 0.0 <= momentum < 1.0:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-    if momentum == 0.0:
-        return float(steps)
-    return (steps - momentum * (1.0 - momentum**steps) / (1.0 - momentum)) / (1.0 - momentum)
+    rows = int(x.shape[0])
+    bound = reply_bound(
+        start=max((float(t.abs().max()) for t in model.state_dict().values() if t.numel()), default=0.0),
+        lr=settings.lr,
+        clip=settings.max_grad_norm,
+        noise_share=noise_share,
+        draws_from=max(rows, weight_rows),
+        weight_rows=weight_rows,
+        sample_rate=request.sample_rate,
+        steps=steps,
+        travel=travel,
+    )
+    return DistributedResult(updated, steps, request.sample_rate, loss, rows, bound)
 
 
 def _momentum(settings: TrainSettings) -> float:

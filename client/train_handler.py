@@ -11,17 +11,20 @@ loss and the time stay in the site's log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_STATE, Stage
 
 from genofed.client.budget import RoundPrivacy, plan_round
-from genofed.client.coordinator_request import model_digest
+from genofed.client.coordinator_request import model_digest, run_limit_note
 from genofed.client.distributed_round import (
+    REPLY_BOUND,
     DistributedRequest,
     coalition_cap,
     distributed_request,
@@ -119,7 +122,8 @@ def _distributed(
                 "and read each hospital's share: refused (a distributed run continues with its next round, "
                 "or as a new run)"
             )
-        privacy = _plan_round(ledger, request, site, distributed)
+        with _naming_the_limit(request, site):
+            privacy = _plan_round(ledger, request, site, distributed)
         result = noisy_gradient_round(
             request.model,
             rows_x,
@@ -163,7 +167,10 @@ def _distributed(
             "noise-multiplier": float(privacy.noise_multiplier),
         }
     )
-    return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+    # the public bound SecAgg+'s clipping range is checked against (`client.secagg.train_secagg`);
+    # read there, never sent: SecAgg+ masks the arrays and sends its own record
+    bound = ConfigRecord({REPLY_BOUND: float(result.bound)})
+    return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics, REPLY_BOUND: bound})
 
 
 def _plan_round(
@@ -184,6 +191,7 @@ def _plan_round(
         model=model_digest(request.msg),
         noise_share_sites=distributed.sites,
         max_coalition_epsilon=site.max_coalition_epsilon,
+        run_epsilon=request.run_epsilon,
     )
 
 
@@ -212,7 +220,8 @@ def _train_private(
     rows_x, rows_y = data.training_rows()
     with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
         ledger.check_rerun(request.plan_id, request.server_round, request.digest)
-        privacy = _plan_training(ledger, request, site)
+        with _naming_the_limit(request, site):
+            privacy = _plan_training(ledger, request, site)
         result = train_model(
             request.model,
             rows_x,
@@ -236,6 +245,18 @@ def _train_private(
             }
         )
     return result, epsilon_after, sigma
+
+
+@contextlib.contextmanager
+def _naming_the_limit(request: RoundRequest, site: SiteConfig) -> Iterator[None]:
+    """A budget refusal says when the limit it hit is the run's epsilon (`run_limit_note`)."""
+    try:
+        yield
+    except BudgetExhausted as refused:
+        note = run_limit_note(site, request.run_epsilon)
+        if not note:
+            raise
+        raise BudgetExhausted(f"{refused} {note}") from None
 
 
 def _plan_training(ledger: PrivacyLedger, request: RoundRequest, site: SiteConfig) -> RoundPrivacy:

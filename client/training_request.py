@@ -18,6 +18,7 @@ from flwr.app import Message
 
 from genofed.client.augmentation import site_augmentation
 from genofed.client.coordinator_request import (
+    asked_budget,
     global_model,
     input_digest,
     requested_budget,
@@ -49,6 +50,9 @@ class RoundRequest:
     training: TrainSettings
     epsilon: float  # inf: no DP (the site's own choice)
     delta: float
+    #: The epsilon the coordinator asked every site for (`epsilon` is this site's, at most it): the
+    #: least noise any site of the run can add (`budget.distributed_floor`).
+    run_epsilon: float
     evaluations: int  # how many evaluations the run's privacy plan must pay for
     augment: Augment | None
     plan_id: str
@@ -85,6 +89,7 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
         training=training,
         epsilon=epsilon,
         delta=delta,
+        run_epsilon=asked_budget(config, settings)[0],
         evaluations=evaluations,
         augment=augment,
         plan_id=plan_id,

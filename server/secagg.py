@@ -78,6 +78,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedProx
 
 from genofed.common.privacy.accountant import sample_rate
+from genofed.common.privacy.distributed_bound import distributed_floor, momentum_travel, reply_bound
 from genofed.server.round_log import RoundLog, no_reply
 from genofed.server.settings import DEFAULT_ROUND_TIMEOUT
 from genofed.server.tracking import Tracked
@@ -195,6 +196,51 @@ def clipping_range_for(state: dict[str, torch.Tensor]) -> float:
     if largest <= CLIPPING_RANGE / 2:
         return CLIPPING_RANGE
     return float(2 ** math.ceil(math.log2(2 * largest)))
+
+
+def distributed_clipping_range(
+    base: float,
+    weights: ArrayRecord,
+    train_config: ConfigRecord | dict,
+    noise_share: dict[str, Scalar],
+    smallest: int,
+) -> float:
+    """SecAgg+'s clipping range for a distributed-DP round: `base` (`clipping_range_for` the start)
+    or, where larger, the next power of two at or above twice the reply bound of the smallest
+    declared hospital (`common.privacy.distributed_bound.reply_bound`, from public values: the
+    round's global weights, lr, C, q, T, the step and the noise share of a hospital at the run's
+    floor, sigma / sqrt(m) for a fresh hospital at the run's epsilon).
+
+    Why: each hospital refuses a range below its own bound (a decision on public values: refused
+    on its reply's values, the refusal leaked a bit of a reply carrying only its noise share), and
+    the bound of a small hospital under the network's "sum" step passes Flower's default 8 (lr 0.05
+    x k 87 x the draws' tail: about 12). Twice the bound leaves room for a hospital whose own plan
+    needs a larger share; one that needs far more refuses in words that name its bound. A range
+    of 64 quantizes a weight in steps of 3e-5, still far below the noise."""
+    config = dict(train_config)
+    q = float(noise_share["noise-share-rate"])
+    sites = int(noise_share["noise-share-sites"])
+    steps = int(config.get("local-epochs", 1)) * round(1.0 / q)
+    momentum = float(config.get("momentum", 0.9))
+    travel = momentum_travel(steps, momentum) if config.get("distributed-step") == "sum" else 1.0
+    epsilon, delta = float(config.get("epsilon", math.inf)), float(config.get("delta", 1e-5))
+    rounds = int(config.get("num-rounds", 1))
+    floor = distributed_floor(epsilon, q, rounds * steps, delta)
+    start = max((float(np.abs(a.numpy()).max(initial=0.0)) for a in weights.values()), default=0.0)
+    bound = reply_bound(
+        start=start,
+        lr=float(config.get("lr", 0.0)),
+        clip=float(config.get("clip", 1.0)),
+        noise_share=floor / math.sqrt(max(sites, 1)),
+        draws_from=max(smallest, 1),
+        weight_rows=max(smallest, 1),
+        sample_rate=q,
+        steps=steps,
+        travel=travel,
+    )
+    if 2 * bound <= base:
+        return base
+    return float(2 ** math.ceil(math.log2(2 * bound)))
 
 
 def make_secagg_workflow(
@@ -473,7 +519,14 @@ class SecAggFitRound:
         n_sampled = self.strategy.num_fit_clients(min(legacy.client_manager.num_available(), taking_part))[0]
         self.strategy.refusal = None
         self.strategy.noise_share = noise_share_config(self.strategy.train_config, n_sampled, self.max_weight)
-        make_secagg_workflow(n_sampled, self.max_weight, self.timeout, self.clipping_range)(grid, legacy)
+        clipping_range = self.clipping_range
+        if self.strategy.noise_share:  # distributed DP: a range the sites' public reply bound fits in
+            weights = legacy.state.array_records[MAIN_PARAMS_RECORD]
+            smallest = min((s.get("train", 0) for s in log.declared_sizes.values()), default=0)
+            clipping_range = distributed_clipping_range(
+                self.clipping_range, weights, self.strategy.train_config, self.strategy.noise_share, smallest
+            )
+        make_secagg_workflow(n_sampled, self.max_weight, self.timeout, clipping_range)(grid, legacy)
         _note_refusals(log, real, self.observed.errors, self.strategy, n_sampled, stats)
 
 

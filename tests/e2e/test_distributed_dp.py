@@ -27,6 +27,7 @@ from genofed.client.training_request import round_request
 from genofed.common.data.layout import hospital_folders
 from genofed.common.data.panel import VariantPanel
 from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.privacy.distributed_bound import distributed_floor
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.simulations.local.simulate import simulate
 
@@ -53,8 +54,14 @@ def test_a_distributed_run_records_both_epsilons_per_site(federation, tmp_path):
         assert site["coalition_epsilon"] > site["epsilon"], name
         ledger = PrivacyLedger(Path(settings.ledger_dir) / name / LEDGER_FILE)
         for charge in (c for c in ledger.charges if c.kind == "train"):
-            # 3 sites: SecAgg+ unmasks sums of at least 2, so each adds noise sigma / sqrt(2)
-            assert charge.coalition_noise_multiplier == pytest.approx(charge.noise_multiplier / math.sqrt(2))
+            # 3 sites: SecAgg+ unmasks sums of at least 2; each adds what keeps the sum at its sigma
+            # beside one other share at the run's floor (a little over sigma / sqrt(2): its sigma also
+            # pays for the run's evaluation, the floor for none)
+            steps_run = settings.rounds * charge.steps
+            floor = distributed_floor(EPSILON, charge.sample_rate, steps_run, settings.delta)
+            share, sigma = charge.coalition_noise_multiplier, charge.noise_multiplier
+            assert share**2 + floor**2 / 2 == pytest.approx(sigma**2)
+            assert sigma / math.sqrt(2) <= share < 1.1 * sigma / math.sqrt(2)
             steps.add((charge.sample_rate, charge.steps))
         assert ledger.coalition_epsilon(settings.delta) == pytest.approx(site["coalition_epsilon"])
     assert len(steps) == 1  # one common rate and number of batches: the shares add up for every site

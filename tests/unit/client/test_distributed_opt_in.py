@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from flwr.supercore.primitives.asymmetric import bytes_to_public_key, generate_k
 from genofed.cli.main import main
 from genofed.client.agent.launch import format_node_config, node_config
 from genofed.client.app import make_client_app
+from genofed.client.budget import distributed_floor
 from genofed.client.site import load_site_tensors, resolve_site, split_seed
 from genofed.common.data.layout import hospital_folders
 from genofed.common.errors import ConfigError
@@ -86,8 +88,8 @@ class _LyingCoordinator:
     site's reply alone: its private mask seed from the sybils' shares, every pairwise mask from
     the sybils' keys."""
 
-    def __init__(self, app, context: Context, sybils: int) -> None:
-        self.app, self.context, self.m = app, context, sybils
+    def __init__(self, app, context: Context, sybils: int, clip_range: float = CLIP_RANGE) -> None:
+        self.app, self.context, self.m, self.clip_range = app, context, sybils, clip_range
         self.sybils: dict[int, tuple] = {}
         self.site_keys: tuple[bytes, bytes] = (b"", b"")
         self.seed_shares: list[bytes] = []
@@ -109,7 +111,7 @@ class _LyingCoordinator:
             Key.SAMPLE_NUMBER: self.m + 1,
             Key.SHARE_NUMBER: self.m + 1,
             Key.THRESHOLD: self.m,
-            Key.CLIPPING_RANGE: CLIP_RANGE,
+            Key.CLIPPING_RANGE: self.clip_range,
             Key.TARGET_RANGE: TARGET_RANGE,
             Key.MOD_RANGE: MOD_RANGE,
             Key.MAX_WEIGHT: max_weight,
@@ -153,14 +155,20 @@ class _LyingCoordinator:
         ) in self.sybils.values():  # the site (node 7 < every sybil id) subtracted each pairwise mask
             mask = pseudo_rand_gen(generate_shared_key(sk1, site_pk1), MOD_RANGE, dims)
             vector = [(a + p) % MOD_RANGE for a, p in zip(vector, mask, strict=True)]
-        return dequantize(vector[1:], CLIP_RANGE, TARGET_RANGE)  # vector[0]: the weight factor
+        return dequantize(vector[1:], self.clip_range, TARGET_RANGE)  # vector[0]: the weight factor
 
 
 def _attack(
-    node: dict, sybils: int = SYBILS, run_config: dict | None = None
+    node: dict,
+    sybils: int = SYBILS,
+    run_config: dict | None = None,
+    *,
+    clip_range: float = CLIP_RANGE,
+    bias: float = 0.0,
 ) -> tuple[Message, _LyingCoordinator]:
     """The lying coordinator's distributed round at one site, m = `sybils` (all fabricated), q = 1,
-    one batch, at the zero logistic model (lr 1): the reply, and the coordinator that can unmask it."""
+    one batch, at the zero logistic model (lr 1) but for its `bias`, in a SecAgg+ session with
+    `clip_range`: the reply, and the coordinator that can unmask it."""
     context = Context(
         run_id=1, node_id=NODE, node_config=node, state=RecordDict(), run_config=dict(run_config or {})
     )
@@ -168,7 +176,8 @@ def _attack(
     data = load_site_tensors(site, split_seed(site, 0))
     model = ModelConfig(n_variants=data.n_variants, architecture="logistic")
     weights = [v.numpy() for v in build_model(model, seed=0).state_dict().values()]
-    coordinator = _LyingCoordinator(make_client_app(run_config or {}), context, sybils)
+    weights[2] = np.full_like(weights[2], bias)  # (column scale, weight, bias)
+    coordinator = _LyingCoordinator(make_client_app(run_config or {}), context, sybils, clip_range)
     coordinator.setup_and_share_keys(max_weight=float(data.public_train))
     return coordinator.train(weights, _round_config(model, sybils)), coordinator
 
@@ -230,10 +239,32 @@ def test_with_a_cap_the_coalition_epsilon_holds_against_fabricated_neighbours(co
     ledger = PrivacyLedger(tmp_path / "state" / LEDGER_FILE)
     (charge,) = ledger.charges
     assert noise == pytest.approx(charge.coalition_noise_multiplier, rel=0.15)
-    assert charge.coalition_noise_multiplier == pytest.approx(charge.noise_multiplier / math.sqrt(SYBILS))
-    # the cap binds: sigma = sqrt(m) x the share the cap needs, far above the ~1.5 the budget needs
+    # the cap binds: the site's share is the one the cap needs, and sigma what the coordinator faces
+    # with the other m - 1 shares at the run's floor, far above the ~1.5 the budget needs
+    others = (SYBILS - 1) * distributed_floor(BUDGET, 1.0, 1, DELTA) ** 2 / SYBILS
+    assert charge.noise_multiplier == pytest.approx(math.sqrt(charge.coalition_noise_multiplier**2 + others))
     assert 0.9 * cap < ledger.coalition_epsilon(DELTA) <= cap * (1 + 1e-6)
     assert ledger.epsilon(DELTA) <= BUDGET * (1 + 1e-6)
+
+
+def test_a_site_that_needs_more_noise_than_the_run_asks_for_adds_it_itself(cohorts, tmp_path):
+    """A hospital whose own budget (1) is below the run's (3) beside sites that plan the run's
+    noise: its share alone, unmasked, carries what the others' shares at the run's floor leave, so
+    the honest coordinator's sum holds its charged sigma. Before (an audit), every site added
+    sigma / sqrt(m) of its own sigma: the sum held noise 2.40 where the ledger charged 4.05, epsilon
+    1.77 against an honest coordinator for a site with budget 1."""
+    own = {"epsilon-budget": 1.0, "max-coalition-epsilon": math.inf}
+    node = _deployed(cohorts, tmp_path / "state", **own)
+    reply, coordinator = _attack(node, 3)
+    assert not reply.has_error(), reply.error
+    share = _noise_in(coordinator.unmask(reply), node)
+    ledger = PrivacyLedger(tmp_path / "state" / LEDGER_FILE)
+    (charge,) = ledger.charges
+    others = 2 * distributed_floor(BUDGET, 1.0, 1, DELTA) ** 2 / 3  # two shares at the run's floor
+    assert math.sqrt(share**2 + others) == pytest.approx(charge.noise_multiplier, rel=0.1)
+    assert share == pytest.approx(charge.coalition_noise_multiplier, rel=0.15)
+    assert share > 1.5 * charge.noise_multiplier / math.sqrt(3)  # the share every site added before
+    assert ledger.epsilon(DELTA) <= 1.0 * (1 + 1e-6)
 
 
 def test_an_explicit_inf_is_the_hospitals_informed_choice(cohorts, tmp_path):
@@ -256,6 +287,29 @@ def test_a_simulated_site_keeps_no_cap_unless_the_run_sets_one(cohorts, tmp_path
     )
     reply, _ = _attack({"partition-id": 0}, FEW, run)
     assert not reply.has_error(), reply.error
+
+
+def test_the_clipping_range_refusal_of_a_distributed_reply_is_decided_on_public_values(cohorts, tmp_path):
+    """A coordinator that crafts a large bias and sets SecAgg+'s clipping range just below or just
+    above the reply's largest weight (an audit: the unmasked refusal told which, and a binary
+    search read the one reply, which carries only this site's share of the noise, to 6e-5): both
+    ranges are refused in the same words, naming the bound public values give, and a range above
+    that bound is taken. A simulated site redoes the same round identically in each session."""
+    run = {"data-dir": str(cohorts), "ledger-dir": str(tmp_path / "ledgers")}
+    node = {"partition-id": 0}
+    reply, coordinator = _attack(node, 3, run, clip_range=16.0, bias=5.0)
+    assert not reply.has_error(), reply.error
+    largest = max(float(np.abs(a).max()) for a in coordinator.unmask(reply))
+    assert 4 < largest < 5
+    below, _ = _attack(node, 3, run, clip_range=largest * 0.999, bias=5.0)
+    above, _ = _attack(node, 3, run, clip_range=largest * 1.001, bias=5.0)
+    assert below.has_error() and above.has_error()
+    words = [m.error.reason.replace(f"{largest * f:g}", "L") for m, f in ((below, 0.999), (above, 1.001))]
+    assert words[0] == words[1] and "below what this distributed round's reply can reach" in words[0]
+    bound = float(re.search(r"reach \(\+-([0-9.]+)", words[0]).group(1))
+    assert largest < bound < 16
+    taken, _ = _attack(node, 3, run, clip_range=bound * 1.01, bias=5.0)
+    assert not taken.has_error(), taken.error
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,9 @@ from genofed.common.privacy.ledger import Charge, PrivacyLedger
 RATE, STEPS, ROUNDS, DELTA = 1 / 13, 13, 5, 1e-5
 
 
-def _plan(ledger, round_=1, *, m=2, budget=3.0, cap=math.inf, plan_id="p"):
+def _plan(ledger, round_=1, *, m=2, budget=3.0, cap=math.inf, plan_id="p", run_epsilon=None):
+    """A distributed round's plan; the coordinator asked every site for `run_epsilon` (default:
+    this site's budget, as for a fresh site taking the run's epsilon)."""
     return plan_round(
         ledger,
         plan_id=plan_id,
@@ -28,6 +30,7 @@ def _plan(ledger, round_=1, *, m=2, budget=3.0, cap=math.inf, plan_id="p"):
         delta=DELTA,
         noise_share_sites=m,
         max_coalition_epsilon=cap,
+        run_epsilon=budget if run_epsilon is None else run_epsilon,
     )
 
 

@@ -1,0 +1,61 @@
+"""A budget refusal names the limit it hit: a hospital whose own budget is 100, in a run that asks
+for epsilon 8 after an earlier run spent 7.96, was told to raise its own budget (an operator's
+audit), which would change nothing: the run's epsilon caps what its ledger may reach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flwr.app import Context, RecordDict
+from helpers.round_message import round_message
+
+from genofed.client.app import make_client_app
+from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.privacy.accountant import calibrate_noise, epsilon_of
+from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+
+pytestmark = pytest.mark.usefixtures("flower_task_identity")
+
+
+@pytest.fixture(scope="module")
+def hospital(simulated_cohorts) -> Path:
+    federation = simulated_cohorts(11)
+    return sorted(p for p in federation.iterdir() if (p / "phenotypes.csv").exists())[0]
+
+
+def _refusal(hospital: Path, state: Path, own_budget: float, run_epsilon: float) -> str:
+    """The reason a deployed hospital with `own_budget`, 7.96 already spent, gives a run asking
+    for `run_epsilon`."""
+    sigma = calibrate_noise([], sample_rate=1.0, steps=1, target_epsilon=7.96, delta=1e-5)
+    ledger = PrivacyLedger(state / LEDGER_FILE)
+    ledger.charge(Charge("earlier-run", 1, sigma, 1.0, 1, epsilon_of([(sigma, 1.0, 1)], 1e-5)))
+    genotypes = next(p for p in hospital.iterdir() if p.name.startswith("genotypes"))
+    node = {
+        "genotypes": str(genotypes),
+        "phenotypes": str(hospital / "phenotypes.csv"),
+        "panel": str(hospital.parent / "panel.tsv"),
+        "state-dir": str(state),
+        "site-name": hospital.name,
+        "epsilon-budget": str(own_budget),
+        "delta": "1e-5",
+    }
+    context = Context(run_id=1, node_id=7, node_config=node, state=RecordDict(), run_config={})
+    n_variants = sum(1 for _ in (hospital.parent / "panel.tsv").open()) - 1
+    config = ModelConfig(n_variants=n_variants, architecture="logistic")
+    weights = {k: v.detach().clone() for k, v in build_model(config, seed=0).state_dict().items()}
+    reply = make_client_app({})(round_message("train", weights, config, run_epsilon), context)
+    assert reply.has_error()
+    return reply.error.reason
+
+
+def test_the_refusal_names_the_runs_epsilon_when_it_is_the_limit(hospital, tmp_path):
+    reason = _refusal(hospital, tmp_path / "state", own_budget=100.0, run_epsilon=8.0)
+    assert "budget of 8" in reason
+    assert "The limit here is this run's epsilon 8, below this hospital's own budget of 100" in reason
+    assert "only the coordinator can set it higher" in reason
+
+
+def test_a_refusal_at_the_hospitals_own_budget_says_nothing_more(hospital, tmp_path):
+    reason = _refusal(hospital, tmp_path / "state", own_budget=8.0, run_epsilon=8.0)
+    assert "budget of 8" in reason and "The limit here" not in reason
