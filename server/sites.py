@@ -128,12 +128,31 @@ def round_log_of(sites: dict[int, SiteInfo], asked: set[int]) -> RoundLog:
     )
 
 
+#: How often a coordinator still waiting for hospitals says so (`wait_for_nodes`).
+WAITING_REPORT_SECONDS = 30.0
+
+
 def wait_for_nodes(grid: Grid, min_nodes: int, timeout: float, *, expected: int, grace: float) -> list[int]:
     """The connected nodes once `max(min_nodes, expected)` are there, or `min_nodes` after `grace`
-    seconds; raises after `timeout` seconds with fewer than `min_nodes`."""
+    seconds; raises after `timeout` seconds with fewer than `min_nodes`. Says every
+    `WAITING_REPORT_SECONDS` how many have connected and when it gives up: an operator's audit
+    watched a coordinator with none of 13 hospitals started print nothing after "submitted" for
+    3.5 minutes."""
     started = time.monotonic()
+    reported = started
     while len(nodes := list(grid.get_node_ids())) < max(min_nodes, expected):
-        waited = time.monotonic() - started
+        now = time.monotonic()
+        waited = now - started
+        if now - reported >= WAITING_REPORT_SECONDS:
+            reported = now
+            of = f" of {expected} enrolled" if expected else ""
+            logger.warning(
+                "waiting for hospitals: %d%s connected, %d needed to start; giving up in %.0f s",
+                len(nodes),
+                of,
+                min_nodes,
+                max(timeout - waited, 0.0),
+            )
         if len(nodes) >= min_nodes and waited > grace:
             logger.warning(
                 "%d of %d enrolled hospitals connected after %.0f s: starting without the others",
