@@ -9,6 +9,7 @@ import pytest
 
 from genofed.common.errors import GenofedError
 from genofed.server import sites
+from genofed.server.service.launch import _say_online
 
 
 class _Clock:
@@ -53,3 +54,13 @@ def test_hospitals_that_connect_in_time_start_the_run_without_a_word(clock, capl
     with caplog.at_level(logging.WARNING, logger=sites.logger.name):
         nodes = sites.wait_for_nodes(_Grid({1: 5.0, 2: 12.0}, clock), 2, 600.0, expected=2, grace=120.0)
     assert sorted(nodes) == [1, 2] and not caplog.records
+
+
+def test_the_coordinator_says_which_hospitals_are_online_whenever_that_changes():
+    said: list[str] = []
+    none = {"rostov": {"status": "registered"}, "elista": {"status": "offline"}}
+    online = _say_online(none, None, said.append)
+    assert _say_online(none, online, said.append) == [] and said == ["hospitals online: 0 of 2 enrolled"]
+    one = {**none, "elista": {"status": "online"}}
+    assert _say_online(one, online, said.append) == ["elista"]
+    assert said[-1] == "hospitals online: 1 of 2 enrolled: elista"
