@@ -816,9 +816,13 @@ def _serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock, 
             return code
         attempt += 1
         say(
-            f"the coordinator at {options.coordinator} did not accept this site: it is unreachable, or it "
-            f"does not know this site's key (not enrolled, or revoked: send {folder / 'supernode.pub'} and "
-            "confirm its fingerprint)"
+            f"the coordinator at {options.coordinator} did not accept this site. Flower's lines above say "
+            "why: CERTIFICATE_VERIFY_FAILED (--ca is not this coordinator's ca.pem); unavailable or "
+            "connection refused (the address or port is wrong, or the coordinator is not running); "
+            "'Failed to activate SuperNode' (the coordinator does not know this site's key, not enrolled "
+            f"or revoked: send {folder / 'supernode.pub'} and confirm its fingerprint; or it still holds "
+            "this site's previous session, after a restart within about a minute of a stop: the retry "
+            "gets in once it lets go; the coordinator's superlink.log tells the two apart)"
         )
         if options.max_retries is not None and attempt > options.max_retries:
             return code
