@@ -231,7 +231,10 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    except OSError as exc:  # named by the folder the user asked for, not by the hidden staging one
+        raise OSError(exc.errno, exc.strerror, str(final)) from None
     staging.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; the result gets the usual mode
     try:
         yield staging

@@ -3,9 +3,13 @@ with an error the CLI prints as one line, and nothing is left behind."""
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
 import pytest
 
 from genofed.common.errors import GenofedError
+from genofed.common.util import atomic
 from genofed.common.util.atomic import (
     NotAFileTargetError,
     atomic_path,
@@ -39,3 +43,15 @@ def test_a_file_is_written_and_replaced(tmp_path):
     write_text_atomic(path, "one")
     write_text_atomic(path, "two")
     assert path.read_text() == "two" and sorted(p.name for p in path.parent.iterdir()) == ["out.txt"]
+
+
+def test_a_folder_the_storage_refuses_is_named_as_asked_not_by_its_staging_folder(tmp_path, monkeypatch):
+    """An operator's audit: `error: /tmp/x/.c._9wj4d98.partial: Read-only file system`."""
+
+    def refused(**kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(Path(kwargs["dir"]) / ".c.abc.partial"))
+
+    monkeypatch.setattr(atomic.tempfile, "mkdtemp", refused)
+    with pytest.raises(OSError) as raised, atomic.atomic_dir(tmp_path / "c"):
+        pass
+    assert raised.value.filename == str(tmp_path / "c") and raised.value.errno == errno.EROFS
