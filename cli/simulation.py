@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from genofed.cli.parser import add_prior_arguments
+from genofed.cli.report import register_report
 from genofed.common.errors import ConfigError
 from genofed.common.util.checks import require_at_least
 
@@ -31,6 +32,7 @@ class SimulationArgumentError(ConfigError):
 def register(subparsers: argparse._SubParsersAction) -> None:
     register_simulate_cohorts(subparsers)
     register_simulate(subparsers)
+    register_report(subparsers)
 
 
 def register_simulate_cohorts(subparsers: argparse._SubParsersAction) -> None:

@@ -145,11 +145,8 @@ def _run_and_write(
     _write_report_or_log(out_dir, results)
 
 
-#: How to render a finished run's report again (no CLI command does it): with the run folder's path.
-RERENDER = (
-    'python -c "import json, pathlib; from genofed.server.report import write_report; '
-    "d = pathlib.Path('{out_dir}'); write_report(d, json.loads((d / '{results}').read_text()))\""
-)
+#: How to render a finished run's report again (`genofed report`): with the run folder's path.
+RERENDER = "genofed report {out_dir}"
 
 
 def _write_report_or_log(out_dir: Path, results: Mapping[str, Any]) -> None:
@@ -164,7 +161,7 @@ def _write_report_or_log(out_dir: Path, results: Mapping[str, Any]) -> None:
             "the run finished and %s and the model are written, but its report could not be rendered; "
             "render it again with: %s",
             RESULTS,
-            RERENDER.format(out_dir=out_dir, results=RESULTS),
+            RERENDER.format(out_dir=out_dir),
         )
 
 

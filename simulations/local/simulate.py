@@ -247,7 +247,7 @@ def _write_report_then_results(out_dir: Path, results: dict[str, Any]) -> None:
         raise GenofedError(
             f"the run finished and {out_dir / RESULTS} and its model are written, but its report could not "
             f"be rendered ({type(exc).__name__}: {exc}); render it again with: "
-            + RERENDER.format(out_dir=out_dir, results=RESULTS)
+            + RERENDER.format(out_dir=out_dir)
         ) from exc
     _write_final_results(out_dir, results)
 

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from genofed.cli.main import main
 from genofed.server import app
 from genofed.server.report import drivers
 from genofed.server.report.explain import LINEAR_MEANING
@@ -52,14 +53,18 @@ def test_a_report_failure_is_logged_and_leaves_the_results(monkeypatch, tmp_path
     assert "OverflowError" in caplog.text
 
 
-def test_the_rerender_command_renders_the_report(monkeypatch, tmp_path):
-    """The logged command is valid Python that calls write_report on the run folder's results.json."""
+def test_the_rerender_command_renders_the_report(monkeypatch, tmp_path, capsys):
+    """The logged command, `genofed report RUN`, calls write_report on the run folder's results.json
+    and changes nothing else; a folder without results.json is refused in one line."""
     (tmp_path / "results.json").write_text(json.dumps({"x": 1}))
     seen = []
     import genofed.server.report as report
 
-    monkeypatch.setattr(report, "write_report", lambda d, r: seen.append((d, r)))
-    command = app.RERENDER.format(out_dir=tmp_path, results="results.json")
-    code = command.removeprefix('python -c "').removesuffix('"')
-    exec(code, {})  # noqa: S102
-    assert seen == [(tmp_path, {"x": 1})]
+    monkeypatch.setattr(report, "write_report", lambda d, r: seen.append((d, r)) or d / "report.md")
+    command = app.RERENDER.format(out_dir=tmp_path)
+    assert command.split()[:2] == ["genofed", "report"]
+    assert main(command.split()[1:]) == 0
+    assert seen == [(tmp_path, {"x": 1})] and sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "holds no results.json" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,53 @@
+"""`genofed report RUN`: render a finished run's report again from its results.json.
+
+A run writes results.json and model.pt before its report; a report that could not be written (a
+full disk, a plot that failed) leaves a finished run without one, and a run made by an older
+genofed keeps the report that version wrote. This renders RUN/report.md, RUN/report.html and their
+plots again from the run's own files (`server.report.write_report`), changing nothing else: the
+results, the model and the ledgers are the run's record and are only read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from genofed.common.errors import GenofedError
+
+
+def register_report(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="render a finished run's report again (report.md, report.html) from its results.json",
+        description=(
+            "Render RUN/report.md, RUN/report.html and their plots again from RUN/results.json and the "
+            "run's other files (a `genofed simulate` --out folder, or a deployed coordinator's DIR/run): "
+            "for a run whose report could not be written, or one made by an older genofed. The results, "
+            "the model and the ledgers are only read."
+        ),
+    )
+    parser.add_argument("run", metavar="RUN", help="the run folder that holds results.json")
+    parser.set_defaults(handler=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from genofed.server.app import RESULTS
+    from genofed.server.report import write_report
+
+    run = Path(args.run)
+    results_file = run / RESULTS
+    if not results_file.is_file():
+        raise GenofedError(
+            f"{run} holds no {RESULTS}: give the folder of a finished run (genofed simulate --out, or a "
+            "coordinator's DIR/run)"
+        )
+    try:
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GenofedError(f"{results_file} is not a run's results ({exc}); nothing was written") from None
+    if not isinstance(results, dict):
+        raise GenofedError(f"{results_file} is not a run's results (not a JSON object); nothing was written")
+    report = write_report(run, results)
+    print(f"wrote {report} and {report.with_suffix('.html')}")
+    return 0
