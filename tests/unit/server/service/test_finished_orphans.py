@@ -13,7 +13,6 @@ coordinator was down. The processes are `sleep`s in one process group; `flwr` is
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.service_options import loopback_service_options
 
 from genofed.cli.main import main
 from genofed.common.errors import GenofedError
@@ -31,18 +31,6 @@ from genofed.server.service.run_end import RUN_END_FILE
 RUN_ID = 1835
 UPDATED = "2026-12-05T05:00:00+00:00"
 LOG_TEXT = "INFO : round 8 of 8\nINFO : run finished\n"
-
-
-def _options() -> launch.ServiceOptions:
-    """Two free loopback ports and an nginx that exists."""
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
-    return launch.ServiceOptions(
-        address=f"127.0.0.1:{ports[0]}", internal_address=f"127.0.0.1:{ports[1]}", nginx="/bin/true"
-    )
 
 
 def _sleeper(group: int) -> subprocess.Popen:
@@ -142,7 +130,7 @@ def test_start_stops_the_group_that_finished_the_run_saves_its_log_then_refuses(
     killed = json.loads((fed / launch.STATUS_FILE).read_text())["pid"]
     said: list[str] = []
     with pytest.raises(GenofedError, match=r"already finished; outputs in .*run.*new federation folder"):
-        launch.start_coordinator(fed, _options(), said.append)
+        launch.start_coordinator(fed, loopback_service_options(), said.append)
     assert _all_stopped(group)
     run = fed.resolve() / "run"
     pids = ", ".join(str(p.pid) for p in group)
@@ -172,7 +160,7 @@ def test_start_stops_the_group_that_finished_the_run_saves_its_log_then_refuses(
     # and a second start: no group left, the record no longer "running": refused as before, nothing said
     said.clear()
     with pytest.raises(GenofedError, match="already finished"):
-        launch.start_coordinator(fed, _options(), said.append)
+        launch.start_coordinator(fed, loopback_service_options(), said.append)
     assert said == []
 
 
@@ -197,7 +185,7 @@ def test_a_superlink_that_does_not_answer_is_stopped_and_its_log_said_not_saved(
     monkeypatch.setattr(launch, "FlowerControl", Silent)
     said: list[str] = []
     with pytest.raises(GenofedError, match="already finished"):
-        launch.start_coordinator(fed, _options(), said.append)
+        launch.start_coordinator(fed, loopback_service_options(), said.append)
     assert _all_stopped(group)
     assert len(said) == 1 and said[0].startswith("stopped the processes a killed coordinator")
     assert said[0].endswith(
@@ -216,7 +204,7 @@ def test_a_group_already_gone_is_said_and_the_record_set_finished(fed, flower):
     _finished_unsupervised(fed, alive=False)
     said: list[str] = []
     with pytest.raises(GenofedError, match="already finished"):
-        launch.start_coordinator(fed, _options(), said.append)
+        launch.start_coordinator(fed, loopback_service_options(), said.append)
     assert len(said) == 1 and "left nothing running; the run had finished without it: results in" in said[0]
     assert said[0].endswith("the ServerApp's log was not saved (its SuperLink was no longer running)")
     assert flower.calls == []  # no SuperLink to ask
@@ -235,7 +223,7 @@ def test_the_servers_end_is_awaited_before_its_group_is_stopped(fed, flower):
     threading.Thread(target=end_later, daemon=True).start()
     started = time.monotonic()
     with pytest.raises(GenofedError, match="already finished"):
-        launch.start_coordinator(fed, _options(), lambda _message: None)
+        launch.start_coordinator(fed, loopback_service_options(), lambda _message: None)
     assert time.monotonic() - started < launch.FINISHED_ORPHAN_GRACE / 2
     assert flower.ended_at_ls == [True]
     assert _all_stopped(group)
@@ -259,7 +247,7 @@ def test_a_live_coordinators_group_is_not_stopped_after_its_run_finished(fed, fl
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(CoordinatorRunning, match=rf"already running \(pid {holder.pid}\)"):
-            launch.start_coordinator(fed, _options(), lambda _message: None)
+            launch.start_coordinator(fed, loopback_service_options(), lambda _message: None)
         assert all(launch.pid_alive(p.pid) for p in group)
         assert json.loads((fed / launch.STATUS_FILE).read_text())["state"] == "running"
     finally:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,22 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.service_options import loopback_service_options
 
 from genofed.common.errors import GenofedError
 from genofed.server.service import launch
 from genofed.server.service.folder_files import LOCK_FILE, CoordinatorRunning, hold_federation
-
-
-def _options() -> launch.ServiceOptions:
-    """Two free loopback ports and an nginx that exists."""
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
-    return launch.ServiceOptions(
-        address=f"127.0.0.1:{ports[0]}", internal_address=f"127.0.0.1:{ports[1]}", nginx="/bin/true"
-    )
 
 
 def _hold_in_another_process(folder: Path) -> subprocess.Popen:
@@ -76,7 +64,7 @@ def test_a_second_start_is_refused_at_once_naming_the_first(fed):
         started = time.monotonic()
         named = rf"already running \(pid {holder.pid}\).*kill {holder.pid}"
         with pytest.raises(CoordinatorRunning, match=named):
-            launch.start_coordinator(fed, _options())
+            launch.start_coordinator(fed, loopback_service_options())
         assert time.monotonic() - started < 10
         # nothing of the first one's touched: its flwr connection file, its state
         assert not (fed / "flwr").exists() and not (fed / launch.STATUS_FILE).exists()
@@ -140,7 +128,7 @@ def test_status_says_starting_with_the_pids_as_soon_as_they_are_started(fed, mon
     monkeypatch.setattr(launch, "FlowerControl", _Control)
     monkeypatch.setattr(launch, "_wait_listening", while_nginx_starts)
     with pytest.raises(GenofedError, match="stopped by the test"):
-        launch.start_coordinator(fed, _options())
+        launch.start_coordinator(fed, loopback_service_options())
     assert seen["online"]["state"] == "starting" and seen["online"]["coordinator_running"]
     assert seen["online"]["pid"] == os.getpid() and seen["online"]["superlink_pid"]
     recorded = seen["nginx"]
@@ -173,7 +161,7 @@ def test_a_start_after_a_killed_one_names_and_stops_what_it_left(fed, monkeypatc
     monkeypatch.setattr(launch, "FlowerControl", stop_here)
     said: list[str] = []
     with pytest.raises(GenofedError, match="stopped by the test"):
-        launch.start_coordinator(fed, _options(), said.append)
+        launch.start_coordinator(fed, loopback_service_options(), said.append)
     pids = ", ".join(str(p.pid) for p in orphans)
     assert said == [
         f"stopped the processes a killed coordinator (pid {killed}, starting) left running: pids {pids} "
