@@ -12,6 +12,7 @@ Modules:
 - `trainer`: one round's local training, plain or DP-SGD with Opacus, optionally with FedProx.
 - `budget`: the site's privacy plan per run, refused before training when over its budget.
 - `outbound`: the last gate before a reply leaves: model arrays and whitelisted aggregates only.
+- `unwritable`: a site's own file the storage refused to write, in words a refusal may carry.
 - `site`: which hospital a node serves (node config or partition id) and its data, loaded once.
 - `secagg`: the site's side of Flower's SecAgg+ (the same training, a masked FitRes).
 - `augmentation`: the site's genotype augmentation in local training.

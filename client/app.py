@@ -20,13 +20,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flwr.app import ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
 
 from genofed.client import evaluate_handler, train_handler
-from genofed.client.agent.audit import audit_mod
+from genofed.client.agent.audit import AUDIT_KEY, audit_mod
 from genofed.client.coordinator_request import (
     architecture_digest,
     input_digest,
@@ -38,6 +40,7 @@ from genofed.client.outbound import outbound_guard
 from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
 from genofed.client.site import SiteConfig, load_site_tensors, resolve_site
 from genofed.client.training_request import TRAINING_LIMITS, requested_training
+from genofed.client.unwritable import unwritable_reason
 from genofed.common.errors import DataError, GenofedError, RoundRefusal
 from genofed.common.util.torch_threads import single_torch_thread
 
@@ -73,18 +76,19 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
     """
     # outermost first: the audit log records what leaves (under SecAgg+: masked vectors and key
     # material); the outbound guard checks the plaintext reply before SecAgg+ masks it
-    app = ClientApp(mods=[audit_mod, secagg_mod, outbound_guard])
+    # outside them all, `unwritable_audit_mod`: an audit log that cannot be written stops the reply
+    app = ClientApp(mods=[unwritable_audit_mod, audit_mod, secagg_mod, outbound_guard])
     base = dict(defaults or {})
 
     @app.query()
     def describe(msg: Message, context: Context) -> Message:
-        return _guarded(msg, lambda: _describe(_site(context, base), _settings(context, base)))
+        return _guarded(msg, lambda: _describe(_site(context, base), _settings(context, base)), context, base)
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
         # the same round gives the same update, bit for bit (common/util/torch_threads.py)
         with single_torch_thread():
-            return _guarded(msg, lambda: _train_any(msg, context, base))
+            return _guarded(msg, lambda: _train_any(msg, context, base), context, base)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
@@ -94,6 +98,8 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
                 lambda: evaluate_handler.evaluate(
                     msg, context, _site(context, base), _settings(context, base)
                 ),
+                context,
+                base,
             )
 
     return app
@@ -120,11 +126,16 @@ def _site(context: Context, base: dict) -> SiteConfig:
     return resolve_site(dict(context.node_config), _settings(context, base))
 
 
-def _guarded(msg: Message, handler) -> Message:
+def _guarded(msg: Message, handler, context: Context | None = None, base: dict | None = None) -> Message:
     """Run a handler; a user-fixable problem becomes a refusal reply that carries no data.
 
     A data error's message names files, lines and sample ids: it stays in the site's log, and
-    the coordinator only learns that the site's data failed its checks.
+    the coordinator only learns that the site's data failed its checks. A site state folder
+    (ledger, secret, plans) that cannot be written (`unwritable_reason`: read-only, full, not the
+    agent's) is refused in those words, which name the site's own path and no patient: the
+    handler fails before its reply exists, so nothing is sent. The ledger's charge is written
+    before the reply is returned (`train_handler`: plan, train, charge, reply): a charge that
+    cannot be written leaves no reply to send, and no release goes out uncharged.
     """
     try:
         return Message(handler(), reply_to=msg)
@@ -138,12 +149,59 @@ def _guarded(msg: Message, handler) -> Message:
     except GenofedError as exc:  # budget and configuration refusals: our own words, no patient data
         logger.warning("refusing: %s", exc)
         return Message(error=Error(code=REFUSED, reason=str(exc)), reply_to=msg)
+    except OSError as exc:
+        state = _state_paths(context, base) if context is not None else []
+        reason = unwritable_reason(exc, state, state[0] if state else None, _NOTHING_SENT)
+        if reason is None:
+            return _failed(msg)
+        logger.error("refusing: %s", reason)  # no traceback: the reason says what to fix
+        return Message(error=Error(code=REFUSED, reason=reason), reply_to=msg)
     except Exception:  # noqa: BLE001 - an unexpected failure's text may hold paths or data
-        logger.exception("this site failed to handle a %s message", msg.metadata.message_type)
-        return Message(
-            error=Error(code=FAILED, reason="the site hit an internal error; details are in its own log"),
-            reply_to=msg,
-        )
+        return _failed(msg)
+
+
+def _failed(msg: Message) -> Message:
+    """The reply to an unexpected failure: its details (and traceback) stay in the site's log."""
+    logger.exception("this site failed to handle a %s message", msg.metadata.message_type)
+    return Message(
+        error=Error(code=FAILED, reason="the site hit an internal error; details are in its own log"),
+        reply_to=msg,
+    )
+
+
+_NOTHING_SENT = (
+    "nothing was trained or sent; free space or fix the folder's permissions, then the next round can train"
+)
+_REPLY_NOT_SENT = (
+    "this reply was not sent (a round it trained stays charged to the site's ledger); free space or fix "
+    "the file's permissions, then the next round can train"
+)
+
+
+def _state_paths(context: Context, base: dict | None) -> list[Path]:
+    """The folders the site writes while it answers: its state folder (ledger, secret) first."""
+    try:
+        return [_site(context, base or {}).state_dir]
+    except Exception:  # noqa: BLE001 - a node config that names no site: no state folder to name
+        return []
+
+
+def unwritable_audit_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Flower mod, outside `audit_mod`: an audit log that cannot be written (read-only, full, not
+    the agent's: `unwritable_reason`) becomes the site's refusal, without a traceback. The reply it
+    was to record is not sent: nothing leaves the site unrecorded; a round it trained stays charged.
+    The refusal itself cannot be recorded, and carries only the log's path and the reason."""
+    try:
+        return call_next(msg, context)
+    except OSError as exc:
+        log = str(context.node_config.get(AUDIT_KEY, "") or "")
+        if not log:
+            raise
+        reason = unwritable_reason(exc, [Path(log)], Path(log), _REPLY_NOT_SENT)
+        if reason is None:
+            raise
+        logger.error("refusing: %s", reason)
+        return Message(error=Error(code=REFUSED, reason=reason), reply_to=msg)
 
 
 def _plain_round_allowed(site: SiteConfig) -> SiteConfig:

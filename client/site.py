@@ -25,11 +25,11 @@ import numpy as np
 from genofed.client.synth import SUMMARY_FILE
 from genofed.client.synthetic_use import SyntheticCohort, fit_to_count, load_synthetic, synthetic_count
 from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
-from genofed.common.data.layout import PANEL, hospital_folders
+from genofed.common.data.layout import PANEL, TRUTH, hospital_folders
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.splits import keyed_split
-from genofed.common.errors import ConfigError
+from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.util.checks import require, require_at_least, require_in_range, to_bool, to_float, to_int
 
 #: Share of a site's patients kept out of training to evaluate the global model locally.
@@ -55,6 +55,14 @@ class SiteConfig:
     epsilon_budget: float | None  # the site's own lifetime cap; None: the federation's epsilon
     #: A virtual hospital of the simulation mode (found by partition id), not a deployed one.
     simulated: bool = False
+    #: The site's secret (the key of its DP noise, Poisson sampling and validation split) is
+    #: derived from the run's public seed and its name (`simulated_secret`), so that a simulation
+    #: and its rerun are identical. Set only for a virtual hospital whose federation folder was
+    #: made by genofed's simulator (it holds `truth.json`): a seeded secret is public, so anyone
+    #: who knows the other patients could replay the run for each guess of one patient's data and
+    #: match the released model bit for bit. Real exports run by `genofed simulate --data` keep a
+    #: random secret in their state dir, as a deployed site does.
+    secret_from_seed: bool = False
     #: The largest delta this site accepts (deployment; node config `delta`).
     delta: float = 1e-5
     #: A `genofed synth` output folder whose validated records this site adds to its training,
@@ -151,6 +159,8 @@ def _simulated_site(node_config: dict, run_config: dict, budget: float | None) -
         state_dir,
         budget,
         simulated=True,
+        # only simulated patients may have a public (seeded) secret; see `SiteConfig.secret_from_seed`
+        secret_from_seed=(data_dir / TRUTH).is_file(),
         synthetic=state_dir / SIMULATED_SYNTHETIC if ratio > 0 else None,
         synthetic_ratio=ratio,
         label_column=_label_column(run_config),
@@ -307,6 +317,8 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
             "with genofed synth (or genofed simulate --synthetic-ratio), or set synthetic-ratio=0",
         )
     stamp = tuple(p.stat().st_mtime_ns for p in files)
+    if not site.simulated:
+        _require_checked_data(site)
     synthetic = site.synthetic if site.synthetic_ratio > 0 else None
     key = (
         site.genotypes,
@@ -323,8 +335,65 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
     prepared = _PREPARED.get(key)
     if prepared is None:
         prepared = _prepare(*key)
+        if not site.simulated and _data_stamp(site) != _CHECKED.get(_checked_key(site)):
+            # changed while it was read, after its check: this copy was never checked (not kept)
+            raise _changed_since_check([site.genotypes, site.phenotypes], "changed while this round read it")
         _PREPARED.put(key, prepared)
     return prepared.tensors()
+
+
+#: A deployed site's data files' stat (`_data_stamp`) when their SHA-256 was last found to be the
+#: one `genofed hospital check` bound to the site's ledger, by (genotypes, phenotypes, state dir).
+_CHECKED: dict[tuple[Path, Path, Path], tuple] = {}
+_CHECKED_LOCK = threading.Lock()
+
+
+def _checked_key(site: SiteConfig) -> tuple[Path, Path, Path]:
+    return (site.genotypes, site.phenotypes, site.state_dir)
+
+
+def _data_stamp(site: SiteConfig) -> tuple:
+    """The genotypes and phenotypes files' stat as far as an edit shows in it: modification and
+    change times (an edit that restores the mtime still moves the ctime), size, inode, device."""
+    stats = [p.stat() for p in (site.genotypes, site.phenotypes)]
+    return tuple((s.st_mtime_ns, s.st_ctime_ns, s.st_size, s.st_ino, s.st_dev) for s in stats)
+
+
+def _require_checked_data(site: SiteConfig) -> None:
+    """Refuse (GenofedError: the site's refusal, `genofed.client.app`) to use a deployed site's
+    genotypes or phenotypes file unless its SHA-256 is the one `genofed hospital check` bound to the
+    site's ledger, as `hospital start` requires.
+
+    Why (an operator audit): the agent checked the files at its start, then this process re-read a
+    file edited while it ran (the cache is keyed on the files' mtime), and rounds trained and were
+    charged on data nobody had checked. The files are hashed only when their stat changed since
+    the last check that passed (and once per process): a round on unchanged files costs two
+    `stat` calls. Nothing is bound to a state folder no `hospital check` or `start` bound (a node
+    config written by hand): then there is nothing to hold the files to."""
+    from genofed.client.agent.ledger_binding import files_changed_since_check  # cryptography: deployed only
+
+    stamp = _data_stamp(site)
+    with _CHECKED_LOCK:
+        if _CHECKED.get(_checked_key(site)) == stamp:
+            return
+    changed = files_changed_since_check(site.state_dir, site.genotypes, site.phenotypes)
+    if changed:
+        raise _changed_since_check(
+            changed,
+            "changed since `genofed hospital check` (its SHA-256 differs from the one bound to this "
+            "site's ledger)",
+        )
+    with _CHECKED_LOCK:
+        _CHECKED[_checked_key(site)] = stamp
+
+
+def _changed_since_check(files: list[Path], what: str) -> GenofedError:
+    """The site's refusal of a round on data files that are not the ones `hospital check` bound."""
+    names = " and ".join(str(p) for p in files)
+    return GenofedError(
+        f"{names} {what}: nothing was trained or sent. Stop the agent, run `genofed hospital check ... "
+        "--data-update REASON`, and start it again."
+    )
 
 
 @dataclass(frozen=True)
@@ -475,11 +544,16 @@ def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:
     """The site's private randomness seed, never sent anywhere.
 
     DP noise must be unpredictable to the coordinator: anyone who knows the noise can subtract
-    it. A deployed site keeps a random secret in its state dir, whatever seed the coordinator
-    sends; only a simulated site derives it from the run's seed, so that experiments (and
-    `--resume`) are reproducible.
+    it, and anyone who can draw it again can replay the whole release for each guess of a
+    patient's data and keep the guess that reproduces it. A site keeps a random 256-bit secret in
+    its state dir (created once, owner-only), whatever seed the coordinator sends: a deployed site,
+    and a virtual hospital of `genofed simulate --data` on real exports (its state dir is in the
+    run's ledger folder, so `--resume` reuses the secret and a new or `--force`d run draws a new
+    one). Only a virtual hospital of a federation genofed simulated (`site.secret_from_seed`: its
+    folder holds truth.json) derives it from the run's seed, so that experiments (and `--resume`)
+    are reproducible: a seeded secret is public, and only simulated patients may have one.
     """
-    if site.simulated:
+    if site.secret_from_seed:
         return simulated_secret(simulation_seed, site.name)
     path = site.state_dir / "secret.key"
     site.state_dir.mkdir(parents=True, exist_ok=True)
@@ -493,8 +567,11 @@ def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:
 
 
 def simulated_secret(simulation_seed: int, name: str) -> bytes:
-    """A virtual hospital's secret: derived from the run's seed and its name, so that a simulation
-    (and its `--resume`) is reproducible; a deployed site's is random (`site_secret`)."""
+    """A simulated hospital's secret: derived from the run's seed and its name, so that a simulation
+    (and its `--resume`) is reproducible. Public (the seed is in results.json), so it protects
+    nothing: `site_secret` uses it only for the virtual hospitals of a federation genofed simulated
+    (`SiteConfig.secret_from_seed`); real patients' sites, deployed or under `genofed simulate
+    --data`, get a random secret (`site_secret`)."""
     return hashlib.sha256(f"genofed-simulation:{simulation_seed}:{name}".encode()).digest()
 
 

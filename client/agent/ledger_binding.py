@@ -60,6 +60,7 @@ from genofed.client.agent.keys import SITE_FILE
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.atomic import exclusive_lock, write_text_atomic
+from genofed.common.util.hashing import file_sha256
 
 INDEX_ENV = "GENOFED_HOME"
 INDEX_FILE = "ledgers.json"
@@ -541,6 +542,22 @@ def read_binding(state_dir: Path) -> dict[str, Any] | None:
     if binding.get("format") != BINDING_FORMAT:
         raise LedgerRefused(f"{path}: not a genofed ledger binding (format {BINDING_FORMAT!r} expected)")
     return binding
+
+
+def files_changed_since_check(state_dir: str | Path, genotypes: Path, phenotypes: Path) -> list[Path]:
+    """Those of the two data files whose SHA-256 is not the one `genofed hospital check` bound to the
+    ledger in `state_dir`, compared as `hospital start` compares them (`DataHashes.agrees_with`);
+    [] when no binding is there (nothing to hold the files to). Hashes both files: the running
+    agent's ClientApp calls it when their stat changed (`genofed.client.site`)."""
+    binding = read_binding(Path(state_dir))
+    if binding is None:
+        return []
+    bound = DataHashes(**binding["data"])
+    read = [
+        (genotypes, DataHashes(file_sha256(genotypes))),
+        (phenotypes, DataHashes("", phenotypes=file_sha256(phenotypes))),
+    ]
+    return [path for path, hashes in read if not hashes.agrees_with(bound)]
 
 
 def _record(

@@ -8,9 +8,13 @@ Modules:
   atomically and never silently reset.
 - `release`: what a hospital may release about a model's predictions on its own patients: a
   noisy score histogram, one step of the Gaussian mechanism in the same accounting.
+- `secret_noise`: every release's random numbers, from a ChaCha20 keystream keyed by the site's
+  secret (`opacus_noise` hands it to Opacus' optimizer and Poisson sampler).
+- `distributed_bound`: distributed DP's public quantities: the run's noise floor and the bound on
+  a reply that SecAgg+'s clipping range must hold.
 
-All three need only numpy (Opacus is imported inside the accountant when it computes), so every
-name is imported here.
+`accountant`, `ledger` and `release` need only numpy (Opacus is imported inside the accountant
+when it computes), so their names are imported here.
 """
 
 from genofed.common.privacy.accountant import (

@@ -279,9 +279,10 @@ class PrivacyLedger:
             ):
                 what = "trained" if kind == "train" else "evaluated"
                 raise BudgetExhausted(
-                    f"round {round} of this run was already {what} on a different global model or settings; "
-                    "doing it again would reuse its noise on new inputs, which would let the noise be "
-                    "subtracted. Refused: the coordinator must start a new run (a new plan) instead."
+                    f"round {round} of this run was already {what} on other inputs (the site's data, the "
+                    "global model or the settings); doing it again would reuse its noise on new inputs, "
+                    "which would let the noise be subtracted. Refused: the coordinator must start a new run "
+                    "(a new plan) instead."
                 )
 
     def plan(self, plan_id: str) -> dict[str, Any] | None:

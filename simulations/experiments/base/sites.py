@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from genofed.common.data.cohort import Cohort
-from genofed.common.data.layout import PANEL, PHENOTYPES, TEST, hospital_folders
+from genofed.common.data.layout import PANEL, PHENOTYPES, TEST, TRUTH, hospital_folders
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.writers import write_plink
@@ -80,7 +80,13 @@ def nested_order(labels: np.ndarray, seed: int) -> np.ndarray:
 
 def write_sites(folder: Path, hospitals: dict[str, Cohort], size: int, seed: int, cohorts: Path) -> None:
     """One federation folder of `size`-patient sites (PLINK + phenotypes.csv), one per clinic;
-    nothing to do if the folder is complete (its panel is written last)."""
+    nothing to do if the folder is complete (its panel is written last) but its simulation's
+    truth.json, which marks the folder as simulated: its virtual hospitals then derive their
+    secrets from the run's seed, so the experiment is reproducible and the driver's split is the
+    hospitals' (real exports get random secrets, `client.site.site_secret`)."""
+    if not (folder / TRUTH).exists() and (cohorts / TRUTH).exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(folder / TRUTH, (cohorts / TRUTH).read_text())
     if (folder / PANEL).exists():
         return
     for name, cohort in hospitals.items():

@@ -97,7 +97,9 @@ def test_a_setting_the_run_config_supplies_is_an_input_of_the_round(hospital, tm
         _message(MessageType.TRAIN, start, config, **asked), _context(hospital, state, {"clip": 1000.0}, 3)
     )
     assert (
-        other.has_error() and "already trained on a different global model or settings" in other.error.reason
+        other.has_error()
+        and "already trained on other inputs (the site's data, the global model or the settings)"
+        in other.error.reason
     )
     assert len(PrivacyLedger(state / LEDGER_FILE).charges) == 1
 

@@ -33,12 +33,13 @@ def test_a_folder_without_the_agents_secret_is_refused_and_left_as_it_is(tmp_pat
 
 
 def test_a_virtual_hospitals_secret_is_its_simulated_secret(tmp_path):
-    """bench/adapt_calibration.py reproduces a simulated agent's split from `simulated_secret`."""
+    """bench/adapt_calibration.py reproduces a simulated agent's split from `simulated_secret`
+    (a virtual hospital of a federation genofed simulated: `secret_from_seed`)."""
     from dataclasses import replace
 
     from genofed.client.site import derived_seed, simulated_secret
 
-    site = replace(_deployed_site(tmp_path), simulated=True)
+    site = replace(_deployed_site(tmp_path), simulated=True, secret_from_seed=True)
     assert split_seed(site, simulation_seed=42) == derived_seed(simulated_secret(42, "rostov"), "split")
     assert simulated_secret(42, "rostov") != simulated_secret(43, "rostov")
     assert not (tmp_path / "secret.key").exists()  # a virtual hospital keeps no secret file
