@@ -10,6 +10,7 @@ same loader, with the run's `label-column` and `panel` (default `data-dir/panel.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
@@ -540,6 +541,12 @@ def validation_split(sample_ids: list[str], split_seed: int) -> tuple[np.ndarray
     return keyed_split(sample_ids, VALIDATION_FRACTION, split_seed)
 
 
+#: The file in a site's state dir that holds its random secret (`agent.ledger_binding.SECRET_FILE`
+#: names it too), and the secret's length.
+SECRET_FILE = "secret.key"
+SECRET_BYTES = 32
+
+
 def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:
     """The site's private randomness seed, never sent anywhere.
 
@@ -555,15 +562,31 @@ def site_secret(site: SiteConfig, simulation_seed: int) -> bytes:
     """
     if site.secret_from_seed:
         return simulated_secret(simulation_seed, site.name)
-    path = site.state_dir / "secret.key"
+    path = site.state_dir / SECRET_FILE
     site.state_dir.mkdir(parents=True, exist_ok=True)
-    try:  # created readable by the owner only, and by exactly one process
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    if not path.exists():
+        # written whole under another name, then linked in place: a process that finds the file
+        # never reads it half-written (an empty secret would be a public one), and of two processes
+        # creating it at once the first link wins and both read the same secret
+        staged = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # owner-only
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(SECRET_BYTES))
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(staged, path)
+        finally:
+            staged.unlink()
+    secret = path.read_bytes()
+    if len(secret) != SECRET_BYTES:
+        raise GenofedError(
+            f"{path} holds {len(secret)} bytes, not a site secret's {SECRET_BYTES}: it was not written by "
+            "genofed, or cut short; nothing was computed. Move it away only if this site has released "
+            "nothing with it (a new secret draws new noise for rounds already charged)"
+        )
+    return secret
 
 
 def simulated_secret(simulation_seed: int, name: str) -> bytes:

@@ -12,6 +12,7 @@ the same ledger folder, reuses it; a new run draws a new one).
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import stat
 from pathlib import Path
@@ -30,6 +31,7 @@ from genofed.client.site import (
     split_seed,
 )
 from genofed.common.data.layout import TRUTH
+from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig, build_model
 
 SEED = 42
@@ -83,6 +85,24 @@ def test_real_exports_virtual_hospital_keeps_a_random_secret_in_its_state_dir(ex
     # and none of them is the public one an outsider computes from results.json
     assert simulated_secret(SEED, site.name) not in (secret, site_secret(other, SEED))
     assert split_seed(site, SEED) != split_seed(other, SEED)
+
+
+def test_processes_creating_the_secret_at_once_read_one_whole_secret(exports, tmp_path):
+    """A `--data` run's driver and its Ray worker may make a hospital's secret at the same moment;
+    one that read the file before the other had written it used an empty, public secret."""
+    site = resolve_site({"partition-id": 0}, _run_config(exports, tmp_path / "run"))
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        made = pool.starmap(site_secret, [(site, SEED)] * 8)
+    assert len(set(made)) == 1 and len(made[0]) == 32
+    assert sorted(p.name for p in site.state_dir.iterdir()) == ["secret.key"]  # no staged leftovers
+
+
+def test_a_secret_file_that_is_not_one_is_refused(exports, tmp_path):
+    site = resolve_site({"partition-id": 0}, _run_config(exports, tmp_path / "run"))
+    site.state_dir.mkdir(parents=True)
+    (site.state_dir / "secret.key").write_bytes(b"")
+    with pytest.raises(GenofedError, match="holds 0 bytes, not a site secret's 32"):
+        site_secret(site, SEED)
 
 
 def _train_reply(data: Path, ledgers: Path) -> dict[str, torch.Tensor]:
