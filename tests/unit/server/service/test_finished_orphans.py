@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.service_options import loopback_service_options
+from helpers.coordinator_service import dead_pid, loopback_service_options, sleeper
 
 from genofed.cli.main import main
 from genofed.common.errors import GenofedError
@@ -33,33 +33,19 @@ UPDATED = "2026-12-05T05:00:00+00:00"
 LOG_TEXT = "INFO : round 8 of 8\nINFO : run finished\n"
 
 
-def _sleeper(group: int) -> subprocess.Popen:
-    """A stand-in for a coordinator's process in process group `group` (0: its own), reaped by a
-    thread as soon as it ends (as a real orphan would be) so that no zombie counts as alive."""
-    process = subprocess.Popen(["sleep", "120"], process_group=group)
-    threading.Thread(target=process.wait, daemon=True).start()
-    return process
-
-
-def _dead_pid() -> int:
-    process = subprocess.Popen(["true"])
-    process.wait()
-    return process.pid
-
-
 def _finished_unsupervised(fed: Path, *, alive: bool = True, ended: bool = True) -> list[subprocess.Popen]:
     """The folder as a coordinator killed mid-run leaves it once its group finished the run:
     coordinator.json "running" with the killed coordinator's pid and its group's pids, the run's
     results (and, `ended`, the ServerApp's end-of-run file). Returns the group's processes
     (`alive`: still running, else their pids are dead)."""
     if alive:
-        superlink = _sleeper(0)
-        group = [superlink, _sleeper(superlink.pid), _sleeper(superlink.pid)]
+        superlink = sleeper(0)
+        group = [superlink, sleeper(superlink.pid), sleeper(superlink.pid)]
         pids = [p.pid for p in group]
     else:
-        group, pids = [], [_dead_pid() for _ in range(3)]
+        group, pids = [], [dead_pid() for _ in range(3)]
     status = {
-        "pid": _dead_pid(),
+        "pid": dead_pid(),
         "state": "running",
         "run_id": RUN_ID,
         "run_status": "running",

@@ -14,12 +14,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from helpers.service_options import loopback_service_options
+from helpers.coordinator_service import dead_pid, loopback_service_options, sleeper
 
 from genofed.common.errors import GenofedError
 from genofed.server.service import launch
@@ -41,21 +40,6 @@ def _hold_in_another_process(folder: Path) -> subprocess.Popen:
     )
     assert holder.stdout.readline().strip() == "held"
     return holder
-
-
-def _sleeper(group: int) -> subprocess.Popen:
-    """A stand-in for a coordinator's process in process group `group` (0: its own). Reaped by a
-    thread as soon as it ends, as a real orphan (not this test's child) would be, so that it does
-    not linger as a zombie that `pid_alive` counts as alive."""
-    process = subprocess.Popen(["sleep", "120"], process_group=group)
-    threading.Thread(target=process.wait, daemon=True).start()
-    return process
-
-
-def _dead_pid() -> int:
-    process = subprocess.Popen(["true"])
-    process.wait()
-    return process.pid
 
 
 def test_a_second_start_is_refused_at_once_naming_the_first(fed):
@@ -108,7 +92,7 @@ def _fake_processes(monkeypatch, fed: Path) -> None:
     monkeypatch.setattr(launch, "superlink_command", lambda *args: ["sleep", "120"])
 
     def helpers(folder, options, secret, superlink, *_rest):
-        return {"superexec": _sleeper(superlink.pid), "proxy": _sleeper(superlink.pid)}
+        return {"superexec": sleeper(superlink.pid), "proxy": sleeper(superlink.pid)}
 
     monkeypatch.setattr(launch, "_start_helpers", helpers)
 
@@ -139,11 +123,11 @@ def test_status_says_starting_with_the_pids_as_soon_as_they_are_started(fed, mon
 
 def _orphans(fed: Path) -> tuple[list[subprocess.Popen], int]:
     """What a coordinator killed while starting leaves: its SuperLink group, and its record."""
-    superlink = _sleeper(0)
-    proxy = _sleeper(superlink.pid)
+    superlink = sleeper(0)
+    proxy = sleeper(superlink.pid)
     status = {
         "state": "starting",
-        "pid": _dead_pid(),
+        "pid": dead_pid(),
         "superlink_pid": superlink.pid,
         "proxy_pid": proxy.pid,
         "hospitals": {},

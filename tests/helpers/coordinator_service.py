@@ -1,0 +1,38 @@
+"""A deployed coordinator's service options and stand-in processes for tests that start no real
+service."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+
+from genofed.server.service import launch
+
+
+def loopback_service_options() -> launch.ServiceOptions:
+    """Two free loopback ports and an nginx that exists (`/bin/true`)."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    return launch.ServiceOptions(
+        address=f"127.0.0.1:{ports[0]}", internal_address=f"127.0.0.1:{ports[1]}", nginx="/bin/true"
+    )
+
+
+def sleeper(group: int) -> subprocess.Popen:
+    """A stand-in for a coordinator's process in process group `group` (0: its own). Reaped by a
+    thread as soon as it ends, as a real orphan (not this test's child) would be, so that it does
+    not linger as a zombie that `pid_alive` counts as alive."""
+    process = subprocess.Popen(["sleep", "120"], process_group=group)
+    threading.Thread(target=process.wait, daemon=True).start()
+    return process
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
