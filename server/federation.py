@@ -35,6 +35,7 @@ from genofed.server.sites import (
     SiteInfo,
     describe_sites,
     enrolled_names,
+    not_connected,
     require_delta_below_smallest,
     round_log_of,
 )
@@ -140,6 +141,7 @@ def run_federation(
     if settings.private:
         require_delta_below_smallest(sites, settings.delta)
     log = round_log_of(sites, asked)
+    log.not_connected = not_connected(grid, asked)
     if start.checkpoint is not None:
         restore_log(log, start.checkpoint)
     _say_start(say, settings, sites, begin.pretrained)

@@ -86,6 +86,8 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "trainable_parameters": fed.trainable_parameters,
         "plan_id": fed.plan_id,
         "refusals": {str(r): reasons for r, reasons in sorted(fed.log.refused.items())},
+        # enrolled hospitals a deployed run started without (never asked, so in no round's refusals)
+        "not_connected": list(fed.log.not_connected),
         "site_evaluation": evaluation,
         "operating_point": results_operating_point(fed),
         # the coordinator's screening of each update (docs/robust-aggregation.md)

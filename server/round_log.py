@@ -56,6 +56,10 @@ class RoundLog:
     #: repeats every round (`every_hospital_refused`). Not checkpointed (`resume.LOGGED`): a
     #: resumed launch asks the hospitals again.
     own_refusals: dict[str, str] = field(default_factory=dict)
+    #: Enrolled hospitals not connected when this launch started (a deployed run): never asked,
+    #: so in no round's refusals; the report lists them apart (`report.reading.absent_sites`).
+    #: Not checkpointed: a resumed launch finds them again.
+    not_connected: list[str] = field(default_factory=list)
 
     def note_training_error(self, site: str, code: int, reason: str) -> None:
         """Keep an error reply to a training round when it is `site`'s own refusal. Any other

@@ -309,6 +309,14 @@ def enrolled_names(grid: Grid) -> Mapping[int, str] | None:
     return dict(names()) if callable(names) else None
 
 
+def not_connected(grid: Grid, asked: set[int]) -> list[str]:
+    """The enrolled hospitals (a deployed run's grid knows them) whose nodes are not among `asked`,
+    the nodes sent rounds (`describe_sites`): not connected when the run started, so never asked
+    and in no round's refusals; [] in a simulation."""
+    enrolled = enrolled_names(grid) or {}
+    return sorted(name for node, name in enrolled.items() if node not in asked)
+
+
 def enrolled_sizes(grid: Grid) -> Mapping[int, int]:
     """Each admitted node's enrolled cohort size, where it was enrolled with one (a deployed
     run's `AdmittedGrid`); empty when the grid knows none."""

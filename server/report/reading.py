@@ -102,6 +102,9 @@ def absent_sites(results: Mapping[str, Any]) -> dict[str, str]:
     for record in rounds(results):
         took_part.update(record.get("participants") or [])
     absent = never_trained(results)
+    for site in results.get("not_connected") or []:
+        if site not in took_part:
+            absent[str(site)] = "enrolled, but not connected when the run started (it can join the next run)"
     refusals = mapping(results.get("refusals"))
     for round_ in sorted(refusals, key=lambda key: number(key) or 0.0):
         for site, reason in mapping(refusals[round_]).items():

@@ -15,7 +15,13 @@ from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
 
 from genofed.common.errors import GenofedError
 from genofed.server.app import AdmittedGrid
-from genofed.server.sites import MAX_DECLARED_SIZE, SiteInfo, describe_sites, require_delta_below_smallest
+from genofed.server.sites import (
+    MAX_DECLARED_SIZE,
+    SiteInfo,
+    describe_sites,
+    not_connected,
+    require_delta_below_smallest,
+)
 
 pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
@@ -229,3 +235,12 @@ def test_a_delta_not_below_one_over_the_smallest_hospital_is_refused_before_anyo
     require_delta_below_smallest(sites, 0.016)
     require_delta_below_smallest(sites, 1e-5)
     require_delta_below_smallest({}, 0.5)
+
+
+def test_enrolled_hospitals_whose_nodes_were_not_asked_are_not_connected():
+    class Enrolled:
+        def enrolled_names(self) -> dict[int, str]:
+            return {1: "rostov", 2: "elista", 3: "maykop"}
+
+    assert not_connected(Enrolled(), {1, 3}) == ["elista"]
+    assert not_connected(object(), set()) == []  # a simulation's grid knows no enrolment

@@ -86,3 +86,12 @@ def test_the_headline_and_the_cli_s_closing_lines_say_a_hospital_was_left_out():
     results = _results()
     results["refusals"] = {}
     assert "did not take part" not in headline(results) and "NOT every" not in format_summary(results)
+
+
+def test_an_enrolled_hospital_not_connected_when_the_run_started_is_named():
+    """An operator's audit: a hospital offline for a whole deployed run was never asked, so it was
+    in no round's refusals, and the report read as if the federation had only the others."""
+    results = {**_results(), "not_connected": ["rostov"]}
+    reason = "enrolled, but not connected when the run started (it can join the next run)"
+    assert absent_sites(results) == {"sevastopol": REASON, "rostov": reason}
+    assert f"- rostov: {reason}" in render_markdown(results, {})
