@@ -112,7 +112,7 @@ from genofed.common.synthetic.pipeline import (
     generate_validated,
     split_for_generator,
 )
-from genofed.common.synthetic.reference_panel import refuse_patients_in_panel
+from genofed.common.synthetic.reference_panel import ReferencePanel, refuse_patients_in_panel
 from genofed.common.synthetic.site_release import case_count_noise
 from genofed.common.synthetic.vae import SyntheticRecords
 from genofed.common.util.atomic import (
@@ -412,7 +412,9 @@ def _synthesize(
     return summary
 
 
-def _reference(options: SynthOptions, variant_ids: list[str]) -> tuple[Any, np.ndarray | None]:
+def _reference(
+    options: SynthOptions, variant_ids: list[str]
+) -> tuple[ReferencePanel | None, np.ndarray | None]:
     """The public panel aligned to the site's variants and the released variants (`focus`, from
     the gene list), or (None, None) for the VAE and GAN."""
     if options.generator != "reference":
@@ -660,7 +662,7 @@ def public_genotypes(public_freq: np.ndarray | None, n_variants: int) -> np.ndar
 
 
 def fill_missing(
-    dosages: np.ndarray, *, private: bool, panel: Any = None
+    dosages: np.ndarray, *, private: bool, panel: ReferencePanel | None = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The dosages the generator reads, every missing call filled, and what was filled with what
     (validation.json's `missing_calls`; `missing_calls_note` words it). Under DP (`private`):
