@@ -12,9 +12,9 @@ the same ledger folder, reuses it; a new run draws a new one).
 
 from __future__ import annotations
 
-import multiprocessing
 import shutil
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -91,8 +91,10 @@ def test_processes_creating_the_secret_at_once_read_one_whole_secret(exports, tm
     """A `--data` run's driver and its Ray worker may make a hospital's secret at the same moment;
     one that read the file before the other had written it used an empty, public secret."""
     site = resolve_site({"partition-id": 0}, _run_config(exports, tmp_path / "run"))
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        made = pool.starmap(site_secret, [(site, SEED)] * 8)
+    # threads, not forked processes (a fork of the test process with torch's threads can hang):
+    # the race is in the file system, the same between threads as between processes
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda _: site_secret(site, SEED), range(8)))
     assert len(set(made)) == 1 and len(made[0]) == 32
     assert sorted(p.name for p in site.state_dir.iterdir()) == ["secret.key"]  # no staged leftovers
 
