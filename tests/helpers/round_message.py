@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
@@ -39,3 +40,18 @@ def round_message(
     return Message(
         RecordDict({"arrays": arrays, "config": ConfigRecord(merged)}), message_type=kind, dst_node_id=7
     )
+
+
+def deployed_node_config(hospital: Path, state: Path, budget: float) -> dict[str, str]:
+    """The node config of a deployed hospital serving simulated `hospital`'s files (its federation
+    folder's panel), with its state folder and its own epsilon `budget` at delta 1e-5."""
+    genotypes = next(p for p in hospital.iterdir() if p.name.startswith("genotypes"))
+    return {
+        "genotypes": str(genotypes),
+        "phenotypes": str(hospital / "phenotypes.csv"),
+        "panel": str(hospital.parent / "panel.tsv"),
+        "state-dir": str(state),
+        "site-name": hospital.name,
+        "epsilon-budget": str(budget),
+        "delta": "1e-5",
+    }

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import Context, Message, MessageType, RecordDict
-from helpers.round_message import round_message
+from helpers.round_message import deployed_node_config, round_message
 
 from genofed.client.app import make_client_app
 from genofed.client.site import load_site_tensors, resolve_site, split_seed
@@ -41,16 +41,7 @@ def hospital(simulated_cohorts) -> Path:
 
 
 def _node_config(hospital: Path, state: Path) -> dict[str, str]:
-    genotypes = next(p for p in hospital.iterdir() if p.name.startswith("genotypes"))
-    return {
-        "genotypes": str(genotypes),
-        "phenotypes": str(hospital / "phenotypes.csv"),
-        "panel": str(hospital.parent / "panel.tsv"),
-        "state-dir": str(state),
-        "site-name": hospital.name,
-        "epsilon-budget": str(BUDGET),
-        "delta": "1e-5",
-    }
+    return deployed_node_config(hospital, state, BUDGET)
 
 
 def _context(hospital: Path, state: Path, run_config: dict | None = None, run_id: int = 1) -> Context:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from flwr.app import Context, RecordDict
-from helpers.round_message import round_message
+from helpers.round_message import deployed_node_config, round_message
 
 from genofed.client.app import make_client_app
 from genofed.common.model.network import ModelConfig, build_model
@@ -30,16 +30,7 @@ def _refusal(hospital: Path, state: Path, own_budget: float, run_epsilon: float)
     sigma = calibrate_noise([], sample_rate=1.0, steps=1, target_epsilon=7.96, delta=1e-5)
     ledger = PrivacyLedger(state / LEDGER_FILE)
     ledger.charge(Charge("earlier-run", 1, sigma, 1.0, 1, epsilon_of([(sigma, 1.0, 1)], 1e-5)))
-    genotypes = next(p for p in hospital.iterdir() if p.name.startswith("genotypes"))
-    node = {
-        "genotypes": str(genotypes),
-        "phenotypes": str(hospital / "phenotypes.csv"),
-        "panel": str(hospital.parent / "panel.tsv"),
-        "state-dir": str(state),
-        "site-name": hospital.name,
-        "epsilon-budget": str(own_budget),
-        "delta": "1e-5",
-    }
+    node = deployed_node_config(hospital, state, own_budget)
     context = Context(run_id=1, node_id=7, node_config=node, state=RecordDict(), run_config={})
     n_variants = sum(1 for _ in (hospital.parent / "panel.tsv").open()) - 1
     config = ModelConfig(n_variants=n_variants, architecture="logistic")

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from flwr.app import Context, MessageType, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
-from helpers.round_message import round_message
+from helpers.round_message import deployed_node_config, round_message
 
 import genofed.client.train_handler as train_handler
 from genofed.client.app import make_client_app
@@ -55,16 +55,7 @@ def hospital(simulated_cohorts) -> Path:
 
 
 def _context(hospital: Path, state: Path) -> Context:
-    genotypes = next(p for p in hospital.iterdir() if p.name.startswith("genotypes"))
-    node_config = {
-        "genotypes": str(genotypes),
-        "phenotypes": str(hospital / "phenotypes.csv"),
-        "panel": str(hospital.parent / "panel.tsv"),
-        "state-dir": str(state),
-        "site-name": hospital.name,
-        "epsilon-budget": str(BUDGET),
-        "delta": "1e-5",
-    }
+    node_config = deployed_node_config(hospital, state, BUDGET)
     return Context(run_id=1, node_id=7, node_config=node_config, state=RecordDict(), run_config={})
 
 
