@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genofed.client.agent.ledger_binding import SECRET_FILE
 from genofed.client.synth import SUMMARY_FILE
 from genofed.client.synthetic_use import SyntheticCohort, fit_to_count, load_synthetic, synthetic_count
 from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
@@ -541,9 +542,7 @@ def validation_split(sample_ids: list[str], split_seed: int) -> tuple[np.ndarray
     return keyed_split(sample_ids, VALIDATION_FRACTION, split_seed)
 
 
-#: The file in a site's state dir that holds its random secret (`agent.ledger_binding.SECRET_FILE`
-#: names it too), and the secret's length.
-SECRET_FILE = "secret.key"
+#: The length of the random secret a site keeps in its state dir (`SECRET_FILE`).
 SECRET_BYTES = 32
 
 

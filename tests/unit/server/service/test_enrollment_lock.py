@@ -4,15 +4,18 @@ An operator audit: six `genofed coordinator enroll` run at once all printed "enr
 hospitals.json lacked one: each read the list, added its hospital and wrote the list back, so a
 later write dropped an earlier one. `revoke` and `set-size` rewrote the list the same way.
 
-The races run in separate processes (the lock is a `flock`, which must hold across processes),
-released together by a barrier, each with the list's read slowed down (`_slow_reads`) so that,
-without the lock, every interleaving that loses a change is taken, not left to chance.
+The races run in threads released together by a barrier, with the list's read slowed down
+(`slow_reads`) so that, without the lock, every interleaving that loses a change is taken, not
+left to chance. Threads test the same lock as processes would: the lock is a `flock` on a file
+each change opens anew, and Linux ties a flock to the open file, so two opens in one process
+exclude each other as two processes do. (The test forked processes until stop 48: a fork of the
+whole suite's process, torch's threads included, can hang.)
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
+import threading
 import time
 from pathlib import Path
 
@@ -23,10 +26,9 @@ from genofed.common.deployment.keys import public_key_openssh
 from genofed.server.service import enrollment
 from genofed.server.service.enrollment import EnrollmentError, enroll, revoke, set_size
 
-#: How long each racing process waits between reading the list and writing it.
+#: How long each racing change waits between reading the list and writing it.
 READ_TO_WRITE = 0.1
 RACERS = 6
-FORK = multiprocessing.get_context("fork")  # the lock is a Linux flock; fork starts in milliseconds
 
 
 def _key(folder: Path, stem: str) -> Path:
@@ -35,8 +37,9 @@ def _key(folder: Path, stem: str) -> Path:
     return path
 
 
-def _slow_reads() -> None:
-    """In a racing process: the list read as usual, then a pause before the change is written."""
+@pytest.fixture(autouse=True)
+def slow_reads(monkeypatch) -> None:
+    """Every change reads the list as usual, then pauses before it writes its change."""
     load = enrollment.load_registry
 
     def slow(folder):
@@ -44,34 +47,29 @@ def _slow_reads() -> None:
         time.sleep(READ_TO_WRITE)
         return registry
 
-    enrollment.load_registry = slow
-
-
-def _race(barrier, results, label: str, change, *args, **kwargs) -> None:
-    _slow_reads()
-    barrier.wait()
-    try:
-        change(*args, **kwargs)
-    except Exception as exc:  # reported to the test, which fails naming it
-        results.put((label, f"{type(exc).__name__}: {exc}"))
-    else:
-        results.put((label, "ok"))
+    monkeypatch.setattr(enrollment, "load_registry", slow)
 
 
 def _run_together(changes: list[tuple[str, object, tuple, dict]]) -> dict[str, str]:
-    """Run each (label, function, args, kwargs) in its own process, all released at once; what
+    """Run each (label, function, args, kwargs) in its own thread, all released at once; what
     each ended with ("ok" or its error)."""
-    barrier, results = FORK.Barrier(len(changes)), FORK.Queue()
-    processes = [
-        FORK.Process(target=_race, args=(barrier, results, label, change, *args), kwargs=kwargs)
-        for label, change, args, kwargs in changes
-    ]
-    for process in processes:
-        process.start()
-    outcome = dict(results.get(timeout=60) for _ in processes)
-    for process in processes:
-        process.join(timeout=10)
-        assert process.exitcode == 0
+    barrier, outcome = threading.Barrier(len(changes)), {}
+
+    def race(label: str, change, args: tuple, kwargs: dict) -> None:
+        barrier.wait()
+        try:
+            change(*args, **kwargs)
+        except Exception as exc:  # reported to the test, which fails naming it
+            outcome[label] = f"{type(exc).__name__}: {exc}"
+        else:
+            outcome[label] = "ok"
+
+    threads = [threading.Thread(target=race, args=change, daemon=True) for change in changes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "a change still waits after 60 s"
     return outcome
 
 
