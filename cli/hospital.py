@@ -753,10 +753,14 @@ def _add_synth_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--phase",
         default="auto",
-        choices=("auto", "ignore"),
+        choices=("auto", "phased", "ignore"),
         help=(
-            "auto: haplotype-aware generation and a phased output VCF when the input VCF is fully phased "
-            "with no missing calls; ignore: always model dosages (default: auto)"
+            "phased: the input VCF is phased (the hospital states it): model haplotypes and write a phased "
+            "VCF, phasing any unphased heterozygous call and filled missing call at random per patient "
+            "(refused for PLINK or a table); auto: without --epsilon, haplotypes when the input VCF is "
+            "fully phased with no missing calls, else dosages; under --epsilon auto models dosages, for "
+            "whether every call is phased is a fact about the patients (pass --phase phased for a phased "
+            "VCF); ignore: always model dosages (default: auto)"
         ),
     )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")

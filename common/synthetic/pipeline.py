@@ -49,6 +49,12 @@ def seeded_dp_noise(rng: np.random.Generator) -> Iterator[None]:
         _SEEDED_NOISE.reset(token)
 
 
+def seeded_noise_source() -> np.random.Generator | None:
+    """The enclosing `seeded_dp_noise` block's source (a simulation's virtual site), or None (a
+    hospital: secret randomness)."""
+    return _SEEDED_NOISE.get()
+
+
 @dataclass
 class ValidatedBatch:
     """A generated batch and its verdict. `accepted()` are the records a site may use: none if
@@ -124,7 +130,7 @@ def generate_validated(
     initialisation and the sampling of the records); experiments and tests pass a seeded one.
     """
     if noise_rng is None:  # None still: each release keys its noise with 256 secret bits
-        noise_rng = _SEEDED_NOISE.get()
+        noise_rng = seeded_noise_source()
     labels = np.asarray(labels).astype(np.int8)
     train, holdout = split_for_generator(labels, seed)
     trained = _train_on_share(

@@ -19,8 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from genofed.client.site import derived_seed, load_site_tensors, resolve_site, site_secret, split_seed
-from genofed.client.synth import SUMMARY_FILE, SynthOptions, synthesize
+from genofed.client.site import (
+    SiteConfig,
+    derived_seed,
+    load_site_tensors,
+    resolve_site,
+    site_secret,
+    split_seed,
+)
+from genofed.client.synth import SUMMARY_FILE, SynthOptions, is_vcf, synthesize
 from genofed.client.synthetic_use import declare_verdict
 from genofed.common.data.layout import REFERENCE, hospital_folders
 from genofed.common.errors import GenofedError
@@ -32,6 +39,11 @@ from genofed.server.settings import RunSettings
 #: Extra records generated beyond ratio x patients: without DP validation drops the ones too close
 #: to a real patient (about 5 % by construction, see checks.leakage.record_failures).
 DROP_MARGIN = 1.1
+
+
+def _simulated_vcf(site: SiteConfig, genotypes: Path) -> bool:
+    """Whether the site's genotypes are a VCF genofed simulated (phased by construction)."""
+    return site.secret_from_seed and is_vcf(genotypes)
 
 
 def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[str, Any]]:
@@ -51,6 +63,10 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
             seed=derived_seed(site_secret(site, settings.seed), "synthetic") % 2**31,
             generator=settings.synthetic_generator,
             label_column=settings.label_column,
+            # under DP `auto` models dosages (its decision would read the patients); a federation
+            # genofed simulated (its truth.json: `secret_from_seed`) writes phased VCFs, so they
+            # are declared phased and their haplotypes stay modelled; other data stay on `auto`
+            phase="phased" if settings.private and _simulated_vcf(site, folder.genotypes) else "auto",
             **_reference_panel(settings),
         )
         summary_path = site.synthetic / SUMMARY_FILE
