@@ -71,6 +71,13 @@ NOT_ACTIVATED_EXIT = 305
 RETRY_SECONDS = 10.0
 #: Pause before the agent restarts a ClientApp worker that died (a crash loop stays slow).
 WORKER_RESTART_SECONDS = 1.0
+#: How long the SuperNode and its ClientApp worker get to end once the agent has passed them a
+#: stop signal (or the SuperNode ended on its own) before the agent kills their process group
+#: (SIGKILL). Why: a service manager kills the agent itself after its own grace (docker stop: 10 s),
+#: which leaves them orphaned, still holding the site; an idle SuperNode ends within a second.
+STOP_GRACE_SECONDS = 5.0
+#: How often the agent's wait before retrying an activation checks whether it was told to stop.
+STOP_POLL_SECONDS = 0.1
 _EXIT_CODE = re.compile(rb"Exit Code: (\d+)")
 
 
@@ -806,7 +813,7 @@ def _serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock, 
     if options.max_retries is not None:  # Flower's own attempts per activation; otherwise it retries for ever
         launch.command.extend(["--max-retries", "3"])
     (folder / STATE_DIR).mkdir(mode=0o700, exist_ok=True)
-    stop: dict[str, Any] = {"signal": None, "secret_refused": False}
+    stop = _stop_on_signals()
     attempt = 0
     while True:
         code, flower_code = _run_supernode(launch, folder, stop, say, lock)
@@ -827,21 +834,76 @@ def _serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock, 
         if options.max_retries is not None and attempt > options.max_retries:
             return code
         say(f"retrying in {RETRY_SECONDS:.0f} s")
-        time.sleep(RETRY_SECONDS)
+        if _wait_unless_stopped(RETRY_SECONDS, stop):
+            return 0  # stopped between two SuperNodes: nothing runs, as graceful as a SuperNode's stop
+
+
+def _stop_on_signals() -> dict[str, Any]:
+    """Install the agent's SIGTERM and SIGINT handler, once for its whole run; returns the state it
+    shares with `_run_supernode` and `supervise_worker`: the signal, the running SuperNode's pid and
+    its worker's `ended` event (None between two SuperNodes), whether a group had to be killed.
+
+    Why once, not per SuperNode: a signal that came while the agent waited to retry an activation
+    (`RETRY_SECONDS`) was noted by the previous SuperNode's handler and then ignored: the agent
+    slept on and started another SuperNode, which ran until the coordinator refused it again, so
+    a stop took 11-25 s and a service manager's SIGKILL often came first (docker stop: 10 s)."""
+    stop: dict[str, Any] = {
+        "signal": None,
+        "secret_refused": False,
+        "supernode": None,
+        "ended": None,
+        "killed": False,
+    }
+
+    def handle(signum, _frame) -> None:
+        stop["signal"] = signum
+        if stop["ended"] is not None:
+            stop["ended"].set()  # a worker the signal ends is not restarted
+        if stop["supernode"] is not None:
+            _stop_group(stop["supernode"], signum, stop)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handle)
+    return stop
+
+
+def _stop_group(pid: int, signum: int, stop: dict[str, Any]) -> None:
+    """Pass `signum` to the SuperNode's process group (the SuperNode and its worker) and kill the
+    group (SIGKILL) if it still runs `STOP_GRACE_SECONDS` later. Called from a signal handler, which
+    must not wait: the kill is a SIGALRM timer, armed once (a second signal does not postpone it)."""
+    _signal_group(pid, signum)
+
+    def kill(_signum, _frame) -> None:
+        stop["killed"] = True
+        _signal_group(pid, signal.SIGKILL)
+
+    if signal.getitimer(signal.ITIMER_REAL)[0] == 0:
+        signal.signal(signal.SIGALRM, kill)
+        signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_SECONDS)
+
+
+def _wait_unless_stopped(seconds: float, stop: dict[str, Any]) -> bool:
+    """Wait `seconds`, or until a signal stops the agent; returns whether one did. In short sleeps:
+    a signal handler only sets `stop["signal"]`, and a plain sleep would outlast it."""
+    deadline = time.monotonic() + seconds
+    while not stop["signal"] and time.monotonic() < deadline:
+        time.sleep(STOP_POLL_SECONDS)
+    return bool(stop["signal"])
 
 
 def _run_supernode(
     launch: Launch, folder: Path, stop: dict, say=None, lock: SiteLock | None = None
 ) -> tuple[int, int | None]:
     """One flower-supernode process and its ClientApp worker; returns the SuperNode's exit code
-    and the Flower exit code it reported.
+    and the Flower exit code it reported. `stop`: the agent's signal state (`_stop_on_signals`).
 
     The worker runs in the SuperNode's process group: when the SuperNode ends the whole group is
-    stopped, so nothing keeps running under the agent's name. Its output goes to
+    stopped (`_end_group`), so nothing keeps running under the agent's name. Its output goes to
     DIR/clientapp.log. The SuperNode shares the site's lock: if the agent is killed, the SuperNode
     it leaves still holds the site (genofed.client.agent.site_lock)."""
+    say = say or (lambda message: print(f"genofed: {message}", file=sys.stderr, flush=True))
     # its own process group (not session: the worker must be able to join it), out of reach of a
-    # terminal's Ctrl-C
+    # terminal's Ctrl-C: the agent's signal handler passes SIGTERM and SIGINT on (`_stop_on_signals`)
     process = subprocess.Popen(
         launch.command,
         env=launch.env,
@@ -853,30 +915,49 @@ def _run_supernode(
     if lock:
         lock.record(supernode_pid=process.pid)
     ended = threading.Event()
+    if stop["signal"]:  # set before the handler can see it: the handler may set it too, never both
+        ended.set()
+    stop["ended"], stop["supernode"] = ended, process.pid
+    if stop["signal"]:  # it came while the SuperNode was being started: stop it now
+        _stop_group(process.pid, signal.SIGTERM, stop)
     supervisor = threading.Thread(
         target=supervise_worker,
         args=(launch, process, folder / "clientapp.log", ended, say, stop),
         daemon=True,
     )
     supervisor.start()
-    log_path = folder / "supernode.log"
-
-    def forward(signum, _frame) -> None:
-        stop["signal"] = signum
-        ended.set()  # a worker the signal ends is not restarted
-        _signal_group(process.pid, signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, forward)
     flower_codes: list[int] = []
-    reader = threading.Thread(target=_copy_output, args=(process.stdout, log_path, flower_codes), daemon=True)
+    reader = threading.Thread(
+        target=_copy_output, args=(process.stdout, folder / "supernode.log", flower_codes), daemon=True
+    )
     reader.start()
     code = process.wait()
-    ended.set()
-    _signal_group(process.pid, signal.SIGTERM)
-    reader.join(timeout=10)
-    supervisor.join(timeout=10)
+    _end_group(process.pid, supervisor, stop, say)
+    reader.join(timeout=STOP_GRACE_SECONDS)  # the rest of its output: the pipe ends with the group
     return code, (flower_codes[-1] if flower_codes else None)
+
+
+def _end_group(pid: int, supervisor: threading.Thread, stop: dict[str, Any], say) -> None:
+    """Once the SuperNode (pid `pid`, its process group's leader) has exited: stop what is left of
+    its group, the worker (SIGTERM: a task it was training is given up, nothing is sent; the
+    ledger's charge is written under its lock with an atomic replace before any reply exists, so
+    it holds the charge or not, never half of it), and SIGKILL the group if the worker still runs
+    after `STOP_GRACE_SECONDS`, saying so. Then no stop timer is left armed."""
+    ended, stop["ended"], stop["supernode"] = stop["ended"], None, None  # a later signal has no group
+    ended.set()  # the worker is not restarted
+    _signal_group(pid, signal.SIGTERM)
+    supervisor.join(timeout=STOP_GRACE_SECONDS)  # it returns once the worker has exited
+    if supervisor.is_alive():
+        stop["killed"] = True
+        _signal_group(pid, signal.SIGKILL)
+        supervisor.join(timeout=STOP_GRACE_SECONDS)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    if stop["killed"]:
+        stop["killed"] = False
+        say(
+            f"the SuperNode (pid {pid}) or its ClientApp worker did not end within {STOP_GRACE_SECONDS:g} s "
+            "of SIGTERM: killed their process group (SIGKILL)"
+        )
 
 
 def supervise_worker(
@@ -910,6 +991,8 @@ def supervise_worker(
                 )
             except OSError:  # the SuperNode's process group is gone: it ended
                 return restarts
+            if ended.is_set():  # stopped while it was being started: the group's SIGTERM missed it
+                worker.terminate()
             code = worker.wait()
             if code == SECRET_REFUSED_EXIT and not ended.is_set() and supernode.poll() is None:
                 _stop_refused_supernode(launch, supernode, ended, say, stop)
