@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genofed.client.synth import impute_mode
+from genofed.client.synth_input import impute_mode
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.regions import load_gene_regions, variants_in_regions

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genofed.client.synth import impute_mode
+from genofed.client.synth_input import impute_mode
 from genofed.common.data.loading import load_site
 from genofed.common.synthetic.checks import (
     BANDED_METRICS,

@@ -58,7 +58,8 @@ _SITE = {
 }
 _SECAGG = {"is_secagg_fit", "secagg_mod", "train_secagg"}
 _AUGMENTATION = {"augment_callable", "site_augmentation"}
-_SYNTH = {"SUMMARY_FILE", "SynthOptions", "impute_mode", "phased_haplotypes", "synthesize"}
+_SYNTH = {"SUMMARY_FILE", "SynthOptions", "synthesize"}
+_SYNTH_INPUT = {"impute_mode", "phased_haplotypes"}
 _SYNTHETIC_USE = {
     "SyntheticCohort",
     "SyntheticCohortError",
@@ -98,6 +99,10 @@ def __getattr__(name: str) -> Any:
         import genofed.client.synth as synth
 
         return getattr(synth, name)
+    if name in _SYNTH_INPUT:
+        import genofed.client.synth_input as synth_input
+
+        return getattr(synth_input, name)
     if name in _SYNTHETIC_USE:
         import genofed.client.synthetic_use as synthetic_use
 
@@ -114,4 +119,6 @@ __all__ = [
     "plan_round",
 ]
 #: and every name `__getattr__` loads on first use
-__all__ += sorted(_APP | _TRAINER | _OUTBOUND | _SITE | _SECAGG | _AUGMENTATION | _SYNTH | _SYNTHETIC_USE)
+__all__ += sorted(
+    _APP | _TRAINER | _OUTBOUND | _SITE | _SECAGG | _AUGMENTATION | _SYNTH | _SYNTH_INPUT | _SYNTHETIC_USE
+)

@@ -47,6 +47,10 @@ class GenotypeMatrix(_DosageShape):
     #: calls carry no phase (0 = fully phased, so the haplotypes are meaningful).
     haplotypes: np.ndarray | None = None
     unphased_heterozygous: int = 0
+    #: With `haplotypes`: which calls carry no phase, (samples, variants) bool, True where the GT
+    #: is written unphased ('0/1', '1/1', and a missing call, which holds no phase); both variants
+    #: of a split multi-allelic record share their record's flags.
+    unphased: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.dosages.dtype != DOSAGE_DTYPE:

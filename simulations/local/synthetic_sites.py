@@ -27,7 +27,8 @@ from genofed.client.site import (
     site_secret,
     split_seed,
 )
-from genofed.client.synth import SUMMARY_FILE, SynthOptions, is_vcf, synthesize
+from genofed.client.synth import SUMMARY_FILE, SynthOptions, synthesize
+from genofed.client.synth_input import is_vcf
 from genofed.client.synthetic_use import declare_verdict
 from genofed.common.data.layout import REFERENCE, hospital_folders
 from genofed.common.errors import GenofedError

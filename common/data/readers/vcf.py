@@ -79,9 +79,9 @@ def read_vcf(
             a call carrying another ALT counts 0 for this one) and says so in `notes`;
             "refuse" raises instead, for pipelines that normalise upstream.
         haplotypes: also keep the two alleles of every call in order (`GenotypeMatrix.haplotypes`,
-            1 = this ALT) and count the heterozygous calls that are not phased
-            (`unphased_heterozygous`), for haplotype-aware synthetic data. Off by default: it
-            doubles the memory of a read.
+            1 = this ALT), which calls are written unphased (`unphased`, a (samples, variants)
+            mask) and how many heterozygous calls are (`unphased_heterozygous`), for
+            haplotype-aware synthetic data. Off by default: it doubles the memory of a read.
     """
     if multiallelic not in ("split", "refuse"):
         raise ValueError(f"multiallelic must be 'split' or 'refuse', not {multiallelic!r}")
@@ -212,6 +212,7 @@ class _DosageBuilder:
         self.path, self.layout, self.samples = path, layout, samples
         self.keep_haplotypes = keep_haplotypes
         self.hap_chunks: list[np.ndarray] = []  # (variants, samples, 2) int8, when keep_haplotypes
+        self.unphased_chunks: list[np.ndarray] = []  # (variants, samples) bool, when keep_haplotypes
         self.phased = np.empty((CHUNK, len(samples)), dtype=bool)
         self.unphased_heterozygous = 0
         self.alleles = np.empty((CHUNK, len(samples), 2), dtype=np.int16)
@@ -266,6 +267,12 @@ class _DosageBuilder:
             )
             matrix.haplotypes = np.ascontiguousarray(haps.transpose(1, 0, 2))
             matrix.unphased_heterozygous = self.unphased_heterozygous
+            unphased = (
+                np.concatenate(self.unphased_chunks)
+                if self.unphased_chunks
+                else np.zeros((0, len(self.samples)), dtype=bool)
+            )
+            matrix.unphased = np.ascontiguousarray(unphased.T)
         return matrix
 
     def _flush(self) -> None:
@@ -285,7 +292,9 @@ class _DosageBuilder:
             haps = np.stack([first == alt, second == alt], axis=2).astype(DOSAGE_DTYPE)
             haps[missing] = MISSING
             self.hap_chunks.append(haps)
-            self.unphased_heterozygous += int(((dosage == 1) & ~self.phased[:k]).sum())
+            unphased = ~self.phased[:k]  # a new array: the buffer is refilled by the next chunk
+            self.unphased_chunks.append(unphased)
+            self.unphased_heterozygous += int(((dosage == 1) & unphased).sum())
         self.records.clear()
         self.chroms.clear()
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from genofed.client.site import SiteTensors, resolve_site, split_seed, validation_split
-from genofed.client.synth import impute_public
+from genofed.client.synth_input import impute_public
 from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.loading import load_site

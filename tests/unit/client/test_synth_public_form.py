@@ -1,4 +1,4 @@
-"""`genofed synth` under DP: the generator's input has a public form (`synth.generator_input`).
+"""`genofed synth` under DP: the generator's input has a public form (`synth_input.generator_input`).
 
 An audit found two decisions that read all the patients before the DP mechanism: covariates (sex,
 age) were modelled only when EVERY patient had both, and `--phase auto` modelled haplotypes only
@@ -24,13 +24,8 @@ import pytest
 
 import genofed.client.synth as synth_module
 from genofed.cli.main import main
-from genofed.client.synth import (
-    DP_AUTO_PHASE,
-    SynthOptions,
-    fill_covariates_public,
-    random_phase,
-    synthesize,
-)
+from genofed.client.synth import SynthOptions, synthesize
+from genofed.client.synth_input import DP_AUTO_PHASE, fill_covariates_public, random_phase
 from genofed.common.data.cohort import MISSING
 from genofed.common.data.readers.phenotypes import AGE_RANGE
 from genofed.common.data.writers import write_plink

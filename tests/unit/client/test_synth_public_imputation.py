@@ -1,4 +1,4 @@
-"""`genofed synth` under DP fills missing calls from public values only (`synth.impute_public`).
+"""`genofed synth` under DP fills missing calls from public values only (`synth_input.impute_public`).
 
 An audit (PoC 4) found the generator's input imputed with each variant's most common called
 genotype AT THE SITE (`impute_mode`), a statistic of all the patients computed before the DP
@@ -19,7 +19,7 @@ import pytest
 
 import genofed.client.synth as synth_module
 from genofed.cli.main import main
-from genofed.client.synth import fill_missing, impute_mode, impute_public, public_genotypes
+from genofed.client.synth_input import fill_missing, impute_mode, impute_public, public_genotypes
 from genofed.common.data.cohort import MISSING
 from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.data.writers import write_vcf

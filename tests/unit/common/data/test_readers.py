@@ -349,3 +349,36 @@ def test_read_vcf_keeps_ordered_alleles_and_counts_unphased_heterozygotes(write_
     called = matrix.dosages >= 0
     assert (matrix.haplotypes.sum(2)[called] == matrix.dosages[called]).all()
     assert read_vcf(path).haplotypes is None
+
+
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_read_vcf_marks_which_calls_are_unphased(write_vcf, monkeypatch, chunk):
+    """`unphased`: True exactly where a call's GT is written unphased ('/'; a missing call holds no
+    phase), in the reader's sample and variant order; a split multi-allelic record's two variants
+    share its flags. `chunk` 2: the mask is assembled across the reader's chunks in order."""
+    from genofed.common.data.readers import vcf
+
+    if chunk is not None:
+        monkeypatch.setattr(vcf, "CHUNK", chunk)
+    path = write_vcf(
+        [
+            "1\t100\t.\tA\tG\t.\t.\t.\tGT\t0|1\t0/1\t1/1",  # phased het, unphased het, unphased hom
+            "1\t200\t.\tC\tT\t.\t.\t.\tGT\t./.\t1|1\t0|0",  # missing, phased homs
+            "1\t300\t.\tG\tA,C\t.\t.\t.\tGT\t1|2\t0/2\t1/1",  # split into 1:300:G:A and 1:300:G:C
+        ]
+    )
+    matrix = vcf.read_vcf(path, haplotypes=True)
+    assert matrix.sample_ids == ["S1", "S2", "S3"]
+    assert matrix.variant_ids == ["1:100:A:G", "1:200:C:T", "1:300:G:A", "1:300:G:C"]
+    expected = np.array(
+        [
+            [False, True, False, False],  # S1: 0|1, ./., 1|2
+            [True, False, True, True],  # S2: 0/1, 1|1, 0/2
+            [True, False, True, True],  # S3: 1/1, 0|0, 1/1
+        ]
+    )
+    assert matrix.unphased.dtype == bool
+    np.testing.assert_array_equal(matrix.unphased, expected)
+    # the count it keeps is of the unphased calls that are heterozygous: S2's 0/1, and 0/2 at G:C
+    assert matrix.unphased_heterozygous == int(((matrix.dosages == 1) & matrix.unphased).sum()) == 2
+    assert vcf.read_vcf(path).unphased is None
