@@ -5,6 +5,8 @@ Modules:
 - `keys`: `genofed hospital init`: the site's own key pair, made at the hospital.
 - `launch`: `genofed hospital check / start / audit`: check and bind the site's data, then run
   Flower's SuperNode with TLS, the site key, the audit log and the pinned app.
+- `supernode`: what `start` runs once the site is checked: the SuperNode in its own process
+  group, the warm worker supervised and restarted, a stop signal passed on and bounded.
 - `model_pin`: the model architecture `hospital check` pins: `--model` over the whole panel, or
   the federation's model.json (`--model-config`), checked against the site's panel.
 - `ledger_binding`: the site's privacy ledger bound to the data it was spent on.

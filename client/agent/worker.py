@@ -22,7 +22,7 @@ task and loading anything the bundle names (genofed.client.agent.pinning). Guara
   unchanged: they run in this process exactly as they ran in a fresh one;
 - it fails closed: if this Flower version lacks any Runtime API call it uses, it exits before
   taking a task; it exits when the SuperNode does (`--parent-pid`), and the agent restarts it if
-  it dies on its own (genofed.client.agent.launch); refused by the SuperNode (its secret file was
+  it dies on its own (genofed.client.agent.supernode); refused by the SuperNode (its secret file was
   replaced after the SuperNode started), it says so and exits with `SECRET_REFUSED_EXIT`, which
   the agent does not restart.
 

@@ -4,7 +4,7 @@ worker that ignores SIGTERM (killed after `STOP_GRACE_SECONDS`, and said).
 
 Why: an audit timed 11-25 s from SIGTERM to exit (docker stop gives 10 s, then SIGKILL): a signal
 that came while the agent waited `RETRY_SECONDS` to retry an activation was ignored, and the agent
-started another SuperNode. The agent here is the real serving loop (`launch._serve`) in a process
+started another SuperNode. The agent here is the real serving loop (`supernode.serve`) in a process
 of its own, with stand-ins for flower-supernode and the ClientApp worker (no SuperLink); the
 deployed agent against a real coordinator: tests/e2e/test_agent_stop.py.
 """
@@ -21,22 +21,22 @@ from pathlib import Path
 
 import pytest
 
-from genofed.client.agent.launch import STOP_GRACE_SECONDS
+from genofed.client.agent.supernode import STOP_GRACE_SECONDS
 
 #: Generous against a stop that takes about a second (the grace case: STOP_GRACE_SECONDS), far
 #: below what the audit saw (11-25 s): a bound, not a benchmark.
 STOP_BOUND_SECONDS = 8.0
 
-#: The agent: `_serve` with the given stand-ins, its messages on stdout.
+#: The agent: `serve` with the given stand-ins, its messages on stdout.
 AGENT = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from genofed.client.agent import launch
+    from genofed.client.agent.supernode import AgentOptions, Launch, serve
 
     folder, supernode, worker = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 
-    class StandIns(launch.Launch):
+    class StandIns(Launch):
         def worker(self, supernode_pid):
             return [sys.executable, "-c", worker]
 
@@ -44,8 +44,8 @@ AGENT = textwrap.dedent(
         [sys.executable, "-c", supernode], dict(os.environ), "127.0.0.1:1", folder / "secret", "0" * 64,
         folder / "audit.jsonl",
     )
-    options = launch.AgentOptions(coordinator="localhost:9", ca=folder / "ca.pem")
-    sys.exit(launch._serve(folder, stand_ins, options, None, lambda m: print("genofed:", m, flush=True)))
+    options = AgentOptions(coordinator="localhost:9", ca=folder / "ca.pem")
+    sys.exit(serve(folder, stand_ins, options, None, lambda m: print("genofed:", m, flush=True)))
     """
 )
 

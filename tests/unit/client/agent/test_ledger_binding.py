@@ -331,7 +331,7 @@ def test_the_agent_records_the_mark_when_it_stops(
         _charge(site, "plan", 3)
         return 0
 
-    monkeypatch.setattr(launch, "_serve", run)
+    monkeypatch.setattr(launch, "serve", run)
     assert start_site(site, _options(index, ca), say=lambda message: None) == 0
     assert json.loads((site / "state" / BINDING_FILE).read_text())["high_water"]["charges"] == 3
     (site / "state" / LEDGER_FILE).write_bytes(backup)

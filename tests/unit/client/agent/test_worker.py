@@ -22,8 +22,8 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from genofed.client.agent import worker as worker_module
 from genofed.client.agent.audit import read_audit
-from genofed.client.agent.launch import Launch, supervise_worker
 from genofed.client.agent.pinning import UnapprovedApp
+from genofed.client.agent.supernode import Launch, supervise_worker
 from genofed.client.agent.worker import SECRET_REFUSED_EXIT, Worker, load_client_app
 from genofed.common.deployment.app_bundle import approved_app_hash, build_app_fab
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
