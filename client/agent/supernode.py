@@ -70,13 +70,11 @@ class AgentOptions:
     ca: Path  # the federation's CA certificate
     local_port: int = 9094  # the SuperNode's own API, on 127.0.0.1 only
     approved_app: str = ""  # "" = the genofed app of this installation
-    max_retries: int | None = (
-        None  # restarts after a refused or failed activation (None: for ever, as a service should)
-    )
+    #: restarts after a refused or failed activation (None: for ever, as a service should)
+    max_retries: int | None = None
     new_ledger: str = ""  # the operator's reason to start a new ledger for data that had one (audited)
-    ledger_index: Path | None = (
-        None  # the machine-wide ledger index (None: $GENOFED_HOME or ~/.local/state/genofed)
-    )
+    #: the machine-wide ledger index (None: $GENOFED_HOME or ~/.local/state/genofed)
+    ledger_index: Path | None = None
 
 
 @dataclass(frozen=True)
