@@ -6,7 +6,7 @@ Why: an audit timed 11-25 s from SIGTERM to exit (docker stop gives 10 s, then S
 that came while the agent waited `RETRY_SECONDS` to retry an activation was ignored, and the agent
 started another SuperNode. The agent here is the real serving loop (`supernode.serve`) in a process
 of its own, with stand-ins for flower-supernode and the ClientApp worker (no SuperLink); the
-deployed agent against a real coordinator: tests/e2e/test_agent_stop.py.
+deployed agent against a real coordinator: tests/e2e/test_deployed_agent_stop.py.
 """
 
 from __future__ import annotations
