@@ -109,7 +109,8 @@ class Launch:
 
 def serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock | None, say) -> int:
     """`launch.start_site`'s loop, holding the site's lock: the SuperNode, restarted after a refused
-    activation; returns its exit code, or SECRET_REFUSED_EXIT when it refused its own worker."""
+    activation; returns its exit code, 0 once a stop signal came, or SECRET_REFUSED_EXIT when it
+    refused its own worker."""
     if options.max_retries is not None:  # Flower's own attempts per activation; otherwise it retries for ever
         launch.command.extend(["--max-retries", "3"])
     stop = _stop_on_signals()
@@ -118,7 +119,9 @@ def serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock | 
         code, flower_code = _run_supernode(launch, folder, stop, say, lock)
         if stop["secret_refused"]:  # non-zero: a service manager starts the agent again, with a fresh secret
             return SECRET_REFUSED_EXIT
-        if stop["signal"] or flower_code != NOT_ACTIVATED_EXIT:
+        if stop["signal"]:  # the stop the operator asked for is a clean exit, even one that had to
+            return 0  # kill the group after the grace (the SuperNode's own code is then -9)
+        if flower_code != NOT_ACTIVATED_EXIT:
             return code
         attempt += 1
         say(

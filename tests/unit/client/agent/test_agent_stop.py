@@ -160,7 +160,8 @@ def test_a_supernode_and_worker_that_ignore_sigterm_are_killed_after_the_grace(a
     pids = tmp_path / "pids"
     agent = agents(_stand_in(pids, on_sigterm="ignore"), _stand_in(pids, on_sigterm="ignore"))
     agent.wait_for(lambda: len(agent.children()) == 2, "the SuperNode and its worker")
-    seconds, _code = agent.stop()
+    seconds, code = agent.stop()
     assert STOP_GRACE_SECONDS - 0.5 < seconds < STOP_BOUND_SECONDS, agent.said()
+    assert code == 0, agent.said()  # the stop asked for is a clean exit, the kill included
     killed = f"did not end within {STOP_GRACE_SECONDS:g} s of SIGTERM: killed their process group"
     assert killed in agent.said()
