@@ -111,7 +111,6 @@ from genofed.common.synthetic.generators import (
 from genofed.common.synthetic.pipeline import (
     ValidatedBatch,
     generate_validated,
-    split_for_generator,
 )
 from genofed.common.synthetic.reference_panel import ReferencePanel, refuse_patients_in_panel
 from genofed.common.synthetic.site_release import case_count_noise
@@ -386,10 +385,12 @@ def _synthesize(
         temperature=options.temperature,
         reference=panel,
         focus=focus,
+        split=prepared.split,
     )
     if ledger is not None:
+        assert prepared.split is not None  # under DP: `generator_input`'s keyed split
         batch, plan = _generate_charged(
-            generate, settings, options, ledger, genotypes, dosages, labels, out, bind=bind
+            generate, settings, options, ledger, genotypes, dosages, labels, prepared.split, out, bind=bind
         )
     else:
         batch, plan = generate(noise_multiplier=None), None
@@ -627,6 +628,7 @@ def _generate_charged(
     genotypes: str | Path,
     dosages: np.ndarray,
     labels: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray],
     out: Path,
     *,
     bind: Callable[[], None] | None = None,
@@ -637,7 +639,9 @@ def _generate_charged(
     generator that failed validation has still looked at the patients. `bind` (the files' binding
     to this ledger, checked before the data were read) runs after those refusals and before the
     training, so a refused run binds nothing. At a site, the release is written to its audit log
-    too (`out`: where the batch goes), before the batch is written."""
+    too (`out`: where the batch goes), before the batch is written. `split`: the generator's
+    (train, holdout) indices (`generator_input`'s keyed split); its training size sets the
+    sample rate the noise is calibrated for."""
     local.state_dir.mkdir(parents=True, exist_ok=True)
     refused = "Nothing was computed or written."
     with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
@@ -646,7 +650,7 @@ def _generate_charged(
         target = local.check_spend(
             ledger, options.epsilon, options.delta, purpose="the generator", refused=refused
         )
-        n_train = len(split_for_generator(labels, options.seed)[0])  # the patients the generator trains on
+        n_train = len(split[0])  # the patients the generator trains on
         count_noise = case_count_noise(options.epsilon, options.delta)  # VAE and GAN only
         sigma = _calibrated(ledger, options, n_train, settings, target, count_noise)
         planned = planned_history(options.generator, n_train, settings, sigma, count_noise)
@@ -655,7 +659,8 @@ def _generate_charged(
         )
         if bind is not None:  # a hospital's own run: bound now, and told what its verdict will be worth
             bind()
-            n_holdout, n_records = len(labels) - n_train, options.n or len(labels)
+            n_holdout = len(split[1])
+            n_records = options.n or n_train + n_holdout
             foreseen = foreseen_warning(
                 n_train, n_holdout, n_records, epsilon=options.epsilon, thresholds=options.thresholds
             )

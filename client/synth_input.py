@@ -36,7 +36,7 @@ from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.secret_noise import SecretNoise, noise_key_from
 from genofed.common.synthetic.config_base import AGE_CENTER, AGE_SCALE
-from genofed.common.synthetic.pipeline import seeded_noise_source
+from genofed.common.synthetic.pipeline import private_split_for_generator, seeded_noise_source
 from genofed.common.synthetic.reference_panel import ReferencePanel
 
 #: Why `--phase auto` models dosages under DP: the run's note (validation.json's `generator.modelled`).
@@ -74,6 +74,9 @@ class GeneratorInput:
     missing_covariates: dict[str, Any]  # `model_covariates`' record
     haplotypes: np.ndarray | None  # (n, V, 2) 0/1 summing to `dosages`; None: dosages are modelled
     phase_note: str  # what the generator models, for validation.json
+    #: (train, holdout) indices under DP (`private_split_for_generator`: each patient's side from a
+    #: keyed hash of its own id); None without DP (`split_for_generator`, by `--seed`)
+    split: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def generator_input(
@@ -95,6 +98,8 @@ def generator_input(
     or with one unphased call, switched the model for all, changing every other patient's row and
     the generator's shape (an exact yes/no fact about the patients next to a DP batch; an audit).
     Without DP the data decide as before (`phased_haplotypes`; covariates when nobody lacks one).
+    Under DP the patients the generator trains on are chosen each by a keyed hash of its own id
+    (`split`), not by a shuffle that one patient's joining or label reorders.
 
     `noise_rng` seeds the fills' secret draws (tests); default: the `seeded_dp_noise` block's
     source in a simulation, else 256 bits of the OS's secret randomness (`_fill_key`)."""
@@ -105,7 +110,10 @@ def generator_input(
     haplotypes, phase_note = phase_for_generator(
         genotypes, cohort, dosages, options.phase, private=private, key=key
     )
-    return GeneratorInput(dosages, missing_calls, covariates, missing_covariates, haplotypes, phase_note)
+    split = private_split_for_generator(cohort.sample_ids, _fill_key(noise_rng)) if private else None
+    return GeneratorInput(
+        dosages, missing_calls, covariates, missing_covariates, haplotypes, phase_note, split
+    )
 
 
 def _fill_key(noise_rng: np.random.Generator | None) -> int:

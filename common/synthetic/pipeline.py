@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from genofed.common.data.splits import stratified_split
+from genofed.common.data.splits import keyed_split, stratified_split
 from genofed.common.privacy.accountant import Step
 from genofed.common.synthetic.checks.leakage import record_failures
 from genofed.common.synthetic.checks.thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -86,8 +86,19 @@ class ValidatedBatch:
 
 
 def split_for_generator(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, holdout) indices, stratified by label: the split every caller must use."""
+    """(train, holdout) indices, stratified by label: the split every caller must use, but a DP run
+    at a site (`private_split_for_generator`)."""
     return stratified_split(np.asarray(labels), HOLDOUT_FRACTION, seed)
+
+
+def private_split_for_generator(sample_ids: list[str], key: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, holdout) indices for a generator under DP: each patient's side decided by a keyed
+    hash of its own id (`keyed_split`) with a SECRET `key`. Why not `split_for_generator`: a
+    stratified shuffle by the public `--seed` moves OTHER patients between training and holdout
+    when one patient joins, leaves or changes label (an audit: 10-20 of 100), so two neighbouring
+    cohorts' training sets differed by more than the one patient the charge is for; and anyone
+    holding the seed knew which patients the generator trained on."""
+    return keyed_split(sample_ids, HOLDOUT_FRACTION, key)
 
 
 def generate_validated(
@@ -107,6 +118,7 @@ def generate_validated(
     focus: np.ndarray | None = None,
     noise_rng: np.random.Generator | None = None,
     count_noise: float = CASE_COUNT_NOISE,
+    split: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ValidatedBatch:
     """Train a `kind` generator on 80 % of (dosages, labels), sample `n` records, filter and
     validate them against the real training set and the holdout.
@@ -128,11 +140,13 @@ def generate_validated(
     and GAN's DP-SGD (noise and Poisson sampling) included; default: the `seeded_dp_noise` block's
     if inside one, else secret randomness (`seed` is public and sets only the split, the
     initialisation and the sampling of the records); experiments and tests pass a seeded one.
+    `split`: the (train, holdout) indices (`private_split_for_generator` under DP at a site);
+    default `split_for_generator(labels, seed)`.
     """
     if noise_rng is None:  # None still: each release keys its noise with 256 secret bits
         noise_rng = seeded_noise_source()
     labels = np.asarray(labels).astype(np.int8)
-    train, holdout = split_for_generator(labels, seed)
+    train, holdout = split if split is not None else split_for_generator(labels, seed)
     trained = _train_on_share(
         kind,
         dosages,

@@ -31,7 +31,7 @@ from genofed.common.data.readers.phenotypes import AGE_RANGE
 from genofed.common.data.writers import write_plink
 from genofed.common.errors import ConfigError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
-from genofed.common.synthetic.pipeline import seeded_dp_noise
+from genofed.common.synthetic.pipeline import seeded_dp_noise, split_for_generator
 
 N_PATIENTS, N_VARIANTS = 30, 12
 #: the patient whose value differs between the two neighbouring cohorts
@@ -76,12 +76,23 @@ def _write_vcf(
     return path
 
 
-def _write_phenotypes(path: Path, *, drop_age_of: int | None = None) -> Path:
-    """sample_id,label,sex,age for every patient; `drop_age_of`'s age left empty."""
+def _labels(flip_label_of: int | None = None) -> np.ndarray:
+    """Every patient's label: alternating, but `flip_label_of`'s flipped."""
+    labels = np.arange(N_PATIENTS) % 2
+    if flip_label_of is not None:
+        labels[flip_label_of] = 1 - labels[flip_label_of]
+    return labels
+
+
+def _write_phenotypes(
+    path: Path, *, drop_age_of: int | None = None, flip_label_of: int | None = None
+) -> Path:
+    """sample_id,label,sex,age for every patient; `drop_age_of`'s age left empty, `flip_label_of`'s
+    label flipped."""
     rows = ["sample_id,label,sex,age"]
-    for i in range(N_PATIENTS):
+    for i, label in enumerate(_labels(flip_label_of)):
         age = "" if i == drop_age_of else f"{30 + i}"
-        rows.append(f"p{i},{i % 2},{'MF'[i % 3 == 0]},{age}")
+        rows.append(f"p{i},{label},{'MF'[i % 3 == 0]},{age}")
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -290,3 +301,20 @@ def test_a_dp_run_reports_the_filled_covariates_and_the_declared_phase(tmp_path,
     assert main([*argv[:6], str(tmp_path / "auto"), *argv[7:]]) in (0, 1)
     generator = json.loads((tmp_path / "auto" / "validation.json").read_text())["generator"]
     assert generator["phased"] is False and generator["modelled"] == f"dosages ({DP_AUTO_PHASE})"
+
+
+# --- (d) the generator's training patients: one patient's label moves no other patient ---------------
+
+
+def test_one_patients_label_moves_no_other_patient_between_training_and_holdout(tmp_path):
+    """Under DP each patient's side is a keyed hash of its own id (`private_split_for_generator`).
+    The stratified shuffle by the public --seed used before moved others when one label changed."""
+    genotypes = _write_vcf(tmp_path / "genotypes.vcf", _haplotypes())
+    a = _generator_input(tmp_path / "a", genotypes, _write_phenotypes(tmp_path / "a.csv"))
+    b = _generator_input(tmp_path / "b", genotypes, _write_phenotypes(tmp_path / "b.csv", flip_label_of=ONE))
+    for side in (0, 1):
+        assert np.array_equal(a["split"][side], b["split"][side])
+    assert sorted([*a["split"][0], *a["split"][1]]) == list(range(N_PATIENTS))
+    # the test can tell: the shuffle by --seed (42) moves other patients for the same change
+    before = [set(split_for_generator(_labels(flip), 42)[0]) for flip in (None, ONE)]
+    assert len((before[0] ^ before[1]) - {ONE}) > 1
