@@ -369,6 +369,7 @@ def _synthesize(
     covariates, haplotypes, phase_note = prepared.covariates, prepared.haplotypes, prepared.phase_note
     labels = cohort.labels.astype(np.int8)
     if ledger is not None:  # said before the charge (Ctrl-C: nothing)
+        _require_both_sides(prepared.split, genotypes)
         _warn_input(options, prepared)
     n = options.n or len(labels)
     generate = functools.partial(
@@ -542,6 +543,24 @@ def _check_ledger_options(options: SynthOptions) -> None:
         f"no --epsilon: nothing is charged to the ledger in {options.state_dir}; this run without DP is "
         f"written to the site's audit log ({site.audit_log})"
     )
+
+
+#: The fewest patients a DP run's keyed split may leave on either side (training, holdout).
+MIN_SPLIT_SIDE = 2
+
+
+def _require_both_sides(split: tuple[np.ndarray, np.ndarray] | None, genotypes: str | Path) -> None:
+    """Refuse, before anything is charged, a DP run whose keyed split (each patient's side by a hash
+    of its own id: `private_split_for_generator`) left fewer than `MIN_SPLIT_SIDE` patients to train
+    on or to check the batch against: possible in a small cohort, where the 20 % varies."""
+    assert split is not None  # under DP
+    train, holdout = (len(side) for side in split)
+    if min(train, holdout) < MIN_SPLIT_SIDE:
+        raise GenofedError(
+            f"{genotypes}: the generator's split by each patient's id left {train} patients to train on "
+            f"and {holdout} to check the batch against; each needs at least {MIN_SPLIT_SIDE}: the cohort "
+            "is too small for a DP synthetic batch. Nothing was charged."
+        )
 
 
 def _check_phase_input(genotypes: str | Path, options: SynthOptions) -> None:

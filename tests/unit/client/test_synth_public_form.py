@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.site_files import synth_args
 
 import genofed.client.synth as synth_module
 from genofed.cli.main import main
@@ -318,3 +319,25 @@ def test_one_patients_label_moves_no_other_patient_between_training_and_holdout(
     # the test can tell: the shuffle by --seed (42) moves other patients for the same change
     before = [set(split_for_generator(_labels(flip), 42)[0]) for flip in (None, ONE)]
     assert len((before[0] ^ before[1]) - {ONE}) > 1
+
+
+def test_a_keyed_split_that_leaves_no_holdout_is_refused_before_the_charge(tmp_path, monkeypatch, capsys):
+    """A small cohort's keyed split can leave (almost) nobody on one side: refused in words."""
+    import genofed.client.synth_input as synth_input
+
+    monkeypatch.setattr(
+        synth_input,
+        "private_split_for_generator",
+        lambda ids, key: (np.arange(len(ids)), np.arange(0)),
+    )
+    genotypes = _write_vcf(tmp_path / "genotypes.vcf", _haplotypes())
+    phenotypes = _write_phenotypes(tmp_path / "phenotypes.csv")
+    state, out = tmp_path / "state", tmp_path / "out"
+    argv = synth_args(
+        (genotypes, phenotypes), out, "--epsilon", "3", "--budget", "8", "--state-dir", str(state)
+    )
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"left {N_PATIENTS} patients to train on and 0 to check the batch against" in err, err
+    assert "Nothing was charged" in err and not out.exists()
+    assert not (state / LEDGER_FILE).is_file() or not PrivacyLedger(state / LEDGER_FILE).charges
