@@ -230,8 +230,10 @@ def declared_phased(
     cols = pd.Index(matrix.variant_ids).get_indexer(cohort.variant_ids)
     if (rows < 0).any() or (cols < 0).any():  # the cohort is read from this file: never expected
         raise GenofedError(f"internal: the calls of {genotypes} do not match the cohort read from it")
-    unphased = matrix.unphased[rows][:, cols]
-    haplotypes = random_phase(matrix.haplotypes[rows][:, cols], dosages, unphased, cohort.sample_ids, key)
+    unphased, records = matrix.unphased[rows][:, cols], matrix.variant_records[cols]
+    haplotypes = random_phase(
+        matrix.haplotypes[rows][:, cols], dosages, unphased, cohort.sample_ids, key, records=records
+    )
     return haplotypes, (
         "phased haplotypes (--phase phased: 4 allele-pair states per variant; a heterozygous call written "
         "unphased, and a missing call once filled, are phased at random per patient)"
@@ -239,13 +241,23 @@ def declared_phased(
 
 
 def random_phase(
-    haplotypes: np.ndarray, dosages: np.ndarray, unphased: np.ndarray, sample_ids: list[str], key: int
+    haplotypes: np.ndarray,
+    dosages: np.ndarray,
+    unphased: np.ndarray,
+    sample_ids: list[str],
+    key: int,
+    *,
+    records: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n, V, 2) int8: `haplotypes` where the call is phased; where it is missing (`MISSING`) or a
     heterozygous call written unphased (`unphased`), from the filled `dosages`: 0 -> (0, 0),
     2 -> (1, 1), 1 -> (0, 1) or (1, 0) with probability 1/2 each, drawn from the patient's own
     secret stream (`_patient_noise`: one draw per variant, used where needed), so each row depends
-    on that patient's calls and secret randomness only. Not from `--seed`, which is public."""
+    on that patient's calls and secret randomness only. Not from `--seed`, which is public.
+
+    `records` (per variant, the VCF record it came from; None: a record each): of two heterozygous
+    variants of one split multi-allelic record (a '1/2'), the second takes the opposite
+    orientation of the first, so the two ALTs sit on different haplotypes, as on a chromosome."""
     out = np.array(haplotypes, dtype=np.int8, copy=True)
     dosages = np.asarray(dosages)
     redo = (out == MISSING).any(axis=2) | (np.asarray(unphased, dtype=bool) & (dosages == 1))
@@ -253,9 +265,23 @@ def random_phase(
         cols = np.flatnonzero(redo[i])
         calls = dosages[i, cols].astype(np.int8)
         first = _patient_noise(key, "phase", sample_ids[i]).uniform(dosages.shape[1])[cols] < 0.5
+        if records is not None:
+            _opposite_within_records(first, calls, np.asarray(records)[cols])
         out[i, cols, 0] = np.where(calls == 1, first.astype(np.int8), calls // 2)
         out[i, cols, 1] = calls - out[i, cols, 0]
     return out
+
+
+def _opposite_within_records(first: np.ndarray, calls: np.ndarray, records: np.ndarray) -> None:
+    """In place: a heterozygous call (`calls` 1) whose record already had one among these takes the
+    opposite of that one's orientation (`first`), so one record's ALTs are on opposite haplotypes."""
+    earlier: dict[int, bool] = {}
+    for k in np.flatnonzero(calls == 1):
+        record = int(records[k])
+        if record in earlier:
+            first[k] = not earlier[record]
+        else:
+            earlier[record] = bool(first[k])
 
 
 def phased_haplotypes(genotypes: str | Path, cohort: Cohort) -> tuple[np.ndarray | None, str]:

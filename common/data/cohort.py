@@ -51,6 +51,10 @@ class GenotypeMatrix(_DosageShape):
     #: is written unphased ('0/1', '1/1', and a missing call, which holds no phase); both variants
     #: of a split multi-allelic record share their record's flags.
     unphased: np.ndarray | None = None
+    #: With `haplotypes`: the VCF record (its order in the file) each variant came from, so the
+    #: variants of one split multi-allelic record are known: a heterozygous '1/2' puts its two ALTs
+    #: on opposite haplotypes.
+    variant_records: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.dosages.dtype != DOSAGE_DTYPE:

@@ -273,6 +273,7 @@ class _DosageBuilder:
                 else np.zeros((0, len(self.samples)), dtype=bool)
             )
             matrix.unphased = np.ascontiguousarray(unphased.T)
+            matrix.variant_records = np.asarray(self.variant_records, dtype=np.int64)
         return matrix
 
     def _flush(self) -> None:

@@ -341,3 +341,18 @@ def test_a_keyed_split_that_leaves_no_holdout_is_refused_before_the_charge(tmp_p
     assert f"left {N_PATIENTS} patients to train on and 0 to check the batch against" in err, err
     assert "Nothing was charged" in err and not out.exists()
     assert not (state / LEDGER_FILE).is_file() or not PrivacyLedger(state / LEDGER_FILE).charges
+
+
+def test_the_two_alts_of_one_unphased_multiallelic_het_are_put_on_opposite_haplotypes():
+    """A '1/2' is read as two variants, ALT1 and ALT2, each heterozygous and unphased: phased one by
+    one, about half the patients got both ALTs on one haplotype (a reviewer: 97 of 200)."""
+    n = 200
+    haps = np.zeros((n, 3, 2), dtype=np.int8)
+    haps[:, 0], haps[:, 1], haps[:, 2] = (1, 0), (0, 1), (1, 0)  # as read from '1/2', then a '0/1'
+    dosages, unphased = np.ones((n, 3), dtype=np.int8), np.ones((n, 3), dtype=bool)
+    ids = [f"p{i}" for i in range(n)]
+    out = random_phase(haps, dosages, unphased, ids, key=12345, records=np.array([0, 0, 1]))
+    assert (out[:, 0] != out[:, 1]).all() and np.array_equal(out.sum(axis=2), dosages)
+    assert 0 < (out[:, 0, 0] == out[:, 2, 0]).sum() < n  # another record's het is drawn on its own
+    apart = random_phase(haps, dosages, unphased, ids, key=12345)  # without records: as many draws
+    assert (apart[:, 0] == apart[:, 1]).all(axis=1).any()

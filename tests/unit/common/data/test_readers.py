@@ -381,4 +381,7 @@ def test_read_vcf_marks_which_calls_are_unphased(write_vcf, monkeypatch, chunk):
     np.testing.assert_array_equal(matrix.unphased, expected)
     # the count it keeps is of the unphased calls that are heterozygous: S2's 0/1, and 0/2 at G:C
     assert matrix.unphased_heterozygous == int(((matrix.dosages == 1) & matrix.unphased).sum()) == 2
+    # the record each variant came from: the split record's two variants share one
+    assert matrix.variant_records[2] == matrix.variant_records[3] != matrix.variant_records[1]
+    assert len(set(matrix.variant_records[:3].tolist())) == 3
     assert vcf.read_vcf(path).unphased is None
