@@ -90,11 +90,11 @@ from genofed.client.local_ledger import (
 from genofed.client.synth_input import (
     GeneratorInput,
     generator_input,
-    is_vcf,
     missing_calls_note,
     missing_covariates_note,
 )
 from genofed.common.data.loading import load_site
+from genofed.common.data.readers import VCF_SUFFIXES, is_vcf
 from genofed.common.data.readers.phenotypes import read_phenotypes
 from genofed.common.data.writers import write_vcf
 from genofed.common.errors import ConfigError, GenofedError
@@ -369,7 +369,6 @@ def _synthesize(
     covariates, haplotypes, phase_note = prepared.covariates, prepared.haplotypes, prepared.phase_note
     labels = cohort.labels.astype(np.int8)
     if ledger is not None:  # said before the charge (Ctrl-C: nothing)
-        _require_both_sides(prepared.split, genotypes)
         _warn_input(options, prepared)
     n = options.n or len(labels)
     generate = functools.partial(
@@ -545,31 +544,13 @@ def _check_ledger_options(options: SynthOptions) -> None:
     )
 
 
-#: The fewest patients a DP run's keyed split may leave on either side (training, holdout).
-MIN_SPLIT_SIDE = 2
-
-
-def _require_both_sides(split: tuple[np.ndarray, np.ndarray] | None, genotypes: str | Path) -> None:
-    """Refuse, before anything is charged, a DP run whose keyed split (each patient's side by a hash
-    of its own id: `private_split_for_generator`) left fewer than `MIN_SPLIT_SIDE` patients to train
-    on or to check the batch against: possible in a small cohort, where the 20 % varies."""
-    assert split is not None  # under DP
-    train, holdout = (len(side) for side in split)
-    if min(train, holdout) < MIN_SPLIT_SIDE:
-        raise GenofedError(
-            f"{genotypes}: the generator's split by each patient's id left {train} patients to train on "
-            f"and {holdout} to check the batch against; each needs at least {MIN_SPLIT_SIDE}: the cohort "
-            "is too small for a DP synthetic batch. Nothing was charged."
-        )
-
-
 def _check_phase_input(genotypes: str | Path, options: SynthOptions) -> None:
     """`--phase phased` states that the input VCF is phased: refused for any other input (PLINK or a
     table carries no phase), before anything is read, written or charged."""
     if options.phase != "phased" or is_vcf(genotypes):
         return
     raise ConfigError(
-        f"--phase phased needs a phased VCF/BCF (.vcf, .vcf.gz, .vcf.bgz, .bcf), and {Path(genotypes).name} "
+        f"--phase phased needs a phased VCF/BCF ({', '.join(VCF_SUFFIXES)}), and {Path(genotypes).name} "
         "is not one: PLINK files and genotype tables carry no phase. Use --phase auto (dosages) or give "
         "the phased VCF. Nothing was read, written or charged."
     )

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.data.cohort import MISSING, Cohort
-from genofed.common.data.readers import VCF_SUFFIXES
+from genofed.common.data.readers import is_vcf
 from genofed.common.data.readers.phenotypes import AGE_RANGE
 from genofed.common.data.readers.vcf import read_vcf
 from genofed.common.errors import GenofedError
@@ -55,11 +55,6 @@ class InputOptions(Protocol):
 
     @property
     def phase(self) -> str: ...
-
-
-def is_vcf(genotypes: str | Path) -> bool:
-    """Whether the genotypes file is a VCF/BCF by its name, as `read_genotypes` chooses its reader."""
-    return Path(genotypes).name.lower().endswith(VCF_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -110,10 +105,29 @@ def generator_input(
     haplotypes, phase_note = phase_for_generator(
         genotypes, cohort, dosages, options.phase, private=private, key=key
     )
-    split = private_split_for_generator(cohort.sample_ids, _fill_key(noise_rng)) if private else None
+    split = _private_split(cohort.sample_ids, _fill_key(noise_rng), genotypes) if private else None
     return GeneratorInput(
         dosages, missing_calls, covariates, missing_covariates, haplotypes, phase_note, split
     )
+
+
+#: The fewest patients a DP run's keyed split may leave on either side (training, holdout).
+MIN_SPLIT_SIDE = 2
+
+
+def _private_split(sample_ids: list[str], key: int, genotypes: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """`private_split_for_generator`, refused (before anything is charged) when it leaves fewer
+    than `MIN_SPLIT_SIDE` patients to train on or to check the batch against: possible in a small
+    cohort, where each patient's hash, not a count, decides the 20 %."""
+    split = private_split_for_generator(sample_ids, key)
+    train, holdout = (len(side) for side in split)
+    if min(train, holdout) < MIN_SPLIT_SIDE:
+        raise GenofedError(
+            f"{genotypes}: the generator's split by each patient's id left {train} patients to train on "
+            f"and {holdout} to check the batch against; each needs at least {MIN_SPLIT_SIDE}: the cohort "
+            "is too small for a DP synthetic batch. Nothing was charged."
+        )
+    return split
 
 
 def _fill_key(noise_rng: np.random.Generator | None) -> int:

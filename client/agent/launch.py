@@ -30,7 +30,6 @@ import datetime as dt
 import errno
 import json
 import math
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ from genofed.client.agent.ledger_binding import (
 from genofed.client.agent.ledger_report import site_folder
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
 from genofed.client.agent.site_lock import CHECK_WHILE_RUNNING, hold_site
-from genofed.client.agent.supernode import AgentOptions, Launch, serve
+from genofed.client.agent.supernode import AgentOptions, Launch, say_on_stderr, serve
 from genofed.common.deployment.app_bundle import approved_app_hash
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
 from genofed.common.deployment.processes import bind_problem
@@ -720,7 +719,7 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
     (genofed.client.agent.supernode runs and stops it).
     """
     folder = Path(folder)
-    say = say or (lambda message: print(f"genofed: {message}", file=sys.stderr, flush=True))
+    say = say or say_on_stderr
     check_start_options(options)
     require_ca_signs_coordinator(options)
     load_site_file(folder)  # a site folder, before its lock is made in it

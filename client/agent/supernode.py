@@ -61,6 +61,11 @@ STOP_POLL_SECONDS = 0.1
 _EXIT_CODE = re.compile(rb"Exit Code: (\d+)")
 
 
+def say_on_stderr(message: str) -> None:
+    """The agent's own lines, on stderr (journald, docker logs) beside Flower's."""
+    print(f"genofed: {message}", file=sys.stderr, flush=True)
+
+
 @dataclass(frozen=True)
 class AgentOptions:
     """What `genofed hospital start` was given, checked by `launch.check_start_options`. Here, not
@@ -203,7 +208,7 @@ def _run_supernode(
     stopped (`_end_group`), so nothing keeps running under the agent's name. Its output goes to
     DIR/clientapp.log. The SuperNode shares the site's lock: if the agent is killed, the SuperNode
     it leaves still holds the site (genofed.client.agent.site_lock)."""
-    say = say or (lambda message: print(f"genofed: {message}", file=sys.stderr, flush=True))
+    say = say or say_on_stderr
     # its own process group (not session: the worker must be able to join it), out of reach of a
     # terminal's Ctrl-C: the agent's signal handler passes SIGTERM and SIGINT on (`_stop_on_signals`)
     process = subprocess.Popen(
@@ -217,10 +222,9 @@ def _run_supernode(
     if lock:
         lock.record(supernode_pid=process.pid)
     ended = threading.Event()
-    if stop["signal"]:  # set before the handler can see it: the handler may set it too, never both
-        ended.set()
-    stop["ended"], stop["supernode"] = ended, process.pid
+    stop["ended"], stop["supernode"] = ended, process.pid  # a signal from now on stops both
     if stop["signal"]:  # it came while the SuperNode was being started: stop it now
+        ended.set()
         _stop_group(process.pid, signal.SIGTERM, stop)
     supervisor = threading.Thread(
         target=supervise_worker,
@@ -279,7 +283,7 @@ def supervise_worker(
     secret the SuperNode started with) is not restarted: every restart would be refused too,
     while the SuperNode looked online to the coordinator. The SuperNode is stopped instead and
     `stop["secret_refused"]` set, so the agent exits non-zero and starts afresh."""
-    say = say or (lambda message: print(f"genofed: {message}", file=sys.stderr, flush=True))
+    say = say or say_on_stderr
     restarts = 0
     with log_path.open("ab") as log:
         while True:

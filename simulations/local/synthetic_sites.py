@@ -28,9 +28,9 @@ from genofed.client.site import (
     split_seed,
 )
 from genofed.client.synth import SUMMARY_FILE, SynthOptions, synthesize
-from genofed.client.synth_input import is_vcf
 from genofed.client.synthetic_use import declare_verdict
 from genofed.common.data.layout import REFERENCE, hospital_folders
+from genofed.common.data.readers import is_vcf
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE
 from genofed.common.synthetic.pipeline import seeded_dp_noise

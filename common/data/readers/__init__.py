@@ -36,6 +36,11 @@ ACCEPTED = (
 )
 
 
+def is_vcf(path: str | Path) -> bool:
+    """Whether `read_genotypes` reads `path` as a VCF/BCF (by its name, as it chooses its reader)."""
+    return Path(path).name.lower().endswith(VCF_SUFFIXES)
+
+
 def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
     """Read any supported genotype file, choosing the reader by suffix (keyword args go to it).
 
@@ -46,7 +51,7 @@ def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
     if path.is_dir() and not path.with_name(path.name + ".bed").exists():  # else a PLINK prefix
         raise folder_error(path)
     name = path.name.lower()
-    if name.endswith(VCF_SUFFIXES):
+    if is_vcf(path):
         return read_vcf(path, **kwargs)
     if path.suffix.lower() in PLINK_SUFFIXES or path.with_name(path.name + ".bed").exists():
         return read_plink(path, **kwargs)
@@ -85,7 +90,7 @@ def genotype_input_files(path: str | Path) -> list[Path]:
     the path as given misses `--genotypes x --out x.bed`.
     """
     path = Path(path)
-    if path.name.lower().endswith(VCF_SUFFIXES):  # the same order of choice as `read_genotypes`
+    if is_vcf(path):  # the same order of choice as `read_genotypes`
         return [path]
     if path.suffix.lower() in PLINK_SUFFIXES or path.with_name(path.name + ".bed").exists():
         prefix = plink_prefix(path)
@@ -128,6 +133,7 @@ __all__ = [
     "VCF_SUFFIXES",
     "folder_error",
     "genotype_input_files",
+    "is_vcf",
     "read_classes",
     "read_genotype_table",
     "read_genotypes",
