@@ -694,6 +694,17 @@ def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
             "declared budget caps the generator too); it must be the ledger these files are bound to"
         ),
     )
+    parser.add_argument(
+        "--declared-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "with --epsilon: the cohort size this hospital declares public; the VAE's and GAN's DP "
+            "sampling rate follows it, never the exact count (default: the site's declared size at a "
+            "site, else the patients rounded to 10, what a site declaring none makes public)"
+        ),
+    )
     add_raise_budget_argument(parser)
     add_new_ledger_argument(parser)
     parser.add_argument(
@@ -781,6 +792,7 @@ def run_synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         generator=args.generator,
         epochs=args.epochs,
+        declared_size=args.declared_size,
         phase=args.phase,
         temperature=args.temperature,
         label_column=args.label_column,

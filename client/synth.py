@@ -111,6 +111,7 @@ from genofed.common.synthetic.generators import (
 from genofed.common.synthetic.pipeline import (
     ValidatedBatch,
     generate_validated,
+    public_generator_rows,
 )
 from genofed.common.synthetic.reference_panel import ReferencePanel, refuse_patients_in_panel
 from genofed.common.synthetic.site_release import case_count_noise
@@ -172,6 +173,11 @@ class SynthOptions:
     #: patients, not a public one). "ignore": always model dosages.
     phase: str = "auto"
     epochs: int | None = None  # generator training epochs; None: the generator's default
+    #: Under DP, the cohort size the hospital declares public: the VAE's and GAN's DP-SGD rate and
+    #: steps follow its generator share (`pipeline.public_generator_rows`), never the actual count,
+    #: which moves with one patient. None: the site's declared size (its hospital.json), else the
+    #: patients rounded to 10, the rule a site that declares none follows (`site.declared_cohort_size`).
+    declared_size: int | None = None
     temperature: float = 1.0  # sampling temperature; < 1 sharpens each variant's categorical
     #: The input phenotype file's 0/1 disease column; the synthetic phenotypes.csv always calls it
     #: `label` (the column the training path reads back, `genofed.client.synthetic_use`).
@@ -204,6 +210,18 @@ class SynthOptions:
         require_positive("--temperature", self.temperature, hint="1 = the generator's own distribution")
         require_choice("--phase", self.phase, PHASES)
         require_choice("--generator", self.generator, GENERATORS)
+        if self.declared_size is not None:
+            require_at_least(
+                "--declared-size",
+                self.declared_size,
+                2,
+                message="--declared-size is the number of patients this hospital declares public; "
+                "give 2 or more",
+            )
+            require(
+                not math.isinf(self.epsilon),
+                "--declared-size applies under DP only (--epsilon): it sets the generator's sampling rate",
+            )
         uses_panel = self.generator == "reference"
         if self.epochs is not None and not uses_panel:  # the reference generator's refusal: settings()
             require_at_least(
@@ -251,6 +269,7 @@ def synthesize(
     bind: Callable[[], None] | None = None
     if ledger is not None and options.bound_to_data:  # before the genotypes are read: a refusal costs little
         ledger = local_ledger(options.state_dir, options.budget, delta=options.delta)
+        _check_declared_size(options, ledger)
         raised = check_budget_change(ledger, raise_budget=options.raise_budget)
         if raised:  # the DPO's decision, said before anything is read (Ctrl-C still costs nothing)
             (options.warn or logger.warning)(raised)
@@ -295,6 +314,34 @@ def synthesize(
         if not state_existed:
             _discard_unused_state(options.state_dir)
         raise
+
+
+def _check_declared_size(options: SynthOptions, site: LocalLedger) -> None:
+    """Refuse a `--declared-size` other than the one the site declared (its hospital.json): the
+    size a hospital states public is one number, set by its configuration."""
+    declared = site.declared_size
+    require(
+        options.declared_size is None or declared is None or options.declared_size == declared,
+        f"--declared-size {options.declared_size} differs from the cohort size site {site.site} declared "
+        f"public ({declared}, in {site.site_file}); leave --declared-size out at a site: its own is used. "
+        "Nothing was read or charged.",
+    )
+
+
+def _public_rows(options: SynthOptions, site: LocalLedger, patients: int) -> dict[str, Any]:
+    """The generator's training rows as far as anyone outside may know (VAE and GAN under DP):
+    the share of the declared cohort size that the keyed split sends to training. The size: the
+    site's declared one, else `--declared-size`, else the patients rounded to 10
+    (`site.declared_cohort_size`, what a site declaring none makes public). For validation.json."""
+    from genofed.client.site import declared_cohort_size  # site imports this module
+
+    if site.declared_size is not None:
+        size, source = site.declared_size, f"the size site {site.site} declared public"
+    elif options.declared_size is not None:
+        size, source = options.declared_size, "--declared-size"
+    else:
+        size, source = declared_cohort_size(patients), "the patients rounded to 10 (no declared size)"
+    return {"rows": public_generator_rows(size), "declared_size": size, "from": source}
 
 
 def _discard_unused_state(state_dir: str) -> None:
@@ -371,6 +418,13 @@ def _synthesize(
     if ledger is not None:  # said before the charge (Ctrl-C: nothing)
         _warn_input(options, prepared)
     n = options.n or len(labels)
+    # the rate the VAE's and GAN's DP-SGD samples at, from a public count (the reference generator's
+    # one release does not depend on it)
+    public = (
+        _public_rows(options, ledger, len(labels))
+        if ledger is not None and options.generator != "reference"
+        else None
+    )
     generate = functools.partial(
         generate_validated,
         dosages,
@@ -386,11 +440,22 @@ def _synthesize(
         reference=panel,
         focus=focus,
         split=prepared.split,
+        public_rows=None if public is None else public["rows"],
     )
     if ledger is not None:
         assert prepared.split is not None  # under DP: `generator_input`'s keyed split
         batch, plan = _generate_charged(
-            generate, settings, options, ledger, genotypes, dosages, labels, prepared.split, out, bind=bind
+            generate,
+            settings,
+            options,
+            ledger,
+            genotypes,
+            dosages,
+            labels,
+            prepared.split,
+            out,
+            bind=bind,
+            public_rows=None if public is None else public["rows"],
         )
     else:
         batch, plan = generate(noise_multiplier=None), None
@@ -410,6 +475,8 @@ def _synthesize(
         generator["reference"] = reference_summary(batch.generator)
     summary = _summary(batch, options, n=n, plan=plan, variant_ids=cohort.variant_ids, generator=generator)
     summary["missing_calls"] = missing_calls
+    if public is not None:
+        summary["dp_sampling"] = public
     summary["missing_covariates"] = prepared.missing_covariates
     # the privacy checks' own standard errors say whether they can tell at this size (checks.precision)
     summary["warnings"] = [warning] if (warning := precision_warning(summary["validation"])) else []
@@ -632,6 +699,7 @@ def _generate_charged(
     out: Path,
     *,
     bind: Callable[[], None] | None = None,
+    public_rows: int | None = None,
 ) -> tuple[ValidatedBatch, str]:
     """Calibrate, train and charge under the ledger lock, refusing before training when the
     budget (`local.budget`: --budget or the site's own) or the site's coalition cap would be
@@ -640,8 +708,9 @@ def _generate_charged(
     to this ledger, checked before the data were read) runs after those refusals and before the
     training, so a refused run binds nothing. At a site, the release is written to its audit log
     too (`out`: where the batch goes), before the batch is written. `split`: the generator's
-    (train, holdout) indices (`generator_input`'s keyed split); its training size sets the
-    sample rate the noise is calibrated for."""
+    (train, holdout) indices (`generator_input`'s keyed split). `public_rows`: the training rows
+    the VAE's and GAN's sampling rate and steps follow, a public count (`_public_rows`); the noise
+    is calibrated for the same (None: the split's training size)."""
     local.state_dir.mkdir(parents=True, exist_ok=True)
     refused = "Nothing was computed or written."
     with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
@@ -651,9 +720,10 @@ def _generate_charged(
             ledger, options.epsilon, options.delta, purpose="the generator", refused=refused
         )
         n_train = len(split[0])  # the patients the generator trains on
+        rows = n_train if public_rows is None else public_rows  # the rows its DP-SGD's rate follows
         count_noise = case_count_noise(options.epsilon, options.delta)  # VAE and GAN only
-        sigma = _calibrated(ledger, options, n_train, settings, target, count_noise)
-        planned = planned_history(options.generator, n_train, settings, sigma, count_noise)
+        sigma = _calibrated(ledger, options, rows, settings, target, count_noise)
+        planned = planned_history(options.generator, rows, settings, sigma, count_noise)
         local.check_coalition(
             ledger, planned, options.delta, epsilon=options.epsilon, purpose="the generator", refused=refused
         )
@@ -707,12 +777,13 @@ def _generate_charged(
 def _calibrated(
     ledger: PrivacyLedger,
     options: SynthOptions,
-    n_train: int,
+    rows: int,
     settings: Any,
     target: float,
     count_noise: float,
 ) -> float:
-    """The generator's noise multiplier for the site's epsilon `target` (`noise_for_budget`). The
+    """The generator's noise multiplier for the site's epsilon `target` (`noise_for_budget`), its
+    DP-SGD sampling `rows` training rows (the public count, `_public_rows`). The
     budget was checked (`check_spend`), so a calibration that fails means that `--epsilon` is below
     what the generator's steps add at the largest noise (`SIGMA_MAX`): refused as too small
     (`epsilon_too_small`), not as the site's budget exhausted (an audit read "privacy budget
@@ -720,7 +791,7 @@ def _calibrated(
     try:
         return noise_for_budget(
             options.generator,
-            n_train,
+            rows,
             settings,
             epsilon=target,
             delta=options.delta,
@@ -728,9 +799,7 @@ def _calibrated(
             count_noise=count_noise,
         )
     except BudgetExhausted:
-        quietest = planned_history(
-            options.generator, n_train, settings, SIGMA_MAX, max(count_noise, SIGMA_MAX)
-        )
+        quietest = planned_history(options.generator, rows, settings, SIGMA_MAX, max(count_noise, SIGMA_MAX))
         floor = epsilon_of([*ledger.history(), *quietest], options.delta) - ledger.epsilon(options.delta)
         raise epsilon_too_small(
             options.epsilon,

@@ -48,8 +48,9 @@ on random interpolates of real and generated records (same labels), Adam(betas 0
 Training with DP (`noise_multiplier` given): DP-SGD with Opacus on the CRITIC only, the only
 network that ever touches a real record.
 
-- Every critic step: a Poisson-sampled batch of real records (rate 1 / ceil(n / batch_size)) and
-  a FIXED number m = min(batch_size, n) of generated records (labels Bernoulli(1/2)) go through
+- Every critic step: a Poisson-sampled batch of real records (rate 1 / ceil(n / batch_size), n the
+  public training rows: `vae.private_dp_sgd`) and a FIXED number m = min(batch_size, n) of
+  generated records (labels Bernoulli(1/2)) go through
   the critic in one forward pass; each row's loss is -D(real) or +D(generated), and Opacus clips
   every row's gradient to `max_grad_norm`, sums, adds N(0, (noise_multiplier * max_grad_norm)^2)
   from a seeded generator, and divides by the expected batch size. A real record appears in one
@@ -404,6 +405,7 @@ def train_gan(
     noise_multiplier: float | None,
     n_states: int = DOSAGE_STATES,
     noise_rng: np.random.Generator | None = None,
+    public_rows: int | None = None,
 ) -> TrainedGAN:
     """Train the conditional GAN on one site's cohort.
 
@@ -415,6 +417,8 @@ def train_gan(
     the generator's own noise come from generators seeded by settings.seed; under DP the critic's
     Poisson sampling and Gaussian noise come from `noise_rng`, default secret randomness
     (`secret_noise.noise_key_from`); experiments and tests pass a seeded one, so their re-runs are identical.
+    `public_rows` (DP only): the training rows as far as anyone outside may know
+    (`vae.private_dp_sgd`); default the actual count.
     """
     check_states(genotypes, n_states)
     tensors, config = _training_data(genotypes, labels, covariates, settings, int(n_states))
@@ -443,7 +447,16 @@ def train_gan(
             return TrainedGAN(generator, config, s, [], losses)
         key = noise_key_from(noise_rng)
         return _train_private_critic(
-            generator, critic, loader, g_opt, c_opt, config, s, noise_multiplier, n=n, noise_key=key
+            generator,
+            critic,
+            loader,
+            g_opt,
+            c_opt,
+            config,
+            s,
+            noise_multiplier,
+            rows=n if public_rows is None else int(public_rows),
+            noise_key=key,
         )
 
 
@@ -470,11 +483,12 @@ def _train_private_critic(
     s: GANSettings,
     noise_multiplier: float,
     *,
-    n: int,
+    rows: int,
     noise_key: int,
 ) -> TrainedGAN:
     """The GAN with a DP-SGD critic (Opacus, Poisson sampling, seeded noise) and weight clipping,
-    on `n` training rows; the returned history is the run's (sigma, q, steps) for the site's ledger."""
+    at the rate of `rows` training rows (the public count, `vae.private_dp_sgd`), which also sets
+    the fake batch's size; the returned history is the run's (sigma, q, steps) for the site's ledger."""
     engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
     private_critic, private_opt, private_loader = private_dp_sgd(
         engine,
@@ -484,6 +498,8 @@ def _train_private_critic(
         noise_multiplier=noise_multiplier,
         max_grad_norm=s.max_grad_norm,
         noise_key=noise_key,
+        rows=rows,
+        batch_size=s.batch_size,
     )
     _clip_weights(critic, s.weight_clip)  # the critic starts inside its Lipschitz box
     trainer = _Trainer(
@@ -494,7 +510,7 @@ def _train_private_critic(
         private_opt,
         s,
         private=True,
-        n_fake=min(s.batch_size, n),
+        n_fake=min(s.batch_size, rows),
     )
     try:
         losses = trainer.run(private_loader)

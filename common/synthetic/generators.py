@@ -68,13 +68,16 @@ def train_generator(
     reference: ReferencePanel | None = None,
     focus: np.ndarray | None = None,
     noise_rng: np.random.Generator | None = None,
+    public_rows: int | None = None,
 ) -> Any:
     """Train a generator of `kind` (see the module docstring); DP when noise_multiplier is given.
 
     The reference generator takes dosages (n_states 3), the public `reference` panel, an optional
     `focus` (the variants whose per-class frequencies are released). `noise_rng` is the DP noise's
     source for every kind (the VAE's and GAN's Poisson sampling too); default secret randomness,
-    only experiments, tests and simulations pass a seeded one."""
+    only experiments, tests and simulations pass a seeded one. `public_rows` (VAE and GAN under
+    DP): the training rows their DP-SGD's rate and steps follow (`vae.private_dp_sgd`); default
+    the actual count. The reference generator's one release does not depend on it."""
     module = _module(kind)
     if kind == "reference":
         if reference is None:
@@ -100,6 +103,7 @@ def train_generator(
         noise_multiplier=noise_multiplier,
         n_states=n_states,
         noise_rng=noise_rng,
+        public_rows=public_rows,
     )
 
 

@@ -101,6 +101,15 @@ def private_split_for_generator(sample_ids: list[str], key: int) -> tuple[np.nda
     return keyed_split(sample_ids, HOLDOUT_FRACTION, key)
 
 
+def public_generator_rows(declared_size: int) -> int:
+    """The generator's training rows as far as anyone outside may know, from a cohort size the
+    site declared public: its expected share under the keyed split (`private_split_for_generator`
+    sends each patient to the holdout with probability HOLDOUT_FRACTION). Under DP the VAE's and
+    GAN's Poisson rate and steps follow this count, not the split's actual size, which moves when
+    one patient joins or leaves."""
+    return max(1, round(declared_size * (1 - HOLDOUT_FRACTION)))
+
+
 def generate_validated(
     dosages: np.ndarray,
     labels: np.ndarray,
@@ -119,6 +128,7 @@ def generate_validated(
     noise_rng: np.random.Generator | None = None,
     count_noise: float = CASE_COUNT_NOISE,
     split: tuple[np.ndarray, np.ndarray] | None = None,
+    public_rows: int | None = None,
 ) -> ValidatedBatch:
     """Train a `kind` generator on 80 % of (dosages, labels), sample `n` records, filter and
     validate them against the real training set and the holdout.
@@ -141,7 +151,9 @@ def generate_validated(
     if inside one, else secret randomness (`seed` is public and sets only the split, the
     initialisation and the sampling of the records); experiments and tests pass a seeded one.
     `split`: the (train, holdout) indices (`private_split_for_generator` under DP at a site);
-    default `split_for_generator(labels, seed)`.
+    default `split_for_generator(labels, seed)`. `public_rows` (VAE and GAN under DP): the training
+    rows their DP-SGD's Poisson rate and steps follow, a public count (`public_generator_rows`);
+    default the actual count of `train`. Calibrate with the same count (`noise_for_budget`).
     """
     if noise_rng is None:  # None still: each release keys its noise with 256 secret bits
         noise_rng = seeded_noise_source()
@@ -159,6 +171,7 @@ def generate_validated(
         reference=reference,
         focus=focus,
         noise_rng=noise_rng,
+        public_rows=public_rows,
     )
     history = list(trained.history)
     if kind == "reference":
@@ -188,6 +201,7 @@ def _train_on_share(
     reference: ReferencePanel | None,
     focus: np.ndarray | None,
     noise_rng: np.random.Generator | None,
+    public_rows: int | None = None,
 ) -> Any:
     """A `kind` generator trained on the `train` rows: on dosages, or on phased states when
     `haplotypes` are given (VAE and GAN; the reference generator always reads dosages)."""
@@ -204,6 +218,7 @@ def _train_on_share(
         reference=reference,
         focus=focus,
         noise_rng=noise_rng,
+        public_rows=public_rows,
     )
 
 

@@ -57,7 +57,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py), and
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model.network import BlockLinear
-from genofed.common.privacy.accountant import Step
+from genofed.common.privacy.accountant import Step, sample_rate
 from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
 from genofed.common.privacy.secret_noise import SecretNoise, noise_key_from
 from genofed.common.synthetic.config_base import (
@@ -309,8 +309,6 @@ def load_vae(path: str | Path) -> TrainedVAE:
     return TrainedVAE(model, config, settings, payload["history"], payload["losses"])
 
 
-# The two one-liners below mirror genofed.client.trainer.steps_per_epoch / sample_rate, which
-# genofed.common must not import (common never depends on client): keep them identical.
 def dp_noise_for_budget(
     n: int, settings: VAESettings, *, epsilon: float, delta: float, history: list[Step] | tuple = ()
 ) -> float:
@@ -333,6 +331,7 @@ def train_vae(
     noise_multiplier: float | None,
     n_states: int = DOSAGE_STATES,
     noise_rng: np.random.Generator | None = None,
+    public_rows: int | None = None,
 ) -> TrainedVAE:
     """Train the conditional VAE on one site's cohort.
 
@@ -345,7 +344,8 @@ def train_vae(
     default secret randomness (`secret_noise.noise_key_from`: the public seed would let anyone subtract the
     noise); experiments and tests pass a seeded one, so their re-runs are identical.
     `n_states`: 3 for dosages, 4 for phased states (`encoding.phased_states`), which makes the
-    generator haplotype-aware and its samples carry `haplotypes`.
+    generator haplotype-aware and its samples carry `haplotypes`. `public_rows` (DP only): the
+    training rows as far as anyone outside may know (`private_dp_sgd`); default the actual count.
     """
     check_states(genotypes, n_states)
     tensors = training_tensors(genotypes, labels, covariates, dtype=torch.float32)
@@ -370,7 +370,14 @@ def train_vae(
             losses = _run(model, optimizer, loader, s.epochs)
             return TrainedVAE(model, config, s, [], losses)
         return _train_private_vae(
-            model, optimizer, loader, config, s, noise_multiplier, noise_key=noise_key_from(noise_rng)
+            model,
+            optimizer,
+            loader,
+            config,
+            s,
+            noise_multiplier,
+            noise_key=noise_key_from(noise_rng),
+            rows=n if public_rows is None else int(public_rows),
         )
 
 
@@ -383,12 +390,21 @@ def private_dp_sgd(
     noise_multiplier: float,
     max_grad_norm: float,
     noise_key: int,
+    rows: int,
+    batch_size: int,
 ) -> tuple[nn.Module, torch.optim.Optimizer, DataLoader]:
-    """Opacus' `make_private` for a generator's DP-SGD, with Poisson batches at rate 1 / len(loader)
-    and the Gaussian noise both drawn from `noise_key` (`common.privacy.secret_noise`: a torch
-    generator would keep 32 bits of it)."""
+    """Opacus' `make_private` for a generator's DP-SGD, with Poisson batches and the Gaussian noise
+    both drawn from `noise_key` (`common.privacy.secret_noise`: a torch generator would keep 32 bits
+    of it).
+
+    `rows`: the training rows as far as anyone outside may know (a site's declared size, as
+    `client.trainer` trains with): the Poisson rate (`sample_rate(rows, batch_size)`), so the number
+    of steps, and Opacus' divisor of the noisy gradient sum follow from it rather than from the
+    actual count, so that none of them changes when one patient is added or removed (what the RDP
+    accountant assumes). With the actual count they are 1 / len(loader) and Opacus' own divisor."""
+    rate = sample_rate(rows, batch_size)
     poisson = secret_poisson_loader(
-        loader.dataset, sample_rate=1.0 / len(loader), noise=SecretNoise(noise_key, "poisson sampling")
+        loader.dataset, sample_rate=rate, noise=SecretNoise(noise_key, "poisson sampling")
     )
     private_module, private_optimizer, private_loader = engine.make_private(
         module=module,
@@ -399,6 +415,7 @@ def private_dp_sgd(
         poisson_sampling=False,
     )
     use_secret_noise(private_optimizer, SecretNoise(noise_key, "noise"))
+    private_optimizer.expected_batch_size = max(1, int(rows * rate))
     return private_module, private_optimizer, private_loader
 
 
@@ -436,9 +453,11 @@ def _train_private_vae(
     noise_multiplier: float,
     *,
     noise_key: int,
+    rows: int,
 ) -> TrainedVAE:
-    """DP-SGD on the VAE (Opacus, Poisson sampling, seeded noise); the returned history is the
-    run's (sigma, q, steps) for the site's ledger."""
+    """DP-SGD on the VAE (Opacus, Poisson sampling, seeded noise) at the rate of `rows` (the public
+    training rows, `private_dp_sgd`); the returned history is the run's (sigma, q, steps) for the
+    site's ledger."""
     engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
     private_model, private_optimizer, private_loader = private_dp_sgd(
         engine,
@@ -448,6 +467,8 @@ def _train_private_vae(
         noise_multiplier=noise_multiplier,
         max_grad_norm=s.max_grad_norm,
         noise_key=noise_key,
+        rows=rows,
+        batch_size=s.batch_size,
     )
     try:
         losses = _run(

@@ -64,6 +64,8 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
             seed=derived_seed(site_secret(site, settings.seed), "synthetic") % 2**31,
             generator=settings.synthetic_generator,
             label_column=settings.label_column,
+            # under DP the generator samples at the rate of the site's declared (public) size
+            declared_size=(real.public_train + real.public_validation) if settings.private else None,
             # under DP `auto` models dosages (its decision would read the patients); a federation
             # genofed simulated (its truth.json: `secret_from_seed`) writes phased VCFs, so they
             # are declared phased and their haplotypes stay modelled; other data stay on `auto`

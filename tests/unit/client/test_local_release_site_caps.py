@@ -170,25 +170,18 @@ def test_synth_over_the_coalition_cap_is_refused_before_the_generator_trains(
 
 @pytest.mark.parametrize("generator", ["vae", "gan"])
 def test_the_steps_synth_checks_are_the_steps_it_trains(files, tmp_path, generator, monkeypatch):
-    """`planned_history`, checked against the cap before training, is what the training charges."""
-    import genofed.client.synth_input as synth_input
-
-    splits = []  # the generator's (train, holdout): a keyed split with a secret key, seen here
-
-    def seen(*args, **kwargs):
-        splits.append(private_split(*args, **kwargs))
-        return splits[-1]
-
-    private_split = synth_input.private_split_for_generator
-    monkeypatch.setattr(synth_input, "private_split_for_generator", seen)
+    """`planned_history`, checked against the cap before training, is what the training charges:
+    both on the public training rows (the 40 patients' declared share, validation.json's
+    `dp_sampling`), not the keyed split's actual count."""
     options = synth_module.SynthOptions(
         epsilon=3.0, state_dir=str(tmp_path / "s"), budget=8.0, epochs=2, generator=generator
     )
-    synth_module.synthesize(*files, tmp_path / "syn", options)
+    summary = synth_module.synthesize(*files, tmp_path / "syn", options)
     charges = PrivacyLedger(tmp_path / "s" / LEDGER_FILE).charges
-    n_train = len(splits[0][0])
+    rows = summary["dp_sampling"]["rows"]
+    assert rows == 32
     count_noise, sigma = charges[0].noise_multiplier, charges[1].noise_multiplier
-    planned = planned_history(generator, n_train, options.settings(), sigma, count_noise)
+    planned = planned_history(generator, rows, options.settings(), sigma, count_noise)
     np.testing.assert_allclose(np.array([c.step for c in charges]), np.array(planned), rtol=1e-12)
     assert epsilon_of(planned, 1e-5) == pytest.approx(
         PrivacyLedger(tmp_path / "s" / LEDGER_FILE).epsilon(1e-5)
