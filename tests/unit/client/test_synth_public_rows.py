@@ -128,8 +128,13 @@ def test_another_declared_size_than_the_sites_is_refused_before_anything_is_read
     assert not out.exists() and not (site / "state" / LEDGER_FILE).exists()
 
 
-def test_declared_size_without_dp_is_refused(tmp_path, capsys):
+def test_declared_size_without_dp_or_with_the_reference_generator_is_refused(tmp_path, capsys):
     files = write_small_site(tmp_path / "rostov", patients=40)
     assert main(synth_args(files, tmp_path / "syn", "--declared-size", "40")) == 2
     err = capsys.readouterr().err
     assert "--declared-size applies under DP only" in err and "Traceback" not in err
+    reference = synth_args(
+        files, tmp_path / "ref", "--epsilon", "1", "--budget", "3", "--declared-size", "40"
+    )
+    assert main([*reference, "--generator", "reference", "--reference", str(files[0])]) == 2
+    assert "--declared-size applies to the VAE and GAN only" in capsys.readouterr().err
