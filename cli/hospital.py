@@ -348,7 +348,7 @@ def add_new_ledger_argument(parser: argparse.ArgumentParser) -> None:
 
 def run_hospital_check(args: argparse.Namespace) -> int:
     _require_epsilon_budget(args.epsilon_budget)  # the operator's choice first, as a missing option
-    from genofed.client.agent.launch import check_site
+    from genofed.client.agent.check import check_site
 
     bound = check_site(
         args.dir,

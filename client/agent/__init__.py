@@ -3,8 +3,9 @@
 Modules:
 
 - `keys`: `genofed hospital init`: the site's own key pair, made at the hospital.
-- `launch`: `genofed hospital check / start / audit`: check and bind the site's data, then run
-  Flower's SuperNode with TLS, the site key, the audit log and the pinned app.
+- `check`: `genofed hospital check`: check and bind the site's data, budget and declarations.
+- `launch`: `genofed hospital start / audit`: run Flower's SuperNode on the checked site with TLS,
+  the site key, the audit log and the pinned app; read the audit log.
 - `supernode`: what `start` runs once the site is checked: the SuperNode in its own process
   group, the warm worker supervised and restarted, a stop signal passed on and bounded.
 - `model_pin`: the model architecture `hospital check` pins: `--model` over the whole panel, or
@@ -14,9 +15,9 @@ Modules:
 - `worker`: the warm ClientApp: one long-running process that takes every task of the SuperNode.
 - `audit`: the audit log: one line for every message this site hands to Flower to send.
 
-Every name loads on first use: `audit` (and `launch` through it) imports Flower, `keys` imports
-`cryptography`, and `worker` runs as `python -m genofed.client.agent.worker`, which must not
-find itself already imported by this package.
+Every name loads on first use: `audit` (and `check` and `launch` through it) imports Flower,
+`keys` imports `cryptography`, and `worker` runs as `python -m genofed.client.agent.worker`,
+which must not find itself already imported by this package.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from __future__ import annotations
 from typing import Any
 
 _KEYS = {"init_site"}
+_CHECK = {"check_site"}
 _LAUNCH = {
     "AgentOptions",
     "audit_lines",
-    "check_site",
     "node_config",
     "prepare_start",
     "read_site_audit",
@@ -45,6 +46,10 @@ def __getattr__(name: str) -> Any:
         import genofed.client.agent.keys as keys
 
         return getattr(keys, name)
+    if name in _CHECK:
+        import genofed.client.agent.check as check
+
+        return getattr(check, name)
     if name in _LAUNCH:
         import genofed.client.agent.launch as launch
 
@@ -69,4 +74,4 @@ def __getattr__(name: str) -> Any:
 
 
 #: every name `__getattr__` loads on first use
-__all__ = sorted(_KEYS | _LAUNCH | _LEDGER_BINDING | _PINNING | _MODEL_PIN | _AUDIT)
+__all__ = sorted(_KEYS | _CHECK | _LAUNCH | _LEDGER_BINDING | _PINNING | _MODEL_PIN | _AUDIT)

@@ -38,7 +38,7 @@ NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
 #: patient and case counts (`hospital check`) and the cohort paths, which never leave the site.
 SITE_FOLDER_MODE, SITE_FILE_MODE = 0o700, 0o600
 #: Every key genofed writes in hospital.json: `hospital init`'s at the top, `hospital check`'s under
-#: "data" (`launch.check_site`). Anything else was added by hand and is refused
+#: "data" (`check.check_site`). Anything else was added by hand and is refused
 #: (`_require_known_keys`): an audit's typo `"require_secag": true` was silently ignored, so the
 #: operator believed secure aggregation was required while it was not.
 SITE_KEYS = frozenset({"name", "private_key", "public_key", "fingerprint", "created", "data"})

@@ -24,7 +24,8 @@ Why the stop is bounded: a service manager kills the agent itself after its own 
 stop: 10 s), which would leave the SuperNode and its worker orphaned, still holding the site (an
 audit timed 11-25 s from SIGTERM to exit when each SuperNode had a handler of its own).
 Why a module of its own: the processes and their signals are one job, apart from checking and
-binding the site (genofed.client.agent.launch, which imports this module, never the reverse).
+binding the site (genofed.client.agent.check for `hospital check`, genofed.client.agent.launch for
+what `start` checks and prepares; launch imports this module, never the reverse).
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
-from genofed.client.agent.launch import check_site
 from genofed.client.agent.ledger_binding import INDEX_ENV, INDEX_FILE
 from genofed.common.data.layout import SiteFolder, hospital_folders
 from genofed.server.service.enrollment import enroll

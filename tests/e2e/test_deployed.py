@@ -29,8 +29,8 @@ import torch
 from helpers import require_tool
 
 from genofed.client.agent.audit import read_audit
+from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
-from genofed.client.agent.launch import check_site
 from genofed.common.data.layout import SiteFolder, hospital_folders
 from genofed.common.deployment.flower_env import flower_command, service_env
 from genofed.common.errors import GenofedError

@@ -78,7 +78,7 @@ def test_a_folder_that_is_no_sites_state_needs_a_cap_of_its_own_and_is_bound_to_
 
 
 def test_the_site_state_folder_is_the_agents():
-    from genofed.client.agent.launch import STATE_DIR
+    from genofed.client.agent.check import STATE_DIR
     from genofed.client.local_ledger import SITE_STATE_DIR
 
     assert SITE_STATE_DIR == STATE_DIR

@@ -23,8 +23,9 @@ import pandas as pd
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 
+from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
-from genofed.client.agent.launch import check_site, node_config
+from genofed.client.agent.launch import node_config
 from genofed.client.app import make_client_app
 from genofed.client.site import declared_split, load_site_tensors, resolve_site
 from genofed.client.synth import SUMMARY_FILE

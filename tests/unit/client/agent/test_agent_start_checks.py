@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 
 from genofed.cli.main import main
+from genofed.client.agent.check import check_site, declared_size_warnings
 from genofed.client.agent.keys import init_site
 from genofed.client.agent.launch import (
     AgentOptions,
     _require_free_port,
-    check_site,
     check_start_options,
-    declared_size_warnings,
     prepare_start,
     start_site,
 )

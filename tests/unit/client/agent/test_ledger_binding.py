@@ -15,8 +15,9 @@ import pytest
 
 from genofed.client.agent import launch
 from genofed.client.agent.audit import append_entry, read_audit
+from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
-from genofed.client.agent.launch import AgentOptions, audit_lines, check_site, prepare_start, start_site
+from genofed.client.agent.launch import AgentOptions, audit_lines, prepare_start, start_site
 from genofed.client.agent.ledger_binding import (
     BINDING_FILE,
     INDEX_ENV,

@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives import serialization
 from genofed.cli.main import build_parser, main
 from genofed.client.agent import worker as worker_module
 from genofed.client.agent.audit import read_audit
+from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import load_site_file
 from genofed.client.agent.launch import (
     AgentOptions,
-    check_site,
     check_start_options,
     prepare_start,
     require_ca_signs_coordinator,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import SITE_FILE, init_site
-from genofed.client.agent.launch import check_site
 from genofed.common.data.layout import hospital_folders
 from genofed.common.util.atomic import write_text_atomic
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 
+from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
-from genofed.client.agent.launch import check_site, node_config
+from genofed.client.agent.launch import node_config
 from genofed.client.app import make_client_app
 from genofed.common.data.layout import hospital_folders
 from genofed.common.data.panel import VariantPanel

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from helpers.mixed_federation import write_mixed_federation
 
+from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
-from genofed.client.agent.launch import check_site, load_site_file, node_config
+from genofed.client.agent.launch import load_site_file, node_config
 from genofed.client.site import load_site_tensors, resolve_site
 from genofed.common.data.layout import hospital_folders
 from genofed.common.errors import DataError
