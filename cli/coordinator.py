@@ -615,7 +615,7 @@ def run_coordinator_start(args: argparse.Namespace) -> int:
 def run_coordinator_status(args: argparse.Namespace) -> int:
     import json
 
-    from genofed.server.service.launch import coordinator_status
+    from genofed.server.service.status import coordinator_status
 
     status = coordinator_status(args.dir)
     if args.json:

@@ -10,8 +10,11 @@ Modules:
 - `enrollment`: the list of enrolled hospitals: who may connect, since when, who was revoked.
 - `fleet_proxy`: the hospital-facing address: an nginx TLS proxy that passes Flower's Fleet API
   only.
-- `launch`: `genofed coordinator start` and `status`: the federation's run on Flower's own
-  SuperLink, with only enrolled hospitals registered.
+- `launch`: `genofed coordinator start`: the federation's run on Flower's own SuperLink, with only
+  enrolled hospitals registered.
+- `flower_control`: the `flwr` CLI against the coordinator's own SuperLink.
+- `status`: `genofed coordinator status` and the coordinator's state file (DIR/coordinator.json).
+- `orphans`: the processes a killed coordinator left running, stopped by the next `start`.
 
 `fleet_proxy` is standard library only and imported here; the other modules import
 `cryptography` (the keys and certificates), so their names load on first use.
@@ -42,7 +45,8 @@ _PKI = {
     "write_pki",
 }
 _ENROLLMENT = {"EnrollmentError", "enroll", "hospitals", "load_registry", "revoke"}
-_LAUNCH = {"ServiceOptions", "coordinator_status", "start_coordinator"}
+_LAUNCH = {"ServiceOptions", "start_coordinator"}
+_STATUS = {"coordinator_status"}
 
 
 def __getattr__(name: str) -> Any:
@@ -63,6 +67,10 @@ def __getattr__(name: str) -> Any:
         import genofed.server.service.launch as launch
 
         return getattr(launch, name)
+    if name in _STATUS:
+        import genofed.server.service.status as status
+
+        return getattr(status, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -73,4 +81,4 @@ __all__ = [
     "write_config",
 ]
 #: and every name `__getattr__` loads on first use
-__all__ += sorted(_FEDERATION_FOLDER | _PKI | _ENROLLMENT | _LAUNCH)
+__all__ += sorted(_FEDERATION_FOLDER | _PKI | _ENROLLMENT | _LAUNCH | _STATUS)

@@ -1,4 +1,5 @@
-"""`genofed coordinator start` and `status`: the federation's run on Flower's own SuperLink.
+"""`genofed coordinator start`: the federation's run on Flower's own SuperLink (`coordinator status`
+and the state file DIR/coordinator.json: server/service/status.py).
 
 What `start` does, in order, and why:
 1. Checks the folder (federation.json, enrolled hospitals >= minimum, no finished run whose
@@ -6,8 +7,8 @@ What `start` does, in order, and why:
    certificate and key valid and of the federation's CA) and that nginx is there. Then it takes
    the folder's lock (DIR/coordinator.lock, `hold_federation`), held until it exits: a second
    `start` for the folder is refused there, naming the first one's pid. It stops the SuperLink
-   group a killed coordinator left (the pids DIR/coordinator.json recorded) and checks that
-   every address it will listen on is free, before anything listens.
+   group a killed coordinator left (server/service/orphans.py) and checks that every address it
+   will listen on is free, before anything listens.
 2. Runs `flower-superlink` on 127.0.0.1 only (`--internal-address`) with the federation's TLS
    certificate, SuperNode authentication, its state database in DIR, runtime dependency
    installation off, telemetry and Flower's update check off, and `--isolation process` with a
@@ -33,15 +34,13 @@ What `start` does, in order, and why:
    (one process group). Exit 0 when the run completed.
    Restarting after a crash stops the orphaned group and resumes from the last checkpoint, with
    the same privacy plan id (hospitals' ledgers continue the same plan). A group that finished
-   the run meanwhile (results.json written) is stopped too, the ServerApp's log saved from its
-   SuperLink first, and the start then refused as for any finished run; `status` says the run
-   "finished while the coordinator was down", not "crashed ... resumes".
+   the run meanwhile is dealt with by server/service/orphans.py, and the start then refused as for
+   any finished run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import errno
 import json
 import os
@@ -56,31 +55,27 @@ from typing import Any
 from genofed.common.deployment.app_bundle import approved_app_hash, write_app_dir
 from genofed.common.deployment.flower_env import (
     flower_command,
-    service_env,
     superexec_command,
     write_superexec_secret,
 )
-from genofed.common.deployment.processes import bind_problem, pid_alive
-from genofed.common.errors import DataError, GenofedError
+from genofed.common.deployment.processes import bind_problem
+from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress
-from genofed.server.service.enrollment import load_registry, without_size
-from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, check_nodes, load_federation
+from genofed.server.service.enrollment import load_registry
+from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
 from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
+from genofed.server.service.flower_control import CONNECTION, FlowerControl, save_run_log, split_address
 from genofed.server.service.folder_files import FEDERATION_FILE, hold_federation, require_complete
+from genofed.server.service.orphans import finished_without_coordinator, refuse_second_instance
 from genofed.server.service.pki import check_folder_pki
 from genofed.server.service.run_end import run_end, wait_for_run_end
-from genofed.server.training_rule import rule_rounds
+from genofed.server.service.status import RESULTS_FILE, now, read_json, write_status
 
-STATUS_FILE = "coordinator.json"
-#: The run's results (genofed.server.results.RESULTS, not imported: it loads torch); written
-#: once the run completed, so its presence marks a finished run.
-RESULTS_FILE = "results.json"
 #: Seconds after the ServerApp's end-of-run file during which the coordinator asks for the run's
 #: state every second (each ask is a `flwr` CLI call, about 1 s of CPU, hence not for ever).
 ENDED_GRACE = 30.0
-CONNECTION = "genofed"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: Seconds to wait for the ports an orphaned SuperLink group held to be free again after stopping it.
 ORPHAN_PORT_GRACE = 10.0
@@ -115,61 +110,6 @@ class ServiceOptions:
             )
 
 
-def split_address(address: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise GenofedError(f"address {address!r}: give HOST:PORT, e.g. 0.0.0.0:9092")
-    return host.strip("[]"), int(port)
-
-
-class FlowerControl:
-    """The `flwr` CLI against this coordinator's SuperLink, over loopback TLS (JSON output)."""
-
-    def __init__(self, folder: Path, address: str) -> None:
-        host, port = split_address(address)
-        loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        self.home = folder / "flwr"
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_text_atomic(
-            self.home / "config.toml",
-            (
-                f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
-                f'address = "{loopback}:{port}"\nroot-certificates = "{(folder / "ca.pem").resolve()}"\n'
-            ),
-        )
-        self.env = service_env(self.home)
-
-    def __call__(self, *args: str, timeout: float = 60.0) -> dict[str, Any]:
-        command = [flower_command("flwr"), *args, "--format", "json"]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, env=self.env, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise GenofedError(
-                f"flwr {' '.join(args[:2])} got no answer from the SuperLink within {timeout:.0f} s"
-            ) from None
-        try:
-            reply = json.loads(done.stdout)
-        except json.JSONDecodeError:
-            reply = {"success": False, "error-message": (done.stderr or done.stdout).strip()[-500:]}
-        if not reply.get("success"):
-            raise GenofedError(f"flwr {' '.join(args[:2])} failed: {reply.get('error-message', reply)}")
-        return reply
-
-    def text(self, *args: str, timeout: float = 60.0) -> str:
-        """A `flwr` command's plain output (for commands without JSON output, e.g. `flwr log`)."""
-        done = subprocess.run(
-            [flower_command("flwr"), *args], capture_output=True, text=True, env=self.env, timeout=timeout
-        )
-        return done.stdout
-
-    def online(self) -> bool:
-        try:
-            self("supernode", "list", CONNECTION, timeout=15)
-            return True
-        except GenofedError:
-            return False
-
-
 def start_coordinator(
     folder: str | Path, options: ServiceOptions = ServiceOptions(), say: Progress = print
 ) -> int:
@@ -197,7 +137,7 @@ def _run_coordinator(folder: Path, options: ServiceOptions, nginx: str, say: Pro
     coordinator left, start the processes, submit and watch the run, stop them all. The state
     is in DIR/coordinator.json from the moment the SuperLink is started ("starting", with the
     pids of the processes it started), so `status` and a later start see them."""
-    orphans = _refuse_second_instance(folder)
+    orphans = refuse_second_instance(folder)
     if orphans:
         say(orphans)
     require_free_addresses(options, grace=ORPHAN_PORT_GRACE if orphans else 0.0)
@@ -215,11 +155,11 @@ def _run_coordinator(folder: Path, options: ServiceOptions, nginx: str, say: Pro
     status = _starting_status(options, superlink)
     stop = _stop_on_signals()
     try:
-        _write_status(folder, status)  # "starting": a start killed from here on leaves orphans the next stops
+        write_status(folder, status)  # "starting": a start killed from here on leaves orphans the next stops
         _wait_online(control, superlink, options.startup_timeout, folder)
         helpers = _start_helpers(folder, options, secret, superlink, log, control.env, nginx)
         status.update({f"{name}_pid": process.pid for name, process in helpers.items()})
-        _write_status(folder, status)
+        write_status(folder, status)
         host, port = split_address(options.address)
         _wait_listening(host, port, helpers["proxy"], folder, options.startup_timeout)
         last_sync = _submit_run(folder, options, control, app, status, say)
@@ -235,8 +175,8 @@ def _run_coordinator(folder: Path, options: ServiceOptions, nginx: str, say: Pro
         raise
     finally:
         _terminate(superlink)
-        status["stopped"] = _now()
-        _write_status(folder, status)
+        status["stopped"] = now()
+        write_status(folder, status)
         log.close()
 
 
@@ -275,10 +215,10 @@ def _refuse_finished_run(folder: Path, say: Progress = print) -> None:
     Called with the folder's lock held: a coordinator killed while its run went on (SIGKILL) left
     its SuperLink group running, which finished the run without it and would otherwise keep the
     ports, the unauthenticated Control API and the hospitals' connections open: stopped first, and
-    said (`_finished_without_coordinator`), before the refusal."""
+    said (`finished_without_coordinator`), before the refusal."""
     results = folder / RUN_DIR / RESULTS_FILE
     if results.is_file():
-        left = _finished_without_coordinator(folder)
+        left = finished_without_coordinator(folder)
         if left:
             say(left)
         raise GenofedError(
@@ -332,7 +272,7 @@ def _starting_status(options: ServiceOptions, superlink: subprocess.Popen) -> di
         "address": options.address,
         "internal_address": options.internal_address,
         "state": "starting",
-        "started": _now(),
+        "started": now(),
         "app_sha256": approved_app_hash(),
         "run_id": None,
         "hospitals": {},
@@ -377,7 +317,7 @@ def _watch_run(
     ended_at = 0.0  # when the ServerApp's end-of-run file was first seen (monotonic)
     online: list[str] | None = None  # the hospitals last said to be online
     while True:
-        _write_status(folder, status)
+        write_status(folder, status)
         run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
         status["run_status"] = run["status"]
         status["network_traffic"] = run.get("network-traffic")  # the SuperLink's byte counts for this run
@@ -425,7 +365,7 @@ def _finish_run(
         )
     completed = status.get("run_status") == "finished:completed"
     status["state"] = "stopped" if stop["signal"] else ("finished" if completed else "failed")
-    log_file = _save_run_log(control, folder, status["run_id"])
+    log_file = save_run_log(control, folder, status["run_id"])
     interrupted = bool(stop["signal"]) and not completed
     outcome = status.get("run_status")
     if interrupted:  # Flower's last word ("running") is stale once its SuperLink is stopped
@@ -557,24 +497,13 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else "(no output)"
 
 
-def _save_run_log(control: FlowerControl, folder: Path, run_id: int) -> Path:
-    """The ServerApp's own log of the run (its progress lines, or why it failed), kept with the results."""
-    path = folder / RUN_DIR / f"serverapp-{run_id}.log"
-    try:
-        text = control.text("log", str(run_id), CONNECTION, "--show", timeout=60)
-    except subprocess.TimeoutExpired:
-        text = "(flwr log timed out)\n"
-    write_text_atomic(path, text)
-    return path
-
-
 def sync_nodes(folder: Path, control: FlowerControl, say: Progress) -> dict[str, dict[str, Any]]:
     """Make the SuperLink's registered nodes exactly the enrolled hospitals; return their states.
 
     Writes the admission map (DIR/nodes.json) after every registration, before the node can be
     asked anything: the ServerApp admits a node only once its id is in the map."""
     enrolled = {e["name"]: e for e in load_registry(folder)["hospitals"]}
-    known = _read_json(folder / NODES_FILE, {})  # name -> {"node_id", "fingerprint"}
+    known = read_json(folder / NODES_FILE, {})  # name -> {"node_id", "fingerprint"}
     listed = {str(n["node-id"]): n for n in control("supernode", "list", CONNECTION, "-v")["nodes"]}
     live = {nid for nid, n in listed.items() if n.get("status") not in ("unregistered", "deleted")}
     ours = {str(v["node_id"]): name for name, v in known.items()}
@@ -608,60 +537,6 @@ def sync_nodes(folder: Path, control: FlowerControl, say: Progress) -> dict[str,
     }
 
 
-def coordinator_status(folder: str | Path) -> dict[str, Any]:
-    """What `genofed coordinator status` shows: the service state, hospitals, rounds and metrics.
-
-    `coordinator_running`: whether the coordinator that wrote DIR/coordinator.json still runs;
-    only then are the hospitals' connection states and the run's Flower state current. One killed
-    while its run went on is "crashed" (a start resumes the run), or, once results.json is there,
-    the run "finished while the coordinator was down" (its SuperLink group completed it)."""
-    folder = Path(folder)
-    require_complete(folder)  # not "never started" for a folder with its certificates missing
-    federation = load_federation(folder)
-    status = _read_json(folder / STATUS_FILE, {"state": "never started"})
-    under_way = status.get("state") in ("starting", "running")
-    status["coordinator_running"] = under_way and pid_alive(status.get("pid"))
-    results_file = folder / RUN_DIR / RESULTS_FILE
-    if (under_way or status.get("ended_while_down")) and not status["coordinator_running"]:
-        if results_file.is_file():  # the killed coordinator's SuperLink group finished the run
-            status["state"] = _finished_while_down(status)
-        elif under_way:
-            status["state"] = (
-                "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
-            )
-    if not status["coordinator_running"]:
-        status["hospitals"] = _last_known(status.get("hospitals", {}), status.get("updated"))
-    settings = federation["settings"]
-    # 0 = the rule's (server/training_rule.py), which needs no panel for the count
-    status["rounds_planned"] = settings["rounds"] or rule_rounds(settings.get("model", "auto"))
-    status["rounds_by_rule"] = not settings["rounds"]
-    results = _read_json(results_file, None)
-    history = results["rounds"] if results else _checkpoint_history(folder / RUN_DIR / "checkpoints")
-    status["rounds_done"] = max((r["round"] for r in history), default=0)
-    status["last_round"] = history[-1] if history else None
-    status["results"] = str(folder / RUN_DIR / RESULTS_FILE) if results else None
-    # enrolled with --no-declared-size (or before enroll asked for the size): their sizes are their word
-    status["without_enrolled_size"] = without_size(folder)
-    return status
-
-
-def _last_known(hospitals: dict[str, dict[str, Any]], updated: str | None) -> dict[str, dict[str, Any]]:
-    """The hospitals' connection state once the coordinator is not running: "unknown" (no
-    SuperLink to ask), with the state it last recorded and when (`last_status`, `last_seen`), not
-    that state as if it were current (every hospital "online" after the run)."""
-    return {
-        name: dict(node, status="unknown", last_status=node["status"], last_seen=updated)
-        for name, node in hospitals.items()
-    }
-
-
-def _checkpoint_history(checkpoints: Path) -> list[dict[str, Any]]:
-    from genofed.server.checkpoint import latest_checkpoint  # torch: only when a run is under way
-
-    checkpoint = latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
-    return list(checkpoint.history) if checkpoint else []
-
-
 def _wait_online(control: FlowerControl, superlink: subprocess.Popen, timeout: float, folder: Path) -> None:
     deadline = time.monotonic() + timeout
     while not control.online():
@@ -675,141 +550,6 @@ def _wait_online(control: FlowerControl, superlink: subprocess.Popen, timeout: f
                 f"flower-superlink did not answer within {timeout:.0f} s; see {folder / 'superlink.log'}"
             )
         time.sleep(1.0)
-
-
-#: The processes `start` records in DIR/coordinator.json, all in the SuperLink's process group.
-ORPHAN_PROCESSES = ("superlink", "superexec", "proxy")
-
-
-def _refuse_second_instance(folder: Path) -> str | None:
-    """Stop what a killed coordinator of this folder left running; returns what it stopped (to
-    say), None when nothing was left.
-
-    A live coordinator holds the folder's lock (`hold_federation`), so a second start is refused
-    before it gets here; a "starting" or "running" DIR/coordinator.json here is a coordinator
-    killed (SIGKILL, power loss) while it ran, whose SuperLink group (its SuperExec, the
-    ServerApp, nginx) may still hold the ports and the database: stopped before starting again,
-    from the pids coordinator.json recorded when it started them. Its ports may take a moment to
-    be free after that (`require_free_addresses`'s grace)."""
-    status = _read_json(folder / STATUS_FILE, {})
-    if status.get("state") not in ("starting", "running"):
-        return None
-    group, alive = _orphan_group(status)
-    if not alive:
-        return None
-    _stop_group(int(status["superlink_pid"]), group)
-    return _stopped_words(status, alive)
-
-
-def _orphan_group(status: dict[str, Any]) -> tuple[list[int], list[int]]:
-    """The pids of the SuperLink group coordinator.json records, and those of them still alive
-    (none without the SuperLink's: the group is stopped through it)."""
-    group = [pid for pid in (status.get(f"{name}_pid") for name in ORPHAN_PROCESSES) if pid]
-    if not status.get("superlink_pid"):
-        return group, []
-    return group, [pid for pid in group if pid_alive(pid)]
-
-
-def _stopped_words(status: dict[str, Any], alive: list[int]) -> str:
-    return (
-        f"stopped the processes a killed coordinator (pid {status.get('pid')}, {status['state']}) left "
-        f"running: pids {', '.join(map(str, alive))} (its SuperLink group)"
-    )
-
-
-#: Seconds a killed coordinator's SuperLink group gets, once results.json is there, to end the
-#: ServerApp (the report is written after results.json; DIR/run/serverapp-ended.json comes last).
-FINISHED_ORPHAN_GRACE = 30.0
-
-
-def _finished_without_coordinator(folder: Path) -> str | None:
-    """With the folder's lock held and DIR/run/results.json there: what a coordinator killed while
-    its run went on left behind, dealt with; returns what to say (None when the last coordinator
-    did not die while the run was under way).
-
-    Its SuperLink group (SuperExec, ServerApp, nginx) completed the run unsupervised and would
-    keep the ports, the Control API and the hospitals' connections open: it is stopped, after the
-    ServerApp's end (up to FINISHED_ORPHAN_GRACE) and after the ServerApp's log is saved from the
-    SuperLink as the coordinator does (`_save_run_log`). coordinator.json then says "finished",
-    with `ended_while_down` (its `updated` kept: when the hospitals were last seen)."""
-    status = _read_json(folder / STATUS_FILE, {})
-    if status.get("state") not in ("starting", "running"):
-        return None
-    group, alive = _orphan_group(status)
-    results = f"results in {folder / RUN_DIR}"
-    if alive:
-        if status.get("run_id"):
-            wait_for_run_end(folder / RUN_DIR, status["run_id"], FINISHED_ORPHAN_GRACE)
-        log_file, why = _save_orphans_run_log(folder, status)
-        _stop_group(int(status["superlink_pid"]), group)
-        said = f"{_stopped_words(status, alive)}; the run had finished without it: {results}"
-    else:
-        log_file, why = None, "its SuperLink was no longer running"
-        said = (
-            f"a coordinator killed while its run went on (pid {status.get('pid')}, {status['state']}) "
-            f"left nothing running; the run had finished without it: {results}"
-        )
-    if log_file:
-        said += f", the ServerApp's log in {log_file}"
-    else:
-        said += f"; the ServerApp's log was not saved ({why})"
-    status.update(state="finished", ended_while_down=True, stopped=_now())
-    write_text_atomic(folder / STATUS_FILE, json.dumps(status, indent=2) + "\n")
-    return said
-
-
-def _save_orphans_run_log(folder: Path, status: dict[str, Any]) -> tuple[Path | None, str]:
-    """The ServerApp's log from the still-running SuperLink a killed coordinator left (and the
-    run's Flower state into `status`); (None, why not) when it cannot be had."""
-    run_id = status.get("run_id")
-    if not run_id:
-        return None, "the killed coordinator had not recorded the run's id"
-    if not status.get("internal_address"):
-        return None, "the killed coordinator had not recorded its SuperLink's address"
-    try:
-        control = FlowerControl(folder, status["internal_address"])
-        run = control("ls", "--run-id", str(run_id), CONNECTION, timeout=15)["runs"][0]
-        status["run_status"] = run["status"]
-        return _save_run_log(control, folder, int(run_id)), ""
-    except (GenofedError, OSError, subprocess.SubprocessError, KeyError, IndexError, TypeError) as exc:
-        return None, f"its SuperLink did not answer: {exc}"
-
-
-def _finished_while_down(status: dict[str, Any]) -> str:
-    """`status`'s state for a run that finished while its coordinator was down (killed, its
-    SuperLink group left running). Flower's run state the coordinator last recorded ("running") is
-    stale: kept as `last_run_status`, `run_status` None (unless Flower's final word was recorded)."""
-    run_status = status.get("run_status")
-    if run_status is not None and not str(run_status).startswith("finished"):
-        status.update(last_run_status=run_status, run_status=None)
-    if status.get("ended_while_down"):  # a later start stopped what it left
-        return "finished while the coordinator was down (results written by the processes it left running)"
-    _group, alive = _orphan_group(status)
-    if alive:
-        return (
-            "finished while the coordinator was down; the processes it left running (pids "
-            f"{', '.join(map(str, alive))}) still hold its ports: `genofed coordinator start` stops them"
-        )
-    return "finished while the coordinator was down (results written by the processes it left running)"
-
-
-def _stop_group(leader: int, group: list[int]) -> None:
-    """SIGTERM the process group of `leader` (the SuperLink), SIGKILL after 10 s if any of
-    `group` still lives; one that is not ours to stop is an error naming it."""
-    try:
-        os.killpg(leader, signal.SIGTERM)
-        for _ in range(50):
-            if not any(pid_alive(pid) for pid in group):
-                return
-            time.sleep(0.2)
-        os.killpg(leader, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        raise GenofedError(
-            f"processes a killed coordinator left running (pids {', '.join(map(str, group))}) belong to "
-            "another user: stop them as that user, then start again"
-        ) from None
 
 
 class StopRequested(Exception):
@@ -847,53 +587,3 @@ def _terminate(process: subprocess.Popen, grace: float = 15.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-
-
-def _write_status(folder: Path, status: dict[str, Any]) -> None:
-    write_text_atomic(folder / STATUS_FILE, json.dumps(dict(status, updated=_now()), indent=2) + "\n")
-
-
-def _read_json(path: Path, default: Any) -> Any:
-    """One of the coordinator's own state files (coordinator.json, nodes.json, results.json), or
-    `default` when there is none; each is checked for the fields the commands read, so a file
-    damaged or edited by hand is one DataError naming the field, not a traceback (`status`)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return default
-    except (OSError, json.JSONDecodeError) as exc:
-        raise GenofedError(f"{path}: cannot read ({exc})") from None
-    if path.name == NODES_FILE:
-        check_nodes(path, data)
-    elif path.name == STATUS_FILE:
-        _check_status(path, data)
-    elif not isinstance(data, dict) or not isinstance(data.get("rounds"), list):
-        raise DataError(path, "not a run's results (an object with a 'rounds' list)", hint=_STATE_FIX)
-    return data
-
-
-_STATE_FIX = "restore it, or delete it while the coordinator is stopped (`coordinator start` writes it anew)"
-
-
-def _check_status(path: Path, status: Any) -> None:
-    """coordinator.json: an object whose `state` is a text, and whose `hospitals` (if any) maps
-    each name to {"node_id", "status"}: what `status` and `start` read."""
-    if not isinstance(status, dict):
-        raise DataError(path, "not an object (the coordinator's state)", hint=_STATE_FIX)
-    if not isinstance(status.get("state"), str):
-        raise DataError(path, "field 'state' is missing or not a text", hint=_STATE_FIX)
-    hospitals = status.get("hospitals", {})
-    if not isinstance(hospitals, dict):
-        raise DataError(path, "field 'hospitals' is not an object", hint=_STATE_FIX)
-    for name, node in hospitals.items():
-        if not isinstance(node, dict) or not {"node_id", "status"} <= node.keys():
-            raise DataError(
-                path,
-                "the entry needs 'node_id' and 'status'",
-                location=f"'hospitals' entry {name!r}",
-                hint=_STATE_FIX,
-            )
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

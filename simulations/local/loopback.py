@@ -31,7 +31,7 @@ from genofed.common.data.layout import SiteFolder, hospital_folders
 from genofed.server.service.enrollment import enroll
 from genofed.server.service.federation_folder import RUN_DIR, init_federation
 from genofed.server.service.federation_model import MODEL_FILE as MODEL_JSON
-from genofed.server.service.launch import STATUS_FILE
+from genofed.server.service.status import STATUS_FILE
 
 GENOFED = str(Path(sys.executable).parent / "genofed")
 HOME = "genofed-home"  # under the root: the hospitals' ledger index

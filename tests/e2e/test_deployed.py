@@ -37,7 +37,7 @@ from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.server.service.enrollment import revoke
 from genofed.server.service.federation_folder import init_federation, load_federation
-from genofed.server.service.launch import CONNECTION, FlowerControl
+from genofed.server.service.flower_control import CONNECTION, FlowerControl
 from genofed.server.service.pki import CA_CERT, write_pki
 from genofed.server.service.run_end import run_end
 from genofed.server.settings import RunSettings

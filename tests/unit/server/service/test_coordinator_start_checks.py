@@ -19,6 +19,7 @@ from genofed.server.service import launch, pki
 from genofed.server.service.federation_folder import init_federation, load_federation
 from genofed.server.service.launch import ServiceOptions, require_free_addresses, start_coordinator
 from genofed.server.service.pki import PkiError, check_folder_pki, create_ca, load_cert
+from genofed.server.service.status import STATUS_FILE
 
 
 def _options(**changes) -> ServiceOptions:
@@ -37,7 +38,7 @@ def _options(**changes) -> ServiceOptions:
 
 
 def _nothing_started(fed: Path) -> bool:
-    return not (fed / "superlink.log").exists() and not (fed / launch.STATUS_FILE).exists()
+    return not (fed / "superlink.log").exists() and not (fed / STATUS_FILE).exists()
 
 
 def _expire_server_cert(fed: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from genofed.cli.main import main
 from genofed.server.service import launch
+from genofed.server.service.status import STATUS_FILE
 
 UPDATED = "2026-12-05T05:00:00+00:00"
 
@@ -32,7 +33,7 @@ def _status_lines(fed: Path, capsys, **recorded) -> list[str]:
     """`coordinator status`'s lines for a DIR/coordinator.json with `recorded` in it."""
     base = {"pid": os.getpid(), "run_id": 1835, "updated": UPDATED}
     base["hospitals"] = {"rostov": {"node_id": "77", "status": "online"}}
-    (fed / launch.STATUS_FILE).write_text(json.dumps(base | recorded))
+    (fed / STATUS_FILE).write_text(json.dumps(base | recorded))
     capsys.readouterr()
     assert main(["coordinator", "status", str(fed)]) == 0
     return capsys.readouterr().out.splitlines()

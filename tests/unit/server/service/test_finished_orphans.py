@@ -23,10 +23,13 @@ import pytest
 from helpers.coordinator_service import dead_pid, loopback_service_options, sleeper
 
 from genofed.cli.main import main
+from genofed.common.deployment.processes import pid_alive
 from genofed.common.errors import GenofedError
-from genofed.server.service import launch
+from genofed.server.service import launch, orphans
+from genofed.server.service.flower_control import CONNECTION
 from genofed.server.service.folder_files import CoordinatorRunning
 from genofed.server.service.run_end import RUN_END_FILE
+from genofed.server.service.status import STATUS_FILE, coordinator_status
 
 RUN_ID = 1835
 UPDATED = "2026-12-05T05:00:00+00:00"
@@ -57,7 +60,7 @@ def _finished_unsupervised(fed: Path, *, alive: bool = True, ended: bool = True)
         "updated": UPDATED,
         "hospitals": {"rostov": {"node_id": "77", "status": "online"}},
     }
-    (fed / launch.STATUS_FILE).write_text(json.dumps(status))
+    (fed / STATUS_FILE).write_text(json.dumps(status))
     run = fed / "run"
     run.mkdir(exist_ok=True)
     (run / "results.json").write_text(json.dumps({"rounds": [{"round": r} for r in range(1, 9)]}))
@@ -92,14 +95,14 @@ class _Flower:
 def flower(monkeypatch) -> type[_Flower]:
     monkeypatch.setattr(_Flower, "calls", [])
     monkeypatch.setattr(_Flower, "ended_at_ls", [])
-    monkeypatch.setattr(launch, "FlowerControl", _Flower)
+    monkeypatch.setattr(orphans, "FlowerControl", _Flower)
     return _Flower
 
 
 def _all_stopped(group: list[subprocess.Popen]) -> bool:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        if not any(launch.pid_alive(p.pid) for p in group):
+        if not any(pid_alive(p.pid) for p in group):
             return True
         time.sleep(0.05)
     return False
@@ -113,7 +116,7 @@ def _status_lines(fed: Path, capsys) -> list[str]:
 
 def test_start_stops_the_group_that_finished_the_run_saves_its_log_then_refuses(fed, flower, capsys):
     group = _finished_unsupervised(fed)
-    killed = json.loads((fed / launch.STATUS_FILE).read_text())["pid"]
+    killed = json.loads((fed / STATUS_FILE).read_text())["pid"]
     said: list[str] = []
     with pytest.raises(GenofedError, match=r"already finished; outputs in .*run.*new federation folder"):
         launch.start_coordinator(fed, loopback_service_options(), said.append)
@@ -127,10 +130,10 @@ def test_start_stops_the_group_that_finished_the_run_saves_its_log_then_refuses(
     ]
     assert (run / f"serverapp-{RUN_ID}.log").read_text() == LOG_TEXT  # from the orphaned SuperLink
     assert ("connect", "127.0.0.1:9091") in flower.calls
-    assert ("log", str(RUN_ID), launch.CONNECTION, "--show") in flower.calls
+    assert ("log", str(RUN_ID), CONNECTION, "--show") in flower.calls
     assert (run / "model.pt").read_bytes() == b"the model the hospitals received"  # nothing rewritten
     assert not (fed / "superlink.log").exists()  # nothing started
-    recorded = json.loads((fed / launch.STATUS_FILE).read_text())
+    recorded = json.loads((fed / STATUS_FILE).read_text())
     assert recorded["state"] == "finished" and recorded["ended_while_down"] is True
     assert recorded["run_status"] == "finished:completed" and recorded["updated"] == UPDATED
     # status: the run finished while the coordinator was down, not "crashed ... resumes"
@@ -168,7 +171,7 @@ def test_a_superlink_that_does_not_answer_is_stopped_and_its_log_said_not_saved(
         def __call__(self, *args: str, timeout: float = 60.0) -> dict:
             raise GenofedError("flwr ls failed: connection refused")
 
-    monkeypatch.setattr(launch, "FlowerControl", Silent)
+    monkeypatch.setattr(orphans, "FlowerControl", Silent)
     said: list[str] = []
     with pytest.raises(GenofedError, match="already finished"):
         launch.start_coordinator(fed, loopback_service_options(), said.append)
@@ -179,9 +182,9 @@ def test_a_superlink_that_does_not_answer_is_stopped_and_its_log_said_not_saved(
         "refused)"
     )
     assert not (fed / "run" / f"serverapp-{RUN_ID}.log").exists()
-    recorded = json.loads((fed / launch.STATUS_FILE).read_text())
+    recorded = json.loads((fed / STATUS_FILE).read_text())
     assert recorded["state"] == "finished" and recorded["run_status"] == "running"  # Flower never said
-    status = launch.coordinator_status(fed)
+    status = coordinator_status(fed)
     assert status["state"].startswith("finished while the coordinator was down")
     assert status["run_status"] is None and status["last_run_status"] == "running"
 
@@ -194,7 +197,7 @@ def test_a_group_already_gone_is_said_and_the_record_set_finished(fed, flower):
     assert len(said) == 1 and "left nothing running; the run had finished without it: results in" in said[0]
     assert said[0].endswith("the ServerApp's log was not saved (its SuperLink was no longer running)")
     assert flower.calls == []  # no SuperLink to ask
-    assert json.loads((fed / launch.STATUS_FILE).read_text())["state"] == "finished"
+    assert json.loads((fed / STATUS_FILE).read_text())["state"] == "finished"
 
 
 def test_the_servers_end_is_awaited_before_its_group_is_stopped(fed, flower):
@@ -210,7 +213,7 @@ def test_the_servers_end_is_awaited_before_its_group_is_stopped(fed, flower):
     started = time.monotonic()
     with pytest.raises(GenofedError, match="already finished"):
         launch.start_coordinator(fed, loopback_service_options(), lambda _message: None)
-    assert time.monotonic() - started < launch.FINISHED_ORPHAN_GRACE / 2
+    assert time.monotonic() - started < orphans.FINISHED_ORPHAN_GRACE / 2
     assert flower.ended_at_ls == [True]
     assert _all_stopped(group)
 
@@ -234,8 +237,8 @@ def test_a_live_coordinators_group_is_not_stopped_after_its_run_finished(fed, fl
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(CoordinatorRunning, match=rf"already running \(pid {holder.pid}\)"):
             launch.start_coordinator(fed, loopback_service_options(), lambda _message: None)
-        assert all(launch.pid_alive(p.pid) for p in group)
-        assert json.loads((fed / launch.STATUS_FILE).read_text())["state"] == "running"
+        assert all(pid_alive(p.pid) for p in group)
+        assert json.loads((fed / STATUS_FILE).read_text())["state"] == "running"
     finally:
         holder.kill()
         holder.wait()
@@ -254,7 +257,7 @@ def test_status_says_finished_while_down_while_the_group_still_runs(fed, capsys)
         )
         assert "crashed" not in "\n".join(lines) and "resumes" not in "\n".join(lines)
         assert "rounds: 8 of" in "\n".join(lines)
-        status = launch.coordinator_status(fed)
+        status = coordinator_status(fed)
         assert status["coordinator_running"] is False and status["results"]
         assert status["run_status"] is None and status["last_run_status"] == "running"  # not stale
     finally:
@@ -271,6 +274,6 @@ def test_status_says_finished_while_down_while_the_group_still_runs(fed, capsys)
 def test_without_results_a_killed_coordinator_is_still_crashed_and_resumes(fed, capsys):
     _finished_unsupervised(fed, alive=False)
     (fed / "run" / "results.json").unlink()
-    assert launch.coordinator_status(fed)["state"].startswith(
+    assert coordinator_status(fed)["state"].startswith(
         "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
     )

@@ -20,9 +20,12 @@ from pathlib import Path
 import pytest
 from helpers.coordinator_service import dead_pid, loopback_service_options, sleeper
 
+from genofed.common.deployment.processes import pid_alive
 from genofed.common.errors import GenofedError
 from genofed.server.service import launch
 from genofed.server.service.folder_files import LOCK_FILE, CoordinatorRunning, hold_federation
+from genofed.server.service.orphans import refuse_second_instance
+from genofed.server.service.status import STATUS_FILE, coordinator_status
 
 
 def _hold_in_another_process(folder: Path) -> subprocess.Popen:
@@ -51,7 +54,7 @@ def test_a_second_start_is_refused_at_once_naming_the_first(fed):
             launch.start_coordinator(fed, loopback_service_options())
         assert time.monotonic() - started < 10
         # nothing of the first one's touched: its flwr connection file, its state
-        assert not (fed / "flwr").exists() and not (fed / launch.STATUS_FILE).exists()
+        assert not (fed / "flwr").exists() and not (fed / STATUS_FILE).exists()
     finally:
         holder.kill()
         holder.wait()
@@ -102,10 +105,10 @@ def test_status_says_starting_with_the_pids_as_soon_as_they_are_started(fed, mon
     seen: dict[str, dict] = {}
 
     def while_coming_online() -> None:
-        seen["online"] = launch.coordinator_status(fed)
+        seen["online"] = coordinator_status(fed)
 
     def while_nginx_starts(*_args) -> None:
-        seen["nginx"] = json.loads((fed / launch.STATUS_FILE).read_text())
+        seen["nginx"] = json.loads((fed / STATUS_FILE).read_text())
         raise GenofedError("stopped by the test before the hospitals are registered")
 
     monkeypatch.setattr(_Control, "when_online", staticmethod(while_coming_online))
@@ -118,7 +121,7 @@ def test_status_says_starting_with_the_pids_as_soon_as_they_are_started(fed, mon
     recorded = seen["nginx"]
     assert recorded["state"] == "starting" and recorded["superexec_pid"] and recorded["proxy_pid"]
     for name in ("superlink", "superexec", "proxy"):  # all stopped when the start failed
-        assert not launch.pid_alive(recorded[f"{name}_pid"])
+        assert not pid_alive(recorded[f"{name}_pid"])
 
 
 def _orphans(fed: Path) -> tuple[list[subprocess.Popen], int]:
@@ -132,7 +135,7 @@ def _orphans(fed: Path) -> tuple[list[subprocess.Popen], int]:
         "proxy_pid": proxy.pid,
         "hospitals": {},
     }
-    (fed / launch.STATUS_FILE).write_text(json.dumps(status))
+    (fed / STATUS_FILE).write_text(json.dumps(status))
     return [superlink, proxy], status["pid"]
 
 
@@ -159,8 +162,8 @@ def test_a_live_pid_in_the_record_is_no_running_coordinator_without_the_lock(fed
     """The lock, not the recorded pid, says whether a coordinator runs: a pid reused by another
     process after a crash used to refuse every start ("already running")."""
     orphans, _killed = _orphans(fed)
-    status = json.loads((fed / launch.STATUS_FILE).read_text())
-    (fed / launch.STATUS_FILE).write_text(json.dumps(dict(status, pid=os.getpid())))
-    assert "left running" in launch._refuse_second_instance(fed)
+    status = json.loads((fed / STATUS_FILE).read_text())
+    (fed / STATUS_FILE).write_text(json.dumps(dict(status, pid=os.getpid())))
+    assert "left running" in refuse_second_instance(fed)
     for orphan in orphans:
         assert orphan.wait(timeout=5) is not None

@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 
+from genofed.common.deployment.processes import pid_alive
 from genofed.server.service import launch
 
 
@@ -28,7 +29,7 @@ def test_sigterm_while_starting_stops_at_once(tmp_path, monkeypatch, restored_si
     monkeypatch.setattr(launch, "check_prior_files", lambda folder, federation: {})
     monkeypatch.setattr(launch, "load_federation", lambda folder: {})
     monkeypatch.setattr(launch, "find_nginx", lambda name: "nginx")
-    monkeypatch.setattr(launch, "_refuse_second_instance", lambda folder: None)
+    monkeypatch.setattr(launch, "refuse_second_instance", lambda folder: None)
     monkeypatch.setattr(launch, "check_folder_pki", lambda folder: None)
     monkeypatch.setattr(launch, "require_free_addresses", lambda options, grace: None)
     monkeypatch.setattr(launch, "FlowerControl", _NeverOnline)
@@ -46,7 +47,7 @@ def test_sigterm_while_starting_stops_at_once(tmp_path, monkeypatch, restored_si
     assert code == 1 and time.monotonic() - started < 10  # not the 60 s start-up timeout
     status = json.loads((tmp_path / "coordinator.json").read_text())
     assert status["state"] == "stopped" and "stopped by signal" in said[-1]
-    assert not launch.pid_alive(status["superlink_pid"])  # the SuperLink it started is stopped
+    assert not pid_alive(status["superlink_pid"])  # the SuperLink it started is stopped
 
 
 def test_once_watching_a_signal_only_ends_the_wait(restored_signals):

@@ -1,0 +1,163 @@
+"""DIR/coordinator.json, the coordinator's state file, and what `genofed coordinator status` shows.
+
+`coordinator start` (launch.py) writes the file (`write_status`) from the moment it starts the
+SuperLink; `status` only reads it, with the run's results or last checkpoint, and needs none of
+start's machinery (Flower, nginx, signals): hence a module of its own. From the pids the file
+records it also tells whether the SuperLink group of a killed coordinator still runs
+(`orphan_group`): `status` reports such a group, orphans.py stops it; this module stops nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from genofed.common.deployment.processes import pid_alive
+from genofed.common.errors import DataError, GenofedError
+from genofed.common.util.atomic import write_text_atomic
+from genofed.server.service.enrollment import without_size
+from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, check_nodes, load_federation
+from genofed.server.service.folder_files import require_complete
+from genofed.server.training_rule import rule_rounds
+
+STATUS_FILE = "coordinator.json"
+#: The run's results (genofed.server.results.RESULTS, not imported: it loads torch); written
+#: once the run completed, so its presence marks a finished run.
+RESULTS_FILE = "results.json"
+
+
+def coordinator_status(folder: str | Path) -> dict[str, Any]:
+    """What `genofed coordinator status` shows: the service state, hospitals, rounds and metrics.
+
+    `coordinator_running`: whether the coordinator that wrote DIR/coordinator.json still runs;
+    only then are the hospitals' connection states and the run's Flower state current. One killed
+    while its run went on is "crashed" (a start resumes the run), or, once results.json is there,
+    the run "finished while the coordinator was down" (its SuperLink group completed it)."""
+    folder = Path(folder)
+    require_complete(folder)  # not "never started" for a folder with its certificates missing
+    federation = load_federation(folder)
+    status = read_json(folder / STATUS_FILE, {"state": "never started"})
+    under_way = status.get("state") in ("starting", "running")
+    status["coordinator_running"] = under_way and pid_alive(status.get("pid"))
+    results_file = folder / RUN_DIR / RESULTS_FILE
+    if (under_way or status.get("ended_while_down")) and not status["coordinator_running"]:
+        if results_file.is_file():  # the killed coordinator's SuperLink group finished the run
+            status["state"] = _finished_while_down(status)
+        elif under_way:
+            status["state"] = (
+                "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
+            )
+    if not status["coordinator_running"]:
+        status["hospitals"] = _last_known(status.get("hospitals", {}), status.get("updated"))
+    settings = federation["settings"]
+    # 0 = the rule's (server/training_rule.py), which needs no panel for the count
+    status["rounds_planned"] = settings["rounds"] or rule_rounds(settings.get("model", "auto"))
+    status["rounds_by_rule"] = not settings["rounds"]
+    results = read_json(results_file, None)
+    history = results["rounds"] if results else _checkpoint_history(folder / RUN_DIR / "checkpoints")
+    status["rounds_done"] = max((r["round"] for r in history), default=0)
+    status["last_round"] = history[-1] if history else None
+    status["results"] = str(folder / RUN_DIR / RESULTS_FILE) if results else None
+    # enrolled with --no-declared-size (or before enroll asked for the size): their sizes are their word
+    status["without_enrolled_size"] = without_size(folder)
+    return status
+
+
+def _last_known(hospitals: dict[str, dict[str, Any]], updated: str | None) -> dict[str, dict[str, Any]]:
+    """The hospitals' connection state once the coordinator is not running: "unknown" (no
+    SuperLink to ask), with the state it last recorded and when (`last_status`, `last_seen`), not
+    that state as if it were current (every hospital "online" after the run)."""
+    return {
+        name: dict(node, status="unknown", last_status=node["status"], last_seen=updated)
+        for name, node in hospitals.items()
+    }
+
+
+def _checkpoint_history(checkpoints: Path) -> list[dict[str, Any]]:
+    from genofed.server.checkpoint import latest_checkpoint  # torch: only when a run is under way
+
+    checkpoint = latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
+    return list(checkpoint.history) if checkpoint else []
+
+
+#: The processes `start` records in DIR/coordinator.json, all in the SuperLink's process group.
+ORPHAN_PROCESSES = ("superlink", "superexec", "proxy")
+
+
+def orphan_group(status: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """The pids of the SuperLink group coordinator.json records, and those of them still alive
+    (none without the SuperLink's: the group is stopped through it)."""
+    group = [pid for pid in (status.get(f"{name}_pid") for name in ORPHAN_PROCESSES) if pid]
+    if not status.get("superlink_pid"):
+        return group, []
+    return group, [pid for pid in group if pid_alive(pid)]
+
+
+def _finished_while_down(status: dict[str, Any]) -> str:
+    """`status`'s state for a run that finished while its coordinator was down (killed, its
+    SuperLink group left running). Flower's run state the coordinator last recorded ("running") is
+    stale: kept as `last_run_status`, `run_status` None (unless Flower's final word was recorded)."""
+    run_status = status.get("run_status")
+    if run_status is not None and not str(run_status).startswith("finished"):
+        status.update(last_run_status=run_status, run_status=None)
+    if status.get("ended_while_down"):  # a later start stopped what it left
+        return "finished while the coordinator was down (results written by the processes it left running)"
+    _group, alive = orphan_group(status)
+    if alive:
+        return (
+            "finished while the coordinator was down; the processes it left running (pids "
+            f"{', '.join(map(str, alive))}) still hold its ports: `genofed coordinator start` stops them"
+        )
+    return "finished while the coordinator was down (results written by the processes it left running)"
+
+
+def write_status(folder: Path, status: dict[str, Any]) -> None:
+    write_text_atomic(folder / STATUS_FILE, json.dumps(dict(status, updated=now()), indent=2) + "\n")
+
+
+def read_json(path: Path, default: Any) -> Any:
+    """One of the coordinator's own state files (coordinator.json, nodes.json, results.json), or
+    `default` when there is none; each is checked for the fields the commands read, so a file
+    damaged or edited by hand is one DataError naming the field, not a traceback (`status`)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GenofedError(f"{path}: cannot read ({exc})") from None
+    if path.name == NODES_FILE:
+        check_nodes(path, data)
+    elif path.name == STATUS_FILE:
+        _check_status(path, data)
+    elif not isinstance(data, dict) or not isinstance(data.get("rounds"), list):
+        raise DataError(path, "not a run's results (an object with a 'rounds' list)", hint=_STATE_FIX)
+    return data
+
+
+_STATE_FIX = "restore it, or delete it while the coordinator is stopped (`coordinator start` writes it anew)"
+
+
+def _check_status(path: Path, status: Any) -> None:
+    """coordinator.json: an object whose `state` is a text, and whose `hospitals` (if any) maps
+    each name to {"node_id", "status"}: what `status` and `start` read."""
+    if not isinstance(status, dict):
+        raise DataError(path, "not an object (the coordinator's state)", hint=_STATE_FIX)
+    if not isinstance(status.get("state"), str):
+        raise DataError(path, "field 'state' is missing or not a text", hint=_STATE_FIX)
+    hospitals = status.get("hospitals", {})
+    if not isinstance(hospitals, dict):
+        raise DataError(path, "field 'hospitals' is not an object", hint=_STATE_FIX)
+    for name, node in hospitals.items():
+        if not isinstance(node, dict) or not {"node_id", "status"} <= node.keys():
+            raise DataError(
+                path,
+                "the entry needs 'node_id' and 'status'",
+                location=f"'hospitals' entry {name!r}",
+                hint=_STATE_FIX,
+            )
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
