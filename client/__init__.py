@@ -14,6 +14,7 @@ Modules:
 - `outbound`: the last gate before a reply leaves: model arrays and whitelisted aggregates only.
 - `unwritable`: a site's own file the storage refused to write, in words a refusal may carry.
 - `site`: which hospital a node serves (node config or partition id) and its data, loaded once.
+- `declared_size`: the cohort size a hospital makes public when it declares none.
 - `secagg`: the site's side of Flower's SecAgg+ (the same training, a masked FitRes).
 - `augmentation`: the site's genotype augmentation in local training.
 - `synth`: `genofed synth`, a site's own validated synthetic cohort.
@@ -48,7 +49,6 @@ _SITE = {
     "SiteConfig",
     "SiteConfigError",
     "SiteTensors",
-    "declared_cohort_size",
     "derived_seed",
     "load_site_tensors",
     "resolve_site",
@@ -56,6 +56,7 @@ _SITE = {
     "split_seed",
     "validation_split",
 }
+_DECLARED_SIZE = {"declared_cohort_size"}
 _SECAGG = {"is_secagg_fit", "secagg_mod", "train_secagg"}
 _AUGMENTATION = {"augment_callable", "site_augmentation"}
 _SYNTH = {"SUMMARY_FILE", "SynthOptions", "synthesize"}
@@ -87,6 +88,10 @@ def __getattr__(name: str) -> Any:
         import genofed.client.site as site
 
         return getattr(site, name)
+    if name in _DECLARED_SIZE:
+        import genofed.client.declared_size as declared_size
+
+        return getattr(declared_size, name)
     if name in _SECAGG:
         import genofed.client.secagg as secagg
 
@@ -120,5 +125,14 @@ __all__ = [
 ]
 #: and every name `__getattr__` loads on first use
 __all__ += sorted(
-    _APP | _TRAINER | _OUTBOUND | _SITE | _SECAGG | _AUGMENTATION | _SYNTH | _SYNTH_INPUT | _SYNTHETIC_USE
+    _APP
+    | _TRAINER
+    | _OUTBOUND
+    | _SITE
+    | _DECLARED_SIZE
+    | _SECAGG
+    | _AUGMENTATION
+    | _SYNTH
+    | _SYNTH_INPUT
+    | _SYNTHETIC_USE
 )

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from genofed.client.agent.ledger_binding import SECRET_FILE
+from genofed.client.declared_size import declared_cohort_size
 from genofed.client.synth import SUMMARY_FILE
 from genofed.client.synthetic_use import SyntheticCohort, fit_to_count, load_synthetic, synthetic_count
 from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
@@ -229,13 +230,6 @@ def _declared(value: object) -> int | None:
         2,
         message=f"declared-size is the number of patients the hospital declares public; {size} is too few",
     )
-
-
-def declared_cohort_size(patients: int) -> int:
-    """The cohort size a hospital declares public when its config states none: its number of
-    patients rounded to the nearest 10 (at least 10). Declared once, it is public: the exact
-    count never leaves the site and never sets the sampling rate."""
-    return max(10, 10 * round(patients / 10))
 
 
 def declared_split(declared: int) -> tuple[int, int]:

@@ -71,6 +71,7 @@ import pandas as pd
 
 from genofed.client.agent.ledger_binding import BINDING_FILE
 from genofed.client.agent.ledger_report import BUDGET_FILE
+from genofed.client.declared_size import declared_cohort_size
 from genofed.client.local_ledger import (
     LocalLedger,
     ReleaseCharged,
@@ -176,7 +177,8 @@ class SynthOptions:
     #: Under DP, the cohort size the hospital declares public: the VAE's and GAN's DP-SGD rate and
     #: steps follow its generator share (`pipeline.public_generator_rows`), never the actual count,
     #: which moves with one patient. None: the site's declared size (its hospital.json), else the
-    #: patients rounded to 10, the rule a site that declares none follows (`site.declared_cohort_size`).
+    #: patients rounded to 10, the rule a site that declares none follows
+    #: (`declared_size.declared_cohort_size`).
     declared_size: int | None = None
     temperature: float = 1.0  # sampling temperature; < 1 sharpens each variant's categorical
     #: The input phenotype file's 0/1 disease column; the synthetic phenotypes.csv always calls it
@@ -337,9 +339,7 @@ def _public_rows(options: SynthOptions, site: LocalLedger, patients: int) -> dic
     """The generator's training rows as far as anyone outside may know (VAE and GAN under DP):
     the share of the declared cohort size that the keyed split sends to training. The size: the
     site's declared one, else `--declared-size`, else the patients rounded to 10
-    (`site.declared_cohort_size`, what a site declaring none makes public). For validation.json."""
-    from genofed.client.site import declared_cohort_size  # site imports this module
-
+    (`declared_size.declared_cohort_size`, what a site declaring none makes public). For validation.json."""
     if site.declared_size is not None:
         size, source = site.declared_size, f"the size site {site.site} declared public"
     elif options.declared_size is not None:

@@ -39,6 +39,7 @@ from genofed.client.agent.ledger_binding import (
 )
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
 from genofed.client.agent.site_lock import CHECK_WHILE_RUNNING, hold_site
+from genofed.client.declared_size import declared_cohort_size
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.checks import require_at_least, require_in_range, require_positive
@@ -500,8 +501,6 @@ def _site_binding(
     """What DIR/site.json records under "data": the checked files, the site's budget and
     declarations, the model it agrees to (its digest and what it is), when it was checked and the
     data's summary."""
-    from genofed.client.site import declared_cohort_size
-
     return {
         "files": files,
         "epsilon_budget": epsilon_budget,
