@@ -717,7 +717,11 @@ def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_synth_generator_options(parser: argparse.ArgumentParser) -> None:
     """How many records, from which generator, trained and sampled how."""
-    parser.add_argument("--n", type=int, help="records to generate (default: as many as the real cohort)")
+    parser.add_argument(
+        "--n",
+        type=int,
+        help="records to generate (default: as many as the real cohort; with --epsilon its declared size)",
+    )
     parser.add_argument(
         "--generator",
         default="vae",

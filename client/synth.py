@@ -145,7 +145,9 @@ PHASES = ("auto", "phased", "ignore")
 
 @dataclass(frozen=True)
 class SynthOptions:
-    n: int | None = None  # records to generate; default: as many as the real cohort
+    #: records to generate; default: as many as the real cohort, under DP its declared size
+    #: (`declared_size`: the exact count is not public)
+    n: int | None = None
     epsilon: float = math.inf  # spent on the generator; inf = no DP (then no ledger charge)
     delta: float = 1e-5
     #: the site's lifetime cap; refused if the ledger would exceed it (with `bound_to_data`, required
@@ -335,18 +337,22 @@ def _check_declared_size(options: SynthOptions, site: LocalLedger) -> None:
     )
 
 
-def _public_rows(options: SynthOptions, site: LocalLedger, patients: int) -> dict[str, Any]:
-    """The generator's training rows as far as anyone outside may know (VAE and GAN under DP):
-    the share of the declared cohort size that the keyed split sends to training. The size: the
-    site's declared one, else `--declared-size`, else the patients rounded to 10
-    (`declared_size.declared_cohort_size`, what a site declaring none makes public). For validation.json."""
+def _public_counts(options: SynthOptions, site: LocalLedger, patients: int) -> dict[str, Any]:
+    """Under DP, the counts the run follows instead of the exact ones (validation.json's
+    `dp_sampling`): the cohort size the site declared, else `--declared-size`, else the patients
+    rounded to 10 (`declared_size.declared_cohort_size`, what a site declaring none makes public),
+    which is also the default number of records; and for the VAE and GAN the generator's training
+    rows as far as anyone outside may know, the share of that size the keyed split sends to
+    training (their DP-SGD's rate and steps follow it; the reference generator's one release
+    samples no patients)."""
     if site.declared_size is not None:
         size, source = site.declared_size, f"the size site {site.site} declared public"
     elif options.declared_size is not None:
         size, source = options.declared_size, "--declared-size"
     else:
         size, source = declared_cohort_size(patients), "the patients rounded to 10 (no declared size)"
-    return {"rows": public_generator_rows(size), "declared_size": size, "from": source}
+    rows = {} if options.generator == "reference" else {"rows": public_generator_rows(size)}
+    return {**rows, "declared_size": size, "from": source}
 
 
 def _discard_unused_state(state_dir: str) -> None:
@@ -422,14 +428,10 @@ def _synthesize(
     labels = cohort.labels.astype(np.int8)
     if ledger is not None:  # said before the charge (Ctrl-C: nothing)
         _warn_input(options, prepared)
-    n = options.n or len(labels)
-    # the rate the VAE's and GAN's DP-SGD samples at, from a public count (the reference generator's
-    # one release does not depend on it)
-    public = (
-        _public_rows(options, ledger, len(labels))
-        if ledger is not None and options.generator != "reference"
-        else None
-    )
+    # under DP the records' number and the generator's sampling rate follow public counts
+    public = _public_counts(options, ledger, len(labels)) if ledger is not None else None
+    n = options.n or (len(labels) if public is None else public["declared_size"])
+    public_rows = None if public is None else public.get("rows")
     generate = functools.partial(
         generate_validated,
         dosages,
@@ -445,7 +447,7 @@ def _synthesize(
         reference=panel,
         focus=focus,
         split=prepared.split,
-        public_rows=None if public is None else public["rows"],
+        public_rows=public_rows,
     )
     if ledger is not None:
         assert prepared.split is not None  # under DP: `generator_input`'s keyed split
@@ -459,8 +461,9 @@ def _synthesize(
             labels,
             prepared.split,
             out,
+            n_records=n,
             bind=bind,
-            public_rows=None if public is None else public["rows"],
+            public_rows=public_rows,
         )
     else:
         batch, plan = generate(noise_multiplier=None), None
@@ -703,6 +706,7 @@ def _generate_charged(
     split: tuple[np.ndarray, np.ndarray],
     out: Path,
     *,
+    n_records: int,
     bind: Callable[[], None] | None = None,
     public_rows: int | None = None,
 ) -> tuple[ValidatedBatch, str]:
@@ -714,8 +718,9 @@ def _generate_charged(
     training, so a refused run binds nothing. At a site, the release is written to its audit log
     too (`out`: where the batch goes), before the batch is written. `split`: the generator's
     (train, holdout) indices (`generator_input`'s keyed split). `public_rows`: the training rows
-    the VAE's and GAN's sampling rate and steps follow, a public count (`_public_rows`); the noise
-    is calibrated for the same (None: the split's training size)."""
+    the VAE's and GAN's sampling rate and steps follow, a public count (`_public_counts`); the noise
+    is calibrated for the same (None: the split's training size). `n_records`: the batch's size,
+    for the warning of what its verdict will be worth."""
     local.state_dir.mkdir(parents=True, exist_ok=True)
     refused = "Nothing was computed or written."
     with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
@@ -735,7 +740,6 @@ def _generate_charged(
         if bind is not None:  # a hospital's own run: bound now, and told what its verdict will be worth
             bind()
             n_holdout = len(split[1])
-            n_records = options.n or n_train + n_holdout
             foreseen = foreseen_warning(
                 n_train, n_holdout, n_records, epsilon=options.epsilon, thresholds=options.thresholds
             )
@@ -788,7 +792,7 @@ def _calibrated(
     count_noise: float,
 ) -> float:
     """The generator's noise multiplier for the site's epsilon `target` (`noise_for_budget`), its
-    DP-SGD sampling `rows` training rows (the public count, `_public_rows`). The
+    DP-SGD sampling `rows` training rows (the public count, `_public_counts`). The
     budget was checked (`check_spend`), so a calibration that fails means that `--epsilon` is below
     what the generator's steps add at the largest noise (`SIGMA_MAX`): refused as too small
     (`epsilon_too_small`), not as the site's budget exhausted (an audit read "privacy budget

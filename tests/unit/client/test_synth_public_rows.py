@@ -1,4 +1,5 @@
-"""`genofed synth` under DP: the VAE's and GAN's DP-SGD samples at the rate of a public count.
+"""`genofed synth` under DP: the VAE's and GAN's DP-SGD samples at the rate of a public count, and
+a batch holds as many records as that count's cohort by default.
 
 The RDP accountant's add/remove-one guarantee assumes that the Poisson rate, the number of steps and
 the divisor of the noisy gradient sum do not change when one patient joins or leaves. The
@@ -54,6 +55,7 @@ def test_two_neighbouring_cohorts_train_at_the_same_rate_steps_and_noise(tmp_pat
         )
         summary = synthesize(*files, tmp_path / f"syn{patients}", options)
         assert summary["dp_sampling"] == {"rows": ROWS, "declared_size": DECLARED, "from": "--declared-size"}
+        assert summary["records_generated"] == DECLARED  # the default number of records: public too
         charged.append(_charged_steps(state))
     assert charged[0] == charged[1]
     batch = options.settings().batch_size
@@ -93,7 +95,7 @@ def test_without_a_declared_size_the_patients_rounded_to_10_set_the_rate(tmp_pat
         "from": "the patients rounded to 10 (no declared size)",
     }
     written = json.loads((tmp_path / "syn" / "validation.json").read_text())
-    assert written["dp_sampling"]["rows"] == 32
+    assert written["dp_sampling"]["rows"] == 32 and written["records_generated"] == 40  # not 43
 
 
 def _site(tmp_path: Path, declared_size: int) -> Path:
