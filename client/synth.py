@@ -242,11 +242,6 @@ class SynthOptions:
             else "--reference, --reference-populations and --gene-prior apply to --generator reference only",
         )
         require(
-            not uses_panel or self.declared_size is None,
-            "--declared-size applies to the VAE and GAN only: the reference generator's one release "
-            "samples no patients",
-        )
-        require(
             not uses_panel or self.temperature == 1.0,
             "--temperature applies to the VAE and GAN only; the reference generator copies haplotypes",
         )

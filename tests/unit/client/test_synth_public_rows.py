@@ -23,7 +23,8 @@ from opacus import PrivacyEngine
 from torch.utils.data import DataLoader, TensorDataset
 
 from genofed.cli.main import main
-from genofed.client.synth import SynthOptions, synthesize
+from genofed.client.local_ledger import LocalLedger
+from genofed.client.synth import SynthOptions, _public_counts, synthesize
 from genofed.common.privacy.accountant import sample_rate
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.synthetic.pipeline import public_generator_rows
@@ -130,13 +131,18 @@ def test_another_declared_size_than_the_sites_is_refused_before_anything_is_read
     assert not out.exists() and not (site / "state" / LEDGER_FILE).exists()
 
 
-def test_declared_size_without_dp_or_with_the_reference_generator_is_refused(tmp_path, capsys):
+def test_declared_size_without_dp_is_refused(tmp_path, capsys):
     files = write_small_site(tmp_path / "rostov", patients=40)
     assert main(synth_args(files, tmp_path / "syn", "--declared-size", "40")) == 2
     err = capsys.readouterr().err
     assert "--declared-size applies under DP only" in err and "Traceback" not in err
-    reference = synth_args(
-        files, tmp_path / "ref", "--epsilon", "1", "--budget", "3", "--declared-size", "40"
+
+
+def test_the_reference_generator_takes_the_declared_size_for_its_records_only(tmp_path):
+    """Its one release samples no patients (no rows), but its default batch is the declared size:
+    `simulate --synthetic-ratio --synthetic-generator reference` passes one under DP."""
+    options = SynthOptions(
+        generator="reference", reference="panel.vcf.gz", epsilon=1.0, budget=3.0, declared_size=150
     )
-    assert main([*reference, "--generator", "reference", "--reference", str(files[0])]) == 2
-    assert "--declared-size applies to the VAE and GAN only" in capsys.readouterr().err
+    counts = _public_counts(options, LocalLedger(tmp_path / "s", 3.0, None), patients=43)
+    assert counts == {"declared_size": 150, "from": "--declared-size"}
