@@ -41,7 +41,7 @@ def test_a_rate_that_is_no_reciprocal_keeps_opacus_count():
     assert poisson_steps(0.3) == 3 and poisson_steps(1.0) == 1
 
 
-def test_a_generators_dp_sgd_records_the_planned_rate_at_a_broken_k():
+def test_a_generators_dp_sgd_loader_runs_the_planned_steps_at_a_broken_k():
     rows, batch = 2976, 32  # ceil(2976 / 32) = 93
     engine = PrivacyEngine(accountant="rdp")
     module = nn.Linear(2, 1)
