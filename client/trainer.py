@@ -49,8 +49,7 @@ from genofed.client.ghost_clipping import GRAD_SAMPLE_MODE, clipped_loss  # also
 from genofed.common.privacy.accountant import Step, sample_rate, steps_per_epoch  # noqa: F401 - re-exported
 from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.util.checks import require_at_least, require_choice, require_in_range, require_positive
-from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
-from genofed.common.privacy.secret_noise import SecretNoise
+from genofed.common.privacy.opacus_noise import private_dp_sgd
 from opacus import PrivacyEngine
 # isort: on
 
@@ -207,22 +206,19 @@ def _train_private(
     gradient sum for Opacus' optimizer (module docstring).
     """
     engine = PrivacyEngine(accountant="rdp")
-    rate = sample_rate(rows, settings.batch_size)
-    poisson = secret_poisson_loader(
-        loader.dataset, sample_rate=rate, noise=SecretNoise(seed, "poisson sampling")
-    )
-    private_model, private_optimizer, private_loss, private_loader = engine.make_private(
-        module=model,
-        optimizer=optimizer,
-        data_loader=poisson,
-        criterion=nn.BCEWithLogitsLoss(),
+    private_model, private_optimizer, private_loss, private_loader = private_dp_sgd(
+        engine,
+        model,
+        optimizer,
+        loader.dataset,
+        rows=rows,
+        batch_size=settings.batch_size,
         noise_multiplier=noise_multiplier,
         max_grad_norm=settings.max_grad_norm,
-        poisson_sampling=False,
+        noise_key=seed,
+        criterion=nn.BCEWithLogitsLoss(),
         grad_sample_mode=GRAD_SAMPLE_MODE,
     )
-    use_secret_noise(private_optimizer, SecretNoise(seed, "noise"))
-    private_optimizer.expected_batch_size = max(1, int(rows * rate))
     # on exit, the caller gets back a plain module: no hook of Opacus' or ours is left on it
     with clipped_loss(private_model, private_loss, settings.max_grad_norm) as loss_fn:
         loss, steps = _run(
@@ -233,7 +229,7 @@ def _train_private(
         _state_dict(private_model._module),
         loss,
         steps,
-        history[0][1] if history else rate,
+        history[0][1] if history else sample_rate(rows, settings.batch_size),
         history,
         len(loader.dataset),
     )

@@ -1,21 +1,26 @@
 """Opacus' DP-SGD with its secret randomness from a `SecretNoise` (common.privacy.secret_noise,
 which says why): `use_secret_noise` makes one optimizer draw its Gaussian noise from it, and
 `secret_poisson_loader` is Opacus' DPDataLoader with its Poisson draws from one. The arithmetic is
-Opacus' own; only the source of the random numbers changes.
+Opacus' own; only the source of the random numbers changes. `private_dp_sgd` puts both on
+Opacus' `make_private` at the rate of a public row count, as every DP-SGD run of genofed trains.
 """
 
 from __future__ import annotations
 
 import types
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 # isort: off
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py).
 import genofed.common.model.network  # noqa: F401
+from genofed.common.privacy.accountant import sample_rate
 from genofed.common.privacy.secret_noise import SecretNoise
+from opacus import PrivacyEngine
 from opacus.data_loader import dtype_safe, shape_safe, wrap_collate_with_empty
 from opacus.optimizers.optimizer import DPOptimizer, _check_processed_flag, _mark_as_processed
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
@@ -96,3 +101,45 @@ def secret_poisson_loader(dataset: Dataset, *, sample_rate: float, noise: Secret
             dtypes=[dtype_safe(x) for x in first],
         ),
     )
+
+
+def private_dp_sgd(
+    engine: PrivacyEngine,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    dataset: Dataset,
+    *,
+    rows: int,
+    batch_size: int,
+    noise_multiplier: float,
+    max_grad_norm: float,
+    noise_key: int,
+    **make_private_options: Any,
+) -> tuple:
+    """Opacus' `engine.make_private` for DP-SGD over `dataset`, with its Poisson batches and its
+    Gaussian noise both drawn from `noise_key` (a torch generator would keep 32 bits of it).
+    Returns what `make_private` returns (module, optimizer, [criterion,] loader).
+
+    `rows`: the training rows as far as anyone outside may know (a site's declared size): the
+    Poisson rate (`accountant.sample_rate(rows, batch_size)`), so the number of steps, and Opacus'
+    divisor of the noisy gradient sum follow from it rather than from the actual count, so that
+    none of them changes when one patient is added or removed (what the RDP accountant assumes).
+    Opacus then reads the same rate back from the loader. `make_private_options`: the rest of
+    `make_private`'s arguments (a criterion, a grad_sample_mode)."""
+    rate = sample_rate(rows, batch_size)
+    poisson = secret_poisson_loader(
+        dataset, sample_rate=rate, noise=SecretNoise(noise_key, "poisson sampling")
+    )
+    private = engine.make_private(
+        module=module,
+        optimizer=optimizer,
+        data_loader=poisson,
+        noise_multiplier=float(noise_multiplier),
+        max_grad_norm=max_grad_norm,
+        poisson_sampling=False,
+        **make_private_options,
+    )
+    private_optimizer = private[1]
+    use_secret_noise(private_optimizer, SecretNoise(noise_key, "noise"))
+    private_optimizer.expected_batch_size = max(1, int(rows * rate))
+    return private

@@ -49,7 +49,7 @@ Training with DP (`noise_multiplier` given): DP-SGD with Opacus on the CRITIC on
 network that ever touches a real record.
 
 - Every critic step: a Poisson-sampled batch of real records (rate 1 / ceil(n / batch_size), n the
-  public training rows: `vae.private_dp_sgd`) and a FIXED number m = min(batch_size, n) of
+  public training rows: `opacus_noise.private_dp_sgd`) and a FIXED number m = min(batch_size, n) of
   generated records (labels Bernoulli(1/2)) go through
   the critic in one forward pass; each row's loss is -D(real) or +D(generated), and Opacus clips
   every row's gradient to `max_grad_norm`, sums, adds N(0, (noise_multiplier * max_grad_norm)^2)
@@ -114,14 +114,10 @@ from genofed.common.synthetic.config_base import (
     save_generator,
     training_tensors,
 )
+from genofed.common.privacy.opacus_noise import private_dp_sgd
 from genofed.common.privacy.secret_noise import noise_key_from
 from genofed.common.synthetic.encoding import DOSAGE_STATES, check_states
-from genofed.common.synthetic.vae import (
-    AGE_CENTER,
-    AGE_SCALE,
-    SyntheticRecords,
-    private_dp_sgd,
-)
+from genofed.common.synthetic.vae import AGE_CENTER, AGE_SCALE, SyntheticRecords
 from genofed.common.util.checks import require_at_least, require_positive
 from genofed.common.util.progress import bar
 from opacus import PrivacyEngine
@@ -418,7 +414,7 @@ def train_gan(
     Poisson sampling and Gaussian noise come from `noise_rng`, default secret randomness
     (`secret_noise.noise_key_from`); experiments and tests pass a seeded one, so their re-runs are identical.
     `public_rows` (DP only): the training rows as far as anyone outside may know
-    (`vae.private_dp_sgd`); default the actual count.
+    (`opacus_noise.private_dp_sgd`); default the actual count.
     """
     check_states(genotypes, n_states)
     tensors, config = _training_data(genotypes, labels, covariates, settings, int(n_states))
@@ -487,14 +483,14 @@ def _train_private_critic(
     noise_key: int,
 ) -> TrainedGAN:
     """The GAN with a DP-SGD critic (Opacus, Poisson sampling, seeded noise) and weight clipping,
-    at the rate of `rows` training rows (the public count, `vae.private_dp_sgd`), which also sets
+    at the rate of `rows` training rows (the public count, `opacus_noise.private_dp_sgd`), which also sets
     the fake batch's size; the returned history is the run's (sigma, q, steps) for the site's ledger."""
     engine = PrivacyEngine(accountant="rdp")  # fresh per run: the cumulative history is the ledger's
     private_critic, private_opt, private_loader = private_dp_sgd(
         engine,
         critic,
         c_opt,
-        loader,
+        loader.dataset,
         noise_multiplier=noise_multiplier,
         max_grad_norm=s.max_grad_norm,
         noise_key=noise_key,

@@ -57,9 +57,9 @@ from torch.utils.data import DataLoader, TensorDataset
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see model.py), and
 # registers BlockLinear's per-example gradient for Opacus.
 from genofed.common.model.network import BlockLinear
-from genofed.common.privacy.accountant import Step, sample_rate
-from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
-from genofed.common.privacy.secret_noise import SecretNoise, noise_key_from
+from genofed.common.privacy.accountant import Step
+from genofed.common.privacy.opacus_noise import private_dp_sgd
+from genofed.common.privacy.secret_noise import noise_key_from
 from genofed.common.synthetic.config_base import (
     AGE_CENTER,
     AGE_SCALE,
@@ -381,44 +381,6 @@ def train_vae(
         )
 
 
-def private_dp_sgd(
-    engine: PrivacyEngine,
-    module: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    loader: DataLoader,
-    *,
-    noise_multiplier: float,
-    max_grad_norm: float,
-    noise_key: int,
-    rows: int,
-    batch_size: int,
-) -> tuple[nn.Module, torch.optim.Optimizer, DataLoader]:
-    """Opacus' `make_private` for a generator's DP-SGD, with Poisson batches and the Gaussian noise
-    both drawn from `noise_key` (`common.privacy.secret_noise`: a torch generator would keep 32 bits
-    of it).
-
-    `rows`: the training rows as far as anyone outside may know (a site's declared size, as
-    `client.trainer` trains with): the Poisson rate (`sample_rate(rows, batch_size)`), so the number
-    of steps, and Opacus' divisor of the noisy gradient sum follow from it rather than from the
-    actual count, so that none of them changes when one patient is added or removed (what the RDP
-    accountant assumes). With the actual count they are 1 / len(loader) and Opacus' own divisor."""
-    rate = sample_rate(rows, batch_size)
-    poisson = secret_poisson_loader(
-        loader.dataset, sample_rate=rate, noise=SecretNoise(noise_key, "poisson sampling")
-    )
-    private_module, private_optimizer, private_loader = engine.make_private(
-        module=module,
-        optimizer=optimizer,
-        data_loader=poisson,
-        noise_multiplier=float(noise_multiplier),
-        max_grad_norm=max_grad_norm,
-        poisson_sampling=False,
-    )
-    use_secret_noise(private_optimizer, SecretNoise(noise_key, "noise"))
-    private_optimizer.expected_batch_size = max(1, int(rows * rate))
-    return private_module, private_optimizer, private_loader
-
-
 def _seeded_vae(config: VAEConfig, s: VAESettings, init_seed: int) -> GenotypeVAE:
     """The VAE initialised from `init_seed` (the global torch RNG is restored afterwards)."""
     with torch.random.fork_rng(devices=[]):
@@ -463,7 +425,7 @@ def _train_private_vae(
         engine,
         model,
         optimizer,
-        loader,
+        loader.dataset,
         noise_multiplier=noise_multiplier,
         max_grad_norm=s.max_grad_norm,
         noise_key=noise_key,

@@ -27,8 +27,8 @@ from genofed.client.local_ledger import LocalLedger
 from genofed.client.synth import SynthOptions, _public_counts, synthesize
 from genofed.common.privacy.accountant import sample_rate
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.privacy.opacus_noise import private_dp_sgd
 from genofed.common.synthetic.pipeline import public_generator_rows
-from genofed.common.synthetic.vae import private_dp_sgd
 
 DECLARED = 400  # far above the 60 patients: its rate differs from the actual count's
 ROWS = public_generator_rows(DECLARED)
@@ -75,7 +75,7 @@ def test_the_gradient_divisor_is_the_public_counts_expected_batch():
         PrivacyEngine(accountant="rdp"),
         module,
         optimizer,
-        loader,
+        loader.dataset,
         noise_multiplier=1.0,
         max_grad_norm=1.0,
         noise_key=7,

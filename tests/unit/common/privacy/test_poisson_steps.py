@@ -19,9 +19,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from genofed.client.trainer import TrainSettings, train_model
 from genofed.common.privacy.accountant import sample_rate, steps_per_epoch
-from genofed.common.privacy.opacus_noise import poisson_steps, secret_poisson_loader
+from genofed.common.privacy.opacus_noise import poisson_steps, private_dp_sgd, secret_poisson_loader
 from genofed.common.privacy.secret_noise import SecretNoise
-from genofed.common.synthetic.vae import private_dp_sgd
 
 #: k whose float 1 / (1 / k) is below k (int() of it is k - 1), and two whose is not
 BROKEN_K = (93, 99, 105, 117)
@@ -41,7 +40,7 @@ def test_a_rate_that_is_no_reciprocal_keeps_opacus_count():
     assert poisson_steps(0.3) == 3 and poisson_steps(1.0) == 1
 
 
-def test_a_generators_dp_sgd_loader_runs_the_planned_steps_at_a_broken_k():
+def test_private_dp_sgd_runs_the_planned_steps_at_a_broken_k():
     rows, batch = 2976, 32  # ceil(2976 / 32) = 93
     engine = PrivacyEngine(accountant="rdp")
     module = nn.Linear(2, 1)
@@ -51,7 +50,7 @@ def test_a_generators_dp_sgd_loader_runs_the_planned_steps_at_a_broken_k():
         engine,
         module,
         optimizer,
-        loader,
+        loader.dataset,
         noise_multiplier=1.0,
         max_grad_norm=1.0,
         noise_key=3,
