@@ -720,7 +720,10 @@ def _add_synth_generator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--n",
         type=int,
-        help="records to generate (default: as many as the real cohort; with --epsilon its declared size)",
+        help=(
+            "records to generate (default: as many as the real cohort; with --epsilon its declared size; "
+            "at least 20)"
+        ),
     )
     parser.add_argument(
         "--generator",

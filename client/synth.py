@@ -145,7 +145,8 @@ PHASES = ("auto", "phased", "ignore")
 
 @dataclass(frozen=True)
 class SynthOptions:
-    #: records to generate; default: as many as the real cohort, under DP its declared size
+    #: records to generate; default: as many as the real cohort, under DP its declared size, and
+    #: for a hospital's own batch at least MIN_RECORDS (a site refuses to train on fewer)
     #: (`declared_size`: the exact count is not public)
     n: int | None = None
     epsilon: float = math.inf  # spent on the generator; inf = no DP (then no ledger charge)
@@ -426,6 +427,8 @@ def _synthesize(
     # under DP the records' number and the generator's sampling rate follow public counts
     public = _public_counts(options, ledger, len(labels)) if ledger is not None else None
     n = options.n or (len(labels) if public is None else public["declared_size"])
+    if options.n is None and options.bound_to_data:  # never a batch the site would refuse to train on
+        n = max(n, MIN_RECORDS)
     public_rows = None if public is None else public.get("rows")
     generate = functools.partial(
         generate_validated,

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from genofed.cli.main import main
 from genofed.client.local_ledger import LocalLedger
 from genofed.client.synth import SynthOptions, _public_counts, synthesize
+from genofed.client.synthetic_use import MIN_RECORDS
 from genofed.common.privacy.accountant import sample_rate
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.privacy.opacus_noise import private_dp_sgd
@@ -63,6 +64,21 @@ def test_two_neighbouring_cohorts_train_at_the_same_rate_steps_and_noise(tmp_pat
     _, rate, steps = charged[0][1]  # [0]: the case-count release, [1]: the DP-SGD epochs
     assert rate == sample_rate(ROWS, batch) != sample_rate(48, batch)
     assert steps == math.ceil(ROWS / batch)  # one epoch
+
+
+def test_a_declared_size_under_20_still_gives_a_batch_a_site_trains_on(tmp_path):
+    """A hospital's own batch (`genofed synth`) follows the declared size by default, but never
+    holds fewer than the 20 records a site refuses to train on (`synthetic_use.MIN_RECORDS`), as
+    `--n` below 20 is refused."""
+    files = write_small_site(tmp_path / "cohort", patients=60)
+    out, state = tmp_path / "syn", tmp_path / "state"
+    argv = synth_args(
+        files, out, "--epsilon", "3", "--budget", "8", "--state-dir", str(state), "--declared-size", "10"
+    )
+    assert main(argv) in (0, 1)  # 1: written, but it failed validation (an epoch on 60 patients)
+    validation = json.loads((out / "validation.json").read_text())
+    assert validation["dp_sampling"]["declared_size"] == 10
+    assert validation["records_generated"] == MIN_RECORDS == 20
 
 
 def test_the_gradient_divisor_is_the_public_counts_expected_batch():
