@@ -527,6 +527,9 @@ def test_secagg_deployment_survives_a_killed_hospital_and_a_coordinator_crash(tm
 
     try:
         first = processes.coordinator(fed, port)
+        # "running": the keys registered and nginx listening; a hospital started earlier is refused
+        # and waits 10 s to retry, late for the 30 s the first run waits for all three
+        wait_for(lambda: coordinator_status(fed).get("state") == "running", 120, "the coordinator", log)
         for name, folder in sorted(sites.items()):
             processes.hospital(name, folder, fed, port)
         wait_for(

@@ -78,14 +78,19 @@ def test_a_deployed_agent_stops_within_seconds_idle_or_waiting_to_retry(tmp_path
             "idle": processes.hospital("idle", idle, fed, port),
             "stranger": processes.hospital("stranger", stranger, fed, port),
         }
-        wait_for(
-            lambda: "ClientApp worker ready" in _read(idle / "clientapp.log"),
+        wait_for(  # its worker warm, and its SuperNode activated (Flower logs its node id only then)
+            lambda: (
+                "ClientApp worker ready" in _read(idle / "clientapp.log")
+                and "SuperNode ID:" in processes.log("idle")
+            ),
             180,
             "the idle site's worker",
             lambda: processes.log("idle"),
         )
+        # a wait announced from now on: an earlier one may be over, its next SuperNode under way
+        announced = processes.log("stranger").count("retrying in")
         wait_for(
-            lambda: "retrying in" in processes.log("stranger"),
+            lambda: processes.log("stranger").count("retrying in") > announced,
             120,
             "the stranger's retry wait",
             lambda: processes.log("stranger"),
@@ -93,8 +98,9 @@ def test_a_deployed_agent_stops_within_seconds_idle_or_waiting_to_retry(tmp_path
         time.sleep(1)  # well inside the 10 s wait
         children = {name: _children(agent.pid) for name, agent in agents.items()}
         running = {name: agent.poll() is None for name, agent in agents.items()}
-        # its SuperNode and its worker
-        assert len(children["idle"]) == 2, (children, running, processes.log("idle")[-3000:])
+        said = {name: processes.log(name)[-3000:] for name in agents}
+        assert len(children["idle"]) == 2, (children, running, said)  # its SuperNode and its worker
+        assert children["stranger"] == set(), (children, running, said)  # waiting: nothing runs
         started = time.monotonic()
         for agent in agents.values():
             agent.send_signal(signal.SIGTERM)  # to the agent alone, as docker stop sends it

@@ -3,20 +3,18 @@ service."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import threading
 
 from genofed.server.service import launch
+from genofed.simulations.local.loopback import free_port
 
 
 def loopback_service_options() -> launch.ServiceOptions:
-    """Two free loopback ports and an nginx that exists (`/bin/true`)."""
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
+    """Two free loopback ports and an nginx that exists (`/bin/true`). The ports come from
+    `free_port`, outside the ephemeral range an outgoing connection could take them from before
+    the test's `require_free_addresses` checks them."""
+    ports = [free_port(), free_port()]
     return launch.ServiceOptions(
         address=f"127.0.0.1:{ports[0]}", internal_address=f"127.0.0.1:{ports[1]}", nginx="/bin/true"
     )
