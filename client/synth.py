@@ -145,9 +145,9 @@ PHASES = ("auto", "phased", "ignore")
 
 @dataclass(frozen=True)
 class SynthOptions:
-    #: records to generate; default: as many as the real cohort, under DP its declared size, and
-    #: for a hospital's own batch at least MIN_RECORDS (a site refuses to train on fewer)
-    #: (`declared_size`: the exact count is not public)
+    #: records to generate; default: as many as the real cohort, under DP its declared size
+    #: (`declared_size`: the exact count is not public), and for a hospital's own batch at least
+    #: MIN_RECORDS (a site refuses to train on fewer)
     n: int | None = None
     epsilon: float = math.inf  # spent on the generator; inf = no DP (then no ledger charge)
     delta: float = 1e-5
