@@ -6,7 +6,8 @@ What it measures: the logistic model's federated DP-SGD as the product runs it b
 ("product"), and the same with K more input columns: each patient's genotype row projected on the
 top K principal components of the federation's PUBLIC reference panel (`reference/genotypes.vcf.gz`,
 people who are no hospital's patients; dosages centred on the panel's allele frequencies, as the
-model's own input), each component scaled to unit variance in that panel, then by the covariates'
+model's own input), each component scaled to a root mean square of 1 over that panel's people
+(about unit variance: the panel's mean is near its frequencies), then by the covariates'
 scale of the rule times `--pc-scale` (1: a component gets what sex or age gets). The projection
 is a public, fixed map of the genotypes (no patient chooses it), so it costs no privacy; the lr is
 the rule's.
@@ -52,15 +53,15 @@ PRODUCT = "product"
 
 @dataclasses.dataclass(frozen=True)
 class Components:
-    """The reference panel's principal axes of centred dosages (rows of `axes`, V long) and each
-    one's standard deviation over the panel's people (`sd`)."""
+    """The reference panel's principal axes of its dosages centred on the panel's frequencies (rows
+    of `axes`, V long) and each one's root mean square over the panel's people (`sd`)."""
 
     axes: np.ndarray
     sd: np.ndarray
 
     def project(self, x: np.ndarray, k: int, n_variants: int) -> np.ndarray:
         """The top `k` components of feature rows `x` (centred dosages first, covariates after),
-        each of unit variance in the reference panel."""
+        each of root mean square 1 over the reference panel's people."""
         return x[:, :n_variants].astype(np.float64) @ self.axes[:k].T / self.sd[:k]
 
 

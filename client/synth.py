@@ -135,6 +135,10 @@ logger = logging.getLogger(__name__)
 
 #: What `genofed synth` writes next to the records; the training path reads it back.
 SUMMARY_FILE = "validation.json"
+#: The fewest accepted records a batch may hold to be trained with (the loader's minimum for a
+#: cohort): `synthetic_use` refuses a smaller batch, so a hospital's default batch under DP is
+#: never smaller (a declared size may be).
+USABLE_RECORDS = 20
 #: What a generator's ledger input digest is the SHA-256 of (its audit entry's `input_digest_of`):
 #: the data it read and its settings, in memory, so no file's `sha256sum` matches it; the entry
 #: records the genotypes file's own as `genotypes_sha256`.
@@ -145,9 +149,9 @@ PHASES = ("auto", "phased", "ignore")
 
 @dataclass(frozen=True)
 class SynthOptions:
-    #: records to generate; default: as many as the real cohort, under DP its declared size
-    #: (`declared_size`: the exact count is not public), and for a hospital's own batch at least
-    #: MIN_RECORDS (a site refuses to train on fewer)
+    #: records to generate; default: as many as the real cohort (the loader needs 20 patients),
+    #: under DP its declared size (`declared_size`: the exact count is not public), for a
+    #: hospital's own batch at least USABLE_RECORDS (a site refuses to train on fewer)
     n: int | None = None
     epsilon: float = math.inf  # spent on the generator; inf = no DP (then no ledger charge)
     delta: float = 1e-5
@@ -427,8 +431,8 @@ def _synthesize(
     # under DP the records' number and the generator's sampling rate follow public counts
     public = _public_counts(options, ledger, len(labels)) if ledger is not None else None
     n = options.n or (len(labels) if public is None else public["declared_size"])
-    if options.n is None and options.bound_to_data:  # never a batch the site would refuse to train on
-        n = max(n, MIN_RECORDS)
+    if options.n is None and options.bound_to_data:  # a declared size under 20: still a usable batch
+        n = max(n, USABLE_RECORDS)
     public_rows = None if public is None else public.get("rows")
     generate = functools.partial(
         generate_validated,

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from genofed.client.local_ledger import audit_release, local_ledger
-from genofed.client.synth import SUMMARY_FILE
+from genofed.client.synth import SUMMARY_FILE, USABLE_RECORDS
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
@@ -72,8 +72,9 @@ UNUSABLE_BATCH = (
 )
 
 
-#: The fewest accepted records a batch may hold to be used (the loader's minimum for a cohort).
-MIN_RECORDS = 20
+#: The fewest accepted records a batch may hold to be used (the loader's minimum for a cohort;
+#: `genofed synth`'s default batch is never smaller).
+MIN_RECORDS = USABLE_RECORDS
 
 
 def batch_problem(folder: Path) -> str | None:

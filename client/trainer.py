@@ -199,9 +199,10 @@ def _train_private(
 ) -> TrainResult:
     """Fresh PrivacyEngine per call: the cumulative history lives in the site's ledger, not here.
 
-    The Poisson loader is built here with the rate of `rows` (the public row count), not left
-    to Opacus, which would take 1 / len(loader) from the actual dataset; Opacus then reads the
-    same rate back from it (1 / len), and its gradient divisor is set from `rows` as well.
+    The Poisson loader is built with the rate of `rows` (the public row count), not left to
+    Opacus, which would take 1 / len(loader) from the actual dataset; Opacus then reads the same
+    rate back from it (1 / len), and its gradient divisor is set from `rows` as well
+    (`opacus_noise.private_dp_sgd`, as the generators train).
     The loss to train with is `clipped_loss`'s: the mean BCE whose backward() leaves the clipped
     gradient sum for Opacus' optimizer (module docstring).
     """

@@ -76,7 +76,7 @@ def train_generator(
     `focus` (the variants whose per-class frequencies are released). `noise_rng` is the DP noise's
     source for every kind (the VAE's and GAN's Poisson sampling too); default secret randomness,
     only experiments, tests and simulations pass a seeded one. `public_rows` (VAE and GAN under
-    DP): the training rows their DP-SGD's rate and steps follow (`vae.private_dp_sgd`); default
+    DP): the training rows their DP-SGD's rate and steps follow (`opacus_noise.private_dp_sgd`); default
     the actual count. The reference generator's one release does not depend on it."""
     module = _module(kind)
     if kind == "reference":

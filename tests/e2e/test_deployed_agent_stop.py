@@ -18,6 +18,7 @@ from pathlib import Path
 from helpers import require_tool
 
 from genofed.client.agent.site_lock import hold_site
+from genofed.client.agent.supernode import RETRY_SECONDS
 from genofed.common.data.layout import hospital_folders
 from genofed.server.service.federation_folder import init_federation
 from genofed.simulations.local.loopback import Loopback, coordinator_status, free_port, make_site, wait_for
@@ -88,9 +89,11 @@ def test_a_deployed_agent_stops_within_seconds_idle_or_waiting_to_retry(tmp_path
             lambda: processes.log("idle"),
         )
         # a wait announced from now on: an earlier one may be over, its next SuperNode under way
-        announced = processes.log("stranger").count("retrying in")
+        # (the agent's own line: Flower's connection retries say "retrying in 0.12 seconds")
+        retry = f"retrying in {RETRY_SECONDS:.0f} s"
+        announced = processes.log("stranger").count(retry)
         wait_for(
-            lambda: processes.log("stranger").count("retrying in") > announced,
+            lambda: processes.log("stranger").count(retry) > announced,
             120,
             "the stranger's retry wait",
             lambda: processes.log("stranger"),
