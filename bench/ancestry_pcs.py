@@ -39,6 +39,7 @@ from measure import (
     add_study_options,
     paired_errors,
     paired_table,
+    reference_panel,
     require_federation,
     rule_scale_and_lr,
     scored_cohorts,
@@ -46,7 +47,6 @@ from measure import (
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
-from genofed.common.synthetic.reference_panel import load_reference_panel
 
 PRODUCT = "product"
 
@@ -68,7 +68,7 @@ class Components:
 def reference_components(data, panel: VariantPanel, k: int) -> Components:
     """The top `k` principal axes of the public reference panel's dosages, centred on the panel's
     allele frequencies (the model's own centring); columns the panel does not cover are 0."""
-    reference = load_reference_panel(data / "reference" / "genotypes.vcf.gz", list(panel.variant_ids))
+    reference = reference_panel(data, panel)
     h = reference.haplotypes.astype(np.float64)
     dosages = h[0::2] + h[1::2]
     centred = np.where(reference.covered, dosages - 2.0 * panel.alt_freq, 0.0)
@@ -101,21 +101,24 @@ def main() -> None:
     aucs: dict[str, dict[tuple[str, float], list[float]]] = {cohort: {} for cohort in cohorts}
     for seed in args.seeds:
         sites, scored = scored_cohorts(str(data), seed, panel, args.test)
-        for epsilon in args.epsilons:
-            scale, lr = rule_scale_and_lr(panel, epsilon)
-            for draw in range(1 if math.isinf(epsilon) else args.draws):
-                rng_key = [seed, draw, int(min(epsilon, 1e6) * 10)]
-                for design, k in ((PRODUCT, 0), *((f"{k} PCs", k) for k in args.components)):
-                    design_scale = np.concatenate([scale, np.full(k, scale[-1] * args.pc_scale)])
-                    trained_on = [
-                        dataclasses.replace(d, train_x=with_components(d.train_x, components, k, n_variants))
-                        for d in sites
-                    ]
-                    params = train(trained_on, design_scale, epsilon, lr, np.random.default_rng(rng_key))
+        for design, k in ((PRODUCT, 0), *((f"{k} PCs", k) for k in args.components)):
+            # each design's inputs once per seed; every epsilon and draw trains on them
+            trained_on = [
+                dataclasses.replace(d, train_x=with_components(d.train_x, components, k, n_variants))
+                for d in sites
+            ]
+            scored_x = {c: with_components(x, components, k, n_variants) for c, (x, _) in scored.items()}
+            for epsilon in args.epsilons:
+                scale, lr = rule_scale_and_lr(panel, epsilon)
+                design_scale = np.concatenate([scale, np.full(k, scale[-1] * args.pc_scale)])
+                for draw in range(1 if math.isinf(epsilon) else args.draws):
+                    # the same key for every design: differences are paired
+                    rng = np.random.default_rng([seed, draw, int(min(epsilon, 1e6) * 10)])
+                    params = train(trained_on, design_scale, epsilon, lr, rng)
                     for cohort in cohorts:
-                        x, y = scored[cohort]
-                        score = (with_components(x, components, k, n_variants) * design_scale) @ params[:-1]
-                        aucs[cohort].setdefault((design, epsilon), []).append(float(roc_auc_score(y, score)))
+                        score = (scored_x[cohort] * design_scale) @ params[:-1]
+                        auc = float(roc_auc_score(scored[cohort][1], score))
+                        aucs[cohort].setdefault((design, epsilon), []).append(auc)
         print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
     for cohort in cohorts:
         print(f"\n{len(args.seeds)} seeds x {args.draws} noise draws, scored on the {cohort} patients")

@@ -34,12 +34,12 @@ from pathlib import Path
 
 import numpy as np
 from logistic_rule import CLIP, DELTA, EPOCHS, RATE, ROUNDS, column_scale, federate
+from measure import reference_panel
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import calibrate_noise
-from genofed.common.synthetic.reference_panel import load_reference_panel
 from genofed.server.settings import RunSettings
 from genofed.simulations.local.simulate import simulated_sites
 
@@ -87,10 +87,6 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=2, help="noise draws per seed")
     args = parser.parse_args()
     folder = Path(args.data)
-    if not (folder / "reference" / "genotypes.vcf.gz").exists():
-        raise SystemExit(
-            f"{folder} has no public reference panel: run `genofed simulate-cohorts --out {folder}`"
-        )
     started = time.perf_counter()
     panel = VariantPanel.load(folder / "panel.tsv")
     freq = np.asarray(panel.alt_freq, dtype=np.float64)
@@ -98,7 +94,7 @@ def main() -> None:
     scale = column_scale(freq, 2.0)
     p = np.clip(freq, FREQ_CLIP, 1.0 - FREQ_CLIP)
     lr = 1.0 / (CLIP * math.sqrt(float(np.sum(2 * p * (1 - p) * scale[:n_variants] ** 2))))
-    reference = load_reference_panel(folder / "reference" / "genotypes.vcf.gz", list(panel.variant_ids))
+    reference = reference_panel(folder, panel)
     dosages = reference.haplotypes[0::2].astype(np.float64) + reference.haplotypes[1::2]
     ld = PanelLD((dosages - dosages.mean(axis=0)) * scale[:n_variants], reference.chromosomes)
     methods = [("trained weights", 0.0)] + [

@@ -30,12 +30,19 @@ import time
 
 import numpy as np
 from covariate_scale import train
-from measure import add_study_options, paired_errors, paired_table, require_federation, rule_scale_and_lr
+from measure import (
+    add_study_options,
+    paired_errors,
+    paired_table,
+    reference_panel,
+    require_federation,
+    rule_scale_and_lr,
+    scored_cohorts,
+)
 from self_selection import causal_variants, sub_panel
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
-from genofed.common.synthetic.reference_panel import load_reference_panel
 
 PRODUCT = "product"
 
@@ -76,7 +83,7 @@ def main() -> None:
     data = require_federation(args.data)
     started = time.perf_counter()
     panel = VariantPanel.load(data / "panel.tsv")
-    reference = load_reference_panel(data / "reference" / "genotypes.vcf.gz", list(panel.variant_ids))
+    reference = reference_panel(data, panel)
     causal = causal_variants(data, panel)
     subsets = {
         f"r2 < {t:g}": pruned(reference.haplotypes, reference.chromosomes, t, args.window) for t in args.r2
@@ -90,8 +97,6 @@ def main() -> None:
     designs = [PRODUCT, *subsets, *(f"{name}, panel scale" for name in subsets)]
     aucs: dict[tuple[str, float], list[float]] = {}
     for seed in args.seeds:
-        from measure import scored_cohorts
-
         sites, scored = scored_cohorts(str(data), seed, panel, False)
         x_eval, y_eval = scored["validation"]
         x_eval = x_eval.astype(np.float64)

@@ -48,6 +48,18 @@ def require_federation(data: str) -> Path:
     return Path(data)
 
 
+def reference_panel(data: Path, panel):
+    """The federation's PUBLIC reference panel (`data`/reference/genotypes.vcf.gz: people who are
+    no hospital's patients) aligned to `panel`'s variants, or exit with what to run when the
+    federation has none (one simulated before reference panels were, or not by genofed)."""
+    from genofed.common.synthetic.reference_panel import load_reference_panel
+
+    path = Path(data) / "reference" / "genotypes.vcf.gz"
+    if not path.exists():
+        raise SystemExit(f"{data} has no public reference panel: run `genofed simulate-cohorts --out {data}`")
+    return load_reference_panel(path, list(panel.variant_ids))
+
+
 def study_sites(data: str, seed: int) -> tuple[list, np.ndarray, np.ndarray]:
     """The hospitals of federation folder `data`, split by `seed` as `genofed simulate` splits them,
     and their pooled VALIDATION patients (float64 features, labels): what every validation study

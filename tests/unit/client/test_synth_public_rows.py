@@ -20,7 +20,7 @@ import pytest
 import torch
 from helpers.site_files import synth_args, write_small_site
 from opacus import PrivacyEngine
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from genofed.cli.main import main
 from genofed.client.local_ledger import LocalLedger
@@ -86,12 +86,11 @@ def test_the_gradient_divisor_is_the_public_counts_expected_batch():
     10 actual rows' (whose default would be 10)."""
     module = torch.nn.Linear(3, 1)
     optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
-    loader = DataLoader(TensorDataset(torch.zeros(10, 3), torch.zeros(10, 1)), batch_size=10)
     _, private_optimizer, private_loader = private_dp_sgd(
         PrivacyEngine(accountant="rdp"),
         module,
         optimizer,
-        loader.dataset,
+        TensorDataset(torch.zeros(10, 3), torch.zeros(10, 1)),
         noise_multiplier=1.0,
         max_grad_norm=1.0,
         noise_key=7,

@@ -15,7 +15,7 @@ import pytest
 import torch
 from opacus import PrivacyEngine
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from genofed.client.trainer import TrainSettings, train_model
 from genofed.common.privacy.accountant import sample_rate, steps_per_epoch
@@ -45,12 +45,11 @@ def test_private_dp_sgd_runs_the_planned_steps_at_a_broken_k():
     engine = PrivacyEngine(accountant="rdp")
     module = nn.Linear(2, 1)
     optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
-    loader = DataLoader(TensorDataset(torch.zeros(8, 2)), batch_size=8)
     _, _, private_loader = private_dp_sgd(
         engine,
         module,
         optimizer,
-        loader.dataset,
+        TensorDataset(torch.zeros(8, 2)),
         noise_multiplier=1.0,
         max_grad_norm=1.0,
         noise_key=3,
