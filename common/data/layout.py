@@ -25,7 +25,11 @@ A folder without a genotype file is not a hospital and is skipped (notes, `sourc
 it holds a phenotype file and a file that looks like its genotypes but cannot be read (a table
 with an `IID` column or rs-id columns, empty or starting with an empty line; a .bim/.fam without
 its .bed): that stops the run with the reader's own error, as `data check` gives it, since
-skipping would leave a hospital out of the run without a word. One with a genotype file and no
+skipping would leave a hospital out of the run without a word. For the same reason a federation's
+sub-folder with a file named as a phenotype file (pheno*) but no genotype file the rule finds is
+refused, naming what it holds (a PLINK 2 fileset, a BGEN file or an archive, which genofed does not
+read; a VCF in a sub-folder, where the rule does not look), and so is one with any phenotype table
+beside such files. One with a genotype file and no
 phenotype file, or with two candidates for either, is a DataError
 naming the folder and the files, because guessing would train on the wrong data. `test/`,
 `sources/` and `reference/` (a simulated federation's public reference panel, whose samples.tsv
@@ -74,6 +78,20 @@ NOT_HOSPITALS = frozenset({TEST, "sources", REFERENCE})
 #: the sample ids of its VCF: a folder with either is a synthetic copy, not a hospital.
 SYNTH_SUMMARY = "validation.json"
 SYNTH_SAMPLE_ID = re.compile(r"SYN\d{6}")
+#: Files that hold genotypes in a form genofed does not read (PLINK 2, BGEN, archives): beside a
+#: phenotype file they make a folder a hospital whose genotypes need converting, not a folder to skip.
+UNREAD_GENOTYPE_SUFFIXES = (
+    ".pgen",
+    ".pvar",
+    ".psam",
+    ".pvar.zst",
+    ".bgen",
+    ".zip",
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".7z",
+)
 #: Text tables: phenotype files, and genotype tables with variant columns.
 TEXT_TABLES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 #: A phenotype file's name starts with this (case-insensitive) and ends in a `TEXT_TABLES` suffix.
@@ -114,7 +132,7 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
         if d.is_dir()
         and d.name not in NOT_HOSPITALS
         and not d.name.startswith(".")
-        and (site := site_files(d)) is not None
+        and (site := _hospital_files(d)) is not None
     ]
     for site in sites:
         _refuse_synthetic(site.genotypes.parent, site)
@@ -125,6 +143,73 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
             hint=f"{RULE_HINT}; `genofed simulate-cohorts` writes such a folder",
         )
     return sites
+
+
+def _hospital_files(folder: Path) -> SiteFolder | None:
+    """`site_files` of a federation's sub-folder, refusing one that holds a phenotype file but no
+    genotypes the rule finds (`_refuse_phenotypes_without_genotypes`)."""
+    site = site_files(folder)
+    if site is None:
+        _refuse_phenotypes_without_genotypes(folder)
+    return site
+
+
+def _refuse_phenotypes_without_genotypes(folder: Path) -> None:
+    """Refuse a federation's sub-folder with a file named as a phenotype file (pheno*), or a
+    phenotype table beside genotypes in a form genofed does not read (PLINK 2, BGEN, an archive)
+    or in a sub-folder, but no genotype file the rule finds: a hospital whose genotypes are
+    missing or unreadable. Skipped, it would leave the run without a word (an outside walkthrough
+    lost three hospitals so: a PLINK 2 fileset, a zipped VCF, a VCF one folder down). A phenotype
+    table alone, not named pheno* (a visit list beside notes), still makes no hospital."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    kinds = {path: _kind(path) for path in files}
+    named = [p for p, kind in kinds.items() if kind == "named phenotypes"]
+    tables = [p for p, kind in kinds.items() if kind == "phenotype table"]
+    unread = [p for p in files if p.name.lower().endswith(UNREAD_GENOTYPE_SUFFIXES)]
+    nested = _nested_genotypes(folder)
+    if not named and not (tables and (unread or nested)):
+        return
+    found, advice = [], []
+    if unread:
+        found.append(f"{_names(unread)}, which genofed does not read")
+        advice.append(_conversion_advice(unread))
+    if nested:
+        shown = ", ".join(str(p.relative_to(folder)) for p in nested[:3])
+        found.append(f"{shown} in a sub-folder, where the rule does not look")
+        advice.append(f"move the genotype file up into {folder.name}/")
+    problem = f"{_names(named or tables)} but no genotype file genofed reads"
+    raise DataError(
+        folder,
+        problem + (f" ({'; '.join(found)})" if found else ""),
+        hint="; ".join([*advice, RULE_HINT])
+        + (f"; if {folder.name} is no hospital, move {_names(named)} out of it" if named else ""),
+    )
+
+
+def _nested_genotypes(folder: Path) -> list[Path]:
+    """Genotype files one level down (`vcf/calls.vcf.gz`), which the rule never looks at."""
+    return sorted(
+        p
+        for d in folder.iterdir()
+        if d.is_dir() and not d.name.startswith(".")
+        for p in d.iterdir()
+        if p.is_file() and not p.name.startswith(".") and _kind(p) == "genotypes"
+    )
+
+
+def _conversion_advice(unread: list[Path]) -> str:
+    """What to do with the genotype files genofed does not read: the reader's own advice for the
+    first that has one (PLINK 2's conversion), else unpacking or converting to VCF."""
+    for path in unread:
+        try:
+            read_genotypes(path)
+        except DataError as exc:
+            if exc.hint and "convert" in exc.hint:
+                return exc.hint
+    return (
+        "unpack an archive into the folder, or convert the genotypes to VCF (e.g. plink2 --bgen FILE "
+        "ref-first --export vcf bgz --out genotypes)"
+    )
 
 
 def _refuse_synthetic(folder: Path, site: SiteFolder) -> None:
@@ -353,7 +438,7 @@ def _names(paths: list[Path]) -> str:
 def find_test_cohort(federation_dir: str | Path) -> SiteFolder | None:
     """The federation's test cohort (`test/`), or None: it is optional."""
     folder = Path(federation_dir) / TEST
-    return site_files(folder) if folder.is_dir() else None
+    return _hospital_files(folder) if folder.is_dir() else None
 
 
 def load_federation(

@@ -223,14 +223,65 @@ def test_a_plink_fileset_without_its_bed_stops_the_run(mixed, tmp_path):
     assert raised.value.file == str(folder / "plink_out.bed") and "not found" in raised.value.problem
 
 
-def test_a_folder_with_phenotypes_and_only_notes_or_a_gene_list_is_still_skipped(mixed, tmp_path):
-    """Prose, a gene list or a second clinical table do not look like genotypes: no hospital, as before."""
+def test_a_folder_with_a_phenotype_file_but_no_genotypes_stops_the_run(mixed, tmp_path):
+    """A pheno* file makes a hospital: with only notes, a gene list or a visit list beside it, it is
+    refused naming the folder (skipped, the hospital would be left out without a word). A sample_id
+    table not named pheno* beside notes is still no hospital."""
     _copy(mixed, tmp_path, "kazan")
-    folder = tmp_path / "notes"
+    folder = tmp_path / "ufa"
     folder.mkdir()
-    (folder / "phenotypes.csv").write_text("sample_id,label\nP1,0\n")
     (folder / "readme.txt").write_text("collected 2024, by the genetics lab\n")
     (folder / "genes.bed").write_text("1\t100\t200\tBRCA1\n")
-    (folder / "visits.csv").write_text("visit,date\n1,2024-01-01\n")
-    assert site_files(folder) is None
-    assert [f.name for f in hospital_folders(tmp_path)] == ["kazan"]
+    (folder / "visits.csv").write_text("sample_id,visit\nP1,2024\n")
+    assert [f.name for f in hospital_folders(tmp_path)] == ["kazan"]  # no pheno* file: not a hospital
+    (folder / "phenotypes.csv").write_text("sample_id,label\nP1,0\n")
+    (folder / "visits.csv").unlink()
+    assert site_files(folder) is None  # the rule itself finds no hospital here ...
+    with pytest.raises(DataError) as raised:  # ... but a federation's sub-folder is refused
+        hospital_folders(tmp_path)
+    assert raised.value.file == str(folder)
+    assert raised.value.problem == "phenotypes.csv but no genotype file genofed reads"
+    assert "if ufa is no hospital, move phenotypes.csv out of it" in raised.value.hint
+
+
+@pytest.mark.parametrize(
+    "genotypes, found, advice",
+    [
+        (
+            ("calls.pgen", "calls.pvar", "calls.psam"),
+            "calls.pgen, calls.psam, calls.pvar, which genofed does not read",
+            "plink2 --pfile",
+        ),
+        (("calls.vcf.zip",), "calls.vcf.zip, which genofed does not read", "unpack an archive"),
+        (
+            ("vcf/calls.vcf.gz",),
+            "vcf/calls.vcf.gz in a sub-folder, where the rule does not look",
+            "move the genotype file up into omsk/",
+        ),
+    ],
+)
+def test_genotypes_genofed_cannot_find_stop_the_run_with_what_to_do(
+    mixed, tmp_path, genotypes, found, advice
+):
+    """An outside walkthrough's three hospitals that `simulate` had dropped without a word; the
+    phenotype table is not named pheno*, so the genotype-like files alone make it a hospital."""
+    _copy(mixed, tmp_path, "kazan")
+    folder = tmp_path / "omsk"
+    folder.mkdir()
+    (folder / "clinical.csv").write_text("sample_id,label\nP1,0\n")
+    for name in genotypes:
+        (folder / name).parent.mkdir(exist_ok=True)
+        shutil.copy(mixed[0] / "kazan" / "calls.vcf", folder / name)
+    with pytest.raises(DataError) as raised:
+        hospital_folders(tmp_path)
+    assert raised.value.file == str(folder)
+    assert raised.value.problem == f"clinical.csv but no genotype file genofed reads ({found})"
+    assert advice in raised.value.hint
+
+
+def test_a_test_cohort_with_phenotypes_but_no_genotypes_is_refused(mixed, tmp_path):
+    _copy(mixed, tmp_path, "kazan")
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "phenotypes.csv").write_text("sample_id,label\nP1,0\n")
+    with pytest.raises(DataError, match="phenotypes.csv but no genotype file genofed reads"):
+        find_test_cohort(tmp_path)
