@@ -31,17 +31,15 @@ def require_path_given(option: str, value: str | None, what: str = "file") -> No
 
 
 def checked_label_column(value: str) -> str:
-    """The --label-column, stripped; refused (ConfigError) when empty or the sample id column,
-    which is no 0/1 disease column (the readers would fail on it with a KeyError)."""
-    from genofed.common.data.readers.phenotypes import ID_COLUMN
+    """The --label-column, stripped; refused (ConfigError) when empty or a column that cannot be
+    the disease's (`label_column_problem`: the sample id column, a model covariate)."""
+    from genofed.common.data.readers.phenotypes import label_column_problem
     from genofed.common.util.checks import require
 
     label_column = value.strip()
     require(bool(label_column), "--label-column is empty: name the phenotype file's 0/1 disease column")
-    require(
-        label_column != ID_COLUMN,
-        f"--label-column cannot be {ID_COLUMN}, the sample id column: name the 0/1 disease column",
-    )
+    problem = label_column_problem(label_column)
+    require(problem is None, f"--label-column {problem}")
     return label_column
 
 

@@ -74,6 +74,22 @@ COVARIATE_LIMIT = 1e6
 #: The covariates every model genofed builds reads (`FeatureSpec`'s default): the only phenotype
 #: columns, besides sample_id and the label, that are parsed.
 MODEL_COVARIATES: tuple[str, ...] = FeatureSpec(alt_freq=()).covariates
+
+
+def label_column_problem(label_column: str) -> str | None:
+    """Why `label_column` cannot be the disease column, or None: the sample id column is no 0/1
+    column, and a model covariate (sex, age) is read as an input too, so the model would predict its
+    own input (an outside walkthrough got test AUC 0.998 and "minimum checks passed" with sex)."""
+    if label_column == ID_COLUMN:
+        return f"cannot be {ID_COLUMN}, the sample id column: name the 0/1 disease column"
+    if label_column.lower() in MODEL_COVARIATES:
+        return (
+            f"cannot be {label_column}: every model reads {' and '.join(MODEL_COVARIATES)} as inputs, so it "
+            "would predict its own input; name the 0/1 disease column"
+        )
+    return None
+
+
 #: Column names that suggest a model covariate under another name, for the rename hint of
 #: `unused_columns_note` (a name containing the covariate's own name always does).
 LOOK_ALIKES = {"sex": ("gender",)}

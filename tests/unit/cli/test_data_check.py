@@ -58,6 +58,8 @@ def _check(capsys, *options: str) -> tuple[int, str, str]:
         ("--min-samples", "2.5", "--min-samples must be a whole number, got '2.5'"),
         ("--label-column", " ", "--label-column is empty"),
         ("--label-column", "sample_id", "--label-column cannot be sample_id"),
+        ("--label-column", "sex", "--label-column cannot be sex: every model reads sex and age as inputs"),
+        ("--label-column", "Age", "--label-column cannot be Age: every model reads sex and age as inputs"),
         ("--panel", "", "--panel is empty"),
     ],
 )

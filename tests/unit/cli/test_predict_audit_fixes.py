@@ -92,7 +92,13 @@ def _file_options(genotypes, phenotypes, option: str, value: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--genotypes", ""), ("--phenotypes", " "), ("--label-column", ""), ("--label-column", "sample_id")],
+    [
+        ("--genotypes", ""),
+        ("--phenotypes", " "),
+        ("--label-column", ""),
+        ("--label-column", "sample_id"),
+        ("--label-column", "sex"),
+    ],
 )
 @pytest.mark.parametrize("command", ["predict", "adapt", "synth"])
 def test_empty_file_options_are_refused_in_data_checks_words(site, capsys, command, option, value):

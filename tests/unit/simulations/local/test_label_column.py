@@ -16,7 +16,7 @@ from genofed.client.agent.keys import init_site
 from genofed.client.agent.launch import load_site_file, node_config
 from genofed.client.site import load_site_tensors, resolve_site
 from genofed.common.data.layout import hospital_folders
-from genofed.common.errors import DataError
+from genofed.common.errors import ConfigError, DataError
 from genofed.server.settings import RunSettings
 from genofed.simulations.local.simulate import simulate, simulated_sites
 
@@ -93,6 +93,8 @@ def test_default_label_and_panel_keep_a_run_id_a_new_column_changes_it(federatio
     )
     with pytest.raises(Exception, match="label-column is empty"):
         RunSettings(label_column=" ")
+    with pytest.raises(ConfigError, match="label-column cannot be sex: every model reads sex and age"):
+        RunSettings(label_column="sex")  # `flwr run --run-config label-column=sex` too
 
 
 def test_hospital_check_records_the_label_column_in_the_node_config(federation, tmp_path):
