@@ -32,6 +32,7 @@ from genofed.common.data.layout import (
 )
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import read_phenotypes
+from genofed.common.data.readers.phenotypes import ID_COLUMN, MODEL_COVARIATES, unused_columns_note
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.network import ModelConfig
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
@@ -153,6 +154,7 @@ def _simulate(
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
     _check_label_column(hospital_folders(settings.data_dir), settings.label_column)
     _check_test_label_column(settings)
+    _say_unused_columns(settings, say)
     settings = _with_panel(settings, say)
     panel = VariantPanel.load(_panel_file(settings))
     # checked before Flower starts or anything is written, and the model and the rule's values
@@ -312,6 +314,32 @@ def _check_label_column(folders: list[SiteFolder], column: str) -> None:
             raise DataError(
                 exc.file, exc.problem, location=exc.location, hint=_without_node_config(exc.hint)
             ) from None
+
+
+def _say_unused_columns(settings: RunSettings, say: Progress) -> None:
+    """Say, before the run, which phenotype columns of the hospitals and the test cohort no model
+    reads, with the reader's rename hint (`gender` for sex, `age_years` for age): the hospitals
+    read their files inside Flower's workers, whose notes the user never sees, so an outside
+    walkthrough trained with every patient's sex and age unknown and was not told. One line per
+    distinct note, naming the cohorts it is about."""
+    folders = hospital_folders(settings.data_dir)
+    test = Path(settings.test_dir) if settings.test_dir else Path(settings.data_dir) / TEST
+    if test.is_dir() and (found := site_files(test)) is not None:
+        folders = [*folders, found]
+    cohorts: dict[str, list[str]] = {}
+    for folder in folders:
+        columns = [c for c in table_columns(folder.phenotypes) if c]
+        unused = [
+            c
+            for c in columns
+            if c not in (ID_COLUMN, settings.label_column) and c.lower() not in MODEL_COVARIATES
+        ]
+        if unused:
+            present = [c for c in columns if c.lower() in MODEL_COVARIATES]
+            note = unused_columns_note(unused, MODEL_COVARIATES, present=present)
+            cohorts.setdefault(note, []).append(folder.name)
+    for note, names in cohorts.items():
+        say(f"warning: {', '.join(names)}: {note}")
 
 
 def _without_node_config(hint: str | None) -> str | None:

@@ -18,7 +18,7 @@ from genofed.client.site import load_site_tensors, resolve_site
 from genofed.common.data.layout import hospital_folders
 from genofed.common.errors import ConfigError, DataError
 from genofed.server.settings import RunSettings
-from genofed.simulations.local.simulate import simulate, simulated_sites
+from genofed.simulations.local.simulate import _say_unused_columns, simulate, simulated_sites
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,31 @@ def test_hospital_check_records_the_label_column_in_the_node_config(federation, 
     deployed = resolve_site(config, {"data-dir": "/not/used", "label-column": "coordinator-says"})
     assert deployed.label_column == "disease"  # the hospital's own, never the coordinator's
     assert load_site_tensors(deployed, 1).cases == 20
+
+
+def test_simulate_says_which_phenotype_columns_no_model_reads_before_the_run(federation, tmp_path):
+    """The hospitals read their files inside Flower's workers, whose notes nobody sees: a federation
+    that calls sex `gender` and age `age_years` trained with both unknown, unannounced (an outside
+    walkthrough). One warning per distinct note, naming the cohorts, with the rename hint."""
+    data = tmp_path / "hospitals"
+    shutil.copytree(federation, data)
+    for name, file in (("kazan", "phenotypes.csv"), ("orel", "clinical.csv")):
+        path = data / name / file
+        path.write_text(
+            path.read_text().replace("sample_id,disease,sex,age", "sample_id,disease,gender,age_years", 1)
+        )
+    path = data / "omsk" / "pheno_2024.tsv"
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([f"{header}\tbmi", *(f"{row}\t25" for row in rows)]) + "\n")
+    said: list[str] = []
+    _say_unused_columns(RunSettings(data_dir=str(data), label_column="disease"), said.append)
+    assert len(said) == 2, said
+    renamed = next(line for line in said if "gender" in line)
+    assert renamed.startswith("warning: kazan, orel: phenotype columns gender, age_years are not used")
+    assert "rename it to 'sex'" in renamed and "rename it to 'age'" in renamed
+    assert next(line for line in said if "bmi" in line).startswith(
+        "warning: omsk: phenotype column bmi is not used"
+    )
+    said.clear()
+    _say_unused_columns(RunSettings(data_dir=str(federation), label_column="disease"), said.append)
+    assert said == []  # sample_id, the label, sex and age: nothing to say
