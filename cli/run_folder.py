@@ -102,16 +102,17 @@ def prepare_run_folder(
     held = sorted(entry.name for entry in out.iterdir()) if out.is_dir() else []
     if not held or resume or (held == [COHORTS] and simulated and _holds_cohorts(out / COHORTS, simulated)):
         return []  # nothing of a run yet (or the very cohorts this run would simulate)
+    if not any(name in RUN_MARKERS for name in held):  # before --force's advice, which would fail
+        raise ConfigError(
+            f"--out {out} holds files that are not a genofed run ({_listed(held)})"
+            + ("; --force only replaces a previous run" if force else "")
+            + ": choose another --out (a new or empty folder)"
+        )
     if not force:
         raise ConfigError(
             f"--out {out} already holds a run ({_listed(held)}): pass --resume to continue it from its "
             "checkpoints, --force to replace it (its outputs and privacy ledgers are deleted, so the "
             "new run starts with fresh ledgers), or choose another --out"
-        )
-    if not any(name in RUN_MARKERS for name in held):
-        raise ConfigError(
-            f"--out {out} holds files that are not a genofed run ({_listed(held)}); --force only "
-            "replaces a previous run: choose another --out"
         )
     # the user's --data is kept wherever it is; RUN/cohorts (no --data) only when it is this run's
     keep = {_child_holding(out, data)} if simulated is None and _inside(out, data) else set()

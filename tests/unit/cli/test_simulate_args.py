@@ -194,6 +194,13 @@ def test_force_refuses_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(ConfigError, match="not a genofed run"):
         prepare_run_folder(tmp_path / "home", data=tmp_path / "fed", force=True, resume=False)
     assert (tmp_path / "home" / "thesis.tex").exists()
+    # without --force it is not called a run, nor told --resume or --force, which both fail there
+    with pytest.raises(ConfigError) as refused:
+        prepare_run_folder(tmp_path / "home", data=tmp_path / "fed", force=False, resume=False)
+    assert str(refused.value) == (
+        f"--out {tmp_path / 'home'} holds files that are not a genofed run (thesis.tex): choose another "
+        "--out (a new or empty folder)"
+    )
 
 
 def test_resume_and_a_folder_with_only_this_runs_cohorts_go_ahead(tmp_path):
