@@ -122,7 +122,7 @@ def _add_check_privacy_options(check: argparse.ArgumentParser) -> None:
         metavar="E",
         help=(
             "this hospital's lifetime privacy budget: it never spends more, whatever the coordinator asks; "
-            "e.g. 1-3 for strong protection (above 2 the run report calls the guarantee weak; 8 is weak), "
+            "e.g. 1-2 for strong protection (above 2 the run report calls the guarantee weak; 8 is weak), "
             "inf = no differential privacy (required: no default, the budget is the hospital's own)"
         ),
     )
@@ -435,7 +435,7 @@ def _require_epsilon_budget(budget: float | None) -> None:
 
         raise GenofedError(
             "give --epsilon-budget E: this hospital's lifetime privacy budget, the most epsilon its patients "
-            "ever spend in every run and local release together, whatever the coordinator asks; e.g. 1-3 for "
+            "ever spend in every run and local release together, whatever the coordinator asks; e.g. 1-2 for "
             f"strong protection (above {WEAK_EPSILON:g} the run report calls the guarantee weak: 8 is weak), "
             "or inf to train without differential privacy"
         )

@@ -189,7 +189,7 @@ def _require_checked_files(folder: Path, site: dict[str, Any]) -> None:
         raise GenofedError(
             f"{folder}: the site's data was never checked; run `genofed hospital check {folder} "
             "--genotypes F --phenotypes F --panel panel.tsv --epsilon-budget E` first (E: this hospital's "
-            "lifetime privacy budget, e.g. 1-3; see `genofed hospital check --help`)"
+            "lifetime privacy budget, e.g. 1-2; see `genofed hospital check --help`)"
         )
     for role, entry in site["data"]["files"].items():
         path = Path(entry["path"])

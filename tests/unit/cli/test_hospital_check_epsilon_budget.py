@@ -48,7 +48,7 @@ def test_check_without_a_budget_is_refused_saying_what_it_is(tmp_path, capsys):
     args = ["hospital", "check", str(site), "--genotypes", "no.vcf", "--phenotypes", "no.csv"]
     err = refused(args, capsys, max_lines=1)
     assert "give --epsilon-budget E" in err and "lifetime privacy budget" in err
-    assert "1-3 for strong protection" in err and "8 is weak" in err and "inf" in err
+    assert "1-2 for strong protection" in err and "8 is weak" in err and "inf" in err
     assert f"above {WEAK_EPSILON:g}" in err
     assert (site / "hospital.json").read_text() == before and not (site / "state").exists()
 
