@@ -73,10 +73,16 @@ def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
     )
 
 
+#: Cyrillic letters drawn like Latin ones, which a Russian keyboard layout types into an id
+#: (`NА19307` with a Cyrillic А), mapped to the Latin letter they look like.
+CYRILLIC_LOOKALIKES = str.maketrans("АВЕКМНОРСТХУІаеорсухі", "ABEKMHOPCTXYIaeopcyxi")
+
+
 def _look_alikes(unmatched: list[str], others: list[str]) -> list[tuple[str, str]]:
     """(id, the other file's id) for each unmatched id that equals one of `others` once both are
-    stripped of surrounding whitespace and put in Unicode NFC form: ids a user cannot tell apart
-    on screen (`José` typed in one file, `Jose` + combining accent exported in the other).
+    stripped of surrounding whitespace, put in Unicode NFC form and their Cyrillic look-alike
+    letters read as Latin: ids a user cannot tell apart on screen (`José` typed in one file, `Jose`
+    + combining accent exported in the other; `NA19307` and `NА19307`, a Cyrillic А).
 
     Only to explain a refusal: ids are never normalised, since the ledger, the predictions and the
     other file match them exactly."""
@@ -85,7 +91,7 @@ def _look_alikes(unmatched: list[str], others: list[str]) -> list[tuple[str, str
 
 
 def _id_key(sample: str) -> str:
-    return unicodedata.normalize("NFC", sample.strip())
+    return unicodedata.normalize("NFC", sample.strip()).translate(CYRILLIC_LOOKALIKES)
 
 
 def _unmatched(
@@ -101,11 +107,14 @@ def _unmatched(
     for pair in pairs:
         by_kind.setdefault(tuple(_differences(*pair)), []).append(pair)
     hint = "write both files' ids the same way: genofed matches ids exactly, as its ledger and predictions do"
-    if any(theirs.strip() != ours.strip() for theirs, ours in pairs):  # not only whitespace
+    kinds = {kind for pair in pairs for kind in _differences(*pair)}
+    if any(kind.startswith("Unicode form") for kind in kinds):
         hint += (
             "; for the Unicode form, convert both to NFC (accents as single characters), e.g. with "
             "Python's unicodedata.normalize('NFC', id)"
         )
+    if any(kind.startswith("Cyrillic") for kind in kinds):
+        hint += "; retype the Cyrillic letters in Latin (switch the keyboard layout to English)"
     said = [
         f"{len(same)} of them differ from an id here only in {' and '.join(kinds)}, "
         f"e.g. {ascii(same[0][0])} in {other_source} and {ascii(same[0][1])} here"
@@ -117,7 +126,15 @@ def _unmatched(
 def _differences(one: str, other: str) -> list[str]:
     """How two ids with the same `_id_key` differ: surrounding whitespace, Unicode form, or both."""
     kinds = []
-    if one.strip() != other.strip():
+    one_nfc, other_nfc = (unicodedata.normalize("NFC", s.strip()) for s in (one, other))
+    if one_nfc != other_nfc:
+        letters = sorted({c for c in one_nfc + other_nfc if c.translate(CYRILLIC_LOOKALIKES) != c})
+        kinds.append(
+            "Cyrillic letters that look Latin ("
+            + ", ".join(f"{ascii(c)} {unicodedata.name(c, 'a Cyrillic letter')}" for c in letters)
+            + ")"
+        )
+    if one.strip() != other.strip() and one_nfc == other_nfc:
         kinds.append(
             f"Unicode form ({_form(one.strip())} vs {_form(other.strip())}: e.g. an accent stored "
             "as its own combining character in one file and within the letter in the other)"

@@ -58,7 +58,27 @@ from genofed.common.errors import DataError
 ID_COLUMN = "sample_id"
 MISSING_VALUES = {"", "na", "nan", "n/a", "null", "none", "."}
 LABELS = {"0": 0, "control": 0, "1": 1, "case": 1}
-SEXES = {"m": 0, "male": 0, "0": 0, "f": 1, "female": 1, "1": 1}
+#: Sex codes, lower case: 0 = male, 1 = female; with the Russian М/Ж (мужской / женский), which the
+#: federation's clinics write.
+SEXES = {
+    "m": 0,
+    "male": 0,
+    "0": 0,
+    "f": 1,
+    "female": 1,
+    "1": 1,
+    "м": 0,
+    "муж": 0,
+    "мужской": 0,
+    "ж": 1,
+    "жен": 1,
+    "женский": 1,
+}
+#: Said whenever a sex column holds 0 or 1: other conventions code 1 = male (UK Biobank: 0 = female).
+NUMERIC_SEX_NOTE = (
+    "sex column {column} holds 0/1 codes, read as 0 = male, 1 = female (genofed's coding); if this file "
+    "codes 1 = male (as UK Biobank does), recode it or write M/F"
+)
 LABEL_HINT = "use 1 (or 'case') for cases and 0 (or 'control') for controls"
 #: Yes/no-style labels, each with its counterpart: refused (not guessed), with the mapping to make.
 CASE_WORDS = {"yes": "no", "y": "n", "true": "false", "t": "f"}
@@ -141,6 +161,11 @@ def _with_covariates(
     read = _covariates(path, frame, lines, samples, covariates)
     unused = [c for c in frame.columns if c not in {ID_COLUMN, label_column, *read.columns}]
     notes = [unused_columns_note(unused, covariates, present=list(read.columns))] if unused else []
+    notes += [
+        NUMERIC_SEX_NOTE.format(column=column)
+        for column in read.columns
+        if column.lower() == "sex" and _codes(frame[column]).isin(("0", "1")).any()
+    ]
     return Phenotypes(samples, labels, read, source=str(path), unused_columns=unused, notes=notes)
 
 
@@ -432,7 +457,7 @@ def _sex(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str], c
                 path,
                 f"sex {raw.strip()!r} is not recognised{plink}",
                 location=f"line {line}, sample {sample}, column {column}",
-                hint="use M/F, male/female, or 0 = male / 1 = female; leave empty if unknown",
+                hint="use M/F, male/female, М/Ж, or 0 = male / 1 = female; leave empty if unknown",
             )
     return text.map(SEXES).to_numpy(dtype=float)
 

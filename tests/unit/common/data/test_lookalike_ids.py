@@ -78,3 +78,14 @@ def test_files_in_different_forms_are_refused_with_the_explanation(tmp_path: Pat
     pheno.write_text("sample_id,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"only in Unicode form \(NFC vs NFD"):
         load_site(vcf, pheno)
+
+
+def test_a_cyrillic_letter_that_looks_latin_is_named_with_what_to_do():
+    """`NА19307` typed on a Russian keyboard layout (Cyrillic А, U+0410) against the VCF's NA19307:
+    identical on screen (an outside walkthrough got only 'have no row here: NA19307')."""
+    cyrillic = "N\u041019307"
+    e = _refusal(["P1", "NA19307"], ["P1", cyrillic])
+    assert "1 sample(s) of unicode.vcf have no row here: NA19307" in e.problem
+    assert "only in Cyrillic letters that look Latin ('\\u0410' CYRILLIC CAPITAL LETTER A)" in e.problem
+    assert f"{ascii('NA19307')} in unicode.vcf and {ascii(cyrillic)} here" in e.problem
+    assert "retype the Cyrillic letters in Latin" in e.hint and "NFC" not in e.hint

@@ -145,3 +145,20 @@ def test_data_check_prints_the_note_and_passes(site, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "phenotype columns pc1, bmi, smoker, population are not used" in out
     assert "OK: the data can be used for training." in out
+
+
+def test_russian_sex_codes_are_read_and_numeric_codes_are_said_to_be_read_as_0_male(tmp_path):
+    """М/Ж (мужской / женский), which the federation's clinics write, are read as M/F; a 0/1 sex
+    column is read by genofed's coding, 0 = male, and says so, since other exports (UK Biobank)
+    code 1 = male: an outside walkthrough's 1 = male file was read backwards without a word."""
+    path = tmp_path / "p.csv"
+    path.write_text("sample_id,label,sex\nP1,1,М\nP2,0,ж\nP3,0,Мужской\nP4,1,женский\nP5,0,M\n")
+    read = read_phenotypes(path)
+    assert read.covariates["sex"].tolist() == [0.0, 1.0, 0.0, 1.0, 0.0] and read.notes == []
+    path.write_text("sample_id,label,Sex\nP1,1,1\nP2,0,0\nP3,0,F\n")
+    read = read_phenotypes(path)
+    assert read.covariates["Sex"].tolist() == [1.0, 0.0, 1.0]
+    assert read.notes == [
+        "sex column Sex holds 0/1 codes, read as 0 = male, 1 = female (genofed's coding); if this file "
+        "codes 1 = male (as UK Biobank does), recode it or write M/F"
+    ]
