@@ -46,7 +46,8 @@ def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
         raise _unmatched(
             phenotypes.source,
             f"{len(no_label)} sample(s) of {genotypes.source} have no row here: {examples(no_label)}",
-            f"add them to {phenotypes.source} or remove them from the genotypes "
+            _renamed(no_label, phenotypes.sample_ids, genotypes.source, phenotypes.source)
+            or f"add them to {phenotypes.source} or remove them from the genotypes "
             "(e.g. bcftools view -S keep.txt)",
             _look_alikes(no_label, phenotypes.sample_ids),
             genotypes.source,
@@ -57,7 +58,8 @@ def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
             genotypes.source,
             f"{len(no_genotypes)} sample(s) of {phenotypes.source} have no genotypes here: "
             f"{examples(no_genotypes)}",
-            f"add their genotypes or remove their rows from {phenotypes.source}",
+            _renamed(no_genotypes, genotypes.sample_ids, phenotypes.source, genotypes.source)
+            or f"add their genotypes or remove their rows from {phenotypes.source}",
             _look_alikes(no_genotypes, genotypes.sample_ids),
             phenotypes.source,
         )
@@ -88,6 +90,38 @@ def _look_alikes(unmatched: list[str], others: list[str]) -> list[tuple[str, str
     other file match them exactly."""
     by_key = {_id_key(other): other for other in others}
     return [(sample, by_key[_id_key(sample)]) for sample in unmatched if _id_key(sample) in by_key]
+
+
+def _renamed(unmatched: list[str], others: list[str], source: str, other_source: str) -> str | None:
+    """Advice when most of a file's ids miss the other file's in one systematic way, or None: then
+    the files name the same people differently, and the usual advice (remove the unmatched samples)
+    would delete the cohort. Two ways are recognised: PLINK's FID_IID pasted into one id
+    (`HG00329_HG00329`) and leading zeros lost (`000123` vs `123`, as a spreadsheet saves a numeric
+    column)."""
+    if len(unmatched) < max(2, len(others) // 2):
+        return None
+    known = set(others)
+    stripped = {other.lstrip("0"): other for other in others}
+    pasted = [
+        (s, s[: len(s) // 2])
+        for s in unmatched
+        if len(s) % 2 and s[: len(s) // 2] + "_" + s[: len(s) // 2] == s
+    ]
+    pasted = [(s, half) for s, half in pasted if half in known]
+    zeros = [(s, stripped[s.lstrip("0")]) for s in unmatched if s.lstrip("0") in stripped]
+    for found, how in (
+        (pasted, "PLINK's family and individual ids pasted into one (FID_IID)"),
+        (zeros, "leading zeros lost in one file (a spreadsheet saves such ids as numbers)"),
+    ):
+        if len(found) >= len(unmatched) // 2:
+            mine, theirs = found[0]
+            return (
+                f"do not remove them: {len(found)} of the {len(unmatched)} ids match the other file's once "
+                f"read as {how}, e.g. {mine!r} in {source} and {theirs!r} in {other_source}; write both "
+                "files' ids the same way (plink2 --export vcf ... id-paste=iid writes the individual id "
+                "alone; format a spreadsheet's id column as text)"
+            )
+    return None
 
 
 def _id_key(sample: str) -> str:

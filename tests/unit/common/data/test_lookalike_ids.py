@@ -89,3 +89,34 @@ def test_a_cyrillic_letter_that_looks_latin_is_named_with_what_to_do():
     assert "only in Cyrillic letters that look Latin ('\\u0410' CYRILLIC CAPITAL LETTER A)" in e.problem
     assert f"{ascii('NA19307')} in unicode.vcf and {ascii(cyrillic)} here" in e.problem
     assert "retype the Cyrillic letters in Latin" in e.hint and "NFC" not in e.hint
+
+
+@pytest.mark.parametrize(
+    ("genotype_ids", "phenotype_ids", "how", "example"),
+    [
+        (
+            [f"HG{i:05d}_HG{i:05d}" for i in range(6)],
+            [f"HG{i:05d}" for i in range(6)],
+            "PLINK's family and individual ids pasted into one (FID_IID)",
+            "'HG00000_HG00000' in unicode.vcf and 'HG00000' in ph.csv",
+        ),
+        (
+            [f"{i:06d}" for i in range(1, 7)],
+            [str(i) for i in range(1, 7)],
+            "leading zeros lost in one file",
+            "'000001' in unicode.vcf and '1' in ph.csv",
+        ),
+    ],
+)
+def test_ids_renamed_as_a_whole_are_not_advised_away(genotype_ids, phenotype_ids, how, example):
+    """When most ids miss the other file's in one systematic way, 'remove them from the genotypes'
+    would delete the cohort (an outside walkthrough): the refusal names the pattern instead."""
+    e = _refusal(genotype_ids, phenotype_ids)
+    assert "6 sample(s) of unicode.vcf have no row here" in e.problem
+    assert e.hint.startswith(f"do not remove them: 6 of the 6 ids match the other file's once read as {how}")
+    assert example in e.hint and "remove them from the genotypes" not in e.hint
+
+
+def test_a_few_unmatched_ids_keep_the_usual_advice():
+    e = _refusal(["P1", "P2", "P3", "P4", "P1_P1"], ["P1", "P2", "P3", "P4", "P5"])
+    assert "remove them from the genotypes" in e.hint
