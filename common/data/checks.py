@@ -368,4 +368,13 @@ def _covariate_warnings(cohort: Cohort) -> list[DataWarning]:
                     f"sample(s): {examples([str(s) for s in missing])}",
                 )
             )
+        known = pd.to_numeric(values, errors="coerce").dropna()
+        if str(column).lower() == "age" and len(known) > 1 and (known == 0).all():
+            warnings.append(
+                DataWarning(
+                    "constant_age",
+                    f"covariate {column} is 0 for all {len(known)} samples with an age: did an export write "
+                    "unknown ages as 0? leave an unknown age empty, or the model reads newborns",
+                )
+            )
     return warnings

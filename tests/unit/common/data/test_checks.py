@@ -109,6 +109,19 @@ def test_check_cohort_warnings():
     assert "P000" in codes["missing_covariate"]
 
 
+def test_every_known_age_zero_is_warned_as_unknown_ages_written_as_0():
+    """A blank exported as 0 (an outside walkthrough's file passed without a word)."""
+    g = genotypes(m=20)
+    labels = [1] * 20 + [0] * 20
+    warnings = check_cohort(join_cohort(g, phenotypes(g.sample_ids, labels, [np.nan] + [0.0] * 39)))
+    codes = {w.code: w.message for w in warnings}
+    assert codes["constant_age"].startswith("covariate age is 0 for all 39 samples with an age")
+    ages = [0.0] * 39 + [1.0]  # infants with one older patient: real ages, no warning
+    assert "constant_age" not in {
+        w.code for w in check_cohort(join_cohort(g, phenotypes(g.sample_ids, labels, ages)))
+    }
+
+
 def test_summary_is_json_ready():
     g = genotypes()
     g.dosages[0, 0] = MISSING
