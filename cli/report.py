@@ -4,7 +4,8 @@ A run writes results.json and model.pt before its report; a report that could no
 full disk, a plot that failed) leaves a finished run without one, and a run made by an older
 genofed keeps the report that version wrote. This renders RUN/report.md, RUN/report.html and their
 plots again from the run's own files (`server.report.write_report`), changing nothing else: the
-results, the model and the ledgers are the run's record and are only read.
+results, the model and the ledgers are the run's record and are only read. A report edited since
+genofed wrote it (a clinician's notes in report.md) is not rendered over without --force.
 """
 
 from __future__ import annotations
@@ -28,12 +29,18 @@ def register_report(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("run", metavar="RUN", help="the run folder that holds results.json")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace report.md / report.html also when they were edited since genofed wrote them",
+    )
     parser.set_defaults(handler=run_report)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from genofed.server.app import RESULTS
     from genofed.server.report import write_report
+    from genofed.server.report.writer import edited_reports
 
     run = Path(args.run)
     results_file = run / RESULTS
@@ -48,6 +55,13 @@ def run_report(args: argparse.Namespace) -> int:
         raise GenofedError(f"{results_file} is not a run's results ({exc}); nothing was written") from None
     if not isinstance(results, dict):
         raise GenofedError(f"{results_file} is not a run's results (not a JSON object); nothing was written")
+    edited = edited_reports(run)
+    if edited and not args.force:
+        raise GenofedError(
+            f"{' and '.join(str(p) for p in edited)} changed since genofed wrote "
+            f"{'them' if len(edited) > 1 else 'it'}: rendering the report again would lose those changes; "
+            "nothing was written. Copy the changes elsewhere, or pass --force to replace the report"
+        )
     report = write_report(run, results)
     print(f"wrote {report} and {report.with_suffix('.html')}")
     return 0

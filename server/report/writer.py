@@ -8,6 +8,8 @@ links to exist.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,11 @@ if TYPE_CHECKING:
     from genofed.server.report.evidence import Evidence
 
 REPORT_NAME = "report.md"
+#: The last line of report.md and report.html as genofed writes them: the SHA-256 of the text above
+#: it, so that `genofed report` can tell a report someone edited (a clinician's notes) from the one it
+#: wrote, and not render over it unasked. A comment: neither page shows it.
+DIGEST_LINE = "<!-- written by genofed; SHA-256 of the text above: {} -->\n"
+_DIGEST = re.compile(r"<!-- written by genofed; SHA-256 of the text above: ([0-9a-f]{64}) -->\n\Z")
 
 
 def write_report(run_dir: Path, results: dict) -> Path:
@@ -61,10 +68,30 @@ def write_report(run_dir: Path, results: dict) -> Path:
         CALIBRATION_PLOT: plot_calibration(run_dir / CALIBRATION_PLOT, evidence.assessment.calibration),
     }
     text = render_markdown(results, plots, evidence)
-    write_text_atomic(run_dir / REPORT_HTML, render_html(text, run_dir))
+    write_text_atomic(run_dir / REPORT_HTML, _signed(render_html(text, run_dir)))
     report = run_dir / REPORT_NAME
-    write_text_atomic(report, text)
+    write_text_atomic(report, _signed(text))
     return report
+
+
+def _signed(text: str) -> str:
+    return text + DIGEST_LINE.format(hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def edited_reports(run_dir: Path) -> list[Path]:
+    """report.md and report.html of `run_dir` where their text is no longer what genofed wrote (by
+    their last line, `DIGEST_LINE`). A file without that line, as an older genofed wrote it, counts
+    as unedited: rendering a report again for such a run is what `genofed report` is for."""
+    edited = []
+    for path in (Path(run_dir) / REPORT_NAME, Path(run_dir) / REPORT_HTML):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # absent (nothing to lose) or no text genofed wrote
+        found = _DIGEST.search(text)
+        if found and hashlib.sha256(text[: found.start()].encode("utf-8")).hexdigest() != found.group(1):
+            edited.append(path)
+    return edited
 
 
 def render_markdown(

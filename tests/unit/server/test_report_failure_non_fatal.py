@@ -68,3 +68,32 @@ def test_the_rerender_command_renders_the_report(monkeypatch, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "holds no results.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_report_edited_since_genofed_wrote_it_is_not_rendered_over_without_force(
+    monkeypatch, tmp_path, capsys
+):
+    """A clinician's note appended to report.md was lost to `genofed report RUN` (an outside
+    walkthrough): the files carry the digest of what genofed wrote, and a changed one is refused."""
+    from genofed.server.report.writer import _signed, edited_reports
+
+    (tmp_path / "results.json").write_text(json.dumps({"x": 1}))
+    seen = []
+    import genofed.server.report as report
+
+    monkeypatch.setattr(report, "write_report", lambda d, r: seen.append(d) or d / "report.md")
+    written = _signed("# Federated training report\n\nVerdict: ...\n")
+    assert written.endswith(" -->\n") and "<!-- written by genofed; SHA-256" in written
+    (tmp_path / "report.md").write_text(written)
+    (tmp_path / "report.html").write_text(_signed("<html></html>\n"))
+    assert edited_reports(tmp_path) == []
+    edited = written.replace("Verdict: ...", "Verdict: ...\n\nDr Petrova: discussed at the board, 3 Dec.")
+    (tmp_path / "report.md").write_text(edited)
+    assert edited_reports(tmp_path) == [tmp_path / "report.md"]
+    assert main(["report", str(tmp_path)]) == 2 and seen == []
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'report.md'} changed since genofed wrote it" in err and "--force" in err
+    assert (tmp_path / "report.md").read_text() == edited  # nothing written
+    assert main(["report", str(tmp_path), "--force"]) == 0 and seen == [tmp_path]
+    (tmp_path / "report.md").write_text("# An older genofed's report, no digest line\n")
+    assert edited_reports(tmp_path) == []  # rendering such a run again is what the command is for
