@@ -6,6 +6,8 @@ every typo.
 
 - formats every help with `DefaultsHelpFormatter`, which appends "(default: X)" to an option's
   help unless the help already says its default or the default means nothing (None, False, "");
+- takes no prefix of an option for the option (argparse's `allow_abbrev`): a prefix is refused
+  as unknown, with the suggestion below;
 - refuses an unknown option in the parser of the subcommand it was typed after, so the user
   sees that subcommand's usage (argparse would hand it up to `genofed`'s own usage), and adds
   "did you mean --epsilon?" for a typo of an option, a choice or a subcommand; exit code 2,
@@ -55,6 +57,9 @@ class GenofedParser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        # a prefix of an option is not taken for it: `--epsilo 3` meant for --epsilon is told so
+        # (argparse's default read it silently, so a typo of one option could set another)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def parse_known_args(

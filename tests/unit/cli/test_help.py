@@ -57,6 +57,8 @@ def test_the_formatter_adds_a_default_only_where_it_means_something():
     ("argv", "usage", "suggestion"),
     [
         (["simulate", "--out", "x", "--epsilonn", "3"], "usage: genofed simulate", "did you mean --epsilon?"),
+        # a prefix is not taken for the option (argparse's allow_abbrev would read it as --epsilon)
+        (["simulate", "--out", "x", "--epsilo", "3"], "usage: genofed simulate", "did you mean --epsilon?"),
         (
             ["simulate", "--out", "x", "--strategy", "fedav"],
             "usage: genofed simulate",
