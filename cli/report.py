@@ -43,6 +43,11 @@ def run_report(args: argparse.Namespace) -> int:
     from genofed.server.report.writer import edited_reports
 
     run = Path(args.run)
+    if run.is_file():  # report.md or results.json itself: its folder is meant
+        raise GenofedError(
+            f"{run} is a file: give the run's folder, the one that holds {RESULTS} "
+            f"(genofed report {run.parent})"
+        )
     results_file = run / RESULTS
     if not results_file.is_file():
         raise GenofedError(

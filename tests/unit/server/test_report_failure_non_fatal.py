@@ -68,6 +68,9 @@ def test_the_rerender_command_renders_the_report(monkeypatch, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "holds no results.json" in err and len(err.strip().splitlines()) == 1
+    assert main(["report", str(tmp_path / "results.json")]) == 2  # the file, not its folder
+    err = capsys.readouterr().err
+    assert "results.json is a file: give the run's folder" in err and f"genofed report {tmp_path})" in err
 
 
 def test_a_report_edited_since_genofed_wrote_it_is_not_rendered_over_without_force(
