@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from genofed.common.data.readers.phenotypes import label_column_problem
 from genofed.common.errors import ConfigError, DataError
 from genofed.common.training_limits import TRAINING_LIMITS
 from genofed.common.util.checks import (
@@ -173,8 +172,12 @@ class RunSettings:
         self._check_model()
         self._check_synthetic()
         require(bool(self.label_column.strip()), "label-column is empty: name the phenotypes' 0/1 column")
-        problem = label_column_problem(self.label_column.strip())
-        require(problem is None, f"label-column {problem}")
+        if self.label_column != "label":  # the default is fine: every --help builds default settings
+            # imported here: the readers load bed_reader and scipy, which no --help should pay for
+            from genofed.common.data.readers.phenotypes import label_column_problem
+
+            problem = label_column_problem(self.label_column.strip())
+            require(problem is None, f"label-column {problem}")
         require(
             0.0 <= self.prevalence < 1.0,
             f"prevalence must be a share in [0, 1) (0 = unknown), got {self.prevalence}",
