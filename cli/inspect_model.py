@@ -323,11 +323,12 @@ def _operating_lines(operating: dict[str, Any]) -> list[str]:
 
 
 def _validated_lines(model: ModelFile) -> list[str]:
-    """Who the model was validated on and the calibration verdict there (`validated_on`,
-    `genofed.common.scoring.validation`), and for an adapted model the shared model's own; for a
+    """Who the model was validated on, the calibration verdict there and the run report's fitness
+    verdict (`validated_on`, `genofed.common.scoring.validation`), and for an adapted model the
+    shared model's own; for a
     binary model whose file does not record them, that it does not (what `genofed predict` says
     too); nothing for a multi-class model without them, which `predict` does not score."""
-    from genofed.common.scoring.validation import calibration_words, population_words
+    from genofed.common.scoring.validation import calibration_words, fitness_words, population_words
 
     record = model.validated_on
     if not record and model.task.kind != "binary":
@@ -339,6 +340,8 @@ def _validated_lines(model: ModelFile) -> list[str]:
     if shared:
         lines.append(f"the shared model it came from was validated on: {population_words(shared)}")
         lines.append(f"  calibration there: {calibration_words(shared)}")
+    if model.task.kind == "binary":  # what `genofed predict` warns of
+        lines.append(f"run report's verdict: {fitness_words(record or {})}")
     return lines
 
 

@@ -30,8 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "not a calibrated probability), percentile in the training population, high/low call at the "
             "model's operating threshold (or --threshold), call rate, imputed variants and per-person notes "
             "(among them an age outside the ages the model was validated on); no call for a person with too "
-            "few genotypes called. Says who the model was validated on and the calibration verdict there, "
-            "as its file records them (or that it does not). Writes OUT and its provenance OUT.json. "
+            "few genotypes called. Says who the model was validated on, the calibration verdict there and "
+            "the run report's fitness verdict, as its file records them (or that it does not); a model its "
+            "run's report judged NOT FIT FOR USE is still scored, with a warning and a note on every row. "
+            "Writes OUT and its provenance OUT.json. "
             "Works offline, e.g. at a hospital on its own new patients. Details: docs/predicting.md."
         ),
     )
@@ -40,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         model="the model file (e.g. RUN/model.pt)",
         genotypes="genotypes: VCF/BCF, PLINK 1 (.bed/.bim/.fam or prefix) or a CSV/TSV/Parquet table",
         out="where to write the risks (a comma-separated file whose name ends in .csv, not a folder)",
+        coverage="; lowering it lets a sparse file through, not its people: each is still held to "
+        "--min-call-rate",
     )
     parser.add_argument(
         "--phenotypes",
@@ -63,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SHARE",
         help="give no risk, percentile or call (call 'no call', the reason in the notes column) to a person "
         "with less than this share of the panel's genotypes called (absent or missing: imputed); default: "
-        "--min-coverage's value (0.9)",
+        "0.9, whatever --min-coverage is (0 scores everyone, however few of their genotypes are called)",
     )
     parser.add_argument(
         "--threshold",
@@ -77,10 +81,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_model_file_arguments(
-    parser: argparse.ArgumentParser, *, model: str, genotypes: str, out: str
+    parser: argparse.ArgumentParser, *, model: str, genotypes: str, out: str, coverage: str = ""
 ) -> None:
     """What every command that reads a model file and people's genotypes takes (`predict`,
-    `adapt`): --model, --genotypes and --out (with the command's help), --min-coverage,
+    `adapt`): --model, --genotypes and --out (with the command's help), --min-coverage (`coverage`:
+    what the command adds to its help, e.g. predict's per-person minimum, which it does not lower),
     --expect-hash and --force."""
     parser.add_argument("--model", required=True, metavar="MODEL", help=model)
     parser.add_argument("--genotypes", required=True, metavar="FILE", help=genotypes)
@@ -91,7 +96,7 @@ def add_model_file_arguments(
         default=0.9,
         metavar="SHARE",
         help="refuse a genotype file covering less than this share of the model's panel (a file with "
-        "no panel variant at all is refused whatever it is)",
+        f"no panel variant at all is refused whatever it is){coverage}",
     )
     parser.add_argument(
         "--expect-hash",
@@ -266,7 +271,12 @@ def print_created_folder(folder: Path | None) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     from genofed.common.scoring.model_file import load_model_file
-    from genofed.common.scoring.predict import predict_file, provenance_record, write_predictions
+    from genofed.common.scoring.predict import (
+        fitness_warning,
+        predict_file,
+        provenance_record,
+        write_predictions,
+    )
 
     out = Path(args.out)
     # checked before the model and the genotypes are read: a refusal costs nothing
@@ -282,6 +292,9 @@ def run_predict(args: argparse.Namespace) -> int:
         threshold=args.threshold,
     )
     messages = []
+    unfit = fitness_warning(model)
+    if unfit:  # first: the one line a clinician must not miss
+        messages.append(f"warning: {unfit} (recorded in {args.model})")
     if model.provenance.get("warning"):
         messages.append(f"warning: {model.provenance['warning']} (recorded in {args.model})")
     messages += [f"note: {note}" for note in predictions.notes]
@@ -308,9 +321,9 @@ def run_predict(args: argparse.Namespace) -> int:
 def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predictions: Predictions) -> None:
     """What was written: people, model, the file's panel coverage, the people's call rates, the
     calls at the threshold and where it came from, the percentiles' reference population, who the
-    model was validated on and the calibration verdict there (or that its file does not record
-    them), and the AUC over the people with a label (how many, when some have none or are not
-    scored)."""
+    model was validated on, the calibration verdict there and the run report's fitness verdict (or
+    that its file does not record them), and the AUC over the people with a label (how many, when
+    some have none or are not scored)."""
     from genofed.common.scoring.predict import minimum_text, rough_auc_caveat, sidecar_path
 
     digest = model.content_hash
@@ -340,6 +353,7 @@ def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predic
         print(f"  percentiles (whole numbers, 1-99) relative to {predictions.reference}")
     for line in _validated_lines(model, predictions):
         print(f"  {line}")
+    print(f"  {_fitness_line(model)}")
     if predictions.labels is not None:
         auc, counted = predictions.auc(), int(predictions.in_auc.sum())
         if counted == n:
@@ -386,3 +400,16 @@ def _validated_lines(model: ModelFile, predictions: Predictions) -> list[str]:
         f"validated on: {population_words(record)}{outside}",
         f"calibration there: {calibration_words(record)}",
     ]
+
+
+def _fitness_line(model: ModelFile) -> str:
+    """The run report's fitness verdict as the model file records it (`fitness_words`: "NOT FIT FOR
+    USE: fails ...", "Minimum checks passed; ...", "Cannot be judged: ...", or "verdict not
+    recorded: ..." for a file without it), with the rows' note when the model must not be used on
+    patients: said on stdout too, beside the figures it qualifies."""
+    from genofed.common.scoring.predict import fitness_row_note
+    from genofed.common.scoring.validation import fitness_words
+
+    note = fitness_row_note(model)
+    marked = f" (every row's notes column says '{note}')" if note else ""
+    return f"run report's verdict: {fitness_words(model.validated_on)}{marked}"

@@ -286,10 +286,13 @@ def final_model_file(
     """The run's final model as a model file: the weights, the panel, the task (the run's label
     column), what `genofed predict` needs (`operating`: the encoding's constants, the operating
     threshold of results.json, the risk distribution for percentiles), who it was validated on
-    (`validated_on`, `validated_on_test_cohort`) and the provenance. `test_risks`: the final
+    (`validated_on`, `validated_on_test_cohort`) with the run report's fitness verdict there
+    (`validated_on.fitness`, `fitness_on_test_cohort`) and the provenance. `test_risks`: the final
     model's risks of the test cohort, when the caller has them already (the ones
     RUN/test_predictions.csv gets)."""
     settings = fed.settings
+    if test_risks is None and fed.test is not None:  # computed once for every record below
+        test_risks = fed.test.predict(fed.model_config, fed.state_dict)
     pooled = _pooled_release(fed.log)
     threshold = results.get("operating_point") or {}
     operating = {
@@ -324,6 +327,8 @@ def final_model_file(
         "settings": settings.to_config(),
         "software": {"torch": str(torch.__version__), "python": platform.python_version()},
     }
+    # the run report's verdict on the same people and risks, recorded beside who they were
+    fitness = fitness_on_test_cohort(fed, results, test_risks)
     return ModelFile(
         state_dict=fed.state_dict,
         model_config=fed.model_config,
@@ -332,7 +337,7 @@ def final_model_file(
         # plain JSON data only: the file is read back with weights_only=True
         provenance=_plain(provenance),
         operating=_plain(operating),
-        validated_on=_plain(validated_on_test_cohort(fed, test_risks)),
+        validated_on=_plain({**validated_on_test_cohort(fed, test_risks), "fitness": fitness}),
     )
 
 
@@ -388,6 +393,30 @@ def validated_on_test_cohort(fed: FederationResult, test_risks: np.ndarray | Non
         sexes=test.sexes,
         said_as="the test cohort",  # the report's own sentence, word for word
     )
+
+
+def fitness_on_test_cohort(
+    fed: FederationResult, results: dict[str, Any], test_risks: np.ndarray | None = None
+) -> dict[str, Any]:
+    """The model file's `validated_on.fitness`: the verdict the run's report reaches
+    (`genofed.server.report.verdict.fitness_record`: NOT FIT FOR USE with the failed rules' own
+    sentences, minimum checks passed, or cannot be judged). The model file is written before the
+    report, so the verdict is reached here on what the report reads back: the test cohort's labels
+    and these risks (RUN/test_predictions.csv is written from them) and results.json's operating
+    point; the rules use nothing else (not the real prevalence a later `genofed report` may be
+    given). Without a test cohort, as the report without test_predictions.csv: from results.json."""
+    from genofed.server.report.assessment import assess
+    from genofed.server.report.run_files import Predictions
+    from genofed.server.report.verdict import fitness_record
+
+    test = fed.test
+    predictions = None
+    if test is not None:
+        risks = test.predict(fed.model_config, fed.state_dict) if test_risks is None else test_risks
+        predictions = Predictions(
+            np.asarray(test.labels, dtype=np.int64), np.asarray(risks, dtype=np.float64)
+        )
+    return fitness_record(assess(results, predictions, None))
 
 
 def write_model(

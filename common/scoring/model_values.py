@@ -20,7 +20,10 @@ What is checked, and the bounds (those of what genofed writes, and of what the o
 - `operating.risk_distribution`: `edges` at least two, finite, in [0, 1] and increasing; `cdf` as
   many, in [0, 1] and non-decreasing; `patients` finite and > 0;
 - `validated_on.age`: `min`, `max`, `p5`, `p95` finite with min <= max, `known` >= 0;
-  `validated_on.sex`: counts >= 0;
+  `validated_on.sex`: counts >= 0; `validated_on.fitness` (the run report's verdict, which
+  `predict` warns on): a `verdict` in words, `passed` true, false or null, `failed` a list of
+  sentences, non-empty exactly when `passed` is false (a file that says both "passed" and which
+  rules failed would silence the warning);
 - `task` against `model_config` (`task_problem`): a kind genofed writes (`TASK_KINDS`); a binary
   task has one output and no classes; a multi-class one two or more distinct classes and one output
   per class. A model whose outputs contradict its task would be scored (or used as a prior) as a
@@ -258,4 +261,24 @@ def _validated(record: Mapping[str, Any]) -> str | None:
                 problem = _number(f"validated_on.sex.{key}", sex[key], low=0.0)
                 if problem:
                     return problem
+    return _fitness(record.get("fitness"))
+
+
+def _fitness(fitness: object) -> str | None:
+    """The run report's verdict as `validated_on.fitness` records it (None: absent, not checked)."""
+    if fitness is None:
+        return None
+    if not isinstance(fitness, Mapping) or not isinstance(fitness.get("verdict"), str):
+        return f"validated_on.fitness is {_shown(fitness)}, not a verdict"
+    passed = fitness.get("passed")
+    if not (passed is None or isinstance(passed, bool)):
+        return f"validated_on.fitness.passed is {_shown(passed)}, not true, false or null"
+    failed = fitness.get("failed")
+    if not isinstance(failed, list) or not all(isinstance(text, str) for text in failed):
+        return f"validated_on.fitness.failed is {_shown(failed)}, not a list of sentences"
+    if bool(failed) != (passed is False):
+        return (
+            f"validated_on.fitness.passed is {_shown(passed)} with {len(failed)} failed rule(s): a verdict "
+            "fails exactly when a rule failed"
+        )
     return None

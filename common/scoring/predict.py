@@ -12,17 +12,20 @@ report says so, `risk_note`), its percentile in the training population (the mod
 distribution, when it has one; a whole number clipped to 1-99), the high/low call at the model's
 operating threshold or at one the user gives (`--threshold`), the share of panel variants the person
 has a call for (their call rate), how many panel variants were imputed, and per-person notes. A
-person whose call rate is under the minimum (`min_call_rate`) gets no risk, percentile or call:
-`no call`, the reason in the notes. Everyone else is scored; the notes also mark an imputed
+person whose call rate is under the minimum (`min_call_rate`, `DEFAULT_MIN_CALL_RATE` unless given:
+never the file's `min_coverage`, so letting a sparse file through does not let its people through)
+gets no risk, percentile or call: `no call`, the reason in the notes. Everyone else is scored. When
+the run's report judged the model NOT FIT FOR USE (or could not judge it), every row says so first
+(`fitness_row_note`) and `fitness_warning` says it once. The notes also mark an imputed
 covariate, an implausible age, and an age (or a sex) outside the population the model was validated
 on, as its file records it (`ModelFile.validated_on`, `genofed.common.scoring.validation`; a file
 that does not record it is said to, once).
 
 Next to risks.csv, `write_predictions` writes `risks.csv.json` (`provenance_record`): the model's
 hash and label, the threshold and where it came from, the settings, the population the model was
-validated on and the calibration verdict there (or that the file does not record them), the genofed
-version, the time and every note printed, so that a CSV can be told apart from another once the
-terminal is closed.
+validated on and the calibration verdict there (or that the file does not record them), the run
+report's fitness verdict (`fitness`), the genofed version, the time and every note printed, so that
+a CSV can be told apart from another once the terminal is closed.
 """
 
 from __future__ import annotations
@@ -62,8 +65,11 @@ from genofed.common.scoring.validation import (
     age_outside,
     calibration_words,
     covariate_values,
+    fitness_of,
+    fitness_words,
     population_words,
     sex_outside,
+    unfit_words,
     validated_age_range,
 )
 from genofed.common.util.atomic import write_text_atomic
@@ -75,6 +81,10 @@ COLUMNS = ("sample_id", "risk", "percentile", "call", "coverage", "imputed")
 NOTES_COLUMN = "notes"
 #: The call of a person with too few genotypes called (`Predictions.scored`).
 NO_CALL = "no call"
+#: The least share of the panel's genotypes a person must have called to be scored (`--min-call-rate`),
+#: unless given: on its own, not the file's `--min-coverage`, so that lowering the file's minimum to
+#: let a sparse file through does not, in silence, score people on mostly imputed genotypes.
+DEFAULT_MIN_CALL_RATE = 0.9
 #: risks.csv's risks are rounded to this many decimals: the model's score, not a calibrated
 #: probability (`risk_note`); more digits would suggest a precision nobody measured.
 RISK_DECIMALS = 3
@@ -259,7 +269,8 @@ def predict_file(
         min_coverage: the share of the model's panel the file must cover (as at a hospital); a file
             with no panel variant at all is refused whatever it is.
         min_call_rate: the share of the panel's genotypes a person must have called to be scored
-            (None: `min_coverage`); below it the person gets `NO_CALL` and no risk or percentile.
+            (None: `DEFAULT_MIN_CALL_RATE`, whatever `min_coverage` is); below it the person gets
+            `NO_CALL` and no risk or percentile.
         threshold: the high/low cut-off to use instead of the model's operating threshold (in
             (0, 1); None: the model's, if it has one).
 
@@ -272,7 +283,7 @@ def predict_file(
             too little of the panel.
     """
     if min_call_rate is None:
-        min_call_rate = min_coverage
+        min_call_rate = DEFAULT_MIN_CALL_RATE
     people = encoded_cohort(
         model,
         genotypes,
@@ -280,6 +291,7 @@ def predict_file(
         label_column=label_column,
         min_coverage=min_coverage,
         missing_labels=True,
+        min_call_rate=min_call_rate,
     )
     cohort, notes, alignment = people.cohort, people.notes, people.alignment
     called = cohort.dosages != MISSING
@@ -310,6 +322,7 @@ def predict_file(
             f"{alignment.swapped} panel variants have REF/ALT swapped in the file: their dosages were flipped"
         )
     row_notes = [[] for _ in range(cohort.n_samples)]
+    _note_fitness(model, row_notes)
     _note_uncalled(coverage, min_call_rate, row_notes, notes)
     _note_covariates(model, cohort, row_notes, notes)
     outside = _note_population(model, cohort, row_notes, notes)
@@ -342,6 +355,42 @@ def _percent(share: float) -> str:
 def minimum_text(share: float) -> str:
     """A minimum share as percent, exactly as given (0.9 "90%", 0.905 "90.5%")."""
     return f"{100 * share:.4g}%"
+
+
+def fitness_row_note(model: ModelFile) -> str | None:
+    """The note every row of risks.csv starts with when the run's report judged the model NOT FIT
+    FOR USE or could not judge it (`unfit_words`): a clinician who opens only the CSV, long after
+    the terminal is closed, still sees it beside each call. None otherwise."""
+    verdict = unfit_words(model.validated_on)
+    return None if verdict is None else f"run report's verdict on the model: {verdict}: not for patient care"
+
+
+def fitness_warning(model: ModelFile) -> str | None:
+    """The warning `genofed predict` prints (and its provenance file keeps) when the run's report
+    judged the model NOT FIT FOR USE, with the failed rules, or could not judge it: the scores are
+    still written (a researcher may want them), so this must be impossible to miss. None otherwise."""
+    verdict = unfit_words(model.validated_on)
+    if verdict is None:
+        return None
+    fitness = fitness_of(model.validated_on) or {}
+    judged = (
+        f"the run's report judged this model {fitness_words(model.validated_on)}"
+        if fitness.get("passed") is False
+        else f"the run's report could not judge this model ({fitness_words(model.validated_on)}) and says "
+        "not to use it on patients before it has been tested on a cohort of its own"
+    )
+    return (
+        f"{judged}. Its risks and calls are written for research only, not for patient care: every row's "
+        f"notes column starts with '{fitness_row_note(model)}'"
+    )
+
+
+def _note_fitness(model: ModelFile, row_notes: list[list[str]]) -> None:
+    """Start every person's notes with `fitness_row_note`, when there is one."""
+    note = fitness_row_note(model)
+    if note is not None:
+        for notes in row_notes:
+            notes.append(note)
 
 
 def _note_uncalled(
@@ -610,11 +659,14 @@ def encoded_cohort(
     min_coverage: float = 0.9,
     missing_labels: bool = False,
     purpose: Purpose = "score",
+    min_call_rate: float | None = None,
 ) -> EncodedCohort:
     """Read `genotypes` (and `phenotypes`) for `model` as `predict_file` does; shared with
     `genofed adapt`, which fits on a hospital's labelled patients (and so keeps `missing_labels`
     False: there an empty label is refused; and passes `purpose` "fit", so that its notes do not
-    speak of risks.csv's notes column: `UNKNOWN_COVARIATE_EFFECT`). Raises as `predict_file`."""
+    speak of risks.csv's notes column: `UNKNOWN_COVARIATE_EFFECT`). `min_call_rate`: the scoring's
+    per-person minimum, which a refusal for too little coverage names (`_require_coverage`); None
+    where there is none (`adapt`). Raises as `predict_file`."""
     _require_scoring_model(model)
     cohort, notes, labelled, known = _cohort(
         genotypes, phenotypes, label_column, model, missing_labels, purpose
@@ -622,7 +674,7 @@ def encoded_cohort(
     aligned, alignment = align_to_panel(
         cohort.dosages, cohort.variant_ids, model.panel, source=cohort.genotype_source, min_coverage=0.0
     )
-    _require_coverage(alignment, cohort.genotype_source, min_coverage)
+    _require_coverage(alignment, cohort.genotype_source, min_coverage, min_call_rate)
     cohort = replace(cohort, dosages=aligned, variant_ids=list(model.panel.variant_ids))
     return EncodedCohort(cohort, encode(model.feature_spec(), cohort), alignment, labelled, notes, known)
 
@@ -634,9 +686,12 @@ _COVERAGE_HINT = (
 )
 
 
-def _require_coverage(alignment: Alignment, source: str, min_coverage: float) -> None:
+def _require_coverage(
+    alignment: Alignment, source: str, min_coverage: float, min_call_rate: float | None = None
+) -> None:
     """Refuse (DataError on `source`) a file covering less than `min_coverage` of the model's panel,
-    naming the option that lowers it (`--min-coverage` of `predict` and `adapt`), and a file with no
+    naming the option that lowers it (`--min-coverage` of `predict` and `adapt`) and, when scoring
+    (`min_call_rate` given), what lowering it does not change (`_lowering_hint`), and a file with no
     panel variant at all whatever `min_coverage` is: every person would be scored on imputed
     values only and get the same risk, which is no prediction."""
     covered = alignment.matched + alignment.swapped
@@ -654,8 +709,31 @@ def _require_coverage(alignment: Alignment, source: str, min_coverage: float) ->
             f"({alignment.matched} matched, {alignment.swapped} with REF/ALT swapped); the minimum is "
             f"{min_coverage:.0%}",
             hint=f"{_COVERAGE_HINT}, or lower the minimum with --min-coverage SHARE if the federation agrees "
-            "(absent variants are imputed with the panel frequency)",
+            "(absent variants are imputed with the panel frequency)"
+            + _lowering_hint(alignment, min_call_rate),
         )
+
+
+def _lowering_hint(alignment: Alignment, min_call_rate: float | None) -> str:
+    """What lowering --min-coverage does not change when scoring: it lets the file through, but each
+    person must still have `min_call_rate` of the panel's genotypes called (`--min-call-rate`,
+    which does not follow --min-coverage), and nobody has more called than the file covers, so a
+    sparse file's people get no call unless --min-call-rate is lowered too, knowingly. "" for
+    `genofed adapt` (None), which has no per-person minimum."""
+    if min_call_rate is None:
+        return ""
+    hint = (
+        f": that lets the file through but does not lower the per-person minimum: each person is still "
+        f"scored only with at least {minimum_text(min_call_rate)} of the panel's genotypes called "
+        f"(--min-call-rate, default {minimum_text(DEFAULT_MIN_CALL_RATE)} whatever --min-coverage is)"
+    )
+    if alignment.coverage < min_call_rate:
+        hint += (
+            f", and nobody in this file has more than its {alignment.coverage:.1%} called, so everyone would "
+            "get 'no call'; lowering --min-call-rate too would score people mostly on imputed genotypes (the "
+            "panel's average, an ordinary-looking risk)"
+        )
+    return hint
 
 
 def _require_scoring_model(model: ModelFile) -> None:
@@ -806,9 +884,10 @@ def provenance_record(
     """What risks.csv.json records (`write_predictions` adds the CSV's name, hash and the time):
     the model (content hash, kind, label, source), the inputs, the threshold and where it came
     from, the minimums, the reference population of the percentiles, what `risk` is, and every
-    line printed on stderr (`messages`), and who the model was validated on (`validated_on`: the
+    line printed on stderr (`messages`), who the model was validated on (`validated_on`: the
     population and the calibration verdict in words, or that the file does not record them; the
-    validated ages and how many people lie outside them; the record itself)."""
+    validated ages and how many people lie outside them; the record itself), and the run report's
+    fitness verdict (`fitness`, `fitness_provenance`)."""
     point = model.operating.get("threshold") or {}
     span = validated_age_range(model.validated_on)
     calls = predictions.calls
@@ -853,8 +932,25 @@ def provenance_record(
             "outside_ages": predictions.outside_ages if span is not None else None,
             "record": model.validated_on or None,
         },
+        "fitness": fitness_provenance(model),
         "auc": predictions.auc(),
         "notes": list(messages),
+    }
+
+
+def fitness_provenance(model: ModelFile) -> dict[str, Any]:
+    """risks.csv.json's `fitness`: the run report's verdict as the model file records it (`verdict`,
+    `passed`, `failed`, in words `said`; `recorded` false and "verdict not recorded" for a file
+    without it), and whether the rows were marked not for patient care (`row_note`, `warning`)."""
+    fitness = fitness_of(model.validated_on)
+    return {
+        "recorded": fitness is not None,
+        "verdict": None if fitness is None else fitness["verdict"],
+        "passed": None if fitness is None else fitness.get("passed"),
+        "failed": [] if fitness is None else list(fitness.get("failed") or []),
+        "said": fitness_words(model.validated_on),
+        "row_note": fitness_row_note(model),
+        "warning": fitness_warning(model),
     }
 
 

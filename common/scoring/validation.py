@@ -20,8 +20,15 @@ validation patients (`genofed.common.scoring.adapt.adapt`, which says why). A fe
 a test cohort records that there was none (`no_validation_cohort`). A file without the record (a
 `genofed pretrain` model, or one written before genofed recorded it) reads as `{}`: "not recorded".
 
+A federated run's record also keeps the run report's fitness verdict on the same cohort
+(`fitness`, written by `genofed.server.results.fitness_on_test_cohort`): the Verdict section's
+words (`verdict`: "NOT FIT FOR USE", "Minimum checks passed; not validated for clinical use" or
+"Cannot be judged"), `passed` (False, True, or None when nothing could be checked), the failed
+rules' sentences (`failed`) and `rules`. A file without it (written before genofed recorded it, a
+`genofed pretrain` or `genofed adapt` model) reads as "verdict not recorded" (`fitness_words`).
+
 Readers (`genofed predict`, `genofed inspect-model`) use `population_words`, `calibration_words`,
-`age_outside`, `age_at_edge` and `sex_outside`.
+`fitness_words`, `unfit_words`, `age_outside`, `age_at_edge` and `sex_outside`.
 """
 
 from __future__ import annotations
@@ -43,6 +50,12 @@ from genofed.common.reporting.calibration import (
 NOT_RECORDED = (
     "not recorded: the model file does not say who the model was validated on (a `genofed pretrain` "
     "model, or a file written before genofed recorded it)"
+)
+#: What a reader says of a model file without the run report's fitness verdict (`fitness_words`).
+FITNESS_NOT_RECORDED = (
+    "verdict not recorded: the model file does not record its run report's fitness verdict (a `genofed "
+    "pretrain` or `genofed adapt` model, or a file written before genofed recorded it); for a federated "
+    "run's model, read the Verdict in that run's report"
 )
 #: Sex codes of the phenotype reader (`genofed.common.data.readers.phenotypes`): 0 male, 1 female.
 SEX_NAMES = {0: "male", 1: "female"}
@@ -261,3 +274,47 @@ def sex_outside(sex: float, record: Mapping[str, Any]) -> str | None:
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+def fitness_of(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The run report's fitness verdict a `validated_on` record keeps (`fitness`), or None when it
+    keeps none (every file written before genofed recorded it)."""
+    fitness = record.get("fitness") if record else None
+    if not isinstance(fitness, Mapping) or not isinstance(fitness.get("verdict"), str):
+        return None
+    return fitness
+
+
+def fitness_words(record: Mapping[str, Any]) -> str:
+    """The recorded fitness verdict in one line, in the report's words: "NOT FIT FOR USE: fails 1
+    of the run report's minimum checks on its held-out test cohort (...): its operating threshold
+    (...) flags everyone of the test cohort"; "Minimum checks passed; not validated for clinical use
+    (...)"; "Cannot be judged: ..."; or `FITNESS_NOT_RECORDED` (with, for an adapted model, the
+    verdict on the shared model it came from, which describes another model)."""
+    fitness = fitness_of(record)
+    if fitness is None:
+        shared = fitness_of(record.get("shared_model") or {}) if record else None
+        if shared is None:
+            return FITNESS_NOT_RECORDED
+        return (
+            f"{FITNESS_NOT_RECORDED}; the shared model it came from was judged by its run's report: "
+            f"{shared['verdict']}"
+        )
+    rules = str(fitness.get("rules") or "the run report's minimum checks")
+    failed = [str(text) for text in fitness.get("failed") or []]
+    if failed:
+        return f"{fitness['verdict']}: fails {len(failed)} of {rules}: " + "; ".join(failed)
+    if fitness.get("passed") is None:
+        return f"{fitness['verdict']}: {fitness.get('note') or 'no rule could be checked'}"
+    return f"{fitness['verdict']} ({rules})"
+
+
+def unfit_words(record: Mapping[str, Any]) -> str | None:
+    """The verdict's words when the run's report says the model must not be used on patients: NOT
+    FIT FOR USE (a failed rule), or "Cannot be judged" (no test cohort: the report says not to use
+    it before it has been tested on a cohort of its own); None when the minimum checks passed or no
+    verdict is recorded."""
+    fitness = fitness_of(record)
+    if fitness is None or fitness.get("passed") is True:
+        return None
+    return str(fitness["verdict"])

@@ -22,9 +22,15 @@ verdict states, without failing the model on them (docs/report.md, "The verdict 
 - the groups of the test cohort the model may serve less well (`subgroups`).
 
 When no rule can be checked (no test cohort) the verdict says the model cannot be judged.
+
+The run's model file records the same verdict (`fitness_record`, as `validated_on.fitness`), so
+that `genofed predict`, far from the report, can warn whoever scores patients with a model the
+report judged not fit for use.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from genofed.common.reporting.calibration import calibration_statement, check_calibration
 from genofed.common.reporting.formatting import fmt_percent
@@ -36,6 +42,14 @@ from genofed.server.report.subgroups import concerning_groups
 NOT_FIT = "NOT FIT FOR USE"
 #: The verdict when every rule that could be checked passed: minimum checks, not a validation.
 PASSED = "Minimum checks passed; not validated for clinical use"
+#: The verdict when no rule can be checked (no test cohort scored by the final model).
+CANNOT_JUDGE = "Cannot be judged"
+#: Why a verdict is `CANNOT_JUDGE`, as the Verdict section says it.
+NOTHING_TO_JUDGE_ON = "no test cohort scored by the final model was available"
+#: What the recorded verdict rests on (`fitness_record`).
+FITNESS_RULES = (
+    "the run report's minimum checks on its held-out test cohort (docs/report.md, 'The verdict rules')"
+)
 
 
 def _case_share(assessment: Assessment) -> str:
@@ -134,13 +148,40 @@ def _stated(assessment: Assessment) -> str:
     )
 
 
+def _checkable(assessment: Assessment) -> bool:
+    """Whether any rule can be checked: the test cohort gave an AUC or a Brier score."""
+    return assessment.auc is not None or assessment.brier is not None
+
+
+def fitness_record(assessment: Assessment) -> dict[str, Any]:
+    """The verdict as the run's model file records it (`validated_on.fitness`, read by
+    `genofed.common.scoring.validation.fitness_words`): the Verdict section's own bold words
+    (`verdict`), whether the minimum checks passed (`passed`: None when none could be checked), the
+    failed rules' sentences word for word (`failed`) and what they are (`rules`). Built from the same
+    assessment as the section, so the file and the report cannot disagree."""
+    if not _checkable(assessment):
+        return {
+            "verdict": CANNOT_JUDGE,
+            "passed": None,
+            "failed": [],
+            "rules": FITNESS_RULES,
+            "note": NOTHING_TO_JUDGE_ON,
+        }
+    failures = failed_rules(assessment)
+    return {
+        "verdict": NOT_FIT if failures else PASSED,
+        "passed": not failures,
+        "failed": failures,
+        "rules": FITNESS_RULES,
+    }
+
+
 def verdict_section(assessment: Assessment) -> str:
     """The verdict in bold, then the failed rules (or what passing them does not mean), then the
     stated items."""
-    checkable = assessment.auc is not None or assessment.brier is not None
-    if not checkable:
+    if not _checkable(assessment):
         return (
-            "## Verdict\n\n**Cannot be judged:** no test cohort scored by the final model was available, so "
+            f"## Verdict\n\n**{CANNOT_JUDGE}:** {NOTHING_TO_JUDGE_ON}, so "
             f"the model was evaluated only by the hospitals' {releases_words(assessment)} on their "
             "validation patients (see Hospitals). Do not use it on patients before it has been tested on "
             "a cohort of its own."

@@ -249,7 +249,7 @@ def test_a_person_with_too_few_genotypes_called_gets_no_call(tmp_path):
     dosages[1] = np.where(np.arange(N_VARIANTS) < 18, -1, np.maximum(dosages[1], 0))  # 12 of 30 called
     genotypes, phenotypes = _write_dosages(tmp_path, dosages)
     result = predict_file(model, genotypes, phenotypes=phenotypes)
-    assert result.min_call_rate == pytest.approx(0.9)  # --min-coverage's value by default
+    assert result.min_call_rate == pytest.approx(0.9)  # DEFAULT_MIN_CALL_RATE, whatever --min-coverage is
     assert result.n_not_called == 2 and list(np.flatnonzero(~result.scored)) == [0, 1]
     assert result.calls[:2] == [NO_CALL, NO_CALL] and set(result.calls[2:]) <= {"high", "low"}
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
@@ -263,9 +263,10 @@ def test_a_person_with_too_few_genotypes_called_gets_no_call(tmp_path):
     # the AUC is over the people scored
     keep = np.arange(60) >= 2
     assert result.auc() == pytest.approx(binary_metrics(result.labels[keep], result.risks[keep])["auc"])
-    # the minimum is the user's: 0 scores everyone; it follows --min-coverage unless given
+    # the minimum is the user's: 0 scores everyone; it does not follow --min-coverage (its own default)
     assert predict_file(model, genotypes, min_call_rate=0.0).n_not_called == 0
-    assert predict_file(model, genotypes, min_coverage=0.3).n_not_called == 1
+    assert predict_file(model, genotypes, min_coverage=0.3).n_not_called == 2
+    assert predict_file(model, genotypes, min_coverage=0.3, min_call_rate=0.3).n_not_called == 1
     # no call even where the model has no threshold (the call column is otherwise empty)
     bare = predict_file(model_file(operating=False), genotypes)
     assert [r["call"] for r in csv.DictReader(io.StringIO(bare.to_csv()))][:3] == [NO_CALL, NO_CALL, ""]
