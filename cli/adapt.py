@@ -16,6 +16,7 @@ from genofed.cli.predict import (
     check_model_file_arguments,
     missing_folder,
     print_created_folder,
+    trained_label_column,
 )
 from genofed.cli.stdout import closed_stdout_is_fine
 
@@ -49,7 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="phenotype CSV with sample_id, the label column, and sex and age",
     )
-    parser.add_argument("--label-column", default="label", metavar="NAME", help="the 0/1 disease column")
+    parser.add_argument(
+        "--label-column",
+        default=None,
+        metavar="NAME",
+        help="the 0/1 disease column (default: the column the model was trained on, as its file records it)",
+    )
     parser.add_argument(
         "--validation-fraction",
         type=float,
@@ -111,6 +117,7 @@ def run_adapt(args: argparse.Namespace) -> int:
     split_seed = _split_seed(args)
     shared = load_model_file(args.model, expected_hash=expected_hash)
     require_shared_model(shared, source=args.model)
+    args.label_column = trained_label_column(args, shared)
     people = encoded_cohort(
         shared,
         args.genotypes,

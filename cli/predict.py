@@ -56,9 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--label-column",
-        default="label",
+        default=None,
         metavar="NAME",
-        help="the 0/1 column of --phenotypes, if it has one",
+        help="the 0/1 column of --phenotypes, if it has one (default: the column the model was trained on, "
+        "as its file records it, e.g. disease)",
     )
     parser.add_argument(
         "--min-call-rate",
@@ -263,6 +264,13 @@ def missing_folder(out: Path) -> Path | None:
     return None if out.parent.exists() else out.parent
 
 
+def trained_label_column(args: argparse.Namespace, model: ModelFile) -> str:
+    """--label-column, or when not given the column the model was trained on (its file's task label;
+    `label` for a file without one): a run on `--label-column disease` writes a model whose new
+    patients' files have `disease` too, and reading `label` instead called that column unused."""
+    return args.label_column if args.label_column is not None else (model.task.label or "label")
+
+
 def print_created_folder(folder: Path | None) -> None:
     """The note that the write created `folder` (`missing_folder`), if it did."""
     if folder is not None:
@@ -282,6 +290,7 @@ def run_predict(args: argparse.Namespace) -> int:
     # checked before the model and the genotypes are read: a refusal costs nothing
     expected_hash = check_predict_arguments(args)
     model = load_model_file(args.model, expected_hash=expected_hash)
+    args.label_column = trained_label_column(args, model)
     predictions = predict_file(
         model,
         args.genotypes,

@@ -387,3 +387,27 @@ def test_a_resaved_model_with_a_nan_weight_or_a_bad_threshold_is_refused(scored,
         assert f"{folder / name}: not a usable model file: {says}" in err and not out.exists()
         assert main(["inspect-model", str(folder / name)]) == 2
         assert says in capsys.readouterr().err
+
+
+def test_the_label_column_defaults_to_the_one_the_model_was_trained_on(tmp_path, capsys):
+    """A run on `--label-column disease` writes a model whose task says so; predicting on a file with
+    `disease` read `label` instead, called `disease` unused and computed no AUC (an outside walkthrough)."""
+    from dataclasses import replace
+
+    from helpers.model_files import model_file
+
+    from genofed.common.scoring.model_file import Task, save_model_file
+
+    model = tmp_path / "model.pt"
+    save_model_file(model, replace(model_file(), task=Task("binary", "disease")))
+    genotypes, phenotypes = write_people(tmp_path / "people")
+    text = phenotypes.read_text()
+    phenotypes.write_text(text.replace("label", "disease", 1))
+    args = ["predict", "--model", str(model), "--genotypes", str(genotypes), "--phenotypes", str(phenotypes)]
+    assert main([*args, "--out", str(tmp_path / "risks.csv")]) == 0
+    printed = capsys.readouterr()
+    assert "AUC against 'disease'" in printed.out and "not used" not in printed.err
+    assert "label" in (tmp_path / "risks.csv").read_text().splitlines()[0]  # risks.csv's own column name
+    # a column given wins
+    assert main([*args, "--label-column", "label", "--out", str(tmp_path / "r2.csv")]) == 0
+    assert "AUC against" not in capsys.readouterr().out
