@@ -835,8 +835,16 @@ def _labels_where_known(path: Path, column: str, sample_ids: list[str]) -> tuple
     ids = frame[ID_COLUMN].str.strip()
     text = frame[column].str.strip().str.lower()
     given = ~(text.isin(MISSING_VALUES) | (text == "-9"))
-    lines = frame.index.to_numpy()
-    parsed = parse_labels(path, frame[column][given], lines[given.to_numpy()], ids[given].tolist(), column)
+    lines = frame.index.to_numpy()[given.to_numpy()]
+    try:
+        parsed = parse_labels(path, frame[column][given], lines, ids[given].tolist(), column)
+    except DataError as exc:  # unlike training, a person may have no diagnosis yet: say how to write that
+        raise DataError(
+            exc.file,
+            exc.problem,
+            location=exc.location,
+            hint=f"{exc.hint}; leave the label empty for a person without a diagnosis yet",
+        ) from None
     by_id = dict(zip(ids[given], parsed, strict=True))
     known = np.array([sample in by_id for sample in sample_ids], dtype=bool)
     labels = np.array([by_id.get(sample, 0) for sample in sample_ids], dtype=np.int8)

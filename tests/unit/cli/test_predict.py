@@ -411,3 +411,16 @@ def test_the_label_column_defaults_to_the_one_the_model_was_trained_on(tmp_path,
     # a column given wins
     assert main([*args, "--label-column", "label", "--out", str(tmp_path / "r2.csv")]) == 0
     assert "AUC against" not in capsys.readouterr().out
+
+
+def test_an_unclear_label_is_refused_with_how_to_write_no_diagnosis_yet(scored, capsys):
+    """'?' or 'unknown' for a person not yet diagnosed: the reader's 0/1 advice, and (unlike
+    training) that an empty label is allowed."""
+    folder, model, genotypes, phenotypes = scored
+    phenotypes.write_text(phenotypes.read_text().replace("P001,1,", "P001,?,", 1))
+    out = folder / "risks.csv"
+    args = ["--model", str(model), "--genotypes", str(genotypes), "--phenotypes", str(phenotypes)]
+    assert main(["predict", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "label '?' in column label is not binary" in err and "line 3" in err
+    assert "leave the label empty for a person without a diagnosis yet" in err and not out.exists()
