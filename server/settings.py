@@ -366,7 +366,13 @@ class RunSettings:
             data: check `data_dir` too (False while the run is still to simulate it).
         """
         if data and self.data_dir:
-            require_path("data", self.data_dir, folder=True, hint="a federation folder of hospital folders")
+            require_path(
+                "data",
+                self.data_dir,
+                folder=True,
+                hint="a federation folder of hospital folders; `genofed simulate-cohorts --out DIR` writes a "
+                "simulated one (the docs' demo/cohorts is that command's output with its defaults)",
+            )
             self._check_enough_hospitals()
         for name, path in (("pretrained", self.pretrained), ("prior", self.prior)):
             if path:
