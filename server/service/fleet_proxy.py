@@ -73,7 +73,7 @@ def render(config: ProxyConfig) -> str:
 def _main_context(folder: Path) -> str:
     """nginx's top-level settings: one worker, the pid file in `folder`, errors to stderr."""
     return f"""{_user_line()}worker_processes 1;
-pid {folder / "nginx.pid"};
+pid {_quoted(folder / "nginx.pid")};
 error_log stderr warn;
 daemon off;
 events {{ worker_connections 512; }}
@@ -83,7 +83,7 @@ events {{ worker_connections 512; }}
 def _http_context(config: ProxyConfig, folder: Path) -> str:
     """The http block: temp folders under `folder`, the SuperLink upstream and the one server."""
     temp = "\n".join(
-        f"    {name}_temp_path {folder / 'tmp' / name};"
+        f"    {name}_temp_path {_quoted(folder / 'tmp' / name)};"
         for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     return f"""http {{
@@ -103,10 +103,10 @@ def _fleet_server(config: ProxyConfig, folder: Path) -> str:
     listen = f"[{config.listen_host}]" if ":" in config.listen_host else config.listen_host
     return f"""    server {{
         listen {listen}:{config.listen_port} ssl;
-        ssl_certificate {config.certificate.resolve()};
-        ssl_certificate_key {config.key.resolve()};
+        ssl_certificate {_quoted(config.certificate.resolve())};
+        ssl_certificate_key {_quoted(config.key.resolve())};
         ssl_protocols TLSv1.2 TLSv1.3;
-        access_log {folder / "refused.log"} combined if=$genofed_refused;
+        access_log {_quoted(folder / "refused.log")} combined if=$genofed_refused;
         client_max_body_size {MAX_BODY};
         # plain HTTP on this TLS port: close the connection without an answer
         error_page 497 = @plain;
@@ -130,7 +130,7 @@ def _fleet_location(config: ProxyConfig) -> str:
             proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto https;
             proxy_ssl_verify on;
-            proxy_ssl_trusted_certificate {config.ca.resolve()};
+            proxy_ssl_trusted_certificate {_quoted(config.ca.resolve())};
             proxy_ssl_name localhost;
             proxy_ssl_session_reuse on;
             proxy_request_buffering off;
@@ -138,6 +138,13 @@ def _fleet_location(config: ProxyConfig) -> str:
             proxy_read_timeout 600s;
             proxy_send_timeout 600s;
         }}"""
+
+
+def _quoted(path: Path) -> str:
+    """`path` as an nginx string: in double quotes, `\\` and `"` escaped, so that a folder with a
+    space (`/srv/fed two`) is one argument, not two (nginx refused such a federation's start with
+    "invalid number of arguments in pid directive")."""
+    return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def write_config(config: ProxyConfig) -> Path:

@@ -195,3 +195,34 @@ def test_addresses_that_would_expose_the_control_api_are_refused(
     with pytest.raises(GenofedError, match=message):
         ServiceOptions(address=public, internal_address=internal).check()
     ServiceOptions(address="0.0.0.0:9092", internal_address="127.0.0.1:9091").check()
+
+
+def test_a_federation_folder_with_a_space_gives_a_config_nginx_accepts(tmp_path: Path) -> None:
+    """`coordinator start "/srv/fed two"`: nginx refused the unquoted paths ("invalid number of
+    arguments in pid directive", an operator's walkthrough); `nginx -t` reads every quoted path,
+    the certificates included."""
+    import shutil
+    import subprocess
+
+    from genofed.server.service.pki import write_pki
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.fail("nginx is not installed: deploy/install.sh --test installs it")
+    folder = tmp_path / 'fed two "quoted"'
+    write_pki(folder, ["localhost"])
+    config = ProxyConfig(
+        "127.0.0.1",
+        9092,
+        9091,
+        folder / "server.pem",
+        folder / "server.key",
+        folder / "ca.pem",
+        folder / "proxy",
+    )
+    assert 'pid "' in render(config)
+    written = write_config(config)
+    checked = subprocess.run(
+        [*nginx_command(nginx, written), "-t"], capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stderr
