@@ -337,7 +337,10 @@ def require_ca_signs_coordinator(options: AgentOptions, timeout: float = CA_PROB
     host, _, port = options.coordinator.rpartition(":")
     host = host.strip("[]")
     context = ssl.create_default_context(cafile=str(options.ca))
-    context.set_alpn_protocols(["h2"])  # as gRPC asks
+    # what Flower's REST transport speaks through the coordinator's nginx (HTTP/1.1), and gRPC's h2:
+    # offered h2 alone, nginx ended the handshake ("no application protocol") before its certificate
+    # was checked, and another federation's ca.pem was never refused (an operator's walkthrough)
+    context.set_alpn_protocols(["h2", "http/1.1"])
     try:
         with socket.create_connection((host, int(port)), timeout=timeout) as sock:
             with context.wrap_socket(sock, server_hostname=host):
