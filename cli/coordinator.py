@@ -622,6 +622,8 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2, default=str))
         return 0
     print(f"coordinator: {status['state']}{_run_words(status)}")
+    if status["state"] == "failed" and status.get("error"):  # why, as `coordinator start` said it
+        print(f"  why: {status['error']}")
     for name, hospital in sorted(status.get("hospitals", {}).items()):
         print(f"  {name:<20} node {hospital['node_id']}: {_hospital_words(hospital)}")
     if status.get("without_enrolled_size"):
@@ -636,9 +638,13 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
         auc = "n/a" if last.get("test_auc") is None else f"{last['test_auc']:.3f}"
         eps = "n/a" if last.get("epsilon_max") is None else f"{last['epsilon_max']:.2f}"
         print(
-            f"  round {last['round']}: test AUC {auc}, epsilon <= {eps}, participants "
-            f"{', '.join(last.get('participants', []))}"
+            f"  round {last['round']}: test AUC {auc}, epsilon after its training <= {eps} (its evaluation "
+            f"spends more), participants {', '.join(last.get('participants', []))}"
         )
+    spent = {site: value for site, value in (status.get("epsilon_spent") or {}).items() if value is not None}
+    if spent:
+        each = ", ".join(f"{site} {value:.2f}" for site, value in spent.items())
+        print(f"epsilon spent on the run, evaluations included: at most {max(spent.values()):.2f} ({each})")
     if status.get("results"):
         print(f"results: {status['results']}")
     return 0

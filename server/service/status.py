@@ -60,6 +60,9 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     status["rounds_done"] = max((r["round"] for r in history), default=0)
     status["last_round"] = history[-1] if history else None
     status["results"] = str(folder / RUN_DIR / RESULTS_FILE) if results else None
+    # what each hospital spent on the whole run, its evaluations included: a round's epsilon_max is
+    # the one its training reported, before that round's DP evaluation spent more
+    status["epsilon_spent"] = _spent(results) if results else None
     # enrolled with --no-declared-size (or before enroll asked for the size): their sizes are their word
     status["without_enrolled_size"] = without_size(folder)
     return status
@@ -72,6 +75,17 @@ def _last_known(hospitals: dict[str, dict[str, Any]], updated: str | None) -> di
     return {
         name: dict(node, status="unknown", last_status=node["status"], last_seen=updated)
         for name, node in hospitals.items()
+    }
+
+
+def _spent(results: dict[str, Any]) -> dict[str, float]:
+    """Each hospital's epsilon on the whole run as results.json records it (`sites.NAME.epsilon`,
+    what the report's privacy line reads first), evaluations included."""
+    sites = results.get("sites") if isinstance(results.get("sites"), dict) else {}
+    return {
+        name: float(site["epsilon"])
+        for name, site in sites.items()
+        if isinstance(site, dict) and isinstance(site.get("epsilon"), int | float)
     }
 
 

@@ -277,3 +277,26 @@ def test_without_results_a_killed_coordinator_is_still_crashed_and_resumes(fed, 
     assert coordinator_status(fed)["state"].startswith(
         "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
     )
+
+
+def test_status_shows_the_epsilon_spent_with_the_evaluations_not_only_the_last_training(fed, capsys):
+    """A round's epsilon_max is what its training reported; its DP evaluation spends more after it.
+    `status` said 'epsilon <= 7.56' where the hospital's ledger and the report said 7.97 (an
+    operator's walkthrough): it now says what the round's figure is and adds the run's spend."""
+    _finished_unsupervised(fed, alive=False)
+    rounds = [{"round": 1, "test_auc": 0.61, "epsilon_max": 7.56, "participants": ["rostov", "eysk"]}]
+    sites = {"rostov": {"epsilon": 7.97}, "eysk": {"epsilon": 7.9}}
+    (fed / "run" / "results.json").write_text(json.dumps({"rounds": rounds, "sites": sites}))
+    text = "\n".join(_status_lines(fed, capsys))
+    assert "round 1: test AUC 0.610, epsilon after its training <= 7.56 (its evaluation spends more)" in text
+    assert "epsilon spent on the run, evaluations included: at most 7.97 (rostov 7.97, eysk 7.90)" in text
+    assert coordinator_status(fed)["epsilon_spent"] == {"rostov": 7.97, "eysk": 7.9}
+
+
+def test_status_of_a_failed_start_says_why(fed, capsys):
+    """`coordinator status` printed only 'coordinator: failed'; the reason was in coordinator.json
+    (an operator's walkthrough)."""
+    error = "nginx exited with code 1 at start: ... (is 127.0.0.1:9092 in use?)"
+    (fed / STATUS_FILE).write_text(json.dumps({"state": "failed", "pid": dead_pid(), "error": error}))
+    lines = _status_lines(fed, capsys)
+    assert lines[0] == "coordinator: failed" and lines[1] == f"  why: {error}"
