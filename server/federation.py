@@ -38,6 +38,7 @@ from genofed.server.sites import (
     not_connected,
     require_delta_below_smallest,
     round_log_of,
+    turned_away_names,
 )
 from genofed.server.start_model import StartModel, start_model
 from genofed.server.strategies import make_strategy
@@ -130,6 +131,7 @@ def run_federation(
     settings, model_config, initial = begin.settings, begin.config, begin.weights
     test = load_test_cohort(settings, panel)
     start = run_start(settings, model_config, initial, say, launched=started)
+    turned_away: dict[int, str] = {}
     sites, asked = describe_sites(
         grid,
         settings.min_nodes,
@@ -137,11 +139,15 @@ def run_federation(
         grace=settings.wait_seconds,
         reply_timeout=settings.round_timeout,
         simulated=simulated_hospitals(settings, grid),
+        turned_away=turned_away,
     )
     if settings.private:
         require_delta_below_smallest(sites, settings.delta)
     log = round_log_of(sites, asked)
-    log.not_connected = not_connected(grid, asked)
+    log.not_connected = not_connected(grid, asked, turned_away)
+    log.turned_away = turned_away_names(grid, turned_away)
+    for name, reason in log.turned_away.items():
+        say(f"{name} cannot take part in this run: {reason}")
     if start.checkpoint is not None:
         restore_log(log, start.checkpoint)
     _say_start(say, settings, sites, begin.pretrained)

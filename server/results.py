@@ -88,6 +88,7 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "refusals": {str(r): reasons for r, reasons in sorted(fed.log.refused.items())},
         # enrolled hospitals a deployed run started without (never asked, so in no round's refusals)
         "not_connected": list(fed.log.not_connected),
+        "turned_away": dict(fed.log.turned_away),
         "site_evaluation": evaluation,
         "operating_point": results_operating_point(fed),
         # the coordinator's screening of each update (docs/robust-aggregation.md)

@@ -60,6 +60,11 @@ class RoundLog:
     #: so in no round's refusals; the report lists them apart (`report.reading.absent_sites`).
     #: Not checkpointed: a resumed launch finds them again.
     not_connected: list[str] = field(default_factory=list)
+    #: Hospitals connected when this launch started that the coordinator turned away, by name, with
+    #: the reason (a declared size other than the enrolled one, no answer to the first query, a
+    #: malformed answer): sent no round, so in no round's refusals; the report says why. Not
+    #: checkpointed, like `not_connected`.
+    turned_away: dict[str, str] = field(default_factory=dict)
 
     def note_training_error(self, site: str, code: int, reason: str) -> None:
         """Keep an error reply to a training round when it is `site`'s own refusal. Any other

@@ -59,6 +59,7 @@ def describe_sites(
     grace: float = 120.0,
     reply_timeout: float = 600.0,
     simulated: SimulatedHospitals | None = None,
+    turned_away: dict[int, str] | None = None,
 ) -> tuple[dict[int, SiteInfo], set[int]]:
     """Wait for `min_nodes` hospitals (up to `timeout` seconds, and up to `grace` seconds for all
     `expected` ones), then ask each its name and (aggregate) cohort sizes, waiting up to
@@ -76,7 +77,9 @@ def describe_sites(
 
     `simulated`: the hospital folders of a simulation (`data-dir`), whose SuperNodes serve one
     folder each by partition id; the run refuses unless there is one node per folder
-    (`wait_for_simulated_nodes`)."""
+    (`wait_for_simulated_nodes`). `turned_away`, when given, receives the reason of each node that
+    cannot take part and is sent no round (node -> reason), for the run's record: the report named
+    such a hospital "not connected" (an operator's walkthrough)."""
     if simulated is not None:
         nodes = wait_for_simulated_nodes(grid, simulated, timeout)
     else:
@@ -97,6 +100,8 @@ def describe_sites(
             + "; ".join(f"node {n}: {r}" for n, r in unavailable.items())
         )
     asked = {node for node in nodes if node in sites or node in refused_itself}
+    if turned_away is not None:
+        turned_away.update({node: reason for node, reason in unavailable.items() if node not in asked})
     return dict(sorted(sites.items(), key=lambda item: item[1].name)), asked
 
 
@@ -245,12 +250,15 @@ def _ask(
             "it is not sent this run's rounds"
         )
     refused_itself: set[int] = set()
+    # the node a reply is about is the one its query went to: an error the SuperLink writes itself
+    # (the node stopped sending heartbeats) comes from the SuperLink (sender 1), as RoundLog.node says
+    queried = {query.metadata.message_id: query.metadata.dst_node_id for query in sent}
     for reply in replies:
+        node = queried.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
         if reply.has_error():  # e.g. its data failed its checks: the others go on without it
-            unavailable[reply.metadata.src_node_id] = reply.error.reason
-            refused_itself.add(reply.metadata.src_node_id)
+            unavailable[node] = reply.error.reason
+            refused_itself.add(node)
             continue
-        node = reply.metadata.src_node_id
         try:
             sites[node] = introduction(reply.content)
         except ValueError as exc:  # a malformed answer: that hospital cannot take part, the others go on
@@ -309,12 +317,21 @@ def enrolled_names(grid: Grid) -> Mapping[int, str] | None:
     return dict(names()) if callable(names) else None
 
 
-def not_connected(grid: Grid, asked: set[int]) -> list[str]:
+def not_connected(grid: Grid, asked: set[int], turned_away: Mapping[int, str] | None = None) -> list[str]:
     """The enrolled hospitals (a deployed run's grid knows them) whose nodes are not among `asked`,
-    the nodes sent rounds (`describe_sites`): not connected when the run started, so never asked
-    and in no round's refusals; [] in a simulation."""
+    the nodes sent rounds (`describe_sites`), nor `turned_away` (connected, but turned away with a
+    reason): not connected when the run started, so never asked and in no round's refusals; [] in
+    a simulation."""
     enrolled = enrolled_names(grid) or {}
-    return sorted(name for node, name in enrolled.items() if node not in asked)
+    away = set(turned_away or {})
+    return sorted(name for node, name in enrolled.items() if node not in asked and node not in away)
+
+
+def turned_away_names(grid: Grid, turned_away: Mapping[int, str]) -> dict[str, str]:
+    """`turned_away` (node -> reason, `describe_sites`) by hospital name: the enrolled name of a
+    deployed run's node, else `node-N`, as the report names a node that never introduced itself."""
+    enrolled = enrolled_names(grid) or {}
+    return {enrolled.get(node, f"node-{node}"): reason for node, reason in sorted(turned_away.items())}
 
 
 def enrolled_sizes(grid: Grid) -> Mapping[int, int]:

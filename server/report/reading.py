@@ -104,7 +104,10 @@ def absent_sites(results: Mapping[str, Any]) -> dict[str, str]:
     absent = never_trained(results)
     for site in results.get("not_connected") or []:
         if site not in took_part:
-            absent[str(site)] = "enrolled, but not connected when the run started (it can join the next run)"
+            absent[str(site)] = "enrolled, but not connected when the run started"
+    for site, reason in mapping(results.get("turned_away")).items():
+        if site not in took_part:
+            absent[str(site)] = f"connected, but turned away by the coordinator at the start: {reason}"
     refusals = mapping(results.get("refusals"))
     for round_ in sorted(refusals, key=lambda key: number(key) or 0.0):
         for site, reason in mapping(refusals[round_]).items():

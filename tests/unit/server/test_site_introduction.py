@@ -244,3 +244,50 @@ def test_enrolled_hospitals_whose_nodes_were_not_asked_are_not_connected():
 
     assert not_connected(Enrolled(), {1, 3}) == ["elista"]
     assert not_connected(object(), set()) == []  # a simulation's grid knows no enrolment
+
+
+def test_a_turned_away_hospital_is_recorded_with_its_reason_not_as_not_connected() -> None:
+    """An operator's walkthrough: elista, enrolled with 100 and declaring 900,020, was turned away at
+    the start, and the report called it 'not connected' (only the ServerApp's log said why)."""
+    from genofed.server.sites import turned_away_names
+
+    enrolled = {1: "rostov", 2: "astrakhan", 3: "elista"}
+    answers = {1: honest("rostov"), 2: honest("astrakhan"), 3: honest("elista", train=900_000)}
+    grid = SizedGrid(answers, enrolled, {1: 100, 2: 100, 3: 100})
+    away: dict[int, str] = {}
+    sites, asked = describe_sites(grid, 2, timeout=5, expected=0, grace=0, turned_away=away)
+    assert asked == {1, 2} and list(away) == [3]
+    assert away[3].startswith("it declares 900020 patients but was enrolled with 100")
+    assert not_connected(grid, asked, away) == []
+    assert turned_away_names(grid, away) == {"elista": away[3]}
+
+
+class SuperLinkErrorGrid(EnrolledGrid):
+    """Node 3 stopped sending heartbeats: the SuperLink answers its query itself, as sender 1."""
+
+    def send_and_receive(self, messages, timeout=None):
+        replies = []
+        for message in messages:
+            node = message.metadata.dst_node_id
+            message.metadata.__dict__["_message_id"] = message.object_id  # as Flower's push gives it
+            if node == 3:
+                from flwr.app import Error
+
+                reply = Message(Error(code=0, reason="Error: Node Unavailable"), reply_to=message)
+                reply.metadata._src_node_id = 1
+            else:
+                reply = Message(self.answers[node], reply_to=message)
+                reply.metadata._src_node_id = node
+            replies.append(reply)
+        return replies
+
+
+def test_an_error_the_superlink_writes_is_filed_under_the_node_it_is_about() -> None:
+    """The run's error named 'node 1', which is the SuperLink, not a hospital (an operator's
+    walkthrough): a reply is about the node its query went to."""
+    enrolled = {2: "rostov", 3: "eysk", 4: "astrakhan"}
+    grid = SuperLinkErrorGrid({2: honest("rostov"), 3: honest("eysk"), 4: honest("astrakhan")}, enrolled)
+    away: dict[int, str] = {}
+    sites, asked = describe_sites(grid, 2, timeout=5, expected=0, grace=0, turned_away=away)
+    assert set(sites) == {2, 4} and asked == {2, 3, 4} and 1 not in asked
+    assert away == {}  # it refused the query (here: the SuperLink for it): asked every round, on record

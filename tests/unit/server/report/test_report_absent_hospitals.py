@@ -92,6 +92,17 @@ def test_an_enrolled_hospital_not_connected_when_the_run_started_is_named():
     """An operator's audit: a hospital offline for a whole deployed run was never asked, so it was
     in no round's refusals, and the report read as if the federation had only the others."""
     results = {**_results(), "not_connected": ["rostov"]}
-    reason = "enrolled, but not connected when the run started (it can join the next run)"
+    reason = "enrolled, but not connected when the run started"  # not "it can join the next run":
+    # a deployed federation's folder holds one run
     assert absent_sites(results) == {"sevastopol": REASON, "rostov": reason}
     assert f"- rostov: {reason}" in render_markdown(results, {})
+
+
+def test_a_hospital_the_coordinator_turned_away_is_named_with_why_not_as_not_connected():
+    """An operator's walkthrough: a hospital enrolled with 70 patients that declared 60 was turned
+    away at the start (the ServerApp's log alone said so) and the report called it not connected."""
+    why = "it declares 60 patients but was enrolled with 70"
+    results = {**_results(), "turned_away": {"bataysk": why}}
+    expected = f"connected, but turned away by the coordinator at the start: {why}"
+    assert absent_sites(results) == {"sevastopol": REASON, "bataysk": expected}
+    assert f"- bataysk: {expected}" in render_markdown(results, {})
