@@ -190,8 +190,9 @@ def model_card_section(results: Mapping[str, Any], assessment: Assessment) -> st
     means for the patients a clinician scores (`clinician_scoring`)."""
     budget = number(results.get("epsilon_budget"))
     privacy = (
-        f"each hospital's epsilon budget was {budget:g} at delta {fmt_delta(results.get('delta'))}, "
-        "and the table gives what each spent"
+        f"the run asked each hospital for at most epsilon {budget:g} at delta "
+        f"{fmt_delta(results.get('delta'))} (a hospital's own lifetime budget may be lower), and the "
+        "table gives what each spent"
         if budget is not None
         else "none, this run was NOT differentially private"
     )

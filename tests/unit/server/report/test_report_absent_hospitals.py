@@ -106,3 +106,12 @@ def test_a_hospital_the_coordinator_turned_away_is_named_with_why_not_as_not_con
     expected = f"connected, but turned away by the coordinator at the start: {why}"
     assert absent_sites(results) == {"sevastopol": REASON, "bataysk": expected}
     assert f"- bataysk: {expected}" in render_markdown(results, {})
+
+
+def test_the_model_card_says_the_runs_epsilon_is_what_it_asked_not_every_hospitals_budget():
+    """'each hospital's epsilon budget was 8' where one hospital's own lifetime budget was 2 (an
+    operator's walkthrough): the run's epsilon is what it asked; a hospital's own cap may be lower."""
+    text = render_markdown(_results(), {})
+    assert "the run asked each hospital for at most epsilon 8" in text
+    assert "a hospital's own lifetime budget may be lower" in text
+    assert "each hospital's epsilon budget was" not in text
