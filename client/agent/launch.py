@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -331,7 +332,6 @@ def require_ca_signs_coordinator(options: AgentOptions, timeout: float = CA_PROB
     site: it is unreachable, or it does not know this site's key", after Flower's retries; the real
     cause (CERTIFICATE_VERIFY_FAILED) was in Flower's log alone. A coordinator that does not answer
     (not up yet, no network, not TLS) is not refused here: the agent retries, as a service must."""
-    import socket
     import ssl
 
     host, _, port = options.coordinator.rpartition(":")
@@ -347,8 +347,25 @@ def require_ca_signs_coordinator(options: AgentOptions, timeout: float = CA_PROB
                 return
     except ssl.SSLCertVerificationError as exc:
         raise ConfigError(_ca_refusal(options, host, exc)) from None
-    except (OSError, ValueError):  # unreachable, refused, no TLS there: Flower's retries say so
+    except (OSError, ValueError) as exc:  # unreachable, refused, no TLS there: the agent retries
+        say_on_stderr(_unreachable_words(options, host, exc))
         return
+
+
+def _unreachable_words(options: AgentOptions, host: str, exc: Exception) -> str:
+    """What the agent says when the coordinator does not answer its probe: Flower's own lines say
+    only "Connection attempt failed, retrying" (an operator's walkthrough: a mistyped
+    --coordinator looked the same as a coordinator not started yet)."""
+    if isinstance(exc, socket.gaierror):
+        why = f"the name {host} does not resolve: check --coordinator"
+    elif isinstance(exc, ConnectionRefusedError):
+        why = "nothing listens there yet: is the coordinator started (genofed coordinator start)?"
+    else:
+        why = str(exc) or type(exc).__name__
+    return (
+        f"the coordinator at {options.coordinator} does not answer ({why}); this agent keeps trying, "
+        "with Flower's retries below"
+    )
 
 
 def _ca_refusal(options: AgentOptions, host: str, exc: Any) -> str:

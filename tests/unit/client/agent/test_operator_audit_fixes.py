@@ -328,6 +328,19 @@ def test_the_federations_ca_passes_and_an_unreachable_coordinator_is_left_to_the
     require_ca_signs_coordinator(AgentOptions(f"127.0.0.1:{free_port()}", pki / "ca.pem"))  # nothing there
 
 
+def test_a_coordinator_that_does_not_answer_is_said_in_genofeds_words(pki: Path, capsys) -> None:
+    """Flower says only 'Connection attempt failed, retrying': a mistyped --coordinator looked like a
+    coordinator not started yet (an operator's walkthrough). The agent keeps trying either way."""
+    port = free_port()
+    require_ca_signs_coordinator(AgentOptions(f"127.0.0.1:{port}", pki / "ca.pem"))
+    refused = capsys.readouterr().err
+    assert refused.startswith(f"genofed: the coordinator at 127.0.0.1:{port} does not answer (nothing")
+    assert "keeps trying" in refused
+    require_ca_signs_coordinator(AgentOptions("no-such-coordinator.invalid:9092", pki / "ca.pem"))
+    unresolved = capsys.readouterr().err
+    assert "the name no-such-coordinator.invalid does not resolve: check --coordinator" in unresolved
+
+
 def _ca_valid(tmp_path: Path, monkeypatch, start: dt.datetime, end: dt.datetime) -> Path:
     """A CA made as `coordinator init` makes one (`pki.create_ca`), valid from about `start` to
     `end`: its clock set to `start`."""
