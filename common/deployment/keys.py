@@ -66,7 +66,9 @@ def parse_public_key(data: bytes | str, source: str | Path) -> ec.EllipticCurveP
         raise KeyFileError(
             source,
             "this is a PRIVATE key: it must never leave the hospital",
-            "delete the copy you received, and ask the hospital for its .pub file instead",
+            "delete the copy you received, and tell the hospital that this private key has left it and "
+            "should be replaced; ask it for its .pub file instead, and if this key was ever enrolled, revoke "
+            "it (genofed coordinator revoke)",
         )
     if len(text.splitlines()) != 1:
         raise KeyFileError(

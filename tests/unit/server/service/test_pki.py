@@ -299,6 +299,8 @@ def test_enroll_revoke_round_trip_and_refusals(tmp_path: Path, capsys: pytest.Ca
         with pytest.raises(KeyFileError, match=message) as info:
             enroll(folder, "omsk", bad / name, declared_size=100)
         assert str(bad / name) in str(info.value)
+        if name == "private.pub":  # the key has left the hospital: say so, not only "ask for the .pub"
+            assert "has left it and should be replaced" in str(info.value)
     with pytest.raises(KeyFileError, match="cannot read"):
         enroll(folder, "omsk", bad / "missing.pub", declared_size=100)
     assert (
