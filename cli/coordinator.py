@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -528,7 +529,8 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
     print(f"  settings: {_settings_line(config['settings'])}")
     _print_init_model(args.dir, config)
     print(
-        f"  next: genofed coordinator enroll {args.dir} --name HOSPITAL --public-key supernode.pub "
+        f"  next: genofed coordinator enroll {shlex.quote(str(args.dir))} --name HOSPITAL "
+        "--public-key supernode.pub "
         '--declared-size N (the hospital\'s `hospital check` prints N as "declared public")'
     )
     return 0

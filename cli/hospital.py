@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 
 from genofed.cli.data import add_label_column_argument
@@ -419,7 +420,8 @@ def run_hospital_check(args: argparse.Namespace) -> int:
             "from the patients outside the generator's DP release, listed in the ledger)"
         )
     print(
-        f"  bound in {args.dir}/hospital.json; next: genofed hospital start {args.dir} --coordinator "
+        f"  bound in {args.dir}/hospital.json; next: genofed hospital start {shlex.quote(str(args.dir))} "
+        "--coordinator "
         "HOST:9092 --ca ca.pem"
     )
     return 0

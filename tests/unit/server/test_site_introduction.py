@@ -197,11 +197,12 @@ def test_enrolment_records_the_declared_size_and_the_admitted_grid_tells_it(tmp_
     from genofed.client.agent.keys import init_site
     from genofed.server.service.enrollment import enrolled_sizes
 
-    folder = tmp_path / "fed"  # a whole federation: enroll refuses a folder without its federation.json
+    folder = tmp_path / "fed two"  # a whole federation: enroll refuses a folder without its federation.json
     panel = tmp_path / "panel.tsv"
     panel.write_text("id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\tA\tG\t0.1\n")
     assert main(["coordinator", "init", str(folder), "--host", "localhost", "--panel", str(panel)]) == 0
-    capsys.readouterr()
+    # the next command, quoted so that it runs as printed for a folder with a space
+    assert f"next: genofed coordinator enroll '{folder}' --name HOSPITAL" in capsys.readouterr().out
     init_site(tmp_path / "site", "rostov")
     key = tmp_path / "site" / "supernode.pub"
     args = ["coordinator", "enroll", str(folder), "--name", "rostov", "--public-key", str(key)]
