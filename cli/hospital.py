@@ -118,7 +118,7 @@ def _add_check_privacy_options(check: argparse.ArgumentParser) -> None:
     """The site's lifetime privacy budget, the largest delta it accepts, and secure aggregation."""
     check.add_argument(
         "--epsilon-budget",
-        type=float,
+        type=_budget_number,
         default=None,
         metavar="E",
         help=(
@@ -425,6 +425,23 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         "HOST:9092 --ca ca.pem"
     )
     return 0
+
+
+def _budget_number(text: str) -> float:
+    """--epsilon-budget as a number; `inf` only when written so: `1e400` also reads as infinity,
+    which would turn a typo of a large budget into no differential privacy at all."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number: give a budget such as 1-2, or inf for no differential privacy"
+        ) from None
+    if math.isinf(value) and text.strip().lower().lstrip("+") not in ("inf", "infinity"):
+        raise argparse.ArgumentTypeError(
+            f"{text} is beyond any budget and would read as inf (no differential privacy): write inf for "
+            "that, or a budget such as 1-2"
+        )
+    return value
 
 
 def _require_epsilon_budget(budget: float | None) -> None:

@@ -51,6 +51,15 @@ def test_check_without_a_budget_is_refused_saying_what_it_is(tmp_path, capsys):
     assert "1-2 for strong protection" in err and "8 is weak" in err and "inf" in err
     assert f"above {WEAK_EPSILON:g}" in err
     assert (site / "hospital.json").read_text() == before and not (site / "state").exists()
+    # a number beyond a float read as inf would be no DP at all: only `inf` written so means that
+    with pytest.raises(SystemExit):
+        main([*args, "--epsilon-budget", "1e400"])
+    err = capsys.readouterr().err
+    assert "1e400 is beyond any budget and would read as inf (no differential privacy)" in err
+    with pytest.raises(SystemExit):
+        main([*args, "--epsilon-budget", "abc"])
+    assert "'abc' is not a number" in capsys.readouterr().err
+    assert (site / "hospital.json").read_text() == before and not (site / "state").exists()
 
 
 def test_the_help_says_the_budget_is_required_and_where_weak_starts():
