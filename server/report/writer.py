@@ -44,7 +44,7 @@ REPORT_NAME = "report.md"
 #: it, so that `genofed report` can tell a report someone edited (a clinician's notes) from the one it
 #: wrote, and not render over it unasked. A comment: neither page shows it.
 DIGEST_LINE = "<!-- written by genofed; SHA-256 of the text above: {} -->\n"
-_DIGEST = re.compile(r"<!-- written by genofed; SHA-256 of the text above: ([0-9a-f]{64}) -->\n\Z")
+_DIGEST = re.compile(r"<!-- written by genofed; SHA-256 of the text above: ([0-9a-f]{64}) -->\n?")
 
 
 def write_report(run_dir: Path, results: dict) -> Path:
@@ -81,15 +81,20 @@ def _signed(text: str) -> str:
 def edited_reports(run_dir: Path) -> list[Path]:
     """report.md and report.html of `run_dir` where their text is no longer what genofed wrote (by
     their last line, `DIGEST_LINE`). A file without that line, as an older genofed wrote it, counts
-    as unedited: rendering a report again for such a run is what `genofed report` is for."""
+    as unedited: rendering a report again for such a run is what `genofed report` is for. Text after
+    the line (a note added at the end) is an edit, as is a changed text above it."""
     edited = []
     for path in (Path(run_dir) / REPORT_NAME, Path(run_dir) / REPORT_HTML):
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue  # absent (nothing to lose) or no text genofed wrote
-        found = _DIGEST.search(text)
-        if found and hashlib.sha256(text[: found.start()].encode("utf-8")).hexdigest() != found.group(1):
+        found = list(_DIGEST.finditer(text))
+        if not found:
+            continue
+        last = found[-1]  # a note added below the line, or the final newline dropped, is an edit too
+        body, after = text[: last.start()], text[last.end() :]
+        if after.strip() or hashlib.sha256(body.encode("utf-8")).hexdigest() != last.group(1):
             edited.append(path)
     return edited
 

@@ -98,5 +98,12 @@ def test_a_report_edited_since_genofed_wrote_it_is_not_rendered_over_without_for
     assert f"{tmp_path / 'report.md'} changed since genofed wrote it" in err and "--force" in err
     assert (tmp_path / "report.md").read_text() == edited  # nothing written
     assert main(["report", str(tmp_path), "--force"]) == 0 and seen == [tmp_path]
+    # a note below the digest line, and the file saved without its final newline, are edits too
+    (tmp_path / "report.md").write_text(written + "\nDr Petrova: discussed at the board.\n")
+    assert edited_reports(tmp_path) == [tmp_path / "report.md"]
+    (tmp_path / "report.md").write_text(edited.rstrip("\n"))
+    assert edited_reports(tmp_path) == [tmp_path / "report.md"]
+    (tmp_path / "report.md").write_text(written.rstrip("\n"))  # only the newline: the text is genofed's
+    assert edited_reports(tmp_path) == []
     (tmp_path / "report.md").write_text("# An older genofed's report, no digest line\n")
     assert edited_reports(tmp_path) == []  # rendering such a run again is what the command is for
