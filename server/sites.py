@@ -257,7 +257,9 @@ def _ask(
         node = queried.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
         if reply.has_error():  # e.g. its data failed its checks: the others go on without it
             unavailable[node] = reply.error.reason
-            refused_itself.add(node)
+            if reply.metadata.src_node_id == node:  # its own refusal: asked every round, on record
+                refused_itself.add(node)
+            # else the SuperLink answered for it (gone): turned away, like a node that did not answer
             continue
         try:
             sites[node] = introduction(reply.content)
