@@ -95,19 +95,19 @@ def _look_alikes(unmatched: list[str], others: list[str]) -> list[tuple[str, str
 def _renamed(unmatched: list[str], others: list[str], source: str, other_source: str) -> str | None:
     """Advice when most of a file's ids miss the other file's in one systematic way, or None: then
     the files name the same people differently, and the usual advice (remove the unmatched samples)
-    would delete the cohort. Two ways are recognised: PLINK's FID_IID pasted into one id
-    (`HG00329_HG00329`) and leading zeros lost (`000123` vs `123`, as a spreadsheet saves a numeric
-    column)."""
+    would delete the cohort. Two ways are recognised: PLINK's FID_IID pasted into one id, in either
+    file (`HG00329_HG00329`, `FAM1_NA19307`, `0_NA19307` against `NA19307`), and leading zeros lost
+    (`000123` vs `123`, as a spreadsheet saves a numeric column)."""
     if len(unmatched) < max(2, len(others) // 2):
         return None
     known = set(others)
     stripped = {other.lstrip("0"): other for other in others}
+    pasted_by_suffix = {suffix: other for other in others for suffix in _after_underscores(other)}
     pasted = [
-        (s, s[: len(s) // 2])
+        (s, next((x for x in _after_underscores(s) if x in known), None) or pasted_by_suffix.get(s))
         for s in unmatched
-        if len(s) % 2 and s[: len(s) // 2] + "_" + s[: len(s) // 2] == s
     ]
-    pasted = [(s, half) for s, half in pasted if half in known]
+    pasted = [(s, theirs) for s, theirs in pasted if theirs is not None]
     zeros = [(s, stripped[s.lstrip("0")]) for s in unmatched if s.lstrip("0") in stripped]
     for found, how in (
         (pasted, "PLINK's family and individual ids pasted into one (FID_IID)"),
@@ -124,6 +124,11 @@ def _renamed(unmatched: list[str], others: list[str], source: str, other_source:
     return None
 
 
+def _after_underscores(sample: str) -> list[str]:
+    """What follows each `_` of an id: the individual id, if it is PLINK's FID_IID."""
+    return [sample[i + 1 :] for i, char in enumerate(sample) if char == "_" and sample[i + 1 :]]
+
+
 def _id_key(sample: str) -> str:
     return unicodedata.normalize("NFC", sample.strip()).translate(CYRILLIC_LOOKALIKES)
 
@@ -132,7 +137,8 @@ def _unmatched(
     source: str, problem: str, hint: str, pairs: list[tuple[str, str]], other_source: str
 ) -> DataError:
     """The refusal, about `source`, of ids found only in `other_source`; when some differ from an id
-    of `source` only in Unicode form or surrounding whitespace (`pairs`, from `_look_alikes`), it says
+    of `source` only in Unicode form, Cyrillic look-alike letters or surrounding whitespace (`pairs`,
+    from `_look_alikes`), it says
     so and shows both spellings escaped, since on screen they look the same. Pairs are counted by
     how they differ, so that an id with only a trailing space is not counted as a Unicode one."""
     if not pairs:
@@ -141,13 +147,13 @@ def _unmatched(
     for pair in pairs:
         by_kind.setdefault(tuple(_differences(*pair)), []).append(pair)
     hint = "write both files' ids the same way: genofed matches ids exactly, as its ledger and predictions do"
-    kinds = {kind for pair in pairs for kind in _differences(*pair)}
-    if any(kind.startswith("Unicode form") for kind in kinds):
+    differing = {kind for pair in pairs for kind in _differences(*pair)}
+    if any(kind.startswith("Unicode form") for kind in differing):
         hint += (
             "; for the Unicode form, convert both to NFC (accents as single characters), e.g. with "
             "Python's unicodedata.normalize('NFC', id)"
         )
-    if any(kind.startswith("Cyrillic") for kind in kinds):
+    if any(kind.startswith("Cyrillic") for kind in differing):
         hint += "; retype the Cyrillic letters in Latin (switch the keyboard layout to English)"
     said = [
         f"{len(same)} of them differ from an id here only in {' and '.join(kinds)}, "
@@ -158,7 +164,8 @@ def _unmatched(
 
 
 def _differences(one: str, other: str) -> list[str]:
-    """How two ids with the same `_id_key` differ: surrounding whitespace, Unicode form, or both."""
+    """How two ids with the same `_id_key` differ: Cyrillic letters drawn like Latin ones, Unicode
+    form, surrounding whitespace, or several."""
     kinds = []
     one_nfc, other_nfc = (unicodedata.normalize("NFC", s.strip()) for s in (one, other))
     if one_nfc != other_nfc:
@@ -368,13 +375,19 @@ def _covariate_warnings(cohort: Cohort) -> list[DataWarning]:
                     f"sample(s): {examples([str(s) for s in missing])}",
                 )
             )
-        known = pd.to_numeric(values, errors="coerce").dropna()
-        if str(column).lower() == "age" and len(known) > 1 and (known == 0).all():
-            warnings.append(
-                DataWarning(
-                    "constant_age",
-                    f"covariate {column} is 0 for all {len(known)} samples with an age: did an export write "
-                    "unknown ages as 0? leave an unknown age empty, or the model reads newborns",
-                )
-            )
+        note = zero_ages_note(str(column), values)
+        if note:
+            warnings.append(DataWarning("constant_age", note))
     return warnings
+
+
+def zero_ages_note(column: str, values: pd.Series) -> str | None:
+    """The warning for an age column whose every known value is 0 (an export that wrote unknown
+    ages as 0), or None."""
+    known = pd.to_numeric(values, errors="coerce").dropna()
+    if column.lower() != "age" or len(known) < 2 or not (known == 0).all():
+        return None
+    return (
+        f"covariate {column} is 0 for all {len(known)} samples with an age: did an export write "
+        "unknown ages as 0? leave an unknown age empty, or the model reads newborns"
+    )

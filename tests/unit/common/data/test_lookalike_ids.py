@@ -101,6 +101,18 @@ def test_a_cyrillic_letter_that_looks_latin_is_named_with_what_to_do():
             "'HG00000_HG00000' in unicode.vcf and 'HG00000' in ph.csv",
         ),
         (
+            [f"FAM{i}_NA{i:05d}" for i in range(6)],  # PLINK's usual FID_IID
+            [f"NA{i:05d}" for i in range(6)],
+            "PLINK's family and individual ids pasted into one (FID_IID)",
+            "'FAM0_NA00000' in unicode.vcf and 'NA00000' in ph.csv",
+        ),
+        (
+            [f"NA{i:05d}" for i in range(6)],  # the pasted ids in the phenotype file
+            [f"0_NA{i:05d}" for i in range(6)],
+            "PLINK's family and individual ids pasted into one (FID_IID)",
+            "'NA00000' in unicode.vcf and '0_NA00000' in ph.csv",
+        ),
+        (
             [f"{i:06d}" for i in range(1, 7)],
             [str(i) for i in range(1, 7)],
             "leading zeros lost in one file",
