@@ -165,9 +165,11 @@ def _refuse_phenotypes_without_genotypes(folder: Path) -> None:
     kinds = {path: _kind(path) for path in files}
     named = [p for p, kind in kinds.items() if kind == "named phenotypes"]
     tables = [p for p, kind in kinds.items() if kind == "phenotype table"]
+    if not named and not tables:
+        return  # no phenotypes: no hospital (notes, an archive of runs), nothing more read
     unread = [p for p in files if p.name.lower().endswith(UNREAD_GENOTYPE_SUFFIXES)]
     nested = _nested_genotypes(folder)
-    if not named and not (tables and (unread or nested)):
+    if not named and not (unread or nested):
         return
     found, advice = [], []
     if unread:
@@ -187,14 +189,19 @@ def _refuse_phenotypes_without_genotypes(folder: Path) -> None:
 
 
 def _nested_genotypes(folder: Path) -> list[Path]:
-    """Genotype files one level down (`vcf/calls.vcf.gz`), which the rule never looks at."""
-    return sorted(
-        p
-        for d in folder.iterdir()
-        if d.is_dir() and not d.name.startswith(".")
-        for p in d.iterdir()
-        if p.is_file() and not p.name.startswith(".") and _kind(p) == "genotypes"
-    )
+    """Genotype files one level down (`vcf/calls.vcf.gz`), which the rule never looks at; a
+    sub-folder that cannot be read is passed over (this only explains a refusal)."""
+    found = []
+    for sub in sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        try:
+            found += [
+                p
+                for p in sub.iterdir()
+                if p.is_file() and not p.name.startswith(".") and _kind(p) == "genotypes"
+            ]
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def _conversion_advice(unread: list[Path]) -> str:
