@@ -21,6 +21,7 @@ import numpy as np
 
 from genofed.client.site import SiteTensors, load_site_tensors, resolve_site, split_seed
 from genofed.client.trainer import Augment
+from genofed.common.data.checks import zero_ages_note
 from genofed.common.data.layout import (
     PANEL,
     TEST,
@@ -32,7 +33,6 @@ from genofed.common.data.layout import (
 )
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import read_phenotypes
-from genofed.common.data.readers.phenotypes import ID_COLUMN, MODEL_COVARIATES, unused_columns_note
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.network import ModelConfig
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
@@ -154,7 +154,7 @@ def _simulate(
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
     _check_label_column(hospital_folders(settings.data_dir), settings.label_column)
     _check_test_label_column(settings)
-    _say_unused_columns(settings, say)
+    _say_phenotype_notes(settings, say)
     settings = _with_panel(settings, say)
     panel = VariantPanel.load(_panel_file(settings))
     # checked before Flower starts or anything is written, and the model and the rule's values
@@ -316,27 +316,25 @@ def _check_label_column(folders: list[SiteFolder], column: str) -> None:
             ) from None
 
 
-def _say_unused_columns(settings: RunSettings, say: Progress) -> None:
-    """Say, before the run, which phenotype columns of the hospitals and the test cohort no model
-    reads, with the reader's rename hint (`gender` for sex, `age_years` for age): the hospitals
-    read their files inside Flower's workers, whose notes the user never sees, so an outside
-    walkthrough trained with every patient's sex and age unknown and was not told. One line per
-    distinct note, naming the cohorts it is about."""
+def _say_phenotype_notes(settings: RunSettings, say: Progress) -> None:
+    """Say, before the run, what the phenotype reader notes of the hospitals' and the test
+    cohort's files (columns no model reads, with the rename hint for `gender` or `age_years`; a
+    0/1 sex column read as 0 = male) and an age column all 0: the hospitals read their files inside
+    Flower's workers, whose notes the user never sees, so an outside walkthrough trained with every
+    patient's sex and age unknown and was not told. One line per distinct note, naming the cohorts
+    it is about; a file the reader refuses is left to that hospital's own refusal in the run."""
     folders = hospital_folders(settings.data_dir)
     test = Path(settings.test_dir) if settings.test_dir else Path(settings.data_dir) / TEST
     if test.is_dir() and (found := site_files(test)) is not None:
         folders = [*folders, found]
     cohorts: dict[str, list[str]] = {}
     for folder in folders:
-        columns = [c for c in table_columns(folder.phenotypes) if c]
-        unused = [
-            c
-            for c in columns
-            if c not in (ID_COLUMN, settings.label_column) and c.lower() not in MODEL_COVARIATES
-        ]
-        if unused:
-            present = [c for c in columns if c.lower() in MODEL_COVARIATES]
-            note = unused_columns_note(unused, MODEL_COVARIATES, present=present)
+        try:
+            read = read_phenotypes(folder.phenotypes, label_column=settings.label_column)
+        except DataError:
+            continue
+        ages = [zero_ages_note(str(c), read.covariates[c]) for c in read.covariates.columns]
+        for note in [*read.notes, *(a for a in ages if a)]:
             cohorts.setdefault(note, []).append(folder.name)
     for note, names in cohorts.items():
         say(f"warning: {', '.join(names)}: {note}")

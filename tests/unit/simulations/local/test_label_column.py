@@ -18,7 +18,7 @@ from genofed.client.site import load_site_tensors, resolve_site
 from genofed.common.data.layout import hospital_folders
 from genofed.common.errors import ConfigError, DataError
 from genofed.server.settings import RunSettings
-from genofed.simulations.local.simulate import _say_unused_columns, simulate, simulated_sites
+from genofed.simulations.local.simulate import _say_phenotype_notes, simulate, simulated_sites
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_simulate_says_which_phenotype_columns_no_model_reads_before_the_run(fed
     header, *rows = path.read_text().splitlines()
     path.write_text("\n".join([f"{header}\tbmi", *(f"{row}\t25" for row in rows)]) + "\n")
     said: list[str] = []
-    _say_unused_columns(RunSettings(data_dir=str(data), label_column="disease"), said.append)
+    _say_phenotype_notes(RunSettings(data_dir=str(data), label_column="disease"), said.append)
     assert len(said) == 2, said
     renamed = next(line for line in said if "gender" in line)
     assert renamed.startswith("warning: kazan, orel: phenotype columns gender, age_years are not used")
@@ -144,5 +144,17 @@ def test_simulate_says_which_phenotype_columns_no_model_reads_before_the_run(fed
         "warning: omsk: phenotype column bmi is not used"
     )
     said.clear()
-    _say_unused_columns(RunSettings(data_dir=str(federation), label_column="disease"), said.append)
+    _say_phenotype_notes(RunSettings(data_dir=str(federation), label_column="disease"), said.append)
     assert said == []  # sample_id, the label, sex and age: nothing to say
+    # a 0/1 sex column (read as 0 = male) and ages all 0 are said too: the workers' notes are unseen
+    path = data / "tomsk" / "phenotypes.csv"
+    header, *rows = path.read_text().splitlines()
+    rows = [
+        ",".join([r.split(",")[0], r.split(",")[1], "1" if r.split(",")[2] == "M" else "0", "0"])
+        for r in rows
+    ]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    said.clear()
+    _say_phenotype_notes(RunSettings(data_dir=str(data), label_column="disease"), said.append)
+    assert any(line.startswith("warning: tomsk: sex column sex holds 0/1 codes") for line in said), said
+    assert any(line.startswith("warning: tomsk: covariate age is 0 for all") for line in said), said
