@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from genofed.cli.inspect_model import register_inspect_model
+from genofed.cli.options import epsilon_number
 from genofed.cli.parser import add_prior_arguments
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def _add_init_federation_options(init: argparse.ArgumentParser, defaults: RunSet
     )
     init.add_argument(
         "--epsilon",
-        type=float,
+        type=epsilon_number,
         default=defaults.epsilon,
         help=(
             "the epsilon each hospital's privacy ledger may reach by the end of the run, earlier runs "

@@ -9,6 +9,7 @@ import shlex
 import sys
 
 from genofed.cli.data import add_label_column_argument
+from genofed.cli.options import epsilon_number
 
 #: What `hospital check` says about the site's ledger (genofed.client.agent.ledger_binding actions).
 LEDGER_ACTIONS = {
@@ -118,7 +119,7 @@ def _add_check_privacy_options(check: argparse.ArgumentParser) -> None:
     """The site's lifetime privacy budget, the largest delta it accepts, and secure aggregation."""
     check.add_argument(
         "--epsilon-budget",
-        type=_budget_number,
+        type=epsilon_number,
         default=None,
         metavar="E",
         help=(
@@ -427,23 +428,6 @@ def run_hospital_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _budget_number(text: str) -> float:
-    """--epsilon-budget as a number; `inf` only when written so: `1e400` also reads as infinity,
-    which would turn a typo of a large budget into no differential privacy at all."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number: give a budget such as 1-2, or inf for no differential privacy"
-        ) from None
-    if math.isinf(value) and text.strip().lower().lstrip("+") not in ("inf", "infinity"):
-        raise argparse.ArgumentTypeError(
-            f"{text} is beyond any budget and would read as inf (no differential privacy): write inf for "
-            "that, or a budget such as 1-2"
-        )
-    return value
-
-
 def _require_epsilon_budget(budget: float | None) -> None:
     """`check` needs the hospital's own lifetime budget: a default of 8 chose for it, silently, one the
     run report calls weak (a DPO audit; client/coordinator_request.py: "a deployed site must state its
@@ -586,12 +570,14 @@ def _add_variants(commands: argparse._SubParsersAction) -> None:
         help="rounded release: counts to a multiple of R alleles (default: 10)",
     )
     variants.add_argument(
-        "--epsilon", type=float, help="dp release: what it may add to the site's epsilon (default: none)"
+        "--epsilon",
+        type=epsilon_number,
+        help="dp release: what it may add to the site's epsilon (default: none)",
     )
     variants.add_argument("--delta", type=float, default=None, help=LOCAL_DELTA_HELP)
     variants.add_argument(
         "--budget",
-        type=float,
+        type=epsilon_number,
         help=(
             "the lifetime epsilon cap for these patients: refuse a dp release exceeding it (required with "
             "dp unless --state-dir is a site's state folder, whose declared budget is the cap)"
@@ -690,7 +676,7 @@ def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
     """The generator's epsilon and delta, the site's lifetime cap and the ledger's folder."""
     parser.add_argument(
         "--epsilon",
-        type=float,
+        type=epsilon_number,
         default=math.inf,
         help="privacy spent on the generator (default: inf = no DP: the records then carry the patients "
         "unprotected and must stay inside the hospital)",
@@ -698,7 +684,7 @@ def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delta", type=float, default=None, help=LOCAL_DELTA_HELP)
     parser.add_argument(
         "--budget",
-        type=float,
+        type=epsilon_number,
         help=(
             "the lifetime epsilon cap for these patients: refuse if the ledger would exceed it (required "
             "with --epsilon unless --state-dir is a site's state folder, whose declared budget is the cap)"

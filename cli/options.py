@@ -11,6 +11,7 @@ name`, a pandas KeyError) or with a message about the current folder ("." is a f
 from __future__ import annotations
 
 import argparse
+import math
 
 #: The options that name a path (option -> argparse dest) and what they name, checked when the
 #: command has them and they were given: an empty value would be read as the current folder.
@@ -55,3 +56,21 @@ def check_file_options(args: argparse.Namespace, *, out_is_folder: bool = False)
         require_path_given(option, getattr(args, dest, None), what)
     if getattr(args, "label_column", None) is not None:
         args.label_column = checked_label_column(args.label_column)
+
+
+def epsilon_number(text: str) -> float:
+    """An epsilon option's value (a budget, a release's epsilon), for argparse: `inf` only when
+    written so. `1e400` also reads as infinity, which would turn a typo of a large number into no
+    differential privacy at all; a non-number is said in words."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number: give an epsilon such as 1-2, or inf for no differential privacy"
+        ) from None
+    if math.isinf(value) and text.strip().lower().lstrip("+") not in ("inf", "infinity"):
+        raise argparse.ArgumentTypeError(
+            f"{text} is beyond any epsilon and would read as inf (no differential privacy): write inf for "
+            "that, or a number such as 1-2"
+        )
+    return value

@@ -12,6 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from genofed.cli.options import epsilon_number
 from genofed.cli.parser import add_prior_arguments
 from genofed.cli.report import register_report
 from genofed.common.errors import ConfigError
@@ -138,7 +139,7 @@ def _add_federation_options(parser: argparse.ArgumentParser, defaults: RunSettin
     parser.add_argument("--rounds", type=int, default=defaults.rounds, help=f"federated rounds ({BY_RULE})")
     parser.add_argument(
         "--epsilon",
-        type=float,
+        type=epsilon_number,
         default=defaults.epsilon,
         help="each hospital's privacy budget for the run, at --delta; inf = no privacy (default: "
         f"{defaults.epsilon:g})",

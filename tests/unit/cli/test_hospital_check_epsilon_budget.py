@@ -55,7 +55,7 @@ def test_check_without_a_budget_is_refused_saying_what_it_is(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*args, "--epsilon-budget", "1e400"])
     err = capsys.readouterr().err
-    assert "1e400 is beyond any budget and would read as inf (no differential privacy)" in err
+    assert "1e400 is beyond any epsilon and would read as inf (no differential privacy)" in err
     with pytest.raises(SystemExit):
         main([*args, "--epsilon-budget", "abc"])
     assert "'abc' is not a number" in capsys.readouterr().err
