@@ -639,10 +639,15 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
     last = status.get("last_round")
     if last:
         auc = "n/a" if last.get("test_auc") is None else f"{last['test_auc']:.3f}"
-        eps = "n/a" if last.get("epsilon_max") is None else f"{last['epsilon_max']:.2f}"
+        # a round's figure is its training's; its DP evaluation spends more (no figure: no DP)
+        eps = (
+            "epsilon n/a"
+            if last.get("epsilon_max") is None
+            else f"epsilon after its training <= {last['epsilon_max']:.2f} (its evaluation spends more)"
+        )
         print(
-            f"  round {last['round']}: test AUC {auc}, epsilon after its training <= {eps} (its evaluation "
-            f"spends more), participants {', '.join(last.get('participants', []))}"
+            f"  round {last['round']}: test AUC {auc}, {eps}, participants "
+            f"{', '.join(last.get('participants', []))}"
         )
     spent = {site: value for site, value in (status.get("epsilon_spent") or {}).items() if value is not None}
     if spent:

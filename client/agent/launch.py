@@ -32,6 +32,7 @@ import datetime as dt
 import errno
 import json
 import socket
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -332,8 +333,6 @@ def require_ca_signs_coordinator(options: AgentOptions, timeout: float = CA_PROB
     site: it is unreachable, or it does not know this site's key", after Flower's retries; the real
     cause (CERTIFICATE_VERIFY_FAILED) was in Flower's log alone. A coordinator that does not answer
     (not up yet, no network, not TLS) is not refused here: the agent retries, as a service must."""
-    import ssl
-
     host, _, port = options.coordinator.rpartition(":")
     host = host.strip("[]")
     context = ssl.create_default_context(cafile=str(options.ca))
@@ -360,6 +359,12 @@ def _unreachable_words(options: AgentOptions, host: str, exc: Exception) -> str:
         why = f"the name {host} does not resolve: check --coordinator"
     elif isinstance(exc, ConnectionRefusedError):
         why = "nothing listens there yet: is the coordinator started (genofed coordinator start)?"
+    elif isinstance(exc, ssl.SSLError):  # it answered, but the TLS handshake failed
+        return (
+            f"the coordinator at {options.coordinator} answered, but the TLS handshake failed ({exc}): is "
+            "that the coordinator's hospital-facing address? This agent keeps trying, with Flower's "
+            "retries below"
+        )
     else:
         why = str(exc) or type(exc).__name__
     return (

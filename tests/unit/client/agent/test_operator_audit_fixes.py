@@ -339,6 +339,20 @@ def test_a_coordinator_that_does_not_answer_is_said_in_genofeds_words(pki: Path,
     require_ca_signs_coordinator(AgentOptions("no-such-coordinator.invalid:9092", pki / "ca.pem"))
     unresolved = capsys.readouterr().err
     assert "the name no-such-coordinator.invalid does not resolve: check --coordinator" in unresolved
+    # something answers there, but not TLS (a plain HTTP server): said as such, not "does not answer"
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def plain_http() -> None:
+        with listener:
+            connection, _ = listener.accept()
+            with connection:
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    thread = threading.Thread(target=plain_http, daemon=True)
+    thread.start()
+    require_ca_signs_coordinator(AgentOptions(f"127.0.0.1:{listener.getsockname()[1]}", pki / "ca.pem"))
+    thread.join(5)
+    assert "answered, but the TLS handshake failed" in capsys.readouterr().err
 
 
 def _ca_valid(tmp_path: Path, monkeypatch, start: dt.datetime, end: dt.datetime) -> Path:

@@ -291,6 +291,11 @@ def test_status_shows_the_epsilon_spent_with_the_evaluations_not_only_the_last_t
     assert "round 1: test AUC 0.610, epsilon after its training <= 7.56 (its evaluation spends more)" in text
     assert "epsilon spent on the run, evaluations included: at most 7.97 (rostov 7.97, eysk 7.90)" in text
     assert coordinator_status(fed)["epsilon_spent"] == {"rostov": 7.97, "eysk": 7.9}
+    # a run without DP: no epsilon, and nothing said of an evaluation's spending
+    rounds[0]["epsilon_max"] = None
+    (fed / "run" / "results.json").write_text(json.dumps({"rounds": rounds, "sites": {}}))
+    text = "\n".join(_status_lines(fed, capsys))
+    assert "round 1: test AUC 0.610, epsilon n/a, participants" in text and "spends more" not in text
 
 
 def test_status_of_a_failed_start_says_why(fed, capsys):
