@@ -405,7 +405,9 @@ def fitness_on_test_cohort(
     report, so the verdict is reached here on what the report reads back: the test cohort's labels
     and these risks (RUN/test_predictions.csv is written from them) and results.json's operating
     point; the rules use nothing else (not the real prevalence a later `genofed report` may be
-    given). Without a test cohort, as the report without test_predictions.csv: from results.json."""
+    given). Without a test cohort, as the report without test_predictions.csv: from results.json.
+    `test_risks` is required with a test cohort: `final_model_file` computes them once for every
+    record of the file."""
     from genofed.server.report.assessment import assess
     from genofed.server.report.run_files import Predictions
     from genofed.server.report.verdict import fitness_record
@@ -413,9 +415,10 @@ def fitness_on_test_cohort(
     test = fed.test
     predictions = None
     if test is not None:
-        risks = test.predict(fed.model_config, fed.state_dict) if test_risks is None else test_risks
+        if test_risks is None:
+            raise ValueError("fitness_on_test_cohort: the test cohort's risks are needed")
         predictions = Predictions(
-            np.asarray(test.labels, dtype=np.int64), np.asarray(risks, dtype=np.float64)
+            np.asarray(test.labels, dtype=np.int64), np.asarray(test_risks, dtype=np.float64)
         )
     return fitness_record(assess(results, predictions, None))
 

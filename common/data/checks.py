@@ -147,7 +147,7 @@ def _unmatched(
     for pair in pairs:
         by_kind.setdefault(tuple(_differences(*pair)), []).append(pair)
     hint = "write both files' ids the same way: genofed matches ids exactly, as its ledger and predictions do"
-    differing = {kind for pair in pairs for kind in _differences(*pair)}
+    differing = {kind for kinds in by_kind for kind in kinds}
     if any(kind.startswith("Unicode form") for kind in differing):
         hint += (
             "; for the Unicode form, convert both to NFC (accents as single characters), e.g. with "

@@ -152,9 +152,10 @@ def _simulate(
     out_dir = Path(settings.out_dir)
     if not settings.ledger_dir:
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
-    _check_label_column(hospital_folders(settings.data_dir), settings.label_column)
+    hospitals = hospital_folders(settings.data_dir)
+    _check_label_column(hospitals, settings.label_column)
     _check_test_label_column(settings)
-    _say_phenotype_notes(settings, say)
+    _say_phenotype_notes(settings, hospitals, say)
     settings = _with_panel(settings, say)
     panel = VariantPanel.load(_panel_file(settings))
     # checked before Flower starts or anything is written, and the model and the rule's values
@@ -316,14 +317,14 @@ def _check_label_column(folders: list[SiteFolder], column: str) -> None:
             ) from None
 
 
-def _say_phenotype_notes(settings: RunSettings, say: Progress) -> None:
+def _say_phenotype_notes(settings: RunSettings, folders: list[SiteFolder], say: Progress) -> None:
     """Say, before the run, what the phenotype reader notes of the hospitals' and the test
     cohort's files (columns no model reads, with the rename hint for `gender` or `age_years`; a
     0/1 sex column read as 0 = male) and an age column all 0: the hospitals read their files inside
     Flower's workers, whose notes the user never sees, so an outside walkthrough trained with every
     patient's sex and age unknown and was not told. One line per distinct note, naming the cohorts
-    it is about; a file the reader refuses is left to that hospital's own refusal in the run."""
-    folders = hospital_folders(settings.data_dir)
+    it is about; a file the reader refuses is left to that hospital's own refusal in the run.
+    `folders`: the hospitals' (`hospital_folders`); the test cohort's is added here."""
     test = Path(settings.test_dir) if settings.test_dir else Path(settings.data_dir) / TEST
     if test.is_dir() and (found := site_files(test)) is not None:
         folders = [*folders, found]

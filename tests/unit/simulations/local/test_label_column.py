@@ -120,6 +120,15 @@ def test_hospital_check_records_the_label_column_in_the_node_config(federation, 
     assert load_site_tensors(deployed, 1).cases == 20
 
 
+def _notes(data) -> list[str]:
+    """What `simulate` says of the phenotype files of the federation folder `data` before the run."""
+    said: list[str] = []
+    _say_phenotype_notes(
+        RunSettings(data_dir=str(data), label_column="disease"), hospital_folders(data), said.append
+    )
+    return said
+
+
 def test_simulate_says_which_phenotype_columns_no_model_reads_before_the_run(federation, tmp_path):
     """The hospitals read their files inside Flower's workers, whose notes nobody sees: a federation
     that calls sex `gender` and age `age_years` trained with both unknown, unannounced (an outside
@@ -134,8 +143,7 @@ def test_simulate_says_which_phenotype_columns_no_model_reads_before_the_run(fed
     path = data / "omsk" / "pheno_2024.tsv"
     header, *rows = path.read_text().splitlines()
     path.write_text("\n".join([f"{header}\tbmi", *(f"{row}\t25" for row in rows)]) + "\n")
-    said: list[str] = []
-    _say_phenotype_notes(RunSettings(data_dir=str(data), label_column="disease"), said.append)
+    said = _notes(data)
     assert len(said) == 2, said
     renamed = next(line for line in said if "gender" in line)
     assert renamed.startswith("warning: kazan, orel: phenotype columns gender, age_years are not used")
@@ -143,8 +151,7 @@ def test_simulate_says_which_phenotype_columns_no_model_reads_before_the_run(fed
     assert next(line for line in said if "bmi" in line).startswith(
         "warning: omsk: phenotype column bmi is not used"
     )
-    said.clear()
-    _say_phenotype_notes(RunSettings(data_dir=str(federation), label_column="disease"), said.append)
+    said = _notes(federation)
     assert said == []  # sample_id, the label, sex and age: nothing to say
     # a 0/1 sex column (read as 0 = male) and ages all 0 are said too: the workers' notes are unseen
     path = data / "tomsk" / "phenotypes.csv"
@@ -154,7 +161,6 @@ def test_simulate_says_which_phenotype_columns_no_model_reads_before_the_run(fed
         for r in rows
     ]
     path.write_text("\n".join([header, *rows]) + "\n")
-    said.clear()
-    _say_phenotype_notes(RunSettings(data_dir=str(data), label_column="disease"), said.append)
+    said = _notes(data)
     assert any(line.startswith("warning: tomsk: sex column sex holds 0/1 codes") for line in said), said
     assert any(line.startswith("warning: tomsk: covariate age is 0 for all") for line in said), said
