@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 import sys
 import time
 from typing import TYPE_CHECKING
 
 from genofed.cli.inspect_model import register_inspect_model
-from genofed.cli.options import epsilon_number
+from genofed.cli.options import epsilon_number, settings_as_options
 from genofed.cli.parser import add_prior_arguments
 
 if TYPE_CHECKING:
@@ -520,7 +519,7 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
             digest=architecture_digest,
         )
     except ConfigError as refused:
-        raise ConfigError(_as_typed(str(refused), settings)) from None
+        raise ConfigError(settings_as_options(str(refused), settings, INIT_OPTION_NAMES)) from None
     tls = config["tls"]
     print(f"created federation folder {args.dir}")
     print(f"  CA: {args.dir}/{tls['ca_certificate']} (send to every hospital; SHA-256 {tls['ca_sha256']})")
@@ -544,19 +543,6 @@ INIT_OPTION_NAMES = {"min-nodes": "--min-hospitals"}
 def _option(setting: str) -> str:
     """The `coordinator init` option the operator types for run setting `setting` (kebab-case)."""
     return INIT_OPTION_NAMES.get(setting, f"--{setting}")
-
-
-def _as_typed(message: str, settings: dict) -> str:
-    """A run-settings refusal in the words of `coordinator init`: RunSettings names its settings
-    as a run config does (`min-nodes must be >= 1`), which the operator never typed; the setting
-    the message opens with becomes its option, and a renamed one its option wherever it appears."""
-    for setting in sorted((name.replace("_", "-") for name in settings), key=len, reverse=True):
-        if message.startswith(f"{setting} ") or message.startswith(f"{setting}="):
-            message = _option(setting) + message[len(setting) :]
-            break
-    for setting, option in INIT_OPTION_NAMES.items():
-        message = re.sub(rf"(?<![\w-]){re.escape(setting)}(?![\w-])", option, message)
-    return message
 
 
 def _settings_line(settings: dict) -> str:
@@ -592,7 +578,7 @@ def _print_init_model(folder: str, config: dict) -> None:
         print(f"  prior ({role}): {folder}/{entry['file']} ({chose}), sha256 {entry['sha256']}")
     print(
         f"  model: {model['architecture']}, reads {model['reads']} of {panel['variants']} variants, digest "
-        f"{model['digest'][:16]}; "
+        f"{model['digest'][:12]}; "
         f"send {folder}/model.json with ca.pem and panel.tsv: hospitals pin it with `genofed hospital check "
         "--model-config model.json`"
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
+from collections.abc import Iterable, Mapping
 
 #: The options that name a path (option -> argparse dest) and what they name, checked when the
 #: command has them and they were given: an empty value would be read as the current folder.
@@ -74,3 +76,29 @@ def epsilon_number(text: str) -> float:
             "that, or a number such as 1-2"
         )
     return value
+
+
+def settings_as_options(
+    message: str, settings: Iterable[str], renamed: Mapping[str, str] | None = None
+) -> str:
+    """A run-settings refusal in the words of a command's options: `RunSettings` names its settings
+    as a run config does (`min-nodes must be >= 1`, `batch-size must be >= 0`), which the user of
+    `genofed simulate` or `coordinator init` never typed. The setting the message opens with becomes
+    its option (`--batch-size must be >= 0`), and a `renamed` one (setting -> option, e.g. min-nodes
+    -> --min-hospitals) its option wherever it appears; other words are left alone (`epsilon` is also
+    an ordinary word in these sentences).
+
+    Args:
+        message: the refusal, as `RunSettings` words it.
+        settings: the settings (kebab-case) that the command has an option of the same name for.
+        renamed: settings whose option has another name (setting -> option, with its dashes).
+    """
+    renamed = dict(renamed or {})
+    names = {name.replace("_", "-") for name in settings} | set(renamed)
+    for setting in sorted(names, key=len, reverse=True):
+        if any(message.startswith(f"{setting}{after}") for after in (" ", "=", ":")):
+            message = renamed.get(setting, f"--{setting}") + message[len(setting) :]
+            break
+    for setting, option in renamed.items():
+        message = re.sub(rf"(?<![\w-]){re.escape(setting)}(?![\w-])", option, message)
+    return message

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from genofed.cli.options import epsilon_number
+from genofed.cli.options import epsilon_number, settings_as_options
 from genofed.cli.parser import add_prior_arguments
 from genofed.cli.report import register_report
 from genofed.common.errors import ConfigError
@@ -331,7 +331,6 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     from genofed.cli.run_folder import COHORTS, Cohorts, prepare_run_folder
     from genofed.common.util.atomic import require_writable_target
-    from genofed.server.settings import RunSettings
 
     started = time.monotonic()
 
@@ -344,7 +343,48 @@ def run_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     data = Path(args.data) if args.data else out / COHORTS
     require_at_least("--seed", args.seed, 0, hint="the seed of the simulated cohorts")
-    settings = RunSettings(
+    try:
+        settings = _settings(args, data, out)
+        settings.check_inputs(data=bool(args.data))
+    except ConfigError as refused:
+        raise ConfigError(_as_options(str(refused), args)) from None
+    if settings.prior or settings.pretrained or settings.gene_prior:  # before --force deletes anything
+        from genofed.common.data.layout import PANEL
+        from genofed.server.start_model import check_start_inputs
+
+        check_start_inputs(settings, Path(settings.panel) if settings.panel else data / PANEL)
+    if out.is_dir() or not out.exists():  # a read-only RUN: now, not after Flower started
+        require_writable_target(out / "results.json")
+    simulated = None if args.data else Cohorts(args.preset, args.seed)
+    try:
+        deleted = prepare_run_folder(
+            out, data=data, force=args.force, resume=args.resume, simulated=simulated
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}{_lone_panel_note(out)}") from None
+    if deleted:
+        progress(f"--force: deleted the previous run's {', '.join(deleted)} in {out} (fresh privacy ledgers)")
+    if not args.data:
+        from genofed.simulations.cohorts.build import ensure_cohorts
+
+        ensure_cohorts(data, preset=args.preset, seed=args.seed, progress=progress)
+    from genofed.server.report import REPORT_NAME, format_summary  # torch and Flower: after the checks
+    from genofed.simulations.local.simulate import simulate
+
+    results = simulate(settings, progress=progress, references=not args.no_references, verbose=args.verbose)
+    print(format_summary(results, out / REPORT_NAME))
+    return 0
+
+
+#: `simulate` options whose name is not the run setting's.
+SIMULATE_OPTION_NAMES = {"data-dir": "--data", "out-dir": "--out"}
+
+
+def _settings(args: argparse.Namespace, data, out) -> RunSettings:
+    """The run's settings from `simulate`'s options (refused by RunSettings in its own words)."""
+    from genofed.server.settings import RunSettings
+
+    return RunSettings(
         data_dir=str(data),
         out_dir=str(out),
         label_column=args.label_column,
@@ -382,33 +422,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         site_evaluations=args.site_evaluations,
         prevalence=args.prevalence,
     )
-    settings.check_inputs(data=bool(args.data))
-    if settings.prior or settings.pretrained or settings.gene_prior:  # before --force deletes anything
-        from genofed.common.data.layout import PANEL
-        from genofed.server.start_model import check_start_inputs
 
-        check_start_inputs(settings, Path(settings.panel) if settings.panel else data / PANEL)
-    if out.is_dir() or not out.exists():  # a read-only RUN: now, not after Flower started
-        require_writable_target(out / "results.json")
-    simulated = None if args.data else Cohorts(args.preset, args.seed)
-    try:
-        deleted = prepare_run_folder(
-            out, data=data, force=args.force, resume=args.resume, simulated=simulated
-        )
-    except ConfigError as exc:
-        raise ConfigError(f"{exc}{_lone_panel_note(out)}") from None
-    if deleted:
-        progress(f"--force: deleted the previous run's {', '.join(deleted)} in {out} (fresh privacy ledgers)")
-    if not args.data:
-        from genofed.simulations.cohorts.build import ensure_cohorts
 
-        ensure_cohorts(data, preset=args.preset, seed=args.seed, progress=progress)
-    from genofed.server.report import REPORT_NAME, format_summary  # torch and Flower: after the checks
-    from genofed.simulations.local.simulate import simulate
-
-    results = simulate(settings, progress=progress, references=not args.no_references, verbose=args.verbose)
-    print(format_summary(results, out / REPORT_NAME))
-    return 0
+def _as_options(message: str, args: argparse.Namespace) -> str:
+    """A run-settings refusal naming the options typed (`--batch-size`), not the run settings."""
+    return settings_as_options(message, (dest for dest in vars(args)), SIMULATE_OPTION_NAMES)
 
 
 def _lone_panel_note(out) -> str:

@@ -39,7 +39,7 @@ def test_a_prior_chosen_sub_panel_is_published_at_init_and_pinned_at_the_hospita
     model = json.loads((fed / "model.json").read_text())
     assert f"priors/near.pt (top {K} variants)" in printed and "priors/known_genes.bed" in printed
     assert (
-        f"reads {model['reads']} of {model['panel']['variants']} variants, digest {model['digest'][:16]}"
+        f"reads {model['reads']} of {model['panel']['variants']} variants, digest {model['digest'][:12]}"
         in printed
     )
     assert model["priors"]["source"]["k"] == K and len(model["selected_ids"]) == model["reads"]

@@ -39,7 +39,7 @@ def test_a_bad_epsilon_fails_fast_and_writes_nothing(tmp_path):
     )
     elapsed = time.monotonic() - started
     assert done.returncode == 2, done.stderr
-    assert "epsilon must be > 0, got -1" in done.stderr and "Traceback" not in done.stderr
+    assert "--epsilon must be > 0, got -1" in done.stderr and "Traceback" not in done.stderr
     assert elapsed < 5, f"took {elapsed:.1f}s: cohorts were simulated before the check"
     assert not out.exists()
 
@@ -47,11 +47,13 @@ def test_a_bad_epsilon_fails_fast_and_writes_nothing(tmp_path):
 @pytest.mark.parametrize(
     ("option", "expected"),
     [
-        (["--delta", "2"], "delta must be in (0, 1), got 2"),
-        (["--seed", "-3"], "--seed must be >= 0"),
-        (["--pretrained", "missing.pt"], "pretrained: no such file 'missing.pt'"),
-        (["--gene-prior", "genes.bed"], "gene-prior: no such file 'genes.bed'"),
-        (["--data", "nowhere"], "data: no such folder 'nowhere'"),
+        (["--delta", "2"], "error: --delta must be in (0, 1), got 2"),
+        (["--seed", "-3"], "error: --seed must be >= 0"),
+        (["--pretrained", "missing.pt"], "error: --pretrained: no such file 'missing.pt'"),
+        (["--gene-prior", "genes.bed"], "error: --gene-prior: no such file 'genes.bed'"),
+        (["--data", "nowhere"], "error: --data: no such folder 'nowhere'"),
+        (["--batch-size", "-3"], "error: --batch-size must be >= 0, got -3"),
+        (["--secagg", "--min-nodes", "1"], "error: --secagg needs min-nodes >= 2"),
     ],
 )
 def test_every_argument_is_checked_before_anything_is_written(
@@ -113,7 +115,7 @@ def test_resume_of_a_finished_run_is_refused_and_so_is_the_serverapps_rewrite(tm
 def test_min_nodes_above_the_hospitals_in_data_is_refused_before_flower(tmp_path, capsys, simulated_cohorts):
     data = simulated_cohorts(42)
     assert main(["simulate", "--data", str(data), "--out", str(tmp_path / "run"), "--min-nodes", "20"]) == 2
-    assert "min-nodes 20, but" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    assert "error: --min-nodes 20, but" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("bad", ["truncated prior", "swapped gene region", "gene list of nothing"])
