@@ -207,7 +207,8 @@ def test_a_federation_folder_with_a_space_gives_a_config_nginx_accepts(tmp_path:
 
     from genofed.server.service.pki import write_pki
 
-    nginx = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").is_file() else require_tool("nginx")  # not on every PATH
+    sbin = Path("/usr/sbin/nginx")  # not on every PATH
+    nginx = str(sbin) if sbin.is_file() else require_tool("nginx")
     folder = tmp_path / 'fed two "quoted"'
     write_pki(folder, ["localhost"])
     config = ProxyConfig(
