@@ -46,7 +46,13 @@ import genofed.common.model.network  # noqa: F401
 from genofed.client.ghost_clipping import OneBackwardClipping
 from genofed.client.trainer import Augment, TrainSettings
 from genofed.common.errors import GenofedError
-from genofed.common.privacy.distributed_bound import momentum_travel, reply_bound
+from genofed.common.privacy.distributed_bound import (
+    ROWS_CEILING_FACTOR,
+    ROWS_CEILING_SLACK,
+    momentum_travel,
+    reply_bound,
+    rows_ceiling,
+)
 from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
 from genofed.common.privacy.secret_noise import SecretNoise
 from opacus.optimizers import DPOptimizerFastGradientClipping
@@ -167,22 +173,56 @@ def _whole(config: Mapping[str, Any], key: str) -> int:
     return int(number)
 
 
-#: The record (and key) under which a distributed round hands `reply_bound` to the SecAgg+ wrapper.
-REPLY_BOUND = "reply-bound"
-
-
 @dataclass
 class DistributedResult:
-    """The reply's weights and what the round did (for the ledger and the site's log); `bound`
-    is what SecAgg+'s clipping range must hold (`common.privacy.distributed_bound.reply_bound`,
-    checked in `client.secagg.train_secagg`)."""
+    """The reply's weights and what the round did (for the ledger and the site's log)."""
 
     state_dict: dict[str, Tensor]
     steps: int
     sample_rate: float
     mean_loss: float  # stays in the site's log
     examples: int
-    bound: float = math.inf
+
+
+def refuse_rows_beyond_ceiling(rows: int, weight_rows: int) -> None:
+    """Refuse (GenofedError) a distributed round at a site holding more training rows than its
+    declared training size allows for (`rows_ceiling`): the reply's public bound would not hold.
+    Called before the round is planned or charged; the words quote no count (the refusal goes to
+    the coordinator), only the public rule, so the one bit it tells, the same every round, is
+    whether the data are more than twice the size the hospital declared."""
+    if rows > rows_ceiling(weight_rows):
+        raise GenofedError(
+            "this hospital holds more training patients than a distributed round allows for its declared "
+            f"cohort size (at most {ROWS_CEILING_FACTOR} x the declared training size + "
+            f"{ROWS_CEILING_SLACK}): "
+            "declare a size closer to its real count (`genofed hospital check --declared-size`), or train "
+            "with per-site DP (privacy local); nothing was computed or charged"
+        )
+
+
+def round_reply_bound(
+    model: nn.Module,
+    settings: TrainSettings,
+    request: DistributedRequest,
+    noise_share: float,
+    weight_rows: int,
+) -> float:
+    """The largest |weight| this distributed round's reply can hold but with probability below
+    1e-15 (`common.privacy.distributed_bound.reply_bound`), from public values only: the global
+    weights `model` holds, the run's lr and clip, the round's rate, batches and step, the site's
+    noise share and its declared training size. SecAgg+'s clipping range must hold it
+    (`client.train_handler`, before the round is computed or charged)."""
+    travel = 1.0 if request.step == "mean" else momentum_travel(request.batches, _momentum(settings))
+    return reply_bound(
+        start=max((float(t.abs().max()) for t in model.state_dict().values() if t.numel()), default=0.0),
+        lr=settings.lr,
+        clip=settings.max_grad_norm,
+        noise_share=noise_share,
+        weight_rows=weight_rows,
+        sample_rate=request.sample_rate,
+        steps=request.batches,
+        travel=travel,
+    )
 
 
 def noisy_gradient_round(
@@ -206,6 +246,7 @@ def noisy_gradient_round(
     y = torch.as_tensor(np.asarray(labels), dtype=torch.float32).reshape(-1)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{x.shape[0]} feature rows but {y.shape[0]} labels")
+    refuse_rows_beyond_ceiling(int(x.shape[0]), weight_rows)  # the caller refused first; a guard
     # (the first two words seeded the sampling's and the noise's torch generators before
     # common.privacy.secret_noise, which draws both from the whole seed)
     _, _, augment_seed, torch_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(4))
@@ -236,19 +277,7 @@ def noisy_gradient_round(
     with torch.no_grad():
         for name, total in sums.items():
             updated[name] = (updated[name].double() - settings.lr * total / divisor).to(updated[name].dtype)
-    rows = int(x.shape[0])
-    bound = reply_bound(
-        start=max((float(t.abs().max()) for t in model.state_dict().values() if t.numel()), default=0.0),
-        lr=settings.lr,
-        clip=settings.max_grad_norm,
-        noise_share=noise_share,
-        draws_from=max(rows, weight_rows),
-        weight_rows=weight_rows,
-        sample_rate=request.sample_rate,
-        steps=steps,
-        travel=travel,
-    )
-    return DistributedResult(updated, steps, request.sample_rate, loss, rows, bound)
+    return DistributedResult(updated, steps, request.sample_rate, loss, int(x.shape[0]))
 
 
 def _momentum(settings: TrainSettings) -> float:

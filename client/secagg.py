@@ -23,7 +23,6 @@ from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, RECORD_KEY_STATE
 from flwr.compat.common import recorddict_compat as compat
 
-from genofed.client.distributed_round import REPLY_BOUND
 from genofed.client.site import SiteConfig
 from genofed.common.errors import GenofedError, RoundRefusal
 from genofed.common.model.network import ModelConfig, build_model
@@ -82,15 +81,9 @@ def train_secagg(
     result goes back as a FitRes for SecAgg+ to mask."""
     result = train(_plain_round(msg), context, site, settings)
     updated = [a.numpy() for a in result["arrays"].values()]
+    # a distributed round refused a range below its public bound before it computed anything
+    # (`client.train_handler`); with the range at or above it, the check below never fires
     limit = float(context.state.config_records[RECORD_KEY_STATE]["clipping_range"])
-    if REPLY_BOUND in result.config_records:  # distributed DP: decided on public values only
-        bound = float(result.config_records[REPLY_BOUND][REPLY_BOUND])
-        if not bound <= limit:
-            raise RoundRefusal(
-                f"SecAgg+'s clipping range (+-{limit:g}) is below what this distributed round's reply can "
-                f"reach (+-{bound:.3g}, from the global weights, lr, clip, rate, batches and noise share); "
-                "the coordinator must raise it"
-            )
     largest = max(float(np.abs(a).max(initial=0.0)) for a in updated)
     if not largest <= limit:  # SecAgg+ would clip it silently and corrupt the sum
         # the value stays in the site's log: the refusal is not masked, and under distributed DP

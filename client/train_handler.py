@@ -24,16 +24,17 @@ from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_STATE
 from genofed.client.budget import RoundPrivacy, plan_round
 from genofed.client.coordinator_request import model_digest, run_limit_note
 from genofed.client.distributed_round import (
-    REPLY_BOUND,
     DistributedRequest,
     coalition_cap,
     distributed_request,
     noisy_gradient_round,
+    refuse_rows_beyond_ceiling,
+    round_reply_bound,
 )
 from genofed.client.site import SiteConfig, site_coalition_cap
 from genofed.client.trainer import TrainResult, sample_rate, steps_per_epoch, train_model
 from genofed.client.training_request import RoundRequest, round_request
-from genofed.common.errors import GenofedError
+from genofed.common.errors import GenofedError, RoundRefusal
 from genofed.common.privacy.accountant import BudgetExhausted
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 
@@ -110,6 +111,7 @@ def _distributed(
         )
     started = time.perf_counter()
     rows_x, rows_y = request.data.training_rows()
+    refuse_rows_beyond_ceiling(len(rows_y), request.data.public_train)
     with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
         # a deployed site sends a round's share once; a simulated one (whose coordinator is its own
         # operator) may redo it identically, so that `genofed simulate --resume` works
@@ -124,6 +126,7 @@ def _distributed(
             )
         with _naming_the_limit(request, site):
             privacy = _plan_round(ledger, request, site, distributed)
+        _refuse_a_clipping_range_below_the_bound(request, distributed, privacy.share, context)
         result = noisy_gradient_round(
             request.model,
             rows_x,
@@ -167,10 +170,30 @@ def _distributed(
             "noise-multiplier": float(privacy.noise_multiplier),
         }
     )
-    # the public bound SecAgg+'s clipping range is checked against (`client.secagg.train_secagg`);
-    # read there, never sent: SecAgg+ masks the arrays and sends its own record
-    bound = ConfigRecord({REPLY_BOUND: float(result.bound)})
-    return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics, REPLY_BOUND: bound})
+    return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+
+
+def _refuse_a_clipping_range_below_the_bound(
+    request: RoundRequest, distributed: DistributedRequest, share: float, context: Context
+) -> None:
+    """Refuse (RoundRefusal), before the round is computed or charged, a SecAgg+ clipping range
+    below what this round's reply can reach (`round_reply_bound`, public values only): SecAgg+
+    would clip the reply silently and corrupt the sum. The refusal is not masked, so it is decided
+    and worded on public values: decided on the reply's own values it leaked a bit of a reply
+    carrying only this site's noise share (an audit, stop 47), and a bound counted from the exact
+    training rows quoted their number (a privacy review, stop 51). Checked here rather than after
+    the round, so a coordinator's range costs the site no budget either."""
+    state = context.state.config_records.get(RECORD_KEY_STATE)
+    if state is None or "clipping_range" not in state:
+        return
+    limit = float(state["clipping_range"])
+    bound = round_reply_bound(request.model, request.training, distributed, share, request.data.public_train)
+    if not bound <= limit:
+        raise RoundRefusal(
+            f"SecAgg+'s clipping range (+-{limit:g}) is below what this distributed round's reply can "
+            f"reach (+-{bound:.3g}, from the global weights, lr, clip, rate, batches, noise share and "
+            "declared training size); the coordinator must raise it; nothing was computed or charged"
+        )
 
 
 def _plan_round(

@@ -232,7 +232,6 @@ def distributed_clipping_range(
         lr=float(config.get("lr", 0.0)),
         clip=float(config.get("clip", 1.0)),
         noise_share=floor / math.sqrt(max(sites, 1)),
-        draws_from=max(smallest, 1),
         weight_rows=max(smallest, 1),
         sample_rate=q,
         steps=steps,

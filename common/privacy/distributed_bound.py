@@ -17,6 +17,13 @@ sd sigma_share C sqrt(T). Taking the draws 10 standard deviations plus 40 above 
 (Chernoff: probability below e^-50) and the noise 10 standard deviations out (below 1.6e-23 per
 weight), a reply passes the bound with probability below 1e-15 for models up to a million
 weights: within delta.
+
+The draws are counted from a public number of rows: `rows_ceiling` of the declared training size
+(twice it plus ten), never the site's exact count. A site holding more training rows than that
+refuses every distributed round before it plans, computes or charges anything
+(`client.distributed_round.refuse_rows_beyond_ceiling`). Why: counted from the exact rows where
+they exceeded the declared size, the bound quoted in a refusal gave the coordinator, which sets
+the clipping range, the exact number of training patients (an outside privacy review, stop 51).
 """
 
 from __future__ import annotations
@@ -27,6 +34,18 @@ from genofed.common.privacy.accountant import BudgetExhausted, calibrate_noise
 
 #: Standard deviations of the noise and of the patient draws the bound allows (module docstring).
 BOUND_SDS = 10.0
+#: The most training rows a distributed round draws from: ROWS_CEILING_FACTOR x the declared
+#: training size + ROWS_CEILING_SLACK. The slack covers the default declaration (the count rounded
+#: to 10: at most 5 patients short); the factor is where `hospital check` warns that a declared
+#: size is far from the real count.
+ROWS_CEILING_FACTOR = 2
+ROWS_CEILING_SLACK = 10
+
+
+def rows_ceiling(weight_rows: int) -> int:
+    """The most training rows a site with `weight_rows` declared training patients may draw from
+    in a distributed round (module docstring): a function of its declared size only."""
+    return ROWS_CEILING_FACTOR * max(int(weight_rows), 1) + ROWS_CEILING_SLACK
 
 
 def reply_bound(
@@ -35,7 +54,6 @@ def reply_bound(
     lr: float,
     clip: float,
     noise_share: float,
-    draws_from: int,
     weight_rows: int,
     sample_rate: float,
     steps: int,
@@ -46,13 +64,12 @@ def reply_bound(
     start: the largest |weight| of the global model the round starts from.
     lr, clip: the round's learning rate and clipping norm C.
     noise_share: sigma_share, the noise multiplier the site adds itself.
-    draws_from: the rows its Poisson batches draw from (its declared training size, or its rows
-        where it holds more).
-    weight_rows: n_i, the declared training size the reply is divided by.
+    weight_rows: n_i, the declared training size the reply is divided by; its batches draw from
+        at most `rows_ceiling(weight_rows)` rows.
     sample_rate, steps: the round's common rate q and its T batches.
     travel: k, how many mean-gradient lengths the step goes (1 for "mean").
     """
-    mean = float(draws_from) * steps * sample_rate
+    mean = float(rows_ceiling(weight_rows)) * steps * sample_rate
     draws = mean + BOUND_SDS * math.sqrt(mean) + 4 * BOUND_SDS
     noise = BOUND_SDS * noise_share * clip * math.sqrt(steps)
     divisor = float(weight_rows) * sample_rate * (steps / travel)

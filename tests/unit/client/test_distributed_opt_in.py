@@ -312,6 +312,50 @@ def test_the_clipping_range_refusal_of_a_distributed_reply_is_decided_on_public_
     assert not taken.has_error(), taken.error
 
 
+def test_the_clipping_range_refusal_quotes_no_count_and_charges_nothing(cohorts, tmp_path):
+    """Three hospitals of 48, 64 and 80 training patients, each declaring 50 patients (40 for
+    training): a coordinator's range below the bound gets the same words from all three, so the
+    refusal tells nothing of their real counts (a privacy review: counted from the exact rows where
+    they exceeded the declared size, the quoted bound gave the coordinator their number), and it
+    comes before the round is computed or charged."""
+    run = {"data-dir": str(cohorts), "ledger-dir": str(tmp_path / "ledgers")}
+    words = set()
+    for partition in range(3):
+        node = {"partition-id": partition, "declared-size": 50}
+        refused, _ = _attack(node, 3, run, clip_range=1.0, bias=0.5)
+        assert (
+            refused.has_error()
+            and "below what this distributed round's reply can reach" in refused.error.reason
+        )
+        assert "nothing was computed or charged" in refused.error.reason
+        words.add(refused.error.reason)
+        assert PrivacyLedger(resolve_site(node, run).state_dir / LEDGER_FILE).charges == []
+    assert len(words) == 1, words
+
+
+def test_a_site_holding_far_more_than_it_declared_refuses_distributed_rounds_in_fixed_words(
+    cohorts, tmp_path
+):
+    """64 and 48 training patients, each declaring 20 (16 for training, at most 42 rows): the reply's
+    public bound would not hold, so both refuse, in the same words that quote no count, and
+    nothing is charged; declared 80, the first takes part."""
+    run = {"data-dir": str(cohorts), "ledger-dir": str(tmp_path / "ledgers")}
+    words = set()
+    for partition in (0, 1):
+        node = {"partition-id": partition, "declared-size": 20}
+        refused, _ = _attack(node, 3, run)
+        assert refused.has_error()
+        assert "more training patients than a distributed round allows" in refused.error.reason
+        assert not re.search(r"\b(48|64)\b", refused.error.reason)
+        words.add(refused.error.reason)
+        assert PrivacyLedger(resolve_site(node, run).state_dir / LEDGER_FILE).charges == []
+    assert len(words) == 1
+    taken, _ = _attack(
+        {"partition-id": 0, "declared-size": 80}, 3, {**run, "ledger-dir": str(tmp_path / "l2")}
+    )
+    assert not taken.has_error(), taken.error
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [(None, None), ("", None), (2.5, 2.5), ("2.5", 2.5), (math.inf, math.inf), ("inf", math.inf)],

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord
 
-from genofed.common.privacy.distributed_bound import distributed_floor, momentum_travel, reply_bound
+from genofed.common.privacy.distributed_bound import (
+    distributed_floor,
+    momentum_travel,
+    reply_bound,
+    rows_ceiling,
+)
 from genofed.server.secagg import CLIPPING_RANGE, distributed_clipping_range
 
 
@@ -28,7 +33,6 @@ def _bound(config: dict, share: dict, n: int, largest: float, noise_share: float
         lr=config["lr"],
         clip=config["clip"],
         noise_share=noise_share,
-        draws_from=n,
         weight_rows=n,
         sample_rate=q,
         steps=steps,
@@ -38,11 +42,24 @@ def _bound(config: dict, share: dict, n: int, largest: float, noise_share: float
 
 def test_the_bound_grows_with_lr_the_step_and_the_noise_and_shrinks_with_the_cohort():
     base = dict(start=0.5, lr=0.1, clip=1.0, noise_share=1.0, sample_rate=0.125, steps=16, travel=1.0)
-    small = reply_bound(draws_from=32, weight_rows=32, **base)
-    large = reply_bound(draws_from=240, weight_rows=240, **base)
+    small = reply_bound(weight_rows=32, **base)
+    large = reply_bound(weight_rows=240, **base)
     assert base["start"] + base["lr"] < large < small  # the draws' tail weighs most in a small cohort
-    assert reply_bound(draws_from=32, weight_rows=32, **{**base, "travel": 16.0}) > 15 * (small - 0.5)
-    assert reply_bound(draws_from=32, weight_rows=32, **{**base, "noise_share": 3.0}) > small
+    assert reply_bound(weight_rows=32, **{**base, "travel": 16.0}) > 15 * (small - 0.5)
+    assert reply_bound(weight_rows=32, **{**base, "noise_share": 3.0}) > small
+
+
+def test_the_draws_are_counted_from_a_ceiling_of_the_declared_size_not_the_exact_rows():
+    """The bound a refusal quotes is a function of public values: its draws come from at most
+    twice the declared training size plus ten rows (the default declaration, the count rounded to
+    10, is at most 5 short), whatever the site holds (a privacy review: counted from the exact rows,
+    the quoted bound told the coordinator the number of training patients)."""
+    assert rows_ceiling(32) == 74 and rows_ceiling(0) == 12
+    base = dict(start=0.5, lr=0.1, clip=1.0, noise_share=1.0, sample_rate=0.125, steps=16, travel=1.0)
+    draws = 74 * 16 * 0.125
+    tail = draws + 10 * math.sqrt(draws) + 40
+    expected = 0.5 + 0.1 * (tail + 10 * math.sqrt(16)) / (32 * 0.125 * 16)
+    assert reply_bound(weight_rows=32, **base) == pytest.approx(expected)
 
 
 def test_the_network_sum_step_gets_a_range_its_smallest_hospital_fits_and_scratch_keeps_eight():
