@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.pinning import UnapprovedApp, audit_refusal, check_fab
+from genofed.common.errors import GenofedError
 
 #: How often the worker asks the SuperNode for a task (Flower's SuperExec: 1 s).
 POLL_SECONDS = 0.05
@@ -77,6 +78,17 @@ log = logging.getLogger("genofed.worker")
 class TaskInputUnavailable(RuntimeError):
     """A task's objects did not arrive within `TASK_INPUT_MAX_SECONDS` (or cannot be found): the
     task is given up (failed, as Flower reports a ClientApp that raised) and the worker goes on."""
+
+
+def sent_reason(ex: Exception) -> str:
+    """What the coordinator is told of an exception that escaped the ClientApp (its mods: the
+    audit log, SecAgg+) or the task's input. genofed's own errors are worded to be sent (`client.app`'s refusals are
+    the same); any other exception's text is the library's and could quote anything it was
+    handed, so only its type goes out, and the text stays in the agent's log (a privacy review:
+    Flower sends `str(type(ex)) + str(ex)` for every exception)."""
+    if isinstance(ex, (GenofedError, TaskInputUnavailable)):
+        return str(type(ex)) + ":<'" + str(ex) + "'>"
+    return f"the hospital's ClientApp failed ({type(ex).__name__}); the details stay in its agent log"
 
 
 @dataclass
@@ -176,7 +188,7 @@ class Worker:
             clock.append(time.perf_counter())
             status, details = SubStatus.COMPLETED, ""
         except Exception as ex:  # noqa: BLE001 - every failure goes back to the coordinator, as in Flower
-            code, reason = ErrorCode.CLIENT_APP_RAISED_EXCEPTION, str(type(ex)) + ":<'" + str(ex) + "'>"
+            code, reason = ErrorCode.CLIENT_APP_RAISED_EXCEPTION, sent_reason(ex)
             if isinstance(ex, LoadClientAppError):
                 code, reason = (
                     ErrorCode.LOAD_CLIENT_APP_EXCEPTION,

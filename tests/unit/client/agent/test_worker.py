@@ -100,6 +100,30 @@ def test_a_refused_bundle_is_answered_with_an_error_and_audited(tmp_path, monkey
     assert "genofed_test_never_imported" not in sys.modules
 
 
+def test_a_library_exception_goes_back_as_its_type_only(tmp_path, monkeypatch):
+    """An exception from a mod (an OSError writing the audit log, SecAgg+'s ValueError) could quote
+    whatever it was handed: the coordinator gets its type, the agent's log its text."""
+    import flwr.supernode.runtime.run_clientapp as runtime
+
+    fake = _FakeRuntime(build_app_fab())
+    for name in ("push_message", "push_task_output"):
+        monkeypatch.setattr(runtime, name, getattr(fake, name))
+    monkeypatch.setattr(worker_module, "pull_task_input", fake.pull_task_input)
+    monkeypatch.setattr(worker_module, "_task_client", lambda address, token: _NoClient())
+    monkeypatch.setattr("flwr.supercore.heartbeat.HeartbeatSender.start", lambda self: None)
+    monkeypatch.setattr("flwr.supercore.heartbeat.HeartbeatSender.stop", lambda self: None)
+
+    def failing_app(message, context):
+        raise ValueError("patient NA19307 has label 1")
+
+    worker = Worker("127.0.0.1:1", b"s", approved_app_hash())
+    monkeypatch.setattr(worker, "_app", lambda content, label: failing_app)
+    worker.run_task("token")
+    (reply,) = fake.pushed
+    assert reply.has_error() and "ValueError" in reply.error.reason
+    assert "NA19307" not in reply.error.reason and "NA19307" not in fake.outputs[0][1]
+
+
 class _NoClient:
     def close(self) -> None:
         pass
