@@ -70,8 +70,13 @@ def plan_round(
     noise_share_sites: int = 0,
     max_coalition_epsilon: float = math.inf,
     run_epsilon: float = math.inf,
+    check: Callable[[RoundPrivacy], None] | None = None,
 ) -> RoundPrivacy:
     """Noise for this round of plan `plan_id`; raises BudgetExhausted if it would exceed `budget`.
+
+    `check`, when given, sees the round's privacy before a new plan is recorded and may refuse
+    the round (a distributed round's clipping range, judged on its noise share): a refused first
+    round leaves no plan behind, as one refused here does.
 
     The plan is calibrated once, at its first round: its `num_rounds` rounds of training plus
     its `evaluations` noisy evaluations (`plan_evaluation`) must fit in what is left of the
@@ -144,6 +149,8 @@ def plan_round(
         privacy = RoundPrivacy(
             sigma, sample_rate, steps_per_round, projected, share, coalition, noise_share_sites
         )
+    if check is not None:
+        check(privacy)
     if record_plan is not None:
         record_plan()
     return privacy

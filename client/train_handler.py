@@ -125,8 +125,7 @@ def _distributed(
                 "or as a new run)"
             )
         with _naming_the_limit(request, site):
-            privacy = _plan_round(ledger, request, site, distributed)
-        _refuse_a_clipping_range_below_the_bound(request, distributed, privacy.share, context)
+            privacy = _plan_round(ledger, request, site, distributed, context)
         result = noisy_gradient_round(
             request.model,
             rows_x,
@@ -197,15 +196,20 @@ def _refuse_a_clipping_range_below_the_bound(
 
 
 def _plan_round(
-    ledger: PrivacyLedger, request: RoundRequest, site: SiteConfig, distributed: DistributedRequest
+    ledger: PrivacyLedger,
+    request: RoundRequest,
+    site: SiteConfig,
+    distributed: DistributedRequest,
+    context: Context,
 ) -> RoundPrivacy:
     """A distributed round's noise (`plan_round`): the common rate and batch count, m sites
-    sharing the noise, the site's own cap on its epsilon against a coalition."""
+    sharing the noise, the site's own cap on its epsilon against a coalition; SecAgg+'s clipping
+    range is checked against the round's public bound before a new plan is recorded."""
     return plan_round(
         ledger,
         plan_id=request.plan_id,
         server_round=request.server_round,
-        num_rounds=int(request.msg.content["config"]["num-rounds"]),
+        num_rounds=request.num_rounds,
         sample_rate=distributed.sample_rate,
         steps_per_round=distributed.batches,
         budget=request.epsilon,
@@ -215,6 +219,9 @@ def _plan_round(
         noise_share_sites=distributed.sites,
         max_coalition_epsilon=site.max_coalition_epsilon,
         run_epsilon=request.run_epsilon,
+        check=lambda privacy: _refuse_a_clipping_range_below_the_bound(
+            request, distributed, privacy.share, context
+        ),
     )
 
 
@@ -292,7 +299,7 @@ def _plan_training(ledger: PrivacyLedger, request: RoundRequest, site: SiteConfi
         ledger,
         plan_id=request.plan_id,
         server_round=request.server_round,
-        num_rounds=int(request.msg.content["config"]["num-rounds"]),
+        num_rounds=request.num_rounds,
         sample_rate=sample_rate(public_rows, batch_size),
         steps_per_round=request.training.epochs * per_epoch,
         budget=request.epsilon,

@@ -28,6 +28,7 @@ from genofed.client.coordinator_request import (
 from genofed.client.site import SiteConfig, SiteTensors, derived_key, load_site_tensors, site_secret
 from genofed.client.synthetic_use import check_end_to_end
 from genofed.client.trainer import Augment, TrainSettings
+from genofed.common.errors import GenofedError
 from genofed.common.model.network import FINETUNE_MODES, set_trainable
 from genofed.common.privacy.ledger import LEDGER_FILE
 from genofed.common.training_limits import TRAINING_LIMITS
@@ -47,6 +48,7 @@ class RoundRequest:
     model: torch.nn.Module
     anchor: dict[str, torch.Tensor]  # the global weights, FedProx's anchor
     server_round: int
+    num_rounds: int  # the run's rounds, which the privacy plan spreads the budget over
     training: TrainSettings
     epsilon: float  # inf: no DP (the site's own choice)
     delta: float
@@ -67,7 +69,7 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
     config = msg.content["config"]
     data = load_site_tensors(site, site_split_seed(site, settings))
     model = _trainable_model(msg, data.n_variants, site, str(config.get("finetune", "full")))
-    server_round = int(config["server-round"])
+    server_round, num_rounds = round_numbers(config)
     training = requested_training(config, settings)
     epsilon, delta = requested_budget(site, config, settings)
     private = not math.isinf(epsilon)
@@ -86,6 +88,7 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
         model=model,
         anchor={k: v.detach().clone() for k, v in model.state_dict().items()},
         server_round=server_round,
+        num_rounds=num_rounds,
         training=training,
         epsilon=epsilon,
         delta=delta,
@@ -96,6 +99,37 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
         digest=digest,
         seed=derived_key(secret, plan_id, server_round, digest, "train"),
     )
+
+
+#: The most rounds a run may plan: a plan spreads the budget over its rounds, so a number far above
+#: any run's only makes each round's noise larger (the site is never charged more than its budget).
+MAX_ROUNDS = 100_000
+
+
+def round_numbers(config: Mapping[str, Any]) -> tuple[int, int]:
+    """The round and the run's rounds the coordinator sent, refused (GenofedError, quoting only
+    what the coordinator sent) unless whole numbers with 1 <= server-round <= num-rounds <=
+    MAX_ROUNDS. Why: the privacy plan spreads the budget over num-rounds, and a num-rounds of 0 or
+    less planned the least noise the plan allows (a privacy review: the budget still held, each
+    round projected against it, but the coordinator chose how fast it was spent)."""
+
+    def whole(key: str) -> int:
+        value = config.get(key)
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number) or number != int(number):
+            raise GenofedError(f"the coordinator sent {key}={value!r}, not a whole number; refused")
+        return int(number)
+
+    server_round, num_rounds = whole("server-round"), whole("num-rounds")
+    if not 1 <= server_round <= num_rounds <= MAX_ROUNDS:
+        raise GenofedError(
+            f"the coordinator sent round {server_round} of {num_rounds}: a run has 1 to {MAX_ROUNDS} "
+            "rounds, and its round is one of them; refused"
+        )
+    return server_round, num_rounds
 
 
 def _trainable_model(msg: Message, n_variants: int, site: SiteConfig, finetune: str) -> torch.nn.Module:

@@ -82,10 +82,10 @@ class TaskInputUnavailable(RuntimeError):
 
 def sent_reason(ex: Exception) -> str:
     """What the coordinator is told of an exception that escaped the ClientApp (its mods: the
-    audit log, SecAgg+) or the task's input. genofed's own errors are worded to be sent (`client.app`'s refusals are
-    the same); any other exception's text is the library's and could quote anything it was
-    handed, so only its type goes out, and the text stays in the agent's log (a privacy review:
-    Flower sends `str(type(ex)) + str(ex)` for every exception)."""
+    audit log, SecAgg+) or the task's input. genofed's own errors are worded to be sent
+    (`client.app`'s refusals are the same); any other exception's text is the library's and could
+    quote anything it was handed, so only its type goes out, and the text stays in the agent's
+    log (a privacy review: Flower sends `str(type(ex)) + str(ex)` for every exception)."""
     if isinstance(ex, (GenofedError, TaskInputUnavailable)):
         return str(type(ex)) + ":<'" + str(ex) + "'>"
     return f"the hospital's ClientApp failed ({type(ex).__name__}); the details stay in its agent log"

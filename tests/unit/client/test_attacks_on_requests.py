@@ -179,3 +179,29 @@ def test_an_integer_array_cannot_slip_past_the_size_bound(hospital, tmp_path):
     reply = app(_message(MessageType.TRAIN, crafted, config), context)
     assert reply.has_error() and "scale as another number type" in reply.error.reason
     assert not (state / LEDGER_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("rounds", "said"),
+    [
+        ({"num-rounds": 0}, "round 1 of 0"),
+        ({"num-rounds": -5}, "round 1 of -5"),
+        ({"num-rounds": "many"}, "num-rounds='many', not a whole number"),
+        ({"num-rounds": 2.5}, "num-rounds=2.5, not a whole number"),
+        ({"num-rounds": 3, "server-round": 4}, "round 4 of 3"),
+    ],
+)
+def test_a_run_of_no_rounds_is_refused_before_anything_is_planned(hospital, tmp_path, rounds, said):
+    """The privacy plan spreads the budget over num-rounds: 0 or less planned the least noise the
+    plan allows (a privacy review: the budget held, but the coordinator chose how fast it went).
+    Refused in words that quote only what the coordinator sent; nothing planned or charged."""
+    app = make_client_app({})
+    state = tmp_path / "state"
+    data = _data(_context(hospital, state))
+    config = ModelConfig(n_variants=data.n_variants, architecture="logistic")
+    start = build_model(config, seed=0).state_dict()
+    message = _message(MessageType.TRAIN, start, config, **rounds)
+    reply = app(message, _context(hospital, state))
+    assert reply.has_error() and said in reply.error.reason and "refused" in reply.error.reason
+    ledger = PrivacyLedger(state / LEDGER_FILE)
+    assert ledger.charges == []

@@ -329,7 +329,8 @@ def test_the_clipping_range_refusal_quotes_no_count_and_charges_nothing(cohorts,
         )
         assert "nothing was computed or charged" in refused.error.reason
         words.add(refused.error.reason)
-        assert PrivacyLedger(resolve_site(node, run).state_dir / LEDGER_FILE).charges == []
+        ledger = PrivacyLedger(resolve_site(node, run).state_dir / LEDGER_FILE)
+        assert ledger.charges == [] and ledger.plan("sybil") is None  # no plan left behind either
     assert len(words) == 1, words
 
 
