@@ -78,17 +78,21 @@ class _FakeRuntime:
     def push_task_output(self, client, context, sub_status, details):
         self.outputs.append((sub_status, details))
 
+    def install(self, monkeypatch) -> None:
+        """Stand in for Flower's task calls, the task client and the heartbeat."""
+        import flwr.supernode.runtime.run_clientapp as runtime
+
+        for name in ("push_message", "push_task_output"):
+            monkeypatch.setattr(runtime, name, getattr(self, name))
+        monkeypatch.setattr(worker_module, "pull_task_input", self.pull_task_input)
+        monkeypatch.setattr(worker_module, "_task_client", lambda address, token: _NoClient())
+        monkeypatch.setattr("flwr.supercore.heartbeat.HeartbeatSender.start", lambda self: None)
+        monkeypatch.setattr("flwr.supercore.heartbeat.HeartbeatSender.stop", lambda self: None)
+
 
 def test_a_refused_bundle_is_answered_with_an_error_and_audited(tmp_path, monkeypatch):
-    import flwr.supernode.runtime.run_clientapp as runtime
-
     fake = _FakeRuntime(_fab("genofed_test_never_imported:app"))  # labelled with the approved hash
-    for name in ("push_message", "push_task_output"):
-        monkeypatch.setattr(runtime, name, getattr(fake, name))
-    monkeypatch.setattr(worker_module, "pull_task_input", fake.pull_task_input)
-    monkeypatch.setattr(worker_module, "_task_client", lambda address, token: _NoClient())
-    monkeypatch.setattr("flwr.supercore.heartbeat.HeartbeatSender.start", lambda self: None)
-    monkeypatch.setattr("flwr.supercore.heartbeat.HeartbeatSender.stop", lambda self: None)
+    fake.install(monkeypatch)
     audit = tmp_path / "audit.jsonl"
     Worker("127.0.0.1:1", b"s", approved_app_hash(), audit).run_task("token")
     (reply,) = fake.pushed
@@ -103,15 +107,8 @@ def test_a_refused_bundle_is_answered_with_an_error_and_audited(tmp_path, monkey
 def test_a_library_exception_goes_back_as_its_type_only(tmp_path, monkeypatch):
     """An exception from a mod (an OSError writing the audit log, SecAgg+'s ValueError) could quote
     whatever it was handed: the coordinator gets its type, the agent's log its text."""
-    import flwr.supernode.runtime.run_clientapp as runtime
-
     fake = _FakeRuntime(build_app_fab())
-    for name in ("push_message", "push_task_output"):
-        monkeypatch.setattr(runtime, name, getattr(fake, name))
-    monkeypatch.setattr(worker_module, "pull_task_input", fake.pull_task_input)
-    monkeypatch.setattr(worker_module, "_task_client", lambda address, token: _NoClient())
-    monkeypatch.setattr("flwr.supercore.heartbeat.HeartbeatSender.start", lambda self: None)
-    monkeypatch.setattr("flwr.supercore.heartbeat.HeartbeatSender.stop", lambda self: None)
+    fake.install(monkeypatch)
 
     def failing_app(message, context):
         raise ValueError("patient NA19307 has label 1")
