@@ -29,7 +29,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
@@ -134,7 +134,7 @@ class Tracked(Strategy):
         self._note_unanswered(real, replies, training=True)
         replies = self._record(real, self._screened(real, replies), self.log.train, note_refusals=True)
         arrays, metrics = self.strategy.aggregate_train(real, replies)
-        return self._keep_frozen(arrays), metrics
+        return self._in_sent_types(self._keep_frozen(arrays)), metrics
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -237,6 +237,20 @@ class Tracked(Strategy):
         sent = self._sent.to_torch_state_dict()
         merged = {k: (sent[k] if k in self.frozen else v) for k, v in arrays.to_torch_state_dict().items()}
         return ArrayRecord(merged)
+
+    def _in_sent_types(self, arrays: ArrayRecord | None) -> ArrayRecord | None:
+        """The aggregate in the number types of the model sent (float32): Flower's FedAdam returns
+        float64 arrays, and a hospital refuses a model whose arrays are of another type than its
+        own model's (an int64 scale passed its checks once), so every round after the first was
+        refused by every hospital while the run reported success (an ML engineer's walkthrough)."""
+        if arrays is None or self._sent is None:
+            return arrays
+        types = {key: self._sent[key].numpy().dtype for key in self._sent.keys()}
+        if all(arrays[key].numpy().dtype == types.get(key) for key in arrays.keys()):
+            return arrays
+        return ArrayRecord(
+            {key: Array(a.numpy().astype(types.get(key, a.numpy().dtype))) for key, a in arrays.items()}
+        )
 
     def _record(
         self, real_round: int, replies: Iterable[Message], sink: dict, *, note_refusals: bool

@@ -405,7 +405,7 @@ def test_every_strategy_runs_with_tracking(name):
     strategy, log = _strategy(name, offset=4, frozen=frozen, trim_beta=0.34, malicious_nodes=1)
     assert f"{type(strategy).__name__}{type(strategy.strategy).__name__}".lower() == f"tracked{name}"
     start = state
-    # round 2 starts from what the strategy made of round 1 (FedAdam's is float64)
+    # round 2 starts from what the strategy made of round 1
     for server_round in (1, 2):
         updates = {node: _honest(state, node, frozen=frozen) for node in NODES}
         arrays, metrics, sent = _run_round(
@@ -423,6 +423,9 @@ def test_every_strategy_runs_with_tracking(name):
     for key in frozen:
         assert torch.equal(got[key], start[key])
     assert all(torch.isfinite(v).all() for v in got.values())
+    # in the model's own number types: a hospital refuses any other (FedAdam's float64 was refused
+    # by every hospital from round 2 on, an ML engineer's walkthrough)
+    assert {key: v.dtype for key, v in got.items()} == {key: v.dtype for key, v in start.items()}
     # Krum and Multi-Krum aggregate only the metrics of the updates they select; the per-site
     # epsilons the report uses come from the round log, which has every site's
     assert metrics["epsilon"] == 13.0 or name in ("krum", "multikrum")
