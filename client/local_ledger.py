@@ -21,7 +21,9 @@ and without `--budget` there was no cap at all. So, before anything is trained o
   brought a site to epsilon 11.45 at its own delta 1e-5 against a budget of 8):
   - its budget caps the release: the smaller of it and `--budget`;
   - its delta is the largest the release may use: a larger `--delta` is refused (`LocalLedger.
-    check_delta`);
+    check_delta`); outside a site, the smallest delta of the ledger's earlier releases holds the
+    same way (`_ledger_delta`: releases at delta 0.3 and 0.5, each checked at its own delta, took
+    a ledger capped at 3 to epsilon 10.6 at 1e-5, a privacy review);
   - its coalition cap (`max_coalition_epsilon`, from `hospital check --max-coalition-epsilon`)
     caps the site's epsilon against the coordinator and all other sites colluding
     (`PrivacyLedger.coalition_epsilon`), with the release added to that history: a local release
@@ -123,7 +125,8 @@ class LocalLedger:
     release that spends nothing: `local_ledger` refuses a DP release without one); `site_file`: the
     hospital.json whose budget applies, if any;
     `site`: the name the binding records (the site's, else the state folder's);
-    `delta`: the largest delta the site accepts (its hospital.json's; None outside a site);
+    `delta`: the largest delta a release may use: the site's (its hospital.json's), or outside a
+    site the smallest its ledger's earlier releases were made at (None for a ledger with none);
     `coalition_cap`: the site's `max_coalition_epsilon` (inf when it declared none: it then takes no
     distributed round, so its coalition epsilon is its epsilon, which `budget` caps);
     `declared_size`: the cohort size the site declared public (None when it declared none);
@@ -154,10 +157,15 @@ class LocalLedger:
         than at the site's delta.
         """
         if self.delta is not None and delta > self.delta * (1 + 1e-9):
+            if self.site_file is None:  # a ledger outside a site: its releases' delta (`_ledger_delta`)
+                source = f"the delta this ledger's earlier releases were made at, {self.state_dir}"
+            else:
+                source = f"declared in {self.site_file} by `genofed hospital check --delta`"
+            whose = "this ledger holds" if self.site_file is None else "this hospital accepts"
             raise ConfigError(
-                f"--delta {delta:g} is above the delta this hospital accepts ({self.delta:g}, declared in "
-                f"{self.site_file} by `genofed hospital check --delta`): its budget holds at that delta. "
-                f"Give --delta {self.delta:g} or smaller. Nothing was computed, written or charged."
+                f"--delta {delta:g} is above the delta {whose} ({self.delta:g}, {source}): its budget "
+                f"holds at that delta. Give --delta {self.delta:g} or smaller. Nothing was computed, "
+                "written or charged."
             )
 
     def check_spend(
@@ -251,7 +259,17 @@ def local_ledger(
             "charged."
         )
     if declared is None:  # no site's budget: the folder's own ledger (a site's audit log, if any)
-        return LocalLedger(state_dir, min(caps) if caps else None, None, state_dir.name, audit_log=audit_log)
+        ledger = LocalLedger(
+            state_dir,
+            min(caps) if caps else None,
+            None,
+            state_dir.name,
+            delta=_ledger_delta(state_dir),
+            audit_log=audit_log,
+        )
+        if spends and delta is not None:
+            ledger.check_delta(delta)
+        return ledger
     require_settings_as_recorded(state_dir.parent, site)  # never spend against a budget edited by hand
     name = str(site.get("name") or state_dir.name)
     data = site["data"]
@@ -269,6 +287,23 @@ def local_ledger(
     if spends and delta is not None:
         ledger.check_delta(delta)
     return ledger
+
+
+def _ledger_delta(state_dir: Path) -> float | None:
+    """The delta of a ledger outside a site: the smallest any of its DP releases (or its recorded
+    `--budget`) was made at; None for a ledger that has none yet. Its later releases may not use a
+    larger one (`LocalLedger.check_delta`). Why: each release was checked against the budget at its
+    own delta, where any history is worth less, so releases at delta 0.3 and 0.5 took a ledger
+    capped at 3 to epsilon 10.6 at 1e-5, and one at 0.9 wrote a negative epsilon that made the
+    ledger unreadable (a privacy review, stop 51)."""
+    deltas = []
+    record = recorded_budget(state_dir)
+    if record is not None:
+        deltas.append(float(record["delta"]))
+    if (state_dir / LEDGER_FILE).is_file():
+        ledger = PrivacyLedger(state_dir / LEDGER_FILE)
+        deltas += [c.delta for c in ledger.charges if c.delta is not None and c.kind != DECLARED_PUBLIC]
+    return min(deltas) if deltas else None
 
 
 def default_delta(state_dir: str | Path) -> float:
@@ -549,6 +584,8 @@ def record_budget(local: LocalLedger, *, delta: float, command: str) -> None:
     earlier = list((earlier_record or {}).get("earlier") or [])
     if earlier_record is not None and float(earlier_record["budget"]) != local.budget:
         earlier.append({k: earlier_record.get(k) for k in ("budget", "delta", "command", "recorded_at")})
+    if earlier_record is not None:  # the ledger's delta never goes up (`_ledger_delta`)
+        delta = min(float(delta), float(earlier_record["delta"]))
     record = {
         "format": BUDGET_FORMAT,
         "budget": float(local.budget),

@@ -55,7 +55,9 @@ def epsilon_of(history: list[Step], delta: float) -> float:
         # be, i.e. conservative; it happens routinely at the extremes of calibration.
         warnings.filterwarnings("ignore", message="Optimal order is the")
         eps, _ = analysis.get_privacy_spent(orders=_orders(), rdp=rdp, delta=delta)
-    return float(eps)
+    # the conversion's log(1/delta) term turns negative for delta near 1: no release has a negative
+    # epsilon (a ledger once recorded one and could not be read again)
+    return max(float(eps), 0.0)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -215,6 +215,31 @@ def test_a_delta_above_the_sites_is_refused_before_anything_is_read(files, tmp_p
     assert main(variants_args(genotypes, tmp_path / "b.tsv", "--delta", "0.01", *state)) == 0
 
 
+def test_outside_a_site_a_ledger_keeps_the_delta_of_its_first_release(files, tmp_path, capsys):
+    """A bare ledger (--state-dir DIR --budget 3) took releases at delta 0.3 and 0.5, each checked
+    at its own delta where the history is worth less: epsilon 10.6 at 1e-5 against the cap of 3,
+    and one at 0.9 recorded a negative epsilon that made the ledger unreadable (a privacy review).
+    The ledger's smallest delta now holds for every later release, as a site's declared one does."""
+    genotypes, _ = files
+    state = ["--state-dir", str(tmp_path / "bare"), "--budget", "3"]
+    first = variants_args(genotypes, tmp_path / "a.tsv", "--release", "dp", "--epsilon", "1", *state)
+    assert main(first) == 0
+    capsys.readouterr()
+    for delta in ("0.3", "0.9"):
+        out = tmp_path / f"{delta}.tsv"
+        later = variants_args(genotypes, out, "--release", "dp", "--epsilon", "1", "--delta", delta, *state)
+        assert main(later) == 2
+        err = _one_line_error(capsys)
+        assert f"--delta {delta} is above the delta this ledger holds (1e-05" in err
+        assert "Give --delta 1e-05 or smaller." in err and not out.exists()
+    ledger = PrivacyLedger(tmp_path / "bare" / LEDGER_FILE)
+    assert len(ledger.charges) == 1 and ledger.epsilon(1e-5) <= 3.0
+
+
+def test_no_history_has_a_negative_epsilon():
+    assert epsilon_of([(0.744, 1.0, 1), (2.0, 1.0, 1)], 0.9) >= 0.0
+
+
 def test_the_summary_states_the_sites_declared_size(files, tmp_path, monkeypatch):
     genotypes, _ = files
     site = _site(tmp_path, declared_size=50)  # 40 patients; declared public: 50
