@@ -171,19 +171,30 @@ def distributed_share(sigma: float, floor: float, sites: int) -> float:
 
 
 def _require_room_for_evaluations(
-    earlier: list[Step], reserved: list[Step], *, budget: float, delta: float
+    earlier: list[Step], reserved: list[Step], *, budget: float, delta: float, coalition: bool = False
 ) -> None:
     """Refuse, saying so, a plan whose evaluations alone use up what the ledger has left: the
     accountant's own refusal would report the evaluations as spent ("already spent epsilon 8.4"
-    where the ledger holds 7.95)."""
+    where the ledger holds 7.95, and "already spent epsilon 2.17" on a fresh ledger against a
+    coalition cap of 0.5, an ML engineer's walkthrough). `coalition`: `earlier` is the coalition
+    history and `budget` the site's cap on its epsilon against the coordinator and all other
+    sites colluding (`max-coalition-epsilon`)."""
     if not reserved or epsilon_of([*earlier, *reserved], delta) < budget:
         return
+    spent = epsilon_of(earlier, delta)
+    what = (
+        f"epsilon against the coordinator and all other sites colluding {spent:.3g} of its cap of "
+        f"{budget:g} (max-coalition-epsilon, delta {delta:g})"
+        if coalition
+        else f"epsilon {spent:.3g} of its budget of {budget:g} (delta {delta:g})"
+    )
     raise BudgetExhausted(
-        f"privacy budget exhausted: this site has spent epsilon {epsilon_of(earlier, delta):.3g} of its "
-        f"budget of {budget:g} (delta {delta:g}), and this run's {reserved[0][2]} evaluation(s) of the "
-        f"shared model alone would take it to {epsilon_of([*earlier, *reserved], delta):.3g}. Nothing was "
-        "trained or sent. Either the site raises its privacy budget (a governance decision) or it stops "
-        "contributing to this federation."
+        f"privacy budget exhausted: this site has spent {what}, and this run's "
+        f"{reserved[0][2]} evaluation(s) of the shared model alone would take it to "
+        f"{epsilon_of([*earlier, *reserved], delta):.3g}. Nothing was trained or sent. A run with fewer "
+        "evaluations (its site-evaluations; 0 for none) may fit; otherwise the site raises its "
+        f"{'cap' if coalition else 'privacy budget'} (a governance decision) or stops contributing to "
+        "this federation."
     )
 
 
@@ -247,8 +258,12 @@ def _calibrate_plan(
     if noise_share_sites:
         distributed = {"noise_share_sites": int(noise_share_sites)}
         if not math.isinf(max_coalition_epsilon):
+            coalition_earlier = _coalition_history(ledger, exclude_plan=plan_id)
+            _require_room_for_evaluations(
+                coalition_earlier, reserved, budget=max_coalition_epsilon, delta=delta, coalition=True
+            )
             coalition_share = calibrate_noise(
-                [*_coalition_history(ledger, exclude_plan=plan_id), *reserved],
+                [*coalition_earlier, *reserved],
                 sample_rate=sample_rate,
                 steps=steps,
                 target_epsilon=max_coalition_epsilon,

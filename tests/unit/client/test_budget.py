@@ -103,6 +103,38 @@ def test_evaluations_that_use_up_the_rest_are_not_reported_as_spent(tmp_path):
     assert ledger.plan("new") is None and len(ledger.charges) == 1
 
 
+def test_evaluations_over_the_coalition_cap_are_not_reported_as_spent(tmp_path):
+    """A fresh ledger, a distributed run with one evaluation, a coalition cap of 0.5 that the
+    evaluation alone passes: the refusal said "already spent epsilon 2.17; the budget is epsilon
+    0.5" on a ledger holding nothing (an ML engineer's walkthrough). It names the cap, what the
+    evaluation would add, and fewer evaluations as a way out."""
+    from genofed.client.budget import plan_round
+    from genofed.common.privacy.accountant import BudgetExhausted
+    from genofed.common.privacy.ledger import PrivacyLedger
+
+    ledger = PrivacyLedger(tmp_path / "ledger.json")
+    with pytest.raises(BudgetExhausted) as refused:
+        plan_round(
+            ledger,
+            plan_id="new",
+            server_round=1,
+            num_rounds=1,
+            sample_rate=0.2,
+            steps_per_round=5,
+            budget=8.0,
+            delta=1e-5,
+            evaluations=1,
+            noise_share_sites=3,
+            max_coalition_epsilon=0.5,
+            run_epsilon=8.0,
+        )
+    said = str(refused.value)
+    assert "already spent" not in said and "colluding 0 of its cap of 0.5 (max-coalition-epsilon" in said
+    assert "1 evaluation(s) of the shared model alone would take it to" in said
+    assert "site-evaluations; 0 for none" in said
+    assert ledger.plan("new") is None and ledger.charges == []
+
+
 def test_too_many_rounds_are_refused_with_what_is_spent_and_reserved_and_fewer_rounds(tmp_path):
     """A fresh site asked for 100,000 rounds: the refusal said it 'has spent' what its evaluations
     would reserve, and never named the rounds."""
