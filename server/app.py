@@ -124,6 +124,9 @@ def _run_and_write(
     """One federation with run config `config`, then its outputs (refused before anything is
     written into an out-dir that holds another run, finished or not)."""
     settings = RunSettings.from_config(dict(config))
+    # the files the settings name, as `genofed simulate` checks them: under `flwr run` a missing
+    # data-dir was reported as a missing demo/cohorts/panel.tsv (an ML engineer's walkthrough)
+    settings.check_inputs()
     out_dir = Path(settings.out_dir)
     _refuse_a_finished_run(out_dir)
     refuse_an_unfinished_run(settings)

@@ -202,3 +202,12 @@ def test_a_refusal_still_fails_the_run_and_flowers_log_shows_it_as_one_line(tmp_
     assert refusal == f"genofed: error: {refused.value}\n"
     assert bug.startswith("Simulation raised an exception") and "KeyError: 'bug'" in bug
     assert server_app._ONE_LINE_REFUSALS in flower.filters
+
+
+def test_a_run_config_naming_a_missing_data_dir_is_refused_in_simulates_words(tmp_path):
+    """Under `flwr run` a missing data-dir was reported as a missing demo/cohorts/panel.tsv (an ML
+    engineer's walkthrough); the ServerApp checks the files its settings name as simulate does."""
+    config = {"data-dir": str(tmp_path / "nowhere"), "out-dir": str(tmp_path / "run")}
+    with pytest.raises(GenofedError, match=r"data: no such folder .*simulate-cohorts --out DIR"):
+        run_server(None, _context(config), {}, None)  # type: ignore[arg-type]
+    assert not (tmp_path / "run").exists()
