@@ -292,11 +292,15 @@ class RunSettings:
         )
         if self.momentum != -1:
             _require_accepted("momentum", self.momentum)
+        # the hospitals refuse a negative pull (TRAINING_LIMITS' low end), every one in every round
+        require_at_least("proximal-mu", self.proximal_mu, 0, hint="FedProx's pull towards the global model")
         _require_accepted("proximal-mu", self.proximal_mu)
+        require_positive("server-lr", self.server_lr, hint="FedAdam's server step (eta)")
 
     def _check_participation(self) -> None:
         require_in_range("fraction-train", self.fraction_train, 0, 1, low_open=True)
         require_at_least("min-nodes", self.min_nodes, 1)
+        require_at_least("expected-nodes", self.expected_nodes, 0, hint="0 = no wait for enrolled hospitals")
         require_at_least("wait-seconds", self.wait_seconds, 0, hint="0 = start once min-nodes are there")
         require_positive(
             "round-timeout",

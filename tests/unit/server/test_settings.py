@@ -27,6 +27,11 @@ def test_from_flower_run_config_converts_kebab_case_and_types():
         ({"epsilon": 0}, "epsilon must be > 0"),
         ({"delta": 2}, "delta must be in"),
         ({"rounds": "ten"}, "rounds='ten' is not a valid int"),
+        # every hospital would refuse each round (an ML engineer's walkthrough), or nothing could wait
+        ({"strategy": "fedprox", "proximal-mu": -5.0}, "proximal-mu must be >= 0, got -5"),
+        ({"strategy": "fedadam", "server-lr": -1.0}, "server-lr must be > 0, got -1"),
+        ({"strategy": "fedadam", "server-lr": 0.0}, "server-lr must be > 0, got 0"),
+        ({"expected-nodes": -2}, "expected-nodes must be >= 0, got -2"),
         # settings that would change nothing, or whose run could never train, are refused
         ({"prior-variants": 5}, "prior-variants .* needs prior"),
         ({"max-coalition-epsilon": 2.0}, "max-coalition-epsilon .* only under privacy=distributed"),
