@@ -10,6 +10,7 @@ genofed.server.secagg.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -57,10 +58,13 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
             raise _Refused
         return reply
 
+    rounding = np.random.get_state()  # `train_secagg` seeds the rounding; put NumPy's back after
     try:
         return secaggplus_mod(msg, context, inner)
     except _Refused:
         return refusal[0]
+    finally:
+        np.random.set_state(rounding)
 
 
 class _Refused(Exception):
@@ -93,6 +97,7 @@ def train_secagg(
             f"an updated weight is outside SecAgg+'s clipping range (+-{limit:g}); the coordinator must "
             "raise it"
         )
+    _seed_the_rounding(updated)
     metrics = dict(result["metrics"])
     return compat.fitres_to_recorddict(
         FitRes(
@@ -103,6 +108,23 @@ def train_secagg(
         ),
         keep_input=False,
     )
+
+
+def _seed_the_rounding(updated: list[np.ndarray]) -> None:
+    """Seed NumPy's global generator, which Flower's SecAgg+ quantization draws its stochastic
+    rounding from right after this returns (`flwr.common.secure_aggregation.quantization`), with a
+    hash of the reply itself (`secagg_mod` restores the generator afterwards).
+
+    Why: unseeded, the rounding moved the round's sum by about 1e-6, so the next round's global
+    model, its input digest and so its whole DP noise draw differed between two runs of the same
+    command (an ML engineer's walkthrough: AUC 0.683 against 0.657 after round 2). Drawn from the
+    reply, the rounding is a fixed function of it (post-processing of a DP reply), each
+    coordinate's draw independent of its value, and the coordinator, which sees only the masked
+    sum, cannot know it."""
+    digest = hashlib.sha256()
+    for array in updated:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    np.random.seed(int.from_bytes(digest.digest()[:4], "little"))
 
 
 def _plain_round(msg: Message) -> Message:

@@ -312,6 +312,24 @@ def test_the_clipping_range_refusal_of_a_distributed_reply_is_decided_on_public_
     assert not taken.has_error(), taken.error
 
 
+def test_the_same_round_is_quantized_the_same_way_twice(cohorts, tmp_path):
+    """SecAgg+ rounds each reply stochastically; unseeded, two runs of the same command summed to
+    models about 1e-6 apart, so the next round's input digest, and its whole noise draw, differed
+    (an ML engineer's walkthrough). The rounding now follows from the reply itself, and NumPy's
+    own generator is left as it was."""
+    run = {"data-dir": str(cohorts), "ledger-dir": str(tmp_path / "ledgers")}
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    replies = []
+    for _ in range(2):
+        reply, coordinator = _attack({"partition-id": 0}, 3, run)
+        assert not reply.has_error(), reply.error
+        replies.append(coordinator.unmask(reply))
+    for first, second in zip(*replies, strict=True):
+        np.testing.assert_array_equal(first, second)
+    assert np.array_equal(np.random.get_state()[1], before)
+
+
 def test_the_clipping_range_refusal_quotes_no_count_and_charges_nothing(cohorts, tmp_path):
     """Three hospitals of 48, 64 and 80 training patients, each declaring 50 patients (40 for
     training): a coordinator's range below the bound gets the same words from all three, so the
