@@ -15,10 +15,12 @@ def _site_row(site: str, record: Mapping[str, Any], used: Any) -> list[str]:
 
     `used` is how many synthetic records the hospital actually trained with.
     """
+    failed = record.get("failed_checks")
     verdict = (
         "passed"
         if record.get("passed")
-        else "failed: " + ", ".join(record.get("failed_checks") or []) + "; not used"
+        # under DP which checks failed stays at the hospital (its batch's validation.json)
+        else ("failed: " + ", ".join(failed) if failed else "failed validation") + "; not used"
     )
     spurious = record.get("spurious_association_rate")
     return [

@@ -56,8 +56,14 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
         real = load_site_tensors(
             replace(site, synthetic=None, synthetic_ratio=0.0), split_seed(site, settings.seed)
         )
+        # under DP the count follows from the declared (public) training size, and no record is
+        # dropped: counted from the exact training rows, results.json told them (a privacy review)
         options = SynthOptions(
-            n=math.ceil(settings.synthetic_ratio * len(real.train_y) * DROP_MARGIN) + 1,
+            n=(
+                math.ceil(settings.synthetic_ratio * real.public_train) + 1
+                if settings.private
+                else math.ceil(settings.synthetic_ratio * len(real.train_y) * DROP_MARGIN) + 1
+            ),
             epsilon=settings.synthetic_epsilon if settings.private else math.inf,
             delta=settings.delta,
             state_dir=str(site.state_dir),
@@ -135,13 +141,19 @@ def _check_reusable(summary: dict[str, Any], options: SynthOptions, folder) -> N
 
 
 def _site_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """A site's synthetic batch for results.json and the report. Under DP only what the site
+    releases: the verdict (declared public), the record counts (from its public size) and the
+    epsilon; which checks failed and the spurious-association rate are read from its patients
+    outside the generator's release, so they stay in the batch's own validation.json (a privacy
+    review: several uncharged bits and a real-valued statistic reached the federation's report)."""
     assoc = summary.get("validation", {}).get("associations", {})
+    private = summary["epsilon"] is not None
     return {
         "passed": summary["passed"],
-        "failed_checks": summary["failed_checks"],
+        "failed_checks": None if private else summary["failed_checks"],
         "records_generated": summary["records_generated"],
         "records_dropped_as_too_close": summary["records_dropped_as_too_close"],
         "records_accepted": summary["records_written"],
-        "spurious_association_rate": assoc.get("spurious_rate"),
+        "spurious_association_rate": None if private else assoc.get("spurious_rate"),
         "epsilon": summary["epsilon"],
     }

@@ -4,6 +4,7 @@ what. The ClientApp's side alone is in tests/unit/client/test_synthetic_training
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,11 @@ def test_simulate_with_synthetic_data_generates_charges_and_reports_per_site(
         assert site["synthetic"] == round(
             0.5 * site["train"]
         )  # what the site trained with, from its own reply
+        # under DP what the report shows follows from public values: the count from the declared
+        # training size, and not which checks failed nor the spurious rate (read from patients)
+        record = synthetic["sites"][name]
+        assert record["records_generated"] == math.ceil(0.5 * site["train"]) + 1
+        assert record["failed_checks"] is None and record["spurious_association_rate"] is None
         ledger = PrivacyLedger(tmp_path / "run" / "privacy-ledgers" / name / LEDGER_FILE)
         assert any(c.plan_id.startswith("synth-") for c in ledger.charges)
         # the verdict that decided the batch's use is listed as declared public, at epsilon 0
