@@ -34,10 +34,13 @@ def report(**fields):
 
 
 def run_child(code: str, *args: str) -> dict:
-    """Run `code` (which must call `report(...)` once) with `args` in sys.argv[1:]."""
-    out = subprocess.run(
-        [sys.executable, "-c", _PRELUDE + code, *args], check=True, capture_output=True, text=True
-    )
+    """Run `code` (which must call `report(...)` once) with `args` in sys.argv[1:]. A child that
+    fails ends the bench with the last lines of its stderr: CalledProcessError alone said nothing
+    of why (an ML engineer's walkthrough)."""
+    out = subprocess.run([sys.executable, "-c", _PRELUDE + code, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        tail = "\n".join(out.stderr.strip().splitlines()[-20:])
+        raise SystemExit(f"a measured child process failed (exit {out.returncode}); its last lines:\n{tail}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
