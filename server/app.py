@@ -176,7 +176,8 @@ def _refuse_a_finished_run(out_dir: Path) -> None:
     if (out_dir / RESULTS).exists():
         raise GenofedError(
             f"{out_dir} holds a finished run ({RESULTS}); its model and results are not rewritten: give the "
-            f"run another out-dir (flwr run: --run-config 'out-dir=\"runs/NAME\"') or move that folder away"
+            f"run another out-dir (flwr run: --run-config 'out-dir=\"{out_dir.resolve().parent}/NAME\"', an "
+            "absolute path: Flower's SuperLink runs the ServerApp in another folder) or move that folder away"
         )
 
 
