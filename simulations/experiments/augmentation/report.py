@@ -77,9 +77,12 @@ def _introduction(results: dict[str, Any]) -> list[str]:
         f"Cohorts: preset `{config['preset']}` (seed {config['cohort_seed']}, {results['variants']} panel "
         f"variants). Small sites of {', '.join(map(str, config['sizes']))} patients drawn nested from "
         f"clinic(s) {', '.join(config['clinics'])}, seeds {', '.join(map(str, config['seeds']))}; 80 % of a "
-        "site trains (the split its ClientApp uses). Classifier: `fit_alone` with the settings of `genofed "
-        f"simulate` ({run['rounds']} x {run['local-epochs']} epochs, batch {run['batch-size']}, lr "
-        f"{run['lr']}, clip {run['clip']}), one augmented example per drawn record. Test: {test['people']} "
+        "site trains (the split its ClientApp uses). Classifier: the GenNet-style network trained by the "
+        f"site alone (`fit_alone`; {run['rounds']} x {run['local-epochs']} epochs, batch "
+        f"{run['batch-size']}, lr {run['lr']}, clip {run['clip']}: the network's settings, not `genofed "
+        "simulate`'s default "
+        "logistic model), one augmented example per drawn record. Test: "
+        f"{test['people']} "
         f"held-out people, {test['cases']} cases; AUC mean +- sd over seeds. Robustness: the same test "
         f"cohort with {', '.join(f'{100 * r:g} %' for r in rates)} injected miscalls "
         "(`inject_genotyping_error`).",
@@ -343,8 +346,7 @@ def _commentary(results: dict[str, Any]) -> list[str]:
         lines.append(
             "- Training is short at these sizes: "
             + ", ".join(f"{s} patients: {k} optimiser steps" for s, k in sorted(steps.items()))
-            + f" ({epochs} epochs of batch {run['batch-size']}, the settings of `genofed simulate`, not "
-            "changed here). "
+            + f" ({epochs} epochs of batch {run['batch-size']}, the network's settings, not changed here). "
             "A likely reason for the null result (a hypothesis, not measured here): over so few steps a 1-2 "
             "% perturbation of the calls barely changes the gradients, and there is little over-fitting to "
             "regularise."

@@ -4,7 +4,7 @@ The paper (BRIEF.md) reports a small-cohort classifier going from AUC 0.71 to 0.
 genotype-aware augmentation, and recommends combining it with classical models. Here, on the
 simulated rare disease, small sites of 25-200 patients are drawn (nested, as in the transfer and
 synthetic-utility experiments) from one simulated clinic, several seeds, with and without DP; each
-site trains its classifier alone (`fit_alone`, the settings of `genofed simulate`) under every arm:
+site trains the GenNet-style network alone (`fit_alone`, the network's settings) under every arm:
 
   none            no augmentation;
   noise, mutate, missing, mix, mixup

@@ -4,7 +4,7 @@ The paper (BRIEF.md) enlarged simulated cystic-fibrosis cohorts by 38.6 % with G
 and cut classification error from 18 % to 11 %, while 12 % of the synthetic sequences produced
 false genotype-phenotype correlations. Here, on the simulated rare disease, for small sites drawn
 (nested, as in the transfer experiment) from the simulated clinics, several seeds, with and
-without DP, each site trains its classifier (`fit_alone`, the settings of `genofed simulate`) on
+without DP, each site trains the GenNet-style network (`fit_alone`, the network's settings) on
 
   real          its real training patients only;
   validated     real + the ACCEPTED records of a generator (reference, VAE or GAN) it trained itself
