@@ -187,7 +187,7 @@ def test_a_refusal_still_fails_the_run_and_flowers_log_shows_it_as_one_line(tmp_
     with pytest.raises(GenofedError, match="holds a finished run") as refused:
         app(None, _context({"out-dir": str(out)}))  # type: ignore[arg-type]
     # the out-dir it suggests is absolute: flwr run's ServerApp runs in another folder
-    assert f"out-dir=\"{tmp_path.resolve()}/NAME\"" in str(refused.value)
+    assert f'out-dir="{tmp_path.resolve()}/NAME"' in str(refused.value)
 
     flower = logging.getLogger(LOGGER_NAME)
     stream = io.StringIO()
