@@ -86,7 +86,8 @@ def train_secagg(
     result = train(_plain_round(msg), context, site, settings)
     updated = [a.numpy() for a in result["arrays"].values()]
     # a distributed round refused a range below its public bound before it computed anything
-    # (`client.train_handler`); with the range at or above it, the check below never fires
+    # (`client.train_handler`), so for it the check below never fires; a local-DP round is checked
+    # on its reply, which carries the whole noise
     limit = float(context.state.config_records[RECORD_KEY_STATE]["clipping_range"])
     largest = max(float(np.abs(a).max(initial=0.0)) for a in updated)
     if not largest <= limit:  # SecAgg+ would clip it silently and corrupt the sum
