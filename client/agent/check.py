@@ -473,7 +473,9 @@ def declared_size_warnings(declared_size: int | None, patients: int) -> list[dic
     else:
         effect = (
             f"batches hold about {1 / ratio:.1f}x the intended number of patients (more memory and time per "
-            f"step), and the coordinator weighs this hospital's updates as if it had only {declared_size}"
+            f"step), the coordinator weighs this hospital's updates as if it had only {declared_size}, and "
+            "from about twice its declared size it refuses distributed-DP rounds (their public bound "
+            "counts at most twice the declared training size plus 10 patients)"
         )
     return [
         {

@@ -258,6 +258,7 @@ def test_a_declared_size_far_from_the_real_count_is_warned_about() -> None:
     assert "as if it had 100000 patients" in over["message"] and "accounting stays correct" in over["message"]
     (under,) = declared_size_warnings(30, 80)
     assert "2.7x the intended number of patients" in under["message"]
+    assert "refuses distributed-DP rounds" in under["message"]  # rows beyond the public bound's ceiling
 
 
 def test_check_prints_the_warning_but_records_none(tmp_path: Path, cohorts: Path, capsys) -> None:
