@@ -157,8 +157,12 @@ class LocalLedger:
         than at the site's delta.
         """
         if self.delta is not None and delta > self.delta * (1 + 1e-9):
-            if self.site_file is None:  # a ledger outside a site: its releases' delta (`_ledger_delta`)
-                source = f"the delta this ledger's earlier releases were made at, {self.state_dir}"
+            if self.site_file is None:  # a ledger outside a site (`_ledger_delta`)
+                source = (
+                    f"the most a ledger outside a site takes, or the least its earlier releases in "
+                    f"{self.state_dir} were made at; a site declares its own with `genofed hospital check "
+                    "--delta`"
+                )
             else:
                 source = f"declared in {self.site_file} by `genofed hospital check --delta`"
             whose = "this ledger holds" if self.site_file is None else "this hospital accepts"
@@ -289,31 +293,39 @@ def local_ledger(
     return ledger
 
 
-def _ledger_delta(state_dir: Path) -> float | None:
-    """The delta of a ledger outside a site: the smallest any of its DP releases (or its recorded
-    `--budget`) was made at; None for a ledger that has none yet. Its later releases may not use a
-    larger one (`LocalLedger.check_delta`). Why: each release was checked against the budget at its
-    own delta, where any history is worth less, so releases at delta 0.3 and 0.5 took a ledger
-    capped at 3 to epsilon 10.6 at 1e-5, and one at 0.9 wrote a negative epsilon that made the
-    ledger unreadable (a privacy review, stop 51)."""
-    deltas = []
+def _ledger_delta(state_dir: Path) -> float:
+    """The largest delta a release charged to a ledger outside a site may use: `DEFAULT_DELTA`, or
+    the smallest any of its DP releases (or its recorded `--budget`) was made at (`LocalLedger.
+    check_delta`). Why: each release was checked against the budget at its own delta, where any
+    history is worth less, so releases at delta 0.3 and 0.5 took a ledger capped at 3 to epsilon
+    10.6 at 1e-5, and one at 0.9 wrote a negative epsilon that made the ledger unreadable (a privacy
+    review, stop 51); a first release at 0.9 alone would reach epsilon 30 at 1e-5 (a review of the
+    fix). A site declares a larger delta of its own with `hospital check --delta`, below 1 / its
+    patients; a ledger outside a site has no such declaration, so it keeps the default's."""
+    deltas = [DEFAULT_DELTA]
     record = recorded_budget(state_dir)
     if record is not None:
         deltas.append(float(record["delta"]))
     if (state_dir / LEDGER_FILE).is_file():
         ledger = PrivacyLedger(state_dir / LEDGER_FILE)
         deltas += [c.delta for c in ledger.charges if c.delta is not None and c.kind != DECLARED_PUBLIC]
-    return min(deltas) if deltas else None
+    return min(deltas)
 
 
 def default_delta(state_dir: str | Path) -> float:
     """The delta of a release given no `--delta`: the site's own (declared in its hospital.json by
-    `genofed hospital check --delta`) when `state_dir` is a site's state folder, else
-    `DEFAULT_DELTA` (a release given no `--delta` outside a site, or at a site that declared none).
+    `genofed hospital check --delta`) when `state_dir` is a site's state folder, else the ledger's
+    (`_ledger_delta`: `DEFAULT_DELTA`, or a smaller one its earlier releases were made at).
     Why: a site that declared a smaller delta was refused the old default of 1e-5
-    (`LocalLedger.check_delta`) unless its operator gave its delta again by hand."""
-    declared = site_delta(Path(state_dir).resolve()) if state_dir else None
-    return DEFAULT_DELTA if declared is None else declared
+    (`LocalLedger.check_delta`) unless its operator gave its delta again by hand; a ledger outside
+    a site whose releases used a smaller one would be refused it the same way."""
+    if not state_dir:
+        return DEFAULT_DELTA
+    resolved = Path(state_dir).resolve()
+    declared = site_delta(resolved)
+    if declared is not None:
+        return declared
+    return _ledger_delta(resolved) if resolved.is_dir() else DEFAULT_DELTA
 
 
 def bound_state_dir(genotypes: str | Path, sample_ids: Sequence[str] = ()) -> Path | None:

@@ -90,7 +90,7 @@ def test_the_sites_declarations_are_read_from_hospital_json(tmp_path):
     (other / "hospital.json").write_text(json.dumps({"name": "x", "data": {"epsilon_budget": 8.0}}))
     ledger = local_ledger(other / "state", None)  # checked by an older version, or no distributed DP
     assert ledger.delta is None and ledger.coalition_cap == float("inf") and ledger.declared_size is None
-    assert local_ledger(tmp_path / "own", 3.0).delta is None  # no site's folder
+    assert local_ledger(tmp_path / "own", 3.0).delta == 1e-5  # no site's folder: the default's (at most)
 
 
 def test_a_dp_variant_summary_over_the_coalition_cap_is_refused_before_anything_is_computed(
@@ -234,6 +234,33 @@ def test_outside_a_site_a_ledger_keeps_the_delta_of_its_first_release(files, tmp
         assert "Give --delta 1e-05 or smaller." in err and not out.exists()
     ledger = PrivacyLedger(tmp_path / "bare" / LEDGER_FILE)
     assert len(ledger.charges) == 1 and ledger.epsilon(1e-5) <= 3.0
+
+
+def test_outside_a_site_a_first_release_keeps_the_default_delta_and_a_smaller_one_holds(
+    files, tmp_path, capsys
+):
+    """A first release at delta 0.9 alone would reach epsilon 30 at 1e-5 under a cap of 3 (a review
+    of the fix above): a ledger outside a site takes at most the default delta; and once its
+    releases used a smaller one, a release given no --delta uses that, not a refused default."""
+    genotypes, _ = files
+    fresh = ["--state-dir", str(tmp_path / "fresh"), "--budget", "3"]
+    first = variants_args(
+        genotypes, tmp_path / "f.tsv", "--release", "dp", "--epsilon", "1", "--delta", "0.9"
+    )
+    assert main([*first, *fresh]) == 2
+    assert "--delta 0.9 is above the delta this ledger holds (1e-05" in _one_line_error(capsys)
+    # a ledger whose releases used a smaller delta gives it to a release given none
+    smaller = variants_args(
+        genotypes, tmp_path / "s.tsv", "--release", "dp", "--epsilon", "1", "--delta", "1e-6"
+    )
+    assert main([*smaller, *fresh]) == 0
+    capsys.readouterr()
+    assert (
+        main([*variants_args(genotypes, tmp_path / "d.tsv", "--release", "dp", "--epsilon", "1"), *fresh])
+        == 0
+    )
+    deltas = [c.delta for c in PrivacyLedger(tmp_path / "fresh" / LEDGER_FILE).charges]
+    assert deltas == [1e-6, 1e-6]
 
 
 def test_no_history_has_a_negative_epsilon():
