@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.pinning import UnapprovedApp, audit_refusal, check_fab
-from genofed.common.errors import GenofedError
+from genofed.common.errors import DataError, GenofedError
 
 #: How often the worker asks the SuperNode for a task (Flower's SuperExec: 1 s).
 POLL_SECONDS = 0.05
@@ -82,10 +82,13 @@ class TaskInputUnavailable(RuntimeError):
 
 def sent_reason(ex: Exception) -> str:
     """What the coordinator is told of an exception that escaped the ClientApp (its mods: the
-    audit log, SecAgg+) or the task's input. genofed's own errors are worded to be sent
-    (`client.app`'s refusals are the same); any other exception's text is the library's and could
-    quote anything it was handed, so only its type goes out, and the text stays in the agent's
-    log (a privacy review: Flower sends `str(type(ex)) + str(ex)` for every exception)."""
+    audit log, SecAgg+) or the task's input. genofed's own errors are worded to be sent, except a
+    data error, which names files and samples and goes out in fixed words (as `client.app` sends
+    it); any other exception's text is the library's and could quote anything it was handed, so
+    only its type goes out, and the text stays in the agent's log (a privacy review: Flower sends
+    `str(type(ex)) + str(ex)` for every exception)."""
+    if isinstance(ex, DataError):  # names files, lines and samples: as `client.app` words it
+        return "the site's data failed validation; details are in the site's own log (genofed data check)"
     if isinstance(ex, (GenofedError, TaskInputUnavailable)):
         return str(type(ex)) + ":<'" + str(ex) + "'>"
     return f"the hospital's ClientApp failed ({type(ex).__name__}); the details stay in its agent log"

@@ -121,6 +121,15 @@ def test_a_library_exception_goes_back_as_its_type_only(tmp_path, monkeypatch):
     assert "NA19307" not in reply.error.reason and "NA19307" not in fake.outputs[0][1]
 
 
+def test_a_data_error_escaping_the_clientapp_goes_back_in_fixed_words():
+    from genofed.client.agent.worker import sent_reason
+    from genofed.common.errors import DataError, GenofedError
+
+    said = sent_reason(DataError("phenotypes.csv", "sex 'x'", location="sample NA19307"))
+    assert "NA19307" not in said and "failed validation" in said
+    assert "the coordinator sent" in sent_reason(GenofedError("the coordinator sent round 0 of 3"))
+
+
 class _NoClient:
     def close(self) -> None:
         pass
