@@ -183,8 +183,8 @@ def _require_room_for_evaluations(
         return
     spent = epsilon_of(earlier, delta)
     what = (
-        f"epsilon against the coordinator and all other sites colluding {spent:.3g} of its cap of "
-        f"{budget:g} (max-coalition-epsilon, delta {delta:g})"
+        f"{spent:.3g} of its cap of {budget:g} on its epsilon against the coordinator and all other "
+        f"sites colluding (max-coalition-epsilon, delta {delta:g})"
         if coalition
         else f"epsilon {spent:.3g} of its budget of {budget:g} (delta {delta:g})"
     )
@@ -262,13 +262,24 @@ def _calibrate_plan(
             _require_room_for_evaluations(
                 coalition_earlier, reserved, budget=max_coalition_epsilon, delta=delta, coalition=True
             )
-            coalition_share = calibrate_noise(
-                [*coalition_earlier, *reserved],
-                sample_rate=sample_rate,
-                steps=steps,
-                target_epsilon=max_coalition_epsilon,
-                delta=delta,
-            )
+            try:
+                coalition_share = calibrate_noise(
+                    [*coalition_earlier, *reserved],
+                    sample_rate=sample_rate,
+                    steps=steps,
+                    target_epsilon=max_coalition_epsilon,
+                    delta=delta,
+                )
+            except BudgetExhausted:  # the accountant's words would name the cap "the budget"
+                raise BudgetExhausted(
+                    f"this site's epsilon against the coordinator and all other sites colluding: "
+                    f"{_spent_and_reserved(coalition_earlier, reserved, evaluations, delta)}; its "
+                    f"{num_rounds} rounds of {steps_per_round} steps at sample rate {sample_rate:.3g} "
+                    f"would exceed its cap of {max_coalition_epsilon:g} (max-coalition-epsilon, delta "
+                    f"{delta:g}) even with noise multiplier {SIGMA_MAX:g}. Nothing was trained or sent. "
+                    "Fewer rounds (the run's --rounds) may fit; raise the cap only if your "
+                    "data-protection officer agrees."
+                ) from None
             # the share that holds the cap, beside the others' shares of at least the floor
             m = noise_share_sites
             sigma = max(sigma, math.sqrt(coalition_share**2 + (m - 1) * min(floor, sigma) ** 2 / m))

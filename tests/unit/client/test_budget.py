@@ -129,10 +129,37 @@ def test_evaluations_over_the_coalition_cap_are_not_reported_as_spent(tmp_path):
             run_epsilon=8.0,
         )
     said = str(refused.value)
-    assert "already spent" not in said and "colluding 0 of its cap of 0.5 (max-coalition-epsilon" in said
+    assert "already spent" not in said and "spent 0 of its cap of 0.5 on its epsilon against" in said
     assert "1 evaluation(s) of the shared model alone would take it to" in said
     assert "site-evaluations; 0 for none" in said
     assert ledger.plan("new") is None and ledger.charges == []
+
+
+def test_training_over_the_coalition_cap_is_refused_naming_the_cap_not_the_budget(tmp_path):
+    """The evaluations fit the cap of 0.05 but 10,000 rounds do not even at the largest noise: the
+    accountant's words called the cap "the budget" and advised raising it (a review)."""
+    from genofed.client.budget import plan_round
+    from genofed.common.privacy.accountant import BudgetExhausted
+    from genofed.common.privacy.ledger import PrivacyLedger
+
+    ledger = PrivacyLedger(tmp_path / "ledger.json")
+    with pytest.raises(BudgetExhausted) as refused:
+        plan_round(
+            ledger,
+            plan_id="new",
+            server_round=1,
+            num_rounds=10_000,
+            sample_rate=0.2,
+            steps_per_round=5,
+            budget=8.0,
+            delta=1e-5,
+            noise_share_sites=3,
+            max_coalition_epsilon=0.05,
+            run_epsilon=8.0,
+        )
+    said = str(refused.value)
+    assert "would exceed its cap of 0.05 (max-coalition-epsilon" in said and "Fewer rounds" in said
+    assert "raises its privacy budget" not in said and ledger.plan("new") is None
 
 
 def test_too_many_rounds_are_refused_with_what_is_spent_and_reserved_and_fewer_rounds(tmp_path):
