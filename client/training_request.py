@@ -31,7 +31,7 @@ from genofed.client.trainer import Augment, TrainSettings
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import FINETUNE_MODES, set_trainable
 from genofed.common.privacy.ledger import LEDGER_FILE
-from genofed.common.training_limits import TRAINING_LIMITS
+from genofed.common.training_limits import MAX_ROUNDS, TRAINING_LIMITS
 from genofed.common.util.checks import require, require_choice, require_in_range, to_float
 
 
@@ -99,11 +99,6 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
         digest=digest,
         seed=derived_key(secret, plan_id, server_round, digest, "train"),
     )
-
-
-#: The most rounds a run may plan: a plan spreads the budget over its rounds, so a number far above
-#: any run's only makes each round's noise larger (the site is never charged more than its budget).
-MAX_ROUNDS = 100_000
 
 
 def round_numbers(config: Mapping[str, Any]) -> tuple[int, int]:

@@ -20,3 +20,8 @@ TRAINING_LIMITS: dict[str, tuple[float, float]] = {
     "proximal-mu": (0.0, 1e3),
     "momentum": (0.0, 0.999),
 }
+
+#: The most rounds a run may have: a site's privacy plan spreads its budget over the run's rounds,
+#: so a number far above any run's only makes each round's noise larger (`client.training_request.
+#: round_numbers` refuses more; the coordinator's settings check the same bound).
+MAX_ROUNDS = 100_000

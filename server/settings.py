@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.errors import ConfigError, DataError
-from genofed.common.training_limits import TRAINING_LIMITS
+from genofed.common.training_limits import MAX_ROUNDS, TRAINING_LIMITS
 from genofed.common.util.checks import (
     require,
     require_at_least,
@@ -260,7 +260,9 @@ class RunSettings:
         return tuple(name for name in RULE_SETTINGS if getattr(self, name) == unset[name])
 
     def _check_aggregation(self) -> None:
-        require_at_least("rounds", self.rounds, 0, hint="0 = the model's rule")
+        require_in_range(
+            "rounds", self.rounds, 0, MAX_ROUNDS, hint="0 = the model's rule; every hospital refuses more"
+        )
         require_choice("strategy", self.strategy, STRATEGIES)
         require_in_range(
             "trim-beta", self.trim_beta, 0, 0.5, high_open=True, hint="the share cut at each end"
@@ -370,12 +372,13 @@ class RunSettings:
             data: check `data_dir` too (False while the run is still to simulate it).
         """
         if data and self.data_dir:
+            where = "" if Path(self.data_dir).is_absolute() else f" (from {Path.cwd()})"
             require_path(
-                "data",
+                "data-dir",
                 self.data_dir,
                 folder=True,
-                hint="a federation folder of hospital folders; `genofed simulate-cohorts --out DIR` writes a "
-                "simulated one (the docs' demo/cohorts is that command's output with its defaults)",
+                hint=f"a federation folder of hospital folders{where}; `genofed simulate-cohorts --out DIR` "
+                "writes a simulated one (the docs' demo/cohorts is that command's output with its defaults)",
             )
             self._check_enough_hospitals()
         for name, path in (("pretrained", self.pretrained), ("prior", self.prior)):

@@ -32,6 +32,7 @@ def test_from_flower_run_config_converts_kebab_case_and_types():
         ({"strategy": "fedadam", "server-lr": -1.0}, "server-lr must be > 0, got -1"),
         ({"strategy": "fedadam", "server-lr": 0.0}, "server-lr must be > 0, got 0"),
         ({"expected-nodes": -2}, "expected-nodes must be >= 0, got -2"),
+        ({"rounds": 200_000}, r"rounds must be in \[0, 100000\], got 200000"),
         # settings that would change nothing, or whose run could never train, are refused
         ({"prior-variants": 5}, "prior-variants .* needs prior"),
         ({"max-coalition-epsilon": 2.0}, "max-coalition-epsilon .* only under privacy=distributed"),
