@@ -19,6 +19,8 @@ from genofed.common.errors import ConfigError
 from genofed.common.util.checks import require_at_least
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from genofed.server.settings import RunSettings
 
 PRESET_NAMES = ("small", "default", "large", "1000g", "transfer", "synthetic", "heldout")
@@ -380,7 +382,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 SIMULATE_OPTION_NAMES = {"data-dir": "--data", "out-dir": "--out"}
 
 
-def _settings(args: argparse.Namespace, data, out) -> RunSettings:
+def _settings(args: argparse.Namespace, data: Path, out: Path) -> RunSettings:
     """The run's settings from `simulate`'s options (refused by RunSettings in its own words)."""
     from genofed.server.settings import RunSettings
 
@@ -426,7 +428,7 @@ def _settings(args: argparse.Namespace, data, out) -> RunSettings:
 
 def _as_options(message: str, args: argparse.Namespace) -> str:
     """A run-settings refusal naming the options typed (`--batch-size`), not the run settings."""
-    return settings_as_options(message, (dest for dest in vars(args)), SIMULATE_OPTION_NAMES)
+    return settings_as_options(message, vars(args), SIMULATE_OPTION_NAMES)
 
 
 def _lone_panel_note(out) -> str:

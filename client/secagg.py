@@ -119,9 +119,8 @@ def _seed_the_rounding(updated: list[np.ndarray]) -> None:
     Why: unseeded, the rounding moved the round's sum by about 1e-6, so the next round's global
     model, its input digest and so its whole DP noise draw differed between two runs of the same
     command (an ML engineer's walkthrough: AUC 0.683 against 0.657 after round 2). Drawn from the
-    reply, the rounding is a fixed function of it (post-processing of a DP reply), each
-    coordinate's draw independent of its value, and the coordinator, which sees only the masked
-    sum, cannot know it."""
+    reply, the rounding is a fixed pseudo-random function of it (post-processing of a DP reply),
+    and the coordinator, which sees only the masked sum, cannot know it."""
     digest = hashlib.sha256()
     for array in updated:
         digest.update(np.ascontiguousarray(array).tobytes())

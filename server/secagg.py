@@ -214,9 +214,10 @@ def distributed_clipping_range(
     Why: each hospital refuses a range below its own bound (a decision on public values: refused
     on its reply's values, the refusal leaked a bit of a reply carrying only its noise share), and
     the bound of a small hospital under the network's "sum" step passes Flower's default 8 (lr 0.05
-    x k 87 x the draws' tail: about 16). Twice the bound leaves room for a hospital whose own plan
-    needs a larger share; one that needs far more refuses in words that name its bound. A range
-    of 64 quantizes a weight in steps of 3e-5, still far below the noise."""
+    x k 87 x the draws' tail, counted from `rows_ceiling`'s 74 rows for 32 declared: about 24).
+    Twice the bound leaves room for a hospital whose own plan needs a larger share; one that needs
+    far more refuses in words that name its bound. A range of 64 quantizes a weight in steps of
+    3e-5, still far below the noise."""
     config = dict(train_config)
     q = float(noise_share["noise-share-rate"])
     sites = int(noise_share["noise-share-sites"])

@@ -135,8 +135,9 @@ def _check_reusable(summary: dict[str, Any], options: SynthOptions, folder) -> N
     )
     if not same:
         raise GenofedError(
-            f"{folder} holds a synthetic cohort made with other settings; use a new --out folder "
-            "(its ledger has already been charged for the old one)"
+            f"{folder} holds a synthetic cohort made with other settings (or by an earlier genofed, which "
+            "sized a DP batch from the exact training rows); use a new --out folder (its ledger has "
+            "already been charged for the old one)"
         )
 
 

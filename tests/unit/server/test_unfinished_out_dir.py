@@ -210,6 +210,6 @@ def test_a_run_config_naming_a_missing_data_dir_is_refused_in_simulates_words(tm
     """Under `flwr run` a missing data-dir was reported as a missing demo/cohorts/panel.tsv (an ML
     engineer's walkthrough); the ServerApp checks the files its settings name as simulate does."""
     config = {"data-dir": str(tmp_path / "nowhere"), "out-dir": str(tmp_path / "run")}
-    with pytest.raises(GenofedError, match=r"data: no such folder .*simulate-cohorts --out DIR"):
+    with pytest.raises(GenofedError, match=r"data-dir: no such folder .*simulate-cohorts --out DIR"):
         run_server(None, _context(config), {}, None)  # type: ignore[arg-type]
     assert not (tmp_path / "run").exists()
