@@ -307,7 +307,10 @@ def _ledger_delta(state_dir: Path) -> float:
     if record is not None:
         deltas.append(float(record["delta"]))
     if (state_dir / LEDGER_FILE).is_file():
-        ledger = PrivacyLedger(state_dir / LEDGER_FILE)
+        try:
+            ledger = PrivacyLedger(state_dir / LEDGER_FILE)
+        except GenofedError:  # damaged: the release refuses it where it reads it, under its lock
+            return min(deltas)
         deltas += [c.delta for c in ledger.charges if c.delta is not None and c.kind != DECLARED_PUBLIC]
     return min(deltas)
 
