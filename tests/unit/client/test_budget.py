@@ -103,11 +103,8 @@ def test_evaluations_that_use_up_the_rest_are_not_reported_as_spent(tmp_path):
     assert ledger.plan("new") is None and len(ledger.charges) == 1
 
 
-def test_evaluations_over_the_coalition_cap_are_not_reported_as_spent(tmp_path):
-    """A fresh ledger, a distributed run with one evaluation, a coalition cap of 0.5 that the
-    evaluation alone passes: the refusal said "already spent epsilon 2.17; the budget is epsilon
-    0.5" on a ledger holding nothing (an ML engineer's walkthrough). It names the cap, what the
-    evaluation would add, and fewer evaluations as a way out."""
+def _refused_under_a_coalition_cap(tmp_path, cap: float, **plan) -> tuple[str, object]:
+    """The refusal of a fresh ledger's first distributed round (3 sites, budget 8) under `cap`."""
     from genofed.client.budget import plan_round
     from genofed.common.privacy.accountant import BudgetExhausted
     from genofed.common.privacy.ledger import PrivacyLedger
@@ -118,17 +115,24 @@ def test_evaluations_over_the_coalition_cap_are_not_reported_as_spent(tmp_path):
             ledger,
             plan_id="new",
             server_round=1,
-            num_rounds=1,
             sample_rate=0.2,
             steps_per_round=5,
             budget=8.0,
             delta=1e-5,
-            evaluations=1,
             noise_share_sites=3,
-            max_coalition_epsilon=0.5,
+            max_coalition_epsilon=cap,
             run_epsilon=8.0,
+            **plan,
         )
-    said = str(refused.value)
+    return str(refused.value), ledger
+
+
+def test_evaluations_over_the_coalition_cap_are_not_reported_as_spent(tmp_path):
+    """A fresh ledger, a distributed run with one evaluation, a coalition cap of 0.5 that the
+    evaluation alone passes: the refusal said "already spent epsilon 2.17; the budget is epsilon
+    0.5" on a ledger holding nothing (an ML engineer's walkthrough). It names the cap, what the
+    evaluation would add, and fewer evaluations as a way out."""
+    said, ledger = _refused_under_a_coalition_cap(tmp_path, 0.5, num_rounds=1, evaluations=1)
     assert "already spent" not in said and "spent 0 of its cap of 0.5 on its epsilon against" in said
     assert "1 evaluation(s) of the shared model alone would take it to" in said
     assert "site-evaluations; 0 for none" in said
@@ -138,26 +142,7 @@ def test_evaluations_over_the_coalition_cap_are_not_reported_as_spent(tmp_path):
 def test_training_over_the_coalition_cap_is_refused_naming_the_cap_not_the_budget(tmp_path):
     """The evaluations fit the cap of 0.05 but 10,000 rounds do not even at the largest noise: the
     accountant's words called the cap "the budget" and advised raising it (a review)."""
-    from genofed.client.budget import plan_round
-    from genofed.common.privacy.accountant import BudgetExhausted
-    from genofed.common.privacy.ledger import PrivacyLedger
-
-    ledger = PrivacyLedger(tmp_path / "ledger.json")
-    with pytest.raises(BudgetExhausted) as refused:
-        plan_round(
-            ledger,
-            plan_id="new",
-            server_round=1,
-            num_rounds=10_000,
-            sample_rate=0.2,
-            steps_per_round=5,
-            budget=8.0,
-            delta=1e-5,
-            noise_share_sites=3,
-            max_coalition_epsilon=0.05,
-            run_epsilon=8.0,
-        )
-    said = str(refused.value)
+    said, ledger = _refused_under_a_coalition_cap(tmp_path, 0.05, num_rounds=10_000)
     assert "would exceed its cap of 0.05 (max-coalition-epsilon" in said and "Fewer rounds" in said
     assert "raises its privacy budget" not in said and ledger.plan("new") is None
 
