@@ -41,7 +41,7 @@ from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
 from genofed.client.site import SiteConfig, load_site_tensors, resolve_site
 from genofed.client.training_request import TRAINING_LIMITS, requested_training
 from genofed.client.unwritable import unwritable_reason
-from genofed.common.errors import DataError, GenofedError, RoundRefusal
+from genofed.common.errors import DATA_REFUSAL, DataError, GenofedError, RoundRefusal
 from genofed.common.util.torch_threads import single_torch_thread
 
 logger = logging.getLogger(__name__)
@@ -141,8 +141,7 @@ def _guarded(msg: Message, handler, context: Context | None = None, base: dict |
         return Message(handler(), reply_to=msg)
     except DataError as exc:
         logger.error("refusing: %s", exc)
-        reason = "the site's data failed validation; details are in the site's own log (genofed data check)"
-        return Message(error=Error(code=REFUSED, reason=reason), reply_to=msg)
+        return Message(error=Error(code=REFUSED, reason=DATA_REFUSAL), reply_to=msg)
     except RoundRefusal as exc:  # this round's draws only: the next round may be answered
         logger.warning("refusing this round: %s", exc)
         return Message(error=Error(code=REFUSED_THIS_ROUND, reason=str(exc)), reply_to=msg)

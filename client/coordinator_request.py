@@ -105,6 +105,19 @@ def run_limit_note(site: SiteConfig, run_epsilon: float) -> str:
 RUN_CONFIG_FALLBACKS = ("local-epochs", "batch-size", "lr", "clip", "epsilon", "delta")
 
 
+def whole_number(config: Mapping[str, Any], key: str) -> int:
+    """The coordinator's `key` as an int, refused (GenofedError, quoting only what it sent) unless
+    a whole number (a bool is none: JSON's true read as 1)."""
+    value = config.get(key)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number != int(number):
+        raise GenofedError(f"the coordinator sent {key}={value!r}, not a whole number; refused")
+    return int(number)
+
+
 def run_config_fallbacks(config: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
     """The settings this message leaves to the run config, with the values the site will use."""
     return {key: settings[key] for key in RUN_CONFIG_FALLBACKS if key not in config and key in settings}

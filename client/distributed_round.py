@@ -43,6 +43,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # Imported before opacus: it undoes Opacus' logging.basicConfig() at import (see
 # genofed.common.model.network).
 import genofed.common.model.network  # noqa: F401
+from genofed.client.coordinator_request import whole_number
 from genofed.client.ghost_clipping import OneBackwardClipping
 from genofed.client.trainer import Augment, TrainSettings
 from genofed.common.errors import GenofedError
@@ -107,7 +108,7 @@ def distributed_request(
             "the coordinator asked for distributed DP outside a secure-aggregation round: a share of "
             "the noise protects patients only when the coordinator sees nothing but the sum; refused"
         )
-    sites = _whole(config, NOISE_SHARE_SITES)
+    sites = whole_number(config, NOISE_SHARE_SITES)
     if not 1 <= sites <= MAX_NOISE_SHARE_SITES:
         raise GenofedError(
             f"the coordinator says {sites} sites share the noise; it must be between 1 and "
@@ -162,17 +163,6 @@ def coalition_cap(max_coalition_epsilon: float | None, simulated: bool) -> float
     )
 
 
-def _whole(config: Mapping[str, Any], key: str) -> int:
-    value = config.get(key)
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number) or number != int(number):
-        raise GenofedError(f"the coordinator sent {key}={value!r}, not a whole number; refused")
-    return int(number)
-
-
 @dataclass
 class DistributedResult:
     """The reply's weights and what the round did (for the ledger and the site's log)."""
@@ -181,7 +171,6 @@ class DistributedResult:
     steps: int
     sample_rate: float
     mean_loss: float  # stays in the site's log
-    examples: int
 
 
 def refuse_rows_beyond_ceiling(rows: int, weight_rows: int) -> None:
@@ -277,7 +266,7 @@ def noisy_gradient_round(
     with torch.no_grad():
         for name, total in sums.items():
             updated[name] = (updated[name].double() - settings.lr * total / divisor).to(updated[name].dtype)
-    return DistributedResult(updated, steps, request.sample_rate, loss, int(x.shape[0]))
+    return DistributedResult(updated, steps, request.sample_rate, loss)
 
 
 def _momentum(settings: TrainSettings) -> float:

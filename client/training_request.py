@@ -24,6 +24,7 @@ from genofed.client.coordinator_request import (
     requested_budget,
     run_config_fallbacks,
     site_split_seed,
+    whole_number,
 )
 from genofed.client.site import SiteConfig, SiteTensors, derived_key, load_site_tensors, site_secret
 from genofed.client.synthetic_use import check_end_to_end
@@ -107,18 +108,7 @@ def round_numbers(config: Mapping[str, Any]) -> tuple[int, int]:
     MAX_ROUNDS. Why: the privacy plan spreads the budget over num-rounds, and a num-rounds of 0 or
     less planned the least noise the plan allows (a privacy review: the budget still held, each
     round projected against it, but the coordinator chose how fast it was spent)."""
-
-    def whole(key: str) -> int:
-        value = config.get(key)
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            number = math.nan
-        if isinstance(value, bool) or not math.isfinite(number) or number != int(number):
-            raise GenofedError(f"the coordinator sent {key}={value!r}, not a whole number; refused")
-        return int(number)
-
-    server_round, num_rounds = whole("server-round"), whole("num-rounds")
+    server_round, num_rounds = whole_number(config, "server-round"), whole_number(config, "num-rounds")
     if not 1 <= server_round <= num_rounds <= MAX_ROUNDS:
         raise GenofedError(
             f"the coordinator sent round {server_round} of {num_rounds}: a run has 1 to {MAX_ROUNDS} "

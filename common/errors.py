@@ -33,6 +33,11 @@ class ConfigError(GenofedError, ValueError):
     """
 
 
+#: What a site sends the coordinator when its data fail their checks: a DataError names files,
+#: lines and samples, so its text stays in the site's own log (`client.app`, the agent's worker).
+DATA_REFUSAL = "the site's data failed validation; details are in the site's own log (genofed data check)"
+
+
 class DataError(GenofedError):
     """A problem in a user's data file.
 

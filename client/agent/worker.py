@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.pinning import UnapprovedApp, audit_refusal, check_fab
-from genofed.common.errors import DataError, GenofedError
+from genofed.common.errors import DATA_REFUSAL, DataError, GenofedError
 
 #: How often the worker asks the SuperNode for a task (Flower's SuperExec: 1 s).
 POLL_SECONDS = 0.05
@@ -88,7 +88,7 @@ def sent_reason(ex: Exception) -> str:
     only its type goes out, and the text stays in the agent's log (a privacy review: Flower sends
     `str(type(ex)) + str(ex)` for every exception)."""
     if isinstance(ex, DataError):  # names files, lines and samples: as `client.app` words it
-        return "the site's data failed validation; details are in the site's own log (genofed data check)"
+        return DATA_REFUSAL
     if isinstance(ex, (GenofedError, TaskInputUnavailable)):
         return str(type(ex)) + ":<'" + str(ex) + "'>"
     return f"the hospital's ClientApp failed ({type(ex).__name__}); the details stay in its agent log"

@@ -81,6 +81,7 @@ def test_the_network_sum_step_gets_a_range_its_smallest_hospital_fits_and_scratc
     assert bound > CLIPPING_RANGE
     chosen = distributed_clipping_range(CLIPPING_RANGE, _weights(0.3), network, share, 32)
     assert chosen >= 2 * bound and math.log2(chosen).is_integer()
+    assert 23 < bound < 25 and chosen == 64  # docs/distributed-dp.md's figures
     # a hospital whose own plan needs twice the floor's share still fits
     assert _bound(network, share, 32, 0.3, 2 * floor / math.sqrt(5)) <= chosen
     logistic = {**network, "lr": 0.05, "distributed-step": "mean", "momentum": 0.0}
