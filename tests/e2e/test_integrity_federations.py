@@ -116,7 +116,10 @@ def _e2e_settings(federation: Path, out: Path, **overrides) -> RunSettings:
     settings = RunSettings(
         data_dir=str(federation), out_dir=str(out), ledger_dir=str(out / "ledgers"), **{**base, **overrides}
     )
-    return replace(settings, plan_id=settings.experiment_id())
+    # the plan id (and so every batch and noise draw) from the settings without the federation's
+    # temporary path: with it, each CI run drew other batches and the no-DP FedMedian margin
+    # (AUC > 0.7) failed once in a clean clone (0.685) and passed beside it (0.745)
+    return replace(settings, plan_id=replace(settings, data_dir="").experiment_id())
 
 
 @pytest.fixture(scope="module")
