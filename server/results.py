@@ -32,9 +32,9 @@ from genofed.common.scoring.model_file import ModelFile, Task, features_dict, sa
 from genofed.common.scoring.operating import (
     NO_THRESHOLD,
     held_out_figures_at,
+    no_threshold_note,
     operating_point,
     risk_distribution,
-    too_few_note,
 )
 from genofed.common.scoring.validation import no_validation_cohort, validation_record
 from genofed.common.util.atomic import write_text_atomic
@@ -193,7 +193,7 @@ def results_operating_point(fed: FederationResult) -> dict[str, Any]:
         return {
             "threshold": None,
             "rule": None,
-            "note": NO_THRESHOLD if pooled is None else too_few_note(pooled[1]),
+            "note": NO_THRESHOLD if pooled is None else no_threshold_note(pooled[1]),
         }
     final_round = max((r["round"] for r in fed.rounds), default=0)
     note = "post-processing of the hospitals' DP validation histograms: no privacy cost beyond their release"

@@ -347,12 +347,7 @@ def adapt(
     operating = {
         **shared.operating,
         "threshold": threshold if threshold and threshold.get("threshold") is not None else None,
-        "threshold_note": None
-        if threshold
-        else (
-            f"{cases} cases and {controls} controls among the hospital's validation patients: fewer than "
-            f"{MIN_CLASS} of a class, too few to set an operating threshold"
-        ),
+        "threshold_note": None if threshold else _no_threshold_note(cases, controls),
         "risk_distribution": distribution,
     }
     warning = _warning(shared_auc, adapted_auc, len(val_y), calibration, agent_split, weight_on_shared=a)
@@ -431,6 +426,15 @@ def _validated_on(
     )
     record["shared_model"] = shared.validated_on or None
     return json.loads(json.dumps(record))  # plain data: the file is read back with weights_only
+
+
+def _no_threshold_note(cases: int, controls: int) -> str:
+    """Why the adapted model has no operating threshold: too few validation patients of a class,
+    or no cut-off at which they are better separated than by chance (`operating_point`'s rules)."""
+    counted = f"{cases} cases and {controls} controls among the hospital's validation patients"
+    if min(cases, controls) < MIN_CLASS:
+        return f"{counted}: fewer than {MIN_CLASS} of a class, too few to set an operating threshold"
+    return f"{counted}: at no cut-off are more of the cases than of the controls above it, so no threshold"
 
 
 def _flagged(histogram: np.ndarray, threshold: dict[str, Any]) -> dict[str, Any]:

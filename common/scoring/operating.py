@@ -11,7 +11,8 @@ equal widths on [0, 1]), so the threshold is a bin edge and percentiles are exac
 - `operating_point`: the bin edge that maximises Youden's J (sensitivity + specificity - 1) on
   the pooled noisy counts, with the sensitivity and specificity read from them there; none with
   fewer than `MIN_CLASS` cases or controls, the same minimum under which the report calls a
-  hospital's validation AUC too few to judge.
+  hospital's validation AUC too few to judge, and none where no edge beats chance (J <= 0: a
+  threshold there would flag people no more often among cases than among controls).
 - `risk_distribution` and `percentiles`: the CDF of the pooled histogram (both classes), linear
   within a bin.
 
@@ -63,7 +64,9 @@ def operating_point(
     the largest J wins; a tie goes to the lowest edge, the more sensitive one. Sensitivity and
     specificity there are read from the same noisy counts (an estimate on the validation
     patients, not a guarantee). None when a class has fewer than `min_class` (noisy) patients: a
-    threshold read from a handful of cases would be a noise draw (`too_few_note` says so).
+    threshold read from a handful of cases would be a noise draw; None too when no edge has J > 0:
+    the validation patients show no cut-off better than chance, and the best of them is a label
+    for a coin toss (`no_threshold_note` says which).
 
     Args:
         histogram: row 0 controls, row 1 cases, columns by predicted-risk bin; noisy counts.
@@ -81,6 +84,8 @@ def operating_point(
     specificity = np.clip([controls[:k].sum() / n_controls for k in cuts], 0.0, 1.0)
     youden = sensitivity + specificity - 1.0
     best = int(np.argmax(youden))  # the first maximum: the lowest edge among ties
+    if youden[best] <= 0.0:
+        return None
     return {
         "threshold": float(cuts[best] / bins),
         "rule": YOUDEN_RULE,
@@ -94,12 +99,20 @@ def operating_point(
     }
 
 
-def too_few_note(histogram: np.ndarray, *, min_class: int = MIN_CLASS) -> str:
-    """Why `operating_point` set no threshold from `histogram`: its (noisy) class counts."""
+def no_threshold_note(histogram: np.ndarray, *, min_class: int = MIN_CLASS) -> str:
+    """Why `operating_point` set no threshold from `histogram`: too few (noisy) cases or controls,
+    or no bin edge better than chance on them."""
     controls, cases = np.maximum(_counts(histogram).sum(axis=1), 0.0)
+    if min(controls, cases) < max(min_class, 1):
+        return (
+            f"no operating threshold: {cases:.0f} cases and {controls:.0f} controls among the validation "
+            f"patients (noisy counts), fewer than {min_class} of a class; risks and percentiles only"
+        )
     return (
-        f"no operating threshold: {cases:.0f} cases and {controls:.0f} controls among the validation "
-        f"patients (noisy counts), fewer than {min_class} of a class; risks and percentiles only"
+        f"no operating threshold: at no cut-off did the validation patients ({cases:.0f} cases and "
+        f"{controls:.0f} controls, noisy counts) show more of the cases than of the controls above it "
+        "(sensitivity + specificity - 1 <= 0 everywhere), so the model's risks did not separate them "
+        "there; risks and percentiles only"
     )
 
 

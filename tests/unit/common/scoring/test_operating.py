@@ -9,12 +9,12 @@ from genofed.common.privacy.release import histogram_metrics
 from genofed.common.scoring.operating import (
     MAX_PERCENTILE_SD,
     MIN_CLASS,
+    no_threshold_note,
     operating_point,
     percentile_sd,
     percentiles,
     percentiles_shown,
     risk_distribution,
-    too_few_note,
 )
 
 
@@ -63,9 +63,24 @@ def test_too_few_cases_or_controls_set_no_threshold_the_reports_minimum():
     histogram = np.zeros((2, 10))
     histogram[0, 2], histogram[1, 7] = 40, MIN_CLASS - 0.5  # noisy counts: 9.5 cases
     assert operating_point(histogram, round_=1) is None
-    assert "10 cases and 40 controls" in too_few_note(histogram)  # the note rounds the noisy count
+    assert "10 cases and 40 controls" in no_threshold_note(histogram)  # the note rounds the noisy count
     histogram[1, 7] = MIN_CLASS
     assert operating_point(histogram, round_=1)["threshold"] == pytest.approx(0.3)
+
+
+def test_no_cut_off_better_than_chance_sets_no_threshold():
+    """A walkthrough's run set a threshold at Youden's J -0.0003 (sensitivity 0.036 on the
+    validation releases) and its report called it the best balance of misses against false alarms."""
+    inverted = np.zeros((2, 10))
+    inverted[0, 7], inverted[1, 2] = 40, 20  # every case below every control: J <= 0 at every edge
+    assert operating_point(inverted, round_=1) is None
+    note = no_threshold_note(inverted)
+    assert "20 cases and 40 controls" in note and "at no cut-off" in note and "fewer than" not in note
+    alike = np.zeros((2, 10))
+    alike[0, 3:7], alike[1, 3:7] = 10, 5  # the same spread in both classes: J = 0 at every edge
+    assert operating_point(alike, round_=1) is None
+    alike[1, 6] += 1  # one more case at the top: J > 0 at edge 0.6
+    assert operating_point(alike, round_=1)["threshold"] == pytest.approx(0.6)
 
 
 def test_risk_distribution_is_a_monotone_cdf_of_both_classes_and_percentiles_interpolate():
