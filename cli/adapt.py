@@ -22,6 +22,7 @@ from genofed.cli.stdout import closed_stdout_is_fine
 
 if TYPE_CHECKING:
     from genofed.common.scoring.adapt import Adaptation
+    from genofed.common.scoring.model_file import ModelFile
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -174,9 +175,24 @@ def run_adapt(args: argparse.Namespace) -> int:
     print_created_folder(new_folder)
     if adaptation.warning:
         print(f"warning: {adaptation.warning} (recorded in {out})", file=sys.stderr)
+    _warn_of_an_unfit_shared_model(shared, out)
     with closed_stdout_is_fine():
         _print_summary(out, digest, shared.content_hash, adaptation, MIN_FOR_DISTRIBUTION)
     return 0
+
+
+def _warn_of_an_unfit_shared_model(shared: ModelFile, out: Path) -> None:
+    """Say that the shared model's run report judged it NOT FIT FOR USE (or could not judge it), and
+    that the adapted file carries that verdict: `predict` marks its every row not for patient care."""
+    from genofed.common.scoring.validation import fitness_words, unfit_words
+
+    if unfit_words(shared.validated_on) is not None:
+        print(
+            f"warning: the run's report judged the shared model {fitness_words(shared.validated_on)}. The "
+            f"adapted model in {out} has no verdict of its own and carries that one: `genofed predict` marks "
+            "every row of its scores not for patient care",
+            file=sys.stderr,
+        )
 
 
 #: An existing --out that `adapt --force` may replace, in words (`is_adapted_model_file`).

@@ -372,13 +372,19 @@ def fitness_warning(model: ModelFile) -> str | None:
     verdict = unfit_words(model.validated_on)
     if verdict is None:
         return None
-    fitness = fitness_of(model.validated_on) or {}
-    judged = (
-        f"the run's report judged this model {fitness_words(model.validated_on)}"
-        if fitness.get("passed") is False
-        else f"the run's report could not judge this model ({fitness_words(model.validated_on)}) and says "
-        "not to use it on patients before it has been tested on a cohort of its own"
-    )
+    fitness = fitness_of(model.validated_on)
+    if fitness is None:  # an adaptation of a shared model that must not be used on patients
+        judged = (
+            "this adapted model has no verdict of its own, and the run's report judged the shared model it "
+            f"was adapted from {fitness_words(model.validated_on['shared_model'])}"
+        )
+    elif fitness.get("passed") is False:
+        judged = f"the run's report judged this model {fitness_words(model.validated_on)}"
+    else:
+        judged = (
+            f"the run's report could not judge this model ({fitness_words(model.validated_on)}) and says "
+            "not to use it on patients before it has been tested on a cohort of its own"
+        )
     return (
         f"{judged}. Its risks and calls are written for research only, not for patient care: every row's "
         f"notes column starts with '{fitness_row_note(model)}'"

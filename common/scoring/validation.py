@@ -313,8 +313,22 @@ def unfit_words(record: Mapping[str, Any]) -> str | None:
     """The verdict's words when the run's report says the model must not be used on patients: NOT
     FIT FOR USE (a failed rule), or "Cannot be judged" (no test cohort: the report says not to use
     it before it has been tested on a cohort of its own); None when the minimum checks passed or no
-    verdict is recorded."""
+    verdict is recorded. An adapted model has no verdict of its own (no test cohort judged it):
+    it carries the shared model's when that one must not be used on patients (`shared_unfit`), since a
+    refit on a few dozen of a hospital's patients does not make an unfit model fit."""
     fitness = fitness_of(record)
-    if fitness is None or fitness.get("passed") is True:
+    if fitness is None:
+        return shared_unfit(record)
+    if fitness.get("passed") is True:
         return None
     return str(fitness["verdict"])
+
+
+def shared_unfit(record: Mapping[str, Any]) -> str | None:
+    """For an adapted model's record: the shared model's verdict, said as the shared model's, when its
+    run's report judged it NOT FIT FOR USE or could not judge it; None otherwise (or for a record
+    without a shared model's)."""
+    shared = fitness_of((record or {}).get("shared_model") or {})
+    if shared is None or shared.get("passed") is True:
+        return None
+    return f"{shared['verdict']} (the shared model it was adapted from)"

@@ -225,3 +225,30 @@ def test_state_dir_with_a_secret_the_agent_did_not_write_is_refused(hospital, ca
     assert f"--state-dir {state}: its secret.key" in err and "writes a 32-byte secret" in err
     assert "not the agent's secret" in err and "Traceback" not in err
     assert not (folder / "adapted.pt").exists()
+
+
+def test_adapting_a_model_judged_not_fit_warns_and_the_adapted_file_keeps_the_verdict(tmp_path, capsys):
+    """`adapt` said nothing when the shared model's run report judged it NOT FIT FOR USE, and the
+    adapted file's rows then came out of `predict` without the note (a walkthrough)."""
+    from dataclasses import replace
+
+    from helpers.model_files import model_file
+    from helpers.validated_on import adults
+
+    from genofed.common.scoring.model_file import save_model_file
+    from genofed.server.report.verdict import NOT_FIT
+
+    fitness = {"verdict": NOT_FIT, "passed": False, "failed": ["its operating threshold flags everyone"]}
+    model = tmp_path / "shared.pt"
+    save_model_file(model, replace(model_file(), validated_on={**adults(), "fitness": fitness}))
+    genotypes, phenotypes = write_people(tmp_path / "people")
+    out = tmp_path / "adapted.pt"
+    assert main(_args(model, genotypes, phenotypes, out)) == 0
+    err = capsys.readouterr().err
+    assert f"warning: the run's report judged the shared model {NOT_FIT}: fails 1 of " in err
+    assert "`genofed predict` marks every row of its scores not for patient care" in err
+    risks = tmp_path / "risks.csv"
+    assert main(["predict", "--model", str(out), "--genotypes", str(genotypes), "--out", str(risks)]) == 0
+    rows = risks.read_text().splitlines()[1:]
+    note = f"{NOT_FIT} (the shared model it was adapted from): not for patient care"
+    assert rows and all(note in row for row in rows)

@@ -96,3 +96,24 @@ def test_a_run_without_a_test_cohort_is_warned_as_its_report_warns(tmp_path, cap
     _, err, rows, _ = _predict(tmp_path, nothing, capsys)
     assert err.splitlines()[0].startswith("warning: the run's report could not judge this model (Cannot be")
     assert all(row["notes"].startswith("run report's verdict on the model: Cannot be judged") for row in rows)
+
+
+def test_an_adaptation_of_a_model_judged_not_fit_for_use_carries_its_verdict(tmp_path, capsys):
+    """A walkthrough adapted a NOT FIT FOR USE model on 22 patients and `predict` then wrote clean
+    rows (a control at risk 0.999, no note): the adaptation has no verdict of its own, so the shared
+    model's is said on every row, first on stderr and in the provenance file."""
+    shared = {**adults(), "fitness": _fitness(0.01)}
+    adapted = {**adults(), "shared_model": shared}  # what `adapt` records: no fitness of its own
+    out, err, rows, provenance = _predict(tmp_path, adapted, capsys)
+    first = err.splitlines()[0]
+    assert first.startswith(
+        "warning: this adapted model has no verdict of its own, and the run's report judged the shared "
+        f"model it was adapted from {NOT_FIT}: fails 1 of "
+    )
+    note = f"run report's verdict on the model: {NOT_FIT} (the shared model it was adapted from)"
+    note += ": not for patient care"
+    assert all(row["notes"].split("; ")[0] == note for row in rows)
+    assert provenance["fitness"]["row_note"] == note and provenance["fitness"]["recorded"] is False
+    passed = {**adults(), "shared_model": {**adults(), "fitness": _fitness(0.5)}}
+    _, err, rows, _ = _predict(tmp_path, passed, capsys, name="passed.pt")
+    assert "warning:" not in err and not any(NOT_FIT in row["notes"] for row in rows)
