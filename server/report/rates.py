@@ -11,9 +11,10 @@
   with LR-, so each interval is its ratio's interval mapped through that function.
 - `reweighted_brier`: the Brier score with cases and controls reweighted to a prevalence.
 
-A rate or ratio that is undefined (an empty denominator, no false alarm) is None and reads "not
-measured" or says why; an interval that needs a zero count in a denominator is left out, and one
-whose proportion is 1 (every case flagged) takes half a count each way, not a zero width.
+A rate or ratio that is undefined (an empty denominator, no false alarm, no one flagged) is None and
+reads "not measured" or says why; an interval that needs a zero count in a denominator is left out,
+and one whose proportion is 0 or 1 (no case flagged, every case flagged) takes half a count each way,
+not a zero width.
 """
 
 from __future__ import annotations
@@ -55,17 +56,24 @@ class Ratio:
         return f"{self.value:.2f} ({self.low:.2f}-{self.high:.2f})"
 
 
-def _log_ratio(hits: int, hits_of: int, misses: int, misses_of: int) -> Ratio:
+def _log_ratio(hits: float, hits_of: float, misses: float, misses_of: float) -> Ratio:
     """(hits / hits_of) / (misses / misses_of) with the log-method interval (module docstring)."""
     ratio = (hits / hits_of) / (misses / misses_of)
     if hits == 0:
-        return Ratio(ratio)
+        # a ratio of 0 (no case flagged, some controls are) has no log; its upper bound comes from
+        # half a count each way (Haldane), so that "0.00" does not read as a certain 0
+        corrected = _log_ratio(0.5, hits_of + 1, misses + 0.5, misses_of + 1)
+        return Ratio(0.0, 0.0, corrected.high)
     if hits == hits_of or misses == misses_of:
         # a proportion of 1 (everyone flagged, say) makes its variance term 1/a - 1/n zero, and
         # the interval would collapse onto the value; half a count each way (Haldane) keeps it
         hits, hits_of, misses, misses_of = hits + 0.5, hits_of + 1, misses + 0.5, misses_of + 1
     se = math.sqrt(1 / hits - 1 / hits_of + 1 / misses - 1 / misses_of)
     return Ratio(ratio, ratio * math.exp(-Z95 * se), ratio * math.exp(Z95 * se))
+
+
+#: LR+ where the call flags no one: 0 / 0, neither unbounded nor 0.
+NO_ONE_FLAGGED = "not defined (no one flagged)"
 
 
 def likelihood_ratios(metrics: ThresholdMetrics) -> tuple[Ratio, Ratio]:
@@ -75,11 +83,15 @@ def likelihood_ratios(metrics: ThresholdMetrics) -> tuple[Ratio, Ratio]:
     if not cases or not controls:
         undefined = Ratio(None, why="not measured (needs people with and without the disease)")
         return undefined, undefined
-    if metrics.false_positives == 0:
+    if metrics.flagged == 0:
+        positive = Ratio(None, why=NO_ONE_FLAGGED)
+    elif metrics.false_positives == 0:
         positive = Ratio(None, why="unbounded (no false alarm in the test cohort)")
     else:
         positive = _log_ratio(metrics.true_positives, cases, metrics.false_positives, controls)
-    if metrics.true_negatives == 0:
+    if metrics.true_negatives + metrics.false_negatives == 0:
+        negative = Ratio(None, why="not defined (everyone flagged)")
+    elif metrics.true_negatives == 0:
         negative = Ratio(None, why="unbounded (no one without the disease left unflagged)")
     else:
         negative = _log_ratio(metrics.false_negatives, cases, metrics.true_negatives, controls)

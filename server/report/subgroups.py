@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from genofed.common.reporting.auc import delong_interval
-from genofed.common.reporting.clinical import threshold_metrics
+from genofed.common.reporting.calibration import wilson_interval
+from genofed.common.reporting.clinical import ThresholdMetrics, threshold_metrics
+from genofed.common.reporting.formatting import fmt_percent
 from genofed.common.reporting.tables import markdown_table
 from genofed.common.scoring.operating import MIN_CLASS
 from genofed.server.report.rates import likelihood_ratios, share_cell
@@ -180,9 +182,33 @@ class _Row:
     concerns: list[str]  # why this group may be served less well ([] when nothing shows it)
 
 
-def _group_row(
-    name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, whole_auc: float | None
-) -> _Row:
+@dataclass(frozen=True)
+class _Whole:
+    """What a group is compared with: the whole test cohort's AUC, sensitivity at the call, and
+    whether the call is shown to inform there (`_informs`)."""
+
+    auc: float | None
+    sensitivity: float
+    informs: bool
+
+    @classmethod
+    def of(cls, labels: np.ndarray, risks: np.ndarray, cutoff: float) -> _Whole:
+        interval = delong_interval(labels, risks)
+        metrics = threshold_metrics(labels, risks, cutoff)
+        return cls(
+            auc=interval.auc if interval is not None else None,
+            sensitivity=metrics.sensitivity or 0.0,
+            informs=_informs(metrics),
+        )
+
+
+def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, whole: _Whole) -> _Row:
+    """One group's cells and why it may be served less well: an AUC interval wholly below the whole
+    cohort's; a call that flags none of its people while it holds enough cases that the whole
+    cohort's sensitivity should have found some (Wilson's interval of 0 of them lies below it); an
+    LR+ interval reaching 1, said only when the whole cohort's does not reach 1 (`whole.informs`),
+    since otherwise every group shares the verdict's own caveat and naming some would single them
+    out for the cohort's fault."""
     metrics = threshold_metrics(labels, risks, cutoff)
     cases = metrics.true_positives + metrics.false_negatives
     controls = metrics.true_negatives + metrics.false_positives
@@ -190,14 +216,19 @@ def _group_row(
     if min(cases, controls) >= MIN_CLASS:
         auc = delong_interval(labels, risks)
         auc_cell = f"{auc.auc:.3f} ({auc.low:.3f}-{auc.high:.3f})" if auc is not None else "not measured"
-        if auc is not None and whole_auc is not None and auc.high < whole_auc:
+        if auc is not None and whole.auc is not None and auc.high < whole.auc:
             concerns.append(
-                f"AUC {auc.auc:.3f}, its interval wholly below the whole cohort's {whole_auc:.3f}"
+                f"AUC {auc.auc:.3f}, its interval wholly below the whole cohort's {whole.auc:.3f}"
             )
     else:
         auc_cell = f"too few to judge ({cases} cases, {controls} controls)"
     positive, _ = likelihood_ratios(metrics)
-    if positive.low is not None and positive.low <= 1.0:
+    if metrics.flagged == 0 and cases > 0 and wilson_interval(0, cases)[1] < whole.sensitivity:
+        concerns.append(
+            f"no one of its {metrics.n:,} people is flagged: the call finds none of its {cases:,} cases, "
+            f"where it finds {fmt_percent(whole.sensitivity)} of the whole cohort's"
+        )
+    elif whole.informs and positive.low is not None and positive.low <= 1.0:
         concerns.append(
             f"LR+ {positive.cell()}, its interval reaching 1: the flag is not shown to inform here"
         )
@@ -219,8 +250,7 @@ def _rows(
     """The table's rows, group by group, and (group, why) for each group the model may serve less
     well."""
     labels, risks = predictions.labels, predictions.risks
-    whole = delong_interval(labels, risks)
-    whole_auc = whole.auc if whole is not None else None
+    whole = _Whole.of(labels, risks, cutoff)
     rows, concerns = [], []
     for grouping in groupings:
         groups = np.asarray(grouping.groups, dtype=object)
@@ -231,11 +261,20 @@ def _rows(
         for name in names:
             members = groups == name
             label = f"{md_text(grouping.title)}: {md_text(name)}"
-            row = _group_row(label, labels[members], risks[members], cutoff, whole_auc)
+            row = _group_row(label, labels[members], risks[members], cutoff, whole)
             rows.append(row.cells)
             if row.concerns:
                 concerns.append((label, row.concerns))
     return rows, concerns
+
+
+def _informs(metrics: ThresholdMetrics) -> bool:
+    """Whether the call is shown to inform on these people: its LR+ interval lies above 1, or it is
+    unbounded (flagged cases, no false alarm)."""
+    positive, _ = likelihood_ratios(metrics)
+    if positive.value is None:
+        return metrics.true_positives > 0
+    return positive.low is not None and positive.low > 1.0
 
 
 def concerning_groups(
@@ -285,16 +324,22 @@ def subgroup_section(
         else " The test cohort carries no population or ancestry column, so how the model does by ancestry "
         "is not shown; add one to its phenotype table to see it."
     )
+    whole_informs = _Whole.of(predictions.labels, predictions.risks, cutoff).informs
     served = (
         "**May be served less well:** "
         + "; ".join(f"{label} ({'; '.join(why)})" for label, why in concerns)
         + ". A screening flag, not a test corrected for the number of groups; validate the model on such "
         "patients before using it for them."
         if concerns
-        else "No group has an AUC interval wholly below the whole test cohort's, or an LR+ interval reaching "
-        "1; small groups have wide intervals, so this does not show that the model serves every group "
-        "equally."
+        else "No group has an AUC interval wholly below the whole test cohort's, a call that flags none of "
+        f"its cases{', or an LR+ interval reaching 1' if whole_informs else ''}; small groups have wide "
+        "intervals, so this does not show that the model serves every group equally."
     )
+    if not whole_informs:
+        served += (
+            " The whole test cohort's LR+ interval is not above 1 (the verdict says so), so no group is "
+            "named for its own."
+        )
     return (
         f"{head}The same call ({cutoff_words}) within groups of the test cohort, to find patients the "
         f"model serves less well ({sources}). Share flagged is within the group, at its own case share; "
@@ -302,6 +347,8 @@ def subgroup_section(
         "disease. Where a group's risks sit higher or lower overall (older people score higher, for "
         "example) its sensitivity and specificity move in opposite directions: more or fewer of it are "
         "flagged, but the flag still informs while its LR+ stays well above 1. A group is named below "
-        "when its AUC's interval lies wholly below the whole cohort's, or its LR+ interval reaches 1."
+        "when its AUC's interval lies wholly below the whole cohort's, when the call flags none of its "
+        "people though some have the disease, or when its LR+ interval reaches 1 while the whole cohort's "
+        "lies above 1."
         f"{missing}\n\n{table}\n\n{served}"
     )

@@ -115,14 +115,24 @@ def stated_items(assessment: Assessment) -> list[str]:
             f"**The operating threshold's call** (risk >= {at.threshold:.3f}) has LR+ {positive.cell()} and "
             f"LR- {negative.cell()}"
         )
-        if prevalence is not None:
+        said = []
+        if at.flagged == 0:
+            said.append(f"it flags no one of the {at.n:,} people of the test cohort, so it finds no case")
+        elif positive.low is not None and positive.low <= 1.0:
+            said.append(
+                "its LR+ interval reaches 1, so on this test cohort the flag is not shown to raise anyone's "
+                "chance of having the disease"
+            )
+        if prevalence is not None and at.flagged > 0:
             ppv, _ = at.ppv_npv_at(prevalence.value)
             share = flagged_share_at(at, prevalence.value)
-            usefulness += (
-                f": at the real prevalence it would flag {fmt_percent(share)} of people, of whom "
+            said.append(
+                f"at the real prevalence it would flag {fmt_percent(share)} of people, of whom "
                 f"{fmt_percent(ppv)} have the disease, against {fmt_percent(prevalence.value)} before the "
                 "test"
             )
+        if said:
+            usefulness += ": " + "; ".join(said)
         items.append(usefulness + " (see At the bedside)")
     cutoff = at or assessment.top_decile
     groups = (

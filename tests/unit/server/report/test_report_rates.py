@@ -62,6 +62,29 @@ def test_flagging_everyone_keeps_an_interval_instead_of_certainty():
     assert ppv.startswith("1.5% (") and not ppv.startswith("1.5% (1.5-1.5)")
 
 
+def test_flagging_no_one_is_not_defined_and_no_case_flagged_keeps_an_upper_bound():
+    """A walkthrough's report said "LR+ unbounded (no false alarm)" for a call that flagged none of
+    200 people (0 / 0), and "LR+ 0.00" with no interval for a group where only controls were
+    flagged: a 0 read as certain."""
+    nobody = ThresholdMetrics(
+        0.9, true_positives=0, false_positives=0, true_negatives=150, false_negatives=50
+    )
+    positive, negative = likelihood_ratios(nobody)
+    assert positive.value is None and positive.cell() == "not defined (no one flagged)"
+    assert negative.value == pytest.approx(1.0)
+    everyone = ThresholdMetrics(
+        0.1, true_positives=50, false_positives=150, true_negatives=0, false_negatives=0
+    )
+    assert likelihood_ratios(everyone)[1].cell() == "not defined (everyone flagged)"
+    only_controls = ThresholdMetrics(
+        0.5, true_positives=0, false_positives=6, true_negatives=44, false_negatives=10
+    )
+    positive, _ = likelihood_ratios(only_controls)
+    assert positive.value == 0.0 and positive.low == 0.0
+    assert 1.0 < positive.high < 10.0  # 10 cases cannot rule out an informative flag
+    assert positive.cell() == f"0.00 (0.00-{positive.high:.2f})"
+
+
 def test_ppv_and_npv_intervals_are_the_likelihood_ratios_carried_over():
     cell = ppv_npv_cell(AUDITED, 0.015)
     assert cell == "2.7% (2.4-3.2) / 99.4% (99.2-99.5)"

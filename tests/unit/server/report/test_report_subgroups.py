@@ -98,3 +98,45 @@ def test_without_a_test_cohort_folder_the_groups_are_said_to_be_missing(tmp_path
     text = write_report(run_dir, results).read_text()
     assert "**By group of the test cohort.** Not shown:" in _section(text, "At the bedside")
     assert "Groups it may serve less well" not in text
+
+
+def _young_and_old(old_signal: float):
+    """100 younger people whose risks all sit below the call at 0.5 (20 cases among them) and 100
+    older ones whose risks straddle it; `old_signal` is how much higher the older cases score."""
+    from genofed.server.report.run_files import Predictions
+    from genofed.server.report.subgroups import Grouping
+
+    rng = np.random.default_rng(3)
+    young_labels = np.arange(100) % 5 == 0
+    old_labels = np.arange(100) % 2 == 0
+    young = rng.uniform(0.05, 0.3, 100) + 0.15 * young_labels  # ranked well, all below 0.5
+    old = np.clip(rng.uniform(0.3, 0.7, 100) + old_signal * old_labels, 0.0, 1.0)
+    labels = np.concatenate([young_labels, old_labels]).astype(np.int64)
+    predictions = Predictions(labels, np.concatenate([young, old]))
+    ages = Grouping("Age", ("under 40",) * 100 + ("60 and over",) * 100, "test/phenotypes.csv")
+    return predictions, (ages,)
+
+
+def test_a_group_the_call_never_flags_is_named_and_groups_share_a_cohort_that_does_not_inform():
+    """A walkthrough's report flagged no one under 60 (0 of 135 people, their cases among them) and
+    named neither group, while it named a group whose AUC was above the whole cohort's for an LR+
+    interval reaching 1 that the whole cohort's reached too."""
+    from genofed.server.report.run_files import Predictions
+    from genofed.server.report.subgroups import _rows, concerning_groups, subgroup_section
+
+    predictions, groupings = _young_and_old(old_signal=0.3)
+    rows, concerns = _rows(predictions, groupings, 0.5)
+    why = dict(concerns)
+    assert list(why) == ["Age: under 40"]
+    assert len(why["Age: under 40"]) == 1  # ranked well within the group: only the call fails it
+    assert why["Age: under 40"][0].startswith(
+        "no one of its 100 people is flagged: the call finds none of its 20"
+    )
+    assert concerning_groups(predictions, groupings, 0.5) == ["Age: under 40"]
+    rng = np.random.default_rng(4)  # risks unrelated to the labels: the call informs no one
+    no_signal = Predictions(np.arange(200) % 3 == 0, rng.uniform(0.3, 0.7, 200))
+    section = subgroup_section(no_signal, groupings, 0.5, "risk >= 0.500")
+    assert "LR+ interval is not above 1 (the verdict says so), so no group is named for its own" in section
+    assert not any(
+        "LR+" in reason for _, reasons in _rows(no_signal, groupings, 0.5)[1] for reason in reasons
+    )

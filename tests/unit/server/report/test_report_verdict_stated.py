@@ -78,3 +78,18 @@ def test_plain_words_in_the_clinicians_sections(tmp_path: Path) -> None:
     assert "**Operating threshold rule** (risk >= 0.450), as the run recorded it: maximise" in text
     final = _section(text, "Final model on the test cohort")
     assert "case share)" in final and "prevalence" not in final
+
+
+def test_a_call_that_flags_no_one_is_said_as_such(tmp_path: Path) -> None:
+    """A walkthrough's verdict read "has LR+ unbounded (no false alarm in the test cohort) ... it
+    would flag 0.0% of people, of whom not measured have the disease" for a call that flagged none of
+    the 200 people."""
+    run_dir, results = write_run(tmp_path)
+    predictions = read_predictions(run_dir)
+    above_everyone = float(np.max(predictions.risks)) + 1e-3
+    results["operating_point"] = {**results["operating_point"], "threshold": above_everyone}
+    verdict = _section(write_report(run_dir, results).read_text(), "Verdict")
+    call = next(line for line in verdict.splitlines() if "**The operating threshold's call**" in line)
+    assert "has LR+ not defined (no one flagged)" in call
+    assert f"it flags no one of the {predictions.n:,} people of the test cohort, so it finds no case" in call
+    assert "unbounded" not in call and "not measured have the disease" not in call
