@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import roc_auc_score
 
-from genofed.common.data.features import FeatureSpec, encode
+from genofed.common.data.features import FeatureSpec, encode, unknown_covariates
 from genofed.common.data.layout import RULE_HINT, site_files
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
@@ -52,6 +53,31 @@ class TestCohort:
         model = build_model(model_config, seed=0)
         model.load_state_dict(state_dict)
         return predict_proba(model, self.features)
+
+    def score_parts(
+        self, model_config: ModelConfig, state_dict: dict[str, torch.Tensor], spec: FeatureSpec
+    ) -> dict[str, float] | None:
+        """How much of the model's ranking on this cohort comes from the genotypes and how much from
+        the covariates (sex, age): its AUC with both, with the genotypes alone (every covariate set to
+        what the model reads for an unknown value) and with the covariates alone (every genotype set
+        to the panel's expected dosage, 0 once centred). A clinician told "genetic risk" must see
+        when a score mostly ranks people by age. None without both classes. The coordinator's own
+        cohort: nothing a hospital released is read."""
+        if len(np.unique(self.labels)) < 2:
+            return None
+        model = build_model(model_config, seed=0)
+        model.load_state_dict(state_dict)
+        covariates = len(spec.covariates)
+        genotypes_only = self.features.copy()
+        genotypes_only[:, genotypes_only.shape[1] - covariates :] = unknown_covariates(spec)
+        covariates_only = self.features.copy()
+        covariates_only[:, : covariates_only.shape[1] - covariates] = 0.0
+        return {
+            "auc": float(roc_auc_score(self.labels, predict_proba(model, self.features))),
+            "genotypes_only_auc": float(roc_auc_score(self.labels, predict_proba(model, genotypes_only))),
+            "covariates_only_auc": float(roc_auc_score(self.labels, predict_proba(model, covariates_only))),
+            "covariates": list(spec.covariates),
+        }
 
     def evaluate(self, model_config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> dict:
         return binary_metrics(self.labels, self.predict(model_config, state_dict))

@@ -91,6 +91,11 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "turned_away": dict(fed.log.turned_away),
         "site_evaluation": evaluation,
         "operating_point": results_operating_point(fed),
+        # the test cohort's AUC with the genotypes alone and with sex and age alone (the report's
+        # "What the score rests on"; the coordinator's own cohort, no privacy cost)
+        "score_parts": None
+        if fed.test is None or fed.panel is None
+        else fed.test.score_parts(fed.model_config, fed.state_dict, FeatureSpec(alt_freq=fed.panel.alt_freq)),
         # the coordinator's screening of each update (docs/robust-aggregation.md)
         "update_norms": {str(r): norms for r, norms in sorted(fed.log.update_norms.items())},
         "capped_examples": {str(r): notes for r, notes in sorted(fed.log.capped.items())},

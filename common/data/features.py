@@ -120,6 +120,14 @@ def _column(frame: pd.DataFrame, name: str, n: int) -> np.ndarray:
     return pd.to_numeric(frame[matching[0]], errors="coerce").to_numpy(dtype=np.float64)
 
 
+def unknown_covariates(spec: FeatureSpec) -> np.ndarray:
+    """The encoded value of an unknown covariate, one per `spec.covariates` in order (sex 0.5, age
+    the centre): what the model reads for a person without a phenotype row."""
+    return np.array(
+        [_encode_covariate(spec, name, np.array([np.nan]))[0] for name in spec.covariates], dtype=np.float32
+    )
+
+
 def _encode_covariate(spec: FeatureSpec, name: str, values: np.ndarray) -> np.ndarray:
     """sex: 0/1, unknown 0.5 (halfway, no claim either way); age: centred and scaled, unknown 0
     (= the centre); any other covariate: as is, unknown 0."""

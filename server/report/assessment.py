@@ -63,6 +63,9 @@ class Assessment:
     #: whether the hospitals' validation releases carried DP noise (charged to their budgets) or,
     #: in a run without DP, exact counts: every sentence about them must say which
     private: bool = True
+    #: results.json `score_parts`: the test cohort's AUC with the genotypes alone and with sex and
+    #: age alone (`TestCohort.score_parts`); None in runs without a test cohort or older runs
+    score_parts: Mapping[str, Any] | None = None
 
 
 def releases_words(assessment: Assessment) -> str:
@@ -103,6 +106,7 @@ def assess(
             prevalence,
             auc=_recorded_auc_interval(results),
             private=dp_on(results),
+            score_parts=_score_parts(results),
             **_recorded_brier(results),
         )
     labels, risks = predictions.labels, predictions.risks
@@ -127,7 +131,15 @@ def assess(
         calibration=calibration_table(labels, risks),
         groupings=groupings,
         private=dp_on(results),
+        score_parts=_score_parts(results),
     )
+
+
+def _score_parts(results: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """results.json `score_parts` when it holds the three AUCs as numbers, else None."""
+    parts = mapping(results.get("score_parts"))
+    keys = ("auc", "genotypes_only_auc", "covariates_only_auc")
+    return parts if parts and all(number(parts.get(key)) is not None for key in keys) else None
 
 
 def _recorded_auc_interval(results: Mapping[str, Any]) -> AucInterval | None:

@@ -4,7 +4,8 @@ simulated data, how many of the disease's causal variants the list recovers."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from genofed.common.reporting.formatting import fmt_int
 from genofed.common.reporting.tables import markdown_table
@@ -68,12 +69,43 @@ def odds_factor(score: float) -> str:
     return f"{math.exp(score):.3f}"
 
 
-def drivers_section(explanation: Explanation | str) -> str:
-    """The top-variant table, or the one sentence `explain_run` gave for why there is none."""
+def rests_on_covariates(parts: Mapping[str, Any] | None) -> bool:
+    """Whether sex and age alone rank the test cohort at least as well as the genotypes alone
+    (results.json `score_parts`): then the verdict says so, since the report calls it genetic risk."""
+    return bool(parts) and parts["covariates_only_auc"] >= parts["genotypes_only_auc"]
+
+
+def score_parts_words(parts: Mapping[str, Any] | None) -> str:
+    """'What the score rests on': the test cohort's AUC with everything the model reads, with the
+    genotypes alone and with the covariates alone (`TestCohort.score_parts`); "" without them."""
+    if not parts:
+        return ""
+    covariates = " and ".join(parts.get("covariates") or ("sex", "age"))
+    words = (
+        f"\n\n**What the score rests on** (the test cohort): the final model ranks its people with AUC "
+        f"{parts['auc']:.3f} reading everything; {parts['genotypes_only_auc']:.3f} from the genotypes "
+        f"alone ({covariates} read as unknown); {parts['covariates_only_auc']:.3f} from {covariates} alone "
+        "(every genotype at the panel's average)."
+    )
+    if rests_on_covariates(parts):
+        words += (
+            f" {covariates.capitalize()} alone rank these people at least as well as the genotypes: much of "
+            f"what the risk says is the person's {covariates}, and a risk scored without them (`genofed "
+            "predict` without --phenotypes) loses it."
+        )
+    return words
+
+
+def drivers_section(explanation: Explanation | str, parts: Mapping[str, Any] | None = None) -> str:
+    """The top-variant table, or the one sentence `explain_run` gave for why there is none; then
+    what the score rests on (`score_parts_words`, results.json `score_parts`)."""
     if isinstance(explanation, str):
-        return f"{TITLE}\n\nNot computed. {explanation}"
+        return f"{TITLE}\n\nNot computed. {explanation}{score_parts_words(parts)}"
     if not explanation.drivers:
-        return f"{TITLE}\n\nEvery variant's contribution is zero: the model has not learnt from genotypes."
+        return (
+            f"{TITLE}\n\nEvery variant's contribution is zero: the model has not learnt from genotypes."
+            f"{score_parts_words(parts)}"
+        )
     simulated = explanation.recovered is not None
     header = ["Rank", "Variant (chrom:pos:ref:alt)", "Position", "Gene", "Alt frequency", "Contribution"]
     header += ["Causal (simulated truth)"] if simulated else []
@@ -101,4 +133,5 @@ def drivers_section(explanation: Explanation | str) -> str:
         f"{_meaning_words(explanation)} {genes}\n\n"
         + markdown_table(header, rows)
         + _truth_words(explanation)
+        + score_parts_words(parts)
     )

@@ -36,6 +36,7 @@ from genofed.common.reporting.calibration import calibration_statement, check_ca
 from genofed.common.reporting.formatting import fmt_percent
 from genofed.server.report.assessment import Assessment, releases_words
 from genofed.server.report.bedside import flagged_share_at
+from genofed.server.report.drivers import rests_on_covariates
 from genofed.server.report.rates import likelihood_ratios
 from genofed.server.report.subgroups import concerning_groups
 
@@ -134,6 +135,16 @@ def stated_items(assessment: Assessment) -> list[str]:
         if said:
             usefulness += ": " + "; ".join(said)
         items.append(usefulness + " (see At the bedside)")
+    parts = assessment.score_parts
+    if rests_on_covariates(parts):
+        covariates = " and ".join(parts.get("covariates") or ("sex", "age"))
+        items.append(
+            f"**What the score rests on:** on the test cohort {covariates} alone rank people with AUC "
+            f"{parts['covariates_only_auc']:.3f}, the genotypes alone with "
+            f"{parts['genotypes_only_auc']:.3f}: "
+            f"much of what the risk says is the person's {covariates}, not their genotypes (see Which "
+            "variants drive the model)"
+        )
     cutoff = at or assessment.top_decile
     groups = (
         concerning_groups(assessment.predictions, assessment.groupings, cutoff.threshold)
