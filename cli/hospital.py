@@ -46,6 +46,7 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     )
     commands = parser.add_subparsers(dest="hospital_command", metavar="COMMAND", required=True)
     _add_init(commands)
+    _add_rotate_key(commands)
     _add_check(commands)
     _add_start(commands)
     _add_audit(commands)
@@ -67,6 +68,24 @@ def _add_init(commands: argparse._SubParsersAction) -> None:
     init.add_argument("dir", metavar="DIR", help="the site folder (created 0700 if missing)")
     init.add_argument("--name", required=True, help="the hospital's name in the federation, e.g. rostov")
     init.set_defaults(handler=run_hospital_init)
+
+
+def _add_rotate_key(commands: argparse._SubParsersAction) -> None:
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="replace this site's key pair in place (a leaked or lost key); the site keeps its ledger",
+        description=(
+            "Make a new key pair in the site folder DIR, in place of the old one: the site keeps its privacy "
+            "ledger, budget, data binding and audit log (a new site folder would start the data's ledger "
+            "anew). The old public key is kept as supernode.pub.retired-TIME, the old private key is "
+            "overwritten, hospital.json records the old fingerprint under `rotated`, and the audit log says "
+            "so. Then the coordinator revokes the old key (`genofed coordinator revoke FED --name NAME`) and "
+            "enrols the new supernode.pub (`genofed coordinator enroll FED --name NAME --public-key "
+            "supernode.pub --declared-size N`). Refused while the site's agent runs."
+        ),
+    )
+    rotate.add_argument("dir", metavar="DIR", help="the site folder (made by `genofed hospital init`)")
+    rotate.set_defaults(handler=run_hospital_rotate_key)
 
 
 def _add_check(commands: argparse._SubParsersAction) -> None:
@@ -515,6 +534,34 @@ def run_hospital_init(args: argparse.Namespace) -> int:
     )
     print(
         f"  send {args.dir}/{info['public_key']} to the coordinator; confirm its fingerprint by phone:",
+        file=sys.stderr,
+    )
+    print(f"  {info['fingerprint']}", file=sys.stderr)
+    print(info["public_key_line"])
+    return 0
+
+
+def run_hospital_rotate_key(args: argparse.Namespace) -> int:
+    import sys
+
+    from genofed.client.agent.keys import rotate_site_key
+
+    info = rotate_site_key(args.dir)
+    name = info["name"]
+    print(
+        f"made a new key pair for hospital {name!r} in {args.dir}; its ledger and audit log are kept",
+        file=sys.stderr,
+    )
+    if info["retired"]:
+        print(f"  the old public key is kept as {info['retired']}", file=sys.stderr)
+    print(
+        f"  the coordinator revokes the old key ({info['old'] or 'fingerprint not recorded'}): "
+        f"`genofed coordinator revoke FED --name {name}`",
+        file=sys.stderr,
+    )
+    print(
+        f"  and enrols the new one: send {args.dir}/supernode.pub and confirm its fingerprint by phone "
+        f"(`genofed coordinator enroll FED --name {name} --public-key supernode.pub --declared-size N`):",
         file=sys.stderr,
     )
     print(f"  {info['fingerprint']}", file=sys.stderr)

@@ -384,6 +384,11 @@ def _override_line(entry: dict[str, Any]) -> str:
             f"epsilon {new.get('epsilon_budget')} at delta {new.get('delta')}; "
             f"reason: {entry.get('reason') or '(none: a stricter setting)'}"
         )
+    if entry.get("event") == "key-rotated":  # keys.KEY_ROTATED_EVENT
+        return (
+            f"{entry['time']} site key rotated ({entry['command']}): fingerprint "
+            f"{entry.get('old_fingerprint') or '?'} -> {entry.get('new_fingerprint')}; the ledger is kept"
+        )
     line = f"{entry['time']} ledger {entry['event']} ({entry['command']}): {entry['reason']}"
     replaced = [_replaced_words(r) for r in entry.get("replaced") or [] if isinstance(r, dict)]
     replaced = list(dict.fromkeys(r for r in replaced if r))  # one per ledger, not per file role

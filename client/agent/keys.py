@@ -5,9 +5,14 @@ it is us, and who else can use that proof?" The site makes an EC key pair here (
 OpenSSH format flower-supernode's `--auth-supernode-private-key` loads with `load_ssh_private_key`).
 The private key stays in the site folder, readable by the owner only (0600, written atomically);
 only the public key (`supernode.pub`) and its SHA-256 fingerprint go to the coordinator, who enrols
-it (`genofed coordinator enroll`). An existing key is never overwritten: replacing it silently
-would lock the site out, or hide that a key was swapped; to rotate, the coordinator revokes the
-old key and the site starts a new folder.
+it (`genofed coordinator enroll`). An existing key is never overwritten by `init`: replacing it
+silently would lock the site out, or hide that a key was swapped. To rotate it (a key that may have
+leaked, a routine change), `genofed hospital rotate-key` replaces the pair in the same folder
+(`rotate_site_key`): the site keeps its ledger, budget and audit log, hospital.json records the old
+fingerprint under `rotated`, the audit log says so, and the coordinator revokes the old key and
+enrols the new one. (A new site folder would have started the data's privacy ledger anew, which
+`hospital check` refuses without `--new-ledger`: an operator's walkthrough followed the old advice
+and was one flag from a fresh budget for patients who had spent theirs.)
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ SITE_FOLDER_MODE, SITE_FILE_MODE = 0o700, 0o600
 #: "data" (`check.check_site`). Anything else was added by hand and is refused
 #: (`_require_known_keys`): an audit's typo `"require_secag": true` was silently ignored, so the
 #: operator believed secure aggregation was required while it was not.
-SITE_KEYS = frozenset({"name", "private_key", "public_key", "fingerprint", "created", "data"})
+SITE_KEYS = frozenset({"name", "private_key", "public_key", "fingerprint", "created", "rotated", "data"})
 DATA_KEYS = frozenset(
     {
         "files",
@@ -75,10 +80,75 @@ def init_site(folder: str | Path, name: str) -> dict[str, Any]:
     existing = [p for p in (folder / PRIVATE_KEY, folder / PUBLIC_KEY, folder / SITE_FILE) if p.exists()]
     if existing:
         raise GenofedError(
-            f"{existing[0]} exists: refusing to overwrite this site's key (to rotate it, have the "
-            "coordinator revoke the old one and run `genofed hospital init` in a new folder)"
+            f"{existing[0]} exists: refusing to overwrite this site's key (to rotate it, run `genofed "
+            f"hospital rotate-key {folder}`: the site keeps its ledger)"
         )
     _make_site_folder(folder)
+    line, print_ = _write_key_pair(folder, name)
+    info = {
+        "name": name,
+        "private_key": PRIVATE_KEY,
+        "public_key": PUBLIC_KEY,
+        "fingerprint": print_,
+        "created": _now(),
+    }
+    write_text_atomic(folder / SITE_FILE, json.dumps(info, indent=2) + "\n", mode=SITE_FILE_MODE)
+    return dict(info, public_key_line=line, folder=str(folder))
+
+
+def rotate_site_key(folder: str | Path) -> dict[str, Any]:
+    """Replace the site's key pair in `folder` with a new one, keeping everything else of the site.
+
+    Works whatever the old key's state (lost, leaked, swapped for another site's: a new key of the
+    site's own is the way out of each), only while no agent or check holds the folder. The old
+    public key, when there is one, stays as `supernode.pub.retired-TIME`; the old private key is
+    overwritten (a key being retired must not stay usable from this folder). hospital.json gets the
+    new fingerprint and the one it recorded before under `rotated` (the key the coordinator enrolled
+    and now revokes); the audit log an entry. Returns name, the old and new fingerprints, the public
+    key line and the retired public key's path (None without one)."""
+    from genofed.client.agent.site_lock import hold_site
+
+    folder = Path(folder)
+    site = load_site_file(folder)
+    with hold_site(folder, why=ROTATE_WHILE_RUNNING, command="genofed hospital rotate-key"):
+        old = str(site.get("fingerprint") or "")
+        _require_audit_appendable(folder)
+        retired: Path | None = folder / f"{PUBLIC_KEY}.retired-{_now().replace(':', '')}"
+        if (folder / PUBLIC_KEY).is_file():
+            retired.write_bytes((folder / PUBLIC_KEY).read_bytes())
+        else:
+            retired = None
+        line, new = _write_key_pair(folder, str(site["name"]))
+        rotated = [
+            *list(site.get("rotated") or []),
+            {"fingerprint": old, "until": _now(), "public_key": retired.name if retired else None},
+        ]
+        write_text_atomic(
+            folder / SITE_FILE,
+            json.dumps({**site, "fingerprint": new, "rotated": rotated}, indent=2) + "\n",
+            mode=SITE_FILE_MODE,
+        )
+        _audit_rotation(folder, old, new)
+    return {
+        "name": site["name"],
+        "old": old,
+        "fingerprint": new,
+        "public_key_line": line,
+        "retired": None if retired is None else str(retired),
+    }
+
+
+#: Why `rotate-key` needs the site to itself: the running agent's SuperNode holds the old key.
+ROTATE_WHILE_RUNNING = (
+    "the running agent's SuperNode authenticates with the key being replaced; stop the agent, rotate the "
+    "key, have the coordinator enrol the new one, then start the agent again"
+)
+#: The audit log's event for a rotated key (an entry of type "ledger": an operator's act on the site).
+KEY_ROTATED_EVENT = "key-rotated"
+
+
+def _write_key_pair(folder: Path, name: str) -> tuple[str, str]:
+    """A fresh EC key pair in `folder` (the private key 0600, atomically); (public key line, fingerprint)."""
     key = ec.generate_private_key(CURVE())
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
@@ -87,15 +157,44 @@ def init_site(folder: str | Path, name: str) -> dict[str, Any]:
     load_supernode_private_key(folder / PRIVATE_KEY)  # what flower-supernode will do: fail now, not at start
     line = public_key_openssh(key.public_key(), comment=f"genofed-hospital-{name}")
     write_text_atomic(folder / PUBLIC_KEY, line + "\n")
-    info = {
-        "name": name,
-        "private_key": PRIVATE_KEY,
-        "public_key": PUBLIC_KEY,
-        "fingerprint": fingerprint(key.public_key()),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    write_text_atomic(folder / SITE_FILE, json.dumps(info, indent=2) + "\n", mode=SITE_FILE_MODE)
-    return dict(info, public_key_line=line, folder=str(folder))
+    return line, fingerprint(key.public_key())
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _require_audit_appendable(folder: Path) -> None:
+    """Refuse a rotation the site's audit log could not record, before any key is touched."""
+    from genofed.client.agent.audit import AUDIT_FILE, appendable_problem
+
+    problem = appendable_problem(folder / AUDIT_FILE)
+    if problem is not None:
+        raise GenofedError(
+            f"{folder / AUDIT_FILE}: the site's audit log cannot be appended to ({problem}), and a key "
+            "rotation must be written to it: run the command as the site's user. Nothing was changed."
+        )
+
+
+def _audit_rotation(folder: Path, old: str, new: str) -> None:
+    from genofed.client.agent.audit import AUDIT_FILE, LEDGER_TYPE, append_entry
+
+    append_entry(
+        folder / AUDIT_FILE,
+        {
+            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "type": LEDGER_TYPE,
+            "status": "ok",
+            "event": KEY_ROTATED_EVENT,
+            "command": "hospital rotate-key",
+            "reason": f"site key rotated: fingerprint {old} -> {new}",
+            "old_fingerprint": old,
+            "new_fingerprint": new,
+            "run": None,
+            "round": None,
+            "records": [],
+        },
+    )
 
 
 def _make_site_folder(folder: Path) -> None:
@@ -174,8 +273,8 @@ def require_site_key(folder: str | Path, site: dict[str, Any]) -> None:
     actual = fingerprint(key)
     restore = (
         "restore this site's own key pair from its backup (the one whose fingerprint you confirmed to the "
-        "coordinator), or make a new site folder with `genofed hospital init` and have the coordinator "
-        "revoke the old key"
+        f"coordinator), or make a new one with `genofed hospital rotate-key {folder}` (the site keeps its "
+        "ledger; the coordinator revokes the old key and enrols the new one)"
     )
     if public.is_file() and fingerprint(load_public_key(public)) != actual:
         raise GenofedError(

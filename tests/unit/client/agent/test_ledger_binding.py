@@ -495,3 +495,45 @@ def test_a_re_exported_file_of_the_same_patients_is_no_fresh_ledger(
             cohorts / "panel.tsv",
             ledger_index=index,
         )
+
+
+def test_a_rotated_key_keeps_the_sites_ledger_and_the_agent_starts_with_it(
+    tmp_path: Path, cohorts: Path, index: Path, ca: Path, capsys
+) -> None:
+    """An operator's walkthrough followed the old advice for a leaked key (revoke it, `hospital init` a
+    new folder): the new folder's check was refused for the data's ledger and offered `--new-ledger`,
+    a fresh budget for patients who had spent theirs. `hospital rotate-key` replaces the pair in place."""
+    from genofed.cli.main import main
+    from genofed.client.agent.keys import require_site_key
+    from genofed.client.agent.site_lock import hold_site
+
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    _start(site, index, ca)
+    _spend(site)
+    _reply(site, 0.74)
+    spent = PrivacyLedger(site / "state" / LEDGER_FILE).epsilon(1e-5)
+    old = json.loads((site / "hospital.json").read_text())["fingerprint"]
+    old_public = (site / "supernode.pub").read_text()
+    old_private = (site / "supernode.key").read_bytes()
+    assert main(["hospital", "rotate-key", str(site)]) == 0
+    printed = capsys.readouterr()
+    recorded = json.loads((site / "hospital.json").read_text())
+    new = recorded["fingerprint"]
+    assert new != old and recorded["rotated"][0]["fingerprint"] == old
+    assert printed.out.strip() == (site / "supernode.pub").read_text().strip() != old_public.strip()
+    assert f"revokes the old key ({old})" in printed.err and new in printed.err
+    assert (site / "supernode.key").read_bytes() != old_private  # the retired private key is gone
+    assert (site / recorded["rotated"][0]["public_key"]).read_text() == old_public
+    require_site_key(site, recorded)  # the new pair is the site's own
+    assert PrivacyLedger(site / "state" / LEDGER_FILE).epsilon(1e-5) == pytest.approx(spent)
+    _start(site, index, ca)  # the same ledger, binding and mark: no --new-ledger
+    assert _check(site, cohorts, 0, index)["ledger"] == "ok"
+    assert any(
+        f"site key rotated (hospital rotate-key): fingerprint {old} -> {new}" in line
+        for line in audit_lines(site)
+    )
+    with hold_site(site):  # a running agent's SuperNode holds the key: refused, nothing changed
+        assert main(["hospital", "rotate-key", str(site)]) == 2
+    assert "authenticates with the key being replaced" in capsys.readouterr().err
+    assert json.loads((site / "hospital.json").read_text())["fingerprint"] == new
