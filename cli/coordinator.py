@@ -638,7 +638,16 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
     spent = {site: value for site, value in (status.get("epsilon_spent") or {}).items() if value is not None}
     if spent:
         each = ", ".join(f"{site} {value:.2f}" for site, value in spent.items())
-        print(f"epsilon spent on the run, evaluations included: at most {max(spent.values()):.2f} ({each})")
+        unrecorded = status.get("unrecorded_evaluations") or 0
+        most = max(spent.values())
+        if unrecorded:
+            print(
+                f"epsilon spent on the run as the coordinator recorded it: {most:.2f} ({each}); the run "
+                f"planned {unrecorded} evaluation(s) of the final model and recorded none, so a hospital "
+                "that answered has spent more: its own `genofed hospital ledger` is the record"
+            )
+        else:
+            print(f"epsilon spent on the run, evaluations included: at most {most:.2f} ({each})")
     if status.get("results"):
         print(f"results: {status['results']}")
     return 0

@@ -30,6 +30,7 @@ from genofed.common.privacy.release import (
 )
 from genofed.common.scoring.model_file import ModelFile, Task, features_dict, save_model_file
 from genofed.common.scoring.operating import (
+    NO_EVALUATION_RECORDED,
     NO_THRESHOLD,
     held_out_figures_at,
     no_threshold_note,
@@ -198,7 +199,11 @@ def results_operating_point(fed: FederationResult) -> dict[str, Any]:
         return {
             "threshold": None,
             "rule": None,
-            "note": NO_THRESHOLD if pooled is None else no_threshold_note(pooled[1]),
+            "note": no_threshold_note(pooled[1])
+            if pooled is not None
+            else NO_THRESHOLD
+            if fed.settings.site_evaluations == 0
+            else NO_EVALUATION_RECORDED.format(planned=fed.settings.site_evaluations),
         }
     final_round = max((r["round"] for r in fed.rounds), default=0)
     note = "post-processing of the hospitals' DP validation histograms: no privacy cost beyond their release"

@@ -47,6 +47,15 @@ NO_THRESHOLD = (
 )
 
 
+#: The same for a run that planned evaluations but recorded none (stopped before the replies came,
+#: or every hospital refused): the hospitals may still have released, and paid for, one.
+NO_EVALUATION_RECORDED = (
+    "no operating threshold: the run planned {planned} evaluation(s) of the final model by the hospitals but "
+    "recorded no validation histogram (stopped before their replies arrived, or every hospital refused); a "
+    "hospital that answered has paid for its release, in its own ledger; risks and percentiles only"
+)
+
+
 def _counts(histogram: np.ndarray) -> np.ndarray:
     """Noisy counts as a (2, bins) float array, as released (see the module docstring)."""
     counts = np.asarray(histogram, dtype=np.float64)

@@ -442,7 +442,7 @@ def _spent_text(results: Mapping[str, Any], budget: float) -> str:
         f"across hospitals (budget {budget:g})"
     )
     if not distributed_dp(results):
-        return text + "."
+        return text + "." + _unrecorded_words(results)
     coalition = [v for v in coalition_epsilons(results).values() if v is not None]
     text += " against a coordinator that sees only the sum"
     if coalition:
@@ -450,7 +450,23 @@ def _spent_text(results: Mapping[str, Any], budget: float) -> str:
             f"; against the coordinator with all other hospitals colluding, {fmt_epsilon(min(coalition))} "
             f"to {fmt_epsilon(max(coalition))} (coalition epsilon)"
         )
-    return text + "."
+    return text + "." + _unrecorded_words(results)
+
+
+def _unrecorded_words(results: Mapping[str, Any]) -> str:
+    """When the run planned evaluations of the final model and recorded none: the figures above are
+    a floor (an operator stopped a coordinator in the last round; the hospitals answered and paid)."""
+    from genofed.server.service.status import unrecorded_evaluations  # light: the coordinator's status
+
+    planned = unrecorded_evaluations(dict(results))
+    if not planned:
+        return ""
+    return (
+        f" The run planned {planned} evaluation(s) of the final model and recorded none (it stopped before "
+        "the replies arrived, or every hospital refused): a hospital that answered paid for its release all "
+        "the same, so it may have spent more than shown here; its own ledger (`genofed hospital ledger`) is "
+        "the record."
+    )
 
 
 def privacy_section(results: Mapping[str, Any], plot_written: bool) -> str:

@@ -63,6 +63,8 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     # what each hospital spent on the whole run, its evaluations included: a round's epsilon_max is
     # the one its training reported, before that round's DP evaluation spent more
     status["epsilon_spent"] = _spent(results) if results else None
+    # evaluations the run planned and did not record: the figures above are then a floor
+    status["unrecorded_evaluations"] = unrecorded_evaluations(results) if results else 0
     # enrolled with --no-declared-size (or before enroll asked for the size): their sizes are their word
     status["without_enrolled_size"] = without_size(folder)
     return status
@@ -76,6 +78,18 @@ def _last_known(hospitals: dict[str, dict[str, Any]], updated: str | None) -> di
         name: dict(node, status="unknown", last_status=node["status"], last_seen=updated)
         for name, node in hospitals.items()
     }
+
+
+def unrecorded_evaluations(results: dict[str, Any]) -> int:
+    """How many evaluations of the final model a finished run planned (`site-evaluations`) when it
+    recorded none (`site_evaluation` None: stopped before the replies arrived, or every hospital
+    refused); 0 otherwise. The hospitals may have answered, and paid, all the same: each figure of
+    their spending read from results.json is then a floor, and says so."""
+    config = results.get("config") if isinstance(results.get("config"), dict) else {}
+    planned = config.get("site-evaluations")  # absent (an older or partial record): not known
+    if results.get("site_evaluation") is not None or not isinstance(planned, int) or planned <= 0:
+        return 0
+    return planned
 
 
 def _spent(results: dict[str, Any]) -> dict[str, float]:

@@ -12,9 +12,14 @@ from genofed.common.scoring.operating import NO_THRESHOLD
 from genofed.server.results import results_operating_point
 
 
-def _fed(evaluate: dict) -> SimpleNamespace:
-    """The two things the operating point reads from a run: its log's releases and its rounds."""
-    return SimpleNamespace(log=SimpleNamespace(evaluate=evaluate), rounds=[{"round": r} for r in range(4)])
+def _fed(evaluate: dict, site_evaluations: int = 1) -> SimpleNamespace:
+    """What the operating point reads from a run: its log's releases, its rounds and how many
+    evaluations it planned."""
+    return SimpleNamespace(
+        log=SimpleNamespace(evaluate=evaluate),
+        rounds=[{"round": r} for r in range(4)],
+        settings=SimpleNamespace(site_evaluations=site_evaluations),
+    )
 
 
 def test_the_threshold_pools_the_last_evaluations_histograms():
@@ -36,8 +41,13 @@ def test_the_threshold_pools_the_last_evaluations_histograms():
 
 
 def test_without_an_evaluation_there_is_no_threshold_and_the_result_says_why():
-    point = results_operating_point(_fed({}))
+    point = results_operating_point(_fed({}, site_evaluations=0))
     assert point == {"threshold": None, "rule": None, "note": NO_THRESHOLD}
+    # planned but none recorded: an operator's coordinator stopped during the last round, the
+    # hospitals answered and paid, and the report said "site evaluations 0"
+    point = results_operating_point(_fed({}, site_evaluations=1))
+    assert point["threshold"] is None and "site evaluations 0" not in point["note"]
+    assert "planned 1 evaluation(s)" in point["note"] and "paid for its release" in point["note"]
     no_cases = np.zeros((2, 10))
     no_cases[0, 3] = 12
     point = results_operating_point(_fed({3: {"rostov": {"val-histogram": list(no_cases.ravel())}}}))
@@ -46,3 +56,24 @@ def test_without_an_evaluation_there_is_no_threshold_and_the_result_says_why():
     few_cases[1, 8] = 6  # a case class under the report's "too few to judge" minimum
     point = results_operating_point(_fed({3: {"rostov": {"val-histogram": list(few_cases.ravel())}}}))
     assert point["threshold"] is None and "6 cases and 12 controls" in point["note"]
+
+
+def test_a_run_that_planned_evaluations_and_recorded_none_says_its_spending_is_a_floor(tmp_path, capsys):
+    """An operator stopped the coordinator during the last round; its hospitals answered the
+    evaluation after it exited (and paid, epsilon 23.8 in their ledgers) while `coordinator status`
+    said "at most 23.67" and the report "site evaluations 0"."""
+    from helpers.report_run import write_run
+
+    from genofed.server.report import write_report
+    from genofed.server.service.status import unrecorded_evaluations
+
+    run_dir, results = write_run(tmp_path)
+    assert unrecorded_evaluations(results) == 0  # it recorded its evaluation
+    results["site_evaluation"] = None
+    results["config"]["site-evaluations"] = 2
+    assert unrecorded_evaluations(results) == 2
+    privacy = write_report(run_dir, results).read_text().split("## Privacy", 1)[1]
+    assert "The run planned 2 evaluation(s) of the final model and recorded none" in privacy
+    assert "it may have spent more than shown here" in privacy
+    results["config"]["site-evaluations"] = 0  # none planned: nothing missing
+    assert unrecorded_evaluations(results) == 0
