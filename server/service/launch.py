@@ -378,6 +378,8 @@ def _finish_run(
     )
     if interrupted:
         return 1
+    if completed:
+        _say_who_took_part(folder / RUN_DIR / RESULTS_FILE, say)
     ended = run_end(folder / RUN_DIR, status["run_id"]) or {}
     if not completed and ended.get("error"):  # a genofed error: its message says what to do
         say(f"the run stopped: {ended['error']}")
@@ -387,6 +389,39 @@ def _finish_run(
             + "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])
         )
     return 0 if completed else 1
+
+
+def _say_who_took_part(results_file: Path, say: Progress) -> None:
+    """After a completed run: which hospitals trained in how many rounds, and a warning naming each
+    enrolled hospital that did not train in every round and why (turned away, not connected,
+    refused). An operator's walkthrough saw "finished:completed" for a run in which 1 of 3 hospitals
+    trained (one turned away for its declared size, one refusing every plain round), with nothing
+    on the console; the reasons were only in the report and the ServerApp's log."""
+    try:
+        results = json.loads(results_file.read_text())
+    except (OSError, ValueError):
+        return
+    rounds = [r for r in results.get("rounds") or [] if isinstance(r, dict) and r.get("round", 0) > 0]
+    if not rounds:
+        return
+    trained: dict[str, int] = {}
+    for record in rounds:
+        for name in record.get("participants") or []:
+            trained[name] = trained.get(name, 0) + 1
+    absent = [f"{name}: turned away ({why})" for name, why in (results.get("turned_away") or {}).items()]
+    absent += [f"{name}: not connected when the run started" for name in results.get("not_connected") or []]
+    refused: dict[str, list[str]] = {}
+    for reasons in (results.get("refusals") or {}).values():
+        for name, why in (reasons or {}).items():
+            refused.setdefault(name, []).append(str(why))
+    absent += [
+        f"{name}: refused {len(whys)} of {len(rounds)} round(s) ({whys[-1]})"
+        for name, whys in sorted(refused.items())
+    ]
+    each = ", ".join(f"{name} {count} of {len(rounds)}" for name, count in sorted(trained.items()))
+    say(f"hospitals that trained (rounds): {each or 'none'}")
+    if absent:
+        say("warning: not every enrolled hospital trained in every round:\n  " + "\n  ".join(absent))
 
 
 def superlink_command(folder: Path, internal_address: str, secret: Path) -> list[str]:

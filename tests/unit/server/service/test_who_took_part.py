@@ -1,0 +1,45 @@
+"""After a completed deployed run, `coordinator start` says which hospitals trained and warns of
+each enrolled one that did not in every round, and why. An operator's walkthrough saw only
+"finished:completed" for a run in which 1 of 3 hospitals trained."""
+
+from __future__ import annotations
+
+import json
+
+from genofed.server.service.launch import _say_who_took_part
+
+SECAGG_ONLY = "this hospital sends its update only under secure aggregation (node config require-secagg)"
+SIZE = "it declares 80 patients but was enrolled with 70"
+
+
+def test_the_hospitals_that_did_not_train_every_round_are_named_with_why(tmp_path):
+    rounds = [{"round": 0, "participants": []}] + [
+        {"round": r, "participants": ["elista"], "refused": ["rostov"]} for r in (1, 2, 3)
+    ]
+    results = {
+        "rounds": rounds,
+        "refusals": {str(r): {"rostov": SECAGG_ONLY} for r in (1, 2, 3)},
+        "turned_away": {"astrakhan": SIZE},
+        "not_connected": ["maykop"],
+    }
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    said: list[str] = []
+    _say_who_took_part(path, said.append)
+    assert said[0] == "hospitals that trained (rounds): elista 3 of 3"
+    warning = said[1].splitlines()
+    assert warning[0] == "warning: not every enrolled hospital trained in every round:"
+    assert f"  astrakhan: turned away ({SIZE})" in warning
+    assert "  maykop: not connected when the run started" in warning
+    assert f"  rostov: refused 3 of 3 round(s) ({SECAGG_ONLY})" in warning
+
+
+def test_a_run_every_hospital_trained_in_says_so_without_a_warning(tmp_path):
+    rounds = [{"round": r, "participants": ["elista", "rostov"]} for r in (1, 2)]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"rounds": rounds, "refusals": {}, "turned_away": {}, "not_connected": []}))
+    said: list[str] = []
+    _say_who_took_part(path, said.append)
+    assert said == ["hospitals that trained (rounds): elista 2 of 2, rostov 2 of 2"]
+    _say_who_took_part(tmp_path / "missing.json", said.append)  # no record: nothing said, no error
+    assert len(said) == 1
