@@ -46,8 +46,13 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
         if results_file.is_file():  # the killed coordinator's SuperLink group finished the run
             status["state"] = _finished_while_down(status)
         elif under_way:
+            _, alive = orphan_group(status)
             status["state"] = (
-                "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
+                f"crashed, but the SuperLink group it started (pids {', '.join(map(str, alive))}) still runs "
+                "the run: the hospitals go on training and spending; let it finish, or `genofed coordinator "
+                "start` stops it and resumes from the last checkpoint"
+                if alive
+                else "crashed (restart with genofed coordinator start; it resumes from the last checkpoint)"
             )
     if not status["coordinator_running"]:
         status["hospitals"] = _last_known(status.get("hospitals", {}), status.get("updated"))

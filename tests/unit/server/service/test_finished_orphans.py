@@ -279,6 +279,25 @@ def test_without_results_a_killed_coordinator_is_still_crashed_and_resumes(fed, 
     )
 
 
+def test_a_killed_coordinator_whose_group_still_runs_the_run_is_said_to(fed, capsys):
+    """An operator's walkthrough SIGKILLed `coordinator start` in round 2: status said "crashed
+    ... interrupted" and "rounds: 0 of 3" while the SuperLink group it left ran rounds 2-3 and the
+    hospitals went on spending."""
+    group = _finished_unsupervised(fed, alive=True)
+    try:
+        (fed / "run" / "results.json").unlink()
+        state = coordinator_status(fed)["state"]
+        pids = ", ".join(str(process.pid) for process in group)
+        assert state.startswith(
+            f"crashed, but the SuperLink group it started (pids {pids}) still runs the run"
+        )
+        assert "the hospitals go on training and spending" in state
+    finally:
+        for process in group:
+            process.kill()
+            process.wait()
+
+
 def test_status_shows_the_epsilon_spent_with_the_evaluations_not_only_the_last_training(fed, capsys):
     """A round's epsilon_max is what its training reported; its DP evaluation spends more after it.
     `status` said 'epsilon <= 7.56' where the hospital's ledger and the report said 7.97 (an
