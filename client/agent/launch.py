@@ -243,8 +243,10 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
     folder = Path(folder)
     say = say or say_on_stderr
     check_start_options(options)
-    require_ca_signs_coordinator(options)
-    load_site_file(folder)  # a site folder, before its lock is made in it
+    # a site folder, before its lock is made in it, and before the network: "not a site folder" came
+    # after "the coordinator does not answer" (an operator's walkthrough)
+    load_site_file(folder)
+    require_ca_signs_coordinator(options)  # a wrong ca.pem: refused before the lock is made
     with hold_site(folder.resolve()) as lock:
         launch = prepare_start(folder, options)
         try:
