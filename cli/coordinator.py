@@ -7,6 +7,7 @@ import argparse
 import shlex
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genofed.cli.inspect_model import register_inspect_model
@@ -936,18 +937,42 @@ def _refuse_other_models_options(args: argparse.Namespace) -> None:
             )
 
 
-def run_pretrain(args: argparse.Namespace) -> int:
-    from pathlib import Path
+#: An existing --out that `pretrain --force` may replace, in words (`_is_pretrained`).
+EARLIER_PRETRAINED = "a pretrained model file of `genofed pretrain`"
 
+
+def _is_pretrained(path: Path) -> bool:
+    """Whether `path` is a model file `genofed pretrain` wrote (verified; no federated or adapted
+    provenance): the only file `pretrain --force` replaces."""
     from genofed.common.errors import GenofedError
+    from genofed.common.scoring.model_file import load_model_file
+
+    try:
+        return load_model_file(path).provenance.get("kind") in (None, "pretrained")
+    except GenofedError:
+        return False
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
     from genofed.common.scoring.model_file import parameter_count
-    from genofed.common.util.atomic import require_file_target
+    from genofed.common.util.atomic import (
+        require_file_target,
+        require_not_an_input,
+        require_replaceable_output,
+        require_writable_target,
+    )
     from genofed.server.pretraining.train import PretrainSettings, pretrain
 
     out = Path(args.out)
     require_file_target(out)  # a folder as --out: refused now, not after the training
-    if out.exists() and not args.force:
-        raise GenofedError(f"{out} exists; pass --force to replace it")
+    # --force replaces an earlier pretrained model only: a fuzzing review's `--out` at the panel or at
+    # the source's genotype file was overwritten with the model; and an --out that cannot be written
+    # was found only after the training
+    require_not_an_input(out, {"--panel": args.panel, "--source": args.source})
+    require_replaceable_output(
+        out, force=args.force, output=EARLIER_PRETRAINED, is_earlier_output=_is_pretrained
+    )
+    require_writable_target(out)
     _refuse_other_models_options(args)
     settings = PretrainSettings(
         task=args.task,
