@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
-from genofed.common.data.variants import Variant, parse_variant_id
+from genofed.common.data.variants import MAX_POSITION, Variant, is_position, parse_variant_id
 from genofed.common.errors import DataError
 from genofed.common.util.atomic import atomic_path
 
@@ -160,10 +160,18 @@ def _check_lines(path: Path, frame: pd.DataFrame) -> list[str]:
                 location=f"line {row}",
                 hint="remove the line; `genofed coordinator panel` never lists a REF-only site",
             )
+        if variant.ref == variant.alt:
+            raise DataError(
+                path,
+                f"variant {vid} has the same REF and ALT: no variant at all",
+                location=f"line {row}",
+                hint="remove the line; `genofed coordinator panel` never lists one",
+            )
         if not (0.0 <= float(freq) <= 1.0):
             raise DataError(path, f"alt_freq {freq!r} is not in [0, 1]", location=f"line {row}")
         if positions is not None:
             _check_pos(path, row, variant.pos, str(positions.iloc[row - 2]))
+        _check_alleles(path, row, variant, frame)
         if variant.chrom in last and variant.chrom != previous:
             raise DataError(
                 path,
@@ -184,12 +192,28 @@ def _check_lines(path: Path, frame: pd.DataFrame) -> list[str]:
     return ids
 
 
+def _check_alleles(path: Path, row: int, variant: Variant, frame: pd.DataFrame) -> None:
+    """The ref and alt columns, when the panel has them: the id's own alleles. A fuzzing review set
+    a row's ref to A under id 1:5000744:C:T and `data check` and `coordinator init` took it; every
+    reader matches by id, so the columns would say one thing and the model read another."""
+    for column, allele in (("ref", variant.ref), ("alt", variant.alt)):
+        if column in frame.columns:
+            text = str(frame[column].iloc[row - 2]).strip().upper()
+            if text != allele:
+                raise DataError(
+                    path,
+                    f"{column} {text!r} is not the {column.upper()} of its id {variant.id} ({allele})",
+                    location=f"line {row}",
+                    hint="the id chrom:pos:ref:alt names the alleles; correct the column or the id",
+                )
+
+
 def _check_pos(path: Path, row: int, id_pos: int, text: str) -> None:
     """The pos column: a whole number >= 1 (1-based, as in a VCF), and the id's position."""
-    if not text.strip().isdigit() or int(text) < 1:
+    if not is_position(text.strip()) or int(text) < 1:
         raise DataError(
             path,
-            f"pos {text!r} is not a position (a whole number >= 1)",
+            f"pos {text!r} is not a position (a whole number from 1 to {MAX_POSITION:,})",
             location=f"line {row}",
             hint="pos is the variant's 1-based position, the second part of its id chrom:pos:ref:alt",
         )

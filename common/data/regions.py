@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from genofed.common.data.panel import VariantPanel
-from genofed.common.data.variants import normalize_chrom, parse_variant_id
+from genofed.common.data.variants import MAX_POSITION, is_position, normalize_chrom, parse_variant_id
 from genofed.common.errors import ConfigError
 from genofed.common.util.atomic import write_text_atomic
 
@@ -325,7 +325,7 @@ def _table_header(path: Path, lines: list[tuple[int, str]]) -> tuple[int, dict[s
             continue  # a comment line
         missing = [key for key in ("chrom", "start", "end") if key not in columns]
         if missing:
-            looks_like_bed = len(fields) >= 3 and fields[1].isdigit() and fields[2].isdigit()
+            looks_like_bed = len(fields) >= 3 and is_position(fields[1]) and is_position(fields[2])
             hint = (
                 "this looks like a BED file: name it .bed (its starts are 0-based), or add a header "
                 "line gene<TAB>chrom<TAB>start<TAB>end (1-based inclusive)"
@@ -338,12 +338,12 @@ def _table_header(path: Path, lines: list[tuple[int, str]]) -> tuple[int, dict[s
 
 
 def _whole_number(path: Path, number: int, what: str, text: str) -> int:
-    if not text.isdigit():
+    if not is_position(text):
         raise _line_error(
             path,
             number,
-            f"{what} {text!r} is not a whole number of bases >= 0",
-            "write positions as plain integers (no commas, decimals or signs)",
+            f"{what} {text!r} is not a whole number of bases from 0 to {MAX_POSITION:,}",
+            "write positions as plain integers in ASCII digits (no commas, decimals or signs)",
         )
     return int(text)
 

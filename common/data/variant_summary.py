@@ -278,7 +278,7 @@ def _check_complete(path: Path, header: dict[str, str], rows: int) -> None:
     if "variants" not in header:
         return
     declared = header["variants"]
-    if not declared.isdigit() or int(declared) != rows:
+    if not (declared.isascii() and declared.isdigit()) or int(declared) != rows:
         raise DataError(
             path,
             f"it holds {rows} variant lines where its header says {declared}: the file is incomplete "

@@ -46,9 +46,21 @@ def make_variant_id(chrom: str, pos: int, ref: str, alt: str) -> str:
     return f"{chrom}:{int(pos)}:{ref.upper()}:{alt.upper()}"
 
 
+#: The largest position genofed reads: the VCF's (and htslib's) signed 32-bit limit.
+MAX_POSITION = 2**31 - 1
+
+
+def is_position(text: str) -> bool:
+    """Whether `text` is a whole number of bases in ASCII digits, 0 to `MAX_POSITION`. Not
+    `str.isdigit` alone: it takes '²' and Arabic-Indic digits, and `int` then raised (or read them)
+    past every check (a fuzzing review's tracebacks in the gene list, panel and variant summary),
+    and a 20-digit number overflowed NumPy's integers."""
+    return text.isascii() and text.isdigit() and int(text) <= MAX_POSITION
+
+
 def parse_variant_id(text: str) -> Variant:
     """Parse `chrom:pos:ref:alt`; raise ValueError with the offending text otherwise."""
     parts = text.split(":")
-    if len(parts) != 4 or not parts[1].isdigit() or not parts[2] or not parts[3]:
+    if len(parts) != 4 or not is_position(parts[1]) or not parts[2] or not parts[3]:
         raise ValueError(f"variant id {text!r} is not of the form chrom:pos:ref:alt (e.g. 1:12345:A:G)")
     return Variant(normalize_chrom(parts[0]), int(parts[1]), parts[2].upper(), parts[3].upper())

@@ -164,6 +164,7 @@ def _read_records(
             counts.contig_colon += 1
             counts.contigs.add(chrom)
             continue
+        _refuse_alt_as_ref(path, layout, number, record, ref, alts)
         symbolic = [index for index, alt in enumerate(alts, start=1) if not ALT_BASES.fullmatch(alt)]
         if symbolic and len(symbolic) == len(alts):
             counts.symbolic += len(symbolic)
@@ -194,6 +195,24 @@ def _read_records(
             variant_id = make_variant_id(chrom, pos, ref, alt)
             builder.add(alleles, index, len(alts), number, variant_id, phased, chrom=chrom)
     return counts
+
+
+def _refuse_alt_as_ref(
+    path: Path, layout: Layout, number: int, record: Variant, ref: str, alts: list[str]
+) -> None:
+    """An ALT that repeats the REF, or another ALT of the record: no variant, or one allele counted
+    twice. A fuzzing review's ALT equal to REF passed `data check` as a monomorphic variant
+    `1:5000954:G:G`, and ALT `T,T` was said to be a variant appearing twice on the same line."""
+    upper = [alt.upper() for alt in alts]
+    repeated = ref.upper() in upper or len(set(upper)) < len(upper)
+    if repeated:
+        what = "repeats its REF" if ref.upper() in upper else "lists the same allele twice"
+        raise DataError(
+            path,
+            f"the record's ALT {','.join(alts)} {what} ({ref}): a malformed record",
+            location=_location(layout, number, _record_id(record, alts)),
+            hint="correct or remove the record: each ALT differs from the REF and from its other ALTs",
+        )
 
 
 def _symbolic_missing(alleles: np.ndarray, symbolic: list[int]) -> np.ndarray:

@@ -96,6 +96,18 @@ def test_panel_round_trip_and_frequency_estimate(tmp_path):
         ("id\tchrom\tpos\tref\talt\talt_freq\nrs123\t1\t100\tA\tG\t0.1\n", "line 2.*chrom:pos:ref:alt"),
         ("id\tfreq\n1:100:A:G\t0.1\n", "lacks column"),
         ("id\talt_freq\n1:100:A:G\t0.1\n1:100:A:G\t0.1\n", "line 3.*appears twice"),
+        # a fuzzing review: '²' passed str.isdigit and int() raised a traceback; a ref column other
+        # than its id's, and an id whose ALT is its REF, were taken
+        (
+            "id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100²\tA\tG\t0.1\n",
+            "line 2.*pos '100²' is not a position",
+        ),
+        (
+            "id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\tC\tG\t0.1\n",
+            "line 2.*ref 'C' is not the REF",
+        ),
+        ("id\tchrom\tpos\tref\talt\talt_freq\n1:100:G:G\t1\t100\tG\tG\t0.1\n", "line 2.*same REF and ALT"),
+        ("id\talt_freq\n1:1٠٠:A:G\t0.1\n", "line 2.*chrom:pos:ref:alt"),  # Arabic-Indic digits
         (  # a line cut short: its columns, not "alt_freq nan"
             "id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\tA\tG\t0.1\n1:200:A:G\t1\t200\n",
             "line 3: 3 of 6 columns filled",

@@ -292,3 +292,14 @@ def test_nothing_found_names_the_gene_list(tmp_path):
         ConfigError, match=rf"^gene list {bed}: no panel variant lies in any of its 1 gene regions"
     ):
         variants_in_regions(PANEL, load_gene_regions(bed))
+
+
+@pytest.mark.parametrize("start", ["²", "٣", "99999999999999999999"])
+def test_a_position_in_other_digits_or_past_any_genome_is_refused_by_line(tmp_path, start):
+    """A fuzzing review: '²' and Arabic-Indic digits passed str.isdigit and int() raised (or read
+    them); a 20-digit end overflowed NumPy in match_regions. Both were tracebacks."""
+    bed = _write(tmp_path / "genes.bed", f"chr1\t999\t2000\tGENEA\nchr1\t{start}\t3000\tGENEB\n")
+    with pytest.raises(
+        ConfigError, match=f"line 2: start '{start}' is not a whole number of bases from 0 to"
+    ):
+        load_gene_regions(bed)

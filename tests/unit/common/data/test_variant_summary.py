@@ -138,5 +138,8 @@ def test_a_summary_cut_at_a_line_end_is_refused(tmp_path):
     path.write_text("".join(lines[:-1]))
     with pytest.raises(DataError, match="holds 2 variant lines where its header says 3"):
         VariantSummary.load(path)
+    path.write_text("".join(line.replace(": 3", ": ³") for line in lines))  # a fuzzing review's traceback
+    with pytest.raises(DataError, match="holds 3 variant lines where its header says ³"):
+        VariantSummary.load(path)
     path.write_text("".join(line for line in lines if not line.startswith("# variants:")))
     assert len(VariantSummary.load(path)) == 3  # a file from before the count: read as it is

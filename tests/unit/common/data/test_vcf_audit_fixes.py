@@ -149,3 +149,17 @@ def test_haploid_hint_spells_the_sex_contigs_as_the_file_does(write_vcf):
     assert "bcftools view -t ^chrX,chrY,chrM" in e.hint
     e = error(read_vcf, write_vcf(["X\t100\t.\tA\tG\t.\t.\t.\tGT\t1\t0\t1"]))
     assert "bcftools view -t ^X,Y,MT" in e.hint
+
+
+@pytest.mark.parametrize(
+    ("record", "said"),
+    [
+        ("1\t300\t.\tG\tG\t.\t.\t.\tGT\t0/1\t1/1\t0/0", "the record's ALT G repeats its REF (G)"),
+        ("1\t300\t.\tG\tT,T\t.\t.\t.\tGT\t0/1\t1/2\t0/0", "the record's ALT T,T lists the same allele twice"),
+    ],
+)
+def test_an_alt_that_repeats_the_ref_or_another_alt_is_refused_by_line(write_vcf, record, said):
+    """A fuzzing review: ALT equal to REF passed `data check` as monomorphic variant 1:300:G:G, and
+    ALT T,T was said to be one variant appearing twice on the same line."""
+    refused = error(read_vcf, write_vcf([POLYMORPHIC, record]))
+    assert said in str(refused) and "1:300" in str(refused)
