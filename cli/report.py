@@ -60,6 +60,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise GenofedError(f"{results_file} is not a run's results ({exc}); nothing was written") from None
     if not isinstance(results, dict):
         raise GenofedError(f"{results_file} is not a run's results (not a JSON object); nothing was written")
+    _refuse_damaged_fields(results_file, results)
     edited = edited_reports(run)
     if edited and not args.force:
         raise GenofedError(
@@ -70,3 +71,46 @@ def run_report(args: argparse.Namespace) -> int:
     report = write_report(run, results)
     print(f"wrote {report} and {report.with_suffix('.html')}")
     return 0
+
+
+#: The results.json fields every run writes, and the JSON types each may hold (None: null allowed).
+#: A field of another type is damage (an edit, a merge gone wrong): a fuzzing review's `"rounds": -1`
+#: was a traceback, and `"test_auc": "x"` a report that said both "not measured" and "AUC 0.686".
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "rounds": (list,),
+    "sites": (dict,),
+    "epsilon": (dict,),
+    "config": (dict,),
+    "refusals": (dict,),
+    "turned_away": (dict,),
+    "not_connected": (list,),
+    "test_auc": (float, int, type(None)),
+    "pooled_auc": (float, int, type(None)),
+    "bayes_auc": (float, int, type(None)),
+    "epsilon_budget": (float, int, type(None)),
+    "delta": (float, int, type(None)),
+    "test_metrics": (dict, type(None)),
+    "operating_point": (dict, type(None)),
+    "site_evaluation": (dict, type(None)),
+    "score_parts": (dict, type(None)),
+    "local_only_auc": (dict, type(None)),
+}
+
+
+def _refuse_damaged_fields(path: Path, results: dict) -> None:
+    """Refuse a results.json whose known fields hold another JSON type than a run writes (a bool is
+    no number), naming the field and its value; nothing is written."""
+    for field, types in _FIELD_TYPES.items():
+        if field not in results:
+            continue  # an older genofed's run: the report says what it could not measure
+        value = results[field]
+        if isinstance(value, bool) or not isinstance(value, types):
+            names = ("null" if t is type(None) else _JSON_NAMES[t] for t in types)
+            expected = " or ".join(dict.fromkeys(names))
+            raise GenofedError(
+                f"{path}: field {field!r} holds {json.dumps(value)[:60]}, where a run writes {expected}: the "
+                "file was edited or damaged; nothing was written. Restore it from the run's copy or a backup"
+            )
+
+
+_JSON_NAMES = {list: "a list", dict: "an object", float: "a number", int: "a number"}

@@ -73,6 +73,24 @@ def test_the_rerender_command_renders_the_report(monkeypatch, tmp_path, capsys):
     assert "results.json is a file: give the run's folder" in err and f"genofed report {tmp_path})" in err
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("rounds", -1, "holds -1, where a run writes a list"),
+        ("test_auc", "x", 'holds "x", where a run writes a number or null'),
+        ("epsilon_budget", True, "holds true, where a run writes a number or null"),
+    ],
+)
+def test_a_damaged_field_is_refused_in_one_line_and_nothing_is_written(tmp_path, capsys, field, value, said):
+    """A fuzzing review: `"rounds": -1` gave a traceback, `"test_auc": "x"` a report saying both
+    "not measured" and "AUC 0.686"."""
+    (tmp_path / "results.json").write_text(json.dumps({"rounds": [], field: value}))
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"field {field!r} {said}" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
 def test_a_report_edited_since_genofed_wrote_it_is_not_rendered_over_without_force(
     monkeypatch, tmp_path, capsys
 ):
