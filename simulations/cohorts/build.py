@@ -83,7 +83,8 @@ def simulate_cohorts(
 ) -> SimulationResult:
     """Simulate hospitals and write them to `out_dir` (see the module and README for the layout).
 
-    Raises OutputExists if `out_dir` is a non-empty folder and `overwrite` is False.
+    Raises OutputExists if `out_dir` is a non-empty folder and `overwrite` is False, or, with
+    `overwrite`, holds no earlier cohorts (no truth.json: `_check_target`).
     """
     spec = get_preset(preset) if isinstance(preset, str) else preset
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -134,10 +135,20 @@ def ensure_cohorts(
 
 
 def _check_target(out_dir: Path, overwrite: bool) -> None:
+    """An output folder that is new, empty, or (with `overwrite`, --force) earlier cohorts of this
+    command (its truth.json): --force replaces an earlier output, never a folder of other files (a
+    fuzzing review's `--force` into a folder of notes deleted them)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExists(f"{out_dir} exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if not overwrite:
         raise OutputExists(f"{out_dir} already holds files; choose another folder or overwrite it (--force)")
+    if not (out_dir / TRUTH).is_file():
+        raise OutputExists(
+            f"{out_dir} holds files that are not cohorts of `genofed simulate-cohorts` (no {TRUTH}): --force "
+            "replaces only earlier simulated cohorts; choose another folder"
+        )
 
 
 def build_pool(spec: Preset, seeds: np.random.SeedSequence) -> GenotypePool:

@@ -152,6 +152,16 @@ def test_refuses_to_overwrite(small):
         simulate_cohorts(small, preset="small", seed=7)
 
 
+def test_force_replaces_earlier_cohorts_only_never_a_folder_of_other_files(tmp_path):
+    """A fuzzing review: `simulate-cohorts --out mine --force` deleted mine/notes.txt."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("important")
+    with pytest.raises(OutputExists, match="not cohorts of `genofed simulate-cohorts` \\(no truth.json\\)"):
+        simulate_cohorts(mine, preset="small", seed=7, overwrite=True)
+    assert (mine / "notes.txt").read_text() == "important"
+
+
 def test_failed_run_leaves_no_folder(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = cohorts.write_vcf
