@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from genofed.cli.data import add_label_column_argument
 from genofed.common.errors import ConfigError
@@ -35,6 +36,25 @@ def _progress(quiet: bool) -> Progress:
             print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     return progress
+
+
+#: The files a `genofed simulate` run (or a deployed coordinator's run/) writes at the top of its
+#: folder and no experiment writes there: an OUT holding one is another run's folder.
+RUN_FILES = ("model.pt", "test_predictions.csv", "report.html")
+
+
+def refuse_a_run_folder(out: str | Path) -> None:
+    """Refuse an experiment OUT that holds a `genofed simulate` run: the experiment writes its
+    report.md (and results) over that run's, without asking (a fuzzing review's `experiment
+    privacy-frontier --out run1` went ahead in a finished run's folder). An earlier experiment's OUT
+    is taken as it is: its finished pieces are reused."""
+    folder = Path(out)
+    found = [name for name in RUN_FILES if (folder / name).exists()]
+    if found:
+        raise ExperimentArgumentError(
+            f"--out {folder} holds a run of `genofed simulate` ({', '.join(found)}): the experiment would "
+            "write its report over that run's; give the experiment a folder of its own"
+        )
 
 
 def register_experiment(subparsers: argparse._SubParsersAction) -> None:
@@ -84,6 +104,7 @@ def run_transfer(args: argparse.Namespace) -> int:
 
     from genofed.simulations.experiments.transfer.run import TransferConfig, run_transfer_experiment
 
+    refuse_a_run_folder(args.out)
     config = TransferConfig.small(args.out) if args.small else TransferConfig(out_dir=args.out)
     changes: dict = {}
     if args.sizes:
@@ -170,6 +191,7 @@ def run_synthetic_fidelity(args: argparse.Namespace) -> int:
     from genofed.simulations.experiments.synthetic_fidelity.config import GENERATORS, FidelityConfig
     from genofed.simulations.experiments.synthetic_fidelity.run import run_fidelity_experiment
 
+    refuse_a_run_folder(args.out)
     config = FidelityConfig.small(args.out) if args.small else FidelityConfig(out_dir=args.out)
     changes: dict = {}
     if args.generators:
@@ -288,6 +310,7 @@ def run_synthetic_utility(args: argparse.Namespace) -> int:
         run_synth_utility_experiment,
     )
 
+    refuse_a_run_folder(args.out)
     config = SynthUtilityConfig.small(args.out) if args.small else SynthUtilityConfig(out_dir=args.out)
     changes: dict = {}
     for option, kind in (("sizes", int), ("seeds", int), ("epsilons", float), ("ratios", float)):
@@ -385,6 +408,7 @@ def run_augmentation(args: argparse.Namespace) -> int:
 
     from genofed.simulations.experiments.augmentation.run import AugmentConfig, run_augment_experiment
 
+    refuse_a_run_folder(args.out)
     config = AugmentConfig.small(args.out) if args.small else AugmentConfig(out_dir=args.out)
     changes: dict = {}
     for option, kind in (("sizes", int), ("seeds", int), ("epsilons", float)):
@@ -485,6 +509,7 @@ def run_privacy_frontier(args: argparse.Namespace) -> int:
         FrontierConfig,
     )
 
+    refuse_a_run_folder(args.out)
     config = FrontierConfig.small(args.out) if args.small else FrontierConfig(out_dir=args.out)
     changes: dict = {}
     if args.federations or args.data:
