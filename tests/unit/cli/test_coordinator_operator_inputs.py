@@ -187,7 +187,10 @@ HEADER = "id\tchrom\tpos\tref\talt\talt_freq\n"
 @pytest.mark.parametrize(
     ("lines", "said"),
     [
-        (["1:100:A:G\t1\tabc\tA\tG\t0.1"], "line 2: pos 'abc' is not a position (a whole number from 1 to 2,147,483,647)"),
+        (
+            ["1:100:A:G\t1\tabc\tA\tG\t0.1"],
+            "line 2: pos 'abc' is not a position (a whole number from 1 to 2,147,483,647)",
+        ),
         (
             ["1:100:A:G\t1\t100\tA\tG\t0.1", "1:200:C:T\t1\t-5\tC\tT\t0.3"],
             "line 3: pos '-5' is not a position",
