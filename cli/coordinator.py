@@ -966,8 +966,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
     out = Path(args.out)
     require_file_target(out)  # a folder as --out: refused now, not after the training
     # --force replaces an earlier pretrained model only: a fuzzing review's `--out` at the panel or at
-    # the source's genotype file was overwritten with the model; and an --out that cannot be written
-    # was found only after the training
+    # the source's genotype file was overwritten with the model (the panel is refused as an input, a
+    # file inside --source as no pretrained model); and an --out that cannot be written was found
+    # only after the training
     require_not_an_input(out, {"--panel": args.panel, "--source": args.source})
     require_replaceable_output(
         out, force=args.force, output=EARLIER_PRETRAINED, is_earlier_output=_is_pretrained

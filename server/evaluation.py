@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import DataError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
+from genofed.common.reporting.auc import delong_interval
 from genofed.common.scoring.validation import covariate_values
 
 
@@ -56,13 +58,16 @@ class TestCohort:
 
     def score_parts(
         self, model_config: ModelConfig, state_dict: dict[str, torch.Tensor], spec: FeatureSpec
-    ) -> dict[str, float] | None:
+    ) -> dict[str, Any] | None:
         """How much of the model's ranking on this cohort comes from the genotypes and how much from
         the covariates (sex, age): its AUC with both, with the genotypes alone (every covariate set to
         what the model reads for an unknown value) and with the covariates alone (every genotype set
-        to the panel's expected dosage, 0 once centred). A clinician told "genetic risk" must see
-        when a score mostly ranks people by age. None without both classes. The coordinator's own
-        cohort: nothing a hospital released is read."""
+        to the panel's expected dosage, 0 once centred), the last with DeLong's 95 % lower bound
+        (`covariates_only_low`: the report says the score rests on sex and age only when they
+        rank people better than chance, not when every part sits at 0.5). A clinician told "genetic
+        risk" must see when a score mostly ranks people by age. None without both classes. The
+        coordinator's own cohort: nothing a hospital released is read. `spec`: the encoding
+        `features` was made with (`load`'s)."""
         if len(np.unique(self.labels)) < 2:
             return None
         model = build_model(model_config, seed=0)
@@ -72,10 +77,12 @@ class TestCohort:
         genotypes_only[:, genotypes_only.shape[1] - covariates :] = unknown_covariates(spec)
         covariates_only = self.features.copy()
         covariates_only[:, : covariates_only.shape[1] - covariates] = 0.0
+        by_covariates = delong_interval(self.labels, predict_proba(model, covariates_only))
         return {
             "auc": float(roc_auc_score(self.labels, predict_proba(model, self.features))),
             "genotypes_only_auc": float(roc_auc_score(self.labels, predict_proba(model, genotypes_only))),
-            "covariates_only_auc": float(roc_auc_score(self.labels, predict_proba(model, covariates_only))),
+            "covariates_only_auc": float(by_covariates.auc),
+            "covariates_only_low": float(by_covariates.low),
             "covariates": list(spec.covariates),
         }
 

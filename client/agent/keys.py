@@ -109,11 +109,12 @@ def rotate_site_key(folder: str | Path) -> dict[str, Any]:
     from genofed.client.agent.site_lock import hold_site
 
     folder = Path(folder)
-    site = load_site_file(folder)
+    load_site_file(folder)  # a site folder, before its lock is made in it
     with hold_site(folder, why=ROTATE_WHILE_RUNNING, command="genofed hospital rotate-key"):
+        site = load_site_file(folder)  # read under the lock: a check finishing before it is kept
         old = str(site.get("fingerprint") or "")
         _require_audit_appendable(folder)
-        retired: Path | None = folder / f"{PUBLIC_KEY}.retired-{_now().replace(':', '')}"
+        retired: Path | None = _unused(folder / f"{PUBLIC_KEY}.retired-{_now().replace(':', '')}")
         if (folder / PUBLIC_KEY).is_file():
             retired.write_bytes((folder / PUBLIC_KEY).read_bytes())
         else:
@@ -158,6 +159,15 @@ def _write_key_pair(folder: Path, name: str) -> tuple[str, str]:
     line = public_key_openssh(key.public_key(), comment=f"genofed-hospital-{name}")
     write_text_atomic(folder / PUBLIC_KEY, line + "\n")
     return line, fingerprint(key.public_key())
+
+
+def _unused(path: Path) -> Path:
+    """`path`, or `path-2`, `path-3`, ... when it exists (two rotations within one second)."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}-{number}")
+    return candidate
 
 
 def _now() -> str:

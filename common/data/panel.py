@@ -197,9 +197,9 @@ def _check_alleles(path: Path, row: int, variant: Variant, frame: pd.DataFrame) 
     a row's ref to A under id 1:5000744:C:T and `data check` and `coordinator init` took it; every
     reader matches by id, so the columns would say one thing and the model read another."""
     for column, allele in (("ref", variant.ref), ("alt", variant.alt)):
-        if column in frame.columns:
+        if column in frame.columns and not pd.isna(frame[column].iloc[row - 2]):  # an empty cell: unused
             text = str(frame[column].iloc[row - 2]).strip().upper()
-            if text != allele:
+            if text and text != allele:
                 raise DataError(
                     path,
                     f"{column} {text!r} is not the {column.upper()} of its id {variant.id} ({allele})",

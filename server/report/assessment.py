@@ -136,10 +136,20 @@ def assess(
 
 
 def _score_parts(results: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """results.json `score_parts` when it holds the three AUCs as numbers, else None."""
+    """results.json `score_parts` when it holds the three AUCs as numbers (the lower bound a number
+    or absent) and its covariates as a list of names, else None: a damaged record is not measured,
+    never a crash of the report."""
     parts = mapping(results.get("score_parts"))
     keys = ("auc", "genotypes_only_auc", "covariates_only_auc")
-    return parts if parts and all(number(parts.get(key)) is not None for key in keys) else None
+    if not parts or any(number(parts.get(key)) is None for key in keys):
+        return None
+    low = parts.get("covariates_only_low")
+    covariates = parts.get("covariates")
+    if (low is not None and number(low) is None) or not (
+        isinstance(covariates, list) and covariates and all(isinstance(c, str) for c in covariates)
+    ):
+        return None
+    return parts
 
 
 def _recorded_auc_interval(results: Mapping[str, Any]) -> AucInterval | None:

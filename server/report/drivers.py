@@ -70,9 +70,13 @@ def odds_factor(score: float) -> str:
 
 
 def rests_on_covariates(parts: Mapping[str, Any] | None) -> bool:
-    """Whether sex and age alone rank the test cohort at least as well as the genotypes alone
-    (results.json `score_parts`): then the verdict says so, since the report calls it genetic risk."""
-    return bool(parts) and parts["covariates_only_auc"] >= parts["genotypes_only_auc"]
+    """Whether sex and age alone rank the test cohort better than chance (DeLong's lower bound above
+    0.5) and at least as well as the genotypes alone (results.json `score_parts`, as
+    `assessment.score_parts` reads it): then the verdict says so, since the report calls it genetic
+    risk. Not when every part sits at chance, nor for a record without the lower bound."""
+    if not parts or parts.get("covariates_only_low") is None:
+        return False
+    return parts["covariates_only_low"] > 0.5 and parts["covariates_only_auc"] >= parts["genotypes_only_auc"]
 
 
 def score_parts_words(parts: Mapping[str, Any] | None) -> str:

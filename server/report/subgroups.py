@@ -228,6 +228,10 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
             f"no one of its {metrics.n:,} people is flagged: the call finds none of its {cases:,} cases, "
             f"where it finds {fmt_percent(whole.sensitivity)} of the whole cohort's"
         )
+    elif whole.informs and positive.high is not None and positive.high < 1.0:
+        concerns.append(
+            f"LR+ {positive.cell()}, its interval below 1: here a flagged person is LESS likely to be ill"
+        )
     elif whole.informs and positive.low is not None and positive.low <= 1.0:
         concerns.append(
             f"LR+ {positive.cell()}, its interval reaching 1: the flag is not shown to inform here"
@@ -331,9 +335,14 @@ def subgroup_section(
         + ". A screening flag, not a test corrected for the number of groups; validate the model on such "
         "patients before using it for them."
         if concerns
-        else "No group has an AUC interval wholly below the whole test cohort's, a call that flags none of "
-        f"its cases{', or an LR+ interval reaching 1' if whole_informs else ''}; small groups have wide "
-        "intervals, so this does not show that the model serves every group equally."
+        else "No group has an AUC interval wholly below the whole test cohort's"
+        + (
+            ", a call that flags none of its cases, or an LR+ interval reaching 1"
+            if whole_informs
+            else " or a call that flags none of its cases"
+        )
+        + "; small groups have wide intervals, so this does not show that the model serves every group "
+        "equally."
     )
     if not whole_informs:
         served += (

@@ -119,6 +119,11 @@ def stated_items(assessment: Assessment) -> list[str]:
         said = []
         if at.flagged == 0:
             said.append(f"it flags no one of the {at.n:,} people of the test cohort, so it finds no case")
+        elif positive.high is not None and positive.high < 1.0:
+            said.append(
+                "its LR+ interval lies below 1: on this test cohort a flagged person is LESS likely to have "
+                "the disease than one not flagged, so the call works backwards"
+            )
         elif positive.low is not None and positive.low <= 1.0:
             said.append(
                 "its LR+ interval reaches 1, so on this test cohort the flag is not shown to raise anyone's "

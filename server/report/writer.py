@@ -120,7 +120,7 @@ def render_markdown(
         verdict_section(evidence.assessment),
         bedside_section(evidence.assessment),
         calibration_section(evidence.assessment, plots.get(CALIBRATION_PLOT, False)),
-        drivers_section(evidence.explanation, results.get("score_parts")),
+        drivers_section(evidence.explanation, evidence.assessment.score_parts),
         model_card_section(results, evidence.assessment),
         learning_curve_section(plots.get(AUC_PLOT, False), results),
         hospitals_section(results),

@@ -414,9 +414,15 @@ def _say_who_took_part(results_file: Path, say: Progress) -> None:
     for reasons in (results.get("refusals") or {}).values():
         for name, why in (reasons or {}).items():
             refused.setdefault(name, []).append(str(why))
+    # `refusals` holds every round a hospital did not count in: a refusal, no reply, a screened-out update
     absent += [
-        f"{name}: refused {len(whys)} of {len(rounds)} round(s) ({whys[-1]})"
+        f"{name}: left out of {len(whys)} of {len(rounds)} round(s) (the last: {whys[-1]})"
         for name, whys in sorted(refused.items())
+    ]
+    absent += [
+        f"{name}: trained in {count} of {len(rounds)} round(s) (no reason recorded for the others)"
+        for name, count in sorted(trained.items())
+        if count < len(rounds) and name not in refused
     ]
     each = ", ".join(f"{name} {count} of {len(rounds)}" for name, count in sorted(trained.items()))
     say(f"hospitals that trained (rounds): {each or 'none'}")

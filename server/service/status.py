@@ -92,7 +92,13 @@ def unrecorded_evaluations(results: dict[str, Any]) -> int:
     their spending read from results.json is then a floor, and says so."""
     config = results.get("config") if isinstance(results.get("config"), dict) else {}
     planned = config.get("site-evaluations")  # absent (an older or partial record): not known
-    if results.get("site_evaluation") is not None or not isinstance(planned, int) or planned <= 0:
+    if (
+        results.get("site_evaluation") is not None
+        or isinstance(planned, bool)
+        or not isinstance(planned, int)
+    ):
+        return 0
+    if planned <= 0:
         return 0
     return planned
 

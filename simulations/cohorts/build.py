@@ -146,8 +146,8 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
         raise OutputExists(f"{out_dir} already holds files; choose another folder or overwrite it (--force)")
     if not (out_dir / TRUTH).is_file():
         raise OutputExists(
-            f"{out_dir} holds files that are not cohorts of `genofed simulate-cohorts` (no {TRUTH}): --force "
-            "replaces only earlier simulated cohorts; choose another folder"
+            f"{out_dir} holds files that are not cohorts of `genofed simulate-cohorts` (no {TRUTH}): only "
+            "earlier simulated cohorts are replaced; choose another folder"
         )
 
 

@@ -160,3 +160,10 @@ def test_one_variant_named_both_ways_in_a_panel_appears_twice(tmp_path):
     path.write_text("id\talt_freq\n1:100:A:G\t0.1\nchr1:100:A:G\t0.1\n")
     with pytest.raises(DataError, match="line 3: variant 1:100:A:G appears twice"):
         VariantPanel.load(path)
+
+
+def test_empty_ref_and_alt_columns_are_unused_not_refused(tmp_path):
+    """A review: a panel whose ref and alt cells are empty was refused as "ref 'NAN' is not the REF"."""
+    path = tmp_path / "panel.tsv"
+    path.write_text("id\tchrom\tpos\tref\talt\talt_freq\n1:100:A:G\t1\t100\t\t\t0.1\n")
+    assert VariantPanel.load(path).variant_ids == ["1:100:A:G"]

@@ -140,3 +140,24 @@ def test_a_group_the_call_never_flags_is_named_and_groups_share_a_cohort_that_do
     assert not any(
         "LR+" in reason for _, reasons in _rows(no_signal, groupings, 0.5)[1] for reason in reasons
     )
+
+
+def test_a_group_where_the_call_works_backwards_is_named_as_such():
+    """A review: an LR+ interval wholly below 1 (0.17, 0.09-0.31) was said to "reach 1"."""
+    from genofed.server.report.run_files import Predictions
+    from genofed.server.report.subgroups import Grouping, _rows
+
+    rng = np.random.default_rng(5)
+    old_labels, young_labels = np.arange(100) % 2 == 0, np.arange(100) % 2 == 0
+    old = np.where(old_labels, rng.uniform(0.6, 0.9, 100), rng.uniform(0.1, 0.4, 100))  # the call informs
+    young = np.where(young_labels, rng.uniform(0.1, 0.6, 100), rng.uniform(0.4, 0.9, 100))  # backwards
+    predictions = Predictions(
+        np.concatenate([old_labels, young_labels]).astype(np.int64), np.concatenate([old, young])
+    )
+    ages = Grouping("Age", ("60 and over",) * 100 + ("under 40",) * 100, "test/phenotypes.csv")
+    why = dict(_rows(predictions, (ages,), 0.5)[1])
+    assert any(
+        "its interval below 1: here a flagged person is LESS likely to be ill" in r
+        for r in why["Age: under 40"]
+    )
+    assert "Age: 60 and over" not in why

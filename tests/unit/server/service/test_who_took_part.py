@@ -31,7 +31,18 @@ def test_the_hospitals_that_did_not_train_every_round_are_named_with_why(tmp_pat
     assert warning[0] == "warning: not every enrolled hospital trained in every round:"
     assert f"  astrakhan: turned away ({SIZE})" in warning
     assert "  maykop: not connected when the run started" in warning
-    assert f"  rostov: refused 3 of 3 round(s) ({SECAGG_ONLY})" in warning
+    assert f"  rostov: left out of 3 of 3 round(s) (the last: {SECAGG_ONLY})" in warning
+
+
+def test_a_hospital_that_trained_in_fewer_rounds_without_a_recorded_reason_is_named(tmp_path):
+    rounds = [{"round": 1, "participants": ["elista", "rostov"]}, {"round": 2, "participants": ["elista"]}]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"rounds": rounds, "refusals": {}, "turned_away": {}, "not_connected": []}))
+    said: list[str] = []
+    _say_who_took_part(path, said.append)
+    assert (
+        said[1].splitlines()[1] == "  rostov: trained in 1 of 2 round(s) (no reason recorded for the others)"
+    )
 
 
 def test_a_run_every_hospital_trained_in_says_so_without_a_warning(tmp_path):

@@ -41,6 +41,7 @@ def test_the_parts_are_the_model_read_with_the_other_part_unknown():
     assert parts["covariates"] == ["sex", "age"]
     assert parts["auc"] == pytest.approx(cohort.evaluate(config, state)["auc"])
     assert parts["covariates_only_auc"] > parts["genotypes_only_auc"] > 0.5
+    assert 0.5 < parts["covariates_only_low"] < parts["covariates_only_auc"]
     assert list(unknown_covariates(spec)) == [0.5, 0.0]  # sex halfway, age at the centre
     genotype_led = _cohort_and_model(age_weight=0.0, genotype_weight=1.0)
     parts = genotype_led[0].score_parts(*genotype_led[1:])
@@ -56,6 +57,7 @@ def test_the_report_says_what_the_score_rests_on_and_the_verdict_when_it_is_sex_
         "auc": 0.702,
         "genotypes_only_auc": 0.594,
         "covariates_only_auc": 0.677,
+        "covariates_only_low": 0.603,
         "covariates": ["sex", "age"],
     }
     text = write_report(run_dir, results).read_text()
@@ -74,7 +76,22 @@ def test_the_report_says_what_the_score_rests_on_and_the_verdict_when_it_is_sex_
         "**What the score rests on:** on the test cohort sex and age alone rank people with AUC 0.677"
         in verdict
     )
-    results["score_parts"] = {**results["score_parts"], "genotypes_only_auc": 0.690}
+    for change in ({"genotypes_only_auc": 0.690}, {"covariates_only_low": 0.48}):  # genotypes lead; chance
+        results["score_parts"] = {**results["score_parts"], **change}
+        text = write_report(run_dir, results).read_text()
+        assert "**What the score rests on** (the test cohort)" in text  # always said
+        assert "at least as well as the genotypes" not in text and "**What the score rests on:**" not in text
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [{"auc": 0.7}, {"auc": "x", "genotypes_only_auc": 0.6, "covariates_only_auc": 0.6, "covariates": ["age"]},
+     {"auc": 0.7, "genotypes_only_auc": 0.6, "covariates_only_auc": 0.6, "covariates": "age"}],
+)  # fmt: skip
+def test_a_damaged_record_is_not_measured_never_a_crash(tmp_path, damaged):
+    """A review: a score_parts missing a key, or a text where a number or a list goes, crashed the
+    report (KeyError, a format error) or said "a and g and e"."""
+    run_dir, results = write_run(tmp_path)
+    results["score_parts"] = damaged
     text = write_report(run_dir, results).read_text()
-    assert "**What the score rests on** (the test cohort)" in text  # always said
-    assert "at least as well as the genotypes" not in text and "**What the score rests on:**" not in text
+    assert "What the score rests on" not in text
