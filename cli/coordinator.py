@@ -651,6 +651,10 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
             print(f"epsilon spent on the run, evaluations included: at most {most:.2f} ({each})")
     if status.get("results"):
         print(f"results: {status['results']}")
+    if status.get("serverapp_log_tail"):
+        print("the ServerApp's last log lines (the whole log lands in DIR/run/ when the run ends):")
+        for line in status["serverapp_log_tail"]:
+            print(f"  {line}")
     return 0
 
 

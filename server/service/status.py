@@ -72,7 +72,33 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     status["unrecorded_evaluations"] = unrecorded_evaluations(results) if results else 0
     # enrolled with --no-declared-size (or before enroll asked for the size): their sizes are their word
     status["without_enrolled_size"] = without_size(folder)
+    status["serverapp_log_tail"] = (
+        _serverapp_log_tail(folder, status) if status["coordinator_running"] else []
+    )
     return status
+
+
+#: How many of the running ServerApp's last log lines `coordinator status` shows.
+LOG_TAIL_LINES = 8
+
+
+def _serverapp_log_tail(folder: Path, status: dict[str, Any]) -> list[str]:
+    """The running ServerApp's last log lines, read from its SuperLink (`flwr log --show`): its
+    "waiting for hospitals ... giving up in 570 s" and "no reply from rostov" lines reached the run
+    folder only at the end, and an operator's walkthrough watched 3 minutes of "hospitals online: 1 of
+    3" with no sign of them. [] when there is no run yet or the SuperLink does not answer."""
+    import subprocess
+
+    from genofed.server.service.flower_control import CONNECTION, FlowerControl
+
+    if not status.get("run_id") or not status.get("internal_address"):
+        return []
+    try:
+        control = FlowerControl(folder, status["internal_address"])
+        text = control.text("log", str(status["run_id"]), CONNECTION, "--show", timeout=20)
+    except (GenofedError, OSError, subprocess.SubprocessError):
+        return []
+    return [line for line in text.splitlines() if line.strip()][-LOG_TAIL_LINES:]
 
 
 def _last_known(hospitals: dict[str, dict[str, Any]], updated: str | None) -> dict[str, dict[str, Any]]:

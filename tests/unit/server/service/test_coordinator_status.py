@@ -110,3 +110,29 @@ def test_start_says_a_run_stopped_by_a_signal_was_interrupted_not_running(tmp_pa
         "run 9637: interrupted by signal 15 (Flower's run state was running; the next start resumes it)"
     )
     assert len(said) == 1  # not the ServerApp's log's last lines, as for a failed run
+
+
+def test_while_running_the_serverapps_last_log_lines_are_shown(fed, capsys, monkeypatch):
+    """An operator's walkthrough watched 3 minutes of "hospitals online: 1 of 3" while the ServerApp
+    logged "waiting for hospitals ... giving up in 570 s": its log reached DIR/run/ only at the end."""
+    from genofed.server.service import flower_control
+
+    asked: list[tuple[str, ...]] = []
+    log = "\n".join(f"INFO : line {i}" for i in range(12)) + "\nINFO : waiting for hospitals: 1 of 3\n"
+
+    def text(self, *args, timeout=60.0):
+        asked.append(args)
+        return log
+
+    monkeypatch.setattr(flower_control.FlowerControl, "text", text)
+    lines = _status_lines(
+        fed, capsys, state="running", run_status="running", internal_address="127.0.0.1:9091"
+    )
+    assert asked == [("log", "1835", flower_control.CONNECTION, "--show")]
+    start = lines.index("the ServerApp's last log lines (the whole log lands in DIR/run/ when the run ends):")
+    assert lines[start + 1 :] == [f"  INFO : line {i}" for i in range(5, 12)] + [
+        "  INFO : waiting for hospitals: 1 of 3"
+    ]
+    asked.clear()  # once the coordinator is gone: its SuperLink is not asked
+    lines = _status_lines(fed, capsys, state="stopped", pid=_dead_pid(), internal_address="127.0.0.1:9091")
+    assert asked == [] and not any("last log lines" in line for line in lines)
