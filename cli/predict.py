@@ -277,6 +277,25 @@ def print_created_folder(folder: Path | None) -> None:
         print(f"note: created the folder {folder} for --out (it did not exist)", file=sys.stderr)
 
 
+def _refuse_a_named_label_column_that_is_absent(args: argparse.Namespace) -> None:
+    """A --label-column the user named that the phenotype table lacks is a mistake, not new patients
+    without a diagnosis: a fuzzing review's `--label-column nope` got a note and exit 0, and no AUC.
+    (Without the option, a missing label column is normal: the people are scored, with a note.)"""
+    from genofed.common.data.layout import table_columns
+    from genofed.common.errors import DataError
+
+    if args.label_column is None or args.phenotypes is None or not Path(args.phenotypes).is_file():
+        return  # a missing file is refused where it is read, with its own words
+    columns = table_columns(Path(args.phenotypes))
+    if args.label_column not in columns:
+        raise DataError(
+            args.phenotypes,
+            f"has no '{args.label_column}' column, which --label-column names (its columns: "
+            f"{', '.join(columns)})",
+            hint="name one of its columns, or leave --label-column out to score people without a diagnosis",
+        )
+
+
 def run_predict(args: argparse.Namespace) -> int:
     from genofed.common.scoring.model_file import load_model_file
     from genofed.common.scoring.predict import (
@@ -289,6 +308,7 @@ def run_predict(args: argparse.Namespace) -> int:
     out = Path(args.out)
     # checked before the model and the genotypes are read: a refusal costs nothing
     expected_hash = check_predict_arguments(args)
+    _refuse_a_named_label_column_that_is_absent(args)
     model = load_model_file(args.model, expected_hash=expected_hash)
     args.label_column = trained_label_column(args, model)
     predictions = predict_file(

@@ -408,9 +408,12 @@ def test_the_label_column_defaults_to_the_one_the_model_was_trained_on(tmp_path,
     printed = capsys.readouterr()
     assert "AUC against 'disease'" in printed.out and "not used" not in printed.err
     assert "label" in (tmp_path / "risks.csv").read_text().splitlines()[0]  # risks.csv's own column name
-    # a column given wins
-    assert main([*args, "--label-column", "label", "--out", str(tmp_path / "r2.csv")]) == 0
-    assert "AUC against" not in capsys.readouterr().out
+    # a column given wins, and one the file lacks is a mistake, refused before any work (a fuzzing
+    # review's `--label-column nope` got a note, exit 0 and no AUC)
+    assert main([*args, "--label-column", "label", "--out", str(tmp_path / "r2.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "has no 'label' column, which --label-column names (its columns: sample_id, disease" in err
+    assert not (tmp_path / "r2.csv").exists()
 
 
 def test_an_unclear_label_is_refused_with_how_to_write_no_diagnosis_yet(scored, capsys):
