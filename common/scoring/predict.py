@@ -299,7 +299,11 @@ def predict_file(
     risks = predict_proba(model.build(), people.features)
     recorded = (model.operating.get("threshold") or {}).get("threshold")
     distribution = model.operating.get("risk_distribution")
-    if threshold is not None:
+    if threshold is not None and recorded is not None and math.isclose(threshold, float(recorded)):
+        # the model's own, typed in: its recorded rates apply (a walkthrough's --threshold 0.70 was
+        # said to have unknown sensitivity and specificity)
+        source, detail = "--threshold", "given with --threshold, equal to " + _model_threshold_detail(model)
+    elif threshold is not None:
         source, detail = "--threshold", _given_threshold_detail(recorded)
     elif recorded is not None:
         threshold, source, detail = float(recorded), "model", _model_threshold_detail(model)

@@ -252,6 +252,11 @@ def test_predict_threshold_overrides_the_models_and_is_checked_first(scored, cap
     assert "threshold 0.7, given with --threshold (the model's own is 0.5)" in printed
     high = sum(row["call"] == "high" for row in csv.DictReader(out.open()))
     assert f": {high} of 60 called high" in printed
+    # the model's own threshold typed in: its recorded rates are said, not "unknown here"
+    assert main([*args[:-1], str(folder / "own.csv"), "--threshold", "0.50"]) == 0
+    printed = capsys.readouterr().out
+    assert "threshold 0.5, given with --threshold, equal to the model's operating threshold (" in printed
+    assert "unknown here" not in printed
     missing = ["predict", "--model", str(folder / "none.pt"), "--genotypes", str(genotypes)]
     for bad in ("0", "1", "1.5", "nan"):  # refused before the (missing) model is looked for
         err = _refused([*missing, "--out", str(folder / "r.csv"), "--threshold", bad], capsys)
