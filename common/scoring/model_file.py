@@ -228,9 +228,12 @@ def load_model_file(path: str | Path, *, expected_hash: str = "", what: str = "m
     except pickle.UnpicklingError:
         # torch's message here advises weights_only=False, i.e. running the file's code: never
         # repeated. A genofed model file holds plain data only, so this is not one.
+        # A damaged byte reads the same way as a foreign object (a walkthrough's one-byte edit was
+        # told "could run code"): both are said, the damage first.
         raise PretrainedModelError(
-            f"{path}: cannot read the {what}: it is a PyTorch/pickle file holding Python objects that a "
-            "genofed model never contains, and opening it further could run code from it; "
+            f"{path}: cannot read the {what}: its contents do not read as a genofed model file's plain "
+            "data: the file is damaged (a changed byte), or it holds Python objects a genofed model never "
+            "contains, which genofed does not open (opening them could run code from the file); "
             + _get_a_model(what)
         ) from None
     except Exception as exc:  # a truncated or foreign file: zip and key errors alike
