@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with progress_bars(bars):
             status = int(handler(args) or 0)
     except GenofedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {in_option_words(str(exc), args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # a command may say what it leaves behind (genofed simulate)
         print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
@@ -77,6 +77,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     with closed_stdout_is_fine():  # the last lines meet a reader that has gone here, not at exit
         return status
+
+
+def in_option_words(message: str, args: argparse.Namespace) -> str:
+    """A refusal that opens with a setting's field name (`l2 must be >= 0`, `dp_seeds must be >= 1`,
+    as a config dataclass words it) opens with the option the user typed instead (`--l2`,
+    `--dp-seeds`): only a name the command has an option for (its dest), only at the start."""
+    first = message.split(" ", 1)[0]
+    if first in vars(args) and message.startswith(f"{first} must"):
+        return f"--{first.replace('_', '-')}{message[len(first) :]}"
+    return message
 
 
 def file_error(exc: OSError) -> str:

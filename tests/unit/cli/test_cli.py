@@ -137,3 +137,25 @@ def test_help_and_data_check_do_not_import_torch_opacus_or_flower(tmp_path, writ
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert "OK: the data can be used" in result.stdout, result.stdout + result.stderr  # the check really ran
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+def test_a_refusal_that_opens_with_a_field_name_opens_with_its_option(capsys):
+    """A fuzzing review: `l2 must be >= 0`, `dp_seeds must be >= 1` named dataclass fields, not the
+    options typed (`--l2`, `--dp-seeds`), unlike the other commands."""
+    from genofed.cli.main import main
+
+    args = [
+        "pretrain",
+        "--source",
+        "absent",
+        "--panel",
+        "absent.tsv",
+        "--out",
+        "never.pt",
+        "--model",
+        "logistic",
+    ]
+    assert main([*args, "--l2", "-1"]) == 2
+    assert capsys.readouterr().err.startswith("error: --l2 must be >= 0, got -1")
+    assert main(["experiment", "synthetic-fidelity", "--out", "never", "--dp-seeds", "0"]) == 2
+    assert capsys.readouterr().err.startswith("error: --dp-seeds must be >= 1, got 0")
