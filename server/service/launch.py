@@ -373,9 +373,12 @@ def _finish_run(
             f"interrupted by signal {stop['signal']} (Flower's run state was {outcome}; the next start "
             "resumes it)"
         )
-    say(
-        f"run {status['run_id']}: {outcome}; results in {folder / RUN_DIR}, the ServerApp's log in {log_file}"
+    results = (
+        f"results in {folder / RUN_DIR}"
+        if (folder / RUN_DIR / RESULTS_FILE).is_file()
+        else "no results written yet"  # an operator was told "results in" a folder without any
     )
+    say(f"run {status['run_id']}: {outcome}; {results}, the ServerApp's log in {log_file}")
     if interrupted:
         return 1
     if completed:

@@ -110,6 +110,8 @@ def test_start_says_a_run_stopped_by_a_signal_was_interrupted_not_running(tmp_pa
         "run 9637: interrupted by signal 15 (Flower's run state was running; the next start resumes it)"
     )
     assert len(said) == 1  # not the ServerApp's log's last lines, as for a failed run
+    # no results.json: none is said to be there (an operator's walkthrough was told "results in DIR/run")
+    assert "; no results written yet, the ServerApp's log in " in said[0] and "results in" not in said[0]
 
 
 def test_while_running_the_serverapps_last_log_lines_are_shown(fed, capsys, monkeypatch):
