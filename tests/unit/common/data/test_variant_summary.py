@@ -133,7 +133,7 @@ def test_a_summary_cut_at_a_line_end_is_refused(tmp_path):
     """Cut between two lines, the rest reads as a valid, shorter summary: the header's variant
     count tells (a coordinator's operator audit found such a file accepted into the panel)."""
     path = tmp_path / "s.tsv"
-    VariantSummary("rostov", ["1:100:A:G", "1:200:C:T", "2:50:G:A"], [40, 40, 40], [4, 8, 12], 20).save(path)
+    VariantSummary("rostov", ["1:100:A:G", "1:200:C:T", "2:50:G:A"], [40, 40, 40], [0, 10, 20], 20).save(path)
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:-1]))
     with pytest.raises(DataError, match="holds 2 variant lines where its header says 3"):
@@ -143,3 +143,14 @@ def test_a_summary_cut_at_a_line_end_is_refused(tmp_path):
         VariantSummary.load(path)
     path.write_text("".join(line for line in lines if not line.startswith("# variants:")))
     assert len(VariantSummary.load(path)) == 3  # a file from before the count: read as it is
+
+
+def test_a_rounded_summary_with_a_count_not_rounded_is_refused_by_line(tmp_path):
+    """A fuzzing review: an alt count of 25 under `round_to: 10` went into the panel. What the
+    hospital declared public is counts rounded to 10; an exact count was never declared."""
+    path = tmp_path / "s.tsv"
+    VariantSummary("rostov", ["1:100:A:G", "1:200:C:T"], [40, 40], [10, 20], 20).save(path)
+    assert len(VariantSummary.load(path)) == 2
+    path.write_text(path.read_text().replace("\t20\n", "\t25\n"))
+    with pytest.raises(DataError, match="called 40 and alt 25 are not both multiples of 10"):
+        VariantSummary.load(path)
