@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -286,7 +287,14 @@ def _naming_the_limit(request: RoundRequest, site: SiteConfig) -> Iterator[None]
         note = run_limit_note(site, request.run_epsilon)
         if not note:
             raise
-        raise BudgetExhausted(f"{refused} {note}") from None
+        # the refusal's own words call the limit "its budget": here it is the run's epsilon (an
+        # operator's walkthrough read "spent 7.98 of its budget of 8" for a site whose budget was 50)
+        limit = f"{request.run_epsilon:g}"
+        words = re.sub(
+            rf"\b(its|the) budget of {re.escape(limit)}\b", f"this run's epsilon of {limit}", str(refused)
+        )
+        words = words.replace(f"the budget is epsilon {limit} ", f"the limit is this run's epsilon {limit} ")
+        raise BudgetExhausted(f"{words} {note}") from None
 
 
 def _plan_training(ledger: PrivacyLedger, request: RoundRequest, site: SiteConfig) -> RoundPrivacy:

@@ -42,7 +42,9 @@ def _refusal(hospital: Path, state: Path, own_budget: float, run_epsilon: float)
 
 def test_the_refusal_names_the_runs_epsilon_when_it_is_the_limit(hospital, tmp_path):
     reason = _refusal(hospital, tmp_path / "state", own_budget=100.0, run_epsilon=8.0)
-    assert "budget of 8" in reason
+    # the limit is called the run's epsilon, not "its budget of 8" (a site whose budget was 50 read that
+    # in an operator's walkthrough)
+    assert "this run's epsilon of 8" in reason and "budget of 8" not in reason
     assert "The limit here is this run's epsilon 8, below this hospital's own budget of 100" in reason
     assert "only the coordinator can set it higher" in reason
 
