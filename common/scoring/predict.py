@@ -233,7 +233,7 @@ class Predictions:
         calls, shown, scored = self.calls, self.shown_percentiles, self.scored
         for i, sample in enumerate(self.sample_ids):
             row = [
-                sample,
+                spreadsheet_text(sample),
                 f"{shown_risk(float(self.risks[i]), self.threshold):.{RISK_DECIMALS}f}" if scored[i] else "",
                 "" if shown is None or not scored[i] else int(shown[i]),
                 (calls[i] if calls is not None else "") if scored[i] else NO_CALL,
@@ -246,6 +246,27 @@ class Predictions:
             row.append(self.notes_of(i))
             writer.writerow(row)
         return buffer.getvalue()
+
+
+#: What a spreadsheet reads as a formula at the start of a cell (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "@", "\t", "\r")
+
+
+def spreadsheet_text(cell: str) -> str:
+    """A sample id as risks.csv writes it: with a leading apostrophe when a spreadsheet would run it
+    as a formula (`=HYPERLINK(...)` in a VCF header was written as it was, and Excel runs it), so
+    that it reads as the text it is; a `-` only when what follows is no number (an id `-12` stays).
+    Every other id is written exactly."""
+    risky = cell.startswith(FORMULA_STARTS) or (cell.startswith("-") and not _is_number(cell))
+    return f"'{cell}" if risky else cell
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def predict_file(

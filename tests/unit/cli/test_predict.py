@@ -432,3 +432,13 @@ def test_an_unclear_label_is_refused_with_how_to_write_no_diagnosis_yet(scored, 
     err = capsys.readouterr().err
     assert "label '?' in column label is not binary" in err and "line 3" in err
     assert "leave the label empty for a person without a diagnosis yet" in err and not out.exists()
+
+
+def test_a_sample_id_a_spreadsheet_would_run_as_a_formula_is_written_as_text():
+    """A walkthrough's VCF sample id `=HYPERLINK(...)` went into risks.csv as it was: Excel runs it."""
+    from genofed.common.scoring.predict import spreadsheet_text
+
+    assert spreadsheet_text('=HYPERLINK("http://x","y")') == '\'=HYPERLINK("http://x","y")'
+    assert spreadsheet_text("@SUM(A1)") == "'@SUM(A1)" and spreadsheet_text("+1-2") == "'+1-2"
+    assert spreadsheet_text("-cmd|' /C calc'!A0") == "'-cmd|' /C calc'!A0"
+    assert spreadsheet_text("-12") == "-12" and spreadsheet_text("NA19307") == "NA19307"
