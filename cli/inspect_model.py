@@ -313,9 +313,17 @@ def _operating_lines(operating: dict[str, Any]) -> list[str]:
         lines.append(f"operating threshold: none ({operating['threshold_note']})")
     distribution = operating.get("risk_distribution") or {}
     if _number(distribution.get("patients")):
+        from genofed.common.scoring.operating import percentiles_shown
+
         lines.append(
             f"percentiles: from a risk distribution of {distribution['patients']:.0f} validation patients"
             + ("" if "exact" in str(distribution.get("source") or "") else " (a noisy count)")
+            + (
+                ""
+                if percentiles_shown(distribution)
+                else f"; `genofed predict` does not show them: the noise alone moves one by up to "
+                f"{float(distribution.get('percentile_sd') or 0):.0f} points (one sd)"
+            )
         )
     elif "risk_distribution" in operating:
         lines.append("percentiles: none (no risk distribution in the file)")

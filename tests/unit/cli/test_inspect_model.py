@@ -111,3 +111,21 @@ def test_who_the_model_was_validated_on_is_shown(tmp_path, capsys):
     out = _inspect(old, capsys)
     assert "validated on: not recorded: the model file does not say who the model was validated on" in out
     assert json.loads(_inspect(old, capsys, "--json"))["validated_on"] is None
+
+
+def test_percentiles_predict_withholds_are_said_to_be_withheld(tmp_path, capsys):
+    """A walkthrough: inspect-model described percentiles from 63 noisy validation patients that
+    `predict` then did not show (their noise alone moved one by 12 points)."""
+    model = model_file()
+    distribution = {**model.operating["risk_distribution"], "percentile_sd": 12.0}
+    path = tmp_path / "model.pt"
+    save_model_file(
+        path,
+        replace(
+            model, provenance=FEDERATED, operating={**model.operating, "risk_distribution": distribution}
+        ),
+    )
+    out = _inspect(path, capsys)
+    assert (
+        "`genofed predict` does not show them: the noise alone moves one by up to 12 points (one sd)" in out
+    )
