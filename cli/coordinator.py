@@ -749,10 +749,16 @@ def run_coordinator_set_size(args: argparse.Namespace) -> int:
 
     entry = set_size(args.dir, args.name, args.declared_size)
     before = entry["size_history"][-1]["declared_size"]
+    finished = (Path(args.dir) / "run" / "results.json").is_file()
     print(
         f"hospital {entry['name']!r} (key {entry['fingerprint']}): declared size "
         f"{'none' if before is None else before} -> {entry['declared_size']}; a run checks sizes when it "
-        "starts: restart a running coordinator (`genofed coordinator start` resumes) to apply it"
+        + (
+            "starts, and this federation's run has finished (a finished federation is not run again): the "
+            "size is recorded, and a new federation enrols the hospital with it"
+            if finished
+            else "starts: restart a running coordinator (`genofed coordinator start` resumes) to apply it"
+        )
     )
     print("  confirm the size and this fingerprint with the hospital over a second channel")
     return 0

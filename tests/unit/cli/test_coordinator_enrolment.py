@@ -171,8 +171,15 @@ def test_set_size_gives_a_hospital_without_one_its_size_and_keeps_the_history(fe
     assert main(_set_size_args(federation, "rostov", "120")) == 0
     out = capsys.readouterr().out
     assert "hospital 'rostov' (key SHA256:" in out and "declared size none -> 120" in out
+    assert "restart a running coordinator" in out
     assert enrolled_sizes(federation) == {"rostov": 120} and without_size(federation) == []
+    # a finished federation is not run again: no restart applies it (an operator's walkthrough)
+    (federation / "run").mkdir(exist_ok=True)
+    (federation / "run" / "results.json").write_text("{}")
     assert main(_set_size_args(federation, "rostov", "150")) == 0
+    out = capsys.readouterr().out
+    assert "restart" not in out and "this federation's run has finished" in out
+    (federation / "run" / "results.json").unlink()
     entry = _registry(federation)["hospitals"][0]
     assert entry["declared_size"] == 150
     assert [h["declared_size"] for h in entry["size_history"]] == [None, 120]
