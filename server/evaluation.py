@@ -52,9 +52,7 @@ class TestCohort:
 
     def predict(self, model_config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> np.ndarray:
         """The model's predicted risk of every person, in row order."""
-        model = build_model(model_config, seed=0)
-        model.load_state_dict(state_dict)
-        return predict_proba(model, self.features)
+        return predict_proba(_model(model_config, state_dict), self.features)
 
     def score_parts(
         self, model_config: ModelConfig, state_dict: dict[str, torch.Tensor], spec: FeatureSpec
@@ -70,8 +68,7 @@ class TestCohort:
         `features` was made with (`load`'s)."""
         if len(np.unique(self.labels)) < 2:
             return None
-        model = build_model(model_config, seed=0)
-        model.load_state_dict(state_dict)
+        model = _model(model_config, state_dict)
         covariates = len(spec.covariates)
         genotypes_only = self.features.copy()
         genotypes_only[:, genotypes_only.shape[1] - covariates :] = unknown_covariates(spec)
@@ -88,3 +85,10 @@ class TestCohort:
 
     def evaluate(self, model_config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> dict:
         return binary_metrics(self.labels, self.predict(model_config, state_dict))
+
+
+def _model(model_config: ModelConfig, state_dict: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The final model, built and loaded."""
+    model = build_model(model_config, seed=0)
+    model.load_state_dict(state_dict)
+    return model

@@ -196,20 +196,21 @@ def results_operating_point(fed: FederationResult) -> dict[str, Any]:
     pooled = _pooled_release(fed.log)
     point = operating_point(pooled[1], round_=pooled[0]) if pooled else None
     if point is None:
-        return {
-            "threshold": None,
-            "rule": None,
-            "note": no_threshold_note(pooled[1])
-            if pooled is not None
-            else NO_THRESHOLD
-            if fed.settings.site_evaluations == 0
-            else NO_EVALUATION_RECORDED.format(planned=fed.settings.site_evaluations),
-        }
+        return {"threshold": None, "rule": None, "note": _no_threshold_reason(fed, pooled)}
     final_round = max((r["round"] for r in fed.rounds), default=0)
     note = "post-processing of the hospitals' DP validation histograms: no privacy cost beyond their release"
     if point["round"] != final_round:
         note += f"; read from the model of round {point['round']}, not the final round {final_round}"
     return {**point, "final_round": final_round, "note": note}
+
+
+def _no_threshold_reason(fed: FederationResult, pooled: tuple[int, np.ndarray] | None) -> str:
+    """Why a run has no operating threshold: no evaluation planned, planned but none recorded, or
+    the released counts themselves (too few of a class, no cut-off better than chance)."""
+    if pooled is not None:
+        return no_threshold_note(pooled[1])
+    planned = fed.settings.site_evaluations
+    return NO_THRESHOLD if planned == 0 else NO_EVALUATION_RECORDED.format(planned=planned)
 
 
 def release_costs(

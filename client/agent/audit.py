@@ -54,6 +54,8 @@ LEDGER_TYPE = "ledger"
 #: The event of a `ledger` entry that records a change of the site's budget or delta (`hospital
 #: check --change-budget REASON`, or a stricter setting), with the old and new values.
 BUDGET_CHANGE_EVENT = "budget-change"
+#: The event of a `ledger` entry that records a rotated site key (`genofed hospital rotate-key`).
+KEY_ROTATED_EVENT = "key-rotated"
 #: A release's `input_digest_of` when its input digest is the genotypes file's SHA-256.
 GENOTYPES_FILE = "the genotypes file"
 #: The kind of a local release made without differential privacy (`genofed synth` without
@@ -78,7 +80,7 @@ def audit_entry(received: Message, reply: Message) -> dict[str, Any]:
     """What the log says about one outbound reply (sizes and hashes, not contents)."""
     meta = received.metadata
     entry: dict[str, Any] = {
-        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "time": entry_time(),
         "run": int(meta.run_id),
         "round": _round(received),
         "type": str(meta.message_type),
@@ -162,6 +164,23 @@ def _value_bytes(value: Any) -> bytes:
     if isinstance(value, list):
         return b"".join(_value_bytes(v) for v in value)
     return repr(value).encode()
+
+
+def entry_time() -> str:
+    """An entry's `time`: now, UTC, to the millisecond."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def require_appendable(folder: Path, what: str) -> None:
+    """Refuse (`GenofedError`), before anything changes, an operator's act on the site that its
+    audit log could not record (`what`, e.g. "a budget change")."""
+    log = folder / AUDIT_FILE
+    problem = appendable_problem(log)
+    if problem is not None:
+        raise GenofedError(
+            f"{log}: the site's audit log cannot be appended to ({problem}), and {what} must be written to "
+            "it: run the command as the site's user, or repair the log. Nothing was changed."
+        )
 
 
 def appendable_problem(path: Path) -> str | None:
@@ -260,7 +279,7 @@ def release_entry(release: LocalRelease) -> dict[str, Any]:
     the release, as a round's entry reports it (and, when positive, evidence that the ledger was
     spent: `ledger_binding`)."""
     entry: dict[str, Any] = {
-        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "time": entry_time(),
         "type": RELEASE_TYPE,
         "status": "ok",
         "run": None,
@@ -384,7 +403,7 @@ def _override_line(entry: dict[str, Any]) -> str:
             f"epsilon {new.get('epsilon_budget')} at delta {new.get('delta')}; "
             f"reason: {entry.get('reason') or '(none: a stricter setting)'}"
         )
-    if entry.get("event") == "key-rotated":  # keys.KEY_ROTATED_EVENT
+    if entry.get("event") == KEY_ROTATED_EVENT:
         return (
             f"{entry['time']} site key rotated ({entry['command']}): fingerprint "
             f"{entry.get('old_fingerprint') or '?'} -> {entry.get('new_fingerprint')}; the ledger is kept"

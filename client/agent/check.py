@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from genofed.client.agent.audit import AUDIT_FILE
+from genofed.client.agent.audit import AUDIT_FILE, require_appendable
 from genofed.client.agent.keys import SITE_FILE, SITE_FILE_MODE, load_site_file, require_site_key
 from genofed.client.agent.ledger_binding import (
     DataHashes,
@@ -329,23 +329,11 @@ def budget_change(
             "is the data-protection officer's decision; give --change-budget REASON (written to the audit "
             "log with the old and new values), or check again with the recorded budget"
         )
-    _require_audit_appendable(folder)  # before anything is bound or written: a change is never unlogged
+    # before anything is bound or written: a change is never unlogged
+    require_appendable(folder, "a budget change")
     data = site.get("data") or {}
     since = str(data.get("budget_set_at") or data.get("checked_at", ""))
     return BudgetChange(old_budget, old_delta, epsilon_budget, delta, since, reason.strip())
-
-
-def _require_audit_appendable(folder: Path) -> None:
-    """Refuse a budget change that could not be written to the site's audit log."""
-    from genofed.client.agent.audit import appendable_problem
-
-    log = folder / AUDIT_FILE
-    problem = appendable_problem(log)
-    if problem is not None:
-        raise GenofedError(
-            f"{log}: the site's audit log cannot be appended to ({problem}), and a budget change must be "
-            "written to it: run the command as the site's user, or repair the log. Nothing was changed."
-        )
 
 
 def _earlier_budgets(site: dict[str, Any], change: BudgetChange | None) -> list[dict[str, Any]]:
@@ -367,12 +355,12 @@ def _earlier_budgets(site: dict[str, Any], change: BudgetChange | None) -> list[
 
 def _audit_budget_change(folder: Path, change: BudgetChange) -> None:
     """The change in the site's audit log, with the old and new budget and delta and the reason."""
-    from genofed.client.agent.audit import BUDGET_CHANGE_EVENT, LEDGER_TYPE, append_entry
+    from genofed.client.agent.audit import BUDGET_CHANGE_EVENT, LEDGER_TYPE, append_entry, entry_time
 
     append_entry(
         folder / AUDIT_FILE,
         {
-            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": entry_time(),
             "type": LEDGER_TYPE,
             "status": "ok",
             "event": BUDGET_CHANGE_EVENT,

@@ -106,6 +106,7 @@ def rotate_site_key(folder: str | Path) -> dict[str, Any]:
     new fingerprint and the one it recorded before under `rotated` (the key the coordinator enrolled
     and now revokes); the audit log an entry. Returns name, the old and new fingerprints, the public
     key line and the retired public key's path (None without one)."""
+    from genofed.client.agent.audit import require_appendable
     from genofed.client.agent.site_lock import hold_site
 
     folder = Path(folder)
@@ -113,12 +114,11 @@ def rotate_site_key(folder: str | Path) -> dict[str, Any]:
     with hold_site(folder, why=ROTATE_WHILE_RUNNING, command="genofed hospital rotate-key"):
         site = load_site_file(folder)  # read under the lock: a check finishing before it is kept
         old = str(site.get("fingerprint") or "")
-        _require_audit_appendable(folder)
-        retired: Path | None = _unused(folder / f"{PUBLIC_KEY}.retired-{_now().replace(':', '')}")
+        require_appendable(folder, "a key rotation")
+        retired = None
         if (folder / PUBLIC_KEY).is_file():
+            retired = _unused(folder / f"{PUBLIC_KEY}.retired-{_now().replace(':', '')}")
             retired.write_bytes((folder / PUBLIC_KEY).read_bytes())
-        else:
-            retired = None
         line, new = _write_key_pair(folder, str(site["name"]))
         rotated = [
             *list(site.get("rotated") or []),
@@ -144,8 +144,6 @@ ROTATE_WHILE_RUNNING = (
     "the running agent's SuperNode authenticates with the key being replaced; stop the agent, rotate the "
     "key, have the coordinator enrol the new one, then start the agent again"
 )
-#: The audit log's event for a rotated key (an entry of type "ledger": an operator's act on the site).
-KEY_ROTATED_EVENT = "key-rotated"
 
 
 def _write_key_pair(folder: Path, name: str) -> tuple[str, str]:
@@ -174,25 +172,19 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _require_audit_appendable(folder: Path) -> None:
-    """Refuse a rotation the site's audit log could not record, before any key is touched."""
-    from genofed.client.agent.audit import AUDIT_FILE, appendable_problem
-
-    problem = appendable_problem(folder / AUDIT_FILE)
-    if problem is not None:
-        raise GenofedError(
-            f"{folder / AUDIT_FILE}: the site's audit log cannot be appended to ({problem}), and a key "
-            "rotation must be written to it: run the command as the site's user. Nothing was changed."
-        )
-
-
 def _audit_rotation(folder: Path, old: str, new: str) -> None:
-    from genofed.client.agent.audit import AUDIT_FILE, LEDGER_TYPE, append_entry
+    from genofed.client.agent.audit import (
+        AUDIT_FILE,
+        KEY_ROTATED_EVENT,
+        LEDGER_TYPE,
+        append_entry,
+        entry_time,
+    )
 
     append_entry(
         folder / AUDIT_FILE,
         {
-            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": entry_time(),
             "type": LEDGER_TYPE,
             "status": "ok",
             "event": KEY_ROTATED_EVENT,

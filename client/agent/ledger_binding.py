@@ -815,14 +815,14 @@ def _audit(
     `audit_log` is that of a site whose ledger the data left (its entry says so: `moved_away`, and
     names the folder the ledger is now in, `state_dir`); it does not end what that site spent
     (`_audit_spent`)."""
-    from genofed.client.agent.audit import append_entry
+    from genofed.client.agent.audit import append_entry, entry_time
 
     extra = {"moved_away": True} if moved_away else {}
     append_entry(
         audit_log,
         {
             **extra,
-            "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": entry_time(),
             "type": "ledger",
             "status": "ok",
             "event": decision.action,

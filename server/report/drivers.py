@@ -79,12 +79,17 @@ def rests_on_covariates(parts: Mapping[str, Any] | None) -> bool:
     return parts["covariates_only_low"] > 0.5 and parts["covariates_only_auc"] >= parts["genotypes_only_auc"]
 
 
+def covariate_words(parts: Mapping[str, Any]) -> str:
+    """The covariates a `score_parts` record names, in words: "sex and age"."""
+    return " and ".join(parts["covariates"])
+
+
 def score_parts_words(parts: Mapping[str, Any] | None) -> str:
     """'What the score rests on': the test cohort's AUC with everything the model reads, with the
     genotypes alone and with the covariates alone (`TestCohort.score_parts`); "" without them."""
     if not parts:
         return ""
-    covariates = " and ".join(parts.get("covariates") or ("sex", "age"))
+    covariates = covariate_words(parts)
     words = (
         f"\n\n**What the score rests on** (the test cohort): the final model ranks its people with AUC "
         f"{parts['auc']:.3f} reading everything; {parts['genotypes_only_auc']:.3f} from the genotypes "

@@ -458,7 +458,7 @@ def _unrecorded_words(results: Mapping[str, Any]) -> str:
     a floor (an operator stopped a coordinator in the last round; the hospitals answered and paid)."""
     from genofed.server.service.status import unrecorded_evaluations  # light: the coordinator's status
 
-    planned = unrecorded_evaluations(dict(results))
+    planned = unrecorded_evaluations(results)
     if not planned:
         return ""
     return (

@@ -47,6 +47,16 @@ class Ratio:
     high: float | None = None
     why: str = ""
 
+    def against_one(self) -> str | None:
+        """Where the 95 % interval lies against 1 (no information): "above" (the flag raises the
+        chance of disease), "below" (it lowers it: the call works backwards), "reaches" (neither is
+        shown); None without an interval."""
+        if self.low is None or self.high is None:
+            return None
+        if self.low > 1.0:
+            return "above"
+        return "below" if self.high < 1.0 else "reaches"
+
     def cell(self) -> str:
         """'1.85 (1.63-2.10)', the value alone without an interval, or why it is undefined."""
         if self.value is None:

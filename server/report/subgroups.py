@@ -228,11 +228,11 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
             f"no one of its {metrics.n:,} people is flagged: the call finds none of its {cases:,} cases, "
             f"where it finds {fmt_percent(whole.sensitivity)} of the whole cohort's"
         )
-    elif whole.informs and positive.high is not None and positive.high < 1.0:
+    elif whole.informs and positive.against_one() == "below":
         concerns.append(
             f"LR+ {positive.cell()}, its interval below 1: here a flagged person is LESS likely to be ill"
         )
-    elif whole.informs and positive.low is not None and positive.low <= 1.0:
+    elif whole.informs and positive.against_one() == "reaches":
         concerns.append(
             f"LR+ {positive.cell()}, its interval reaching 1: the flag is not shown to inform here"
         )
@@ -249,12 +249,12 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
 
 
 def _rows(
-    predictions: Predictions, groupings: tuple[Grouping, ...], cutoff: float
+    predictions: Predictions, groupings: tuple[Grouping, ...], cutoff: float, whole: _Whole | None = None
 ) -> tuple[list[list[str]], list[tuple[str, list[str]]]]:
     """The table's rows, group by group, and (group, why) for each group the model may serve less
-    well."""
+    well. `whole`: the whole cohort's comparison (`_Whole.of`) when the caller has it already."""
     labels, risks = predictions.labels, predictions.risks
-    whole = _Whole.of(labels, risks, cutoff)
+    whole = whole or _Whole.of(labels, risks, cutoff)
     rows, concerns = [], []
     for grouping in groupings:
         groups = np.asarray(grouping.groups, dtype=object)
@@ -278,7 +278,7 @@ def _informs(metrics: ThresholdMetrics) -> bool:
     positive, _ = likelihood_ratios(metrics)
     if positive.value is None:
         return metrics.true_positives > 0
-    return positive.low is not None and positive.low > 1.0
+    return positive.against_one() == "above"
 
 
 def concerning_groups(
@@ -305,7 +305,8 @@ def subgroup_section(
             "ancestry column) was not found beside the run, or its sample ids do not match "
             "test_predictions.csv, so the model cannot be checked for groups of patients it serves less well."
         )
-    rows, concerns = _rows(predictions, groupings, cutoff)
+    whole = _Whole.of(predictions.labels, predictions.risks, cutoff)
+    rows, concerns = _rows(predictions, groupings, cutoff, whole)
     table = markdown_table(
         [
             "Group",
@@ -328,7 +329,6 @@ def subgroup_section(
         else " The test cohort carries no population or ancestry column, so how the model does by ancestry "
         "is not shown; add one to its phenotype table to see it."
     )
-    whole_informs = _Whole.of(predictions.labels, predictions.risks, cutoff).informs
     served = (
         "**May be served less well:** "
         + "; ".join(f"{label} ({'; '.join(why)})" for label, why in concerns)
@@ -338,13 +338,13 @@ def subgroup_section(
         else "No group has an AUC interval wholly below the whole test cohort's"
         + (
             ", a call that flags none of its cases, or an LR+ interval reaching 1"
-            if whole_informs
+            if whole.informs
             else " or a call that flags none of its cases"
         )
         + "; small groups have wide intervals, so this does not show that the model serves every group "
         "equally."
     )
-    if not whole_informs:
+    if not whole.informs:
         served += (
             " The whole test cohort's LR+ interval is not above 1 (the verdict says so), so no group is "
             "named for its own."

@@ -36,7 +36,7 @@ from genofed.common.reporting.calibration import calibration_statement, check_ca
 from genofed.common.reporting.formatting import fmt_percent
 from genofed.server.report.assessment import Assessment, releases_words
 from genofed.server.report.bedside import flagged_share_at
-from genofed.server.report.drivers import rests_on_covariates
+from genofed.server.report.drivers import covariate_words, rests_on_covariates
 from genofed.server.report.rates import likelihood_ratios
 from genofed.server.report.subgroups import concerning_groups
 
@@ -119,12 +119,12 @@ def stated_items(assessment: Assessment) -> list[str]:
         said = []
         if at.flagged == 0:
             said.append(f"it flags no one of the {at.n:,} people of the test cohort, so it finds no case")
-        elif positive.high is not None and positive.high < 1.0:
+        elif positive.against_one() == "below":
             said.append(
                 "its LR+ interval lies below 1: on this test cohort a flagged person is LESS likely to have "
                 "the disease than one not flagged, so the call works backwards"
             )
-        elif positive.low is not None and positive.low <= 1.0:
+        elif positive.against_one() == "reaches":
             said.append(
                 "its LR+ interval reaches 1, so on this test cohort the flag is not shown to raise anyone's "
                 "chance of having the disease"
@@ -142,7 +142,7 @@ def stated_items(assessment: Assessment) -> list[str]:
         items.append(usefulness + " (see At the bedside)")
     parts = assessment.score_parts
     if rests_on_covariates(parts):
-        covariates = " and ".join(parts.get("covariates") or ("sex", "age"))
+        covariates = covariate_words(parts)
         items.append(
             f"**What the score rests on:** on the test cohort {covariates} alone rank people with AUC "
             f"{parts['covariates_only_auc']:.3f}, the genotypes alone with "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +112,12 @@ def _last_known(hospitals: dict[str, dict[str, Any]], updated: str | None) -> di
     }
 
 
-def unrecorded_evaluations(results: dict[str, Any]) -> int:
+def unrecorded_evaluations(results: Mapping[str, Any]) -> int:
     """How many evaluations of the final model a finished run planned (`site-evaluations`) when it
     recorded none (`site_evaluation` None: stopped before the replies arrived, or every hospital
     refused); 0 otherwise. The hospitals may have answered, and paid, all the same: each figure of
     their spending read from results.json is then a floor, and says so."""
-    config = results.get("config") if isinstance(results.get("config"), dict) else {}
+    config = results.get("config") if isinstance(results.get("config"), Mapping) else {}
     planned = config.get("site-evaluations")  # absent (an older or partial record): not known
     if (
         results.get("site_evaluation") is not None
