@@ -12,7 +12,8 @@ no stale lock, and a reused pid cannot hold it. The agent hands the lock's descr
 SuperNode too (`pass_fds`), so a SuperNode orphaned by a killed agent (SIGKILL outside systemd)
 still holds the site, and the refusal names it. The file records who holds it, for that message:
 its pid and the command it runs (`genofed hospital start`, or `genofed hospital check`, which takes
-the site to itself too), so the refusal says truthfully what holds the site: an audit saw a
+the site to itself too), with each pid's identity (a pid reused by another process is not taken
+for the holder), so the refusal says truthfully what holds the site: an audit saw a
 `check` refused with "a hospital agent ... is already running" while the holder was another `check`.
 """
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genofed.common.deployment.processes import pid_alive
+from genofed.common.deployment.processes import identities, recorded_alive
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import hold_or_refuse, record_holder
 
@@ -51,7 +52,8 @@ class SiteLock:
         """Write who holds the site (its pid and command, the agent's current SuperNode's pid), for
         a refused command."""
         command = {"command": self.command} if self.command else {}
-        record_holder(self.fd, json.dumps(dict(pid=os.getpid(), **command, **holders)))
+        pids = dict(pid=os.getpid(), **holders)
+        record_holder(self.fd, json.dumps(dict(pids, **command, identities=identities(**pids))))
 
 
 #: Why a second `start` is refused while an agent runs (`hold_site`'s default).
@@ -105,7 +107,7 @@ def _refusal(folder: Path, holders: dict[str, Any], why: str = SECOND_AGENT) -> 
     another command (a `check`) by its pid and command; a holder that recorded no command (an
     agent of an older genofed, or the instant between its lock and its record) by its pid alone."""
     agent, supernode = holders.get("pid"), holders.get("supernode_pid")
-    if supernode and not pid_alive(agent) and pid_alive(supernode):
+    if supernode and not recorded_alive(holders, "pid") and recorded_alive(holders, "supernode_pid"):
         return (
             f"{folder} is still held by a SuperNode (pid {supernode}) left by a hospital agent that was "
             f"killed (pid {agent}); stop it first (kill {supernode}), then start the agent again"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -46,3 +48,41 @@ def pid_alive(pid: Any) -> bool:
     except PermissionError:
         return True
     return True
+
+
+#: Where Linux keeps the id of the current boot (a new one at every boot).
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
+
+
+def process_identity(pid: Any) -> str | None:
+    """What tells process `pid` from a later process given the same pid (once it has ended, or
+    after a reboot, when pids start again from 1): the boot's id and the process's start time in
+    clock ticks since that boot, from Linux's /proc. None where they cannot be read (no such
+    process, no /proc). Recorded beside a pid (`identities`) so that a power loss does not make
+    a new, unrelated process look like the one recorded."""
+    try:
+        boot = BOOT_ID_FILE.read_text().strip()
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except (OSError, TypeError, ValueError):
+        return None
+    # The start time is field 22; counted after the command's name, which is in parentheses and
+    # may hold spaces, it is the 20th.
+    after_name = stat[stat.rindex(")") + 1 :].split()
+    return f"{boot}:{after_name[19]}" if len(after_name) > 19 else None
+
+
+def identities(**pids: int) -> dict[str, str | None]:
+    """`process_identity` of each named pid: what a record stores under "identities"."""
+    return {name: process_identity(pid) for name, pid in pids.items()}
+
+
+def recorded_alive(record: Mapping[str, Any], key: str) -> bool:
+    """Whether the process `record[key]` names still runs: its pid is alive and, where the
+    record holds its identity (`record["identities"][key]`), it is the same process. A record
+    without one (written by an older genofed, or where /proc could not be read) trusts the pid."""
+    pid = record.get(key)
+    if not pid_alive(pid):
+        return False
+    recorded = (record.get("identities") or {}).get(key)
+    current = process_identity(pid)
+    return not recorded or current is None or current == recorded

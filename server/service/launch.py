@@ -58,7 +58,7 @@ from genofed.common.deployment.flower_env import (
     superexec_command,
     write_superexec_secret,
 )
-from genofed.common.deployment.processes import bind_problem
+from genofed.common.deployment.processes import bind_problem, identities
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress
@@ -158,7 +158,8 @@ def _run_coordinator(folder: Path, options: ServiceOptions, nginx: str, say: Pro
         write_status(folder, status)  # "starting": a start killed from here on leaves orphans the next stops
         _wait_online(control, superlink, options.startup_timeout, folder)
         helpers = _start_helpers(folder, options, secret, superlink, log, control.env, nginx)
-        status.update({f"{name}_pid": process.pid for name, process in helpers.items()})
+        pids = {f"{name}_pid": process.pid for name, process in helpers.items()}
+        status.update(pids, identities=dict(status["identities"], **identities(**pids)))
         write_status(folder, status)
         host, port = split_address(options.address)
         _wait_listening(host, port, helpers["proxy"], folder, options.startup_timeout)
@@ -269,6 +270,8 @@ def _starting_status(options: ServiceOptions, superlink: subprocess.Popen) -> di
     return {
         "pid": os.getpid(),
         "superlink_pid": superlink.pid,
+        # which processes those pids are: after a power loss they may name others (`recorded_alive`)
+        "identities": identities(pid=os.getpid(), superlink_pid=superlink.pid),
         "address": options.address,
         "internal_address": options.internal_address,
         "state": "starting",

@@ -25,7 +25,7 @@ from genofed.common.util.atomic import write_text_atomic
 from genofed.server.service.federation_folder import RUN_DIR
 from genofed.server.service.flower_control import CONNECTION, FlowerControl, save_run_log
 from genofed.server.service.run_end import wait_for_run_end
-from genofed.server.service.status import STATUS_FILE, now, orphan_group, read_json
+from genofed.server.service.status import STATUS_FILE, now, orphans_alive, read_json
 
 
 def refuse_second_instance(folder: Path) -> str | None:
@@ -41,10 +41,10 @@ def refuse_second_instance(folder: Path) -> str | None:
     status = read_json(folder / STATUS_FILE, {})
     if status.get("state") not in ("starting", "running"):
         return None
-    group, alive = orphan_group(status)
+    alive = orphans_alive(status)
     if not alive:
         return None
-    _stop_group(int(status["superlink_pid"]), group)
+    _stop_group(int(status["superlink_pid"]), alive)
     return _stopped_words(status, alive)
 
 
@@ -73,13 +73,13 @@ def finished_without_coordinator(folder: Path) -> str | None:
     status = read_json(folder / STATUS_FILE, {})
     if status.get("state") not in ("starting", "running"):
         return None
-    group, alive = orphan_group(status)
+    alive = orphans_alive(status)
     results = f"results in {folder / RUN_DIR}"
     if alive:
         if status.get("run_id"):
             wait_for_run_end(folder / RUN_DIR, status["run_id"], FINISHED_ORPHAN_GRACE)
         log_file, why = _save_orphans_run_log(folder, status)
-        _stop_group(int(status["superlink_pid"]), group)
+        _stop_group(int(status["superlink_pid"]), alive)
         said = f"{_stopped_words(status, alive)}; the run had finished without it: {results}"
     else:
         log_file, why = None, "its SuperLink was no longer running"

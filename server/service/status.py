@@ -4,7 +4,7 @@
 SuperLink; `status` only reads it, with the run's results or last checkpoint, and needs none of
 start's machinery (Flower, nginx, signals): hence a module of its own. From the pids the file
 records it also tells whether the SuperLink group of a killed coordinator still runs
-(`orphan_group`): `status` reports such a group, orphans.py stops it; this module stops nothing.
+(`orphans_alive`): `status` reports such a group, orphans.py stops it; this module stops nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from genofed.common.deployment.processes import pid_alive
+from genofed.common.deployment.processes import recorded_alive
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.service.enrollment import without_size
@@ -41,13 +41,13 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     federation = load_federation(folder)
     status = read_json(folder / STATUS_FILE, {"state": "never started"})
     under_way = status.get("state") in ("starting", "running")
-    status["coordinator_running"] = under_way and pid_alive(status.get("pid"))
+    status["coordinator_running"] = under_way and recorded_alive(status, "pid")
     results_file = folder / RUN_DIR / RESULTS_FILE
     if (under_way or status.get("ended_while_down")) and not status["coordinator_running"]:
         if results_file.is_file():  # the killed coordinator's SuperLink group finished the run
             status["state"] = _finished_while_down(status)
         elif under_way:
-            _, alive = orphan_group(status)
+            alive = orphans_alive(status)
             status["state"] = (
                 f"crashed, but the SuperLink group it started (pids {', '.join(map(str, alive))}) still runs "
                 "the run: the hospitals go on training and spending; let it finish, or `genofed coordinator "
@@ -152,13 +152,15 @@ def _checkpoint_history(checkpoints: Path) -> list[dict[str, Any]]:
 ORPHAN_PROCESSES = ("superlink", "superexec", "proxy")
 
 
-def orphan_group(status: dict[str, Any]) -> tuple[list[int], list[int]]:
-    """The pids of the SuperLink group coordinator.json records, and those of them still alive
-    (none without the SuperLink's: the group is stopped through it)."""
-    group = [pid for pid in (status.get(f"{name}_pid") for name in ORPHAN_PROCESSES) if pid]
+def orphans_alive(status: dict[str, Any]) -> list[int]:
+    """The pids of the SuperLink group coordinator.json records that are still alive (none without
+    the SuperLink's: the group is stopped through it). Alive means the same process
+    (`recorded_alive`): after a power loss a recorded pid may be another program's, which a start
+    must not stop."""
     if not status.get("superlink_pid"):
-        return group, []
-    return group, [pid for pid in group if pid_alive(pid)]
+        return []
+    keys = [f"{name}_pid" for name in ORPHAN_PROCESSES if status.get(f"{name}_pid")]
+    return [status[key] for key in keys if recorded_alive(status, key)]
 
 
 def _finished_while_down(status: dict[str, Any]) -> str:
@@ -170,7 +172,7 @@ def _finished_while_down(status: dict[str, Any]) -> str:
         status.update(last_run_status=run_status, run_status=None)
     if status.get("ended_while_down"):  # a later start stopped what it left
         return "finished while the coordinator was down (results written by the processes it left running)"
-    _group, alive = orphan_group(status)
+    alive = orphans_alive(status)
     if alive:
         return (
             "finished while the coordinator was down; the processes it left running (pids "

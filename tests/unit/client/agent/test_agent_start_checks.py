@@ -36,6 +36,7 @@ from genofed.client.agent.site_lock import (
 )
 from genofed.common.data.layout import hospital_folders
 from genofed.common.deployment.flower_env import SUPEREXEC_SECRET
+from genofed.common.deployment.processes import process_identity
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.server.service.pki import write_pki
 
@@ -94,6 +95,18 @@ def test_a_holder_that_recorded_no_command_is_not_called_an_agent(site: Path) ->
     said = _refusal(site, {"pid": 4242}, CHECK_WHILE_RUNNING)
     either = "a hospital agent, or a `genofed hospital check`"
     assert said.startswith(f"another genofed command (pid 4242: {either}) holds {site}")
+
+
+def test_a_killed_agents_pid_taken_by_another_process_is_not_called_the_agent(site: Path) -> None:
+    """An agent killed and its pid since given to another process (here this test's): the identity
+    recorded beside the pid tells them apart, so the refusal names the SuperNode it left, as for
+    a pid no one has."""
+    supernode = os.getpid()  # any live process stands for the SuperNode the lock was handed to
+    holders = {"pid": os.getpid(), "supernode_pid": supernode, "command": "genofed hospital start"}
+    holders["identities"] = {"pid": "another-boot:1", "supernode_pid": process_identity(supernode)}
+    assert _refusal(site, holders).startswith(f"{site} is still held by a SuperNode (pid {supernode})")
+    holders["identities"]["pid"] = process_identity(os.getpid())  # the agent itself: still running
+    assert _refusal(site, holders).startswith(f"a hospital agent for {site} is already running")
 
 
 def test_the_lock_is_free_again_once_its_agent_ends(site: Path) -> None:

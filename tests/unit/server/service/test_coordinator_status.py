@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from genofed.cli.main import main
+from genofed.common.deployment.processes import process_identity
 from genofed.server.service import launch
 from genofed.server.service.status import STATUS_FILE
 
@@ -63,6 +64,17 @@ def test_a_crashed_coordinators_hospitals_are_unknown_too(fed, capsys):
         "run 1835 (interrupted; Flower's run state was running when the coordinator stopped)"
     )
     assert "unknown: the coordinator is not running (last seen online at" in lines[1]
+
+
+def test_a_recorded_pid_now_another_process_is_no_running_coordinator(fed, capsys):
+    """After a power loss the recorded pid may be a new, unrelated process (here this test's own):
+    the identity recorded beside it tells them apart, so status says crashed, not running."""
+    another_boot = {"pid": "another-boot:1234"}
+    lines = _status_lines(fed, capsys, state="running", run_status="running", identities=another_boot)
+    assert lines[0].startswith("coordinator: crashed (restart with genofed coordinator start")
+    this_process = {"pid": process_identity(os.getpid())}
+    lines = _status_lines(fed, capsys, state="running", run_status="running", identities=this_process)
+    assert lines[0] == "coordinator: running, run 1835 (Flower's run state: running)"
 
 
 def test_a_run_stopped_by_a_signal_is_not_described_as_running(fed, capsys):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from helpers.coordinator_service import dead_pid, loopback_service_options, sleeper
 
-from genofed.common.deployment.processes import pid_alive
+from genofed.common.deployment.processes import pid_alive, process_identity
 from genofed.common.errors import GenofedError
 from genofed.server.service import launch
 from genofed.server.service.folder_files import LOCK_FILE, CoordinatorRunning, hold_federation
@@ -120,6 +120,9 @@ def test_status_says_starting_with_the_pids_as_soon_as_they_are_started(fed, mon
     assert seen["online"]["pid"] == os.getpid() and seen["online"]["superlink_pid"]
     recorded = seen["nginx"]
     assert recorded["state"] == "starting" and recorded["superexec_pid"] and recorded["proxy_pid"]
+    assert recorded["identities"]["pid"] == process_identity(os.getpid())
+    assert set(recorded["identities"]) == {"pid", "superlink_pid", "superexec_pid", "proxy_pid"}
+    assert all(recorded["identities"].values())
     for name in ("superlink", "superexec", "proxy"):  # all stopped when the start failed
         assert not pid_alive(recorded[f"{name}_pid"])
 
@@ -164,6 +167,32 @@ def test_a_live_pid_in_the_record_is_no_running_coordinator_without_the_lock(fed
     orphans, _killed = _orphans(fed)
     status = json.loads((fed / STATUS_FILE).read_text())
     (fed / STATUS_FILE).write_text(json.dumps(dict(status, pid=os.getpid())))
+    assert "left running" in refuse_second_instance(fed)
+    for orphan in orphans:
+        assert orphan.wait(timeout=5) is not None
+
+
+def test_a_start_after_a_power_loss_stops_no_process_that_took_a_recorded_pid(fed):
+    """After a reboot the pids coordinator.json recorded may belong to new, unrelated processes
+    (here `sleep`s leading their own groups): a start must not SIGTERM/SIGKILL their groups, as it
+    did when a live pid was enough. The identities recorded beside the pids (boot id and start
+    time) tell them apart."""
+    orphans, _killed = _orphans(fed)
+    status = json.loads((fed / STATUS_FILE).read_text())
+    before_the_reboot = {"superlink_pid": "another-boot:1234", "proxy_pid": "another-boot:1240"}
+    (fed / STATUS_FILE).write_text(json.dumps(dict(status, identities=before_the_reboot)))
+    try:
+        assert refuse_second_instance(fed) is None
+        time.sleep(0.2)
+        assert all(orphan.returncode is None and pid_alive(orphan.pid) for orphan in orphans)
+    finally:
+        for orphan in orphans:
+            orphan.kill()
+    orphans, _killed = _orphans(fed)
+    status = json.loads((fed / STATUS_FILE).read_text())
+    superlink, proxy = (process_identity(orphan.pid) for orphan in orphans)  # the same processes
+    recorded_now = {"superlink_pid": superlink, "proxy_pid": proxy}
+    (fed / STATUS_FILE).write_text(json.dumps(dict(status, identities=recorded_now)))
     assert "left running" in refuse_second_instance(fed)
     for orphan in orphans:
         assert orphan.wait(timeout=5) is not None
