@@ -43,9 +43,17 @@ def site_split_seed(site: SiteConfig, settings: dict) -> int:
 
 def asked_budget(config: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[float, float]:
     """The (epsilon, delta) a train or evaluate message asks for: its config's, else the run
-    config's (`RUN_CONFIG_FALLBACKS`); epsilon inf when neither says."""
+    config's (`RUN_CONFIG_FALLBACKS`). Refused when neither names an epsilon: a ServerApp of one's
+    own that leaves it out (a Flower user's walkthrough) would otherwise have had every simulated
+    hospital train without differential privacy, silently; genofed's own sends inf for that."""
+    if "epsilon" not in config and "epsilon" not in settings:
+        raise GenofedError(
+            "the coordinator's message names no epsilon, and neither does the run config: this "
+            "hospital does not guess its privacy level; send epsilon in the message's config (inf to "
+            "train without differential privacy)"
+        )
     return (
-        float(config.get("epsilon", settings.get("epsilon", math.inf))),
+        float(config.get("epsilon", settings.get("epsilon"))),
         float(config.get("delta", settings.get("delta", 1e-5))),
     )
 
@@ -145,9 +153,26 @@ def input_digest(msg: Message, data_fingerprint: str, fallbacks: Mapping[str, An
     return digest.hexdigest()
 
 
+def sent_model_config(msg: Message) -> dict[str, Any]:
+    """The model architecture the coordinator sent (the message config's `model`, JSON), refused
+    in one line when it is missing or no JSON object: a ServerApp of one's own that left it out
+    met a KeyError, answered as "the site hit an internal error"."""
+    sent = msg.content["config"].get("model")
+    try:
+        config = json.loads(str(sent)) if sent is not None else None
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise GenofedError(
+            "the coordinator's message has no model architecture (its config's `model`, the JSON of the "
+            "model config) or one that is no JSON object; refused"
+        )
+    return config
+
+
 def model_digest(msg: Message) -> str:
     """SHA-256 of the model architecture the coordinator sent (its config, not its weights)."""
-    return architecture_digest(json.loads(str(msg.content["config"]["model"])))
+    return architecture_digest(sent_model_config(msg))
 
 
 def architecture_digest(config: Mapping[str, Any]) -> str:
@@ -164,7 +189,7 @@ def global_model(msg: Message, n_variants: int, site: SiteConfig) -> torch.nn.Mo
             "the coordinator sent a model architecture this hospital did not agree to (node config "
             "model-digest); refused"
         )
-    config = ModelConfig.from_dict(json.loads(str(msg.content["config"]["model"])))
+    config = ModelConfig.from_dict(sent_model_config(msg))
     if config.n_variants != n_variants:
         raise GenofedError(
             f"the coordinator's model expects {config.n_variants} variants but this site's panel has "

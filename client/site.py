@@ -151,7 +151,7 @@ def _simulated_site(node_config: dict, run_config: dict, budget: float | None) -
         index < len(folders), f"partition {index} but {data_dir} has only {len(folders)} hospital folders"
     )
     folder = folders[index]
-    ledger_root = Path(str(run_config.get("ledger-dir") or data_dir / ".ledgers"))
+    ledger_root = Path(str(run_config.get("ledger-dir") or _default_ledger_root(run_config, data_dir)))
     ratio = _ratio(run_config.get("synthetic-ratio", 0.0))
     state_dir = ledger_root / folder.name
     return SiteConfig(
@@ -169,6 +169,16 @@ def _simulated_site(node_config: dict, run_config: dict, budget: float | None) -
         label_column=_label_column(run_config),
         **_simulated_pins(node_config, run_config),
     )
+
+
+def _default_ledger_root(run_config: dict, data_dir: Path) -> Path:
+    """Where simulated hospitals keep their ledgers when the run config names no `ledger-dir`: in
+    the run's out-dir, as `genofed simulate` does (`RUN/privacy-ledgers`), so that a run and its
+    `resume=true` share one and another run has its own; without an out-dir, beside the data. Why:
+    pyproject's fixed default put every `flwr run` that set only `out-dir` on one ledger, and the
+    second run was refused for a budget the first had spent (a Flower user's walkthrough)."""
+    out_dir = str(run_config.get("out-dir") or "")
+    return Path(out_dir) / "privacy-ledgers" if out_dir else data_dir / ".ledgers"
 
 
 def _simulated_pins(node_config: dict, run_config: dict) -> dict:

@@ -31,6 +31,11 @@ STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "kru
 #: Aggregators that need each hospital's update (a coordinate-wise median or trimmed mean, pairwise
 #: distances), so they cannot run on the masked sum SecAgg+ reveals.
 ROBUST_STRATEGIES = ("fedmedian", "fedtrimmedavg", "krum", "multikrum")
+#: The strategies SecAgg+ can run (`server/secagg.py` builds Flower's legacy FedAvg, with FedProx's
+#: proximal term): a list of those allowed, not of those refused, so that a strategy added later is
+#: refused under secagg until secagg.py runs it (a Flower user's walkthrough: an added FedYogi ran
+#: as FedAvg under secagg while results.json named FedYogi).
+SECAGG_STRATEGIES = ("fedavg", "fedprox")
 #: Mirrors genofed.common.model.network.FINETUNE_MODES (not imported: settings load without torch).
 FINETUNE_MODES = ("full", "partial", "frozen")
 #: Mirrors genofed.common.synthetic.generators.GENERATORS (not imported, for the same reason).
@@ -331,16 +336,16 @@ class RunSettings:
     def _check_secagg(self) -> None:
         """What secure aggregation rules out: SecAgg+ shows the coordinator only a masked sum."""
         require(
-            self.strategy != "fedadam",
-            "secagg cannot run strategy fedadam: SecAgg+ runs on Flower's legacy FedAvg, which knows no "
-            "server optimizer state; use strategy fedavg or fedprox with secagg, or turn secagg off",
-        )
-        require(
             self.strategy not in ROBUST_STRATEGIES,
             f"secagg cannot run strategy {self.strategy}: under SecAgg+ the coordinator sees only the "
             "masked sum of the hospitals' updates, and a robust aggregator needs each hospital's update "
             "(medians, trimmed means, distances); use strategy fedavg or fedprox with secagg, or turn "
             "secagg off",
+        )
+        require(
+            self.strategy in SECAGG_STRATEGIES,
+            f"secagg cannot run strategy {self.strategy}: SecAgg+ runs on Flower's legacy FedAvg, which "
+            "knows no server optimizer state; use strategy fedavg or fedprox with secagg, or turn secagg off",
         )
         require(
             self.min_nodes >= 2,

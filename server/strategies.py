@@ -72,8 +72,10 @@ def evaluation_rounds(rounds: int, evaluations: int) -> frozenset[int]:
 
 
 def max_epsilon_metrics(records: list[RecordDict], weight_key: str) -> MetricRecord:
-    """Average losses by examples, but report the worst (largest) epsilon and noise: a mean
-    epsilon would understate what the least protected hospital spent."""
+    """The hospitals' reply metrics merged: the worst (largest) epsilon and noise multiplier (a
+    mean epsilon, Flower's default, would understate what the least protected hospital spent),
+    `weight_key` summed, any other metric (the synthetic records' count) averaged by it. The
+    outbound guard lets hospitals send no loss or timing (exact numbers on patients)."""
     merged: dict[str, float] = {}
     total = sum(float(next(iter(r.metric_records.values()))[weight_key]) for r in records)
     for record in records:
@@ -81,7 +83,7 @@ def max_epsilon_metrics(records: list[RecordDict], weight_key: str) -> MetricRec
         weight = float(metrics[weight_key]) / total if total else 0.0
         for key, value in metrics.items():
             value = float(value)
-            if key in ("epsilon", "noise-multiplier", "train-seconds"):
+            if key in ("epsilon", "noise-multiplier"):
                 merged[key] = max(merged.get(key, -math.inf), value)
             elif key == weight_key:
                 merged[key] = merged.get(key, 0.0) + value

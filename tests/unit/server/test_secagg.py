@@ -13,6 +13,7 @@ import pytest
 from helpers.secagg import small_run_settings
 
 from genofed.server import secagg
+from genofed.server import settings as settings_module
 from genofed.server.settings import RunSettings, SettingsError
 
 
@@ -28,6 +29,16 @@ def test_bad_combinations_are_refused_with_a_clear_message(federation, tmp_path)
     with pytest.raises(SettingsError, match="min-nodes >= 2"):
         small_run_settings(federation, tmp_path, secagg=True, min_nodes=1)
     assert RunSettings.from_config({"secagg": "true", "strategy": "fedprox"}).secagg
+
+
+def test_a_strategy_added_later_is_refused_under_secagg(federation, tmp_path, monkeypatch):
+    """SecAgg+ runs Flower's legacy FedAvg whatever the strategy: a strategy added to the list (a
+    Flower user's walkthrough added FedYogi) ran as FedAvg under secagg while results.json named it.
+    The allowed strategies are listed, not the refused ones."""
+    monkeypatch.setattr(settings_module, "STRATEGIES", (*settings_module.STRATEGIES, "fedyogi"))
+    with pytest.raises(SettingsError, match="secagg cannot run strategy fedyogi: SecAgg[+] runs on"):
+        small_run_settings(federation, tmp_path, secagg=True, strategy="fedyogi")
+    assert small_run_settings(federation, tmp_path, secagg=False, strategy="fedyogi").strategy == "fedyogi"
 
 
 def test_secagg_keeps_plain_experiment_ids_and_is_part_of_its_own(tmp_path):

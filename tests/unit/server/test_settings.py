@@ -121,7 +121,7 @@ def test_pyproject_declares_every_run_setting_at_its_default():
     declared = RunSettings.from_config(pyproject["tool"]["flwr"]["app"]["config"]).to_config()
     defaults = RunSettings().to_config()
     assert set(pyproject["tool"]["flwr"]["app"]["config"]) == set(defaults)
-    assert {k for k in defaults if declared[k] != defaults[k]} == {"data-dir", "out-dir", "ledger-dir"}
+    assert {k for k in defaults if declared[k] != defaults[k]} == {"data-dir", "out-dir"}
 
 
 @pytest.mark.parametrize("value", ["on", "ture", "off", "", "2"])
