@@ -189,7 +189,12 @@ def check_resumable(
     )
     if changed:
         details = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
-        raise GenofedError(f"--resume needs the interrupted run's settings; changed: {details}")
+        raise GenofedError(
+            f"a resumed run needs the interrupted run's settings; changed: {details}. Where no one changed "
+            "them, the genofed that started the run set them by another rule from public facts (it has "
+            "been upgraded since): give each the interrupted run's value (genofed simulate: the option, "
+            "e.g. --lr; flwr run: --run-config), or start a new run"
+        )
 
 
 def named_inputs(settings: RunSettings) -> dict[str, tuple[str, bool]]:

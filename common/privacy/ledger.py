@@ -28,6 +28,10 @@ LEDGER_FILE = "privacy-ledger.json"
 #: The ledger kind of a release the hospital's own configuration declared public: exact, no noise,
 #: recorded with zero steps (epsilon 0) so the ledger lists every number the site lets out.
 DECLARED_PUBLIC = "declared-public"
+#: Where this genofed draws a release's noise from (`Charge.noise_source`): a ChaCha20 keystream
+#: keyed by the site's secret (`common/privacy/secret_noise.py`, since stop 46). Change it when the
+#: draws change, so that a charged round is not released again with other noise on its inputs.
+NOISE_SOURCE = "chacha20-site-secret"
 
 
 @dataclass
@@ -58,6 +62,9 @@ class Charge:
     #: the coordinator's for a federated round, the command's `--delta` for a local release, the
     #: site's for a declared-public entry. None: a ledger written before charges recorded it.
     delta: float | None = None
+    #: Where the release's noise was drawn from (`NOISE_SOURCE` of the genofed that charged it).
+    #: None: a charge written before it was recorded, by a genofed whose draws may differ.
+    noise_source: str | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -80,7 +87,7 @@ class Charge:
         so its entries read exactly as before distributed DP existed, and a charge loaded from an
         older ledger without the delta it never recorded (the file is not given one it never had)."""
         data = asdict(self)
-        for optional in ("coalition_noise_multiplier", "delta"):
+        for optional in ("coalition_noise_multiplier", "delta", "noise_source"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -237,6 +244,7 @@ class PrivacyLedger:
                     f"with noise {earlier.step}; a release with {charge.step} under the same round would be "
                     "a second, uncharged release: refused (a new run is a new plan)"
                 )
+        charge.noise_source = NOISE_SOURCE
         self.charges = [c for c in self.charges if c.key != charge.key] + [charge]
         self._save()
 
@@ -270,19 +278,28 @@ class PrivacyLedger:
         return [c for c in self.charges if c.plan_id == plan_id and c.kind == kind]
 
     def check_rerun(self, plan_id: str, round: int, input_digest: str, kind: str = "train") -> None:
-        """Refuse to re-run a charged round on different inputs (it would reuse its noise)."""
+        """Refuse to re-run a charged round on different inputs (it would reuse its noise), or on
+        the same inputs with noise another genofed drew (`noise_source`): a rerun is free only as
+        the same release again. An upgrade audit resumed a run whose round 2 was charged and sent by
+        a genofed that drew its noise from torch's generator: the upgraded site trained it again, sent
+        other weights, and its ledger kept one charge for two releases."""
+        what = "trained" if kind == "train" else "evaluated"
         for charge in self.charges:
-            if (
-                charge.key == (plan_id, kind, round)
-                and charge.input_digest
-                and charge.input_digest != input_digest
-            ):
-                what = "trained" if kind == "train" else "evaluated"
+            if charge.key != (plan_id, kind, round) or not charge.input_digest:
+                continue
+            if charge.input_digest == input_digest and charge.noise_source != NOISE_SOURCE:
+                raise BudgetExhausted(
+                    f"round {round} of this run was already {what} here by an earlier genofed, which drew "
+                    "its noise another way; doing it again would release the same inputs with other noise, "
+                    "a second release its one charge does not cover. Refused: the coordinator must start a "
+                    f"new run (a new plan: a plan-id other than {plan_id!r}) instead."
+                )
+            if charge.input_digest != input_digest:
                 raise BudgetExhausted(
                     f"round {round} of this run was already {what} on other inputs (the site's data, the "
                     "global model or the settings); doing it again would reuse its noise on new inputs, "
                     "which would let the noise be subtracted. Refused: the coordinator must start a new run "
-                    "(a new plan) instead."
+                    f"(a new plan: a plan-id other than {plan_id!r} in its messages' config) instead."
                 )
 
     def plan(self, plan_id: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ ClientApp message path (`make_client_app`, Flower's mods included), against a de
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from genofed.client.app import make_client_app
 from genofed.client.site import load_site_tensors, resolve_site, split_seed
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.privacy.accountant import BudgetExhausted
-from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
+from genofed.common.privacy.ledger import LEDGER_FILE, NOISE_SOURCE, Charge, PrivacyLedger
 
 BUDGET = 3.0
 
@@ -93,6 +94,30 @@ def test_a_setting_the_run_config_supplies_is_an_input_of_the_round(hospital, tm
         in other.error.reason
     )
     assert len(PrivacyLedger(state / LEDGER_FILE).charges) == 1
+
+
+def test_a_round_an_earlier_genofed_charged_is_not_released_again_with_other_noise(hospital, tmp_path):
+    """An upgrade audit: a round charged and sent by a genofed that drew its noise another way
+    (before stop 46, from torch's generator), then resumed after the upgrade, was trained again on
+    the same inputs (the same digest) and sent with other noise, while the ledger kept its one
+    charge. A charge that does not record this genofed's noise source is no free rerun: refused."""
+    app = make_client_app({})
+    state = tmp_path / "state"
+    data = _data(_context(hospital, state))
+    config = ModelConfig(n_variants=data.n_variants, architecture="logistic")
+    start = build_model(config, seed=0).state_dict()
+    asked = {"batch-size": 1_000_000, "lr": 1.0, "momentum": 0.0, "num-rounds": 1}
+    first = app(_message(MessageType.TRAIN, start, config, **asked), _context(hospital, state))
+    assert not first.has_error(), first.error
+    ledger = state / LEDGER_FILE
+    recorded = json.loads(ledger.read_text())
+    assert [c["noise_source"] for c in recorded["charges"]] == [NOISE_SOURCE]
+    for charge in recorded["charges"]:  # as the earlier genofed wrote it
+        del charge["noise_source"]
+    ledger.write_text(json.dumps(recorded))
+    again = app(_message(MessageType.TRAIN, start, config, **asked), _context(hospital, state, run_id=2))
+    assert again.has_error() and "already trained here by an earlier genofed" in again.error.reason
+    assert len(PrivacyLedger(ledger).charges) == 1 and PrivacyLedger(ledger).charges[0].noise_source is None
 
 
 def _overflowing_model(start: dict, variants: tuple[int, int]) -> dict:
