@@ -10,11 +10,15 @@
 # runs it as the hospitals' address, passing Flower's Fleet API only (deploy/README.md).
 #
 # PyTorch goes in FIRST and pinned to the CPU build: installed afterwards as a dependency of
-# flwr/opacus, pip would pull the newest torch with gigabytes of CUDA packages.
+# flwr/opacus, pip would pull the newest torch with gigabytes of CUDA packages. The CPU build
+# comes from a wheel pip already finds without an index (its find-links: a machine that keeps
+# one on disk), else from PyTorch's CPU index (GENOFED_TORCH_INDEX_URL): PyPI's Linux wheel of
+# the same version is the CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION="${GENOFED_TORCH_VERSION:-2.13.0}"
+TORCH_INDEX_URL="${GENOFED_TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
 PYTHON="${PYTHON:-python3}"
 with_tests=0
 [ "${1:-}" = "--test" ] && with_tests=1
@@ -40,7 +44,13 @@ fi
 
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     echo "genofed: installing torch==$TORCH_VERSION (CPU)" >&2
-    pip_install "torch==$TORCH_VERSION"
+    if .venv/bin/pip install --quiet --disable-pip-version-check --no-index --no-deps \
+            "torch==$TORCH_VERSION" >/dev/null 2>&1; then
+        pip_install "torch==$TORCH_VERSION"  # the wheel found on disk; now its dependencies
+    else
+        pip_install --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple \
+            "torch==$TORCH_VERSION"
+    fi
 fi
 if [ $with_tests = 1 ]; then extras=".[test]"; else extras="."; fi
 echo "genofed: installing genofed and its dependencies" >&2
