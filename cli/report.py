@@ -40,7 +40,7 @@ def register_report(subparsers: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from genofed.server.app import RESULTS
     from genofed.server.report import write_report
-    from genofed.server.report.writer import edited_reports
+    from genofed.server.report.writer import edited_reports, keep_unsigned
 
     run = Path(args.run)
     if run.is_file():  # report.md or results.json itself: its folder is meant
@@ -68,6 +68,8 @@ def run_report(args: argparse.Namespace) -> int:
             f"{'them' if len(edited) > 1 else 'it'}: rendering the report again would lose those changes; "
             "nothing was written. Copy the changes elsewhere, or pass --force to replace the report"
         )
+    for copy in keep_unsigned(run):
+        print(f"kept the earlier report as {copy} (an older genofed wrote it unsigned: edits cannot be told)")
     report = write_report(run, results)
     print(f"wrote {report} and {report.with_suffix('.html')}")
     return 0

@@ -78,17 +78,46 @@ def _signed(text: str) -> str:
     return text + DIGEST_LINE.format(hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-def edited_reports(run_dir: Path) -> list[Path]:
-    """report.md and report.html of `run_dir` where their text is no longer what genofed wrote (by
-    their last line, `DIGEST_LINE`). A file without that line, as an older genofed wrote it, counts
-    as unedited: rendering a report again for such a run is what `genofed report` is for. Text after
-    the line (a note added at the end) is an edit, as is a changed text above it."""
-    edited = []
+def unsigned_reports(run_dir: Path) -> list[Path]:
+    """report.md and report.html of `run_dir` that end in no `DIGEST_LINE`: an older genofed wrote
+    them, so whether someone edited them since cannot be told (`keep_unsigned` keeps them)."""
+    return [path for path, text in _report_texts(run_dir) if not _DIGEST.search(text)]
+
+
+def keep_unsigned(run_dir: Path) -> list[Path]:
+    """Copy each of `unsigned_reports` beside itself (report.md -> report.md.earlier, or .earlier-2,
+    ... if taken) before a report is written over it; returns the copies. Why: an upgrade audit
+    added a clinician's note to an older genofed's report.md, and `genofed report` rendered over it
+    without a word, since only signed reports can be told edited."""
+    kept = []
+    for path in unsigned_reports(run_dir):
+        copy, n = path.with_name(f"{path.name}.earlier"), 1
+        while copy.exists():
+            n += 1
+            copy = path.with_name(f"{path.name}.earlier-{n}")
+        write_text_atomic(copy, path.read_text(encoding="utf-8"))
+        kept.append(copy)
+    return kept
+
+
+def _report_texts(run_dir: Path) -> list[tuple[Path, str]]:
+    """report.md and report.html of `run_dir` with their text, those that exist and are text."""
+    texts = []
     for path in (Path(run_dir) / REPORT_NAME, Path(run_dir) / REPORT_HTML):
         try:
-            text = path.read_text(encoding="utf-8")
+            texts.append((path, path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError):
             continue  # absent (nothing to lose) or no text genofed wrote
+    return texts
+
+
+def edited_reports(run_dir: Path) -> list[Path]:
+    """report.md and report.html of `run_dir` where their text is no longer what genofed wrote (by
+    their last line, `DIGEST_LINE`). A file without that line, as an older genofed wrote it, cannot
+    be told edited and is not counted (`keep_unsigned` keeps a copy before it is written over). Text
+    after the line (a note added at the end) is an edit, as is a changed text above it."""
+    edited = []
+    for path, text in _report_texts(run_dir):
         found = list(_DIGEST.finditer(text))
         if not found:
             continue

@@ -125,3 +125,25 @@ def test_a_report_edited_since_genofed_wrote_it_is_not_rendered_over_without_for
     assert edited_reports(tmp_path) == []
     (tmp_path / "report.md").write_text("# An older genofed's report, no digest line\n")
     assert edited_reports(tmp_path) == []  # rendering such a run again is what the command is for
+
+
+def test_an_older_genofeds_report_is_kept_before_it_is_rendered_again(monkeypatch, tmp_path, capsys):
+    """An upgrade audit appended a clinician's note to an older genofed's report.md (no digest
+    line, so no telling it was edited) and `genofed report` rendered over it without a word: such a
+    report is now copied beside itself first, and the command says where."""
+    import genofed.server.report as report
+
+    (tmp_path / "results.json").write_text(json.dumps({"x": 1}))
+    monkeypatch.setattr(
+        report, "write_report", lambda d, r: (d / "report.md").write_text("new\n") and d / "report.md"
+    )
+    older = "# An older genofed's report\n\nDr Petrova: discussed at the board, 3 Dec.\n"
+    (tmp_path / "report.md").write_text(older)
+    capsys.readouterr()
+    assert main(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "report.md.earlier").read_text() == older
+    assert f"kept the earlier report as {tmp_path / 'report.md.earlier'}" in capsys.readouterr().out
+    (tmp_path / "report.md").write_text(older + "again\n")  # a second one keeps both copies
+    assert main(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "report.md.earlier-2").read_text() == older + "again\n"
+    assert (tmp_path / "report.md.earlier").read_text() == older
