@@ -1,10 +1,10 @@
 """The `genofed` command line: one entry point, a subcommand per job.
 
 One module per group of commands: `data` (checks of a site's files), `simulation` (simulated
-cohorts, the local simulation mode), `experiments` (the paper's experiments), `coordinator` (the
-deployed coordinator, pretraining, model inspection) and `hospital` (the hospital agent and
-synthetic data). Each exposes
-`register(subparsers)` and keeps heavy imports (torch, flwr, msprime) inside its handlers, so
+cohorts, the local simulation mode), `experiments` (the paper's experiments), `pretrain` (a
+source model), `coordinator` (the deployed coordinator, model inspection), `synth` (synthetic
+data), `hospital` (the hospital agent), `predict` and `adapt` (a model at a hospital). Each
+exposes `register(subparsers)` and keeps heavy imports (torch, flwr, msprime) inside its handlers, so
 `genofed --help` and `genofed data check` never import torch (tests/unit checks it).
 """
 
@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from genofed.cli import adapt, coordinator, data, experiments, hospital, predict, simulation
+from genofed.cli import adapt, coordinator, data, experiments, hospital, predict, pretrain, simulation, synth
 from genofed.cli.parser import GenofedParser
 from genofed.cli.stdout import closed_stdout_is_fine, silence_stdout, stdout_is_gone
 from genofed.common.errors import GenofedError
@@ -23,7 +23,7 @@ from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.util.progress import progress_bars
 
 #: Modules that add subcommands, in the order `genofed --help` lists them.
-COMMAND_MODULES = (data, simulation, experiments, coordinator, hospital, predict, adapt)
+COMMAND_MODULES = (data, simulation, experiments, pretrain, coordinator, synth, hospital, predict, adapt)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,10 @@
 """`genofed synth`: a hospital's own synthetic cohort, generated and validated on site.
 
-The generator (a label-conditional VAE, `genofed.common.synthetic.vae`) trains on 80 % of the
-site's patients; the other 20 % never touch it and serve the validation's privacy checks
-(distance to closest record, adversarial accuracy, membership inference need real records the
-generator did not see). Without DP, records that sit too close to a training record are dropped
+The generator (a label-conditional VAE or GAN, `genofed.common.synthetic.vae` / `.gan`, or the
+reference-based one that copies a public panel's haplotypes, `genofed.common.synthetic.reference`)
+learns from 80 % of the site's patients; the other 20 % never touch it and serve the validation's
+privacy checks (distance to closest record, adversarial accuracy, membership inference need real
+records the generator did not see). Without DP, records that sit too close to a training record are dropped
 (under DP none are: which records a filter keeps is not post-processing of the DP release); the batch
 is validated (`genofed.common.synthetic.checks`), and only a batch that passes is written as
 a VCF and a phenotype file; the report is written either way.
@@ -172,7 +173,7 @@ class SynthOptions:
     #: (`local_ledger.check_budget_change`). False: a `--budget` above the recorded cap is refused.
     raise_budget: bool = False
     seed: int = 42
-    generator: str = "vae"  # "vae" or "gan" (genofed.common.synthetic.generators)
+    generator: str = "vae"  # "vae", "gan" or "reference" (genofed.common.synthetic.generators)
     #: "phased": the hospital states its VCF is phased, so the generator models haplotypes (a
     #: heterozygous call that is nevertheless unphased, and a filled missing call, is phased at
     #: random per patient: `phase_for_generator`); refused for a non-VCF input. "auto": without DP,

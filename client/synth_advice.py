@@ -55,8 +55,6 @@ from genofed.common.synthetic.checks.precision import MIN_RECORDS, patients_need
 
 #: Checks whose failure means the samples are too close to the training patients.
 PRIVACY_CHECKS = ("privacy_loss", "exact_copies", "mia_auc")
-#: Checks whose failure means the label's signal was not reproduced.
-ASSOCIATION_CHECKS = ("spurious_association_rate", "association_recall", "effect_correlation")
 #: The other generators, to try when one fails (the reference generator also when linkage fails).
 OTHER_GENERATOR = {"vae": ("gan",), "gan": ("vae",), "reference": ("vae", "gan")}
 #: Checks a copy of linkage and population structure fails; the reference generator takes both

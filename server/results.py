@@ -10,7 +10,6 @@ import json
 import math
 import platform
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from genofed.common.scoring.operating import (
 )
 from genofed.common.scoring.validation import no_validation_cohort, validation_record
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.version import genofed_version
 from genofed.server.federation import FederationResult
 from genofed.server.round_log import RoundLog, coalition_epsilon_by_site
 from genofed.server.settings import RunSettings
@@ -461,14 +461,6 @@ def write_test_predictions(
     path = out_dir / TEST_PREDICTIONS
     write_text_atomic(path, buffer.getvalue())
     return path
-
-
-def genofed_version() -> str:
-    """The installed genofed's version ("unknown" when run from a source tree not installed)."""
-    try:
-        return version("genofed")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _plain(value: Any) -> Any:

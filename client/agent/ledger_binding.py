@@ -71,8 +71,8 @@ BINDING_FORMAT = "genofed-ledger-binding/1"
 SECRET_FILE = "secret.key"
 #: The delta of a high-water mark recorded by a command that does not know the site's (a local release).
 DEFAULT_DELTA = 1e-5
-#: A site folder's state folder and its audit log (the agent's `launch.STATE_DIR` and
-#: `audit.AUDIT_FILE`; not imported: the launcher and the audit module import flwr).
+#: A site folder's state folder and its audit log (`check.STATE_DIR` and `audit.AUDIT_FILE`; not
+#: imported at the top: the audit module imports flwr, which a local release does not need).
 SITE_STATE_DIR = "state"
 SITE_AUDIT_FILE = "audit.jsonl"
 #: How much lower than its mark a ledger's epsilon may be computed (floating point) before it is refused.

@@ -42,8 +42,8 @@ from genofed.client.agent.ledger_binding import (
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 
-#: The site folder's state folder, which holds the ledger (the agent's `launch.STATE_DIR`, not
-#: imported: the launcher imports the audit log's Flower mod, i.e. flwr).
+#: The site folder's state folder, which holds the ledger (`check.STATE_DIR`, not imported: the
+#: check module imports the audit log's Flower mod, i.e. flwr).
 STATE_DIR = "state"
 #: How the table names a release kind ("variants": `hospital variants --release dp`; a generator's
 #: DP training is charged as "train" and told apart by its note).

@@ -403,8 +403,8 @@ def _nothing_found(
     chroms: np.ndarray, positions: np.ndarray, regions: Sequence[GeneRegion], window: int
 ) -> str:
     """Why no panel variant lies in any region: each side's chromosomes, and spans where shared."""
-    region_chroms = sorted({_chrom_key(r.chrom) for r in regions}, key=_chrom_order)
-    panel_chroms = sorted(set(chroms.tolist()), key=_chrom_order)
+    region_chroms = sorted({_chrom_key(r.chrom) for r in regions}, key=chrom_order)
+    panel_chroms = sorted(set(chroms.tolist()), key=chrom_order)
     shared = [c for c in region_chroms if c in set(panel_chroms)]
     text = (
         f"{_list_label(regions)}: no panel variant lies in any of its {len(regions)} gene regions "
@@ -444,7 +444,8 @@ def _list_label(regions: Sequence[GeneRegion]) -> str:
     return "gene list" + (f" {_listed(sources, 2)}" if sources else "")
 
 
-def _chrom_order(chrom: str) -> tuple[int, str]:
+def chrom_order(chrom: str) -> tuple[int, str]:
+    """A chromosome's place in sorted order: numbered ones by number, then the others (X, Y, MT)."""
     return (int(chrom), "") if chrom.isdigit() else (1_000, chrom)
 
 

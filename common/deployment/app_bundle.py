@@ -19,20 +19,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.version import genofed_version
 
 TEMPLATE = "deployed_app.toml"
 PYPROJECT = "pyproject.toml"
-
-
-def genofed_version() -> str:
-    try:
-        return metadata.version("genofed")
-    except metadata.PackageNotFoundError:  # running from a source tree without installing
-        return "0.0.0"
 
 
 #: genofed's top-level packages: what a site runs, all of it in `code_digest`.
@@ -72,7 +66,8 @@ def app_pyproject(version: str | None = None) -> str:
     """The deployed app's pyproject.toml for this (or the given) genofed version, with the SHA-256
     of the installed code (`code_digest`)."""
     template = resources.files("genofed.common.deployment").joinpath(TEMPLATE).read_text(encoding="utf-8")
-    return template.replace("{version}", version or genofed_version()).replace("{code}", code_digest())
+    version = version or genofed_version(fallback="0.0.0")
+    return template.replace("{version}", version).replace("{code}", code_digest())
 
 
 @functools.lru_cache(maxsize=4)

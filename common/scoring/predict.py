@@ -38,7 +38,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,6 +72,7 @@ from genofed.common.scoring.validation import (
     validated_age_range,
 )
 from genofed.common.util.atomic import write_text_atomic
+from genofed.common.util.version import genofed_version
 
 #: The leading columns of risks.csv, in order; then `label` (only when phenotypes with the label
 #: column were given), then `NOTES_COLUMN`.
@@ -899,14 +899,6 @@ def sidecar_path(path: str | Path) -> Path:
     """Where the provenance of risks.csv goes: the same name with ".json" added (risks.csv.json)."""
     path = Path(path)
     return path.with_name(path.name + ".json")
-
-
-def genofed_version() -> str:
-    """The installed genofed's version ("unknown" when run from a source tree not installed)."""
-    try:
-        return version("genofed")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def provenance_record(

@@ -113,7 +113,7 @@ def planned_history(
     """The steps a `kind` generator charges on `n` patients at `noise_multiplier`, known before it
     trains (what `noise_for_budget` calibrates): the reference generator's one release; the VAE's
     and GAN's case-count release at `count_noise`, then their DP-SGD epochs."""
-    from genofed.common.synthetic.site_release import release_step
+    from genofed.common.privacy.release import release_step
 
     if kind == "reference":
         return [release_step(noise_multiplier)]
@@ -140,7 +140,8 @@ def noise_for_budget(
     module = _module(kind)
     if kind == "reference":
         return module.reference_noise_for_budget(epsilon=epsilon, delta=delta, history=history)
-    from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_step
+    from genofed.common.privacy.release import release_step
+    from genofed.common.synthetic.site_release import CASE_COUNT_NOISE
 
     calibrate = module.dp_noise_for_budget if kind == "vae" else module.gan_noise_for_budget
     history = [*history, release_step(CASE_COUNT_NOISE if count_noise is None else count_noise)]

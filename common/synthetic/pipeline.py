@@ -20,13 +20,14 @@ import numpy as np
 
 from genofed.common.data.splits import keyed_split, stratified_split
 from genofed.common.privacy.accountant import Step
+from genofed.common.privacy.release import release_step
 from genofed.common.synthetic.checks.leakage import record_failures
 from genofed.common.synthetic.checks.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from genofed.common.synthetic.checks.verdict import ValidationReport, validate_synthetic
 from genofed.common.synthetic.encoding import DOSAGE_STATES, PHASED_STATES, phased_states
 from genofed.common.synthetic.generators import train_generator
 from genofed.common.synthetic.reference_panel import ReferencePanel
-from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_case_count, release_step
+from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_case_count
 from genofed.common.synthetic.vae import SyntheticRecords
 
 HOLDOUT_FRACTION = 0.2

@@ -39,13 +39,13 @@ import numpy as np
 from genofed.common.data.readers.phenotypes import AGE_RANGE
 from genofed.common.errors import ConfigError
 from genofed.common.privacy.accountant import Step, calibrate_noise
+from genofed.common.privacy.release import release_step
 from genofed.common.synthetic.config_base import SyntheticRecords, check_sampling
 from genofed.common.synthetic.reference_panel import ReferencePanel
 from genofed.common.synthetic.site_release import (
     AGE_BIN_YEARS,
     SiteRelease,
     release_site,
-    release_step,
 )
 from genofed.common.util.checks import require_positive
 

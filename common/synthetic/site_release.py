@@ -13,7 +13,8 @@ ALT-allele frequency (so the vector is centred before anything is seen), C the c
 w_g^2 + w_n^2 + w_c^2 + w_a^2 = 1, so one patient moves the sum by at most 1 in L2 (add/remove). The site
 releases the sum plus N(0, sigma^2) per coordinate: one Gaussian mechanism with noise multiplier
 sigma, which the RDP accountant composes like one DP-SGD step at sample rate 1
-(`release_step`). Everything the reference generator learns from patients passes through it.
+(`common.privacy.release.release_step`). Everything the reference generator learns from patients
+passes through it.
 
 Why these public rules (no tuning on patients):
 - C = `clip_margin` x sqrt(sum_j 2 p_j (1 - p_j)): the expected norm of a centred genotype under
@@ -44,7 +45,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from genofed.common.data.readers.phenotypes import AGE_RANGE
-from genofed.common.privacy.accountant import Step
 from genofed.common.privacy.secret_noise import SecretNoise, gaussian, noise_key_from
 
 #: Squared-norm shares of one patient's release vector (they sum to 1).
@@ -82,11 +82,6 @@ def case_count_noise(epsilon: float, delta: float) -> float:
     except BudgetExhausted:  # a budget this small: the generator's own calibration refuses it
         fitted = SIGMA_MAX
     return max(CASE_COUNT_NOISE, fitted)
-
-
-def release_step(noise_multiplier: float) -> Step:
-    """The ledger step of one Gaussian release at sensitivity 1: sample rate 1, one step."""
-    return (float(noise_multiplier), 1.0, 1)
 
 
 def age_bins() -> int:

@@ -39,7 +39,7 @@ import numpy as np
 
 from genofed.common.data.layout import GENE_LIST, PANEL, TRUTH
 from genofed.common.data.panel import VariantPanel
-from genofed.common.data.regions import GeneRegion, write_gene_regions
+from genofed.common.data.regions import GeneRegion, chrom_order, write_gene_regions
 from genofed.common.data.variants import parse_variant_id
 from genofed.common.errors import ConfigError
 from genofed.common.util.atomic import write_text_atomic
@@ -155,7 +155,7 @@ def simulate_gene_list(
         if any(_inside(parse_variant_id(v["id"]), region) for region in known)
     )
     return SimulatedGeneList(
-        regions=sorted(named, key=lambda r: (_chrom_order(r.chrom), r.start)),
+        regions=sorted(named, key=lambda r: (chrom_order(r.chrom), r.start)),
         known=tuple(sorted(names[: len(known)])),
         decoys=tuple(sorted(names[len(known) :])),
         chosen=tuple(chosen),
@@ -186,7 +186,7 @@ def _around(variant: Any, half_width: int) -> _Span:
 def _merged(spans: list[_Span]) -> list[_Span]:
     """Overlapping or touching spans merged, sorted by chromosome and start."""
     merged: list[_Span] = []
-    for chrom, start, end in sorted(spans, key=lambda s: (_chrom_order(s[0]), s[1])):
+    for chrom, start, end in sorted(spans, key=lambda s: (chrom_order(s[0]), s[1])):
         if merged and merged[-1][0] == chrom and start <= merged[-1][2]:
             merged[-1] = (chrom, merged[-1][1], max(end, merged[-1][2]))
         else:
@@ -239,7 +239,3 @@ def _panel_span(panel: VariantPanel) -> int:
 def _inside(variant: Any, span: _Span) -> bool:
     chrom, start, end = span
     return variant.chrom == chrom and start <= variant.pos - 1 < end
-
-
-def _chrom_order(chrom: str) -> tuple[int, str]:
-    return (int(chrom), "") if chrom.isdigit() else (1_000, chrom)

@@ -13,6 +13,7 @@ import pytest
 
 from genofed.common.errors import ConfigError
 from genofed.common.privacy.accountant import epsilon_of
+from genofed.common.privacy.release import release_step
 from genofed.common.synthetic.checks import linkage
 from genofed.common.synthetic.generators import generator_settings, noise_for_budget, train_generator
 from genofed.common.synthetic.pipeline import generate_validated
@@ -23,7 +24,7 @@ from genofed.common.synthetic.reference import (
     train_reference,
 )
 from genofed.common.synthetic.reference_panel import reference_from_haplotypes
-from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_step
+from genofed.common.synthetic.site_release import CASE_COUNT_NOISE
 
 BLOCKS, BLOCK, FOUNDERS = 6, 10, 4
 V = BLOCKS * BLOCK

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from genofed.common.privacy.accountant import epsilon_of
+from genofed.common.privacy.release import release_step
 from genofed.common.synthetic.reference import reference_noise_for_budget
 from genofed.common.synthetic.site_release import (
     ANCESTRY_SHARE,
@@ -22,7 +23,6 @@ from genofed.common.synthetic.site_release import (
     clipping_norm,
     release_case_count,
     release_site,
-    release_step,
 )
 
 

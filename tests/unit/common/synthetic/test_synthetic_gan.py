@@ -240,8 +240,9 @@ def test_common_does_not_import_client_server_or_simulations() -> None:
 
 def test_the_generator_switch_reaches_both_generators_with_one_interface() -> None:
     """`genofed synth --generator`, the simulation and the experiments pick generators by name."""
+    from genofed.common.privacy.release import release_step
     from genofed.common.synthetic.generators import generator_settings, noise_for_budget, train_generator
-    from genofed.common.synthetic.site_release import CASE_COUNT_NOISE, release_step
+    from genofed.common.synthetic.site_release import CASE_COUNT_NOISE
     from genofed.common.synthetic.vae import VAESettings
 
     assert isinstance(generator_settings("gan", seed=3, epochs=2), GANSettings)
