@@ -316,7 +316,8 @@ def _budget_words(report: dict[str, Any]) -> str:
     budget = report["budget"]
     if budget["epsilon"] is None:
         return (
-            f"not recorded (its releases predate the record of --budget; the next one records it), "
+            "not recorded beside this ledger (a local release given --budget records it; a simulated "
+            "hospital's budget was its run's epsilon, in the run's results.json), "
             f"totals at delta {budget['delta']:g}"
         )
     words = f"epsilon {_g(budget['epsilon'])} at delta {budget['delta']:g}"

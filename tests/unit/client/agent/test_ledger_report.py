@@ -177,6 +177,19 @@ def test_a_site_that_has_spent_nothing_says_so(tmp_path, capsys):
     assert report["nothing_spent"] is True and report["releases"] == [] and report["spent"]["left"] == 3.0
 
 
+def test_a_simulated_hospitals_ledger_says_where_its_budget_was(tmp_path, capsys):
+    """`genofed hospital ledger RUN/privacy-ledgers/rostov` (a simulation's ledger, no budget file
+    beside it): it said the releases "predate the record of --budget; the next one records it",
+    which no next release of a finished simulation will (an upgrade walkthrough)."""
+    folder = tmp_path / "run" / "privacy-ledgers" / "rostov"
+    folder.mkdir(parents=True)
+    PrivacyLedger(folder / LEDGER_FILE).charge(TRAIN)
+    assert main(["hospital", "ledger", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "budget not recorded beside this ledger" in out and "its run's epsilon" in out
+    assert "predate" not in out
+
+
 @pytest.mark.parametrize("what", ["missing", "a file", "a folder"])
 def test_a_folder_that_is_not_a_site_is_refused_in_one_line(tmp_path, capsys, what):
     target = tmp_path / "target"
