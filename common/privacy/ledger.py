@@ -30,7 +30,8 @@ LEDGER_FILE = "privacy-ledger.json"
 DECLARED_PUBLIC = "declared-public"
 #: Where this genofed draws a release's noise from (`Charge.noise_source`): a ChaCha20 keystream
 #: keyed by the site's secret (`common/privacy/secret_noise.py`, since stop 46). Change it when the
-#: draws change, so that a charged round is not released again with other noise on its inputs.
+#: draws change, so that a charged round is not released again with other noise on its inputs
+#: (tests/unit/common/privacy/test_noise_source_pinned.py pins the draws, and fails when they move).
 NOISE_SOURCE = "chacha20-site-secret"
 
 
@@ -244,7 +245,8 @@ class PrivacyLedger:
                     f"with noise {earlier.step}; a release with {charge.step} under the same round would be "
                     "a second, uncharged release: refused (a new run is a new plan)"
                 )
-        charge.noise_source = NOISE_SOURCE
+        if charge.steps:  # a declared-public entry (zero steps) drew no noise
+            charge.noise_source = NOISE_SOURCE
         self.charges = [c for c in self.charges if c.key != charge.key] + [charge]
         self._save()
 
@@ -289,10 +291,11 @@ class PrivacyLedger:
                 continue
             if charge.input_digest == input_digest and charge.noise_source != NOISE_SOURCE:
                 raise BudgetExhausted(
-                    f"round {round} of this run was already {what} here by an earlier genofed, which drew "
-                    "its noise another way; doing it again would release the same inputs with other noise, "
-                    "a second release its one charge does not cover. Refused: the coordinator must start a "
-                    f"new run (a new plan: a plan-id other than {plan_id!r}) instead."
+                    f"round {round} of this run was already {what} here by an earlier genofed, which did not "
+                    "record where it drew its noise from (one before stop 46 drew it another way); doing it "
+                    "again could release the same inputs with other noise, a second release its one charge "
+                    "does not cover. Refused: the coordinator must start a new run (a new plan: a plan-id "
+                    f"other than {plan_id!r}; genofed simulate: a new --out) instead."
                 )
             if charge.input_digest != input_digest:
                 raise BudgetExhausted(

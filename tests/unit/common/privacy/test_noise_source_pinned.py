@@ -1,0 +1,39 @@
+"""The draws a release's noise comes from, pinned: a change to them must come with a new
+`NOISE_SOURCE` in common/privacy/ledger.py.
+
+Why: a charged round is rerun for free only as the same release again (`check_rerun`), and a
+charge says which draws it was made with by its `noise_source`. If the draws changed (the cipher,
+the key derivation, the normal or uniform transform, the evaluation histogram's noise) and
+`NOISE_SOURCE` stayed, a round resumed after the upgrade would go out again with other noise on
+one charge, and nothing would say so (a review of stop 53). So when this test fails because the
+draws changed on purpose: update the numbers AND change `NOISE_SOURCE`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genofed.client.site import derived_key
+from genofed.common.privacy.ledger import NOISE_SOURCE
+from genofed.common.privacy.release import noisy_histogram
+from genofed.common.privacy.secret_noise import SecretNoise
+
+
+def test_the_draws_are_the_ones_the_noise_source_names():
+    assert NOISE_SOURCE == "chacha20-site-secret"  # change it with the numbers below
+    np.testing.assert_allclose(
+        SecretNoise(12345, "dp-sgd").uniform(3), [0.347400026845, 0.150499657376, 0.639567660303], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        SecretNoise(12345, "dp-sgd").normal(3),
+        [-0.929951301773, -0.927569686521, -1.117920959699],
+        atol=1e-12,
+    )
+    single = SecretNoise(12345, "dp-sgd").normal(3, np.float32)
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, [-0.92995113, -0.92756975, -1.11792099], atol=1e-7)
+    np.testing.assert_allclose(
+        noisy_histogram(np.zeros((2, 2)), 2.0, 7),
+        [[0.180925463356, -2.355531755281], [-1.310779558837, 2.397374603326]],
+        atol=1e-12,
+    )
+    assert derived_key(b"site-secret", "train", "plan", 3) % 10**12 == 475061697001
