@@ -135,7 +135,16 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     env = service_env(folder / "flwr")
     secret = write_superexec_secret(folder)
     command = _supernode_command(folder, site, options, secret)
-    return Launch(command, env, f"127.0.0.1:{options.local_port}", secret, approved, folder / AUDIT_FILE)
+    own_installation = not options.approved_app
+    return Launch(
+        command,
+        env,
+        f"127.0.0.1:{options.local_port}",
+        secret,
+        approved,
+        folder / AUDIT_FILE,
+        own_installation,
+    )
 
 
 def _adopt_budget(folder: Path, site: dict[str, Any], options: AgentOptions) -> None:

@@ -21,6 +21,9 @@ bundle, genofed's included. So the agent pins the bundle itself:
 from __future__ import annotations
 
 import hashlib
+import io
+import tomllib
+import zipfile
 from pathlib import Path
 
 from genofed.common.errors import GenofedError
@@ -38,9 +41,31 @@ def check_fab(content: bytes, label: str, approved: str) -> None:
     if actual != approved:
         raise UnapprovedApp(
             f"refused the app bundle sent by the coordinator (sha256 {actual}, labelled {label}): this "
-            f"hospital runs only the approved genofed app (sha256 {approved}); the coordinator must run the "
-            "same genofed version"
+            f"hospital runs only the approved genofed app (sha256 {approved}); {_whose_code(content)}"
         )
+
+
+def _whose_code(content: bytes) -> str:
+    """What a refused bundle says of the coordinator's code beside this site's: the installed code's
+    SHA-256 each bundle records (`code_digest`), since every release is version 0.1.0 and a version
+    alone tells them apart no more. Read as data only; nothing of the bundle runs."""
+    from genofed.common.deployment.app_bundle import PYPROJECT, code_digest
+
+    ours = code_digest()
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as bundle:
+            theirs = tomllib.loads(bundle.read(PYPROJECT).decode("utf-8"))["tool"]["genofed"]["code-sha256"]
+    except (zipfile.BadZipFile, KeyError, TypeError, ValueError, UnicodeDecodeError):
+        return (
+            f"it records no genofed code digest (this hospital's code is {ours[:12]}): the coordinator must "
+            "run the same genofed release"
+        )
+    if theirs == ours:
+        return "its genofed code is this hospital's: its other settings differ (another bundle)"
+    return (
+        f"the coordinator runs genofed code {str(theirs)[:12]}, this hospital {ours[:12]}: every site and "
+        "the coordinator must run the same release, byte for byte"
+    )
 
 
 def audit_refusal(audit_log: Path, message, reply) -> None:

@@ -11,7 +11,8 @@ environment and the warm worker's command. This module only runs it (`serve`):
 - the warm ClientApp worker (genofed.client.agent.worker) in the SuperNode's group, its output in
   DIR/clientapp.log, restarted after `WORKER_RESTART_SECONDS` whenever it dies on its own, and not
   restarted when the SuperNode refused its secret (`SECRET_REFUSED_EXIT`: the agent then exits
-  non-zero, to start afresh with a new one);
+  non-zero, to start afresh with a new one) or when the installed genofed changed since the agent
+  started (`CODE_CHANGED_EXIT`: the agent exits non-zero, to approve the new code afresh);
 - a SuperNode whose activation the coordinator refused (`NOT_ACTIVATED_EXIT`) started again after
   `RETRY_SECONDS`, `max_retries` times (None: for ever, as a service must outlast a coordinator
   restart);
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.site_lock import SiteLock
-from genofed.client.agent.worker import SECRET_REFUSED_EXIT
+from genofed.client.agent.worker import CODE_CHANGED_EXIT, SECRET_REFUSED_EXIT
 
 #: Flower's exit code when a SuperNode could not activate: the SuperLink is unreachable or
 #: refused the node's key (Flower does not tell the two apart).
@@ -93,6 +94,9 @@ class Launch:
     secret: Path  # shared by the two
     approved: str  # SHA-256 of the one app bundle the worker runs
     audit_log: Path
+    #: `approved` is this installation's bundle, computed at start (no `--approved-app` given): the
+    #: worker refuses to serve it once the installed code is another (`CODE_CHANGED_EXIT`)
+    own_installation: bool = False
 
     def worker(self, supernode_pid: int) -> list[str]:
         """The warm ClientApp worker (genofed.client.agent.worker) for this SuperNode."""
@@ -110,21 +114,22 @@ class Launch:
             str(self.audit_log),
             "--parent-pid",
             str(supernode_pid),
+            *(["--own-installation"] if self.own_installation else []),
         ]
 
 
 def serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock | None, say) -> int:
     """`launch.start_site`'s loop, holding the site's lock: the SuperNode, restarted after a refused
-    activation; returns its exit code, 0 once a stop signal came, or SECRET_REFUSED_EXIT when it
-    refused its own worker."""
+    activation; returns its exit code, 0 once a stop signal came, or the worker's exit code when
+    it must not be restarted (SECRET_REFUSED_EXIT, CODE_CHANGED_EXIT: `supervise_worker`)."""
     if options.max_retries is not None:  # Flower's own attempts per activation; otherwise it retries for ever
         launch.command.extend(["--max-retries", "3"])
     stop = _stop_on_signals()
     attempt = 0
     while True:
         code, flower_code = _run_supernode(launch, folder, stop, say, lock)
-        if stop["secret_refused"]:  # non-zero: a service manager starts the agent again, with a fresh secret
-            return SECRET_REFUSED_EXIT
+        if stop["restart_agent"]:  # non-zero: a service manager starts the agent again, afresh
+            return stop["restart_agent"]
         if stop["signal"]:  # the stop the operator asked for is a clean exit, even one that had to
             return 0  # kill the group after the grace (the SuperNode's own code is then -9)
         if flower_code != NOT_ACTIVATED_EXIT:
@@ -157,7 +162,7 @@ def _stop_on_signals() -> dict[str, Any]:
     a stop took 11-25 s and a service manager's SIGKILL often came first (docker stop: 10 s)."""
     stop: dict[str, Any] = {
         "signal": None,
-        "secret_refused": False,
+        "restart_agent": 0,
         "supernode": None,
         "ended": None,
         "killed": False,
@@ -283,7 +288,8 @@ def supervise_worker(
     A worker the SuperNode refused (SECRET_REFUSED_EXIT: DIR/superexec.secret no longer holds the
     secret the SuperNode started with) is not restarted: every restart would be refused too,
     while the SuperNode looked online to the coordinator. The SuperNode is stopped instead and
-    `stop["secret_refused"]` set, so the agent exits non-zero and starts afresh."""
+    `stop["restart_agent"]` set to its code, so the agent exits non-zero and starts afresh. So is a
+    worker that found the installed genofed changed since the agent approved it (CODE_CHANGED_EXIT)."""
     say = say or say_on_stderr
     restarts = 0
     with log_path.open("ab") as log:
@@ -301,8 +307,8 @@ def supervise_worker(
             if ended.is_set():  # stopped while it was being started: the group's SIGTERM missed it
                 worker.terminate()
             code = worker.wait()
-            if code == SECRET_REFUSED_EXIT and not ended.is_set() and supernode.poll() is None:
-                _stop_refused_supernode(launch, supernode, ended, say, stop)
+            if code in _AGENT_RESTARTS and not ended.is_set() and supernode.poll() is None:
+                _stop_refused_supernode(launch, supernode, ended, say, stop, code)
                 return restarts
             if ended.wait(WORKER_RESTART_SECONDS) or supernode.poll() is not None:
                 return restarts
@@ -310,17 +316,34 @@ def supervise_worker(
             say(f"the ClientApp worker exited with code {code}; restarting it (see {log_path})")
 
 
+#: The worker exit codes after which it is not restarted but the agent stops, to start afresh.
+_AGENT_RESTARTS = (SECRET_REFUSED_EXIT, CODE_CHANGED_EXIT)
+
+
 def _stop_refused_supernode(
-    launch: Launch, supernode: subprocess.Popen, ended: threading.Event, say, stop: dict | None
+    launch: Launch,
+    supernode: subprocess.Popen,
+    ended: threading.Event,
+    say,
+    stop: dict | None,
+    code: int = SECRET_REFUSED_EXIT,
 ) -> None:
-    """Say why the site stops, and stop the SuperNode whose worker it refused (see supervise_worker)."""
-    say(
-        f"the SuperNode refused the ClientApp worker's SuperExec secret: {launch.secret} was replaced "
-        "after the SuperNode started (by another `genofed hospital start` for this site?); stopping this "
-        "agent: start it again (a service manager does), it writes a fresh secret for both"
-    )
+    """Say why the site stops, and stop the SuperNode whose worker cannot serve it (see
+    supervise_worker); `code`: the worker's exit code, one of `_AGENT_RESTARTS`."""
+    if code == CODE_CHANGED_EXIT:
+        say(
+            "the installed genofed changed since this agent started (an upgrade while it ran): the ClientApp "
+            "worker refuses to run new code under the old approval; stopping this agent: start it again (a "
+            "service manager does) once every site and the coordinator run the same release"
+        )
+    else:
+        say(
+            f"the SuperNode refused the ClientApp worker's SuperExec secret: {launch.secret} was replaced "
+            "after the SuperNode started (by another `genofed hospital start` for this site?); stopping this "
+            "agent: start it again (a service manager does), it writes a fresh secret for both"
+        )
     if stop is not None:
-        stop["secret_refused"] = True
+        stop["restart_agent"] = code
     ended.set()
     _signal_group(supernode.pid, signal.SIGTERM)
 

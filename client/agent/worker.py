@@ -24,7 +24,10 @@ task and loading anything the bundle names (genofed.client.agent.pinning). Guara
   taking a task; it exits when the SuperNode does (`--parent-pid`), and the agent restarts it if
   it dies on its own (genofed.client.agent.supernode); refused by the SuperNode (its secret file was
   replaced after the SuperNode started), it says so and exits with `SECRET_REFUSED_EXIT`, which
-  the agent does not restart.
+  the agent does not restart; started to run this installation's app (`--own-installation`) after
+  the installed genofed changed (an upgrade on disk while the agent ran), it exits with
+  `CODE_CHANGED_EXIT` before taking a task, so that new code never runs under the approval of the
+  old, and the agent stops to be started afresh.
 
     python -m genofed.client.agent.worker --runtime-api-address 127.0.0.1:9094 \
         --superexec-auth-secret-file SITE/superexec.secret --approved-app SHA256 \
@@ -71,6 +74,10 @@ RUNTIME_CALLS = ("push_message", "push_task_output")
 #: The worker's exit code when the SuperNode refused its SuperExec secret (401): restarting it
 #: with the same secret file is futile (EX_NOPERM).
 SECRET_REFUSED_EXIT = 77
+#: The worker's exit code when the installed genofed is not the one the agent approved at its
+#: start (`--own-installation`): restarting it is futile until the agent computes the approval
+#: again (EX_CONFIG).
+CODE_CHANGED_EXIT = 78
 
 log = logging.getLogger("genofed.worker")
 
@@ -358,6 +365,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--approved-app", required=True)
     parser.add_argument("--audit-log", type=Path)
     parser.add_argument("--parent-pid", type=int)
+    # the approved app is this installation's, computed when the agent started: refuse to serve it
+    # with other code (a review: `git checkout <tag>` with the agent running, then a worker restart)
+    parser.add_argument("--own-installation", action="store_true")
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)  # its own lines only: Flower logs for itself
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
@@ -373,6 +383,15 @@ def main(argv: list[str] | None = None) -> None:
     secret = args.superexec_auth_secret_file.read_bytes()
     if not secret:
         raise SystemExit(f"genofed: {args.superexec_auth_secret_file} is empty; refusing to take tasks")
+    if args.own_installation and args.approved_app != approved_app_hash():
+        log.error(
+            "the installed genofed changed since this hospital agent started (its app bundle was %s, the "
+            "installed code's is now %s): refusing to take tasks; restart the agent (`genofed hospital "
+            "start`), after every site and the coordinator run the same release",
+            args.approved_app[:12],
+            approved_app_hash()[:12],
+        )
+        raise SystemExit(CODE_CHANGED_EXIT)
     worker = Worker(args.runtime_api_address, secret, args.approved_app, args.audit_log)
     if args.approved_app == approved_app_hash():
         worker.warm(build_app_fab())

@@ -24,7 +24,7 @@ from genofed.client.agent import worker as worker_module
 from genofed.client.agent.audit import read_audit
 from genofed.client.agent.pinning import UnapprovedApp
 from genofed.client.agent.supernode import Launch, supervise_worker
-from genofed.client.agent.worker import SECRET_REFUSED_EXIT, Worker, load_client_app
+from genofed.client.agent.worker import CODE_CHANGED_EXIT, SECRET_REFUSED_EXIT, Worker, load_client_app
 from genofed.common.deployment.app_bundle import approved_app_hash, build_app_fab
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
 from genofed.simulations.local.loopback import free_port
@@ -57,6 +57,27 @@ def test_another_bundle_is_refused_before_anything_it_names_is_imported():
     assert "genofed_test_never_imported" not in sys.modules and worker.apps == {}
     with pytest.raises(UnapprovedApp, match="no approved app hash"):
         Worker("127.0.0.1:1", b"s", "")._app(build_app_fab(), "x")
+
+
+def test_a_refused_bundle_names_both_sides_code(monkeypatch):
+    """Every release is version 0.1.0: the refusal of another release's bundle names the code
+    digest each bundle records, the coordinator's and this hospital's (a review)."""
+    from genofed.common.deployment import app_bundle
+    from genofed.common.deployment.app_bundle import code_digest
+
+    ours = code_digest()
+    monkeypatch.setattr(app_bundle, "code_digest", lambda: "c0de" * 16)
+    build_app_fab.cache_clear()
+    try:
+        other_release = build_app_fab()
+    finally:
+        monkeypatch.undo()
+        build_app_fab.cache_clear()
+    worker = Worker("127.0.0.1:1", b"s", approved_app_hash())
+    with pytest.raises(UnapprovedApp, match=f"runs genofed code c0dec0dec0de, this hospital {ours[:12]}"):
+        worker._app(other_release, "labelled as genofed")
+    with pytest.raises(UnapprovedApp, match="records no genofed code digest"):
+        worker._app(_fab("genofed.client.app:app"), "x")
 
 
 class _FakeRuntime:
@@ -261,7 +282,7 @@ def test_a_worker_refused_by_its_supernode_stops_the_agent_instead_of_restarting
     launch, starts = _dying_launch(tmp_path, SECRET_REFUSED_EXIT)
     supernode = subprocess.Popen(["sleep", "30"], process_group=0)
     said: list[str] = []
-    stop: dict = {"signal": None, "secret_refused": False}
+    stop: dict = {"signal": None, "restart_agent": 0}
     try:
         restarts = supervise_worker(
             launch, supernode, tmp_path / "clientapp.log", threading.Event(), said.append, stop
@@ -270,7 +291,8 @@ def test_a_worker_refused_by_its_supernode_stops_the_agent_instead_of_restarting
     finally:
         supernode.kill()
         supernode.wait()
-    assert restarts == 0 and len(starts.read_text().splitlines()) == 1 and stop["secret_refused"]
+    assert restarts == 0 and len(starts.read_text().splitlines()) == 1
+    assert stop["restart_agent"] == SECRET_REFUSED_EXIT
     (message,) = said
     assert "the SuperNode refused the ClientApp worker's SuperExec secret" in message
     assert f"{launch.secret} was replaced" in message
@@ -312,3 +334,50 @@ def test_the_worker_fails_closed_when_flower_moved_what_it_uses(monkeypatch):
     monkeypatch.delattr(runtime, "push_task_output")
     with pytest.raises(SystemExit, match="no push_task_output: refusing to take tasks"):
         require_runtime_calls()
+
+
+def test_a_worker_started_after_the_installed_code_changed_takes_no_task(tmp_path):
+    """The agent approves its own installation's bundle when it starts; a worker it restarts later
+    imports whatever is installed then (an upgrade on disk while the agent ran: a review). Such a
+    worker refuses to serve the old approval with new code, before it takes a task."""
+    secret = write_superexec_secret(tmp_path / "site")
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genofed.client.agent.worker",
+            "--runtime-api-address",
+            "127.0.0.1:1",  # never reached: it stops first
+            "--superexec-auth-secret-file",
+            str(secret),
+            "--approved-app",
+            "0" * 64,  # what the agent approved at its start: another installation's bundle
+            "--own-installation",
+        ],
+        env=service_env(tmp_path / "flwr"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == CODE_CHANGED_EXIT, worker.stderr
+    assert "the installed genofed changed since this hospital agent started" in worker.stderr
+
+
+def test_a_worker_on_changed_code_stops_the_agent_instead_of_restarting(tmp_path):
+    launch, starts = _dying_launch(tmp_path, CODE_CHANGED_EXIT)
+    supernode = subprocess.Popen(["sleep", "30"], process_group=0)
+    said: list[str] = []
+    stop: dict = {"signal": None, "restart_agent": 0}
+    try:
+        restarts = supervise_worker(
+            launch, supernode, tmp_path / "clientapp.log", threading.Event(), said.append, stop
+        )
+        assert supernode.wait(timeout=10) == -15
+    finally:
+        supernode.kill()
+        supernode.wait()
+    assert restarts == 0 and len(starts.read_text().splitlines()) == 1
+    assert stop["restart_agent"] == CODE_CHANGED_EXIT
+    assert "the installed genofed changed since this agent started" in said[0]
+    own = Launch([], {}, "127.0.0.1:1", tmp_path / "s", "h", tmp_path / "a", own_installation=True)
+    assert "--own-installation" in own.worker(1) and "--own-installation" not in launch.worker(1)
