@@ -78,11 +78,13 @@ def identities(**pids: int) -> dict[str, str | None]:
 
 def recorded_alive(record: Mapping[str, Any], key: str) -> bool:
     """Whether the process `record[key]` names still runs: its pid is alive and, where the
-    record holds its identity (`record["identities"][key]`), it is the same process. A record
-    without one (written by an older genofed, or where /proc could not be read) trusts the pid."""
+    record holds its identity (`record["identities"][key]`), it is the same process; one whose
+    identity cannot be read now (hidden by /proc's hidepid, or ended meanwhile) is not taken for
+    it. A record without one (written by an older genofed, or where /proc could not be read at
+    the time) trusts the pid."""
     pid = record.get(key)
     if not pid_alive(pid):
         return False
-    recorded = (record.get("identities") or {}).get(key)
-    current = process_identity(pid)
-    return not recorded or current is None or current == recorded
+    identities = record.get("identities")
+    recorded = identities.get(key) if isinstance(identities, Mapping) else None
+    return not recorded or process_identity(pid) == recorded

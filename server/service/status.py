@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from genofed.common.deployment.processes import recorded_alive
+from genofed.common.deployment.processes import pid_alive, recorded_alive
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.service.enrollment import without_size
@@ -157,10 +157,22 @@ def orphans_alive(status: dict[str, Any]) -> list[int]:
     the SuperLink's: the group is stopped through it). Alive means the same process
     (`recorded_alive`): after a power loss a recorded pid may be another program's, which a start
     must not stop."""
-    if not status.get("superlink_pid"):
+    if not status.get("superlink_pid") or _superlink_replaced(status):
         return []
     keys = [f"{name}_pid" for name in ORPHAN_PROCESSES if status.get(f"{name}_pid")]
     return [status[key] for key in keys if recorded_alive(status, key)]
+
+
+def _superlink_replaced(status: dict[str, Any]) -> bool:
+    """Whether the SuperLink's pid, through which its group is stopped (`killpg`), now belongs to
+    another process than the one recorded (a reboot): then none of the group is taken for alive,
+    whatever its other members' pids now name (a review: a member trusted for an unrecorded
+    identity would have had the new owner's process group stopped)."""
+    identities = status.get("identities")
+    recorded = identities.get("superlink_pid") if isinstance(identities, dict) else None
+    return (
+        bool(recorded) and pid_alive(status["superlink_pid"]) and not recorded_alive(status, "superlink_pid")
+    )
 
 
 def _finished_while_down(status: dict[str, Any]) -> str:

@@ -196,3 +196,19 @@ def test_a_start_after_a_power_loss_stops_no_process_that_took_a_recorded_pid(fe
     assert "left running" in refuse_second_instance(fed)
     for orphan in orphans:
         assert orphan.wait(timeout=5) is not None
+
+
+def test_a_superlink_pid_taken_by_another_process_stops_none_of_the_group(fed):
+    """The group is stopped through the SuperLink's pid (killpg): when that pid now names another
+    process, no member is stopped, even one whose own identity was not recorded (a review)."""
+    orphans, _killed = _orphans(fed)
+    status = json.loads((fed / STATUS_FILE).read_text())
+    only_the_superlink = {"superlink_pid": "another-boot:1234"}  # the proxy's identity unrecorded
+    (fed / STATUS_FILE).write_text(json.dumps(dict(status, identities=only_the_superlink)))
+    try:
+        assert refuse_second_instance(fed) is None
+        time.sleep(0.2)
+        assert all(orphan.returncode is None and pid_alive(orphan.pid) for orphan in orphans)
+    finally:
+        for orphan in orphans:
+            orphan.kill()
