@@ -154,10 +154,15 @@ def input_digest(msg: Message, data_fingerprint: str, fallbacks: Mapping[str, An
 
 
 def sent_model_config(msg: Message) -> dict[str, Any]:
-    """The model architecture the coordinator sent (the message config's `model`, JSON), refused
-    in one line when it is missing or no JSON object: a ServerApp of one's own that left it out
-    met a KeyError, answered as "the site hit an internal error"."""
-    sent = msg.content["config"].get("model")
+    """The model architecture the coordinator sent in `msg` (`model_config_in` its config)."""
+    return model_config_in(msg.content["config"])
+
+
+def model_config_in(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The model architecture a train or evaluate config carries (its `model`, JSON), refused in
+    one line when it is missing or no JSON object: a ServerApp of one's own that left it out met a
+    KeyError, answered as "the site hit an internal error"."""
+    sent = config.get("model")
     try:
         config = json.loads(str(sent)) if sent is not None else None
     except ValueError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import logging
 from collections.abc import Callable
 
@@ -24,6 +23,7 @@ from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, RECORD_KEY_STATE
 from flwr.compat.common import recorddict_compat as compat
 
+from genofed.client.coordinator_request import model_config_in
 from genofed.client.site import SiteConfig
 from genofed.common.errors import GenofedError, RoundRefusal
 from genofed.common.model.network import ModelConfig, build_model
@@ -131,9 +131,7 @@ def _plain_round(msg: Message) -> Message:
     """The legacy FitIns as the message of a plain round: the arrays under the model's state-dict
     names, the train config as it came, the received message's identity."""
     fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
-    names = list(
-        build_model(ModelConfig.from_dict(json.loads(str(fitins.config["model"]))), seed=0).state_dict()
-    )
+    names = list(build_model(ModelConfig.from_dict(model_config_in(fitins.config)), seed=0).state_dict())
     arrays = [torch.from_numpy(np.array(a)) for a in parameters_to_ndarrays(fitins.parameters)]
     if len(arrays) != len(names):
         raise GenofedError(f"the coordinator sent {len(arrays)} arrays for a model with {len(names)}")
