@@ -51,6 +51,10 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
         pip_install --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple \
             "torch==$TORCH_VERSION"
     fi
+    if .venv/bin/python -c "import sys, torch; sys.exit(0 if torch.version.cuda else 1)" 2>/dev/null; then
+        echo "genofed: warning: the torch installed is a CUDA build (gigabytes genofed does not use);" \
+            "remove .venv and set GENOFED_TORCH_INDEX_URL to a CPU index" >&2
+    fi
 fi
 if [ $with_tests = 1 ]; then extras=".[test]"; else extras="."; fi
 echo "genofed: installing genofed and its dependencies" >&2
