@@ -213,28 +213,22 @@ def test_only_the_holder_of_the_superexec_secret_can_take_a_task(tmp_path):
         supernode.wait(timeout=20)
 
 
+def _run_worker(address: str, secret: Path, tmp_path: Path, *more: str) -> subprocess.CompletedProcess:
+    """The ClientApp worker as the agent starts it, approving a bundle that is not this
+    installation's (no ClientApp import: fast), run to its end."""
+    command = [sys.executable, "-m", "genofed.client.agent.worker", "--runtime-api-address", address]
+    command += ["--superexec-auth-secret-file", str(secret), "--approved-app", "0" * 64, *more]
+    return subprocess.run(
+        command, env=service_env(tmp_path / "flwr"), capture_output=True, text=True, timeout=120
+    )
+
+
 def _assert_a_refused_worker_says_so(address: str, tmp_path: Path) -> None:
     """A worker whose secret file no longer holds the SuperNode's secret (what a second `hospital
     start` for the site did) says it was refused, not "the SuperNode is gone", and exits with
     SECRET_REFUSED_EXIT, which the agent does not restart."""
     replaced = write_superexec_secret(tmp_path / "replaced")
-    worker = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "genofed.client.agent.worker",
-            "--runtime-api-address",
-            address,
-            "--superexec-auth-secret-file",
-            str(replaced),
-            "--approved-app",
-            "0" * 64,  # not this installation's: no ClientApp import (fast)
-        ],
-        env=service_env(tmp_path / "flwr"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    worker = _run_worker(address, replaced, tmp_path)
     assert worker.returncode == SECRET_REFUSED_EXIT, worker.stderr
     assert f"the SuperNode refused this worker's SuperExec secret ({replaced} was replaced" in worker.stderr
     assert "the SuperNode is gone" not in worker.stderr
@@ -341,24 +335,9 @@ def test_a_worker_started_after_the_installed_code_changed_takes_no_task(tmp_pat
     imports whatever is installed then (an upgrade on disk while the agent ran: a review). Such a
     worker refuses to serve the old approval with new code, before it takes a task."""
     secret = write_superexec_secret(tmp_path / "site")
-    worker = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "genofed.client.agent.worker",
-            "--runtime-api-address",
-            "127.0.0.1:1",  # never reached: it stops first
-            "--superexec-auth-secret-file",
-            str(secret),
-            "--approved-app",
-            "0" * 64,  # what the agent approved at its start: another installation's bundle
-            "--own-installation",
-        ],
-        env=service_env(tmp_path / "flwr"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    # never reaches the address: it stops first; the approved bundle stands for the one the agent
+    # approved at its start, another installation's
+    worker = _run_worker("127.0.0.1:1", secret, tmp_path, "--own-installation")
     assert worker.returncode == CODE_CHANGED_EXIT, worker.stderr
     assert "the installed genofed changed since this hospital agent started" in worker.stderr
 

@@ -172,15 +172,17 @@ def test_a_live_pid_in_the_record_is_no_running_coordinator_without_the_lock(fed
         assert orphan.wait(timeout=5) is not None
 
 
-def test_a_start_after_a_power_loss_stops_no_process_that_took_a_recorded_pid(fed):
-    """After a reboot the pids coordinator.json recorded may belong to new, unrelated processes
-    (here `sleep`s leading their own groups): a start must not SIGTERM/SIGKILL their groups, as it
-    did when a live pid was enough. The identities recorded beside the pids (boot id and start
-    time) tell them apart."""
+def _orphans_with(fed: Path, identities) -> list[subprocess.Popen]:
+    """`_orphans`, their record holding `identities` (a function of the orphans)."""
     orphans, _killed = _orphans(fed)
     status = json.loads((fed / STATUS_FILE).read_text())
-    before_the_reboot = {"superlink_pid": "another-boot:1234", "proxy_pid": "another-boot:1240"}
-    (fed / STATUS_FILE).write_text(json.dumps(dict(status, identities=before_the_reboot)))
+    (fed / STATUS_FILE).write_text(json.dumps(dict(status, identities=identities(orphans))))
+    return orphans
+
+
+def _assert_none_stopped(fed: Path, identities) -> None:
+    """A start stops none of the orphans whose record holds `identities`."""
+    orphans = _orphans_with(fed, identities)
     try:
         assert refuse_second_instance(fed) is None
         time.sleep(0.2)
@@ -188,11 +190,23 @@ def test_a_start_after_a_power_loss_stops_no_process_that_took_a_recorded_pid(fe
     finally:
         for orphan in orphans:
             orphan.kill()
-    orphans, _killed = _orphans(fed)
-    status = json.loads((fed / STATUS_FILE).read_text())
-    superlink, proxy = (process_identity(orphan.pid) for orphan in orphans)  # the same processes
-    recorded_now = {"superlink_pid": superlink, "proxy_pid": proxy}
-    (fed / STATUS_FILE).write_text(json.dumps(dict(status, identities=recorded_now)))
+
+
+def test_a_start_after_a_power_loss_stops_no_process_that_took_a_recorded_pid(fed):
+    """After a reboot the pids coordinator.json recorded may belong to new, unrelated processes
+    (here `sleep`s leading their own groups): a start must not SIGTERM/SIGKILL their groups, as it
+    did when a live pid was enough. The identities recorded beside the pids (boot id and start
+    time) tell them apart."""
+    _assert_none_stopped(
+        fed, lambda _: {"superlink_pid": "another-boot:1234", "proxy_pid": "another-boot:1240"}
+    )
+    orphans = _orphans_with(  # the same processes as recorded: stopped
+        fed,
+        lambda found: {
+            "superlink_pid": process_identity(found[0].pid),
+            "proxy_pid": process_identity(found[1].pid),
+        },
+    )
     assert "left running" in refuse_second_instance(fed)
     for orphan in orphans:
         assert orphan.wait(timeout=5) is not None
@@ -201,14 +215,4 @@ def test_a_start_after_a_power_loss_stops_no_process_that_took_a_recorded_pid(fe
 def test_a_superlink_pid_taken_by_another_process_stops_none_of_the_group(fed):
     """The group is stopped through the SuperLink's pid (killpg): when that pid now names another
     process, no member is stopped, even one whose own identity was not recorded (a review)."""
-    orphans, _killed = _orphans(fed)
-    status = json.loads((fed / STATUS_FILE).read_text())
-    only_the_superlink = {"superlink_pid": "another-boot:1234"}  # the proxy's identity unrecorded
-    (fed / STATUS_FILE).write_text(json.dumps(dict(status, identities=only_the_superlink)))
-    try:
-        assert refuse_second_instance(fed) is None
-        time.sleep(0.2)
-        assert all(orphan.returncode is None and pid_alive(orphan.pid) for orphan in orphans)
-    finally:
-        for orphan in orphans:
-            orphan.kill()
+    _assert_none_stopped(fed, lambda _: {"superlink_pid": "another-boot:1234"})  # the proxy's unrecorded
