@@ -164,15 +164,15 @@ def model_config_in(config: Mapping[str, Any]) -> dict[str, Any]:
     KeyError, answered as "the site hit an internal error"."""
     sent = config.get("model")
     try:
-        config = json.loads(str(sent)) if sent is not None else None
+        architecture = json.loads(str(sent)) if sent is not None else None
     except ValueError:
-        config = None
-    if not isinstance(config, dict):
+        architecture = None
+    if not isinstance(architecture, dict):
         raise GenofedError(
             "the coordinator's message has no model architecture (its config's `model`, the JSON of the "
             "model config) or one that is no JSON object; refused"
         )
-    return config
+    return architecture
 
 
 def model_digest(msg: Message) -> str:
