@@ -51,6 +51,9 @@ RUN_OUTPUTS = (
     "privacy_per_round.png",
     "calibration.png",
 )
+#: The names `genofed report` keeps an older genofed's report under (`writer.keep_unsigned`): not a
+#: run's outputs (they may hold someone's notes), so --force refuses a folder holding one.
+EARLIER_REPORTS = ("report.md.earlier", "report.html.earlier")
 #: A finished run's results (`genofed.server.results.RESULTS`, not imported: it loads torch).
 RESULTS = "results.json"
 #: A run's checkpoints folder (`genofed.server.checkpoint.CHECKPOINTS`, not imported: it loads torch).
@@ -121,10 +124,12 @@ def prepare_run_folder(
     deleted = [name for name in held if name not in keep]
     foreign = [name for name in deleted if not _run_output(name)]
     if foreign:
+        kept = [name for name in foreign if name.startswith(EARLIER_REPORTS)]
+        why = f" ({_listed(kept)}: an older report `genofed report` kept, perhaps with notes)" if kept else ""
         raise ConfigError(
-            f"--out {out} holds a previous run and also {_listed(foreign)}, which no run writes: --force "
-            "deletes only a run's outputs, so nothing was deleted; move those elsewhere first, or choose "
-            "another --out"
+            f"--out {out} holds a previous run and also {_listed(foreign)}, which no run writes{why}: "
+            "--force deletes only a run's outputs, so nothing was deleted; move those elsewhere first, or "
+            "choose another --out"
         )
     for name in deleted:
         path = out / name

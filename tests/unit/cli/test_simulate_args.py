@@ -186,6 +186,10 @@ def test_force_refuses_a_run_folder_that_also_holds_the_users_files_and_deletes_
     assert sorted(p.name for p in run.iterdir()) == before  # nothing deleted
     (run / "clinician_notes.txt").unlink()
     (run / "mydir").rmdir()
+    (run / "report.md.earlier").write_text("an older genofed's report, with a note")
+    with pytest.raises(ConfigError, match=r"report\.md\.earlier: an older report `genofed report` kept"):
+        prepare_run_folder(run, data=tmp_path / "fed", force=True, resume=False)
+    (run / "report.md.earlier").unlink()
     prepare_run_folder(run, data=tmp_path / "fed", force=True, resume=False)
     assert list(run.iterdir()) == []  # a run's outputs only: all of them go
 
