@@ -59,9 +59,10 @@ _SITE = {
 _DECLARED_SIZE = {"declared_cohort_size"}
 _SECAGG = {"is_secagg_fit", "secagg_mod", "train_secagg"}
 _AUGMENTATION = {"augment_callable", "site_augmentation"}
-_SYNTH = {"SUMMARY_FILE", "SynthOptions", "synthesize"}
+_SYNTH = {"SynthOptions", "synthesize"}
 _SYNTH_INPUT = {"impute_mode", "phased_haplotypes"}
 _SYNTHETIC_USE = {
+    "SUMMARY_FILE",
     "SyntheticCohort",
     "SyntheticCohortError",
     "check_end_to_end",

@@ -25,8 +25,13 @@ import numpy as np
 
 from genofed.client.agent.ledger_binding import SECRET_FILE
 from genofed.client.declared_size import declared_cohort_size
-from genofed.client.synth import SUMMARY_FILE
-from genofed.client.synthetic_use import SyntheticCohort, fit_to_count, load_synthetic, synthetic_count
+from genofed.client.synthetic_use import (
+    SUMMARY_FILE,
+    SyntheticCohort,
+    fit_to_count,
+    load_synthetic,
+    synthetic_count,
+)
 from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
 from genofed.common.data.layout import PANEL, TRUTH, hospital_folders
 from genofed.common.data.loading import load_site

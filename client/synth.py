@@ -95,6 +95,7 @@ from genofed.client.synth_input import (
     missing_calls_note,
     missing_covariates_note,
 )
+from genofed.client.synthetic_use import SUMMARY_FILE, USABLE_RECORDS
 from genofed.common.data.loading import load_site
 from genofed.common.data.readers import VCF_SUFFIXES, is_vcf
 from genofed.common.data.readers.phenotypes import read_phenotypes
@@ -134,12 +135,6 @@ from genofed.common.util.checks import (
 
 logger = logging.getLogger(__name__)
 
-#: What `genofed synth` writes next to the records; the training path reads it back.
-SUMMARY_FILE = "validation.json"
-#: The fewest accepted records a batch may hold to be trained with (the loader's minimum for a
-#: cohort): `synthetic_use` refuses a smaller batch, so a hospital's default batch under DP is
-#: never smaller (a declared size may be).
-USABLE_RECORDS = 20
 #: What a generator's ledger input digest is the SHA-256 of (its audit entry's `input_digest_of`):
 #: the data it read and its settings, in memory, so no file's `sha256sum` matches it; the entry
 #: records the genotypes file's own as `genotypes_sha256`.

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 
 from genofed.client.local_ledger import audit_release, local_ledger
-from genofed.client.synth import SUMMARY_FILE, USABLE_RECORDS
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
@@ -41,6 +40,15 @@ from genofed.common.errors import DataError, GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, PrivacyLedger
 
 logger = logging.getLogger(__name__)
+
+#: What `genofed synth` writes next to the records (client/synth.py); the training path reads it
+#: back. Here, with the reader, so that the training path (client/site.py) needs nothing of the
+#: generator's module.
+SUMMARY_FILE = "validation.json"
+#: The fewest accepted records a batch may hold to be trained with (the loader's minimum for a
+#: cohort): this module refuses a smaller batch, so a hospital's default batch under DP is never
+#: smaller (a declared size may be).
+USABLE_RECORDS = 20
 
 
 class SyntheticCohortError(GenofedError):
