@@ -41,7 +41,7 @@ _APP = {
     "make_client_app",
     "model_digest",
     "requested_training",
-    "site_budget",
+    "spend_limit",
 }
 _TRAINER = {"OPTIMIZERS", "Augment", "TrainResult", "TrainSettings", "train_model"}
 _OUTBOUND = {"ALLOWED_METRICS", "BLOCKED", "OutboundViolation", "check_outbound", "outbound_guard"}

@@ -33,8 +33,8 @@ from genofed.client.coordinator_request import (
     architecture_digest,
     input_digest,
     model_digest,
-    site_budget,
     site_split_seed,
+    spend_limit,
 )
 from genofed.client.outbound import outbound_guard
 from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
@@ -57,7 +57,7 @@ __all__ = [
     "make_client_app",
     "model_digest",
     "requested_training",
-    "site_budget",
+    "spend_limit",
 ]
 
 #: Error code of a reply that refuses to train (budget, bad data): the strategy skips it.

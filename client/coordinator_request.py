@@ -1,6 +1,6 @@
 """What every coordinator message is checked against before a site computes on its patients.
 
-The budget a site will spend (`site_budget`), the model the coordinator sent (built, checked
+The budget a site will spend (`spend_limit`), the model the coordinator sent (built, checked
 against the site's panel, the architecture it agreed to and for finite weights) and the digests
 that pin a request: `input_digest` (what a round is computed from, so the ledger recognises a
 rerun), `model_digest` and `architecture_digest` (what node config `model-digest` pins).
@@ -61,11 +61,11 @@ def asked_budget(config: Mapping[str, Any], settings: Mapping[str, Any]) -> tupl
 def requested_budget(
     site: SiteConfig, config: Mapping[str, Any], settings: Mapping[str, Any]
 ) -> tuple[float, float]:
-    """`site_budget` for the (epsilon, delta) a train or evaluate message asks for."""
-    return site_budget(site, *asked_budget(config, settings))
+    """`spend_limit` for the (epsilon, delta) a train or evaluate message asks for."""
+    return spend_limit(site, *asked_budget(config, settings))
 
 
-def site_budget(site: SiteConfig, requested_epsilon: float, requested_delta: float) -> tuple[float, float]:
+def spend_limit(site: SiteConfig, requested_epsilon: float, requested_delta: float) -> tuple[float, float]:
     """The (epsilon, delta) this site will spend at most; epsilon inf means no DP at all.
 
     The coordinator may ask for less than the site allows, never more. A simulated site takes

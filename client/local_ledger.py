@@ -152,7 +152,7 @@ class LocalLedger:
         Refused rather than accounted at the site's delta: the release calibrates its noise and states
         its guarantee (the file's header, validation.json) at its own delta, so accounting it at
         another would make the ledger and the release disagree; and the coordinator's delta is
-        refused the same way (`coordinator_request.site_budget`). A smaller delta is accepted: the
+        refused the same way (`coordinator_request.spend_limit`). A smaller delta is accepted: the
         epsilon at a smaller delta is larger, so the ledger checked at it is checked more strictly
         than at the site's delta.
         """

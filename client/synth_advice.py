@@ -68,7 +68,7 @@ SUGGESTED_EPSILON = 8.0
 
 @dataclass(frozen=True)
 class SiteBudget:
-    """What is left of a site's declared budget, for the advice (`site_budget`).
+    """What is left of a site's declared budget, for the advice (`budget_left`).
 
     Args:
         state_dir: the site's state folder, as the operator gave it.
@@ -100,7 +100,7 @@ class SiteBudget:
         return f"epsilon {max(self.left, 0.0):.3g} of its budget of {self.budget:g} is left"
 
 
-def site_budget(state_dir: str | Path) -> SiteBudget | None:
+def budget_left(state_dir: str | Path) -> SiteBudget | None:
     """What is left at the site whose state folder is `state_dir` (its declared budget less its
     ledger's epsilon at the site's delta), or in a ledger's folder outside any site (the `--budget`
     recorded beside it, `ledger_report.recorded_budget`, at its delta: an audit was told `--epsilon
@@ -126,8 +126,8 @@ def site_budget(state_dir: str | Path) -> SiteBudget | None:
     return SiteBudget(str(state_dir), budget, budget - spent, outside_site)
 
 
-def bound_site_budget(genotypes: str | Path, sample_ids: list[str] | None = None) -> SiteBudget | None:
-    """`site_budget` of the site whose ledger the genotypes file (else its patients) is bound to by
+def bound_budget_left(genotypes: str | Path, sample_ids: list[str] | None = None) -> SiteBudget | None:
+    """`budget_left` of the site whose ledger the genotypes file (else its patients) is bound to by
     the machine-wide index (`local_ledger.bound_state_dir`, the lookup DP runs bind by); None when
     it is bound to none, or to a folder that is no site with a budget."""
     if not genotypes:
@@ -136,7 +136,7 @@ def bound_site_budget(genotypes: str | Path, sample_ids: list[str] | None = None
         bound = bound_state_dir(genotypes, sample_ids or ())
     except (GenofedError, OSError, ValueError):
         return None
-    return None if bound is None else site_budget(bound)
+    return None if bound is None else budget_left(bound)
 
 
 def failure_message(
@@ -154,7 +154,7 @@ def failure_message(
         out: the output folder (where report.md was written).
         state_dir: the site's state folder (where the ledger was charged, under DP).
         genotypes, sample_ids: the input genotypes file and its patients: without `state_dir`, the
-            site they are bound to bounds the epsilon the advice names (`bound_site_budget`).
+            site they are bound to bounds the epsilon the advice names (`bound_budget_left`).
     """
     checks = {c["name"]: c for c in summary.get("validation", {}).get("checks", [])}
     failed = list(summary.get("failed_checks", []))
@@ -178,7 +178,7 @@ def failure_message(
             "spends again"
         )
     lines.append("  try next (most preferred first):")
-    site = site_budget(state_dir) if state_dir else bound_site_budget(genotypes, sample_ids)
+    site = budget_left(state_dir) if state_dir else bound_budget_left(genotypes, sample_ids)
     tips = suggestions(summary, site, state_dir=state_dir)
     lines += [f"    {i}. {tip}" for i, tip in enumerate(tips, 1)]
     return "\n".join(lines)

@@ -199,7 +199,7 @@ def _checked_synthetic(
 def _require_trainable_synthetic(folder: Path, batch: Path, panel: Path, epsilon_budget: float) -> None:
     """`synthetic_use.require_trainable_batch` for the site in `folder`: the same calls its training
     makes on `batch`, with its panel, its ledger (DIR/state) and DP whenever its budget is finite (a
-    deployed site with a finite budget trains under DP only: `coordinator_request.site_budget`).
+    deployed site with a finite budget trains under DP only: `coordinator_request.spend_limit`).
     Reads, never writes. A site whose budget is inf trains without DP and may use a batch made
     without DP (a round the coordinator asks under DP is then refused by that same check)."""
     from genofed.client.synthetic_use import require_trainable_batch  # torch: only with synthetic data

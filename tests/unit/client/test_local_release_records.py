@@ -29,7 +29,7 @@ from genofed.client.agent.audit import (
     read_audit,
 )
 from genofed.client.agent.ledger_binding import _audit_spent
-from genofed.client.synth_advice import SiteBudget, failure_message, site_budget, suggestions
+from genofed.client.synth_advice import SiteBudget, budget_left, failure_message, suggestions
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.hashing import file_sha256
 
@@ -256,10 +256,10 @@ def test_the_failure_message_reads_what_the_site_has_left(files, tmp_path):
     state = site / "state"
     assert main(variants_args(files[0], tmp_path / "a.tsv", *_dp("1.6", state))) == 0
     left = 3.0 - PrivacyLedger(state / LEDGER_FILE).epsilon(1e-5)
-    assert site_budget(str(state)).left == pytest.approx(left)
+    assert budget_left(str(state)).left == pytest.approx(left)
     text = failure_message(_failed(None), "out", str(state))
     assert f"--epsilon {int(left * 100) / 100:g} --state-dir {state}" in text and "--epsilon 8" not in text
-    assert site_budget("") is None and site_budget(str(tmp_path / "nosite")) is None
+    assert budget_left("") is None and budget_left(str(tmp_path / "nosite")) is None
 
 
 # --- rounded summaries: exact counts, and two roundings of one cohort --------------------------

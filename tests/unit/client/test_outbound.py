@@ -190,7 +190,7 @@ def test_a_round_rerun_on_different_inputs_is_refused(federation, tmp_path):
 
 
 def test_a_deployed_site_keeps_its_own_budget(tmp_path):
-    from genofed.client.app import site_budget
+    from genofed.client.app import spend_limit
     from genofed.client.site import SiteConfig
     from genofed.common.errors import GenofedError
 
@@ -202,12 +202,12 @@ def test_a_deployed_site_keeps_its_own_budget(tmp_path):
         tmp_path,
         epsilon_budget=3.0,
     )
-    assert site_budget(deployed, 8.0, 1e-5) == (3.0, 1e-5)  # the coordinator cannot raise it
-    assert site_budget(deployed, 1.0, 1e-6) == (1.0, 1e-6)  # but may ask for less
+    assert spend_limit(deployed, 8.0, 1e-5) == (3.0, 1e-5)  # the coordinator cannot raise it
+    assert spend_limit(deployed, 1.0, 1e-6) == (1.0, 1e-6)  # but may ask for less
     with pytest.raises(GenofedError, match="delta"):
-        site_budget(deployed, 3.0, 1e-2)
+        spend_limit(deployed, 3.0, 1e-2)
     with pytest.raises(GenofedError, match="no privacy budget"):
-        site_budget(SiteConfig("x", tmp_path, tmp_path, tmp_path, tmp_path, epsilon_budget=None), 8.0, 1e-5)
+        spend_limit(SiteConfig("x", tmp_path, tmp_path, tmp_path, tmp_path, epsilon_budget=None), 8.0, 1e-5)
 
 
 def _deployed_context(federation: Path, tmp_path: Path, **extra) -> Context:
