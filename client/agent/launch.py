@@ -29,7 +29,6 @@ runs Flower's `flower-supernode`:
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import json
 import socket
 import ssl
@@ -48,10 +47,9 @@ from genofed.client.agent.ledger_binding import (
 )
 from genofed.client.agent.ledger_report import site_folder
 from genofed.client.agent.site_lock import hold_site
-from genofed.client.agent.supernode import AgentOptions, Launch, say_on_stderr, serve
+from genofed.client.agent.supernode import AgentOptions, Launch, require_free_port, say_on_stderr, serve
 from genofed.common.deployment.app_bundle import approved_app_hash
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
-from genofed.common.deployment.processes import bind_problem
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.util.checks import require_at_least, require_in_range
 from genofed.common.util.hashing import file_sha256
@@ -130,7 +128,7 @@ def prepare_start(folder: Path, options: AgentOptions) -> Launch:
     require_settings_as_recorded(folder, site)
     _adopt_budget(folder, site, options)
     require_site_key(folder, site)  # another site's key would run this site's patients as that site
-    _require_free_port(options.local_port)
+    require_free_port(options.local_port)
     approved = options.approved_app or approved_app_hash()
     env = service_env(folder / "flwr")
     secret = write_superexec_secret(folder)
@@ -179,18 +177,6 @@ def _check_coordinator(address: str) -> None:
         raise ConfigError(
             f"--coordinator {address!r}: expected HOST:PORT with a port in 1-65535 and no https://, "
             "e.g. fl.example.org:9092 (the address the coordinator gave you)"
-        )
-
-
-def _require_free_port(port: int) -> None:
-    """Refuse a local port something already listens on: Flower would fail later, with a traceback
-    ("SuperNode Runtime HTTP API failed to start"). A bind test, as the SuperNode will bind."""
-    problem = bind_problem("127.0.0.1", port)
-    if problem is not None:
-        what = "is in use" if problem.errno == errno.EADDRINUSE else f"cannot be bound ({problem.strerror})"
-        raise ConfigError(
-            f"--local-port {port}: 127.0.0.1:{port} {what}; stop what listens there or give this agent "
-            "another --local-port (each agent on a host needs its own)"
         )
 
 

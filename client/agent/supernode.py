@@ -31,6 +31,7 @@ what `start` checks and prepares; launch imports this module, never the reverse)
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -44,6 +45,8 @@ from typing import Any
 
 from genofed.client.agent.site_lock import SiteLock
 from genofed.client.agent.worker import CODE_CHANGED_EXIT, SECRET_REFUSED_EXIT
+from genofed.common.deployment.processes import bind_problem
+from genofed.common.errors import ConfigError
 
 #: Flower's exit code when a SuperNode could not activate: the SuperLink is unreachable or
 #: refused the node's key (Flower does not tell the two apart).
@@ -149,6 +152,22 @@ def serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock | 
         say(f"retrying in {RETRY_SECONDS:.0f} s")
         if _wait_unless_stopped(RETRY_SECONDS, stop):
             return 0  # stopped between two SuperNodes: nothing runs, as graceful as a SuperNode's stop
+        require_free_port(options.local_port)
+
+
+def require_free_port(port: int) -> None:
+    """Refuse a local port something already listens on: Flower would fail later, with a traceback
+    ("SuperNode Runtime HTTP API failed to start"). A bind test, as the SuperNode will bind; made
+    before the first SuperNode (`launch.prepare_start`) and again before each retry (`serve`): an
+    agent started beside another on the same port took it while this one waited to retry, and
+    its next SuperNode failed with Flower's traceback (a verification walkthrough)."""
+    problem = bind_problem("127.0.0.1", port)
+    if problem is not None:
+        what = "is in use" if problem.errno == errno.EADDRINUSE else f"cannot be bound ({problem.strerror})"
+        raise ConfigError(
+            f"--local-port {port}: 127.0.0.1:{port} {what}; stop what listens there or give this agent "
+            "another --local-port (each agent on a host needs its own)"
+        )
 
 
 def _stop_on_signals() -> dict[str, Any]:

@@ -21,7 +21,6 @@ from genofed.client.agent.check import check_site, declared_size_warnings
 from genofed.client.agent.keys import init_site
 from genofed.client.agent.launch import (
     AgentOptions,
-    _require_free_port,
     check_start_options,
     prepare_start,
     start_site,
@@ -34,6 +33,7 @@ from genofed.client.agent.site_lock import (
     _refusal,
     hold_site,
 )
+from genofed.client.agent.supernode import require_free_port
 from genofed.common.data.layout import hospital_folders
 from genofed.common.deployment.flower_env import SUPEREXEC_SECRET
 from genofed.common.deployment.processes import process_identity
@@ -185,8 +185,37 @@ def test_a_local_port_in_use_is_named_before_anything_starts(tmp_path: Path) -> 
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=rf"--local-port {port}: 127.0.0.1:{port} is in use"):
-            _require_free_port(port)
-    _require_free_port(port)  # free again
+            require_free_port(port)
+    require_free_port(port)  # free again
+
+
+def test_a_local_port_taken_while_the_agent_waits_to_retry_is_refused_in_one_line(tmp_path, monkeypatch):
+    """Two agents started at once on one port: the first's SuperNode was not activated yet and it
+    waited to retry while the second took the port; the retry's SuperNode then failed with Flower's
+    traceback (a verification walkthrough). The port is checked again before each retry."""
+    from genofed.client.agent import supernode
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    taken = socket.socket()
+
+    def another_agent_takes_the_port(seconds: float, stop: dict) -> bool:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        return False  # not stopped: the agent goes on to its retry
+
+    stop = {"signal": None, "restart_agent": 0, "supernode": None, "ended": None, "killed": False}
+    monkeypatch.setattr(supernode, "_stop_on_signals", lambda: stop)
+    monkeypatch.setattr(supernode, "_run_supernode", lambda *args: (1, supernode.NOT_ACTIVATED_EXIT))
+    monkeypatch.setattr(supernode, "_wait_unless_stopped", another_agent_takes_the_port)
+    options = AgentOptions(coordinator="localhost:9", ca=tmp_path / "ca.pem", local_port=port)
+    launch = supernode.Launch([], {}, f"127.0.0.1:{port}", tmp_path / "s", "h", tmp_path / "a")
+    try:
+        with pytest.raises(ConfigError, match=rf"--local-port {port}: 127.0.0.1:{port} is in use"):
+            supernode.serve(tmp_path, launch, options, None, lambda message: None)
+    finally:
+        taken.close()
 
 
 def test_start_checks_the_local_port_before_writing_the_secret(
