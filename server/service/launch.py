@@ -389,6 +389,7 @@ def _finish_run(
     ended = run_end(folder / RUN_DIR, status["run_id"]) or {}
     if not completed and ended.get("error"):  # a genofed error: its message says what to do
         say(f"the run stopped: {ended['error']}")
+        status["error"] = ended["error"]  # `coordinator status` says why too (it said "failed" only)
     elif not completed:
         say(
             "last lines of the ServerApp's log:\n"

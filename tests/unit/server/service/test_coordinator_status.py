@@ -126,6 +126,24 @@ def test_start_says_a_run_stopped_by_a_signal_was_interrupted_not_running(tmp_pa
     assert "; no results written yet, the ServerApp's log in " in said[0] and "results in" not in said[0]
 
 
+def test_status_says_why_a_run_failed_as_start_said_it(tmp_path):
+    """A run whose ServerApp stopped with genofed's error (a hospital refused the app bundle, too
+    few could take part): `coordinator start` said why, but coordinator.json kept only "failed",
+    so `coordinator status` said nothing more (a verification walkthrough)."""
+    from genofed.server.service.federation_folder import RUN_DIR
+    from genofed.server.service.run_end import RUN_END_FILE
+
+    why = "only 1 hospital(s) can take part, 2 needed; node 12: UnapprovedApp: refused the app bundle"
+    (tmp_path / RUN_DIR).mkdir()
+    ended = {"run_id": 9637, "completed": False, "error": why}
+    (tmp_path / RUN_DIR / RUN_END_FILE).write_text(json.dumps(ended))
+    status = {"run_id": 9637, "run_status": "finished:failed"}
+    said: list[str] = []
+    code = launch._finish_run(tmp_path, _Log(), _StillRunning(), status, {"signal": None}, said.append)
+    assert code == 1 and status["state"] == "failed" and status["error"] == why
+    assert said[-1] == f"the run stopped: {why}"
+
+
 def test_while_running_the_serverapps_last_log_lines_are_shown(fed, capsys, monkeypatch):
     """An operator's walkthrough watched 3 minutes of "hospitals online: 1 of 3" while the ServerApp
     logged "waiting for hospitals ... giving up in 570 s": its log reached DIR/run/ only at the end."""
