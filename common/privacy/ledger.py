@@ -292,7 +292,7 @@ class PrivacyLedger:
             if charge.input_digest == input_digest and charge.noise_source != NOISE_SOURCE:
                 raise BudgetExhausted(
                     f"round {round} of this run was already {what} here by an earlier genofed, which did not "
-                    "record where it drew its noise from (one before stop 46 drew it another way); doing it "
+                    "record where it drew its noise from (older releases drew it another way); doing it "
                     "again could release the same inputs with other noise, a second release its one charge "
                     "does not cover. Refused: the coordinator must start a new run (a new plan: a plan-id "
                     f"other than {plan_id!r}; genofed simulate: a new --out) instead."
