@@ -26,6 +26,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from genofed.common.deployment.app_bundle import PYPROJECT, code_digest
 from genofed.common.errors import GenofedError
 
 
@@ -49,8 +50,6 @@ def _whose_code(content: bytes) -> str:
     """What a refused bundle says of the coordinator's code beside this site's: the installed code's
     SHA-256 each bundle records (`code_digest`), since every release is version 0.1.0 and a version
     alone tells them apart no more. Read as data only; nothing of the bundle runs."""
-    from genofed.common.deployment.app_bundle import PYPROJECT, code_digest
-
     ours = code_digest()
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as bundle:

@@ -327,7 +327,7 @@ def supervise_worker(
                 worker.terminate()
             code = worker.wait()
             if code in _AGENT_RESTARTS and not ended.is_set() and supernode.poll() is None:
-                _stop_refused_supernode(launch, supernode, ended, say, stop, code)
+                _stop_for_a_restart(launch, supernode, ended, say, stop, code)
                 return restarts
             if ended.wait(WORKER_RESTART_SECONDS) or supernode.poll() is not None:
                 return restarts
@@ -339,7 +339,7 @@ def supervise_worker(
 _AGENT_RESTARTS = (SECRET_REFUSED_EXIT, CODE_CHANGED_EXIT)
 
 
-def _stop_refused_supernode(
+def _stop_for_a_restart(
     launch: Launch,
     supernode: subprocess.Popen,
     ended: threading.Event,

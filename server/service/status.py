@@ -167,12 +167,9 @@ def _superlink_replaced(status: dict[str, Any]) -> bool:
     """Whether the SuperLink's pid, through which its group is stopped (`killpg`), now belongs to
     another process than the one recorded (a reboot): then none of the group is taken for alive,
     whatever its other members' pids now name (a review: a member trusted for an unrecorded
-    identity would have had the new owner's process group stopped)."""
-    identities = status.get("identities")
-    recorded = identities.get("superlink_pid") if isinstance(identities, dict) else None
-    return (
-        bool(recorded) and pid_alive(status["superlink_pid"]) and not recorded_alive(status, "superlink_pid")
-    )
+    identity would have had the new owner's process group stopped). A live pid that is not the
+    recorded process can only be one whose identity was recorded (`recorded_alive`)."""
+    return pid_alive(status["superlink_pid"]) and not recorded_alive(status, "superlink_pid")
 
 
 def _finished_while_down(status: dict[str, Any]) -> str:

@@ -269,11 +269,22 @@ def test_the_agent_restarts_a_worker_that_dies(tmp_path):
     assert "exited with code 3; restarting it" in said[0]
 
 
-def test_a_worker_refused_by_its_supernode_stops_the_agent_instead_of_restarting(tmp_path):
-    """Restarting a refused worker is futile (the SuperNode kept the old secret) and left a site
-    online at the coordinator that could take no task: the SuperNode is stopped and the agent
-    told, so it exits non-zero and starts afresh."""
-    launch, starts = _dying_launch(tmp_path, SECRET_REFUSED_EXIT)
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (
+            SECRET_REFUSED_EXIT,
+            "the SuperNode refused the ClientApp worker's SuperExec secret: {secret} was replaced",
+        ),
+        (CODE_CHANGED_EXIT, "the installed genofed changed since this agent started"),
+    ],
+)
+def test_a_worker_that_cannot_serve_stops_the_agent_instead_of_restarting(tmp_path, code, words):
+    """Restarting a worker the SuperNode refused (it kept the old secret), or one that found the
+    installed code changed since the agent approved it, is futile and left a site online at the
+    coordinator that could take no task: the SuperNode is stopped and the agent told, so it exits
+    non-zero (the worker's code) and starts afresh."""
+    launch, starts = _dying_launch(tmp_path, code)
     supernode = subprocess.Popen(["sleep", "30"], process_group=0)
     said: list[str] = []
     stop: dict = {"signal": None, "restart_agent": 0}
@@ -286,10 +297,15 @@ def test_a_worker_refused_by_its_supernode_stops_the_agent_instead_of_restarting
         supernode.kill()
         supernode.wait()
     assert restarts == 0 and len(starts.read_text().splitlines()) == 1
-    assert stop["restart_agent"] == SECRET_REFUSED_EXIT
+    assert stop["restart_agent"] == code
     (message,) = said
-    assert "the SuperNode refused the ClientApp worker's SuperExec secret" in message
-    assert f"{launch.secret} was replaced" in message
+    assert words.format(secret=launch.secret) in message
+
+
+def test_only_an_agent_that_approved_its_own_installation_has_its_worker_check_the_code(tmp_path):
+    launch, _starts = _dying_launch(tmp_path, 0)
+    own = Launch([], {}, "127.0.0.1:1", tmp_path / "s", "h", tmp_path / "a", own_installation=True)
+    assert "--own-installation" in own.worker(1) and "--own-installation" not in launch.worker(1)
 
 
 def test_no_worker_is_restarted_once_its_supernode_ended(tmp_path):
@@ -340,23 +356,3 @@ def test_a_worker_started_after_the_installed_code_changed_takes_no_task(tmp_pat
     worker = _run_worker("127.0.0.1:1", secret, tmp_path, "--own-installation")
     assert worker.returncode == CODE_CHANGED_EXIT, worker.stderr
     assert "the installed genofed changed since this hospital agent started" in worker.stderr
-
-
-def test_a_worker_on_changed_code_stops_the_agent_instead_of_restarting(tmp_path):
-    launch, starts = _dying_launch(tmp_path, CODE_CHANGED_EXIT)
-    supernode = subprocess.Popen(["sleep", "30"], process_group=0)
-    said: list[str] = []
-    stop: dict = {"signal": None, "restart_agent": 0}
-    try:
-        restarts = supervise_worker(
-            launch, supernode, tmp_path / "clientapp.log", threading.Event(), said.append, stop
-        )
-        assert supernode.wait(timeout=10) == -15
-    finally:
-        supernode.kill()
-        supernode.wait()
-    assert restarts == 0 and len(starts.read_text().splitlines()) == 1
-    assert stop["restart_agent"] == CODE_CHANGED_EXIT
-    assert "the installed genofed changed since this agent started" in said[0]
-    own = Launch([], {}, "127.0.0.1:1", tmp_path / "s", "h", tmp_path / "a", own_installation=True)
-    assert "--own-installation" in own.worker(1) and "--own-installation" not in launch.worker(1)
