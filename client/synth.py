@@ -47,7 +47,7 @@ an audit saw a generator charged, then refused at the final rename), and an `--e
 for any noise to reach (`_calibrated`: it was reported as "privacy budget exhausted ... stop
 contributing"). A failure after the charge says that the epsilon was charged and that a rerun spends
 again (`_after_charge`), as an interrupt does (`_interrupted`); SIGTERM (a plain `kill`) interrupts
-the run the way Ctrl-C does (`_terminate_as_interrupt`), instead of ending it without a word.
+the run the way Ctrl-C does (`common.util.signals`), instead of ending it without a word.
 """
 
 from __future__ import annotations
@@ -59,10 +59,8 @@ import json
 import logging
 import math
 import secrets
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +130,7 @@ from genofed.common.util.checks import (
     require_in_range,
     require_positive,
 )
+from genofed.common.util.signals import terminate_as_interrupt
 
 logger = logging.getLogger(__name__)
 
@@ -301,7 +300,7 @@ def synthesize(
     charges_before = _charges(options)
     state_existed = bool(options.state_dir) and Path(options.state_dir).exists()
     # a hospital's own run: a plain `kill` says what it leaves behind, as Ctrl-C (not in simulations)
-    guard = _terminate_as_interrupt() if options.bound_to_data else contextlib.nullcontext()
+    guard = terminate_as_interrupt() if options.bound_to_data else contextlib.nullcontext()
     try:
         with guard:
             return _synthesize(genotypes, phenotypes, out, options, settings, ledger, started, site, bind)
@@ -362,27 +361,6 @@ def _discard_unused_state(state_dir: str) -> None:
     if {entry.name for entry in folder.iterdir()} <= {lock.name}:
         lock.unlink(missing_ok=True)
         folder.rmdir()
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """For the block, SIGTERM (a plain `kill`, a service manager stopping the run) raises
-    KeyboardInterrupt, as Ctrl-C does: the run then says what it leaves behind (`_interrupted`) and
-    cleans up its staging folder, where SIGTERM's default ended it at once without a word. Only
-    in the main thread (the only one a signal handler can be set from); the previous handler is put
-    back after the block."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _unprotected_site(

@@ -22,6 +22,13 @@ with this process) but not the agents the raylet started (DashboardAgent, Runtim
 stayed, and printed nothing. So it kills every process below this one first, the whole tree read
 before any dies (an orphan leaves it), then prints the same "interrupted: ..." line as the first.
 Every finished round is checkpointed already, so RUN stays resumable with `--resume`.
+
+SIGTERM (a plain `kill`, `timeout`, a service manager, a scheduler's time limit) stops the run the
+same way. `ray.init` takes SIGTERM for itself: a Python handler that raises SystemExit in the main
+thread (which strands the ServerApp's thread as Ctrl-C once did) and Ray's C++ failure handler,
+which prints a stack dump and aborts (status 134). So `start_ray` starts Ray before Flower does, as
+Flower's backend would (Flower uses a Ray that is already started as it is), and
+`handling_stop_signals` sets this module's handler after it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from flwr.app import Message
 from flwr.serverapp import Grid
@@ -54,7 +62,7 @@ class SimulationStopped(Exception):
 
 
 class Interruption:
-    """Whether Ctrl-C stopped this simulation, and the SIGINT handler that says so.
+    """Whether Ctrl-C or SIGTERM stopped this simulation, and the signal handler that says so.
 
     `where_it_stopped`: what RUN holds and what to do next, for the line a second Ctrl-C prints as
     it exits at once (the first one's line is the CLI's, from the KeyboardInterrupt the caller
@@ -63,25 +71,37 @@ class Interruption:
     def __init__(self, where_it_stopped: Callable[[], str] | None = None) -> None:
         self.stopped = threading.Event()
         self._where_it_stopped = where_it_stopped
+        self._took_sigint = False
 
     @contextmanager
-    def handling_ctrl_c(self) -> Iterator[None]:
-        """Within the body, Ctrl-C marks the run stopped instead of raising KeyboardInterrupt (the
-        caller raises it once Flower has wound down). Only Python's default handler on the main
-        thread is replaced: a SIGINT that is ignored (a background job) or handled by an embedding
-        program stays theirs. After an interruption the handler stays, so that a second Ctrl-C
-        while the process winds down forces the exit."""
-        replace = (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        )
-        if replace:
-            signal.signal(signal.SIGINT, self._on_first_ctrl_c)
+    def handling_stop_signals(self, start_engine: Callable[[], None] = lambda: None) -> Iterator[None]:
+        """Within the body, Ctrl-C and SIGTERM mark the run stopped instead of raising
+        KeyboardInterrupt (the caller raises it once Flower has wound down).
+
+        `start_engine` runs first (`start_ray`: Ray's init sets a SIGTERM handler of its own, so this
+        one must come after it). Only in the main thread (the only one a handler can be set from).
+        SIGINT's handler is replaced only where it is Python's default: a SIGINT that is ignored (a
+        background job) or handled by an embedding program stays theirs. SIGTERM's is replaced
+        whatever it was (Ray's init replaces it anyway) and the one set before `start_engine` is put
+        back after the body. After an interruption the handlers stay, so that a second signal while
+        the process winds down forces the exit."""
+        main = threading.current_thread() is threading.main_thread()
+        replace_int = main and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        term_before = signal.getsignal(signal.SIGTERM) if main else None
         try:
+            start_engine()
+            if replace_int:
+                signal.signal(signal.SIGINT, self._on_first_signal)
+                self._took_sigint = True
+            if main:
+                signal.signal(signal.SIGTERM, self._on_first_signal)
             yield
         finally:
-            if replace and not self.stopped.is_set():
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+            if not self.stopped.is_set():
+                if replace_int:
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                if main:
+                    signal.signal(signal.SIGTERM, term_before)
 
     @contextmanager
     def quiet_flower_logs(self) -> Iterator[None]:
@@ -94,15 +114,18 @@ class Interruption:
         finally:
             logger.removeFilter(quiet)
 
-    def _on_first_ctrl_c(self, signum: int, frame: FrameType | None) -> None:
-        """Mark the run stopped (the grid and the log filter read it); the next Ctrl-C forces the
-        exit."""
+    def _on_first_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Mark the run stopped (the grid and the log filter read it); the next Ctrl-C or SIGTERM
+        forces the exit."""
         self.stopped.set()
-        signal.signal(signal.SIGINT, self._on_second_ctrl_c)
+        if self._took_sigint:
+            signal.signal(signal.SIGINT, self._on_second_signal)
+        signal.signal(signal.SIGTERM, self._on_second_signal)
 
-    def _on_second_ctrl_c(self, signum: int, frame: FrameType | None) -> None:
-        """A second Ctrl-C: the user will not wait for the clean-up. End Ray's processes (every
-        process below this one), say where the run stopped, exit now as SIGINT would."""
+    def _on_second_signal(self, signum: int, frame: FrameType | None) -> None:
+        """A second Ctrl-C or SIGTERM: the user (or the service manager) will not wait for the
+        clean-up. End Ray's processes (every process below this one), say where the run stopped,
+        exit now as SIGINT would."""
         end_processes(descendants(os.getpid()))
         try:
             where = self._where_it_stopped() if self._where_it_stopped is not None else ""
@@ -156,6 +179,24 @@ def end_processes(pids: Iterable[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def start_ray(init_args: dict[str, Any]) -> None:
+    """Ray started as Flower's Ray backend starts it (`RayBackend.init_ray` in flwr 1.x:
+    `init_args`, the dashboard off unless they name it, this process's `sys.path` as the workers'
+    PYTHONPATH), so that Flower finds it started and uses it as it is. A no-op where Ray is
+    started already. Call it from the thread that runs `run_simulation` (the main thread): Ray's
+    init sets its SIGTERM handler only there."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    pythonpath = os.pathsep.join(sys.path)
+    if os.environ.get("PYTHONPATH"):
+        pythonpath = f"{pythonpath}{os.pathsep}{os.environ['PYTHONPATH']}"
+    os.environ["PYTHONPATH"] = pythonpath
+    args = {"include_dashboard": False, **init_args}
+    ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, **args)
 
 
 def shutdown_ray() -> None:

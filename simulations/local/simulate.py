@@ -38,6 +38,7 @@ from genofed.common.model.network import ModelConfig
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.scoring.model_file import ModelFile, load_model_file
 from genofed.common.util.progress import Progress
+from genofed.common.util.signals import terminate_as_interrupt
 from genofed.server.checkpoint import CHECKPOINTS
 from genofed.server.federation import load_test_cohort
 from genofed.server.report import write_report
@@ -48,7 +49,7 @@ from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import train_references
 from genofed.simulations.local.failed_start import discarded_unless_trained, trained_rounds
-from genofed.simulations.local.interrupt import Interruption, StoppableGrid, shutdown_ray
+from genofed.simulations.local.interrupt import Interruption, StoppableGrid, shutdown_ray, start_ray
 from genofed.simulations.local.site_names import NODE_NAMES, NamedRefusals, NamingGrid, SiteNames
 from genofed.simulations.local.synthetic_sites import prepare_synthetic
 
@@ -76,7 +77,8 @@ def simulate(
     folder (`failed_start`), so that RUN is as it was: a rerun, or `--force`, is not refused
     because of a panel.tsv or an empty folder the failed run left."""
     try:
-        with discarded_unless_trained(Path(settings.out_dir)):
+        # SIGTERM (kill, timeout, a scheduler) is Ctrl-C here: the run says where it stopped
+        with terminate_as_interrupt(), discarded_unless_trained(Path(settings.out_dir)):
             try:
                 return _simulate(
                     settings,
@@ -477,7 +479,7 @@ def _run_flower(
         logging.getLogger("flwr").setLevel(flower_level)
     rounds = f"{settings.rounds} round" + ("" if settings.rounds == 1 else "s")
     say(f"starting Flower's simulation engine: {len(hospitals)} hospitals, {rounds}")
-    # Ctrl-C ends the ServerApp's thread too, quietly; a second one exits at once (interrupt.py)
+    # Ctrl-C or SIGTERM ends the ServerApp's thread too, quietly; a second one exits at once (interrupt.py)
     interruption = Interruption(lambda: _where_it_stopped(settings))
     server_app = make_server_app(
         config,
@@ -486,27 +488,28 @@ def _run_flower(
         require_training=require_training,
         wrap_grid=lambda grid: StoppableGrid(NamingGrid(grid, names), interruption.stopped),
     )
+    backend_config: dict[str, Any] = {
+        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+        "init_args": {
+            "num_cpus": usable_cpus(),
+            "include_dashboard": False,
+            "logging_level": "WARNING" if not verbose else "INFO",
+        },
+    }
     try:
         with (
-            warnings.catch_warnings(),
+            # Ray's init's and run_simulation's notices (`flwr run` needs a SuperLink) are not the user's
+            warnings.catch_warnings(action="ignore"),
             names.naming_logs(),
-            interruption.handling_ctrl_c(),
+            # Ray started before Flower, so that SIGTERM stops the run as Ctrl-C does (interrupt.py)
+            interruption.handling_stop_signals(start_engine=lambda: start_ray(backend_config["init_args"])),
             interruption.quiet_flower_logs(),
         ):
-            # run_simulation's deprecation notice: `flwr run` needs a SuperLink
-            warnings.simplefilter("ignore")
             run_simulation(
                 server_app=server_app,
                 client_app=NamedRefusals(make_client_app(config), hospitals, settings.data_dir, flower_level),
                 num_supernodes=len(hospitals),
-                backend_config={
-                    "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                    "init_args": {
-                        "num_cpus": usable_cpus(),
-                        "include_dashboard": False,
-                        "logging_level": "WARNING" if not verbose else "INFO",
-                    },
-                },
+                backend_config=backend_config,
                 verbose_logging=verbose,
             )
     except Exception as exc:

@@ -1,9 +1,11 @@
 """Ctrl-C during `genofed simulate`: the process exits within seconds with one "interrupted: ..." line
-and no traceback, leaves no Ray process behind, and RUN resumes to the end with --resume.
+and no traceback, leaves no Ray process behind, and RUN resumes to the end with --resume. SIGTERM to
+the process alone (`kill PID`, `timeout`) stops it the same way.
 
 Before `simulations/local/interrupt.py` the process never exited (the ServerApp's thread waited for
 a round's replies for an hour) and printed Flower's tracebacks of the ClientApp actors Ctrl-C killed.
 Ctrl-C is sent as a terminal sends it: SIGINT to the command's whole process group, Ray's included.
+Before `interrupt.start_ray`, SIGTERM met Ray's failure handler: a stack dump and status 134.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ def federation(simulated_cohorts) -> Path:
     return simulated_cohorts(5)
 
 
-def test_ctrl_c_stops_the_run_at_once_quietly_and_it_resumes(federation, tmp_path):
+def _stop_after_round_1(federation: Path, tmp_path: Path, how: str) -> Path:
+    """Start a run, send `how` once round 1 is done, and check the stop: status 130 within
+    `EXIT_SECONDS`, no traceback, one "interrupted: RUN holds ..." line, no process left. Returns RUN."""
     out, log = tmp_path / "run", tmp_path / "stderr.txt"
     with log.open("w") as stderr:
         process = subprocess.Popen(
@@ -85,7 +89,10 @@ def test_ctrl_c_stops_the_run_at_once_quietly_and_it_resumes(federation, tmp_pat
         )
     try:
         _wait_for(log, f"round 1/{ROUNDS}", process)
-        os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C: the whole process group
+        if how == "ctrl-c":
+            os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C: the whole process group
+        else:
+            os.kill(process.pid, signal.SIGTERM)  # `kill PID`, `timeout`: the command alone
         sent = time.monotonic()
         status = process.wait(timeout=EXIT_SECONDS)
         took = time.monotonic() - sent
@@ -102,6 +109,11 @@ def test_ctrl_c_stops_the_run_at_once_quietly_and_it_resumes(federation, tmp_pat
     resume = f" of {ROUNDS} rounds; continue with the same command and --resume"
     assert after_progress[0].endswith(resume), text
     assert not _gone(process.pid), f"left behind after {took:.1f} s: {_session_processes(process.pid)}"
+    return out
+
+
+def test_ctrl_c_stops_the_run_at_once_quietly_and_it_resumes(federation, tmp_path):
+    out = _stop_after_round_1(federation, tmp_path, "ctrl-c")
 
     resumed = subprocess.run(
         _simulate(federation, out, "--resume", "--quiet"), capture_output=True, text=True
@@ -109,3 +121,9 @@ def test_ctrl_c_stops_the_run_at_once_quietly_and_it_resumes(federation, tmp_pat
     assert resumed.returncode == 0, resumed.stderr
     rounds = [r["round"] for r in json.loads((out / "results.json").read_text())["rounds"]]
     assert rounds == list(range(ROUNDS + 1))
+
+
+def test_sigterm_stops_the_run_as_ctrl_c_does(federation, tmp_path):
+    """Ray's init takes SIGTERM for a handler of its own (a stack dump, status 134); genofed starts
+    Ray before Flower and takes SIGTERM back (`interrupt.start_ray`, `handling_stop_signals`)."""
+    _stop_after_round_1(federation, tmp_path, "sigterm")

@@ -89,10 +89,57 @@ def test_the_filter_is_taken_off_the_flwr_logger_afterwards():
 
 @pytest.fixture
 def default_sigint():
-    """Python's own Ctrl-C handler during the test (pytest may have its own), put back after."""
+    """Python's own Ctrl-C handler during the test (pytest may have its own), put back after; the
+    SIGTERM handler as it was, put back after too."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_term = signal.getsignal(signal.SIGTERM)
     yield
     signal.signal(signal.SIGINT, previous)
+    signal.signal(signal.SIGTERM, previous_term)
+
+
+def _rays_sigterm(signum, frame):
+    """What `ray.init` sets in the main thread: SIGTERM raises SystemExit (which stranded the
+    ServerApp's thread, as Ctrl-C once did)."""
+    sys.exit(signum)
+
+
+def test_sigterm_is_taken_after_the_engine_starts_and_stops_the_run_as_ctrl_c(default_sigint, monkeypatch):
+    """`ray.init` sets its own SIGTERM handler; the run's handler comes after it, so a `kill`
+    marks the run stopped (a clean stop, then "interrupted: ...") and a second one forces the exit."""
+    exits: list[int] = []
+    monkeypatch.setattr(interrupt.os, "_exit", exits.append)
+    monkeypatch.setattr(interrupt, "descendants", lambda pid: [])
+    interruption = Interruption()
+    started = lambda: signal.signal(signal.SIGTERM, _rays_sigterm)  # noqa: E731 - Ray's init, as far as SIGTERM goes
+    with interruption.handling_stop_signals(start_engine=started):
+        assert signal.getsignal(signal.SIGTERM) == interruption._on_first_signal
+        signal.raise_signal(signal.SIGTERM)  # no SystemExit, no KeyboardInterrupt: Flower winds down first
+        assert interruption.stopped.is_set() and not exits
+        signal.raise_signal(signal.SIGTERM)
+        assert exits == [130]
+    assert signal.getsignal(signal.SIGTERM) == interruption._on_second_signal  # while it winds down
+
+
+def test_without_a_stop_the_sigterm_handler_from_before_the_engine_is_put_back(default_sigint):
+    before = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    rays_init = lambda: signal.signal(signal.SIGTERM, _rays_sigterm)  # noqa: E731
+    with Interruption().handling_stop_signals(start_engine=rays_init):
+        pass
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # not Ray's
+    signal.signal(signal.SIGTERM, before)
+
+
+def test_an_engine_that_fails_to_start_leaves_the_handlers_as_they_were(default_sigint):
+    def failing() -> None:
+        signal.signal(signal.SIGTERM, _rays_sigterm)
+        raise RuntimeError("Ray could not start")
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(RuntimeError), Interruption().handling_stop_signals(start_engine=failing):
+        pass
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_the_first_ctrl_c_marks_the_run_stopped_the_second_forces_the_exit(
@@ -104,14 +151,14 @@ def test_the_first_ctrl_c_marks_the_run_stopped_the_second_forces_the_exit(
     monkeypatch.setattr(interrupt, "descendants", lambda pid: [pid + 1, pid + 2])  # never the real ones
     monkeypatch.setattr(interrupt, "end_processes", lambda pids: ended.append(list(pids)))
     interruption = Interruption(lambda: "RUN holds 2 of 6 rounds; continue with --resume")
-    with interruption.handling_ctrl_c():
+    with interruption.handling_stop_signals():
         signal.raise_signal(signal.SIGINT)  # no KeyboardInterrupt: Flower winds down first
         assert interruption.stopped.is_set()
         assert not exits and not ended
         signal.raise_signal(signal.SIGINT)
         assert exits == [130]
     # while the process winds down
-    assert signal.getsignal(signal.SIGINT) == interruption._on_second_ctrl_c
+    assert signal.getsignal(signal.SIGINT) == interruption._on_second_signal
     assert ended == [[os.getpid() + 1, os.getpid() + 2]]  # Ray's processes ended before the exit
     assert capsys.readouterr().err == "interrupted: RUN holds 2 of 6 rounds; continue with --resume\n"
 
@@ -138,7 +185,7 @@ daemon = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]])
 while not os.path.exists(sys.argv[2]):
     time.sleep(0.02)
 interruption = Interruption(lambda: "RUN holds 2 of 6 rounds; continue with --resume")
-with interruption.handling_ctrl_c():
+with interruption.handling_stop_signals():
     print(daemon.pid, open(sys.argv[2]).read(), flush=True)
     if not interruption.stopped.wait(60):
         sys.exit("no Ctrl-C came")
@@ -250,7 +297,7 @@ def test_a_run_stopped_at_once_before_its_first_round_resumes_from_its_start(tmp
 
 
 def test_without_ctrl_c_pythons_handler_is_put_back(default_sigint):
-    with Interruption().handling_ctrl_c():
+    with Interruption().handling_stop_signals():
         assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
@@ -258,7 +305,7 @@ def test_without_ctrl_c_pythons_handler_is_put_back(default_sigint):
 def test_an_ignored_ctrl_c_stays_ignored():
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        with Interruption().handling_ctrl_c():
+        with Interruption().handling_stop_signals():
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
