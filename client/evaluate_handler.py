@@ -25,6 +25,7 @@ from genofed.client.coordinator_request import (
     run_config_fallbacks,
     site_split_seed,
 )
+from genofed.client.kept_replies import KeptReply, keep_reply, replayed
 from genofed.client.site import (
     SiteConfig,
     SiteTensors,
@@ -51,14 +52,21 @@ def evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) -
     server_round = int(config["server-round"])
     data = load_site_tensors(site, site_split_seed(site, settings))
     model = global_model(msg, data.n_variants, site)
+    private = not math.isinf(epsilon)
+    plan_id = str(config.get("plan-id", "unplanned"))
+    # what the coordinator sent alone: the same request again gets its kept reply (kept_replies)
+    request_digest = input_digest(msg, "", run_config_fallbacks(config, settings))
+    again = replayed(site.state_dir, plan_id, "evaluate", server_round, request_digest) if private else None
+    if again is not None:
+        return again
     epsilon_after, sigma, coalition = math.inf, 0.0, {}
-    if math.isinf(epsilon):  # the site's own choice: no privacy, the exact histogram
+    if not private:  # the site's own choice: no privacy, the exact histogram
         histogram = _histogram(model, data)
     else:
         histogram, epsilon_after, sigma, coalition = _noisy_evaluation(
             msg, site, settings, data, model, epsilon=epsilon, delta=delta, server_round=server_round
         )
-    return RecordDict(
+    reply = RecordDict(
         {
             "metrics": MetricRecord(
                 {
@@ -71,6 +79,10 @@ def evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) -
             )
         }
     )
+    if private:  # kept before it leaves, after its charge
+        kept = KeptReply(round=server_round, request_digest=request_digest, content=reply)
+        keep_reply(site.state_dir, plan_id, "evaluate", kept)
+    return reply
 
 
 def _histogram(model: torch.nn.Module, data: SiteTensors) -> np.ndarray:
@@ -107,7 +119,7 @@ def _noisy_evaluation(
         msg, data.fingerprint + validation, run_config_fallbacks(msg.content["config"], settings)
     )
     with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
-        ledger.check_rerun(plan_id, server_round, digest, kind="evaluate")
+        ledger.check_rerun(plan_id, server_round, kind="evaluate")
         privacy = plan_evaluation(
             ledger,
             plan_id=plan_id,

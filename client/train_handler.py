@@ -32,6 +32,7 @@ from genofed.client.distributed_round import (
     refuse_rows_beyond_ceiling,
     round_reply_bound,
 )
+from genofed.client.kept_replies import KeptReply, keep_reply, kept_reply, replayed
 from genofed.client.site import SiteConfig, site_coalition_cap
 from genofed.client.trainer import TrainResult, sample_rate, steps_per_epoch, train_model
 from genofed.client.training_request import RoundRequest, round_request
@@ -58,8 +59,11 @@ def train(
     distributed = distributed_request(msg.content["config"], request.training, threshold)
     if distributed is not None:
         return _distributed(request, site, context, distributed)
+    private = not math.isinf(request.epsilon)
+    if private and (again := _replayed(request, site)) is not None:
+        return again
     started = time.perf_counter()
-    if math.isinf(request.epsilon):
+    if not private:
         result, epsilon_after, sigma = _train_plain(request), math.inf, 0.0
     else:
         result, epsilon_after, sigma = _train_private(request, site, context)
@@ -80,7 +84,22 @@ def train(
             "noise-multiplier": float(sigma),
         }
     )
-    return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+    reply = RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+    if private:
+        _keep(request, site, reply)
+    return reply
+
+
+def _replayed(request: RoundRequest, site: SiteConfig) -> RecordDict | None:
+    """The reply this site sent when this very request (plan, round, request digest) was charged;
+    None otherwise (`kept_replies.replayed`)."""
+    return replayed(site.state_dir, request.plan_id, "train", request.server_round, request.request_digest)
+
+
+def _keep(request: RoundRequest, site: SiteConfig, reply: RecordDict) -> None:
+    """Keep a charged round's reply before it leaves, so that the same request gets it again."""
+    kept = KeptReply(round=request.server_round, request_digest=request.request_digest, content=reply)
+    keep_reply(site.state_dir, request.plan_id, "train", kept)
 
 
 def secagg_threshold(context: Context) -> int | None:
@@ -114,9 +133,6 @@ def _distributed(
     rows_x, rows_y = request.data.training_rows()
     refuse_rows_beyond_ceiling(len(rows_y), request.data.public_train)
     with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
-        # a deployed site sends a round's share once; a simulated one (whose coordinator is its own
-        # operator) may redo it identically, so that `genofed simulate --resume` works
-        ledger.check_rerun(request.plan_id, request.server_round, request.digest)
         sent = any(c.round == request.server_round for c in ledger.charges_of(request.plan_id, "train"))
         if sent and not site.simulated:
             raise BudgetExhausted(
@@ -127,6 +143,15 @@ def _distributed(
             )
         with _naming_the_limit(request, site):
             privacy = _plan_round(ledger, request, site, distributed, context)
+        # a deployed site sends a round's share once (above); a simulated one (whose coordinator is
+        # its own operator) sends the same request its kept reply again, so that `genofed simulate
+        # --resume` works: after the plan, whose SecAgg+ clipping-range check is on public values
+        # (sent again, the kept reply met a check on its own values, an unmasked bit of its share)
+        kept = (site.state_dir, request.plan_id, "train", request.server_round, request.request_digest)
+        if sent and (again := kept_reply(*kept)) is not None:
+            logger.info("round %d: the same request again, answered with its reply", request.server_round)
+            return again
+        ledger.check_rerun(request.plan_id, request.server_round)
         result = noisy_gradient_round(
             request.model,
             rows_x,
@@ -170,7 +195,9 @@ def _distributed(
             "noise-multiplier": float(privacy.noise_multiplier),
         }
     )
-    return RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+    reply = RecordDict({"arrays": ArrayRecord(result.state_dict), "metrics": metrics})
+    _keep(request, site, reply)
+    return reply
 
 
 def _refuse_a_clipping_range_below_the_bound(
@@ -250,7 +277,7 @@ def _train_private(
     data, training = request.data, request.training
     rows_x, rows_y = data.training_rows()
     with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
-        ledger.check_rerun(request.plan_id, request.server_round, request.digest)
+        ledger.check_rerun(request.plan_id, request.server_round)
         with _naming_the_limit(request, site):
             privacy = _plan_training(ledger, request, site)
         result = train_model(

@@ -40,8 +40,10 @@ from genofed.common.util.checks import require, require_choice, require_in_range
 class RoundRequest:
     """One training round as the site will run it, every part of the request already checked.
 
-    `digest` covers everything the update is computed from (data, augmentation, weights, config),
-    so the ledger recognises a rerun; `seed` derives from the site's secret and that digest.
+    `digest` covers everything the update is computed from (data, augmentation, weights, config);
+    `seed` derives from the site's secret and that digest. `request_digest` covers what the
+    coordinator sent alone (weights, config, the run config's settings): the same request again is
+    answered with the kept reply whatever the site's data has become (`genofed.client.kept_replies`).
     """
 
     msg: Message
@@ -60,6 +62,7 @@ class RoundRequest:
     augment: Augment | None
     plan_id: str
     digest: str
+    request_digest: str
     seed: int
 
 
@@ -81,7 +84,8 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
     plan_id = str(config.get("plan-id", "unplanned"))
     # the site's own augmentation (its known-causal list included) and the settings taken from the
     # run config are inputs too: a rerun with another one must not reuse the noise
-    digest = input_digest(msg, data.fingerprint + augmentation, run_config_fallbacks(config, settings))
+    fallbacks = run_config_fallbacks(config, settings)
+    digest = input_digest(msg, data.fingerprint + augmentation, fallbacks)
     secret = site_secret(site, int(settings.get("seed", 0)))
     return RoundRequest(
         msg=msg,
@@ -98,6 +102,7 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
         augment=augment,
         plan_id=plan_id,
         digest=digest,
+        request_digest=input_digest(msg, "", fallbacks),
         seed=derived_key(secret, plan_id, server_round, digest, "train"),
     )
 

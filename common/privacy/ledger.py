@@ -30,7 +30,7 @@ LEDGER_FILE = "privacy-ledger.json"
 DECLARED_PUBLIC = "declared-public"
 #: Where this genofed draws a release's noise from (`Charge.noise_source`): a ChaCha20 keystream
 #: keyed by the site's secret (`common/privacy/secret_noise.py`, since stop 46). Change it when the
-#: draws change, so that a charged round is not released again with other noise on its inputs
+#: draws change, so that the audit tells releases of different draws apart
 #: (tests/unit/common/privacy/test_noise_source_pinned.py pins the draws, and fails when they move).
 NOISE_SOURCE = "chacha20-site-secret"
 
@@ -47,8 +47,8 @@ class Charge:
     epsilon_after: float
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     note: str = ""
-    #: Digest of what the round was computed from (global weights and settings). A re-run of the
-    #: same (plan_id, kind, round) is free only if this matches: see `PrivacyLedger`.
+    #: Digest of what the round was computed from (the site's data, global weights and settings),
+    #: for the audit (a rerun is answered from the kept reply: see `PrivacyLedger`).
     input_digest: str = ""
     #: What was released: "train" (a DP-SGD update) or "evaluate" (a noisy score histogram of
     #: the validation patients, `genofed.common.privacy.release`). Both compose in one RDP history.
@@ -134,14 +134,12 @@ def charge_problem(charge: Charge) -> str:
 class PrivacyLedger:
     """The site's on-disk record of privacy spent: {"version": 1, "plans": {...}, "charges": [...]}.
 
-    Idempotent per (plan_id, round): charging the same key again replaces the earlier charge
-    instead of adding to it. Why that is sound: a round's training is deterministic given the
-    global weights, the data and the site's secret seed (which fixes batch sampling and noise),
-    so re-running the round after a crash releases exactly the same output as before. Releasing
-    the same output twice reveals nothing new, so it costs no extra privacy. This holds only for
-    identical inputs: the same noise on a different input would let whoever holds both replies
-    subtract the noise. So each charge records its input digest, and `check_rerun` refuses a
-    re-run of a charged round with different inputs.
+    One release per (plan_id, kind, round): the same request again is answered with the reply
+    the site kept (`genofed.client.kept_replies`: the same output again reveals nothing new, so it
+    costs nothing) and `check_rerun` refuses any other release under a charged key. Charging the
+    same key again replaces the earlier charge only when it is the same release (the same noise,
+    rate and steps), instead of adding to it. Each charge records its input digest (what it was
+    computed from) and its noise source, for the audit.
 
     Every change is written atomically, so a crash leaves either the old or the new ledger. A
     ledger that cannot be read is an error, never silently reset: resetting would forget spent
@@ -279,31 +277,25 @@ class PrivacyLedger:
         """This plan's charges of one kind ("train" or "evaluate")."""
         return [c for c in self.charges if c.plan_id == plan_id and c.kind == kind]
 
-    def check_rerun(self, plan_id: str, round: int, input_digest: str, kind: str = "train") -> None:
-        """Refuse to re-run a charged round on different inputs (it would reuse its noise), or on
-        the same inputs with noise another genofed drew (`noise_source`): a rerun is free only as
-        the same release again. An upgrade audit resumed a run whose round 2 was charged and sent by
-        a genofed that drew its noise from torch's generator: the upgraded site trained it again, sent
-        other weights, and its ledger kept one charge for two releases."""
+    def check_rerun(self, plan_id: str, round: int, kind: str = "train") -> None:
+        """Refuse a second release under a charged round's key. The same request again is answered
+        before this, with the reply the site sent (`genofed.client.kept_replies`); anything else
+        (another global model or other settings, a round whose reply was not kept) would release
+        again on one charge. Decided on the key alone, never on the site's data: until stop 54 the
+        site trained a repeated request again, identical when its data had not changed and refused
+        when it had, which told a coordinator that replayed a round, uncharged, whether any
+        patient's record had changed (a red-team audit)."""
+        if not any(charge.key == (plan_id, kind, round) for charge in self.charges):
+            return
         what = "trained" if kind == "train" else "evaluated"
-        for charge in self.charges:
-            if charge.key != (plan_id, kind, round) or not charge.input_digest:
-                continue
-            if charge.input_digest == input_digest and charge.noise_source != NOISE_SOURCE:
-                raise BudgetExhausted(
-                    f"round {round} of this run was already {what} here by an earlier genofed, which did not "
-                    "record where it drew its noise from (older releases drew it another way); doing it "
-                    "again could release the same inputs with other noise, a second release its one charge "
-                    "does not cover. Refused: the coordinator must start a new run (a new plan: a plan-id "
-                    f"other than {plan_id!r}; genofed simulate: a new --out) instead."
-                )
-            if charge.input_digest != input_digest:
-                raise BudgetExhausted(
-                    f"round {round} of this run was already {what} on other inputs (the site's data, the "
-                    "global model or the settings); doing it again would reuse its noise on new inputs, "
-                    "which would let the noise be subtracted. Refused: the coordinator must start a new run "
-                    f"(a new plan: a plan-id other than {plan_id!r} in its messages' config) instead."
-                )
+        raise BudgetExhausted(
+            f"round {round} of this run was already {what} here and its reply sent; the very same request "
+            "is answered with that reply, and this one is not it (another global model or other settings, "
+            "or a reply this site did not keep: it stopped before keeping it, or an earlier genofed sent "
+            "it). Releasing the round again would be a second release on one charge. Refused: the "
+            f"coordinator must start a new run (a new plan: a plan-id other than {plan_id!r} in its "
+            "messages' config) instead."
+        )
 
     def plan(self, plan_id: str) -> dict[str, Any] | None:
         return self.plans.get(plan_id)

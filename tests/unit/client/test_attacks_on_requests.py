@@ -14,6 +14,7 @@ ClientApp message path (`make_client_app`, Flower's mods included), against a de
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from flwr.app import Context, Message, MessageType, RecordDict
 from helpers.round_message import deployed_node_config, round_message
 
 from genofed.client.app import make_client_app
+from genofed.client.kept_replies import KEPT_REPLIES
 from genofed.client.site import load_site_tensors, resolve_site, split_seed
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.privacy.accountant import BudgetExhausted
@@ -88,11 +90,7 @@ def test_a_setting_the_run_config_supplies_is_an_input_of_the_round(hospital, tm
     other = app(
         _message(MessageType.TRAIN, start, config, **asked), _context(hospital, state, {"clip": 1000.0}, 3)
     )
-    assert (
-        other.has_error()
-        and "already trained on other inputs (the site's data, the global model or the settings)"
-        in other.error.reason
-    )
+    assert other.has_error() and "already trained here and its reply sent" in other.error.reason
     assert len(PrivacyLedger(state / LEDGER_FILE).charges) == 1
 
 
@@ -100,7 +98,7 @@ def test_a_round_an_earlier_genofed_charged_is_not_released_again_with_other_noi
     """An upgrade audit: a round charged and sent by a genofed that drew its noise another way
     (before stop 46, from torch's generator), then resumed after the upgrade, was trained again on
     the same inputs (the same digest) and sent with other noise, while the ledger kept its one
-    charge. A charge that does not record this genofed's noise source is no free rerun: refused."""
+    charge. A round this genofed did not keep the reply of is no free rerun: refused."""
     app = make_client_app({})
     state = tmp_path / "state"
     data = _data(_context(hospital, state))
@@ -115,8 +113,9 @@ def test_a_round_an_earlier_genofed_charged_is_not_released_again_with_other_noi
     for charge in recorded["charges"]:  # as the earlier genofed wrote it
         del charge["noise_source"]
     ledger.write_text(json.dumps(recorded))
+    shutil.rmtree(state / KEPT_REPLIES)  # an earlier genofed kept no reply
     again = app(_message(MessageType.TRAIN, start, config, **asked), _context(hospital, state, run_id=2))
-    assert again.has_error() and "already trained here by an earlier genofed" in again.error.reason
+    assert again.has_error() and "an earlier genofed sent it" in again.error.reason
     assert len(PrivacyLedger(ledger).charges) == 1 and PrivacyLedger(ledger).charges[0].noise_source is None
 
 

@@ -142,10 +142,7 @@ def test_a_reply_lost_after_the_charge_is_charged_once_and_the_run_goes_on(hospi
         assert value.numpy().tobytes() == lost.content["arrays"][key].numpy().tobytes()
     # the round on other inputs would reuse its noise: refused, nothing charged
     other = app(*_round(hospital, state, model=1))
-    assert (
-        other.has_error()
-        and "already trained on other inputs (the site's data, the global model" in other.error.reason
-    )
+    assert other.has_error() and "already trained here and its reply sent" in other.error.reason
     assert _charges(state) == charged
     assert not app(*_round(hospital, state, 2, model=1)).has_error()  # the next round goes on
     assert [c.round for c in _ledger(state).charges] == [1, 2]

@@ -170,8 +170,9 @@ def test_data_errors_reach_the_coordinator_without_sample_ids(federation, tmp_pa
 
 
 def test_a_round_rerun_on_different_inputs_is_refused(federation, tmp_path):
-    """Same plan and round, different global weights: reusing the round's noise on new inputs
-    would let the two replies be subtracted, so the site refuses; the identical re-run is free."""
+    """Same plan and round, different global weights: a second release under a charged round's
+    key (with its noise, the two replies could be subtracted), so the site refuses; the identical
+    request gets the reply it got, free."""
     app = make_client_app({"data-dir": str(federation), "ledger-dir": str(tmp_path / "ledgers"), "seed": 3})
     context = Context(run_id=1, node_id=7, node_config={"partition-id": 0}, state=RecordDict(), run_config={})
     config, content = _model_records(federation)
@@ -186,7 +187,7 @@ def test_a_round_rerun_on_different_inputs_is_refused(federation, tmp_path):
     other = build_model(config, seed=1)
     changed = RecordDict({"arrays": ArrayRecord(other.state_dict()), "config": content["config"]})
     refused = app(_server_message(MessageType.TRAIN, changed), context)
-    assert refused.has_error() and "reuse its noise" in refused.error.reason
+    assert refused.has_error() and "already trained here and its reply sent" in refused.error.reason
 
 
 def test_a_deployed_site_keeps_its_own_budget(tmp_path):

@@ -1,12 +1,12 @@
 """The draws a release's noise comes from, pinned: a change to them must come with a new
 `NOISE_SOURCE` in common/privacy/ledger.py.
 
-Why: a charged round is rerun for free only as the same release again (`check_rerun`), and a
-charge says which draws it was made with by its `noise_source`. If the draws changed (the cipher,
-the key derivation, the normal or uniform transform, the evaluation histogram's noise) and
-`NOISE_SOURCE` stayed, a round resumed after the upgrade would go out again with other noise on
-one charge, and nothing would say so (a review of stop 53). So when this test fails because the
-draws changed on purpose: update the numbers AND change `NOISE_SOURCE`."""
+Why: a charge says which draws it was made with by its `noise_source`, for the audit. Until the
+kept replies (stop 54) a charged round was rerun for free by training it again, and with draws that
+changed while `NOISE_SOURCE` stayed, a round resumed after the upgrade would have gone out again with
+other noise on one charge (a review of stop 53); a rerun now sends the kept reply, but the ledger
+must still name the draws truly. So when this test fails because the draws changed on purpose:
+update the numbers AND change `NOISE_SOURCE`."""
 
 from __future__ import annotations
 
