@@ -220,6 +220,26 @@ def test_record_failures_flags_copies_and_few_fresh_records(cohort):
     assert bad[20:].mean() <= 0.06  # about the 5th percentile of a fresh draw, by construction
 
 
+def test_a_batch_of_copies_only_is_refused_in_words_not_a_traceback(cohort):
+    """An outside walkthrough (`genofed synth --temperature 0.7` on 220 real patients): the filter
+    dropped every record and validation ended in "nearest_distances needs a reference set with
+    another record", with no file saying why."""
+    from genofed.common.synthetic.config_base import SyntheticRecords
+    from genofed.common.synthetic.pipeline import AllRecordsDropped, filter_and_validate
+
+    dosages = np.concatenate([cohort["train"][:200], cohort["holdout"][:50]])
+    labels = np.concatenate([cohort["y_train"][:200], cohort["y_holdout"][:50]])
+    train, holdout = np.arange(200), np.arange(200, 250)
+    copies = SyntheticRecords(genotypes=dosages[:40].copy(), labels=labels[:40].copy())
+    with pytest.raises(AllRecordsDropped, match="dropped 40 of the 40 generated records.*--temperature"):
+        filter_and_validate(dosages, labels, train, holdout, copies)
+    one_left = SyntheticRecords(
+        genotypes=np.concatenate([dosages[:39], cohort["synth"][:1]]), labels=labels[:40]
+    )
+    with pytest.raises(AllRecordsDropped):  # one record cannot be validated either
+        filter_and_validate(dosages, labels, train, holdout, one_left)
+
+
 def test_rejects_missing_codes_and_mismatched_columns(cohort):
     bad = cohort["synth"].copy()
     bad[0, 0] = -1
