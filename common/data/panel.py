@@ -373,8 +373,9 @@ def _require_coverage(alignment: Alignment, source: str, min_coverage: float) ->
             f"variants ({alignment.matched} matched, {alignment.swapped} with REF/ALT swapped); "
             f"the minimum is {min_coverage:.0%}",
             hint="check that the genome build and chromosome names match the panel (ids are "
-            "chrom:pos:ref:alt, e.g. 1:12345:A:G), or lower the minimum coverage if the "
-            "federation agrees",
+            "chrom:pos:ref:alt, e.g. 1:12345:A:G); a site genotyped on another array needs a panel of "
+            "the variants every site has (`genofed coordinator panel --min-sites` as many as the sites, "
+            "docs/panel.md)",
         )
 
 

@@ -17,10 +17,15 @@ from pathlib import Path
 from genofed.common.data.cohort import GenotypeMatrix
 from genofed.common.data.layout import PANEL, SiteFolder, hospital_folders
 from genofed.common.data.loading import load_site
+from genofed.common.data.panel import VariantPanel
 from genofed.common.data.panel_building import DEFAULT_MIN_SITES, build_panel
 from genofed.common.data.readers._files import examples
 from genofed.common.data.variant_summary import VariantSummary, rounded_summary
+from genofed.common.data.variants import parse_variant_id
 from genofed.common.errors import DataError
+
+#: The least share of the panel a hospital's data must cover to train (`load_site`'s default).
+MIN_COVERAGE = 0.9
 
 
 def panel_for_run(
@@ -52,6 +57,16 @@ def panel_for_run(
     summaries, refused = usable_summaries(sites, label_column)
     min_sites = min(DEFAULT_MIN_SITES, len(summaries))
     panel, _report = build_panel(summaries, min_sites=min_sites)
+    short = [s.site for s in summaries if _coverage(panel, s) < MIN_COVERAGE]
+    array_note = ""
+    if short and min_sites < len(summaries):
+        # a hospital on another genotyping array would refuse the panel (its ClientApp needs 90 %)
+        array_note = (
+            f", since {examples(short)} would cover less than {MIN_COVERAGE:.0%} of the variants in "
+            f">= {min_sites} (another genotyping array?)"
+        )
+        min_sites = len(summaries)
+        panel, _report = build_panel(summaries, min_sites=min_sites)
     out_dir.mkdir(parents=True, exist_ok=True)
     built = out_dir / PANEL
     panel.save(built)
@@ -59,10 +74,23 @@ def panel_for_run(
         left_out = f"; not from {examples(refused)}, whose data is refused: it cannot take part"
         progress(
             f"no {PANEL} in {data_dir}: built one from {_from_whom(len(sites), refused)} "
-            f"(rounded counts, present in >= {min_sites} sites): {len(panel)} variants -> {built}"
+            f"(rounded counts, present in >= {min_sites} sites{array_note}): {len(panel)} variants -> {built}"
             + (left_out if refused else "")
         )
     return built
+
+
+def _coverage(panel: VariantPanel, summary: VariantSummary) -> float:
+    """The share of the panel's positions a site reports (REF/ALT as it has them: a swap aligns),
+    the coverage its ClientApp checks against `MIN_COVERAGE` (bar strand flips, which it refuses)."""
+    positions = {_position(vid) for vid in summary.variant_ids}
+    ids = panel.variant_ids
+    return sum(_position(vid) in positions for vid in ids) / max(len(ids), 1)
+
+
+def _position(variant_id: str) -> tuple[str, int]:
+    variant = parse_variant_id(variant_id)  # chromosome names normalised (chr1 and 1 are one)
+    return variant.chrom, variant.pos
 
 
 def usable_summaries(sites: list[SiteFolder], label_column: str) -> tuple[list[VariantSummary], list[str]]:

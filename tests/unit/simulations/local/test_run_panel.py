@@ -15,14 +15,15 @@ from genofed.common.data.writers import write_phenotypes, write_vcf
 from genofed.simulations.local.run_panel import panel_for_run
 
 
-def _federation(root: Path) -> Path:
+def _federation(root: Path, gamma_typed: int = 4) -> Path:
+    """Three hospitals; gamma typed only the first `gamma_typed` of the four variants."""
     rng = np.random.default_rng(0)
     ids = ["1:100:A:G", "1:200:C:T", "2:50:G:A", "2:80:A:T"]
     for index, name in enumerate(("alpha", "beta", "gamma")):
         folder = root / name
         folder.mkdir(parents=True)
         samples = [f"{name}{i}" for i in range(30)]
-        site_ids = ids if index < 2 else ids[:2]  # 2:* typed at two sites only
+        site_ids = ids if index < 2 else ids[:gamma_typed]
         write_vcf(
             folder / "genotypes.vcf",
             rng.integers(0, 3, (30, len(site_ids))).astype(np.int8),
@@ -46,6 +47,21 @@ def test_builds_a_panel_into_the_output_folder_and_says_so(tmp_path: Path):
     assert said == [
         f"no {PANEL} in {data}: built one from the 3 hospitals' variant summaries (rounded counts, "
         f"present in >= 2 sites): 4 variants -> {built}"
+    ]
+
+
+def test_a_hospital_on_another_array_gets_a_panel_of_the_variants_every_hospital_has(tmp_path: Path):
+    """An outside walkthrough on real genotypes: one hospital typed 75 % of the others' variants;
+    the panel of variants in >= 2 sites left it at 75 % coverage, its ClientApp refused (it needs
+    90 %) and the run trained without its patients, pointing to an option `simulate` has not."""
+    data = _federation(tmp_path / "data", gamma_typed=2)  # 2:* typed at two sites only
+    said: list[str] = []
+    built = panel_for_run(data, tmp_path / "run", progress=said.append)
+    assert VariantPanel.load(built).variant_ids == ["1:100:A:G", "1:200:C:T"]
+    assert said == [
+        f"no {PANEL} in {data}: built one from the 3 hospitals' variant summaries (rounded counts, "
+        "present in >= 3 sites, since gamma would cover less than 90% of the variants in >= 2 (another "
+        f"genotyping array?)): 2 variants -> {built}"
     ]
 
 
