@@ -111,8 +111,10 @@ def label_column_problem(label_column: str) -> str | None:
 
 
 #: Column names that suggest a model covariate under another name, for the rename hint of
-#: `unused_columns_note` (a name containing the covariate's own name always does).
-LOOK_ALIKES = {"sex": ("gender",)}
+#: `unused_columns_note` (a name containing the covariate's own name always does): English, and
+#: the Russian headers of the district's clinics (пол = sex, возраст = age; an outside walkthrough
+#: saw `Пол` and `Возраст` only "not used", and the model imputed every patient's sex and age).
+LOOK_ALIKES = {"sex": ("gender", "пол"), "age": ("возраст",)}
 
 
 def read_phenotypes(

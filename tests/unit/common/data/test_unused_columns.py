@@ -120,10 +120,13 @@ def test_model_columns_match_case_insensitively(tmp_path):
     [
         ("age_years", "40", "has age_years: if that is it, rename it to 'age'"),
         ("gender", "M", "has gender: if that is it, rename it to 'sex'"),
+        # a Russian clinic's headers (an outside walkthrough: only "not used" was said)
+        ("Возраст", "40", "has Возраст: if that is it, rename it to 'age'"),
+        ("Пол", "М", "has Пол: if that is it, rename it to 'sex'"),
     ],
 )
 def test_a_look_alike_of_a_missing_covariate_gets_a_rename_hint(tmp_path, header, value, rename):
-    other = "sex" if header != "gender" else "age"
+    other = "sex" if header not in ("gender", "Пол") else "age"
     other_value = "F" if other == "sex" else "50"
     path = tmp_path / "p.csv"
     path.write_text(
