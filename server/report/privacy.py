@@ -296,8 +296,66 @@ def _not_private_section(results: Mapping[str, Any]) -> str:
         "set). Each hospital's model updates were computed from its patients' data without clipping "
         "or noise, and model updates can leak information about individual patients (for example, "
         "whether a given person was in the training data). Use this setting only for simulated "
-        "data or benchmarks, never on real patients.\n\n" + _what_leaves(results)
+        "data or benchmarks, never on real patients.\n\n"
+        + _what_leaves(results)
+        + simulation_figures_note(results)
     )
+
+
+#: What a simulation computes on the hospitals' patients outside the federation (results.json keys).
+_OUTSIDE_FIGURES = (
+    ("pooled_auc", "the pooled model without privacy"),
+    ("local_only_auc", "each hospital alone under the same privacy"),
+    ("local_only_nonprivate_auc", "each hospital alone without privacy"),
+    ("adapted_auc", "each hospital's adapted model"),
+)
+
+
+def simulation_figures_note(results: Mapping[str, Any]) -> str:
+    """What this simulation computed on every hospital's patients outside the federation (the
+    reference models' AUCs, the adapted models', the hospitals' case counts): no hospital released
+    them and no ledger holds them. On hospitals' real exports they are exact facts about real
+    patients, so the report is as confidential as the data ("" when the run holds none of them).
+
+    Why: a red-team audit ran `genofed simulate --data` on real-looking exports, flipped one label
+    and read it off the report's case count (40 -> 41) and the no-privacy reference AUCs, while the
+    section said every number computed on a hospital's patients was charged to its ledger."""
+    present = [
+        words
+        for key, words in _OUTSIDE_FIGURES
+        if site_values(results.get(key)) or number(results.get(key)) is not None
+    ]
+    if any("cases" in mapping(record) for record in mapping(results.get("sites")).values()):
+        present.append("the hospitals' case counts")
+    if not present:
+        return ""
+    text = (
+        f"\n\n**Computed by this simulation, outside the federation:** {_series(present)}. The simulation "
+        "read every hospital's patients to compute them; no hospital released them and no ledger holds them."
+    )
+    if results.get("simulated_patients") is False:
+        text += (
+            " **This run read hospitals' real exports: those figures are exact facts about real patients.** "
+            "Keep this report and results.json as you keep the patients' records; what the federation "
+            "releases is model.pt and the figures marked noisy."
+        )
+    return text
+
+
+def confidential_notice(results: Mapping[str, Any]) -> str:
+    """The report's first line after its title when a simulation of real exports holds figures
+    computed on the patients outside the federation (`simulation_figures_note`); "" otherwise."""
+    if results.get("simulated_patients") is not False or not simulation_figures_note(results):
+        return ""
+    return (
+        "**Confidential: as the patients' records.** This simulation read hospitals' real exports, and "
+        "this report holds figures computed on their patients without privacy (see Privacy)."
+    )
+
+
+def _series(items: list[str]) -> str:
+    """`a`; `a and b`; `a, b and c`."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _clip_text(results: Mapping[str, Any]) -> str:
@@ -485,9 +543,10 @@ def privacy_section(results: Mapping[str, Any], plot_written: bool) -> str:
         if distributed
         else " The epsilon above covers both the model weights and the validation histograms"
     )
+    outside = simulation_figures_note(results)
     text = (
         f"## Privacy\n\n{opening}\n\n{_promises(results, budget, delta)}\n\n{_what_leaves(results)}"
-        f"{covers}: every number computed on a hospital's patients is charged to its ledger.\n\n"
+        f"{covers}: every number a hospital sends is charged to its ledger.{outside}\n\n"
         + _ACCOUNTING
         + (_DISTRIBUTED_ACCOUNTING if distributed else "")
         + _PER_HOSPITAL

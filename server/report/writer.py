@@ -30,7 +30,7 @@ from genofed.server.report.plots import (
     plot_auc_per_round,
     plot_privacy_per_round,
 )
-from genofed.server.report.privacy import privacy_section
+from genofed.server.report.privacy import confidential_notice, privacy_section
 from genofed.server.report.sites import hospitals_section
 from genofed.server.report.summary import headline
 from genofed.server.report.synthetic import synthetic_section
@@ -145,6 +145,7 @@ def render_markdown(
         evidence = from_results(results)
     sections = [
         "# Federated training report",
+        confidential_notice(results),
         headline(results),
         verdict_section(evidence.assessment),
         bedside_section(evidence.assessment),
