@@ -195,6 +195,11 @@ def global_model(msg: Message, n_variants: int, site: SiteConfig) -> torch.nn.Mo
             "model-digest); refused"
         )
     config = ModelConfig.from_dict(sent_model_config(msg))
+    if config.n_outputs != 1:  # a federation trains one disease label (0/1): one logit per patient
+        raise GenofedError(
+            f"the coordinator's model has {config.n_outputs} outputs; a hospital trains and evaluates one "
+            "disease label (one output): refused"
+        )
     if config.n_variants != n_variants:
         raise GenofedError(
             f"the coordinator's model expects {config.n_variants} variants but this site's panel has "

@@ -229,3 +229,16 @@ def test_a_run_of_no_rounds_is_refused_before_anything_is_planned(hospital, tmp_
     assert reply.has_error() and said in reply.error.reason and "refused" in reply.error.reason
     ledger = PrivacyLedger(state / LEDGER_FILE)
     assert ledger.charges == []
+
+
+def test_a_model_of_two_outputs_is_refused_before_any_plan(hospital, tmp_path):
+    """A red-team audit (stop 54): a train request whose model had two outputs recorded the run's
+    privacy plan, then failed in the loss ("internal error"), against privacy.md's "a first round
+    that is refused leaves no privacy plan". Now refused in words, before anything is planned."""
+    state = tmp_path / "state"
+    data = _data(_context(hospital, state))
+    config = ModelConfig(n_variants=data.n_variants, architecture="logistic", n_outputs=2)
+    start = build_model(config, seed=0).state_dict()
+    reply = make_client_app({})(_message(MessageType.TRAIN, start, config), _context(hospital, state))
+    assert reply.has_error() and "a hospital trains and evaluates one disease label" in reply.error.reason
+    assert not (state / LEDGER_FILE).exists() or not PrivacyLedger(state / LEDGER_FILE).plans
