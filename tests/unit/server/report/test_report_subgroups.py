@@ -161,3 +161,38 @@ def test_a_group_where_the_call_works_backwards_is_named_as_such():
         for r in why["Age: under 40"]
     )
     assert "Age: 60 and over" not in why
+
+
+def test_a_group_too_small_to_judge_is_not_named_for_an_lr_interval_reaching_1():
+    """An outside walkthrough on 1000 Genomes (26 populations of about a dozen test people each):
+    21 populations were named "may be served less well" because their LR+ intervals reached 1, which
+    a dozen people's always do. The same call on a group large enough to judge is still named."""
+    from genofed.server.report.run_files import Predictions
+    from genofed.server.report.subgroups import Grouping, _rows
+
+    rng = np.random.default_rng(6)
+    informs = np.arange(200) % 2 == 0  # the call informs on the whole cohort (most people)
+    big_risks = np.where(informs, rng.uniform(0.55, 0.9, 200), rng.uniform(0.1, 0.45, 200))
+    weak = np.arange(130) % 2 == 0  # risks unrelated to labels: LR+ reaches 1
+    weak_risks = rng.uniform(0.3, 0.7, 130)
+    labels = np.concatenate([informs, weak]).astype(np.int64)
+    predictions = Predictions(labels, np.concatenate([big_risks, weak_risks]))
+    small = ("main",) * 200 + tuple(f"pop{i // 10}" for i in range(130))  # 13 groups of 10
+    large = ("main",) * 200 + ("weak",) * 130
+    for groups, named in ((small, set()), (large, {"Population: weak"})):
+        why = dict(_rows(predictions, (Grouping("Population", groups, "test/phenotypes.csv"),), 0.5)[1])
+        assert {label for label, reasons in why.items() if any("reaching 1" in r for r in reasons)} == named
+
+
+def test_every_population_column_of_the_test_cohort_is_shown(tmp_path: Path) -> None:
+    """1000 Genomes gives population (26) and superpopulation (5): only the first was shown, every
+    row too few to judge."""
+    run_dir, results = _with_test_cohort(tmp_path)
+    table = Path(results["config"]["data-dir"]) / "test" / "phenotypes.csv"
+    lines = table.read_text().splitlines()
+    regions = [lines[0] + ",superpopulation"] + [
+        line + ("," + ("EAS" if line.split(",")[-1] == "kalmyk" else "EUR")) for line in lines[1:]
+    ]
+    table.write_text("\n".join(regions) + "\n")
+    text = write_report(run_dir, results).read_text()
+    assert "Population: kalmyk" in text and "Superpopulation: EAS" in text
