@@ -50,12 +50,12 @@ from genofed.server.federation import load_test_cohort
 from genofed.server.settings import RunSettings
 from genofed.simulations.experiments.privacy_frontier.references import (
     DELTA,
-    POOLED_C,
     federate,
     linear_auc,
     pooled_auc,
     settings_rule,
 )
+from genofed.simulations.local.baselines import POOLED_C
 from genofed.simulations.local.simulate import simulated_sites
 
 

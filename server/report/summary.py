@@ -145,9 +145,11 @@ def headline(results: Mapping[str, Any]) -> str:
     comparisons = []
     pooled = number(results.get("pooled_auc"))
     if pooled is not None:
+        model = results.get("reference_model")
+        how = f", a {model}" if isinstance(model, str) and model.startswith("logistic regression") else ""
         comparisons.append(
             f"{_gap(fed, pooled)} training on all hospitals' data pooled in one place "
-            f"without privacy ({pooled:.3f})"
+            f"without privacy ({pooled:.3f}{md_text(how)})"
         )
     local_median = median(site_values(results.get("local_only_auc")))
     if local_median is not None:

@@ -1,6 +1,14 @@
 """The reference models every simulation reports next to the federated one, trained on the
 same train splits and evaluated on the same test cohort: each hospital alone (with the same
-privacy budget, and without privacy), and all hospitals pooled in one place without privacy."""
+privacy budget, and without privacy), and all hospitals pooled in one place without privacy.
+
+Without privacy, a logistic run's references are the classical model: scikit-learn's L2 logistic
+regression at its default strength (`logistic_auc`, C = 1, chosen on no data), on the same
+features, as the privacy-frontier experiment has always measured pooled training. Until stop 54
+they were the run's own DP-tuned training loop without its noise (the rule's small step and few
+epochs): an outside walkthrough on real genotypes read "federated 0.731, 0.012 above training on
+all hospitals' data pooled (0.720)" where the plain regression reached 0.746.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,8 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
 from genofed.client.site import SiteTensors, derived_seed
@@ -17,6 +27,11 @@ from genofed.common.privacy.accountant import Step, calibrate_noise
 from genofed.common.util.progress import bar
 from genofed.server.evaluation import TestCohort
 from genofed.server.settings import RunSettings
+
+#: scikit-learn's default L2 strength, fixed (not chosen on any data).
+POOLED_C = 1.0
+#: What `logistic_auc` fits, in the words results.json and the report use (`reference_model`).
+CLASSICAL_REFERENCE = f"logistic regression (scikit-learn, L2, C = {POOLED_C:g})"
 
 
 @dataclass(frozen=True)
@@ -49,30 +64,42 @@ def train_references(
     """
     private, nonprivate = {}, {}
     augments = augments or {}
+    classical = model_config.architecture == "logistic"
     # one step per hospital, one for the pooled model; drawn only on the CLI's terminal
     shown = bar(len(sites) + 1, "reference models (each hospital alone, then pooled)")
     with shown:
         for name, data in sites.items():
-            nonprivate[name] = _auc(
-                test,
-                model_config,
-                fit_alone(data.train_x, data.train_y, settings, model_config, name, start, private=False),
-            )
+            if classical:
+                nonprivate[name] = logistic_auc(data.train_x, data.train_y, test.features, test.labels)
+            else:
+                alone = fit_alone(
+                    data.train_x, data.train_y, settings, model_config, name, start, private=False
+                )
+                nonprivate[name] = _auc(test, model_config, alone)
             private[name] = _alone_as_in_federation(
                 data, test, settings, model_config, name, start, augments.get(name), nonprivate[name]
             )
             shown.step()
         pooled_x = np.concatenate([d.train_x for d in sites.values()])
         pooled_y = np.concatenate([d.train_y for d in sites.values()])
-        pooled = _auc(
-            test,
-            model_config,
-            fit_alone(
-                pooled_x, pooled_y, replace(settings, finetune="full"), model_config, "pooled", private=False
-            ),
-        )
+        if classical:
+            pooled = logistic_auc(pooled_x, pooled_y, test.features, test.labels)
+        else:
+            full = replace(settings, finetune="full")
+            pooled = _auc(
+                test, model_config, fit_alone(pooled_x, pooled_y, full, model_config, "pooled", private=False)
+            )
         shown.step()
     return References(private, nonprivate, pooled)
+
+
+def logistic_auc(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float | None:
+    """Test AUC of a non-private scikit-learn logistic regression (C = `POOLED_C`) fit on (x, y);
+    None when the training patients hold one class only (nothing to fit)."""
+    if len(np.unique(y)) < 2:
+        return None
+    model = LogisticRegression(C=POOLED_C, max_iter=2000).fit(x, y)
+    return float(roc_auc_score(y_test, model.decision_function(x_test)))
 
 
 def _alone_as_in_federation(

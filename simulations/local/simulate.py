@@ -47,7 +47,7 @@ from genofed.server.results import FEDERATION_RESULTS, MODEL, RESULTS, with_gene
 from genofed.server.round_log import NothingTrained
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
-from genofed.simulations.local.baselines import train_references
+from genofed.simulations.local.baselines import CLASSICAL_REFERENCE, train_references
 from genofed.simulations.local.failed_start import discarded_unless_trained, trained_rounds
 from genofed.simulations.local.interrupt import Interruption, StoppableGrid, shutdown_ray, start_ray
 from genofed.simulations.local.site_names import NODE_NAMES, NamedRefusals, NamingGrid, SiteNames
@@ -223,6 +223,8 @@ def _simulate(
                 local_only_auc=refs.local_only_auc,
                 local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
                 pooled_auc=refs.pooled_auc,
+                # what the references without privacy are (baselines.py): the classical regression
+                reference_model=CLASSICAL_REFERENCE if config.architecture == "logistic" else "the run's model",
             )
         if sites and config.architecture == "logistic" and (out_dir / MODEL).is_file():
             say("adapting the final model to each hospital's own patients (what `genofed adapt` does there)")

@@ -42,7 +42,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from opacus import PrivacyEngine
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -51,14 +50,13 @@ from genofed.client.site import SiteTensors
 from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import calibrate_noise
+from genofed.simulations.local.baselines import logistic_auc
 
 DELTA = 1e-5
 CLIP = 1.0
 SAMPLE_RATE = 0.5
 LOCAL_EPOCHS = 2
 ROUNDS = 10
-#: sklearn's default L2 strength, fixed (not chosen on any data).
-POOLED_C = 1.0
 
 
 @dataclass(frozen=True)
@@ -160,15 +158,6 @@ def linear_auc(params: list[torch.Tensor], x: np.ndarray, y: np.ndarray) -> floa
     """Test AUC of a linear score (weight (1, F), bias (1,))."""
     weight, bias = (p.numpy().astype(np.float64) for p in params)
     return float(roc_auc_score(y, x @ weight[0] + bias[0]))
-
-
-def logistic_auc(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float | None:
-    """Test AUC of a non-private sklearn logistic regression (C = `POOLED_C`) fit on (x, y); None
-    when the training patients hold one class only (nothing to fit)."""
-    if len(np.unique(y)) < 2:
-        return None
-    model = LogisticRegression(C=POOLED_C, max_iter=2000).fit(x, y)
-    return float(roc_auc_score(y_test, model.decision_function(x_test)))
 
 
 def pooled_auc(sites: dict[str, SiteTensors], x_test: np.ndarray, y_test: np.ndarray) -> float | None:
