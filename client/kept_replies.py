@@ -29,6 +29,7 @@ from flwr.app import RecordDict
 from flwr.common.serde import recorddict_from_proto, recorddict_to_proto
 from flwr.proto.recorddict_pb2 import RecordDict as ProtoRecordDict
 
+from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.atomic import atomic_path
 
@@ -51,11 +52,22 @@ class KeptReply:
 
 def keep_reply(state_dir: Path, plan_id: str, kind: str, reply: KeptReply) -> None:
     """Keep `reply` as the latest `kind` ("train", "evaluate") reply of `plan_id`, replacing the
-    one kept before."""
+    one kept before. A file that cannot be written (no space, no permission) raises GenofedError
+    saying that the release is charged and not sent (the site's generic "nothing was trained or
+    sent" would be false: a review)."""
     payload = recorddict_to_proto(reply.content).SerializeToString()
     head = f"{int(reply.round)}\n{reply.request_digest}\n".encode()
-    with atomic_path(_path(state_dir, plan_id, kind), mode=0o600) as tmp:  # as private as the ledger
-        tmp.write_bytes(_MAGIC + head + payload)
+    path = _path(state_dir, plan_id, kind)
+    try:
+        with atomic_path(path, mode=0o600) as tmp:  # as private as the ledger
+            tmp.write_bytes(_MAGIC + head + payload)
+    except (OSError, GenofedError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise GenofedError(
+            f"{path}: the reply of round {reply.round} could not be kept ({why}): it was not sent, and the "
+            "round stays charged to this site's ledger (a release it cannot repeat); free space or fix the "
+            "folder's permissions, then the next round can train"
+        ) from None
 
 
 def kept_reply(

@@ -54,7 +54,7 @@ def train(
     Flower masks. Only then may the round be distributed DP: the protocol state in the context
     outlives its messages, and a plain message sent after SETUP and SHARE_KEYS was taken for a
     masked round, so this site's noise share went out in the clear (a security audit)."""
-    request = round_request(msg, site, settings)
+    request = round_request(msg, site, settings, masked=masked)
     threshold = secagg_threshold(context) if masked else None
     distributed = distributed_request(msg.content["config"], request.training, threshold)
     if distributed is not None:

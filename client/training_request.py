@@ -66,10 +66,14 @@ class RoundRequest:
     seed: int
 
 
-def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundRequest:
+def round_request(msg: Message, site: SiteConfig, settings: dict, *, masked: bool = False) -> RoundRequest:
     """Check a train message against what this site allows, in the order a refusal is cheapest:
     the model (panel, agreed architecture, finite weights, fine-tuning mode), the training
-    settings, the budget, the synthetic records, the evaluation cap and the augmentation."""
+    settings, the budget, the synthetic records, the evaluation cap and the augmentation.
+
+    `masked`: the message came in SecAgg+'s masked stage. It is part of `request_digest`, so that a
+    round's masked reply is never sent again in a plain message (a review: the same weights and
+    config sent plain got the kept reply unmasked, the site's own update instead of the sum)."""
     config = msg.content["config"]
     data = load_site_tensors(site, site_split_seed(site, settings))
     model = _trainable_model(msg, data.n_variants, site, str(config.get("finetune", "full")))
@@ -102,7 +106,7 @@ def round_request(msg: Message, site: SiteConfig, settings: dict) -> RoundReques
         augment=augment,
         plan_id=plan_id,
         digest=digest,
-        request_digest=input_digest(msg, "", fallbacks),
+        request_digest=input_digest(msg, "secagg-masked" if masked else "", fallbacks),
         seed=derived_key(secret, plan_id, server_round, digest, "train"),
     )
 

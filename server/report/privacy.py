@@ -336,8 +336,8 @@ def simulation_figures_note(results: Mapping[str, Any]) -> str:
     if results.get("simulated_patients") is False:
         text += (
             " **This run read hospitals' real exports: those figures are exact facts about real patients.** "
-            "Keep this report and results.json as you keep the patients' records; what the federation "
-            "releases is model.pt and the figures marked noisy."
+            "Keep this run's folder (this report, results.json, test_predictions.csv) as you keep the "
+            "patients' records; what the federation releases is model.pt and the figures marked noisy."
         )
     return text
 

@@ -196,7 +196,15 @@ def start_ray(init_args: dict[str, Any]) -> None:
         pythonpath = f"{pythonpath}{os.pathsep}{os.environ['PYTHONPATH']}"
     os.environ["PYTHONPATH"] = pythonpath
     args = {"include_dashboard": False, **init_args}
-    ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, **args)
+    try:
+        ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, **args)
+    except SystemExit as exc:
+        # Ray's init sets its SIGTERM handler first (`sys.exit(signum)`): a SIGTERM in the seconds it
+        # takes to start (about 5 here) ended the run with status 15 and no word (a review)
+        if exc.code != signal.SIGTERM:
+            raise
+        ray.shutdown()
+        raise KeyboardInterrupt from None
 
 
 def shutdown_ray() -> None:

@@ -224,7 +224,9 @@ def _simulate(
                 local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
                 pooled_auc=refs.pooled_auc,
                 # what the references without privacy are (baselines.py): the classical regression
-                reference_model=CLASSICAL_REFERENCE if config.architecture == "logistic" else "the run's model",
+                reference_model=(
+                    CLASSICAL_REFERENCE if config.architecture == "logistic" else "the run's model"
+                ),
             )
         if sites and config.architecture == "logistic" and (out_dir / MODEL).is_file():
             say("adapting the final model to each hospital's own patients (what `genofed adapt` does there)")

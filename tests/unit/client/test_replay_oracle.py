@@ -157,3 +157,41 @@ def test_a_kept_reply_is_private_to_the_site(hospital, tmp_path):
     assert app(train, context).has_error()
     assert not app(second, context).has_error()
     np.testing.assert_array_equal([c[2] for c in _charges(state)], [1, 2])
+
+
+def test_a_masked_rounds_reply_is_never_sent_again_in_a_plain_message(hospital, tmp_path):
+    """A review: the kept reply of a SecAgg+ round (local DP: the coordinator sees only the sum) was
+    sent unmasked when the coordinator sent the same weights and config again as a plain message,
+    the site's own update instead of the sum. The masked stage is part of the request."""
+    from genofed.client import train_handler
+    from genofed.client.app import _settings, _site
+
+    state = tmp_path / "state"
+    app, context = make_client_app({}), _context(hospital, state)
+    train, _ = _messages(hospital, state)
+    site, settings = _site(context, {}), _settings(context, {})
+    masked = train_handler.train(train, context, site, settings, masked=True)  # SecAgg+'s masked stage
+    again = train_handler.train(train, context, site, settings, masked=True)
+    for key, value in masked["arrays"].items():  # the masked stage again: the same reply
+        assert again["arrays"][key].numpy().tobytes() == value.numpy().tobytes()
+    plain = app(train, context)
+    assert plain.has_error() and "already trained here and its reply sent" in plain.error.reason
+
+
+def test_a_reply_that_cannot_be_kept_says_the_round_is_charged(hospital, tmp_path, monkeypatch):
+    """A review: with the kept-replies folder unwritable the site said "nothing was trained or sent"
+    while its ledger held the round's charge. (The write is refused by a stand-in: tests may run as
+    root, whom no permission stops.)"""
+    from genofed.client import kept_replies
+
+    def refused(path, mode=None):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(kept_replies, "atomic_path", refused)
+    state = tmp_path / "state"
+    app, context = make_client_app({}), _context(hospital, state)
+    train, _ = _messages(hospital, state)
+    reply = app(train, context)
+    assert reply.has_error() and "nothing was trained or sent" not in reply.error.reason
+    assert "(Permission denied): it was not sent, and the round stays charged" in reply.error.reason
+    assert len(_charges(state)) == 1

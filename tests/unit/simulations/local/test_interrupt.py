@@ -309,3 +309,28 @@ def test_an_ignored_ctrl_c_stays_ignored():
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_sigterm_while_ray_starts_interrupts_as_ctrl_c(monkeypatch):
+    """Ray's init sets `sys.exit(signum)` for SIGTERM before it starts its processes (about 5 s): a
+    review's `kill` in that window ended the run with status 15 and no word."""
+    from types import SimpleNamespace
+
+    ended: list[str] = []
+
+    def init(**kwargs):
+        sys.exit(signal.SIGTERM)  # what Ray's handler does
+
+    fake = SimpleNamespace(is_initialized=lambda: False, init=init, shutdown=lambda: ended.append("shutdown"))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))  # start_ray extends it
+    with pytest.raises(KeyboardInterrupt):
+        interrupt.start_ray({"num_cpus": 1})
+    assert ended == ["shutdown"]
+
+    def other_exit(**kwargs):
+        sys.exit(3)
+
+    monkeypatch.setattr(fake, "init", other_exit)
+    with pytest.raises(SystemExit):  # any other exit is not ours to change
+        interrupt.start_ray({"num_cpus": 1})
