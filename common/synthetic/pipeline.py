@@ -45,10 +45,10 @@ class AllRecordsDropped(GenofedError):
 
     def __init__(self, dropped: int, sampled: int) -> None:
         super().__init__(
-            f"the near-copy filter dropped {dropped} of the {sampled} generated records: each sat closer to "
-            "one of the training patients than 95 % of the held-out real patients do (a near or exact copy), "
-            "so nothing is left to validate and nothing was written. The generator reproduces its training "
-            "patients: sample less sharply (a --temperature nearer 1, the default), train it less "
+            f"the near-copy filter dropped {dropped} of the {sampled} generated records, each closer to "
+            "one of the training patients than 95 % of the held-out real patients are (a near or exact "
+            "copy): too few are left to validate, and nothing was written. The generator reproduces its "
+            "training patients: sample less sharply (a --temperature nearer 1, the default), train it less "
             "(--epochs), or use --generator reference; a DP run (--epsilon) keeps every record"
         )
         self.dropped = dropped
