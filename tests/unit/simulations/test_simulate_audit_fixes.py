@@ -13,6 +13,7 @@ its fix.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -119,8 +120,6 @@ def _recording_fits(monkeypatch) -> list[dict[str, Any]]:
 
 
 def _site() -> Any:
-    from types import SimpleNamespace
-
     return SimpleNamespace(train_x=np.zeros((4, 2), np.float32), train_y=np.array([0, 1, 0, 1]))
 
 
@@ -133,7 +132,9 @@ def test_the_alone_same_privacy_reference_trains_with_the_hospital_s_augmentatio
         {"elista": _site()},
         _Cohort(),  # type: ignore[arg-type]
         settings,
-        None,  # type: ignore[arg-type]
+        # the network: a logistic run's references without privacy are the plain regression
+        # (tests/unit/simulations/local/test_classical_references.py), which `fit_alone` does not train
+        SimpleNamespace(architecture="network"),  # type: ignore[arg-type]
         augments={"elista": augment},  # type: ignore[dict-item]
     )
     alone = [c for c in calls if c["name"] == "elista"]
