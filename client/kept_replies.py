@@ -87,9 +87,11 @@ def kept_reply(
         round_text, digest, payload = raw[len(_MAGIC) :].split(b"\n", 2)
         if int(round_text) != int(server_round) or digest.decode() != request_digest:
             return None
-        return recorddict_from_proto(ProtoRecordDict.FromString(payload))
+        content = recorddict_from_proto(ProtoRecordDict.FromString(payload))
     except Exception:  # noqa: BLE001 - a damaged file (a bad split, number or protobuf) is no reply
         return None
+    logger.info("round %d (%s): the same request again, answered with its reply", server_round, kind)
+    return content
 
 
 def _path(state_dir: Path, plan_id: str, kind: str) -> Path:
@@ -108,7 +110,4 @@ def replayed(
     with PrivacyLedger(Path(state_dir) / LEDGER_FILE).locked() as ledger:
         if not any(charge.key == (plan_id, kind, server_round) for charge in ledger.charges):
             return None
-        content = kept_reply(state_dir, plan_id, kind, server_round, request_digest)
-    if content is not None:
-        logger.info("round %d (%s): the same request again, answered with its reply", server_round, kind)
-    return content
+        return kept_reply(state_dir, plan_id, kind, server_round, request_digest)

@@ -149,7 +149,6 @@ def _distributed(
         # (sent again, the kept reply met a check on its own values, an unmasked bit of its share)
         kept = (site.state_dir, request.plan_id, "train", request.server_round, request.request_digest)
         if sent and (again := kept_reply(*kept)) is not None:
-            logger.info("round %d: the same request again, answered with its reply", request.server_round)
             return again
         ledger.check_rerun(request.plan_id, request.server_round)
         result = noisy_gradient_round(

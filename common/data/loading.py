@@ -11,7 +11,7 @@ from pathlib import Path
 
 from genofed.common.data.checks import check_cohort, join_cohort, summarize_cohort
 from genofed.common.data.cohort import Cohort
-from genofed.common.data.panel import Alignment, VariantPanel, align_to_panel
+from genofed.common.data.panel import MIN_COVERAGE, Alignment, VariantPanel, align_to_panel
 from genofed.common.data.readers import read_genotypes, read_phenotypes
 from genofed.common.errors import DataWarning
 
@@ -46,7 +46,7 @@ def load_site(
     panel: VariantPanel | str | Path | None = None,
     label_column: str = "label",
     min_samples: int = 20,
-    min_coverage: float = 0.9,
+    min_coverage: float = MIN_COVERAGE,
 ) -> SiteData:
     """Read, join, check and (when a panel is given) align one site's data.
 

@@ -30,6 +30,9 @@ from genofed.common.util.atomic import atomic_path
 PANEL_COLUMNS = ["id", "chrom", "pos", "ref", "alt", "alt_freq"]
 #: The ALT of a REF-only site's id (`CHROM:POS:REF:.`), as the genotype readers write it.
 NO_ALT = "."
+#: The least share of the panel's variants a site's data must cover to train or be scored
+#: (`align_to_panel`): below it the model would read mostly imputed panel frequencies.
+MIN_COVERAGE = 0.9
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +266,7 @@ def align_to_panel(
     panel: VariantPanel,
     *,
     source: str = "genotypes",
-    min_coverage: float = 0.9,
+    min_coverage: float = MIN_COVERAGE,
 ) -> tuple[np.ndarray, Alignment]:
     """Reorder a site's dosages into panel order, flipping swapped alleles.
 

@@ -48,7 +48,7 @@ from genofed.common.data.checks import join_cohort
 from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.features import encode
 from genofed.common.data.layout import table_columns
-from genofed.common.data.panel import Alignment, align_to_panel
+from genofed.common.data.panel import MIN_COVERAGE, Alignment, align_to_panel
 from genofed.common.data.readers import read_covariates, read_genotypes, read_phenotypes
 from genofed.common.data.readers.phenotypes import ID_COLUMN, MISSING_VALUES, binary_columns
 from genofed.common.data.readers.phenotypes import _labels as parse_labels  # the reader's label codings
@@ -275,7 +275,7 @@ def predict_file(
     *,
     phenotypes: str | Path | None = None,
     label_column: str = "label",
-    min_coverage: float = 0.9,
+    min_coverage: float = MIN_COVERAGE,
     min_call_rate: float | None = None,
     threshold: float | None = None,
 ) -> Predictions:
@@ -687,7 +687,7 @@ def encoded_cohort(
     phenotypes: str | Path | None = None,
     *,
     label_column: str = "label",
-    min_coverage: float = 0.9,
+    min_coverage: float = MIN_COVERAGE,
     missing_labels: bool = False,
     purpose: Purpose = "score",
     min_call_rate: float | None = None,

@@ -318,7 +318,7 @@ def simulation_figures_note(results: Mapping[str, Any]) -> str:
     patients, so the report is as confidential as the data ("" when the run holds none of them).
 
     Why: a red-team audit ran `genofed simulate --data` on real-looking exports, flipped one label
-    and read it off the report's case count (40 -> 41) and the no-privacy reference AUCs, while the
+    and read it off the report's case count and the no-privacy reference AUCs, while the
     section said every number computed on a hospital's patients was charged to its ledger."""
     present = [
         words

@@ -227,7 +227,7 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
         auc_cell = f"too few to judge ({cases} cases, {controls} controls)"
     positive, _ = likelihood_ratios(metrics)
     # too few to judge: an LR+ interval of a dozen people reaches 1 for want of people, not for the
-    # model (an outside walkthrough: 21 of 26 1000 Genomes populations were named "served less well")
+    # model (an outside walkthrough: most of 1000 Genomes' 26 populations were named "served less well")
     judged = min(cases, controls) >= MIN_CLASS
     if metrics.flagged == 0 and cases > 0 and wilson_interval(0, cases)[1] < whole.sensitivity:
         concerns.append(

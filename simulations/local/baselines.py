@@ -6,8 +6,8 @@ Without privacy, a logistic run's references are the classical model: scikit-lea
 regression at its default strength (`logistic_auc`, C = 1, chosen on no data), on the same
 features, as the privacy-frontier experiment has always measured pooled training. Until stop 54
 they were the run's own DP-tuned training loop without its noise (the rule's small step and few
-epochs): an outside walkthrough on real genotypes read "federated 0.731, 0.012 above training on
-all hospitals' data pooled (0.720)" where the plain regression reached 0.746.
+epochs), undertrained: an outside walkthrough on real genotypes saw the report call the federated
+model above pooled training that a plain regression beat (docs/simulation.md).
 """
 
 from __future__ import annotations

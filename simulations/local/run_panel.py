@@ -14,18 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from genofed.common.data.cohort import GenotypeMatrix
 from genofed.common.data.layout import PANEL, SiteFolder, hospital_folders
 from genofed.common.data.loading import load_site
-from genofed.common.data.panel import VariantPanel
+from genofed.common.data.panel import MIN_COVERAGE, VariantPanel, align_to_panel
 from genofed.common.data.panel_building import DEFAULT_MIN_SITES, build_panel
 from genofed.common.data.readers._files import examples
 from genofed.common.data.variant_summary import VariantSummary, rounded_summary
-from genofed.common.data.variants import parse_variant_id
 from genofed.common.errors import DataError
-
-#: The least share of the panel a hospital's data must cover to train (`load_site`'s default).
-MIN_COVERAGE = 0.9
 
 
 def panel_for_run(
@@ -81,16 +79,11 @@ def panel_for_run(
 
 
 def _coverage(panel: VariantPanel, summary: VariantSummary) -> float:
-    """The share of the panel's positions a site reports (REF/ALT as it has them: a swap aligns),
-    the coverage its ClientApp checks against `MIN_COVERAGE` (bar strand flips, which it refuses)."""
-    positions = {_position(vid) for vid in summary.variant_ids}
-    ids = panel.variant_ids
-    return sum(_position(vid) in positions for vid in ids) / max(len(ids), 1)
-
-
-def _position(variant_id: str) -> tuple[str, int]:
-    variant = parse_variant_id(variant_id)  # chromosome names normalised (chr1 and 1 are one)
-    return variant.chrom, variant.pos
+    """The share of the panel a site covers, as its ClientApp aligns its data (`align_to_panel` on
+    its variant ids alone: no patient's genotypes are needed to count the matches)."""
+    no_rows = np.zeros((0, len(summary.variant_ids)), dtype=np.int8)
+    _, alignment = align_to_panel(no_rows, summary.variant_ids, panel, source=summary.site, min_coverage=0.0)
+    return alignment.coverage
 
 
 def usable_summaries(sites: list[SiteFolder], label_column: str) -> tuple[list[VariantSummary], list[str]]:
