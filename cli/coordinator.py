@@ -686,10 +686,10 @@ def _hospital_words(hospital: dict) -> str:
 
 def run_coordinator_enroll(args: argparse.Namespace) -> int:
     from genofed.server.service.enrollment import enroll, key_comment_warning
-    from genofed.server.service.federation_folder import load_federation
+    from genofed.server.service.federation_folder import read_federation_file
 
     _require_size_choice(args)  # the operator's choice first, as any other missing option
-    load_federation(args.dir)  # a folder that is no (intact) federation gets no enrolment
+    read_federation_file(args.dir)  # a folder that is no (intact) federation gets no enrolment
     entry = enroll(args.dir, args.name, args.public_key, declared_size=args.declared_size)
     print(
         f"enrolled hospital {entry['name']!r}: key {entry['fingerprint']} ({entry['curve']}) at "

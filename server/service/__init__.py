@@ -31,7 +31,7 @@ _FEDERATION_FOLDER = {
     "admitted_nodes",
     "deployed_run_config",
     "init_federation",
-    "load_federation",
+    "read_federation_file",
     "renew_certificate",
 }
 _PKI = {

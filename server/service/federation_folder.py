@@ -171,7 +171,7 @@ def _check_test_dir(test_dir: Path, panel: str | Path, run: RunSettings) -> None
         raise GenofedError(f"--test-dir {test_dir}: the run could not evaluate on it: {exc}") from None
 
 
-def load_federation(folder: str | Path) -> dict[str, Any]:
+def read_federation_file(folder: str | Path) -> dict[str, Any]:
     """DIR/federation.json, checked before any command acts on it: readable JSON, with every
     setting init wrote (`round-timeout` may be missing: folders made before it get the default)
     and values a run accepts (`RunSettings`), so that a hand edit gone wrong is one error naming
@@ -230,7 +230,7 @@ def renew_certificate(
     A recorded host that `--host` now refuses (a folder made before the checks, e.g. with
     '999.1.1.1', which no TLS client can match) is named, with the way to give replacements."""
     folder = Path(folder)
-    federation = load_federation(folder)
+    federation = read_federation_file(folder)
     if hosts:
         subject_alt_names(hosts)  # refused as at init, before anything is written
         hosts = certificate_hosts(hosts)
@@ -285,7 +285,7 @@ def deployed_run_config(folder: str | Path) -> dict[str, Any]:
     existed gets a deployment's default (a resumed run may take another: it says how long to
     wait, not what to compute)."""
     folder = Path(folder).resolve()
-    federation = load_federation(folder)
+    federation = read_federation_file(folder)
     config = _with_deployed_defaults(federation["settings"])
     config.update(check_prior_files(folder, federation))  # the copies, unchanged since init
     config.update(

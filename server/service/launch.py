@@ -63,7 +63,7 @@ from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.progress import Progress
 from genofed.server.service.enrollment import load_registry
-from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, load_federation
+from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, read_federation_file
 from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
 from genofed.server.service.flower_control import CONNECTION, FlowerControl, save_run_log, split_address
@@ -124,7 +124,8 @@ def start_coordinator(
     if (folder / RUN_DIR / RESULTS_FILE).is_file():
         with hold_federation(folder):  # what a killed coordinator left is stopped under the lock only
             _refuse_finished_run(folder, say)
-    check_prior_files(folder, load_federation(folder))  # before anything listens (the ServerApp checks again)
+    # before anything listens (the ServerApp checks again)
+    check_prior_files(folder, read_federation_file(folder))
     check_folder_pki(folder)  # else the SuperLink only "does not answer within 60 s"
     options.check()
     nginx = find_nginx(options.nginx)
@@ -186,7 +187,7 @@ def _require_enough_hospitals(folder: Path) -> None:
     a folder with files missing: which, not a failure on the first one opened; and a test cohort
     that is gone)."""
     require_complete(folder)
-    federation = load_federation(folder)
+    federation = read_federation_file(folder)
     _require_test_cohort(folder, federation)
     enrolled = load_registry(folder)["hospitals"]
     needed = int(federation["settings"]["min-nodes"])

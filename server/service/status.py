@@ -19,7 +19,7 @@ from genofed.common.deployment.processes import pid_alive, recorded_alive
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.service.enrollment import without_size
-from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, check_nodes, load_federation
+from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, check_nodes, read_federation_file
 from genofed.server.service.folder_files import require_complete
 from genofed.server.training_rule import rule_rounds
 
@@ -38,7 +38,7 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     the run "finished while the coordinator was down" (its SuperLink group completed it)."""
     folder = Path(folder)
     require_complete(folder)  # not "never started" for a folder with its certificates missing
-    federation = load_federation(folder)
+    federation = read_federation_file(folder)
     status = read_json(folder / STATUS_FILE, {"state": "never started"})
     under_way = status.get("state") in ("starting", "running")
     status["coordinator_running"] = under_way and recorded_alive(status, "pid")

@@ -36,7 +36,7 @@ from genofed.common.deployment.flower_env import flower_command, service_env
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.server.service.enrollment import revoke
-from genofed.server.service.federation_folder import init_federation, load_federation
+from genofed.server.service.federation_folder import init_federation, read_federation_file
 from genofed.server.service.flower_control import CONNECTION, FlowerControl
 from genofed.server.service.pki import CA_CERT, write_pki
 from genofed.server.service.run_end import run_end
@@ -286,7 +286,7 @@ def test_the_deployed_run_completes_over_tls_with_authenticated_hospitals(deploy
 
 
 def test_the_deployed_run_matches_a_simulation_of_the_same_configuration(deployment, tmp_path):
-    fed = load_federation(deployment["fed"])
+    fed = read_federation_file(deployment["fed"])
     settings = RunSettings(
         data_dir=str(deployment["cohorts"]),
         out_dir=str(tmp_path / "sim"),

@@ -271,7 +271,7 @@ def test_renew_cert_names_a_recorded_host_refused_now_and_how_to_replace_it(fede
 
 
 def test_renew_cert_takes_new_hosts_which_replace_the_recorded_ones(federation, capsys):
-    from genofed.server.service.federation_folder import load_federation
+    from genofed.server.service.federation_folder import read_federation_file
     from genofed.server.service.pki import check_folder_pki
 
     _record_hosts(federation, ["999.1.1.1", "localhost", "127.0.0.1"])
@@ -282,7 +282,7 @@ def test_renew_cert_takes_new_hosts_which_replace_the_recorded_ones(federation, 
         in capsys.readouterr().out
     )
     assert _certificate_hosts(federation) == ["192.0.2.10", "fl.example.org", "localhost", "127.0.0.1"]
-    assert load_federation(federation)["tls"]["hosts"] == [
+    assert read_federation_file(federation)["tls"]["hosts"] == [
         "192.0.2.10",
         "fl.example.org",
         "localhost",

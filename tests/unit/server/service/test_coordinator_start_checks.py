@@ -16,7 +16,7 @@ import pytest
 from genofed.cli.main import main
 from genofed.common.errors import GenofedError
 from genofed.server.service import launch, pki
-from genofed.server.service.federation_folder import init_federation, load_federation
+from genofed.server.service.federation_folder import init_federation, read_federation_file
 from genofed.server.service.launch import ServiceOptions, require_free_addresses, start_coordinator
 from genofed.server.service.pki import PkiError, check_folder_pki, create_ca, load_cert
 from genofed.server.service.status import STATUS_FILE
@@ -68,7 +68,7 @@ def test_renew_cert_issues_a_new_server_certificate_from_the_same_ca(fed, monkey
     check_folder_pki(fed)  # valid again, signed by the CA hospitals hold, with its own key
     assert (fed / "ca.pem").read_bytes() == ca_before
     server = load_cert(fed / "server.pem")
-    assert load_federation(fed)["tls"]["server_valid_until"] == server.not_valid_after_utc.isoformat()
+    assert read_federation_file(fed)["tls"]["server_valid_until"] == server.not_valid_after_utc.isoformat()
     assert "hospitals keep their ca.pem" in capsys.readouterr().out
 
 

@@ -21,7 +21,11 @@ from genofed.common.model.network import ModelConfig
 from genofed.common.scoring.model_file import PretrainedModel, Task, save_pretrained
 from genofed.common.util.hashing import file_sha256
 from genofed.server.service.enrollment import enroll
-from genofed.server.service.federation_folder import deployed_run_config, init_federation, load_federation
+from genofed.server.service.federation_folder import (
+    deployed_run_config,
+    init_federation,
+    read_federation_file,
+)
 from genofed.server.service.launch import ServiceOptions, start_coordinator
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
@@ -65,7 +69,7 @@ def test_init_copies_the_priors_and_model_json_is_what_the_coordinator_sends(tmp
     genes = cohorts / "known_genes.bed"
     fed = _init(tmp_path, cohorts, prior=str(source), prior_variants=K, gene_prior=str(genes))
 
-    priors = load_federation(fed)["priors"]
+    priors = read_federation_file(fed)["priors"]
     assert priors["source"]["file"] == "priors/near.pt" and priors["source"]["k"] == K
     assert priors["gene_list"]["file"] == "priors/known_genes.bed"
     for role, original in (("source", source), ("gene_list", genes)):
@@ -94,7 +98,7 @@ def test_init_copies_the_priors_and_model_json_is_what_the_coordinator_sends(tmp
 def test_without_priors_model_json_is_the_whole_panel_a_hospital_pins_by_default(tmp_path, cohorts):
     fed = _init(tmp_path, cohorts)
     model = json.loads((fed / "model.json").read_text())
-    assert load_federation(fed)["priors"] == {} and model["selected_ids"] == []
+    assert read_federation_file(fed)["priors"] == {} and model["selected_ids"] == []
     assert model["reads"] == len(VariantPanel.load(cohorts / "panel.tsv"))
     assert model["digest"] == whole_panel(cohorts / "panel.tsv", "logistic").digest
     assert "prior" not in deployed_run_config(fed)

@@ -28,7 +28,7 @@ from genofed.common.deployment.keys import (
 )
 from genofed.common.errors import GenofedError
 from genofed.server.service.enrollment import EnrollmentError, enroll, hospitals, load_registry, revoke
-from genofed.server.service.federation_folder import init_federation, load_federation
+from genofed.server.service.federation_folder import init_federation, read_federation_file
 from genofed.server.service.pki import PkiError, check_server_cert, load_cert
 
 HOSTS = ["localhost", "127.0.0.1", "coordinator.example.org", "::1"]
@@ -81,7 +81,7 @@ def test_key_files_are_owner_only_and_config_recorded(fed: Path) -> None:
     assert _mode(fed / "ca.key") == 0o600 and _mode(fed / "server.key") == 0o600
     assert _mode(fed) == 0o700
     assert not [p for p in fed.iterdir() if p.name.startswith(".")]  # no staging debris
-    config = load_federation(fed)
+    config = read_federation_file(fed)
     assert (
         config["settings"]["rounds"] == 3
         and config["settings"]["epsilon"] == 4.0
@@ -203,7 +203,7 @@ def test_init_refuses_existing_folder_and_bad_input(
         )
         == 0
     )
-    assert load_federation(empty)["settings"]["strategy"] == "fedprox"
+    assert read_federation_file(empty)["settings"]["strategy"] == "fedprox"
 
 
 def test_init_records_panel_hash(tmp_path: Path) -> None:

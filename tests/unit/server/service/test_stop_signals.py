@@ -27,7 +27,7 @@ class _NeverOnline:
 def test_sigterm_while_starting_stops_at_once(tmp_path, monkeypatch, restored_signals):
     monkeypatch.setattr(launch, "_require_enough_hospitals", lambda folder: None)
     monkeypatch.setattr(launch, "check_prior_files", lambda folder, federation: {})
-    monkeypatch.setattr(launch, "load_federation", lambda folder: {})
+    monkeypatch.setattr(launch, "read_federation_file", lambda folder: {})
     monkeypatch.setattr(launch, "find_nginx", lambda name: "nginx")
     monkeypatch.setattr(launch, "refuse_second_instance", lambda folder: None)
     monkeypatch.setattr(launch, "check_folder_pki", lambda folder: None)
