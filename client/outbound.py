@@ -28,8 +28,8 @@ from genofed.common.privacy.release import SCORE_BINS
 
 logger = logging.getLogger(__name__)
 
-#: Error code of a reply the guard blocked.
-BLOCKED = 4003
+#: Error code of a reply the guard blocked (its own code: 4001-4003 are the ClientApp's, `client/app.py`).
+BLOCKED = 4004
 
 ALLOWED_METRICS = frozenset(
     {

@@ -12,8 +12,8 @@ import pytest
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
 
-from genofed.client.app import make_client_app
-from genofed.client.outbound import OutboundViolation, check_outbound, outbound_guard
+from genofed.client.app import FAILED, REFUSED, REFUSED_THIS_ROUND, make_client_app
+from genofed.client.outbound import BLOCKED, OutboundViolation, check_outbound, outbound_guard
 from genofed.common.data.layout import hospital_folders
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import read_phenotypes
@@ -122,6 +122,8 @@ def test_guard_blocks_sample_ids_per_sample_values_and_foreign_arrays(federation
             sent, Context(1, 7, {}, RecordDict(), {}), lambda m, c, r=content_: _reply(m, r)
         )
         assert blocked.has_error() and "outbound guard" in blocked.error.reason
+        # its own code: an operator's log tells a blocked reply from a refusal of this round only
+        assert blocked.error.code == BLOCKED not in (REFUSED, FAILED, REFUSED_THIS_ROUND)
     check_outbound(
         _reply(
             sent, RecordDict({"arrays": good, "metrics": MetricRecord({"num-examples": 10, "epsilon": 0.5})})
