@@ -318,7 +318,7 @@ def final_model_file(
         ),
     }
     provenance = {
-        "source": f"federated run {settings.out_dir}",
+        "source": f"federated run {Path(settings.out_dir).name}",
         "kind": "federated",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "genofed_version": genofed_version(),
@@ -336,7 +336,7 @@ def final_model_file(
         },
         "epsilon": results.get("epsilon"),
         "started_from": _started_from(results.get("pretrained")),
-        "settings": settings.to_config(),
+        "settings": shared_settings(settings),
         "software": {"torch": str(torch.__version__), "python": platform.python_version()},
     }
     # the run report's verdict on the same people and risks, recorded beside who they were
@@ -351,6 +351,24 @@ def final_model_file(
         operating=_plain(operating),
         validated_on=_plain({**validated_on_test_cohort(fed, test_risks), "fitness": fitness}),
     )
+
+
+#: The run settings that name a file or folder on the coordinator's machine.
+PATH_SETTINGS = frozenset(
+    {"data-dir", "out-dir", "panel", "test-dir", "ledger-dir", "pretrained", "prior", "gene-prior"}
+)
+
+
+def shared_settings(settings: RunSettings) -> dict[str, Any]:
+    """The run's settings as the model file records them: each path (`PATH_SETTINGS`) by its last
+    name only. The model file is what a run shares with hospitals and clinicians; the coordinator's
+    folders (who ran it, where the exports lie) are no part of how the model was trained; of the
+    files that are, the panel is in the model file itself and a pretrained start is named by its
+    hash (`pretrained-hash`, `started_from`). results.json keeps the paths (`config`)."""
+    return {
+        key: (Path(value).name if key in PATH_SETTINGS and value else value)
+        for key, value in settings.to_config().items()
+    }
 
 
 def _test_at_threshold(
