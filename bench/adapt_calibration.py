@@ -35,7 +35,7 @@ from genofed.common.model.metrics import expected_calibration_error
 from genofed.common.model.network import predict_proba
 from genofed.common.scoring.adapt import adapt
 from genofed.common.scoring.model_file import load_model_file
-from genofed.common.scoring.predict import encoded_cohort
+from genofed.common.scoring.people import encoded_cohort
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float:

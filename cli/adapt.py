@@ -96,7 +96,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         require_shared_model,
     )
     from genofed.common.scoring.model_file import load_model_file, save_model_file
-    from genofed.common.scoring.predict import encoded_cohort
+    from genofed.common.scoring.people import encoded_cohort
     from genofed.common.scoring.validation import covariate_values
     from genofed.common.util.checks import require_in_range
 

@@ -353,7 +353,8 @@ def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predic
     model was validated on, the calibration verdict there and the run report's fitness verdict (or
     that its file does not record them), and the AUC over the people with a label (how many, when
     some have none or are not scored)."""
-    from genofed.common.scoring.predict import minimum_text, rough_auc_caveat, sidecar_path
+    from genofed.common.scoring.people import minimum_text
+    from genofed.common.scoring.predict import rough_auc_caveat, sidecar_path
 
     digest = model.content_hash
 

@@ -10,7 +10,9 @@ Modules:
   risk distribution, ...), range-checked when the file is loaded.
 - `operating`: the operating threshold (Youden's J on the hospitals' released validation
   histograms) and the training population's risk distribution (for percentiles).
-- `predict`: `genofed predict`: read, align, encode and score new people, offline.
+- `people`: people read for a model: genotypes aligned to its panel and encoded, covariates,
+  labels where known (`encoded_cohort`; `predict` and `adapt` read people through it).
+- `predict`: `genofed predict`: score new people, offline, and write risks.csv with its provenance.
 - `validation`: who a model was validated on (`ModelFile.validated_on`: the tested cohort's ages
   and sex mix, the calibration verdict there) and how `predict` and `inspect-model` say it.
 - `adapt`: the shared model adapted to one hospital's patients (`genofed adapt`).

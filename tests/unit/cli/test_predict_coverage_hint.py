@@ -13,7 +13,8 @@ from helpers.model_files import model_file, write_people
 
 from genofed.cli.main import main
 from genofed.common.errors import DataError
-from genofed.common.scoring.predict import DEFAULT_MIN_CALL_RATE, NO_CALL, predict_file
+from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE
+from genofed.common.scoring.predict import NO_CALL, predict_file
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_the_per_person_minimum_does_not_follow_min_coverage(sparse):
     assert result.n_not_called == 60
     assert predict_file(model, genotypes, min_coverage=0.0, min_call_rate=0.3).n_not_called == 0
     with pytest.raises(DataError) as refused:  # `genofed adapt`'s reading: no per-person minimum named
-        from genofed.common.scoring.predict import encoded_cohort
+        from genofed.common.scoring.people import encoded_cohort
 
         encoded_cohort(model, genotypes, purpose="fit")
     assert "--min-call-rate" not in refused.value.hint

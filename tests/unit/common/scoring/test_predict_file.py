@@ -173,7 +173,7 @@ def test_a_column_that_looks_like_the_label_is_suggested(tmp_path):
 
 def test_adapting_still_refuses_a_patient_without_a_label(tmp_path):
     """`genofed adapt` fits on the labels: there an empty one is an error, as in training."""
-    from genofed.common.scoring.predict import encoded_cohort
+    from genofed.common.scoring.people import encoded_cohort
 
     model = model_file()
     genotypes, phenotypes = write_people(tmp_path)
