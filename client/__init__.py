@@ -18,6 +18,7 @@ Modules:
 - `secagg`: the site's side of Flower's SecAgg+ (the same training, a masked FitRes).
 - `augmentation`: the site's genotype augmentation in local training.
 - `synth`: `genofed synth`, a site's own validated synthetic cohort.
+- `synth_checks`: `genofed synth`'s refusals before anything is read, trained or charged.
 - `synthetic_use`: a site's synthetic cohort in its training, refused where it would break DP.
 - `agent/`: the deployed hospital: its agent, audit log, pinning and keys.
 
