@@ -49,6 +49,11 @@ from flwr.app import Message
 from flwr.serverapp import Grid
 
 from genofed.server.app import ForwardingGrid
+from genofed.simulations.local.ray_cluster import (
+    private_cluster_args,
+    remove_cluster_folder,
+    use_token_authentication,
+)
 
 #: How often a waiting ServerApp looks for replies (Flower's in-memory grid's own interval).
 PULL_SECONDS = 0.1
@@ -184,9 +189,11 @@ def end_processes(pids: Iterable[int]) -> None:
 def start_ray(init_args: dict[str, Any]) -> None:
     """Ray started as Flower's Ray backend starts it (`RayBackend.init_ray` in flwr 1.x:
     `init_args`, the dashboard off unless they name it, this process's `sys.path` as the workers'
-    PYTHONPATH), so that Flower finds it started and uses it as it is. A no-op where Ray is
-    started already. Call it from the thread that runs `run_simulation` (the main thread): Ray's
-    init sets its SIGTERM handler only there."""
+    PYTHONPATH), so that Flower finds it started and uses it as it is; as a cluster of this user's
+    own (`ray_cluster.private_cluster_args`: a private folder, token authentication, a new
+    cluster). A no-op where Ray is started already. Call it from the thread that runs
+    `run_simulation` (the main thread): Ray's init sets its SIGTERM handler only there."""
+    use_token_authentication()  # before Ray is imported: it reads the mode then
     import ray
 
     if ray.is_initialized():
@@ -195,25 +202,32 @@ def start_ray(init_args: dict[str, Any]) -> None:
     if os.environ.get("PYTHONPATH"):
         pythonpath = f"{pythonpath}{os.pathsep}{os.environ['PYTHONPATH']}"
     os.environ["PYTHONPATH"] = pythonpath
-    args = {"include_dashboard": False, **init_args}
+    # a cluster of this user's own: a private folder, a token, never another user's (ray_cluster.py)
+    args = {"include_dashboard": False, **private_cluster_args(), **init_args}
     try:
         ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, **args)
     except SystemExit as exc:
+        ray.shutdown()
+        remove_cluster_folder()
         # Ray's init sets its SIGTERM handler first (`sys.exit(signum)`): a SIGTERM in the seconds it
         # takes to start (about 5 here) ended the run with status 15 and no word (a review)
         if exc.code != signal.SIGTERM:
             raise
-        ray.shutdown()
         raise KeyboardInterrupt from None
+    except BaseException:
+        remove_cluster_folder()
+        raise
 
 
 def shutdown_ray() -> None:
     """Ray shut down, whatever ended the simulation: Flower shuts it down when its engine stops,
-    except when the engine failed before its backend was made (after `ray.init`). A no-op when Ray
-    was never started (or never imported)."""
+    except when the engine failed before its backend was made (after `ray.init`); then its private
+    folder removed (`ray_cluster.remove_cluster_folder`). A no-op when Ray was never started (or
+    never imported)."""
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
+    remove_cluster_folder()  # its logs may name patients (a refusal's sample id)
 
 
 class QuietAfterStop(logging.Filter):

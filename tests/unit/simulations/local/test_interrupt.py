@@ -324,13 +324,18 @@ def test_a_sigterm_while_ray_starts_interrupts_as_ctrl_c(monkeypatch):
     fake = SimpleNamespace(is_initialized=lambda: False, init=init, shutdown=lambda: ended.append("shutdown"))
     monkeypatch.setitem(sys.modules, "ray", fake)
     monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))  # start_ray extends it
+    monkeypatch.setattr(interrupt, "use_token_authentication", lambda: None)  # test_ray_cluster.py's
     with pytest.raises(KeyboardInterrupt):
         interrupt.start_ray({"num_cpus": 1})
     assert ended == ["shutdown"]
 
+    folders: list[Path] = []
+
     def other_exit(**kwargs):
+        folders.append(Path(kwargs["_temp_dir"]).parent)
         sys.exit(3)
 
     monkeypatch.setattr(fake, "init", other_exit)
     with pytest.raises(SystemExit):  # any other exit is not ours to change
         interrupt.start_ray({"num_cpus": 1})
+    assert folders and not folders[0].exists()  # its private folder removed
