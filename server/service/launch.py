@@ -129,6 +129,8 @@ def start_coordinator(
     check_folder_pki(folder)  # else the SuperLink only "does not answer within 60 s"
     options.check()
     nginx = find_nginx(options.nginx)
+    if (warning := visible_arguments_warning()) is not None:
+        say(warning)
     with hold_federation(folder):  # a second start for this folder is refused here, at once
         return _run_coordinator(folder, options, nginx, say)
 
@@ -180,6 +182,31 @@ def _run_coordinator(folder: Path, options: ServiceOptions, nginx: str, say: Pro
         status["stopped"] = now()
         write_status(folder, status)
         log.close()
+
+
+def visible_arguments_warning(mounts: Path = Path("/proc/mounts")) -> str | None:
+    """A warning when every local user can read every process's command line (/proc mounted
+    without `hidepid`), None otherwise: Flower's SuperExec starts the ServerApp with its run's
+    token on the command line (`flwr-serverapp --token ...`), and with that token a local user can
+    act as the ServerApp, sending the hospitals messages in the run's name (an audit did, as an
+    unprivileged user, from `ps`). Unreadable mounts: None (nothing to say)."""
+    try:
+        lines = mounts.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 4 and fields[1] == "/proc" and fields[2] == "proc":
+            options = dict(option.partition("=")[::2] for option in fields[3].split(","))
+            if options.get("hidepid", "0") not in ("0", "off"):
+                return None
+            return (
+                "warning: every local user of this machine can read the ServerApp's run token in `ps` "
+                "(Flower passes it on the command line) and act as the ServerApp with it; run the "
+                "coordinator on a machine without other users, or mount /proc with hidepid=invisible "
+                "(docs/deployment-security.md)"
+            )
+    return None
 
 
 def _require_enough_hospitals(folder: Path) -> None:

@@ -149,6 +149,7 @@ def test_a_start_after_a_killed_one_names_and_stops_what_it_left(fed, monkeypatc
         raise GenofedError("stopped by the test where the SuperLink would start")
 
     monkeypatch.setattr(launch, "FlowerControl", stop_here)
+    monkeypatch.setattr(launch, "visible_arguments_warning", lambda: None)  # this machine's /proc's
     said: list[str] = []
     with pytest.raises(GenofedError, match="stopped by the test"):
         launch.start_coordinator(fed, loopback_service_options(), said.append)
