@@ -187,7 +187,7 @@ def check_predict_arguments(args: argparse.Namespace) -> str:
             f"--out {args.out} would write its provenance to {sidecar}, the file given as {name}: choose "
             "another --out (--force replaces an earlier output, never an input)",
         )
-    if sidecar.exists():
+    if os.path.lexists(sidecar):  # a dangling link too: writing would follow it
         record = _predictions_provenance(sidecar)
         require(
             record is not None,

@@ -732,7 +732,9 @@ def write_predictions(
 ) -> Path:
     """Write risks.csv atomically and, with `provenance` (`provenance_record`), then its
     provenance next to it (`sidecar_path`), atomically too, with the CSV's name and SHA-256 and the
-    time (the caller decides whether existing files may be replaced)."""
+    time (the caller decides whether existing files may be replaced). A provenance that cannot be
+    written takes the CSV with it: a CSV of risks without its provenance looked complete, and the
+    next run refused to replace it as no `genofed predict` output (an audit, on a full disk)."""
     path = Path(path)
     text = predictions.to_csv()
     write_text_atomic(path, text)
@@ -744,5 +746,9 @@ def write_predictions(
             "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **provenance,
         }
-        write_text_atomic(sidecar_path(path), json.dumps(record, indent=2, default=str) + "\n")
+        try:
+            write_text_atomic(sidecar_path(path), json.dumps(record, indent=2, default=str) + "\n")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
     return path

@@ -156,3 +156,34 @@ def test_a_misnamed_covariate_column_is_named_with_the_fix(scored, capsys):
     # a column the model does not read is ignored, and named with the rename that would use it
     assert main([*args[:-1], str(gendered), "--out", str(folder / "g.csv")]) == 0
     assert "has gender: if that is it, rename it to 'sex'" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_provenance_that_cannot_be_written_leaves_no_risks_csv(scored, capsys, monkeypatch):
+    """An audit on a full disk: the provenance failed after risks.csv was written, the CSV stayed
+    (patients' risks looking complete, "nothing was written" said), and the rerun refused it as no
+    `genofed predict` output."""
+    folder, model, genotypes, _ = scored
+    from genofed.common.scoring import predict
+
+    real_write = predict.write_text_atomic
+
+    def full_for_the_provenance(path, text, *args, **kwargs):
+        if str(path).endswith(".json"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(predict, "write_text_atomic", full_for_the_provenance)
+    args = ["predict", "--model", str(model), "--genotypes", str(genotypes), "--out", str(folder / "r.csv")]
+    err = _refused(args, capsys)
+    assert "No space left on device" in err and not (folder / "r.csv").exists()
+    monkeypatch.setattr(predict, "write_text_atomic", real_write)
+    assert main(args) == 0 and (folder / "r.csv").is_file() and (folder / "r.csv.json").is_file()
+
+
+def test_a_dangling_link_where_the_provenance_goes_is_refused(scored, capsys):
+    folder, model, genotypes, _ = scored
+    (folder / "r.csv.json").symlink_to(folder / "elsewhere.json")
+    args = ["predict", "--model", str(model), "--genotypes", str(genotypes), "--out", str(folder / "r.csv")]
+    err = _refused([*args, "--force"], capsys)
+    assert "is not a genofed predictions provenance file" in err
+    assert not (folder / "r.csv").exists() and not (folder / "elsewhere.json").exists()
