@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from genofed.common.errors import GenofedError
-from genofed.common.util.atomic import atomic_path
+from genofed.common.util.atomic import save_torch_atomic
 
 #: The folder of a run's checkpoints, inside its output folder.
 CHECKPOINTS = "checkpoints"
@@ -56,8 +56,7 @@ class Checkpoint:
 def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> Path:
     """Write `folder/round-NNNN.pt` atomically (a crash mid-write leaves the previous one)."""
     path = folder / f"round-{checkpoint.round:04d}.pt"
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint.__dict__, tmp)
+    save_torch_atomic(path, checkpoint.__dict__)  # a full disk is one line, not torch's RuntimeError
     return path
 
 

@@ -24,7 +24,6 @@ The file is a `torch.save` of plain dicts, lists, strings, numbers and tensors, 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import pickle
@@ -40,7 +39,7 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import ConfigError, DataError, GenofedError
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.scoring.model_values import task_problem, value_problem
-from genofed.common.util.atomic import atomic_path
+from genofed.common.util.atomic import save_torch_atomic
 
 FORMAT = "genofed-pretrained/1"
 
@@ -179,13 +178,7 @@ def save_model_file(path: str | Path, model: ModelFile) -> str:
         **({"operating": model.operating} if model.operating else {}),
         **({"validated_on": model.validated_on} if model.validated_on else {}),
     }
-    # serialised first, then written: torch.save reports a storage that refuses the write (disk
-    # full, a file size limit) as a RuntimeError, and a plain write as the OSError `atomic_path`
-    # turns into one line (OutputWriteError)
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    with atomic_path(Path(path)) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+    save_torch_atomic(path, payload)  # a full disk is one line, not torch's RuntimeError
     return digest
 
 

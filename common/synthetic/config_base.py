@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from genofed.common.data.readers.phenotypes import AGE_RANGE
 from genofed.common.privacy.accountant import Step, calibrate_noise, sample_rate, steps_per_epoch
 from genofed.common.synthetic.encoding import PHASED_STATES, states_to_dosages, states_to_haplotypes
+from genofed.common.util.atomic import save_torch_atomic
 from genofed.common.util.checks import require_at_least, require_in_range, require_positive
 
 
@@ -80,7 +81,7 @@ def save_generator(
         "history": [[float(s), float(q), int(k)] for s, q, k in history],
         "losses": [float(x) for x in losses],
     }
-    torch.save(payload, Path(path))
+    save_torch_atomic(path, payload)  # a full disk is one line, not torch's RuntimeError
 
 
 def read_generator(path: str | Path, *, version: int, kind: str) -> dict[str, Any]:

@@ -259,6 +259,21 @@ def write_text_atomic(path: str | Path, text: str, mode: int | None = None) -> N
         tmp.write_text(text, encoding="utf-8")
 
 
+def save_torch_atomic(path: str | Path, payload: object) -> None:
+    """`torch.save(payload)` to `path` atomically, serialised first and then written: torch.save
+    reports a storage that refuses the write (disk full, a file size limit) as a RuntimeError ("
+    unexpected pos ... vs ..."), which reached a user as a traceback; a plain write is the OSError
+    `atomic_path` turns into one line (`OutputWriteError`)."""
+    import io
+
+    import torch  # only where a torch file is written: this module is imported by light commands
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
 def fsync_file(path: str | Path) -> None:
     """Flush a file's data to the disk (a rename alone may reach the disk before the data)."""
     fd = os.open(path, os.O_RDONLY)
