@@ -54,7 +54,7 @@ from pathlib import Path
 from genofed.common.data.loading import SiteData, load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import VCF_SUFFIXES, read_genotypes
-from genofed.common.data.readers._files import BOM, is_gzip
+from genofed.common.data.readers._files import BOM, is_gzip, require_utf8_path
 from genofed.common.data.readers.plink import BED_MAGIC
 from genofed.common.data.readers.table import ID_COLUMN, check_separator, separator
 from genofed.common.data.variants import parse_variant_id
@@ -126,6 +126,10 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
         raise DataError(
             root, "federation folder not found", hint="create one with `genofed simulate-cohorts --out DIR`"
         )
+    require_utf8_path(root)
+    for folder in root.iterdir():  # a name no worker, message or report could carry: before anything
+        if folder.is_dir():
+            require_utf8_path(folder)
     sites = [
         site
         for d in sorted(root.iterdir())

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genofed.common.data.cohort import GenotypeMatrix
-from genofed.common.data.readers._files import check_container, examples
+from genofed.common.data.readers._files import check_container, examples, require_utf8_path
 from genofed.common.data.readers.phenotypes import read_classes, read_covariates, read_phenotypes
 from genofed.common.data.readers.plink import SUFFIXES as PLINK_SUFFIXES
 from genofed.common.data.readers.plink import plink_prefix, read_plink
@@ -48,6 +48,7 @@ def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
     name promises, with that format's specific message.
     """
     path = Path(path)
+    require_utf8_path(path)
     if path.is_dir() and not path.with_name(path.name + ".bed").exists():  # else a PLINK prefix
         raise folder_error(path)
     name = path.name.lower()

@@ -19,6 +19,7 @@ them to one rule set before any parser sees them:
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import struct
 import zipfile
@@ -389,3 +390,20 @@ def examples(items: list[str], limit: int = 5) -> str:
     shown = ", ".join(items[:limit])
     rest = len(items) - limit
     return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+def require_utf8_path(path: Path) -> None:
+    """Refuse (DataError) a path whose name holds bytes that are not UTF-8 (a folder named in
+    cp1251 by an older Russian system, say): Python keeps such bytes as surrogates, which htslib's
+    and bed-reader's path arguments, Ray's messages and the terminal cannot carry, so an intact file
+    read as "corrupt or not a VCF", and in `genofed simulate` the hospital's worker died and took a
+    healthy hospital's round with it (an audit). The name is shown with the odd bytes escaped."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = Path(os.fsencode(path).decode("utf-8", "backslashreplace"))
+        raise DataError(
+            shown,
+            "the name holds bytes that are not UTF-8 (written in another encoding, e.g. cp1251)",
+            hint="rename the file or folder in UTF-8 (e.g. `convmv -f cp1251 -t utf-8 --notest NAME`)",
+        ) from None
