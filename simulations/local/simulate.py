@@ -177,6 +177,7 @@ def _simulate(
     # validation releases are the only evaluation, and there are no reference models
     test = load_test_cohort(settings, panel)
     out_dir.mkdir(parents=True, exist_ok=True)
+    keep_private(out_dir, Path(settings.data_dir), say)
     if test is None:
         say(
             f"no test cohort ({Path(settings.data_dir) / TEST} absent): the model is evaluated by the "
@@ -323,6 +324,18 @@ def _check_label_column(folders: list[SiteFolder], column: str) -> None:
             raise DataError(
                 exc.file, exc.problem, location=exc.location, hint=_without_node_config(exc.hint)
             ) from None
+
+
+def keep_private(out_dir: Path, data_dir: Path, say: Progress) -> None:
+    """Make RUN readable by its owner only (mode 0700) when the hospitals' patients are real (no
+    truth.json): its report and results.json hold figures computed on them without privacy (the
+    references, the case counts), the privacy ledgers their noise secrets, test_predictions.csv
+    each test patient's risk; under the usual umask 022 an audit found them all world-readable.
+    Simulated patients' runs keep the umask's mode."""
+    if (data_dir / TRUTH).exists():
+        return
+    out_dir.chmod(0o700)
+    say(f"{out_dir}: readable by you only (mode 0700): it holds figures computed on the patients")
 
 
 def _say_phenotype_notes(settings: RunSettings, folders: list[SiteFolder], say: Progress) -> None:
