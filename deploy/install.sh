@@ -81,4 +81,12 @@ fi
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     echo "genofed: note: a coordinator needs nginx (apt-get install nginx); a hospital does not" >&2
 fi
+# installed as root for a service account (deploy/README.md): its Python must be one every user can
+# run; a pyenv Python under /root (mode 0700) is not, and the service then fails with "Permission denied"
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && id nobody >/dev/null 2>&1 &&
+    ! runuser -u nobody -- .venv/bin/python -c pass 2>/dev/null; then
+    echo "genofed: note: other users cannot run .venv/bin/python ($(readlink -f .venv/bin/python)):" \
+         "a folder on its path is private to root; for a service account, install with a Python every" \
+         "user can run (e.g. PYTHON=/usr/bin/python3) in a folder they can read" >&2
+fi
 echo "genofed: ready (.venv/bin/genofed)" >&2
