@@ -537,6 +537,8 @@ def read_binding(state_dir: Path) -> dict[str, Any] | None:
         binding = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
+    except PermissionError:
+        raise LedgerRefused(_not_this_users(path)) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise LedgerRefused(f"{path}: unreadable ({exc}); restore it from a backup") from None
     if binding.get("format") != BINDING_FORMAT:
@@ -793,6 +795,8 @@ def _read_index(path: Path) -> dict[str, Any]:
         index = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {"format": INDEX_FORMAT, "files": {}}
+    except PermissionError:
+        raise LedgerRefused(_not_this_users(path)) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise LedgerRefused(
             f"{path}: the ledger index is unreadable ({exc}); restore it from a backup"
@@ -800,6 +804,21 @@ def _read_index(path: Path) -> dict[str, Any]:
     if index.get("format") != INDEX_FORMAT:
         raise LedgerRefused(f"{path}: not a genofed ledger index (format {INDEX_FORMAT!r} expected)")
     return index
+
+
+def _not_this_users(path: Path) -> str:
+    """The refusal of a ledger file this user may not read: whose it is and what to do. An audit
+    got "unreadable ([Errno 13] Permission denied); restore it from a backup" for a state folder
+    of another user's, which is no lost file to restore."""
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    try:
+        owner = pwd.getpwuid(path.stat().st_uid).pw_name
+    except (OSError, KeyError):
+        owner = "another user"
+    return (
+        f"{path}: user {me} may not read it (it belongs to {owner}): run the command as the site's own user "
+        "(the one its agent runs as, e.g. sudo -u genofed), not as another; nothing is lost"
+    )
 
 
 def _audit(

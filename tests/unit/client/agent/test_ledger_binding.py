@@ -537,3 +537,31 @@ def test_a_rotated_key_keeps_the_sites_ledger_and_the_agent_starts_with_it(
         assert main(["hospital", "rotate-key", str(site)]) == 2
     assert "authenticates with the key being replaced" in capsys.readouterr().err
     assert json.loads((site / "hospital.json").read_text())["fingerprint"] == new
+
+
+def test_a_binding_of_another_users_is_said_to_be_theirs_not_lost(
+    tmp_path: Path, cohorts: Path, index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit ran `hospital check` as a user other than the state folder's owner and was told to
+    restore the binding from a backup. (Root reads every file: the refusal is simulated.)"""
+    from genofed.client.agent import ledger_binding
+
+    site = _site(tmp_path, "rostov")
+    _check(site, cohorts, 0, index)
+    real_read = Path.read_text
+
+    def refused(path: Path, *args, **kwargs) -> str:
+        if path.name in (BINDING_FILE, index.name):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refused)
+    for read in (
+        lambda: ledger_binding.read_binding(site / "state"),
+        lambda: ledger_binding._read_index(index),
+    ):
+        with pytest.raises(LedgerRefused) as raised:
+            read()
+        message = str(raised.value)
+        owner = pwd.getpwuid(os.geteuid()).pw_name
+        assert f"may not read it (it belongs to {owner})" in message and "restore" not in message
