@@ -358,9 +358,16 @@ class _DosageBuilder:
 
 
 def _sex_contigs(chrom: str) -> str:
-    """The sex and mitochondrial contigs to exclude, spelt as the file spells its contigs:
-    `^X,Y,MT` would keep every record of a file that names them chrX, chrY, chrM."""
-    return "^chrX,chrY,chrM" if chrom.lower().startswith("chr") else "^X,Y,MT"
+    """The sex and mitochondrial contigs to exclude, spelt as the file spells its contigs (`^X,Y,MT`
+    would keep every record of a file that names them chrX, chrY, chrM), with both of the
+    mitochondrion's names, and the haploid call's own contig when it is no autosome: an
+    array-scale walkthrough's file named it chrMT, which `^chrX,chrY,chrM` kept, and the same
+    refusal came back. (bcftools' -t ignores a name the file does not have.)"""
+    prefix = "chr" if chrom.lower().startswith("chr") else ""
+    contigs = [f"{prefix}{name}" for name in ("X", "Y", "M", "MT")]
+    if chrom not in contigs and not re.fullmatch(r"(chr)?\d+", chrom, flags=re.IGNORECASE):
+        contigs.append(chrom)
+    return "^" + ",".join(contigs)
 
 
 def _site(record: Variant, path: Path, layout: Layout, number: int) -> tuple[str, int, str, list[str]]:

@@ -146,9 +146,17 @@ def test_symbolic_alt_alleles_are_dropped_and_their_calls_missing(write_vcf):
 
 def test_haploid_hint_spells_the_sex_contigs_as_the_file_does(write_vcf):
     e = error(read_vcf, write_vcf(["chrX\t100\t.\tA\tG\t.\t.\t.\tGT\t1\t0\t1"]))
-    assert "bcftools view -t ^chrX,chrY,chrM" in e.hint
+    assert "bcftools view -t ^chrX,chrY,chrM,chrMT)" in e.hint
     e = error(read_vcf, write_vcf(["X\t100\t.\tA\tG\t.\t.\t.\tGT\t1\t0\t1"]))
-    assert "bcftools view -t ^X,Y,MT" in e.hint
+    assert "bcftools view -t ^X,Y,M,MT)" in e.hint
+    # a chr-prefixed GRCh37 export names the mitochondrion chrMT: `^chrX,chrY,chrM` kept it, and the
+    # same refusal came back (an array-scale walkthrough); another non-autosome is named as it is
+    e = error(read_vcf, write_vcf(["chrMT\t100\t.\tA\tG\t.\t.\t.\tGT\t1\t0\t1"]))
+    assert "bcftools view -t ^chrX,chrY,chrM,chrMT)" in e.hint
+    e = error(read_vcf, write_vcf(["chrXY\t100\t.\tA\tG\t.\t.\t.\tGT\t1\t0\t1"]))
+    assert "bcftools view -t ^chrX,chrY,chrM,chrMT,chrXY)" in e.hint
+    e = error(read_vcf, write_vcf(["chr7\t100\t.\tA\tG\t.\t.\t.\tGT\t1\t0\t1"]))
+    assert "^chrX,chrY,chrM,chrMT)" in e.hint  # an autosome's haploid call: no exclusion fixes it
 
 
 @pytest.mark.parametrize(
