@@ -178,15 +178,17 @@ def _check_diploid(
     not_female = next(((line, fields) for line, fields in samples if fields[4] != "2"), None)
     for _, line, fields in kept:
         chrom = normalize_chrom(fields[0]).upper()
+        # the .bim's id, or where it has none ('.', as arrays' exports often write) its position
+        name = fields[1] if fields[1] not in ("", ".") else f"{fields[0]}:{fields[3]}"
         if chrom in HAPLOID_EVERYWHERE:
-            problem = f"variant {fields[1]} is on chromosome {fields[0]}, which is haploid in every sample"
+            problem = f"variant {name} is on chromosome {fields[0]}, which is haploid in every sample"
             hint = (
                 f"keep the autosomes: plink2 --bfile {prefix} --chr 1-22 --make-bed --out {prefix}.autosomes"
             )
         elif chrom == "X" and not_female is not None:
             sex = "male" if not_female[1][4] == "1" else "of unknown sex"
             problem = (
-                f"variant {fields[1]} is on chromosome X and sample {not_female[1][1]} (.fam line "
+                f"variant {name} is on chromosome X and sample {not_female[1][1]} (.fam line "
                 f"{not_female[0]}) is {sex} (sex code {not_female[1][4]}), so its X calls are haploid"
             )
             hint = (
@@ -199,7 +201,7 @@ def _check_diploid(
             bim,
             f"{problem}; PLINK stores a haploid call as homozygous, which genofed would count as 2 "
             "copies and so bias every model",
-            location=f"line {line}, variant {fields[1]}",
+            location=f"line {line}, variant {name}",
             hint=hint,
         )
 

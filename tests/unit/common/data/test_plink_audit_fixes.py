@@ -72,6 +72,16 @@ def test_y_and_mt_refused_even_in_females(tmp_path, chrom):
     assert "--chr 1-22" in e.hint
 
 
+def test_a_haploid_variant_without_an_id_is_named_by_its_position(tmp_path):
+    """An array export's .bim often has '.' for ids: the refusal said "variant .: variant . is on
+    chromosome X" (an array-scale walkthrough)."""
+    prefix = _plink(tmp_path, [[0, 2], [1, 0]], ["1", "X"], ["G", "T"], ["A", "C"], sex=[2, 1])
+    bim = prefix.with_suffix(".bim")
+    bim.write_text(bim.read_text().replace("\tv1\t", "\t.\t"))
+    e = error(read_plink, prefix)
+    assert e.location == "line 2, variant X:20" and "variant X:20 is on chromosome X" in e.problem
+
+
 def test_female_x_and_pseudoautosomal_xy_are_read_with_vcf_names(tmp_path):
     prefix = _plink(tmp_path, [[0, 1, 2], [2, 1, 0]], ["23", "23", "25"], ["G", "T", "C"], ["A", "C", "G"])
     m = read_plink(prefix)
