@@ -27,6 +27,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,22 @@ def use_token_authentication() -> None:
     if "ray._raylet" in sys.modules:
         logger.info("Ray was imported before its token authentication was set: the cluster runs without it")
         return
+    if not _has_token_authentication():
+        logger.warning("this Ray has no token authentication (ray >= 2.52 has): its ports take anyone")
+        return
     os.environ["RAY_AUTH_MODE"] = "token"
     if not ({"RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"} & set(os.environ)):
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+
+
+def _has_token_authentication() -> bool:
+    """Whether the installed Ray has token authentication (2.52 on), read from its metadata: importing
+    Ray to ask would fix its mode before it is set."""
+    try:
+        major, minor = (int(part) for part in metadata.version("ray").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return False
+    return (major, minor) >= (2, 52)
 
 
 def private_cluster_args() -> dict[str, Any]:

@@ -83,3 +83,10 @@ def test_token_authentication_only_where_ray_can_still_take_it(ray_imported_befo
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == (["None", "0"] if ray_imported_before else ["token", "64"])
+
+
+def test_a_ray_without_token_authentication_is_warned_of_not_configured(monkeypatch, no_ray_auth, caplog):
+    monkeypatch.delitem(sys.modules, "ray._raylet", raising=False)
+    monkeypatch.setattr(ray_cluster.metadata, "version", lambda name: "2.51.0")
+    ray_cluster.use_token_authentication()
+    assert "RAY_AUTH_MODE" not in os.environ and "no token authentication" in caplog.text
