@@ -136,6 +136,8 @@ def serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock | 
         if stop["signal"]:  # the stop the operator asked for is a clean exit, even one that had to
             return 0  # kill the group after the grace (the SuperNode's own code is then -9)
         if flower_code != NOT_ACTIVATED_EXIT:
+            if code != 0:  # else an agent started beside another on the same port ended without a word
+                say(_exited(code, folder, options.local_port))
             return code
         attempt += 1
         say(
@@ -153,6 +155,18 @@ def serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock | 
         if _wait_unless_stopped(RETRY_SECONDS, stop):
             return 0  # stopped between two SuperNodes: nothing runs, as graceful as a SuperNode's stop
         require_free_port(options.local_port)
+
+
+def _exited(code: int, folder: Path, port: int) -> str:
+    """What the agent says when its SuperNode ended by itself with an error: two agents started at
+    once on the default --local-port both passed the port check, and the second one's SuperNode
+    died ("SuperNode Runtime HTTP API failed to start") while the agent said nothing."""
+    return (
+        f"the SuperNode exited with code {code}; its lines above (and {folder / 'supernode.log'}) say why. "
+        f"Where they say its Runtime HTTP API failed to start, another program took --local-port {port} "
+        "after this agent checked it (another agent started at the same moment?): start this agent with "
+        "another --local-port"
+    )
 
 
 def require_free_port(port: int) -> None:

@@ -218,6 +218,25 @@ def test_a_local_port_taken_while_the_agent_waits_to_retry_is_refused_in_one_lin
         taken.close()
 
 
+def test_a_supernode_that_ends_in_an_error_is_said_with_the_port_it_may_have_lost(tmp_path, monkeypatch):
+    """Two agents started at the same moment on the default --local-port both passed the port check;
+    the second one's SuperNode died ("Runtime HTTP API failed to start") and the agent said nothing
+    (an audit as two unprivileged users)."""
+    from genofed.client.agent import supernode
+
+    stop = {"signal": None, "restart_agent": 0, "supernode": None, "ended": None, "killed": False}
+    monkeypatch.setattr(supernode, "_stop_on_signals", lambda: stop)
+    monkeypatch.setattr(supernode, "_run_supernode", lambda *args: (1, None))
+    options = AgentOptions(coordinator="localhost:9", ca=tmp_path / "ca.pem", local_port=9094)
+    launch = supernode.Launch([], {}, "127.0.0.1:9094", tmp_path / "s", "h", tmp_path / "a")
+    said: list[str] = []
+    assert supernode.serve(tmp_path, launch, options, None, said.append) == 1
+    assert len(said) == 1 and "exited with code 1" in said[0] and "another --local-port" in said[0]
+    monkeypatch.setattr(supernode, "_run_supernode", lambda *args: (0, None))
+    said.clear()
+    assert supernode.serve(tmp_path, launch, options, None, said.append) == 0 and said == []
+
+
 def test_start_checks_the_local_port_before_writing_the_secret(
     tmp_path: Path, cohorts: Path, ca: Path
 ) -> None:
