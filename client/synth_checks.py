@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from genofed.client.agent.ledger_binding import BINDING_FILE
 from genofed.client.agent.ledger_report import BUDGET_FILE
@@ -21,8 +22,18 @@ from genofed.common.privacy.ledger import LEDGER_FILE
 from genofed.common.util.atomic import require_replaceable_dir, require_writable_target
 from genofed.common.util.checks import require
 
-if TYPE_CHECKING:
-    from genofed.client.synth import SynthOptions
+
+class CheckedOptions(Protocol):
+    """What these checks read of `genofed.client.synth.SynthOptions` (a Protocol: synth.py imports
+    this module, not the other way round)."""
+
+    epsilon: float
+    budget: float | None
+    state_dir: str
+    bound_to_data: bool
+    phase: str
+    warn: Callable[[str], None] | None
+
 
 logger = logging.getLogger("genofed.client.synth")
 
@@ -74,7 +85,7 @@ def refuse_ledger_files_in(out: Path) -> None:
         )
 
 
-def check_ledger_options(options: SynthOptions) -> None:
+def check_ledger_options(options: CheckedOptions) -> None:
     """A hospital's own run without DP: `--budget` and `--state-dir` are refused, for they apply
     only under DP (an audit ran `--epsilon inf --budget 3 --state-dir stq` and `--budget 3` with no
     `--epsilon`: both ran unprotected, never saying the two were ignored). One exception: a site's
@@ -105,7 +116,7 @@ def check_ledger_options(options: SynthOptions) -> None:
     )
 
 
-def check_phase_input(genotypes: str | Path, options: SynthOptions) -> None:
+def check_phase_input(genotypes: str | Path, options: CheckedOptions) -> None:
     """`--phase phased` states that the input VCF is phased: refused for any other input (PLINK or a
     table carries no phase), before anything is read, written or charged."""
     if options.phase != "phased" or is_vcf(genotypes):
@@ -117,7 +128,7 @@ def check_phase_input(genotypes: str | Path, options: SynthOptions) -> None:
     )
 
 
-def check_destination(out: Path, options: SynthOptions) -> None:
+def check_destination(out: Path, options: CheckedOptions) -> None:
     """A new (or empty) output folder where files can be written (checked before the generator is
     charged: budget spent for an output that cannot be written is lost), and under DP a state dir
     whose ledger pays for the generator."""
