@@ -222,6 +222,7 @@ def check_cohort(
         *_monomorphic_warning(cohort, missing),
         *_imbalance_warning(cohort, imbalance_ratio),
         *_covariate_warnings(cohort),
+        *_haploid_chromosome_warning(cohort, missing),
     ]
 
 
@@ -379,6 +380,50 @@ def _covariate_warnings(cohort: Cohort) -> list[DataWarning]:
         if note:
             warnings.append(DataWarning("constant_age", note))
     return warnings
+
+
+#: Chromosome X's pseudo-autosomal regions, diploid in males too: inside PAR1 or PAR2 on GRCh37 or
+#: GRCh38 (PAR1 ends at 2,699,520 / 2,781,479; PAR2 starts at 154,931,044 / 155,701,383).
+PAR1_END, PAR2_START = 2_781_479, 154_931_044
+
+
+def _haploid_chromosome_warning(cohort: Cohort, missing: np.ndarray) -> list[DataWarning]:
+    """A warning for calls that are haploid in life but diploid in the file: chromosome X outside
+    the pseudo-autosomal regions in males (by the sex column), Y and MT in everyone. A VCF that
+    writes them as 0/0 and 1/1 (some array-to-VCF converters do) passes the reader, and each
+    counts as 0 or 2 copies where a person has 0 or 1: the bias the PLINK reader refuses male X
+    for (an array-scale walkthrough found such a VCF trained without a word)."""
+    chrom_pos = [variant.split(":")[:2] for variant in cohort.variant_ids]
+    on_x = np.array([c == "X" and PAR1_END < int(p) < PAR2_START for c, p in chrom_pos], dtype=bool)
+    on_y_or_mt = np.array([c in ("Y", "MT", "M") for c, _ in chrom_pos], dtype=bool)
+    sex_column = next((c for c in cohort.covariates.columns if str(c).lower() == "sex"), None)
+    males = (
+        (pd.to_numeric(cohort.covariates[sex_column], errors="coerce") == SEXES["male"]).to_numpy()
+        if sex_column is not None
+        else np.zeros(cohort.n_samples, dtype=bool)
+    )
+    called = ~missing
+    x_calls = int(called[np.ix_(males, on_x)].sum())
+    other_calls = int(called[:, on_y_or_mt].sum())
+    if not x_calls and not other_calls:
+        return []
+    parts = []
+    if x_calls:
+        hets = int((cohort.dosages[np.ix_(males, on_x)] == 1).sum())
+        parts.append(
+            f"{x_calls} call(s) of {int(males.sum())} male patient(s) on chromosome X outside its "
+            f"pseudo-autosomal regions ({hets} of them heterozygous, which a male X cannot be)"
+        )
+    if other_calls:
+        parts.append(f"{other_calls} call(s) on chromosome Y or MT")
+    return [
+        DataWarning(
+            "haploid_as_diploid",
+            f"{' and '.join(parts)}: haploid in life, so each call counts 0 or 2 copies where the person "
+            "has 0 or 1, which biases the model; keep the autosomes (e.g. bcftools view -t "
+            "^X,Y,MT,chrX,chrY,chrM,chrMT), as the PLINK reader requires for male X",
+        )
+    ]
 
 
 def zero_ages_note(column: str, values: pd.Series) -> str | None:

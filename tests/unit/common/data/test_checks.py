@@ -155,3 +155,29 @@ def test_check_cohort_refuses_covariates_outside_the_documented_ranges(column, v
     ph.covariates.loc["P003", column] = value
     e = error(check_cohort, join_cohort(g, ph))
     assert e.file == "phenotypes.csv" and e.location == "sample P003" and f"covariate {column}" in e.problem
+
+
+def test_diploid_calls_on_haploid_chromosomes_are_warned_of():
+    """A VCF that writes a male's X (outside the pseudo-autosomal regions), or anyone's Y or MT, as
+    0/0 and 1/1 passes the reader and counts 0 or 2 copies where the person has 0 or 1: the PLINK
+    reader refuses male X for that bias; an array-scale walkthrough's VCF trained without a word."""
+    ids = ["1:100:A:G", "X:60000:C:T", "X:50000000:A:G", "X:155000000:G:A", "1:200:C:T"]
+    g = genotypes(m=5)
+    g = GenotypeMatrix(g.dosages, g.sample_ids, ids, source=g.source)
+    ph = phenotypes(g.sample_ids)
+    ph.covariates["sex"] = [0.0 if i < 10 else 1.0 for i in range(len(g.sample_ids))]  # 10 males
+    warnings = [w for w in check_cohort(join_cohort(g, ph)) if w.code == "haploid_as_diploid"]
+    hets = int((g.dosages[:10, 2] == 1).sum())
+    assert len(warnings) == 1
+    assert "10 call(s) of 10 male patient(s) on chromosome X" in warnings[0].message  # PAR1/2 left out
+    assert f"({hets} of them heterozygous" in warnings[0].message and "bcftools view -t ^X,Y,MT" in (
+        warnings[0].message
+    )
+    # females only, or no sex column: X says nothing; Y and MT are haploid in everyone
+    ph.covariates["sex"] = 1.0
+    assert not [w for w in check_cohort(join_cohort(g, ph)) if w.code == "haploid_as_diploid"]
+    on_y = GenotypeMatrix(g.dosages, g.sample_ids, [*ids[:4], "MT:300:A:G"], source=g.source)
+    (warning,) = [
+        w for w in check_cohort(join_cohort(on_y, phenotypes(g.sample_ids))) if w.code == "haploid_as_diploid"
+    ]
+    assert warning.message.startswith("40 call(s) on chromosome Y or MT")
