@@ -16,6 +16,7 @@ import pandas as pd
 from genofed.common.data.cohort import MISSING, Cohort, GenotypeMatrix, Phenotypes
 from genofed.common.data.readers._files import examples
 from genofed.common.data.readers.phenotypes import SEXES, covariate_range
+from genofed.common.data.variants import HAPLOID_EVERYWHERE
 from genofed.common.errors import DataError, DataWarning
 
 
@@ -393,9 +394,10 @@ def _haploid_chromosome_warning(cohort: Cohort, missing: np.ndarray) -> list[Dat
     writes them as 0/0 and 1/1 (some array-to-VCF converters do) passes the reader, and each
     counts as 0 or 2 copies where a person has 0 or 1: the bias the PLINK reader refuses male X
     for (an array-scale walkthrough found such a VCF trained without a word)."""
-    chrom_pos = [variant.split(":")[:2] for variant in cohort.variant_ids]
+    # ids as the readers write them (`make_variant_id`: chromosome normalised), so a split suffices
+    chrom_pos = [variant.split(":", 2)[:2] for variant in cohort.variant_ids]
     on_x = np.array([c == "X" and PAR1_END < int(p) < PAR2_START for c, p in chrom_pos], dtype=bool)
-    on_y_or_mt = np.array([c in ("Y", "MT", "M") for c, _ in chrom_pos], dtype=bool)
+    on_y_or_mt = np.array([c in HAPLOID_EVERYWHERE for c, _ in chrom_pos], dtype=bool)
     sex_column = next((c for c in cohort.covariates.columns if str(c).lower() == "sex"), None)
     males = (
         (pd.to_numeric(cohort.covariates[sex_column], errors="coerce") == SEXES["male"]).to_numpy()

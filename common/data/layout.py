@@ -127,14 +127,13 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
             root, "federation folder not found", hint="create one with `genofed simulate-cohorts --out DIR`"
         )
     require_utf8_path(root)
-    for folder in root.iterdir():  # a name no worker, message or report could carry: before anything
-        if folder.is_dir():
-            require_utf8_path(folder)
+    folders = sorted(d for d in root.iterdir() if d.is_dir())
+    for folder in folders:  # a name no worker, message or report could carry: before anything
+        require_utf8_path(folder)
     sites = [
         site
-        for d in sorted(root.iterdir())
-        if d.is_dir()
-        and d.name not in NOT_HOSPITALS
+        for d in folders
+        if d.name not in NOT_HOSPITALS
         and not d.name.startswith(".")
         and (site := _hospital_files(d)) is not None
     ]

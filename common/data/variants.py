@@ -24,6 +24,9 @@ class Variant(NamedTuple):
 #: PLINK 1.9's numeric codes for the sex and mitochondrial chromosomes, and the `M` spelling of MT,
 #: by the name genofed writes: a .bim says `23` where the panel (from a VCF) says `X`.
 CHROM_ALIASES = {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}
+#: Chromosomes haploid in every sample (after `normalize_chrom`); X is haploid in males only,
+#: outside its pseudo-autosomal regions (`genofed.common.data.checks`).
+HAPLOID_EVERYWHERE = frozenset({"Y", "MT"})
 
 
 def normalize_chrom(chrom: str) -> str:

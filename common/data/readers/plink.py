@@ -39,7 +39,7 @@ from bed_reader import open_bed
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
 from genofed.common.data.readers._files import check_container, examples, iter_lines, require_file
-from genofed.common.data.variants import make_variant_id, normalize_chrom
+from genofed.common.data.variants import HAPLOID_EVERYWHERE, make_variant_id, normalize_chrom
 from genofed.common.errors import DataError
 
 SUFFIXES = (".bed", ".bim", ".fam")
@@ -56,8 +56,6 @@ FAM_MISSING = {"na", "nan"}
 MISSING_ALLELES = {"0", "."}
 #: An allele genofed can put in a variant id: a base sequence (a SNP or an indel).
 BASES = re.compile(r"[ACGTNacgtn]+")
-#: Chromosomes haploid in every sample (after `normalize_chrom`); X is haploid in males only.
-HAPLOID_EVERYWHERE = {"Y", "MT"}
 
 
 def plink_prefix(path: str | Path) -> Path:
