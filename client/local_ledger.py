@@ -98,10 +98,10 @@ from genofed.client.agent.ledger_binding import (
     DataHashes,
     bind_ledger,
     cohort_sha256,
-    index_path,
     require_settings_as_recorded,
     site_delta,
 )
+from genofed.client.agent.ledger_indexes import index_path, read_index, registry_path, with_other_indexes
 from genofed.client.agent.ledger_report import BUDGET_FILE, BUDGET_FORMAT, recorded_budget
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import BudgetExhausted, Step, epsilon_of
@@ -334,14 +334,15 @@ def default_delta(state_dir: str | Path) -> float:
 def bound_state_dir(genotypes: str | Path, sample_ids: Sequence[str] = ()) -> Path | None:
     """The state folder whose ledger the machine-wide index binds these genotypes to (their file,
     else their patients), or None: for a release given no state folder. An unreadable index is
-    no ledger here; the binding itself refuses it where one is given."""
+    no ledger here; the binding itself refuses it where one is given. Every index of the user's
+    registry is read (`with_other_indexes`): a release made with another `GENOFED_HOME` finds the
+    site's ledger all the same."""
     try:
-        index = json.loads(index_path().read_text(encoding="utf-8"))
-        files = index["files"]
+        files = with_other_indexes(read_index(index_path()), index_path(), registry_path())["files"]
         for sha in (genotypes_sha256(genotypes), cohort_sha256(sample_ids) if len(sample_ids) else ""):
             if sha and sha in files:
                 return Path(files[sha]["state_dir"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (GenofedError, OSError, ValueError, KeyError, TypeError):
         return None
     return None
 

@@ -20,16 +20,19 @@ from genofed.simulations.cohorts.real import SharedDataMissing, shared_data_dir
 
 @pytest.fixture(scope="session", autouse=True)
 def ledger_index_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The machine-wide privacy-ledger index (`$GENOFED_HOME/ledgers.json`) in a folder of the test
-    session's own: commands that bind a ledger to its data (`hospital check`, `synth --epsilon`)
-    must never write into the home folder of whoever runs the tests, nor read what is there."""
-    previous = os.environ.get("GENOFED_HOME")
-    os.environ["GENOFED_HOME"] = str(tmp_path_factory.mktemp("genofed-home"))
+    """The machine-wide privacy-ledger index (`$GENOFED_HOME/ledgers.json`) and the list of a user's
+    indexes (`$GENOFED_INDEX_REGISTRY`) in a folder of the test session's own: commands that bind a
+    ledger to its data (`hospital check`, `synth --epsilon`) must never write into the home folder
+    of whoever runs the tests, nor read what is there."""
+    previous = {name: os.environ.get(name) for name in ("GENOFED_HOME", "GENOFED_INDEX_REGISTRY")}
+    home = tmp_path_factory.mktemp("genofed-home")
+    os.environ.update(GENOFED_HOME=str(home), GENOFED_INDEX_REGISTRY=str(home / "indexes.json"))
     yield
-    if previous is None:
-        os.environ.pop("GENOFED_HOME", None)
-    else:
-        os.environ["GENOFED_HOME"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +41,11 @@ def ledger_index_of_the_test(
 ) -> None:
     """Each test its own ledger index: tests share the session's simulated cohorts, and one test's
     binding of those files to its state folder must not refuse the next test's (module and session
-    fixtures keep `ledger_index_of_the_session`'s)."""
-    monkeypatch.setenv("GENOFED_HOME", str(tmp_path_factory.mktemp("genofed-home")))
+    fixtures keep `ledger_index_of_the_session`'s), and its own list of indexes: a test that sets
+    another GENOFED_HOME sees this one's bindings, as a user would."""
+    home = tmp_path_factory.mktemp("genofed-home")
+    monkeypatch.setenv("GENOFED_HOME", str(home))
+    monkeypatch.setenv("GENOFED_INDEX_REGISTRY", str(home / "indexes.json"))
 
 
 @pytest.fixture(autouse=True)

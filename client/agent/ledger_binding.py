@@ -12,7 +12,8 @@ fresh ledger with a fresh budget, a fresh noise secret and a fresh validation sp
 - a machine-wide index, `ledgers.json` in `$GENOFED_HOME` (default: `.local/state/genofed` in
   the home folder that the password database gives the user running the agent, not `$HOME`,
   so `sudo -u genofed genofed hospital check` and the service find the same index), maps every
-  data file hash a ledger was ever bound to onto that ledger's state folder.
+  data file hash a ledger was ever bound to onto that ledger's state folder; every other index
+  the user bound a ledger in is read with it (`genofed.client.agent.ledger_indexes`).
 
 `hospital check` and `hospital start` refuse, with a one-line reason and what to do:
 - data whose genotypes or phenotypes file already has a ledger in another state folder;
@@ -38,9 +39,10 @@ renames the patients in both files, or exports a different subset of them; it ma
 deliberate, logged act, not an accident. A ledger restored from a copy taken after the last
 check, start or stop of the agent is not told apart: the mark does not know the charges since (the
 agent charges without updating it; a killed agent, SIGKILL or power loss, records nothing at its
-stop). What it refuses that it need not: two cohorts under one index (one user account) whose
-patients carry the same ids (both numbered 1..100): they look like one cohort; `--new-ledger
-REASON` (audited) or an index of their own (`GENOFED_HOME`) separates them.
+stop). What it refuses that it need not: two cohorts of one user account whose patients carry the
+same ids (both numbered 1..100): they look like one cohort; `--new-ledger REASON` (audited), or an
+index and an index registry of their own (`GENOFED_HOME` and `GENOFED_INDEX_REGISTRY`), separates
+them.
 """
 
 from __future__ import annotations
@@ -49,23 +51,28 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
-import pwd
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.keys import SITE_FILE
+from genofed.client.agent.ledger_indexes import (
+    REGISTRY_FILE,
+    LedgerRefused,
+    index_path,
+    not_this_users,
+    read_index,
+    register_index,
+    registry_path,
+    with_other_indexes,
+)
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.atomic import exclusive_lock, write_text_atomic
 from genofed.common.util.hashing import file_sha256
 
-INDEX_ENV = "GENOFED_HOME"
-INDEX_FILE = "ledgers.json"
 BINDING_FILE = "data-binding.json"
-INDEX_FORMAT = "genofed-ledgers/1"
 BINDING_FORMAT = "genofed-ledger-binding/1"
 #: The agent's noise secret, written when it handles its first message (`genofed.client.site.site_secret`).
 SECRET_FILE = "secret.key"
@@ -84,10 +91,6 @@ BUDGET_KEY = "budget"
 #: The settings of hospital.json's "data" that bound what the site releases, beside the budget and
 #: delta: the record keeps them too, so that none changes by a hand edit (`require_settings_as_recorded`).
 GUARDED_SETTINGS = ("require_secagg", "max_coalition_epsilon", "max_evaluations", "declared_size")
-
-
-class LedgerRefused(GenofedError):
-    """The agent would start on a ledger that does not belong to its data."""
 
 
 class BudgetEdited(GenofedError):
@@ -149,15 +152,6 @@ def cohort_sha256(sample_ids: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted({str(s) for s in sample_ids})).encode()).hexdigest()
 
 
-def index_path() -> Path:
-    """The machine-wide ledger index of the user running the agent: `$GENOFED_HOME/ledgers.json`,
-    else in the user's home folder from the password database (the same for the service and for
-    an operator's `sudo -u`, whatever `$HOME` says)."""
-    if os.environ.get(INDEX_ENV):
-        return Path(os.environ[INDEX_ENV]) / INDEX_FILE
-    return Path(pwd.getpwuid(os.geteuid()).pw_dir) / ".local" / "state" / "genofed" / INDEX_FILE
-
-
 def bind_ledger(
     state_dir: str | Path,
     data: DataHashes,
@@ -167,6 +161,7 @@ def bind_ledger(
     new_ledger: str = "",
     data_update: str = "",
     index_file: Path | None = None,
+    registry_file: Path | None = None,
     audit_log: Path | None = None,
     delta: float | None = None,
     record: bool = True,
@@ -174,13 +169,16 @@ def bind_ledger(
     """Check that `state_dir`'s ledger belongs to `data` and holds what it held (refusing
     otherwise), then record the binding and the ledger's high-water mark (its epsilon at `delta`,
     the site's; None: the delta of the mark already recorded) in the state folder and the index;
-    returns what was done. `audit_log`: the site's, where an override is written and which tells
-    whether the agent has spent anything (a lost ledger). `record` False: the checks alone, nothing
-    written (a release that may still be refused for other reasons checks first and binds only
-    once nothing else can refuse it: an audit found a refused `synth` had bound the patients to a
-    fresh folder, and the site's own `hospital check` was then refused)."""
+    returns what was done. The index is `index_file` read with the other indexes of
+    `registry_file`, in which it is then listed (`index_file` None: `index_path()` and
+    `registry_path()`; an `index_file` given alone, a harness's or a test's, is read with the
+    registry beside it: a world of its own). `audit_log`: the site's, where an override is written
+    and which tells whether the agent has spent anything (a lost ledger). `record` False: the
+    checks alone, nothing written (a release that may still be refused for other reasons checks
+    first and binds only once nothing else can refuse it: an audit found a refused `synth` had
+    bound the patients to a fresh folder, and the site's own `hospital check` was then refused)."""
     state_dir = Path(state_dir).resolve()
-    index_file = index_file or index_path()
+    index_file, registry_file = _index_and_registry(index_file, registry_file)
     for flag, value in (("--new-ledger", new_ledger), ("--data-update", data_update)):
         if value is not None and value != "" and not value.strip():
             raise LedgerRefused(
@@ -189,11 +187,12 @@ def bind_ledger(
             )
     index_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with exclusive_lock(index_file):  # agents of several sites may share a machine
-        index = _read_index(index_file)
+        index = read_index(index_file)
+        view = with_other_indexes(index, index_file, registry_file)
         decision = decide(
             state_dir,
             data,
-            index,
+            view,
             new_ledger=new_ledger.strip(),
             data_update=data_update.strip(),
             command=command,
@@ -203,10 +202,18 @@ def bind_ledger(
         _require_appendable_logs(logs)  # before anything is recorded: an override is never unlogged
         if not record:
             return decision
-        _record(state_dir, data, site, index, index_file, decision, delta)
+        register_index(index_file, registry_file)
+        _record(state_dir, data, site, index, view, index_file, decision, delta)
     for log in logs:
         _audit(log, state_dir, data, decision, command, moved_away=log != audit_log)
     return decision
+
+
+def _index_and_registry(index_file: Path | None, registry_file: Path | None) -> tuple[Path, Path]:
+    """The index a command writes and the registry of the indexes it reads (see `bind_ledger`)."""
+    if index_file is None:
+        return index_path(), registry_file or registry_path()
+    return index_file, registry_file or index_file.parent / REGISTRY_FILE
 
 
 def _override_logs(decision: Decision, audit_log: Path | None) -> list[Path]:
@@ -360,7 +367,9 @@ def _forgotten(
     return []
 
 
-def require_high_water(state_dir: Path, index_file: Path | None = None) -> None:
+def require_high_water(
+    state_dir: Path, index_file: Path | None = None, registry_file: Path | None = None
+) -> None:
     """Refuse (LedgerRefused) the ledger in `state_dir` when it is gone or holds less than the
     high-water mark its binding or the machine-wide index recorded; reads only, writes nothing.
 
@@ -368,9 +377,10 @@ def require_high_water(state_dir: Path, index_file: Path | None = None) -> None:
     ledger at face value ("nothing spent yet"), while the spending commands refused it; it runs
     the same check (`_forgotten`), without an override."""
     state_dir = Path(state_dir).resolve()
-    index_file = index_file or index_path()
-    index = _read_index(index_file) if index_file.is_file() else {"format": INDEX_FORMAT, "files": {}}
-    marks = _marks(read_binding(state_dir), index, state_dir)
+    index_file, registry_file = _index_and_registry(index_file, registry_file)
+    index = read_index(index_file)
+    view = with_other_indexes(index, index_file, registry_file)
+    marks = _marks(read_binding(state_dir), view, state_dir)
     if not marks:
         return
     path = state_dir / LEDGER_FILE
@@ -538,7 +548,7 @@ def read_binding(state_dir: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except PermissionError:
-        raise LedgerRefused(_not_this_users(path)) from None
+        raise LedgerRefused(not_this_users(path)) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise LedgerRefused(f"{path}: unreadable ({exc}); restore it from a backup") from None
     if binding.get("format") != BINDING_FORMAT:
@@ -567,16 +577,18 @@ def _record(
     data: DataHashes,
     site: str,
     index: dict[str, Any],
+    view: dict[str, Any],
     index_file: Path,
     decision: Decision,
     delta: float | None = None,
 ) -> None:
-    """Write the binding (state folder) and the index entries, with the ledger's high-water mark
-    (`decide` refused a ledger below it, unless told `--new-ledger`: then it is the ledger as it
-    is); unchanged files are not rewritten."""
+    """Write the binding (state folder) and the entries of `index` (read from `index_file`), with
+    the ledger's high-water mark (`decide` refused a ledger below it, unless told `--new-ledger`:
+    then it is the ledger as it is); unchanged files are not rewritten. `view`: `index` with the
+    user's other indexes (`with_other_indexes`), whose marks and entries are what was known."""
     now = _now()
     binding = read_binding(state_dir)
-    known = _marks(binding, index, state_dir)
+    known = _marks(binding, view, state_dir)
     delta = _mark_delta(delta, known)
     if binding is None or decision.action in ("new-ledger", "data-update"):
         previous = list((binding or {}).get("previous", []))
@@ -606,6 +618,9 @@ def _record(
         entry = index["files"].get(sha)
         if entry and Path(entry["state_dir"]) == state_dir:
             continue
+        seen = view["files"].get(sha)
+        if seen and Path(seen["state_dir"]) != state_dir:
+            entry = seen  # the ledger it had, in whichever index recorded it last
         replaced = []
         if entry:  # a new ledger for data that had one: the old entry stays on record
             replaced = [
@@ -643,7 +658,7 @@ def record_spent(
     if not path.exists() or not index_file.parent.is_dir():
         return False
     with exclusive_lock(index_file):
-        index = _read_index(index_file)
+        index = read_index(index_file)
         binding = read_binding(state_dir)
         known = any(Path(e["state_dir"]) == state_dir for e in index["files"].values())
         if binding is None and not known:
@@ -790,37 +805,6 @@ def _set_index_mark(index: dict[str, Any], state_dir: Path, mark: dict[str, Any]
     return True
 
 
-def _read_index(path: Path) -> dict[str, Any]:
-    try:
-        index = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {"format": INDEX_FORMAT, "files": {}}
-    except PermissionError:
-        raise LedgerRefused(_not_this_users(path)) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LedgerRefused(
-            f"{path}: the ledger index is unreadable ({exc}); restore it from a backup"
-        ) from None
-    if index.get("format") != INDEX_FORMAT:
-        raise LedgerRefused(f"{path}: not a genofed ledger index (format {INDEX_FORMAT!r} expected)")
-    return index
-
-
-def _not_this_users(path: Path) -> str:
-    """The refusal of a ledger file this user may not read: whose it is and what to do. An audit
-    got "unreadable ([Errno 13] Permission denied); restore it from a backup" for a state folder
-    of another user's, which is no lost file to restore."""
-    me = pwd.getpwuid(os.geteuid()).pw_name
-    try:
-        owner = pwd.getpwuid(path.stat().st_uid).pw_name
-    except (OSError, KeyError):
-        owner = "another user"
-    return (
-        f"{path}: user {me} may not read it (it belongs to {owner}): run the command as the site's own user "
-        "(the one its agent runs as, e.g. sudo -u genofed), not as another; nothing is lost"
-    )
-
-
 def _audit(
     audit_log: Path,
     state_dir: Path,
@@ -863,11 +847,12 @@ def _elsewhere(elsewhere: dict[str, dict[str, Any]]) -> str:
     role, entry = next(iter(elsewhere.items()))
     what = "these patients (the same sample ids, in other files)" if role == "cohort" else f"this {role} file"
     verb = "already have" if role == "cohort" else "already has"
+    where = f", recorded in the ledger index {entry['index']}" if entry.get("index") else ""
     return (
         f"{what} {verb} a privacy ledger in {entry['state_dir']} (site {entry['site']}, bound "
-        f"{entry['bound_at']}): run the agent with that site folder (or restore it); a new ledger would "
-        "forget the privacy already spent. To start a new ledger on purpose: --new-ledger REASON (written "
-        "to the audit log)"
+        f"{entry['bound_at']}{where}): run the agent with that site folder (or restore it); a new ledger "
+        "would forget the privacy already spent. To start a new ledger on purpose: --new-ledger REASON "
+        "(written to the audit log)"
     )
 
 

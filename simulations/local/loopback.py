@@ -4,8 +4,9 @@
 nginx Fleet proxy) and one `genofed hospital start` per hospital (Flower's SuperNode), exactly as
 at real sites, only with every folder under one root, free local ports, and one ledger index for
 all the hospitals of the root (`GENOFED_HOME=ROOT/genofed-home`, as if each were its own
-machine's). The deployment tests and `bench/deployed.py` use it; nothing here replaces a Flower
-component.
+machine's), listed in a registry of its own (`GENOFED_INDEX_REGISTRY`): a demo never reads or
+joins the user's own ledger indexes. The deployment tests and `bench/deployed.py` use it;
+nothing here replaces a Flower component.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
-from genofed.client.agent.ledger_binding import INDEX_ENV, INDEX_FILE
+from genofed.client.agent.ledger_indexes import INDEX_ENV, INDEX_FILE, REGISTRY_ENV, REGISTRY_FILE
 from genofed.common.data.layout import SiteFolder, hospital_folders
 from genofed.server.service.enrollment import enroll
 from genofed.server.service.federation_folder import RUN_DIR, init_federation
@@ -89,7 +90,11 @@ class Loopback:
         self, name: str, *args: str, command: list[str] | None = None, env: dict | None = None
     ) -> subprocess.Popen:
         log = (self.root / f"{name}.log").open("wb")
-        env = dict(env if env is not None else os.environ, **{INDEX_ENV: str(self.root / HOME)})
+        home = self.root / HOME  # and its own list of indexes: not the user's (`ledger_indexes`)
+        env = dict(
+            env if env is not None else os.environ,
+            **{INDEX_ENV: str(home), REGISTRY_ENV: str(home / REGISTRY_FILE)},
+        )
         process = subprocess.Popen(
             command or [GENOFED, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )

@@ -12,7 +12,7 @@ import pytest
 from helpers.site_files import write_small_site
 
 from genofed.cli.main import main
-from genofed.client.agent.ledger_binding import INDEX_FILE
+from genofed.client.agent.ledger_indexes import INDEX_FILE
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 
 

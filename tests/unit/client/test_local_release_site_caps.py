@@ -272,7 +272,10 @@ def test_the_summary_states_the_sites_declared_size(files, tmp_path, monkeypatch
     site = _site(tmp_path, declared_size=50)  # 40 patients; declared public: 50
     assert main(variants_args(genotypes, tmp_path / "a.tsv", "--state-dir", str(site / "state"))) == 0
     assert VariantSummary.load(tmp_path / "a.tsv").samples == 50
-    monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "another-index"))  # the genotypes bound to no site
+    # the genotypes bound to no site: an index and a registry of their own (another GENOFED_HOME
+    # alone reads this one's bindings: tests/unit/client/agent/test_ledger_indexes.py)
+    monkeypatch.setenv("GENOFED_HOME", str(tmp_path / "another-index"))
+    monkeypatch.setenv("GENOFED_INDEX_REGISTRY", str(tmp_path / "another-index" / "indexes.json"))
     assert main(variants_args(genotypes, tmp_path / "b.tsv")) == 0  # its own count, rounded
     assert VariantSummary.load(tmp_path / "b.tsv").samples == 40
 

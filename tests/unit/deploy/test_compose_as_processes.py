@@ -107,7 +107,8 @@ def test_the_setup_script_gets_host_paths_and_keeps_its_shell_and_variables(plan
     assert "$$" not in script and '"$fed/ca.pem"' in script  # compose's $$ is a literal $
     assert f"fed={root}/var/lib/genofed/federation\n" in script
     assert f"site={root}/sites/$h\n" in script  # a path next to the mounted /sites/NAME folders
-    assert f'GENOFED_HOME="{root}/ledgers/$h"' in script
+    ledgers = f"{root}/ledgers/$h"
+    assert f'GENOFED_HOME="{ledgers}" GENOFED_INDEX_REGISTRY="{ledgers}/indexes.json"' in script
     assert f'--genotypes "{root}/cohorts/$h/genotypes.vcf.gz"' in script
     assert f"chmod 0700 {root}/sites/* {root}/ledgers/*" in script
     assert "--host coordinator --host localhost" in script  # certificate names, not addresses: kept
@@ -138,6 +139,7 @@ def test_environment_follows_the_image_and_the_service(plan):
     rostov = services["hospital-rostov"]
     root = work / "root" / "hospital-rostov"
     assert rostov.env["GENOFED_HOME"] == f"{root}/ledgers/rostov"
+    assert rostov.env["GENOFED_INDEX_REGISTRY"] == f"{root}/ledgers/rostov/indexes.json"
     assert rostov.env["FLWR_HOME"] == f"{root}/var/lib/genofed/.flwr"
     assert rostov.env["MPLCONFIGDIR"] == f"{root}/tmp/matplotlib"
     assert rostov.env["PATH"] == f"{root}/opt/genofed/.venv/bin:/usr/bin:/bin"

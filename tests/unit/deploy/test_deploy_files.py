@@ -75,6 +75,10 @@ def test_each_hospital_sees_only_its_cohort_its_site_and_public_files(compose: d
     # its ledger index (GENOFED_HOME) on a volume of its own, outside the site folder
     targets = {source: target for source, target, _ in mounts}
     assert hospital["environment"]["GENOFED_HOME"] == targets[f"ledgers-{name}"]
+    # and its list of indexes there too: one of its own, as on a machine of its own, on a volume
+    # (the service user's home is none)
+    registry = hospital["environment"]["GENOFED_INDEX_REGISTRY"]
+    assert registry == f"{targets[f'ledgers-{name}']}/indexes.json"
     assert not targets[f"ledgers-{name}"].startswith(targets[f"site-{name}"])
     command = argv(hospital["command"])
     assert command[:2] == ["hospital", "start"]
@@ -92,9 +96,8 @@ def test_setup_binds_cohorts_at_the_paths_the_hospitals_see(compose: dict) -> No
         assert mounts[f"site-{name}"] == setup_targets[f"site-{name}"]
         # `hospital check` in setup binds the ledger in the index the hospital's `start` reads
         assert mounts[f"ledgers-{name}"] == setup_targets[f"ledgers-{name}"] == f"/ledgers/{name}"
-    assert 'GENOFED_HOME="/ledgers/$$h" genofed hospital check' in "\n".join(
-        argv(services["setup"]["command"])
-    )
+    setup = 'GENOFED_HOME="/ledgers/$$h" GENOFED_INDEX_REGISTRY="/ledgers/$$h/indexes.json" genofed hospital'
+    assert setup in "\n".join(argv(services["setup"]["command"]))
 
 
 def test_only_the_coordinator_publishes_a_port_and_it_is_9092(compose: dict) -> None:

@@ -18,13 +18,8 @@ from genofed.client.agent.audit import append_entry, read_audit
 from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
 from genofed.client.agent.launch import AgentOptions, audit_lines, prepare_start, start_site
-from genofed.client.agent.ledger_binding import (
-    BINDING_FILE,
-    INDEX_ENV,
-    LedgerRefused,
-    index_path,
-    record_spent,
-)
+from genofed.client.agent.ledger_binding import BINDING_FILE, LedgerRefused, record_spent
+from genofed.client.agent.ledger_indexes import INDEX_ENV, index_path, read_index
 from genofed.common.data.layout import hospital_folders
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.util import atomic
@@ -558,7 +553,7 @@ def test_a_binding_of_another_users_is_said_to_be_theirs_not_lost(
     monkeypatch.setattr(Path, "read_text", refused)
     for read in (
         lambda: ledger_binding.read_binding(site / "state"),
-        lambda: ledger_binding._read_index(index),
+        lambda: read_index(index),
     ):
         with pytest.raises(LedgerRefused) as raised:
             read()
