@@ -18,6 +18,9 @@ from genofed.common.data.cohort import MISSING, Cohort
 
 #: Frequencies are clipped so a monomorphic panel variant does not divide by zero.
 FREQ_CLIP = 1e-3
+#: The most dosages `_encode_dosages` turns into lookup indices at once (2**22: 32 MiB of intp),
+#: whatever the number of people and variants.
+ENCODE_CHUNK_ENTRIES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -86,22 +89,29 @@ def encode_dosage_rows(spec: FeatureSpec, dosages: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(d), np.float32(0.0), centred)
 
 
-def _encode_dosages(dosages: np.ndarray, freq: np.ndarray, out: np.ndarray, chunk_rows: int = 256) -> None:
+def _encode_dosages(
+    dosages: np.ndarray, freq: np.ndarray, out: np.ndarray, chunk_entries: int = ENCODE_CHUNK_ENTRIES
+) -> None:
     """Fill `out` in place by lookup into a (4, V) float32 table of encoded values.
 
     The dosage (MISSING, 0, 1, 2) + 1 picks the table row, so each entry is read and written
-    once; rows are processed in chunks so the index temporaries stay small (a few MB) whatever
-    the cohort size.
+    once. The lookup indices are intp (8 bytes per dosage), so rows are processed in chunks of at
+    most `chunk_entries` dosages: a fixed 256 rows made 1.3 GB temporaries at a whole array's
+    636,000 variants, and `genofed predict` of 250 people peaked at 3.1 GiB for it.
     """
     mean = 2.0 * freq
     table = np.stack([np.zeros_like(freq), -mean, 1.0 - mean, 2.0 - mean]).astype(np.float32)
     flat = table.ravel()
     offsets = np.arange(dosages.shape[1], dtype=np.intp)
+    chunk_rows = max(1, chunk_entries // max(1, dosages.shape[1]))
     for start in range(0, dosages.shape[0], chunk_rows):
         block = dosages[start : start + chunk_rows]
         if block.size and (block.min() < MISSING or block.max() > 2):
             raise ValueError("dosages must be MISSING, 0, 1 or 2")
-        index = (block.astype(np.intp) - MISSING) * len(freq) + offsets
+        index = block.astype(np.intp)  # one temporary, then in place
+        index -= MISSING
+        index *= len(freq)
+        index += offsets
         np.take(flat, index, out=out[start : start + chunk_rows], mode="clip")  # validated above
 
 

@@ -89,6 +89,17 @@ def test_absent_variants_are_imputed_and_too_little_of_the_panel_refused(tmp_pat
     assert predict_file(model, few, min_coverage=0.5).alignment.absent == 10  # the user's call
 
 
+def test_call_rates_and_imputed_counts_are_exactly_the_called_share(tmp_path):
+    # counted per person (the (people x panel) bool matrix is no longer held while scoring): the same
+    # bits as its mean, absent panel variants counted as not called
+    genotypes, _ = write_people(tmp_path, drop_last=2)
+    result = predict_file(model_file(), genotypes)
+    called = people()[0] >= 0
+    called[:, -2:] = False  # the last two panel variants are not in the file
+    np.testing.assert_array_equal(result.coverage, called.mean(axis=1))
+    np.testing.assert_array_equal(result.imputed, (~called).sum(axis=1))
+
+
 def test_a_file_on_another_panel_is_refused(tmp_path):
     model = model_file()
     other = replace(
