@@ -33,6 +33,7 @@ from genofed.common.data.layout import (
 )
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import read_phenotypes
+from genofed.common.data.readers._files import examples
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.network import ModelConfig
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
@@ -188,7 +189,9 @@ def _simulate(
     # a resumed run whose earlier launch stopped after its federation: this launch's ServerApp
     # writes the file again, and a stale one must not pass for it
     (out_dir / FEDERATION_RESULTS).unlink(missing_ok=True)
-    _run_flower(settings, [folder.name for folder in folders], names, say, verbose, require_training)
+    _run_flower(
+        settings, [folder.name for folder in folders], len(panel), names, say, verbose, require_training
+    )
     # the hospitals that refused, by name rather than by the node id Flower drew (site_names)
     results = names.renamed(json.loads((out_dir / FEDERATION_RESULTS).read_text()))
     results["synthetic"] = (
@@ -476,14 +479,16 @@ def usable_cpus() -> int:
 def _run_flower(
     settings: RunSettings,
     hospitals: list[str],
+    variants: int,
     names: SiteNames,
     say: Progress,
     verbose: bool,
     require_training: bool,
 ) -> None:
     """Flower's simulation engine (Ray backend), one virtual SuperNode per hospital folder
-    (`hospitals`, in partition order). A hospital that refuses is named by `names` in the
-    progress lines, the coordinator's log lines and errors (`site_names`)."""
+    (`hospitals`, in partition order), aligned to the run's panel of `variants` variants. A hospital
+    that refuses is named by `names` in the progress lines, the coordinator's log lines and errors
+    (`site_names`)."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     from flwr.simulation import run_simulation
@@ -515,13 +520,19 @@ def _run_flower(
             "logging_level": "WARNING" if not verbose else "INFO",
         },
     }
+
+    def start_engine() -> None:
+        """Ray started, then the hospitals' minute of reading said (`_reading_line`)."""
+        start_ray(backend_config["init_args"])
+        say(_reading_line(hospitals, variants))
+
     try:
         with (
             # Ray's init's and run_simulation's notices (`flwr run` needs a SuperLink) are not the user's
             warnings.catch_warnings(action="ignore"),
             names.naming_logs(),
             # Ray started before Flower, so that SIGTERM stops the run as Ctrl-C does (interrupt.py)
-            interruption.handling_stop_signals(start_engine=lambda: start_ray(backend_config["init_args"])),
+            interruption.handling_stop_signals(start_engine=start_engine),
             interruption.quiet_flower_logs(),
         ):
             run_simulation(
@@ -543,6 +554,19 @@ def _run_flower(
         raise KeyboardInterrupt
     if not (Path(settings.out_dir) / FEDERATION_RESULTS).exists():
         raise RuntimeError("the federation ended without results; rerun with --verbose to see Flower's log")
+
+
+def _reading_line(hospitals: list[str], variants: int) -> str:
+    """The progress line said once Ray is up, before the hospitals read their files.
+
+    Why: each hospital reads and checks its genotypes inside Flower's workers before it can answer
+    the coordinator, which on a large cohort takes a minute or more; with nothing said between
+    "starting Flower's simulation engine" and the line that lists the hospitals' sizes (said when
+    they are all ready), a walkthrough took the run for hung."""
+    return (
+        f"Ray started; the hospitals read and check their data ({examples(hospitals)}), aligned to "
+        f"the panel's {variants:,} variants: the first round starts once they are all ready"
+    )
 
 
 def _bayes_auc(data_dir: Path) -> float | None:
