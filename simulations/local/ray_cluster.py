@@ -12,8 +12,8 @@ machine other people log in. Left to its defaults, Ray 2.x:
 - connects to a cluster someone else started (`ray start` with the same temp folder, or
   `RAY_ADDRESS`) instead of starting its own, and then fails with a traceback.
 
-So each run gets a folder of its own (`tempfile.mkdtemp`: mode 0700, inside which Ray may make its
-own folder 0777), removed when the run ends (`remove_cluster_folder`); Ray's own token
+So each run gets a folder of its own (`tempfile.mkdtemp` in TMPDIR: mode 0700, inside which Ray may
+make its own folder 0777), removed when the run ends (`remove_cluster_folder`); Ray's own token
 authentication (`RAY_AUTH_MODE=token`, ray >= 2.52) with a random token that only this process and
 the workers Ray starts for it know (`use_token_authentication`, before Ray is imported); and
 `address="local"`: always a new cluster.
@@ -30,6 +30,8 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from genofed.common.errors import GenofedError
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +72,41 @@ def private_cluster_args() -> dict[str, Any]:
     """`ray.init` arguments for a new cluster of this user's own: a fresh 0700 folder
     (`_temp_dir` is its subfolder `r`: Ray makes its temp folder world-writable, and a Unix socket's
     path must stay under 108 bytes) and `address="local"`."""
-    folder = Path(tempfile.mkdtemp(prefix="genofed-ray-"))
+    folder = _private_folder()
     _FOLDERS.append(folder)
     return {"address": "local", "_temp_dir": str(folder / "r")}
+
+
+def _private_folder() -> Path:
+    """A fresh 0700 folder in the temporary folder (`TMPDIR`, else /tmp, /var/tmp, ...); refused in
+    one line that names the folder and TMPDIR and says what to do when none can be made, and a
+    TMPDIR that was passed over is said.
+
+    Why: `tempfile` skips a TMPDIR it cannot write without a word and takes the next of its
+    candidates (the run's Ray folder, with every worker's log, then lands where the user did not
+    put it); where none can be written it raises FileNotFoundError ("No usable temporary
+    directory"), and a folder that refuses the new folder itself raises PermissionError naming a
+    genofed-ray-... path: the user met "Permission denied" (or a traceback) that never said TMPDIR
+    is what to change."""
+    wanted = os.environ.get("TMPDIR")
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="genofed-ray-"))
+    except OSError as exc:
+        where = f"{Path(exc.filename).parent}: {exc.strerror}" if exc.filename else (exc.strerror or str(exc))
+        raise GenofedError(
+            f"cannot make the simulation's private Ray folder ({where}; "
+            + (f"TMPDIR is {wanted}" if wanted else "TMPDIR is not set")
+            + "): set TMPDIR to a folder you can write, e.g. `mkdir -p ~/tmp && export TMPDIR=~/tmp`, "
+            "then run again"
+        ) from None
+    if wanted and Path(wanted).resolve() != folder.parent.resolve():
+        logger.warning(
+            "TMPDIR (%s) cannot be written: the simulation's Ray folder is in %s instead; set TMPDIR to "
+            "a folder you can write to keep it there",
+            wanted,
+            folder.parent,
+        )
+    return folder
 
 
 def remove_cluster_folder() -> None:

@@ -9,12 +9,16 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers.mixed_federation import write_mixed_federation
 
+from genofed.cli.main import main
+from genofed.common.errors import GenofedError
 from genofed.simulations.local import interrupt, ray_cluster
 
 AUTH_SETTINGS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
@@ -90,3 +94,63 @@ def test_a_ray_without_token_authentication_is_warned_of_not_configured(monkeypa
     monkeypatch.setattr(ray_cluster.metadata, "version", lambda name: "2.51.0")
     ray_cluster.use_token_authentication()
     assert "RAY_AUTH_MODE" not in os.environ and "no token authentication" in caplog.text
+
+
+def _system_temp_refusing(error: OSError):
+    """`tempfile.mkdtemp` that fails as a folder the user cannot write makes it fail, for the system
+    temporary folder only (the run's own files use mkdtemp with a `dir`): the tests run as root,
+    whose writes a chmod cannot block."""
+    real = tempfile.mkdtemp
+
+    def mkdtemp(suffix=None, prefix=None, dir=None):
+        if dir is None:
+            raise error
+        return real(suffix, prefix, dir)
+
+    return mkdtemp
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PermissionError(13, "Permission denied", "/scratch/job-7/genofed-ray-abc"),
+        FileNotFoundError(2, "No usable temporary directory found in ['/scratch/job-7', '/tmp']"),
+    ],
+)
+def test_a_temporary_folder_that_cannot_be_made_names_the_folder_and_tmpdir(monkeypatch, error):
+    monkeypatch.setenv("TMPDIR", "/scratch/job-7")
+    monkeypatch.setattr(tempfile, "mkdtemp", _system_temp_refusing(error))
+    with pytest.raises(GenofedError) as refused:
+        ray_cluster.private_cluster_args()
+    message = str(refused.value)
+    assert error.strerror in message and "TMPDIR is /scratch/job-7" in message, message
+    assert "set TMPDIR to a folder you can write" in message and "genofed-ray-abc" not in message
+    assert "\n" not in message
+
+
+def test_a_tmpdir_that_cannot_be_written_is_said_when_another_folder_is_taken(tmp_path, monkeypatch, caplog):
+    """`tempfile` passes over a TMPDIR it cannot write (here: one that does not exist) for /tmp."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "missing"))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    folder = ray_cluster._private_folder()
+    try:
+        assert folder.parent != tmp_path / "missing"
+        assert f"TMPDIR ({tmp_path / 'missing'}) cannot be written" in caplog.text
+        assert str(folder.parent) in caplog.text
+    finally:
+        folder.rmdir()
+
+
+def test_simulate_says_it_in_one_error_line(tmp_path, monkeypatch, capsys, no_ray_auth):
+    data = tmp_path / "hospitals"
+    write_mixed_federation(data, bcf=False)
+    monkeypatch.setenv("TMPDIR", "/scratch/job-7")
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))  # start_ray extends it
+    refused = PermissionError(13, "Permission denied", "/scratch/job-7/genofed-ray-abc")
+    monkeypatch.setattr(tempfile, "mkdtemp", _system_temp_refusing(refused))
+    command = ["simulate", "--data", str(data), "--label-column", "disease", "--out", str(tmp_path / "run")]
+    assert main([*command, "--rounds", "1", "--no-references", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot make the simulation's private Ray folder (/scratch/job-7: "), err
+    assert "TMPDIR" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()  # a failed start takes RUN back
