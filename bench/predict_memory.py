@@ -7,8 +7,7 @@ An array-scale walkthrough (250 people, a 636,471-variant panel) found `genofed 
 fresh process (peak RSS is its own) on the same synthetic PLINK file and logistic model file; the
 old way puts back the 256-row encoding and holds the bool matrix as `predict_file` did. The two
 risks.csv must be the same bytes, and their provenance files the same but for the time written.
-Measured on 2 shared cores: 1.70 against 1.19 GiB at the default 250 x 300,000; on the walkthrough's
-files (250 people, PLINK, 636,471 variants) `/usr/bin/time -v genofed predict` gave 3.11 against 1.94 GiB.
+Its figures: docs/benchmarks.md.
 
     .venv/bin/python bench/predict_memory.py [--people 250] [--variants 300000]
 """
@@ -17,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from measure import run_child
 
 from genofed.common.data.features import FeatureSpec
 from genofed.common.data.panel import VariantPanel
@@ -34,7 +32,6 @@ from genofed.common.scoring.model_file import ModelFile, Task, features_dict, sa
 from genofed.common.scoring.operating import operating_point, risk_distribution
 
 CHILD = r"""
-import json, sys, time
 import numpy as np
 
 way, argv = sys.argv[1], sys.argv[2:]
@@ -69,11 +66,7 @@ from genofed.cli.main import main
 
 started = time.perf_counter()
 code = main(argv)
-seconds = time.perf_counter() - started
-# this process's own high-water mark (ru_maxrss would count the parent's, inherited across exec)
-with open("/proc/self/status") as status:
-    peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-print(json.dumps({"code": code, "seconds": seconds, "peak_gib": peak_kib / 2**20}))
+report(code=code, seconds=time.perf_counter() - started)  # with this process's own peak (VmHWM)
 """
 
 #: A pooled validation histogram (controls, cases by risk decile), as the model-file tests use.
@@ -132,21 +125,19 @@ def main() -> None:
             out = folder / way / "risks.csv"
             command = ["predict", "--model", str(model), "--genotypes", str(genotypes)]
             command += ["--phenotypes", str(phenotypes), "--label-column", "label", "--out", str(out)]
-            run = subprocess.run(
-                [sys.executable, "-c", CHILD, way, *command], capture_output=True, text=True, check=True
-            )
-            figures[way] = json.loads(run.stdout.strip().splitlines()[-1])
+            figures[way] = run_child(CHILD, way, *command)
             if figures[way]["code"] != 0:
-                raise SystemExit(f"genofed predict ({way}) failed:\n{run.stderr}")
+                raise SystemExit(f"genofed predict ({way}) exited {figures[way]['code']}")
             provenance = json.loads(out.with_name("risks.csv.json").read_text(encoding="utf-8"))
             provenance.pop("written")
             written[way] = (out.read_bytes(), provenance)
     print(f"genofed predict: {args.people} people x {args.variants:,} panel variants (PLINK 1, logistic)")
     for way, name in (("old", "256-row encoding"), ("new", "chunked encoding")):
-        print(f"{name:17s} {figures[way]['seconds']:6.1f} s   peak {figures[way]['peak_gib']:.2f} GiB")
+        seconds, peak = figures[way]["seconds"], figures[way]["peak_rss_mb"] / 1024
+        print(f"{name:17s} {seconds:6.1f} s   peak {peak:.2f} GiB")
     same_csv = written["old"][0] == written["new"][0]
     same_record = written["old"][1] == written["new"][1]
-    ratio = figures["new"]["peak_gib"] / figures["old"]["peak_gib"]
+    ratio = figures["new"]["peak_rss_mb"] / figures["old"]["peak_rss_mb"]
     print(
         f"new / old peak: {ratio:.2f}x; risks.csv the same bytes: {same_csv}; provenance the same but for "
         f"the time written: {same_record}"
