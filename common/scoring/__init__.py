@@ -11,7 +11,8 @@ Modules:
 - `operating`: the operating threshold (Youden's J on the hospitals' released validation
   histograms) and the training population's risk distribution (for percentiles).
 - `people`: people read for a model: genotypes aligned to its panel and encoded, covariates,
-  labels where known (`encoded_cohort`; `predict` and `adapt` read people through it).
+  labels where known (`model_people`, which `predict` encodes a batch at a time; `encoded_cohort`,
+  everyone encoded, for `adapt`).
 - `predict`: `genofed predict`: score new people, offline, and write risks.csv with its provenance.
 - `validation`: who a model was validated on (`ModelFile.validated_on`: the tested cohort's ages
   and sex mix, the calibration verdict there) and how `predict` and `inspect-model` say it.

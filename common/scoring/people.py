@@ -6,16 +6,18 @@ The genotypes go through the same path as a hospital's training data: any format
 `read_genotypes` reads, aligned to the model's own panel (`align_to_panel`: panel order, REF/ALT
 swaps flipped, absent variants and missing calls imputed as the expected dosage), a file covering
 too little of the panel refused (`min_coverage`), then encoded with the constants the model file
-records (`ModelFile.feature_spec`). A person may lack a label (a new patient, `missing_labels`)
-or a covariate; what is assumed about them is said in `EncodedCohort.notes`.
+records (`ModelFile.feature_spec`): all at once for `adapt` (`encoded_cohort`), a batch at a time
+for `predict` (`model_people`, then `encoded_rows`: a hospital scoring thousands of people on a
+genome-wide panel would otherwise hold people x variants floats). A person may lack a label (a new
+patient, `missing_labels`) or a covariate; what is assumed about them is said in the notes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -53,21 +55,48 @@ def minimum_text(share: float) -> str:
 
 
 @dataclass
-class EncodedCohort:
-    """People read for a model: the cohort aligned to the model's panel, its encoded features
-    (`encode` with the model's constants), the alignment, whether labels were read, and notes.
-    `known`: who has a label (all True unless `missing_labels` let some be empty; their entry in
-    `cohort.labels` is 0 and means nothing)."""
+class ModelPeople:
+    """People read for a model: the cohort aligned to the model's panel, the alignment, whether
+    labels were read, and notes. `known`: who has a label (all True unless `missing_labels` let
+    some be empty; their entry in `cohort.labels` is 0 and means nothing)."""
 
     cohort: Cohort
-    features: np.ndarray
     alignment: Alignment
     labelled: bool
     notes: list[str]
     known: np.ndarray | None = None
 
 
+@dataclass
+class EncodedCohort(ModelPeople):
+    """`ModelPeople` with everyone's features (`encode` with the model's constants)."""
+
+    features: np.ndarray = field(kw_only=True)
+
+
+def encoded_rows(model: ModelFile, cohort: Cohort, rows: slice) -> np.ndarray:
+    """The features (`encode` with `model`'s constants) of `cohort`'s people in `rows` only."""
+    part = replace(
+        cohort,
+        dosages=cohort.dosages[rows],
+        sample_ids=cohort.sample_ids[rows],
+        labels=cohort.labels[rows],
+        covariates=cohort.covariates.iloc[rows],
+    )
+    return encode(model.feature_spec(), part)
+
+
 def encoded_cohort(
+    model: ModelFile, genotypes: str | Path, phenotypes: str | Path | None = None, **options: Any
+) -> EncodedCohort:
+    """`model_people` (`options`: its keywords) with everyone's features: `genofed adapt` fits on
+    them all."""
+    people = model_people(model, genotypes, phenotypes, **options)
+    features = encode(model.feature_spec(), people.cohort)
+    return EncodedCohort(**vars(people), features=features)
+
+
+def model_people(
     model: ModelFile,
     genotypes: str | Path,
     phenotypes: str | Path | None = None,
@@ -77,7 +106,7 @@ def encoded_cohort(
     missing_labels: bool = False,
     purpose: Purpose = "score",
     min_call_rate: float | None = None,
-) -> EncodedCohort:
+) -> ModelPeople:
     """Read `genotypes` (and `phenotypes`) for `model` as `predict_file` does; shared with
     `genofed adapt`, which fits on a hospital's labelled patients (and so keeps `missing_labels`
     False: there an empty label is refused; and passes `purpose` "fit", so that its notes do not
@@ -93,7 +122,7 @@ def encoded_cohort(
     )
     _require_coverage(alignment, cohort.genotype_source, min_coverage, min_call_rate)
     cohort = replace(cohort, dosages=aligned, variant_ids=list(model.panel.variant_ids))
-    return EncodedCohort(cohort, encode(model.feature_spec(), cohort), alignment, labelled, notes, known)
+    return ModelPeople(cohort, alignment, labelled, notes, known)
 
 
 #: What to check when a file covers too little of the panel (as a hospital's check says it).

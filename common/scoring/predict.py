@@ -1,9 +1,10 @@
 """Risk scores of new people from a model file: what `genofed predict` computes, offline.
 
-The people are read as `genofed.common.scoring.people` reads them (`encoded_cohort`: the genotypes
-aligned to the model's own panel, a file covering too little of it refused, encoded with the
-constants the model file records), as a hospital's training data is. Nothing here opens a network
-connection: a hospital can score its own new patients on a machine with no network at all.
+The people are read as `genofed.common.scoring.people` reads them (`model_people`: the genotypes
+aligned to the model's own panel, a file covering too little of it refused; then encoded with the
+constants the model file records, `SCORE_ROWS` people at a time), as a hospital's training data is.
+Nothing here opens a network connection: a hospital can score its own new patients on a machine
+with no network at all.
 
 Per person: the risk (the model's score, rounded: not a calibrated probability unless the run's
 report says so, `risk_note`), its percentile in the training population (the model file's risk
@@ -46,7 +47,7 @@ from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import predict_proba
 from genofed.common.scoring.model_file import ModelFile
 from genofed.common.scoring.operating import percentiles, percentiles_shown
-from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE, encoded_cohort, minimum_text
+from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE, encoded_rows, minimum_text, model_people
 from genofed.common.scoring.validation import (
     NOT_RECORDED,
     age_at_edge,
@@ -77,6 +78,8 @@ RISK_DECIMALS = 3
 #: few hundred noisy validation patients, so neither "below everyone" (0) nor "above everyone"
 #: (100) is something it can say (docs/predicting.md, "Percentiles").
 PERCENTILE_RANGE = (1, 99)
+#: How many people `predict_file` encodes and scores at a time (`_risks`): `predict_proba`'s batch.
+SCORE_ROWS = 1024
 #: An age above this (years) is marked in the notes, whatever ages the model was validated on: few
 #: people of any clinic cohort are older, and such an age is often a slip (the phenotype reader
 #: already refuses one outside 0-120).
@@ -281,7 +284,7 @@ def predict_file(
     """
     if min_call_rate is None:
         min_call_rate = DEFAULT_MIN_CALL_RATE
-    people = encoded_cohort(
+    people = model_people(
         model,
         genotypes,
         phenotypes,
@@ -296,7 +299,7 @@ def predict_file(
     n_panel = cohort.dosages.shape[1]
     n_called = np.count_nonzero(cohort.dosages != MISSING, axis=1)
     coverage = n_called / n_panel if n_panel else np.zeros(cohort.n_samples)
-    risks = predict_proba(model.build(), people.features)
+    risks = _risks(model, cohort)
     recorded = (model.operating.get("threshold") or {}).get("threshold")
     distribution = model.operating.get("risk_distribution")
     if threshold is not None and recorded is not None and math.isclose(threshold, float(recorded)):
@@ -415,6 +418,20 @@ def _note_uncalled(
             "notes column); their risk would rest on imputed genotypes, the panel's average; "
             "--min-call-rate SHARE sets the minimum"
         )
+
+
+def _risks(model: ModelFile, cohort: Cohort) -> np.ndarray:
+    """Every person's risk, encoded and scored `SCORE_ROWS` at a time.
+
+    Why: the features are people x panel float32 (and the logistic model makes a scaled copy);
+    encoded all at once, 5,000 people on a 636,471-variant panel would need about 25 GB beside
+    their genotypes. The batches are `predict_proba`'s own, so every risk is computed as it was."""
+    network = model.build()
+    parts = [
+        predict_proba(network, encoded_rows(model, cohort, slice(start, start + SCORE_ROWS)), SCORE_ROWS)
+        for start in range(0, cohort.n_samples, SCORE_ROWS)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _note_covariates(model: ModelFile, cohort: Cohort, row_notes: list[list[str]], notes: list[str]) -> None:

@@ -381,3 +381,25 @@ def test_the_risk_is_said_to_be_a_score_and_the_reference_population_named(tmp_p
         model, provenance={"sites": {"a": {"train": 40, "validation": 10}, "b": {"validation": 42}}}
     )
     assert "about 65 people (the hospitals declared 52), about 46% cases" in reference_population(declared)
+
+
+def test_people_are_encoded_and_scored_a_batch_at_a_time(tmp_path, monkeypatch):
+    """60 people in batches of 25: no encoding of more than 25 rows (5,000 people on a whole
+    array's panel would otherwise hold about 25 GB of features), and the same risks, covariates
+    included, as the whole cohort encoded at once."""
+    from genofed.common.scoring import people as people_module
+    from genofed.common.scoring import predict as predict_module
+
+    model = model_file()
+    genotypes, phenotypes = write_people(tmp_path)
+    encoded = []
+
+    def encode_counted(spec, cohort):
+        encoded.append(cohort.n_samples)
+        return encode(spec, cohort)
+
+    monkeypatch.setattr(predict_module, "SCORE_ROWS", 25)
+    monkeypatch.setattr(people_module, "encode", encode_counted)
+    result = predict_file(model, genotypes, phenotypes=phenotypes)
+    assert encoded == [25, 25, 10]
+    np.testing.assert_allclose(result.risks, _expected_risks(model, None), rtol=0, atol=1e-7)
