@@ -1,5 +1,6 @@
 """Helpers shared by the bench scripts: run a snippet in a fresh Python process and return its
-JSON result plus its peak memory (`run_child`); refuse a --data folder that holds no federation
+JSON result plus its peak memory (`run_child`); variants placed as on an array
+(`array_positions`); refuse a --data folder that holds no federation
 (`require_federation`); the options every validation study takes (`add_study_options`; the whole
 command line of a study on a federation: `parse_study`) and the table it prints (`paired_table`).
 
@@ -42,6 +43,17 @@ def run_child(code: str, *args: str) -> dict:
         tail = "\n".join(out.stderr.strip().splitlines()[-20:])
         raise SystemExit(f"a measured child process failed (exit {out.returncode}); its last lines:\n{tail}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def array_positions(rng: np.random.Generator, n_variants: int) -> tuple[np.ndarray, np.ndarray]:
+    """(chromosomes, positions) of `n_variants` spread over 22 chromosomes as on a genotyping array:
+    chromosomes in order, distinct sorted positions within each."""
+    chroms = np.sort(rng.integers(1, 23, n_variants))
+    positions = np.zeros(n_variants, dtype=np.int64)
+    for chrom in np.unique(chroms):
+        where = chroms == chrom
+        positions[where] = np.sort(rng.choice(np.arange(1, 240_000_000), int(where.sum()), replace=False))
+    return chroms, positions
 
 
 def require_federation(data: str) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from measure import array_positions
 
 from genofed.common.data.panel import VariantPanel
 
@@ -24,11 +25,7 @@ from genofed.common.data.panel import VariantPanel
 def write_panel(path: Path, n_variants: int, seed: int = 0) -> None:
     """A panel as `genofed coordinator panel` writes one: 22 chromosomes in order, sorted positions."""
     rng = np.random.default_rng(seed)
-    chroms = np.sort(rng.integers(1, 23, n_variants))
-    positions = np.zeros(n_variants, dtype=np.int64)
-    for chrom in np.unique(chroms):
-        where = chroms == chrom
-        positions[where] = np.sort(rng.choice(np.arange(1, 240_000_000), int(where.sum()), replace=False))
+    chroms, positions = array_positions(rng, n_variants)
     bases = np.array(list("ACGT"))
     ref = bases[rng.integers(0, 4, n_variants)]
     alt = bases[(np.searchsorted(bases, ref) + rng.integers(1, 4, n_variants)) % 4]

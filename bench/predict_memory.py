@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from measure import run_child
+from measure import array_positions, run_child
 
 from genofed.common.data.features import FeatureSpec
 from genofed.common.data.panel import VariantPanel
@@ -77,11 +77,7 @@ def write_inputs(folder: Path, n_people: int, n_variants: int, seed: int = 0) ->
     """A logistic model file on a panel of `n_variants` (22 chromosomes in order, sorted positions),
     and `n_people` people in PLINK 1 with 1 % missing calls and their phenotypes (label, sex, age)."""
     rng = np.random.default_rng(seed)
-    chroms = np.sort(rng.integers(1, 23, n_variants))
-    positions = np.zeros(n_variants, dtype=np.int64)
-    for chrom in np.unique(chroms):
-        where = chroms == chrom
-        positions[where] = np.sort(rng.choice(np.arange(1, 240_000_000), int(where.sum()), replace=False))
+    chroms, positions = array_positions(rng, n_variants)
     ids = [f"{c}:{p}:A:G" for c, p in zip(chroms, positions, strict=True)]
     freq = rng.beta(0.5, 2.0, n_variants).clip(0.01, 0.99).round(4)
     panel = VariantPanel(ids, freq)
