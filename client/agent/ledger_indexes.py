@@ -156,7 +156,14 @@ def with_other_indexes(index: dict[str, Any], index_file: Path, registry_file: P
     for other in registered_indexes(registry_file):
         if other.resolve() == own or not other.is_file():
             continue  # an index deleted is gone, as it is when it is the only one
-        seen = read_index(other)
+        try:
+            seen = read_index(other)
+        except LedgerRefused as exc:
+            raise LedgerRefused(
+                f"{exc} (an index listed in {registry_file}, this user's list of ledger indexes: every "
+                "command reads it, since the same data may be bound there; an index that holds no ledger "
+                "still in use may be taken off that list, which forgets what it binds)"
+            ) from None
         for sha, entry in seen.get("files", {}).items():
             here = files.get(sha)
             if here is None or (entry["state_dir"] != here["state_dir"] and _supersedes(entry, here)):

@@ -194,3 +194,15 @@ def test_the_cli_refuses_the_same_files_under_another_home_in_one_line(tmp_path:
         )
     assert checked.returncode == 2 and "Traceback" not in checked.stderr
     assert "already has a privacy ledger" in checked.stderr and str(tmp_path / "gh") in checked.stderr
+
+
+def test_an_unreadable_index_of_the_list_is_refused_with_where_it_is_listed(
+    tmp_path: Path, cohorts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first_index = _home(monkeypatch, tmp_path / "gh")
+    _check(_site(tmp_path, "rostov"), cohorts)
+    first_index.write_text("{damaged")
+    _home(monkeypatch, tmp_path / "gh2")
+    listed = f"{first_index}: the ledger index is unreadable .*an index listed in {os.environ[REGISTRY_ENV]}"
+    with pytest.raises(LedgerRefused, match=listed):
+        _check(_site(tmp_path, "krasnodar"), cohorts)
