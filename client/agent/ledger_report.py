@@ -206,11 +206,11 @@ def _releases(charges: list[Charge], delta: float) -> list[dict[str, Any]]:
     """One row per charge, in the ledger's order, with the epsilon of the history up to it at the
     site's delta (the ledger's own `epsilon_after` was computed at the releasing command's delta,
     `delta`: None for a charge written before the ledger recorded it)."""
-    from genofed.common.privacy.accountant import epsilon_of
+    from genofed.common.privacy.accountant import epsilons_after_each
 
-    rows, history = [], []
-    for charge in charges:
-        history.append(charge.step)
+    totals = epsilons_after_each([charge.step for charge in charges], delta)
+    rows = []
+    for charge, total in zip(charges, totals, strict=True):
         rows.append(
             {
                 "time": charge.time,
@@ -224,7 +224,7 @@ def _releases(charges: list[Charge], delta: float) -> list[dict[str, Any]]:
                 "delta": charge.delta,
                 "declared_public": charge.kind == DECLARED_PUBLIC,
                 "epsilon_after": charge.epsilon_after,
-                "epsilon_total": epsilon_of(history, delta),
+                "epsilon_total": total,
                 "note": charge.note,
             }
         )

@@ -47,9 +47,26 @@ def epsilon_of(history: list[Step], delta: float) -> float:
     steps = [(float(s), float(q), int(n)) for s, q, n in history if int(n) > 0]
     if not steps:
         return 0.0
+    return _epsilon(sum(n * _unit_rdp(sigma, q) for sigma, q, n in steps), delta)
+
+
+def epsilons_after_each(history: list[Step], delta: float) -> list[float]:
+    """`epsilon_of(history[: i + 1], delta)` for every i, from one running RDP sum (the same
+    additions in the same order, so the same values). Why: `genofed hospital ledger` computed
+    every prefix afresh, work that grows with the square of the ledger: 94 s at 10,000 charges."""
+    epsilons, rdp = [], None
+    for sigma, q, n in history:
+        if int(n) > 0:
+            step = int(n) * _unit_rdp(float(sigma), float(q))
+            rdp = step if rdp is None else rdp + step
+        epsilons.append(0.0 if rdp is None else _epsilon(rdp, delta))
+    return epsilons
+
+
+def _epsilon(rdp: np.ndarray, delta: float) -> float:
+    """Epsilon at `delta` of a composed RDP curve (at `_orders()`)."""
     from opacus.accountants.analysis import rdp as analysis
 
-    rdp = sum(n * _unit_rdp(sigma, q) for sigma, q, n in steps)
     with warnings.catch_warnings():
         # "Optimal order is the largest/smallest alpha": the bound is then looser than it could
         # be, i.e. conservative; it happens routinely at the extremes of calibration.
