@@ -12,7 +12,7 @@ import contextlib
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,9 @@ class Charge:
         """The charge as the ledger file stores it; a local-DP charge without the coalition field,
         so its entries read exactly as before distributed DP existed, and a charge loaded from an
         older ledger without the delta it never recorded (the file is not given one it never had)."""
-        data = asdict(self)
+        # its fields one by one, not `asdict` (a deep copy of each): a site's every charge is written
+        # again at each charge, 41 ms of a message at 2,000 charges
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         for optional in ("coalition_noise_multiplier", "delta", "noise_source"):
             if data[optional] is None:
                 del data[optional]
