@@ -333,19 +333,24 @@ def _add_ledger(commands: argparse._SubParsersAction) -> None:
         help="the site folder (or its state folder, DIR/state), or a ledger's folder outside any site",
     )
     ledger.add_argument("--json", action="store_true", help="print the releases and totals as JSON")
+    ledger.add_argument(
+        "--all",
+        action="store_true",
+        help="list every release (default: the latest 50; the totals are always of every release)",
+    )
     ledger.set_defaults(handler=run_hospital_ledger)
 
 
 def run_hospital_ledger(args: argparse.Namespace) -> int:
     import json
 
-    from genofed.client.agent.ledger_report import ledger_lines, site_ledger
+    from genofed.client.agent.ledger_report import SHOWN_RELEASES, ledger_lines, site_ledger
 
     report = site_ledger(args.dir)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
         return 0
-    for line in ledger_lines(report):
+    for line in ledger_lines(report, shown=None if args.all else SHOWN_RELEASES):
         print(line)
     return 0
 

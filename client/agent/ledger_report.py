@@ -236,8 +236,14 @@ def _number(value: float) -> float | str:
     return "inf" if math.isinf(value) else value
 
 
-def ledger_lines(report: dict[str, Any]) -> list[str]:
-    """The report for people: a header, one row per release, and the totals."""
+#: How many releases `ledger_lines` lists unless told to list all: the latest ones.
+SHOWN_RELEASES = 50
+
+
+def ledger_lines(report: dict[str, Any], shown: int | None = SHOWN_RELEASES) -> list[str]:
+    """The report for people: a header, one row per release (the latest `shown`, None: all), and
+    the totals, always of every release. Why the limit: a federation that ran for months printed
+    one row per charge, 2,000 lines and more, with the totals after them all."""
     budget, whose = report["budget"], _whose(report)
     if report["nothing_spent"]:
         where = (
@@ -257,6 +263,12 @@ def ledger_lines(report: dict[str, Any]) -> list[str]:
             f"{report['outside_a_site']}): no hospital.json declares its budget and no audit log is kept "
             "there; its cap is the --budget its releases were given"
         )
+    if shown is not None and len(releases) > shown:
+        lines.append(
+            f"  the latest {shown} of {len(releases)} releases (`genofed hospital ledger --all` lists every "
+            "one; the totals below are of them all)"
+        )
+        releases = releases[-shown:]
     header = ("time", "kind", "plan", "round", "noise", "sample rate", "steps", "delta", "eps total", "note")
     table = [header] + [_row(r) for r in releases]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
@@ -275,7 +287,7 @@ def ledger_lines(report: dict[str, Any]) -> list[str]:
         f"sites' shares together); delta: the one the release was calibrated at{unrecorded}; the same "
         "release again under its plan (a summary declared twice, a round rerun on the same noise) is one row"
     )
-    public = sum(1 for r in releases if r["declared_public"])
+    public = sum(1 for r in report["releases"] if r["declared_public"])
     if public:
         lines.append(f"  declared public: {public} exact release(s) the hospital let out at epsilon 0")
     lines.append(totals_line(report))

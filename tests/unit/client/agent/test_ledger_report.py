@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,28 @@ def test_the_ledger_lists_every_release_and_the_totals_at_the_sites_delta(tmp_pa
         f"spent epsilon {spent:.3g} of budget 8 at delta 1e-05; against the coordinator and all other "
         f"hospitals colluding: {coalition:.3g} (cap 6); left: {8 - spent:.3g}"
     )
+
+
+def test_a_long_ledger_lists_its_latest_releases_unless_told_all(tmp_path, capsys):
+    """A federation that runs for months: 60 training rounds and the site's four releases. The totals
+    are of every release either way; the declared-public release, among the first, is counted."""
+    site = _site(tmp_path)
+    ledger = _ledger(site)
+    for round_ in range(2, 62):
+        ledger.charge(replace(TRAIN, round=round_, time=f"2026-12-05T10:{round_ - 2:02d}:00+00:00"))
+    assert main(["hospital", "ledger", str(site)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[1] == (
+        "  the latest 50 of 64 releases (`genofed hospital ledger --all` lists every one; the totals below "
+        "are of them all)"
+    )
+    rows = [line for line in shown if line.startswith("2026-")]
+    assert len(rows) == 50 and rows[-1].startswith("2026-12-05T10:59:00")
+    assert "declared public: 1 exact release(s)" in "\n".join(shown)
+    assert main(["hospital", "ledger", str(site), "--all"]) == 0
+    every = capsys.readouterr().out.splitlines()
+    assert len([line for line in every if line.startswith("2026-")]) == 64 and every[-1] == shown[-1]
+    assert f"spent epsilon {ledger.epsilon(DELTA):.3g} of budget 8" in every[-1]
 
 
 @pytest.mark.parametrize(
