@@ -48,6 +48,7 @@ def register_hospital(subparsers: argparse._SubParsersAction) -> None:
     _add_start(commands)
     _add_audit(commands)
     _add_ledger(commands)
+    _add_indexes(commands)
     _add_variants(commands)
 
 
@@ -339,6 +340,55 @@ def _add_ledger(commands: argparse._SubParsersAction) -> None:
         help="list every release (default: the latest 50; the totals are always of every release)",
     )
     ledger.set_defaults(handler=run_hospital_ledger)
+
+
+def _add_indexes(commands: argparse._SubParsersAction) -> None:
+    indexes = commands.add_parser(
+        "indexes",
+        help="list this user's privacy-ledger indexes (every one is read by every ledger command)",
+        description=(
+            "A ledger index ($GENOFED_HOME/ledgers.json, by default ~/.local/state/genofed/ledgers.json) "
+            "records which state folder holds the ledger of which data. Every index this user bound a "
+            "ledger in is listed in the user's registry (~/.local/state/genofed/indexes.json, or "
+            "$GENOFED_INDEX_REGISTRY) and read by every `hospital check`, `hospital start`, `synth` and "
+            "`hospital variants`, so that the same data is never given a fresh ledger under another "
+            "GENOFED_HOME. A listed index that is gone is refused by them all: put its folder back, or take "
+            "it off the list with --forget (recorded in the registry with your reason)."
+        ),
+    )
+    indexes.add_argument("--forget", metavar="PATH", help="take this index (ledgers.json) off the list")
+    indexes.add_argument("--reason", default="", help="why (required with --forget; kept in the list)")
+    indexes.set_defaults(handler=run_hospital_indexes)
+
+
+def run_hospital_indexes(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from genofed.client.agent.ledger_indexes import (
+        INDEX_FILE,
+        forget_index,
+        registered_indexes,
+        registry_path,
+    )
+    from genofed.common.errors import ConfigError
+
+    registry = registry_path()
+    if args.forget:
+        forget_index(Path(args.forget), args.reason, registry)
+        print(
+            f"{args.forget} taken off the list of ledger indexes in {registry} (the reason is kept there); "
+            "the data it bound is no longer checked against it"
+        )
+        return 0
+    if args.reason:
+        raise ConfigError("--reason goes with --forget PATH")
+    print(f"ledger indexes read by this user's ledger commands ({registry}):")
+    for index in registered_indexes(registry):
+        state = "present" if index.exists() else "absent (the default index, until first used)"
+        if not index.exists() and index != registry.parent / INDEX_FILE:
+            state = "GONE: ledger commands refuse until it is put back or forgotten (--forget)"
+        print(f"  {index}  {state}")
+    return 0
 
 
 def run_hospital_ledger(args: argparse.Namespace) -> int:

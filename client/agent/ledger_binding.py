@@ -64,6 +64,7 @@ from genofed.client.agent.ledger_indexes import (
     not_this_users,
     read_index,
     register_index,
+    registry_lock,
     registry_path,
     with_other_indexes,
 )
@@ -186,7 +187,9 @@ def bind_ledger(
                 'loss"'
             )
     index_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with exclusive_lock(index_file):  # agents of several sites may share a machine
+    # the user's registry, then the index (agents of several sites may share a machine): two
+    # commands under two indexes must not both bind the same data
+    with registry_lock(registry_file, index_file), exclusive_lock(index_file):
         index = read_index(index_file)
         view = with_other_indexes(index, index_file, registry_file)
         decision = decide(

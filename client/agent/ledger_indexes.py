@@ -13,19 +13,29 @@ one machine whose hospitals stand for separate machines), and each binding reads
 (`with_other_indexes`): the same data bound to another state folder in any of them is refused as
 it is in one index, and a ledger's high-water mark is the latest recorded in any. The index beside
 the registry (the default one) is always read, so an index used before this registry existed is
-seen too. Each binding writes only its own index: the others are read, never changed.
+seen too. Each binding writes only its own index: the others are read, never changed. A binding
+holds the registry's lock from its reading to its writing, so two commands under two indexes
+cannot both bind the same data (a red-team audit did, with two at the same instant).
+
+A listed index that is gone (its folder renamed, moved or deleted) is refused, not passed over: a
+red-team audit renamed one and the same patients got a fresh ledger. `genofed hospital indexes`
+lists them; `--forget PATH --reason TEXT` takes one off the list on purpose, recorded in the
+registry with the reason (`forget_index`).
 
 What this does not stop: another user account (its own home, its own registry), an index never
 used since this registry was added other than the default one, or an operator who sets
-`GENOFED_INDEX_REGISTRY` as well: that separates the ledgers on purpose, as deleting an index does.
+`GENOFED_INDEX_REGISTRY` as well, or forgets an index: that separates the ledgers on purpose.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import datetime as dt
 import json
 import os
 import pwd
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +57,19 @@ class LedgerRefused(GenofedError):
 def default_folder() -> Path:
     """`.local/state/genofed` in the home folder that the password database gives the user running
     the command, not `$HOME`: `sudo -u genofed genofed hospital check` and the service find the
-    same folder."""
-    return Path(pwd.getpwuid(os.geteuid()).pw_dir) / ".local" / "state" / "genofed"
+    same folder. A user the database does not know (a container's `--user 4242`) has `$HOME`'s;
+    without one either, refused (LedgerRefused) saying what to set."""
+    try:
+        home = pwd.getpwuid(os.geteuid()).pw_dir
+    except KeyError:
+        home = os.environ.get("HOME", "")
+        if not home:
+            raise LedgerRefused(
+                f"user id {os.geteuid()} has no entry in the password database and HOME is not set: set "
+                f"{INDEX_ENV} to the folder of this site's ledger index and {REGISTRY_ENV} to the file "
+                "listing this user's ledger indexes (e.g. $GENOFED_HOME/indexes.json)"
+            ) from None
+    return Path(home) / ".local" / "state" / "genofed"
 
 
 def index_path() -> Path:
@@ -92,7 +113,10 @@ def not_this_users(path: Path) -> str:
     """The refusal of a ledger file this user may not read: whose it is and what to do. An audit
     got "unreadable ([Errno 13] Permission denied); restore it from a backup" for a state folder
     of another user's, which is no lost file to restore."""
-    me = pwd.getpwuid(os.geteuid()).pw_name
+    try:
+        me = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        me = f"id {os.geteuid()}"
     try:
         owner = pwd.getpwuid(path.stat().st_uid).pw_name
     except (OSError, KeyError):
@@ -106,10 +130,16 @@ def not_this_users(path: Path) -> str:
 def registered_indexes(registry_file: Path) -> list[Path]:
     """The indexes the registry lists, and the one beside it (the default index), in that order
     and once each."""
+    beside = registry_file.parent / INDEX_FILE
+    return list(dict.fromkeys([beside, *(Path(p) for p in _read_registry(registry_file)["indexes"])]))
+
+
+def _read_registry(registry_file: Path) -> dict[str, Any]:
+    """The registry's content ({"format", "indexes", "forgotten"}); an empty one when there is none."""
     try:
         registry = json.loads(registry_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        registry = {"format": REGISTRY_FORMAT, "indexes": []}
+        return {"format": REGISTRY_FORMAT, "indexes": [], "forgotten": []}
     except PermissionError:
         raise LedgerRefused(not_this_users(registry_file)) from None
     except (OSError, json.JSONDecodeError) as exc:
@@ -117,32 +147,73 @@ def registered_indexes(registry_file: Path) -> list[Path]:
     listed = registry.get("indexes") if isinstance(registry, dict) else None
     if not isinstance(listed, list) or registry.get("format") != REGISTRY_FORMAT:
         raise LedgerRefused(_unreadable_registry(registry_file, f"not a {REGISTRY_FORMAT!r} file"))
-    paths = [registry_file.parent / INDEX_FILE, *(Path(str(p)) for p in listed)]
-    return list(dict.fromkeys(paths))
+    return {
+        "format": REGISTRY_FORMAT,
+        "indexes": [str(p) for p in listed],
+        "forgotten": list(registry.get("forgotten") or []),
+    }
+
+
+@contextlib.contextmanager
+def registry_lock(registry_file: Path, index_file: Path) -> Iterator[None]:
+    """Hold the registry's lock (a binding holds it from reading every index to writing its own:
+    one user's commands under two indexes bind one at a time); LedgerRefused when its folder
+    cannot be made or written."""
+    try:
+        registry_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = exclusive_lock(registry_file)
+        lock.__enter__()
+    except OSError as exc:
+        raise LedgerRefused(_unwritable_registry(registry_file, index_file, exc)) from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def register_index(index_file: Path, registry_file: Path) -> None:
-    """List `index_file` in the registry (under its lock) unless it is there or is the index beside
-    it; LedgerRefused when the registry cannot be written: an index no registry lists is one a
-    command run with another `GENOFED_HOME` would not read."""
-    index_file = index_file.resolve()
-    if index_file in (p.resolve() for p in registered_indexes(registry_file)):
+    """List `index_file` (its absolute path as given: a symlinked GENOFED_HOME is followed where it
+    points each time) in the registry unless it is there or is the index beside it; call it under
+    `registry_lock`. LedgerRefused when the registry cannot be written: an index no registry lists
+    is one a command run with another `GENOFED_HOME` would not read."""
+    index_file = Path(os.path.abspath(index_file))
+    if any(_same_file(index_file, p) for p in registered_indexes(registry_file)):
         return
+    registry = _read_registry(registry_file)
+    registry["indexes"].append(str(index_file))
     try:
-        registry_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with exclusive_lock(registry_file):
-            listed = [str(p) for p in registered_indexes(registry_file)[1:]]
-            if str(index_file) not in listed:
-                registry = {"format": REGISTRY_FORMAT, "indexes": [*listed, str(index_file)]}
-                write_text_atomic(registry_file, json.dumps(registry, indent=2) + "\n")
+        write_text_atomic(registry_file, json.dumps(registry, indent=2) + "\n")
     except OSError as exc:
-        raise LedgerRefused(
-            f"{registry_file}: cannot record the ledger index {index_file} in this user's list of ledger "
-            f"indexes ({exc}); without it a command run with another {INDEX_ENV} would not see the "
-            f"ledgers this index binds. Make the folder writable, or set {REGISTRY_ENV} to a file that "
-            f"every genofed command of this user is given (e.g. ${INDEX_ENV}/{REGISTRY_FILE}). Nothing "
-            "was bound, trained, written or charged."
-        ) from None
+        raise LedgerRefused(_unwritable_registry(registry_file, index_file, exc)) from None
+
+
+def forget_index(index_file: Path, reason: str, registry_file: Path | None = None) -> Path:
+    """Take `index_file` off the user's list of ledger indexes on purpose (`genofed hospital indexes
+    --forget PATH --reason TEXT`), recording when, the path and `reason` in the registry; returns the
+    registry. What it binds is no longer read: the same data may then get a fresh ledger, which is
+    why a reason is required and kept. LedgerRefused when it is not listed."""
+    registry_file = registry_file or registry_path()
+    if not reason.strip():
+        raise LedgerRefused('--reason needs a text (it is kept in the list), e.g. --reason "moved to /srv"')
+    with registry_lock(registry_file, index_file):
+        registry = _read_registry(registry_file)
+        kept = [p for p in registry["indexes"] if not _same_file(Path(p), index_file)]
+        if len(kept) == len(registry["indexes"]):
+            raise LedgerRefused(
+                f"{index_file} is not on {registry_file}'s list of ledger indexes (`genofed hospital "
+                "indexes` lists them)"
+            )
+        registry["indexes"] = kept
+        registry["forgotten"].append(
+            {"index": str(index_file), "reason": reason.strip(), "at": _now(), "user": os.geteuid()}
+        )
+        write_text_atomic(registry_file, json.dumps(registry, indent=2) + "\n")
+    return registry_file
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same path, written alike or resolving alike (a missing file compares by its path)."""
+    return os.path.abspath(a) == os.path.abspath(b) or a.resolve() == b.resolve()
 
 
 def with_other_indexes(index: dict[str, Any], index_file: Path, registry_file: Path) -> dict[str, Any]:
@@ -154,15 +225,20 @@ def with_other_indexes(index: dict[str, Any], index_file: Path, registry_file: P
     files, marks = view["files"], view.setdefault("high_water", {})
     own = index_file.resolve()
     for other in registered_indexes(registry_file):
-        if other.resolve() == own or not other.is_file():
-            continue  # an index deleted is gone, as it is when it is the only one
+        if other.resolve() == own:
+            continue
+        if not other.exists():
+            if other == registry_file.parent / INDEX_FILE:
+                continue  # the default index, listed or not: absent until it is first used
+            raise LedgerRefused(_gone(other, registry_file))
         try:
             seen = read_index(other)
         except LedgerRefused as exc:
             raise LedgerRefused(
                 f"{exc} (an index listed in {registry_file}, this user's list of ledger indexes: every "
                 "command reads it, since the same data may be bound there; an index that holds no ledger "
-                "still in use may be taken off that list, which forgets what it binds)"
+                f"still in use may be taken off the list with `genofed hospital indexes --forget {other} "
+                "--reason TEXT`, which forgets what it binds)"
             ) from None
         for sha, entry in seen.get("files", {}).items():
             here = files.get(sha)
@@ -191,6 +267,31 @@ def _supersedes(entry: dict[str, Any], other: dict[str, Any]) -> bool:
 
 def _unreadable_registry(path: Path, why: str) -> str:
     return (
-        f"{path}: this user's list of ledger indexes is unreadable ({why}): restore it from a backup, or "
-        "remove it if no other ledger index was ever used (the ledgers it listed would no longer be seen)"
+        f"{path}: this user's list of ledger indexes is unreadable ({why}): if it was damaged, restore it "
+        f"from a backup; if the path is wrong, set {REGISTRY_ENV} to this user's list (removing the file "
+        "forgets every ledger index it listed)"
     )
+
+
+def _unwritable_registry(registry_file: Path, index_file: Path, exc: OSError) -> str:
+    return (
+        f"{registry_file}: cannot record the ledger index {index_file} in this user's list of ledger "
+        f"indexes ({exc.strerror or exc}); without it a command run with another {INDEX_ENV} would not see "
+        f"the ledgers this index binds. Make the folder writable, or set {REGISTRY_ENV} to a file that "
+        f"every genofed command of this user is given (e.g. ${INDEX_ENV}/{REGISTRY_FILE}). Nothing was "
+        "bound, trained, written or charged."
+    )
+
+
+def _gone(index: Path, registry_file: Path) -> str:
+    return (
+        f"{index}: a ledger index on this user's list ({registry_file}) is gone, and the ledgers it bound "
+        "cannot be checked: if its folder was moved or renamed, put it back (or link the old path to the "
+        "new place); if it is truly gone, take it off the list on purpose: `genofed hospital indexes "
+        f"--forget {index} --reason TEXT` (what it bound may then get a fresh ledger). Nothing was bound, "
+        "trained, written or charged."
+    )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

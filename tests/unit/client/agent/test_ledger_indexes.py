@@ -12,16 +12,24 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from genofed.client.agent import ledger_indexes
+from genofed.cli.main import main
+from genofed.client.agent import ledger_binding, ledger_indexes
 from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
 from genofed.client.agent.launch import AgentOptions, prepare_start
-from genofed.client.agent.ledger_binding import BINDING_FILE, LedgerRefused
-from genofed.client.agent.ledger_indexes import INDEX_ENV, INDEX_FILE, REGISTRY_ENV, REGISTRY_FILE
+from genofed.client.agent.ledger_binding import BINDING_FILE, DataHashes, LedgerRefused, bind_ledger
+from genofed.client.agent.ledger_indexes import (
+    INDEX_ENV,
+    INDEX_FILE,
+    REGISTRY_ENV,
+    REGISTRY_FILE,
+    forget_index,
+)
 from genofed.client.local_ledger import bound_state_dir
 from genofed.common.data.layout import hospital_folders
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
@@ -138,18 +146,69 @@ def test_a_local_release_finds_the_ledger_another_index_binds(
     assert bound_state_dir(hospital_folders(cohorts)[0].genotypes) == (site / "state").resolve()
 
 
-def test_the_registry_is_written_once_per_index_and_a_deleted_index_is_passed_over(
+def test_an_index_that_is_gone_is_refused_until_put_back_or_forgotten_with_a_reason(
     tmp_path: Path, cohorts: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A red-team audit renamed a GENOFED_HOME folder (`mv /opt /srv`) and the same patients got a
+    fresh ledger, as if the index had never been."""
     registry = Path(os.environ[REGISTRY_ENV])
-    first_index = _home(monkeypatch, tmp_path / "gh")
+    first_index = _home(monkeypatch, tmp_path / "opt" / "gh")
     site = _site(tmp_path, "rostov")
     _check(site, cohorts)
     _check(site, cohorts)
-    assert json.loads(registry.read_text())["indexes"] == [str(first_index.resolve())]
-    shutil.rmtree(tmp_path / "gh")  # deleting an index forgets its ledgers, here as anywhere
+    assert json.loads(registry.read_text())["indexes"] == [str(first_index)]  # listed once
+    (tmp_path / "opt").rename(tmp_path / "srv")
     _home(monkeypatch, tmp_path / "gh2")
-    assert _check(_site(tmp_path, "copy"), cohorts)["ledger"] == "bind"
+    copy = _site(tmp_path, "copy")
+    with pytest.raises(LedgerRefused, match=f"{first_index}: a ledger index on this user's list .* is gone"):
+        _check(copy, cohorts)
+    assert not (copy / "state" / BINDING_FILE).exists()
+    assert main(["hospital", "indexes"]) == 0
+    with pytest.raises(LedgerRefused, match="--reason needs a text"):
+        forget_index(first_index, " ")
+    assert main(["hospital", "indexes", "--forget", str(first_index), "--reason", "a try-out, deleted"]) == 0
+    forgotten = json.loads(registry.read_text())["forgotten"]
+    assert [(f["index"], f["reason"]) for f in forgotten] == [(str(first_index), "a try-out, deleted")]
+    assert _check(copy, cohorts)["ledger"] == "bind"  # forgotten on purpose
+
+
+def test_two_bindings_under_two_homes_take_turns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A red-team audit started two bindings of the same data at the same instant under two
+    GENOFED_HOMEs: both bound, two ledgers for good. The registry's lock makes them take turns."""
+    import threading
+
+    registry = Path(os.environ[REGISTRY_ENV])
+    inside = threading.Event()
+    real = ledger_indexes.with_other_indexes
+
+    def slow_view(*args, **kwargs):
+        inside.set()
+        time.sleep(0.5)  # the first binding reads every index; the second must wait for its record
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ledger_binding, "with_other_indexes", slow_view)
+    data = DataHashes("g" * 64, phenotypes="p" * 64)
+    outcome = {}
+
+    def bind(name: str) -> None:
+        try:
+            outcome[name] = bind_ledger(
+                tmp_path / name / "state",
+                data,
+                site=name,
+                command="check",
+                index_file=tmp_path / f"home-{name}" / INDEX_FILE,
+                registry_file=registry,
+            ).action
+        except LedgerRefused as exc:
+            outcome[name] = str(exc)
+
+    first = threading.Thread(target=bind, args=("a",))
+    first.start()
+    inside.wait(5)
+    bind("b")
+    first.join()
+    assert outcome["a"] == "bind" and "already has a privacy ledger" in outcome["b"]
 
 
 def test_an_unreadable_registry_is_refused_in_one_line(
@@ -206,3 +265,21 @@ def test_an_unreadable_index_of_the_list_is_refused_with_where_it_is_listed(
     listed = f"{first_index}: the ledger index is unreadable .*an index listed in {os.environ[REGISTRY_ENV]}"
     with pytest.raises(LedgerRefused, match=listed):
         _check(_site(tmp_path, "krasnodar"), cohorts)
+
+
+def test_a_user_the_password_database_does_not_know_has_homes_registry_or_is_told_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container's `--user 4242`: pwd.getpwuid raised KeyError, a traceback."""
+
+    def unknown(uid: int) -> None:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(ledger_indexes.pwd, "getpwuid", unknown)
+    monkeypatch.delenv(REGISTRY_ENV)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert ledger_indexes.registry_path() == tmp_path / ".local" / "state" / "genofed" / REGISTRY_FILE
+    assert f"user id {os.geteuid()} may not read it" in ledger_indexes.not_this_users(tmp_path)
+    monkeypatch.delenv("HOME")
+    with pytest.raises(LedgerRefused, match=f"has no entry in the password database .*and {REGISTRY_ENV} to"):
+        ledger_indexes.registry_path()
