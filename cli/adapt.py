@@ -244,8 +244,8 @@ def _threshold_lines(point: dict) -> list[str]:
         return f"{100 * value:.1f}% ({hits} of {of}; 95 % CI {100 * low:.0f}-{100 * high:.0f}%)"
 
     lines = [
-        f"operating threshold: risk >= {point['threshold']:g}, the cut-off that best balanced missed cases "
-        f"against false alarms on the {patients} validation patients ({cases} with the disease)",
+        f"operating threshold: risk >= {point['threshold']:g}, the cut-off with the largest sensitivity + "
+        f"specificity on the {patients} validation patients ({cases} with the disease)",
         f"  there: sensitivity {share(point['sensitivity'], cases)}, "
         f"specificity {share(point['specificity'], controls)}",
     ]

@@ -37,6 +37,10 @@ from genofed.common.scoring.operating import MIN_CLASS
 from genofed.server.report.rates import likelihood_ratios, share_cell
 from genofed.server.report.reading import md_text
 
+#: Marks a group's sensitivity, specificity and LR+ when it has fewer than `MIN_CLASS` people with or
+#: without the disease (`_group_row`).
+FEW_MARK = "(few)"
+
 if TYPE_CHECKING:
     from genofed.server.report.run_files import Predictions
 
@@ -242,13 +246,16 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
         concerns.append(
             f"LR+ {positive.cell()}, its interval reaching 1: the flag is not shown to inform here"
         )
+    # a group too small to judge: every figure marked, not the AUC alone (a biostatistician's review:
+    # 8 cases showed the table's highest LR+, read as the group the model serves best)
+    few = "" if judged else f" {FEW_MARK}"
     cells = [
         name,
         f"{metrics.n:,} ({cases:,})",
         auc_cell,
-        share_cell(metrics.true_positives, cases),
-        share_cell(metrics.true_negatives, controls),
-        positive.cell(),
+        share_cell(metrics.true_positives, cases) + few,
+        share_cell(metrics.true_negatives, controls) + few,
+        positive.cell() + few,
         share_cell(metrics.flagged, metrics.n),
     ]
     return _Row(cells, concerns)
@@ -359,11 +366,13 @@ def subgroup_section(
         f"{head}The same call ({cutoff_words}) within groups of the test cohort, to find patients the "
         f"model serves less well ({sources}). Share flagged is within the group, at its own case share; "
         f"the AUC is shown for groups with at least {MIN_CLASS} people with and {MIN_CLASS} without the "
-        "disease. Where a group's risks sit higher or lower overall (older people score higher, for "
-        "example) its sensitivity and specificity move in opposite directions: more or fewer of it are "
-        "flagged, but the flag still informs while its LR+ stays well above 1. A group is named below "
-        "when its AUC's interval lies wholly below the whole cohort's, when the call flags none of its "
-        "people though some have the disease, or when its LR+ interval reaches 1 while the whole cohort's "
-        "lies above 1."
+        f"disease, and in a smaller group the other figures are marked {FEW_MARK}: too few people to "
+        "compare with other groups (a high LR+ there is no sign that the model serves it best). Where a "
+        "group's risks sit higher or lower overall (older people score higher, for example) its "
+        "sensitivity and specificity move in opposite directions: more or fewer of it are flagged, but "
+        "the flag still informs while its LR+ stays well above 1. A group is named below when its AUC's "
+        "95 % interval lies wholly below the whole cohort's AUC, when the call flags none of its people "
+        "though some have the disease, or when its LR+ interval reaches 1 while the whole cohort's lies "
+        "above 1."
         f"{missing}\n\n{table}\n\n{served}"
     )

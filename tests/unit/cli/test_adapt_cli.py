@@ -151,7 +151,7 @@ def test_the_adapted_threshold_is_printed_with_what_it_does_on_the_validation_pa
     point = {"threshold": 0.2, "sensitivity": 20 / 21, "specificity": 13 / 25, "validation_patients": 46.0,
              "validation_cases": 21.0, "flagged": 32, "flagged_share": 32 / 46}  # fmt: skip
     lines = _threshold_lines(point)
-    assert lines[0].startswith("operating threshold: risk >= 0.2, the cut-off that best balanced")
+    assert lines[0].startswith("operating threshold: risk >= 0.2, the cut-off with the largest sensitivity")
     assert "on the 46 validation patients (21 with the disease)" in lines[0]
     assert "sensitivity 95.2% (20 of 21; 95 % CI 77-99%)" in lines[1]
     assert "specificity 52.0% (13 of 25; 95 % CI 33-70%)" in lines[1]

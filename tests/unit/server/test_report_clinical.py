@@ -33,7 +33,8 @@ def test_report_gives_threshold_metrics_at_the_run_threshold_and_the_real_preval
     predictions = read_predictions(run_dir)
     expected = threshold_metrics(predictions.labels, predictions.risks, 0.45)
     # the rule in plain words; its recorded wording in the appendix only
-    assert "risk >= 0.450" in bedside and "best balanced missed cases against false alarms" in bedside
+    assert "risk >= 0.450" in bedside and "the cut-off with the largest sensitivity + specificity" in bedside
+    assert "not as counts: where the disease is rare it accepts many false alarms per case found" in bedside
     assert "maximise Youden's J" not in bedside and "maximise Youden's J" in _section(text, "Appendix")
     assert f"{expected.flagged:,} of 400 ({expected.true_positives:,} of the" in bedside
     assert f"{100 * expected.sensitivity:.1f}% (" in bedside  # with its Wilson interval
@@ -41,6 +42,13 @@ def test_report_gives_threshold_metrics_at_the_run_threshold_and_the_real_preval
     ppv, npv = expected.ppv_npv_at(0.02)
     assert "real prevalence 2.0%" in bedside
     assert re.search(rf"{100 * ppv:.1f}% \(\d+\.\d-\d+\.\d\) / {100 * npv:.1f}% \(", bedside)
+    # the same as counts per 1,000 people, and a person not flagged against the risk before the test
+    found, alarms = 20 * expected.sensitivity, 980 * (1 - expected.specificity)
+    assert (
+        f"Per 1,000 people of that prevalence the operating threshold finds {found:.1f} of the 20.0 with "
+        f"the disease, misses {20 - found:.1f}, and raises {alarms:.0f} false alarms; a person not flagged "
+        f"has the disease with probability {100 * (1 - npv):.1f}%, against 2.0% before the test."
+    ) in bedside.replace("\n", " ")
     assert "Top risk decile" in bedside and "DeLong" in bedside
     assert re.search(r"AUC \*\*0\.\d{3}\*\* \(95 % confidence interval 0\.\d{3}-0\.\d{3}", bedside)
 

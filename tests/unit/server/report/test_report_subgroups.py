@@ -184,6 +184,24 @@ def test_a_group_too_small_to_judge_is_not_named_for_an_lr_interval_reaching_1()
         assert {label for label, reasons in why.items() if any("reaching 1" in r for r in reasons)} == named
 
 
+def test_a_small_groups_every_figure_is_marked_as_too_few_not_the_auc_alone():
+    """A biostatistician's review: a group of 8 cases showed the table's highest LR+ (3.15) with only
+    its AUC cell saying "too few to judge", read as the group the model serves best."""
+    from genofed.server.report.run_files import Predictions
+    from genofed.server.report.subgroups import FEW_MARK, Grouping, _rows
+
+    rng = np.random.default_rng(7)
+    labels = (np.arange(260) % 2 == 0).astype(np.int64)
+    labels[200:] = np.arange(60) < 8  # the small group: 8 cases, 52 controls
+    risks = np.where(labels == 1, rng.uniform(0.45, 0.9, 260), rng.uniform(0.1, 0.55, 260))
+    groups = ("large",) * 200 + ("small",) * 60
+    rows, _ = _rows(Predictions(labels, risks), (Grouping("Population", groups, "test/phenotypes.csv"),), 0.5)
+    large, small = (next(r for r in rows if r[0].endswith(name)) for name in (": large", ": small"))
+    assert small[2].startswith("too few to judge (8 cases, 52 controls)")
+    assert all(cell.endswith(f" {FEW_MARK}") for cell in small[3:6])  # sensitivity, specificity, LR+
+    assert not any(FEW_MARK in cell for cell in large)
+
+
 def test_every_population_column_of_the_test_cohort_is_shown(tmp_path: Path) -> None:
     """1000 Genomes gives population (26) and superpopulation (5): only the first was shown, every
     row too few to judge."""
