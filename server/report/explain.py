@@ -33,7 +33,8 @@ IG_METHOD = "integrated gradients (captum), mean |attribution| over {people}"
 #: variant's. Both scores are on the log-odds scale, the scale the model adds its evidence on.
 LINEAR_MEANING = (
     "Contribution: how far the variant moves the model's risk score (the log-odds of disease) between "
-    "two people one genotype standard deviation apart; the top variant's {score} multiplies the odds by "
+    "two people one genotype standard deviation apart, up or down (the size, not the direction: a "
+    "variant may lower the risk); the top variant's {score} multiplies or divides the odds by "
     "e^{score} = {factor} per standard deviation."
 )
 IG_MEANING = (
