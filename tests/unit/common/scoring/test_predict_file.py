@@ -127,6 +127,13 @@ def test_without_phenotypes_covariates_are_unknown_and_said_so(tmp_path):
     assert "label" not in result.to_csv().splitlines()[0].split(",")
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
     assert {r[NOTES_COLUMN] for r in rows} == {"sex and age unknown: imputed"}  # said on every row
+    # the threshold's figures were measured with sex and age: said not to describe these calls
+    assert any(
+        "these people were scored without them (no --phenotypes), so those figures do not describe" in note
+        for note in result.notes
+    )
+    with_them = predict_file(model, genotypes, phenotypes=write_people(tmp_path / "with")[1])
+    assert not any("scored without them" in note for note in with_them.notes)
 
 
 def test_new_patients_without_a_diagnosis_are_scored_with_their_covariates(tmp_path):
