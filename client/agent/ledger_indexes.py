@@ -159,16 +159,13 @@ def registry_lock(registry_file: Path, index_file: Path) -> Iterator[None]:
     """Hold the registry's lock (a binding holds it from reading every index to writing its own:
     one user's commands under two indexes bind one at a time); LedgerRefused when its folder
     cannot be made or written."""
-    try:
-        registry_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = exclusive_lock(registry_file)
-        lock.__enter__()
-    except OSError as exc:
-        raise LedgerRefused(_unwritable_registry(registry_file, index_file, exc)) from None
-    try:
+    with contextlib.ExitStack() as held:
+        try:  # only the lock's own failure is the registry's: an OSError of the body is the caller's
+            registry_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            held.enter_context(exclusive_lock(registry_file))
+        except OSError as exc:
+            raise LedgerRefused(_unwritable_registry(registry_file, index_file, exc)) from None
         yield
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def register_index(index_file: Path, registry_file: Path) -> None:
