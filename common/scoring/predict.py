@@ -46,7 +46,7 @@ from genofed.common.data.panel import MIN_COVERAGE, Alignment
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import predict_proba
 from genofed.common.scoring.model_file import ModelFile
-from genofed.common.scoring.operating import percentiles, percentiles_shown
+from genofed.common.scoring.operating import MAX_PERCENTILE_SD, percentiles, percentiles_shown
 from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE, encoded_rows, minimum_text, model_people
 from genofed.common.scoring.validation import (
     NOT_RECORDED,
@@ -575,8 +575,8 @@ def _withheld_percentiles(distribution: dict) -> str:
     return (
         f"percentiles not shown: the training population's risk distribution rests on about {patients:.0f} "
         f"noisy validation patients, whose DP noise alone moves a percentile by up to "
-        f"{float(distribution.get('percentile_sd') or 0):.0f} points (one sd); the risk column is "
-        "unaffected"
+        f"{float(distribution.get('percentile_sd') or 0):.1f} points (one sd; shown up to "
+        f"{MAX_PERCENTILE_SD:g}); the risk column is unaffected"
     )
 
 

@@ -225,7 +225,8 @@ def test_percentiles_the_dp_noise_dominates_are_withheld_and_said_so(tmp_path):
     assert result.percentiles is None and result.reference is None
     assert {r["percentile"] for r in csv.DictReader(io.StringIO(result.to_csv()))} == {""}
     (note,) = [n for n in result.notes if n.startswith("percentiles not shown")]
-    assert f"up to {noisy['percentile_sd']:.0f} points" in note
+    # one decimal and the limit: "5 points" for a withheld 5.46 read as within the limit of 5
+    assert f"up to {noisy['percentile_sd']:.1f} points (one sd; shown up to 5)" in note
     shown = risk_distribution(HISTOGRAM * 4, round_=3, noise_per_count=3.5)
     kept = predict_file(
         replace(model, operating={**model.operating, "risk_distribution": shown}),
