@@ -24,6 +24,15 @@ def test_the_figures_are_the_exact_rates_at_the_threshold_with_wilson_intervals(
     words = held_out_figures_words(figures)
     assert "10 cases, 20 controls, exact" in words and "sensitivity 0.800 (" in words
     assert "specificity 0.750 (" in words
+    # and how much a flag changes a person's odds: LR+ = 0.8 / 0.25, the report's log-method interval
+    from genofed.common.reporting.clinical import ThresholdMetrics
+    from genofed.common.reporting.ratios import likelihood_ratios
+
+    positive, _ = likelihood_ratios(ThresholdMetrics(0.5, 8, 5, 15, 2))
+    assert positive.value == pytest.approx(3.2)
+    assert words.endswith(
+        f"LR+ {positive.cell()}: a flagged person's odds of the disease are 3.20 times those before the test"
+    )
 
 
 def test_a_cohort_without_a_class_gives_no_figures():
