@@ -364,12 +364,7 @@ def _add_indexes(commands: argparse._SubParsersAction) -> None:
 def run_hospital_indexes(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from genofed.client.agent.ledger_indexes import (
-        INDEX_FILE,
-        forget_index,
-        registered_indexes,
-        registry_path,
-    )
+    from genofed.client.agent.ledger_indexes import forget_index, is_gone, registered_indexes, registry_path
     from genofed.common.errors import ConfigError
 
     registry = registry_path()
@@ -385,7 +380,7 @@ def run_hospital_indexes(args: argparse.Namespace) -> int:
     print(f"ledger indexes read by this user's ledger commands ({registry}):")
     for index in registered_indexes(registry):
         state = "present" if index.exists() else "absent (the default index, until first used)"
-        if not index.exists() and index != registry.parent / INDEX_FILE:
+        if is_gone(index, registry):
             state = "GONE: ledger commands refuse until it is put back or forgotten (--forget)"
         print(f"  {index}  {state}")
     return 0

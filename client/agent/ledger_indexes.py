@@ -130,8 +130,13 @@ def not_this_users(path: Path) -> str:
 def registered_indexes(registry_file: Path) -> list[Path]:
     """The indexes the registry lists, and the one beside it (the default index), in that order
     and once each."""
+    return _listed_with_default(registry_file, _read_registry(registry_file))
+
+
+def _listed_with_default(registry_file: Path, registry: dict[str, Any]) -> list[Path]:
+    """The default index beside `registry_file`, then those `registry` lists, once each."""
     beside = registry_file.parent / INDEX_FILE
-    return list(dict.fromkeys([beside, *(Path(p) for p in _read_registry(registry_file)["indexes"])]))
+    return list(dict.fromkeys([beside, *(Path(p) for p in registry["indexes"])]))
 
 
 def _read_registry(registry_file: Path) -> dict[str, Any]:
@@ -168,15 +173,21 @@ def registry_lock(registry_file: Path, index_file: Path) -> Iterator[None]:
         yield
 
 
+def is_gone(index: Path, registry_file: Path) -> bool:
+    """Whether `index`, listed in `registry_file`, is missing: every listed index but the default
+    one beside the registry (absent until it is first used) must exist."""
+    return not index.exists() and index != registry_file.parent / INDEX_FILE
+
+
 def register_index(index_file: Path, registry_file: Path) -> None:
     """List `index_file` (its absolute path as given: a symlinked GENOFED_HOME is followed where it
     points each time) in the registry unless it is there or is the index beside it; call it under
     `registry_lock`. LedgerRefused when the registry cannot be written: an index no registry lists
     is one a command run with another `GENOFED_HOME` would not read."""
     index_file = Path(os.path.abspath(index_file))
-    if any(_same_file(index_file, p) for p in registered_indexes(registry_file)):
-        return
     registry = _read_registry(registry_file)
+    if any(_same_file(index_file, p) for p in _listed_with_default(registry_file, registry)):
+        return
     registry["indexes"].append(str(index_file))
     try:
         write_text_atomic(registry_file, json.dumps(registry, indent=2) + "\n")
@@ -224,10 +235,10 @@ def with_other_indexes(index: dict[str, Any], index_file: Path, registry_file: P
     for other in registered_indexes(registry_file):
         if other.resolve() == own:
             continue
-        if not other.exists():
-            if other == registry_file.parent / INDEX_FILE:
-                continue  # the default index, listed or not: absent until it is first used
+        if is_gone(other, registry_file):
             raise LedgerRefused(_gone(other, registry_file))
+        if not other.exists():
+            continue  # the default index, listed or not: absent until it is first used
         try:
             seen = read_index(other)
         except LedgerRefused as exc:

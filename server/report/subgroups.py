@@ -220,7 +220,10 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
     cases = metrics.true_positives + metrics.false_negatives
     controls = metrics.true_negatives + metrics.false_positives
     concerns = []
-    if min(cases, controls) >= MIN_CLASS:
+    # too few to judge: an LR+ interval of a dozen people reaches 1 for want of people, not for the
+    # model (an outside walkthrough: most of 1000 Genomes' 26 populations were named "served less well")
+    judged = min(cases, controls) >= MIN_CLASS
+    if judged:
         auc = delong_interval(labels, risks)
         auc_cell = f"{auc.auc:.3f} ({auc.low:.3f}-{auc.high:.3f})" if auc is not None else "not measured"
         if auc is not None and whole.auc is not None and auc.high < whole.auc:
@@ -230,9 +233,6 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
     else:
         auc_cell = f"too few to judge ({cases} cases, {controls} controls)"
     positive, _ = likelihood_ratios(metrics)
-    # too few to judge: an LR+ interval of a dozen people reaches 1 for want of people, not for the
-    # model (an outside walkthrough: most of 1000 Genomes' 26 populations were named "served less well")
-    judged = min(cases, controls) >= MIN_CLASS
     if metrics.flagged == 0 and cases > 0 and wilson_interval(0, cases)[1] < whole.sensitivity:
         concerns.append(
             f"no one of its {metrics.n:,} people is flagged: the call finds none of its {cases:,} cases, "
