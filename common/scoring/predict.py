@@ -317,13 +317,16 @@ def predict_file(
             "high/low at a cut-off of your own)"
             + (f" ({model.operating['threshold_note']})" if model.operating.get("threshold_note") else "")
         )
-    if source is not None and phenotypes is None and model.feature_spec().covariates:
+    covariates = model.feature_spec().covariates
+    quoted = recorded is not None and (threshold is None or math.isclose(threshold, float(recorded)))
+    if quoted and phenotypes is None and covariates:
+        # the model's own threshold, whose figures `detail` quotes (a threshold of the user's has none);
         # a biostatistician's review: without them 99 of 600 test-cohort calls changed, and the
         # sensitivity quoted (0.746) was 0.738, the specificity (0.586) 0.544
         notes.append(
             "the threshold's sensitivity and specificity were measured on people scored with their "
-            f"{' and '.join(model.feature_spec().covariates)}; these people were scored without them (no "
-            "--phenotypes), so those figures do not describe their calls: pass --phenotypes with them"
+            f"{' and '.join(covariates)}; these people were scored without them (no --phenotypes), so "
+            "those figures do not describe their calls: pass --phenotypes with them"
         )
     if distribution is None:
         notes.append(

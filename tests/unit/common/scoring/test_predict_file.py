@@ -134,6 +134,8 @@ def test_without_phenotypes_covariates_are_unknown_and_said_so(tmp_path):
     )
     with_them = predict_file(model, genotypes, phenotypes=write_people(tmp_path / "with")[1])
     assert not any("scored without them" in note for note in with_them.notes)
+    own = predict_file(model, genotypes, threshold=0.3)  # a cut-off of the user's: no figures to qualify
+    assert not any("scored without them" in note for note in own.notes)
 
 
 def test_new_patients_without_a_diagnosis_are_scored_with_their_covariates(tmp_path):
