@@ -2,7 +2,7 @@
 
 A site's ledger gains a charge per release (a round's update, an evaluation), so a federation of
 weekly runs reaches thousands. A long-running walkthrough found `genofed hospital ledger` (what the
-data-protection officer reads) took 94 s at 10,000 charges: it computed the epsilon after each
+data-protection officer reads) slowing with the square of the ledger: it computed the epsilon after each
 charge from the whole history up to it, work that grows with the square of the ledger
 (`client/agent/ledger_report._releases`, now one running sum: `accountant.epsilons_after_each`).
 For each size this builds a ledger of runs of 20 training charges and one evaluation, each run at

@@ -1,7 +1,7 @@
 """Benchmark: peak memory of `genofed predict`, its encoding as it was against as it is.
 
-An array-scale walkthrough (250 people, a 636,471-variant panel) found `genofed predict` peaking at
-3.1 GiB: the encoding (`common/data/features._encode_dosages`) turned 256 rows at a time into
+An array-scale walkthrough (250 people, a 636,471-variant panel) found why `genofed predict` needed
+gigabytes: the encoding (`common/data/features._encode_dosages`) turned 256 rows at a time into
 8-byte lookup indices, 1.3 GB per temporary at that panel's width, and `predict_file` held a
 (people x panel) bool matrix of who is called while scoring. Each way runs `genofed predict` in a
 fresh process (peak RSS is its own) on the same synthetic PLINK file and logistic model file; the

@@ -97,7 +97,7 @@ def _encode_dosages(
     The dosage (MISSING, 0, 1, 2) + 1 picks the table row, so each entry is read and written
     once. The lookup indices are intp (8 bytes per dosage), so rows are processed in chunks of at
     most `chunk_entries` dosages: a fixed 256 rows made 1.3 GB temporaries at a whole array's
-    636,000 variants, and `genofed predict` of 250 people peaked at 3.1 GiB for it.
+    636,000 variants (`bench/predict_memory.py`).
     """
     mean = 2.0 * freq
     table = np.stack([np.zeros_like(freq), -mean, 1.0 - mean, 2.0 - mean]).astype(np.float32)

@@ -53,7 +53,7 @@ def epsilon_of(history: list[Step], delta: float) -> float:
 def epsilons_after_each(history: list[Step], delta: float) -> list[float]:
     """`epsilon_of(history[: i + 1], delta)` for every i, from one running RDP sum (the same
     additions in the same order, so the same values). Why: `genofed hospital ledger` computed
-    every prefix afresh, work that grows with the square of the ledger: 94 s at 10,000 charges."""
+    every prefix afresh, work that grows with the square of the ledger (`bench/ledger_growth.py`)."""
     epsilons, rdp = [], None
     for sigma, q, n in history:
         if int(n) > 0:
