@@ -22,7 +22,7 @@ from genofed.common.util.atomic import save_torch_atomic
 #: The folder of a run's checkpoints, inside its output folder.
 CHECKPOINTS = "checkpoints"
 
-_NAME = re.compile(r"round-(\d{4})\.pt$")
+_NAME = re.compile(r"round-(\d{4,})\.pt$")
 
 
 @dataclass
@@ -53,11 +53,35 @@ class Checkpoint:
     launches: int = 1
 
 
+#: How many of the latest rounds' checkpoints a run keeps (besides round 0's, its start model):
+#: a resume reads the latest, and the one before when the latest is damaged and deleted.
+KEPT_LATEST = 2
+
+
 def save_checkpoint(folder: Path, checkpoint: Checkpoint) -> Path:
-    """Write `folder/round-NNNN.pt` atomically (a crash mid-write leaves the previous one)."""
+    """Write `folder/round-NNNN.pt` atomically (a crash mid-write leaves the previous one), then
+    delete the checkpoints no resume reads (`prune_checkpoints`)."""
     path = folder / f"round-{checkpoint.round:04d}.pt"
     save_torch_atomic(path, checkpoint.__dict__)  # a full disk is one line, not torch's RuntimeError
+    prune_checkpoints(folder, checkpoint.round)
     return path
+
+
+def prune_checkpoints(folder: Path, latest: int) -> list[Path]:
+    """Delete the checkpoints of rounds 1 .. `latest - KEPT_LATEST` from `folder`; return them.
+
+    Why: each checkpoint holds the run's whole history so far, so keeping every round's made their
+    total grow with the square of the rounds (a run of months: hundreds of megabytes) while a
+    resume reads only the latest, or the one before. Round 0's (the start model, which the run's
+    hospitals were sent first) is kept, and so is any round after `latest` (a folder's other
+    files are never touched)."""
+    removed = []
+    for path in folder.glob("round-*.pt"):
+        match = _NAME.search(path.name)
+        if match and 0 < int(match.group(1)) <= latest - KEPT_LATEST:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def latest_checkpoint(folder: Path) -> Checkpoint | None:
