@@ -213,10 +213,10 @@ def _federated_lines(prov: dict[str, Any]) -> list[str]:
         lines.append("figures: " + _join(figures, ", "))
     at_threshold = metrics.get("test_at_threshold")
     if isinstance(at_threshold, dict):
-        from genofed.common.scoring.operating import held_out_figures_words
+        from genofed.common.scoring.operating import held_out_figures_words, recorded_prevalence
 
         threshold = f"at the operating threshold {at_threshold['threshold']:g}"
-        lines.append(f"{threshold}, {held_out_figures_words(at_threshold)}")
+        lines.append(f"{threshold}, {held_out_figures_words(at_threshold, recorded_prevalence(prov))}")
     return lines
 
 

@@ -78,6 +78,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="call high/low at this risk (between 0 and 1) instead of the model's operating threshold; the "
         "output says which was used (the model file is not changed)",
     )
+    parser.add_argument(
+        "--prevalence",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="the share of people with the disease where you use the model (between 0 and 1: 0.015 for "
+        "1.5 %%): the threshold's test-cohort figures are carried to it, saying what share of the people "
+        "flagged and not flagged have the disease there (default: the prevalence the model file records, "
+        "its run's --prevalence or a simulated disease's, if any)",
+    )
     parser.set_defaults(handler=run_predict)
 
 
@@ -169,8 +179,8 @@ def check_predict_arguments(args: argparse.Namespace) -> str:
     (`is_earlier_predictions`); the provenance file OUT.json (`sidecar_path`) is held to the rules
     of --out (not a folder, not replaced without --force, never an input) and never replaced, even
     with --force, unless it is an earlier provenance file of `predict`; --out ends in .csv (the one
-    format written); --min-call-rate lies in [0, 1] and --threshold in (0, 1). Returns the
-    normalised expected hash."""
+    format written); --min-call-rate lies in [0, 1], --threshold and --prevalence in (0, 1). Returns
+    the normalised expected hash."""
     from genofed.common.scoring.predict import sidecar_path
     from genofed.common.util.atomic import require_file_target
     from genofed.common.util.checks import require, require_in_range
@@ -213,6 +223,16 @@ def check_predict_arguments(args: argparse.Namespace) -> str:
             low_open=True,
             high_open=True,
             hint="a risk cut-off, e.g. 0.7; leave it out to use the model's operating threshold",
+        )
+    if args.prevalence is not None:
+        require_in_range(
+            "--prevalence",
+            args.prevalence,
+            0.0,
+            1.0,
+            low_open=True,
+            high_open=True,
+            hint="a share, not a percentage: 0.015 for 1.5 %",
         )
     return expected_hash
 
@@ -319,6 +339,7 @@ def run_predict(args: argparse.Namespace) -> int:
         min_coverage=args.min_coverage,
         min_call_rate=args.min_call_rate,
         threshold=args.threshold,
+        prevalence=args.prevalence,
     )
     messages = []
     unfit = fitness_warning(model)

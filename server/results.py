@@ -335,6 +335,8 @@ def final_model_file(
             "test_at_threshold": _test_at_threshold(fed, threshold.get("threshold"), test_risks),
         },
         "epsilon": results.get("epsilon"),
+        # where the model is meant to be used, so that `predict` gives PPV there, as the report does
+        "prevalence": _prevalence(results),
         "started_from": _started_from(results.get("pretrained")),
         "settings": shared_settings(settings),
         "software": {"torch": str(torch.__version__), "python": platform.python_version()},
@@ -380,6 +382,15 @@ def _test_at_threshold(
         return None
     risks = test_risks if test_risks is not None else fed.test.predict(fed.model_config, fed.state_dict)
     return held_out_figures_at(fed.test.labels, risks, float(threshold))
+
+
+def _prevalence(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The prevalence the run's report gives PPV and NPV at (its --prevalence setting, else a
+    simulated disease's, `real_prevalence`) as {"value", "source"}; None when neither is known."""
+    from genofed.server.report.run_files import read_truth, real_prevalence
+
+    prevalence = real_prevalence(results, read_truth(results))
+    return None if prevalence is None else {"value": prevalence.value, "source": prevalence.source}
 
 
 def _started_from(pretrained: dict[str, Any] | None) -> dict[str, Any] | None:

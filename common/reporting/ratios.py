@@ -7,6 +7,10 @@ depend on how common the disease is, so it is the figure that carries from an en
 to another population: post-test odds = pre-test odds x LR. An undefined ratio (no false alarm, no
 one flagged) is None and says why; a proportion of 0 or 1 takes half a count each way (Haldane),
 not a zero-width interval.
+
+`predictive_values` carries them to a prevalence: PPV = p LR+ / (p LR+ + 1 - p) rises with LR+, and
+NPV = 1 - p LR- / (p LR- + 1 - p) falls with LR-, so each interval is its ratio's interval mapped
+through that function.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 
 from genofed.common.reporting.auc import Z95
 from genofed.common.reporting.clinical import ThresholdMetrics
-from genofed.common.reporting.formatting import NOT_MEASURED
+from genofed.common.reporting.formatting import NOT_MEASURED, fmt_percent
 
 
 @dataclass(frozen=True)
@@ -87,3 +91,58 @@ def likelihood_ratios(metrics: ThresholdMetrics) -> tuple[Ratio, Ratio]:
     else:
         negative = _log_ratio(metrics.false_negatives, cases, metrics.true_negatives, controls)
     return positive, negative
+
+
+@dataclass(frozen=True)
+class Prevalence:
+    """The disease's prevalence where the model is meant to be used, and where that figure came from."""
+
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Share:
+    """A probability with its 95 % interval (None: none, e.g. where its ratio is unbounded)."""
+
+    value: float
+    low: float | None = None
+    high: float | None = None
+
+
+def post_test_probability(prevalence: float, ratio: float) -> float:
+    """The probability of disease after a result with likelihood ratio `ratio`, before it `prevalence`."""
+    odds = prevalence / (1 - prevalence) * ratio
+    return odds / (1 + odds)
+
+
+def predictive_values(metrics: ThresholdMetrics, prevalence: float) -> tuple[Share | None, Share | None]:
+    """(PPV, NPV) of calling `risk >= threshold` high risk where the disease has `prevalence`, each
+    with the interval its likelihood ratio's maps to (module docstring); None where undefined."""
+    ppv, npv = metrics.ppv_npv_at(prevalence)
+    positive, negative = likelihood_ratios(metrics)
+    ppv_share = npv_share = None
+    if ppv is not None:
+        bounded = positive.low is not None and positive.high is not None
+        ppv_share = Share(
+            ppv,
+            post_test_probability(prevalence, positive.low) if bounded else None,
+            post_test_probability(prevalence, positive.high) if bounded else None,
+        )
+    if npv is not None:
+        bounded = negative.low is not None and negative.high is not None
+        npv_share = Share(
+            npv,
+            1 - post_test_probability(prevalence, negative.high) if bounded else None,
+            1 - post_test_probability(prevalence, negative.low) if bounded else None,
+        )
+    return ppv_share, npv_share
+
+
+def percent_with_interval(share: Share | None) -> str:
+    """'2.7% (2.3-3.2)', the percentage alone without an interval, or not measured for None."""
+    if share is None:
+        return NOT_MEASURED
+    if share.low is None or share.high is None:
+        return fmt_percent(share.value)
+    return f"{fmt_percent(share.value)} ({100 * share.low:.1f}-{100 * share.high:.1f})"

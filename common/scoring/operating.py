@@ -25,9 +25,13 @@ monotone, and ratios are clipped into [0, 1].
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from genofed.common.reporting.clinical import ThresholdMetrics
+    from genofed.common.reporting.ratios import Prevalence
 
 #: The rule `operating_point` applies, as recorded in results.json and the model file.
 YOUDEN_RULE = (
@@ -217,19 +221,45 @@ def held_out_figures_at(labels: np.ndarray, risks: np.ndarray, threshold: float)
     }
 
 
-def held_out_figures_words(figures: dict[str, Any]) -> str:
+def held_out_figures_words(figures: dict[str, Any], prevalence: Prevalence | None = None) -> str:
     """`held_out_figures_at`'s record in words, e.g. 'on the test cohort (40 cases, 160 controls, exact):
-    sensitivity 0.800 (0.700-0.873), specificity 0.475 (0.388-0.564)'."""
+    sensitivity 0.800 (0.700-0.873), specificity 0.475 (0.388-0.564), LR+ 1.52 (...): ...', and with
+    a `prevalence` what share of the people flagged and not flagged have the disease there
+    (`_at_prevalence_words`)."""
 
     def rate(name: str) -> str:
         low, high = figures[f"{name}_interval"]
         return f"{name} {figures[name]:.3f} ({low:.3f}-{high:.3f})"
 
     people = f"{figures['cases']} cases, {figures['controls']} controls, exact"
-    return (
+    words = (
         f"on the coordinator's test cohort ({people}): {rate('sensitivity')}, {rate('specificity')}, "
         f"{_positive_likelihood_words(figures)}"
     )
+    return words if prevalence is None else f"{words}; {_at_prevalence_words(figures, prevalence)}"
+
+
+def recorded_prevalence(provenance: Any) -> Prevalence | None:
+    """The prevalence a model file's `provenance` records (`prevalence`: its run's --prevalence
+    setting or a simulated disease's, the one its report gave PPV at), or None: not recorded, or not
+    a share in (0, 1)."""
+    from genofed.common.reporting.ratios import Prevalence
+
+    record = provenance.get("prevalence") if isinstance(provenance, dict) else None
+    value = record.get("value") if isinstance(record, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < float(value) < 1.0:
+        return None
+    return Prevalence(float(value), f"recorded in the model file: {record.get('source') or 'its run'}")
+
+
+def _figures_metrics(figures: dict[str, Any]) -> ThresholdMetrics:
+    """The confusion counts behind a `held_out_figures_at` record (its exact rates times its counts)."""
+    from genofed.common.reporting.clinical import ThresholdMetrics
+
+    cases, controls = int(figures["cases"]), int(figures["controls"])
+    found = int(round(float(figures["sensitivity"]) * cases))
+    cleared = int(round(float(figures["specificity"]) * controls))
+    return ThresholdMetrics(0.0, found, controls - cleared, cleared, cases - found)
 
 
 def _positive_likelihood_words(figures: dict[str, Any]) -> str:
@@ -237,17 +267,38 @@ def _positive_likelihood_words(figures: dict[str, Any]) -> str:
     test', from the record's exact rates and counts. Why: a "high" call came with sensitivity and
     specificity alone, which do not say how much a flag changes a person's odds (a biostatistician's
     review: LR+ 1.80, so 97 % of flags false at a prevalence of 1.5 %)."""
-    from genofed.common.reporting.clinical import ThresholdMetrics
     from genofed.common.reporting.ratios import likelihood_ratios
 
-    cases, controls = int(figures["cases"]), int(figures["controls"])
-    found = int(round(float(figures["sensitivity"]) * cases))
-    cleared = int(round(float(figures["specificity"]) * controls))
-    metrics = ThresholdMetrics(0.0, found, controls - cleared, cleared, cases - found)
-    positive, _ = likelihood_ratios(metrics)
+    positive, _ = likelihood_ratios(_figures_metrics(figures))
     if positive.value is None:
         return f"LR+ {positive.cell()}"
     return (
         f"LR+ {positive.cell()}: a flagged person's odds of the disease are {positive.value:.2f} times "
         "those before the test"
+    )
+
+
+def _at_prevalence_words(figures: dict[str, Any], prevalence: Prevalence) -> str:
+    """'where 1.5% of people have the disease (the run's --prevalence setting): 2.7% (2.3-3.2) of the
+    people flagged have it, and 0.6% (0.5-0.8) of those not flagged': the test cohort's exact rates
+    carried to `prevalence` through the likelihood ratios, with their intervals. Why: a case-control
+    test cohort's share of cases is no clinic's, and LR+ alone left a clinician to do Bayes' rule
+    (a biostatistician's review)."""
+    from genofed.common.reporting.formatting import fmt_percent
+    from genofed.common.reporting.ratios import Share, percent_with_interval, predictive_values
+
+    ppv, npv = predictive_values(_figures_metrics(figures), prevalence.value)
+    missed = None
+    if npv is not None:
+        bounded = npv.low is not None and npv.high is not None
+        missed = Share(1 - npv.value, 1 - npv.high if bounded else None, 1 - npv.low if bounded else None)
+    flagged = (
+        "nobody flagged" if ppv is None else f"{percent_with_interval(ppv)} of the people flagged have it"
+    )
+    cleared = (
+        "everyone is flagged" if missed is None else f"{percent_with_interval(missed)} of those not flagged"
+    )
+    return (
+        f"where {fmt_percent(prevalence.value)} of people have the disease ({prevalence.source}): "
+        f"{flagged}, and {cleared}"
     )

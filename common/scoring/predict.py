@@ -45,8 +45,14 @@ from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.panel import MIN_COVERAGE, Alignment
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import predict_proba
+from genofed.common.reporting.ratios import Prevalence
 from genofed.common.scoring.model_file import ModelFile
-from genofed.common.scoring.operating import MAX_PERCENTILE_SD, percentiles, percentiles_shown
+from genofed.common.scoring.operating import (
+    MAX_PERCENTILE_SD,
+    percentiles,
+    percentiles_shown,
+    recorded_prevalence,
+)
 from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE, encoded_rows, minimum_text, model_people
 from genofed.common.scoring.validation import (
     NOT_RECORDED,
@@ -124,6 +130,8 @@ class Predictions:
     said once; `row_notes`: the same per person (the CSV's notes column). `reference`: the
     population the percentiles are relative to, in words (None without a distribution).
     `outside_ages`: how many people's age lies outside the ages the model was validated on.
+    `prevalence`: the prevalence the threshold's test-cohort figures were carried to (PPV and
+    1 - NPV, in `threshold_detail`), from --prevalence or the model file; None when none applied.
     """
 
     sample_ids: list[str]
@@ -142,6 +150,7 @@ class Predictions:
     row_notes: list[list[str]] | None = None
     reference: str | None = None
     outside_ages: int = 0
+    prevalence: Prevalence | None = None
 
     @property
     def scored(self) -> np.ndarray:
@@ -257,6 +266,7 @@ def predict_file(
     min_coverage: float = MIN_COVERAGE,
     min_call_rate: float | None = None,
     threshold: float | None = None,
+    prevalence: float | None = None,
 ) -> Predictions:
     """Score every person of `genotypes` with `model` (see the module docstring).
 
@@ -273,6 +283,9 @@ def predict_file(
             `NO_CALL` and no risk or percentile.
         threshold: the high/low cut-off to use instead of the model's operating threshold (in
             (0, 1); None: the model's, if it has one).
+        prevalence: the share of people with the disease where the model is used (in (0, 1)), to
+            which the threshold's test-cohort figures are carried (what share of the people flagged
+            and not flagged have it); None: the one the model file records, if any.
 
     A person whose label is empty is scored and gets an empty label: only the labelled (and
     scored) count towards the AUC (`Predictions.auc`).
@@ -302,14 +315,16 @@ def predict_file(
     risks = _risks(model, cohort)
     recorded = (model.operating.get("threshold") or {}).get("threshold")
     distribution = model.operating.get("risk_distribution")
+    where = _prevalence(model, prevalence)
     if threshold is not None and recorded is not None and math.isclose(threshold, float(recorded)):
         # the model's own, typed in: its recorded rates apply (a walkthrough's --threshold 0.70 was
         # said to have unknown sensitivity and specificity)
-        source, detail = "--threshold", "given with --threshold, equal to " + _model_threshold_detail(model)
+        source = "--threshold"
+        detail = "given with --threshold, equal to " + _model_threshold_detail(model, where)
     elif threshold is not None:
         source, detail = "--threshold", _given_threshold_detail(recorded)
     elif recorded is not None:
-        threshold, source, detail = float(recorded), "model", _model_threshold_detail(model)
+        threshold, source, detail = float(recorded), "model", _model_threshold_detail(model, where)
     else:
         source, detail = None, ""
         notes.append(
@@ -319,6 +334,9 @@ def predict_file(
         )
     covariates = model.feature_spec().covariates
     quoted = recorded is not None and (threshold is None or math.isclose(threshold, float(recorded)))
+    carried = quoted and where is not None and _test_cohort_figures(model) is not None
+    if prevalence is not None and not carried:
+        notes.append(_unused_prevalence_note(model, threshold is not None and not quoted))
     if quoted and phenotypes is None and covariates:
         # the model's own threshold, whose figures `detail` quotes (a threshold of the user's has none);
         # a biostatistician's review: without them 99 of 600 test-cohort calls changed, and the
@@ -362,6 +380,7 @@ def predict_file(
         row_notes=row_notes,
         reference=reference_population(model),
         outside_ages=outside,
+        prevalence=where if carried else None,
     )
 
 
@@ -517,9 +536,10 @@ def _listed(cohort: Cohort, ages: np.ndarray, who: list[int]) -> str:
     return shown + (f" and {len(who) - 3} more" if len(who) > 3 else "")
 
 
-def _model_threshold_detail(model: ModelFile) -> str:
+def _model_threshold_detail(model: ModelFile, prevalence: Prevalence | None = None) -> str:
     """The model file's operating threshold in words: its rule's name and the validation figures
-    it was read from (noisy for a federated run, exact for `genofed adapt`)."""
+    it was read from (noisy for a federated run, exact for `genofed adapt`), and what it does on the
+    test cohort when the file records it, carried to `prevalence` if one is given (`_on_test_cohort`)."""
     point = model.operating.get("threshold") or {}
     rule = str(point.get("rule") or "").split(":")[0] or "its recorded rule"
     exact = "exact" in str(point.get("source") or "")
@@ -536,21 +556,57 @@ def _model_threshold_detail(model: ModelFile) -> str:
         figures = (
             f", {kind}sensitivity {point['sensitivity']:.3f}, specificity {point['specificity']:.3f}{on}"
         )
-    return f"the model's operating threshold ({rule}{figures}){_on_test_cohort(model)}"
+    return f"the model's operating threshold ({rule}{figures}){_on_test_cohort(model, prevalence)}"
 
 
-def _on_test_cohort(model: ModelFile) -> str:
-    """What the threshold does on the coordinator's test cohort, exact, when the model file records
-    it (a federated run with a test cohort: `held_out_figures_at`); "" otherwise. Beside noisy
-    validation figures it tells a clinician what the threshold does on real people (an audit read a
-    noisy sensitivity of 1.000 where the test cohort gave 0.80)."""
+def _test_cohort_figures(model: ModelFile) -> dict[str, Any] | None:
+    """The model file's record of what its threshold does on the test cohort (`held_out_figures_at`),
+    or None: a run without a test cohort, an `adapt` or `pretrain` file, an older file."""
     metrics = model.provenance.get("metrics") if isinstance(model.provenance, dict) else None
     figures = metrics.get("test_at_threshold") if isinstance(metrics, dict) else None
-    if not isinstance(figures, dict):
+    return figures if isinstance(figures, dict) else None
+
+
+def _on_test_cohort(model: ModelFile, prevalence: Prevalence | None = None) -> str:
+    """What the threshold does on the coordinator's test cohort, exact, when the model file records
+    it (a federated run with a test cohort: `held_out_figures_at`), with `prevalence` what share of
+    the people flagged and not flagged have the disease there; "" without the record. Beside noisy
+    validation figures it tells a clinician what the threshold does on real people (an audit read a
+    noisy sensitivity of 1.000 where the test cohort gave 0.80)."""
+    figures = _test_cohort_figures(model)
+    if figures is None:
         return ""
     from genofed.common.scoring.operating import held_out_figures_words
 
-    return f"; {held_out_figures_words(figures)}"
+    return f"; {held_out_figures_words(figures, prevalence)}"
+
+
+def _prevalence(model: ModelFile, given: float | None) -> Prevalence | None:
+    """--prevalence when given, else the model file's (`recorded_prevalence`)."""
+    return (
+        Prevalence(float(given), "given with --prevalence")
+        if given is not None
+        else recorded_prevalence(model.provenance)
+    )
+
+
+def _unused_prevalence_note(model: ModelFile, own_threshold: bool) -> str:
+    """Why --prevalence changed nothing: PPV needs the threshold's sensitivity and specificity on
+    exact data, which a threshold of the user's (`own_threshold`) has none of, and a file without a
+    test cohort's record does not give."""
+    if own_threshold:
+        why = "the threshold used is not the model's, so its sensitivity and specificity are unknown here"
+    elif _test_cohort_figures(model) is None:
+        why = (
+            "the model file records no exact figures for its threshold (no test cohort's: a run without "
+            "one, a `genofed adapt` or `pretrain` file, or an older file)"
+        )
+    else:
+        why = "nobody is called (no threshold)"
+    return (
+        f"--prevalence was not used: {why}, so what share of the people flagged have the disease "
+        "cannot be given"
+    )
 
 
 def _declared_validation(model: ModelFile, exact: bool) -> int | None:
@@ -721,6 +777,11 @@ def provenance_record(
             "model_threshold": point.get("threshold"),
             "model_rule": point.get("rule"),
         },
+        "prevalence": (
+            None
+            if predictions.prevalence is None
+            else {"value": predictions.prevalence.value, "source": predictions.prevalence.source}
+        ),
         "min_call_rate": predictions.min_call_rate,
         "min_coverage": min_coverage,
         "percentiles": {

@@ -25,9 +25,10 @@ from genofed.common.reporting.clinical import (
     threshold_metrics,
     top_fraction_threshold,
 )
+from genofed.common.reporting.ratios import Prevalence
 from genofed.server.report.rates import reweighted_brier
 from genofed.server.report.reading import cohort_size, dp_on, mapping, number
-from genofed.server.report.run_files import Predictions, Prevalence
+from genofed.server.report.run_files import Predictions
 from genofed.server.report.subgroups import Grouping
 
 

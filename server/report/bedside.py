@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from genofed.common.reporting.clinical import ThresholdMetrics
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_percent
+from genofed.common.reporting.ratios import likelihood_ratios
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.assessment import Assessment, releases_words
-from genofed.server.report.rates import likelihood_ratios, ppv_npv_cell, share_cell
+from genofed.server.report.rates import ppv_npv_cell, share_cell
 from genofed.server.report.subgroups import subgroup_section
 
 

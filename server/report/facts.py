@@ -11,12 +11,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_bytes, fmt_duration, fmt_int
+from genofed.common.reporting.ratios import Prevalence
 from genofed.common.reporting.tables import markdown_table
 from genofed.common.scoring.model_file import most_spent
 from genofed.server.report.privacy import privacy_summary_line
 from genofed.server.report.privacy_mode import privacy_mode_text
 from genofed.server.report.reading import config_value, mapping, md_text, number, rounds
-from genofed.server.report.run_files import Prevalence
 
 
 def _model_text(results: Mapping[str, Any]) -> str:

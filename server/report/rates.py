@@ -1,11 +1,10 @@
 """The uncertainty of the rates a clinician acts on, and the prevalence-free likelihood ratios.
 
 - `share_cell`: a share (sensitivity, specificity, share flagged) with Wilson's 95 % interval.
-- `likelihood_ratios` (`genofed.common.reporting.ratios`, where `genofed predict` reads them too):
+- `likelihood_ratios` lives in `genofed.common.reporting.ratios` (`genofed predict` reads them too):
   LR+ and LR-, each with the log-method 95 % interval.
 - `ppv_npv_cell`: PPV and NPV at a prevalence, with the intervals the likelihood ratios' carry
-  over. PPV = p LR+ / (p LR+ + 1 - p) rises with LR+, NPV = 1 - p LR- / (p LR- + 1 - p) falls
-  with LR-, so each interval is its ratio's interval mapped through that function.
+  over (`genofed.common.reporting.ratios.predictive_values`).
 - `reweighted_brier`: the Brier score with cases and controls reweighted to a prevalence.
 
 A rate or ratio that is undefined (an empty denominator, no false alarm, no one flagged) is None and
@@ -21,7 +20,7 @@ import numpy as np
 from genofed.common.reporting.calibration import wilson_interval
 from genofed.common.reporting.clinical import ThresholdMetrics
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_percent
-from genofed.common.reporting.ratios import likelihood_ratios
+from genofed.common.reporting.ratios import percent_with_interval, predictive_values
 
 
 def share_cell(successes: int, trials: int) -> str:
@@ -32,32 +31,11 @@ def share_cell(successes: int, trials: int) -> str:
     return f"{fmt_percent(successes / trials)} ({100 * low:.1f}-{100 * high:.1f})"
 
 
-def _post_test(prevalence: float, ratio: float) -> float:
-    """The probability of disease after a result with this likelihood ratio, before it `prevalence`."""
-    odds = prevalence / (1 - prevalence) * ratio
-    return odds / (1 + odds)
-
-
-def _interval(low: float | None, high: float | None) -> str:
-    return "" if low is None or high is None else f" ({100 * low:.1f}-{100 * high:.1f})"
-
-
 def ppv_npv_cell(metrics: ThresholdMetrics, prevalence: float) -> str:
     """'2.7% (2.3-3.2) / 99.4% (99.2-99.5)': PPV and NPV where the disease has `prevalence`, each
     with the interval its likelihood ratio's maps to (none where that ratio has none)."""
-    ppv, npv = metrics.ppv_npv_at(prevalence)
-    positive, negative = likelihood_ratios(metrics)
-    ppv_range = (
-        _interval(_post_test(prevalence, positive.low), _post_test(prevalence, positive.high))
-        if positive.low is not None and positive.high is not None
-        else ""
-    )
-    npv_range = (
-        _interval(1 - _post_test(prevalence, negative.high), 1 - _post_test(prevalence, negative.low))
-        if negative.low is not None and negative.high is not None
-        else ""
-    )
-    return f"{fmt_percent(ppv)}{ppv_range} / {fmt_percent(npv)}{npv_range}"
+    ppv, npv = predictive_values(metrics, prevalence)
+    return f"{percent_with_interval(ppv)} / {percent_with_interval(npv)}"
 
 
 def reweighted_brier(labels: np.ndarray, risks: np.ndarray, prevalence: float) -> float | None:

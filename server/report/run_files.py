@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from genofed.common.reporting.ratios import Prevalence
 from genofed.server.report.reading import config_value, number
 
 PREDICTIONS = "test_predictions.csv"
@@ -41,14 +42,6 @@ class Predictions:
     @property
     def cases(self) -> int:
         return int(self.labels.sum())
-
-
-@dataclass(frozen=True)
-class Prevalence:
-    """The disease's prevalence where the model is meant to be used, and where that figure came from."""
-
-    value: float
-    source: str
 
 
 def read_predictions(run_dir: Path) -> Predictions | None:

@@ -32,9 +32,10 @@ from genofed.common.reporting.auc import delong_interval
 from genofed.common.reporting.calibration import wilson_interval
 from genofed.common.reporting.clinical import ThresholdMetrics, threshold_metrics
 from genofed.common.reporting.formatting import fmt_percent
+from genofed.common.reporting.ratios import likelihood_ratios
 from genofed.common.reporting.tables import markdown_table
 from genofed.common.scoring.operating import MIN_CLASS
-from genofed.server.report.rates import likelihood_ratios, share_cell
+from genofed.server.report.rates import share_cell
 from genofed.server.report.reading import md_text
 
 #: Marks a group's sensitivity, specificity and LR+ when it has fewer than `MIN_CLASS` people with or

@@ -34,10 +34,10 @@ from typing import Any
 
 from genofed.common.reporting.calibration import calibration_statement, check_calibration
 from genofed.common.reporting.formatting import fmt_percent
+from genofed.common.reporting.ratios import likelihood_ratios
 from genofed.server.report.assessment import Assessment, releases_words
 from genofed.server.report.bedside import flagged_share_at
 from genofed.server.report.drivers import covariate_words, rests_on_covariates
-from genofed.server.report.rates import likelihood_ratios
 from genofed.server.report.subgroups import concerning_groups
 
 NOT_FIT = "NOT FIT FOR USE"

@@ -11,7 +11,9 @@ from genofed.server.checkpoint import Checkpoint, latest_checkpoint, prune_check
 
 def _save(folder, round):
     history = [{"round": r} for r in range(round + 1)]
-    return save_checkpoint(folder, Checkpoint(round, {"w": torch.full((3,), float(round))}, {}, "plan", history))
+    return save_checkpoint(
+        folder, Checkpoint(round, {"w": torch.full((3,), float(round))}, {}, "plan", history)
+    )
 
 
 def _kept(folder):
@@ -27,7 +29,9 @@ def test_a_run_keeps_its_start_and_its_latest_two_rounds(tmp_path):
     (tmp_path / "round-0005.pt").unlink()
     resumed = latest_checkpoint(tmp_path)
     assert resumed.round == 4 and resumed.history[-1] == {"round": 4}
-    assert torch.equal(torch.load(tmp_path / "round-0000.pt", weights_only=False)["state_dict"]["w"], torch.zeros(3))
+    assert torch.equal(
+        torch.load(tmp_path / "round-0000.pt", weights_only=False)["state_dict"]["w"], torch.zeros(3)
+    )
 
 
 def test_pruning_touches_no_other_file_and_no_later_round(tmp_path):

@@ -50,9 +50,9 @@ def test_every_path_setting_is_named_by_its_last_name_only():
     assert path_like <= PATH_SETTINGS <= set(full)
 
 
-def test_the_written_model_file_holds_no_coordinator_path(tmp_path):
-    model = model_file()
-    fed = SimpleNamespace(
+def _federation(model) -> SimpleNamespace:
+    """What `final_model_file` reads of a finished federation, for `model`, without a test cohort."""
+    return SimpleNamespace(
         test=None,
         model_config=model.model_config,
         state_dict=model.state_dict,
@@ -65,9 +65,39 @@ def test_the_written_model_file_holds_no_coordinator_path(tmp_path):
         pretrained=None,
         panel=model.panel,
     )
+
+
+def test_the_written_model_file_holds_no_coordinator_path(tmp_path):
+    model = model_file()
+    fed = _federation(model)
     written = final_model_file(fed, fed.panel, {"operating_point": {}, "epsilon": {}})
     save_model_file(tmp_path / "model.pt", written)
     loaded = load_model_file(tmp_path / "model.pt")
     assert loaded.provenance["source"] == "federated run first"
     assert loaded.provenance["settings"]["data-dir"] == "exports"
     assert PRIVATE not in json.dumps([loaded.provenance, loaded.operating, loaded.validated_on], default=str)
+
+
+def test_the_model_file_records_the_prevalence_its_report_gives_ppv_at(tmp_path):
+    """`genofed predict` carries the threshold's test-cohort figures to it (the run's --prevalence
+    setting, else a simulated disease's from the federation folder's truth.json; none when neither)."""
+    model = model_file()
+    data = tmp_path / "federation"
+    data.mkdir()
+
+    def written(results):
+        fed = _federation(model)
+        save_model_file(tmp_path / "model.pt", final_model_file(fed, fed.panel, results))
+        return load_model_file(tmp_path / "model.pt").provenance["prevalence"]
+
+    base = {"operating_point": {}, "epsilon": {}}
+    assert written({**base, "config": {"data-dir": str(data)}}) is None
+    (data / "truth.json").write_text(json.dumps({"prevalence_target": 0.015}))
+    assert written({**base, "config": {"data-dir": str(data)}}) == {
+        "value": 0.015,
+        "source": "the simulated disease's population prevalence (truth.json)",
+    }
+    assert written({**base, "config": {"data-dir": str(data), "prevalence": 0.002}}) == {
+        "value": 0.002,
+        "source": "the run's --prevalence setting",
+    }

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from genofed.common.reporting.clinical import ThresholdMetrics
-from genofed.server.report.rates import likelihood_ratios, ppv_npv_cell, reweighted_brier, share_cell
+from genofed.common.reporting.ratios import likelihood_ratios
+from genofed.server.report.rates import ppv_npv_cell, reweighted_brier, share_cell
 
 AUDITED = ThresholdMetrics(
     0.5, true_positives=179, false_positives=145, true_negatives=215, false_negatives=61
