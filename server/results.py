@@ -194,7 +194,11 @@ def results_operating_point(fed: FederationResult) -> dict[str, Any]:
     histograms (`genofed.common.scoring.operating.operating_point`; post-processing of releases
     already charged to their ledgers, so it costs no privacy), or `threshold` None and why."""
     pooled = _pooled_release(fed.log)
-    point = operating_point(pooled[1], round_=pooled[0]) if pooled else None
+    point = (
+        operating_point(pooled[1], round_=pooled[0], noise_per_count=_pooled_noise(fed.log))
+        if pooled
+        else None
+    )
     if point is None:
         return {"threshold": None, "rule": None, "note": _no_threshold_reason(fed, pooled)}
     final_round = max((r["round"] for r in fed.rounds), default=0)

@@ -553,10 +553,17 @@ def _model_threshold_detail(model: ModelFile, prevalence: Prevalence | None = No
         on = f" on {about}{float(patients):.0f} validation patients" if patients is not None else ""
         on += f"; the hospitals declared {declared:,}" if patients is not None and declared else ""
         kind = "" if exact else "noisy "
-        figures = (
-            f", {kind}sensitivity {point['sensitivity']:.3f}, specificity {point['specificity']:.3f}{on}"
-        )
+        figures = f", {kind}{_rate_words(point, 'sensitivity')}, {_rate_words(point, 'specificity')}{on}"
     return f"the model's operating threshold ({rule}{figures}){_on_test_cohort(model, prevalence)}"
+
+
+def _rate_words(point: dict[str, Any], name: str) -> str:
+    """'sensitivity 0.801', or for a noisy figure whose noise sd the file records 'sensitivity 0.80
+    (noise sd 0.13)': two decimals, since the noise makes the third meaningless."""
+    noise = point.get(f"{name}_noise_sd")
+    if isinstance(noise, float | int) and not isinstance(noise, bool) and math.isfinite(noise):
+        return f"{name} {float(point[name]):.2f} (noise sd {float(noise):.2f})"
+    return f"{name} {float(point[name]):.3f}"
 
 
 def _test_cohort_figures(model: ModelFile) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from genofed.common.scoring.operating import NO_THRESHOLD
+from genofed.common.scoring.operating import NO_THRESHOLD, operating_point
 from genofed.server.results import results_operating_point
 
 
@@ -36,6 +36,11 @@ def test_the_threshold_pools_the_last_evaluations_histograms():
     assert point["threshold"] == pytest.approx(0.5)
     pooled = a + b
     assert point["sensitivity"] == pytest.approx(pooled[1, 5:].sum() / pooled[1].sum())
+    # the noise sd of what it reads, from the two hospitals' noise on each pooled count (2^2 + 2^2)
+    direct = operating_point(pooled, round_=3, noise_per_count=np.sqrt(8.0))
+    assert point["sensitivity_noise_sd"] == pytest.approx(direct["sensitivity_noise_sd"])
+    assert point["specificity_noise_sd"] == pytest.approx(direct["specificity_noise_sd"])
+    assert min(point["sensitivity_noise_sd"], point["specificity_noise_sd"]) > 0
     assert "no privacy cost" in point["note"]
     assert "not the final round" in results_operating_point(_fed({2: last}))["note"]
 

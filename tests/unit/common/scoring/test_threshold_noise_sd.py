@@ -1,0 +1,60 @@
+"""The operating threshold's sensitivity and specificity are read from the hospitals' noisy
+validation counts; the model file records the noise sd of each, and `predict` prints them with it at
+two decimals (a biostatistician's review: three decimals with nothing to say how far the DP noise
+alone moves them, a clipped noisy sensitivity of 1.000 read as a certainty)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from helpers.model_files import HISTOGRAM, model_file
+
+from genofed.common.scoring.operating import _ratio_noise_sd, operating_point
+from genofed.common.scoring.predict import _model_threshold_detail
+
+COUNTS = np.array([[4, 9, 14, 12, 8, 5, 3, 2, 1, 0], [0, 1, 2, 3, 5, 7, 8, 6, 4, 2]], dtype=float)
+
+
+def test_the_noise_sd_is_what_repeated_noise_draws_give_the_rate():
+    noise, cut = 2.5, 5
+    rng = np.random.default_rng(0)
+    draws = COUNTS + rng.normal(0.0, noise, size=(20_000, *COUNTS.shape))
+    # each bin's count noised, and the rate clipped into [0, 1], as operating_point reads it
+    sensitivity = np.clip(draws[:, 1, cut:].sum(axis=1) / draws[:, 1].sum(axis=1), 0, 1)
+    specificity = np.clip(draws[:, 0, :cut].sum(axis=1) / draws[:, 0].sum(axis=1), 0, 1)
+    assert _ratio_noise_sd(COUNTS[1, cut:], COUNTS[1, :cut], noise) == pytest.approx(
+        sensitivity.std(), rel=0.05
+    )
+    assert _ratio_noise_sd(COUNTS[0, :cut], COUNTS[0, cut:], noise) == pytest.approx(
+        specificity.std(), rel=0.05
+    )
+
+
+def test_the_point_records_them_under_noise_only():
+    exact = operating_point(COUNTS, round_=2)
+    assert "sensitivity_noise_sd" not in exact and "specificity_noise_sd" not in exact
+    noisy = operating_point(COUNTS, round_=2, noise_per_count=2.5)
+    cut = round(noisy["threshold"] * noisy["bins"])
+    assert {k: v for k, v in noisy.items() if not k.endswith("noise_sd")} == exact
+    assert noisy["sensitivity_noise_sd"] == pytest.approx(
+        _ratio_noise_sd(COUNTS[1, cut:], COUNTS[1, :cut], 2.5)
+    )
+    assert noisy["specificity_noise_sd"] == pytest.approx(
+        _ratio_noise_sd(COUNTS[0, :cut], COUNTS[0, cut:], 2.5)
+    )
+
+
+def test_predict_prints_a_noisy_rate_with_its_noise_sd_and_an_older_file_as_before():
+    model = model_file()
+    older = _model_threshold_detail(model)
+    point = model.operating["threshold"]
+    assert f"noisy sensitivity {point['sensitivity']:.3f}, specificity {point['specificity']:.3f}" in older
+    noisy = operating_point(HISTOGRAM, round_=3, noise_per_count=1.5)
+    recorded = replace(model, operating={**model.operating, "threshold": noisy})
+    line = _model_threshold_detail(recorded)
+    assert (
+        f"noisy sensitivity {noisy['sensitivity']:.2f} (noise sd {noisy['sensitivity_noise_sd']:.2f}), "
+        f"specificity {noisy['specificity']:.2f} (noise sd {noisy['specificity_noise_sd']:.2f})"
+    ) in line
