@@ -7,6 +7,7 @@ import argparse
 import math
 import shlex
 import sys
+from typing import TYPE_CHECKING, Any
 
 from genofed.cli.data import add_label_column_argument
 from genofed.cli.ledger_options import (
@@ -16,6 +17,11 @@ from genofed.cli.ledger_options import (
     local_delta,
 )
 from genofed.cli.options import epsilon_number
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from genofed.client.agent.audit_filter import When
 
 #: What `hospital check` says about the site's ledger (genofed.client.agent.ledger_binding actions).
 LEDGER_ACTIONS = {
@@ -305,12 +311,75 @@ def _add_audit(commands: argparse._SubParsersAction) -> None:
             "made WITHOUT differential privacy (`genofed synth` without --epsilon) when the run was tied "
             "to this site (--state-dir DIR/state, or files bound to this site): nothing charged, its "
             "records carry the real patients. A ledger's folder outside any site (--state-dir with "
-            "--budget) keeps no audit log: `genofed hospital ledger` lists its releases."
+            "--budget) keeps no audit log: `genofed hospital ledger` lists its releases. --run, --since, "
+            "--until and --last select entries (the log's times are UTC), with --json too, and end with a "
+            "line on stderr saying how many of the log's entries were shown. The log is read a line at a "
+            "time; a damaged line stops the listing with an error naming it."
         ),
     )
     audit.add_argument("dir", metavar="DIR", help="the site folder (or its state folder, DIR/state)")
     audit.add_argument("--json", action="store_true", help="print the entries as a JSON list")
+    _add_audit_filters(audit)
     audit.set_defaults(handler=run_hospital_audit)
+
+
+def _add_audit_filters(audit: argparse.ArgumentParser) -> None:
+    """`hospital audit`'s selection (genofed.client.agent.audit_filter), combinable: a DPO asks of
+    one run or one span, not of the months of a whole log. Given any, the listing (text or --json)
+    ends with a line on stderr: how many of how many entries were shown."""
+    audit.add_argument(
+        "--run",
+        metavar="ID",
+        help=(
+            "only the entries of this run: its Flower run id (every message sent in it) or its plan id, the "
+            "name `hospital ledger` shows (its local releases, and the messages whose request named the plan)"
+        ),
+    )
+    audit.add_argument(
+        "--since",
+        type=_audit_time,
+        metavar="WHEN",
+        help=(
+            "only entries at or after WHEN: an ISO date (from its 00:00) or date-time; the log's times are "
+            "UTC, and so is a WHEN without an offset (2026-12-01, 2026-12-01T14:30, 2026-12-01T15:30+01:00)"
+        ),
+    )
+    audit.add_argument(
+        "--until",
+        type=_audit_time,
+        metavar="WHEN",
+        help="only entries at or before WHEN, read as --since is (a date: up to the end of that day, UTC)",
+    )
+    audit.add_argument(
+        "--last",
+        type=_audit_count,
+        metavar="N",
+        help="only the latest N of the entries the other options select",
+    )
+
+
+def _audit_time(text: str) -> When:
+    """A --since/--until value, for argparse: refused in words, with an example, when unreadable
+    (the module is imported only when the option is given: `--help` stays light)."""
+    from genofed.client.agent.audit_filter import parse_when
+
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _audit_count(text: str) -> int:
+    """A --last value, for argparse: a whole number of entries, at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of entries: give a whole number of at least 1, such as 20"
+        )
+    return count
 
 
 def _add_ledger(commands: argparse._SubParsersAction) -> None:
@@ -532,8 +601,6 @@ def run_hospital_start(args: argparse.Namespace) -> int:
 
 
 def run_hospital_audit(args: argparse.Namespace) -> int:
-    import json
-
     from genofed.client.agent.ledger_report import bare_ledger_folder
 
     if bare_ledger_folder(args.dir):  # `--state-dir DIR --budget B` outside a site: a ledger, no log
@@ -544,14 +611,34 @@ def run_hospital_audit(args: argparse.Namespace) -> int:
             f"{args.dir} --budget B): no audit log is kept there, only the ledger; list its releases with "
             f"`genofed hospital ledger {args.dir}`"
         )
-    from genofed.client.agent.launch import audit_lines, read_site_audit
+    from genofed.client.agent.audit import audit_line, iter_audit
+    from genofed.client.agent.audit_filter import AuditFilter, Tally, selected
+    from genofed.client.agent.launch import site_audit_log
 
+    log = site_audit_log(args.dir)
+    selection = AuditFilter(run=args.run, since=args.since, until=args.until, last=args.last)
+    tally = Tally()
+    entries = selected(iter_audit(log), selection, str(log), tally)
     if args.json:
-        print(json.dumps(read_site_audit(args.dir), indent=2))
-        return 0
-    for line in audit_lines(args.dir):
-        print(line)
+        _print_json_list(entries)
+    else:
+        for entry in entries:
+            print(audit_line(entry))
+    if selection.given():  # an empty selection is not an empty log
+        print(tally.line(selection, str(log)), file=sys.stderr)
     return 0
+
+
+def _print_json_list(items: Iterable[dict[str, Any]]) -> None:
+    """Print `items` as `json.dumps(list(items), indent=2)` would, one item at a time: a log of
+    months is not held in memory to be printed as one JSON list."""
+    import json
+
+    opening = "[\n  "
+    for item in items:  # json.dumps escapes a newline inside a string: each one here opens a line
+        sys.stdout.write(opening + json.dumps(item, indent=2).replace("\n", "\n  "))
+        opening = ",\n  "
+    print("[]" if opening == "[\n  " else "\n]")
 
 
 def run_hospital_init(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ Modules:
 - `pinning`: the agent runs only the approved genofed app bundle, whatever the coordinator sends.
 - `worker`: the warm ClientApp: one long-running process that takes every task of the SuperNode.
 - `audit`: the audit log: one line for every message this site hands to Flower to send.
+- `audit_filter`: which entries `genofed hospital audit --run/--since/--until/--last` shows.
 
 Every name loads on first use: `audit` (and `check` and `launch` through it) imports Flower,
 `keys` imports `cryptography`, and `worker` runs as `python -m genofed.client.agent.worker`,
@@ -32,12 +33,13 @@ _LAUNCH = {
     "node_config",
     "prepare_start",
     "read_site_audit",
+    "site_audit_log",
     "start_site",
 }
 _LEDGER_BINDING = {"DataHashes", "Decision", "LedgerRefused", "bind_ledger", "decide", "read_binding"}
 _PINNING = {"UnapprovedApp", "audit_refusal", "check_fab"}
 _MODEL_PIN = {"PinnedModel", "from_model_file", "whole_panel"}
-_AUDIT = {"AUDIT_FILE", "append_entry", "audit_entry", "audit_mod", "read_audit"}
+_AUDIT = {"AUDIT_FILE", "append_entry", "audit_entry", "audit_mod", "iter_audit", "read_audit"}
 
 
 def __getattr__(name: str) -> Any:

@@ -23,7 +23,11 @@ folder, or its files bound to the site; genofed.client.local_ledger.audit_unprot
 after a release whose output could not be written once it was charged, a line that says so (kind
 `output-not-written`, genofed.client.local_ledger.audit_output_lost). Every
 entry, whatever its type, has the keys `time`, `type`, `status`, `run`, `round`, `records`, `bytes` and
-`epsilon` (the site's epsilon after it, None when it reports none), so one reader reads them all.
+`epsilon` (the site's epsilon after it, None when it reports none), so one reader reads them all;
+a message's entry also has `plan_id` when the coordinator's message named its plan (a local
+release's entry always has it). `iter_audit` reads the log a line at a time (a site's log of months
+is not held in memory); `genofed hospital audit --run/--since/--until/--last` selects from it
+(genofed.client.agent.audit_filter).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +92,9 @@ def audit_entry(received: Message, reply: Message) -> dict[str, Any]:
         "reply_to": str(meta.message_id),
         "destination": "coordinator",
     }
+    plan_id = _plan_id(received)
+    if plan_id is not None:  # the run's name in the site's ledger (`hospital audit --run PLAN_ID`)
+        entry["plan_id"] = plan_id
     if reply.has_error():
         entry.update(
             status="error",
@@ -126,6 +134,17 @@ def _round(msg: Message) -> int | None:
                 return int(record["server-round"])
     group = str(msg.metadata.group_id or "")
     return int(group) if group.isdigit() else None
+
+
+def _plan_id(msg: Message) -> str | None:
+    """The coordinator's plan id the message was sent under (its config's `plan-id`, the key of the
+    run's charges in the site's ledger), so a DPO can ask for a run by the name `hospital ledger`
+    shows; None when the message carries none (such entries are found by their Flower run id)."""
+    if msg.has_content():
+        for record in msg.content.values():
+            if isinstance(record, ConfigRecord) and "plan-id" in record:
+                return str(record["plan-id"])
+    return None
 
 
 def _describe_record(name: str, record: Any) -> dict[str, Any]:
@@ -443,21 +462,38 @@ def _replaced_words(replaced: dict[str, Any]) -> str:
 
 
 def read_audit(path: str | Path) -> list[dict[str, Any]]:
-    """All entries of an audit log; a damaged line is an error naming it (never skipped)."""
+    """All entries of an audit log; a damaged line is an error naming it (never skipped). For the
+    callers that need them all at once; `iter_audit` reads a log of months without holding it."""
+    return [entry for _number, entry in iter_audit(path)]
+
+
+def iter_audit(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each entry of an audit log with its line number, read one line at a time: a site's log of
+    months (100,000 entries) is printed without being held in memory. A damaged line, or one that
+    is not a JSON object, is an error naming the file and the line (never skipped: the log is the
+    site's evidence); the entries before it have been yielded by then."""
     path = Path(path)
     if not path.is_file():
         raise GenofedError(
             f"{path}: no audit log yet (it is written once the agent has sent its first message, or the "
             "hospital made its first local release)"
         )
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise GenofedError(
-                f"{path}, line {number}: not a JSON audit entry ({exc}); the log may have been edited"
-            ) from None
-    return entries
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                yield number, _parsed(path, number, line)
+
+
+def _parsed(path: Path, number: int, line: str) -> dict[str, Any]:
+    """One line of the log as its entry; anything else is refused in the log's and the line's name."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as exc:
+        problem = str(exc)
+    else:
+        if isinstance(entry, dict):
+            return entry
+        problem = f"a JSON {type(entry).__name__}, not an object"
+    raise GenofedError(
+        f"{path}, line {number}: not a JSON audit entry ({problem}); the log may have been edited"
+    )

@@ -23,7 +23,7 @@ runs Flower's `flower-supernode`:
 - one agent per site folder (genofed.client.agent.site_lock): a second `start` is refused before
   it writes anything, and every option is checked before anything starts (`check_start_options`).
 
-`audit` reads the site's audit log, one line per entry (`read_site_audit`, `audit_lines`).
+`audit` reads the site's audit log, one line per entry (`site_audit_log`, `read_site_audit`, `audit_lines`).
 """
 
 from __future__ import annotations
@@ -263,13 +263,19 @@ def _record_spent(folder: Path, options: AgentOptions, say) -> None:
         say(f"could not record the privacy ledger's high-water mark at stop ({exc}); `start` records it")
 
 
-def read_site_audit(folder: str | Path) -> list[dict[str, Any]]:
-    """The site's audit log entries; a path that is not a site folder is named as such, not
-    mistaken for a site that has sent nothing yet. A site's state folder (SITE/state) reads its
-    site's log (`ledger_report.site_folder`)."""
+def site_audit_log(folder: str | Path) -> Path:
+    """The site's audit log file; a path that is not a site folder is named as such, not mistaken
+    for a site that has sent nothing yet. A site's state folder (SITE/state) names its site's log
+    (`ledger_report.site_folder`)."""
     folder = site_folder(folder)
     load_site_file(folder)
-    return read_audit(folder / AUDIT_FILE)
+    return folder / AUDIT_FILE
+
+
+def read_site_audit(folder: str | Path) -> list[dict[str, Any]]:
+    """The site's audit log entries, all at once (`site_audit_log`; `iter_audit` reads them one at
+    a time)."""
+    return read_audit(site_audit_log(folder))
 
 
 def audit_lines(folder: str | Path) -> list[str]:

@@ -2,9 +2,17 @@
 MetricRecord, or under SecAgg+ the ConfigRecord `fitres.metrics` (Flower 1.42's `secaggplus_mod`
 sends the app's FitRes with the arrays cleared, so a `--require-secagg` hospital's every training
 round was logged with `epsilon: None`: a DPO audit). Under distributed DP the coalition epsilon is
-logged next to it."""
+logged next to it.
+
+`genofed hospital audit` selects what a DPO asks of a log of months (`--run`, `--since`, `--until`,
+`--last`, with `--json` too; genofed.client.agent.audit_filter), says on stderr how many of how many
+entries it showed, and reads the log a line at a time (`iter_audit`): a damaged line is still an
+error naming the file and the line; without options it prints what it always printed."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +21,10 @@ from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 from flwr.compat.common import recorddict_compat as compat
 
-from genofed.client.agent.audit import AUDIT_KEY, audit_mod, read_audit
+from genofed.cli.main import main
+from genofed.client.agent.audit import AUDIT_KEY, audit_line, audit_mod, iter_audit, read_audit
+from genofed.client.agent.keys import init_site
+from genofed.common.errors import GenofedError
 
 #: What a distributed-DP training round reports (client/train_handler.py; client/outbound.py's keys).
 METRICS = {
@@ -28,8 +39,8 @@ METRICS = {
 pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
-def _received(kind: str = "train") -> Message:
-    content = RecordDict({"config": ConfigRecord({"server-round": 3})})
+def _received(kind: str = "train", **config: str) -> Message:
+    content = RecordDict({"config": ConfigRecord({"server-round": 3, **config})})
     return Message(content, message_type=kind, dst_node_id=1)
 
 
@@ -90,7 +101,6 @@ def test_a_reply_that_reports_no_epsilon_is_audited_with_none(tmp_path):
 
 
 def test_hospital_audit_prints_the_coalition_epsilon_next_to_the_epsilon(tmp_path):
-    from genofed.client.agent.keys import init_site
     from genofed.client.agent.launch import audit_lines
 
     site = tmp_path / "site"
@@ -99,3 +109,191 @@ def test_hospital_audit_prints_the_coalition_epsilon_next_to_the_epsilon(tmp_pat
     _audited(site, received, _secagg_reply(received, METRICS))
     (line,) = audit_lines(site)
     assert "epsilon=5.030 coalition_epsilon=9.100" in line
+
+
+def test_a_message_is_audited_with_the_plan_its_request_named(tmp_path):
+    received = _received("evaluate", **{"plan-id": "fed-2026-12"})
+    reply = Message(RecordDict({"metrics": MetricRecord({"epsilon": 1.0})}), reply_to=received)
+    assert _audited(tmp_path, received, reply)["plan_id"] == "fed-2026-12"
+    assert "plan_id" not in _audited(tmp_path / "none", _received(), _secagg_reply(_received(), METRICS))
+
+
+# --- `hospital audit`: filters, the count line, a log read a line at a time ------------------
+
+#: A message as `audit_entry` logs it, for the logs below.
+MESSAGE = {
+    "reply_to": "m1",
+    "destination": "coordinator",
+    "status": "ok",
+    "records": [{"name": "arrays", "kind": "arrays", "keys": 1, "bytes": 12, "sha256": "ab" * 32}],
+    "bytes": 12,
+    "sha256": "cd" * 32,
+    "type": "train",
+}
+#: A log of two runs and a local release, around midnight UTC of 2026-12-01 (`_site_log`).
+ENTRIES = [
+    dict(MESSAGE, time="2026-11-30T23:59:59.999+00:00", run=7, round=1, epsilon=0.5),
+    dict(MESSAGE, time="2026-12-01T00:00:00.000+00:00", run=7, round=2, epsilon=0.9),
+    dict(MESSAGE, time="2026-12-01T14:30:00.000+00:00", run=8, round=1, epsilon=1.2, plan_id="plan-b"),
+    {
+        "time": "2026-12-01T23:59:59.999+00:00",
+        "type": "release",
+        "status": "ok",
+        "run": None,
+        "round": None,
+        "records": [],
+        "bytes": 0,
+        "command": "hospital variants",
+        "what": "variant summary",
+        "kind": "declared-public",
+        "plan_id": "plan-b",
+        "input_digest": "ef" * 32,
+        "epsilon_spent": 0.0,
+        "release_delta": 1e-5,
+        "epsilon": 1.2,
+        "delta": 1e-5,
+        "output": "/out/v.tsv",
+        "state_dir": "/site/state",
+    },
+    dict(MESSAGE, time="2026-12-02T00:00:00.000+00:00", run=8, round=2, epsilon=1.5, plan_id="plan-b"),
+]
+
+
+def _site_log(tmp_path: Path, lines: list[str] | None = None) -> Path:
+    """A site folder whose audit log holds `lines` (default: `ENTRIES`, one JSON object a line)."""
+    site = tmp_path / "site"
+    init_site(site, "rostov")
+    text = lines if lines is not None else [json.dumps(e) for e in ENTRIES]
+    (site / "audit.jsonl").write_text("".join(f"{line}\n" for line in text))
+    return site
+
+
+def _audit(site: Path, capsys, *options: str) -> tuple[list[str], str]:
+    """`hospital audit SITE OPTIONS`: its stdout lines and its stderr."""
+    assert main(["hospital", "audit", str(site), *options]) == 0
+    out, err = capsys.readouterr()
+    return out.splitlines(), err
+
+
+def _lines(*indices: int) -> list[str]:
+    return [audit_line(ENTRIES[i]) for i in indices]
+
+
+def test_hospital_audit_without_options_prints_exactly_what_it_did(tmp_path, capsys):
+    site = _site_log(tmp_path)
+    assert main(["hospital", "audit", str(site)]) == 0
+    assert capsys.readouterr() == ("".join(f"{audit_line(e)}\n" for e in ENTRIES), "")
+    assert main(["hospital", "audit", str(site), "--json"]) == 0
+    assert capsys.readouterr() == (json.dumps(ENTRIES, indent=2) + "\n", "")
+    (site / "audit.jsonl").write_text("")  # an empty log: an empty list, as before
+    assert main(["hospital", "audit", str(site), "--json"]) == 0
+    assert capsys.readouterr() == ("[]\n", "")
+
+
+def test_hospital_audit_run_selects_by_flower_run_id_or_plan_id(tmp_path, capsys):
+    site = _site_log(tmp_path)
+    assert _audit(site, capsys, "--run", "7")[0] == _lines(0, 1)
+    assert _audit(site, capsys, "--run", "plan-b")[0] == _lines(2, 3, 4)  # the release has no run id
+    assert _audit(site, capsys, "--run", "8")[0] == _lines(2, 4)
+
+
+def test_hospital_audit_since_and_until_read_a_date_as_a_whole_utc_day(tmp_path, capsys):
+    site = _site_log(tmp_path)
+    assert _audit(site, capsys, "--since", "2026-12-01")[0] == _lines(1, 2, 3, 4)
+    assert _audit(site, capsys, "--until", "2026-12-01")[0] == _lines(0, 1, 2, 3)
+    assert _audit(site, capsys, "--since", "2026-12-01", "--until", "2026-12-01")[0] == _lines(1, 2, 3)
+
+
+def test_hospital_audit_since_and_until_take_a_date_time_utc_unless_it_has_an_offset(tmp_path, capsys):
+    site = _site_log(tmp_path)
+    assert _audit(site, capsys, "--since", "2026-12-01T14:30")[0] == _lines(2, 3, 4)  # inclusive
+    assert _audit(site, capsys, "--until", "2026-12-01T14:30:00")[0] == _lines(0, 1, 2)  # inclusive
+    until = "2026-12-02T00:59:59.999+01:00"  # the release's own time, in UTC+1: included
+    lines, err = _audit(site, capsys, "--since", "2026-12-01T15:30+01:00", "--until", until)
+    assert lines == _lines(2, 3)
+    assert "--since 2026-12-01T15:30+01:00 (from 2026-12-01T14:30:00+00:00)" in err
+    assert f"--until {until} (up to 2026-12-01T23:59:59.999000+00:00)" in err
+
+
+def test_hospital_audit_last_is_the_latest_n_after_the_other_filters(tmp_path, capsys):
+    site = _site_log(tmp_path)
+    assert _audit(site, capsys, "--last", "2")[0] == _lines(3, 4)
+    assert _audit(site, capsys, "--last", "9")[0] == _lines(0, 1, 2, 3, 4)
+    assert _audit(site, capsys, "--run", "7", "--last", "1")[0] == _lines(1)
+    lines, err = _audit(site, capsys, "--run", "plan-b", "--until", "2026-12-01", "--last", "1")
+    assert lines == _lines(3)
+    assert err == (
+        f"1 of 5 entries of {site / 'audit.jsonl'} shown, selected by --run plan-b, --until 2026-12-01 "
+        "(before 2026-12-02T00:00:00+00:00), --last 1\n"
+    )
+
+
+def test_hospital_audit_json_honours_the_filters_and_counts_on_stderr(tmp_path, capsys):
+    site = _site_log(tmp_path)
+    assert main(["hospital", "audit", str(site), "--json", "--run", "8", "--since", "2026-12-02"]) == 0
+    out, err = capsys.readouterr()
+    assert out == json.dumps([ENTRIES[4]], indent=2) + "\n"
+    assert err.startswith("1 of 5 entries of ") and "selected by --run 8, --since 2026-12-02" in err
+
+
+def test_hospital_audit_says_an_empty_selection_is_not_an_empty_log(tmp_path, capsys):
+    site = _site_log(tmp_path)
+    lines, err = _audit(site, capsys, "--run", "99")
+    assert lines == [] and err == f"0 of 5 entries of {site / 'audit.jsonl'} shown, selected by --run 99\n"
+    assert main(["hospital", "audit", str(site), "--json", "--since", "2027-01-01"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "[]\n" and err.startswith("0 of 5 entries")
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--since", "last monday"), ("--until", "2026-13-01"), ("--since", "01/12/2026"), ("--last", "0")],
+)
+def test_hospital_audit_refuses_an_unreadable_filter_naming_the_option(tmp_path, capsys, option, value):
+    site = _site_log(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main(["hospital", "audit", str(site), option, value])
+    assert stopped.value.code == 2
+    out, err = capsys.readouterr()
+    (line,) = [line for line in err.splitlines() if "error:" in line]
+    assert out == "" and line.startswith(
+        f"genofed hospital audit: error: argument {option}: {value!r} is not"
+    )
+    assert ("2026-12-01T14:30" if option != "--last" else "such as 20") in line and "Traceback" not in err
+
+
+def test_hospital_audit_refuses_a_since_after_its_until(tmp_path, capsys):
+    site = _site_log(tmp_path)
+    assert main(["hospital", "audit", str(site), "--since", "2026-12-02", "--until", "2026-12-01"]) == 2
+    assert "error: --since 2026-12-02 is after --until 2026-12-01" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "options", [[], ["--run", "7"], ["--last", "1"], ["--json", "--since", "2026-12-02"]]
+)
+def test_hospital_audit_names_a_damaged_line_also_when_filtering(tmp_path, capsys, options):
+    lines = [json.dumps(e) for e in ENTRIES]
+    site = _site_log(tmp_path, [*lines[:3], "", '{"time": "2026-12-01T1', *lines[3:]])
+    assert main(["hospital", "audit", str(site), *options]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {site / 'audit.jsonl'}, line 5: not a JSON audit entry" in err
+    assert " shown, selected by " not in err  # no count of a listing that stopped
+
+
+def test_hospital_audit_names_an_entry_without_a_time_when_filtering_by_time(tmp_path, capsys):
+    entry = {k: v for k, v in ENTRIES[1].items() if k != "time"}
+    site = _site_log(tmp_path, [json.dumps(ENTRIES[0]), json.dumps(entry)])
+    assert main(["hospital", "audit", str(site), "--until", "2026-12-31"]) == 2
+    assert (
+        f"{site / 'audit.jsonl'}, line 2: the audit entry has no ISO time (None)" in capsys.readouterr().err
+    )
+
+
+def test_the_audit_log_is_read_a_line_at_a_time_and_a_non_object_line_is_named(tmp_path):
+    log = _site_log(tmp_path, [json.dumps(ENTRIES[0]), "[1, 2]", json.dumps(ENTRIES[1])]) / "audit.jsonl"
+    entries = iter_audit(log)
+    assert next(entries) == (1, ENTRIES[0])  # yielded before the damaged line is read
+    with pytest.raises(GenofedError, match=r"line 2: not a JSON audit entry \(a JSON list, not an object\)"):
+        next(entries)
+    with pytest.raises(GenofedError, match="line 2"):
+        read_audit(log)  # the callers that want the whole list still get the error, not a partial list
