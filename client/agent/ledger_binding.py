@@ -442,34 +442,32 @@ def _evidence(
 def _audit_spent(audit_log: Path | None) -> str | None:
     """The time of the last reply in the site's audit log that reported a finite, positive epsilon
     (the agent had charged its ledger) since the last `--new-ledger` (or a data update that forgot a
-    lost ledger); "" when there is none; None when the log cannot tell (none given, missing, or a
-    line that is not JSON)."""
+    lost ledger); "" when there is none; None when the log cannot tell (none given, missing,
+    unreadable, or a line that is not a JSON entry). Read a line at a time (`audit.iter_audit`): a
+    site's log of months holds 100,000 entries, and read whole it took half a gigabyte."""
     if audit_log is None:
         return None
-    try:
-        lines = Path(audit_log).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
+    from genofed.client.agent.audit import iter_audit  # lazily: it imports Flower
+
     last = ""
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            return None
-        if not isinstance(entry, dict):
-            return None
-        if entry.get("type") == "ledger":  # an override: after a new ledger, what was spent is the old one's
-            forgot = any(isinstance(r, dict) and r.get("lost") for r in entry.get("replaced") or [])
-            if entry.get("moved_away"):  # the data left this site's ledger: what it spent stands
-                continue
-            if entry.get("event") == "new-ledger" or forgot:
-                last = ""
-            continue
-        epsilon = entry.get("epsilon")
-        if entry.get("status") == "ok" and isinstance(epsilon, (int, float)) and 0 < epsilon < math.inf:
-            last = str(entry.get("time", "?"))
+    try:
+        for _number, entry in iter_audit(audit_log):
+            last = _spent_after(entry, last)
+    except (GenofedError, OSError, UnicodeDecodeError):
+        return None
+    return last
+
+
+def _spent_after(entry: dict[str, Any], last: str) -> str:
+    """`_audit_spent`'s answer once `entry` is read, `last` its answer before it."""
+    if entry.get("type") == "ledger":  # an override: after a new ledger, what was spent is the old one's
+        forgot = any(isinstance(r, dict) and r.get("lost") for r in entry.get("replaced") or [])
+        if entry.get("moved_away"):  # the data left this site's ledger: what it spent stands
+            return last
+        return "" if entry.get("event") == "new-ledger" or forgot else last
+    epsilon = entry.get("epsilon")
+    if entry.get("status") == "ok" and isinstance(epsilon, (int, float)) and 0 < epsilon < math.inf:
+        return str(entry.get("time", "?"))
     return last
 
 

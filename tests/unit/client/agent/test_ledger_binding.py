@@ -176,6 +176,10 @@ def test_a_ledger_deleted_before_any_mark_is_refused_by_the_secret_or_the_audit_
     (site / "audit.jsonl").write_text("not json\n")  # an audit log that cannot say it spent nothing
     with pytest.raises(LedgerRefused, match=r"is gone \(the agent's noise secret .*secret.key shows"):
         _start(site, index, ca)
+    # nor can one that is not UTF-8 (it was a UnicodeDecodeError traceback)
+    (site / "audit.jsonl").write_bytes(b'{"time": "\xff"}\n')
+    with pytest.raises(LedgerRefused, match=r"is gone \(the agent's noise secret .*secret.key shows"):
+        _start(site, index, ca)
     (site / "audit.jsonl").unlink()
     _reply(site, 0.74)
     (site / "state" / "secret.key").unlink()
