@@ -19,7 +19,7 @@ from genofed.cli.ledger_options import (
 from genofed.cli.options import epsilon_number
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from genofed.client.agent.audit_filter import When
 
@@ -623,10 +623,27 @@ def run_hospital_audit(args: argparse.Namespace) -> int:
         _print_json_list(entries)
     else:
         for entry in entries:
-            print(audit_line(entry))
+            print(_printed_entry(entry, audit_line))
     if selection.given():  # an empty selection is not an empty log
         print(tally.line(selection, str(log)), file=sys.stderr)
     return 0
+
+
+def _printed_entry(entry: dict[str, Any], audit_line: Callable[[dict[str, Any]], str]) -> str:
+    """`audit_line(entry)`, or an error quoting the entry when it lacks what its type's line needs:
+    an edited log's entry was a KeyError traceback."""
+    import json
+
+    from genofed.common.errors import GenofedError
+
+    try:
+        return audit_line(entry)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        quoted = json.dumps(entry, sort_keys=True, default=str)
+        raise GenofedError(
+            f"an audit entry genofed cannot read ({type(exc).__name__}: {exc}); the log may have been "
+            f"edited; the entry: {quoted[:300]}{'...' if len(quoted) > 300 else ''}"
+        ) from None
 
 
 def _print_json_list(items: Iterable[dict[str, Any]]) -> None:

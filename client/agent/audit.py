@@ -478,16 +478,18 @@ def iter_audit(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             f"{path}: no audit log yet (it is written once the agent has sent its first message, or the "
             "hospital made its first local release)"
         )
-    with path.open(encoding="utf-8") as lines:
+    with path.open("rb") as lines:  # decoded line by line: a byte that is not UTF-8 is named as any damage
         for number, line in enumerate(lines, start=1):
             if line.strip():
                 yield number, _parsed(path, number, line)
 
 
-def _parsed(path: Path, number: int, line: str) -> dict[str, Any]:
+def _parsed(path: Path, number: int, line: bytes) -> dict[str, Any]:
     """One line of the log as its entry; anything else is refused in the log's and the line's name."""
     try:
-        entry = json.loads(line)
+        entry = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
     except json.JSONDecodeError as exc:
         problem = str(exc)
     else:

@@ -297,3 +297,26 @@ def test_the_audit_log_is_read_a_line_at_a_time_and_a_non_object_line_is_named(t
         next(entries)
     with pytest.raises(GenofedError, match="line 2"):
         read_audit(log)  # the callers that want the whole list still get the error, not a partial list
+
+
+def test_an_edited_log_is_named_not_a_traceback(tmp_path, capsys):
+    """A byte that is not UTF-8 is named with its line (it was a UnicodeDecodeError traceback, in
+    `hospital audit` and in check/start's look at a log when a ledger is missing), and an entry that
+    lacks what its line needs is quoted (it was a KeyError traceback)."""
+    site = _site_log(tmp_path)
+    with (site / "audit.jsonl").open("ab") as log:
+        log.write(b'{"note": "\xff"}\n')
+    assert main(["hospital", "audit", str(site)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{site / 'audit.jsonl'}, line 6: not a JSON audit entry (not UTF-8 text: invalid start byte" in err
+    )
+    assert "Traceback" not in err
+    entry = {k: v for k, v in ENTRIES[0].items() if k != "records"}
+    site = _site_log(tmp_path / "second", [json.dumps(entry)])
+    assert main(["hospital", "audit", str(site)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "error: an audit entry genofed cannot read (KeyError: 'records'); the log may have been edited" in err
+    )
+    assert json.dumps(entry, sort_keys=True)[:40] in err
