@@ -7,8 +7,9 @@ charge from the whole history up to it, work that grows with the square of the l
 (`client/agent/ledger_report._releases`, now one running sum: `accountant.epsilons_after_each`).
 For each size this builds a ledger of runs of 20 training charges and one evaluation, each run at
 its own noise, and prints the file's bytes per charge, the report's epsilon column computed both
-ways (the same values), and one more charge (what each of the agent's messages pays: the ledger is
-rewritten whole).
+ways (the same values), one more charge (the ledger is rewritten whole), and what each of the
+agent's messages pays for its charge: the ledger read under its lock, charged and written, as it was
+(`PrivacyLedger(path).locked()`: read twice) and now (`PrivacyLedger.locked_at`: read once).
 
     .venv/bin/python bench/ledger_growth.py [--sizes 500 2000 5000]
 """
@@ -61,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"{'charges':>8} {'bytes/charge':>12} {'ledger rows, each prefix':>25} {'running sum':>12} "
-        f"{'same':>5} {'one more charge':>16}"
+        f"{'same':>5} {'one more charge':>16} {'message, read twice':>20} {'read once':>10}"
     )
     with tempfile.TemporaryDirectory() as folder:
         for size in args.sizes:
@@ -81,10 +82,26 @@ def main() -> None:
                 started = time.perf_counter()
                 ledger.charge(Charge("next", round_, 1.5, 0.2, 10, 0.0, delta=DELTA))
                 times.append(time.perf_counter() - started)
+            twice = _message_times(path, read_twice=True)
+            once = _message_times(path, read_twice=False)
             print(
-                f"{size:>8} {path.stat().st_size / (size + 5):>12.0f} {before:>23.2f} s {after:>10.2f} s "
-                f"{str(prefixes == running):>5} {statistics.median(times) * 1000:>13.0f} ms"
+                f"{size:>8} {path.stat().st_size / (size + 15):>12.0f} {before:>23.2f} s {after:>10.2f} s "
+                f"{str(prefixes == running):>5} {statistics.median(times) * 1000:>13.0f} ms "
+                f"{twice * 1000:>17.0f} ms {once * 1000:>7.0f} ms"
             )
+
+
+def _message_times(path: Path, *, read_twice: bool) -> float:
+    """The median of 5 messages' charges: the ledger at `path` held under its lock (`read_twice`: as
+    `PrivacyLedger(path).locked()` held it), charged one round, written."""
+    times = []
+    for round_ in range(5):
+        started = time.perf_counter()
+        held = PrivacyLedger(path).locked() if read_twice else PrivacyLedger.locked_at(path)
+        with held as ledger:
+            ledger.charge(Charge(f"message-{read_twice}", round_, 1.5, 0.2, 10, 0.0, delta=DELTA))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def _noisy_evaluation(
     digest = input_digest(
         msg, data.fingerprint + validation, run_config_fallbacks(msg.content["config"], settings)
     )
-    with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
+    with PrivacyLedger.locked_at(site.state_dir / LEDGER_FILE) as ledger:
         ledger.check_rerun(plan_id, server_round, kind="evaluate")
         privacy = plan_evaluation(
             ledger,

@@ -107,7 +107,7 @@ def replayed(
     round and request digest), read under the ledger's lock; None when the round was not charged
     (the caller computes it) or its reply was not kept for this request (the caller's
     `check_rerun` then refuses). Never reads the site's data."""
-    with PrivacyLedger(Path(state_dir) / LEDGER_FILE).locked() as ledger:
+    with PrivacyLedger.locked_at(Path(state_dir) / LEDGER_FILE) as ledger:
         if not any(charge.key == (plan_id, kind, server_round) for charge in ledger.charges):
             return None
         return kept_reply(state_dir, plan_id, kind, server_round, request_digest)

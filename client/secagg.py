@@ -27,6 +27,7 @@ from genofed.client.coordinator_request import model_config_in
 from genofed.client.site import SiteConfig
 from genofed.common.errors import GenofedError, RoundRefusal
 from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.privacy.secagg_masks import install as install_mask_stream
 
 #: The ClientApp's training of one plain round: (message, context, site, settings) -> reply content.
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def secagg_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> 
         or RECORD_KEY_CONFIGS not in msg.content.config_records
     ):
         return call_next(msg, context)
+    install_mask_stream()  # Flower's own masks keep 32 bits of each seed (common/privacy/secagg_masks.py)
     refusal: list[Message] = []
 
     def inner(inner_msg: Message, inner_context: Context) -> Message:

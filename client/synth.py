@@ -596,7 +596,7 @@ def _generate_charged(
     for the warning of what its verdict will be worth."""
     local.state_dir.mkdir(parents=True, exist_ok=True)
     refused = "Nothing was computed or written."
-    with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
+    with PrivacyLedger.locked_at(local.state_dir / LEDGER_FILE) as ledger:
         if options.bound_to_data:  # again under the lock: another run may have recorded a cap since
             check_budget_change(local, raise_budget=options.raise_budget)
         target = local.check_spend(

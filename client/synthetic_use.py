@@ -164,7 +164,7 @@ def declare_verdict(
     ledger_path.parent.mkdir(parents=True, exist_ok=True)
     local = local_ledger(ledger_path.parent, None, spends=False)  # its audit log, if it is a site's
     plan = f"synthetic-verdict-{digest[:16]}"
-    with PrivacyLedger(ledger_path).locked() as ledger:
+    with PrivacyLedger.locked_at(ledger_path) as ledger:
         ledger.declare_public(
             plan,
             note=(

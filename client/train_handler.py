@@ -132,7 +132,7 @@ def _distributed(
     started = time.perf_counter()
     rows_x, rows_y = request.data.training_rows()
     refuse_rows_beyond_ceiling(len(rows_y), request.data.public_train)
-    with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
+    with PrivacyLedger.locked_at(site.state_dir / LEDGER_FILE) as ledger:
         sent = any(c.round == request.server_round for c in ledger.charges_of(request.plan_id, "train"))
         if sent and not site.simulated:
             raise BudgetExhausted(
@@ -275,7 +275,7 @@ def _train_private(
     after the charge and the noise multiplier used."""
     data, training = request.data, request.training
     rows_x, rows_y = data.training_rows()
-    with PrivacyLedger(site.state_dir / LEDGER_FILE).locked() as ledger:
+    with PrivacyLedger.locked_at(site.state_dir / LEDGER_FILE) as ledger:
         ledger.check_rerun(request.plan_id, request.server_round)
         with _naming_the_limit(request, site):
             privacy = _plan_training(ledger, request, site)

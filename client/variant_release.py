@@ -257,7 +257,7 @@ def _charged_noisy(
     assert options.epsilon is not None
     bound.state_dir.mkdir(parents=True, exist_ok=True)
     refused = "Nothing was released."
-    with PrivacyLedger(bound.state_dir / LEDGER_FILE).locked() as ledger:
+    with PrivacyLedger.locked_at(bound.state_dir / LEDGER_FILE) as ledger:
         target = bound.check_spend(
             ledger, options.epsilon, options.delta, purpose="its variant summary", refused=refused
         )
@@ -331,7 +331,7 @@ def _record_declared(
     """A zero-step ledger entry: the site's ledger lists the declared-public release too, and at a
     site so does its audit log (`out`: where the summary goes)."""
     local.state_dir.mkdir(parents=True, exist_ok=True)
-    with PrivacyLedger(local.state_dir / LEDGER_FILE).locked() as ledger:
+    with PrivacyLedger.locked_at(local.state_dir / LEDGER_FILE) as ledger:
         digest = genotypes_sha256(genotypes)
         prefix = f"variants-{digest[:16]}-rounded-"
         plan = f"{prefix}{summary.release.round_to}"

@@ -3,7 +3,9 @@
 Why this module exists: in a plain round the coordinator receives every hospital's updated
 weights, and one hospital's update says more about its patients than the average of several.
 Under `secagg=true` the rounds run on Flower's own SecAgg+ (`SecAggPlusWorkflow` on the
-coordinator, `secaggplus_mod` at the hospitals); nothing here does cryptography. SecAgg+ exists
+coordinator, `secaggplus_mod` at the hospitals), its masks drawn from a stream cipher keyed by the
+whole seed on both ends (`common.privacy.secagg_masks`: Flower's keep 32 bits of each seed); nothing
+else here does cryptography. SecAgg+ exists
 only on Flower's legacy stack, so this module drives the rounds through a `LegacyContext`, a
 legacy `FedAvg` and `DefaultWorkflow(fit_workflow=<SecAgg+ round>)` instead of `Strategy.start`,
 while reusing what `run_federation` does around the rounds: the same train config, the same
@@ -79,6 +81,7 @@ from flwr.serverapp.strategy import FedProx
 
 from genofed.common.privacy.accountant import sample_rate
 from genofed.common.privacy.distributed_bound import distributed_floor, momentum_travel, reply_bound
+from genofed.common.privacy.secagg_masks import install as install_mask_stream
 from genofed.server.round_log import RoundLog, no_reply
 from genofed.server.settings import DEFAULT_ROUND_TIMEOUT
 from genofed.server.tracking import Tracked
@@ -249,7 +252,9 @@ def make_secagg_workflow(
     timeout: float = DEFAULT_ROUND_TIMEOUT,
     clipping_range: float = CLIPPING_RANGE,
 ) -> SecAggPlusWorkflow:
-    """Flower's SecAgg+ workflow for one round with `n_sampled` hospitals (see the module doc)."""
+    """Flower's SecAgg+ workflow for one round with `n_sampled` hospitals (see the module doc), its
+    masks drawn from `common.privacy.secagg_masks` as the hospitals draw theirs."""
+    install_mask_stream()
     return DropoutSafeSecAggPlus(
         num_shares=1.0,  # a float is a share of the sampled nodes: 1.0 = all of them
         reconstruction_threshold=threshold_for(n_sampled),

@@ -188,6 +188,17 @@ class PrivacyLedger:
                 )
         self.charges = charges
 
+    @classmethod
+    @contextlib.contextmanager
+    def locked_at(cls, path: str | Path) -> Iterator[PrivacyLedger]:
+        """The ledger at `path`, read once under its lock, for a check-train-charge cycle (`locked`).
+        Why not `PrivacyLedger(path).locked()`: that parses the file twice, once unlocked (a cost per
+        message that grows with the ledger: `bench/ledger_growth.py`) and again under the lock."""
+        ledger = cls.__new__(cls)
+        ledger.path, ledger.plans, ledger.charges = Path(path), {}, []
+        with ledger.locked() as held:
+            yield held
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[PrivacyLedger]:
         """Hold the site's ledger lock, with the ledger re-read, for a whole check-train-charge

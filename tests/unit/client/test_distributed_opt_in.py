@@ -28,7 +28,6 @@ from flwr.common.secure_aggregation.crypto.symmetric_encryption import decrypt, 
 from flwr.common.secure_aggregation.quantization import dequantize
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
 from flwr.common.secure_aggregation.secaggplus_utils import (
-    pseudo_rand_gen,
     share_keys_plaintext_concat,
     share_keys_plaintext_separate,
 )
@@ -44,6 +43,7 @@ from genofed.common.data.layout import hospital_folders
 from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
+from genofed.common.privacy.secagg_masks import mask_stream
 
 BUDGET, DELTA = 3.0, 1e-5
 SYBILS = 100  # the "sites" the coordinator claims share the noise, every one of them its own (the audit's)
@@ -146,14 +146,14 @@ class _LyingCoordinator:
         dims = [a.shape for a in masked]
         seed = combine_shares(self.seed_shares[: self.m])
         vector = [
-            (a - p) % MOD_RANGE for a, p in zip(masked, pseudo_rand_gen(seed, MOD_RANGE, dims), strict=True)
+            (a - p) % MOD_RANGE for a, p in zip(masked, mask_stream(seed, MOD_RANGE, dims), strict=True)
         ]
         site_pk1 = bytes_to_public_key(self.site_keys[0])
         for (
             sk1,
             *_,
         ) in self.sybils.values():  # the site (node 7 < every sybil id) subtracted each pairwise mask
-            mask = pseudo_rand_gen(generate_shared_key(sk1, site_pk1), MOD_RANGE, dims)
+            mask = mask_stream(generate_shared_key(sk1, site_pk1), MOD_RANGE, dims)
             vector = [(a + p) % MOD_RANGE for a, p in zip(vector, mask, strict=True)]
         return dequantize(vector[1:], self.clip_range, TARGET_RANGE)  # vector[0]: the weight factor
 

@@ -160,3 +160,26 @@ def test_ledger_lock_is_exclusive_across_threads(tmp_path):
     a.join()
     b.join()
     assert order == ["a+", "a-", "b+", "b-"]
+
+
+def test_locked_at_reads_the_ledger_once_under_its_lock_and_refuses_a_damaged_one(tmp_path, monkeypatch):
+    """`PrivacyLedger(path).locked()` parsed the file twice per message (once unlocked); `locked_at`
+    reads it once, under the lock, and sees what another writer charged before it took the lock."""
+    from genofed.common.errors import DataError
+    from genofed.common.privacy.ledger import Charge, PrivacyLedger
+
+    path = tmp_path / "l.json"
+    with PrivacyLedger.locked_at(path) as ledger:
+        assert ledger.charges == [] and ledger.plans == {}
+        ledger.charge(Charge("run-a", 1, 1.0, 0.1, 10, 1.0))
+    loads = []
+    original = PrivacyLedger._load
+    monkeypatch.setattr(PrivacyLedger, "_load", lambda self: (loads.append(1), original(self))[1])
+    with PrivacyLedger.locked_at(path) as ledger:
+        assert [c.plan_id for c in ledger.charges] == ["run-a"]
+        ledger.charge(Charge("run-b", 1, 1.0, 0.1, 10, 1.5))
+    assert len(loads) == 1
+    assert [c.plan_id for c in PrivacyLedger(path).charges] == ["run-a", "run-b"]
+    path.write_text("{not json")
+    with pytest.raises(DataError, match="unreadable or corrupt"), PrivacyLedger.locked_at(path):
+        pass
