@@ -11,7 +11,10 @@ model file records, for the cohort it was tested on (`validation_record`):
 - `sex`: how many female, male and unknown (None: not given);
 - `calibration`: the verdict on them (`calibration_record`: the Hosmer-Lemeshow check of
   `genofed.common.reporting.calibration`, the one the run report's Calibration section and verdict
-  use, with the report's sentence), or None with `calibration_note` saying why.
+  use, with the report's sentence, and the calibration slope and calibration-in-the-large with
+  their 95 % intervals, `slope` and `calibration_in_the_large`, each {value, low, high}, from
+  `genofed.common.reporting.recalibration`; absent where they cannot be fitted), or None with
+  `calibration_note` saying why.
 
 Which cohort that is depends on who wrote the file: a federated run records the coordinator's own
 held-out test cohort (`genofed.server.results.final_model_file`; never the hospitals' training or
@@ -45,6 +48,7 @@ from genofed.common.reporting.calibration import (
     calibration_table,
     check_calibration,
 )
+from genofed.common.reporting.recalibration import Estimate, recalibration
 
 #: What a reader says of a model file without the record.
 NOT_RECORDED = (
@@ -121,7 +125,26 @@ def calibration_record(
         "case_share": float(check.case_share),
         "largest_gap": float(check.largest_gap),
         "mean_gap": float(check.mean_gap),
+        **_recalibration_record(labels, risks),
     }
+
+
+def _recalibration_record(labels: np.ndarray, risks: np.ndarray) -> dict[str, Any]:
+    """The calibration slope and calibration-in-the-large with their 95 % intervals
+    (`genofed.common.reporting.recalibration`, as the run report's Calibration section gives them);
+    {} where they cannot be fitted, so a reader finds no figure rather than a wrong one."""
+    fit = recalibration(np.asarray(labels), np.asarray(risks))
+    if fit is None:
+        return {}
+    return {
+        "slope": _estimate_record(fit.slope),
+        "calibration_in_the_large": _estimate_record(fit.intercept),
+    }
+
+
+def _estimate_record(estimate: Estimate) -> dict[str, float]:
+    """{"value", "low", "high"}: a fitted figure and its 95 % interval."""
+    return {"value": estimate.value, "low": estimate.low, "high": estimate.high}
 
 
 def validation_record(

@@ -5,7 +5,8 @@ run's operating point (results.json `operating_point`, chosen on the hospitals' 
 validation counts, DP-noised when the run had DP): the counts and rates at that threshold and at
 the top risk decile, the AUC with DeLong's 95 % interval, the Brier score against the no-skill
 reference (at the test cohort's case share, and, when the disease's real prevalence is known, with
-cases and controls reweighted to it), the calibration table, and the groups of the test cohort
+cases and controls reweighted to it), the calibration table, the calibration slope and
+calibration-in-the-large (`recalibration`), and the groups of the test cohort
 (`subgroups`). Without predictions, the AUC interval falls back to
 Hanley-McNeil from the recorded test AUC and cohort size, and everything else is "not measured".
 """
@@ -26,6 +27,7 @@ from genofed.common.reporting.clinical import (
     top_fraction_threshold,
 )
 from genofed.common.reporting.ratios import Prevalence
+from genofed.common.reporting.recalibration import Recalibration, recalibration
 from genofed.server.report.rates import reweighted_brier
 from genofed.server.report.reading import cohort_size, dp_on, mapping, number
 from genofed.server.report.run_files import Predictions
@@ -59,6 +61,9 @@ class Assessment:
     brier_at_prevalence: float | None = None
     brier_reference_at_prevalence: float | None = None
     calibration: list[CalibrationBin] = field(default_factory=list)
+    #: the calibration slope and calibration-in-the-large on the test cohort (`recalibration`);
+    #: None without predictions or where they cannot be fitted
+    recalibration: Recalibration | None = None
     #: the test cohort's people grouped by sex, age band and population (`subgroups`); () when unknown
     groupings: tuple[Grouping, ...] = ()
     #: whether the hospitals' validation releases carried DP noise (charged to their budgets) or,
@@ -130,6 +135,7 @@ def assess(
         brier_at_prevalence=reweighted_brier(labels, risks, real) if real is not None else None,
         brier_reference_at_prevalence=no_skill_brier(real) if real is not None else None,
         calibration=calibration_table(labels, risks),
+        recalibration=recalibration(labels, risks),
         groupings=groupings,
         private=dp_on(results),
         score_parts=_score_parts(results),

@@ -20,6 +20,8 @@ from genofed.common.reporting.calibration import (
 )
 from genofed.common.reporting.figures import new_figure, save_figure
 from genofed.common.reporting.formatting import fmt_float
+from genofed.common.reporting.ratios import Prevalence
+from genofed.common.reporting.recalibration import Estimate, Recalibration, logit
 from genofed.common.reporting.tables import markdown_table
 from genofed.server.report.assessment import Assessment
 
@@ -110,6 +112,83 @@ def _verdict_words(check: CalibrationCheck) -> str:
     )
 
 
+def _interval(estimate: Estimate) -> str:
+    """'1.50 (95 % CI 1.20 to 1.80)': "to", not a dash, since either end may be negative."""
+    return f"{estimate.value:.2f} (95 % CI {estimate.low:.2f} to {estimate.high:.2f})"
+
+
+def _slope_words(slope: Estimate) -> str:
+    """What the calibration slope says about the spread of the risks, from where its interval lies."""
+    if slope.covers(1.0):
+        return (
+            "consistent with 1: the risks are as spread out as the outcomes, as far as this cohort can tell"
+        )
+    if slope.high < 1.0:
+        return (
+            "below 1: the risks are too extreme (high risks too high, low risks too low): a real difference "
+            "in risk is smaller than the score shows, the usual sign of a model fitted too closely to its "
+            "training data"
+        )
+    return (
+        "above 1: the risks are too close together (high risks too low, low risks too high): a real "
+        "difference in risk is larger than the score shows"
+    )
+
+
+def _intercept_words(intercept: Estimate, case_share: float) -> str:
+    """What calibration-in-the-large says about the level of the risks, at the cohort's case share."""
+    where = f"at this test cohort's case share ({100 * case_share:.1f} %)"
+    if intercept.covers(0.0):
+        return f"consistent with 0: on average the risks are right {where}"
+    direction = "too low" if intercept.value > 0 else "too high"
+    return f"{'above' if intercept.value > 0 else 'below'} 0: on average the risks are {direction} {where}"
+
+
+def _prevalence_words(fit: Recalibration, prevalence: Prevalence | None) -> str:
+    """Why the intercept holds only at the test cohort's case share, and how far it moves at the real
+    prevalence: drawing cases and controls at different rates shifts the log-odds of every person by
+    the same amount (the log odds ratio of the two case shares) and leaves the slope as it is."""
+    words = (
+        "The test cohort is enriched for cases, so the intercept describes risks at its case share; the "
+        "slope does not depend on the case share (drawing cases and controls at different rates shifts "
+        "everyone's log-odds by the same amount), so it carries over to a population where the disease "
+        "is rarer."
+    )
+    if prevalence is None or not 0.0 < prevalence.value < 1.0:
+        return words
+    shift = float(logit(prevalence.value) - logit(fit.case_share))
+    there = fit.intercept.value + shift
+    return (
+        f"{words} At the real prevalence of {100 * prevalence.value:.1f} % the intercept would be about "
+        f"{there:.2f} ({fit.intercept.value:.2f} {'-' if shift < 0 else '+'} "
+        f"{abs(shift):.2f}, the log odds ratio of {100 * prevalence.value:.1f} % to "
+        f"{100 * fit.case_share:.1f} %): every risk too {'high' if there < 0 else 'low'} there, as the PPV "
+        "at the real prevalence shows."
+    )
+
+
+def recalibration_words(fit: Recalibration | None, prevalence: Prevalence | None) -> str:
+    """The calibration slope and calibration-in-the-large in words a clinician reads ("" if not fitted).
+
+    The bins and the Hosmer-Lemeshow test say whether the risks come true; the slope says whether a
+    miss is in their spread, the intercept whether it is in their level, and so how to read a risk.
+    """
+    if fit is None:
+        return ""
+    return (
+        f"**Calibration slope** {_interval(fit.slope)} (the disease regressed on the log-odds of the "
+        f"predicted risk over the {fit.people:,} people; 1 is perfect): {_slope_words(fit.slope)}. "
+        f"**Calibration-in-the-large** {_interval(fit.intercept)} (the same regression's intercept with "
+        f"the slope fixed at 1; 0 is perfect): {_intercept_words(fit.intercept, fit.case_share)}. "
+        + _prevalence_words(fit, prevalence)
+    )
+
+
+def _paragraph(text: str) -> str:
+    """`text` and a blank line, or nothing for no text."""
+    return f"{text}\n\n" if text else ""
+
+
 def calibration_section(assessment: Assessment, plot_written: bool) -> str:
     """The plot, how to read it, whether the risks can be read as probabilities, and the bins."""
     table = assessment.calibration
@@ -139,6 +218,7 @@ def calibration_section(assessment: Assessment, plot_written: bool) -> str:
         "gives a different figure for the same predictions.\n\n"
         + _verdict_words(check)
         + "\n\n"
+        + _paragraph(recalibration_words(assessment.recalibration, assessment.prevalence))
         + markdown_table(
             ["Predicted risk range", "People", "Cases", "Mean predicted", "Observed (95 % CI)"], rows
         )
