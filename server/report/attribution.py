@@ -3,12 +3,15 @@
 - Linear model (`LogisticRiskModel`): |weight per allele| x the variant's genotype standard
   deviation sqrt(2p(1-p)) (p: the panel's alt frequency), i.e. how much the score moves between
   typical carriers and non-carriers. A weight alone would rank a 0.1 % variant with a large,
-  noise-driven weight above a common variant that shifts thousands of people's risk.
+  noise-driven weight above a common variant that shifts thousands of people's risk. The weight's
+  sign (`linear_weights`) says whether the ALT allele raises or lowers the risk.
 - Network (`GenotypeRiskNet`): integrated gradients (captum's `IntegratedGradients`, Sundararajan
   et al. 2017) of the logit, from a baseline where every variant is at its panel mean dosage (the
   encoded 0) and the covariates are the person's own, so only genotypes are credited; the score
   is the mean |attribution| over the people attributed (the test cohort, else genotypes drawn from
-  the panel's frequencies under Hardy-Weinberg equilibrium).
+  the panel's frequencies under Hardy-Weinberg equilibrium). Which way the ALT allele moves the
+  risk is the mean logit change per ALT copy from dosage 0 to 2 over the same people
+  (`dosage_effects`).
 
 torch and captum are imported inside the functions: importing the report stays light.
 """
@@ -62,13 +65,47 @@ def genotype_sd(panel: VariantPanel) -> np.ndarray:
     return np.sqrt(2.0 * p * (1.0 - p))
 
 
-def linear_scores(module: Any, config: Any, panel: VariantPanel) -> np.ndarray:
-    """|weight| x genotype sd per panel variant (0 for variants the model does not read)."""
+def linear_weights(module: Any, config: Any, panel: VariantPanel) -> np.ndarray:
+    """The signed weight per ALT allele of each panel variant (0 for variants the model does not read).
+
+    `variant_weights` folds in the model's fixed column scale, and the encoding (d - 2p) shifts a
+    dosage without scaling it, so one more ALT copy moves the log-odds by exactly this weight: its
+    sign says whether the ALT allele raises or lowers the risk.
+    """
     weights = module.variant_weights().double().numpy()
     columns = np.asarray(config.selected, dtype=np.int64) if config.selected else np.arange(len(panel))
-    scores = np.zeros(len(panel))
-    scores[columns] = np.abs(weights) * genotype_sd(panel)[columns]
-    return scores
+    signed = np.zeros(len(panel))
+    signed[columns] = weights
+    return signed
+
+
+def linear_scores(module: Any, config: Any, panel: VariantPanel) -> np.ndarray:
+    """|weight| x genotype sd per panel variant (0 for variants the model does not read)."""
+    return np.abs(linear_weights(module, config, panel)) * genotype_sd(panel)
+
+
+def dosage_effects(module: Any, features: np.ndarray, panel: VariantPanel, variants: list[int]) -> np.ndarray:
+    """Per variant in `variants` (panel indices): the mean change in the model's logit per ALT copy
+    when each person's dosage goes from 0 to 2, everything else of theirs kept (encoded inputs).
+
+    A network's integrated gradients are averaged in absolute value, so they give a size only; this
+    says which way the ALT allele moves the risk, as the model computes it on these people.
+    """
+    import torch
+
+    from genofed.common.data.features import FREQ_CLIP
+
+    module.eval()
+    base = np.ascontiguousarray(features, dtype=np.float32)
+    mean = 2.0 * np.clip(panel.alt_freq, FREQ_CLIP, 1.0 - FREQ_CLIP)  # the encoding's d - 2p
+    effects = np.zeros(len(variants))
+    with torch.no_grad():
+        for k, index in enumerate(variants):
+            none, two = base.copy(), base.copy()
+            none[:, index], two[:, index] = -mean[index], 2.0 - mean[index]
+            logits = module(torch.as_tensor(np.vstack([none, two]))).double().numpy()
+            effects[k] = float(np.mean(logits[len(base) :] - logits[: len(base)])) / 2.0
+    return effects
 
 
 def integrated_gradient_scores(module: Any, features: np.ndarray, n_variants: int) -> np.ndarray:

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 from genofed.common.reporting.formatting import fmt_int
 from genofed.common.reporting.tables import markdown_table
 
+#: The top-variant table's direction column: which way each further ALT copy moves the risk.
+DIRECTION_COLUMN = "More ALT copies (odds per copy)"
+
 if TYPE_CHECKING:  # explain loads the data readers (pandas); the section needs only the type
     from genofed.server.report.explain import Explanation
 
@@ -51,8 +54,33 @@ def _meaning_words(explanation: Explanation) -> str:
     """
     if not explanation.meaning or not explanation.drivers:
         return ""
-    score = explanation.drivers[0].score
-    return " " + explanation.meaning.format(score=f"{score:.3g}", factor=odds_factor(score))
+    top = explanation.drivers[0]
+    verb = {1: "multiplies", -1: "divides"}.get(_sign(top.per_copy), "multiplies or divides")
+    words = explanation.meaning.format(
+        score=f"{top.score:.3g}", factor=odds_factor(top.score), verb=verb, direction=DIRECTION_COLUMN
+    )
+    how = f" '{DIRECTION_COLUMN}': {explanation.direction}" if explanation.direction else ""
+    return f" {words}{how}"
+
+
+def _sign(per_copy: float | None) -> int | None:
+    """+1 when more ALT copies raise the score, -1 when they lower it, 0 for neither, None unknown."""
+    if per_copy is None or not math.isfinite(per_copy):
+        return None
+    return (per_copy > 0) - (per_copy < 0)
+
+
+def direction_cell(per_copy: float | None) -> str:
+    """'raises risk (x1.031)': which way each further ALT copy moves the risk, with the odds factor
+    per copy; a clinician must not read a protective variant as a risk variant."""
+    sign = _sign(per_copy)
+    if sign is None:
+        return "not computed"
+    if sign == 0:
+        return "no change"
+    factor = odds_factor(per_copy)
+    shown = f"x{factor}" if factor[0].isdigit() else f"odds factor {factor}"  # "overflow" is no factor
+    return f"{'raises' if sign > 0 else 'lowers'} risk ({shown})"
 
 
 #: The largest score whose odds factor is shown as a number (math.exp overflows above ~709.8).
@@ -116,7 +144,15 @@ def drivers_section(explanation: Explanation | str, parts: Mapping[str, Any] | N
             f"{score_parts_words(parts)}"
         )
     simulated = explanation.recovered is not None
-    header = ["Rank", "Variant (chrom:pos:ref:alt)", "Position", "Gene", "Alt frequency", "Contribution"]
+    header = [
+        "Rank",
+        "Variant (chrom:pos:ref:alt)",
+        "Position",
+        "Gene",
+        "Alt frequency",
+        "Contribution",
+        DIRECTION_COLUMN,
+    ]
     header += ["Causal (simulated truth)"] if simulated else []
     rows = []
     for d in explanation.drivers:
@@ -127,6 +163,7 @@ def drivers_section(explanation: Explanation | str, parts: Mapping[str, Any] | N
             d.gene or "-",
             f"{d.alt_freq:.3f}",
             f"{d.score:.3g}",
+            direction_cell(d.per_copy),
         ]
         rows.append(row + (["yes" if d.causal else "no"] if simulated else []))
     genes = (

@@ -9,8 +9,8 @@ listed gene has none. Causal variants come from the federation's truth.json.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,26 @@ IG_METHOD = "integrated gradients (captum), mean |attribution| over {people}"
 #: variant's. Both scores are on the log-odds scale, the scale the model adds its evidence on.
 LINEAR_MEANING = (
     "Contribution: how far the variant moves the model's risk score (the log-odds of disease) between "
-    "two people one genotype standard deviation apart, up or down (the size, not the direction: a "
-    "variant may lower the risk); the top variant's {score} multiplies or divides the odds by "
-    "e^{score} = {factor} per standard deviation."
+    "two people one genotype standard deviation apart: the size, not the direction, which the column "
+    "'{direction}' gives; the top variant's {score} {verb} the odds by e^{score} = {factor} per "
+    "standard deviation."
 )
 IG_MEANING = (
     "Contribution: how far the variant moved a person's risk score (the log-odds of disease) from that "
-    "of someone with average genotypes, averaged in absolute value over the people scored; the top "
-    "variant's {score} is an odds factor of about e^{score} = {factor}."
+    "of someone with average genotypes, averaged in absolute value over the people scored (the size, "
+    "not the direction, which the column '{direction}' gives); the top variant's {score} is an odds "
+    "factor of about e^{score} = {factor}."
+)
+#: How the direction column (`drivers.DIRECTION_COLUMN`) was found, per method.
+LINEAR_DIRECTION = (
+    "whether each further copy of the ALT allele raises or lowers the model's risk score "
+    "(the sign of its weight per ALT copy, the model's column scale folded in), and the odds factor "
+    "e^weight per copy."
+)
+IG_DIRECTION = (
+    "whether each further copy of the ALT allele raises or lowers the model's risk score, "
+    "and the odds factor per copy, from the mean change in the score when each of {people} goes from 0 "
+    "to 2 copies, the rest of their genotype kept."
 )
 
 
@@ -57,6 +69,9 @@ class Driver:
     score: float
     alt_freq: float
     causal: bool | None
+    #: the change in the model's log-odds per ALT copy (its sign: the ALT allele raises or lowers the
+    #: risk); None where not computed
+    per_copy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,7 @@ class Explanation:
     model_reads: int
     gene_source: str | None
     meaning: str = ""  # LINEAR_MEANING or IG_MEANING: what a contribution's number means
+    direction: str = ""  # LINEAR_DIRECTION or IG_DIRECTION (formatted): how the direction was found
     causal_total: int | None = None
     causal_in_panel: int | None = None
     recovered: int | None = None
@@ -97,34 +113,62 @@ def explain_run(
         return (
             "The federation's panel was not found (or does not match the model), so variants cannot be named."
         )
-    if model.config.architecture == "logistic":
-        scores, method = attribution.linear_scores(model.module, model.config, panel), LINEAR_METHOD
-        meaning = LINEAR_MEANING
-    else:
-        features, people = _attributed_people(results, panel, model.config.n_covariates)
-        scores = attribution.integrated_gradient_scores(model.module, features, len(panel))
-        method, meaning = IG_METHOD.format(people=people), IG_MEANING
+    found = _attribute(model, results, panel)
+    order = top_indices(found.scores)
     reads = len(model.config.selected) or len(panel)
     genes, gene_source = _gene_lookup(results)
     causal = _causal_ids(truth)
-    drivers = _top_drivers(scores, panel, genes, causal)
-    explanation = Explanation(method, drivers, reads, gene_source, meaning)
+    drivers = _top_drivers(order, found.scores, found.per_copy(order), panel, genes, causal)
+    explanation = Explanation(found.method, drivers, reads, gene_source, found.meaning, found.direction)
     if causal is None:
         return explanation
     in_panel = causal & set(panel.variant_ids)
     read = causal & set(read_ids(panel, model.config.selected))
     recovered = sum(1 for d in drivers if d.causal)
-    return Explanation(
-        method,
-        drivers,
-        reads,
-        gene_source,
-        meaning,
+    return replace(
+        explanation,
         causal_total=len(causal),
         causal_in_panel=len(in_panel),
         recovered=recovered,
         chance=len(drivers) * len(read) / max(reads, 1),
         causal_read=len(read),
+    )
+
+
+@dataclass(frozen=True)
+class _Attribution:
+    """What one method found: a size per panel variant, how it was found and what it means, and how
+    to get the top variants' signed effect per ALT copy (computed for those only: a network's costs
+    forward passes)."""
+
+    scores: np.ndarray
+    method: str
+    meaning: str
+    direction: str
+    per_copy: Callable[[list[int]], np.ndarray]
+
+
+def _attribute(
+    model: attribution.LoadedModel, results: Mapping[str, Any], panel: VariantPanel
+) -> _Attribution:
+    """The linear model's weights (sizes and signs from the weights themselves), else the network's
+    integrated gradients (sizes) and mean dosage effects (signs) on the people attributed."""
+    if model.config.architecture == "logistic":
+        weights = attribution.linear_weights(model.module, model.config, panel)
+        return _Attribution(
+            attribution.linear_scores(model.module, model.config, panel),
+            LINEAR_METHOD,
+            LINEAR_MEANING,
+            LINEAR_DIRECTION,
+            lambda order: weights[order],
+        )
+    features, people = _attributed_people(results, panel, model.config.n_covariates)
+    return _Attribution(
+        attribution.integrated_gradient_scores(model.module, features, len(panel)),
+        IG_METHOD.format(people=people),
+        IG_MEANING,
+        IG_DIRECTION.format(people=people),
+        lambda order: attribution.dosage_effects(model.module, features, panel, order),
     )
 
 
@@ -139,13 +183,23 @@ def read_ids(panel: VariantPanel, selected: Sequence[int]) -> list[str]:
     return [panel.variant_ids[i] for i in selected]
 
 
+def top_indices(scores: np.ndarray) -> list[int]:
+    """The panel indices of the `TOP_VARIANTS` highest-scoring variants with a non-zero score,
+    highest first."""
+    return [int(i) for i in np.argsort(-scores, kind="stable")[:TOP_VARIANTS] if scores[i] > 0]
+
+
 def _top_drivers(
-    scores: np.ndarray, panel: VariantPanel, genes: Any, causal: set[str] | None
+    order: list[int],
+    scores: np.ndarray,
+    per_copy: np.ndarray,
+    panel: VariantPanel,
+    genes: Any,
+    causal: set[str] | None,
 ) -> list[Driver]:
-    """The `TOP_VARIANTS` highest-scoring variants with a non-zero score, highest first."""
-    order = [int(i) for i in np.argsort(-scores, kind="stable")[:TOP_VARIANTS] if scores[i] > 0]
+    """The variants at panel indices `order`, ranked in that order; `per_copy` aligned with `order`."""
     drivers = []
-    for rank, index in enumerate(order, start=1):
+    for rank, (index, effect) in enumerate(zip(order, per_copy, strict=True), start=1):
         variant_id = panel.variant_ids[index]
         parsed = parse_variant_id(variant_id)
         drivers.append(
@@ -158,6 +212,7 @@ def _top_drivers(
                 score=float(scores[index]),
                 alt_freq=float(panel.alt_freq[index]),
                 causal=None if causal is None else variant_id in causal,
+                per_copy=float(effect),
             )
         )
     return drivers

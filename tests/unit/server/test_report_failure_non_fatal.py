@@ -32,9 +32,12 @@ def test_the_odds_factor_never_overflows(score, factor):
 
 
 def test_the_meaning_sentence_of_a_poisoned_model_renders():
-    explanation = SimpleNamespace(meaning=LINEAR_MEANING, drivers=[SimpleNamespace(score=2.19e7)])
+    top = SimpleNamespace(score=2.19e7, per_copy=1.9e7)
+    explanation = SimpleNamespace(meaning=LINEAR_MEANING, drivers=[top], direction="")
     words = drivers._meaning_words(explanation)  # type: ignore[arg-type]
-    assert "= overflow per standard deviation" in words
+    assert "multiplies the odds by e^2.19e+07 = overflow per standard deviation" in words
+    assert drivers.direction_cell(top.per_copy) == "raises risk (odds factor overflow)"
+    assert drivers.direction_cell(math.nan) == "not computed"
 
 
 def test_a_report_failure_is_logged_and_leaves_the_results(monkeypatch, tmp_path, caplog):

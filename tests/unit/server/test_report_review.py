@@ -184,10 +184,8 @@ def test_technical_terms_are_explained_where_shown(tmp_path: Path) -> None:
     assert "with the same privacy budget as the federation" in _section(text, "Learning curve")
     drivers = _section(text, "Which variants drive the model")
     assert "Contribution: how far the variant moves the model's risk score (the log-odds" in drivers
-    assert (
-        "up or down (the size, not the direction" in drivers
-        and "multiplies or divides the odds by e^" in drivers
-    )
+    assert "the size, not the direction, which the column 'More ALT copies (odds per copy)' gives" in drivers
+    assert "multiplies the odds by e^" in drivers or "divides the odds by e^" in drivers
     config = _section(text, "Appendix: full configuration")
     assert "| malicious-nodes | 1 (does not apply: only with strategy krum or multikrum) |" in config
     assert "| trim-beta | 0.2 (does not apply: only with strategy fedtrimmedavg) |" in config
