@@ -148,13 +148,18 @@ def _prevalence_words(fit: Recalibration, prevalence: Prevalence | None) -> str:
     """Why the intercept holds only at the test cohort's case share, and how far it moves at the real
     prevalence: drawing cases and controls at different rates shifts the log-odds of every person by
     the same amount (the log odds ratio of the two case shares) and leaves the slope as it is."""
-    words = (
-        "The test cohort is enriched for cases, so the intercept describes risks at its case share; the "
-        "slope does not depend on the case share (drawing cases and controls at different rates shifts "
-        "everyone's log-odds by the same amount), so it carries over to a population where the disease "
-        "is rarer."
+    known = prevalence is not None and 0.0 < prevalence.value < 1.0
+    enriched = (
+        "The test cohort is enriched for cases"
+        if known and fit.case_share > prevalence.value
+        else "Where the test cohort's case share is not the population's (a case-control design)"
     )
-    if prevalence is None or not 0.0 < prevalence.value < 1.0:
+    words = (
+        f"{enriched}, so the intercept describes risks at its case share; the slope does not depend on "
+        "the case share (drawing cases and controls at different rates shifts everyone's log-odds by the "
+        "same amount), so it carries over to a population where the disease is rarer or commoner."
+    )
+    if not known:
         return words
     shift = float(logit(prevalence.value) - logit(fit.case_share))
     there = fit.intercept.value + shift
