@@ -3,14 +3,14 @@
 Why: Flower's `pseudo_rand_gen` (flwr 1.42, `flwr.common.secure_aggregation.secaggplus_utils`)
 folds every seed it is given, a hospital's 32-byte self-mask seed or a pairwise key from its key
 agreement, into 32 bits by XOR and draws the mask from NumPy's Mersenne Twister seeded with them
-(flwrlabs/flower#7522, open). So each mask has at most 2**32 values whatever the seed's length: a
-coordinator holding a hospital's masked reply and its self-mask seed (which it learns by design
-when it unmasks the sum) needs only the pairwise masks, and with two other hospitals (each is
-every other's neighbour here: `server.secagg.make_secagg_workflow`, `num_shares=1.0`) it can
-search them by meet-in-the-middle over about 2**33 seeds, or with one of the two colluding over
-2**32: it then reads that hospital's reply alone, not only the sum. Under `--privacy distributed`
-that reply carries only the hospital's share of the noise, so the epsilon against the coordinator
-(the one the budget bounds) held only as long as nobody searched.
+(flwrlabs/flower#7522, open); a pairwise key is base64 text, so its fold takes at most 2**28
+values. A coordinator holding a hospital's masked reply and its self-mask seed (which it learns by
+design when it unmasks the sum) needs only the pairwise masks, and with two other hospitals (each
+is every other's neighbour here: `server.secagg.make_secagg_workflow`, `num_shares=1.0`) a
+meet-in-the-middle search over the 2**28 seeds finds both (`bench/secagg_mask_search.py`): it then
+reads that hospital's reply alone, not only the sum. Under `--privacy distributed` that reply
+carries only the hospital's share of the noise, so the epsilon against the coordinator (the one
+the budget bounds) held only against a coordinator that did not search.
 
 `mask_stream` draws the same arrays (shapes, int64, values in [0, num_range)) from a ChaCha20
 keystream whose key is SHA-256 of the whole seed, as `secret_noise` draws a release's noise:
@@ -27,9 +27,10 @@ left masking with a generator no one checked. Drop this once Flower ships a fix.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import math
+import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
@@ -77,14 +78,26 @@ def install() -> None:
     Raises:
         MaskGeneratorMissing: a module, or its `pseudo_rand_gen`, is not there (another Flower).
     """
-    for name in FLOWER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError as exc:
-            raise _missing(f"{name} cannot be imported ({exc})") from None
+    for name, module in _flower_modules().items():
+        if module is None:
+            raise _missing(f"{name} is not in this Flower")
         if not callable(getattr(module, "pseudo_rand_gen", None)):
             raise _missing(f"{name} has no pseudo_rand_gen")
         module.pseudo_rand_gen = mask_stream  # type: ignore[attr-defined]
+
+
+def _flower_modules() -> dict[str, ModuleType | None]:
+    """The modules of `FLOWER_MODULES` (None for one that cannot be imported). Read from
+    sys.modules after importing them: the package `flwr.client.mod.secure_aggregation` exports the
+    function `secaggplus_mod` under its module's name, so `from ... import secaggplus_mod` is not
+    the module."""
+    try:
+        import flwr.client.mod.secure_aggregation.secaggplus_mod  # noqa: F401
+        import flwr.common.secure_aggregation.secaggplus_utils  # noqa: F401
+        import flwr.server.workflow.secure_aggregation.secaggplus_workflow  # noqa: F401
+    except ImportError as exc:
+        raise _missing(f"Flower's SecAgg+ cannot be imported ({exc})") from None
+    return {name: sys.modules.get(name) for name in FLOWER_MODULES}
 
 
 def _missing(what: str) -> MaskGeneratorMissing:
