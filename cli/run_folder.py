@@ -46,6 +46,7 @@ RUN_OUTPUTS = (
     *RUN_MARKERS,
     "report.html",
     "test_predictions.csv",
+    "reference_predictions.csv",
     "panel.tsv",
     "auc_per_round.png",
     "privacy_per_round.png",

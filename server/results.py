@@ -496,6 +496,25 @@ def write_test_predictions(
     return path
 
 
+def write_reference_predictions(out_dir: Path, sample_ids: list[str], columns: dict[str, np.ndarray]) -> Path:
+    """RUN/reference_predictions.csv: `sample_id`, then one column per reference model (its risk
+    for each test person, in the rows of test_predictions.csv), written atomically as that file
+    is. The report's paired intervals of federated minus each reference read it."""
+    from genofed.server.report.run_files import REFERENCE_PREDICTIONS
+
+    names = list(columns)
+    if any(len(columns[name]) != len(sample_ids) for name in names):
+        raise ValueError("reference_predictions.csv: every column needs one risk per test person")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["sample_id", *names])
+    for i, sample in enumerate(sample_ids):
+        writer.writerow([sample, *(repr(float(columns[name][i])) for name in names)])
+    path = out_dir / REFERENCE_PREDICTIONS
+    write_text_atomic(path, buffer.getvalue())
+    return path
+
+
 def _plain(value: Any) -> Any:
     """`value` as plain JSON data (numpy scalars to numbers, anything else to strings)."""
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))

@@ -1,10 +1,12 @@
 """The files beside results.json that the clinician's sections read, each read defensively.
 
 RUN/test_predictions.csv (`sample_id,label,risk`: the final model's risk for every person of the
-coordinator's test cohort), the test cohort's folder (its phenotype table, read by `subgroups`),
-the federation folder's truth.json (simulated data only) and the disease's real prevalence. Every
-reader returns None for a file that is missing or malformed: an old run, or a federation without
-a test cohort, still gets its report, which then says what it could not measure.
+coordinator's test cohort), RUN/reference_predictions.csv (the same people's risks from each
+reference model of a simulation: `sample_id`, then one column per model), the test cohort's folder
+(its phenotype table, read by `subgroups`), the federation folder's truth.json (simulated data only)
+and the disease's real prevalence. Every reader returns None for a file that is missing or
+malformed: an old run, or a federation without a test cohort, still gets its report, which then says
+what it could not measure.
 """
 
 from __future__ import annotations
@@ -24,6 +26,21 @@ from genofed.server.report.reading import config_value, number
 
 PREDICTIONS = "test_predictions.csv"
 PREDICTION_COLUMNS = ("sample_id", "label", "risk")
+#: One row per test person: each reference model's risk (`genofed simulate` with its references).
+REFERENCE_PREDICTIONS = "reference_predictions.csv"
+#: The pooled model's column; each hospital alone is `reference_column(kind, hospital)`.
+POOLED_COLUMN = "pooled"
+#: The kinds of hospital-alone reference, named as results.json names their AUCs (`<kind>_auc`).
+ALONE_KINDS = ("local_only", "local_only_nonprivate")
+
+
+def reference_column(kind: str, hospital: str) -> str:
+    """The column of one hospital alone: 'local_only:rostov' (same privacy as the federation) or
+    'local_only_nonprivate:rostov'; the kind is results.json's key less `_auc`, so that a reader
+    finds a column's AUC there, and the hospital's name is everything after the first colon."""
+    if kind not in ALONE_KINDS:
+        raise ValueError(f"not a hospital-alone reference: {kind}")
+    return f"{kind}:{hospital}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,43 @@ def read_predictions(run_dir: Path) -> Predictions | None:
         return None
     labels, risks, ids = zip(*rows, strict=True)
     return Predictions(np.asarray(labels, dtype=np.int64), np.asarray(risks, dtype=np.float64), tuple(ids))
+
+
+@dataclass(frozen=True)
+class ReferencePredictions:
+    """Each reference model's risks on the test cohort, in the order of the final model's
+    `Predictions` (matched by sample id), by column name (`POOLED_COLUMN`, `reference_column`)."""
+
+    columns: dict[str, np.ndarray]
+
+    def alone(self, kind: str) -> dict[str, np.ndarray]:
+        """Hospital -> risks of one kind of hospital-alone reference (`ALONE_KINDS`)."""
+        prefix = f"{kind}:"
+        return {name[len(prefix) :]: risks for name, risks in self.columns.items() if name.startswith(prefix)}
+
+
+def read_reference_predictions(run_dir: Path, predictions: Predictions | None) -> ReferencePredictions | None:
+    """RUN/reference_predictions.csv aligned to `predictions` by sample id; None when either is
+    absent or malformed, or when the two files do not hold the same people (each once): a run
+    without references, or an older one, then shows no paired interval rather than a wrong one."""
+    path = Path(run_dir) / REFERENCE_PREDICTIONS
+    if predictions is None or not path.is_file() or len(set(predictions.sample_ids)) != predictions.n:
+        return None
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            names = [c for c in (reader.fieldnames or ()) if c != "sample_id"]
+            if "sample_id" not in (reader.fieldnames or ()) or not names:
+                return None
+            rows = {str(row["sample_id"]).strip(): [float(row[c]) for c in names] for row in reader}
+    except (OSError, ValueError, TypeError, UnicodeDecodeError, csv.Error):
+        return None
+    if set(rows) != set(predictions.sample_ids):
+        return None
+    table = np.asarray([rows[sample] for sample in predictions.sample_ids], dtype=np.float64)
+    if not np.all(np.isfinite(table)):
+        return None
+    return ReferencePredictions({name: table[:, i] for i, name in enumerate(names)})
 
 
 def data_dir(results: Mapping[str, Any]) -> Path | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_duration, fmt_int
+from genofed.server.report.differences import AucDifferences, Stated, headline_sentence
 from genofed.server.report.facts import BETWEEN_LAUNCHES, over_launches
 from genofed.server.report.html import REPORT_HTML
 from genofed.server.report.privacy import privacy_summary_line
@@ -126,8 +127,11 @@ def _unused_synthetic(results: Mapping[str, Any]) -> str:
     )
 
 
-def headline(results: Mapping[str, Any]) -> str:
-    """One paragraph a clinician can read without any other section: was federating worth it?"""
+def headline(results: Mapping[str, Any], differences: AucDifferences | None = None) -> str:
+    """One paragraph a clinician can read without any other section: was federating worth it?
+
+    `differences`: federated minus the references with paired intervals (`differences.auc_differences`,
+    from the run folder's predictions); without them the gaps are stated as before, with no interval."""
     fed = number(results.get("test_auc"))
     if fed is None:
         return (
@@ -152,13 +156,16 @@ def headline(results: Mapping[str, Any]) -> str:
             f"without privacy ({pooled:.3f}{md_text(how)})"
         )
     local_median = median(site_values(results.get("local_only_auc")))
+    budget = " with the same privacy budget" if dp_on(results) else ""
     if local_median is not None:
-        budget = " with the same privacy budget" if dp_on(results) else ""
         comparisons.append(
             f"{_gap(fed, local_median)} the median hospital training alone{budget} ({local_median:.3f})"
         )
     if comparisons:
         sentences.append("That is " + ", and ".join(comparisons) + ".")
+        paired = headline_sentence(differences, Stated(fed, pooled, local_median), budget)
+        if paired:
+            sentences.append(paired)
     missing = [
         name
         for name, value in (("pooled (all data in one place)", pooled), ("hospitals-alone", local_median))

@@ -146,7 +146,7 @@ def render_markdown(
     sections = [
         "# Federated training report",
         confidential_notice(results),
-        headline(results),
+        headline(results, evidence.differences),
         verdict_section(evidence.assessment),
         bedside_section(evidence.assessment),
         calibration_section(evidence.assessment, plots.get(CALIBRATION_PLOT, False)),

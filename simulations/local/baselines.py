@@ -13,7 +13,7 @@ model above pooled training that a plain regression beat (docs/simulation.md).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -22,6 +22,7 @@ from torch import Tensor
 
 from genofed.client.site import SiteTensors, derived_seed
 from genofed.client.trainer import Augment, TrainSettings, sample_rate, steps_per_epoch, train_model
+from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, set_trainable
 from genofed.common.privacy.accountant import Step, calibrate_noise
 from genofed.common.util.progress import bar
@@ -39,6 +40,10 @@ class References:
     local_only_auc: dict[str, float | None]  # same DP budget as the federation
     local_only_nonprivate_auc: dict[str, float | None]
     pooled_auc: float | None
+    #: each reference model's risk for every test person, in the test cohort's row order, by its
+    #: RUN/reference_predictions.csv column (`reference_column`): the report's paired intervals of
+    #: federated minus each reference need the people's risks, not only the AUCs
+    test_risks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def train_references(
@@ -62,7 +67,9 @@ def train_references(
     (`local_only_auc`), which must share everything with the federation but the sharing; "alone,
     no privacy" and the pooled model stay the plain classical references.
     """
-    private, nonprivate = {}, {}
+    from genofed.server.report.run_files import ALONE_KINDS, POOLED_COLUMN, reference_column
+
+    private, nonprivate, risks = {}, {}, {}
     augments = augments or {}
     classical = model_config.architecture == "logistic"
     # one step per hospital, one for the pooled model; drawn only on the CLI's terminal
@@ -70,27 +77,56 @@ def train_references(
     with shown:
         for name, data in sites.items():
             if classical:
-                nonprivate[name] = logistic_auc(data.train_x, data.train_y, test.features, test.labels)
+                plain = logistic_risks(data.train_x, data.train_y, test.features)
             else:
                 alone = fit_alone(
                     data.train_x, data.train_y, settings, model_config, name, start, private=False
                 )
-                nonprivate[name] = _auc(test, model_config, alone)
-            private[name] = _alone_as_in_federation(
-                data, test, settings, model_config, name, start, augments.get(name), nonprivate[name]
+                plain = test.predict(model_config, alone)
+            nonprivate[name] = _scored(test, plain, risks, reference_column("local_only_nonprivate", name))
+            same = _alone_as_in_federation(
+                data, test, settings, model_config, name, start, augments.get(name), plain
             )
+            private[name] = _scored(test, same, risks, reference_column("local_only", name))
             shown.step()
         pooled_x = np.concatenate([d.train_x for d in sites.values()])
         pooled_y = np.concatenate([d.train_y for d in sites.values()])
         if classical:
-            pooled = logistic_auc(pooled_x, pooled_y, test.features, test.labels)
+            pooled_risks = logistic_risks(pooled_x, pooled_y, test.features)
         else:
             full = replace(settings, finetune="full")
-            pooled = _auc(
-                test, model_config, fit_alone(pooled_x, pooled_y, full, model_config, "pooled", private=False)
-            )
+            weights = fit_alone(pooled_x, pooled_y, full, model_config, "pooled", private=False)
+            pooled_risks = test.predict(model_config, weights)
+        pooled = _scored(test, pooled_risks, risks, POOLED_COLUMN)
         shown.step()
-    return References(private, nonprivate, pooled)
+    # the file's columns in the headline's order: pooled, then each hospital alone, then without DP
+    order = [POOLED_COLUMN, *(reference_column(k, n) for k in ALONE_KINDS for n in sites)]
+    return References(private, nonprivate, pooled, {c: risks[c] for c in order if c in risks})
+
+
+def _scored(
+    test: TestCohort, risks: np.ndarray | None, kept: dict[str, np.ndarray], column: str
+) -> float | None:
+    """The test AUC of one reference's risks (None: no model, or no AUC), its risks kept under
+    `column` for RUN/reference_predictions.csv when it has an AUC: one number and the people's
+    risks it came from, so that the report's paired intervals and the AUCs cannot disagree."""
+    if risks is None:
+        return None
+    auc = binary_metrics(test.labels, risks)["auc"]
+    if auc is None or math.isnan(auc):
+        return None
+    kept[column] = np.asarray(risks, dtype=np.float64)
+    return float(auc)
+
+
+def logistic_risks(x: np.ndarray, y: np.ndarray, x_test: np.ndarray) -> np.ndarray | None:
+    """Each test person's risk from a non-private scikit-learn logistic regression (C =
+    `POOLED_C`) fit on (x, y), as `logistic_auc` fits it; None when the training patients hold one
+    class only. The probability ranks the people as the decision function does."""
+    if len(np.unique(y)) < 2:
+        return None
+    model = LogisticRegression(C=POOLED_C, max_iter=2000).fit(x, y)
+    return model.predict_proba(x_test)[:, 1].astype(np.float64)
 
 
 def logistic_auc(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float | None:
@@ -110,16 +146,16 @@ def _alone_as_in_federation(
     name: str,
     start: dict[str, Tensor] | None,
     augment: Augment | None,
-    nonprivate_auc: float | None,
-) -> float | None:
-    """Test AUC of one hospital alone under the federation's privacy and augmentation. Without
-    either, it is the no-privacy model already trained (`nonprivate_auc`), not trained twice."""
+    nonprivate_risks: np.ndarray | None,
+) -> np.ndarray | None:
+    """Test risks of one hospital alone under the federation's privacy and augmentation. Without
+    either, they are the no-privacy model's already computed (`nonprivate_risks`), not trained twice."""
     if not settings.private and augment is None:
-        return nonprivate_auc
+        return nonprivate_risks
     weights = fit_alone(
         data.train_x, data.train_y, settings, model_config, name, start, private=True, augment=augment
     )
-    return _auc(test, model_config, weights)
+    return test.predict(model_config, weights)
 
 
 def fit_alone(
@@ -178,11 +214,6 @@ def classifier_step(n: int, settings: RunSettings, history: list[Step] | tuple =
         list(history), sample_rate=rate, steps=steps, target_epsilon=settings.epsilon, delta=settings.delta
     )
     return (sigma, rate, steps)
-
-
-def _auc(test: TestCohort, config: ModelConfig, state_dict) -> float | None:
-    auc = test.evaluate(config, state_dict)["auc"]
-    return None if auc is None or math.isnan(auc) else float(auc)
 
 
 def _require_resolved(settings: RunSettings) -> None:

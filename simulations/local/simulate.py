@@ -41,10 +41,19 @@ from genofed.common.scoring.model_file import ModelFile, load_model_file
 from genofed.common.util.progress import Progress
 from genofed.common.util.signals import terminate_as_interrupt
 from genofed.server.checkpoint import CHECKPOINTS
+from genofed.server.evaluation import TestCohort
 from genofed.server.federation import load_test_cohort
 from genofed.server.report import write_report
 from genofed.server.report.reading import absent_sites
-from genofed.server.results import FEDERATION_RESULTS, MODEL, RESULTS, with_generator_release, write_results
+from genofed.server.report.run_files import REFERENCE_PREDICTIONS
+from genofed.server.results import (
+    FEDERATION_RESULTS,
+    MODEL,
+    RESULTS,
+    with_generator_release,
+    write_reference_predictions,
+    write_results,
+)
 from genofed.server.round_log import NothingTrained
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
@@ -219,6 +228,9 @@ def _simulate(
         results["sites"][name]["cases"] = cases
 
     results["references"] = references  # the report says baselines were skipped on request
+    # an earlier launch's (a resumed run's) must not pass for this launch's references
+    (out_dir / REFERENCE_PREDICTIONS).unlink(missing_ok=True)
+    results["auc_differences"] = None
     if references and test is not None:
         say("training the reference models: each hospital alone, and all hospitals pooled")
         config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
@@ -239,6 +251,9 @@ def _simulate(
                     CLASSICAL_REFERENCE if config.architecture == "logistic" else "the run's model"
                 ),
             )
+            results["auc_differences"] = _paired_differences(
+                out_dir, test, refs.test_risks, keep_file=(Path(settings.data_dir) / TRUTH).exists()
+            )
         if sites and config.architecture == "logistic" and (out_dir / MODEL).is_file():
             say("adapting the final model to each hospital's own patients (what `genofed adapt` does there)")
             shared = load_model_file(out_dir / MODEL)
@@ -252,6 +267,34 @@ def _simulate(
     results["wall_seconds"] = results.get("wall_seconds_before", 0.0) + time.perf_counter() - started
     _write_report_then_results(out_dir, results)
     return results
+
+
+def _paired_differences(
+    out_dir: Path, test: TestCohort, risks: dict[str, np.ndarray], *, keep_file: bool
+) -> dict[str, Any] | None:
+    """results.json `auc_differences`: federated (test_predictions.csv, as the report reads it)
+    minus each reference model, from the references' test risks; with `keep_file` (simulated
+    patients only) the risks are kept as RUN/reference_predictions.csv, written first and read
+    back, as the report reads them. None when no reference had an AUC.
+
+    Real exports keep no such file: a reference model's risks for the test people give the model
+    itself (a logistic one's weights are solved from as many people's logits as it has features),
+    trained on the hospitals' patients without privacy, far more than its AUC (docs/simulation.md)."""
+    from genofed.server.report.differences import auc_differences, differences_record
+    from genofed.server.report.run_files import (
+        ReferencePredictions,
+        read_predictions,
+        read_reference_predictions,
+    )
+
+    if not risks:
+        return None
+    predictions = read_predictions(out_dir)
+    if not keep_file:  # in the test cohort's row order, as test_predictions.csv
+        kept = ReferencePredictions({c: np.asarray(r, dtype=np.float64) for c, r in risks.items()})
+        return differences_record(auc_differences(predictions, kept))
+    write_reference_predictions(out_dir, list(test.sample_ids), risks)
+    return differences_record(auc_differences(predictions, read_reference_predictions(out_dir, predictions)))
 
 
 def _write_report_then_results(out_dir: Path, results: dict[str, Any]) -> None:

@@ -101,10 +101,13 @@ def test_the_references_use_only_the_hospitals_that_trained():
 
 
 class _Cohort:
-    """A test cohort whose AUC is the number of the fit it scores (fits are numbered in order)."""
+    """A test cohort of two controls and two cases whose risks tell the fit they come from (fits are
+    numbered in order): the first fit ranks them with AUC 0.75, any later one with AUC 1."""
 
-    def evaluate(self, _config: Any, weights: Any) -> dict[str, float]:
-        return {"auc": float(weights)}
+    labels = np.array([0.0, 0.0, 1.0, 1.0])
+
+    def predict(self, _config: Any, weights: Any) -> np.ndarray:
+        return np.array([0.1, 0.6 if weights == 1 else 0.2, 0.5, 0.9])
 
 
 def _recording_fits(monkeypatch) -> list[dict[str, Any]]:
@@ -139,7 +142,7 @@ def test_the_alone_same_privacy_reference_trains_with_the_hospital_s_augmentatio
     )
     alone = [c for c in calls if c["name"] == "elista"]
     assert [c.get("augment") for c in alone] == [None, augment]  # no privacy: plain; same privacy: as trained
-    assert refs.local_only_auc == {"elista": 2.0} and refs.local_only_nonprivate_auc == {"elista": 1.0}
+    assert refs.local_only_auc == {"elista": 1.0} and refs.local_only_nonprivate_auc == {"elista": 0.75}
     assert all(c.get("augment") is None for c in calls if c["name"] == "pooled")
 
 
