@@ -226,16 +226,14 @@ def from_record(record: Any) -> AucDifferences | None:
     return None if differences == AucDifferences() else differences
 
 
-#: The numbers of one recorded contrast, in `AucDifference`'s order after the two AUCs.
+#: The numbers of one recorded contrast: its two AUCs, then `AucDifference`'s in its order.
 RECORD_NUMBERS = ("federated_auc", "reference_auc", "difference", "low", "high", "se")
 
 
 def _contrast(key: str, entry: Any) -> Contrast | None:
     """One recorded contrast, or None when any of its numbers is missing or not a number."""
     entry = mapping(entry)
-    values = [
-        number(entry.get(k)) for k in ("federated_auc", "reference_auc", "difference", "low", "high", "se")
-    ]
+    values = [number(entry.get(k)) for k in RECORD_NUMBERS]
     words = entry.get("reference")
     if any(v is None for v in values) or not isinstance(words, str):
         return None
