@@ -26,7 +26,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from genofed.common.deployment.app_bundle import PYPROJECT, code_digest
+from genofed.common.deployment.app_bundle import PYPROJECT, code_digest, flower_version
 from genofed.common.errors import GenofedError
 
 
@@ -53,11 +53,18 @@ def _whose_code(content: bytes) -> str:
     ours = code_digest()
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as bundle:
-            theirs = tomllib.loads(bundle.read(PYPROJECT).decode("utf-8"))["tool"]["genofed"]["code-sha256"]
+            recorded = tomllib.loads(bundle.read(PYPROJECT).decode("utf-8"))["tool"]["genofed"]
+        theirs = recorded["code-sha256"]
     except (zipfile.BadZipFile, KeyError, TypeError, ValueError, UnicodeDecodeError):
         return (
             f"it records no genofed code digest (this hospital's code is {ours[:12]}): the coordinator must "
             "run the same genofed release"
+        )
+    flower, our_flower = str(recorded.get("flwr-version", "not recorded")), flower_version()
+    if theirs == ours and flower != our_flower:
+        return (
+            f"its genofed code is this hospital's, but it runs Flower {flower} and this hospital Flower "
+            f"{our_flower}: every site and the coordinator must install the same Flower"
         )
     if theirs == ours:
         return "its genofed code is this hospital's: its other settings differ (another bundle)"

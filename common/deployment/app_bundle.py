@@ -8,7 +8,8 @@ code itself is the genofed package installed at the site, so the file also recor
 that code (`code_digest`: every module of the installed package). Flower builds FABs
 deterministically (fixed timestamps, sorted files), so the coordinator and every hospital compute
 the same bundle and SHA-256 from their own installation; a hospital refuses any other bundle
-(genofed.client.agent.pinning). Upgrading genofed changes the hash: all sites upgrade together.
+(genofed.client.agent.pinning). Upgrading genofed, or Flower (`flower_version`, also recorded),
+changes the hash: all sites upgrade together.
 (Until stop 53 only the version went in, and it stayed 0.1.0 across releases: an upgrade audit
 found three releases with one bundle hash, so a site on an old release served an upgraded
 coordinator, rounds of two noise schemes mixed.)
@@ -64,10 +65,27 @@ def folders_digest(folders: list[tuple[str, Path]]) -> str:
 
 def app_pyproject(version: str | None = None) -> str:
     """The deployed app's pyproject.toml for this (or the given) genofed version, with the SHA-256
-    of the installed code (`code_digest`)."""
+    of the installed code (`code_digest`) and the installed Flower's version (`flower_version`)."""
     template = resources.files("genofed.common.deployment").joinpath(TEMPLATE).read_text(encoding="utf-8")
     version = version or genofed_version(fallback="0.0.0")
-    return template.replace("{version}", version).replace("{code}", code_digest())
+    return (
+        template.replace("{version}", version)
+        .replace("{code}", code_digest())
+        .replace("{flwr}", flower_version())
+    )
+
+
+def flower_version() -> str:
+    """The installed Flower's version. Why in the bundle: genofed's code replaces Flower's SecAgg+
+    mask generator and relies on its protocol's details (`common/privacy/secagg_masks.py`), and
+    pyproject allows a range of Flower releases; a red team found two sites on the same genofed but
+    different Flowers would approve the same bundle. Now they build two."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("flwr")
+    except PackageNotFoundError:
+        return "not installed"
 
 
 @functools.lru_cache(maxsize=4)

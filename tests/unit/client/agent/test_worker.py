@@ -356,3 +356,23 @@ def test_a_worker_started_after_the_installed_code_changed_takes_no_task(tmp_pat
     worker = _run_worker("127.0.0.1:1", secret, tmp_path, "--own-installation")
     assert worker.returncode == CODE_CHANGED_EXIT, worker.stderr
     assert "the installed genofed changed since this hospital agent started" in worker.stderr
+
+
+def test_a_bundle_built_on_another_flower_is_refused_and_says_so(monkeypatch):
+    """The same genofed code on another Flower builds another bundle (genofed replaces Flower's
+    SecAgg+ mask generator and pyproject allows a range of Flowers: a red team's finding), and the
+    refusal names both Flowers."""
+    from genofed.common.deployment import app_bundle
+
+    ours, approved = app_bundle.flower_version(), approved_app_hash()
+    monkeypatch.setattr(app_bundle, "flower_version", lambda: "1.41.9")
+    build_app_fab.cache_clear()
+    try:
+        other_flower = build_app_fab()
+        assert approved_app_hash() != approved
+    finally:
+        monkeypatch.undo()
+        build_app_fab.cache_clear()
+    worker = Worker("127.0.0.1:1", b"s", approved_app_hash())
+    with pytest.raises(UnapprovedApp, match=f"runs Flower 1.41.9 and this hospital Flower {ours}"):
+        worker._app(other_flower, "labelled as genofed")
