@@ -183,3 +183,26 @@ def test_without_the_file_the_report_shows_what_results_json_recorded(tmp_path: 
     assert _headline(write_report(run_dir, recorded).read_text()) == from_files
     assert PAIRED in _headline(render_markdown(recorded, {}))  # no run folder at all
     assert from_record({"pooled": {"difference": "x"}}) is None  # a damaged record: nothing shown
+
+
+def test_the_hospitals_table_gives_each_alone_auc_its_paired_difference(tmp_path: Path) -> None:
+    """A hospital asks whether joining beats working alone: beside its alone AUC, federated minus
+    it with the paired interval that results.json records; none beside an AUC the record is not of."""
+    from genofed.server.report.sites import hospitals_section
+
+    run_dir, results = write_run(tmp_path)
+    columns = _references(run_dir, ("rostov", "maykop"))
+    results = _with_aucs(results, run_dir, columns)
+    predictions = read_predictions(run_dir)
+    differences = auc_differences(predictions, read_reference_predictions(run_dir, predictions))
+    recorded = {**results, "auc_differences": differences_record(differences)}
+    section = hospitals_section(recorded)
+    assert "Beside each AUC of a hospital alone: federated minus it" in section
+    for site in ("rostov", "maykop"):
+        found = differences.alone["local_only"][site].difference
+        assert f"(federated {found.difference:+.3f}, {found.low:.3f} to {found.high:.3f})" in section
+    moved = {**recorded, "local_only_auc": {**recorded["local_only_auc"], "rostov": 0.5}}
+    section = hospitals_section(moved)
+    rostov = next(line for line in section.splitlines() if line.startswith("| rostov"))
+    assert "federated" not in rostov  # the record is of another AUC than the cell shows
+    assert "federated minus it" not in hospitals_section(results)  # no record: as before
