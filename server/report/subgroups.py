@@ -10,7 +10,9 @@ person's population from the simulator's `test/true_risk.csv`, named as simulate
 Per group (`subgroup_section`): people and cases, the AUC with DeLong's interval (only with at
 least `MIN_CLASS` cases and controls, the minimum under which the Hospitals table calls a figure
 too few to judge), and sensitivity, specificity and the share flagged at the call's cut-off, each
-with Wilson's 95 % interval, and LR+ with its log-method interval (`rates`). A group is named under
+with Wilson's 95 % interval, LR+ with its log-method interval (`rates`), and the group's
+calibration-in-the-large with its Wald interval (`recalibration`: risks too high or too low on
+average within the group, which its AUC cannot show; it names no group). A group is named under
 the table when its AUC's interval lies wholly below the whole cohort's AUC, or its LR+ interval
 reaches 1 (the flag is not shown to inform about it): a screening flag, not a test corrected for
 the number of groups. Sensitivity and specificity alone do not name a group: a group whose risks
@@ -31,15 +33,16 @@ import numpy as np
 from genofed.common.reporting.auc import delong_interval
 from genofed.common.reporting.calibration import wilson_interval
 from genofed.common.reporting.clinical import ThresholdMetrics, threshold_metrics
-from genofed.common.reporting.formatting import fmt_percent
+from genofed.common.reporting.formatting import NOT_MEASURED, fmt_percent
 from genofed.common.reporting.ratios import likelihood_ratios
+from genofed.common.reporting.recalibration import recalibration
 from genofed.common.reporting.tables import markdown_table
 from genofed.common.scoring.operating import MIN_CLASS
 from genofed.server.report.rates import share_cell
 from genofed.server.report.reading import md_text
 
-#: Marks a group's sensitivity, specificity and LR+ when it has fewer than `MIN_CLASS` people with or
-#: without the disease (`_group_row`).
+#: Marks a group's sensitivity, specificity, LR+ and calibration-in-the-large when it has fewer than
+#: `MIN_CLASS` people with or without the disease (`_group_row`).
 FEW_MARK = "(few)"
 
 if TYPE_CHECKING:
@@ -258,8 +261,21 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
         share_cell(metrics.true_negatives, controls) + few,
         positive.cell() + few,
         share_cell(metrics.flagged, metrics.n),
+        calibration_in_the_large_cell(labels, risks) + few,
     ]
     return _Row(cells, concerns)
+
+
+def calibration_in_the_large_cell(labels: np.ndarray, risks: np.ndarray) -> str:
+    """'-0.42 (-0.81 to -0.03)': a group's calibration-in-the-large (the intercept of its labels on the
+    log-odds of its risks with the slope fixed at 1, `recalibration`) and its 95 % interval; "to", not
+    a dash, since either end may be negative. Not measured where it cannot be fitted (one class only,
+    fewer than 3 people, equal risks, or a fit that does not converge)."""
+    fit = recalibration(labels, risks)
+    if fit is None:
+        return NOT_MEASURED
+    large = fit.intercept
+    return f"{large.value:.2f} ({large.low:.2f} to {large.high:.2f})"
 
 
 def _rows(
@@ -330,6 +346,7 @@ def subgroup_section(
             "Specificity (95 % CI)",
             "LR+ (95 % CI)",
             "Share flagged (95 % CI)",
+            "Calibration-in-the-large (95 % CI)",
         ],
         rows,
     )
@@ -374,6 +391,11 @@ def subgroup_section(
         "the flag still informs while its LR+ stays well above 1. A group is named below when its AUC's "
         "95 % interval lies wholly below the whole cohort's AUC, when the call flags none of its people "
         "though some have the disease, or when its LR+ interval reaches 1 while the whole cohort's lies "
-        "above 1."
+        "above 1. Calibration-in-the-large is the group's own: the intercept of its outcomes regressed on "
+        "the log-odds of its risks with the slope fixed at 1, 0 when its risks are right on average at "
+        "its own case share; below 0 the group's risks are too high, above 0 too low. Compare it with "
+        "the whole cohort's calibration-in-the-large in the Calibration section: the test cohort's case "
+        "share shifts every group's alike, so a group whose figure sits apart from the whole cohort's has "
+        "risks too high or too low for it in particular."
         f"{missing}\n\n{table}\n\n{served}"
     )
