@@ -104,8 +104,11 @@ def _newton(design: np.ndarray, y: np.ndarray, offset: np.ndarray) -> tuple[np.n
 
 def _fit_at(design: np.ndarray, offset: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The fitted probabilities at `beta` and the observed information X' diag(p(1-p)) X there
-    (for the logistic link it equals the expected information)."""
-    p = 1.0 / (1.0 + np.exp(-(offset + design @ beta)))
+    (for the logistic link it equals the expected information). A log-odds beyond about -709
+    overflows exp to inf and p to its limit 0, which is right: the warning NumPy would print on a
+    user's terminal (a run's report, `genofed adapt`) says nothing wrong."""
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-(offset + design @ beta)))
     return p, design.T @ (design * (p * (1.0 - p))[:, None])
 
 
