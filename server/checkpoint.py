@@ -22,7 +22,7 @@ from genofed.common.util.atomic import save_torch_atomic
 #: The folder of a run's checkpoints, inside its output folder.
 CHECKPOINTS = "checkpoints"
 
-_NAME = re.compile(r"round-(\d{4,})\.pt$")
+_NAME = re.compile(r"round-(\d+)\.pt")
 
 
 @dataclass
@@ -76,17 +76,21 @@ def prune_checkpoints(folder: Path, latest: int) -> list[Path]:
     hospitals were sent first) is kept, and so is any round after `latest` (a folder's other
     files are never touched)."""
     removed = []
-    for path in folder.glob("round-*.pt"):
-        match = _NAME.search(path.name)
-        if match and 0 < int(match.group(1)) <= latest - KEPT_LATEST:
+    for number, path in checkpoint_files(folder):
+        if 0 < number <= latest - KEPT_LATEST:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
 
 
+def checkpoint_files(folder: Path) -> list[tuple[int, Path]]:
+    """(round, path) of every checkpoint in `folder` (round-NNNN.pt, any number of digits), by round."""
+    return sorted((int(m.group(1)), p) for p in folder.glob("round-*.pt") if (m := _NAME.fullmatch(p.name)))
+
+
 def latest_checkpoint(folder: Path) -> Checkpoint | None:
     """The checkpoint of the highest round in `folder`, or None when there is none."""
-    found = sorted((int(m.group(1)), p) for p in folder.glob("round-*.pt") if (m := _NAME.search(p.name)))
+    found = checkpoint_files(folder)
     if not found:
         return None
     path = found[-1][1]

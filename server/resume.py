@@ -10,7 +10,6 @@ had in memory.
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from genofed.common.scoring.model_file import load_model_file
 from genofed.common.util.atomic import atomic_path
 from genofed.common.util.hashing import file_sha256
 from genofed.common.util.progress import Progress
-from genofed.server.checkpoint import CHECKPOINTS, Checkpoint, latest_checkpoint
+from genofed.server.checkpoint import CHECKPOINTS, Checkpoint, checkpoint_files, latest_checkpoint
 from genofed.server.round_log import RoundLog
 from genofed.server.settings import RunSettings
 
@@ -169,11 +168,7 @@ def refuse_an_unfinished_run(settings: RunSettings) -> None:
 
 def checkpointed_rounds(folder: Path) -> list[int]:
     """The rounds `folder` holds a checkpoint of (round-NNNN.pt; without loading them)."""
-    return [
-        int(match.group(1))
-        for path in folder.glob("round-*.pt")
-        if (match := re.fullmatch(r"round-(\d+)\.pt", path.name))
-    ]
+    return [number for number, _path in checkpoint_files(folder)]
 
 
 def check_resumable(

@@ -10,7 +10,7 @@ from genofed.common.reporting.auc import hanley_mcneil_se, normal_interval
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_epsilon, fmt_float, fmt_int
 from genofed.common.reporting.tables import markdown_table
 from genofed.common.scoring.operating import MIN_CLASS
-from genofed.server.report.differences import SAME_AUC
+from genofed.server.report.differences import SAME_AUC, from_record
 from genofed.server.report.reading import (
     absent_sites,
     dp_on,
@@ -157,12 +157,12 @@ def _alone_cell(results: Mapping[str, Any], site: str, kind: str, auc: Any) -> s
     and two AUCs of 600 people differ by a few hundredths by chance; the same test people make the
     paired interval far narrower than the two AUCs' own (`genofed.server.report.differences`)."""
     cell = fmt_auc(auc)
-    contrast = mapping(mapping(mapping(results.get("auc_differences")).get(kind)).get(site))
-    values = [number(contrast.get(key)) for key in ("reference_auc", "difference", "low", "high")]
-    if any(v is None for v in values) or number(auc) is None or abs(values[0] - float(auc)) >= SAME_AUC:
+    recorded = from_record(results.get("auc_differences"))
+    contrast = recorded.alone.get(kind, {}).get(site) if recorded is not None else None
+    if contrast is None or number(auc) is None or abs(contrast.reference_auc - float(auc)) >= SAME_AUC:
         return cell  # no record, or one of another AUC than the cell's: nothing beside it
-    _, difference, low, high = values
-    return f"{cell} (federated {difference:+.3f}, {low:.3f} to {high:.3f})"
+    found = contrast.difference
+    return f"{cell} (federated {found.difference:+.3f}, {found.low:.3f} to {found.high:.3f})"
 
 
 def _released(results: Mapping[str, Any], site: str) -> Mapping[str, Any]:

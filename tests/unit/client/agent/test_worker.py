@@ -66,13 +66,7 @@ def test_a_refused_bundle_names_both_sides_code(monkeypatch):
     from genofed.common.deployment.app_bundle import code_digest
 
     ours = code_digest()
-    monkeypatch.setattr(app_bundle, "code_digest", lambda: "c0de" * 16)
-    build_app_fab.cache_clear()
-    try:
-        other_release = build_app_fab()
-    finally:
-        monkeypatch.undo()
-        build_app_fab.cache_clear()
+    other_release, _ = _bundle_with(monkeypatch, app_bundle, "code_digest", "c0de" * 16)
     worker = Worker("127.0.0.1:1", b"s", approved_app_hash())
     with pytest.raises(UnapprovedApp, match=f"runs genofed code c0dec0dec0de, this hospital {ours[:12]}"):
         worker._app(other_release, "labelled as genofed")
@@ -365,14 +359,20 @@ def test_a_bundle_built_on_another_flower_is_refused_and_says_so(monkeypatch):
     from genofed.common.deployment import app_bundle
 
     ours, approved = app_bundle.flower_version(), approved_app_hash()
-    monkeypatch.setattr(app_bundle, "flower_version", lambda: "1.41.9")
-    build_app_fab.cache_clear()
-    try:
-        other_flower = build_app_fab()
-        assert approved_app_hash() != approved
-    finally:
-        monkeypatch.undo()
-        build_app_fab.cache_clear()
+    other_flower, its_hash = _bundle_with(monkeypatch, app_bundle, "flower_version", "1.41.9")
+    assert its_hash != approved
     worker = Worker("127.0.0.1:1", b"s", approved_app_hash())
     with pytest.raises(UnapprovedApp, match=f"runs Flower 1.41.9 and this hospital Flower {ours}"):
         worker._app(other_flower, "labelled as genofed")
+
+
+def _bundle_with(monkeypatch, module, name: str, value: str) -> tuple[bytes, str]:
+    """The app bundle and its approved hash as a site where `module.name()` returns `value` builds
+    them (another release, another Flower); the site's own put back afterwards."""
+    monkeypatch.setattr(module, name, lambda: value)
+    build_app_fab.cache_clear()
+    try:
+        return build_app_fab(), approved_app_hash()
+    finally:
+        monkeypatch.undo()
+        build_app_fab.cache_clear()
