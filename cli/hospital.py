@@ -332,7 +332,8 @@ def _add_audit_filters(audit: argparse.ArgumentParser) -> None:
         metavar="ID",
         help=(
             "only the entries of this run: its Flower run id (every message sent in it) or its plan id, the "
-            "name `hospital ledger` shows (its local releases, and the messages whose request named the plan)"
+            "name `hospital ledger` shows (its local releases, and every message of the Flower runs in which "
+            "a request named the plan, a SecAgg+ round's stages included)"
         ),
     )
     audit.add_argument(
@@ -612,11 +613,15 @@ def run_hospital_audit(args: argparse.Namespace) -> int:
             f"`genofed hospital ledger {args.dir}`"
         )
     from genofed.client.agent.audit import audit_line, iter_audit
-    from genofed.client.agent.audit_filter import AuditFilter, Tally, selected
+    from genofed.client.agent.audit_filter import AuditFilter, Tally, runs_of_plan, selected
     from genofed.client.agent.launch import site_audit_log
 
     log = site_audit_log(args.dir)
-    selection = AuditFilter(run=args.run, since=args.since, until=args.until, last=args.last)
+    # a plan id's Flower runs, read first: their SecAgg+ stage messages name no plan
+    plan_runs = runs_of_plan(iter_audit(log), args.run) if args.run is not None else frozenset()
+    selection = AuditFilter(
+        run=args.run, since=args.since, until=args.until, last=args.last, plan_runs=plan_runs
+    )
     tally = Tally()
     entries = selected(iter_audit(log), selection, str(log), tally)
     if args.json:

@@ -66,12 +66,15 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 @dataclass(frozen=True)
 class AuditFilter:
     """What to show of the log: the entries of `run` (a Flower run id or a plan id), at or after
-    `since`, at or before `until`, and of those the latest `last`; None: no such condition."""
+    `since`, at or before `until`, and of those the latest `last`; None: no such condition.
+    `plan_runs`: the Flower run ids the log shows under the plan id `run` (`runs_of_plan`), whose
+    entries belong to it too: a SecAgg+ round's stage messages name no plan, only their run."""
 
     run: str | None = None
     since: When | None = None
     until: When | None = None
     last: int | None = None
+    plan_runs: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         """Refuse a span that holds no time at all: an empty listing would read as a quiet log."""
@@ -87,6 +90,11 @@ class AuditFilter:
     def words(self) -> str:
         """The conditions as the user gave them, with how a time was read (UTC), for the count line."""
         said = [f"--run {self.run}"] if self.run is not None else []
+        if self.plan_runs:
+            runs = sorted(self.plan_runs)
+            said[0] += (
+                f" (with every message of its Flower run{'s' if len(runs) > 1 else ''} {', '.join(runs)})"
+            )
         if self.since is not None:
             said.append(f"--since {self.since.text} (from {_shown(self.since.start)})")
         if self.until is not None:
@@ -99,7 +107,7 @@ class AuditFilter:
 
     def matches(self, entry: dict[str, Any], where: str) -> bool:
         """Whether `entry` (at `where`: the log and its line) is of the run and inside the span."""
-        if self.run is not None and not _of_run(entry, self.run):
+        if self.run is not None and not _of_run(entry, self.run, self.plan_runs):
             return False
         if self.since is None and self.until is None:
             return True
@@ -114,10 +122,29 @@ def _shown(moment: dt.datetime) -> str:
     return moment.isoformat()
 
 
-def _of_run(entry: dict[str, Any], run: str) -> bool:
+def _of_run(entry: dict[str, Any], run: str, plan_runs: frozenset[str] = frozenset()) -> bool:
     """Whether `entry` belongs to `run`: its Flower run id (every message sent), or its plan id (a
-    local release, and a message whose coordinator named its plan), as text."""
-    return any(entry.get(key) is not None and str(entry[key]) == run for key in ("run", "plan_id"))
+    local release, and a message whose coordinator named its plan), as text; or, `run` being a
+    plan id, one of the plan's Flower runs (`plan_runs`)."""
+    if any(entry.get(key) is not None and str(entry[key]) == run for key in ("run", "plan_id")):
+        return True
+    return entry.get("run") is not None and str(entry["run"]) in plan_runs
+
+
+def runs_of_plan(numbered: Iterable[tuple[int, dict[str, Any]]], plan: str) -> frozenset[str]:
+    """The Flower run ids of the entries of `numbered` (`audit.iter_audit`) that name the plan id
+    `plan`: a first pass over the log, one entry at a time, before `selected` (an `AuditFilter`'s
+    `plan_runs`).
+
+    Why: `--run PLAN` is the name `hospital ledger` shows, but only the messages whose request named
+    the plan carry it; the SecAgg+ stages around a masked round (setup, shares, unmasking) name only
+    their Flower run, and a DPO asking "what did we send for plan X" missed them. A Flower run
+    belongs to one plan (its ServerApp's); a resumed plan is several runs, all of them included."""
+    return frozenset(
+        str(entry["run"])
+        for _, entry in numbered
+        if entry.get("run") is not None and entry.get("plan_id") is not None and str(entry["plan_id"]) == plan
+    )
 
 
 def entry_moment(entry: dict[str, Any], where: str) -> dt.datetime:

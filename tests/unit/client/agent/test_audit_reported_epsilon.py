@@ -197,6 +197,26 @@ def test_hospital_audit_run_selects_by_flower_run_id_or_plan_id(tmp_path, capsys
     assert _audit(site, capsys, "--run", "8")[0] == _lines(2, 4)
 
 
+def test_hospital_audit_run_of_a_plan_includes_its_secagg_stage_messages(tmp_path, capsys):
+    """A SecAgg+ round's stage messages (setup, shares, unmasking) name only their Flower run, not
+    the plan; `--run PLAN` lists them with the plan's other messages, of every run that named it."""
+    stage = dict(MESSAGE, type="query", run=8, round=1, epsilon=None)
+    other = dict(MESSAGE, time="2026-12-03T00:00:00.000+00:00", type="query", run=9, round=1, epsilon=None)
+    entries = [
+        dict(stage, time="2026-12-01T14:29:00.000+00:00"),  # before the plan's first charged message
+        *ENTRIES,
+        dict(stage, time="2026-12-02T00:00:01.000+00:00", round=2),
+        other,  # another run's: not the plan's
+    ]
+    site = _site_log(tmp_path, [json.dumps(e) for e in entries])
+    lines, err = _audit(site, capsys, "--run", "plan-b")
+    assert lines == [audit_line(entries[i]) for i in (0, 3, 4, 5, 6)]
+    assert "--run plan-b (with every message of its Flower run 8)" in err
+    # by its Flower run id: the same messages, not the plan's local release (it has no run)
+    assert _audit(site, capsys, "--run", "8")[0] == [audit_line(entries[i]) for i in (0, 3, 5, 6)]
+    assert _audit(site, capsys, "--run", "7")[0] == [audit_line(entries[i]) for i in (1, 2)]
+
+
 def test_hospital_audit_since_and_until_read_a_date_as_a_whole_utc_day(tmp_path, capsys):
     site = _site_log(tmp_path)
     assert _audit(site, capsys, "--since", "2026-12-01")[0] == _lines(1, 2, 3, 4)
@@ -223,8 +243,8 @@ def test_hospital_audit_last_is_the_latest_n_after_the_other_filters(tmp_path, c
     lines, err = _audit(site, capsys, "--run", "plan-b", "--until", "2026-12-01", "--last", "1")
     assert lines == _lines(3)
     assert err == (
-        f"1 of 5 entries of {site / 'audit.jsonl'} shown, selected by --run plan-b, --until 2026-12-01 "
-        "(before 2026-12-02T00:00:00+00:00), --last 1\n"
+        f"1 of 5 entries of {site / 'audit.jsonl'} shown, selected by --run plan-b (with every message of "
+        "its Flower run 8), --until 2026-12-01 (before 2026-12-02T00:00:00+00:00), --last 1\n"
     )
 
 
