@@ -26,8 +26,9 @@ Settings: a documented rule from public facts, NOT tuned (R = 10 rounds x E = 2 
 clip 1, Poisson rate 1/2, noise calibrated by RDP to the per-site epsilon, SGD lr = 1 / (C x the
 expected genotype-row norm from the panel's allele frequencies), FedAvg by declared training size,
 weights from zero; pooled: sklearn LogisticRegression(C=1.0)). The loop and the rule's reasons live
-in genofed.simulations.experiments.privacy_frontier.references, which the privacy-frontier
-experiment (`genofed experiment privacy-frontier`) measures on the same splits as its federations.
+in genofed.simulations.local.plain_dp_logistic, which the privacy-frontier experiment (`genofed
+experiment privacy-frontier`) measures on the same splits as its federations and `genofed simulate`
+reports beside every private run.
 
     .venv/bin/genofed simulate-cohorts --out demo/cohorts      # the default federation, once
     .venv/bin/python bench/dp_logistic.py [--data demo/cohorts] [--epsilons 1 3 8 inf]
@@ -48,14 +49,9 @@ from measure import require_federation
 from genofed.common.data.panel import VariantPanel
 from genofed.server.federation import load_test_cohort
 from genofed.server.settings import RunSettings
-from genofed.simulations.experiments.privacy_frontier.references import (
-    DELTA,
-    federate,
-    linear_auc,
-    pooled_auc,
-    settings_rule,
-)
+from genofed.simulations.experiments.privacy_frontier.references import pooled_auc
 from genofed.simulations.local.baselines import POOLED_C
+from genofed.simulations.local.plain_dp_logistic import DELTA, federate, linear_auc, settings_rule
 from genofed.simulations.local.simulate import simulated_sites
 
 

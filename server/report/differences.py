@@ -1,5 +1,6 @@
 """The headline's differences with their paired 95 % intervals: federated minus pooled, minus the
-median hospital alone, and minus each hospital alone (results.json `auc_differences`).
+plain DP logistic regression federation (a private run's), minus the median hospital alone, and
+minus each hospital alone (results.json `auc_differences`).
 
 Every model of a simulation is scored on the same test people, so their AUCs err together: a
 person the federated model misranks, the pooled one mostly misranks too. Two separate intervals
@@ -25,6 +26,7 @@ from genofed.common.reporting.auc import AucDifference, delong_contrast, paired_
 from genofed.server.report.reading import mapping, number
 from genofed.server.report.run_files import (
     ALONE_KINDS,
+    PLAIN_DP_COLUMN,
     POOLED_COLUMN,
     Predictions,
     ReferencePredictions,
@@ -51,6 +53,7 @@ class AucDifferences:
     pooled: Contrast | None = None
     median_alone: Contrast | None = None
     alone: dict[str, dict[str, Contrast]] = field(default_factory=dict)
+    plain_dp: Contrast | None = None
 
 
 def auc_differences(
@@ -61,6 +64,7 @@ def auc_differences(
         return None
     labels, fed = predictions.labels, predictions.risks
     pooled = references.columns.get(POOLED_COLUMN)
+    plain = references.columns.get(PLAIN_DP_COLUMN)
     alone = {
         kind: {
             site: contrast
@@ -73,7 +77,12 @@ def auc_differences(
         pooled=None if pooled is None else _minus(labels, fed, pooled, POOLED_COLUMN, "pooled"),
         median_alone=_minus_median(labels, fed, references.alone(ALONE_KINDS[0])),
         alone={kind: found for kind, found in alone.items() if found},
+        plain_dp=None if plain is None else _minus(labels, fed, plain, PLAIN_DP_COLUMN, PLAIN_DP_WORDS),
     )
+
+
+#: Who the plain DP reference is, in results.json's `reference` field.
+PLAIN_DP_WORDS = "a plain DP logistic regression federation"
 
 
 def _minus(labels: np.ndarray, fed: np.ndarray, risks: np.ndarray, key: str, words: str) -> Contrast | None:
@@ -127,6 +136,7 @@ class Stated:
     federated: float
     pooled: float | None
     median_alone: float | None
+    plain_dp: float | None = None
 
 
 #: AUCs within this of each other are the same figure at the headline's three decimals.
@@ -145,6 +155,8 @@ def headline_sentence(differences: AucDifferences | None, stated: Stated, budget
     parts = []
     if _agrees(differences.pooled, stated.federated, stated.pooled):
         parts.append(f"federated minus pooled {_part(differences.pooled)}")  # type: ignore[arg-type]
+    if _agrees(differences.plain_dp, stated.federated, stated.plain_dp):
+        parts.append(f"federated minus the plain DP logistic regression {_part(differences.plain_dp)}")  # type: ignore[arg-type]
     median = differences.median_alone
     if median is not None and _agrees(median, stated.federated, stated.median_alone):
         parts.append(f"federated minus the median hospital alone{budget} ({median.words}) {_part(median)}")
@@ -172,12 +184,14 @@ def _part(contrast: Contrast) -> str:
 
 def differences_record(differences: AucDifferences | None) -> dict[str, Any] | None:
     """results.json `auc_differences`: each contrast as {reference, federated_auc, reference_auc,
-    difference, low, high, se, method, level} under `pooled`, `local_only_median` and, per
-    hospital, `local_only` and `local_only_nonprivate`; None without reference predictions."""
+    difference, low, high, se, method, level} under `pooled`, `plain_dp_logistic` (a private
+    run's), `local_only_median` and, per hospital, `local_only` and `local_only_nonprivate`; None
+    without reference predictions."""
     if differences is None:
         return None
     return {
         "pooled": _record(differences.pooled),
+        PLAIN_DP_COLUMN: _record(differences.plain_dp),
         "local_only_median": _record(differences.median_alone),
         **{
             kind: {site: _record(c) for site, c in found.items()} for kind, found in differences.alone.items()
@@ -222,6 +236,7 @@ def from_record(record: Any) -> AucDifferences | None:
         pooled=_contrast(POOLED_COLUMN, found.get("pooled")),
         median_alone=_contrast("local_only_median", found.get("local_only_median")),
         alone={kind: contrasts for kind, contrasts in alone.items() if contrasts},
+        plain_dp=_contrast(PLAIN_DP_COLUMN, found.get(PLAIN_DP_COLUMN)),
     )
     return None if differences == AucDifferences() else differences
 

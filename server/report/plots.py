@@ -73,10 +73,16 @@ def plot_auc_per_round(path: Path, results: Mapping[str, Any]) -> bool:
 
 
 def _reference_lines(axes: Any, results: Mapping[str, Any]) -> None:
-    """Pooled, Bayes and local-only (median, with the min-max range as a band) as horizontal lines."""
+    """Pooled, the plain DP logistic regression federation, Bayes and local-only (median, with the
+    min-max range as a band) as horizontal lines."""
     pooled = number(results.get("pooled_auc"))
     if pooled is not None:
         axes.axhline(pooled, color="tab:green", linestyle="--", label=f"Pooled, no privacy ({pooled:.3f})")
+    plain = number(results.get("plain_dp_logistic_auc"))
+    if plain is not None:
+        axes.axhline(
+            plain, color="tab:purple", linestyle=(0, (5, 2, 1, 2)), label=f"Plain DP logistic ({plain:.3f})"
+        )
     bayes = number(results.get("bayes_auc"))
     if bayes is not None:
         axes.axhline(bayes, color="black", linestyle=":", label=f"Bayes-optimal ceiling ({bayes:.3f})")
@@ -260,6 +266,11 @@ def learning_curve_section(written: bool, results: Mapping[str, Any]) -> str:
         lines.append(
             "Dashed green: one model trained on all hospitals' data pooled centrally without privacy "
             "(what federating tries to approach)."
+        )
+    if number(results.get("plain_dp_logistic_auc")) is not None:
+        lines.append(
+            "Dash-dotted purple: a plain DP logistic regression federation at the same epsilon per "
+            "hospital (what a private federation must beat to be worth joining)."
         )
     if site_values(results.get("local_only_auc")):
         alone = (

@@ -305,6 +305,7 @@ def _not_private_section(results: Mapping[str, Any]) -> str:
 #: What a simulation computes on the hospitals' patients outside the federation (results.json keys).
 _OUTSIDE_FIGURES = (
     ("pooled_auc", "the pooled model without privacy"),
+    ("plain_dp_logistic_auc", "the plain DP logistic regression federation"),
     ("local_only_auc", "each hospital alone under the same privacy"),
     ("local_only_nonprivate_auc", "each hospital alone without privacy"),
     ("adapted_auc", "each hospital's adapted model"),

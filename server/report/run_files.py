@@ -30,6 +30,9 @@ PREDICTION_COLUMNS = ("sample_id", "label", "risk")
 REFERENCE_PREDICTIONS = "reference_predictions.csv"
 #: The pooled model's column; each hospital alone is `reference_column(kind, hospital)`.
 POOLED_COLUMN = "pooled"
+#: The plain DP logistic regression federation's column (a private run's reference), named as
+#: results.json names its AUC (`plain_dp_logistic_auc`).
+PLAIN_DP_COLUMN = "plain_dp_logistic"
 #: The kinds of hospital-alone reference, named as results.json names their AUCs (`<kind>_auc`).
 ALONE_KINDS = ("local_only", "local_only_nonprivate")
 

@@ -1,6 +1,8 @@
 """The reference models every simulation reports next to the federated one, trained on the
 same train splits and evaluated on the same test cohort: each hospital alone (with the same
-privacy budget, and without privacy), and all hospitals pooled in one place without privacy.
+privacy budget, and without privacy), all hospitals pooled in one place without privacy, and, in a
+private run, a plain DP logistic regression federation at the same per-site budget
+(`plain_dp_logistic`: the measuring stick a DP design must beat to be worth joining).
 
 Without privacy, a logistic run's references are the classical model: scikit-learn's L2 logistic
 regression at its default strength (`logistic_auc`, C = 1, chosen on no data), on the same
@@ -16,18 +18,21 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
 from genofed.client.site import SiteTensors, derived_seed
 from genofed.client.trainer import Augment, TrainSettings, sample_rate, steps_per_epoch, train_model
+from genofed.common.data.panel import VariantPanel
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, set_trainable
 from genofed.common.privacy.accountant import Step, calibrate_noise
 from genofed.common.util.progress import bar
 from genofed.server.evaluation import TestCohort
 from genofed.server.settings import RunSettings
+from genofed.simulations.local.plain_dp_logistic import federate, linear_logits, settings_rule
 
 #: scikit-learn's default L2 strength, fixed (not chosen on any data).
 POOLED_C = 1.0
@@ -40,6 +45,12 @@ class References:
     local_only_auc: dict[str, float | None]  # same DP budget as the federation
     local_only_nonprivate_auc: dict[str, float | None]
     pooled_auc: float | None
+    #: the plain DP logistic regression federation at the run's per-site (epsilon, delta)
+    #: (`plain_dp_logistic`); None in a run without DP, or without a panel to set its rule from
+    plain_dp_logistic_auc: float | None = None
+    #: how it trained (rounds, steps, noise multiplier, the epsilon Opacus' accountant counted), for
+    #: results.json; empty when it did not
+    plain_dp_logistic: dict[str, float] = field(default_factory=dict)
     #: each reference model's risk for every test person, in the test cohort's row order, by its
     #: RUN/reference_predictions.csv column (`reference_column`): the report's paired intervals of
     #: federated minus each reference need the people's risks, not only the AUCs
@@ -54,6 +65,7 @@ def train_references(
     start: dict[str, Tensor] | None = None,
     *,
     augments: dict[str, Augment] | None = None,
+    panel: VariantPanel | None = None,
 ) -> References:
     """Epochs match the federation's (rounds x local epochs), so only the data differs.
 
@@ -66,14 +78,31 @@ def train_references(
     callable; a hospital not named trained without). It applies to "alone, same privacy"
     (`local_only_auc`), which must share everything with the federation but the sharing; "alone,
     no privacy" and the pooled model stay the plain classical references.
+
+    `panel`: the run's panel, whose public allele frequencies set the plain DP logistic
+    regression's learning rate (`plain_dp_logistic.settings_rule`); with it, a private run also
+    trains that federation at the run's per-site epsilon and delta, on the same hospitals' training
+    patients and the whole panel (a prior's sub-panel is the federation's own choice, not the plain
+    reference's), with or without the run's augmentation and synthetic records.
     """
-    from genofed.server.report.run_files import ALONE_KINDS, POOLED_COLUMN, reference_column
+    from genofed.server.report.run_files import (
+        ALONE_KINDS,
+        PLAIN_DP_COLUMN,
+        POOLED_COLUMN,
+        reference_column,
+    )
 
     private, nonprivate, risks = {}, {}, {}
     augments = augments or {}
     classical = model_config.architecture == "logistic"
-    # one step per hospital, one for the pooled model; drawn only on the CLI's terminal
-    shown = bar(len(sites) + 1, "reference models (each hospital alone, then pooled)")
+    plain_dp = panel is not None and settings.private
+    # one step per hospital, one for the pooled model, one for the plain DP federation; drawn only
+    # on the CLI's terminal
+    shown = bar(
+        len(sites) + 1 + plain_dp,
+        "reference models (each hospital alone, then pooled"
+        + (", then a plain DP logistic regression federation)" if plain_dp else ")"),
+    )
     with shown:
         for name, data in sites.items():
             if classical:
@@ -99,9 +128,46 @@ def train_references(
             pooled_risks = test.predict(model_config, weights)
         pooled = _scored(test, pooled_risks, risks, POOLED_COLUMN)
         shown.step()
-    # the file's columns in the headline's order: pooled, then each hospital alone, then without DP
-    order = [POOLED_COLUMN, *(reference_column(k, n) for k in ALONE_KINDS for n in sites)]
-    return References(private, nonprivate, pooled, {c: risks[c] for c in order if c in risks})
+        plain_auc, plain_record = None, {}
+        if plain_dp:
+            plain_risks, plain_record = plain_dp_logistic_risks(sites, test, settings, panel)  # type: ignore[arg-type]
+            plain_auc = _scored(test, plain_risks, risks, PLAIN_DP_COLUMN)
+            shown.step()
+    # the file's columns in the headline's order: pooled, the plain DP federation, then each
+    # hospital alone, then without DP
+    order = [POOLED_COLUMN, PLAIN_DP_COLUMN, *(reference_column(k, n) for k in ALONE_KINDS for n in sites)]
+    return References(
+        private,
+        nonprivate,
+        pooled,
+        plain_auc,
+        plain_record,
+        {c: risks[c] for c in order if c in risks},
+    )
+
+
+def plain_dp_logistic_risks(
+    sites: dict[str, SiteTensors], test: TestCohort, settings: RunSettings, panel: VariantPanel
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Each test person's risk under the plain DP logistic regression federation
+    (`plain_dp_logistic.federate`) at the run's per-site epsilon and delta, seeded by the run's
+    seed, and what it trained with (results.json `plain_dp_logistic`)."""
+    rule = settings_rule(panel)
+    fed = federate(sites, rule, settings.epsilon, settings.seed, settings.delta)
+    logits = linear_logits(fed.params, test.features)
+    record = {
+        "rounds": rule.rounds,
+        "local_epochs": rule.local_epochs,
+        "sample_rate": rule.sample_rate,
+        "clip": rule.clip,
+        "lr": rule.lr,
+        "steps": rule.steps,
+        "noise_multiplier": fed.noise_multiplier,
+        "epsilon": settings.epsilon,
+        "delta": settings.delta,
+        "epsilon_spent": fed.spent,
+    }
+    return expit(logits), record
 
 
 def _scored(

@@ -222,7 +222,9 @@ def _simulate(
     )
     if synthetic is not None and settings.private:
         results["release_costs"] = _with_generator_releases(settings, results)
-    results.update(local_only_auc=None, local_only_nonprivate_auc=None, pooled_auc=None)
+    results.update(
+        local_only_auc=None, local_only_nonprivate_auc=None, pooled_auc=None, plain_dp_logistic_auc=None
+    )
     # the simulator knows its hospitals' case counts; a hospital never releases them
     for name, cases in _case_counts(settings, set(results["sites"])).items():
         results["sites"][name]["cases"] = cases
@@ -232,7 +234,10 @@ def _simulate(
     (out_dir / REFERENCE_PREDICTIONS).unlink(missing_ok=True)
     results["auc_differences"] = None
     if references and test is not None:
-        say("training the reference models: each hospital alone, and all hospitals pooled")
+        say(
+            "training the reference models: each hospital alone, all hospitals pooled"
+            + (", and a plain DP logistic regression federation" if settings.private else "")
+        )
         config = ModelConfig.from_dict({k: v for k, v in results["model"].items() if k != "parameters"})
         # loaded once: the references and the adaptations; only the hospitals that trained (one
         # whose data failed its checks would fail here again, after the federation; one never
@@ -240,12 +245,20 @@ def _simulate(
         sites = simulated_sites(settings, only=trained_hospitals(results))
         if sites:
             refs = train_references(
-                sites, test, settings, config, start, augments=_reference_augments(settings, sites)
+                sites,
+                test,
+                settings,
+                config,
+                start,
+                augments=_reference_augments(settings, sites),
+                panel=panel,
             )
             results.update(
                 local_only_auc=refs.local_only_auc,
                 local_only_nonprivate_auc=refs.local_only_nonprivate_auc,
                 pooled_auc=refs.pooled_auc,
+                plain_dp_logistic_auc=refs.plain_dp_logistic_auc,
+                plain_dp_logistic=refs.plain_dp_logistic or None,
                 # what the references without privacy are (baselines.py): the classical regression
                 reference_model=(
                     CLASSICAL_REFERENCE if config.architecture == "logistic" else "the run's model"

@@ -18,6 +18,7 @@ from genofed.common.reporting.auc import delong_contrast, paired_delong_differen
 from genofed.server.report import write_report
 from genofed.server.report.differences import auc_differences, differences_record
 from genofed.server.report.run_files import (
+    PLAIN_DP_COLUMN,
     REFERENCE_PREDICTIONS,
     read_predictions,
     read_reference_predictions,
@@ -28,12 +29,17 @@ from genofed.server.results import write_reference_predictions
 PAIRED = "As differences in AUC with 95 % intervals paired on the same test people"
 
 
-def _references(run_dir: Path, hospitals: tuple[str, ...], seed: int = 2) -> dict[str, np.ndarray]:
+def _references(
+    run_dir: Path, hospitals: tuple[str, ...], seed: int = 2, *, plain_dp: bool = False
+) -> dict[str, np.ndarray]:
     """Reference risks that share the final model's errors (noise around its risks), written as a
-    simulation writes them; returns them by column."""
+    simulation writes them; returns them by column. `plain_dp`: with a private run's plain DP
+    logistic regression federation."""
     predictions = read_predictions(run_dir)
     rng = np.random.default_rng(seed)
     columns = {"pooled": np.clip(predictions.risks + rng.normal(0, 0.05, predictions.n), 0, 1)}
+    if plain_dp:
+        columns[PLAIN_DP_COLUMN] = np.clip(predictions.risks + rng.normal(0, 0.3, predictions.n), 0, 1)
     for i, name in enumerate(hospitals):
         noisy = predictions.risks + rng.normal(0, 0.1 + 0.1 * i, predictions.n)
         columns[reference_column("local_only", name)] = np.clip(noisy, 0, 1)
@@ -47,12 +53,18 @@ def _with_aucs(results: dict, run_dir: Path, columns: dict[str, np.ndarray]) -> 
 
     predictions = read_predictions(run_dir)
     labels = predictions.labels
-    alone = {k.split(":", 1)[1]: roc_auc_score(labels, v) for k, v in columns.items() if k != "pooled"}
+    alone = {k.split(":", 1)[1]: roc_auc_score(labels, v) for k, v in columns.items() if ":" in k}
+    plain = (
+        {"plain_dp_logistic_auc": roc_auc_score(labels, columns[PLAIN_DP_COLUMN])}
+        if PLAIN_DP_COLUMN in columns
+        else {}
+    )
     return {
         **results,
         "test_auc": roc_auc_score(labels, predictions.risks),
         "pooled_auc": roc_auc_score(labels, columns["pooled"]),
         "local_only_auc": alone,
+        **plain,
     }
 
 
@@ -84,6 +96,43 @@ def test_the_headline_states_each_difference_with_its_paired_interval(tmp_path: 
     assert f"{abs(pooled.difference):.3f} {'above' if pooled.difference > 0 else 'below'}" in headline
 
 
+def test_a_private_run_states_the_plain_dp_logistic_regression_and_its_paired_interval(
+    tmp_path: Path,
+) -> None:
+    """The design a private federation must beat (a plain DP logistic regression federation at the
+    same epsilon) is in the headline's words and its paired intervals, and in results.json's record,
+    which the report reads back alone for a run of real exports."""
+    from genofed.server.report.differences import from_record
+
+    run_dir, results = write_run(tmp_path)
+    columns = _references(run_dir, ("rostov", "maykop", "elista"), plain_dp=True)
+    results = _with_aucs(results, run_dir, columns)
+    headline = _headline(write_report(run_dir, results).read_text())
+    predictions = read_predictions(run_dir)
+    plain = paired_delong_difference(predictions.labels, predictions.risks, columns[PLAIN_DP_COLUMN])
+    stated = results["plain_dp_logistic_auc"]
+    gap = results["test_auc"] - stated
+    assert (
+        f"{abs(gap):.3f} {'above' if gap > 0 else 'below'} a plain DP logistic regression federation at "
+        f"the same epsilon per hospital ({stated:.3f}" in headline
+    )
+    assert (
+        f"federated minus the plain DP logistic regression {plain.difference:+.3f} "
+        f"(95 % CI {plain.low:.3f} to {plain.high:.3f})" in headline
+    )
+    differences = auc_differences(predictions, read_reference_predictions(run_dir, predictions))
+    record = differences_record(differences)
+    assert record[PLAIN_DP_COLUMN]["difference"] == plain.difference
+    assert differences_record(from_record(record)) == record
+    (run_dir / REFERENCE_PREDICTIONS).unlink()  # as a run of real exports: from the record alone
+    again = _headline(write_report(run_dir, {**results, "auc_differences": record}).read_text())
+    assert again == headline
+    # an interval of another figure than the headline states is left out
+    other = _headline(write_report(run_dir, {**results, "plain_dp_logistic_auc": 0.51}).read_text())
+    assert "federated minus the plain DP logistic regression" not in other
+    assert "0.510: each hospital's own noise" in other
+
+
 def test_the_words_say_whether_the_test_cohort_tells_the_two_apart(tmp_path: Path) -> None:
     run_dir, results = write_run(tmp_path)
     predictions = read_predictions(run_dir)
@@ -113,7 +162,8 @@ def test_the_median_of_an_even_number_of_hospitals_is_the_mean_of_the_middle_two
     assert differences.median_alone.words == f"the mean of {low} and {high}"
     assert differences.median_alone.difference == expected
     record = differences_record(differences)
-    assert set(record) == {"pooled", "local_only_median", "local_only"}
+    assert set(record) == {"pooled", PLAIN_DP_COLUMN, "local_only_median", "local_only"}
+    assert record[PLAIN_DP_COLUMN] is None  # a run without DP trains no plain DP reference
     assert record["local_only_median"]["difference"] == expected.difference
 
 
