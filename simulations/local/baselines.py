@@ -83,7 +83,7 @@ def train_references(
     regression's learning rate (`plain_dp_logistic.settings_rule`); with it, a private run also
     trains that federation at the run's per-site epsilon and delta, on the same hospitals' training
     patients and the whole panel (a prior's sub-panel is the federation's own choice, not the plain
-    reference's), with or without the run's augmentation and synthetic records.
+    reference's), without the run's augmentation or synthetic records.
     """
     from genofed.server.report.run_files import (
         ALONE_KINDS,

@@ -144,7 +144,9 @@ def federate(
         )
     n_features = next(iter(sites.values())).train_x.shape[1]
     global_params = [torch.zeros(1, n_features), torch.zeros(1)]
-    with warnings.catch_warnings():
+    # torch's global generator, which the sites seed and Opacus draws from, is left as it was:
+    # `genofed simulate` goes on training after its references
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.simplefilter("ignore")  # Opacus' secure-RNG and backward-hook notices
         trainers = [
             DPSite(data, rule, sigma, seed * 1000 + i, delta) for i, data in enumerate(sites.values())

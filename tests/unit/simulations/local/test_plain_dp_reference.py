@@ -74,6 +74,16 @@ def test_a_private_run_trains_the_plain_dp_reference_at_its_own_budget(no_alone_
     assert roc_auc_score(test.labels, column) == refs.plain_dp_logistic_auc
 
 
+def test_the_reference_leaves_torch_s_global_generator_as_it_was(no_alone_fits):
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    _references(3.0)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_more_budget_gives_less_noise(no_alone_fits):
     assert (
         _references(8.0).plain_dp_logistic["noise_multiplier"]
