@@ -91,18 +91,18 @@ from genofed.client.agent.audit import (
     appendable_problem,
     release_entry,
 )
+from genofed.client.agent.high_water import DEFAULT_DELTA
 from genofed.client.agent.keys import SITE_FILE
 from genofed.client.agent.ledger_binding import (
-    DEFAULT_DELTA,
     SITE_STATE_DIR,
     DataHashes,
     bind_ledger,
     cohort_sha256,
-    require_settings_as_recorded,
     site_delta,
 )
 from genofed.client.agent.ledger_indexes import index_path, read_index, registry_path, with_other_indexes
 from genofed.client.agent.ledger_report import BUDGET_FILE, BUDGET_FORMAT, recorded_budget
+from genofed.client.agent.site_settings_record import require_settings_as_recorded
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import BudgetExhausted, Step, epsilon_of
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger

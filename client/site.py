@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genofed.client.agent.ledger_binding import SECRET_FILE
+from genofed.client.agent.high_water import SECRET_FILE
 from genofed.client.declared_size import declared_cohort_size
 from genofed.client.synthetic_use import (
     SUMMARY_FILE,

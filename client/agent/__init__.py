@@ -11,6 +11,8 @@ Modules:
 - `model_pin`: the model architecture `hospital check` pins: `--model` over the whole panel, or
   the federation's model.json (`--model-config`), checked against the site's panel.
 - `ledger_binding`: the site's privacy ledger bound to the data it was spent on.
+- `high_water`: the ledger's high-water mark, and what else tells that a ledger was there.
+- `site_settings_record`: the site's budget and guarded settings as `hospital check` recorded them.
 - `pinning`: the agent runs only the approved genofed app bundle, whatever the coordinator sends.
 - `worker`: the warm ClientApp: one long-running process that takes every task of the SuperNode.
 - `audit`: the audit log: one line for every message this site hands to Flower to send.

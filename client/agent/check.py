@@ -29,16 +29,10 @@ from typing import Any
 
 from genofed.client.agent.audit import AUDIT_FILE, require_appendable
 from genofed.client.agent.keys import SITE_FILE, SITE_FILE_MODE, load_site_file, require_site_key
-from genofed.client.agent.ledger_binding import (
-    DataHashes,
-    Decision,
-    bind_ledger,
-    bound_budget,
-    cohort_sha256,
-    record_site_settings,
-)
+from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
 from genofed.client.agent.site_lock import CHECK_WHILE_RUNNING, hold_site
+from genofed.client.agent.site_settings_record import bound_budget, record_site_settings
 from genofed.client.declared_size import declared_cohort_size
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
@@ -270,9 +264,9 @@ class BudgetChange:
 
 def _recorded_budget(folder: Path, site: dict[str, Any]) -> tuple[float, float] | None:
     """The budget and delta genofed last set (None: never checked): the ledger binding's record
-    (`ledger_binding.record_site_settings`), else hospital.json's; unreadable: refused. The binding's comes
-    first: a budget typed into hospital.json by hand is no recorded budget, and re-checking at that
-    budget must be a change (audited), not a no-op."""
+    (`site_settings_record.record_site_settings`), else hospital.json's; unreadable: refused. The
+    binding's comes first: a budget typed into hospital.json by hand is no recorded budget, and
+    re-checking at that budget must be a change (audited), not a no-op."""
     bound = bound_budget(folder / STATE_DIR)
     if bound is not None:
         return float(bound["epsilon_budget"]), float(bound["delta"])

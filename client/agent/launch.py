@@ -38,15 +38,10 @@ from typing import Any
 from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, audit_line, read_audit
 from genofed.client.agent.check import STATE_DIR, require_usable_synthetic
 from genofed.client.agent.keys import PRIVATE_KEY, load_site_file, require_site_key
-from genofed.client.agent.ledger_binding import (
-    DataHashes,
-    bind_ledger,
-    record_site_settings,
-    record_spent,
-    require_settings_as_recorded,
-)
+from genofed.client.agent.ledger_binding import DataHashes, bind_ledger, record_spent
 from genofed.client.agent.ledger_report import site_folder
 from genofed.client.agent.site_lock import hold_site
+from genofed.client.agent.site_settings_record import record_site_settings, require_settings_as_recorded
 from genofed.client.agent.supernode import AgentOptions, Launch, require_free_port, say_on_stderr, serve
 from genofed.common.deployment.app_bundle import approved_app_hash
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret

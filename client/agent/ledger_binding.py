@@ -19,27 +19,20 @@ fresh ledger with a fresh budget, a fresh noise secret and a fresh validation sp
 - data whose genotypes or phenotypes file already has a ledger in another state folder;
 - a state folder whose ledger was spent on other files (a data update is declared with
   `hospital check --data-update REASON`: the ledger carries over, nothing is forgotten);
-- a ledger that is gone while something says it existed: the binding saw it (`ledger_seen_at`, or
-  a high-water mark), the index bound these files to this folder, the audit log records a reply
-  that spent privacy since the last `--new-ledger`, or the agent's noise secret (`secret.key`,
-  written at its first message) is there beside an audit log that cannot be read;
-- a ledger below its high-water mark: each check, start and agent stop records in the binding
-  and the index (`high_water`) the ledger's number of charges, its epsilon at the site's delta
-  and a digest of its charges; a ledger with fewer charges, other charges in the same number, or
-  (other charges and) a lower epsilon is an older copy (a backup restored) or an edited one, and
-  forgets the privacy spent since.
+- a ledger that is gone while something says it existed, or below its high-water mark (an older
+  copy or an edited one): each check, start and agent stop records the mark in the binding and the
+  index (`high_water`); what tells either is `genofed.client.agent.high_water`'s.
 Only `--new-ledger REASON` starts a new ledger for data that had one, or goes on with a ledger
 that is gone or below its mark; the reason and what it replaced (the mark included) go to the
 site's audit log. Both records are written atomically and fsynced, the index under a file lock
-(several agents may share a machine).
+(several agents may share a machine). The binding also records the site's budget and guarded
+settings as `hospital check` set them (`BUDGET_KEY`: `genofed.client.agent.site_settings_record`).
 
 What this does not stop: an operator who deletes the index, the binding, the ledger and the audit
 log, or the ledger and the audit log before any check, start or stop recorded a mark, or who
 renames the patients in both files, or exports a different subset of them; it makes a reset a
-deliberate, logged act, not an accident. A ledger restored from a copy taken after the last
-check, start or stop of the agent is not told apart: the mark does not know the charges since (the
-agent charges without updating it; a killed agent, SIGKILL or power loss, records nothing at its
-stop). What it refuses that it need not: two cohorts of one user account whose patients carry the
+deliberate, logged act, not an accident (and see `high_water` for a restored copy it does not tell
+apart). What it refuses that it need not: two cohorts of one user account whose patients carry the
 same ids (both numbered 1..100): they look like one cohort; `--new-ledger REASON` (audited), or an
 index and an index registry of their own (`GENOFED_HOME` and `GENOFED_INDEX_REGISTRY`), separates
 them.
@@ -50,12 +43,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genofed.client.agent.high_water import (
+    DEFAULT_DELTA,
+    _below,
+    _below_mark,
+    _charges,
+    _eps,
+    _forgotten,
+    _mark_delta,
+    _mark_of,
+    _marks,
+    _set_index_mark,
+    _set_mark,
+    _size,
+)
 from genofed.client.agent.keys import SITE_FILE
 from genofed.client.agent.ledger_indexes import (
     REGISTRY_FILE,
@@ -75,27 +81,14 @@ from genofed.common.util.hashing import file_sha256
 
 BINDING_FILE = "data-binding.json"
 BINDING_FORMAT = "genofed-ledger-binding/1"
-#: The agent's noise secret, written when it handles its first message (`genofed.client.site.site_secret`).
-SECRET_FILE = "secret.key"
-#: The delta of a high-water mark recorded by a command that does not know the site's (a local release).
-DEFAULT_DELTA = 1e-5
 #: A site folder's state folder and its audit log (`check.STATE_DIR` and `audit.AUDIT_FILE`; not
 #: imported at the top: the audit module imports flwr, which a local release does not need).
 SITE_STATE_DIR = "state"
 SITE_AUDIT_FILE = "audit.jsonl"
-#: How much lower than its mark a ledger's epsilon may be computed (floating point) before it is refused.
-EPSILON_TOLERANCE = 1e-9
 #: The binding's record of the site's budget and delta, and its other privacy settings, as
-#: `hospital check` last set them ({"epsilon_budget", "delta", ..., "set_at"}: `record_site_settings`),
-#: which hospital.json must match.
+#: `hospital check` last set them ({"epsilon_budget", "delta", ..., "set_at"}:
+#: `site_settings_record.record_site_settings`), which hospital.json must match.
 BUDGET_KEY = "budget"
-#: The settings of hospital.json's "data" that bound what the site releases, beside the budget and
-#: delta: the record keeps them too, so that none changes by a hand edit (`require_settings_as_recorded`).
-GUARDED_SETTINGS = ("require_secagg", "max_coalition_epsilon", "max_evaluations", "declared_size")
-
-
-class BudgetEdited(GenofedError):
-    """hospital.json's budget is not the one genofed recorded: it was edited by hand."""
 
 
 @dataclass(frozen=True)
@@ -334,42 +327,6 @@ def site_delta(state_dir: Path) -> float | None:
     return delta if 0 < delta < 1 else None
 
 
-def _forgotten(
-    state_dir: Path,
-    binding: dict[str, Any] | None,
-    known_here: bool,
-    entries: dict[str, dict[str, Any] | None],
-    index: dict[str, Any],
-    audit_log: Path | None,
-    new_ledger: str,
-) -> list[dict[str, Any]]:
-    """[] when the ledger in `state_dir` holds everything it is known to have held; else refused
-    (LedgerRefused: gone, or below its high-water mark), or, with `new_ledger` (the operator's
-    reason), what is forgotten, for the audit log."""
-    path = state_dir / LEDGER_FILE
-    marks = _marks(binding, index, state_dir)
-    if not path.exists():
-        why = _evidence(state_dir, binding, known_here, entries, marks, audit_log)
-        if why is None:
-            return []
-        if not new_ledger:
-            raise LedgerRefused(
-                f"the privacy ledger of this data in {state_dir} is gone ({why}): restore {state_dir} from "
-                "its latest backup; a new ledger would forget the privacy already spent. To start one on "
-                "purpose: --new-ledger REASON (written to the audit log)"
-            )
-        mark = max(marks, key=_size, default=None)
-        return [{"state_dir": str(state_dir), "lost": True, "high_water": mark}]
-    ledger = PrivacyLedger(path)  # an unreadable ledger is refused (DataError: restore it), never reset
-    for mark in marks:
-        now = _mark_of(ledger, float(mark["delta"]), marks)
-        if _below(now, mark):
-            if not new_ledger:
-                raise LedgerRefused(_below_mark(path, mark, now))
-            return [{"state_dir": str(state_dir), "below_mark": True, "high_water": mark, "now": now}]
-    return []
-
-
 def require_high_water(
     state_dir: Path, index_file: Path | None = None, registry_file: Path | None = None
 ) -> None:
@@ -399,137 +356,6 @@ def require_high_water(
         now = _mark_of(ledger, float(mark["delta"]), marks)
         if _below(now, mark):
             raise LedgerRefused(_below_mark(path, mark, now))
-
-
-def _evidence(
-    state_dir: Path,
-    binding: dict[str, Any] | None,
-    known_here: bool,
-    entries: dict[str, dict[str, Any] | None],
-    marks: list[dict[str, Any]],
-    audit_log: Path | None,
-) -> str | None:
-    """Why a ledger must be in `state_dir`, whose ledger file is missing, in words; None: nothing
-    says one was ever there."""
-    if marks:
-        mark = max(marks, key=_size)
-        return (
-            f"it held epsilon {_eps(mark['epsilon'])} in {_charges(mark['charges'])} on {mark['at']}, "
-            f"at delta {float(mark['delta']):g}"
-        )
-    if binding and binding.get("ledger_seen_at"):
-        return f"it was there on {binding['ledger_seen_at']}"
-    if not binding and known_here:
-        return f"this data was bound to it on {next(e['bound_at'] for e in entries.values() if e)}"
-    spent = _audit_spent(audit_log)
-    if spent:
-        return f"the audit log {audit_log} records a reply that spent privacy on {spent}"
-    # the secret alone is no evidence: a test harness (simulations/local/loopback.py) or an operator
-    # may place one before the first start; with an audit log that cannot be read, it is
-    if (
-        spent is None
-        and audit_log is not None
-        and Path(audit_log).exists()
-        and (state_dir / SECRET_FILE).exists()
-    ):
-        return (
-            f"the agent's noise secret {state_dir / SECRET_FILE} shows it has answered the coordinator, "
-            f"and its audit log {audit_log} cannot be read to say it spent nothing"
-        )
-    return None
-
-
-def _audit_spent(audit_log: Path | None) -> str | None:
-    """The time of the last reply in the site's audit log that reported a finite, positive epsilon
-    (the agent had charged its ledger) since the last `--new-ledger` (or a data update that forgot a
-    lost ledger); "" when there is none; None when the log cannot tell (none given, missing,
-    unreadable, or a line that is not a JSON entry). Read a line at a time (`audit.iter_audit`): a
-    site's log of months holds 100,000 entries, and read whole it took half a gigabyte."""
-    if audit_log is None:
-        return None
-    from genofed.client.agent.audit import iter_audit  # lazily: it imports Flower
-
-    last = ""
-    try:
-        for _number, entry in iter_audit(audit_log):
-            last = _spent_after(entry, last)
-    except (GenofedError, OSError, UnicodeDecodeError):
-        return None
-    return last
-
-
-def _spent_after(entry: dict[str, Any], last: str) -> str:
-    """`_audit_spent`'s answer once `entry` is read, `last` its answer before it."""
-    if entry.get("type") == "ledger":  # an override: after a new ledger, what was spent is the old one's
-        forgot = any(isinstance(r, dict) and r.get("lost") for r in entry.get("replaced") or [])
-        if entry.get("moved_away"):  # the data left this site's ledger: what it spent stands
-            return last
-        return "" if entry.get("event") == "new-ledger" or forgot else last
-    epsilon = entry.get("epsilon")
-    if entry.get("status") == "ok" and isinstance(epsilon, (int, float)) and 0 < epsilon < math.inf:
-        return str(entry.get("time", "?"))
-    return last
-
-
-def _marks(binding: dict[str, Any] | None, index: dict[str, Any], state_dir: Path) -> list[dict[str, Any]]:
-    """The high-water marks recorded for the ledger in `state_dir`: the binding's and the index's."""
-    marks = [(binding or {}).get("high_water"), index.get("high_water", {}).get(str(state_dir))]
-    return [mark for mark in marks if mark]
-
-
-def _mark_of(ledger: PrivacyLedger, delta: float, known: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
-    """A ledger's size: its number of charges, its epsilon at `delta` and a digest of its charges
-    (what each released and how: not its time or its epsilon total, which a re-run restamps). The
-    epsilon of a `known` mark of the same charges at the same delta is taken as it is (the
-    accountant imports Opacus, seconds at every start and stop)."""
-    charges = sorted(
-        json.dumps([c.plan_id, c.kind, c.round, c.noise_multiplier, c.sample_rate, c.steps])
-        for c in ledger.charges
-    )
-    digest = hashlib.sha256("\n".join(charges).encode()).hexdigest()
-    same = [m for m in known if m["digest"] == digest and float(m["delta"]) == delta]
-    epsilon = float(same[0]["epsilon"]) if same else ledger.epsilon(delta)
-    return {"charges": len(ledger.charges), "epsilon": epsilon, "delta": delta, "digest": digest}
-
-
-def _below(now: dict[str, Any], mark: dict[str, Any]) -> bool:
-    """True when a ledger (`now`, at the mark's delta) holds less than its high-water mark: fewer
-    charges, other charges in the same number, or other charges and a lower epsilon. A ledger only
-    ever gains charges (a re-run replaces one with the same release), so none of it happens to the
-    ledger the agent keeps; the same charges are never below (whatever the accountant computes)."""
-    if now["digest"] == mark["digest"]:
-        return False
-    if now["charges"] <= int(mark["charges"]):
-        return True
-    marked = float(mark["epsilon"])
-    if math.isinf(marked):
-        return not math.isinf(now["epsilon"])
-    return now["epsilon"] < marked - EPSILON_TOLERANCE * max(1.0, marked)
-
-
-def _below_mark(path: Path, mark: dict[str, Any], now: dict[str, Any]) -> str:
-    same = " (other charges than it had)" if now["charges"] == int(mark["charges"]) else ""
-    delta = float(mark["delta"])
-    return (
-        f"the privacy ledger {path} holds less than this site has spent: this site had spent epsilon "
-        f"{_eps(mark['epsilon'])} in {_charges(mark['charges'])} on {mark['at']}; the ledger now holds "
-        f"{_eps(now['epsilon'])} in {_charges(now['charges'])}{same} (epsilon at delta {delta:g}). It "
-        "is an older copy (a backup restored) or was edited, and forgets the privacy spent since: restore "
-        "its latest copy. To go on with this ledger on purpose: --new-ledger REASON (written to the audit "
-        "log, with the mark it forgets)"
-    )
-
-
-def _size(mark: dict[str, Any]) -> tuple[int, float]:
-    return int(mark["charges"]), float(mark["epsilon"])
-
-
-def _eps(value: float) -> str:
-    return f"{float(value):.4g}"
-
-
-def _charges(count: int) -> str:
-    return f"{int(count)} charge" + ("" if int(count) == 1 else "s")
 
 
 def _unbound_spending(state_dir: Path, data: DataHashes, index: dict[str, Any]) -> dict[str, Any] | None:
@@ -678,134 +504,6 @@ def record_spent(
     return changed
 
 
-def bound_budget(state_dir: str | Path) -> dict[str, Any] | None:
-    """The budget record of the binding in `state_dir` (`BUDGET_KEY`); None when there is no
-    binding, or one written before genofed recorded the budget there."""
-    binding = read_binding(Path(state_dir).resolve())
-    record = (binding or {}).get(BUDGET_KEY)
-    return record if isinstance(record, dict) else None
-
-
-def record_site_settings(
-    state_dir: str | Path,
-    data: Mapping[str, Any],
-    *,
-    index_file: Path | None = None,
-    replace: bool = True,
-) -> bool:
-    """Record the site's budget and delta, and its `GUARDED_SETTINGS`, from hospital.json's "data"
-    as `hospital check` writes it, in the binding of its ledger (`state_dir`, bound by `bind_ledger`
-    first); returns whether anything was written. `replace` False: only when none is recorded
-    (`hospital start` adopting the settings of a site checked before genofed recorded them).
-
-    Why: hospital.json is a file the operator can edit; an audit raised its budget from 8 to 50 by
-    hand and `ledger` and `start` took it, unaudited (and `require_secagg` or the coalition cap can
-    be edited the same way). The binding is written only by genofed, so
-    `require_settings_as_recorded` tells a setting made by `hospital check` from one typed in."""
-    state_dir = Path(state_dir).resolve()
-    index_file = index_file or index_path()
-    index_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with exclusive_lock(index_file):  # the binding's other writers hold it too
-        binding = read_binding(state_dir)
-        if binding is None:
-            return False
-        old = binding.get(BUDGET_KEY) or {}
-        new = {
-            "epsilon_budget": float(data["epsilon_budget"]),
-            "delta": float(data["delta"]),
-            **{key: data.get(key) for key in GUARDED_SETTINGS},
-        }
-        if (old and not replace) or all(old.get(k) == v for k, v in new.items()):
-            return False
-        binding[BUDGET_KEY] = dict(new, set_at=_now())
-        write_text_atomic(state_dir / BINDING_FILE, json.dumps(binding, indent=2) + "\n")
-    return True
-
-
-def require_settings_as_recorded(folder: str | Path, site: dict[str, Any]) -> None:
-    """Refuse (BudgetEdited) a site whose hospital.json declares another budget or delta than the one
-    genofed last recorded in its ledger's binding (`record_site_settings`): the file was edited by hand,
-    and a budget changed that way is in no audit log. Raising the budget needs `hospital check
-    --change-budget REASON`; lowering it needs no reason, but goes through `hospital check` too, so
-    that it is recorded (audit log, `earlier_budgets`) and the binding follows. A site whose binding
-    records no budget (none yet, or written by an older genofed) is not compared; values that are
-    not numbers are left for the readers that name them."""
-    folder = Path(folder)
-    bound = bound_budget(folder / SITE_STATE_DIR)
-    data = site.get("data") or {}
-    if bound is None or not isinstance(data, dict):
-        return
-    try:
-        declared = float(data["epsilon_budget"]), float(data["delta"])
-        recorded = float(bound["epsilon_budget"]), float(bound["delta"])
-    except (KeyError, TypeError, ValueError):
-        return
-    if declared == recorded:
-        _require_guarded_as_recorded(folder, data, bound)
-        return
-    raise BudgetEdited(
-        f"{folder / SITE_FILE}: its privacy budget (epsilon {declared[0]:g} at delta {declared[1]:g}) is "
-        f"not the one genofed recorded (epsilon {recorded[0]:g} at delta {recorded[1]:g}, set "
-        f"{bound.get('set_at', '?')}): the file was edited outside genofed, and such a change is in no "
-        f"audit log. Put back epsilon_budget {recorded[0]:g} and delta {recorded[1]:g}; to change the "
-        f"budget, run `genofed hospital check {folder} ... --epsilon-budget E --delta D` (a larger budget "
-        "or delta also needs --change-budget REASON; every change is written to the audit log)"
-    )
-
-
-def _require_guarded_as_recorded(folder: Path, data: Mapping[str, Any], bound: Mapping[str, Any]) -> None:
-    """Refuse (BudgetEdited) a `GUARDED_SETTINGS` value of hospital.json other than the recorded
-    one; a record written before the guarded settings were recorded has none, and is not compared."""
-    for key in GUARDED_SETTINGS:
-        if key in bound and data.get(key) != bound[key]:
-            raise BudgetEdited(
-                f"{folder / SITE_FILE}: its {key} ({json.dumps(data.get(key))}) is not the one genofed "
-                f"recorded ({json.dumps(bound[key])}, set {bound.get('set_at', '?')}): the file was edited "
-                f"outside genofed, and such a change is in no audit log. Put back {json.dumps(bound[key])}, "
-                f"or change it with `genofed hospital check {folder} ...` and its option for it"
-            )
-
-
-def _mark_delta(delta: float | None, marks: list[dict[str, Any]]) -> float:
-    """The delta a high-water mark is recorded at: the site's, else the one already recorded."""
-    if delta is not None:
-        return float(delta)
-    return float(marks[0]["delta"]) if marks else DEFAULT_DELTA
-
-
-def _same_mark(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
-    keys = ("charges", "digest", "delta")
-    return (old is None) == (new is None) and (new is None or all(old[k] == new[k] for k in keys))
-
-
-def _set_mark(binding: dict[str, Any], mark: dict[str, Any] | None, now: str) -> bool:
-    """Record `mark` (None: no ledger file) in the binding, and when a ledger was first seen;
-    returns whether the binding changed. The mark's time is when the ledger came to hold that."""
-    changed = False
-    if binding.get("ledger_seen_at") is None and mark is not None:
-        binding["ledger_seen_at"] = now
-        changed = True
-    if not _same_mark(binding.get("high_water"), mark):
-        if mark is None:
-            binding.pop("high_water", None)
-        else:
-            binding["high_water"] = dict(mark, at=now)
-        changed = True
-    return changed
-
-
-def _set_index_mark(index: dict[str, Any], state_dir: Path, mark: dict[str, Any] | None, now: str) -> bool:
-    """The same in the index (`high_water`: state folder -> mark); returns whether it changed."""
-    marks = index.setdefault("high_water", {})
-    if _same_mark(marks.get(str(state_dir)), mark):
-        return False
-    if mark is None:
-        del marks[str(state_dir)]
-    else:
-        marks[str(state_dir)] = dict(mark, at=now)
-    return True
-
-
 def _audit(
     audit_log: Path,
     state_dir: Path,
@@ -818,7 +516,7 @@ def _audit(
     """The operator's override, in the site's audit log next to the messages sent. `moved_away`:
     `audit_log` is that of a site whose ledger the data left (its entry says so: `moved_away`, and
     names the folder the ledger is now in, `state_dir`); it does not end what that site spent
-    (`_audit_spent`)."""
+    (`high_water._audit_spent`)."""
     from genofed.client.agent.audit import append_entry, entry_time
 
     extra = {"moved_away": True} if moved_away else {}

@@ -33,12 +33,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from genofed.client.agent.high_water import DEFAULT_DELTA
 from genofed.client.agent.keys import SITE_FILE, load_site_file
-from genofed.client.agent.ledger_binding import (
-    DEFAULT_DELTA,
-    require_high_water,
-    require_settings_as_recorded,
-)
+from genofed.client.agent.ledger_binding import require_high_water
+from genofed.client.agent.site_settings_record import require_settings_as_recorded
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 

@@ -22,8 +22,8 @@ from helpers.site_files import synth_args, variants_args, write_small_site
 
 from genofed.cli.main import main
 from genofed.client.agent.audit import RELEASE_TYPE, append_entry, read_audit
+from genofed.client.agent.high_water import _audit_spent
 from genofed.client.agent.keys import init_site
-from genofed.client.agent.ledger_binding import _audit_spent
 from genofed.client.local_ledger import DEFAULT_DELTA, default_delta
 from genofed.client.synthetic_use import declare_verdict
 from genofed.common.data.variant_summary import VariantSummary

@@ -28,7 +28,7 @@ from genofed.client.agent.audit import (
     audit_line,
     read_audit,
 )
-from genofed.client.agent.ledger_binding import _audit_spent
+from genofed.client.agent.high_water import _audit_spent
 from genofed.client.synth_advice import SiteBudget, budget_left, failure_message, suggestions
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.hashing import file_sha256

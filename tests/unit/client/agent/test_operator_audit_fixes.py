@@ -37,9 +37,10 @@ from genofed.client.agent.launch import (
     require_ca_signs_coordinator,
     start_site,
 )
-from genofed.client.agent.ledger_binding import BINDING_FILE, BUDGET_KEY, BudgetEdited, bound_budget
+from genofed.client.agent.ledger_binding import BINDING_FILE, BUDGET_KEY
 from genofed.client.agent.ledger_report import site_ledger
 from genofed.client.agent.site_lock import LOCK_FILE, AgentRunning, hold_site
+from genofed.client.agent.site_settings_record import BudgetEdited, bound_budget
 from genofed.client.agent.worker import TASK_INPUT_MAX_SECONDS, TaskInputUnavailable, Worker, pull_task_input
 from genofed.client.local_ledger import local_ledger
 from genofed.common.data.layout import hospital_folders
