@@ -32,7 +32,7 @@ def add_new_ledger_argument(parser: argparse.ArgumentParser) -> None:
 def add_raise_budget_argument(parser: argparse.ArgumentParser) -> None:
     """--raise-budget of the commands that spend from a ledger outside any site folder (synth,
     variants): without it a --budget above the cap recorded there is refused
-    (`client.local_ledger.check_budget_change`)."""
+    (`client.local_budget_record.check_budget_change`)."""
     parser.add_argument(
         "--raise-budget",
         action="store_true",

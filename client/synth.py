@@ -20,25 +20,25 @@ generator may not take the site's epsilon against the coordinator and all other 
 over its `max_coalition_epsilon`: checked with the noise calibrated and the steps it will train
 (`generators.planned_history`), before it trains. `--delta` defaults to the site's own there
 (`local_ledger.default_delta`, in the CLI). At a site the charge is also written to the site's
-audit log (SITE/audit.jsonl: `local_ledger.audit_release`), before the batch is written, with the
+audit log (SITE/audit.jsonl: `local_release_audit.audit_release`), before the batch is written, with the
 batch's verdict (a failed batch is charged, its generator saw the patients, but writes no records),
 the genotypes file's SHA-256, and the ledger's input digest labelled as what it is (of the data in
 memory and the settings, `GENERATOR_DIGEST`: an audit compared it with `sha256sum` of the file).
 Outside a site, the `--budget` the run was given is recorded beside the ledger
-(`local_ledger.record_budget`), so that `genofed hospital ledger DIR` totals the ledger against it.
+(`local_budget_record.record_budget`), so that `genofed hospital ledger DIR` totals the ledger against it.
 
 What the generator reads from the cohort, and why under DP it has a public form: `client/synth_input.py`.
 
 Without DP nothing is charged, but a run tied to a site (its `--state-dir` is a site's state
-folder, or its files are bound to a site: `local_ledger.unprotected_site`) is written to the site's
-audit log all the same (`local_ledger.audit_unprotected_release`), before the batch is written: an
+folder, or its files are bound to a site: `local_release_audit.unprotected_site`) is written to the site's
+audit log all the same (`local_release_audit.audit_unprotected_release`), before the batch is written: an
 audit found a full unprotected copy of a site's patients written with no trace a DPO could read.
 
 Before anything is read: an `--out` that is, holds or sits in `--state-dir` is refused (the batch
 replaces `--out` whole, and an audit saw that delete the ledger it had just charged; writing the
 batch refuses an `--out` holding ledger files too; both in `client/synth_checks.py`); outside a site, a
 `--budget` above the cap recorded beside the ledger unless `raise_budget` (the site's decision,
-`local_ledger.check_budget_change`); and without DP, `--budget`, or a `--state-dir` that is no
+`local_budget_record.check_budget_change`); and without DP, `--budget`, or a `--state-dir` that is no
 site's, which apply only under DP (`synth_checks.check_ledger_options`).
 
 What may fail is checked before anything is charged: an existing empty `--out` that the finished
@@ -69,20 +69,21 @@ import numpy as np
 import pandas as pd
 
 from genofed.client.declared_size import declared_cohort_size
+from genofed.client.local_budget_record import check_budget_change, record_budget
 from genofed.client.local_ledger import (
     LocalLedger,
-    ReleaseCharged,
-    audit_output_lost,
-    audit_release,
-    audit_unprotected_release,
     bind_files,
     check_and_bind,
-    check_budget_change,
     epsilon_too_small,
     genotypes_sha256,
     ledger_words,
     local_ledger,
-    record_budget,
+)
+from genofed.client.local_release_audit import (
+    ReleaseCharged,
+    audit_output_lost,
+    audit_release,
+    audit_unprotected_release,
     unprotected_site,
 )
 from genofed.client.synth_checks import (
@@ -166,7 +167,7 @@ class SynthOptions:
     data_update: str = ""
     #: Raise the lifetime cap recorded beside a ledger outside any site (`ledger-budget.json`) to
     #: `budget`: the site's (its DPO's) decision, never a side effect of a larger `--budget`
-    #: (`local_ledger.check_budget_change`). False: a `--budget` above the recorded cap is refused.
+    #: (`local_budget_record.check_budget_change`). False: a `--budget` above the recorded cap is refused.
     raise_budget: bool = False
     seed: int = 42
     generator: str = "vae"  # "vae", "gan" or "reference" (genofed.common.synthetic.generators)
@@ -368,7 +369,7 @@ def _discard_unused_state(state_dir: str) -> None:
 def _unprotected_site(
     genotypes: str | Path, phenotypes: str | Path, options: SynthOptions
 ) -> LocalLedger | None:
-    """The site a run WITHOUT DP is tied to (`local_ledger.unprotected_site`: its `--state-dir`, or
+    """The site a run WITHOUT DP is tied to (`local_release_audit.unprotected_site`: its `--state-dir`, or
     the site its files are bound to), for a hospital's own run (`bound_to_data`); else None."""
     if not options.bound_to_data:
         return None

@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from genofed.client.local_ledger import audit_release, local_ledger
+from genofed.client.local_ledger import local_ledger
+from genofed.client.local_release_audit import audit_release
 from genofed.common.data.features import FeatureSpec, encode
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
@@ -155,7 +156,7 @@ def declare_verdict(
     it is not differential privacy; the site's configuration declares it public and the ledger lists
     it (a zero-step entry, epsilon 0), once per batch (its validation.json's digest). When the
     ledger is a site's (SITE/state/...), the declaration is written to the site's audit log too
-    (`local_ledger.audit_release`, naming `command`), each time it is made."""
+    (`local_release_audit.audit_release`, naming `command`), each time it is made."""
     path = folder / SUMMARY_FILE
     summary = _summary(folder)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

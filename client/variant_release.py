@@ -24,7 +24,7 @@ training and `genofed synth` charge, in `--state-dir`):
   recorded before the file is written.
 
 At a site (a state folder SITE/state beside SITE/hospital.json) both releases are also written to
-the site's audit log, SITE/audit.jsonl, before the file is written (`local_ledger.audit_release`);
+the site's audit log, SITE/audit.jsonl, before the file is written (`local_release_audit.audit_release`);
 `--delta` defaults to the site's own there (`local_ledger.default_delta`, in the CLI).
 
 At a site (a state folder next to a hospital.json whose `hospital check` declared a cohort size),
@@ -46,18 +46,17 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from genofed.client.local_budget_record import check_budget_change, record_budget
 from genofed.client.local_ledger import (
     DEFAULT_DELTA,
     LocalLedger,
-    audit_release,
     bound_state_dir,
     check_and_bind,
-    check_budget_change,
     epsilon_too_small,
     genotypes_sha256,
     local_ledger,
-    record_budget,
 )
+from genofed.client.local_release_audit import audit_release
 from genofed.common.data.cohort import GenotypeMatrix
 from genofed.common.data.readers import genotype_input_files, read_genotypes
 from genofed.common.data.variant_summary import (

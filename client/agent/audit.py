@@ -15,13 +15,13 @@ holds the operator's ledger overrides (`"type": "ledger"`: `--new-ledger`, `--da
 their reason; genofed.client.agent.ledger_binding), so a reset budget is on record next to what was sent,
 and the hospital's local releases (`"type": "release"`: `genofed synth --epsilon`, `genofed hospital
 variants`, and the exact numbers it declared public: a rounded variant summary, a synthetic batch's
-verdict; genofed.client.local_ledger.audit_release), written by the command that released them when its
+verdict; genofed.client.local_release_audit.audit_release), written by the command that released them when its
 state folder is the site's, so what the hospital released by hand is on record beside the rounds; and a
 synthetic cohort made WITHOUT differential privacy (`genofed synth` without `--epsilon`, kind `no-dp`:
 charged nothing, its records carry the real patients) when the run is tied to the site (its state
-folder, or its files bound to the site; genofed.client.local_ledger.audit_unprotected_release); and,
+folder, or its files bound to the site; genofed.client.local_release_audit.audit_unprotected_release); and,
 after a release whose output could not be written once it was charged, a line that says so (kind
-`output-not-written`, genofed.client.local_ledger.audit_output_lost). Every
+`output-not-written`, genofed.client.local_release_audit.audit_output_lost). Every
 entry, whatever its type, has the keys `time`, `type`, `status`, `run`, `round`, `records`, `bytes` and
 `epsilon` (the site's epsilon after it, None when it reports none), so one reader reads them all;
 a message's entry also has `plan_id` when the coordinator's message named its plan (a local

@@ -16,7 +16,7 @@ distributed-DP cap bounds).
 A ledger outside any site (`genofed synth` or `genofed hospital variants --release dp` given
 `--state-dir DIR --budget B` with a DIR that is no site's state folder) is shown too: its charges,
 totalled against the `--budget` its releases recorded beside it (`BUDGET_FILE`, written by
-`genofed.client.local_ledger.record_site_settings`). An audit found such a ledger unreadable by any command,
+`genofed.client.local_budget_record.record_budget`). An audit found such a ledger unreadable by any command,
 and `hospital ledger DIR` advising `hospital init DIR`, which would make DIR a site whose ledger is
 DIR/state, not the one spent.
 
