@@ -43,7 +43,7 @@ release that spends nothing and was given no state folder (a rounded variant sum
 
 When DIR is a hospital site's state folder, each release is also written to the site's audit log
 (`genofed.client.local_release_audit`); a log that cannot be appended to is refused first, in
-`check_and_bind`, before anything is computed, trained or charged (`_require_appendable`).
+`check_and_bind`, before anything is computed, trained or charged (`require_appendable_log`).
 Outside a site, the `--budget` a DP release was given is recorded beside the ledger
 (`genofed.client.local_budget_record`).
 """
@@ -338,7 +338,7 @@ def check_and_bind(
     """
     book = PrivacyLedger(ledger.state_dir / LEDGER_FILE)
     refused = _nothing_done(ledger)
-    _require_appendable(ledger.audit_log, refused)
+    require_appendable_log(ledger.audit_log, refused)
     target = ledger.check_spend(book, epsilon, delta, purpose=purpose, refused=refused)
     if release is not None and epsilon > 0 and not math.isinf(ledger.coalition_cap):
         steps = release(book, target)
@@ -442,7 +442,7 @@ def genotypes_sha256(genotypes: str | Path) -> str:
     return file_sha256(path if path.is_file() else path.with_name(path.name + ".bed"))
 
 
-def _require_appendable(audit_log: Path | None, refused: str) -> None:
+def require_appendable_log(audit_log: Path | None, refused: str) -> None:
     """Refuse, before anything is computed, trained or charged, a site's audit log this process
     cannot append to (a release would be charged, then stopped: `audit_release`). Proven by opening
     it for append (`appendable_problem`): `os.access` passed for root and for a folder in the log's

@@ -45,7 +45,7 @@ from genofed.client.agent.audit import (
     release_entry,
 )
 from genofed.client.agent.high_water import DEFAULT_DELTA
-from genofed.client.local_ledger import LocalLedger, _require_appendable, bound_state_dir, local_ledger
+from genofed.client.local_ledger import LocalLedger, bound_state_dir, local_ledger, require_appendable_log
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 
@@ -141,7 +141,7 @@ def unprotected_site(
     site whose state folder `state_dir` is, else the site the files (their genotypes file or their
     patients) are bound to by the machine-wide index (`bound_state_dir`, the lookup a DP release's
     binding uses); None when neither is a site's state folder. Its audit log is checked before
-    anything is computed (`_require_appendable`): a log that cannot be appended to is refused here.
+    anything is computed (`require_appendable_log`): a log that cannot be appended to is refused here.
     """
     candidates = [Path(state_dir)] if state_dir else []
     bound = bound_state_dir(genotypes, sample_ids)
@@ -150,7 +150,7 @@ def unprotected_site(
     for candidate in candidates:
         local = local_ledger(candidate, None, spends=False)
         if local.audit_log is not None:
-            _require_appendable(local.audit_log, "Nothing was computed or written.")
+            require_appendable_log(local.audit_log, "Nothing was computed or written.")
             return local
     return None
 

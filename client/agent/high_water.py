@@ -5,16 +5,16 @@ already spent?" A ledger can be taken back without being deleted: an older copy 
 restored) or an edited one forgets the privacy spent since. So each `hospital check`, `hospital
 start` and agent stop records in the ledger's binding and in the machine-wide index
 (`high_water`, written by `genofed.client.agent.ledger_binding`) the ledger's number of charges,
-its epsilon at the site's delta and a digest of its charges (`_mark_of`); a ledger with fewer
+its epsilon at the site's delta and a digest of its charges (`mark_of`); a ledger with fewer
 charges, other charges in the same number, or (other charges and) a lower epsilon is below its
-mark (`_below`), and is refused unless `--new-ledger REASON` goes on with it on purpose (the mark
+mark (`is_below`), and is refused unless `--new-ledger REASON` goes on with it on purpose (the mark
 it forgets goes to the site's audit log).
 
 A ledger that is gone is refused while something says it existed (`_evidence`): the binding saw
 it (`ledger_seen_at`, or a high-water mark), the index bound these files to this folder, the audit
 log records a reply that spent privacy since the last `--new-ledger` (`_audit_spent`), or the
 agent's noise secret (`secret.key`, written at its first message) is there beside an audit log
-that cannot be read. `_forgotten` applies both rules for the binding's `decide`; the binding's
+that cannot be read. `forgotten_marks` applies both rules for the binding's `decide`; the binding's
 `require_high_water` and `record_spent` read and raise the marks of a bound folder.
 
 What this does not stop: a ledger restored from a copy taken after the last check, start or stop
@@ -43,7 +43,7 @@ DEFAULT_DELTA = 1e-5
 EPSILON_TOLERANCE = 1e-9
 
 
-def _forgotten(
+def forgotten_marks(
     state_dir: Path,
     binding: dict[str, Any] | None,
     known_here: bool,
@@ -56,7 +56,7 @@ def _forgotten(
     (LedgerRefused: gone, or below its high-water mark), or, with `new_ledger` (the operator's
     reason), what is forgotten, for the audit log."""
     path = state_dir / LEDGER_FILE
-    marks = _marks(binding, index, state_dir)
+    marks = recorded_marks(binding, index, state_dir)
     if not path.exists():
         why = _evidence(state_dir, binding, known_here, entries, marks, audit_log)
         if why is None:
@@ -67,14 +67,14 @@ def _forgotten(
                 "its latest backup; a new ledger would forget the privacy already spent. To start one on "
                 "purpose: --new-ledger REASON (written to the audit log)"
             )
-        mark = max(marks, key=_size, default=None)
+        mark = max(marks, key=mark_size, default=None)
         return [{"state_dir": str(state_dir), "lost": True, "high_water": mark}]
     ledger = PrivacyLedger(path)  # an unreadable ledger is refused (DataError: restore it), never reset
     for mark in marks:
-        now = _mark_of(ledger, float(mark["delta"]), marks)
-        if _below(now, mark):
+        now = mark_of(ledger, float(mark["delta"]), marks)
+        if is_below(now, mark):
             if not new_ledger:
-                raise LedgerRefused(_below_mark(path, mark, now))
+                raise LedgerRefused(below_mark_refusal(path, mark, now))
             return [{"state_dir": str(state_dir), "below_mark": True, "high_water": mark, "now": now}]
     return []
 
@@ -90,10 +90,10 @@ def _evidence(
     """Why a ledger must be in `state_dir`, whose ledger file is missing, in words; None: nothing
     says one was ever there."""
     if marks:
-        mark = max(marks, key=_size)
+        mark = max(marks, key=mark_size)
         return (
-            f"it held epsilon {_eps(mark['epsilon'])} in {_charges(mark['charges'])} on {mark['at']}, "
-            f"at delta {float(mark['delta']):g}"
+            f"it held epsilon {epsilon_text(mark['epsilon'])} in {charges_text(mark['charges'])} on "
+            f"{mark['at']}, at delta {float(mark['delta']):g}"
         )
     if binding and binding.get("ledger_seen_at"):
         return f"it was there on {binding['ledger_seen_at']}"
@@ -149,13 +149,15 @@ def _spent_after(entry: dict[str, Any], last: str) -> str:
     return last
 
 
-def _marks(binding: dict[str, Any] | None, index: dict[str, Any], state_dir: Path) -> list[dict[str, Any]]:
+def recorded_marks(
+    binding: dict[str, Any] | None, index: dict[str, Any], state_dir: Path
+) -> list[dict[str, Any]]:
     """The high-water marks recorded for the ledger in `state_dir`: the binding's and the index's."""
     marks = [(binding or {}).get("high_water"), index.get("high_water", {}).get(str(state_dir))]
     return [mark for mark in marks if mark]
 
 
-def _mark_of(ledger: PrivacyLedger, delta: float, known: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
+def mark_of(ledger: PrivacyLedger, delta: float, known: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
     """A ledger's size: its number of charges, its epsilon at `delta` and a digest of its charges
     (what each released and how: not its time or its epsilon total, which a re-run restamps). The
     epsilon of a `known` mark of the same charges at the same delta is taken as it is (the
@@ -170,7 +172,7 @@ def _mark_of(ledger: PrivacyLedger, delta: float, known: Iterable[dict[str, Any]
     return {"charges": len(ledger.charges), "epsilon": epsilon, "delta": delta, "digest": digest}
 
 
-def _below(now: dict[str, Any], mark: dict[str, Any]) -> bool:
+def is_below(now: dict[str, Any], mark: dict[str, Any]) -> bool:
     """True when a ledger (`now`, at the mark's delta) holds less than its high-water mark: fewer
     charges, other charges in the same number, or other charges and a lower epsilon. A ledger only
     ever gains charges (a re-run replaces one with the same release), so none of it happens to the
@@ -185,32 +187,35 @@ def _below(now: dict[str, Any], mark: dict[str, Any]) -> bool:
     return now["epsilon"] < marked - EPSILON_TOLERANCE * max(1.0, marked)
 
 
-def _below_mark(path: Path, mark: dict[str, Any], now: dict[str, Any]) -> str:
+def below_mark_refusal(path: Path, mark: dict[str, Any], now: dict[str, Any]) -> str:
+    """The refusal of a ledger (`now`) below its high-water `mark`: what it held, what it holds, and
+    what to do."""
     same = " (other charges than it had)" if now["charges"] == int(mark["charges"]) else ""
     delta = float(mark["delta"])
     return (
         f"the privacy ledger {path} holds less than this site has spent: this site had spent epsilon "
-        f"{_eps(mark['epsilon'])} in {_charges(mark['charges'])} on {mark['at']}; the ledger now holds "
-        f"{_eps(now['epsilon'])} in {_charges(now['charges'])}{same} (epsilon at delta {delta:g}). It "
-        "is an older copy (a backup restored) or was edited, and forgets the privacy spent since: restore "
-        "its latest copy. To go on with this ledger on purpose: --new-ledger REASON (written to the audit "
-        "log, with the mark it forgets)"
+        f"{epsilon_text(mark['epsilon'])} in {charges_text(mark['charges'])} on {mark['at']}; the ledger now "
+        f"holds {epsilon_text(now['epsilon'])} in {charges_text(now['charges'])}{same} (epsilon at delta "
+        f"{delta:g}). It is an older copy (a backup restored) or was edited, and forgets the privacy spent "
+        "since: restore its latest copy. To go on with this ledger on purpose: --new-ledger REASON "
+        "(written to the audit log, with the mark it forgets)"
     )
 
 
-def _size(mark: dict[str, Any]) -> tuple[int, float]:
+def mark_size(mark: dict[str, Any]) -> tuple[int, float]:
+    """A mark's (charges, epsilon), to pick the largest of several."""
     return int(mark["charges"]), float(mark["epsilon"])
 
 
-def _eps(value: float) -> str:
+def epsilon_text(value: float) -> str:
     return f"{float(value):.4g}"
 
 
-def _charges(count: int) -> str:
+def charges_text(count: int) -> str:
     return f"{int(count)} charge" + ("" if int(count) == 1 else "s")
 
 
-def _mark_delta(delta: float | None, marks: list[dict[str, Any]]) -> float:
+def mark_delta(delta: float | None, marks: list[dict[str, Any]]) -> float:
     """The delta a high-water mark is recorded at: the site's, else the one already recorded."""
     if delta is not None:
         return float(delta)
@@ -222,7 +227,7 @@ def _same_mark(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
     return (old is None) == (new is None) and (new is None or all(old[k] == new[k] for k in keys))
 
 
-def _set_mark(binding: dict[str, Any], mark: dict[str, Any] | None, now: str) -> bool:
+def set_mark(binding: dict[str, Any], mark: dict[str, Any] | None, now: str) -> bool:
     """Record `mark` (None: no ledger file) in the binding, and when a ledger was first seen;
     returns whether the binding changed. The mark's time is when the ledger came to hold that."""
     changed = False
@@ -238,7 +243,7 @@ def _set_mark(binding: dict[str, Any], mark: dict[str, Any] | None, now: str) ->
     return changed
 
 
-def _set_index_mark(index: dict[str, Any], state_dir: Path, mark: dict[str, Any] | None, now: str) -> bool:
+def set_index_mark(index: dict[str, Any], state_dir: Path, mark: dict[str, Any] | None, now: str) -> bool:
     """The same in the index (`high_water`: state folder -> mark); returns whether it changed."""
     marks = index.setdefault("high_water", {})
     if _same_mark(marks.get(str(state_dir)), mark):

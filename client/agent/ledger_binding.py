@@ -50,17 +50,17 @@ from typing import Any
 
 from genofed.client.agent.high_water import (
     DEFAULT_DELTA,
-    _below,
-    _below_mark,
-    _charges,
-    _eps,
-    _forgotten,
-    _mark_delta,
-    _mark_of,
-    _marks,
-    _set_index_mark,
-    _set_mark,
-    _size,
+    below_mark_refusal,
+    charges_text,
+    epsilon_text,
+    forgotten_marks,
+    is_below,
+    mark_delta,
+    mark_of,
+    mark_size,
+    recorded_marks,
+    set_index_mark,
+    set_mark,
 )
 from genofed.client.agent.keys import SITE_FILE
 from genofed.client.agent.ledger_indexes import (
@@ -276,20 +276,20 @@ def decide(
             )
         if elsewhere and not new_ledger:
             raise LedgerRefused(_elsewhere(elsewhere))
-        forgotten = _forgotten(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
+        forgotten = forgotten_marks(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
         replaced = [dict(binding["data"], bound_at=binding["bound_at"]), *forgotten]
         return Decision("data-update", data_update, replaced)
     if elsewhere:
         if not new_ledger:
             raise LedgerRefused(_elsewhere(elsewhere))
-        forgotten = _forgotten(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
+        forgotten = forgotten_marks(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
         spent: dict[str, dict[str, Any] | None] = {}
         for e in elsewhere.values():  # what each ledger left behind held, once per folder
             if e["state_dir"] not in spent:
                 spent[e["state_dir"]] = ledger_spent(Path(e["state_dir"]), index)
         replaced = [dict(e, role=role, spent=spent[e["state_dir"]]) for role, e in elsewhere.items()]
         return Decision("new-ledger", new_ledger, [*replaced, *forgotten])
-    forgotten = _forgotten(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
+    forgotten = forgotten_marks(state_dir, binding, known_here, entries, index, audit_log, new_ledger)
     if forgotten:
         return Decision("new-ledger", new_ledger, forgotten)
     if binding:
@@ -335,27 +335,27 @@ def require_high_water(
 
     Why: `hospital ledger`, which the data-protection officer reads, showed an emptied or edited
     ledger at face value ("nothing spent yet"), while the spending commands refused it; it runs
-    the same check (`_forgotten`), without an override."""
+    the same check (`forgotten_marks`), without an override."""
     state_dir = Path(state_dir).resolve()
     index_file, registry_file = _index_and_registry(index_file, registry_file)
     index = read_index(index_file)
     view = with_other_indexes(index, index_file, registry_file)
-    marks = _marks(read_binding(state_dir), view, state_dir)
+    marks = recorded_marks(read_binding(state_dir), view, state_dir)
     if not marks:
         return
     path = state_dir / LEDGER_FILE
     if not path.exists():
-        mark = max(marks, key=_size)
+        mark = max(marks, key=mark_size)
         raise LedgerRefused(
-            f"the privacy ledger {path} is gone (it held epsilon {_eps(mark['epsilon'])} in "
-            f"{_charges(mark['charges'])} on {mark['at']}, at delta {float(mark['delta']):g}): restore "
+            f"the privacy ledger {path} is gone (it held epsilon {epsilon_text(mark['epsilon'])} in "
+            f"{charges_text(mark['charges'])} on {mark['at']}, at delta {float(mark['delta']):g}): restore "
             f"{state_dir} from its latest backup"
         )
     ledger = PrivacyLedger(path)  # an edited or damaged charge is refused (DataError)
     for mark in marks:
-        now = _mark_of(ledger, float(mark["delta"]), marks)
-        if _below(now, mark):
-            raise LedgerRefused(_below_mark(path, mark, now))
+        now = mark_of(ledger, float(mark["delta"]), marks)
+        if is_below(now, mark):
+            raise LedgerRefused(below_mark_refusal(path, mark, now))
 
 
 def _unbound_spending(state_dir: Path, data: DataHashes, index: dict[str, Any]) -> dict[str, Any] | None:
@@ -413,10 +413,10 @@ def _record(
     the ledger's high-water mark (`decide` refused a ledger below it, unless told `--new-ledger`:
     then it is the ledger as it is); unchanged files are not rewritten. `view`: `index` with the
     user's other indexes (`with_other_indexes`), whose marks and entries are what was known."""
-    now = _now()
+    now = binding_time()
     binding = read_binding(state_dir)
-    known = _marks(binding, view, state_dir)
-    delta = _mark_delta(delta, known)
+    known = recorded_marks(binding, view, state_dir)
+    delta = mark_delta(delta, known)
     if binding is None or decision.action in ("new-ledger", "data-update"):
         previous = list((binding or {}).get("previous", []))
         if decision.action == "data-update" and binding:
@@ -435,9 +435,9 @@ def _record(
         }
     changed = decision.action != "ok"
     path = state_dir / LEDGER_FILE
-    mark = _mark_of(PrivacyLedger(path), delta, known) if path.exists() else None
-    changed |= _set_mark(binding, mark, now)
-    index_changed = _set_index_mark(index, state_dir, mark, now)
+    mark = mark_of(PrivacyLedger(path), delta, known) if path.exists() else None
+    changed |= set_mark(binding, mark, now)
+    index_changed = set_index_mark(index, state_dir, mark, now)
     if changed and data.phenotypes:  # a genotypes-only release is bound in the index alone
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_text_atomic(state_dir / BINDING_FILE, json.dumps(binding, indent=2) + "\n")
@@ -491,14 +491,14 @@ def record_spent(
         if binding is None and not known:
             return False
         ledger = PrivacyLedger(path)
-        marks = _marks(binding, index, state_dir)
-        if any(_below(_mark_of(ledger, float(m["delta"]), marks), m) for m in marks):
+        marks = recorded_marks(binding, index, state_dir)
+        if any(is_below(mark_of(ledger, float(m["delta"]), marks), m) for m in marks):
             return False
-        mark, now = _mark_of(ledger, _mark_delta(delta, marks), marks), _now()
-        changed = binding is not None and _set_mark(binding, mark, now)
+        mark, now = mark_of(ledger, mark_delta(delta, marks), marks), binding_time()
+        changed = binding is not None and set_mark(binding, mark, now)
         if changed:
             write_text_atomic(state_dir / BINDING_FILE, json.dumps(binding, indent=2) + "\n")
-        if _set_index_mark(index, state_dir, mark, now):
+        if set_index_mark(index, state_dir, mark, now):
             write_text_atomic(index_file, json.dumps(index, indent=2) + "\n")
             changed = True
     return changed
@@ -577,5 +577,6 @@ def _mismatch(state_dir: Path, binding: dict[str, Any], command: str) -> str:
     )
 
 
-def _now() -> str:
+def binding_time() -> str:
+    """Now, as the binding records its times (UTC, ISO, to the second)."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

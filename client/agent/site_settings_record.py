@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.keys import SITE_FILE
-from genofed.client.agent.ledger_binding import BINDING_FILE, BUDGET_KEY, SITE_STATE_DIR, _now, read_binding
+from genofed.client.agent.ledger_binding import (
+    BINDING_FILE,
+    BUDGET_KEY,
+    SITE_STATE_DIR,
+    binding_time,
+    read_binding,
+)
 from genofed.client.agent.ledger_indexes import index_path
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import exclusive_lock, write_text_atomic
@@ -70,7 +76,7 @@ def record_site_settings(
         }
         if (old and not replace) or all(old.get(k) == v for k, v in new.items()):
             return False
-        binding[BUDGET_KEY] = dict(new, set_at=_now())
+        binding[BUDGET_KEY] = dict(new, set_at=binding_time())
         write_text_atomic(state_dir / BINDING_FILE, json.dumps(binding, indent=2) + "\n")
     return True
 
