@@ -37,7 +37,8 @@ from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 
 #: The agent's noise secret, written when it handles its first message (`genofed.client.site.site_secret`).
 SECRET_FILE = "secret.key"
-#: The delta of a high-water mark recorded by a command that does not know the site's (a local release).
+#: The delta where a site's own is not known (a site's default, 1e-5): a local release's, the high-water
+#: mark such a command records, and `hospital ledger`'s epsilon of a ledger that records no delta.
 DEFAULT_DELTA = 1e-5
 #: How much lower than its mark a ledger's epsilon may be computed (floating point) before it is refused.
 EPSILON_TOLERANCE = 1e-9
