@@ -223,7 +223,11 @@ def _simulate(
     if synthetic is not None and settings.private:
         results["release_costs"] = _with_generator_releases(settings, results)
     results.update(
-        local_only_auc=None, local_only_nonprivate_auc=None, pooled_auc=None, plain_dp_logistic_auc=None
+        local_only_auc=None,
+        local_only_nonprivate_auc=None,
+        pooled_auc=None,
+        plain_dp_logistic_auc=None,
+        plain_dp_logistic=None,
     )
     # the simulator knows its hospitals' case counts; a hospital never releases them
     for name, cases in _case_counts(settings, set(results["sites"])).items():
