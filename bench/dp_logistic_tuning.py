@@ -82,13 +82,17 @@ class Federation:
             raise SystemExit(f"{data} has no test cohort (test/)")
         self.test = test
 
-    def scores(self, setting: Setting, epsilon: float) -> tuple[float, float]:
-        """(validation AUC, test AUC) of the loop under `setting` at per-site `epsilon`."""
-        fed = federate(self.sites, setting.rule(self.panel), epsilon, self.seed)
-        return (
-            linear_auc(fed.params, self.val_x, self.val_y),
-            linear_auc(fed.params, self.test.features, self.test.labels),
-        )
+    def validation_auc(self, setting: Setting, epsilon: float) -> float:
+        """The loop's AUC on the pooled validation patients: what the choice reads."""
+        return linear_auc(self._trained(setting, epsilon), self.val_x, self.val_y)
+
+    def test_auc(self, setting: Setting, epsilon: float) -> float:
+        """The loop's AUC on the test cohort: read only for settings already chosen."""
+        return linear_auc(self._trained(setting, epsilon), self.test.features, self.test.labels)
+
+    def _trained(self, setting: Setting, epsilon: float) -> list[torch.Tensor]:
+        """The loop's weights under `setting` at per-site `epsilon` (seeded: the same every call)."""
+        return federate(self.sites, setting.rule(self.panel), epsilon, self.seed).params
 
 
 def main() -> None:
@@ -118,7 +122,7 @@ def main() -> None:
     for seed in args.select_seeds:
         federation = Federation(args.data, seed)  # loaded once per seed: its splits
         for epsilon, setting in itertools.product(args.epsilons, grid):
-            validation.setdefault((epsilon, setting), []).append(federation.scores(setting, epsilon)[0])
+            validation.setdefault((epsilon, setting), []).append(federation.validation_auc(setting, epsilon))
     chosen: dict[float, Setting] = {}
     for epsilon in args.epsilons:
         mean = {setting: statistics.mean(validation[epsilon, setting]) for setting in grid}
@@ -133,8 +137,8 @@ def main() -> None:
     for seed in args.test_seeds:
         federation = Federation(args.data, seed)
         for epsilon in args.epsilons:
-            test.setdefault((epsilon, "fixed"), []).append(federation.scores(FIXED, epsilon)[1])
-            test.setdefault((epsilon, "chosen"), []).append(federation.scores(chosen[epsilon], epsilon)[1])
+            test.setdefault((epsilon, "fixed"), []).append(federation.test_auc(FIXED, epsilon))
+            test.setdefault((epsilon, "chosen"), []).append(federation.test_auc(chosen[epsilon], epsilon))
     print(f"test cohort, seeds {args.test_seeds}: mean +- sd; chosen minus fixed, paired by seed")
     print(f"{'epsilon':>7} {'fixed rule':>14} {'chosen':>14} {'difference':>15}  chosen setting")
     for epsilon in args.epsilons:
