@@ -23,14 +23,6 @@ import torch
 from genofed.client.site import SiteTensors
 from genofed.common.data.panel import VariantPanel
 from genofed.simulations.local.baselines import logistic_auc
-from genofed.simulations.local.plain_dp_logistic import (  # the experiment's reference, by this module's name
-    DELTA,
-    federate,
-    linear_auc,
-    settings_rule,
-)
-
-__all__ = ["DELTA", "adapted_aucs", "alone_aucs", "federate", "linear_auc", "pooled_auc", "settings_rule"]
 
 
 def pooled_auc(sites: dict[str, SiteTensors], x_test: np.ndarray, y_test: np.ndarray) -> float | None:

@@ -50,6 +50,7 @@ from genofed.simulations.experiments.privacy_frontier.config import (
 )
 from genofed.simulations.experiments.privacy_frontier.report import write_frontier_report
 from genofed.simulations.experiments.privacy_frontier.summary import summarise
+from genofed.simulations.local import plain_dp_logistic
 from genofed.simulations.local.simulate import simulated_sites
 
 RESULTS = "results.json"
@@ -279,8 +280,8 @@ def _dp_logistic_row(
 ) -> list[dict[str, Any]]:
     say(f"{name}, seed {seed}: plain DP logistic regression at epsilon {epsilon:g}")
     started = time.perf_counter()
-    rule = refs.settings_rule(splits.panel, config.reference_rounds)
-    fed = refs.federate(splits.sites, rule, epsilon, seed)
+    rule = plain_dp_logistic.settings_rule(splits.panel, config.reference_rounds)
+    fed = plain_dp_logistic.federate(splits.sites, rule, epsilon, seed)
     return [
         {
             "federation": name,
@@ -288,7 +289,7 @@ def _dp_logistic_row(
             "epsilon": epsilon_key(epsilon),
             "reference": "dp-logistic",
             "site": None,
-            "test_auc": refs.linear_auc(fed.params, splits.test.features, splits.test.labels),
+            "test_auc": plain_dp_logistic.linear_auc(fed.params, splits.test.features, splits.test.labels),
             "noise_multiplier": fed.noise_multiplier,
             "epsilon_spent": None if math.isinf(fed.spent) else fed.spent,
             "wall_seconds": time.perf_counter() - started,

@@ -14,6 +14,7 @@ import pytest
 from genofed.simulations.experiments.privacy_frontier import references as references_module
 from genofed.simulations.experiments.privacy_frontier.config import FederationSpec, FrontierConfig
 from genofed.simulations.experiments.privacy_frontier.run import run_frontier_experiment
+from genofed.simulations.local import plain_dp_logistic
 
 DESIGNS = ("logistic", "logistic-genes")
 
@@ -99,7 +100,7 @@ def test_a_rerun_reuses_every_finished_piece(experiment, monkeypatch):
         raise AssertionError("a finished piece was computed again")
 
     monkeypatch.setattr("genofed.simulations.local.simulate.simulate", refuse)
-    monkeypatch.setattr(references_module, "federate", refuse)
+    monkeypatch.setattr(plain_dp_logistic, "federate", refuse)
     monkeypatch.setattr(references_module, "logistic_auc", refuse)
     again = run_frontier_experiment(config)
     assert again["runs"] == results["runs"] and again["references"] == results["references"]
