@@ -56,14 +56,15 @@ POLL_SECONDS = 0.05
 ACQUIRE_TASK = "/flwr.proto.Runtime/AcquireTask"
 #: The ClientApp genofed's bundle names (common/deployment/deployed_app.toml).
 CLIENT_APP = "genofed.client.app:app"
-#: The first retry of an object the SuperNode does not hold yet (Flower: 1 s; see pull_task_input).
-PULL_FIRST_RETRY = 0.05
+#: How often the worker asks again for an object the SuperNode does not hold yet (Flower: after 1 s,
+#: doubling up to 10 s; see pull_task_input).
+PULL_RETRY_SECONDS = 0.05
 #: How long the worker waits for a task's objects (its message, the model arrays) before it gives
 #: the task up and takes the next (`TaskInputUnavailable`). Flower's default allows 500 tries per
-#: object (`PULL_MAX_TRIES_PER_OBJECT`) within 2 h (`PULL_MAX_TIME`): with the 1 s backoff cap
-#: below, over 8 minutes for a task of a SuperLink that crashed, while the task's heartbeat kept it
+#: object (`PULL_MAX_TRIES_PER_OBJECT`) within 2 h (`PULL_MAX_TIME`): with a 1 s backoff cap,
+#: over 8 minutes for a task of a SuperLink that crashed, while the task's heartbeat kept it
 #: alive and the restarted coordinator's first query went unanswered within its round timeout (an
-#: audit: 45 s). The objects normally arrive within a second on loopback, but a hospital's slow
+#: audit: 45 s). The objects normally arrive within a second or two on loopback, but a hospital's slow
 #: link must still bring a large model (a network on 100,000 variants: a few MB) within the bound,
 #: or every round of a healthy run would be given up; 120 s keeps both. A coordinator restarted
 #: mid-run then needs a round timeout above it (`coordinator init --round-timeout`, deployed
@@ -240,14 +241,19 @@ class Worker:
 
 def pull_task_input(client, max_seconds: float = TASK_INPUT_MAX_SECONDS) -> tuple[Any, Any, Any]:
     """The task's message, context and bundle from the SuperNode: Flower's
-    `run_clientapp.pull_task_input` with a short first retry for the message's objects, and a
-    bound on how long they may take (`max_seconds`; then TaskInputUnavailable).
+    `run_clientapp.pull_task_input` asking again every `PULL_RETRY_SECONDS` for the message's
+    objects, and a bound on how long they may take (`max_seconds`; then TaskInputUnavailable).
 
     Why: the SuperNode lists a message before it has pulled the message's objects (the model
-    arrays) from the SuperLink; a ClientApp that asks at once is told "unavailable" and Flower
-    retries after 1 s (`PULL_INITIAL_BACKOFF`). A fresh `flwr-clientapp` never asked that early;
-    this worker, ready within `POLL_SECONDS`, does, so it retries after `PULL_FIRST_RETRY`. The
-    objects of a SuperLink that crashed never arrive: the worker must not wait for them for long
+    arrays) from the SuperLink, and it pulls them in turn with a backoff of 1 s when the
+    coordinator has not finished pushing them (Flower registers a message before its objects).
+    A ClientApp that asks at once is told "unavailable" and Flower retries after 1 s
+    (`PULL_INITIAL_BACKOFF`), doubling. A fresh `flwr-clientapp` never asked that early; this
+    worker, ready within `POLL_SECONDS`, does. With a backoff doubling from 0.05 s it asked at
+    0.35, 0.75 and 1.55 s, so objects that reached the SuperNode at 1.05 s were taken at 1.55 s
+    (a task's pull took 1.6-1.8 s in `bench/deployed.py`); a steady retry takes them within
+    `PULL_RETRY_SECONDS`. The calls go to the hospital's own SuperNode on loopback. The objects
+    of a SuperLink that crashed never arrive: the worker must not wait for them for long
     (`TASK_INPUT_MAX_SECONDS`), or it misses the restarted coordinator's tasks."""
     from flwr.app import Message
     from flwr.common.serde import context_from_proto, fab_from_proto
@@ -278,8 +284,9 @@ def pull_task_input(client, max_seconds: float = TASK_INPUT_MAX_SECONDS) -> tupl
             make_confirm_message_received_fn_protobuf(client.ConfirmMessageReceived, node, context.run_id),
             return_type=Message,
             max_time=max_seconds,
-            initial_backoff=PULL_FIRST_RETRY,
-            backoff_cap=1.0,
+            max_tries_per_object=None,  # bounded by max_time (Flower's 500 tries: 25 s at this retry)
+            initial_backoff=PULL_RETRY_SECONDS,
+            backoff_cap=PULL_RETRY_SECONDS,
         )
     except ObjectPullError as exc:
         raise TaskInputUnavailable(
@@ -346,7 +353,7 @@ def require_runtime_calls() -> None:
         parameters = inspect.signature(pull_and_inflate_object_from_tree).parameters
         missing += [
             f"pull_and_inflate_object_from_tree({name}=)"
-            for name in ("initial_backoff", "max_time")
+            for name in ("initial_backoff", "backoff_cap", "max_time", "max_tries_per_object")
             if name not in parameters
         ]
     except ImportError as exc:
