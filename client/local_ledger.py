@@ -56,11 +56,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from genofed.client.agent.audit import AUDIT_FILE, appendable_problem
+from genofed.client.agent.audit import appendable_problem
 from genofed.client.agent.high_water import DEFAULT_DELTA
 from genofed.client.agent.keys import SITE_FILE
 from genofed.client.agent.ledger_binding import (
-    SITE_STATE_DIR,
     DataHashes,
     bind_ledger,
     cohort_sha256,
@@ -68,6 +67,7 @@ from genofed.client.agent.ledger_binding import (
 )
 from genofed.client.agent.ledger_indexes import index_path, read_index, registry_path, with_other_indexes
 from genofed.client.agent.ledger_report import recorded_budget
+from genofed.client.agent.site_layout import AUDIT_FILE, STATE_DIR
 from genofed.client.agent.site_settings_record import require_settings_as_recorded
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import BudgetExhausted, Step, epsilon_of
@@ -207,7 +207,7 @@ def local_ledger(
     if budget is not None and not budget > 0:  # NaN included: `spent > nan` is never true, no cap
         raise ConfigError(f"--budget must be a positive epsilon (the lifetime cap), got {budget:g}")
     state_dir = Path(state_dir).resolve()
-    site = _site_record(state_dir.parent / SITE_FILE) if state_dir.name == SITE_STATE_DIR else {}
+    site = _site_record(state_dir.parent / SITE_FILE) if state_dir.name == STATE_DIR else {}
     audit_log = state_dir.parent / AUDIT_FILE if site else None
     declared = _declared_budget(site)
     caps = [cap for cap in (budget, declared) if cap is not None and not math.isinf(cap)]
@@ -430,7 +430,7 @@ def ledger_words(state_dir: str | Path) -> str:
     folder)" (an audit read "the site's privacy ledger in ledgerV" for such a folder)."""
     folder = Path(state_dir)
     resolved = folder.resolve()
-    if resolved.name == SITE_STATE_DIR and _site_record(resolved.parent / SITE_FILE):
+    if resolved.name == STATE_DIR and _site_record(resolved.parent / SITE_FILE):
         return f"the site's privacy ledger in {folder}"
     return f"the privacy ledger in {folder} (outside any site folder)"
 

@@ -3,6 +3,7 @@
 Modules:
 
 - `keys`: `genofed hospital init`: the site's own key pair, made at the hospital.
+- `site_layout`: the names of a site folder's state folder and audit log.
 - `check`: `genofed hospital check`: check and bind the site's data, budget and declarations.
 - `launch`: `genofed hospital start / audit`: run Flower's SuperNode on the checked site with TLS,
   the site key, the audit log and the pinned app; read the audit log.

@@ -46,9 +46,9 @@ from typing import Any
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord
 from flwr.clientapp.typing import ClientAppCallable
 
+from genofed.client.agent.site_layout import AUDIT_FILE
 from genofed.common.errors import GenofedError
 
-AUDIT_FILE = "audit.jsonl"
 #: The node-config key naming the audit log file.
 AUDIT_KEY = "audit-log"
 #: The entry type of a local release (written by `genofed synth` or `genofed hospital variants`, or

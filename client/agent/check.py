@@ -27,10 +27,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from genofed.client.agent.audit import AUDIT_FILE, require_appendable
+from genofed.client.agent.audit import require_appendable
 from genofed.client.agent.keys import SITE_FILE, SITE_FILE_MODE, load_site_file, require_site_key
 from genofed.client.agent.ledger_binding import DataHashes, Decision, bind_ledger, cohort_sha256
 from genofed.client.agent.model_pin import PinnedModel, from_model_file, whole_panel
+from genofed.client.agent.site_layout import AUDIT_FILE, STATE_DIR
 from genofed.client.agent.site_lock import CHECK_WHILE_RUNNING, hold_site
 from genofed.client.agent.site_settings_record import bound_budget, record_site_settings
 from genofed.client.declared_size import declared_cohort_size
@@ -38,8 +39,6 @@ from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.common.util.checks import require_at_least, require_in_range, require_positive
 from genofed.common.util.hashing import file_sha256
-
-STATE_DIR = "state"
 
 
 def check_site(

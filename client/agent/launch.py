@@ -35,11 +35,12 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from genofed.client.agent.audit import AUDIT_FILE, AUDIT_KEY, audit_line, read_audit
-from genofed.client.agent.check import STATE_DIR, require_usable_synthetic
+from genofed.client.agent.audit import AUDIT_KEY, audit_line, read_audit
+from genofed.client.agent.check import require_usable_synthetic
 from genofed.client.agent.keys import PRIVATE_KEY, load_site_file, require_site_key
 from genofed.client.agent.ledger_binding import DataHashes, bind_ledger, record_spent
 from genofed.client.agent.ledger_report import site_folder
+from genofed.client.agent.site_layout import AUDIT_FILE, STATE_DIR
 from genofed.client.agent.site_lock import hold_site
 from genofed.client.agent.site_settings_record import record_site_settings, require_settings_as_recorded
 from genofed.client.agent.supernode import AgentOptions, Launch, require_free_port, say_on_stderr, serve

@@ -74,6 +74,7 @@ from genofed.client.agent.ledger_indexes import (
     registry_path,
     with_other_indexes,
 )
+from genofed.client.agent.site_layout import AUDIT_FILE, STATE_DIR
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.atomic import exclusive_lock, write_text_atomic
@@ -81,10 +82,6 @@ from genofed.common.util.hashing import file_sha256
 
 BINDING_FILE = "data-binding.json"
 BINDING_FORMAT = "genofed-ledger-binding/1"
-#: A site folder's state folder and its audit log (`check.STATE_DIR` and `audit.AUDIT_FILE`; not
-#: imported at the top: the audit module imports flwr, which a local release does not need).
-SITE_STATE_DIR = "state"
-SITE_AUDIT_FILE = "audit.jsonl"
 #: The binding's record of the site's budget and delta, and its other privacy settings, as
 #: `hospital check` last set them ({"epsilon_budget", "delta", ..., "set_at"}:
 #: `site_settings_record.record_site_settings`), which hospital.json must match.
@@ -221,18 +218,19 @@ def _override_logs(decision: Decision, audit_log: Path | None) -> list[Path]:
         return []
     logs = [Path(audit_log)] if audit_log is not None else []
     for replaced in decision.replaced:
-        left = site_audit_log(Path(str(replaced.get("state_dir", ""))))
+        left = audit_log_beside(Path(str(replaced.get("state_dir", ""))))
         if left is not None and left not in logs:
             logs.append(left)
     return logs
 
 
-def site_audit_log(state_dir: Path) -> Path | None:
+def audit_log_beside(state_dir: Path) -> Path | None:
     """SITE/audit.jsonl when `state_dir` is a site's state folder (SITE/state beside a
-    SITE/hospital.json), else None."""
-    if state_dir.name != SITE_STATE_DIR or not (state_dir.parent / SITE_FILE).is_file():
+    SITE/hospital.json), else None (a ledger of local releases outside a site). Not
+    `launch.site_audit_log`, which takes a site folder and refuses any other path."""
+    if state_dir.name != STATE_DIR or not (state_dir.parent / SITE_FILE).is_file():
         return None
-    return state_dir.parent / SITE_AUDIT_FILE
+    return state_dir.parent / AUDIT_FILE
 
 
 def _require_appendable_logs(logs: Iterable[Path]) -> None:
@@ -317,7 +315,7 @@ def ledger_spent(state_dir: Path, index: dict[str, Any]) -> dict[str, Any] | Non
 def site_delta(state_dir: Path) -> float | None:
     """The delta a site declared in its hospital.json (`genofed hospital check --delta`), when
     `state_dir` is its state folder; None otherwise, or when it declared none readable."""
-    if site_audit_log(state_dir) is None:
+    if audit_log_beside(state_dir) is None:
         return None
     try:
         site = json.loads((state_dir.parent / SITE_FILE).read_text(encoding="utf-8"))

@@ -36,13 +36,11 @@ from typing import Any
 from genofed.client.agent.high_water import DEFAULT_DELTA
 from genofed.client.agent.keys import SITE_FILE, load_site_file
 from genofed.client.agent.ledger_binding import require_high_water
+from genofed.client.agent.site_layout import STATE_DIR
 from genofed.client.agent.site_settings_record import require_settings_as_recorded
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 
-#: The site folder's state folder, which holds the ledger (`check.STATE_DIR`, not imported: the
-#: check module imports the audit log's Flower mod, i.e. flwr).
-STATE_DIR = "state"
 #: How the table names a release kind ("variants": `hospital variants --release dp`; a generator's
 #: DP training is charged as "train" and told apart by its note).
 KIND_WORDS = {"train": "training", "evaluate": "evaluation", DECLARED_PUBLIC: "declared public"}

@@ -20,11 +20,11 @@ from genofed.client.agent.keys import SITE_FILE
 from genofed.client.agent.ledger_binding import (
     BINDING_FILE,
     BUDGET_KEY,
-    SITE_STATE_DIR,
     binding_time,
     read_binding,
 )
 from genofed.client.agent.ledger_indexes import index_path
+from genofed.client.agent.site_layout import STATE_DIR
 from genofed.common.errors import GenofedError
 from genofed.common.util.atomic import exclusive_lock, write_text_atomic
 
@@ -90,7 +90,7 @@ def require_settings_as_recorded(folder: str | Path, site: dict[str, Any]) -> No
     records no budget (none yet, or written by an older genofed) is not compared; values that are
     not numbers are left for the readers that name them."""
     folder = Path(folder)
-    bound = bound_budget(folder / SITE_STATE_DIR)
+    bound = bound_budget(folder / STATE_DIR)
     data = site.get("data") or {}
     if bound is None or not isinstance(data, dict):
         return

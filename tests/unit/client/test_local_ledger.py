@@ -75,10 +75,3 @@ def test_a_folder_that_is_no_sites_state_needs_a_cap_of_its_own_and_is_bound_to_
     assert not own.exists()  # refused before anything was made
     check_and_bind(local_ledger(own, 3.0), genotypes, phenotypes, **RELEASE)
     assert json.loads((own / BINDING_FILE).read_text())["data"]["genotypes"] == file_sha256(genotypes)
-
-
-def test_the_site_state_folder_is_the_agents():
-    from genofed.client.agent.check import STATE_DIR
-    from genofed.client.local_ledger import SITE_STATE_DIR
-
-    assert SITE_STATE_DIR == STATE_DIR

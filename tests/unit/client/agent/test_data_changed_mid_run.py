@@ -20,9 +20,10 @@ from flwr.app import Context, MessageType, RecordDict
 from helpers.round_message import round_message
 
 import genofed.client.agent.ledger_binding as ledger_binding
-from genofed.client.agent.check import STATE_DIR, check_site
+from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
 from genofed.client.agent.launch import node_config
+from genofed.client.agent.site_layout import STATE_DIR
 from genofed.client.app import REFUSED, make_client_app
 from genofed.common.data.layout import hospital_folders
 from genofed.common.data.panel import VariantPanel

@@ -18,9 +18,10 @@ from helpers.round_message import round_message
 
 import genofed.client.agent.audit as audit
 import genofed.common.privacy.ledger as ledger_module
-from genofed.client.agent.check import STATE_DIR, check_site
+from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
 from genofed.client.agent.launch import node_config
+from genofed.client.agent.site_layout import STATE_DIR
 from genofed.client.app import FAILED, REFUSED, make_client_app
 from genofed.common.data.layout import hospital_folders
 from genofed.common.data.panel import VariantPanel
