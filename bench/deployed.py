@@ -11,11 +11,18 @@ connection; the per-round figure is the mean of rounds 2..N, in deployment and i
 (Flower's simulation engine, `genofed simulate`'s code path, the same settings). Traffic is
 the SuperLink's own count of bytes in and out for the run (`flwr ls`). The targets:
 overhead <= 2 s per round with 3 hospitals; SecAgg+ <= 1.5x a plain deployed round.
+
+Where the time goes, from the hospitals' audit logs (the time each reply left): an exchange is
+one message to every hospital and their replies (a plain round has one, two with evaluation; a
+SecAgg+ round four). For the exchanges after round 1 it prints their mean length (the last
+reply of one to the last reply of the next) and the mean time from a hospital's reply to its
+next reply.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import shutil
 import statistics
@@ -31,6 +38,30 @@ def per_round(results: dict[str, Any]) -> float:
     """Mean seconds of rounds 2..N (round 0 is the start model, round 1 pays the connection)."""
     seconds = [r["seconds"] for r in results["rounds"][2:]] or [results["rounds"][-1]["seconds"]]
     return statistics.mean(seconds)
+
+
+def reply_times(federation: Path) -> list[tuple[float, str]]:
+    """(time, hospital) of every reply the hospitals' audit logs record after round 1, in time order."""
+    replies = []
+    for log in sorted(federation.glob("site-*/audit.jsonl")):
+        for line in log.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if (entry.get("round") or 0) >= 2 and entry.get("status") == "ok":
+                replies.append((dt.datetime.fromisoformat(entry["time"]).timestamp(), log.parent.name))
+    return sorted(replies)
+
+
+def exchange_waits(federation: Path, hospitals: int) -> tuple[float, float]:
+    """Mean seconds per exchange (its last reply to the next exchange's last reply), and from a
+    hospital's reply to its next reply, over the exchanges after round 1."""
+    replies = reply_times(federation)
+    exchanges = [replies[i : i + hospitals] for i in range(0, len(replies) - hospitals + 1, hospitals)]
+    lengths, gaps = [], []
+    for before, now in zip(exchanges, exchanges[1:], strict=False):
+        lengths.append(now[-1][0] - before[-1][0])
+        previous = {site: t for t, site in before}
+        gaps += [t - previous[site] for t, site in now]
+    return statistics.mean(lengths), statistics.mean(gaps)
 
 
 def simulated(cohorts: Path, out: Path, settings: dict[str, Any]) -> dict[str, Any]:
@@ -93,13 +124,14 @@ def main() -> int:
                 results["loopback_wall_seconds"],
                 results["test_auc"],
                 max(results["epsilon"].values()),
+                exchange_waits(out / mode, len(results["sites"])),
             )
         )
     print(
         f"{'mode':<7} {'hospitals':>9} {'s/round':>8} {'sim s/round':>11} {'overhead s':>10} "
         f"{'KiB in/round':>13} {'KiB out/round':>14} {'wall s':>7} {'test AUC':>9} {'eps max':>8}"
     )
-    for mode, n, sec, sim_sec, kin, kout, wall, auc, eps in rows:
+    for mode, n, sec, sim_sec, kin, kout, wall, auc, eps, _waits in rows:
         print(
             f"{mode:<7} {n:>9} {sec:>8.2f} {sim_sec:>11.2f} {sec - sim_sec:>10.2f} {kin:>13.1f} "
             f"{kout:>14.1f} {wall:>7.0f} {auc:>9.3f} {eps:>8.2f}"
@@ -109,6 +141,9 @@ def main() -> int:
         f"SecAgg+ / plain: {secagg[2] / plain[2]:.2f}x seconds per round, "
         f"{secagg[4] / max(plain[4], 1e-9):.2f}x bytes into the coordinator"
     )
+    print("exchanges after round 1, from the hospitals' audit logs:")
+    for mode, *_, (length, gap) in rows:
+        print(f"{mode:<7} {length:.2f} s per exchange; {gap:.2f} s from a hospital's reply to its next")
     return 0
 
 
