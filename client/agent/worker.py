@@ -249,10 +249,10 @@ def pull_task_input(client, max_seconds: float = TASK_INPUT_MAX_SECONDS) -> tupl
     coordinator has not finished pushing them (Flower registers a message before its objects).
     A ClientApp that asks at once is told "unavailable" and Flower retries after 1 s
     (`PULL_INITIAL_BACKOFF`), doubling. A fresh `flwr-clientapp` never asked that early; this
-    worker, ready within `POLL_SECONDS`, does. With a backoff doubling from 0.05 s it asked at
-    0.35, 0.75 and 1.55 s, so objects that reached the SuperNode at 1.05 s were taken at 1.55 s
-    (a task's pull took 1.6-1.8 s in `bench/deployed.py`); a steady retry takes them within
-    `PULL_RETRY_SECONDS`. The calls go to the hospital's own SuperNode on loopback. The objects
+    worker, ready within `POLL_SECONDS`, does. A backoff doubling from 0.05 s asked at 0.35, 0.75
+    and 1.55 s, so objects that reached the SuperNode at 1.05 s were taken at 1.55 s; a steady
+    retry takes them within `PULL_RETRY_SECONDS` (docs/benchmarks.md, "Where an exchange's time
+    goes"). The calls go to the hospital's own SuperNode on loopback. The objects
     of a SuperLink that crashed never arrive: the worker must not wait for them for long
     (`TASK_INPUT_MAX_SECONDS`), or it misses the restarted coordinator's tasks."""
     from flwr.app import Message
