@@ -29,6 +29,7 @@ from genofed.server.round_log import (
     every_hospital_refused,
     refusals_by_reason,
 )
+from genofed.server.secagg import secagg_needed
 from genofed.server.settings import RunSettings
 from genofed.server.tracking import Tracked
 
@@ -106,23 +107,34 @@ class RoundEnd:
     def _stop_if_every_hospital_refused(self, real: int) -> None:
         """Stop the run after round `real` when no later round can train: every hospital refused
         it for a reason of its own (its budget, its settings, its data), which repeats every round
-        since a run's plan, settings and data never change within it. Without this the run asked
-        round after round until its last (hours with many rounds) and only then failed
-        (`genofed.server.app`'s `NothingTrained`), as it still does after the last round. The
-        round's checkpoint is written first: it keeps the record of the refusals."""
+        since a run's plan, settings and data never change within it; under SecAgg+, too few are
+        left that did not refuse to complete a round (an operator's walkthrough: two of three
+        hospitals refused every round for lasting reasons, and the third paid for three rounds and
+        an evaluation, none of which could be unmasked). Without this the run asked round after
+        round until its last (hours with many rounds) and only then failed (`genofed.server.app`'s
+        `NothingTrained`), as it still does after the last round. The round's checkpoint is
+        written first: it keeps the record of the refusals."""
         if not self.stop_when_every_hospital_refuses or real >= self.settings.rounds:
             return
-        refusals = every_hospital_refused(self.log)
+        taking_part = len(self.log.participants())
+        needed = secagg_needed(taking_part, self.settings.fraction_train) if self.settings.secagg else 1
+        refusals = every_hospital_refused(self.log, needed=needed)
         if refusals is None:
             return
         left = self.settings.rounds - real
         named = refusals_by_reason(refusals).rstrip(".")  # a reason may end its own sentence
+        who = (
+            "every hospital refused the run's plan"
+            if len(refusals) == taking_part
+            else f"{len(refusals)} of the run's {taking_part} hospitals refused its plan, and a SecAgg+ "
+            f"round needs at least {needed} hospitals to complete it before their sum can be unmasked"
+        )
         raise EveryHospitalRefused(
-            f"round {real} of {self.settings.rounds}: every hospital refused the run's plan, for a reason "
-            "that repeats in every round of the run (the plan, the settings and the hospitals' data do "
-            f"not change within it), so none of the {left} round{'s' if left != 1 else ''} left could "
-            f"train and the run stops now; {self.settings.out_dir} gets no model, results nor report. "
-            f"The hospitals refused: {named}.",
+            f"round {real} of {self.settings.rounds}: {who}, for a reason that repeats in every round of "
+            "the run (the plan, the settings and the hospitals' data do not change within it), so none of "
+            f"the {left} round{'s' if left != 1 else ''} left could train and the run stops now, before "
+            "the hospitals that would take part spend more privacy on rounds that cannot be used; "
+            f"{self.settings.out_dir} gets no model, results nor report. The hospitals refused: {named}.",
             "It keeps its checkpoints: fix the named cause (at the hospitals named, or in the run's "
             "settings), then start the run again: with resume=true to continue this out-dir under the "
             "same settings, or in another out-dir",

@@ -126,17 +126,20 @@ class EveryHospitalRefused(NothingTrained):
     each later round would be refused again, so the run stops instead of asking until its last."""
 
 
-def every_hospital_refused(log: RoundLog) -> dict[str, str] | None:
-    """Each hospital's own refusal, by site name, when every hospital taking part in the run has
-    refused a training round of this launch (`RoundLog.own_refusals`, gathered over rounds: with
-    fraction-train < 1 each round asks only some) and none has trained in any round of the run (a
-    resumed run's restored rounds count). None otherwise: then a later round may still train."""
+def every_hospital_refused(log: RoundLog, *, needed: int = 1) -> dict[str, str] | None:
+    """Each refusing hospital's own refusal, by site name, when fewer than `needed` hospitals
+    taking part in the run are left that have not refused a training round of this launch
+    (`RoundLog.own_refusals`, gathered over rounds: with fraction-train < 1 each round asks only
+    some) and none has trained in any round of the run (a resumed run's restored rounds count).
+    None otherwise: then a later round may still train. `needed`: 1 for FedAvg (any one hospital
+    trains a round); a SecAgg+ round needs at least its reconstruction threshold of hospitals."""
     if any(log.train.values()):
         return None
     sites = {log.site_of_node.get(node, f"node-{node}") for node in log.participants()}
-    if not sites or not sites <= log.own_refusals.keys():
+    refused = sites & log.own_refusals.keys()
+    if not sites or len(sites - refused) >= needed:
         return None
-    return {site: log.own_refusals[site] for site in sorted(sites)}
+    return {site: log.own_refusals[site] for site in sorted(refused)}
 
 
 def refusals_by_reason(reasons: Mapping[str, str]) -> str:

@@ -104,6 +104,13 @@ def threshold_for(n_sampled: int) -> int:
     return max(2, n_sampled // 2 + 1)
 
 
+def secagg_needed(taking_part: int, fraction_train: float) -> int:
+    """The fewest hospitals of the run's `taking_part` that must complete a SecAgg+ round for its
+    sum to be unmasked: the threshold of a round that samples them all, or Flower's minimum of 2
+    when a round samples only some (`fraction_train` < 1: a smaller sample has a lower threshold)."""
+    return threshold_for(taking_part) if fraction_train >= 1 else 2
+
+
 def noise_share_config(
     train_config: ConfigRecord | dict, n_sampled: int, max_weight: float
 ) -> dict[str, Scalar]:

@@ -140,7 +140,9 @@ class Tracked(Strategy):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         real = server_round + self.round_offset
-        if real not in self.evaluation_rounds:
+        if real not in self.evaluation_rounds or not any(self.log.train.values()):
+            # no hospital has trained in the run: the model is the one it started from, and the
+            # hospitals would spend privacy evaluating a model that the run will not deliver
             return self.log.note_sent([])
         messages = self.strategy.configure_evaluate(real, arrays, config, grid)
         return self.log.note_sent(self._described_only(messages))

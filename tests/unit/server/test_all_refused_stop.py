@@ -86,6 +86,7 @@ class Grid:
     def __init__(self, answers: dict[int, Answer]) -> None:
         self.answers = answers
         self.asked: dict[int, set[int]] = {}  # training round -> the nodes asked
+        self.evaluated: dict[int, set[int]] = {}  # evaluation round -> the nodes asked
 
     def get_node_ids(self) -> list[int]:
         return list(self.answers)
@@ -98,6 +99,8 @@ class Grid:
             real = _round_of(message)
             if message.metadata.message_type == MessageType.TRAIN:
                 self.asked.setdefault(real, set()).add(node)
+            if message.metadata.message_type == MessageType.EVALUATE:
+                self.evaluated.setdefault(real, set()).add(node)
             reply = self.answers[node](message, real)
             if reply is not None:
                 replies.append(reply)
@@ -342,6 +345,18 @@ def test_the_last_round_is_left_to_the_end_of_run_check(monkeypatch, tmp_path):
     assert list(grid.asked) == [1] and saved == [0, 1]
 
 
+def test_a_model_no_hospital_trained_is_not_evaluated_at_the_hospitals(monkeypatch, tmp_path):
+    """The evaluation would cost each hospital privacy for a model the run will not deliver (an
+    operator's walkthrough: 0.48 of a hospital's budget); once a round trains, the plan's
+    evaluations go out as before."""
+    grid = Grid(dict.fromkeys(NAMES, refuses(BUDGET)))
+    plain_run(monkeypatch, tmp_path, grid, rounds=2, site_evaluations=2, stop=False)
+    assert sorted(grid.asked) == [1, 2] and grid.evaluated == {}
+    grid = Grid({1: trains, 2: refuses(BUDGET), 3: refuses(BUDGET)})
+    plain_run(monkeypatch, tmp_path, grid, rounds=2, site_evaluations=2, out_dir=str(tmp_path / "b"))
+    assert grid.evaluated == {1: set(NAMES), 2: set(NAMES)}
+
+
 # --- SecAgg+ rounds ------------------------------------------------------------------------------
 
 
@@ -381,7 +396,29 @@ def test_every_hospital_refusing_a_secagg_round_stops_the_run(monkeypatch, tmp_p
     )
 
 
-def test_a_secagg_round_halted_by_a_silent_hospital_goes_on(monkeypatch, tmp_path):
-    answers = {1: refuses(BUDGET), 2: refuses(BUDGET), 3: silent}
+def test_a_secagg_round_halted_by_silent_hospitals_goes_on(monkeypatch, tmp_path):
+    """Two of three did not answer: they may next round, and with the third's refusal two are
+    left, the round's threshold."""
+    answers = {1: refuses(BUDGET), 2: silent, 3: silent}
     grid, log, saved = secagg_run(monkeypatch, tmp_path, answers)
-    assert saved == [0, 1, 2, 3, 4, 5] and "elista" not in log.own_refusals
+    assert saved == [0, 1, 2, 3, 4, 5] and set(log.own_refusals) == {"rostov"}
+
+
+def test_a_secagg_run_stops_when_too_few_are_left_to_complete_a_round(monkeypatch, tmp_path):
+    """Two of three refuse every round for reasons of their own: the one left can never complete a
+    SecAgg+ round (it needs 2), so the run stops after round 1 instead of charging it for rounds
+    whose sum can never be unmasked (an operator's walkthrough: three rounds and an evaluation)."""
+    answers = {1: refuses(BUDGET), 2: refuses(WRONG_SETTING), 3: silent}
+    with pytest.raises(EveryHospitalRefused) as stopped:
+        secagg_run(monkeypatch, tmp_path, answers)
+    message = str(stopped.value)
+    assert message.startswith(
+        "round 1 of 5: 2 of the run's 3 hospitals refused its plan, and a SecAgg+ round needs at least 2"
+    ), message
+    assert f"The hospitals refused: astrakhan: {WRONG_SETTING}; rostov: {BUDGET}" in message
+    assert "elista" not in message.split("The hospitals refused:")[1]
+
+
+def test_the_hospitals_a_secagg_round_needs():
+    assert [secagg.secagg_needed(n, 1.0) for n in (2, 3, 4, 5, 8)] == [2, 2, 3, 3, 5]
+    assert secagg.secagg_needed(8, 0.5) == 2  # a smaller sample has a lower threshold
