@@ -55,6 +55,12 @@ class RoundPrivacy:
         return self.coalition_noise_multiplier
 
 
+class CoalitionCapExceeded(BudgetExhausted):
+    """The site's cap on its epsilon against the coordinator and all other sites colluding
+    (`max-coalition-epsilon`) cannot pay for the request: a refusal whose limit is the site's own
+    cap, never the run's epsilon (`coordinator_request.run_limit_note` is not added to it)."""
+
+
 def plan_round(
     ledger: PrivacyLedger,
     *,
@@ -138,7 +144,7 @@ def plan_round(
                 if noise_share_sites
                 else ""
             )
-            raise BudgetExhausted(
+            raise CoalitionCapExceeded(
                 f"round {server_round} would bring this site's epsilon against the coordinator and all "
                 f"other sites colluding to {coalition:.2f}, over its cap of {max_coalition_epsilon:g} "
                 f"(max-coalition-epsilon{told}). Nothing was trained or sent."
@@ -188,8 +194,10 @@ def _require_room_for_evaluations(
         if coalition
         else f"epsilon {spent:.3g} of its budget of {budget:g} (delta {delta:g})"
     )
-    raise BudgetExhausted(
-        f"privacy budget exhausted: this site has spent {what}, and this run's "
+    refusal = CoalitionCapExceeded if coalition else BudgetExhausted
+    head = "this run does not fit this site's coalition cap" if coalition else "privacy budget exhausted"
+    raise refusal(
+        f"{head}: this site has spent {what}, and this run's "
         f"{reserved[0][2]} evaluation(s) of the shared model alone would take it to "
         f"{epsilon_of([*earlier, *reserved], delta):.3g}. Nothing was trained or sent. A run with fewer "
         "evaluations (its site-evaluations; 0 for none) may fit; otherwise the site raises its "
@@ -271,7 +279,7 @@ def _calibrate_plan(
                     delta=delta,
                 )
             except BudgetExhausted:  # the accountant's words would name the cap "the budget"
-                raise BudgetExhausted(
+                raise CoalitionCapExceeded(
                     f"this site's epsilon against the coordinator and all other sites colluding: "
                     f"{_spent_and_reserved(coalition_earlier, reserved, evaluations, delta)}; its "
                     f"{num_rounds} rounds of {steps_per_round} steps at sample rate {sample_rate:.3g} "

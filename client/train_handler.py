@@ -22,7 +22,7 @@ from dataclasses import replace
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_STATE, Stage
 
-from genofed.client.budget import RoundPrivacy, plan_round
+from genofed.client.budget import CoalitionCapExceeded, RoundPrivacy, plan_round
 from genofed.client.coordinator_request import model_digest, run_limit_note
 from genofed.client.distributed_round import (
     DistributedRequest,
@@ -311,7 +311,7 @@ def _naming_the_limit(request: RoundRequest, site: SiteConfig) -> Iterator[None]
         yield
     except BudgetExhausted as refused:
         note = run_limit_note(site, request.run_epsilon)
-        if not note:
+        if not note or isinstance(refused, CoalitionCapExceeded):  # the limit is the site's own cap
             raise
         # the refusal's own words call the limit "its budget": here it is the run's epsilon (an
         # operator's walkthrough read "spent 7.98 of its budget of 8" for a site whose budget was 50)

@@ -52,3 +52,39 @@ def test_the_refusal_names_the_runs_epsilon_when_it_is_the_limit(hospital, tmp_p
 def test_a_refusal_at_the_hospitals_own_budget_says_nothing_more(hospital, tmp_path):
     reason = _refusal(hospital, tmp_path / "state", own_budget=8.0, run_epsilon=8.0)
     assert "budget of 8" in reason and "The limit here" not in reason
+
+
+def test_a_refusal_at_the_coalition_cap_is_not_blamed_on_the_runs_epsilon():
+    """A hospital with budget 8 and a coalition cap of 0.5, in a run at epsilon 3: its refusal is
+    the cap's, so it is not called an exhausted budget nor sent to the coordinator for a higher
+    run epsilon (an operator's walkthrough read "privacy budget exhausted: this site has spent 0
+    of its cap of 0.5 ... (The limit here is this run's epsilon 3 ...)")."""
+    from types import SimpleNamespace
+
+    from genofed.client.budget import CoalitionCapExceeded, plan_round
+    from genofed.client.train_handler import _naming_the_limit
+    from genofed.common.privacy.accountant import BudgetExhausted
+
+    request, site = SimpleNamespace(run_epsilon=3.0), SimpleNamespace(epsilon_budget=8.0)
+    with pytest.raises(CoalitionCapExceeded) as refused, _naming_the_limit(request, site):
+        plan_round(
+            PrivacyLedger(Path("/nonexistent/never-written.json")),
+            plan_id="new",
+            server_round=1,
+            sample_rate=0.2,
+            steps_per_round=5,
+            budget=3.0,
+            delta=1e-5,
+            noise_share_sites=3,
+            max_coalition_epsilon=0.5,
+            run_epsilon=3.0,
+            num_rounds=1,
+            evaluations=1,
+        )
+    reason = str(refused.value)
+    assert reason.startswith("this run does not fit this site's coalition cap: this site has spent 0 of")
+    assert "budget exhausted" not in reason and "The limit here" not in reason
+    # a refusal at the run's epsilon still names it
+    with pytest.raises(BudgetExhausted, match="The limit here is this run's epsilon 3"):
+        with _naming_the_limit(request, site):
+            raise BudgetExhausted("privacy budget exhausted: its budget of 3 is spent")
