@@ -641,13 +641,19 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
         unrecorded = status.get("unrecorded_evaluations") or 0
         most = max(spent.values())
         if unrecorded:
+            # the hospitals report their ledger's total, earlier runs included (an operator read
+            # "spent on the run" for a hospital whose earlier run had spent half of it)
             print(
-                f"epsilon spent on the run as the coordinator recorded it: {most:.2f} ({each}); the run "
+                f"each hospital's epsilon after the run as the coordinator recorded it, earlier runs "
+                f"included: {most:.2f} ({each}); the run "
                 f"planned {unrecorded} evaluation(s) of the final model and recorded none, so a hospital "
                 "that answered has spent more: its own `genofed hospital ledger` is the record"
             )
         else:
-            print(f"epsilon spent on the run, evaluations included: at most {most:.2f} ({each})")
+            print(
+                "each hospital's epsilon after the run, earlier runs and evaluations included: at most "
+                f"{most:.2f} ({each})"
+            )
     if status.get("results"):
         print(f"results: {status['results']}")
     if status.get("serverapp_log_tail"):

@@ -308,14 +308,18 @@ def test_status_shows_the_epsilon_spent_with_the_evaluations_not_only_the_last_t
     (fed / "run" / "results.json").write_text(json.dumps({"rounds": rounds, "sites": sites}))
     text = "\n".join(_status_lines(fed, capsys))
     assert "round 1: test AUC 0.610, epsilon after its training <= 7.56 (its evaluation spends more)" in text
-    assert "epsilon spent on the run, evaluations included: at most 7.97 (rostov 7.97, eysk 7.90)" in text
+    assert (
+        "each hospital's epsilon after the run, earlier runs and evaluations included: at most 7.97 "
+        "(rostov 7.97, eysk 7.90)" in text
+    )
     assert coordinator_status(fed)["epsilon_spent"] == {"rostov": 7.97, "eysk": 7.9}
     # evaluations planned and none recorded (the coordinator stopped in the last round while its
     # hospitals answered and paid): the figure is what the coordinator recorded, not "at most"
     record = {"rounds": rounds, "sites": sites, "site_evaluation": None, "config": {"site-evaluations": 1}}
     (fed / "run" / "results.json").write_text(json.dumps(record))
     text = "\n".join(_status_lines(fed, capsys))
-    assert "at most" not in text and "as the coordinator recorded it: 7.97 (rostov 7.97, eysk 7.90)" in text
+    assert "at most" not in text
+    assert "as the coordinator recorded it, earlier runs included: 7.97 (rostov 7.97, eysk 7.90)" in text
     assert "planned 1 evaluation(s) of the final model and recorded none" in text
     # a run without DP: no epsilon, and nothing said of an evaluation's spending
     rounds[0]["epsilon_max"] = None
