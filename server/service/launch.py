@@ -71,7 +71,14 @@ from genofed.server.service.folder_files import FEDERATION_FILE, hold_federation
 from genofed.server.service.orphans import finished_without_coordinator, refuse_second_instance
 from genofed.server.service.pki import check_folder_pki
 from genofed.server.service.run_end import run_end, wait_for_run_end
-from genofed.server.service.status import RESULTS_FILE, now, read_json, write_status
+from genofed.server.service.status import (
+    RESULTS_FILE,
+    checkpoint_history,
+    now,
+    planned_rounds,
+    read_json,
+    write_status,
+)
 
 #: Seconds after the ServerApp's end-of-run file during which the coordinator asks for the run's
 #: state every second (each ask is a `flwr` CLI call, about 1 s of CPU, hence not for ever).
@@ -124,6 +131,7 @@ def start_coordinator(
     if (folder / RUN_DIR / RESULTS_FILE).is_file():
         with hold_federation(folder):  # what a killed coordinator left is stopped under the lock only
             _refuse_finished_run(folder, say)
+    _refuse_a_run_no_round_can_train(folder)
     # before anything listens (the ServerApp checks again)
     check_prior_files(folder, read_federation_file(folder))
     check_folder_pki(folder)  # else the SuperLink only "does not answer within 60 s"
@@ -256,6 +264,29 @@ def _refuse_finished_run(folder: Path, say: Progress = print) -> None:
             "(genofed coordinator init) and enroll the hospitals there; `genofed coordinator status "
             f"{folder}` shows this run's results"
         )
+
+
+def _refuse_a_run_no_round_can_train(folder: Path) -> None:
+    """Refuse to start a federation whose run ended after its last round without a model (no
+    hospital trained in any round): a start would bring up the SuperLink and the proxy, wait for
+    the hospitals and submit the run, only for the ServerApp to find nothing left to train and
+    fail again with the old refusals (an operator's walkthrough, after fixing the hospital those
+    refusals named). A run whose rounds trained and whose outputs were not written yet (a crash at
+    its end) still resumes: it has a model to write."""
+    try:
+        history = checkpoint_history(folder / RUN_DIR / "checkpoints")
+    except GenofedError:  # a damaged checkpoint: the resume names it (and reads the one before)
+        return
+    planned = planned_rounds(read_federation_file(folder)["settings"])
+    done = max((record["round"] for record in history), default=0)
+    if done < planned or any(record.get("participants") for record in history):
+        return
+    raise GenofedError(
+        f"the federation's run ended after all its {planned} rounds with no hospital trained in any of "
+        f"them, so it has no model and nothing is left to train: starting it again would fail the same "
+        f"way (`genofed coordinator status {folder}` says why it failed). For a new run, make a new "
+        "federation folder (genofed coordinator init) and enroll the hospitals there"
+    )
 
 
 def require_free_addresses(options: ServiceOptions, *, grace: float = 0.0) -> None:

@@ -59,10 +59,10 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
         status["hospitals"] = _last_known(status.get("hospitals", {}), status.get("updated"))
     settings = federation["settings"]
     # 0 = the rule's (server/training_rule.py), which needs no panel for the count
-    status["rounds_planned"] = settings["rounds"] or rule_rounds(settings.get("model", "auto"))
+    status["rounds_planned"] = planned_rounds(settings)
     status["rounds_by_rule"] = not settings["rounds"]
     results = read_json(results_file, None)
-    history = results["rounds"] if results else _checkpoint_history(folder / RUN_DIR / "checkpoints")
+    history = results["rounds"] if results else checkpoint_history(folder / RUN_DIR / "checkpoints")
     status["rounds_done"] = max((r["round"] for r in history), default=0)
     status["last_round"] = history[-1] if history else None
     status["results"] = str(folder / RUN_DIR / RESULTS_FILE) if results else None
@@ -141,7 +141,14 @@ def _spent(results: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _checkpoint_history(checkpoints: Path) -> list[dict[str, Any]]:
+def planned_rounds(settings: dict[str, Any]) -> int:
+    """The rounds a federation's run trains: its `rounds`, else (0) the training rule's count, which
+    needs no panel (server/training_rule.py)."""
+    return settings["rounds"] or rule_rounds(settings.get("model", "auto"))
+
+
+def checkpoint_history(checkpoints: Path) -> list[dict[str, Any]]:
+    """The rounds the latest checkpoint in `checkpoints` records (none without one)."""
     from genofed.server.checkpoint import latest_checkpoint  # torch: only when a run is under way
 
     checkpoint = latest_checkpoint(checkpoints) if checkpoints.is_dir() else None

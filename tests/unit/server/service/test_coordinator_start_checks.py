@@ -126,6 +126,47 @@ def test_a_run_that_did_not_finish_still_resumes(fed, monkeypatch):
     assert reached
 
 
+def _checkpoint_after_every_round(fed: Path, trained_in: set[int]) -> None:
+    """The run's last checkpoint, after all its planned rounds; hospitals trained in `trained_in`."""
+    import torch
+
+    from genofed.server.checkpoint import Checkpoint, save_checkpoint
+    from genofed.server.service.status import planned_rounds
+
+    planned = planned_rounds(read_federation_file(fed)["settings"])
+    history = [
+        {"round": r, "participants": ["rostov"] if r in trained_in else [], "refused": ["rostov"]}
+        for r in range(planned + 1)
+    ]
+    (fed / "run" / "checkpoints").mkdir(parents=True)
+    save_checkpoint(fed / "run" / "checkpoints", Checkpoint(planned, {"w": torch.zeros(1)}, {}, "p", history))
+
+
+def test_a_run_that_ended_with_no_hospital_trained_is_not_started_again(fed, monkeypatch, capsys):
+    """Every round done, none trained (the run failed): a start would wait for the hospitals and
+    submit the run only for it to fail again with the old refusals (an operator's walkthrough)."""
+    _checkpoint_after_every_round(fed, trained_in=set())
+    monkeypatch.setattr(launch, "FlowerControl", lambda *a, **k: pytest.fail("nothing may start"))
+    with pytest.raises(GenofedError, match=r"ended after all its \d+ rounds with no hospital trained"):
+        start_coordinator(fed, _options())
+    assert _nothing_started(fed)
+    assert main(["coordinator", "start", str(fed), "--nginx", "/bin/true"]) != 0
+    err = capsys.readouterr().err
+    assert "new federation folder" in err and "Traceback" not in err
+
+
+def test_a_run_whose_rounds_trained_resumes_to_write_its_outputs(fed, monkeypatch):
+    """Every round done and trained, no results.json (a crash at the run's end): it still starts."""
+    _checkpoint_after_every_round(fed, trained_in={1})
+
+    def stop_here(*_args, **_kwargs):
+        raise GenofedError("stopped by the test where the SuperLink would start")
+
+    monkeypatch.setattr(launch, "FlowerControl", stop_here)
+    with pytest.raises(GenofedError, match="stopped by the test"):
+        start_coordinator(fed, _options())
+
+
 @pytest.mark.parametrize("option", ["--fleet-address", "--internal-address"])
 def test_an_address_in_use_is_refused_before_anything_starts(fed, option):
     with socket.create_server(("127.0.0.1", 0)) as taken:
