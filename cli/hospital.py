@@ -162,9 +162,10 @@ def _add_check_privacy_options(check: argparse.ArgumentParser) -> None:
         default="",
         metavar="REASON",
         help=(
-            "raise the lifetime budget or delta a previous check recorded: the data-protection officer's "
-            "decision, written with the old and new values to the audit log (the earlier setting stays in "
-            "hospital.json); a budget below what the ledger has spent is refused even so"
+            "raise the lifetime budget, delta or --max-coalition-epsilon a previous check recorded: the "
+            "data-protection officer's decision, written with the old and new values to the audit log (the "
+            "earlier setting stays in hospital.json); a budget or cap below what the ledger has spent is "
+            "refused even so"
         ),
     )
     check.add_argument(
@@ -181,7 +182,9 @@ def _add_check_privacy_options(check: argparse.ArgumentParser) -> None:
             "take part in distributed DP (coordinator init --privacy distributed), with this cap on the "
             "hospital's epsilon against the coordinator and all other hospitals colluding: the only "
             "guarantee that holds against a coordinator that lies about how many hospitals share the "
-            "noise; inf = no cap (default: unset, distributed DP refused; docs/distributed-dp.md)"
+            "noise; inf = no cap (default: unset, distributed DP refused; docs/distributed-dp.md). Once "
+            "set, raising it needs --change-budget REASON; lowering it needs none, but not below what "
+            "was spent"
         ),
     )
 
@@ -470,6 +473,11 @@ def run_hospital_ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cap_words(cap: float | None) -> str:
+    """A coalition cap as `check` prints it: a number, inf, or none (distributed DP refused)."""
+    return "none (distributed DP refused)" if cap is None else format(float(cap), "g")
+
+
 def run_hospital_check(args: argparse.Namespace) -> int:
     _require_epsilon_budget(args.epsilon_budget)  # the operator's choice first, as a missing option
     from genofed.client.agent.check import check_site
@@ -507,9 +515,12 @@ def run_hospital_check(args: argparse.Namespace) -> int:
     )
     if bound.get("budget_changed"):
         old = bound["earlier_budgets"][-1]
+        cap_change = ""
+        if old.get("max_coalition_epsilon") != bound["max_coalition_epsilon"]:
+            cap_change = f", coalition cap {_cap_words(old.get('max_coalition_epsilon'))}"
         print(
-            f"  budget CHANGED from epsilon {old['epsilon_budget']:g} at delta {old['delta']:g}; recorded in "
-            f"{args.dir}/audit.jsonl and hospital.json (earlier_budgets)"
+            f"  budget CHANGED from epsilon {old['epsilon_budget']:g} at delta {old['delta']:g}{cap_change}; "
+            f"recorded in {args.dir}/audit.jsonl and hospital.json (earlier_budgets)"
         )
     weak = weak_budget_warning(float(bound["epsilon_budget"]), float(bound["delta"]))
     if weak:

@@ -410,16 +410,26 @@ def _written(entry: dict[str, Any], *, charged: bool = True) -> str:
     )
 
 
+def _cap_text(cap: Any) -> str:
+    """A budget change's coalition cap: a number, inf, or none (distributed DP refused)."""
+    return "none (distributed DP refused)" if cap is None else str(cap)
+
+
 def _override_line(entry: dict[str, Any]) -> str:
     """An operator's ledger override: its reason, the ledger(s) it replaces and what each had spent
     (`replaced`), and where the data's ledger is now, so a budget moved away from the site shows in
     the site's own log."""
     if entry.get("event") == BUDGET_CHANGE_EVENT:
         old, new = entry.get("old") or {}, entry.get("new") or {}
+        caps = ("max_coalition_epsilon" in old or "max_coalition_epsilon" in new) and old.get(
+            "max_coalition_epsilon"
+        ) != new.get("max_coalition_epsilon")
+        old_cap = f", coalition cap {_cap_text(old.get('max_coalition_epsilon'))}" if caps else ""
+        new_cap = f", coalition cap {_cap_text(new.get('max_coalition_epsilon'))}" if caps else ""
         return (
             f"{entry['time']} budget changed ({entry['command']}): epsilon {old.get('epsilon_budget')} "
-            f"at delta {old.get('delta')} (since {old.get('since') or '?'}) -> "
-            f"epsilon {new.get('epsilon_budget')} at delta {new.get('delta')}; "
+            f"at delta {old.get('delta')}{old_cap} (since {old.get('since') or '?'}) -> "
+            f"epsilon {new.get('epsilon_budget')} at delta {new.get('delta')}{new_cap}; "
             f"reason: {entry.get('reason') or '(none: a stricter setting)'}"
         )
     if entry.get("event") == KEY_ROTATED_EVENT:

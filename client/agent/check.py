@@ -9,8 +9,8 @@ evaluations it answers, its cap under distributed DP and its synthetic training 
 - the ledger (DIR/state) bound to the files (genofed.client.agent.ledger_binding): a fresh or
   foreign ledger for data that has one elsewhere, or a lost ledger, is refused unless told
   `--new-ledger REASON`;
-- a change of the recorded budget or delta that weakens it needs the DPO's reason, and every
-  change is audited (`budget_change`);
+- a change of the recorded budget, delta or coalition cap that weakens it needs the DPO's reason,
+  a budget or cap below what was spent is refused, and every change is audited (`budget_change`);
 - a running agent keeps the binding it started with: `check` is refused while one runs
   (genofed.client.agent.site_lock).
 
@@ -84,8 +84,9 @@ def check_site(
 
     The site key must be the one `hospital init` recorded (`require_site_key`); the delta must be
     below 1 / the site's patients (`_require_delta_below_cohort`); a budget or delta under which the
-    ledger has already spent more than the budget is refused, and a change of the recorded budget or
-    delta that weakens it needs `change_budget` (the DPO's reason, audited; `budget_change`)."""
+    ledger has already spent more than the budget is refused, so is a coalition cap below what the
+    ledger has already spent against a coalition, and a change of the recorded budget, delta or
+    coalition cap that weakens it needs `change_budget` (the DPO's reason, audited; `budget_change`)."""
     from genofed.common.data.loading import load_site  # pandas, readers: only for this command
 
     folder = Path(folder)
@@ -102,7 +103,7 @@ def check_site(
         data = load_site(genotypes, phenotypes, panel=panel, label_column=label_column)
         summary = data.summary()
         _require_delta_below_cohort(delta, int(summary["samples"]))
-        change = budget_change(folder, site, epsilon_budget, delta, change_budget)
+        change = budget_change(folder, site, epsilon_budget, delta, change_budget, max_coalition_epsilon)
         files = _hashed_files(genotypes, phenotypes, panel)
         cohort = cohort_sha256(data.cohort.sample_ids)  # the patients, whatever the files' bytes
         ledger = _bind_checked_files(
@@ -251,7 +252,8 @@ def _require_delta_below_cohort(delta: float, patients: int) -> None:
 
 @dataclass(frozen=True)
 class BudgetChange:
-    """A change of the site's recorded budget or delta by `hospital check` (`budget_change`)."""
+    """A change of the site's recorded budget, delta or coalition cap by `hospital check`
+    (`budget_change`). A cap of None: distributed DP refused; inf: no cap."""
 
     old_budget: float
     old_delta: float
@@ -259,17 +261,25 @@ class BudgetChange:
     new_delta: float
     since: str  # when the old setting was recorded
     reason: str  # the DPO's reason (--change-budget); "" for a stricter setting
+    old_cap: float | None = None
+    new_cap: float | None = None
 
 
-def _recorded_budget(folder: Path, site: dict[str, Any]) -> tuple[float, float] | None:
-    """The budget and delta genofed last set (None: never checked): the ledger binding's record
-    (`site_settings_record.record_site_settings`), else hospital.json's; unreadable: refused. The
-    binding's comes first: a budget typed into hospital.json by hand is no recorded budget, and
-    re-checking at that budget must be a change (audited), not a no-op."""
+def _recorded_budget(folder: Path, site: dict[str, Any]) -> tuple[float, float, float | None] | None:
+    """The budget, delta and coalition cap genofed last set (None: never checked): the ledger
+    binding's record (`site_settings_record.record_site_settings`), else hospital.json's;
+    unreadable: refused. The binding's comes first: a budget typed into hospital.json by hand is no
+    recorded budget, and re-checking at that budget must be a change (audited), not a no-op. A
+    binding written before the cap was recorded there leaves the cap to hospital.json."""
+    data = site.get("data") or {}
     bound = bound_budget(folder / STATE_DIR)
     if bound is not None:
-        return float(bound["epsilon_budget"]), float(bound["delta"])
-    data = site.get("data") or {}
+        cap = (
+            bound["max_coalition_epsilon"]
+            if "max_coalition_epsilon" in bound
+            else data.get("max_coalition_epsilon")
+        )
+        return float(bound["epsilon_budget"]), float(bound["delta"]), _recorded_cap(folder, cap)
     if "epsilon_budget" not in data and "delta" not in data:
         return None
     try:
@@ -280,19 +290,61 @@ def _recorded_budget(folder: Path, site: dict[str, Any]) -> tuple[float, float] 
             f"{data.get('delta')!r} is not a number: the file was edited or damaged; restore it from a "
             "backup (a budget is never reset silently)"
         ) from None
-    return budget, delta
+    return budget, delta, _recorded_cap(folder, data.get("max_coalition_epsilon"))
+
+
+def _recorded_cap(folder: Path, raw: Any) -> float | None:
+    """A recorded coalition cap as a number (None: distributed DP refused); not a positive number:
+    refused, as an unreadable budget is."""
+    if raw is None:
+        return None
+    try:
+        cap = float(raw)
+    except (TypeError, ValueError):
+        cap = math.nan
+    if not cap > 0:
+        raise ConfigError(
+            f"{folder / SITE_FILE}: its recorded max_coalition_epsilon {raw!r} is not a positive number: the "
+            "file was edited or damaged; restore it from a backup (a cap is never reset silently)"
+        )
+    return cap
+
+
+def _last_cap(site: dict[str, Any], recorded: float | None) -> float | None:
+    """The coalition cap a new one is compared with: the recorded one, else (distributed DP refused
+    now) the latest earlier one (`earlier_budgets`), so that lowering a cap to "refused" and opting
+    in again is no way round `--change-budget`; None: no cap was ever set (a first opt-in)."""
+    if recorded is not None:
+        return recorded
+    for earlier in reversed((site.get("data") or {}).get("earlier_budgets") or []):
+        if isinstance(earlier, dict) and earlier.get("max_coalition_epsilon") is not None:
+            try:
+                return float(earlier["max_coalition_epsilon"])
+            except (TypeError, ValueError):
+                continue
+    return None
 
 
 def budget_change(
-    folder: Path, site: dict[str, Any], epsilon_budget: float, delta: float, reason: str
+    folder: Path,
+    site: dict[str, Any],
+    epsilon_budget: float,
+    delta: float,
+    reason: str,
+    max_coalition_epsilon: float | None = None,
 ) -> BudgetChange | None:
-    """The change `hospital check` makes to the site's recorded budget or delta; None: none.
+    """The change `hospital check` makes to the site's recorded budget, delta or coalition cap
+    (`max_coalition_epsilon`, None: distributed DP refused, inf: no cap); None: no change.
 
     Why: re-running `check` used to replace the lifetime budget silently, even below what the
-    ledger had spent (an audit: budget 3, 2.99 spent, re-checked at 10 and at 1, no trace). So:
-    a budget and delta under which the ledger's spending already exceeds the budget are refused;
-    a weaker setting (a larger budget or delta) needs `reason` (`--change-budget REASON`, the
-    data-protection officer's decision); every change is audited and the earlier setting kept."""
+    ledger had spent (an audit: budget 3, 2.99 spent, re-checked at 10 and at 1, no trace), and the
+    coalition cap, the guarantee against a malicious coordinator, the same way (5 raised to 20, then
+    to inf, or set to 5 after 10.1 was spent against a coalition). So: a budget and delta under which
+    the ledger's spending already exceeds the budget are refused, and so is a cap under which its
+    spending against a coalition already exceeds the cap; a weaker setting (a larger budget, delta or
+    cap, inf above any number) needs `reason` (`--change-budget REASON`, the data-protection
+    officer's decision); every change is audited and the earlier setting kept. Setting a cap where
+    none was ever set is the site's opt-in to distributed DP, as a first budget is, and needs none."""
     from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 
     path = folder / STATE_DIR / LEDGER_FILE
@@ -305,15 +357,33 @@ def budget_change(
             "below what was spent. Give a budget of at least what was spent (and the delta it was "
             "recorded at)"
         )
+    cap = max_coalition_epsilon
+    coalition = ledger.coalition_epsilon(delta) if ledger.charges else 0.0
+    if cap is not None and coalition > cap:
+        raise ConfigError(
+            f"--max-coalition-epsilon {cap:g}: this site's ledger {path} has already spent epsilon "
+            f"{coalition:.4g} at delta {delta:g} against the coordinator and all other hospitals colluding, "
+            "more than that cap; a cap is never set below what was spent. Give a cap of at least what was "
+            "spent"
+        )
     recorded = _recorded_budget(folder, site)
-    if recorded is None or recorded == (epsilon_budget, delta):
+    if recorded is None or recorded == (epsilon_budget, delta, cap):
         return None
-    old_budget, old_delta = recorded
-    weaker = epsilon_budget > old_budget or delta > old_delta
+    old_budget, old_delta, old_cap = recorded
+    last_cap = _last_cap(site, old_cap)
+    raised_cap = cap is not None and last_cap is not None and cap > last_cap
+    weaker = epsilon_budget > old_budget or delta > old_delta or raised_cap
     if reason and not reason.strip():
         raise ConfigError(
             '--change-budget needs a reason (it goes to the audit log), e.g. --change-budget "DPO decision '
             'of 2024-05-02"'
+        )
+    if raised_cap and not reason.strip():
+        raise ConfigError(
+            f"--max-coalition-epsilon {cap:g} would raise this site's coalition cap (on its epsilon against "
+            f"the coordinator and all other hospitals colluding: {last_cap:g}, in {folder / SITE_FILE}): "
+            "that is the data-protection officer's decision; give --change-budget REASON (written to the "
+            f"audit log with the old and new values), or check again with a cap of at most {last_cap:g}"
         )
     if weaker and not reason.strip():
         raise ConfigError(
@@ -326,18 +396,20 @@ def budget_change(
     require_appendable(folder, "a budget change")
     data = site.get("data") or {}
     since = str(data.get("budget_set_at") or data.get("checked_at", ""))
-    return BudgetChange(old_budget, old_delta, epsilon_budget, delta, since, reason.strip())
+    return BudgetChange(old_budget, old_delta, epsilon_budget, delta, since, reason.strip(), old_cap, cap)
 
 
 def _earlier_budgets(site: dict[str, Any], change: BudgetChange | None) -> list[dict[str, Any]]:
-    """hospital.json's `earlier_budgets`: every setting a change replaced, oldest first, with when it
-    was recorded (`from`), when it was replaced (`until`) and the reason given."""
+    """hospital.json's `earlier_budgets`: every setting a change replaced (budget, delta and coalition
+    cap), oldest first, with when it was recorded (`from`), when it was replaced (`until`) and the
+    reason given."""
     earlier = list((site.get("data") or {}).get("earlier_budgets") or [])
     if change is not None:
         earlier.append(
             {
                 "epsilon_budget": change.old_budget,
                 "delta": change.old_delta,
+                "max_coalition_epsilon": change.old_cap,
                 "from": change.since,
                 "until": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "reason": change.reason,
@@ -347,7 +419,8 @@ def _earlier_budgets(site: dict[str, Any], change: BudgetChange | None) -> list[
 
 
 def _audit_budget_change(folder: Path, change: BudgetChange) -> None:
-    """The change in the site's audit log, with the old and new budget and delta and the reason."""
+    """The change in the site's audit log, with the old and new budget, delta and coalition cap
+    (None: distributed DP refused; "inf": no cap, a string, as JSON has no infinity) and the reason."""
     from genofed.client.agent.audit import BUDGET_CHANGE_EVENT, LEDGER_TYPE, append_entry, entry_time
 
     append_entry(
@@ -359,8 +432,17 @@ def _audit_budget_change(folder: Path, change: BudgetChange) -> None:
             "event": BUDGET_CHANGE_EVENT,
             "reason": change.reason,
             "command": "hospital check",
-            "old": {"epsilon_budget": change.old_budget, "delta": change.old_delta, "since": change.since},
-            "new": {"epsilon_budget": change.new_budget, "delta": change.new_delta},
+            "old": {
+                "epsilon_budget": change.old_budget,
+                "delta": change.old_delta,
+                "max_coalition_epsilon": _audited_cap(change.old_cap),
+                "since": change.since,
+            },
+            "new": {
+                "epsilon_budget": change.new_budget,
+                "delta": change.new_delta,
+                "max_coalition_epsilon": _audited_cap(change.new_cap),
+            },
             "run": None,
             "round": None,
             "records": [],
@@ -368,6 +450,10 @@ def _audit_budget_change(folder: Path, change: BudgetChange) -> None:
             "epsilon": None,
         },
     )
+
+
+def _audited_cap(cap: float | None) -> float | str | None:
+    return "inf" if cap is not None and math.isinf(cap) else cap
 
 
 def _pinned_model(panel: Path, model: str, model_config: str | Path | None) -> PinnedModel:

@@ -350,7 +350,7 @@ def totals_line(report: dict[str, Any]) -> str:
         )
     distributed = budget["distributed_dp"]
     cap = (
-        f"cap {_g(budget['max_coalition_epsilon'])}"
+        f"cap {_g(budget['max_coalition_epsilon'])}{_cap_exceeded(budget, spent)}"
         if distributed == "capped"
         else "distributed DP refused"
         if distributed == "refused"
@@ -363,6 +363,15 @@ def totals_line(report: dict[str, Any]) -> str:
         f"{budget['delta']:g}; against {COALITION}: {spent['coalition_epsilon']:.3g} ({cap}); "
         f"left: {_g(left, '.3g')}{over}"
     )
+
+
+def _cap_exceeded(budget: dict[str, Any], spent: dict[str, Any]) -> str:
+    """ ", EXCEEDED: further releases are refused" when the site has spent more against a coalition
+    than its cap (a cap set below what was spent, as `hospital check` did before refusing it)."""
+    cap = budget["max_coalition_epsilon"]
+    if isinstance(cap, str) or spent["coalition_epsilon"] <= cap:
+        return ""
+    return ", EXCEEDED: further releases are refused"
 
 
 def _g(value: float | str, spec: str = "g") -> str:

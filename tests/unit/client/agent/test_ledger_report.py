@@ -137,6 +137,19 @@ def test_the_totals_name_the_sites_coalition_cap(tmp_path, capsys, cap, words):
     )
 
 
+def test_a_coalition_cap_below_what_was_spent_is_said_to_be_exceeded(tmp_path, capsys):
+    """A cap set below what the site had spent against a coalition (as `hospital check` allowed
+    before it refused it) is never shown as if it held."""
+    site = _site(tmp_path, cap=1.5)
+    coalition = _ledger(site).coalition_epsilon(DELTA)
+    assert coalition > 1.5
+    assert main(["hospital", "ledger", str(site)]) == 0
+    assert (
+        f"colluding: {coalition:.3g} (cap 1.5, EXCEEDED: further releases are refused);"
+        in capsys.readouterr().out.splitlines()[-1]
+    )
+
+
 def test_a_ledger_over_its_budget_says_so(tmp_path, capsys):
     site = _site(tmp_path, budget=2.0)
     assert main(["hospital", "ledger", str(site)]) == 0
