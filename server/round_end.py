@@ -24,6 +24,7 @@ from genofed.server.checkpoint import Checkpoint, save_checkpoint
 from genofed.server.evaluation import TestCohort
 from genofed.server.resume import RunStart, checkpoint_folder, log_snapshot
 from genofed.server.round_log import (
+    NOT_CONNECTED,
     EveryHospitalRefused,
     RoundLog,
     every_hospital_refused,
@@ -167,7 +168,7 @@ def non_finite(weights: dict[str, torch.Tensor]) -> str | None:
 
 def round_record(real: int, metrics: dict[str, Any], log: RoundLog, seconds: float) -> dict[str, Any]:
     """The history entry of round `real`: test metrics, who took part and refused, worst epsilon."""
-    train = log.train.get(real, {})
+    train, refused = log.train.get(real, {}), log.refused.get(real, {})
     epsilons = [m["epsilon"] for m in train.values() if not math.isinf(m["epsilon"])]
     return {
         "round": real,
@@ -176,7 +177,10 @@ def round_record(real: int, metrics: dict[str, Any], log: RoundLog, seconds: flo
         "train_loss": None,  # hospitals do not release a loss on their patients (it is an exact query)
         "seconds": seconds if real else 0.0,
         "participants": sorted(train),
-        "refused": sorted(log.refused.get(real, {})),
+        # every hospital taking part that did not train in the round, for whatever reason ...
+        "refused": sorted(refused),
+        # ... of which those not connected when it started (sent nothing; a deployed run only)
+        "not_connected": sorted(site for site, why in refused.items() if why == NOT_CONNECTED),
         "epsilon_max": max(epsilons) if epsilons else None,
     }
 
@@ -187,6 +191,10 @@ def progress_line(record: dict[str, Any], rounds: int) -> str:
     parts = [f"round {record['round']}/{rounds}", f"test AUC {auc}"]
     if record["epsilon_max"] is not None:
         parts.append(f"epsilon <= {record['epsilon_max']:.2f}")
-    if record["refused"]:
-        parts.append(f"refused: {', '.join(record['refused'])}")
+    away = record.get("not_connected") or []
+    refused = [site for site in record["refused"] if site not in away]
+    if refused:
+        parts.append(f"refused: {', '.join(refused)}")
+    if away:
+        parts.append(f"not connected: {', '.join(away)}")
     return ", ".join(parts)

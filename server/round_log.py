@@ -8,10 +8,12 @@ the results are read from it (`genofed.server.results`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from flwr.app import Message
+from flwr.common.constant import ErrorCode
 
 from genofed.common.errors import GenofedError
 
@@ -19,6 +21,27 @@ from genofed.common.errors import GenofedError
 #: budget, its configuration, its data's validation). Repeated here because the server never
 #: imports `genofed.client`; a unit test holds the two equal.
 SITE_REFUSED = 4001
+
+logger = logging.getLogger(__name__)
+
+#: The reason recorded for a hospital whose agent stopped answering: the SuperLink answers for a node
+#: that stopped sending heartbeats with Flower's own text ("Error: Node Unavailable — The destination
+#: node failed to report a heartbeat within 2 × its expected interval."), which an operator's
+#: walkthrough found on the console, in results.json and in the report, unexplained.
+NO_HEARTBEAT = "its agent stopped or lost its connection (no heartbeat)"
+#: The reason recorded, round by round, for a hospital taking part in the run that was not connected
+#: when the round started, so was sent nothing (`RoundLog.note_not_connected`).
+NOT_CONNECTED = "not connected when the round started (its agent stopped or lost its connection)"
+#: The same for one revoked during the run (`coordinator revoke`): it is not sent rounds any more.
+REVOKED = "not enrolled any more (revoked during the run): not sent the round"
+
+
+def error_reason(code: int, reason: str) -> str:
+    """The reason to record for an error reply: Flower's "node unavailable" in plain words, any other
+    error's own reason (or its code when it gives none)."""
+    if code == ErrorCode.NODE_UNAVAILABLE:
+        return NO_HEARTBEAT
+    return reason or f"error {code}"
 
 
 @dataclass
@@ -58,7 +81,8 @@ class RoundLog:
     own_refusals: dict[str, str] = field(default_factory=dict)
     #: Enrolled hospitals not connected when this launch started (a deployed run): never asked,
     #: so in no round's refusals; the report lists them apart (`report.reading.absent_sites`).
-    #: Not checkpointed: a resumed launch finds them again.
+    #: Not checkpointed: a resumed launch finds them again. A hospital taking part that is not
+    #: connected when a later round starts is in that round's `refused` (`note_not_connected`).
     not_connected: list[str] = field(default_factory=list)
     #: Hospitals connected when this launch started that the coordinator turned away, by name, with
     #: the reason (a declared size other than the enrolled one, no answer to the first query, a
@@ -73,6 +97,25 @@ class RoundLog:
         refused (`integrity.SCREENED_OUT`); nor is a hospital that did not reply in time."""
         if code == SITE_REFUSED:
             self.own_refusals[site] = reason
+
+    def note_not_connected(
+        self, real_round: int, online: Iterable[int], enrolled: Mapping[int, str] | None = None
+    ) -> list[str]:
+        """Record, as left out of training round `real_round`, each hospital taking part in the run
+        whose node is not `online` (the grid's nodes as the round starts): it is sent nothing, so
+        without this its round went unrecorded (an operator's walkthrough: a hospital whose agent
+        stopped in round 2 of 6 was counted as left out of 1 round, not 5). `enrolled`: a deployed
+        run's admitted nodes, to tell a hospital revoked during the run from one not connected.
+        Returns the sites recorded. In a simulation every node is always online: nothing changes."""
+        online = set(online)
+        recorded = []
+        for node in sorted(self.participants() - online):
+            site = self.site_of_node.get(node, f"node-{node}")
+            reason = REVOKED if enrolled is not None and node not in enrolled else NOT_CONNECTED
+            self.refused.setdefault(real_round, {}).setdefault(site, reason)
+            logger.warning("round %d training, %s: %s", real_round, site, reason)
+            recorded.append(site)
+        return sorted(recorded)
 
     def note_sent(self, messages: Iterable[Message]) -> list[Message]:
         """Remember the messages of the exchange about to start; returns them as a list."""

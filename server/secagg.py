@@ -82,8 +82,9 @@ from flwr.serverapp.strategy import FedProx
 from genofed.common.privacy.accountant import sample_rate
 from genofed.common.privacy.distributed_bound import distributed_floor, momentum_travel, reply_bound
 from genofed.common.privacy.secagg_masks import install as install_mask_stream
-from genofed.server.round_log import RoundLog, no_reply
+from genofed.server.round_log import RoundLog, error_reason, no_reply
 from genofed.server.settings import DEFAULT_ROUND_TIMEOUT
+from genofed.server.sites import enrolled_names
 from genofed.server.tracking import Tracked
 
 logger = logging.getLogger(__name__)
@@ -342,7 +343,7 @@ class ObservedGrid:
             node = self.log.node(reply)
             stage = stages.get(node, "")
             if reply.has_error():
-                reason = reply.error.reason or f"error {reply.error.code}"
+                reason = error_reason(reply.error.code, reply.error.reason)
                 self.errors.setdefault(node, reason)
                 site = self.log.site_of_node.get(node, f"node-{node}")
                 self.log.note_training_error(site, reply.error.code, reason)
@@ -527,6 +528,8 @@ class SecAggFitRound:
         log, stats = self.observed.log, self.observed.stats
         real = _current_round(legacy) + self.strategy.round_offset
         self.observed.round, self.observed.errors = real, {}
+        # a hospital taking part that is not connected now is not sampled: on record as left out
+        log.note_not_connected(real, grid.get_node_ids(), enrolled_names(grid))
         taking_part = len(log.participants())
         n_sampled = self.strategy.num_fit_clients(min(legacy.client_manager.num_available(), taking_part))[0]
         self.strategy.refusal = None

@@ -17,7 +17,7 @@ from flwr.app import ConfigRecord, Message, MessageType, MetricRecord, RecordDic
 from flwr.serverapp import Grid
 
 from genofed.common.errors import GenofedError
-from genofed.server.round_log import RoundLog
+from genofed.server.round_log import RoundLog, error_reason
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def _ask(
     for reply in replies:
         node = queried.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
         if reply.has_error():  # e.g. its data failed its checks: the others go on without it
-            unavailable[node] = reply.error.reason
+            unavailable[node] = error_reason(reply.error.code, reply.error.reason)
             if reply.metadata.src_node_id == node:  # its own refusal: asked every round, on record
                 refused_itself.add(node)
             # else the SuperLink answered for it (gone): turned away, like a node that did not answer

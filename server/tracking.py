@@ -35,8 +35,9 @@ from flwr.serverapp.strategy import Strategy
 
 from genofed.common.privacy.release import histogram_metrics, pooled_histogram
 from genofed.server.integrity import SentModel, UpdateScreen, refusal
-from genofed.server.round_log import RoundLog, no_reply
+from genofed.server.round_log import RoundLog, error_reason, no_reply
 from genofed.server.settings import DEFAULT_ROUND_TIMEOUT
+from genofed.server.sites import enrolled_names
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ class Tracked(Strategy):
         real = server_round + self.round_offset
         random.seed(f"{self.seed}:{real}")  # Flower samples nodes with `random`: same seed, same sample
         self._sent = arrays
+        # a hospital taking part that is not connected now is sent nothing: on record as left out
+        self.log.note_not_connected(real, grid.get_node_ids(), enrolled_names(grid))
         messages = self.strategy.configure_train(real, arrays, config, grid)
         return self.log.note_sent(self._described_only(messages))
 
@@ -267,7 +270,7 @@ class Tracked(Strategy):
                     k: [float(x) for x in v] if isinstance(v, list) else float(v) for k, v in metrics.items()
                 }
             elif note_refusals:
-                reason = msg.error.reason or f"error {msg.error.code}"
+                reason = error_reason(msg.error.code, msg.error.reason)
                 self.log.refused.setdefault(real_round, {})[site] = reason
                 self.log.note_training_error(site, msg.error.code, reason)
         return replies

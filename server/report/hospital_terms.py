@@ -27,8 +27,10 @@ def hospital_terms(results: Mapping[str, Any]) -> str:
     of_rounds = f"of the run's {held} training rounds " if held else ""
     terms = [
         f"**Rounds trained:** how many {of_rounds}the hospital trained in; '(N refused)' counts the rounds "
-        "it was asked and declined (its privacy budget would have been exceeded, it was offline, its "
-        "data failed their checks, or it did not answer within the run's round timeout)."
+        "it did not train in although it takes part in the run: it declined (its privacy budget would "
+        "have been exceeded, its data failed their checks), it did not answer within the run's round "
+        "timeout, its update was refused, or its agent stopped or was not connected when the round "
+        "started."
     ]
     if dp_on(results):
         clip = config_value(results, CLIP_KEYS)

@@ -24,7 +24,7 @@ from genofed.server.report.reading import (
 
 
 def _participation(results: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
-    """How many rounds each site trained in and how many it refused (budget exhausted, offline...)."""
+    """How many rounds each site trained in and how many it refused (budget exhausted, not connected...)."""
     trained: dict[str, int] = {}
     refused: dict[str, int] = {}
     for record in rounds(results):

@@ -476,13 +476,14 @@ def _say_who_took_part(results_file: Path, say: Progress) -> None:
             trained[name] = trained.get(name, 0) + 1
     absent = [f"{name}: turned away ({why})" for name, why in (results.get("turned_away") or {}).items()]
     absent += [f"{name}: not connected when the run started" for name in results.get("not_connected") or []]
-    refused: dict[str, list[str]] = {}
-    for reasons in (results.get("refusals") or {}).values():
+    refused: dict[str, dict[str, list[int]]] = {}  # name -> reason -> rounds
+    for round_, reasons in (results.get("refusals") or {}).items():
         for name, why in (reasons or {}).items():
-            refused.setdefault(name, []).append(str(why))
-    # `refusals` holds every round a hospital did not count in: a refusal, no reply, a screened-out update
+            refused.setdefault(name, {}).setdefault(str(why), []).append(_round_number(round_))
+    # `refusals` holds every round a hospital did not count in: a refusal, no reply, a screened-out
+    # update, not connected when the round started
     absent += [
-        f"{name}: left out of {len(whys)} of {len(rounds)} round(s) (the last: {whys[-1]})"
+        f"{name}: left out of {sum(map(len, whys.values()))} of {len(rounds)} round(s) ({_by_reason(whys)})"
         for name, whys in sorted(refused.items())
     ]
     absent += [
@@ -494,6 +495,34 @@ def _say_who_took_part(results_file: Path, say: Progress) -> None:
     say(f"hospitals that trained (rounds): {each or 'none'}")
     if absent:
         say("warning: not every enrolled hospital trained in every round:\n  " + "\n  ".join(absent))
+
+
+def _round_number(key: object) -> int:
+    try:
+        return int(str(key))
+    except ValueError:
+        return 0
+
+
+def _by_reason(whys: dict[str, list[int]]) -> str:
+    """Each reason after the rounds it was given for, in round order, e.g. `round 2: its agent
+    stopped or lost its connection (no heartbeat); rounds 3-6: not connected when the round started
+    (...)`: an operator's walkthrough saw only the last reason of a hospital whose agent stopped, and
+    took it for the whole story."""
+    parts = sorted((sorted(rounds), why) for why, rounds in whys.items())
+    return "; ".join(f"{_rounds_label(rounds)}: {why}" for rounds, why in parts)
+
+
+def _rounds_label(rounds: list[int]) -> str:
+    """`round 2`, `rounds 3-6`, `rounds 1, 3-4`."""
+    spans: list[list[int]] = []
+    for r in rounds:
+        if spans and r == spans[-1][1] + 1:
+            spans[-1][1] = r
+        else:
+            spans.append([r, r])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+    return f"round {text}" if len(rounds) == 1 else f"rounds {text}"
 
 
 def superlink_command(folder: Path, internal_address: str, secret: Path) -> list[str]:
