@@ -288,6 +288,7 @@ def test_a_round_goes_on_without_a_silent_hospital_and_never_takes_its_late_repl
 def test_a_silent_hospital_in_an_evaluation_is_named_in_the_log(caplog):
     """The evaluation exchange waits the same timeout and goes on with the releases it has."""
     log = RoundLog(site_of_node=dict(NAMES), taking_part=set(NAMES), declared_sizes={})
+    log.train = {1: {"rostov": {"num-examples": 80.0}}}  # a model no hospital trained is not evaluated
     strategy = make_strategy(RunSettings(rounds=1, round_timeout=TIMEOUT), log)
     grid = Coordinator(SuperLink(evaluated, never=lambda m: m.metadata.dst_node_id == 3))
     messages = strategy.configure_evaluate(1, ArrayRecord({"w": torch.zeros(3)}), ConfigRecord({}), grid)
