@@ -277,6 +277,8 @@ def _refuse_a_run_no_round_can_train(folder: Path) -> None:
         history = checkpoint_history(folder / RUN_DIR / "checkpoints")
     except GenofedError:  # a damaged checkpoint: the resume names it (and reads the one before)
         return
+    if not history:  # never started: nothing to look at
+        return
     planned = planned_rounds(read_federation_file(folder)["settings"])
     done = max((record["round"] for record in history), default=0)
     if done < planned or any(record.get("participants") for record in history):
