@@ -437,7 +437,10 @@ def test_hospital_check_max_coalition_epsilon_lands_in_the_agents_node_config(
     assert parsed["max-coalition-epsilon"] == 4.0
     assert resolve_site(parsed, {}).max_coalition_epsilon == 4.0
 
-    assert _check(site, cohorts, "--max-coalition-epsilon", "inf") == 0
+    # raising the cap is the data-protection officer's decision, as raising the budget is
+    assert _check(site, cohorts, "--max-coalition-epsilon", "inf") == 2
+    assert "--change-budget REASON" in capsys.readouterr().err
+    assert _check(site, cohorts, "--max-coalition-epsilon", "inf", "--change-budget", "DPO decision") == 0
     assert "no cap" in capsys.readouterr().out
     assert resolve_site(_agent_node_config(site), {}).max_coalition_epsilon == math.inf
 
