@@ -12,12 +12,12 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.cli_refusal import refused
+from helpers.site_check import check_args
 
 from genofed.cli.main import main
 from genofed.client.agent.keys import init_site
-from genofed.common.data.layout import hospital_folders
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
-from tests.helpers.cli_refusal import refused
 
 #: A distributed round: the coordinator faces noise 2.0, a coalition only the site's own share, 1.4
 #: (epsilon about 1.77 against a coalition at 1e-5).
@@ -31,21 +31,7 @@ def cohorts(simulated_cohorts) -> Path:
 
 
 def _check(site: Path, cohorts: Path, *options: str) -> list[str]:
-    data = hospital_folders(cohorts)[0]
-    return [
-        "hospital",
-        "check",
-        str(site),
-        "--genotypes",
-        str(data.genotypes),
-        "--phenotypes",
-        str(data.phenotypes),
-        "--panel",
-        str(cohorts / "panel.tsv"),
-        "--epsilon-budget",
-        "8",
-        *options,
-    ]
+    return check_args(site, cohorts, "--epsilon-budget", "8", *options)
 
 
 def _site(tmp_path, cohorts, monkeypatch, capsys, *options: str) -> tuple[Path, float]:

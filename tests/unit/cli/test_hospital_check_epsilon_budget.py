@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.site_check import check_args
 
 from genofed.cli.main import build_parser, main
 from genofed.client.agent.keys import init_site
-from genofed.common.data.layout import hospital_folders
 from genofed.server.report.privacy import WEAK_EPSILON
 from tests.helpers.cli_refusal import refused
 
@@ -26,18 +26,7 @@ def cohorts(simulated_cohorts) -> Path:
 
 
 def _check_args(site: Path, cohorts: Path) -> list[str]:
-    data = hospital_folders(cohorts)[0]
-    return [
-        "hospital",
-        "check",
-        str(site),
-        "--genotypes",
-        str(data.genotypes),
-        "--phenotypes",
-        str(data.phenotypes),
-        "--panel",
-        str(cohorts / "panel.tsv"),
-    ]
+    return check_args(site, cohorts)
 
 
 def test_check_without_a_budget_is_refused_saying_what_it_is(tmp_path, capsys):

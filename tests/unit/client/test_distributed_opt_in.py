@@ -33,6 +33,7 @@ from flwr.common.secure_aggregation.secaggplus_utils import (
 )
 from flwr.compat.common import recorddict_compat as compat
 from flwr.supercore.primitives.asymmetric import bytes_to_public_key, generate_key_pairs, public_key_to_bytes
+from helpers.site_check import check_args
 
 from genofed.cli.main import main
 from genofed.client.agent.launch import format_node_config, node_config
@@ -391,23 +392,7 @@ def test_a_deployed_site_refuses_a_cap_that_is_not_a_positive_number(cohorts, tm
 
 
 def _check(site: Path, cohorts: Path, *options: str) -> int:
-    data = hospital_folders(cohorts)[0]
-    return main(
-        [
-            "hospital",
-            "check",
-            str(site),
-            "--genotypes",
-            str(data.genotypes),
-            "--phenotypes",
-            str(data.phenotypes),
-            "--panel",
-            str(cohorts / "panel.tsv"),
-            "--epsilon-budget",
-            "8",
-            *options,
-        ]
-    )
+    return main(check_args(site, cohorts, "--epsilon-budget", "8", *options))
 
 
 def _agent_node_config(site: Path) -> dict:
