@@ -88,15 +88,20 @@ def _site_auc(record: Mapping[str, Any], released: Mapping[str, Any]) -> tuple[s
     if min(cases, controls) < MIN_CLASS:
         if exact:
             return f"too few to judge (counts: {cases:.0f} cases, {controls:.0f} controls)", SILENT
+        # a clinician read "-13.9 cases" as an error (an operator's walkthrough): say it is the noise
+        below_zero = ""
+        if min(cases, controls) < 0:
+            below_zero = "; below 0 is the privacy noise, larger than the count"
         if released_both:
             return (
-                f"too few to judge (released noisy counts: {cases:.1f} cases, {controls:.1f} controls)",
+                f"too few to judge (released noisy counts: {cases:.1f} cases, {controls:.1f} controls"
+                f"{below_zero})",
                 SILENT,
             )
         declared = fmt_int(record.get("validation"))
         return (
             f"too few to judge (released noisy count: {cases:.1f} cases; about {controls:.0f} controls, the "
-            f"{declared} declared validation patients less that count)",
+            f"{declared} declared validation patients less that count{below_zero})",
             SILENT,
         )
     if auc is None:

@@ -11,9 +11,11 @@ def test_a_noisily_negative_case_count_is_too_few_to_judge_not_unmeasured() -> N
     # so the released AUC is None (a noisily empty class); the doc promises "too few to judge"
     record = {"validation": 12, "federated_local_auc": None, "federated_local_auc_noise_sd": None}
     released = {"patients": 4.1, "cases": -2.39, "auc": None, "noise_per_count": 2.0}
-    # the released counts as released: controls are the released patients less the released cases
+    # the released counts as released: controls are the released patients less the released cases;
+    # a count below 0 is said to be the noise (a clinician read "-13.9 cases" as an error)
     assert site_auc_cell(record, released) == (
-        "too few to judge (released noisy counts: -2.4 cases, 6.5 controls)"
+        "too few to judge (released noisy counts: -2.4 cases, 6.5 controls; below 0 is the privacy noise, "
+        "larger than the count)"
     )
 
 
