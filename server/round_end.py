@@ -124,17 +124,18 @@ class RoundEnd:
             return
         left = self.settings.rounds - real
         named = refusals_by_reason(refusals).rstrip(".")  # a reason may end its own sentence
+        every = len(refusals) == taking_part
         who = (
             "every hospital refused the run's plan"
-            if len(refusals) == taking_part
+            if every
             else f"{len(refusals)} of the run's {taking_part} hospitals refused its plan, and a SecAgg+ "
             f"round needs at least {needed} hospitals to complete it before their sum can be unmasked"
         )
+        before = "" if every else ", before the hospitals left spend privacy on rounds that cannot be used"
         raise EveryHospitalRefused(
             f"round {real} of {self.settings.rounds}: {who}, for a reason that repeats in every round of "
             "the run (the plan, the settings and the hospitals' data do not change within it), so none of "
-            f"the {left} round{'s' if left != 1 else ''} left could train and the run stops now, before "
-            "the hospitals that would take part spend more privacy on rounds that cannot be used; "
+            f"the {left} round{'s' if left != 1 else ''} left could train and the run stops now{before}; "
             f"{self.settings.out_dir} gets no model, results nor report. The hospitals refused: {named}.",
             "It keeps its checkpoints: fix the named cause (at the hospitals named, or in the run's "
             "settings), then start the run again: with resume=true to continue this out-dir under the "
