@@ -30,7 +30,6 @@ from genofed.server.round_log import (
     every_hospital_refused,
     refusals_by_reason,
 )
-from genofed.server.secagg import secagg_needed
 from genofed.server.settings import RunSettings
 from genofed.server.tracking import Tracked
 
@@ -118,7 +117,13 @@ class RoundEnd:
         if not self.stop_when_every_hospital_refuses or real >= self.settings.rounds:
             return
         taking_part = len(self.log.participants())
-        needed = secagg_needed(taking_part, self.settings.fraction_train) if self.settings.secagg else 1
+        needed = 1  # FedAvg: any one hospital trains a round
+        if self.settings.secagg:
+            # imported here, as federation._train_secagg does: Flower's SecAgg+ workflow costs a
+            # plain run's ServerApp about a second to import
+            from genofed.server.secagg import secagg_needed
+
+            needed = secagg_needed(taking_part, self.settings.fraction_train)
         refusals = every_hospital_refused(self.log, needed=needed)
         if refusals is None:
             return
