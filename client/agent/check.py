@@ -358,7 +358,7 @@ def budget_change(
             "recorded at)"
         )
     cap = max_coalition_epsilon
-    coalition = ledger.coalition_epsilon(delta) if ledger.charges else 0.0
+    coalition = ledger.coalition_epsilon(delta) if cap is not None and ledger.charges else 0.0
     if cap is not None and coalition > cap:
         raise ConfigError(
             f"--max-coalition-epsilon {cap:g}: this site's ledger {path} has already spent epsilon "
