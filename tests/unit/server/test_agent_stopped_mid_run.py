@@ -18,9 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import uuid
-from collections.abc import Callable
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -29,6 +26,7 @@ from flwr.client.mod import secaggplus_mod
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
 from flwr.compat.common import recorddict_compat as compat
+from helpers.instant_superlink import InstantSuperLink, introduction
 
 from genofed.server import federation, secagg
 from genofed.server.app import AdmittedGrid
@@ -53,31 +51,6 @@ FLOWER_TEXT = (
 pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
-class SuperLink:
-    """Lists `online` nodes; answers each pushed message with `answer(message)` at once."""
-
-    run = SimpleNamespace(run_id=1)
-
-    def __init__(self, answer: Callable[[Message], Message]) -> None:
-        self.answer = answer
-        self.online = set(NAMES)
-        self.arrived: dict[str, Message] = {}
-
-    def get_node_ids(self) -> list[int]:
-        return sorted(self.online)
-
-    def push_messages(self, messages) -> list[str]:
-        ids = []
-        for message in messages:
-            message.metadata.__dict__["_message_id"] = uuid.uuid4().hex
-            ids.append(message.metadata.message_id)
-            self.arrived[message.metadata.message_id] = self.answer(message)
-        return ids
-
-    def pull_messages(self, message_ids) -> list[Message]:
-        return [self.arrived.pop(i) for i in list(message_ids) if i in self.arrived]
-
-
 def _server_round(message: Message) -> int:
     return int(next(iter(message.content.config_records.values()))["server-round"])
 
@@ -95,14 +68,12 @@ class Hospitals:
 
     def __init__(self, stops_in: int) -> None:
         self.stops_in = stops_in
-        self.link = SuperLink(self)
+        self.link = InstantSuperLink(self, NAMES)
 
     def __call__(self, message: Message) -> Message:
         node = message.metadata.dst_node_id
         if message.metadata.message_type == MessageType.QUERY:
-            sizes = MetricRecord({"train": 80, "validation": 20, "variants": 480, "synthetic": 0})
-            site = ConfigRecord({"name": NAMES[node]})
-            return Message(RecordDict({"site": site, "sizes": sizes}), reply_to=message)
+            return introduction(message, NAMES[node])
         if node == ELISTA and _server_round(message) >= self.stops_in:
             self.link.online.discard(ELISTA)
             return _gone(message)
@@ -191,7 +162,7 @@ def test_secagg_rounds_record_a_hospital_taking_part_that_is_not_connected():
         declared_sizes={n: {"train": 80, "validation": 20} for n in NAMES},
     )
     settings = RunSettings(rounds=2, round_timeout=5.0, secagg=True, site_evaluations=0)
-    link = SuperLink(SecAggHospitals())
+    link = InstantSuperLink(SecAggHospitals(), NAMES)
     link.online.discard(ELISTA)
     stats = secagg.run_secagg_rounds(
         AdmittedGrid(link, lambda: dict(NAMES)),  # type: ignore[arg-type]

@@ -16,14 +16,13 @@ import io
 import json
 import logging
 import math
-import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
-from flwr.app import ConfigRecord, Context, Error, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import Context, Error, Message, MessageType, RecordDict
 from flwr.common.logger import LOGGER_NAME
+from helpers.instant_superlink import InstantSuperLink, introduction
 
 from genofed.common.errors import GenofedError
 from genofed.common.model.network import ModelConfig
@@ -98,35 +97,10 @@ def test_resume_true_continues_it_and_an_out_dir_without_checkpoints_starts_at_r
 # --- a run in which no hospital trained ------------------------------------------------------------
 
 
-class _SuperLink:
-    """Pushes give each message an id and its reply at once; pulls hand the replies over."""
-
-    run = SimpleNamespace(run_id=1)
-
-    def __init__(self, answer) -> None:
-        self.answer, self.arrived = answer, {}
-
-    def get_node_ids(self) -> list[int]:
-        return list(NAMES)
-
-    def push_messages(self, messages) -> list[str]:
-        ids = []
-        for message in messages:
-            message.metadata.__dict__["_message_id"] = uuid.uuid4().hex
-            ids.append(message.metadata.message_id)
-            self.arrived[message.metadata.message_id] = self.answer(message)
-        return ids
-
-    def pull_messages(self, message_ids) -> list[Message]:
-        return [self.arrived.pop(i) for i in list(message_ids) if i in self.arrived]
-
-
 def _exhausted_hospital(message: Message) -> Message:
     """Introduces itself, then refuses every round: its budget is spent."""
     if message.metadata.message_type == MessageType.QUERY:
-        sizes = MetricRecord({"train": 80, "validation": 20, "variants": 480, "synthetic": 0})
-        site = ConfigRecord({"name": NAMES[message.metadata.dst_node_id]})
-        return Message(RecordDict({"site": site, "sizes": sizes}), reply_to=message)
+        return introduction(message, NAMES[message.metadata.dst_node_id])
     return Message(error=Error(code=1, reason=EXHAUSTED), reply_to=message)
 
 
@@ -143,7 +117,7 @@ def _refused_run(simulated_cohorts, out: Path) -> dict:
 
 
 def _grid() -> AdmittedGrid:
-    return AdmittedGrid(_SuperLink(_exhausted_hospital), lambda: dict(NAMES))  # type: ignore[arg-type]
+    return AdmittedGrid(InstantSuperLink(_exhausted_hospital, NAMES), lambda: dict(NAMES))  # type: ignore[arg-type]
 
 
 def test_a_run_no_hospital_trained_in_fails_naming_the_refusals_and_writes_no_outputs(
