@@ -622,6 +622,8 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
         )
     by_rule = " (the training rule's)" if status.get("rounds_by_rule") else ""
     print(f"rounds: {status['rounds_done']} of {status['rounds_planned']}{by_rule}")
+    if status.get("ended_early"):
+        print(f"  the run ended early: {status['ended_early'].get('reason')}")
     last = status.get("last_round")
     if last:
         auc = "n/a" if last.get("test_auc") is None else f"{last['test_auc']:.3f}"

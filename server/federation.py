@@ -89,6 +89,9 @@ class FederationResult:
     test: TestCohort | None = None
     wall_seconds_before: float = 0.0
     launches: int = 1
+    #: A SecAgg+ run that ended before its last round, since no later round could complete
+    #: (`RoundEnd.ended_early`); None when it trained all its rounds.
+    ended_early: dict[str, Any] | None = None
 
 
 @dataclass
@@ -177,6 +180,7 @@ def run_federation(
         test=test,
         wall_seconds_before=start.elapsed_before,
         launches=start.launches,
+        ended_early=rounds.after_round.ended_early,
     )
 
 

@@ -27,8 +27,9 @@ from genofed.server.round_log import (
     NOT_CONNECTED,
     EveryHospitalRefused,
     RoundLog,
-    every_hospital_refused,
+    RunEndsEarly,
     refusals_by_reason,
+    too_few_left,
 )
 from genofed.server.settings import RunSettings
 from genofed.server.tracking import Tracked
@@ -45,7 +46,8 @@ class RoundEnd:
     checkpoint keeps. `history`, `weights` and `metrics` fill in as rounds end.
     `stop_when_every_hospital_refuses`: after a round (not the last) that leaves every hospital
     refusing the run and none trained, stop the run (`EveryHospitalRefused`) instead of asking
-    every round left; False where a run nobody trained is recorded whole (`genofed simulate`'s
+    every round left, and end a SecAgg+ run early when no later round can complete
+    (`ended_early`); False where a run is recorded whole (`genofed simulate`'s
     `require_training=False`).
     """
 
@@ -63,6 +65,10 @@ class RoundEnd:
     metrics: dict[str, Any] | None = None
     round_started: float = field(default_factory=time.perf_counter)
     stop_when_every_hospital_refuses: bool = True
+    #: Set when a SecAgg+ run whose earlier rounds trained ended before its last round, since no
+    #: later round could complete: {"after_round", "rounds_planned", "reason"} (results.json's
+    #: `ended_early`); None for a run that trained all its rounds.
+    ended_early: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.history = list(self.start.history)
@@ -91,7 +97,7 @@ class RoundEnd:
         self.history.append(record)
         self._save(real)
         self.say(progress_line(record, self.settings.rounds))
-        self._stop_if_every_hospital_refused(real)
+        self._stop_if_no_later_round_can_train(real)
         self.round_started = time.perf_counter()
         return MetricRecord(
             {k: v for k, v in record.items() if isinstance(v, (int, float)) and v is not None}
@@ -104,7 +110,7 @@ class RoundEnd:
             return self.weights, self.test.evaluate(self.model_config, self.weights)
         return self.weights, self.metrics
 
-    def _stop_if_every_hospital_refused(self, real: int) -> None:
+    def _stop_if_no_later_round_can_train(self, real: int) -> None:
         """Stop the run after round `real` when no later round can train: every hospital refused
         it for a reason of its own (its budget, its settings, its data), which repeats every round
         since a run's plan, settings and data never change within it; under SecAgg+, too few are
@@ -113,7 +119,11 @@ class RoundEnd:
         an evaluation, none of which could be unmasked). Without this the run asked round after
         round until its last (hours with many rounds) and only then failed (`genofed.server.app`'s
         `NothingTrained`), as it still does after the last round. The round's checkpoint is
-        written first: it keeps the record of the refusals."""
+        written first: it keeps the record of the refusals.
+
+        A run with a trained round has a model to deliver: a SecAgg+ run then ends early with it
+        (`RunEndsEarly`); a plain run asks on, since a refusing hospital spends nothing and the
+        one left trains alone."""
         if not self.stop_when_every_hospital_refuses or real >= self.settings.rounds:
             return
         taking_part = len(self.log.participants())
@@ -124,8 +134,11 @@ class RoundEnd:
             from genofed.server.secagg import secagg_needed
 
             needed = secagg_needed(taking_part, self.settings.fraction_train)
-        refusals = every_hospital_refused(self.log, needed=needed)
+        refusals = too_few_left(self.log, needed=needed)
         if refusals is None:
+            return
+        trained = any(self.log.train.values())
+        if trained and not self.settings.secagg:
             return
         left = self.settings.rounds - real
         named = refusals_by_reason(refusals).rstrip(".")  # a reason may end its own sentence
@@ -137,11 +150,24 @@ class RoundEnd:
             f"round needs at least {needed} hospitals to complete it before their sum can be unmasked"
         )
         before = "" if every else ", before the hospitals left spend privacy on rounds that cannot be used"
-        raise EveryHospitalRefused(
+        why = (
             f"round {real} of {self.settings.rounds}: {who}, for a reason that repeats in every round of "
             "the run (the plan, the settings and the hospitals' data do not change within it), so none of "
-            f"the {left} round{'s' if left != 1 else ''} left could train and the run stops now{before}; "
-            f"{self.settings.out_dir} gets no model, results nor report. The hospitals refused: {named}.",
+            f"the {left} round{'s' if left != 1 else ''} left could "
+        )
+        if trained:
+            reason = (
+                f"{why}complete and the run ends now with the model of round {real}{before}. The hospitals "
+                f"refused: {named}."
+            )
+            self.ended_early = {"after_round": real, "rounds_planned": self.settings.rounds, "reason": reason}
+            logger.warning("%s", reason)
+            planned = self.settings.rounds
+            self.say(f"the run ends after round {real} of {planned}: no later round can complete")
+            raise RunEndsEarly(real, reason)
+        raise EveryHospitalRefused(
+            f"{why}train and the run stops now{before}; {self.settings.out_dir} gets no model, results nor "
+            f"report. The hospitals refused: {named}.",
             "It keeps its checkpoints: fix the named cause (at the hospitals named, or in the run's "
             "settings), then start the run again: with resume=true to continue this out-dir under the "
             "same settings, or in another out-dir",

@@ -76,8 +76,9 @@ class RoundLog:
     sent: list[Message] = field(default_factory=list)
     #: site -> the reason of its latest own refusal (`SITE_REFUSED`) of a training round in this
     #: launch. The run's plan, settings and data do not change within a run, so such a refusal
-    #: repeats every round (`every_hospital_refused`). Not checkpointed (`resume.LOGGED`): a
-    #: resumed launch asks the hospitals again.
+    #: repeats every round (`too_few_left`); a site that trains after it is taken off
+    #: (`note_trained`). Not checkpointed (`resume.LOGGED`): a resumed launch asks the hospitals
+    #: again.
     own_refusals: dict[str, str] = field(default_factory=dict)
     #: Enrolled hospitals not connected when this launch started (a deployed run): never asked,
     #: so in no round's refusals; the report lists them apart (`report.reading.absent_sites`).
@@ -97,6 +98,11 @@ class RoundLog:
         refused (`integrity.SCREENED_OUT`); nor is a hospital that did not reply in time."""
         if code == SITE_REFUSED:
             self.own_refusals[site] = reason
+
+    def note_trained(self, site: str) -> None:
+        """`site` sent a training update: whatever it refused before did not last, so it no longer
+        counts as refusing every round (`too_few_left`)."""
+        self.own_refusals.pop(site, None)
 
     def note_not_connected(
         self, real_round: int, online: Iterable[int], enrolled: Mapping[int, str] | None = None
@@ -169,20 +175,28 @@ class EveryHospitalRefused(NothingTrained):
     each later round would be refused again, so the run stops instead of asking until its last."""
 
 
-def every_hospital_refused(log: RoundLog, *, needed: int = 1) -> dict[str, str] | None:
+def too_few_left(log: RoundLog, *, needed: int) -> dict[str, str] | None:
     """Each refusing hospital's own refusal, by site name, when fewer than `needed` hospitals
-    taking part in the run are left that have not refused a training round of this launch
-    (`RoundLog.own_refusals`, gathered over rounds: with fraction-train < 1 each round asks only
-    some) and none has trained in any round of the run (a resumed run's restored rounds count).
-    None otherwise: then a later round may still train. `needed`: 1 for FedAvg (any one hospital
-    trains a round); a SecAgg+ round needs at least its reconstruction threshold of hospitals."""
-    if any(log.train.values()):
-        return None
+    taking part in the run are left that have not refused a training round of this launch for a
+    reason of their own, and have not trained since (`RoundLog.own_refusals`, gathered over rounds:
+    with fraction-train < 1 each round asks only some); None otherwise."""
     sites = {log.site_of_node.get(node, f"node-{node}") for node in log.participants()}
     refused = sites & log.own_refusals.keys()
     if not sites or len(sites - refused) >= needed:
         return None
     return {site: log.own_refusals[site] for site in sorted(refused)}
+
+
+class RunEndsEarly(Exception):
+    """A SecAgg+ run whose earlier rounds trained, stopped after round `after_round` because no
+    later round can complete (`reason`): the hospitals still answering would each pay for rounds
+    whose sum can never be unmasked. Not an error: the run's training stops there
+    (`genofed.server.secagg.run_secagg_rounds` catches it) and the run delivers the model of its
+    last round, recording why (`RoundEnd.ended_early`)."""
+
+    def __init__(self, after_round: int, reason: str) -> None:
+        super().__init__(reason)
+        self.after_round, self.reason = after_round, reason
 
 
 def refusals_by_reason(reasons: Mapping[str, str]) -> str:

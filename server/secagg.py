@@ -82,7 +82,7 @@ from flwr.serverapp.strategy import FedProx
 from genofed.common.privacy.accountant import sample_rate
 from genofed.common.privacy.distributed_bound import distributed_floor, momentum_travel, reply_bound
 from genofed.common.privacy.secagg_masks import install as install_mask_stream
-from genofed.server.round_log import RoundLog, error_reason, no_reply
+from genofed.server.round_log import RoundLog, RunEndsEarly, error_reason, no_reply
 from genofed.server.settings import DEFAULT_ROUND_TIMEOUT
 from genofed.server.sites import enrolled_names
 from genofed.server.tracking import Tracked
@@ -434,6 +434,7 @@ class SecAggFedAvg(LegacyFedAvg):
             self.log.train.setdefault(real, {})[site] = {
                 k: float(cast(float, v)) for k, v in fitres.metrics.items()
             }
+            self.log.note_trained(site)
         if self.refusal:  # the unmasked total weight is not the hospitals' (DropoutSafeSecAggPlus)
             return None, {}
         with np.errstate(over="ignore", invalid="ignore"):
@@ -501,7 +502,10 @@ def run_secagg_rounds(
         strategy=strategy,
     )
     workflow = DefaultWorkflow(fit_workflow=fit_round, evaluate_workflow=evaluate_round)
-    workflow(fit_round.observed, context)  # type: ignore[arg-type]
+    try:
+        workflow(fit_round.observed, context)  # type: ignore[arg-type]
+    except RunEndsEarly:  # no later round can complete; the round end recorded why
+        pass
     return stats
 
 

@@ -269,6 +269,8 @@ class Tracked(Strategy):
                 sink.setdefault(real_round, {})[site] = {
                     k: [float(x) for x in v] if isinstance(v, list) else float(v) for k, v in metrics.items()
                 }
+                if note_refusals:
+                    self.log.note_trained(site)
             elif note_refusals:
                 reason = error_reason(msg.error.code, msg.error.reason)
                 self.log.refused.setdefault(real_round, {})[site] = reason

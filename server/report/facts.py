@@ -36,8 +36,15 @@ def _model_text(results: Mapping[str, Any]) -> str:
 
 
 def _completed_rounds(results: Mapping[str, Any]) -> str:
-    """Training rounds run (round 0 is the initial model, not a round), else the configured count."""
+    """Training rounds run (round 0 is the initial model, not a round), else the configured count;
+    for a run that ended before its last round, of how many planned and why."""
     trained = [r for r in rounds(results) if (number(r.get("round")) or 0) > 0]
+    ended = mapping(results.get("ended_early"))
+    if trained and ended:
+        return (
+            f"{len(trained)} of the {ended.get('rounds_planned')} planned; the run ended early: "
+            + md_text(ended.get("reason"))
+        )
     if trained:
         return str(len(trained))
     configured = config_value(results, ("rounds", "num_rounds", "num-rounds"))

@@ -495,6 +495,9 @@ def _say_who_took_part(results_file: Path, say: Progress) -> None:
     ]
     each = ", ".join(f"{name} {count} of {len(rounds)}" for name, count in sorted(trained.items()))
     say(f"hospitals that trained (rounds): {each or 'none'}")
+    ended = results.get("ended_early")
+    if isinstance(ended, dict) and ended.get("reason"):
+        say(f"the run ended early: {ended['reason']}")
     if absent:
         say("warning: not every enrolled hospital trained in every round:\n  " + "\n  ".join(absent))
 

@@ -66,6 +66,8 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     status["rounds_done"] = max((r["round"] for r in history), default=0)
     status["last_round"] = history[-1] if history else None
     status["results"] = str(folder / RUN_DIR / RESULTS_FILE) if results else None
+    # a SecAgg+ run that stopped before its last round since no later round could complete
+    status["ended_early"] = results.get("ended_early") if results else None
     # what each hospital spent on the whole run, its evaluations included: a round's epsilon_max is
     # the one its training reported, before that round's DP evaluation spent more
     status["epsilon_spent"] = _spent(results) if results else None

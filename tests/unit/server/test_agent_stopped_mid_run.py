@@ -15,18 +15,15 @@ sending heartbeats with Flower's own error reply.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 
 import pytest
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MessageType, MetricRecord, RecordDict
-from flwr.client.mod import secaggplus_mod
-from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.app import ArrayRecord, ConfigRecord, Error, Message, MessageType, MetricRecord, RecordDict
 from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
-from flwr.compat.common import recorddict_compat as compat
 from helpers.instant_superlink import InstantSuperLink, introduction
+from helpers.secagg_hospitals import SecAggHospitals
 
 from genofed.server import federation, secagg
 from genofed.server.app import AdmittedGrid
@@ -133,26 +130,6 @@ def test_a_hospital_whose_agent_stops_in_round_2_of_6_is_left_out_of_5_rounds_ev
     ]
 
 
-class SecAggHospitals:
-    """Hospitals running Flower's own `secaggplus_mod` (their SecAgg+ state between stages in
-    their contexts), each training by adding its node id x 1e-3 to every weight."""
-
-    def __init__(self) -> None:
-        self.contexts = {n: Context(1, n, {}, RecordDict(), {}) for n in NAMES}
-
-    def __call__(self, message: Message) -> Message:
-        node = message.metadata.dst_node_id
-        return secaggplus_mod(copy.deepcopy(message), self.contexts[node], self._fit)
-
-    @staticmethod
-    def _fit(message: Message, _context: Context) -> Message:
-        fitins = compat.recorddict_to_fitins(message.content, keep_input=True)
-        node = message.metadata.dst_node_id
-        arrays = [a + node * 1e-3 for a in parameters_to_ndarrays(fitins.parameters)]
-        fitres = FitRes(Status(Code.OK, "ok"), ndarrays_to_parameters(arrays), 80, {"epsilon": 1.0})
-        return Message(compat.fitres_to_recorddict(fitres, keep_input=True), reply_to=message)
-
-
 def test_secagg_rounds_record_a_hospital_taking_part_that_is_not_connected():
     """elista introduced itself, then its agent stopped: each SecAgg+ round samples the two online
     hospitals, sums their updates, and records elista as not connected."""
@@ -162,7 +139,7 @@ def test_secagg_rounds_record_a_hospital_taking_part_that_is_not_connected():
         declared_sizes={n: {"train": 80, "validation": 20} for n in NAMES},
     )
     settings = RunSettings(rounds=2, round_timeout=5.0, secagg=True, site_evaluations=0)
-    link = InstantSuperLink(SecAggHospitals(), NAMES)
+    link = InstantSuperLink(SecAggHospitals(NAMES), NAMES)
     link.online.discard(ELISTA)
     stats = secagg.run_secagg_rounds(
         AdmittedGrid(link, lambda: dict(NAMES)),  # type: ignore[arg-type]

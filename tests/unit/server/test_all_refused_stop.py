@@ -33,7 +33,7 @@ from genofed.server.round_log import (
     EveryHospitalRefused,
     NothingTrained,
     RoundLog,
-    every_hospital_refused,
+    too_few_left,
 )
 from genofed.server.settings import RunSettings
 from genofed.server.strategies import make_strategy
@@ -209,10 +209,10 @@ def test_only_a_sites_own_refusal_is_kept_as_one(code):
     log = log_of()
     for site in NAMES.values():
         log.note_training_error(site, code, "something else")
-    assert log.own_refusals == {} and every_hospital_refused(log) is None
+    assert log.own_refusals == {} and too_few_left(log, needed=1) is None
     for site in NAMES.values():
         log.note_training_error(site, REFUSED, BUDGET)
-    assert every_hospital_refused(log) == {site: BUDGET for site in NAMES.values()}
+    assert too_few_left(log, needed=1) == {site: BUDGET for site in NAMES.values()}
 
 
 def test_a_refusal_of_one_rounds_draws_has_its_own_code_at_the_site():

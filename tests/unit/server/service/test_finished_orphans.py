@@ -335,3 +335,15 @@ def test_status_of_a_failed_start_says_why(fed, capsys):
     (fed / STATUS_FILE).write_text(json.dumps({"state": "failed", "pid": dead_pid(), "error": error}))
     lines = _status_lines(fed, capsys)
     assert lines[0] == "coordinator: failed" and lines[1] == f"  why: {error}"
+
+
+def test_status_says_why_a_run_ended_before_its_last_round(fed, capsys):
+    """A SecAgg+ run that ended early (no later round could complete) is not "2 of 3" unexplained."""
+    _finished_unsupervised(fed, alive=False)
+    rounds = [{"round": 1, "test_auc": 0.61, "epsilon_max": 2.0, "participants": ["rostov", "eysk"]}]
+    why = "round 2 of 3: 1 of the run's 2 hospitals refused its plan, and a SecAgg+ round needs at least 2"
+    ended = {"after_round": 2, "rounds_planned": 3, "reason": why}
+    (fed / "run" / "results.json").write_text(json.dumps({"rounds": rounds, "ended_early": ended}))
+    assert f"  the run ended early: {why}" in _status_lines(fed, capsys)
+    (fed / "run" / "results.json").write_text(json.dumps({"rounds": rounds}))
+    assert not any("ended early" in line for line in _status_lines(fed, capsys))
