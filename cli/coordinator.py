@@ -627,11 +627,13 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
     last = status.get("last_round")
     if last:
         auc = "n/a" if last.get("test_auc") is None else f"{last['test_auc']:.3f}"
-        # a round's figure is its training's; its DP evaluation spends more (no figure: no DP)
+        # a round's figure is its training's; the hospitals' DP evaluations, if the run makes any,
+        # spend more (no figure: no DP)
+        more = " (its evaluation spends more)" if status.get("site_evaluations") else ""
         eps = (
             "epsilon n/a"
             if last.get("epsilon_max") is None
-            else f"epsilon after its training <= {last['epsilon_max']:.2f} (its evaluation spends more)"
+            else f"epsilon after its training <= {last['epsilon_max']:.2f}{more}"
         )
         print(
             f"  round {last['round']}: test AUC {auc}, {eps}, participants "

@@ -71,6 +71,9 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     # what each hospital spent on the whole run, its evaluations included: a round's epsilon_max is
     # the one its training reported, before that round's DP evaluation spent more
     status["epsilon_spent"] = _spent(results) if results else None
+    # the evaluations each hospital makes per run (`site-evaluations`): with none, a round's
+    # training figure is all a hospital spends on it, and `status` says nothing of evaluations
+    status["site_evaluations"] = planned_evaluations(settings, results)
     # evaluations the run planned and did not record: the figures above are then a floor
     status["unrecorded_evaluations"] = unrecorded_evaluations(results) if results else 0
     # enrolled with --no-declared-size (or before enroll asked for the size): their sizes are their word
@@ -130,6 +133,19 @@ def unrecorded_evaluations(results: Mapping[str, Any]) -> int:
     if planned <= 0:
         return 0
     return planned
+
+
+def planned_evaluations(settings: Mapping[str, Any], results: Mapping[str, Any] | None) -> int:
+    """How many evaluations of the model each hospital makes in the run, a DP release each: the
+    count the run recorded in results.json's config, else the federation's `site-evaluations`.
+    Why: `status` said "(its evaluation spends more)" after a round's epsilon in a run with
+    `site-evaluations 0`, where the hospitals evaluate nothing and spend nothing more (an
+    operator's walkthrough)."""
+    config = results.get("config") if results and isinstance(results.get("config"), Mapping) else {}
+    for planned in (config.get("site-evaluations"), settings.get("site-evaluations")):
+        if isinstance(planned, int) and not isinstance(planned, bool):
+            return max(planned, 0)
+    return 0
 
 
 def _spent(results: dict[str, Any]) -> dict[str, float]:

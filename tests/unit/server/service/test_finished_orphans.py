@@ -328,6 +328,28 @@ def test_status_shows_the_epsilon_spent_with_the_evaluations_not_only_the_last_t
     assert "round 1: test AUC 0.610, epsilon n/a, participants" in text and "spends more" not in text
 
 
+def test_status_says_nothing_of_evaluations_in_a_run_that_makes_none(fed, capsys):
+    """`status` said "(its evaluation spends more)" after a round's epsilon in a run with
+    `site-evaluations 0` (an operator's walkthrough): the hospitals evaluated nothing and spent
+    nothing more. The count is the run's (results.json's config), else the federation's."""
+    _finished_unsupervised(fed, alive=False)
+    rounds = [{"round": 1, "test_auc": 0.61, "epsilon_max": 7.56, "participants": ["rostov"]}]
+    record = {"rounds": rounds, "sites": {"rostov": {"epsilon": 7.56}}, "config": {"site-evaluations": 0}}
+    (fed / "run" / "results.json").write_text(json.dumps(record))
+    text = "\n".join(_status_lines(fed, capsys))
+    assert "round 1: test AUC 0.610, epsilon after its training <= 7.56, participants rostov" in text
+    assert "spends more" not in text
+    # no config recorded (an older results.json): the federation's settings say it
+    del record["config"]
+    (fed / "run" / "results.json").write_text(json.dumps(record))
+    assert "(its evaluation spends more)" in "\n".join(_status_lines(fed, capsys))  # init's default, 1
+    federation = json.loads((fed / "federation.json").read_text())
+    federation["settings"]["site-evaluations"] = 0
+    (fed / "federation.json").write_text(json.dumps(federation))
+    assert "spends more" not in "\n".join(_status_lines(fed, capsys))
+    assert coordinator_status(fed)["site_evaluations"] == 0
+
+
 def test_status_of_a_failed_start_says_why(fed, capsys):
     """`coordinator status` printed only 'coordinator: failed'; the reason was in coordinator.json
     (an operator's walkthrough)."""
