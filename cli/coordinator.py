@@ -1,5 +1,5 @@
 """Coordinator-side commands: `genofed coordinator
-init/enroll/set-size/revoke/renew-cert/start/status/hospitals/panel`, and `genofed inspect-model`
+init/enroll/set-size/revoke/unenroll/renew-cert/start/status/hospitals/panel`, and `genofed inspect-model`
 (cli/inspect_model.py) beside them in `--help`. `genofed pretrain` is cli/pretrain.py."""
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def register_coordinator(subparsers: argparse._SubParsersAction) -> None:
     _add_enroll(commands)
     _add_set_size(commands)
     _add_revoke(commands)
+    _add_unenroll(commands)
     _add_renew_cert(commands)
     _add_start(commands)
     _add_status(commands)
@@ -272,12 +273,42 @@ def _add_set_size(commands: argparse._SubParsersAction) -> None:
 def _add_revoke(commands: argparse._SubParsersAction) -> None:
     revoke = commands.add_parser(
         "revoke",
-        help="withdraw a hospital's access (kept in the audit trail)",
-        description="Remove a hospital from DIR/hospitals.json; the revocation is recorded with its time.",
+        help="withdraw a hospital's access and burn its key (kept in the audit trail)",
+        description=(
+            "Remove a hospital from DIR/hospitals.json; the revocation is recorded with its time. Its key "
+            "is never enrolled again, under any name: to take the hospital back, it makes a new key "
+            "(`genofed hospital rotate-key SITE`). To undo an enrolment the coordinator never registered "
+            "(a mistyped name, the wrong key file), use `coordinator unenroll`, which keeps the key "
+            "enrollable."
+        ),
     )
     revoke.add_argument("dir", metavar="DIR", help="the federation folder")
-    revoke.add_argument("--name", required=True, help="the hospital to revoke")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--name", help="the hospital to revoke")
+    which.add_argument(
+        "--fingerprint",
+        metavar="SHA256:...",
+        help="the key to revoke, whatever name it is enrolled under (`hospital rotate-key` prints the old "
+        "key's)",
+    )
     revoke.set_defaults(handler=run_coordinator_revoke)
+
+
+def _add_unenroll(commands: argparse._SubParsersAction) -> None:
+    unenroll = commands.add_parser(
+        "unenroll",
+        help="undo an enrolment never registered (a typo): the key stays enrollable",
+        description=(
+            "Withdraw an enrolment that no `coordinator start` registered with the SuperLink, e.g. a "
+            "mistyped name or the wrong key file: the entry moves to the `unenrolled` list of "
+            "DIR/hospitals.json with its time, and its key can be enrolled again (under the right name). "
+            "Refused once the coordinator registered the key (it may have connected and taken part): "
+            "then `coordinator revoke` it."
+        ),
+    )
+    unenroll.add_argument("dir", metavar="DIR", help="the federation folder")
+    unenroll.add_argument("--name", required=True, help="the enrolment to withdraw, e.g. rostv")
+    unenroll.set_defaults(handler=run_coordinator_unenroll)
 
 
 def _add_renew_cert(commands: argparse._SubParsersAction) -> None:
@@ -774,10 +805,30 @@ def run_coordinator_set_size(args: argparse.Namespace) -> int:
 
 
 def run_coordinator_revoke(args: argparse.Namespace) -> int:
-    from genofed.server.service.enrollment import revoke
+    from genofed.server.service.enrollment import revoke, revoke_key
 
-    entry = revoke(args.dir, args.name)
+    entry = revoke(args.dir, args.name) if args.name is not None else revoke_key(args.dir, args.fingerprint)
     print(f"revoked hospital {entry['name']!r} (key {entry['fingerprint']}) at {entry['revoked_at']}")
+    # what it did to the key: an operator revoked a mistyped enrolment and found the key burned
+    print(
+        "  this key is never enrolled again, under any name: to take the hospital back, it makes a new "
+        "key (`genofed hospital rotate-key SITE`, keeping its ledger) and you enrol that"
+    )
+    return 0
+
+
+def run_coordinator_unenroll(args: argparse.Namespace) -> int:
+    from genofed.server.service.enrollment import unenroll
+
+    entry = unenroll(args.dir, args.name)
+    print(
+        f"unenrolled {entry['name']!r} (key {entry['fingerprint']}, enrolled {entry['enrolled_at']}) at "
+        f"{entry['unenrolled_at']}; no coordinator registered it, so its key is not revoked"
+    )
+    print(
+        f"  enrol it under the right name: `genofed coordinator enroll {shlex.quote(str(args.dir))} --name "
+        "HOSPITAL --public-key FILE --declared-size N`"
+    )
     return 0
 
 
@@ -810,4 +861,9 @@ def run_coordinator_hospitals(args: argparse.Namespace) -> int:
         print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}, {size}")
     for e in registry["revoked"]:
         print(f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}, REVOKED {e['revoked_at']}")
+    for e in registry.get("unenrolled", []):  # `coordinator unenroll`: withdrawn, the key not burned
+        print(
+            f"{e['name']:<20} {e['fingerprint']}  enrolled {e['enrolled_at']}, unenrolled "
+            f"{e['unenrolled_at']} (never registered; the key is not revoked)"
+        )
     return 0

@@ -83,9 +83,10 @@ def _add_rotate_key(commands: argparse._SubParsersAction) -> None:
             "ledger, budget, data binding and audit log (a new site folder would start the data's ledger "
             "anew). The old public key is kept as supernode.pub.retired-TIME, the old private key is "
             "overwritten, hospital.json records the old fingerprint under `rotated`, and the audit log says "
-            "so. Then the coordinator revokes the old key (`genofed coordinator revoke FED --name NAME`) and "
-            "enrols the new supernode.pub (`genofed coordinator enroll FED --name NAME --public-key "
-            "supernode.pub --declared-size N`). Refused while the site's agent runs."
+            "so. Then the coordinator revokes the old key by its fingerprint, whatever name it is enrolled "
+            "under (`genofed coordinator revoke FED --fingerprint OLD`; nothing to do if it was revoked "
+            "already) and enrols the new supernode.pub (`genofed coordinator enroll FED --name NAME "
+            "--public-key supernode.pub --declared-size N`). Refused while the site's agent runs."
         ),
     )
     rotate.add_argument("dir", metavar="DIR", help="the site folder (made by `genofed hospital init`)")
@@ -705,11 +706,7 @@ def run_hospital_rotate_key(args: argparse.Namespace) -> int:
     )
     if info["retired"]:
         print(f"  the old public key is kept as {info['retired']}", file=sys.stderr)
-    print(
-        f"  the coordinator revokes the old key ({info['old'] or 'fingerprint not recorded'}): "
-        f"`genofed coordinator revoke FED --name {name}`",
-        file=sys.stderr,
-    )
+    print(f"  {_revoke_old_key(info['old'], name)}", file=sys.stderr)
     print(
         f"  and enrols the new one: send {args.dir}/supernode.pub and confirm its fingerprint by phone "
         f"(`genofed coordinator enroll FED --name {name} --public-key supernode.pub --declared-size N`):",
@@ -718,6 +715,22 @@ def run_hospital_rotate_key(args: argparse.Namespace) -> int:
     print(f"  {info['fingerprint']}", file=sys.stderr)
     print(info["public_key_line"])
     return 0
+
+
+def _revoke_old_key(old: str, name: str) -> str:
+    """rotate-key's advice for the old key, named by its fingerprint: the site knows its own name,
+    not the one the coordinator enrolled the key under (an operator's walkthrough: the key was
+    enrolled, then revoked, as `rostv`, and the advice `revoke --name rostov` named no enrolment).
+    A site folder that recorded no fingerprint gets the name, all it has."""
+    if not old:
+        return (
+            "the coordinator revokes the old key (fingerprint not recorded): "
+            f"`genofed coordinator revoke FED --name {name}`"
+        )
+    return (
+        f"the coordinator revokes the old key ({old}) unless it is revoked already, whatever name it is "
+        f"enrolled under: `genofed coordinator revoke FED --fingerprint {old}`"
+    )
 
 
 def _add_variants(commands: argparse._SubParsersAction) -> None:

@@ -10,7 +10,10 @@ the enrolment time; revocations are not deleted but moved to a `revoked` list wi
 the history is auditable. A hospital's enrolled size changes only by `coordinator set-size` (its
 cohort grew, or it was enrolled before the size was asked for), which keeps each earlier size
 with the time it ended. A key is refused if it is malformed, not EC, already enrolled, or was
-revoked before (a revoked key stays revoked: a hospital whose key leaked makes a new one). Every
+revoked before (a revoked key stays revoked: a hospital whose key leaked makes a new one). An
+enrolment the coordinator never registered with its SuperLink (a mistyped name, the wrong key
+file) is withdrawn by `unenroll` instead, which moves it to an `unenrolled` list and leaves its
+key enrollable: revoking it burned the hospital's key, which then had to be rotated. Every
 change is written atomically, so a crash never leaves a half-written list that could admit or
 drop a hospital by accident. Every change also holds an exclusive lock on `hospitals.json.lock`
 beside the list from its read to its write (`locked_registry`): two `coordinator enroll` run at
@@ -31,7 +34,7 @@ from typing import Any
 from genofed.common.deployment.keys import fingerprint, load_public_key, public_key_openssh
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.util.atomic import exclusive_lock, write_text_atomic
-from genofed.server.service.folder_files import HOSPITALS_FILE, require_complete
+from genofed.server.service.folder_files import HOSPITALS_FILE, NODES_FILE, STATUS_FILE, require_complete
 
 FORMAT = "genofed-hospitals/1"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -87,10 +90,12 @@ def locked_registry(folder: str | Path) -> Iterator[dict[str, Any]]:
 #: revoked one's (a revoked entry is the enrolled entry with `revoked_at` added; its key is not read).
 ENROLLED_FIELDS = {"name": str, "public_key": str, "fingerprint": str, "enrolled_at": str}
 REVOKED_FIELDS = {"name": str, "fingerprint": str, "enrolled_at": str, "revoked_at": str}
+#: An unenrolled entry (`unenroll`; the list is absent from files that never had one).
+UNENROLLED_FIELDS = {"name": str, "fingerprint": str, "enrolled_at": str, "unenrolled_at": str}
 
 _REGISTRY_FIX = (
     "undo the hand edit (or restore hospitals.json from a backup); the coordinator writes every entry "
-    "itself (`genofed coordinator enroll`, `revoke`, `set-size`)"
+    "itself (`genofed coordinator enroll`, `revoke`, `unenroll`, `set-size`)"
 )
 
 
@@ -109,8 +114,18 @@ def check_registry(path: Path, registry: dict[str, Any]) -> None:
                 f"{key!r} must be a list of entries, found {_kind(registry.get(key))}",
                 hint=_REGISTRY_FIX,
             )
-    for key, fields in (("hospitals", ENROLLED_FIELDS), ("revoked", REVOKED_FIELDS)):
-        for number, entry in enumerate(registry[key], 1):
+    if not isinstance(registry.get("unenrolled", []), list):
+        raise DataError(
+            path,
+            f"'unenrolled' must be a list of entries, found {_kind(registry['unenrolled'])}",
+            hint=_REGISTRY_FIX,
+        )
+    for key, fields in (
+        ("hospitals", ENROLLED_FIELDS),
+        ("revoked", REVOKED_FIELDS),
+        ("unenrolled", UNENROLLED_FIELDS),
+    ):
+        for number, entry in enumerate(registry.get(key, []), 1):
             where = f"{key!r} entry {number}"
             if not isinstance(entry, dict):
                 raise DataError(
@@ -239,7 +254,8 @@ def _enroll(
         if entry["fingerprint"] == fp:
             raise EnrollmentError(
                 f"{public_key_file}: this key ({fp}) was revoked for {entry['name']!r} on "
-                f"{entry['revoked_at']}; a revoked key is never re-enrolled: the hospital must make a new key"
+                f"{entry['revoked_at']}; a revoked key is never re-enrolled: the hospital makes a new key "
+                "(`genofed hospital rotate-key SITE`, which keeps its ledger) and you enrol that"
             )
     entry = {
         "name": name,
@@ -282,18 +298,113 @@ def key_comment_warning(folder: str | Path, name: str, public_key_file: str | Pa
         return None
     return (
         f"{public_key_file}: the key's comment {comment!r} names hospital {others[0]!r}, not {name!r}: "
-        f"check with {name} that this is its key (compare the fingerprint over the phone), or revoke it"
+        f"check with {name} that this is its key (compare the fingerprint over the phone); a mistyped "
+        f"name or a wrong file is undone with `genofed coordinator unenroll {folder} --name {name}`, "
+        "which leaves the key enrollable (revoking would burn it)"
     )
 
 
 def revoke(folder: str | Path, name: str) -> dict[str, Any]:
     """Remove a hospital from the enrolled list; keeps the revocation (with time) in the audit trail."""
     with locked_registry(folder) as registry:
-        entry = dict(_enrolled(registry, name), revoked_at=_now())
+        return _revoke(folder, registry, name)
+
+
+def revoke_key(folder: str | Path, fingerprint: str) -> dict[str, Any]:
+    """Revoke the hospital enrolled with the key `fingerprint`, whatever its name (`coordinator
+    revoke --fingerprint`). Why: a hospital that rotates its key knows its old key's fingerprint,
+    not the name the coordinator enrolled it under (a walkthrough's `rostv` for rostov: `revoke
+    --name rostov`, as rotate-key advised, named no enrolment)."""
+    with locked_registry(folder) as registry:
+        return _revoke(folder, registry, _enrolled_name(registry, fingerprint))
+
+
+def _revoke(folder: str | Path, registry: dict[str, Any], name: str) -> dict[str, Any]:
+    """`revoke`'s change and write, with the registry's lock held."""
+    entry = dict(_enrolled(registry, name), revoked_at=_now())
+    registry["hospitals"] = [e for e in registry["hospitals"] if e["name"] != name]
+    registry["revoked"].append(entry)
+    write_registry(folder, registry)
+    return entry
+
+
+def _enrolled_name(registry: dict[str, Any], fingerprint: str) -> str:
+    """The name the key with `fingerprint` is enrolled under; refused, saying what became of the
+    key, when no enrolled hospital has it."""
+    for entry in registry["hospitals"]:
+        if entry["fingerprint"] == fingerprint:
+            return str(entry["name"])
+    for entry in registry["revoked"]:
+        if entry["fingerprint"] == fingerprint:
+            raise EnrollmentError(
+                f"key {fingerprint} was already revoked (enrolled as {entry['name']!r}) on "
+                f"{entry['revoked_at']}: nothing to revoke"
+            )
+    for entry in registry.get("unenrolled", []):
+        if entry["fingerprint"] == fingerprint:
+            raise EnrollmentError(
+                f"key {fingerprint} was unenrolled (as {entry['name']!r}) on {entry['unenrolled_at']} and is "
+                "not enrolled: nothing to revoke"
+            )
+    enrolled = ", ".join(f"{e['name']} {e['fingerprint']}" for e in registry["hospitals"]) or "none"
+    raise EnrollmentError(
+        f"no enrolled hospital has key {fingerprint} (enrolled: {enrolled}); copy the fingerprint from "
+        "`genofed coordinator hospitals DIR`"
+    )
+
+
+def unenroll(folder: str | Path, name: str) -> dict[str, Any]:
+    """Withdraw an enrolment no `coordinator start` ever registered, leaving its key enrollable.
+
+    Why: an operator who enrolled rostov's key as `rostv` could only revoke it, and a revoked key
+    is never enrolled again, so rostov had to rotate a key nothing was wrong with. Revocation burns
+    the key because the hospital or its key may no longer be trusted; a mistyped name or a wrong
+    key file is the operator's slip, and a key no SuperLink ever accepted cannot have connected or
+    taken part. So `unenroll` is refused once the coordinator registered the key
+    (`registration`): then only `revoke` withdraws it. The entry moves to the `unenrolled` list
+    with the time, beside the revocations, so the audit trail keeps it."""
+    with locked_registry(folder) as registry:
+        entry = _enrolled(registry, name)
+        seen = registration(folder, entry)
+        if seen:
+            raise EnrollmentError(
+                f"hospital {name!r} cannot be unenrolled: {seen}, so it may have connected and taken "
+                f"part; withdraw it with `genofed coordinator revoke {folder} --name {name}` (its key is "
+                "then never enrolled again: the hospital makes a new one with `genofed hospital rotate-key "
+                "SITE`)"
+            )
+        entry = dict(entry, unenrolled_at=_now())
         registry["hospitals"] = [e for e in registry["hospitals"] if e["name"] != name]
-        registry["revoked"].append(entry)
+        registry.setdefault("unenrolled", []).append(entry)
         write_registry(folder, registry)
     return entry
+
+
+def registration(folder: str | Path, entry: dict[str, Any]) -> str | None:
+    """How the coordinator's own files show that `coordinator start` registered enrolled entry
+    `entry` with its SuperLink (None: they show nothing): the admission map (nodes.json) has its
+    name or key, or the coordinator's state (coordinator.json) lists its name. A file that cannot be
+    read counts as registered: what it held is not known."""
+    folder = Path(folder)
+    for file in (NODES_FILE, STATUS_FILE):
+        try:
+            data = json.loads((folder / file).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            return f"{folder / file} cannot be read to tell whether its key was registered"
+        known = data.get("hospitals") if file == STATUS_FILE and isinstance(data, dict) else data
+        if not isinstance(known, dict):
+            return f"{folder / file} cannot be read to tell whether its key was registered"
+        for other, node in known.items():
+            same_key = isinstance(node, dict) and node.get("fingerprint") == entry["fingerprint"]
+            if other == entry["name"] or same_key:
+                node_id = node.get("node_id") if isinstance(node, dict) else None
+                return (
+                    f"`genofed coordinator start` registered its key ({entry['fingerprint']}) with the "
+                    f"SuperLink{f' as node {node_id}' if node_id else ''} ({file})"
+                )
+    return None
 
 
 def set_size(folder: str | Path, name: str, declared_size: int) -> dict[str, Any]:
@@ -332,6 +443,9 @@ def _enrolled(registry: dict[str, Any], name: str) -> dict[str, Any]:
             f"hospital {name!r} was revoked on {revoked[-1]} and is not enrolled: to take it back, enrol a "
             "new key of the hospital's (`genofed coordinator enroll ... --declared-size N`)"
         )
+    unenrolled = [e["unenrolled_at"] for e in registry.get("unenrolled", []) if e["name"] == name]
+    if unenrolled:
+        raise EnrollmentError(f"{name!r} was unenrolled on {unenrolled[-1]} and is not enrolled")
     enrolled = ", ".join(e["name"] for e in registry["hospitals"]) or "none"
     raise EnrollmentError(f"no enrolled hospital named {name!r} (enrolled: {enrolled})")
 

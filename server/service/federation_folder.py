@@ -34,6 +34,7 @@ from genofed.server.service.enrollment import (
 from genofed.server.service.federation_model import MODEL_FILE, Digest, check_prior_files, plan_model
 from genofed.server.service.folder_files import (
     FEDERATION_FILE,
+    NODES_FILE,
     PANEL_FILE,
     require_complete,
 )
@@ -301,12 +302,6 @@ def deployed_run_config(folder: str | Path) -> dict[str, Any]:
     if federation.get("test_dir"):
         config["test-dir"] = federation["test_dir"]
     return config
-
-
-#: The coordinator's admission map: which SuperLink node id it registered for which enrolled
-#: hospital key ({name: {"node_id": "...", "fingerprint": "SHA256:..."}}), written atomically by
-#: `genofed coordinator start` (server/service/launch.py) after every registration.
-NODES_FILE = "nodes.json"
 
 
 def check_nodes(path: Path, registered: Any) -> None:

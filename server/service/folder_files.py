@@ -26,6 +26,12 @@ PANEL_FILE = "panel.tsv"
 #: The files of a federation folder every command after init relies on (`ca.key` may be moved
 #: offline after init; model.json is only sent to hospitals, and folders made before it lack it).
 FOLDER_FILES = (FEDERATION_FILE, HOSPITALS_FILE, CA_CERT, SERVER_CERT, SERVER_KEY, PANEL_FILE)
+#: The coordinator's admission map: which SuperLink node id it registered for which enrolled
+#: hospital key ({name: {"node_id": "...", "fingerprint": "SHA256:..."}}), written atomically by
+#: `genofed coordinator start` (server/service/launch.py) after every registration.
+NODES_FILE = "nodes.json"
+#: The coordinator's state file (server/service/status.py), written by `coordinator start`.
+STATUS_FILE = "coordinator.json"
 #: Held (flock) by `coordinator start` for as long as it runs; records its pid.
 LOCK_FILE = "coordinator.lock"
 

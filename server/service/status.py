@@ -20,10 +20,9 @@ from genofed.common.errors import DataError, GenofedError
 from genofed.common.util.atomic import write_text_atomic
 from genofed.server.service.enrollment import without_size
 from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, check_nodes, read_federation_file
-from genofed.server.service.folder_files import require_complete
+from genofed.server.service.folder_files import STATUS_FILE, require_complete
 from genofed.server.training_rule import rule_rounds
 
-STATUS_FILE = "coordinator.json"
 #: The run's results (genofed.server.results.RESULTS, not imported: it loads torch); written
 #: once the run completed, so its presence marks a finished run.
 RESULTS_FILE = "results.json"
