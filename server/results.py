@@ -214,7 +214,7 @@ def _no_threshold_reason(fed: FederationResult, pooled: tuple[int, np.ndarray] |
     """Why a run has no operating threshold: no evaluation planned, planned but none recorded, or
     the released counts themselves (too few of a class, no cut-off better than chance)."""
     if pooled is not None:
-        return no_threshold_note(pooled[1])
+        return no_threshold_note(pooled[1], noise_per_count=_pooled_noise(fed.log))
     planned = fed.settings.site_evaluations
     return NO_THRESHOLD if planned == 0 else NO_EVALUATION_RECORDED.format(planned=planned)
 

@@ -12,7 +12,9 @@ equal widths on [0, 1]), so the threshold is a bin edge and percentiles are exac
   the pooled noisy counts, with the sensitivity and specificity read from them there; none with
   fewer than `MIN_CLASS` cases or controls, the same minimum under which the report calls a
   hospital's validation AUC too few to judge, and none where no edge beats chance (J <= 0: a
-  threshold there would flag people no more often among cases than among controls).
+  threshold there would flag people no more often among cases than among controls), nor where
+  the best J is no more than the DP noise alone gives a model that does not separate the classes
+  (`chance_youden`).
 - `risk_distribution` and `percentiles`: the CDF of the pooled histogram (both classes), linear
   within a bin.
 
@@ -37,8 +39,12 @@ if TYPE_CHECKING:
 #: The rule `operating_point` applies, as recorded in results.json and the model file.
 YOUDEN_RULE = (
     "youden: the bin edge of the pooled validation histogram (the hospitals' releases: noisy counts under "
-    "DP, exact without) maximising sensitivity + specificity - 1"
+    "DP, exact without) maximising sensitivity + specificity - 1, where that is more than the DP noise "
+    "alone gives a model that does not separate cases from controls in 95 % of draws"
 )
+
+#: The share of noise draws whose best J a threshold's J must exceed (`chance_youden`).
+CHANCE_QUANTILE = 0.95
 
 #: Fewer (noisy) validation cases or controls than this: no operating threshold, and a hospital's
 #: validation AUC in the report is "too few to judge". One minimum for both, so that a run never
@@ -80,7 +86,8 @@ def operating_point(
     patients, not a guarantee). None when a class has fewer than `min_class` (noisy) patients: a
     threshold read from a handful of cases would be a noise draw; None too when no edge has J > 0:
     the validation patients show no cut-off better than chance, and the best of them is a label
-    for a coin toss (`no_threshold_note` says which).
+    for a coin toss; and None when the best J is no more than `chance_youden`, what the noise
+    alone reaches (`no_threshold_note` says which).
 
     Args:
         histogram: row 0 controls, row 1 cases, columns by predicted-risk bin; noisy counts.
@@ -96,11 +103,12 @@ def operating_point(
         return None
     bins = counts.shape[1]
     cuts = np.arange(1, bins)
-    sensitivity = np.clip([cases[k:].sum() / n_cases for k in cuts], 0.0, 1.0)
-    specificity = np.clip([controls[:k].sum() / n_controls for k in cuts], 0.0, 1.0)
+    sensitivity, specificity = _rates(counts[None])
+    sensitivity, specificity = sensitivity[0], specificity[0]
     youden = sensitivity + specificity - 1.0
     best = int(np.argmax(youden))  # the first maximum: the lowest edge among ties
-    if youden[best] <= 0.0:
+    chance = chance_youden(counts, noise_per_count)
+    if youden[best] <= max(chance, 0.0):
         return None
     cut = int(cuts[best])
     point = {
@@ -115,12 +123,50 @@ def operating_point(
         "bins": bins,
     }
     if noise_per_count > 0.0:
+        point["chance_youden"] = chance
         point["sensitivity_noise_sd"] = _ratio_noise_sd(cases[cut:], cases[:cut], noise_per_count)
         point["specificity_noise_sd"] = _ratio_noise_sd(controls[:cut], controls[cut:], noise_per_count)
     return point
 
 
-#: Noise draws `_ratio_noise_sd` averages over, from a fixed seed: the same file gives the same figure.
+def _rates(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sensitivity and specificity at every interior bin edge of each (2, bins) histogram of
+    `counts` (draws, 2, bins), as `operating_point` reads them: the counts as released, the
+    shares clipped into [0, 1]; each (draws, bins - 1)."""
+    controls, cases = counts[:, 0], counts[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sensitivity = np.flip(np.cumsum(np.flip(cases, 1), 1), 1)[:, 1:] / cases.sum(1, keepdims=True)
+        specificity = np.cumsum(controls, 1)[:, :-1] / controls.sum(1, keepdims=True)
+    return np.clip(np.nan_to_num(sensitivity), 0.0, 1.0), np.clip(np.nan_to_num(specificity), 0.0, 1.0)
+
+
+def chance_youden(counts: np.ndarray, noise_per_count: float) -> float:
+    """The best Youden's J over the bin edges that the DP noise alone reaches in `CHANCE_QUANTILE`
+    of draws for a model whose risks do not separate the classes: both classes spread over the bins
+    as the released histogram's two rows together are, at their released totals, each count plus
+    Gaussian noise of sd `noise_per_count` (`NOISE_SD_DRAWS` draws from a fixed seed: post-processing
+    of public figures, no privacy cost). 0 for exact counts.
+
+    Why: the best of nine noisy edges leans high. A walkthrough's run whose model was a coin toss
+    (test AUC 0.508, 46 validation patients) got a threshold at J 1.00, its noisy sensitivity and
+    specificity both clipped from above 1 to 1.00, flagging 88 % of the test cohort; here a model
+    that cannot separate anyone reaches J 1.00 in 5 % of draws, so that J says nothing."""
+    if noise_per_count <= 0.0:
+        return 0.0
+    spread = np.clip(counts.sum(axis=0), 0.0, None)
+    if spread.sum() <= 0:
+        return 0.0
+    totals = counts.sum(axis=1)
+    expected = totals[:, None] * (spread / spread.sum())[None, :]
+    rng = np.random.default_rng(0)
+    draws = expected[None] + rng.normal(0.0, noise_per_count, (NOISE_SD_DRAWS, *expected.shape))
+    sensitivity, specificity = _rates(draws)
+    best = (sensitivity + specificity - 1.0).max(axis=1)
+    return float(np.quantile(best, CHANCE_QUANTILE))
+
+
+#: Noise draws `_ratio_noise_sd` and `chance_youden` use, from a fixed seed: the same file gives the
+#: same figure.
 NOISE_SD_DRAWS = 4_000
 
 
@@ -144,14 +190,29 @@ def _ratio_noise_sd(part: np.ndarray, rest: np.ndarray, noise_per_count: float) 
     return float(np.nanstd(shares))
 
 
-def no_threshold_note(histogram: np.ndarray, *, min_class: int = MIN_CLASS) -> str:
+def no_threshold_note(
+    histogram: np.ndarray, *, min_class: int = MIN_CLASS, noise_per_count: float = 0.0
+) -> str:
     """Why `operating_point` set no threshold from `histogram`: too few (noisy) cases or controls,
-    or no bin edge better than chance on them."""
-    controls, cases = np.maximum(_counts(histogram).sum(axis=1), 0.0)
+    no bin edge better than chance on them, or none better than the noise alone reaches
+    (`noise_per_count` as given to `operating_point`)."""
+    counts = _counts(histogram)
+    controls, cases = np.maximum(counts.sum(axis=1), 0.0)
     if min(controls, cases) < max(min_class, 1):
         return (
             f"no operating threshold: {cases:.0f} cases and {controls:.0f} controls among the validation "
             f"patients (noisy counts), fewer than {min_class} of a class; risks and percentiles only"
+        )
+    sensitivity, specificity = _rates(counts[None])
+    best = float((sensitivity + specificity - 1.0).max())
+    chance = chance_youden(counts, noise_per_count)
+    if best > 0.0:
+        return (
+            f"no operating threshold: the best cut-off on the validation patients ({cases:.0f} cases and "
+            f"{controls:.0f} controls, noisy counts) reaches sensitivity + specificity - 1 = {best:.2f}, and "
+            f"the privacy noise alone reaches {chance:.2f} in {CHANCE_QUANTILE:.0%} of draws for a model "
+            "whose risks do not separate cases from controls, so these counts cannot place a cut-off; risks "
+            "and percentiles only (the report's figures on the coordinator's test cohort are exact)"
         )
     return (
         f"no operating threshold: at no cut-off did the validation patients ({cases:.0f} cases and "

@@ -116,3 +116,31 @@ def test_the_distribution_records_the_noise_on_a_percentile_and_withholds_percen
     assert many["percentile_sd"] < MAX_PERCENTILE_SD and percentiles_shown(many) is True
     exact = risk_distribution(true, round_=1)  # no DP: no noise, always shown
     assert exact["percentile_sd"] == 0.0 and percentiles_shown(exact) is True
+
+
+def test_a_cut_off_the_noise_alone_would_give_a_model_that_separates_nobody_sets_no_threshold():
+    """A walkthrough's coin-toss model (test AUC 0.508, 46 validation patients, noise sd 4.9 per
+    pooled count) got a threshold at 0.2 with noisy sensitivity and specificity both clipped from
+    above 1 to 1.00, which flagged 88 % of the test cohort. These are its released counts."""
+    released = np.array(
+        [
+            [14.43, 18.99, 0.2, -3.85, 2.48, 3.42, -4.7, 9.71, -6.75, -5.68],
+            [-8.6, 3.72, 9.46, 7.63, -3.73, 5.41, 4.57, -6.74, 4.12, 1.81],
+        ]
+    )
+    assert operating_point(released, round_=3)["youden_j"] > 0.5  # exact counts: taken at their word
+    assert operating_point(released, round_=3, noise_per_count=4.9) is None
+    note = no_threshold_note(released, noise_per_count=4.9)
+    assert "the privacy noise alone reaches" in note and "cannot place a cut-off" in note
+    # a model that separates 65 patients (J 0.66) keeps its cut-off under noise of 2 per count
+    separating = np.array([[0, 2, 6, 10, 12, 3, 2, 0, 0, 0], [0, 0, 1, 2, 3, 10, 8, 5, 1, 0]], dtype=float)
+    point = operating_point(separating, round_=3, noise_per_count=2.0)
+    assert point["threshold"] == pytest.approx(0.5) and point["youden_j"] > point["chance_youden"] > 0
+
+
+def test_chance_is_no_bar_for_exact_counts_and_grows_with_the_noise():
+    from genofed.common.scoring.operating import chance_youden
+
+    counts = np.array([[0, 2, 6, 10, 12, 3, 2, 0, 0, 0], [0, 0, 1, 2, 3, 10, 8, 5, 1, 0]], dtype=float)
+    assert chance_youden(counts, 0.0) == 0.0
+    assert 0 < chance_youden(counts, 1.0) < chance_youden(counts, 3.0) < chance_youden(counts, 9.0) <= 1.0

@@ -37,7 +37,9 @@ def test_the_point_records_them_under_noise_only():
     assert "sensitivity_noise_sd" not in exact and "specificity_noise_sd" not in exact
     noisy = operating_point(COUNTS, round_=2, noise_per_count=2.5)
     cut = round(noisy["threshold"] * noisy["bins"])
-    assert {k: v for k, v in noisy.items() if not k.endswith("noise_sd")} == exact
+    added = ("sensitivity_noise_sd", "specificity_noise_sd", "chance_youden")
+    assert {k: v for k, v in noisy.items() if k not in added} == exact
+    assert 0 < noisy["chance_youden"] < noisy["youden_j"]
     assert noisy["sensitivity_noise_sd"] == pytest.approx(
         _ratio_noise_sd(COUNTS[1, cut:], COUNTS[1, :cut], 2.5)
     )
