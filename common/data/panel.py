@@ -24,7 +24,15 @@ import numpy as np
 import pandas as pd
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING
-from genofed.common.data.variants import MAX_POSITION, Variant, is_position, parse_variant_id
+from genofed.common.data.variants import (
+    MAX_POSITION,
+    RENAME_HINT,
+    Variant,
+    contigs_side_by_side,
+    id_contigs,
+    is_position,
+    parse_variant_id,
+)
 from genofed.common.errors import DataError
 from genofed.common.util.atomic import atomic_path
 
@@ -306,7 +314,7 @@ def align_to_panel(
             source,
             unflippable,
         )
-    _require_coverage(alignment, source, min_coverage)
+    _require_coverage(alignment, source, min_coverage, variant_ids, panel.variant_ids)
     return _reordered(dosages, len(panel), panel_cols, site_cols, flip), alignment
 
 
@@ -373,19 +381,31 @@ def _multiallelic_sites(site_index: dict[str, int]) -> set[tuple[str, int, str]]
     return {key for key, n in alts.items() if n > 1}
 
 
-def _require_coverage(alignment: Alignment, source: str, min_coverage: float) -> None:
-    """Refuse (DataError on `source`) a site covering less than `min_coverage` of the panel."""
-    if alignment.coverage < min_coverage:
-        raise DataError(
-            source,
-            f"covers only {alignment.coverage:.1%} of the federation's {alignment.panel_variants} panel "
-            f"variants ({alignment.matched} matched, {alignment.swapped} with REF/ALT swapped); "
-            f"the minimum is {min_coverage:.0%}",
-            hint="check that the genome build and chromosome names match the panel (ids are "
-            "chrom:pos:ref:alt, e.g. 1:12345:A:G); a site genotyped on another array needs a panel of "
-            "the variants every site has (`genofed coordinator panel --min-sites` as many as the sites, "
-            "docs/panel.md)",
-        )
+def _require_coverage(
+    alignment: Alignment, source: str, min_coverage: float, site_ids: list[str], panel_ids: list[str]
+) -> None:
+    """Refuse (DataError on `source`) a site covering less than `min_coverage` of the panel; one
+    holding no panel variant at all is told the site's contig names beside the panel's
+    (`site_ids`, `panel_ids`), since a naming mismatch (RefSeq `NC_000001.10` for `1`) is the usual
+    cause and shows at a glance there."""
+    if alignment.coverage >= min_coverage:
+        return
+    none = alignment.matched + alignment.swapped == 0
+    check = (
+        RENAME_HINT
+        if none
+        else "check that the genome build and chromosome names match the panel (ids are "
+        "chrom:pos:ref:alt, e.g. 1:12345:A:G)"
+    )
+    raise DataError(
+        source,
+        f"covers only {alignment.coverage:.1%} of the federation's {alignment.panel_variants} panel "
+        f"variants ({alignment.matched} matched, {alignment.swapped} with REF/ALT swapped); "
+        f"the minimum is {min_coverage:.0%}"
+        + (f"; {contigs_side_by_side(id_contigs(site_ids), id_contigs(panel_ids))}" if none else ""),
+        hint=f"{check}; a site genotyped on another array needs a panel of the variants every site has "
+        "(`genofed coordinator panel --min-sites` as many as the sites, docs/panel.md)",
+    )
 
 
 def _reordered(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 
@@ -67,3 +68,35 @@ def parse_variant_id(text: str) -> Variant:
     if len(parts) != 4 or not is_position(parts[1]) or not parts[2] or not parts[3]:
         raise ValueError(f"variant id {text!r} is not of the form chrom:pos:ref:alt (e.g. 1:12345:A:G)")
     return Variant(normalize_chrom(parts[0]), int(parts[1]), parts[2].upper(), parts[3].upper())
+
+
+#: What to do when a file names its contigs otherwise than the panel (RefSeq `NC_000001.10` for `1`;
+#: `chr1` and `1` are read as the same): the hint beside both lists of names (`contigs_side_by_side`).
+RENAME_HINT = (
+    "if the file names its contigs otherwise than the panel, rename them to the panel's names, e.g. "
+    "bcftools annotate --rename-chrs names.txt in.vcf.gz -Oz -o renamed.vcf.gz (names.txt: one line "
+    "per contig, the file's name and the panel's, e.g. 'NC_000001.10 1'); if the names match, check "
+    "that the genome build (GRCh37 or GRCh38) is the panel's"
+)
+
+
+def contig_names(chroms: Iterable[str], limit: int = 4) -> str:
+    """A few contig names in genome order (1, 2, ..., 10, X), with how many there are, for a
+    message that sets a file's names beside the panel's: "NC_000001.10, NC_000002.11 (2 contigs)"."""
+    names = sorted(
+        set(chroms), key=lambda name: (not name.isdigit(), int(name) if name.isdigit() else 0, name)
+    )
+    shown = ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+    return f"{shown} ({len(names)} contig{'s' if len(names) != 1 else ''})"
+
+
+def id_contigs(variant_ids: Iterable[str]) -> set[str]:
+    """The chromosomes of variant ids `chrom:pos:ref:alt`."""
+    return {vid.split(":", 1)[0] for vid in variant_ids}
+
+
+def contigs_side_by_side(file_contigs: Iterable[str], panel_contigs: Iterable[str]) -> str:
+    """The file's contig names beside the panel's ("the file's contigs are NC_000001.10, ... (3
+    contigs), the panel's 1, 2, 3 (3 contigs)"), said where a file holds no panel variant, so that a
+    naming mismatch (RefSeq, GenBank or another build's names) shows at a glance."""
+    return f"the file's contigs are {contig_names(file_contigs)}, the panel's {contig_names(panel_contigs)}"

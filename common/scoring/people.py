@@ -31,6 +31,7 @@ from genofed.common.data.readers import read_covariates, read_genotypes, read_ph
 from genofed.common.data.readers.phenotypes import ID_COLUMN, MISSING_VALUES, binary_columns
 from genofed.common.data.readers.phenotypes import _labels as parse_labels  # the reader's label codings
 from genofed.common.data.readers.phenotypes import _read as phenotype_table  # the reader's table rules
+from genofed.common.data.variants import RENAME_HINT, contigs_side_by_side, id_contigs
 from genofed.common.errors import DataError
 from genofed.common.scoring.model_file import ModelFile, ModelFileError
 
@@ -120,7 +121,14 @@ def model_people(
     aligned, alignment = align_to_panel(
         cohort.dosages, cohort.variant_ids, model.panel, source=cohort.genotype_source, min_coverage=0.0
     )
-    _require_coverage(alignment, cohort.genotype_source, min_coverage, min_call_rate)
+    _require_coverage(
+        alignment,
+        cohort.genotype_source,
+        min_coverage,
+        min_call_rate,
+        cohort.variant_ids,
+        model.panel.variant_ids,
+    )
     cohort = replace(cohort, dosages=aligned, variant_ids=list(model.panel.variant_ids))
     return ModelPeople(cohort, alignment, labelled, notes, known)
 
@@ -133,20 +141,28 @@ _COVERAGE_HINT = (
 
 
 def _require_coverage(
-    alignment: Alignment, source: str, min_coverage: float, min_call_rate: float | None = None
+    alignment: Alignment,
+    source: str,
+    min_coverage: float,
+    min_call_rate: float | None = None,
+    file_ids: Sequence[str] = (),
+    panel_ids: Sequence[str] = (),
 ) -> None:
     """Refuse (DataError on `source`) a file covering less than `min_coverage` of the model's panel,
     naming the option that lowers it (`--min-coverage` of `predict` and `adapt`) and, when scoring
     (`min_call_rate` given), what lowering it does not change (`_lowering_hint`), and a file with no
     panel variant at all whatever `min_coverage` is: every person would be scored on imputed
-    values only and get the same risk, which is no prediction."""
+    values only and get the same risk, which is no prediction: that refusal sets the file's contig
+    names (`file_ids`) beside the panel's (`panel_ids`), the usual cause being a naming mismatch
+    (RefSeq `NC_000001.10` for `1`) that "check the chromosome names" left the user to find."""
     covered = alignment.matched + alignment.swapped
     if covered == 0:
         raise DataError(
             source,
             f"none of the model's {alignment.panel_variants} panel variants is in this file (of its "
-            f"{alignment.site_variants} variants): everyone would get the same risk",
-            hint=f"{_COVERAGE_HINT}; --min-coverage cannot lower this",
+            f"{alignment.site_variants} variants): everyone would get the same risk; "
+            + contigs_side_by_side(id_contigs(file_ids), id_contigs(panel_ids)),
+            hint=f"{RENAME_HINT}; --min-coverage cannot lower this",
         )
     if alignment.coverage < min_coverage:
         raise DataError(
