@@ -13,6 +13,7 @@ from genofed.common.data.checks import check_cohort, join_cohort, summarize_coho
 from genofed.common.data.cohort import Cohort
 from genofed.common.data.panel import MIN_COVERAGE, Alignment, VariantPanel, align_to_panel
 from genofed.common.data.readers import read_genotypes, read_phenotypes
+from genofed.common.data.variants import panel_sites
 from genofed.common.errors import DataWarning
 
 
@@ -55,7 +56,9 @@ def load_site(
         phenotypes: CSV with `sample_id`, the label column and optional covariates (sex and age;
             other columns are not read, and named in a warning).
         panel: the federation's variant panel (object or panel.tsv path). Without one, the
-            site's own variants are kept as they are.
+            site's own variants are kept as they are; with one, a VCF's records at positions
+            outside it are skipped unread (`read_vcf`'s `sites`), so the checks and the summary
+            are of the variants the model can use.
         label_column: name of the 0/1 disease column in the phenotype file.
         min_samples: fewer samples than this is refused: DP training on a handful of patients
             gives noise, not a model.
@@ -64,7 +67,11 @@ def load_site(
     Raises:
         DataError: naming the file, the line or sample, and what to do.
     """
-    matrix = read_genotypes(genotypes)
+    if panel is not None and not isinstance(panel, VariantPanel):
+        panel = VariantPanel.load(panel)
+    # with a panel, only its positions are read: a record no model reads (a male's haploid chrX
+    # call) refuses nothing
+    matrix = read_genotypes(genotypes, sites=None if panel is None else panel_sites(panel.variant_ids))
     pheno = read_phenotypes(phenotypes, label_column=label_column)
     cohort = join_cohort(matrix, pheno)
     # the readers' notes: e.g. split multi-allelics, phenotype columns no model reads
@@ -73,8 +80,6 @@ def load_site(
     site_summary = summarize_cohort(cohort)
     if panel is None:
         return SiteData(cohort, site_summary, warnings)
-    if not isinstance(panel, VariantPanel):
-        panel = VariantPanel.load(panel)
     aligned, alignment = align_to_panel(
         cohort.dosages,
         cohort.variant_ids,

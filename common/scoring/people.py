@@ -31,7 +31,7 @@ from genofed.common.data.readers import read_covariates, read_genotypes, read_ph
 from genofed.common.data.readers.phenotypes import ID_COLUMN, MISSING_VALUES, binary_columns
 from genofed.common.data.readers.phenotypes import _labels as parse_labels  # the reader's label codings
 from genofed.common.data.readers.phenotypes import _read as phenotype_table  # the reader's table rules
-from genofed.common.data.variants import RENAME_HINT, contigs_side_by_side, id_contigs
+from genofed.common.data.variants import RENAME_HINT, contigs_side_by_side, id_contigs, panel_sites
 from genofed.common.errors import DataError
 from genofed.common.scoring.model_file import ModelFile, ModelFileError
 
@@ -229,7 +229,8 @@ def _cohort(
     was assumed about covariates (said for `purpose`, `UNKNOWN_COVARIATE_EFFECT`), whether the
     labels are known (a phenotype file with the label column), and who has a label (None:
     everyone, or no labels read)."""
-    matrix = read_genotypes(genotypes)
+    # only the panel's positions: a record no model reads (a male's haploid chrX call) refuses nothing
+    matrix = read_genotypes(genotypes, sites=panel_sites(model.panel.variant_ids))
     notes = list(matrix.notes)
     covariates = model.feature_spec().covariates
     if phenotypes is None:

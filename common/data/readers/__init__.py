@@ -25,6 +25,7 @@ from genofed.common.data.readers.plink import SUFFIXES as PLINK_SUFFIXES
 from genofed.common.data.readers.plink import plink_prefix, read_plink
 from genofed.common.data.readers.table import TABLE_SUFFIXES, read_genotype_table
 from genofed.common.data.readers.vcf import read_vcf
+from genofed.common.data.variants import Sites
 from genofed.common.errors import DataError
 
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
@@ -41,11 +42,14 @@ def is_vcf(path: str | Path) -> bool:
     return Path(path).name.lower().endswith(VCF_SUFFIXES)
 
 
-def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
+def read_genotypes(path: str | Path, *, sites: Sites | None = None, **kwargs) -> GenotypeMatrix:
     """Read any supported genotype file, choosing the reader by suffix (keyword args go to it).
 
     By suffix rather than by content so that a mis-named file fails loudly in the reader that its
-    name promises, with that format's specific message.
+    name promises, with that format's specific message. `sites`: the positions the caller will use
+    (a panel's, `panel_sites`); a VCF's records elsewhere are skipped unread (`read_vcf`), so that
+    a record no model reads, such as a male's haploid chrX call, cannot refuse the file. The other
+    readers read every variant.
     """
     path = Path(path)
     require_utf8_path(path)
@@ -53,7 +57,7 @@ def read_genotypes(path: str | Path, **kwargs) -> GenotypeMatrix:
         raise folder_error(path)
     name = path.name.lower()
     if is_vcf(path):
-        return read_vcf(path, **kwargs)
+        return read_vcf(path, sites=sites, **kwargs)
     if path.suffix.lower() in PLINK_SUFFIXES or path.with_name(path.name + ".bed").exists():
         return read_plink(path, **kwargs)
     if name.endswith(TABLE_SUFFIXES):

@@ -28,6 +28,11 @@ Decisions:
 - a record on a contig whose name holds ':' (GRCh38's HLA contigs, `HLA-A*01:01:01:01`) is
   skipped, with a note: a variant id is `chrom:pos:ref:alt`, and no panel holds such contigs.
 - a byte-order mark at the start is dropped (htslib is handed the file past it), not refused.
+- given the positions the caller will use (`sites`: a panel's, for `genofed predict`, `adapt` and a
+  hospital's checks against its federation's panel), a record elsewhere is skipped before its
+  genotypes are parsed, with a note: it is never model input, so nothing in it may refuse the file
+  (a male patient's haploid chrX calls, GATK's way, refused a file whose panel is autosomal). Its
+  line still passes the text scan and htslib's parse: a damaged file is refused wherever it is.
 """
 
 from __future__ import annotations
@@ -49,7 +54,13 @@ from cyvcf2 import VCF, Variant
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
 from genofed.common.data.readers._files import BOM, is_gzip, iter_lines, open_binary, require_file
 from genofed.common.data.readers._vcf_text import VcfText, scan_vcf
-from genofed.common.data.variants import make_variant_id
+from genofed.common.data.variants import (
+    RENAME_HINT,
+    Sites,
+    contigs_side_by_side,
+    make_variant_id,
+    normalize_chrom,
+)
 from genofed.common.errors import DataError
 
 Multiallelic = Literal["split", "refuse"]
@@ -69,7 +80,11 @@ Layout = VcfText | None
 
 
 def read_vcf(
-    path: str | Path, *, multiallelic: Multiallelic = "split", haplotypes: bool = False
+    path: str | Path,
+    *,
+    multiallelic: Multiallelic = "split",
+    haplotypes: bool = False,
+    sites: Sites | None = None,
 ) -> GenotypeMatrix:
     """Alt-allele dosages of every sample at every ALT allele of a VCF, bgzipped VCF or BCF.
 
@@ -82,6 +97,8 @@ def read_vcf(
             1 = this ALT), which calls are written unphased (`unphased`, a (samples, variants)
             mask) and how many heterozygous calls are (`unphased_heterozygous`), for
             haplotype-aware synthetic data. Off by default: it doubles the memory of a read.
+        sites: the (chromosome, position) pairs the caller will use (`variants.panel_sites`); a
+            record at any other position is skipped unparsed, with a note. None reads every record.
     """
     if multiallelic not in ("split", "refuse"):
         raise ValueError(f"multiallelic must be 'split' or 'refuse', not {multiallelic!r}")
@@ -98,7 +115,9 @@ def read_vcf(
                 hint="export the VCF with its genotype columns (bcftools view without -G)",
             )
         builder = _DosageBuilder(path, layout, samples, keep_haplotypes=haplotypes)
-        counts = _read_records(vcf, path, layout, builder, multiallelic, haplotypes)
+        counts = _read_records(vcf, path, layout, builder, multiallelic, haplotypes, sites)
+    if sites is not None and not builder.variant_ids and not counts.symbolic_only:
+        raise _no_site_used(path, counts, sites)
     _require_alt_variants(path, len(builder.variant_ids), counts)  # before the last chunk's checks
     matrix = builder.finish()
     _check_variants(path, layout, matrix.variant_ids, builder.variant_records)
@@ -116,6 +135,8 @@ class _RecordCounts:
     symbolic_only: int = 0  # records skipped because every ALT was symbolic
     contig_colon: int = 0  # records skipped on a contig whose name holds ':'
     contigs: set[str] = field(default_factory=set)
+    unused: int = 0  # records skipped unread: their position is not one of the caller's `sites`
+    unused_contigs: set[str] = field(default_factory=set)  # their contigs, as the file names them
 
     def notes(self) -> list[str]:
         """One line per kind of change, for `GenotypeMatrix.notes` (printed by `data check`)."""
@@ -145,6 +166,11 @@ class _RecordCounts:
                 f"{self.contig_colon} record(s) on contig(s) whose name holds ':' ({names}) were skipped: "
                 "a variant id is chrom:pos:ref:alt, and no panel holds such contigs"
             )
+        if self.unused:
+            notes.append(
+                f"{self.unused} record(s) at positions outside the panel were skipped: their genotypes "
+                "were neither read nor checked (they are no model input)"
+            )
         return notes
 
 
@@ -155,14 +181,20 @@ def _read_records(
     builder: _DosageBuilder,
     multiallelic: Multiallelic,
     haplotypes: bool,
+    sites: Sites | None = None,
 ) -> _RecordCounts:
-    """Feed every record's allele indices to `builder`; what was split, kept REF-only or skipped."""
+    """Feed every record's allele indices to `builder` (only those at one of `sites`, when given);
+    what was split, kept REF-only or skipped."""
     counts = _RecordCounts()
     for number, record in _records(vcf, path, layout, builder.samples):
         chrom, pos, ref, alts = _site(record, path, layout, number)
         if ":" in chrom:
             counts.contig_colon += 1
             counts.contigs.add(chrom)
+            continue
+        if sites is not None and (normalize_chrom(chrom), pos) not in sites:
+            counts.unused += 1
+            counts.unused_contigs.add(chrom)
             continue
         _refuse_alt_as_ref(path, layout, number, record, ref, alts)
         symbolic = [index for index, alt in enumerate(alts, start=1) if not ALT_BASES.fullmatch(alt)]
@@ -400,6 +432,20 @@ def _require_alt_variants(path: Path, n_variants: int, counts: _RecordCounts) ->
         path,
         "the VCF has no variant records with an ALT allele" + (f" ({listed})" if listed else ""),
         hint="check the export; a region, filter or subset step may have removed every variant",
+    )
+
+
+def _no_site_used(path: Path, counts: _RecordCounts, sites: Sites) -> DataError:
+    """No record at any of the caller's `sites` (a panel's positions): most often the file names its
+    contigs otherwise than the panel (RefSeq `NC_000001.10` for `1`), or is on another genome build;
+    both lists of names, side by side, tell which."""
+    file_contigs = counts.unused_contigs | counts.contigs
+    return DataError(
+        path,
+        f"no panel variant is in this file: none of its {counts.unused + counts.contig_colon} records is at "
+        f"one of the panel's {len(sites)} variant positions; "
+        + contigs_side_by_side(file_contigs, {chrom for chrom, _ in sites}),
+        hint=f"{RENAME_HINT}; --min-coverage cannot lower this",
     )
 
 
