@@ -183,6 +183,8 @@ def _pretrained_lines(prov: dict[str, Any]) -> list[str]:
 
 def _federated_lines(prov: dict[str, Any]) -> list[str]:
     """A federated run's model: the run, its hospitals, the privacy they spent, its test figures."""
+    from genofed.common.scoring.model_file import source_text
+
     settings = prov.get("settings") or {}
     sites = prov.get("sites") or {}
     run = [
@@ -194,7 +196,7 @@ def _federated_lines(prov: dict[str, Any]) -> list[str]:
         f"on {prov['created']}" if prov.get("created") else None,
     ]
     lines = [
-        f"source: {prov.get('source') or 'a federated run'}" + (f" ({_join(run, ', ')})" if any(run) else "")
+        f"source: {source_text(prov) or 'a federated run'}" + (f" ({_join(run, ', ')})" if any(run) else "")
     ]
     lines += _privacy_lines(prov.get("epsilon") or {}, settings)
     lines += _start_lines(prov.get("started_from") or {})

@@ -27,7 +27,13 @@ from genofed.common.privacy.release import (
     pooled_histogram,
     release_step,
 )
-from genofed.common.scoring.model_file import ModelFile, Task, features_dict, save_model_file
+from genofed.common.scoring.model_file import (
+    ModelFile,
+    Task,
+    features_dict,
+    federated_source,
+    save_model_file,
+)
 from genofed.common.scoring.operating import (
     NO_EVALUATION_RECORDED,
     NO_THRESHOLD,
@@ -324,7 +330,7 @@ def final_model_file(
         ),
     }
     provenance = {
-        "source": f"federated run {Path(settings.out_dir).name}",
+        "source": federated_source(settings.out_dir),
         "kind": "federated",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "genofed_version": genofed_version(),

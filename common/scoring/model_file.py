@@ -501,6 +501,32 @@ def describe(model: ModelFile) -> dict[str, Any]:
     }
 
 
+#: How a federated run's model file names its run (`provenance["source"]`), before the run
+#: folder's name, quoted (`federated_source`); older files wrote "federated run NAME".
+FEDERATED_SOURCE = "federated run in folder "
+_OLD_FEDERATED_SOURCE = "federated run "
+
+
+def federated_source(folder: str | Path) -> str:
+    """A federated run's model's `provenance["source"]`: the run folder's name, quoted, so that it
+    reads as a name whatever it is: a folder named `run` made "federated run run"."""
+    return f"{FEDERATED_SOURCE}'{Path(folder).name}'"
+
+
+def source_text(provenance: dict[str, Any]) -> str | None:
+    """The model's source as said to a user: an older federated model file's "federated run NAME"
+    as `federated_source` writes it now (the file itself is not changed: its content hash holds)."""
+    source = provenance.get("source")
+    if (
+        provenance.get("kind") == "federated"
+        and isinstance(source, str)
+        and source.startswith(_OLD_FEDERATED_SOURCE)
+        and not source.startswith(FEDERATED_SOURCE)
+    ):
+        return federated_source(source.removeprefix(_OLD_FEDERATED_SOURCE))
+    return source
+
+
 def most_spent(epsilon: Any) -> float | None:
     """The most epsilon any hospital spent, from a federated model's provenance `epsilon` (one
     figure per hospital; a single figure is taken as it is), or None when none is recorded."""

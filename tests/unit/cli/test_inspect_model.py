@@ -49,6 +49,15 @@ def test_a_federated_logistic_model(tmp_path, capsys):
     assert "block_size" not in info["model_config"] and info["operating"]["threshold"]["threshold"] == 0.5
 
 
+def test_the_run_folders_name_reads_as_a_name_whatever_it_is(tmp_path, capsys):
+    """A walkthrough's run folder named `run` made "source: federated run run"; an older file's
+    wording is said the new way, the file itself unchanged."""
+    path = tmp_path / "model.pt"
+    for written in ("federated run run", "federated run in folder 'run'"):
+        save_model_file(path, replace(model_file(), provenance={**FEDERATED, "source": written}))
+        assert "source: federated run in folder 'run' (10 rounds" in _inspect(path, capsys)
+
+
 def test_an_adapted_model_says_to_keep_it_inside(tmp_path, capsys):
     shared = tmp_path / "shared.pt"
     save_model_file(shared, replace(model_file(), provenance=FEDERATED))

@@ -73,7 +73,7 @@ def test_the_written_model_file_holds_no_coordinator_path(tmp_path):
     written = final_model_file(fed, fed.panel, {"operating_point": {}, "epsilon": {}})
     save_model_file(tmp_path / "model.pt", written)
     loaded = load_model_file(tmp_path / "model.pt")
-    assert loaded.provenance["source"] == "federated run first"
+    assert loaded.provenance["source"] == "federated run in folder 'first'"
     assert loaded.provenance["settings"]["data-dir"] == "exports"
     assert PRIVATE not in json.dumps([loaded.provenance, loaded.operating, loaded.validated_on], default=str)
 
