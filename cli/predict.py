@@ -381,7 +381,7 @@ def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predic
 
     n = len(predictions.sample_ids)
     align = predictions.alignment
-    print(f"wrote {out} and its provenance {sidecar_path(out).name}: {n} people, model {digest[:12]}")
+    print(f"wrote {out} and its provenance {sidecar_path(out).name}: {_people(n)}, model {digest[:12]}")
     print(
         f"  panel coverage of the file: {align.coverage:.1%} ({align.matched} matched, "
         f"{align.swapped} swapped, {align.absent} absent and imputed of {align.panel_variants})"
@@ -424,6 +424,11 @@ def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predic
         else:
             value = f"{auc:.4f}{rough_auc_caveat(counted)}"
         print(f"  AUC against '{args.label_column}'{over}: {value}")
+
+
+def _people(n: int) -> str:
+    """A count of people as said: "1 person", "30 people" (one new patient read "1 people")."""
+    return f"{n} {'person' if n == 1 else 'people'}"
 
 
 def _validated_lines(model: ModelFile, predictions: Predictions) -> list[str]:
