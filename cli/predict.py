@@ -375,7 +375,7 @@ def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predic
     that its file does not record them), and the AUC over the people with a label (how many, when
     some have none or are not scored)."""
     from genofed.common.scoring.people import minimum_text
-    from genofed.common.scoring.predict import rough_auc_caveat, sidecar_path
+    from genofed.common.scoring.predict import called_percent, rough_auc_caveat, sidecar_path
 
     digest = model.content_hash
 
@@ -390,7 +390,8 @@ def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predic
         lowest = float(min(predictions.coverage))
         below = predictions.n_not_called
         print(
-            f"  genotypes called per person: lowest {lowest:.1%}; {below} of {n} under the minimum "
+            f"  genotypes called per person: lowest {called_percent(lowest, predictions.min_call_rate)}; "
+            f"{below} of {n} under the minimum "
             f"{minimum_text(predictions.min_call_rate)}" + (": not called" if below else "")
         )
     if predictions.threshold is not None:

@@ -384,9 +384,15 @@ def predict_file(
     )
 
 
-def _percent(share: float) -> str:
-    """A share as whole percent, rounded down (0.899 is "89%", never the "90%" it is below)."""
-    return f"{math.floor(100 * share + 1e-9):d}%"
+def called_percent(share: float, minimum: float | None = None) -> str:
+    """A person's share of panel genotypes called, in percent with one decimal and rounded, as the
+    summary's "lowest" and the row notes both say it: one rounded, the other truncated, a walkthrough
+    read "lowest 59.9%" beside "59% of panel genotypes called". A share under `minimum` that would
+    round up to it is rounded down instead (0.8996 under 90% is "89.9%", never the "90.0%" it is below)."""
+    tenths = round(1000 * share)
+    if minimum is not None and share < minimum - 1e-12 and tenths >= round(1000 * minimum):
+        tenths = math.floor(1000 * share)
+    return f"{tenths / 10:.1f}%"
 
 
 def fitness_row_note(model: ModelFile) -> str | None:
@@ -438,7 +444,8 @@ def _note_uncalled(
     below = np.flatnonzero(coverage < minimum - 1e-12)
     for i in below:
         row_notes[i].append(
-            f"{_percent(coverage[i])} of panel genotypes called, under the minimum {minimum_text(minimum)}: "
+            f"{called_percent(coverage[i], minimum)} of panel genotypes called, under the minimum "
+            f"{minimum_text(minimum)}: "
             "not scored"
         )
     if below.size:

@@ -283,7 +283,7 @@ def test_people_with_too_few_genotypes_called_are_not_called(scored, capsys):
     assert ": 1 of 60 people have under 90% of the panel's genotypes called: not scored" in printed.err
     first = next(csv.DictReader(out.open()))
     assert first["call"] == "no call" and first["risk"] == "" and first["percentile"] == ""
-    assert first["notes"].startswith("0% of panel genotypes called, under the minimum 90%: not scored")
+    assert first["notes"].startswith("0.0% of panel genotypes called, under the minimum 90%: not scored")
     assert main([*args, "--force", "--min-call-rate", "0"]) == 0
     assert "0 of 60 under the minimum 0%" in capsys.readouterr().out
     assert next(csv.DictReader(out.open()))["call"] in {"high", "low"}

@@ -274,8 +274,8 @@ def test_a_person_with_too_few_genotypes_called_gets_no_call(tmp_path):
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
     for row in rows[:2]:
         assert row["risk"] == "" and row["percentile"] == "" and row["call"] == NO_CALL
-    assert rows[0][NOTES_COLUMN] == "0% of panel genotypes called, under the minimum 90%: not scored"
-    assert rows[1][NOTES_COLUMN].startswith("40% of panel genotypes called")
+    assert rows[0][NOTES_COLUMN] == "0.0% of panel genotypes called, under the minimum 90%: not scored"
+    assert rows[1][NOTES_COLUMN].startswith("40.0% of panel genotypes called")
     assert rows[1]["coverage"] == "0.4000"
     assert rows[2]["risk"] != "" and rows[2][NOTES_COLUMN] == ""
     assert any("2 of 60 people have under 90% of the panel's genotypes called" in n for n in result.notes)
