@@ -68,6 +68,12 @@ def _class_counts(record: Mapping[str, Any], released: Mapping[str, Any]) -> tup
 INTERVAL, SILENT, UNMEASURED = "interval", "silent", "unmeasured"
 
 
+def _shown(count: float, decimals: int) -> float:
+    """A noisy count as the table prints it, rounded to `decimals`, with no negative zero: -0.04
+    printed "-0.0 controls; below 0 is the privacy noise", a count below 0 that the table did not show."""
+    return round(count, decimals) + 0.0  # -0.0 + 0.0 is 0.0
+
+
 def _site_auc(record: Mapping[str, Any], released: Mapping[str, Any]) -> tuple[str, str]:
     """(cell, kind): the AUC with its interval (INTERVAL), or why it says nothing (SILENT), or not
     measured (UNMEASURED).
@@ -88,20 +94,20 @@ def _site_auc(record: Mapping[str, Any], released: Mapping[str, Any]) -> tuple[s
     if min(cases, controls) < MIN_CLASS:
         if exact:
             return f"too few to judge (counts: {cases:.0f} cases, {controls:.0f} controls)", SILENT
-        # a clinician read "-13.9 cases" as an error (an operator's walkthrough): say it is the noise
-        below_zero = ""
-        if min(cases, controls) < 0:
-            below_zero = "; below 0 is the privacy noise, larger than the count"
+        shown = (_shown(cases, 1), _shown(controls, 1 if released_both else 0))
+        # a clinician read "-13.9 cases" as an error (an operator's walkthrough): say it is the noise,
+        # where a count is printed below 0
+        below_zero = "; below 0 is the privacy noise, larger than the count" if min(shown) < 0 else ""
         if released_both:
             return (
-                f"too few to judge (released noisy counts: {cases:.1f} cases, {controls:.1f} controls"
+                f"too few to judge (released noisy counts: {shown[0]:.1f} cases, {shown[1]:.1f} controls"
                 f"{below_zero})",
                 SILENT,
             )
         declared = fmt_int(record.get("validation"))
         return (
-            f"too few to judge (released noisy count: {cases:.1f} cases; about {controls:.0f} controls, the "
-            f"{declared} declared validation patients less that count{below_zero})",
+            f"too few to judge (released noisy count: {shown[0]:.1f} cases; about {shown[1]:.0f} controls, "
+            f"the {declared} declared validation patients less that count{below_zero})",
             SILENT,
         )
     if auc is None:

@@ -19,6 +19,20 @@ def test_a_noisily_negative_case_count_is_too_few_to_judge_not_unmeasured() -> N
     )
 
 
+def test_a_noisy_count_that_rounds_to_zero_is_0_and_not_said_to_be_below_it() -> None:
+    """A walkthrough's elista: "3.1 cases, -0.0 controls; below 0 is the privacy noise": a count
+    printed as 0 is no count below 0, and "-0.0" reads as one."""
+    record = {"validation": 12, "federated_local_auc": None, "federated_local_auc_noise_sd": None}
+    released = {"patients": 3.07, "cases": 3.1, "auc": None, "noise_per_count": 2.0}
+    cell = site_auc_cell(record, released)
+    assert cell == "too few to judge (released noisy counts: 3.1 cases, 0.0 controls)"
+    cell = site_auc_cell({**record, "validation": 3}, {"cases": 3.4, "noise_per_count": 2.0})
+    assert "about 0 controls" in cell and "-0" not in cell and "below 0" not in cell
+    # a count printed below 0 is still said to be the noise
+    below = site_auc_cell(record, {"patients": 2.9, "cases": 3.1, "noise_per_count": 2.0})
+    assert "-0.2 controls; below 0 is the privacy noise" in below
+
+
 def test_too_few_cases_with_an_auc_is_still_too_few_to_judge() -> None:
     record = {"validation": 40, "federated_local_auc": 0.81, "federated_local_auc_noise_sd": 0.1}
     released = {"patients": 41.0, "cases": 6.2, "noise_per_count": 2.0}
