@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_auc, fmt_duration, fmt_int
-from genofed.server.report.differences import AucDifferences, Stated, headline_sentence
+from genofed.server.report.differences import (
+    AucDifferences,
+    Contrast,
+    Stated,
+    headline_sentence,
+    stated_difference,
+)
 from genofed.server.report.facts import BETWEEN_LAUNCHES, over_launches
 from genofed.server.report.html import REPORT_HTML
 from genofed.server.report.privacy import privacy_summary_line
@@ -68,9 +74,11 @@ def format_summary(results: Mapping[str, Any], report_path: str | Path | None = 
     return "\n".join(lines)
 
 
-def _gap(value: float, reference: float) -> str:
-    """'0.030 below' / '0.012 above' / 'the same as' (within rounding of the shown 3 decimals)."""
-    diff = value - reference
+def _gap(value: float, reference: float, paired: Contrast | None = None) -> str:
+    """'0.030 below' / '0.012 above' / 'the same as' (within rounding of the shown 3 decimals): of
+    the paired contrast's own difference where the headline shows its interval (`stated_difference`),
+    so that the gap and the interval's figure are one number, rounded once."""
+    diff = stated_difference(paired, value, reference)
     if abs(diff) < 0.0005:
         return "the same as"
     return f"{abs(diff):.3f} {'above' if diff > 0 else 'below'}"
@@ -151,26 +159,28 @@ def headline(results: Mapping[str, Any], differences: AucDifferences | None = No
             "the model was trained without their patients (why: Hospitals, below)."
         )
     comparisons = []
+    paired = differences or AucDifferences()
     pooled = number(results.get("pooled_auc"))
     if pooled is not None:
         model = results.get("reference_model")
         how = f", a {model}" if isinstance(model, str) and model.startswith("logistic regression") else ""
         comparisons.append(
-            f"{_gap(fed, pooled)} training on all hospitals' data pooled in one place "
+            f"{_gap(fed, pooled, paired.pooled)} training on all hospitals' data pooled in one place "
             f"without privacy ({pooled:.3f}{md_text(how)})"
         )
     plain = number(results.get("plain_dp_logistic_auc"))
     if plain is not None:
         comparisons.append(
-            f"{_gap(fed, plain)} a plain DP logistic regression federation at the same epsilon per "
-            f"hospital ({plain:.3f}: each hospital's own noise, settings by a fixed rule; the design "
-            "a private federation must beat)"
+            f"{_gap(fed, plain, paired.plain_dp)} a plain DP logistic regression federation at the same "
+            f"epsilon per hospital ({plain:.3f}: each hospital's own noise, settings by a fixed rule; the "
+            "design a private federation must beat)"
         )
     local_median = median(site_values(results.get("local_only_auc")))
     budget = " with the same privacy budget" if dp_on(results) else ""
     if local_median is not None:
         comparisons.append(
-            f"{_gap(fed, local_median)} the median hospital training alone{budget} ({local_median:.3f})"
+            f"{_gap(fed, local_median, paired.median_alone)} the median hospital training alone{budget} "
+            f"({local_median:.3f})"
         )
     if comparisons:
         listed = (
