@@ -20,8 +20,9 @@ class SecAggHospitals:
         self.contexts = {n: Context(1, n, {}, RecordDict(), {}) for n in nodes}
 
     def __call__(self, message: Message) -> Message:
+        received = copy.deepcopy(message)  # as the wire would: the stages share their records
         node = message.metadata.dst_node_id
-        return secaggplus_mod(copy.deepcopy(message), self.contexts[node], self._fit)
+        return secaggplus_mod(received, self.contexts[node], self._fit)
 
     @staticmethod
     def _fit(message: Message, _context: Context) -> Message:

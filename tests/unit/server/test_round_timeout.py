@@ -14,7 +14,6 @@ has begun.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -25,11 +24,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
-from flwr.client.mod import secaggplus_mod
-from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
-from flwr.compat.common import recorddict_compat as compat
+from helpers.secagg_hospitals import SecAggHospitals
 
 from genofed.common.errors import ConfigError
 from genofed.common.model.network import ModelConfig
@@ -302,27 +299,6 @@ def test_a_silent_hospital_in_an_evaluation_is_named_in_the_log(caplog):
 # --- a SecAgg+ round -------------------------------------------------------------------------------
 
 
-class Hospitals:
-    """Three hospitals running Flower's own `secaggplus_mod`, each with its context (its SecAgg+
-    state between stages); each trains by adding its node id x 1e-3 to every weight."""
-
-    def __init__(self) -> None:
-        self.contexts = {n: Context(1, n, {}, RecordDict(), {}) for n in NAMES}
-
-    def __call__(self, message: Message) -> Message:
-        received = copy.deepcopy(message)  # as the wire would: the stages share their records
-        node = message.metadata.dst_node_id
-        return secaggplus_mod(received, self.contexts[node], self._fit)
-
-    @staticmethod
-    def _fit(message: Message, _context: Context) -> Message:
-        fitins = compat.recorddict_to_fitins(message.content, keep_input=True)
-        node = message.metadata.dst_node_id
-        arrays = [a + node * 1e-3 for a in parameters_to_ndarrays(fitins.parameters)]
-        fitres = FitRes(Status(Code.OK, "ok"), ndarrays_to_parameters(arrays), 80, {"epsilon": 1.0})
-        return Message(compat.fitres_to_recorddict(fitres, keep_input=True), reply_to=message)
-
-
 def _stage_of(message: Message) -> str:
     configs = message.content.config_records.get(RECORD_KEY_CONFIGS)
     return str(configs.get(Key.STAGE, "")) if configs is not None else ""
@@ -339,7 +315,9 @@ def test_a_secagg_round_goes_on_without_a_hospital_silent_in_a_stage(stage, capl
     )
     settings = RunSettings(rounds=1, round_timeout=TIMEOUT, secagg=True, site_evaluations=0)
     tracked = make_strategy(settings, log)
-    link = SuperLink(Hospitals(), late=lambda m: m.metadata.dst_node_id == 3 and _stage_of(m) == stage)
+    link = SuperLink(
+        SecAggHospitals(NAMES), late=lambda m: m.metadata.dst_node_id == 3 and _stage_of(m) == stage
+    )
     grid = Coordinator(link)
     state = {"w": torch.zeros(4)}
     models: list[ArrayRecord] = []
