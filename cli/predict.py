@@ -435,7 +435,9 @@ def _people(n: int) -> str:
 def _validated_lines(model: ModelFile, predictions: Predictions) -> list[str]:
     """Who the model was validated on and the calibration verdict there, as its file records them
     (`genofed.common.scoring.validation`), with how many of these people are outside its validated
-    ages; one line saying the file does not record them, for a file that does not."""
+    ages and, when the risks failed their calibration check, the note every row carries; one line
+    saying the file does not record them, for a file that does not."""
+    from genofed.common.scoring.predict import calibration_row_note
     from genofed.common.scoring.validation import (
         NOT_RECORDED,
         calibration_words,
@@ -453,9 +455,11 @@ def _validated_lines(model: ModelFile, predictions: Predictions) -> list[str]:
         if span is not None and predictions.outside_ages
         else ""
     )
+    note = calibration_row_note(model)
+    marked = f" (every row's notes column says '{note}')" if note else ""
     return [
         f"validated on: {population_words(record)}{outside}",
-        f"calibration there: {calibration_words(record)}",
+        f"calibration there: {calibration_words(record)}{marked}",
     ]
 
 

@@ -15,7 +15,9 @@ person whose call rate is under the minimum (`min_call_rate`, `DEFAULT_MIN_CALL_
 never the file's `min_coverage`, so letting a sparse file through does not let its people through)
 gets no risk, percentile or call: `no call`, the reason in the notes. Everyone else is scored. When
 the run's report judged the model NOT FIT FOR USE (or could not judge it), every row says so first
-(`fitness_row_note`) and `fitness_warning` says it once. The notes also mark an imputed
+(`fitness_row_note`) and `fitness_warning` says it once; when the file records that the risks
+failed their calibration check, every row says the risk is a score, not a probability
+(`calibration_row_note`). The notes also mark an imputed
 covariate, an implausible age, and an age (or a sex) outside the population the model was validated
 on, as its file records it (`ModelFile.validated_on`, `genofed.common.scoring.validation`; a file
 that does not record it is said to, once).
@@ -429,12 +431,34 @@ def fitness_warning(model: ModelFile) -> str | None:
     )
 
 
+def calibration_row_note(model: ModelFile) -> str | None:
+    """The note every row of risks.csv carries when the model file records that its risks failed
+    their calibration check (`validated_on.calibration`, calibrated false: a federated run's test
+    cohort, an adapted model's validation patients): "risk is a score, not a probability: not
+    calibrated on the coordinator's test cohort (up to 47 percentage points off)". None otherwise.
+
+    Why: predict says so on stderr and in risks.csv.json, but a clinician who opens only the CSV,
+    weeks later, read "0.948, high" as a 95 % chance (a new-user walkthrough)."""
+    record = model.validated_on
+    calibration = record.get("calibration") if record else None
+    if not isinstance(calibration, dict) or calibration.get("calibrated") is not False:
+        return None
+    gap = calibration.get("largest_gap")
+    off = (
+        f" (up to {100 * float(gap):.0f} percentage points off)"
+        if isinstance(gap, int | float) and not isinstance(gap, bool) and math.isfinite(gap)
+        else ""
+    )
+    return f"risk is a score, not a probability: not calibrated on {record.get('cohort')}{off}"
+
+
 def _note_fitness(model: ModelFile, row_notes: list[list[str]]) -> None:
-    """Start every person's notes with `fitness_row_note`, when there is one."""
-    note = fitness_row_note(model)
-    if note is not None:
-        for notes in row_notes:
-            notes.append(note)
+    """Start every person's notes with `fitness_row_note`, then `calibration_row_note`, when there
+    are any: what the whole file rests on comes before what one person's row does."""
+    for note in (fitness_row_note(model), calibration_row_note(model)):
+        if note is not None:
+            for notes in row_notes:
+                notes.append(note)
 
 
 def _note_uncalled(
@@ -810,6 +834,7 @@ def provenance_record(
             "ages": None if span is None else {"min": span[0], "max": span[1]},
             "outside_ages": predictions.outside_ages if span is not None else None,
             "record": model.validated_on or None,
+            "row_note": calibration_row_note(model),
         },
         "fitness": fitness_provenance(model),
         "auc": predictions.auc(),
