@@ -110,7 +110,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         "--validation-fraction",
         fraction,
         0.0,
-        0.9,
+        MAX_VALIDATION_FRACTION,
         low_open=True,
         hint="the held-out patients are the only ones the adapted model is checked on, and its threshold "
         "and percentiles are read from them: with none, nothing would be validated",
@@ -195,6 +195,10 @@ def _warn_of_an_unfit_shared_model(shared: ModelFile, out: Path) -> None:
         )
 
 
+#: The largest --validation-fraction: some patients must be left to fit on.
+MAX_VALIDATION_FRACTION = 0.9
+
+
 #: An existing --out that `adapt --force` may replace, in words (`is_adapted_model_file`).
 EARLIER_ADAPTED = "an adapted model file of `genofed adapt`"
 
@@ -259,12 +263,44 @@ def _threshold_lines(point: dict) -> list[str]:
     return lines
 
 
+def _more_validation_patients(adaptation: Adaptation) -> str:
+    """What it takes to hold out enough validation patients for percentiles
+    (`minimum_for_percentiles`): the --validation-fraction, and how many patients that leaves to fit
+    on; or that this cohort is too small for it, when the rest would be expected to hold fewer than
+    `MIN_TRAIN_CLASS` of the rarer class (at the validation patients' case share), which `adapt`
+    refuses: advice that ends in a refusal is no advice."""
+    import math
+
+    from genofed.common.scoring.adapt import MIN_TRAIN_CLASS
+    from genofed.common.scoring.operating import minimum_for_percentiles
+
+    needed, total = minimum_for_percentiles(), adaptation.n_train + adaptation.n_validation
+    share = math.ceil(100 * needed / total) / 100
+    record = adaptation.model.validated_on or {}
+    people, cases = record.get("people") or 0, record.get("cases") or 0
+    rarer = min(cases, people - cases) / people if people else 0.5
+    if share > MAX_VALIDATION_FRACTION or (total - needed) * rarer < MIN_TRAIN_CLASS:
+        return (
+            f"these {total} patients are too few to hold out {needed} and keep {MIN_TRAIN_CLASS} cases and "
+            f"{MIN_TRAIN_CLASS} controls to fit on: percentiles need a larger cohort"
+        )
+    return (
+        f"holding out {needed} of these {total} patients takes about --validation-fraction {share:.2f} "
+        f"(each patient's side is drawn from its id), leaving about {total - needed} to fit on"
+    )
+
+
 def _print_summary(
     out: Path, digest: str, shared_hash: str, adaptation: Adaptation, min_distribution: int
 ) -> None:
     """What was written: the fit, the calibration, the comparison on the validation patients,
     the threshold, who it was validated on and the calibration verdict there, and where the file
     may go."""
+    from genofed.common.scoring.operating import (
+        minimum_for_percentiles,
+        percentiles_shown,
+        sampling_percentile_sd,
+    )
     from genofed.common.scoring.predict import rough_auc_caveat
     from genofed.common.scoring.validation import calibration_words, population_words
 
@@ -302,8 +338,16 @@ def _print_summary(
     else:
         for line in _threshold_lines(point):
             print(f"  {line}")
-    if operating.get("risk_distribution") is None:
+    distribution = operating.get("risk_distribution")
+    if distribution is None:
         print(f"  no percentiles: fewer than {min_distribution} validation patients")
+    elif not percentiles_shown(distribution):
+        spread = sampling_percentile_sd(distribution)
+        print(
+            f"  percentiles: not shown by `genofed predict`: read off {adaptation.n_validation} validation "
+            f"patients, where sampling alone moves one by up to {spread:.0f} points (one sd; shown from "
+            f"{minimum_for_percentiles()} people); {_more_validation_patients(adaptation)}"
+        )
     record = adaptation.model.validated_on
     print(f"  validated on (recorded in the file): {population_words(record)}")
     print(f"  calibration there: {calibration_words(record)}")

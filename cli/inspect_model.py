@@ -323,13 +323,24 @@ def _operating_lines(operating: dict[str, Any]) -> list[str]:
             + (
                 ""
                 if percentiles_shown(distribution)
-                else f"; `genofed predict` does not show them: the noise alone moves one by up to "
-                f"{float(distribution.get('percentile_sd') or 0):.0f} points (one sd)"
+                else f"; `genofed predict` does not show them: {_moved(distribution)}"
             )
         )
     elif "risk_distribution" in operating:
         lines.append("percentiles: none (no risk distribution in the file)")
     return lines
+
+
+def _moved(distribution: dict[str, Any]) -> str:
+    """How far a percentile of `distribution` moves (one sd): by its DP noise, or, for exact counts
+    (an adapted model's), by sampling so few people (`sampling_percentile_sd`)."""
+    from genofed.common.scoring.operating import MAX_PERCENTILE_SD, sampling_percentile_sd
+
+    sampled = sampling_percentile_sd(distribution)
+    if sampled is not None and sampled > MAX_PERCENTILE_SD:
+        return f"sampling so few people alone moves one by up to {sampled:.0f} points (one sd)"
+    noise = float(distribution.get("percentile_sd") or 0)
+    return f"the noise alone moves one by up to {noise:.0f} points (one sd)"
 
 
 def _validated_lines(model: ModelFile) -> list[str]:

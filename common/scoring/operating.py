@@ -263,8 +263,41 @@ MAX_PERCENTILE_SD = 5.0
 
 def percentiles_shown(distribution: dict[str, Any]) -> bool:
     """Whether `predict` shows percentiles from `distribution`: its recorded `percentile_sd` (none:
-    a file from before it was recorded, or exact counts) is within `MAX_PERCENTILE_SD`."""
-    return float(distribution.get("percentile_sd") or 0.0) <= MAX_PERCENTILE_SD
+    a file from before it was recorded, or exact counts) is within `MAX_PERCENTILE_SD`, and so,
+    for exact counts, is their sampling error (`sampling_percentile_sd`)."""
+    if float(distribution.get("percentile_sd") or 0.0) > MAX_PERCENTILE_SD:
+        return False
+    sampled = sampling_percentile_sd(distribution)
+    return sampled is None or sampled <= MAX_PERCENTILE_SD
+
+
+def sampling_percentile_sd(distribution: dict[str, Any]) -> float | None:
+    """The largest sd, in percentile points, that sampling alone gives a percentile read from a
+    distribution of exact counts (`exact_counts`: a `genofed adapt` file's, read off the hospital's
+    own validation patients): the share of n people below a risk has sd sqrt(p (1 - p) / n), at
+    most 100 x 0.5 / sqrt(n) points (at the median). None for a federated run's noisy counts, whose
+    DP noise `percentile_sd` measures.
+
+    Why: the DP noise's 5-point rule left exact counts always shown, and an adapted model showed
+    percentiles read off its hospital's 23 validation patients (a new-user walkthrough), where one
+    moves by up to 10 points: within `MAX_PERCENTILE_SD` takes at least 100 people."""
+    patients = distribution.get("patients")
+    if not exact_counts(distribution) or not isinstance(patients, int | float) or isinstance(patients, bool):
+        return None
+    return 100.0 * 0.5 / math.sqrt(float(patients)) if float(patients) > 0 else math.inf
+
+
+def minimum_for_percentiles() -> int:
+    """The fewest people whose exact counts `percentiles_shown` accepts: the smallest n with
+    100 x 0.5 / sqrt(n) within `MAX_PERCENTILE_SD` (100 at 5 points)."""
+    return math.ceil((100.0 * 0.5 / MAX_PERCENTILE_SD) ** 2)
+
+
+def exact_counts(distribution: dict[str, Any]) -> bool:
+    """Whether a risk distribution (or an operating point) was read from exact counts, as its
+    `source` says: a `genofed adapt` file's, from the hospital's own validation patients (nothing
+    released); a federated run's are the hospitals' released, noisy, counts."""
+    return "exact" in str(distribution.get("source") or "")
 
 
 def percentile_sd(patients: float, bins: int, noise_per_count: float) -> float:

@@ -51,9 +51,11 @@ from genofed.common.reporting.ratios import Prevalence
 from genofed.common.scoring.model_file import ModelFile
 from genofed.common.scoring.operating import (
     MAX_PERCENTILE_SD,
+    minimum_for_percentiles,
     percentiles,
     percentiles_shown,
     recorded_prevalence,
+    sampling_percentile_sd,
 )
 from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE, encoded_rows, minimum_text, model_people
 from genofed.common.scoring.validation import (
@@ -667,8 +669,19 @@ def _given_threshold_detail(recorded: float | None) -> str:
 
 
 def _withheld_percentiles(distribution: dict) -> str:
-    """Why the percentile column is empty although the model file has a distribution: its noise."""
+    """Why the percentile column is empty although the model file has a distribution: its noise,
+    or, read off exact counts (a `genofed adapt` file), too few people (`sampling_percentile_sd`)."""
     patients = float(distribution.get("patients") or 0)
+    sampled = sampling_percentile_sd(distribution)
+    if sampled is not None and sampled > MAX_PERCENTILE_SD:
+        return (
+            f"percentiles not shown: the risk distribution was read off {patients:.0f} validation patients "
+            f"(exact counts), and from so few people sampling alone moves a percentile by up to "
+            f"{sampled:.1f} points (one sd; shown up to {MAX_PERCENTILE_SD:g}, so from "
+            f"{minimum_for_percentiles()} people); the risk column is unaffected. To get them, adapt the "
+            f"shared model again with at least {minimum_for_percentiles()} validation patients (a larger "
+            "--validation-fraction), which leaves fewer patients to fit on"
+        )
     return (
         f"percentiles not shown: the training population's risk distribution rests on about {patients:.0f} "
         f"noisy validation patients, whose DP noise alone moves a percentile by up to "

@@ -298,7 +298,7 @@ def test_predict_states_who_the_model_was_validated_on(tmp_path, capsys):
     from helpers.validated_on import adults
 
     from genofed.common.scoring.model_file import save_model_file
-    from genofed.common.scoring.validation import NOT_RECORDED
+    from genofed.common.scoring.validation import NOT_RECORDED, calibration_words
 
     validated = replace(model_file(), validated_on=adults())
     save_model_file(tmp_path / "validated.pt", validated)
@@ -317,7 +317,8 @@ def test_predict_states_who_the_model_was_validated_on(tmp_path, capsys):
         "(5th-95th percentile 21-76), 20 female, 20 male; 1 of 60 people here are outside its ages "
         "18-79 (marked in the notes column)"
     ) in printed.out
-    statement = validated.validated_on["calibration"]["statement"]
+    statement = calibration_words(validated.validated_on)  # 40 people: "cannot tell", not the sentence
+    assert statement.startswith("cannot tell on 40 people")
     assert f"  calibration there: {statement}" in printed.out
     assert "age 7: below the ages the model was validated on, 18-79" in out.read_text()
     assert "note: 1 of 60 people are outside the ages the model was validated on" in printed.err

@@ -16,7 +16,7 @@ from helpers.model_files import model_file, write_people
 from helpers.validated_on import adults
 
 from genofed.common.scoring.predict import NOTES_COLUMN, predict_file, provenance_record, risk_note
-from genofed.common.scoring.validation import NOT_RECORDED, no_validation_cohort
+from genofed.common.scoring.validation import NOT_RECORDED, calibration_words, no_validation_cohort
 
 FEDERATED = {"kind": "federated", "metrics": {"test": {"ece": 0.1123}}}
 
@@ -83,7 +83,7 @@ def test_a_child_scored_by_a_model_validated_on_adults_is_flagged(tmp_path):
     assert any(n.startswith("1 of 60 people are older than 100: P002 (118)") for n in result.notes)
     # the risk note quotes the verdict the file records, the run report's own sentence
     said = [n for n in result.notes if n.startswith("'risk' is the model's score")]
-    statement = model.validated_on["calibration"]["statement"]
+    statement = calibration_words(model.validated_on)  # 40 people: "cannot tell", not the sentence
     assert said == [risk_note(model)] and said[0].endswith(statement)
     assert "the model file records the verdict on the coordinator's test cohort" in said[0]
 
@@ -137,5 +137,5 @@ def test_the_provenance_states_the_validated_population(tmp_path):
     assert record["recorded"] is True and record["record"] == model.validated_on
     assert record["population"].startswith("the coordinator's test cohort: 40 people (20 with the disease)")
     assert "ages 18-79" in record["population"]
-    assert record["calibration"] == model.validated_on["calibration"]["statement"]
+    assert record["calibration"] == calibration_words(model.validated_on)
     assert record["ages"] == {"min": 18.0, "max": 79.0} and record["outside_ages"] == 1
