@@ -362,7 +362,7 @@ def adapt(
     operating = {
         **shared.operating,
         "threshold": threshold if threshold and threshold.get("threshold") is not None else None,
-        "threshold_note": None if threshold else _no_threshold_note(cases, controls),
+        "threshold_note": None if threshold else _no_threshold_note(cases, controls, train[1], agent_split),
         "risk_distribution": distribution,
     }
     warning = _warning(shared_auc, adapted_auc, len(val_y), calibration, agent_split, weight_on_shared=a)
@@ -443,13 +443,56 @@ def _validated_on(
     return json.loads(json.dumps(record))  # plain data: the file is read back with weights_only
 
 
-def _no_threshold_note(cases: int, controls: int) -> str:
-    """Why the adapted model has no operating threshold: too few validation patients of a class,
-    or no cut-off at which they are better separated than by chance (`operating_point`'s rules)."""
+def _no_threshold_note(
+    cases: int, controls: int, train_labels: np.ndarray | None = None, agent_split: bool = False
+) -> str:
+    """Why the adapted model has no operating threshold: too few validation patients of a class
+    (with how to hold out enough, `_more_held_out`, when `train_labels` are given), or no cut-off at
+    which they are better separated than by chance (`operating_point`'s rules)."""
     counted = f"{cases} cases and {controls} controls among the hospital's validation patients"
     if min(cases, controls) < MIN_CLASS:
-        return f"{counted}: fewer than {MIN_CLASS} of a class, too few to set an operating threshold"
+        advice = (
+            "" if train_labels is None else f"; {_more_held_out(cases, controls, train_labels, agent_split)}"
+        )
+        return f"{counted}: fewer than {MIN_CLASS} of a class, too few to set an operating threshold{advice}"
     return f"{counted}: at no cut-off are more of the cases than of the controls above it, so no threshold"
+
+
+#: The --validation-fraction values `_more_held_out` suggests from (a 0.05 grid up to adapt's 0.9).
+SUGGESTED_FRACTIONS = tuple(round(0.05 * k, 2) for k in range(1, 19))
+
+
+def _more_held_out(cases: int, controls: int, train_labels: np.ndarray, agent_split: bool) -> str:
+    """How to get a threshold when the validation patients hold fewer than `MIN_CLASS` of a class:
+    the smallest --validation-fraction on `SUGGESTED_FRACTIONS` whose held-out count of the rarer
+    class is expected to reach `MIN_CLASS` even one sd below its mean (each patient's side is drawn
+    from its id, so the count varies), while at least `MIN_TRAIN_CLASS` of each class are left to fit
+    on; with the trade-off said (fewer patients to fit on). Or that this cohort is too small for both.
+
+    Why: a walkthrough's hospital got "operating threshold: none" at the default 0.2, and 0.3 gave
+    one, but nothing said so."""
+    y = np.asarray(train_labels)
+    all_cases, all_controls = cases + int(np.sum(y == 1)), controls + int(np.sum(y == 0))
+    rarer, total = min(all_cases, all_controls), all_cases + all_controls
+    for share in SUGGESTED_FRACTIONS:
+        held = rarer * share
+        if held - np.sqrt(rarer * share * (1 - share)) >= MIN_CLASS and rarer - held >= MIN_TRAIN_CLASS:
+            how = (
+                "adapt again without --state-dir (its validation patients would then include patients the "
+                f"shared model may have trained on), with --validation-fraction {share:g}"
+                if agent_split
+                else f"adapt again with --validation-fraction {share:g}"
+            )
+            return (
+                f"to get one, {how}: it holds out about {all_cases * share:.0f} of the {all_cases} cases "
+                f"and {all_controls * share:.0f} of the {all_controls} controls, and leaves fewer patients "
+                f"to fit on (about {total * (1 - share):.0f} of the {total} patients instead of {len(y)})"
+            )
+    return (
+        f"this cohort's {all_cases} cases and {all_controls} controls are too few to hold out {MIN_CLASS} "
+        f"of each for a threshold and keep {MIN_TRAIN_CLASS} of each to fit on: call at a cut-off your "
+        "hospital validated (`genofed predict --threshold T`), or use the shared model's threshold"
+    )
 
 
 def _flagged(histogram: np.ndarray, threshold: dict[str, Any]) -> dict[str, Any]:

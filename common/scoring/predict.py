@@ -587,7 +587,34 @@ def _model_threshold_detail(model: ModelFile, prevalence: Prevalence | None = No
         on += f"; the hospitals declared {declared:,}" if patients is not None and declared else ""
         kind = "" if exact else "noisy "
         figures = f", {kind}{_rate_words(point, 'sensitivity')}, {_rate_words(point, 'specificity')}{on}"
+        if exact:
+            figures = f", {_exact_rates_words(point)}"
     return f"the model's operating threshold ({rule}{figures}){_on_test_cohort(model, prevalence)}"
+
+
+def _exact_rates_words(point: dict[str, Any]) -> str:
+    """An operating point read off exact counts (a `genofed adapt` file's, from the hospital's own
+    validation patients) in words, each rate with its Wilson 95 % interval from the recorded counts:
+    'sensitivity 0.643 (0.388-0.837), specificity 0.826 (0.629-0.930) on 37 validation patients (14
+    cases, 23 controls, exact; 95 % intervals)'. Why: predict printed the bare rates on 37 patients
+    where `adapt` itself had printed 39-84 % around the sensitivity (a new-user walkthrough)."""
+    from genofed.common.reporting.calibration import wilson_interval
+
+    patients, cases = point.get("validation_patients"), point.get("validation_cases")
+    if not isinstance(patients, int | float) or not isinstance(cases, int | float):
+        return f"{_rate_words(point, 'sensitivity')}, {_rate_words(point, 'specificity')}"
+    cases = int(round(float(cases)))
+    controls = int(round(float(patients))) - cases
+
+    def rate(name: str, of: int) -> str:
+        value = float(point[name])
+        low, high = wilson_interval(int(round(value * of)), of)
+        return f"{name} {value:.3f} ({low:.3f}-{high:.3f})"
+
+    return (
+        f"{rate('sensitivity', cases)}, {rate('specificity', controls)} on {cases + controls} validation "
+        f"patients ({cases} cases, {controls} controls, exact; 95 % intervals)"
+    )
 
 
 def _rate_words(point: dict[str, Any], name: str) -> str:
