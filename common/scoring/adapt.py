@@ -111,6 +111,14 @@ ADAPTED_RULE = (
     "youden: the bin edge of the histogram of the hospital's own validation patients (exact counts, "
     "nothing released) maximising sensitivity + specificity - 1"
 )
+#: The adapted file's `provenance.validation.split` when its validation patients are the agent's own.
+AGENT_SPLIT = "the hospital agent's own"
+#: Beside the comparison on validation patients split by --split-seed (`comparison_caveat`).
+FLATTERED = (
+    "if this hospital helped train the shared model, most of these patients may have been among its "
+    "training patients, which flatters the shared model's figure: pass the agent's --state-dir to compare "
+    "on the patients the agent held out"
+)
 #: What the adapted file's provenance says about where it may go.
 LOCAL_ONLY = (
     "fitted without differential privacy on one hospital's patients: use it inside that hospital only; "
@@ -382,7 +390,7 @@ def adapt(
         },
         "validation": {
             "patients": int(len(val_y)),
-            "split": "the hospital agent's own" if agent_split else "keyed by --split-seed",
+            "split": AGENT_SPLIT if agent_split else "keyed by --split-seed",
             "shared_auc": shared_auc,
             "adapted_auc": adapted_auc,
         },
@@ -528,13 +536,7 @@ def _warning(
             "check the labels, and use the shared model unless the adapted one is confirmed on other patients"
         )
     if shared_auc is not None and adapted_auc is not None and adapted_auc < shared_auc:
-        caveat = (
-            ""
-            if agent_split
-            else " (if this hospital helped train it, most of these patients may have been among its "
-            "training patients, which flatters its figure: pass the agent's --state-dir to compare on the "
-            "patients the agent held out)"
-        )
+        caveat = "" if agent_split else f" ({FLATTERED})"
         reasons.append(
             f"on the {n_validation} validation patients the adapted model's AUC ({adapted_auc:.4f}) is below "
             f"the shared model's ({shared_auc:.4f}): the shared model may be the better choice for this "
@@ -546,6 +548,19 @@ def _warning(
             "slope ~0): its risks are near the same for everyone; use the shared model"
         )
     return "; ".join(reasons) or None
+
+
+def comparison_caveat(provenance: dict[str, Any]) -> str | None:
+    """The caveat beside an adapted file's comparison of the shared and the adapted model
+    (`FLATTERED`), whenever its validation patients were split by --split-seed, not the agent's own
+    (`provenance.validation.split`); None for the agent's split or a file that records none.
+
+    Why: it was said only inside the warning when the adapted model scored lower, so a member
+    hospital read "shared 0.8286, adapted 0.8857" with nothing to say that the shared model's figure
+    was flattered: the adapted model's lead may be larger than shown, or a shared win an artefact."""
+    validation = provenance.get("validation") if isinstance(provenance, dict) else None
+    split = validation.get("split") if isinstance(validation, dict) else None
+    return None if split is None or split == AGENT_SPLIT else FLATTERED
 
 
 def adapted_test_auc(
