@@ -326,7 +326,7 @@ def predict_file(
         source = "--threshold"
         detail = "given with --threshold, equal to " + _model_threshold_detail(model, where)
     elif threshold is not None:
-        source, detail = "--threshold", _given_threshold_detail(recorded)
+        source, detail = "--threshold", _given_threshold_detail(recorded, model, threshold, where)
     elif recorded is not None:
         threshold, source, detail = float(recorded), "model", _model_threshold_detail(model, where)
     else:
@@ -338,11 +338,13 @@ def predict_file(
         )
     covariates = model.feature_spec().covariates
     quoted = recorded is not None and (threshold is None or math.isclose(threshold, float(recorded)))
-    carried = quoted and where is not None and _test_cohort_figures(model) is not None
+    # a --threshold of the user's at which the file records the test cohort's figures (`figures_at`)
+    given_known = threshold is not None and not quoted and figures_at(model, threshold) is not None
+    carried = where is not None and ((quoted and _test_cohort_figures(model) is not None) or given_known)
     if prevalence is not None and not carried:
-        notes.append(_unused_prevalence_note(model, threshold is not None and not quoted))
-    if quoted and phenotypes is None and covariates:
-        # the model's own threshold, whose figures `detail` quotes (a threshold of the user's has none);
+        notes.append(_unused_prevalence_note(model, threshold is not None and not quoted, threshold))
+    if (quoted or given_known) and phenotypes is None and covariates:
+        # a threshold whose figures `detail` quotes (the model's own, or one the file records them at);
         # a biostatistician's review: without them 99 of 600 test-cohort calls changed, and the
         # sensitivity quoted (0.746) was 0.738, the specificity (0.586) 0.544
         notes.append(
@@ -657,12 +659,16 @@ def _prevalence(model: ModelFile, given: float | None) -> Prevalence | None:
     )
 
 
-def _unused_prevalence_note(model: ModelFile, own_threshold: bool) -> str:
+def _unused_prevalence_note(model: ModelFile, own_threshold: bool, threshold: float | None = None) -> str:
     """Why --prevalence changed nothing: PPV needs the threshold's sensitivity and specificity on
-    exact data, which a threshold of the user's (`own_threshold`) has none of, and a file without a
-    test cohort's record does not give."""
+    exact data, which a threshold of the user's (`own_threshold`, `threshold`) has none of unless
+    the file records them there (`figures_at`), and a file without a test cohort's record does not
+    give."""
     if own_threshold:
-        why = "the threshold used is not the model's, so its sensitivity and specificity are unknown here"
+        why = (
+            "the threshold used is not the model's, so its sensitivity and specificity are unknown here"
+            f"{_known_at(model, threshold)}"
+        )
     elif _test_cohort_figures(model) is None:
         why = (
             "the model file records no exact figures for its threshold (no test cohort's: a run without "
@@ -689,10 +695,86 @@ def _declared_validation(model: ModelFile, exact: bool) -> int | None:
     return sum(sizes)
 
 
-def _given_threshold_detail(recorded: float | None) -> str:
-    """A --threshold in words, with the model's own threshold beside it."""
+def _given_threshold_detail(
+    recorded: float | None,
+    model: ModelFile | None = None,
+    threshold: float | None = None,
+    prevalence: Prevalence | None = None,
+) -> str:
+    """A --threshold in words, with the model's own threshold beside it, and what it does on the
+    coordinator's test cohort when the model file records that at exactly this threshold
+    (`figures_at`), carried to `prevalence` as for the operating threshold; else that its
+    sensitivity and specificity are unknown here (and at which thresholds the file records them)."""
     own = f"the model's own is {float(recorded):g}" if recorded is not None else "the model file has none"
-    return f"given with --threshold ({own}); its sensitivity and specificity are unknown here"
+    figures = None if model is None or threshold is None else figures_at(model, threshold)
+    if figures is not None:
+        from genofed.common.scoring.operating import held_out_figures_words
+
+        return f"given with --threshold ({own}); {held_out_figures_words(figures, prevalence)}"
+    known = "" if model is None else _known_at(model, threshold)
+    return f"given with --threshold ({own}); its sensitivity and specificity are unknown here{known}"
+
+
+def figures_at(model: ModelFile, threshold: float) -> dict[str, Any] | None:
+    """What calling `risk >= threshold` high does on the coordinator's test cohort, exactly, when
+    the model file records it at this very threshold (`held_out_figures_at`'s form): the operating
+    threshold's `metrics.test_at_threshold`, or the run's test metrics (`metrics.test`, read at
+    their own threshold, 0.5, with the same `>=`: counts of people and cases, sensitivity,
+    specificity), whose Wilson intervals follow from those counts. None at any other threshold, or
+    for a file without them (an `adapt` or `pretrain` file, an older file, a run without a test cohort).
+
+    Why: `--threshold 0.5` was said to have unknown sensitivity and specificity, and --prevalence
+    dropped, while the file recorded the test cohort's figures at exactly 0.5 (a new-user walkthrough)."""
+    for figures in _recorded_figures(model):
+        if math.isclose(float(figures["threshold"]), float(threshold)):
+            return figures
+    return None
+
+
+def _recorded_figures(model: ModelFile) -> list[dict[str, Any]]:
+    """Every test-cohort record of a threshold's figures the model file holds (`figures_at`)."""
+    from genofed.common.reporting.calibration import wilson_interval
+
+    found = []
+    at_threshold = _test_cohort_figures(model)
+    if at_threshold is not None and _finite_number(at_threshold.get("threshold")):
+        found.append(at_threshold)
+    metrics = model.provenance.get("metrics") if isinstance(model.provenance, dict) else None
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    if not isinstance(test, dict) or not all(
+        _finite_number(test.get(key)) for key in ("threshold", "sensitivity", "specificity", "n", "cases")
+    ):
+        return found
+    cases, controls = int(test["cases"]), int(test["n"]) - int(test["cases"])
+    if cases <= 0 or controls <= 0:
+        return found
+    found_cases = int(round(float(test["sensitivity"]) * cases))
+    cleared = int(round(float(test["specificity"]) * controls))
+    found.append(
+        {
+            "threshold": float(test["threshold"]),
+            "sensitivity": float(test["sensitivity"]),
+            "sensitivity_interval": list(wilson_interval(found_cases, cases)),
+            "specificity": float(test["specificity"]),
+            "specificity_interval": list(wilson_interval(cleared, controls)),
+            "cases": cases,
+            "controls": controls,
+        }
+    )
+    return found
+
+
+def _known_at(model: ModelFile, threshold: float | None) -> str:
+    """' (the model file records them at 0.5 and 0.7 only)', naming the thresholds at which the
+    file records the test cohort's figures (`figures_at`); "" when it records none."""
+    levels = sorted({float(f["threshold"]) for f in _recorded_figures(model)} - {threshold})
+    if not levels:
+        return ""
+    return f" (the model file records them at {' and '.join(f'{t:g}' for t in levels)} only)"
+
+
+def _finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
 def _withheld_percentiles(distribution: dict) -> str:
