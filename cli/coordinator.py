@@ -668,7 +668,7 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
         )
         print(
             f"  round {last['round']}: test AUC {auc}, {eps}, participants "
-            f"{', '.join(last.get('participants', []))}"
+            f"{', '.join(last.get('participants', [])) or 'none (no update was used in it)'}"
         )
     spent = {site: value for site, value in (status.get("epsilon_spent") or {}).items() if value is not None}
     if spent:

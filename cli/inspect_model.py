@@ -181,6 +181,17 @@ def _pretrained_lines(prov: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ended_early_words(ended: Any) -> str | None:
+    """'ended early after round 7 of 8 planned, the model of round 6' for a SecAgg+ run that
+    stopped since no later round could complete (`provenance.ended_early`); None otherwise."""
+    if not isinstance(ended, dict):
+        return None
+    return (
+        f"ended early after round {ended.get('after_round')} of {ended.get('rounds_planned')} planned, "
+        f"the model of round {ended.get('model_round')}"
+    )
+
+
 def _federated_lines(prov: dict[str, Any]) -> list[str]:
     """A federated run's model: the run, its hospitals, the privacy they spent, its test figures."""
     from genofed.common.scoring.model_file import source_text
@@ -189,6 +200,7 @@ def _federated_lines(prov: dict[str, Any]) -> list[str]:
     sites = prov.get("sites") or {}
     run = [
         f"{prov['rounds']} rounds" if prov.get("rounds") is not None else None,
+        _ended_early_words(prov.get("ended_early")),
         f"{len(sites)} hospitals" if sites else None,
         f"{prov['samples']:,} patients" if _number(prov.get("samples")) else None,
         f"strategy {settings['strategy']}" if settings.get("strategy") else None,

@@ -48,6 +48,7 @@ from genofed.common.util.version import genofed_version
 from genofed.server.federation import FederationResult
 from genofed.server.round_log import RoundLog, coalition_epsilon_by_site
 from genofed.server.settings import RunSettings
+from genofed.server.strategies import evaluations_before_the_end
 
 RESULTS = "results.json"
 #: The federation's results before the simulation adds its reference models and report
@@ -222,7 +223,17 @@ def _no_threshold_reason(fed: FederationResult, pooled: tuple[int, np.ndarray] |
     if pooled is not None:
         return no_threshold_note(pooled[1], noise_per_count=_pooled_noise(fed.log))
     planned = fed.settings.site_evaluations
+    if planned and fed.ended_early and not evaluations_before_the_end(fed.ended_early, planned):
+        return NO_EVALUATION_ENDED_EARLY.format(**fed.ended_early)
     return NO_THRESHOLD if planned == 0 else NO_EVALUATION_RECORDED.format(planned=planned)
+
+
+#: A run that ended early before any of its planned evaluations (`RoundEnd.ended_early`).
+NO_EVALUATION_ENDED_EARLY = (
+    "no operating threshold: the run ended early, after round {after_round} of {rounds_planned} (no later "
+    "round could complete), before the hospitals' planned evaluation of the final model, which was not "
+    "sent: nothing was released for one; risks and percentiles only"
+)
 
 
 def release_costs(
@@ -336,6 +347,8 @@ def final_model_file(
         "genofed_version": genofed_version(),
         "plan_id": fed.plan_id,
         "rounds": max((r["round"] for r in fed.rounds), default=0),
+        # a SecAgg+ run that stopped before its last round: which round's model this is, and why
+        **({"ended_early": fed.ended_early} if fed.ended_early else {}),
         "samples": sum(int(s["train"]) + int(s["validation"]) for s in fed.sites.values()),
         "sites": {
             name: {"train": s["train"], "validation": s["validation"]} for name, s in fed.sites.items()

@@ -152,15 +152,21 @@ class RoundEnd:
         before = "" if every else ", before the hospitals left spend privacy on rounds that cannot be used"
         why = (
             f"round {real} of {self.settings.rounds}: {who}, for a reason that repeats in every round of "
-            "the run (the plan, the settings and the hospitals' data do not change within it), so none of "
-            f"the {left} round{'s' if left != 1 else ''} left could "
+            "the run (a budget or cap reached, a setting, data changed since the hospital's check: none "
+            f"changes within a run), so none of the {left} round{'s' if left != 1 else ''} left could "
         )
         if trained:
+            used = max(r for r, sites in self.log.train.items() if sites)
             reason = (
-                f"{why}complete and the run ends now with the model of round {real}{before}. The hospitals "
-                f"refused: {named}."
+                f"{why}complete and the run ends now{before}; its model is that of round {used}, the last "
+                f"whose updates were used. The hospitals refused: {named}."
             )
-            self.ended_early = {"after_round": real, "rounds_planned": self.settings.rounds, "reason": reason}
+            self.ended_early = {
+                "after_round": real,
+                "rounds_planned": self.settings.rounds,
+                "model_round": used,
+                "reason": reason,
+            }
             logger.warning("%s", reason)
             planned = self.settings.rounds
             self.say(f"the run ends after round {real} of {planned}: no later round can complete")

@@ -318,6 +318,10 @@ class ObservedGrid:
         self._grid, self.stats, self.log = grid, stats, log
         self.round = 0
         self.errors: dict[int, str] = {}  # node -> first error of the current round
+        #: node -> the metrics its masked update came with in the current round (its epsilon after
+        #: it): a hospital that sent one has spent the round's privacy, whether or not the sum is
+        #: unmasked (`_note_refusals` keeps them for a round that halted)
+        self.masked: dict[int, dict[str, float]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._grid, name)
@@ -350,10 +354,29 @@ class ObservedGrid:
             elif stage:
                 sizes = self.stats.bytes_up.setdefault(self.round, {})
                 sizes[node] = sizes.get(node, 0) + reply_bytes(reply)
+                if stage == Stage.COLLECT_MASKED_VECTORS:
+                    self.masked[node] = _plain_metrics(reply)
             if stage:
                 for tap in REPLY_TAPS:
                     tap(self.round, node, stage, reply)
         return replies
+
+
+def _plain_metrics(reply: Message) -> dict[str, float]:
+    """The metrics a masked-update reply carries in the clear (Flower's `secaggplus_mod` masks the
+    arrays only), read as Flower's workflow reads them (`recorddict_to_fitres`): the hospital's
+    cumulative epsilon among them."""
+    import flwr.compat.common.recorddict_compat as compat
+
+    try:
+        metrics = compat.recorddict_to_fitres(reply.content, True).metrics
+    except (KeyError, TypeError, ValueError):  # not a FitRes's records: nothing said in the clear
+        return {}
+    return {
+        key: float(value)
+        for key, value in metrics.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 def _stage(msg: Message) -> str:
@@ -531,7 +554,7 @@ class SecAggFitRound:
         legacy = cast(LegacyContext, context)
         log, stats = self.observed.log, self.observed.stats
         real = _current_round(legacy) + self.strategy.round_offset
-        self.observed.round, self.observed.errors = real, {}
+        self.observed.round, self.observed.errors, self.observed.masked = real, {}, {}
         # a hospital taking part that is not connected now is not sampled: on record as left out
         log.note_not_connected(real, grid.get_node_ids(), enrolled_names(grid))
         taking_part = len(log.participants())
@@ -546,7 +569,7 @@ class SecAggFitRound:
                 self.clipping_range, weights, self.strategy.train_config, self.strategy.noise_share, smallest
             )
         make_secagg_workflow(n_sampled, self.max_weight, self.timeout, clipping_range)(grid, legacy)
-        _note_refusals(log, real, self.observed.errors, self.strategy, n_sampled, stats)
+        _note_refusals(log, real, self.observed, self.strategy, n_sampled, stats)
 
 
 @dataclass
@@ -572,15 +595,19 @@ class TrackedEvaluateRound:
 def _note_refusals(
     log: RoundLog,
     real: int,
-    errors: dict[int, str],
+    observed: ObservedGrid,
     strategy: SecAggFedAvg,
     n_sampled: int,
     stats: SecAggStats,
 ) -> None:
     """Hospitals whose update is not in the round's sum, with their reason; all of them when the
-    protocol halted (too few left to unmask), since then no update entered the model."""
+    protocol halted (too few left to unmask), since then no update entered the model. A hospital
+    whose masked update had arrived when it halted has spent the round's privacy all the same: its
+    reason says so, and the epsilon its reply carried is kept (`RoundLog.refused_epsilon`), so the
+    run's records of what each hospital spent count the round (an outside check: a hospital's
+    ledger said 7.00 where results.json, the report and `coordinator status` said 6.47)."""
     trained = log.train.get(real, {}) if strategy.aggregated else {}
-    for node, reason in errors.items():
+    for node, reason in observed.errors.items():
         site = log.site_of_node.get(node, f"node-{node}")
         if site not in trained:
             log.refused.setdefault(real, {})[site] = reason
@@ -591,8 +618,16 @@ def _note_refusals(
             f"secure aggregation halted: fewer than {threshold_for(n_sampled)} of {n_sampled} hospitals "
             "completed the round, so no update was used"
         )
+        sent = {log.site_of_node.get(node, f"node-{node}"): m for node, m in observed.masked.items()}
         for site in log.site_of_node.values():
-            log.refused.setdefault(real, {}).setdefault(site, halted)
+            if site in sent:
+                log.refused.setdefault(real, {})[site] = (
+                    f"{halted}; its masked update had been sent, so this round's privacy is spent"
+                )
+                if "epsilon" in sent[site]:
+                    log.refused_epsilon.setdefault(real, {})[site] = sent[site]["epsilon"]
+            else:
+                log.refused.setdefault(real, {}).setdefault(site, halted)
         logger.error("round %s: %s", real, halted)
 
 

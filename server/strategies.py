@@ -71,6 +71,13 @@ def evaluation_rounds(rounds: int, evaluations: int) -> frozenset[int]:
     return frozenset(round(rounds * k / evaluations) for k in range(1, evaluations + 1))
 
 
+def evaluations_before_the_end(ended: dict[str, Any], planned: int) -> int:
+    """How many of a run's `planned` evaluations fell on rounds up to the one it ended early after
+    (`RoundEnd.ended_early`: `after_round` of `rounds_planned`): the others were never sent."""
+    rounds = evaluation_rounds(int(ended["rounds_planned"]), planned)
+    return sum(1 for r in rounds if r <= int(ended["after_round"]))
+
+
 def max_epsilon_metrics(records: list[RecordDict], weight_key: str) -> MetricRecord:
     """The hospitals' reply metrics merged: the worst (largest) epsilon and noise multiplier (a
     mean epsilon, Flower's default, would understate what the least protected hospital spent),

@@ -42,8 +42,8 @@ def _completed_rounds(results: Mapping[str, Any]) -> str:
     ended = mapping(results.get("ended_early"))
     if trained and ended:
         return (
-            f"{len(trained)} of the {ended.get('rounds_planned')} planned; the run ended early: "
-            + md_text(ended.get("reason"))
+            f"{len(trained)} of the {ended.get('rounds_planned')} planned (the model is round "
+            f"{ended.get('model_round')}'s); the run ended early: " + md_text(ended.get("reason"))
         )
     if trained:
         return str(len(trained))

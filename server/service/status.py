@@ -131,6 +131,11 @@ def unrecorded_evaluations(results: Mapping[str, Any]) -> int:
         return 0
     if planned <= 0:
         return 0
+    ended = results.get("ended_early")
+    if isinstance(ended, Mapping):  # a run that ended early never sent the evaluations after its end
+        from genofed.server.strategies import evaluations_before_the_end
+
+        return evaluations_before_the_end(dict(ended), planned)
     return planned
 
 

@@ -64,6 +64,7 @@ def _federation(model) -> SimpleNamespace:
         test_metrics=None,
         pretrained=None,
         panel=model.panel,
+        ended_early=None,
     )
 
 

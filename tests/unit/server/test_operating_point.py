@@ -19,6 +19,7 @@ def _fed(evaluate: dict, site_evaluations: int = 1) -> SimpleNamespace:
         log=SimpleNamespace(evaluate=evaluate),
         rounds=[{"round": r} for r in range(4)],
         settings=SimpleNamespace(site_evaluations=site_evaluations),
+        ended_early=None,
     )
 
 

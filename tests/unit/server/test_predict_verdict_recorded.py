@@ -45,6 +45,7 @@ def _fed(tmp_path):
         test_metrics={"auc": 0.43},
         pretrained=None,
         panel=model.panel,
+        ended_early=None,
     )
 
 

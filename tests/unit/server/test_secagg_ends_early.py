@@ -20,6 +20,7 @@ import math
 import pytest
 import torch
 from flwr.app import Error, Message, MessageType
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key, Stage
 from helpers.instant_superlink import InstantSuperLink, introduction
 from helpers.secagg_hospitals import SecAggHospitals
 
@@ -30,6 +31,7 @@ from genofed.server.report.facts import run_facts_section
 from genofed.server.results import federation_results
 from genofed.server.round_log import RoundLog, too_few_left
 from genofed.server.service.launch import _say_who_took_part
+from genofed.server.service.status import unrecorded_evaluations
 from genofed.server.settings import RunSettings
 
 NAMES = {11: "rostov", 12: "astrakhan", 13: "elista"}
@@ -41,7 +43,9 @@ pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 class Hospitals:
     """Three hospitals that introduce themselves and train through SecAgg+; `refusing` names,
-    per node, the round from which it refuses every training message, and why."""
+    per node, the round from which it refuses to train, and why. As a deployed hospital does, it
+    takes part in a round's key stages and refuses when asked for its masked update, the stage
+    that trains (and spends privacy)."""
 
     def __init__(self, refusing: dict[int, tuple[int, str]]) -> None:
         self.refusing = refusing
@@ -56,12 +60,21 @@ class Hospitals:
         real = int(message.metadata.group_id)
         self.asked.setdefault(real, set()).add(node)
         first, reason = self.refusing.get(node, (math.inf, ""))
-        if message.metadata.message_type == MessageType.TRAIN and real >= first:
+        configs = message.content.config_records.get(RECORD_KEY_CONFIGS)
+        stage = configs.get(Key.STAGE) if configs is not None else None
+        if stage == Stage.COLLECT_MASKED_VECTORS and real >= first:
             return Message(error=Error(code=REFUSED, reason=reason), reply_to=message)
         return self.secagg(message)
 
 
-def _run(simulated_cohorts, tmp_path, refusing: dict[int, tuple[int, str]], *, stop: bool = True):
+def _run(
+    simulated_cohorts,
+    tmp_path,
+    refusing: dict[int, tuple[int, str]],
+    *,
+    stop: bool = True,
+    evaluations: int = 0,
+):
     settings = RunSettings(
         **{
             "data_dir": str(simulated_cohorts(5)),
@@ -69,7 +82,7 @@ def _run(simulated_cohorts, tmp_path, refusing: dict[int, tuple[int, str]], *, s
             "rounds": 5,
             "epsilon": math.inf,
             "model": "logistic",
-            "site_evaluations": 0,
+            "site_evaluations": evaluations,
             "round_timeout": 5.0,
             "secagg": True,
             "quiet": True,
@@ -89,7 +102,7 @@ def test_a_secagg_run_that_trained_ends_with_its_model_once_no_round_can_complet
     is spent, and rostov alone cannot complete a round (it needs 2): the run ends there, with round
     1's model, instead of charging rostov for rounds 3-5."""
     result, hospitals, said, settings = _run(
-        simulated_cohorts, tmp_path, {13: (1, WRONG_SETTING), 12: (2, BUDGET)}
+        simulated_cohorts, tmp_path, {13: (1, WRONG_SETTING), 12: (2, BUDGET)}, evaluations=1
     )
     assert sorted(hospitals.asked) == [1, 2]  # nothing sent for rounds 3-5
     assert sorted(result.log.train) == [1] and sorted(result.log.train[1]) == ["astrakhan", "rostov"]
@@ -99,15 +112,34 @@ def test_a_secagg_run_that_trained_ends_with_its_model_once_no_round_can_complet
     assert reason.startswith(
         "round 2 of 5: 2 of the run's 3 hospitals refused its plan, and a SecAgg+ round needs at least 2"
     ), reason
-    assert "the run ends now with the model of round 2, before the hospitals left spend privacy" in reason
+    assert "the run ends now, before the hospitals left spend privacy on rounds that cannot be used" in reason
+    # round 2 halted: the model is round 1's, the last whose updates were used
+    assert "its model is that of round 1, the last whose updates were used" in reason
+    assert result.ended_early["model_round"] == 1
+    # rostov's masked update of round 2 had arrived: it paid for the round, and the run says so
+    assert (
+        "its masked update had been sent, so this round's privacy is spent" in result.log.refused[2]["rostov"]
+    )
+    assert result.log.refused_epsilon[2] == {"rostov": 1.0} and result.epsilon["rostov"] == 1.0
     assert f"astrakhan: {BUDGET}; elista: {WRONG_SETTING}" in reason
     assert said[-1] == "the run ends after round 2 of 5: no later round can complete"
     assert all(torch.isfinite(v).all() for v in result.state_dict.values())
 
     results = json.loads(json.dumps(federation_results(result, settings)))
-    assert results["ended_early"] == {"after_round": 2, "rounds_planned": 5, "reason": reason}
+    assert results["ended_early"] == {
+        "after_round": 2,
+        "rounds_planned": 5,
+        "model_round": 1,
+        "reason": reason,
+    }
     row = next(line for line in run_facts_section(results).splitlines() if line.startswith("| Rounds"))
-    assert row.startswith("| Rounds | 2 of the 5 planned; the run ended early: round 2 of 5"), row
+    assert row.startswith(
+        "| Rounds | 2 of the 5 planned (the model is round 1's); the run ended early: round 2"
+    ), row
+    # the planned evaluation (after round 5) was never sent: no threshold, and nothing unrecorded
+    note = results["operating_point"]["note"]
+    assert note.startswith("no operating threshold: the run ended early, after round 2 of 5"), note
+    assert unrecorded_evaluations(results) == 0
     path = tmp_path / "results.json"
     path.write_text(json.dumps(results))
     summary: list[str] = []
@@ -139,3 +171,11 @@ def test_a_run_recorded_whole_is_not_ended_early(simulated_cohorts, tmp_path):
         simulated_cohorts, tmp_path, {13: (1, WRONG_SETTING), 12: (2, BUDGET)}, stop=False
     )
     assert sorted(hospitals.asked) == [1, 2, 3, 4, 5] and result.ended_early is None
+
+
+def test_inspect_model_says_which_rounds_model_a_run_that_ended_early_delivered():
+    from genofed.cli.inspect_model import _ended_early_words
+
+    ended = {"after_round": 7, "rounds_planned": 8, "model_round": 6, "reason": "..."}
+    assert _ended_early_words(ended) == "ended early after round 7 of 8 planned, the model of round 6"
+    assert _ended_early_words(None) is None

@@ -147,7 +147,8 @@ def test_a_non_finite_aggregate_is_refused_and_logged_like_a_halted_round(caplog
     assert strategy.refusal.startswith("secure aggregation: non-finite aggregate")
     stats = secagg.SecAggStats()
     with caplog.at_level(logging.ERROR, logger="genofed.server.secagg"):
-        secagg._note_refusals(strategy.log, 1, {}, strategy, 3, stats)
+        observed = SimpleNamespace(errors={}, masked={})  # no error, no masked update noted
+        secagg._note_refusals(strategy.log, 1, observed, strategy, 3, stats)  # type: ignore[arg-type]
     assert stats.halted == [1]
     assert 1 not in strategy.log.train
     assert set(strategy.log.refused[1]) == {"a", "b", "c"}

@@ -367,5 +367,11 @@ def test_status_says_why_a_run_ended_before_its_last_round(fed, capsys):
     ended = {"after_round": 2, "rounds_planned": 3, "reason": why}
     (fed / "run" / "results.json").write_text(json.dumps({"rounds": rounds, "ended_early": ended}))
     assert f"  the run ended early: {why}" in _status_lines(fed, capsys)
+    # a last round that halted (SecAgg+: too few to unmask) used nobody's update: it says so
+    halted = [*rounds, {"round": 2, "test_auc": 0.61, "epsilon_max": None, "participants": []}]
+    (fed / "run" / "results.json").write_text(json.dumps({"rounds": halted, "ended_early": ended}))
+    assert "  round 2: test AUC 0.610, epsilon n/a, participants none (no update was used in it)" in (
+        _status_lines(fed, capsys)
+    )
     (fed / "run" / "results.json").write_text(json.dumps({"rounds": rounds}))
     assert not any("ended early" in line for line in _status_lines(fed, capsys))
