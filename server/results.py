@@ -78,7 +78,8 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "wall_seconds": fed.wall_seconds,
         "wall_seconds_before": fed.wall_seconds_before,
         "launches": fed.launches,
-        # a SecAgg+ run that stopped before its last round: after which round, of how many, and why
+        # a SecAgg+ run that stopped before its last round: after which round, of how many, the round
+        # whose model it delivers, and why
         "ended_early": fed.ended_early,
         "seconds_per_round": sum(r["seconds"] for r in trained) / len(trained) if trained else None,
         "bytes_sent_per_client_per_round": fed.bytes_per_client_round,

@@ -66,8 +66,8 @@ class RoundEnd:
     round_started: float = field(default_factory=time.perf_counter)
     stop_when_every_hospital_refuses: bool = True
     #: Set when a SecAgg+ run whose earlier rounds trained ended before its last round, since no
-    #: later round could complete: {"after_round", "rounds_planned", "reason"} (results.json's
-    #: `ended_early`); None for a run that trained all its rounds.
+    #: later round could complete: {"after_round", "rounds_planned", "model_round" (the last round
+    #: whose updates were used), "reason"} (results.json's `ended_early`); None otherwise.
     ended_early: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:

@@ -132,7 +132,9 @@ def unrecorded_evaluations(results: Mapping[str, Any]) -> int:
     if planned <= 0:
         return 0
     ended = results.get("ended_early")
-    if isinstance(ended, Mapping):  # a run that ended early never sent the evaluations after its end
+    if isinstance(ended, Mapping) and all(
+        isinstance(ended.get(key), int) for key in ("after_round", "rounds_planned")
+    ):  # a run that ended early never sent the evaluations after its end
         from genofed.server.strategies import evaluations_before_the_end
 
         return evaluations_before_the_end(dict(ended), planned)
