@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# the check itself lives beside the table, where the model file's record reuses it; re-exported here
 from genofed.common.reporting.calibration import (
     CALIBRATION_ALPHA,
     SMALLEST_P,
@@ -23,6 +22,9 @@ from genofed.common.reporting.formatting import fmt_float
 from genofed.common.reporting.ratios import Prevalence
 from genofed.common.reporting.recalibration import Estimate, Recalibration, logit
 from genofed.common.reporting.tables import markdown_table
+
+# the check itself lives beside the table, where the model file's record reuses it; re-exported here
+from genofed.common.scoring.validation import MIN_CALIBRATION_PEOPLE
 from genofed.server.report.assessment import Assessment
 
 CALIBRATION_PLOT = "calibration.png"
@@ -82,12 +84,15 @@ def plot_calibration(path: Path, table: list[CalibrationBin]) -> bool:
     return True
 
 
-def _verdict_words(check: CalibrationCheck) -> str:
-    """Whether the risk figures may be read as probabilities, from what this test cohort measured.
+def _verdict_words(check: CalibrationCheck, people: int) -> str:
+    """Whether the risk figures may be read as probabilities, from what this test cohort of
+    `people` measured.
 
     A model trained on case-enriched cohorts is at best calibrated to their case share; but a
     miscalibration the test detects is the model's own, and blaming prevalence for it would let a
-    reader trust the risks after a prevalence correction.
+    reader trust the risks after a prevalence correction. A passing test on fewer than
+    `MIN_CALIBRATION_PEOPLE` people says nothing either way, as `predict`, `adapt` and
+    `inspect-model` say it (`genofed.common.scoring.validation`).
     """
     worst = check.worst
     direction = "too high" if worst.predicted > worst.observed else "too low"
@@ -104,6 +109,13 @@ def _verdict_words(check: CalibrationCheck) -> str:
             f"**These predicted risks are not calibrated** on this test cohort: {facts}. Do not read a "
             "risk figure as a probability; use the risks as a ranking (the calls above) and the PPV at the "
             "real prevalence."
+        )
+    if people < MIN_CALIBRATION_PEOPLE:
+        return (
+            f"**This test cohort of {people} people cannot tell whether the risks are calibrated**: {facts}; "
+            f"on fewer than {MIN_CALIBRATION_PEOPLE} people the test misses even risks far off. Do not read "
+            "a risk figure as a probability; use the risks as a ranking (the calls above) and the PPV at "
+            "the real prevalence."
         )
     return (
         f"On this test cohort the risks are consistent with calibration: {facts}. That holds at this "
@@ -221,7 +233,7 @@ def calibration_section(assessment: Assessment, plot_written: bool) -> str:
         f"average over these {len(table)} equal-size bins (weighted by bin size); the calibration error "
         "(ECE) in the Final model table bins risks by equal width instead (0-0.1, 0.1-0.2, ...), so it "
         "gives a different figure for the same predictions.\n\n"
-        + _verdict_words(check)
+        + _verdict_words(check, sum(b.people for b in table))
         + "\n\n"
         + _paragraph(recalibration_words(assessment.recalibration, assessment.prevalence))
         + markdown_table(

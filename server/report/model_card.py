@@ -8,6 +8,7 @@ from typing import Any
 
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_delta, fmt_epsilon, fmt_int
 from genofed.common.reporting.tables import markdown_table
+from genofed.common.scoring.validation import MIN_CALIBRATION_PEOPLE
 from genofed.server.report.assessment import Assessment
 from genofed.server.report.calibration import check_calibration
 from genofed.server.report.privacy import void_delta
@@ -85,6 +86,13 @@ def _calibration_limit(assessment: Assessment) -> str:
             f"to {100 * abs(worst.predicted - worst.observed):.0f} percentage points (see Calibration). Do "
             "not read them as probabilities; use the ranking, the threshold call and the PPV at the real "
             "prevalence."
+        )
+    people = sum(b.people for b in assessment.calibration)
+    if people < MIN_CALIBRATION_PEOPLE:  # a passing test on so few cannot tell (see Calibration)
+        return (
+            f"Whether its risks are calibrated is not known: a test cohort of {people} people cannot tell "
+            "(see Calibration). Do not read them as probabilities; use the ranking, the threshold call and "
+            "the PPV at the real prevalence."
         )
     return (
         "Its risks matched the observed rates on the test cohort (see Calibration), but at that cohort's "

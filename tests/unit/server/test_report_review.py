@@ -212,3 +212,39 @@ def test_dp_limitation_compares_each_hospital_alone_with_and_without_privacy(tmp
     assert "the median hospital alone reaches test AUC 0.550 with privacy and 0.600 without" in card
     assert "mixes that cost with the effect of federating" in card
     assert "compare the pooled and hospital-alone figures" not in card
+
+
+def test_a_passing_check_on_fewer_than_100_people_cannot_tell():
+    """predict, adapt and inspect-model say a passing Hosmer-Lemeshow test on fewer than 100 people
+    cannot tell (it misses even risks far off); the run report said "consistent with calibration"."""
+    from genofed.common.reporting.calibration import CalibrationBin, CalibrationCheck
+    from genofed.server.report.calibration import _verdict_words
+
+    worst = CalibrationBin(0.4, 0.6, 10, 5, 0.5, 0.45, 0.2, 0.7)
+    check = CalibrationCheck(0.05, worst, 0, 3.1, 0.93, 0.5, 0.48)
+    assert check.calibrated
+    few = _verdict_words(check, 60)
+    assert few.startswith("**This test cohort of 60 people cannot tell whether the risks are calibrated**")
+    assert "Do not read a risk figure as a probability" in few and "consistent with" not in few
+    assert _verdict_words(check, 100).startswith(
+        "On this test cohort the risks are consistent with calibration"
+    )
+
+
+def test_the_model_card_does_not_call_a_small_cohorts_risks_matched():
+    from types import SimpleNamespace
+
+    from genofed.common.reporting.calibration import CalibrationBin
+    from genofed.server.report.model_card import _calibration_limit
+
+    # two bins of 30 people whose observed rates sit close to the predicted ones: a passing test
+    bins = [
+        CalibrationBin(0.0, 0.5, 30, 9, 0.3, 0.3, 0.17, 0.48),
+        CalibrationBin(0.5, 1.0, 30, 21, 0.7, 0.7, 0.52, 0.83),
+    ]
+    words = _calibration_limit(SimpleNamespace(calibration=bins))  # type: ignore[arg-type]
+    assert words.startswith(
+        "Whether its risks are calibrated is not known: a test cohort of 60 people cannot tell"
+    )
+    bigger = [CalibrationBin(b.low, b.high, 60, 2 * b.cases, b.predicted, b.observed, 0.2, 0.8) for b in bins]
+    assert _calibration_limit(SimpleNamespace(calibration=bigger)).startswith("Its risks matched")  # type: ignore[arg-type]
