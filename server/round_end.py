@@ -170,7 +170,7 @@ class RoundEnd:
             logger.warning("%s", reason)
             planned = self.settings.rounds
             self.say(f"the run ends after round {real} of {planned}: no later round can complete")
-            raise RunEndsEarly(real, reason)
+            raise RunEndsEarly(reason)
         raise EveryHospitalRefused(
             f"{why}train and the run stops now{before}; {self.settings.out_dir} gets no model, results nor "
             f"report. The hospitals refused: {named}.",

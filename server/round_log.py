@@ -188,15 +188,11 @@ def too_few_left(log: RoundLog, *, needed: int) -> dict[str, str] | None:
 
 
 class RunEndsEarly(Exception):
-    """A SecAgg+ run whose earlier rounds trained, stopped after round `after_round` because no
-    later round can complete (`reason`): the hospitals still answering would each pay for rounds
-    whose sum can never be unmasked. Not an error: the run's training stops there
-    (`genofed.server.secagg.run_secagg_rounds` catches it) and the run delivers the model of its
-    last round, recording why (`RoundEnd.ended_early`)."""
-
-    def __init__(self, after_round: int, reason: str) -> None:
-        super().__init__(reason)
-        self.after_round, self.reason = after_round, reason
+    """A SecAgg+ run whose earlier rounds trained, stopped because no later round can complete:
+    the hospitals still answering would each pay for rounds whose sum can never be unmasked. Not an
+    error but a signal out of Flower's workflow loop (`genofed.server.secagg.run_secagg_rounds`
+    catches it): the round end has recorded when and why (`RoundEnd.ended_early`), and the run
+    delivers the model of its last round whose updates were used."""
 
 
 def refusals_by_reason(reasons: Mapping[str, str]) -> str:

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.site_check import check_args
 
 from genofed.client.agent import launch
 from genofed.client.agent.audit import append_entry, read_audit
@@ -392,21 +393,10 @@ def test_a_new_ledger_only_on_request_and_audited(
 
 def test_the_cli_refuses_in_one_line_and_offers_new_ledger(tmp_path: Path, cohorts: Path, ca: Path) -> None:
     env = dict(os.environ, **{INDEX_ENV: str(tmp_path / "home")})
-    data = hospital_folders(cohorts)[0]
     for name in ("rostov", "copy"):
         _site(tmp_path, name)
-    args = [
-        "--genotypes",
-        str(data.genotypes),
-        "--phenotypes",
-        str(data.phenotypes),
-        "--panel",
-        str(cohorts / "panel.tsv"),
-        "--epsilon-budget",
-        "8",
-    ]
     first = subprocess.run(
-        [GENOFED, "hospital", "check", str(tmp_path / "site-rostov"), *args],
+        [GENOFED, *check_args(tmp_path / "site-rostov", cohorts, "--epsilon-budget", "8")],
         capture_output=True,
         text=True,
         env=env,
@@ -417,7 +407,7 @@ def test_the_cli_refuses_in_one_line_and_offers_new_ledger(tmp_path: Path, cohor
         and (tmp_path / "home" / "ledgers.json").exists()
     )
     refused = subprocess.run(
-        [GENOFED, "hospital", "check", str(tmp_path / "site-copy"), *args],
+        [GENOFED, *check_args(tmp_path / "site-copy", cohorts, "--epsilon-budget", "8")],
         capture_output=True,
         text=True,
         env=env,
