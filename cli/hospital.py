@@ -474,11 +474,6 @@ def run_hospital_ledger(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cap_words(cap: float | None) -> str:
-    """A coalition cap as `check` prints it: a number, inf, or none (distributed DP refused)."""
-    return "none (distributed DP refused)" if cap is None else format(float(cap), "g")
-
-
 def run_hospital_check(args: argparse.Namespace) -> int:
     _require_epsilon_budget(args.epsilon_budget)  # the operator's choice first, as a missing option
     from genofed.client.agent.check import check_site
@@ -518,7 +513,9 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         old = bound["earlier_budgets"][-1]
         cap_change = ""
         if old.get("max_coalition_epsilon") != bound["max_coalition_epsilon"]:
-            cap_change = f", coalition cap {_cap_words(old.get('max_coalition_epsilon'))}"
+            from genofed.client.agent.audit import coalition_cap_words
+
+            cap_change = f", coalition cap {coalition_cap_words(old.get('max_coalition_epsilon'))}"
         print(
             f"  budget CHANGED from epsilon {old['epsilon_budget']:g} at delta {old['delta']:g}{cap_change}; "
             f"recorded in {args.dir}/audit.jsonl and hospital.json (earlier_budgets)"

@@ -410,9 +410,12 @@ def _written(entry: dict[str, Any], *, charged: bool = True) -> str:
     )
 
 
-def _cap_text(cap: Any) -> str:
-    """A budget change's coalition cap: a number, inf, or none (distributed DP refused)."""
-    return "none (distributed DP refused)" if cap is None else str(cap)
+def coalition_cap_words(cap: Any) -> str:
+    """A coalition cap as the audit log and `hospital check` print it: a number, inf, or none
+    (distributed DP refused)."""
+    if cap is None:
+        return "none (distributed DP refused)"
+    return format(float(cap), "g") if isinstance(cap, (int, float)) else str(cap)
 
 
 def _override_line(entry: dict[str, Any]) -> str:
@@ -424,8 +427,8 @@ def _override_line(entry: dict[str, Any]) -> str:
         caps = ("max_coalition_epsilon" in old or "max_coalition_epsilon" in new) and old.get(
             "max_coalition_epsilon"
         ) != new.get("max_coalition_epsilon")
-        old_cap = f", coalition cap {_cap_text(old.get('max_coalition_epsilon'))}" if caps else ""
-        new_cap = f", coalition cap {_cap_text(new.get('max_coalition_epsilon'))}" if caps else ""
+        old_cap = f", coalition cap {coalition_cap_words(old.get('max_coalition_epsilon'))}" if caps else ""
+        new_cap = f", coalition cap {coalition_cap_words(new.get('max_coalition_epsilon'))}" if caps else ""
         return (
             f"{entry['time']} budget changed ({entry['command']}): epsilon {old.get('epsilon_budget')} "
             f"at delta {old.get('delta')}{old_cap} (since {old.get('since') or '?'}) -> "

@@ -89,7 +89,7 @@ def test_raising_the_coalition_cap_needs_change_budget_and_is_audited(tmp_path, 
     assert raised["reason"] == "DPO decision 14"
     assert main(["hospital", "audit", str(site)]) == 0
     out = capsys.readouterr().out
-    assert "coalition cap 3.0 (since" in out and "coalition cap inf; reason: DPO decision 14" in out
+    assert "coalition cap 3 (since" in out and "coalition cap inf; reason: DPO decision 14" in out
     # the same cap again changes nothing
     assert main(_check(site, cohorts, "--max-coalition-epsilon", "inf")) == 0
     assert len(_data(site)["earlier_budgets"]) == 2 and len(_changes(site)) == 2
