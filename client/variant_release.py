@@ -59,6 +59,7 @@ from genofed.client.local_ledger import (
 from genofed.client.local_release_audit import audit_release
 from genofed.common.data.cohort import GenotypeMatrix
 from genofed.common.data.readers import genotype_input_files, read_genotypes
+from genofed.common.data.variant_names import read_variant_names
 from genofed.common.data.variant_summary import (
     DEFAULT_ROUND_TO,
     RELEASES,
@@ -154,6 +155,7 @@ def release_variants(
     else:
         assert ledger is not None  # `_check` requires --state-dir
         summary = _charged_noisy(site, matrix, genotypes, options, ledger, out, samples)
+    summary.names = read_variant_names(genotypes, summary.variant_ids)  # public, like the ids
     summary.save(out)
     return summary
 

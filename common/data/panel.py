@@ -16,7 +16,7 @@ Two cases are matched beyond the id and its REF/ALT swap:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,10 @@ from genofed.common.errors import DataError
 from genofed.common.util.atomic import atomic_path
 
 PANEL_COLUMNS = ["id", "chrom", "pos", "ref", "alt", "alt_freq"]
+#: Optional columns that annotate a variant for people (its rsID, its gene); they may be empty on
+#: some lines, since not every variant has a name or lies in a gene, and no model reads them.
+NAME_COLUMN = "rsid"
+ANNOTATION_COLUMNS = (NAME_COLUMN, "gene")
 #: The ALT of a REF-only site's id (`CHROM:POS:REF:.`), as the genotype readers write it.
 NO_ALT = "."
 #: The least share of the panel's variants a site's data must cover to train or be scored
@@ -48,10 +52,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class VariantPanel:
-    """Ordered variant ids with the alt-allele frequency used to impute what a site lacks."""
+    """Ordered variant ids with the alt-allele frequency used to impute what a site lacks, and
+    the rsIDs of those the hospitals' files name (`names`, the optional `rsid` column)."""
 
     variant_ids: list[str]
     alt_freq: np.ndarray  # float64, one per variant, in [0, 1]
+    names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.alt_freq = np.asarray(self.alt_freq, dtype=np.float64)
@@ -71,7 +77,8 @@ class VariantPanel:
         return cls(list(variant_ids), freq)
 
     def save(self, path: str | Path) -> None:
-        """Write the panel as a tab-separated file (`id chrom pos ref alt alt_freq`)."""
+        """Write the panel as a tab-separated file (`id chrom pos ref alt alt_freq`, then `rsid`
+        when any variant has a name)."""
         parsed = [parse_variant_id(v) for v in self.variant_ids]
         frame = pd.DataFrame(
             {
@@ -83,6 +90,8 @@ class VariantPanel:
                 "alt_freq": np.round(self.alt_freq, 6),
             }
         )
+        if self.names:
+            frame[NAME_COLUMN] = [self.names.get(v, "") for v in self.variant_ids]
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, sep="\t", index=False)
 
@@ -98,7 +107,11 @@ class VariantPanel:
         if not path.is_file():
             raise DataError(path, "panel file not found", hint="pass the federation's panel.tsv")
         try:
-            frame = pd.read_csv(path, sep="\t", dtype={"id": str, "chrom": str, "pos": str})
+            frame = pd.read_csv(
+                path,
+                sep="\t",
+                dtype={"id": str, "chrom": str, "pos": str, **dict.fromkeys(ANNOTATION_COLUMNS, str)},
+            )
         except Exception as exc:  # pandas raises many types for unreadable text
             raise DataError(
                 path,
@@ -117,14 +130,15 @@ class VariantPanel:
             raise DataError(
                 path, "the panel lists no variant (a header only)", hint="pass the federation's panel.tsv"
             )
-        # a line with cells missing (a column empty on every line is merely unused): say so, not
-        # "alt_freq nan is not in [0, 1]"
-        gaps = frame.loc[:, frame.notna().any(axis=0)].isna()
+        # a line with cells missing (a column empty on every line is merely unused, an annotation
+        # empty where a variant has no name or gene): say so, not "alt_freq nan is not in [0, 1]"
+        used = [c for c in frame.columns if c not in ANNOTATION_COLUMNS and frame[c].notna().any()]
+        gaps = frame[used].isna()
         if gaps.to_numpy().any():
             first = int(np.flatnonzero(gaps.any(axis=1).to_numpy())[0])
             raise DataError(
                 path,
-                f"{int((~gaps.iloc[first]).sum())} of {len(frame.columns)} columns filled",
+                f"{int((~gaps.iloc[first]).sum())} of {len(used)} columns filled",
                 location=f"line {first + 2}",
                 hint="every line lists " + " ".join(frame.columns) + ", separated by tabs",
             )
@@ -139,7 +153,14 @@ class VariantPanel:
                 location=f"line {int(duplicated.index[0]) + 2}",
                 hint="a panel lists each variant once (chr1 and 1 name the same chromosome)",
             )
-        return cls(ids.tolist(), frame["alt_freq"].to_numpy(dtype=np.float64))
+        names = {}
+        if NAME_COLUMN in frame.columns:
+            names = {
+                i: str(n).strip()
+                for i, n in zip(ids, frame[NAME_COLUMN], strict=True)
+                if pd.notna(n) and str(n).strip()
+            }
+        return cls(ids.tolist(), frame["alt_freq"].to_numpy(dtype=np.float64), names)
 
 
 #: What a panel out of genomic order is told: the network's blocks and the augmentations' segments

@@ -29,6 +29,10 @@ by rules that only need what the sites released:
    counts hide rare alleles, and the rare causal variants of a disease are exactly the ones a MAF
    filter would remove).
 
+A kept variant's rsID (the panel's optional `rsid` column) is the one most of the sites that report
+it name (on a tie, the first site's in name order); sites that name none are not counted. The name
+is public and plays no part in the rules above.
+
 The panel lists the kept variants in genomic order (chromosomes 1..22, X, Y, MT, then others by
 name; then position, REF, ALT) with their pooled alt-allele frequency. `panel_from_pooled`
 applies the same rules to exact counts: the reference the proof in docs/panel.md compares with.
@@ -82,6 +86,8 @@ class PanelReport:
     dropped_call_rate: int = 0
     dropped_maf: int = 0
     kept: int = 0
+    named: int = 0  # kept variants with an rsID from some site's summary
+    names_differ: int = 0  # of those, variants two sites name differently (the commoner name kept)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -101,7 +107,14 @@ class PanelReport:
             f"  dropped, pooled call rate below {rules.min_call_rate:g}: {self.dropped_call_rate}",
             f"  dropped, pooled minor allele frequency below {rules.min_maf:g}: {self.dropped_maf}",
             f"  kept: {self.kept}",
+            *self._name_lines(),
         ]
+
+    def _name_lines(self) -> list[str]:
+        if not self.named:
+            return []
+        differ = f" ({self.names_differ} named differently by two sites: the commoner name kept)"
+        return [f"  named by an rsID: {self.named}" + (differ if self.names_differ else "")]
 
 
 @dataclass
@@ -113,6 +126,7 @@ class _Reports:
     orientations: list[tuple[str, str]]
     called: list[float]
     alt: list[float]
+    names: list[str]  # per site its rsID for the variant, "" where it names none
 
 
 def build_panel(
@@ -139,14 +153,15 @@ def build_panel(
     grouped, ref_only = _group(ordered)
     report = PanelReport([s.site for s in ordered], variants_seen=len(grouped), ref_only=ref_only)
     samples = np.array([max(s.samples, 0.0) for s in ordered])
-    kept: list[tuple[Variant, float]] = []
+    kept: list[tuple[Variant, float, str]] = []
     for (chrom, pos, _), reports in grouped.items():
         variant = _combined(chrom, pos, reports, samples, rules, report)
         if variant is not None:
-            kept.append(variant)
+            kept.append((*variant, _name(reports, report)))
     kept.sort(key=lambda item: genomic_key(item[0]))
     report.kept = len(kept)
-    return VariantPanel([v.id for v, _ in kept], np.array([f for _, f in kept])), report
+    names = {v.id: name for v, _, name in kept if name}
+    return VariantPanel([v.id for v, _, _ in kept], np.array([f for _, f, _ in kept]), names), report
 
 
 def panel_from_pooled(
@@ -238,12 +253,25 @@ def _group(
                     hint="the site's genotype file has the same variant twice; remove one and release again",
                 )
             seen.add(key)
-            reports = grouped.setdefault(key, _Reports((variant.ref, variant.alt), [], [], [], []))
+            reports = grouped.setdefault(key, _Reports((variant.ref, variant.alt), [], [], [], [], []))
             reports.sites.append(index)
             reports.orientations.append((variant.ref, variant.alt))
             reports.called.append(float(called))
             reports.alt.append(float(alt))
+            reports.names.append(summary.names.get(vid, ""))
     return grouped, ref_only
+
+
+def _name(reports: _Reports, report: PanelReport) -> str:
+    """The rsID most of the sites that name the variant give it ("" where none names it); counted
+    in `report`."""
+    named = [name for name in reports.names if name]
+    if not named:
+        return ""
+    counts = {name: named.count(name) for name in named}
+    report.named += 1
+    report.names_differ += len(counts) > 1
+    return max(counts, key=lambda name: (counts[name], -named.index(name)))
 
 
 def _orientation(reports: _Reports) -> tuple[str, str]:

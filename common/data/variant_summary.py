@@ -27,8 +27,9 @@ Two release modes (the file's header says which):
   noise multiplier is calibrated and charged by the hospital side (`genofed.client.
   variant_release`), one Gaussian release as one step at sample rate 1 in the site's ledger.
 
-The file is a TSV (`id`, `called`, `alt`) after a commented header (`# key: value` lines); see
-docs/panel.md. Reading it back checks every line and raises DataError with the line number.
+The file is a TSV (`id`, `called`, `alt`, and `rsid` where the genotype file names any variant by
+its dbSNP rsID: `genofed.common.data.variant_names`) after a commented header (`# key: value`
+lines); see docs/panel.md. Reading it back checks every line and raises DataError with the line number.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import numpy as np
 
 from genofed.common.data.cohort import MISSING, GenotypeMatrix
 from genofed.common.data.readers import read_genotypes
+from genofed.common.data.variant_names import RSID, read_variant_names
 from genofed.common.data.variants import parse_variant_id
 from genofed.common.errors import DataError
 from genofed.common.privacy.secret_noise import SecretNoise, gaussian, noise_key_from
@@ -48,6 +50,9 @@ from genofed.common.util.atomic import write_text_atomic
 
 FORMAT = "genofed-variant-summary/1"
 COLUMNS = ("id", "called", "alt")
+#: The optional last column: each variant's rsID as the site's genotype file names it (empty where
+#: it names none). Public like the id (`variant_names`).
+NAME_COLUMN = "rsid"
 RELEASES = ("rounded", "dp")
 #: Default rounding: 10 alleles, i.e. 5 patients' genotypes. One patient moves a count by at most
 #: 2 alleles, and the pooled frequency of a federation of a few hundred alleles per site moves by
@@ -102,6 +107,8 @@ class VariantSummary:
         samples: the site's patient count (rounded or noisy like the counts), or the cohort size
             the site declared public (`hospital check --declared-size`) when it declared one.
         release: how the counts were released.
+        names: {variant id: rsID} for the variants the site's genotype file names
+            (`variant_names.read_variant_names`); written as the `rsid` column when there are any.
     """
 
     site: str
@@ -110,6 +117,7 @@ class VariantSummary:
     alt: np.ndarray
     samples: float
     release: Release = field(default_factory=Release)
+    names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.called = np.asarray(self.called, dtype=np.float64)
@@ -131,9 +139,11 @@ class VariantSummary:
         header |= self.release.header()
         header["variants"] = str(len(self))  # a copy cut at a line end is seen on load (`_read`)
         lines = [f"# {key}: {value}" for key, value in header.items()]
-        lines.append("\t".join(COLUMNS))
+        named = bool(self.names)
+        lines.append("\t".join(COLUMNS + ((NAME_COLUMN,) if named else ())))
         lines += [
             f"{vid}\t{_number(c, decimals)}\t{_number(a, decimals)}"
+            + (f"\t{self.names.get(vid, '')}" if named else "")
             for vid, c, a in zip(self.variant_ids, self.called, self.alt, strict=True)
         ]
         write_text_atomic(path, "\n".join(lines) + "\n")
@@ -150,7 +160,9 @@ def summarize_genotypes(
     """The default (`rounded`) release of a site's genotype file, in any format genofed reads:
     what `genofed hospital variants` writes, and what the simulation mode computes for each
     hospital when the federation folder has no panel."""
-    return rounded_summary(site, read_genotypes(genotypes), round_to)
+    summary = rounded_summary(site, read_genotypes(genotypes), round_to)
+    summary.names = read_variant_names(genotypes, summary.variant_ids)
+    return summary
 
 
 def exact_counts(genotypes: GenotypeMatrix) -> tuple[np.ndarray, np.ndarray]:
@@ -239,17 +251,18 @@ def _read(path: Path) -> VariantSummary:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(path, f"cannot read the variant summary ({exc})", hint=_REWRITE) from exc
-    header, start = _header(path, lines)
+    header, start, named = _header(path, lines)
     release = _release(path, header)
     samples = _float(path, header["samples"], "the header's samples line")
     ids: list[str] = []
     called: list[float] = []
     alt: list[float] = []
+    names: dict[str, str] = {}
     seen: dict[str, int] = {}
     for number, line in enumerate(lines[start:], start=start + 1):
         if not line.strip():
             continue
-        vid, c, a = _row(path, line, number)
+        vid, c, a, name = _row(path, line, number, named)
         if vid in seen:
             raise DataError(
                 path,
@@ -278,8 +291,10 @@ def _read(path: Path) -> VariantSummary:
         ids.append(vid)
         called.append(c)
         alt.append(a)
+        if name:
+            names[vid] = name
     _check_complete(path, header, len(ids))
-    return VariantSummary(header["site"], ids, np.array(called), np.array(alt), samples, release)
+    return VariantSummary(header["site"], ids, np.array(called), np.array(alt), samples, release, names)
 
 
 def _check_complete(path: Path, header: dict[str, str], rows: int) -> None:
@@ -301,8 +316,9 @@ def _check_complete(path: Path, header: dict[str, str], rows: int) -> None:
 _REWRITE = "write the summary again with `genofed hospital variants`; do not edit it by hand"
 
 
-def _header(path: Path, lines: list[str]) -> tuple[dict[str, str], int]:
-    """The `# key: value` lines and the index of the first data line (after the column line)."""
+def _header(path: Path, lines: list[str]) -> tuple[dict[str, str], int, bool]:
+    """The `# key: value` lines, the index of the first data line (after the column line) and
+    whether the rows carry the `rsid` column."""
     header: dict[str, str] = {}
     for index, line in enumerate(lines):
         if line.startswith("#"):
@@ -323,17 +339,19 @@ def _header(path: Path, lines: list[str]) -> tuple[dict[str, str], int]:
                 location="line 1",
                 hint=_REWRITE,
             )
-        if tuple(line.split("\t")) != COLUMNS:
+        columns = tuple(line.split("\t"))
+        if columns not in (COLUMNS, (*COLUMNS, NAME_COLUMN)):
             raise DataError(
                 path,
-                f"the column line is {line!r}, expected {' '.join(COLUMNS)} (tab-separated)",
+                f"the column line is {line!r}, expected {' '.join(COLUMNS)} (tab-separated), "
+                f"optionally followed by {NAME_COLUMN}",
                 location=f"line {index + 1}",
                 hint=_REWRITE,
             )
         missing = [k for k in ("site", "samples", "release") if not header.get(k)]
         if missing:
             raise DataError(path, f"the header lacks {', '.join(missing)}", location="header", hint=_REWRITE)
-        return header, index + 1
+        return header, index + 1, len(columns) > len(COLUMNS)
     raise DataError(
         path,
         "no column line: the file is empty or has only a header",
@@ -362,15 +380,21 @@ def _release(path: Path, header: dict[str, str]) -> Release:
     return Release("dp", round_to=0, **values)
 
 
-def _row(path: Path, line: str, number: int) -> tuple[str, float, float]:
+def _row(path: Path, line: str, number: int, named: bool) -> tuple[str, float, float, str]:
     fields = line.split("\t")
     where = f"line {number}"
-    if len(fields) != len(COLUMNS):
+    columns = (*COLUMNS, NAME_COLUMN) if named else COLUMNS
+    if len(fields) != len(columns):
         raise DataError(
             path,
-            f"{len(fields)} fields, expected {len(COLUMNS)} ({' '.join(COLUMNS)})",
+            f"{len(fields)} fields, expected {len(columns)} ({' '.join(columns)})",
             location=where,
             hint=_REWRITE,
+        )
+    name = fields[3] if named else ""
+    if name and not RSID.fullmatch(name):
+        raise DataError(
+            path, f"{name!r} is not an rsID (rs followed by a number)", location=where, hint=_REWRITE
         )
     try:
         vid = parse_variant_id(fields[0]).id
@@ -378,7 +402,7 @@ def _row(path: Path, line: str, number: int) -> tuple[str, float, float]:
         raise DataError(path, str(exc), location=where, hint=_REWRITE) from None
     called = _float(path, fields[1], where)
     alt = _float(path, fields[2], where)
-    return vid, called, alt
+    return vid, called, alt, name
 
 
 def _float(path: Path, text: str, where: str) -> float:

@@ -144,8 +144,10 @@ def drivers_section(explanation: Explanation | str, parts: Mapping[str, Any] | N
             f"{score_parts_words(parts)}"
         )
     simulated = explanation.recovered is not None
+    named = any(d.rsid for d in explanation.drivers)
     header = [
         "Rank",
+        *(["rsID"] if named else []),
         "Variant (chrom:pos:ref:alt)",
         "Position",
         "Gene",
@@ -158,6 +160,7 @@ def drivers_section(explanation: Explanation | str, parts: Mapping[str, Any] | N
     for d in explanation.drivers:
         row = [
             str(d.rank),
+            *([d.rsid or "-"] if named else []),
             d.variant_id,
             f"chr{d.chrom}:{d.pos:,}",
             d.gene or "-",
@@ -170,6 +173,11 @@ def drivers_section(explanation: Explanation | str, parts: Mapping[str, Any] | N
         f"Genes from {explanation.gene_source}; '-' means the variant lies in no listed gene."
         if explanation.gene_source
         else "No gene annotation was available (no `gene` column in the panel, no gene list)."
+    ) + (
+        " rsIDs (dbSNP) as the hospitals' genotype files name the variants (the panel's `rsid` column); "
+        "'-': no hospital's file names it."
+        if named
+        else ""
     )
     return (
         f"{TITLE}\n\nThe {len(explanation.drivers)} variants with the largest contribution to the final "

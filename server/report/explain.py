@@ -1,10 +1,12 @@
-"""Which variants drive the final model: the top variants by contribution, with position and gene,
-and, on simulated data, how many of the disease's true causal variants the list recovers.
+"""Which variants drive the final model: the top variants by contribution, with their rsID, position
+and gene, and, on simulated data, how many of the disease's true causal variants the list recovers.
 
 The scores come from `attribution` (weights for the linear model, integrated gradients for the
 network). Genes come from the panel's optional `gene` column, else from the federation's gene list
 (known_genes.bed in a simulated federation, or the run's --gene-prior file); a variant inside no
-listed gene has none. Causal variants come from the federation's truth.json.
+listed gene has none. rsIDs come from the panel's optional `rsid` column (the names the hospitals'
+genotype files give, `genofed.common.data.variant_names`). Causal variants come from the
+federation's truth.json.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ IG_DIRECTION = (
 @dataclass(frozen=True)
 class Driver:
     """One top variant: its rank, id, position, gene (None if in no listed gene), score, frequency
-    and, on simulated data, whether it is one of the disease's causal variants (None: unknown)."""
+    and, on simulated data, whether it is one of the disease's causal variants (None: unknown);
+    `rsid` its dbSNP name where the panel has one."""
 
     rank: int
     variant_id: str
@@ -72,6 +75,7 @@ class Driver:
     #: the change in the model's log-odds per ALT copy (its sign: the ALT allele raises or lowers the
     #: risk); None where not computed
     per_copy: float | None = None
+    rsid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,9 @@ def explain_run(
     genes, gene_source = _gene_lookup(results)
     causal = _causal_ids(truth)
     drivers = _top_drivers(order, found.scores, found.per_copy(order), panel, genes, causal)
+    path = _panel_path(results)
+    names = _panel_column(path, "rsid") if path is not None else {}
+    drivers = [replace(d, rsid=names.get(d.variant_id) or panel.names.get(d.variant_id)) for d in drivers]
     explanation = Explanation(found.method, drivers, reads, gene_source, found.meaning, found.direction)
     if causal is None:
         return explanation
@@ -256,7 +263,7 @@ def _attributed_people(
 def _gene_lookup(results: Mapping[str, Any]) -> tuple[Any, str | None]:
     """A function (id, chrom, pos) -> gene or None, and words for where the genes come from."""
     path = _panel_path(results)
-    column = _panel_genes(path) if path is not None else {}
+    column = _panel_column(path, "gene") if path is not None else {}
     if column:
         return (lambda variant_id, _chrom, _pos: column.get(variant_id)), f"the panel's gene column ({path})"
     gene_list = _gene_list_path(results)
@@ -278,18 +285,19 @@ def gene_at(regions: Sequence[GeneRegion], chrom: str, pos: int) -> str | None:
     return None
 
 
-def _panel_genes(path: Path) -> dict[str, str]:
-    """{variant id: gene} from the panel's optional `gene` column ({} without one)."""
+def _panel_column(path: Path, column: str) -> dict[str, str]:
+    """{variant id: value} from the panel's optional annotation `column` (`gene`, `rsid`; {}
+    without one), for the variants it annotates."""
     try:
         import pandas as pd
 
-        frame = pd.read_csv(path, sep="\t", dtype=str, usecols=lambda c: c in ("id", "gene"))
+        frame = pd.read_csv(path, sep="\t", dtype=str, usecols=lambda c: c in ("id", column))
     except Exception:  # no panel, or no such columns
         return {}
-    if "gene" not in frame.columns or "id" not in frame.columns:
+    if column not in frame.columns or "id" not in frame.columns:
         return {}
     frame = frame.dropna()
-    return {_panel_id(v): g for v, g in zip(frame["id"], frame["gene"], strict=True) if g.strip()}
+    return {_panel_id(v): g.strip() for v, g in zip(frame["id"], frame[column], strict=True) if g.strip()}
 
 
 def _panel_id(text: str) -> str:

@@ -22,6 +22,7 @@ from genofed.common.data.loading import load_site
 from genofed.common.data.panel import MIN_COVERAGE, VariantPanel, align_to_panel
 from genofed.common.data.panel_building import DEFAULT_MIN_SITES, build_panel
 from genofed.common.data.readers._files import examples
+from genofed.common.data.variant_names import read_variant_names
 from genofed.common.data.variant_summary import VariantSummary, rounded_summary
 from genofed.common.errors import DataError
 
@@ -106,7 +107,9 @@ def usable_summaries(sites: list[SiteFolder], label_column: str) -> tuple[list[V
         matrix = GenotypeMatrix(
             cohort.dosages, cohort.sample_ids, cohort.variant_ids, source=cohort.genotype_source
         )
-        summaries.append(rounded_summary(site.name, matrix))
+        summary = rounded_summary(site.name, matrix)
+        summary.names = read_variant_names(site.genotypes, summary.variant_ids)
+        summaries.append(summary)
     if not summaries and first is not None:
         raise first
     return summaries, refused

@@ -28,11 +28,13 @@ def variant_ids() -> list[str]:
     return [f"1:{1_000 + 100 * i}:A:G" for i in range(N_VARIANTS)]
 
 
-def write_federation(folder: Path, gene_column: bool = False) -> Path:
-    """panel.tsv (optionally with a `gene` column), known_genes.bed and truth.json."""
+def write_federation(folder: Path, gene_column: bool = False, rsids: bool = False) -> Path:
+    """panel.tsv (optionally with a `gene` column, and with rsIDs `rs<1000 + i>` for the even
+    variants i), known_genes.bed and truth.json."""
     folder.mkdir(parents=True, exist_ok=True)
     ids = variant_ids()
-    VariantPanel(ids, np.linspace(0.05, 0.5, N_VARIANTS)).save(folder / "panel.tsv")
+    names = {v: f"rs{1000 + i}" for i, v in enumerate(ids) if rsids and i % 2 == 0}
+    VariantPanel(ids, np.linspace(0.05, 0.5, N_VARIANTS), names).save(folder / "panel.tsv")
     if gene_column:
         lines = (folder / "panel.tsv").read_text().splitlines()
         rows = [lines[0] + "\tgene"] + [line + f"\tPANELGENE{i % 3}" for i, line in enumerate(lines[1:])]
@@ -111,9 +113,11 @@ def run_results(data_dir: Path, threshold: float | None = 0.45) -> dict:
     }
 
 
-def write_run(root: Path, *, informative: bool = True, gene_column: bool = False) -> tuple[Path, dict]:
+def write_run(
+    root: Path, *, informative: bool = True, gene_column: bool = False, rsids: bool = False
+) -> tuple[Path, dict]:
     """(run folder, results): a federation under root/cohorts and a run under root/run."""
-    data_dir = write_federation(root / "cohorts", gene_column=gene_column)
+    data_dir = write_federation(root / "cohorts", gene_column=gene_column, rsids=rsids)
     run_dir = root / "run"
     write_model(run_dir)
     write_predictions(run_dir, informative=informative)

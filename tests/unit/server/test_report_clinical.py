@@ -86,11 +86,30 @@ def test_panel_gene_column_wins_over_the_gene_list(tmp_path: Path) -> None:
 def test_a_chr_named_panels_gene_column_meets_the_models_variants(tmp_path: Path) -> None:
     """The panel's ids are read as the genotype readers write theirs (`chr1:` is `1:`); its gene
     column must be keyed the same way, or a chr-named panel's genes would name no variant."""
-    from genofed.server.report.explain import _panel_genes
+    from genofed.server.report.explain import _panel_column
 
     panel = tmp_path / "panel.tsv"
     panel.write_text("id\talt_freq\tgene\nchr1:100:a:g\t0.2\tGENEX\n")
-    assert _panel_genes(panel) == {"1:100:A:G": "GENEX"}
+    assert _panel_column(panel, "gene") == {"1:100:A:G": "GENEX"}
+
+
+def test_top_variants_show_the_rsids_the_panel_has(tmp_path: Path) -> None:
+    """A clinician looks a variant up by its dbSNP name: the panel's `rsid` column (from the
+    hospitals' genotype files) is a column of the table, '-' where no file names the variant."""
+    run_dir, results = write_run(tmp_path, rsids=True)
+    drivers = _section(write_report(run_dir, results).read_text(), "Which variants drive the model")
+    ids = variant_ids()
+    assert "| Rank | rsID | Variant (chrom:pos:ref:alt) |" in drivers
+    assert f"| rs1003 | {ids[3]} |" not in drivers and f"| - | {ids[3]} | chr1:1,300 |" in drivers
+    assert "the panel's `rsid` column" in drivers
+    named = [i for i in range(len(ids)) if i % 2 == 0 and f"| rs{1000 + i} | {ids[i]} |" in drivers]
+    assert named, "an even variant among the top 20 shows its rsID"
+
+
+def test_top_variants_without_rsids_have_no_rsid_column(tmp_path: Path) -> None:
+    run_dir, results = write_run(tmp_path)
+    drivers = _section(write_report(run_dir, results).read_text(), "Which variants drive the model")
+    assert "rsID" not in drivers and "| Rank | Variant (chrom:pos:ref:alt) |" in drivers
 
 
 def test_linear_ranking_is_weight_times_genotype_sd(tmp_path: Path) -> None:
