@@ -85,8 +85,11 @@ def settings_as_options(
     as a run config does (`min-nodes must be >= 1`, `batch-size must be >= 0`), which the user of
     `genofed simulate` or `coordinator init` never typed. The setting the message opens with becomes
     its option (`--batch-size must be >= 0`), and a `renamed` one (setting -> option, e.g. min-nodes
-    -> --min-hospitals) its option wherever it appears; other words are left alone (`epsilon` is also
-    an ordinary word in these sentences).
+    -> --min-hospitals) its option wherever it appears. Within the sentence, a setting with a dash
+    in its name (`synthetic-ratio`, no ordinary word) or a switch (`FLAG_SETTINGS`: "add secagg")
+    becomes its option wherever it stands, and any other setting where it is given a value
+    (`privacy=distributed` -> `--privacy=distributed`); other words are left alone (`epsilon`,
+    `model` and `prior` are also ordinary words in these sentences).
 
     Args:
         message: the refusal, as `RunSettings` words it.
@@ -99,6 +102,14 @@ def settings_as_options(
         if any(message.startswith(f"{setting}{after}") for after in (" ", "=", ":")):
             message = renamed.get(setting, f"--{setting}") + message[len(setting) :]
             break
-    for setting, option in renamed.items():
-        message = re.sub(rf"(?<![\w-]){re.escape(setting)}(?![\w-])", option, message)
+    for setting in sorted(names, key=len, reverse=True):
+        option = renamed.get(setting, f"--{setting}")
+        if setting in renamed or "-" in setting or setting in FLAG_SETTINGS:
+            message = re.sub(rf"(?<![\w-]){re.escape(setting)}(?![\w-])", option, message)
+        else:
+            message = re.sub(rf"(?<![\w-]){re.escape(setting)}=", f"{option}=", message)
     return message
+
+
+#: Run settings that are switches (`--secagg`): their name is no ordinary word in a refusal.
+FLAG_SETTINGS = frozenset({"secagg"})

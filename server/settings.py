@@ -244,7 +244,7 @@ class RunSettings:
             )
             require(
                 self.strategy in ("fedavg",),
-                "privacy=distributed sums noisy gradients: use strategy fedavg",
+                "privacy=distributed sums noisy gradients: use strategy=fedavg",
             )
             require(
                 self.private,
