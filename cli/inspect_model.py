@@ -331,11 +331,11 @@ def _operating_lines(operating: dict[str, Any]) -> list[str]:
         lines.append(f"operating threshold: none ({operating['threshold_note']})")
     distribution = operating.get("risk_distribution") or {}
     if _number(distribution.get("patients")):
-        from genofed.common.scoring.operating import percentiles_shown
+        from genofed.common.scoring.operating import exact_counts, percentiles_shown
 
         lines.append(
             f"percentiles: from a risk distribution of {distribution['patients']:.0f} validation patients"
-            + ("" if "exact" in str(distribution.get("source") or "") else " (a noisy count)")
+            + ("" if exact_counts(distribution) else " (a noisy count)")
             + (
                 ""
                 if percentiles_shown(distribution)
@@ -349,7 +349,7 @@ def _operating_lines(operating: dict[str, Any]) -> list[str]:
 
 def _moved(distribution: dict[str, Any]) -> str:
     """How far a percentile of `distribution` moves (one sd): by its DP noise, or, for exact counts
-    (an adapted model's), by sampling so few people (`sampling_percentile_sd`)."""
+    (an adapted model's, or a run's without DP), by sampling so few people (`sampling_percentile_sd`)."""
     from genofed.common.scoring.operating import MAX_PERCENTILE_SD, sampling_percentile_sd
 
     sampled = sampling_percentile_sd(distribution)

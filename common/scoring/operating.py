@@ -243,6 +243,9 @@ def risk_distribution(
     cdf = np.maximum.accumulate(np.clip(np.concatenate([[0.0], np.cumsum(totals) / n]), 0.0, 1.0))
     cdf[-1] = 1.0  # exact, not 1 - rounding
     spread = percentile_sd(n, bins, noise_per_count)
+    counts = (
+        "counts as released (noisy)" if noise_per_count > 0 else "exact counts (released without DP noise)"
+    )
     return {
         "edges": [float(k / bins) for k in range(bins + 1)],
         "cdf": [float(c) for c in cdf],
@@ -250,8 +253,8 @@ def risk_distribution(
         "round": int(round_),
         "noise_per_count": float(noise_per_count),
         "percentile_sd": spread,
-        "source": "pooled noisy validation histogram of the hospitals (both classes), counts as "
-        "released, made monotone; linear within a bin",
+        "source": f"pooled validation histogram of the hospitals (both classes), {counts}, made monotone; "
+        "linear within a bin",
     }
 
 
@@ -274,9 +277,9 @@ def percentiles_shown(distribution: dict[str, Any]) -> bool:
 def sampling_percentile_sd(distribution: dict[str, Any]) -> float | None:
     """The largest sd, in percentile points, that sampling alone gives a percentile read from a
     distribution of exact counts (`exact_counts`: a `genofed adapt` file's, read off the hospital's
-    own validation patients): the share of n people below a risk has sd sqrt(p (1 - p) / n), at
-    most 100 x 0.5 / sqrt(n) points (at the median). None for a federated run's noisy counts, whose
-    DP noise `percentile_sd` measures.
+    own validation patients, or a federated run's without DP): the share of n people below a risk
+    has sd sqrt(p (1 - p) / n), at most 100 x 0.5 / sqrt(n) points (at the median). None for a DP
+    run's noisy counts, whose DP noise `percentile_sd` measures.
 
     Why: the DP noise's 5-point rule left exact counts always shown, and an adapted model showed
     percentiles read off its hospital's 23 validation patients (a new-user walkthrough), where one
@@ -296,8 +299,17 @@ def minimum_for_percentiles() -> int:
 def exact_counts(distribution: dict[str, Any]) -> bool:
     """Whether a risk distribution (or an operating point) was read from exact counts, as its
     `source` says: a `genofed adapt` file's, from the hospital's own validation patients (nothing
-    released); a federated run's are the hospitals' released, noisy, counts."""
-    return "exact" in str(distribution.get("source") or "")
+    released), or a federated run's without DP (`noise_per_count` 0); a DP run's are the hospitals'
+    released, noisy, counts.
+
+    Why the recorded noise too: a run without DP recorded its exact counts as "noisy" until
+    2026-12-07, and so escaped the sampling rule of `sampling_percentile_sd` (percentiles read off
+    65 people were shown); its file records `noise_per_count` 0, which says it. A file from before
+    the noise was recorded has none, and stays as it was read."""
+    if "exact" in str(distribution.get("source") or ""):
+        return True
+    noise = distribution.get("noise_per_count")
+    return isinstance(noise, int | float) and not isinstance(noise, bool) and float(noise) == 0.0
 
 
 def percentile_sd(patients: float, bins: int, noise_per_count: float) -> float:

@@ -51,6 +51,7 @@ from genofed.common.reporting.ratios import Prevalence
 from genofed.common.scoring.model_file import ModelFile
 from genofed.common.scoring.operating import (
     MAX_PERCENTILE_SD,
+    exact_counts,
     minimum_for_percentiles,
     percentiles,
     percentiles_shown,
@@ -357,7 +358,7 @@ def predict_file(
             "no training-population risk distribution in the model file: the percentile column is empty"
         )
     elif not percentiles_shown(distribution):
-        notes.append(_withheld_percentiles(distribution))
+        notes.append(_withheld_percentiles(distribution, adapted=_hospitals_own(model, distribution)))
         distribution = None
     if alignment.swapped:
         notes.append(
@@ -777,25 +778,40 @@ def _finite_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
-def _withheld_percentiles(distribution: dict) -> str:
+def _withheld_percentiles(distribution: dict, *, adapted: bool = True) -> str:
     """Why the percentile column is empty although the model file has a distribution: its noise,
-    or, read off exact counts (a `genofed adapt` file), too few people (`sampling_percentile_sd`)."""
+    or, read off exact counts (a `genofed adapt` file, `adapted`, or a federated run without DP),
+    too few people (`sampling_percentile_sd`)."""
     patients = float(distribution.get("patients") or 0)
     sampled = sampling_percentile_sd(distribution)
     if sampled is not None and sampled > MAX_PERCENTILE_SD:
+        fewest = minimum_for_percentiles()
+        remedy = (
+            f"To get them, adapt the shared model again with at least {fewest} validation patients (a "
+            "larger --validation-fraction), which leaves fewer patients to fit on"
+            if adapted
+            else f"To get them, the run's hospitals must evaluate the model on at least {fewest} validation "
+            "patients together"
+        )
         return (
             f"percentiles not shown: the risk distribution was read off {patients:.0f} validation patients "
             f"(exact counts), and from so few people sampling alone moves a percentile by up to "
             f"{sampled:.1f} points (one sd; shown up to {MAX_PERCENTILE_SD:g}, so from "
-            f"{minimum_for_percentiles()} people); the risk column is unaffected. To get them, adapt the "
-            f"shared model again with at least {minimum_for_percentiles()} validation patients (a larger "
-            "--validation-fraction), which leaves fewer patients to fit on"
+            f"{fewest} people); the risk column is unaffected. {remedy}"
         )
     return (
         f"percentiles not shown: the training population's risk distribution rests on about {patients:.0f} "
         f"noisy validation patients, whose DP noise alone moves a percentile by up to "
         f"{float(distribution.get('percentile_sd') or 0):.1f} points (one sd; shown up to "
         f"{MAX_PERCENTILE_SD:g}); the risk column is unaffected"
+    )
+
+
+def _hospitals_own(model: ModelFile, distribution: dict[str, Any]) -> bool:
+    """Whether `distribution` was read off one hospital's own validation patients (a `genofed adapt`
+    file's), not the federation's (a federated run's, with DP or without)."""
+    return model.provenance.get("kind") == "adapted" or "hospital's own" in str(
+        distribution.get("source") or ""
     )
 
 
@@ -807,17 +823,16 @@ def reference_population(model: ModelFile) -> str | None:
     if not distribution or not percentiles_shown(distribution):
         return None
     point = model.operating.get("threshold") or {}
-    exact = "exact" in str(distribution.get("source") or "")
+    exact = exact_counts(distribution)
     about = "" if exact else "about "
     patients = distribution.get("patients")
     cases = point.get("validation_cases")
     if cases is None:
         cases = ((model.provenance.get("metrics") or {}).get("site_evaluation") or {}).get("cases")
-    who = (
-        "the hospital's own validation patients (exact counts)"
-        if exact
-        else "the federation's validation patients (noisy counts)"
-    )
+    if _hospitals_own(model, distribution):
+        who = "the hospital's own validation patients (exact counts)"
+    else:
+        who = f"the federation's validation patients ({'exact' if exact else 'noisy'} counts)"
     facts = []
     if isinstance(patients, int | float) and patients > 0:
         declared = _declared_validation(model, exact)

@@ -19,6 +19,7 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import build_model
 from genofed.common.scoring.model_file import load_model_file
+from genofed.common.scoring.operating import exact_counts
 from genofed.server import evaluation
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
@@ -87,6 +88,9 @@ def test_operating_point_is_recorded_in_results_and_the_model_file(run):
     assert point["threshold"] in {k / 10 for k in range(1, 10)}
     assert model.operating["threshold"]["threshold"] == point["threshold"]
     assert model.operating["risk_distribution"]["cdf"][-1] == 1.0
+    # a run without DP released exact counts: said so, and held to the 100 people rule of exact counts
+    assert exact_counts(model.operating["risk_distribution"])
+    assert "exact counts" in model.operating["risk_distribution"]["source"]
     assert model.provenance["plan_id"] == results["plan_id"] and model.task.label == "label"
     # what the threshold does on the test cohort, exact, from the run's own per-person file
     written = list(csv.DictReader((out / "test_predictions.csv").open()))

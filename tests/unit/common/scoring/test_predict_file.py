@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.model_files import HISTOGRAM, N_VARIANTS, model_file, people, write_people
+from helpers.model_files import HISTOGRAM, N_VARIANTS, RUN_HISTOGRAM, model_file, people, write_people
 
 from genofed.common.data.cohort import Cohort
 from genofed.common.data.features import encode
@@ -376,19 +376,25 @@ def test_the_risk_is_said_to_be_a_score_and_the_reference_population_named(tmp_p
     assert "recalibrated on the hospital's own training patients" in risk_note(
         replace(model, provenance={"kind": "adapted"})
     )
-    # the helpers' histogram: 35 controls and 30 cases, noisy as a run's
+    # the helpers' run: 70 controls and 60 cases, exact counts (a run without DP)
     assert result.reference == reference_population(model)
     assert result.reference == (
-        "the federation's validation patients (noisy counts): about 65 people, about 46% cases; clinic "
+        "the federation's validation patients (exact counts): 130 people, 46% cases; clinic "
         "patients, not the general population"
     )
     assert reference_population(model_file(operating=False)) is None
-    # beside the noisy count, what the hospitals declared (public, in the provenance): an audit read
-    # "about 304" with nothing to say that the hospitals declared 242
+    # beside a DP run's noisy count, what the hospitals declared (public, in the provenance): an audit
+    # read "about 304" with nothing to say that the hospitals declared 242
+    noisy = risk_distribution(RUN_HISTOGRAM, round_=3, noise_per_count=0.5)
     declared = replace(
-        model, provenance={"sites": {"a": {"train": 40, "validation": 10}, "b": {"validation": 42}}}
+        model,
+        provenance={"sites": {"a": {"train": 40, "validation": 10}, "b": {"validation": 42}}},
+        operating={**model.operating, "risk_distribution": noisy},
     )
-    assert "about 65 people (the hospitals declared 52), about 46% cases" in reference_population(declared)
+    assert reference_population(declared).startswith(
+        "the federation's validation patients (noisy counts): about 130 people (the hospitals declared 52), "
+        "about 46% cases"
+    )
 
 
 def test_people_are_encoded_and_scored_a_batch_at_a_time(tmp_path, monkeypatch):

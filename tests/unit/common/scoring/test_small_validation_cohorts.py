@@ -13,6 +13,7 @@ from helpers.model_files import HISTOGRAM, model_file, write_people
 
 from genofed.common.scoring.operating import (
     MAX_PERCENTILE_SD,
+    exact_counts,
     minimum_for_percentiles,
     percentiles_shown,
     risk_distribution,
@@ -65,6 +66,44 @@ def test_predict_withholds_an_adapted_models_percentiles_from_23_people_and_says
     ]
     shown = replace(adapted, operating={**model.operating, "risk_distribution": _exact(130 / 65)})
     assert predict_file(shown, genotypes, phenotypes=phenotypes).percentiles is not None
+
+
+def test_a_federated_run_without_dp_is_held_to_the_100_people_rule_too(tmp_path):
+    """A run without DP (noise per count 0) releases exact counts, which its model file called
+    "noisy": they escaped the sampling rule, and percentiles read off 65 people were shown. Its
+    distribution now says "exact", and so does an older file's by its recorded noise of 0."""
+    plain = risk_distribution(HISTOGRAM, round_=3)  # 65 people, noise_per_count 0
+    assert "exact counts" in plain["source"] and "noisy" not in plain["source"]
+    assert exact_counts(plain) and sampling_percentile_sd(plain) == 100 * 0.5 / np.sqrt(65)
+    assert not percentiles_shown(plain)
+    older = {**plain, "source": "pooled noisy validation histogram of the hospitals (both classes)"}
+    assert exact_counts(older) and not percentiles_shown(older)
+    unrecorded = {key: value for key, value in older.items() if key != "noise_per_count"}
+    assert not exact_counts(unrecorded) and percentiles_shown(unrecorded)  # a file from before: as it was
+    model = model_file()
+    run = replace(
+        model, provenance={"kind": "federated"}, operating={**model.operating, "risk_distribution": plain}
+    )
+    genotypes, phenotypes = write_people(tmp_path)
+    result = predict_file(run, genotypes, phenotypes=phenotypes)
+    assert result.percentiles is None and result.reference is None is reference_population(run)
+    (said,) = [note for note in result.notes if note.startswith("percentiles not shown")]
+    assert said.startswith(
+        "percentiles not shown: the risk distribution was read off 65 validation patients (exact counts), "
+        "and from so few people sampling alone moves a percentile by up to 6.2 points"
+    ), said
+    assert said.endswith(
+        "To get them, the run's hospitals must evaluate the model on at least 100 validation patients "
+        "together"
+    ), said
+    enough = replace(
+        run, operating={**model.operating, "risk_distribution": risk_distribution(HISTOGRAM * 2, round_=3)}
+    )
+    shown = predict_file(enough, genotypes, phenotypes=phenotypes)
+    assert shown.percentiles is not None
+    assert shown.reference is not None and shown.reference.startswith(
+        "the federation's validation patients (exact counts): 130 people, 46% cases"
+    ), shown.reference
 
 
 def _record(people: int, risks: np.ndarray | None = None) -> dict:
