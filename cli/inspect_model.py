@@ -348,15 +348,26 @@ def _operating_lines(operating: dict[str, Any]) -> list[str]:
 
 
 def _moved(distribution: dict[str, Any]) -> str:
-    """How far a percentile of `distribution` moves (one sd): by its DP noise, or, for exact counts
-    (an adapted model's, or a run's without DP), by sampling so few people (`sampling_percentile_sd`)."""
-    from genofed.common.scoring.operating import MAX_PERCENTILE_SD, sampling_percentile_sd
+    """How far a percentile of `distribution` moves (one sd): by its DP noise and sampling so few
+    people together (`total_percentile_sd`), or, for exact counts (an adapted model's, or a run's
+    without DP), by sampling alone (`sampling_percentile_sd`)."""
+    from genofed.common.scoring.operating import (
+        MAX_PERCENTILE_SD,
+        sampling_percentile_sd,
+        total_percentile_sd,
+    )
 
     sampled = sampling_percentile_sd(distribution)
-    if sampled is not None and sampled > MAX_PERCENTILE_SD:
-        return f"sampling so few people alone moves one by up to {sampled:.0f} points (one sd)"
     noise = float(distribution.get("percentile_sd") or 0)
-    return f"the noise alone moves one by up to {noise:.0f} points (one sd)"
+    if not noise:
+        return f"sampling so few people alone moves one by up to {sampled or 0:.0f} points (one sd)"
+    if sampled is None:
+        return f"the noise alone moves one by up to {noise:.0f} points (one sd)"
+    # one decimal: whole numbers read a withheld 4.6 and 3.0 (5.5 together) as "5 and 3: 6"
+    return (
+        f"the noise moves one by up to {noise:.1f} points and sampling so few people by up to {sampled:.1f}: "
+        f"{total_percentile_sd(distribution):.1f} together (one sd; shown up to {MAX_PERCENTILE_SD:g})"
+    )
 
 
 def _validated_lines(model: ModelFile) -> list[str]:

@@ -232,9 +232,10 @@ def risk_distribution(
     `noise_per_count`: the sd of the DP noise on each pooled count (0: exact counts). It sets
     `percentile_sd`, the largest sd the noise gives a percentile at a bin edge (in points): each
     edge's cumulative count holds the noise of the cells below it, both classes, and is divided
-    by the noisy total. `percentiles_shown` says whether that stays within
-    `MAX_PERCENTILE_SD`: on a few dozen noisy patients an audit found every risk below 0.30 at
-    percentile 1 (26 % of the test cohort) and a mean error of 22 points."""
+    by the noisy total. `percentiles_shown` says whether that, with the sampling error of so few
+    people (`total_percentile_sd`), stays within `MAX_PERCENTILE_SD`: on a few dozen noisy
+    patients an audit found every risk below 0.30 at percentile 1 (26 % of the test cohort) and a
+    mean error of 22 points."""
     totals = _counts(histogram).sum(axis=0)
     n = float(totals.sum())
     if n <= 0:
@@ -258,41 +259,54 @@ def risk_distribution(
     }
 
 
-#: The largest noise sd (in percentile points) at which `predict` still shows a percentile: a
-#: difference of a few points is no difference (docs/predicting.md), and beyond this the noise
-#: alone moves a percentile by more than that in one case of three.
+#: The largest sd (in percentile points: DP noise and sampling together, `total_percentile_sd`)
+#: at which `predict` still shows a percentile: a difference of a few points is no difference
+#: (docs/predicting.md), and beyond this the error moves a percentile by more than that in one case
+#: of three.
 MAX_PERCENTILE_SD = 5.0
 
 
 def percentiles_shown(distribution: dict[str, Any]) -> bool:
-    """Whether `predict` shows percentiles from `distribution`: its recorded `percentile_sd` (none:
-    a file from before it was recorded, or exact counts) is within `MAX_PERCENTILE_SD`, and so,
-    for exact counts, is their sampling error (`sampling_percentile_sd`)."""
-    if float(distribution.get("percentile_sd") or 0.0) > MAX_PERCENTILE_SD:
-        return False
-    sampled = sampling_percentile_sd(distribution)
-    return sampled is None or sampled <= MAX_PERCENTILE_SD
+    """Whether `predict` shows percentiles from `distribution`: the total sd of a percentile
+    (`total_percentile_sd`: its recorded DP noise, none for exact counts or a file from before it
+    was recorded, and the sampling error of the people it was read off) is within
+    `MAX_PERCENTILE_SD`."""
+    return total_percentile_sd(distribution) <= MAX_PERCENTILE_SD
 
 
 def sampling_percentile_sd(distribution: dict[str, Any]) -> float | None:
-    """The largest sd, in percentile points, that sampling alone gives a percentile read from a
-    distribution of exact counts (`exact_counts`: a `genofed adapt` file's, read off the hospital's
-    own validation patients, or a federated run's without DP): the share of n people below a risk
-    has sd sqrt(p (1 - p) / n), at most 100 x 0.5 / sqrt(n) points (at the median). None for a DP
-    run's noisy counts, whose DP noise `percentile_sd` measures.
+    """The largest sd, in percentile points, that sampling alone gives a percentile read from
+    `distribution`'s n people (its `patients`, exact or a DP run's noisy count): the share of n
+    people below a risk has sd sqrt(p (1 - p) / n), at most 100 x 0.5 / sqrt(n) points (at the
+    median). None for a distribution that records no number of people.
 
     Why: the DP noise's 5-point rule left exact counts always shown, and an adapted model showed
     percentiles read off its hospital's 23 validation patients (a new-user walkthrough), where one
-    moves by up to 10 points: within `MAX_PERCENTILE_SD` takes at least 100 people."""
+    moves by up to 10 points: within `MAX_PERCENTILE_SD` takes at least 100 people. A DP run's
+    distribution is as few people's, its noise on top (`total_percentile_sd`)."""
     patients = distribution.get("patients")
-    if not exact_counts(distribution) or not isinstance(patients, int | float) or isinstance(patients, bool):
+    if not isinstance(patients, int | float) or isinstance(patients, bool):
         return None
     return 100.0 * 0.5 / math.sqrt(float(patients)) if float(patients) > 0 else math.inf
 
 
+def total_percentile_sd(distribution: dict[str, Any]) -> float:
+    """The largest sd, in percentile points, of a percentile read from `distribution`: its DP
+    noise (`percentile_sd`, 0 for exact counts) and its sampling error on the people it was read
+    off (`sampling_percentile_sd`), combined in quadrature, as independent errors add.
+
+    Why: the DP noise alone was held to `MAX_PERCENTILE_SD` while exact counts were held to their
+    sampling error, so a DP run's percentiles read off 130 noisy people at a noise of 3.1 points were
+    shown (4.4 points of sampling on top: 5.4 together), where 130 exact people at 4.4 points alone
+    would be shown and 65 exact people would not."""
+    noise = float(distribution.get("percentile_sd") or 0.0)
+    sampled = sampling_percentile_sd(distribution) or 0.0
+    return float(math.hypot(noise, sampled))
+
+
 def minimum_for_percentiles() -> int:
     """The fewest people whose exact counts `percentiles_shown` accepts: the smallest n with
-    100 x 0.5 / sqrt(n) within `MAX_PERCENTILE_SD` (100 at 5 points)."""
+    100 x 0.5 / sqrt(n) within `MAX_PERCENTILE_SD` (100 at 5 points); a DP run's noise asks for more."""
     return math.ceil((100.0 * 0.5 / MAX_PERCENTILE_SD) ** 2)
 
 

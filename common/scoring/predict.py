@@ -57,6 +57,7 @@ from genofed.common.scoring.operating import (
     percentiles_shown,
     recorded_prevalence,
     sampling_percentile_sd,
+    total_percentile_sd,
 )
 from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE, encoded_rows, minimum_text, model_people
 from genofed.common.scoring.validation import (
@@ -784,7 +785,7 @@ def _withheld_percentiles(distribution: dict, *, adapted: bool = True) -> str:
     too few people (`sampling_percentile_sd`)."""
     patients = float(distribution.get("patients") or 0)
     sampled = sampling_percentile_sd(distribution)
-    if sampled is not None and sampled > MAX_PERCENTILE_SD:
+    if exact_counts(distribution) and sampled is not None and sampled > MAX_PERCENTILE_SD:
         fewest = minimum_for_percentiles()
         remedy = (
             f"To get them, adapt the shared model again with at least {fewest} validation patients (a "
@@ -799,11 +800,17 @@ def _withheld_percentiles(distribution: dict, *, adapted: bool = True) -> str:
             f"{sampled:.1f} points (one sd; shown up to {MAX_PERCENTILE_SD:g}, so from "
             f"{fewest} people); the risk column is unaffected. {remedy}"
         )
+    noise = float(distribution.get("percentile_sd") or 0)
+    moved = f"whose DP noise moves a percentile by up to {noise:.1f} points"
+    if sampled is not None:
+        moved += (
+            f" and sampling so few people by up to {sampled:.1f}: "
+            f"{total_percentile_sd(distribution):.1f} points together"
+        )
     return (
         f"percentiles not shown: the training population's risk distribution rests on about {patients:.0f} "
-        f"noisy validation patients, whose DP noise alone moves a percentile by up to "
-        f"{float(distribution.get('percentile_sd') or 0):.1f} points (one sd; shown up to "
-        f"{MAX_PERCENTILE_SD:g}); the risk column is unaffected"
+        f"noisy validation patients, {moved} (one sd; shown up to {MAX_PERCENTILE_SD:g}); the risk column "
+        "is unaffected"
     )
 
 
@@ -844,7 +851,10 @@ def reference_population(model: ModelFile) -> str | None:
             facts.append(f"{about}{min(max(float(cases) / float(patients), 0.0), 1.0):.0%} cases")
     spread = distribution.get("percentile_sd")
     if isinstance(spread, int | float) and spread > 0:
-        facts.append(f"the DP noise moves a percentile by up to {spread:.0f} points (one sd)")
+        facts.append(
+            "the DP noise and sampling move a percentile by up to "
+            f"{total_percentile_sd(distribution):.0f} points together (one sd)"
+        )
     listed = f": {', '.join(facts)}" if facts else ""
     return f"{who}{listed}; clinic patients, not the general population"
 

@@ -127,7 +127,8 @@ def test_percentiles_predict_withholds_are_said_to_be_withheld(tmp_path, capsys)
     """A walkthrough: inspect-model described percentiles from 63 noisy validation patients that
     `predict` then did not show (their noise alone moved one by 12 points)."""
     model = model_file()
-    distribution = {**model.operating["risk_distribution"], "percentile_sd": 12.0}
+    noisy = {"noise_per_count": 7.0, "source": "pooled validation histogram, counts as released (noisy)"}
+    distribution = {**model.operating["risk_distribution"], **noisy, "percentile_sd": 12.0}
     path = tmp_path / "model.pt"
     save_model_file(
         path,
@@ -136,6 +137,8 @@ def test_percentiles_predict_withholds_are_said_to_be_withheld(tmp_path, capsys)
         ),
     )
     out = _inspect(path, capsys)
+    # the noise and sampling 130 people (4.4 points) together: 12.8
     assert (
-        "`genofed predict` does not show them: the noise alone moves one by up to 12 points (one sd)" in out
+        "`genofed predict` does not show them: the noise moves one by up to 12.0 points and sampling so few "
+        "people by up to 4.4: 12.8 together (one sd; shown up to 5)" in out
     )

@@ -226,14 +226,16 @@ def test_percentiles_the_dp_noise_dominates_are_withheld_and_said_so(tmp_path):
     assert {r["percentile"] for r in csv.DictReader(io.StringIO(result.to_csv()))} == {""}
     (note,) = [n for n in result.notes if n.startswith("percentiles not shown")]
     # one decimal and the limit: "5 points" for a withheld 5.46 read as within the limit of 5
-    assert f"up to {noisy['percentile_sd']:.1f} points (one sd; shown up to 5)" in note
-    shown = risk_distribution(HISTOGRAM * 4, round_=3, noise_per_count=3.5)
+    assert f"whose DP noise moves a percentile by up to {noisy['percentile_sd']:.1f} points and " in note
+    assert "sampling so few people by up to 12.4: 49.7 points together (one sd; shown up to 5)" in note
+    shown = risk_distribution(HISTOGRAM * 4, round_=3, noise_per_count=3.5)  # 3.0 and 3.1 points: 4.3
     kept = predict_file(
         replace(model, operating={**model.operating, "risk_distribution": shown}),
         genotypes,
         phenotypes=phenotypes,
     )
-    assert kept.percentiles is not None and f"up to {shown['percentile_sd']:.0f} points" in kept.reference
+    assert kept.percentiles is not None
+    assert "the DP noise and sampling move a percentile by up to 4 points together (one sd)" in kept.reference
 
 
 def test_a_model_that_does_not_score_a_binary_risk_is_refused(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from helpers.model_files import HISTOGRAM, model_file, write_people
 
 from genofed.common.scoring.operating import (
@@ -18,6 +19,7 @@ from genofed.common.scoring.operating import (
     percentiles_shown,
     risk_distribution,
     sampling_percentile_sd,
+    total_percentile_sd,
 )
 from genofed.common.scoring.predict import predict_file, reference_population
 from genofed.common.scoring.validation import (
@@ -41,9 +43,36 @@ def test_exact_counts_from_fewer_than_100_people_give_no_percentiles():
     assert sampling_percentile_sd(few) > MAX_PERCENTILE_SD >= sampling_percentile_sd(enough)
     assert sampling_percentile_sd(_exact(23 / 65)) == 100 * 0.5 / np.sqrt(23)  # 10.4 points
     assert not percentiles_shown(few) and percentiles_shown(enough)
-    # a federated run's noisy counts keep their DP rule only (and a file without a source as before)
-    noisy = risk_distribution(HISTOGRAM, round_=3, noise_per_count=0.5)
-    assert sampling_percentile_sd(noisy) is None and percentiles_shown(noisy)
+
+
+def test_a_dp_runs_percentiles_are_held_to_their_noise_and_sampling_together(tmp_path):
+    """A DP run's `percentile_sd` is its noise alone; the people its distribution was read off add
+    their sampling error (50 / sqrt(n) points at the median) in quadrature, as for exact counts.
+    130 noisy people at 1.8 noise per count: 3.1 points of noise, 4.4 of sampling, 5.4 together,
+    over `MAX_PERCENTILE_SD` though each alone is within it (shown until 2026-12-07)."""
+    noisy = risk_distribution(HISTOGRAM * 2, round_=3, noise_per_count=1.8)
+    assert noisy["percentile_sd"] == pytest.approx(3.096, abs=1e-3)
+    assert sampling_percentile_sd(noisy) == pytest.approx(100 * 0.5 / np.sqrt(130))
+    assert total_percentile_sd(noisy) == pytest.approx(np.hypot(noisy["percentile_sd"], 50 / np.sqrt(130)))
+    assert total_percentile_sd(noisy) > MAX_PERCENTILE_SD and not percentiles_shown(noisy)
+    # less noise: 0.9 points with the same 4.4 of sampling, 4.5 together: shown
+    quieter = risk_distribution(HISTOGRAM * 2, round_=3, noise_per_count=0.5)
+    assert percentiles_shown(quieter)
+    # 65 noisy people: little noise, but sampling alone is 6.2 points
+    assert not percentiles_shown(risk_distribution(HISTOGRAM, round_=3, noise_per_count=0.5))
+    model = model_file()
+    run = replace(
+        model, provenance={"kind": "federated"}, operating={**model.operating, "risk_distribution": noisy}
+    )
+    genotypes, phenotypes = write_people(tmp_path)
+    result = predict_file(run, genotypes, phenotypes=phenotypes)
+    assert result.percentiles is None and result.reference is None
+    (said,) = [note for note in result.notes if note.startswith("percentiles not shown")]
+    assert said == (
+        "percentiles not shown: the training population's risk distribution rests on about 130 noisy "
+        "validation patients, whose DP noise moves a percentile by up to 3.1 points and sampling so few "
+        "people by up to 4.4: 5.4 points together (one sd; shown up to 5); the risk column is unaffected"
+    )
 
 
 def test_predict_withholds_an_adapted_models_percentiles_from_23_people_and_says_why(tmp_path):
@@ -79,7 +108,7 @@ def test_a_federated_run_without_dp_is_held_to_the_100_people_rule_too(tmp_path)
     older = {**plain, "source": "pooled noisy validation histogram of the hospitals (both classes)"}
     assert exact_counts(older) and not percentiles_shown(older)
     unrecorded = {key: value for key, value in older.items() if key != "noise_per_count"}
-    assert not exact_counts(unrecorded) and percentiles_shown(unrecorded)  # a file from before: as it was
+    assert not exact_counts(unrecorded)  # a file from before the noise was recorded: not known exact
     model = model_file()
     run = replace(
         model, provenance={"kind": "federated"}, operating={**model.operating, "risk_distribution": plain}
