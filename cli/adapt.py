@@ -296,7 +296,7 @@ def _print_summary(
     """What was written: the fit, the calibration, the comparison on the validation patients,
     the threshold, who it was validated on and the calibration verdict there, and where the file
     may go."""
-    from genofed.common.scoring.adapt import comparison_caveat
+    from genofed.common.scoring.adapt import comparison_caveat_beside
     from genofed.common.scoring.operating import (
         minimum_for_percentiles,
         percentiles_shown,
@@ -332,7 +332,7 @@ def _print_summary(
             f"  AUC on {adaptation.n_validation} validation patients: shared {shared_auc:.4f}, "
             f"adapted {adapted_auc:.4f}{rough}"
         )
-        caveat = comparison_caveat(adaptation.model.provenance)
+        caveat = comparison_caveat_beside(adaptation.model.provenance)
         if caveat:
             print(f"    caveat: {caveat}")
     operating = adaptation.model.operating

@@ -306,9 +306,9 @@ def _adapted_lines(prov: dict[str, Any]) -> list[str]:
         lines.append("fit: " + _join(parts, ", "))
     validation = prov.get("validation") or {}
     if _number(validation.get("shared_auc")) and _number(validation.get("adapted_auc")):
-        from genofed.common.scoring.adapt import comparison_caveat
+        from genofed.common.scoring.adapt import comparison_caveat_beside
 
-        caveat = comparison_caveat(prov)
+        caveat = comparison_caveat_beside(prov)
         lines.append(
             f"validation: AUC on {validation.get('patients')} patients: shared "
             f"{validation['shared_auc']:.4f}, adapted {validation['adapted_auc']:.4f}"

@@ -563,6 +563,20 @@ def comparison_caveat(provenance: dict[str, Any]) -> str | None:
     return None if split is None or split == AGENT_SPLIT else FLATTERED
 
 
+def comparison_caveat_beside(provenance: dict[str, Any]) -> str | None:
+    """`comparison_caveat` as said beside the comparison (`adapt`'s summary, `inspect-model`): in
+    full, or, where the file's warning carries it already (the adapted model scored lower, and
+    both print the warning first), a pointer to it; None without a caveat.
+
+    Why: `adapt` printed the ~220-character caveat twice when the adapted model scored lower, in the
+    warning and again beside the comparison, and `inspect-model` did the same."""
+    caveat = comparison_caveat(provenance)
+    warning = provenance.get("warning") if isinstance(provenance, dict) else None
+    if caveat is not None and isinstance(warning, str) and caveat in warning:
+        return "the warning above says why the shared model's figure may be flattered"
+    return caveat
+
+
 def adapted_test_auc(
     shared: ModelFile,
     train: tuple[np.ndarray, np.ndarray],
