@@ -28,6 +28,8 @@ from genofed.server.round_log import (
     EveryHospitalRefused,
     RoundLog,
     RunEndsEarly,
+    ended_early_reason,
+    hospitals_left,
     refusals_by_reason,
     too_few_left,
 )
@@ -157,17 +159,22 @@ class RoundEnd:
         )
         if trained:
             used = max(r for r, sites in self.log.train.items() if sites)
-            reason = (
-                f"{why}complete and the run ends now{before}; its model is that of round {used}, the last "
-                f"whose updates were used. The hospitals refused: {named}."
+            reason = ended_early_reason(
+                real,
+                self.settings.rounds,
+                left=hospitals_left(self.log, refusals),
+                needed=needed,
+                model_round=used,
             )
             self.ended_early = {
                 "after_round": real,
                 "rounds_planned": self.settings.rounds,
                 "model_round": used,
                 "reason": reason,
+                # each refusing hospital's own reason, for the report (docs/secure-aggregation.md)
+                "refused": dict(refusals),
             }
-            logger.warning("%s", reason)
+            logger.warning("the run ends early: %s. The hospitals refused: %s.", reason, named)
             planned = self.settings.rounds
             self.say(f"the run ends after round {real} of {planned}: no later round can complete")
             raise RunEndsEarly(reason)

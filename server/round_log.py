@@ -187,6 +187,41 @@ def too_few_left(log: RoundLog, *, needed: int) -> dict[str, str] | None:
     return {site: log.own_refusals[site] for site in sorted(refused)}
 
 
+def hospitals_left(log: RoundLog, refusals: Mapping[str, str]) -> list[str]:
+    """The hospitals taking part in the run that have not refused its plan (`too_few_left`'s
+    `refusals`), by name."""
+    sites = {log.site_of_node.get(node, f"node-{node}") for node in log.participants()}
+    return sorted(sites - refusals.keys())
+
+
+def ended_early_reason(
+    real: int, planned: int, *, left: list[str], needed: int, model_round: int, shown: int = 3
+) -> str:
+    """results.json `ended_early.reason` in one short sentence: after which round, which hospitals
+    are left (the first `shown` by name), how many a SecAgg+ round needs, and whose model the run
+    delivers, e.g. "round 2 of 5: only rostov has not refused the run's plan, and a SecAgg+ round
+    needs 2 hospitals; the model is round 1's".
+
+    Why: the reason was about 900 characters on one line (why a refusal repeats, what ending spares
+    the hospitals left, and every hospital's refusal), in the report's Run facts, `coordinator
+    status`, the end-of-run summary and the round's log line. The refusals are kept beside it
+    (`ended_early.refused`), and why a run ends is said once, in docs/secure-aggregation.md."""
+    if not left:
+        who = "every hospital refused the run's plan"
+    else:
+        named = ", ".join(left[:shown])
+        if len(left) > shown:
+            named += f" and {len(left) - shown} more"
+        elif len(left) > 1:
+            named = f"{', '.join(left[:-1])} and {left[-1]}"
+        verb = "has" if len(left) == 1 else "have"
+        who = (
+            f"only {named} {verb} not refused the run's plan, and a SecAgg+ round needs {needed} "
+            f"hospital{'s' if needed != 1 else ''}"
+        )
+    return f"round {real} of {planned}: {who}; the model is round {model_round}'s"
+
+
 class RunEndsEarly(Exception):
     """A SecAgg+ run whose earlier rounds trained, stopped because no later round can complete:
     the hospitals still answering would each pay for rounds whose sum can never be unmasked. Not an

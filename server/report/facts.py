@@ -179,7 +179,31 @@ def run_facts_section(results: Mapping[str, Any]) -> str:
         ["Privacy mode", privacy_mode_text(results)],
         ["Privacy", privacy_summary_line(results, markdown=True).removeprefix("Privacy: ")],
     ]
-    return "## Run facts\n\n" + markdown_table(["", ""], rows)
+    ended = _ended_early_text(results)
+    return "## Run facts\n\n" + markdown_table(["", ""], rows) + (f"\n\n{ended}" if ended else "")
+
+
+#: Where why a SecAgg+ run ends early is said, once (`_ended_early_text`).
+ENDED_EARLY_DOC = "docs/secure-aggregation.md, 'A run that ends early'"
+
+
+def _ended_early_text(results: Mapping[str, Any]) -> str:
+    """Below the Run facts table, for a SecAgg+ run that ended early: each refusing hospital's
+    own reason (results.json `ended_early.refused`), each reason once after the hospitals that
+    gave it, and where why the run ended is explained; "" otherwise, and for a results.json from
+    before the refusals were recorded apart (its long reason names them in the Rounds row)."""
+    refused = mapping(mapping(results.get("ended_early")).get("refused"))
+    if not refused:
+        return ""
+    by_reason: dict[str, list[str]] = {}
+    for site, reason in sorted(refused.items(), key=lambda item: str(item[0])):
+        by_reason.setdefault(md_text(str(reason).rstrip(".")), []).append(md_text(site))
+    said = "; ".join(f"{', '.join(sites)}: {reason}" for reason, sites in by_reason.items())
+    return (
+        f"Why the run ended early: the hospitals refused its plan ({said}). A refusal for a reason of "
+        "the hospital's own repeats in every later round, so no later round could be unmasked, and the "
+        f"run ended rather than charge the hospitals left for rounds it could not use ({ENDED_EARLY_DOC})."
+    )
 
 
 def _config_cell(value: Any) -> str:

@@ -109,19 +109,20 @@ def test_a_secagg_run_that_trained_ends_with_its_model_once_no_round_can_complet
     assert [r["round"] for r in result.rounds] == [0, 1, 2]  # round 2 halted: no update entered
     assert result.ended_early is not None and result.ended_early["after_round"] == 2
     reason = result.ended_early["reason"]
-    assert reason.startswith(
-        "round 2 of 5: 2 of the run's 3 hospitals refused its plan, and a SecAgg+ round needs at least 2"
-    ), reason
-    assert "the run ends now, before the hospitals left spend privacy on rounds that cannot be used" in reason
+    # one short sentence (it was ~900 characters): who is left, what a round needs, whose model;
     # round 2 halted: the model is round 1's, the last whose updates were used
-    assert "its model is that of round 1, the last whose updates were used" in reason
+    assert reason == (
+        "round 2 of 5: only rostov has not refused the run's plan, and a SecAgg+ round needs 2 hospitals; "
+        "the model is round 1's"
+    ), reason
+    assert len(reason) < 200
     assert result.ended_early["model_round"] == 1
+    assert result.ended_early["refused"] == {"astrakhan": BUDGET, "elista": WRONG_SETTING}
     # rostov's masked update of round 2 had arrived: it paid for the round, and the run says so
     assert (
         "its masked update had been sent, so this round's privacy is spent" in result.log.refused[2]["rostov"]
     )
     assert result.log.refused_epsilon[2] == {"rostov": 1.0} and result.epsilon["rostov"] == 1.0
-    assert f"astrakhan: {BUDGET}; elista: {WRONG_SETTING}" in reason
     assert said[-1] == "the run ends after round 2 of 5: no later round can complete"
     assert all(torch.isfinite(v).all() for v in result.state_dict.values())
 
@@ -131,11 +132,17 @@ def test_a_secagg_run_that_trained_ends_with_its_model_once_no_round_can_complet
         "rounds_planned": 5,
         "model_round": 1,
         "reason": reason,
+        "refused": {"astrakhan": BUDGET, "elista": WRONG_SETTING},
     }
-    row = next(line for line in run_facts_section(results).splitlines() if line.startswith("| Rounds"))
-    assert row.startswith(
-        "| Rounds | 2 of the 5 planned (the model is round 1's); the run ended early: round 2"
+    facts = run_facts_section(results)
+    row = next(line for line in facts.splitlines() if line.startswith("| Rounds"))
+    assert (
+        row == f"| Rounds | 2 of the 5 planned (the model is round 1's); the run ended early: {reason} |"
     ), row
+    # the refusals and why a run ends, once, under the table
+    (why,) = [line for line in facts.splitlines() if line.startswith("Why the run ended early")]
+    assert f"(astrakhan: {BUDGET.rstrip('.')}; elista: {WRONG_SETTING})" in why
+    assert why.endswith("(docs/secure-aggregation.md, 'A run that ends early').")
     # the planned evaluation (after round 5) was never sent: no threshold, and nothing unrecorded
     note = results["operating_point"]["note"]
     assert note.startswith("no operating threshold: the run ended early, after round 2 of 5"), note
@@ -179,3 +186,32 @@ def test_inspect_model_says_which_rounds_model_a_run_that_ended_early_delivered(
     ended = {"after_round": 7, "rounds_planned": 8, "model_round": 6, "reason": "..."}
     assert _ended_early_words(ended) == "ended early after round 7 of 8 planned, the model of round 6"
     assert _ended_early_words(None) is None
+
+
+def test_a_long_reason_of_an_older_results_json_is_still_shown():
+    """A results.json written before the reason was made short: its ~900-character reason, with the
+    refusals inside and no `refused`, is shown as written, and nothing is added under the table."""
+    from genofed.server.round_log import ended_early_reason
+
+    long = (
+        "round 2 of 5: 2 of the run's 3 hospitals refused its plan, and a SecAgg+ round needs at least 2 "
+        "hospitals to complete it before their sum can be unmasked, ... The hospitals refused: "
+        f"astrakhan: {BUDGET}; elista: {WRONG_SETTING}."
+    )
+    results = {"rounds": [{"round": 1}, {"round": 2}], "ended_early": {
+        "after_round": 2, "rounds_planned": 5, "model_round": 1, "reason": long}}  # fmt: skip
+    facts = run_facts_section(results)
+    assert "the run ended early: round 2 of 5: 2 of the run's 3 hospitals refused" in facts
+    assert "Why the run ended early" not in facts
+    # three named, then how many more
+    many = ended_early_reason(4, 9, left=["a", "b", "c", "d", "e"], needed=7, model_round=3)
+    assert many == (
+        "round 4 of 9: only a, b, c and 2 more have not refused the run's plan, and a SecAgg+ round needs "
+        "7 hospitals; the model is round 3's"
+    )
+    assert ended_early_reason(2, 5, left=["a", "b"], needed=3, model_round=1).startswith(
+        "round 2 of 5: only a and b have not refused"
+    )
+    assert ended_early_reason(2, 5, left=[], needed=2, model_round=1) == (
+        "round 2 of 5: every hospital refused the run's plan; the model is round 1's"
+    )
