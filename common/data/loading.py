@@ -56,9 +56,9 @@ def load_site(
         phenotypes: CSV with `sample_id`, the label column and optional covariates (sex and age;
             other columns are not read, and named in a warning).
         panel: the federation's variant panel (object or panel.tsv path). Without one, the
-            site's own variants are kept as they are; with one, a VCF's records at positions
-            outside it are skipped unread (`read_vcf`'s `sites`), so the checks and the summary
-            are of the variants the model can use.
+            site's own variants are kept as they are; with one, a VCF's records and a PLINK
+            fileset's variants at positions outside it are skipped unread (`sites` of `read_vcf`
+            and `read_plink`), so the checks and the summary are of the variants the model can use.
         label_column: name of the 0/1 disease column in the phenotype file.
         min_samples: fewer samples than this is refused: DP training on a handful of patients
             gives noise, not a model.

@@ -47,9 +47,9 @@ def read_genotypes(path: str | Path, *, sites: Sites | None = None, **kwargs) ->
 
     By suffix rather than by content so that a mis-named file fails loudly in the reader that its
     name promises, with that format's specific message. `sites`: the positions the caller will use
-    (a panel's, `panel_sites`); a VCF's records elsewhere are skipped unread (`read_vcf`), so that
-    a record no model reads, such as a male's haploid chrX call, cannot refuse the file. The other
-    readers read every variant.
+    (a panel's, `panel_sites`); a VCF's records and a PLINK fileset's variants elsewhere are skipped
+    unread (`read_vcf`, `read_plink`), so that a variant no model reads, such as a male's haploid
+    chrX call, cannot refuse the file. The table reader reads every variant.
     """
     path = Path(path)
     require_utf8_path(path)
@@ -59,7 +59,7 @@ def read_genotypes(path: str | Path, *, sites: Sites | None = None, **kwargs) ->
     if is_vcf(path):
         return read_vcf(path, sites=sites, **kwargs)
     if path.suffix.lower() in PLINK_SUFFIXES or path.with_name(path.name + ".bed").exists():
-        return read_plink(path, **kwargs)
+        return read_plink(path, sites=sites, **kwargs)
     if name.endswith(TABLE_SUFFIXES):
         return read_genotype_table(path, **kwargs)
     _refuse_plink2(path)

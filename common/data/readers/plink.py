@@ -21,6 +21,13 @@ Decisions (the VCF reader's, where the formats overlap):
 - skipped, with a note: unplaced variants (chromosome 0), contigs whose name holds ':' (no id
   can be made of them), and sites with both alleles missing. Alleles that are not bases (1/2
   codes) are refused: their ids would match nothing.
+- given the positions the caller will use (`sites`: a panel's, for `genofed predict`, `adapt` and a
+  hospital's checks and training against its federation's panel), a variant elsewhere is skipped
+  before its alleles, its haploid chromosome and its genotypes are looked at, with a note, as the
+  VCF reader skips such a record: it is never model input, so it may not refuse the fileset (a
+  male's chrX beside an autosomal panel was refused as haploid), and its genotypes are not decoded
+  from the .bed. The .bim and .fam are still checked line by line and the .bed's size against
+  every variant: a damaged fileset is refused wherever the damage is.
 
 What the files alone cannot show: the .bed is padded to whole bytes of four samples, so a .fam that lost a
 line can still fit it, and every later sample would then carry its neighbour's genotypes. The
@@ -39,7 +46,13 @@ from bed_reader import open_bed
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
 from genofed.common.data.readers._files import check_container, examples, iter_lines, require_file
-from genofed.common.data.variants import HAPLOID_EVERYWHERE, make_variant_id, normalize_chrom
+from genofed.common.data.variants import (
+    HAPLOID_EVERYWHERE,
+    Sites,
+    contigs_side_by_side,
+    make_variant_id,
+    normalize_chrom,
+)
 from genofed.common.errors import DataError
 
 SUFFIXES = (".bed", ".bim", ".fam")
@@ -64,8 +77,12 @@ def plink_prefix(path: str | Path) -> Path:
     return path.with_suffix("") if path.suffix.lower() in SUFFIXES else path
 
 
-def read_plink(path: str | Path) -> GenotypeMatrix:
-    """Dosages of A1 (ALT) for a PLINK 1 fileset, named by its prefix or any of its three files."""
+def read_plink(path: str | Path, *, sites: Sites | None = None) -> GenotypeMatrix:
+    """Dosages of A1 (ALT) for a PLINK 1 fileset, named by its prefix or any of its three files.
+
+    `sites`: the (chromosome, position) pairs the caller will use (`variants.panel_sites`); a
+    variant at any other position is skipped unread, with a note. None reads every variant.
+    """
     prefix = plink_prefix(path)
     bed, bim, fam = (_companion(prefix, suffix) for suffix in SUFFIXES)
     variants = _read_table(bim, "bim", ["chrom", "id", "cm", "pos", "a1", "a2"])
@@ -73,7 +90,9 @@ def read_plink(path: str | Path) -> GenotypeMatrix:
     _check_plink_numbers(bim, fam, variants, samples)
     _check_chromosomes_together(bim, variants)
     _check_bed(bed, len(samples), len(variants))
-    kept, notes = _kept_variants(prefix, variants)
+    kept, notes, unused_contigs = _kept_variants(prefix, bim, variants, sites)
+    if sites is not None and not kept and unused_contigs:
+        raise _no_site_used(bim, variants, unused_contigs, sites)
     if not kept:
         raise DataError(
             bim,
@@ -88,15 +107,15 @@ def read_plink(path: str | Path) -> GenotypeMatrix:
     sample_ids = _unique(fam, "sample", [(line, fields[1]) for line, fields in samples])
     try:
         with open_bed(bed, count_A1=True, iid_count=len(samples), sid_count=len(variants)) as reader:
-            dosages = reader.read(dtype="int8", order="C")
+            # only the kept variants' bytes are decoded (the .bed is variant-major)
+            index = None if len(kept) == len(variants) else np.s_[:, [i for i, _, _ in kept]]
+            dosages = reader.read(index=index, dtype="int8", order="C")
     except (ValueError, OSError) as exc:  # checked above, so this is damage bed-reader saw and we did not
         raise DataError(
             bed,
             f"bed-reader cannot read this .bed ({exc})",
             hint="copy all three files again from the same export",
         ) from None
-    if len(kept) != len(variants):
-        dosages = np.ascontiguousarray(dosages[:, [index for index, _, _ in kept]])
     _orient_monomorphic(bim, dosages, kept, sample_ids)
     dosages[dosages == BED_MISSING] = MISSING
     matrix = GenotypeMatrix(
@@ -107,21 +126,28 @@ def read_plink(path: str | Path) -> GenotypeMatrix:
 
 
 def _kept_variants(
-    prefix: Path, variants: list[tuple[int, list[str]]]
-) -> tuple[list[tuple[int, int, list[str]]], list[str]]:
-    """(index in the .bed, line, fields) of the variants genofed can read, and a note for each kind skipped.
+    prefix: Path, bim: Path, variants: list[tuple[int, list[str]]], sites: Sites | None = None
+) -> tuple[list[tuple[int, int, list[str]]], list[str], set[str]]:
+    """(index in the .bed, line, fields) of the variants genofed can read, a note for each kind
+    skipped, and the chromosomes (as the .bim names them) of those skipped for being outside `sites`.
 
     Skipped, as no panel variant can match them: unplaced ones (chromosome 0, position 0 on arrays;
     several share that position, which is no duplicate), ones on a contig whose name holds ':' (a
-    variant id could not be split again), and ones with both alleles missing (nothing was observed).
+    variant id could not be split again), ones at a position not in `sites` (when given: the
+    panel's; a position that is no whole number is refused first), and ones with both alleles
+    missing (nothing was observed).
     """
-    kept, unplaced, colon, empty = [], 0, [], 0
+    kept, unplaced, colon, unused, empty = [], 0, [], 0, 0
+    unused_contigs: set[str] = set()
     for index, (line, fields) in enumerate(variants):
         chrom = normalize_chrom(fields[0])
         if chrom == "0":
             unplaced += 1
         elif ":" in chrom:
             colon.append(fields[0])
+        elif sites is not None and (chrom, _position(bim, line, fields)) not in sites:
+            unused += 1
+            unused_contigs.add(fields[0])
         elif fields[4] in MISSING_ALLELES and fields[5] in MISSING_ALLELES:
             empty += 1
         else:
@@ -137,11 +163,33 @@ def _kept_variants(
             f"{len(colon)} variant(s) on contigs whose name holds ':' ({examples(sorted(set(colon)))}) "
             "were skipped: such a name cannot be part of a variant id (chrom:pos:ref:alt)"
         )
+    if unused:
+        notes.append(
+            f"{unused} variant(s) at positions outside the panel were skipped: their genotypes "
+            "were neither read nor checked (they are no model input)"
+        )
     if empty:
         notes.append(
             f"{empty} site(s) with both alleles missing ('0' or '.') were skipped: nothing was observed"
         )
-    return kept, notes
+    return kept, notes, unused_contigs
+
+
+def _no_site_used(
+    bim: Path, variants: list[tuple[int, list[str]]], unused_contigs: set[str], sites: Sites
+) -> DataError:
+    """No variant at any of the caller's `sites` (a panel's positions), as `vcf._no_site_used`: most
+    often the .bim names its chromosomes otherwise than the panel, or is on another genome build;
+    both lists of names, side by side, tell which."""
+    return DataError(
+        bim,
+        f"no panel variant is in this fileset: none of its {len(variants)} variants is at one of the "
+        f"panel's {len(sites)} variant positions; "
+        + contigs_side_by_side(unused_contigs, {chrom for chrom, _ in sites}),
+        hint="if the .bim names its chromosomes otherwise than the panel, write the panel's names in its "
+        "first column (PLINK's codes are 1-22, X, Y, XY and MT); if the names match, check that the genome "
+        "build (GRCh37 or GRCh38) is the panel's; --min-coverage cannot lower this",
+    )
 
 
 def _check_alleles(bim: Path, kept: list[tuple[int, int, list[str]]]) -> None:
@@ -362,7 +410,18 @@ def _variant_id(bim: Path, line: int, fields: list[str]) -> str:
     """`CHROM:POS:A2:A1` (A2 is REF, see the module docstring); for a site with one missing allele
     ('0' from PLINK 1.9 / .ped, '.' from plink2), `CHROM:POS:OBSERVED:.`, the REF-only form the
     panel alignment matches, whichever column the observed allele is in."""
-    chrom, name, _, pos, a1, a2 = fields
+    chrom, _, _, _, a1, a2 = fields
+    pos = _position(bim, line, fields)
+    if a1 in MISSING_ALLELES:
+        return make_variant_id(chrom, pos, a2, ".")
+    if a2 in MISSING_ALLELES:
+        return make_variant_id(chrom, pos, a1, ".")
+    return make_variant_id(chrom, pos, a2, a1)
+
+
+def _position(bim: Path, line: int, fields: list[str]) -> int:
+    """The .bim line's base-pair position, a whole number in the VCF's range, or a refusal by line."""
+    pos, name = fields[3], fields[1]
     if not pos.isascii() or not pos.isdigit() or int(pos) > MAX_POS:
         raise DataError(
             bim,
@@ -370,8 +429,4 @@ def _variant_id(bim: Path, line: int, fields: list[str]) -> str:
             location=f"line {line}",
             hint=".bim column 4 is the base-pair position",
         )
-    if a1 in MISSING_ALLELES:
-        return make_variant_id(chrom, int(pos), a2, ".")
-    if a2 in MISSING_ALLELES:
-        return make_variant_id(chrom, int(pos), a1, ".")
-    return make_variant_id(chrom, int(pos), a2, a1)
+    return int(pos)

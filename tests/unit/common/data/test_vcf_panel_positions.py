@@ -88,7 +88,7 @@ def test_predict_scores_a_file_with_haploid_x_calls_beside_the_panel(tmp_path):
 
 
 def test_a_table_with_refseq_names_is_told_both_spellings(tmp_path):
-    """The non-VCF readers read every variant; alignment finds no panel variant and says why."""
+    """The table reader reads every variant; alignment finds no panel variant and says why."""
     model = model_file()
     dosages, samples, _, _ = people()
     ids = [f"NC_000001.10:{v.split(':', 1)[1]}" for v in model.panel.variant_ids]
