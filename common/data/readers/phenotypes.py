@@ -12,7 +12,8 @@ Codings (chosen so that no value is guessed):
   guessing wrong flips every label without any error. yes/no and true/false are refused too, with
   the mapping to make (which answer is the case is not guessed); -9 is named as PLINK's missing code.
 - sex: M / male / 0 -> 0 (male); F / female / 1 -> 1 (female). PLINK's 2 is refused for the same
-  reason.
+  reason. U / unknown (any case; неизвестно) is a missing sex, as an empty cell is: a registry's
+  export writes it for a patient whose sex is not recorded, and the model imputes it.
 - in both, 0 and 1 may be written as decimals equal to them exactly (`0.0`, `1.0`, `1.00`): pandas
   and Excel write a 0/1 column so once it has held a missing value. Nothing else is rounded: 0.5,
   2.0, `1.` or `1e0` are refused as before.
@@ -74,6 +75,9 @@ SEXES = {
     "жен": 1,
     "женский": 1,
 }
+#: Sex written as unknown (lower case; the Russian неизвестно too): read as a missing sex, as an
+#: empty cell is, which the model imputes. (A PLINK .fam's sex 0 is another matter: see `plink`.)
+UNKNOWN_SEXES = {"u", "unknown", "неизвестно"}
 #: Said whenever a sex column holds 0 or 1: other conventions code 1 = male (UK Biobank: 0 = female).
 NUMERIC_SEX_NOTE = (
     "sex column {column} holds 0/1 codes, read as 0 = male, 1 = female (genofed's coding); if this file "
@@ -453,15 +457,16 @@ def _label_error(path: Path, value: str, raw: str, column: str, location: str) -
 def _sex(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str], column: str) -> np.ndarray:
     text = _codes(values)
     for value, raw, line, sample in zip(text, values, lines, samples, strict=False):
-        if value not in SEXES and value not in MISSING_VALUES:
+        if value not in SEXES and value not in MISSING_VALUES and value not in UNKNOWN_SEXES:
             plink = " (PLINK's 1 = male, 2 = female coding is not guessed)" if value == "2" else ""
             raise DataError(
                 path,
                 f"sex {raw.strip()!r} is not recognised{plink}",
                 location=f"line {line}, sample {sample}, column {column}",
-                hint="use M/F, male/female, М/Ж, or 0 = male / 1 = female; leave empty if unknown",
+                hint="use M/F, male/female, М/Ж, or 0 = male / 1 = female; leave empty (or write U) if "
+                "unknown",
             )
-    return text.map(SEXES).to_numpy(dtype=float)
+    return text.map(SEXES).to_numpy(dtype=float)  # missing and unknown (U) are NaN
 
 
 def _numeric(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str], column: str) -> np.ndarray:

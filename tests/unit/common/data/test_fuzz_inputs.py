@@ -800,6 +800,8 @@ def _covariate(name: str, value: str) -> float:
         return math.nan
     if name.lower() == "sex":
         sexes = {"m": 0.0, "male": 0.0, "0": 0.0, "f": 1.0, "female": 1.0, "1": 1.0}
+        if _code(value) in ("u", "unknown", "неизвестно"):  # written unknown: missing, as empty
+            return math.nan
         if _code(value) not in sexes:
             raise Invalid(f"sex {value!r}")
         return sexes[_code(value)]
