@@ -211,9 +211,9 @@ def run_synth(args: argparse.Namespace) -> int:
         print(f"  privacy: {privacy_statement(summary, args.state_dir)}")
         return 0
     from genofed.client.synth_advice import failure_message
-    from genofed.common.data.readers import read_phenotypes
+    from genofed.common.data.loading import site_patients
 
     # the patients find the site too, for a re-exported file of them (as the run's binding does)
-    patients = read_phenotypes(args.phenotypes, args.label_column).sample_ids
+    patients = site_patients(args.genotypes, args.phenotypes, label_column=args.label_column)
     print(failure_message(summary, args.out, args.state_dir, genotypes=args.genotypes, sample_ids=patients))
     return 1

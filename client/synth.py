@@ -100,8 +100,7 @@ from genofed.client.synth_input import (
     missing_covariates_note,
 )
 from genofed.client.synthetic_use import SUMMARY_FILE, USABLE_RECORDS
-from genofed.common.data.loading import load_site
-from genofed.common.data.readers.phenotypes import read_phenotypes
+from genofed.common.data.loading import load_site, site_patients
 from genofed.common.data.writers import write_vcf
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import SIGMA_MAX, BudgetExhausted, epsilon_of
@@ -285,7 +284,7 @@ def synthesize(
             "new_ledger": options.new_ledger,
             "data_update": options.data_update,
             # the patients bind the ledger too: a re-exported file of them is no fresh budget
-            "sample_ids": read_phenotypes(phenotypes, options.label_column).sample_ids,
+            "sample_ids": site_patients(genotypes, phenotypes, label_column=options.label_column),
         }
         check_and_bind(
             ledger,
@@ -374,7 +373,7 @@ def _unprotected_site(
     if not options.bound_to_data:
         return None
     try:  # the patients bind too; a file that cannot be read is refused later, by the data layer
-        sample_ids = read_phenotypes(phenotypes, options.label_column).sample_ids
+        sample_ids = site_patients(genotypes, phenotypes, label_column=options.label_column)
     except GenofedError:
         sample_ids = []
     return unprotected_site(options.state_dir, genotypes, sample_ids)

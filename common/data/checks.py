@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,10 +22,15 @@ from genofed.common.errors import DataError, DataWarning
 
 
 def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
-    """The samples of both files, in genotype-file order, with labels and covariates aligned.
+    """The samples of the genotype file, in its order, with labels and covariates aligned.
 
-    Every sample must be in both files: silently dropping a case with no genotypes (or training on
-    genotypes with no label) would change a small rare-disease cohort without anyone noticing.
+    Every genotyped sample must have a phenotype row: training on genotypes with no label, or
+    dropping them, would change a small rare-disease cohort without anyone noticing (and when most
+    lack one, the files name the same people differently, `_renamed`). A phenotype row without
+    genotypes is accepted and left out: a hospital's registry export lists more patients than were
+    genotyped (`phenotypes_without_genotypes` is the warning that counts them), unless its id differs
+    from a genotyped one only in Unicode form, Cyrillic look-alike letters or surrounding
+    whitespace (`_look_alikes`): then it is the same person written otherwise, and refused.
     """
     duplicated = [sample for sample, count in Counter(genotypes.sample_ids).items() if count > 1]
     if duplicated:
@@ -54,14 +60,23 @@ def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
             genotypes.source,
         )
     no_genotypes = [s for s in phenotypes.sample_ids if s not in in_genotypes]
-    if no_genotypes:
+    if no_genotypes and genotypes.calls_past_samples:
+        raise DataError(
+            genotypes.source,
+            f"{len(no_genotypes)} sample(s) of {phenotypes.source} have no genotypes here "
+            f"({examples(no_genotypes)}), and this .bed holds calls past the last sample of its .fam: "
+            "the .fam may have lost a line, which gives every later sample its neighbour's genotypes",
+            hint="copy all three PLINK files again from the same export; if the .fam is complete, rewrite "
+            "the fileset with plink2 --bfile PREFIX --make-bed --out NEWPREFIX",
+        )
+    look_alikes = _look_alikes(no_genotypes, genotypes.sample_ids)
+    if look_alikes:  # the same people written otherwise, not extra rows of the registry
         raise _unmatched(
             genotypes.source,
             f"{len(no_genotypes)} sample(s) of {phenotypes.source} have no genotypes here: "
             f"{examples(no_genotypes)}",
-            _renamed(no_genotypes, genotypes.sample_ids, phenotypes.source, genotypes.source)
-            or f"add their genotypes or remove their rows from {phenotypes.source}",
-            _look_alikes(no_genotypes, genotypes.sample_ids),
+            f"add their genotypes or remove their rows from {phenotypes.source}",
+            look_alikes,
             phenotypes.source,
         )
     order = pd.Index(phenotypes.sample_ids).get_indexer(genotypes.sample_ids)
@@ -74,6 +89,26 @@ def join_cohort(genotypes: GenotypeMatrix, phenotypes: Phenotypes) -> Cohort:
         genotype_source=genotypes.source,
         phenotype_source=phenotypes.source,
     )
+
+
+def phenotypes_without_genotypes(
+    genotype_ids: Sequence[str], genotype_source: str, phenotypes: Phenotypes
+) -> list[DataWarning]:
+    """The warning for phenotype rows whose sample has no genotypes (`join_cohort` leaves them
+    out: they are counted nowhere, as samples, cases or controls), or none: a hospital's registry
+    export usually lists more patients than were genotyped, which is no error, but a user should
+    see how many were left out and who, in case a genotype file is incomplete."""
+    genotyped = set(genotype_ids)
+    extra = [s for s in phenotypes.sample_ids if s not in genotyped]
+    if not extra:
+        return []
+    return [
+        DataWarning(
+            "phenotypes_without_genotypes",
+            f"{len(extra)} phenotype row(s) of {phenotypes.source} have no genotypes in {genotype_source}: "
+            f"{examples(extra, limit=3)}; they are not used",
+        )
+    ]
 
 
 #: Cyrillic letters drawn like Latin ones, which a Russian keyboard layout types into an id

@@ -55,6 +55,11 @@ class GenotypeMatrix(_DosageShape):
     #: variants of one split multi-allelic record are known: a heterozygous '1/2' puts its two ALTs
     #: on opposite haplotypes.
     variant_records: np.ndarray | None = None
+    #: PLINK only: the .bed holds calls past the .fam's last sample (its padding bits, which PLINK
+    #: and bed-reader write as 0, are not): a sign that the .fam lost a line, which gives every later
+    #: sample its neighbour's genotypes. `checks.join_cohort` then refuses phenotype rows that have
+    #: no genotypes, which it otherwise leaves out: the lost line's sample is one of them.
+    calls_past_samples: bool = False
 
     def __post_init__(self) -> None:
         if self.dosages.dtype != DOSAGE_DTYPE:

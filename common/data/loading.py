@@ -9,10 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from genofed.common.data.checks import check_cohort, join_cohort, summarize_cohort
+from genofed.common.data.checks import (
+    check_cohort,
+    join_cohort,
+    phenotypes_without_genotypes,
+    summarize_cohort,
+)
 from genofed.common.data.cohort import Cohort
 from genofed.common.data.panel import MIN_COVERAGE, Alignment, VariantPanel, align_to_panel
-from genofed.common.data.readers import read_genotypes, read_phenotypes
+from genofed.common.data.readers import genotype_sample_ids, read_genotypes, read_phenotypes
 from genofed.common.data.variants import panel_sites
 from genofed.common.errors import DataWarning
 
@@ -54,7 +59,8 @@ def load_site(
     Args:
         genotypes: VCF(.gz), PLINK 1 (.bed/.bim/.fam or prefix), or CSV/Parquet table.
         phenotypes: CSV with `sample_id`, the label column and optional covariates (sex and age;
-            other columns are not read, and named in a warning).
+            other columns are not read, and named in a warning). Every genotyped sample needs a
+            row; rows of samples without genotypes are left out, with a warning.
         panel: the federation's variant panel (object or panel.tsv path). Without one, the
             site's own variants are kept as they are; with one, a VCF's records and a PLINK
             fileset's variants at positions outside it are skipped unread (`sites` of `read_vcf`
@@ -76,6 +82,8 @@ def load_site(
     cohort = join_cohort(matrix, pheno)
     # the readers' notes: e.g. split multi-allelics, phenotype columns no model reads
     warnings = [DataWarning("reader", note) for note in [*matrix.notes, *pheno.notes]]
+    # a registry's patients who were not genotyped: left out of the cohort, counted here
+    warnings += phenotypes_without_genotypes(matrix.sample_ids, matrix.source, pheno)
     warnings += check_cohort(cohort, min_samples=min_samples)
     site_summary = summarize_cohort(cohort)
     if panel is None:
@@ -97,3 +105,14 @@ def load_site(
             )
         )
     return SiteData(cohort, site_summary, warnings, alignment)
+
+
+def site_patients(genotypes: str | Path, phenotypes: str | Path, *, label_column: str = "label") -> list[str]:
+    """The sample ids of the cohort `load_site` makes of these files (the genotyped samples with a
+    phenotype row, in genotype-file order), without reading a genotype where the format allows
+    (`genotype_sample_ids`): what binds a ledger to a site's patients before its genotypes are read.
+    Not the phenotype file's ids: a registry export lists patients who were not genotyped, whom
+    `load_site` leaves out, so those ids would bind a ledger to other patients than `hospital
+    check` binds it to. The phenotype file is read in full, so a refusal comes early."""
+    rows = set(read_phenotypes(phenotypes, label_column=label_column).sample_ids)
+    return [sample for sample in genotype_sample_ids(genotypes) if sample in rows]

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from genofed.common.data.checks import join_cohort
+from genofed.common.data.checks import join_cohort, phenotypes_without_genotypes
 from genofed.common.data.cohort import Cohort
 from genofed.common.data.features import encode
 from genofed.common.data.layout import table_columns
@@ -265,6 +265,8 @@ def _cohort(
         else:
             notes.append(_no_label_note(Path(phenotypes), label_column))
     notes += pheno.notes  # the columns no model reads, with a rename hint for a look-alike
+    # rows of people the genotypes do not hold (a registry export lists more): not scored, counted
+    notes += [w.message for w in phenotypes_without_genotypes(matrix.sample_ids, matrix.source, pheno)]
     notes += _unknown_covariate_notes(cohort, covariates, purpose)
     return cohort, notes, labelled, known
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from genofed.client.site import SiteTensors, load_site_tensors, resolve_site, split_seed
 from genofed.client.trainer import Augment
-from genofed.common.data.checks import zero_ages_note
+from genofed.common.data.checks import phenotypes_without_genotypes, zero_ages_note
 from genofed.common.data.layout import (
     PANEL,
     TEST,
@@ -32,7 +32,7 @@ from genofed.common.data.layout import (
     table_columns,
 )
 from genofed.common.data.panel import VariantPanel
-from genofed.common.data.readers import read_phenotypes
+from genofed.common.data.readers import genotype_sample_ids, read_phenotypes
 from genofed.common.data.readers._files import examples
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.model.network import ModelConfig
@@ -424,10 +424,13 @@ def _say_phenotype_notes(settings: RunSettings, folders: list[SiteFolder], say: 
     for folder in folders:
         try:
             read = read_phenotypes(folder.phenotypes, label_column=settings.label_column)
+            # rows of patients with no genotypes (a registry lists more), which the hospital leaves out
+            genotyped = genotype_sample_ids(folder.genotypes)
+            extra = phenotypes_without_genotypes(genotyped, str(folder.genotypes), read)
         except DataError:
             continue
         ages = [zero_ages_note(str(c), read.covariates[c]) for c in read.covariates.columns]
-        for note in [*read.notes, *(a for a in ages if a)]:
+        for note in [*read.notes, *(a for a in ages if a), *(w.message for w in extra)]:
             cohorts.setdefault(note, []).append(folder.name)
     for note, names in cohorts.items():
         say(f"warning: {', '.join(names)}: {note}")
@@ -525,14 +528,20 @@ def _reference_augments(settings: RunSettings, sites: dict[str, SiteTensors]) ->
 
 
 def _case_counts(settings: RunSettings, names: set[str]) -> dict[str, int]:
-    """Cases of each named hospital, from its phenotype file alone: a hospital that took part
-    passed `load_site`'s join, so every phenotype row is one of its patients. Reading genotypes
-    here would parse every hospital's genotypes once more in this process, and hold them all."""
-    return {
-        f.name: int(read_phenotypes(f.phenotypes, label_column=settings.label_column).labels.sum())
-        for f in hospital_folders(settings.data_dir)
-        if f.name in names
-    }
+    """Cases of each named hospital, from its phenotype file's rows of genotyped patients: a
+    hospital that took part passed `load_site`'s join, so each of its patients has a row; a row
+    without genotypes (a registry export lists more patients than were genotyped) is no patient of
+    its cohort and is not counted. The genotyped ids come from the genotype file's header or .fam
+    (`genotype_sample_ids`): reading genotypes here would parse every hospital's genotypes once
+    more in this process, and hold them all."""
+    counts = {}
+    for f in hospital_folders(settings.data_dir):
+        if f.name in names:
+            pheno = read_phenotypes(f.phenotypes, label_column=settings.label_column)
+            genotyped = set(genotype_sample_ids(f.genotypes))
+            rows = zip(pheno.sample_ids, pheno.labels, strict=True)
+            counts[f.name] = sum(int(label) for sample, label in rows if sample in genotyped)
+    return counts
 
 
 def usable_cpus() -> int:

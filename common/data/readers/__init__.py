@@ -22,9 +22,9 @@ from genofed.common.data.cohort import GenotypeMatrix
 from genofed.common.data.readers._files import check_container, examples, require_utf8_path
 from genofed.common.data.readers.phenotypes import read_classes, read_covariates, read_phenotypes
 from genofed.common.data.readers.plink import SUFFIXES as PLINK_SUFFIXES
-from genofed.common.data.readers.plink import plink_prefix, read_plink
+from genofed.common.data.readers.plink import plink_prefix, read_plink, read_plink_samples
 from genofed.common.data.readers.table import TABLE_SUFFIXES, read_genotype_table
-from genofed.common.data.readers.vcf import read_vcf
+from genofed.common.data.readers.vcf import read_vcf, read_vcf_samples
 from genofed.common.data.variants import Sites
 from genofed.common.errors import DataError
 
@@ -66,6 +66,21 @@ def read_genotypes(path: str | Path, *, sites: Sites | None = None, **kwargs) ->
     if path.is_file():
         check_container(path)  # calls.vcf.gz.gz, calls.zip: say what the file is, not just its name
     raise DataError(path, "unknown genotype file format", hint=f"genofed reads {ACCEPTED}")
+
+
+def genotype_sample_ids(path: str | Path) -> list[str]:
+    """The sample ids `read_genotypes(path)` reads, in its order, without decoding a genotype where
+    the format allows: a VCF's header, a PLINK fileset's .fam; a table is read whole. For what needs
+    a site's patients, not their genotypes: a ledger's binding before the genotypes are read, the
+    phenotype rows a simulation's hospital leaves out. A file it reads may still be refused by
+    `read_genotypes`."""
+    path = Path(path)
+    require_utf8_path(path)
+    if is_vcf(path):
+        return read_vcf_samples(path)
+    if path.suffix.lower() in PLINK_SUFFIXES or path.with_name(path.name + ".bed").exists():
+        return read_plink_samples(path)
+    return read_genotypes(path).sample_ids
 
 
 def _refuse_plink2(path: Path) -> None:
@@ -138,6 +153,7 @@ __all__ = [
     "VCF_SUFFIXES",
     "folder_error",
     "genotype_input_files",
+    "genotype_sample_ids",
     "is_vcf",
     "read_classes",
     "read_genotype_table",

@@ -76,14 +76,7 @@ def scan_vcf(path: Path) -> VcfText | None:
     if head.startswith(b"BCF"):
         read_to_end(path)
         return None
-    text = head.removeprefix(BOM)
-    _refuse_empty_start(path, head, text)
-    if not (text.startswith(b"##fileformat=VCF") or text.startswith(b"#CHROM")):
-        raise DataError(
-            path,
-            f"not a VCF file: it starts with {shown_start(text)}",
-            hint="a VCF starts with '##fileformat=VCFv4.x'; for tables use .csv/.tsv/.parquet",
-        )
+    _check_start(path, head)
     with damage_first(path):
         lines = iter_lines(path)
         header_lines, samples, meta = _read_header(path, lines)
@@ -92,6 +85,35 @@ def scan_vcf(path: Path) -> VcfText | None:
         for number, line in lines:
             _check_record(path, number, line, expected, len(samples))
     return VcfText(samples, header_lines, number - header_lines, meta, bom=head.startswith(BOM))
+
+
+def header_samples(path: Path) -> list[str] | None:
+    """The sample ids of a text VCF's #CHROM line, its start and header checked as `scan_vcf`
+    checks them and its records not read (for what needs the patients, not their genotypes);
+    None for a BCF."""
+    head = _head(path)
+    if head.startswith(b"BCF"):
+        return None
+    _check_start(path, head)
+    lines = iter_lines(path)
+    try:
+        with damage_first(path):
+            _, samples, _ = _read_header(path, lines)
+    finally:
+        lines.close()
+    return samples
+
+
+def _check_start(path: Path, head: bytes) -> None:
+    """A text VCF's first bytes: not empty, no empty first line, the VCF header's start."""
+    text = head.removeprefix(BOM)
+    _refuse_empty_start(path, head, text)
+    if not (text.startswith(b"##fileformat=VCF") or text.startswith(b"#CHROM")):
+        raise DataError(
+            path,
+            f"not a VCF file: it starts with {shown_start(text)}",
+            hint="a VCF starts with '##fileformat=VCFv4.x'; for tables use .csv/.tsv/.parquet",
+        )
 
 
 def _refuse_empty_start(path: Path, head: bytes, text: bytes) -> None:

@@ -30,9 +30,10 @@ Decisions (the VCF reader's, where the formats overlap):
   every variant: a damaged fileset is refused wherever the damage is.
 
 What the files alone cannot show: the .bed is padded to whole bytes of four samples, so a .fam that lost a
-line can still fit it, and every later sample would then carry its neighbour's genotypes. The
-join with the phenotype file catches that (the lost sample has a label but no genotypes), which
-is why `join_cohort` refuses any sample that is not in both files.
+line can still fit it, and every later sample would then carry its neighbour's genotypes. Then the
+last sample's calls sit in the padding, which PLINK writes as 0 bits (`calls_past_samples`), and the
+lost sample has a label but no genotypes: `join_cohort` refuses that pair, while it leaves out a
+phenotype row without genotypes otherwise (a registry lists more patients than were genotyped).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from genofed.common.data.variants import (
 from genofed.common.errors import DataError
 
 SUFFIXES = (".bed", ".bim", ".fam")
+FAM_COLUMNS = ["fid", "iid", "father", "mother", "sex", "phenotype"]
 BED_MAGIC = b"\x6c\x1b"
 SNP_MAJOR = 1
 #: bed-reader's int8 code for a missing call.
@@ -86,7 +88,7 @@ def read_plink(path: str | Path, *, sites: Sites | None = None) -> GenotypeMatri
     prefix = plink_prefix(path)
     bed, bim, fam = (_companion(prefix, suffix) for suffix in SUFFIXES)
     variants = _read_table(bim, "bim", ["chrom", "id", "cm", "pos", "a1", "a2"])
-    samples = _read_table(fam, "fam", ["fid", "iid", "father", "mother", "sex", "phenotype"])
+    samples = _read_table(fam, "fam", FAM_COLUMNS)
     _check_plink_numbers(bim, fam, variants, samples)
     _check_chromosomes_together(bim, variants)
     _check_bed(bed, len(samples), len(variants))
@@ -122,7 +124,28 @@ def read_plink(path: str | Path, *, sites: Sites | None = None) -> GenotypeMatri
         dosages.astype(DOSAGE_DTYPE, copy=False), sample_ids, variant_ids, source=str(bed)
     )
     matrix.notes.extend(notes)
+    matrix.calls_past_samples = _calls_past_samples(bed, len(samples), len(variants))
     return matrix
+
+
+def _calls_past_samples(bed: Path, n_samples: int, n_variants: int) -> bool:
+    """Whether any variant's last byte holds calls past the .fam's last sample: PLINK and bed-reader
+    write the padding to a whole byte as 0 bits, so a call there is a sample the .fam lacks (a lost
+    line; see the module docstring). One byte per variant is read."""
+    if n_samples % 4 == 0 or n_variants == 0:
+        return False
+    per_variant = math.ceil(n_samples / 4)
+    last = np.memmap(bed, dtype=np.uint8, mode="r", offset=3, shape=(n_variants, per_variant))[:, -1]
+    padding = (0xFF << (2 * (n_samples % 4))) & 0xFF
+    return bool((last & padding).any())
+
+
+def read_plink_samples(path: str | Path) -> list[str]:
+    """The sample ids (IID) of a PLINK 1 fileset, as `read_plink` reads them, from its .fam alone:
+    the .bim and .bed are not read."""
+    fam = _companion(plink_prefix(path), ".fam")
+    samples = _read_table(fam, "fam", FAM_COLUMNS)
+    return _unique(fam, "sample", [(line, fields[1]) for line, fields in samples])
 
 
 def _kept_variants(

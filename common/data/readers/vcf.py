@@ -53,7 +53,7 @@ from cyvcf2 import VCF, Variant
 
 from genofed.common.data.cohort import DOSAGE_DTYPE, MISSING, GenotypeMatrix
 from genofed.common.data.readers._files import BOM, is_gzip, iter_lines, open_binary, require_file
-from genofed.common.data.readers._vcf_text import VcfText, scan_vcf
+from genofed.common.data.readers._vcf_text import VcfText, header_samples, scan_vcf
 from genofed.common.data.variants import (
     RENAME_HINT,
     Sites,
@@ -123,6 +123,17 @@ def read_vcf(
     _check_variants(path, layout, matrix.variant_ids, builder.variant_records)
     matrix.notes.extend(counts.notes())
     return matrix
+
+
+def read_vcf_samples(path: str | Path) -> list[str]:
+    """The sample ids of a VCF, bgzipped VCF or BCF, as `read_vcf` reads them, from its header
+    alone: no record is read or checked (`read_vcf` does that)."""
+    path = require_file(path, "VCF")
+    samples = header_samples(path)
+    if samples is None:  # BCF: its header is binary
+        with _htslib(path, None) as vcf:
+            samples = list(vcf.samples)
+    return samples
 
 
 @dataclass

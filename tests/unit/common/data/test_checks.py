@@ -58,10 +58,12 @@ def test_join_missing_phenotypes_lists_examples_and_count():
     assert "bcftools view -S" in e.hint
 
 
-def test_join_missing_genotypes_and_duplicates():
+def test_join_leaves_out_rows_without_genotypes_and_refuses_duplicates():
+    """A registry export lists patients who were not genotyped: their rows are left out (and counted
+    in `phenotypes_without_genotypes`, tests/unit/common/data/test_phenotypes_without_genotypes.py)."""
     g = genotypes(n=3)
-    e = error(join_cohort, g, phenotypes(g.sample_ids + ["X1"]))
-    assert e.file == "genotypes.vcf.gz" and "X1" in e.problem
+    cohort = join_cohort(g, phenotypes(["X1", *g.sample_ids], labels=[1, 0, 1, 0]))
+    assert cohort.sample_ids == g.sample_ids and list(cohort.labels) == [0, 1, 0]
     dup = genotypes(n=3, ids=["A", "B", "A"])
     assert "A" in error(join_cohort, dup, phenotypes(["A", "B"])).problem
 

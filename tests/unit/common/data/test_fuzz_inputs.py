@@ -95,6 +95,8 @@ class Content:
     samples: list[str]
     variants: list[str]
     dosages: np.ndarray  # samples x variants
+    #: PLINK: the .bed holds calls past the .fam's last sample (its padding bits are not 0).
+    past_samples: bool = False
 
     def same(self, other: Content) -> bool:
         return (
@@ -680,7 +682,8 @@ def reference_plink(files: dict[str, bytes]) -> Content:
     codes = np.frombuffer(bed[3:], dtype=np.uint8).reshape(len(variants), width)
     genotypes = (codes[:, :, None] >> np.array([0, 2, 4, 6], dtype=np.uint8)) & 3
     dosages = np.array([2, -1, 1, 0], dtype=np.int8)[genotypes.reshape(len(variants), -1)[:, : len(samples)]]
-    return Content(samples, variants, dosages.T)
+    past = bool(genotypes.reshape(len(variants), -1)[:, len(samples) :].any())
+    return Content(samples, variants, dosages.T, past_samples=past)
 
 
 def plink2_plink(case_dir: Path, files: dict[str, bytes]) -> Content:
@@ -829,8 +832,14 @@ def expected_cohort(case: Case, case_dir: Path, with_tools: bool) -> dict:
         if with_tools and not genotypes.same(bcftools_vcf(case_dir / case.format.genotypes, data)):
             raise Invalid("bcftools reads other genotypes")
     phenotypes = reference_phenotypes(case.files["ph.csv"])
-    if set(genotypes.samples) != set(phenotypes):
-        raise Invalid("the two files name different samples")
+    # a phenotype row without genotypes is left out (a registry lists more patients than were
+    # genotyped), unless a .bed holds calls past its .fam: then the .fam lost that sample's line
+    if not genotypes.samples:
+        raise Invalid("no genotyped sample")
+    if not set(genotypes.samples) <= set(phenotypes):
+        raise Invalid("a genotyped sample has no phenotype row")
+    if genotypes.past_samples and set(phenotypes) - set(genotypes.samples):
+        raise Invalid("rows without genotypes beside calls past the .fam's last sample")
     rows = [phenotypes[s] for s in genotypes.samples]
     return {
         "samples": genotypes.samples,
