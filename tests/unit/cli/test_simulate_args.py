@@ -53,7 +53,7 @@ def test_a_bad_epsilon_fails_fast_and_writes_nothing(tmp_path):
         (["--gene-prior", "genes.bed"], "error: --gene-prior: no such file 'genes.bed'"),
         (["--data", "nowhere"], "error: --data: no such folder 'nowhere'"),
         (["--batch-size", "-3"], "error: --batch-size must be >= 0, got -3"),
-        (["--secagg", "--min-nodes", "1"], "error: --secagg needs min-nodes >= 2"),
+        (["--secagg", "--min-nodes", "1"], "error: --secagg needs --min-nodes >= 2"),
     ],
 )
 def test_every_argument_is_checked_before_anything_is_written(
