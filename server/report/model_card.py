@@ -162,8 +162,13 @@ def _limitations(results: Mapping[str, Any], assessment: Assessment) -> list[str
 
 def clinician_scoring(results: Mapping[str, Any]) -> str:
     """What privacy means for the patients a clinician scores with the model (three lines): the
-    model file may travel (a DP release; not so without DP), scoring is local, its output is patient
-    data, and an adapted model stays in the hospital."""
+    model file may travel (a DP release; not so without DP; a simulation's of real exports only as
+    the data's owners agree, since no ledger records it), scoring is local, its output is patient
+    data, and an adapted model stays in the hospital.
+
+    Why a simulation of real exports differs: a walkthrough ran `genofed simulate --data` five times
+    on the same real patients (epsilon 8 each), none of it in any ledger a hospital later opened, and
+    each report called its model.pt shareable as "covered by the epsilon above"."""
     void = void_delta(results)
     if not dp_on(results):
         model = (
@@ -175,6 +180,14 @@ def clinician_scoring(results: Mapping[str, Any]) -> str:
             f"`model.pt` comes from a run whose delta ({fmt_delta(void[0])}) is not below 1 / "
             f"{fmt_int(void[1])}, the smallest hospital: its privacy guarantee is void (see Privacy), so "
             "do not pass it outside the federation's hospitals."
+        )
+    elif results.get("simulated_patients") is False:
+        model = (
+            "`model.pt` is this simulation's differentially private release of the hospitals' real "
+            "patients, covered by the epsilon above for this run alone. The simulation is in no hospital's "
+            "privacy ledger, and every other run on the same patients (another simulation, a federation) "
+            "spends an epsilon of its own: whoever holds the models of several runs holds the sum of their "
+            "epsilons. Pass it outside only as the data's owners agree, and tell them what it spent."
         )
     else:
         model = (

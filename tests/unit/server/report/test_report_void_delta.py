@@ -19,3 +19,14 @@ def test_a_delta_at_or_above_one_over_the_smallest_hospital_voids_the_model_card
     assert "privacy guarantee is void" in clinician_scoring(_results(0.5))
     assert "may be passed to other hospitals" not in clinician_scoring(_results(0.5))
     assert "may be passed to other hospitals" in clinician_scoring(_results(1e-5))
+
+
+def test_a_simulation_of_real_exports_does_not_call_its_model_free_to_share():
+    """No hospital's ledger holds a simulation's spending: its model.pt travels only as the data's
+    owners agree, and several runs' models add their epsilons (a walkthrough ran five)."""
+    real = clinician_scoring({**_results(1e-5), "simulated_patients": False})
+    assert "may be passed to other hospitals" not in real
+    assert "in no hospital's privacy ledger" in real and "sum of their epsilons" in real
+    assert "may be passed to other hospitals" in clinician_scoring(
+        {**_results(1e-5), "simulated_patients": True}
+    )
