@@ -56,7 +56,7 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import VCF_SUFFIXES, read_genotypes
 from genofed.common.data.readers._files import BOM, is_gzip, require_utf8_path
 from genofed.common.data.readers.plink import BED_MAGIC
-from genofed.common.data.readers.table import ID_COLUMN, check_separator, separator
+from genofed.common.data.readers.table import ID_COLUMN, check_separator, semicolon_separated, separator
 from genofed.common.data.variants import parse_variant_id
 from genofed.common.errors import DataError
 
@@ -319,7 +319,7 @@ def _refuse_misseparated(kinds: dict[Path, str], kind: str) -> None:
     for path, found in kinds.items():
         if found == MISSEPARATED + kind:
             columns = table_columns(path)
-            check_separator(path, columns, separator(path))
+            check_separator(path, columns, separator(path), header_text(path))
 
 
 def _refuse_unrecognised_genotypes(folder: Path, kinds: dict[Path, str]) -> None:
@@ -393,9 +393,11 @@ def _kind(path: Path) -> str:
         return "other"
     if name.startswith(PHENOTYPE_PREFIX):
         return "named phenotypes"
+    line = header_text(path)
     columns, prefix = table_columns(path), ""
     if ID_COLUMN not in columns:
-        cells = _cells(columns[0]) if len(columns) == 1 else []
+        one = len(columns) == 1 or semicolon_separated(line or "", separator(path))
+        cells = _cells(line or "") if one else []
         if ID_COLUMN not in cells:
             return "other"
         columns, prefix = cells, MISSEPARATED  # a table of ours, separated otherwise (a tab-separated .csv)
@@ -418,14 +420,19 @@ def _is_plink_bed(path: Path) -> bool:
 def table_columns(path: Path) -> list[str]:
     """The column names on the first line of a CSV/TSV/TXT table (gzip by content); [] if
     unreadable, so that a damaged file is reported by the reader that opens it, not here."""
+    text = header_text(path)
+    return [] if text is None else [c.strip().strip('"') for c in text.split(separator(path))]
+
+
+def header_text(path: Path) -> str | None:
+    """The first line of a CSV/TSV/TXT table as written (gzip by content); None if unreadable."""
     try:
         opener = gzip.open if is_gzip(path) else open
         with opener(path, "rb") as handle:
             line = handle.readline()
     except (OSError, EOFError, zlib.error):  # zlib: a damaged gzip stream
-        return []
-    text = line.removeprefix(BOM).decode("utf-8", errors="replace").rstrip("\r\n")
-    return [c.strip().strip('"') for c in text.split(separator(path))]
+        return None
+    return line.removeprefix(BOM).decode("utf-8", errors="replace").rstrip("\r\n")
 
 
 def _cells(line: str) -> list[str]:

@@ -249,7 +249,7 @@ def _read(path: Path) -> pd.DataFrame:
         lines = iter_lines(path)
         number, line = header_line(path, lines, "phenotype")
         header = [name.strip() for name in _split(path, number, line, sep)]
-        check_separator(path, header, sep)
+        check_separator(path, header, sep, line)
         _check_header(path, header)
         for number, line in lines:
             fields = _split(path, number, line, sep)

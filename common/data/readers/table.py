@@ -78,15 +78,23 @@ def separator(path: Path) -> str:
     return "," if name.endswith(".csv") else "\t"
 
 
-def check_separator(path: Path, header: list[str], sep: str) -> None:
+def check_separator(path: Path, header: list[str], sep: str, line: str | None = None) -> None:
     """Refuse a header that reads as one column holding another separator: the file is separated by
     that one (a tab-separated file named .csv, a comma-separated .tsv, European Excel's ';').
 
     Otherwise the user would read "no 'sample_id' column; found columns ['sample_id;label']" and look
     for a missing column. Semicolons are never accepted: such files come from locales that write
     decimal commas (45,5), which no separator choice reads correctly.
+
+    With the header `line` as written, a header of several columns is refused too when it holds
+    more semicolons than `sep`s outside quotes: a semicolon-separated export whose column name holds
+    a comma (`Вес, кг`) reads as two columns, and the first short row was refused as "1 fields but
+    the header has 2" without a word about semicolons. Quoted text is not counted, so a .csv with a
+    quoted `"dose; mg"` column is read as before.
     """
     if len(header) != 1:
+        if line is not None and sep != ";":
+            _check_semicolons(path, line, sep)
         return
     counts = {other: header[0].count(other) for other in SEPARATOR_NAMES if other != sep}
     other = max(counts, key=lambda key: counts[key])
@@ -95,10 +103,7 @@ def check_separator(path: Path, header: list[str], sep: str) -> None:
     shown = header[0] if len(header[0]) <= 60 else header[0][:57] + "..."
     kind = ".csv" if sep == "," else ".tsv/.txt"
     if other == ";":
-        hint = (
-            "save it as a .csv with commas as the separator (Excel: 'CSV UTF-8 (Comma delimited)'; "
-            "LibreOffice: field delimiter ',') and points as decimal marks (45.5, not 45,5)"
-        )
+        hint = SEMICOLON_HINT
     else:
         suffix = ".tsv" if other == "\t" else ".csv"
         hint = (
@@ -112,6 +117,51 @@ def check_separator(path: Path, header: list[str], sep: str) -> None:
         location="line 1",
         hint=hint,
     )
+
+
+SEMICOLON_HINT = (
+    "save it as a .csv with commas as the separator (Excel: 'CSV UTF-8 (Comma delimited)'; "
+    "LibreOffice: field delimiter ',') and points as decimal marks (45.5, not 45,5)"
+)
+
+
+def _check_semicolons(path: Path, line: str, sep: str) -> None:
+    """Refuse a header of several columns that holds more semicolons than `sep`s outside quotes:
+    the file is separated by semicolons, and the `sep` in a column name split it."""
+    if not semicolon_separated(line, sep):
+        return
+    semicolons, seps = _unquoted_count(line, ";"), _unquoted_count(line, sep)
+    split = [name.strip() for name in line.split(";") if sep in name]
+    named = "column names" if len(split) > 1 else "column name"
+    shown = ", ".join(repr(name) for name in split[:3])
+    sep_name = SEPARATOR_NAMES[sep].rstrip("s") if seps == 1 else SEPARATOR_NAMES[sep]
+    kind = ".csv" if sep == "," else ".tsv/.txt"
+    raise DataError(
+        path,
+        f"the header holds {semicolons} semicolons (';') but {seps} {sep_name}: the file is separated by "
+        f"semicolons (';'), but a {kind} file must be separated by {SEPARATOR_NAMES[sep]} (the {sep!r} in "
+        f"the {named} {shown} is not a separator)",
+        location="line 1",
+        hint=SEMICOLON_HINT
+        + (f'; a {named} that keeps its {sep!r} is then quoted ("{split[0]}")' if split else ""),
+    )
+
+
+def semicolon_separated(line: str, sep: str) -> bool:
+    """Whether a header `line` holds more semicolons than `sep`s outside quoted text (see
+    `check_separator`): the file is separated by semicolons whatever it reads as by `sep`."""
+    return sep != ";" and _unquoted_count(line, ";") > _unquoted_count(line, sep)
+
+
+def _unquoted_count(line: str, char: str) -> int:
+    """How often `char` stands in `line` outside double-quoted text."""
+    count, quoted = 0, False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == char and not quoted:
+            count += 1
+    return count
 
 
 def kind_of(sep: str) -> str:
@@ -216,7 +266,7 @@ def _data_lines(path: Path) -> list[int]:
     lines = iter_lines(path)
     _, header = header_line(path, lines, "genotype table")
     columns = _fields(path, 1, header, sep)
-    check_separator(path, columns, sep)
+    check_separator(path, columns, sep, header)
     _check_columns(path, columns)
     numbers = []
     for number, line in lines:

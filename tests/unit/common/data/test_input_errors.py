@@ -456,6 +456,29 @@ def test_phenotypes_separated_otherwise_than_their_suffix_says(tmp_path, name, t
     assert problem in e.problem and hint in e.hint
 
 
+def test_a_semicolon_export_whose_column_name_holds_a_comma_is_named_semicolon_separated(tmp_path):
+    """European Excel's `;` export with a `Вес, кг` column reads as two columns by commas: refused on
+    line 1 as semicolon-separated, not on the first short row as "1 fields but the header has 2"."""
+    rows = [f"{s};{i % 2};{'МЖ'[i % 2]};{20 + i};{60 + i},5" for i, s in enumerate(SAMPLES)]
+    text = "sample_id;label;sex;age;Вес, кг\n" + "\n".join(rows) + "\n;;;;\n"
+    e = error(read_phenotypes, write(tmp_path / "ph.csv", text))
+    assert e.location == "line 1"
+    assert e.problem == (
+        "the header holds 4 semicolons (';') but 1 comma: the file is separated by semicolons (';'), "
+        "but a .csv file must be separated by commas (the ',' in the column name 'Вес, кг' is not a "
+        "separator)"
+    )
+    assert "save it as a .csv with commas" in e.hint and '("Вес, кг")' in e.hint
+    table = "sample_id;1:100:A:G;Вес, кг\n" + "".join(f"{s};{i % 3};{i}\n" for i, s in enumerate(SAMPLES))
+    e = error(read_genotype_table, write(tmp_path / "g.csv", table))
+    assert e.location == "line 1" and "separated by semicolons (';')" in e.problem
+
+
+def test_semicolons_inside_quoted_column_names_are_not_taken_for_separators(tmp_path):
+    text = phenotype_text().replace("pc1", '"dose; mg; per day"')
+    assert read_phenotypes(write(tmp_path / "ph.csv", text)).sample_ids == SAMPLES
+
+
 def test_tab_separated_tables_named_csv_are_refused_but_read_as_tsv(tmp_path):
     """The separator follows the suffix (one rule for every reader and for folder discovery):
     the same bytes are read under a .tsv name, refused with the rename under a .csv name."""

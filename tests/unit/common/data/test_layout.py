@@ -113,6 +113,22 @@ def test_genotypes_without_phenotypes_is_an_error_naming_the_folder(mixed, tmp_p
     assert "genotypes plink_out.bed but no phenotype file" in raised.value.problem
 
 
+def test_an_unnamed_semicolon_table_with_a_comma_in_a_column_name_is_named_not_missed(mixed, tmp_path):
+    """A registry export separated by ';' with a `Вес, kg` column reads as two columns by commas:
+    the folder rule names it as separated by semicolons, as the phenotype reader does."""
+    folder = _copy(mixed, tmp_path, "orel")
+    table = folder / "clinical.csv"
+    lines = table.read_text().splitlines()
+    table.write_text(
+        "\n".join(line.replace(",", ";") + (";Вес, kg" if not n else ";70") for n, line in enumerate(lines))
+        + "\n"
+    )
+    with pytest.raises(DataError) as raised:
+        site_files(folder)
+    assert raised.value.file == str(table)
+    assert "separated by semicolons (';')" in raised.value.problem
+
+
 def test_an_unnamed_phenotype_table_with_the_wrong_separator_is_named_not_missed(mixed, tmp_path):
     """orel's clinical.csv saved with tabs: not "no phenotype file", but which file and what to do."""
     folder = _copy(mixed, tmp_path, "orel")
