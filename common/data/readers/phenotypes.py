@@ -7,17 +7,21 @@ text column) is left unread, so it can neither block a file nor be believed to a
 the reader names such columns in one note (`Phenotypes.notes`) for the caller to print.
 
 Codings (chosen so that no value is guessed):
-- label: 1 / `case` = case, 0 / `control` = control (case-insensitive). PLINK's 1/2 coding is
-  refused, not translated: in a 0/1 file "1" means case, in a PLINK file it means control, and
-  guessing wrong flips every label without any error. yes/no and true/false are refused too, with
-  the mapping to make (which answer is the case is not guessed); -9 is named as PLINK's missing code.
-- sex: M / male / 0 -> 0 (male); F / female / 1 -> 1 (female). PLINK's 2 is refused for the same
+- label: 1 / `case` / `yes` / `да` = case, 0 / `control` / `no` / `нет` = control (case-insensitive):
+  the label column answers "does this person have the disease?", and a Russian registry writes
+  да/нет there. PLINK's 1/2 coding is refused, not translated: in a 0/1 file "1" means case, in a
+  PLINK file it means control, and guessing wrong flips every label without any error. Y/N and
+  true/false are refused, with the mapping to make (a flag or a letter is not read as an answer);
+  -9 is named as PLINK's missing code.
+- sex: M / male / 0 -> 0 (male); F / female / 1 -> 1 (female); the Russian М / муж / муж. /
+  мужской and Ж / жен / жен. / женский likewise. PLINK's 2 is refused for the same
   reason. U / unknown (any case; неизвестно) is a missing sex, as an empty cell is: a registry's
   export writes it for a patient whose sex is not recorded, and the model imputes it.
 - in both, 0 and 1 may be written as decimals equal to them exactly (`0.0`, `1.0`, `1.00`): pandas
   and Excel write a 0/1 column so once it has held a missing value. Nothing else is rounded: 0.5,
   2.0, `1.` or `1e0` are refused as before.
-- every other covariate a model reads (age) must be numeric.
+- every other covariate a model reads (age) must be numeric, with a point as the decimal mark: a
+  decimal comma (`14,5`) or a unit (`14 лет`, `14 years`) is refused, with what to write instead.
 - sample ids: exactly as written, surrounding spaces included (see `_sample_ids`).
 - one column per covariate and label: `sex` and `Sex` together are refused, since names are matched
   case-insensitively and one would be read and the other silently not.
@@ -58,7 +62,8 @@ from genofed.common.errors import DataError
 
 ID_COLUMN = "sample_id"
 MISSING_VALUES = {"", "na", "nan", "n/a", "null", "none", "."}
-LABELS = {"0": 0, "control": 0, "1": 1, "case": 1}
+#: Label words, lower case: the answer to "does this person have the disease?" (see the module docstring).
+LABELS = {"0": 0, "control": 0, "no": 0, "нет": 0, "1": 1, "case": 1, "yes": 1, "да": 1}
 #: Sex codes, lower case: 0 = male, 1 = female; with the Russian М/Ж (мужской / женский), which the
 #: federation's clinics write.
 SEXES = {
@@ -70,9 +75,11 @@ SEXES = {
     "1": 1,
     "м": 0,
     "муж": 0,
+    "муж.": 0,
     "мужской": 0,
     "ж": 1,
     "жен": 1,
+    "жен.": 1,
     "женский": 1,
 }
 #: Sex written as unknown (lower case; the Russian неизвестно too): read as a missing sex, as an
@@ -83,9 +90,9 @@ NUMERIC_SEX_NOTE = (
     "sex column {column} holds 0/1 codes, read as 0 = male, 1 = female (genofed's coding); if this file "
     "codes 1 = male (as UK Biobank does), recode it or write M/F"
 )
-LABEL_HINT = "use 1 (or 'case') for cases and 0 (or 'control') for controls"
-#: Yes/no-style labels, each with its counterpart: refused (not guessed), with the mapping to make.
-CASE_WORDS = {"yes": "no", "y": "n", "true": "false", "t": "f"}
+LABEL_HINT = "use 1 (or 'case', yes, да) for cases and 0 (or 'control', no, нет) for controls"
+#: Flag- and letter-style labels, each with its counterpart: refused (not guessed), with the mapping to make.
+CASE_WORDS = {"y": "n", "true": "false", "t": "f"}
 CONTROL_WORDS = {control: case for case, control in CASE_WORDS.items()}
 #: PLINK's code for a missing phenotype.
 PLINK_MISSING = "-9"
@@ -354,16 +361,19 @@ def _require_columns(path: Path, frame: pd.DataFrame, label_column: str, *, bina
         )
     raise DataError(
         path,
-        f"no '{label_column}' column and no column that looks like a binary label (0/1 or case/control); "
+        f"no '{label_column}' column and no column that looks like a binary label (0/1, case/control or "
+        "yes/no); "
         f"found columns {list(frame.columns)}",
         location="line 1",
-        hint="add the disease column (1 or 'case' for cases, 0 or 'control' for controls) and pass its "
+        hint="add the disease column (1, 'case' or yes/да for cases; 0, 'control' or no/нет for controls) "
+        "and pass its "
         "name with --label-column NAME (node config: label-column=NAME)",
     )
 
 
 def binary_columns(frame: pd.DataFrame) -> list[str]:
-    """Columns (besides sample_id and sex) whose every non-empty value is 0, 1, case or control,
+    """Columns (besides sample_id and sex) whose every non-empty value is a label (`LABELS`: 0, 1,
+    case, control, yes, no, да, нет),
     case-insensitive, with at least one such value: what could be the label column."""
     found = []
     for column in frame.columns:
@@ -444,7 +454,8 @@ def _label_error(path: Path, value: str, raw: str, column: str, location: str) -
         yes, no = style(case), style(CASE_WORDS[case])
         return DataError(
             path,
-            f"label {raw!r} in column {column} is not binary 0/1 or case/control but a {yes}/{no} answer",
+            f"label {raw!r} in column {column} is not binary 0/1, case/control or yes/no but a {yes}/{no} "
+            "answer",
             location=location,
             hint=f"map {yes}->1 (case), {no}->0 (control), if {yes!r} means the person has the disease; "
             f"genofed does not guess which answer is the case ({LABEL_HINT})",
@@ -476,11 +487,12 @@ def _numeric(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str
     bad = np.flatnonzero((numbers.isna() & ~missing).to_numpy())
     if len(bad):
         row = bad[0]
+        problem, hint = _not_a_number(text.iloc[row], column)
         raise DataError(
             path,
-            f"value {text.iloc[row]!r} in covariate column {column} is not a number",
+            f"value {text.iloc[row]!r} in covariate column {column} is not a number{problem}",
             location=f"line {lines[row]}, sample {samples[row]}, column {column}",
-            hint=f"the model reads {column} as a number: write one, or leave the cell empty if unknown",
+            hint=hint,
         )
     out = numbers.to_numpy(dtype=float)
     low, high = covariate_range(column)
@@ -495,6 +507,44 @@ def _numeric(path: Path, values: pd.Series, lines: np.ndarray, samples: list[str
             f"line {lines[row]}, sample {samples[row]}, column {column}",
         )
     return out
+
+
+#: A number written with a decimal comma (`14,5`), as a European-locale export writes it.
+DECIMAL_COMMA = re.compile(r"^([+-]?\d+),(\d+)$")
+#: A number followed by a unit (`14 лет`, `14 years`, `14.5y`, `14,5 г.`).
+#: How a unit of years begins (years, yr, y; лет, год, г.): such an age is its number.
+YEAR_WORDS = ("y", "л", "г")
+WITH_UNIT = re.compile(r"^([+-]?\d+(?:[.,]\d+)?)\s*[^\W\d_][\w.\s]*$")
+
+
+def _not_a_number(value: str, column: str) -> tuple[str, str]:
+    """(what is wrong, to end the problem; what to do) for a covariate cell that is not a number:
+    a decimal comma or a unit is named, with the number to write, rather than "write one"."""
+    unknown = "leave the cell empty if unknown"
+    comma = DECIMAL_COMMA.match(value)
+    if comma:
+        number = f"{comma[1]}.{comma[2]}"
+        return (
+            ": it has a decimal comma",
+            f"write {number}, not {value}: genofed reads a point as the decimal mark (an export from a "
+            "European-locale Excel writes commas; save it with points, or replace ',' by '.' in this column)",
+        )
+    unit = WITH_UNIT.match(value)
+    if unit:
+        number, word = unit[1].replace(",", "."), value[len(unit[1]) :].strip().lower()
+        if column.lower() != "age":
+            return ": it carries a unit", f"write the number only, without units: {number}, not {value!r}"
+        if word.startswith(YEAR_WORDS):
+            return (
+                ": it carries a unit",
+                f"write the number of years only, without units: {number}, not {value!r}",
+            )
+        return (
+            ": it carries a unit",
+            f"write age as a number of years only, without units: convert {value!r} to years "
+            "(6 months is 0.5)",
+        )
+    return "", f"the model reads {column} as a number: write one, or {unknown}"
 
 
 def covariate_range(column: str) -> tuple[float, float]:
