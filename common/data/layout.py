@@ -33,7 +33,9 @@ beside such files. One with a genotype file and no
 phenotype file, or with two candidates for either, is a DataError
 naming the folder and the files, because guessing would train on the wrong data. `test/`,
 `sources/` and `reference/` (a simulated federation's public reference panel, whose samples.tsv
-would otherwise pass for a phenotype table) are never hospitals.
+would otherwise pass for a phenotype table) are never hospitals. With no `test/`, a hospital folder
+whose name starts with `test` or is `holdout`/`heldout`/`held-out`/`held_out` (any case) is refused
+(`_refuse_misnamed_test`): it is plainly the test cohort misnamed, and would be trained on.
 
 A folder `genofed synth` wrote (its `validation.json`, or a VCF whose header says `##source=genofed`
 and whose samples are all `SYN` ids) is refused as a hospital, naming the folder: its records are
@@ -139,6 +141,8 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
     ]
     for site in sites:
         _refuse_synthetic(site.genotypes.parent, site)
+    if not (root / TEST).is_dir():
+        _refuse_misnamed_test(root, sites)
     if not sites:
         raise DataError(
             root,
@@ -146,6 +150,36 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
             hint=f"{RULE_HINT}; `genofed simulate-cohorts` writes such a folder",
         )
     return sites
+
+
+def _refuse_misnamed_test(root: Path, sites: list[SiteFolder]) -> None:
+    """In a federation folder with no `test/`, refuse a hospital folder whose name says it is the
+    test cohort (`test_cohort`, `Test`, `testset`, `holdout`; `looks_like_test`): it would be
+    trained on as a hospital, spending privacy budget on patients meant for evaluation, and the
+    model would be evaluated on no test cohort (an outside walkthrough's run said only "no test
+    cohort (DIR/test absent)")."""
+    for site in sites:
+        if looks_like_test(site.name):
+            folder = site.genotypes.parent
+            raise DataError(
+                folder,
+                f"{root.name}/ has no {TEST}/ folder, and {site.name}/ looks like the test cohort: only a "
+                f"folder named exactly '{TEST}' is one, so {site.name}/ would be trained on as a hospital "
+                "(its patients spend privacy budget, and the model is evaluated on no test cohort)",
+                hint=f"if {site.name} is the held-out test cohort, rename it: mv {folder} {root / TEST}; if "
+                f"it is a hospital, rename it so that its name does not start with 'test' or read "
+                "'holdout'",
+            )
+
+
+#: Names of a held-out cohort that are not `test` (lower case); any name starting with "test" too.
+HOLDOUT_NAMES = frozenset({"holdout", "heldout", "held-out", "held_out"})
+
+
+def looks_like_test(name: str) -> bool:
+    """Whether a folder named `name` (other than `test`) is plainly meant as the test cohort."""
+    lower = name.lower()
+    return name != TEST and (lower.startswith(TEST) or lower in HOLDOUT_NAMES)
 
 
 def _hospital_files(folder: Path) -> SiteFolder | None:
