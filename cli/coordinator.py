@@ -86,6 +86,14 @@ def _add_init(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="a held-out cohort folder (genotypes + phenotypes.csv) the coordinator evaluates every round on",
     )
+    init.add_argument(
+        "--label-column",
+        default="label",
+        metavar="NAME",
+        help="the --test-dir phenotype file's 0/1 (or case/control, yes/no, да/нет) disease column, "
+        "recorded in federation.json for the coordinator's evaluation and the report (each hospital "
+        "names its own in its node config) (default: label)",
+    )
     _add_init_federation_options(init, defaults)
     _add_init_training_options(init, defaults)
     _add_init_aggregation_options(init, defaults)
@@ -515,6 +523,7 @@ def run_coordinator_panel(args: argparse.Namespace) -> int:
 def run_coordinator_init(args: argparse.Namespace) -> int:
     from genofed.client.coordinator_request import architecture_digest
     from genofed.common.errors import ConfigError
+    from genofed.common.util.checks import require
     from genofed.server.service.federation_folder import init_federation
 
     settings = {
@@ -539,7 +548,14 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         "prior": args.prior,
         "prior_variants": args.prior_variants,
         "gene_prior": args.gene_prior,
+        "label_column": args.label_column,
     }
+    require(
+        args.test_dir is not None or args.label_column == "label",
+        f"--label-column {args.label_column} names the test cohort's disease column, but there is no "
+        "--test-dir: give the held-out cohort with --test-dir DIR, or leave --label-column out (each "
+        "hospital names its own column in its node config, label-column=NAME)",
+    )
     try:
         config = init_federation(
             args.dir,

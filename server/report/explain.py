@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from genofed.common.data.layout import GENE_LIST, PANEL, TEST
+from genofed.common.data.layout import GENE_LIST, PANEL
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.regions import GeneRegion, load_gene_regions
 from genofed.common.data.variants import normalize_chrom, parse_variant_id
 from genofed.server.report import attribution
 from genofed.server.report.reading import config_value
-from genofed.server.report.run_files import data_dir
+from genofed.server.report.run_files import data_dir, test_folder
 
 #: How many variants the report lists.
 TOP_VARIANTS = 20
@@ -245,13 +245,17 @@ def _panel_path(results: Mapping[str, Any]) -> Path | None:
 def _attributed_people(
     results: Mapping[str, Any], panel: VariantPanel, n_covariates: int
 ) -> tuple[np.ndarray, str]:
-    """The encoded inputs IG attributes, and words for who they are: the test cohort when it loads."""
-    folder = data_dir(results)
-    if folder is not None and (folder / TEST).is_dir():
+    """The encoded inputs IG attributes, and words for who they are: the test cohort when it loads,
+    found (`test-dir`, else the federation's `test/`) and read (its `label-column`) as the run's
+    evaluation read it: with the default column, a deployed test cohort whose column is `disease`
+    was never loaded here."""
+    folder = test_folder(results)
+    if folder is not None:
         try:
             from genofed.server.evaluation import TestCohort
 
-            features = TestCohort.load(folder / TEST, panel).features
+            column = str(config_value(results, ("label-column", "label_column")) or "label")
+            features = TestCohort.load(folder, panel, label_column=column).features
             people = attribution.subsample(features)
             return people, f"{len(people)} people of the test cohort"
         except Exception:  # an unreadable test cohort: fall back to the panel's frequencies

@@ -70,7 +70,11 @@ FEDERATION_SETTINGS = (
     "trim_beta",
     "malicious_nodes",
     "site_evaluations",
+    "label_column",
 )
+#: Settings a federation folder made before they existed may lack: a run takes their deployed
+#: default (`_with_deployed_defaults`).
+OPTIONAL_SETTINGS = frozenset({"round_timeout", "label_column"})
 
 
 def init_federation(
@@ -169,7 +173,17 @@ def _check_test_dir(test_dir: Path, panel: str | Path, run: RunSettings) -> None
     try:
         TestCohort.load(test_dir, VariantPanel.load(panel), label_column=run.label_column)
     except GenofedError as exc:
-        raise GenofedError(f"--test-dir {test_dir}: the run could not evaluate on it: {exc}") from None
+        # the reader's hint names a hospital's node config too; here the option is init's own
+        said = str(exc).replace(
+            f" (node config: label-column={_suggested(str(exc))})", " to coordinator init"
+        )
+        raise GenofedError(f"--test-dir {test_dir}: the run could not evaluate on it: {said}") from None
+
+
+def _suggested(message: str) -> str:
+    """The column a reader's "pass --label-column NAME" hint suggests, or "" when it names none."""
+    marker = "pass --label-column "
+    return message.split(marker, 1)[1].split(" ", 1)[0] if marker in message else ""
 
 
 def read_federation_file(folder: str | Path) -> dict[str, Any]:
@@ -191,7 +205,7 @@ def read_federation_file(folder: str | Path) -> dict[str, Any]:
     missing = [
         name.replace("_", "-")
         for name in FEDERATION_SETTINGS
-        if name != "round_timeout" and name.replace("_", "-") not in settings
+        if name not in OPTIONAL_SETTINGS and name.replace("_", "-") not in settings
     ]
     if missing:
         raise GenofedError(f"{path}: the setting(s) {', '.join(missing)} are missing; {fix}")
@@ -205,9 +219,9 @@ def read_federation_file(folder: str | Path) -> dict[str, Any]:
 
 
 def _with_deployed_defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """federation.json's settings as a run config: a folder made before `round-timeout` existed
-    gets a deployment's default for it."""
-    return {"round-timeout": DEPLOYED_ROUND_TIMEOUT, **settings}
+    """federation.json's settings as a run config: a folder made before `round-timeout` or
+    `label-column` existed gets a deployment's default for it (the test cohort's column `label`)."""
+    return {"round-timeout": DEPLOYED_ROUND_TIMEOUT, "label-column": "label", **settings}
 
 
 def certificate_hosts(hosts: list[str]) -> list[str]:
