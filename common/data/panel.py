@@ -335,7 +335,7 @@ def align_to_panel(
             source,
             unflippable,
         )
-    _require_coverage(alignment, source, min_coverage, variant_ids, panel.variant_ids)
+    _require_coverage(alignment, source, min_coverage, variant_ids, panel.variant_ids, dosages)
     return _reordered(dosages, len(panel), panel_cols, site_cols, flip), alignment
 
 
@@ -403,18 +403,27 @@ def _multiallelic_sites(site_index: dict[str, int]) -> set[tuple[str, int, str]]
 
 
 def _require_coverage(
-    alignment: Alignment, source: str, min_coverage: float, site_ids: list[str], panel_ids: list[str]
+    alignment: Alignment,
+    source: str,
+    min_coverage: float,
+    site_ids: list[str],
+    panel_ids: list[str],
+    dosages: np.ndarray | None = None,
 ) -> None:
     """Refuse (DataError on `source`) a site covering less than `min_coverage` of the panel; one
     holding no panel variant at all is told the site's contig names beside the panel's
     (`site_ids`, `panel_ids`), since a naming mismatch (RefSeq `NC_000001.10` for `1`) is the usual
-    cause and shows at a glance there."""
+    cause and shows at a glance there. One whose `dosages` hold no homozygous-REF call is told it
+    looks like a variants-only export (`looks_variants_only`), not to check the build."""
     if alignment.coverage >= min_coverage:
         return
     none = alignment.matched + alignment.swapped == 0
+    variants_only = not none and dosages is not None and looks_variants_only(dosages)
     check = (
         RENAME_HINT
         if none
+        else VARIANTS_ONLY_HINT
+        if variants_only
         else "check that the genome build and chromosome names match the panel (ids are "
         "chrom:pos:ref:alt, e.g. 1:12345:A:G)"
     )
@@ -423,10 +432,35 @@ def _require_coverage(
         f"covers only {alignment.coverage:.1%} of the federation's {alignment.panel_variants} panel "
         f"variants ({alignment.matched} matched, {alignment.swapped} with REF/ALT swapped); "
         f"the minimum is {min_coverage:.0%}"
-        + (f"; {contigs_side_by_side(id_contigs(site_ids), id_contigs(panel_ids))}" if none else ""),
+        + (f"; {contigs_side_by_side(id_contigs(site_ids), id_contigs(panel_ids))}" if none else "")
+        + (f"; {VARIANTS_ONLY_PROBLEM}" if variants_only else ""),
         hint=f"{check}; a site genotyped on another array needs a panel of the variants every site has "
         "(`genofed coordinator panel --min-sites` as many as the sites, docs/panel.md)",
     )
+
+
+#: Said of a file below the coverage minimum whose every call carries an ALT allele.
+VARIANTS_ONLY_PROBLEM = (
+    "every genotype the file calls carries an ALT allele (not one 0/0): it looks like a variants-only "
+    "export (a clinical lab's VCF of only the sites where the patient differs from the reference) or a "
+    "gVCF (whose reference blocks are no calls at the panel's positions), and a panel site it leaves out "
+    "cannot be read as homozygous REF: it may as well be uncalled"
+)
+#: What to do about it: genotypes at every panel position, 0/0 included.
+VARIANTS_ONLY_HINT = (
+    "export the calls at every panel position, 0/0 included: call at the panel's positions "
+    "(tail -n +2 panel.tsv | cut -f2,3 > positions.tsv; bcftools mpileup -f REF.fa -T positions.tsv "
+    "BAM | bcftools call -m -Oz -o all_sites.vcf.gz), or for a gVCF, bcftools convert --gvcf2vcf "
+    "-f REF.fa IN.g.vcf.gz -Oz -o all_sites.vcf.gz"
+)
+
+
+def looks_variants_only(dosages: np.ndarray) -> bool:
+    """Whether a genotype matrix calls something and not one homozygous-REF genotype: every
+    called genotype carries an ALT allele, as a variants-only VCF (or a gVCF, whose reference
+    blocks the reader skips) has it. A cohort's file of many people always holds 0/0 calls."""
+    called = dosages[dosages != MISSING]
+    return called.size > 0 and not bool((called == 0).any())
 
 
 def _reordered(

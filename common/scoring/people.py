@@ -26,7 +26,14 @@ from genofed.common.data.checks import join_cohort, phenotypes_without_genotypes
 from genofed.common.data.cohort import Cohort
 from genofed.common.data.features import encode
 from genofed.common.data.layout import table_columns
-from genofed.common.data.panel import MIN_COVERAGE, Alignment, align_to_panel
+from genofed.common.data.panel import (
+    MIN_COVERAGE,
+    VARIANTS_ONLY_HINT,
+    VARIANTS_ONLY_PROBLEM,
+    Alignment,
+    align_to_panel,
+    looks_variants_only,
+)
 from genofed.common.data.readers import read_covariates, read_genotypes, read_phenotypes
 from genofed.common.data.readers.phenotypes import ID_COLUMN, MISSING_VALUES, binary_columns
 from genofed.common.data.readers.phenotypes import _labels as parse_labels  # the reader's label codings
@@ -128,6 +135,7 @@ def model_people(
         min_call_rate,
         cohort.variant_ids,
         model.panel.variant_ids,
+        cohort.dosages,
     )
     cohort = replace(cohort, dosages=aligned, variant_ids=list(model.panel.variant_ids))
     return ModelPeople(cohort, alignment, labelled, notes, known)
@@ -147,6 +155,7 @@ def _require_coverage(
     min_call_rate: float | None = None,
     file_ids: Sequence[str] = (),
     panel_ids: Sequence[str] = (),
+    dosages: np.ndarray | None = None,
 ) -> None:
     """Refuse (DataError on `source`) a file covering less than `min_coverage` of the model's panel,
     naming the option that lowers it (`--min-coverage` of `predict` and `adapt`) and, when scoring
@@ -154,7 +163,10 @@ def _require_coverage(
     panel variant at all whatever `min_coverage` is: every person would be scored on imputed
     values only and get the same risk, which is no prediction: that refusal sets the file's contig
     names (`file_ids`) beside the panel's (`panel_ids`), the usual cause being a naming mismatch
-    (RefSeq `NC_000001.10` for `1`) that "check the chromosome names" left the user to find."""
+    (RefSeq `NC_000001.10` for `1`) that "check the chromosome names" left the user to find.
+    A file below the minimum whose `dosages` hold no homozygous-REF call is told it looks like a
+    variants-only export (or a gVCF) and how to export every panel position, instead of "check the
+    genome build" (an outside walkthrough's clinical-lab VCF of one patient)."""
     covered = alignment.matched + alignment.swapped
     if covered == 0:
         raise DataError(
@@ -165,15 +177,25 @@ def _require_coverage(
             hint=f"{RENAME_HINT}; --min-coverage cannot lower this",
         )
     if alignment.coverage < min_coverage:
+        variants_only = dosages is not None and looks_variants_only(dosages)
         raise DataError(
             source,
             f"covers only {alignment.coverage:.1%} of the model's {alignment.panel_variants} panel variants "
             f"({alignment.matched} matched, {alignment.swapped} with REF/ALT swapped); the minimum is "
-            f"{min_coverage:.0%}",
-            hint=f"{_COVERAGE_HINT}, or lower the minimum with --min-coverage SHARE if the federation agrees "
+            f"{min_coverage:.0%}" + (f"; {VARIANTS_ONLY_PROBLEM}" if variants_only else ""),
+            hint=_VARIANTS_ONLY_SCORING_HINT
+            if variants_only
+            else f"{_COVERAGE_HINT}, or lower the minimum with --min-coverage SHARE if the federation agrees "
             "(absent variants are imputed with the panel frequency)"
             + _lowering_hint(alignment, min_call_rate),
         )
+
+
+#: What to do with a variants-only file (`looks_variants_only`): lowering the minimum is no answer.
+_VARIANTS_ONLY_SCORING_HINT = (
+    f"{VARIANTS_ONLY_HINT}; lowering --min-coverage is no answer for such a file: its absent sites, "
+    "mostly 0/0 in truth, would be imputed with the panel frequency, an ordinary-looking risk"
+)
 
 
 def _lowering_hint(alignment: Alignment, min_call_rate: float | None) -> str:
