@@ -67,8 +67,7 @@ def add_label_column_argument(
         dest=dest,
         default="label",
         metavar="NAME",
-        help="the phenotype file's 0/1 (or case/control, yes/no, да/нет) disease column; a missing one is "
-        "refused with "
+        help="the phenotype file's 0/1 (or case/control) disease column; a missing one is refused with "
         f"the columns that look like a binary label{recorded} (default: label)",
     )
 

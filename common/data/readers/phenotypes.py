@@ -7,12 +7,12 @@ text column) is left unread, so it can neither block a file nor be believed to a
 the reader names such columns in one note (`Phenotypes.notes`) for the caller to print.
 
 Codings (chosen so that no value is guessed):
-- label: 1 / `case` / `yes` / `да` = case, 0 / `control` / `no` / `нет` = control (case-insensitive):
-  the label column answers "does this person have the disease?", and a Russian registry writes
-  да/нет there. PLINK's 1/2 coding is refused, not translated: in a 0/1 file "1" means case, in a
-  PLINK file it means control, and guessing wrong flips every label without any error. Y/N and
-  true/false are refused, with the mapping to make (a flag or a letter is not read as an answer);
-  -9 is named as PLINK's missing code.
+- label: 1 / `case` = case, 0 / `control` = control (case-insensitive). PLINK's 1/2 coding is
+  refused, not translated: in a 0/1 file "1" means case, in a PLINK file it means control, and
+  guessing wrong flips every label without any error. yes/no, the Russian да/нет (a registry's
+  "Заболевание: да/нет") and true/false are refused too, with the mapping to make: which answer is
+  the case is not guessed, since the column may ask "healthy?" as well as "ill?", and reading it the
+  wrong way flips every label without any error; -9 is named as PLINK's missing code.
 - sex: M / male / 0 -> 0 (male); F / female / 1 -> 1 (female); the Russian М / муж / муж. /
   мужской and Ж / жен / жен. / женский likewise. PLINK's 2 is refused for the same
   reason. U / unknown (any case; неизвестно) is a missing sex, as an empty cell is: a registry's
@@ -63,7 +63,7 @@ from genofed.common.errors import DataError
 ID_COLUMN = "sample_id"
 MISSING_VALUES = {"", "na", "nan", "n/a", "null", "none", "."}
 #: Label words, lower case: the answer to "does this person have the disease?" (see the module docstring).
-LABELS = {"0": 0, "control": 0, "no": 0, "нет": 0, "1": 1, "case": 1, "yes": 1, "да": 1}
+LABELS = {"0": 0, "control": 0, "1": 1, "case": 1}
 #: Sex codes, lower case: 0 = male, 1 = female; with the Russian М/Ж (мужской / женский), which the
 #: federation's clinics write.
 SEXES = {
@@ -90,9 +90,9 @@ NUMERIC_SEX_NOTE = (
     "sex column {column} holds 0/1 codes, read as 0 = male, 1 = female (genofed's coding); if this file "
     "codes 1 = male (as UK Biobank does), recode it or write M/F"
 )
-LABEL_HINT = "use 1 (or 'case', yes, да) for cases and 0 (or 'control', no, нет) for controls"
-#: Flag- and letter-style labels, each with its counterpart: refused (not guessed), with the mapping to make.
-CASE_WORDS = {"y": "n", "true": "false", "t": "f"}
+LABEL_HINT = "use 1 (or 'case') for cases and 0 (or 'control') for controls"
+#: Yes/no-style labels, each with its counterpart: refused (not guessed), with the mapping to make.
+CASE_WORDS = {"yes": "no", "y": "n", "true": "false", "t": "f", "да": "нет", "д": "н"}
 CONTROL_WORDS = {control: case for case, control in CASE_WORDS.items()}
 #: PLINK's code for a missing phenotype.
 PLINK_MISSING = "-9"
@@ -361,19 +361,16 @@ def _require_columns(path: Path, frame: pd.DataFrame, label_column: str, *, bina
         )
     raise DataError(
         path,
-        f"no '{label_column}' column and no column that looks like a binary label (0/1, case/control or "
-        "yes/no); "
+        f"no '{label_column}' column and no column that looks like a binary label (0/1 or case/control); "
         f"found columns {list(frame.columns)}",
         location="line 1",
-        hint="add the disease column (1, 'case' or yes/да for cases; 0, 'control' or no/нет for controls) "
-        "and pass its "
+        hint="add the disease column (1 or 'case' for cases, 0 or 'control' for controls) and pass its "
         "name with --label-column NAME (node config: label-column=NAME)",
     )
 
 
 def binary_columns(frame: pd.DataFrame) -> list[str]:
-    """Columns (besides sample_id and sex) whose every non-empty value is a label (`LABELS`: 0, 1,
-    case, control, yes, no, да, нет),
+    """Columns (besides sample_id and sex) whose every non-empty value is 0, 1, case or control,
     case-insensitive, with at least one such value: what could be the label column."""
     found = []
     for column in frame.columns:
@@ -454,8 +451,7 @@ def _label_error(path: Path, value: str, raw: str, column: str, location: str) -
         yes, no = style(case), style(CASE_WORDS[case])
         return DataError(
             path,
-            f"label {raw!r} in column {column} is not binary 0/1, case/control or yes/no but a {yes}/{no} "
-            "answer",
+            f"label {raw!r} in column {column} is not binary 0/1 or case/control but a {yes}/{no} answer",
             location=location,
             hint=f"map {yes}->1 (case), {no}->0 (control), if {yes!r} means the person has the disease; "
             f"genofed does not guess which answer is the case ({LABEL_HINT})",

@@ -310,7 +310,7 @@ def test_phenotypes_codings(tmp_path):
     ("text", "location", "problem"),
     [
         ("sample_id,label\nA,1\nB,2\n", "line 3", "PLINK coding"),
-        ("sample_id,label\nA,1\nB,maybe\n", "line 3, sample B", "'maybe' in column label is not binary"),
+        ("sample_id,label\nA,1\nB,yes\n", "line 3, sample B", "'yes' in column label is not binary"),
         ("sample_id,label\nA,1\nB,\n", "line 3, sample B", "label is missing"),
         ("sample_id,label\nA,1\n\nA,0\n", "line 4", "appears twice (lines 2 and 4)"),
         (

@@ -200,6 +200,7 @@ def test_encode_refuses_two_columns_for_one_covariate():
 @pytest.mark.parametrize(
     ("cases", "control", "shown", "mapping"),
     [
+        ("yes", "no", "'yes'", "map yes->1 (case), no->0 (control)"),
         ("TRUE", "FALSE", "'FALSE'", "map TRUE->1 (case), FALSE->0 (control)"),
         ("Y", "N", "'N'", "map Y->1 (case), N->0 (control)"),
     ],
