@@ -33,7 +33,7 @@ def _cohort(folder: Path, column: str) -> Path:
     people = [f"P{i}" for i in range(24)]
     rows = "".join(f"{p},{i % 3},{i % 2}\n" for i, p in enumerate(people))
     (folder / "genotypes.csv").write_text("sample_id,1:100:A:G,1:200:C:T\n" + rows)
-    labels = "".join(f"{p},{('нет', 'да')[i % 2]}\n" for i, p in enumerate(people))
+    labels = "".join(f"{p},{i % 2}\n" for i, p in enumerate(people))
     (folder / "phenotypes.csv").write_text(f"sample_id,{column}\n" + labels)
     return folder
 
