@@ -341,6 +341,7 @@ def final_model_file(
             else None
         ),
     }
+    trained = _trained_sites(fed)
     provenance = {
         "source": federated_source(settings.out_dir),
         "kind": "federated",
@@ -350,10 +351,13 @@ def final_model_file(
         "rounds": max((r["round"] for r in fed.rounds), default=0),
         # a SecAgg+ run that stopped before its last round: which round's model this is, and why
         **({"ended_early": fed.ended_early} if fed.ended_early else {}),
-        "samples": sum(int(s["train"]) + int(s["validation"]) for s in fed.sites.values()),
-        "sites": {
-            name: {"train": s["train"], "validation": s["validation"]} for name, s in fed.sites.items()
-        },
+        # the hospitals the model was trained on: not one that introduced itself and then refused
+        # every round (its budget spent), which results.json's `sites` keeps, for the report's why
+        "samples": sum(int(s["train"]) + int(s["validation"]) for s in trained.values()),
+        "sites": {name: {"train": s["train"], "validation": s["validation"]} for name, s in trained.items()},
+        # the declared validation sizes of the hospitals whose releases the threshold and the
+        # percentiles were read from, beside their noisy count (`genofed predict`)
+        "validation_sites": _pooled_sizes(fed),
         "metrics": {
             "test": fed.test_metrics,
             "site_evaluation": (results.get("site_evaluation") or {}).get("pooled"),
@@ -379,6 +383,26 @@ def final_model_file(
         operating=_plain(operating),
         validated_on=_plain({**validated_on_test_cohort(fed, test_risks), "fitness": fitness}),
     )
+
+
+def _trained_sites(fed: FederationResult) -> dict[str, dict[str, Any]]:
+    """The declared sizes of the hospitals that trained in at least one round. A hospital that
+    introduced itself and then refused every round (a deployed walkthrough: its budget was spent)
+    is in `fed.sites` but no source of the model; its model file said "3 hospitals, 510 patients"
+    where 2 hospitals and 350 patients trained. Every hospital when no round records who trained."""
+    from genofed.server.report.reading import trained_sites
+
+    trained = trained_sites({"rounds": fed.rounds})
+    return {name: sizes for name, sizes in fed.sites.items() if trained is None or name in trained}
+
+
+def _pooled_sizes(fed: FederationResult) -> dict[str, int] | None:
+    """Each hospital whose validation release the model file's threshold and risk distribution
+    were read from (`last_evaluation`), with the validation size it declared; None without one."""
+    last = last_evaluation(fed.log)
+    if last is None:
+        return None
+    return {name: int(fed.sites[name]["validation"]) for name in sorted(last[1]) if name in fed.sites}
 
 
 #: The run settings that name a file or folder on the coordinator's machine.

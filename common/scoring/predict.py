@@ -687,11 +687,20 @@ def _unused_prevalence_note(model: ModelFile, own_threshold: bool, threshold: fl
 def _declared_validation(model: ModelFile, exact: bool) -> int | None:
     """Beside a federated run's noisy count of validation patients: the sum of the sizes its
     hospitals declared (public, in the file's provenance), from which the noise can move the count
-    far (an audit read about 304 against 242 declared). None for exact counts or a file without them."""
-    sites = model.provenance.get("sites") if isinstance(model.provenance, dict) else None
-    if exact or not isinstance(sites, dict):
+    far (an audit read about 304 against 242 declared). Those of the hospitals whose releases were
+    pooled (`validation_sites`), where the file records them: a walkthrough's file summed every
+    hospital's, 102 where the 2 that evaluated had declared 70. None for exact counts or a file
+    without them."""
+    prov = model.provenance if isinstance(model.provenance, dict) else {}
+    pooled, sites = prov.get("validation_sites"), prov.get("sites")
+    if exact:
         return None
-    sizes = [site.get("validation") for site in sites.values() if isinstance(site, dict)]
+    if isinstance(pooled, dict):
+        sizes = list(pooled.values())
+    elif isinstance(sites, dict):  # a file written before `validation_sites`
+        sizes = [site.get("validation") for site in sites.values() if isinstance(site, dict)]
+    else:
+        return None
     if not sizes or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
         return None
     return sum(sizes)

@@ -24,6 +24,7 @@ from genofed.server.report.reading import (
     dp_on,
     mapping,
     md_text,
+    never_trained,
     number,
     site_epsilon,
     site_names,
@@ -206,9 +207,15 @@ def void_delta(results: Mapping[str, Any]) -> tuple[float, int] | None:
     """(delta, the smallest hospital's size) when delta is not below 1 / that size, else None.
 
     At such a delta the guarantee is void, not merely weak: publishing one of n patients' records
-    outright, chosen at random, is (0, 1/n)-DP. The privacy section and the model card say so."""
+    outright, chosen at random, is (0, 1/n)-DP. The privacy section and the model card say so. A
+    hospital that trained in no round (`never_trained`: it released nothing) is not counted."""
     delta = number(results.get("delta"))
-    declared = (number(mapping(record).get("samples")) for record in mapping(results.get("sites")).values())
+    absent = never_trained(results)
+    declared = (
+        number(mapping(record).get("samples"))
+        for site, record in mapping(results.get("sites")).items()
+        if site not in absent
+    )
     sizes = [v for v in declared if v]
     if delta is None or not sizes or delta < 1 / max(min(sizes), 1):
         return None

@@ -30,3 +30,11 @@ def test_a_simulation_of_real_exports_does_not_call_its_model_free_to_share():
     assert "may be passed to other hospitals" in clinician_scoring(
         {**_results(1e-5), "simulated_patients": True}
     )
+
+
+def test_the_smallest_hospital_is_one_that_trained():
+    """A hospital that trained in no round released nothing (a deployed walkthrough's refused every
+    round, its budget spent): the smallest of the others is the bound, not its size."""
+    results = {**_results(1 / 60), "rounds": [{"round": 1, "participants": ["rostov"]}]}
+    assert void_delta(results) == (1 / 60, 80)
+    assert void_delta({**results, "rounds": [{"round": 1, "participants": ["rostov", "elista"]}]}) is None
