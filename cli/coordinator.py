@@ -128,6 +128,15 @@ def _add_init_federation_options(init: argparse.ArgumentParser, defaults: RunSet
     init.add_argument(
         "--delta", type=float, default=defaults.delta, help=f"DP delta (default: {defaults.delta:g})"
     )
+    init.add_argument(
+        "--prevalence",
+        type=float,
+        default=defaults.prevalence,
+        metavar="P",
+        help="the disease's prevalence where the model is to be used, e.g. 0.015: the run's report gives "
+        "PPV and NPV at it, and the model file records it for `genofed predict`; it trains nothing "
+        f"(default: {defaults.prevalence:g} = unknown: PPV at the test cohort's case share only)",
+    )
 
 
 def _add_init_training_options(init: argparse.ArgumentParser, defaults: RunSettings) -> None:
@@ -531,6 +540,7 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         "strategy": args.strategy,
         "epsilon": args.epsilon,
         "delta": args.delta,
+        "prevalence": args.prevalence,
         "min_nodes": args.min_hospitals,
         "wait_seconds": args.wait_seconds,
         "round_timeout": args.round_timeout,
@@ -600,13 +610,16 @@ def _settings_line(settings: dict) -> str:
 
     by_rule = {name.replace("_", "-"): -1 if name == "momentum" else 0 for name in RULE_SETTINGS}
     shown = [
-        f"{_option(name)[2:]} {_shown_setting(value, by_rule.get(name))}" for name, value in settings.items()
+        f"{_option(name)[2:]} {_shown_setting(name, value, by_rule.get(name))}"
+        for name, value in settings.items()
     ]
     return ", ".join(shown) + " (rule: the model's rule fills it in at the run's start, docs/models.md)"
 
 
-def _shown_setting(value, rule_sentinel) -> str:
+def _shown_setting(name: str, value, rule_sentinel) -> str:
     """One setting's value for the operator: "rule" for the rule's sentinel, on/off for a switch."""
+    if name == "prevalence" and value == 0:
+        return "unknown"
     if isinstance(value, bool):
         return "on" if value else "off"
     if rule_sentinel is not None and value == rule_sentinel:

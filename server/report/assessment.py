@@ -29,7 +29,7 @@ from genofed.common.reporting.clinical import (
 from genofed.common.reporting.ratios import Prevalence
 from genofed.common.reporting.recalibration import Recalibration, recalibration
 from genofed.server.report.rates import reweighted_brier
-from genofed.server.report.reading import cohort_size, dp_on, mapping, number
+from genofed.server.report.reading import cohort_size, dp_on, mapping, number, prevalence_option
 from genofed.server.report.run_files import Predictions
 from genofed.server.report.subgroups import Grouping
 
@@ -72,6 +72,22 @@ class Assessment:
     #: results.json `score_parts`: the test cohort's AUC with the genotypes alone and with sex and
     #: age alone (`TestCohort.score_parts`); None in runs without a test cohort or older runs
     score_parts: Mapping[str, Any] | None = None
+    #: where this run's prevalence is given (`reading.prevalence_option`), for the report to name
+    #: when it is not known
+    prevalence_option: str = "`genofed simulate --prevalence P`"
+
+
+def ppv_advice(assessment: Assessment) -> str:
+    """What to read a call by, beside the ranking, for a reader who must not read a risk figure as a
+    probability: the PPV at the real prevalence where the report gives one; else the LR+, saying the
+    PPV there is not in the report and how to get it. Why: a deployed report's Limitations said "use
+    the PPV at the real prevalence", which the report, without a prevalence, did not give."""
+    if assessment.prevalence is not None:
+        return "the PPV at the real prevalence"
+    return (
+        "the LR+ (this report has no PPV at the real prevalence, which was not given to the run: "
+        "`genofed predict --prevalence P` gives it for the threshold's call)"
+    )
 
 
 def releases_words(assessment: Assessment) -> str:
@@ -113,6 +129,7 @@ def assess(
             auc=_recorded_auc_interval(results),
             private=dp_on(results),
             score_parts=_score_parts(results),
+            prevalence_option=prevalence_option(results),
             **_recorded_brier(results),
         )
     labels, risks = predictions.labels, predictions.risks
@@ -139,6 +156,7 @@ def assess(
         groupings=groupings,
         private=dp_on(results),
         score_parts=_score_parts(results),
+        prevalence_option=prevalence_option(results),
     )
 
 

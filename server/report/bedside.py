@@ -134,7 +134,9 @@ def _prevalence_words(assessment: Assessment, cohort_share: float) -> str:
     prevalence = assessment.prevalence
     if prevalence is None:
         return (
-            f"The disease's real prevalence is not known to this run (pass `--prevalence`), so PPV and NPV "
+            "The disease's real prevalence is not known to this run (it is set with "
+            f"{assessment.prevalence_option}; `genofed predict --prevalence P` gives the PPV at it for the "
+            "threshold's call), so PPV and NPV "
             f"are at the test cohort's case share ({fmt_percent(cohort_share)}) only. PPV falls with "
             "prevalence: in a population where the disease is rarer than in the test cohort, far fewer of "
             "the people flagged have it."

@@ -25,7 +25,7 @@ from genofed.common.reporting.tables import markdown_table
 
 # the check itself lives beside the table, where the model file's record reuses it; re-exported here
 from genofed.common.scoring.validation import MIN_CALIBRATION_PEOPLE
-from genofed.server.report.assessment import Assessment
+from genofed.server.report.assessment import Assessment, ppv_advice
 
 CALIBRATION_PLOT = "calibration.png"
 
@@ -84,7 +84,7 @@ def plot_calibration(path: Path, table: list[CalibrationBin]) -> bool:
     return True
 
 
-def _verdict_words(check: CalibrationCheck, people: int) -> str:
+def _verdict_words(check: CalibrationCheck, people: int, advice: str) -> str:
     """Whether the risk figures may be read as probabilities, from what this test cohort of
     `people` measured.
 
@@ -92,7 +92,8 @@ def _verdict_words(check: CalibrationCheck, people: int) -> str:
     miscalibration the test detects is the model's own, and blaming prevalence for it would let a
     reader trust the risks after a prevalence correction. A passing test on fewer than
     `MIN_CALIBRATION_PEOPLE` people says nothing either way, as `predict`, `adapt` and
-    `inspect-model` say it (`genofed.common.scoring.validation`).
+    `inspect-model` say it (`genofed.common.scoring.validation`). `advice`: what to read a call by
+    (`assessment.ppv_advice`).
     """
     worst = check.worst
     direction = "too high" if worst.predicted > worst.observed else "too low"
@@ -107,20 +108,18 @@ def _verdict_words(check: CalibrationCheck, people: int) -> str:
     if not check.calibrated:
         return (
             f"**These predicted risks are not calibrated** on this test cohort: {facts}. Do not read a "
-            "risk figure as a probability; use the risks as a ranking (the calls above) and the PPV at the "
-            "real prevalence."
+            f"risk figure as a probability; use the risks as a ranking (the calls above) and {advice}."
         )
     if people < MIN_CALIBRATION_PEOPLE:
         return (
             f"**This test cohort of {people} people cannot tell whether the risks are calibrated**: {facts}; "
             f"on fewer than {MIN_CALIBRATION_PEOPLE} people the test misses even risks far off. Do not read "
-            "a risk figure as a probability; use the risks as a ranking (the calls above) and the PPV at "
-            "the real prevalence."
+            f"a risk figure as a probability; use the risks as a ranking (the calls above) and {advice}."
         )
     return (
         f"On this test cohort the risks are consistent with calibration: {facts}. That holds at this "
         f"cohort's case share ({100 * check.case_share:.1f} %); where the disease is rarer, as in the "
-        "general population, the same risks are too high: use the PPV at the real prevalence there."
+        f"general population, the same risks are too high: use {advice} there."
     )
 
 
@@ -233,7 +232,7 @@ def calibration_section(assessment: Assessment, plot_written: bool) -> str:
         f"average over these {len(table)} equal-size bins (weighted by bin size); the calibration error "
         "(ECE) in the Final model table bins risks by equal width instead (0-0.1, 0.1-0.2, ...), so it "
         "gives a different figure for the same predictions.\n\n"
-        + _verdict_words(check, sum(b.people for b in table))
+        + _verdict_words(check, sum(b.people for b in table), ppv_advice(assessment))
         + "\n\n"
         + _paragraph(recalibration_words(assessment.recalibration, assessment.prevalence))
         + markdown_table(

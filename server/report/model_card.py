@@ -9,7 +9,7 @@ from typing import Any
 from genofed.common.reporting.formatting import NOT_MEASURED, fmt_delta, fmt_epsilon, fmt_int
 from genofed.common.reporting.tables import markdown_table
 from genofed.common.scoring.validation import MIN_CALIBRATION_PEOPLE
-from genofed.server.report.assessment import Assessment
+from genofed.server.report.assessment import Assessment, ppv_advice
 from genofed.server.report.calibration import check_calibration
 from genofed.server.report.privacy import void_delta
 from genofed.server.report.reading import (
@@ -74,30 +74,30 @@ def _calibration_limit(assessment: Assessment) -> str:
     cohorts' case share would suggest that a prevalence correction makes the risks trustworthy.
     """
     check = check_calibration(assessment.calibration)
+    advice = ppv_advice(assessment)
     if check is None:
         return (
             "Its calibration was not measured (no test predictions): do not read its risks as "
-            "probabilities; use the ranking and the PPV at the real prevalence."
+            f"probabilities; use the ranking and {advice}."
         )
     if not check.calibrated:
         worst = check.worst
         return (
             "Its predicted risks are not calibrated: on the test cohort they miss the observed rate by up "
             f"to {100 * abs(worst.predicted - worst.observed):.0f} percentage points (see Calibration). Do "
-            "not read them as probabilities; use the ranking, the threshold call and the PPV at the real "
-            "prevalence."
+            f"not read them as probabilities; use the ranking, the threshold call and {advice}."
         )
     people = sum(b.people for b in assessment.calibration)
     if people < MIN_CALIBRATION_PEOPLE:  # a passing test on so few cannot tell (see Calibration)
         return (
             f"Whether its risks are calibrated is not known: a test cohort of {people} people cannot tell "
             "(see Calibration). Do not read them as probabilities; use the ranking, the threshold call and "
-            "the PPV at the real prevalence."
+            f"{advice}."
         )
     return (
         "Its risks matched the observed rates on the test cohort (see Calibration), but at that cohort's "
-        f"case share ({100 * check.case_share:.0f} %), not at the population's prevalence: use the PPV at "
-        "the real prevalence, not the raw risk figure."
+        f"case share ({100 * check.case_share:.0f} %), not at the population's prevalence: use {advice}, "
+        "not the raw risk figure."
     )
 
 

@@ -162,6 +162,22 @@ def _untrained_spend(results: Mapping[str, Any], site: str) -> float:
     return number(mapping(mapping(results.get("release_costs")).get(site)).get("run")) or 0.0
 
 
+def deployed(results: Mapping[str, Any]) -> bool:
+    """Whether the run was a deployed federation's (`coordinator start`): its config waits for the
+    enrolled hospitals (`expected-nodes` above 0), which a simulation's never does."""
+    return (number(config_value(results, ("expected-nodes", "expected_nodes"))) or 0.0) > 0
+
+
+def prevalence_option(results: Mapping[str, Any]) -> str:
+    """Where the run's `prevalence` setting is given, in the context the run came from: a
+    deployed federation's `coordinator init` (fixed with the folder; `coordinator start` takes no
+    settings), else `genofed simulate`. Why: a deployed report said "pass `--prevalence`", which
+    neither `coordinator init` nor `coordinator start` had (a new-user walkthrough)."""
+    if deployed(results):
+        return "`genofed coordinator init --prevalence P`, when the federation folder is made"
+    return "`genofed simulate --prevalence P`"
+
+
 def config_value(results: Mapping[str, Any], keys: Sequence[str]) -> Any:
     """The first of `keys` set (not None) in the run's config: a setting may have several spellings."""
     config = mapping(results.get("config"))

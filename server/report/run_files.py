@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from genofed.common.reporting.ratios import Prevalence
-from genofed.server.report.reading import config_value, number
+from genofed.server.report.reading import config_value, deployed, number
 
 PREDICTIONS = "test_predictions.csv"
 PREDICTION_COLUMNS = ("sample_id", "label", "risk")
@@ -161,7 +161,8 @@ def real_prevalence(results: Mapping[str, Any], truth: Mapping[str, Any] | None)
     """
     configured = number(config_value(results, ("prevalence",)))
     if configured is not None and 0.0 < configured < 1.0:
-        return Prevalence(configured, "the run's --prevalence setting")
+        where = "the federation's --prevalence setting (coordinator init)" if deployed(results) else None
+        return Prevalence(configured, where or "the run's --prevalence setting")
     for key, words in (
         ("prevalence_target", "the simulated disease's population prevalence (truth.json)"),
         ("prevalence_realised", "the simulated disease's realised prevalence (truth.json)"),

@@ -1,16 +1,17 @@
 """`genofed coordinator init`: the federation's folder, made once, complete or not at all.
 
-Why (what the data-protection officer asks): "what exactly was agreed for this federation, and
-can it be changed quietly afterwards?" The folder holds the federation's CA and TLS server
-certificate (server/service/pki.py), the enrolled-hospitals list (server/service/enrollment.py) and
+Why (what the data-protection officer asks): "what exactly was agreed for this federation, and can
+it be changed quietly afterwards?" The folder holds the federation's CA and TLS server certificate
+(server/service/pki.py), the enrolled-hospitals list (server/service/enrollment.py) and
 `federation.json`: the variant panel (a copy, with its SHA-256 so every hospital can check it has
 the same one), the training settings (strategy, rounds, the per-site epsilon budget each hospital's
-ledger enforces, minimum hospitals per round; validated by `RunSettings`, the same checks a run
-applies) and when and for which hosts it was made. It is built in a hidden staging folder and
-renamed into place, so a failure leaves nothing behind; an existing non-empty folder is refused,
-never overwritten (it would replace the CA every hospital trusts). The folder is made 0700: it
-holds the CA's private key. The model the federation trains is fixed here too: the public priors
-copied with their SHA-256, and `model.json`, what hospitals pin (server/service/federation_model.py).
+ledger enforces, minimum hospitals per round, the disease's prevalence the report gives PPV at;
+validated by `RunSettings`, the same checks a run applies) and when and for which hosts it was
+made. It is built in a hidden staging folder and renamed into place, so a failure leaves nothing
+behind; an existing non-empty folder is refused, never overwritten (it would replace the CA every
+hospital trusts). The folder is made 0700: it holds the CA's private key. The model the federation
+trains is fixed here too: the public priors copied with their SHA-256, and `model.json`, what
+hospitals pin (server/service/federation_model.py).
 """
 
 from __future__ import annotations
@@ -71,10 +72,11 @@ FEDERATION_SETTINGS = (
     "malicious_nodes",
     "site_evaluations",
     "label_column",
+    "prevalence",
 )
 #: Settings a federation folder made before they existed may lack: a run takes their deployed
-#: default (`_with_deployed_defaults`).
-OPTIONAL_SETTINGS = frozenset({"round_timeout", "label_column"})
+#: default (`_with_deployed_defaults`; RunSettings' own for `prevalence`: 0, unknown).
+OPTIONAL_SETTINGS = frozenset({"round_timeout", "label_column", "prevalence"})
 
 
 def init_federation(
@@ -188,7 +190,8 @@ def _suggested(message: str) -> str:
 
 def read_federation_file(folder: str | Path) -> dict[str, Any]:
     """DIR/federation.json, checked before any command acts on it: readable JSON, with every
-    setting init wrote (`round-timeout` may be missing: folders made before it get the default)
+    setting init wrote (`round-timeout` and `prevalence` may be missing: folders made before them
+    get the default)
     and values a run accepts (`RunSettings`), so that a hand edit gone wrong is one error naming
     the file, before `coordinator start` launches anything or `enroll` writes into the folder."""
     path = Path(folder) / FEDERATION_FILE

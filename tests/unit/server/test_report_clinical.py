@@ -211,10 +211,39 @@ def test_without_real_prevalence_ppv_is_at_the_cohort_share_only(tmp_path: Path)
     run_dir, results = write_run(tmp_path)
     (Path(results["config"]["data-dir"]) / "truth.json").unlink()
     bedside = _section(write_report(run_dir, results).read_text(), "At the bedside")
-    assert "real prevalence is not known to this run (pass `--prevalence`)" in bedside
+    assert "real prevalence is not known to this run (it is set with `genofed simulate --prevalence P`;" in (
+        bedside.replace("\n", " ")
+    )
     results["config"]["prevalence"] = 0.05
     bedside = _section(write_report(run_dir, results).read_text(), "At the bedside")
-    assert "real prevalence 5.0%" in bedside and "--prevalence setting" in bedside
+    assert "real prevalence 5.0%" in bedside and "the run's --prevalence setting" in bedside
+
+
+def test_a_deployed_report_names_coordinator_init_for_the_prevalence(tmp_path: Path) -> None:
+    """A deployed walkthrough's report said "pass `--prevalence`", an option neither `coordinator
+    init` nor `coordinator start` had; its Limitations said "use the PPV at the real prevalence",
+    which the report did not give."""
+    run_dir, results = write_run(tmp_path)
+    (Path(results["config"]["data-dir"]) / "truth.json").unlink()
+    results["config"]["expected-nodes"] = 3  # a deployed federation's run waits for its enrolled hospitals
+    text = write_report(run_dir, results).read_text().replace("\n", " ")
+    bedside, card = _section(text, "At the bedside"), _section(text, "Model card")
+    assert (
+        "(it is set with `genofed coordinator init --prevalence P`, when the federation folder is made;"
+        in (bedside)
+    )
+    assert (
+        "`genofed predict --prevalence P` gives the PPV at it" in bedside
+        and "pass `--prevalence`" not in text
+    )
+    assert (
+        "use the PPV at the real prevalence" not in text and "and the PPV at the real prevalence" not in text
+    )
+    assert "this report has no PPV at the real prevalence, which was not given to the run" in card
+    results["config"]["prevalence"] = 0.05
+    text = write_report(run_dir, results).read_text().replace("\n", " ")
+    assert "real prevalence is 5.0% (the federation's --prevalence setting (coordinator init))" in text
+    assert "this report has no PPV at the real prevalence" not in text
 
 
 def test_malformed_predictions_read_as_absent(tmp_path: Path) -> None:

@@ -223,10 +223,10 @@ def test_a_passing_check_on_fewer_than_100_people_cannot_tell():
     worst = CalibrationBin(0.4, 0.6, 10, 5, 0.5, 0.45, 0.2, 0.7)
     check = CalibrationCheck(0.05, worst, 0, 3.1, 0.93, 0.5, 0.48)
     assert check.calibrated
-    few = _verdict_words(check, 60)
+    few = _verdict_words(check, 60, "the PPV at the real prevalence")
     assert few.startswith("**This test cohort of 60 people cannot tell whether the risks are calibrated**")
     assert "Do not read a risk figure as a probability" in few and "consistent with" not in few
-    assert _verdict_words(check, 100).startswith(
+    assert _verdict_words(check, 100, "the PPV at the real prevalence").startswith(
         "On this test cohort the risks are consistent with calibration"
     )
 
@@ -242,9 +242,11 @@ def test_the_model_card_does_not_call_a_small_cohorts_risks_matched():
         CalibrationBin(0.0, 0.5, 30, 9, 0.3, 0.3, 0.17, 0.48),
         CalibrationBin(0.5, 1.0, 30, 21, 0.7, 0.7, 0.52, 0.83),
     ]
-    words = _calibration_limit(SimpleNamespace(calibration=bins))  # type: ignore[arg-type]
+    words = _calibration_limit(SimpleNamespace(calibration=bins, prevalence=None))  # type: ignore[arg-type]
     assert words.startswith(
         "Whether its risks are calibrated is not known: a test cohort of 60 people cannot tell"
     )
     bigger = [CalibrationBin(b.low, b.high, 60, 2 * b.cases, b.predicted, b.observed, 0.2, 0.8) for b in bins]
-    assert _calibration_limit(SimpleNamespace(calibration=bigger)).startswith("Its risks matched")  # type: ignore[arg-type]
+    assert _calibration_limit(SimpleNamespace(calibration=bigger, prevalence=None)).startswith(
+        "Its risks matched"
+    )  # type: ignore[arg-type]
