@@ -14,9 +14,13 @@ with Wilson's 95 % interval, LR+ with its log-method interval (`rates`), and the
 calibration-in-the-large with its Wald interval (`recalibration`: risks too high or too low on
 average within the group, which its AUC cannot show; it names no group). A group is named under
 the table when its AUC's interval lies wholly below the whole cohort's AUC, or its LR+ interval
-reaches 1 (the flag is not shown to inform about it): a screening flag, not a test corrected for
-the number of groups. Sensitivity and specificity alone do not name a group: a group whose risks
-sit higher overall (older people) trades one for the other while the flag still informs.
+wholly below the whole cohort's LR+ (or below 1: the flag works backwards there), or when the call
+flags none of its cases: a screening flag, not a test corrected for the number of groups. An LR+
+interval merely reaching 1 names no group: with about 100 people per group every group's did while
+the whole cohort's lay just above 1, and the report named every group (a new-user walkthrough on
+1000 Genomes, read as "serves everyone less well"). Sensitivity and specificity alone do not name
+a group: a group whose risks sit higher overall (older people) trades one for the other while the
+flag still informs.
 """
 
 from __future__ import annotations
@@ -193,12 +197,13 @@ class _Row:
 
 @dataclass(frozen=True)
 class _Whole:
-    """What a group is compared with: the whole test cohort's AUC, sensitivity at the call, and
-    whether the call is shown to inform there (`_informs`)."""
+    """What a group is compared with: the whole test cohort's AUC, sensitivity and LR+ (None where
+    unbounded or undefined) at the call, and whether the call is shown to inform there (`_informs`)."""
 
     auc: float | None
     sensitivity: float
     informs: bool
+    lr_plus: float | None = None
 
     @classmethod
     def of(cls, labels: np.ndarray, risks: np.ndarray, cutoff: float) -> _Whole:
@@ -208,6 +213,7 @@ class _Whole:
             auc=interval.auc if interval is not None else None,
             sensitivity=metrics.sensitivity or 0.0,
             informs=_informs(metrics),
+            lr_plus=likelihood_ratios(metrics)[0].value,
         )
 
 
@@ -215,11 +221,12 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
     """One group's cells and why it may be served less well: an AUC interval wholly below the whole
     cohort's; a call that flags none of its people while it holds enough cases that the whole
     cohort's sensitivity should have found some (Wilson's interval of 0 of them lies below it); an
-    LR+ interval below 1; an LR+ interval reaching 1 in a group large enough to judge (`MIN_CLASS`
-    cases and controls: in a smaller one it reaches 1 for want of people), both said only when the
-    whole cohort's does not reach 1 (`whole.informs`),
-    since otherwise every group shares the verdict's own caveat and naming some would single them
-    out for the cohort's fault."""
+    LR+ interval below 1; an LR+ interval wholly below the whole cohort's LR+ in a group large
+    enough to judge (`MIN_CLASS` cases and controls), as for the AUC; both LR+ criteria said only
+    when the whole cohort's interval does not reach 1 (`whole.informs`), since otherwise every group
+    shares the verdict's own caveat and naming some would single them out for the cohort's fault.
+    An interval that merely reaches 1 is no criterion: a group of about 100 people has one that
+    does while the whole cohort's lies just above 1, and every group was named."""
     metrics = threshold_metrics(labels, risks, cutoff)
     cases = metrics.true_positives + metrics.false_negatives
     controls = metrics.true_negatives + metrics.false_positives
@@ -246,9 +253,20 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
         concerns.append(
             f"LR+ {positive.cell()}, its interval below 1: here a flagged person is LESS likely to be ill"
         )
-    elif judged and whole.informs and positive.against_one() == "reaches":
+    elif (
+        judged
+        and whole.informs
+        and whole.lr_plus is not None
+        and positive.high is not None
+        and positive.high < whole.lr_plus
+    ):
         concerns.append(
-            f"LR+ {positive.cell()}, its interval reaching 1: the flag is not shown to inform here"
+            f"LR+ {positive.cell()}, its interval wholly below the whole cohort's {whole.lr_plus:.2f}"
+            + (
+                ", and reaching 1: the flag is not shown to inform here"
+                if positive.against_one() == "reaches"
+                else ""
+            )
         )
     # a group too small to judge: every figure marked, not the AUC alone (a biostatistician's review:
     # 8 cases showed the table's highest LR+, read as the group the model serves best)
@@ -368,7 +386,8 @@ def subgroup_section(
         if concerns
         else "No group has an AUC interval wholly below the whole test cohort's"
         + (
-            ", a call that flags none of its cases, or an LR+ interval reaching 1"
+            ", a call that flags none of its cases, or an LR+ interval below 1 or wholly below the whole "
+            "cohort's LR+"
             if whole.informs
             else " or a call that flags none of its cases"
         )
@@ -387,11 +406,15 @@ def subgroup_section(
         f"disease, and in a smaller group the other figures are marked {FEW_MARK}: too few people to "
         "compare with other groups (a high LR+ there is no sign that the model serves it best). Where a "
         "group's risks sit higher or lower overall (older people score higher, for example) its "
-        "sensitivity and specificity move in opposite directions: more or fewer of it are flagged, but "
-        "the flag still informs while its LR+ stays well above 1. A group is named below when its AUC's "
+        "sensitivity and specificity move in opposite directions: more or fewer of it are flagged, and "
+        "the flag informs less there once its LR+ falls below the whole cohort's. A group is named below "
+        "when its AUC's "
         "95 % interval lies wholly below the whole cohort's AUC, when the call flags none of its people "
-        "though some have the disease, or when its LR+ interval reaches 1 while the whole cohort's lies "
-        "above 1. Calibration-in-the-large is the group's own: the intercept of its outcomes regressed on "
+        "though some have the disease, or, while the whole cohort's LR+ interval lies above 1, when its "
+        "LR+ interval lies wholly below 1 or (in a group with at least "
+        f"{MIN_CLASS} people with and {MIN_CLASS} without the disease) wholly below the whole cohort's "
+        "LR+; an interval that merely reaches 1, as a small group's does, names no group. "
+        "Calibration-in-the-large is the group's own: the intercept of its outcomes regressed on "
         "the log-odds of its risks with the slope fixed at 1, 0 when its risks are right on average at "
         "its own case share; below 0 the group's risks are too high, above 0 too low. Compare it with "
         "the whole cohort's calibration-in-the-large in the Calibration section: the test cohort's case "
