@@ -31,6 +31,7 @@ from genofed.server.round_log import (
     ended_early_reason,
     hospitals_left,
     refusals_by_reason,
+    restart_words,
     too_few_left,
 )
 from genofed.server.settings import RunSettings
@@ -181,9 +182,7 @@ class RoundEnd:
         raise EveryHospitalRefused(
             f"{why}train and the run stops now{before}; {self.settings.out_dir} gets no model, results nor "
             f"report. The hospitals refused: {named}.",
-            "It keeps its checkpoints: fix the named cause (at the hospitals named, or in the run's "
-            "settings), then start the run again: with resume=true to continue this out-dir under the "
-            "same settings, or in another out-dir",
+            restart_words(self.settings),
         )
 
     def _save(self, real: int) -> None:

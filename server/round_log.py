@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flwr.app import Message
 from flwr.common.constant import ErrorCode
 
 from genofed.common.errors import GenofedError
+from genofed.server.settings import RunSettings
 
 #: Error code of a hospital's own refusal to train (`genofed.client.app.REFUSED`: its privacy
 #: budget, its configuration, its data's validation). Repeated here because the server never
@@ -168,6 +170,33 @@ class NothingTrained(GenofedError):
     def __init__(self, cause: str, next_step: str = "") -> None:
         super().__init__(f"{cause} {next_step}".strip())
         self.cause, self.next_step = cause, next_step
+
+
+def restart_words(settings: RunSettings) -> str:
+    """What to do after a run that every hospital refused (`EveryHospitalRefused`), in the terms of
+    where it runs: a deployed federation's coordinator operator starts the same folder again
+    (`coordinator start` always resumes its run, under the settings fixed at `coordinator init`),
+    or makes a new federation folder for other settings; `flwr run`'s user has resume=true and
+    out-dir. Why: a coordinator operator whose hospitals had all spent their budgets was told "with
+    resume=true to continue this out-dir ..., or in another out-dir", neither of which they have
+    (a new-user walkthrough). `genofed simulate` says its own (`--resume`, `--force`, `--out`)."""
+    if settings.deployed:
+        folder = Path(settings.out_dir).parent
+        return (
+            "It keeps its checkpoints. Where the cause is at the hospitals named (a budget spent: a "
+            "hospital's data-protection officer may raise it, and the hospital then runs `genofed hospital "
+            "check` again with the new --epsilon-budget and --change-budget REASON; its data changed: it "
+            f"runs `genofed hospital check` again), then `genofed coordinator start {folder}` again "
+            "continues this run from its last checkpoint, under the same settings. Where the cause is in "
+            "the run's settings (its epsilon, its site-evaluations), they are fixed with the federation "
+            f"folder and a started run keeps them: a run under other settings needs a new federation "
+            "folder (`genofed coordinator init NEW_DIR ...`, with its hospitals enrolled again)"
+        )
+    return (
+        "It keeps its checkpoints: fix the named cause (at the hospitals named, or in the run's "
+        "settings), then start the run again: with resume=true to continue this out-dir under the "
+        "same settings, or in another out-dir"
+    )
 
 
 class EveryHospitalRefused(NothingTrained):

@@ -396,6 +396,13 @@ class RunSettings:
     def private(self) -> bool:
         return not math.isinf(self.epsilon)
 
+    @property
+    def deployed(self) -> bool:
+        """Whether this is a deployed federation's run (`genofed coordinator start`, whose run config
+        waits for the enrolled hospitals: `expected_nodes` above 0), which a simulation's never is:
+        what the run says to do next is then in the coordinator operator's terms."""
+        return self.expected_nodes > 0
+
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RunSettings:
         """From a Flower run config; unknown keys are an error (a typo must not pass silently)."""

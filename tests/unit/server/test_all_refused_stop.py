@@ -253,6 +253,26 @@ def test_every_hospital_refusing_round_1_stops_the_run_naming_them_by_reason(mon
     assert list(grid.asked) == [1]  # no second round asked
 
 
+def test_a_deployed_runs_stop_says_what_the_coordinator_operator_can_do(monkeypatch, tmp_path):
+    """A new-user walkthrough's federation, every hospital's budget spent: `coordinator start` ended
+    with "start the run again: with resume=true to continue this out-dir ..., or in another
+    out-dir", `flwr run`'s terms, which a coordinator operator has neither of."""
+    grid = Grid({1: refuses(BUDGET), 2: refuses(BUDGET), 3: refuses(BUDGET)})
+    folder = tmp_path / "fed"
+    with pytest.raises(EveryHospitalRefused) as stopped:
+        plain_run(monkeypatch, tmp_path, grid, out_dir=str(folder / "run"), expected_nodes=3)
+    message = str(stopped.value)
+    assert "resume=true" not in message and "out-dir" not in message
+    assert f"then `genofed coordinator start {folder}` again continues this run from its last checkpoint" in (
+        message
+    )
+    assert "--change-budget REASON" in message and "`genofed coordinator init NEW_DIR ...`" in message
+    # a run on Flower's own (`flwr run`) keeps its terms
+    with pytest.raises(EveryHospitalRefused) as stopped:
+        plain_run(monkeypatch, tmp_path, grid)
+    assert "with resume=true to continue this out-dir" in str(stopped.value)
+
+
 def test_the_stop_comes_after_round_1s_checkpoint_and_progress_line(monkeypatch, tmp_path):
     settings = settings_for(tmp_path)
     log = log_of()
