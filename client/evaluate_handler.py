@@ -34,6 +34,7 @@ from genofed.client.site import (
     site_coalition_cap,
     site_secret,
 )
+from genofed.client.spend_log import charge_and_log
 from genofed.common.model.network import predict_proba
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.privacy.release import noisy_histogram, release_step, score_histogram
@@ -134,8 +135,14 @@ def _noisy_evaluation(
         secret = site_secret(site, int(settings.get("seed", 0)))
         seed = derived_key(secret, plan_id, server_round, digest, "evaluate")
         histogram = noisy_histogram(_histogram(model, data), sigma, seed)
-        ledger.charge(_evaluation_charge(plan_id, server_round, privacy, digest, delta))
-        epsilon_after = ledger.epsilon(delta)
+        epsilon_after = charge_and_log(
+            ledger,
+            _evaluation_charge(plan_id, server_round, privacy, digest, delta),
+            label=f"round {server_round} evaluation",
+            delta=delta,
+            site=site,
+            limit=epsilon,
+        )
         distributed = any(c.coalition_noise_multiplier is not None for c in ledger.charges)
         coalition = {"coalition-epsilon": float(ledger.coalition_epsilon(delta))} if distributed else {}
     return histogram, epsilon_after, sigma, coalition

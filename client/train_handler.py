@@ -34,6 +34,7 @@ from genofed.client.distributed_round import (
 )
 from genofed.client.kept_replies import KeptReply, keep_reply, kept_reply, replayed
 from genofed.client.site import SiteConfig, site_coalition_cap
+from genofed.client.spend_log import charge_and_log
 from genofed.client.trainer import TrainResult, sample_rate, steps_per_epoch, train_model
 from genofed.client.training_request import RoundRequest, round_request
 from genofed.common.errors import GenofedError, RoundRefusal
@@ -164,8 +165,14 @@ def _distributed(
         )
         sites = privacy.noise_share_sites
         note = f"distributed DP: noisy clipped gradient sum, noise shared by {sites} sites"
-        ledger.charge(_round_charge(request, privacy, result.steps, note))
-        epsilon_after = ledger.epsilon(request.delta)
+        epsilon_after = charge_and_log(
+            ledger,
+            _round_charge(request, privacy, result.steps, note),
+            label=f"round {request.server_round}",
+            delta=request.delta,
+            site=site,
+            limit=request.epsilon,
+        )
         coalition_after = ledger.coalition_epsilon(request.delta)
         context.state["privacy"] = ConfigRecord(
             {
@@ -291,8 +298,15 @@ def _train_private(
             public_rows=data.public_rows,
         )
         note = f"DP-SGD fine-tuning, {training.epochs} local epoch(s)"
-        ledger.charge(_round_charge(request, privacy, result.steps, note))
-        epsilon_after, sigma = ledger.epsilon(request.delta), privacy.noise_multiplier
+        epsilon_after = charge_and_log(
+            ledger,
+            _round_charge(request, privacy, result.steps, note),
+            label=f"round {request.server_round}",
+            delta=request.delta,
+            site=site,
+            limit=request.epsilon,
+        )
+        sigma = privacy.noise_multiplier
         context.state["privacy"] = ConfigRecord(
             {
                 "plan-id": request.plan_id,

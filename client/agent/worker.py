@@ -365,6 +365,18 @@ def require_runtime_calls() -> None:
         )
 
 
+def add_spend_log(handler: logging.Handler) -> None:
+    """The ClientApp's line after each privacy charge (what it spent, the ledger's total, what is
+    left of the hospital's budget; `genofed.client.spend_log`) into the worker's log, clientapp.log,
+    beside `train task completed`, at INFO, with its warnings."""
+    from genofed.client.spend_log import SPEND_LOGGER
+
+    spend = logging.getLogger(SPEND_LOGGER)
+    spend.addHandler(handler)
+    spend.setLevel(logging.INFO)
+    spend.propagate = False  # once, not again by a handler above it
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="genofed-clientapp-worker", description=__doc__.splitlines()[0])
     parser.add_argument("--runtime-api-address", required=True)
@@ -380,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    add_spend_log(handler)
     from flwr.supercore.app_utils import start_parent_process_monitor
 
     from genofed.common.deployment.app_bundle import approved_app_hash, build_app_fab
