@@ -287,4 +287,9 @@ def learning_curve_section(written: bool, results: Mapping[str, Any]) -> str:
             "This run trained no reference models (all data pooled, each hospital alone), so there is "
             "no baseline to compare it with."
         )
+    elif results.get("simulated_patients") is False:
+        lines.append(
+            "On real exports the reference lines are trained on this run's own draw of the hospitals' "
+            "splits, which the next run draws anew (see the headline)."
+        )
     return "## Learning curve\n\n" + f"![Test AUC per round]({AUC_PLOT})\n\n" + " ".join(lines)

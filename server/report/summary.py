@@ -84,6 +84,26 @@ def _gap(value: float, reference: float, paired: Contrast | None = None) -> str:
     return f"{abs(diff):.3f} {'above' if diff > 0 else 'below'}"
 
 
+def redrawn_split_words(results: Mapping[str, Any]) -> str:
+    """On hospitals' real exports (results.json `simulated_patients: false`), that each run draws
+    its hospitals' training and validation splits anew, so that its reference models (and the
+    federated model) are trained on other patients than another run's; "" on a federation genofed
+    simulated, whose splits derive from --seed.
+
+    Why: `genofed simulate --data` on real exports keys each virtual hospital's split with a random
+    secret of the run (docs/simulation.md, "Real exports are not reproducible bit for bit"). A
+    walkthrough's two runs that differed only in epsilon read pooled, no privacy 0.714 and 0.686,
+    which a reader compares as if the epsilon had moved the reference."""
+    if results.get("simulated_patients") is not False:
+        return ""
+    return (
+        "On hospitals' real exports each run draws its hospitals' training and validation splits "
+        "anew (a random secret per run, as a deployed hospital keeps one: docs/simulation.md), so these "
+        "references, which train on this run's splits, move between runs even at the same settings: "
+        "compare them across two reports as two draws, not as figures on the same split."
+    )
+
+
 def _cohort_words(results: Mapping[str, Any]) -> str:
     """'the held-out test cohort of 600 people (60 with the disease)', as far as it was recorded."""
     n, cases = cohort_size(results)
@@ -192,6 +212,9 @@ def headline(results: Mapping[str, Any], differences: AucDifferences | None = No
         paired = headline_sentence(differences, Stated(fed, pooled, local_median, plain), budget)
         if paired:
             sentences.append(paired)
+        redrawn = redrawn_split_words(results)
+        if redrawn:
+            sentences.append(redrawn)
     missing = [
         name
         for name, value in (("pooled (all data in one place)", pooled), ("hospitals-alone", local_median))
