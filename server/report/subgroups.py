@@ -14,13 +14,14 @@ with Wilson's 95 % interval, LR+ with its log-method interval (`rates`), and the
 calibration-in-the-large with its Wald interval (`recalibration`: risks too high or too low on
 average within the group, which its AUC cannot show; it names no group). A group is named under
 the table when its AUC's interval lies wholly below the whole cohort's AUC, or its LR+ interval
-wholly below the whole cohort's LR+ (or below 1: the flag works backwards there), or when the call
-flags none of its cases: a screening flag, not a test corrected for the number of groups. An LR+
-interval merely reaching 1 names no group: with about 100 people per group every group's did while
-the whole cohort's lay just above 1, and the report named every group (a new-user walkthrough on
-1000 Genomes, read as "serves everyone less well"). Sensitivity and specificity alone do not name
-a group: a group whose risks sit higher overall (older people) trades one for the other while the
-flag still informs.
+reaches 1 and lies wholly below the whole cohort's LR+ (the flag is not shown to inform about it,
+and the group is not merely too small to tell it from the whole cohort), or lies below 1 (the flag
+works backwards there), or when the call flags none of its cases: a screening flag, not a test
+corrected for the number of groups. An LR+ interval merely reaching 1 names no group: with about
+100 people per group every group's did while the whole cohort's lay just above 1, and the report
+named every group (a new-user walkthrough on 1000 Genomes, read as "serves everyone less well").
+Sensitivity and specificity alone do not name a group: a group whose risks sit higher overall
+(older people) trades one for the other while the flag still informs, its LR+ well above 1.
 """
 
 from __future__ import annotations
@@ -221,8 +222,8 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
     """One group's cells and why it may be served less well: an AUC interval wholly below the whole
     cohort's; a call that flags none of its people while it holds enough cases that the whole
     cohort's sensitivity should have found some (Wilson's interval of 0 of them lies below it); an
-    LR+ interval below 1; an LR+ interval wholly below the whole cohort's LR+ in a group large
-    enough to judge (`MIN_CLASS` cases and controls), as for the AUC; both LR+ criteria said only
+    LR+ interval below 1; an LR+ interval reaching 1 and wholly below the whole cohort's LR+ in a
+    group large enough to judge (`MIN_CLASS` cases and controls); both LR+ criteria said only
     when the whole cohort's interval does not reach 1 (`whole.informs`), since otherwise every group
     shares the verdict's own caveat and naming some would single them out for the cohort's fault.
     An interval that merely reaches 1 is no criterion: a group of about 100 people has one that
@@ -256,17 +257,14 @@ def _group_row(name: str, labels: np.ndarray, risks: np.ndarray, cutoff: float, 
     elif (
         judged
         and whole.informs
+        and positive.against_one() == "reaches"
         and whole.lr_plus is not None
         and positive.high is not None
         and positive.high < whole.lr_plus
     ):
         concerns.append(
-            f"LR+ {positive.cell()}, its interval wholly below the whole cohort's {whole.lr_plus:.2f}"
-            + (
-                ", and reaching 1: the flag is not shown to inform here"
-                if positive.against_one() == "reaches"
-                else ""
-            )
+            f"LR+ {positive.cell()}, its interval reaching 1 and wholly below the whole cohort's "
+            f"{whole.lr_plus:.2f}: the flag is not shown to inform here"
         )
     # a group too small to judge: every figure marked, not the AUC alone (a biostatistician's review:
     # 8 cases showed the table's highest LR+, read as the group the model serves best)
@@ -386,8 +384,8 @@ def subgroup_section(
         if concerns
         else "No group has an AUC interval wholly below the whole test cohort's"
         + (
-            ", a call that flags none of its cases, or an LR+ interval below 1 or wholly below the whole "
-            "cohort's LR+"
+            ", a call that flags none of its cases, or an LR+ interval below 1, or reaching 1 and wholly "
+            "below the whole cohort's LR+"
             if whole.informs
             else " or a call that flags none of its cases"
         )
