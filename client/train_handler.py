@@ -165,14 +165,7 @@ def _distributed(
         )
         sites = privacy.noise_share_sites
         note = f"distributed DP: noisy clipped gradient sum, noise shared by {sites} sites"
-        epsilon_after = charge_and_log(
-            ledger,
-            _round_charge(request, privacy, result.steps, note),
-            label=f"round {request.server_round}",
-            delta=request.delta,
-            site=site,
-            limit=request.epsilon,
-        )
+        epsilon_after = _charge_round(ledger, request, privacy, result.steps, note, site)
         coalition_after = ledger.coalition_epsilon(request.delta)
         context.state["privacy"] = ConfigRecord(
             {
@@ -298,14 +291,7 @@ def _train_private(
             public_rows=data.public_rows,
         )
         note = f"DP-SGD fine-tuning, {training.epochs} local epoch(s)"
-        epsilon_after = charge_and_log(
-            ledger,
-            _round_charge(request, privacy, result.steps, note),
-            label=f"round {request.server_round}",
-            delta=request.delta,
-            site=site,
-            limit=request.epsilon,
-        )
+        epsilon_after = _charge_round(ledger, request, privacy, result.steps, note, site)
         sigma = privacy.noise_multiplier
         context.state["privacy"] = ConfigRecord(
             {
@@ -355,6 +341,26 @@ def _plan_training(ledger: PrivacyLedger, request: RoundRequest, site: SiteConfi
         evaluations=request.evaluations,
         model=model_digest(request.msg),
         max_coalition_epsilon=site_coalition_cap(site),
+    )
+
+
+def _charge_round(
+    ledger: PrivacyLedger,
+    request: RoundRequest,
+    privacy: RoundPrivacy,
+    steps: int,
+    note: str,
+    site: SiteConfig,
+) -> float:
+    """Charge one training round to `ledger` and log what it spent and what is left of the site's
+    budget (`charge_and_log`); returns the ledger's epsilon after it."""
+    return charge_and_log(
+        ledger,
+        _round_charge(request, privacy, steps, note),
+        label=f"round {request.server_round}",
+        delta=request.delta,
+        site=site,
+        limit=request.epsilon,
     )
 
 
