@@ -53,7 +53,8 @@ def panel_for_run(
     if existing.is_file():
         return existing
     sites = hospital_folders(data_dir)
-    summaries, refused = usable_summaries(sites, label_column)
+    summaries, reasons = usable_summaries(sites, label_column)
+    refused = list(reasons)
     min_sites = min(DEFAULT_MIN_SITES, len(summaries))
     panel, _report = build_panel(summaries, min_sites=min_sites)
     short = [s.site for s in summaries if _coverage(panel, s) < MIN_COVERAGE]
@@ -70,7 +71,8 @@ def panel_for_run(
     built = out_dir / PANEL
     panel.save(built)
     if progress is not None:
-        left_out = f"; not from {examples(refused)}, whose data is refused: it cannot take part"
+        why = "; ".join(refusal_words(name, error, label_column) for name, error in reasons.items())
+        left_out = f"; not from {examples(refused)}, whose data is refused: it cannot take part ({why})"
         progress(
             f"no {PANEL} in {data_dir}: built one from {_from_whom(len(sites), refused)} "
             f"(rounded counts, present in >= {min_sites} sites{array_note}): {len(panel)} variants -> {built}"
@@ -87,21 +89,25 @@ def _coverage(panel: VariantPanel, summary: VariantSummary) -> float:
     return alignment.coverage
 
 
-def usable_summaries(sites: list[SiteFolder], label_column: str) -> tuple[list[VariantSummary], list[str]]:
-    """(the rounded variant summaries of the hospitals whose data passes `load_site`'s checks, the
-    names of those whose data does not).
+def usable_summaries(
+    sites: list[SiteFolder], label_column: str
+) -> tuple[list[VariantSummary], dict[str, DataError]]:
+    """(the rounded variant summaries of the hospitals whose data passes `load_site`'s checks,
+    {name: its refusal} of those whose data does not).
 
     A hospital refused for its data cannot take part in the run, so it must not shape the panel
     either: its variants and frequencies would decide what every other hospital trains on. The
     checks are those its ClientApp runs, bar the panel's coverage (there is no panel yet). When no
     hospital passes, the first refusal is raised: there is nothing to build a panel from.
     """
-    summaries, refused, first = [], [], None
+    summaries: list[VariantSummary] = []
+    refused: dict[str, DataError] = {}
+    first = None
     for site in sites:
         try:
             cohort = load_site(site.genotypes, site.phenotypes, label_column=label_column).cohort
         except DataError as exc:
-            refused.append(site.name)
+            refused[site.name] = exc
             first = first or exc
             continue
         matrix = GenotypeMatrix(
@@ -113,6 +119,20 @@ def usable_summaries(sites: list[SiteFolder], label_column: str) -> tuple[list[V
     if not summaries and first is not None:
         raise first
     return summaries, refused
+
+
+def refusal_words(name: str, error: DataError, label_column: str) -> str:
+    """Why hospital `name`'s data is refused, in one clause for the panel's progress line: its
+    problem and what to do. A label column under another name gets the federation's remedy, not the
+    single file's: `--label-column` names every hospital's column, so the walkthrough's hint "pass
+    --label-column Заболевание" (one hospital's name for it) would have refused the other two."""
+    hint = error.hint or ""
+    if error.problem.startswith(f"no '{label_column}' column"):
+        hint = (
+            f"--label-column names every hospital's disease column: rename this hospital's to "
+            f"'{label_column}', or give every file one name and pass that"
+        )
+    return f"{name}: {error.problem}" + (f"; what to do: {hint}" if hint else "")
 
 
 def _from_whom(hospitals: int, refused: list[str]) -> str:

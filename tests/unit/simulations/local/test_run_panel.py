@@ -79,3 +79,19 @@ def test_a_single_hospital_needs_only_itself(tmp_path: Path):
         shutil.rmtree(data / name)
     built = panel_for_run(data, tmp_path / "run")
     assert len(VariantPanel.load(built)) == 4
+
+
+def test_a_hospital_refused_for_its_label_column_is_told_the_federations_remedy(tmp_path: Path):
+    """A walkthrough's hospital named its disease column `Заболевание` where `--label-column disease`
+    named the others': the run said only "whose data is refused", and the file's own hint ("pass
+    --label-column Заболевание") would have refused the other two. The line now says why, with the
+    federation's remedy."""
+    data = _federation(tmp_path / "data")
+    pheno = data / "gamma" / "phenotypes.csv"
+    pheno.write_text(pheno.read_text(encoding="utf-8").replace("label", "Заболевание", 1), encoding="utf-8")
+    said: list[str] = []
+    panel_for_run(data, tmp_path / "run", progress=said.append)
+    (line,) = said
+    assert "not from gamma, whose data is refused: it cannot take part (gamma: no 'label' column" in line
+    assert "rename this hospital's to 'label', or give every file one name and pass that" in line
+    assert "pass --label-column Заболевание" not in line
