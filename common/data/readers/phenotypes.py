@@ -126,6 +126,33 @@ def label_column_problem(label_column: str) -> str | None:
 #: the Russian headers of the district's clinics (пол = sex, возраст = age; an outside walkthrough
 #: saw `Пол` and `Возраст` only "not used", and the model imputed every patient's sex and age).
 LOOK_ALIKES = {"sex": ("gender", "пол"), "age": ("возраст",)}
+#: Parts of column names that hold a date of birth, which a registry exports instead of an age
+#: (Russian `Дата рождения`): named with what to compute, since the model reads age in years.
+BIRTH_DATE = ("birth", "dob", "рожд")
+#: Parts of column names that hold direct identifiers (a patient's name, a document number, contact
+#: details; the Russian ФИО, СНИЛС, паспорт...): never read, but named, since the file then stays
+#: identifiable wherever it is copied (a walkthrough's registry export carried `ФИО`).
+DIRECT_IDENTIFIERS = (
+    "фио",
+    "фамил",
+    "отчеств",
+    "снилс",
+    "паспорт",
+    "полис",
+    "телефон",
+    "адрес",
+    "surname",
+    "full_name",
+    "fullname",
+    "patient_name",
+    "first_name",
+    "last_name",
+    "snils",
+    "passport",
+    "phone",
+    "address",
+    "email",
+)
 
 
 def read_phenotypes(
@@ -214,6 +241,20 @@ def unused_columns_note(unused: Sequence[str], covariates: Sequence[str], presen
                 f"; the file has no column '{covariate}' but has {', '.join(similar)}: if that is it, "
                 f"rename it to '{covariate}'"
             )
+    births = [c for c in unused if any(part in c.lower() for part in BIRTH_DATE)]
+    if "age" in (c.lower() for c in covariates) and "age" not in have and births:
+        note += (
+            f"; the file has no column 'age' but has {', '.join(births)}: write each patient's age in years "
+            "(at sampling) into an 'age' column, since the model reads an age, not a date, and imputes a "
+            "missing one"
+        )
+    identifiers = [c for c in unused if any(part in c.lower() for part in DIRECT_IDENTIFIERS)]
+    if identifiers:
+        note += (
+            f"; {', '.join(identifiers)} look like direct identifiers (names, document numbers, contact "
+            "details): genofed never reads them, but the file stays identifiable wherever it is copied: "
+            "prefer an export without them"
+        )
     return note
 
 

@@ -136,6 +136,23 @@ def test_a_look_alike_of_a_missing_covariate_gets_a_rename_hint(tmp_path, header
     assert read.unused_columns == [header] and rename in read.notes[0]
 
 
+def test_a_date_of_birth_and_direct_identifiers_are_named_with_what_to_do(tmp_path):
+    """A walkthrough's Russian registry export carried `Дата рождения` instead of an age (every
+    patient's age then imputed, said only as "not used") and `ФИО`, the patients' names."""
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "sample_id,label,sex,ФИО,Дата рождения,СНИЛС\n"
+        "P1,1,М,Иванов Иван Иванович,1980-01-02,123-456-789 00\nP2,0,Ж,Петрова Анна,1975-05-06,\n",
+        encoding="utf-8",
+    )
+    note = read_phenotypes(path).notes[0]
+    assert "has Дата рождения: write each patient's age in years (at sampling) into an 'age' column" in note
+    assert "ФИО, СНИЛС look like direct identifiers" in note and "prefer an export without them" in note
+    with_age = tmp_path / "q.csv"
+    with_age.write_text("sample_id,label,age,birth_year\nP1,1,40,1985\nP2,0,50,1975\n")
+    assert "write each patient's age" not in read_phenotypes(with_age).notes[0]  # it has an age
+
+
 def test_a_custom_covariate_list_reads_and_checks_those_columns(site):
     read = read_phenotypes(site["extra"], covariates=("sex", "age", "pc1"))
     assert list(read.covariates.columns) == ["sex", "age", "pc1"]
