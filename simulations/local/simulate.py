@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 import warnings
 from dataclasses import replace
@@ -553,6 +554,17 @@ def usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def engine_environment(*, terminal: bool) -> None:
+    """The environment Flower's simulation engine and Ray read, where the user has not set it: no
+    telemetry, every worker's log line printed (not deduplicated), and, when stderr is no `terminal`
+    (a file or a pipe), no ANSI colour on the workers' `(ClientAppActor pid=...)` prefixes, which Ray
+    writes there too and a log reader sees as `[36m(` (a walkthrough's `simulate ... | tail`)."""
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if not terminal:
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+
+
 def _run_flower(
     settings: RunSettings,
     hospitals: list[str],
@@ -566,8 +578,7 @@ def _run_flower(
     (`hospitals`, in partition order), aligned to the run's panel of `variants` variants. A hospital
     that refuses is named by `names` in the progress lines, the coordinator's log lines and errors
     (`site_names`)."""
-    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    engine_environment(terminal=sys.stderr.isatty())
     from flwr.simulation import run_simulation
 
     from genofed.client.app import make_client_app
