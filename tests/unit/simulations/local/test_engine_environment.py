@@ -14,7 +14,8 @@ from genofed.simulations.local.simulate import engine_environment
 @pytest.fixture(autouse=True)
 def _unset(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("RAY_COLOR_PREFIX", "RAY_DEDUP_LOGS", "FLWR_TELEMETRY_ENABLED"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded, so what `engine_environment` sets is undone after
+        monkeypatch.delenv(name)
 
 
 def test_a_log_to_a_file_or_pipe_gets_no_colour_codes(monkeypatch: pytest.MonkeyPatch) -> None:
