@@ -124,8 +124,9 @@ def explain_run(
     causal = _causal_ids(truth)
     drivers = _top_drivers(order, found.scores, found.per_copy(order), panel, genes, causal)
     path = _panel_path(results)
+    # the run's panel file, not `panel`: a model file keeps its panel's ids and frequencies only
     names = _panel_column(path, "rsid") if path is not None else {}
-    drivers = [replace(d, rsid=names.get(d.variant_id) or panel.names.get(d.variant_id)) for d in drivers]
+    drivers = [replace(d, rsid=names.get(d.variant_id)) for d in drivers]
     explanation = Explanation(found.method, drivers, reads, gene_source, found.meaning, found.direction)
     if causal is None:
         return explanation
