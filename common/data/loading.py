@@ -99,7 +99,7 @@ def load_site(
     if alignment.absent:
         warnings.append(
             DataWarning(
-                "panel-coverage",
+                "panel_coverage",
                 f"{alignment.absent} of {alignment.panel_variants} panel variants are absent "
                 "from this site and will be imputed from the panel allele frequency",
             )

@@ -86,7 +86,7 @@ def test_data_check_json_summary_with_panel(tmp_path, capsys):
     assert summary["alignment"]["matched"] == 1 and summary["alignment"]["swapped"] == 1
     assert summary["alignment"]["absent"] == 1
     assert summary["alignment"]["coverage"] == pytest.approx(2 / 3, abs=1e-6)
-    assert any(w["code"] == "panel-coverage" for w in summary["warnings"])
+    assert any(w["code"] == "panel_coverage" for w in summary["warnings"])
 
 
 def test_data_check_refuses_too_few_samples_by_default(tmp_path, capsys):
