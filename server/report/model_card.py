@@ -6,24 +6,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from genofed.common.reporting.formatting import NOT_MEASURED, fmt_delta, fmt_epsilon, fmt_int
+from genofed.common.reporting.formatting import NOT_MEASURED, fmt_delta, fmt_int
 from genofed.common.reporting.tables import markdown_table
 from genofed.common.scoring.validation import MIN_CALIBRATION_PEOPLE
 from genofed.server.report.assessment import Assessment, ppv_advice
 from genofed.server.report.calibration import check_calibration
 from genofed.server.report.privacy import void_delta
 from genofed.server.report.reading import (
+    SPENT_BEFORE_WORDS,
+    any_spent_before,
     cohort_size,
     dp_on,
     mapping,
     md_text,
     median,
     number,
-    site_epsilon,
     site_names,
     site_values,
 )
-from genofed.server.report.sites import absent_line
+from genofed.server.report.sites import absent_line, epsilon_cells, epsilon_headers
 from genofed.server.report.subgroups import concerning_groups
 
 
@@ -34,9 +35,7 @@ def _data_rows(results: Mapping[str, Any]) -> list[list[str]]:
     for site in site_names(results):
         record = mapping(mapping(results.get("sites")).get(site))
         row = [md_text(site), "training", fmt_int(record.get("train")), fmt_int(record.get("validation"))]
-        rows.append(
-            row + ([fmt_epsilon(site_epsilon(results, site)), fmt_delta(results.get("delta"))] if dp else [])
-        )
+        rows.append(row + ([*epsilon_cells(results, site), fmt_delta(results.get("delta"))] if dp else []))
     n, _cases = cohort_size(results)
     if n is not None:
         rows.append(
@@ -213,7 +212,7 @@ def model_card_section(results: Mapping[str, Any], assessment: Assessment) -> st
     privacy = (
         f"the run asked each hospital for at most epsilon {budget:g} at delta "
         f"{fmt_delta(results.get('delta'))} (a hospital's own lifetime budget may be lower), and the "
-        "table gives what each spent"
+        "table gives what each spent" + (SPENT_BEFORE_WORDS if any_spent_before(results) else "")
         if budget is not None
         else "none, this run was NOT differentially private"
     )
@@ -231,7 +230,7 @@ def model_card_section(results: Mapping[str, Any], assessment: Assessment) -> st
         f"**Data sources and sizes**, as each hospital declared them. Privacy: {privacy}.\n\n"
         + markdown_table(
             ["Source", "Role", "Training patients", "Validation / test patients"]
-            + (["Epsilon spent", "Delta"] if dp_on(results) else []),
+            + ([*epsilon_headers(results), "Delta"] if dp_on(results) else []),
             _data_rows(results),
         )
         + _test_cohort_privacy(results, assessment)

@@ -15,7 +15,15 @@ from typing import Any
 
 from genofed.common.reporting.figures import new_figure, save_figure
 from genofed.common.reporting.formatting import fmt_delta
-from genofed.server.report.reading import dp_on, mapping, md_text, number, rounds, site_values
+from genofed.server.report.reading import (
+    any_spent_before,
+    dp_on,
+    mapping,
+    md_text,
+    number,
+    rounds,
+    site_values,
+)
 
 AUC_PLOT = "auc_per_round.png"
 PRIVACY_PLOT = "privacy_per_round.png"
@@ -242,13 +250,32 @@ def privacy_plot_caption(results: Mapping[str, Any]) -> str:
         _, ys = _round_series(results, "epsilon_max")
         return (
             f"The line is the highest epsilon any hospital had spent after each round's training "
-            f"({ys[-1]:.2f} after round {final[0]:g}); the star is the run's total, {final[1]:.2f}, at "
-            f"{spender}, after the noisy validation histograms released once training ended."
-            + _line_end_owner(results, ys[-1])
+            f"({ys[-1]:.2f} after round {final[0]:g}); the star is {_total_words(results)}, "
+            f"{final[1]:.2f}, at {spender}, after the noisy validation histograms released once training "
+            "ended." + _line_end_owner(results, ys[-1]) + _ledger_words(results)
         )
     total = final_epsilon(results)
-    end = f", ending at the run's total ({total:.2f}) at {spender}" if total is not None else ""
-    return f"The line is the highest epsilon any hospital had spent after each round{end}."
+    end = f", ending at {_total_words(results)} ({total:.2f}) at {spender}" if total is not None else ""
+    return f"The line is the highest epsilon any hospital had spent after each round{end}." + _ledger_words(
+        results
+    )
+
+
+def _total_words(results: Mapping[str, Any]) -> str:
+    """What the plot's last figure is: the run's total, or where a hospital's ledger held spending
+    from before this run, its ledger's total (`_ledger_words`)."""
+    return "the ledger's total after this run" if any_spent_before(results) else "the run's total"
+
+
+def _ledger_words(results: Mapping[str, Any]) -> str:
+    """When a hospital's ledger held spending from before this run: the plotted figures are ledger
+    totals (what the hospitals report), which include it."""
+    if not any_spent_before(results):
+        return ""
+    return (
+        " Both are ledger totals, as the hospitals report them: they include every release a "
+        "hospital's ledger holds, an earlier run's too (this run alone: What each release cost)."
+    )
 
 
 def learning_curve_section(written: bool, results: Mapping[str, Any]) -> str:

@@ -20,15 +20,18 @@ from genofed.server.report.privacy_mode import (
     worst_coalition_epsilon,
 )
 from genofed.server.report.reading import (
+    any_spent_before,
     config_value,
     dp_on,
     mapping,
     md_text,
     never_trained,
     number,
+    run_spend,
     site_epsilon,
     site_names,
     site_values,
+    spent_before,
 )
 
 # Config keys that name the per-sample clipping norm, in the spellings a CLI or TOML might use.
@@ -48,13 +51,18 @@ def privacy_summary_line(results: Mapping[str, Any], *, markdown: bool = False) 
     spent = {s: number(site_epsilon(results, s)) for s in site_names(results)}
     measured = [v for v in spent.values() if v is not None]
     mode = "distributed DP under SecAgg+, " if distributed_dp(results) else ""
+    before = any_spent_before(results)
     head = (
         f"Privacy: {mode}epsilon budget {fmt_epsilon(results.get('epsilon_budget'))} per hospital, "
-        f"delta {fmt_delta(results.get('delta'))}; max spent {fmt_epsilon(max(measured, default=None))}"
+        f"delta {fmt_delta(results.get('delta'))}; max spent{' (ledger totals, all runs)' if before else ''} "
+        f"{fmt_epsilon(max(measured, default=None))}"
     )
     if 0 < len(spent) <= 8:
         named = md_text if markdown else str  # Markdown for the report, plain for the terminal
         head += " (" + ", ".join(f"{named(s)} {fmt_epsilon(v)}" for s, v in spent.items()) + ")"
+    if before:
+        run = [v for v in (run_spend(results, s) for s in spent) if v is not None]
+        head += f"; in this run alone at most {fmt_epsilon(max(run, default=None))}"
     if distributed_dp(results):
         head += (
             " against a coordinator that sees only the sum; against the coordinator with all other "
@@ -89,11 +97,18 @@ def _release_costs_text(results: Mapping[str, Any]) -> str:
         else ""
     )
     against = "; epsilon against a coordinator that sees only the sum" if distributed_dp(results) else ""
+    total = number(site_epsilon(results, spenders[0]))
+    ledger = (
+        f" Its ledger's total, which the tables give beside it, is {fmt_epsilon(total)}: every release "
+        "its ledger holds, an earlier run's too, composed (not this run's figure added to an earlier one)."
+        if spent_before(results, spenders[0]) and total is not None
+        else ""
+    )
     return (
         f"\n\n**What each release cost** ({spender_words(spenders)}; this run{against}): its "
         f"{int(number(worst.get('rounds')) or 0)} training round(s) alone epsilon "
         f"{fmt_epsilon(worst.get('training'))}{evaluation}{generator}; composed, "
-        f"{fmt_epsilon(worst.get('run'))} (privacy losses compose sub-additively)."
+        f"{fmt_epsilon(worst.get('run'))} (privacy losses compose sub-additively).{ledger}"
     )
 
 
@@ -507,6 +522,15 @@ def _spent_text(results: Mapping[str, Any], budget: float) -> str:
         f"\n\nEpsilon actually spent: {fmt_epsilon(min(spent))} to {fmt_epsilon(max(spent))} "
         f"across hospitals (budget {budget:g})"
     )
+    if any_spent_before(results):
+        run = [v for v in (run_spend(results, s) for s in site_names(results)) if v is not None]
+        text = (
+            f"\n\nEpsilon actually spent, each hospital's ledger total over every run it took part in: "
+            f"{fmt_epsilon(min(spent))} to {fmt_epsilon(max(spent))} across hospitals (budget {budget:g}, "
+            f"which caps that total); in this run alone {fmt_epsilon(min(run))} to {fmt_epsilon(max(run))}. "
+            "Privacy losses compose sub-additively, so the difference is not what a hospital spent before "
+            "this run"
+        )
     if not distributed_dp(results):
         return text + "." + _unrecorded_words(results)
     coalition = [v for v in coalition_epsilons(results).values() if v is not None]

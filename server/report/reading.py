@@ -162,6 +162,43 @@ def _untrained_spend(results: Mapping[str, Any], site: str) -> float:
     return number(mapping(mapping(results.get("release_costs")).get(site)).get("run")) or 0.0
 
 
+def run_spend(results: Mapping[str, Any], site: str) -> float | None:
+    """What a hospital spent in this run alone: results.json `release_costs.NAME.run`, this run's
+    releases composed (recomputed from public facts with the ledgers' accountant); None without it.
+
+    `site_epsilon` is what the hospital reported: its ledger's total, every run it took part in."""
+    return number(mapping(mapping(results.get("release_costs")).get(site)).get("run"))
+
+
+#: How far a ledger's total may sit above this run's spend and still be the same figure (two decimals).
+SAME_SPEND = 0.005
+
+
+def spent_before(results: Mapping[str, Any], site: str) -> bool:
+    """Whether the hospital's ledger total is above what this run's releases composed to: its ledger
+    held spending from before this run (an earlier study's; or a release of this run not on the
+    coordinator's record: an update it refused, a deployed hospital's synthetic-data generator,
+    so the report's words say "every release its ledger holds"). Privacy losses compose sub-additively
+    (Renyi DP), so the difference of the two is not what it spent before. False when this run's
+    spend is not recorded (an older results.json): the report then says what it said before."""
+    total, run = number(site_epsilon(results, site)), run_spend(results, site)
+    return total is not None and run is not None and total > run + SAME_SPEND
+
+
+#: What the report adds where a hospital's ledger held spending from before this run.
+SPENT_BEFORE_WORDS = (
+    ": in this run, and its ledger's total over every run it took part in (a hospital reports that "
+    "total; the run's epsilon caps it). Privacy losses compose sub-additively, so the difference of "
+    "the two is not what a hospital spent before this run"
+)
+
+
+def any_spent_before(results: Mapping[str, Any]) -> bool:
+    """Whether some hospital's ledger held spending from before this run (`spent_before`): the report
+    then gives this run's spend and the ledger's total apart wherever it gives a hospital's epsilon."""
+    return any(spent_before(results, site) for site in site_names(results))
+
+
 def deployed(results: Mapping[str, Any]) -> bool:
     """Whether the run was a deployed federation's (`coordinator start`): its config waits for the
     enrolled hospitals (`expected-nodes` above 0), which a simulation's never does."""

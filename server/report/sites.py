@@ -13,11 +13,13 @@ from genofed.common.scoring.operating import MIN_CLASS
 from genofed.server.report.differences import SAME_AUC, from_record
 from genofed.server.report.reading import (
     absent_sites,
+    any_spent_before,
     dp_on,
     mapping,
     md_text,
     number,
     rounds,
+    run_spend,
     site_epsilon,
     site_names,
 )
@@ -125,6 +127,25 @@ def _site_auc(record: Mapping[str, Any], released: Mapping[str, Any]) -> tuple[s
 SIMULATED_CASES = "Cases (known to the simulator only; never released)"
 
 
+#: The epsilon columns when some hospital's ledger held spending from before this run.
+SPENT_THIS_RUN = "Epsilon spent, this run"
+SPENT_LEDGER_TOTAL = "Epsilon spent, ledger total (all runs)"
+
+
+def epsilon_headers(results: Mapping[str, Any]) -> list[str]:
+    """The epsilon column's header, or two (this run; the ledger's total) when some hospital's ledger
+    held spending from before this run (`any_spent_before`): a hospital reports its ledger's total,
+    and a rerun study's report gave that total as "Epsilon spent" beside this run's cost of its
+    releases, with nothing to tell a reader which was which."""
+    return [SPENT_THIS_RUN, SPENT_LEDGER_TOTAL] if any_spent_before(results) else ["Epsilon spent"]
+
+
+def epsilon_cells(results: Mapping[str, Any], site: str) -> list[str]:
+    """A hospital's cells under `epsilon_headers`."""
+    total = fmt_epsilon(site_epsilon(results, site))
+    return [fmt_epsilon(run_spend(results, site)), total] if any_spent_before(results) else [total]
+
+
 def _site_row(
     results: Mapping[str, Any], site: str, dp: bool, rounds_cell: str, cases_known: bool
 ) -> list[str]:
@@ -153,10 +174,10 @@ def _site_row(
         row.append(fmt_auc(mapping(results.get("adapted_auc")).get(site)))
     row.append(site_auc_cell(record, _released(results, site)))
     if dp:
-        epsilon = fmt_epsilon(site_epsilon(results, site))
+        epsilon = epsilon_cells(results, site)
         if "coalition_epsilon" in record:  # distributed DP: also against the coordinator + all other sites
-            epsilon += f" (coalition {fmt_epsilon(record.get('coalition_epsilon'))})"
-        row += [epsilon, fmt_float(record.get("noise_multiplier"), 3)]
+            epsilon[-1] += f" (coalition {fmt_epsilon(record.get('coalition_epsilon'))})"
+        row += [*epsilon, fmt_float(record.get("noise_multiplier"), 3)]
     row.append(rounds_cell)
     return row
 
@@ -261,7 +282,7 @@ def hospitals_section(results: Mapping[str, Any]) -> str:
         header.append("Federated model adapted at the hospital (test AUC)")
     header.append("Federated model on own validation split (AUC, 95 % CI)")
     if dp:
-        header += ["Epsilon spent", "Noise multiplier"]
+        header += [*epsilon_headers(results), "Noise multiplier"]
     header.append("Rounds trained")
     trained, refused = _participation(results)
     any_rounds = bool(rounds(results))

@@ -1,0 +1,86 @@
+"""A hospital reports its ledger's total, every run it took part in; results.json `release_costs`
+holds what this run's releases cost. A walkthrough's second study read "Epsilon spent 15.99" in the
+tables and "composed, 13.62" under What each release cost, with nothing to say which was which:
+where a ledger held an earlier run's spend the report gives both, named; where none did, one
+column as before."""
+
+from __future__ import annotations
+
+from genofed.server.report.assessment import assess
+from genofed.server.report.model_card import model_card_section
+from genofed.server.report.privacy import privacy_section, privacy_summary_line
+from genofed.server.report.sites import hospitals_section
+
+
+def _results(earlier: dict[str, float]) -> dict:
+    """rostov and volgograd; each ledger's total is this run's cost plus `earlier[name]` (a stand-in:
+    the figures need only differ, as a real ledger's composed total does)."""
+    costs = {
+        "rostov": {"training": 13.32, "evaluation": 2.17, "run": 13.62, "rounds": 6, "evaluations": 1},
+        "volgograd": {"training": 13.08, "evaluation": 2.17, "run": 13.39, "rounds": 6, "evaluations": 1},
+    }
+    totals = {name: cost["run"] + earlier.get(name, 0.0) for name, cost in costs.items()}
+    return {
+        "epsilon_budget": 16.0,
+        "delta": 1e-5,
+        # the highest ledger total after the last training round, below the totals: the plot's star
+        "rounds": [
+            {"round": r, "epsilon_max": e}
+            for r, e in enumerate([None, 8.0, 13.0 + max(earlier.values(), default=0)])
+        ],
+        "epsilon": totals,
+        "sites": {
+            name: {"train": 176 if name == "rostov" else 104, "validation": 40, "epsilon": totals[name]}
+            for name in costs
+        },
+        "release_costs": costs,
+    }
+
+
+def _tables(results: dict) -> str:
+    return model_card_section(results, assess(results, None, None)) + hospitals_section(results)
+
+
+def test_a_ledger_with_an_earlier_run_is_told_apart_from_this_run() -> None:
+    results = _results({"rostov": 2.37, "volgograd": 2.53})
+    tables = _tables(results)
+    assert "| Epsilon spent, this run | Epsilon spent, ledger total (all runs) |" in tables
+    assert tables.count("| 13.62 | 15.99 |") == 2 and tables.count("| 13.39 | 15.92 |") == 2
+    assert "| Epsilon spent |" not in tables
+    assert "the difference of the two is not what a hospital spent before this run" in tables
+    privacy = privacy_section(results, plot_written=True)
+    assert (
+        "Epsilon actually spent, each hospital's ledger total over every run it took part in: 15.92 to "
+        "15.99 across hospitals (budget 16, which caps that total); in this run alone 13.39 to 13.62."
+    ) in privacy
+    assert "composed, 13.62 (privacy losses compose sub-additively). Its ledger's total" in privacy
+    assert "is 15.99: every release its ledger holds, an earlier run's too" in privacy
+    assert "the star is the ledger's total after this run, 15.99" in privacy
+    assert "the run's total" not in privacy
+    line = privacy_summary_line(results)
+    assert "max spent (ledger totals, all runs) 15.99" in line and "in this run alone at most 13.62" in line
+
+
+def test_one_hospital_with_an_earlier_run_is_enough_for_both_columns() -> None:
+    tables = _tables(_results({"volgograd": 2.53}))
+    assert "| 13.62 | 13.62 |" in tables and "| 13.39 | 15.92 |" in tables
+
+
+def test_a_first_run_keeps_one_epsilon_column_and_no_extra_words() -> None:
+    results = _results({})
+    tables = _tables(results)
+    assert "| Epsilon spent | Delta |" in tables and "| 13.62 | 1e-05 |" in tables
+    assert "ledger total" not in tables and "this run" not in tables.split("## Hospitals")[1]
+    privacy = privacy_section(results, plot_written=True)
+    assert "Epsilon actually spent: 13.39 to 13.62 across hospitals (budget 16)." in privacy
+    assert "ledger" not in privacy.split("**What each release cost**")[1]
+    assert "the star is the run's total, 13.62" in privacy
+    assert "ledger totals" not in privacy_summary_line(results)
+
+
+def test_a_run_without_release_costs_reads_as_before() -> None:
+    """An older results.json has no release_costs: nothing to tell apart, so nothing changes."""
+    results = _results({"rostov": 2.37})
+    del results["release_costs"]
+    assert "| Epsilon spent | Delta |" in _tables(results)
+    assert "ledger total" not in privacy_section(results, plot_written=False)
