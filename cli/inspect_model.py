@@ -210,7 +210,7 @@ def _federated_lines(prov: dict[str, Any]) -> list[str]:
     lines = [
         f"source: {source_text(prov) or 'a federated run'}" + (f" ({_join(run, ', ')})" if any(run) else "")
     ]
-    lines += _privacy_lines(prov.get("epsilon") or {}, settings)
+    lines += _privacy_lines(prov.get("epsilon") or {}, settings, prov.get("epsilon_this_run"))
     lines += _start_lines(prov.get("started_from") or {})
     metrics = prov.get("metrics") or {}
     test = metrics.get("test") or {}
@@ -267,13 +267,29 @@ def _start_lines(start: dict[str, Any]) -> list[str]:
     return [line]
 
 
-def _privacy_lines(epsilon: dict[str, Any], settings: dict[str, Any]) -> list[str]:
-    """Each hospital's epsilon spent, summarised: the most any spent, against the budget."""
+def _privacy_lines(epsilon: dict[str, Any], settings: dict[str, Any], this_run: Any = None) -> list[str]:
+    """Each hospital's epsilon spent, summarised: the most any spent, against the budget. A hospital
+    reports its ledger's total (every run it took part in); where some ledger held more than this
+    run's releases (`this_run`, a file since 2026-12-07: an earlier study's spend), the line names
+    the total as such and gives this run's figure beside it (`server.results._this_run_spend`)."""
     spent = [float(v) for v in epsilon.values() if _number(v)]
     budget = settings.get("epsilon")
     delta = f", delta {settings['delta']:g}" if _number(settings.get("delta")) else ""
     if spent:
         of = f" of the budget {float(budget):g}" if _number(budget) and math.isfinite(float(budget)) else ""
+        run = this_run if isinstance(this_run, dict) else {}
+        before = any(
+            _number(total) and _number(run.get(name)) and float(total) > float(run[name]) + 0.005
+            for name, total in epsilon.items()
+        )
+        if before:
+            most_run = max(float(v) for v in run.values() if _number(v))
+            return [
+                f"privacy: epsilon spent at most {max(spent):.2f}{of} per hospital{delta} ({len(spent)} "
+                f"hospitals), as ledger totals over every run a hospital took part in; in this run alone "
+                f"at most {most_run:.2f} (privacy losses compose sub-additively: the difference is not "
+                "what a hospital spent before)"
+            ]
         most = f"privacy: epsilon spent at most {max(spent):.2f}{of} per hospital{delta}"
         return [f"{most} ({len(spent)} hospitals)"]
     if budget is not None and str(budget) == "inf":

@@ -364,7 +364,10 @@ def final_model_file(
             # what the operating threshold does on real people, beside its noisy validation figures
             "test_at_threshold": _test_at_threshold(fed, threshold.get("threshold"), test_risks),
         },
+        # each hospital's ledger total (what it reported: every run it took part in), and its spend in
+        # this run alone, which `inspect-model` gives beside it when a ledger held more
         "epsilon": results.get("epsilon"),
+        "epsilon_this_run": _this_run_spend(results, fed.sites),
         # where the model is meant to be used, so that `predict` gives PPV there, as the report does
         "prevalence": _prevalence(results),
         "started_from": _started_from(results.get("pretrained")),
@@ -383,6 +386,21 @@ def final_model_file(
         operating=_plain(operating),
         validated_on=_plain({**validated_on_test_cohort(fed, test_risks), "fitness": fitness}),
     )
+
+
+def _this_run_spend(results: dict[str, Any], sites: dict[str, dict[str, int]]) -> dict[str, float] | None:
+    """{hospital: its releases of this run composed} (results.json `release_costs.NAME.run`) for each
+    hospital that reported an epsilon; None without DP or when one has no figure. A hospital that
+    trained on synthetic records has none here: its generator's release, charged to its ledger,
+    is not on the coordinator's record (a simulation adds it to results.json after this file)."""
+    costs, reported = results.get("release_costs") or {}, results.get("epsilon") or {}
+    spend = {
+        name: (costs.get(name) or {}).get("run") if not sites.get(name, {}).get("synthetic") else None
+        for name in reported
+    }
+    if not spend or any(value is None for value in spend.values()):
+        return None
+    return {name: float(value) for name, value in spend.items()}
 
 
 def _trained_sites(fed: FederationResult) -> dict[str, dict[str, Any]]:
