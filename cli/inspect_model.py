@@ -112,6 +112,27 @@ def applicable_config(model: ModelFile) -> dict[str, Any]:
     return config
 
 
+def _task_line(model: ModelFile) -> str:
+    """'task: binary 'disease'': what the model predicts and the column it was trained on. A deployed
+    federation's hospitals each read their own column (`label-column` in their node config), which
+    they never send: the file's label is the coordinator's, its test cohort's column ('label' when it
+    had none), and the line says so. A walkthrough's model read "task: binary 'label'" where every
+    hospital had trained on a column named 'disease'."""
+    classes = f", classes {', '.join(model.task.classes)}" if model.task.classes else ""
+    prov = model.provenance
+    settings = prov.get("settings") or {}
+    deployed = prov.get("kind") == "federated" and _number(settings.get("expected-nodes"))
+    if not (deployed and float(settings["expected-nodes"]) > 0):
+        return f"task: {model.task.kind} '{model.task.label}'{classes}"
+    own = "each hospital's own disease column (label-column in its node config, which it does not send)"
+    if (prov.get("metrics") or {}).get("test"):
+        return (
+            f"task: {model.task.kind}{classes}, trained on {own}; '{model.task.label}' in the "
+            "coordinator's test cohort"
+        )
+    return f"task: {model.task.kind}{classes}, trained on {own}"
+
+
 def describe_lines(model: ModelFile, *, parameters: int, panel: str | None = None) -> list[str]:
     """The human description, one line per fact the file records (see the module docstring)."""
     config, prov = model.model_config, model.provenance
@@ -121,8 +142,7 @@ def describe_lines(model: ModelFile, *, parameters: int, panel: str | None = Non
         lines.append(f"KEEP INSIDE THE HOSPITAL: {prov.get('privacy')}")
         if prov.get("warning"):
             lines.append(f"warning: {prov['warning']}")
-    classes = f", classes {', '.join(model.task.classes)}" if model.task.classes else ""
-    lines.append(f"task: {model.task.kind} '{model.task.label}'{classes}")
+    lines.append(_task_line(model))
     lines.append(_model_line(model, parameters))
     lines.append(f"panel: {len(model.panel):,} variants" + (f"; matches {panel}" if panel else ""))
     if config.selected:

@@ -13,7 +13,7 @@ from helpers.model_files import N_VARIANTS, model_file, write_people
 
 from genofed.cli.main import main
 from genofed.common.model.network import ModelConfig, build_model
-from genofed.common.scoring.model_file import save_model_file
+from genofed.common.scoring.model_file import Task, save_model_file
 
 FEDERATED = {
     "source": "federated run runs/demo",
@@ -142,3 +142,22 @@ def test_percentiles_predict_withholds_are_said_to_be_withheld(tmp_path, capsys)
         "`genofed predict` does not show them: the noise moves one by up to 12.0 points and sampling so few "
         "people by up to 4.4: 12.8 together (one sd; shown up to 5)" in out
     )
+
+
+def test_a_deployed_models_task_names_the_hospitals_own_columns(tmp_path, capsys):
+    """A walkthrough's deployed model said "task: binary 'label'" where every hospital trained on a
+    column named 'disease': the coordinator never sees a hospital's column, only its test cohort's."""
+    path = tmp_path / "model.pt"
+    deployed = {**FEDERATED, "settings": {**FEDERATED["settings"], "expected-nodes": 3}}
+    save_model_file(path, replace(model_file(), provenance=deployed))
+    own = "each hospital's own disease column (label-column in its node config, which it does not send)"
+    assert f"task: binary, trained on {own}; 'label' in the coordinator's test cohort\n" in _inspect(
+        path, capsys
+    )
+    untested = {**deployed, "metrics": {"test": None}}
+    save_model_file(path, replace(model_file(), provenance=untested))
+    out = _inspect(path, capsys)
+    assert f"task: binary, trained on {own}\n" in out and "'label'" not in out
+    # a simulation reads every hospital's files with its own --label-column: the name is the real one
+    save_model_file(path, replace(model_file(), task=Task("binary", "disease"), provenance=FEDERATED))
+    assert "task: binary 'disease'\n" in _inspect(path, capsys)
