@@ -579,7 +579,7 @@ def _model_threshold_detail(model: ModelFile, prevalence: Prevalence | None = No
     test cohort when the file records it, carried to `prevalence` if one is given (`_on_test_cohort`)."""
     point = model.operating.get("threshold") or {}
     rule = str(point.get("rule") or "").split(":")[0] or "its recorded rule"
-    exact = "exact" in str(point.get("source") or "")
+    exact = "exact" in str(point.get("source") or "") or _released_exact(model, point)
     about = "" if exact else "about "
     patients = point.get("validation_patients")
     figures = ""
@@ -594,6 +594,17 @@ def _model_threshold_detail(model: ModelFile, prevalence: Prevalence | None = No
         if exact:
             figures = f", {_exact_rates_words(point)}"
     return f"the model's operating threshold ({rule}{figures}){_on_test_cohort(model, prevalence)}"
+
+
+def _released_exact(model: ModelFile, point: dict[str, Any]) -> bool:
+    """Whether a federated run's threshold was read from exact counts: a run without DP, whose
+    hospitals' histograms carry no noise (its risk distribution, read from the same release, records
+    `noise_per_count` 0: `exact_counts`). Its line said "noisy sensitivity" all the same. A point that
+    records a noise sd is noisy; a file from before the noise was recorded stays as it was read."""
+    if "sensitivity_noise_sd" in point or "specificity_noise_sd" in point:
+        return False
+    distribution = model.operating.get("risk_distribution")
+    return isinstance(distribution, dict) and exact_counts(distribution)
 
 
 def _exact_rates_words(point: dict[str, Any]) -> str:

@@ -34,7 +34,8 @@ def test_predict_writes_every_column_and_the_auc(scored, capsys):
     assert main([*args, "--phenotypes", str(phenotypes)]) == 0
     printed = capsys.readouterr()
     assert "AUC against 'label'" in printed.out
-    assert "threshold 0.5, the model's operating threshold (youden, noisy sensitivity" in printed.out
+    # the helper's file is a run's without DP: exact counts, each rate with its interval
+    assert "threshold 0.5, the model's operating threshold (youden, sensitivity 0.800 (" in printed.out
     assert "genotypes called per person: lowest 93.3%; 0 of 60 under the minimum 90%" in printed.out
     assert "percentiles (whole numbers, 1-99) relative to the federation's validation patients" in printed.out
     assert "note: 'risk' is the model's score, rounded to 3 decimals" in printed.err

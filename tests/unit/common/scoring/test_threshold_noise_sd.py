@@ -49,7 +49,11 @@ def test_the_point_records_them_under_noise_only():
 
 
 def test_predict_prints_a_noisy_rate_with_its_noise_sd_and_an_older_file_as_before():
-    model = model_file()
+    exact = model_file()
+    # a DP file from before the noise was recorded: its risk distribution has no noise_per_count
+    distribution = {k: v for k, v in exact.operating["risk_distribution"].items() if k != "noise_per_count"}
+    distribution["source"] = "pooled validation histogram of the hospitals (both classes), counts as released"
+    model = replace(exact, operating={**exact.operating, "risk_distribution": distribution})
     older = _model_threshold_detail(model)
     point = model.operating["threshold"]
     assert f"noisy sensitivity {point['sensitivity']:.3f}, specificity {point['specificity']:.3f}" in older
@@ -60,3 +64,20 @@ def test_predict_prints_a_noisy_rate_with_its_noise_sd_and_an_older_file_as_befo
         f"noisy sensitivity {noisy['sensitivity']:.2f} (noise sd {noisy['sensitivity_noise_sd']:.2f}), "
         f"specificity {noisy['specificity']:.2f} (noise sd {noisy['specificity_noise_sd']:.2f})"
     ) in line
+
+
+def test_a_run_without_dp_says_its_threshold_figures_are_exact():
+    """A run without DP releases exact counts (its risk distribution records noise_per_count 0); its
+    threshold's line said "noisy sensitivity" all the same. It now gives each rate with its Wilson
+    interval on the counted patients, as a `genofed adapt` file's does."""
+    model = model_file()
+    assert model.operating["risk_distribution"]["noise_per_count"] == 0.0
+    point = model.operating["threshold"]
+    cases = round(point["validation_cases"])
+    controls = round(point["validation_patients"]) - cases
+    line = _model_threshold_detail(model)
+    assert "noisy" not in line and "noise sd" not in line and "about" not in line
+    assert f"youden, sensitivity {point['sensitivity']:.3f} (" in line
+    assert (
+        f"on {cases + controls} validation patients ({cases} cases, {controls} controls, exact; 95 % " in line
+    )
