@@ -345,7 +345,9 @@ def predict_file(
     carried = where is not None and ((quoted and _test_cohort_figures(model) is not None) or given_known)
     if prevalence is not None and not carried:
         notes.append(_unused_prevalence_note(model, threshold is not None and not quoted, threshold))
-    if (quoted or given_known) and phenotypes is None and covariates:
+    # scored without the covariates the threshold's quoted figures were measured with
+    blind = (quoted or given_known) and phenotypes is None and bool(covariates)
+    if blind:
         # a threshold whose figures `detail` quotes (the model's own, or one the file records them at);
         # a biostatistician's review: without them 99 of 600 test-cohort calls changed, and the
         # sensitivity quoted (0.746) was 0.738, the specificity (0.586) 0.544
@@ -369,6 +371,8 @@ def predict_file(
     _note_fitness(model, row_notes)
     _note_uncalled(coverage, min_call_rate, row_notes, notes)
     _note_covariates(model, cohort, row_notes, notes)
+    if blind:
+        _note_called_without(covariates, coverage >= min_call_rate - 1e-12, row_notes)
     outside = _note_population(model, cohort, row_notes, notes)
     notes.append(risk_note(model))
     return Predictions(
@@ -509,6 +513,19 @@ def _note_covariates(model: ModelFile, cohort: Cohort, row_notes: list[list[str]
         unknown = [name for name in covariates if np.isnan(values[name][i])]
         if unknown:
             row_notes[i].append(f"{' and '.join(unknown)} unknown: imputed")
+
+
+def _note_called_without(covariates: tuple[str, ...], called: np.ndarray, row_notes: list[list[str]]) -> None:
+    """Per person called high or low without --phenotypes: the threshold's sensitivity and specificity
+    were measured on people scored with their covariates, so they do not describe this call. Why:
+    the run-level note said so on the terminal only; a walkthrough's person was 'low' with phenotypes
+    and 'high' without, and the CSV's row said nothing of it."""
+    note = (
+        f"called without {' and '.join(covariates)} (no --phenotypes): the threshold's sensitivity and "
+        "specificity do not describe this call"
+    )
+    for i in np.flatnonzero(called):
+        row_notes[i].append(note)
 
 
 def _note_population(model: ModelFile, cohort: Cohort, row_notes: list[list[str]], notes: list[str]) -> int:

@@ -124,16 +124,28 @@ def test_without_phenotypes_covariates_are_unknown_and_said_so(tmp_path):
     assert any("no phenotypes: covariates sex, age unknown" in note for note in result.notes)
     assert "label" not in result.to_csv().splitlines()[0].split(",")
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
-    assert {r[NOTES_COLUMN] for r in rows} == {"sex and age unknown: imputed"}  # said on every row
-    # the threshold's figures were measured with sex and age: said not to describe these calls
+    # said on every row; and the threshold's figures, measured with sex and age, do not describe the
+    # call: on the row too, which a clinician reading the CSV alone sees (a walkthrough's person was
+    # 'low' with phenotypes and 'high' without, the row saying nothing of it)
+    blind = (
+        "called without sex and age (no --phenotypes): the threshold's sensitivity and specificity do not "
+        "describe this call"
+    )
+    assert {r[NOTES_COLUMN] for r in rows} == {f"sex and age unknown: imputed; {blind}"}
+    assert {r["call"] for r in rows} == {"high", "low"}  # the calls themselves are kept
     assert any(
         "these people were scored without them (no --phenotypes), so those figures do not describe" in note
         for note in result.notes
     )
     with_them = predict_file(model, genotypes, phenotypes=write_people(tmp_path / "with")[1])
     assert not any("scored without them" in note for note in with_them.notes)
+    assert blind not in with_them.to_csv()
     own = predict_file(model, genotypes, threshold=0.3)  # a cut-off of the user's: no figures to qualify
-    assert not any("scored without them" in note for note in own.notes)
+    assert not any("scored without them" in note for note in own.notes) and blind not in own.to_csv()
+    # a person not scored (too few genotypes called) has no call to qualify
+    strict = list(csv.DictReader(io.StringIO(predict_file(model, genotypes, min_call_rate=0.99).to_csv())))
+    assert {r["call"] for r in strict if blind in r[NOTES_COLUMN]} <= {"high", "low"}
+    assert any(r["call"] == NO_CALL and blind not in r[NOTES_COLUMN] for r in strict)
 
 
 def test_new_patients_without_a_diagnosis_are_scored_with_their_covariates(tmp_path):
