@@ -263,6 +263,8 @@ def _validation_auc_words(evaluation: dict[str, Any]) -> str:
     auc, noise = float(evaluation["auc"]), evaluation.get("auc_noise_sd")
     if not _number(noise):
         return f"hospitals' noisy validation AUC {auc:.3f}"
+    if float(noise) == 0.0:  # a run without DP: exact counts, no noise to spread it
+        return f"hospitals' validation AUC {auc:.3f} (exact counts: a run without DP)"
     interval = normal_interval(auc, float(noise), "DP noise")
     name = "hospitals' noisy validation AUC"
     if interval.uninformative:

@@ -213,6 +213,8 @@ def results_operating_point(fed: FederationResult) -> dict[str, Any]:
         return {"threshold": None, "rule": None, "note": _no_threshold_reason(fed, pooled)}
     final_round = max((r["round"] for r in fed.rounds), default=0)
     note = "post-processing of the hospitals' DP validation histograms: no privacy cost beyond their release"
+    if not fed.settings.private:  # exact histograms: a run without DP released them with no noise
+        note = "read from the hospitals' exact validation histograms (a run without DP: no noise, no charge)"
     if point["round"] != final_round:
         note += f"; read from the model of round {point['round']}, not the final round {final_round}"
     return {**point, "final_round": final_round, "note": note}

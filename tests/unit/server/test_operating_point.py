@@ -12,13 +12,13 @@ from genofed.common.scoring.operating import NO_THRESHOLD, operating_point
 from genofed.server.results import results_operating_point
 
 
-def _fed(evaluate: dict, site_evaluations: int = 1) -> SimpleNamespace:
-    """What the operating point reads from a run: its log's releases, its rounds and how many
-    evaluations it planned."""
+def _fed(evaluate: dict, site_evaluations: int = 1, private: bool = True) -> SimpleNamespace:
+    """What the operating point reads from a run: its log's releases, its rounds, how many
+    evaluations it planned and whether it was private."""
     return SimpleNamespace(
         log=SimpleNamespace(evaluate=evaluate),
         rounds=[{"round": r} for r in range(4)],
-        settings=SimpleNamespace(site_evaluations=site_evaluations),
+        settings=SimpleNamespace(site_evaluations=site_evaluations, private=private),
         ended_early=None,
     )
 
@@ -83,3 +83,12 @@ def test_a_run_that_planned_evaluations_and_recorded_none_says_its_spending_is_a
     assert "it may have spent more than shown here" in privacy
     results["config"]["site-evaluations"] = 0  # none planned: nothing missing
     assert unrecorded_evaluations(results) == 0
+
+
+def test_a_run_without_dp_notes_exact_histograms():
+    """A run without DP released exact counts; its note called them "DP validation histograms"."""
+    a = np.array([[0, 2, 6, 10, 12, 3, 2, 0, 0, 0], [0, 0, 1, 2, 3, 10, 8, 5, 1, 0]], dtype=float)
+    release = {3: {"rostov": {"val-histogram": list(a.ravel()), "val-noise": 0.0}}}
+    point = results_operating_point(_fed(release, private=False))
+    assert point["note"].startswith("read from the hospitals' exact validation histograms (a run without DP")
+    assert "DP validation" not in point["note"] and "sensitivity_noise_sd" not in point

@@ -43,6 +43,9 @@ def test_a_noisy_validation_auc_is_shown_with_its_noise_or_as_uninformative():
     assert "uninformative at this privacy level (its noise sd 7.49)" in _validation_auc_words(
         {"auc": 1.0, "auc_noise_sd": 7.49}
     )
+    # a run without DP: exact counts, no noise (it read "noisy ... 0.710-0.710 from the DP noise alone")
+    exact = _validation_auc_words({"auc": 0.71, "auc_noise_sd": 0.0})
+    assert exact == "hospitals' validation AUC 0.710 (exact counts: a run without DP)"
     words = _validation_auc_words({"auc": 0.71, "auc_noise_sd": 0.02})
     assert words.startswith("hospitals' noisy validation AUC 0.710 (0.671-0.749")
     assert _validation_auc_words({"auc": 0.71}) == "hospitals' noisy validation AUC 0.710"
