@@ -101,6 +101,14 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
 
     add_label_column_argument(parser)
     parser.add_argument(
+        "--test-dir",
+        default="",
+        metavar="DIR",
+        help="the held-out test cohort's folder (genotypes and phenotype file), when it is not DIR/test; "
+        "named so, no hospital folder is refused for a name like a test cohort's (test_*, holdout), and "
+        "a sub-folder of --data that is DIR is no hospital (default: --data's test/ when there is one)",
+    )
+    parser.add_argument(
         "--out", required=True, metavar="RUN", help="run folder for results, report, model, checkpoints"
     )
     parser.add_argument(
@@ -345,6 +353,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     data = Path(args.data) if args.data else out / COHORTS
     require_at_least("--seed", args.seed, 0, hint="the seed of the simulated cohorts")
+    if args.test_dir and not Path(args.test_dir).is_dir():
+        raise ConfigError(
+            f"--test-dir {args.test_dir}: not a folder; give the held-out test cohort's folder (its "
+            "genotype file and phenotype file), or leave --test-dir out to use --data's test/"
+        )
     try:
         settings = _settings(args, data, out)
         settings.check_inputs(data=bool(args.data))
@@ -396,6 +409,7 @@ def _settings(args: argparse.Namespace, data: Path, out: Path) -> RunSettings:
         data_dir=str(data),
         out_dir=str(out),
         label_column=args.label_column,
+        test_dir=args.test_dir,
         rounds=args.rounds,
         strategy=args.strategy,
         trim_beta=args.trim_beta,

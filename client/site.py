@@ -150,7 +150,7 @@ def _simulated_site(node_config: dict, run_config: dict, budget: float | None) -
         'panel=... state-dir=..." (deployment) or run with data-dir set (simulation)',
     )
     data_dir = Path(str(run_config["data-dir"]))
-    folders = hospital_folders(data_dir)
+    folders = hospital_folders(data_dir, test_dir=str(run_config.get("test-dir") or ""))
     index = int(node_config["partition-id"])
     require(
         index < len(folders), f"partition {index} but {data_dir} has only {len(folders)} hospital folders"

@@ -192,7 +192,7 @@ def simulated_hospitals(settings: RunSettings, grid: Grid) -> SimulatedHospitals
     if not settings.data_dir or enrolled_names(grid) is not None:
         return None
     try:
-        folders = hospital_folders(settings.data_dir)
+        folders = hospital_folders(settings.data_dir, test_dir=settings.test_dir)
     except DataError:
         return None
     return SimulatedHospitals(settings.data_dir, tuple(folder.name for folder in folders))

@@ -86,7 +86,7 @@ def _run_cohorts(settings: RunSettings) -> list[_Cohort]:
         try:
             cohorts += [
                 _Cohort(f"hospital {site.name}'s patients", site)
-                for site in hospital_folders(settings.data_dir)
+                for site in hospital_folders(settings.data_dir, test_dir=settings.test_dir)
             ]
         except DataError:
             pass

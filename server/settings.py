@@ -358,7 +358,7 @@ class RunSettings:
         from genofed.common.data.layout import hospital_folders
 
         try:
-            hospitals = len(hospital_folders(self.data_dir))
+            hospitals = len(hospital_folders(self.data_dir, test_dir=self.test_dir))
         except DataError:  # no hospitals, or a folder the rule cannot read: said where the run reads it
             return
         require(

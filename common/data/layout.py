@@ -35,7 +35,9 @@ naming the folder and the files, because guessing would train on the wrong data.
 `sources/` and `reference/` (a simulated federation's public reference panel, whose samples.tsv
 would otherwise pass for a phenotype table) are never hospitals. With no `test/`, a hospital folder
 whose name starts with `test` or is `holdout`/`heldout`/`held-out`/`held_out` (any case) is refused
-(`_refuse_misnamed_test`): it is plainly the test cohort misnamed, and would be trained on.
+(`_refuse_misnamed_test`): it is plainly the test cohort misnamed, and would be trained on. A run
+that names its test cohort (`test_dir`, `--test-dir`) knows it, so no name is refused then; a
+sub-folder that is that test cohort is not a hospital.
 
 A folder `genofed synth` wrote (its `validation.json`, or a VCF whose header says `##source=genofed`
 and whose samples are all `SYN` ids) is refused as a hospital, naming the folder: its records are
@@ -120,9 +122,16 @@ class SiteFolder:
     phenotypes: Path
 
 
-def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
+def hospital_folders(federation_dir: str | Path, *, test_dir: str | Path | None = None) -> list[SiteFolder]:
     """Every hospital of a federation folder: its sub-folders that hold a genotype file, in name
-    order (the order sets each simulated hospital's partition id)."""
+    order (the order sets each simulated hospital's partition id).
+
+    Args:
+        federation_dir: the federation folder.
+        test_dir: the run's named test cohort (`--test-dir`; None or "" = none named). Named, no
+            hospital folder is refused for a name like a test cohort's (`_refuse_misnamed_test`:
+            the test cohort is known), and a sub-folder that is the test cohort is no hospital.
+    """
     root = Path(federation_dir)
     if not root.is_dir():
         raise DataError(
@@ -137,11 +146,12 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
         for d in folders
         if d.name not in NOT_HOSPITALS
         and not d.name.startswith(".")
+        and not _is_test_dir(d, test_dir)
         and (site := _hospital_files(d)) is not None
     ]
     for site in sites:
         _refuse_synthetic(site.genotypes.parent, site)
-    if not (root / TEST).is_dir():
+    if not (root / TEST).is_dir() and not test_dir:
         _refuse_misnamed_test(root, sites)
     if not sites:
         raise DataError(
@@ -150,6 +160,16 @@ def hospital_folders(federation_dir: str | Path) -> list[SiteFolder]:
             hint=f"{RULE_HINT}; `genofed simulate-cohorts` writes such a folder",
         )
     return sites
+
+
+def _is_test_dir(folder: Path, test_dir: str | Path | None) -> bool:
+    """Whether `folder` is the run's named test cohort (`test_dir`), however the two are spelled."""
+    if not test_dir:
+        return False
+    try:
+        return folder.resolve() == Path(test_dir).resolve()
+    except OSError:
+        return False
 
 
 def _refuse_misnamed_test(root: Path, sites: list[SiteFolder]) -> None:
@@ -166,9 +186,10 @@ def _refuse_misnamed_test(root: Path, sites: list[SiteFolder]) -> None:
                 f"{root.name}/ has no {TEST}/ folder, and {site.name}/ looks like the test cohort: only a "
                 f"folder named exactly '{TEST}' is one, so {site.name}/ would be trained on as a hospital "
                 "(its patients spend privacy budget, and the model is evaluated on no test cohort)",
-                hint=f"if {site.name} is the held-out test cohort, rename it: mv {folder} {root / TEST}; if "
-                f"it is a hospital, rename it so that its name does not start with 'test' or read "
-                "'holdout'",
+                hint=f"if {site.name} is the held-out test cohort, rename it: mv {folder} {root / TEST} (or "
+                f"give `genofed simulate` --test-dir {folder}); if it is a hospital, rename it so that its "
+                "name does not start with 'test' or read 'holdout', or give `genofed simulate` the test "
+                "cohort with --test-dir",
             )
 
 

@@ -32,6 +32,7 @@ def panel_for_run(
     out_dir: Path,
     *,
     label_column: str = "label",
+    test_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
     """The panel file a run over `data_dir` uses.
@@ -41,6 +42,7 @@ def panel_for_run(
         out_dir: the run's output folder: a built panel goes to `out_dir/panel.tsv`.
         label_column: the phenotype files' label column, for the data checks that decide which
             hospitals' summaries the panel is built from (`usable_summaries`).
+        test_dir: the run's named test cohort (`hospital_folders`), never a hospital.
         progress: told, in one line, when a panel was built and from how many hospitals.
 
     Returns:
@@ -52,7 +54,7 @@ def panel_for_run(
     existing = data_dir / PANEL
     if existing.is_file():
         return existing
-    sites = hospital_folders(data_dir)
+    sites = hospital_folders(data_dir, test_dir=test_dir)
     summaries, reasons = usable_summaries(sites, label_column)
     refused = list(reasons)
     min_sites = min(DEFAULT_MIN_SITES, len(summaries))

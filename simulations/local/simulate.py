@@ -172,7 +172,7 @@ def _simulate(
     out_dir = Path(settings.out_dir)
     if not settings.ledger_dir:
         settings = replace(settings, ledger_dir=str(out_dir / "privacy-ledgers"))
-    hospitals = hospital_folders(settings.data_dir)
+    hospitals = hospital_folders(settings.data_dir, test_dir=settings.test_dir)
     _check_label_column(hospitals, settings.label_column)
     _check_test_label_column(settings)
     _say_phenotype_notes(settings, hospitals, say)
@@ -190,7 +190,7 @@ def _simulate(
         )
     if not settings.plan_id:
         settings = replace(settings, plan_id=settings.experiment_id())
-    folders = hospital_folders(settings.data_dir)
+    folders = hospital_folders(settings.data_dir, test_dir=settings.test_dir)
     # read (and so checked) before Flower starts; optional: without one the hospitals' DP
     # validation releases are the only evaluation, and there are no reference models
     test = load_test_cohort(settings, panel)
@@ -350,7 +350,7 @@ def _with_generator_releases(settings: RunSettings, results: dict[str, Any]) -> 
 
     costs = dict(results.get("release_costs") or {})
     plan = results.get("plan_id") or settings.plan_id
-    for i, folder in enumerate(hospital_folders(settings.data_dir)):
+    for i, folder in enumerate(hospital_folders(settings.data_dir, test_dir=settings.test_dir)):
         if folder.name not in costs:
             continue
         site = resolve_site({"partition-id": i}, settings.to_config())
@@ -475,7 +475,11 @@ def _with_panel(settings: RunSettings, say: Progress) -> RunSettings:
     from genofed.simulations.local.run_panel import panel_for_run
 
     path = panel_for_run(
-        Path(settings.data_dir), Path(settings.out_dir), label_column=settings.label_column, progress=say
+        Path(settings.data_dir),
+        Path(settings.out_dir),
+        label_column=settings.label_column,
+        test_dir=settings.test_dir,
+        progress=say,
     )
     return settings if path == Path(settings.data_dir) / PANEL else replace(settings, panel=str(path))
 
@@ -490,7 +494,7 @@ def simulated_sites(settings: RunSettings, only: set[str] | None = None) -> dict
     ClientApp trains on, so reference models differ from the federation only in the sharing.
     `only`: just these hospitals (e.g. those that took part; cached per process either way)."""
     sites = {}
-    for i, folder in enumerate(hospital_folders(settings.data_dir)):
+    for i, folder in enumerate(hospital_folders(settings.data_dir, test_dir=settings.test_dir)):
         if only is not None and folder.name not in only:
             continue
         site = resolve_site({"partition-id": i}, settings.to_config())
@@ -517,7 +521,7 @@ def _reference_augments(settings: RunSettings, sites: dict[str, SiteTensors]) ->
     from genofed.client.augmentation import site_augmentation
 
     augments = {}
-    for i, folder in enumerate(hospital_folders(settings.data_dir)):
+    for i, folder in enumerate(hospital_folders(settings.data_dir, test_dir=settings.test_dir)):
         if folder.name in sites:
             site = resolve_site({"partition-id": i}, settings.to_config())
             _, augment, _ = site_augmentation(
@@ -536,7 +540,7 @@ def _case_counts(settings: RunSettings, names: set[str]) -> dict[str, int]:
     (`genotype_sample_ids`): reading genotypes here would parse every hospital's genotypes once
     more in this process, and hold them all."""
     counts = {}
-    for f in hospital_folders(settings.data_dir):
+    for f in hospital_folders(settings.data_dir, test_dir=settings.test_dir):
         if f.name in names:
             pheno = read_phenotypes(f.phenotypes, label_column=settings.label_column)
             genotyped = set(genotype_sample_ids(f.genotypes))

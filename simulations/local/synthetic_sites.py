@@ -50,7 +50,7 @@ def _simulated_vcf(site: SiteConfig, genotypes: Path) -> bool:
 def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[str, Any]]:
     """Generate (or reuse) each virtual site's synthetic cohort; returns results.json's per-site summary."""
     sites = {}
-    for i, folder in enumerate(hospital_folders(settings.data_dir)):
+    for i, folder in enumerate(hospital_folders(settings.data_dir, test_dir=settings.test_dir)):
         site = resolve_site({"partition-id": i}, settings.to_config())
         assert site.synthetic is not None  # settings.synthetic_ratio > 0
         real = load_site_tensors(

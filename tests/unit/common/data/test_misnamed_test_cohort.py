@@ -60,3 +60,22 @@ def test_beside_a_test_folder_or_under_another_name_it_is_a_hospital(federation)
         "rostov",
         "test_2024",
     ]
+
+
+@pytest.mark.parametrize("name", ["test_clinic", "holdout"])
+def test_with_a_named_test_cohort_no_hospital_is_refused_by_name(federation, tmp_path, name):
+    """`--test-dir` names the test cohort: a hospital folder named like one is the user's hospital."""
+    _cohort(federation / name, "C")
+    _cohort(tmp_path / "elsewhere" / "cohort", "T")
+    with pytest.raises(DataError, match="looks like the test cohort"):  # no test cohort named
+        hospital_folders(federation)
+    assert [
+        s.name for s in hospital_folders(federation, test_dir=tmp_path / "elsewhere" / "cohort")
+    ] == sorted(["krasnodar", "rostov", name])
+
+
+def test_a_named_test_cohort_inside_the_federation_is_no_hospital(federation):
+    """`--test-dir fed/holdout`: the folder is evaluated on, never trained on as a hospital."""
+    _cohort(federation / "holdout", "T")
+    for named in (federation / "holdout", str(federation / "." / "holdout")):
+        assert [s.name for s in hospital_folders(federation, test_dir=named)] == ["krasnodar", "rostov"]
