@@ -38,7 +38,7 @@ from genofed.client.coordinator_request import (
 )
 from genofed.client.outbound import outbound_guard
 from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
-from genofed.client.site import SiteConfig, load_site_tensors, resolve_site
+from genofed.client.site import SiteConfig, in_federation_words, load_site_tensors, resolve_site
 from genofed.client.training_request import TRAINING_LIMITS, requested_training
 from genofed.client.unwritable import unwritable_reason
 from genofed.common.errors import DATA_REFUSAL, DataError, GenofedError, RoundRefusal
@@ -140,6 +140,8 @@ def _guarded(msg: Message, handler, context: Context | None = None, base: dict |
     try:
         return Message(handler(), reply_to=msg)
     except DataError as exc:
+        if context is not None:
+            exc = in_federation_words(exc, dict(context.node_config))
         logger.error("refusing: %s", exc)
         return Message(error=Error(code=REFUSED, reason=DATA_REFUSAL), reply_to=msg)
     except RoundRefusal as exc:  # this round's draws only: the next round may be answered

@@ -36,8 +36,9 @@ from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
 from genofed.common.data.layout import PANEL, TRUTH, hospital_folders
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
+from genofed.common.data.readers.phenotypes import LabelColumnMissing
 from genofed.common.data.splits import keyed_split
-from genofed.common.errors import ConfigError, GenofedError
+from genofed.common.errors import ConfigError, DataError, GenofedError
 from genofed.common.util.checks import require, require_at_least, require_in_range, to_bool, to_float, to_int
 
 #: Share of a site's patients kept out of training to evaluate the global model locally.
@@ -208,6 +209,28 @@ def _pinned(node_config: dict) -> dict:
         "declared_size": _declared(node_config.get("declared-size")),
         "max_coalition_epsilon": _coalition_cap(node_config.get("max-coalition-epsilon")),
     }
+
+
+def in_federation_words(exc: DataError, node_config: dict) -> DataError:
+    """A data refusal as a simulation's hospital tells it: a phenotype file without the run's label
+    column (`LabelColumnMissing`) gets the federation's remedy, since the reader's own hint
+    (`--label-column <this file's column>`) would then refuse every other hospital. A deployed
+    hospital (its node config names its files) keeps the hint: its `label-column` is its own."""
+    if not isinstance(exc, LabelColumnMissing) or "genotypes" in node_config:
+        return exc
+    column, name = exc.column, exc.candidates[0] if exc.candidates else None
+    if name is None:
+        hint = (
+            f"add the disease column (1 or 'case' for cases, 0 or 'control' for controls) to this hospital's "
+            f"file, named '{column}': the run's label column, one name for every hospital (--label-column)"
+        )
+    else:
+        hint = (
+            f"the run's label column is '{column}' (--label-column, one name for every hospital): rename "
+            f"this hospital's column '{name}' to '{column}'; rerun with --label-column {name} only if "
+            f"every hospital's phenotype file (and the test cohort's) names its label column '{name}'"
+        )
+    return DataError(exc.file, exc.problem, location=exc.location, hint=hint)
 
 
 def _label_column(config: dict) -> str:

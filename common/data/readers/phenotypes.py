@@ -371,6 +371,24 @@ def _check_one_column_each(path: Path, columns: list[str], names: Sequence[str])
             )
 
 
+class LabelColumnMissing(DataError):
+    """A phenotype file without the label column it is read with. Its hint is the single file's
+    (`--label-column`, or a hospital's own node config); a simulation's hospital, whose label column
+    is the run's, is told the federation's remedy instead (`genofed.client.app`).
+
+    Args:
+        column: the label column asked for.
+        candidates: the file's columns that look like a binary label, best first.
+    """
+
+    def __init__(
+        self, file: str | Path, problem: str, *, column: str, candidates: list[str], hint: str
+    ) -> None:
+        self.column = column
+        self.candidates = list(candidates)
+        super().__init__(file, problem, location="line 1", hint=hint)
+
+
 def _require_columns(path: Path, frame: pd.DataFrame, label_column: str, *, binary: bool = True) -> None:
     """`sample_id` and the label column must be there; a missing binary label column's error names
     the columns that could be the label, and how to choose one."""
@@ -394,17 +412,19 @@ def _require_columns(path: Path, frame: pd.DataFrame, label_column: str, *, bina
     candidates = binary_columns(frame)
     if candidates:
         listed = ", ".join(repr(c) for c in candidates)
-        raise DataError(
+        raise LabelColumnMissing(
             path,
             f"no '{label_column}' column; columns that look like a binary label: {listed}",
-            location="line 1",
+            column=label_column,
+            candidates=candidates,
             hint=f"pass --label-column {candidates[0]} (node config: label-column={candidates[0]})",
         )
-    raise DataError(
+    raise LabelColumnMissing(
         path,
         f"no '{label_column}' column and no column that looks like a binary label (0/1 or case/control); "
         f"found columns {list(frame.columns)}",
-        location="line 1",
+        column=label_column,
+        candidates=[],
         hint="add the disease column (1 or 'case' for cases, 0 or 'control' for controls) and pass its "
         "name with --label-column NAME (node config: label-column=NAME)",
     )
