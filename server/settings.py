@@ -68,6 +68,12 @@ DEPLOYED_ROUND_TIMEOUT = 600.0
 SettingsError = ConfigError
 
 
+#: Settings only the report reads (run-config key: default): no part of what a run computes, so
+#: `RunSettings.experiment_id` (the simulation's plan id, which keys every noise draw) hashes them
+#: as their default, and a resumed run may change them (`genofed.server.resume.RESUMABLE_CHANGES`).
+REPORT_ONLY = {"prevalence": 0.0}
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Everything that shapes a federated run; defaults are the tuned simulation defaults."""
@@ -418,7 +424,8 @@ class RunSettings:
         return cls(**values)
 
     def experiment_id(self) -> str:
-        """A stable id of what is computed: the settings minus where outputs go and how it is shown."""
+        """A stable id of what is computed: the settings minus where outputs go and how it is shown,
+        and with what only the report reads (`REPORT_ONLY`: prevalence) at its default."""
         skip = {
             "out-dir",
             "resume",
@@ -454,6 +461,9 @@ class RunSettings:
         if self.model == "network" and self.momentum == 0.9:
             skip |= {"model", "momentum"}
         config = {k: v for k, v in self.to_config().items() if k not in skip}
+        # what only the report reads hashes as its default: the same training (and noise draws) at
+        # another prevalence; the ids of runs made before, all hashed with their value, stay as they were
+        config |= {k: v for k, v in REPORT_ONLY.items() if k in config}
         if self.data_dir and self.panel == str(Path(self.data_dir) / "panel.tsv"):
             config["panel"] = ""  # the folder's own panel, named or not: the same run
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
