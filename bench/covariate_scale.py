@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from logistic_rule import DELTA, fedavg, site_rows
-from measure import paired_table, require_federation
+from measure import bench_settings, paired_table, require_federation
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
@@ -121,7 +121,7 @@ def main() -> None:
     scales: list[float | str] = [*dict.fromkeys([1.0, *args.scales]), RULE]
     aucs: dict[tuple[float | str, float], list[float]] = {}
     for seed in args.seeds:
-        sites = list(simulated_sites(RunSettings(data_dir=args.data, seed=seed)).values())
+        sites = list(simulated_sites(bench_settings(data_dir=args.data, seed=seed)).values())
         x_eval = np.concatenate([d.val_x for d in sites]).astype(np.float64)
         x_eval = x_eval if columns is None else x_eval[:, columns]
         y_eval = np.concatenate([d.val_y for d in sites])

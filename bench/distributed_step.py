@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from logistic_rule import CLIP, DELTA, EPOCHS, ROUNDS, clipped_sum
+from measure import bench_settings
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
@@ -145,7 +146,7 @@ def main() -> None:
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
     prior = {"prior": args.prior, "prior_variants": args.prior_variants} if args.prior else {}
-    settings = RunSettings(data_dir=args.data, model="logistic", **prior)
+    settings = bench_settings(data_dir=args.data, model="logistic", **prior)
     # The product's start at each epsilon, as a distributed run: the covariates' scale follows the
     # epsilon. A local-DP run reads the same columns, scale and start; only its lr differs (from a
     # model's weights it steps `step_share` of the rule's lr), so it is taken from its own start.

@@ -44,11 +44,10 @@ import warnings
 from pathlib import Path
 
 import torch
-from measure import require_federation
+from measure import bench_settings, require_federation
 
 from genofed.common.data.panel import VariantPanel
 from genofed.server.federation import load_test_cohort
-from genofed.server.settings import RunSettings
 from genofed.simulations.experiments.privacy_frontier.references import pooled_auc
 from genofed.simulations.local.baselines import POOLED_C
 from genofed.simulations.local.plain_dp_logistic import DELTA, federate, linear_auc, settings_rule
@@ -68,7 +67,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")  # Opacus' secure-RNG and hook notices
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     started = time.perf_counter()
-    settings = RunSettings(data_dir=args.data, seed=args.seed)
+    settings = bench_settings(data_dir=args.data, seed=args.seed)
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
     sites = simulated_sites(settings)
     test = load_test_cohort(settings, panel)

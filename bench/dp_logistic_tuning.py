@@ -38,11 +38,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from measure import require_federation
+from measure import bench_settings, require_federation
 
 from genofed.common.data.panel import VariantPanel
 from genofed.server.federation import load_test_cohort
-from genofed.server.settings import RunSettings
 from genofed.simulations.local.plain_dp_logistic import Rule, federate, linear_auc, settings_rule
 from genofed.simulations.local.simulate import simulated_sites
 
@@ -71,7 +70,7 @@ class Federation:
     """One seed's sites (its keyed splits), their pooled validation patients and the test cohort."""
 
     def __init__(self, data: str, seed: int) -> None:
-        settings = RunSettings(data_dir=data, seed=seed)
+        settings = bench_settings(data_dir=data, seed=seed)
         self.seed = seed
         self.panel = VariantPanel.load(Path(data) / "panel.tsv")
         self.sites = simulated_sites(settings)

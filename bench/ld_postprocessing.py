@@ -34,13 +34,12 @@ from pathlib import Path
 
 import numpy as np
 from logistic_rule import CLIP, DELTA, EPOCHS, RATE, ROUNDS, column_scale, federate
-from measure import reference_panel
+from measure import bench_settings, reference_panel
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import calibrate_noise
-from genofed.server.settings import RunSettings
 from genofed.simulations.local.simulate import simulated_sites
 
 EPSILONS = (1.0, 3.0, 8.0, math.inf)
@@ -102,7 +101,7 @@ def main() -> None:
     ]
     aucs: dict[tuple[str, float, float], list[float]] = {}
     for seed in args.seeds:
-        sites = list(simulated_sites(RunSettings(data_dir=str(folder), seed=seed)).values())
+        sites = list(simulated_sites(bench_settings(data_dir=str(folder), seed=seed)).values())
         x_eval = np.concatenate([d.val_x for d in sites]).astype(np.float64) * scale
         y_eval = np.concatenate([d.val_y for d in sites])
         for eps in EPSILONS:

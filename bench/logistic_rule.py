@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from measure import require_federation
+from measure import bench_settings, require_federation
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.features import FREQ_CLIP
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import calibrate_noise
 from genofed.server.federation import load_test_cohort
-from genofed.server.settings import RunSettings
 from genofed.simulations.local.simulate import simulated_sites
 
 DELTA, CLIP, RATE, EPOCHS, ROUNDS = 1e-5, 1.0, 0.5, 2, 10
@@ -161,7 +160,7 @@ def main() -> None:
     steps = ROUNDS * EPOCHS * round(1 / RATE)
     aucs: dict[tuple[float, float], list[float]] = {}
     for seed in args.seeds:
-        settings = RunSettings(data_dir=args.data, seed=seed)
+        settings = bench_settings(data_dir=args.data, seed=seed)
         sites = list(simulated_sites(settings).values())
         if args.test:
             test = load_test_cohort(settings, panel)

@@ -1,8 +1,10 @@
 """Helpers shared by the bench scripts: run a snippet in a fresh Python process and return its
 JSON result plus its peak memory (`run_child`); variants placed as on an array
 (`array_positions`); refuse a --data folder that holds no federation
-(`require_federation`); the options every validation study takes (`add_study_options`; the whole
-command line of a study on a federation: `parse_study`) and the table it prints (`paired_table`).
+(`require_federation`); the run settings a bench reads a federation's sites with, whose
+out-dir is a temporary folder (`bench_settings`); the options every validation study takes
+(`add_study_options`; the whole command line of a study on a federation: `parse_study`) and the
+table it prints (`paired_table`).
 
 Peak memory is the child's VmHWM (high-water RSS): unlike getrusage's ru_maxrss it is reset at
 exec, so the benchmark process's own memory never leaks into the figure.
@@ -11,11 +13,14 @@ exec, so the benchmark process's own memory never leaks into the figure.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
@@ -75,14 +80,37 @@ def reference_panel(data: Path, panel):
     return load_reference_panel(path, list(panel.variant_ids))
 
 
+_OUT_DIR: Path | None = None
+
+
+def bench_out_dir() -> Path:
+    """This process's temporary out-dir for benches' run settings (made once, removed at exit)."""
+    global _OUT_DIR
+    if _OUT_DIR is None:
+        _OUT_DIR = Path(tempfile.mkdtemp(prefix="genofed-bench-"))
+        atexit.register(shutil.rmtree, _OUT_DIR, ignore_errors=True)
+    return _OUT_DIR
+
+
+def bench_settings(**settings):
+    """`RunSettings(**settings)` with out-dir a temporary folder (`bench_out_dir`) unless given.
+
+    Why: a virtual hospital keeps its state (on real exports its secret, secret.key, which fixes
+    its validation split and every noise draw) under the run's out-dir, and RunSettings' default,
+    runs/latest, is relative to where the bench was started: run from bench/ on real exports, the
+    sites' secrets landed in bench/runs/latest, inside the working tree."""
+    from genofed.server.settings import RunSettings
+
+    return RunSettings(**{"out_dir": str(bench_out_dir() / "run"), **settings})
+
+
 def study_sites(data: str, seed: int) -> tuple[list, np.ndarray, np.ndarray]:
     """The hospitals of federation folder `data`, split by `seed` as `genofed simulate` splits them,
     and their pooled VALIDATION patients (float64 features, labels): what every validation study
     scores on (never a test cohort)."""
-    from genofed.server.settings import RunSettings
     from genofed.simulations.local.simulate import simulated_sites
 
-    sites = list(simulated_sites(RunSettings(data_dir=data, seed=seed)).values())
+    sites = list(simulated_sites(bench_settings(data_dir=data, seed=seed)).values())
     x_eval = np.concatenate([d.val_x for d in sites]).astype(np.float64)
     return sites, x_eval, np.concatenate([d.val_y for d in sites])
 
@@ -92,10 +120,9 @@ def scored_cohorts(data: str, seed: int, panel, with_test: bool) -> tuple[list, 
     pooled validation patients, which decide) and with `with_test` also "test" (the
     coordinator's test cohort, a check only), each as (features, labels)."""
     from genofed.server.federation import load_test_cohort
-    from genofed.server.settings import RunSettings
     from genofed.simulations.local.simulate import simulated_sites
 
-    settings = RunSettings(data_dir=data, seed=seed)
+    settings = bench_settings(data_dir=data, seed=seed)
     sites = list(simulated_sites(settings).values())
     scored = {
         "validation": (np.concatenate([d.val_x for d in sites]), np.concatenate([d.val_y for d in sites]))

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from measure import paired_table, require_federation
+from measure import bench_settings, paired_table, require_federation
 from sklearn.metrics import roc_auc_score
 from torch.func import functional_call, grad, vmap
 
@@ -44,7 +44,6 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.model.network import ModelConfig, build_model
 from genofed.common.privacy.accountant import calibrate_noise
 from genofed.server.secagg import threshold_for
-from genofed.server.settings import RunSettings
 from genofed.server.training_rule import NETWORK_RULE, step_share
 from genofed.simulations.local.simulate import simulated_sites
 
@@ -100,7 +99,7 @@ def main() -> None:
     n_variants = len(VariantPanel.load(Path(args.data) / "panel.tsv"))
     aucs: dict[tuple[str, float], list[float]] = {}
     for seed in args.seeds:
-        loaded = list(simulated_sites(RunSettings(data_dir=args.data, seed=seed)).values())
+        loaded = list(simulated_sites(bench_settings(data_dir=args.data, seed=seed)).values())
         x_eval = torch.as_tensor(np.concatenate([d.val_x for d in loaded]), dtype=torch.float32)
         y_eval = np.concatenate([d.val_y for d in loaded])
         sites = [

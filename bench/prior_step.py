@@ -30,11 +30,10 @@ from pathlib import Path
 
 import numpy as np
 from distributed_step import local_dp, product_start
-from measure import add_study_options, require_federation
+from measure import add_study_options, bench_settings, require_federation
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
-from genofed.server.settings import RunSettings
 from genofed.server.training_rule import step_share, training_rule
 from genofed.simulations.local.simulate import simulated_sites
 
@@ -52,7 +51,7 @@ def main() -> None:
     require_federation(args.data)
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
-    settings = RunSettings(data_dir=args.data, model="logistic", prior=args.prior)
+    settings = bench_settings(data_dir=args.data, model="logistic", prior=args.prior)
     # the product's start, scale, sub-panel and lr at each epsilon (the covariates' scale and the
     # start's step depend on it), and the rule's full lr for the same variants
     begins = {e: product_start(replace(settings, epsilon=e), panel) for e in args.epsilons}

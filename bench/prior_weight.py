@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 from logistic_rule import DELTA, EPOCHS, RATE, ROUNDS, federate
+from measure import bench_settings
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.panel import VariantPanel
 from genofed.common.privacy.accountant import calibrate_noise
-from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.simulate import simulated_sites
 
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     panel = VariantPanel.load(Path(args.data) / "panel.tsv")
-    settings = RunSettings(
+    settings = bench_settings(
         data_dir=args.data, prior=args.prior, prior_variants=args.prior_variants, model="logistic"
     )
     begin = start_model(settings, panel)
