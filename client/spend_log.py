@@ -6,8 +6,9 @@ Why: a hospital whose own budget was 4 joined a run asking for epsilon 8; one 5-
 it to within 0.013, and the agent's clientapp.log showed only `train task completed` (a new-user
 walkthrough). Its next run was refused in every round, and the hospital learnt why only from the
 coordinator's report. The line goes to `SPEND_LOGGER`, which the hospital agent's ClientApp
-worker writes to clientapp.log (`genofed.client.agent.worker`). Public numbers only: the epsilons
-the hospital sends the coordinator with each reply anyway, and its own budget.
+worker writes to clientapp.log with the ClientApp's other lines (`genofed.client.agent.worker`).
+Public numbers only: the epsilons the hospital sends the coordinator with each reply anyway, and
+its own budget.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from genofed.client.site import SiteConfig
 from genofed.common.privacy.accountant import epsilon_of
 from genofed.common.privacy.ledger import Charge, PrivacyLedger
 
-#: The logger of the spend lines; the ClientApp worker gives it a handler (clientapp.log).
+#: The logger of the spend lines; the ClientApp worker gives `genofed.client` a handler (clientapp.log).
 SPEND_LOGGER = "genofed.client.spend"
 
 logger = logging.getLogger(SPEND_LOGGER)

@@ -365,16 +365,22 @@ def require_runtime_calls() -> None:
         )
 
 
-def add_spend_log(handler: logging.Handler) -> None:
-    """The ClientApp's line after each privacy charge (what it spent, the ledger's total, what is
-    left of the hospital's budget; `genofed.client.spend_log`) into the worker's log, clientapp.log,
-    beside `train task completed`, at INFO, with its warnings."""
-    from genofed.client.spend_log import SPEND_LOGGER
+#: The loggers of the ClientApp's own lines (every `genofed.client.*` and `genofed.common.*` module).
+SITE_LOGGERS = ("genofed.client", "genofed.common")
 
-    spend = logging.getLogger(SPEND_LOGGER)
-    spend.addHandler(handler)
-    spend.setLevel(logging.INFO)
-    spend.propagate = False  # once, not again by a handler above it
+
+def add_site_log(handler: logging.Handler) -> None:
+    """The ClientApp's own lines into the worker's log, clientapp.log, beside `train task completed`,
+    at INFO, with their warnings: the line after each privacy charge (what it spent, the ledger's
+    total, what is left of the hospital's budget; `genofed.client.spend_log`), 'round N trained',
+    a request answered again with its kept reply, and each refusal with what to do. Without a
+    handler only warnings reached it, through Python's last-resort handler (no time, no logger),
+    and the INFO lines, the spend line aside, never did."""
+    for name in SITE_LOGGERS:
+        site = logging.getLogger(name)
+        site.addHandler(handler)
+        site.setLevel(logging.INFO)
+        site.propagate = False  # once, not again by a handler above it
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -392,7 +398,7 @@ def main(argv: list[str] | None = None) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    add_spend_log(handler)
+    add_site_log(handler)
     from flwr.supercore.app_utils import start_parent_process_monitor
 
     from genofed.common.deployment.app_bundle import approved_app_hash, build_app_fab

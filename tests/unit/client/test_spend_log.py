@@ -16,7 +16,7 @@ import pytest
 from flwr.app import Context, RecordDict
 from helpers.round_message import deployed_node_config, round_message
 
-from genofed.client.agent.worker import add_spend_log
+from genofed.client.agent.worker import SITE_LOGGERS, add_site_log
 from genofed.client.app import make_client_app
 from genofed.client.spend_log import SPEND_LOGGER, spend_line
 from genofed.common.model.network import ModelConfig, build_model
@@ -94,13 +94,27 @@ def test_each_round_a_deployed_hospital_trains_logs_its_charge(hospital, tmp_pat
 
 
 def test_the_worker_writes_the_lines_to_its_log():
-    """clientapp.log is the ClientApp worker's stderr: the spend logger gets its handler."""
-    spend = logging.getLogger(SPEND_LOGGER)
-    saved = (list(spend.handlers), spend.level, spend.propagate)
+    """clientapp.log is the ClientApp worker's stderr: the ClientApp's loggers get its handler, so
+    the spend line and the other INFO lines ('round N trained', a kept reply sent again) reach it,
+    each once, and a refusal with its time and logger."""
+    loggers = [logging.getLogger(name) for name in SITE_LOGGERS]
+    saved = [(list(x.handlers), x.level, x.propagate) for x in loggers]
     stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     try:
-        add_spend_log(logging.StreamHandler(stream))
+        add_site_log(handler)
         spend_line("round 2", before=1.0, after=1.4, again=1.7, site=_site(4.0), limit=4.0)
+        logging.getLogger("genofed.client.train_handler").info("round %d trained: mean loss %.4f", 2, 0.61)
+        logging.getLogger("genofed.client.kept_replies").info("round 2 (train): the same request again")
+        logging.getLogger("genofed.client.app").error("refusing: %s", "phenotypes.csv: no 'label' column")
+        logging.getLogger("genofed.common.data.panel").warning("a panel note")
     finally:
-        spend.handlers[:], spend.level, spend.propagate = saved
-    assert "round 2: spent 0.40 (ledger 1.40 of budget 4.00; 2.60 left)" in stream.getvalue()
+        for x, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+            x.handlers[:], x.level, x.propagate = handlers, level, propagate
+    log = stream.getvalue()
+    assert log.count("round 2: spent 0.40 (ledger 1.40 of budget 4.00; 2.60 left)") == 1
+    assert "genofed.client.train_handler round 2 trained: mean loss 0.6100" in log
+    assert "genofed.client.kept_replies round 2 (train): the same request again" in log
+    assert "genofed.client.app refusing: phenotypes.csv: no 'label' column" in log
+    assert "genofed.common.data.panel a panel note" in log
