@@ -16,6 +16,7 @@ from typing import Any
 from genofed.common.reporting.figures import new_figure, save_figure
 from genofed.common.reporting.formatting import fmt_delta
 from genofed.server.report.reading import (
+    LEDGER_ALSO_WORDS,
     any_spent_before,
     dp_on,
     mapping,
@@ -274,7 +275,9 @@ def _ledger_words(results: Mapping[str, Any]) -> str:
         return ""
     return (
         " Both are ledger totals, as the hospitals report them: they include every release a "
-        "hospital's ledger holds, an earlier run's too (this run alone: What each release cost)."
+        f"hospital's ledger holds: this run's, and {LEDGER_ALSO_WORDS} (this run alone, as on the "
+        "coordinator's record: "
+        "What each release cost)."
     )
 
 

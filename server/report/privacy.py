@@ -20,6 +20,7 @@ from genofed.server.report.privacy_mode import (
     worst_coalition_epsilon,
 )
 from genofed.server.report.reading import (
+    LEDGER_ALSO_WORDS,
     any_spent_before,
     config_value,
     dp_on,
@@ -100,7 +101,8 @@ def _release_costs_text(results: Mapping[str, Any]) -> str:
     total = number(site_epsilon(results, spenders[0]))
     ledger = (
         f" Its ledger's total, which the tables give beside it, is {fmt_epsilon(total)}: every release "
-        "its ledger holds, an earlier run's too, composed (not this run's figure added to an earlier one)."
+        f"its ledger holds composed: this run's, and {LEDGER_ALSO_WORDS} (not this run's figure added to "
+        "another)."
         if spent_before(results, spenders[0]) and total is not None
         else ""
     )
@@ -522,17 +524,22 @@ def _spent_text(results: Mapping[str, Any], budget: float) -> str:
         f"\n\nEpsilon actually spent: {fmt_epsilon(min(spent))} to {fmt_epsilon(max(spent))} "
         f"across hospitals (budget {budget:g})"
     )
+    apart = ""  # after the distributed figures, which qualify the ranges before it
     if any_spent_before(results):
         run = [v for v in (run_spend(results, s) for s in site_names(results)) if v is not None]
         text = (
             f"\n\nEpsilon actually spent, each hospital's ledger total over every run it took part in: "
             f"{fmt_epsilon(min(spent))} to {fmt_epsilon(max(spent))} across hospitals (budget {budget:g}, "
-            f"which caps that total); in this run alone {fmt_epsilon(min(run))} to {fmt_epsilon(max(run))}. "
-            "Privacy losses compose sub-additively, so the difference is not what a hospital spent before "
-            "this run"
+            f"which caps that total); in this run alone, its releases on the coordinator's record, "
+            f"{fmt_epsilon(min(run))} to {fmt_epsilon(max(run))}"
+        )
+        apart = (
+            f". A ledger's total holds this run's releases and {LEDGER_ALSO_WORDS}; privacy losses compose "
+            "sub-additively, so the "
+            "difference is not what a hospital spent before this run"
         )
     if not distributed_dp(results):
-        return text + "." + _unrecorded_words(results)
+        return text + apart + "." + _unrecorded_words(results)
     coalition = [v for v in coalition_epsilons(results).values() if v is not None]
     text += " against a coordinator that sees only the sum"
     if coalition:
@@ -540,7 +547,7 @@ def _spent_text(results: Mapping[str, Any], budget: float) -> str:
             f"; against the coordinator with all other hospitals colluding, {fmt_epsilon(min(coalition))} "
             f"to {fmt_epsilon(max(coalition))} (coalition epsilon)"
         )
-    return text + "." + _unrecorded_words(results)
+    return text + apart + "." + _unrecorded_words(results)
 
 
 def _unrecorded_words(results: Mapping[str, Any]) -> str:

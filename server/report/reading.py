@@ -185,9 +185,20 @@ def spent_before(results: Mapping[str, Any], site: str) -> bool:
     return total is not None and run is not None and total > run + SAME_SPEND
 
 
+#: What a ledger's total holds beyond this run's releases on the coordinator's record. Not only an
+#: earlier run's: an update the coordinator refused (screened out, or a reply after round-timeout)
+#: was charged all the same, and a deployed hospital's synthetic-data generator was charged before
+#: the federation (`spent_before`), so a first run can have a ledger total above its record too.
+LEDGER_ALSO_WORDS = (
+    "whatever else it was charged: an earlier run's releases, a synthetic-data generator's made for this "
+    "run, or a release of this run the coordinator has no record of (an update it refused, or received "
+    "after round-timeout)"
+)
+
 #: What the report adds where a hospital's ledger held spending from before this run.
 SPENT_BEFORE_WORDS = (
-    ": in this run, and its ledger's total over every run it took part in (a hospital reports that "
+    ": in this run (its releases on the coordinator's record), and its ledger's total over every run it "
+    "took part in (a hospital reports that "
     "total; the run's epsilon caps it). Privacy losses compose sub-additively, so the difference of "
     "the two is not what a hospital spent before this run"
 )

@@ -51,10 +51,12 @@ def test_a_ledger_with_an_earlier_run_is_told_apart_from_this_run() -> None:
     privacy = privacy_section(results, plot_written=True)
     assert (
         "Epsilon actually spent, each hospital's ledger total over every run it took part in: 15.92 to "
-        "15.99 across hospitals (budget 16, which caps that total); in this run alone 13.39 to 13.62."
+        "15.99 across hospitals (budget 16, which caps that total); in this run alone, its releases on "
+        "the coordinator's record, 13.39 to 13.62. A ledger's total holds this run's releases and whatever "
+        "else it was charged: an earlier run's releases"
     ) in privacy
     assert "composed, 13.62 (privacy losses compose sub-additively). Its ledger's total" in privacy
-    assert "is 15.99: every release its ledger holds, an earlier run's too" in privacy
+    assert "is 15.99: every release its ledger holds composed: this run's, and whatever else" in privacy
     assert "the star is the ledger's total after this run, 15.99" in privacy
     assert "the run's total" not in privacy
     line = privacy_summary_line(results)
@@ -84,3 +86,28 @@ def test_a_run_without_release_costs_reads_as_before() -> None:
     del results["release_costs"]
     assert "| Epsilon spent | Delta |" in _tables(results)
     assert "ledger total" not in privacy_section(results, plot_written=False)
+
+
+def test_a_first_run_whose_ledger_holds_a_refused_update_is_not_said_to_have_an_earlier_run() -> None:
+    """A ledger's total is above this run's record in a first run too: an update the coordinator refused
+    (screened out, or after round-timeout) was charged, and its noise is not on the record. The report
+    said the total held "an earlier run's too", and gave "this run alone" with no word of the record."""
+    results = _results({"rostov": 1.1})
+    results["refusals"] = {"3": {"rostov": "update screened out: its norm is above the round's bound"}}
+    privacy = privacy_section(results, plot_written=True)
+    assert "an earlier run's too" not in privacy
+    assert "in this run alone, its releases on the coordinator's record, 13.39 to 13.62" in privacy
+    assert "a release of this run the coordinator has no record of (an update it refused" in privacy
+    tables = _tables(results)
+    assert "in this run (its releases on the coordinator's record), and its ledger's total" in tables
+
+
+def test_under_distributed_dp_the_coordinator_words_follow_the_ranges_they_qualify() -> None:
+    """The words 'against a coordinator that sees only the sum' followed "...not what a hospital spent
+    before this run", as if they qualified that."""
+    results = _results({"rostov": 2.37})
+    results["config"] = {"privacy": "distributed", "secagg": True}
+    results["secagg"] = True
+    privacy = privacy_section(results, plot_written=False)
+    assert "spent before this run against a coordinator" not in privacy
+    assert "13.39 to 13.62 against a coordinator that sees only the sum" in privacy
