@@ -309,8 +309,8 @@ def _privacy_lines(epsilon: dict[str, Any], settings: dict[str, Any], this_run: 
             return [
                 f"privacy: epsilon spent at most {max(spent):.2f}{of} per hospital{delta} ({len(spent)} "
                 f"hospitals), as ledger totals over every run a hospital took part in; in this run alone "
-                f"at most {most_run:.2f} (privacy losses compose sub-additively: the difference is not "
-                "what a hospital spent before)"
+                f"(its releases on the coordinator's record) at most {most_run:.2f} (privacy losses compose "
+                "sub-additively: the difference is not what a hospital spent before)"
             ]
         most = f"privacy: epsilon spent at most {max(spent):.2f}{of} per hospital{delta}"
         return [f"{most} ({len(spent)} hospitals)"]

@@ -369,7 +369,7 @@ def final_model_file(
         # each hospital's ledger total (what it reported: every run it took part in), and its spend in
         # this run alone, which `inspect-model` gives beside it when a ledger held more
         "epsilon": results.get("epsilon"),
-        "epsilon_this_run": _this_run_spend(results, fed.sites),
+        "epsilon_this_run": _this_run_spend(results, fed.sites, _refused_updates(fed.log)),
         # where the model is meant to be used, so that `predict` gives PPV there, as the report does
         "prevalence": _prevalence(results),
         "started_from": _started_from(results.get("pretrained")),
@@ -390,19 +390,31 @@ def final_model_file(
     )
 
 
-def _this_run_spend(results: dict[str, Any], sites: dict[str, dict[str, int]]) -> dict[str, float] | None:
+def _this_run_spend(
+    results: dict[str, Any], sites: dict[str, dict[str, int]], refused: frozenset[str] = frozenset()
+) -> dict[str, float] | None:
     """{hospital: its releases of this run composed} (results.json `release_costs.NAME.run`) for each
     hospital that reported an epsilon; None without DP or when one has no figure. A hospital that
     trained on synthetic records has none here: its generator's release, charged to its ledger,
-    is not on the coordinator's record (a simulation adds it to results.json after this file)."""
+    is not on the coordinator's record (a simulation adds it to results.json after this file). Nor
+    has one whose update the coordinator refused (`refused`): it was charged for that round, whose
+    noise is not on the record, so the record's figure would understate what it spent in this run."""
     costs, reported = results.get("release_costs") or {}, results.get("epsilon") or {}
     spend = {
-        name: (costs.get(name) or {}).get("run") if not sites.get(name, {}).get("synthetic") else None
+        name: (costs.get(name) or {}).get("run")
+        if not sites.get(name, {}).get("synthetic") and name not in refused
+        else None
         for name in reported
     }
     if not spend or any(value is None for value in spend.values()):
         return None
     return {name: float(value) for name, value in spend.items()}
+
+
+def _refused_updates(log: RoundLog) -> frozenset[str]:
+    """The hospitals an update of which the coordinator refused with the epsilon it reported
+    (`RoundLog.refused_epsilon`): charged at the hospital, not in `release_costs`."""
+    return frozenset(site for sites in log.refused_epsilon.values() for site in sites)
 
 
 def _trained_sites(fed: FederationResult) -> dict[str, dict[str, Any]]:

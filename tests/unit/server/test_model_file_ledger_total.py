@@ -20,14 +20,14 @@ SIZES = {"rostov": {"train": 176, "validation": 44}, "volgograd": {"train": 104,
 THIS_RUN = {"rostov": 13.62, "volgograd": 13.39}
 
 
-def _written(totals: dict[str, float], sizes: dict = SIZES):
+def _written(totals: dict[str, float], sizes: dict = SIZES, log: RoundLog | None = None):
     model = model_file()
     fed = SimpleNamespace(
         test=None,
         model_config=model.model_config,
         state_dict=model.state_dict,
         settings=RunSettings(epsilon=16.0),
-        log=RoundLog({}),
+        log=log or RoundLog({}),
         plan_id="plan",
         rounds=[{"round": 0}, {"round": 1, "participants": list(sizes)}],
         sites=sizes,
@@ -53,7 +53,8 @@ def test_a_ledger_that_held_an_earlier_run_is_named_as_a_total_beside_this_runs_
     line = _privacy_line(written)
     assert line.startswith(
         "privacy: epsilon spent at most 15.99 of the budget 16 per hospital, delta 1e-05 (2 hospitals), "
-        "as ledger totals over every run a hospital took part in; in this run alone at most 13.62"
+        "as ledger totals over every run a hospital took part in; in this run alone (its releases on the "
+        "coordinator's record) at most 13.62"
     )
     assert "the difference is not what a hospital spent before" in line
 
@@ -77,5 +78,16 @@ def test_a_hospital_with_synthetic_records_leaves_this_runs_spend_unrecorded():
     """Its generator's release is in its ledger but not on the coordinator's record."""
     sizes = {**SIZES, "volgograd": {**SIZES["volgograd"], "synthetic": 50}}
     written = _written({"rostov": 15.99, "volgograd": 15.92}, sizes)
+    assert written.provenance["epsilon_this_run"] is None
+    assert "ledger" not in _privacy_line(written)
+
+
+def test_a_hospital_whose_update_the_coordinator_refused_leaves_this_runs_spend_unrecorded():
+    """It was charged for that round, whose noise is not on the coordinator's record (release_costs
+    counts the rounds it took): the record's figure would be called "this run alone" below what the
+    hospital spent in this run, and its ledger total (a first run's) said to hold every run."""
+    log = RoundLog({})
+    log.refused_epsilon[2] = {"volgograd": 14.9}
+    written = _written({"rostov": 13.62, "volgograd": 15.92}, log=log)
     assert written.provenance["epsilon_this_run"] is None
     assert "ledger" not in _privacy_line(written)
