@@ -63,7 +63,13 @@ def test_a_test_cohort_with_another_label_column_is_told_to_rename_it(federation
 def test_virtual_hospitals_read_the_run_config_label_column_and_panel(federation, tmp_path):
     panel = tmp_path / "elsewhere.tsv"
     shutil.copy(federation / "panel.tsv", panel)
-    settings = RunSettings(data_dir=str(federation), label_column="disease", panel=str(panel), rounds=1)
+    settings = RunSettings(
+        data_dir=str(federation),
+        out_dir=str(tmp_path / "run"),
+        label_column="disease",
+        panel=str(panel),
+        rounds=1,
+    )
     site = resolve_site({"partition-id": 0}, settings.to_config())
     assert (site.label_column, site.panel) == ("disease", panel)
     sites = simulated_sites(settings)
