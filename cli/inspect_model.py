@@ -242,7 +242,9 @@ def _federated_lines(prov: dict[str, Any]) -> list[str]:
     ]
     evaluation = metrics.get("site_evaluation") or {}
     if _number(evaluation.get("auc")):
-        figures.append(_validation_auc_words(evaluation))
+        from genofed.common.scoring.operating import trained_with_dp
+
+        figures.append(_validation_auc_words(evaluation, private=trained_with_dp(prov)))
     if any(figures):
         lines.append("figures: " + _join(figures, ", "))
     at_threshold = metrics.get("test_at_threshold")
@@ -254,7 +256,7 @@ def _federated_lines(prov: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _validation_auc_words(evaluation: dict[str, Any]) -> str:
+def _validation_auc_words(evaluation: dict[str, Any], *, private: bool = False) -> str:
     """The hospitals' pooled noisy validation AUC with the spread its DP noise alone gives it
     (`auc_noise_sd`), or "uninformative" where that spread reaches both 0 and 1, as the run's
     report says: a bare 1.000 with a noise sd of 7.5 reads as a perfect model."""
@@ -263,7 +265,7 @@ def _validation_auc_words(evaluation: dict[str, Any]) -> str:
     auc, noise = float(evaluation["auc"]), evaluation.get("auc_noise_sd")
     if not _number(noise):
         return f"hospitals' noisy validation AUC {auc:.3f}"
-    if float(noise) == 0.0:  # a run without DP: exact counts, no noise to spread it
+    if float(noise) == 0.0 and not private:  # a run without DP: exact counts, no noise to spread it
         return f"hospitals' validation AUC {auc:.3f} (exact counts: a run without DP)"
     interval = normal_interval(auc, float(noise), "DP noise")
     name = "hospitals' noisy validation AUC"

@@ -326,6 +326,15 @@ def exact_counts(distribution: dict[str, Any]) -> bool:
     return isinstance(noise, int | float) and not isinstance(noise, bool) and float(noise) == 0.0
 
 
+def trained_with_dp(provenance: Any) -> bool:
+    """Whether a model file's recorded run settings (`provenance.settings.epsilon`) name a finite
+    epsilon: a run with DP, whatever noise its records show. A run without DP records "inf"; a
+    file without settings (an older or hand-made one) is not said to be one."""
+    settings = provenance.get("settings") if isinstance(provenance, dict) else None
+    epsilon = settings.get("epsilon") if isinstance(settings, dict) else None
+    return isinstance(epsilon, int | float) and not isinstance(epsilon, bool) and math.isfinite(epsilon)
+
+
 def percentile_sd(patients: float, bins: int, noise_per_count: float) -> float:
     """The largest sd, in percentile points, that noise of `noise_per_count` per cell gives the
     CDF at an inner bin edge of `bins` x 2 classes of cells over `patients` noisy people: at edge k

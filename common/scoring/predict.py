@@ -58,6 +58,7 @@ from genofed.common.scoring.operating import (
     recorded_prevalence,
     sampling_percentile_sd,
     total_percentile_sd,
+    trained_with_dp,
 )
 from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE, encoded_rows, minimum_text, model_people
 from genofed.common.scoring.validation import (
@@ -617,8 +618,14 @@ def _released_exact(model: ModelFile, point: dict[str, Any]) -> bool:
     """Whether a federated run's threshold was read from exact counts: a run without DP, whose
     hospitals' histograms carry no noise (its risk distribution, read from the same release, records
     `noise_per_count` 0: `exact_counts`). Its line said "noisy sensitivity" all the same. A point that
-    records a noise sd is noisy; a file from before the noise was recorded stays as it was read."""
-    if "sensitivity_noise_sd" in point or "specificity_noise_sd" in point:
+    records a noise sd is noisy; a file from before the noise was recorded stays as it was read. So
+    is a run whose recorded settings name a finite epsilon (`trained_with_dp`): its zero noise is a
+    reply that named none (`val-noise` absent counts as 0), not exact counts."""
+    if (
+        "sensitivity_noise_sd" in point
+        or "specificity_noise_sd" in point
+        or trained_with_dp(model.provenance)
+    ):
         return False
     distribution = model.operating.get("risk_distribution")
     return isinstance(distribution, dict) and exact_counts(distribution)

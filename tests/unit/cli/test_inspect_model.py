@@ -161,3 +161,17 @@ def test_a_deployed_models_task_names_the_hospitals_own_columns(tmp_path, capsys
     # a simulation reads every hospital's files with its own --label-column: the name is the real one
     save_model_file(path, replace(model_file(), task=Task("binary", "disease"), provenance=FEDERATED))
     assert "task: binary 'disease'\n" in _inspect(path, capsys)
+
+
+def test_a_dp_runs_validation_auc_is_not_said_exact_for_a_zero_noise_sd(tmp_path, capsys):
+    """auc_noise_sd 0 is a run without DP's, or a DP release whose replies named no noise: the
+    settings' finite epsilon tells them apart."""
+    path = tmp_path / "model.pt"
+    metrics = {**FEDERATED["metrics"], "site_evaluation": {"auc": 0.61, "auc_noise_sd": 0.0}}
+    dp = {**FEDERATED, "metrics": metrics}
+    save_model_file(path, replace(model_file(), provenance=dp))
+    out = _inspect(path, capsys)
+    assert "exact counts" not in out and "hospitals' noisy validation AUC 0.610" in out
+    no_dp = {**dp, "settings": {**FEDERATED["settings"], "epsilon": "inf"}, "epsilon": {}}
+    save_model_file(path, replace(model_file(), provenance=no_dp))
+    assert "hospitals' validation AUC 0.610 (exact counts: a run without DP)" in _inspect(path, capsys)

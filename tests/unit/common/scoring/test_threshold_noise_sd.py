@@ -81,3 +81,15 @@ def test_a_run_without_dp_says_its_threshold_figures_are_exact():
     assert (
         f"on {cases + controls} validation patients ({cases} cases, {controls} controls, exact; 95 % " in line
     )
+
+
+def test_a_dp_run_whose_records_show_no_noise_is_not_said_exact():
+    """A DP run's release whose replies named no noise (`val-noise` absent counts as 0) records
+    noise_per_count 0 as a run without DP does; its settings name a finite epsilon, so its
+    threshold's figures stay noisy. A run without DP records epsilon "inf"."""
+    model = model_file()
+    dp = replace(model, provenance={**model.provenance, "settings": {"epsilon": 8.0}})
+    line = _model_threshold_detail(dp)
+    assert "exact" not in line and "noisy sensitivity" in line and "on about" in line
+    no_dp = replace(model, provenance={**model.provenance, "settings": {"epsilon": "inf"}})
+    assert "exact; 95 % intervals" in _model_threshold_detail(no_dp)
