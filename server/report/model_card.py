@@ -40,7 +40,8 @@ def _data_rows(results: Mapping[str, Any]) -> list[list[str]]:
     if n is not None:
         rows.append(
             ["test cohort (coordinator)", "evaluation only", "-", fmt_int(n)]
-            + (["not private: exact results published", "-"] if dp else [])
+            # one cell under each epsilon column (two where a ledger held more than this run), then delta
+            + (["not private: exact results published"] * len(epsilon_headers(results)) + ["-"] if dp else [])
         )
     return rows
 

@@ -111,3 +111,14 @@ def test_under_distributed_dp_the_coordinator_words_follow_the_ranges_they_quali
     privacy = privacy_section(results, plot_written=False)
     assert "spent before this run against a coordinator" not in privacy
     assert "13.39 to 13.62 against a coordinator that sees only the sum" in privacy
+
+
+def test_the_test_cohorts_row_fills_both_epsilon_columns() -> None:
+    """Its row had one epsilon cell and the delta's: under two epsilon columns its '-' stood in the
+    ledger total's and its Delta cell was missing."""
+    results = {**_results({"rostov": 2.37}), "test_metrics": {"n": 600, "auc": 0.7}}
+    card = model_card_section(results, assess(results, None, None))
+    row = next(line for line in card.splitlines() if line.startswith("| test cohort (coordinator)"))
+    header = next(line for line in card.splitlines() if line.startswith("| Source |"))
+    assert row.count("|") == header.count("|")
+    assert row.endswith("| not private: exact results published | not private: exact results published | - |")
