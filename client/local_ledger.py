@@ -135,7 +135,14 @@ class LocalLedger:
             )
 
     def check_spend(
-        self, ledger: PrivacyLedger, epsilon: float, delta: float, *, purpose: str, refused: str
+        self,
+        ledger: PrivacyLedger,
+        epsilon: float,
+        delta: float,
+        *,
+        purpose: str,
+        refused: str,
+        own: bool = False,
     ) -> float:
         """The site's epsilon against the coordinator once `epsilon` more is spent on `purpose`;
         refused (BudgetExhausted, ending with `refused`) over the budget, and over the coalition cap
@@ -143,15 +150,61 @@ class LocalLedger:
         epsilon at least what it adds against the coordinator (each release's coalition noise is at
         most its noise), so the coalition epsilon after it is at least the larger of the two now.
         A release that spends nothing (`epsilon` 0, a declared-public one) is checked against the
-        budget only, at any delta."""
+        budget only, at any delta.
+
+        `own`: `epsilon` is the release's OWN guarantee (its noise calibrated for it alone, as
+        `genofed synth` does), not the ledger's increase. The ledger's total after it is then
+        known only with the noise (`check_total`, RDP composition adds less than `epsilon`); here it
+        is refused where it is sure to pass the budget (the total after is at least the larger of
+        what the ledger holds and `epsilon`), and that lower bound is returned."""
         if epsilon > 0:
             self.check_delta(delta)
-        target = ledger.epsilon_after(epsilon, delta, budget=self.budget, purpose=purpose, refused=refused)
+        if own:
+            spent = ledger.epsilon(delta) if epsilon > 0 else 0.0
+            target = max(spent, epsilon)
+            budget = math.inf if self.budget is None else self.budget
+            if target > budget * (1 + 1e-9) or (epsilon > 0 and spent >= budget):
+                raise BudgetExhausted(self._over_budget(spent, epsilon, purpose, refused))
+        else:
+            target = ledger.epsilon_after(
+                epsilon, delta, budget=self.budget, purpose=purpose, refused=refused
+            )
         if epsilon > 0 and not math.isinf(self.coalition_cap):
             now = ledger.coalition_epsilon(delta)
             if max(now, target) > self.coalition_cap * (1 + 1e-6):
                 raise BudgetExhausted(self._over_cap(now, epsilon, purpose, refused))
         return target
+
+    def check_total(
+        self,
+        ledger: PrivacyLedger,
+        release: Sequence[Step],
+        delta: float,
+        *,
+        epsilon: float,
+        purpose: str,
+        refused: str,
+    ) -> float:
+        """The ledger's epsilon once `release` (the steps a release of its own epsilon `epsilon`
+        adds, at the noise it calibrated) is composed with its history; refused (BudgetExhausted)
+        over the budget. RDP composition adds at most `epsilon`, often less: a release at epsilon 1
+        took a ledger holding 1.99 to 2.99 only once its noise was that of an epsilon-2 release,
+        which is what `--epsilon 1` had bought before (an outside walkthrough)."""
+        after = epsilon_of([*ledger.history(), *release], delta)
+        if self.budget is not None and after > self.budget * (1 + 1e-6):
+            spent = ledger.epsilon(delta)
+            raise BudgetExhausted(self._over_budget(spent, epsilon, purpose, refused, after))
+        return after
+
+    def _over_budget(
+        self, spent: float, epsilon: float, purpose: str, refused: str, after: float | None = None
+    ) -> str:
+        """The budget refusal of a release of its own `epsilon` (`check_spend(own=True)`, `check_total`)."""
+        bring = f"would bring its total to {after:.3g} and" if after is not None else "would"
+        return (
+            f"this ledger has spent epsilon {spent:.3g}; {purpose} at epsilon {epsilon:g} (the release's "
+            f"own) {bring} exceed its budget of {self.budget:g}. {refused}"
+        )
 
     def check_coalition(
         self,
@@ -318,6 +371,7 @@ def check_and_bind(
     sample_ids: Sequence[str] = (),
     release: ReleaseSteps | None = None,
     bind: bool = True,
+    own: bool = False,
 ) -> None:
     """Refuse a release of `epsilon` that would pass the budget or the coalition cap, or use a larger
     delta than the site's (nothing written), then bind the ledger to the files it reads (refusing
@@ -335,11 +389,13 @@ def check_and_bind(
             the release under the ledger's lock.
         bind: False: check the binding but write nothing; the release binds with `bind_files` once
             nothing else can refuse it (a refusal then leaves no binding behind).
+        own: `epsilon` is the release's own guarantee, not the ledger's increase
+            (`LocalLedger.check_spend`): the budget is checked exactly once the noise is known.
     """
     book = PrivacyLedger(ledger.state_dir / LEDGER_FILE)
     refused = _nothing_done(ledger)
     require_appendable_log(ledger.audit_log, refused)
-    target = ledger.check_spend(book, epsilon, delta, purpose=purpose, refused=refused)
+    target = ledger.check_spend(book, epsilon, delta, purpose=purpose, refused=refused, own=own)
     if release is not None and epsilon > 0 and not math.isinf(ledger.coalition_cap):
         steps = release(book, target)
         ledger.check_coalition(book, steps, delta, epsilon=epsilon, purpose=purpose, refused=refused)
@@ -390,7 +446,7 @@ class EpsilonTooSmall(ConfigError):
 
 
 def epsilon_too_small(
-    epsilon: float, floor: float, *, delta: float, what: str, alternative: str = ""
+    epsilon: float, floor: float, *, delta: float, what: str, alternative: str = "", own: bool = False
 ) -> EpsilonTooSmall:
     """The refusal of an `--epsilon` that no noise can reach (`calibrate_noise` found none): the
     budget is not the problem, the request is. An audit read "privacy budget exhausted ... either the
@@ -404,14 +460,21 @@ def epsilon_too_small(
         delta: the release's delta, at which `floor` was computed.
         what: the release, in words ("the vae generator's release").
         alternative: another way to lower `floor`, appended to the advice (", or fewer --epochs").
+        own: `floor` is the release's epsilon on its own (`--epsilon` is the release's own
+            guarantee, as `genofed synth` calibrates it), not what it adds to this ledger.
     """
     from genofed.common.privacy.accountant import SIGMA_MAX
 
     smallest = _rounded_up(floor * 1.05)  # a margin over the floor: the calibration's own tolerance
     return EpsilonTooSmall(
         f"--epsilon {epsilon:g} is too small to calibrate for this release: even at the largest noise "
-        f"genofed calibrates (noise multiplier {SIGMA_MAX:g}), {what} adds epsilon {floor:.3g} at delta "
-        f"{delta:g} to this ledger. Give --epsilon {smallest:g} or more{alternative} (the budget is not "
+        f"genofed calibrates (noise multiplier {SIGMA_MAX:g}), {what} "
+        + (
+            f"is at epsilon {floor:.3g} at delta {delta:g} on its own"
+            if own
+            else f"adds epsilon {floor:.3g} at delta {delta:g} to this ledger"
+        )
+        + f". Give --epsilon {smallest:g} or more{alternative} (the budget is not "
         "what refuses it). Nothing was computed, written or charged."
     )
 

@@ -294,6 +294,7 @@ def synthesize(
             delta=options.delta,
             purpose="the generator",
             bind=False,  # checked now, bound just before the generator trains (`_generate_charged`)
+            own=True,  # --epsilon is the release's own: the total after is checked with the noise
             **binding,
         )
         bind = functools.partial(bind_files, ledger, genotypes, phenotypes, **binding)
@@ -429,7 +430,7 @@ def _synthesize(
     )
     if ledger is not None:
         assert prepared.split is not None  # under DP: `generator_input`'s keyed split
-        batch, plan = _generate_charged(
+        batch, plan, totals = _generate_charged(
             generate,
             settings,
             options,
@@ -444,7 +445,7 @@ def _synthesize(
             public_rows=public_rows,
         )
     else:
-        batch, plan = generate(noise_multiplier=None), None
+        batch, plan, totals = generate(noise_multiplier=None), None, None
         if site is not None:  # before the batch is written: nothing leaves unaudited
             audit_unprotected_release(
                 site,
@@ -460,6 +461,8 @@ def _synthesize(
         generator["phased"] = True
         generator["reference"] = reference_summary(batch.generator)
     summary = _summary(batch, options, n=n, plan=plan, variant_ids=cohort.variant_ids, generator=generator)
+    if totals is not None:  # what the ledger held before and after the charge (--epsilon is the batch's own)
+        summary["ledger_epsilon_before"], summary["ledger_epsilon_after"] = totals
     summary["missing_calls"] = missing_calls
     if public is not None:
         summary["dp_sampling"] = public
@@ -582,7 +585,7 @@ def _generate_charged(
     n_records: int,
     bind: Callable[[], None] | None = None,
     public_rows: int | None = None,
-) -> tuple[ValidatedBatch, str]:
+) -> tuple[ValidatedBatch, str, tuple[float, float]]:
     """Calibrate, train and charge under the ledger lock, refusing before training when the
     budget (`local.budget`: --budget or the site's own) or the site's coalition cap would be
     exceeded, or `--epsilon` is too small to calibrate. The charge is made whatever the verdict: a
@@ -593,20 +596,27 @@ def _generate_charged(
     (train, holdout) indices (`generator_input`'s keyed split). `public_rows`: the training rows
     the VAE's and GAN's sampling rate and steps follow, a public count (`_public_counts`); the noise
     is calibrated for the same (None: the split's training size). `n_records`: the batch's size,
-    for the warning of what its verdict will be worth."""
+    for the warning of what its verdict will be worth. Returns the batch, its ledger plan and the
+    ledger's epsilon (at `options.delta`) before and after the charge."""
     local.state_dir.mkdir(parents=True, exist_ok=True)
     refused = "Nothing was computed or written."
     with PrivacyLedger.locked_at(local.state_dir / LEDGER_FILE) as ledger:
         if options.bound_to_data:  # again under the lock: another run may have recorded a cap since
             check_budget_change(local, raise_budget=options.raise_budget)
-        target = local.check_spend(
-            ledger, options.epsilon, options.delta, purpose="the generator", refused=refused
+        local.check_spend(
+            ledger, options.epsilon, options.delta, purpose="the generator", refused=refused, own=True
         )
         n_train = len(split[0])  # the patients the generator trains on
         rows = n_train if public_rows is None else public_rows  # the rows its DP-SGD's rate follows
         count_noise = case_count_noise(options.epsilon, options.delta)  # VAE and GAN only
-        sigma = _calibrated(ledger, options, rows, settings, target, count_noise)
+        # the release's noise for ITS OWN epsilon, whatever the ledger holds; the ledger is charged
+        # what composing it adds (at most that epsilon), refused over the budget
+        sigma = _calibrated(options, rows, settings, count_noise)
         planned = planned_history(options.generator, rows, settings, sigma, count_noise)
+        before = ledger.epsilon(options.delta)
+        target = local.check_total(
+            ledger, planned, options.delta, epsilon=options.epsilon, purpose="the generator", refused=refused
+        )
         local.check_coalition(
             ledger, planned, options.delta, epsilon=options.epsilon, purpose="the generator", refused=refused
         )
@@ -625,7 +635,13 @@ def _generate_charged(
         # a run of its own: the generator's noise is fresh randomness, so even the same command again
         # is a new release, charged again (under the same key it replaced the first one's charge)
         plan = f"synth-{options.generator}-{digest[:16]}-{options.seed}-{secrets.token_hex(4)}"
-        _charge_generator(ledger, batch, plan, digest, options, genotypes)
+        own = epsilon_of(batch.history, options.delta)
+        if own > options.epsilon * (1 + 1e-3):
+            raise GenofedError(
+                f"internal: the generator's release has epsilon {own:.4g} on its own, more than the "
+                f"--epsilon {options.epsilon:g} it was calibrated for (steps {batch.history})"
+            )
+        _charge_generator(ledger, batch, plan, digest, options, genotypes, before=before)
         if options.bound_to_data:  # outside a site: the cap it was given, for `hospital ledger DIR`
             record_budget(local, delta=options.delta, command="synth")
         if ledger.charges_of(plan, "train"):  # the site's audit log: what was released, at what cost
@@ -653,36 +669,31 @@ def _generate_charged(
                 f"cap {local.coalition_cap:g} it was checked against (planned steps {planned}, trained "
                 f"{batch.history})"
             )
-    return batch, plan
+    return batch, plan, (before, ledger.epsilon(options.delta))
 
 
-def _calibrated(
-    ledger: PrivacyLedger,
-    options: SynthOptions,
-    rows: int,
-    settings: Any,
-    target: float,
-    count_noise: float,
-) -> float:
-    """The generator's noise multiplier for the site's epsilon `target` (`noise_for_budget`), its
-    DP-SGD sampling `rows` training rows (the public count, `_public_counts`). The
-    budget was checked (`check_spend`), so a calibration that fails means that `--epsilon` is below
-    what the generator's steps add at the largest noise (`SIGMA_MAX`): refused as too small
-    (`epsilon_too_small`), not as the site's budget exhausted (an audit read "privacy budget
-    exhausted ... stop contributing" for `--epsilon 1e-9` at a site with 3.5 left)."""
+def _calibrated(options: SynthOptions, rows: int, settings: Any, count_noise: float) -> float:
+    """The generator's noise multiplier for `--epsilon` as the release's OWN guarantee
+    (`noise_for_budget` with no history), its DP-SGD sampling `rows` training rows (the public
+    count, `_public_counts`), whatever the ledger already holds: until this change the noise was
+    calibrated so that the ledger's composed total moved by `--epsilon`, and a ledger holding 1.99
+    got a release of epsilon 2.07 on its own for `--epsilon 1` (an outside walkthrough), half the
+    noise a fresh ledger got for the same command. A calibration that fails means that `--epsilon`
+    is below what the generator's steps cost alone at the largest noise (`SIGMA_MAX`): refused as
+    too small (`epsilon_too_small`), not as the site's budget exhausted (an audit read "privacy
+    budget exhausted ... stop contributing" for `--epsilon 1e-9` at a site with 3.5 left)."""
     try:
         return noise_for_budget(
             options.generator,
             rows,
             settings,
-            epsilon=target,
+            epsilon=options.epsilon,
             delta=options.delta,
-            history=ledger.history(),
             count_noise=count_noise,
         )
     except BudgetExhausted:
         quietest = planned_history(options.generator, rows, settings, SIGMA_MAX, max(count_noise, SIGMA_MAX))
-        floor = epsilon_of([*ledger.history(), *quietest], options.delta) - ledger.epsilon(options.delta)
+        floor = epsilon_of(quietest, options.delta)
         raise epsilon_too_small(
             options.epsilon,
             floor,
@@ -690,6 +701,7 @@ def _calibrated(
             what=f"the {options.generator} generator's release",
             # the floor grows with the training steps
             alternative="" if options.generator == "reference" else ", or fewer --epochs",
+            own=True,
         ) from None
 
 
@@ -710,9 +722,12 @@ def _charge_generator(
     digest: str,
     options: SynthOptions,
     genotypes: str | Path,
+    *,
+    before: float,
 ) -> None:
     """One ledger entry per step kind of the generator's DP training (its accountant's history),
-    each recording the site's epsilon once all of them are charged."""
+    each recording the site's epsilon once all of them are charged; the note says the release's
+    own epsilon and what the ledger's total went from (`before`) and to."""
     after = epsilon_of([*ledger.history(), *batch.history], options.delta)
     for i, (noise, rate, steps) in enumerate(batch.history):
         ledger.charge(
@@ -726,7 +741,8 @@ def _charge_generator(
                 time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 note=(
                     f"synthetic-data generator ({options.generator}) on {Path(genotypes).name}, epsilon "
-                    f"{options.epsilon:g} at delta {options.delta:g}"
+                    f"{options.epsilon:g} at delta {options.delta:g} on its own (the ledger's total "
+                    f"{before:.3g} -> {after:.3g})"
                 ),
                 input_digest=digest,
                 delta=options.delta,
@@ -799,9 +815,18 @@ def privacy_statement(summary: dict[str, Any], state_dir: str = "") -> str:
         if state_dir
         else "of this site's privacy budget, charged to its ledger"
     )
+    before, after = summary.get("ledger_epsilon_before"), summary.get("ledger_epsilon_after")
+    total = (
+        f"; the ledger's total went from epsilon {before:.3g} to {after:.3g} (composition adds at most "
+        "the batch's epsilon)"
+        if before is not None and after is not None
+        else ""
+    )
     return (
-        f"differential privacy: the generator spent epsilon {epsilon:g} (delta {delta:g}), {where}"
+        f"differential privacy: the generator spent epsilon {epsilon:g} (delta {delta:g}), the bound on "
+        f"what this batch alone reveals, {where}"
         + (f" (plan {plan})" if plan else "")
+        + total
         + ". Keep the records inside the hospital all the same (genofed never sends synthetic records)."
     )
 

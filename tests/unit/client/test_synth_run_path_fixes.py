@@ -185,7 +185,7 @@ def test_a_tiny_epsilon_is_refused_as_too_small_and_the_one_it_names_can_be_cali
     assert "exhausted" not in err and "stop contributing" not in err
     assert err.startswith(
         "error: --epsilon 1e-09 is too small to calibrate for this release: even at the largest noise "
-        "genofed calibrates (noise multiplier 200), the vae generator's release adds epsilon "
+        "genofed calibrates (noise multiplier 200), the vae generator's release is at epsilon "
     )
     assert err.rstrip().endswith("Nothing was computed, written or charged.")
     assert _charges(state) == [] and not (tmp_path / "o").exists()
