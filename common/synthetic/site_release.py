@@ -25,7 +25,9 @@ Why these public rules (no tuning on patients):
   little of the budget; the genotype block is the expensive one.
 - The ancestry block counts the patients by the panel population a public classifier assigns
   them to (`reference.assign_populations`): a few numbers with sensitivity 1, so the site's
-  ancestry mix comes out precise even when the per-variant frequencies are drowned in noise.
+  ancestry mix comes out more precise than the per-variant frequencies; at a small site with many
+  panel populations the counts are still noisy (sd sigma / w_a each, 13 patients at sigma 4), and
+  `reference.ancestry_counts` reads them under a sparse prior rather than as they are.
 
 How much the genotype block can carry is a matter of arithmetic, not of tuning: the noise of a
 class frequency is sigma C / (2 w_g n_class), and C grows like the square root of the number of
@@ -104,7 +106,8 @@ class SiteRelease:
         covariate cell and one ancestry count (0 without DP).
     noise_multiplier: the Gaussian mechanism's sigma (None: released exactly, no DP).
     ancestry: (K,) float count of patients per panel population as assigned (`ancestry` argument
-        of `release_site`), at least 0; None when not released.
+        of `release_site`), noisy under DP and then possibly negative (an unbiased count:
+        `reference.match_populations` shrinks it); None when not released.
     """
 
     class_counts: np.ndarray
@@ -217,8 +220,8 @@ def release_site(
     counts = counts + gaussian(noise, sigma / w_n, 2)
     if cov is not None:
         cov = np.maximum(cov + gaussian(noise, sigma / w_c, cov.shape), 0.0)
-    if mix is not None:
-        mix = np.maximum(mix + gaussian(noise, sigma / w_a, mix.shape), 0.0)
+    if mix is not None:  # not clipped at 0: clipping would add 0.4 noise sd to every absent population
+        mix = mix + gaussian(noise, sigma / w_a, mix.shape)
     noise_sd = np.array([genotype_sd, sigma / w_n, sigma / w_c, sigma / w_a])
     return SiteRelease(np.maximum(counts, 1.0), sums, mask, p, cov, noise_sd, sigma, mix)
 
