@@ -396,6 +396,10 @@ def check_and_bind(
     refused = _nothing_done(ledger)
     require_appendable_log(ledger.audit_log, refused)
     target = ledger.check_spend(book, epsilon, delta, purpose=purpose, refused=refused, own=own)
+    if release is not None and epsilon > 0 and own:  # the steps are known: the total, exactly
+        ledger.check_total(
+            book, release(book, target), delta, epsilon=epsilon, purpose=purpose, refused=refused
+        )
     if release is not None and epsilon > 0 and not math.isinf(ledger.coalition_cap):
         steps = release(book, target)
         ledger.check_coalition(book, steps, delta, epsilon=epsilon, purpose=purpose, refused=refused)

@@ -198,8 +198,7 @@ def _bound_ledger(
     but is recorded in the same ledger)."""
     dp = options.release == "dp"
     if dp and options.epsilon:  # an --epsilon no noise can reach: refused before the ledger is bound
-        book = PrivacyLedger(ledger.state_dir / LEDGER_FILE)
-        _release(book.history(), book.epsilon(options.delta) + options.epsilon, options.delta)
+        _release(options.epsilon, options.delta)
     check_and_bind(
         ledger,
         genotypes,
@@ -210,7 +209,8 @@ def _bound_ledger(
         command="variants",
         new_ledger=options.new_ledger,
         sample_ids=sample_ids,
-        release=(lambda book, target: [_release(book.history(), target, options.delta)]) if dp else None,
+        release=(lambda book, target: [_release(options.epsilon, options.delta)]) if dp else None,
+        own=True,
     )
     return ledger
 
@@ -259,11 +259,19 @@ def _charged_noisy(
     bound.state_dir.mkdir(parents=True, exist_ok=True)
     refused = "Nothing was released."
     with PrivacyLedger.locked_at(bound.state_dir / LEDGER_FILE) as ledger:
-        target = bound.check_spend(
-            ledger, options.epsilon, options.delta, purpose="its variant summary", refused=refused
-        )
+        purpose = "its variant summary"
+        bound.check_spend(ledger, options.epsilon, options.delta, purpose=purpose, refused=refused, own=True)
         history = ledger.history()
-        noise, rate, steps = _release(history, target, options.delta)
+        before = ledger.epsilon(options.delta)
+        noise, rate, steps = _release(options.epsilon, options.delta)
+        after = bound.check_total(
+            ledger,
+            [(noise, rate, steps)],
+            options.delta,
+            epsilon=options.epsilon,
+            purpose=purpose,
+            refused=refused,
+        )
         bound.check_coalition(
             ledger,
             [(noise, rate, steps)],
@@ -282,7 +290,8 @@ def _charged_noisy(
             epsilon_after=epsilon_of([*history, (noise, rate, steps)], options.delta),
             note=(
                 f"variant summary (dp) of {genotypes.name}: {matrix.n_variants} variants, epsilon "
-                f"{options.epsilon:g} at delta {options.delta:g}"
+                f"{options.epsilon:g} at delta {options.delta:g} on its own (the ledger's total "
+                f"{before:.3g} -> {after:.3g})"
             ),
             input_digest=digest,
             kind=VARIANTS_KIND,
@@ -308,20 +317,21 @@ def _charged_noisy(
     )
 
 
-def _release(history: list[Step], target: float, delta: float) -> Step:
-    """The one Gaussian release whose noise keeps the site's epsilon (`history` and it) at `target`.
+def _release(epsilon: float, delta: float) -> Step:
+    """The one Gaussian release at `--epsilon` on its own, whatever the ledger holds (as `genofed
+    synth` calibrates: the ledger is charged what composing it adds, at most `epsilon`). Until
+    this change its noise was calibrated so that the ledger's total moved by `epsilon`, a release
+    of a larger epsilon on its own on a ledger with history.
 
-    The budget was checked first (`check_spend`), so a calibration that fails means that the
-    release's `--epsilon` (`target` less what `history` spent) is below what one release adds at
-    the largest noise: refused as too small (`epsilon_too_small`), not as "privacy budget
+    A calibration that fails means that `--epsilon` is below what one release costs at the
+    largest noise: refused as too small (`epsilon_too_small`), not as "privacy budget
     exhausted", which an audit read for `genofed synth --epsilon 1e-9` at a site with budget left."""
     try:
-        sigma = calibrate_noise(history, sample_rate=1.0, steps=1, target_epsilon=target, delta=delta)
+        sigma = calibrate_noise([], sample_rate=1.0, steps=1, target_epsilon=epsilon, delta=delta)
     except BudgetExhausted:
-        spent = epsilon_of(history, delta)
-        floor = epsilon_of([*history, release_step(SIGMA_MAX)], delta) - spent
+        floor = epsilon_of([release_step(SIGMA_MAX)], delta)
         raise epsilon_too_small(
-            target - spent, floor, delta=delta, what="the variant summary's one Gaussian release"
+            epsilon, floor, delta=delta, what="the variant summary's one Gaussian release", own=True
         ) from None
     return release_step(sigma)
 

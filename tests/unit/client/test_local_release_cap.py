@@ -74,10 +74,10 @@ def test_the_sites_declared_budget_is_the_cap_without_budget(files, tmp_path, ca
     site = tmp_path / "site_rostov"
     site.mkdir()
     (site / "hospital.json").write_text(json.dumps({"name": "rostov", "data": {"epsilon_budget": 3.0}}))
-    argv = ["hospital", "variants", "--genotypes", str(genotypes), "--release", "dp", "--epsilon", "2"]
-    argv += ["--state-dir", str(site / "state")]
-    assert main([*argv, "--out", str(tmp_path / "a.tsv")]) == 0
-    assert main([*argv, "--out", str(tmp_path / "b.tsv")]) == 2  # 4 > 3: the repeat is capped
+    argv = ["hospital", "variants", "--genotypes", str(genotypes), "--release", "dp", "--state-dir"]
+    argv += [str(site / "state"), "--epsilon"]
+    assert main([*argv, "2", "--out", str(tmp_path / "a.tsv")]) == 0
+    assert main([*argv, "2.5", "--out", str(tmp_path / "b.tsv")]) == 2  # 2 and 2.5 compose to 3.31 > 3
     assert "exceed its budget of 3" in capsys.readouterr().err
     assert len(PrivacyLedger(site / "state" / LEDGER_FILE).charges) == 1
 

@@ -225,7 +225,7 @@ def test_a_tiny_epsilon_of_a_dp_variant_summary_is_refused_as_too_small_before_b
     assert main([*argv, "--state-dir", str(state)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --epsilon 1e-09 is too small to calibrate for this release") and (
-        "the variant summary's one Gaussian release adds epsilon" in err
+        "the variant summary's one Gaussian release is at epsilon" in err and "on its own" in err
     )
     assert "exhausted" not in err and not state.exists() and not (tmp_path / "v.tsv").exists()
     smallest = re.search(r"Give --epsilon (\S+) or more", err).group(1)
