@@ -91,6 +91,14 @@ def _add_synth_privacy_options(parser: argparse.ArgumentParser) -> None:
             "site, else the patients rounded to 10, what a site declaring none makes public)"
         ),
     )
+    parser.add_argument(
+        "--spend-anyway",
+        action="store_true",
+        help=(
+            "with --epsilon: charge a DP batch that the check before the charge says cannot pass validation "
+            "at this size and epsilon (default: refused, nothing charged; docs/synthetic-data.md)"
+        ),
+    )
     add_raise_budget_argument(parser)
     add_new_ledger_argument(parser)
     parser.add_argument(
@@ -195,6 +203,7 @@ def run_synth(args: argparse.Namespace) -> int:
         bound_to_data=True,  # a hospital's own run: its data's ledger, its declared budget
         new_ledger=args.new_ledger,
         data_update=args.data_update,
+        spend_anyway=args.spend_anyway,
         warn=lambda text: print(f"warning: {text}", file=sys.stderr, flush=True),  # before the charge
     )
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)

@@ -93,6 +93,7 @@ from genofed.client.synth_checks import (
     check_phase_input,
     refuse_ledger_files_in,
 )
+from genofed.client.synth_feasibility import CannotPass, cannot_pass, refusal
 from genofed.client.synth_input import (
     GeneratorInput,
     generator_input,
@@ -196,6 +197,9 @@ class SynthOptions:
     reference: str = ""
     reference_populations: str = ""
     gene_prior: str = ""
+    #: Spend on a DP batch the pre-charge check says cannot pass validation (`synth_feasibility`);
+    #: False: such a batch is refused before anything is charged (a hospital's own run only).
+    spend_anyway: bool = False
     #: Where a warning before the charge goes (the CLI prints "warning: ..."; None: this module's
     #: logger), so an operator reads it while Ctrl-C still charges nothing.
     warn: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
@@ -228,6 +232,10 @@ class SynthOptions:
                 not math.isinf(self.epsilon),
                 "--declared-size applies under DP only (--epsilon): it sets the generator's sampling rate",
             )
+        require(
+            not self.spend_anyway or not math.isinf(self.epsilon),
+            "--spend-anyway applies under DP only (--epsilon): without DP nothing is charged",
+        )
         uses_panel = self.generator == "reference"
         if self.epochs is not None and not uses_panel:  # the reference generator's refusal: settings()
             require_at_least(
@@ -443,6 +451,7 @@ def _synthesize(
             n_records=n,
             bind=bind,
             public_rows=public_rows,
+            feasible=_feasibility(options, public["declared_size"], panel, focus) if bind else None,
         )
     else:
         batch, plan, totals = generate(noise_multiplier=None), None, None
@@ -476,6 +485,45 @@ def _synthesize(
     ledger_dir = options.state_dir if options.bound_to_data else ""  # a ledger outside a site says so
     _write(out, summary, markdown, cohort.variant_ids, records, with_covariates, passed, ledger_dir)
     return summary
+
+
+def _feasibility(
+    options: SynthOptions,
+    declared_size: int,
+    panel: ReferencePanel | None,
+    focus: np.ndarray | None,
+) -> Callable[[float, LocalLedger, PrivacyLedger], None]:
+    """A hospital's own DP run: the check, with the calibrated noise, that refuses a batch that
+    cannot pass validation before anything is charged (`synth_feasibility.cannot_pass`, public
+    facts only), or with `--spend-anyway` warns and goes on."""
+
+    def check(sigma: float, local: LocalLedger, ledger: PrivacyLedger) -> None:
+        freq = released = None
+        if panel is not None:
+            freq = panel.alt_frequencies()
+            released = ~panel.covered | (True if focus is None else np.asarray(focus, dtype=bool))
+        problem = cannot_pass(
+            options.generator,
+            epsilon=options.epsilon,
+            declared_size=declared_size,
+            noise_multiplier=sigma,
+            reference_freq=freq,
+            released=released,
+        )
+        if problem is None:
+            return
+        if options.spend_anyway:
+            (options.warn or logger.warning)(
+                f"--spend-anyway: {problem}; epsilon {options.epsilon:g} is charged all the same"
+            )
+            return
+        spent = ledger.epsilon(options.delta) if ledger.charges else 0.0
+        left = None if local.budget is None else local.budget - spent
+        raise CannotPass(
+            refusal(problem, ledger=ledger_words(local.state_dir), left=left, budget=local.budget)
+        )
+
+    return check
 
 
 def _reference(
@@ -585,13 +633,16 @@ def _generate_charged(
     n_records: int,
     bind: Callable[[], None] | None = None,
     public_rows: int | None = None,
+    feasible: Callable[[float, LocalLedger, PrivacyLedger], None] | None = None,
 ) -> tuple[ValidatedBatch, str, tuple[float, float]]:
     """Calibrate, train and charge under the ledger lock, refusing before training when the
     budget (`local.budget`: --budget or the site's own) or the site's coalition cap would be
     exceeded, or `--epsilon` is too small to calibrate. The charge is made whatever the verdict: a
     generator that failed validation has still looked at the patients. `bind` (the files' binding
     to this ledger, checked before the data were read) runs after those refusals and before the
-    training, so a refused run binds nothing. At a site, the release is written to its audit log
+    training, so a refused run binds nothing. `feasible(sigma, local, ledger)` refuses, with the
+    calibrated noise and before the binding and the training, a batch that cannot pass validation
+    (`synth_feasibility`). At a site, the release is written to its audit log
     too (`out`: where the batch goes), before the batch is written. `split`: the generator's
     (train, holdout) indices (`generator_input`'s keyed split). `public_rows`: the training rows
     the VAE's and GAN's sampling rate and steps follow, a public count (`_public_counts`); the noise
@@ -620,6 +671,8 @@ def _generate_charged(
         local.check_coalition(
             ledger, planned, options.delta, epsilon=options.epsilon, purpose="the generator", refused=refused
         )
+        if feasible is not None:  # a batch that cannot pass is refused before anything is charged
+            feasible(sigma, local, ledger)
         if bind is not None:  # a hospital's own run: bound now, and told what its verdict will be worth
             bind()
             n_holdout = len(split[1])

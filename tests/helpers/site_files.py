@@ -45,7 +45,18 @@ def variants_args(genotypes: Path, out: Path, *extra: str) -> list[str]:
 
 
 def synth_args(files: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
-    """`genofed synth` on (genotypes, phenotypes) into `out`, one epoch (the tests' speed), then `extra`."""
+    """`genofed synth` on (genotypes, phenotypes) into `out`, one epoch (the tests' speed), then `extra`;
+    under DP with `--spend-anyway`: no batch of these tiny sites can pass validation, and the check
+    that refuses such a batch before its charge is tested on its own (test_synth_cannot_pass.py)."""
     genotypes, phenotypes = files
     argv = ["synth", "--genotypes", str(genotypes), "--phenotypes", str(phenotypes), "--out", str(out)]
-    return [*argv, "--epochs", "1", *extra]
+    return [*argv, "--epochs", "1", *extra, *spend_anyway(extra)]
+
+
+def spend_anyway(extra: tuple[str, ...] | list[str]) -> list[str]:
+    """["--spend-anyway"] for a DP `synth` command line (`--epsilon` other than inf), else []."""
+    args = list(extra)
+    if "--epsilon" not in args or "--spend-anyway" in args:
+        return []
+    value = args[args.index("--epsilon") + 1] if args.index("--epsilon") + 1 < len(args) else "inf"
+    return [] if value in ("inf", "Inf", "INF") else ["--spend-anyway"]
