@@ -12,8 +12,8 @@ a VCF and a phenotype file; the report is written either way.
 Under DP (`--epsilon`) the generator's training is charged to the site's privacy ledger in
 `--state-dir`, the same ledger its federated training charges, so the site's epsilon stays end to
 end with respect to its real patients; that ledger must be the one the data are bound to (checked
-before the genotypes are read, bound only just before the generator trains, so that a run refused
-on the way binds nothing: `local_ledger.bind_files`), and a site's declared budget caps it, or
+before the genotypes are read, bound only with the generator's charge, so that a run refused or
+interrupted on the way binds nothing: `local_ledger.bind_files`), and a site's declared budget caps it, or
 `--budget` outside a site's state folder, where it is required
 (`genofed.client.local_ledger`). At a site, `--delta` may not exceed the site's delta, and the
 generator may not take the site's epsilon against the coordinator and all other sites colluding
@@ -301,7 +301,7 @@ def synthesize(
             epsilon=options.epsilon,
             delta=options.delta,
             purpose="the generator",
-            bind=False,  # checked now, bound just before the generator trains (`_generate_charged`)
+            bind=False,  # checked now, bound with the generator's charge (`_generate_charged`)
             own=True,  # --epsilon is the release's own: the total after is checked with the noise
             **binding,
         )
@@ -401,7 +401,7 @@ def _synthesize(
 ) -> dict[str, Any]:
     """`synthesize` once its options, destination and ledger are checked (`site`: without DP, the
     site whose audit log records the run, or None; `bind`: under DP, binds the ledger to the files,
-    called once nothing but the training can fail, or None)."""
+    called with the generator's charge, or None)."""
     cohort = load_site(genotypes, phenotypes, label_column=options.label_column).cohort
     panel, focus = _reference(options, cohort.variant_ids)
     if panel is not None:  # before anything is charged: mosaics of the patients would be no synthesis
@@ -639,8 +639,11 @@ def _generate_charged(
     budget (`local.budget`: --budget or the site's own) or the site's coalition cap would be
     exceeded, or `--epsilon` is too small to calibrate. The charge is made whatever the verdict: a
     generator that failed validation has still looked at the patients. `bind` (the files' binding
-    to this ledger, checked before the data were read) runs after those refusals and before the
-    training, so a refused run binds nothing. `feasible(sigma, local, ledger)` refuses, with the
+    to this ledger, checked before the data were read) runs once the generator has trained, just
+    before its charge, under the same lock: a run refused or interrupted before the charge binds
+    nothing (an interrupted run had left a binding in a folder without a ledger, which then
+    refused the patients' next ledger as one that "would forget the privacy already spent").
+    `feasible(sigma, local, ledger)` refuses, with the
     calibrated noise and before the binding and the training, a batch that cannot pass validation
     (`synth_feasibility`). At a site, the release is written to its audit log
     too (`out`: where the batch goes), before the batch is written. `split`: the generator's
@@ -673,8 +676,7 @@ def _generate_charged(
         )
         if feasible is not None:  # a batch that cannot pass is refused before anything is charged
             feasible(sigma, local, ledger)
-        if bind is not None:  # a hospital's own run: bound now, and told what its verdict will be worth
-            bind()
+        if bind is not None:  # a hospital's own run: told what its verdict will be worth
             n_holdout = len(split[1])
             foreseen = foreseen_warning(
                 n_train, n_holdout, n_records, epsilon=options.epsilon, thresholds=options.thresholds
@@ -682,6 +684,8 @@ def _generate_charged(
             if foreseen:
                 (options.warn or logger.warning)(foreseen)
         batch = generate(noise_multiplier=sigma, count_noise=count_noise)
+        if bind is not None:  # bound only now, with the charge: an interrupted run leaves no binding
+            bind()
         digest = hashlib.sha256(
             dosages.tobytes() + labels.tobytes() + json.dumps(asdict(settings), default=str).encode()
         ).hexdigest()
