@@ -509,6 +509,9 @@ def run_hospital_check(args: argparse.Namespace) -> int:
         f"  privacy budget: epsilon {bound['epsilon_budget']:g}, delta {bound['delta']:g} (this hospital's, "
         "for its lifetime)" + ("; updates only under secure aggregation" if bound["require_secagg"] else "")
     )
+    spent = _spent_lines(args.dir)
+    for line in spent:
+        print(line)
     if bound.get("budget_changed"):
         old = bound["earlier_budgets"][-1]
         cap_change = ""
@@ -551,12 +554,56 @@ def run_hospital_check(args: argparse.Namespace) -> int:
             f"{synthetic['path']}; declared public: that this batch passed validation (one bit read "
             "from the patients outside the generator's DP release, listed in the ledger)"
         )
+    if spent and _EXHAUSTED in spent[-1]:
+        print(
+            f"  bound in {args.dir}/hospital.json; nothing left to train with: `genofed hospital start` "
+            "would refuse every round that needs more than what is left; a larger budget is the site's own "
+            "decision (its data-protection officer's: check again with --epsilon-budget E --change-budget "
+            "REASON)"
+        )
+        return 0
     print(
         f"  bound in {args.dir}/hospital.json; next: genofed hospital start {shlex.quote(str(args.dir))} "
         "--coordinator "
         "HOST:9092 --ca ca.pem"
     )
     return 0
+
+
+#: The share of its budget a site must have spent for `check` to say it cannot train any more.
+SPENT_SHARE = 0.99
+_EXHAUSTED = "this site cannot train"
+
+
+def _spent_lines(site: str) -> list[str]:
+    """What the site's ledger has spent, what took it (by kind, `ledger_report.spent_on`) and what is
+    left, for `hospital check`: a walkthrough's site whose budget of 3 had gone on synthetic batches
+    was told "data OK ... next: genofed hospital start". With 99 % or more of the budget spent the
+    last line says the site cannot train. [] when nothing was spent or the ledger cannot be read
+    (the check validates the data; `hospital ledger` reports a ledger's problems)."""
+    from genofed.client.agent.ledger_report import site_ledger, spent_on
+    from genofed.common.errors import GenofedError
+
+    try:
+        report = site_ledger(site)
+    except (GenofedError, OSError, ValueError):
+        return []
+    budget, left = report["budget"]["epsilon"], report["spent"]["left"]
+    if report["nothing_spent"] or isinstance(budget, str) or budget is None or isinstance(left, str):
+        return []  # nothing charged, or no DP ("inf"): nothing to say
+    budget, left = float(budget), float(left)
+    took = spent_on(report)
+    lines = [
+        f"  privacy spent: epsilon {report['spent']['epsilon']:.3g} of {budget:g}"
+        + (f", by {took}" if took else "")
+        + f"; left: {max(left, 0.0):.3g} (`genofed hospital ledger {site}` lists the releases)"
+    ]
+    if left <= (1 - SPENT_SHARE) * budget:
+        lines.append(
+            f"  {_EXHAUSTED}: {1 - max(left, 0.0) / budget:.0%} of its lifetime budget is spent, and a "
+            "training run at what is left would be almost all noise, or refused"
+        )
+    return lines
 
 
 def _require_epsilon_budget(budget: float | None) -> None:

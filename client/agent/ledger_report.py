@@ -44,6 +44,42 @@ from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, 
 #: How the table names a release kind ("variants": `hospital variants --release dp`; a generator's
 #: DP training is charged as "train" and told apart by its note).
 KIND_WORDS = {"train": "training", "evaluate": "evaluation", DECLARED_PUBLIC: "declared public"}
+#: A synthetic-data generator's DP release (`genofed synth`, and each simulated hospital's) is charged
+#: as kind "train" under a plan named "synth-..." (`client.synth`); the table calls it "generator",
+#: read from the plan, so ledgers written before this label are shown the same way.
+GENERATOR_PLAN_PREFIX = "synth-"
+GENERATOR_WORDS = "generator"
+#: What each kind label's releases were, for `spent_on` ("3 synthetic-data generator releases").
+SPENT_ON_WORDS = {
+    GENERATOR_WORDS: "synthetic-data generator release",
+    "training": "training run",
+    "evaluation": "evaluation run",
+    "variants": "variant-summary release",
+}
+
+
+def kind_label(kind: str, plan_id: str) -> str:
+    """How the table names a release: "generator" for a synthetic-data generator's, else
+    `KIND_WORDS`'s word for its kind."""
+    if kind == "train" and str(plan_id).startswith(GENERATOR_PLAN_PREFIX):
+        return GENERATOR_WORDS
+    return KIND_WORDS.get(kind, kind)
+
+
+def spent_on(report: dict[str, Any]) -> str:
+    """What took a ledger's epsilon, by kind, counting each plan once: "3 synthetic-data generator
+    releases and 1 training run" ("" when nothing was charged but declared-public entries)."""
+    plans: dict[str, set[str]] = {}
+    for release in report["releases"]:
+        if not release["declared_public"]:
+            plans.setdefault(release["label"], set()).add(release["plan_id"])
+    parts = []
+    for label, ids in plans.items():
+        words = SPENT_ON_WORDS.get(label, f"{label} release")
+        parts.append(f"{len(ids)} {words}{'' if len(ids) == 1 else 's'}")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1] if parts else ""
+
+
 #: Who the coalition epsilon is against.
 COALITION = "the coordinator and all other hospitals colluding"
 NOTE_WIDTH = 48
@@ -211,6 +247,7 @@ def _releases(charges: list[Charge], delta: float) -> list[dict[str, Any]]:
             {
                 "time": charge.time,
                 "kind": charge.kind,
+                "label": kind_label(charge.kind, charge.plan_id),
                 "plan_id": charge.plan_id,
                 "round": charge.round,
                 "noise_multiplier": charge.noise_multiplier,
@@ -300,7 +337,7 @@ def _row(release: dict[str, Any]) -> tuple[str, ...]:
         rate = f"{release['sample_rate']:.3g}"
     return (
         _time(release["time"]),
-        KIND_WORDS.get(release["kind"], release["kind"]),
+        release.get("label") or kind_label(release["kind"], release["plan_id"]),
         _shortened(release["plan_id"], PLAN_WIDTH, keep_end=True),
         str(release["round"]),
         noise,

@@ -182,6 +182,7 @@ def test_the_ledger_as_json(tmp_path, capsys):
     assert releases[0] == {
         "time": TRAIN.time,
         "kind": "train",
+        "label": "training",  # a generator's release: "generator" (test_check_spent_budget.py)
         "plan_id": PLAN,
         "round": 1,
         "noise_multiplier": 1.17,
