@@ -134,6 +134,12 @@ class LocalLedger:
                 "written or charged."
             )
 
+    @property
+    def whose(self) -> str:
+        """Whose spending a refusal names: "this site", or "this ledger" for a bare --state-dir,
+        which is no site."""
+        return "this site" if self.audit_log is not None else "this ledger"
+
     def check_spend(
         self,
         ledger: PrivacyLedger,
@@ -167,7 +173,7 @@ class LocalLedger:
                 raise BudgetExhausted(self._over_budget(spent, epsilon, purpose, refused))
         else:
             target = ledger.epsilon_after(
-                epsilon, delta, budget=self.budget, purpose=purpose, refused=refused
+                epsilon, delta, budget=self.budget, purpose=purpose, refused=refused, whose=self.whose
             )
         if epsilon > 0 and not math.isinf(self.coalition_cap):
             now = ledger.coalition_epsilon(delta)
@@ -202,7 +208,7 @@ class LocalLedger:
         """The budget refusal of a release of its own `epsilon` (`check_spend(own=True)`, `check_total`)."""
         bring = f"would bring its total to {after:.3g} and" if after is not None else "would"
         return (
-            f"this ledger has spent epsilon {spent:.3g}; {purpose} at epsilon {epsilon:g} (the release's "
+            f"{self.whose} has spent epsilon {spent:.3g}; {purpose} at epsilon {epsilon:g} (the release's "
             f"own) {bring} exceed its budget of {self.budget:g}. {refused}"
         )
 

@@ -223,15 +223,23 @@ class PrivacyLedger:
         return epsilon_of(self.history(), delta)
 
     def epsilon_after(
-        self, more: float, delta: float, *, budget: float | None, purpose: str, refused: str
+        self,
+        more: float,
+        delta: float,
+        *,
+        budget: float | None,
+        purpose: str,
+        refused: str,
+        whose: str = "this site",
     ) -> float:
         """The epsilon this site will have spent once `more` is spent on `purpose`; refused with
-        BudgetExhausted (ending with `refused`: what was not done) when that passes `budget`."""
+        BudgetExhausted (ending with `refused`: what was not done) when that passes `budget`.
+        `whose`: whose spending the refusal names ("this ledger" for a ledger outside any site)."""
         spent = self.epsilon(delta)
         target = spent + more
         if budget is not None and target > budget:
             raise BudgetExhausted(
-                f"this site has spent epsilon {spent:.3g}; {more:g} more for {purpose} would exceed its "
+                f"{whose} has spent epsilon {spent:.3g}; {more:g} more for {purpose} would exceed its "
                 f"budget of {budget:g}. {refused}"
             )
         return target
