@@ -49,6 +49,7 @@ from typing import Any
 
 from genofed.client.agent.ledger_report import bare_ledger_folder, recorded_budget
 from genofed.client.local_ledger import DEFAULT_DELTA, bound_state_dir, ledger_words, local_ledger
+from genofed.client.synth_feasibility import MIN_BATCH_EPSILON
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.synthetic.checks.precision import MIN_RECORDS, patients_needed, undecided
@@ -95,6 +96,12 @@ class SiteBudget:
             return epsilon
         most = math.floor(self.left * 100) / 100
         return most if most > 0 else None
+
+    def can_pay_a_batch(self) -> bool:
+        """Whether what is left could pay for a DP batch worth making: at least `MIN_BATCH_EPSILON`
+        (a walkthrough at 0.0151 left was offered another generator and a reference batch, and a
+        larger epsilon, which then spent the rest on a batch at noise 158)."""
+        return self.left >= MIN_BATCH_EPSILON
 
     def words(self) -> str:
         return f"epsilon {max(self.left, 0.0):.3g} of its budget of {self.budget:g} is left"
@@ -200,7 +207,8 @@ def suggestions(summary: dict[str, Any], site: SiteBudget | None = None, *, stat
     if loose:  # first: it qualifies the rest
         tips.append(_cannot_tell_tip(summary, loose))
     firm = [name for name in close if name not in loose]
-    spent = site is not None and site.affordable(SUGGESTED_EPSILON) is None  # no new DP batch can help
+    # no new DP batch can help: below MIN_BATCH_EPSILON every measured DP batch failed (synth_feasibility)
+    spent = site is not None and not site.can_pay_a_batch()
     if spent:
         tips.append(_spent_tip(site))
     elif too_close and not firm:  # only checks that cannot tell: no new charged run for them
@@ -225,8 +233,9 @@ def _spent_tip(site: SiteBudget) -> str:
     --synthetic`), so another generator or more epochs would only make records it cannot use (an
     audit was offered both, and an unbounded "smaller --epsilon", at a site with 0.003 left)."""
     return (
-        f"no new batch here: {site.owner} budget cannot pay for another DP batch ({site.words()}, "
-        f"{site.state_dir}), and a batch made without DP is refused for training at a site with a "
+        f"no new batch here: {site.owner} budget cannot pay for another DP batch worth making "
+        f"({site.words()}, {site.state_dir}; every DP batch measured below epsilon {MIN_BATCH_EPSILON:g} "
+        "failed validation), and a batch made without DP is refused for training at a site with a "
         "finite budget; a larger budget is the site's own decision (its data-protection officer's), "
         "not this command's"
     )
@@ -323,7 +332,7 @@ def _dp_on_tip(first: str, site: SiteBudget | None, state_dir: str, *, chance: b
             f"needs --budget EPSILON too; the cost goes to that ledger): {bounds}"
         )
     epsilon = site.affordable(SUGGESTED_EPSILON)
-    if epsilon is None:  # `suggestions` says so once instead (`_spent_tip`)
+    if epsilon is None or not site.can_pay_a_batch():  # `suggestions` says so once instead (`_spent_tip`)
         raise ValueError("no DP batch is affordable at this site")
     most = "" if epsilon == SUGGESTED_EPSILON else ", the most it has left: a small epsilon may fail fidelity"
     if not site.outside_site:

@@ -39,7 +39,6 @@ import math
 import numpy as np
 
 from genofed.common.errors import ConfigError
-from genofed.common.synthetic.pipeline import public_generator_rows
 from genofed.common.synthetic.site_release import GENOTYPE_SHARE, clipping_norm
 
 #: The largest noise sd of a released per-class allele frequency a reference batch may plan.
@@ -68,6 +67,8 @@ def class_frequency_noise(
 ) -> float:
     """The planned noise sd of a reference release's per-class allele frequency for a class of half
     the public training patients: sigma C / (2 w n_class)."""
+    from genofed.common.synthetic.pipeline import public_generator_rows  # torch: only when a run needs it
+
     p = np.where(np.isfinite(reference_freq), reference_freq, 0.5)
     n_class = max(public_generator_rows(declared_size) / 2.0, 1.0)
     clip = clipping_norm(p, np.asarray(released, dtype=bool))

@@ -106,10 +106,19 @@ def _problem(summary: dict[str, Any]) -> str | None:
     return None
 
 
-def require_usable_batch(folder: Path) -> None:
+def require_usable_batch(folder: Path, *, no_new_batch: str = "") -> None:
     """Refuse, before a deployed site starts, a synthetic folder it could not train with: a failed
-    or empty batch would make the number of synthetic records it reports depend on its patients."""
+    or empty batch would make the number of synthetic records it reports depend on its patients.
+    `no_new_batch`: why the site cannot pay for another DP batch ("" when it can): the refusal
+    then says so instead of "generate one that passes" (a walkthrough's site with 0.0134 of its
+    budget left was told to generate one)."""
     problem = batch_problem(folder)
+    if problem is not None and no_new_batch:
+        raise SyntheticCohortError(
+            f"{folder}: {problem}; no new batch here: {no_new_batch}. Configure this site without synthetic "
+            "data; genotype augmentation in its training costs no privacy (node config augment = "
+            '"noise=0.01,mutate=0.005"; docs/augmentation.md)'
+        )
     if problem is not None:
         raise SyntheticCohortError(
             f"{folder}: {problem}; generate one that passes with genofed synth (its failure message and "
@@ -118,7 +127,9 @@ def require_usable_batch(folder: Path) -> None:
         )
 
 
-def require_trainable_batch(folder: Path, panel: VariantPanel, *, private: bool, ledger_path: Path) -> None:
+def require_trainable_batch(
+    folder: Path, panel: VariantPanel, *, private: bool, ledger_path: Path, no_new_batch: str = ""
+) -> None:
     """Refuse, for `genofed hospital check --synthetic` and `hospital start`, a batch a deployed site
     could not train with, by the same calls its training makes: `require_usable_batch` (failed or
     empty), `load_synthetic` (the records as the site loads them: on the federation's `panel`, e.g.
@@ -130,8 +141,8 @@ def require_trainable_batch(folder: Path, panel: VariantPanel, *, private: bool,
     declaration about records this site never uses (perhaps another clinic's patients), and a site
     that refuses every training request. `private`: whether the site trains under DP (a finite
     epsilon budget). Raises SyntheticCohortError, one line naming `folder`, what is wrong and what
-    to do."""
-    require_usable_batch(folder)
+    to do. `no_new_batch`: `require_usable_batch`'s."""
+    require_usable_batch(folder, no_new_batch=no_new_batch)
     try:
         cohort = load_synthetic(folder, panel)
     except DataError as exc:

@@ -200,12 +200,25 @@ def _require_trainable_synthetic(folder: Path, batch: Path, panel: Path, epsilon
     from genofed.common.data.panel import VariantPanel
     from genofed.common.privacy.ledger import LEDGER_FILE
 
+    private = not math.isinf(epsilon_budget)
     require_trainable_batch(
         batch,
         VariantPanel.load(panel),
-        private=not math.isinf(epsilon_budget),
+        private=private,
         ledger_path=folder.resolve() / STATE_DIR / LEDGER_FILE,
+        no_new_batch=_no_new_batch(folder) if private else "",
     )
+
+
+def _no_new_batch(folder: Path) -> str:
+    """Why the site in `folder` cannot pay for another DP synthetic batch worth making
+    (`synth_advice.SiteBudget.can_pay_a_batch`), or "" when it can or its budget is not known."""
+    from genofed.client.synth_advice import budget_left
+
+    site = budget_left(folder / STATE_DIR)
+    if site is None or site.can_pay_a_batch():
+        return ""
+    return f"this site's budget cannot pay for another DP batch worth making ({site.words()})"
 
 
 def _declare_synthetic_verdict(folder: Path, synthetic: dict[str, Any] | None, delta: float) -> None:

@@ -234,17 +234,19 @@ def test_the_advice_never_suggests_more_epsilon_than_the_site_has_left():
     weak_spent = dict(_failed(1.0), failed_checks=["ld_correlation", "mia_auc"])
     assert "--generator" not in " ".join(suggestions(weak_spent, spent))
     # a smaller epsilon says how much is left when that is less than this run's
-    smaller = suggestions(_failed(1.0), SiteBudget("S", budget=3.0, left=0.5))[0]
-    assert "a smaller --epsilon for the generator than 1" in smaller
-    assert "epsilon 0.5 of its budget of 3 is left" in smaller
+    smaller = suggestions(_failed(2.0), SiteBudget("S", budget=3.0, left=1.5))[0]
+    assert "a smaller --epsilon for the generator than 2" in smaller
+    assert "epsilon 1.5 of its budget of 3 is left" in smaller
+    # below epsilon 1 left, no new batch at all (test_synth_advice_spent_budget.py)
+    assert "no new batch here" in suggestions(_failed(1.0), SiteBudget("S", budget=3.0, left=0.5))[0]
     plenty = SiteBudget("SITE/state", budget=20.0, left=15.0)
     assert "--epsilon 8 --state-dir SITE/state" in suggestions(_failed(None), plenty)[0]
     # a larger epsilon for fidelity, within what is left
     weak = dict(_failed(1.0), failed_checks=["ld_correlation"])
-    tips = " ".join(suggestions(weak, SiteBudget("S", budget=3.0, left=0.5)))
+    tips = " ".join(suggestions(weak, SiteBudget("S", budget=3.0, left=1.0)))
     assert "beyond this site's budget" in tips and "e.g. 2" not in tips
     vae = dict(weak, generator={"kind": "vae", "settings": {"epochs": 100}})
-    closed = " ".join(suggestions(vae, SiteBudget("S", budget=3.0, left=0.5)))
+    closed = " ".join(suggestions(vae, SiteBudget("S", budget=3.0, left=1.0)))
     assert "beyond this site's budget" in closed
     assert "only together with a larger --epsilon" not in closed  # no remedy it just said is closed
     assert "only together with a larger --epsilon" in " ".join(suggestions(vae, SiteBudget("S", 3.0, 2.5)))
