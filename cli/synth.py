@@ -209,6 +209,13 @@ def run_synth(args: argparse.Namespace) -> int:
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)
     for warning in summary.get("warnings", []):  # privacy checks that cannot tell at this size
         print(f"warning: {warning}", file=sys.stderr)
+    for folder in summary.get("private_folders", []):  # as `genofed simulate` says of its runs
+        held = (
+            "the privacy ledger of these patients"
+            if folder == args.state_dir
+            else "figures computed on the patients"
+        )
+        print(f"{folder}: readable by you only (mode 0700): it holds {held}")
     if summary["passed"]:
         dropped = (
             f"{summary['records_dropped_as_too_close']} dropped as too close to a real patient"

@@ -141,6 +141,11 @@ logger = logging.getLogger(__name__)
 #: the data it read and its settings, in memory, so no file's `sha256sum` matches it; the entry
 #: records the genotypes file's own as `genotypes_sha256`.
 GENERATOR_DIGEST = "the imputed dosages, labels and generator settings in memory, not a file"
+#: The mode of `--out` and of a ledger folder a run makes (as `genofed simulate` makes its runs):
+#: they hold figures computed on the patients (exact counts, the checks' values) and, for a passing
+#: batch without DP, records that carry the patients with no bound. The files in `--out`: 0600.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 #: `--phase` (`SynthOptions.phase`): "phased" the hospital's statement that its VCF is phased.
 PHASES = ("auto", "phased", "ignore")
 
@@ -314,7 +319,12 @@ def synthesize(
     guard = terminate_as_interrupt() if options.bound_to_data else contextlib.nullcontext()
     try:
         with guard:
-            return _synthesize(genotypes, phenotypes, out, options, settings, ledger, started, site, bind)
+            summary = _synthesize(genotypes, phenotypes, out, options, settings, ledger, started, site, bind)
+        # what the terminal says is readable by its owner only (not in validation.json, written already)
+        made = [str(out)]
+        if options.state_dir and not state_existed and Path(options.state_dir).is_dir():
+            made.append(options.state_dir)
+        return {**summary, "private_folders": made}
     except KeyboardInterrupt:
         if _charges(options) == charges_before and not state_existed:
             _discard_unused_state(options.state_dir)
@@ -652,7 +662,8 @@ def _generate_charged(
     is calibrated for the same (None: the split's training size). `n_records`: the batch's size,
     for the warning of what its verdict will be worth. Returns the batch, its ledger plan and the
     ledger's epsilon (at `options.delta`) before and after the charge."""
-    local.state_dir.mkdir(parents=True, exist_ok=True)
+    # a ledger folder made here holds figures of the patients' releases: readable by its owner only
+    local.state_dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     refused = "Nothing was computed or written."
     with PrivacyLedger.locked_at(local.state_dir / LEDGER_FILE) as ledger:
         if options.bound_to_data:  # again under the lock: another run may have recorded a cap since
@@ -824,7 +835,7 @@ def _write(
     ledger's files is refused here whatever let it through (`refuse_ledger_files_in`): an audit saw
     `--out z3 --state-dir z3` charge the ledger, then delete it with the output's clean-up."""
     refuse_ledger_files_in(out)
-    with atomic_dir(out) as staging:
+    with atomic_dir(out, mode=PRIVATE_DIR_MODE) as staging:  # figures and records of the patients
         if passed:
             ids = [f"SYN{i + 1:06d}" for i in range(len(records.labels))]
             calls = (
@@ -853,6 +864,8 @@ def _write(
         write_text_atomic(
             staging / "report.md", f"# Synthetic cohort\n\nRecords {verdict}.\n\n{header}{markdown}\n"
         )
+        for written in staging.iterdir():  # no other user reads them, whatever the folder's mode
+            written.chmod(PRIVATE_FILE_MODE)
 
 
 def privacy_statement(summary: dict[str, Any], state_dir: str = "") -> str:

@@ -223,9 +223,10 @@ def _storage_refused(exc: BaseException, tmp: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
+def atomic_dir(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a hidden staging folder next to `path`; on success it replaces `path` whole (an
     existing `path` is removed first: callers decide beforehand whether that is allowed).
+    `mode`: the folder's permission bits (0o700: only its owner may read it; None: the usual mode).
 
     A crash or an error leaves no folder at `path` that looks complete, and no staging debris.
     """
@@ -235,7 +236,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     except OSError as exc:  # named by the folder the user asked for, not by the hidden staging one
         raise OSError(exc.errno, exc.strerror, str(final)) from None
-    staging.chmod(0o777 & ~current_umask())  # mkdtemp makes 0700; the result gets the usual mode
+    # mkdtemp makes 0700; the result gets `mode`, or the usual mode
+    staging.chmod(0o777 & ~current_umask() if mode is None else mode)
     try:
         yield staging
         if final.exists():
