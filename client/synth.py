@@ -96,6 +96,7 @@ from genofed.client.synth_checks import (
 from genofed.client.synth_feasibility import CannotPass, cannot_pass, refusal
 from genofed.client.synth_input import (
     GeneratorInput,
+    covariates_off_note,
     generator_input,
     missing_calls_note,
     missing_covariates_note,
@@ -423,6 +424,8 @@ def _synthesize(
     labels = cohort.labels.astype(np.int8)
     if ledger is not None:  # said before the charge (Ctrl-C: nothing)
         _warn_input(options, prepared)
+    elif covariates_off_note(prepared.missing_covariates):  # without DP: said before it trains
+        (options.warn or logger.warning)(covariates_off_note(prepared.missing_covariates))
     # under DP the records' number and the generator's sampling rate follow public counts
     public = _public_counts(options, ledger, len(labels)) if ledger is not None else None
     n = options.n or (len(labels) if public is None else public["declared_size"])
@@ -859,6 +862,8 @@ def _write(
         covariates = summary.get("missing_covariates") or {}
         if covariates.get("filled"):
             missing.append(f"**Missing covariates:** {missing_covariates_note(covariates)}")
+        elif covariates_off_note(covariates):
+            missing.append(f"**Missing covariates:** {covariates_off_note(covariates)}")
         notes = [f"**Privacy: {privacy_statement(summary, state_dir)}**", *missing, *warnings]
         header = "".join(f"{note}\n\n" for note in notes)
         write_text_atomic(
