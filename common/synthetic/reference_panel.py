@@ -184,7 +184,9 @@ def load_reference_panel(
             hint=_PHASE_HINT,
         )
     panel_cols, site_cols, flip = _aligned_columns(matrix.variant_ids, variant_ids)
-    _require_overlap(source, len(site_cols), len(variant_ids), min_coverage)
+    _require_overlap(
+        source, len(site_cols), len(variant_ids), min_coverage, _lacking(matrix.variant_ids, variant_ids)
+    )
     block = matrix.haplotypes[:, panel_cols]  # (people, covered, 2)
     missing = int((block == MISSING).sum())
     if missing:
@@ -290,19 +292,68 @@ def _aligned_columns(panel_ids: list[str], site_ids: list[str]) -> tuple[list[in
     return panel_cols, site_cols, flip
 
 
-def _require_overlap(source: str, covered: int, total: int, min_coverage: float) -> None:
+def _lacking(panel_ids: list[str], site_ids: list[str]) -> dict[str, int]:
+    """The chromosomes the site has variants on and the panel has none on, with the site's count
+    on each, in chromosome order (ids as `parse_variant_id` reads them; 'chr1' is '1')."""
+    panel = {_chrom(vid) for vid in panel_ids}
+    counts: dict[str, int] = {}
+    for vid in site_ids:
+        chrom = _chrom(vid)
+        if chrom and chrom not in panel:
+            counts[chrom] = counts.get(chrom, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: _chrom_order(item[0])))
+
+
+def _chrom(vid: str) -> str:
+    """The chromosome of a variant id, as `parse_variant_id` writes it ("" for an id it cannot read)."""
+    try:
+        return parse_variant_id(vid).chrom
+    except ValueError:
+        return ""
+
+
+def _chrom_order(chrom: str) -> tuple[int, str]:
+    return (int(chrom), "") if chrom.isdigit() else (10**6, chrom)
+
+
+def _chromosomes_words(chroms: list[str]) -> str:
+    """ "6-22", "6, 8 and X": runs of consecutive autosomes joined by a dash."""
+    runs: list[list[str]] = []
+    for chrom in chroms:
+        if runs and chrom.isdigit() and runs[-1][-1].isdigit() and int(chrom) == int(runs[-1][-1]) + 1:
+            runs[-1].append(chrom)
+        else:
+            runs.append([chrom])
+    words = [run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _require_overlap(
+    source: str, covered: int, total: int, min_coverage: float, lacking: dict[str, int] | None = None
+) -> None:
+    """Refuse a panel that shares none, or less than `min_coverage`, of the site's variants, naming
+    the chromosomes the site has that the panel lacks (`lacking`, `_lacking`): a walkthrough's
+    panel of chromosomes 1-5 was told to "lower min_coverage", which no command offers."""
     hint = (
         "use a panel on the same genome build and with the same chromosome names as the site "
         "(ids are chrom:pos:ref:alt, e.g. 1:12345:A:G; 'chr1' and '1' are the same)"
     )
+    absent = ""
+    if lacking:
+        site_there = sum(lacking.values())
+        absent = (
+            f"; it has no variant on chromosome{'s' if len(lacking) > 1 else ''} "
+            f"{_chromosomes_words(list(lacking))}, where the site has {site_there} of its variants"
+        )
     if covered == 0:
-        raise DataError(source, f"shares none of the site's {total} variants", hint=hint)
+        raise DataError(source, f"shares none of the site's {total} variants{absent}", hint=hint)
     if covered < min_coverage * total:
         raise DataError(
             source,
             f"covers only {covered / total:.1%} of the site's {total} variants ({covered}); the minimum "
-            f"is {min_coverage:.0%}",
-            hint=f"{hint}, or lower min_coverage",
+            f"is {min_coverage:.0%}{absent}",
+            hint=f"{hint}, covering every chromosome the site has"
+            + (" (e.g. one file per chromosome joined with `bcftools concat`)" if lacking else ""),
         )
 
 
