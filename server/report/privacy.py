@@ -566,6 +566,22 @@ def _unrecorded_words(results: Mapping[str, Any]) -> str:
     )
 
 
+def _augmentation_text(results: Mapping[str, Any]) -> str:
+    """Under DP, that the run's genotype augmentation cost no epsilon: each record DP-SGD samples
+    is replaced by one augmented example of itself, so rate, steps and clipping, and the
+    accountant's epsilon, are those of the run without it (docs/augmentation.md). The report said
+    so nowhere: the spec showed only in the run-facts table."""
+    spec = results.get("augment")
+    if not spec:
+        return ""
+    return (
+        f"\n\n**Genotype augmentation** ({spec}) cost no epsilon: each record DP-SGD sampled was replaced "
+        "by one augmented example of itself, inside the hospital, so the sampling rate, the steps and the "
+        "clipping, and so the epsilon above, are those of the same run without augmentation; no "
+        "generated patient was made and nothing was charged for it (docs/augmentation.md)."
+    )
+
+
 def privacy_section(results: Mapping[str, Any], plot_written: bool) -> str:
     """Plain-words privacy section for the data-protection officer; loud when the run was not private.
 
@@ -592,6 +608,7 @@ def privacy_section(results: Mapping[str, Any], plot_written: bool) -> str:
         + _delta_warning(results)
         + _spent_text(results, budget)
         + _release_costs_text(results)
+        + _augmentation_text(results)
     )
     if plot_written:
         text += f"\n\n![Cumulative epsilon per round]({PRIVACY_PLOT})\n\n{privacy_plot_caption(results)}"

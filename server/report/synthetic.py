@@ -80,6 +80,18 @@ def _cost_words(eps: Any) -> str:
     )
 
 
+def _filter_words(private: bool) -> str:
+    """What happened to records close to a real patient: without DP they were dropped; under DP
+    none is (`pipeline.filter_and_validate`: which records a filter keeps would depend on each
+    patient, outside the DP release), so the report said something untrue of a DP run."""
+    if private:
+        return (
+            "under DP no record was dropped as too close to a real patient: every record is the DP "
+            "release's own (exact copies fail a batch)."
+        )
+    return "records too close to a real patient were dropped."
+
+
 def synthetic_section(results: Mapping[str, Any]) -> str:
     """Which hospitals trained with synthetic records, and why the others did not: a clinician
     must be able to see that failed batches were not used. Empty when the run used none."""
@@ -107,5 +119,5 @@ def synthetic_section(results: Mapping[str, Any]) -> str:
         f"## Synthetic data\n\nEach hospital {made}, to add up to "
         f"{synthetic.get('ratio', 0):g} validated synthetic records per real training patient; "
         f"{_use_words(used, made_by, eps is not None)}. Batches that failed validation were not used; "
-        f"records too close to a real patient were dropped. {cost}\n\n" + table
+        f"{_filter_words(eps is not None)} {cost}\n\n" + table
     )
