@@ -59,6 +59,7 @@ from genofed.server.round_log import NothingTrained
 from genofed.server.settings import RunSettings
 from genofed.server.start_model import start_model
 from genofed.simulations.local.baselines import CLASSICAL_REFERENCE, train_references
+from genofed.simulations.local.bound_ledgers import say_bound_ledgers
 from genofed.simulations.local.failed_start import discarded_unless_trained, trained_rounds
 from genofed.simulations.local.interrupt import Interruption, StoppableGrid, shutdown_ray, start_ray
 from genofed.simulations.local.site_names import NODE_NAMES, NamedRefusals, NamingGrid, SiteNames
@@ -176,6 +177,7 @@ def _simulate(
     _check_label_column(hospitals, settings.label_column)
     _check_test_label_column(settings)
     _say_phenotype_notes(settings, hospitals, say)
+    say_bound_ledgers(hospitals, settings.ledger_dir, say)  # real patients a hospital ledger holds
     settings = _with_panel(settings, say)
     panel = VariantPanel.load(_panel_file(settings))
     # checked before Flower starts or anything is written, and the model and the rule's values
