@@ -22,5 +22,8 @@ def test_a_bare_ledgers_budget_refusal_says_this_ledger(tmp_path, capsys):
     ]
     assert main([*argv, "--epsilon", "5", "--budget", "3", "--state-dir", str(state)]) != 0
     err = capsys.readouterr().err
-    assert "this ledger has spent epsilon 0; 5 more for the generator would exceed its budget of 3" in err
+    assert (
+        "this ledger has spent epsilon 0; the generator at epsilon 5 (the release's own) would exceed "
+        "its budget of 3" in err
+    )
     assert "this site" not in err and not state.exists()
