@@ -26,25 +26,13 @@ from genofed.common.util.hashing import file_sha256
 from genofed.common.util.progress import Progress
 from genofed.server.checkpoint import CHECKPOINTS, Checkpoint, checkpoint_files, latest_checkpoint
 from genofed.server.round_log import RoundLog
-from genofed.server.settings import REPORT_ONLY, RunSettings
+from genofed.server.settings import NOT_COMPUTED, REPORT_ONLY, RunSettings
 
 #: Settings a resumed run may change: where outputs go and how progress is shown; how long the
 #: coordinator waits for hospitals (to connect, to reply: neither changes the model a round
 #: computes from the replies it has; a checkpoint written before round-timeout existed has none);
 #: and the plan id, which a resumed run takes from its checkpoint whatever the settings say.
-RESUMABLE_CHANGES = frozenset(
-    {
-        "out-dir",
-        "resume",
-        "quiet",
-        "ledger-dir",
-        "plan-id",
-        "expected-nodes",
-        "wait-seconds",
-        "round-timeout",
-        *REPORT_ONLY,
-    }
-)
+RESUMABLE_CHANGES = NOT_COMPUTED | frozenset(REPORT_ONLY)
 
 #: What a checkpoint keeps of the round log (by RoundLog field), so a resumed run reports every round.
 LOGGED = ("train", "evaluate", "refused", "capped", "update_norms", "refused_epsilon")

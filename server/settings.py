@@ -68,6 +68,14 @@ DEPLOYED_ROUND_TIMEOUT = 600.0
 SettingsError = ConfigError
 
 
+#: Settings that change nothing a run computes: where outputs go and how progress is shown, how
+#: long the coordinator waits for hospitals (to connect, to reply) and the plan id itself. Left out
+#: of `RunSettings.experiment_id`, and a resumed run may change them (`genofed.server.resume`).
+NOT_COMPUTED = frozenset(
+    {"out-dir", "resume", "quiet", "ledger-dir", "plan-id", "expected-nodes", "wait-seconds", "round-timeout"}
+)
+
+
 #: Settings only the report reads (run-config key: default): no part of what a run computes, so
 #: `RunSettings.experiment_id` (the simulation's plan id, which keys every noise draw) hashes them
 #: as their default, and a resumed run may change them (`genofed.server.resume.RESUMABLE_CHANGES`).
@@ -426,16 +434,7 @@ class RunSettings:
     def experiment_id(self) -> str:
         """A stable id of what is computed: the settings minus where outputs go and how it is shown,
         and with what only the report reads (`REPORT_ONLY`: prevalence) at its default."""
-        skip = {
-            "out-dir",
-            "resume",
-            "quiet",
-            "ledger-dir",
-            "plan-id",
-            "expected-nodes",
-            "wait-seconds",
-            "round-timeout",
-        }
+        skip = set(NOT_COMPUTED)
         if (
             self.synthetic_ratio == 0
         ):  # unused: leaves the ids (and so the noise draws) of plain runs as they were
