@@ -37,6 +37,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -357,11 +358,24 @@ def audit_line(entry: dict[str, Any]) -> str:
         f"{r['name']} ({r['kind']}, {r['bytes']} B, sha256 {r['sha256'][:12]})" for r in entry["records"]
     )
     if entry["status"] != "ok":
-        what = f"ERROR {entry.get('error_code')}: {entry.get('error')}"
+        what = f"ERROR {entry.get('error_code')}: {_sentence(entry.get('error'))}"
     eps = "" if entry.get("epsilon") is None else f" epsilon={entry['epsilon']:.3f}"
     if coalition is not None:  # distributed DP: against the coordinator and all others
         eps += f" coalition_epsilon={coalition:.3f}"
-    return f"{entry['time']} run {entry['run']} round {entry['round']} {entry['type']}: {what}{eps}"
+    # a message outside the rounds (the first query, a refused bundle) has no round: none is named
+    where = "" if entry.get("round") is None else f" round {entry['round']}"
+    return f"{entry['time']} run {entry['run']}{where} {entry['type']}: {what}{eps}"
+
+
+#: Flower's wording of an exception (`str(type(ex)) + ":<'" + str(ex) + "'>"`), which the worker
+#: sent and logged for genofed's own errors until 2026-12-07: shown as the sentence inside it.
+_CLASS_REPR = re.compile(r"^<class '[\w.]+'>:<'(.*)'>$", re.DOTALL)
+
+
+def _sentence(error: Any) -> Any:
+    """An error reason as a sentence: an older entry's class repr unwrapped (see _CLASS_REPR)."""
+    match = _CLASS_REPR.match(error) if isinstance(error, str) else None
+    return match.group(1) if match else error
 
 
 def _unprotected_line(entry: dict[str, Any]) -> str:

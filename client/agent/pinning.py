@@ -34,32 +34,50 @@ class UnapprovedApp(GenofedError):
     """The coordinator sent an app bundle this hospital has not approved."""
 
 
+#: What a hospital does about a refused bundle: the coordinator's operator decides; the hospital
+#: approves a new release only by upgrading with every site (deploy/README.md, "Updates").
+TELL_THE_COORDINATOR = (
+    "tell the coordinator's operator; approve another release only by upgrading genofed with every site "
+    "(deploy/README.md, Updates)"
+)
+
+
 def check_fab(content: bytes, label: str, approved: str) -> None:
     """Refuse a bundle whose bytes are not the approved bundle."""
     actual = hashlib.sha256(content).hexdigest()
     if not approved:
         raise UnapprovedApp("no approved app hash is configured: this hospital runs no app bundle")
     if actual != approved:
+        labelled = "" if label == actual else f", labelled {label}"
         raise UnapprovedApp(
-            f"refused the app bundle sent by the coordinator (sha256 {actual}, labelled {label}): this "
-            f"hospital runs only the approved genofed app (sha256 {approved}); {_whose_code(content)}"
+            f"refused the app bundle sent through the coordinator's SuperLink (sha256 {actual}{labelled}): "
+            f"this hospital runs only the approved genofed app (sha256 {approved}); {_whose_code(content)}"
         )
 
 
+#: A bundle that is not the one `genofed coordinator start` builds from the same code: another app
+#: submitted to the SuperLink's Control API, which has no authentication.
+NOT_COORDINATOR_START = (
+    "it is not the bundle `genofed coordinator start` builds, which records the code's digest: another app "
+    "was submitted to the coordinator's SuperLink (e.g. a `flwr run`, perhaps not by the coordinator's "
+    "operator, or modified code)"
+)
+
+
 def _whose_code(content: bytes) -> str:
-    """What a refused bundle says of the coordinator's code beside this site's: the installed code's
-    SHA-256 each bundle records (`code_digest`), since every release is version 0.1.0 and a version
-    alone tells them apart no more. Read as data only; nothing of the bundle runs."""
+    """What a refused bundle says of the coordinator's code beside this site's, and what to do: the
+    installed code's SHA-256 each bundle records (`code_digest`), since every release is version
+    0.1.0 and a version alone tells them apart no more. The same code in another bundle (or no
+    digest at all) is not the coordinator's `start` but another app submitted to its SuperLink, so
+    the advice is not "run the same release" then (an ML engineer's walkthrough: a `flwr run` of the
+    project was refused with that advice). Read as data only; nothing of the bundle runs."""
     ours = code_digest()
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as bundle:
             recorded = tomllib.loads(bundle.read(PYPROJECT).decode("utf-8"))["tool"]["genofed"]
         theirs = recorded["code-sha256"]
     except (zipfile.BadZipFile, KeyError, TypeError, ValueError, UnicodeDecodeError):
-        return (
-            f"it records no genofed code digest (this hospital's code is {ours[:12]}): the coordinator must "
-            "run the same genofed release"
-        )
+        return f"{NOT_COORDINATOR_START}; {TELL_THE_COORDINATOR}"
     flower, our_flower = str(recorded.get("flwr-version", "not recorded")), flower_version()
     if theirs == ours and flower != our_flower:
         return (
@@ -67,10 +85,13 @@ def _whose_code(content: bytes) -> str:
             f"{our_flower}: every site and the coordinator must install the same Flower"
         )
     if theirs == ours:
-        return "its genofed code is this hospital's: its other settings differ (another bundle)"
+        return (
+            f"its genofed code is this hospital's ({ours[:12]}), but {NOT_COORDINATOR_START}; "
+            f"{TELL_THE_COORDINATOR}"
+        )
     return (
         f"the coordinator runs genofed code {str(theirs)[:12]}, this hospital {ours[:12]}: every site and "
-        "the coordinator must run the same release, byte for byte"
+        f"the coordinator must run the same release, byte for byte; {TELL_THE_COORDINATOR}"
     )
 
 

@@ -101,8 +101,9 @@ class Launch:
     #: worker refuses to serve it once the installed code is another (`CODE_CHANGED_EXIT`)
     own_installation: bool = False
 
-    def worker(self, supernode_pid: int) -> list[str]:
-        """The warm ClientApp worker (genofed.client.agent.worker) for this SuperNode."""
+    def worker(self, supernode_pid: int, notice_fd: int | None = None) -> list[str]:
+        """The warm ClientApp worker (genofed.client.agent.worker) for this SuperNode; `notice_fd`:
+        the agent's stderr, where the worker writes its notices (a refused app bundle)."""
         return [
             sys.executable,
             "-m",
@@ -118,6 +119,7 @@ class Launch:
             "--parent-pid",
             str(supernode_pid),
             *(["--own-installation"] if self.own_installation else []),
+            *(["--notice-fd", str(notice_fd)] if notice_fd is not None else []),
         ]
 
 
@@ -325,28 +327,44 @@ def supervise_worker(
     worker that found the installed genofed changed since the agent approved it (CODE_CHANGED_EXIT)."""
     say = say or say_on_stderr
     restarts = 0
-    with log_path.open("ab") as log:
-        while True:
-            try:
-                worker = subprocess.Popen(
-                    launch.worker(supernode.pid),
-                    env=launch.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    process_group=supernode.pid,
-                )
-            except OSError:  # the SuperNode's process group is gone: it ended
-                return restarts
-            if ended.is_set():  # stopped while it was being started: the group's SIGTERM missed it
-                worker.terminate()
-            code = worker.wait()
-            if code in _AGENT_RESTARTS and not ended.is_set() and supernode.poll() is None:
-                _stop_for_a_restart(launch, supernode, ended, say, stop, code)
-                return restarts
-            if ended.wait(WORKER_RESTART_SECONDS) or supernode.poll() is not None:
-                return restarts
-            restarts += 1
-            say(f"the ClientApp worker exited with code {code}; restarting it (see {log_path})")
+    notice_fd = _stderr_copy()
+    try:
+        with log_path.open("ab") as log:
+            while True:
+                try:
+                    worker = subprocess.Popen(
+                        launch.worker(supernode.pid, notice_fd),
+                        env=launch.env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        process_group=supernode.pid,
+                        pass_fds=() if notice_fd is None else (notice_fd,),
+                    )
+                except OSError:  # the SuperNode's process group is gone: it ended
+                    return restarts
+                if ended.is_set():  # stopped while it was being started: the group's SIGTERM missed it
+                    worker.terminate()
+                code = worker.wait()
+                if code in _AGENT_RESTARTS and not ended.is_set() and supernode.poll() is None:
+                    _stop_for_a_restart(launch, supernode, ended, say, stop, code)
+                    return restarts
+                if ended.wait(WORKER_RESTART_SECONDS) or supernode.poll() is not None:
+                    return restarts
+                restarts += 1
+                say(f"the ClientApp worker exited with code {code}; restarting it (see {log_path})")
+    finally:
+        if notice_fd is not None:
+            os.close(notice_fd)
+
+
+def _stderr_copy() -> int | None:
+    """A copy of the agent's stderr for the worker's notices (its own stdout and stderr are
+    clientapp.log); None when stderr is no file (the worker then logs them there only). One
+    descriptor for every worker `supervise_worker` starts, closed when it returns."""
+    try:
+        return os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 #: The worker exit codes after which it is not restarted but the agent stops, to start afresh.

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import os
 import sys
 import time
 import tomllib
@@ -97,8 +98,8 @@ def sent_reason(ex: Exception) -> str:
     `str(type(ex)) + str(ex)` for every exception)."""
     if isinstance(ex, DataError):  # names files, lines and samples: as `client.app` words it
         return DATA_REFUSAL
-    if isinstance(ex, (GenofedError, TaskInputUnavailable)):
-        return str(type(ex)) + ":<'" + str(ex) + "'>"
+    if isinstance(ex, (GenofedError, TaskInputUnavailable)):  # a sentence, not Flower's class repr
+        return str(ex)
     return f"the hospital's ClientApp failed ({type(ex).__name__}); the details stay in its agent log"
 
 
@@ -205,8 +206,11 @@ class Worker:
                     ErrorCode.LOAD_CLIENT_APP_EXCEPTION,
                     "An exception was raised when attempting to load `ClientApp`",
                 )
-            if isinstance(ex, TaskInputUnavailable):  # no traceback: the reason is the whole story
-                log.warning("%s", ex)
+            if isinstance(ex, UnapprovedApp):  # no traceback; the site's IT sees it (notice_handler)
+                run = getattr(getattr(message, "metadata", None), "run_id", "?")
+                log.warning("run %s: %s", run, ex, extra={NOTICE: True})
+            elif isinstance(ex, TaskInputUnavailable):  # no traceback: the reason is the whole story
+                log.warning("%s", ex, extra={NOTICE: True})
             else:
                 log.error("ClientApp raised an exception", exc_info=ex)
             details = reason
@@ -383,6 +387,21 @@ def add_site_log(handler: logging.Handler) -> None:
         site.propagate = False  # once, not again by a handler above it
 
 
+#: The attribute of a log record the agent's own output gets too (`notice_handler`).
+NOTICE = "notice"
+
+
+def notice_handler(fd: int) -> logging.Handler:
+    """The worker's notices (a refused app bundle, a task given up) on `fd`, the agent's own stderr
+    (journald, docker logs), one line each, besides clientapp.log. Why: a hospital's IT team reads
+    the service's journal, where a refused run showed only as Flower's "Received / Sent
+    successfully" (an ML engineer's walkthrough); the refusal was in audit.jsonl alone."""
+    handler = logging.StreamHandler(os.fdopen(fd, "w", buffering=1, encoding="utf-8", errors="replace"))
+    handler.setFormatter(logging.Formatter("genofed: %(levelname)s: %(message)s"))
+    handler.addFilter(lambda record: bool(getattr(record, NOTICE, False)))
+    return handler
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="genofed-clientapp-worker", description=__doc__.splitlines()[0])
     parser.add_argument("--runtime-api-address", required=True)
@@ -390,6 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--approved-app", required=True)
     parser.add_argument("--audit-log", type=Path)
     parser.add_argument("--parent-pid", type=int)
+    parser.add_argument("--notice-fd", type=int, help="the agent's stderr, for the worker's notices")
     # the approved app is this installation's, computed when the agent started: refuse to serve it
     # with other code (a review: `git checkout <tag>` with the agent running, then a worker restart)
     parser.add_argument("--own-installation", action="store_true")
@@ -398,6 +418,8 @@ def main(argv: list[str] | None = None) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    if args.notice_fd is not None:
+        log.addHandler(notice_handler(args.notice_fd))
     add_site_log(handler)
     from flwr.supercore.app_utils import start_parent_process_monitor
 

@@ -37,7 +37,7 @@ AGENT = textwrap.dedent(
     folder, supernode, worker = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 
     class StandIns(Launch):
-        def worker(self, supernode_pid):
+        def worker(self, supernode_pid, notice_fd=None):
             return [sys.executable, "-c", worker]
 
     stand_ins = StandIns(

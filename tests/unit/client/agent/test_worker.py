@@ -5,8 +5,10 @@ restarted, and the agent restarts a worker that dies."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import io
+import os
 import subprocess
 import sys
 import threading
@@ -70,8 +72,42 @@ def test_a_refused_bundle_names_both_sides_code(monkeypatch):
     worker = Worker("127.0.0.1:1", b"s", approved_app_hash())
     with pytest.raises(UnapprovedApp, match=f"runs genofed code c0dec0dec0de, this hospital {ours[:12]}"):
         worker._app(other_release, "labelled as genofed")
-    with pytest.raises(UnapprovedApp, match="records no genofed code digest"):
+    with pytest.raises(UnapprovedApp, match="not the bundle `genofed coordinator start` builds"):
         worker._app(_fab("genofed.client.app:app"), "x")
+
+
+def test_a_foreign_bundle_of_the_same_code_is_called_another_app_not_another_release():
+    """A `flwr run` of the same installation, submitted to the coordinator's SuperLink, is not "the
+    coordinator must run the same release": it is another app, maybe not the coordinator's; and the
+    bundle's hash is not printed twice when its label is the same (an ML engineer's walkthrough)."""
+    from genofed.common.deployment.app_bundle import code_digest
+
+    fab = _fab("genofed.client.app:app")  # no [tool.genofed]: as `flwr run .` of the project builds
+    own = hashlib.sha256(fab).hexdigest()
+    worker = Worker("127.0.0.1:1", b"s", approved_app_hash())
+    with pytest.raises(UnapprovedApp) as refused:
+        worker._app(fab, own)
+    said = str(refused.value)
+    assert said.count(own) == 1 and "labelled" not in said
+    assert "`flwr run`" in said and "tell the coordinator's operator" in said
+    assert "must run the same" not in said
+    same_code = _with_pyproject(build_app_fab(), extra="\n# another build\n")
+    with pytest.raises(
+        UnapprovedApp, match=f"its genofed code is this hospital's \\({code_digest()[:12]}\\), but it is not"
+    ):
+        worker._app(same_code, "x")
+    with pytest.raises(UnapprovedApp, match=f"sha256 {hashlib.sha256(same_code).hexdigest()}, labelled x\\)"):
+        worker._app(same_code, "x")
+
+
+def _with_pyproject(fab: bytes, extra: str) -> bytes:
+    """`fab` with `extra` appended to its pyproject: the same code, another bundle."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(fab)) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            target.writestr(item, data + extra.encode() if item.filename == "pyproject.toml" else data)
+    return out.getvalue()
 
 
 class _FakeRuntime:
@@ -117,6 +153,41 @@ def test_a_refused_bundle_is_answered_with_an_error_and_audited(tmp_path, monkey
     (entry,) = read_audit(audit)
     assert entry["status"] == "error" and "refused the app bundle" in entry["error"]
     assert "genofed_test_never_imported" not in sys.modules
+
+
+def test_a_refusal_reads_as_a_sentence_and_reaches_the_agents_own_output(tmp_path, monkeypatch):
+    """The reason is a sentence (not Flower's `<class '...UnapprovedApp'>:<'...'>`), the audit line
+    names no `round None`, and the refusal is a WARNING line on the agent's stderr (journald), not
+    only in audit.jsonl (an ML engineer's walkthrough)."""
+    from genofed.client.agent.audit import audit_line
+
+    fake = _FakeRuntime(_fab("genofed_test_never_imported:app"))
+    fake.install(monkeypatch)
+    audit = tmp_path / "audit.jsonl"
+    read_end, write_end = os.pipe()
+    handler = worker_module.notice_handler(write_end)
+    worker_module.log.addHandler(handler)
+    try:
+        Worker("127.0.0.1:1", b"s", approved_app_hash(), audit).run_task("token")
+    finally:
+        worker_module.log.removeHandler(handler)
+        handler.stream.close()  # the pipe's write end: the read below then ends
+    with os.fdopen(read_end) as notices:
+        (notice,) = notices.read().splitlines()
+    assert notice.startswith("genofed: WARNING: run 7: refused the app bundle")
+    (reply,) = fake.pushed
+    assert reply.error.reason.startswith("refused the app bundle") and "<class" not in reply.error.reason
+    (entry,) = read_audit(audit)
+    line = audit_line(entry)
+    assert " run 7 query: ERROR " in line and "round None" not in line and "<class" not in line
+    older = dict(entry, error="<class 'genofed.client.agent.pinning.UnapprovedApp'>:<'refused it'>")
+    assert audit_line(older).endswith(f"query: ERROR {entry['error_code']}: refused it")
+
+
+def test_the_agent_hands_the_worker_its_stderr_for_notices():
+    launch = Launch(["true"], {}, "127.0.0.1:1", Path("s"), "abc", Path("a"))
+    assert launch.worker(1, 9)[-2:] == ["--notice-fd", "9"]
+    assert "--notice-fd" not in launch.worker(1)
 
 
 def test_a_library_exception_goes_back_as_its_type_only(tmp_path, monkeypatch):
@@ -242,7 +313,7 @@ def _dying_launch(tmp_path: Path, code: int) -> tuple[Launch, Path]:
     starts = tmp_path / "starts"
 
     class Dying(Launch):
-        def worker(self, supernode_pid: int) -> list[str]:
+        def worker(self, supernode_pid: int, notice_fd: int | None = None) -> list[str]:
             return ["sh", "-c", f"echo started >> {starts}; exit {code}"]
 
     return Dying([], {}, "127.0.0.1:1", tmp_path / "s", "h", tmp_path / "audit.jsonl"), starts
