@@ -115,8 +115,10 @@ def run_start(
     refuse_an_unfinished_run(settings)
     folder = checkpoint_folder(settings)
     resumed = latest_checkpoint(folder) if settings.resume else None
-    if settings.resume and resumed is None:
-        say(f"no checkpoint in {folder}: starting from round 0")
+    if settings.resume and resumed is None:  # a new run, not a failed resume (an ML engineer's walkthrough)
+        say(
+            f"a new run, from round 0 of {settings.rounds}: nothing to resume yet (no checkpoint in {folder})"
+        )
     if resumed is None:
         record_inputs(folder, settings)
         return RunStart(0, settings.plan_id or uuid.uuid4().hex, initial, [], launched=clock)
@@ -126,6 +128,11 @@ def run_start(
             f"{folder} records no hashes of the run's input files (an older genofed wrote it): "
             "not checked that they are unchanged"
         )
+    say(
+        f"resuming run {resumed.plan_id} from round {resumed.round} of {settings.rounds} (checkpoint "
+        f"{checkpoint_files(folder)[-1][1]}); Flower's [ROUND k/{settings.rounds - resumed.round}] counts "
+        f"this launch's rounds, genofed's `round {resumed.round + 1}/{settings.rounds}` the run's"
+    )
     return RunStart(
         resumed.round,
         resumed.plan_id,

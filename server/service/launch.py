@@ -362,7 +362,26 @@ def _submit_run(
         f"authentication); SuperLink on {options.internal_address} (loopback); run {reply['run-id']} "
         f"submitted, app {status['app_sha256'][:16]}"
     )
+    say(resume_words(folder, reply["run-id"]))
     return last_sync
+
+
+def resume_words(folder: Path, run_id: Any) -> str:
+    """Whether the submitted run starts the federation's run or resumes it, from its checkpoints:
+    a restart that resumed said nothing, and Flower's `[ROUND 1/18]` in the ServerApp's log read
+    as a restart (an ML engineer's walkthrough)."""
+    from genofed.server.checkpoint import checkpoint_files  # torch: only when a run is submitted
+
+    planned = planned_rounds(read_federation_file(folder)["settings"])
+    found = checkpoint_files(folder / RUN_DIR / "checkpoints")
+    if not found:
+        return f"run {run_id}: a new run, from round 0 of {planned}"
+    done, path = found[-1]
+    return (
+        f"run {run_id}: resuming the federation's run from round {done} of {planned} (checkpoint {path}); "
+        f"Flower's log counts this launch's rounds ([ROUND 1/{planned - done}]), genofed's lines the run's "
+        f"(round {done + 1}/{planned})"
+    )
 
 
 def _watch_run(
