@@ -214,6 +214,19 @@ def _add_init_aggregation_options(init: argparse.ArgumentParser, defaults: RunSe
         help=f"fedtrimmedavg: the share of updates cut at each end (default: {defaults.trim_beta:g})",
     )
     init.add_argument(
+        "--proximal-mu",
+        type=float,
+        default=defaults.proximal_mu,
+        help=f"fedprox: the pull of each hospital's training towards the global model (default: "
+        f"{defaults.proximal_mu:g})",
+    )
+    init.add_argument(
+        "--server-lr",
+        type=float,
+        default=defaults.server_lr,
+        help=f"fedadam: the server's step size, eta (default: {defaults.server_lr:g})",
+    )
+    init.add_argument(
         "--malicious-nodes",
         type=int,
         default=defaults.malicious_nodes,
@@ -553,6 +566,8 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         "privacy": args.privacy,
         "secagg": args.secagg,
         "trim_beta": args.trim_beta,
+        "proximal_mu": args.proximal_mu,
+        "server_lr": args.server_lr,
         "malicious_nodes": args.malicious_nodes,
         "site_evaluations": args.site_evaluations,
         "prior": args.prior,

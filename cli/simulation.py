@@ -200,7 +200,23 @@ def _add_training_options(parser: argparse.ArgumentParser, defaults: RunSettings
         help=f"local SGD momentum in [0, 1) ({BY_RULE.replace('or 0', 'or -1')})",
     )
     parser.add_argument(
-        "--proximal-mu", type=float, default=defaults.proximal_mu, help="FedProx proximal term"
+        "--proximal-mu",
+        type=float,
+        default=defaults.proximal_mu,
+        help=f"fedprox: the proximal term (default: {defaults.proximal_mu:g})",
+    )
+    parser.add_argument(
+        "--plan-id",
+        default="",
+        metavar="ID",
+        help="the run's plan id, which seeds its noise draws and names its ledger charges (default: one "
+        "derived from the settings); a `flwr run`'s results.json `plan_id` reproduces that run",
+    )
+    parser.add_argument(
+        "--server-lr",
+        type=float,
+        default=defaults.server_lr,
+        help=f"fedadam: the server's step size, eta (default: {defaults.server_lr:g})",
     )
     parser.add_argument(
         "--fraction-train",
@@ -422,6 +438,8 @@ def _settings(args: argparse.Namespace, data: Path, out: Path) -> RunSettings:
         clip=args.clip,
         momentum=args.momentum,
         proximal_mu=args.proximal_mu,
+        server_lr=args.server_lr,
+        plan_id=args.plan_id,
         fraction_train=args.fraction_train,
         min_nodes=args.min_nodes,
         seed=args.seed,

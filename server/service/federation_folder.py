@@ -69,14 +69,17 @@ FEDERATION_SETTINGS = (
     "privacy",
     "secagg",
     "trim_beta",
+    "proximal_mu",
+    "server_lr",
     "malicious_nodes",
     "site_evaluations",
     "label_column",
     "prevalence",
 )
 #: Settings a federation folder made before they existed may lack: a run takes their deployed
-#: default (`_with_deployed_defaults`; RunSettings' own for `prevalence`: 0, unknown).
-OPTIONAL_SETTINGS = frozenset({"round_timeout", "label_column", "prevalence"})
+#: default (`_with_deployed_defaults`; RunSettings' own for `prevalence`: 0, unknown; for
+#: `proximal_mu` 0.01 and `server_lr` 0.05, the values every deployed run used before init took them).
+OPTIONAL_SETTINGS = frozenset({"round_timeout", "label_column", "prevalence", "proximal_mu", "server_lr"})
 
 
 def init_federation(
