@@ -739,6 +739,14 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
         print("the ServerApp's last log lines (the whole log lands in DIR/run/ when the run ends):")
         for line in status["serverapp_log_tail"]:
             print(f"  {line}")
+    if status.get("other_runs"):
+        print(
+            "runs on this SuperLink that are not this coordinator's app (submitted to its Control API, "
+            "e.g. with `flwr run`; the hospitals refuse their app; tell whoever submitted them, and see "
+            f"them with `FLWR_HOME={shlex.quote(str(Path(args.dir) / 'flwr'))} flwr ls`):"
+        )
+        for run in status["other_runs"]:
+            print(f"  run {run['run_id']}: {run['status']}, app {run['fab_hash'][:16]}")
     return 0
 
 

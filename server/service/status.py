@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,36 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     status["serverapp_log_tail"] = (
         _serverapp_log_tail(folder, status) if status["coordinator_running"] else []
     )
+    status["other_runs"] = _other_runs(folder, status) if status["coordinator_running"] else []
     return status
+
+
+def _other_runs(folder: Path, status: dict[str, Any]) -> list[dict[str, str]]:
+    """The runs on this coordinator's SuperLink whose app is not the one it submits (`flwr ls`):
+    anyone reaching its Control API, which has no authentication, can submit one, and the
+    hospitals refuse it (genofed.client.agent.pinning). An ML engineer's walkthrough found such a
+    run only with `flwr ls`; `coordinator status` said nothing. [] when the SuperLink does not
+    answer or the coordinator recorded no app."""
+    import subprocess
+
+    from genofed.server.service.flower_control import FlowerControl
+
+    ours = str(status.get("app_sha256") or "")
+    if not ours or not status.get("internal_address"):
+        return []
+    try:
+        runs = FlowerControl(folder, status["internal_address"])("ls", timeout=20).get("runs") or []
+    except (GenofedError, OSError, subprocess.SubprocessError):
+        return []
+    return [
+        {
+            "run_id": str(run.get("run-id")),
+            "status": str(run.get("status")),
+            "fab_hash": str(run.get("fab-hash")),
+        }
+        for run in runs
+        if isinstance(run, dict) and str(run.get("fab-hash")) != ours
+    ]
 
 
 #: How many of the running ServerApp's last log lines `coordinator status` shows.
@@ -103,7 +133,13 @@ def _serverapp_log_tail(folder: Path, status: dict[str, Any]) -> list[str]:
         text = control.text("log", str(status["run_id"]), CONNECTION, "--show", timeout=20)
     except (GenofedError, OSError, subprocess.SubprocessError):
         return []
-    return [line for line in text.splitlines() if line.strip()][-LOG_TAIL_LINES:]
+    # without Flower's colour codes (`\x1b[92mINFO \x1b[0m:`), which a pipe or a file keeps
+    plain = (ANSI_CODE.sub("", line) for line in text.splitlines())
+    return [line for line in plain if line.strip()][-LOG_TAIL_LINES:]
+
+
+#: A terminal's colour or style code, as Flower's log lines carry them.
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _last_known(hospitals: dict[str, dict[str, Any]], updated: str | None) -> dict[str, dict[str, Any]]:
