@@ -153,11 +153,12 @@ def exp_words(epsilon: float) -> str:
 
 
 def vacuous_percent(epsilon: float, delta: float | None) -> str:
-    """`vacuous_above` as a percentage for reading; "less than 10^-300 %" once it is that small
-    (the bound then says nothing about practically any test)."""
+    """`vacuous_above` as a percentage for reading; "10^-300 %" once it is that small (the bound
+    then says nothing about practically any test; every caller reads "more than" it, which stays
+    true, where "less than 10^-300 %" read "more than less than": an ML engineer's walkthrough)."""
     limit = vacuous_above(epsilon, delta)
     if limit <= 0.0 or math.log10(100 * limit) < -LARGEST_SHOWN_POWER:
-        return f"less than 10^-{LARGEST_SHOWN_POWER} %"
+        return f"10^-{LARGEST_SHOWN_POWER} %"
     return f"{100 * limit:.3g} %"
 
 
