@@ -33,7 +33,7 @@ from genofed.client.synthetic_use import (
     synthetic_count,
 )
 from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
-from genofed.common.data.layout import PANEL, TRUTH, hospital_folders
+from genofed.common.data.layout import PANEL, TRUTH, hospital_folders, simulated_ledger_root
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers.phenotypes import LabelColumnMissing
@@ -183,8 +183,7 @@ def _default_ledger_root(run_config: dict, data_dir: Path) -> Path:
     `resume=true` share one and another run has its own; without an out-dir, beside the data. Why:
     pyproject's fixed default put every `flwr run` that set only `out-dir` on one ledger, and the
     second run was refused for a budget the first had spent (a Flower user's walkthrough)."""
-    out_dir = str(run_config.get("out-dir") or "")
-    return Path(out_dir) / "privacy-ledgers" if out_dir else data_dir / ".ledgers"
+    return simulated_ledger_root(str(run_config.get("out-dir") or ""), data_dir)
 
 
 def _simulated_pins(node_config: dict, run_config: dict) -> dict:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from genofed.common.data.features import FeatureSpec
+from genofed.common.data.layout import simulated_ledger_root
 from genofed.common.data.panel import VariantPanel
 from genofed.common.model.network import build_model
 from genofed.common.privacy.accountant import Step, epsilon_of, sample_rate, steps_per_epoch
@@ -111,8 +112,18 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "update_norms": {str(r): norms for r, norms in sorted(fed.log.update_norms.items())},
         "capped_examples": {str(r): notes for r, notes in sorted(fed.log.capped.items())},
         "release_costs": release_costs(fed.log, fed.sites, settings),
-        "config": settings.to_config(),
+        "config": _recorded_config(settings),
     }
+
+
+def _recorded_config(settings: RunSettings) -> dict[str, Any]:
+    """The run's settings as results.json records them, a simulation's `ledger-dir` resolved to
+    where its hospitals' ledgers are (`simulated_ledger_root`: "" told an auditor nothing). A
+    deployed run's hospitals keep theirs in their own site folders: "" stays."""
+    config = settings.to_config()
+    if not settings.deployed and not config.get("ledger-dir") and settings.data_dir:
+        config["ledger-dir"] = str(simulated_ledger_root(settings.out_dir, settings.data_dir))
+    return config
 
 
 def _site_results(

@@ -122,6 +122,14 @@ class SiteFolder:
     phenotypes: Path
 
 
+def simulated_ledger_root(out_dir: str, data_dir: str | Path) -> Path:
+    """Where a simulation's hospitals keep their privacy ledgers when its run config names no
+    `ledger-dir`: `OUT/privacy-ledgers`, as `genofed simulate` does, or beside the data without an
+    out-dir. One rule for the ClientApp that writes them (genofed.client.site) and the ServerApp's
+    results.json, which recorded `ledger-dir` "" for a `flwr run` (an ML engineer's walkthrough)."""
+    return Path(out_dir) / "privacy-ledgers" if out_dir else Path(data_dir) / ".ledgers"
+
+
 def hospital_folders(federation_dir: str | Path, *, test_dir: str | Path | None = None) -> list[SiteFolder]:
     """Every hospital of a federation folder: its sub-folders that hold a genotype file, in name
     order (the order sets each simulated hospital's partition id).
