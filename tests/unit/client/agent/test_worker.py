@@ -447,3 +447,35 @@ def _bundle_with(monkeypatch, module, name: str, value: str) -> tuple[bytes, str
     finally:
         monkeypatch.undo()
         build_app_fab.cache_clear()
+
+
+def test_the_worker_started_by_the_agent_writes_its_notices_to_the_agents_stderr(tmp_path, monkeypatch):
+    """The whole path of a notice: the agent hands each worker a copy of its stderr, and the worker's
+    `--notice-fd` handler writes there, while clientapp.log keeps the worker's own output."""
+    from genofed.client.agent import supernode as supernode_module
+
+    read_end, write_end = os.pipe()
+    monkeypatch.setattr(supernode_module, "_stderr_copy", lambda: os.dup(write_end))
+    script = (
+        "import logging, sys; from genofed.client.agent import worker as w; "
+        "w.log.addHandler(w.notice_handler(int(sys.argv[1]))); "
+        "w.log.warning('run 7: refused', extra={w.NOTICE: True}); w.log.warning('not a notice')"
+    )
+
+    class Noting(Launch):
+        def worker(self, supernode_pid: int, notice_fd: int | None = None) -> list[str]:
+            return [sys.executable, "-c", script, str(notice_fd)]
+
+    launch = Noting([], {}, "127.0.0.1:1", tmp_path / "s", "h", tmp_path / "audit.jsonl")
+    supernode = subprocess.Popen(["sleep", "30"], process_group=0)
+    ended = threading.Event()
+    try:
+        threading.Timer(4.0, ended.set).start()
+        supervise_worker(launch, supernode, tmp_path / "clientapp.log", ended, lambda _line: None)
+    finally:
+        supernode.kill()
+        supernode.wait()
+    os.close(write_end)
+    with os.fdopen(read_end) as notices:
+        said = notices.read().splitlines()
+    assert said and set(said) == {"genofed: WARNING: run 7: refused"}
