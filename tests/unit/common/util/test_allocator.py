@@ -54,9 +54,12 @@ def test_tuned_process_reuses_freed_memory_instead_of_faulting_it_in():
     tuned, default = _run(None), _run("off")
     assert tuned["applied"] is True and tuned["again"] is True
     assert default["applied"] is False and default["again"] is False
-    # 20 MB freed and allocated again per repetition: ~5,000 faults with glibc's defaults
-    assert default["faults"] > 1000, default
+    # 20 MB freed and allocated again per repetition: ~5,000 faults with glibc's defaults where the
+    # kernel maps one 4 KiB page per fault, a few hundred where it maps more at once (305 on the
+    # development machine's kernel on 2026-12-07, where this asserted > 1,000 and failed); kept,
+    # next to none
     assert tuned["faults"] < 50, tuned
+    assert default["faults"] > 10 * (tuned["faults"] + 5), (default, tuned)
 
 
 def test_switch_is_read_case_insensitively():
