@@ -49,7 +49,7 @@ from typing import Any
 
 from genofed.client.agent.ledger_report import bare_ledger_folder, recorded_budget
 from genofed.client.local_ledger import DEFAULT_DELTA, bound_state_dir, ledger_words, local_ledger
-from genofed.client.synth_feasibility import MIN_BATCH_EPSILON
+from genofed.client.synth_feasibility import MIN_BATCH_EPSILON, cannot_pass
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.synthetic.checks.precision import MIN_RECORDS, patients_needed, undecided
@@ -281,7 +281,7 @@ def _undecided_tips(
             f"{epsilon:g}) and the check could still not tell; epsilon {epsilon:g} already bounds what the "
             "records reveal"
         ]
-    return [_dp_on_tip("", site, state_dir, chance=True)]
+    return [_dp_on_tip("", site, state_dir, chance=True, summary=summary)]
 
 
 def _closeness_tips(
@@ -297,7 +297,7 @@ def _closeness_tips(
         else ""
     )
     if epsilon is None:
-        tips = [_dp_on_tip(first, site, state_dir)]
+        tips = [_dp_on_tip(first, site, state_dir, summary=summary)]
         if epochs > 1 and not both:
             tips.append(
                 f"if you stay without DP, less training: --epochs {max(1, epochs // 2)} (this run: "
@@ -315,12 +315,25 @@ def _closeness_tips(
     ]
 
 
-def _dp_on_tip(first: str, site: SiteBudget | None, state_dir: str, *, chance: bool = False) -> str:
+def _dp_on_tip(
+    first: str,
+    site: SiteBudget | None,
+    state_dir: str,
+    *,
+    chance: bool = False,
+    summary: dict[str, Any] | None = None,
+) -> str:
     """Turn DP on: at `SUGGESTED_EPSILON` or the most the known `site` has left below it; with no
     site known, at an epsilon named only as at most what the site has left (a site's budget may be
     3, and `--epsilon 8` would be refused). Never called at a site that cannot pay for any.
     `chance`: the failed checks cannot tell at this size, so DP is offered for its bound, not to
-    pass them."""
+    pass them. `summary` (the failed run's): where a DP batch of its generator at that epsilon
+    cannot pass at its cohort's size (`synth_feasibility.cannot_pass`), `synth` would refuse the
+    suggested command before its charge, so the tip says that instead (`_dp_cannot_help`)."""
+    epsilon = SUGGESTED_EPSILON if site is None else site.affordable(SUGGESTED_EPSILON)
+    hopeless = _dp_cannot_help(summary, epsilon) if summary is not None and epsilon is not None else None
+    if hopeless:
+        return f"{first}{hopeless}"
     where = state_dir or "SITE/state"
     bounds = "the one remedy that bounds what the records reveal"
     if chance:
@@ -342,6 +355,27 @@ def _dp_on_tip(first: str, site: SiteBudget | None, state_dir: str, *, chance: b
     return (
         f"{first}turn privacy protection on: --epsilon {epsilon:g} {where} "
         f"({site.words()}{most}; the cost goes to {ledger}): {bounds}"
+    )
+
+
+def _dp_cannot_help(summary: dict[str, Any], epsilon: float) -> str | None:
+    """Why turning DP on at `epsilon` cannot make a passing batch of the failed run's generator at
+    its cohort's size (`cannot_pass`: the VAE and GAN at hospital sizes), or None. The reference
+    generator's rule needs the release's calibrated noise, known only to a run: not judged here.
+    Why: a failed batch without DP was told "turn privacy protection on: --epsilon 8 ...", a command
+    `synth` then refuses before any charge (an outside walkthrough's 130-patient site)."""
+    kind, _, _ = _run(summary)
+    validation = summary.get("validation", {})
+    patients = int(validation.get("n_train") or 0) + int(validation.get("n_holdout") or 0)
+    if kind == "reference" or patients <= 0:
+        return None
+    reason = cannot_pass(kind, epsilon=epsilon, declared_size=patients)
+    if reason is None:
+        return None
+    return (
+        f"privacy protection cannot make a passing batch here: {reason}, so `genofed synth` refuses such "
+        "a run before any charge (--spend-anyway overrides it); a batch without DP stays inside the "
+        "hospital, and augmentation (below) costs no privacy"
     )
 
 

@@ -109,7 +109,7 @@ def test_the_message_numbers_the_tips_in_order_of_preference():
 def test_a_privacy_failure_that_cannot_tell_at_this_size_says_so_first():
     """Judged by the check's standard error (`checks.precision`), not by the held-out count."""
     loose = {"name": "mia_auc", "value": 0.71, "standard_error": 0.06, "margin": 0.05, "can_tell": False}
-    small = _summary(["mia_auc"], epsilon=None)
+    small = _summary(["mia_auc"], epsilon=None, kind="reference")
     small["validation"].update(precision=[loose], n_train=16, n_holdout=4)
     tips = suggestions(small)
     assert tips[0].startswith("read mia_auc as undecided")  # first: it qualifies the remedies after it
@@ -120,3 +120,18 @@ def test_a_privacy_failure_that_cannot_tell_at_this_size_says_so_first():
     weak = _summary(["ld_correlation"], epsilon=None)
     weak["validation"]["precision"] = [loose]
     assert not any("undecided" in tip for tip in suggestions(weak))  # only failed privacy checks
+
+
+def test_turning_dp_on_is_not_advised_where_synth_would_refuse_the_dp_batch():
+    """A failed batch without DP was told "turn privacy protection on: --epsilon 8 ...", which
+    `synth` then refuses before any charge at a hospital's size (`synth_feasibility.cannot_pass`):
+    the advice says so instead; a cohort larger than the measured sizes is still advised DP."""
+    small = _summary(["mia_auc"], epsilon=None)
+    small["validation"].update(n_train=104, n_holdout=26)
+    tips = suggestions(small)
+    assert not any("turn privacy protection on" in tip for tip in tips)
+    assert any(tip.startswith("privacy protection cannot make a passing batch here") for tip in tips)
+    assert any("--spend-anyway" in tip and "augmentation" in tip for tip in tips)
+    large = _summary(["mia_auc"], epsilon=None)
+    large["validation"].update(n_train=1600, n_holdout=400)
+    assert any("turn privacy protection on" in tip for tip in suggestions(large))
