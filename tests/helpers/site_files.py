@@ -60,3 +60,19 @@ def spend_anyway(extra: tuple[str, ...] | list[str]) -> list[str]:
         return []
     value = args[args.index("--epsilon") + 1] if args.index("--epsilon") + 1 < len(args) else "inf"
     return [] if value in ("inf", "Inf", "INF") else ["--spend-anyway"]
+
+
+#: The six variants of `write_named_cohort`'s cohorts.
+NAMED_COHORT_VARIANTS = [f"1:{1000 + i}:A:G" for i in range(6)]
+
+
+def write_named_cohort(folder: Path, prefix: str) -> None:
+    """A 24-person cohort (genotypes.vcf.gz and phenotypes.csv, label 0/1 alternating) whose ids
+    start with `prefix`, so that several cohorts of one federation folder never share an id."""
+    folder.mkdir(parents=True)
+    ids = [f"{prefix}{i:03d}" for i in range(24)]
+    haplotypes = np.random.default_rng(0).integers(0, 2, (len(ids), len(NAMED_COHORT_VARIANTS), 2))
+    write_vcf(folder / "genotypes.vcf.gz", haplotypes, ids, NAMED_COHORT_VARIANTS)
+    (folder / "phenotypes.csv").write_text(
+        "sample_id,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(ids))
+    )

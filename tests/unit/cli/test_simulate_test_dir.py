@@ -6,35 +6,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers.site_files import write_named_cohort
 
 import genofed.simulations.local.simulate as simulate_module
 from genofed.cli.main import main
 from genofed.client.site import resolve_site
 from genofed.server.settings import RunSettings
 
-VARIANTS = [f"1:{1000 + i}:A:G" for i in range(6)]
-
-
-def _cohort(folder: Path, prefix: str) -> None:
-    from genofed.common.data.writers import write_vcf
-
-    folder.mkdir(parents=True)
-    ids = [f"{prefix}{i:03d}" for i in range(24)]
-    haplotypes = np.random.default_rng(0).integers(0, 2, (len(ids), len(VARIANTS), 2))
-    write_vcf(folder / "genotypes.vcf.gz", haplotypes, ids, VARIANTS)
-    (folder / "phenotypes.csv").write_text(
-        "sample_id,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(ids))
-    )
-
 
 @pytest.fixture
 def federation(tmp_path: Path) -> Path:
     root = tmp_path / "fed"
-    _cohort(root / "rostov", "R")
-    _cohort(root / "test_clinic", "C")  # a hospital whose name starts with "test"
-    _cohort(tmp_path / "held" / "cohort", "T")
+    write_named_cohort(root / "rostov", "R")
+    write_named_cohort(root / "test_clinic", "C")  # a hospital whose name starts with "test"
+    write_named_cohort(tmp_path / "held" / "cohort", "T")
     return root
 
 

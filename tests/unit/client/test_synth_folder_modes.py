@@ -10,10 +10,10 @@ import stat
 from pathlib import Path
 
 from helpers.site_files import synth_args, write_small_site
+from helpers.synthetic import PERMISSIVE
 
 import genofed.client.synth as synth_module
 from genofed.cli.main import main
-from genofed.common.synthetic.checks import Thresholds
 
 
 def _mode(path: Path) -> int:
@@ -35,21 +35,8 @@ def test_out_and_a_ledger_folder_it_makes_are_private_and_said_so(tmp_path, caps
 
 
 def test_a_passing_batch_without_dp_is_written_private(tmp_path, monkeypatch, capsys):
-    loose = Thresholds(
-        af_correlation_min=-1.0,
-        ld_correlation_min=-1.0,
-        aats_low=0.0,
-        aats_high=1.0,
-        privacy_loss_max=1.0,
-        exact_copies_max=10**6,
-        mia_auc_max=1.0,
-        spurious_rate_max=1.0,
-        association_recall_min=None,
-        pca_mixing_min=None,
-        fidelity_limits="fixed",
-    )
     monkeypatch.setattr(
-        synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=loose)
+        synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=PERMISSIVE)
     )
     files = write_small_site(tmp_path / "krasnodar")
     out = tmp_path / "syn"
