@@ -344,7 +344,6 @@ def _dp_on_tip(
             "site's budget has left (`genofed hospital ledger SITE` shows it; a folder that is no site's "
             f"needs --budget EPSILON too; the cost goes to that ledger): {bounds}"
         )
-    epsilon = site.affordable(SUGGESTED_EPSILON)
     if epsilon is None or not site.can_pay_a_batch():  # `suggestions` says so once instead (`_spent_tip`)
         raise ValueError("no DP batch is affordable at this site")
     most = "" if epsilon == SUGGESTED_EPSILON else ", the most it has left: a small epsilon may fail fidelity"
