@@ -149,7 +149,7 @@ def describe_lines(model: ModelFile, *, parameters: int, panel: str | None = Non
         lines.append(f"  reads {len(config.selected):,} of them (a prior's or a gene list's selection)")
     describe = {"adapted": _adapted_lines, "federated": _federated_lines}.get(kind, _pretrained_lines)
     lines += describe(prov)
-    lines += _operating_lines(model.operating)
+    lines += _operating_lines(model.operating, model.provenance)
     lines += _validated_lines(model)
     return lines
 
@@ -357,9 +357,11 @@ def _adapted_lines(prov: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _operating_lines(operating: dict[str, Any]) -> list[str]:
+def _operating_lines(operating: dict[str, Any], provenance: Any) -> list[str]:
     """What `genofed predict` uses beyond the weights: the threshold (or why there is none) and
-    the risk distribution for percentiles; nothing for a file that has neither (a pretrain file)."""
+    the risk distribution for percentiles, its count said noisy or exact as `predict` says it
+    (`exact_counts`, of the file's `provenance` too); nothing for a file that has neither (a
+    pretrain file)."""
     if not operating:
         return []
     threshold = operating.get("threshold") or {}
@@ -373,13 +375,14 @@ def _operating_lines(operating: dict[str, Any]) -> list[str]:
     if _number(distribution.get("patients")):
         from genofed.common.scoring.operating import exact_counts, percentiles_shown
 
+        exact = exact_counts(operating, provenance)
         lines.append(
             f"percentiles: from a risk distribution of {distribution['patients']:.0f} validation patients"
-            + ("" if exact_counts(distribution) else " (a noisy count)")
+            + ("" if exact else " (a noisy count)")
             + (
                 ""
                 if percentiles_shown(distribution)
-                else f"; `genofed predict` does not show them: {_moved(distribution)}"
+                else f"; `genofed predict` does not show them: {_moved(distribution, exact=exact)}"
             )
         )
     elif "risk_distribution" in operating:
@@ -387,10 +390,11 @@ def _operating_lines(operating: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _moved(distribution: dict[str, Any]) -> str:
+def _moved(distribution: dict[str, Any], *, exact: bool) -> str:
     """How far a percentile of `distribution` moves (one sd): by its DP noise and sampling so few
-    people together (`total_percentile_sd`), or, for exact counts (an adapted model's, or a run's
-    without DP), by sampling alone (`sampling_percentile_sd`)."""
+    people together (`total_percentile_sd`), or, for exact counts (`exact`: an adapted model's, or
+    a run's without DP), by sampling alone (`sampling_percentile_sd`); for noisy counts whose noise
+    the file does not record (a DP run whose replies named none), by sampling and that noise."""
     from genofed.common.scoring.operating import (
         MAX_PERCENTILE_SD,
         sampling_percentile_sd,
@@ -399,6 +403,11 @@ def _moved(distribution: dict[str, Any]) -> str:
 
     sampled = sampling_percentile_sd(distribution)
     noise = float(distribution.get("percentile_sd") or 0)
+    if not noise and not exact:
+        return (
+            f"sampling so few people moves one by up to {sampled or 0:.0f} points (one sd), and the DP "
+            "noise, which the file does not record, more"
+        )
     if not noise:
         return f"sampling so few people alone moves one by up to {sampled or 0:.0f} points (one sd)"
     if sampled is None:

@@ -310,17 +310,35 @@ def minimum_for_percentiles() -> int:
     return math.ceil((100.0 * 0.5 / MAX_PERCENTILE_SD) ** 2)
 
 
-def exact_counts(distribution: dict[str, Any]) -> bool:
-    """Whether a risk distribution (or an operating point) was read from exact counts, as its
-    `source` says: a `genofed adapt` file's, from the hospital's own validation patients (nothing
-    released), or a federated run's without DP (`noise_per_count` 0); a DP run's are the hospitals'
-    released, noisy, counts.
+def exact_counts(operating: dict[str, Any], provenance: Any) -> bool:
+    """Whether a model file's validation figures were read from exact counts: its operating
+    threshold and its risk distribution (`operating`, both read from the same counts), given its
+    `provenance`. The one rule `predict` and `inspect-model` apply to every figure they call exact
+    or noisy, so that no two places can say otherwise of the same file.
 
-    Why the recorded noise too: a run without DP recorded its exact counts as "noisy" until
-    2026-12-07, and so escaped the sampling rule of `sampling_percentile_sd` (percentiles read off
-    65 people were shown); its file records `noise_per_count` 0, which says it. A file from before
-    the noise was recorded has none, and stays as it was read."""
-    if "exact" in str(distribution.get("source") or ""):
+    Exact: a `genofed adapt` file's, from the hospital's own validation patients (nothing released;
+    its records' `source` says "exact"), or a federated run's without DP (its risk distribution
+    records `noise_per_count` 0). Not exact: a DP run's, the hospitals' released, noisy, counts, and
+    with them any file whose recorded settings name a finite epsilon (`trained_with_dp`), whatever
+    its noise fields say: a reply that named no noise (`val-noise` absent) counts as 0, and such a
+    file's distribution says "exact counts" of counts that were noised; nor a threshold that records
+    a noise sd. A file from before the noise was recorded has none, and stays as it was read.
+
+    Why the recorded noise: a run without DP recorded its exact counts as "noisy" until 2026-12-07,
+    and so escaped the sampling rule of `sampling_percentile_sd` (percentiles read off 65 people
+    were shown); its file records `noise_per_count` 0, which says it. Why one function of the whole
+    file: the threshold's words checked the settings and the percentiles' did not, so a DP-trained
+    file whose replies named no noise had its percentiles called exact counts beside a noisy
+    threshold."""
+    if trained_with_dp(provenance):
+        return False
+    point = operating.get("threshold") if isinstance(operating, dict) else None
+    point = point if isinstance(point, dict) else {}
+    if "sensitivity_noise_sd" in point or "specificity_noise_sd" in point:
+        return False
+    distribution = operating.get("risk_distribution") if isinstance(operating, dict) else None
+    distribution = distribution if isinstance(distribution, dict) else {}
+    if any("exact" in str(record.get("source") or "") for record in (point, distribution)):
         return True
     noise = distribution.get("noise_per_count")
     return isinstance(noise, int | float) and not isinstance(noise, bool) and float(noise) == 0.0

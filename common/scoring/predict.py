@@ -58,7 +58,6 @@ from genofed.common.scoring.operating import (
     recorded_prevalence,
     sampling_percentile_sd,
     total_percentile_sd,
-    trained_with_dp,
 )
 from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE, encoded_rows, minimum_text, model_people
 from genofed.common.scoring.validation import (
@@ -362,7 +361,7 @@ def predict_file(
             "no training-population risk distribution in the model file: the percentile column is empty"
         )
     elif not percentiles_shown(distribution):
-        notes.append(_withheld_percentiles(distribution, adapted=_hospitals_own(model, distribution)))
+        notes.append(_withheld_percentiles(model, distribution))
         distribution = None
     if alignment.swapped:
         notes.append(
@@ -597,7 +596,7 @@ def _model_threshold_detail(model: ModelFile, prevalence: Prevalence | None = No
     test cohort when the file records it, carried to `prevalence` if one is given (`_on_test_cohort`)."""
     point = model.operating.get("threshold") or {}
     rule = str(point.get("rule") or "").split(":")[0] or "its recorded rule"
-    exact = "exact" in str(point.get("source") or "") or _released_exact(model, point)
+    exact = exact_counts(model.operating, model.provenance)
     about = "" if exact else "about "
     patients = point.get("validation_patients")
     figures = ""
@@ -612,23 +611,6 @@ def _model_threshold_detail(model: ModelFile, prevalence: Prevalence | None = No
         if exact:
             figures = f", {_exact_rates_words(point)}"
     return f"the model's operating threshold ({rule}{figures}){_on_test_cohort(model, prevalence)}"
-
-
-def _released_exact(model: ModelFile, point: dict[str, Any]) -> bool:
-    """Whether a federated run's threshold was read from exact counts: a run without DP, whose
-    hospitals' histograms carry no noise (its risk distribution, read from the same release, records
-    `noise_per_count` 0: `exact_counts`). Its line said "noisy sensitivity" all the same. A point that
-    records a noise sd is noisy; a file from before the noise was recorded stays as it was read. So
-    is a run whose recorded settings name a finite epsilon (`trained_with_dp`): its zero noise is a
-    reply that named none (`val-noise` absent counts as 0), not exact counts."""
-    if (
-        "sensitivity_noise_sd" in point
-        or "specificity_noise_sd" in point
-        or trained_with_dp(model.provenance)
-    ):
-        return False
-    distribution = model.operating.get("risk_distribution")
-    return isinstance(distribution, dict) and exact_counts(distribution)
 
 
 def _exact_rates_words(point: dict[str, Any]) -> str:
@@ -823,18 +805,19 @@ def _finite_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
-def _withheld_percentiles(distribution: dict, *, adapted: bool = True) -> str:
-    """Why the percentile column is empty although the model file has a distribution: its noise,
-    or, read off exact counts (a `genofed adapt` file, `adapted`, or a federated run without DP),
-    too few people (`sampling_percentile_sd`)."""
+def _withheld_percentiles(model: ModelFile, distribution: dict[str, Any]) -> str:
+    """Why the percentile column is empty although the model file has a distribution (`distribution`,
+    the model's): its noise, or, read off exact counts (`exact_counts`: a `genofed adapt` file, or a
+    federated run without DP), too few people (`sampling_percentile_sd`)."""
     patients = float(distribution.get("patients") or 0)
     sampled = sampling_percentile_sd(distribution)
-    if exact_counts(distribution) and sampled is not None and sampled > MAX_PERCENTILE_SD:
+    exact = exact_counts(model.operating, model.provenance)
+    if exact and sampled is not None and sampled > MAX_PERCENTILE_SD:
         fewest = minimum_for_percentiles()
         remedy = (
             f"To get them, adapt the shared model again with at least {fewest} validation patients (a "
             "larger --validation-fraction), which leaves fewer patients to fit on"
-            if adapted
+            if _hospitals_own(model, distribution)
             else f"To get them, the run's hospitals must evaluate the model on at least {fewest} validation "
             "patients together"
         )
@@ -845,7 +828,12 @@ def _withheld_percentiles(distribution: dict, *, adapted: bool = True) -> str:
             f"{fewest} people); the risk column is unaffected. {remedy}"
         )
     noise = float(distribution.get("percentile_sd") or 0)
-    moved = f"whose DP noise moves a percentile by up to {noise:.1f} points"
+    moved = (
+        f"whose DP noise moves a percentile by up to {noise:.1f} points"
+        if noise > 0
+        # a DP run whose replies named no noise, or a file from before the noise was recorded
+        else "whose DP noise the model file does not record"
+    )
     if sampled is not None:
         moved += (
             f" and sampling so few people by up to {sampled:.1f}: "
@@ -874,7 +862,7 @@ def reference_population(model: ModelFile) -> str | None:
     if not distribution or not percentiles_shown(distribution):
         return None
     point = model.operating.get("threshold") or {}
-    exact = exact_counts(distribution)
+    exact = exact_counts(model.operating, model.provenance)
     about = "" if exact else "about "
     patients = distribution.get("patients")
     cases = point.get("validation_cases")

@@ -89,7 +89,7 @@ def test_operating_point_is_recorded_in_results_and_the_model_file(run):
     assert model.operating["threshold"]["threshold"] == point["threshold"]
     assert model.operating["risk_distribution"]["cdf"][-1] == 1.0
     # a run without DP released exact counts: said so, and held to the 100 people rule of exact counts
-    assert exact_counts(model.operating["risk_distribution"])
+    assert exact_counts(model.operating, model.provenance)
     assert "exact counts" in model.operating["risk_distribution"]["source"]
     assert model.provenance["plan_id"] == results["plan_id"] and model.task.label == "label"
     # what the threshold does on the test cohort, exact, from the run's own per-person file

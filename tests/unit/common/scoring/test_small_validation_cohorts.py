@@ -103,12 +103,14 @@ def test_a_federated_run_without_dp_is_held_to_the_100_people_rule_too(tmp_path)
     distribution now says "exact", and so does an older file's by its recorded noise of 0."""
     plain = risk_distribution(HISTOGRAM, round_=3)  # 65 people, noise_per_count 0
     assert "exact counts" in plain["source"] and "noisy" not in plain["source"]
-    assert exact_counts(plain) and sampling_percentile_sd(plain) == 100 * 0.5 / np.sqrt(65)
+    assert exact_counts({"risk_distribution": plain}, {})
+    assert sampling_percentile_sd(plain) == 100 * 0.5 / np.sqrt(65)
     assert not percentiles_shown(plain)
     older = {**plain, "source": "pooled noisy validation histogram of the hospitals (both classes)"}
-    assert exact_counts(older) and not percentiles_shown(older)
+    assert exact_counts({"risk_distribution": older}, {}) and not percentiles_shown(older)
     unrecorded = {key: value for key, value in older.items() if key != "noise_per_count"}
-    assert not exact_counts(unrecorded)  # a file from before the noise was recorded: not known exact
+    # a file from before the noise was recorded: not known exact
+    assert not exact_counts({"risk_distribution": unrecorded}, {})
     model = model_file()
     run = replace(
         model, provenance={"kind": "federated"}, operating={**model.operating, "risk_distribution": plain}
