@@ -17,7 +17,7 @@ from genofed.cli.stdout import closed_stdout_is_fine
 
 if TYPE_CHECKING:
     from genofed.common.scoring.model_file import ModelFile
-    from genofed.common.scoring.predict import Predictions
+    from genofed.common.scoring.risks_csv import Predictions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -181,7 +181,7 @@ def check_predict_arguments(args: argparse.Namespace) -> str:
     with --force, unless it is an earlier provenance file of `predict`; --out ends in .csv (the one
     format written); --min-call-rate lies in [0, 1], --threshold and --prevalence in (0, 1). Returns
     the normalised expected hash."""
-    from genofed.common.scoring.predict import sidecar_path
+    from genofed.common.scoring.risks_provenance import sidecar_path
     from genofed.common.util.atomic import require_file_target
     from genofed.common.util.checks import require, require_in_range
 
@@ -256,7 +256,7 @@ def _predictions_provenance(sidecar: Path) -> dict | None:
     run's results.json beside --out RUN/results would otherwise be overwritten with --force."""
     import json
 
-    from genofed.common.scoring.predict import PROVENANCE_FORMAT
+    from genofed.common.scoring.risks_provenance import PROVENANCE_FORMAT
 
     try:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
@@ -271,7 +271,7 @@ def is_earlier_predictions(csv: Path) -> bool:
     """Whether `csv` is a predictions CSV `predict` wrote and nobody changed since: its provenance
     file (`sidecar_path`) is predict's and records this file's SHA-256. Only such a file may be
     replaced with --force: a genotype file, a model or a phenotype table at --out may not."""
-    from genofed.common.scoring.predict import sidecar_path
+    from genofed.common.scoring.risks_provenance import sidecar_path
     from genofed.common.util.hashing import file_sha256
 
     record = _predictions_provenance(sidecar_path(csv))
@@ -318,12 +318,9 @@ def _refuse_a_named_label_column_that_is_absent(args: argparse.Namespace) -> Non
 
 def run_predict(args: argparse.Namespace) -> int:
     from genofed.common.scoring.model_file import load_model_file
-    from genofed.common.scoring.predict import (
-        fitness_warning,
-        predict_file,
-        provenance_record,
-        write_predictions,
-    )
+    from genofed.common.scoring.predict import predict_file, write_predictions
+    from genofed.common.scoring.risks_provenance import provenance_record
+    from genofed.common.scoring.verdict_notes import fitness_warning
 
     out = Path(args.out)
     # checked before the model and the genotypes are read: a refusal costs nothing
@@ -375,7 +372,9 @@ def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predic
     that its file does not record them), and the AUC over the people with a label (how many, when
     some have none or are not scored)."""
     from genofed.common.scoring.people import minimum_text
-    from genofed.common.scoring.predict import called_percent, rough_auc_caveat, sidecar_path
+    from genofed.common.scoring.person_notes import called_percent
+    from genofed.common.scoring.predict import rough_auc_caveat
+    from genofed.common.scoring.risks_provenance import sidecar_path
 
     digest = model.content_hash
 
@@ -437,13 +436,13 @@ def _validated_lines(model: ModelFile, predictions: Predictions) -> list[str]:
     (`genofed.common.scoring.validation`), with how many of these people are outside its validated
     ages and, when the risks failed their calibration check, the note every row carries; one line
     saying the file does not record them, for a file that does not."""
-    from genofed.common.scoring.predict import calibration_row_note
     from genofed.common.scoring.validation import (
         NOT_RECORDED,
         calibration_words,
         population_words,
         validated_age_range,
     )
+    from genofed.common.scoring.verdict_notes import calibration_row_note
 
     record = model.validated_on
     if not record:
@@ -468,8 +467,8 @@ def _fitness_line(model: ModelFile) -> str:
     USE: fails ...", "Minimum checks passed; ...", "Cannot be judged: ...", or "verdict not
     recorded: ..." for a file without it), with the rows' note when the model must not be used on
     patients: said on stdout too, beside the figures it qualifies."""
-    from genofed.common.scoring.predict import fitness_row_note
     from genofed.common.scoring.validation import fitness_words
+    from genofed.common.scoring.verdict_notes import fitness_row_note
 
     note = fitness_row_note(model)
     marked = f" (every row's notes column says '{note}')" if note else ""

@@ -14,6 +14,11 @@ Modules:
   labels where known (`model_people`, which `predict` encodes a batch at a time; `encoded_cohort`,
   everyone encoded, for `adapt`).
 - `predict`: `genofed predict`: score new people, offline, and write risks.csv with its provenance.
+  Beside it: `risks_csv` (the rows and how risks.csv shows them), `risks_provenance` (risks.csv.json),
+  `verdict_notes` (the run report's fitness and calibration verdicts, on every row and once),
+  `person_notes` (one person's call rate, imputed covariates, age or sex outside the validated
+  population), `threshold_words` (the threshold and its validation and test-cohort figures in
+  words) and `percentile_words` (why percentiles are withheld, and whom they are relative to).
 - `validation`: who a model was validated on (`ModelFile.validated_on`: the tested cohort's ages
   and sex mix, the calibration verdict there) and how `predict` and `inspect-model` say it.
 - `adapt`: the shared model adapted to one hospital's patients (`genofed adapt`).
@@ -45,19 +50,23 @@ _MODULES = {
         "save_model_file",
     },
     "operating": {"operating_point", "percentiles", "risk_distribution"},
-    "predict": {"COLUMNS", "Predictions", "predict_file", "write_predictions"},
+    "predict": {"predict_file", "write_predictions"},
+    "risks_csv": {"COLUMNS", "Predictions"},
     "validation": {"population_words", "calibration_words", "validation_record"},
 }
 
 
 def __getattr__(name: str) -> Any:
-    """The names of `model_file`, `operating`, `predict` and `validation`, imported on first use."""
+    """The names of `model_file`, `operating`, `predict`, `risks_csv` and `validation`, imported on
+    first use."""
     if name in _MODULES["model_file"]:
         import genofed.common.scoring.model_file as module
     elif name in _MODULES["operating"]:
         import genofed.common.scoring.operating as module
     elif name in _MODULES["predict"]:
         import genofed.common.scoring.predict as module
+    elif name in _MODULES["risks_csv"]:
+        import genofed.common.scoring.risks_csv as module
     elif name in _MODULES["validation"]:
         import genofed.common.scoring.validation as module
     else:

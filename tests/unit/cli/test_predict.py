@@ -439,7 +439,7 @@ def test_an_unclear_label_is_refused_with_how_to_write_no_diagnosis_yet(scored, 
 
 def test_a_sample_id_a_spreadsheet_would_run_as_a_formula_is_written_as_text():
     """A walkthrough's VCF sample id `=HYPERLINK(...)` went into risks.csv as it was: Excel runs it."""
-    from genofed.common.scoring.predict import spreadsheet_text
+    from genofed.common.scoring.risks_csv import spreadsheet_text
 
     assert spreadsheet_text('=HYPERLINK("http://x","y")') == '\'=HYPERLINK("http://x","y")'
     assert spreadsheet_text("@SUM(A1)") == "'@SUM(A1)" and spreadsheet_text("+1-2") == "'+1-2"

@@ -14,7 +14,8 @@ from helpers.model_files import model_file, write_people
 from genofed.cli.main import main
 from genofed.common.errors import DataError
 from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE
-from genofed.common.scoring.predict import NO_CALL, predict_file
+from genofed.common.scoring.predict import predict_file
+from genofed.common.scoring.risks_csv import NO_CALL
 
 
 @pytest.fixture

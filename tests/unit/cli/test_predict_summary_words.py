@@ -11,7 +11,7 @@ from helpers.model_files import people, write_model_file, write_people
 from genofed.cli.main import main
 from genofed.common.data.writers import write_vcf
 from genofed.common.scoring.model_file import load_model_file
-from genofed.common.scoring.predict import called_percent
+from genofed.common.scoring.person_notes import called_percent
 
 
 def test_one_person_is_one_person(tmp_path, capsys):

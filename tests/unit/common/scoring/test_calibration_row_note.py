@@ -15,8 +15,10 @@ from helpers.validated_on import adults
 
 from genofed.cli.main import main
 from genofed.common.scoring.model_file import save_model_file
-from genofed.common.scoring.predict import NOTES_COLUMN, calibration_row_note, predict_file
+from genofed.common.scoring.predict import predict_file
+from genofed.common.scoring.risks_csv import NOTES_COLUMN
 from genofed.common.scoring.validation import validation_record
+from genofed.common.scoring.verdict_notes import calibration_row_note
 
 FEDERATED = {"source": "federated run RUN", "kind": "federated"}
 #: What every row of a model whose risks failed their calibration check says in its notes.

@@ -15,7 +15,8 @@ from helpers.model_files import HISTOGRAM, model_file, write_people
 
 from genofed.cli.inspect_model import describe_lines
 from genofed.common.scoring.operating import exact_counts, risk_distribution
-from genofed.common.scoring.predict import predict_file, reference_population
+from genofed.common.scoring.percentile_words import reference_population
+from genofed.common.scoring.predict import predict_file
 
 ADAPTED = "the hospital's own validation patients, exact counts (nothing released)"
 

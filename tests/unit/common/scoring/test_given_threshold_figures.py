@@ -14,7 +14,8 @@ from helpers.model_files import model_file, write_people
 from genofed.common.reporting.calibration import wilson_interval
 from genofed.common.reporting.ratios import Prevalence
 from genofed.common.scoring.operating import held_out_figures_at, held_out_figures_words
-from genofed.common.scoring.predict import figures_at, predict_file
+from genofed.common.scoring.predict import predict_file
+from genofed.common.scoring.threshold_words import figures_at
 
 # the small preset's test cohort as its file records it: at 0.5 (the run's test metrics), 52 of 80
 # cases and 83 of 120 controls; at the operating threshold 0.7, 40 of 80 and 97 of 120

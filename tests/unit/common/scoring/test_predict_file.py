@@ -20,16 +20,10 @@ from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
 from genofed.common.scoring.model_file import ModelFileError, Task
 from genofed.common.scoring.operating import percentiles_shown, risk_distribution
-from genofed.common.scoring.predict import (
-    COLUMNS,
-    NO_CALL,
-    NOTES_COLUMN,
-    Predictions,
-    predict_file,
-    reference_population,
-    risk_note,
-    shown_risk,
-)
+from genofed.common.scoring.percentile_words import reference_population
+from genofed.common.scoring.predict import predict_file
+from genofed.common.scoring.risks_csv import COLUMNS, NO_CALL, NOTES_COLUMN, Predictions, shown_risk
+from genofed.common.scoring.verdict_notes import risk_note
 
 
 def _expected_risks(model, covariates: pd.DataFrame | None) -> np.ndarray:

@@ -15,8 +15,11 @@ import pandas as pd
 from helpers.model_files import model_file, write_people
 from helpers.validated_on import adults
 
-from genofed.common.scoring.predict import NOTES_COLUMN, predict_file, provenance_record, risk_note
+from genofed.common.scoring.predict import predict_file
+from genofed.common.scoring.risks_csv import NOTES_COLUMN
+from genofed.common.scoring.risks_provenance import provenance_record
 from genofed.common.scoring.validation import NOT_RECORDED, calibration_words, no_validation_cohort
+from genofed.common.scoring.verdict_notes import risk_note
 
 FEDERATED = {"kind": "federated", "metrics": {"test": {"ece": 0.1123}}}
 

@@ -21,7 +21,8 @@ from genofed.common.scoring.operating import (
     sampling_percentile_sd,
     total_percentile_sd,
 )
-from genofed.common.scoring.predict import predict_file, reference_population
+from genofed.common.scoring.percentile_words import reference_population
+from genofed.common.scoring.predict import predict_file
 from genofed.common.scoring.validation import (
     MIN_CALIBRATION_PEOPLE,
     calibration_words,

@@ -12,7 +12,7 @@ import pytest
 from helpers.model_files import HISTOGRAM, model_file
 
 from genofed.common.scoring.operating import _ratio_noise_sd, operating_point
-from genofed.common.scoring.predict import _model_threshold_detail
+from genofed.common.scoring.threshold_words import model_threshold_detail
 
 COUNTS = np.array([[4, 9, 14, 12, 8, 5, 3, 2, 1, 0], [0, 1, 2, 3, 5, 7, 8, 6, 4, 2]], dtype=float)
 
@@ -54,12 +54,12 @@ def test_predict_prints_a_noisy_rate_with_its_noise_sd_and_an_older_file_as_befo
     distribution = {k: v for k, v in exact.operating["risk_distribution"].items() if k != "noise_per_count"}
     distribution["source"] = "pooled validation histogram of the hospitals (both classes), counts as released"
     model = replace(exact, operating={**exact.operating, "risk_distribution": distribution})
-    older = _model_threshold_detail(model)
+    older = model_threshold_detail(model)
     point = model.operating["threshold"]
     assert f"noisy sensitivity {point['sensitivity']:.3f}, specificity {point['specificity']:.3f}" in older
     noisy = operating_point(HISTOGRAM, round_=3, noise_per_count=1.5)
     recorded = replace(model, operating={**model.operating, "threshold": noisy})
-    line = _model_threshold_detail(recorded)
+    line = model_threshold_detail(recorded)
     assert (
         f"noisy sensitivity {noisy['sensitivity']:.2f} (noise sd {noisy['sensitivity_noise_sd']:.2f}), "
         f"specificity {noisy['specificity']:.2f} (noise sd {noisy['specificity_noise_sd']:.2f})"
@@ -75,7 +75,7 @@ def test_a_run_without_dp_says_its_threshold_figures_are_exact():
     point = model.operating["threshold"]
     cases = round(point["validation_cases"])
     controls = round(point["validation_patients"]) - cases
-    line = _model_threshold_detail(model)
+    line = model_threshold_detail(model)
     assert "noisy" not in line and "noise sd" not in line and "about" not in line
     assert f"youden, sensitivity {point['sensitivity']:.3f} (" in line
     assert (
@@ -89,7 +89,7 @@ def test_a_dp_run_whose_records_show_no_noise_is_not_said_exact():
     threshold's figures stay noisy. A run without DP records epsilon "inf"."""
     model = model_file()
     dp = replace(model, provenance={**model.provenance, "settings": {"epsilon": 8.0}})
-    line = _model_threshold_detail(dp)
+    line = model_threshold_detail(dp)
     assert "exact" not in line and "noisy sensitivity" in line and "on about" in line
     no_dp = replace(model, provenance={**model.provenance, "settings": {"epsilon": "inf"}})
-    assert "exact; 95 % intervals" in _model_threshold_detail(no_dp)
+    assert "exact; 95 % intervals" in model_threshold_detail(no_dp)

@@ -56,14 +56,14 @@ def test_predicts_threshold_line_adds_the_test_cohorts_figures_when_the_file_has
 
     from helpers.model_files import model_file
 
-    from genofed.common.scoring.predict import _model_threshold_detail
+    from genofed.common.scoring.threshold_words import model_threshold_detail
 
     model = model_file()
-    assert "test cohort" not in _model_threshold_detail(model)
+    assert "test cohort" not in model_threshold_detail(model)
     labels = np.array([1] * 10 + [0] * 20)
     risks = np.array([0.9] * 8 + [0.1] * 2 + [0.8] * 5 + [0.2] * 15)
     figures = held_out_figures_at(labels, risks, 0.5)
     recorded = replace(model, provenance={**model.provenance, "metrics": {"test_at_threshold": figures}})
-    line = _model_threshold_detail(recorded)
+    line = model_threshold_detail(recorded)
     assert line.startswith("the model's operating threshold (youden")
     assert line.endswith(f"); {held_out_figures_words(figures)}")
