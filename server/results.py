@@ -349,7 +349,12 @@ def final_model_file(
         "threshold": threshold if threshold.get("threshold") is not None else None,
         "threshold_note": threshold.get("note"),
         "risk_distribution": (
-            risk_distribution(pooled[1], round_=pooled[0], noise_per_count=_pooled_noise(fed.log))
+            risk_distribution(
+                pooled[1],
+                round_=pooled[0],
+                noise_per_count=_pooled_noise(fed.log),
+                private=settings.private,
+            )
             if pooled
             else None
         ),

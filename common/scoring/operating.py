@@ -223,7 +223,7 @@ def no_threshold_note(
 
 
 def risk_distribution(
-    histogram: np.ndarray, *, round_: int, noise_per_count: float = 0.0
+    histogram: np.ndarray, *, round_: int, noise_per_count: float = 0.0, private: bool = False
 ) -> dict[str, Any] | None:
     """The training population's risk distribution: the CDF at the bin edges of the pooled noisy
     histogram, both classes together (the federation's validation patients, a clinic population
@@ -235,7 +235,11 @@ def risk_distribution(
     by the noisy total. `percentiles_shown` says whether that, with the sampling error of so few
     people (`total_percentile_sd`), stays within `MAX_PERCENTILE_SD`: on a few dozen noisy
     patients an audit found every risk below 0.30 at percentile 1 (26 % of the test cohort) and a
-    mean error of 22 points."""
+    mean error of 22 points.
+
+    `private`: the run trained with DP. Its counts are never called exact, even where the
+    hospitals' replies named no noise (a ClientApp of one's own; `val-noise` absent reads as 0).
+    """
     totals = _counts(histogram).sum(axis=0)
     n = float(totals.sum())
     if n <= 0:
@@ -244,9 +248,12 @@ def risk_distribution(
     cdf = np.maximum.accumulate(np.clip(np.concatenate([[0.0], np.cumsum(totals) / n]), 0.0, 1.0))
     cdf[-1] = 1.0  # exact, not 1 - rounding
     spread = percentile_sd(n, bins, noise_per_count)
-    counts = (
-        "counts as released (noisy)" if noise_per_count > 0 else "exact counts (released without DP noise)"
-    )
+    if noise_per_count > 0:
+        counts = "counts as released (noisy)"
+    elif private:
+        counts = "counts as released under DP (the hospitals' replies named no noise)"
+    else:
+        counts = "exact counts (released without DP noise)"
     return {
         "edges": [float(k / bins) for k in range(bins + 1)],
         "cdf": [float(c) for c in cdf],

@@ -45,10 +45,11 @@ def _rounds_cell(site: str, trained: Mapping[str, int], refused: Mapping[str, in
     return text + (f" ({refused[site]} refused)" if refused.get(site) else "")
 
 
-def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any]) -> str:
+def site_auc_cell(record: Mapping[str, Any], released: Mapping[str, Any], *, dp: bool = False) -> str:
     """A hospital's validation AUC with its 95 % interval, marked too few to judge, or marked
-    uninformative when the interval spans (nearly) 0 to 1 (`_site_auc`)."""
-    return _site_auc(record, released)[0]
+    uninformative when the interval spans (nearly) 0 to 1 (`_site_auc`). `dp`: the run trained with
+    DP, whose released counts are never exact, even where a reply named no noise."""
+    return _site_auc(record, released, dp=dp)[0]
 
 
 def _class_counts(record: Mapping[str, Any], released: Mapping[str, Any]) -> tuple[float, float, bool] | None:
@@ -76,7 +77,7 @@ def _shown(count: float, decimals: int) -> float:
     return round(count, decimals) + 0.0  # -0.0 + 0.0 is 0.0
 
 
-def _site_auc(record: Mapping[str, Any], released: Mapping[str, Any]) -> tuple[str, str]:
+def _site_auc(record: Mapping[str, Any], released: Mapping[str, Any], *, dp: bool = False) -> tuple[str, str]:
     """(cell, kind): the AUC with its interval (INTERVAL), or why it says nothing (SILENT), or not
     measured (UNMEASURED).
 
@@ -85,7 +86,8 @@ def _site_auc(record: Mapping[str, Any], released: Mapping[str, Any]) -> tuple[s
     """
     auc = number(record.get("federated_local_auc"))
     counts = _class_counts(record, released)
-    exact = number(released.get("noise_per_count")) == 0  # 0: no DP, exact counts
+    # 0 without DP: exact counts; a DP run whose reply named no noise (`val-noise` absent) is not exact
+    exact = number(released.get("noise_per_count")) == 0 and not dp
     if counts is None:
         if auc is None:
             return NOT_MEASURED, UNMEASURED
@@ -172,7 +174,7 @@ def _site_row(
         row.append(_alone_cell(results, site, "local_only", local))
     if results.get("adapted_auc"):
         row.append(fmt_auc(mapping(results.get("adapted_auc")).get(site)))
-    row.append(site_auc_cell(record, _released(results, site)))
+    row.append(site_auc_cell(record, _released(results, site), dp=dp))
     if dp:
         epsilon = epsilon_cells(results, site)
         if "coalition_epsilon" in record:  # distributed DP: also against the coordinator + all other sites
@@ -205,7 +207,8 @@ def _released(results: Mapping[str, Any], site: str) -> Mapping[str, Any]:
 def _cell_kinds(results: Mapping[str, Any], names: list[str]) -> list[str]:
     """Each hospital's validation-AUC cell kind (`_site_auc`): INTERVAL, SILENT or UNMEASURED."""
     sites = mapping(results.get("sites"))
-    return [_site_auc(mapping(sites.get(s)), _released(results, s))[1] for s in names]
+    dp = dp_on(results)
+    return [_site_auc(mapping(sites.get(s)), _released(results, s), dp=dp)[1] for s in names]
 
 
 def absent_line(results: Mapping[str, Any]) -> str:

@@ -75,3 +75,14 @@ def test_enough_of_both_classes_gets_an_interval() -> None:
     record = {"validation": 60, "federated_local_auc": 0.7, "federated_local_auc_noise_sd": 0.05}
     cell = site_auc_cell(record, {"patients": 60.0, "cases": 30.0, "noise_per_count": 2.0})
     assert cell.startswith("0.70 (") and cell.endswith(")")
+
+
+def test_a_dp_runs_reply_that_named_no_noise_is_not_called_exact() -> None:
+    """A ClientApp of one's own may leave `val-noise` out, which reads as 0: under DP its counts
+    were still released with noise, so the cell does not call them exact counts."""
+    record = {"validation": 40, "federated_local_auc": 0.81, "federated_local_auc_noise_sd": None}
+    released = {"patients": 41.0, "cases": 6.0, "noise_per_count": 0.0}
+    assert site_auc_cell(record, released) == "too few to judge (counts: 6 cases, 35 controls)"
+    assert site_auc_cell(record, released, dp=True) == (
+        "too few to judge (released noisy counts: 6.0 cases, 35.0 controls)"
+    )

@@ -108,3 +108,11 @@ def test_an_adapted_file_stays_exact(tmp_path):
     assert said.startswith(
         "percentiles not shown: the risk distribution was read off 65 validation patients (exact"
     )
+
+
+def test_a_dp_runs_distribution_is_not_labelled_exact_counts() -> None:
+    """The run writes the distribution's `source`: a DP run whose replies named no noise (0) is not
+    labelled "exact counts" in the model file, whatever reads it later."""
+    private = risk_distribution(HISTOGRAM * 2, round_=3, private=True)
+    assert "exact" not in private["source"] and "named no noise" in private["source"]
+    assert "exact counts" in risk_distribution(HISTOGRAM * 2, round_=3)["source"]
