@@ -14,7 +14,41 @@ from pathlib import Path
 
 
 class GenofedError(Exception):
-    """Base class for errors a user can fix; the CLI prints them without a traceback."""
+    """Base class for errors a user can fix; the CLI prints them without a traceback.
+
+    Every one survives pickling (`__reduce__`): raised in a Ray actor or a multiprocessing worker,
+    it crosses to the parent process as it was raised. Python's own pickling of an exception calls
+    its class with `args` (the message alone), which a subclass whose `__init__` takes its fields
+    (`DataError`'s file and problem) refuses, so the user read a TypeError about `__init__` instead
+    of what was wrong with their file.
+    """
+
+    def __reduce__(self) -> tuple:
+        return _unpickled, (type(self), self.args, _fields(self))
+
+
+#: An OSError's own fields (slots, not in the instance's `__dict__`): kept when a GenofedError that
+#: is an OSError too (`OutputWriteError`, `NotAFileTargetError`) is pickled.
+_OS_ERROR_FIELDS = ("errno", "strerror", "filename", "filename2")
+
+
+def _fields(error: GenofedError) -> dict[str, object]:
+    """What an error holds besides its `args`: its attributes (a DataError's file, problem ...)."""
+    fields = dict(vars(error))
+    if isinstance(error, OSError):
+        # those unset stay unset: an OSError given a None filename prints "None: None -> None"
+        fields |= {name: value for name in _OS_ERROR_FIELDS if (value := getattr(error, name)) is not None}
+    return fields
+
+
+def _unpickled(cls: type[GenofedError], args: tuple, fields: dict[str, object]) -> GenofedError:
+    """The error `GenofedError.__reduce__` pickled, rebuilt without calling its `__init__`, whose
+    arguments `args` (the finished message) are not."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    for name, value in fields.items():
+        setattr(error, name, value)
+    return error
 
 
 class RoundRefusal(GenofedError):
