@@ -26,6 +26,7 @@ from genofed.common.util.checks import (
     to_float,
     to_int,
 )
+from genofed.common.util.hashing import file_sha256
 
 STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedmedian", "fedtrimmedavg", "krum", "multikrum")
 #: Aggregators that need each hospital's update (a coordinate-wise median or trimmed mean, pairwise
@@ -465,7 +466,20 @@ class RunSettings:
         config |= {k: v for k, v in REPORT_ONLY.items() if k in config}
         if self.data_dir and self.panel == str(Path(self.data_dir) / "panel.tsv"):
             config["panel"] = ""  # the folder's own panel, named or not: the same run
+        elif built := self._built_panel():
+            config["panel"] = f"sha256:{file_sha256(built)}"
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
+
+    def _built_panel(self) -> Path | None:
+        """The panel the simulation built into the run folder (`run_panel.panel_for_run`, for a
+        data folder without its own), which the plan id hashes by its content: by its path, the same
+        data and settings in another run folder were another plan, so neither a resume nor a
+        comparison across run folders matched. None for any other panel, whose path is hashed as
+        before, so the ids of runs that built no panel stay as they were."""
+        if not self.panel or not self.out_dir:
+            return None
+        panel, in_run_folder = Path(self.panel), Path(self.out_dir) / "panel.tsv"
+        return panel if panel.is_file() and panel.resolve() == in_run_folder.resolve() else None
 
     def to_config(self) -> dict[str, Any]:
         """Back to run-config form, e.g. for results.json's `config`."""
