@@ -6,6 +6,10 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from genofed.common.data.loading import SiteData
 
 log = logging.getLogger(__name__)
 
@@ -20,21 +24,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Validate a hospital's data: readable files, matching sample ids, binary labels with "
             "cases and controls, no all-missing variants, and (with --panel) coverage of the "
             "federation's variant panel. Exit 0 with a summary, or exit 2 with an error that "
-            "names the file, the line or sample, and what to do."
+            "names the file, the line or sample, and what to do. With --test-dir, the held-out test "
+            "cohort `genofed simulate --test-dir` evaluates on, read as the simulation reads it."
         ),
     )
     check.add_argument(
         "--genotypes",
-        required=True,
         metavar="FILE",
-        help="VCF(.gz), PLINK .bed/.bim/.fam (or prefix), or CSV/Parquet table",
+        help="VCF(.gz), PLINK .bed/.bim/.fam (or prefix), or CSV/Parquet table (required, with "
+        "--phenotypes, unless --test-dir is given)",
     )
     check.add_argument(
         "--phenotypes",
-        required=True,
         metavar="FILE",
         help="CSV with sample_id, label and optional covariates sex and age, the only ones the model "
         "reads; other columns (pc1, bmi, ...) are ignored and named in a warning",
+    )
+    check.add_argument(
+        "--test-dir",
+        metavar="DIR",
+        help="check the held-out test cohort's folder instead of --genotypes and --phenotypes, as "
+        "`genofed simulate --test-dir DIR` reads it: its two files found as a hospital folder's are "
+        "(docs/data-formats.md), its label column the hospitals' (--label-column; a test file without "
+        "it is told to rename its own), aligned to --panel when given",
     )
     check.add_argument(
         "--panel", metavar="FILE", help="the federation's panel.tsv: align to it and report coverage"
@@ -85,12 +97,11 @@ def run_check(args: argparse.Namespace) -> int:
     traceback goes to the debug log, shown with `genofed -v`), because the person at a hospital
     who runs this needs to know the check failed, not where in genofed.
     """
-    from genofed.common.data.loading import load_site
     from genofed.common.errors import GenofedError
 
     try:
         options = _checked_options(args)
-        site = load_site(args.genotypes, args.phenotypes, **options)
+        site = _load(args, options)
     except GenofedError as exc:
         _print_json_error(args, exc)
         raise
@@ -105,6 +116,7 @@ def run_check(args: argparse.Namespace) -> int:
         raise bug from exc
     summary = {
         "ok": True,
+        **({"test_dir": str(args.test_dir)} if args.test_dir else {}),
         "genotypes": str(args.genotypes),
         "phenotypes": str(args.phenotypes),
         **site.summary(),
@@ -116,13 +128,29 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace, options: dict) -> SiteData:
+    """The site's data, read and checked; a test cohort's file without the label column is told
+    the test cohort's remedy (rename its own column), as `simulate` tells it."""
+    from genofed.common.data.layout import held_out_label_refusal
+    from genofed.common.data.loading import load_site
+    from genofed.common.data.readers.phenotypes import LabelColumnMissing
+
+    try:
+        return load_site(args.genotypes, args.phenotypes, **options)
+    except LabelColumnMissing as exc:
+        if not args.test_dir:
+            raise
+        raise held_out_label_refusal(exc, options["label_column"]) from None
+
+
 def _checked_options(args: argparse.Namespace) -> dict:
     """`load_site`'s keyword arguments from the options, each checked before any file is read.
 
     The numbers arrive as text (`type=str` in `register`) and are converted here, so that "abc" is
     refused like "90": as a ConfigError, printed as JSON under --json, rather than by argparse.
     The phenotype file's existence and the whole panel (a small file) are checked here too, before
-    the genotypes, which can take minutes to read.
+    the genotypes, which can take minutes to read. With --test-dir, the folder's two files are found
+    here (`_test_cohort_files`) and set as `args.genotypes` and `args.phenotypes`.
     """
     from genofed.cli.options import checked_label_column, require_path_given
     from genofed.common.data.panel import VariantPanel
@@ -138,6 +166,13 @@ def _checked_options(args: argparse.Namespace) -> dict:
         hint="a share of the panel's variants, e.g. 0.9 for 90%",
     )
     label_column = checked_label_column(args.label_column)
+    if args.test_dir is not None:
+        _test_cohort_files(args)
+    require(
+        args.genotypes is not None and args.phenotypes is not None,
+        "give the site's files with --genotypes FILE --phenotypes FILE, or a held-out test cohort's "
+        "folder with --test-dir DIR",
+    )
     require_path_given("--genotypes", args.genotypes)
     require_path_given("--phenotypes", args.phenotypes)
     require(
@@ -152,6 +187,27 @@ def _checked_options(args: argparse.Namespace) -> dict:
         "min_samples": min_samples,
         "min_coverage": min_coverage,
     }
+
+
+def _test_cohort_files(args: argparse.Namespace) -> None:
+    """Set `args.genotypes` and `args.phenotypes` to the files of the --test-dir folder, found by
+    the rule `simulate` finds them by (`held_out_cohort_files`), after its refusals of a folder
+    that is none; refuse --test-dir beside --genotypes or --phenotypes, which it replaces."""
+    from genofed.cli.options import require_path_given, require_test_dir_folder
+    from genofed.common.data.layout import held_out_cohort_files
+    from genofed.common.util.checks import require
+
+    require(
+        args.genotypes is None and args.phenotypes is None,
+        "--test-dir names the files it checks: give either --test-dir DIR (a held-out test cohort) or "
+        "--genotypes FILE --phenotypes FILE (a hospital's), not both",
+    )
+    require_path_given("--test-dir", args.test_dir, "folder")
+    require_test_dir_folder(
+        args.test_dir, otherwise="check a hospital's files with --genotypes and --phenotypes"
+    )
+    files = held_out_cohort_files(args.test_dir)
+    args.genotypes, args.phenotypes = str(files.genotypes), str(files.phenotypes)
 
 
 def _refuse_folder(path: Path) -> None:
@@ -221,5 +277,9 @@ def format_summary(summary: dict) -> str:
     warnings = summary.get("warnings", [])
     lines.append(f"warnings:    {len(warnings) or 'none'}")
     lines += [f"  - [{w['code']}] {w['message']}" for w in warnings]
-    lines.append("OK: the data can be used for training.")
+    if summary.get("test_dir"):
+        lines.insert(0, f"test cohort: {summary['test_dir']}")
+        lines.append("OK: the test cohort can be used to evaluate the model.")
+    else:
+        lines.append("OK: the data can be used for training.")
     return "\n".join(lines)

@@ -46,6 +46,21 @@ def checked_label_column(value: str) -> str:
     return label_column
 
 
+def require_test_dir_folder(value: str | None, *, otherwise: str) -> None:
+    """Refuse (ConfigError) a --test-dir that names no folder, in the one wording of every command
+    that reads the held-out test cohort from it (`simulate`, `data check`), before anything is read
+    or written. `otherwise`: what the command does without --test-dir, for the user to choose."""
+    from pathlib import Path
+
+    from genofed.common.util.checks import require
+
+    require(
+        not value or Path(value).is_dir(),
+        f"--test-dir {value}: not a folder; give the held-out test cohort's folder (its genotype file "
+        f"and phenotype file), or {otherwise}",
+    )
+
+
 def check_file_options(args: argparse.Namespace, *, out_is_folder: bool = False) -> None:
     """Refuse, before anything is read, the file options of `args` that cannot name a file
     (`PATH_OPTIONS`, those the command has) and a --label-column that cannot name the disease

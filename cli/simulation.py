@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from genofed.cli.options import epsilon_number, settings_as_options
+from genofed.cli.options import epsilon_number, require_test_dir_folder, settings_as_options
 from genofed.cli.parser import add_prior_arguments
 from genofed.cli.report import register_report
 from genofed.common.errors import ConfigError
@@ -369,11 +369,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     data = Path(args.data) if args.data else out / COHORTS
     require_at_least("--seed", args.seed, 0, hint="the seed of the simulated cohorts")
-    if args.test_dir and not Path(args.test_dir).is_dir():
-        raise ConfigError(
-            f"--test-dir {args.test_dir}: not a folder; give the held-out test cohort's folder (its "
-            "genotype file and phenotype file), or leave --test-dir out to use --data's test/"
-        )
+    require_test_dir_folder(args.test_dir, otherwise="leave --test-dir out to use --data's test/")
     try:
         settings = _settings(args, data, out)
         settings.check_inputs(data=bool(args.data))

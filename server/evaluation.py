@@ -12,10 +12,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from genofed.common.data.features import FeatureSpec, encode, unknown_covariates
-from genofed.common.data.layout import RULE_HINT, site_files
+from genofed.common.data.layout import held_out_cohort_files
 from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
-from genofed.common.errors import DataError
 from genofed.common.model.metrics import binary_metrics
 from genofed.common.model.network import ModelConfig, build_model, predict_proba
 from genofed.common.reporting.auc import delong_interval
@@ -37,10 +36,8 @@ class TestCohort:
 
     @classmethod
     def load(cls, folder: Path, panel: VariantPanel, *, label_column: str = "label") -> TestCohort:
-        """The cohort in `folder`, its files found as a hospital folder's are (`site_files`)."""
-        files = site_files(folder)
-        if files is None:
-            raise DataError(folder, "the test cohort folder holds no genotype file", hint=RULE_HINT)
+        """The cohort in `folder`, its files found as a hospital folder's are (`held_out_cohort_files`)."""
+        files = held_out_cohort_files(folder)
         cohort = load_site(files.genotypes, files.phenotypes, panel=panel, label_column=label_column).cohort
         return cls(
             encode(FeatureSpec(alt_freq=panel.alt_freq), cohort),

@@ -515,6 +515,35 @@ def _names(paths: list[Path]) -> str:
     return ", ".join(p.name for p in paths)
 
 
+def held_out_cohort_files(folder: str | Path) -> SiteFolder:
+    """The held-out test cohort's two files in `folder`, found as a hospital folder's are
+    (`site_files`): the one rule by which `simulate` reads the test cohort and `data check --test-dir`
+    checks it, so what passes the check is what the run evaluates on.
+
+    Raises:
+        DataError: no genotype file in `folder`, or `site_files`' refusals.
+    """
+    files = site_files(folder)
+    if files is None:
+        raise DataError(folder, "the test cohort folder holds no genotype file", hint=RULE_HINT)
+    return files
+
+
+def held_out_label_refusal(refusal: DataError, label_column: str) -> DataError:
+    """The refusal of a test cohort's phenotype file that lacks the run's label column, with the
+    remedy for a test cohort: it is scored with the hospitals' column, so the reader's advice
+    (`--label-column <the test file's column>`) would make every hospital fail; the test file's
+    column is the one to rename."""
+    return DataError(
+        refusal.file,
+        f"the test cohort has {refusal.problem}",
+        location=refusal.location,
+        hint=f"the test cohort's phenotype file must use the same label column as the hospitals: "
+        f"rename its label column to '{label_column}' in {Path(refusal.file).name}; keep --label-column "
+        f"{label_column}, which the hospitals' files use",
+    )
+
+
 def find_test_cohort(federation_dir: str | Path) -> SiteFolder | None:
     """The federation's test cohort (`test/`), or None: it is optional."""
     folder = Path(federation_dir) / TEST

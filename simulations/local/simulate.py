@@ -28,6 +28,7 @@ from genofed.common.data.layout import (
     TEST,
     TRUTH,
     SiteFolder,
+    held_out_label_refusal,
     hospital_folders,
     site_files,
     table_columns,
@@ -457,14 +458,7 @@ def _check_test_label_column(settings: RunSettings) -> None:
     try:
         read_phenotypes(test.phenotypes, label_column=column)
     except DataError as exc:
-        raise DataError(
-            exc.file,
-            f"the test cohort has {exc.problem}",
-            location=exc.location,
-            hint=f"the test cohort's phenotype file must use the same label column as the hospitals: "
-            f"rename its label column to '{column}' in {Path(exc.file).name}; keep --label-column {column}, "
-            "which the hospitals' files use",
-        ) from None
+        raise held_out_label_refusal(exc, column) from None
 
 
 def _with_panel(settings: RunSettings, say: Progress) -> RunSettings:
