@@ -180,7 +180,7 @@ def _add_synth_generator_options(parser: argparse.ArgumentParser) -> None:
 
 def run_synth(args: argparse.Namespace) -> int:
     from genofed.cli.options import check_file_options
-    from genofed.client.synth import SynthOptions, privacy_statement, synthesize
+    from genofed.client.synth import DP_FEASIBILITY, SynthOptions, privacy_statement, synthesize
 
     check_file_options(args, out_is_folder=True)  # before anything is read, in data check's words
     options = SynthOptions(
@@ -231,5 +231,13 @@ def run_synth(args: argparse.Namespace) -> int:
 
     # the patients find the site too, for a re-exported file of them (as the run's binding does)
     patients = site_patients(args.genotypes, args.phenotypes, label_column=args.label_column)
-    print(failure_message(summary, args.out, args.state_dir, genotypes=args.genotypes, sample_ids=patients))
+    message = failure_message(
+        summary,
+        args.out,
+        args.state_dir,
+        genotypes=args.genotypes,
+        sample_ids=patients,
+        facts=summary.get(DP_FEASIBILITY),  # what `synth` would refuse before a charge
+    )
+    print(message)
     return 1

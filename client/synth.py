@@ -93,7 +93,7 @@ from genofed.client.synth_checks import (
     check_phase_input,
     refuse_ledger_files_in,
 )
-from genofed.client.synth_feasibility import CannotPass, cannot_pass, refusal
+from genofed.client.synth_feasibility import CannotPass, PublicFacts, refusal
 from genofed.client.synth_input import (
     GeneratorInput,
     covariates_off_note,
@@ -147,6 +147,9 @@ GENERATOR_DIGEST = "the imputed dosages, labels and generator settings in memory
 #: batch without DP, records that carry the patients with no bound. The files in `--out`: 0600.
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+#: The key of `synthesize`'s result (never in validation.json) holding the `PublicFacts` a DP batch of
+#: this cohort is judged on: what the advice after a failed batch asks (`synth_advice`).
+DP_FEASIBILITY = "dp_feasibility"
 #: `--phase` (`SynthOptions.phase`): "phased" the hospital's statement that its VCF is phased.
 PHASES = ("auto", "phased", "ignore")
 
@@ -432,6 +435,8 @@ def _synthesize(
     if options.n is None and options.bound_to_data:  # a declared size under 20: still a usable batch
         n = max(n, USABLE_RECORDS)
     public_rows = None if public is None else public.get("rows")
+    # what a DP batch here is judged on, before a charge and in the advice after a failed batch
+    facts = _public_facts(options, _dp_declared_size(public, site, len(labels)), panel, focus)
     generate = functools.partial(
         generate_validated,
         dosages,
@@ -464,7 +469,7 @@ def _synthesize(
             n_records=n,
             bind=bind,
             public_rows=public_rows,
-            feasible=_feasibility(options, public["declared_size"], panel, focus) if bind else None,
+            feasible=_feasibility(options, facts) if bind else None,
         )
     else:
         batch, plan, totals = generate(noise_multiplier=None), None, None
@@ -497,32 +502,45 @@ def _synthesize(
     records, passed = batch.accepted(), report.passed
     ledger_dir = options.state_dir if options.bound_to_data else ""  # a ledger outside a site says so
     _write(out, summary, markdown, cohort.variant_ids, records, with_covariates, passed, ledger_dir)
+    if options.bound_to_data:  # not in validation.json (written above): for the advice, `cli/synth.py`
+        summary = {**summary, DP_FEASIBILITY: facts}
     return summary
 
 
-def _feasibility(
+def _dp_declared_size(public: dict[str, Any] | None, site: LocalLedger | None, patients: int) -> int:
+    """The cohort size a DP batch follows: this DP run's (`_public_counts`); without DP, the one a DP
+    run would follow (the size the site the run is tied to declared, else the patients rounded to
+    10; `--declared-size` applies under DP only)."""
+    if public is not None:
+        return int(public["declared_size"])
+    if site is not None and site.declared_size is not None:
+        return int(site.declared_size)
+    return declared_cohort_size(patients)
+
+
+def _public_facts(
     options: SynthOptions,
     declared_size: int,
     panel: ReferencePanel | None,
     focus: np.ndarray | None,
+) -> PublicFacts:
+    """The public facts `synth_feasibility.cannot_pass` reads of this cohort: the declared size, the
+    delta and, for the reference generator, the panel's frequencies and the released variants."""
+    if panel is None:
+        return PublicFacts(declared_size, options.delta)
+    released = ~panel.covered | (True if focus is None else np.asarray(focus, dtype=bool))
+    return PublicFacts(declared_size, options.delta, panel.alt_frequencies(), released)
+
+
+def _feasibility(
+    options: SynthOptions, facts: PublicFacts
 ) -> Callable[[float, LocalLedger, PrivacyLedger], None]:
     """A hospital's own DP run: the check, with the calibrated noise, that refuses a batch that
     cannot pass validation before anything is charged (`synth_feasibility.cannot_pass`, public
     facts only), or with `--spend-anyway` warns and goes on."""
 
     def check(sigma: float, local: LocalLedger, ledger: PrivacyLedger) -> None:
-        freq = released = None
-        if panel is not None:
-            freq = panel.alt_frequencies()
-            released = ~panel.covered | (True if focus is None else np.asarray(focus, dtype=bool))
-        problem = cannot_pass(
-            options.generator,
-            epsilon=options.epsilon,
-            declared_size=declared_size,
-            noise_multiplier=sigma,
-            reference_freq=freq,
-            released=released,
-        )
+        problem = facts.problem(options.generator, options.epsilon, noise_multiplier=sigma)
         if problem is None:
             return
         if options.spend_anyway:

@@ -48,8 +48,9 @@ from pathlib import Path
 from typing import Any
 
 from genofed.client.agent.ledger_report import bare_ledger_folder, recorded_budget
+from genofed.client.declared_size import declared_cohort_size
 from genofed.client.local_ledger import DEFAULT_DELTA, bound_state_dir, ledger_words, local_ledger
-from genofed.client.synth_feasibility import MIN_BATCH_EPSILON, cannot_pass
+from genofed.client.synth_feasibility import MIN_BATCH_EPSILON, PublicFacts
 from genofed.common.errors import GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.synthetic.checks.precision import MIN_RECORDS, patients_needed, undecided
@@ -63,6 +64,8 @@ OTHER_GENERATOR = {"vae": ("gan",), "gan": ("vae",), "reference": ("vae", "gan")
 LINKAGE_CHECKS = ("ld_correlation", "pca_mixing")
 #: What the message suggests instead of synthetic records (docs/augmentation.md).
 AUGMENT_EXAMPLE = 'augment = "noise=0.01,mutate=0.005"'
+#: How the advice says that no DP batch it could suggest would pass `synth`'s check before a charge.
+NO_DP_BATCH = "no DP batch that `genofed synth` would accept"
 #: The generator epsilon suggested for turning DP on, when the site is known and can afford it.
 SUGGESTED_EPSILON = 8.0
 
@@ -153,6 +156,7 @@ def failure_message(
     *,
     genotypes: str | Path = "",
     sample_ids: list[str] | None = None,
+    facts: PublicFacts | None = None,
 ) -> str:
     """The lines `genofed synth` prints for a batch that failed validation.
 
@@ -162,6 +166,8 @@ def failure_message(
         state_dir: the site's state folder (where the ledger was charged, under DP).
         genotypes, sample_ids: the input genotypes file and its patients: without `state_dir`, the
             site they are bound to bounds the epsilon the advice names (`bound_budget_left`).
+        facts: what the run's DP batches are judged on before a charge (`synth.DP_FEASIBILITY`);
+            None: the declared size is read off the summary and a reference batch is not judged.
     """
     checks = {c["name"]: c for c in summary.get("validation", {}).get("checks", [])}
     failed = list(summary.get("failed_checks", []))
@@ -186,12 +192,18 @@ def failure_message(
         )
     lines.append("  try next (most preferred first):")
     site = budget_left(state_dir) if state_dir else bound_budget_left(genotypes, sample_ids)
-    tips = suggestions(summary, site, state_dir=state_dir)
+    tips = suggestions(summary, site, state_dir=state_dir, facts=facts)
     lines += [f"    {i}. {tip}" for i, tip in enumerate(tips, 1)]
     return "\n".join(lines)
 
 
-def suggestions(summary: dict[str, Any], site: SiteBudget | None = None, *, state_dir: str = "") -> list[str]:
+def suggestions(
+    summary: dict[str, Any],
+    site: SiteBudget | None = None,
+    *,
+    state_dir: str = "",
+    facts: PublicFacts | None = None,
+) -> list[str]:
     """Concrete next commands' flags from which families of checks failed, most preferred first:
     one line of remedies per failed family, never pulling one knob both ways.
 
@@ -199,7 +211,10 @@ def suggestions(summary: dict[str, Any], site: SiteBudget | None = None, *, stat
         site: what is left of the site's budget (None: not at a site, or not known): no remedy
             suggests more epsilon than that.
         state_dir: the `--state-dir` the run was given, named in the remedies ("" : SITE/state).
+        facts: what `synth` judges a DP batch of this cohort on (`synth_feasibility.PublicFacts`):
+            no remedy suggests a DP batch it would refuse before the charge (`_judge`).
     """
+    judge = _judge(summary, facts)
     close, too_weak = _families(summary)
     too_close = bool(close)
     tips: list[str] = []
@@ -212,19 +227,54 @@ def suggestions(summary: dict[str, Any], site: SiteBudget | None = None, *, stat
     if spent:
         tips.append(_spent_tip(site))
     elif too_close and not firm:  # only checks that cannot tell: no new charged run for them
-        tips += _undecided_tips(summary, site=site, state_dir=state_dir)
+        tips += _undecided_tips(summary, site=site, state_dir=state_dir, judge=judge)
     elif too_close:
-        closeness = _closeness_tips(summary, both=too_weak, site=site, state_dir=state_dir)
+        closeness = _closeness_tips(summary, both=too_weak, site=site, state_dir=state_dir, judge=judge)
         if loose:  # say which failures the remedies answer
             closeness = [f"for {', '.join(firm)}: {tip}" for tip in closeness]
         tips += closeness
     if too_weak and not spent:
-        tips += _fidelity_tips(summary, both=too_close, site=site, undecided_privacy=too_close and not firm)
+        tips += _fidelity_tips(
+            summary, both=too_close, site=site, undecided_privacy=too_close and not firm, judge=judge
+        )
     tips.append(
         "or no synthetic records: genotype augmentation in the hospital's training instead "
         f"(node config {AUGMENT_EXAMPLE}, or `genofed simulate --augment`; docs/augmentation.md)"
     )
-    return tips
+    refusals = [i for i, tip in enumerate(tips) if NO_DP_BATCH in tip]
+    return [tip for i, tip in enumerate(tips) if i not in refusals[1:]]  # said once, by the first family
+
+
+def _judge(summary: dict[str, Any], facts: PublicFacts | None) -> PublicFacts | None:
+    """What a DP batch of this cohort is judged on: the run's `facts`, else the declared size its
+    summary names (under DP) or the patients rounded to 10 (`declared_cohort_size`, what a site
+    declaring none makes public), with no panel (a reference batch is then not judged); None when
+    the summary does not say the cohort's size."""
+    if facts is not None:
+        return facts
+    validation = summary.get("validation", {})
+    patients = int(validation.get("n_train") or 0) + int(validation.get("n_holdout") or 0)
+    declared = (summary.get("dp_sampling") or {}).get("declared_size")
+    if declared is None and patients <= 0:
+        return None
+    size = int(declared) if declared is not None else declared_cohort_size(patients)
+    return PublicFacts(size, float(summary.get("delta") or DEFAULT_DELTA))
+
+
+def _refused(judge: PublicFacts | None, generator: str, epsilon: float) -> str | None:
+    """Why `synth` would refuse a DP batch of `generator` at `epsilon` before its charge, or None."""
+    return None if judge is None else judge.problem(generator, epsilon)
+
+
+def _no_dp_batch_tip(problem: str) -> str:
+    """Under DP, when no DP batch the advice could name would be accepted: what the refusal before a
+    charge offers instead (`synth_feasibility.refusal`)."""
+    return (
+        f"{NO_DP_BATCH} is left to suggest: {problem}, so it refuses such "
+        "a run before any charge (--spend-anyway overrides it); instead a batch without DP (no --epsilon), "
+        "which stays inside the hospital (a site with a finite budget does not train on it), or "
+        "augmentation (below), which costs no privacy"
+    )
 
 
 def _spent_tip(site: SiteBudget) -> str:
@@ -269,7 +319,11 @@ def _listed(items: Any) -> str:
 
 
 def _undecided_tips(
-    summary: dict[str, Any], *, site: SiteBudget | None = None, state_dir: str = ""
+    summary: dict[str, Any],
+    *,
+    site: SiteBudget | None = None,
+    state_dir: str = "",
+    judge: PublicFacts | None = None,
 ) -> list[str]:
     """The remedies when every failed closeness check cannot tell at this size: no smaller epsilon
     (a new run, charged again, for a check that still cannot tell); without DP, DP as the bound
@@ -281,14 +335,21 @@ def _undecided_tips(
             f"{epsilon:g}) and the check could still not tell; epsilon {epsilon:g} already bounds what the "
             "records reveal"
         ]
-    return [_dp_on_tip("", site, state_dir, chance=True, summary=summary)]
+    return [_dp_on_tip("", site, state_dir, chance=True, summary=summary, judge=judge)]
 
 
 def _closeness_tips(
-    summary: dict[str, Any], *, both: bool, site: SiteBudget | None = None, state_dir: str = ""
+    summary: dict[str, Any],
+    *,
+    both: bool,
+    site: SiteBudget | None = None,
+    state_dir: str = "",
+    judge: PublicFacts | None = None,
 ) -> list[str]:
     """The remedies for records too close to the training patients; with `both`, said to come first;
-    turning DP on at no more epsilon than `site` has left."""
+    turning DP on at no more epsilon than `site` has left. Under DP a smaller epsilon only where this
+    one would pass `synth`'s check (a smaller one adds noise: refused too after a `--spend-anyway`
+    batch)."""
     kind, epochs, epsilon = _run(summary)
     first = (
         "first the privacy checks, because a batch too close to the patients must not be used however "
@@ -297,13 +358,16 @@ def _closeness_tips(
         else ""
     )
     if epsilon is None:
-        tips = [_dp_on_tip(first, site, state_dir, summary=summary)]
+        tips = [_dp_on_tip(first, site, state_dir, summary=summary, judge=judge)]
         if epochs > 1 and not both:
             tips.append(
                 f"if you stay without DP, less training: --epochs {max(1, epochs // 2)} (this run: "
                 f"{epochs}); it memorises less but gives no formal bound"
             )
         return tips
+    refused = _refused(judge, kind, epsilon)
+    if refused:
+        return [f"{first}{_no_dp_batch_tip(refused)}"]
     if kind == "reference":
         what = "more noise in the released frequencies, less of any one patient in them"
     else:
@@ -322,6 +386,7 @@ def _dp_on_tip(
     *,
     chance: bool = False,
     summary: dict[str, Any] | None = None,
+    judge: PublicFacts | None = None,
 ) -> str:
     """Turn DP on: at `SUGGESTED_EPSILON` or the most the known `site` has left below it; with no
     site known, at an epsilon named only as at most what the site has left (a site's budget may be
@@ -329,9 +394,12 @@ def _dp_on_tip(
     `chance`: the failed checks cannot tell at this size, so DP is offered for its bound, not to
     pass them. `summary` (the failed run's): where a DP batch of its generator at that epsilon
     cannot pass at its cohort's size (`synth_feasibility.cannot_pass`), `synth` would refuse the
-    suggested command before its charge, so the tip says that instead (`_dp_cannot_help`)."""
+    suggested command before its charge, so the tip says that instead (`_dp_cannot_help`, judged on
+    `judge`, `_judge`)."""
     epsilon = SUGGESTED_EPSILON if site is None else site.affordable(SUGGESTED_EPSILON)
-    hopeless = _dp_cannot_help(summary, epsilon) if summary is not None and epsilon is not None else None
+    hopeless = (
+        _dp_cannot_help(summary, epsilon, judge) if summary is not None and epsilon is not None else None
+    )
     if hopeless:
         return f"{first}{hopeless}"
     where = state_dir or "SITE/state"
@@ -357,18 +425,14 @@ def _dp_on_tip(
     )
 
 
-def _dp_cannot_help(summary: dict[str, Any], epsilon: float) -> str | None:
-    """Why turning DP on at `epsilon` cannot make a passing batch of the failed run's generator at
-    its cohort's size (`cannot_pass`: the VAE and GAN at hospital sizes), or None. The reference
-    generator's rule needs the release's calibrated noise, known only to a run: not judged here.
+def _dp_cannot_help(summary: dict[str, Any], epsilon: float, judge: PublicFacts | None) -> str | None:
+    """Why turning DP on at `epsilon` cannot make a passing batch of the failed run's generator
+    (`judge.problem`, the rule `synth` refuses by before the charge: the VAE and GAN at hospital
+    sizes, a reference release whose planned noise per class frequency is too large), or None.
     Why: a failed batch without DP was told "turn privacy protection on: --epsilon 8 ...", a command
     `synth` then refuses before any charge (an outside walkthrough's 130-patient site)."""
     kind, _, _ = _run(summary)
-    validation = summary.get("validation", {})
-    patients = int(validation.get("n_train") or 0) + int(validation.get("n_holdout") or 0)
-    if kind == "reference" or patients <= 0:
-        return None
-    reason = cannot_pass(kind, epsilon=epsilon, declared_size=patients)
+    reason = None if kind == "reference" else _refused(judge, kind, epsilon)
     if reason is None:
         return None
     return (
@@ -379,12 +443,19 @@ def _dp_cannot_help(summary: dict[str, Any], epsilon: float) -> str | None:
 
 
 def _fidelity_tips(
-    summary: dict[str, Any], *, both: bool, site: SiteBudget | None = None, undecided_privacy: bool = False
+    summary: dict[str, Any],
+    *,
+    both: bool,
+    site: SiteBudget | None = None,
+    undecided_privacy: bool = False,
+    judge: PublicFacts | None = None,
 ) -> list[str]:
     """The remedies for too weak a copy of the cohort, most preferred first; with `both`, only those
     that do not loosen privacy (no more epochs, no larger epsilon), led in as coming after the
     privacy remedies, or with `undecided_privacy` (the privacy failures cannot tell) as what is left
-    to change; a larger epsilon only as far as `site` has it left."""
+    to change; a larger epsilon only as far as `site` has it left. Under DP, a larger epsilon or
+    another generator only where `synth` would accept that batch before its charge (`judge`); when
+    none is left, that is said instead (`_no_dp_batch_tip`)."""
     kind, epochs, epsilon = _run(summary)
     then = ""
     if undecided_privacy:
@@ -393,10 +464,15 @@ def _fidelity_tips(
         then = "then, if fidelity still fails, change the generator rather than loosen privacy: "
     tips: list[str] = []
     can_grow = True  # whether a larger --epsilon is open to this site at all
+    refusals: list[str] = []  # why the DP batches that would otherwise be suggested are refused
     if not both and epsilon is not None:
         larger = 2 * epsilon if site is None else site.affordable(2 * epsilon)
         can_grow = larger is not None and larger > epsilon
-        if can_grow:
+        refused = _refused(judge, kind, larger) if can_grow else None
+        if refused:
+            can_grow = False
+            refusals.append(refused)
+        elif can_grow:
             left = "" if site is None else f"; {site.words()}"
             tips.append(
                 f"a larger --epsilon for the generator, e.g. {larger:g} (this run: {epsilon:g}): less "
@@ -410,13 +486,26 @@ def _fidelity_tips(
     if not both and epsilon is None and epochs:
         tips.append(f"more training: --epochs {2 * epochs} (this run: {epochs})")
     others = OTHER_GENERATOR.get(kind, ("vae",))
-    named = " or ".join(f"--generator {other}" for other in others)
-    tips.append(f"{then}the other generator{'s' if len(others) > 1 else ''}: {named} (this run: {kind})")
+    if epsilon is not None:  # the other generator at the same --epsilon: as `synth` would judge it
+        judged = {other: _refused(judge, other, epsilon) for other in others}
+        refusals += [why for why in judged.values() if why]
+        others = tuple(other for other, why in judged.items() if why is None)
+    if others:
+        named = " or ".join(f"--generator {other}" for other in others)
+        tips.append(f"{then}the other generator{'s' if len(others) > 1 else ''}: {named} (this run: {kind})")
+    if refusals and not others and (both or not can_grow):  # no DP command left to suggest
+        tips.append(_no_dp_batch_tip(refusals[0]))
     if kind != "reference" and _failed(summary, LINKAGE_CHECKS):
+        judged_later = (
+            "; under --epsilon `genofed synth` judges the panel's release before any charge and refuses "
+            "one too noisy to pass"
+            if epsilon is not None
+            else ""
+        )
         tips.append(
             "linkage and structure from a public panel instead of the patients: --generator reference "
             "--reference PANEL.vcf.gz (a phased panel of people who are not patients here, e.g. 1000 "
-            "Genomes; docs/synthetic-data.md)"
+            f"Genomes; docs/synthetic-data.md{judged_later})"
         )
     if not both and epsilon is not None and epochs and can_grow:  # never after "beyond the budget"
         tips.append(

@@ -35,6 +35,7 @@ failed (the reference generator at epsilon 1 failed allele frequencies even on 1
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -111,6 +112,49 @@ def cannot_pass(
             "(docs/synthetic-data.md)"
         )
     return None
+
+
+@dataclass(frozen=True)
+class PublicFacts:
+    """The public facts of one cohort that `cannot_pass` reads, kept by a hospital's own run so that
+    the advice after a failed batch asks the same rule with the same inputs as the refusal before a
+    charge: the advice had offered a larger `--epsilon`, another generator or DP on a reference
+    batch that `synth` then refused (an outside walkthrough's `--spend-anyway` run).
+
+    Args:
+        declared_size: the cohort size a DP run follows (`synth._public_counts`).
+        delta: the delta a DP run is calibrated at.
+        reference_freq, released: the public panel's frequencies and the released variants (a run
+            of the reference generator only; None: its rule cannot be judged and says nothing).
+    """
+
+    declared_size: int
+    delta: float
+    reference_freq: np.ndarray | None = None
+    released: np.ndarray | None = None
+
+    def problem(self, generator: str, epsilon: float, noise_multiplier: float | None = None) -> str | None:
+        """`cannot_pass` for a DP batch of `generator` at `epsilon`; the reference release's noise
+        is `noise_multiplier` (a run's, calibrated), else calibrated here the way `synth` does for
+        its own release (`noise_for_budget`, no history)."""
+        if generator == "reference" and noise_multiplier is None and self.reference_freq is not None:
+            from genofed.common.privacy.accountant import BudgetExhausted
+            from genofed.common.synthetic.generators import noise_for_budget
+
+            try:
+                noise_multiplier = noise_for_budget(
+                    "reference", self.declared_size, None, epsilon=epsilon, delta=self.delta
+                )
+            except BudgetExhausted:
+                return f"epsilon {epsilon:g} is too small for any noise to reach"
+        return cannot_pass(
+            generator,
+            epsilon=epsilon,
+            declared_size=self.declared_size,
+            noise_multiplier=noise_multiplier,
+            reference_freq=self.reference_freq if generator == "reference" else None,
+            released=self.released if generator == "reference" else None,
+        )
 
 
 def refusal(problem: str, *, ledger: str, left: float | None, budget: float | None) -> str:
