@@ -432,7 +432,7 @@ def _dp_cannot_help(summary: dict[str, Any], epsilon: float, judge: PublicFacts 
     Why: a failed batch without DP was told "turn privacy protection on: --epsilon 8 ...", a command
     `synth` then refuses before any charge (an outside walkthrough's 130-patient site)."""
     kind, _, _ = _run(summary)
-    reason = None if kind == "reference" else _refused(judge, kind, epsilon)
+    reason = _refused(judge, kind, epsilon)
     if reason is None:
         return None
     return (

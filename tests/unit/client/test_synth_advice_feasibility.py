@@ -18,6 +18,8 @@ from genofed.common.synthetic.checks import Thresholds
 
 #: No batch passes: allele-frequency correlation cannot reach 2.
 FAILING = Thresholds(af_correlation_min=2.0, fidelity_limits="fixed")
+#: No batch passes: fewer than 0 exact copies (a privacy check, the one DP is the remedy for).
+COPIES_FAIL = Thresholds(exact_copies_max=-1)
 
 
 def _summary(failed: list[str], *, epsilon: float | None, kind: str = "vae", patients: int = 100):
@@ -97,3 +99,49 @@ def test_the_advice_after_a_spend_anyway_run_names_no_refused_command(cohorts, t
     advice = capsys.readouterr().out.split("try next")[1]
     assert "--generator gan" not in advice and "a larger --epsilon for the generator" not in advice
     assert "no DP batch that `genofed synth` would accept" in advice
+
+
+def test_a_reference_batch_without_dp_is_told_dp_only_where_its_noise_allows():
+    noisy = PublicFacts(80, 1e-5, *_panel(491))
+    tips = suggestions(_summary(["mia_auc"], epsilon=None, kind="reference", patients=80), facts=noisy)
+    assert not any("turn privacy protection on" in tip for tip in tips)
+    assert any(tip.startswith("privacy protection cannot make a passing batch here") for tip in tips)
+    assert noisy.problem("reference", 8.0) is not None  # the rule synth refuses that command by
+    quiet = PublicFacts(100_000, 1e-5, *_panel(5))
+    calm = suggestions(_summary(["mia_auc"], epsilon=None, kind="reference", patients=80), facts=quiet)
+    assert any("turn privacy protection on" in tip for tip in calm)
+
+
+def test_synth_refuses_the_dp_reference_batch_its_advice_advised_against(
+    cohorts, tmp_path, monkeypatch, capsys
+):
+    """End to end: the reference batch without DP fails, its advice says DP cannot make a passing
+    batch, and the DP command it would have named is refused by synth before the charge."""
+    elista, panel = cohorts / "elista", cohorts / "reference" / "genotypes.vcf.gz"
+    argv = [
+        "synth",
+        "--genotypes",
+        str(elista / "genotypes.bed"),
+        "--phenotypes",
+        str(elista / "phenotypes.csv"),
+    ]
+    argv += ["--generator", "reference", "--reference", str(panel)]
+    monkeypatch.setattr(
+        synth_module, "SynthOptions", functools.partial(synth_module.SynthOptions, thresholds=COPIES_FAIL)
+    )
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 1
+    advice = capsys.readouterr().out.split("try next")[1]
+    assert "turn privacy protection on" not in advice
+    assert "privacy protection cannot make a passing batch here: at epsilon 8" in advice
+    dp = [
+        "--epsilon",
+        "8",
+        "--budget",
+        "10",
+        "--state-dir",
+        str(tmp_path / "s"),
+        "--out",
+        str(tmp_path / "dp"),
+    ]
+    assert main([*argv, *dp]) != 0
+    assert "this DP batch cannot pass validation: at epsilon 8" in capsys.readouterr().err
