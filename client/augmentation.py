@@ -53,7 +53,8 @@ def site_augmentation(
         return spec, None, ""
     require(
         not (private and spec.mixes_patients),
-        f"augmentation '{spec.describe()}' mixes two patients into one training example (mix / mixup), so "
+        f"augmentation '{site.augment or requested}' (read as: {spec.describe()}) mixes two patients into "
+        "one training example (mix / mixup), so "
         "one patient could move two clipped gradients per step and the reported epsilon would understate "
         "it; these transforms are disabled under differential privacy. Use noise, mutate and missing, or "
         "train without DP.",

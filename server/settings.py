@@ -504,13 +504,16 @@ def _convert(key: str, value: Any, kind: str) -> Any:
 
 def _check_augment(text: str, *, private: bool) -> None:
     """Parse the run's augmentation before any hospital is contacted: a typo or a mixing transform
-    under DP is refused here, with the hospitals' own message, rather than in round 1."""
+    under DP is refused here, with the hospitals' own message, rather than in round 1. The message
+    quotes `text` as it was given, then how it was read: quoting the normalised spec as if typed
+    showed a user words they never wrote."""
     from genofed.common.augment import parse_augment  # numpy only; keeps the settings import light
 
     spec = parse_augment(text)
     require(
         not (private and spec.mixes_patients),
-        f"augment '{spec.describe()}' mixes two patients into one example (mix / mixup), which DP-SGD's "
+        f"augment '{text}' (read as: {spec.describe()}) mixes two patients into one example (mix / mixup), "
+        "which DP-SGD's "
         "per-patient bound does not cover; under DP use noise, mutate and missing only, or set epsilon=inf",
     )
 

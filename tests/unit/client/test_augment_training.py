@@ -172,6 +172,7 @@ def test_mixing_patients_is_refused_under_dp_and_allowed_without(federation, tmp
         _context(federation, tmp_path / "s", **{"epsilon-budget": 4.0, "augment": "mix=0.3"}),
     )
     assert reply.has_error() and "disabled under differential privacy" in reply.error.reason
+    assert "augmentation 'mix=0.3' (read as: segment mix 30% of records" in reply.error.reason  # as written
     assert not (tmp_path / "s" / LEDGER_FILE).exists()  # refused before anything was trained or charged
     _reply(
         app,
