@@ -84,11 +84,7 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
             _check_reusable(summary, options, site.synthetic)
             say(f"{folder.name}: reusing its synthetic cohort in {site.synthetic}")
         else:
-            private = f", DP epsilon {options.epsilon:g}" if not math.isinf(options.epsilon) else ", no DP"
-            say(
-                f"{folder.name}: training its {options.generator.upper()} generator on its own "
-                f"patients{private}"
-            )
+            say(f"{folder.name}: {making(options)}")
             # the generator's DP noise from the virtual site's secret (derived from --seed): a
             # deployed hospital's is secret randomness, a simulation's rerun must be identical
             noise = np.random.default_rng(derived_seed(site_secret(site, settings.seed), "synthetic-noise"))
@@ -109,6 +105,19 @@ def prepare_synthetic(settings: RunSettings, say: Progress) -> dict[str, dict[st
         )
         say(f"{folder.name}: synthetic batch {verdict}")
     return sites
+
+
+def making(options: SynthOptions) -> str:
+    """What a virtual site does before its batch is validated, in words: the reference generator
+    trains nothing (it copies the public panel's haplotypes at its patients' class frequencies), so
+    "training its REFERENCE generator" misdescribed it."""
+    private = f", DP epsilon {options.epsilon:g}" if not math.isinf(options.epsilon) else ", no DP"
+    if options.generator == "reference":
+        return (
+            "making its reference generator's batch: the public panel's haplotypes at its own patients' "
+            f"class frequencies{private}"
+        )
+    return f"training its {options.generator.upper()} generator on its own patients{private}"
 
 
 def _reference_panel(settings: RunSettings) -> dict[str, str]:
