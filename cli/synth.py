@@ -179,31 +179,41 @@ def _add_synth_generator_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    from types import SimpleNamespace
+
     from genofed.cli.options import check_file_options
-    from genofed.client.synth import DP_FEASIBILITY, SynthOptions, privacy_statement, synthesize
+    from genofed.client.synth_arguments import check_arguments
 
     check_file_options(args, out_is_folder=True)  # before anything is read, in data check's words
+    fields = {
+        "n": args.n,
+        "epsilon": args.epsilon,
+        "delta": local_delta(args),
+        "budget": args.budget,
+        "raise_budget": args.raise_budget,
+        "state_dir": args.state_dir,
+        "seed": args.seed,
+        "generator": args.generator,
+        "epochs": args.epochs,
+        "declared_size": args.declared_size,
+        "phase": args.phase,
+        "temperature": args.temperature,
+        "label_column": args.label_column,
+        "reference": args.reference,
+        "reference_populations": args.reference_populations,
+        "gene_prior": args.gene_prior,
+        "bound_to_data": True,  # a hospital's own run: its data's ledger, its declared budget
+        "new_ledger": args.new_ledger,
+        "data_update": args.data_update,
+        "spend_anyway": args.spend_anyway,
+    }
+    # what the arguments alone can refuse is said before torch loads (6-9 s), a missing file too
+    check_arguments(SimpleNamespace(**fields))
+    _require_inputs(args.genotypes, args.phenotypes)
+    from genofed.client.synth import DP_FEASIBILITY, SynthOptions, privacy_statement, synthesize
+
     options = SynthOptions(
-        n=args.n,
-        epsilon=args.epsilon,
-        delta=local_delta(args),
-        budget=args.budget,
-        raise_budget=args.raise_budget,
-        state_dir=args.state_dir,
-        seed=args.seed,
-        generator=args.generator,
-        epochs=args.epochs,
-        declared_size=args.declared_size,
-        phase=args.phase,
-        temperature=args.temperature,
-        label_column=args.label_column,
-        reference=args.reference,
-        reference_populations=args.reference_populations,
-        gene_prior=args.gene_prior,
-        bound_to_data=True,  # a hospital's own run: its data's ledger, its declared budget
-        new_ledger=args.new_ledger,
-        data_update=args.data_update,
-        spend_anyway=args.spend_anyway,
+        **fields,
         warn=lambda text: print(f"warning: {text}", file=sys.stderr, flush=True),  # before the charge
     )
     summary = synthesize(args.genotypes, args.phenotypes, args.out, options)
@@ -241,3 +251,16 @@ def run_synth(args: argparse.Namespace) -> int:
     )
     print(message)
     return 1
+
+
+def _require_inputs(genotypes: str, phenotypes: str) -> None:
+    """Refuse a genotypes or phenotype file that is not there, in the readers' own words, reading
+    nothing of one that is (a PLINK prefix, which names no file, is checked by reading its .fam)."""
+    from pathlib import Path
+
+    from genofed.common.data.readers import genotype_sample_ids
+    from genofed.common.data.readers._files import require_file
+
+    if not Path(genotypes).exists():
+        genotype_sample_ids(genotypes)
+    require_file(phenotypes, "phenotype")

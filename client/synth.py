@@ -86,6 +86,7 @@ from genofed.client.local_release_audit import (
     audit_unprotected_release,
     unprotected_site,
 )
+from genofed.client.synth_arguments import check_arguments
 from genofed.client.synth_checks import (
     check_destination,
     check_ledger_options,
@@ -108,9 +109,8 @@ from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.accountant import SIGMA_MAX, BudgetExhausted, epsilon_of
 from genofed.common.privacy.ledger import LEDGER_FILE, Charge, PrivacyLedger
 from genofed.common.synthetic.checks import Thresholds
-from genofed.common.synthetic.checks.precision import MIN_RECORDS, foreseen_warning, precision_warning
+from genofed.common.synthetic.checks.precision import foreseen_warning, precision_warning
 from genofed.common.synthetic.generators import (
-    GENERATORS,
     generator_settings,
     noise_for_budget,
     planned_history,
@@ -127,13 +127,7 @@ from genofed.common.util.atomic import (
     atomic_dir,
     write_text_atomic,
 )
-from genofed.common.util.checks import (
-    require,
-    require_at_least,
-    require_choice,
-    require_in_range,
-    require_positive,
-)
+from genofed.common.util.checks import require
 from genofed.common.util.signals import terminate_as_interrupt
 
 logger = logging.getLogger(__name__)
@@ -150,8 +144,6 @@ PRIVATE_FILE_MODE = 0o600
 #: The key of `synthesize`'s result (never in validation.json) holding the `PublicFacts` a DP batch of
 #: this cohort is judged on: what the advice after a failed batch asks (`synth_advice`).
 DP_FEASIBILITY = "dp_feasibility"
-#: `--phase` (`SynthOptions.phase`): "phased" the hospital's statement that its VCF is phased.
-PHASES = ("auto", "phased", "ignore")
 
 
 @dataclass(frozen=True)
@@ -214,60 +206,7 @@ class SynthOptions:
     warn: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.n is not None and self.bound_to_data:  # a hospital's own batch
-            require_at_least(
-                "--n",
-                self.n,
-                MIN_RECORDS,
-                hint="fewer records are too few for the privacy checks, and a site refuses them for "
-                "training; omit --n for as many as the real cohort",
-            )
-        elif self.n is not None:  # a simulation's: 1 record has no nearest neighbour for the checks
-            require_at_least("--n", self.n, 2, hint="the number of synthetic records")
-        require_positive("--epsilon", self.epsilon, hint="inf for no DP")
-        require_in_range("--delta", self.delta, 0, 1, low_open=True, high_open=True)
-        require_positive("--temperature", self.temperature, hint="1 = the generator's own distribution")
-        require_choice("--phase", self.phase, PHASES)
-        require_choice("--generator", self.generator, GENERATORS)
-        if self.declared_size is not None:
-            require_at_least(
-                "--declared-size",
-                self.declared_size,
-                2,
-                message="--declared-size is the number of patients this hospital declares public; "
-                "give 2 or more",
-            )
-            require(
-                not math.isinf(self.epsilon),
-                "--declared-size applies under DP only (--epsilon): it sets the generator's sampling rate",
-            )
-        require(
-            not self.spend_anyway or not math.isinf(self.epsilon),
-            "--spend-anyway applies under DP only (--epsilon): without DP nothing is charged",
-        )
-        uses_panel = self.generator == "reference"
-        if self.epochs is not None and not uses_panel:  # the reference generator's refusal: settings()
-            require_at_least(
-                "--epochs",
-                self.epochs,
-                1,
-                message=f"--epochs must be at least 1, got {self.epochs}",
-                hint="the generator's training passes over the patients",
-            )
-        require(
-            uses_panel == bool(self.reference),
-            "--generator reference needs --reference PANEL.vcf.gz (a public phased panel)"
-            if uses_panel
-            else "--reference, --reference-populations and --gene-prior apply to --generator reference only",
-        )
-        require(
-            not uses_panel or self.temperature == 1.0,
-            "--temperature applies to the VAE and GAN only; the reference generator copies haplotypes",
-        )
-        require(
-            uses_panel or not (self.reference_populations or self.gene_prior),
-            "--reference-populations and --gene-prior apply to --generator reference only",
-        )
+        check_arguments(self)
 
     def settings(self) -> Any:
         try:
