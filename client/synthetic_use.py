@@ -155,6 +155,11 @@ def require_trainable_batch(
     check_end_to_end(cohort, private=private, ledger_path=ledger_path)
 
 
+#: What a verdict declaration's ledger input digest is the SHA-256 of (its audit entry's
+#: `input_digest_of`): the batch's validation.json file, whose `sha256sum` it is.
+VERDICT_DIGEST = "the synthetic batch's validation.json"
+
+
 def declare_verdict(
     folder: Path, ledger_path: Path, *, delta: float, by: str, command: str = "hospital check --synthetic"
 ) -> bool:
@@ -189,7 +194,9 @@ def declare_verdict(
             delta=delta,
         )
         (charge,) = ledger.charges_of(plan, DECLARED_PUBLIC)
-        audit_release(local, ledger, charge, command=command, epsilon=0.0, output=folder)
+        audit_release(
+            local, ledger, charge, command=command, epsilon=0.0, output=folder, input_digest_of=VERDICT_DIGEST
+        )
     return passed
 
 

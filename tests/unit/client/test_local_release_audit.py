@@ -14,6 +14,7 @@ hospital variants`, and the numbers it declares public), closed:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from genofed.client.agent.audit import RELEASE_TYPE, append_entry, read_audit
 from genofed.client.agent.high_water import _audit_spent
 from genofed.client.agent.keys import init_site
 from genofed.client.local_ledger import DEFAULT_DELTA, default_delta
-from genofed.client.synthetic_use import declare_verdict
+from genofed.client.synthetic_use import VERDICT_DIGEST, declare_verdict
 from genofed.common.data.variant_summary import VariantSummary
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, LEDGER_FILE, Charge, PrivacyLedger
 
@@ -222,6 +223,9 @@ def test_a_generator_and_the_declared_public_numbers_are_in_the_sites_audit_log(
     assert verdict["epsilon_spent"] == 0 and verdict["epsilon"] == pytest.approx(spent)
     assert ("(passed)" if passed else "(failed)") in verdict["what"] and verdict["output"] == str(out)
     assert verdict["plan_id"] == public["synthetic"].plan_id
+    # its digest is validation.json's, and the entry says so (it said "the genotypes file")
+    assert verdict["input_digest"] == hashlib.sha256((out / "validation.json").read_bytes()).hexdigest()
+    assert verdict["input_digest_of"] == VERDICT_DIGEST == "the synthetic batch's validation.json"
     assert again["plan_id"] == rounded["plan_id"] and again["output"] == str(tmp_path / "r2.tsv")
 
 
