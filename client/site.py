@@ -28,6 +28,7 @@ from genofed.client.declared_size import declared_cohort_size
 from genofed.client.synthetic_use import (
     SUMMARY_FILE,
     SyntheticCohort,
+    declared_summary,
     fit_to_count,
     load_synthetic,
     synthetic_count,
@@ -39,6 +40,7 @@ from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers.phenotypes import LabelColumnMissing
 from genofed.common.data.splits import keyed_split
 from genofed.common.errors import ConfigError, DataError, GenofedError
+from genofed.common.privacy.ledger import LEDGER_FILE
 from genofed.common.util.checks import require, require_at_least, require_in_range, to_bool, to_float, to_int
 
 #: Share of a site's patients kept out of training to evaluate the global model locally.
@@ -340,7 +342,9 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
     messages of any of the federation's hospitals in turn, and a cache that holds fewer
     hospitals than there are re-parses a site's genotypes for every message (bench/scale.py).
     The float32 features are encoded from the kept dosages for each call (~0.1 s at 100,000
-    variants, against seconds to read, check and align the files)."""
+    variants, against seconds to read, check and align the files). At every message, cached or not,
+    a deployed site's data files must be the ones `hospital check` bound (`_require_checked_data`)
+    and its synthetic batch the one whose verdict it declared (`synthetic_use.declared_summary`)."""
     files = [site.genotypes, site.phenotypes, site.panel]
     if site.synthetic is not None and site.synthetic_ratio > 0:
         files.append(site.synthetic / SUMMARY_FILE)
@@ -350,9 +354,13 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
             "with genofed synth (or genofed simulate --synthetic-ratio), or set synthetic-ratio=0",
         )
     stamp = tuple(p.stat().st_mtime_ns for p in files)
+    synthetic = site.synthetic if site.synthetic_ratio > 0 else None
+    # a deployed site's batch must be the one whose verdict `hospital check --synthetic` declared
+    declared_in = None if site.simulated or synthetic is None else site.state_dir / LEDGER_FILE
     if not site.simulated:
         _require_checked_data(site)
-    synthetic = site.synthetic if site.synthetic_ratio > 0 else None
+    if declared_in is not None:
+        declared_summary(synthetic, declared_in)  # at every message, cached entry or not
     key = (
         site.genotypes,
         site.phenotypes,
@@ -364,6 +372,7 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
         site.label_column,
         stamp,
         site.simulated,
+        declared_in,
     )
     prepared = _PREPARED.get(key)
     if prepared is None:
@@ -536,6 +545,7 @@ def _prepare(
     label_column: str,
     stamp: tuple,
     simulated: bool = False,
+    declared_in: Path | None = None,
 ) -> _PreparedSite:
     panel = _panel(panel_path, stamp[2])
     cohort = load_site(genotypes, phenotypes, panel=panel, label_column=label_column).cohort
@@ -550,7 +560,7 @@ def _prepare(
     if synthetic_dir is not None:
         # ratio x the PUBLIC training size, resampled from the accepted records when fewer passed:
         # how many passed validation is an uncharged function of the patients (synthetic_use)
-        full = load_synthetic(synthetic_dir, panel, simulated=simulated)
+        full = load_synthetic(synthetic_dir, panel, simulated=simulated, declared_in=declared_in)
         synthetic = fit_to_count(full, synthetic_count(ratio, public_train), split_seed)
     prepared = _PreparedSite(
         cohort.dosages,

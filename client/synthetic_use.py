@@ -19,6 +19,10 @@ Why the privacy guarantee stays end to end with respect to the real patients:
 - What would break it, and is refused: DP training with a cohort from a NON-private generator
   (those records carry the patients without any bound), or from a DP generator that is not in
   this site's ledger (its cost would be missing from the reported epsilon).
+
+Whether a batch passed validation is not covered by the generator's DP: it leaves a deployed site
+only declared public in its ledger (`declare_verdict`, by `genofed hospital check --synthetic`), and
+the site uses no batch whose verdict is not declared there (`declared_summary`).
 """
 
 from __future__ import annotations
@@ -160,6 +164,12 @@ def require_trainable_batch(
 VERDICT_DIGEST = "the synthetic batch's validation.json"
 
 
+def verdict_plan(digest: str) -> str:
+    """The ledger plan that declares public the verdict of the batch whose validation.json has the
+    SHA-256 `digest` (`declare_verdict` writes it, `declared_summary` looks for it)."""
+    return f"synthetic-verdict-{digest[:16]}"
+
+
 def declare_verdict(
     folder: Path, ledger_path: Path, *, delta: float, by: str, command: str = "hospital check --synthetic"
 ) -> bool:
@@ -170,17 +180,18 @@ def declare_verdict(
     with training and held-out patients), and it decides whether the site trains with the batch and
     so reports a synthetic count: one exact bit that leaves the site. Like the declared cohort size
     it is not differential privacy; the site's configuration declares it public and the ledger lists
-    it (a zero-step entry, epsilon 0), once per batch (its validation.json's digest). When the
-    ledger is a site's (SITE/state/...), the declaration is written to the site's audit log too
+    it (a zero-step entry, epsilon 0), once per batch (its validation.json's digest, which a deployed
+    site then requires before it reads a batch's verdict: `declared_summary`). When the ledger is a
+    site's (SITE/state/...), the declaration is written to the site's audit log too
     (`local_release_audit.audit_release`, naming `command`), each time it is made."""
-    path = folder / SUMMARY_FILE
-    summary = _summary(folder)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    raw = _summary_bytes(folder)
+    summary = _parsed(folder, raw)  # the bytes hashed are the bytes whose verdict is declared
+    digest = hashlib.sha256(raw).hexdigest()
     passed = bool(summary.get("passed"))
     verdict = "passed" if passed else "failed"
     ledger_path.parent.mkdir(parents=True, exist_ok=True)
     local = local_ledger(ledger_path.parent, None, spends=False)  # its audit log, if it is a site's
-    plan = f"synthetic-verdict-{digest[:16]}"
+    plan = verdict_plan(digest)
     with PrivacyLedger.locked_at(ledger_path) as ledger:
         ledger.declare_public(
             plan,
@@ -200,12 +211,57 @@ def declare_verdict(
     return passed
 
 
-def load_synthetic(folder: Path, panel: VariantPanel, *, simulated: bool = False) -> SyntheticCohort:
+#: (ledger, validation.json SHA-256) pairs found declared in that ledger by this process: a
+#: declaration is never taken back, so a message on an unchanged batch reads the ledger no more.
+_DECLARED: set[tuple[Path, str]] = set()
+
+
+def declared_summary(folder: Path, ledger_path: Path) -> dict[str, Any]:
+    """The validation.json of the batch in `folder`, only when its verdict is declared public in the
+    ledger at `ledger_path` (`declare_verdict`: `genofed hospital check --synthetic`); otherwise
+    SyntheticCohortError, in words that are the same whatever the batch's verdict.
+
+    Why (a red-team audit): `hospital check --synthetic` records the folder's path, and the verdict
+    it declared is that of the batch in it then. A new `genofed synth` batch put at that path (the
+    old one moved away, a symlink repointed) was used by the running agent at its next message and
+    by `hospital start`: a failed one made every message refused, a passing one trained, so the
+    coordinator read each swapped batch's verdict, an exact bit on the patients nobody declared.
+    Why the ledger's declaration, not a digest recorded in hospital.json beside the path: the
+    declaration is what makes a verdict public, so requiring it is the rule itself; the running
+    agent and `start` both read the site's ledger (a node config written by hand names no
+    hospital.json); and a batch declared earlier (the old one moved back) may be used again, its
+    verdict being public already. The bytes hashed are the bytes parsed, so a batch swapped while
+    it is read is refused too. Only validation.json is bound: it alone holds the verdict (a failed
+    batch has no record files), and `check_end_to_end` ties the records' generator to the ledger."""
+    raw = _summary_bytes(folder)
+    digest = hashlib.sha256(raw).hexdigest()
+    if (ledger_path, digest) not in _DECLARED:
+        declared = ledger_path.is_file() and any(
+            c.input_digest == digest
+            for c in PrivacyLedger(ledger_path).charges_of(verdict_plan(digest), DECLARED_PUBLIC)
+        )
+        if not declared:
+            raise SyntheticCohortError(
+                f"{folder}: this synthetic batch is not the one `genofed hospital check --synthetic` "
+                f"declared (no verdict declaration for its {SUMMARY_FILE} in this site's ledger "
+                f"{ledger_path}): it is not used, and nothing was trained or sent. With the agent stopped, "
+                f"run `genofed hospital check SITE ... --synthetic {folder}` again (it checks this batch and "
+                "declares its verdict public), then start the agent again."
+            )
+        _DECLARED.add((ledger_path, digest))
+    return _parsed(folder, raw)
+
+
+def load_synthetic(
+    folder: Path, panel: VariantPanel, *, simulated: bool = False, declared_in: Path | None = None
+) -> SyntheticCohort:
     """Read a `genofed synth` output folder. A batch that failed validation, or holds fewer than
     MIN_RECORDS records: a deployed site refuses with the fixed `UNUSABLE_BATCH` (its start already
     refuses one); a virtual site of the simulation (`simulated`, whose operator is every hospital)
-    trains on its real patients only and gets an empty cohort."""
-    summary = _summary(folder)
+    trains on its real patients only and gets an empty cohort. `declared_in`: the ledger in which
+    the batch's verdict must be declared before it is read (`declared_summary`; a deployed site's
+    training); None: not required (`hospital check`, which declares it next)."""
+    summary = _summary(folder) if declared_in is None else declared_summary(folder, declared_in)
     problem = _problem(summary)
     spec = FeatureSpec(alt_freq=panel.alt_freq)  # the encoding of the site's real patients (site.py)
     epsilon = summary.get("epsilon")
@@ -273,14 +329,23 @@ def check_end_to_end(cohort: SyntheticCohort, *, private: bool, ledger_path: Pat
 
 
 def _summary(folder: Path) -> dict[str, Any]:
+    return _parsed(folder, _summary_bytes(folder))
+
+
+def _summary_bytes(folder: Path) -> bytes:
+    """The bytes of the batch's validation.json, or SyntheticCohortError when there is none."""
     path = folder / SUMMARY_FILE
     if not path.is_file():
         raise SyntheticCohortError(
             f"{folder} is not a genofed synth output (no {SUMMARY_FILE}); create it with genofed synth"
         )
+    return path.read_bytes()
+
+
+def _parsed(folder: Path, raw: bytes) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SyntheticCohortError(
-            f"{path}: not valid JSON ({exc}); regenerate the synthetic cohort"
+            f"{folder / SUMMARY_FILE}: not valid JSON ({exc}); regenerate the synthetic cohort"
         ) from None

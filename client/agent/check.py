@@ -239,9 +239,16 @@ def _declare_synthetic_verdict(folder: Path, synthetic: dict[str, Any] | None, d
 
 def require_usable_synthetic(folder: Path, site: dict[str, Any]) -> None:
     """`start` refuses, before it runs, a synthetic folder the site's training would (now) refuse:
-    the checks of `check` (`_require_trainable_synthetic`), on the checked panel and budget."""
+    first a batch whose verdict `check` did not declare (`synthetic_use.declared_summary`: a batch
+    put in the folder since, failed or passing, is refused in the same words before its verdict is
+    read, or the site's absence would show it), then the checks of `check`
+    (`_require_trainable_synthetic`), on the checked panel and budget."""
     synthetic = site["data"].get("synthetic")
     if synthetic:
+        from genofed.client.synthetic_use import declared_summary  # torch: only with synthetic data
+        from genofed.common.privacy.ledger import LEDGER_FILE
+
+        declared_summary(Path(synthetic["path"]), folder.resolve() / STATE_DIR / LEDGER_FILE)
         data = site["data"]
         _require_trainable_synthetic(
             folder,

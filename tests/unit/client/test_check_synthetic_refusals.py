@@ -146,7 +146,7 @@ def test_check_binds_a_dp_batch_charged_to_this_site_and_start_rechecks_it(
     site, federation, tmp_path, capsys
 ):
     from genofed.client.agent.launch import AgentOptions, prepare_start
-    from genofed.client.synthetic_use import SyntheticCohortError
+    from genofed.client.synthetic_use import SyntheticCohortError, declare_verdict
     from genofed.common.deployment.flower_env import SUPEREXEC_SECRET
     from genofed.server.service.pki import write_pki
 
@@ -161,12 +161,20 @@ def test_check_binds_a_dp_batch_charged_to_this_site_and_start_rechecks_it(
     charges = PrivacyLedger(folder / "state" / LEDGER_FILE).charges
     assert [c.kind for c in charges] == ["train", DECLARED_PUBLIC]
     # the folder's batch replaced by one made without DP after the check: start refuses it before
-    # it writes its secret (an older check bound such batches too)
+    # it writes its secret, first as a batch whose verdict check did not declare
+    # (test_synthetic_batch_binding.py), and, its verdict declared, as made without DP (an older
+    # check bound such batches too)
     summary = json.loads((batch / SUMMARY_FILE).read_text())
     (batch / SUMMARY_FILE).write_text(json.dumps(dict(summary, epsilon=None, ledger_plan=None)))
     write_pki(tmp_path / "pki", ["localhost"])
+    options = AgentOptions("localhost:9", tmp_path / "pki" / "ca.pem")
+    with pytest.raises(
+        SyntheticCohortError, match="not the one `genofed hospital check --synthetic` declared"
+    ):
+        prepare_start(folder, options)
+    declare_verdict(batch, folder / "state" / LEDGER_FILE, delta=1e-5, by="the test's configuration")
     with pytest.raises(SyntheticCohortError, match="WITHOUT differential privacy"):
-        prepare_start(folder, AgentOptions("localhost:9", tmp_path / "pki" / "ca.pem"))
+        prepare_start(folder, options)
     assert not (folder / SUPEREXEC_SECRET).exists()
 
 

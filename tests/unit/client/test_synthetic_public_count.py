@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from helpers.synthetic import write_batch
 
 from genofed.client.agent.check import check_site
 from genofed.client.agent.keys import init_site
@@ -33,6 +34,7 @@ from genofed.client.synthetic_use import (
     UNUSABLE_BATCH,
     SyntheticCohort,
     SyntheticCohortError,
+    declare_verdict,
     fit_to_count,
     synthetic_count,
 )
@@ -76,35 +78,10 @@ def neighbours(federation: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 pytestmark = pytest.mark.usefixtures("flower_task_identity")
 
 
-def write_batch(
-    folder: Path, panel: VariantPanel, records: int, *, passed: bool = True, seed: int = 0
-) -> Path:
-    """A `genofed synth` output as the loader reads it: `records` accepted records (none written
-    when the batch failed, as `genofed synth` does), generated without DP."""
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    if passed and records:
-        ids = [f"SYN{i + 1:06d}" for i in range(records)]
-        write_vcf(
-            folder / "genotypes.vcf.gz", rng.integers(0, 3, (records, len(panel))), ids, panel.variant_ids
-        )
-        labels = rng.integers(0, 2, records)
-        pd.DataFrame({"sample_id": ids, "label": labels}).to_csv(folder / "phenotypes.csv", index=False)
-    summary = {
-        "passed": passed,
-        "failed_checks": [] if passed else ["ld_correlation"],
-        "records_generated": records + 4,
-        "records_dropped_as_too_close": 4,
-        "records_written": records if passed else 0,
-        "epsilon": None,
-        "ledger_plan": None,
-        "generator": {"kind": "vae"},
-    }
-    (folder / SUMMARY_FILE).write_text(json.dumps(summary))
-    return folder
-
-
 def _node_config(federation: Path, data: tuple[Path, Path], state: Path, synthetic: Path) -> dict:
+    """A deployed site's node config, its batch's verdict declared in its ledger as `hospital check
+    --synthetic` declares it (a batch nobody declared is refused: test_synthetic_batch_binding.py)."""
+    declare_verdict(synthetic, state / LEDGER_FILE, delta=1e-5, by="the test's configuration")
     return {
         "genotypes": str(data[0]),
         "phenotypes": str(data[1]),
@@ -258,9 +235,12 @@ def test_hospital_check_and_start_refuse_a_failed_or_empty_batch(federation, tmp
     recorded = json.loads((site / "hospital.json").read_text())
     config = node_config(site, recorded)
     assert config["synthetic"] == str(good.resolve()) and config["synthetic-ratio"] == 0.5
-    # the batch replaced by a failed one after check: start refuses before it writes its secret
+    # the batch replaced by a failed one after check: start refuses before it writes its secret, as
+    # a batch nobody declared, in words that do not say it failed (test_synthetic_batch_binding.py)
     (good / SUMMARY_FILE).write_text(json.dumps({"passed": False, "failed_checks": ["privacy_loss"]}))
-    with pytest.raises(SyntheticCohortError, match="failed validation"):
+    with pytest.raises(
+        SyntheticCohortError, match="not the one `genofed hospital check --synthetic` declared"
+    ):
         prepare_start(
             site, AgentOptions("localhost:9", tmp_path / "pki" / "ca.pem", ledger_index=tmp_path / "index")
         )

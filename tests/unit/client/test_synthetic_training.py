@@ -17,7 +17,7 @@ from helpers.synthetic import PERMISSIVE
 from genofed.client.app import make_client_app
 from genofed.client.site import SiteConfigError, SiteTensors, resolve_site
 from genofed.client.synth import SynthOptions, synthesize
-from genofed.client.synthetic_use import UNUSABLE_BATCH, SyntheticCohort, synthetic_count
+from genofed.client.synthetic_use import UNUSABLE_BATCH, SyntheticCohort, declare_verdict, synthetic_count
 from genofed.common.data.layout import hospital_folders
 from genofed.common.data.panel import VariantPanel
 from genofed.common.model.network import ModelConfig, build_model
@@ -53,6 +53,9 @@ def _synth(
 
 
 def _context(federation: Path, state: Path, synthetic: Path, budget: float) -> Context:
+    """A deployed site's context, its batch's verdict declared in its ledger as `hospital check
+    --synthetic` declares it (a batch nobody declared is refused: test_synthetic_batch_binding.py)."""
+    declare_verdict(synthetic, state / LEDGER_FILE, delta=1e-5, by="the test's configuration")
     site = hospital_folders(federation)[0]
     node_config = {
         "genotypes": str(site.genotypes),
@@ -106,7 +109,7 @@ def test_dp_training_with_a_charged_generator_stays_within_the_sites_total_budge
     second = _metrics(app(_train_message(federation, 2, 6.0), context))
     ledger = PrivacyLedger(state / LEDGER_FILE)
     kinds = {c.plan_id.split("-")[0] for c in ledger.charges}
-    assert kinds == {"synth", "fed"}  # the generator and both rounds in one ledger
+    assert kinds == {"synth", "synthetic", "fed"}  # the generator, its verdict, both rounds in one ledger
     assert 5.5 < ledger.epsilon(1e-5) <= 6.0 + 1e-6 and second["epsilon"] == pytest.approx(
         ledger.epsilon(1e-5)
     )
@@ -130,7 +133,8 @@ def test_synthetic_records_from_a_non_private_generator_are_refused_under_dp(fed
         _context(federation, tmp_path / "state", tmp_path / "syn", budget=3.0),
     )
     assert reply.has_error() and "WITHOUT differential privacy" in reply.error.reason
-    assert not (tmp_path / "state" / LEDGER_FILE).exists()  # nothing trained, nothing charged
+    charged = PrivacyLedger(tmp_path / "state" / LEDGER_FILE).charges
+    assert [c.epsilon_after for c in charged] == [0.0]  # the verdict's declaration only: nothing trained
     # without DP the same validated records may be used
     reply = app(
         _train_message(federation, 1, math.inf),
