@@ -490,7 +490,13 @@ def _feasibility(
         spent = ledger.epsilon(options.delta) if ledger.charges else 0.0
         left = None if local.budget is None else local.budget - spent
         raise CannotPass(
-            refusal(problem, ledger=ledger_words(local.state_dir), left=left, budget=local.budget)
+            refusal(
+                problem,
+                ledger=ledger_words(local.state_dir),
+                left=left,
+                budget=local.budget,
+                smallest=facts.smallest_accepted(options.generator, options.epsilon),
+            )
         )
 
     return check

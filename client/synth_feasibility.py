@@ -49,6 +49,8 @@ DP_NETWORK_MEASURED_SIZE = 1252
 DP_NETWORK_MEASURED_EPSILON = 8.0
 #: Below this epsilon no DP batch is worth suggesting (every measured one failed).
 MIN_BATCH_EPSILON = 1.0
+#: The epsilons a refusal may name as the smallest the check accepts (`PublicFacts.smallest_accepted`).
+EPSILON_STEPS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0)
 #: What costs no privacy and makes no generated patient (docs/augmentation.md).
 AUGMENTATION = (
     "genotype augmentation in the hospital's training, which costs no privacy (node config augment = "
@@ -156,20 +158,63 @@ class PublicFacts:
             released=self.released if generator == "reference" else None,
         )
 
+    def smallest_accepted(self, generator: str, above: float) -> float | None:
+        """The smallest of `EPSILON_STEPS` above `above` at which `problem` raises nothing for
+        `generator`, or None when none does. A larger epsilon only lowers the noise, so the steps
+        are bisected (a few calibrations of the reference release's noise)."""
+        steps = [e for e in EPSILON_STEPS if e > above]
+        if not steps or self.problem(generator, steps[-1]) is not None:
+            return None
+        low, high = -1, len(steps) - 1  # steps[high] is accepted; steps[low] (if any) is not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self.problem(generator, steps[middle]) is None:
+                high = middle
+            else:
+                low = middle
+        return steps[high]
 
-def refusal(problem: str, *, ledger: str, left: float | None, budget: float | None) -> str:
+
+def refusal(
+    problem: str,
+    *,
+    ledger: str,
+    left: float | None,
+    budget: float | None,
+    smallest: float | None | str = "unknown",
+) -> str:
     """The refusal of a DP batch that cannot pass, before anything is charged: why, that nothing
-    was charged, what to do instead and the override."""
-    if left is not None and budget is not None and not math.isinf(budget):
-        larger = (
-            f"a larger --epsilon, only if the budget allows it (epsilon {max(left, 0.0):.3g} of the budget "
-            f"of {budget:g} is left; the generator's charge is on top of the training's)"
+    was charged, what to do instead and the override.
+
+    `smallest`: the smallest --epsilon this check accepts (`PublicFacts.smallest_accepted`), None
+    when none up to `EPSILON_STEPS`' last is, "unknown" when not asked. Why: the refusal offered "a
+    larger --epsilon" at sites where every larger one it could name was refused too."""
+    finite = left is not None and budget is not None and not math.isinf(budget)
+    have = f"epsilon {max(left or 0.0, 0.0):.3g} of the budget of {budget:g} is left" if finite else ""
+    instead = f"Instead: {AUGMENTATION}; or a batch without DP (no --epsilon), which stays inside the " + (
+        "hospital (a site with a finite budget does not train on it)"
+    )
+    if smallest is None:
+        instead += f". No larger --epsilon helps: this check refuses every one up to {EPSILON_STEPS[-1]:g}"
+    elif finite and isinstance(smallest, float) and smallest > budget:
+        instead += (
+            f". A larger --epsilon will not do here: the smallest this check accepts, {smallest:g}, is "
+            f"more than the site's whole budget of {budget:g}"
+        )
+    elif smallest == "unknown":
+        instead += "; or a larger --epsilon, only if the budget allows it" + (
+            f" ({have}; the generator's charge is on top of the training's)" if finite else ""
         )
     else:
-        larger = "a larger --epsilon, only if the budget allows it"
+        instead += (
+            f"; or --epsilon {smallest:g} or more, the smallest this check accepts (it refuses only what "
+            "measurements show fails: a batch it accepts may still fail validation)"
+        ) + (
+            f", only if the budget allows it ({have}; the generator's charge is on top of the training's)"
+            if finite
+            else ""
+        )
     return (
         f"this DP batch cannot pass validation: {problem}. Nothing was computed, written or charged "
-        f"({ledger} is as it was). Instead: {AUGMENTATION}; or a batch without DP (no --epsilon), which "
-        "stays inside the hospital (a site with a finite budget does not train on it); or "
-        f"{larger}. To spend the epsilon all the same: --spend-anyway"
+        f"({ledger} is as it was). {instead}. To spend the epsilon all the same: --spend-anyway"
     )

@@ -17,9 +17,12 @@ import genofed.client.synth as synth_module
 from genofed.cli.main import main
 from genofed.client.local_ledger import bound_state_dir
 from genofed.client.synth_feasibility import (
+    EPSILON_STEPS,
     REFERENCE_NOISE_LIMIT,
+    PublicFacts,
     cannot_pass,
     class_frequency_noise,
+    refusal,
 )
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 
@@ -76,7 +79,12 @@ def test_a_dp_batch_that_cannot_pass_is_refused_before_the_charge(files, tmp_pat
     assert "this DP batch cannot pass validation" in err and "declared size of 40" in err
     assert "augmentation" in err and "costs no privacy" in err
     assert "a batch without DP (no --epsilon), which stays inside the hospital" in err
-    assert "epsilon 3 of the budget of 3 is left" in err and "--spend-anyway" in err
+    assert "--spend-anyway" in err
+    # the larger epsilon it names is one the same check accepts (it had said "a larger --epsilon")
+    assert (
+        "A larger --epsilon will not do here: the smallest this check accepts, 10, is more than the "
+        "site's whole budget of 3" in err
+    )
     # nothing charged, nothing bound, no folder left
     assert not state.exists() and not out.exists()
     assert bound_state_dir(files[0]) is None
@@ -97,3 +105,23 @@ def test_spend_anyway_charges_with_a_warning(files, tmp_path, capsys):
 def test_spend_anyway_without_dp_is_refused(files, tmp_path, capsys):
     assert main(synth_args(files, tmp_path / "syn", "--spend-anyway")) != 0
     assert "--spend-anyway applies under DP only" in capsys.readouterr().err
+
+
+def test_the_smallest_epsilon_the_check_accepts():
+    """What a refusal names instead of "a larger --epsilon": the smallest step this very check
+    accepts, or that none does."""
+    assert PublicFacts(130, 1e-5).smallest_accepted("vae", 2) == 10
+    assert PublicFacts(5000, 1e-5).smallest_accepted("gan", 2) == 3  # beyond what was measured
+    freq, released = np.full(967, 0.3), np.ones(967, dtype=bool)
+    small = PublicFacts(130, 1e-5, freq, released)
+    found = small.smallest_accepted("reference", 1)
+    assert found is not None and small.problem("reference", found) is None
+    below = [e for e in EPSILON_STEPS if 1 < e < found]
+    assert all(small.problem("reference", e) is not None for e in below)
+    tiny = PublicFacts(10, 1e-5, np.full(50_000, 0.3), np.ones(50_000, dtype=bool))
+    assert tiny.smallest_accepted("reference", 1) is None
+    words = refusal("why", ledger="L", left=3.0, budget=3.0, smallest=None)
+    assert "No larger --epsilon helps: this check refuses every one up to 64" in words
+    words = refusal("why", ledger="L", left=9.0, budget=20.0, smallest=10.0)
+    assert "--epsilon 10 or more, the smallest this check accepts" in words
+    assert "epsilon 9 of the budget of 20 is left" in words
