@@ -102,7 +102,7 @@ from genofed.client.synth_input import (
     missing_calls_note,
     missing_covariates_note,
 )
-from genofed.client.synthetic_use import SUMMARY_FILE, USABLE_RECORDS
+from genofed.client.synthetic_use import RECORDS_DIGESTS, SUMMARY_FILE, USABLE_RECORDS, records_digests
 from genofed.common.data.loading import load_site, site_patients
 from genofed.common.data.writers import write_vcf
 from genofed.common.errors import ConfigError, GenofedError
@@ -813,6 +813,9 @@ def _write(
                 frame["sex"] = np.where(records.sex == 0, "M", "F")  # the reader's 0 = male
                 frame["age"] = np.round(records.age, 1)
             write_text_atomic(staging / "phenotypes.csv", frame.to_csv(index=False))
+            # the records bound to the verdict: `hospital check --synthetic` declares validation.json's
+            # digest, and a site uses these files only as written here (`synthetic_use.load_synthetic`)
+            summary = {**summary, RECORDS_DIGESTS: records_digests(staging)}
         write_text_atomic(staging / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
         verdict = (
             "written"

@@ -43,6 +43,7 @@ from genofed.common.data.loading import load_site
 from genofed.common.data.panel import VariantPanel
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.privacy.ledger import DECLARED_PUBLIC, PrivacyLedger
+from genofed.common.util.hashing import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -276,13 +277,47 @@ def load_synthetic(
         return SyntheticCohort(
             folder, empty, np.zeros(0, dtype=np.float32), epsilon, summary.get("ledger_plan"), kind
         )
+    _require_written_records(folder, summary)
     cohort = load_site(
-        folder / "genotypes.vcf.gz", folder / "phenotypes.csv", panel=panel, min_samples=MIN_RECORDS
+        folder / RECORD_FILES[0], folder / RECORD_FILES[1], panel=panel, min_samples=MIN_RECORDS
     ).cohort
     features = encode(spec, cohort)
     return SyntheticCohort(
         folder, features, cohort.labels.astype(np.float32), epsilon, summary.get("ledger_plan"), kind
     )
+
+
+#: A passing batch's record files, as `genofed synth` writes them.
+RECORD_FILES = ("genotypes.vcf.gz", "phenotypes.csv")
+#: validation.json's key holding the SHA-256 of each record file (`records_digests`).
+RECORDS_DIGESTS = "records_sha256"
+
+
+def records_digests(folder: Path) -> dict[str, str]:
+    """The SHA-256 of each of a batch's `RECORD_FILES` in `folder`, which `genofed synth` writes into
+    the batch's validation.json: the verdict declared public is then that of these very records."""
+    return {name: file_sha256(folder / name) for name in RECORD_FILES}
+
+
+def _require_written_records(folder: Path, summary: dict[str, Any]) -> None:
+    """Refuse record files that are not the ones this batch's validation.json was written with.
+
+    Why: the site uses a batch only when its validation.json's verdict is declared
+    (`declared_summary`), but the records beside it could be replaced, e.g. by another batch's
+    made without DP, whose records carry the patients into a DP training uncounted. A batch written
+    before the digests were recorded (2026-12-07) has none and is read as before."""
+    recorded = summary.get(RECORDS_DIGESTS)
+    if not isinstance(recorded, dict):
+        return
+    for name in RECORD_FILES:
+        path = folder / name
+        if not path.is_file() or file_sha256(path) != recorded.get(name):
+            raise SyntheticCohortError(
+                f"{path}: not the file this batch's {SUMMARY_FILE} was written with (its SHA-256 "
+                "differs, or it is missing): the records were replaced, so the batch is not used and "
+                "nothing was trained or sent. Put the batch's own files back, or make a new batch with "
+                "`genofed synth` and declare it with `genofed hospital check ... --synthetic DIR`."
+            )
 
 
 def synthetic_count(ratio: float, public_train: int) -> int:
