@@ -85,7 +85,8 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "The local simulation mode: one virtual hospital (Flower SuperNode) per hospital folder of "
             "--data trains the shared model with DP-SGD on its own files; the coordinator aggregates. "
-            "The same run trains reference models (each hospital alone, all pooled) and writes "
+            "The same run trains reference models (each hospital alone, all pooled and, under DP, a "
+            "plain DP logistic regression federation; --no-references skips them) and writes "
             "RUN/results.json, RUN/report.md with plots, the final model and per-round checkpoints. "
             "Without --data it first simulates the default hospitals into RUN/cohorts."
         ),
@@ -136,7 +137,11 @@ def register_simulate(subparsers: argparse._SubParsersAction) -> None:
         "files is refused",
     )
     parser.add_argument(
-        "--no-references", action="store_true", help="skip the local-only and pooled reference models"
+        "--no-references",
+        action="store_true",
+        help="skip the reference models (each hospital alone, all hospitals pooled and, under DP, the "
+        "plain DP logistic regression federation) and the adaptation of the final model to each "
+        "hospital; the federated model trains the same",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=run_simulate)

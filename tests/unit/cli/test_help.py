@@ -89,3 +89,12 @@ def test_an_unknown_word_with_nothing_close_points_to_help(capsys):
     with pytest.raises(SystemExit):
         main(["simulate", "--out", "x", "--zzzzzz"])
     assert "see genofed simulate --help" in capsys.readouterr().err
+
+
+def test_simulate_no_references_help_names_every_model_it_skips():
+    """`--no-references` skips the plain DP logistic regression federation and the adaptations too
+    (results.json `plain_dp_logistic_auc` and `adapted_auc` null), not only local-only and pooled."""
+    action = next(a for a in PARSERS[("simulate",)]._actions if "--no-references" in a.option_strings)
+    text = " ".join(action.help.split())
+    for skipped in ("each hospital alone", "pooled", "plain DP logistic regression federation", "adaptation"):
+        assert skipped in text, skipped
