@@ -30,6 +30,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -111,13 +114,13 @@ def _problem(summary: dict[str, Any]) -> str | None:
     return None
 
 
-def require_usable_batch(folder: Path, *, no_new_batch: str = "") -> None:
+def require_usable_batch(folder: Path, *, no_new_batch: str = "", raw: bytes | None = None) -> None:
     """Refuse, before a deployed site starts, a synthetic folder it could not train with: a failed
     or empty batch would make the number of synthetic records it reports depend on its patients.
     `no_new_batch`: why the site cannot pay for another DP batch ("" when it can): the refusal
     then says so instead of "generate one that passes" (a walkthrough's site with 0.0134 of its
-    budget left was told to generate one)."""
-    problem = batch_problem(folder)
+    budget left was told to generate one). `raw`: validation.json's bytes as the caller read them."""
+    problem = batch_problem(folder) if raw is None else _problem(_parsed(folder, raw))
     if problem is not None and no_new_batch:
         raise SyntheticCohortError(
             f"{folder}: {problem}; no new batch here: {no_new_batch}. Configure this site without synthetic "
@@ -133,8 +136,14 @@ def require_usable_batch(folder: Path, *, no_new_batch: str = "") -> None:
 
 
 def require_trainable_batch(
-    folder: Path, panel: VariantPanel, *, private: bool, ledger_path: Path, no_new_batch: str = ""
-) -> None:
+    folder: Path,
+    panel: VariantPanel,
+    *,
+    private: bool,
+    ledger_path: Path,
+    no_new_batch: str = "",
+    declared: bool = False,
+) -> str:
     """Refuse, for `genofed hospital check --synthetic` and `hospital start`, a batch a deployed site
     could not train with, by the same calls its training makes: `require_usable_batch` (failed or
     empty), `load_synthetic` (the records as the site loads them: on the federation's `panel`, e.g.
@@ -146,10 +155,18 @@ def require_trainable_batch(
     declaration about records this site never uses (perhaps another clinic's patients), and a site
     that refuses every training request. `private`: whether the site trains under DP (a finite
     epsilon budget). Raises SyntheticCohortError, one line naming `folder`, what is wrong and what
-    to do. `no_new_batch`: `require_usable_batch`'s."""
-    require_usable_batch(folder, no_new_batch=no_new_batch)
+    to do. `no_new_batch`: `require_usable_batch`'s. `declared`: first require that the batch's
+    verdict is declared in `ledger_path` (`declared_summary`; `hospital start`).
+
+    Returns the SHA-256 of the validation.json every check read, once (`declare_verdict` declares
+    exactly that batch): read again for each check, a batch swapped in between was declared, or
+    acted on, unchecked (a reviewer)."""
+    raw = _summary_bytes(folder)
+    if declared:
+        _require_declared(folder, ledger_path, raw)
+    require_usable_batch(folder, no_new_batch=no_new_batch, raw=raw)
     try:
-        cohort = load_synthetic(folder, panel)
+        cohort = load_synthetic(folder, panel, raw=raw)
     except DataError as exc:
         raise SyntheticCohortError(
             f"{folder}: this site cannot load the batch's records as training data ({exc.file}: "
@@ -158,6 +175,7 @@ def require_trainable_batch(
             "site without synthetic data"
         ) from None
     check_end_to_end(cohort, private=private, ledger_path=ledger_path)
+    return hashlib.sha256(raw).hexdigest()
 
 
 #: What a verdict declaration's ledger input digest is the SHA-256 of (its audit entry's
@@ -172,7 +190,13 @@ def verdict_plan(digest: str) -> str:
 
 
 def declare_verdict(
-    folder: Path, ledger_path: Path, *, delta: float, by: str, command: str = "hospital check --synthetic"
+    folder: Path,
+    ledger_path: Path,
+    *,
+    delta: float,
+    by: str,
+    command: str = "hospital check --synthetic",
+    checked: str | None = None,
 ) -> bool:
     """List in the site's ledger, as declared public by `by` (the configuration that trains with
     the batch), whether the `genofed synth` batch in `folder` passed validation; returns the verdict.
@@ -184,10 +208,17 @@ def declare_verdict(
     it (a zero-step entry, epsilon 0), once per batch (its validation.json's digest, which a deployed
     site then requires before it reads a batch's verdict: `declared_summary`). When the ledger is a
     site's (SITE/state/...), the declaration is written to the site's audit log too
-    (`local_release_audit.audit_release`, naming `command`), each time it is made."""
+    (`local_release_audit.audit_release`, naming `command`), each time it is made. `checked`: the
+    digest of the validation.json the caller checked (`require_trainable_batch`); a batch changed
+    since is refused, not declared."""
     raw = _summary_bytes(folder)
     summary = _parsed(folder, raw)  # the bytes hashed are the bytes whose verdict is declared
     digest = hashlib.sha256(raw).hexdigest()
+    if checked is not None and digest != checked:
+        raise SyntheticCohortError(
+            f"{folder}: its {SUMMARY_FILE} changed while it was being checked; nothing was declared. "
+            "Leave the batch's folder as it is and run the check again."
+        )
     passed = bool(summary.get("passed"))
     verdict = "passed" if passed else "failed"
     ledger_path.parent.mkdir(parents=True, exist_ok=True)
@@ -235,6 +266,12 @@ def declared_summary(folder: Path, ledger_path: Path) -> dict[str, Any]:
     it is read is refused too. Only validation.json is bound: it alone holds the verdict (a failed
     batch has no record files), and `check_end_to_end` ties the records' generator to the ledger."""
     raw = _summary_bytes(folder)
+    _require_declared(folder, ledger_path, raw)
+    return _parsed(folder, raw)
+
+
+def _require_declared(folder: Path, ledger_path: Path, raw: bytes) -> None:
+    """`declared_summary`'s refusal, of the validation.json bytes `raw` read once by the caller."""
     digest = hashlib.sha256(raw).hexdigest()
     if (ledger_path, digest) not in _DECLARED:
         declared = ledger_path.is_file() and any(
@@ -250,19 +287,27 @@ def declared_summary(folder: Path, ledger_path: Path) -> dict[str, Any]:
                 "declares its verdict public), then start the agent again."
             )
         _DECLARED.add((ledger_path, digest))
-    return _parsed(folder, raw)
 
 
 def load_synthetic(
-    folder: Path, panel: VariantPanel, *, simulated: bool = False, declared_in: Path | None = None
+    folder: Path,
+    panel: VariantPanel,
+    *,
+    simulated: bool = False,
+    declared_in: Path | None = None,
+    raw: bytes | None = None,
 ) -> SyntheticCohort:
     """Read a `genofed synth` output folder. A batch that failed validation, or holds fewer than
     MIN_RECORDS records: a deployed site refuses with the fixed `UNUSABLE_BATCH` (its start already
     refuses one); a virtual site of the simulation (`simulated`, whose operator is every hospital)
     trains on its real patients only and gets an empty cohort. `declared_in`: the ledger in which
     the batch's verdict must be declared before it is read (`declared_summary`; a deployed site's
-    training); None: not required (`hospital check`, which declares it next)."""
-    summary = _summary(folder) if declared_in is None else declared_summary(folder, declared_in)
+    training); None: not required (`hospital check`, which declares it next). `raw`: the bytes of
+    validation.json the caller read and checked (read here when None), so that one reading decides."""
+    raw = _summary_bytes(folder) if raw is None else raw
+    if declared_in is not None:
+        _require_declared(folder, declared_in, raw)
+    summary = _parsed(folder, raw)
     problem = _problem(summary)
     spec = FeatureSpec(alt_freq=panel.alt_freq)  # the encoding of the site's real patients (site.py)
     epsilon = summary.get("epsilon")
@@ -277,10 +322,10 @@ def load_synthetic(
         return SyntheticCohort(
             folder, empty, np.zeros(0, dtype=np.float32), epsilon, summary.get("ledger_plan"), kind
         )
-    _require_written_records(folder, summary)
-    cohort = load_site(
-        folder / RECORD_FILES[0], folder / RECORD_FILES[1], panel=panel, min_samples=MIN_RECORDS
-    ).cohort
+    with _written_records(folder, summary) as records:
+        cohort = load_site(
+            records / RECORD_FILES[0], records / RECORD_FILES[1], panel=panel, min_samples=MIN_RECORDS
+        ).cohort
     features = encode(spec, cohort)
     return SyntheticCohort(
         folder, features, cohort.labels.astype(np.float32), epsilon, summary.get("ledger_plan"), kind
@@ -299,25 +344,39 @@ def records_digests(folder: Path) -> dict[str, str]:
     return {name: file_sha256(folder / name) for name in RECORD_FILES}
 
 
-def _require_written_records(folder: Path, summary: dict[str, Any]) -> None:
-    """Refuse record files that are not the ones this batch's validation.json was written with.
+@contextmanager
+def _written_records(folder: Path, summary: dict[str, Any]) -> Iterator[Path]:
+    """A private copy of the batch's record files, each read once and only when its SHA-256 is the
+    one this batch's validation.json was written with (`records_sha256`); otherwise
+    SyntheticCohortError.
 
     Why: the site uses a batch only when its validation.json's verdict is declared
     (`declared_summary`), but the records beside it could be replaced, e.g. by another batch's
-    made without DP, whose records carry the patients into a DP training uncounted. A batch written
-    before the digests were recorded (2026-12-07) has none and is read as before."""
+    made without DP, whose records carry the patients into a DP training uncounted. Read once and
+    loaded from the copy, so a file swapped between the check and the read is not used either. A
+    batch without the digests (written before 2026-12-07, or with them removed) is refused: nothing
+    then ties its records to its verdict."""
     recorded = summary.get(RECORDS_DIGESTS)
     if not isinstance(recorded, dict):
-        return
-    for name in RECORD_FILES:
-        path = folder / name
-        if not path.is_file() or file_sha256(path) != recorded.get(name):
-            raise SyntheticCohortError(
-                f"{path}: not the file this batch's {SUMMARY_FILE} was written with (its SHA-256 "
-                "differs, or it is missing): the records were replaced, so the batch is not used and "
-                "nothing was trained or sent. Put the batch's own files back, or make a new batch with "
-                "`genofed synth` and declare it with `genofed hospital check ... --synthetic DIR`."
-            )
+        raise SyntheticCohortError(
+            f"{folder}: its {SUMMARY_FILE} records no digests of its record files ({RECORDS_DIGESTS}; "
+            "a batch written before 2026-12-07, or edited since), so nothing ties its records to its "
+            "verdict: it is not used, and nothing was trained or sent. Make a new batch with `genofed "
+            "synth` and declare it with `genofed hospital check ... --synthetic DIR`."
+        )
+    with tempfile.TemporaryDirectory(prefix="genofed-synthetic-") as copy:
+        for name in RECORD_FILES:
+            path = folder / name
+            data = path.read_bytes() if path.is_file() else None
+            if data is None or hashlib.sha256(data).hexdigest() != recorded.get(name):
+                raise SyntheticCohortError(
+                    f"{path}: not the file this batch's {SUMMARY_FILE} was written with (its SHA-256 "
+                    "differs, or it is missing): the records were replaced, so the batch is not used and "
+                    "nothing was trained or sent. Put the batch's own files back, or make a new batch with "
+                    "`genofed synth` and declare it with `genofed hospital check ... --synthetic DIR`."
+                )
+            (Path(copy) / name).write_bytes(data)
+        yield Path(copy)
 
 
 def synthetic_count(ratio: float, public_train: int) -> int:

@@ -186,27 +186,33 @@ def _checked_synthetic(
         hint="synthetic records per real training patient, e.g. 0.5",
     )
     batch = Path(synthetic).resolve()
-    _require_trainable_synthetic(folder, batch, panel, epsilon_budget)
-    return {"path": str(batch), "ratio": float(ratio)}
+    checked = _require_trainable_synthetic(folder, batch, panel, epsilon_budget)
+    # the digest of the validation.json checked: the verdict declared is that batch's, and no other's
+    return {"path": str(batch), "ratio": float(ratio), "validation_sha256": checked}
 
 
-def _require_trainable_synthetic(folder: Path, batch: Path, panel: Path, epsilon_budget: float) -> None:
+def _require_trainable_synthetic(
+    folder: Path, batch: Path, panel: Path, epsilon_budget: float, *, declared: bool = False
+) -> str:
     """`synthetic_use.require_trainable_batch` for the site in `folder`: the same calls its training
     makes on `batch`, with its panel, its ledger (DIR/state) and DP whenever its budget is finite (a
     deployed site with a finite budget trains under DP only: `coordinator_request.spend_limit`).
     Reads, never writes. A site whose budget is inf trains without DP and may use a batch made
-    without DP (a round the coordinator asks under DP is then refused by that same check)."""
+    without DP (a round the coordinator asks under DP is then refused by that same check).
+    `declared`: the batch's verdict must be declared in the site's ledger first (`start`). Returns
+    the digest of the validation.json the checks read (`require_trainable_batch`)."""
     from genofed.client.synthetic_use import require_trainable_batch  # torch: only with synthetic data
     from genofed.common.data.panel import VariantPanel
     from genofed.common.privacy.ledger import LEDGER_FILE
 
     private = not math.isinf(epsilon_budget)
-    require_trainable_batch(
+    return require_trainable_batch(
         batch,
         VariantPanel.load(panel),
         private=private,
         ledger_path=folder.resolve() / STATE_DIR / LEDGER_FILE,
         no_new_batch=_no_new_batch(folder) if private else "",
+        declared=declared,
     )
 
 
@@ -234,6 +240,7 @@ def _declare_synthetic_verdict(folder: Path, synthetic: dict[str, Any] | None, d
             folder / STATE_DIR / LEDGER_FILE,
             delta=delta,
             by="this hospital's configuration (genofed hospital check --synthetic)",
+            checked=synthetic.get("validation_sha256"),
         )
 
 
@@ -245,16 +252,13 @@ def require_usable_synthetic(folder: Path, site: dict[str, Any]) -> None:
     (`_require_trainable_synthetic`), on the checked panel and budget."""
     synthetic = site["data"].get("synthetic")
     if synthetic:
-        from genofed.client.synthetic_use import declared_summary  # torch: only with synthetic data
-        from genofed.common.privacy.ledger import LEDGER_FILE
-
-        declared_summary(Path(synthetic["path"]), folder.resolve() / STATE_DIR / LEDGER_FILE)
         data = site["data"]
-        _require_trainable_synthetic(
+        _require_trainable_synthetic(  # the declaration first, on the one reading every check uses
             folder,
             Path(synthetic["path"]),
             Path(data["files"]["panel"]["path"]),
             float(data["epsilon_budget"]),
+            declared=True,
         )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genofed.client.synthetic_use import SUMMARY_FILE
+from genofed.client.synthetic_use import RECORDS_DIGESTS, SUMMARY_FILE, records_digests
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.writers import write_vcf
 from genofed.common.synthetic.checks import Thresholds
@@ -58,5 +58,7 @@ def write_batch(
         "ledger_plan": None,
         "generator": {"kind": "vae"},
     }
+    if passed and records:  # as `genofed synth` binds its records to its validation.json
+        summary[RECORDS_DIGESTS] = records_digests(folder)
     (folder / SUMMARY_FILE).write_text(json.dumps(summary))
     return folder

@@ -15,6 +15,7 @@ test_synthetic_public_count.py does: no generator is trained.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -26,6 +27,7 @@ import pytest
 from genofed.cli.main import main
 from genofed.client.agent.keys import init_site
 from genofed.client.synth import SUMMARY_FILE
+from genofed.client.synthetic_use import RECORDS_DIGESTS, records_digests
 from genofed.common.data.layout import hospital_folders
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.writers import write_vcf
@@ -64,6 +66,7 @@ def write_batch(
         "epsilon": epsilon,
         "ledger_plan": ledger_plan,
         "generator": {"kind": "vae"},
+        RECORDS_DIGESTS: records_digests(folder),  # as `genofed synth` binds its records
     }
     (folder / SUMMARY_FILE).write_text(json.dumps(summary))
     return folder
@@ -157,7 +160,8 @@ def test_check_binds_a_dp_batch_charged_to_this_site_and_start_rechecks_it(
     assert main([*args, "--synthetic", str(batch), "--synthetic-ratio", "0.5"]) == 0
     assert "declared public: that this batch passed validation" in capsys.readouterr().out
     recorded = json.loads((folder / "hospital.json").read_text())["data"]["synthetic"]
-    assert recorded == {"path": str(batch.resolve()), "ratio": 0.5}
+    checked = hashlib.sha256((batch / SUMMARY_FILE).read_bytes()).hexdigest()  # the batch declared
+    assert recorded == {"path": str(batch.resolve()), "ratio": 0.5, "validation_sha256": checked}
     charges = PrivacyLedger(folder / "state" / LEDGER_FILE).charges
     assert [c.kind for c in charges] == ["train", DECLARED_PUBLIC]
     # the folder's batch replaced by one made without DP after the check: start refuses it before

@@ -231,7 +231,10 @@ def test_hospital_check_and_start_refuse_a_failed_or_empty_batch(federation, tmp
         synthetic=good,
         synthetic_ratio=0.5,
     )
-    assert bound["synthetic"] == {"path": str(good.resolve()), "ratio": 0.5}
+    assert {k: bound["synthetic"][k] for k in ("path", "ratio")} == {
+        "path": str(good.resolve()),
+        "ratio": 0.5,
+    }
     recorded = json.loads((site / "hospital.json").read_text())
     config = node_config(site, recorded)
     assert config["synthetic"] == str(good.resolve()) and config["synthetic-ratio"] == 0.5

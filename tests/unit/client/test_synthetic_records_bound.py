@@ -6,6 +6,7 @@ patients into a DP training uncounted (a red-team audit bound validation.json al
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import shutil
 
@@ -20,9 +21,11 @@ from genofed.client.synthetic_use import (
     RECORDS_DIGESTS,
     SUMMARY_FILE,
     SyntheticCohortError,
+    declare_verdict,
     load_synthetic,
 )
 from genofed.common.data.panel import VariantPanel
+from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
 from genofed.common.util.hashing import file_sha256
 
 
@@ -58,3 +61,31 @@ def test_records_replaced_beside_a_batchs_validation_are_refused(batches):
     (first / "genotypes.vcf.gz").unlink()
     with pytest.raises(SyntheticCohortError, match="the records were replaced"):
         load_synthetic(first, panel)
+
+
+def test_a_batch_whose_digests_are_missing_is_refused(batches):
+    """Fails closed: a validation.json without the digests (removed, or a batch written before
+    they were recorded) ties no records to its verdict (a reviewer dropped the key and swapped the
+    records of a declared DP batch for a batch's made without DP)."""
+    first, _ = batches
+    panel = VariantPanel(SMALL_SITE_IDS, np.full(len(SMALL_SITE_IDS), 0.3))
+    summary = json.loads((first / SUMMARY_FILE).read_text())
+    for edited in (
+        {k: v for k, v in summary.items() if k != RECORDS_DIGESTS},
+        {**summary, RECORDS_DIGESTS: "x"},
+    ):
+        (first / SUMMARY_FILE).write_text(json.dumps(edited))
+        with pytest.raises(SyntheticCohortError, match="records no digests of its record files"):
+            load_synthetic(first, panel)
+
+
+def test_a_verdict_is_declared_only_for_the_validation_json_checked(batches, tmp_path):
+    first, second = batches
+    checked = hashlib.sha256((first / SUMMARY_FILE).read_bytes()).hexdigest()
+    shutil.copyfile(second / SUMMARY_FILE, first / SUMMARY_FILE)  # changed after the check
+    ledger = tmp_path / "state" / LEDGER_FILE
+    with pytest.raises(
+        SyntheticCohortError, match="changed while it was being checked; nothing was declared"
+    ):
+        declare_verdict(first, ledger, delta=1e-5, by="a test", checked=checked)
+    assert not ledger.exists() or not PrivacyLedger(ledger).charges
