@@ -496,6 +496,7 @@ def _feasibility(
                 left=left,
                 budget=local.budget,
                 smallest=facts.smallest_accepted(options.generator, options.epsilon),
+                no_larger=facts.no_larger_words(options.generator),
             )
         )
 

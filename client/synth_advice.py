@@ -466,7 +466,14 @@ def _fidelity_tips(
     can_grow = True  # whether a larger --epsilon is open to this site at all
     refusals: list[str] = []  # why the DP batches that would otherwise be suggested are refused
     if not both and epsilon is not None:
-        larger = 2 * epsilon if site is None else site.affordable(2 * epsilon)
+        # twice this one, or, where the pre-charge check refuses that, the smallest it accepts (as
+        # its refusal names it); None: it accepts none it could name
+        wanted: float | None = 2 * epsilon
+        if judge is not None and judge.problem(kind, 2 * epsilon) is not None:
+            wanted = judge.smallest_accepted(kind, epsilon)
+        if wanted is None:  # none accepted: said as the refusal says it
+            refusals.append(judge.no_larger_words(kind))
+        larger = None if wanted is None else wanted if site is None else site.affordable(wanted)
         can_grow = larger is not None and larger > epsilon
         refused = _refused(judge, kind, larger) if can_grow else None
         if refused:
@@ -478,7 +485,7 @@ def _fidelity_tips(
                 f"a larger --epsilon for the generator, e.g. {larger:g} (this run: {epsilon:g}): less "
                 f"noise, at a higher privacy cost{left}"
             )
-        else:
+        elif wanted is not None and site is not None:
             tips.append(
                 f"a larger --epsilon than {epsilon:g} is beyond {site.owner} budget ({site.words()}): "
                 "the generator cannot have less noise here"

@@ -47,7 +47,9 @@ def test_a_spend_anyway_batch_is_offered_no_dp_batch_that_synth_refuses():
     assert "a larger --epsilon for the generator" not in text and "--generator gan" not in text
     assert "only together with a larger --epsilon" not in text
     refused = [tip for tip in tips if tip.startswith("no DP batch that `genofed synth` would accept")]
-    assert len(refused) == 1 and "cannot learn the cohort" in refused[0]
+    assert (
+        len(refused) == 1 and "no DP vae batch was measured passing at a declared size of 100" in refused[0]
+    )
     assert "a batch without DP (no --epsilon)" in refused[0] and "augmentation" in refused[0]
     # beyond the measured sizes the rule says nothing: both remedies are still offered
     large = " ".join(suggestions(_summary(["ld_correlation"], epsilon=2.0, patients=2000)))
@@ -69,8 +71,12 @@ def test_a_reference_batch_under_dp_is_judged_with_its_panel():
     assert facts.problem("reference", 6.0) is not None  # its noise per class frequency at 2 x epsilon
     tips = suggestions(_summary(["allele_frequency_correlation"], epsilon=3.0, kind="reference"), facts=facts)
     text = " ".join(tips)
-    assert "a larger --epsilon for the generator" not in text and "--generator vae" not in text
-    assert any(tip.startswith("no DP batch that `genofed synth` would accept") for tip in tips)
+    # the larger epsilon named is the smallest the pre-charge check accepts, as its refusal names it
+    smallest = facts.smallest_accepted("reference", 3.0)
+    assert smallest is not None and facts.problem("reference", smallest) is None
+    assert (
+        f"a larger --epsilon for the generator, e.g. {smallest:g}" in text and "--generator vae" not in text
+    )
     quiet = PublicFacts(100_000, 1e-5, *_panel(5))  # few released variants, many patients
     assert quiet.problem("reference", 6.0) is None
     calm = suggestions(_summary(["allele_frequency_correlation"], epsilon=3.0, kind="reference"), facts=quiet)
