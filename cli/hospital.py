@@ -284,7 +284,13 @@ def _add_start_connection_options(start: argparse.ArgumentParser) -> None:
         "--approved-app",
         default="",
         metavar="SHA256",
-        help="app bundle hash to accept (default: the genofed app of this installation)",
+        help=(
+            "SHA-256 of the one app bundle to accept (default: the bundle this installation builds). It "
+            "approves the bundle's bytes, not code: the bundle holds none, and this site answers it with its "
+            "own installed genofed, whatever code the bundle records (a WARNING at start and at each run "
+            "when it records other code). It does not let a site on other code serve an upgraded "
+            "coordinator: upgrade with every site instead (deploy/README.md, Updates)"
+        ),
     )
     start.add_argument(
         "--max-retries",

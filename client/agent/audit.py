@@ -21,7 +21,8 @@ synthetic cohort made WITHOUT differential privacy (`genofed synth` without `--e
 charged nothing, its records carry the real patients) when the run is tied to the site (its state
 folder, or its files bound to the site; genofed.client.local_release_audit.audit_unprotected_release); and,
 after a release whose output could not be written once it was charged, a line that says so (kind
-`output-not-written`, genofed.client.local_release_audit.audit_output_lost). Every
+`output-not-written`, genofed.client.local_release_audit.audit_output_lost); and the agent's warnings
+(`"type": "warning"`: an approved bundle recording other code than the site's own). Every
 entry, whatever its type, has the keys `time`, `type`, `status`, `run`, `round`, `records`, `bytes` and
 `epsilon` (the site's epsilon after it, None when it reports none), so one reader reads them all;
 a message's entry also has `plan_id` when the coordinator's message named its plan (a local
@@ -71,6 +72,10 @@ NO_DP_KIND = "no-dp"
 #: charge (the disk filled at the final write): the release's own entry, written before the output,
 #: named where it would go; this one says it is not there and that the charge stands.
 OUTPUT_LOST_KIND = "output-not-written"
+#: The entry type of a warning the agent gives the site's operator about what it serves, not a
+#: message sent: an approved bundle (`--approved-app`) that records other code than the site's own
+#: (genofed.client.agent.pinning.other_code_warning).
+WARNING_TYPE = "warning"
 
 
 def audit_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
@@ -328,10 +333,30 @@ def release_entry(release: LocalRelease) -> dict[str, Any]:
     return entry
 
 
+def warning_entry(run: Any, text: str) -> dict[str, Any]:
+    """The audit entry of an agent's warning (`WARNING_TYPE`), with the keys every entry has; `run`:
+    the Flower run it concerns, None when it concerns none yet (the agent's start)."""
+    return {
+        "time": entry_time(),
+        "type": WARNING_TYPE,
+        "status": "ok",
+        "run": run,
+        "round": None,
+        "records": [],
+        "bytes": 0,
+        "epsilon": None,
+        "warning": text,
+    }
+
+
 def audit_line(entry: dict[str, Any]) -> str:
-    """One entry for people: an outbound message, an operator's ledger override or a local release."""
+    """One entry for people: an outbound message, an operator's ledger override, a local release or
+    an agent's warning."""
     if entry["type"] == LEDGER_TYPE:  # an operator's override, not a message
         return _override_line(entry)
+    if entry["type"] == WARNING_TYPE:  # nothing sent: what the agent warned the site's operator of
+        run = "" if entry.get("run") is None else f" run {entry['run']}"
+        return f"{entry['time']}{run} WARNING: {entry.get('warning')}"
     coalition = entry.get("coalition_epsilon")
     if entry["type"] == RELEASE_TYPE and entry.get("kind") == NO_DP_KIND:
         return _unprotected_line(entry)

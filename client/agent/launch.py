@@ -35,11 +35,12 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from genofed.client.agent.audit import AUDIT_KEY, audit_line, read_audit
+from genofed.client.agent.audit import AUDIT_KEY, append_entry, audit_line, read_audit, warning_entry
 from genofed.client.agent.check import require_usable_synthetic
 from genofed.client.agent.keys import PRIVATE_KEY, load_site_file, require_site_key
 from genofed.client.agent.ledger_binding import DataHashes, bind_ledger, record_spent
 from genofed.client.agent.ledger_report import site_folder
+from genofed.client.agent.pinning import approved_elsewhere_warning
 from genofed.client.agent.site_layout import AUDIT_FILE, STATE_DIR
 from genofed.client.agent.site_lock import hold_site
 from genofed.client.agent.site_settings_record import record_site_settings, require_settings_as_recorded
@@ -240,11 +241,24 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
     require_ca_signs_coordinator(options)  # a wrong ca.pem: refused before the lock is made
     with hold_site(folder.resolve()) as lock:
         launch = prepare_start(folder, options)
+        _warn_of_approved_app(folder, options, say)
         try:
             (folder / STATE_DIR).mkdir(mode=0o700, exist_ok=True)
             return serve(folder, launch, options, lock, say)
         finally:
             _record_spent(folder, options, say)
+
+
+def _warn_of_approved_app(folder: Path, options: AgentOptions, say) -> None:
+    """A WARNING, said and written to the site's audit log, when `--approved-app` names a bundle
+    other than this installation's (`pinning.approved_elsewhere_warning`). Why: the option approves
+    a hash, not code; a hospital on old code that approved an upgraded coordinator's bundle served
+    its runs with its own old ClientApp, and nothing said so (an ML engineer's walkthrough)."""
+    warning = approved_elsewhere_warning(options.approved_app) if options.approved_app else None
+    if warning is None:
+        return
+    say(f"WARNING: {warning}")
+    append_entry(folder / AUDIT_FILE, warning_entry(None, warning))
 
 
 def _record_spent(folder: Path, options: AgentOptions, say) -> None:

@@ -16,6 +16,11 @@ bundle, genofed's included. So the agent pins the bundle itself:
   (genofed.common.deployment.app_bundle), or a hash the site's operator set. Anything else is
   refused: the reply is an error, the refusal is written to the audit log (`audit_refusal`),
   and no code of the bundle runs.
+- The bundle holds no code: an approved one runs the site's own installed ClientApp. A hash the
+  operator set (`hospital start --approved-app`) is therefore a hash, not a release: when it is
+  not this installation's bundle the agent warns at start (`approved_elsewhere_warning`), and when
+  the bundle records other code or another Flower, at each run's first task (`other_code_warning`),
+  in its output and in the audit log.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from genofed.common.deployment.app_bundle import PYPROJECT, code_digest, flower_version
+from genofed.common.deployment.app_bundle import PYPROJECT, approved_app_hash, code_digest, flower_version
 from genofed.common.errors import GenofedError
 
 
@@ -71,13 +76,10 @@ def _whose_code(content: bytes) -> str:
     digest at all) is not the coordinator's `start` but another app submitted to its SuperLink, so
     the advice is not "run the same release" then (an ML engineer's walkthrough: a `flwr run` of the
     project was refused with that advice). Read as data only; nothing of the bundle runs."""
-    ours = code_digest()
-    try:
-        with zipfile.ZipFile(io.BytesIO(content)) as bundle:
-            recorded = tomllib.loads(bundle.read(PYPROJECT).decode("utf-8"))["tool"]["genofed"]
-        theirs = recorded["code-sha256"]
-    except (zipfile.BadZipFile, KeyError, TypeError, ValueError, UnicodeDecodeError):
+    ours, recorded = code_digest(), recorded_release(content)
+    if recorded is None:
         return f"{NOT_COORDINATOR_START}; {TELL_THE_COORDINATOR}"
+    theirs = recorded["code-sha256"]
     flower, our_flower = str(recorded.get("flwr-version", "not recorded")), flower_version()
     if theirs == ours and flower != our_flower:
         return (
@@ -92,6 +94,65 @@ def _whose_code(content: bytes) -> str:
     return (
         f"the coordinator runs genofed code {str(theirs)[:12]}, this hospital {ours[:12]}: every site and "
         f"the coordinator must run the same release, byte for byte; {TELL_THE_COORDINATOR}"
+    )
+
+
+def recorded_release(content: bytes) -> dict | None:
+    """The `[tool.genofed]` table a bundle's pyproject records (`code-sha256`, `flwr-version`), or
+    None when it records no code digest (not a bundle `genofed coordinator start` built). Read as
+    data only; nothing of the bundle runs."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as bundle:
+            recorded = tomllib.loads(bundle.read(PYPROJECT).decode("utf-8"))["tool"]["genofed"]
+        recorded["code-sha256"]
+    except (zipfile.BadZipFile, KeyError, TypeError, ValueError, UnicodeDecodeError):
+        return None
+    return recorded
+
+
+def other_code_warning(content: bytes) -> str | None:
+    """What an operator must hear when this site serves an approved bundle (`--approved-app`) that
+    records other code than the site's own, or another Flower; None when it records the site's own.
+
+    Why: the worker checks only the bundle's bytes against the approved hash and then runs the
+    ClientApp of the site's own installation (`load_client_app`); the bundle holds no code. A hospital
+    on old code that approved the coordinator's upgraded bundle by its hash completed its runs with
+    the old ClientApp, and nothing said so (an ML engineer's walkthrough)."""
+    recorded = recorded_release(content)
+    ours, our_flower = code_digest(), flower_version()
+    if recorded is None:
+        theirs = "records no genofed code digest (it is not a bundle `genofed coordinator start` builds)"
+    elif recorded["code-sha256"] != ours:
+        theirs = f"records genofed code {str(recorded['code-sha256'])[:12]}"
+    elif str(recorded.get("flwr-version", "not recorded")) != our_flower:
+        flower = recorded.get("flwr-version", "(none)")
+        theirs = f"records Flower {flower}, this hospital runs Flower {our_flower}"
+    else:
+        return None
+    return (
+        f"the approved app bundle (--approved-app) {theirs}, but this hospital runs its own installed "
+        f"genofed code {ours[:12]}: --approved-app approves a bundle's hash, never the code behind it, so "
+        "this site answers with its own ClientApp, which may train, charge and report differently from "
+        "the coordinator's release; install the coordinator's release and restart the agent without "
+        "--approved-app (deploy/README.md, Updates)"
+    )
+
+
+def approved_elsewhere_warning(approved: str) -> str | None:
+    """What the agent says at its start when `--approved-app` names a bundle other than the one this
+    installation builds (None when it names that one): it cannot yet tell what code that bundle
+    records (the bundle arrives with the first task: `other_code_warning`), only that it answers
+    it with its own code."""
+    own = approved_app_hash()
+    if approved == own:
+        return None
+    return (
+        f"--approved-app {approved[:12]} is not the app bundle this installation builds ({own[:12]}): "
+        f"this site will answer that bundle's tasks with its own installed genofed code "
+        f"{code_digest()[:12]}, "
+        "whatever code the bundle records (each run's first task says whether it records other code); "
+        "to serve the coordinator's release, install it and start the agent without --approved-app "
+        "(deploy/README.md, Updates)"
     )
 
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genofed.client.agent.pinning import UnapprovedApp, audit_refusal, check_fab
+from genofed.client.agent.pinning import UnapprovedApp, audit_refusal, check_fab, other_code_warning
 from genofed.common.errors import DATA_REFUSAL, DataError, GenofedError
 
 #: How often the worker asks the SuperNode for a task (Flower's SuperExec: 1 s).
@@ -116,6 +116,7 @@ class Worker:
     approved: str
     audit_log: Path | None = None
     apps: dict[str, Any] = field(default_factory=dict)  # bundle hash -> its loaded ClientApp
+    warned_runs: set[Any] = field(default_factory=set)  # runs told of an approved bundle of other code
     refused: bool = False  # the SuperNode answered 401 to this worker's signed call
 
     def acquire_client(self, retry: bool = True):
@@ -196,7 +197,9 @@ class Worker:
         try:
             message, context, fab = pull_task_input(client)
             clock.append(time.perf_counter())
-            reply = self._app(fab.content, fab.hash_str)(message=message, context=context)
+            app = self._app(fab.content, fab.hash_str)
+            self._warn_of_other_code(fab.content, message)
+            reply = app(message=message, context=context)
             clock.append(time.perf_counter())
             status, details = SubStatus.COMPLETED, ""
         except Exception as ex:  # noqa: BLE001 - every failure goes back to the coordinator, as in Flower
@@ -237,6 +240,25 @@ class Worker:
         if self.approved not in self.apps:
             self.apps[self.approved] = load_client_app(content)
         return self.apps[self.approved]
+
+    def _warn_of_other_code(self, content: bytes, message) -> None:
+        """Once per run: a WARNING on the agent's output and in the audit log when the approved
+        bundle records other code (or another Flower) than this site's, which answers all the same
+        with its own installed ClientApp (`pinning.other_code_warning`). Why: the bundle carries no
+        code, and a hospital on old code that approved an upgraded coordinator's bundle by its hash
+        (`--approved-app`) served its runs with no word (an ML engineer's walkthrough)."""
+        run = getattr(getattr(message, "metadata", None), "run_id", None)
+        if run in self.warned_runs:
+            return
+        self.warned_runs.add(run)
+        warning = other_code_warning(content)
+        if warning is None:
+            return
+        log.warning("run %s: %s", run, warning, extra={NOTICE: True})
+        if self.audit_log is not None:
+            from genofed.client.agent.audit import append_entry, warning_entry
+
+            append_entry(Path(self.audit_log), warning_entry(run, warning))
 
     def warm(self, content: bytes) -> None:
         """Import the approved bundle's ClientApp now (torch, Opacus, genofed), before any task."""

@@ -437,6 +437,45 @@ def test_a_bundle_built_on_another_flower_is_refused_and_says_so(monkeypatch):
         worker._app(other_flower, "labelled as genofed")
 
 
+def test_an_approved_bundle_of_other_code_is_served_with_a_warning_per_run(tmp_path, monkeypatch, caplog):
+    """`--approved-app` approves a bundle's hash; the worker then answers with the site's own installed
+    ClientApp, whatever code the bundle records. A hospital on old code that approved an upgraded
+    coordinator's bundle served its run with no word (an ML engineer's walkthrough): now each run's
+    first task says so, on the agent's output and in the audit log; the site's own bundle says nothing."""
+    from genofed.client.agent.audit import WARNING_TYPE, audit_line
+    from genofed.common.deployment import app_bundle
+    from genofed.common.deployment.app_bundle import code_digest
+
+    upgraded, its_hash = _bundle_with(monkeypatch, app_bundle, "code_digest", "c0de" * 16)
+    answered = []
+
+    def own_app(message, context):
+        answered.append(message)
+        return Message(RecordDict(), reply_to=message)
+
+    monkeypatch.setattr(worker_module, "load_client_app", lambda content: own_app)
+    fake = _FakeRuntime(upgraded)
+    fake.install(monkeypatch)
+    audit = tmp_path / "audit.jsonl"
+    worker = Worker("127.0.0.1:1", b"s", its_hash, audit)
+    with caplog.at_level("WARNING", logger="genofed.worker"):
+        worker.run_task("token")
+        worker.run_task("token")  # the same run: said once
+    assert len(answered) == 2 and not any(reply.has_error() for reply in fake.pushed)
+    (notice,) = [r for r in caplog.records if getattr(r, worker_module.NOTICE, False)]
+    said = notice.getMessage()
+    assert said.startswith("run 7: the approved app bundle (--approved-app) records genofed code c0dec0de")
+    assert f"this hospital runs its own installed genofed code {code_digest()[:12]}" in said
+    assert "restart the agent without --approved-app" in said
+    (entry,) = read_audit(audit)
+    assert entry["type"] == WARNING_TYPE and entry["run"] == 7 and entry["epsilon"] is None
+    assert " run 7 WARNING: the approved app bundle (--approved-app) records genofed" in audit_line(entry)
+    own = tmp_path / "own.jsonl"
+    _FakeRuntime(build_app_fab()).install(monkeypatch)
+    Worker("127.0.0.1:1", b"s", approved_app_hash(), own).run_task("token")
+    assert not own.exists()
+
+
 def _bundle_with(monkeypatch, module, name: str, value: str) -> tuple[bytes, str]:
     """The app bundle and its approved hash as a site where `module.name()` returns `value` builds
     them (another release, another Flower); the site's own put back afterwards."""
