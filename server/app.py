@@ -35,6 +35,7 @@ from genofed.server.round_log import NothingTrained, refusals_by_reason
 from genofed.server.service.enrollment import enrolled_sizes
 from genofed.server.service.federation_folder import RUN_DIR, admitted_nodes, deployed_run_config
 from genofed.server.service.run_end import announcing_the_end
+from genofed.server.service.run_wait import record_wait
 from genofed.server.settings import RunSettings
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,12 @@ def run_server(
     folder = Path(str(run_config.pop("federation")))
     with announcing_the_end(folder / RUN_DIR, context.run_id):
         config = {**defaults, **deployed_run_config(folder)}
-        grid = AdmittedGrid(grid, partial(admitted_nodes, folder), partial(enrolled_sizes, folder))
+        grid = AdmittedGrid(
+            grid,
+            partial(admitted_nodes, folder),
+            partial(enrolled_sizes, folder),
+            partial(record_wait, folder / RUN_DIR, context.run_id),
+        )
         write(grid, config, progress)
 
 
@@ -281,10 +287,12 @@ class AdmittedGrid(ForwardingGrid):
         grid: Grid,
         admitted: Callable[[], Mapping[int, str]],
         sizes: Callable[[], Mapping[str, int]] = dict,
+        waiting: Callable[[dict[str, Any] | None], None] | None = None,
     ) -> None:
         super().__init__(grid)
         self._admitted = admitted
         self._sizes = sizes
+        self._waiting = waiting
         self._reported: set[int] = set()
 
     def enrolled_names(self) -> dict[int, str]:
@@ -297,6 +305,13 @@ class AdmittedGrid(ForwardingGrid):
         (`coordinator enroll --declared-size`): `describe_sites` refuses another."""
         sizes = self._sizes()
         return {node: sizes[name] for node, name in self._admitted().items() if name in sizes}
+
+    def waiting_for_hospitals(self, wait: dict[str, Any] | None) -> None:
+        """The run waits for hospitals (`genofed.server.sites.wait_for_nodes`; None: no more): put on
+        record for the coordinator, which says who it waits for and until when
+        (`genofed.server.service.run_wait`)."""
+        if self._waiting is not None:
+            self._waiting(wait)
 
     def get_node_ids(self) -> list[int]:
         online = list(self._grid.get_node_ids())

@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flwr.app import ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
@@ -41,6 +42,10 @@ REQUIRED_SIZES = ("train", "validation")
 MAX_NAME_LENGTH = 100
 
 
+#: How long a run waits for `min-nodes` hospitals to connect before it gives up (`wait_for_nodes`).
+NODE_WAIT_SECONDS = 600.0
+
+
 @dataclass
 class SiteInfo:
     """A hospital as it introduced itself: its name and aggregate cohort sizes
@@ -53,7 +58,7 @@ class SiteInfo:
 def describe_sites(
     grid: Grid,
     min_nodes: int,
-    timeout: float = 600.0,
+    timeout: float = NODE_WAIT_SECONDS,
     *,
     expected: int = 0,
     grace: float = 120.0,
@@ -142,8 +147,34 @@ def wait_for_nodes(grid: Grid, min_nodes: int, timeout: float, *, expected: int,
     seconds; raises after `timeout` seconds with fewer than `min_nodes`. Says every
     `WAITING_REPORT_SECONDS` how many have connected and when it gives up: an operator's audit
     watched a coordinator with none of 13 hospitals started print nothing after "submitted" for
-    3.5 minutes."""
+    3.5 minutes. A deployed run's grid hears of the wait too (`_announce_wait`), for the
+    coordinator's own output."""
     started = time.monotonic()
+    if len(nodes := list(grid.get_node_ids())) >= max(min_nodes, expected):
+        return nodes
+    now = time.time()
+    all_until = now + grace if expected > min_nodes else None  # then it starts with min_nodes
+    wait = {"needed": min_nodes, "expected": expected, "since": now, "all_until": all_until}
+    _announce_wait(grid, {**wait, "gives_up_at": now + timeout})
+    try:
+        return _wait(grid, min_nodes, timeout, expected, grace, started)
+    finally:
+        _announce_wait(grid, None)
+
+
+def _announce_wait(grid: Grid, wait: dict[str, Any] | None) -> None:
+    """Tell a grid that wants to know (a deployed run's `genofed.server.app.AdmittedGrid`) what the
+    run waits for (`needed` and `expected` hospitals, `since`, `all_until`, `gives_up_at`: UNIX times);
+    None: the wait is over. A simulation's grid does not ask."""
+    waiting = getattr(grid, "waiting_for_hospitals", None)
+    if callable(waiting):
+        waiting(wait)
+
+
+def _wait(
+    grid: Grid, min_nodes: int, timeout: float, expected: int, grace: float, started: float
+) -> list[int]:
+    """`wait_for_nodes`' loop, once fewer than it wants are connected."""
     reported = started
     while len(nodes := list(grid.get_node_ids())) < max(min_nodes, expected):
         now = time.monotonic()

@@ -41,6 +41,7 @@ What `start` does, in order, and why:
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import json
 import os
@@ -71,6 +72,7 @@ from genofed.server.service.folder_files import FEDERATION_FILE, hold_federation
 from genofed.server.service.orphans import finished_without_coordinator, refuse_second_instance
 from genofed.server.service.pki import check_folder_pki
 from genofed.server.service.run_end import run_end, wait_for_run_end
+from genofed.server.service.run_wait import run_wait
 from genofed.server.service.status import (
     RESULTS_FILE,
     checkpoint_history,
@@ -83,6 +85,8 @@ from genofed.server.service.status import (
 #: Seconds after the ServerApp's end-of-run file during which the coordinator asks for the run's
 #: state every second (each ask is a `flwr` CLI call, about 1 s of CPU, hence not for ever).
 ENDED_GRACE = 30.0
+#: How often `start` says that the ServerApp is still waiting for hospitals (`_say_waiting`).
+WAITING_SAY_SECONDS = 60.0
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: Seconds to wait for the ports an orphaned SuperLink group held to be free again after stopping it.
 ORPHAN_PORT_GRACE = 10.0
@@ -399,6 +403,7 @@ def _watch_run(
     rewritten at every poll, the helpers checked, the hospitals synced every `sync_seconds`."""
     ended_at = 0.0  # when the ServerApp's end-of-run file was first seen (monotonic)
     online: list[str] | None = None  # the hospitals last said to be online
+    waiting_said: float | None = None  # when the ServerApp's wait for hospitals was last said (time.time)
     while True:
         write_status(folder, status)
         run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
@@ -411,6 +416,8 @@ def _watch_run(
             status["hospitals"] = sync_nodes(folder, control, say)
             last_sync = time.monotonic()
             online = _say_online(status["hospitals"], online, say)
+        waiting = run_wait(folder / RUN_DIR, status["run_id"])
+        waiting_said = _say_waiting(status["run_id"], waiting, status["hospitals"], waiting_said, say)
         wait = min(options.poll_seconds, options.sync_seconds)
         if run_end(folder / RUN_DIR, status["run_id"]) is None:
             wait_for_run_end(folder / RUN_DIR, status["run_id"], wait)
@@ -429,6 +436,51 @@ def _say_online(hospitals: dict[str, dict[str, Any]], before: list[str] | None, 
         names = f": {', '.join(online)}" if online else ""
         say(f"hospitals online: {len(online)} of {len(hospitals)} enrolled{names}")
     return online
+
+
+def _say_waiting(
+    run_id: Any,
+    wait: dict[str, Any] | None,
+    hospitals: dict[str, dict[str, Any]],
+    said: float | None,
+    say: Progress,
+) -> float | None:
+    """While the ServerApp waits for hospitals (`run_wait`), say every `WAITING_SAY_SECONDS` who is
+    online, who is not, and until when it waits; returns when it last said so (None: no wait).
+
+    Why: the ServerApp says it every 30 s in its own log only (`flwr log`); an ML engineer's
+    walkthrough watched `coordinator start` print nothing for 4.5 minutes after "hospitals online:
+    1 of 2" while the other hospital's agent had stopped."""
+    if wait is None:
+        return None
+    moment = time.time()
+    if moment - (said if said is not None else float(wait.get("since", moment))) < WAITING_SAY_SECONDS:
+        return said
+    online = sorted(name for name, h in hospitals.items() if h.get("status") == "online")
+    missing = sorted(name for name in hospitals if name not in online)
+    needed, all_until = int(wait.get("needed", 0)), wait.get("all_until")
+    count = f"{len(online)} of {len(hospitals)} enrolled hospitals online" + (
+        f" ({', '.join(online)})" if online else ""
+    )
+    absent = f"; not online: {', '.join(missing)}" if missing else ""
+    if all_until is not None and len(online) >= needed:
+        until = f"it waits for the others until {_clock(all_until)}, then starts with those online"
+    else:
+        until = f"it needs {needed} to start and gives up at {_clock(wait.get('gives_up_at'))}"
+    say(
+        f"run {run_id}: the ServerApp is waiting for hospitals: {count}{absent}; {until}. Start the "
+        "missing hospitals' agents (`genofed hospital start`); an agent that stopped says why in its "
+        "own output"
+    )
+    return moment
+
+
+def _clock(moment: Any) -> str:
+    """A UNIX time as the operator reads it: HH:MM:SS UTC."""
+    try:
+        return dt.datetime.fromtimestamp(float(moment), dt.timezone.utc).strftime("%H:%M:%S UTC")
+    except (TypeError, ValueError, OverflowError):
+        return "an unknown time"
 
 
 def _finish_run(
