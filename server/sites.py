@@ -95,14 +95,12 @@ def describe_sites(
         _name_by_enrolment(sites, unavailable, enrolled)
         _check_enrolled_sizes(sites, unavailable, enrolled_sizes(grid))
     for node, reason in unavailable.items():
-        name = (enrolled or {}).get(node)
-        who = f"hospital {name} (node {node})" if name else f"hospital node {node}"
-        logger.warning("%s cannot take part: %s", who, reason)
+        logger.warning("%s cannot take part: %s", _who(node, enrolled), reason)
     _check_names(sites)
     if len(sites) < min_nodes:
         raise GenofedError(
             f"only {len(sites)} hospital(s) can take part, {min_nodes} needed; "
-            + "; ".join(f"node {n}: {r}" for n, r in unavailable.items())
+            + "; ".join(f"{_who(n, enrolled)}: {r}" for n, r in unavailable.items())
         )
     asked = {node for node in nodes if node in sites or node in refused_itself}
     if turned_away is not None:
@@ -340,6 +338,15 @@ def _size(key: str, value: object) -> int:
         shown = key if len(key) <= 40 and key.isprintable() else "(unnamed)"
         raise ValueError(f"its declared size {shown!r} is not a whole number in [0, {limit})")
     return int(value)
+
+
+def _who(node: int, enrolled: Mapping[int, str] | None) -> str:
+    """A hospital as the operator knows it: by its enrolled name, its Flower node id in brackets
+    (the id alone where the grid knows no names: a simulation). Why: the summary of a run no
+    hospital could join named them "node 4711...", while `coordinator start` had just listed them
+    by name (an ML engineer's walkthrough)."""
+    name = (enrolled or {}).get(node)
+    return f"hospital {name} (node {node})" if name else f"hospital node {node}"
 
 
 def enrolled_names(grid: Grid) -> Mapping[int, str] | None:

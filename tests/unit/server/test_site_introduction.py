@@ -107,9 +107,19 @@ def test_a_malformed_answer_makes_that_hospital_unavailable_not_the_run_fail(cas
 def test_too_few_well_formed_answers_is_the_usual_error() -> None:
     grid = FakeGrid({1: honest("rostov"), 3: honest("elista", train=float("inf"))})
     with pytest.raises(
-        GenofedError, match=r"only 1 hospital\(s\) can take part, 2 needed; node 3: .*malformed"
+        GenofedError, match=r"only 1 hospital\(s\) can take part, 2 needed; hospital node 3: .*malformed"
     ):
         _describe(grid)
+
+
+def test_a_deployed_runs_summary_names_the_hospitals_that_cannot_take_part_by_their_enrolled_name() -> None:
+    """The summary of a run too few hospitals could join named them by Flower node id ("node 3: ..."),
+    while `coordinator start` had just listed them by name (an ML engineer's walkthrough)."""
+    answers = {1: honest("rostov"), 3: honest("elista", train=float("inf"))}
+    grid = EnrolledGrid(answers, {1: "rostov", 3: "elista"})
+    with pytest.raises(GenofedError) as raised:
+        _describe(grid)
+    assert "can take part, 2 needed; hospital elista (node 3): " in str(raised.value)
 
 
 def test_whole_float_sizes_below_the_cap_are_accepted_as_ints() -> None:
