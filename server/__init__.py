@@ -12,7 +12,8 @@ Modules, one job each:
 - `resume`: where a run starts (round 0, or the checkpoint of an interrupted run).
 - `strategies`: the Flower strategy the settings ask for (`make_strategy`).
 - `tracking`: `Tracked`, the wrapper around a Flower strategy that screens, logs and orders
-  each round's replies; the server optimiser's state through `state()` / `load_state()`.
+  each round's replies; the strategy's state (every attribute it changed) through `state()` /
+  `load_state()`.
 - `round_log`: `RoundLog`, the per-site record of every round.
 - `integrity`: the coordinator's checks of every update (finite, example count, DP norm bound).
 - `round_end`: after each round: central evaluation, history, checkpoint, progress line.

@@ -2,9 +2,9 @@
 
 Flower has no built-in resume: the checkpoint holds the global model, the round it closes, the
 run's plan id (hospitals reuse their privacy plan and seeds for it), the per-round history and
-the server optimizer's state (FedAdam's moments, `Tracked.state()`), which is everything an
-uninterrupted run would still have in memory. `genofed.server.resume` decides whether a run may
-resume from one.
+the strategy's state (FedAdam's moments, any attribute a strategy changed: `Tracked.state()`),
+which is everything an uninterrupted run would still have in memory. `genofed.server.resume`
+decides whether a run may resume from one.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Checkpoint:
 
     `state_dict`: the global model; `model_config`: its architecture; `plan_id`: the run's
     privacy plan id; `history`: the per-round records so far; `log`: the round log's fields
-    (`genofed.server.resume.LOGGED`); `strategy_state`: the server optimiser's state;
+    (`genofed.server.resume.LOGGED`); `strategy_state`: the strategy's state (`Tracked.state()`);
     `settings`: the run's settings, which a resumed run may not change.
 
     `elapsed_seconds`: the run's wall time up to this checkpoint, summed over its launches (a

@@ -17,14 +17,16 @@ delegates every hook to it, adding around each call:
 - the hospitals' evaluations: asked only after the planned rounds, their noisy score
   histograms summed.
 
-The server optimiser's state (FedAdam's moments), which a checkpoint keeps for a resumed run,
-goes in and out through `state()` and `load_state()`.
+The inner strategy's state (FedAdam's moments, FedAvgM's momentum, any attribute a strategy
+changes as it runs), which a checkpoint keeps for a resumed run, goes in and out through `state()`
+and `load_state()`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import pickle
 import random
 from collections.abc import Iterable
 from typing import Any
@@ -33,6 +35,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
+from genofed.common.errors import GenofedError
 from genofed.common.privacy.release import histogram_metrics, pooled_histogram
 from genofed.server.integrity import SentModel, UpdateScreen, refusal
 from genofed.server.round_log import RoundLog, error_reason, no_reply
@@ -41,9 +44,25 @@ from genofed.server.sites import enrolled_names
 
 logger = logging.getLogger(__name__)
 
-#: The inner strategy's attributes that carry over from round to round: FedOpt's moments
-#: (FedAdam: first and second). Strategies without them have no state.
-OPTIMISER_STATE = ("m_t", "v_t")
+#: An attribute's value as `state()` compares it: its pickle (None for a value that has none, e.g.
+#: a lambda) and the object itself, for an identity test when there is no pickle.
+_Snapshot = tuple[bytes | None, object]
+
+
+def _snapshot(value: object) -> _Snapshot:
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), value
+    except Exception:  # noqa: BLE001 - any object may refuse pickling; compared by identity then
+        return None, value
+
+
+def _unchanged(built: _Snapshot, data: bytes | None, value: object) -> bool:
+    """Whether `value` (pickled: `data`) is still the attribute's value `built`."""
+    return data == built[0] if data is not None else value is built[1]
+
+
+class UnsavedStrategyState(GenofedError):
+    """An inner strategy changed an attribute to a value a checkpoint cannot hold (no pickle)."""
 
 
 class Tracked(Strategy):
@@ -98,6 +117,8 @@ class Tracked(Strategy):
         self.evaluation_rounds = evaluation_rounds
         self.round_timeout = round_timeout
         self._sent: ArrayRecord | None = None
+        # the strategy as built from the run's settings: `state()` keeps whatever differs from it
+        self._built = {name: _snapshot(value) for name, value in vars(strategy).items()}
 
     def __repr__(self) -> str:
         return f"Tracked({self.strategy.__class__.__name__})"
@@ -105,11 +126,40 @@ class Tracked(Strategy):
     # --- the server optimiser's state, for checkpoints ----------------------------------------
 
     def state(self) -> dict[str, Any]:
-        """The inner strategy's state that a resumed run needs (FedAdam's moments; {} for FedAvg)."""
-        return {key: getattr(self.strategy, key) for key in OPTIMISER_STATE if hasattr(self.strategy, key)}
+        """Every attribute of the inner strategy that differs from the strategy as it was built: what
+        a resumed run, which builds the same strategy from the same settings, must put back.
+
+        Why all of them, found by comparison, and not a list of names: a checkpoint once kept only
+        FedAdam's moments (`m_t`, `v_t`), so any other strategy's state (Flower's FedAvgM's
+        `momentum_vector`, an ML engineer's FedAvg with server momentum and its `velocity`) was
+        dropped at every checkpoint, and its resumed run silently diverged from the uninterrupted
+        one (an ML engineer's walkthrough). A list a strategy must keep up to date fails the same
+        way when forgotten; a comparison with the freshly built strategy cannot miss an attribute,
+        added or changed, rebound or changed in place (the pickles are compared, not the objects).
+        FedAvg and the robust strategies change nothing, so their state stays {}.
+
+        An attribute changed to a value with no pickle (a lambda, a lock) cannot be checkpointed:
+        UnsavedStrategyState, naming it, rather than a resumed run without it.
+        """
+        changed: dict[str, Any] = {}
+        for name, value in vars(self.strategy).items():
+            data, _ = _snapshot(value)
+            if name in self._built and _unchanged(self._built[name], data, value):
+                continue
+            if data is None:
+                raise UnsavedStrategyState(
+                    f"{type(self.strategy).__name__}.{name} changed during the run to a value that cannot be "
+                    "pickled, so a checkpoint cannot keep it and a resumed run would go on without it: keep "
+                    "the strategy's state in arrays, numbers or containers of them "
+                    "(genofed.server.tracking, Tracked.state)"
+                )
+            changed[name] = value
+        return changed
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Put back what `state()` returned, as a checkpoint kept it."""
+        """Put back what `state()` returned, as a checkpoint kept it (a checkpoint written before
+        `state()` kept every changed attribute holds FedAdam's `m_t` and `v_t` only: FedAdam
+        recomputes the rest, its `current_arrays`, from the model each round)."""
         for key, value in state.items():
             setattr(self.strategy, key, value)
 
