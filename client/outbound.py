@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord
@@ -31,19 +34,66 @@ logger = logging.getLogger(__name__)
 #: Error code of a reply the guard blocked (its own code: 4001-4003 are the ClientApp's, `client/app.py`).
 BLOCKED = 4004
 
-ALLOWED_METRICS = frozenset(
+CHARGED, PUBLIC = "charged", "public"
+
+
+@dataclass(frozen=True)
+class Release:
+    """Why a metric may leave a site: `basis` CHARGED (a DP release, charged to the site's privacy
+    ledger before it leaves) or PUBLIC (a number that tells nothing about any patient beyond what
+    the site declared or the run's settings fix), and `because`, what makes it so.
+
+    Why a justification and not just a name: with a bare list of names, a new key (an ML engineer's
+    walkthrough: each hospital's exact mean training loss) passed the guard once added, charged
+    nothing and left every round. Now a key cannot be added without writing down what charges it
+    or why it is public, and `tests/unit/client/test_outbound.py` checks every entry has one and
+    that docs/extending.md's table says the same.
+    """
+
+    basis: str
+    because: str
+
+    def __post_init__(self) -> None:
+        if self.basis not in (CHARGED, PUBLIC) or not self.because.strip():
+            raise ValueError(
+                f"a metric may leave a site only {CHARGED} to its ledger or {PUBLIC}, and with the reason "
+                f"why: not {self.basis!r} because {self.because!r}"
+            )
+
+
+_DECLARED = "a cohort size the hospital declares when it joins a run (the describe reply)"
+
+#: Every metric key a site may send, and why it may (the training update itself is a DP release
+#: charged each round; the arrays are checked above, not here).
+ALLOWED_METRICS: Mapping[str, Release] = MappingProxyType(
     {
-        "num-examples",
-        "synthetic-examples",
-        "epsilon",
-        "coalition-epsilon",  # distributed DP: against the coordinator and all other sites colluding
-        "noise-multiplier",  # train
-        "val-histogram",
-        "val-noise",  # evaluate: a DP release (genofed.common.privacy.release)
-        "train",
-        "validation",
-        "variants",
-        "synthetic",  # describe: public cohort sizes
+        "num-examples": Release(
+            PUBLIC, "the declared training (train reply) or validation (evaluate reply) size, not a count"
+        ),
+        "synthetic-examples": Release(
+            PUBLIC, "the synthetic records it trains with: its ratio x its declared size"
+        ),
+        "epsilon": Release(
+            PUBLIC, "the privacy its ledger has spent: set by the run's DP plan, not by patients"
+        ),
+        "coalition-epsilon": Release(
+            PUBLIC,
+            "distributed DP: the epsilon against the coordinator and every other site colluding (the plan)",
+        ),
+        "noise-multiplier": Release(
+            PUBLIC, "the DP-SGD noise multiplier the plan derives from the run's settings"
+        ),
+        "val-histogram": Release(
+            CHARGED,
+            "the validation score histogram with Gaussian noise, charged to the ledger before it leaves (a "
+            "site that chose no DP, epsilon inf, sends it exact: its own choice) "
+            "(client/evaluate_handler.py, genofed.common.privacy.release)",
+        ),
+        "val-noise": Release(PUBLIC, "the noise scale of val-histogram: set by the settings and the charge"),
+        "train": Release(PUBLIC, _DECLARED),
+        "validation": Release(PUBLIC, _DECLARED),
+        "variants": Release(PUBLIC, "the panel's size, the same at every site of the run"),
+        "synthetic": Release(PUBLIC, _DECLARED),
     }
 )
 #: The one list a site may send, with its fixed length: nothing per patient fits in it.
@@ -133,7 +183,12 @@ def _check_metric(key: str, value: object) -> None:
     """A whitelisted key; a number (NaN never; inf only as the epsilon of a site without DP), or the
     one allowed list at its fixed length."""
     if key not in ALLOWED_METRICS:
-        raise OutboundViolation(f"metric {key!r} is not on the list of aggregate metrics a site may send")
+        raise OutboundViolation(
+            f"metric {key!r} is not on the list of aggregate metrics a site may send (ALLOWED_METRICS in "
+            "genofed's client/outbound.py): every number a site sends must be charged to its privacy ledger "
+            "as a DP release or be public, and a new metric is added there only with which, and why "
+            "(docs/extending.md, A hospital-side metric)"
+        )
     if isinstance(value, list):
         if len(value) != ALLOWED_LISTS.get(key, -1):
             raise OutboundViolation(f"metric {key!r} is a list: per-sample values may not leave the site")

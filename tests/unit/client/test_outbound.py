@@ -4,6 +4,7 @@ only, and the outbound guard blocks anything else."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,16 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
 
 from genofed.client.app import FAILED, REFUSED, REFUSED_THIS_ROUND, make_client_app
-from genofed.client.outbound import BLOCKED, OutboundViolation, check_outbound, outbound_guard
+from genofed.client.outbound import (
+    ALLOWED_METRICS,
+    BLOCKED,
+    CHARGED,
+    PUBLIC,
+    OutboundViolation,
+    Release,
+    check_outbound,
+    outbound_guard,
+)
 from genofed.common.data.layout import hospital_folders
 from genofed.common.data.panel import VariantPanel
 from genofed.common.data.readers import read_phenotypes
@@ -249,3 +259,34 @@ def test_an_unexpected_failure_sends_no_details(federation, tmp_path):
     reply = app(_server_message(MessageType.QUERY, RecordDict()), context)
     assert reply.has_error() and "internal error" in reply.error.reason
     assert str(copy) not in reply.error.reason
+
+
+def test_every_allowed_metric_says_why_it_may_leave_and_the_guide_lists_the_same():
+    """A key added to the allow-list without a privacy argument once let each hospital's exact
+    training loss leave every round, charged nothing (an ML engineer's walkthrough)."""
+    for key, release in ALLOWED_METRICS.items():
+        assert isinstance(release, Release) and release.basis in (CHARGED, PUBLIC), key
+        assert len(release.because.split()) >= 5, key  # a reason, not a word
+    for basis, because in (("exact", "the mean training loss"), (PUBLIC, " ")):
+        with pytest.raises(ValueError, match="charged to its ledger or public"):
+            Release(basis, because)
+    guide = (Path(__file__).parents[3] / "docs" / "extending.md").read_text()
+    table = dict(re.findall(r"^\| `([a-z-]+)` \| (charged|public) \|", guide, flags=re.MULTILINE))
+    assert table == {key: release.basis for key, release in ALLOWED_METRICS.items()}
+
+
+def test_an_unlisted_metrics_refusal_tells_the_developer_where_and_what_rule():
+    sent = _server_message(MessageType.TRAIN, RecordDict({"arrays": ArrayRecord({"w": torch.zeros(2)})}))
+    content = RecordDict(
+        {"arrays": ArrayRecord({"w": torch.zeros(2)}), "metrics": MetricRecord({"local-loss": 0.6})}
+    )
+    with pytest.raises(OutboundViolation) as refused:
+        check_outbound(_reply(sent, content), sent)
+    for words in (
+        "'local-loss'",
+        "ALLOWED_METRICS",
+        "client/outbound.py",
+        "charged to its privacy ledger",
+        "public",
+    ):
+        assert words in str(refused.value)
