@@ -381,7 +381,7 @@ def _operating_lines(operating: dict[str, Any], provenance: Any) -> list[str]:
             + ("" if exact else " (a noisy count)")
             + (
                 ""
-                if percentiles_shown(distribution)
+                if percentiles_shown(distribution, exact=exact)
                 else f"; `genofed predict` does not show them: {_moved(distribution, exact=exact)}"
             )
         )

@@ -273,11 +273,15 @@ def risk_distribution(
 MAX_PERCENTILE_SD = 5.0
 
 
-def percentiles_shown(distribution: dict[str, Any]) -> bool:
+def percentiles_shown(distribution: dict[str, Any], *, exact: bool = True) -> bool:
     """Whether `predict` shows percentiles from `distribution`: the total sd of a percentile
     (`total_percentile_sd`: its recorded DP noise, none for exact counts or a file from before it
     was recorded, and the sampling error of the people it was read off) is within
-    `MAX_PERCENTILE_SD`."""
+    `MAX_PERCENTILE_SD`. `exact`: `exact_counts` of the whole file; counts that are not exact but
+    record a noise of 0 (a DP run whose replies named none) have a noise nobody knows, and are not
+    shown (a reviewer: they were judged by their sampling error alone)."""
+    if not exact and distribution.get("noise_per_count") == 0:
+        return False
     return total_percentile_sd(distribution) <= MAX_PERCENTILE_SD
 
 

@@ -79,10 +79,10 @@ def reference_population(model: ModelFile) -> str | None:
     federation's noisy validation patients (a federated run: about how many, and about what share
     cases), or a hospital's own (`genofed adapt`, exact). None without a risk distribution."""
     distribution = model.operating.get("risk_distribution")
-    if not distribution or not percentiles_shown(distribution):
+    exact = exact_counts(model.operating, model.provenance)
+    if not distribution or not percentiles_shown(distribution, exact=exact):
         return None
     point = model.operating.get("threshold") or {}
-    exact = exact_counts(model.operating, model.provenance)
     about = "" if exact else "about "
     patients = distribution.get("patients")
     cases = point.get("validation_cases")

@@ -44,7 +44,7 @@ from genofed.common.data.cohort import MISSING, Cohort
 from genofed.common.data.panel import MIN_COVERAGE
 from genofed.common.model.network import predict_proba
 from genofed.common.scoring.model_file import ModelFile
-from genofed.common.scoring.operating import percentiles, percentiles_shown
+from genofed.common.scoring.operating import exact_counts, percentiles, percentiles_shown
 from genofed.common.scoring.people import DEFAULT_MIN_CALL_RATE, encoded_rows, model_people
 from genofed.common.scoring.percentile_words import reference_population, withheld_percentiles_note
 from genofed.common.scoring.person_notes import (
@@ -180,7 +180,7 @@ def predict_file(
         notes.append(
             "no training-population risk distribution in the model file: the percentile column is empty"
         )
-    elif not percentiles_shown(distribution):
+    elif not percentiles_shown(distribution, exact=exact_counts(model.operating, model.provenance)):
         notes.append(withheld_percentiles_note(model, distribution))
         distribution = None
     if alignment.swapped:
