@@ -86,3 +86,21 @@ def test_a_dp_runs_reply_that_named_no_noise_is_not_called_exact() -> None:
     assert site_auc_cell(record, released, dp=True) == (
         "too few to judge (released noisy counts: 6.0 cases, 35.0 controls)"
     )
+
+
+def test_the_hospitals_table_passes_the_runs_dp_to_the_cell() -> None:
+    """The wiring, not the helper alone (a reviewer removed `dp=dp` and the tests above stayed
+    green): a DP run's table does not call a reply's unnamed noise exact counts."""
+    from genofed.server.report.sites import hospitals_section
+
+    record = {"train": 160, "validation": 40, "federated_local_auc": 0.81, "epsilon": 3.0}
+    released = {"patients": 41.0, "cases": 6.0, "noise_per_count": 0.0}
+    results = {
+        "epsilon_budget": 3.0,
+        "delta": 1e-5,
+        "sites": {"rostov": record},
+        "site_evaluation": {"sites": {"rostov": released}},
+    }
+    table = hospitals_section(results)
+    assert "too few to judge (released noisy counts: 6.0 cases, 35.0 controls)" in table
+    assert "too few to judge (counts: 6 cases" not in table
