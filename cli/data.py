@@ -279,7 +279,13 @@ def format_summary(summary: dict) -> str:
     lines += [f"  - [{w['code']}] {w['message']}" for w in warnings]
     if summary.get("test_dir"):
         lines.insert(0, f"test cohort: {summary['test_dir']}")
-        lines.append("OK: the test cohort can be used to evaluate the model.")
+        lines.append(
+            "OK: the test cohort can be used to evaluate the model."
+            if alignment
+            # simulate aligns the test cohort to the federation's panel, whose coverage was not checked
+            else "OK as files; its coverage of the federation's panel was not checked: add --panel "
+            "FED/panel.tsv to check it as `genofed simulate` reads it."
+        )
     else:
         lines.append("OK: the data can be used for training.")
     return "\n".join(lines)

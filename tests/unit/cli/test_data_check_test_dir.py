@@ -42,9 +42,13 @@ def test_a_test_cohort_kept_elsewhere_is_checked_as_simulate_reads_it(held, tmp_
         str(held / "phenotypes.csv"),
     )
     assert summary["samples"] == 24 and summary["alignment"]["coverage"] == 1.0
-    code, out, _ = _check(capsys, "--test-dir", str(held))
+    code, out, _ = _check(capsys, "--test-dir", str(held), "--panel", str(panel))
     assert code == 0 and out.startswith(f"test cohort: {held}\n")
     assert out.rstrip().endswith("OK: the test cohort can be used to evaluate the model.")
+    # without the panel simulate aligns it to, its coverage is not checked, and the OK says so
+    code, out, _ = _check(capsys, "--test-dir", str(held))
+    assert code == 0 and "OK: the test cohort can be used" not in out
+    assert out.rstrip().endswith("add --panel FED/panel.tsv to check it as `genofed simulate` reads it.")
 
 
 def test_a_test_dir_that_is_no_folder_is_refused_in_simulates_words(tmp_path, capsys):
