@@ -419,6 +419,10 @@ def test_an_agent_refuses_an_app_bundle_it_has_not_approved(tmp_path):
     finally:
         processes.stop_all()
     entries = read_audit(site / "audit.jsonl")
+    # the start's warning that --approved-app names a bundle this installation does not build
+    (warning,) = [e for e in entries if e["type"] == "warning"]
+    assert "--approved-app 000000000000 is not the app bundle this installation builds" in warning["warning"]
+    entries = [e for e in entries if e["type"] != "warning"]
     assert len(entries) == 1 and entries[0]["status"] == "error" and entries[0]["type"] == "query"
     assert "refused the app bundle" in entries[0]["error"] and "0" * 64 in entries[0]["error"]
     assert not (site / "state" / LEDGER_FILE).exists()  # nothing trained, nothing spent
