@@ -28,9 +28,9 @@ from genofed.client.declared_size import declared_cohort_size
 from genofed.client.synthetic_use import (
     SUMMARY_FILE,
     SyntheticCohort,
-    declared_summary,
     fit_to_count,
     load_synthetic,
+    require_declared,
     synthetic_count,
 )
 from genofed.common.data.features import FeatureSpec, encode, encode_dosage_rows
@@ -344,7 +344,7 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
     The float32 features are encoded from the kept dosages for each call (~0.1 s at 100,000
     variants, against seconds to read, check and align the files). At every message, cached or not,
     a deployed site's data files must be the ones `hospital check` bound (`_require_checked_data`)
-    and its synthetic batch the one whose verdict it declared (`synthetic_use.declared_summary`)."""
+    and its synthetic batch the one whose verdict it declared (`synthetic_use.require_declared`)."""
     files = [site.genotypes, site.phenotypes, site.panel]
     if site.synthetic is not None and site.synthetic_ratio > 0:
         files.append(site.synthetic / SUMMARY_FILE)
@@ -360,7 +360,7 @@ def load_site_tensors(site: SiteConfig, split_seed: int) -> SiteTensors:
     if not site.simulated:
         _require_checked_data(site)
     if declared_in is not None:
-        declared_summary(synthetic, declared_in)  # at every message, cached entry or not
+        require_declared(synthetic, declared_in)  # at every message, cached entry or not
     key = (
         site.genotypes,
         site.phenotypes,

@@ -158,9 +158,14 @@ class PublicFacts:
             released=self.released if generator == "reference" else None,
         )
 
+    def _network_unmeasured_above(self, generator: str) -> bool:
+        """A VAE or GAN at a measured size: its rule refuses up to epsilon 8 from measurements and
+        says nothing above, which is no ground to name a larger epsilon."""
+        return generator != "reference" and self.declared_size <= DP_NETWORK_MEASURED_SIZE
+
     def no_larger_words(self, generator: str) -> str:
         """Why no larger --epsilon is named (`smallest_accepted` None), in words."""
-        if generator != "reference" and self.declared_size <= DP_NETWORK_MEASURED_SIZE:
+        if self._network_unmeasured_above(generator):
             return (
                 f"no DP {generator} batch was measured passing at a declared size of {self.declared_size} "
                 f"(this check refuses every epsilon up to {DP_NETWORK_MEASURED_EPSILON:g}; none above "
@@ -170,12 +175,11 @@ class PublicFacts:
 
     def smallest_accepted(self, generator: str, above: float) -> float | None:
         """The smallest of `EPSILON_STEPS` above `above` at which `problem` raises nothing for
-        `generator`, or None when none does, and for the VAE and GAN at a measured size: their rule
-        refuses up to epsilon 8 from measurements and says nothing above, which is no ground to name
-        an epsilon (`no_larger_words`). A larger epsilon only lowers the noise, so the steps are
-        bisected (a few calibrations of the reference release's noise)."""
-        if generator != "reference" and self.declared_size <= DP_NETWORK_MEASURED_SIZE:
-            return None  # past the measured epsilons the rule is silent, not a promise (a reviewer)
+        `generator`, or None when none does, and for the VAE and GAN at a measured size
+        (`_network_unmeasured_above`, a reviewer). A larger epsilon only lowers the noise, so the
+        steps are bisected (a few calibrations of the reference release's noise)."""
+        if self._network_unmeasured_above(generator):
+            return None
         steps = [e for e in EPSILON_STEPS if e > above]
         if not steps or self.problem(generator, steps[-1]) is not None:
             return None
@@ -195,31 +199,27 @@ def refusal(
     ledger: str,
     left: float | None,
     budget: float | None,
-    smallest: float | None | str = "unknown",
+    smallest: float | None,
     no_larger: str = "",
 ) -> str:
     """The refusal of a DP batch that cannot pass, before anything is charged: why, that nothing
     was charged, what to do instead and the override.
 
     `smallest`: the smallest --epsilon this check accepts (`PublicFacts.smallest_accepted`), None
-    when none up to `EPSILON_STEPS`' last is, "unknown" when not asked. Why: the refusal offered "a
-    larger --epsilon" at sites where every larger one it could name was refused too. `no_larger`:
-    why none is named (`PublicFacts.no_larger_words`)."""
+    when it names none, and `no_larger` why (`PublicFacts.no_larger_words`). Why: the refusal
+    offered "a larger --epsilon" at sites where every larger one it could name was refused too."""
     finite = left is not None and budget is not None and not math.isinf(budget)
-    have = f"epsilon {max(left or 0.0, 0.0):.3g} of the budget of {budget:g} is left" if finite else ""
+    remaining = max(left or 0.0, 0.0)
+    have = f"epsilon {remaining:.3g} of the budget of {budget:g} is left" if finite else ""
     instead = f"Instead: {AUGMENTATION}; or a batch without DP (no --epsilon), which stays inside the " + (
         "hospital (a site with a finite budget does not train on it)"
     )
     if smallest is None:
         instead += f". No larger --epsilon is known to help: {no_larger or 'this check refuses every one'}"
-    elif finite and isinstance(smallest, float) and smallest > max(left or 0.0, 0.0):
+    elif finite and smallest > remaining:
         instead += (
             f". A larger --epsilon will not do here: the smallest this check accepts, {smallest:g}, is "
-            f"more than the {max(left or 0.0, 0.0):.3g} left of the site's budget of {budget:g}"
-        )
-    elif smallest == "unknown":
-        instead += "; or a larger --epsilon, only if the budget allows it" + (
-            f" ({have}; the generator's charge is on top of the training's)" if finite else ""
+            f"more than the {remaining:.3g} left of the site's budget of {budget:g}"
         )
     else:
         instead += (

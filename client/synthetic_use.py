@@ -22,7 +22,7 @@ Why the privacy guarantee stays end to end with respect to the real patients:
 
 Whether a batch passed validation is not covered by the generator's DP: it leaves a deployed site
 only declared public in its ledger (`declare_verdict`, by `genofed hospital check --synthetic`), and
-the site uses no batch whose verdict is not declared there (`declared_summary`).
+the site uses no batch whose verdict is not declared there (`require_declared`).
 """
 
 from __future__ import annotations
@@ -156,14 +156,14 @@ def require_trainable_batch(
     that refuses every training request. `private`: whether the site trains under DP (a finite
     epsilon budget). Raises SyntheticCohortError, one line naming `folder`, what is wrong and what
     to do. `no_new_batch`: `require_usable_batch`'s. `declared`: first require that the batch's
-    verdict is declared in `ledger_path` (`declared_summary`; `hospital start`).
+    verdict is declared in `ledger_path` (`require_declared`; `hospital start`).
 
     Returns the SHA-256 of the validation.json every check read, once (`declare_verdict` declares
     exactly that batch): read again for each check, a batch swapped in between was declared, or
     acted on, unchecked (a reviewer)."""
     raw = _summary_bytes(folder)
     if declared:
-        _require_declared(folder, ledger_path, raw)
+        require_declared(folder, ledger_path, raw)
     require_usable_batch(folder, no_new_batch=no_new_batch, raw=raw)
     try:
         cohort = load_synthetic(folder, panel, raw=raw)
@@ -185,7 +185,7 @@ VERDICT_DIGEST = "the synthetic batch's validation.json"
 
 def verdict_plan(digest: str) -> str:
     """The ledger plan that declares public the verdict of the batch whose validation.json has the
-    SHA-256 `digest` (`declare_verdict` writes it, `declared_summary` looks for it)."""
+    SHA-256 `digest` (`declare_verdict` writes it, `require_declared` looks for it)."""
     return f"synthetic-verdict-{digest[:16]}"
 
 
@@ -206,7 +206,7 @@ def declare_verdict(
     so reports a synthetic count: one exact bit that leaves the site. Like the declared cohort size
     it is not differential privacy; the site's configuration declares it public and the ledger lists
     it (a zero-step entry, epsilon 0), once per batch (its validation.json's digest, which a deployed
-    site then requires before it reads a batch's verdict: `declared_summary`). When the ledger is a
+    site then requires before it reads a batch's verdict: `require_declared`). When the ledger is a
     site's (SITE/state/...), the declaration is written to the site's audit log too
     (`local_release_audit.audit_release`, naming `command`), each time it is made. `checked`: the
     digest of the validation.json the caller checked (`require_trainable_batch`); a batch changed
@@ -248,10 +248,11 @@ def declare_verdict(
 _DECLARED: set[tuple[Path, str]] = set()
 
 
-def declared_summary(folder: Path, ledger_path: Path) -> dict[str, Any]:
-    """The validation.json of the batch in `folder`, only when its verdict is declared public in the
-    ledger at `ledger_path` (`declare_verdict`: `genofed hospital check --synthetic`); otherwise
-    SyntheticCohortError, in words that are the same whatever the batch's verdict.
+def require_declared(folder: Path, ledger_path: Path, raw: bytes | None = None) -> None:
+    """Refuse (SyntheticCohortError, in words that are the same whatever the batch's verdict) the
+    batch in `folder` unless its verdict is declared public in the ledger at `ledger_path`
+    (`declare_verdict`: `genofed hospital check --synthetic`). `raw`: the validation.json bytes the
+    caller read and goes on to use (read here when None).
 
     Why (a red-team audit): `hospital check --synthetic` records the folder's path, and the verdict
     it declared is that of the batch in it then. A new `genofed synth` batch put at that path (the
@@ -262,16 +263,9 @@ def declared_summary(folder: Path, ledger_path: Path) -> dict[str, Any]:
     declaration is what makes a verdict public, so requiring it is the rule itself; the running
     agent and `start` both read the site's ledger (a node config written by hand names no
     hospital.json); and a batch declared earlier (the old one moved back) may be used again, its
-    verdict being public already. The bytes hashed are the bytes parsed, so a batch swapped while
-    it is read is refused too. Only validation.json is bound: it alone holds the verdict (a failed
-    batch has no record files), and `check_end_to_end` ties the records' generator to the ledger."""
-    raw = _summary_bytes(folder)
-    _require_declared(folder, ledger_path, raw)
-    return _parsed(folder, raw)
-
-
-def _require_declared(folder: Path, ledger_path: Path, raw: bytes) -> None:
-    """`declared_summary`'s refusal, of the validation.json bytes `raw` read once by the caller."""
+    verdict being public already. The records are bound to validation.json in turn
+    (`_written_records`)."""
+    raw = _summary_bytes(folder) if raw is None else raw
     digest = hashlib.sha256(raw).hexdigest()
     if (ledger_path, digest) not in _DECLARED:
         declared = ledger_path.is_file() and any(
@@ -301,12 +295,12 @@ def load_synthetic(
     MIN_RECORDS records: a deployed site refuses with the fixed `UNUSABLE_BATCH` (its start already
     refuses one); a virtual site of the simulation (`simulated`, whose operator is every hospital)
     trains on its real patients only and gets an empty cohort. `declared_in`: the ledger in which
-    the batch's verdict must be declared before it is read (`declared_summary`; a deployed site's
+    the batch's verdict must be declared before it is read (`require_declared`; a deployed site's
     training); None: not required (`hospital check`, which declares it next). `raw`: the bytes of
     validation.json the caller read and checked (read here when None), so that one reading decides."""
     raw = _summary_bytes(folder) if raw is None else raw
     if declared_in is not None:
-        _require_declared(folder, declared_in, raw)
+        require_declared(folder, declared_in, raw)
     summary = _parsed(folder, raw)
     problem = _problem(summary)
     spec = FeatureSpec(alt_freq=panel.alt_freq)  # the encoding of the site's real patients (site.py)
@@ -351,7 +345,7 @@ def _written_records(folder: Path, summary: dict[str, Any]) -> Iterator[Path]:
     SyntheticCohortError.
 
     Why: the site uses a batch only when its validation.json's verdict is declared
-    (`declared_summary`), but the records beside it could be replaced, e.g. by another batch's
+    (`require_declared`), but the records beside it could be replaced, e.g. by another batch's
     made without DP, whose records carry the patients into a DP training uncounted. Read once and
     loaded from the copy, so a file swapped between the check and the read is not used either. A
     batch without the digests (written before 2026-12-07, or with them removed) is refused: nothing

@@ -246,7 +246,7 @@ def _declare_synthetic_verdict(folder: Path, synthetic: dict[str, Any] | None, d
 
 def require_usable_synthetic(folder: Path, site: dict[str, Any]) -> None:
     """`start` refuses, before it runs, a synthetic folder the site's training would (now) refuse:
-    first a batch whose verdict `check` did not declare (`synthetic_use.declared_summary`: a batch
+    first a batch whose verdict `check` did not declare (`synthetic_use.require_declared`: a batch
     put in the folder since, failed or passing, is refused in the same words before its verdict is
     read, or the site's absence would show it), then the checks of `check`
     (`_require_trainable_synthetic`), on the checked panel and budget."""

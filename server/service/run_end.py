@@ -46,22 +46,34 @@ def announcing_the_end(run_dir: str | Path, run_id: int) -> Iterator[None]:
         ended["error"] = str(error)
         raise
     finally:
-        path = Path(run_dir) / RUN_END_FILE
-        with contextlib.suppress(OSError):  # the run's own outcome matters more than this hint
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(path, json.dumps(ended) + "\n")
+        write_run_record(run_dir, RUN_END_FILE, ended)
 
 
 def run_end(run_dir: str | Path, run_id: int) -> dict[str, Any] | None:
     """What the ServerApp of run `run_id` wrote when it ended; None while it runs (or when the
     file is another run's, unreadable or damaged)."""
+    return read_run_record(run_dir, RUN_END_FILE, run_id)
+
+
+def write_run_record(run_dir: str | Path, name: str, record: dict[str, Any]) -> None:
+    """Write the ServerApp's `record` (holding its `run_id`) as `name` in `run_dir`, atomically. A
+    failure is ignored: the run's own outcome matters more than this hint to the coordinator."""
+    path = Path(run_dir) / name
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(record) + "\n")
+
+
+def read_run_record(run_dir: str | Path, name: str, run_id: int) -> dict[str, Any] | None:
+    """The record `name` in `run_dir` the ServerApp of run `run_id` wrote; None when there is none,
+    or it is another run's, unreadable or damaged."""
     try:
-        ended = json.loads((Path(run_dir) / RUN_END_FILE).read_text(encoding="utf-8"))
+        record = json.loads((Path(run_dir) / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(ended, dict) or ended.get("run_id") != int(run_id):
+    if not isinstance(record, dict) or record.get("run_id") != int(run_id):
         return None
-    return ended
+    return record
 
 
 def wait_for_run_end(run_dir: str | Path, run_id: int, seconds: float) -> bool:

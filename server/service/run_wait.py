@@ -15,11 +15,10 @@ the coordinator reads it between its polls and says who it waits for and until w
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
-from genofed.common.util.atomic import write_text_atomic
+from genofed.server.service.run_end import read_run_record, write_run_record
 
 #: In the run's output folder (DIR/run).
 RUN_WAIT_FILE = "serverapp-waiting.json"
@@ -28,22 +27,14 @@ RUN_WAIT_FILE = "serverapp-waiting.json"
 def record_wait(run_dir: str | Path, run_id: int, wait: dict[str, Any] | None) -> None:
     """Write `wait` (`needed`, `expected`, `since`, `all_until`, `gives_up_at`) for run `run_id`, or remove
     the file when `wait` is None. A failure is ignored: the run matters more than this hint."""
-    path = Path(run_dir) / RUN_WAIT_FILE
+    if wait is not None:
+        write_run_record(run_dir, RUN_WAIT_FILE, {"run_id": int(run_id), **wait})
+        return
     with contextlib.suppress(OSError):
-        if wait is None:
-            path.unlink(missing_ok=True)
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, json.dumps({"run_id": int(run_id), **wait}) + "\n")
+        (Path(run_dir) / RUN_WAIT_FILE).unlink(missing_ok=True)
 
 
 def run_wait(run_dir: str | Path, run_id: int) -> dict[str, Any] | None:
     """What the ServerApp of run `run_id` is waiting for; None when it is not waiting (or the file
     is another run's, unreadable or damaged)."""
-    try:
-        wait = json.loads((Path(run_dir) / RUN_WAIT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(wait, dict) or wait.get("run_id") != int(run_id):
-        return None
-    return wait
+    return read_run_record(run_dir, RUN_WAIT_FILE, run_id)
