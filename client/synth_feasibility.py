@@ -5,7 +5,7 @@ GAN and reference batches whose fidelity was noise (allele-frequency correlation
 mixing 0); before each charge the tool only said that the privacy checks "cannot tell". This
 module refuses such a batch before the charge (`genofed synth --spend-anyway` overrides it), from
 PUBLIC facts only: the generator, `--epsilon`, the cohort size the product already treats as
-public (`declared_size`, `synth._public_counts`), the number of released variants, the public
+public (`declared_size`, `synth_public.public_counts`), the number of released variants, the public
 panel's frequencies and the noise the calibration planned. It never reads the patients' values:
 a rule on them would itself be a release (one bit, uncharged).
 
@@ -124,7 +124,7 @@ class PublicFacts:
     batch that `synth` then refused (an outside walkthrough's `--spend-anyway` run).
 
     Args:
-        declared_size: the cohort size a DP run follows (`synth._public_counts`).
+        declared_size: the cohort size a DP run follows (`synth_public.public_counts`).
         delta: the delta a DP run is calibrated at.
         reference_freq, released: the public panel's frequencies and the released variants (a run
             of the reference generator only; None: its rule cannot be judged and says nothing).

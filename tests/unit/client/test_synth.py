@@ -11,6 +11,7 @@ import pytest
 from helpers.site_files import spend_anyway
 
 import genofed.client.synth as synth_module
+import genofed.client.synth_output as synth_output
 from genofed.cli.main import main
 from genofed.common.data.readers import read_genotypes, read_phenotypes
 from genofed.common.data.readers.vcf import read_vcf
@@ -311,7 +312,7 @@ def test_an_interrupt_while_writing_says_the_charge_was_made(site, tmp_path, mon
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synth_module, "write_vcf", interrupted)
+    monkeypatch.setattr(synth_output, "write_vcf", interrupted)
     state, out = tmp_path / "state", tmp_path / "out"
     args = ["--epsilon", "3", "--state-dir", str(state), "--budget", "8", "--n", "30"]
     assert main(_reference_args(site, out, *args)) == 130

@@ -24,7 +24,8 @@ from torch.utils.data import TensorDataset
 
 from genofed.cli.main import main
 from genofed.client.local_ledger import LocalLedger
-from genofed.client.synth import SynthOptions, _public_counts, synthesize
+from genofed.client.synth import SynthOptions, synthesize
+from genofed.client.synth_public import public_counts
 from genofed.client.synthetic_use import MIN_RECORDS
 from genofed.common.privacy.accountant import sample_rate
 from genofed.common.privacy.ledger import LEDGER_FILE, PrivacyLedger
@@ -159,5 +160,5 @@ def test_the_reference_generator_takes_the_declared_size_for_its_records_only(tm
     options = SynthOptions(
         generator="reference", reference="panel.vcf.gz", epsilon=1.0, budget=3.0, declared_size=150
     )
-    counts = _public_counts(options, LocalLedger(tmp_path / "s", 3.0, None), patients=43)
+    counts = public_counts(options, LocalLedger(tmp_path / "s", 3.0, None), patients=43)
     assert counts == {"declared_size": 150, "from": "--declared-size"}

@@ -31,6 +31,7 @@ import pytest
 from helpers.site_files import budgeted_site, synth_args, variants_args, write_small_site
 
 import genofed.client.synth as synth_module
+import genofed.client.synth_output as synth_output
 from genofed.cli.main import main
 from genofed.client.agent.audit import NO_DP_KIND, OUTPUT_LOST_KIND, RELEASE_TYPE, audit_line, read_audit
 from genofed.client.agent.keys import init_site
@@ -527,7 +528,7 @@ def test_writing_the_batch_never_removes_a_folder_holding_a_ledger(tmp_path):
     (out / "state").mkdir(parents=True)
     (out / "state" / LEDGER_FILE).write_text("{}")
     with pytest.raises(synth_module.GenofedError, match="holds a privacy ledger's files"):
-        synth_module._write(out, {"failed_checks": ["x"]}, "", [], None, False, False)
+        synth_output.write_batch(out, {"failed_checks": ["x"]}, "", [], None, False, False)
     assert (out / "state" / LEDGER_FILE).read_text() == "{}"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
