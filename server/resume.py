@@ -37,7 +37,9 @@ RESUMABLE_CHANGES = NOT_COMPUTED | frozenset(REPORT_ONLY)
 #: What a checkpoint keeps of the round log (by RoundLog field), so a resumed run reports every round.
 LOGGED = ("train", "evaluate", "refused", "capped", "update_norms", "refused_epsilon")
 
-#: Settings added after checkpoints were first written, with the value older runs had in effect.
+#: Settings added after checkpoints were first written, with the value older runs had in effect
+#: (in run-config form: "inf" for infinity). Before the model choice (cfbc95e) every run trained
+#: the network with momentum 0.9, under local DP and without priors.
 SETTINGS_ADDED_SINCE = {
     "secagg": False,
     "trim-beta": 0.2,
@@ -45,6 +47,13 @@ SETTINGS_ADDED_SINCE = {
     "site-evaluations": 0,
     "label-column": "label",
     "prevalence": 0.0,
+    "model": "network",
+    "momentum": 0.9,
+    "prior": "",
+    "prior-variants": 0,
+    "gene-prior": "",
+    "privacy": "local",
+    "max-coalition-epsilon": "inf",
 }
 
 #: The content of the input files a run started from, beside its checkpoints (`record_inputs`): a

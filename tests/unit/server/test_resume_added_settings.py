@@ -52,13 +52,6 @@ RECORDED_SINCE_THE_START = frozenset(
     }
 )
 
-#: Settings added after that without a `SETTINGS_ADDED_SINCE` entry (cfbc95e: the model choice, the
-#: rule's momentum, the priors, distributed DP): a run checkpointed before them is refused on
-#: --resume. Listed so that this test holds while the gap is open; it may only shrink.
-ADDED_WITHOUT_AN_ENTRY = frozenset(
-    {"gene-prior", "max-coalition-epsilon", "model", "momentum", "prior", "prior-variants", "privacy"}
-)
-
 
 def _run_settings() -> set[str]:
     """Every run setting, by its run-config key."""
@@ -67,7 +60,7 @@ def _run_settings() -> set[str]:
 
 def test_every_setting_added_since_checkpoints_began_has_its_entry() -> None:
     compared = _run_settings() - RESUMABLE_CHANGES
-    missing = sorted(compared - RECORDED_SINCE_THE_START - set(SETTINGS_ADDED_SINCE) - ADDED_WITHOUT_AN_ENTRY)
+    missing = sorted(compared - RECORDED_SINCE_THE_START - set(SETTINGS_ADDED_SINCE))
     assert missing == [], (
         f"run setting(s) {missing} have no entry in SETTINGS_ADDED_SINCE (server/resume.py): a run "
         "checkpointed before they existed is refused on --resume; add each with the value runs made "
@@ -77,9 +70,8 @@ def test_every_setting_added_since_checkpoints_began_has_its_entry() -> None:
 
 def test_the_lists_name_run_settings_and_each_setting_once() -> None:
     settings = _run_settings()
-    assert RECORDED_SINCE_THE_START | set(SETTINGS_ADDED_SINCE) | ADDED_WITHOUT_AN_ENTRY <= settings
+    assert RECORDED_SINCE_THE_START | set(SETTINGS_ADDED_SINCE) <= settings
     assert not RECORDED_SINCE_THE_START & set(SETTINGS_ADDED_SINCE)
-    assert not ADDED_WITHOUT_AN_ENTRY & (RECORDED_SINCE_THE_START | set(SETTINGS_ADDED_SINCE))
 
 
 def test_a_checkpoint_from_before_the_added_settings_resumes_with_their_old_values(tmp_path) -> None:
@@ -87,11 +79,7 @@ def test_a_checkpoint_from_before_the_added_settings_resumes_with_their_old_valu
     under settings that give each added one the value `SETTINGS_ADDED_SINCE` says older runs had
     (in run-config form: an entry of another form, 0.2 for "0.2", would refuse it)."""
     settings = RunSettings.from_config(dict(SETTINGS_ADDED_SINCE))
-    recorded = {
-        key: value
-        for key, value in settings.to_config().items()
-        if key in RECORDED_SINCE_THE_START | ADDED_WITHOUT_AN_ENTRY
-    }
+    recorded = {key: value for key, value in settings.to_config().items() if key in RECORDED_SINCE_THE_START}
     model = SimpleNamespace(to_dict=lambda: {"n_variants": 10})
     checkpoint = SimpleNamespace(model_config={"n_variants": 10}, settings=recorded)
     check_resumable(checkpoint, model, settings, tmp_path)  # refused: raises GenofedError
