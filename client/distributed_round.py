@@ -56,6 +56,7 @@ from genofed.common.privacy.distributed_bound import (
 )
 from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
 from genofed.common.privacy.secret_noise import SecretNoise
+from genofed.common.privacy.snapping import snap_update
 from opacus.optimizers import DPOptimizerFastGradientClipping
 # isort: on
 
@@ -262,10 +263,16 @@ def noisy_gradient_round(
     travel = 1.0 if request.step == "mean" else momentum_travel(steps, _momentum(settings))
     # steps / travel first: exactly T ("mean") or 1 ("sum" without momentum), as the divisor had
     divisor = float(weight_rows) * request.sample_rate * (steps / travel)
-    updated = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    updated = dict(start)
     with torch.no_grad():
         for name, total in sums.items():
-            updated[name] = (updated[name].double() - settings.lr * total / divisor).to(updated[name].dtype)
+            updated[name] = (start[name].double() - settings.lr * total / divisor).to(start[name].dtype)
+    # the share's float bits below its noise's grid rounded away (common.privacy.snapping): one
+    # batch's share in one weight, lr sigma_share C / divisor, bounds the noise from below
+    share_sd = settings.lr * noise_share * settings.max_grad_norm / divisor
+    if share_sd > 0:
+        updated = snap_update(start, updated, share_sd)
     return DistributedResult(updated, steps, request.sample_rate, loss)
 
 

@@ -50,6 +50,7 @@ from genofed.common.privacy.accountant import Step, sample_rate, steps_per_epoch
 from genofed.common.util.allocator import keep_freed_memory
 from genofed.common.util.checks import require_at_least, require_choice, require_in_range, require_positive
 from genofed.common.privacy.opacus_noise import private_dp_sgd
+from genofed.common.privacy.snapping import snap_update, update_noise_sd
 from opacus import PrivacyEngine
 # isort: on
 
@@ -206,6 +207,7 @@ def _train_private(
     The loss to train with is `clipped_loss`'s: the mean BCE whose backward() leaves the clipped
     gradient sum for Opacus' optimizer (module docstring).
     """
+    start = _state_dict(model)
     engine = PrivacyEngine(accountant="rdp")
     private_model, private_optimizer, private_loss, private_loader = private_dp_sgd(
         engine,
@@ -226,8 +228,17 @@ def _train_private(
             private_model, private_optimizer, loss_fn, private_loader, settings, anchor_params, batches
         )
     history = [(float(s), float(q), int(k)) for s, q, k in engine.accountant.history]
+    # the release, its float bits below the noise's grid rounded away (common.privacy.snapping)
+    noise_sd = update_noise_sd(
+        lr=settings.lr,
+        noise_multiplier=noise_multiplier,
+        max_grad_norm=settings.max_grad_norm,
+        batch=private_optimizer.expected_batch_size,
+        optimizer=settings.optimizer,
+    )
+    trained = _state_dict(private_model._module)
     return TrainResult(
-        _state_dict(private_model._module),
+        snap_update(start, trained, noise_sd) if noise_sd > 0 else trained,
         loss,
         steps,
         history[0][1] if history else sample_rate(rows, settings.batch_size),

@@ -29,10 +29,11 @@ LEDGER_FILE = "privacy-ledger.json"
 #: recorded with zero steps (epsilon 0) so the ledger lists every number the site lets out.
 DECLARED_PUBLIC = "declared-public"
 #: Where this genofed draws a release's noise from (`Charge.noise_source`): a ChaCha20 keystream
-#: keyed by the site's secret (`common/privacy/secret_noise.py`, since stop 46). Change it when the
+#: keyed by the site's secret (`common/privacy/secret_noise.py`, since stop 46), each release rounded to
+#: its noise's grid (`common/privacy/snapping.py`, since stop 64). Change it when the
 #: draws change, so that the audit tells releases of different draws apart
 #: (tests/unit/common/privacy/test_noise_source_pinned.py pins the draws, and fails when they move).
-NOISE_SOURCE = "chacha20-site-secret"
+NOISE_SOURCE = "chacha20-site-secret, snapped"
 
 
 @dataclass

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from genofed.common.privacy.secret_noise import SecretNoise
+from genofed.common.privacy.snapping import snap
 from genofed.common.util.checks import require_positive
 
 #: Predicted-risk bins of the released histogram: equal widths on [0, 1]. 0.5 is an edge, so the
@@ -81,9 +82,11 @@ def score_histogram(labels: np.ndarray, probabilities: np.ndarray, bins: int = S
 
 def noisy_histogram(histogram: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     """`histogram` + N(0, sigma^2) per cell, drawn from `seed` (the same seed, the same release)
-    through a stream cipher (`secret_noise`: no seed can be found from the draws)."""
+    through a stream cipher (`secret_noise`: no seed can be found from the draws), rounded to the
+    grid of `snapping.snap` (a sixteenth of sigma or finer): the exact float bits of a noisy count
+    told which counts it could not be (`genofed.common.privacy.snapping`)."""
     require_positive("sigma", sigma, message=f"the release's noise must be positive, got sigma {sigma}")
-    return histogram + sigma * SecretNoise(seed, "evaluation").normal(histogram.shape)
+    return snap(histogram + sigma * SecretNoise(seed, "evaluation").normal(histogram.shape), sigma)
 
 
 def release_step(sigma: float) -> tuple[float, float, int]:
