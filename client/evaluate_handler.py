@@ -24,6 +24,7 @@ from genofed.client.coordinator_request import (
     requested_budget,
     run_config_fallbacks,
     site_split_seed,
+    whole_number,
 )
 from genofed.client.kept_replies import KeptReply, keep_reply, replayed
 from genofed.client.site import (
@@ -50,7 +51,7 @@ def evaluate(msg: Message, context: Context, site: SiteConfig, settings: dict) -
     """
     config = msg.content["config"]
     epsilon, delta = requested_budget(site, config, settings)
-    server_round = int(config["server-round"])
+    server_round = whole_number(config, "server-round")  # 2.9 was answered, and charged, as round 2
     data = load_site_tensors(site, site_split_seed(site, settings))
     model = global_model(msg, data.n_variants, site)
     private = not math.isinf(epsilon)

@@ -142,7 +142,11 @@ def _trainable_model(msg: Message, n_variants: int, site: SiteConfig, finetune: 
 
 def _requested_evaluations(site: SiteConfig, config: Mapping[str, Any]) -> int:
     """How many evaluations the run plans here; refused above the site's cap (node config)."""
-    evaluations = int(config.get("site-evaluations", 0))
+    evaluations = whole_number({"site-evaluations": 0, **config}, "site-evaluations")
+    require(
+        evaluations >= 0,
+        f"the coordinator asked this site to plan {evaluations} evaluations in this run; refused",
+    )
     require(
         evaluations <= site.max_evaluations,
         f"the coordinator asked this site to plan {evaluations} evaluations in this run; it answers at "

@@ -242,3 +242,28 @@ def test_a_model_of_two_outputs_is_refused_before_any_plan(hospital, tmp_path):
     reply = make_client_app({})(_message(MessageType.TRAIN, start, config), _context(hospital, state))
     assert reply.has_error() and "a hospital trains and evaluates one disease label" in reply.error.reason
     assert not (state / LEDGER_FILE).exists() or not PrivacyLedger(state / LEDGER_FILE).plans
+
+
+@pytest.mark.parametrize(
+    ("kind", "asked", "said"),
+    [
+        (MessageType.EVALUATE, {"server-round": 2.9}, "server-round=2.9, not a whole number"),
+        (MessageType.EVALUATE, {"server-round": "two"}, "server-round='two', not a whole number"),
+        (MessageType.TRAIN, {"site-evaluations": 2.9}, "site-evaluations=2.9, not a whole number"),
+        (MessageType.TRAIN, {"site-evaluations": -5}, "plan -5 evaluations"),
+    ],
+)
+def test_an_evaluation_round_or_count_that_is_no_whole_number_is_refused(
+    hospital, tmp_path, kind, asked, said
+):
+    """A red-team audit (stop 64): the evaluate handler read `server-round` with int(), so round 2.9
+    was answered and charged as round 2 (train refused it), and a site-evaluations of -5 planned
+    "-5 evaluations". Refused in words now, nothing charged."""
+    app = make_client_app({})
+    state = tmp_path / "state"
+    data = _data(_context(hospital, state))
+    config = ModelConfig(n_variants=data.n_variants, architecture="logistic")
+    start = build_model(config, seed=0).state_dict()
+    reply = app(_message(kind, start, config, **asked), _context(hospital, state))
+    assert reply.has_error() and said in reply.error.reason and "refused" in reply.error.reason
+    assert not (state / LEDGER_FILE).exists() or PrivacyLedger(state / LEDGER_FILE).charges == []
