@@ -34,6 +34,7 @@ from genofed.server.resume import refuse_an_unfinished_run
 from genofed.server.round_log import NothingTrained, refusals_by_reason
 from genofed.server.service.enrollment import enrolled_sizes
 from genofed.server.service.federation_folder import RUN_DIR, admitted_nodes, deployed_run_config
+from genofed.server.service.reply_wait import ExchangeWait, record_reply_wait
 from genofed.server.service.run_end import announcing_the_end
 from genofed.server.service.run_wait import record_wait
 from genofed.server.settings import RunSettings
@@ -115,6 +116,7 @@ def run_server(
             partial(admitted_nodes, folder),
             partial(enrolled_sizes, folder),
             partial(record_wait, folder / RUN_DIR, context.run_id),
+            partial(record_reply_wait, folder / RUN_DIR, context.run_id),
         )
         write(grid, config, progress)
 
@@ -288,11 +290,13 @@ class AdmittedGrid(ForwardingGrid):
         admitted: Callable[[], Mapping[int, str]],
         sizes: Callable[[], Mapping[str, int]] = dict,
         waiting: Callable[[dict[str, Any] | None], None] | None = None,
+        replies: Callable[[dict[str, Any] | None], None] | None = None,
     ) -> None:
         super().__init__(grid)
         self._admitted = admitted
         self._sizes = sizes
         self._waiting = waiting
+        self._replies = replies
         self._reported: set[int] = set()
 
     def enrolled_names(self) -> dict[int, str]:
@@ -329,20 +333,31 @@ class AdmittedGrid(ForwardingGrid):
     ) -> Iterable[Message]:
         """Push, then pull the replies every `REPLY_POLL_SECONDS` until all are in or `timeout`
         passes: Flower's own grid sleeps 3 s between pulls, which cost a deployed round about
-        1.5 s per exchange (SecAgg+ has five). Only the grid's public push and pull are used."""
+        1.5 s per exchange (SecAgg+ has five). Only the grid's public push and pull are used.
+        A wait of more than a few seconds is put on record, with the enrolled names of the
+        hospitals not yet answered, for the coordinator to say (`genofed.server.service.reply_wait`)."""
         messages = self._only(list(messages), _destination)
         if not messages:
             return []
-        pending = set(self._grid.push_messages(messages))
+        ids = list(self._grid.push_messages(messages))
+        node_of = dict(zip(ids, map(_destination, messages), strict=False))  # a failed push: no id
+        names = self._admitted()
+        asked = {node: names.get(node, f"node {node}") for node in node_of.values()}
+        wait = ExchangeWait(self._replies or _ignore, messages, asked, timeout)
+        pending = set(ids)
         end = None if timeout is None else time.monotonic() + timeout
         replies: list[Message] = []
-        while True:
-            pulled = list(self._grid.pull_messages(pending))
-            replies.extend(pulled)
-            pending.difference_update(m.metadata.reply_to_message_id for m in pulled)
-            if not pending or (end is not None and time.monotonic() >= end):
-                return replies
-            time.sleep(REPLY_POLL_SECONDS)
+        try:
+            while True:
+                pulled = list(self._grid.pull_messages(pending))
+                replies.extend(pulled)
+                pending.difference_update(m.metadata.reply_to_message_id for m in pulled)
+                if not pending or (end is not None and time.monotonic() >= end):
+                    return replies
+                wait.update(node_of.get(mid, 0) for mid in pending)
+                time.sleep(REPLY_POLL_SECONDS)
+        finally:
+            wait.close()
 
     def _only(self, items: list, node_of: Callable[[Any], int]) -> list:
         """The items for admitted nodes; each refused node is logged once."""
@@ -360,6 +375,10 @@ class AdmittedGrid(ForwardingGrid):
 
 def _destination(message: Message) -> int:
     return message.metadata.dst_node_id
+
+
+def _ignore(_wait: dict[str, Any] | None) -> None:
+    """A grid without a coordinator to tell (a test's): an exchange's wait goes on no record."""
 
 
 def _stderr(message: str) -> None:

@@ -41,7 +41,6 @@ What `start` does, in order, and why:
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import errno
 import json
 import os
@@ -71,7 +70,8 @@ from genofed.server.service.flower_control import CONNECTION, FlowerControl, sav
 from genofed.server.service.folder_files import FEDERATION_FILE, hold_federation, require_complete
 from genofed.server.service.orphans import finished_without_coordinator, refuse_second_instance
 from genofed.server.service.pki import check_folder_pki
-from genofed.server.service.run_end import run_end, wait_for_run_end
+from genofed.server.service.reply_wait import reply_wait, say_reply_wait
+from genofed.server.service.run_end import run_end, utc_clock, wait_for_run_end
 from genofed.server.service.run_wait import run_wait
 from genofed.server.service.status import (
     RESULTS_FILE,
@@ -404,6 +404,7 @@ def _watch_run(
     ended_at = 0.0  # when the ServerApp's end-of-run file was first seen (monotonic)
     online: list[str] | None = None  # the hospitals last said to be online
     waiting_said: float | None = None  # when the ServerApp's wait for hospitals was last said (time.time)
+    replies_said: float | None = None  # when an exchange's wait for replies was last said (time.time)
     while True:
         write_status(folder, status)
         run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
@@ -418,6 +419,8 @@ def _watch_run(
             online = _say_online(status["hospitals"], online, say)
         waiting = run_wait(folder / RUN_DIR, status["run_id"])
         waiting_said = _say_waiting(status["run_id"], waiting, status["hospitals"], waiting_said, say)
+        awaited = reply_wait(folder / RUN_DIR, status["run_id"])
+        replies_said = say_reply_wait(status["run_id"], awaited, replies_said, say)
         wait = min(options.poll_seconds, options.sync_seconds)
         if run_end(folder / RUN_DIR, status["run_id"]) is None:
             wait_for_run_end(folder / RUN_DIR, status["run_id"], wait)
@@ -464,23 +467,15 @@ def _say_waiting(
     )
     absent = f"; not online: {', '.join(missing)}" if missing else ""
     if all_until is not None and len(online) >= needed:
-        until = f"it waits for the others until {_clock(all_until)}, then starts with those online"
+        until = f"it waits for the others until {utc_clock(all_until)}, then starts with those online"
     else:
-        until = f"it needs {needed} to start and gives up at {_clock(wait.get('gives_up_at'))}"
+        until = f"it needs {needed} to start and gives up at {utc_clock(wait.get('gives_up_at'))}"
     say(
         f"run {run_id}: the ServerApp is waiting for hospitals: {count}{absent}; {until}. Start the "
         "missing hospitals' agents (`genofed hospital start`); an agent that stopped says why in its "
         "own output"
     )
     return moment
-
-
-def _clock(moment: Any) -> str:
-    """A UNIX time as the operator reads it: HH:MM:SS UTC."""
-    try:
-        return dt.datetime.fromtimestamp(float(moment), dt.timezone.utc).strftime("%H:%M:%S UTC")
-    except (TypeError, ValueError, OverflowError):
-        return "an unknown time"
 
 
 def _finish_run(

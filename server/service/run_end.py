@@ -15,6 +15,7 @@ tail of the ServerApp's traceback.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -86,3 +87,11 @@ def wait_for_run_end(run_dir: str | Path, run_id: int, seconds: float) -> bool:
         if left <= 0:
             return False
         time.sleep(min(CHECK_SECONDS, left))
+
+
+def utc_clock(moment: Any) -> str:
+    """A UNIX time from a run record as the operator reads it: HH:MM:SS UTC."""
+    try:
+        return dt.datetime.fromtimestamp(float(moment), dt.timezone.utc).strftime("%H:%M:%S UTC")
+    except (TypeError, ValueError, OverflowError):
+        return "an unknown time"
