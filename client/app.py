@@ -37,6 +37,7 @@ from genofed.client.coordinator_request import (
     spend_limit,
 )
 from genofed.client.outbound import outbound_guard
+from genofed.client.outward_words import outward_words_mod
 from genofed.client.secagg import is_secagg_fit, secagg_mod, train_secagg
 from genofed.client.site import SiteConfig, in_federation_words, load_site_tensors, resolve_site
 from genofed.client.training_request import TRAINING_LIMITS, requested_training
@@ -76,8 +77,9 @@ def make_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
     """
     # outermost first: the audit log records what leaves (under SecAgg+: masked vectors and key
     # material); the outbound guard checks the plaintext reply before SecAgg+ masks it
-    # outside them all, `unwritable_audit_mod`: an audit log that cannot be written stops the reply
-    app = ClientApp(mods=[unwritable_audit_mod, audit_mod, secagg_mod, outbound_guard])
+    # outside them all, `unwritable_audit_mod`: an audit log that cannot be written stops the reply;
+    # outermost, `outward_words_mod`: a refusal leaves without the site's paths (logged in full inside)
+    app = ClientApp(mods=[outward_words_mod, unwritable_audit_mod, audit_mod, secagg_mod, outbound_guard])
     base = dict(defaults or {})
 
     @app.query()

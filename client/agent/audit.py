@@ -49,6 +49,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord
 from flwr.clientapp.typing import ClientAppCallable
 
 from genofed.client.agent.site_layout import AUDIT_FILE
+from genofed.client.outward_words import outward_reason
 from genofed.common.errors import GenofedError
 
 #: The node-config key naming the audit log file.
@@ -83,7 +84,12 @@ def audit_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> M
     reply = call_next(msg, context)
     path = str(context.node_config.get(AUDIT_KEY, "") or "")
     if path:
-        append_entry(Path(path), audit_entry(msg, reply))
+        entry = audit_entry(msg, reply)
+        if reply.has_error():  # the full reason stays here; what went out is beside it, if other
+            sent = outward_reason(entry["error"], context.node_config)
+            if sent != entry["error"]:
+                entry["error_sent"] = sent
+        append_entry(Path(path), entry)
     return reply
 
 

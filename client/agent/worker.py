@@ -188,6 +188,8 @@ class Worker:
         from flwr.supercore.heartbeat import HeartbeatSender, make_task_heartbeat_fn_http
         from flwr.supernode.runtime import run_clientapp as runtime
 
+        from genofed.client.outward_words import outward_reason
+
         client = _task_client(self.runtime_address, token)
         heartbeat = HeartbeatSender(make_task_heartbeat_fn_http(client))
         heartbeat.start()
@@ -216,11 +218,15 @@ class Worker:
                 log.warning("%s", ex, extra={NOTICE: True})
             else:
                 log.error("ClientApp raised an exception", exc_info=ex)
-            details = reason
+            # what leaves the site names no local path (`outward_reason`); its audit log keeps the full text
+            sent = outward_reason(reason, context.node_config if context is not None else {}, deployed=True)
+            details = sent
             if message is not None:
-                reply = Message(Error(code=code, reason=reason), reply_to=message)
+                reply = Message(Error(code=code, reason=sent), reply_to=message)
                 if isinstance(ex, UnapprovedApp) and self.audit_log is not None:
-                    audit_refusal(self.audit_log, message, reply)
+                    audit_refusal(
+                        self.audit_log, message, Message(Error(code=code, reason=reason), reply_to=message)
+                    )
         finally:
             try:
                 if reply is not None and context is not None:

@@ -82,7 +82,8 @@ def test_a_phenotype_edited_while_the_agent_runs_is_refused_and_not_charged(tmp_
     refused = app(_train(cohorts, 2), context)
     assert refused.has_error() and refused.error.code == REFUSED
     reason = refused.error.reason
-    assert reason.startswith(f"{phenotypes} changed since `genofed hospital check`"), reason
+    # the coordinator is told the file's role, not its path (test_refusals_leave_without_paths.py)
+    assert reason.startswith("<phenotypes file> changed since `genofed hospital check`"), reason
     assert "its SHA-256 differs from the one bound to this site's ledger" in reason
     assert "nothing was trained or sent" in reason and "--data-update REASON" in reason
     assert _charged_rounds(site) == [1]  # round 2 was neither trained nor charged

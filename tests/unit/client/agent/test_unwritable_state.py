@@ -89,7 +89,8 @@ def test_a_read_only_state_folder_is_refused_in_words_without_a_traceback(
     assert reply.has_error() and reply.error.code == REFUSED, reply.error
     reason = reply.error.reason
     why = "read-only file system" if ROOT else "permission denied"
-    assert reason.startswith(f"cannot write {state}") and f"({why}): nothing was trained or sent" in reason
+    # the site folder goes out as SITE (test_refusals_leave_without_paths.py)
+    assert reason.startswith("cannot write SITE/state") and f"({why}): nothing was trained or sent" in reason
     assert "free space or fix the folder's permissions, then the next round can train" in reason
     _no_traceback(caplog)
     assert _charged_rounds(site) == []
@@ -112,7 +113,7 @@ def test_a_charge_that_cannot_be_written_sends_nothing(tmp_path, cohorts, monkey
     with caplog.at_level(logging.INFO):
         reply = make_client_app()(_train(cohorts, 1), context)
     assert reply.has_error() and reply.error.code == REFUSED and not reply.has_content()
-    assert reply.error.reason.startswith(f"cannot write {site / STATE_DIR} (no space left): nothing was")
+    assert reply.error.reason.startswith("cannot write SITE/state (no space left): nothing was")
     _no_traceback(caplog)
     assert _charged_rounds(site) == []
 
@@ -129,9 +130,7 @@ def test_an_audit_log_that_cannot_be_written_stops_the_reply(tmp_path, cohorts, 
     with caplog.at_level(logging.INFO):
         reply = make_client_app()(_train(cohorts, 1), context)
     assert reply.has_error() and reply.error.code == REFUSED and not reply.has_content()
-    assert reply.error.reason.startswith(
-        f"cannot write {site / 'audit.jsonl'} (no space left): this reply was not"
-    )
+    assert reply.error.reason.startswith("cannot write SITE/audit.jsonl (no space left): this reply was not")
     _no_traceback(caplog)
     assert _charged_rounds(site) == [1]
 
@@ -163,7 +162,7 @@ def test_permission_denied_counts_on_the_site_state_only(tmp_path, cohorts, monk
         reply = app(_train(cohorts, 1), context)
     assert reply.has_error() and reply.error.code == REFUSED
     assert reply.error.reason.startswith(
-        f"cannot write {denied_at[0]} (permission denied): nothing was trained"
+        f"cannot write SITE/{STATE_DIR}/{LEDGER_FILE} (permission denied): nothing was trained"
     )
     _no_traceback(caplog)
     denied_at[0] = tmp_path / "data" / "phenotypes.csv"
