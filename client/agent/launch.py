@@ -44,10 +44,19 @@ from genofed.client.agent.pinning import approved_elsewhere_warning
 from genofed.client.agent.site_layout import AUDIT_FILE, STATE_DIR
 from genofed.client.agent.site_lock import hold_site
 from genofed.client.agent.site_settings_record import record_site_settings, require_settings_as_recorded
-from genofed.client.agent.supernode import AgentOptions, Launch, require_free_port, say_on_stderr, serve
+from genofed.client.agent.supernode import (
+    AgentOptions,
+    Launch,
+    StopNow,
+    require_free_port,
+    say_on_stderr,
+    serve,
+    stop_now_on_a_signal,
+)
 from genofed.common.deployment.app_bundle import approved_app_hash
 from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
 from genofed.common.errors import ConfigError, GenofedError
+from genofed.common.privacy.ledger import LEDGER_FILE
 from genofed.common.util.checks import require_at_least, require_in_range
 from genofed.common.util.hashing import file_sha256
 
@@ -246,7 +255,7 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
             (folder / STATE_DIR).mkdir(mode=0o700, exist_ok=True)
             return serve(folder, launch, options, lock, say)
         finally:
-            _record_spent(folder, options, say)
+            _record_spent_unless_stopped(folder, options, say)
 
 
 def _warn_of_approved_app(folder: Path, options: AgentOptions, say) -> None:
@@ -259,6 +268,24 @@ def _warn_of_approved_app(folder: Path, options: AgentOptions, say) -> None:
         return
     say(f"WARNING: {warning}")
     append_entry(folder / AUDIT_FILE, warning_entry(None, warning))
+
+
+def _record_spent_unless_stopped(folder: Path, options: AgentOptions, say) -> None:
+    """`_record_spent`, which a SIGTERM or Ctrl-C ends at once (`stop_now_on_a_signal`), saying so
+    first when there is a ledger (the step that can take seconds)."""
+    if (folder / STATE_DIR / LEDGER_FILE).exists():
+        say(
+            "recording the privacy ledger's high-water mark before exiting (it loads the privacy "
+            "accountant: seconds); a second SIGTERM or Ctrl-C skips it, and the next start records it"
+        )
+    try:
+        with stop_now_on_a_signal():
+            _record_spent(folder, options, say)
+    except StopNow:
+        say(
+            "stopped before the privacy ledger's high-water mark was recorded: the next `genofed hospital "
+            "start` or `check` records it; every charge is in the ledger"
+        )
 
 
 def _record_spent(folder: Path, options: AgentOptions, say) -> None:

@@ -165,3 +165,50 @@ def test_a_supernode_and_worker_that_ignore_sigterm_are_killed_after_the_grace(a
     assert code == 0, agent.said()  # the stop asked for is a clean exit, the kill included
     killed = f"did not end within {STOP_GRACE_SECONDS:g} s of SIGTERM: killed their process group"
     assert killed in agent.said()
+
+
+#: The agent's last step, after its processes ended, standing in for the high-water mark's
+#: recording that loads Opacus and torch (5-22 s): it says it began, then takes a minute.
+LAST_STEP = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import genofed.client.agent.launch as launch
+
+    def slow(folder, options, say):
+        print("recording", flush=True)
+        time.sleep(60)
+
+    launch._record_spent = slow
+    launch._record_spent_unless_stopped(Path(sys.argv[1]), None, lambda m: print("genofed:", m, flush=True))
+    print("the agent exits", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_the_high_water_mark_ends_it_at_once(tmp_path: Path, signum: int) -> None:
+    """Once the SuperNode and worker have ended, the agent records its ledger's high-water mark,
+    which loads the privacy accountant (seconds; 22 s in an operator's walkthrough). Its SIGTERM
+    handler, meant for the group that had ended, took every further SIGTERM and Ctrl-C in silence,
+    and the operator used SIGKILL. Now it says what it does, and a signal ends that step at once."""
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "privacy-ledger.json").write_text('{"charges": []}\n')
+    out = tmp_path / "agent.out"
+    with out.open("wb") as handle:
+        agent = subprocess.Popen(
+            [sys.executable, "-c", LAST_STEP, str(tmp_path)], stdout=handle, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 60
+    while "recording" not in out.read_text() and time.monotonic() < deadline:
+        assert agent.poll() is None, out.read_text()
+        time.sleep(0.05)
+    started = time.monotonic()
+    agent.send_signal(signum)
+    code = agent.wait(timeout=30)
+    seconds = time.monotonic() - started
+    said = out.read_text()
+    assert seconds < 2.0 and code == 0, (seconds, said)
+    assert "a second SIGTERM or Ctrl-C skips it, and the next start records it" in said
+    assert "stopped before the privacy ledger's high-water mark was recorded" in said
+    assert "the agent exits" in said and "Traceback" not in said
