@@ -190,7 +190,7 @@ def _require_within_limits(key: str, value: object) -> None:
     low, high = TRAINING_LIMITS[key]
     asked = f"the coordinator asked this site to train with {key}={value!r}; refused: "
     number = to_float(key, value, message=asked + "not a number")
-    open_low = key in ("lr", "clip")  # 0 is no training / no clipping: refused
+    open_low = key == "lr"  # 0 is no training: refused
     require_in_range(
         key,
         number,

@@ -307,7 +307,8 @@ class RunSettings:
         for name in ("local-epochs", "batch-size", "lr", "clip"):
             value = getattr(self, name.replace("-", "_"))
             require_at_least(name, value, 0, hint="0 = the model's rule")
-            _require_accepted(name, value)
+            if value != 0:
+                _require_accepted(name, value)
         require(
             self.momentum == -1 or 0 <= self.momentum < 1,
             f"momentum must be in [0, 1) (or -1 for the model's rule), got {self.momentum:g}",
@@ -519,10 +520,14 @@ def _check_augment(text: str, *, private: bool) -> None:
 
 
 def _require_accepted(name: str, value: float) -> None:
-    """Refuse a training setting above what a hospital accepts (`TRAINING_LIMITS`): every hospital
+    """Refuse a training setting outside what a hospital accepts (`TRAINING_LIMITS`): every hospital
     would refuse every round of the run, which would end without a model."""
-    high = TRAINING_LIMITS[name][1]
+    low, high = TRAINING_LIMITS[name]
     require(
         value <= high,
         f"{name} must be at most {high:g}, got {value:g}: every hospital refuses to train above it",
+    )
+    require(
+        value >= low,
+        f"{name} must be at least {low:g}, got {value:g}: every hospital refuses to train below it",
     )

@@ -203,3 +203,26 @@ def test_the_trainer_takes_one_backward_pass_per_step(monkeypatch) -> None:
     result = train_model(model, x, y, TrainSettings(batch_size=8), noise_multiplier=1.0, seed=0)
     assert len(calls) == result.steps > 0
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+@pytest.mark.parametrize("input_norm", [1e4, 1e6, 4e6, 1e9])
+@pytest.mark.parametrize("residual", [0.51, 0.6, 0.9])
+def test_at_the_smallest_clip_a_site_accepts_no_example_passes_above_it(input_norm, residual):
+    """A red-team audit (stop 64): with a clip so small that C / |g| fell below float32's smallest
+    normal number (a large column scale makes |g| large), the factor and d x factor were rounded to
+    multiples of 2^-149 and one control's "clipped" gradient had norm 3.8 C. At the clip's floor in
+    TRAINING_LIMITS the factor stays a normal float32 for any finite norm, and the bound holds."""
+    from genofed.common.training_limits import TRAINING_LIMITS
+
+    clip = TRAINING_LIMITS["clip"][0]
+    layer = nn.Linear(4, 1)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.fill_(float(np.log(residual / (1 - residual))))  # a control's d = p - 0 = residual
+    x = torch.full((1, 4), input_norm / 2)
+    clipping = OneBackwardClipping(layer, clip)
+    layer.train()
+    clipping(layer(x).squeeze(1), torch.zeros(1)).backward()
+    clipping.remove()
+    gradient = torch.cat([layer.weight.grad.reshape(-1), layer.bias.grad.reshape(-1)]).double()
+    assert 0.99 * clip < float(gradient.norm()) <= clip * (1 + 1e-5)
