@@ -675,10 +675,13 @@ def run_hospital_audit(args: argparse.Namespace) -> int:
             f"`genofed hospital ledger {args.dir}`"
         )
     from genofed.client.agent.audit import audit_line, iter_audit
-    from genofed.client.agent.audit_filter import AuditFilter, Tally, runs_of_plan, selected
+    from genofed.client.agent.audit_filter import AuditFilter, Tally, full_plan_id, runs_of_plan, selected
     from genofed.client.agent.launch import site_audit_log
 
     log = site_audit_log(args.dir)
+    if args.run is not None and (plan := full_plan_id(iter_audit(log), args.run)) != args.run:
+        print(f"--run {args.run}: plan {plan}", file=sys.stderr)
+        args.run = plan
     # a plan id's Flower runs, read first: their SecAgg+ stage messages name no plan
     plan_runs = runs_of_plan(iter_audit(log), args.run) if args.run is not None else frozenset()
     selection = AuditFilter(

@@ -147,6 +147,27 @@ def runs_of_plan(numbered: Iterable[tuple[int, dict[str, Any]]], plan: str) -> f
     )
 
 
+def full_plan_id(numbered: Iterable[tuple[int, dict[str, Any]]], asked: str) -> str:
+    """The plan id `asked` stands for: itself when some entry names it (or names no plan matching
+    it), else the one plan id of the log that `asked` abbreviates as `hospital ledger` prints it
+    (`head...tail`, its ends kept) or begins (a prefix of 4 characters or more).
+
+    Why: `--run` takes "the name `hospital ledger` shows", and the ledger shortens long plan ids;
+    pasted as shown they selected nothing, and a DPO read "0 of 51 entries" as no audit trail (a
+    deployment walkthrough). Several plans matching are refused, naming them."""
+    head, dots, tail = asked.partition("...")
+    plans = {str(entry["plan_id"]) for _, entry in numbered if entry.get("plan_id") is not None}
+    if asked in plans or (not dots and len(asked) < 4):
+        return asked
+    matching = sorted(p for p in plans if p.startswith(head) and p.endswith(tail if dots else ""))
+    if len(matching) > 1:
+        raise GenofedError(
+            f"--run {asked} matches {len(matching)} plan ids of this audit log ({', '.join(matching)}); "
+            "give one of them whole (`genofed hospital ledger --json` lists them)"
+        )
+    return matching[0] if matching else asked
+
+
 def entry_moment(entry: dict[str, Any], where: str) -> dt.datetime:
     """An entry's `time` in UTC; an entry without a readable one is an error naming `where` (never
     skipped: it would vanish from every span)."""

@@ -197,6 +197,25 @@ def test_hospital_audit_run_selects_by_flower_run_id_or_plan_id(tmp_path, capsys
     assert _audit(site, capsys, "--run", "8")[0] == _lines(2, 4)
 
 
+def test_hospital_audit_run_takes_a_plan_id_as_hospital_ledger_shortens_it(tmp_path, capsys):
+    """A deployment walkthrough pasted the ledger's `f6a39...6ad49b668c30` into `--run` and got
+    "0 of 51 entries", read as no audit trail; the shortened form, or a prefix, names its plan."""
+    long_id = "f6a39c0e" + "5" * 40 + "6ad49b668c30"
+    entries = [
+        dict(ENTRIES[0], plan_id=long_id),
+        dict(ENTRIES[1], run=9, plan_id=long_id.replace("f6a39", "0b17e")),
+        ENTRIES[2],
+    ]
+    site = _site_log(tmp_path, [json.dumps(e) for e in entries])
+    for asked in ("f6a39...6ad49b668c30", "f6a39c0e"):
+        lines, err = _audit(site, capsys, "--run", asked)
+        assert lines == [audit_line(entries[0])]
+        assert f"--run {asked}: plan {long_id}" in err
+    assert _audit(site, capsys, "--run", "plan-b")[0] == [audit_line(entries[2])]
+    assert main(["hospital", "audit", str(site), "--run", "...6ad49b668c30"]) != 0
+    assert "matches 2 plan ids" in capsys.readouterr().err
+
+
 def test_hospital_audit_run_of_a_plan_includes_its_secagg_stage_messages(tmp_path, capsys):
     """A SecAgg+ round's stage messages (setup, shares, unmasking) name only their Flower run, not
     the plan; `--run PLAN` lists them with the plan's other messages, of every run that named it."""
