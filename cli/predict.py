@@ -424,6 +424,14 @@ def _print_summary(args: argparse.Namespace, out: Path, model: ModelFile, predic
         else:
             value = f"{auc:.4f}{rough_auc_caveat(counted)}"
         print(f"  AUC against '{args.label_column}'{over}: {value}")
+        if auc is not None and counted:
+            # a deployment walkthrough: a federation's model scored its own hospital's cohort at 0.83
+            # beside a test AUC of 0.53, and nothing said these were the patients it trained on
+            print(
+                "  (on people who trained the model, such as a federation hospital's own cohort, the AUC "
+                "is higher than on new patients: judge it on people it never saw, as the run report's test "
+                "AUC is)"
+            )
 
 
 def _people(n: int) -> str:

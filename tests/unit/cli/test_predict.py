@@ -34,6 +34,7 @@ def test_predict_writes_every_column_and_the_auc(scored, capsys):
     assert main([*args, "--phenotypes", str(phenotypes)]) == 0
     printed = capsys.readouterr()
     assert "AUC against 'label'" in printed.out
+    assert "on people who trained the model" in printed.out.split("AUC against 'label'")[1]
     # the helper's file is a run's without DP: exact counts, each rate with its interval
     assert "threshold 0.5, the model's operating threshold (youden, sensitivity 0.800 (" in printed.out
     assert "genotypes called per person: lowest 93.3%; 0 of 60 under the minimum 90%" in printed.out
