@@ -34,3 +34,22 @@ def dead_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
+
+
+class RunningThenFinished:
+    """The `flwr` CLI of a run that is running for `polls` polls, then finished (a stand-in for
+    `launch`'s control calls)."""
+
+    def __init__(self, polls: int = 3) -> None:
+        self.polls, self._running_for = 0, polls
+
+    def __call__(self, *args):
+        self.polls += 1
+        return {"runs": [{"status": "running" if self.polls <= self._running_for else "finished:completed"}]}
+
+
+class StillRunning:
+    """A service process that never exits (its `poll()` is None)."""
+
+    def poll(self):
+        return None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
+from helpers.coordinator_service import RunningThenFinished, StillRunning
 
 from genofed.server.app import AdmittedGrid
 from genofed.server.service import launch, reply_wait
@@ -106,28 +107,20 @@ def test_the_exchange_is_named_as_the_coordinators_log_names_it():
     assert reply_wait.exchange_words([secagg]) == "round 4 training"
 
 
-class _Control:
-    """The `flwr` CLI of a run that is running for three polls, then finished."""
-
-    def __init__(self) -> None:
-        self.polls = 0
-
-    def __call__(self, *args):
-        self.polls += 1
-        return {"runs": [{"status": "running" if self.polls <= 3 else "finished:completed"}]}
-
-
-class _Running:
-    def poll(self):
-        return None
-
-
 def _watch(folder: Path) -> list[str]:
     said: list[str] = []
     options = launch.ServiceOptions(poll_seconds=0.05, sync_seconds=60.0)
     status = {"run_id": 7, "hospitals": {name: {"status": "online"} for name in NAMES.values()}}
     launch._watch_run(
-        folder, options, _Control(), _Running(), {}, status, {"signal": None}, said.append, time.monotonic()
+        folder,
+        options,
+        RunningThenFinished(),
+        StillRunning(),
+        {},
+        status,
+        {"signal": None},
+        said.append,
+        time.monotonic(),
     )
     return said
 

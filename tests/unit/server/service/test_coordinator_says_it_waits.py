@@ -9,6 +9,8 @@ import datetime as dt
 import time
 from pathlib import Path
 
+from helpers.coordinator_service import RunningThenFinished, StillRunning
+
 from genofed.server import sites
 from genofed.server.app import AdmittedGrid
 from genofed.server.service import launch
@@ -44,22 +46,6 @@ def test_a_deployed_run_records_its_wait_for_hospitals_while_it_lasts(tmp_path, 
     assert run_wait(tmp_path, 7) is None  # the wait is over: the file is gone
 
 
-class _Control:
-    """The `flwr` CLI of a run that is running for three polls, then finished."""
-
-    def __init__(self) -> None:
-        self.polls = 0
-
-    def __call__(self, *args):
-        self.polls += 1
-        return {"runs": [{"status": "running" if self.polls <= 3 else "finished:completed"}]}
-
-
-class _Running:
-    def poll(self):
-        return None
-
-
 def _watch(folder: Path) -> list[str]:
     said: list[str] = []
     options = launch.ServiceOptions(poll_seconds=0.05, sync_seconds=60.0)
@@ -69,7 +55,15 @@ def _watch(folder: Path) -> list[str]:
     }
     signal = {"signal": None}
     launch._watch_run(
-        folder, options, _Control(), _Running(), {}, status, signal, said.append, time.monotonic()
+        folder,
+        options,
+        RunningThenFinished(),
+        StillRunning(),
+        {},
+        status,
+        signal,
+        said.append,
+        time.monotonic(),
     )
     return said
 
