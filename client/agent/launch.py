@@ -2,7 +2,8 @@
 
 `start` runs on the binding `hospital check` recorded in DIR/hospital.json
 (genofed.client.agent.check): it refuses to run on files that changed since (re-check them), then
-runs Flower's `flower-supernode`:
+runs Flower's `flower-supernode` (as genofed.client.agent.flower_supernode: it exits once its
+connection to the coordinator is lost for good, and the agent says why: `supernode.serve`):
 - TLS to the coordinator, verified with the federation's CA (ca.pem, received out of band), which
   must sign the coordinator's certificate (`require_ca_signs_coordinator`);
 - the site's key for SuperNode authentication (`genofed hospital init`; the coordinator enrols
@@ -32,6 +33,7 @@ import datetime as dt
 import json
 import socket
 import ssl
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,7 @@ from genofed.client.agent.supernode import (
     stop_now_on_a_signal,
 )
 from genofed.common.deployment.app_bundle import approved_app_hash
-from genofed.common.deployment.flower_env import flower_command, service_env, write_superexec_secret
+from genofed.common.deployment.flower_env import service_env, write_superexec_secret
 from genofed.common.errors import ConfigError, GenofedError
 from genofed.common.privacy.ledger import LEDGER_FILE
 from genofed.common.util.checks import require_at_least, require_in_range
@@ -209,9 +211,13 @@ def _require_checked_files(folder: Path, site: dict[str, Any]) -> None:
 
 def _supernode_command(folder: Path, site: dict[str, Any], options: AgentOptions, secret: Path) -> list[str]:
     """flower-supernode on the coordinator's CA and the site's key, process isolation, its node
-    config from the checked binding, the SuperExec secret, on 127.0.0.1:`options.local_port`."""
+    config from the checked binding, the SuperExec secret, on 127.0.0.1:`options.local_port`; run
+    as genofed.client.agent.flower_supernode (Flower's entry point, exiting once its connection
+    is lost for good: CONNECTION_LOST_EXIT, not running on for ever with nothing connected)."""
     return [
-        flower_command("flower-supernode"),
+        sys.executable,
+        "-m",
+        "genofed.client.agent.flower_supernode",
         "--root-certificates",
         str(Path(options.ca).resolve()),
         "--superlink",
@@ -253,7 +259,7 @@ def start_site(folder: str | Path, options: AgentOptions, say=None) -> int:
         _warn_of_approved_app(folder, options, say)
         try:
             (folder / STATE_DIR).mkdir(mode=0o700, exist_ok=True)
-            return serve(folder, launch, options, lock, say)
+            return serve(folder, launch, options, lock, say, lambda: require_ca_signs_coordinator(options))
         finally:
             _record_spent_unless_stopped(folder, options, say)
 

@@ -16,6 +16,10 @@ environment and the warm worker's command. This module only runs it (`serve`):
 - a SuperNode whose activation the coordinator refused (`NOT_ACTIVATED_EXIT`) started again after
   `RETRY_SECONDS`, `max_retries` times (None: for ever, as a service must outlast a coordinator
   restart);
+- a SuperNode that lost its connection for good after Flower gave up reconnecting
+  (`CONNECTION_LOST_EXIT`, genofed.client.agent.flower_supernode): the agent stops non-zero in one
+  line when the coordinator's certificate no longer verifies with --ca (a new federation, a new
+  CA: `_connection_lost`), and starts it again as after a refused activation otherwise;
 - one SIGTERM and SIGINT handler for the agent's whole run (`_stop_on_signals`): it passes the
   signal on to the running group, and kills the group (SIGKILL) if it still runs
   `STOP_GRACE_SECONDS` later; a signal during the wait before a retry ends the wait, and nothing
@@ -40,11 +44,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genofed.client.agent.flower_supernode import CONNECTION_LOST_EXIT
 from genofed.client.agent.site_lock import SiteLock
 from genofed.client.agent.worker import CODE_CHANGED_EXIT, SECRET_REFUSED_EXIT
 from genofed.common.deployment.processes import bind_problem
@@ -125,10 +130,19 @@ class Launch:
         ]
 
 
-def serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock | None, say) -> int:
+def serve(
+    folder: Path,
+    launch: Launch,
+    options: AgentOptions,
+    lock: SiteLock | None,
+    say,
+    check_ca: Callable[[], None] | None = None,
+) -> int:
     """`launch.start_site`'s loop, holding the site's lock: the SuperNode, restarted after a refused
-    activation; returns its exit code, 0 once a stop signal came, or the worker's exit code when
-    it must not be restarted (SECRET_REFUSED_EXIT, CODE_CHANGED_EXIT: `supervise_worker`)."""
+    activation or a lost connection; returns its exit code, 0 once a stop signal came, the worker's
+    exit code when it must not be restarted (SECRET_REFUSED_EXIT, CODE_CHANGED_EXIT:
+    `supervise_worker`), or CONNECTION_LOST_EXIT when the connection was lost because the
+    coordinator's certificate no longer verifies with --ca (`check_ca` raised: `_connection_lost`)."""
     if options.max_retries is not None:  # Flower's own attempts per activation; otherwise it retries for ever
         launch.command.extend(["--max-retries", "3"])
     stop = _stop_on_signals()
@@ -139,6 +153,17 @@ def serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock | 
             return stop["restart_agent"]
         if stop["signal"]:  # the stop the operator asked for is a clean exit, even one that had to
             return 0  # kill the group after the grace (the SuperNode's own code is then -9)
+        if code == CONNECTION_LOST_EXIT and flower_code is None:
+            if _connection_lost(options, check_ca, say):
+                return CONNECTION_LOST_EXIT  # non-zero: a service manager starts it again, or alerts
+            attempt += 1
+            if options.max_retries is not None and attempt > options.max_retries:
+                return code
+            say(f"retrying in {RETRY_SECONDS:.0f} s")
+            if _wait_unless_stopped(RETRY_SECONDS, stop):
+                return 0
+            require_free_port(options.local_port)
+            continue
         if flower_code != NOT_ACTIVATED_EXIT:
             if code != 0:  # else an agent started beside another on the same port ended without a word
                 say(_exited(code, folder, options.local_port))
@@ -159,6 +184,36 @@ def serve(folder: Path, launch: Launch, options: AgentOptions, lock: SiteLock | 
         if _wait_unless_stopped(RETRY_SECONDS, stop):
             return 0  # stopped between two SuperNodes: nothing runs, as graceful as a SuperNode's stop
         require_free_port(options.local_port)
+
+
+def _connection_lost(options: AgentOptions, check_ca: Callable[[], None] | None, say) -> bool:
+    """Say why the SuperNode ended after Flower gave up reconnecting to the coordinator
+    (CONNECTION_LOST_EXIT: genofed.client.agent.flower_supernode); returns whether the agent must
+    exit: the coordinator's certificate no longer verifies with --ca (`check_ca`, the same TLS
+    probe `hospital start` refuses a wrong CA with, raised ConfigError).
+
+    Why exit, not retry: a new federation on the same address has a new CA, and no retry with this
+    ca.pem can get in. `hospital start` refuses that CA in one line and exits non-zero, and so does
+    the agent now, with the same line: a service manager (Restart=on-failure, docker's
+    --restart on-failure) starts it again, each start says it again until the site's --ca file is
+    the new federation's ca.pem, and then it joins. Before, the SuperNode never exited after giving
+    up and the agent hung for good, saying nothing (walkthrough h12, finding 1). Any other loss (the
+    coordinator down past --max-retries, or another error in Flower's lines above) is retried as a
+    refused activation is."""
+    where = f"the SuperNode lost its connection to the coordinator at {options.coordinator}"
+    try:
+        if check_ca is not None:
+            check_ca()
+    except ConfigError as refused:
+        say(
+            f"{where}: {refused}. A new federation on that address has a new CA (each `coordinator init` "
+            f"makes one): get its ca.pem from the coordinator, put it at --ca ({options.ca}) and start this "
+            "agent again (a service manager does; each start refuses in one line until the coordinator's "
+            "certificate verifies); stopping this agent"
+        )
+        return True
+    say(f"{where} (Flower gave up reconnecting; its lines above say why); starting the SuperNode again")
+    return False
 
 
 def _exited(code: int, folder: Path, port: int) -> str:

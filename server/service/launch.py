@@ -472,8 +472,9 @@ def _say_waiting(
         until = f"it needs {needed} to start and gives up at {utc_clock(wait.get('gives_up_at'))}"
     say(
         f"run {run_id}: the ServerApp is waiting for hospitals: {count}{absent}; {until}. Start the "
-        "missing hospitals' agents (`genofed hospital start`); an agent that stopped says why in its "
-        "own output"
+        "missing hospitals' agents (`genofed hospital start`); an agent that cannot get in says why in its "
+        "own output, and one started with another federation's ca.pem (a previous run's: each "
+        "`coordinator init` makes a new CA) stops saying so: send it this federation's ca.pem"
     )
     return moment
 

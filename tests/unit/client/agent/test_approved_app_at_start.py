@@ -29,7 +29,7 @@ def test_an_approved_app_of_another_build_is_warned_of_at_start(
     data = hospital_folders(cohorts)[0]
     check_site(site, data.genotypes, data.phenotypes, cohorts / "panel.tsv", ledger_index=index)
     write_pki(tmp_path / "pki", ["localhost"])
-    monkeypatch.setattr(launch, "serve", lambda folder, launched, options, lock, say: 0)
+    monkeypatch.setattr(launch, "serve", lambda folder, launched, options, lock, say, check_ca=None: 0)
 
     def start(approved: str) -> list[str]:
         said: list[str] = []

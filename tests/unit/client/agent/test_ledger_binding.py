@@ -327,7 +327,8 @@ def test_the_agent_records_the_mark_when_it_stops(
     _start(site, index, ca)
     backup = (site / "state" / LEDGER_FILE).read_bytes()
 
-    def run(folder, launched, options, lock, say) -> int:  # the SuperNode's run: two rounds charged
+    def run(folder, launched, options, lock, say, check_ca=None) -> int:  # the SuperNode's run:
+        # two rounds charged
         _charge(site, "plan", 2)
         _charge(site, "plan", 3)
         return 0
