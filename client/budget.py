@@ -127,7 +127,8 @@ def plan_round(
         raise BudgetExhausted(
             f"round {server_round} would bring this site's epsilon to {projected:.2f}, over its budget of "
             f"{budget:g} (delta {delta:g}); already spent {epsilon_of(others, delta):.2f}. Nothing was "
-            "trained or sent. Raise the site's budget (--epsilon / epsilon-budget) only if your "
+            "trained or sent. Raise the site's budget (a deployed hospital: `genofed hospital check "
+            "--epsilon-budget E --change-budget REASON`; a simulation: --epsilon) only if your "
             "data-protection officer agrees."
         )
     # the coalition cap holds for every release, local ones too: a local round's whole noise is
@@ -209,7 +210,8 @@ def _require_room_for_evaluations(
 #: What a site refused for a run's plan can be offered: fewer rounds, or (its governance) more budget.
 _FEWER_ROUNDS = (
     "Nothing was trained or sent. Fewer rounds (the run's --rounds) may fit; raise the site's budget "
-    "(--epsilon / epsilon-budget) only if your data-protection officer agrees."
+    "(a deployed hospital: `genofed hospital check --epsilon-budget E --change-budget REASON`; a "
+    "simulation: --epsilon) only if your data-protection officer agrees."
 )
 
 

@@ -171,3 +171,5 @@ def test_too_many_rounds_are_refused_with_what_is_spent_and_reserved_and_fewer_r
     words = str(refused.value)
     assert "has spent epsilon 0.00 in earlier runs and reserves" in words and "1 evaluation(s)" in words
     assert "100000 rounds" in words and "--rounds" in words
+    # a walkthrough read "--epsilon / epsilon-budget": the coordinator's option beside a node config key
+    assert "`genofed hospital check --epsilon-budget E --change-budget REASON`" in words
