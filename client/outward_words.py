@@ -19,7 +19,7 @@ path: their refusals are left whole.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +75,49 @@ def _forms(path: str, role: str) -> dict[str, str]:
     return {form: words for form, words in forms.items() if len(form) > 1 and ("/" in form or "\\" in form)}
 
 
-def outward_reason(reason: str, node_config: Mapping[str, Any], *, deployed: bool | None = None) -> str:
+def outward_reason(
+    reason: str,
+    node_config: Mapping[str, Any],
+    *,
+    deployed: bool | None = None,
+    sent: Iterable[str] = (),
+) -> str:
     """`reason` as it may leave a deployed site: the node config's paths by their role, any other
     absolute path as `OTHER_PATH`. A simulated site's reason is returned unchanged. `deployed`:
-    known to be a deployed site (the agent's worker, also before a task's node config is read)."""
+    known to be a deployed site (the agent's worker, also before a task's node config is read).
+
+    `sent`: the strings the coordinator sent (the message's config, the run config), quoted back as
+    they are, and no site path within one of them is named by its role. Why: a refusal that quotes
+    the coordinator's own string (an `augment` that is a path, or a part of it) named it by its role
+    when it happened to be one of the site's paths, so the coordinator could try paths and learn
+    which one is the site's phenotype file; what it sent tells it nothing."""
     if not (is_deployed(node_config) if deployed is None else deployed):
         return reason
+    quoted = sorted({str(v) for v in sent if len(str(v)) > 1}, key=len, reverse=True)
+    tokens = {f"\x00{i}\x00": value for i, value in enumerate(quoted)}
     text = reason
-    for path, role in sorted(site_paths(node_config).items(), key=lambda item: -len(item[0])):
+    for token, value in tokens.items():
+        text = text.replace(value, token)
+    named = site_paths(node_config).items()
+    roles = {path: role for path, role in named if not any(path in value for value in quoted)}
+    for path, role in sorted(roles.items(), key=lambda item: -len(item[0])):
         text = re.sub(r"(?<![\w.~/-])" + re.escape(path) + r"(?=$|[^\w.-])", lambda _m, role=role: role, text)
-    return _ABSOLUTE.sub(OTHER_PATH, text)
+    text = _ABSOLUTE.sub(OTHER_PATH, text)
+    for token, value in tokens.items():
+        text = text.replace(token, value)
+    return text
+
+
+def coordinator_strings(msg: Message, context: Context) -> list[str]:
+    """Every string value the coordinator sent with `msg`: its config records' and the run config's."""
+    values: list[Any] = list(context.run_config.values())
+    if msg.has_content():
+        for record in msg.content.config_records.values():
+            values.extend(record.values())
+    strings: list[str] = []
+    for value in values:
+        strings.extend(str(v) for v in (value if isinstance(value, list) else [value]) if isinstance(v, str))
+    return strings
 
 
 def outward_words_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
@@ -94,7 +127,7 @@ def outward_words_mod(msg: Message, context: Context, call_next: ClientAppCallab
     if not reply.has_error():
         return reply
     reason = str(reply.error.reason)
-    outward = outward_reason(reason, context.node_config)
+    outward = outward_reason(reason, context.node_config, sent=coordinator_strings(msg, context))
     if outward == reason:
         return reply
     return Message(Error(code=reply.error.code, reason=outward), reply_to=msg)
