@@ -192,7 +192,9 @@ def clinician_scoring(results: Mapping[str, Any]) -> str:
     else:
         model = (
             "`model.pt` may be passed to other hospitals and clinicians: it is this run's differentially "
-            "private release, covered by the epsilon above."
+            "private release, covered by the epsilon above. That epsilon bounds what it shows about any one "
+            "patient, not about a whole hospital: it scores the cohorts that trained it better than others, "
+            "so whoever holds it and a labelled cohort can tell whether that cohort took part."
         )
     return (
         "**For the clinician scoring patients:**\n"

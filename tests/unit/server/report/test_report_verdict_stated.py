@@ -61,6 +61,8 @@ def test_model_card_tells_the_clinician_what_privacy_means_for_scored_patients(t
     card = _section(write_report(run_dir, results).read_text(), "Model card")
     paragraph = card[card.index("**For the clinician scoring patients:**") :]
     assert "`model.pt` may be passed to other hospitals" in paragraph
+    # a deployment walkthrough: a model told, beside a labelled cohort, whether that cohort trained it
+    assert "not about a whole hospital" in paragraph and "whether that cohort took part" in paragraph
     assert "`genofed predict` runs on your own machine and sends nothing" in paragraph
     assert "risks.csv" in paragraph and "covered by no privacy guarantee" in paragraph
     assert "`genofed adapt`" in paragraph and "must stay inside the hospital" in paragraph
