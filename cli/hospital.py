@@ -675,17 +675,20 @@ def run_hospital_audit(args: argparse.Namespace) -> int:
             f"`genofed hospital ledger {args.dir}`"
         )
     from genofed.client.agent.audit import audit_line, iter_audit
-    from genofed.client.agent.audit_filter import AuditFilter, Tally, full_plan_id, runs_of_plan, selected
+    from genofed.client.agent.audit_filter import AuditFilter, Tally, full_plan_id, plan_runs, selected
     from genofed.client.agent.launch import site_audit_log
 
     log = site_audit_log(args.dir)
-    if args.run is not None and (plan := full_plan_id(iter_audit(log), args.run)) != args.run:
-        print(f"--run {args.run}: plan {plan}", file=sys.stderr)
-        args.run = plan
-    # a plan id's Flower runs, read first: their SecAgg+ stage messages name no plan
-    plan_runs = runs_of_plan(iter_audit(log), args.run) if args.run is not None else frozenset()
+    runs_of_the_plan: frozenset[str] = frozenset()
+    if args.run is not None:
+        # the plans' Flower runs, read first: their SecAgg+ stage messages name no plan
+        plans = plan_runs(iter_audit(log))
+        if (plan := full_plan_id(plans, args.run)) != args.run:
+            print(f"--run {args.run}: plan {plan}", file=sys.stderr)
+            args.run = plan
+        runs_of_the_plan = plans.get(args.run, frozenset())
     selection = AuditFilter(
-        run=args.run, since=args.since, until=args.until, last=args.last, plan_runs=plan_runs
+        run=args.run, since=args.since, until=args.until, last=args.last, plan_runs=runs_of_the_plan
     )
     tally = Tally()
     entries = selected(iter_audit(log), selection, str(log), tally)

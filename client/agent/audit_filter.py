@@ -67,7 +67,7 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 class AuditFilter:
     """What to show of the log: the entries of `run` (a Flower run id or a plan id), at or after
     `since`, at or before `until`, and of those the latest `last`; None: no such condition.
-    `plan_runs`: the Flower run ids the log shows under the plan id `run` (`runs_of_plan`), whose
+    `plan_runs`: the Flower run ids the log shows under the plan id `run` (`plan_runs`), whose
     entries belong to it too: a SecAgg+ round's stage messages name no plan, only their run."""
 
     run: str | None = None
@@ -131,32 +131,34 @@ def _of_run(entry: dict[str, Any], run: str, plan_runs: frozenset[str] = frozens
     return entry.get("run") is not None and str(entry["run"]) in plan_runs
 
 
-def runs_of_plan(numbered: Iterable[tuple[int, dict[str, Any]]], plan: str) -> frozenset[str]:
-    """The Flower run ids of the entries of `numbered` (`audit.iter_audit`) that name the plan id
-    `plan`: a first pass over the log, one entry at a time, before `selected` (an `AuditFilter`'s
-    `plan_runs`).
+def plan_runs(numbered: Iterable[tuple[int, dict[str, Any]]]) -> dict[str, frozenset[str]]:
+    """Every plan id of the entries of `numbered` (`audit.iter_audit`) with the Flower run ids of the
+    entries that name it: one pass over the log, one entry at a time, before `selected` (an
+    `AuditFilter`'s `plan_runs` is the asked plan's).
 
     Why: `--run PLAN` is the name `hospital ledger` shows, but only the messages whose request named
     the plan carry it; the SecAgg+ stages around a masked round (setup, shares, unmasking) name only
     their Flower run, and a DPO asking "what did we send for plan X" missed them. A Flower run
     belongs to one plan (its ServerApp's); a resumed plan is several runs, all of them included."""
-    return frozenset(
-        str(entry["run"])
-        for _, entry in numbered
-        if entry.get("run") is not None and entry.get("plan_id") is not None and str(entry["plan_id"]) == plan
-    )
+    runs: dict[str, set[str]] = {}
+    for _, entry in numbered:
+        if entry.get("plan_id") is not None:
+            named = runs.setdefault(str(entry["plan_id"]), set())
+            if entry.get("run") is not None:
+                named.add(str(entry["run"]))
+    return {plan: frozenset(ids) for plan, ids in runs.items()}
 
 
-def full_plan_id(numbered: Iterable[tuple[int, dict[str, Any]]], asked: str) -> str:
-    """The plan id `asked` stands for: itself when some entry names it (or names no plan matching
-    it), else the one plan id of the log that `asked` abbreviates as `hospital ledger` prints it
+def full_plan_id(plans: Iterable[str], asked: str) -> str:
+    """The plan id `asked` stands for among `plans` (`plan_runs`' keys): itself when it is one (or
+    matches none), else the one plan id that `asked` abbreviates as `hospital ledger` prints it
     (`head...tail`, its ends kept) or begins (a prefix of 4 characters or more).
 
     Why: `--run` takes "the name `hospital ledger` shows", and the ledger shortens long plan ids;
     pasted as shown they selected nothing, and a DPO read "0 of 51 entries" as no audit trail (a
     deployment walkthrough). Several plans matching are refused, naming them."""
     head, dots, tail = asked.partition("...")
-    plans = {str(entry["plan_id"]) for _, entry in numbered if entry.get("plan_id") is not None}
+    plans = set(plans)
     if asked in plans or (not dots and len(asked) < 4):
         return asked
     matching = sorted(p for p in plans if p.startswith(head) and p.endswith(tail if dots else ""))
