@@ -14,12 +14,13 @@ Opacus' among them).
 The fix is Mironov's snapping: every released value is rounded to a grid far coarser than the
 float spacing of its noise and far finer than the noise itself. The cell a value falls in has,
 up to the float sampler's relative error, the probability the real-valued mechanism gives it,
-and the bits below the cell are gone. A cell holds about 2^48 float64 steps of an evaluation's
-noise and about 2^15 float32 steps of a training reply's at the rule's settings; a second audit
-found settings a coordinator may ask for with far fewer (momentum 0.999 over 200 epochs: 2^3;
-starting weights of 1e6: 2^5, where float32 rounds the weight itself coarser than the grid) and
-no attack through them; rounding each step's noisy gradient, not only the round's change, would
-close that margin. The grid is `grid_for(sd)`: the largest power of two at most `sd / 16`, from public values
+and the bits below the cell are gone. A cell (at least sd / 32) holds at least (sd / |y|) 2^47
+float64 steps of a value y, or (sd / |y|) 2^18 float32 steps: many while a value is not far larger
+than its noise. A second audit found settings a coordinator may ask for where a training reply's
+cell holds only a few float32 steps (momentum 0.999 over 200 epochs, a batch of 1, starting
+weights of 1e6, where float32 rounds the weight itself coarser than the grid) and no attack
+through them; rounding each step's noisy gradient, not only the round's change, would close that
+margin. The grid is `grid_for(sd)`: the largest power of two at most `sd / 16`, from public values
 only (the noise the plan set), so the rounding is post-processing and costs no epsilon; it adds
 at most 1/3072 of the noise's variance. This is not a proof of a floating-point implementation's
 epsilon (that would need the noise drawn on the grid itself, a discrete Gaussian); the audit's
