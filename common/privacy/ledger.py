@@ -30,10 +30,11 @@ LEDGER_FILE = "privacy-ledger.json"
 DECLARED_PUBLIC = "declared-public"
 #: Where this genofed draws a release's noise from (`Charge.noise_source`): a ChaCha20 keystream
 #: keyed by the site's secret (`common/privacy/secret_noise.py`, since stop 46), each release rounded to
-#: its noise's grid (`common/privacy/snapping.py`, since stop 64). Change it when the
+#: its noise's grid (`common/privacy/snapping.py`, since stop 64), and each DP-SGD step's noisy
+#: gradient sum rounded to its own (since stop 65). Change it when the
 #: draws change, so that the audit tells releases of different draws apart
 #: (tests/unit/common/privacy/test_noise_source_pinned.py pins the draws, and fails when they move).
-NOISE_SOURCE = "chacha20-site-secret, snapped"
+NOISE_SOURCE = "chacha20-site-secret, snapped per step"
 
 
 @dataclass

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 import genofed.common.model.network  # noqa: F401
 from genofed.common.privacy.accountant import sample_rate
 from genofed.common.privacy.secret_noise import SecretNoise
+from genofed.common.privacy.snapping import snap_tensor
 from opacus import PrivacyEngine
 from opacus.data_loader import dtype_safe, shape_safe, wrap_collate_with_empty
 from opacus.optimizers.optimizer import DPOptimizer, _check_processed_flag, _mark_as_processed
@@ -38,17 +39,23 @@ def gaussian_like(noise: SecretNoise, reference: torch.Tensor, std: float) -> to
 
 
 def use_secret_noise(optimizer: DPOptimizer, noise: SecretNoise) -> DPOptimizer:
-    """Make Opacus' `optimizer` draw its Gaussian noise from `noise` instead of a torch generator.
+    """Make Opacus' `optimizer` draw its Gaussian noise from `noise` instead of a torch generator,
+    and round each step's noisy gradient to the public grid of that noise (snapping).
 
     The step is Opacus' `add_noise` (DPOptimizer's and the ghost-clipping optimizer's are the same):
     for each parameter, its clipped gradient sum plus N(0, (noise multiplier x max_grad_norm)^2),
-    the multiplier Opacus' adaptive clipping adjusts if it set one. Returns the optimizer."""
+    the multiplier Opacus' adaptive clipping adjusts if it set one, then rounded to
+    `grid_for(sd)` (`common.privacy.snapping`). Everything the optimizer computes after it (the
+    scaling, momentum, Adam, the weights) is then a function of snapped values and public ones, so
+    no float bit of a reply says more than the snapped noisy gradients do, whatever the momentum,
+    batch or starting weights a coordinator asks for. Returns the optimizer."""
 
     def add_noise(self: DPOptimizer) -> None:
         std = getattr(self, "_adjusted_noise_multiplier", self.noise_multiplier) * self.max_grad_norm
         for p in self.params:
             _check_processed_flag(p.summed_grad)
-            p.grad = (p.summed_grad + gaussian_like(noise, p.summed_grad, std)).view_as(p)
+            noisy = p.summed_grad + gaussian_like(noise, p.summed_grad, std)
+            p.grad = (snap_tensor(noisy, std) if std > 0 else noisy).view_as(p)
             _mark_as_processed(p.summed_grad)
 
     optimizer.generator = None  # nothing is drawn from a torch generator any more

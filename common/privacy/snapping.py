@@ -19,12 +19,14 @@ float64 steps of a value y, or (sd / |y|) 2^18 float32 steps: many while a value
 than its noise. A second audit found settings a coordinator may ask for where a training reply's
 cell holds only a few float32 steps (momentum 0.999 over 200 epochs, a batch of 1, starting
 weights of 1e6, where float32 rounds the weight itself coarser than the grid) and no attack
-through them; rounding each step's noisy gradient, not only the round's change, would close that
-margin. The grid is `grid_for(sd)`: the largest power of two at most `sd / 16`, from public values
-only (the noise the plan set), so the rounding is post-processing and costs no epsilon; it adds
-at most 1/3072 of the noise's variance. This is not a proof of a floating-point implementation's
-epsilon (that would need the noise drawn on the grid itself, a discrete Gaussian); the audit's
-attacks read at chance after it (`tests/unit/common/privacy/test_snapping.py`).
+through them; since stop 65 each DP-SGD step's noisy gradient sum is rounded too (`snap_tensor`,
+in `opacus_noise.use_secret_noise`), so every weight is computed from rounded sums and public
+values alone, and that margin is closed. The grid is `grid_for(sd)`: the largest power of two at
+most `sd / 16`, from public values only (the noise the plan set), so the rounding is
+post-processing and costs no epsilon; it adds at most 1/3072 of the noise's variance. This is
+not a proof of a floating-point implementation's epsilon (that would need the noise drawn on the
+grid itself, a discrete Gaussian); the audit's attacks read at chance after it
+(`tests/unit/common/privacy/test_snapping.py`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,15 @@ def snap(values: np.ndarray, sd: float) -> np.ndarray:
     """`values` (float64) rounded to `grid_for(sd)`: a noisy release of noise sd `sd`, as it may leave."""
     grid = grid_for(sd)
     return np.rint(np.asarray(values, dtype=np.float64) / grid) * grid
+
+
+def snap_tensor(values: torch.Tensor, sd: float) -> torch.Tensor:
+    """`values` rounded to `grid_for(sd)` in float64, returned in their own dtype: one DP-SGD
+    step's noisy gradient sum (noise sd `sd`) as the optimizer may use it. A multiple of the grid
+    is exact in float32 while it is below 2^24 grid steps (a gradient sum 2^19 / sigma times the
+    clip); past that float32 rounds it further, a function of the snapped value all the same."""
+    grid = grid_for(sd)
+    return (values.double() / grid).round_().mul_(grid).to(values.dtype)
 
 
 def snap_update(

@@ -11,15 +11,17 @@ update the numbers AND change `NOISE_SOURCE`."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from genofed.client.site import derived_key
 from genofed.common.privacy.ledger import NOISE_SOURCE
 from genofed.common.privacy.release import noisy_histogram
 from genofed.common.privacy.secret_noise import SecretNoise
+from genofed.common.privacy.snapping import snap_tensor
 
 
 def test_the_draws_are_the_ones_the_noise_source_names():
-    assert NOISE_SOURCE == "chacha20-site-secret, snapped"  # change it with the numbers below
+    assert NOISE_SOURCE == "chacha20-site-secret, snapped per step"  # change it with the numbers below
     np.testing.assert_allclose(
         SecretNoise(12345, "dp-sgd").uniform(3), [0.347400026845, 0.150499657376, 0.639567660303], atol=1e-12
     )
@@ -37,4 +39,6 @@ def test_the_draws_are_the_ones_the_noise_source_names():
         [[0.125, -2.375], [-1.25, 2.375]],
         atol=0,
     )
+    # a DP-SGD step's noisy gradient sum of noise sd 1.0, snapped to 1/16 before the optimizer's step
+    assert snap_tensor(torch.tensor([0.3, -0.03125]), 1.0).tolist() == [0.3125, -0.0]
     assert derived_key(b"site-secret", "train", "plan", 3) % 10**12 == 475061697001

@@ -14,6 +14,7 @@ from genofed.common.data.cohort import GenotypeMatrix
 from genofed.common.data.variant_summary import exact_counts, noisy_summary
 from genofed.common.privacy.opacus_noise import secret_poisson_loader, use_secret_noise
 from genofed.common.privacy.secret_noise import SecretNoise, noise_key_from
+from genofed.common.privacy.snapping import snap_tensor
 from genofed.common.synthetic.site_release import release_case_count, release_site
 
 
@@ -39,7 +40,8 @@ def test_the_draws_are_standard_normal_and_uniform():
 
 def test_opacus_adds_the_secret_noise_at_its_own_scale():
     """A zero gradient sum: what the optimizer leaves in p.grad is the noise alone, sigma x C per
-    coordinate, drawn again identically from the same key (a replay releases the same numbers)."""
+    coordinate, drawn again identically from the same key (a replay releases the same numbers),
+    rounded to its grid (3 / 16 rounded down to a power of two, 1/8: common.privacy.snapping)."""
 
     def noise_of(key: int) -> torch.Tensor:
         weight = torch.nn.Parameter(torch.zeros(50_000))
@@ -54,7 +56,8 @@ def test_opacus_adds_the_secret_noise_at_its_own_scale():
     noise = noise_of(9)
     assert abs(float(noise.std()) - 3.0) < 0.05 and noise.dtype == torch.float32
     assert torch.equal(noise, noise_of(9)) and not torch.equal(noise, noise_of(10))
-    assert torch.equal(noise, torch.from_numpy(SecretNoise(9, "noise").normal(50_000, np.float32)).mul_(3.0))
+    drawn = torch.from_numpy(SecretNoise(9, "noise").normal(50_000, np.float32)).mul_(3.0)
+    assert torch.equal(noise, snap_tensor(drawn, 3.0))
 
 
 def test_the_poisson_loader_samples_at_its_rate_with_empty_batches_allowed():

@@ -16,11 +16,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
+from opacus import PrivacyEngine
+from torch import nn
+from torch.utils.data import TensorDataset
 
 from genofed.client.distributed_round import DistributedRequest, noisy_gradient_round
 from genofed.client.trainer import TrainSettings, train_model
 from genofed.common.model.logistic import LogisticRiskModel
 from genofed.common.model.network import ModelConfig, build_model
+from genofed.common.privacy.opacus_noise import private_dp_sgd
 from genofed.common.privacy.release import noisy_histogram
 from genofed.common.privacy.secret_noise import SecretNoise
 from genofed.common.privacy.snapping import grid_for, snap_update, update_noise_sd
@@ -75,14 +79,63 @@ def test_a_dp_sgd_reply_is_the_real_valued_step_rounded_to_the_grid():
         z_weight = noise.normal((1, variants), np.float32).ravel()
         z_bias = noise.normal((1,), np.float32)
         std = Fraction(float(np.float32(sigma * settings.max_grad_norm)))
+        step_grid = grid_for(float(std))  # the step's noisy gradient sum, on its noise's grid
         grid = grid_for(
             update_noise_sd(lr=1.0, noise_multiplier=sigma, max_grad_norm=2.0, batch=n, optimizer="sgd")
         )
         summed = Fraction(-controls) * Fraction(2.0**-8)
-        weights = [_snapped(-(summed + std * Fraction(float(z))) / n, grid) for z in z_weight]
-        bias = _snapped(30 - (controls + std * Fraction(float(z_bias[0]))) / n, grid)
+        weights = [
+            _snapped(-Fraction(_snapped(summed + std * Fraction(float(z)), step_grid)) / n, grid)
+            for z in z_weight
+        ]
+        noisy_bias_sum = _snapped(controls + std * Fraction(float(z_bias[0])), step_grid)
+        bias = _snapped(30 - Fraction(noisy_bias_sum) / n, grid)
         assert result.state_dict["linear.weight"].ravel().tolist() == weights
         assert result.state_dict["linear.bias"].tolist() == [bias]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_every_step_uses_its_noisy_gradient_sum_rounded_to_the_noise_grid(optimizer):
+    """Each DP-SGD step's noisy gradient sum is on its noise's grid before the optimizer uses it:
+    the weights, momentum and Adam's moments are then functions of snapped values, so no float
+    bit of the reply depends on the patients beyond them, whatever the settings (a second audit
+    found settings, starting weights of 1e6 say, where rounding only the round's change left a
+    cell of a few float32 steps). Read in Opacus' optimizer between its noise and its step."""
+    rng = np.random.default_rng(1)
+    n, variants, sigma, clip = 24, 6, 1.7, 0.5
+    x = torch.from_numpy(rng.normal(size=(n, variants)).astype(np.float32))
+    y = torch.from_numpy((rng.random(n) < 0.5).astype(np.float32))
+    module = LogisticRiskModel(variants, 0)
+    with torch.no_grad():
+        module.linear.weight.fill_(1e6)  # weights whose float32 spacing is coarser than the grid
+    make_optimizer = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
+    base = make_optimizer(module.parameters(), lr=0.1)
+    engine = PrivacyEngine(accountant="rdp")
+    private, dp_optimizer, loader = private_dp_sgd(
+        engine,
+        module,
+        base,
+        TensorDataset(x, y),
+        rows=n,
+        batch_size=8,
+        noise_multiplier=sigma,
+        max_grad_norm=clip,
+        noise_key=7,
+    )
+    grid = grid_for(sigma * clip)
+    seen = 0
+    for xb, yb in loader:
+        if not len(yb):
+            continue
+        dp_optimizer.zero_grad()
+        nn.functional.binary_cross_entropy_with_logits(private(xb).squeeze(-1), yb).backward()
+        dp_optimizer.clip_and_accumulate()
+        dp_optimizer.add_noise()
+        for p in dp_optimizer.params:
+            steps = p.grad.double() / grid
+            assert torch.equal(steps, torch.round(steps))
+        seen += 1
+    assert seen > 0
 
 
 def test_an_unchanged_tensor_is_released_as_it_came():
