@@ -153,6 +153,7 @@ def run_federation(
         say(f"{name} cannot take part in this run: {reason}")
     if start.checkpoint is not None:
         restore_log(log, start.checkpoint)
+    log.note_launch(start.round)  # a hospital an earlier launch left out: its rounds, now it is asked
     _say_start(say, settings, sites, begin.pretrained)
     frozen, trainable_parameters = _training_split(model_config, settings.finetune)
     strategy = make_strategy(settings, log, round_offset=start.round, frozen=frozen)
@@ -160,6 +161,7 @@ def run_federation(
         strategy.load_state(start.checkpoint.strategy_state)
     rounds = _rounds(begin, start, sites, strategy, test, say, stop_when_every_hospital_refuses)
     bytes_up = _train(grid, rounds, say)
+    log.close_absences(max((r["round"] for r in rounds.after_round.history), default=0))
     final, final_metrics = rounds.after_round.final()
     return FederationResult(
         settings=settings,

@@ -98,8 +98,9 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "trainable_parameters": fed.trainable_parameters,
         "plan_id": fed.plan_id,
         "refusals": {str(r): reasons for r, reasons in sorted(fed.log.refused.items())},
-        # enrolled hospitals a deployed run started without (never asked, so in no round's refusals)
-        "not_connected": list(fed.log.not_connected),
+        # enrolled hospitals a deployed run started without and no later launch asked (never sent a
+        # round, so in no round's refusals); one asked after a resume has its earlier rounds in refusals
+        "not_connected": fed.log.never_sent(),
         "turned_away": dict(fed.log.turned_away),
         "site_evaluation": evaluation,
         "operating_point": results_operating_point(fed),

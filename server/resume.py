@@ -35,7 +35,7 @@ from genofed.server.settings import NOT_COMPUTED, REPORT_ONLY, RunSettings
 RESUMABLE_CHANGES = NOT_COMPUTED | frozenset(REPORT_ONLY)
 
 #: What a checkpoint keeps of the round log (by RoundLog field), so a resumed run reports every round.
-LOGGED = ("train", "evaluate", "refused", "capped", "update_norms", "refused_epsilon")
+LOGGED = ("train", "evaluate", "refused", "capped", "update_norms", "refused_epsilon", "absent_since")
 
 #: Settings added after checkpoints were first written, with the value older runs had in effect
 #: (in run-config form: "inf" for infinity). Before the model choice (cfbc95e) every run trained

@@ -36,6 +36,20 @@ NO_HEARTBEAT = "its agent stopped or lost its connection (no heartbeat)"
 NOT_CONNECTED = "not connected when the round started (its agent stopped or lost its connection)"
 #: The same for one revoked during the run (`coordinator revoke`): it is not sent rounds any more.
 REVOKED = "not enrolled any more (revoked during the run): not sent the round"
+#: The reason recorded for the rounds a hospital was not sent because it was not connected when the
+#: coordinator started (or resumed) the run: a launch sends rounds only to the hospitals that answered
+#: its first query, so one that connects later is first asked at the coordinator's next start
+#: (`RoundLog.note_launch`).
+NOT_IN_LAUNCH = (
+    "not connected when the coordinator started or resumed the run: not sent the round (a hospital that "
+    "connects later is asked at the coordinator's next start)"
+)
+
+
+def turned_away_in_launch(reason: str) -> str:
+    """The reason recorded for the rounds a hospital was not sent because the launch that ran them
+    turned it away at its start (`RoundLog.turned_away`)."""
+    return f"turned away when the coordinator started or resumed the run ({reason}): not sent the round"
 
 
 def error_reason(code: int, reason: str) -> str:
@@ -92,6 +106,52 @@ class RoundLog:
     #: malformed answer): sent no round, so in no round's refusals; the report says why. Not
     #: checkpointed, like `not_connected`.
     turned_away: dict[str, str] = field(default_factory=dict)
+    #: site -> {"from": the first round it was not sent, "reason": why}, for each enrolled hospital
+    #: the launches since that round left out at their start (`not_connected`, `turned_away`).
+    #: Checkpointed (`resume.LOGGED`): a hospital one launch left out that a later launch asks has
+    #: those rounds put in `refused` (`note_launch`); without it, a late hospital first asked after a
+    #: resume was recorded as absent from the resumed launch's rounds only (a deployment
+    #: walkthrough: "left out of 12 of 40 round(s)" for a hospital that took part in none of 40).
+    absent_since: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def note_launch(self, resumed_from: int) -> None:
+        """Record what this launch's start means for the run's earlier rounds, once `not_connected`
+        and `turned_away` are this launch's and the checkpoint's log is restored (`resumed_from`:
+        the round it resumes after, 0 for a new run). A hospital an earlier launch left out that this
+        one asks is put in `refused` for every round since it was left out (each with the reason of
+        then), never over a round's own record; one this launch leaves out is remembered from the
+        next round on, or from the earlier launch's round if it was left out then too."""
+        now_absent = {site: NOT_IN_LAUNCH for site in self.not_connected}
+        now_absent.update({site: turned_away_in_launch(why) for site, why in self.turned_away.items()})
+        for site, since in list(self.absent_since.items()):
+            if site in now_absent:
+                continue
+            for real_round in range(int(since["from"]), resumed_from + 1):
+                if site not in self.train.get(real_round, {}):
+                    self.refused.setdefault(real_round, {}).setdefault(site, str(since["reason"]))
+            del self.absent_since[site]
+        for site, reason in now_absent.items():
+            self.absent_since.setdefault(site, {"from": resumed_from + 1, "reason": reason})
+
+    def never_sent(self) -> list[str]:
+        """The hospitals in `not_connected` that no launch of the run ever asked (results.json's
+        `not_connected`: "not connected when the run started", never sent a round); one that took part
+        before this launch is not among them: its rounds since are `refused` (`close_absences`)."""
+        return sorted(
+            site for site in self.not_connected if int(self.absent_since.get(site, {}).get("from", 1)) <= 1
+        )
+
+    def close_absences(self, last_round: int) -> None:
+        """At the run's end: put in `refused` the rounds since it was left out of each hospital a
+        launch left out after it had taken part in earlier rounds (it is not "not connected when the
+        run started", `never_sent`), as `note_launch` does when a later launch asks it."""
+        for site, since in self.absent_since.items():
+            first = int(since["from"])
+            if first <= 1:  # left out by every launch: results.json's `not_connected` or `turned_away`
+                continue
+            for real_round in range(first, last_round + 1):
+                if site not in self.train.get(real_round, {}):
+                    self.refused.setdefault(real_round, {}).setdefault(site, str(since["reason"]))
 
     def note_training_error(self, site: str, code: int, reason: str) -> None:
         """Keep an error reply to a training round when it is `site`'s own refusal. Any other
