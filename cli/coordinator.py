@@ -598,7 +598,7 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
     print(f"  server certificate for {', '.join(tls['hosts'])}, valid until {tls['server_valid_until']}")
     if config["panel"]:
         print(f"  panel: {config['panel']['variants']} variants, sha256 {config['panel']['sha256']}")
-    print(f"  settings: {_settings_line(config['settings'])}")
+    print(f"  settings{_rule_note(config['settings'])}: {_settings_line(config['settings'])}")
     _print_init_model(args.dir, config)
     print(
         f"  next: genofed coordinator enroll {shlex.quote(str(args.dir))} --name HOSPITAL "
@@ -628,7 +628,16 @@ def _settings_line(settings: dict) -> str:
         f"{_option(name)[2:]} {_shown_setting(name, value, by_rule.get(name))}"
         for name, value in settings.items()
     ]
-    return ", ".join(shown) + " (rule: the model's rule fills it in at the run's start, docs/models.md)"
+    return ", ".join(shown)
+
+
+def _rule_note(settings: dict) -> str:
+    """What `rule` means, before the settings line and only when a value shows it. Why: at the line's
+    end, after `prevalence 0.001`, "(rule: the model's rule fills it in ...)" read as if it were
+    about the prevalence (a deployment walkthrough)."""
+    if not any(part.endswith(" rule") for part in _settings_line(settings).split(", ")):
+        return ""
+    return " (a value shown as `rule` is filled in by the model's rule at the run's start, docs/models.md)"
 
 
 def _shown_setting(name: str, value, rule_sentinel) -> str:

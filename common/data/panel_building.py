@@ -105,10 +105,18 @@ class PanelReport:
             f"  dropped, in fewer than {rules.min_sites} sites: {self.dropped_sites}",
             f"  dropped, A/T or C/G reported in both orientations: {self.dropped_strand}",
             f"  dropped, pooled call rate below {rules.min_call_rate:g}: {self.dropped_call_rate}",
-            f"  dropped, pooled minor allele frequency below {rules.min_maf:g}: {self.dropped_maf}",
+            *self._maf_lines(rules),
             f"  kept: {self.kept}",
             *self._name_lines(),
         ]
+
+    def _maf_lines(self, rules: PanelRules) -> list[str]:
+        """The frequency rule's line: what it dropped, or, at `min_maf` 0 (the default), that it is
+        off. Why: "dropped, pooled minor allele frequency below 0: 0" read as a filter that ran and
+        found nothing (a deployment walkthrough), where no frequency is below 0."""
+        if rules.min_maf <= 0:
+            return ["  no minor allele frequency filter (--min-maf 0: rare variants kept)"]
+        return [f"  dropped, pooled minor allele frequency below {rules.min_maf:g}: {self.dropped_maf}"]
 
     def _name_lines(self) -> list[str]:
         if not self.named:

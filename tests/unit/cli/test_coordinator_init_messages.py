@@ -50,7 +50,13 @@ def test_a_refused_setting_is_named_as_typed(tmp_path, capsys, options, said):
 def test_the_settings_line_shows_rule_for_the_rules_sentinels_and_stores_them_unchanged(tmp_path, capsys):
     argv, fed = _init(tmp_path, "--rounds", "4", "--batch-size", "32")
     assert main(argv) == 0
-    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  settings:"))
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  settings"))
+    # what `rule` means comes before the values, not after the last one (prevalence), which it read
+    # as being about (a deployment walkthrough)
+    note, values = line.split(": ", 1)
+    rule = "a value shown as `rule` is filled in by the model's rule at the run's start, docs/models.md"
+    assert note == f"  settings ({rule})"
+    assert values.split(", ")[-1] == "prevalence unknown" and "(" not in values
     for shown in ("rounds 4", "batch-size 32", "local-epochs rule", "lr rule", "clip rule", "momentum rule"):
         assert shown in line
     assert "min-hospitals 2" in line and "secagg off" in line
@@ -58,6 +64,17 @@ def test_the_settings_line_shows_rule_for_the_rules_sentinels_and_stores_them_un
     stored = json.loads((fed / "federation.json").read_text())["settings"]
     assert stored["local-epochs"] == 0 and stored["lr"] == 0.0 and stored["momentum"] == -1.0
     assert stored["min-nodes"] == 2 and stored["batch-size"] == 32
+
+
+def test_the_settings_line_says_nothing_of_the_rule_when_no_value_is_the_rules(tmp_path, capsys):
+    argv, _fed = _init(
+        tmp_path,
+        *("--rounds", "4", "--local-epochs", "2", "--batch-size", "32", "--lr", "0.1"),
+        *("--clip", "1", "--momentum", "0", "--prevalence", "0.001"),
+    )
+    assert main(argv) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  settings"))
+    assert line.startswith("  settings: ") and "rule" not in line and line.endswith("prevalence 0.001")
 
 
 def test_prior_variants_help_says_what_init_accepts(tmp_path, capsys):

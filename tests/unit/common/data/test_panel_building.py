@@ -101,6 +101,18 @@ def test_presence_call_rate_and_maf_filters_and_report():
     ]
 
 
+def test_the_report_names_the_frequency_filter_only_when_it_is_on():
+    """`coordinator panel` printed "dropped, pooled minor allele frequency below 0: 0" at the default
+    --min-maf 0, a filter that cannot drop anything (a deployment walkthrough)."""
+    sites = [_site(name, {"1:1:A:G": (200, 50), "1:3:A:G": (200, 1)}) for name in ("a", "b")]
+    _panel, report = build_panel(sites, min_maf=0)
+    lines = report.lines(PanelRules(min_maf=0))
+    assert not any("frequency below" in line for line in lines)
+    assert "  no minor allele frequency filter (--min-maf 0: rare variants kept)" in lines
+    _panel, report = build_panel(sites, min_maf=0.01)
+    assert "  dropped, pooled minor allele frequency below 0.01: 1" in report.lines(PanelRules(min_maf=0.01))
+
+
 def test_genomic_order_is_natural():
     ids = ["X:5:A:G", "10:5:A:G", "2:9:A:G", "2:5:C:T", "1:7:A:G", "MT:1:A:G", "2:5:A:G"]
     sites = [_site(n, {v: (200, 20) for v in ids}) for n in ("a", "b")]
