@@ -723,6 +723,12 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
             f"  round {last['round']}: test AUC {auc}, {eps}, participants "
             f"{', '.join(last.get('participants', [])) or 'none (no update was used in it)'}"
         )
+    if status.get("left_out"):  # as `coordinator start` ends a run: each hospital left out, and why
+        print(f"  {status['trained']}")
+        so_far = "" if status.get("results") else " so far"  # a finished run's rounds are all there are
+        print(f"  not every enrolled hospital trained in every round{so_far}:")
+        for line in status["left_out"]:
+            print(f"    {line}")
     spent = {site: value for site, value in (status.get("epsilon_spent") or {}).items() if value is not None}
     if spent:
         each = ", ".join(f"{site} {value:.2f}" for site, value in spent.items())

@@ -20,7 +20,7 @@ from flwr.app import ArrayRecord, MetricRecord
 
 from genofed.common.model.network import ModelConfig
 from genofed.common.util.progress import Progress
-from genofed.server.checkpoint import Checkpoint, save_checkpoint
+from genofed.server.checkpoint import Checkpoint, save_checkpoint, save_progress
 from genofed.server.evaluation import TestCohort
 from genofed.server.resume import RunStart, checkpoint_folder, log_snapshot
 from genofed.server.round_log import (
@@ -200,6 +200,16 @@ class RoundEnd:
             launches=self.start.launches,
         )
         save_checkpoint(checkpoint_folder(self.settings), checkpoint)
+        save_progress(
+            checkpoint_folder(self.settings),
+            real,
+            {
+                "rounds": list(self.history),
+                "refusals": {str(r): dict(reasons) for r, reasons in sorted(self.log.refused.items())},
+                "not_connected": self.log.never_sent(),
+                "turned_away": dict(self.log.turned_away),
+            },
+        )
 
 
 def non_finite(weights: dict[str, torch.Tensor]) -> str | None:

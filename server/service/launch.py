@@ -69,16 +69,18 @@ from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_ngin
 from genofed.server.service.flower_control import CONNECTION, FlowerControl, save_run_log, split_address
 from genofed.server.service.folder_files import FEDERATION_FILE, hold_federation, require_complete
 from genofed.server.service.orphans import finished_without_coordinator, refuse_second_instance
+from genofed.server.service.participation import who_took_part
 from genofed.server.service.pki import check_folder_pki
 from genofed.server.service.reply_wait import reply_wait, say_reply_wait
 from genofed.server.service.run_end import run_end, utc_clock, wait_for_run_end
 from genofed.server.service.run_wait import run_wait
 from genofed.server.service.status import (
     RESULTS_FILE,
-    checkpoint_history,
     now,
+    other_runs,
     planned_rounds,
     read_json,
+    round_progress,
     write_status,
 )
 
@@ -278,7 +280,7 @@ def _refuse_a_run_no_round_can_train(folder: Path) -> None:
     refusals named). A run whose rounds trained and whose outputs were not written yet (a crash at
     its end) still resumes: it has a model to write."""
     try:
-        history = checkpoint_history(folder / RUN_DIR / "checkpoints")
+        history = round_progress(folder / RUN_DIR / "checkpoints").get("rounds") or []
     except GenofedError:  # a damaged checkpoint: the resume names it (and reads the one before)
         return
     if not history:  # never started: nothing to look at
@@ -407,7 +409,7 @@ def _watch_run(
     replies_said: float | None = None  # when an exchange's wait for replies was last said (time.time)
     while True:
         write_status(folder, status)
-        run = control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
+        run = _poll_runs(control, status)
         status["run_status"] = run["status"]
         status["network_traffic"] = run.get("network-traffic")  # the SuperLink's byte counts for this run
         if run["status"].startswith("finished") or superlink.poll() is not None or stop["signal"]:
@@ -526,75 +528,37 @@ def _finish_run(
     return 0 if completed else 1
 
 
+def _poll_runs(control: FlowerControl, status: dict[str, Any]) -> dict[str, Any]:
+    """This coordinator's run as the SuperLink lists it (`flwr ls`), recording in `status` the runs
+    of other apps beside it (`other_runs`), which `coordinator status` shows without asking the
+    SuperLink itself: one `flwr` CLI call per poll, as before, and none more per status."""
+    runs = control("ls", CONNECTION)["runs"]
+    status["other_runs"] = other_runs(runs, str(status.get("app_sha256") or ""))
+    ours = [run for run in runs if isinstance(run, dict) and str(run.get("run-id")) == str(status["run_id"])]
+    return ours[0] if ours else control("ls", "--run-id", str(status["run_id"]), CONNECTION)["runs"][0]
+
+
 def _say_who_took_part(results_file: Path, say: Progress) -> None:
     """After a completed run: which hospitals trained in how many rounds, and a warning naming each
     enrolled hospital that did not train in every round and why (turned away, not connected,
-    refused). An operator's walkthrough saw "finished:completed" for a run in which 1 of 3 hospitals
-    trained (one turned away for its declared size, one refusing every plain round), with nothing
-    on the console; the reasons were only in the report and the ServerApp's log."""
+    refused; `participation.who_took_part`). An operator's walkthrough saw "finished:completed" for
+    a run in which 1 of 3 hospitals trained (one turned away for its declared size, one refusing
+    every plain round), with nothing on the console; the reasons were only in the report and the
+    ServerApp's log."""
     try:
         results = json.loads(results_file.read_text())
     except (OSError, ValueError):
         return
-    rounds = [r for r in results.get("rounds") or [] if isinstance(r, dict) and r.get("round", 0) > 0]
-    if not rounds:
+    summary = who_took_part(results)
+    if summary is None:
         return
-    trained: dict[str, int] = {}
-    for record in rounds:
-        for name in record.get("participants") or []:
-            trained[name] = trained.get(name, 0) + 1
-    absent = [f"{name}: turned away ({why})" for name, why in (results.get("turned_away") or {}).items()]
-    absent += [f"{name}: not connected when the run started" for name in results.get("not_connected") or []]
-    refused: dict[str, dict[str, list[int]]] = {}  # name -> reason -> rounds
-    for round_, reasons in (results.get("refusals") or {}).items():
-        for name, why in (reasons or {}).items():
-            refused.setdefault(name, {}).setdefault(str(why), []).append(_round_number(round_))
-    # `refusals` holds every round a hospital did not count in: a refusal, no reply, a screened-out
-    # update, not connected when the round started
-    absent += [
-        f"{name}: left out of {sum(map(len, whys.values()))} of {len(rounds)} round(s) ({_by_reason(whys)})"
-        for name, whys in sorted(refused.items())
-    ]
-    absent += [
-        f"{name}: trained in {count} of {len(rounds)} round(s) (no reason recorded for the others)"
-        for name, count in sorted(trained.items())
-        if count < len(rounds) and name not in refused
-    ]
-    each = ", ".join(f"{name} {count} of {len(rounds)}" for name, count in sorted(trained.items()))
-    say(f"hospitals that trained (rounds): {each or 'none'}")
+    each, absent = summary
+    say(each)
     ended = results.get("ended_early")
     if isinstance(ended, dict) and ended.get("reason"):
         say(f"the run ended early: {ended['reason']}")
     if absent:
         say("warning: not every enrolled hospital trained in every round:\n  " + "\n  ".join(absent))
-
-
-def _round_number(key: object) -> int:
-    try:
-        return int(str(key))
-    except ValueError:
-        return 0
-
-
-def _by_reason(whys: dict[str, list[int]]) -> str:
-    """Each reason after the rounds it was given for, in round order, e.g. `round 2: its agent
-    stopped or lost its connection (no heartbeat); rounds 3-6: not connected when the round started
-    (...)`: an operator's walkthrough saw only the last reason of a hospital whose agent stopped, and
-    took it for the whole story."""
-    parts = sorted((sorted(rounds), why) for why, rounds in whys.items())
-    return "; ".join(f"{_rounds_label(rounds)}: {why}" for rounds, why in parts)
-
-
-def _rounds_label(rounds: list[int]) -> str:
-    """`round 2`, `rounds 3-6`, `rounds 1, 3-4`."""
-    spans: list[list[int]] = []
-    for r in rounds:
-        if spans and r == spans[-1][1] + 1:
-            spans[-1][1] = r
-        else:
-            spans.append([r, r])
-    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
-    return f"round {text}" if len(rounds) == 1 else f"rounds {text}"
 
 
 def superlink_command(folder: Path, internal_address: str, secret: Path) -> list[str]:

@@ -30,13 +30,13 @@ class _Control:
         return "\x1b[92mINFO \x1b[0m:      configure_train: sampled 3 nodes\n\ngenofed: round 3/4\n"
 
 
-def test_runs_of_another_app_are_named_and_ours_are_not(tmp_path, monkeypatch):
-    monkeypatch.setattr(flower_control, "FlowerControl", _Control)
-    running = {"app_sha256": OURS, "internal_address": "127.0.0.1:1", "run_id": 1}
-    assert status._other_runs(tmp_path, running) == [
+def test_runs_of_another_app_are_named_and_ours_are_not(tmp_path):
+    """The runs `coordinator start`'s poll lists (`flwr ls`), told apart by their app."""
+    runs = _Control(tmp_path, "127.0.0.1:1")("ls")["runs"]
+    assert status.other_runs(runs, OURS) == [
         {"run_id": "2", "status": "finished:failed", "fab_hash": "7555ab94" + "0" * 56}
     ]
-    assert status._other_runs(tmp_path, {"internal_address": "127.0.0.1:1"}) == []  # no app recorded
+    assert status.other_runs(runs, "") == []  # no app recorded
 
 
 def test_the_log_tail_has_no_colour_codes(tmp_path, monkeypatch):
