@@ -674,7 +674,7 @@ def run_hospital_audit(args: argparse.Namespace) -> int:
             f"{args.dir} --budget B): no audit log is kept there, only the ledger; list its releases with "
             f"`genofed hospital ledger {args.dir}`"
         )
-    from genofed.client.agent.audit import audit_line, iter_audit
+    from genofed.client.agent.audit import HANDED_TO, audit_line, iter_audit
     from genofed.client.agent.audit_filter import AuditFilter, Tally, full_plan_id, plan_runs, selected
     from genofed.client.agent.launch import site_audit_log
 
@@ -692,14 +692,29 @@ def run_hospital_audit(args: argparse.Namespace) -> int:
     )
     tally = Tally()
     entries = selected(iter_audit(log), selection, str(log), tally)
+    handed_over = False
     if args.json:
         _print_json_list(entries)
     else:
         for entry in entries:
             print(_printed_entry(entry, audit_line))
+            handed_over = handed_over or entry.get("handed_to") == HANDED_TO
+    if handed_over:
+        print(HANDED_OVER_NOTE, file=sys.stderr)
     if selection.given():  # an empty selection is not an empty log
         print(tally.line(selection, str(log)), file=sys.stderr)
     return 0
+
+
+#: What `hospital audit` says under a listing of messages (stderr): each is a reply handed to the
+#: site's SuperNode, not one known to have arrived. Why: an agent stopped mid-round had its trained,
+#: charged and audited round 6 never sent, and the log read as if it had left (a deployment
+#: walkthrough).
+HANDED_OVER_NOTE = (
+    "each `run N` line is a reply this site handed its SuperNode to send to the coordinator; one handed "
+    "over as the agent stopped may not have left (its privacy charge stands): whether a round's reply "
+    "arrived is in the coordinator's record of that round (its report and results.json)"
+)
 
 
 def _printed_entry(entry: dict[str, Any], audit_line: Callable[[dict[str, Any]], str]) -> str:

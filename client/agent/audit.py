@@ -3,7 +3,10 @@
 Why (what the data-protection officer asks): "what exactly has left our building, when, for which
 run, and how much privacy did it cost?" `audit_mod` is the outermost Flower client mod of the
 deployed agent, so it sees each reply after every other mod (the outbound guard, SecAgg+'s
-masking) has run: what it logs is what the SuperNode transmits. Each entry holds the time, run,
+masking) has run: what it logs is what the site hands its SuperNode to transmit (`handed_to`), not a
+record of delivery, which only the coordinator has: a reply handed over as the agent stops may never
+leave (its SuperNode stops without sending it; a deployment walkthrough's round 6, trained, charged
+and audited, was recorded by the coordinator as "no heartbeat"). Each entry holds the time, run,
 round, message type, and for every record its kind, keys, size in bytes and SHA-256, plus the
 epsilon the site reported (and, under distributed DP, its coalition epsilon), read from the reply's
 metrics whether they travel as a MetricRecord or, under SecAgg+, as the ConfigRecord
@@ -73,6 +76,10 @@ NO_DP_KIND = "no-dp"
 #: charge (the disk filled at the final write): the release's own entry, written before the output,
 #: named where it would go; this one says it is not there and that the charge stands.
 OUTPUT_LOST_KIND = "output-not-written"
+#: Where a message's entry says its reply went (`handed_to`): to the site's SuperNode, which sends it
+#: on to the coordinator. Whether it arrived is the coordinator's record (results.json `refusals`,
+#: the report): the SuperNode gives no sign to the ClientApp that it sent a reply.
+HANDED_TO = "supernode"
 #: The entry type of a warning the agent gives the site's operator about what it serves, not a
 #: message sent: an approved bundle (`--approved-app`) that records other code than the site's own
 #: (genofed.client.agent.pinning.other_code_warning).
@@ -103,6 +110,7 @@ def audit_entry(received: Message, reply: Message) -> dict[str, Any]:
         "type": str(meta.message_type),
         "reply_to": str(meta.message_id),
         "destination": "coordinator",
+        "handed_to": HANDED_TO,
     }
     plan_id = _plan_id(received)
     if plan_id is not None:  # the run's name in the site's ledger (`hospital audit --run PLAN_ID`)
