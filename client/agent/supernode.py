@@ -153,8 +153,13 @@ def serve(
             return stop["restart_agent"]
         if stop["signal"]:  # the stop the operator asked for is a clean exit, even one that had to
             return 0  # kill the group after the grace (the SuperNode's own code is then -9)
-        if code == CONNECTION_LOST_EXIT and flower_code is None:
-            if _connection_lost(options, check_ca, say):
+        # 0 without a stop signal: Flower's SuperNode stopped itself (SIGINT) on a 401 to its
+        # heartbeat, i.e. the SuperLink it reached does not know its node id: a new coordinator on the
+        # address (a second study on the same federation: the same CA, a new SuperLink), or its key
+        # unregistered. It was a clean exit 0, and a service manager restarted nothing (a walkthrough).
+        forgotten = code == 0 and flower_code is None
+        if (code == CONNECTION_LOST_EXIT and flower_code is None) or forgotten:
+            if _connection_lost(options, check_ca, say, forgotten=forgotten):
                 return CONNECTION_LOST_EXIT  # non-zero: a service manager starts it again, or alerts
             attempt += 1
             if options.max_retries is not None and attempt > options.max_retries:
@@ -186,11 +191,17 @@ def serve(
         require_free_port(options.local_port)
 
 
-def _connection_lost(options: AgentOptions, check_ca: Callable[[], None] | None, say) -> bool:
+def _connection_lost(
+    options: AgentOptions, check_ca: Callable[[], None] | None, say, *, forgotten: bool = False
+) -> bool:
     """Say why the SuperNode ended after Flower gave up reconnecting to the coordinator
-    (CONNECTION_LOST_EXIT: genofed.client.agent.flower_supernode); returns whether the agent must
-    exit: the coordinator's certificate no longer verifies with --ca (`check_ca`, the same TLS
-    probe `hospital start` refuses a wrong CA with, raised ConfigError).
+    (CONNECTION_LOST_EXIT: genofed.client.agent.flower_supernode), or, `forgotten`, after the
+    coordinator's SuperLink said it does not know this SuperNode (Flower stops it with exit 0: a new
+    coordinator on the address, e.g. a second study on the same federation, `coordinator init
+    --same-federation-as`); returns whether the agent must exit: the coordinator's certificate no
+    longer verifies with --ca (`check_ca`, the same TLS probe `hospital start` refuses a wrong CA
+    with, raised ConfigError). Otherwise a new SuperNode is activated afresh: with the same CA and
+    an enrolled key, it joins the new coordinator's run, the agent never restarted.
 
     Why exit, not retry: a new federation on the same address has a new CA, and no retry with this
     ca.pem can get in. `hospital start` refuses that CA in one line and exits non-zero, and so does
@@ -206,13 +217,20 @@ def _connection_lost(options: AgentOptions, check_ca: Callable[[], None] | None,
             check_ca()
     except ConfigError as refused:
         say(
-            f"{where}: {refused}. A new federation on that address has a new CA (each `coordinator init` "
-            f"makes one): get its ca.pem from the coordinator, put it at --ca ({options.ca}) and start this "
-            "agent again (a service manager does; each start refuses in one line until the coordinator's "
-            "certificate verifies); stopping this agent"
+            f"{where}: {refused}. A new federation on that address has a new CA (a `coordinator init` "
+            "without --same-federation-as makes one): get its ca.pem from the coordinator, put it at --ca "
+            f"({options.ca}) and start this agent again (a service manager does; each start refuses in one "
+            "line until the coordinator's certificate verifies); stopping this agent"
         )
         return True
-    say(f"{where} (Flower gave up reconnecting; its lines above say why); starting the SuperNode again")
+    if forgotten:
+        say(
+            f"the SuperNode ended: the coordinator at {options.coordinator} does not know it (a new "
+            "coordinator on that address, e.g. a second study on the same federation, or this site's key "
+            "unregistered); starting the SuperNode again, to be activated afresh"
+        )
+    else:
+        say(f"{where} (Flower gave up reconnecting; its lines above say why); starting the SuperNode again")
     return False
 
 

@@ -64,15 +64,23 @@ def test_the_supernode_exits_once_flowers_entry_point_returns(end: str, daemon: 
 
 
 def _serve(
-    tmp_path: Path, monkeypatch, runs: list[tuple[int, int | None]], check_ca
+    tmp_path: Path,
+    monkeypatch,
+    runs: list[tuple[int, int | None]],
+    check_ca,
+    *,
+    stopped_in_last: bool = False,
 ) -> tuple[int, list[str], int]:
     """`supernode.serve` with SuperNodes that end as `runs` says, no wait before a retry; returns its
-    exit code, what it said and how many SuperNodes it started."""
+    exit code, what it said and how many SuperNodes it started. `stopped_in_last`: the agent gets a
+    stop signal (SIGTERM) while the last SuperNode runs."""
     stop = {"signal": None, "restart_agent": 0, "supernode": None, "ended": None, "killed": False}
     started: list[int] = []
 
     def run_supernode(*args):
         started.append(1)
+        if stopped_in_last and len(started) == len(runs):
+            stop["signal"] = 15
         return runs[len(started) - 1]
 
     monkeypatch.setattr(supernode, "_stop_on_signals", lambda: stop)
@@ -115,7 +123,11 @@ def test_a_lost_connection_to_a_coordinator_that_still_verifies_starts_the_super
     so and starts a SuperNode again after its wait, as after a refused activation."""
     checked: list[int] = []
     code, said, started = _serve(
-        tmp_path, monkeypatch, [(CONNECTION_LOST_EXIT, None), (0, None)], lambda: checked.append(1)
+        tmp_path,
+        monkeypatch,
+        [(CONNECTION_LOST_EXIT, None), (0, None)],
+        lambda: checked.append(1),
+        stopped_in_last=True,
     )
     assert code == 0 and started == 2 and checked == [1], said
     assert "lost its connection" in said[0] and "starting the SuperNode again" in said[0], said
@@ -127,3 +139,32 @@ def test_a_flower_exit_that_happens_to_be_the_same_number_is_not_a_lost_connecti
     code, said, started = _serve(tmp_path, monkeypatch, [(CONNECTION_LOST_EXIT, 335)], lambda: None)
     assert code == CONNECTION_LOST_EXIT and started == 1 and len(said) == 1, said
     assert "exited with code" in said[0] and "lost its connection" not in said[0]
+
+
+def test_a_supernode_the_coordinator_no_longer_knows_is_started_again_not_left_ended(tmp_path, monkeypatch):
+    """A second study on the same federation (`coordinator init --same-federation-as`): the same CA,
+    a new SuperLink that does not know the node id of the SuperNode that served the first study;
+    Flower answers its heartbeat's 401 with SIGINT to itself and exits 0. The agent used to take that
+    for a stop and exit 0, so a service manager (Restart=on-failure) never started it again and the
+    hospital missed the study; now it probes the CA and activates a new SuperNode, which joins."""
+    checked: list[int] = []
+    code, said, started = _serve(
+        tmp_path, monkeypatch, [(0, None), (0, None)], lambda: checked.append(1), stopped_in_last=True
+    )
+    assert code == 0 and started == 2 and checked == [1], said
+    assert "does not know it" in said[0] and "starting the SuperNode again" in said[0], said
+    assert said[1:] == [f"retrying in {supernode.RETRY_SECONDS:.0f} s"], said
+
+
+def test_a_supernode_ended_at_a_coordinator_with_another_ca_still_stops_the_agent(tmp_path, monkeypatch):
+    """The same exit 0, but the coordinator's certificate no longer verifies: a new federation
+    (a new CA), so the agent stops non-zero saying so, as after a lost connection."""
+
+    def refuse() -> None:
+        raise ConfigError(
+            "--ca ca.pem: the coordinator's certificate at fl.example.org:9092 is not signed by this CA"
+        )
+
+    code, said, started = _serve(tmp_path, monkeypatch, [(0, None)], refuse)
+    assert code == CONNECTION_LOST_EXIT and started == 1, said
+    assert "not signed by this CA" in said[0] and "stopping this agent" in said[0], said
