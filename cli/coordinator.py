@@ -1,6 +1,7 @@
 """Coordinator-side commands: `genofed coordinator
 init/enroll/set-size/revoke/unenroll/renew-cert/start/status/hospitals/panel`, and `genofed inspect-model`
-(cli/inspect_model.py) beside them in `--help`. `genofed pretrain` is cli/pretrain.py."""
+(cli/inspect_model.py) beside them in `--help`. `genofed pretrain` is cli/pretrain.py; what `init
+--same-federation-as` says to the operator is cli/second_study.py."""
 
 from __future__ import annotations
 
@@ -64,22 +65,38 @@ def _add_init(commands: argparse._SubParsersAction) -> None:
             "are 0600. With --prior / --gene-prior the files are checked as a run checks them and copied "
             "into DIR/priors with their SHA-256. model.json: the model the federation trains (its config, "
             "the variants it reads, its digest), for hospitals to pin with `genofed hospital check "
-            "--model-config`."
+            "--model-config`. With --same-federation-as OLD_DIR: a second study on OLD_DIR's federation, "
+            "its CA, enrolled hospitals and revocations carried over (no new ca.pem, no enrolment again)."
         ),
     )
     init.add_argument("dir", metavar="DIR", help="new federation folder")
     init.add_argument(
+        "--same-federation-as",
+        metavar="OLD_DIR",
+        help="a second study on the federation of OLD_DIR (an earlier study's folder): keep its CA "
+        "(hospitals keep ca.pem; a new server certificate it signs), its enrolled hospitals with their "
+        "declared sizes and its revocations; new run settings and a new plan id, the hospitals' ledgers "
+        "going on. OLD_DIR's coordinator and enrolment commands refuse from then on (docs/deployment.md, "
+        "'A second study on the same federation')",
+    )
+    init.add_argument(
+        "--ca-key",
+        metavar="FILE",
+        help="with --same-federation-as: the CA's private key, if moved out of OLD_DIR after its init; it is "
+        "not copied into DIR (default: OLD_DIR/ca.key, copied)",
+    )
+    init.add_argument(
         "--host",
         action="append",
-        required=True,
         metavar="NAME_OR_IP",
-        help="a host name or IP address hospitals connect to (repeat for several)",
+        help="a host name or IP address hospitals connect to (repeat for several; required, except with "
+        "--same-federation-as, whose hosts are the default)",
     )
     init.add_argument(
         "--panel",
-        required=True,
         metavar="FILE",
-        help="the federation's variant panel.tsv (copied, with its SHA-256)",
+        help="the federation's variant panel.tsv (copied, with its SHA-256; required, except with "
+        "--same-federation-as, whose panel is the default)",
     )
     init.add_argument(
         "--test-dir",
@@ -581,7 +598,20 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
         "--test-dir: give the held-out cohort with --test-dir DIR, or leave --label-column out (each "
         "hospital names its own column in its node config, label-column=NAME)",
     )
+    require(
+        args.same_federation_as is not None or args.ca_key is None,
+        "--ca-key names the CA key of the federation --same-federation-as continues; without "
+        "--same-federation-as init makes a new CA (its key in DIR/ca.key)",
+    )
+    if args.same_federation_as is None:
+        require(args.host, "give at least one --host: the name or IP address hospitals connect to")
+        require(
+            args.panel,
+            "give the federation's variant panel (--panel panel.tsv): hospitals check their data against it",
+        )
     try:
+        if args.same_federation_as is not None:
+            return _init_second_study(args, settings)
         config = init_federation(
             args.dir,
             args.host,
@@ -595,17 +625,49 @@ def run_coordinator_init(args: argparse.Namespace) -> int:
     tls = config["tls"]
     print(f"created federation folder {args.dir}")
     print(f"  CA: {args.dir}/{tls['ca_certificate']} (send to every hospital; SHA-256 {tls['ca_sha256']})")
-    print(f"  server certificate for {', '.join(tls['hosts'])}, valid until {tls['server_valid_until']}")
-    if config["panel"]:
-        print(f"  panel: {config['panel']['variants']} variants, sha256 {config['panel']['sha256']}")
-    print(f"  settings{_rule_note(config['settings'])}: {_settings_line(config['settings'])}")
-    _print_init_model(args.dir, config)
+    print_init_summary(args.dir, config)
     print(
         f"  next: genofed coordinator enroll {shlex.quote(str(args.dir))} --name HOSPITAL "
         "--public-key supernode.pub "
         '--declared-size N (the hospital\'s `hospital check` prints N as "declared public")'
     )
     return 0
+
+
+def _init_second_study(args: argparse.Namespace, settings: dict) -> int:
+    """`init --same-federation-as OLD_DIR`: the new study's folder on the federation's CA and
+    enrolments (server/service/same_federation.py), and what the operator tells the hospitals."""
+    from genofed.cli.second_study import carried_lines, next_lines
+    from genofed.client.coordinator_request import architecture_digest
+    from genofed.server.service.same_federation import init_same_federation
+
+    config, before = init_same_federation(
+        args.dir,
+        args.same_federation_as,
+        hosts=args.host,
+        panel=args.panel,
+        settings=settings,
+        test_dir=args.test_dir,
+        digest=architecture_digest,
+        ca_key=args.ca_key,
+    )
+    folder, old = shlex.quote(str(args.dir)), shlex.quote(str(args.same_federation_as))
+    for line in carried_lines(folder, old, config, before.registry):
+        print(line)
+    print_init_summary(folder, config)
+    for line in next_lines(folder, old, before.federation, config):
+        print(line)
+    return 0
+
+
+def print_init_summary(folder: str, config: dict) -> None:
+    """What every `coordinator init` made, after its CA line: certificate, panel, settings, model."""
+    tls = config["tls"]
+    print(f"  server certificate for {', '.join(tls['hosts'])}, valid until {tls['server_valid_until']}")
+    if config["panel"]:
+        print(f"  panel: {config['panel']['variants']} variants, sha256 {config['panel']['sha256']}")
+    print(f"  settings{_rule_note(config['settings'])}: {_settings_line(config['settings'])}")
+    _print_init_model(folder, config)
 
 
 #: `coordinator init` options whose name is not the run setting's (kebab-case) name.
@@ -697,6 +759,17 @@ def run_coordinator_status(args: argparse.Namespace) -> int:
     print(f"coordinator: {status['state']}{_run_words(status)}")
     if status["state"] == "failed" and status.get("error"):  # why, as `coordinator start` said it
         print(f"  why: {status['error']}")
+    if status.get("carried_over_to"):  # a later study holds the federation: this folder starts no more
+        print(
+            f"  this federation was carried over to {status['carried_over_to']['folder']} on "
+            f"{status['carried_over_to']['at']} (a second study): its coordinator and enrolments are there"
+        )
+    if status.get("same_federation_as"):
+        carried = status["same_federation_as"]
+        print(
+            f"  a study on the federation of {carried['folder']} (its CA and enrolments, carried over on "
+            f"{carried['carried_at']})"
+        )
     for name, hospital in sorted(status.get("hospitals", {}).items()):
         print(f"  {name:<20} node {hospital['node_id']}: {_hospital_words(hospital)}")
     if status.get("without_enrolled_size"):
@@ -862,7 +935,8 @@ def run_coordinator_set_size(args: argparse.Namespace) -> int:
         f"{'none' if before is None else before} -> {entry['declared_size']}; a run checks sizes when it "
         + (
             "starts, and this federation's run has finished (a finished federation is not run again): the "
-            "size is recorded, and a new federation enrols the hospital with it"
+            "size is recorded, and a second study on this federation (`genofed coordinator init NEW_DIR "
+            "--same-federation-as DIR`) carries it over"
             if finished
             else "starts: restart a running coordinator (`genofed coordinator start` resumes) to apply it"
         )

@@ -236,7 +236,8 @@ def restart_words(settings: RunSettings) -> str:
     """What to do after a run that every hospital refused (`EveryHospitalRefused`), in the terms of
     where it runs: a deployed federation's coordinator operator starts the same folder again
     (`coordinator start` always resumes its run, under the settings fixed at `coordinator init`),
-    or makes a new federation folder for other settings; `flwr run`'s user has resume=true and
+    or makes a new federation folder for other settings (`init --same-federation-as`: the same CA and
+    hospitals); `flwr run`'s user has resume=true and
     out-dir. Why: a coordinator operator whose hospitals had all spent their budgets was told "with
     resume=true to continue this out-dir ..., or in another out-dir", neither of which they have
     (a new-user walkthrough). `genofed simulate` says its own (`--resume`, `--force`, `--out`)."""
@@ -250,7 +251,8 @@ def restart_words(settings: RunSettings) -> str:
             "continues this run from its last checkpoint, under the same settings. Where the cause is in "
             "the run's settings (its epsilon, its site-evaluations), they are fixed with the federation "
             f"folder and a started run keeps them: a run under other settings needs a new federation "
-            "folder (`genofed coordinator init NEW_DIR ...`, with its hospitals enrolled again)"
+            f"folder, a second study on the same federation (`genofed coordinator init NEW_DIR "
+            f"--same-federation-as {folder} ...`: the same CA and enrolled hospitals, new settings)"
         )
     return (
         "It keeps its checkpoints: fix the named cause (at the hospitals named, or in the run's "

@@ -4,6 +4,8 @@ Modules:
 
 - `federation_folder`: `genofed coordinator init`: the federation's folder (CA, TLS certificate,
   federation config, hospital list), made once, complete or not at all.
+- `same_federation`: `coordinator init --same-federation-as`: a second study's folder on the
+  federation's CA and enrolments; `handover`: the mark that a newer folder holds the federation.
 - `federation_model`: the model a federation trains, fixed at init: its public priors (copied,
   hashed, refused at start if changed) and model.json, what hospitals pin.
 - `pki`: the federation's certificate authority and the coordinator's TLS server certificate.

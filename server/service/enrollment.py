@@ -35,6 +35,7 @@ from genofed.common.deployment.keys import fingerprint, load_public_key, public_
 from genofed.common.errors import DataError, GenofedError
 from genofed.common.util.atomic import exclusive_lock, write_text_atomic
 from genofed.server.service.folder_files import HOSPITALS_FILE, NODES_FILE, STATUS_FILE, require_complete
+from genofed.server.service.handover import require_not_handed_over
 
 FORMAT = "genofed-hospitals/1"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -78,11 +79,15 @@ def locked_registry(folder: str | Path) -> Iterator[dict[str, Any]]:
     of the list goes through it; reads that only display need not.
 
     A folder with no list is refused before the lock is taken, as `load_registry` refuses it: taking
-    it would create the lock file (and its folder) in a folder that is no federation folder."""
+    it would create the lock file (and its folder) in a folder that is no federation folder. A
+    folder whose federation a second study took over is refused under the lock
+    (server/service/handover.py): a revocation made in it would not reach the folder in use."""
     path = Path(folder) / HOSPITALS_FILE
     if not path.is_file():
         _refuse_missing_registry(folder, path)
     with exclusive_lock(path):
+        # a folder a second study took over (`init --same-federation-as`): the change belongs there
+        require_not_handed_over(folder, "enrol, revoke, unenrol and set sizes")
         yield load_registry(folder)
 
 

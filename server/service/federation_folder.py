@@ -21,6 +21,8 @@ import hashlib
 import json
 import shutil
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +41,11 @@ from genofed.server.service.folder_files import (
     PANEL_FILE,
     require_complete,
 )
+from genofed.server.service.handover import PREDECESSOR_KEY
 from genofed.server.service.pki import (
     CA_CERT,
     SERVER_DAYS,
+    Issued,
     load_cert,
     renew_server_cert,
     subject_alt_names,
@@ -82,6 +86,32 @@ FEDERATION_SETTINGS = (
 OPTIONAL_SETTINGS = frozenset({"round_timeout", "label_column", "prevalence", "proximal_mu", "server_lr"})
 
 
+@dataclass(frozen=True)
+class CarriedTrust:
+    """What a second study takes over from the folder of the federation it continues
+    (`coordinator init NEW_DIR --same-federation-as OLD_DIR`, server/service/same_federation.py):
+    the CA that signs its server certificate (hospitals keep their ca.pem), the enrolment list as
+    it stands (keys, names, declared sizes with their history, revocations), what federation.json
+    records about the predecessor, and the mark the predecessor gets, written into the staging
+    folder's predecessor once the new folder is complete and before it is renamed into place."""
+
+    ca: Issued
+    write_ca_key: bool  # False: the CA key was given with --ca-key (kept offline), not copied
+    registry: dict[str, Any]
+    record: dict[str, Any]
+    mark_predecessor: Callable[[Path], None]
+
+
+def refuse_existing(folder: Path) -> None:
+    """Refuse a folder that exists and is not empty: init never writes into one (it would replace
+    the CA every hospital trusts, or mix two studies' outputs)."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise GenofedError(
+            f"{folder} exists and is not empty: refusing to overwrite a federation (its CA is what hospitals "
+            "trust); give a new folder"
+        )
+
+
 def init_federation(
     folder: str | Path,
     hosts: list[str],
@@ -90,6 +120,7 @@ def init_federation(
     settings: dict[str, Any] | None = None,
     test_dir: str | Path | None = None,
     digest: Digest | None = None,
+    carried: CarriedTrust | None = None,
 ) -> dict[str, Any]:
     """Create the federation folder; returns the federation config written.
 
@@ -98,13 +129,13 @@ def init_federation(
         `round_timeout` defaults to a deployment's (`DEPLOYED_ROUND_TIMEOUT`), not a simulation's.
     digest: the hospitals' `architecture_digest`, so model.json shows the digest they pin (the
         CLI passes it; server code never imports the hospital's).
+    carried: the CA and enrolments of the federation this folder continues (a second study; built
+        by `same_federation.init_same_federation`); None: a new CA and an empty hospital list.
+        Either way the folder gets a new plan id: a study is never a continuation of another's
+        privacy plan, and each hospital's ledger counts both.
     """
     folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise GenofedError(
-            f"{folder} exists and is not empty: refusing to overwrite a federation (its CA is what hospitals "
-            "trust)"
-        )
+    refuse_existing(folder)
     subject_alt_names(hosts)  # bad host names fail before anything is made
     hosts = certificate_hosts(hosts)
     # the same validation every run applies
@@ -120,7 +151,10 @@ def init_federation(
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     with atomic_dir(folder) as staging:
         staging.chmod(0o700)
-        tls = write_pki(staging, hosts)
+        if carried is None:
+            tls = write_pki(staging, hosts)
+        else:
+            tls = write_pki(staging, hosts, ca=carried.ca, write_ca_key=carried.write_ca_key)
         shutil.copyfile(panel, staging / PANEL_FILE)
         model.write(staging)
         config = {
@@ -146,8 +180,13 @@ def init_federation(
             # names the run's privacy plan at every hospital; a restarted coordinator keeps it
             "plan_id": uuid.uuid4().hex,
         }
+        if carried is not None:
+            # where the CA and enrolments came from; a fresh plan id all the same (above)
+            config[PREDECESSOR_KEY] = carried.record
         write_text_atomic(staging / FEDERATION_FILE, json.dumps(config, indent=2) + "\n")
-        write_registry(staging, empty_registry())
+        write_registry(staging, empty_registry() if carried is None else carried.registry)
+        if carried is not None:
+            carried.mark_predecessor(folder)  # counts only once this folder exists and names it
     return config
 
 
@@ -256,7 +295,7 @@ def renew_certificate(
         subject_alt_names(hosts)  # refused as at init, before anything is written
         hosts = certificate_hosts(hosts)
     else:
-        hosts = _recorded_hosts(folder, federation)
+        hosts = recorded_hosts(folder, federation)
     tls = federation.setdefault("tls", {})
     if not isinstance(tls, dict):  # checked before the certificate is replaced
         raise GenofedError(
@@ -271,7 +310,7 @@ def renew_certificate(
     return tls
 
 
-def _recorded_hosts(folder: Path, federation: dict[str, Any]) -> list[str]:
+def recorded_hosts(folder: Path, federation: dict[str, Any]) -> list[str]:
     """The hosts federation.json records for the server certificate, each checked as `--host` is
     now; refused, naming each host refused and why, with the way to give replacements."""
     tls = federation.get("tls")

@@ -166,7 +166,9 @@ def check_prior_files(folder: str | Path, federation: Mapping[str, Any]) -> dict
                 f"changed since `coordinator init` (SHA-256 {found[:16]}, recorded {entry['sha256'][:16]})",
                 hint=(
                     f"restore the copy of {entry.get('source', 'the original')}; a different prior selects "
-                    "a different model, which the hospitals did not pin: make a new federation for it"
+                    "a different model, which the hospitals did not pin: make a new federation folder for "
+                    "it, a second study on the same federation (`genofed coordinator init NEW_DIR "
+                    "--same-federation-as DIR --prior ...`)"
                 ),
             )
         config[setting.replace("_", "-")] = str(path)

@@ -68,6 +68,7 @@ from genofed.server.service.federation_model import check_prior_files
 from genofed.server.service.fleet_proxy import PROXY_DIR, ProxyConfig, find_nginx, nginx_command, write_config
 from genofed.server.service.flower_control import CONNECTION, FlowerControl, save_run_log, split_address
 from genofed.server.service.folder_files import FEDERATION_FILE, hold_federation, require_complete
+from genofed.server.service.handover import require_not_handed_over
 from genofed.server.service.orphans import finished_without_coordinator, refuse_second_instance
 from genofed.server.service.participation import who_took_part
 from genofed.server.service.pki import check_folder_pki
@@ -133,6 +134,8 @@ def start_coordinator(
     a signal or an error; the state is kept in DIR/coordinator.json.
     """
     folder = Path(folder).resolve()
+    # a folder a second study took over admits no hospital: its revocations are kept elsewhere now
+    require_not_handed_over(folder, "start the coordinator")
     _require_enough_hospitals(folder)
     if (folder / RUN_DIR / RESULTS_FILE).is_file():
         with hold_federation(folder):  # what a killed coordinator left is stopped under the lock only
@@ -267,8 +270,9 @@ def _refuse_finished_run(folder: Path, say: Progress = print) -> None:
         raise GenofedError(
             f"the federation's run already finished; outputs in {folder / RUN_DIR} (results.json, model.pt, "
             "the report): starting again would rewrite them. For a new run, make a new federation folder "
-            "(genofed coordinator init) and enroll the hospitals there; `genofed coordinator status "
-            f"{folder}` shows this run's results"
+            "for a second study on the same federation (`genofed coordinator init NEW_DIR "
+            f"--same-federation-as {folder} ...`: the same CA and enrolled hospitals, new settings); "
+            f"`genofed coordinator status {folder}` shows this run's results"
         )
 
 
@@ -293,7 +297,8 @@ def _refuse_a_run_no_round_can_train(folder: Path) -> None:
         f"the federation's run ended after all its {planned} rounds with no hospital trained in any of "
         f"them, so it has no model and nothing is left to train: starting it again would fail the same "
         f"way (`genofed coordinator status {folder}` says why it failed). For a new run, make a new "
-        "federation folder (genofed coordinator init) and enroll the hospitals there"
+        f"federation folder for a second study on the same federation (`genofed coordinator init NEW_DIR "
+        f"--same-federation-as {folder} ...`: the same CA and enrolled hospitals, new settings)"
     )
 
 

@@ -188,12 +188,19 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def write_pki(folder: str | Path, hosts: list[str]) -> dict[str, str]:
-    """Create CA + server certificate in `folder`; returns what federation config records about them."""
+def write_pki(
+    folder: str | Path, hosts: list[str], *, ca: Issued | None = None, write_ca_key: bool = True
+) -> dict[str, str]:
+    """Create CA + server certificate in `folder`; returns what federation config records about them.
+
+    ca: an existing CA (`load_ca`) to sign with instead of a new one: a second study on the same
+    federation keeps the CA every hospital trusts (server/service/same_federation.py).
+    write_ca_key: False leaves ca.key out of `folder` (a CA key the operator keeps offline)."""
     folder = Path(folder)
-    ca = create_ca()
+    ca = ca or create_ca()
     server = create_server_cert(ca, hosts)
-    write_private_atomic(folder / CA_KEY, _key_pem(ca.key))
+    if write_ca_key:
+        write_private_atomic(folder / CA_KEY, _key_pem(ca.key))
     write_private_atomic(folder / SERVER_KEY, _key_pem(server.key))
     write_text_atomic(folder / CA_CERT, ca.cert.public_bytes(serialization.Encoding.PEM).decode())
     write_text_atomic(folder / SERVER_CERT, server.cert.public_bytes(serialization.Encoding.PEM).decode())
@@ -294,7 +301,25 @@ def renew_server_cert(
     lost server certificate must not cost a new federation (a new CA for every hospital, a new
     privacy plan). ca.key may live offline (`ca_key`); it must be ca.pem's key."""
     folder = Path(folder)
+    ca = load_ca(folder, ca_key)
+    server = create_server_cert(ca, hosts, days=days)
+    write_private_atomic(folder / SERVER_KEY, _key_pem(server.key))
+    write_text_atomic(folder / SERVER_CERT, server.cert.public_bytes(serialization.Encoding.PEM).decode())
+    return server.cert
+
+
+def load_ca(folder: str | Path, ca_key: str | Path | None = None) -> Issued:
+    """The federation's CA from `folder` (ca.pem, and ca.key or `ca_key` where the operator keeps
+    it offline), to sign a new server certificate with: refused, naming the file and what to do,
+    when the key is missing or not ca.pem's key, or the CA has expired (a server certificate from an
+    expired CA verifies nowhere: only a new federation, with a new ca.pem at every hospital, helps)."""
+    folder = Path(folder)
     key_path = Path(ca_key) if ca_key else folder / CA_KEY
+    if not key_path.is_file():
+        raise PkiError(
+            f"{key_path} not found: the federation CA's private key signs the new server certificate; "
+            "if it was moved offline after init, give it with --ca-key FILE"
+        )
     ca = Issued(_load_folder_key(folder, key_path), _load_folder_cert(folder, CA_CERT))
     if _public_der(ca.key.public_key()) != _public_der(ca.cert.public_key()):
         raise PkiError(f"{key_path} is not the key of {folder / CA_CERT}: give the federation CA's key")
@@ -303,7 +328,4 @@ def renew_server_cert(
             f"{folder / CA_CERT} (the federation's CA) expired on {_day(ca.cert.not_valid_after_utc)}: "
             "make a new federation (genofed coordinator init) and send its ca.pem to every hospital"
         )
-    server = create_server_cert(ca, hosts, days=days)
-    write_private_atomic(folder / SERVER_KEY, _key_pem(server.key))
-    write_text_atomic(folder / SERVER_CERT, server.cert.public_bytes(serialization.Encoding.PEM).decode())
-    return server.cert
+    return ca

@@ -22,6 +22,7 @@ from genofed.common.util.atomic import write_text_atomic
 from genofed.server.service.enrollment import without_size
 from genofed.server.service.federation_folder import NODES_FILE, RUN_DIR, check_nodes, read_federation_file
 from genofed.server.service.folder_files import STATUS_FILE, require_complete
+from genofed.server.service.handover import PREDECESSOR_KEY, handed_over_to
 from genofed.server.service.participation import who_took_part
 from genofed.server.training_rule import rule_rounds
 
@@ -83,6 +84,13 @@ def coordinator_status(folder: str | Path) -> dict[str, Any]:
     # which hospitals trained in how many of the rounds so far, and each one left out of some, why
     took_part = who_took_part(record)
     status["trained"], status["left_out"] = took_part if took_part else (None, [])
+    # a later study took this federation over (`init --same-federation-as`): this folder starts no more
+    handover = handed_over_to(folder)
+    status["carried_over_to"] = (
+        None if handover is None else {"folder": str(handover.successor), "at": handover.at}
+    )
+    # where this folder's CA and enrolments came from, for a second study's folder
+    status["same_federation_as"] = federation.get(PREDECESSOR_KEY)
     status["serverapp_log_tail"] = (
         _serverapp_log_tail(folder, status) if status["coordinator_running"] else []
     )

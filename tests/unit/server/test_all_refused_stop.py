@@ -266,7 +266,9 @@ def test_a_deployed_runs_stop_says_what_the_coordinator_operator_can_do(monkeypa
     assert f"then `genofed coordinator start {folder}` again continues this run from its last checkpoint" in (
         message
     )
-    assert "--change-budget REASON" in message and "`genofed coordinator init NEW_DIR ...`" in message
+    assert "--change-budget REASON" in message
+    # other settings: a second study on the same federation, not a new CA and every hospital enrolled again
+    assert f"`genofed coordinator init NEW_DIR --same-federation-as {folder} ...`" in message
     # a run on Flower's own (`flwr run`) keeps its terms
     with pytest.raises(EveryHospitalRefused) as stopped:
         plain_run(monkeypatch, tmp_path, grid)
