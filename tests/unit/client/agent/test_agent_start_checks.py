@@ -232,7 +232,12 @@ def test_a_supernode_that_ends_in_an_error_is_said_with_the_port_it_may_have_los
     said: list[str] = []
     assert supernode.serve(tmp_path, launch, options, None, said.append) == 1
     assert len(said) == 1 and "exited with code 1" in said[0] and "another --local-port" in said[0]
-    monkeypatch.setattr(supernode, "_run_supernode", lambda *args: (0, None))
+
+    def stopped(*args):  # the operator's stop: the SuperNode ends 0 (a 0 without one is retried)
+        stop["signal"] = 15
+        return 0, None
+
+    monkeypatch.setattr(supernode, "_run_supernode", stopped)
     said.clear()
     assert supernode.serve(tmp_path, launch, options, None, said.append) == 0 and said == []
 
