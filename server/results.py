@@ -97,11 +97,8 @@ def federation_results(fed: FederationResult, settings: RunSettings) -> dict[str
         "augment": settings.augment or None,
         "trainable_parameters": fed.trainable_parameters,
         "plan_id": fed.plan_id,
-        "refusals": {str(r): reasons for r, reasons in sorted(fed.log.refused.items())},
-        # enrolled hospitals a deployed run started without and no later launch asked (never sent a
-        # round, so in no round's refusals); one asked after a resume has its earlier rounds in refusals
-        "not_connected": fed.log.never_sent(),
-        "turned_away": dict(fed.log.turned_away),
+        # refusals, not_connected (never sent a round), turned_away: `RoundLog.participation`
+        **fed.log.participation(),
         "site_evaluation": evaluation,
         "operating_point": results_operating_point(fed),
         # the test cohort's AUC with the genotypes alone and with sex and age alone (the report's

@@ -203,12 +203,7 @@ class RoundEnd:
         save_progress(
             checkpoint_folder(self.settings),
             real,
-            {
-                "rounds": list(self.history),
-                "refusals": {str(r): dict(reasons) for r, reasons in sorted(self.log.refused.items())},
-                "not_connected": self.log.never_sent(),
-                "turned_away": dict(self.log.turned_away),
-            },
+            {"rounds": list(self.history), **self.log.participation()},
         )
 
 

@@ -126,9 +126,7 @@ class RoundLog:
         for site, since in list(self.absent_since.items()):
             if site in now_absent:
                 continue
-            for real_round in range(int(since["from"]), resumed_from + 1):
-                if site not in self.train.get(real_round, {}):
-                    self.refused.setdefault(real_round, {}).setdefault(site, str(since["reason"]))
+            self._refuse_absent_rounds(site, since, resumed_from)
             del self.absent_since[site]
         for site, reason in now_absent.items():
             self.absent_since.setdefault(site, {"from": resumed_from + 1, "reason": reason})
@@ -146,12 +144,27 @@ class RoundLog:
         launch left out after it had taken part in earlier rounds (it is not "not connected when the
         run started", `never_sent`), as `note_launch` does when a later launch asks it."""
         for site, since in self.absent_since.items():
-            first = int(since["from"])
-            if first <= 1:  # left out by every launch: results.json's `not_connected` or `turned_away`
+            if int(since["from"]) <= 1:  # left out by every launch: `not_connected` or `turned_away`
                 continue
-            for real_round in range(first, last_round + 1):
-                if site not in self.train.get(real_round, {}):
-                    self.refused.setdefault(real_round, {}).setdefault(site, str(since["reason"]))
+            self._refuse_absent_rounds(site, since, last_round)
+
+    def _refuse_absent_rounds(self, site: str, since: dict[str, object], last_round: int) -> None:
+        """Put `site` in `refused` for rounds `since["from"]` .. `last_round` with the reason it was
+        left out, never over a round's own record of it (it trained, or refused for itself)."""
+        for real_round in range(int(since["from"]), last_round + 1):
+            if site not in self.train.get(real_round, {}):
+                self.refused.setdefault(real_round, {}).setdefault(site, str(since["reason"]))
+
+    def participation(self) -> dict[str, object]:
+        """Who was left out of the run's rounds so far, as results.json and the round progress file
+        (`checkpoint.save_progress`) record it: `refusals` (round -> hospital -> reason),
+        `not_connected` (enrolled hospitals no launch asked, never sent a round: one asked after a
+        resume has its earlier rounds in `refusals`) and `turned_away` (hospital -> reason)."""
+        return {
+            "refusals": {str(r): dict(reasons) for r, reasons in sorted(self.refused.items())},
+            "not_connected": self.never_sent(),
+            "turned_away": dict(self.turned_away),
+        }
 
     def note_training_error(self, site: str, code: int, reason: str) -> None:
         """Keep an error reply to a training round when it is `site`'s own refusal. Any other
